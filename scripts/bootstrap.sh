@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything Guarita's tests and demo need on a fresh machine, idempotently:
+# Node 24, npm dependencies, PostgreSQL server and client (Debian), and the control-plane
+# binaries (etcd, kube-apiserver, kubectl, helm) built from pinned Go modules.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$GUARITA_ROOT"
+
+use_node24
+
+stamp="$GUARITA_CACHE/npm-installed.sha"
+lock_sum="$(sha256sum package-lock.json package.json | sha256sum | cut -c1-64)"
+if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+  log "installing npm dependencies under Node $(node --version)"
+  npm ci --no-fund --no-audit --loglevel=error
+  mkdir -p "$GUARITA_CACHE" && echo "$lock_sum" > "$stamp"
+fi
+
+bash scripts/install-postgres.sh
+bash e2e/tools/build.sh
