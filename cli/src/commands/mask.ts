@@ -1,0 +1,7 @@
+// Placeholder until issue 4 lands: says so plainly instead of pretending to work.
+import type { CliIo } from '../io.ts';
+
+export function run(_argv: string[], io: CliIo): Promise<number> {
+  io.stderr.write('guarita mask: not implemented yet (tracked in issue 4)\n');
+  return Promise.resolve(3);
+}
