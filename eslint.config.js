@@ -26,4 +26,9 @@ export default tseslint.config(
       '@typescript-eslint/explicit-function-return-type': 'off',
     },
   },
+  {
+    // Schema files are declarative TypeBox builders: their inferred types ARE the API types.
+    files: ['crds/schema/**/*.ts'],
+    rules: { '@typescript-eslint/explicit-function-return-type': 'off', '@typescript-eslint/explicit-module-boundary-types': 'off' },
+  },
 );

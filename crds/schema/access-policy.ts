@@ -1,0 +1,174 @@
+// AccessPolicy: which agent pods may reach which target, as whom, for what purpose, doing what,
+// and what personal data they may see. This file is the single source of the CRD schema, the
+// TypeScript types (crds/types.ts) and the runtime validators (crds/validators.ts).
+import { Type } from '@sinclair/typebox';
+import { cel, conditions, oneOf, dnsLabel, duration, labelSelector, namedList, obj, secretKeyRef, str, subjectKind } from './common.ts';
+
+const lit = oneOf;
+
+export const SQL_STATEMENT_KINDS = ['select', 'insert', 'update', 'delete', 'merge', 'ddl', 'dcl', 'transaction', 'copy', 'explain', 'prepare', 'execute', 'set', 'call', 'do', 'utility'] as const;
+export const SQL_TRAITS = [
+  'unboundedWrite', 'roleChange', 'explainAnalyze', 'prepare', 'dynamicSql', 'copyProgram', 'copyExport', 'copyImport',
+  'serverFile', 'largeObject', 'remoteAccess', 'dataModifyingCte', 'writesData', 'readsData',
+] as const;
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+export const DETECTORS = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate'] as const;
+export const MASK_STYLES = ['redact', 'partial', 'hash', 'surrogate'] as const;
+
+const target = obj('The upstream the agents reach through the sidecar, and where they connect on localhost.', {
+  name: dnsLabel('Target name, unique per pod. Agent containers get <NAME>_URL (upper-cased, dashes as underscores).', 40),
+  protocol: lit(['postgres', 'http'], 'Wire protocol the sidecar speaks to agents and upstream: postgres or http.'),
+  endpoint: str('Upstream address: host:port for postgres, an http(s):// URL for http.', { minLength: 1, maxLength: 2048 }),
+  listenPort: Type.Integer({ description: 'Port the sidecar listens on at 127.0.0.1 inside the pod (1024-65535).', minimum: 1024, maximum: 65535 }),
+  database: Type.Optional(str('postgres only: upstream database name (defaults to the one the agent asks for).', { maxLength: 63 })),
+  credentialsSecretRef: Type.Optional(obj('Secret with the target\'s credentials, mounted into the sidecar only, never into agent containers.', {
+    name: dnsLabel('Secret name in the policy\'s namespace.', 253),
+    usernameKey: Type.Optional(str('Key holding the upstream user (postgres). Default: username.', { default: 'username', maxLength: 253 })),
+    passwordKey: Type.Optional(str('Key holding the upstream password (postgres). Default: password.', { default: 'password', maxLength: 253 })),
+    tokenKey: Type.Optional(str('Key holding a bearer token the sidecar sends upstream (http).', { maxLength: 253 })),
+  })),
+  tls: Type.Optional(obj('TLS from the sidecar to the upstream.', {
+    mode: lit(['disable', 'require', 'verify-full'], 'disable, require (encrypt, no verification) or verify-full (verify chain and name).'),
+    caSecretRef: Type.Optional(secretKeyRef('CA bundle (PEM) used with verify-full.')),
+    serverName: Type.Optional(str('Name to verify in the upstream certificate (defaults to the endpoint host).', { maxLength: 253 })),
+  })),
+}, cel(
+  { rule: "self.protocol != 'http' || self.endpoint.matches('^https?://[^\\\\s]+$')", message: 'for protocol http, endpoint must be an http:// or https:// URL', fieldPath: '.endpoint' },
+  { rule: "self.protocol != 'postgres' || self.endpoint.matches('^[A-Za-z0-9.\\\\-\\\\[\\\\]:]+:[0-9]{1,5}$')", message: 'for protocol postgres, endpoint must be host:port (e.g. orders-db.data.svc:5432)', fieldPath: '.endpoint' },
+  { rule: "self.protocol == 'http' || !has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.tokenKey)", message: 'tokenKey applies to http targets only', fieldPath: '.credentialsSecretRef.tokenKey' },
+));
+
+const identity = obj('How the sidecar authenticates each request. At least one of oidc or serviceAccounts.', {
+  oidc: Type.Optional(obj('OpenID Connect issuer whose JWTs agents present (Authorization: Bearer, or the PostgreSQL password).', {
+    issuer: str('Issuer URL; must equal the token\'s iss. Discovery and JWKS are fetched from it.', { minLength: 1, maxLength: 2048, pattern: '^https?://' }),
+    audiences: Type.Array(str('An accepted aud value.', { minLength: 1, maxLength: 256 }), { description: 'Accepted audiences: the token\'s aud must contain one.', minItems: 1, maxItems: 16 }),
+    groupsClaim: Type.Optional(str('Claim holding the subject\'s groups. Default: groups.', { default: 'groups', maxLength: 128 })),
+    usernameClaim: Type.Optional(str('Claim holding the subject name. Default: sub.', { default: 'sub', maxLength: 128 })),
+    purposeClaim: Type.Optional(str('Claim that may carry the declared purpose when the request does not.', { maxLength: 128 })),
+    algorithms: Type.Optional(Type.Array(lit(['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'], 'An asymmetric JWS algorithm.'), { description: 'Accepted signature algorithms (asymmetric only). Default: RS256, ES256, EdDSA.', minItems: 1, maxItems: 8 })),
+  })),
+  serviceAccounts: Type.Optional(obj('Accept Kubernetes service-account tokens, verified by TokenReview.', {
+    audiences: Type.Array(str('An accepted audience.', { minLength: 1, maxLength: 256 }), { description: 'Audiences the token must be bound to.', minItems: 1, maxItems: 16 }),
+  })),
+}, cel({ rule: 'has(self.oidc) || has(self.serviceAccounts)', message: 'set identity.oidc, identity.serviceAccounts, or both' }));
+
+const subject = obj('A user, group or service account.', {
+  kind: subjectKind,
+  name: str('User name (token sub / username claim), group name, or service-account name.', { minLength: 1, maxLength: 256 }),
+  namespace: Type.Optional(str('ServiceAccount only: its namespace.', { maxLength: 63 })),
+}, cel({ rule: "self.kind == 'ServiceAccount' || !has(self.namespace)", message: 'namespace applies to kind ServiceAccount only', fieldPath: '.namespace' }));
+
+const revokedSubject = obj('A subject whose access is withdrawn; takes precedence over subjects and closes its open sessions.', {
+  kind: subjectKind,
+  name: str('Name as in subjects.', { minLength: 1, maxLength: 256 }),
+  namespace: Type.Optional(str('ServiceAccount only: its namespace.', { maxLength: 63 })),
+  reason: Type.Optional(str('Why (consent withdrawn, contractor off-boarded, ...). Recorded with denials.', { maxLength: 1024 })),
+});
+
+const purpose = obj('A purpose for which the data may be processed (LGPD art. 6, I).', {
+  name: Type.String({ description: 'Purpose identifier agents declare, e.g. customer-support.', minLength: 1, maxLength: 64, pattern: '^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$' }),
+  description: Type.Optional(str('What this purpose covers, for auditors.', { maxLength: 1024 })),
+});
+
+const sqlMatch = obj('Matches SQL statements as classified by the PostgreSQL parser. All given fields must match (AND); within a list any entry matches (OR).', {
+  statementKinds: Type.Optional(Type.Array(lit(SQL_STATEMENT_KINDS, 'A statement kind.'), { description: `Statement kinds: ${SQL_STATEMENT_KINDS.join(', ')}.`, minItems: 1, maxItems: 32 })),
+  traits: Type.Optional(Type.Array(lit(SQL_TRAITS, 'A statement trait.'), { description: `Traits, any of: ${SQL_TRAITS.join(', ')}.`, minItems: 1, maxItems: 32 })),
+  tables: Type.Optional(Type.Array(str('Table name or glob (schema.table; * matches any run of characters).', { minLength: 1, maxLength: 256 }), { description: 'Tables the statement touches, any of.', minItems: 1, maxItems: 64 })),
+});
+
+const httpMatch = obj('Matches HTTP requests. All given fields must match (AND).', {
+  methods: Type.Optional(Type.Array(lit(HTTP_METHODS, 'An HTTP method.'), { description: 'Methods, any of.', minItems: 1, maxItems: 8 })),
+  paths: Type.Optional(Type.Array(str('Path glob: * matches one segment, ** any number of segments.', { minLength: 1, maxLength: 1024, pattern: '^/' }), { description: 'Path globs, any of.', minItems: 1, maxItems: 64 })),
+  query: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 256 }), { description: 'Query parameters that must be present with these exact values ("*" means present with any value).', maxProperties: 16 })),
+  jsonBody: Type.Optional(Type.Array(obj('A condition on the JSON request body.', {
+    path: str('Dot path into the body, e.g. filter.status.', { minLength: 1, maxLength: 256 }),
+    equals: Type.Optional(str('Value (as a string) the field must equal; omitted means the field must be present.', { maxLength: 1024 })),
+  }), { description: 'JSON body conditions, all of them.', maxItems: 16 })),
+});
+
+const approval = obj('Just-in-time approval: the command is held until approvers decide.', {
+  approverGroups: Type.Array(str('A group whose members may approve.', { minLength: 1, maxLength: 256 }), { description: 'Groups allowed to review (Kubernetes groups of the reviewer, as the apiserver authenticates them).', minItems: 1, maxItems: 16 }),
+  minApprovals: Type.Optional(Type.Integer({ description: 'Approvals needed; one denial ends the request. Default 1.', minimum: 1, maximum: 10, default: 1 })),
+  ttl: Type.Optional(duration('How long the request stays open for review before it expires. Default 15m.', '15m')),
+});
+
+const rule = obj('One rule. Rules are evaluated in order; the first whose match applies decides. No match means deny.', {
+  name: dnsLabel('Rule name, unique in the policy; named in every decision, denial and ApprovalRequest.', 63),
+  description: Type.Optional(str('Why the rule exists.', { maxLength: 1024 })),
+  purposes: Type.Optional(Type.Array(str('A purpose name from spec.purposes.', { maxLength: 64 }), { description: 'Only for these declared purposes (default: any allowed purpose).', minItems: 1, maxItems: 8 })),
+  match: Type.Optional(obj('What the rule applies to. Omitted: every command of the target\'s protocol.', {
+    sql: Type.Optional(sqlMatch),
+    http: Type.Optional(httpMatch),
+  }, cel({ rule: '!(has(self.sql) && has(self.http))', message: 'a rule matches sql or http, not both' }))),
+  action: lit(['allow', 'deny', 'requireApproval'], 'allow, deny, or requireApproval (needs approval).'),
+  approval: Type.Optional(approval),
+}, cel(
+  { rule: "self.action != 'requireApproval' || has(self.approval)", message: 'action requireApproval needs an approval block (approverGroups, minApprovals, ttl)', fieldPath: '.approval', reason: 'FieldValueRequired' },
+  { rule: "self.action == 'requireApproval' || !has(self.approval)", message: 'approval applies only to action requireApproval', fieldPath: '.approval', reason: 'FieldValueForbidden' },
+));
+
+const masking = obj('Masking of personal identifiers in responses (HTTP bodies, PostgreSQL rows, COPY data).', {
+  enabled: Type.Optional(Type.Boolean({ description: 'Mask at all. Default true.', default: true })),
+  detectors: Type.Optional(Type.Array(lit(DETECTORS, 'A built-in detector.'), { description: `Content detectors to run (default: all): ${DETECTORS.join(', ')}.`, maxItems: 16 })),
+  style: Type.Optional(lit(MASK_STYLES, 'redact (type tag), partial (keep a few characters), hash (keyed HMAC, joinable), surrogate (fake value with valid checksum). Default partial.')),
+  styles: Type.Optional(Type.Record(Type.String(), lit(MASK_STYLES, 'A style.'), { description: 'Style per detector, overriding style (keys are detector names).', maxProperties: 16 })),
+  fields: Type.Optional(Type.Array(obj('Mask a column or JSON key by name, whatever its content.', {
+    names: Type.Array(str('Column or key name (case-insensitive).', { minLength: 1, maxLength: 128 }), { description: 'Names to match.', minItems: 1, maxItems: 64 }),
+    detector: Type.Optional(lit(DETECTORS, 'Treat the value as this type (drives partial layout and counters).')),
+    style: Type.Optional(lit(MASK_STYLES, 'Style for these fields.')),
+  }), { description: 'Column and JSON-key rules.', maxItems: 64 })),
+  customPatterns: Type.Optional(namedList(obj('A user-defined pattern, compiled with RE2 (linear time).', {
+    name: dnsLabel('Pattern name; counted under this name.', 63),
+    pattern: str('RE2 regular expression (no backreferences or lookaround).', { minLength: 1, maxLength: 1024 }),
+    style: Type.Optional(lit(['redact', 'hash'], 'redact or hash. Default redact.')),
+  }), 'Custom patterns.', { maxItems: 32 })),
+  hashKeySecretRef: Type.Optional(secretKeyRef('Secret key with the HMAC key for style hash (at least 32 bytes).')),
+  binaryColumns: Type.Optional(lit(['refuse', 'passthroughNonText'], 'PostgreSQL binary-format results: refuse (error naming the column) or pass typed non-text columns through. Default refuse.')),
+}, cel({
+  rule: "!(has(self.style) && self.style == 'hash' || has(self.styles) && self.styles.exists(k, self.styles[k] == 'hash') || has(self.fields) && self.fields.exists(f, has(f.style) && f.style == 'hash') || has(self.customPatterns) && self.customPatterns.exists(p, has(p.style) && p.style == 'hash')) || has(self.hashKeySecretRef)",
+  message: 'style hash needs hashKeySecretRef (an unkeyed hash of a CPF is reversible: there are only 10^9 of them)',
+  fieldPath: '.hashKeySecretRef', reason: 'FieldValueRequired',
+}));
+
+const recording = obj('What each session record keeps. Recording itself cannot be turned off.', {
+  maxRows: Type.Optional(Type.Integer({ description: 'Result rows kept (masked) per statement. Default 20.', minimum: 0, maximum: 10000, default: 20 })),
+  maxBytes: Type.Optional(Type.Integer({ description: 'Response bytes kept (masked) per request or statement. Default 16384.', minimum: 0, maximum: 1048576, default: 16384 })),
+});
+
+const retention = obj('How long records are kept.', {
+  sessions: Type.Optional(duration('How long session records are kept before whole segments are deleted. Default 180d.', '180d')),
+  approvals: Type.Optional(duration('How long finished ApprovalRequests are kept. Default 30d.', '30d')),
+});
+
+export const accessPolicySpec = obj('Desired state: who may reach the target, for what, doing what, seeing what.', {
+  podSelector: labelSelector('Agent pods this policy governs (in the policy\'s namespace). Empty selects every pod that opted in.'),
+  target,
+  identity,
+  subjects: Type.Array(subject, { description: 'Who may use the target (any match). Everyone else is denied.', minItems: 1, maxItems: 256 }),
+  revokedSubjects: Type.Optional(Type.Array(revokedSubject, { description: 'Instant revocation: these are denied and their open sessions closed.', maxItems: 1024 })),
+  purposes: namedList(purpose, 'Allowed purposes; every session must declare one of them.', { minItems: 1, maxItems: 32 }),
+  rules: namedList(rule, 'Ordered rules; first match decides; no match denies.', { minItems: 1, maxItems: 128 }),
+  masking: Type.Optional(masking),
+  recording: Type.Optional(recording),
+  retention: Type.Optional(retention),
+}, cel(
+  { rule: "!has(self.target) || !has(self.rules) || self.rules.all(r, !has(r.match) || (self.target.protocol == 'postgres' ? !has(r.match.http) : !has(r.match.sql)))", message: 'rules must match the target protocol (match.sql for postgres, match.http for http)', fieldPath: '.rules' },
+  { rule: '!has(self.rules) || !has(self.purposes) || self.rules.all(r, !has(r.purposes) || r.purposes.all(p, self.purposes.exists(q, q.name == p)))', message: 'rules[].purposes must name purposes listed in spec.purposes', fieldPath: '.rules' },
+));
+
+export const accessPolicyStatus = obj('Observed state, written by the operator.', {
+  observedGeneration: Type.Optional(Type.Integer({ description: 'Generation the operator last processed.', minimum: 0 })),
+  conditions: Type.Optional(conditions),
+  ruleCount: Type.Optional(Type.Integer({ description: 'Number of rules in force.', minimum: 0 })),
+  sessions: Type.Optional(obj('Session counters from ingested records.', {
+    total: Type.Integer({ description: 'Commands recorded.', minimum: 0 }),
+    denied: Type.Integer({ description: 'Commands denied.', minimum: 0 }),
+    approvalsRequested: Type.Integer({ description: 'Commands held for approval.', minimum: 0 }),
+    lastSessionTime: Type.Optional(str('Time of the newest recorded command.', { format: 'date-time' })),
+  })),
+  chain: Type.Optional(obj('Tamper evidence: head of the operator\'s session store chain for this policy, anchored here so altering the store also requires altering the Kubernetes API.', {
+    head: str('SHA-256 (hex) of the newest stored record.', { pattern: '^[0-9a-f]{64}$' }),
+    records: Type.Integer({ description: 'Records in the chain up to head.', minimum: 0 }),
+    anchoredAt: str('When head was written.', { format: 'date-time' }),
+  })),
+});

@@ -1,0 +1,77 @@
+// ApprovalRequest: a command held by a sidecar until approvers decide. The sidecar creates it;
+// approvers append a review with `kubectl patch`; the admission webhook stamps who reviewed;
+// the operator moves the phase; the sidecar consumes it exactly once.
+import { Type } from '@sinclair/typebox';
+import { cel, conditions, dnsLabel, obj, str } from './common.ts';
+
+const immutable = (what: string): ReturnType<typeof cel> => cel({ rule: 'self == oldSelf', message: `${what} is immutable` });
+
+const decision = Type.Union([Type.Literal('Approved'), Type.Literal('Denied')], { description: 'Approved or Denied.' });
+
+const review = obj('A reviewer\'s decision. Append with: kubectl patch approvalrequest NAME --type=json -p \'[{"op":"add","path":"/spec/reviews/-","value":{"decision":"Approved","reason":"ticket 123"}}]\'', {
+  decision,
+  reason: str('Why; required for the audit trail.', { minLength: 1, maxLength: 1024 }),
+  reviewer: Type.Optional(str('Set by the admission webhook to the authenticated user; any client-supplied value is overwritten.', { maxLength: 256 })),
+  reviewerGroups: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { description: 'Set by the admission webhook: the reviewer\'s groups at review time.', maxItems: 64 })),
+  time: Type.Optional(str('Set by the admission webhook: when the review was admitted.', { format: 'date-time' })),
+});
+
+export const approvalRequestSpec = obj('The held command and who asked. Everything except reviews is immutable after creation.', {
+  policyRef: obj('The AccessPolicy whose rule required approval.', { name: dnsLabel('AccessPolicy name (same namespace).', 253) }, immutable('policyRef')),
+  rule: Type.String({ description: 'Name of the rule that required approval.', minLength: 1, maxLength: 63, ...immutable('rule') }),
+  requester: obj('The authenticated identity that issued the command.', {
+    username: str('Subject name.', { minLength: 1, maxLength: 256 }),
+    groups: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { description: 'Groups from the token.', maxItems: 64 })),
+    kind: Type.Union([Type.Literal('User'), Type.Literal('ServiceAccount')], { description: 'User (OIDC) or ServiceAccount.' }),
+  }, immutable('requester')),
+  purpose: Type.String({ description: 'Purpose the requester declared.', minLength: 1, maxLength: 64, ...immutable('purpose') }),
+  target: obj('Target the command is for.', {
+    name: str('Target name.', { minLength: 1, maxLength: 40 }),
+    protocol: Type.Union([Type.Literal('postgres'), Type.Literal('http')], { description: 'postgres or http.' }),
+  }, immutable('target')),
+  command: obj('The exact command; approval is bound to its SHA-256.', {
+    text: str('The command (SQL text, or HTTP method and path). Literals are not masked: reviewers need to see what will run.', { minLength: 1, maxLength: 65536 }),
+    preview: str('First line of the command, shortened for kubectl get.', { maxLength: 80 }),
+    sha256: str('SHA-256 (hex) of text; the sidecar runs only a command with this hash.', { pattern: '^[0-9a-f]{64}$' }),
+  }, immutable('command')),
+  podRef: obj('The agent pod whose sidecar holds the command.', {
+    name: str('Pod name.', { minLength: 1, maxLength: 253 }),
+    uid: Type.Optional(str('Pod UID.', { maxLength: 64 })),
+  }, immutable('podRef')),
+  sessionId: Type.String({ description: 'Session the command belongs to (see guarita sessions).', minLength: 1, maxLength: 128, ...immutable('sessionId') }),
+  expiresAt: Type.String({ description: 'After this time the request can no longer be approved.', format: 'date-time', ...immutable('expiresAt') }),
+  reviews: Type.Optional(Type.Array(review, {
+    description: 'Append-only list of decisions. Reviewers must be in an approver group of the rule and cannot be the requester; one Denied ends the request.',
+    maxItems: 20,
+    ...cel({ rule: 'size(self) >= size(oldSelf) && oldSelf.all(r, r in self)', message: 'reviews are append-only: add one with op add at /spec/reviews/-' }),
+  })),
+}, cel({ rule: 'has(self.reviews) == has(oldSelf.reviews) || !has(oldSelf.reviews)', message: 'reviews cannot be removed', fieldPath: '.reviews' }));
+
+const execution = obj('What happened when the sidecar ran the approved command.', {
+  startedAt: str('When it started.', { format: 'date-time' }),
+  finishedAt: Type.Optional(str('When it finished.', { format: 'date-time' })),
+  outcome: Type.Union([Type.Literal('Succeeded'), Type.Literal('Failed')], { description: 'Succeeded or Failed.' }),
+  rows: Type.Optional(Type.Integer({ description: 'Rows returned or affected.', minimum: 0 })),
+  bytes: Type.Optional(Type.Integer({ description: 'Response bytes.', minimum: 0 })),
+  error: Type.Optional(str('Upstream error, if any (masked).', { maxLength: 4096 })),
+  recordSequence: Type.Optional(Type.Integer({ description: 'Sequence of the session record describing it.', minimum: 0 })),
+});
+
+export const PHASES = ['Pending', 'Approved', 'Denied', 'Expired', 'Consumed'] as const;
+
+export const approvalRequestStatus = obj('Observed state, written by the operator and the sidecar.', {
+  phase: Type.Optional(Type.Union(PHASES.map((p) => Type.Literal(p)), { description: 'Pending, Approved, Denied, Expired or Consumed.' })),
+  approvals: Type.Optional(Type.Integer({ description: 'Approved reviews counted so far.', minimum: 0 })),
+  required: Type.Optional(Type.Integer({ description: 'Approvals the rule requires.', minimum: 1 })),
+  reviews: Type.Optional(Type.Array(obj('A counted review with the authenticated reviewer.', {
+    reviewer: str('Authenticated user (from the admission request, not the client).', { maxLength: 256 }),
+    decision,
+    reason: str('Reason given.', { maxLength: 1024 }),
+    time: str('When it was admitted.', { format: 'date-time' }),
+  }), { description: 'Reviews as counted by the operator.', maxItems: 20 })),
+  decidedAt: Type.Optional(str('When the phase left Pending.', { format: 'date-time' })),
+  consumedAt: Type.Optional(str('When the sidecar ran the command.', { format: 'date-time' })),
+  message: Type.Optional(str('Human-readable state.', { maxLength: 1024 })),
+  execution: Type.Optional(execution),
+  conditions: Type.Optional(conditions),
+});
