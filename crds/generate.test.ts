@@ -8,7 +8,9 @@ const ROOT = join(import.meta.dirname, '..');
 type Node = Record<string, unknown>;
 
 function undocumented(node: Node, path: string, out: string[]): string[] {
-  if (node.description === undefined) out.push(path);
+  // kubectl explain shows a list's own description for scalar items, so only objects need one.
+  const scalarItem = path.endsWith('[]') && node.type !== 'object';
+  if (node.description === undefined && !scalarItem) out.push(path);
   for (const [k, v] of Object.entries((node.properties ?? {}) as Record<string, Node>)) undocumented(v, `${path}.${k}`, out);
   if (node.items !== undefined) undocumented(node.items as Node, `${path}[]`, out);
   return out;

@@ -126,7 +126,8 @@ const accessPolicyValidator = ajv.compile(schemaOf(accessPolicyCrd));
 const approvalRequestValidator = ajv.compile(schemaOf(approvalRequestCrd));
 
 function check<T>(validator: ValidateFunction, kind: string, value: unknown): { ok: true; value: T } | { ok: false; errors: FieldError[] } {
-  const copy = structuredClone(value) as Json;
+  // JSON round-trip rather than structuredClone: objects stay in this realm (CEL checks prototypes).
+  const copy = JSON.parse(JSON.stringify(value ?? null)) as Json;
   const errors: FieldError[] = [];
   if (copy?.apiVersion !== API_VERSION) errors.push({ field: 'apiVersion', message: `must be ${API_VERSION}` });
   if (copy?.kind !== kind) errors.push({ field: 'kind', message: `must be ${kind}` });

@@ -1,0 +1,68 @@
+import { describe, expect, it } from '@jest/globals';
+import { canonicalJson } from './canonical.ts';
+import { ChainWriter, GENESIS, verifyRecords, describeFailure, type SignedRecord } from './chain.ts';
+import { generateSigningKey, importPublicKey, exportPrivateJwk, importSigningKey } from './keys.ts';
+
+interface Payload { n: number; text: string }
+
+function chainOf(count: number): { records: SignedRecord<Payload>[]; keys: (id: string) => ReturnType<typeof importPublicKey> | undefined } {
+  const key = generateSigningKey();
+  const writer = new ChainWriter<Payload>('pod-a/1', key);
+  const records = Array.from({ length: count }, (_, i) => writer.append({ n: i, text: `select ${i}` }));
+  const pub = importPublicKey(key.publicJwk);
+  return { records, keys: (id) => (id === key.keyId ? pub : undefined) };
+}
+
+describe('canonicalJson', () => {
+  it('sorts keys at every depth and drops undefined', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: undefined, x: 'é' }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"x":"é","z":1}]},"b":1}');
+  });
+  it('refuses values JSON cannot carry faithfully', () => {
+    expect(() => canonicalJson({ n: Number.NaN })).toThrow('non-finite');
+  });
+});
+
+describe('session chain', () => {
+  it('verifies an intact chain and reports its head', () => {
+    const { records, keys } = chainOf(5);
+    const result = verifyRecords(records, keys);
+    expect(result).toEqual({ ok: true, count: 5, position: { seq: 5, head: records[4]?.hash } });
+    expect(records[0]?.prev).toBe(GENESIS);
+  });
+
+  it.each([
+    ['altered content', (r: SignedRecord<Payload>[]) => { r[2] = { ...r[2]!, text: 'drop table x' }; }, 2, 'hash-mismatch'],
+    ['deleted record', (r: SignedRecord<Payload>[]) => { r.splice(2, 1); }, 2, 'sequence-gap'],
+    ['swapped records', (r: SignedRecord<Payload>[]) => { const t = r[1]!; r[1] = r[2]!; r[2] = t; }, 1, 'sequence-gap'],
+    ['forged signature', (r: SignedRecord<Payload>[]) => { r[3] = { ...r[3]!, sig: r[2]!.sig }; }, 3, 'bad-signature'],
+  ] as const)('names the first bad record after %s', (_what, tamper, index, problem) => {
+    const { records, keys } = chainOf(5);
+    tamper(records);
+    const result = verifyRecords(records, keys);
+    expect(result).toMatchObject({ ok: false, index, problem });
+    if (!result.ok) expect(describeFailure(result)).toContain(problem);
+  });
+
+  it('detects a re-hashed record whose link no longer matches', () => {
+    const { records, keys } = chainOf(3);
+    const other = chainOf(3);
+    records[1] = { ...other.records[1]!, chainId: records[1]!.chainId };
+    expect(verifyRecords(records, (id) => keys(id) ?? other.keys(id))).toMatchObject({ ok: false, index: 1 });
+  });
+
+  it('rejects records signed by an unregistered key', () => {
+    const { records } = chainOf(2);
+    expect(verifyRecords(records, () => undefined)).toMatchObject({ ok: false, index: 0, problem: 'unknown-key' });
+  });
+
+  it('resumes a chain after a restart from the persisted key and position', () => {
+    const key = generateSigningKey();
+    const first = new ChainWriter<Payload>('c', key);
+    const a = first.append({ n: 1, text: 'a' });
+    const restored = importSigningKey(exportPrivateJwk(key));
+    const second = new ChainWriter<Payload>('c', restored, first.position);
+    const b = second.append({ n: 2, text: 'b' });
+    const pub = importPublicKey(key.publicJwk);
+    expect(verifyRecords([a, b], () => pub)).toMatchObject({ ok: true, count: 2 });
+  });
+});

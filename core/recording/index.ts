@@ -1,0 +1,4 @@
+export { canonicalJson } from './canonical.ts';
+export * from './keys.ts';
+export * from './chain.ts';
+export type * from './session-event.ts';

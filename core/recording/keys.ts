@@ -1,0 +1,45 @@
+// Ed25519 signing keys for session chains. Each sidecar process makes its own key and registers
+// the public half (as a JWK) with the operator; a stolen spool cannot be re-signed after the fact.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject, type JsonWebKey } from 'node:crypto';
+
+export interface SigningKey { privateKey: KeyObject; publicJwk: JsonWebKey; keyId: string }
+
+function keyIdOf(jwk: JsonWebKey): string {
+  // RFC 7638 thumbprint members for OKP keys, in lexicographic order.
+  const thumb = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x });
+  return createHash('sha256').update(thumb).digest('base64url');
+}
+
+export function generateSigningKey(): SigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const publicJwk = publicKey.export({ format: 'jwk' });
+  return { privateKey, publicJwk, keyId: keyIdOf(publicJwk) };
+}
+
+/** Restores a key persisted with exportPrivateJwk (the spool keeps it so a restart continues the chain). */
+export function importSigningKey(privateJwk: JsonWebKey): SigningKey {
+  const privateKey = createPrivateKey({ key: privateJwk, format: 'jwk' });
+  const publicJwk = createPublicKey(privateKey).export({ format: 'jwk' });
+  return { privateKey, publicJwk, keyId: keyIdOf(publicJwk) };
+}
+
+export function exportPrivateJwk(key: SigningKey): JsonWebKey {
+  return key.privateKey.export({ format: 'jwk' });
+}
+
+export function importPublicKey(jwk: JsonWebKey): KeyObject {
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new Error('public key must be an Ed25519 JWK (kty OKP, crv Ed25519)');
+  return createPublicKey({ key: jwk, format: 'jwk' });
+}
+
+export function signHash(key: SigningKey, hashHex: string): string {
+  return sign(null, Buffer.from(hashHex, 'hex'), key.privateKey).toString('base64url');
+}
+
+export function verifyHashSignature(publicKey: KeyObject, hashHex: string, signature: string): boolean {
+  try {
+    return verify(null, Buffer.from(hashHex, 'hex'), publicKey, Buffer.from(signature, 'base64url'));
+  } catch {
+    return false;
+  }
+}
