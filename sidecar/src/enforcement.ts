@@ -1,0 +1,75 @@
+// The protocol-independent enforcement core, as the listeners see it. The HTTP proxy
+// (http/proxy.ts) and the PostgreSQL listener (postgres/) do only protocol work: they hand the
+// caller's credential and purpose to `Enforcer.openSession`, ask `Session.authorize` for every
+// command, mask what flows back with `Session.newMaskSession()`, and report the outcome with
+// `complete()`. Authentication, live policy, approvals and tamper-evident recording live behind
+// this interface (enforcer.ts).
+import type { Command, Decision, Identity, MaskSession } from './core-types.ts';
+
+export type { Command, Decision, Identity, MaskSession, StreamMasker } from './core-types.ts';
+
+/** What a listener knows when a client connects (HTTP: per request; PostgreSQL: per connection). */
+export interface SessionRequest {
+  /** Target name (GUARITA_TARGETS[].target). */
+  target: string;
+  /** The bearer token: HTTP `Authorization: Bearer`, or the PostgreSQL password. */
+  credential: string;
+  /** Declared purpose (X-Guarita-Purpose, or `-c guarita.purpose=`); falls back to the token's purposeClaim. */
+  purpose?: string;
+  client: { remoteAddress: string; application?: string };
+}
+
+/**
+ * Why a session was not opened. Unauthenticated: bad/missing token (HTTP 401, PG 28P01).
+ * Forbidden: authenticated but not a subject, revoked, or an undeclared/unknown purpose (HTTP 403, PG 42501).
+ * Unavailable: fail-closed states: policy not synced yet / stale / invalid, spool not writable (HTTP 503, PG 57P03).
+ */
+export type SessionRefusal = { ok: false; code: 'Unauthenticated' | 'Forbidden' | 'Unavailable'; message: string };
+
+export interface Enforcer {
+  openSession(req: SessionRequest): Promise<{ ok: true; session: Session } | SessionRefusal>;
+}
+
+/**
+ * The answer for one command.
+ * - allow: run it, then call `complete()` exactly once with what happened. complete() appends the
+ *   record to the durable spool (it rejects if the spool cannot be written: fail the command then)
+ *   and, when the command ran on an approval, marks the ApprovalRequest Consumed.
+ * - deny: do not run it; answer with `message` (it names the rule). Already recorded.
+ * - pending: an approval was requested and not decided within the configured wait; answer with
+ *   `message` naming the ApprovalRequest so the agent retries the same command later. Already recorded.
+ */
+export type Authorization =
+  | { verdict: 'allow'; decision: Decision; approvalRequest?: string; complete(outcome: CommandOutcome): Promise<void> }
+  | { verdict: 'deny'; decision: Decision; message: string }
+  | { verdict: 'pending'; approvalRequest: string; message: string };
+
+/** What the listener observed while running an allowed command. Everything in here is already masked. */
+export interface CommandOutcome {
+  result?: { rows?: number; bytes?: number; status?: number; sample?: string; truncated?: boolean; error?: string };
+  /** Per-type counts of masked values (MaskSession.counts()). */
+  masked: Record<string, number>;
+  durationMs: number;
+}
+
+export interface Session {
+  readonly id: string;
+  readonly identity: Identity;
+  readonly purpose: string;
+  readonly policyName: string;
+  readonly target: string;
+  /** Aborted on revocation, purpose removal, policy deletion/invalidity, staleness or shutdown; `reason` is a message for the client. */
+  readonly closed: AbortSignal;
+  /**
+   * Decides one command under the policy in force now. `onApprovalPending` is called once when the
+   * command is held for approval (a listener may tell the client it is waiting); `signal` abandons
+   * the wait (client went away) and resolves as pending.
+   */
+  authorize(command: Command, hooks?: { onApprovalPending?(requestName: string, message: string): void; signal?: AbortSignal }): Promise<Authorization>;
+  /** A fresh masking session with the masking plan of the policy in force right now. */
+  newMaskSession(): MaskSession;
+  /** How much of a result to keep (masked) in the record: the policy's spec.recording. */
+  recordingLimits(): { maxRows: number; maxBytes: number };
+  /** Records session.end (once) and releases the session. */
+  close(reason?: string): Promise<void>;
+}
