@@ -1,0 +1,156 @@
+// ApprovalRequest admission as pure functions.
+//
+// Mutating (UPDATE): every review appended by this request is stamped with the authenticated
+// user (request.userInfo): `reviewer` and `reviewerGroups` when the client left them out, and
+// `time` always. A client-supplied reviewer or reviewerGroups that differs from the authenticated
+// one is NOT overwritten: it is left for the validating webhook to reject as a forgery, so the
+// attempt is visible to the client and in the audit log instead of silently corrected.
+//
+// Validating (CREATE, UPDATE), which sees the stamped object: reviews can only be appended, one
+// per request and one per reviewer; the reviewer is the authenticated user, belongs to an approver
+// group of the policy rule and is not the requester; no review after expiry or a final outcome;
+// every spec field but reviews is immutable.
+import type { AccessPolicy, ApprovalRequest, PolicyRule } from '../../crds/types.ts';
+import { deepEqual, type PatchOp } from './json-patch.ts';
+import type { UserInfo } from './kube-types.ts';
+
+type Review = NonNullable<ApprovalRequest['spec']['reviews']>[number];
+
+export const FINAL_PHASES: readonly string[] = ['Approved', 'Denied', 'Expired', 'Consumed'];
+
+const HOW_TO_REVIEW = 'append one review with: kubectl patch approvalrequest NAME --type=json -p \'[{"op":"add","path":"/spec/reviews/-","value":{"decision":"Approved","reason":"..."}}]\'';
+
+function reviewsOf(r: ApprovalRequest): Review[] {
+  return r.spec.reviews ?? [];
+}
+
+function isPrefix(old: readonly Review[], next: readonly Review[]): boolean {
+  return next.length >= old.length && old.every((r, i) => deepEqual(r, next[i]));
+}
+
+/** JSON Patch stamping the reviews this update appends (none when it does not append cleanly). */
+export function stampReviews(oldReq: ApprovalRequest, newReq: ApprovalRequest, user: UserInfo, now: Date): PatchOp[] {
+  const old = reviewsOf(oldReq);
+  const next = reviewsOf(newReq);
+  if (!isPrefix(old, next)) return [];
+  const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return next.slice(old.length).flatMap((review, k): PatchOp[] => {
+    const base = `/spec/reviews/${old.length + k}`;
+    const ops: PatchOp[] = [];
+    if (review.reviewer === undefined) ops.push({ op: 'add', path: `${base}/reviewer`, value: user.username ?? '' });
+    if (review.reviewerGroups === undefined) ops.push({ op: 'add', path: `${base}/reviewerGroups`, value: [...(user.groups ?? [])] });
+    ops.push({ op: review.time === undefined ? 'add' : 'replace', path: `${base}/time`, value: time });
+    return ops;
+  });
+}
+
+export function validateApprovalCreate(req: ApprovalRequest): string[] {
+  if (reviewsOf(req).length === 0) return [];
+  return [`spec.reviews: must be empty when the request is created (the requester cannot bring its own reviews); reviewers ${HOW_TO_REVIEW}`];
+}
+
+export interface ApprovalContext {
+  /** The AccessPolicy named by spec.policyRef (undefined when it does not exist). */
+  policy: AccessPolicy | undefined;
+  now: Date;
+  /** Prefix the apiserver's OIDC authenticator puts before usernames (so "oidc:alice" is requester "alice"). */
+  usernamePrefix: string;
+}
+
+function immutableFields(oldReq: ApprovalRequest, newReq: ApprovalRequest): string[] {
+  const keys = new Set([...Object.keys(oldReq.spec), ...Object.keys(newReq.spec)]);
+  keys.delete('reviews');
+  const o = oldReq.spec as Record<string, unknown>;
+  const n = newReq.spec as Record<string, unknown>;
+  return [...keys].filter((k) => !deepEqual(o[k], n[k])).map((k) => `spec.${k}: is immutable (only spec.reviews can change, by appending)`);
+}
+
+function appendOnly(old: readonly Review[], next: readonly Review[]): string[] {
+  if (next.length < old.length) return [`spec.reviews: reviews are append-only: ${old.length - next.length} existing review(s) removed; ${HOW_TO_REVIEW}`];
+  return old.flatMap((r, i) => (deepEqual(r, next[i]) ? [] : [`spec.reviews[${i}]: reviews are append-only: an existing review cannot be changed; ${HOW_TO_REVIEW}`]));
+}
+
+/** Same person: kube username vs the requester recorded by the sidecar (OIDC subject or service account). */
+export function isRequester(username: string, requester: ApprovalRequest['spec']['requester'], namespace: string | undefined, prefix: string): boolean {
+  const candidates = [requester.username, `${prefix}${requester.username}`];
+  if (requester.kind === 'ServiceAccount' && namespace !== undefined && !requester.username.startsWith('system:serviceaccount:')) {
+    candidates.push(`system:serviceaccount:${namespace}:${requester.username}`);
+  }
+  return candidates.includes(username);
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a);
+  const sb = new Set(b);
+  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
+}
+
+function identityErrors(review: Review, field: string, user: UserInfo): string[] {
+  const errors: string[] = [];
+  const username = user.username ?? '';
+  if (review.reviewer !== username) {
+    errors.push(`${field}.reviewer: "${review.reviewer ?? ''}" is not the authenticated user "${username}": omit reviewer, the webhook records who you are`);
+  }
+  if (review.reviewerGroups !== undefined && !sameSet(review.reviewerGroups, user.groups ?? [])) {
+    errors.push(`${field}.reviewerGroups: differs from the authenticated user's groups: omit reviewerGroups, the webhook records them`);
+  }
+  if (review.time === undefined) errors.push(`${field}.time: missing: the mutating webhook stamp.approvalrequests.guarita.io did not run (check the MutatingWebhookConfiguration)`);
+  return errors;
+}
+
+function findRule(policy: AccessPolicy, name: string): PolicyRule | undefined {
+  return policy.spec.rules.find((r) => r.name === name);
+}
+
+function approverErrors(req: ApprovalRequest, field: string, user: UserInfo, policy: AccessPolicy | undefined): string[] {
+  const policyName = req.spec.policyRef.name;
+  if (policy === undefined) return [`spec.policyRef.name: AccessPolicy ${policyName} does not exist in namespace ${req.metadata.namespace ?? ''}: nobody can review this request`];
+  const rule = findRule(policy, req.spec.rule);
+  const groups = rule?.approval?.approverGroups;
+  if (groups === undefined) return [`spec.rule: rule ${req.spec.rule} of AccessPolicy ${policyName} does not exist or does not require approval: nobody can review this request`];
+  if ((user.groups ?? []).some((g) => groups.includes(g))) return [];
+  return [`${field}: user "${user.username ?? ''}" is not in an approver group of rule ${req.spec.rule} of AccessPolicy ${policyName} (approverGroups: ${groups.join(', ')})`];
+}
+
+function openErrors(oldReq: ApprovalRequest, required: number, now: Date): string[] {
+  const errors: string[] = [];
+  const expiresAt = Date.parse(oldReq.spec.expiresAt);
+  if (!(now.getTime() < expiresAt)) errors.push(`spec.expiresAt: the request expired at ${oldReq.spec.expiresAt}: it can no longer be reviewed`);
+  const phase = oldReq.status?.phase;
+  if (phase !== undefined && FINAL_PHASES.includes(phase)) errors.push(`status.phase: the request is already ${phase}: it can no longer be reviewed`);
+  const old = reviewsOf(oldReq);
+  if (old.some((r) => r.decision === 'Denied')) errors.push('spec.reviews: the request was already denied (one denial ends it): it can no longer be reviewed');
+  else if (old.filter((r) => r.decision === 'Approved').length >= required) errors.push(`spec.reviews: the request already has the ${required} approval(s) it needs: it can no longer be reviewed`);
+  return errors;
+}
+
+function requiredApprovals(req: ApprovalRequest, policy: AccessPolicy | undefined): number {
+  const rule = policy === undefined ? undefined : findRule(policy, req.spec.rule);
+  return rule?.approval?.minApprovals ?? 1;
+}
+
+function newReviewErrors(oldReq: ApprovalRequest, newReq: ApprovalRequest, user: UserInfo, ctx: ApprovalContext): string[] {
+  const old = reviewsOf(oldReq);
+  const added = reviewsOf(newReq).slice(old.length);
+  if (added.length === 0) return [];
+  const username = user.username ?? '';
+  const errors = added.length > 1 ? [`spec.reviews: ${added.length} reviews appended at once: append exactly one (each reviewer decides once)`] : [];
+  added.forEach((review, k) => {
+    const field = `spec.reviews[${old.length + k}]`;
+    errors.push(...identityErrors(review, field, user));
+    if (isRequester(username, newReq.spec.requester, newReq.metadata.namespace, ctx.usernamePrefix)) {
+      errors.push(`${field}: "${username}" is the requester of this command and cannot review it (four-eyes principle)`);
+    }
+    if (old.some((r) => r.reviewer === username)) errors.push(`${field}: "${username}" already reviewed this request`);
+    errors.push(...approverErrors(newReq, field, user, ctx.policy));
+  });
+  return [...errors, ...openErrors(oldReq, requiredApprovals(newReq, ctx.policy), ctx.now)];
+}
+
+export function validateApprovalUpdate(oldReq: ApprovalRequest, newReq: ApprovalRequest, user: UserInfo, ctx: ApprovalContext): string[] {
+  const old = reviewsOf(oldReq);
+  const next = reviewsOf(newReq);
+  const structural = [...immutableFields(oldReq, newReq), ...appendOnly(old, next)];
+  if (structural.length > 0) return structural;
+  return newReviewErrors(oldReq, newReq, user, ctx);
+}

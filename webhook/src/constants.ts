@@ -1,0 +1,55 @@
+// Names shared by the injector, the validators, the webhook configurations and the docs. The
+// injection contract (docs/injection-contract.md) fixes most of them: change both sides together.
+
+export const INJECTION_NAMESPACE_LABEL = 'guarita.io/injection';
+export const INJECTION_NAMESPACE_VALUE = 'enabled';
+/** Pod annotation (and, for skipping the webhook call entirely, pod label): "true" opts in, "false" opts out. */
+export const INJECT_ANNOTATION = 'guarita.io/inject';
+export const STATUS_ANNOTATION = 'guarita.io/status';
+export const STATUS_INJECTED = 'injected';
+export const POLICIES_ANNOTATION = 'guarita.io/policies';
+
+export const SIDECAR_NAME = 'guarita-proxy';
+export const SIDECAR_COMMAND: readonly string[] = ['node', '/app/sidecar/src/main.ts'];
+export const SIDECAR_UID = 65532;
+
+export const SPOOL_VOLUME = 'guarita-spool';
+export const TOKENS_VOLUME = 'guarita-tokens';
+export const TARGET_VOLUME_PREFIX = 'guarita-target-';
+export const VOLUME_PREFIX = 'guarita-';
+
+export const SPOOL_DIR = '/var/run/guarita/spool';
+export const CREDENTIALS_DIR = '/var/run/guarita/targets';
+export const TOKEN_DIR = '/var/run/guarita/tokens';
+export const OPERATOR_TOKEN_FILE = 'operator';
+export const KUBE_TOKEN_FILE = 'kube';
+/** The cluster CA (ConfigMap kube-root-ca.crt), so the sidecar can verify the apiserver with the `kube` token. */
+export const KUBE_CA_FILE = 'kube-ca.crt';
+export const OPERATOR_CA_FILE = 'operator-ca.crt';
+export const TOKEN_EXPIRATION_SECONDS = 3600;
+
+/** Namespaces whose pods never reach the pod webhooks (plus Guarita's own namespace). */
+export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+
+export const GROUP = 'guarita.io';
+export const VERSION = 'v1alpha1';
+
+/** HTTP paths of the admission endpoints. */
+export const PATHS = {
+  mutatePods: '/mutate/pods',
+  validatePods: '/validate/pods',
+  mutateApprovalRequests: '/mutate/approvalrequests',
+  validateApprovalRequests: '/validate/approvalrequests',
+  validateAccessPolicies: '/validate/accesspolicies',
+} as const;
+
+/** Names of the individual webhooks inside the configurations. */
+export const WEBHOOK_NAMES = {
+  injectPods: 'inject.pods.guarita.io',
+  validatePods: 'validate.pods.guarita.io',
+  stampReviews: 'stamp.approvalrequests.guarita.io',
+  validateApprovalRequests: 'validate.approvalrequests.guarita.io',
+  validateAccessPolicies: 'validate.accesspolicies.guarita.io',
+} as const;
+
+export const DEFAULT_CONFIGURATION_NAME = 'guarita-webhook';

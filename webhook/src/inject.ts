@@ -1,0 +1,219 @@
+// The injector as a pure function: from the pod the apiserver sent, its namespace's labels, the
+// AccessPolicies of that namespace and the configuration, decide to skip, reject or inject, and
+// compute the desired pod and the JSON Patch to it. No I/O: the HTTP route only feeds it.
+//
+// Idempotent by construction: an injected pod (status annotation AND a guarita-proxy container)
+// keeps its sidecar and volumes untouched; only agent containers added since (by another mutating
+// webhook, on reinvocation) get the endpoint variables, and the proxy is moved back to the front.
+// Running the injector on its own output yields an empty patch.
+import type { AccessPolicy } from '../../crds/types.ts';
+import {
+  INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, POLICIES_ANNOTATION, SIDECAR_NAME,
+  STATUS_ANNOTATION, STATUS_INJECTED,
+} from './constants.ts';
+import { diff, type PatchOp } from './json-patch.ts';
+import type { Container, EnvVar, Pod } from './kube-types.ts';
+import { matchesSelector } from './selector.ts';
+import { agentEnv, isSidecarVolume, sidecarContainer, sidecarVolumes, withAgentEnv, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
+
+export interface InjectorConfig {
+  sidecar: SidecarConfig;
+  /** Namespaces never injected, whatever their labels (kube-system..., Guarita's own). */
+  excludedNamespaces: readonly string[];
+}
+
+export interface InjectionInput {
+  pod: Pod;
+  namespace: { name: string; labels: Record<string, string> };
+  /** The AccessPolicies of the pod's namespace (the cache's view). */
+  policies: readonly AccessPolicy[];
+  config: InjectorConfig;
+}
+
+export type SkipReason = 'namespace-not-enabled' | 'excluded-namespace' | 'opted-out' | 'no-matching-policy' | 'already-injected';
+
+export type InjectionDecision =
+  | { action: 'skip'; reason: SkipReason; message: string }
+  | { action: 'reject'; message: string }
+  | { action: 'inject'; pod: Pod; patch: PatchOp[]; policies: string[]; warnings: string[]; reinvocation: boolean };
+
+/** What a policy contributes to the pod. */
+export function targetOf(policy: AccessPolicy): TargetPlan {
+  const t = policy.spec.target;
+  return {
+    policy: policy.metadata.name,
+    target: t.name,
+    protocol: t.protocol,
+    listenPort: t.listenPort,
+    ...(t.database === undefined ? {} : { database: t.database }),
+    ...(t.credentialsSecretRef === undefined ? {} : { credentialsSecret: t.credentialsSecretRef.name }),
+  };
+}
+
+/** AccessPolicies whose podSelector matches the pod, sorted by name (stable output). */
+export function matchingPolicies(pod: Pod, policies: readonly AccessPolicy[]): AccessPolicy[] {
+  return policies.filter((p) => matchesSelector(p.spec.podSelector, pod.metadata.labels)).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+function optInValue(pod: Pod): string | undefined {
+  return pod.metadata.annotations?.[INJECT_ANNOTATION] ?? pod.metadata.labels?.[INJECT_ANNOTATION];
+}
+
+function allContainers(pod: Pod): Container[] {
+  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+}
+
+function findSidecar(pod: Pod): Container | undefined {
+  return allContainers(pod).find((c) => c.name === SIDECAR_NAME);
+}
+
+export function isInjected(pod: Pod): boolean {
+  return pod.metadata.annotations?.[STATUS_ANNOTATION] === STATUS_INJECTED && findSidecar(pod) !== undefined;
+}
+
+/** Port and name clashes that would make the sidecar unable to start, as messages naming the policies. */
+export function targetConflicts(targets: readonly TargetPlan[], adminPort: number): string[] {
+  const problems: string[] = [];
+  targets.forEach((t, i) => {
+    if (t.listenPort === adminPort) problems.push(`AccessPolicy ${t.policy}: spec.target.listenPort ${t.listenPort} is the sidecar's admin port`);
+    for (const u of targets.slice(0, i)) {
+      if (u.listenPort === t.listenPort) problems.push(`AccessPolicies ${u.policy} and ${t.policy} both listen on port ${t.listenPort} (spec.target.listenPort)`);
+      if (u.target === t.target) problems.push(`AccessPolicies ${u.policy} and ${t.policy} both define target ${t.target} (spec.target.name)`);
+    }
+  });
+  return problems;
+}
+
+function portClashes(pod: Pod, targets: readonly TargetPlan[], adminPort: number): string[] {
+  const ours = new Map<number, string>([[adminPort, 'the sidecar admin port'], ...targets.map((t) => [t.listenPort, `target ${t.target}`] as [number, string])]);
+  return allContainers(pod).filter((c) => c.name !== SIDECAR_NAME).flatMap((c) => (c.ports ?? [])
+    .filter((p) => ours.has(p.containerPort))
+    .map((p) => `container ${c.name} declares port ${p.containerPort}, which guarita-proxy uses for ${ours.get(p.containerPort)}`));
+}
+
+function preconditions(input: InjectionInput): InjectionDecision | undefined {
+  const { pod, namespace, config } = input;
+  if (config.excludedNamespaces.includes(namespace.name)) return { action: 'skip', reason: 'excluded-namespace', message: `namespace ${namespace.name} is never injected` };
+  if (namespace.labels[INJECTION_NAMESPACE_LABEL] !== INJECTION_NAMESPACE_VALUE) {
+    return { action: 'skip', reason: 'namespace-not-enabled', message: `namespace ${namespace.name} is not labelled ${INJECTION_NAMESPACE_LABEL}=${INJECTION_NAMESPACE_VALUE}` };
+  }
+  if (optInValue(pod) === 'false') return { action: 'skip', reason: 'opted-out', message: `pod opted out with ${INJECT_ANNOTATION}: "false"` };
+  return undefined;
+}
+
+function rejections(pod: Pod, targets: readonly TargetPlan[], adminPort: number): string[] {
+  const hostNetwork = pod.spec.hostNetwork === true
+    ? ['hostNetwork pods cannot be governed: the proxy\'s loopback listeners would be the node\'s; remove hostNetwork or opt out with guarita.io/inject: "false"']
+    : [];
+  return [...hostNetwork, ...targetConflicts(targets, adminPort), ...portClashes(pod, targets, adminPort)];
+}
+
+function warningsFor(pod: Pod, config: SidecarConfig): string[] {
+  if (config.mode === 'container' && pod.spec.restartPolicy !== undefined && pod.spec.restartPolicy !== 'Always') {
+    return ['guarita sidecarMode is "container" (clusters older than 1.29): this pod\'s proxy keeps running after the agent exits, so a Job never completes; use Kubernetes 1.29+ (native sidecars)'];
+  }
+  return [];
+}
+
+function withoutSidecar(list: Container[] | undefined): Container[] {
+  return (list ?? []).filter((c) => c.name !== SIDECAR_NAME);
+}
+
+function agentContainers(list: Container[], env: EnvVar[]): Container[] {
+  return list.map((c) => withAgentEnv(c, env));
+}
+
+/** Places the sidecar and applies agent env; init containers get the env only when they run after the proxy. */
+function assemble(pod: Pod, sidecar: Container, env: EnvVar[], mode: SidecarMode): Pod {
+  const init = withoutSidecar(pod.spec.initContainers);
+  const main = agentContainers(withoutSidecar(pod.spec.containers), env);
+  const spec = { ...pod.spec };
+  if (mode === 'native') {
+    spec.initContainers = [sidecar, ...agentContainers(init, env)];
+    spec.containers = main;
+  } else {
+    if (pod.spec.initContainers !== undefined) spec.initContainers = init;
+    spec.containers = [sidecar, ...main];
+  }
+  return { ...pod, spec };
+}
+
+const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
+function injectedAnnotations(pod: Pod, targets: readonly TargetPlan[], cfg: SidecarConfig): Record<string, string> {
+  const annotations: Record<string, string> = { [STATUS_ANNOTATION]: STATUS_INJECTED, [POLICIES_ANNOTATION]: targets.map((t) => t.policy).join(',') };
+  // As an ordinary first container the proxy would become kubectl's default for logs and exec.
+  const agent = withoutSidecar(pod.spec.containers)[0];
+  if (cfg.mode === 'container' && agent !== undefined && pod.metadata.annotations?.[DEFAULT_CONTAINER_ANNOTATION] === undefined) {
+    annotations[DEFAULT_CONTAINER_ANNOTATION] = agent.name;
+  }
+  return annotations;
+}
+
+function freshInjection(input: InjectionInput, targets: TargetPlan[]): Pod {
+  const { pod, config } = input;
+  const sidecarCfg = config.sidecar;
+  const stripped: Pod = { ...pod, spec: { ...pod.spec, volumes: (pod.spec.volumes ?? []).filter((v) => !isSidecarVolume(v.name)) } };
+  const desired = assemble(stripped, sidecarContainer(targets, sidecarCfg), agentEnv(targets, sidecarCfg.adminPort), sidecarCfg.mode);
+  desired.spec.volumes = [...(desired.spec.volumes ?? []), ...sidecarVolumes(targets, sidecarCfg)];
+  desired.metadata = { ...pod.metadata, annotations: { ...pod.metadata.annotations, ...injectedAnnotations(pod, targets, sidecarCfg) } };
+  return desired;
+}
+
+function envValue(c: Container, name: string): string | undefined {
+  return c.env?.find((e) => e.name === name)?.value;
+}
+
+/** The targets an injected sidecar was given (its GUARITA_TARGETS), so reinvocation stays consistent with it. */
+function injectedTargets(sidecar: Container): TargetPlan[] | undefined {
+  try {
+    const parsed = JSON.parse(envValue(sidecar, 'GUARITA_TARGETS') ?? 'null') as unknown;
+    return Array.isArray(parsed) ? (parsed as TargetPlan[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The endpoint variables an agent container got at injection (they carry what GUARITA_TARGETS does not, e.g. the database). */
+function injectedAgentEnv(pod: Pod, computed: EnvVar[]): EnvVar[] {
+  const names = computed.map((e) => e.name);
+  const reference = allContainers(pod).find((c) => c.name !== SIDECAR_NAME && names.every((n) => c.env?.some((e) => e.name === n)));
+  if (reference === undefined) return computed;
+  return names.map((n) => reference.env?.find((e) => e.name === n) ?? { name: n });
+}
+
+function reinvocation(pod: Pod, sidecar: Container, targets: TargetPlan[], config: InjectorConfig): Pod {
+  const adminPort = Number(envValue(sidecar, 'GUARITA_ADMIN_PORT') ?? config.sidecar.adminPort);
+  const native = sidecar.restartPolicy === 'Always';
+  const env = injectedAgentEnv(pod, agentEnv(targets, adminPort));
+  return assemble(pod, sidecar, env, native ? 'native' : 'container');
+}
+
+function injectedDecision(original: Pod, desired: Pod, policies: string[], warnings: string[], again: boolean): InjectionDecision {
+  const patch = diff(original, desired);
+  if (again && patch.length === 0) return { action: 'skip', reason: 'already-injected', message: 'pod is already injected' };
+  return { action: 'inject', pod: desired, patch, policies, warnings, reinvocation: again };
+}
+
+function alreadyInjected(input: InjectionInput): InjectionDecision | undefined {
+  const sidecar = findSidecar(input.pod);
+  if (sidecar === undefined || !isInjected(input.pod)) return undefined;
+  const targets = injectedTargets(sidecar);
+  if (targets === undefined) return undefined; // not our sidecar's shape: inject afresh, replacing it
+  const desired = reinvocation(input.pod, sidecar, targets, input.config);
+  return injectedDecision(input.pod, desired, targets.map((t) => t.policy), [], true);
+}
+
+export function decideInjection(input: InjectionInput): InjectionDecision {
+  const early = preconditions(input) ?? alreadyInjected(input);
+  if (early !== undefined) return early;
+  const { pod, config } = input;
+  const policies = matchingPolicies(pod, input.policies);
+  if (policies.length === 0 && optInValue(pod) !== 'true') {
+    return { action: 'skip', reason: 'no-matching-policy', message: `no AccessPolicy in ${input.namespace.name} selects this pod and it does not carry ${INJECT_ANNOTATION}: "true"` };
+  }
+  const targets = policies.map(targetOf);
+  const problems = rejections(pod, targets, config.sidecar.adminPort);
+  if (problems.length > 0) return { action: 'reject', message: `guarita cannot inject this pod: ${problems.join('; ')}` };
+  return injectedDecision(pod, freshInjection(input, targets), policies.map((p) => p.metadata.name), warningsFor(pod, config.sidecar), false);
+}

@@ -1,0 +1,176 @@
+// The pieces the injector adds to a pod, as the injection contract (docs/injection-contract.md)
+// fixes them: the guarita-proxy container, its volumes, and the environment of agent containers.
+// Pure functions of the targets and the injector configuration.
+import {
+  CREDENTIALS_DIR, KUBE_CA_FILE, KUBE_TOKEN_FILE, OPERATOR_CA_FILE, OPERATOR_TOKEN_FILE, SIDECAR_COMMAND, SIDECAR_NAME,
+  SPOOL_DIR, SPOOL_VOLUME, TARGET_VOLUME_PREFIX, TOKEN_DIR, TOKEN_EXPIRATION_SECONDS, TOKENS_VOLUME,
+} from './constants.ts';
+import type { Container, EnvVar, ProjectedSource, Volume, VolumeMount } from './kube-types.ts';
+
+export type SidecarMode = 'native' | 'container';
+
+export interface ResourceRequirements { requests?: Record<string, string>; limits?: Record<string, string> }
+
+/** What the injector needs to build the sidecar; every field comes from the webhook's configuration. */
+export interface SidecarConfig {
+  image: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  resources: ResourceRequirements;
+  /** native: init container with restartPolicy Always (Kubernetes ≥ 1.29); container: first ordinary container. */
+  mode: SidecarMode;
+  adminPort: number;
+  operatorUrl: string;
+  /** Audience of the projected token the sidecar presents to the operator. */
+  operatorAudience: string;
+  /** ConfigMap (key ca.crt) with the CA of the operator's serving certificate, if it is not publicly trusted. */
+  operatorCaConfigMap?: string;
+  uid: number;
+  /** How long the proxy may take to become ready before the kubelet restarts it. */
+  startupTimeoutSeconds: number;
+  spoolSizeLimit?: string;
+  approvalWait?: string;
+  policyStaleness?: string;
+}
+
+/** One governed target of a pod: what GUARITA_TARGETS lists, plus what the volumes and agent env need. */
+export interface TargetPlan {
+  policy: string;
+  target: string;
+  protocol: 'postgres' | 'http';
+  listenPort: number;
+  database?: string;
+  credentialsSecret?: string;
+}
+
+/** `orders-db` → `ORDERS_DB_URL`. */
+export function targetEnvName(target: string): string {
+  return `${target.toUpperCase().replace(/-/g, '_')}_URL`;
+}
+
+export function targetUrl(t: TargetPlan): string {
+  if (t.protocol === 'http') return `http://127.0.0.1:${t.listenPort}`;
+  return `postgresql://127.0.0.1:${t.listenPort}${t.database === undefined ? '' : `/${encodeURIComponent(t.database)}`}`;
+}
+
+/** The variables agent containers get (the contract's "Environment given to agent containers"). */
+export function agentEnv(targets: readonly TargetPlan[], adminPort: number): EnvVar[] {
+  const env: EnvVar[] = targets.map((t) => ({ name: targetEnvName(t.target), value: targetUrl(t) }));
+  const postgres = targets.filter((t) => t.protocol === 'postgres');
+  if (postgres.length === 1 && postgres[0] !== undefined) {
+    env.push({ name: 'PGHOST', value: '127.0.0.1' }, { name: 'PGPORT', value: String(postgres[0].listenPort) }, { name: 'PGSSLMODE', value: 'disable' });
+  }
+  env.push({ name: 'GUARITA_ADMIN_URL', value: `http://127.0.0.1:${adminPort}` });
+  return env;
+}
+
+/** Ours first (so `$(ORDERS_DB_URL)` in the agent's own variables expands), theirs without the names we set. */
+export function withAgentEnv(container: Container, env: readonly EnvVar[]): Container {
+  const ours = new Set(env.map((e) => e.name));
+  return { ...container, env: [...env, ...(container.env ?? []).filter((e) => !ours.has(e.name))] };
+}
+
+function fieldEnv(name: string, fieldPath: string): EnvVar {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
+}
+
+/** GUARITA_TARGETS: exactly the four fields of the contract, in a stable order. */
+export function targetsJson(targets: readonly TargetPlan[]): string {
+  return JSON.stringify(targets.map((t) => ({ policy: t.policy, target: t.target, protocol: t.protocol, listenPort: t.listenPort })));
+}
+
+function sidecarEnv(targets: readonly TargetPlan[], cfg: SidecarConfig): EnvVar[] {
+  const env: EnvVar[] = [
+    fieldEnv('GUARITA_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('GUARITA_POD_NAME', 'metadata.name'),
+    fieldEnv('GUARITA_POD_UID', 'metadata.uid'),
+    { name: 'GUARITA_TARGETS', value: targetsJson(targets) },
+    { name: 'GUARITA_ADMIN_PORT', value: String(cfg.adminPort) },
+    { name: 'GUARITA_OPERATOR_URL', value: cfg.operatorUrl },
+    { name: 'GUARITA_SPOOL_DIR', value: SPOOL_DIR },
+    { name: 'GUARITA_CREDENTIALS_DIR', value: CREDENTIALS_DIR },
+    { name: 'GUARITA_TOKEN_DIR', value: TOKEN_DIR },
+  ];
+  if (cfg.operatorCaConfigMap !== undefined) env.push({ name: 'GUARITA_OPERATOR_CA_FILE', value: `${TOKEN_DIR}/${OPERATOR_CA_FILE}` });
+  if (cfg.approvalWait !== undefined) env.push({ name: 'GUARITA_APPROVAL_WAIT', value: cfg.approvalWait });
+  if (cfg.policyStaleness !== undefined) env.push({ name: 'GUARITA_POLICY_STALENESS', value: cfg.policyStaleness });
+  return env;
+}
+
+export function targetVolumeName(target: string): string {
+  return `${TARGET_VOLUME_PREFIX}${target}`;
+}
+
+function sidecarMounts(targets: readonly TargetPlan[]): VolumeMount[] {
+  return [
+    { name: SPOOL_VOLUME, mountPath: SPOOL_DIR },
+    { name: TOKENS_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
+    ...targets.filter((t) => t.credentialsSecret !== undefined)
+      .map((t) => ({ name: targetVolumeName(t.target), mountPath: `${CREDENTIALS_DIR}/${t.target}`, readOnly: true })),
+  ];
+}
+
+/** `node -e` probe: works whether the admin server binds 127.0.0.1 (the contract) or the pod IP. */
+function readyScript(adminPort: number, waitSeconds: number): string {
+  const url = `http://127.0.0.1:${adminPort}/readyz`;
+  if (waitSeconds === 0) return `fetch('${url}',{signal:AbortSignal.timeout(1500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+  return `const d=Date.now()+${waitSeconds * 1000};(async()=>{for(;;){try{if((await fetch('${url}',{signal:AbortSignal.timeout(1000)})).ok)process.exit(0)}catch{}`
+    + `if(Date.now()>d)process.exit(1);await new Promise(r=>setTimeout(r,250))}})()`;
+}
+
+export const SIDECAR_SECURITY_CONTEXT = (uid: number): Record<string, unknown> => ({
+  runAsNonRoot: true,
+  runAsUser: uid,
+  runAsGroup: uid,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+});
+
+/** The guarita-proxy container, native (restartPolicy Always) or ordinary per `cfg.mode`. */
+export function sidecarContainer(targets: readonly TargetPlan[], cfg: SidecarConfig): Container {
+  const container: Container = {
+    name: SIDECAR_NAME,
+    image: cfg.image,
+    imagePullPolicy: cfg.imagePullPolicy,
+    command: [...SIDECAR_COMMAND],
+    env: sidecarEnv(targets, cfg),
+    resources: structuredClone(cfg.resources),
+    securityContext: SIDECAR_SECURITY_CONTEXT(cfg.uid),
+    startupProbe: {
+      exec: { command: ['node', '-e', readyScript(cfg.adminPort, 0)] },
+      periodSeconds: 1, timeoutSeconds: 2, failureThreshold: Math.max(1, cfg.startupTimeoutSeconds),
+    },
+    volumeMounts: sidecarMounts(targets),
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  if (cfg.mode === 'native') return { ...container, restartPolicy: 'Always' };
+  // Without native sidecars the kubelet starts containers in order and waits for each postStart
+  // hook: holding here keeps agent containers from starting before the proxy is ready.
+  return { ...container, lifecycle: { postStart: { exec: { command: ['node', '-e', readyScript(cfg.adminPort, cfg.startupTimeoutSeconds)] } } } };
+}
+
+function tokenSources(cfg: SidecarConfig): ProjectedSource[] {
+  const sources: ProjectedSource[] = [
+    { serviceAccountToken: { path: OPERATOR_TOKEN_FILE, audience: cfg.operatorAudience, expirationSeconds: TOKEN_EXPIRATION_SECONDS } },
+    { serviceAccountToken: { path: KUBE_TOKEN_FILE, expirationSeconds: TOKEN_EXPIRATION_SECONDS } },
+    { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: KUBE_CA_FILE }], optional: true } },
+  ];
+  if (cfg.operatorCaConfigMap !== undefined) sources.push({ configMap: { name: cfg.operatorCaConfigMap, items: [{ key: 'ca.crt', path: OPERATOR_CA_FILE }] } });
+  return sources;
+}
+
+/** Volumes mounted into the sidecar only. Files are world-readable inside the volume (0444) because the
+ * sidecar's uid differs from the agents' and no fsGroup is imposed on the pod; no other container mounts them. */
+export function sidecarVolumes(targets: readonly TargetPlan[], cfg: SidecarConfig): Volume[] {
+  return [
+    { name: SPOOL_VOLUME, emptyDir: cfg.spoolSizeLimit === undefined ? {} : { sizeLimit: cfg.spoolSizeLimit } },
+    { name: TOKENS_VOLUME, projected: { defaultMode: 0o444, sources: tokenSources(cfg) } },
+    ...targets.flatMap((t) => (t.credentialsSecret === undefined ? [] : [{ name: targetVolumeName(t.target), secret: { secretName: t.credentialsSecret, defaultMode: 0o444 } }])),
+  ];
+}
+
+export function isSidecarVolume(name: string): boolean {
+  return name === SPOOL_VOLUME || name === TOKENS_VOLUME || name.startsWith(TARGET_VOLUME_PREFIX);
+}

@@ -1,0 +1,80 @@
+// Shared test data: the example LGPD policies (validated, so defaults are filled in), an agent pod,
+// and an injector configuration. Used by unit tests, integration tests and the benchmark.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { AccessPolicy, ApprovalRequest } from '../../crds/types.ts';
+import { parseAccessPolicy } from '../../crds/validators.ts';
+import type { InjectorConfig } from '../src/inject.ts';
+import type { Pod } from '../src/kube-types.ts';
+import type { SidecarConfig } from '../src/sidecar.ts';
+
+const EXAMPLES = new URL('../../examples/lgpd-orders/', import.meta.url);
+
+export function exampleYaml(file: string): unknown {
+  return parse(readFileSync(new URL(file, EXAMPLES), 'utf8'));
+}
+
+/** An example AccessPolicy, optionally moved to another namespace. */
+export function examplePolicy(file: 'accesspolicy.yaml' | 'accesspolicy-http.yaml', namespace = 'lgpd-orders'): AccessPolicy {
+  const policy = parseAccessPolicy(exampleYaml(file), file);
+  policy.metadata.namespace = namespace;
+  return policy;
+}
+
+export function examplePod(namespace = 'lgpd-orders', name = 'support-agent'): Pod {
+  const pod = exampleYaml('agent-pod.yaml') as Pod;
+  pod.metadata.namespace = namespace;
+  pod.metadata.name = name;
+  return pod;
+}
+
+export const TEST_SIDECAR: SidecarConfig = {
+  image: 'ghcr.io/guarita/guarita:test',
+  imagePullPolicy: 'IfNotPresent',
+  resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+  mode: 'native',
+  adminPort: 15090,
+  operatorUrl: 'https://guarita-operator.guarita-system.svc:8443',
+  operatorAudience: 'guarita-operator',
+  uid: 65532,
+  startupTimeoutSeconds: 60,
+};
+
+export const TEST_INJECTOR: InjectorConfig = {
+  sidecar: TEST_SIDECAR,
+  excludedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease', 'guarita-system'],
+};
+
+export const OPTED_IN = { 'guarita.io/injection': 'enabled' };
+
+/** A pod shaped like the one the Job controller creates for Job `name`. */
+export function jobPod(namespace: string, name: string): Pod {
+  const pod = examplePod(namespace, `${name}-x7k2p`);
+  pod.metadata.labels = { app: 'support-agent', 'batch.kubernetes.io/job-name': name, 'job-name': name };
+  pod.metadata.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name, uid: '5d1c7f0e-0000-4000-8000-000000000001', controller: true }];
+  pod.spec.restartPolicy = 'Never';
+  return pod;
+}
+
+/** An ApprovalRequest as the sidecar creates it: alice's export, held for the DPO (rule exports-need-dpo). */
+export function approvalRequest(namespace: string, name: string, opts: { requester?: string; expiresAt?: Date } = {}): ApprovalRequest {
+  const text = 'COPY (SELECT * FROM customers) TO STDOUT';
+  return {
+    apiVersion: 'guarita.io/v1alpha1',
+    kind: 'ApprovalRequest',
+    metadata: { name, namespace },
+    spec: {
+      policyRef: { name: 'orders-db' },
+      rule: 'exports-need-dpo',
+      requester: { username: opts.requester ?? 'alice', groups: ['support'], kind: 'User' },
+      purpose: 'customer-support',
+      target: { name: 'orders-db', protocol: 'postgres' },
+      command: { text, preview: text.slice(0, 80), sha256: createHash('sha256').update(text).digest('hex') },
+      podRef: { name: 'support-agent' },
+      sessionId: 'session-1',
+      expiresAt: (opts.expiresAt ?? new Date(Date.now() + 15 * 60_000)).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      reviews: [],
+    },
+  };
+}
