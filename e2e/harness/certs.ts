@@ -6,7 +6,7 @@ import { webcrypto } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as X509 from '@peculiar/x509';
-import { loadX509 } from './x509.ts';
+import { loadX509 } from '../../core/tls/x509.ts';
 
 // Node's WebCrypto, passed explicitly to @peculiar/x509 rather than relying on a global provider.
 type CryptoKey = webcrypto.CryptoKey;
