@@ -3,11 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import type { AccessPolicySpec } from '../../crds/types.ts';
 
 export const EXAMPLE_DIR = join(import.meta.dirname, '../../examples/lgpd-orders');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- arbitrary Kubernetes manifests
-export type Manifest = Record<string, any>;
+export interface Manifest { apiVersion?: string; kind?: string; metadata?: Record<string, unknown>; [field: string]: unknown }
 
 export interface ExampleOverrides {
   namespace: string;
@@ -20,8 +20,8 @@ function retarget(doc: Manifest, o: ExampleOverrides): Manifest {
   if (doc.kind === 'Namespace') return { ...doc, metadata: { ...doc.metadata, name: o.namespace } };
   const out: Manifest = { ...doc, metadata: { ...doc.metadata, namespace: o.namespace } };
   if (doc.kind !== 'AccessPolicy') return out;
-  const spec = structuredClone(doc.spec) as Manifest;
-  if (o.issuer !== undefined && spec.identity?.oidc !== undefined) spec.identity.oidc.issuer = o.issuer;
+  const spec = structuredClone(doc.spec) as AccessPolicySpec;
+  if (o.issuer !== undefined && spec.identity.oidc !== undefined) spec.identity.oidc.issuer = o.issuer;
   if (spec.target.protocol === 'postgres' && o.postgresEndpoint !== undefined) spec.target.endpoint = o.postgresEndpoint;
   if (spec.target.protocol === 'http' && o.httpEndpoint !== undefined) spec.target.endpoint = o.httpEndpoint;
   return { ...out, spec };
