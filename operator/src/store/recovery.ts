@@ -1,0 +1,112 @@
+// Reopening the store after a crash. Acknowledged batches were fsync'd before the answer, and the
+// writer commits groups one after another, so only the last, unacknowledged group can be partly on
+// disk: as torn lines at segment tails, or as a sidecar chain with a hole (a batch spread over
+// several policies' segments, some written, some not). Pure: decides, per policy, how many entries
+// form the consistent prefix; the store moves everything after it into quarantine.
+import { GENESIS, type ChainPosition } from '../../../core/recording/index.ts';
+import type { RemovedRange, SessionRecord, StoreLink } from './types.ts';
+
+export interface LoadedEntry {
+  link: StoreLink;
+  record?: SessionRecord;
+}
+
+export interface LoadedPolicy {
+  key: string;
+  /** Entries of all segments, in order. */
+  entries: LoadedEntry[];
+  /** Store-chain position the entries continue from (genesis, or the tombstone's cut). */
+  from: ChainPosition;
+  /** Removed sidecar-record ranges from this policy's tombstone. */
+  removed: Record<string, RemovedRange[]>;
+}
+
+export interface RecoveryPlan {
+  /** Per policy key: how many entries to keep (absent: keep all). */
+  keep: Map<string, number>;
+  /** Per policy key: why entries were dropped. */
+  reasons: Map<string, string>;
+  positions: Map<string, ChainPosition>;
+}
+
+/** Length of the prefix whose links follow each other (seq and prev). */
+export function consistentPrefix(p: LoadedPolicy): { length: number; reason?: string } {
+  let pos = p.from;
+  for (const [i, e] of p.entries.entries()) {
+    if (e.link.seq !== pos.seq + 1 || e.link.prev !== pos.head) {
+      return { length: i, reason: `store chain breaks at link seq ${e.link.seq} (expected seq ${pos.seq + 1} after ${pos.head.slice(0, 12)}…)` };
+    }
+    if (e.record !== undefined && e.link.source?.hash !== e.record.hash) {
+      return { length: i, reason: `link seq ${e.link.seq} does not reference the record stored with it` };
+    }
+    pos = { seq: e.link.seq, head: e.link.hash };
+  }
+  return { length: p.entries.length };
+}
+
+type Interval = [number, number, string];
+
+function chainIntervals(policies: readonly LoadedPolicy[], keep: Map<string, number>): Map<string, Interval[]> {
+  const byChain = new Map<string, Interval[]>();
+  const add = (chainId: string, iv: Interval): void => {
+    const list = byChain.get(chainId) ?? [];
+    list.push(iv);
+    byChain.set(chainId, list);
+  };
+  for (const p of policies) {
+    for (const [chainId, ranges] of Object.entries(p.removed)) ranges.forEach((r) => add(chainId, [r[0], r[1], r[2]]));
+    const n = keep.get(p.key) ?? p.entries.length;
+    for (const e of p.entries.slice(0, n)) if (e.record !== undefined) add(e.record.chainId, [e.record.seq, e.record.seq, e.record.hash]);
+  }
+  return byChain;
+}
+
+/** The contiguous prefix of a chain from seq 1: its position. */
+export function contiguousPosition(intervals: Interval[]): ChainPosition {
+  intervals.sort((a, b) => a[0] - b[0]);
+  let pos: ChainPosition = { seq: 0, head: GENESIS };
+  for (const [from, to, hash] of intervals) {
+    if (from > pos.seq + 1) break;
+    if (to > pos.seq) pos = { seq: to, head: hash };
+  }
+  return pos;
+}
+
+function firstBeyond(p: LoadedPolicy, n: number, positions: Map<string, ChainPosition>): number | undefined {
+  for (let i = 0; i < n; i++) {
+    const r = p.entries[i]?.record;
+    if (r !== undefined && r.seq > (positions.get(r.chainId)?.seq ?? 0)) return i;
+  }
+  return undefined;
+}
+
+/** Decides what survives: each policy's consistent prefix, minus records past a hole in their sidecar chain. */
+export function planRecovery(policies: readonly LoadedPolicy[]): RecoveryPlan {
+  const keep = new Map<string, number>();
+  const reasons = new Map<string, string>();
+  for (const p of policies) {
+    const prefix = consistentPrefix(p);
+    if (prefix.reason === undefined) continue;
+    keep.set(p.key, prefix.length);
+    reasons.set(p.key, prefix.reason);
+  }
+  for (;;) {
+    const positions = new Map<string, ChainPosition>();
+    for (const [chainId, ivs] of chainIntervals(policies, keep)) positions.set(chainId, contiguousPosition(ivs));
+    if (!cutBeyondHoles(policies, positions, keep, reasons)) return { keep, reasons, positions };
+  }
+}
+
+/** Cuts each policy before its first record that lies past a hole in its chain; true when anything changed. */
+function cutBeyondHoles(policies: readonly LoadedPolicy[], positions: Map<string, ChainPosition>, keep: Map<string, number>, reasons: Map<string, string>): boolean {
+  let changed = false;
+  for (const p of policies) {
+    const cut = firstBeyond(p, keep.get(p.key) ?? p.entries.length, positions);
+    if (cut === undefined) continue;
+    const r = p.entries[cut]?.record;
+    keep.set(p.key, cut);
+    reasons.set(p.key, `record ${r?.chainId ?? ''}#${r?.seq ?? ''} follows a hole in its chain (an unacknowledged batch cut short by a crash)`);
+    changed = true;
+  }
+  return changed;
+}

@@ -1,0 +1,87 @@
+// In-memory index of the file store, rebuilt from the segments when the store opens: where each
+// record lives, each chain's durable position, each policy's store chain and counters, and the
+// per-session summaries the read API lists.
+import type { KeyObject } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { Mutex } from './fs-util.ts';
+import type { StoreChain } from './store-chain.ts';
+import type { ChainState, PolicyCounters, RemovedRange, SessionRecord, SessionSummary, Tombstone } from './types.ts';
+
+export const KIND_OTHER = 0;
+export const KIND_COMMAND = 1;
+export const KIND_DENIED = 2;
+export const KIND_APPROVAL = 3;
+
+export function kindOf(r: SessionRecord): number {
+  if (r.type === 'command') return r.decision === 'deny' ? KIND_DENIED : KIND_COMMAND;
+  return r.type === 'approval.requested' ? KIND_APPROVAL : KIND_OTHER;
+}
+
+export interface Segment {
+  name: string;
+  path: string;
+  firstSeq: number;
+  /** Last store-link seq and hash in the segment (firstSeq - 1 while it holds none). */
+  lastSeq: number;
+  lastHash: string;
+  bytes: number;
+  /** Newest link time (operator clock, ms): retention deletes the segment once this is old enough. */
+  maxTime: number;
+  createdAt: number;
+  refs: RecordRef[];
+  /** Store keys that signed links in this segment. */
+  keyIds: Set<string>;
+  /** Key of the owning policy. */
+  owner: string;
+  fh?: FileHandle;
+}
+
+export interface RecordRef {
+  segment: Segment;
+  offset: number;
+  length: number;
+  namespace: string;
+  policy: string;
+  chainId: string;
+  seq: number;
+  hash: string;
+  sessionId: string;
+  /** Record time (sidecar clock, ms), for export filters and lastSessionTime. */
+  time: number;
+  kind: number;
+}
+
+export interface PolicyState {
+  key: string;
+  namespace: string;
+  policy: string;
+  dir: string;
+  segments: Segment[];
+  /** The segment new entries go to; undefined until the next append creates one. */
+  active?: Segment;
+  chain: StoreChain;
+  tombstone?: Tombstone;
+  counters: PolicyCounters;
+  version: number;
+}
+
+export interface ChainMem {
+  state: ChainState;
+  publicKey: KeyObject;
+  refs: Map<number, RecordRef>;
+  removed: RemovedRange[];
+  mutex: Mutex;
+}
+
+export interface SessionEntry {
+  summary: SessionSummary;
+  refs: RecordRef[];
+}
+
+export function policyKey(namespace: string, policy: string): string {
+  return `${namespace}/${policy}`;
+}
+
+export function newChainMem(state: ChainState, publicKey: KeyObject): ChainMem {
+  return { state, publicKey, refs: new Map(), removed: [], mutex: new Mutex() };
+}

@@ -1,0 +1,42 @@
+// Test helpers shared by the store's unit tests, the integration tests and the benchmark: a fake
+// sidecar chain producing real signed records.
+import { randomBytes } from 'node:crypto';
+import { ChainWriter, generateSigningKey, type SigningKey } from '../../../core/recording/index.ts';
+import type { SessionEvent } from '../../../core/recording/session-event.ts';
+import type { ChainRegistration, SessionRecord } from './types.ts';
+
+export interface FakeSidecar {
+  chainId: string;
+  namespace: string;
+  pod: string;
+  key: SigningKey;
+  writer: ChainWriter<SessionEvent>;
+  registration(registeredBy?: string): ChainRegistration;
+  /** Signs `n` more records (command records unless `over` says otherwise). */
+  next(n: number, over?: Partial<SessionEvent> | ((i: number) => Partial<SessionEvent>)): SessionRecord[];
+}
+
+export function event(namespace: string, pod: string, over: Partial<SessionEvent> = {}): SessionEvent {
+  return {
+    type: 'command', time: new Date().toISOString(), namespace, pod, policy: 'orders-db', target: 'orders-db', protocol: 'postgres',
+    sessionId: 'session-1', subject: 'agent-1', subjectKind: 'User', groups: ['support'], purpose: 'customer-support',
+    command: 'SELECT id, cpf FROM customers WHERE id = $1', decision: 'allow', rule: 'allow-the-rest',
+    result: { rows: 1, bytes: 64, sample: 'id=1 cpf=***.***.***-33' }, durationMs: 3,
+    ...over,
+  };
+}
+
+export function fakeSidecar(namespace: string, pod = `agent-${randomBytes(3).toString('hex')}`): FakeSidecar {
+  const key = generateSigningKey();
+  const chainId = `${namespace}/${pod}/${randomBytes(6).toString('hex')}`;
+  const writer = new ChainWriter<SessionEvent>(chainId, key);
+  return {
+    chainId, namespace, pod, key, writer,
+    registration: (registeredBy = `system:serviceaccount:${namespace}:agent`) => ({
+      chainId, namespace, pod, publicJwk: key.publicJwk, keyId: key.keyId, registeredBy, registeredAt: new Date().toISOString(),
+    }),
+    next(n, over = {}) {
+      return Array.from({ length: n }, (_, i) => writer.append(event(namespace, pod, typeof over === 'function' ? over(i) : over)) as SessionRecord);
+    },
+  };
+}

@@ -1,0 +1,165 @@
+// The session store behind a small interface: the embedded segment-file store implements it today;
+// a shared PostgreSQL backend (docs/recording.md, "Shared backend") can implement the same methods
+// so several operator replicas serve ingest at once. Everything above this interface (ingest and
+// read APIs, anchoring, retention scheduling) is backend-agnostic.
+import type { JsonWebKey } from 'node:crypto';
+import type { ChainPosition, SignedRecord } from '../../../core/recording/index.ts';
+import type { SessionEvent } from '../../../core/recording/session-event.ts';
+
+export type SessionRecord = SignedRecord<SessionEvent>;
+
+/** A sidecar chain as registered through POST /v1/chains. */
+export interface ChainRegistration {
+  chainId: string;
+  namespace: string;
+  pod: string;
+  publicJwk: JsonWebKey;
+  keyId: string;
+  /** The authenticated service account that registered it. */
+  registeredBy: string;
+  registeredAt: string;
+}
+
+export interface ChainState extends ChainRegistration, ChainPosition {}
+
+/** Outcome of an append, mapped 1:1 onto the ingest API's answers. */
+export type AppendResult =
+  | { ok: true; seq: number; head: string; stored: number; duplicates: number }
+  | { ok: false; status: 409; problem: 'gap'; expectedSeq: number; message: string }
+  | { ok: false; status: 409; problem: 'fork'; seq: number; message: string }
+  | { ok: false; status: 422; problem: RecordProblem; index: number; seq: number | undefined; message: string };
+
+export type RecordProblem = 'hash-mismatch' | 'bad-signature' | 'unknown-key' | 'wrong-chain' | 'wrong-namespace' | 'wrong-pod' | 'not-ordered';
+
+/** Per-policy counters kept in AccessPolicy status.sessions (cumulative, across retention cuts). */
+export interface PolicyCounters {
+  total: number;
+  denied: number;
+  approvalsRequested: number;
+  lastSessionTime?: string;
+}
+
+/** Head of a policy's store chain (the operator's own chain over everything stored for the policy). */
+export interface PolicyHead {
+  namespace: string;
+  policy: string;
+  /** Store-chain position: seq = links since genesis (records and tombstone links), head = newest link hash. */
+  records: number;
+  head: string;
+  counters: PolicyCounters;
+  /** Bumped on every change, so anchoring writes only what changed. */
+  version: number;
+}
+
+export interface StoreKeyInfo { keyId: string; publicJwk: JsonWebKey }
+
+export interface SessionSummary {
+  sessionId: string;
+  policy: string;
+  target: string;
+  subject: string;
+  purpose?: string;
+  start: string;
+  end?: string;
+  last: string;
+  commands: number;
+  denied: number;
+  approvals: number;
+  records: number;
+  chainId: string;
+  /** Some of its records were removed by retention. */
+  truncated?: boolean;
+}
+
+export interface SessionFilter { policy?: string; subject?: string; since?: number }
+export interface ExportFilter { policy?: string; since?: number; until?: number }
+
+/** One JSONL line of an export: a chain key (with the ranges retention removed) or a record. */
+export type ExportLine =
+  | { type: 'key'; chainId: string; keyId: string; publicJwk: JsonWebKey; pod: string; removed?: RemovedRange[] }
+  | SessionRecord;
+
+/** [fromSeq, toSeq, hash of the record at toSeq]: records of a sidecar chain removed by retention. */
+export type RemovedRange = [number, number, string];
+
+export interface PolicyChainInfo {
+  namespace: string;
+  policy: string;
+  chainId: string;
+  head: string;
+  records: number;
+  storeKey: StoreKeyInfo;
+  /** Every key that signed a link still stored (after a key rotation there are several). */
+  storeKeys: StoreKeyInfo[];
+  tombstone?: Tombstone;
+  segments: number;
+}
+
+/** The operator's signed statement that a retention cut removed everything up to `cut`. */
+export interface Tombstone {
+  format: 'guarita-tombstone/v1';
+  namespace: string;
+  policy: string;
+  chainId: string;
+  /** The last removed store link: verification of the remaining links starts from here. */
+  cut: ChainPosition;
+  removedLinks: number;
+  removedRecords: number;
+  removedCounts: Omit<PolicyCounters, 'lastSessionTime'>;
+  removedSegments: string[];
+  /** Per sidecar chain, the removed record ranges (with the hash of each range's last record). */
+  chains: Record<string, RemovedRange[]>;
+  cutAt: string;
+  /** Hash of the tombstone this one supersedes (tombstones are cumulative). */
+  previous?: string;
+  keyId: string;
+  hash: string;
+  sig: string;
+}
+
+export interface RetentionOutcome {
+  namespace: string;
+  policy: string;
+  segmentsRemoved: string[];
+  recordsRemoved: number;
+  cut: ChainPosition;
+}
+
+export type RetentionFor = (namespace: string, policy: string) => number;
+
+export interface SessionStore {
+  /** Registers a sidecar chain; `conflict` when the chainId exists with another key. */
+  registerChain(reg: ChainRegistration): Promise<{ outcome: 'created' | 'exists' | 'conflict'; chain: ChainState }>;
+  getChain(chainId: string): ChainState | undefined;
+  listChains(namespace: string): ChainState[];
+  /** Verifies and durably stores a batch (fsync'd before it resolves ok). */
+  append(chainId: string, records: readonly SessionRecord[]): Promise<AppendResult>;
+  listSessions(namespace: string, filter: SessionFilter): SessionSummary[];
+  sessionRecords(namespace: string, sessionId: string): Promise<SessionRecord[] | undefined>;
+  exportLines(namespace: string, filter: ExportFilter): AsyncIterable<ExportLine>;
+  policyHeads(): PolicyHead[];
+  policyChain(namespace: string, policy: string): PolicyChainInfo | undefined;
+  /** The store chain with its records, for offline verification (JSONL lines). */
+  policyEntries(namespace: string, policy: string): AsyncIterable<PolicyEntryLine>;
+  applyRetention(retentionFor: RetentionFor, now: number): Promise<RetentionOutcome[]>;
+  close(): Promise<void>;
+}
+
+export type PolicyEntryLine =
+  | { type: 'storeKey'; keyId: string; publicJwk: JsonWebKey }
+  | { type: 'chainKey'; chainId: string; keyId: string; publicJwk: JsonWebKey }
+  | { type: 'tombstone'; tombstone: Tombstone }
+  | { type: 'entry'; link: StoreLink; record?: SessionRecord };
+
+/** What a store link says: one stored record, or one retention cut. */
+export interface StoreLinkPayload {
+  type: 'store.record' | 'store.tombstone';
+  namespace: string;
+  policy: string;
+  /** Operator clock at ingest: retention counts from here, not from the sidecar's clock. */
+  time: string;
+  source?: { chainId: string; seq: number; hash: string };
+  cut?: { seq: number; head: string; tombstone: string };
+}
+
+export type StoreLink = SignedRecord<StoreLinkPayload>;

@@ -1,0 +1,141 @@
+// Offline verification of what the read API hands out (pure; the CLI's `guarita verify` can run
+// the same algorithm, see docs/recording.md):
+//   - a policy's store chain (GET .../policies/{name}/chain/entries): every link signed by a store
+//     key and linked to its predecessor from the tombstone's cut (or genesis), every record intact,
+//     signed by its chain's key and referenced by its link, and the anchored head on the chain;
+//   - an export (GET .../export): every sidecar chain linked from seq 1, with holes only where a
+//     key line's `removed` ranges (retention) account for them.
+import { createHash, type KeyObject } from 'node:crypto';
+import {
+  canonicalJson, GENESIS, importPublicKey, verifyHashSignature, verifyLink, verifyRecords, describeFailure, type ChainPosition,
+} from '../../../core/recording/index.ts';
+import { removedHashAt, storeChainId, verifyTombstone } from './store-chain.ts';
+import type { ExportLine, PolicyEntryLine, RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.ts';
+
+export interface VerifyReport {
+  ok: boolean;
+  problems: string[];
+  /** Links (policy) or records (export) verified. */
+  count: number;
+  head?: ChainPosition;
+}
+
+function recordHashOk(record: SessionRecord): boolean {
+  const { hash, sig: _sig, ...linked } = record;
+  return createHash('sha256').update(canonicalJson(linked)).digest('hex') === hash;
+}
+
+interface PolicyMaterial { storeKeys: Map<string, KeyObject>; chainKeys: Map<string, KeyObject>; tombstone?: Tombstone; entries: { link: StoreLink; record?: SessionRecord }[] }
+
+function collect(lines: Iterable<PolicyEntryLine>): PolicyMaterial {
+  const m: PolicyMaterial = { storeKeys: new Map(), chainKeys: new Map(), entries: [] };
+  for (const l of lines) {
+    if (l.type === 'storeKey') m.storeKeys.set(l.keyId, importPublicKey(l.publicJwk));
+    else if (l.type === 'chainKey') m.chainKeys.set(l.chainId, importPublicKey(l.publicJwk));
+    else if (l.type === 'tombstone') m.tombstone = l.tombstone;
+    else m.entries.push(l);
+  }
+  return m;
+}
+
+function entryProblem(e: { link: StoreLink; record?: SessionRecord }, chainKeys: Map<string, KeyObject>): string | undefined {
+  const { link, record } = e;
+  if (link.type !== 'store.record') return undefined;
+  const where = `store link seq ${link.seq}`;
+  if (record === undefined) return `${where}: its record is missing`;
+  if (link.source?.chainId !== record.chainId || link.source.seq !== record.seq || link.source.hash !== record.hash) return `${where}: does not reference the record stored with it`;
+  if (!recordHashOk(record)) return `${where}: record ${record.chainId}#${record.seq} was altered (content does not match its hash)`;
+  const key = chainKeys.get(record.chainId);
+  if (key === undefined) return `${where}: no public key for chain ${record.chainId}`;
+  if (!verifyHashSignature(key, record.hash, record.sig)) return `${where}: record ${record.chainId}#${record.seq} signature does not verify`;
+  return undefined;
+}
+
+function anchorProblem(anchor: { head: string; records: number }, from: ChainPosition, links: readonly StoreLink[]): string | undefined {
+  const last = links[links.length - 1];
+  const headSeq = last?.seq ?? from.seq;
+  if (anchor.records > headSeq) return `anchored head (${anchor.records} records) is ahead of the store (${headSeq}): records were removed from the store`;
+  if (anchor.records < from.seq) return undefined;
+  const at = anchor.records === from.seq ? from.head : links.find((l) => l.seq === anchor.records)?.hash;
+  if (at !== anchor.head) return `anchored head ${anchor.head.slice(0, 12)}… at ${anchor.records} records is not on the store chain: the store was altered`;
+  return undefined;
+}
+
+/** Verifies a policy's store chain and records; `anchor` is AccessPolicy status.chain. */
+export function verifyPolicyEntries(namespace: string, policy: string, lines: Iterable<PolicyEntryLine>, anchor?: { head: string; records: number }): VerifyReport {
+  const m = collect(lines);
+  const problems: string[] = [];
+  if (m.tombstone !== undefined) {
+    const bad = verifyTombstone(m.tombstone, m.storeKeys.get(m.tombstone.keyId));
+    if (bad !== undefined) problems.push(bad);
+  }
+  const from: ChainPosition = m.tombstone?.cut ?? { seq: 0, head: GENESIS };
+  const links = m.entries.map((e) => e.link);
+  const chain = verifyRecords(links, (id) => m.storeKeys.get(id), { ...from, chainId: storeChainId(namespace, policy) });
+  if (!chain.ok) problems.push(`store chain: ${describeFailure(chain)}`);
+  for (const e of m.entries) {
+    const p = entryProblem(e, m.chainKeys);
+    if (p !== undefined) problems.push(p);
+  }
+  const a = anchor === undefined ? undefined : anchorProblem(anchor, from, links);
+  if (a !== undefined) problems.push(a);
+  const head = chain.ok ? chain.position : undefined;
+  return { ok: problems.length === 0, problems, count: links.length, ...(head === undefined ? {} : { head }) };
+}
+
+interface ChainMaterial { key: KeyObject; removed: RemovedRange[]; records: SessionRecord[] }
+
+function chainsOf(lines: Iterable<ExportLine>, problems: string[]): Map<string, ChainMaterial> {
+  const chains = new Map<string, ChainMaterial>();
+  for (const l of lines) {
+    if (l.type === 'key') {
+      chains.set(l.chainId, { key: importPublicKey(l.publicJwk), removed: l.removed ?? [], records: [] });
+      continue;
+    }
+    const c = chains.get(l.chainId);
+    if (c === undefined) problems.push(`record ${l.chainId}#${l.seq}: no key line for its chain`);
+    else c.records.push(l);
+  }
+  return chains;
+}
+
+/** Where verification of a record resumes after a hole: only across ranges retention removed. */
+function resumeFrom(c: ChainMaterial, pos: ChainPosition, record: SessionRecord, complete: boolean): ChainPosition | string {
+  if (record.seq <= pos.seq + 1) return pos;
+  const hash = removedHashAt(c.removed, record.seq - 1);
+  const covered = hash !== undefined && c.removed.some((r) => r[0] <= pos.seq + 1 && r[1] >= record.seq - 1);
+  if (covered) return { seq: record.seq - 1, head: hash };
+  if (!complete) return { seq: record.seq - 1, head: record.prev };
+  return `${record.chainId}: records ${pos.seq + 1}..${record.seq - 1} are missing and no retention tombstone accounts for them`;
+}
+
+function verifyChain(c: ChainMaterial, complete: boolean, problems: string[]): number {
+  let pos: ChainPosition = { seq: 0, head: GENESIS };
+  let n = 0;
+  for (const record of [...c.records].sort((a, b) => a.seq - b.seq)) {
+    const resumed = resumeFrom(c, pos, record, complete);
+    if (typeof resumed === 'string') {
+      problems.push(resumed);
+      return n;
+    }
+    const problem = verifyLink(record, { ...resumed, chainId: record.chainId }, c.key);
+    if (problem !== undefined) {
+      problems.push(`${record.chainId}#${record.seq}: ${problem}`);
+      return n;
+    }
+    pos = { seq: record.seq, head: record.hash };
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Verifies an export. `complete`: the export was not filtered (no policy/since/until), so every
+ * hole in a chain must be a retention cut; a filtered export only proves each run of records.
+ */
+export function verifyExport(lines: Iterable<ExportLine>, complete: boolean): VerifyReport {
+  const problems: string[] = [];
+  let count = 0;
+  for (const c of chainsOf(lines, problems).values()) count += verifyChain(c, complete, problems);
+  return { ok: problems.length === 0, problems, count };
+}
