@@ -1,6 +1,7 @@
 // Entry point of the `guarita` command: dispatches to one module per subcommand so each
 // command loads only what it needs (mask should not pay for the Kubernetes client).
 import { realIo, type CliIo } from './io.ts';
+import { UsageError } from './args.ts';
 
 interface CommandModule { run(argv: string[], io: CliIo): Promise<number> }
 
@@ -41,6 +42,6 @@ if (import.meta.main) {
     .then((code) => { process.exitCode = code; })
     .catch((err: unknown) => {
       process.stderr.write(`guarita: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
+      process.exitCode = err instanceof UsageError ? 2 : 1;
     });
 }

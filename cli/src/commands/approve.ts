@@ -1,7 +1,7 @@
-// Placeholder until issue 10 lands: says so plainly instead of pretending to work.
+// guarita approve NAME --reason "..."
 import type { CliIo } from '../io.ts';
+import { decide } from '../decide.ts';
 
-export function run(_argv: string[], io: CliIo): Promise<number> {
-  io.stderr.write('guarita approve: not implemented yet (tracked in issue 10)\n');
-  return Promise.resolve(3);
+export function run(argv: string[], io: CliIo): Promise<number> {
+  return decide(argv, io, 'approve', 'Approved');
 }
