@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import type { AccessPolicy, ApprovalRequest } from '../../crds/types.ts';
 import { parseAccessPolicy } from '../../crds/validators.ts';
 import type { InjectorConfig } from '../src/inject.ts';
-import type { Pod } from '../src/kube-types.ts';
+import type { AdmissionRequest, AdmissionReview, Pod } from '../src/kube-types.ts';
 import type { SidecarConfig } from '../src/sidecar.ts';
 
 const EXAMPLES = new URL('../../examples/lgpd-orders/', import.meta.url);
@@ -78,3 +78,24 @@ export function approvalRequest(namespace: string, name: string, opts: { request
     },
   };
 }
+
+let uidCounter = 0;
+
+/** An AdmissionReview as the apiserver sends it. */
+export function admissionReview(request: Partial<AdmissionRequest> & Pick<AdmissionRequest, 'operation'>): AdmissionReview {
+  const gvr = request.resource ?? { group: '', version: 'v1', resource: 'pods' };
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: `00000000-0000-4000-8000-${String(++uidCounter).padStart(12, '0')}`,
+      kind: { group: gvr.group, version: gvr.version, kind: gvr.resource === 'pods' ? 'Pod' : gvr.resource === 'approvalrequests' ? 'ApprovalRequest' : 'AccessPolicy' },
+      resource: gvr,
+      userInfo: { username: 'system:serviceaccount:kube-system:job-controller', groups: ['system:serviceaccounts', 'system:authenticated'] },
+      ...request,
+    },
+  };
+}
+
+export const APPROVALS_GVR = { group: 'guarita.io', version: 'v1alpha1', resource: 'approvalrequests' };
+export const POLICIES_GVR = { group: 'guarita.io', version: 'v1alpha1', resource: 'accesspolicies' };

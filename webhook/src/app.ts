@@ -1,0 +1,96 @@
+// Assembles the running webhook from its configuration: API client, policy cache, TLS source,
+// HTTPS server and metrics server. main.ts runs it as a process; tests and the benchmark run it
+// in-process.
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger as PinoLogger } from 'pino';
+import type { WebhookConfig } from './config.ts';
+import { apiLookups, type WebhookContext } from './context.ts';
+import { KubeClient } from './kube.ts';
+import { maskingCheck } from './masking-check.ts';
+import { createMetrics, type WebhookMetrics } from './metrics.ts';
+import { PolicyCache } from './policy-cache.ts';
+import { buildMetricsServer, buildServer, type WebhookServer } from './server.ts';
+import { FileTls, SelfManagedTls, type ServingPair, type TlsSource } from './tls.ts';
+import { expiresAt } from './tls-certs.ts';
+
+export interface RunningWebhook {
+  /** https://host:port */
+  url: string;
+  port: number;
+  metricsPort: number | undefined;
+  metrics: WebhookMetrics;
+  tls: TlsSource;
+  policies: PolicyCache;
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+export function kubeConfigFrom(config: Pick<WebhookConfig, 'kubeconfig'>): KubeConfig {
+  const kc = new KubeConfig();
+  if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
+  else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+function tlsSource(config: WebhookConfig, api: KubeClient, log: PinoLogger, onReload: (pair: ServingPair) => void): TlsSource {
+  if (config.tls.mode === 'files') return new FileTls({ dir: config.tls.dir, checkIntervalMs: config.tls.checkIntervalMs, log, onReload });
+  return new SelfManagedTls({
+    api, namespace: config.namespace, secretName: config.tls.secretName, policy: config.tls.policy,
+    mutatingConfigurations: [config.configurationName], validatingConfigurations: [config.configurationName],
+    checkIntervalMs: config.tls.checkIntervalMs, log, onReload,
+  });
+}
+
+async function listen(app: FastifyInstance, host: string, port: number): Promise<number> {
+  await app.listen({ host, port });
+  return (app.server.address() as AddressInfo).port;
+}
+
+export interface StartOptions { kubeConfig?: KubeConfig; log?: PinoLogger; defaultMetrics?: boolean }
+
+export async function startWebhook(config: WebhookConfig, opts: StartOptions = {}): Promise<RunningWebhook> {
+  const log = opts.log ?? pino({ level: config.logLevel, base: { component: 'guarita-webhook' } });
+  const kc = opts.kubeConfig ?? kubeConfigFrom(config);
+  const api = new KubeClient(kc);
+  const metrics = createMetrics(opts.defaultMetrics ?? true);
+  const policies = new PolicyCache(kc, api, {
+    onError: (err) => {
+      metrics.policyCacheErrors.inc();
+      log.warn({ err }, 'AccessPolicy watch failed; restarting with backoff');
+    },
+  });
+  const holder: { server?: WebhookServer } = {};
+  const onReload = (pair: ServingPair): void => {
+    holder.server?.reload(pair);
+    metrics.certificateReloads.inc();
+    metrics.certificateExpiry.set((expiresAt(pair.certPem)?.getTime() ?? 0) / 1000);
+  };
+  const tls = tlsSource(config, api, log, onReload);
+  const pair = await tls.init();
+  onReload(pair);
+  const ctx: WebhookContext = {
+    injector: config.injector, missingSecret: config.missingSecret, usernamePrefix: config.usernamePrefix,
+    policies, lookups: apiLookups(api), metrics, log, maskingCheck, now: () => new Date(),
+  };
+  const ready = (): boolean => policies.synced();
+  const server = await buildServer(ctx, pair, ready);
+  holder.server = server;
+  const port = await listen(server.app, config.host, config.port);
+  const metricsApp = config.metricsPort === 0 ? undefined : await buildMetricsServer(ctx, ready);
+  const metricsPort = metricsApp === undefined ? undefined : await listen(metricsApp, config.host, config.metricsPort);
+  tls.start();
+  policies.start().then(() => metrics.policyCacheSynced.set(1), (err: unknown) => log.error({ err }, 'AccessPolicy cache did not sync'));
+  log.info({ port, metricsPort, tlsMode: config.tls.mode, sidecarMode: config.injector.sidecar.mode }, 'guarita webhook listening');
+  const app = server.app;
+  return {
+    url: `https://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, metricsPort, metrics, tls, policies, ready,
+    async stop(): Promise<void> {
+      tls.stop();
+      await policies.stop();
+      await Promise.all([app.close(), metricsApp?.close()]);
+    },
+  };
+}

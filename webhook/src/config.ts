@@ -1,0 +1,226 @@
+// The webhook's configuration: environment variables (what the Helm chart sets), each overridable
+// by a command-line flag. Every problem is reported at once, naming the variable and the flag.
+import { parseArgs } from 'node:util';
+import { durationSeconds } from './access-policy.ts';
+import { DEFAULT_CONFIGURATION_NAME, SYSTEM_NAMESPACES } from './constants.ts';
+import type { InjectorConfig } from './inject.ts';
+import type { ResourceRequirements, SidecarConfig } from './sidecar.ts';
+import type { TlsPolicy } from './tls-certs.ts';
+
+export type TlsMode = 'self' | 'files';
+
+export interface WebhookConfig {
+  namespace: string;
+  host: string;
+  port: number;
+  /** Plain-HTTP /metrics, /healthz, /readyz; 0 turns it off. */
+  metricsPort: number;
+  tls: {
+    mode: TlsMode;
+    secretName: string;
+    dir: string;
+    policy: TlsPolicy;
+    checkIntervalMs: number;
+  };
+  /** Name of the MutatingWebhookConfiguration and the ValidatingWebhookConfiguration. */
+  configurationName: string;
+  injector: InjectorConfig;
+  missingSecret: 'reject' | 'warn';
+  usernamePrefix: string;
+  kubeconfig: string | undefined;
+  logLevel: string;
+}
+
+interface Setting {
+  env: string;
+  flag: string;
+  help: string;
+  default?: string;
+}
+
+const S = {
+  namespace: { env: 'GUARITA_NAMESPACE', flag: 'namespace', help: 'Namespace Guarita runs in (downward API metadata.namespace). Required.' },
+  host: { env: 'GUARITA_WEBHOOK_HOST', flag: 'host', help: 'Address the HTTPS server binds.', default: '0.0.0.0' },
+  port: { env: 'GUARITA_WEBHOOK_PORT', flag: 'port', help: 'HTTPS port (10250 passes the control-plane firewalls of private GKE/EKS clusters).', default: '10250' },
+  metricsPort: { env: 'GUARITA_WEBHOOK_METRICS_PORT', flag: 'metrics-port', help: 'Plain-HTTP port for /metrics, /healthz, /readyz (0: off).', default: '9090' },
+  tlsMode: { env: 'GUARITA_WEBHOOK_TLS_MODE', flag: 'tls-mode', help: 'self (CA and certificate managed in a Secret) or files (cert-manager writes tls.crt/tls.key).', default: 'self' },
+  tlsSecret: { env: 'GUARITA_WEBHOOK_TLS_SECRET', flag: 'tls-secret', help: 'self mode: Secret holding the CA and serving certificate.', default: 'guarita-webhook-tls' },
+  tlsDir: { env: 'GUARITA_WEBHOOK_TLS_DIR', flag: 'tls-dir', help: 'files mode: directory with tls.crt and tls.key.', default: '/var/run/guarita/webhook-tls' },
+  service: { env: 'GUARITA_WEBHOOK_SERVICE', flag: 'service', help: 'Service name: the certificate covers <service>.<namespace>.svc and its variants.', default: 'guarita-webhook' },
+  certHosts: { env: 'GUARITA_WEBHOOK_CERT_HOSTS', flag: 'cert-hosts', help: 'Extra DNS names and IP addresses for the certificate, comma-separated.', default: '' },
+  certValidity: { env: 'GUARITA_WEBHOOK_CERT_VALIDITY', flag: 'cert-validity', help: 'Serving certificate lifetime; renewed when a third remains.', default: '720h' },
+  caValidity: { env: 'GUARITA_WEBHOOK_CA_VALIDITY', flag: 'ca-validity', help: 'CA lifetime; rotated (with overlap) when a third remains.', default: '8760h' },
+  tlsCheck: { env: 'GUARITA_WEBHOOK_TLS_CHECK_INTERVAL', flag: 'tls-check-interval', help: 'How often certificates and caBundles are checked.', default: '30s' },
+  configuration: { env: 'GUARITA_WEBHOOK_CONFIGURATION', flag: 'configuration', help: 'Name of the Mutating- and ValidatingWebhookConfiguration (self mode patches their caBundle).', default: DEFAULT_CONFIGURATION_NAME },
+  excluded: { env: 'GUARITA_WEBHOOK_EXCLUDED_NAMESPACES', flag: 'excluded-namespaces', help: 'Namespaces never injected besides kube-system, kube-public, kube-node-lease and Guarita\'s own (comma-separated).', default: '' },
+  missingSecret: { env: 'GUARITA_WEBHOOK_MISSING_SECRET', flag: 'missing-secret', help: 'AccessPolicy naming a Secret that does not exist: reject or warn.', default: 'reject' },
+  usernamePrefix: { env: 'GUARITA_WEBHOOK_USERNAME_PREFIX', flag: 'username-prefix', help: 'Prefix the apiserver\'s OIDC authenticator adds to usernames (self-approval check).', default: '' },
+  kubeconfig: { env: 'GUARITA_KUBECONFIG', flag: 'kubeconfig', help: 'Kubeconfig file (default: in-cluster service account).' },
+  logLevel: { env: 'GUARITA_LOG_LEVEL', flag: 'log-level', help: 'trace, debug, info, warn, error.', default: 'info' },
+  image: { env: 'GUARITA_SIDECAR_IMAGE', flag: 'sidecar-image', help: 'Image of the guarita-proxy sidecar. Required.' },
+  pullPolicy: { env: 'GUARITA_SIDECAR_IMAGE_PULL_POLICY', flag: 'sidecar-image-pull-policy', help: 'Always, IfNotPresent or Never.', default: 'IfNotPresent' },
+  resources: { env: 'GUARITA_SIDECAR_RESOURCES', flag: 'sidecar-resources', help: 'Sidecar resources as JSON ({"requests":{...},"limits":{...}}).', default: '{"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"memory":"256Mi"}}' },
+  mode: { env: 'GUARITA_SIDECAR_MODE', flag: 'sidecar-mode', help: 'native (Kubernetes >= 1.29) or container (fallback for older clusters).', default: 'native' },
+  adminPort: { env: 'GUARITA_SIDECAR_ADMIN_PORT', flag: 'sidecar-admin-port', help: 'Sidecar admin port (/healthz, /readyz, /metrics).', default: '15090' },
+  uid: { env: 'GUARITA_SIDECAR_UID', flag: 'sidecar-uid', help: 'Non-root uid/gid of the sidecar.', default: '65532' },
+  startup: { env: 'GUARITA_SIDECAR_STARTUP_TIMEOUT', flag: 'sidecar-startup-timeout', help: 'How long the proxy may take to become ready.', default: '120s' },
+  spool: { env: 'GUARITA_SIDECAR_SPOOL_SIZE_LIMIT', flag: 'sidecar-spool-size-limit', help: 'sizeLimit of the spool emptyDir (e.g. 256Mi).' },
+  operatorUrl: { env: 'GUARITA_OPERATOR_URL', flag: 'operator-url', help: 'Operator ingest URL given to sidecars (default https://guarita-operator.<namespace>.svc:8443).' },
+  operatorAudience: { env: 'GUARITA_OPERATOR_AUDIENCE', flag: 'operator-audience', help: 'Audience of the sidecar\'s projected token for the operator.', default: 'guarita-operator' },
+  operatorCa: { env: 'GUARITA_OPERATOR_CA_CONFIGMAP', flag: 'operator-ca-configmap', help: 'ConfigMap (key ca.crt) with the operator\'s CA, mounted into sidecars.' },
+  approvalWait: { env: 'GUARITA_SIDECAR_APPROVAL_WAIT', flag: 'sidecar-approval-wait', help: 'GUARITA_APPROVAL_WAIT for sidecars (default: the sidecar\'s).' },
+  staleness: { env: 'GUARITA_SIDECAR_POLICY_STALENESS', flag: 'sidecar-policy-staleness', help: 'GUARITA_POLICY_STALENESS for sidecars (default: the sidecar\'s).' },
+} as const satisfies Record<string, Setting>;
+
+export const SETTINGS: readonly Setting[] = Object.values(S);
+
+export class ConfigError extends Error {
+  constructor(problems: string[]) {
+    super(`invalid webhook configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nRun with --help for every setting.`);
+    this.name = 'ConfigError';
+  }
+}
+
+class Reader {
+  readonly problems: string[] = [];
+  readonly #flags: Record<string, string | undefined>;
+  readonly #env: NodeJS.ProcessEnv;
+
+  constructor(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv) {
+    this.#flags = flags;
+    this.#env = env;
+  }
+
+  raw(s: Setting): string | undefined {
+    const v = this.#flags[s.flag] ?? this.#env[s.env] ?? s.default;
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  #fail<T>(s: Setting, message: string, fallback: T): T {
+    this.problems.push(`${s.env} (--${s.flag}): ${message}`);
+    return fallback;
+  }
+
+  required(s: Setting): string {
+    return this.raw(s) ?? this.#fail(s, 'is required', '');
+  }
+
+  str(s: Setting): string {
+    return this.raw(s) ?? '';
+  }
+
+  int(s: Setting, min: number, max: number): number {
+    const v = this.raw(s) ?? '';
+    const n = Number(v);
+    return Number.isInteger(n) && n >= min && n <= max ? n : this.#fail(s, `must be an integer from ${min} to ${max}, got "${v}"`, min);
+  }
+
+  oneOf<T extends string>(s: Setting, values: readonly T[]): T {
+    const v = this.raw(s) ?? '';
+    return (values as readonly string[]).includes(v) ? (v as T) : this.#fail(s, `must be one of ${values.join(', ')}, got "${v}"`, values[0] as T);
+  }
+
+  durationMs(s: Setting): number {
+    const v = this.raw(s) ?? '';
+    const seconds = durationSeconds(v);
+    return seconds !== undefined && seconds > 0 ? seconds * 1000 : this.#fail(s, `must be a positive duration such as 30s, 15m, 720h or 90d, got "${v}"`, 1000);
+  }
+
+  list(s: Setting): string[] {
+    return (this.raw(s) ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  }
+
+  optional(s: Setting): string | undefined {
+    return this.raw(s);
+  }
+
+  resources(s: Setting): ResourceRequirements {
+    const v = this.raw(s) ?? '{}';
+    try {
+      const parsed = JSON.parse(v) as unknown;
+      if (isResources(parsed)) return parsed;
+    } catch { /* reported below */ }
+    return this.#fail(s, `must be JSON like {"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"memory":"256Mi"}}, got ${v}`, {});
+  }
+}
+
+function isQuantityMap(v: unknown): boolean {
+  return v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((q) => typeof q === 'string' && /^[0-9.]+[a-zA-Z]*$/.test(q)));
+}
+
+function isResources(v: unknown): v is ResourceRequirements {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const r = v as Record<string, unknown>;
+  return Object.keys(r).every((k) => k === 'requests' || k === 'limits') && isQuantityMap(r.requests) && isQuantityMap(r.limits);
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+function tlsPolicy(r: Reader, namespace: string): TlsPolicy {
+  const service = r.str(S.service);
+  const extra = r.list(S.certHosts);
+  const dnsNames = [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, `${service}.${namespace}`, service];
+  return {
+    dnsNames: [...dnsNames, ...extra.filter((h) => !IPV4.test(h) && !h.includes(':'))],
+    ips: extra.filter((h) => IPV4.test(h) || h.includes(':')),
+    caValidityMs: r.durationMs(S.caValidity),
+    certValidityMs: r.durationMs(S.certValidity),
+    renewFraction: 1 / 3,
+  };
+}
+
+function sidecarConfig(r: Reader, namespace: string): SidecarConfig {
+  const optional = <K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> => (value === undefined ? {} : { [key]: value } as Record<K, string>);
+  return {
+    image: r.required(S.image),
+    imagePullPolicy: r.oneOf(S.pullPolicy, ['IfNotPresent', 'Always', 'Never'] as const),
+    resources: r.resources(S.resources),
+    mode: r.oneOf(S.mode, ['native', 'container'] as const),
+    adminPort: r.int(S.adminPort, 1024, 65535),
+    uid: r.int(S.uid, 1, 2_147_483_647),
+    startupTimeoutSeconds: Math.ceil(r.durationMs(S.startup) / 1000),
+    operatorUrl: r.optional(S.operatorUrl) ?? `https://guarita-operator.${namespace}.svc:8443`,
+    operatorAudience: r.str(S.operatorAudience),
+    ...optional('operatorCaConfigMap', r.optional(S.operatorCa)),
+    ...optional('spoolSizeLimit', r.optional(S.spool)),
+    ...optional('approvalWait', r.optional(S.approvalWait)),
+    ...optional('policyStaleness', r.optional(S.staleness)),
+  };
+}
+
+function flagOptions(): Record<string, { type: 'string' }> {
+  return Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
+}
+
+export function usage(): string {
+  const lines = SETTINGS.map((s) => `  --${s.flag.padEnd(26)} ${s.env}\n      ${s.help}${s.default === undefined || s.default === '' ? '' : ` Default: ${s.default}`}`);
+  return `guarita webhook: admission webhooks (sidecar injection, ApprovalRequest and AccessPolicy validation)\n\nSettings (flag, environment variable):\n${lines.join('\n')}\n`;
+}
+
+/** Parses flags (argv without node and script) over the environment. Throws ConfigError listing every problem. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): WebhookConfig {
+  let flags: Record<string, string | undefined>;
+  try {
+    flags = parseArgs({ args: [...argv], options: flagOptions(), strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new ConfigError([err instanceof Error ? err.message : String(err)]);
+  }
+  const r = new Reader(flags, env);
+  const namespace = r.required(S.namespace);
+  const config: WebhookConfig = {
+    namespace,
+    host: r.str(S.host),
+    port: r.int(S.port, 1, 65535),
+    metricsPort: r.int(S.metricsPort, 0, 65535),
+    tls: { mode: r.oneOf(S.tlsMode, ['self', 'files'] as const), secretName: r.str(S.tlsSecret), dir: r.str(S.tlsDir), policy: tlsPolicy(r, namespace), checkIntervalMs: r.durationMs(S.tlsCheck) },
+    configurationName: r.str(S.configuration),
+    injector: { sidecar: sidecarConfig(r, namespace), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)] },
+    missingSecret: r.oneOf(S.missingSecret, ['reject', 'warn'] as const),
+    usernamePrefix: r.str(S.usernamePrefix),
+    kubeconfig: r.optional(S.kubeconfig),
+    logLevel: r.oneOf(S.logLevel, ['trace', 'debug', 'info', 'warn', 'error'] as const),
+  };
+  if (config.port === config.metricsPort) r.problems.push(`GUARITA_WEBHOOK_METRICS_PORT (--metrics-port): must differ from the HTTPS port ${config.port}`);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}

@@ -1,0 +1,139 @@
+// The MutatingWebhookConfiguration and ValidatingWebhookConfiguration, as objects: integration
+// tests apply them (clientConfig.url on loopback), and the Helm chart copies their shape
+// (clientConfig.service). Every choice below answers a failure users hit with other injectors:
+//
+// - Opt-in by namespace LABEL (namespaceSelector): pods of other namespaces never reach the
+//   webhook, so an outage cannot block them and failurePolicy Fail is safe for the opted-in scope.
+// - kube-system, kube-public, kube-node-lease and Guarita's own namespace are excluded by the
+//   selector (kubernetes.io/metadata.name), so the webhook can always restart itself.
+// - Pod label guarita.io/inject=false skips the call entirely (objectSelector): an escape hatch
+//   that works even while the webhook is down.
+// - reinvocationPolicy IfNeeded: when a later mutating webhook adds containers, the injector runs
+//   again and gives them the endpoints (its output is idempotent).
+// - sideEffects None: handlers have no side effects, so dry runs are answered like real requests.
+// - Short timeouts: a slow webhook fails fast with a clear error instead of a 30 s stall.
+import { GROUP, INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, SYSTEM_NAMESPACES, VERSION, WEBHOOK_NAMES } from './constants.ts';
+
+export type Endpoint =
+  | { service: { name: string; namespace: string; port: number } }
+  /** Base URL (https://127.0.0.1:PORT) for webhooks outside the cluster: tests, local runs. */
+  | { url: string };
+
+export interface ConfigurationOptions {
+  name: string;
+  /** Guarita's namespace: never injected. */
+  namespace: string;
+  endpoint: Endpoint;
+  /** Base64 PEM; omit in self mode (the webhook patches it) and with cert-manager (cainjector sets it). */
+  caBundle?: string;
+  /** cert-manager mode: namespace/name of the Certificate whose CA cainjector injects. */
+  certManagerCertificate?: string;
+  extraExcludedNamespaces?: readonly string[];
+  /**
+   * Labels a namespace must also carry for ANY of these webhooks to apply, e.g. to run two
+   * installations side by side (canary) or, in tests, to keep one test's webhooks to its own
+   * namespaces on a shared apiserver.
+   */
+  scopeLabels?: Record<string, string>;
+  labels?: Record<string, string>;
+}
+
+interface Rule { apiGroups: string[]; apiVersions: string[]; operations: string[]; resources: string[]; scope: 'Namespaced' | '*' }
+
+function clientConfig(o: ConfigurationOptions, path: string): Record<string, unknown> {
+  const base = 'url' in o.endpoint ? { url: `${o.endpoint.url.replace(/\/$/, '')}${path}` } : { service: { ...o.endpoint.service, path } };
+  return o.caBundle === undefined ? base : { ...base, caBundle: o.caBundle };
+}
+
+function namespaceSelector(o: ConfigurationOptions): Record<string, unknown> {
+  return {
+    matchLabels: { [INJECTION_NAMESPACE_LABEL]: INJECTION_NAMESPACE_VALUE, ...o.scopeLabels },
+    matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...SYSTEM_NAMESPACES, o.namespace, ...(o.extraExcludedNamespaces ?? [])] }],
+  };
+}
+
+function metadata(o: ConfigurationOptions): Record<string, unknown> {
+  const annotations = o.certManagerCertificate === undefined ? undefined : { 'cert-manager.io/inject-ca-from': o.certManagerCertificate };
+  return {
+    name: o.name,
+    labels: { 'app.kubernetes.io/name': 'guarita', 'app.kubernetes.io/component': 'webhook', 'app.kubernetes.io/part-of': 'guarita', ...o.labels },
+    ...(annotations === undefined ? {} : { annotations }),
+  };
+}
+
+/** The ApprovalRequest/AccessPolicy webhooks cover every namespace, unless scoped. */
+function scope(o: ConfigurationOptions): Record<string, unknown> {
+  return o.scopeLabels === undefined ? {} : { namespaceSelector: { matchLabels: { ...o.scopeLabels } } };
+}
+
+const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', matchPolicy: 'Equivalent', failurePolicy: 'Fail' } as const;
+
+const podRule = (operations: string[], resources: string[]): Rule => ({ apiGroups: [''], apiVersions: ['v1'], operations, resources, scope: 'Namespaced' });
+const guaritaRule = (resource: string, operations: string[]): Rule => ({ apiGroups: [GROUP], apiVersions: [VERSION], operations, resources: [resource], scope: 'Namespaced' });
+
+export function mutatingWebhookConfiguration(o: ConfigurationOptions): Record<string, unknown> {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: metadata(o),
+    webhooks: [
+      {
+        name: WEBHOOK_NAMES.injectPods,
+        clientConfig: clientConfig(o, PATHS.mutatePods),
+        rules: [podRule(['CREATE'], ['pods'])],
+        namespaceSelector: namespaceSelector(o),
+        objectSelector: { matchExpressions: [{ key: INJECT_ANNOTATION, operator: 'NotIn', values: ['false'] }] },
+        reinvocationPolicy: 'IfNeeded',
+        timeoutSeconds: 5,
+        ...common,
+      },
+      {
+        name: WEBHOOK_NAMES.stampReviews,
+        clientConfig: clientConfig(o, PATHS.mutateApprovalRequests),
+        rules: [guaritaRule('approvalrequests', ['UPDATE'])],
+        ...scope(o),
+        reinvocationPolicy: 'Never',
+        timeoutSeconds: 5,
+        ...common,
+      },
+    ],
+  };
+}
+
+export function validatingWebhookConfiguration(o: ConfigurationOptions): Record<string, unknown> {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: metadata(o),
+    webhooks: [
+      {
+        name: WEBHOOK_NAMES.validatePods,
+        clientConfig: clientConfig(o, PATHS.validatePods),
+        rules: [podRule(['CREATE'], ['pods']), podRule(['UPDATE'], ['pods/ephemeralcontainers']), podRule(['CONNECT'], ['pods/exec', 'pods/attach'])],
+        namespaceSelector: namespaceSelector(o),
+        timeoutSeconds: 5,
+        ...common,
+      },
+      {
+        name: WEBHOOK_NAMES.validateApprovalRequests,
+        clientConfig: clientConfig(o, PATHS.validateApprovalRequests),
+        rules: [guaritaRule('approvalrequests', ['CREATE', 'UPDATE'])],
+        ...scope(o),
+        timeoutSeconds: 5,
+        ...common,
+      },
+      {
+        name: WEBHOOK_NAMES.validateAccessPolicies,
+        clientConfig: clientConfig(o, PATHS.validateAccessPolicies),
+        rules: [guaritaRule('accesspolicies', ['CREATE', 'UPDATE'])],
+        ...scope(o),
+        timeoutSeconds: 10,
+        ...common,
+      },
+    ],
+  };
+}
+
+export function webhookConfigurations(o: ConfigurationOptions): [Record<string, unknown>, Record<string, unknown>] {
+  return [mutatingWebhookConfiguration(o), validatingWebhookConfiguration(o)];
+}

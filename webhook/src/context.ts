@@ -1,0 +1,48 @@
+// What the admission routes share: configuration, the policy cache, the few live lookups, metrics.
+import type { FastifyBaseLogger } from 'fastify';
+import type { MaskingCheck } from './access-policy.ts';
+import type { InjectorConfig } from './inject.ts';
+import { METADATA_ONLY, type KubeApi } from './kube.ts';
+import type { WebhookMetrics } from './metrics.ts';
+import type { PolicySource } from './policy-cache.ts';
+
+export interface ClusterLookups {
+  /** The names among `names` that exist as Secrets in `namespace` (metadata-only reads). */
+  existingSecrets(namespace: string, names: readonly string[]): Promise<Set<string>>;
+  /** undefined when the namespace cannot be read. */
+  namespaceLabels(namespace: string): Promise<Record<string, string> | undefined>;
+}
+
+export interface WebhookContext {
+  injector: InjectorConfig;
+  missingSecret: 'reject' | 'warn';
+  usernamePrefix: string;
+  policies: PolicySource;
+  lookups: ClusterLookups;
+  metrics: WebhookMetrics;
+  log: FastifyBaseLogger;
+  maskingCheck: MaskingCheck;
+  now(): Date;
+}
+
+interface Meta { metadata?: { labels?: Record<string, string> } }
+
+export function apiLookups(api: KubeApi): ClusterLookups {
+  return {
+    async existingSecrets(namespace, names) {
+      const found = await Promise.all([...new Set(names)].map(async (name) => {
+        const meta = await api.get<Meta>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`, { accept: METADATA_ONLY, timeoutMs: 3000 });
+        return meta === undefined ? undefined : name;
+      }));
+      return new Set(found.filter((n): n is string => n !== undefined));
+    },
+    async namespaceLabels(namespace) {
+      try {
+        const ns = await api.get<Meta>(`/api/v1/namespaces/${encodeURIComponent(namespace)}`, { accept: METADATA_ONLY, timeoutMs: 3000 });
+        return ns?.metadata?.labels ?? (ns === undefined ? undefined : {});
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}

@@ -1,0 +1,49 @@
+// ApprovalRequest admission: stamping reviews (mutating) and judging them (validating).
+import type { FastifyInstance } from 'fastify';
+import type { AccessPolicy, ApprovalRequest } from '../../../crds/types.ts';
+import { allow, deny } from '../admission.ts';
+import { stampReviews, validateApprovalCreate, validateApprovalUpdate } from '../approvals.ts';
+import { PATHS, WEBHOOK_NAMES } from '../constants.ts';
+import type { WebhookContext } from '../context.ts';
+import type { AdmissionRequest, AdmissionResponse } from '../kube-types.ts';
+import { admissionRoute } from './admission-route.ts';
+
+function isMainResource(req: AdmissionRequest): boolean {
+  return (req.subResource ?? '') === '' && req.object !== undefined;
+}
+
+function stamp(req: AdmissionRequest, ctx: WebhookContext): AdmissionResponse {
+  if (req.operation !== 'UPDATE' || !isMainResource(req) || req.oldObject === undefined) return allow(req.uid);
+  const patch = stampReviews(req.oldObject as ApprovalRequest, req.object as ApprovalRequest, req.userInfo, ctx.now());
+  return allow(req.uid, { patch, ...(patch.length > 0 ? { auditAnnotations: { reviewer: req.userInfo.username ?? '' } } : {}) });
+}
+
+async function policyFor(req: ApprovalRequest, ctx: WebhookContext): Promise<AccessPolicy | undefined> {
+  const ns = req.metadata.namespace ?? '';
+  return ctx.policies.get(ns, req.spec.policyRef.name) ?? ctx.policies.fetchOne(ns, req.spec.policyRef.name);
+}
+
+async function problems(req: AdmissionRequest, ctx: WebhookContext): Promise<string[]> {
+  const next = req.object as ApprovalRequest;
+  if (next.metadata.namespace === undefined && req.namespace !== undefined) next.metadata.namespace = req.namespace;
+  if (req.operation === 'CREATE') return validateApprovalCreate(next);
+  if (req.operation !== 'UPDATE' || req.oldObject === undefined) return [];
+  const old = req.oldObject as ApprovalRequest;
+  const appends = (next.spec.reviews ?? []).length > (old.spec.reviews ?? []).length;
+  const policy = appends ? await policyFor(next, ctx) : undefined;
+  return validateApprovalUpdate(old, next, req.userInfo, { policy, now: ctx.now(), usernamePrefix: ctx.usernamePrefix });
+}
+
+async function validate(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {
+  if (!isMainResource(req)) return allow(req.uid);
+  const found = await problems(req, ctx);
+  return found.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${found.join('; ')}`);
+}
+
+export function approvalRequestRoutes(ctx: WebhookContext) {
+  return (app: FastifyInstance): Promise<void> => {
+    admissionRoute(app, ctx, PATHS.mutateApprovalRequests, WEBHOOK_NAMES.stampReviews, stamp);
+    admissionRoute(app, ctx, PATHS.validateApprovalRequests, WEBHOOK_NAMES.validateApprovalRequests, validate);
+    return Promise.resolve();
+  };
+}

@@ -1,0 +1,95 @@
+// Pod admission: injection (mutating) and the credentials guard (validating).
+import type { FastifyInstance } from 'fastify';
+import type { AccessPolicy } from '../../../crds/types.ts';
+import { allow, deny } from '../admission.ts';
+import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, WEBHOOK_NAMES } from '../constants.ts';
+import type { WebhookContext } from '../context.ts';
+import { decideInjection, type InjectionDecision } from '../inject.ts';
+import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
+import { connectViolation, ephemeralViolations, podViolations } from '../pod-guard.ts';
+import { admissionRoute } from './admission-route.ts';
+
+/**
+ * The pod webhooks are registered with a namespaceSelector on guarita.io/injection=enabled: the
+ * apiserver only calls them for opted-in namespaces, so the request itself is the proof of opt-in
+ * (no namespace lookup, no cache that could disagree with the apiserver's view).
+ */
+const OPTED_IN_BY_SELECTOR = { [INJECTION_NAMESPACE_LABEL]: INJECTION_NAMESPACE_VALUE };
+
+function namespaceOf(req: AdmissionRequest, pod: Pod): string {
+  return req.namespace ?? pod.metadata.namespace ?? '';
+}
+
+/** The cache's policies, or a live read when the cache has none for the namespace (or has not synced). */
+async function namespacePolicies(ctx: WebhookContext, namespace: string): Promise<readonly AccessPolicy[]> {
+  const cached = ctx.policies.list(namespace);
+  if (cached.length > 0 && ctx.policies.synced()) return cached;
+  return ctx.policies.fetchNamespace(namespace);
+}
+
+/** A policy created an instant before the pod may not be in the cache yet: confirm a miss live before skipping. */
+async function confirmMiss(req: AdmissionRequest, pod: Pod, ctx: WebhookContext, first: InjectionDecision): Promise<InjectionDecision> {
+  if (first.action !== 'skip' || first.reason !== 'no-matching-policy') return first;
+  const namespace = namespaceOf(req, pod);
+  try {
+    const live = await ctx.policies.fetchNamespace(namespace);
+    const again = decideInjection({ pod, namespace: { name: namespace, labels: OPTED_IN_BY_SELECTOR }, policies: live, config: ctx.injector });
+    ctx.metrics.policyConfirmations.inc({ outcome: again.action === 'skip' ? 'none' : 'found' });
+    return again;
+  } catch (err) {
+    ctx.metrics.policyConfirmations.inc({ outcome: 'error' });
+    ctx.log.warn({ err, namespace }, 'could not confirm a policy-cache miss; deciding from the cache');
+    return first;
+  }
+}
+
+function respond(req: AdmissionRequest, d: InjectionDecision, ctx: WebhookContext): AdmissionResponse {
+  if (d.action === 'skip') {
+    ctx.metrics.injections.inc({ result: 'skipped', reason: d.reason });
+    return allow(req.uid);
+  }
+  if (d.action === 'reject') {
+    ctx.metrics.injections.inc({ result: 'rejected', reason: 'unsatisfiable' });
+    return deny(req.uid, d.message);
+  }
+  ctx.metrics.injections.inc({ result: d.reinvocation ? 'reinvoked' : 'injected', reason: '' });
+  ctx.log.debug({ uid: req.uid, namespace: req.namespace, policies: d.policies, dryRun: req.dryRun === true }, 'pod injected');
+  return allow(req.uid, { patch: d.patch, warnings: d.warnings, auditAnnotations: { policies: d.policies.join(',') } });
+}
+
+async function mutatePod(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {
+  if (req.operation !== 'CREATE' || (req.subResource ?? '') !== '' || req.object === undefined) return allow(req.uid);
+  const pod = req.object as Pod;
+  const namespace = namespaceOf(req, pod);
+  const first = decideInjection({ pod, namespace: { name: namespace, labels: OPTED_IN_BY_SELECTOR }, policies: ctx.policies.list(namespace), config: ctx.injector });
+  return respond(req, await confirmMiss(req, pod, ctx, first), ctx);
+}
+
+async function podSpecViolations(req: AdmissionRequest, ctx: WebhookContext, sub: string): Promise<string[]> {
+  const pod = req.object as Pod | undefined;
+  const creating = req.operation === 'CREATE' && sub === '';
+  const debugging = req.operation === 'UPDATE' && sub === 'ephemeralcontainers' && req.oldObject !== undefined;
+  if (pod === undefined || !(creating || debugging)) return [];
+  const policies = await namespacePolicies(ctx, namespaceOf(req, pod));
+  return creating ? podViolations(pod, policies, ctx.injector.sidecar.image) : ephemeralViolations(pod, req.oldObject as Pod, policies);
+}
+
+async function violations(req: AdmissionRequest, ctx: WebhookContext): Promise<string[]> {
+  const sub = req.subResource ?? '';
+  if (req.operation !== 'CONNECT') return podSpecViolations(req, ctx, sub);
+  const v = sub === 'exec' || sub === 'attach' ? connectViolation(sub, req.object) : undefined;
+  return v === undefined ? [] : [v];
+}
+
+async function validatePod(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {
+  const problems = await violations(req, ctx);
+  return problems.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${problems.join('; ')}`);
+}
+
+export function podRoutes(ctx: WebhookContext) {
+  return (app: FastifyInstance): Promise<void> => {
+    admissionRoute(app, ctx, PATHS.mutatePods, WEBHOOK_NAMES.injectPods, mutatePod);
+    admissionRoute(app, ctx, PATHS.validatePods, WEBHOOK_NAMES.validatePods, validatePod);
+    return Promise.resolve();
+  };
+}

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import type { ApprovalRequest } from '../../crds/types.ts';
+import type { WebhookContext } from './context.ts';
+import { applyPatch, type PatchOp } from './json-patch.ts';
+import type { AdmissionResponse, AdmissionReview, Pod } from './kube-types.ts';
+import { maskingCheck } from './masking-check.ts';
+import { createMetrics } from './metrics.ts';
+import { StaticPolicies } from './policy-cache.ts';
+import { buildServer, type WebhookServer } from './server.ts';
+import { createCa, issueServing } from './tls-certs.ts';
+import { admissionReview, APPROVALS_GVR, approvalRequest, examplePod, examplePolicy, POLICIES_GVR, TEST_INJECTOR } from '../test/fixtures.ts';
+
+let server: WebhookServer;
+const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
+const ctx: WebhookContext = {
+  injector: TEST_INJECTOR, missingSecret: 'reject', usernamePrefix: '',
+  policies: new StaticPolicies(policies),
+  lookups: { existingSecrets: (_ns, names) => Promise.resolve(new Set(names.filter((n) => n === 'orders-db-credentials'))), namespaceLabels: () => Promise.resolve({ 'guarita.io/injection': 'enabled' }) },
+  metrics: createMetrics(false), log: pino({ level: 'silent' }), maskingCheck, now: () => new Date(),
+};
+
+beforeAll(async () => {
+  const now = new Date();
+  const ca = await createCa(86_400_000, now);
+  const pair = await issueServing(ca, { dnsNames: ['localhost'], ips: ['127.0.0.1'], caValidityMs: 86_400_000, certValidityMs: 86_400_000, renewFraction: 1 / 3 }, now);
+  server = await buildServer(ctx, pair, () => true);
+});
+
+afterAll(async () => {
+  await server.app.close();
+});
+
+async function post(path: string, review: unknown): Promise<AdmissionResponse> {
+  const res = await server.app.inject({ method: 'POST', url: path, payload: review as object });
+  expect(res.statusCode).toBe(200);
+  const body = res.json<AdmissionReview>();
+  expect(body.response?.uid).toBe((review as AdmissionReview).request?.uid);
+  return body.response as AdmissionResponse;
+}
+
+function patchOf(res: AdmissionResponse): PatchOp[] {
+  expect(res.patchType).toBe('JSONPatch');
+  return JSON.parse(Buffer.from(res.patch ?? '', 'base64').toString('utf8')) as PatchOp[];
+}
+
+describe('webhook server', () => {
+  it('answers a pod CREATE with a JSON Patch that injects the sidecar, dry run or not', async () => {
+    for (const dryRun of [false, true]) {
+      const pod = examplePod();
+      const res = await post('/mutate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: pod, dryRun }));
+      expect(res.allowed).toBe(true);
+      const injected = applyPatch(pod, patchOf(res));
+      expect(injected.spec.initContainers?.[0]?.name).toBe('guarita-proxy');
+      expect(res.auditAnnotations).toEqual({ policies: 'customers-api,orders-db' });
+    }
+  });
+
+  it('leaves pods alone that do not qualify, without a patch', async () => {
+    const pod = examplePod();
+    pod.metadata.annotations = { 'guarita.io/inject': 'false' };
+    const res = await post('/mutate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: pod }));
+    expect(res).toEqual({ uid: expect.any(String), allowed: true });
+  });
+
+  it('rejects a pod that mounts a target\'s credentials into an agent container', async () => {
+    const pod: Pod = examplePod();
+    pod.spec.containers[0]!.envFrom = [{ secretRef: { name: 'orders-db-credentials' } }];
+    const res = await post('/validate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: pod }));
+    expect(res.allowed).toBe(false);
+    expect(res.status?.message).toContain('container agent reads Secret orders-db-credentials (envFrom)');
+  });
+
+  it('stamps reviews and rejects forged reviewers', async () => {
+    const old = approvalRequest('lgpd-orders', 'export-1');
+    const next: ApprovalRequest = structuredClone(old);
+    next.spec.reviews = [{ decision: 'Approved', reason: 'ok' }];
+    const dana = { username: 'dana', groups: ['dpo', 'system:authenticated'] };
+    const stamped = await post('/mutate/approvalrequests', admissionReview({ operation: 'UPDATE', resource: APPROVALS_GVR, namespace: 'lgpd-orders', object: next, oldObject: old, userInfo: dana }));
+    const stored = applyPatch(next, patchOf(stamped));
+    expect(stored.spec.reviews?.[0]?.reviewer).toBe('dana');
+    const ok = await post('/validate/approvalrequests', admissionReview({ operation: 'UPDATE', resource: APPROVALS_GVR, namespace: 'lgpd-orders', object: stored, oldObject: old, userInfo: dana }));
+    expect(ok.allowed).toBe(true);
+    const forged = structuredClone(stored);
+    forged.spec.reviews![0]!.reviewer = 'dave';
+    const res = await post('/validate/approvalrequests', admissionReview({ operation: 'UPDATE', resource: APPROVALS_GVR, namespace: 'lgpd-orders', object: forged, oldObject: old, userInfo: dana }));
+    expect(res.allowed).toBe(false);
+    expect(res.status?.message).toContain('spec.reviews[0].reviewer: "dave" is not the authenticated user "dana"');
+  });
+
+  it('rejects an AccessPolicy naming a missing Secret, with the field', async () => {
+    const policy = examplePolicy('accesspolicy.yaml');
+    policy.spec.target.credentialsSecretRef = { name: 'nope' };
+    const res = await post('/validate/accesspolicies', admissionReview({ operation: 'CREATE', resource: POLICIES_GVR, namespace: 'lgpd-orders', object: policy }));
+    expect(res.allowed).toBe(false);
+    expect(res.status).toMatchObject({ code: 422, message: 'AccessPolicy orders-db is invalid: spec.target.credentialsSecretRef.name: Secret nope does not exist in namespace lgpd-orders; create it first (the sidecar cannot start without it)' });
+  });
+
+  it('refuses a body that is not an AdmissionReview and reports health', async () => {
+    const bad = await server.app.inject({ method: 'POST', url: '/mutate/pods', payload: { hello: 'world' } });
+    expect(bad.statusCode).toBe(400);
+    expect((await server.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+  });
+});

@@ -1,0 +1,113 @@
+import { describe, expect, it } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import { SelfManagedTls, type ServingPair, type TlsMaterial } from './tls.ts';
+import { planTls, splitPem, type TlsPolicy } from './tls-certs.ts';
+import { FakeKube } from '../test/fake-kube.ts';
+
+const DAY = 86_400_000;
+const policy: TlsPolicy = { dnsNames: ['guarita-webhook.guarita-system.svc'], ips: ['127.0.0.1'], caValidityMs: 90 * DAY, certValidityMs: 9 * DAY, renewFraction: 1 / 3 };
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const MWC = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/guarita-webhook';
+const VWC = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/guarita-webhook';
+const SECRET = '/api/v1/namespaces/guarita-system/secrets/guarita-webhook-tls';
+
+function cluster(): FakeKube {
+  const kube = new FakeKube();
+  kube.put(MWC, { metadata: { name: 'guarita-webhook' }, webhooks: [{ name: 'a', clientConfig: { url: 'https://x' } }, { name: 'b', clientConfig: { url: 'https://y', caBundle: '' } }] });
+  kube.put(VWC, { metadata: { name: 'guarita-webhook' }, webhooks: [{ name: 'c', clientConfig: { url: 'https://z' } }] });
+  return kube;
+}
+
+function replica(kube: FakeKube, clock: { now: Date }): { tls: SelfManagedTls; reloads: ServingPair[]; material: () => TlsMaterial | undefined } {
+  const reloads: ServingPair[] = [];
+  let last: TlsMaterial | undefined;
+  const tls = new SelfManagedTls({
+    api: kube, namespace: 'guarita-system', secretName: 'guarita-webhook-tls', policy,
+    mutatingConfigurations: ['guarita-webhook'], validatingConfigurations: ['guarita-webhook'],
+    checkIntervalMs: 1000, log: silent, now: () => clock.now,
+    onReload: (pair, m) => { reloads.push(pair); last = m; },
+  });
+  return { tls, reloads, material: () => last };
+}
+
+function caBundles(kube: FakeKube): X509Certificate[][] {
+  return [MWC, VWC].flatMap((p) => ((kube.objects.get(p)?.webhooks ?? []) as { clientConfig: { caBundle?: string } }[])
+    .map((w) => splitPem(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'))));
+}
+
+function trusted(kube: FakeKube, certPem: string): boolean {
+  const leaf = new X509Certificate(certPem);
+  return caBundles(kube).every((bundle) => bundle.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey)));
+}
+
+describe('self-managed webhook TLS', () => {
+  it('bootstraps a CA and serving certificate into a Secret and every webhook\'s caBundle', async () => {
+    const kube = cluster();
+    const a = replica(kube, { now: new Date() });
+    const pair = await a.tls.init();
+    expect(kube.objects.has(SECRET)).toBe(true);
+    expect(caBundles(kube)).toHaveLength(3);
+    expect(trusted(kube, pair.certPem)).toBe(true);
+    const leaf = new X509Certificate(pair.certPem);
+    expect(leaf.checkHost('guarita-webhook.guarita-system.svc')).toBeDefined();
+    expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1');
+  });
+
+  it('replicas share one certificate, also when they start at the same moment', async () => {
+    const kube = cluster();
+    const clock = { now: new Date() };
+    const [p1, p2, p3] = await Promise.all([replica(kube, clock), replica(kube, clock), replica(kube, clock)].map((r) => r.tls.init()));
+    expect(p2?.certPem).toBe(p1?.certPem);
+    expect(p3?.certPem).toBe(p1?.certPem);
+    expect(trusted(kube, p1?.certPem ?? '')).toBe(true);
+  });
+
+  it('renews the serving certificate before it expires and hot-reloads it, keeping the CA', async () => {
+    const kube = cluster();
+    const clock = { now: new Date() };
+    const a = replica(kube, clock);
+    const b = replica(kube, clock);
+    const first = await a.tls.init();
+    await b.tls.init();
+    const ca = a.material()?.caCertPem;
+    clock.now = new Date(clock.now.getTime() + 7 * DAY);
+    await a.tls.reconcile();
+    await b.tls.reconcile();
+    expect(a.reloads).toHaveLength(2);
+    expect(a.reloads[1]?.certPem).not.toBe(first.certPem);
+    expect(b.reloads[1]?.certPem).toBe(a.reloads[1]?.certPem);
+    expect(a.material()?.caCertPem).toBe(ca);
+    expect(trusted(kube, a.reloads[1]?.certPem ?? '')).toBe(true);
+  });
+
+  it('rotates the CA with overlap: old and new CA are both trusted while replicas catch up', async () => {
+    const kube = cluster();
+    const clock = { now: new Date() };
+    const a = replica(kube, clock);
+    const b = replica(kube, clock);
+    const old = await a.tls.init();
+    await b.tls.init();
+    clock.now = new Date(clock.now.getTime() + 61 * DAY);
+    // The old serving certificate is still valid (it was renewed within the CA's lifetime).
+    await b.tls.reconcile();
+    const fresh = b.reloads.at(-1)?.certPem ?? '';
+    expect(b.material()?.caCertPem).not.toBe(a.material()?.caCertPem);
+    expect(caBundles(kube).every((bundle) => bundle.length === 2)).toBe(true);
+    expect(trusted(kube, fresh)).toBe(true);
+    expect(trusted(kube, old.certPem)).toBe(true);
+    await a.tls.reconcile();
+    expect(a.reloads.at(-1)?.certPem).toBe(fresh);
+  });
+
+  it('replaces unusable material and plans nothing for good material', async () => {
+    const kube = cluster();
+    const clock = { now: new Date() };
+    const a = replica(kube, clock);
+    await a.tls.init();
+    const m = a.material();
+    expect(m && planTls(m, policy, clock.now)).toEqual({ action: 'keep' });
+    expect(planTls(m && { ...m, keyPem: m.caKeyPem }, policy, clock.now)).toMatchObject({ action: 'renew-serving' });
+    expect(planTls(m && { ...m, caKeyPem: m.keyPem }, policy, clock.now)).toMatchObject({ action: 'create' });
+    expect(planTls(m, { ...policy, dnsNames: ['other.svc'] }, clock.now)).toMatchObject({ action: 'renew-serving', reason: expect.stringContaining('names') });
+  });
+});
