@@ -4,9 +4,34 @@
 // command, mask what flows back with `Session.newMaskSession()`, and report the outcome with
 // `complete()`. Authentication, live policy, approvals and tamper-evident recording live behind
 // this interface (enforcer.ts).
-import type { Command, Decision, Identity, MaskSession } from './core-types.ts';
+import type { Command, Decision, DecisionCode, Identity, MaskSession } from './core-types.ts';
 
-export type { Command, Decision, Identity, MaskSession, StreamMasker } from './core-types.ts';
+export type { Command, Decision, DecisionCode, Identity, MaskSession, StreamMasker } from './core-types.ts';
+
+/**
+ * Codes of denials the sidecar itself makes (beyond the policy engine's DecisionCode):
+ * Unavailable (policy not synced/stale/missing/invalid), SessionClosed (revoked, expired, shutdown),
+ * ApprovalDenied / ApprovalExpired (the ApprovalRequest's decision), ApprovalUnavailable (the
+ * ApprovalRequest could not be created or watched). Listeners may answer Unavailable and
+ * ApprovalUnavailable as "try again later" (HTTP 503, PG 57P03) rather than as a policy denial.
+ */
+export type SidecarDecisionCode = 'Unavailable' | 'SessionClosed' | 'ApprovalDenied' | 'ApprovalExpired' | 'ApprovalUnavailable';
+
+/** A policy Decision, or one of the sidecar's own denials. */
+export type EnforcementDecision = Omit<Decision, 'code'> & { code: DecisionCode | SidecarDecisionCode };
+
+export interface AuthorizeOptions {
+  /** Called once when the command is held for approval (a listener may tell the client it waits). */
+  onApprovalPending?(requestName: string, message: string): void;
+  /** Abandons an approval wait (client went away): resolves as pending. */
+  signal?: AbortSignal;
+  /**
+   * The exact command text to hash, record (masked) and bind an approval to. Default: the SQL, or
+   * `METHOD path?query` for HTTP. The HTTP proxy passes method, target and request body so that an
+   * approval covers exactly the body that was reviewed.
+   */
+  commandText?: string;
+}
 
 /** What a listener knows when a client connects (HTTP: per request; PostgreSQL: per connection). */
 export interface SessionRequest {
@@ -40,8 +65,8 @@ export interface Enforcer {
  *   `message` naming the ApprovalRequest so the agent retries the same command later. Already recorded.
  */
 export type Authorization =
-  | { verdict: 'allow'; decision: Decision; approvalRequest?: string; complete(outcome: CommandOutcome): Promise<void> }
-  | { verdict: 'deny'; decision: Decision; message: string }
+  | { verdict: 'allow'; decision: EnforcementDecision; approvalRequest?: string; complete(outcome: CommandOutcome): Promise<void> }
+  | { verdict: 'deny'; decision: EnforcementDecision; message: string }
   | { verdict: 'pending'; approvalRequest: string; message: string };
 
 /** What the listener observed while running an allowed command. Everything in here is already masked. */
@@ -61,11 +86,10 @@ export interface Session {
   /** Aborted on revocation, purpose removal, policy deletion/invalidity, staleness or shutdown; `reason` is a message for the client. */
   readonly closed: AbortSignal;
   /**
-   * Decides one command under the policy in force now. `onApprovalPending` is called once when the
-   * command is held for approval (a listener may tell the client it is waiting); `signal` abandons
-   * the wait (client went away) and resolves as pending.
+   * Decides one command under the policy in force now (see AuthorizeOptions). Rejects only when
+   * the decision cannot be recorded (spool unwritable): fail the command as unavailable then.
    */
-  authorize(command: Command, hooks?: { onApprovalPending?(requestName: string, message: string): void; signal?: AbortSignal }): Promise<Authorization>;
+  authorize(command: Command, hooks?: AuthorizeOptions): Promise<Authorization>;
   /** A fresh masking session with the masking plan of the policy in force right now. */
   newMaskSession(): MaskSession;
   /** How much of a result to keep (masked) in the record: the policy's spec.recording. */

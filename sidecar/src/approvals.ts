@@ -1,0 +1,281 @@
+// Just-in-time approval. A command the policy marks requireApproval is bound, by the SHA-256 of its
+// exact text, to an ApprovalRequest (created with `spec.reviews: []`); the sidecar then watches
+// that one object (no polling) until the operator decides it or the wait ends. An Approved
+// request is claimed by patching its status Approved → Consumed guarded by resourceVersion, so it
+// runs exactly once; a retry of the same command by the same subject (same policy, rule, purpose,
+// target and pod) finds the request again by label and consumes it.
+import { createHash } from 'node:crypto';
+import type { ApprovalRequest } from '../../crds/types.ts';
+import type { ApprovalPlan, Identity } from './core-types.ts';
+import { isConflict, isNotFound, KubeApiError, type KubeClient, type WatchEvent } from './kube/client.ts';
+import { errorMessage, type Logger } from './log.ts';
+import { opt } from './util.ts';
+
+export interface ApprovalBinding {
+  policy: string;
+  rule: string;
+  identity: Identity;
+  purpose: string;
+  target: string;
+  protocol: 'http' | 'postgres';
+  /** The exact command (SQL text; HTTP method, path, query and body). Shown to reviewers unmasked. */
+  commandText: string;
+  commandSha256: string;
+  sessionId: string;
+  plan: ApprovalPlan;
+}
+
+export type ApprovalOutcome =
+  | { kind: 'approved'; request: ApprovalRequest }
+  | { kind: 'denied' | 'expired' | 'pending'; request: ApprovalRequest; message: string };
+
+export interface ResolveOptions {
+  waitMs: number;
+  signal?: AbortSignal;
+  /** A new ApprovalRequest was created (record it durably before holding). */
+  onCreated?(request: ApprovalRequest): Promise<void>;
+  /** The command is now held on this request. */
+  onHeld?(request: ApprovalRequest): void;
+}
+
+export interface ExecutionReport {
+  startedAt: string;
+  finishedAt?: string;
+  outcome: 'Succeeded' | 'Failed';
+  rows?: number;
+  bytes?: number;
+  error?: string;
+  recordSequence?: number;
+}
+
+const GROUP = '/apis/guarita.io/v1alpha1';
+const LABEL_COMMAND = 'guarita.io/command-sha256';
+const LABEL_REQUESTER = 'guarita.io/requester';
+const MAX_TEXT = 65536;
+
+type Phase = 'Pending' | 'Approved' | 'Denied' | 'Expired' | 'Consumed';
+
+const phaseOf = (r: ApprovalRequest): Phase => r.status?.phase ?? 'Pending';
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function requesterLabel(identity: Identity): string {
+  return sha256(`${identity.kind}\u0000${identity.subject}`).slice(0, 40);
+}
+
+function preview(text: string): string {
+  const line = text.split('\n', 1)[0]?.trim() ?? '';
+  return line.length > 80 ? `${line.slice(0, 77)}...` : line;
+}
+
+function lastReviewReason(r: ApprovalRequest, decision: 'Denied'): string {
+  const review = [...(r.status?.reviews ?? [])].reverse().find((v) => v.decision === decision);
+  return review === undefined ? '' : ` by ${review.reviewer}: ${review.reason}`;
+}
+
+export function describe(r: ApprovalRequest, phase: Phase = phaseOf(r)): string {
+  const name = r.metadata.name;
+  switch (phase) {
+    case 'Denied': return `ApprovalRequest ${name} was denied${lastReviewReason(r, 'Denied')}`;
+    case 'Expired': return `ApprovalRequest ${name} expired without enough approvals`;
+    case 'Consumed': return `ApprovalRequest ${name} was already used`;
+    case 'Approved': return `ApprovalRequest ${name} is approved`;
+    default: return `the command is held for approval: ApprovalRequest ${name} awaits ${r.spec.rule} approvers (kubectl get approvalrequest ${name} -n ${r.metadata.namespace ?? ''}); retry the same command once it is approved`;
+  }
+}
+
+export class Approvals {
+  readonly #kube: KubeClient;
+  readonly #namespace: string;
+  readonly #pod: { name: string; uid?: string };
+  readonly #logger: Logger;
+
+  constructor(opts: { kube: KubeClient; namespace: string; podName: string; podUid?: string; logger: Logger }) {
+    this.#kube = opts.kube;
+    this.#namespace = opts.namespace;
+    this.#pod = { name: opts.podName, ...opt('uid', opts.podUid) };
+    this.#logger = opts.logger;
+  }
+
+  #collection(): string {
+    return `${GROUP}/namespaces/${encodeURIComponent(this.#namespace)}/approvalrequests`;
+  }
+
+  /** Finds the request for this command or creates one, holds up to `waitMs`, and claims an approval. */
+  async resolve(binding: ApprovalBinding, opts: ResolveOptions): Promise<ApprovalOutcome> {
+    if (binding.commandText.length > MAX_TEXT) {
+      throw new Error(`the command is longer than ${MAX_TEXT} characters and cannot be shown to approvers; split it`);
+    }
+    const deadline = Date.now() + opts.waitMs;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const outcome = await this.#attempt(binding, opts, deadline, attempt);
+      if (outcome !== 'retry') return outcome;
+    }
+    throw new Error('the ApprovalRequest kept changing under the sidecar (claimed elsewhere?); retry the command');
+  }
+
+  async #attempt(binding: ApprovalBinding, opts: ResolveOptions, deadline: number, attempt: number): Promise<ApprovalOutcome | 'retry'> {
+    let request = await this.find(binding);
+    const settled = request === undefined ? undefined : await this.#settle(request);
+    if (settled !== undefined) return settled;
+    if (request === undefined || phaseOf(request) !== 'Pending') {
+      request = await this.#create(binding, attempt);
+      await opts.onCreated?.(request);
+    }
+    opts.onHeld?.(request);
+    const latest = await this.#hold(request, deadline, opts.signal);
+    if (phaseOf(latest) === 'Pending') return { kind: 'pending', request: latest, message: describe(latest) };
+    return (await this.#settle(latest)) ?? 'retry';
+  }
+
+  /** Turns a decided request into an outcome; undefined when a new request is needed (or it is still pending). */
+  async #settle(request: ApprovalRequest): Promise<ApprovalOutcome | 'retry' | undefined> {
+    const phase = phaseOf(request);
+    if (phase === 'Approved') return (await this.#claim(request)) ?? 'retry';
+    if (phase === 'Denied' && !this.#pastExpiry(request)) return { kind: 'denied', request, message: describe(request) };
+    if (phase === 'Expired' && !this.#pastExpiry(request)) return { kind: 'expired', request, message: describe(request) };
+    return undefined;
+  }
+
+  #pastExpiry(request: ApprovalRequest): boolean {
+    return Date.parse(request.spec.expiresAt) <= Date.now();
+  }
+
+  #matches(r: ApprovalRequest, b: ApprovalBinding): boolean {
+    const s = r.spec;
+    return s.command.sha256 === b.commandSha256 && s.policyRef.name === b.policy && s.rule === b.rule && s.requester.username === b.identity.subject
+      && s.requester.kind === b.identity.kind && s.purpose === b.purpose && s.target.name === b.target && s.podRef.name === this.#pod.name;
+  }
+
+  /** The most useful existing request for this binding: Approved, then Pending, then a standing denial. */
+  async find(binding: ApprovalBinding): Promise<ApprovalRequest | undefined> {
+    const selector = `${LABEL_COMMAND}=${binding.commandSha256.slice(0, 63)},${LABEL_REQUESTER}=${requesterLabel(binding.identity)}`;
+    const list = await this.#kube.request<{ items?: ApprovalRequest[] }>(`${this.#collection()}?labelSelector=${encodeURIComponent(selector)}`);
+    const rank: Record<Phase, number> = { Approved: 0, Pending: 1, Denied: 2, Expired: 3, Consumed: 4 };
+    const candidates = (list.items ?? []).filter((r) => this.#matches(r, binding) && phaseOf(r) !== 'Consumed')
+      .sort((a, b) => rank[phaseOf(a)] - rank[phaseOf(b)] || (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
+    return candidates[0];
+  }
+
+  #nameFor(binding: ApprovalBinding, attempt: number): string {
+    const policy = binding.policy.slice(0, 40).replace(/[-.]+$/, '');
+    return `${policy}-${binding.commandSha256.slice(0, 12)}-${sha256(`${binding.sessionId}/${binding.commandSha256}/${attempt}/${Date.now()}`).slice(0, 8)}`;
+  }
+
+  async #create(binding: ApprovalBinding, attempt: number): Promise<ApprovalRequest> {
+    const body: ApprovalRequest = {
+      apiVersion: 'guarita.io/v1alpha1',
+      kind: 'ApprovalRequest',
+      metadata: {
+        name: this.#nameFor(binding, attempt),
+        namespace: this.#namespace,
+        labels: { [LABEL_COMMAND]: binding.commandSha256.slice(0, 63), [LABEL_REQUESTER]: requesterLabel(binding.identity), 'guarita.io/policy': binding.policy.slice(0, 63).replace(/[-.]+$/, '') },
+      },
+      spec: {
+        policyRef: { name: binding.policy },
+        rule: binding.rule,
+        requester: { username: binding.identity.subject, groups: binding.identity.groups.slice(0, 64), kind: binding.identity.kind },
+        purpose: binding.purpose,
+        target: { name: binding.target, protocol: binding.protocol },
+        command: { text: binding.commandText, preview: preview(binding.commandText), sha256: binding.commandSha256 },
+        podRef: this.#pod,
+        sessionId: binding.sessionId,
+        expiresAt: new Date(Date.now() + binding.plan.ttlSeconds * 1000).toISOString(),
+        reviews: [],
+      },
+    };
+    const created = await this.#kube.request<ApprovalRequest>(this.#collection(), { method: 'POST', body });
+    this.#logger.info({ approvalRequest: created.metadata.name, policy: binding.policy, rule: binding.rule, commandSha256: binding.commandSha256 }, 'ApprovalRequest created');
+    return created;
+  }
+
+  async #get(name: string): Promise<ApprovalRequest | undefined> {
+    try {
+      return await this.#kube.request<ApprovalRequest>(`${this.#collection()}/${encodeURIComponent(name)}`);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Watches one request until it leaves Pending, the deadline passes, or `signal` aborts. */
+  async #hold(request: ApprovalRequest, deadline: number, signal: AbortSignal | undefined): Promise<ApprovalRequest> {
+    let latest = request;
+    while (phaseOf(latest) === 'Pending' && Date.now() < deadline && signal?.aborted !== true) {
+      const stop = AbortSignal.any([AbortSignal.timeout(Math.max(1, deadline - Date.now())), ...(signal === undefined ? [] : [signal])]);
+      try {
+        latest = await this.#watchOnce(latest, stop);
+      } catch (err) {
+        if (stop.aborted) break;
+        this.#logger.warn({ err: errorMessage(err), approvalRequest: latest.metadata.name }, 'ApprovalRequest watch interrupted; re-reading');
+        latest = (await this.#get(latest.metadata.name)) ?? markDeleted(latest);
+      }
+    }
+    return latest;
+  }
+
+  async #watchOnce(request: ApprovalRequest, stop: AbortSignal): Promise<ApprovalRequest> {
+    const query = new URLSearchParams({
+      watch: '1', fieldSelector: `metadata.name=${request.metadata.name}`, resourceVersion: request.metadata.resourceVersion ?? '', timeoutSeconds: '300', allowWatchBookmarks: 'true',
+    });
+    let latest = request;
+    const done = new AbortController();
+    const both = AbortSignal.any([stop, done.signal]);
+    try {
+      await this.#kube.watch<ApprovalRequest>(`${this.#collection()}?${query.toString()}`, {
+        onEvent: (ev: WatchEvent<ApprovalRequest>) => {
+          latest = applyEvent(latest, ev);
+          if (phaseOf(latest) !== 'Pending') done.abort();
+        },
+      }, { signal: both, idleTimeoutMs: 330_000 });
+    } catch (err) {
+      if (!done.signal.aborted) throw err;
+    }
+    return latest;
+  }
+
+  /** Approved → Consumed, guarded by resourceVersion: exactly one caller wins. Undefined on conflict. */
+  async #claim(request: ApprovalRequest): Promise<ApprovalOutcome | undefined> {
+    const name = request.metadata.name;
+    try {
+      const claimed = await this.#kube.request<ApprovalRequest>(`${this.#collection()}/${encodeURIComponent(name)}/status`, {
+        method: 'PATCH',
+        contentType: 'application/merge-patch+json',
+        body: {
+          metadata: { resourceVersion: request.metadata.resourceVersion },
+          status: { phase: 'Consumed', consumedAt: new Date().toISOString(), message: `Consumed by pod ${this.#pod.name} (session ${request.spec.sessionId}); running the command` },
+        },
+      });
+      this.#logger.info({ approvalRequest: name }, 'approval consumed');
+      return { kind: 'approved', request: claimed };
+    } catch (err) {
+      if (isConflict(err) || isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Writes what happened when the approved command ran (best effort: the session record is the evidence). */
+  async reportExecution(name: string, execution: ExecutionReport): Promise<void> {
+    try {
+      await this.#kube.request(`${this.#collection()}/${encodeURIComponent(name)}/status`, {
+        method: 'PATCH', contentType: 'application/merge-patch+json', body: { status: { execution } },
+      });
+    } catch (err) {
+      this.#logger.warn({ err: errorMessage(err), approvalRequest: name }, 'could not write the execution to the ApprovalRequest');
+    }
+  }
+}
+
+function applyEvent(latest: ApprovalRequest, ev: WatchEvent<ApprovalRequest>): ApprovalRequest {
+  if (ev.type === 'ERROR') throw new KubeApiError('WATCH', 'approvalrequests', (ev.object as { code?: number }).code ?? 500, { message: 'watch error' });
+  if (ev.type === 'DELETED') return markDeleted(latest);
+  if (ev.type === 'BOOKMARK') return { ...latest, metadata: { ...latest.metadata, ...opt('resourceVersion', ev.object.metadata.resourceVersion) } };
+  return ev.object;
+}
+
+/** A request deleted while held counts as denied. */
+function markDeleted(r: ApprovalRequest): ApprovalRequest {
+  return { ...r, status: { ...r.status, phase: 'Denied', message: 'the ApprovalRequest was deleted', reviews: [] } };
+}

@@ -1,0 +1,219 @@
+// The sidecar's configuration: what the admission webhook injects (docs/injection-contract.md),
+// plus a few optional tuning knobs of this process. Validated once at start; a bad setting stops
+// the process with a message naming it, before anything listens.
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseDuration } from './duration.ts';
+import { opt } from './util.ts';
+
+export interface TargetConfig {
+  /** AccessPolicy (same namespace) that governs the target. */
+  policy: string;
+  /** Target name (the policy's spec.target.name). */
+  target: string;
+  protocol: 'http' | 'postgres';
+  /** Port on 127.0.0.1 the agents connect to. */
+  listenPort: number;
+}
+
+export interface SidecarConfig {
+  namespace: string;
+  podName: string;
+  podUid?: string;
+  targets: TargetConfig[];
+  adminPort: number;
+  operatorUrl: string;
+  operatorCaFile?: string;
+  spoolDir: string;
+  credentialsDir: string;
+  tokenDir: string;
+  kubeconfig?: string;
+  approvalWaitMs: number;
+  policyStalenessMs: number;
+  // Optional tuning of this process (not part of the injection contract; defaults suit a pod).
+  drainTimeoutMs: number;
+  logLevel: string;
+  /** HTTP responses of non-text types: passthrough (default) or refuse. */
+  httpBinary: 'passthrough' | 'refuse';
+  /** Largest request body buffered for policy matching and approval binding (HTTP). */
+  httpMaxBufferedBody: number;
+  /** Host the listeners and the admin server bind to. */
+  bindHost: string;
+}
+
+/** A configuration problem, naming the setting. */
+export class ConfigError extends Error {
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(`${setting}: ${message}`);
+    this.name = 'ConfigError';
+    this.setting = setting;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (value === undefined || value === '') throw new ConfigError(name, 'is required (the admission webhook sets it; see docs/injection-contract.md)');
+  return value;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError(name, `must be a port number 1-65535, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function durationSetting(env: Env, name: string, fallback: string, minMs: number): number {
+  const raw = optional(env, name) ?? fallback;
+  const ms = parseDuration(raw);
+  if (ms === undefined) throw new ConfigError(name, `must be a duration such as 30s, 2m or 1m30s, got ${JSON.stringify(raw)}`);
+  if (ms < minMs) throw new ConfigError(name, `must be at least ${minMs}ms, got ${raw}`);
+  return ms;
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(name, `must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function checkName(where: string, key: string, s: unknown): string {
+  if (typeof s !== 'string' || !DNS_LABEL.test(s) || s.length > 253) throw new ConfigError('GUARITA_TARGETS', `${where}.${key} must be a DNS label, got ${JSON.stringify(s)}`);
+  return s;
+}
+
+function checkPort(where: string, p: unknown): number {
+  if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) throw new ConfigError('GUARITA_TARGETS', `${where}.listenPort must be a port number, got ${JSON.stringify(p)}`);
+  return p;
+}
+
+function targetEntry(value: unknown, index: number): TargetConfig {
+  const where = `GUARITA_TARGETS[${index}]`;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError('GUARITA_TARGETS', `${where} must be an object {policy, target, protocol, listenPort}`);
+  const v = value as Record<string, unknown>;
+  if (v.protocol !== 'http' && v.protocol !== 'postgres') throw new ConfigError('GUARITA_TARGETS', `${where}.protocol must be http or postgres, got ${JSON.stringify(v.protocol)}`);
+  return { policy: checkName(where, 'policy', v.policy), target: checkName(where, 'target', v.target), protocol: v.protocol, listenPort: checkPort(where, v.listenPort) };
+}
+
+function parseTargets(raw: string, adminPort: number): TargetConfig[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new ConfigError('GUARITA_TARGETS', `is not valid JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) throw new ConfigError('GUARITA_TARGETS', 'must be a non-empty JSON array of {policy, target, protocol, listenPort}');
+  const targets = parsed.map((v: unknown, i) => targetEntry(v, i));
+  const names = new Set<string>();
+  const ports = new Set<number>([adminPort]);
+  for (const t of targets) {
+    if (names.has(t.target)) throw new ConfigError('GUARITA_TARGETS', `target ${t.target} appears twice`);
+    if (ports.has(t.listenPort)) throw new ConfigError('GUARITA_TARGETS', `listenPort ${t.listenPort} of target ${t.target} is used twice (or is the admin port)`);
+    names.add(t.target);
+    ports.add(t.listenPort);
+  }
+  return targets;
+}
+
+function checkOperatorUrl(raw: string): string {
+  if (!URL.canParse(raw)) throw new ConfigError('GUARITA_OPERATOR_URL', `is not a URL: ${JSON.stringify(raw)}`);
+  const url = new URL(raw);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('GUARITA_OPERATOR_URL', `must be https:// (or http:// for local tests), got ${url.protocol}`);
+  return raw.replace(/\/+$/, '');
+}
+
+function readableFile(name: string, file: string): void {
+  try {
+    if (!statSync(file).isFile()) throw new Error('not a regular file');
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    throw new ConfigError(name, `cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function writableDir(name: string, dir: string): void {
+  try {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    accessSync(dir, constants.W_OK | constants.R_OK);
+  } catch (err) {
+    throw new ConfigError(name, `cannot use ${dir} as a writable directory: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function checkTokenDir(dir: string, kubeconfig: string | undefined): void {
+  readableFile('GUARITA_TOKEN_DIR', join(dir, 'operator'));
+  // With a kubeconfig, its user may authenticate instead of the projected `kube` token.
+  if (kubeconfig === undefined) readableFile('GUARITA_TOKEN_DIR', join(dir, 'kube'));
+  const tokenFile = join(dir, 'operator');
+  if (readFileSync(tokenFile, 'utf8').trim() === '') throw new ConfigError('GUARITA_TOKEN_DIR', `${tokenFile} is empty`);
+}
+
+function checkKubeAccess(env: Env, kubeconfig: string | undefined): void {
+  if (kubeconfig !== undefined) {
+    readableFile('GUARITA_KUBECONFIG', kubeconfig);
+    return;
+  }
+  if (optional(env, 'KUBERNETES_SERVICE_HOST') === undefined) {
+    throw new ConfigError('GUARITA_KUBECONFIG', 'is not set and KUBERNETES_SERVICE_HOST is missing: outside a pod, point GUARITA_KUBECONFIG at a kubeconfig');
+  }
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const value = optional(env, name) ?? fallback;
+  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+function tuning(env: Env): Pick<SidecarConfig, 'drainTimeoutMs' | 'logLevel' | 'httpBinary' | 'httpMaxBufferedBody' | 'bindHost'> {
+  return {
+    drainTimeoutMs: durationSetting(env, 'GUARITA_DRAIN_TIMEOUT', '20s', 0),
+    logLevel: oneOf(env, 'GUARITA_LOG_LEVEL', LOG_LEVELS, 'info'),
+    httpBinary: oneOf(env, 'GUARITA_HTTP_BINARY', ['passthrough', 'refuse'] as const, 'passthrough'),
+    httpMaxBufferedBody: positiveInt(env, 'GUARITA_HTTP_MAX_BUFFERED_BODY', 1024 * 1024),
+    bindHost: optional(env, 'GUARITA_BIND_HOST') ?? '127.0.0.1',
+  };
+}
+
+/** Reads and checks the configuration. Throws ConfigError naming the first bad setting. */
+export function loadConfig(env: Env = process.env): SidecarConfig {
+  const namespace = required(env, 'GUARITA_NAMESPACE');
+  if (!DNS_LABEL.test(namespace)) throw new ConfigError('GUARITA_NAMESPACE', `must be a namespace name, got ${JSON.stringify(namespace)}`);
+  const podName = required(env, 'GUARITA_POD_NAME');
+  const adminPort = port(env, 'GUARITA_ADMIN_PORT', 15090);
+  const targets = parseTargets(required(env, 'GUARITA_TARGETS'), adminPort);
+  const operatorUrl = checkOperatorUrl(required(env, 'GUARITA_OPERATOR_URL'));
+  const operatorCaFile = optional(env, 'GUARITA_OPERATOR_CA_FILE');
+  if (operatorCaFile !== undefined) readableFile('GUARITA_OPERATOR_CA_FILE', operatorCaFile);
+  const kubeconfig = optional(env, 'GUARITA_KUBECONFIG');
+  checkKubeAccess(env, kubeconfig);
+  const spoolDir = optional(env, 'GUARITA_SPOOL_DIR') ?? '/var/run/guarita/spool';
+  writableDir('GUARITA_SPOOL_DIR', spoolDir);
+  const tokenDir = optional(env, 'GUARITA_TOKEN_DIR') ?? '/var/run/guarita/tokens';
+  checkTokenDir(tokenDir, kubeconfig);
+  return {
+    namespace, podName, ...opt('podUid', optional(env, 'GUARITA_POD_UID')), targets, adminPort, operatorUrl,
+    ...opt('operatorCaFile', operatorCaFile),
+    spoolDir,
+    credentialsDir: optional(env, 'GUARITA_CREDENTIALS_DIR') ?? '/var/run/guarita/targets',
+    tokenDir,
+    ...opt('kubeconfig', kubeconfig),
+    approvalWaitMs: durationSetting(env, 'GUARITA_APPROVAL_WAIT', '30s', 0),
+    policyStalenessMs: durationSetting(env, 'GUARITA_POLICY_STALENESS', '60s', 1000),
+    ...tuning(env),
+  };
+}

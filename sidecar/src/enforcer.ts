@@ -1,0 +1,344 @@
+// The Enforcer: authentication, live policy, approvals and recording behind the listener-facing
+// interface of enforcement.ts. Every answer is recorded durably before the listener may act on
+// it (denials and holds at once, allowed commands through complete()).
+import { createHash, randomBytes } from 'node:crypto';
+import type { SessionEvent } from '../../core/recording/index.ts';
+import type { ApprovalRequest } from '../../crds/types.ts';
+import { describe as describeApproval, type ApprovalOutcome, type Approvals } from './approvals.ts';
+import type { SidecarConfig, TargetConfig } from './config.ts';
+import type {
+  Authorization, Command, CommandOutcome, EnforcementDecision, Enforcer, Identity, MaskSession, Session, SessionRefusal, SessionRequest, AuthorizeOptions,
+} from './enforcement.ts';
+import { AuthError, type Authenticator } from './identity/index.ts';
+import { errorMessage, type Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { PolicyState, PolicyWatch } from './policy-watch.ts';
+import type { Spool, SpoolRecord } from './spool.ts';
+import type { CompiledTarget } from './targets.ts';
+import { opt } from './util.ts';
+
+export interface EnforcerDeps {
+  config: Pick<SidecarConfig, 'namespace' | 'podName' | 'targets' | 'approvalWaitMs'>;
+  policies: PolicyWatch<CompiledTarget>;
+  authenticator: Authenticator;
+  approvals: Approvals;
+  spool: Spool;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+type Available = { ok: true; target: CompiledTarget } | { ok: false; message: string };
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The exact text a command is bound to (approvals) and hashed as (records): SQL, or METHOD path. */
+export function commandText(command: Command): string {
+  if (command.protocol === 'postgres') return command.sql;
+  const pairs = Object.entries(command.query ?? {}).flatMap(([k, v]): [string, string][] => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v]]));
+  const query = pairs.length === 0 ? '' : `?${new URLSearchParams(pairs).toString()}`;
+  return `${command.method.toUpperCase()} ${command.path}${query}`;
+}
+
+function truncate(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  const buf = Buffer.from(text, 'utf8');
+  if (buf.length <= maxBytes) return { text, truncated: false };
+  // Cut on a character boundary.
+  return { text: new TextDecoder().decode(buf.subarray(0, maxBytes)).replace(/\uFFFD$/, ''), truncated: true };
+}
+
+const sidecarDenial = (code: EnforcementDecision['code'], reason: string, rule?: string): EnforcementDecision => ({ decision: 'deny', code, reason, ...opt('rule', rule) });
+
+export class SidecarEnforcer implements Enforcer {
+  readonly deps: EnforcerDeps;
+  readonly #sessions = new Set<SidecarSession>();
+  readonly #targets: Map<string, TargetConfig>;
+  #closing = false;
+
+  constructor(deps: EnforcerDeps) {
+    this.deps = deps;
+    this.#targets = new Map(deps.config.targets.map((t) => [t.target, t]));
+    deps.policies.onChange((name, current) => this.#sweep(name, current));
+  }
+
+  get openSessions(): number { return this.#sessions.size; }
+
+  /** The policy in force for a target, or why its requests are refused. */
+  available(target: TargetConfig): Available {
+    const watch = this.deps.policies.availability();
+    if (!watch.ok) return watch;
+    const state = this.deps.policies.get(target.policy);
+    if (state.state === 'missing') return { ok: false, message: `AccessPolicy ${target.policy} does not exist in namespace ${this.deps.config.namespace}: target ${target.target} refuses requests` };
+    if (state.state === 'invalid') return { ok: false, message: `${state.message}: target ${target.target} refuses requests until it is fixed` };
+    const spec = state.policy.spec.target;
+    if (spec.name !== target.target || spec.protocol !== target.protocol) {
+      return { ok: false, message: `AccessPolicy ${target.policy} now governs target ${spec.name} (${spec.protocol}), but this listener serves ${target.target} (${target.protocol}): the pod must be re-created` };
+    }
+    return { ok: true, target: state.compiled };
+  }
+
+  targetConfig(name: string): TargetConfig | undefined {
+    return this.#targets.get(name);
+  }
+
+  async openSession(req: SessionRequest): Promise<{ ok: true; session: Session } | SessionRefusal> {
+    const target = this.#targets.get(req.target);
+    if (target === undefined) return { ok: false, code: 'Unavailable', message: `unknown target ${req.target}` };
+    if (this.#closing) return { ok: false, code: 'Unavailable', message: 'the Guarita sidecar is shutting down' };
+    const available = this.available(target);
+    if (!available.ok) return { ok: false, code: 'Unavailable', message: available.message };
+    const spool = this.deps.spool.health();
+    if (!spool.ok) return { ok: false, code: 'Unavailable', message: `${spool.message}; recording is mandatory, so requests are refused` };
+    let verified;
+    try {
+      verified = await this.deps.authenticator.authenticate(req.credential, available.target.policy.spec.identity);
+    } catch (err) {
+      return this.#authRefusal(target, err);
+    }
+    const purpose = req.purpose ?? verified.purpose;
+    const session = new SidecarSession(this, target, verified.identity, purpose ?? '', verified.expiresAt);
+    const denied = available.target.compiled.checkAccess(verified.identity, purpose);
+    if (denied !== undefined) {
+      this.deps.metrics.decisions.inc({ target: target.target, decision: 'deny', rule: '' });
+      await this.deps.spool.append(session.event('session.start', { decision: 'deny', reason: denied.reason, ...opt('command', req.client.application) }));
+      return { ok: false, code: 'Forbidden', message: denied.reason };
+    }
+    await this.deps.spool.append(session.event('session.start', { decision: 'allow', reason: `from ${req.client.remoteAddress}${req.client.application === undefined ? '' : ` (${req.client.application})`}` }));
+    this.#sessions.add(session);
+    this.deps.metrics.sessionsOpen.inc({ target: target.target });
+    session.armExpiry();
+    this.deps.logger.info({ sessionId: session.id, target: target.target, subject: verified.identity.subject, purpose }, 'session opened');
+    return { ok: true, session };
+  }
+
+  #authRefusal(target: TargetConfig, err: unknown): SessionRefusal {
+    const auth = err instanceof AuthError ? err : new AuthError('Unavailable', 'error', errorMessage(err));
+    this.deps.metrics.authFailures.inc({ target: target.target, reason: auth.reason });
+    this.deps.logger.info({ target: target.target, reason: auth.reason, message: auth.message }, 'credential rejected');
+    return { ok: false, code: auth.code, message: auth.message };
+  }
+
+  /** Re-checks the open sessions of a policy that changed: revocation closes them. */
+  #sweep(policy: string, current: PolicyState<CompiledTarget>): void {
+    for (const session of this.#sessions) {
+      if (session.policyName !== policy) continue;
+      const reason = this.#closeReason(session, current);
+      if (reason !== undefined) void session.close(reason.message, reason.kind);
+    }
+  }
+
+  #closeReason(session: SidecarSession, current: PolicyState<CompiledTarget>): { message: string; kind: string } | undefined {
+    if (current.state === 'missing') return { kind: 'policy', message: `AccessPolicy ${session.policyName} was deleted` };
+    if (current.state === 'invalid') return { kind: 'policy', message: current.message };
+    const denied = current.compiled.compiled.checkAccess(session.identity, session.purpose);
+    if (denied === undefined) return undefined;
+    return { kind: denied.code === 'SubjectRevoked' ? 'revoked' : 'policy', message: `session closed: ${denied.reason}` };
+  }
+
+  forget(session: SidecarSession, kind: string): void {
+    if (!this.#sessions.delete(session)) return;
+    this.deps.metrics.sessionsOpen.dec({ target: session.target });
+    this.deps.metrics.sessionsClosed.inc({ target: session.target, reason: kind });
+  }
+
+  /** Shutdown: refuse new sessions and close the open ones (recording session.end). */
+  async closeAll(reason: string): Promise<void> {
+    this.#closing = true;
+    await Promise.all([...this.#sessions].map((s) => s.close(reason, 'shutdown')));
+  }
+}
+
+interface Running { decision: EnforcementDecision; text: string; approval?: ApprovalRequest; startedAt: string }
+
+export class SidecarSession implements Session {
+  readonly id = `s-${randomBytes(9).toString('base64url')}`;
+  readonly identity: Identity;
+  readonly purpose: string;
+  readonly policyName: string;
+  readonly target: string;
+  readonly protocol: 'http' | 'postgres';
+  readonly #enforcer: SidecarEnforcer;
+  readonly #targetConfig: TargetConfig;
+  readonly #closed = new AbortController();
+  readonly #expiresAt: number | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #last: CompiledTarget | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(enforcer: SidecarEnforcer, target: TargetConfig, identity: Identity, purpose: string, expiresAt: number | undefined) {
+    this.#enforcer = enforcer;
+    this.#targetConfig = target;
+    this.identity = identity;
+    this.purpose = purpose;
+    this.policyName = target.policy;
+    this.target = target.target;
+    this.protocol = target.protocol;
+    this.#expiresAt = expiresAt;
+  }
+
+  get closed(): AbortSignal { return this.#closed.signal; }
+
+  /** The credential's expiry ends the session. */
+  armExpiry(): void {
+    if (this.#expiresAt === undefined) return;
+    const ms = Math.max(0, Math.min(this.#expiresAt - Date.now(), 2 ** 31 - 1));
+    this.#expiryTimer = setTimeout(() => void this.close('the credential expired', 'expired'), ms);
+    this.#expiryTimer.unref();
+  }
+
+  event(type: SessionEvent['type'], extra: Partial<SessionEvent>): SessionEvent {
+    const d = this.#enforcer.deps;
+    return {
+      type, time: new Date().toISOString(), namespace: d.config.namespace, pod: d.config.podName, policy: this.policyName, target: this.target,
+      protocol: this.protocol, sessionId: this.id, subject: this.identity.subject, subjectKind: this.identity.kind, groups: this.identity.groups,
+      ...opt('purpose', this.purpose === '' ? undefined : this.purpose), ...extra,
+    };
+  }
+
+  #masked(text: string, target: CompiledTarget | undefined): string {
+    const masker = target ?? this.#last;
+    if (masker === undefined) return '[unavailable: no masking plan]';
+    return masker.masker.newSession().maskText(text);
+  }
+
+  async #record(type: SessionEvent['type'], extra: Partial<SessionEvent>): Promise<SpoolRecord> {
+    return this.#enforcer.deps.spool.append(this.event(type, extra));
+  }
+
+  async #deny(decision: EnforcementDecision, text: string, extra: Partial<SessionEvent> = {}): Promise<Authorization> {
+    const d = this.#enforcer.deps;
+    d.metrics.decisions.inc({ target: this.target, decision: 'deny', rule: decision.rule ?? '' });
+    await this.#record('command', {
+      command: this.#masked(text, undefined), commandSha256: sha256Hex(text), decision: 'deny', reason: decision.reason, ...opt('rule', decision.rule), ...extra,
+    });
+    const rule = decision.rule === undefined ? '' : ` (rule ${decision.rule})`;
+    return { verdict: 'deny', decision, message: `denied${rule}: ${decision.reason}` };
+  }
+
+  async authorize(command: Command, hooks: AuthorizeOptions = {}): Promise<Authorization> {
+    const text = hooks.commandText ?? commandText(command);
+    if (this.closed.aborted) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
+    const available = this.#enforcer.available(this.#targetConfig);
+    if (!available.ok) return this.#deny(sidecarDenial('Unavailable', available.message), text);
+    this.#last = available.target;
+    const spool = this.#enforcer.deps.spool.health();
+    if (!spool.ok) throw new Error(`${spool.message}; recording is mandatory, so the command is refused`);
+    const decision: EnforcementDecision = available.target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command });
+    if (decision.decision === 'deny') return this.#deny(decision, text);
+    this.#enforcer.deps.metrics.decisions.inc({ target: this.target, decision: decision.decision, rule: decision.rule ?? '' });
+    if (decision.decision === 'allow') return this.#allow({ decision, text, startedAt: new Date().toISOString() });
+    return this.#approval(decision, command, text, hooks);
+  }
+
+  #allow(run: Running): Authorization {
+    let done = false;
+    return {
+      verdict: 'allow',
+      decision: run.decision,
+      ...opt('approvalRequest', run.approval?.metadata.name),
+      complete: async (outcome: CommandOutcome): Promise<void> => {
+        if (done) return;
+        done = true;
+        await this.#complete(run, outcome);
+      },
+    };
+  }
+
+  #boundedResult(outcome: CommandOutcome): CommandOutcome['result'] {
+    const result = outcome.result;
+    if (result?.sample === undefined) return result;
+    const sample = truncate(result.sample, this.recordingLimits().maxBytes);
+    return { ...result, sample: sample.text, ...(sample.truncated ? { truncated: true } : {}) };
+  }
+
+  async #complete(run: Running, outcome: CommandOutcome): Promise<void> {
+    const d = this.#enforcer.deps;
+    const result = this.#boundedResult(outcome);
+    d.metrics.countMasked(this.target, outcome.masked);
+    const record = await this.#record('command', {
+      command: this.#masked(run.text, undefined), commandSha256: sha256Hex(run.text), decision: 'allow', ...opt('rule', run.decision.rule), reason: run.decision.reason,
+      ...opt('approvalRequest', run.approval?.metadata.name), ...opt('result', result), masked: outcome.masked, durationMs: Math.round(outcome.durationMs),
+    });
+    if (run.approval !== undefined) await this.#reportExecution(run.approval, run.startedAt, outcome, record.seq);
+  }
+
+  async #reportExecution(approval: ApprovalRequest, startedAt: string, outcome: CommandOutcome, seq: number): Promise<void> {
+    const error = outcome.result?.error;
+    await this.#enforcer.deps.approvals.reportExecution(approval.metadata.name, {
+      startedAt, finishedAt: new Date().toISOString(), outcome: error === undefined ? 'Succeeded' : 'Failed',
+      ...opt('rows', outcome.result?.rows), ...opt('bytes', outcome.result?.bytes), ...opt('error', error?.slice(0, 4096)), recordSequence: seq,
+    });
+  }
+
+  async #approval(decision: EnforcementDecision, command: Command, text: string, hooks: AuthorizeOptions): Promise<Authorization> {
+    const d = this.#enforcer.deps;
+    const plan = decision.approval ?? { approverGroups: [], minApprovals: 1, ttlSeconds: 900 };
+    const started = performance.now();
+    const commandSha256 = sha256Hex(text);
+    const masked = this.#masked(text, undefined);
+    let outcome: ApprovalOutcome;
+    try {
+      outcome = await d.approvals.resolve({
+        policy: this.policyName, rule: decision.rule ?? '', identity: this.identity, purpose: this.purpose, target: this.target, protocol: command.protocol,
+        commandText: text, commandSha256, sessionId: this.id, plan,
+      }, {
+        waitMs: d.config.approvalWaitMs,
+        signal: AbortSignal.any([this.closed, ...(hooks.signal === undefined ? [] : [hooks.signal])]),
+        onCreated: async (request) => {
+          await this.#record('approval.requested', { command: masked, commandSha256, decision: 'requireApproval', ...opt('rule', decision.rule), reason: decision.reason, approvalRequest: request.metadata.name });
+        },
+        onHeld: (request) => hooks.onApprovalPending?.(request.metadata.name, describeApproval(request)),
+      });
+    } catch (err) {
+      d.metrics.approvalWait.observe({ target: this.target, outcome: 'error' }, (performance.now() - started) / 1000);
+      if (err instanceof Error && err.name === 'SpoolError') throw err;
+      return this.#deny(sidecarDenial('ApprovalUnavailable', `approval could not be obtained: ${errorMessage(err)}`, decision.rule), text);
+    }
+    d.metrics.approvalWait.observe({ target: this.target, outcome: outcome.kind }, (performance.now() - started) / 1000);
+    return this.#approvalAnswer(outcome, decision, text, commandSha256, masked);
+  }
+
+  async #approvalAnswer(outcome: ApprovalOutcome, decision: EnforcementDecision, text: string, commandSha256: string, masked: string): Promise<Authorization> {
+    const name = outcome.request.metadata.name;
+    if (outcome.kind === 'approved') {
+      await this.#record('approval.consumed', { command: masked, commandSha256, decision: 'allow', ...opt('rule', decision.rule), approvalRequest: name, reason: `approved: ApprovalRequest ${name}` });
+      return this.#allow({ decision: { ...decision, decision: 'allow', reason: `approved: ApprovalRequest ${name}` }, text, approval: outcome.request, startedAt: new Date().toISOString() });
+    }
+    if (outcome.kind === 'pending') {
+      await this.#record('command', { command: masked, commandSha256, decision: 'requireApproval', ...opt('rule', decision.rule), reason: outcome.message, approvalRequest: name });
+      return { verdict: 'pending', approvalRequest: name, message: outcome.message };
+    }
+    const code = outcome.kind === 'denied' ? 'ApprovalDenied' : 'ApprovalExpired';
+    return this.#deny(sidecarDenial(code, outcome.message, decision.rule), text, { approvalRequest: name });
+  }
+
+  newMaskSession(): MaskSession {
+    const available = this.#enforcer.available(this.#targetConfig);
+    const target = available.ok ? available.target : this.#last;
+    if (target === undefined) throw new Error('no masking plan is available (the AccessPolicy is not in force)');
+    return target.masker.newSession();
+  }
+
+  recordingLimits(): { maxRows: number; maxBytes: number } {
+    const available = this.#enforcer.available(this.#targetConfig);
+    return (available.ok ? available.target : this.#last)?.limits ?? { maxRows: 20, maxBytes: 16384 };
+  }
+
+  close(reason = 'closed by the client', kind = 'client'): Promise<void> {
+    this.#closing ??= this.#doClose(reason, kind);
+    return this.#closing;
+  }
+
+  async #doClose(reason: string, kind: string): Promise<void> {
+    clearTimeout(this.#expiryTimer);
+    this.#closed.abort(new Error(reason));
+    this.#enforcer.forget(this, kind);
+    this.#enforcer.deps.logger.info({ sessionId: this.id, target: this.target, subject: this.identity.subject, reason }, 'session closed');
+    try {
+      await this.#record('session.end', { reason });
+    } catch (err) {
+      this.#enforcer.deps.logger.error({ err: errorMessage(err), sessionId: this.id }, 'could not record session.end');
+    }
+  }
+}

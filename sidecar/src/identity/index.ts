@@ -1,0 +1,39 @@
+// Authenticates a bearer credential against a policy's spec.identity: an OIDC JWT from the
+// policy's issuer, or (when the policy allows them) a Kubernetes service-account token.
+import { decodeJwt } from 'jose';
+import type { AccessPolicySpec } from '../../../crds/types.ts';
+import { unauthenticated } from './errors.ts';
+import type { OidcVerifier, VerifiedToken } from './oidc.ts';
+import type { ServiceAccountVerifier } from './service-account.ts';
+
+export { AuthError } from './errors.ts';
+export type { VerifiedToken } from './oidc.ts';
+
+function unverifiedIssuer(token: string): string | undefined {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
+}
+
+export class Authenticator {
+  readonly #oidc: OidcVerifier;
+  readonly #serviceAccounts: ServiceAccountVerifier;
+
+  constructor(oidc: OidcVerifier, serviceAccounts: ServiceAccountVerifier) {
+    this.#oidc = oidc;
+    this.#serviceAccounts = serviceAccounts;
+  }
+
+  /** Throws AuthError (Unauthenticated, or Unavailable when the IdP/apiserver cannot be asked). */
+  async authenticate(credential: string, identity: AccessPolicySpec['identity']): Promise<VerifiedToken> {
+    const token = credential.trim();
+    if (token === '') throw unauthenticated('missing', 'no credential: send Authorization: Bearer <token> (HTTP) or the token as the password (PostgreSQL)');
+    const { oidc, serviceAccounts } = identity;
+    // The unverified iss only routes the token to a verifier; the verifier checks everything.
+    if (oidc !== undefined && (serviceAccounts === undefined || unverifiedIssuer(token) === oidc.issuer)) return this.#oidc.verify(token, oidc);
+    if (serviceAccounts !== undefined) return this.#serviceAccounts.verify(token, serviceAccounts.audiences);
+    throw unauthenticated('no-method', 'the AccessPolicy accepts no credentials (spec.identity is empty)');
+  }
+}

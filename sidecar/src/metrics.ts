@@ -1,0 +1,54 @@
+// Prometheus metrics of the sidecar, on its own registry (served at the admin /metrics). The
+// PostgreSQL listener uses the same instruments with protocol="postgres".
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type RequestOutcome = 'allowed' | 'denied' | 'pending' | 'unauthenticated' | 'forbidden' | 'unavailable' | 'error';
+
+export class Metrics {
+  readonly registry = new Registry();
+  /** Requests (HTTP) or statements (PostgreSQL) by how they ended. */
+  readonly requests: Counter<'target' | 'protocol' | 'outcome'>;
+  /** Policy decisions by verdict and rule (rule "" when no rule matched). */
+  readonly decisions: Counter<'target' | 'decision' | 'rule'>;
+  /** Masked values by detector type. */
+  readonly masked: Counter<'target' | 'type'>;
+  /** Time a command was held for approval, by how the hold ended. */
+  readonly approvalWait: Histogram<'target' | 'outcome'>;
+  /** Upstream latency: time to response headers (HTTP) or to the statement's completion (PostgreSQL). */
+  readonly upstreamLatency: Histogram<'target' | 'protocol'>;
+  readonly sessionsOpen: Gauge<'target'>;
+  readonly sessionsClosed: Counter<'target' | 'reason'>;
+  readonly spoolAppend: Histogram;
+  readonly spoolPending: Gauge;
+  readonly spoolFailures: Counter;
+  readonly shipped: Counter;
+  readonly shipFailures: Counter<'reason'>;
+  readonly policySynced: Gauge<'policy'>;
+  readonly policyWatchBroken: Gauge;
+  readonly authFailures: Counter<'target' | 'reason'>;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const latency = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+    this.requests = new Counter({ name: 'guarita_sidecar_requests_total', help: 'Requests (HTTP) and statements (PostgreSQL) by outcome.', labelNames: ['target', 'protocol', 'outcome'], registers });
+    this.decisions = new Counter({ name: 'guarita_sidecar_decisions_total', help: 'Policy decisions by verdict and rule.', labelNames: ['target', 'decision', 'rule'], registers });
+    this.masked = new Counter({ name: 'guarita_sidecar_masked_values_total', help: 'Personal-data values masked, by detector type.', labelNames: ['target', 'type'], registers });
+    this.approvalWait = new Histogram({ name: 'guarita_sidecar_approval_wait_seconds', help: 'How long commands were held for approval, by outcome.', labelNames: ['target', 'outcome'], buckets: [0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300], registers });
+    this.upstreamLatency = new Histogram({ name: 'guarita_sidecar_upstream_latency_seconds', help: 'Upstream latency (HTTP: to response headers).', labelNames: ['target', 'protocol'], buckets: latency, registers });
+    this.sessionsOpen = new Gauge({ name: 'guarita_sidecar_sessions_open', help: 'Open sessions.', labelNames: ['target'], registers });
+    this.sessionsClosed = new Counter({ name: 'guarita_sidecar_sessions_closed_total', help: 'Closed sessions by reason (client, revoked, policy, expired, shutdown).', labelNames: ['target', 'reason'], registers });
+    this.spoolAppend = new Histogram({ name: 'guarita_sidecar_spool_append_seconds', help: 'Durable append latency of session records (write + fdatasync).', buckets: latency, registers });
+    this.spoolPending = new Gauge({ name: 'guarita_sidecar_spool_pending_records', help: 'Records in the spool not yet acknowledged by the operator.', registers });
+    this.spoolFailures = new Counter({ name: 'guarita_sidecar_spool_failures_total', help: 'Failed spool writes (the commands concerned failed).', registers });
+    this.shipped = new Counter({ name: 'guarita_sidecar_records_shipped_total', help: 'Records acknowledged by the operator.', registers });
+    this.shipFailures = new Counter({ name: 'guarita_sidecar_ship_failures_total', help: 'Failed deliveries to the operator, by reason.', labelNames: ['reason'], registers });
+    this.policySynced = new Gauge({ name: 'guarita_sidecar_policy_in_force', help: '1 when the AccessPolicy is synced and valid, 0 otherwise.', labelNames: ['policy'], registers });
+    this.policyWatchBroken = new Gauge({ name: 'guarita_sidecar_policy_watch_broken_seconds', help: 'Seconds the AccessPolicy watch has been broken (0 when healthy).', registers });
+    this.authFailures = new Counter({ name: 'guarita_sidecar_authentication_failures_total', help: 'Rejected credentials by reason.', labelNames: ['target', 'reason'], registers });
+    if (opts.defaultMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: 'guarita_sidecar_' });
+  }
+
+  countMasked(target: string, counts: Record<string, number>): void {
+    for (const [type, n] of Object.entries(counts)) if (n > 0) this.masked.inc({ target, type }, n);
+  }
+}
