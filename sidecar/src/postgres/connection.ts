@@ -1,0 +1,465 @@
+// One client connection: SSLRequest, StartupMessage, the cleartext password (the caller's
+// OIDC or service-account token, over loopback), the enforcer's session, the upstream
+// connection with the target's own credentials, then the pipeline. Nothing the client sends
+// reaches the upstream before the token is verified and the session is open.
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import { serialize } from 'pg-protocol';
+import type { Enforcer, Session } from '../enforcement.ts';
+import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './backend.ts';
+import { FrontendReader, ProtocolError, type FrontendMessage, type StartupPacket } from './frontend.ts';
+import { Pipeline } from './pipeline.ts';
+import { parseStartup, upstreamDatabase, upstreamParams, type StartupRequest } from './startup.ts';
+import { connectUpstream, sendCancelRequest, UpstreamConnectError, type PostgresTargetConfig, type UpstreamConnection } from './upstream.ts';
+import type { BackendMessage } from './upstream-reader.ts';
+
+export interface PostgresListenerMetrics {
+  connectionOpened?(): void;
+  connectionClosed?(): void;
+  /** A client was refused at startup (SQLSTATE). */
+  connectionRefused?(sqlstate: string): void;
+  statementDecided?(verdict: 'allow' | 'deny' | 'pending'): void;
+  protocolError?(): void;
+}
+
+export interface ConnectionContext {
+  target: PostgresTargetConfig;
+  enforcer: Enforcer;
+  logger: Logger;
+  metrics: PostgresListenerMetrics | undefined;
+  /** Offer TLS to clients that ask (SSLRequest); declined when absent. */
+  tls: SecureContext | undefined;
+  maxMessageBytes: number;
+  startupTimeoutMs: number;
+  registry: CancelRegistry;
+}
+
+/** Live connections by the BackendKeyData their clients got, for CancelRequest. */
+export class CancelRegistry {
+  private readonly byKey = new Map<string, ProxyConnection>();
+  private static key(pid: number, secret: number): string {
+    return `${pid}:${secret}`;
+  }
+  add(pid: number, secret: number, conn: ProxyConnection): void {
+    this.byKey.set(CancelRegistry.key(pid, secret), conn);
+  }
+  remove(pid: number, secret: number, conn: ProxyConnection): void {
+    const k = CancelRegistry.key(pid, secret);
+    if (this.byKey.get(k) === conn) this.byKey.delete(k);
+  }
+  get(pid: number, secret: number): ProxyConnection | undefined {
+    return this.byKey.get(CancelRegistry.key(pid, secret));
+  }
+}
+
+/** Client data buffered beyond this pauses reading from the client. */
+const CLIENT_HIGH_WATER = 8 * 1024 * 1024;
+const UPSTREAM_QUEUE_HIGH = 4096;
+
+type Phase = 'startup' | 'password' | 'opening' | 'ready' | 'closed';
+
+let nextConnectionId = 1;
+
+export class ProxyConnection {
+  private client: Socket | TLSSocket;
+  private readonly ctx: ConnectionContext;
+  private log: Logger;
+  private readonly reader: FrontendReader;
+  private phase: Phase = 'startup';
+  private startup: StartupRequest | undefined;
+  private session: Session | undefined;
+  private upstream: UpstreamConnection | undefined;
+  private pipeline: Pipeline | undefined;
+  private pumping = false;
+  private readonly upQueue: Array<[BackendMessage, Buffer]> = [];
+  private upPumping = false;
+  private upstreamDrain: Promise<void> | undefined;
+  private clientPausedForUpstream = false;
+  private startupTimer: NodeJS.Timeout | undefined;
+  private closeReason = 'client disconnected';
+  private resolveClosed: () => void = () => undefined;
+  /** Resolves when both sockets are gone and the session is closed. */
+  readonly closed: Promise<void>;
+
+  constructor(socket: Socket, ctx: ConnectionContext) {
+    this.client = socket;
+    this.ctx = ctx;
+    this.reader = new FrontendReader({ maxMessageBytes: ctx.maxMessageBytes });
+    this.log = ctx.logger.child({ conn: nextConnectionId++, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` });
+    this.closed = new Promise((r) => { this.resolveClosed = r; });
+  }
+
+  start(): void {
+    this.ctx.metrics?.connectionOpened?.();
+    this.client.setNoDelay(true);
+    this.attachClient(this.client);
+    this.startupTimer = setTimeout(() => this.refuse('08006', 'the client did not complete authentication in time'), this.ctx.startupTimeoutMs);
+  }
+
+  private attachClient(s: Socket | TLSSocket): void {
+    s.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    s.on('error', (err) => this.log.debug({ err }, 'client socket error'));
+    s.on('close', () => void this.teardown(this.closeReason));
+  }
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    this.reader.push(chunk);
+    if (this.reader.buffered > CLIENT_HIGH_WATER) this.client.pause();
+    if (this.phase === 'ready') void this.pumpClient();
+    else this.handshakeStep();
+  }
+
+  // ------------------------------------------------------------------ startup and authentication
+
+  private handshakeStep(): void {
+    try {
+      while (this.phase === 'startup' || this.phase === 'password') {
+        const done = this.phase === 'startup' ? this.startupStep() : this.passwordStep();
+        if (!done) return;
+      }
+    } catch (err) {
+      this.protocolFailure(err);
+    }
+  }
+
+  /** Returns false when more data is needed. */
+  private startupStep(): boolean {
+    const packet = this.reader.nextStartup();
+    if (packet === undefined) return false;
+    this.onStartupPacket(packet);
+    return true;
+  }
+
+  private onStartupPacket(p: StartupPacket): void {
+    switch (p.type) {
+      case 'sslRequest':
+        this.onSslRequest();
+        return;
+      case 'gssEncRequest':
+        this.client.write('N');
+        return;
+      case 'cancel':
+        this.onCancelRequest(p.processId, p.secretKey);
+        return;
+      case 'startup':
+        this.onStartupMessage(p.minor, p.params);
+        return;
+    }
+  }
+
+  private onSslRequest(): void {
+    // Bytes sent after SSLRequest before our answer would be injected into the encrypted stream (CVE-2021-23214).
+    if (this.reader.buffered > 0) throw new ProtocolError('received unencrypted data after SSL request');
+    if (this.ctx.tls === undefined || this.client instanceof TLSSocket) {
+      this.client.write('N');
+      return;
+    }
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.write('S');
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.ctx.tls });
+    this.client = secure;
+    this.attachClient(secure);
+  }
+
+  private onCancelRequest(pid: number, secret: number): void {
+    this.phase = 'closed';
+    const target = this.ctx.registry.get(pid, secret);
+    this.client.end();
+    if (target === undefined) {
+      this.log.debug('CancelRequest for an unknown backend');
+      return;
+    }
+    target.cancel();
+  }
+
+  private onStartupMessage(minor: number, params: Array<[string, string]>): void {
+    const req = parseStartup(params);
+    this.startup = req;
+    if (minor > 0 || req.protocolOptions.length > 0) this.client.write(negotiateProtocolVersion(0, req.protocolOptions));
+    this.client.write(authenticationCleartextPassword());
+    this.phase = 'password';
+  }
+
+  private passwordStep(): boolean {
+    const m = this.reader.next();
+    if (m === undefined) return false;
+    if (m.type !== 'password') throw new ProtocolError(`expected password response, got message type ${String.fromCharCode(m.raw[0] ?? 0)}`);
+    const token = passwordText(m);
+    this.phase = 'opening';
+    this.client.pause();
+    void this.open(token);
+    return true;
+  }
+
+  private async open(token: string): Promise<void> {
+    const req = this.startup;
+    if (req === undefined) return;
+    const database = this.tryDatabase(req);
+    if (database === undefined) return;
+    const opened = await this.ctx.enforcer.openSession({
+      target: this.ctx.target.name,
+      credential: token,
+      ...(req.purpose === undefined ? {} : { purpose: req.purpose }),
+      client: { remoteAddress: this.client.remoteAddress ?? '', ...(req.applicationName === undefined ? {} : { application: req.applicationName }) },
+    }).catch((err: unknown) => ({ ok: false as const, code: 'Unavailable' as const, message: `the Guarita sidecar could not open a session: ${err instanceof Error ? err.message : String(err)}` }));
+    if (!opened.ok) {
+      const code = { Unauthenticated: '28P01', Forbidden: '42501', Unavailable: '57P03' }[opened.code];
+      this.refuse(code, opened.message);
+      return;
+    }
+    this.session = opened.session;
+    this.log = this.log.child({ session: opened.session.id, subject: opened.session.identity.subject, purpose: opened.session.purpose });
+    if (this.phase === 'closed') {
+      await opened.session.close(this.closeReason);
+      return;
+    }
+    await this.connect(opened.session, req, database);
+  }
+
+  private tryDatabase(req: StartupRequest): string | undefined {
+    try {
+      return upstreamDatabase(req, this.ctx.target.database);
+    } catch (err) {
+      this.protocolFailure(err);
+      return undefined;
+    }
+  }
+
+  private async connect(session: Session, req: StartupRequest, database: string): Promise<void> {
+    try {
+      this.upstream = await connectUpstream(this.ctx.target, database, upstreamParams(req));
+    } catch (err) {
+      const e = err instanceof UpstreamConnectError ? err : new UpstreamConnectError(String(err));
+      this.log.warn({ err: e.message, sqlstate: e.sqlstate }, 'upstream connection failed');
+      this.closeReason = `upstream connection failed: ${e.message}`;
+      this.refuse(e.sqlstate, e.message);
+      return;
+    }
+    if (this.phase === 'closed') {
+      this.upstream.socket.destroy();
+      return;
+    }
+    this.ready(session, this.upstream);
+  }
+
+  private ready(session: Session, up: UpstreamConnection): void {
+    clearTimeout(this.startupTimer);
+    this.phase = 'ready';
+    this.pipeline = new Pipeline({
+      session,
+      logger: this.log,
+      onVerdict: (v) => this.ctx.metrics?.statementDecided?.(v),
+      io: {
+        toClient: (b) => this.toClient(b),
+        toUpstream: (b) => this.toUpstream(b),
+        upstreamBackpressure: () => this.upstreamDrain,
+        terminate: (code, message) => this.terminate(code, message),
+        clientTerminated: () => this.clientTerminated(),
+      },
+    });
+    up.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    up.socket.on('error', (err) => this.log.debug({ err }, 'upstream socket error'));
+    up.socket.on('close', () => this.terminate('08006', 'the upstream server closed the connection'));
+    up.socket.on('drain', () => this.onUpstreamDrain());
+    session.closed.addEventListener('abort', () => this.terminate('57P01', reasonText(session.closed.reason)), { once: true });
+    if (session.closed.aborted) {
+      this.terminate('57P01', reasonText(session.closed.reason));
+      return;
+    }
+    const key = up.backendKey;
+    if (key !== undefined) this.ctx.registry.add(key.processId, key.secretKey, this);
+    const hello = [authenticationOk(), ...up.noticeMessages, ...up.parameterMessages];
+    if (key !== undefined) hello.push(backendKeyData(key.processId, key.secretKey));
+    hello.push(readyForQuery(up.status));
+    this.client.write(Buffer.concat(hello));
+    this.log.info({ database: this.ctx.target.database, application: this.startup?.applicationName }, 'postgres session opened');
+    this.client.resume();
+    void this.pumpClient();
+  }
+
+  // ------------------------------------------------------------------ ready: client → upstream
+
+  private async pumpClient(): Promise<void> {
+    const pipeline = this.pipeline;
+    if (this.pumping || pipeline === undefined) return;
+    this.pumping = true;
+    try {
+      await this.pumpMessages(pipeline);
+    } catch (err) {
+      this.protocolFailure(err);
+    } finally {
+      this.pumping = false;
+    }
+    if (this.phase === 'ready' && this.client.isPaused()) this.client.resume();
+  }
+
+  private async pumpMessages(pipeline: Pipeline): Promise<void> {
+    let m: FrontendMessage | undefined;
+    while (this.phase === 'ready' && (m = this.reader.next()) !== undefined) {
+      const step = pipeline.handleClient(m);
+      if (step !== undefined) await step;
+      const bp = this.upstreamDrain;
+      if (bp !== undefined) await bp;
+    }
+  }
+
+  private toUpstream(buf: Buffer): void {
+    const up = this.upstream;
+    if (up === undefined || this.phase !== 'ready') return;
+    if (!up.socket.write(buf) && this.upstreamDrain === undefined) {
+      this.upstreamDrain = new Promise((r) => up.socket.once('drain', () => r()));
+    }
+  }
+
+  private onUpstreamDrain(): void {
+    this.upstreamDrain = undefined;
+  }
+
+  // ------------------------------------------------------------------ ready: upstream → client
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.phase !== 'ready' || this.upstream === undefined) return;
+    try {
+      this.upstream.reader.push(chunk, (msg, raw) => this.upQueue.push([msg, raw]));
+    } catch (err) {
+      this.log.error({ err }, 'invalid data from the upstream server');
+      this.terminate('08P01', 'invalid data from the upstream server');
+      return;
+    }
+    if (this.upQueue.length > UPSTREAM_QUEUE_HIGH) this.upstream.socket.pause();
+    void this.pumpUpstream();
+  }
+
+  private async pumpUpstream(): Promise<void> {
+    const pipeline = this.pipeline;
+    if (this.upPumping || pipeline === undefined) return;
+    this.upPumping = true;
+    try {
+      let item: [BackendMessage, Buffer] | undefined;
+      while (this.phase === 'ready' && (item = this.upQueue.shift()) !== undefined) {
+        const step = pipeline.handleUpstream(item[0], item[1]);
+        if (step !== undefined) await step;
+      }
+    } catch (err) {
+      this.log.error({ err }, 'handling an upstream message failed');
+      this.terminate('XX000', 'the Guarita sidecar failed to process the server response');
+    } finally {
+      this.upPumping = false;
+    }
+    this.resumeUpstreamIfDrained();
+  }
+
+  private resumeUpstreamIfDrained(): void {
+    const up = this.upstream;
+    if (up === undefined || this.phase !== 'ready') return;
+    if (this.upQueue.length < UPSTREAM_QUEUE_HIGH / 2 && !this.clientPausedForUpstream && up.socket.isPaused()) up.socket.resume();
+  }
+
+  private toClient(buf: Buffer): void {
+    if (this.phase === 'closed') return;
+    if (this.client.write(buf) || this.clientPausedForUpstream) return;
+    // The client reads slower than the upstream answers: stop reading the upstream until it catches up.
+    this.clientPausedForUpstream = true;
+    this.upstream?.socket.pause();
+    this.client.once('drain', () => {
+      this.clientPausedForUpstream = false;
+      this.resumeUpstreamIfDrained();
+    });
+  }
+
+  // ------------------------------------------------------------------ cancel, errors, teardown
+
+  /** A CancelRequest carrying this connection's key. */
+  cancel(): void {
+    if (this.pipeline?.cancelWait() === true) {
+      this.log.info('approval wait canceled by the client');
+      return;
+    }
+    const key = this.upstream?.backendKey;
+    if (key === undefined) return;
+    sendCancelRequest(this.ctx.target, key.processId, key.secretKey).catch((err: unknown) => this.log.warn({ err }, 'forwarding CancelRequest failed'));
+  }
+
+  private protocolFailure(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.ctx.metrics?.protocolError?.();
+      this.log.info({ sqlstate: err.code }, `closing connection: ${err.message}`);
+      this.refuse(err.code, err.message);
+      return;
+    }
+    this.log.error({ err }, 'connection failed');
+    this.refuse('XX000', 'internal error in the Guarita sidecar');
+  }
+
+  /** FATAL error to the client, then closed (before or after the session is ready). */
+  private refuse(code: string, message: string): void {
+    if (this.phase === 'closed') return;
+    if (this.phase !== 'ready') this.ctx.metrics?.connectionRefused?.(code);
+    this.closeReason = message;
+    this.phase = 'closed';
+    this.client.end(errorResponse({ severity: 'FATAL', code, message }));
+    this.client.resume();
+    void this.teardown(message);
+  }
+
+  /** Ends the session from the server side (revocation, upstream gone, shutdown). */
+  terminate(code: string, message: string): void {
+    if (this.phase === 'closed') return;
+    this.log.info({ sqlstate: code }, `terminating connection: ${message}`);
+    this.refuse(code, message);
+  }
+
+  private clientTerminated(): void {
+    this.closeReason = 'client sent Terminate';
+    this.phase = 'closed';
+    this.client.end();
+    void this.teardown(this.closeReason);
+  }
+
+  private tornDown = false;
+
+  private async teardown(reason: string): Promise<void> {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    this.phase = 'closed';
+    clearTimeout(this.startupTimer);
+    const up = this.upstream;
+    if (up !== undefined) {
+      const key = up.backendKey;
+      if (key !== undefined) this.ctx.registry.remove(key.processId, key.secretKey, this);
+      up.socket.removeAllListeners('close');
+      up.socket.on('error', () => undefined);
+      up.socket.end(serialize.end());
+      setTimeout(() => up.socket.destroy(), 1000).unref();
+    }
+    setTimeout(() => this.client.destroy(), 1000).unref();
+    try {
+      await this.pipeline?.shutdown(reason);
+      await this.session?.close(reason);
+    } catch (err) {
+      this.log.error({ err }, 'closing the session failed');
+    } finally {
+      if (this.session !== undefined) this.log.info({ reason }, 'postgres session closed');
+      this.ctx.metrics?.connectionClosed?.();
+      this.resolveClosed();
+    }
+  }
+}
+
+function passwordText(m: Extract<FrontendMessage, { type: 'password' }>): string {
+  const nul = m.body.indexOf(0);
+  if (nul !== m.body.length - 1) throw new ProtocolError('malformed password message');
+  const token = m.body.toString('utf8', 0, nul);
+  if (token === '') throw new ProtocolError('empty password: send the OIDC or service-account token as the password', '28P01');
+  return token;
+}
+
+function reasonText(reason: unknown): string {
+  if (reason instanceof Error) return reason.message;
+  if (typeof reason === 'string' && reason !== '') return reason;
+  return 'the session was closed by the Guarita sidecar';
+}

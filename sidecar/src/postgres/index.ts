@@ -1,0 +1,83 @@
+// The PostgreSQL listener of the sidecar: agents connect to 127.0.0.1:<listenPort> with any
+// PostgreSQL client, their token as the password and their purpose as a startup option; the
+// listener enforces the target's AccessPolicy on every statement (see docs/postgres.md).
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Enforcer } from '../enforcement.ts';
+import { CancelRegistry, ProxyConnection, type PostgresListenerMetrics } from './connection.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './frontend.ts';
+import { loadStatementParser } from './statements.ts';
+import type { PostgresTargetConfig } from './upstream.ts';
+
+export type { PostgresListenerMetrics } from './connection.ts';
+export type { PostgresTargetConfig, PostgresTargetTls } from './upstream.ts';
+
+export interface PostgresListenerOptions {
+  host: string;
+  /** 0 picks a free port (see `address`). */
+  port: number;
+  target: PostgresTargetConfig;
+  enforcer: Enforcer;
+  logger: Logger;
+  metrics?: PostgresListenerMetrics;
+  /** Certificate and key (PEM) to accept TLS from clients; without it SSLRequest is declined (loopback). */
+  clientTls?: { cert: string | Buffer; key: string | Buffer };
+  /** Largest client message (default 64 MiB). */
+  maxMessageBytes?: number;
+  /** Time a client has from connecting to being authenticated (default 60 s). */
+  startupTimeoutMs?: number;
+}
+
+export interface PostgresListener {
+  readonly address: { host: string; port: number };
+  /** Stops accepting, terminates open sessions (57P01) and waits for them to close. */
+  close(): Promise<void>;
+}
+
+export async function startPostgresListener(opts: PostgresListenerOptions): Promise<PostgresListener> {
+  await loadStatementParser();
+  const logger = opts.logger.child({ listener: 'postgres', target: opts.target.name });
+  const connections = new Set<ProxyConnection>();
+  const ctx = {
+    target: opts.target,
+    enforcer: opts.enforcer,
+    logger,
+    metrics: opts.metrics,
+    tls: opts.clientTls === undefined ? undefined : createSecureContext({ cert: opts.clientTls.cert, key: opts.clientTls.key }),
+    maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    startupTimeoutMs: opts.startupTimeoutMs ?? 60_000,
+    registry: new CancelRegistry(),
+  };
+  const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
+    const conn = new ProxyConnection(socket, ctx);
+    connections.add(conn);
+    void conn.closed.then(() => connections.delete(conn));
+    conn.start();
+  });
+  server.on('error', (err) => logger.error({ err }, 'postgres listener error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const address = { host: opts.host, port: typeof addr === 'object' && addr !== null ? addr.port : opts.port };
+  logger.info({ address, upstream: `${opts.target.host}:${opts.target.port}` }, 'postgres listener started');
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((r) => server.close(() => r()));
+        for (const c of connections) c.terminate('57P01', 'terminating connection: the Guarita sidecar is shutting down');
+        await Promise.all([...connections].map((c) => c.closed));
+        await stopped;
+        logger.info('postgres listener stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,168 @@
+// What the listener itself needs to know about a statement, beyond the policy decision: where a
+// COPY ... TO STDOUT gets its columns (for masking by name) and in which format it writes, and
+// whether a cursor is declared BINARY. Parsed with libpg-query (the real PostgreSQL parser),
+// and only when the text mentions COPY or BINARY at all.
+import { loadModule, parseSync, scanSync } from 'libpg-query';
+
+let loaded: Promise<void> | undefined;
+
+/** Loads the parser (WebAssembly) once; call before the first statement. */
+export function loadStatementParser(): Promise<void> {
+  loaded ??= loadModule();
+  return loaded;
+}
+
+export type CopyFormat = 'text' | 'csv' | 'binary';
+
+export interface CopyPlan {
+  format: CopyFormat;
+  delimiter: string;
+  quote: string;
+  escape: string;
+  nullString: string;
+  header: boolean;
+  /** Column names when the statement lists them, or once described. */
+  columns?: string[];
+  /** A query whose description gives the columns (SELECT * FROM rel, or the COPY's own query). */
+  describeSql?: string;
+}
+
+export interface StatementFacts {
+  /** One entry per COPY ... TO STDOUT, in statement order. */
+  copyOut: CopyPlan[];
+  /** DECLARE ... BINARY CURSOR present. */
+  binaryCursor: boolean;
+}
+
+const NONE: StatementFacts = { copyOut: [], binaryCursor: false };
+
+type Node = Record<string, unknown>;
+
+function str(node: unknown): string | undefined {
+  const s = (node as { String?: { sval?: string } } | undefined)?.String?.sval;
+  return typeof s === 'string' ? s : undefined;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function optionValue(arg: unknown): string | boolean | undefined {
+  if (arg === undefined) return true;
+  const a = arg as { String?: { sval?: string }; Boolean?: { boolval?: boolean }; Integer?: { ival?: number } };
+  if (a.String !== undefined) return a.String.sval ?? '';
+  if (a.Boolean !== undefined) return a.Boolean.boolval === true;
+  if (a.Integer !== undefined) return (a.Integer.ival ?? 0) !== 0;
+  return undefined;
+}
+
+function isTrue(v: string | boolean | undefined): boolean {
+  if (typeof v === 'boolean') return v;
+  return v !== undefined && ['true', 'on', '1', 'match'].includes(v.toLowerCase());
+}
+
+function optionMap(options: unknown): Record<string, string | boolean | undefined> {
+  const set: Record<string, string | boolean | undefined> = {};
+  for (const o of (options as Node[] | undefined) ?? []) {
+    const d = (o as { DefElem?: { defname?: string; arg?: unknown } }).DefElem;
+    if (d?.defname !== undefined) set[d.defname] = optionValue(d.arg);
+  }
+  return set;
+}
+
+function stringOption(v: string | boolean | undefined, fallback: string): string {
+  return typeof v === 'string' ? v : fallback;
+}
+
+function copyOptions(options: unknown): CopyPlan {
+  const set = optionMap(options);
+  const named = stringOption(set.format, 'text').toLowerCase();
+  const format: CopyFormat = named === 'csv' || named === 'binary' ? named : 'text';
+  const csv = format === 'csv';
+  const quote = stringOption(set.quote, '"');
+  return {
+    format,
+    delimiter: stringOption(set.delimiter, csv ? ',' : '\t'),
+    quote,
+    escape: stringOption(set.escape, quote),
+    nullString: stringOption(set.null, csv ? '' : '\\N'),
+    header: isTrue(set.header),
+  };
+}
+
+/** The text of `( query )` in `COPY ( query ) TO ...`, found with the scanner (balanced parentheses). */
+function innerQueryText(stmt: string): string | undefined {
+  const tokens = scanSync(stmt).tokens;
+  const open = tokens.findIndex((t) => t.text === '(');
+  if (open < 0) return undefined;
+  let depth = 0;
+  for (let i = open; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t === undefined) break;
+    if (t.text === '(') depth++;
+    if (t.text === ')') depth--;
+    if (depth === 0) {
+      const first = tokens[open + 1];
+      return first === undefined ? undefined : Buffer.from(stmt, 'utf8').subarray(first.start, t.start).toString('utf8');
+    }
+  }
+  return undefined;
+}
+
+function describeSqlFor(sql: string, copy: Node): string | undefined {
+  const rel = copy.relation as { schemaname?: string; relname?: string } | undefined;
+  if (rel?.relname !== undefined) return `SELECT * FROM ${rel.schemaname === undefined ? '' : `${quoteIdent(rel.schemaname)}.`}${quoteIdent(rel.relname)}`;
+  return copy.query === undefined ? undefined : innerQueryText(sql);
+}
+
+/** `sql` is the COPY statement alone. */
+function copyPlan(sql: string, copy: Node): CopyPlan | undefined {
+  if (copy.is_from === true || copy.is_program === true || copy.filename !== undefined) return undefined;
+  const plan = copyOptions(copy.options);
+  const attlist = ((copy.attlist as unknown[] | undefined) ?? []).map(str).filter((s): s is string => s !== undefined);
+  if (attlist.length > 0) {
+    plan.columns = attlist;
+    return plan;
+  }
+  const describeSql = describeSqlFor(sql, copy);
+  return describeSql === undefined ? plan : { ...plan, describeSql };
+}
+
+function isBinaryCursor(stmt: Node): boolean {
+  const d = stmt.DeclareCursorStmt as { options?: number } | undefined;
+  return d !== undefined && ((d.options ?? 0) & 0x1) !== 0;
+}
+
+type ParsedStatement = { stmt?: Node; stmt_location?: number; stmt_len?: number };
+
+function parseStatements(sql: string): ParsedStatement[] | undefined {
+  try {
+    return (parseSync(sql) as { stmts?: ParsedStatement[] }).stmts ?? [];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The text of one statement (parser offsets are over UTF-8 bytes; a length of 0 means "to the end"). */
+function statementText(bytes: Buffer, s: ParsedStatement): string {
+  const start = s.stmt_location ?? 0;
+  const end = s.stmt_len === undefined || s.stmt_len === 0 ? bytes.length : start + s.stmt_len;
+  return bytes.subarray(start, end).toString('utf8');
+}
+
+/** The facts of `sql`; text that does not parse yields none (the upstream rejects it anyway). */
+export function statementFacts(sql: string): StatementFacts {
+  if (!/copy|binary/i.test(sql)) return NONE;
+  const stmts = parseStatements(sql);
+  if (stmts === undefined) return NONE;
+  const facts: StatementFacts = { copyOut: [], binaryCursor: false };
+  const bytes = Buffer.from(sql, 'utf8');
+  for (const s of stmts) {
+    if (s.stmt === undefined) continue;
+    if (isBinaryCursor(s.stmt)) facts.binaryCursor = true;
+    const copy = s.stmt.CopyStmt as Node | undefined;
+    const plan = copy === undefined ? undefined : copyPlan(statementText(bytes, s), copy);
+    if (plan !== undefined) facts.copyOut.push(plan);
+  }
+  return facts;
+}
