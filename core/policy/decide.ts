@@ -1,0 +1,285 @@
+// Decisions: who (subjects, revocations), why (purposes), and what (ordered rules, first match wins,
+// no match denies). Pure and synchronous: the sidecar calls it per command, the CLI per line.
+import type { AccessPolicy, PolicyMasking, PolicyRule, PolicySubject, SqlStatementKind, SqlTrait } from '../../crds/types.ts';
+import { parseDuration } from './duration.ts';
+import { compileTableGlob, tableGlobProblem, type MatchMode, type TableGlob } from './glob.ts';
+import { compileHttpMatch, normalizePath, parseQueryString, queryRecord, type CompiledHttpMatch, type HttpCompileProblem, type HttpRequest } from './http.ts';
+import { classifySql, SqlParseError } from './sql.ts';
+import type { ApprovalPlan, Command, CompiledPolicy, Decision, DecisionCode, Identity, StatementInfo, Verdict } from './types.ts';
+
+/** A policy the schema accepts but the engine cannot apply; `field` is the kubectl-style path. */
+export class PolicyCompileError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'PolicyCompileError';
+    this.field = field;
+  }
+}
+
+interface SqlMatcher { kinds?: ReadonlySet<SqlStatementKind>; traits?: readonly SqlTrait[]; tables?: readonly TableGlob[] }
+
+interface CompiledRule {
+  name: string;
+  description?: string;
+  action: Verdict;
+  mode: MatchMode;
+  purposes?: ReadonlySet<string>;
+  sql?: SqlMatcher;
+  http?: CompiledHttpMatch;
+  approval?: ApprovalPlan;
+}
+
+type RevokedSubject = NonNullable<AccessPolicy['spec']['revokedSubjects']>[number];
+
+const SA_PREFIX = 'system:serviceaccount:';
+const RANK: Readonly<Record<Verdict, number>> = { allow: 0, requireApproval: 1, deny: 2 };
+
+// --- subjects ------------------------------------------------------------------------------------
+
+function saFullName(name: string, namespace: string | undefined): string | undefined {
+  if (name.startsWith(SA_PREFIX)) return name;
+  return namespace === undefined ? undefined : `${SA_PREFIX}${namespace}:${name}`;
+}
+
+function identitySaName(id: Identity): string | undefined {
+  return id.kind === 'ServiceAccount' ? saFullName(id.subject, id.namespace) : undefined;
+}
+
+/** subjects: exact. User matches kind User, ServiceAccount needs its namespace. */
+function subjectAllows(s: PolicySubject, id: Identity): boolean {
+  if (s.kind === 'Group') return id.groups.includes(s.name);
+  if (s.kind === 'User') return id.kind === 'User' && id.subject === s.name;
+  const want = saFullName(s.name, s.namespace);
+  return want !== undefined && identitySaName(id) === want;
+}
+
+/** revokedSubjects: liberal. A name matches whatever the identity's kind; a ServiceAccount without namespace matches it in every namespace. */
+function subjectRevoked(s: RevokedSubject, id: Identity): boolean {
+  if (s.kind === 'Group') return id.groups.includes(s.name);
+  const sa = identitySaName(id) ?? (id.subject.startsWith(SA_PREFIX) ? id.subject : undefined);
+  if (s.kind === 'User') return id.subject === s.name || sa === s.name;
+  const want = saFullName(s.name, s.namespace);
+  if (want !== undefined) return sa === want;
+  return id.subject === s.name || (sa !== undefined && sa.endsWith(`:${s.name}`));
+}
+
+function describeIdentity(id: Identity): string {
+  return `${id.kind === 'ServiceAccount' ? 'service account' : 'user'} "${identitySaName(id) ?? id.subject}"`;
+}
+
+const PURPOSE_NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/;
+
+// --- compilation ---------------------------------------------------------------------------------
+
+function compileSql(m: NonNullable<NonNullable<PolicyRule['match']>['sql']>, field: string): SqlMatcher {
+  const tables = m.tables?.map((t, i) => {
+    const problem = tableGlobProblem(t);
+    if (problem !== undefined) throw new PolicyCompileError(`${field}.tables[${i}]`, problem);
+    return compileTableGlob(t);
+  });
+  return {
+    ...(m.statementKinds === undefined ? {} : { kinds: new Set(m.statementKinds) }),
+    ...(m.traits === undefined ? {} : { traits: m.traits }),
+    ...(tables === undefined ? {} : { tables }),
+  };
+}
+
+function compileApproval(rule: PolicyRule, field: string): ApprovalPlan | undefined {
+  if (rule.action !== 'requireApproval') return undefined;
+  const a = rule.approval;
+  if (a === undefined) throw new PolicyCompileError(`${field}.approval`, 'action requireApproval needs an approval block');
+  let ttlSeconds: number;
+  try {
+    ttlSeconds = parseDuration(a.ttl ?? '15m');
+  } catch (err) {
+    throw new PolicyCompileError(`${field}.approval.ttl`, err instanceof Error ? err.message : String(err));
+  }
+  return { approverGroups: [...a.approverGroups], minApprovals: a.minApprovals ?? 1, ttlSeconds };
+}
+
+function compileHttp(m: NonNullable<NonNullable<PolicyRule['match']>['http']>, field: string): CompiledHttpMatch {
+  const problems: HttpCompileProblem[] = [];
+  const http = compileHttpMatch(m, problems);
+  const first = problems[0];
+  if (first !== undefined) throw new PolicyCompileError(`${field}.${first.field}`, first.message);
+  return http;
+}
+
+function compileMatch(rule: PolicyRule, field: string, protocol: string): Pick<CompiledRule, 'sql' | 'http'> {
+  const sql = rule.match?.sql;
+  const http = rule.match?.http;
+  if (sql !== undefined && protocol !== 'postgres') throw new PolicyCompileError(`${field}.match.sql`, 'match.sql applies to postgres targets only');
+  if (http !== undefined && protocol !== 'http') throw new PolicyCompileError(`${field}.match.http`, 'match.http applies to http targets only');
+  if (sql !== undefined) return { sql: compileSql(sql, `${field}.match.sql`) };
+  return http === undefined ? {} : { http: compileHttp(http, `${field}.match.http`) };
+}
+
+function compileRule(rule: PolicyRule, i: number, policy: AccessPolicy, purposes: ReadonlySet<string>): CompiledRule {
+  const field = `spec.rules[${i}]`;
+  rule.purposes?.forEach((p, j) => {
+    if (!purposes.has(p)) throw new PolicyCompileError(`${field}.purposes[${j}]`, `purpose "${p}" is not listed in spec.purposes`);
+  });
+  const approval = compileApproval(rule, field);
+  return {
+    name: rule.name,
+    ...(rule.description === undefined ? {} : { description: rule.description }),
+    action: rule.action,
+    mode: rule.action === 'allow' ? 'permissive' : 'restrictive',
+    ...(rule.purposes === undefined ? {} : { purposes: new Set(rule.purposes) }),
+    ...compileMatch(rule, field, policy.spec.target.protocol),
+    ...(approval === undefined ? {} : { approval }),
+  };
+}
+
+function checkSubjects(policy: AccessPolicy): void {
+  policy.spec.subjects.forEach((s, i) => {
+    if (s.kind === 'ServiceAccount' && s.namespace === undefined && !s.name.startsWith(SA_PREFIX)) {
+      throw new PolicyCompileError(`spec.subjects[${i}].namespace`, 'required for kind ServiceAccount (or name it system:serviceaccount:<namespace>:<name>)');
+    }
+  });
+}
+
+// --- matching ------------------------------------------------------------------------------------
+
+function tablesMatch(globs: readonly TableGlob[], tables: readonly string[], mode: MatchMode): boolean {
+  const hit = (t: string): boolean => globs.some((g) => g.matches(t, mode));
+  // A restrictive rule applies when any table it names is touched; an allow rule only when every touched table is one it names.
+  return mode === 'restrictive' ? tables.some(hit) : tables.length > 0 && tables.every(hit);
+}
+
+function sqlMatches(m: SqlMatcher, s: StatementInfo, mode: MatchMode): boolean {
+  if (m.kinds !== undefined && !m.kinds.has(s.kind)) return false;
+  if (m.traits !== undefined && !m.traits.some((t) => s.traits.includes(t))) return false;
+  return m.tables === undefined || tablesMatch(m.tables, s.tables, mode);
+}
+
+function purposeApplies(rule: CompiledRule, purpose: string): boolean {
+  return rule.purposes === undefined || rule.purposes.has(purpose);
+}
+
+// --- decisions -----------------------------------------------------------------------------------
+
+function denial(code: DecisionCode, reason: string): Decision {
+  return { decision: 'deny', code, reason };
+}
+
+function ruleLabel(rule: CompiledRule): string {
+  return rule.description === undefined ? `rule "${rule.name}"` : `rule "${rule.name}" (${rule.description.trim()})`;
+}
+
+function describeStatement(s: StatementInfo, i: number, n: number): string {
+  const which = n > 1 ? `statement ${i + 1} of ${n}` : 'the statement';
+  const on = s.tables.length > 0 ? ` on ${s.tables.join(', ')}` : '';
+  const traits = s.traits.length > 0 ? ` [${s.traits.join(', ')}]` : '';
+  return `${which} (${s.kind}${on}${traits})`;
+}
+
+function ruleDecision(rule: CompiledRule | undefined, what: string, masking: PolicyMasking | undefined): Decision {
+  if (rule === undefined) return denial('NoMatchingRule', `no rule matches ${what}; no match denies`);
+  const base = { rule: rule.name };
+  if (rule.action === 'deny') return { ...base, decision: 'deny', code: 'RuleDenied', reason: `${what} is denied by ${ruleLabel(rule)}` };
+  const withMasking = masking === undefined ? {} : { masking };
+  if (rule.action === 'allow') return { ...base, ...withMasking, decision: 'allow', code: 'Allowed', reason: `${what} is allowed by ${ruleLabel(rule)}` };
+  const a = rule.approval ?? { approverGroups: [], minApprovals: 1, ttlSeconds: 900 };
+  const who = `${a.minApprovals} approval${a.minApprovals === 1 ? '' : 's'} from ${a.approverGroups.join(', ')}`;
+  return { ...base, ...withMasking, decision: 'requireApproval', code: 'ApprovalRequired', approval: a, reason: `${what} needs ${who} under ${ruleLabel(rule)}` };
+}
+
+class Compiled implements CompiledPolicy {
+  readonly policy: AccessPolicy;
+  private readonly rules: readonly CompiledRule[];
+  private readonly purposes: ReadonlySet<string>;
+
+  constructor(policy: AccessPolicy) {
+    this.policy = policy;
+    checkSubjects(policy);
+    this.purposes = new Set(policy.spec.purposes.map((p) => p.name));
+    this.rules = policy.spec.rules.map((r, i) => compileRule(r, i, policy, this.purposes));
+  }
+
+  checkAccess(identity: Identity, purpose: string | undefined): Decision | undefined {
+    return this.checkSubject(identity) ?? this.checkPurpose(purpose);
+  }
+
+  private checkSubject(identity: Identity): Decision | undefined {
+    const spec = this.policy.spec;
+    const revoked = (spec.revokedSubjects ?? []).find((s) => subjectRevoked(s, identity));
+    if (revoked !== undefined) {
+      const why = revoked.reason === undefined ? '' : `: ${revoked.reason}`;
+      return denial('SubjectRevoked', `${describeIdentity(identity)} is revoked (revokedSubjects ${revoked.kind} "${revoked.name}")${why}`);
+    }
+    if (spec.subjects.some((s) => subjectAllows(s, identity))) return undefined;
+    return denial('SubjectNotAllowed', `${describeIdentity(identity)} (groups: ${identity.groups.join(', ') || 'none'}) is not among the policy's subjects`);
+  }
+
+  private checkPurpose(purpose: string | undefined): Decision | undefined {
+    if (purpose === undefined || purpose === '') return denial('PurposeMissing', 'no purpose declared; every session must declare one of the policy\'s purposes');
+    if (this.purposes.has(purpose)) return undefined;
+    const shown = PURPOSE_NAME.test(purpose) && purpose.length <= 64 ? `"${purpose}"` : '(not a valid purpose name)';
+    return denial('PurposeNotAllowed', `declared purpose ${shown} is not one of: ${[...this.purposes].join(', ')}`);
+  }
+
+  evaluate(input: { identity: Identity; purpose: string | undefined; command: Command }): Decision {
+    try {
+      const access = this.checkAccess(input.identity, input.purpose);
+      if (access !== undefined) return access;
+      const purpose = input.purpose ?? '';
+      const cmd = input.command;
+      const protocol = this.policy.spec.target.protocol;
+      if (cmd.protocol !== protocol) return denial('ProtocolMismatch', `a ${cmd.protocol} command cannot be evaluated against a ${protocol} target`);
+      return cmd.protocol === 'postgres' ? this.evaluateSql(cmd.sql, purpose) : this.evaluateHttp(cmd, purpose);
+    } catch (err) {
+      return denial('Unparseable', `policy engine error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private firstRule(purpose: string, applies: (r: CompiledRule) => boolean): CompiledRule | undefined {
+    return this.rules.find((r) => purposeApplies(r, purpose) && applies(r));
+  }
+
+  private evaluateSql(sql: string, purpose: string): Decision {
+    let statements: StatementInfo[];
+    try {
+      statements = classifySql(sql);
+    } catch (err) {
+      if (err instanceof SqlParseError) return denial('Unparseable', `the SQL cannot be checked: ${err.message}`);
+      throw err;
+    }
+    const masking = this.policy.spec.masking;
+    if (statements.length === 0) {
+      return { decision: 'allow', code: 'Allowed', reason: 'empty query: nothing to run', ...(masking === undefined ? {} : { masking }), statements };
+    }
+    const n = statements.length;
+    const decisions = statements.map((s, i) => {
+      const rule = this.firstRule(purpose, (r) => r.http === undefined && (r.sql === undefined || sqlMatches(r.sql, s, r.mode)));
+      const d = ruleDecision(rule, describeStatement(s, i, n), masking);
+      s.verdict = d.decision;
+      if (rule !== undefined) s.rule = rule.name;
+      return d;
+    });
+    // The strictest statement decides; among equals, the first.
+    const deciding = decisions.reduce((best, d) => (RANK[d.decision] > RANK[best.decision] ? d : best));
+    return { ...deciding, statements };
+  }
+
+  private evaluateHttp(cmd: Extract<Command, { protocol: 'http' }>, purpose: string): Decision {
+    const norm = normalizePath(cmd.path);
+    if (!norm.ok) return denial('Unparseable', `the request path cannot be checked: ${norm.problem}`);
+    const method = cmd.method.toUpperCase();
+    const req: HttpRequest = {
+      method,
+      segments: norm.segments,
+      query: cmd.query === undefined ? parseQueryString(norm.query) : queryRecord(cmd.query),
+      jsonBody: cmd.jsonBody,
+    };
+    const rule = this.firstRule(purpose, (r) => r.sql === undefined && (r.http === undefined || r.http.matches(req, r.mode)));
+    // The path is not repeated in the reason: it may carry identifiers (/customers/<cpf>).
+    return ruleDecision(rule, `the ${method} request`, this.policy.spec.masking);
+  }
+}
+
+/** Precompiles globs, purposes and approvals. Throws PolicyCompileError naming the field for what the schema cannot say. */
+export function compilePolicy(policy: AccessPolicy): CompiledPolicy {
+  return new Compiled(policy);
+}

@@ -1,0 +1,534 @@
+// SQL classification with the real PostgreSQL parser (libpg-query, WASM). Never regular expressions
+// on the text: comments and string literals are tokens the parser has already set aside, so a
+// comment saying "DROP TABLE" is harmless, and an identifier written as U&"d\0061ta" is "data".
+//
+// Every statement's parse tree is walked generically and iteratively (no recursion limit to hit):
+// tables, function calls and traits are found wherever they sit — subqueries, CTEs, default
+// expressions, function arguments, COPY queries, EXPLAIN targets, PREPARE bodies.
+import { loadModule, parseSync } from 'libpg-query';
+import { SQL_TRAITS } from '../../crds/types.ts';
+import {
+  EXTENSION_TRAITS, KIND_BY_NODE, LARGE_OBJECT_TABLES, OBJECT_TYPE_KEYS, OBJECT_TYPE_TRAITS, REMOTE_NODES, ROLE_CHANGE_NODES,
+  ROLE_SETTINGS, TRUE_SETTING_VALUES, UNSAFE_CLIENT_ENCODINGS, functionTraits, isSensitiveFunction,
+} from './sql-catalog.ts';
+import type { SqlStatementKind, SqlTrait, StatementInfo } from './types.ts';
+
+type Json = { [key: string]: unknown };
+
+/** Input the engine cannot follow: a syntax error, or a statement whose effect it cannot know. */
+export class SqlParseError extends Error {
+  /** 0-based character offset into the SQL text (0 when PostgreSQL reports no position). */
+  readonly position: number;
+  readonly reason: 'syntax' | 'unsupported';
+  constructor(message: string, position: number, reason: 'syntax' | 'unsupported') {
+    super(message);
+    this.name = 'SqlParseError';
+    this.position = position;
+    this.reason = reason;
+  }
+}
+
+let ready = false;
+
+/** Loads the WASM parser once; classifySql and evaluate are synchronous afterwards. */
+export async function initPolicyEngine(): Promise<void> {
+  await loadModule();
+  ready = true;
+}
+
+export function policyEngineReady(): boolean {
+  return ready;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small accessors for the parser's JSON (fields at their default value are omitted).
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function obj(v: unknown): Json | undefined {
+  return isObj(v) ? v : undefined;
+}
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+/** [{String: {sval}}...] → ['a', 'b'] */
+function names(list: unknown): string[] {
+  return arr(list).map((n) => str(obj(obj(n)?.String)?.sval) ?? '');
+}
+
+function field(node: Json, key: string): Json | undefined {
+  return obj(node[key]);
+}
+
+function aConstValue(c: Json): string | undefined {
+  const sval = field(c, 'sval');
+  if (sval !== undefined) return str(sval.sval) ?? '';
+  const ival = field(c, 'ival');
+  if (ival !== undefined) return String(typeof ival.ival === 'number' ? ival.ival : 0);
+  const boolval = field(c, 'boolval');
+  if (boolval !== undefined) return boolval.boolval === true ? 'true' : 'false';
+  return str(field(c, 'fval')?.fval);
+}
+
+/** The constant an A_Const (or a bare String) stands for, as PostgreSQL would print it; undefined if not a constant. */
+function constValue(node: unknown): string | undefined {
+  const n = obj(node) ?? {};
+  const c = field(n, 'A_Const');
+  return c === undefined ? str(field(n, 'String')?.sval) : aConstValue(c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walk.
+
+interface Ctx {
+  /** CTE names visible here: an unqualified FROM item with one of these names is not a table. */
+  readonly ctes: ReadonlySet<string>;
+  /** False under plain EXPLAIN, CREATE VIEW and function bodies: the statement is not run now. */
+  readonly executing: boolean;
+  /** True for the node that is directly a CTE's query. */
+  readonly cteQuery: boolean;
+}
+
+interface Frame { readonly value: unknown; readonly key: string; readonly ctx: Ctx }
+
+/** Per-key changes for a node's children: a different `executing`, or skip. */
+type Plan = Record<string, 'skip' | { executing: boolean }>;
+
+class Acc {
+  readonly traits = new Set<SqlTrait>();
+  readonly tables = new Set<string>();
+  readonly functions = new Set<string>();
+  hazard: string | undefined;
+  add(...traits: readonly SqlTrait[]): void {
+    for (const t of traits) this.traits.add(t);
+  }
+}
+
+/** Keys under which a RangeVar is read (and may name a CTE). Anywhere else it is a real table. */
+const READ_KEYS: ReadonlySet<string> = new Set(['fromClause', 'usingClause', 'sourceRelation', 'larg', 'rarg']);
+
+/** Typed (unwrapped) fields of the parse tree that matter to the walk; `Node *` fields come wrapped as {Type: {...}}. */
+const UNWRAPPED: Readonly<Record<string, string>> = { larg: 'SelectStmt', rarg: 'SelectStmt', funccall: 'FuncCall', setstmt: 'VariableSetStmt' };
+
+function nodeOf(v: Json, key: string): [string, Json] {
+  const keys = Object.keys(v);
+  const only = keys.length === 1 ? keys[0] : undefined;
+  if (only !== undefined && /^[A-Z]/.test(only)) {
+    const inner = obj(v[only]);
+    if (inner !== undefined) return [only, inner];
+  }
+  if (typeof v.relname === 'string') return ['RangeVar', v];
+  return [UNWRAPPED[key] ?? '', v];
+}
+
+// --- unbounded writes ----------------------------------------------------------------------------
+
+function qualifierOf(fields: string[]): string {
+  return fields.slice(0, -1).join('.');
+}
+
+/**
+ * A column of the target row: one qualified with the target's name or alias anywhere, or an
+ * unqualified one outside subqueries. (In UPDATE ... FROM c WHERE c.id = 1 the column is c's: every
+ * target row is still written.)
+ */
+function columnOfTarget(fields: string[], inSub: boolean, targets: ReadonlySet<string>): boolean {
+  if (fields.length < 2) return !inSub;
+  const qualifier = qualifierOf(fields);
+  return targets.has(qualifier) || targets.has(qualifier.slice(qualifier.lastIndexOf('.') + 1));
+}
+
+function referencesTarget(root: unknown, targets: ReadonlySet<string>): boolean {
+  const stack: Array<[unknown, boolean]> = [[root, false]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, inSub] = item;
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push([x, inSub]);
+      continue;
+    }
+    if (!isObj(v)) continue;
+    const col = obj(v.ColumnRef);
+    if (col !== undefined && columnOfTarget(names(col.fields), inSub, targets)) return true;
+    const sub = inSub || v.SelectStmt !== undefined;
+    for (const x of Object.values(v)) stack.push([x, sub]);
+  }
+  return false;
+}
+
+/**
+ * A WHERE bounds the rows written when it references a column of the target (so `WHERE true`,
+ * `WHERE 1=1` and `WHERE (SELECT true)` do not), an AND bounds when any side does, and an OR
+ * only when every side does (`WHERE id = 5 OR true` is unbounded).
+ */
+function isBounded(where: unknown, targets: ReadonlySet<string>): boolean {
+  const w = obj(where);
+  if (w === undefined) return false;
+  const bool = obj(w.BoolExpr);
+  if (bool?.boolop === 'AND_EXPR') return arr(bool.args).some((a) => isBounded(a, targets));
+  if (bool?.boolop === 'OR_EXPR') return arr(bool.args).every((a) => isBounded(a, targets));
+  if (w.CurrentOfExpr !== undefined) return true;
+  return referencesTarget(w, targets);
+}
+
+function targetNames(relation: unknown): Set<string> {
+  const r = obj(relation);
+  const rel = str(r?.relname) ?? '';
+  const schema = str(r?.schemaname);
+  const alias = str(obj(r?.alias)?.aliasname);
+  const out = new Set([rel]);
+  if (schema !== undefined) out.add(`${schema}.${rel}`);
+  if (alias !== undefined) out.add(alias);
+  return out;
+}
+
+/** MERGE: WHEN MATCHED bounded by ON or its AND condition; WHEN NOT MATCHED BY SOURCE only by its own AND condition. */
+function mergeUnbounded(node: Json): boolean {
+  const targets = targetNames(node.relation);
+  const joinBounded = isBounded(node.joinCondition, targets);
+  return arr(node.mergeWhenClauses).some((c) => {
+    const clause = obj(obj(c)?.MergeWhenClause) ?? {};
+    if (clause.commandType !== 'CMD_UPDATE' && clause.commandType !== 'CMD_DELETE') return false;
+    const condBounded = isBounded(clause.condition, targets);
+    return clause.matchKind === 'MERGE_WHEN_MATCHED' ? !(joinBounded || condBounded) : !condBounded;
+  });
+}
+
+// --- node handlers -------------------------------------------------------------------------------
+
+function onRangeVar(node: Json, frame: Frame, acc: Acc): Plan | undefined {
+  const rel = str(node.relname) ?? '';
+  const schema = str(node.schemaname);
+  const readPosition = READ_KEYS.has(frame.key);
+  if (schema === undefined && readPosition && frame.ctx.ctes.has(rel)) return undefined;
+  acc.tables.add(schema === undefined ? rel : `${schema}.${rel}`);
+  if (LARGE_OBJECT_TABLES.has(rel.toLowerCase())) acc.add('largeObject');
+  if (readPosition && frame.ctx.executing) acc.add('readsData');
+  return undefined;
+}
+
+function checkSetting(name: string, value: string | undefined, acc: Acc): void {
+  const n = name.toLowerCase();
+  if (ROLE_SETTINGS.has(n)) acc.add('roleChange');
+  if (n === 'standard_conforming_strings' && (value === undefined || !TRUE_SETTING_VALUES.has(value.toLowerCase()))) {
+    acc.hazard ??= 'turning standard_conforming_strings off makes the server read string literals differently from the policy engine';
+  }
+  if (n === 'client_encoding' && (value === undefined || UNSAFE_CLIENT_ENCODINGS.has(value.toLowerCase().replace(/[^a-z0-9]/g, '')))) {
+    acc.hazard ??= 'this client_encoding lets multibyte characters hide quotes and backslashes from the policy engine';
+  }
+}
+
+function onFuncCall(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
+  const parts = names(node.funcname);
+  const last = parts[parts.length - 1] ?? '';
+  const args = arr(node.args);
+  acc.functions.add(parts.join('.'));
+  acc.add(...functionTraits(last, args.length));
+  if (last.toLowerCase() === 'set_config') {
+    const setting = constValue(args[0]);
+    if (setting === undefined) {
+      acc.add('roleChange');
+      acc.hazard ??= 'set_config() with a setting name computed at run time';
+    } else {
+      checkSetting(setting, constValue(args[1]), acc);
+    }
+  }
+  return undefined;
+}
+
+/** Attribute notation calls one-argument functions: ('/etc/passwd'::text).pg_read_file is pg_read_file('/etc/passwd'). */
+function onAttributeNames(attrs: string[], acc: Acc): void {
+  for (const a of attrs) {
+    if (!isSensitiveFunction(a)) continue;
+    acc.functions.add(a);
+    acc.add(...functionTraits(a, 1));
+  }
+}
+
+function onVariableSet(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
+  const name = str(node.name);
+  if (name === undefined) return undefined;
+  const kind = str(node.kind);
+  const setsValue = kind === 'VAR_SET_VALUE' || kind === 'VAR_SET_CURRENT';
+  if (setsValue) checkSetting(name, kind === 'VAR_SET_VALUE' ? constValue(arr(node.args)[0]) : undefined, acc);
+  else if (ROLE_SETTINGS.has(name.toLowerCase())) acc.add('roleChange'); // RESET ROLE, SET ROLE DEFAULT, ...
+  return undefined;
+}
+
+function truthyOption(arg: Json | undefined): boolean {
+  if (arg === undefined) return true; // EXPLAIN (ANALYZE) and EXPLAIN ANALYZE
+  const s = str(field(arg, 'String')?.sval);
+  if (s !== undefined) return !['false', 'off'].includes(s.toLowerCase());
+  const i = field(arg, 'Integer');
+  if (i !== undefined) return typeof i.ival === 'number' && i.ival !== 0;
+  const b = field(arg, 'Boolean');
+  if (b !== undefined) return b.boolval === true;
+  return true; // anything else: assume it runs
+}
+
+function explainAnalyzes(options: unknown): boolean {
+  return arr(options).some((o) => {
+    const d = obj(obj(o)?.DefElem);
+    return d?.defname === 'analyze' && truthyOption(obj(d.arg));
+  });
+}
+
+function onExplain(node: Json, frame: Frame, acc: Acc): Plan {
+  const analyze = explainAnalyzes(node.options);
+  if (analyze) acc.add('explainAnalyze');
+  // Plain EXPLAIN plans without running: the target's writes do not happen (its function calls are still checked).
+  return { query: { executing: analyze && frame.ctx.executing } };
+}
+
+function onDml(type: string) {
+  return (node: Json, frame: Frame, acc: Acc): Plan | undefined => {
+    if (!frame.ctx.executing) return undefined;
+    acc.add('writesData');
+    if (frame.ctx.cteQuery) acc.add('dataModifyingCte');
+    if (node.returningClause !== undefined || node.whereClause !== undefined) acc.add('readsData');
+    const unbounded = type === 'MergeStmt' ? mergeUnbounded(node) : type !== 'InsertStmt' && !isBounded(node.whereClause, targetNames(node.relation));
+    if (unbounded) acc.add('unboundedWrite');
+    return undefined;
+  };
+}
+
+function onCopy(node: Json, frame: Frame, acc: Acc): Plan | undefined {
+  if (node.is_program === true) acc.add('copyProgram');
+  else if (node.filename !== undefined) acc.add('serverFile');
+  if (node.is_from === true) acc.add('copyImport', ...(frame.ctx.executing ? (['writesData'] as const) : []));
+  else acc.add('copyExport', 'readsData');
+  return undefined;
+}
+
+function onRemote(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
+  acc.add('remoteAccess');
+  for (const o of arr(node.options)) {
+    const name = str(obj(obj(o)?.DefElem)?.defname);
+    if (name === 'program') acc.add('copyProgram'); // file_fdw OPTIONS (program '...')
+    if (name === 'filename') acc.add('serverFile'); // file_fdw OPTIONS (filename '...')
+  }
+  return undefined;
+}
+
+function when(trait: SqlTrait, executingOnly = false) {
+  return (_node: Json, frame: Frame, acc: Acc): Plan | undefined => {
+    if (!executingOnly || frame.ctx.executing) acc.add(trait);
+    return undefined;
+  };
+}
+
+type Handler = (node: Json, frame: Frame, acc: Acc) => Plan | undefined;
+
+const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
+  ['RangeVar', onRangeVar],
+  ['FuncCall', onFuncCall],
+  ['ColumnRef', (n, _f, acc) => { onAttributeNames(names(n.fields).slice(1), acc); return undefined; }],
+  ['A_Indirection', (n, _f, acc) => { onAttributeNames(names(n.indirection), acc); return undefined; }],
+  ['VariableSetStmt', onVariableSet],
+  ['DiscardStmt', (n, _f, acc) => { if (n.target === 'DISCARD_ALL') acc.add('roleChange'); return undefined; }], // includes SET SESSION AUTHORIZATION DEFAULT
+  ['ExplainStmt', onExplain],
+  ['InsertStmt', onDml('InsertStmt')],
+  ['UpdateStmt', onDml('UpdateStmt')],
+  ['DeleteStmt', onDml('DeleteStmt')],
+  ['MergeStmt', onDml('MergeStmt')],
+  ['SelectStmt', (n, f, acc) => { if (n.intoClause !== undefined && f.ctx.executing) acc.add('writesData'); return undefined; }],
+  ['CreateTableAsStmt', when('writesData', true)],
+  ['RefreshMatViewStmt', when('writesData', true)],
+  ['TruncateStmt', (_n, f, acc) => { if (f.ctx.executing) acc.add('unboundedWrite', 'writesData'); return undefined; }],
+  ['CopyStmt', onCopy],
+  ['PrepareStmt', when('prepare')],
+  // EXECUTE runs a statement prepared earlier, whose text this check cannot see: treated as trait prepare.
+  ['ExecuteStmt', when('prepare')],
+  ['DoStmt', when('dynamicSql')],
+  ['CreateFunctionStmt', (_n, _f, acc) => { acc.add('dynamicSql'); return { sql_body: { executing: false } }; }],
+  ['ViewStmt', () => ({ query: { executing: false } })],
+  ['RuleStmt', () => ({ actions: { executing: false }, whereClause: { executing: false } })],
+  ['DropStmt', onDrop],
+  ['LoadStmt', when('serverFile')],
+  ['CreateTableSpaceStmt', when('serverFile')],
+  ['CreateExtensionStmt', (n, _f, acc) => { extensionTraits(n, acc); return undefined; }],
+  ['AlterExtensionStmt', (n, _f, acc) => { extensionTraits(n, acc); return undefined; }],
+  ...[...ROLE_CHANGE_NODES].map((t): [string, Handler] => [t, when('roleChange')]),
+  ...[...REMOTE_NODES].map((t): [string, Handler] => [t, onRemote]),
+]);
+
+const DROPPED_RELATIONS: ReadonlySet<string> = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX']);
+
+/** DROP names its relations as lists of strings, not RangeVars: report them as tables too. */
+function onDrop(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
+  if (!DROPPED_RELATIONS.has(str(node.removeType) ?? '')) return undefined;
+  for (const o of arr(node.objects)) acc.tables.add(names(obj(obj(o)?.List)?.items).slice(-2).join('.'));
+  return undefined;
+}
+
+function extensionTraits(node: Json, acc: Acc): void {
+  const t = EXTENSION_TRAITS.get((str(node.extname) ?? '').toLowerCase());
+  if (t !== undefined) acc.add(t);
+}
+
+/** Checks every node, whatever its type, for enum fields naming large or foreign objects and for ownership changes. */
+function genericChecks(node: Json, acc: Acc): void {
+  for (const k of OBJECT_TYPE_KEYS) {
+    const t = OBJECT_TYPE_TRAITS.get(str(node[k]) ?? '');
+    if (t !== undefined) acc.add(t);
+  }
+  if (node.newowner !== undefined) acc.add('roleChange'); // ALTER ... OWNER TO, ALTER TABLE ... OWNER TO
+}
+
+function cteNames(withClause: Json): { ctes: Json[]; names: string[] } {
+  const ctes = arr(withClause.ctes).map((c) => obj(obj(c)?.CommonTableExpr) ?? {});
+  return { ctes, names: ctes.map((c) => str(c.ctename) ?? '') };
+}
+
+/** Pushes each CTE's query with the CTE names it can see, first CTE on top (visited first). */
+function pushCtes(withClause: Json, outer: Ctx, stack: Frame[]): void {
+  const { ctes, names: cteList } = cteNames(withClause);
+  const recursive = withClause.recursive === true;
+  for (let i = ctes.length - 1; i >= 0; i--) {
+    const cte = ctes[i] ?? {};
+    // A non-recursive CTE sees only the CTEs before it: WITH customers AS (SELECT * FROM customers) reads the table.
+    const visible = new Set([...outer.ctes, ...(recursive ? cteList : cteList.slice(0, i))]);
+    for (const [k, v] of Object.entries(cte)) if (k !== 'ctequery') stack.push({ value: v, key: k, ctx: outer });
+    stack.push({ value: cte.ctequery, key: 'ctequery', ctx: { ctes: visible, executing: outer.executing, cteQuery: true } });
+  }
+}
+
+function bodyCtx(ctx: Ctx, withClause: Json | undefined): Ctx {
+  const outer: Ctx = { ctes: ctx.ctes, executing: ctx.executing, cteQuery: false };
+  // The statement body sees every CTE of its WITH.
+  return withClause === undefined ? outer : { ...outer, ctes: new Set([...outer.ctes, ...cteNames(withClause).names]) };
+}
+
+function pushChildren(node: Json, ctx: Ctx, plan: Plan | undefined, stack: Frame[]): void {
+  const withClause = obj(node.withClause);
+  const body = bodyCtx(ctx, withClause);
+  const entries = Object.entries(node);
+  // Pushed in reverse so that tables and functions come out in source order.
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const [key, value] = entries[i] ?? ['', undefined];
+    const p = plan?.[key];
+    if (p === 'skip' || (key === 'withClause' && withClause !== undefined)) continue;
+    stack.push({ value, key, ctx: p === undefined ? body : { ...body, executing: p.executing && body.executing } });
+  }
+  if (withClause !== undefined) pushCtes(withClause, { ...ctx, cteQuery: false }, stack);
+}
+
+function visit(frame: Frame, stack: Frame[], acc: Acc): void {
+  const v = frame.value;
+  if (Array.isArray(v)) {
+    for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], key: frame.key, ctx: frame.ctx });
+    return;
+  }
+  if (!isObj(v)) return;
+  const [type, node] = nodeOf(v, frame.key);
+  genericChecks(node, acc);
+  const plan = HANDLERS.get(type)?.(node, frame, acc);
+  pushChildren(node, frame.ctx, plan, stack);
+}
+
+function walk(stmt: Json, acc: Acc): void {
+  const stack: Frame[] = [{ value: stmt, key: '', ctx: { ctes: new Set(), executing: true, cteQuery: false } }];
+  for (let f = stack.pop(); f !== undefined; f = stack.pop()) visit(f, stack, acc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top level.
+
+/** PostgreSQL's message without the offending token: it may be a literal (a CPF, an e-mail). */
+function safeMessage(message: string): string {
+  const cut = message.split(' at or near ')[0] ?? message;
+  return cut.replace(/"[^"]*"?/g, '"…"').replace(/'[^']*'?/g, "'…'");
+}
+
+interface ParsedStatement { type: string; node: Json; location: number }
+
+function parseStatements(sql: string): ParsedStatement[] {
+  if (!ready) throw new Error('policy engine not initialized: await initPolicyEngine() first');
+  const nul = sql.indexOf('\u0000');
+  if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');
+  if (sql === '') return [];
+  let tree: Json;
+  try {
+    tree = parseSync(sql) as unknown as Json;
+  } catch (err) {
+    const details = (err as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails;
+    const msg = safeMessage(details?.message ?? (err instanceof Error ? err.message : String(err)));
+    const pos = details?.cursorPosition ?? 0;
+    throw new SqlParseError(`${msg} (at character ${pos + 1})`, pos, 'syntax');
+  }
+  return arr(tree.stmts).map((raw) => {
+    const r = obj(raw) ?? {};
+    const [type, node] = nodeOf(obj(r.stmt) ?? {}, '');
+    return { type, node, location: typeof r.stmt_location === 'number' ? r.stmt_location : 0 };
+  });
+}
+
+function kindOf(s: ParsedStatement, index: number): SqlStatementKind {
+  const kind = KIND_BY_NODE.get(s.type);
+  if (kind === undefined) {
+    throw new SqlParseError(`statement ${index + 1}: ${s.type || 'this statement'} is not a statement the policy engine understands`, s.location, 'unsupported');
+  }
+  if (s.type === 'SelectStmt' && s.node.intoClause !== undefined) return 'ddl'; // SELECT ... INTO creates a table
+  if (s.type === 'FetchStmt' && s.node.ismove === true) return 'utility'; // MOVE returns no rows
+  return kind;
+}
+
+const TRAIT_ORDER: ReadonlyMap<SqlTrait, number> = new Map(SQL_TRAITS.map((t, i) => [t, i]));
+
+function classifyOne(s: ParsedStatement, index: number): StatementInfo {
+  const kind = kindOf(s, index);
+  const acc = new Acc();
+  walk({ [s.type]: s.node }, acc);
+  if (acc.hazard !== undefined) throw new SqlParseError(`statement ${index + 1}: ${acc.hazard}`, s.location, 'unsupported');
+  const traits = [...acc.traits].sort((a, b) => (TRAIT_ORDER.get(a) ?? 0) - (TRAIT_ORDER.get(b) ?? 0));
+  return { kind, traits, tables: [...acc.tables], functions: [...acc.functions], verdict: 'deny' };
+}
+
+// Agents repeat statements (the extended protocol sends the same text with new parameters), and
+// classification depends on the text alone: remember recent results, errors included.
+const CACHE_ENTRIES = 1024;
+const CACHE_MAX_SQL = 4096;
+const cache = new Map<string, StatementInfo[] | SqlParseError>();
+
+function copyInfo(list: readonly StatementInfo[]): StatementInfo[] {
+  return list.map((s) => ({ kind: s.kind, traits: [...s.traits], tables: [...s.tables], functions: [...s.functions], verdict: s.verdict }));
+}
+
+function classifyUncached(sql: string): StatementInfo[] | SqlParseError {
+  try {
+    return parseStatements(sql).map((s, i) => classifyOne(s, i));
+  } catch (err) {
+    if (err instanceof SqlParseError) return err;
+    throw err;
+  }
+}
+
+function remember(sql: string, result: StatementInfo[] | SqlParseError): void {
+  if (sql.length > CACHE_MAX_SQL) return;
+  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value ?? '');
+  cache.set(sql, result);
+}
+
+/**
+ * Classifies every statement of a (possibly multi-statement) SQL string. An empty string or one
+ * holding only comments yields no statements. Throws SqlParseError for input the engine cannot
+ * follow: syntax errors, statement types it does not know, and settings that would make the server
+ * tokenize later statements differently (standard_conforming_strings off, multibyte client
+ * encodings that can hide quotes). Without a policy every verdict is 'deny' and no rule is set.
+ */
+export function classifySql(sql: string): StatementInfo[] {
+  let result = cache.get(sql);
+  if (result === undefined) {
+    result = classifyUncached(sql);
+    remember(sql, result);
+  } else {
+    // Least recently used goes first: move the hit to the back.
+    cache.delete(sql);
+    cache.set(sql, result);
+  }
+  if (result instanceof SqlParseError) throw result;
+  return copyInfo(result);
+}

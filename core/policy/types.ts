@@ -1,0 +1,61 @@
+// The decision core's public types. The sidecar (HTTP and PostgreSQL paths) and the CLI are built
+// against these names: change them only together with their users.
+import type { AccessPolicy, PolicyMasking, SqlStatementKind, SqlTrait } from '../../crds/types.ts';
+
+export type { SqlStatementKind, SqlTrait };
+
+/** The verified caller: the sidecar fills it from a validated token, the CLI from its flags. */
+export interface Identity {
+  subject: string;
+  groups: string[];
+  kind: 'User' | 'ServiceAccount';
+  /** ServiceAccount only, when `subject` is the bare name rather than system:serviceaccount:<ns>:<name>. */
+  namespace?: string;
+}
+
+export type Command =
+  | { protocol: 'postgres'; sql: string }
+  | { protocol: 'http'; method: string; path: string; query?: Record<string, string | string[]>; jsonBody?: unknown };
+
+export type Verdict = 'allow' | 'deny' | 'requireApproval';
+
+export type DecisionCode =
+  | 'Allowed' | 'NoMatchingRule' | 'RuleDenied' | 'ApprovalRequired' | 'SubjectNotAllowed' | 'SubjectRevoked'
+  | 'PurposeMissing' | 'PurposeNotAllowed' | 'Unparseable' | 'ProtocolMismatch';
+
+export interface ApprovalPlan { approverGroups: string[]; minApprovals: number; ttlSeconds: number }
+
+export interface Decision {
+  decision: Verdict;
+  /** The deciding rule's name (absent for identity, purpose, protocol and parse denials). */
+  rule?: string;
+  /** Human readable. Names rules, statement kinds, traits, tables and functions, never literals from the command. */
+  reason: string;
+  code: DecisionCode;
+  /** requireApproval only: who must approve, how many, and how long the request stays open. */
+  approval?: ApprovalPlan;
+  /** allow and requireApproval only: policy.spec.masking (undefined = the masking defaults). */
+  masking?: PolicyMasking;
+  /** SQL only: the classification and verdict of every statement, in order. */
+  statements?: StatementInfo[];
+}
+
+export interface StatementInfo {
+  kind: SqlStatementKind;
+  traits: SqlTrait[];
+  /** Tables touched: schema.table when qualified in the SQL, the plain name otherwise. */
+  tables: string[];
+  /** Functions called explicitly (schema-qualified as written). */
+  functions: string[];
+  /** Set by evaluate(). classifySql() (no policy) reports 'deny' and no rule: unevaluated is not allowed. */
+  verdict: Verdict;
+  rule?: string;
+}
+
+export interface CompiledPolicy {
+  readonly policy: AccessPolicy;
+  /** undefined = subject and purpose are fine; otherwise the denial (session start, revocation sweeps). */
+  checkAccess(identity: Identity, purpose: string | undefined): Decision | undefined;
+  /** Synchronous once initPolicyEngine() has resolved. Never throws for any command: what it cannot follow it denies. */
+  evaluate(input: { identity: Identity; purpose: string | undefined; command: Command }): Decision;
+}
