@@ -85,6 +85,8 @@ describe('decideInjection', () => {
       undefined,
     ]);
     expect(d.pod.metadata.annotations).toMatchObject({ 'guarita.io/status': 'injected', 'guarita.io/policies': 'customers-api,orders-db' });
+    // Projected tokens need a service account: "default", as the ServiceAccount admission plugin would set.
+    expect(d.pod.spec.serviceAccountName).toBe('default');
   });
 
   it('emits a JSON Patch that turns the pod into the desired pod', () => {

@@ -156,6 +156,9 @@ function freshInjection(input: InjectionInput, targets: TargetPlan[]): Pod {
   const stripped: Pod = { ...pod, spec: { ...pod.spec, volumes: (pod.spec.volumes ?? []).filter((v) => !isSidecarVolume(v.name)) } };
   const desired = assemble(stripped, sidecarContainer(targets, sidecarCfg), agentEnv(targets, sidecarCfg.adminPort), sidecarCfg.mode);
   desired.spec.volumes = [...(desired.spec.volumes ?? []), ...sidecarVolumes(targets, sidecarCfg)];
+  // Projected service-account tokens need a service account; the ServiceAccount admission plugin
+  // normally sets "default" before webhooks run. Do the same where it does not run.
+  if (desired.spec.serviceAccountName === undefined && desired.spec.serviceAccount === undefined) desired.spec.serviceAccountName = 'default';
   desired.metadata = { ...pod.metadata, annotations: { ...pod.metadata.annotations, ...injectedAnnotations(pod, targets, sidecarCfg) } };
   return desired;
 }

@@ -99,10 +99,14 @@ function lifetime(c: X509Certificate): { from: number; to: number } {
   return { from: Date.parse(c.validFrom), to: Date.parse(c.validTo) };
 }
 
-/** True when less than `fraction` of the certificate's lifetime remains (or it is not valid at all). */
+/**
+ * True when less than `fraction` of the certificate's lifetime remains (or it is not valid at all).
+ * The lifetime is the nominal one: the back-dating of notBefore does not count.
+ */
 export function dueForRenewal(c: X509Certificate, fraction: number, now: Date): boolean {
   const { from, to } = lifetime(c);
-  return now.getTime() >= to - (to - from) * fraction || now.getTime() < from;
+  const nominal = Math.max(to - from - BACKDATE_MS, 0);
+  return now.getTime() >= to - nominal * fraction || now.getTime() < from;
 }
 
 export function expiresAt(pem: string): Date | undefined {

@@ -1,0 +1,218 @@
+// The real webhook process (node webhook/src/main.ts, least-privilege ServiceAccount token,
+// self-managed TLS) behind the harness kube-apiserver, which calls it over TLS by URL. Every
+// assertion is on what the apiserver stored or answered.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ApprovalRequest } from '../../crds/types.ts';
+import { loadHarnessState } from '../../e2e/harness/state.ts';
+import type { Pod } from '../src/kube-types.ts';
+import {
+  applyJson, caBundles, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix,
+  unregisterWebhooks, waitFor, webhookIdentity, type WebhookProcess,
+} from './cluster.ts';
+import { approvalRequest, examplePod, examplePolicy, exampleYaml, jobPod, TEST_SIDECAR } from './fixtures.ts';
+
+const id = suffix();
+const system = `guarita-system-${id}`;
+const configuration = `guarita-webhook-it-${id}`;
+const scope = { 'guarita.io/test-scope': id };
+const ns = `lgpd-${id}`;
+const plain = `plain-${id}`;
+let webhook: WebhookProcess;
+
+async function createPod(pod: Pod): Promise<Pod> {
+  return JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(pod))) as Pod;
+}
+
+async function storedPod(namespace: string, name: string): Promise<Pod> {
+  return JSON.parse(await k(['-n', namespace, 'get', 'pod', name, '-o', 'json'])) as Pod;
+}
+
+function envOf(pod: Pod, container: string): Record<string, string | undefined> {
+  const c = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((x) => x.name === container);
+  return Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
+}
+
+async function review(name: string, user: 'dana' | 'dave' | 'carl' | 'eve' | 'alice', value: Record<string, unknown>): Promise<{ ok: boolean; out: string }> {
+  const args = ['-n', ns, 'patch', 'approvalrequest', name, '--type=json', '-o', 'json', '-p', JSON.stringify([{ op: 'add', path: '/spec/reviews/-', value }])];
+  try {
+    return { ok: true, out: await k(args, user) };
+  } catch (err) {
+    return { ok: false, out: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+beforeAll(async () => {
+  await installCrds();
+  await createNamespace(system, {});
+  const kubeconfig = await webhookIdentity(system, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
+  webhook = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig });
+  await registerWebhooks(configuration, system, webhook.url, scope);
+  // Self-managed TLS: the webhook patches its CA into every webhook of both configurations.
+  await waitFor('caBundle on all five webhooks', async () => ((await caBundles(configuration)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
+  await createNamespace(ns, { 'guarita.io/injection': 'enabled', ...scope });
+  await createNamespace(plain, { ...scope });
+  const secret = exampleYaml('orders-db-credentials.yaml') as { metadata: { namespace: string } };
+  secret.metadata.namespace = ns;
+  await applyJson(secret);
+  await applyJson(examplePolicy('accesspolicy.yaml', ns));
+  await applyJson(examplePolicy('accesspolicy-http.yaml', ns));
+  // Reviewers may patch ApprovalRequests (RBAC); who may APPROVE is the webhook's decision.
+  await applyJson({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'patch', 'update'] }] });
+  await applyJson({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reviewers', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reviewers' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }] });
+}, 120_000);
+
+afterAll(async () => {
+  await unregisterWebhooks(configuration);
+  await webhook?.stop();
+});
+
+describe('pod injection through the apiserver', () => {
+  it('stores a Pod created in an opted-in namespace with the native sidecar, endpoints and sidecar-only credentials', async () => {
+    await createPod(examplePod(ns, 'agent-1'));
+    const pod = await storedPod(ns, 'agent-1');
+    const proxy = pod.spec.initContainers?.[0];
+    expect(proxy).toMatchObject({
+      name: 'guarita-proxy', image: TEST_SIDECAR.image, restartPolicy: 'Always', command: ['node', '/app/sidecar/src/main.ts'],
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+      resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    });
+    expect(proxy?.startupProbe).toBeDefined();
+    expect(envOf(pod, 'agent')).toMatchObject({
+      ORDERS_DB_URL: 'postgresql://127.0.0.1:15432/orders', CUSTOMERS_API_URL: 'http://127.0.0.1:18080',
+      PGHOST: '127.0.0.1', PGPORT: '15432', PGSSLMODE: 'disable', GUARITA_ADMIN_URL: 'http://127.0.0.1:15090',
+    });
+    expect(JSON.parse(envOf(pod, 'guarita-proxy').GUARITA_TARGETS ?? '')).toEqual([
+      { policy: 'customers-api', target: 'customers-api', protocol: 'http', listenPort: 18080 },
+      { policy: 'orders-db', target: 'orders-db', protocol: 'postgres', listenPort: 15432 },
+    ]);
+    expect(pod.spec.containers[0]?.volumeMounts ?? []).not.toContainEqual(expect.objectContaining({ name: expect.stringMatching(/^guarita-/) }));
+    expect(proxy?.volumeMounts?.map((m) => m.name)).toEqual(['guarita-spool', 'guarita-tokens', 'guarita-target-orders-db']);
+    const tokens = pod.spec.volumes?.find((v) => v.name === 'guarita-tokens');
+    expect(tokens?.projected?.sources?.[0]?.serviceAccountToken).toEqual({ path: 'operator', audience: 'guarita-operator', expirationSeconds: 3600 });
+    expect(pod.metadata.annotations).toMatchObject({ 'guarita.io/status': 'injected', 'guarita.io/policies': 'customers-api,orders-db' });
+  });
+
+  it('injects the pod of a Job as a native sidecar (the Job can complete); the Job template itself is not mutated', async () => {
+    const job = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify({
+      apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'nightly-report', namespace: ns },
+      spec: { template: { metadata: { labels: { app: 'support-agent' } }, spec: { restartPolicy: 'Never', containers: [{ name: 'agent', image: 'postgres:17-alpine', command: ['psql', '-c', 'select 1'] }] } } },
+    }))) as { metadata: { uid: string }; spec: { template: { spec: Pod['spec'] } } };
+    expect(job.spec.template.spec.initContainers).toBeUndefined();
+    const pod = jobPod(ns, 'nightly-report');
+    pod.metadata.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: 'nightly-report', uid: job.metadata.uid, controller: true }];
+    await createPod(pod);
+    const stored = await storedPod(ns, pod.metadata.name ?? '');
+    expect(stored.spec.restartPolicy).toBe('Never');
+    expect(stored.spec.initContainers?.[0]).toMatchObject({ name: 'guarita-proxy', restartPolicy: 'Always' });
+    expect(stored.spec.containers.map((c) => c.name)).toEqual(['agent']);
+  });
+
+  it('leaves pods untouched in a namespace without the label, and pods that opt out', async () => {
+    await createPod(examplePod(plain, 'agent-plain'));
+    const optedOut = examplePod(ns, 'agent-optout');
+    optedOut.metadata.annotations = { 'guarita.io/inject': 'false' };
+    await createPod(optedOut);
+    const optedOutByLabel = examplePod(ns, 'agent-optout-label');
+    optedOutByLabel.metadata.labels = { ...optedOutByLabel.metadata.labels, 'guarita.io/inject': 'false' };
+    await createPod(optedOutByLabel);
+    for (const [namespace, name] of [[plain, 'agent-plain'], [ns, 'agent-optout'], [ns, 'agent-optout-label']] as const) {
+      const pod = await storedPod(namespace, name);
+      expect(pod.spec.initContainers).toBeUndefined();
+      expect(pod.spec.containers.map((c) => c.name)).toEqual(['agent']);
+      expect(pod.metadata.annotations?.['guarita.io/status']).toBeUndefined();
+    }
+  });
+
+  it('does not inject twice: an injected pod passing admission again (and a server dry run) keeps one sidecar', async () => {
+    const first = await storedPod(ns, 'agent-1');
+    const again: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent-1-again', namespace: ns, labels: first.metadata.labels, annotations: first.metadata.annotations }, spec: first.spec };
+    delete again.spec.nodeName;
+    const created = await createPod(again);
+    expect(created.spec.initContainers?.filter((c) => c.name === 'guarita-proxy')).toHaveLength(1);
+    expect(created.spec.initContainers).toEqual(first.spec.initContainers);
+    expect(created.spec.containers).toEqual(first.spec.containers);
+    expect(created.spec.volumes).toEqual(first.spec.volumes);
+    const dry = JSON.parse(await k(['create', '--dry-run=server', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(examplePod(ns, 'agent-dry')))) as Pod;
+    expect(dry.spec.initContainers?.[0]?.name).toBe('guarita-proxy');
+    expect(await kFails(['-n', ns, 'get', 'pod', 'agent-dry'])).toContain('NotFound');
+  });
+
+  it('rejects a pod that mounts a governed credentials Secret into an agent container, with the reason', async () => {
+    const pod = examplePod(ns, 'agent-leak');
+    pod.spec.volumes = [{ name: 'creds', secret: { secretName: 'orders-db-credentials' } }];
+    pod.spec.containers[0]!.volumeMounts = [{ name: 'creds', mountPath: '/creds', readOnly: true }];
+    const err = await kFails(['create', '-f', '-'], 'admin', JSON.stringify(pod));
+    expect(err).toContain('admission webhook "validate.pods.guarita.io" denied the request');
+    expect(err).toContain('container agent reads Secret orders-db-credentials (volume creds), the credentials of target orders-db (AccessPolicy orders-db)');
+    const optedOut = examplePod(ns, 'agent-leak-optout');
+    optedOut.metadata.annotations = { 'guarita.io/inject': 'false' };
+    optedOut.spec.containers[0]!.env = [{ name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: 'orders-db-credentials', key: 'password' } } }];
+    expect(await kFails(['create', '-f', '-'], 'admin', JSON.stringify(optedOut))).toContain('(env PGPASSWORD)');
+  });
+
+  it('refuses exec into the proxy, which holds the credentials', async () => {
+    const err = await kFails(['-n', ns, 'exec', 'agent-1', '-c', 'guarita-proxy', '--', 'cat', '/var/run/guarita/targets/orders-db/password']);
+    expect(err).toContain('exec into guarita-proxy is not allowed');
+  });
+});
+
+describe('AccessPolicy validation through the apiserver', () => {
+  it('names the field of every problem the schema cannot see', async () => {
+    const bad = examplePolicy('accesspolicy.yaml', ns);
+    bad.metadata.name = 'orders-db-bad';
+    bad.spec.target = { ...bad.spec.target, name: 'orders-replica', listenPort: 18080, credentialsSecretRef: { name: 'no-such-secret' } };
+    bad.spec.masking = { ...bad.spec.masking, customPatterns: [{ name: 'ticket', pattern: '(?<=T-)\\d+' }] };
+    const err = await kFails(['apply', '-f', '-'], 'admin', JSON.stringify(bad));
+    expect(err).toContain('admission webhook "validate.accesspolicies.guarita.io" denied the request: AccessPolicy orders-db-bad is invalid');
+    expect(err).toContain('spec.masking.customPatterns[0].pattern');
+    expect(err).toContain('spec.target.listenPort: port 18080 is already used by AccessPolicy customers-api');
+    expect(err).toContain('spec.target.credentialsSecretRef.name: Secret no-such-secret does not exist');
+  });
+});
+
+describe('ApprovalRequest reviews through the apiserver', () => {
+  async function createRequest(name: string, opts: { requester?: string; expiresAt?: Date } = {}): Promise<void> {
+    await applyJson(approvalRequest(ns, name, opts));
+  }
+
+  it('stamps a real approver\'s review with their username, groups and time', async () => {
+    await createRequest('export-ok');
+    const res = await review('export-ok', 'dana', { decision: 'Approved', reason: 'ticket 42' });
+    expect(res.ok).toBe(true);
+    const stored = JSON.parse(await k(['-n', ns, 'get', 'approvalrequest', 'export-ok', '-o', 'json'])) as ApprovalRequest;
+    expect(stored.spec.reviews).toEqual([{ decision: 'Approved', reason: 'ticket 42', reviewer: 'dana', reviewerGroups: ['dpo', 'system:authenticated'], time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }]);
+  });
+
+  it('rejects a forged reviewer', async () => {
+    await createRequest('export-forged');
+    const res = await review('export-forged', 'carl', { decision: 'Approved', reason: 'looks fine', reviewer: 'dana' });
+    expect(res.ok).toBe(false);
+    expect(res.out).toContain('spec.reviews[0].reviewer: "dana" is not the authenticated user "carl"');
+    const groups = await review('export-forged', 'eve', { decision: 'Approved', reason: 'x', reviewerGroups: ['dpo'] });
+    expect(groups.out).toContain('reviewerGroups: differs from the authenticated user\'s groups');
+  });
+
+  it('rejects a self-approval, even by a member of the approver group', async () => {
+    await createRequest('export-self', { requester: 'dana' });
+    const res = await review('export-self', 'dana', { decision: 'Approved', reason: 'mine' });
+    expect(res.ok).toBe(false);
+    expect(res.out).toContain('"dana" is the requester of this command and cannot review it');
+  });
+
+  it('rejects reviewers outside the approver groups, decisions after a denial and after expiry', async () => {
+    await createRequest('export-rules');
+    expect((await review('export-rules', 'carl', { decision: 'Approved', reason: 'x' })).out).toContain('user "carl" is not in an approver group of rule exports-need-dpo');
+    expect((await review('export-rules', 'dave', { decision: 'Denied', reason: 'no export today' })).ok).toBe(true);
+    expect((await review('export-rules', 'dana', { decision: 'Approved', reason: 'overrule' })).out).toContain('already denied');
+    await createRequest('export-expired', { expiresAt: new Date(Date.now() - 60_000) });
+    expect((await review('export-expired', 'dana', { decision: 'Approved', reason: 'late' })).out).toContain('expired at');
+  });
+
+  it('refuses a request created with reviews, and edits of existing reviews', async () => {
+    const preApproved = approvalRequest(ns, 'export-preapproved');
+    preApproved.spec.reviews = [{ decision: 'Approved', reason: 'self-service' }];
+    expect(await kFails(['create', '-f', '-'], 'admin', JSON.stringify(preApproved))).toContain('must be empty when the request is created');
+    const edit = await kFails(['-n', ns, 'patch', 'approvalrequest', 'export-ok', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/reviews/0/decision', value: 'Denied' }])], 'dave');
+    expect(edit).toMatch(/append-only/);
+  });
+});
