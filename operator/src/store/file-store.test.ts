@@ -100,7 +100,7 @@ describe('FileStore', () => {
     // Same key, same seq, different content (a sidecar that lost its spool and re-signed).
     const { ChainWriter } = await import('../../../core/recording/index.ts');
     const { chainId: _c, seq: _s, prev: _p, keyId: _k, hash: _h, sig: _g, ...payload } = first!;
-    const again = new ChainWriter(sc.chainId, sc.key).append({ ...payload, command: 'SELECT 2' });
+    const again = new ChainWriter(sc.chainId, sc.key).append({ ...payload, command: 'SELECT 2' }) as typeof first & object;
     expect(await store.append(sc.chainId, [again])).toMatchObject({ ok: false, status: 409, problem: 'fork', seq: 1 });
   });
 

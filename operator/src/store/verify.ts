@@ -61,14 +61,16 @@ function anchorProblem(anchor: { head: string; records: number }, from: ChainPos
   return undefined;
 }
 
+function tombstoneProblems(m: PolicyMaterial): string[] {
+  if (m.tombstone === undefined) return [];
+  const bad = verifyTombstone(m.tombstone, m.storeKeys.get(m.tombstone.keyId));
+  return bad === undefined ? [] : [bad];
+}
+
 /** Verifies a policy's store chain and records; `anchor` is AccessPolicy status.chain. */
 export function verifyPolicyEntries(namespace: string, policy: string, lines: Iterable<PolicyEntryLine>, anchor?: { head: string; records: number }): VerifyReport {
   const m = collect(lines);
-  const problems: string[] = [];
-  if (m.tombstone !== undefined) {
-    const bad = verifyTombstone(m.tombstone, m.storeKeys.get(m.tombstone.keyId));
-    if (bad !== undefined) problems.push(bad);
-  }
+  const problems: string[] = tombstoneProblems(m);
   const from: ChainPosition = m.tombstone?.cut ?? { seq: 0, head: GENESIS };
   const links = m.entries.map((e) => e.link);
   const chain = verifyRecords(links, (id) => m.storeKeys.get(id), { ...from, chainId: storeChainId(namespace, policy) });

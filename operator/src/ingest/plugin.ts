@@ -1,0 +1,176 @@
+// The ingest API (docs/ingest-contract.md): sidecars register their chain and send batches of
+// signed records. Callers authenticate with a projected service-account token bound to the
+// operator's audience (TokenReview) and may only touch chains of their own namespace. A batch is
+// answered 200 only after the store has fsync'd it; gaps, forks and bad records are refused,
+// counted (guarita_chain_integrity_failures_total) and reported as a Warning Event.
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { importPublicKey } from '../../../core/recording/index.ts';
+import { bearerToken, serviceAccountOf, type KubeAuth, type ServiceAccountIdentity } from '../auth/kube-auth.ts';
+import type { EventRecorder, ObjectRef } from '../events.ts';
+import type { Metrics } from '../metrics.ts';
+import type { AppendResult, ChainState, SessionRecord, SessionStore } from '../store/types.ts';
+import { batchSchema, registerSchema } from './schemas.ts';
+
+export interface IngestLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface IngestDeps {
+  /** The store while this replica may write it (the leader), else undefined: answer 503. */
+  store: () => SessionStore | undefined;
+  auth: KubeAuth;
+  audience: string;
+  metrics: Metrics;
+  events: EventRecorder;
+  log: IngestLogger;
+  maxBatchRecords: number;
+  /** Namespaces this operator serves (undefined: all). */
+  namespaces?: ReadonlySet<string>;
+  /** The object a chain-integrity Event is attached to (the AccessPolicy if it exists, else the Pod). */
+  eventTarget: (namespace: string, policy: string | undefined, pod: string) => ObjectRef;
+  /** Called after records are durably stored (approval consumption, status hints). */
+  onStored?: (records: readonly SessionRecord[]) => void;
+  retryAfterSeconds?: number;
+}
+
+interface RegisterBody { chainId: string; namespace: string; pod: string; publicJwk: { kty: string; crv: string; x: string } }
+interface BatchBody { records: SessionRecord[] }
+type ChainParams = { chainId: string };
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly outcome: string;
+  constructor(status: number, outcome: string, message: string) {
+    super(message);
+    this.status = status;
+    this.outcome = outcome;
+  }
+}
+
+function position(c: ChainState): { chainId: string; keyId: string; seq: number; head: string } {
+  return { chainId: c.chainId, keyId: c.keyId, seq: c.seq, head: c.head };
+}
+
+export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
+  const unavailable = (reply: FastifyReply): FastifyReply => {
+    deps.metrics.ingestBatches.inc({ outcome: 'unavailable' });
+    return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: 'this operator replica is not the leader (or its store is not open yet): retry later' });
+  };
+
+  const caller = async (req: FastifyRequest): Promise<ServiceAccountIdentity> => {
+    const token = bearerToken(req.headers.authorization);
+    if (token === undefined) throw new HttpError(401, 'unauthenticated', 'missing bearer token (a projected service-account token with audience ' + deps.audience + ')');
+    const result = await deps.auth.authenticate(token, deps.audience);
+    if (!result.ok) throw new HttpError(401, 'unauthenticated', result.reason);
+    const sa = serviceAccountOf(result.identity);
+    if (sa === undefined) throw new HttpError(403, 'forbidden', `${result.identity.username} is not a service account: only sidecars send records`);
+    if (deps.namespaces !== undefined && !deps.namespaces.has(sa.namespace)) throw new HttpError(403, 'forbidden', `namespace ${sa.namespace} is not served by this operator`);
+    return sa;
+  };
+
+  const owned = (store: SessionStore, chainId: string, sa: ServiceAccountIdentity): ChainState => {
+    const chain = store.getChain(chainId);
+    if (chain === undefined) throw new HttpError(404, 'unknown-chain', `chain ${chainId} is not registered: POST /v1/chains first`);
+    if (chain.namespace !== sa.namespace) throw new HttpError(403, 'forbidden', `chain ${chainId} belongs to namespace ${chain.namespace}, not ${sa.namespace}`);
+    return chain;
+  };
+
+  const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
+    if (err instanceof HttpError) {
+      deps.metrics.ingestBatches.inc({ outcome: err.outcome });
+      return reply.code(err.status).send({ message: err.message });
+    }
+    deps.metrics.ingestBatches.inc({ outcome: 'error' });
+    deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'ingest failed');
+    return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: 'the store could not take the batch; retry later' });
+  };
+
+  app.post<{ Body: RegisterBody }>('/v1/chains', { schema: { body: registerSchema } }, async (req, reply) => {
+    const store = deps.store();
+    if (store === undefined) return unavailable(reply);
+    try {
+      const sa = await caller(req);
+      const body = req.body;
+      checkRegistration(body, sa);
+      const key = importKey(body.publicJwk);
+      const { outcome, chain } = await store.registerChain({
+        chainId: body.chainId, namespace: body.namespace, pod: body.pod, publicJwk: body.publicJwk, keyId: key,
+        registeredBy: `system:serviceaccount:${sa.namespace}:${sa.name}`, registeredAt: new Date().toISOString(),
+      });
+      if (outcome === 'conflict') throw new HttpError(409, 'conflict', `chain ${body.chainId} is registered with another key (${chain.keyId})`);
+      if (outcome === 'created') deps.log.info({ chainId: chain.chainId, keyId: chain.keyId, sa: `${sa.namespace}/${sa.name}` }, 'chain registered');
+      return await reply.code(outcome === 'created' ? 201 : 200).send(position(chain));
+    } catch (err) {
+      return fail(reply, err);
+    }
+  });
+
+  app.get<{ Params: ChainParams }>('/v1/chains/:chainId', async (req, reply) => {
+    const store = deps.store();
+    if (store === undefined) return unavailable(reply);
+    try {
+      return await reply.send(position(owned(store, req.params.chainId, await caller(req))));
+    } catch (err) {
+      return fail(reply, err);
+    }
+  });
+
+  app.post<{ Params: ChainParams; Body: BatchBody }>('/v1/chains/:chainId/records', { schema: { body: batchSchema(deps.maxBatchRecords) } }, async (req, reply) => {
+    const store = deps.store();
+    if (store === undefined) return unavailable(reply);
+    try {
+      const chain = owned(store, req.params.chainId, await caller(req));
+      const result = await store.append(chain.chainId, req.body.records);
+      return await answer(reply, chain, req.body.records, result);
+    } catch (err) {
+      return fail(reply, err);
+    }
+  });
+
+  const answer = (reply: FastifyReply, chain: ChainState, records: SessionRecord[], result: AppendResult): FastifyReply => {
+    if (result.ok) {
+      deps.metrics.ingestBatches.inc({ outcome: 'ok' });
+      deps.metrics.ingestRecords.inc({ result: 'stored' }, result.stored);
+      if (result.duplicates > 0) deps.metrics.ingestRecords.inc({ result: 'duplicate' }, result.duplicates);
+      if (result.stored > 0) deps.onStored?.(records.filter((r) => r.seq > result.seq - result.stored));
+      return reply.send({ seq: result.seq, head: result.head });
+    }
+    alert(chain, records, result);
+    const { ok: _ok, status, ...rest } = result;
+    return reply.code(status).send(rest);
+  };
+
+  const alert = (chain: ChainState, records: SessionRecord[], result: Extract<AppendResult, { ok: false }>): void => {
+    deps.metrics.ingestBatches.inc({ outcome: result.problem === 'gap' || result.problem === 'fork' ? result.problem : 'invalid' });
+    deps.metrics.integrityFailures.inc({ problem: result.problem, namespace: chain.namespace });
+    const first = records[0];
+    deps.log.warn({ chainId: chain.chainId, problem: result.problem, message: result.message }, 'refused a batch that breaks chain integrity');
+    deps.events.emit(deps.eventTarget(chain.namespace, first?.policy, chain.pod), 'Warning', 'ChainIntegrity',
+      `Refused a batch from chain ${chain.chainId} (pod ${chain.pod}): ${result.message}. Nothing of it was stored.`);
+  };
+}
+
+function checkRegistration(body: RegisterBody, sa: ServiceAccountIdentity): void {
+  if (body.namespace !== sa.namespace) throw new HttpError(403, 'forbidden', `service account ${sa.namespace}/${sa.name} cannot register a chain for namespace ${body.namespace}`);
+  if (sa.pod !== undefined && sa.pod !== body.pod) throw new HttpError(403, 'forbidden', `the token is bound to pod ${sa.pod}, not ${body.pod}`);
+  if (!body.chainId.startsWith(`${body.namespace}/${body.pod}/`) || body.chainId.length === `${body.namespace}/${body.pod}/`.length) {
+    throw new HttpError(400, 'invalid', `chainId must be <namespace>/<pod>/<random>, i.e. start with ${body.namespace}/${body.pod}/`);
+  }
+}
+
+function importKey(jwk: RegisterBody['publicJwk']): string {
+  try {
+    importPublicKey(jwk);
+  } catch (err) {
+    throw new HttpError(400, 'invalid', `publicJwk: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  // RFC 7638 thumbprint, as core/recording computes keyId.
+  return keyIdOf(jwk);
+}
+
+function keyIdOf(jwk: { crv: string; kty: string; x: string }): string {
+  return createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })).digest('base64url');
+}

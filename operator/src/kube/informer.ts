@@ -1,0 +1,138 @@
+// List-then-watch cache of one resource, per namespace or cluster-wide. Relists on 410 Gone and
+// after errors (with exponential backoff), restarts watches when the apiserver closes them, and
+// reports every change with the previous object, so handlers see transitions.
+import type { KubeApi, WatchEvent } from './client.ts';
+
+export interface KubeObject {
+  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; generation?: number; creationTimestamp?: string; deletionTimestamp?: string };
+}
+
+export type ChangeType = 'added' | 'modified' | 'deleted';
+
+export interface InformerOptions<T> {
+  /** List/watch URLs, e.g. one per served namespace. */
+  paths: string[];
+  onChange: (type: ChangeType, obj: T, old: T | undefined) => void;
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  watchTimeoutSeconds?: number;
+  maxBackoffMs?: number;
+}
+
+export function keyOf(o: KubeObject): string {
+  return `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+}
+
+export class Informer<T extends KubeObject> {
+  readonly #api: KubeApi;
+  readonly #opts: InformerOptions<T>;
+  readonly #cache = new Map<string, T>();
+  readonly #aborts = new Map<string, () => void>();
+  #stopped = false;
+
+  constructor(api: KubeApi, opts: InformerOptions<T>) {
+    this.#api = api;
+    this.#opts = opts;
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#cache.get(`${namespace}/${name}`);
+  }
+
+  list(): T[] {
+    return [...this.#cache.values()];
+  }
+
+  /** Lists every path once (the cache is then complete) and keeps watching. */
+  async start(): Promise<void> {
+    await Promise.all(this.#opts.paths.map(async (path) => {
+      const rv = await this.#relist(path);
+      this.#watch(path, rv, 0);
+    }));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const abort of this.#aborts.values()) abort();
+    this.#aborts.clear();
+  }
+
+  #inPath(path: string, o: T): boolean {
+    const ns = /\/namespaces\/([^/]+)\//.exec(path)?.[1];
+    return ns === undefined || o.metadata.namespace === ns;
+  }
+
+  async #relist(path: string): Promise<string> {
+    const res = await this.#api.list<T>(path);
+    const seen = new Set<string>();
+    for (const obj of res.items) {
+      const key = keyOf(obj);
+      seen.add(key);
+      const old = this.#cache.get(key);
+      this.#cache.set(key, obj);
+      if (old === undefined) this.#opts.onChange('added', obj, undefined);
+      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.#opts.onChange('modified', obj, old);
+    }
+    for (const [key, old] of [...this.#cache.entries()]) {
+      if (this.#inPath(path, old) && !seen.has(key)) {
+        this.#cache.delete(key);
+        this.#opts.onChange('deleted', old, old);
+      }
+    }
+    return res.metadata.resourceVersion ?? '';
+  }
+
+  #apply(e: WatchEvent<T>): string | undefined {
+    if (e.type === 'ERROR') return undefined;
+    const obj = e.object;
+    if (e.type === 'BOOKMARK') return obj.metadata.resourceVersion;
+    const key = keyOf(obj);
+    const old = this.#cache.get(key);
+    if (e.type === 'DELETED') {
+      this.#cache.delete(key);
+      this.#opts.onChange('deleted', obj, old);
+    } else {
+      this.#cache.set(key, obj);
+      this.#opts.onChange(old === undefined ? 'added' : 'modified', obj, old);
+    }
+    return obj.metadata.resourceVersion;
+  }
+
+  #watch(path: string, resourceVersion: string, failures: number): void {
+    if (this.#stopped) return;
+    let rv = resourceVersion;
+    let gone = false;
+    let progressed = false;
+    const query = { resourceVersion: rv, allowWatchBookmarks: 'true', timeoutSeconds: String(this.#opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 60)) };
+    const onEvent = (e: WatchEvent<T>): void => {
+      if (e.type === 'ERROR') {
+        gone = e.object.code === 410;
+        if (!gone) this.#opts.log.warn({ path, status: e.object }, 'watch error event');
+        return;
+      }
+      progressed = true;
+      rv = this.#apply(e) ?? rv;
+    };
+    const onDone = (err: unknown): void => {
+      this.#aborts.delete(path);
+      if (this.#stopped) return;
+      if (err === null && !gone) {
+        this.#watch(path, rv, 0);
+        return;
+      }
+      this.#restart(path, gone, err, progressed ? 0 : failures + 1);
+    };
+    this.#api.watch<T>(path, query, onEvent, onDone).then((h) => {
+      if (this.#stopped) h.abort();
+      else this.#aborts.set(path, () => h.abort());
+    }, (err: unknown) => this.#restart(path, false, err, failures + 1));
+  }
+
+  #restart(path: string, gone: boolean, err: unknown, failures: number): void {
+    const delay = gone ? 0 : Math.min(this.#opts.maxBackoffMs ?? 30_000, 500 * 2 ** Math.min(failures, 10));
+    if (!gone) this.#opts.log.warn({ path, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'watch ended; relisting');
+    setTimeout(() => {
+      if (this.#stopped) return;
+      this.#relist(path).then((rv) => this.#watch(path, rv, failures), (e: unknown) => this.#restart(path, false, e, failures + 1));
+    }, delay).unref();
+  }
+}

@@ -1,0 +1,157 @@
+// The read API (docs/ingest-contract.md): users call with their own Kubernetes token; TokenReview
+// authenticates it and a SubjectAccessReview on the virtual resource sessions.guarita.io in the
+// namespace decides, so Kubernetes RBAC says who may list, replay, export and verify recordings:
+//
+//   verb list  : GET sessions, GET chains, GET export (with get), GET .../chain/entries (with get)
+//   verb get   : GET sessions/{id} (name = session id), GET export, GET policies/{name}/chain[...]
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken, type Identity, type KubeAuth } from '../auth/kube-auth.ts';
+import { parseDuration } from '../duration.ts';
+import type { Metrics } from '../metrics.ts';
+import type { ExportFilter, SessionStore } from '../store/types.ts';
+import { verifyPolicyEntries } from '../store/verify.ts';
+
+export interface Anchor { head: string; records: number; anchoredAt: string }
+
+export interface ReadDeps {
+  store: () => SessionStore | undefined;
+  auth: KubeAuth;
+  metrics: Metrics;
+  /** AccessPolicy status.chain as last seen (the anchored head), if the policy exists. */
+  anchored: (namespace: string, policy: string) => Anchor | undefined;
+  retryAfterSeconds?: number;
+  now?: () => number;
+}
+
+const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+class ReadError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+type NsParams = { ns: string };
+type SessionParams = { ns: string; sessionId: string };
+type PolicyParams = { ns: string; name: string };
+type Query = Record<string, string | undefined>;
+
+/** RFC 3339 time, or a duration meaning "that long ago" (24h, 7d). */
+export function parseTime(value: string | undefined, field: string, now: number): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ago = parseDuration(value);
+  if (ago !== undefined) return now - ago;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new ReadError(400, `${field}: expected an RFC 3339 time (2026-11-01T00:00:00Z) or a duration (24h), got ${JSON.stringify(value)}`);
+  return t;
+}
+
+function ns(value: string): string {
+  if (!DNS.test(value) || value.length > 63) throw new ReadError(400, `namespace ${JSON.stringify(value)} is not a valid namespace name`);
+  return value;
+}
+
+export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
+  const now = deps.now ?? Date.now;
+
+  const authorize = async (req: FastifyRequest, namespace: string, verbs: string[], name?: string): Promise<Identity> => {
+    const token = bearerToken(req.headers.authorization);
+    if (token === undefined) throw new ReadError(401, 'missing bearer token: send your Kubernetes token (kubectl config view --raw, or kubectl create token)');
+    const result = await deps.auth.authenticate(token);
+    if (!result.ok) throw new ReadError(401, result.reason);
+    for (const verb of verbs) {
+      if (!(await deps.auth.allowed(result.identity, verb, namespace, 'sessions', name))) {
+        throw new ReadError(403, `${result.identity.username} cannot ${verb} sessions.guarita.io in namespace ${namespace} (grant it with a Role on apiGroups [guarita.io], resources [sessions], verbs [get, list])`);
+      }
+    }
+    return result.identity;
+  };
+
+  const handle = async (endpoint: string, reply: FastifyReply, fn: (store: SessionStore) => Promise<unknown>): Promise<FastifyReply> => {
+    const store = deps.store();
+    if (store === undefined) {
+      deps.metrics.readRequests.inc({ endpoint, result: 'unavailable' });
+      return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: 'this operator replica is not the leader: retry later' });
+    }
+    try {
+      const body = await fn(store);
+      deps.metrics.readRequests.inc({ endpoint, result: 'ok' });
+      return reply.sent ? reply : await reply.send(body);
+    } catch (err) {
+      const status = err instanceof ReadError ? err.status : 500;
+      deps.metrics.readRequests.inc({ endpoint, result: String(status) });
+      if (reply.sent) return reply;
+      return reply.code(status).send({ message: err instanceof Error ? err.message : String(err) });
+    }
+  };
+
+  app.get<{ Params: NsParams; Querystring: Query }>('/v1/namespaces/:ns/sessions', (req, reply) => handle('sessions', reply, async (store) => {
+    const namespace = ns(req.params.ns);
+    await authorize(req, namespace, ['list']);
+    const q = req.query;
+    const since = parseTime(q.since, 'since', now());
+    const items = store.listSessions(namespace, { ...(q.policy === undefined ? {} : { policy: q.policy }), ...(q.subject === undefined ? {} : { subject: q.subject }), ...(since === undefined ? {} : { since }) });
+    return { items };
+  }));
+
+  app.get<{ Params: SessionParams }>('/v1/namespaces/:ns/sessions/:sessionId', (req, reply) => handle('session', reply, async (store) => {
+    const namespace = ns(req.params.ns);
+    await authorize(req, namespace, ['get'], req.params.sessionId);
+    const records = await store.sessionRecords(namespace, req.params.sessionId);
+    if (records === undefined) throw new ReadError(404, `no session ${req.params.sessionId} in namespace ${namespace}`);
+    return { records };
+  }));
+
+  app.get<{ Params: NsParams; Querystring: Query }>('/v1/namespaces/:ns/export', (req, reply) => handle('export', reply, async (store) => {
+    const namespace = ns(req.params.ns);
+    await authorize(req, namespace, ['list', 'get']);
+    const t = now();
+    const since = parseTime(req.query.since, 'since', t);
+    const until = parseTime(req.query.until, 'until', t);
+    const filter: ExportFilter = { ...(req.query.policy === undefined ? {} : { policy: req.query.policy }), ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
+    await streamJsonl(reply, store.exportLines(namespace, filter), `${namespace}-sessions.jsonl`);
+  }));
+
+  app.get<{ Params: NsParams }>('/v1/namespaces/:ns/chains', (req, reply) => handle('chains', reply, async (store) => {
+    const namespace = ns(req.params.ns);
+    await authorize(req, namespace, ['list']);
+    return { items: store.listChains(namespace).map((c) => ({ chainId: c.chainId, keyId: c.keyId, publicJwk: c.publicJwk, pod: c.pod, seq: c.seq, head: c.head, registeredAt: c.registeredAt })) };
+  }));
+
+  app.get<{ Params: PolicyParams }>('/v1/namespaces/:ns/policies/:name/chain', (req, reply) => handle('policy-chain', reply, async (store) => {
+    const namespace = ns(req.params.ns);
+    await authorize(req, namespace, ['get']);
+    const info = store.policyChain(namespace, req.params.name);
+    if (info === undefined) throw new ReadError(404, `nothing is stored for policy ${req.params.name} in namespace ${namespace}`);
+    const anchored = deps.anchored(namespace, req.params.name);
+    return { ...info, ...(anchored === undefined ? {} : { anchored }) };
+  }));
+
+  app.get<{ Params: PolicyParams }>('/v1/namespaces/:ns/policies/:name/chain/entries', (req, reply) => handle('policy-entries', reply, async (store) => {
+    const namespace = ns(req.params.ns);
+    await authorize(req, namespace, ['list', 'get']);
+    if (store.policyChain(namespace, req.params.name) === undefined) throw new ReadError(404, `nothing is stored for policy ${req.params.name} in namespace ${namespace}`);
+    await streamJsonl(reply, store.policyEntries(namespace, req.params.name), `${namespace}-${req.params.name}-chain.jsonl`);
+  }));
+
+  app.get<{ Params: PolicyParams }>('/v1/namespaces/:ns/policies/:name/verify', (req, reply) => handle('policy-verify', reply, async (store) => {
+    const namespace = ns(req.params.ns);
+    await authorize(req, namespace, ['get']);
+    if (store.policyChain(namespace, req.params.name) === undefined) throw new ReadError(404, `nothing is stored for policy ${req.params.name} in namespace ${namespace}`);
+    const lines = [];
+    for await (const l of store.policyEntries(namespace, req.params.name)) lines.push(l);
+    const anchored = deps.anchored(namespace, req.params.name);
+    return { ...verifyPolicyEntries(namespace, req.params.name, lines, anchored), ...(anchored === undefined ? {} : { anchored }) };
+  }));
+}
+
+async function streamJsonl(reply: FastifyReply, lines: AsyncIterable<unknown>, filename: string): Promise<void> {
+  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'content-disposition': `attachment; filename="${filename}"` });
+  reply.hijack();
+  for await (const line of lines) {
+    if (!reply.raw.write(`${JSON.stringify(line)}\n`)) await new Promise<void>((resolve) => reply.raw.once('drain', resolve));
+  }
+  reply.raw.end();
+}

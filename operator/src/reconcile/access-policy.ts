@@ -1,0 +1,55 @@
+// AccessPolicy reconciler: validates and compiles each policy and writes Ready/Invalid conditions
+// (with observedGeneration) and ruleCount through the status subresource, with an Event when the
+// state changes. Session counters and the chain head are written by the Anchorer (anchor.ts).
+import type { AccessPolicy } from '../../../crds/types.ts';
+import type { EventRecorder, ObjectRef } from '../events.ts';
+import { paths, type KubeApi } from '../kube/client.ts';
+import type { Informer } from '../kube/informer.ts';
+import type { Metrics } from '../metrics.ts';
+import { evaluatePolicy, policyStatus } from './policy-status.ts';
+import type { HandlerResult } from './queue.ts';
+
+export interface AccessPolicyDeps {
+  api: KubeApi;
+  policies: Informer<AccessPolicy>;
+  events: EventRecorder;
+  metrics: Metrics;
+  now?: () => number;
+}
+
+export function policyRef(p: AccessPolicy): ObjectRef {
+  return {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', name: p.metadata.name, namespace: p.metadata.namespace ?? '',
+    ...(p.metadata.uid === undefined ? {} : { uid: p.metadata.uid }), ...(p.metadata.resourceVersion === undefined ? {} : { resourceVersion: p.metadata.resourceVersion }),
+  };
+}
+
+export function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+export class AccessPolicyReconciler {
+  readonly #d: AccessPolicyDeps;
+
+  constructor(deps: AccessPolicyDeps) {
+    this.#d = deps;
+  }
+
+  async reconcile(key: string): Promise<HandlerResult | undefined> {
+    const [ns, name] = splitKey(key);
+    const obj = this.#d.policies.get(ns, name);
+    if (obj === undefined) return undefined;
+    const decision = policyStatus(obj, evaluatePolicy(obj), (this.#d.now ?? Date.now)());
+    try {
+      if (decision.patch !== undefined) await this.#d.api.mergePatch(`${paths.accessPolicy(ns, name)}/status`, { status: decision.patch });
+      this.#d.metrics.reconciles.inc({ kind: 'AccessPolicy', result: decision.patch === undefined ? 'unchanged' : 'updated' });
+    } catch (err) {
+      this.#d.metrics.reconciles.inc({ kind: 'AccessPolicy', result: 'error' });
+      throw err;
+    }
+    const t = decision.transition;
+    if (t !== undefined) this.#d.events.emit(policyRef(obj), t.type, t.reason, t.message);
+    return undefined;
+  }
+}

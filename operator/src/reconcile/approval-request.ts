@@ -1,0 +1,171 @@
+// ApprovalRequest reconciler: applies the state machine (approval-state.ts) through the status
+// subresource, guarded by resourceVersion so it never overwrites the sidecar's Consumed; wakes at
+// expiresAt (a timer per request, so expiry is on time, not at the next resync); deletes finished
+// requests after the policy's retention; notifies through Events (the approvers' cue).
+import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus } from '../../../crds/types.ts';
+import type { EventRecorder, EventType, ObjectRef } from '../events.ts';
+import { isConflict, isNotFound, paths, type KubeApi } from '../kube/client.ts';
+import type { ChangeType, Informer } from '../kube/informer.ts';
+import type { Metrics } from '../metrics.ts';
+import type { SessionRecord } from '../store/types.ts';
+import { splitKey } from './access-policy.ts';
+import { decideApproval, findApprovalRule, type ApprovalDecision, type ApprovalOptions, type Phase } from './approval-state.ts';
+import type { HandlerResult } from './queue.ts';
+
+export interface ApprovalDeps {
+  api: KubeApi;
+  approvals: Informer<ApprovalRequest>;
+  policies: Informer<AccessPolicy>;
+  events: EventRecorder;
+  metrics: Metrics;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  options: ApprovalOptions;
+  now?: () => number;
+}
+
+type Execution = NonNullable<ApprovalRequestStatus['execution']>;
+
+export function approvalRef(r: ApprovalRequest): ObjectRef {
+  return {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'ApprovalRequest', name: r.metadata.name, namespace: r.metadata.namespace ?? '',
+    ...(r.metadata.uid === undefined ? {} : { uid: r.metadata.uid }), ...(r.metadata.resourceVersion === undefined ? {} : { resourceVersion: r.metadata.resourceVersion }),
+  };
+}
+
+/** The execution summary an `approval.consumed` (or the executed `command`) record carries. */
+export function executionFrom(r: SessionRecord): Execution {
+  const finished = Date.parse(r.time);
+  const started = finished - (r.durationMs ?? 0);
+  const res = r.result ?? {};
+  return {
+    startedAt: new Date(started).toISOString(), finishedAt: r.time,
+    outcome: res.error === undefined ? 'Succeeded' : 'Failed',
+    ...(res.rows === undefined ? {} : { rows: res.rows }), ...(res.bytes === undefined ? {} : { bytes: res.bytes }),
+    ...(res.error === undefined ? {} : { error: res.error.slice(0, 4096) }), recordSequence: r.seq,
+  };
+}
+
+const EVENT: Record<Phase, { type: EventType; reason: string }> = {
+  Pending: { type: 'Normal', reason: 'ApprovalRequested' },
+  Approved: { type: 'Normal', reason: 'Approved' },
+  Denied: { type: 'Warning', reason: 'Denied' },
+  Expired: { type: 'Warning', reason: 'Expired' },
+  Consumed: { type: 'Normal', reason: 'Consumed' },
+};
+
+export class ApprovalReconciler {
+  readonly #d: ApprovalDeps;
+  /** Execution summaries from ingested records, until written to status. */
+  readonly #executions = new Map<string, Execution>();
+  /** Ignored reviews already reported, so each gets one Event. */
+  readonly #reported = new Set<string>();
+
+  constructor(deps: ApprovalDeps) {
+    this.#d = deps;
+  }
+
+  /** Informer hook: the sidecar's Approved→Consumed is not ours, so it is announced here. */
+  onChange(type: ChangeType, obj: ApprovalRequest, old: ApprovalRequest | undefined): void {
+    if (type === 'deleted') return;
+    if (obj.status?.phase === 'Consumed' && old !== undefined && old.status?.phase !== 'Consumed') {
+      const ex = obj.status.execution;
+      const summary = ex === undefined ? '' : ` (${ex.outcome}${ex.rows === undefined ? '' : `, ${ex.rows} row(s)`}${ex.error === undefined ? '' : `: ${ex.error}`})`;
+      this.#d.events.emit(approvalRef(obj), 'Normal', 'Consumed', `The sidecar ran the approved command${summary}: ${obj.spec.command.preview}`);
+      this.#d.metrics.approvalTransitions.inc({ phase: 'Consumed' });
+    }
+  }
+
+  /** Ingest hook: remember execution summaries of consumed approvals. Returns the keys to reconcile. */
+  noteRecords(records: readonly SessionRecord[]): string[] {
+    const keys: string[] = [];
+    for (const r of records) {
+      if (r.type !== 'approval.consumed' || r.approvalRequest === undefined) continue;
+      const key = `${r.namespace}/${r.approvalRequest}`;
+      this.#executions.set(key, executionFrom(r));
+      keys.push(key);
+    }
+    return keys;
+  }
+
+  /** Requests that depend on a policy (re-checked when it changes). */
+  keysFor(namespace: string, policy: string): string[] {
+    return this.#d.approvals.list().filter((r) => r.metadata.namespace === namespace && r.spec.policyRef.name === policy).map((r) => `${namespace}/${r.metadata.name}`);
+  }
+
+  async reconcile(key: string): Promise<HandlerResult | undefined> {
+    const [ns, name] = splitKey(key);
+    const req = this.#d.approvals.get(ns, name);
+    if (req === undefined) {
+      this.#executions.delete(key);
+      return undefined;
+    }
+    const now = (this.#d.now ?? Date.now)();
+    const policy = this.#d.policies.get(ns, req.spec.policyRef.name);
+    const d = decideApproval(req, policy, now, this.#d.options);
+    this.#reportIgnored(req, d);
+    try {
+      if (d.delete) return await this.#collect(req);
+      await this.#write(req, d, policy);
+      await this.#recordExecution(req);
+      this.#d.metrics.reconciles.inc({ kind: 'ApprovalRequest', result: d.patch === undefined ? 'unchanged' : 'updated' });
+    } catch (err) {
+      this.#d.metrics.reconciles.inc({ kind: 'ApprovalRequest', result: isConflict(err) ? 'conflict' : 'error' });
+      throw err;
+    }
+    return d.wakeAt === undefined ? undefined : { requeueAfterMs: Math.max(0, d.wakeAt - now) };
+  }
+
+  async #write(req: ApprovalRequest, d: ApprovalDecision, policy: AccessPolicy | undefined): Promise<void> {
+    if (d.patch === undefined) return;
+    const { namespace = '', name } = req.metadata;
+    // resourceVersion makes this a compare-and-swap: a concurrent Consumed (the sidecar) wins; we requeue.
+    await this.#d.api.mergePatch(`${paths.approvalRequest(namespace, name)}/status`, { metadata: { resourceVersion: req.metadata.resourceVersion }, status: d.patch });
+    if (d.from === d.to) return;
+    this.#d.metrics.approvalTransitions.inc({ phase: d.to });
+    this.#d.log.info({ approvalRequest: `${namespace}/${name}`, from: d.from ?? '(new)', to: d.to }, 'approval request phase changed');
+    const e = EVENT[d.to];
+    this.#d.events.emit(approvalRef(req), e.type, e.reason, this.#message(req, d, policy));
+  }
+
+  #message(req: ApprovalRequest, d: ApprovalDecision, policy: AccessPolicy | undefined): string {
+    const cmd = req.spec.command.preview;
+    if (d.to !== 'Pending') return `${d.to}: ${d.patch?.message ?? ''}: ${cmd}`;
+    const rule = findApprovalRule(policy, req.spec.rule);
+    const groups = rule?.approval?.approverGroups.join(', ') ?? '(no approver group: the rule does not exist)';
+    return `${req.spec.requester.username} asks to run "${cmd}" on ${req.spec.target.name} for purpose ${req.spec.purpose}; needs ${d.patch?.required ?? 1} approval(s) from ${groups} before ${req.spec.expiresAt}. `
+      + `Approve: kubectl patch approvalrequest ${req.metadata.name} -n ${req.metadata.namespace ?? ''} --type=json -p '[{"op":"add","path":"/spec/reviews/-","value":{"decision":"Approved","reason":"..."}}]'`;
+  }
+
+  #reportIgnored(req: ApprovalRequest, d: ApprovalDecision): void {
+    for (const i of d.ignored) {
+      const id = `${req.metadata.uid ?? req.metadata.name}/${i.reviewer}/${i.why}`;
+      if (this.#reported.has(id)) continue;
+      this.#reported.add(id);
+      this.#d.events.emit(approvalRef(req), 'Warning', 'ReviewIgnored', `Review by ${i.reviewer} not counted: ${i.why}`);
+    }
+  }
+
+  async #recordExecution(req: ApprovalRequest): Promise<void> {
+    const key = `${req.metadata.namespace ?? ''}/${req.metadata.name}`;
+    const execution = this.#executions.get(key);
+    if (execution === undefined || req.status?.phase !== 'Consumed') return;
+    if (req.status.execution === undefined) {
+      await this.#d.api.mergePatch(`${paths.approvalRequest(req.metadata.namespace ?? '', req.metadata.name)}/status`, {
+        metadata: { resourceVersion: req.metadata.resourceVersion }, status: { execution },
+      });
+    }
+    this.#executions.delete(key);
+  }
+
+  async #collect(req: ApprovalRequest): Promise<undefined> {
+    const { namespace = '', name, uid } = req.metadata;
+    try {
+      await this.#d.api.remove(paths.approvalRequest(namespace, name), { apiVersion: 'v1', kind: 'DeleteOptions', ...(uid === undefined ? {} : { preconditions: { uid } }) });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    this.#d.log.info({ approvalRequest: `${namespace}/${name}`, phase: req.status?.phase }, 'deleted a finished approval request after its retention');
+    this.#d.metrics.reconciles.inc({ kind: 'ApprovalRequest', result: 'collected' });
+    return undefined;
+  }
+}

@@ -1,0 +1,114 @@
+import { describe, expect, it } from '@jest/globals';
+import type { AccessPolicy, ApprovalRequest } from '../../../crds/types.ts';
+import { parseDuration } from '../duration.ts';
+import { decideApproval, type ApprovalOptions } from './approval-state.ts';
+
+const T0 = Date.parse('2026-03-01T10:00:00Z');
+const opts: ApprovalOptions = { approvedGraceMs: 600_000, defaultRetentionMs: 30 * 86_400_000, usernamePrefix: 'oidc:', parseDuration };
+
+function policy(minApprovals = 2, retention?: string): AccessPolicy {
+  return {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'orders-db', namespace: 'shop' },
+    spec: {
+      podSelector: {}, target: { name: 'orders-db', protocol: 'postgres', endpoint: 'db:5432', listenPort: 15432 },
+      identity: { oidc: { issuer: 'https://idp', audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }],
+      purposes: [{ name: 'support' }],
+      rules: [{ name: 'exports', action: 'requireApproval', approval: { approverGroups: ['dpo'], minApprovals } }, { name: 'rest', action: 'allow' }],
+      ...(retention === undefined ? {} : { retention: { approvals: retention } }),
+    },
+  };
+}
+
+type Review = NonNullable<ApprovalRequest['spec']['reviews']>[number];
+
+function review(reviewer: string, decision: 'Approved' | 'Denied', minute = 1, groups = ['dpo']): Review {
+  return { reviewer, reviewerGroups: groups, decision, reason: `ticket by ${reviewer}`, time: new Date(T0 + minute * 60_000).toISOString().replace(/\.\d+Z/, 'Z') };
+}
+
+function request(reviews: Review[] = [], status?: ApprovalRequest['status'], rule = 'exports'): ApprovalRequest {
+  return {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'ApprovalRequest', metadata: { name: 'ar-1', namespace: 'shop', creationTimestamp: '2026-03-01T10:00:00Z' },
+    spec: {
+      policyRef: { name: 'orders-db' }, rule, requester: { username: 'alice', kind: 'User', groups: ['support'] }, purpose: 'support',
+      target: { name: 'orders-db', protocol: 'postgres' }, command: { text: 'COPY customers TO STDOUT', preview: 'COPY customers TO STDOUT', sha256: 'a'.repeat(64) },
+      podRef: { name: 'agent' }, sessionId: 's1', expiresAt: '2026-03-01T10:15:00Z', reviews,
+    },
+    ...(status === undefined ? {} : { status }),
+  };
+}
+
+/** Applies a decision's patch the way the apiserver would. */
+function apply(req: ApprovalRequest, now: number, p = policy()): ApprovalRequest {
+  const d = decideApproval(req, p, now, opts);
+  return d.patch === undefined ? req : { ...req, status: { ...req.status, ...d.patch } };
+}
+
+describe('decideApproval', () => {
+  it('starts Pending, waiting for the threshold, and wakes at expiresAt', () => {
+    const d = decideApproval(request(), policy(), T0, opts);
+    expect(d.patch).toMatchObject({ phase: 'Pending', approvals: 0, required: 2, reviews: [] });
+    expect(d.patch?.message).toContain('2 more approval(s) from dpo');
+    expect(d.wakeAt).toBe(Date.parse('2026-03-01T10:15:00Z'));
+  });
+
+  it('needs two distinct approvers when minApprovals is 2', () => {
+    let req = apply(request([review('dana', 'Approved')]), T0 + 60_000);
+    expect(req.status).toMatchObject({ phase: 'Pending', approvals: 1 });
+    req = apply({ ...req, spec: { ...req.spec, reviews: [...req.spec.reviews!, review('dana', 'Approved', 2)] } }, T0 + 120_000);
+    expect(req.status).toMatchObject({ phase: 'Pending', approvals: 1 });
+    req = apply({ ...req, spec: { ...req.spec, reviews: [...req.spec.reviews!, review('dave', 'Approved', 3)] } }, T0 + 180_000);
+    expect(req.status).toMatchObject({ phase: 'Approved', approvals: 2, decidedAt: '2026-03-01T10:03:00Z' });
+    expect(req.status?.reviews?.map((r) => r.reviewer)).toEqual(['dana', 'dave']);
+  });
+
+  it('is Denied by any single valid denial, even after an approval', () => {
+    const req = apply(request([review('dana', 'Approved'), review('dave', 'Denied', 2)]), T0 + 120_000);
+    expect(req.status).toMatchObject({ phase: 'Denied', approvals: 1, message: 'denied by dave: ticket by dave' });
+  });
+
+  it('ignores unstamped reviews, outsiders, self-review and reviews after expiry', () => {
+    const reviews: Review[] = [
+      { decision: 'Approved', reason: 'forged' },
+      review('eve', 'Denied', 1, []),
+      review('oidc:alice', 'Approved', 1, ['dpo']),
+      review('dana', 'Approved', 20),
+    ];
+    const d = decideApproval(request(reviews), policy(1), T0 + 60_000, opts);
+    expect(d.patch).toMatchObject({ phase: 'Pending', approvals: 0 });
+    expect(d.ignored.map((i) => i.why)).toEqual([
+      expect.stringContaining('not stamped'), expect.stringContaining('approver group'), expect.stringContaining('requester'), expect.stringContaining('after the request expired'),
+    ]);
+  });
+
+  it('expires on time with the approvals it had', () => {
+    const req = apply(request([review('dana', 'Approved')]), Date.parse('2026-03-01T10:15:00Z'));
+    expect(req.status).toMatchObject({ phase: 'Expired', approvals: 1, decidedAt: '2026-03-01T10:15:00Z' });
+  });
+
+  it('expires an approved request the sidecar never ran, after the grace period', () => {
+    const approved = apply(request([review('dana', 'Approved')]), T0 + 60_000, policy(1));
+    expect(approved.status?.phase).toBe('Approved');
+    expect(decideApproval(approved, policy(1), T0 + 20 * 60_000, opts)).toMatchObject({ to: 'Approved', wakeAt: Date.parse('2026-03-01T10:25:00Z') });
+    expect(apply(approved, Date.parse('2026-03-01T10:25:00Z'), policy(1)).status).toMatchObject({ phase: 'Expired', decidedAt: '2026-03-01T10:01:00Z' });
+  });
+
+  it('never leaves Consumed, Denied or Expired, and deletes them after the retention', () => {
+    const consumed = request([review('dana', 'Approved')], { phase: 'Consumed', consumedAt: '2026-03-01T10:02:00Z' });
+    const d = decideApproval(consumed, policy(1, '1h'), T0 + 30 * 60_000, opts);
+    expect(d).toMatchObject({ to: 'Consumed', delete: false, wakeAt: Date.parse('2026-03-01T11:02:00Z') });
+    expect(d.patch).toBeUndefined();
+    expect(decideApproval(consumed, policy(1, '1h'), Date.parse('2026-03-01T11:02:00Z'), opts)).toMatchObject({ delete: true });
+    expect(decideApproval(consumed, undefined, T0 + 86_400_000, opts)).toMatchObject({ delete: false });
+  });
+
+  it('keeps a request whose rule is gone Pending (nobody can approve) until it expires', () => {
+    const d = decideApproval(request([review('dana', 'Approved')], undefined, 'missing-rule'), policy(1), T0 + 60_000, opts);
+    expect(d.patch).toMatchObject({ phase: 'Pending', approvals: 0 });
+    expect(d.patch?.message).toContain('nobody can approve');
+  });
+
+  it('writes nothing when the status is already right', () => {
+    const req = apply(request(), T0);
+    expect(decideApproval(req, policy(), T0 + 1000, opts).patch).toBeUndefined();
+  });
+});

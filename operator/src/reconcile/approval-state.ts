@@ -1,0 +1,154 @@
+// The ApprovalRequest state machine, pure:
+//
+//   Pending ──(valid approvals ≥ rule.minApprovals)──▶ Approved ──(sidecar runs it)──▶ Consumed
+//      │ └──(any valid Denied)──▶ Denied                  │
+//      └──(now ≥ expiresAt)──▶ Expired ◀──(not consumed by expiresAt + grace)──┘
+//
+// Only reviews the admission webhook stamped (reviewer and time) count, and only if the reviewer
+// is in one of the rule's approverGroups (reviewerGroups, stamped too), is not the requester,
+// reviewed before expiresAt and has not reviewed before. The operator never moves a request out
+// of Consumed, Denied or Expired; finished requests are deleted after the policy's retention.
+import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus, PolicyRule } from '../../../crds/types.ts';
+import { kubeTime } from '../duration.ts';
+import { compact } from '../util.ts';
+
+type Review = NonNullable<ApprovalRequest['spec']['reviews']>[number];
+type CountedReview = NonNullable<ApprovalRequestStatus['reviews']>[number];
+export type Phase = NonNullable<ApprovalRequestStatus['phase']>;
+
+export const TERMINAL: readonly Phase[] = ['Denied', 'Expired', 'Consumed'];
+
+export interface ApprovalOptions {
+  /** How long an Approved request may wait for the sidecar after expiresAt before it expires. */
+  approvedGraceMs: number;
+  /** How long finished requests are kept when the policy does not say (spec.retention.approvals). */
+  defaultRetentionMs: number;
+  /** Prefix the apiserver's OIDC authenticator adds to usernames (requester "alice" is user "oidc:alice"). */
+  usernamePrefix: string;
+  parseDuration: (d: string) => number | undefined;
+}
+
+export interface ApprovalDecision {
+  /** The status fields the operator owns, as they should be (undefined: leave the status alone). */
+  patch?: Partial<ApprovalRequestStatus>;
+  from: Phase | undefined;
+  to: Phase;
+  /** Reconcile again at this time (expiry, or garbage collection). */
+  wakeAt?: number;
+  /** Delete the request now (finished and past retention). */
+  delete: boolean;
+  ignored: { reviewer: string; why: string }[];
+}
+
+export function findApprovalRule(policy: AccessPolicy | undefined, rule: string): PolicyRule | undefined {
+  const r = policy?.spec.rules.find((x) => x.name === rule);
+  return r?.action === 'requireApproval' && r.approval !== undefined ? r : undefined;
+}
+
+function isRequester(reviewer: string, req: ApprovalRequest, prefix: string): boolean {
+  const name = req.spec.requester.username;
+  const candidates = [name, `${prefix}${name}`];
+  if (req.spec.requester.kind === 'ServiceAccount' && !name.startsWith('system:serviceaccount:')) candidates.push(`system:serviceaccount:${req.metadata.namespace ?? ''}:${name}`);
+  return candidates.includes(reviewer);
+}
+
+function reviewProblem(r: Review, req: ApprovalRequest, groups: readonly string[] | undefined, seen: Set<string>, prefix: string): string | undefined {
+  if (r.reviewer === undefined || r.reviewer === '' || r.time === undefined) return 'not stamped by the admission webhook (no reviewer or time)';
+  if (groups === undefined) return `rule ${req.spec.rule} of AccessPolicy ${req.spec.policyRef.name} does not exist or does not require approval`;
+  if (!(r.reviewerGroups ?? []).some((g) => groups.includes(g))) return `not in an approver group (${groups.join(', ')})`;
+  if (isRequester(r.reviewer, req, prefix)) return 'the requester cannot review their own command';
+  if (seen.has(r.reviewer)) return 'already reviewed';
+  if (!(Date.parse(r.time) < Date.parse(req.spec.expiresAt))) return `reviewed after the request expired at ${req.spec.expiresAt}`;
+  return undefined;
+}
+
+/** The reviews that count, in order, and the ones ignored with why. */
+export function countReviews(req: ApprovalRequest, rule: PolicyRule | undefined, prefix: string): { counted: CountedReview[]; ignored: { reviewer: string; why: string }[] } {
+  const groups = rule?.approval?.approverGroups;
+  const seen = new Set<string>();
+  const counted: CountedReview[] = [];
+  const ignored: { reviewer: string; why: string }[] = [];
+  for (const r of req.spec.reviews ?? []) {
+    const why = reviewProblem(r, req, groups, seen, prefix);
+    if (why !== undefined) {
+      ignored.push({ reviewer: r.reviewer ?? '(unstamped)', why });
+      continue;
+    }
+    const reviewer = r.reviewer ?? '';
+    seen.add(reviewer);
+    counted.push({ reviewer, decision: r.decision, reason: r.reason, time: r.time ?? '' });
+  }
+  return { counted, ignored };
+}
+
+function finishedAt(req: ApprovalRequest): number {
+  const s = req.status;
+  const t = s?.consumedAt ?? s?.decidedAt ?? req.metadata.creationTimestamp;
+  return t === undefined ? 0 : Date.parse(t);
+}
+
+function retentionMs(policy: AccessPolicy | undefined, opts: ApprovalOptions): number {
+  const d = policy?.spec.retention?.approvals;
+  return (d === undefined ? undefined : opts.parseDuration(d)) ?? opts.defaultRetentionMs;
+}
+
+function terminal(req: ApprovalRequest, policy: AccessPolicy | undefined, now: number, opts: ApprovalOptions): ApprovalDecision {
+  const phase = req.status?.phase as Phase;
+  const gcAt = finishedAt(req) + retentionMs(policy, opts);
+  return { from: phase, to: phase, delete: now >= gcAt, ignored: [], ...(now >= gcAt ? {} : { wakeAt: gcAt }) };
+}
+
+function pendingMessage(approvals: number, required: number, rule: PolicyRule | undefined, req: ApprovalRequest): string {
+  if (rule === undefined) return `AccessPolicy ${req.spec.policyRef.name} has no rule ${req.spec.rule} requiring approval: nobody can approve this request; it expires at ${req.spec.expiresAt}`;
+  return `waiting for ${required - approvals} more approval(s) from ${(rule.approval?.approverGroups ?? []).join(', ')} (${approvals}/${required}) until ${req.spec.expiresAt}`;
+}
+
+interface Tally { phase: Phase; message: string; wakeAt?: number }
+
+function tally(req: ApprovalRequest, counted: CountedReview[], required: number, rule: PolicyRule | undefined, now: number, opts: ApprovalOptions): Tally {
+  const expiresAt = Date.parse(req.spec.expiresAt);
+  const current = req.status?.phase;
+  const approvals = counted.filter((r) => r.decision === 'Approved').length;
+  if (current === 'Approved') {
+    const deadline = expiresAt + opts.approvedGraceMs;
+    if (now >= deadline) return { phase: 'Expired', message: `approved but not run by the sidecar before ${kubeTime(deadline)}` };
+    return { phase: 'Approved', message: req.status?.message ?? 'approved', wakeAt: deadline };
+  }
+  const denial = counted.find((r) => r.decision === 'Denied');
+  if (denial !== undefined) return { phase: 'Denied', message: `denied by ${denial.reviewer}: ${denial.reason}` };
+  if (approvals >= required) return { phase: 'Approved', message: `approved by ${counted.filter((r) => r.decision === 'Approved').map((r) => r.reviewer).join(', ')}`, wakeAt: expiresAt + opts.approvedGraceMs };
+  if (now >= expiresAt) return { phase: 'Expired', message: `expired at ${req.spec.expiresAt} with ${approvals}/${required} approval(s)` };
+  return { phase: 'Pending', message: pendingMessage(approvals, required, rule, req), wakeAt: expiresAt };
+}
+
+function samePatch(req: ApprovalRequest, patch: Partial<ApprovalRequestStatus>): boolean {
+  const s = (req.status ?? {}) as Record<string, unknown>;
+  return Object.entries(patch).every(([k, v]) => JSON.stringify(s[k]) === JSON.stringify(v));
+}
+
+/** Once Approved, later reviews change nothing (the webhook refuses them too). */
+function frozenReviews(req: ApprovalRequest): CountedReview[] | undefined {
+  return req.status?.phase === 'Approved' ? req.status.reviews : undefined;
+}
+
+export function decideApproval(req: ApprovalRequest, policy: AccessPolicy | undefined, now: number, opts: ApprovalOptions): ApprovalDecision {
+  const from = req.status?.phase;
+  if (from !== undefined && TERMINAL.includes(from)) return terminal(req, policy, now, opts);
+  const rule = findApprovalRule(policy, req.spec.rule);
+  const required = rule?.approval?.minApprovals ?? 1;
+  const { counted, ignored } = countReviews(req, rule, opts.usernamePrefix);
+  const reviews = frozenReviews(req) ?? counted;
+  const t = tally(req, reviews, required, rule, now, opts);
+  const patch: Partial<ApprovalRequestStatus> = {
+    phase: t.phase, required, approvals: reviews.filter((r) => r.decision === 'Approved').length, reviews, message: t.message.slice(0, 1024),
+    ...compact({ decidedAt: decidedAt(req, t.phase, now) }),
+  };
+  return { ...(samePatch(req, patch) ? {} : { patch }), from, to: t.phase, delete: false, ignored, ...compact({ wakeAt: t.wakeAt }) };
+}
+
+/** When the phase left Pending: now for a decision made now, else as recorded. */
+function decidedAt(req: ApprovalRequest, phase: Phase, now: number): string | undefined {
+  const from = req.status?.phase;
+  const decidedNow = phase !== 'Pending' && (from === undefined || from === 'Pending');
+  return decidedNow ? kubeTime(now) : req.status?.decidedAt;
+}
