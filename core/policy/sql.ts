@@ -114,10 +114,20 @@ const READ_KEYS: ReadonlySet<string> = new Set(['fromClause', 'usingClause', 'so
 /** Typed (unwrapped) fields of the parse tree that matter to the walk; `Node *` fields come wrapped as {Type: {...}}. */
 const UNWRAPPED: Readonly<Record<string, string>> = { larg: 'SelectStmt', rarg: 'SelectStmt', funccall: 'FuncCall', setstmt: 'VariableSetStmt' };
 
+/** The single key of a wrapped node ({Type: {...}}), or undefined. */
+function wrapperKey(v: Json): string | undefined {
+  let only: string | undefined;
+  for (const k in v) {
+    if (only !== undefined) return undefined;
+    only = k;
+  }
+  const c = only?.charCodeAt(0) ?? 0;
+  return c >= 65 && c <= 90 ? only : undefined; // A-Z: node type names are capitalized, fields are not
+}
+
 function nodeOf(v: Json, key: string): [string, Json] {
-  const keys = Object.keys(v);
-  const only = keys.length === 1 ? keys[0] : undefined;
-  if (only !== undefined && /^[A-Z]/.test(only)) {
+  const only = wrapperKey(v);
+  if (only !== undefined) {
     const inner = obj(v[only]);
     if (inner !== undefined) return [only, inner];
   }
@@ -402,16 +412,24 @@ function bodyCtx(ctx: Ctx, withClause: Json | undefined): Ctx {
   return withClause === undefined ? outer : { ...outer, ctes: new Set([...outer.ctes, ...cteNames(withClause).names]) };
 }
 
+/** Scalars carry nothing the walk needs (string constants are read where they matter). */
+function walkable(v: unknown): boolean {
+  return typeof v === 'object' && v !== null;
+}
+
+function childCtx(body: Ctx, p: { executing: boolean } | undefined): Ctx {
+  return p === undefined ? body : { ...body, executing: p.executing && body.executing };
+}
+
 function pushChildren(node: Json, ctx: Ctx, plan: Plan | undefined, stack: Frame[]): void {
   const withClause = obj(node.withClause);
   const body = bodyCtx(ctx, withClause);
   const entries = Object.entries(node);
-  // Pushed in reverse so that tables and functions come out in source order.
+  // Pushed in reverse so that tables and functions come out in source order. The WITH goes last (visited first).
   for (let i = entries.length - 1; i >= 0; i--) {
     const [key, value] = entries[i] ?? ['', undefined];
-    const p = plan?.[key];
-    if (p === 'skip' || (key === 'withClause' && withClause !== undefined)) continue;
-    stack.push({ value, key, ctx: p === undefined ? body : { ...body, executing: p.executing && body.executing } });
+    const p = key === 'withClause' ? 'skip' : plan?.[key];
+    if (p !== 'skip' && walkable(value)) stack.push({ value, key, ctx: childCtx(body, p) });
   }
   if (withClause !== undefined) pushCtes(withClause, { ...ctx, cteQuery: false }, stack);
 }
