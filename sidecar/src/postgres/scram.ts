@@ -75,12 +75,15 @@ export function parseServerFirst(message: string, clientNonce: string): ScramSer
 export class ScramClient {
   readonly clientNonce: string;
   private readonly password: string;
+  /** PostgreSQL takes the user from the startup packet and ignores this one; libpq and node-pg send '*'-like placeholders. */
+  private readonly user: string;
   private expectedServerSignature: Buffer | undefined;
 
-  constructor(password: string, nonce: string = randomBytes(18).toString('base64')) {
+  constructor(password: string, opts: { nonce?: string; user?: string } = {}) {
     if (password === '') throw new AuthError('SCRAM: the upstream password is empty');
     this.password = password;
-    this.clientNonce = nonce;
+    this.clientNonce = opts.nonce ?? randomBytes(18).toString('base64');
+    this.user = opts.user ?? '*';
   }
 
   /** client-first-message: gs2 header 'n,,' (no channel binding), user taken from the startup packet. */
@@ -89,7 +92,7 @@ export class ScramClient {
   }
 
   private clientFirstBare(): string {
-    return `n=*,r=${this.clientNonce}`;
+    return `n=${this.user},r=${this.clientNonce}`;
   }
 
   /** client-final-message for the server-first-message. */

@@ -1,0 +1,114 @@
+import { describe, expect, it } from '@jest/globals';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import type { DataRowMessage } from 'pg-protocol/dist/messages.js';
+import { compileMasker } from '../../../core/masking/index.ts';
+import { dataRow } from './backend.ts';
+import { binaryHandling, binaryRefusal, RowMasker, SampleCollector, splitDataRow, withResultFormats, type ColumnInfo } from './rows.ts';
+
+const masker = compileMasker({
+  detectors: ['cpf', 'cnpj', 'email', 'phone'],
+  style: 'partial',
+  fields: [{ names: ['cpf'], detector: 'cpf' }, { names: ['email'], detector: 'email' }, { names: ['secret_note'] }],
+});
+
+function row(cells: Array<string | Buffer | null>): { raw: Buffer; decoded: Array<string | null> } {
+  const raw = dataRow(cells.map((c) => (c === null ? null : Buffer.isBuffer(c) ? c : Buffer.from(c, 'utf8'))));
+  let decoded: Array<string | null> = [];
+  new Parser().parse(raw, (m) => { decoded = (m as DataRowMessage).fields as Array<string | null>; });
+  return { raw, decoded };
+}
+
+function cellsOf(raw: Buffer): Array<Buffer | null> {
+  return splitDataRow(raw).map((c) => (c.len < 0 ? null : raw.subarray(c.start, c.start + c.len)));
+}
+
+const text = (name: string, typeOid = 25): ColumnInfo => ({ name, typeOid, format: 0 });
+
+describe('RowMasker, text format', () => {
+  it('masks by column name (even when the content is not a valid CPF) and by content in any column', () => {
+    const m = new RowMasker([text('id', 23), text('cpf'), text('email'), text('notes'), text('secret_note')], masker.newSession(), 'refuse');
+    const { raw, decoded } = row(['7', '123', 'ana.ferreira7@exemplo.com.br', 'retorno no e-mail ana.ferreira7@exemplo.com.br, CPF 590.830.166-33', 'abc']);
+    const out = cellsOf(m.maskRow(raw, decoded)).map((c) => c?.toString('utf8'));
+    expect(out[0]).toBe('7');
+    expect(out[1]).not.toBe('123');
+    expect(out[2]).not.toContain('ana.ferreira7');
+    expect(out[3]).not.toContain('ana.ferreira7@exemplo.com.br');
+    expect(out[3]).not.toContain('590.830.166');
+    expect(out[4]).not.toBe('abc');
+  });
+
+  it('returns the very same bytes when nothing is masked, and keeps NULLs', () => {
+    const m = new RowMasker([text('id', 23), text('nome'), text('notes')], masker.newSession(), 'refuse');
+    const { raw, decoded } = row(['1', 'Larissa Oliveira', null]);
+    expect(m.maskRow(raw, decoded)).toBe(raw);
+  });
+
+  it('keeps bytes of unchanged cells exactly, even when the text decoding would be lossy', () => {
+    const m = new RowMasker([text('blob'), text('email')], masker.newSession(), 'refuse');
+    const lossy = Buffer.from([0xff, 0xfe, 0x41]);
+    const { raw, decoded } = row([lossy, 'a@b.com']);
+    const out = cellsOf(m.maskRow(raw, decoded));
+    expect(out[0]?.equals(lossy)).toBe(true);
+    expect(out[1]?.toString()).not.toBe('a@b.com');
+  });
+});
+
+describe('RowMasker, binary format', () => {
+  it('masks binary text-like cells (text, varchar, jsonb) and text arrays', () => {
+    const cols: ColumnInfo[] = [{ name: 'email', typeOid: 1043, format: 1 }, { name: 'doc', typeOid: 3802, format: 1 }, { name: 'emails', typeOid: 1009, format: 1 }];
+    const arr = Buffer.alloc(12 + 8 + 4 + 7);
+    arr.writeInt32BE(1, 0); arr.writeInt32BE(0, 4); arr.writeUInt32BE(25, 8); arr.writeInt32BE(1, 12); arr.writeInt32BE(1, 16);
+    arr.writeInt32BE(7, 20); arr.write('a@b.com', 24);
+    const { raw, decoded } = row([Buffer.from('x@y.com'), Buffer.concat([Buffer.from([1]), Buffer.from('{"cpf":"590.830.166-33"}')]), arr]);
+    const out = cellsOf(new RowMasker(cols, masker.newSession(), 'refuse').maskRow(raw, decoded));
+    expect(out[0]?.toString()).not.toBe('x@y.com');
+    expect(out[1]?.[0]).toBe(1);
+    expect(out[1]?.toString('utf8', 1)).not.toContain('590.830.166');
+    expect(out[2]?.subarray(0, 20).equals(arr.subarray(0, 20))).toBe(true);
+    expect(out[2]?.toString('utf8', 24)).not.toContain('a@b.com');
+  });
+
+  it('refuses typed non-text binary columns unless the policy passes them through', () => {
+    const cols = withResultFormats([text('id', 23), text('cpf')], [1]);
+    expect(binaryRefusal(cols, 'refuse')).toMatch(/column "id" \(type oid 23\)/);
+    expect(binaryRefusal(cols, 'passthroughNonText')).toBeUndefined();
+    const int4 = Buffer.from([0, 0, 0, 7]);
+    const { raw, decoded } = row([int4, Buffer.from('590.830.166-33')]);
+    const out = cellsOf(new RowMasker(cols, masker.newSession(), 'passthroughNonText').maskRow(raw, decoded));
+    expect(out[0]?.equals(int4)).toBe(true);
+    expect(out[1]?.toString()).not.toContain('590.830');
+    expect(() => new RowMasker(cols, masker.newSession(), 'refuse').maskRow(raw, decoded)).toThrow(/refused/);
+  });
+
+  it('never passes unknown or composite types in binary, whatever the policy', () => {
+    expect(binaryHandling(16400, 'passthroughNonText')).toBe('refuse');
+    expect(binaryHandling(2249, 'passthroughNonText')).toBe('refuse');
+    expect(binaryHandling(1082, 'passthroughNonText')).toBe('passthrough');
+    expect(binaryHandling(25, 'refuse')).toBe('text');
+  });
+
+  it('applies per-column result formats of a Bind', () => {
+    expect(withResultFormats([text('a'), text('b')], [0, 1]).map((c) => c.format)).toEqual([0, 1]);
+    expect(withResultFormats([text('a'), text('b')], []).map((c) => c.format)).toEqual([0, 0]);
+  });
+});
+
+describe('SampleCollector', () => {
+  it('keeps masked rows up to maxRows and maxBytes and says when it truncated', () => {
+    const sample = new SampleCollector({ maxRows: 2, maxBytes: 1000 });
+    const m = new RowMasker([text('id', 23), text('email')], masker.newSession(), 'refuse', sample);
+    for (let i = 0; i < 3; i++) {
+      const { raw, decoded } = row([String(i), `user${i}@exemplo.com.br`]);
+      m.maskRow(raw, decoded);
+    }
+    const lines = sample.text()?.split('\n') ?? [];
+    expect(lines[0]).toBe('id\temail');
+    expect(lines).toHaveLength(3);
+    expect(sample.text()).not.toContain('user0@exemplo.com.br');
+    expect(sample.truncated).toBe(true);
+    const tiny = new SampleCollector({ maxRows: 100, maxBytes: 10 });
+    tiny.row(['0123456789abcdef']);
+    expect(tiny.text()).toBeUndefined();
+    expect(tiny.truncated).toBe(true);
+  });
+});
