@@ -244,6 +244,7 @@ describe('HTTP', () => {
     expect(ev({ protocol: 'http', method: 'GET', path: '/customers', query: { page: '2' } })).toBe('any-page');
     expect(ev({ protocol: 'http', method: 'GET', path: '/customers', query: { page: ['1', '2'] } })).toBe('any-page');
     expect(ev({ protocol: 'http', method: 'GET', path: '/customers' })).toBeUndefined();
+    expect(ev({ protocol: 'http', method: 'GET', path: '/customers?__proto__=x&constructor=y&page=1' })).toBe('any-page');
   });
 });
 

@@ -61,14 +61,19 @@ export function normalizePath(target: string): NormalizedPath {
   return { ok: true, segments, query };
 }
 
+/** A record without a prototype: parameter names like __proto__ or constructor are plain keys. */
+function emptyRecord(): Record<string, string[]> {
+  return Object.create(null) as Record<string, string[]>;
+}
+
 export function parseQueryString(query: string): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  const out = emptyRecord();
   for (const [k, v] of new URLSearchParams(query)) (out[k] ??= []).push(v);
   return out;
 }
 
 export function queryRecord(query: Record<string, string | string[]>): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  const out = emptyRecord();
   for (const [k, v] of Object.entries(query)) out[k] = Array.isArray(v) ? [...v] : [v];
   return out;
 }

@@ -112,7 +112,7 @@ class Acc {
 const READ_KEYS: ReadonlySet<string> = new Set(['fromClause', 'usingClause', 'sourceRelation', 'larg', 'rarg']);
 
 /** Typed (unwrapped) fields of the parse tree that matter to the walk; `Node *` fields come wrapped as {Type: {...}}. */
-const UNWRAPPED: Readonly<Record<string, string>> = { larg: 'SelectStmt', rarg: 'SelectStmt', funccall: 'FuncCall', setstmt: 'VariableSetStmt' };
+const UNWRAPPED: ReadonlyMap<string, string> = new Map([['larg', 'SelectStmt'], ['rarg', 'SelectStmt'], ['funccall', 'FuncCall'], ['setstmt', 'VariableSetStmt']]);
 
 /** The single key of a wrapped node ({Type: {...}}), or undefined. */
 function wrapperKey(v: Json): string | undefined {
@@ -132,7 +132,7 @@ function nodeOf(v: Json, key: string): [string, Json] {
     if (inner !== undefined) return [only, inner];
   }
   if (typeof v.relname === 'string') return ['RangeVar', v];
-  return [UNWRAPPED[key] ?? '', v];
+  return [UNWRAPPED.get(key) ?? '', v];
 }
 
 // --- unbounded writes ----------------------------------------------------------------------------
@@ -417,6 +417,10 @@ function walkable(v: unknown): boolean {
   return typeof v === 'object' && v !== null;
 }
 
+function planFor(plan: Plan | undefined, key: string): Plan[string] | undefined {
+  return plan !== undefined && Object.hasOwn(plan, key) ? plan[key] : undefined;
+}
+
 function childCtx(body: Ctx, p: { executing: boolean } | undefined): Ctx {
   return p === undefined ? body : { ...body, executing: p.executing && body.executing };
 }
@@ -428,7 +432,7 @@ function pushChildren(node: Json, ctx: Ctx, plan: Plan | undefined, stack: Frame
   // Pushed in reverse so that tables and functions come out in source order. The WITH goes last (visited first).
   for (let i = entries.length - 1; i >= 0; i--) {
     const [key, value] = entries[i] ?? ['', undefined];
-    const p = key === 'withClause' ? 'skip' : plan?.[key];
+    const p = key === 'withClause' ? 'skip' : planFor(plan, key);
     if (p !== 'skip' && walkable(value)) stack.push({ value, key, ctx: childCtx(body, p) });
   }
   if (withClause !== undefined) pushCtes(withClause, { ...ctx, cteQuery: false }, stack);
