@@ -220,6 +220,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
     kubeconfig: r.optional(S.kubeconfig),
     logLevel: r.oneOf(S.logLevel, ['trace', 'debug', 'info', 'warn', 'error'] as const),
   };
+  if (config.tls.policy.caValidityMs < 3 * config.tls.policy.certValidityMs) {
+    r.problems.push('GUARITA_WEBHOOK_CA_VALIDITY (--ca-validity): must be at least 3 times GUARITA_WEBHOOK_CERT_VALIDITY (the CA is rotated in two phases within its last half)');
+  }
   if (config.port === config.metricsPort) r.problems.push(`GUARITA_WEBHOOK_METRICS_PORT (--metrics-port): must differ from the HTTPS port ${config.port}`);
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -51,8 +51,8 @@ export class PolicyCache implements PolicySource {
   }
 
   #onError(err: unknown): void {
+    if (this.#stopped) return; // the abort of our own stop()
     this.#events.onError?.(err);
-    if (this.#stopped) return;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => void this.#restart(), this.#backoffMs);
     this.#timer.unref();

@@ -9,21 +9,37 @@ const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 /** Certificates start this far in the past, so a skewed clock (apiserver, other replica) accepts them. */
 export const BACKDATE_MS = 5 * 60_000;
 
-/** Everything the Secret holds. `bundlePem`: the CAs the apiserver must trust (current first, then still-valid previous ones). */
-export interface TlsMaterial { caCertPem: string; caKeyPem: string; certPem: string; keyPem: string; bundlePem: string }
+/**
+ * Everything the Secret holds. `bundlePem`: the CAs the apiserver must trust (current first, then
+ * the staged next CA and still-valid previous ones). `next*`: a CA already trusted through the
+ * bundle but not yet signing: CA rotation is two-phase, so the apiserver has long trusted a CA
+ * (and every replica has long published it) before any certificate it signed is served.
+ */
+export interface TlsMaterial {
+  caCertPem: string;
+  caKeyPem: string;
+  certPem: string;
+  keyPem: string;
+  bundlePem: string;
+  nextCaCertPem?: string;
+  nextCaKeyPem?: string;
+}
 
 export interface TlsPolicy {
   dnsNames: readonly string[];
   ips: readonly string[];
   caValidityMs: number;
   certValidityMs: number;
-  /** Renew when less than this fraction of a certificate's lifetime remains (default 1/3). */
+  /** Renew (serving) or promote the next CA when less than this fraction of the lifetime remains (default 1/3). */
   renewFraction: number;
 }
 
+/** The next CA is staged (trusted, not yet signing) when this fraction of the current CA's lifetime remains. */
+export const STAGE_FRACTION = 1 / 2;
+
 export type TlsPlan =
   | { action: 'keep' }
-  | { action: 'create' | 'rotate-ca' | 'renew-serving'; reason: string };
+  | { action: 'create' | 'stage-ca' | 'rotate-ca' | 'renew-serving'; reason: string };
 
 function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
@@ -148,8 +164,20 @@ export function planTls(m: TlsMaterial | undefined, policy: TlsPolicy, now: Date
   }
   if (ca === undefined || !ca.ca || !keyMatches(m.caCertPem, m.caKeyPem)) return { action: 'create', reason: 'CA certificate or key missing or unusable' };
   if (dueForRenewal(ca, policy.renewFraction, now)) return { action: 'rotate-ca', reason: `CA expires ${ca.validTo}` };
+  if (dueForRenewal(ca, STAGE_FRACTION, now) && usableNext(m) === undefined) return { action: 'stage-ca', reason: `CA expires ${ca.validTo}: staging its successor` };
   const problem = servingProblem(m, ca, policy, now);
   return problem === undefined ? { action: 'keep' } : { action: 'renew-serving', reason: problem };
+}
+
+/** The staged next CA, if it is intact. */
+function usableNext(m: TlsMaterial): { certPem: string; keyPem: string } | undefined {
+  if (m.nextCaCertPem === undefined || m.nextCaKeyPem === undefined) return undefined;
+  try {
+    const next = splitPem(m.nextCaCertPem)[0];
+    return next?.ca === true && keyMatches(m.nextCaCertPem, m.nextCaKeyPem) ? { certPem: m.nextCaCertPem, keyPem: m.nextCaKeyPem } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function bundleWith(caPem: string, previous: string, now: Date): string {
@@ -163,14 +191,27 @@ function bundleWith(caPem: string, previous: string, now: Date): string {
   return joinPem([...ca, ...kept]);
 }
 
+async function renewServing(m: TlsMaterial, policy: TlsPolicy, now: Date): Promise<TlsMaterial> {
+  const serving = await issueServing({ certPem: m.caCertPem, keyPem: m.caKeyPem }, policy, now);
+  return { ...m, certPem: serving.certPem, keyPem: serving.keyPem, bundlePem: bundleWith(m.caCertPem, m.bundlePem, now) };
+}
+
+async function stageCa(m: TlsMaterial, policy: TlsPolicy, now: Date): Promise<TlsMaterial> {
+  const next = await createCa(policy.caValidityMs, now);
+  return { ...m, nextCaCertPem: next.certPem, nextCaKeyPem: next.keyPem, bundlePem: bundleWith(m.caCertPem, next.certPem + m.bundlePem, now) };
+}
+
+/** New signing CA: the staged one when there is one (already trusted), else a fresh one. */
+async function rotateCa(m: TlsMaterial | undefined, policy: TlsPolicy, now: Date): Promise<TlsMaterial> {
+  const staged = m === undefined ? undefined : usableNext(m);
+  const ca = staged ?? await createCa(policy.caValidityMs, now);
+  const serving = await issueServing(ca, policy, now);
+  return { caCertPem: ca.certPem, caKeyPem: ca.keyPem, certPem: serving.certPem, keyPem: serving.keyPem, bundlePem: bundleWith(ca.certPem, m?.bundlePem ?? '', now) };
+}
+
 /** Carries out a plan: new material (the CA is kept unless the plan replaces it). */
 export async function executeTlsPlan(plan: Exclude<TlsPlan, { action: 'keep' }>, m: TlsMaterial | undefined, policy: TlsPolicy, now: Date): Promise<TlsMaterial> {
-  if (plan.action === 'renew-serving' && m !== undefined) {
-    const serving = await issueServing({ certPem: m.caCertPem, keyPem: m.caKeyPem }, policy, now);
-    return { ...m, certPem: serving.certPem, keyPem: serving.keyPem, bundlePem: bundleWith(m.caCertPem, m.bundlePem, now) };
-  }
-  const ca = await createCa(policy.caValidityMs, now);
-  const serving = await issueServing(ca, policy, now);
-  const previous = plan.action === 'rotate-ca' && m !== undefined ? m.bundlePem : '';
-  return { caCertPem: ca.certPem, caKeyPem: ca.keyPem, certPem: serving.certPem, keyPem: serving.keyPem, bundlePem: bundleWith(ca.certPem, previous, now) };
+  if (plan.action === 'renew-serving' && m !== undefined) return renewServing(m, policy, now);
+  if (plan.action === 'stage-ca' && m !== undefined) return stageCa(m, policy, now);
+  return rotateCa(plan.action === 'rotate-ca' ? m : undefined, policy, now);
 }

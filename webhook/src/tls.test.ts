@@ -20,14 +20,13 @@ function cluster(): FakeKube {
 
 function replica(kube: FakeKube, clock: { now: Date }): { tls: SelfManagedTls; reloads: ServingPair[]; material: () => TlsMaterial | undefined } {
   const reloads: ServingPair[] = [];
-  let last: TlsMaterial | undefined;
   const tls = new SelfManagedTls({
     api: kube, namespace: 'guarita-system', secretName: 'guarita-webhook-tls', policy,
     mutatingConfigurations: ['guarita-webhook'], validatingConfigurations: ['guarita-webhook'],
     checkIntervalMs: 1000, log: silent, now: () => clock.now,
-    onReload: (pair, m) => { reloads.push(pair); last = m; },
+    onReload: (pair) => { reloads.push(pair); },
   });
-  return { tls, reloads, material: () => last };
+  return { tls, reloads, material: () => tls.material() };
 }
 
 function caBundles(kube: FakeKube): X509Certificate[][] {
@@ -80,23 +79,32 @@ describe('self-managed webhook TLS', () => {
     expect(trusted(kube, a.reloads[1]?.certPem ?? '')).toBe(true);
   });
 
-  it('rotates the CA with overlap: old and new CA are both trusted while replicas catch up', async () => {
+  it('rotates the CA in two phases: the successor is trusted everywhere long before it signs', async () => {
     const kube = cluster();
     const clock = { now: new Date() };
     const a = replica(kube, clock);
     const b = replica(kube, clock);
     const old = await a.tls.init();
     await b.tls.init();
-    clock.now = new Date(clock.now.getTime() + 61 * DAY);
-    // The old serving certificate is still valid (it was renewed within the CA's lifetime).
+    const firstCa = a.material()?.caCertPem;
+    // Half the CA's lifetime left: its successor is staged into every caBundle, nothing is re-signed.
+    clock.now = new Date(clock.now.getTime() + 46 * DAY);
     await b.tls.reconcile();
-    const fresh = b.reloads.at(-1)?.certPem ?? '';
-    expect(b.material()?.caCertPem).not.toBe(a.material()?.caCertPem);
+    const staged = b.material();
+    expect(staged?.caCertPem).toBe(firstCa);
+    expect(staged?.nextCaCertPem).toBeDefined();
+    expect(caBundles(kube).every((bundle) => bundle.length === 2)).toBe(true);
+    // A third left: the staged CA (trusted for weeks) becomes the signer; the old one stays trusted.
+    clock.now = new Date(clock.now.getTime() + 15 * DAY);
+    await a.tls.reconcile();
+    const fresh = a.reloads.at(-1)?.certPem ?? '';
+    expect(a.material()?.caCertPem).toBe(staged?.nextCaCertPem);
+    expect(a.material()?.nextCaCertPem).toBeUndefined();
     expect(caBundles(kube).every((bundle) => bundle.length === 2)).toBe(true);
     expect(trusted(kube, fresh)).toBe(true);
     expect(trusted(kube, old.certPem)).toBe(true);
-    await a.tls.reconcile();
-    expect(a.reloads.at(-1)?.certPem).toBe(fresh);
+    await b.tls.reconcile();
+    expect(b.reloads.at(-1)?.certPem).toBe(fresh);
   });
 
   it('replaces unusable material and plans nothing for good material', async () => {

@@ -48,6 +48,7 @@ interface WebhookConfigurationJson {
 }
 
 const KEYS = { caCertPem: 'ca.crt', caKeyPem: 'ca.key', certPem: 'tls.crt', keyPem: 'tls.key', bundlePem: 'ca-bundle.crt' } as const;
+const NEXT_KEYS = { nextCaCertPem: 'ca-next.crt', nextCaKeyPem: 'ca-next.key' } as const;
 /** A CA found in a caBundle but not (yet) in the Secret is kept this long: another replica may be mid-rotation. */
 const IN_FLIGHT_CA_MS = 15 * 60_000;
 const MAX_ATTEMPTS = 5;
@@ -65,15 +66,28 @@ export interface SelfManagedOptions {
   now?: () => Date;
 }
 
+function text(data: Record<string, string>, key: string): string | undefined {
+  const v = data[key];
+  return v === undefined || v === '' ? undefined : Buffer.from(v, 'base64').toString('utf8');
+}
+
 function decode(data: Record<string, string> | undefined): TlsMaterial | undefined {
   if (data === undefined) return undefined;
-  const get = (k: string): string | undefined => (data[k] === undefined ? undefined : Buffer.from(data[k], 'base64').toString('utf8'));
-  const m = Object.fromEntries(Object.entries(KEYS).map(([field, key]) => [field, get(key)]));
-  return Object.values(m).every((v) => v !== undefined && v !== '') ? (m as unknown as TlsMaterial) : undefined;
+  const required = Object.entries(KEYS).map(([field, key]) => [field, text(data, key)] as const);
+  if (required.some(([, v]) => v === undefined)) return undefined;
+  const optional = Object.entries(NEXT_KEYS).flatMap(([field, key]) => {
+    const v = text(data, key);
+    return v === undefined ? [] : [[field, v] as const];
+  });
+  return Object.fromEntries([...required, ...optional]) as unknown as TlsMaterial;
 }
 
 function encode(m: TlsMaterial): Record<string, string> {
-  return Object.fromEntries(Object.entries(KEYS).map(([field, key]) => [key, Buffer.from(m[field as keyof TlsMaterial]).toString('base64')]));
+  const all: Record<string, string> = { ...KEYS, ...NEXT_KEYS };
+  return Object.fromEntries(Object.entries(all).flatMap(([field, key]) => {
+    const v = m[field as keyof TlsMaterial];
+    return v === undefined ? [] : [[key, Buffer.from(v).toString('base64')]];
+  }));
 }
 
 function fingerprints(pem: string): string[] {
@@ -89,6 +103,7 @@ export class SelfManagedTls implements TlsSource {
   #timer: NodeJS.Timeout | undefined;
   #loaded: string | undefined;
   #running: Promise<void> | undefined;
+  #material: TlsMaterial | undefined;
 
   constructor(options: SelfManagedOptions) {
     this.#o = options;
@@ -133,7 +148,7 @@ export class SelfManagedTls implements TlsSource {
       if (plan.action === 'keep' && current !== undefined) return current;
       if (plan.action === 'keep') continue;
       const next = await executeTlsPlan(plan, current, this.#o.policy, now);
-      // The apiserver must trust the new CA before anyone serves a certificate it signed.
+      // The apiserver must trust a new CA before anyone serves a certificate it signed.
       if (plan.action !== 'renew-serving') await this.#publishBundle(next.bundlePem, true);
       if (await this.#writeSecret(secret, next)) {
         this.#o.log.info({ secret: this.#o.secretName, action: plan.action, reason: plan.reason }, 'webhook certificate renewed');
@@ -200,6 +215,7 @@ export class SelfManagedTls implements TlsSource {
     this.#running ??= (async () => {
       try {
         const m = await this.#converge();
+        this.#material = m;
         await this.#publishBundle(m.bundlePem, false);
         this.#reload(m);
       } finally {
@@ -207,6 +223,11 @@ export class SelfManagedTls implements TlsSource {
       }
     })();
     return this.#running;
+  }
+
+  /** The material of the last reconcile. */
+  material(): TlsMaterial | undefined {
+    return this.#material;
   }
 
   async init(): Promise<ServingPair> {

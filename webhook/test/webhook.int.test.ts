@@ -67,16 +67,29 @@ afterAll(async () => {
 });
 
 describe('pod injection through the apiserver', () => {
-  it('stores a Pod created in an opted-in namespace with the native sidecar, endpoints and sidecar-only credentials', async () => {
-    await createPod(examplePod(ns, 'agent-1'));
-    const pod = await storedPod(ns, 'agent-1');
+  function expectSidecar(pod: Pod): void {
     const proxy = pod.spec.initContainers?.[0];
     expect(proxy).toMatchObject({
       name: 'guarita-proxy', image: TEST_SIDECAR.image, restartPolicy: 'Always', command: ['node', '/app/sidecar/src/main.ts'],
       securityContext: { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
       resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+      startupProbe: expect.objectContaining({ exec: expect.any(Object) }),
     });
-    expect(proxy?.startupProbe).toBeDefined();
+    expect(proxy?.volumeMounts?.map((m) => m.name)).toEqual(['guarita-spool', 'guarita-tokens', 'guarita-target-orders-db']);
+  }
+
+  function expectVolumes(pod: Pod): void {
+    expect(pod.spec.containers[0]?.volumeMounts ?? []).not.toContainEqual(expect.objectContaining({ name: expect.stringMatching(/^guarita-/) }));
+    const volumes = Object.fromEntries((pod.spec.volumes ?? []).map((v) => [v.name, v]));
+    expect(volumes['guarita-tokens']).toMatchObject({ projected: { sources: [{ serviceAccountToken: { path: 'operator', audience: 'guarita-operator', expirationSeconds: 3600 } }, expect.anything(), expect.anything()] } });
+    expect(volumes['guarita-target-orders-db']).toMatchObject({ secret: { secretName: 'orders-db-credentials' } });
+  }
+
+  it('stores a Pod created in an opted-in namespace with the native sidecar, endpoints and sidecar-only credentials', async () => {
+    await createPod(examplePod(ns, 'agent-1'));
+    const pod = await storedPod(ns, 'agent-1');
+    expectSidecar(pod);
+    expectVolumes(pod);
     expect(envOf(pod, 'agent')).toMatchObject({
       ORDERS_DB_URL: 'postgresql://127.0.0.1:15432/orders', CUSTOMERS_API_URL: 'http://127.0.0.1:18080',
       PGHOST: '127.0.0.1', PGPORT: '15432', PGSSLMODE: 'disable', GUARITA_ADMIN_URL: 'http://127.0.0.1:15090',
@@ -85,10 +98,6 @@ describe('pod injection through the apiserver', () => {
       { policy: 'customers-api', target: 'customers-api', protocol: 'http', listenPort: 18080 },
       { policy: 'orders-db', target: 'orders-db', protocol: 'postgres', listenPort: 15432 },
     ]);
-    expect(pod.spec.containers[0]?.volumeMounts ?? []).not.toContainEqual(expect.objectContaining({ name: expect.stringMatching(/^guarita-/) }));
-    expect(proxy?.volumeMounts?.map((m) => m.name)).toEqual(['guarita-spool', 'guarita-tokens', 'guarita-target-orders-db']);
-    const tokens = pod.spec.volumes?.find((v) => v.name === 'guarita-tokens');
-    expect(tokens?.projected?.sources?.[0]?.serviceAccountToken).toEqual({ path: 'operator', audience: 'guarita-operator', expirationSeconds: 3600 });
     expect(pod.metadata.annotations).toMatchObject({ 'guarita.io/status': 'injected', 'guarita.io/policies': 'customers-api,orders-db' });
   });
 

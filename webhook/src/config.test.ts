@@ -1,0 +1,51 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig, usage } from './config.ts';
+
+const base = { GUARITA_NAMESPACE: 'guarita-system', GUARITA_SIDECAR_IMAGE: 'ghcr.io/guarita/guarita:0.1.0' };
+
+describe('webhook configuration', () => {
+  it('has working defaults and derives the certificate names from the Service', () => {
+    const c = loadConfig([], base);
+    expect(c.port).toBe(10250);
+    expect(c.tls.mode).toBe('self');
+    expect(c.tls.policy.dnsNames).toContain('guarita-webhook.guarita-system.svc');
+    expect(c.injector.sidecar).toMatchObject({ mode: 'native', adminPort: 15090, operatorUrl: 'https://guarita-operator.guarita-system.svc:8443', startupTimeoutSeconds: 120 });
+    expect(c.injector.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', 'guarita-system']);
+    expect(c.configurationName).toBe('guarita-webhook');
+  });
+
+  it('lets flags override the environment', () => {
+    const c = loadConfig(['--port', '8443', '--sidecar-mode', 'container', '--cert-hosts', '127.0.0.1,webhook.local'], { ...base, GUARITA_WEBHOOK_PORT: '9443' });
+    expect(c.port).toBe(8443);
+    expect(c.injector.sidecar.mode).toBe('container');
+    expect(c.tls.policy.ips).toEqual(['127.0.0.1']);
+    expect(c.tls.policy.dnsNames).toContain('webhook.local');
+  });
+
+  it('reports every problem at once, naming the variable and the flag', () => {
+    let error: unknown;
+    try {
+      loadConfig([], { GUARITA_WEBHOOK_PORT: '70000', GUARITA_SIDECAR_MODE: 'sidecar', GUARITA_SIDECAR_RESOURCES: '{"requests":{"cpu":5}}', GUARITA_WEBHOOK_CERT_VALIDITY: '1y' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain('GUARITA_NAMESPACE (--namespace): is required');
+    expect(message).toContain('GUARITA_SIDECAR_IMAGE (--sidecar-image): is required');
+    expect(message).toContain('GUARITA_WEBHOOK_PORT (--port): must be an integer from 1 to 65535, got "70000"');
+    expect(message).toContain('GUARITA_SIDECAR_MODE (--sidecar-mode): must be one of native, container, got "sidecar"');
+    expect(message).toContain('GUARITA_SIDECAR_RESOURCES (--sidecar-resources): must be JSON');
+    expect(message).toContain('GUARITA_WEBHOOK_CERT_VALIDITY (--cert-validity): must be a positive duration');
+  });
+
+  it('refuses a CA that does not outlive its certificates', () => {
+    expect(() => loadConfig([], { ...base, GUARITA_WEBHOOK_CA_VALIDITY: '48h', GUARITA_WEBHOOK_CERT_VALIDITY: '24h' })).toThrow('must be at least 3 times');
+  });
+
+  it('rejects unknown flags and documents every setting', () => {
+    expect(() => loadConfig(['--bogus', 'x'], base)).toThrow(ConfigError);
+    expect(usage()).toContain('--sidecar-image');
+    expect(usage()).toContain('GUARITA_WEBHOOK_TLS_MODE');
+  });
+});
