@@ -1,0 +1,366 @@
+// The chart without a cluster: helm lint, helm template with default and non-default values, the
+// schema's messages for bad values, and the places where the chart must mirror the components:
+// the webhook configurations (webhook/src/configurations.ts) and the webhook's environment
+// (webhook/src/config.ts parses exactly what the chart renders).
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig as loadOperatorConfig, SETTINGS as OPERATOR_SETTINGS } from '../../../operator/src/config.ts';
+import { loadConfig, SETTINGS } from '../../../webhook/src/config.ts';
+import { webhookConfigurations } from '../../../webhook/src/configurations.ts';
+import { SIDECAR_COMMAND } from '../../../webhook/src/constants.ts';
+import { CHART_DIR, find, helm, one, rules, template, templateRaw, type K8sObject } from './helm.ts';
+
+const NON_DEFAULT = join(import.meta.dirname, 'values-non-default.yaml');
+
+interface Container { name: string; command?: string[]; image: string; env?: { name: string; value?: string; valueFrom?: unknown }[]; securityContext?: Record<string, unknown>; volumeMounts?: { name: string; mountPath: string }[] }
+interface PodSpec { containers: Container[]; securityContext?: Record<string, unknown>; affinity?: Record<string, unknown>; volumes?: Record<string, unknown>[]; serviceAccountName?: string }
+
+function podSpec(deployment: K8sObject): PodSpec {
+  return (deployment.spec as { template: { spec: PodSpec } }).template.spec;
+}
+
+function container(deployment: K8sObject): Container {
+  return podSpec(deployment).containers[0]!;
+}
+
+/** The environment the chart gives a container, with the downward-API fields filled in. */
+function envOf(deployment: K8sObject, namespace: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const e of container(deployment).env ?? []) env[e.name] = e.value ?? (e.valueFrom === undefined ? undefined : namespace);
+  return env;
+}
+
+const allRules = (objects: readonly K8sObject[]): { role: string; rule: ReturnType<typeof rules>[number] }[] =>
+  objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole').flatMap((r) => rules(r).map((rule) => ({ role: `${r.kind}/${r.metadata.name}`, rule })));
+
+describe('helm lint', () => {
+  it('passes --strict with the default values', async () => {
+    const result = await helm(['lint', '--strict', CHART_DIR]);
+    expect(result.stdout).toContain('0 chart(s) failed');
+    expect(result.code).toBe(0);
+  });
+
+  it('passes --strict with non-default values', async () => {
+    const result = await helm(['lint', '--strict', CHART_DIR, '-f', NON_DEFAULT]);
+    expect(result.stdout).toContain('0 chart(s) failed');
+    expect(result.code).toBe(0);
+  });
+});
+
+describe('default values', () => {
+  let objects: K8sObject[];
+  const ns = 'guarita-system';
+
+  beforeAll(async () => {
+    objects = await template();
+  });
+
+  it('renders every component and nothing optional', () => {
+    const kinds = [...new Set(objects.map((o) => o.kind))].sort();
+    expect(kinds).toEqual([
+      'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PersistentVolumeClaim',
+      'PodDisruptionBudget', 'Role', 'RoleBinding', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
+    ]);
+    expect(find(objects, 'Deployment').map((d) => d.metadata.name).sort()).toEqual(['guarita-operator', 'guarita-webhook']);
+    expect(find(objects, 'ClusterRole').map((d) => d.metadata.name).sort()).toEqual(['guarita-approver', 'guarita-auditor', 'guarita-operator', 'guarita-webhook']);
+    // Namespaced objects all land in the release namespace.
+    const namespaced = objects.filter((o) => !['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'].includes(o.kind));
+    expect(namespaced.every((o) => o.metadata.namespace === ns)).toBe(true);
+  });
+
+  it('runs every container non-root on a read-only root filesystem with no capabilities', () => {
+    for (const d of find(objects, 'Deployment')) {
+      const spec = podSpec(d);
+      expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(container(d).securityContext).toEqual({
+        allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: true,
+        capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+      });
+      expect(container(d).image).toBe('ghcr.io/guarita/guarita:0.1.0');
+      // The only writable paths are volumes.
+      expect(container(d).volumeMounts?.map((m) => m.mountPath)).toContain('/tmp');
+    }
+  });
+
+  it('starts each component from its entry point in the one image', () => {
+    expect(container(one(objects, 'Deployment', 'guarita-webhook')).command).toEqual(['node', '/app/webhook/src/main.ts']);
+    expect(container(one(objects, 'Deployment', 'guarita-operator')).command).toEqual(['node', '/app/operator/src/main.ts']);
+    // The sidecar command is fixed by the injection contract; the image must carry it at the same path.
+    expect(SIDECAR_COMMAND).toEqual(['node', '/app/sidecar/src/main.ts']);
+  });
+
+  it('runs the webhook highly available: 2 replicas, PDB, spread over nodes, no unavailable pod during rollouts', () => {
+    const d = one(objects, 'Deployment', 'guarita-webhook');
+    expect(d.spec).toMatchObject({ replicas: 2, strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } });
+    expect(podSpec(d).affinity).toMatchObject({ podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ podAffinityTerm: { topologyKey: 'kubernetes.io/hostname' } }] } });
+    expect(one(objects, 'PodDisruptionBudget', 'guarita-webhook').spec).toMatchObject({ minAvailable: 1, selector: { matchLabels: { 'app.kubernetes.io/component': 'webhook' } } });
+  });
+
+  it('runs one operator writer on a persistent store that outlives the release', () => {
+    const d = one(objects, 'Deployment', 'guarita-operator');
+    expect(d.spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
+    expect(podSpec(d).volumes).toContainEqual({ name: 'store', persistentVolumeClaim: { claimName: 'guarita-operator-store' } });
+    expect(container(d).volumeMounts).toContainEqual({ name: 'store', mountPath: '/var/lib/guarita' });
+    const pvc = one(objects, 'PersistentVolumeClaim', 'guarita-operator-store');
+    expect(pvc.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(pvc.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } });
+  });
+
+  it('gives the operator an environment its own configuration parser accepts', () => {
+    const d = one(objects, 'Deployment', 'guarita-operator');
+    const env = envOf(d, ns);
+    const known = new Set(OPERATOR_SETTINGS.map((s) => s.env));
+    expect(Object.keys(env).filter((name) => !known.has(name))).toEqual([]);
+    expect(env).toMatchObject({ GUARITA_TLS_CERT_FILE: '/var/run/guarita/operator-tls/tls.crt', GUARITA_TLS_KEY_FILE: '/var/run/guarita/operator-tls/tls.key' });
+    expect(podSpec(d).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'guarita-operator-tls' } });
+    // The mounted files, written where the parser can check they are readable.
+    const dir = mkdtempSync(join(tmpdir(), 'guarita-chart-'));
+    const secret = one(objects, 'Secret', 'guarita-operator-tls').data as Record<string, string>;
+    for (const key of ['tls.crt', 'tls.key']) writeFileSync(join(dir, key), Buffer.from(secret[key]!, 'base64'));
+    const config = loadOperatorConfig([], { ...env, GUARITA_TLS_CERT_FILE: join(dir, 'tls.crt'), GUARITA_TLS_KEY_FILE: join(dir, 'tls.key') });
+    expect(config).toMatchObject({
+      namespace: ns, listenPort: 8443, metricsPort: 9090, dataDir: '/var/lib/guarita', storeKeySecret: 'guarita-store-key', ingestAudience: 'guarita-operator',
+      leaseName: 'guarita-operator-leader', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, logLevel: 'info',
+    });
+    expect(config.watchNamespaces).toBeUndefined();
+    expect(config.podName).toBeUndefined();
+  });
+
+  it('generates an operator certificate for its Service, signed by the CA the sidecars get', async () => {
+    const withAgents = await template({ set: ['sidecar.rbac.namespaces[0].namespace=lgpd-orders'] });
+    const data = one(withAgents, 'Secret', 'guarita-operator-tls').data as Record<string, string>;
+    const cert = new X509Certificate(Buffer.from(data['tls.crt']!, 'base64'));
+    const ca = new X509Certificate((one(withAgents, 'ConfigMap', 'guarita-operator-ca', 'lgpd-orders').data as Record<string, string>)['ca.crt']!);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    expect(cert.checkHost('guarita-operator.guarita-system.svc')).toBe('guarita-operator.guarita-system.svc');
+    expect(ca.ca).toBe(true);
+    expect(Buffer.from(data['ca.crt']!, 'base64').toString()).toBe(ca.toString());
+    const webhookEnv = envOf(one(withAgents, 'Deployment', 'guarita-webhook'), ns);
+    expect(webhookEnv.GUARITA_OPERATOR_CA_CONFIGMAP).toBe('guarita-operator-ca');
+  });
+
+  it('renders webhook configurations identical to webhook/src/configurations.ts', () => {
+    const expected = webhookConfigurations({ name: 'guarita-webhook', namespace: ns, endpoint: { service: { name: 'guarita-webhook', namespace: ns, port: 443 } } });
+    for (const want of expected) {
+      const got = one(objects, want.kind as string, 'guarita-webhook');
+      expect(got.webhooks).toEqual(want.webhooks);
+      expect(got.metadata.labels).toMatchObject((want.metadata as { labels: Record<string, string> }).labels);
+      expect(got.metadata.annotations).toBeUndefined();
+    }
+    // The Service the configurations call.
+    expect(one(objects, 'Service', 'guarita-webhook').spec).toMatchObject({ ports: [{ name: 'https', port: 443, targetPort: 'https' }, { name: 'metrics' }] });
+  });
+
+  it('gives the webhook an environment its own configuration parser accepts', () => {
+    const d = one(objects, 'Deployment', 'guarita-webhook');
+    const env = envOf(d, ns);
+    const known = new Set(SETTINGS.map((s) => s.env));
+    expect(Object.keys(env).filter((name) => !known.has(name))).toEqual([]);
+    const config = loadConfig([], env);
+    expect(config).toMatchObject({
+      namespace: ns, port: 10250, metricsPort: 9090, configurationName: 'guarita-webhook', missingSecret: 'reject',
+      tls: { mode: 'self', secretName: 'guarita-webhook-tls' },
+    });
+    expect(config.tls.policy.dnsNames).toContain('guarita-webhook.guarita-system.svc');
+    expect(config.injector.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', ns]);
+    expect(config.injector.sidecar).toMatchObject({
+      image: 'ghcr.io/guarita/guarita:0.1.0', imagePullPolicy: 'IfNotPresent', mode: 'native', adminPort: 15090, uid: 65532,
+      operatorUrl: 'https://guarita-operator.guarita-system.svc:8443', operatorAudience: 'guarita-operator', operatorCaConfigMap: 'guarita-operator-ca',
+      spoolSizeLimit: '256Mi', resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    });
+  });
+
+  it('creates the webhook\'s self-managed TLS Secret empty, so its certificates never enter the release', () => {
+    const secret = one(objects, 'Secret', 'guarita-webhook-tls');
+    expect(secret.data).toBeUndefined();
+    expect(secret.stringData).toBeUndefined();
+  });
+
+  it('grants the operator status patches, its Lease and its store key, and nothing on pods or other Secrets', () => {
+    expect(rules(one(objects, 'Role', 'guarita-operator'))).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['guarita-operator-leader'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['guarita-store-key'], verbs: ['get'] },
+    ]);
+    const cluster = rules(one(objects, 'ClusterRole', 'guarita-operator'));
+    expect(cluster).toContainEqual({ apiGroups: ['guarita.io'], resources: ['accesspolicies/status', 'approvalrequests/status'], verbs: ['patch'] });
+    expect(cluster.some((r) => r.resources?.some((res) => ['pods', 'secrets', 'configmaps'].includes(res)))).toBe(false);
+  });
+
+  it('grants the webhook get/update on its own Secret and get/patch on its own configurations only', () => {
+    expect(rules(one(objects, 'Role', 'guarita-webhook'))).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['guarita-webhook-tls'], verbs: ['get', 'update'] }]);
+    const cluster = rules(one(objects, 'ClusterRole', 'guarita-webhook'));
+    expect(cluster).toContainEqual({ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: ['guarita-webhook'], verbs: ['get', 'patch'] });
+    expect(cluster).toContainEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['get'] });
+  });
+
+  it('never grants wildcards, secret listing, or writes to ApprovalRequest spec outside the approver role', () => {
+    for (const { role, rule } of allRules(objects)) {
+      expect({ role, wildcard: [...rule.verbs, ...(rule.resources ?? []), ...(rule.apiGroups ?? [])].includes('*') }).toEqual({ role, wildcard: false });
+      if (rule.resources?.includes('secrets')) expect({ role, verbs: rule.verbs.filter((v) => ['list', 'watch', 'delete', 'patch'].includes(v)) }).toEqual({ role, verbs: [] });
+      if (rule.resources?.includes('approvalrequests') && role !== 'ClusterRole/guarita-approver') {
+        expect({ role, verbs: rule.verbs.filter((v) => ['update', 'patch'].includes(v)) }).toEqual({ role, verbs: [] });
+      }
+    }
+  });
+
+  it('gives approvers patch on ApprovalRequests (not their status) and auditors read-only access', () => {
+    expect(rules(one(objects, 'ClusterRole', 'guarita-approver'))).toEqual([{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch'] }]);
+    expect(one(objects, 'ClusterRole', 'guarita-approver').metadata.labels).not.toHaveProperty(['rbac.authorization.k8s.io/aggregate-to-edit']);
+    const auditor = rules(one(objects, 'ClusterRole', 'guarita-auditor'));
+    expect(auditor).toContainEqual({ apiGroups: ['guarita.io'], resources: ['sessions'], verbs: ['get', 'list'] });
+    expect(auditor.flatMap((r) => r.verbs).every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
+  });
+
+  it('confines network traffic: webhook and operator ports in, DNS and the API out', () => {
+    const webhook = one(objects, 'NetworkPolicy', 'guarita-webhook').spec as Record<string, unknown>;
+    expect(webhook.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(webhook.ingress).toEqual([{ ports: [{ port: 10250, protocol: 'TCP' }] }, { ports: [{ port: 9090, protocol: 'TCP' }] }]);
+    expect(webhook.egress).toEqual([
+      { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+      { ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }] },
+    ]);
+    const operator = one(objects, 'NetworkPolicy', 'guarita-operator').spec as { ingress: unknown[] };
+    expect(operator.ingress[0]).toEqual({ from: [{ namespaceSelector: { matchLabels: { 'guarita.io/injection': 'enabled' } } }], ports: [{ port: 8443, protocol: 'TCP' }] });
+  });
+
+  it('renders no sidecar RBAC until namespaces are listed', () => {
+    expect(objects.filter((o) => o.metadata.name.includes('sidecar'))).toEqual([]);
+  });
+});
+
+describe('non-default values (tests/values-non-default.yaml)', () => {
+  let objects: K8sObject[];
+  const ns = 'guarita';
+
+  beforeAll(async () => {
+    objects = await template({ release: 'audit', namespace: ns, values: [NON_DEFAULT] });
+  });
+
+  it('prefixes names with the release and uses the digest of the sidecar image', () => {
+    const d = one(objects, 'Deployment', 'audit-guarita-webhook');
+    const config = loadConfig([], envOf(d, ns));
+    expect(config.injector.sidecar.image).toBe(`registry.example.com/guarita-proxy@sha256:${'a'.repeat(64)}`);
+    expect(config.injector.sidecar).toMatchObject({ mode: 'container', imagePullPolicy: 'Always', approvalWait: '45s', policyStaleness: '2m', operatorUrl: 'https://audit-guarita-operator.guarita.svc:8443' });
+    expect(config.injector.sidecar.spoolSizeLimit).toBeUndefined();
+    expect(config.injector.sidecar.operatorCaConfigMap).toBe('corp-operator-ca');
+    expect(config.injector.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', ns, 'monitoring', 'batch-legacy']);
+    expect(config).toMatchObject({ missingSecret: 'warn', usernamePrefix: 'oidc:', logLevel: 'debug', tls: { mode: 'files', dir: '/var/run/guarita/webhook-tls' } });
+    expect(container(d).image).toBe('registry.example.com/guarita:1.2.3');
+  });
+
+  it('uses cert-manager: Certificates from the given issuer, cainjector annotations, no self-managed Secrets or caBundle patching', () => {
+    const certs = find(objects, 'Certificate');
+    expect(certs.map((c) => c.metadata.name).sort()).toEqual(['audit-guarita-operator', 'audit-guarita-webhook']);
+    expect(certs[0]!.spec).toMatchObject({ issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' }, duration: '720h', renewBefore: '240h' });
+    expect(one(objects, 'Certificate', 'audit-guarita-webhook').spec).toMatchObject({ secretName: 'audit-guarita-webhook-tls', dnsNames: expect.arrayContaining(['audit-guarita-webhook.guarita.svc']) });
+    expect(find(objects, 'Issuer')).toEqual([]);
+    expect(find(objects, 'Secret')).toEqual([]);
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      expect(one(objects, kind).metadata.annotations).toEqual({ 'cert-manager.io/inject-ca-from': 'guarita/audit-guarita-webhook' });
+    }
+    expect(rules(one(objects, 'ClusterRole', 'audit-guarita-webhook')).some((r) => r.resources?.includes('mutatingwebhookconfigurations'))).toBe(false);
+    expect(find(objects, 'Role', 'audit-guarita-webhook')).toEqual([]);
+    expect(podSpec(one(objects, 'Deployment', 'audit-guarita-webhook')).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'audit-guarita-webhook-tls' } });
+  });
+
+  it('applies the pod failure policy to the pod webhooks only', () => {
+    const policies = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']
+      .flatMap((kind) => (one(objects, kind).webhooks as { name: string; failurePolicy: string }[]).map((w) => [w.name, w.failurePolicy]));
+    expect(Object.fromEntries(policies)).toEqual({
+      'inject.pods.guarita.io': 'Ignore', 'validate.pods.guarita.io': 'Ignore',
+      'stamp.approvalrequests.guarita.io': 'Fail', 'validate.approvalrequests.guarita.io': 'Fail', 'validate.accesspolicies.guarita.io': 'Fail',
+    });
+  });
+
+  it('renders per-namespace sidecar Roles bound to the listed service accounts, and TokenReview for them', () => {
+    for (const namespace of ['lgpd-orders', 'billing']) {
+      expect(rules(one(objects, 'Role', 'audit-guarita-sidecar', namespace))).toEqual([
+        { apiGroups: ['guarita.io'], resources: ['accesspolicies'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'create'] },
+        { apiGroups: ['guarita.io'], resources: ['approvalrequests/status'], verbs: ['patch'] },
+      ]);
+    }
+    expect(one(objects, 'RoleBinding', 'audit-guarita-sidecar', 'lgpd-orders').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'support-agent', namespace: 'lgpd-orders' }, { kind: 'ServiceAccount', name: 'batch-agent', namespace: 'lgpd-orders' },
+    ]);
+    expect(one(objects, 'RoleBinding', 'audit-guarita-sidecar', 'billing').subjects).toEqual([{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:serviceaccounts:billing' }]);
+    expect((one(objects, 'ClusterRoleBinding', 'audit-guarita-sidecar-tokenreview').subjects as unknown[]).length).toBe(3);
+  });
+
+  it('binds approvers per namespace and auditors cluster-wide, and aggregates the approver role into edit', () => {
+    expect(one(objects, 'RoleBinding', 'audit-guarita-approver-0', 'lgpd-orders')).toMatchObject({ roleRef: { kind: 'ClusterRole', name: 'audit-guarita-approver' }, subjects: [{ kind: 'Group', name: 'dpo' }] });
+    expect(one(objects, 'ClusterRoleBinding', 'audit-guarita-auditor-0')).toMatchObject({ roleRef: { name: 'audit-guarita-auditor' }, subjects: [{ kind: 'Group', name: 'auditors' }, { kind: 'User', name: 'ana@example.com' }] });
+    expect(one(objects, 'ClusterRole', 'audit-guarita-approver').metadata.labels).toMatchObject({ 'rbac.authorization.k8s.io/aggregate-to-edit': 'true' });
+  });
+
+  it('passes watched namespaces and extra environment to the operator', () => {
+    const env = envOf(one(objects, 'Deployment', 'audit-guarita-operator'), ns);
+    expect(env).toMatchObject({ GUARITA_WATCH_NAMESPACES: 'lgpd-orders,billing', GUARITA_SEGMENT_MAX_AGE: '30m', GUARITA_OIDC_USERNAME_PREFIX: 'oidc:', GUARITA_TLS_CERT_FILE: '/var/run/guarita/operator-tls/tls.crt' });
+    expect(podSpec(one(objects, 'Deployment', 'audit-guarita-operator')).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'audit-guarita-operator-tls' } });
+    // cert-manager mode: the CA ConfigMaps are the user's (trust-manager), not the chart's.
+    expect(find(objects, 'ConfigMap')).toEqual([]);
+  });
+
+  it('uses an existing claim, hard anti-affinity, 3 webhook replicas, ServiceMonitors, and no NetworkPolicies', () => {
+    expect(find(objects, 'PersistentVolumeClaim')).toEqual([]);
+    expect(podSpec(one(objects, 'Deployment', 'audit-guarita-operator')).volumes).toContainEqual({ name: 'store', persistentVolumeClaim: { claimName: 'recordings' } });
+    const webhook = one(objects, 'Deployment', 'audit-guarita-webhook');
+    expect((webhook.spec as { replicas: number }).replicas).toBe(3);
+    expect(podSpec(webhook).affinity).toHaveProperty(['podAntiAffinity', 'requiredDuringSchedulingIgnoredDuringExecution']);
+    expect(one(objects, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 2 });
+    expect(find(objects, 'ServiceMonitor').map((s) => s.metadata.labels?.release)).toEqual(['prometheus', 'prometheus']);
+    expect(find(objects, 'NetworkPolicy')).toEqual([]);
+    expect(find(objects, 'Deployment').every((d) => podSpec(d).serviceAccountName?.startsWith('audit-guarita-'))).toBe(true);
+  });
+});
+
+describe('smaller variations', () => {
+  it('renders no webhook configurations when they are turned off', async () => {
+    const objects = await template({ set: ['webhook.configurations.create=false'] });
+    expect(find(objects, 'MutatingWebhookConfiguration')).toEqual([]);
+    expect(find(objects, 'ValidatingWebhookConfiguration')).toEqual([]);
+  });
+
+  it('renders a self-signed Issuer when cert-manager mode has no issuerRef', async () => {
+    const objects = await template({ set: ['tls.mode=certManager', 'operator.tls.caConfigMap=operator-ca'] });
+    expect(one(objects, 'Issuer', 'guarita-selfsigned').spec).toEqual({ selfSigned: {} });
+    expect(one(objects, 'Certificate', 'guarita-webhook').spec).toMatchObject({ issuerRef: { name: 'guarita-selfsigned', kind: 'Issuer' } });
+  });
+
+  it('drops the PodDisruptionBudget with a single webhook replica and mounts an emptyDir store without persistence', async () => {
+    const objects = await template({ set: ['webhook.replicas=1', 'operator.store.persistence.enabled=false'] });
+    expect(find(objects, 'PodDisruptionBudget')).toEqual([]);
+    expect(find(objects, 'PersistentVolumeClaim')).toEqual([]);
+    expect(podSpec(one(objects, 'Deployment', 'guarita-operator')).volumes).toContainEqual({ name: 'store', emptyDir: {} });
+  });
+});
+
+describe('bad values fail at install with a message naming the field', () => {
+  const cases: [string, string[], string][] = [
+    ['zero webhook replicas', ['webhook.replicas=0'], "at '/webhook/replicas': minimum: got 0, want 1"],
+    ['an unknown TLS mode', ['tls.mode=manual'], "at '/tls/mode': value must be one of 'selfManaged', 'certManager'"],
+    ['a misspelled key', ['webhook.replica=2'], "at '/webhook': additional properties 'replica' not allowed"],
+    ['a bad duration', ['sidecar.approvalWait=soon'], "at '/sidecar/approvalWait'"],
+    ['a bad digest', ['image.digest=latest'], "at '/image/digest'"],
+    ['an unknown sidecar mode', ['sidecar.mode=ambient'], "at '/sidecar/mode': value must be one of 'native', 'container'"],
+    ['a privileged admin port', ['sidecar.adminPort=80'], "at '/sidecar/adminPort': minimum: got 80"],
+    ['an invalid namespace', ['sidecar.rbac.namespaces[0].namespace=Bad_NS'], "at '/sidecar/rbac/namespaces/0/namespace'"],
+    ['a binding without subjects', ['rbac.approver.bindings[0].namespace=x'], "at '/rbac/approver/bindings/0': missing property 'subjects'"],
+    ['an unknown failure policy', ['webhook.configurations.podFailurePolicy=Maybe'], "at '/webhook/configurations/podFailurePolicy'"],
+    ['two operator writers on the file store', ['operator.replicas=2'], 'the file store (operator.store.type=file) has exactly one writer'],
+    ['a PDB that blocks every drain', ['webhook.podDisruptionBudget.minAvailable=2'], 'webhook.podDisruptionBudget.minAvailable (2) must be lower than webhook.replicas (2)'],
+    ['the same port twice', ['webhook.metricsPort=10250'], 'webhook.port and webhook.metricsPort must differ'],
+    ['cert-manager self-signed without a CA for the sidecars', ['tls.mode=certManager'], 'sidecars cannot verify the operator'],
+  ];
+
+  it.each(cases)('%s', async (_name, set, message) => {
+    const result = await templateRaw({ set });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(message);
+  });
+});
