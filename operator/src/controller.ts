@@ -15,6 +15,7 @@ import { WorkQueue } from './reconcile/queue.ts';
 import { FileStore, type StoreLogger } from './store/file-store.ts';
 import { loadKeyFile, loadKeySecret } from './store/key.ts';
 import type { SessionRecord, SessionStore } from './store/types.ts';
+import { retry } from './util.ts';
 
 export interface Logger extends StoreLogger {
   debug(obj: object, msg: string): void;
@@ -61,7 +62,7 @@ export class Controller {
 
   async start(): Promise<void> {
     const { config, api, metrics, log } = this.#d;
-    const key = config.storeKeyFile === undefined ? await loadKeySecret(api, config.namespace, config.storeKeySecret) : await loadKeyFile(config.storeKeyFile);
+    const key = await retry('loading the store key', () => (config.storeKeyFile === undefined ? loadKeySecret(api, config.namespace, config.storeKeySecret) : loadKeyFile(config.storeKeyFile)), log);
     const store = await FileStore.open({
       dir: config.dataDir, key, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, log,
       hooks: {

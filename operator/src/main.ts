@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     onStoppedLeading: () => fatal('lost the leader Lease; exiting so a fresh process rejoins as a follower'),
   });
 
-  const metricsServer = createMetricsServer(metrics, () => ({ identity: config.identity, leader: elector.isLeader, serving: controller.store !== undefined, ...(elector.holder === undefined ? {} : { holder: elector.holder }) }));
+  const metricsServer = createMetricsServer(metrics, () => ({ identity: config.identity, pid: process.pid, leader: elector.isLeader, serving: controller.store !== undefined, ...(elector.holder === undefined ? {} : { holder: elector.holder }) }));
   await new Promise<void>((resolve) => metricsServer.listen(config.metricsPort, config.metricsHost, resolve));
   await app.listen({ host: config.listenHost, port: config.listenPort });
   await labelPod(api, config, false, log);

@@ -2,7 +2,7 @@
 // /metrics, /healthz, /readyz and /status (kept off the API port so scraping needs no token).
 import { createServer, type Server } from 'node:http';
 import { readFileSync, statSync } from 'node:fs';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { AJV_OPTIONS } from './ingest/schemas.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -18,7 +18,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     https: { cert: readFileSync(opts.certFile), key: readFileSync(opts.keyFile) },
     bodyLimit: opts.bodyLimit,
     loggerInstance: opts.logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: AJV_OPTIONS },
     // Chain ids travel URL-encoded (ns%2Fpod%2Fid): allow long parameters.
     routerOptions: { maxParamLength: 1024 },
@@ -46,7 +46,7 @@ export function watchCertificate(app: FastifyInstance, certFile: string, keyFile
   return timer;
 }
 
-export interface StatusInfo { identity: string; leader: boolean; serving: boolean; holder?: string }
+export interface StatusInfo { identity: string; pid: number; leader: boolean; serving: boolean; holder?: string }
 
 export function createMetricsServer(metrics: Metrics, status: () => StatusInfo): Server {
   return createServer((req, res) => {

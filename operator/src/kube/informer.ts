@@ -42,12 +42,26 @@ export class Informer<T extends KubeObject> {
     return [...this.#cache.values()];
   }
 
-  /** Lists every path once (the cache is then complete) and keeps watching. */
+  /** Lists every path once (the cache is then complete; transient errors are retried) and keeps watching. */
   async start(): Promise<void> {
     await Promise.all(this.#opts.paths.map(async (path) => {
-      const rv = await this.#relist(path);
+      const rv = await this.#initialList(path);
       this.#watch(path, rv, 0);
     }));
+  }
+
+  async #initialList(path: string): Promise<string> {
+    for (let failures = 0; ; failures++) {
+      try {
+        return await this.#relist(path);
+      } catch (err) {
+        // A CRD being (re)established answers 429/503 for a moment; RBAC may still be propagating.
+        const delay = Math.min(this.#opts.maxBackoffMs ?? 30_000, 250 * 2 ** Math.min(failures, 10));
+        this.#opts.log.warn({ path, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'initial list failed; retrying');
+        if (this.#stopped) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   stop(): void {
