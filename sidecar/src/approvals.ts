@@ -38,16 +38,6 @@ export interface ResolveOptions {
   onHeld?(request: ApprovalRequest): void;
 }
 
-export interface ExecutionReport {
-  startedAt: string;
-  finishedAt?: string;
-  outcome: 'Succeeded' | 'Failed';
-  rows?: number;
-  bytes?: number;
-  error?: string;
-  recordSequence?: number;
-}
-
 const GROUP = '/apis/guarita.io/v1alpha1';
 const LABEL_COMMAND = 'guarita.io/command-sha256';
 const LABEL_REQUESTER = 'guarita.io/requester';
@@ -253,17 +243,6 @@ export class Approvals {
     } catch (err) {
       if (isConflict(err) || isNotFound(err)) return undefined;
       throw err;
-    }
-  }
-
-  /** Writes what happened when the approved command ran (best effort: the session record is the evidence). */
-  async reportExecution(name: string, execution: ExecutionReport): Promise<void> {
-    try {
-      await this.#kube.request(`${this.#collection()}/${encodeURIComponent(name)}/status`, {
-        method: 'PATCH', contentType: 'application/merge-patch+json', body: { status: { execution } },
-      });
-    } catch (err) {
-      this.#logger.warn({ err: errorMessage(err), approvalRequest: name }, 'could not write the execution to the ApprovalRequest');
     }
   }
 }

@@ -31,6 +31,11 @@ export interface AuthorizeOptions {
    * approval covers exactly the body that was reviewed.
    */
   commandText?: string;
+  /**
+   * When set, a requireApproval decision is denied with this reason instead of creating an
+   * ApprovalRequest: the command cannot be bound exactly (e.g. an HTTP body too large to buffer).
+   */
+  unapprovable?: string;
 }
 
 /** What a listener knows when a client connects (HTTP: per request; PostgreSQL: per connection). */

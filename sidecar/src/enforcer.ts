@@ -2,6 +2,7 @@
 // interface of enforcement.ts. Every answer is recorded durably before the listener may act on
 // it (denials and holds at once, allowed commands through complete()).
 import { createHash, randomBytes } from 'node:crypto';
+import { TextDecoder } from 'node:util';
 import type { SessionEvent } from '../../core/recording/index.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { describe as describeApproval, type ApprovalOutcome, type Approvals } from './approvals.ts';
@@ -199,7 +200,7 @@ export class SidecarSession implements Session {
   #masked(text: string, target: CompiledTarget | undefined): string {
     const masker = target ?? this.#last;
     if (masker === undefined) return '[unavailable: no masking plan]';
-    return masker.masker.newSession().maskText(text);
+    return masker.recordMasker.newSession().maskText(text);
   }
 
   async #record(type: SessionEvent['type'], extra: Partial<SessionEvent>): Promise<SpoolRecord> {
@@ -216,18 +217,26 @@ export class SidecarSession implements Session {
     return { verdict: 'deny', decision, message: `denied${rule}: ${decision.reason}` };
   }
 
-  async authorize(command: Command, hooks: AuthorizeOptions = {}): Promise<Authorization> {
-    const text = hooks.commandText ?? commandText(command);
+  /** The policy in force for the next command, or the recorded denial when there is none. */
+  async #inForce(text: string): Promise<CompiledTarget | Authorization> {
     if (this.closed.aborted) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
     const available = this.#enforcer.available(this.#targetConfig);
     if (!available.ok) return this.#deny(sidecarDenial('Unavailable', available.message), text);
     this.#last = available.target;
     const spool = this.#enforcer.deps.spool.health();
     if (!spool.ok) throw new Error(`${spool.message}; recording is mandatory, so the command is refused`);
-    const decision: EnforcementDecision = available.target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command });
+    return available.target;
+  }
+
+  async authorize(command: Command, hooks: AuthorizeOptions = {}): Promise<Authorization> {
+    const text = hooks.commandText ?? commandText(command);
+    const target = await this.#inForce(text);
+    if ('verdict' in target) return target;
+    const decision: EnforcementDecision = target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command });
     if (decision.decision === 'deny') return this.#deny(decision, text);
     this.#enforcer.deps.metrics.decisions.inc({ target: this.target, decision: decision.decision, rule: decision.rule ?? '' });
     if (decision.decision === 'allow') return this.#allow({ decision, text, startedAt: new Date().toISOString() });
+    if (hooks.unapprovable !== undefined) return this.#deny(sidecarDenial('ApprovalUnavailable', `rule ${decision.rule ?? ''} requires approval, but ${hooks.unapprovable}`, decision.rule), text);
     return this.#approval(decision, command, text, hooks);
   }
 
@@ -256,19 +265,13 @@ export class SidecarSession implements Session {
     const d = this.#enforcer.deps;
     const result = this.#boundedResult(outcome);
     d.metrics.countMasked(this.target, outcome.masked);
-    const record = await this.#record('command', {
+    const fields: Partial<SessionEvent> = {
       command: this.#masked(run.text, undefined), commandSha256: sha256Hex(run.text), decision: 'allow', ...opt('rule', run.decision.rule), reason: run.decision.reason,
       ...opt('approvalRequest', run.approval?.metadata.name), ...opt('result', result), masked: outcome.masked, durationMs: Math.round(outcome.durationMs),
-    });
-    if (run.approval !== undefined) await this.#reportExecution(run.approval, run.startedAt, outcome, record.seq);
-  }
-
-  async #reportExecution(approval: ApprovalRequest, startedAt: string, outcome: CommandOutcome, seq: number): Promise<void> {
-    const error = outcome.result?.error;
-    await this.#enforcer.deps.approvals.reportExecution(approval.metadata.name, {
-      startedAt, finishedAt: new Date().toISOString(), outcome: error === undefined ? 'Succeeded' : 'Failed',
-      ...opt('rows', outcome.result?.rows), ...opt('bytes', outcome.result?.bytes), ...opt('error', error?.slice(0, 4096)), recordSequence: seq,
-    });
+    };
+    await this.#record('command', fields);
+    // The operator writes the ApprovalRequest's status.execution from this record.
+    if (run.approval !== undefined) await this.#record('approval.consumed', fields);
   }
 
   async #approval(decision: EnforcementDecision, command: Command, text: string, hooks: AuthorizeOptions): Promise<Authorization> {
@@ -302,7 +305,6 @@ export class SidecarSession implements Session {
   async #approvalAnswer(outcome: ApprovalOutcome, decision: EnforcementDecision, text: string, commandSha256: string, masked: string): Promise<Authorization> {
     const name = outcome.request.metadata.name;
     if (outcome.kind === 'approved') {
-      await this.#record('approval.consumed', { command: masked, commandSha256, decision: 'allow', ...opt('rule', decision.rule), approvalRequest: name, reason: `approved: ApprovalRequest ${name}` });
       return this.#allow({ decision: { ...decision, decision: 'allow', reason: `approved: ApprovalRequest ${name}` }, text, approval: outcome.request, startedAt: new Date().toISOString() });
     }
     if (outcome.kind === 'pending') {

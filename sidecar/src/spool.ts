@@ -228,7 +228,16 @@ export class Spool {
     const record = this.#writer.append(event);
     return new Promise<SpoolRecord>((resolve, reject) => {
       this.#queue.push({ record, line: `${JSON.stringify(record)}\n`, resolve, reject });
-      this.#flushing ??= this.#flushLoop().finally(() => { this.#flushing = undefined; });
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = this.#flushLoop().finally(() => {
+      this.#flushing = undefined;
+      // Appends made while the loop was finishing.
+      if (this.#queue.length > 0) this.#kick();
     });
   }
 

@@ -15,6 +15,8 @@ export interface CompiledTarget {
   policy: AccessPolicy;
   compiled: CompiledPolicy;
   masker: Masker;
+  /** Masks what goes into records (command texts): the policy's masker, or the defaults when the policy disables masking. */
+  recordMasker: Masker;
   limits: { maxRows: number; maxBytes: number };
 }
 
@@ -39,8 +41,9 @@ export function compileTarget(policy: AccessPolicy, credentialsDir: string): Com
   const spec = (policy.spec.masking ?? {}) as MaskingSpec;
   const key = hashKey(policy, credentialsDir);
   const masker = compileMasker(spec, key === undefined ? {} : { hashKey: key });
+  const recordMasker = spec.enabled === false ? compileMasker({}) : masker;
   const recording = policy.spec.recording;
-  return { policy, compiled, masker, limits: { maxRows: recording?.maxRows ?? 20, maxBytes: recording?.maxBytes ?? 16384 } };
+  return { policy, compiled, masker, recordMasker, limits: { maxRows: recording?.maxRows ?? 20, maxBytes: recording?.maxBytes ?? 16384 } };
 }
 
 export interface HttpUpstream {

@@ -1,0 +1,448 @@
+// The HTTP listener: a reverse proxy on 127.0.0.1:<listenPort> in front of one http target.
+// Per request: authenticate (Authorization: Bearer), declared purpose (X-Guarita-Purpose), decide
+// under the live policy, then deny (403 naming the rule), hold for approval (409 naming the
+// ApprovalRequest when the wait ends first), or forward with undici (keep-alive pool, streaming
+// both ways) and mask JSON/text responses in stream. The last bytes of a response are released
+// only after the exchange is durably recorded: a client never sees a complete answer that the
+// spool does not have.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
+import type { AddressInfo, Socket } from 'node:net';
+import { TextDecoder } from 'node:util';
+import { Pool, type Dispatcher } from 'undici';
+import type { TargetConfig } from '../config.ts';
+import type { Authorization, Command, CommandOutcome, Session } from '../enforcement.ts';
+import type { SidecarEnforcer } from '../enforcer.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import type { Metrics, RequestOutcome } from '../metrics.ts';
+import { httpUpstream, type HttpUpstream } from '../targets.ts';
+import { opt } from '../util.ts';
+import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, textDecoderFor } from './body.ts';
+import { acceptEncoding, endToEnd, headerValue, MASKED_RESPONSE_DROP, REQUEST_DROP } from './headers.ts';
+import { HttpSessions } from './sessions.ts';
+
+export interface HttpListenerOptions {
+  host: string;
+  /** 0 picks a free port (see `address`). */
+  port: number;
+  target: TargetConfig;
+  enforcer: SidecarEnforcer;
+  credentialsDir: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Non-text responses: passed through unmasked, or refused (502). */
+  binary: 'passthrough' | 'refuse';
+  /** Request bodies up to this size are buffered (policy matching on JSON, exact approval binding). */
+  maxBufferedBody: number;
+  sessionIdleMs?: number;
+}
+
+export interface HttpListener {
+  readonly address: { host: string; port: number };
+  readonly inFlight: number;
+  /** Stops accepting, waits up to `drainMs` for in-flight requests, then cuts what is left. */
+  close(drainMs: number): Promise<void>;
+}
+
+type RequestBody =
+  | { kind: 'none' }
+  | { kind: 'buffered'; data: Buffer }
+  | { kind: 'streamed'; stream: Readable; length?: string };
+
+const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 503 } as const;
+const MAX_TEXT_IN_COMMAND = 60 * 1024;
+
+function sendJson(res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const value = req.headers.authorization;
+  const match = value === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return match?.[1];
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}
+
+/** Buffers the request body up to `max` bytes; beyond that it is streamed upstream as is. */
+function readBody(req: IncomingMessage, max: number): Promise<RequestBody> {
+  if (!hasBody(req)) return Promise.resolve({ kind: 'none' });
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size <= max) return;
+      req.pause();
+      cleanup();
+      const stream = new PassThrough();
+      for (const c of chunks) stream.write(c);
+      req.pipe(stream);
+      resolve({ kind: 'streamed', stream, ...opt('length', req.headers['content-length']) });
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve({ kind: 'buffered', data: Buffer.concat(chunks) });
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+function isUtf8Text(data: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(data);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The exact text a request is recorded and approved as: method, target, and the body. */
+function requestText(req: IncomingMessage, body: RequestBody, sha256: (b: Buffer) => string): string {
+  const head = `${req.method ?? 'GET'} ${req.url ?? '/'}`;
+  if (body.kind === 'none') return head;
+  if (body.kind === 'streamed') return `${head}\n\n[request body over the buffering limit, streamed without inspection]`;
+  if (body.data.length === 0) return head;
+  if (body.data.length <= MAX_TEXT_IN_COMMAND && isUtf8Text(body.data)) return `${head}\n\n${body.data.toString('utf8')}`;
+  return `${head}\n\n[request body: ${body.data.length} bytes, sha256 ${sha256(body.data)}]`;
+}
+
+function jsonBody(req: IncomingMessage, body: RequestBody): unknown {
+  if (body.kind !== 'buffered' || body.data.length === 0) return undefined;
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(req.headers['content-type'] ?? '')) return undefined;
+  try {
+    return JSON.parse(body.data.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves when `res` can take more data, or has closed. */
+async function write(res: ServerResponse, chunk: Buffer): Promise<void> {
+  if (chunk.length === 0 || res.destroyed) return;
+  if (res.write(chunk)) return;
+  await Promise.race([once(res, 'drain'), once(res, 'close')]);
+}
+
+class ExchangeError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+interface Forwarded { status: number; bytes: number; sample?: { sample: string; truncated: boolean }; error?: string }
+
+export class HttpProxy {
+  readonly #opts: HttpListenerOptions;
+  readonly #sessions: HttpSessions;
+  readonly #pools = new Map<string, Pool>();
+  readonly #sockets = new Set<Socket>();
+  /** The last bytes of each response, released once the exchange is recorded. */
+  readonly #held = new WeakMap<ServerResponse, Buffer>();
+  #inFlight = 0;
+  #server: Server | undefined;
+  readonly #sha256: (b: Buffer) => string;
+
+  constructor(opts: HttpListenerOptions, sha256: (b: Buffer) => string) {
+    this.#opts = opts;
+    this.#sha256 = sha256;
+    this.#sessions = new HttpSessions(opts.enforcer, opts.target.target, opts.sessionIdleMs);
+  }
+
+  get inFlight(): number { return this.#inFlight; }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+      this.#inFlight++;
+      res.once('close', () => { this.#inFlight--; });
+      void this.#handle(req, res);
+    });
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    server.on('upgrade', (_req, socket: Socket) => {
+      socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nprotocol upgrades (WebSocket) cannot be governed by the Guarita sidecar\n');
+    });
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#opts.port, this.#opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address() as AddressInfo;
+    return { host: this.#opts.host, port: addr.port };
+  }
+
+  async close(drainMs: number): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const deadline = Date.now() + drainMs;
+    while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    server.closeAllConnections();
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+    await this.#sessions.closeAll('the Guarita sidecar is shutting down');
+    await Promise.all([...this.#pools.values()].map((p) => p.close()));
+  }
+
+  #count(outcome: RequestOutcome): void {
+    this.#opts.metrics.requests.inc({ target: this.#opts.target.target, protocol: 'http', outcome });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await this.#exchange(req, res);
+    } catch (err) {
+      const status = err instanceof ExchangeError ? err.status : 503;
+      const code = err instanceof ExchangeError ? err.code : 'Unavailable';
+      this.#count(status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : status === 503 ? 'unavailable' : 'error');
+      if (!(err instanceof ExchangeError)) this.#opts.logger.error({ err: errorMessage(err) }, 'request failed');
+      sendJson(res, status, { error: code, message: errorMessage(err) }, status === 401 ? { 'www-authenticate': 'Bearer realm="guarita"' } : {});
+    }
+  }
+
+  async #open(req: IncomingMessage): Promise<Session> {
+    const credential = bearer(req);
+    if (credential === undefined) throw new ExchangeError(401, 'Unauthenticated', 'send Authorization: Bearer <OIDC or service-account token>');
+    const purpose = headerValue(req.headers, 'x-guarita-purpose')?.trim();
+    const opened = await this.#sessions.get(credential, purpose === '' ? undefined : purpose, {
+      remoteAddress: req.socket.remoteAddress ?? 'unknown', ...opt('application', headerValue(req.headers, 'user-agent')?.slice(0, 200)),
+    });
+    if (!opened.ok) throw new ExchangeError(STATUS_FOR_REFUSAL[opened.code], opened.code, opened.message);
+    return opened.session;
+  }
+
+  async #exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'CONNECT') throw new ExchangeError(405, 'MethodNotAllowed', 'CONNECT is not supported by the Guarita sidecar');
+    const session = await this.#open(req);
+    const body = await readBody(req, this.#opts.maxBufferedBody);
+    const command: Command = { protocol: 'http', method: req.method ?? 'GET', path: req.url ?? '/', ...opt('jsonBody', jsonBody(req, body)) };
+    const clientGone = new AbortController();
+    res.once('close', () => { if (!res.writableFinished) clientGone.abort(); });
+    const auth = await session.authorize(command, {
+      commandText: requestText(req, body, this.#sha256),
+      signal: clientGone.signal,
+      ...opt('unapprovable', body.kind === 'streamed' ? `the request body is larger than ${this.#opts.maxBufferedBody} bytes and cannot be bound to an approval` : undefined),
+    });
+    await this.#answer(req, res, session, auth, body);
+  }
+
+  async #answer(req: IncomingMessage, res: ServerResponse, session: Session, auth: Authorization, body: RequestBody): Promise<void> {
+    if (auth.verdict === 'deny') {
+      const unavailable = auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable' || auth.decision.code === 'SessionClosed';
+      this.#count(unavailable ? 'unavailable' : 'denied');
+      sendJson(res, unavailable ? 503 : 403, { error: unavailable ? 'Unavailable' : 'Forbidden', code: auth.decision.code, ...opt('rule', auth.decision.rule), message: auth.message });
+      return;
+    }
+    if (auth.verdict === 'pending') {
+      this.#count('pending');
+      sendJson(res, 409, { error: 'ApprovalPending', approvalRequest: auth.approvalRequest, message: auth.message }, { 'x-guarita-approval-request': auth.approvalRequest, 'retry-after': '10' });
+      return;
+    }
+    this.#count('allowed');
+    await this.#forward(req, res, session, auth, body);
+  }
+
+  #pool(upstream: HttpUpstream): Pool {
+    const key = JSON.stringify([upstream.origin, upstream.tls]);
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      pool = new Pool(upstream.origin, { connections: 256, keepAliveTimeout: 30_000, pipelining: 1, connect: { ...upstream.tls } });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  #upstreamFor(): HttpUpstream {
+    const available = this.#opts.enforcer.available(this.#opts.target);
+    if (!available.ok) throw new ExchangeError(503, 'Unavailable', available.message);
+    try {
+      return httpUpstream(available.target.policy, this.#opts.credentialsDir);
+    } catch (err) {
+      throw new ExchangeError(503, 'Unavailable', `target ${this.#opts.target.target}: ${errorMessage(err)}`);
+    }
+  }
+
+  #maskingEnabled(): boolean {
+    const available = this.#opts.enforcer.available(this.#opts.target);
+    return !available.ok || available.target.policy.spec.masking?.enabled !== false;
+  }
+
+  #requestHeaders(req: IncomingMessage, upstream: HttpUpstream, body: RequestBody, masking: boolean): Record<string, string | string[]> {
+    const headers = endToEnd(req.headers, REQUEST_DROP);
+    headers.host = new URL(upstream.origin).host;
+    if (upstream.token !== undefined) headers.authorization = `Bearer ${upstream.token}`;
+    if (masking) {
+      // Partial content cannot be masked reliably; encodings are limited to what can be decoded.
+      delete headers.range;
+      delete headers['if-range'];
+      headers['accept-encoding'] = acceptEncoding(headerValue(req.headers, 'accept-encoding'));
+    }
+    if (body.kind === 'streamed' && body.length !== undefined) headers['content-length'] = body.length;
+    return headers;
+  }
+
+  async #forward(req: IncomingMessage, res: ServerResponse, session: Session, auth: Extract<Authorization, { verdict: 'allow' }>, body: RequestBody): Promise<void> {
+    const started = performance.now();
+    const abort = new AbortController();
+    const onClosed = (): void => abort.abort(session.closed.reason);
+    session.closed.addEventListener('abort', onClosed, { once: true });
+    res.once('close', () => { if (!res.writableFinished) abort.abort(new Error('the client closed the connection')); });
+    let forwarded: Forwarded = { status: 0, bytes: 0 };
+    let maskSession;
+    try {
+      maskSession = session.newMaskSession();
+      forwarded = await this.#relay(req, res, session, body, abort.signal, maskSession);
+    } catch (err) {
+      forwarded = { ...forwarded, error: abort.signal.aborted ? errorMessage(abort.signal.reason) : errorMessage(err), status: forwarded.status || (res.headersSent ? res.statusCode : 502) };
+      if (!res.headersSent && !(err instanceof ExchangeError)) this.#opts.logger.warn({ err: forwarded.error, target: this.#opts.target.target }, 'upstream request failed');
+    } finally {
+      session.closed.removeEventListener('abort', onClosed);
+    }
+    await this.#finish(res, auth, forwarded, maskSession?.counts() ?? {}, performance.now() - started);
+  }
+
+  /** Records the exchange, then releases the held-back end of the response (or the error). */
+  async #finish(res: ServerResponse, auth: Extract<Authorization, { verdict: 'allow' }>, f: Forwarded, masked: Record<string, number>, durationMs: number): Promise<void> {
+    const outcome: CommandOutcome = {
+      result: { status: f.status, bytes: f.bytes, ...opt('sample', f.sample?.sample), ...(f.sample?.truncated === true ? { truncated: true } : {}), ...opt('error', f.error) },
+      masked,
+      durationMs,
+    };
+    try {
+      await auth.complete(outcome);
+    } catch (err) {
+      this.#opts.logger.error({ err: errorMessage(err) }, 'the exchange could not be recorded: failing the response');
+      if (res.headersSent) res.destroy();
+      else sendJson(res, 503, { error: 'Unavailable', message: errorMessage(err) });
+      return;
+    }
+    if (f.error === undefined) {
+      res.end(this.#held.get(res));
+      this.#held.delete(res);
+    } else if (res.headersSent) {
+      res.destroy();
+    } else {
+      sendJson(res, 502, { error: 'BadGateway', message: f.error });
+    }
+  }
+
+  async #relay(req: IncomingMessage, res: ServerResponse, session: Session, body: RequestBody, signal: AbortSignal, maskSession: ReturnType<Session['newMaskSession']>): Promise<Forwarded> {
+    const upstream = this.#upstreamFor();
+    const masking = this.#maskingEnabled();
+    const t0 = performance.now();
+    const up = await this.#pool(upstream).request({
+      path: `${upstream.basePath}${req.url ?? '/'}`,
+      method: req.method ?? 'GET',
+      headers: this.#requestHeaders(req, upstream, body, masking),
+      ...opt('body', body.kind === 'buffered' ? body.data : body.kind === 'streamed' ? body.stream : undefined),
+      signal,
+      headersTimeout: 300_000,
+      bodyTimeout: 300_000,
+    });
+    this.#opts.metrics.upstreamLatency.observe({ target: this.#opts.target.target, protocol: 'http' }, (performance.now() - t0) / 1000);
+    const noBody = req.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304;
+    if (noBody) {
+      await up.body.dump();
+      res.writeHead(up.statusCode, endToEnd(up.headers));
+      return { status: up.statusCode, bytes: 0 };
+    }
+    const type = parseContentType(headerValue(up.headers, 'content-type'));
+    const kind = bodyKind(type);
+    if (!masking || kind === 'binary') return this.#passthrough(res, up, kind, session);
+    return this.#masked(res, up, kind, type, maskSession, session.recordingLimits().maxBytes);
+  }
+
+  async #passthrough(res: ServerResponse, up: Dispatcher.ResponseData, kind: string, _session: Session): Promise<Forwarded> {
+    if (kind === 'binary' && this.#opts.binary === 'refuse') {
+      up.body.destroy();
+      throw new ExchangeError(502, 'BadGateway', `the upstream answered ${headerValue(up.headers, 'content-type') ?? 'a binary body'}, which cannot be masked, and GUARITA_HTTP_BINARY=refuse`);
+    }
+    res.writeHead(up.statusCode, endToEnd(up.headers));
+    let bytes = 0;
+    let held: Buffer | undefined;
+    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (held !== undefined) await write(res, held);
+      held = chunk;
+    }
+    if (held !== undefined) this.#held.set(res, held);
+    return { status: up.statusCode, bytes };
+  }
+
+  #decoders(up: Dispatcher.ResponseData, type: ReturnType<typeof parseContentType>): { decoder: ReturnType<typeof decoderFor> & object | undefined; text: TextDecoder } {
+    const decoder = decoderFor(headerValue(up.headers, 'content-encoding'));
+    const text = textDecoderFor(type?.charset);
+    const problem = typeof decoder === 'string' ? decoder : typeof text === 'string' ? text : undefined;
+    if (problem !== undefined || typeof decoder === 'string' || typeof text === 'string') {
+      up.body.destroy();
+      throw new ExchangeError(502, 'BadGateway', `the response cannot be masked: ${problem ?? ''}; refused rather than passed unmasked`);
+    }
+    return { decoder, text };
+  }
+
+  async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number): Promise<Forwarded> {
+    const { decoder, text } = this.#decoders(up, type);
+    const headers = endToEnd(up.headers, MASKED_RESPONSE_DROP);
+    const contentType = maskedContentType(type);
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    res.writeHead(up.statusCode, headers);
+    const pipeline = new MaskingPipeline(maskSession, kind, text, sampleLimit);
+    let source: AsyncIterable<Buffer> = up.body;
+    if (decoder !== undefined) {
+      up.body.on('error', (err) => decoder.destroy(err));
+      source = up.body.pipe(decoder);
+    }
+    let held: Buffer | undefined;
+    for await (const chunk of source) {
+      const out = pipeline.push(chunk);
+      if (out.length === 0) continue;
+      if (held !== undefined) await write(res, held);
+      held = out;
+    }
+    const tail = pipeline.end();
+    this.#held.set(res, held === undefined ? tail : Buffer.concat([held, tail]));
+    return { status: up.statusCode, bytes: pipeline.bytesOut, sample: pipeline.sample() };
+  }
+}
+
+export async function startHttpListener(opts: HttpListenerOptions, sha256: (b: Buffer) => string): Promise<HttpListener> {
+  const proxy = new HttpProxy(opts, sha256);
+  const address = await proxy.listen();
+  opts.logger.info({ address }, 'http listener started');
+  return {
+    address,
+    get inFlight(): number { return proxy.inFlight; },
+    close: (drainMs: number) => proxy.close(drainMs),
+  };
+}

@@ -1,0 +1,63 @@
+// HTTP has no connection-level login: a session is the run of requests made with one credential
+// and one declared purpose. Sessions are cached by a hash of both (never the token itself), end
+// after an idle period, at the credential's expiry, or when the enforcer closes them (revocation,
+// policy change, shutdown); the next request then re-authenticates.
+import { createHash } from 'node:crypto';
+import type { Enforcer, Session, SessionRefusal } from '../enforcement.ts';
+
+interface Entry { session: Session; lastUsed: number }
+
+export class HttpSessions {
+  readonly #enforcer: Enforcer;
+  readonly #target: string;
+  readonly #idleMs: number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #opening = new Map<string, Promise<{ ok: true; session: Session } | SessionRefusal>>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(enforcer: Enforcer, target: string, idleMs = 300_000) {
+    this.#enforcer = enforcer;
+    this.#target = target;
+    this.#idleMs = idleMs;
+    this.#timer = setInterval(() => this.#sweep(), Math.min(60_000, idleMs)).unref();
+  }
+
+  async get(credential: string, purpose: string | undefined, client: { remoteAddress: string; application?: string }): Promise<{ ok: true; session: Session } | SessionRefusal> {
+    const key = createHash('sha256').update(credential).update('\u0000').update(purpose ?? '\u0001').digest('base64url');
+    const entry = this.#entries.get(key);
+    if (entry !== undefined && !entry.session.closed.aborted) {
+      entry.lastUsed = Date.now();
+      return { ok: true, session: entry.session };
+    }
+    this.#entries.delete(key);
+    let opening = this.#opening.get(key);
+    if (opening === undefined) {
+      opening = this.#enforcer.openSession({ target: this.#target, credential, ...(purpose === undefined ? {} : { purpose }), client });
+      this.#opening.set(key, opening);
+      void opening.then((r) => {
+        if (r.ok) this.#entries.set(key, { session: r.session, lastUsed: Date.now() });
+      }, () => undefined).finally(() => this.#opening.delete(key));
+    }
+    return opening;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.#entries) {
+      if (entry.session.closed.aborted) this.#entries.delete(key);
+      else if (now - entry.lastUsed > this.#idleMs) {
+        this.#entries.delete(key);
+        void entry.session.close('idle');
+      }
+    }
+  }
+
+  get size(): number { return this.#entries.size; }
+
+  async closeAll(reason: string): Promise<void> {
+    clearInterval(this.#timer);
+    const sessions = [...this.#entries.values()].map((e) => e.session);
+    this.#entries.clear();
+    await Promise.all(sessions.map((s) => s.close(reason)));
+  }
+}

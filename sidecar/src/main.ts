@@ -1,0 +1,39 @@
+// guarita-proxy: the enforcement sidecar. `node sidecar/src/main.ts` (the image runs it from /app).
+// Configuration comes from the environment the admission webhook injects (docs/sidecar.md).
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger, errorMessage } from './log.ts';
+import { startSidecar } from './sidecar.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`guarita-proxy: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, namespace: config.namespace, pod: config.podName });
+  const sidecar = await startSidecar(config, logger);
+  let signals = 0;
+  const onSignal = (signal: string): void => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    sidecar.shutdown(signal).then(() => process.exit(0), (err: unknown) => {
+      logger.error({ err: errorMessage(err) }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await sidecar.ready;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`guarita-proxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,61 @@
+// Runs the PostgreSQL listener (sidecar/src/postgres/) of one target. The listener takes a fixed
+// upstream (endpoint, database, credentials from the mounted Secret, TLS); this wrapper resolves
+// it from the AccessPolicy in force and restarts the listener when it changes (open sessions end
+// with 57P01, as on any endpoint or credential change). Until the policy is in force, the
+// listener runs against a placeholder upstream: the enforcer refuses every session then.
+import { startPostgresListener, type PostgresListener, type PostgresTargetConfig } from './postgres/index.ts';
+import type { SidecarConfig, TargetConfig } from './config.ts';
+import type { SidecarEnforcer } from './enforcer.ts';
+import { errorMessage, type Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { PolicyWatch } from './policy-watch.ts';
+import { postgresUpstream, type CompiledTarget } from './targets.ts';
+
+interface Ctx { config: SidecarConfig; enforcer: SidecarEnforcer; policies: PolicyWatch<CompiledTarget>; logger: Logger; metrics: Metrics }
+
+const PLACEHOLDER = (name: string): PostgresTargetConfig => ({ name, host: '127.0.0.1', port: 1, username: 'unconfigured', password: '' });
+
+function resolve(t: TargetConfig, ctx: Ctx): PostgresTargetConfig {
+  const available = ctx.enforcer.available(t);
+  if (!available.ok) return PLACEHOLDER(t.target);
+  try {
+    return postgresUpstream(available.target.policy, ctx.config.credentialsDir);
+  } catch (err) {
+    ctx.logger.error({ target: t.target, err: errorMessage(err) }, 'cannot resolve the postgres upstream');
+    return PLACEHOLDER(t.target);
+  }
+}
+
+export async function startPostgresTarget(t: TargetConfig, ctx: Ctx): Promise<{ target: string; port: number; close(drainMs: number): Promise<void> }> {
+  const logger = ctx.logger.child({ listener: 'postgres', target: t.target });
+  const start = (upstream: PostgresTargetConfig): Promise<PostgresListener> => startPostgresListener({
+    host: ctx.config.bindHost, port: t.listenPort, target: upstream, enforcer: ctx.enforcer, logger,
+    metrics: {
+      statementDecided: (verdict) => ctx.metrics.requests.inc({ target: t.target, protocol: 'postgres', outcome: verdict === 'allow' ? 'allowed' : verdict === 'deny' ? 'denied' : 'pending' }),
+      connectionRefused: (sqlstate) => ctx.metrics.requests.inc({ target: t.target, protocol: 'postgres', outcome: sqlstate === '28P01' ? 'unauthenticated' : sqlstate === '42501' ? 'forbidden' : 'unavailable' }),
+    },
+  });
+  let current = resolve(t, ctx);
+  let listener = await start(current);
+  let chain: Promise<void> = Promise.resolve();
+  const unsubscribe = ctx.policies.onChange((name) => {
+    if (name !== t.policy) return;
+    chain = chain.then(async () => {
+      const next = resolve(t, ctx);
+      if (JSON.stringify(next) === JSON.stringify(current)) return;
+      logger.info({ upstream: `${next.host}:${next.port}` }, 'postgres upstream changed: restarting the listener');
+      await listener.close();
+      current = next;
+      listener = await start(current);
+    }).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'restarting the postgres listener failed'));
+  });
+  return {
+    target: t.target,
+    port: listener.address.port,
+    close: async () => {
+      unsubscribe();
+      await chain;
+      await listener.close();
+    },
+  };
+}

@@ -1,0 +1,115 @@
+// Wiring of the sidecar process: spool and chain, Kubernetes client, live policies, identity,
+// approvals, enforcer, shipper, listeners and the admin server; and the graceful shutdown that
+// drains in-flight requests, closes sessions (recording their end) and flushes the spool.
+import { createHash } from 'node:crypto';
+import { initPolicyEngine } from '../../core/policy/index.ts';
+import { startAdmin } from './admin.ts';
+import { Approvals } from './approvals.ts';
+import type { SidecarConfig, TargetConfig } from './config.ts';
+import { SidecarEnforcer } from './enforcer.ts';
+import { startHttpListener } from './http/proxy.ts';
+import { Authenticator } from './identity/index.ts';
+import { OidcVerifier } from './identity/oidc.ts';
+import { ServiceAccountVerifier } from './identity/service-account.ts';
+import { KubeClient, kubeConnection } from './kube/client.ts';
+import { errorMessage, type Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { PolicyWatch } from './policy-watch.ts';
+import { Shipper } from './shipper.ts';
+import { Spool } from './spool.ts';
+import { compileTarget, type CompiledTarget } from './targets.ts';
+import { startPostgresTarget } from './postgres-target.ts';
+
+export interface Listener { readonly target: string; readonly port: number; close(drainMs: number): Promise<void> }
+
+export interface RunningSidecar {
+  readonly config: SidecarConfig;
+  readonly adminPort: number;
+  readonly listeners: readonly Listener[];
+  readonly spool: Spool;
+  readonly enforcer: SidecarEnforcer;
+  readonly metrics: Metrics;
+  /** Resolves when policies are synced and listeners are up (what /readyz reports). */
+  readonly ready: Promise<void>;
+  shutdown(reason: string): Promise<void>;
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+async function startListener(t: TargetConfig, ctx: { config: SidecarConfig; enforcer: SidecarEnforcer; policies: PolicyWatch<CompiledTarget>; logger: Logger; metrics: Metrics }): Promise<Listener> {
+  if (t.protocol === 'postgres') return startPostgresTarget(t, ctx);
+  const l = await startHttpListener({
+    host: ctx.config.bindHost, port: t.listenPort, target: t, enforcer: ctx.enforcer, credentialsDir: ctx.config.credentialsDir,
+    logger: ctx.logger.child({ listener: 'http', target: t.target }), metrics: ctx.metrics, binary: ctx.config.httpBinary, maxBufferedBody: ctx.config.httpMaxBufferedBody,
+  }, sha256);
+  return { target: t.target, port: l.address.port, close: (ms) => l.close(ms) };
+}
+
+export async function startSidecar(config: SidecarConfig, logger: Logger): Promise<RunningSidecar> {
+  const started = performance.now();
+  const metrics = new Metrics({ defaultMetrics: true });
+  const enginePromise = initPolicyEngine();
+  const spool = await Spool.open({ dir: config.spoolDir, chainPrefix: `${config.namespace}/${config.podName}`, logger: logger.child({ part: 'spool' }), metrics });
+  const kube = new KubeClient(kubeConnection(config));
+  await enginePromise;
+  const policies = new PolicyWatch<CompiledTarget>({
+    kube, namespace: config.namespace, names: [...new Set(config.targets.map((t) => t.policy))], compile: (p) => compileTarget(p, config.credentialsDir),
+    stalenessMs: config.policyStalenessMs, logger: logger.child({ part: 'policy' }), metrics,
+  });
+  const enforcer = new SidecarEnforcer({
+    config, policies, metrics, spool, logger: logger.child({ part: 'enforcer' }),
+    authenticator: new Authenticator(new OidcVerifier(), new ServiceAccountVerifier(kube)),
+    approvals: new Approvals({ kube, namespace: config.namespace, podName: config.podName, ...(config.podUid === undefined ? {} : { podUid: config.podUid }), logger: logger.child({ part: 'approvals' }) }),
+  });
+  const shipper = new Shipper({
+    spool, operatorUrl: config.operatorUrl, ...(config.operatorCaFile === undefined ? {} : { operatorCaFile: config.operatorCaFile }), tokenDir: config.tokenDir,
+    namespace: config.namespace, podName: config.podName, logger: logger.child({ part: 'shipper' }), metrics,
+  });
+  shipper.start();
+  policies.start();
+
+  let shuttingDown = false;
+  const listeners: Listener[] = [];
+  const admin = await startAdmin({
+    host: config.bindHost, port: config.adminPort, metrics,
+    readiness: () => {
+      const reasons: string[] = [];
+      if (shuttingDown) reasons.push('shutting down');
+      const p = policies.availability();
+      if (!p.ok) reasons.push(p.message);
+      if (listeners.length < config.targets.length) reasons.push('listeners are starting');
+      const s = spool.health();
+      if (!s.ok) reasons.push(s.message);
+      return { ready: reasons.length === 0, reasons };
+    },
+    details: () => ({ pid: process.pid, chainId: spool.chainId, spoolPending: spool.pendingCount, delivery: shipper.lastError ?? 'ok', sessions: enforcer.openSessions }),
+  });
+  const ctx = { config, enforcer, policies, logger, metrics };
+  const ready = (async () => {
+    for (const t of config.targets) listeners.push(await startListener(t, ctx));
+    await policies.whenSynced();
+    logger.info({ startupMs: Math.round(performance.now() - started), chainId: spool.chainId, listeners: listeners.map((l) => ({ target: l.target, port: l.port })) }, 'guarita-proxy ready');
+  })();
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      shuttingDown = true;
+      logger.info({ reason, inFlightSessions: enforcer.openSessions }, 'shutting down: draining');
+      const deadline = Date.now() + config.drainTimeoutMs;
+      await Promise.allSettled(listeners.map((l) => l.close(Math.max(0, deadline - Date.now()))));
+      await enforcer.closeAll('the Guarita sidecar is shutting down');
+      const delivered = await shipper.flush(Math.max(1000, Math.min(5000, deadline - Date.now())));
+      await shipper.stop();
+      await policies.stop();
+      await spool.close();
+      await admin.close();
+      await kube.close().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'closing the Kubernetes client'));
+      logger.info({ spoolPending: spool.pendingCount, delivered }, delivered ? 'stopped; spool fully delivered' : 'stopped; undelivered records stay in the spool for the next start');
+    })();
+    return stopping;
+  };
+  return { config, adminPort: admin.port, listeners, spool, enforcer, metrics, ready, shutdown };
+}

@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importPublicKey, verifyRecords, type SessionEvent } from '../../core/recording/index.ts';
+import { Spool, SpoolError, type SpoolRecord } from './spool.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'spool-test-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function event(n: number): SessionEvent {
+  return {
+    type: 'command', time: new Date(0).toISOString(), namespace: 'ns', pod: 'pod', policy: 'p', target: 't', protocol: 'http',
+    sessionId: 's1', subject: 'agent', subjectKind: 'User', groups: ['support'], command: `GET /customers/${n}`, decision: 'allow',
+  };
+}
+
+function readAll(dir: string): SpoolRecord[] {
+  return readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()
+    .flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as SpoolRecord));
+}
+
+function verify(spool: Spool, records: SpoolRecord[]): ReturnType<typeof verifyRecords> {
+  const pub = importPublicKey(spool.key.publicJwk);
+  return verifyRecords(records, (id) => (id === spool.key.keyId ? pub : undefined));
+}
+
+describe('Spool', () => {
+  it('appends a verifiable chain durably and group-commits concurrent appends', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    expect(spool.chainId).toMatch(/^ns\/pod\/[0-9a-f]{12}$/);
+    const records = await Promise.all(Array.from({ length: 50 }, (_, i) => spool.append(event(i))));
+    expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 50 });
+    expect(spool.pendingCount).toBe(50);
+    await spool.close();
+  });
+
+  it('continues the same chain after a restart, with the persisted key', async () => {
+    const dir = tempDir();
+    const first = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    await first.append(event(1));
+    await first.append(event(2));
+    await first.close();
+    const second = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    expect(second.chainId).toBe(first.chainId);
+    expect(second.key.keyId).toBe(first.key.keyId);
+    expect(second.position.seq).toBe(2);
+    await second.append(event(3));
+    expect(verify(second, readAll(dir))).toMatchObject({ ok: true, count: 3 });
+    await second.close();
+  });
+
+  it('cuts a torn tail left by a crash (never acknowledged) and continues the chain', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    await spool.append(event(1));
+    await spool.append(event(2));
+    const segment = readdirSync(dir).find((n) => n.startsWith('seg-'))!;
+    appendFileSync(join(dir, segment), '{"type":"command","seq":3,"trunc');
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    expect(reopened.position.seq).toBe(2);
+    await reopened.append(event(3));
+    expect(verify(reopened, readAll(dir))).toMatchObject({ ok: true, count: 3 });
+  });
+
+  it('refuses to continue past corruption in an earlier segment', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 200 });
+    for (let i = 0; i < 4; i++) await spool.append(event(i));
+    await spool.close();
+    const segments = readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
+    expect(segments.length).toBeGreaterThan(1);
+    const first = join(dir, segments[0]!);
+    writeFileSync(first, readFileSync(first, 'utf8').replace('GET /customers/0', 'GET /customers/9'));
+    await expect(Spool.open({ dir, chainPrefix: 'ns/pod' })).rejects.toThrow(/corrupt/);
+  });
+
+  it('forgets acknowledged records and deletes whole segments', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 300 });
+    const records: SpoolRecord[] = [];
+    for (let i = 0; i < 6; i++) records.push(await spool.append(event(i)));
+    const before = readdirSync(dir).filter((n) => n.startsWith('seg-')).length;
+    await spool.ack({ seq: 4, head: records[3]!.hash });
+    expect(spool.pendingCount).toBe(2);
+    expect(readdirSync(dir).filter((n) => n.startsWith('seg-')).length).toBeLessThan(before);
+    expect((await spool.readAfter(4, 100, 1 << 20)).map((r) => r.seq)).toEqual([5, 6]);
+    await expect(spool.ack({ seq: 5, head: 'f'.repeat(64) })).rejects.toThrow(/fork/);
+    await spool.close();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 300 });
+    expect(reopened.acked.seq).toBe(4);
+    expect(reopened.position.seq).toBe(6);
+    expect((await reopened.readAfter(4, 100, 1 << 20)).map((r) => r.seq)).toEqual([5, 6]);
+  });
+
+  it('resumes from the acknowledged position when every segment was delivered and deleted', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    const a = await spool.append(event(1));
+    await spool.ack({ seq: 1, head: a.hash });
+    expect(readdirSync(dir).filter((n) => n.startsWith('seg-'))).toEqual([]);
+    await spool.close();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    const b = await reopened.append(event(2));
+    expect(b).toMatchObject({ seq: 2, prev: a.hash });
+  });
+
+  it('fails the appends of a failed write, and the chain continues from the last durable record', async () => {
+    const dir = tempDir();
+    let failing = false;
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', faults: { beforeWrite: () => { if (failing) throw new Error('ENOSPC: no space left on device'); } } });
+    await spool.append(event(1));
+    failing = true;
+    await expect(spool.append(event(2))).rejects.toBeInstanceOf(SpoolError);
+    expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('ENOSPC') });
+    failing = false;
+    const next = await spool.append(event(3));
+    expect(next.seq).toBe(2);
+    expect(spool.health()).toEqual({ ok: true });
+    expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 2 });
+  });
+});

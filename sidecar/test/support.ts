@@ -1,0 +1,299 @@
+// Integration-test support for the sidecar: the pod's identity as the sidecar sees it (a
+// ServiceAccount with the RBAC docs/sidecar.md asks for, projected-style tokens `kube` and
+// `operator` in a token dir, a kubeconfig naming only the cluster), the REAL sidecar process
+// (node sidecar/src/main.ts under the harness watchdog), a real HTTP upstream, and clients.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Agent, request } from 'undici';
+import { stringify } from 'yaml';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
+import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
+import { apply, createServiceAccount, serviceAccountToken } from '../../operator/test/support.ts';
+
+export const REPO = new URL('../../', import.meta.url).pathname;
+
+/** The Role a governed pod's service account needs for its sidecar (the chart grants the same). */
+export const SIDECAR_RULES = [
+  { apiGroups: ['guarita.io'], resources: ['accesspolicies'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'create'] },
+  { apiGroups: ['guarita.io'], resources: ['approvalrequests/status'], verbs: ['get', 'patch'] },
+];
+
+export interface SidecarFixture {
+  namespace: string;
+  serviceAccount: string;
+  dir: string;
+  tokenDir: string;
+  credentialsDir: string;
+  spoolDir: string;
+  kubeconfig: string;
+}
+
+/** ServiceAccount, RBAC (Role + TokenReview), tokens and a cluster-only kubeconfig. */
+export async function sidecarFixture(namespace: string, serviceAccount = 'support-agent'): Promise<SidecarFixture> {
+  const dir = mkdtempSync(join(tmpdir(), `guarita-sidecar-${namespace}-`));
+  await createServiceAccount(namespace, serviceAccount);
+  const subjects = [{ kind: 'ServiceAccount', name: serviceAccount, namespace }];
+  const clusterRole = `guarita-sidecar-tokenreview-${namespace}`;
+  await apply([
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-sidecar', namespace }, rules: SIDECAR_RULES },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'guarita-sidecar', namespace }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'guarita-sidecar' }, subjects },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterRole }, rules: [{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: clusterRole }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole }, subjects },
+  ]);
+  const tokenDir = join(dir, 'tokens');
+  mkdirSync(tokenDir, { mode: 0o700 });
+  writeFileSync(join(tokenDir, 'kube'), await serviceAccountToken(namespace, serviceAccount, undefined, 7200), { mode: 0o600 });
+  writeFileSync(join(tokenDir, 'operator'), await serviceAccountToken(namespace, serviceAccount, 'guarita-operator', 7200), { mode: 0o600 });
+  const kube = requireKube();
+  const kubeconfig = join(dir, 'cluster.kubeconfig');
+  writeFileSync(kubeconfig, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'pod',
+    clusters: [{ name: 'harness', cluster: { server: kube.apiserverUrl, 'certificate-authority': kube.caFile } }],
+    users: [{ name: 'pod', user: {} }],
+    contexts: [{ name: 'pod', context: { cluster: 'harness', user: 'pod', namespace } }],
+  }), { mode: 0o600 });
+  const credentialsDir = join(dir, 'targets');
+  const spoolDir = join(dir, 'spool');
+  mkdirSync(credentialsDir);
+  mkdirSync(spoolDir);
+  return { namespace, serviceAccount, dir, tokenDir, credentialsDir, spoolDir, kubeconfig };
+}
+
+/** What the injector mounts from a target's credentials Secret. */
+export function mountCredentials(fx: SidecarFixture, target: string, files: Record<string, string>): void {
+  const dir = join(fx.credentialsDir, target);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: 0o600 });
+}
+
+export interface TargetSpec { policy: string; target: string; protocol: 'http' | 'postgres'; listenPort: number }
+
+export interface SidecarProcess {
+  proc: Supervised;
+  adminUrl: string;
+  port(target: string): number;
+  url(target: string): string;
+  readyz(): Promise<{ status: number; body: Record<string, unknown> }>;
+  metrics(): Promise<string>;
+  pid(): Promise<number>;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+  log(lines?: number): string;
+}
+
+const plain = new Agent();
+
+export interface SidecarStart {
+  targets: TargetSpec[];
+  operatorUrl: string;
+  podName?: string;
+  env?: Record<string, string>;
+  /** Wait for /readyz (default true). */
+  waitReady?: boolean;
+}
+
+export function sidecarEnv(fx: SidecarFixture, o: SidecarStart, adminPort: number): Record<string, string> {
+  const kube = requireKube();
+  return {
+    PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp',
+    GUARITA_NAMESPACE: fx.namespace,
+    GUARITA_POD_NAME: o.podName ?? 'support-agent-0',
+    GUARITA_POD_UID: '00000000-0000-4000-8000-000000000001',
+    GUARITA_TARGETS: JSON.stringify(o.targets),
+    GUARITA_ADMIN_PORT: String(adminPort),
+    GUARITA_OPERATOR_URL: o.operatorUrl,
+    GUARITA_OPERATOR_CA_FILE: kube.caFile,
+    GUARITA_SPOOL_DIR: fx.spoolDir,
+    GUARITA_CREDENTIALS_DIR: fx.credentialsDir,
+    GUARITA_TOKEN_DIR: fx.tokenDir,
+    GUARITA_KUBECONFIG: fx.kubeconfig,
+    GUARITA_APPROVAL_WAIT: '5s',
+    GUARITA_POLICY_STALENESS: '60s',
+    GUARITA_LOG_LEVEL: 'debug',
+    ...o.env,
+  };
+}
+
+export async function startSidecarProcess(fx: SidecarFixture, o: SidecarStart): Promise<SidecarProcess> {
+  const [adminPort = 0] = await freePorts(1);
+  const logs = join(loadHarnessState().runDir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const name = `sidecar-${fx.namespace}`;
+  const proc = supervise({
+    name, command: process.execPath, args: ['--disable-warning=ExperimentalWarning', join(REPO, 'sidecar/src/main.ts')],
+    logFile: join(logs, `${name}-${adminPort}.log`), cwd: REPO, env: sidecarEnv(fx, o, adminPort), graceSeconds: 20,
+  });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const ports = new Map(o.targets.map((t) => [t.target, t.listenPort]));
+  const handle: SidecarProcess = {
+    proc, adminUrl,
+    port: (t) => ports.get(t) ?? 0,
+    url: (t) => `http://127.0.0.1:${ports.get(t) ?? 0}`,
+    readyz: async () => {
+      const res = await request(`${adminUrl}/readyz`, { dispatcher: plain, headersTimeout: 3000 });
+      return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+    },
+    metrics: async () => (await request(`${adminUrl}/metrics`, { dispatcher: plain })).body.text(),
+    pid: async () => Number((await handle.readyz()).body.pid),
+    kill9: async () => {
+      process.kill(await handle.pid(), 'SIGKILL');
+      const deadline = Date.now() + 10_000;
+      while (proc.exit === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    },
+    stop: () => proc.stop(),
+    log: (lines = 120) => logTail(proc.logFile, lines),
+  };
+  if (o.waitReady !== false) await waitUntilReady(proc, 'ready (/readyz)', async () => (await handle.readyz()).status === 200, { timeoutMs: 60_000, intervalMs: 100 });
+  return handle;
+}
+
+// ---- a real HTTP upstream -------------------------------------------------------------------------
+
+export interface SeenRequest { method: string; url: string; headers: IncomingMessage['headers']; body: string }
+
+export interface Upstream {
+  url: string;
+  seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/** Synthetic customers with valid CPF check digits (not real people). */
+export const CUSTOMERS = [
+  { id: 1, nome: 'Larissa Oliveira', documento: { tipo: 'cpf', cpf: '590.830.166-33' }, contato: { email: 'larissa.oliveira1@exemplo.com.br', notas: ['ligar depois', 'cpf 390.996.030-88 do titular'] } },
+  { id: 2, nome: 'Carla Santos', documento: { tipo: 'cpf', cpf: '390.996.030-88' }, contato: { email: 'carla.santos2@exemplo.com.br', notas: [] } },
+  { id: 3, nome: 'Tiago Oliveira', documento: { tipo: 'cpf', cpf: '482.199.351-11' }, contato: { email: 'tiago.oliveira3@exemplo.com.br', notas: ['e-mail alternativo tiago.o@exemplo.com.br'] } },
+];
+
+export const RAW_PERSONAL = ['590.830.166-33', '390.996.030-88', '482.199.351-11', 'larissa.oliveira1@exemplo.com.br', 'carla.santos2@exemplo.com.br', 'tiago.oliveira3@exemplo.com.br', 'tiago.o@exemplo.com.br'];
+
+async function writeInChunks(res: ServerResponse, text: string, size: number): Promise<void> {
+  const buf = Buffer.from(text, 'utf8');
+  for (let i = 0; i < buf.length; i += size) {
+    if (!res.write(buf.subarray(i, i + size))) await new Promise((r) => res.once('drain', r));
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => Promise<void> | void;
+
+async function customerList(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+  await writeInChunks(res, JSON.stringify({ items: CUSTOMERS, page: { next: null } }), 7);
+  res.end();
+}
+
+async function slowStream(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  for (let i = 0; i < 200 && !res.destroyed; i++) {
+    res.write(`line ${i} cliente 590.830.166-33\n`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  res.end();
+}
+
+const ROUTES: Record<string, Handler> = {
+  '/customers': customerList,
+  '/customers/export': customerList,
+  '/customers/bulk-export': customerList,
+  '/orders/gzip': (_req, res) => {
+    const zipped = gzipSync(JSON.stringify({ order: 7, cliente: { cpf: '590.830.166-33', email: 'larissa.oliveira1@exemplo.com.br' } }));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': zipped.length });
+    res.end(zipped);
+  },
+  '/orders/report.txt': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=iso-8859-1' });
+    res.end(Buffer.from('Relatório: cliente 590.830.166-33, e-mail carla.santos2@exemplo.com.br\n', 'latin1'));
+  },
+  '/orders/label.bin': (_req, res) => {
+    const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0x02, 0x03]);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+    res.end(bytes);
+  },
+  '/orders/stream': slowStream,
+  '/orders': (req, res, body) => {
+    res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ created: req.method === 'POST', received: body.length }));
+  },
+};
+
+function customer(res: ServerResponse, id: number): void {
+  const c = CUSTOMERS.find((x) => x.id === id);
+  const text = JSON.stringify(c ?? { error: 'not found' });
+  res.writeHead(c === undefined ? 404 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), etag: '"v1"' });
+  res.end(text);
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const handler = ROUTES[path];
+  if (handler !== undefined) return handler(req, res, body);
+  const one = /^\/customers\/(\d+)$/.exec(path);
+  if (one !== null) return customer(res, Number(one[1]));
+  res.writeHead(204);
+  res.end();
+}
+
+export async function startUpstream(): Promise<Upstream> {
+  const seen: SeenRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      route(req, res, body).catch(() => res.destroy());
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`, seen,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+// ---- the agent's side ------------------------------------------------------------------------------
+
+export interface AgentResponse { status: number; headers: Record<string, string | string[] | undefined>; text: string; json(): Record<string, unknown> }
+
+export async function agentRequest(url: string, opts: { token?: string; purpose?: string; method?: string; body?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<AgentResponse> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.purpose !== undefined) headers['x-guarita-purpose'] = opts.purpose;
+  const res = await request(url, {
+    method: (opts.method ?? 'GET') as 'GET', headers, dispatcher: plain, headersTimeout: 60_000, bodyTimeout: 60_000,
+    ...(opts.body === undefined ? {} : { body: opts.body }), ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> };
+}
+
+/** An HTTP AccessPolicy like examples/lgpd-orders/accesspolicy-http.yaml, pointed at the test's upstream and IdP. */
+export function httpPolicy(namespace: string, name: string, o: { endpoint: string; issuer: string; listenPort: number; over?: Record<string, unknown> }): Record<string, unknown> {
+  return {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name, namespace },
+    spec: {
+      podSelector: { matchLabels: { app: 'support-agent' } },
+      target: { name, protocol: 'http', endpoint: o.endpoint, listenPort: o.listenPort, credentialsSecretRef: { name: `${name}-credentials`, tokenKey: 'token' } },
+      identity: { oidc: { issuer: o.issuer, audiences: ['guarita'] }, serviceAccounts: { audiences: ['guarita'] } },
+      subjects: [{ kind: 'Group', name: 'support' }, { kind: 'ServiceAccount', name: 'batch-runner', namespace }],
+      purposes: [{ name: 'customer-support' }, { name: 'fraud-investigation' }],
+      rules: [
+        { name: 'deny-deletes', match: { http: { methods: ['DELETE'] } }, action: 'deny' },
+        { name: 'export-needs-dpo', match: { http: { methods: ['GET', 'POST'], paths: ['/customers/export', '/customers/export/**'] } }, action: 'requireApproval', approval: { approverGroups: ['dpo'], ttl: '15m' } },
+        { name: 'bulk-export-short-ttl', match: { http: { methods: ['GET'], paths: ['/customers/bulk-export'] } }, action: 'requireApproval', approval: { approverGroups: ['dpo'], ttl: '3s' } },
+        { name: 'read-customers', match: { http: { methods: ['GET'], paths: ['/customers', '/customers/**', '/orders/**'] } }, action: 'allow' },
+        { name: 'create-orders', match: { http: { methods: ['POST'], paths: ['/orders'] } }, action: 'allow' },
+      ],
+      masking: { style: 'partial', fields: [{ names: ['cpf', 'documento'], detector: 'cpf' }, { names: ['email'], detector: 'email' }] },
+      recording: { maxBytes: 4096 },
+      ...o.over,
+    },
+  };
+}
