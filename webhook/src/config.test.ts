@@ -33,7 +33,7 @@ describe('webhook configuration', () => {
     const message = (error as Error).message;
     expect(message).toContain('GUARITA_NAMESPACE (--namespace): is required');
     expect(message).toContain('GUARITA_SIDECAR_IMAGE (--sidecar-image): is required');
-    expect(message).toContain('GUARITA_WEBHOOK_PORT (--port): must be an integer from 1 to 65535, got "70000"');
+    expect(message).toContain('GUARITA_WEBHOOK_PORT (--port): must be an integer from 0 to 65535, got "70000"');
     expect(message).toContain('GUARITA_SIDECAR_MODE (--sidecar-mode): must be one of native, container, got "sidecar"');
     expect(message).toContain('GUARITA_SIDECAR_RESOURCES (--sidecar-resources): must be JSON');
     expect(message).toContain('GUARITA_WEBHOOK_CERT_VALIDITY (--cert-validity): must be a positive duration');

@@ -41,7 +41,7 @@ interface Setting {
 const S = {
   namespace: { env: 'GUARITA_NAMESPACE', flag: 'namespace', help: 'Namespace Guarita runs in (downward API metadata.namespace). Required.' },
   host: { env: 'GUARITA_WEBHOOK_HOST', flag: 'host', help: 'Address the HTTPS server binds.', default: '0.0.0.0' },
-  port: { env: 'GUARITA_WEBHOOK_PORT', flag: 'port', help: 'HTTPS port (10250 passes the control-plane firewalls of private GKE/EKS clusters).', default: '10250' },
+  port: { env: 'GUARITA_WEBHOOK_PORT', flag: 'port', help: 'HTTPS port (10250 passes the control-plane firewalls of private GKE/EKS clusters; 0: any free port, for tests).', default: '10250' },
   metricsPort: { env: 'GUARITA_WEBHOOK_METRICS_PORT', flag: 'metrics-port', help: 'Plain-HTTP port for /metrics, /healthz, /readyz (0: off).', default: '9090' },
   tlsMode: { env: 'GUARITA_WEBHOOK_TLS_MODE', flag: 'tls-mode', help: 'self (CA and certificate managed in a Secret) or files (cert-manager writes tls.crt/tls.key).', default: 'self' },
   tlsSecret: { env: 'GUARITA_WEBHOOK_TLS_SECRET', flag: 'tls-secret', help: 'self mode: Secret holding the CA and serving certificate.', default: 'guarita-webhook-tls' },
@@ -210,7 +210,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
   const config: WebhookConfig = {
     namespace,
     host: r.str(S.host),
-    port: r.int(S.port, 1, 65535),
+    port: r.int(S.port, 0, 65535),
     metricsPort: r.int(S.metricsPort, 0, 65535),
     tls: { mode: r.oneOf(S.tlsMode, ['self', 'files'] as const), secretName: r.str(S.tlsSecret), dir: r.str(S.tlsDir), policy: tlsPolicy(r, namespace), checkIntervalMs: r.durationMs(S.tlsCheck) },
     configurationName: r.str(S.configuration),
@@ -223,7 +223,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
   if (config.tls.policy.caValidityMs < 3 * config.tls.policy.certValidityMs) {
     r.problems.push('GUARITA_WEBHOOK_CA_VALIDITY (--ca-validity): must be at least 3 times GUARITA_WEBHOOK_CERT_VALIDITY (the CA is rotated in two phases within its last half)');
   }
-  if (config.port === config.metricsPort) r.problems.push(`GUARITA_WEBHOOK_METRICS_PORT (--metrics-port): must differ from the HTTPS port ${config.port}`);
+  if (config.port !== 0 && config.port === config.metricsPort) r.problems.push(`GUARITA_WEBHOOK_METRICS_PORT (--metrics-port): must differ from the HTTPS port ${config.port}`);
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
 }

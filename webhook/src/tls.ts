@@ -104,6 +104,9 @@ export class SelfManagedTls implements TlsSource {
   #loaded: string | undefined;
   #running: Promise<void> | undefined;
   #material: TlsMaterial | undefined;
+  /** A configuration did not exist (installed after the webhook started): check again soon. */
+  #missing = false;
+  #stopped = false;
 
   constructor(options: SelfManagedOptions) {
     this.#o = options;
@@ -179,6 +182,7 @@ export class SelfManagedTls implements TlsSource {
       const config = await this.#o.api.get<WebhookConfigurationJson>(path);
       if (config === undefined) {
         this.#o.log.warn({ kind, name }, 'webhook configuration not found: its caBundle will be set once it exists');
+        this.#missing = true;
         return;
       }
       const ops = (config.webhooks ?? []).flatMap((w, i) => {
@@ -199,6 +203,7 @@ export class SelfManagedTls implements TlsSource {
   }
 
   async #publishBundle(bundlePem: string, additive: boolean): Promise<void> {
+    this.#missing = false;
     for (const name of this.#o.mutatingConfigurations) await this.#publishTo('mutatingwebhookconfigurations', name, bundlePem, additive);
     for (const name of this.#o.validatingConfigurations) await this.#publishTo('validatingwebhookconfigurations', name, bundlePem, additive);
   }
@@ -243,15 +248,25 @@ export class SelfManagedTls implements TlsSource {
     return pair;
   }
 
-  start(): void {
-    this.#timer = setInterval(() => {
-      this.reconcile().catch((err: unknown) => this.#o.log.error({ err }, 'webhook certificate reconcile failed (will retry)'));
-    }, this.#o.checkIntervalMs);
+  #schedule(): void {
+    if (this.#stopped) return;
+    const delay = this.#missing ? Math.min(1000, this.#o.checkIntervalMs) : this.#o.checkIntervalMs;
+    this.#timer = setTimeout(() => {
+      this.reconcile()
+        .catch((err: unknown) => this.#o.log.error({ err }, 'webhook certificate reconcile failed (will retry)'))
+        .finally(() => this.#schedule());
+    }, delay);
     this.#timer.unref();
   }
 
+  start(): void {
+    this.#stopped = false;
+    this.#schedule();
+  }
+
   stop(): void {
-    clearInterval(this.#timer);
+    this.#stopped = true;
+    clearTimeout(this.#timer);
   }
 }
 
