@@ -1,0 +1,154 @@
+// The LGPD scenario on a real cluster, run by e2e/kind/run.sh after `helm install` (kubectl's
+// current context is the cluster). Real pods: the webhook injects the sidecar into the agent Job,
+// the agent runs psql through it, the DPO approves the held export with `kubectl patch`, and the
+// operator anchors the recording in the AccessPolicy status. Exits non-zero naming the first
+// expectation that failed.
+//
+//   node e2e/kind/scenario.ts [--agents lgpd-orders] [--data orders-data] [--approver dana --approver-group dpo]
+import { parseArgs } from 'node:util';
+import { runCommand, type CommandResult } from '../harness/exec.ts';
+import { toYaml } from '../support/examples.ts';
+import { AGENT, agentJob, DEFAULT_NAMES, EXPORT_SQL, rawIdentifiers, scenarioObjects, seededCustomers, type ScenarioNames } from './manifests.ts';
+
+interface Options { names: ScenarioNames; approver: string; approverGroup: string; timeoutMs: number }
+
+const verbose = import.meta.main;
+const log = (msg: string): void => {
+  if (verbose) process.stdout.write(`[scenario] ${msg}\n`);
+};
+
+export class ScenarioFailure extends Error {}
+
+function expectThat(ok: boolean, what: string): void {
+  if (!ok) throw new ScenarioFailure(what);
+  log(`ok: ${what}`);
+}
+
+async function kubectl(args: readonly string[], input?: string): Promise<string> {
+  const result: CommandResult = await runCommand('kubectl', args, { timeoutMs: 660_000, ...(input === undefined ? {} : { input }) });
+  if (result.code !== 0) throw new ScenarioFailure(`kubectl ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+async function json<T>(args: readonly string[]): Promise<T> {
+  return JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
+}
+
+async function poll<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new ScenarioFailure(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
+async function setUp(o: Options): Promise<void> {
+  log(`applying the database (${o.names.data}) and the agents' namespace, policy and credentials (${o.names.agents})`);
+  await kubectl(['apply', '-f', '-'], toYaml(scenarioObjects(o.names)));
+  await kubectl(['-n', o.names.data, 'rollout', 'status', 'deployment/orders-db', '--timeout=300s']);
+  await kubectl(['-n', o.names.agents, 'delete', 'job', AGENT, '--ignore-not-found', '--wait=true']);
+  await kubectl(['apply', '-f', '-'], toYaml([agentJob(o.names)]));
+}
+
+interface PodJson { metadata: { name: string }; spec: { initContainers?: { name: string; restartPolicy?: string }[]; containers: { name: string; env?: { name: string; value?: string }[]; volumeMounts?: { name: string }[] }[] } }
+
+async function checkInjection(o: Options): Promise<void> {
+  const pod = await poll('the agent pod', 120_000, async () => (await json<{ items: PodJson[] }>(['-n', o.names.agents, 'get', 'pods', '-l', `job-name=${AGENT}`])).items[0]);
+  const proxy = pod.spec.initContainers?.find((c) => c.name === 'guarita-proxy');
+  expectThat(proxy?.restartPolicy === 'Always', `the webhook injected guarita-proxy as a native sidecar into ${pod.metadata.name}`);
+  const agent = pod.spec.containers.find((c) => c.name === 'agent');
+  expectThat(agent?.env?.some((e) => e.name === 'PGHOST' && e.value === '127.0.0.1') === true, 'the agent container reaches PostgreSQL through 127.0.0.1');
+  expectThat(!(agent?.volumeMounts ?? []).some((m) => m.name.startsWith('guarita-')), 'the agent container mounts none of the sidecar\'s volumes (credentials, tokens)');
+}
+
+interface ApprovalJson { metadata: { name: string }; spec: { command: { text: string }; reviews?: { decision: string }[] }; status?: { phase?: string; reviews?: { reviewer?: string }[] } }
+
+async function approveExport(o: Options): Promise<string> {
+  const held = await poll('the ApprovalRequest of the held export', o.timeoutMs, async () =>
+    (await json<{ items: ApprovalJson[] }>(['-n', o.names.agents, 'get', 'approvalrequests'])).items.find((r) => r.spec.command.text === EXPORT_SQL));
+  log(`approving ApprovalRequest ${held.metadata.name} as ${o.approver} (group ${o.approverGroup})`);
+  const review = [{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: 'kind e2e: ticket 4711' } }];
+  await kubectl(['-n', o.names.agents, 'patch', 'approvalrequest', held.metadata.name, '--type=json', '-p', JSON.stringify(review), '--as', o.approver, '--as-group', o.approverGroup]);
+  return held.metadata.name;
+}
+
+/** The lines of one `== name` section of the agent's output. */
+export function section(output: string, name: string): string[] {
+  const lines = output.split('\n');
+  const start = lines.indexOf(`== ${name}`);
+  if (start < 0) return [];
+  const end = lines.findIndex((l, i) => i > start && l.startsWith('== '));
+  return lines.slice(start + 1, end < 0 ? undefined : end).filter((l) => l.trim() !== '');
+}
+
+export function checkAgentOutput(output: string): void {
+  expectThat(section(output, 'select').length === 3, 'the agent read 3 customers');
+  expectThat(section(output, 'delete').some((l) => l.includes('ERROR')) && !output.includes('DELETE WAS ALLOWED'), 'the unbounded DELETE was denied');
+  expectThat(section(output, 'count')[0] === String(seededCustomers()), `all ${seededCustomers()} customers are still there`);
+  expectThat(section(output, 'export').some((l) => l.includes('ApprovalRequest')), 'the export was first held for approval');
+  expectThat(section(output, 'export rows').length === 2, 'the approved export ran and returned 2 rows');
+  const leaked = rawIdentifiers([1, 2, 3]).filter((raw) => output.includes(raw));
+  expectThat(leaked.length === 0, `no raw CPF or e-mail reached the agent (leaked: ${leaked.join(', ') || 'none'})`);
+  expectThat(section(output, 'done').length === 0 && output.includes('== done'), 'the agent finished its script');
+}
+
+async function checkAgent(o: Options): Promise<void> {
+  await kubectl(['-n', o.names.agents, 'wait', '--for=condition=complete', `job/${AGENT}`, `--timeout=${Math.round(o.timeoutMs / 1000)}s`]);
+  checkAgentOutput(await kubectl(['-n', o.names.agents, 'logs', `job/${AGENT}`, '-c', 'agent']));
+}
+
+async function checkApproval(o: Options, name: string): Promise<void> {
+  const request = await json<ApprovalJson>(['-n', o.names.agents, 'get', 'approvalrequest', name]);
+  expectThat(request.status?.phase === 'Consumed', `ApprovalRequest ${name} was consumed exactly once (phase ${request.status?.phase ?? 'none'})`);
+}
+
+interface PolicyJson { status?: { sessions?: { total?: number; denied?: number; approvalsRequested?: number }; chain?: { head?: string; records?: number } } }
+
+type PolicyStatus = NonNullable<PolicyJson['status']>;
+
+/** The anchored status once it records the session's commands and its denial. */
+function anchored(s: PolicyJson['status']): PolicyStatus | undefined {
+  const records = s?.chain?.records ?? 0;
+  const denied = s?.sessions?.denied ?? 0;
+  return s !== undefined && records > 0 && denied > 0 ? s : undefined;
+}
+
+async function checkRecording(o: Options): Promise<void> {
+  const status = await poll('the recording anchored in AccessPolicy orders-db status', 180_000, async () =>
+    anchored((await json<PolicyJson>(['-n', o.names.agents, 'get', 'accesspolicy', 'orders-db'])).status));
+  const { chain = {}, sessions = {} } = status;
+  expectThat(/^[0-9a-f]{64}$/.test(chain.head ?? ''), `the operator anchored the chain head (${chain.records ?? 0} records, ${sessions.total ?? 0} sessions, ${sessions.denied ?? 0} denied)`);
+  expectThat((sessions.approvalsRequested ?? 0) > 0, 'the recording counts the approval request');
+}
+
+export async function runScenario(o: Options): Promise<void> {
+  await setUp(o);
+  await checkInjection(o);
+  const approval = await approveExport(o);
+  await checkAgent(o);
+  await checkApproval(o, approval);
+  await checkRecording(o);
+  log('the LGPD scenario passed');
+}
+
+function options(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: { agents: { type: 'string' }, data: { type: 'string' }, approver: { type: 'string' }, 'approver-group': { type: 'string' }, timeout: { type: 'string' } },
+  });
+  return {
+    names: { agents: values.agents ?? DEFAULT_NAMES.agents, data: values.data ?? DEFAULT_NAMES.data },
+    approver: values.approver ?? 'dana',
+    approverGroup: values['approver-group'] ?? 'dpo',
+    timeoutMs: Number(values.timeout ?? '300') * 1000,
+  };
+}
+
+if (import.meta.main) {
+  runScenario(options(process.argv.slice(2))).catch((err: unknown) => {
+    process.stderr.write(`[scenario] FAILED: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
