@@ -57,7 +57,7 @@ export class CancelRegistry {
 const CLIENT_HIGH_WATER = 8 * 1024 * 1024;
 const UPSTREAM_QUEUE_HIGH = 4096;
 
-type Phase = 'startup' | 'password' | 'opening' | 'ready' | 'closed';
+type Phase = 'startup' | 'password' | 'opening' | 'ready' | 'draining' | 'closed';
 
 let nextConnectionId = 1;
 
@@ -309,10 +309,15 @@ export class ProxyConnection {
 
   private toUpstream(buf: Buffer): void {
     const up = this.upstream;
-    if (up === undefined || this.phase !== 'ready') return;
+    if (up === undefined || !this.upstreamActive()) return;
     if (!up.socket.write(buf) && this.upstreamDrain === undefined) {
       this.upstreamDrain = new Promise((r) => up.socket.once('drain', () => r()));
     }
+  }
+
+  /** Upstream responses still flow while a protocol error waits for them (draining). */
+  private upstreamActive(): boolean {
+    return this.phase === 'ready' || this.phase === 'draining';
   }
 
   private onUpstreamDrain(): void {
@@ -322,7 +327,7 @@ export class ProxyConnection {
   // ------------------------------------------------------------------ ready: upstream → client
 
   private onUpstreamData(chunk: Buffer): void {
-    if (this.phase !== 'ready' || this.upstream === undefined) return;
+    if (!this.upstreamActive() || this.upstream === undefined) return;
     try {
       this.upstream.reader.push(chunk, (msg, raw) => this.upQueue.push([msg, raw]));
     } catch (err) {
@@ -340,7 +345,7 @@ export class ProxyConnection {
     this.upPumping = true;
     try {
       let item: [BackendMessage, Buffer] | undefined;
-      while (this.phase === 'ready' && (item = this.upQueue.shift()) !== undefined) {
+      while (this.upstreamActive() && (item = this.upQueue.shift()) !== undefined) {
         const step = pipeline.handleUpstream(item[0], item[1]);
         if (step !== undefined) await step;
       }
@@ -355,7 +360,7 @@ export class ProxyConnection {
 
   private resumeUpstreamIfDrained(): void {
     const up = this.upstream;
-    if (up === undefined || this.phase !== 'ready') return;
+    if (up === undefined || !this.upstreamActive()) return;
     if (this.upQueue.length < UPSTREAM_QUEUE_HIGH / 2 && !this.clientPausedForUpstream && up.socket.isPaused()) up.socket.resume();
   }
 
@@ -388,11 +393,26 @@ export class ProxyConnection {
     if (err instanceof ProtocolError) {
       this.ctx.metrics?.protocolError?.();
       this.log.info({ sqlstate: err.code }, `closing connection: ${err.message}`);
-      this.refuse(err.code, err.message);
+      void this.refuseAfterPending(err.code, err.message);
       return;
     }
     this.log.error({ err }, 'connection failed');
     this.refuse('XX000', 'internal error in the Guarita sidecar');
+  }
+
+  /**
+   * Like a server reading messages one by one: what came before the bad message is answered
+   * first (bounded wait), then the FATAL error. Nothing more is read from the client meanwhile.
+   */
+  private async refuseAfterPending(code: string, message: string): Promise<void> {
+    const pipeline = this.pipeline;
+    if (this.phase === 'ready' && pipeline !== undefined) {
+      this.phase = 'draining';
+      this.client.pause();
+      await pipeline.idle(5000);
+      this.phase = 'ready';
+    }
+    this.refuse(code, message);
   }
 
   /** FATAL error to the client, then closed (before or after the session is ready). */

@@ -37,7 +37,7 @@ export interface PostgresListener {
 
 export async function startPostgresListener(opts: PostgresListenerOptions): Promise<PostgresListener> {
   await loadStatementParser();
-  const logger = opts.logger.child({ listener: 'postgres', target: opts.target.name });
+  const logger = opts.logger;
   const connections = new Set<ProxyConnection>();
   const ctx = {
     target: opts.target,

@@ -3,17 +3,15 @@
 // against a real PostgreSQL and the real enforcer is in postgres.int.test.ts.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
-import type { BackendMessage } from 'pg-protocol/dist/messages.js';
-import { Parser } from 'pg-protocol/dist/parser.js';
 import pino from 'pino';
 import { createCa, mintServingCert } from '../../../e2e/harness/certs.ts';
 import { FAKE_KEY, FAKE_PID, startFakeUpstream, type FakeAuth, type FakeUpstream } from './fake-upstream.ts';
 import { startPostgresListener, type PostgresListener, type PostgresTargetConfig } from './index.ts';
 import { DENIED_SQL } from './pipeline.ts';
+import { RawClient } from './raw-client.ts';
 import { localEnforcer, type LocalEnforcer } from './test-support.ts';
 
 const POLICY = join(import.meta.dirname, '../../../examples/lgpd-orders/accesspolicy.yaml');
@@ -50,52 +48,14 @@ function client(listener: PostgresListener, opts: Partial<pg.ClientConfig> = {})
   return c;
 }
 
-/** A client speaking raw protocol bytes; collects parsed backend messages. */
-class RawClient {
-  readonly messages: BackendMessage[] = [];
-  readonly socket: Socket;
-  closed = false;
-  private readonly parser = new Parser();
-  private waiters: Array<() => void> = [];
+function rawClient(port: number): RawClient {
+  const c = new RawClient(port);
+  cleanups.push(() => { c.close(); return Promise.resolve(); });
+  return c;
+}
 
-  constructor(port: number) {
-    this.socket = connect(port, '127.0.0.1');
-    this.socket.on('data', (c: Buffer) => {
-      try {
-        this.parser.parse(c, (m) => this.messages.push(m));
-      } catch {
-        // A garbage answer would fail the assertions on messages.
-      }
-      this.wake();
-    });
-    this.socket.on('close', () => { this.closed = true; this.wake(); });
-    this.socket.on('error', () => undefined);
-    cleanups.push(() => { this.socket.destroy(); return Promise.resolve(); });
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  async until(pred: () => boolean, ms = 3000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`timed out; messages: ${this.messages.map((m) => m.name).join(',')}`);
-      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 50); });
-    }
-  }
-
-  send(b: Buffer): void {
-    this.socket.write(b);
-  }
-
-  async login(): Promise<void> {
-    this.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE }));
-    await this.until(() => this.messages.some((m) => m.name === 'authenticationCleartextPassword'));
-    this.send(serialize.password(TOKEN));
-    await this.until(() => this.messages.some((m) => m.name === 'readyForQuery'));
-    this.messages.length = 0;
-  }
+async function login(c: RawClient): Promise<void> {
+  await c.login({ token: TOKEN, options: PURPOSE });
 }
 
 describe('upstream authentication', () => {
@@ -163,8 +123,8 @@ describe('client authentication', () => {
 describe('pipeline', () => {
   it('answers a denied Parse with 42501, discards the batch up to Sync, and never sends the statement', async () => {
     const { fake, listener } = await setup();
-    const raw = new RawClient(listener.address.port);
-    await raw.login();
+    const raw = rawClient(listener.address.port);
+    await login(raw);
     raw.send(Buffer.concat([
       serialize.parse({ text: 'drop table customers' }), serialize.bind({}), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync(),
       serialize.parse({ text: 'select id, email from customers' }), serialize.bind({}), serialize.execute({}), serialize.sync(),
@@ -183,9 +143,9 @@ describe('pipeline', () => {
 
   it('forwards a CancelRequest with the backend key to the upstream', async () => {
     const { fake, listener } = await setup();
-    const raw = new RawClient(listener.address.port);
-    await raw.login();
-    const cancel = new RawClient(listener.address.port);
+    const raw = rawClient(listener.address.port);
+    await login(raw);
+    const cancel = rawClient(listener.address.port);
     cancel.send(serialize.cancel(FAKE_PID, FAKE_KEY));
     await cancel.until(() => cancel.closed);
     const deadline = Date.now() + 3000;
@@ -195,8 +155,8 @@ describe('pipeline', () => {
 
   it('terminates the connection with 57P01 when the session is revoked', async () => {
     const { listener } = await setup();
-    const raw = new RawClient(listener.address.port);
-    await raw.login();
+    const raw = rawClient(listener.address.port);
+    await login(raw);
     enforcer.revoke('alice', 'consent withdrawn');
     await raw.until(() => raw.closed);
     expect(raw.messages.find((m) => m.name === 'error')).toMatchObject({ code: '57P01', severity: 'FATAL', message: 'consent withdrawn' });
@@ -222,8 +182,8 @@ describe('fuzz: malformed and truncated client messages', () => {
   it('closes the connection with an error, never crashes, and never forwards a malformed frame', async () => {
     const { fake, listener } = await setup();
     for (let round = 0; round < 80; round++) {
-      const raw = new RawClient(listener.address.port);
-      await raw.login();
+      const raw = rawClient(listener.address.port);
+      await login(raw);
       const msgs = valid();
       const payload = Buffer.concat([...msgs.slice(0, round % 3), mutate(msgs[round % msgs.length] ?? msgs[0]!), ...(round % 2 === 0 ? [] : msgs)]);
       raw.send(payload);
@@ -234,7 +194,7 @@ describe('fuzz: malformed and truncated client messages', () => {
     }
     // Startup-phase garbage too.
     for (let round = 0; round < 30; round++) {
-      const raw = new RawClient(listener.address.port);
+      const raw = rawClient(listener.address.port);
       raw.send(mutate(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE })));
       raw.send(randomBytes(Math.floor(Math.random() * 20)));
       await raw.until(() => raw.closed || raw.messages.length > 0, 300).catch(() => undefined);
@@ -251,8 +211,8 @@ describe('fuzz: malformed and truncated client messages', () => {
 
   it('answers a malformed message with a FATAL 08P01', async () => {
     const { listener } = await setup();
-    const raw = new RawClient(listener.address.port);
-    await raw.login();
+    const raw = rawClient(listener.address.port);
+    await login(raw);
     raw.send(Buffer.from([0x51, 0, 0, 0, 8, 0x61, 0x62, 0x63, 0x64])); // Query without its NUL
     await raw.until(() => raw.closed);
     expect(raw.messages.find((m) => m.name === 'error')).toMatchObject({ code: '08P01', severity: 'FATAL' });

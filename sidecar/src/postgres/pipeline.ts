@@ -110,7 +110,9 @@ function isBlank(sql: string): boolean {
 function denialOf(auth: Exclude<Authorization, { verdict: 'allow' }>, canceled: boolean): Denial {
   if (auth.verdict === 'deny') {
     const rule = auth.decision.rule;
-    return { code: '42501', message: auth.message, ...(rule === undefined ? {} : { detail: `policy rule: ${rule}` }) };
+    // The sidecar's own fail-closed states are "try again later", not a policy denial.
+    const code = auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable' ? '57P03' : '42501';
+    return { code, message: auth.message, ...(rule === undefined ? {} : { detail: `policy rule: ${rule}` }) };
   }
   if (canceled) return { code: '57014', message: `canceling statement due to user request (ApprovalRequest ${auth.approvalRequest} stays open)` };
   return { code: '42501', message: auth.message, hint: `once ApprovalRequest ${auth.approvalRequest} is approved, run the same statement again` };
@@ -208,6 +210,12 @@ export class Pipeline {
     this.wait.canceled = true;
     this.wait.controller.abort(new Error('canceled by the client'));
     return true;
+  }
+
+  /** Resolves once every message sent upstream has been answered (or after `ms`). */
+  async idle(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.entries.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Whether a statement is being held for approval (or being decided). */
