@@ -2,11 +2,17 @@
 // self-managed TLS) behind the harness kube-apiserver, which calls it over TLS by URL. Every
 // assertion is on what the apiserver stored or answered.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { loadCaFiles, mintServingCert } from '../../e2e/harness/certs.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
-import { loadHarnessState } from '../../e2e/harness/state.ts';
+import { loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
+import { diff } from '../src/json-patch.ts';
+import type { AdmissionReview } from '../src/kube-types.ts';
 import type { Pod } from '../src/kube-types.ts';
 import {
-  applyJson, caBundles, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix,
+  adminApi, applyJson, caBundles, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix,
   unregisterWebhooks, waitFor, webhookIdentity, type WebhookProcess,
 } from './cluster.ts';
 import { approvalRequest, examplePod, examplePolicy, exampleYaml, jobPod, TEST_SIDECAR } from './fixtures.ts';
@@ -223,5 +229,69 @@ describe('ApprovalRequest reviews through the apiserver', () => {
     expect(await kFails(['create', '-f', '-'], 'admin', JSON.stringify(preApproved))).toContain('must be empty when the request is created');
     const edit = await kFails(['-n', ns, 'patch', 'approvalrequest', 'export-ok', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/reviews/0/decision', value: 'Denied' }])], 'dave');
     expect(edit).toMatch(/append-only/);
+  });
+});
+
+/**
+ * Another vendor's mutating webhook, named to run after Guarita's: it adds a collector container
+ * and puts a mesh init container in front of every init container. Guarita's reinvocation must
+ * give the new containers the endpoints and put the proxy back in front.
+ */
+async function startMeshWebhook(): Promise<{ server: Server; url: string; caBundle: string }> {
+  const kube = requireKube();
+  const cert = await mintServingCert(await loadCaFiles({ certFile: kube.caFile, keyFile: kube.caKeyFile }));
+  const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview;
+      const pod = review.request?.object as Pod;
+      const desired = structuredClone(pod);
+      if (!desired.spec.containers.some((c) => c.name === 'otel-collector')) desired.spec.containers.push({ name: 'otel-collector', image: 'otel/collector:1' });
+      if (!(desired.spec.initContainers ?? []).some((c) => c.name === 'mesh-init')) desired.spec.initContainers = [{ name: 'mesh-init', image: 'mesh/init:1' }, ...(desired.spec.initContainers ?? [])];
+      const patch = diff(pod, desired);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request?.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') } }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/mutate`, caBundle: Buffer.from(readFileSync(kube.caFile)).toString('base64') };
+}
+
+describe('ordering with other mutating webhooks', () => {
+  const meshNs = `mesh-${id}`;
+  const meshConfig = `zz-mesh-${id}`;
+  let mesh: Awaited<ReturnType<typeof startMeshWebhook>> | undefined;
+
+  beforeAll(async () => {
+    mesh = await startMeshWebhook();
+    await createNamespace(meshNs, { 'guarita.io/injection': 'enabled', ...scope, 'mesh-test': id });
+    const secret = exampleYaml('orders-db-credentials.yaml') as { metadata: { namespace: string } };
+    secret.metadata.namespace = meshNs;
+    await applyJson(secret);
+    await applyJson(examplePolicy('accesspolicy.yaml', meshNs));
+    await applyJson({
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: meshConfig },
+      webhooks: [{
+        name: 'inject.mesh.example.com', clientConfig: { url: mesh.url, caBundle: mesh.caBundle }, admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail',
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }], namespaceSelector: { matchLabels: { 'mesh-test': id } },
+      }],
+    });
+  });
+
+  afterAll(async () => {
+    await adminApi().send('DELETE', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${meshConfig}`);
+    await new Promise((resolve) => mesh?.server.close(resolve));
+  });
+
+  it('reinvocation gives containers added by a later webhook the endpoints and keeps the proxy first', async () => {
+    const pod = examplePod(meshNs, 'meshed-agent');
+    pod.spec.initContainers = [{ name: 'migrate', image: 'migrate:1' }];
+    await createPod(pod);
+    const stored = await storedPod(meshNs, 'meshed-agent');
+    expect(stored.spec.initContainers?.map((c) => c.name)).toEqual(['guarita-proxy', 'mesh-init', 'migrate']);
+    expect(stored.spec.containers.map((c) => c.name)).toEqual(['agent', 'otel-collector']);
+    for (const name of ['agent', 'otel-collector', 'mesh-init', 'migrate']) expect(envOf(stored, name).ORDERS_DB_URL).toBe('postgresql://127.0.0.1:15432/orders');
+    expect(stored.spec.initContainers?.filter((c) => c.name === 'guarita-proxy')).toHaveLength(1);
   });
 });
