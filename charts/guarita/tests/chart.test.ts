@@ -268,13 +268,10 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
     expect(podSpec(one(objects, 'Deployment', 'audit-guarita-webhook')).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'audit-guarita-webhook-tls' } });
   });
 
-  it('applies the pod failure policy to the pod webhooks only', () => {
+  it('keeps every webhook failing closed', () => {
     const policies = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']
-      .flatMap((kind) => (one(objects, kind).webhooks as { name: string; failurePolicy: string }[]).map((w) => [w.name, w.failurePolicy]));
-    expect(Object.fromEntries(policies)).toEqual({
-      'inject.pods.guarita.io': 'Ignore', 'validate.pods.guarita.io': 'Ignore',
-      'stamp.approvalrequests.guarita.io': 'Fail', 'validate.approvalrequests.guarita.io': 'Fail', 'validate.accesspolicies.guarita.io': 'Fail',
-    });
+      .flatMap((kind) => (one(objects, kind).webhooks as { failurePolicy: string }[]).map((w) => w.failurePolicy));
+    expect(policies).toEqual(['Fail', 'Fail', 'Fail', 'Fail', 'Fail']);
   });
 
   it('renders per-namespace sidecar Roles bound to the listed service accounts, and TokenReview for them', () => {
@@ -351,7 +348,7 @@ describe('bad values fail at install with a message naming the field', () => {
     ['a privileged admin port', ['sidecar.adminPort=80'], "at '/sidecar/adminPort': minimum: got 80"],
     ['an invalid namespace', ['sidecar.rbac.namespaces[0].namespace=Bad_NS'], "at '/sidecar/rbac/namespaces/0/namespace'"],
     ['a binding without subjects', ['rbac.approver.bindings[0].namespace=x'], "at '/rbac/approver/bindings/0': missing property 'subjects'"],
-    ['an unknown failure policy', ['webhook.configurations.podFailurePolicy=Maybe'], "at '/webhook/configurations/podFailurePolicy'"],
+    ['a failure policy that fails open', ['webhook.configurations.podFailurePolicy=Ignore'], "at '/webhook/configurations': additional properties 'podFailurePolicy' not allowed"],
     ['two operator writers on the file store', ['operator.replicas=2'], 'the file store (operator.store.type=file) has exactly one writer'],
     ['a PDB that blocks every drain', ['webhook.podDisruptionBudget.minAvailable=2'], 'webhook.podDisruptionBudget.minAvailable (2) must be lower than webhook.replicas (2)'],
     ['the same port twice', ['webhook.metricsPort=10250'], 'webhook.port and webhook.metricsPort must differ'],
