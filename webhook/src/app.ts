@@ -63,14 +63,18 @@ export async function startWebhook(config: WebhookConfig, opts: StartOptions = {
     },
   });
   const holder: { server?: WebhookServer } = {};
-  const onReload = (pair: ServingPair): void => {
-    holder.server?.reload(pair);
-    metrics.certificateReloads.inc();
+  const expiry = (pair: ServingPair): void => {
     metrics.certificateExpiry.set((expiresAt(pair.certPem)?.getTime() ?? 0) / 1000);
+  };
+  const onReload = (pair: ServingPair): void => {
+    if (holder.server === undefined) return; // the first certificate, from init()
+    holder.server.reload(pair);
+    metrics.certificateReloads.inc();
+    expiry(pair);
   };
   const tls = tlsSource(config, api, log, onReload);
   const pair = await tls.init();
-  onReload(pair);
+  expiry(pair);
   const ctx: WebhookContext = {
     injector: config.injector, missingSecret: config.missingSecret, usernamePrefix: config.usernamePrefix,
     policies, lookups: apiLookups(api), metrics, log, maskingCheck, now: () => new Date(),

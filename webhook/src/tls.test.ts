@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
-import { SelfManagedTls, type ServingPair, type TlsMaterial } from './tls.ts';
-import { planTls, splitPem, type TlsPolicy } from './tls-certs.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileTls, SelfManagedTls, type ServingPair, type TlsMaterial } from './tls.ts';
+import { createCa, issueServing, planTls, splitPem, type TlsPolicy } from './tls-certs.ts';
 import { FakeKube } from '../test/fake-kube.ts';
 
 const DAY = 86_400_000;
@@ -117,5 +120,30 @@ describe('self-managed webhook TLS', () => {
     expect(planTls(m && { ...m, keyPem: m.caKeyPem }, policy, clock.now)).toMatchObject({ action: 'renew-serving' });
     expect(planTls(m && { ...m, caKeyPem: m.keyPem }, policy, clock.now)).toMatchObject({ action: 'create' });
     expect(planTls(m, { ...policy, dnsNames: ['other.svc'] }, clock.now)).toMatchObject({ action: 'renew-serving', reason: expect.stringContaining('names') });
+  });
+});
+
+describe('certificate files (cert-manager mode)', () => {
+  it('loads tls.crt/tls.key and hot-reloads them when they change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'guarita-webhook-tls-'));
+    try {
+      const ca = await createCa(90 * DAY, new Date());
+      const first = await issueServing(ca, policy, new Date());
+      writeFileSync(join(dir, 'tls.crt'), first.certPem);
+      writeFileSync(join(dir, 'tls.key'), first.keyPem);
+      const reloads: ServingPair[] = [];
+      const files = new FileTls({ dir, checkIntervalMs: 20, log: silent, onReload: (p) => reloads.push(p) });
+      expect((await files.init()).certPem).toBe(first.certPem);
+      files.start();
+      const second = await issueServing(ca, policy, new Date());
+      writeFileSync(join(dir, 'tls.key'), second.keyPem);
+      writeFileSync(join(dir, 'tls.crt'), second.certPem);
+      const deadline = Date.now() + 2000;
+      while (!reloads.some((p) => p.certPem === second.certPem && p.keyPem === second.keyPem) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      files.stop();
+      expect(reloads.at(-1)).toEqual({ certPem: second.certPem, keyPem: second.keyPem });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

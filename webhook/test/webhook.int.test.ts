@@ -15,7 +15,8 @@ import {
   adminApi, applyJson, caBundles, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix,
   unregisterWebhooks, waitFor, webhookIdentity, type WebhookProcess,
 } from './cluster.ts';
-import { approvalRequest, examplePod, examplePolicy, exampleYaml, jobPod, TEST_SIDECAR } from './fixtures.ts';
+import { decideInjection } from '../src/inject.ts';
+import { approvalRequest, examplePod, examplePolicy, exampleYaml, jobPod, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from './fixtures.ts';
 
 const id = suffix();
 const system = `guarita-system-${id}`;
@@ -163,6 +164,14 @@ describe('pod injection through the apiserver', () => {
     optedOut.metadata.annotations = { 'guarita.io/inject': 'false' };
     optedOut.spec.containers[0]!.env = [{ name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: 'orders-db-credentials', key: 'password' } } }];
     expect(await kFails(['create', '-f', '-'], 'admin', JSON.stringify(optedOut))).toContain('(env PGPASSWORD)');
+  });
+
+  it('produces a fallback (sidecarMode: container) pod the apiserver accepts', async () => {
+    const d = decideInjection({ pod: examplePod(plain, 'fallback'), namespace: { name: plain, labels: OPTED_IN }, policies: [examplePolicy('accesspolicy.yaml', plain)], config: { ...TEST_INJECTOR, sidecar: { ...TEST_SIDECAR, mode: 'container' } } });
+    if (d.action !== 'inject') throw new Error(d.action);
+    const dry = JSON.parse(await k(['create', '--dry-run=server', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(d.pod))) as Pod;
+    expect(dry.spec.containers.map((c) => c.name)).toEqual(['guarita-proxy', 'agent']);
+    expect(dry.spec.containers[0]?.lifecycle).toBeDefined();
   });
 
   it('refuses exec into the proxy, which holds the credentials', async () => {
