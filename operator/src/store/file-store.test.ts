@@ -218,6 +218,30 @@ describe('FileStore', () => {
     await expect(open()).rejects.toThrow('tombstone');
   });
 
+  it('rotates segments inside one batch, each named after its first link', async () => {
+    const store = await open({ segmentMaxBytes: 2048 });
+    const sc = fakeSidecar('shop');
+    await store.registerChain(sc.registration());
+    await store.append(sc.chainId, sc.next(20));
+    await store.append(sc.chainId, sc.next(3));
+    const segDir = join(dir, 'policies', 'shop', 'orders-db', 'segments');
+    const names = readdirSync(segDir).sort();
+    expect(names.length).toBeGreaterThan(3);
+    for (const name of names) {
+      const lines = readFileSync(join(segDir, name), 'utf8').trim().split('\n');
+      expect(JSON.parse(lines[1]!).l.seq).toBe(Number(name.slice(0, 20)));
+    }
+    await store.close();
+    const reopened = await open({ segmentMaxBytes: 2048 });
+    expect(reopened.policyHeads()[0]).toMatchObject({ records: 23 });
+    clock += 2 * 86_400_000;
+    await reopened.append(sc.chainId, sc.next(1));
+    const [cut] = await reopened.applyRetention(() => 86_400_000, clock);
+    expect(cut!.recordsRemoved).toBe(23);
+    expect(cut!.cut.seq).toBe(23);
+    expect(verifyPolicyEntries('shop', 'orders-db', await collect(reopened.policyEntries('shop', 'orders-db')), reopened.policyHeads()[0])).toMatchObject({ ok: true });
+  });
+
   it('serializes concurrent batches of many chains into group commits', async () => {
     let groups = 0;
     const store: SessionStore = await open({ hooks: { committed: () => { groups++; } } });

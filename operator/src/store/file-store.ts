@@ -415,11 +415,13 @@ export class FileStore implements SessionStore {
     return this.#queue.splice(0, idx < 0 ? this.#queue.length : idx) as RecordJob[];
   }
 
-  async #newSegment(policy: PolicyState, now: number, pending: Map<Segment, Buffer[]>, dirs: Set<string>): Promise<Segment> {
+  /** A new segment starting with `first` (the link about to be staged). */
+  async #newSegment(policy: PolicyState, first: StoreLink, now: number, pending: Map<Segment, Buffer[]>, dirs: Set<string>): Promise<Segment> {
     const segDir = join(policy.dir, 'segments');
     if (policy.segments.length === 0) await mkdirDurable(segDir);
-    const name = segmentName(policy.chain.position.seq + 1);
+    const name = segmentName(first.seq);
     const seg = this.#segment(policy, name, join(segDir, name), now);
+    seg.lastHash = first.prev;
     const header = encodeHeader({ format: SEGMENT_FORMAT, namespace: policy.namespace, policy: policy.policy, firstSeq: seg.firstSeq, createdAt: kubeTime(now) });
     pending.set(seg, [header]);
     seg.bytes = header.length;
@@ -429,16 +431,17 @@ export class FileStore implements SessionStore {
     return seg;
   }
 
-  async #segmentFor(policy: PolicyState, now: number, size: number, pending: Map<Segment, Buffer[]>, dirs: Set<string>): Promise<Segment> {
+  async #segmentFor(policy: PolicyState, link: StoreLink, now: number, size: number, pending: Map<Segment, Buffer[]>, dirs: Set<string>): Promise<Segment> {
     const a = policy.active;
-    const full = a !== undefined && a.lastSeq >= a.firstSeq && (a.bytes + size > this.#opts.segmentMaxBytes || now - a.createdAt > this.#opts.segmentMaxAgeMs);
+    // Not empty: it holds an earlier link (committed, or staged in this group).
+    const full = a !== undefined && link.seq > a.firstSeq && (a.bytes + size > this.#opts.segmentMaxBytes || now - a.createdAt > this.#opts.segmentMaxAgeMs);
     if (a !== undefined && !full) return a;
-    return this.#newSegment(policy, now, pending, dirs);
+    return this.#newSegment(policy, link, now, pending, dirs);
   }
 
   async #stage(writes: PendingWrite[], policy: PolicyState, link: StoreLink, record: SessionRecord | undefined, ctx: { now: number; pending: Map<Segment, Buffer[]>; dirs: Set<string> }): Promise<void> {
     const buf = encodeEntry(link, record);
-    const seg = await this.#segmentFor(policy, ctx.now, buf.length, ctx.pending, ctx.dirs);
+    const seg = await this.#segmentFor(policy, link, ctx.now, buf.length, ctx.pending, ctx.dirs);
     const list = ctx.pending.get(seg) ?? [];
     list.push(buf);
     ctx.pending.set(seg, list);
