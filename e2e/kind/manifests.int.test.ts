@@ -3,11 +3,14 @@
 // validation), in namespaces of this test's own.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { CHART_DIR } from '../../charts/guarita/tests/helm.ts';
 import { kubectl } from '../harness/state.ts';
 import { toYaml } from '../support/examples.ts';
 import { agentJob, scenarioObjects, type ScenarioNames } from './manifests.ts';
+
+// helm and kubectl are real processes; a loaded machine makes them slow.
+jest.setTimeout(120_000);
 
 const id = randomBytes(3).toString('hex');
 const names: ScenarioNames = { agents: `kind-agents-${id}`, data: `kind-data-${id}` };
@@ -16,7 +19,7 @@ const admin = { user: 'admin' } as const;
 beforeAll(async () => {
   expect((await kubectl(['apply', '-f', join(CHART_DIR, 'crds')], admin)).code).toBe(0);
   expect((await kubectl(['wait', '--for=condition=Established', 'crd/accesspolicies.guarita.io', '--timeout=30s'], admin)).code).toBe(0);
-});
+}, 60_000);
 
 describe('kind scenario objects on the apiserver', () => {
   it('are all accepted', async () => {
@@ -30,5 +33,5 @@ describe('kind scenario objects on the apiserver', () => {
       'accesspolicy.guarita.io/orders-db', 'configmap/orders-seed', 'deployment.apps/orders-db', 'job.batch/support-agent',
       'secret/orders-db-credentials', 'secret/orders-db-server', 'service/orders-db', 'serviceaccount/support-agent',
     ]);
-  });
+  }, 60_000);
 });

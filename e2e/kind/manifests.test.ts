@@ -2,13 +2,16 @@
 // with service-account identities and is valid; the agent can only act through its audience-bound
 // token; the scenario's output checks accept a good run and reject leaks; the chart renders with
 // the scenario's values.
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { join } from 'node:path';
 import { validateAccessPolicy } from '../../crds/validators.ts';
 import { find, template } from '../../charts/guarita/tests/helm.ts';
 import { loadExample } from '../support/examples.ts';
 import { accessPolicy, agentJob, agentScript, DEFAULT_NAMES, EXPORT_SQL, rawIdentifiers, scenarioObjects, seededCustomers } from './manifests.ts';
 import { checkAgentOutput, section } from './scenario.ts';
+
+// helm and kubectl are real processes; a loaded machine makes them slow.
+jest.setTimeout(60_000);
 
 const goodOutput = (rows: { select: string[]; exportRows: string[] }): string => [
   '== select', ...rows.select,

@@ -2,7 +2,7 @@
 // schema's messages for bad values, and the places where the chart must mirror the components:
 // the webhook configurations (webhook/src/configurations.ts) and the webhook's environment
 // (webhook/src/config.ts parses exactly what the chart renders).
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,9 @@ import { loadConfig, SETTINGS } from '../../../webhook/src/config.ts';
 import { webhookConfigurations } from '../../../webhook/src/configurations.ts';
 import { SIDECAR_COMMAND } from '../../../webhook/src/constants.ts';
 import { CHART_DIR, find, helm, one, rules, template, templateRaw, type K8sObject } from './helm.ts';
+
+// helm and kubectl are real processes; a loaded machine makes them slow.
+jest.setTimeout(60_000);
 
 const NON_DEFAULT = join(import.meta.dirname, 'values-non-default.yaml');
 

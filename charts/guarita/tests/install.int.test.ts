@@ -10,9 +10,12 @@
 // that no configuration of ours is left.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { kubeconfigPath, kubectl, type TestUser } from '../../../e2e/harness/state.ts';
 import { CHART_DIR, find, helm, parseManifests, templateRaw } from './helm.ts';
+
+// helm and kubectl are real processes; a loaded machine makes them slow.
+jest.setTimeout(120_000);
 
 const id = randomBytes(3).toString('hex');
 const release = `guarita-${id}`;
@@ -99,14 +102,14 @@ beforeAll(async () => {
   const result = await helm(['install', release, CHART_DIR, '--namespace', ns, '--create-namespace', '--skip-crds', ...VALUES.flatMap((v) => ['--set', v])], { kubeconfig: kubeconfigPath('admin'), timeoutMs: 120_000 });
   if (result.code !== 0) throw new Error(`helm install failed: ${result.stderr}`);
   installOutput = result.stdout;
-});
+}, 180_000);
 
 afterAll(async () => {
   const result = await helm(['uninstall', release, '--namespace', ns], { kubeconfig: kubeconfigPath('admin'), timeoutMs: 120_000 });
   expect(result.stderr).toBe('');
   const left = await ok(['get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings', '-o', 'name']);
   expect(left.split('\n').filter((n) => n.includes(release))).toEqual([]);
-});
+}, 180_000);
 
 describe('helm install into the harness apiserver', () => {
   it('installs the release and prints the next steps', () => {
