@@ -1,7 +1,9 @@
 // The admission webhook under load. Two parts:
-// 1. The injection handler over HTTPS on loopback (autocannon, concurrent AdmissionReviews for a
-//    pod that gets the full injection), beside a baseline route that parses the same review and
+// 1. The injection handler over HTTPS on loopback: 16 concurrent connections (autocannon,
+//    webhook.p50Ms/p99Ms, millisecond resolution) and one request at a time (webhook.sequential*,
+//    sub-millisecond), each beside a baseline route that parses the same AdmissionReview and
 //    allows it without work: the difference is what injection costs on top of TLS + HTTP + JSON.
+//    The servers run in a worker thread, so the load generator never shares their event loop.
 // 2. Pod creation through the harness kube-apiserver, which calls the webhook over TLS by URL:
 //    in an opted-in namespace (injected) versus one without the label (never calls the webhook).
 //    Uses the harness named by $GUARITA_HARNESS_STATE, or starts one (kube only).
@@ -12,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import fastify from 'fastify';
+import { Client } from 'undici';
 import { pino } from 'pino';
 import type { AccessPolicy } from '../crds/types.ts';
 import { startHarness, type Harness } from '../e2e/harness/index.ts';
@@ -95,6 +98,29 @@ async function serveInWorker(): Promise<void> {
   parentPort?.postMessage({ webhook: (server.app.server.address() as AddressInfo).port, baseline: (baseline.server.address() as AddressInfo).port });
 }
 
+/** One connection, one request at a time (how the apiserver calls for a single pod): sub-millisecond percentiles. */
+async function sequential(origin: string, path: string, body: string, count: number): Promise<{ p50: number; p99: number }> {
+  const client = new Client(origin, { connect: { rejectUnauthorized: false } });
+  try {
+    const send = async (): Promise<void> => {
+      const res = await client.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } });
+      await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`${path}: HTTP ${res.statusCode}`);
+    };
+    for (let i = 0; i < 200; i++) await send();
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      await send();
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: times[Math.floor(count / 2)] ?? 0, p99: times[Math.floor(count * 0.99)] ?? 0 };
+  } finally {
+    await client.close();
+  }
+}
+
 async function benchHandler(quick: boolean): Promise<Record<string, number>> {
   const worker = new Worker(new URL(import.meta.url), { workerData: { role: WORKER_ROLE } });
   const ports = await new Promise<{ webhook: number; baseline: number }>((resolve, reject) => {
@@ -106,7 +132,14 @@ async function benchHandler(quick: boolean): Promise<Record<string, number>> {
     const seconds = quick ? 3 : 10;
     const inject = await cannon(`https://127.0.0.1:${ports.webhook}/mutate/pods`, body, seconds);
     const base = await cannon(`https://127.0.0.1:${ports.baseline}/allow`, body, seconds);
+    const count = quick ? 1000 : 5000;
+    const one = await sequential(`https://127.0.0.1:${ports.webhook}`, '/mutate/pods', body, count);
+    const oneBase = await sequential(`https://127.0.0.1:${ports.baseline}`, '/allow', body, count);
     return {
+      'webhook.sequentialP50Ms': one.p50,
+      'webhook.sequentialP99Ms': one.p99,
+      'webhook.sequentialBaselineP50Ms': oneBase.p50,
+      'webhook.sequentialBaselineP99Ms': oneBase.p99,
       'webhook.p50Ms': inject.latency.p50,
       'webhook.p99Ms': inject.latency.p99,
       'webhook.requestsPerSec': inject.requests.average,

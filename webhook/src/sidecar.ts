@@ -128,6 +128,10 @@ export const SIDECAR_SECURITY_CONTEXT = (uid: number): Record<string, unknown> =
   seccompProfile: { type: 'RuntimeDefault' },
 });
 
+function copyResources(r: ResourceRequirements): ResourceRequirements {
+  return { ...(r.requests === undefined ? {} : { requests: { ...r.requests } }), ...(r.limits === undefined ? {} : { limits: { ...r.limits } }) };
+}
+
 /** The guarita-proxy container, native (restartPolicy Always) or ordinary per `cfg.mode`. */
 export function sidecarContainer(targets: readonly TargetPlan[], cfg: SidecarConfig): Container {
   const container: Container = {
@@ -136,7 +140,7 @@ export function sidecarContainer(targets: readonly TargetPlan[], cfg: SidecarCon
     imagePullPolicy: cfg.imagePullPolicy,
     command: [...SIDECAR_COMMAND],
     env: sidecarEnv(targets, cfg),
-    resources: structuredClone(cfg.resources),
+    resources: copyResources(cfg.resources),
     securityContext: SIDECAR_SECURITY_CONTEXT(cfg.uid),
     startupProbe: {
       exec: { command: ['node', '-e', readyScript(cfg.adminPort, 0)] },
