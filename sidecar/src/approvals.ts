@@ -108,7 +108,7 @@ export class Approvals {
 
   async #attempt(binding: ApprovalBinding, opts: ResolveOptions, deadline: number, attempt: number): Promise<ApprovalOutcome | 'retry'> {
     let request = await this.find(binding);
-    const settled = request === undefined ? undefined : await this.#settle(request);
+    const settled = request === undefined ? undefined : await this.#settle(request, false);
     if (settled !== undefined) return settled;
     if (request === undefined || phaseOf(request) !== 'Pending') {
       request = await this.#create(binding, attempt);
@@ -117,15 +117,20 @@ export class Approvals {
     opts.onHeld?.(request);
     const latest = await this.#hold(request, deadline, opts.signal);
     if (phaseOf(latest) === 'Pending') return { kind: 'pending', request: latest, message: describe(latest) };
-    return (await this.#settle(latest)) ?? 'retry';
+    return (await this.#settle(latest, true)) ?? 'retry';
   }
 
-  /** Turns a decided request into an outcome; undefined when a new request is needed (or it is still pending). */
-  async #settle(request: ApprovalRequest): Promise<ApprovalOutcome | 'retry' | undefined> {
+  /**
+   * Turns a decided request into an outcome; undefined when a new request is needed (or it is
+   * still pending). A request decided while this command was held is its answer; one found on a
+   * retry answers only if it still stands: a denial until its expiresAt, never an expiry.
+   */
+  async #settle(request: ApprovalRequest, heldOnIt: boolean): Promise<ApprovalOutcome | 'retry' | undefined> {
     const phase = phaseOf(request);
     if (phase === 'Approved') return (await this.#claim(request)) ?? 'retry';
-    if (phase === 'Denied' && !this.#pastExpiry(request)) return { kind: 'denied', request, message: describe(request) };
-    if (phase === 'Expired' && !this.#pastExpiry(request)) return { kind: 'expired', request, message: describe(request) };
+    const stands = heldOnIt || (phase === 'Denied' && !this.#pastExpiry(request));
+    if (phase === 'Denied' && stands) return { kind: 'denied', request, message: describe(request) };
+    if (phase === 'Expired' && stands) return { kind: 'expired', request, message: describe(request) };
     return undefined;
   }
 

@@ -94,7 +94,7 @@ export class Shipper {
       } catch (err) {
         this.#lastError = errorMessage(err);
         this.#opts.metrics?.shipFailures.inc({ reason: err instanceof IngestError ? String(err.status) : 'network' });
-        const delay = backoff(failures++, 250, 30_000);
+        const delay = backoff(failures++, 250, 10_000);
         this.#opts.logger.warn({ err: this.#lastError, retryInMs: delay, pending: this.#opts.spool.pendingCount }, 'delivering session records to the operator failed; they stay in the spool');
         await sleep(delay, this.#stop.signal);
       }

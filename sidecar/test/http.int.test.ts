@@ -2,17 +2,24 @@
 // apiserver (live AccessPolicy, ApprovalRequests, TokenReview), the real IdP's JWTs, a real HTTP
 // upstream, the real operator (ingest, approval phases) and the real admission webhook (review
 // stamping), with approvals granted and denied by `kubectl patch` as the DPO users.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { createHmac, createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { request } from 'undici';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, kubectl, loadHarnessState, requireIdp } from '../../e2e/harness/state.ts';
 import {
-  apply, eventually, getObject, installCrds, k, operatorFixture, startOperator, suffix, waitServing, type OperatorProcess,
+  apply, createServiceAccount, eventually, getObject, installCrds, k, operatorFixture, serviceAccountToken, startOperator, suffix, waitServing, type OperatorProcess,
 } from '../../operator/test/support.ts';
 import { registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
 import {
   agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream,
   type SidecarFixture, type SidecarProcess, type Upstream,
 } from './support.ts';
+
+jest.setTimeout(90_000);
 
 const id = suffix();
 const ns = `sc-http-${id}`;
@@ -84,6 +91,14 @@ describe('allowed, denied, masked', () => {
     expect(JSON.stringify(seen?.headers)).not.toContain(token);
   });
 
+  it('accepts a Kubernetes service-account token through TokenReview when the policy allows them', async () => {
+    await createServiceAccount(ns, 'batch-runner');
+    const saToken = await serviceAccountToken(ns, 'batch-runner', 'guarita');
+    expect((await agentRequest(url('/customers/1'), { token: saToken, purpose: PURPOSE })).status).toBe(200);
+    const wrongAudience = await serviceAccountToken(ns, 'batch-runner', 'guarita-operator');
+    expect((await agentRequest(url('/customers/1'), { token: wrongAudience, purpose: PURPOSE })).status).toBe(401);
+  });
+
   it('denies with 403 naming the rule', async () => {
     const before = upstream.seen.length;
     const res = await agentRequest(url('/customers/2'), { token, purpose: PURPOSE, method: 'DELETE' });
@@ -135,5 +150,237 @@ describe('allowed, denied, masked', () => {
     const bin = await agentRequest(url('/orders/label.bin'), { token, purpose: PURPOSE });
     expect(bin.status).toBe(200);
     expect(bin.headers['content-length']).toBe('8');
+  });
+});
+
+// ---- JWT attacks ------------------------------------------------------------------------------------
+
+const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+
+function idpSigningKey(): JWK {
+  const config = JSON.parse(readFileSync(join(loadHarnessState().runDir, 'idp', 'config.json'), 'utf8')) as { privateJwks: { keys: JWK[] } };
+  const key = config.privateJwks.keys.find((x) => x.alg === 'RS256');
+  if (key === undefined) throw new Error('no RS256 key in the IdP config');
+  return key;
+}
+
+function claims(over: Record<string, unknown> = {}): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000);
+  return { iss: requireIdp().issuer, aud: 'guarita', sub: 'support-agent', groups: ['support'], iat: now, exp: now + 600, ...over };
+}
+
+async function signWithIdpKey(payload: Record<string, unknown>): Promise<string> {
+  const jwk = idpSigningKey();
+  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: jwk.kid ?? '', typ: 'at+jwt' }).sign(await importJWK(jwk, 'RS256'));
+}
+
+const ATTACKS: [string, () => Promise<string>, RegExp][] = [
+  ['alg none', () => Promise.resolve(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims())}.`), /algorithm "none" is not allowed/],
+  ['HS256 signed with the RSA public key', () => {
+    const jwk = idpSigningKey();
+    const pem = createPublicKey({ key: { kty: jwk.kty, n: jwk.n, e: jwk.e }, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+    const head = `${b64({ alg: 'HS256', kid: jwk.kid, typ: 'JWT' })}.${b64(claims())}`;
+    return Promise.resolve(`${head}.${createHmac('sha256', pem).update(head).digest('base64url')}`);
+  }, /algorithm "HS256" is not allowed/],
+  ['expired', () => signWithIdpKey(claims({ iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 })), /expired/],
+  ['wrong aud', () => getToken({ clientId: 'support-agent', audience: 'another-api' }), /audience/],
+  ['wrong iss', () => signWithIdpKey(claims({ iss: 'https://idp.attacker.example' })), /not accepted/],
+  ['unknown kid', async () => {
+    const { privateKey } = await generateKeyPair('RS256');
+    return new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid: 'attacker-kid' }).sign(privateKey);
+  }, /does not publish/],
+  ['tampered payload', async () => {
+    const [h, , sig] = (await getToken({ clientId: 'outsider', audience: 'guarita' })).split('.');
+    return `${h ?? ''}.${b64(claims({ sub: 'outsider', groups: ['support'] }))}.${sig ?? ''}`;
+  }, /signature does not verify/],
+];
+
+describe('JWT attacks', () => {
+  it('accepts a genuine token signed with the IdP key (control)', async () => {
+    const res = await agentRequest(url('/customers/3'), { token: await signWithIdpKey(claims()), purpose: PURPOSE });
+    expect(res.status).toBe(200);
+  });
+
+  it.each(ATTACKS)('rejects %s with 401', async (_what, forge, message) => {
+    const before = upstream.seen.length;
+    const res = await agentRequest(url('/customers/3'), { token: await forge(), purpose: PURPOSE });
+    expect(res.status).toBe(401);
+    expect(res.json()).toMatchObject({ error: 'Unauthenticated', message: expect.stringMatching(message) });
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('counts the rejections by reason', async () => {
+    const metrics = await sidecar.metrics();
+    for (const reason of ['algorithm', 'expired', 'claim-aud', 'unknown-key', 'signature']) {
+      expect(metrics).toMatch(new RegExp(`guarita_sidecar_authentication_failures_total\\{target="customers-api",reason="${reason}"\\} [1-9]`));
+    }
+  });
+});
+
+// ---- just-in-time approval ----------------------------------------------------------------------------
+
+interface Ar { metadata: { name: string; resourceVersion: string }; spec: { command: { text: string; sha256: string }; rule: string; requester: { username: string }; reviews?: unknown[] }; status?: { phase?: string; consumedAt?: string; execution?: Record<string, unknown> } }
+
+async function review(name: string, user: 'dana' | 'dave', decision: 'Approved' | 'Denied'): Promise<void> {
+  const patch = JSON.stringify([{ op: 'add', path: '/spec/reviews/-', value: { decision, reason: `ticket ${id} by ${user}` } }]);
+  const res = await kubectl(['patch', 'approvalrequest', name, '-n', ns, '--type=json', '-p', patch], { user });
+  if (res.code !== 0) throw new Error(`kubectl patch as ${user}: ${res.stderr}`);
+}
+
+async function approvalRequests(): Promise<Ar[]> {
+  return (JSON.parse(await k(['get', 'approvalrequests', '-n', ns, '-o', 'json'])) as { items: Ar[] }).items;
+}
+
+async function phase(name: string, want: string): Promise<Ar> {
+  return eventually(`${name} ${want}`, async () => {
+    const ar = await getObject<Ar>('approvalrequest', ns, name);
+    return ar.status?.phase === want ? ar : undefined;
+  }, 20_000, 100);
+}
+
+/** The Pending request holding `text`, as an approver would find it with kubectl get. */
+function pendingFor(text: string): Promise<Ar> {
+  return eventually(`a Pending ApprovalRequest for ${text}`, async () => (await approvalRequests()).find((a) => a.spec.command.text === text && a.status?.phase === 'Pending'), 20_000, 100);
+}
+
+describe('just-in-time approval', () => {
+  it('holds the command, answers 409 naming the ApprovalRequest, and runs the retry once approved, exactly once', async () => {
+    const before = upstream.seen.length;
+    const held = await agentRequest(url('/customers/export?page=1'), { token, purpose: PURPOSE });
+    expect(held.status).toBe(409);
+    const name = String(held.json().approvalRequest);
+    expect(held.headers['x-guarita-approval-request']).toBe(name);
+    expect(held.json().message).toContain(name);
+    expect(upstream.seen.length).toBe(before);
+    const ar = await getObject<Ar>('approvalrequest', ns, name);
+    expect(ar.spec).toMatchObject({ rule: 'export-needs-dpo', requester: { username: 'support-agent' }, command: { text: 'GET /customers/export?page=1' } });
+    expect(ar.spec.command.sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    // Retrying while pending is held on the same request, not a new one.
+    const again = await agentRequest(url('/customers/export?page=1'), { token, purpose: PURPOSE });
+    expect(again.json().approvalRequest).toBe(name);
+
+    await review(name, 'dana', 'Approved');
+    await phase(name, 'Approved');
+    // A different command (another page) cannot use this approval.
+    const other = await agentRequest(url('/customers/export?page=2'), { token, purpose: PURPOSE });
+    expect(other.status).toBe(409);
+    expect(other.json().approvalRequest).not.toBe(name);
+
+    const run = await agentRequest(url('/customers/export?page=1'), { token, purpose: PURPOSE });
+    expect(run.status).toBe(200);
+    for (const raw of RAW_PERSONAL) expect(run.text).not.toContain(raw);
+    expect(upstream.seen.filter((r) => r.url === '/customers/export?page=1')).toHaveLength(1);
+    const consumed = await phase(name, 'Consumed');
+    expect(consumed.status?.consumedAt).toBeDefined();
+
+    // The approval is spent: the same command again needs a new approval.
+    const replay = await agentRequest(url('/customers/export?page=1'), { token, purpose: PURPOSE });
+    expect(replay.status).toBe(409);
+    expect(replay.json().approvalRequest).not.toBe(name);
+    expect(upstream.seen.filter((r) => r.url === '/customers/export?page=1')).toHaveLength(1);
+    // The operator fills status.execution from the sidecar's approval.consumed record.
+    const executed = await eventually('execution summary', async () => {
+      const a = await getObject<Ar>('approvalrequest', ns, name);
+      return a.status?.execution === undefined ? undefined : a;
+    }, 30_000, 200);
+    expect(executed.status?.execution).toMatchObject({ outcome: 'Succeeded' });
+  });
+
+  it('runs the command as soon as it is approved during the hold', async () => {
+    const pending = agentRequest(url('/customers/export?page=3'), { token, purpose: PURPOSE });
+    const ar = await pendingFor('GET /customers/export?page=3');
+    await review(ar.metadata.name, 'dave', 'Approved');
+    const res = await pending;
+    expect(res.status).toBe(200);
+    await phase(ar.metadata.name, 'Consumed');
+    expect((await sidecar.metrics())).toMatch(/guarita_sidecar_approval_wait_seconds_count\{target="customers-api",outcome="approved"\} [1-9]/);
+  });
+
+  it('answers 403 naming the request when an approver denies it', async () => {
+    const pending = agentRequest(url('/customers/export?page=4'), { token, purpose: PURPOSE });
+    const ar = await pendingFor('GET /customers/export?page=4');
+    await review(ar.metadata.name, 'dana', 'Denied');
+    const res = await pending;
+    expect(res.status).toBe(403);
+    expect(res.json()).toMatchObject({ code: 'ApprovalDenied', rule: 'export-needs-dpo', message: expect.stringContaining(ar.metadata.name) });
+    // The denial stands for the retry.
+    const retry = await agentRequest(url('/customers/export?page=4'), { token, purpose: PURPOSE });
+    expect(retry.status).toBe(403);
+    expect(retry.json().message).toContain(ar.metadata.name);
+  });
+
+  it('answers 403 naming the request when it expires before anyone approves', async () => {
+    const res = await agentRequest(url('/customers/bulk-export'), { token, purpose: PURPOSE });
+    expect(res.status).toBe(403);
+    expect(res.json()).toMatchObject({ code: 'ApprovalExpired', rule: 'bulk-export-short-ttl' });
+    const name = /ApprovalRequest (\S+)/.exec(String(res.json().message))?.[1] ?? '';
+    expect((await getObject<Ar>('approvalrequest', ns, name)).status?.phase).toBe('Expired');
+  });
+});
+
+// ---- live policy -----------------------------------------------------------------------------------
+
+/** Until a request gets `status` (the sidecar applies changes from its watch, within moments). */
+async function until(path: string, status: number, opts: { token?: string } = {}): Promise<Awaited<ReturnType<typeof agentRequest>>> {
+  return eventually(`${path} → ${status}`, async () => {
+    const res = await agentRequest(url(path), { token: opts.token ?? token, purpose: PURPOSE });
+    return res.status === status ? res : undefined;
+  }, 20_000, 100);
+}
+
+describe('live policy', () => {
+  it('applies an edit to the next request, without restart', async () => {
+    const pid = await sidecar.pid();
+    await policy({ rules: [
+      { name: 'customer-2-is-off-limits', match: { http: { paths: ['/customers/2'] } }, action: 'deny' },
+      { name: 'read-customers', match: { http: { methods: ['GET'], paths: ['/customers', '/customers/**', '/orders/**'] } }, action: 'allow' },
+    ] });
+    const denied = await until('/customers/2', 403);
+    expect(denied.json()).toMatchObject({ rule: 'customer-2-is-off-limits' });
+    await policy();
+    await until('/customers/2', 200);
+    expect(await sidecar.pid()).toBe(pid);
+  });
+
+  it('revocation cuts the subject\'s open session and refuses its next request', async () => {
+    const started = Date.now();
+    const controller = new AbortController();
+    const streaming = request(url('/orders/stream'), { headers: { authorization: `Bearer ${token}`, 'x-guarita-purpose': PURPOSE }, signal: controller.signal });
+    const res = await streaming;
+    expect(res.statusCode).toBe(200);
+    let received = '';
+    const consumed = (async () => {
+      for await (const chunk of res.body) received += String(chunk);
+    })();
+    await eventually('first streamed lines', () => Promise.resolve(received.includes('line 3') ? true : undefined), 10_000, 20);
+    expect(received).not.toContain('590.830.166-33');
+    await policy({ revokedSubjects: [{ kind: 'User', name: 'support-agent', reason: 'contractor off-boarded (test)' }] });
+    await expect(consumed).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(9000);
+    expect(received).not.toContain('line 199');
+    const refused = await agentRequest(url('/customers/1'), { token, purpose: PURPOSE });
+    expect(refused.status).toBe(403);
+    expect(refused.json().message).toMatch(/revoked.*contractor off-boarded/);
+    expect(await sidecar.metrics()).toMatch(/guarita_sidecar_sessions_closed_total\{target="customers-api",reason="revoked"\} [1-9]/);
+    await policy();
+    await until('/customers/1', 200);
+  });
+
+  it('refuses with a clear error while the policy is deleted, and recovers when it returns', async () => {
+    await k(['delete', 'accesspolicy', POLICY, '-n', ns]);
+    const refused = await until('/customers/1', 503);
+    expect(refused.json().message).toContain(`AccessPolicy ${POLICY} does not exist`);
+    await policy();
+    await until('/customers/1', 200);
+  });
+
+  it('refuses with a clear error when it cannot enforce the policy (hash key not mounted)', async () => {
+    await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hash-keys', namespace: ns }, stringData: { key: 'k'.repeat(40) } }]);
+    await policy({ masking: { style: 'hash', hashKeySecretRef: { name: 'hash-keys', key: 'key' } } });
+    const refused = await until('/customers/1', 503);
+    expect(refused.json().message).toMatch(/cannot be enforced: spec.masking.hashKeySecretRef: .* is not mounted/);
+    await policy();
+    await until('/customers/1', 200);
   });
 });

@@ -4,6 +4,7 @@
 // (node sidecar/src/main.ts under the harness watchdog), a real HTTP upstream, and clients.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -112,7 +113,7 @@ export function sidecarEnv(fx: SidecarFixture, o: SidecarStart, adminPort: numbe
     GUARITA_CREDENTIALS_DIR: fx.credentialsDir,
     GUARITA_TOKEN_DIR: fx.tokenDir,
     GUARITA_KUBECONFIG: fx.kubeconfig,
-    GUARITA_APPROVAL_WAIT: '5s',
+    GUARITA_APPROVAL_WAIT: '4s',
     GUARITA_POLICY_STALENESS: '60s',
     GUARITA_LOG_LEVEL: 'debug',
     ...o.env,
@@ -295,5 +296,40 @@ export function httpPolicy(namespace: string, name: string, o: { endpoint: strin
       recording: { maxBytes: 4096 },
       ...o.over,
     },
+  };
+}
+
+// ---- a stable address in front of a restartable process (what a Service does in a cluster) ---------
+
+export interface TcpForwarder { port: number; target: number | undefined; close(): Promise<void> }
+
+export async function tcpForwarder(): Promise<TcpForwarder> {
+  const sockets = new Set<Socket>();
+  const state: { target: number | undefined } = { target: undefined };
+  const server = createTcpServer((client) => {
+    sockets.add(client);
+    client.once('close', () => sockets.delete(client));
+    if (state.target === undefined) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(state.target, '127.0.0.1');
+    sockets.add(upstream);
+    upstream.once('close', () => sockets.delete(upstream));
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  return {
+    port,
+    get target() { return state.target; },
+    set target(v: number | undefined) {
+      state.target = v;
+      if (v === undefined) for (const s of sockets) s.destroy();
+    },
+    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
   };
 }

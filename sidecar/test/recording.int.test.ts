@@ -1,0 +1,172 @@
+// Recording end to end: the real sidecar spools, signs and ships to the real operator. With the
+// operator down, requests are still answered and recorded to the spool, and delivered once it is
+// back. A kill -9 of the sidecar under load loses no record of an answered request, and the chain
+// the operator exports verifies with the key the sidecar registered.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { importPublicKey, verifyRecords, type SessionEvent, type SignedRecord } from '../../core/recording/index.ts';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { getToken, requireIdp } from '../../e2e/harness/state.ts';
+import {
+  apply, call, eventually, grantSessionReaders, installCrds, operatorFixture, parseJsonl, startOperator, suffix, userToken, waitServing,
+  type OperatorFixture, type OperatorProcess,
+} from '../../operator/test/support.ts';
+import {
+  agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, tcpForwarder,
+  type SidecarFixture, type SidecarProcess, type TargetSpec, type TcpForwarder, type Upstream,
+} from './support.ts';
+
+jest.setTimeout(180_000);
+
+const id = suffix();
+const ns = `sc-rec-${id}`;
+const opNs = `sc-recop-${id}`;
+const POLICY = 'customers-api';
+const PURPOSE = 'customer-support';
+
+let opFx: OperatorFixture;
+let op: OperatorProcess | undefined;
+let upstream: Upstream;
+let fx: SidecarFixture;
+let sidecar: SidecarProcess;
+let targets: TargetSpec[];
+let token: string;
+
+type Line = SignedRecord<SessionEvent> | { type: 'key'; chainId: string; keyId: string; publicJwk: Record<string, unknown> };
+
+async function exported(): Promise<{ keys: Extract<Line, { type: 'key' }>[]; records: SignedRecord<SessionEvent>[] }> {
+  if (op === undefined) throw new Error('operator not running');
+  const res = await call(op.url, 'GET', `/v1/namespaces/${ns}/export`, userToken('audrey'));
+  if (res.status !== 200) throw new Error(`export: ${res.status} ${res.text}`);
+  const lines = parseJsonl<Line>(res.text);
+  return {
+    keys: lines.filter((l): l is Extract<Line, { type: 'key' }> => l.type === 'key'),
+    records: lines.filter((l): l is SignedRecord<SessionEvent> => l.type !== 'key'),
+  };
+}
+
+async function pending(): Promise<number> {
+  return Number((await sidecar.readyz()).body.spoolPending);
+}
+
+async function delivered(): Promise<void> {
+  await eventually('spool delivered to the operator', async () => ((await pending()) === 0 ? true : undefined), 60_000, 200);
+}
+
+let service: TcpForwarder;
+
+/** The sidecar reaches the operator through a stable address, as through the operator's Service. */
+function start(waitReady = true): Promise<SidecarProcess> {
+  return startSidecarProcess(fx, { targets, operatorUrl: `https://127.0.0.1:${service.port}`, waitReady });
+}
+
+async function startOp(): Promise<OperatorProcess> {
+  const started = await startOperator({ ...opFx, watchNamespaces: [ns] });
+  await waitServing(started);
+  service.target = Number(new URL(started.url).port);
+  return started;
+}
+
+async function stopOp(): Promise<void> {
+  service.target = undefined;
+  await op?.stop();
+  op = undefined;
+}
+
+beforeAll(async () => {
+  await installCrds();
+  upstream = await startUpstream();
+  opFx = await operatorFixture(opNs);
+  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
+  await grantSessionReaders(ns, { kind: 'User', name: 'audrey' });
+  service = await tcpForwarder();
+  op = await startOp();
+  fx = await sidecarFixture(ns);
+  mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
+  const [listenPort = 0] = await freePorts(1);
+  targets = [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }];
+  await apply([
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } },
+    httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort }),
+  ]);
+  sidecar = await start();
+  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+}, 180_000);
+
+afterAll(async () => {
+  await sidecar?.stop();
+  await op?.stop();
+  await Promise.all([upstream?.close(), service?.close()]);
+});
+
+function get(marker: string): ReturnType<typeof agentRequest> {
+  return agentRequest(`${sidecar.url(POLICY)}/customers/1?marker=${marker}`, { token, purpose: PURPOSE });
+}
+
+describe('recording', () => {
+  it('records every exchange, signed and chained, and delivers it to the operator', async () => {
+    expect((await get('first')).status).toBe(200);
+    expect((await agentRequest(`${sidecar.url(POLICY)}/customers/1`, { token, purpose: PURPOSE, method: 'DELETE' })).status).toBe(403);
+    await delivered();
+    const { keys, records } = await exported();
+    const command = records.find((r) => r.type === 'command' && r.command === 'GET /customers/1?marker=first');
+    expect(command).toMatchObject({ decision: 'allow', rule: 'read-customers', subject: 'support-agent', purpose: PURPOSE, result: { status: 200 }, protocol: 'http', policy: POLICY });
+    expect(command?.result?.sample).toBeDefined();
+    expect(command?.result?.sample).not.toContain('590.830.166-33');
+    expect(records.find((r) => r.type === 'command' && r.decision === 'deny')).toMatchObject({ rule: 'deny-deletes' });
+    expect(records.find((r) => r.type === 'session.start')).toBeDefined();
+    const key = keys[0]!;
+    const pub = importPublicKey(key.publicJwk);
+    expect(verifyRecords(records.filter((r) => r.chainId === key.chainId), (kid) => (kid === key.keyId ? pub : undefined))).toMatchObject({ ok: true });
+  });
+
+  it('keeps answering and recording while the operator is down, and delivers once it is back', async () => {
+    await stopOp();
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => get(`offline-${i}`)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(await pending()).toBeGreaterThanOrEqual(10);
+    await eventually('a failed delivery reported', async () => ((await sidecar.readyz()).body.delivery !== 'ok' ? true : undefined), 10_000, 100);
+    op = await startOp();
+    await delivered();
+    const { records } = await exported();
+    for (let i = 0; i < 10; i++) expect(records.some((r) => r.command === `GET /customers/1?marker=offline-${i}`)).toBe(true);
+  });
+
+  it('loses no record of an answered request to kill -9 under load, and the chain still verifies', async () => {
+    // Operator down first: everything answered after this point exists only in the sidecar's spool.
+    await stopOp();
+    const chainBefore = String((await sidecar.readyz()).body.chainId);
+    const answered: string[] = [];
+    let stop = false;
+    const load = Array.from({ length: 8 }, async (_, worker) => {
+      for (let i = 0; !stop; i++) {
+        const marker = `kill-${worker}-${i}`;
+        try {
+          if ((await get(marker)).status === 200) answered.push(marker);
+        } catch {
+          return; // the sidecar died under this request: it was never answered
+        }
+      }
+    });
+    await eventually('some answered requests', () => Promise.resolve(answered.length >= 40 ? true : undefined), 30_000, 20);
+    await sidecar.kill9();
+    stop = true;
+    await Promise.all(load);
+    expect(sidecar.proc.exit?.code ?? sidecar.proc.exit?.signal).toBeDefined();
+
+    sidecar = await start();
+    expect((await sidecar.readyz()).body.chainId).toBe(chainBefore);
+    expect((await get('after-restart')).status).toBe(200);
+    op = await startOp();
+    await delivered();
+    const { keys, records } = await exported();
+    const chain = records.filter((r) => r.chainId === chainBefore);
+    const key = keys.find((k) => k.chainId === chainBefore)!;
+    const pub = importPublicKey(key.publicJwk);
+    expect(verifyRecords(chain, (kid) => (kid === key.keyId ? pub : undefined))).toMatchObject({ ok: true, count: chain.length });
+    expect(chain.map((r) => r.seq)).toEqual(Array.from({ length: chain.length }, (_, i) => i + 1));
+    const commands = new Set(chain.map((r) => r.command));
+    const lost = answered.filter((m) => !commands.has(`GET /customers/1?marker=${m}`));
+    expect(lost).toEqual([]);
+    expect(commands.has('GET /customers/1?marker=after-restart')).toBe(true);
+  });
+});
