@@ -12,6 +12,8 @@ const common = {
 };
 
 export default {
+  // Jest reads testTimeout only at the top level; integration tests start real servers.
+  testTimeout: 120000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/node_modules/', '/.cache/'] },
     {
@@ -21,7 +23,6 @@ export default {
       testPathIgnorePatterns: ['/node_modules/', '/.cache/'],
       globalSetup: '<rootDir>/e2e/harness/jest-global-setup.ts',
       globalTeardown: '<rootDir>/e2e/harness/jest-global-teardown.ts',
-      testTimeout: 120000,
     },
   ],
 };

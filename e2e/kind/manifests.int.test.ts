@@ -3,14 +3,13 @@
 // validation), in namespaces of this test's own.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { CHART_DIR } from '../../charts/guarita/tests/helm.ts';
 import { kubectl } from '../harness/state.ts';
 import { toYaml } from '../support/examples.ts';
 import { agentJob, scenarioObjects, type ScenarioNames } from './manifests.ts';
 
 // helm and kubectl are real processes; a loaded machine makes them slow.
-jest.setTimeout(120_000);
 
 const id = randomBytes(3).toString('hex');
 const names: ScenarioNames = { agents: `kind-agents-${id}`, data: `kind-data-${id}` };

@@ -10,12 +10,11 @@
 // that no configuration of ours is left.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { kubeconfigPath, kubectl, type TestUser } from '../../../e2e/harness/state.ts';
 import { CHART_DIR, find, helm, parseManifests, templateRaw } from './helm.ts';
 
 // helm and kubectl are real processes; a loaded machine makes them slow.
-jest.setTimeout(120_000);
 
 const id = randomBytes(3).toString('hex');
 const release = `guarita-${id}`;
