@@ -55,6 +55,18 @@ describe('self-managed webhook TLS', () => {
     expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1');
   });
 
+  it('fills a Secret created beforehand (the Helm chart\'s), keeping its type and metadata', async () => {
+    const kube = cluster();
+    kube.put(SECRET, { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: 'guarita-webhook-tls', namespace: 'guarita-system', labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'guarita' } } });
+    await replica(kube, { now: new Date() }).tls.init();
+    const stored = kube.objects.get(SECRET) as unknown as { type: string; metadata: { labels: Record<string, string>; annotations: Record<string, string> }; data: Record<string, string> };
+    expect(stored.type).toBe('Opaque');
+    expect(stored.metadata.labels['app.kubernetes.io/managed-by']).toBe('Helm');
+    expect(stored.metadata.annotations['meta.helm.sh/release-name']).toBe('guarita');
+    expect(Object.keys(stored.data).sort()).toEqual(['ca-bundle.crt', 'ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+    expect(kube.calls.filter((c) => c.startsWith('POST'))).toEqual([]);
+  });
+
   it('replicas share one certificate, also when they start at the same moment', async () => {
     const kube = cluster();
     const clock = { now: new Date() };

@@ -132,7 +132,9 @@ export class SelfManagedTls implements TlsSource {
     };
     try {
       if (existing === undefined) await this.#o.api.create(`/api/v1/namespaces/${encodeURIComponent(this.#o.namespace)}/secrets`, body);
-      else await this.#o.api.replace(this.#path, { ...body, metadata: { ...existing.metadata, ...body.metadata, resourceVersion: existing.metadata.resourceVersion } });
+      // A Secret someone else created (the Helm chart does): keep its type (immutable) and its
+      // labels and annotations (Helm's ownership metadata), replace only the data.
+      else await this.#o.api.replace(this.#path, { ...existing, type: existing.type ?? body.type, data: body.data, metadata: { ...existing.metadata, labels: { ...existing.metadata.labels, ...body.metadata.labels } } });
       return true;
     } catch (err) {
       // Another replica wrote first: adopt its material on the next attempt.
