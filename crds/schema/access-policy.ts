@@ -72,13 +72,13 @@ const purpose = obj('A purpose for which the data may be processed (LGPD art. 6,
 
 const sqlMatch = obj('Matches SQL statements as classified by the PostgreSQL parser. All given fields must match (AND); within a list any entry matches (OR).', {
   statementKinds: Type.Optional(Type.Array(lit(SQL_STATEMENT_KINDS, 'A statement kind.'), { description: `Statement kinds: ${SQL_STATEMENT_KINDS.join(', ')}.`, minItems: 1, maxItems: 32 })),
-  traits: Type.Optional(Type.Array(lit(SQL_TRAITS, 'A statement trait.'), { description: `Traits, any of: ${SQL_TRAITS.join(', ')}.`, minItems: 1, maxItems: 32 })),
-  tables: Type.Optional(Type.Array(str('Table name or glob (schema.table; * matches any run of characters).', { minLength: 1, maxLength: 256 }), { description: 'Tables the statement touches, any of.', minItems: 1, maxItems: 64 })),
+  traits: Type.Optional(Type.Array(lit(SQL_TRAITS, 'A statement trait.'), { description: `Traits, any of: ${SQL_TRAITS.join(', ')}. prepare also covers EXECUTE of a prepared statement (the statement it runs is hidden).`, minItems: 1, maxItems: 32 })),
+  tables: Type.Optional(Type.Array(str('Table name or glob (schema.table; * matches any run of characters).', { minLength: 1, maxLength: 256 }), { description: 'Tables the statement touches. For deny and requireApproval rules any touched table listed matches; for allow rules every touched table must be listed (so allowing orders never lets a join read customers).', minItems: 1, maxItems: 64 })),
 });
 
 const httpMatch = obj('Matches HTTP requests. All given fields must match (AND).', {
   methods: Type.Optional(Type.Array(lit(HTTP_METHODS, 'An HTTP method.'), { description: 'Methods, any of.', minItems: 1, maxItems: 8 })),
-  paths: Type.Optional(Type.Array(str('Path glob: * matches one segment, ** any number of segments.', { minLength: 1, maxLength: 1024, pattern: '^/' }), { description: 'Path globs, any of.', minItems: 1, maxItems: 64 })),
+  paths: Type.Optional(Type.Array(str('Path glob: * matches one segment, ** any number of segments (including none); a trailing slash is ignored.', { minLength: 1, maxLength: 1024, pattern: '^/' }), { description: 'Path globs, any of.', minItems: 1, maxItems: 64 })),
   query: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 256 }), { description: 'Query parameters that must be present with these exact values ("*" means present with any value).', maxProperties: 16 })),
   jsonBody: Type.Optional(Type.Array(obj('A condition on the JSON request body.', {
     path: str('Dot path into the body, e.g. filter.status.', { minLength: 1, maxLength: 256 }),
