@@ -152,10 +152,13 @@ describe('FileStore', () => {
     const text = readFileSync(join(other, seg!), 'utf8');
     truncateSync(join(other, seg!), text.indexOf('\n') + 1);
     const reopened = await open();
-    expect(reopened.getChain(sc.chainId)).toMatchObject({ seq: 3 });
-    expect(reopened.policyHeads().find((h) => h.policy === 'orders-db')).toMatchObject({ records: 3 });
+    // The whole unacknowledged group goes: back to the last checkpoint of the acknowledged one.
+    expect(reopened.getChain(sc.chainId)).toMatchObject({ seq: 2 });
+    expect(reopened.policyHeads().find((h) => h.policy === 'orders-db')).toMatchObject({ records: 2 });
     const lines = await collect(reopened.exportLines('shop', {}));
-    expect(verifyExport(lines, true)).toMatchObject({ ok: true, count: 3 });
+    expect(verifyExport(lines, true)).toMatchObject({ ok: true, count: 2 });
+    expect(verifyPolicyEntries('shop', 'orders-db', await collect(reopened.policyEntries('shop', 'orders-db')))).toMatchObject({ ok: true, count: 2 });
+    expect(await reopened.append(sc.chainId, sc.next(1))).toMatchObject({ ok: false, problem: 'gap', expectedSeq: 3 });
   });
 
   it('applies retention by deleting whole segments, leaving a tombstone that verification resumes from', async () => {
@@ -202,6 +205,19 @@ describe('FileStore', () => {
     const lines = await collect(store.exportLines('shop', {}));
     const gap = lines.filter((l: ExportLine) => l.type === 'key' || l.seq !== 2);
     expect(verifyExport(gap, true).problems.join()).toContain('missing');
+  });
+
+  it('signs one checkpoint per policy and commit group, and refuses an unsigned head', async () => {
+    const store = await open();
+    const sc = fakeSidecar('shop');
+    await store.registerChain(sc.registration());
+    await store.append(sc.chainId, sc.next(5));
+    const entries = await collect(store.policyEntries('shop', 'orders-db'));
+    const sigs = entries.flatMap((e) => (e.type === 'entry' ? [e.link.sig !== ''] : []));
+    expect(sigs).toEqual([false, false, false, false, true]);
+    expect(verifyPolicyEntries('shop', 'orders-db', entries)).toMatchObject({ ok: true, count: 5 });
+    const truncated = entries.filter((e) => !(e.type === 'entry' && e.link.seq === 5));
+    expect(verifyPolicyEntries('shop', 'orders-db', truncated).problems.join()).toContain('not signed');
   });
 
   it('reads back and fails loudly on a forged tombstone', async () => {

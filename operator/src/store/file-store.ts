@@ -454,12 +454,19 @@ export class FileStore implements SessionStore {
     const time = new Date(now).toISOString();
     const ctx = { now, pending: new Map<Segment, Buffer[]>(), dirs: new Set<string>() };
     const writes: PendingWrite[] = [];
+    const links: { policy: PolicyState; link: StoreLink; record: SessionRecord }[] = [];
+    const last = new Map<PolicyState, StoreLink>();
     for (const job of jobs) {
       for (const record of job.records) {
         const policy = this.#policyFor(record.namespace, record.policy);
-        await this.#stage(writes, policy, policy.chain.linkRecord(record, time), record, ctx);
+        const link = policy.chain.linkRecord(record, time);
+        links.push({ policy, link, record });
+        last.set(policy, link);
       }
     }
+    // One signature per policy and commit group: the checkpoint covers every link before it.
+    for (const [policy, link] of last) policy.chain.sign(link);
+    for (const { policy, link, record } of links) await this.#stage(writes, policy, link, record, ctx);
     const fsyncSeconds = await this.#flush(ctx.pending, ctx.dirs);
     for (const w of writes) this.#indexEntry(w.policy, w.segment, w.link, w.record, w.offset, w.length);
     for (const job of jobs) {

@@ -29,19 +29,30 @@ export interface RecoveryPlan {
   positions: Map<string, ChainPosition>;
 }
 
-/** Length of the prefix whose links follow each other (seq and prev). */
+/**
+ * Every commit group ends each policy's run of links with a signed checkpoint, so an acknowledged
+ * state always ends on one: backing off to the last signed link before `n` only drops entries of
+ * the unfinished group.
+ */
+export function checkpointBefore(p: LoadedPolicy, n: number): number {
+  for (let i = Math.min(n, p.entries.length); i > 0; i--) if (p.entries[i - 1]?.link.sig !== '') return i;
+  return 0;
+}
+
+/** Length of the prefix whose links follow each other (seq and prev) and ends on a checkpoint. */
 export function consistentPrefix(p: LoadedPolicy): { length: number; reason?: string } {
   let pos = p.from;
   for (const [i, e] of p.entries.entries()) {
     if (e.link.seq !== pos.seq + 1 || e.link.prev !== pos.head) {
-      return { length: i, reason: `store chain breaks at link seq ${e.link.seq} (expected seq ${pos.seq + 1} after ${pos.head.slice(0, 12)}…)` };
+      return { length: checkpointBefore(p, i), reason: `store chain breaks at link seq ${e.link.seq} (expected seq ${pos.seq + 1} after ${pos.head.slice(0, 12)}…)` };
     }
     if (e.record !== undefined && e.link.source?.hash !== e.record.hash) {
-      return { length: i, reason: `link seq ${e.link.seq} does not reference the record stored with it` };
+      return { length: checkpointBefore(p, i), reason: `link seq ${e.link.seq} does not reference the record stored with it` };
     }
     pos = { seq: e.link.seq, head: e.link.hash };
   }
-  return { length: p.entries.length };
+  const length = checkpointBefore(p, p.entries.length);
+  return length === p.entries.length ? { length } : { length, reason: 'entries after the last signed checkpoint (a commit group cut short by a crash)' };
 }
 
 type Interval = [number, number, string];
@@ -101,9 +112,10 @@ export function planRecovery(policies: readonly LoadedPolicy[]): RecoveryPlan {
 function cutBeyondHoles(policies: readonly LoadedPolicy[], positions: Map<string, ChainPosition>, keep: Map<string, number>, reasons: Map<string, string>): boolean {
   let changed = false;
   for (const p of policies) {
-    const cut = firstBeyond(p, keep.get(p.key) ?? p.entries.length, positions);
-    if (cut === undefined) continue;
-    const r = p.entries[cut]?.record;
+    const beyond = firstBeyond(p, keep.get(p.key) ?? p.entries.length, positions);
+    if (beyond === undefined) continue;
+    const cut = checkpointBefore(p, beyond);
+    const r = p.entries[beyond]?.record;
     keep.set(p.key, cut);
     reasons.set(p.key, `record ${r?.chainId ?? ''}#${r?.seq ?? ''} follows a hole in its chain (an unacknowledged batch cut short by a crash)`);
     changed = true;

@@ -3,39 +3,60 @@
 // policy. Tombstones are the operator's signed statement of what a retention cut removed, so
 // verification resumes exactly where the cut left off.
 import { createHash, type KeyObject } from 'node:crypto';
-import { canonicalJson, ChainWriter, verifyHashSignature, signHash, type ChainPosition, type SigningKey } from '../../../core/recording/index.ts';
+import { canonicalJson, GENESIS, hashOf, verifyHashSignature, signHash, type ChainPosition, type SigningKey } from '../../../core/recording/index.ts';
 import type { RemovedRange, SessionRecord, StoreLink, StoreLinkPayload, Tombstone } from './types.ts';
 
 export function storeChainId(namespace: string, policy: string): string {
   return `store/${namespace}/${policy}`;
 }
 
-/** Appends links to one policy's store chain (the caller serializes calls and persists them). */
+/**
+ * Appends links to one policy's store chain (the caller serializes calls and persists them).
+ * Every link is hash-chained; signatures are checkpoints: the writer signs the last link of each
+ * commit group (and every tombstone link), so one Ed25519 signature covers all links before it.
+ * An unsigned link has sig "". Verification requires the head to be signed (verify.ts).
+ */
 export class StoreChain {
   readonly namespace: string;
   readonly policy: string;
-  #writer: ChainWriter<StoreLinkPayload>;
+  readonly chainId: string;
+  readonly #key: SigningKey;
+  #position: ChainPosition;
 
-  constructor(namespace: string, policy: string, key: SigningKey, from?: ChainPosition) {
+  constructor(namespace: string, policy: string, key: SigningKey, from: ChainPosition = { seq: 0, head: GENESIS }) {
     this.namespace = namespace;
     this.policy = policy;
-    this.#writer = new ChainWriter<StoreLinkPayload>(storeChainId(namespace, policy), key, from);
+    this.chainId = storeChainId(namespace, policy);
+    this.#key = key;
+    this.#position = { ...from };
   }
 
-  get position(): ChainPosition { return this.#writer.position; }
+  get position(): ChainPosition { return { ...this.#position }; }
 
-  linkRecord(record: SessionRecord, time: string): StoreLink {
-    return this.#writer.append({
+  #append(payload: StoreLinkPayload, sign: boolean): StoreLink {
+    const linked = { ...payload, chainId: this.chainId, seq: this.#position.seq + 1, prev: this.#position.head, keyId: this.#key.keyId };
+    const hash = hashOf(linked);
+    this.#position = { seq: linked.seq, head: hash };
+    return { ...linked, hash, sig: sign ? signHash(this.#key, hash) : '' };
+  }
+
+  linkRecord(record: SessionRecord, time: string, sign = false): StoreLink {
+    return this.#append({
       type: 'store.record', namespace: this.namespace, policy: this.policy, time,
       source: { chainId: record.chainId, seq: record.seq, hash: record.hash },
-    });
+    }, sign);
   }
 
   linkTombstone(tombstone: Tombstone, time: string): StoreLink {
-    return this.#writer.append({
+    return this.#append({
       type: 'store.tombstone', namespace: this.namespace, policy: this.policy, time,
       cut: { seq: tombstone.cut.seq, head: tombstone.cut.head, tombstone: tombstone.hash },
-    });
+    }, true);
+  }
+
+  /** Makes `link` (this chain's newest) a signed checkpoint. */
+  sign(link: StoreLink): void {
+    link.sig = signHash(this.#key, link.hash);
   }
 }
 

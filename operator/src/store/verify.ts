@@ -7,7 +7,7 @@
 //     key line's `removed` ranges (retention) account for them.
 import { createHash, type KeyObject } from 'node:crypto';
 import {
-  canonicalJson, GENESIS, importPublicKey, verifyHashSignature, verifyLink, verifyRecords, describeFailure, type ChainPosition,
+  canonicalJson, GENESIS, hashOf, importPublicKey, verifyHashSignature, verifyLink, type ChainPosition, type Linked,
 } from '../../../core/recording/index.ts';
 import { removedHashAt, storeChainId, verifyTombstone } from './store-chain.ts';
 import type { ExportLine, PolicyEntryLine, RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.ts';
@@ -61,6 +61,33 @@ function anchorProblem(anchor: { head: string; records: number }, from: ChainPos
   return undefined;
 }
 
+function linkProblem(link: StoreLink, pos: ChainPosition, chainId: string, key: KeyObject | undefined): string | undefined {
+  if (link.chainId !== chainId) return 'belongs to another chain';
+  if (link.seq !== pos.seq + 1) return `sequence gap (expected ${pos.seq + 1}): links were removed or reordered`;
+  if (link.prev !== pos.head) return 'prev does not match the preceding link (a link was removed, inserted or reordered)';
+  const { hash, sig: _sig, ...linked } = link;
+  if (hashOf(linked as Linked<object>) !== hash) return 'content does not match its hash (the link was altered)';
+  if (link.sig === '') return undefined;
+  if (key === undefined) return `signed by unknown store key ${link.keyId}`;
+  return verifyHashSignature(key, hash, link.sig) ? undefined : 'signature does not verify';
+}
+
+/**
+ * A store chain: every link hash-chained from `from`, signed links (checkpoints) verified, and the
+ * newest link signed, so no link is trusted without a signature covering it.
+ */
+export function verifyStoreLinks(links: readonly StoreLink[], keys: (keyId: string) => KeyObject | undefined, from: ChainPosition, chainId: string): { ok: true; position: ChainPosition } | { ok: false; problem: string } {
+  let pos = from;
+  for (const link of links) {
+    const problem = linkProblem(link, pos, chainId, keys(link.keyId));
+    if (problem !== undefined) return { ok: false, problem: `link seq ${link.seq}: ${problem}` };
+    pos = { seq: link.seq, head: link.hash };
+  }
+  const last = links[links.length - 1];
+  if (last !== undefined && last.sig === '') return { ok: false, problem: `the newest link (seq ${last.seq}) is not signed: links after the last checkpoint cannot be trusted` };
+  return { ok: true, position: pos };
+}
+
 function tombstoneProblems(m: PolicyMaterial): string[] {
   if (m.tombstone === undefined) return [];
   const bad = verifyTombstone(m.tombstone, m.storeKeys.get(m.tombstone.keyId));
@@ -73,8 +100,8 @@ export function verifyPolicyEntries(namespace: string, policy: string, lines: It
   const problems: string[] = tombstoneProblems(m);
   const from: ChainPosition = m.tombstone?.cut ?? { seq: 0, head: GENESIS };
   const links = m.entries.map((e) => e.link);
-  const chain = verifyRecords(links, (id) => m.storeKeys.get(id), { ...from, chainId: storeChainId(namespace, policy) });
-  if (!chain.ok) problems.push(`store chain: ${describeFailure(chain)}`);
+  const chain = verifyStoreLinks(links, (id) => m.storeKeys.get(id), from, storeChainId(namespace, policy));
+  if (!chain.ok) problems.push(`store chain: ${chain.problem}`);
   for (const e of m.entries) {
     const p = entryProblem(e, m.chainKeys);
     if (p !== undefined) problems.push(p);

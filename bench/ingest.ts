@@ -1,0 +1,213 @@
+// Session ingest throughput, beside its baseline in the same run:
+//   ingest.rawAppendRecordsPerSec   the same JSON bytes appended to one file, fdatasync per batch (the floor any durable store pays)
+//   ingest.recordsPerSec            FileStore.append: chain verification (SHA-256 + Ed25519 per record), store-chain link
+//                                   signing, segment append, fdatasync before the answer; one sidecar, batches of 500
+//   ingest.concurrentRecordsPerSec  the same with 8 sidecars at once (group commit shares the fsyncs)
+//   ingest.apiRecordsPerSec         through the ingest HTTP handler (JSON parse, schema, auth cached) into the store
+//   ingest.verifyOnlyRecordsPerSec  the verification alone (no I/O), to show where the time goes
+//   ingest.commitP50Ms / P99Ms      per-batch latency of FileStore.append (batches of 500)
+// and, with the harness (started here unless $GUARITA_HARNESS_STATE points at a running one):
+//   operator.thousandPoliciesReadyS the real operator process, started against 1000 existing AccessPolicies, until all are Ready
+//
+//   node bench/ingest.ts [--quick] [--no-operator]
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Fastify from 'fastify';
+import { generateSigningKey, GENESIS, importPublicKey } from '../core/recording/index.ts';
+import { KubeAuth } from '../operator/src/auth/kube-auth.ts';
+import { EventRecorder } from '../operator/src/events.ts';
+import { registerIngest } from '../operator/src/ingest/plugin.ts';
+import { AJV_OPTIONS } from '../operator/src/ingest/schemas.ts';
+import type { KubeApi } from '../operator/src/kube/client.ts';
+import { createMetrics } from '../operator/src/metrics.ts';
+import { checkBatch } from '../operator/src/store/batch-check.ts';
+import { FileStore } from '../operator/src/store/file-store.ts';
+import { fakeSidecar, type FakeSidecar } from '../operator/src/store/testkit.ts';
+import type { SessionRecord } from '../operator/src/store/types.ts';
+
+const BATCH = 500;
+const quietLog = { info: (): void => undefined, warn: (): void => undefined, error: (): void => undefined };
+
+interface Workload { sc: FakeSidecar; batches: SessionRecord[][] }
+
+function workload(namespace: string, batches: number): Workload {
+  const sc = fakeSidecar(namespace);
+  return { sc, batches: Array.from({ length: batches }, (_, b) => sc.next(BATCH, (i) => ({ sessionId: `s-${b}`, policy: i % 4 === 0 ? 'customers-api' : 'orders-db' }))) };
+}
+
+async function openStore(dir: string): Promise<FileStore> {
+  return FileStore.open({ dir, key: generateSigningKey(), segmentMaxBytes: 64 * 1024 * 1024, segmentMaxAgeMs: 3600_000, log: quietLog });
+}
+
+async function rawAppend(batches: SessionRecord[][], dir: string): Promise<number> {
+  const fh = await open(join(dir, 'raw.jsonl'), 'a');
+  const t0 = performance.now();
+  for (const batch of batches) {
+    await fh.write(Buffer.from(batch.map((r) => `${JSON.stringify(r)}\n`).join('')));
+    await fh.datasync();
+  }
+  const s = (performance.now() - t0) / 1000;
+  await fh.close();
+  return (batches.length * BATCH) / s;
+}
+
+async function storeSequential(w: Workload, dir: string): Promise<{ rps: number; latencies: number[] }> {
+  const store = await openStore(dir);
+  await store.registerChain(w.sc.registration());
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  for (const batch of w.batches) {
+    const b0 = performance.now();
+    const res = await store.append(w.sc.chainId, batch);
+    if (!res.ok) throw new Error(res.message);
+    latencies.push(performance.now() - b0);
+  }
+  const s = (performance.now() - t0) / 1000;
+  await store.close();
+  return { rps: (w.batches.length * BATCH) / s, latencies: latencies.sort((a, b) => a - b) };
+}
+
+async function storeConcurrent(ws: Workload[], dir: string): Promise<number> {
+  const store = await openStore(dir);
+  for (const w of ws) await store.registerChain(w.sc.registration());
+  const t0 = performance.now();
+  await Promise.all(ws.map(async (w) => {
+    for (const batch of w.batches) {
+      const res = await store.append(w.sc.chainId, batch);
+      if (!res.ok) throw new Error(res.message);
+    }
+  }));
+  const s = (performance.now() - t0) / 1000;
+  await store.close();
+  return (ws.reduce((n, w) => n + w.batches.length, 0) * BATCH) / s;
+}
+
+function verifyOnly(w: Workload): number {
+  const key = importPublicKey(w.sc.key.publicJwk);
+  const t0 = performance.now();
+  let state = { ...w.sc.registration(), seq: 0, head: GENESIS };
+  for (const batch of w.batches) {
+    const plan = checkBatch(state, batch, key, { hash: () => undefined, removed: () => false });
+    if ('ok' in plan) throw new Error(plan.message);
+    state = { ...state, ...plan.position };
+  }
+  return (w.batches.length * BATCH) / ((performance.now() - t0) / 1000);
+}
+
+/** A KubeApi whose TokenReview always authenticates the bench's service account (cached after the first call anyway). */
+function fakeApi(namespace: string): KubeApi {
+  const fail = (): Promise<never> => Promise.reject(new Error('not in the bench'));
+  return {
+    create: <T>(path: string) => Promise.resolve((path.includes('tokenreviews') ? { status: { authenticated: true, audiences: ['guarita-operator'], user: { username: `system:serviceaccount:${namespace}:agent`, groups: [] } } } : {}) as T),
+    get: fail, list: fail, replace: fail, mergePatch: fail, remove: fail, watch: fail,
+  };
+}
+
+async function throughApi(w: Workload, dir: string): Promise<number> {
+  const store = await openStore(dir);
+  const api = fakeApi(w.sc.namespace);
+  const app = Fastify({ bodyLimit: 16 * 1024 * 1024, ajv: { customOptions: AJV_OPTIONS } });
+  registerIngest(app, {
+    store: () => store, auth: new KubeAuth(api), audience: 'guarita-operator', metrics: createMetrics(false),
+    events: new EventRecorder(api, { component: 'bench', instance: 'bench', log: quietLog }), log: quietLog, maxBatchRecords: 5000,
+    eventTarget: (namespace, _p, pod) => ({ apiVersion: 'v1', kind: 'Pod', name: pod, namespace }),
+  });
+  await app.ready();
+  const headers = { authorization: 'Bearer bench', 'content-type': 'application/json' };
+  const reg = await app.inject({ method: 'POST', url: '/v1/chains', headers, payload: { chainId: w.sc.chainId, namespace: w.sc.namespace, pod: w.sc.pod, publicJwk: w.sc.key.publicJwk } });
+  if (reg.statusCode !== 201) throw new Error(`register: ${reg.statusCode} ${reg.body}`);
+  const bodies = w.batches.map((records) => JSON.stringify({ records }));
+  const t0 = performance.now();
+  for (const payload of bodies) {
+    const res = await app.inject({ method: 'POST', url: `/v1/chains/${encodeURIComponent(w.sc.chainId)}/records`, headers, payload });
+    if (res.statusCode !== 200) throw new Error(`records: ${res.statusCode} ${res.body}`);
+  }
+  const s = (performance.now() - t0) / 1000;
+  await app.close();
+  await store.close();
+  return (w.batches.length * BATCH) / s;
+}
+
+// ---- the real operator against 1000 policies --------------------------------------------------------
+
+async function withHarness<T>(fn: () => Promise<T>): Promise<T> {
+  const { HARNESS_STATE_ENV, writeHarnessState } = await import('../e2e/harness/state.ts');
+  const existing = process.env[HARNESS_STATE_ENV];
+  if (existing !== undefined && existing !== '') return fn();
+  const { startHarness } = await import('../e2e/harness/index.ts');
+  const harness = await startHarness({ components: ['kube'] });
+  try {
+    const file = join(harness.state.runDir, 'state.json');
+    writeHarnessState(file, harness.state);
+    process.env[HARNESS_STATE_ENV] = file;
+    return await fn();
+  } finally {
+    delete process.env[HARNESS_STATE_ENV];
+    await harness.stop();
+  }
+}
+
+async function thousandPolicies(count: number): Promise<number> {
+  const support = await import('../operator/test/support.ts');
+  const id = randomBytes(3).toString('hex');
+  const ns = `bench-policies-${id}`;
+  await support.installCrds();
+  const fx = await support.operatorFixture(`bench-op-${id}`);
+  await support.createNamespaces(ns);
+  const api = support.adminApi();
+  const queue = Array.from({ length: count }, (_, i) => support.accessPolicy(ns, `policy-${i}`));
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    for (let p = queue.shift(); p !== undefined; p = queue.shift()) await api.create(`/apis/guarita.io/v1alpha1/namespaces/${ns}/accesspolicies`, p);
+  }));
+  const t0 = performance.now();
+  const op = await support.startOperator({ ...fx, watchNamespaces: [ns], name: 'bench-operator', env: { GUARITA_LOG_LEVEL: 'warn' } });
+  try {
+    await support.eventually(`${count} policies Ready`, async () => {
+      const list = await api.list<{ status?: { conditions?: { type: string; status: string }[] } }>(`/apis/guarita.io/v1alpha1/namespaces/${ns}/accesspolicies`);
+      const ready = list.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+      return ready === count ? true : undefined;
+    }, 600_000, 250);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await op.stop();
+    await api.close();
+    rmSync(fx.dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchIngest(opts: { quick: boolean; operator?: boolean }): Promise<Record<string, number>> {
+  const batches = opts.quick ? 10 : 60;
+  const dir = mkdtempSync(join(tmpdir(), 'guarita-bench-ingest-'));
+  try {
+    const single = workload('bench', batches);
+    const raw = await rawAppend(single.batches, dir);
+    const seq = await storeSequential(single, join(dir, 'seq'));
+    const conc = await storeConcurrent(Array.from({ length: 8 }, () => workload('bench', Math.max(2, Math.floor(batches / 4)))), join(dir, 'conc'));
+    const viaApi = await throughApi(workload('bench', batches), join(dir, 'api'));
+    const verify = verifyOnly(workload('bench', batches));
+    const results: Record<string, number> = {
+      'ingest.recordsPerSec': seq.rps,
+      'ingest.rawAppendRecordsPerSec': raw,
+      'ingest.concurrentRecordsPerSec': conc,
+      'ingest.apiRecordsPerSec': viaApi,
+      'ingest.verifyOnlyRecordsPerSec': verify,
+      'ingest.commitP50Ms': seq.latencies[Math.floor(seq.latencies.length / 2)] ?? 0,
+      'ingest.commitP99Ms': seq.latencies[Math.floor(seq.latencies.length * 0.99)] ?? 0,
+    };
+    if (opts.operator !== false) results['operator.thousandPoliciesReadyS'] = await withHarness(() => thousandPolicies(1000));
+    return results;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'no-operator': { type: 'boolean', default: false } } });
+  const results = await benchIngest({ quick: values.quick, operator: !values['no-operator'] });
+  const rows = Object.entries(results).map(([k, v]) => `| ${k} | ${v >= 100 ? v.toFixed(0) : v.toFixed(2)} |`);
+  process.stdout.write(`${['| metric | value |', '| --- | --- |', ...rows].join('\n')}\n`);
+}
