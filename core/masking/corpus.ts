@@ -1,0 +1,459 @@
+// Generated test corpus: valid identifiers of every type in every format the detectors claim, and look-alikes
+// (same shape, checksum/range/prefix invalid, or missing the context their type requires).
+// Check digits are computed here by reference implementations written independently of checksums.ts (from the
+// published descriptions: RFB for CPF/CNPJ, DENATRAN for CNH, CAIXA for PIS, TSE for título, DATASUS for CNS,
+// ISO/IEC 7812 for Luhn), so the corpus checks the detectors instead of mirroring them.
+// A look-alike must be invalid for every type that could claim its shape: a mutated CPF that happens to be a valid
+// PIS is not a look-alike, and is skipped.
+import type { DetectorName } from './types.ts';
+
+export interface Sample {
+  type: DetectorName;
+  format: string;
+  value: string;
+  /** Masked only next to a keyword (CEP, dates of birth, bare PIS, bare landlines). */
+  needsContext: boolean;
+}
+
+export interface Corpus {
+  valid: Sample[];
+  lookAlikes: Sample[];
+}
+
+/** The keyword a human would write before the value. */
+export const KEYWORDS: Record<DetectorName, string> = {
+  cpf: 'CPF', cnpj: 'CNPJ', cnh: 'CNH', pis: 'PIS/PASEP', tituloEleitor: 'Título de eleitor', cns: 'Cartão SUS',
+  cep: 'CEP', phone: 'Telefone', email: 'E-mail', card: 'Cartão de crédito', ip: 'Acesso de', birthDate: 'Data de nascimento',
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Deterministic randomness (mulberry32)
+
+export class Rng {
+  #s: number;
+  constructor(seed: number) {
+    this.#s = seed >>> 0;
+  }
+
+  next(): number {
+    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
+    let t = this.#s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  digits(n: number): number[] {
+    return Array.from({ length: n }, () => this.int(10));
+  }
+
+  pick<T>(xs: readonly T[]): T {
+    const x = xs[this.int(xs.length)];
+    if (x === undefined) throw new Error('empty list');
+    return x;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reference check digits
+
+const sum = (xs: number[], ws: number[]): number => xs.reduce((acc, x, i) => acc + x * (ws[i] ?? 0), 0);
+const range = (from: number, to: number): number[] => {
+  const step = from <= to ? 1 : -1;
+  return Array.from({ length: Math.abs(to - from) + 1 }, (_, i) => from + i * step);
+};
+const toDigits = (s: string): number[] => [...s].map((c) => c.charCodeAt(0) - 48);
+const str = (xs: number[]): string => xs.join('');
+
+/** Receita Federal: DV = 11 − (Σ mod 11), 10 and 11 become 0. */
+function cpfDvs(base: number[]): number[] {
+  const dv1 = 11 - (sum(base, range(10, 2)) % 11);
+  const d1 = dv1 >= 10 ? 0 : dv1;
+  const dv2 = 11 - (sum([...base, d1], range(11, 2)) % 11);
+  return [d1, dv2 >= 10 ? 0 : dv2];
+}
+
+export function refCpf(s: string): boolean {
+  const d = toDigits(s);
+  return /^[0-9]{11}$/.test(s) && new Set(d).size > 1 && str(cpfDvs(d.slice(0, 9))) === s.slice(9);
+}
+
+/** Weights 2..9 repeating from the right; character value = ASCII − 48. */
+function cnpjDv(chars: number[]): number {
+  const ws = chars.map((_, i) => 2 + ((chars.length - 1 - i) % 8));
+  const r = sum(chars, ws) % 11;
+  return r < 2 ? 0 : 11 - r;
+}
+
+export function refCnpj(s: string): boolean {
+  if (!/^[0-9A-Z]{12}[0-9]{2}$/.test(s) || new Set(s).size === 1) return false;
+  const v = toDigits(s);
+  const d1 = cnpjDv(v.slice(0, 12));
+  return d1 === v[12] && cnpjDv([...v.slice(0, 12), d1]) === v[13];
+}
+
+/** CNH as documented with ascending weights: DV1 = 11 − Σd·(2..10) mod 11; DV2 over DV1 and the base, weights 2..11. */
+function cnhDvs(base: number[]): number[] {
+  const a = 11 - (sum(base, range(2, 10)) % 11);
+  const d1 = a >= 10 ? 0 : a;
+  const b = 11 - (sum([d1, ...base], range(2, 11)) % 11);
+  return [d1, b >= 10 ? 0 : b];
+}
+
+export function refCnh(s: string): boolean {
+  const d = toDigits(s);
+  return /^[0-9]{11}$/.test(s) && new Set(d).size > 1 && str(cnhDvs(d.slice(0, 9))) === s.slice(9);
+}
+
+function pisDv(base: number[]): number {
+  const r = 11 - (sum(base, [3, 2, 9, 8, 7, 6, 5, 4, 3, 2]) % 11);
+  return r >= 10 ? 0 : r;
+}
+
+export function refPis(s: string): boolean {
+  const d = toDigits(s);
+  return /^[0-9]{11}$/.test(s) && new Set(d).size > 1 && pisDv(d.slice(0, 10)) === d[10];
+}
+
+/** TSE: remainder 10 → 0; remainder 0 in SP (01) and MG (02) → 1. */
+function tituloDvs(seq: number[], uf: number[], spmgRule: boolean): number[] {
+  const fix = (r: number): number => (r === 10 ? 0 : r === 0 && spmgRule ? 1 : r);
+  const d1 = fix(sum(seq, range(2, 9)) % 11);
+  return [d1, fix(sum([...uf, d1], [7, 8, 9]) % 11)];
+}
+
+export function refTitulo(s: string): boolean {
+  if (!/^[0-9]{12}$/.test(s)) return false;
+  const d = toDigits(s);
+  const uf = Number(s.slice(8, 10));
+  if (uf < 1 || uf > 28 || new Set(d).size === 1) return false;
+  const seq = d.slice(0, 8);
+  const ufd = d.slice(8, 10);
+  return [false, uf <= 2].some((rule) => str(tituloDvs(seq, ufd, rule)) === s.slice(10));
+}
+
+export function refCns(s: string): boolean {
+  if (!/^[12789][0-9]{14}$/.test(s)) return false;
+  if ((s[0] === '1' || s[0] === '2') && !/^[0-9]{11}00[01]/.test(s)) return false;
+  return sum(toDigits(s), range(15, 1)) % 11 === 0;
+}
+
+export function refLuhn(s: string): boolean {
+  const total = [...s].reverse().map(Number).reduce((acc, d, i) => acc + (i % 2 === 1 ? (d * 2 > 9 ? d * 2 - 9 : d * 2) : d), 0);
+  return total % 10 === 0;
+}
+
+const DDDS = [11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 24, 27, 28, 31, 32, 33, 34, 35, 37, 38, 41, 42, 43, 44, 45, 46,
+  47, 48, 49, 51, 53, 54, 55, 61, 62, 63, 64, 65, 66, 67, 68, 69, 71, 73, 74, 75, 77, 79, 81, 82, 83, 84, 85, 86, 87,
+  88, 89, 91, 92, 93, 94, 95, 96, 97, 98, 99];
+const NOT_DDD = [10, 20, 23, 25, 26, 29, 30, 36, 39, 40, 50, 52, 56, 57, 58, 59, 60, 70, 72, 76, 78, 80, 90];
+
+function refMobile(s: string): boolean {
+  return /^[0-9]{2}9[0-9]{8}$/.test(s) && DDDS.includes(Number(s.slice(0, 2)));
+}
+
+function refLandline(s: string): boolean {
+  return /^[0-9]{2}[2-5][0-9]{7}$/.test(s) && DDDS.includes(Number(s.slice(0, 2)));
+}
+
+const CARD_PREFIXES: readonly [string, number][] = [
+  ['4', 16], ['4', 13], ['4', 19], ['51', 16], ['55', 16], ['2221', 16], ['2720', 16], ['34', 15], ['37', 15], ['36', 14],
+  ['301', 14], ['6011', 16], ['65', 16], ['3528', 16], ['62', 16], ['5067', 16], ['509', 16], ['606282', 16], ['384100', 16],
+];
+
+function refCardPrefix(s: string): boolean {
+  return CARD_PREFIXES.some(([p, n]) => s.startsWith(p) && s.length === n) || (/^(4|6[0-9]{3}|5[0-9]{3}|3[0-9]{3})/.test(s) && s.length >= 13);
+}
+
+/** Could any detector claim this digit string (by any rule, keyword or not)? Used to vet look-alikes. */
+const ANY_VALID: readonly ((d: string) => boolean)[] = [
+  refCpf, refCnpj, refCnh, refPis, refTitulo, refCns, refMobile, refLandline,
+  (d) => d.startsWith('55') && (refMobile(d.slice(2)) || refLandline(d.slice(2))),
+  (d) => d.length >= 13 && refLuhn(d) && refCardPrefix(d),
+];
+
+export function anyValidDigits(d: string): boolean {
+  return ANY_VALID.some((f) => f(d));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Formats
+
+type Fmt = (d: string) => string;
+
+const cut = (d: string, ...sizes: number[]): string[] => {
+  const parts: string[] = [];
+  let i = 0;
+  for (const n of sizes) {
+    parts.push(d.slice(i, i + n));
+    i += n;
+  }
+  return parts;
+};
+
+const FORMATS: Partial<Record<DetectorName, Record<string, Fmt>>> = {
+  cpf: {
+    formatted: (d) => { const [a, b, c, e] = cut(d, 3, 3, 3, 2); return `${a}.${b}.${c}-${e}`; },
+    bare: (d) => d,
+    dash: (d) => `${d.slice(0, 9)}-${d.slice(9)}`,
+  },
+  cnpj: {
+    formatted: (d) => { const [a, b, c, e, f] = cut(d, 2, 3, 3, 4, 2); return `${a}.${b}.${c}/${e}-${f}`; },
+    bare: (d) => d,
+  },
+  cnh: { bare: (d) => d, spaced: (d) => cut(d, 3, 3, 3, 2).join(' ') },
+  pis: { formatted: (d) => { const [a, b, c, e] = cut(d, 3, 5, 2, 1); return `${a}.${b}.${c}-${e}`; } },
+  tituloEleitor: { bare: (d) => d, spaced: (d) => cut(d, 4, 4, 4).join(' '), dotted: (d) => cut(d, 4, 4, 4).join('.') },
+  cns: { bare: (d) => d, spaced: (d) => cut(d, 3, 4, 4, 4).join(' ') },
+  card: {
+    bare: (d) => d,
+    spaced: (d) => (d.length === 15 ? cut(d, 4, 6, 5) : d.length === 14 ? cut(d, 4, 6, 4) : cut(d, 4, 4, 4, 4, 3)).filter((x) => x !== '').join(' '),
+    dashed: (d) => (d.length === 15 ? cut(d, 4, 6, 5) : d.length === 14 ? cut(d, 4, 6, 4) : cut(d, 4, 4, 4, 4, 3)).filter((x) => x !== '').join('-'),
+  },
+};
+
+const CONTEXT_FORMATS: Partial<Record<DetectorName, Record<string, Fmt>>> = {
+  pis: { bare: (d) => d },
+  cep: { formatted: (d) => `${d.slice(0, 5)}-${d.slice(5)}`, dotted: (d) => `${d.slice(0, 2)}.${d.slice(2, 5)}-${d.slice(5)}`, bare: (d) => d },
+};
+
+/** National number (DDD + subscriber) → written forms. */
+const PHONE_FORMATS: Record<string, Fmt> = {
+  intlParens: (n) => `+55 (${n.slice(0, 2)}) ${n.slice(2, n.length - 4)}-${n.slice(-4)}`,
+  intlSpaced: (n) => `+55 ${n.slice(0, 2)} ${n.slice(2, n.length - 4)}-${n.slice(-4)}`,
+  intlBare: (n) => `+55${n}`,
+  parens: (n) => `(${n.slice(0, 2)}) ${n.slice(2, n.length - 4)}-${n.slice(-4)}`,
+  parensTight: (n) => `(${n.slice(0, 2)})${n.slice(2, n.length - 4)}-${n.slice(-4)}`,
+  trunk: (n) => `(0${n.slice(0, 2)}) ${n.slice(2, n.length - 4)}-${n.slice(-4)}`,
+  spaced: (n) => `${n.slice(0, 2)} ${n.slice(2, n.length - 4)}-${n.slice(-4)}`,
+  country: (n) => `55${n}`,
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Valid values
+
+function genCpf(r: Rng): string {
+  const base = r.digits(9);
+  return str([...base, ...cpfDvs(base)]);
+}
+
+function genCnpj(r: Rng, alnum: boolean): string {
+  const chars = alnum ? '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ' : '0123456789';
+  const base = Array.from({ length: 12 }, () => r.pick([...chars]));
+  if (alnum && !base.some((c) => c >= 'A')) base[3] = 'K';
+  const v = toDigits(base.join(''));
+  const d1 = cnpjDv(v);
+  return base.join('') + String(d1) + String(cnpjDv([...v, d1]));
+}
+
+function genCnh(r: Rng): string {
+  const base = r.digits(9);
+  return str([...base, ...cnhDvs(base)]);
+}
+
+function genPis(r: Rng): string {
+  const base = r.digits(10);
+  return str([...base, pisDv(base)]);
+}
+
+function genTitulo(r: Rng): string {
+  const seq = r.digits(8);
+  const uf = String(1 + r.int(28)).padStart(2, '0');
+  return str(seq) + uf + str(tituloDvs(seq, toDigits(uf), Number(uf) <= 2));
+}
+
+function genCns(r: Rng): string {
+  if (r.int(2) === 0) {
+    const pis = [1 + r.int(2), ...r.digits(10)];
+    const s = sum(pis, range(15, 5));
+    const dv = (11 - (s % 11)) % 11;
+    if (dv !== 10) return `${str(pis)}000${dv}`;
+    return `${str(pis)}001${(11 - ((s + 2) % 11)) % 11}`;
+  }
+  for (;;) {
+    const body = [7 + r.int(3), ...r.digits(13)];
+    const dv = (11 - (sum(body, range(15, 2)) % 11)) % 11;
+    if (dv <= 9) return str([...body, dv]);
+  }
+}
+
+function genCard(r: Rng): string {
+  const [prefix, len] = r.pick(CARD_PREFIXES);
+  const body = prefix + str(r.digits(len - prefix.length - 1));
+  for (let c = 0; c < 10; c++) if (refLuhn(body + String(c))) return body + String(c);
+  throw new Error('unreachable');
+}
+
+function genMobile(r: Rng): string {
+  return `${r.pick(DDDS)}9${str(r.digits(8))}`;
+}
+
+function genLandline(r: Rng): string {
+  return `${r.pick(DDDS)}${2 + r.int(4)}${str(r.digits(7))}`;
+}
+
+function genCep(r: Rng): string {
+  return str([1 + r.int(9), ...r.digits(7)]);
+}
+
+const LOCALS = ['joao.silva', 'maria', 'ana_paula', 'pedro+compras', 'c.souza-lima', 'contato', 'joão.araújo', 'u1234'];
+const DOMAINS = ['gmail.com', 'empresa.com.br', 'mail.exemplo.org', 'uol.com.br', 'sub.dominio.gov.br', 'açaí.com.br'];
+
+function genEmail(r: Rng): string {
+  return `${r.pick(LOCALS)}${r.int(100)}@${r.pick(DOMAINS)}`;
+}
+
+function genIpv4(r: Rng): string {
+  return [1 + r.int(223), r.int(256), r.int(256), 1 + r.int(254)].join('.');
+}
+
+function genIpv6(r: Rng, form: number): string {
+  const g = (): string => r.int(65536).toString(16);
+  if (form === 0) return ['2001', 'db8', g(), g(), g(), g(), g(), g()].join(':');
+  if (form === 1) return `fe80::${g()}:${g()}`;
+  if (form === 2) return `2804:14c:${g()}::${g()}`;
+  return `::ffff:${genIpv4(r)}`;
+}
+
+function genDate(r: Rng): [number, number, number] {
+  return [1 + r.int(28), 1 + r.int(12), 1930 + r.int(80)];
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+const DATE_FORMATS: Record<string, (d: [number, number, number]) => string> = {
+  slash: ([d, m, y]) => `${pad(d)}/${pad(m)}/${y}`,
+  dash: ([d, m, y]) => `${pad(d)}-${pad(m)}-${y}`,
+  dot: ([d, m, y]) => `${pad(d)}.${pad(m)}.${y}`,
+  iso: ([d, m, y]) => `${y}-${pad(m)}-${pad(d)}`,
+  short: ([d, m, y]) => `${d}/${m}/${y}`,
+  compact: ([d, m, y]) => `${pad(d)}${pad(m)}${y}`,
+};
+
+/** Draws until the value is claimed by exactly the intended type among the types of its shape. */
+function unique(r: Rng, gen: (r: Rng) => string, ok: (d: string) => boolean): string {
+  for (;;) {
+    const v = gen(r);
+    if (ok(v)) return v;
+  }
+}
+
+const only = (valid: (d: string) => boolean, ...others: ((d: string) => boolean)[]) => (d: string): boolean => valid(d) && !others.some((f) => f(d));
+
+function digitGenerators(): [DetectorName, (r: Rng, format: string) => string][] {
+  return [
+    ['cpf', (r) => unique(r, genCpf, only(refCpf))],
+    ['cnpj', (r, f) => unique(r, (x) => genCnpj(x, f.startsWith('alnum')), only(refCnpj, (d) => refLuhn(d) && refCardPrefix(d)))],
+    ['cnh', (r) => unique(r, genCnh, only(refCnh, refCpf))],
+    ['pis', (r) => unique(r, genPis, only(refPis, refCpf, refCnh, refMobile))],
+    ['tituloEleitor', (r) => unique(r, genTitulo, only(refTitulo, (d) => refLandline(d.slice(2)) && d.startsWith('55')))],
+    ['cns', (r) => unique(r, genCns, only(refCns))],
+    ['card', (r) => unique(r, genCard, only((d) => refLuhn(d), refCnpj, refCns, (d) => d.startsWith('55') && (refMobile(d.slice(2)) || refLandline(d.slice(2)))))],
+    ['cep', (r) => genCep(r)],
+  ];
+}
+
+const formatName = (type: DetectorName, format: string, value: string): string =>
+  type === 'cnpj' ? `${format}-${/[A-Z]/.test(value) ? 'alnum' : 'numeric'}` : format;
+
+function addDigitSamples(r: Rng, per: number, out: Sample[]): void {
+  const jobs: [DetectorName, (r: Rng, f: string) => string, string, Fmt, boolean][] = [];
+  for (const [type, gen] of digitGenerators()) {
+    for (const [format, fmt] of Object.entries(FORMATS[type] ?? {})) jobs.push([type, gen, format, fmt, type === 'cep']);
+    for (const [format, fmt] of Object.entries(CONTEXT_FORMATS[type] ?? {})) jobs.push([type, gen, format, fmt, true]);
+  }
+  for (const [type, gen, format, fmt, needsContext] of jobs) {
+    for (let i = 0; i < per; i++) {
+      // CNPJ: alternate alphanumeric and numeric bodies.
+      const value = gen(r, i % 2 === 0 ? 'alnum' : 'numeric');
+      out.push({ type, format: formatName(type, format, value), value: fmt(value), needsContext });
+    }
+  }
+}
+
+function addPhoneSamples(r: Rng, per: number, out: Sample[]): void {
+  for (const [format, fmt] of Object.entries(PHONE_FORMATS)) {
+    for (let i = 0; i < per; i++) {
+      const n = unique(r, i % 2 === 0 ? genMobile : genLandline, (x) => format !== 'country' || !refTitulo(`55${x}`));
+      out.push({ type: 'phone', format: `${format}-${n.length === 11 ? 'mobile' : 'landline'}`, value: fmt(n), needsContext: false });
+    }
+  }
+  for (let i = 0; i < per; i++) {
+    out.push({ type: 'phone', format: 'bare-mobile', value: unique(r, genMobile, only(refMobile, refCpf, refCnh)), needsContext: false });
+    out.push({ type: 'phone', format: 'bare-landline', value: genLandline(r), needsContext: true });
+  }
+}
+
+function addOtherSamples(r: Rng, per: number, out: Sample[]): void {
+  for (let i = 0; i < per; i++) {
+    out.push({ type: 'email', format: 'address', value: genEmail(r), needsContext: false });
+    out.push({ type: 'ip', format: 'ipv4', value: genIpv4(r), needsContext: false });
+    for (let f = 0; f < 4; f++) out.push({ type: 'ip', format: `ipv6-${f}`, value: genIpv6(r, f), needsContext: false });
+    for (const [format, fmt] of Object.entries(DATE_FORMATS)) out.push({ type: 'birthDate', format, value: fmt(genDate(r)), needsContext: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Look-alikes
+
+/** Changes the last digit until no type of the same shape validates; null when that is impossible. */
+function breakCheckDigit(formatted: string): string | null {
+  const last = formatted.search(/[0-9](?=[^0-9]*$)/);
+  if (last < 0) return null;
+  for (let k = 1; k <= 9; k++) {
+    const d = String((Number(formatted[last]) + k) % 10);
+    const candidate = formatted.slice(0, last) + d + formatted.slice(last + 1);
+    if (!anyValidDigits(candidate.replace(/[^0-9A-Z]/g, ''))) return candidate;
+  }
+  return null;
+}
+
+const BAD_EMAILS = ['joao.silva@localhost', 'maria@empresa', 'icon@2x.png', '@joao', 'ana@@gmail.com', 'user@dominio.c0m', 'x@-bad-.com'];
+const BAD_IPS = ['256.10.10.1', '10.0.0.999', '1.2.3.4.5', '12:30:45', '00:1A:2B:3C:4D:5E', '1:2:3:4:5:6:7:8:9', '2001:db8::1::2', 'std::vector'];
+const BAD_DATES = ['31/02/1985', '12/13/1985', '00/01/1990', '1985-02-30', '29/02/1987', '32.01.1970'];
+const BAD_CEPS = ['00123-456', '00.123-456', '00999999', '01310-1000', '013101000', '0131-0100'];
+
+const NO_CHECKSUM = new Set<DetectorName>(['email', 'ip', 'birthDate', 'cep']);
+
+function lookAlikes(valid: Sample[], r: Rng): Sample[] {
+  const out: Sample[] = [];
+  for (const s of valid.filter((x) => !NO_CHECKSUM.has(x.type))) {
+    const bad = s.type === 'phone' ? badPhone(s.value, r) : breakCheckDigit(s.value);
+    if (bad !== null) out.push({ ...s, value: bad });
+  }
+  for (const v of BAD_EMAILS) out.push({ type: 'email', format: 'invalid', value: v, needsContext: false });
+  for (const v of BAD_IPS) out.push({ type: 'ip', format: 'invalid', value: v, needsContext: false });
+  for (const v of BAD_DATES) out.push({ type: 'birthDate', format: 'invalid', value: v, needsContext: true });
+  for (const v of BAD_CEPS) out.push({ type: 'cep', format: 'invalid', value: v, needsContext: true });
+  return out;
+}
+
+/** Same layout with an area code that does not exist. */
+function badPhone(value: string, r: Rng): string | null {
+  const m = /^(\+55 ?\(?|55|\(0?|\(?)([0-9]{2})/.exec(value);
+  if (m === null) return null;
+  const ddd = String(r.pick(NOT_DDD));
+  const candidate = value.slice(0, m[1]?.length ?? 0) + ddd + value.slice(m[0].length);
+  return anyValidDigits(candidate.replace(/[^0-9]/g, '')) ? null : candidate;
+}
+
+/** The corpus: `per` valid values per type and format, and their look-alikes. Deterministic for a seed. */
+export function generateCorpus(seed = 20260715, per = 6): Corpus {
+  const r = new Rng(seed);
+  const valid: Sample[] = [];
+  addDigitSamples(r, per, valid);
+  addPhoneSamples(r, per, valid);
+  addOtherSamples(r, per, valid);
+  return { valid, lookAlikes: lookAlikes(valid, r) };
+}
+
+/** Free-text sentences around a value: with its keyword, and (when it needs none) without. */
+export function textTemplates(s: Sample): string[] {
+  const kw = KEYWORDS[s.type];
+  const withKeyword = [`${kw}: ${s.value}.`, `Cliente informou ${kw.toLowerCase()} ${s.value} no cadastro`];
+  return s.needsContext ? withKeyword : [...withKeyword, `Registro ${s.value} atualizado.`, s.value];
+}

@@ -1,0 +1,419 @@
+// Content detection: finds candidates in one pass per family and validates them.
+//  - numeric family (CPF, CNPJ incl. alphanumeric, CNH, PIS, título, CNS, CEP, phone, card, IPv4, dates): one
+//    combined regular expression whose alternatives are tried at token starts only (a lookbehind rejects
+//    positions inside a word or a longer number); each candidate is then validated by checksum, range or context;
+//  - e-mail: found from each '@', expanded left and right;
+//  - IPv6: found from each ':', expanded left and right, parsed.
+// Every pass scans from its own resume position, reports candidates that start before `limit` (the stream masker
+// passes the point beyond which a candidate could still grow with the next chunk) and returns its frontier: the end
+// of the last candidate it consumed, accepted or rejected. A rejected candidate hides what starts inside it (the
+// tail of a card-like number is not a phone number), so a stream resumes each pass at its own frontier.
+import {
+  isCard, isCnh, isCnpj, isCns, isCpf, isIpv4, isIpv6, isPis, isPlausibleDate, isTitulo, phoneKind,
+} from './checksums.ts';
+import { keywordBefore } from './context.ts';
+import type { DetectorName } from './types.ts';
+
+export interface Hit {
+  start: number;
+  end: number;
+  /** Counter key and hash prefix: a detector name or a custom pattern name. */
+  type: string;
+  /** The detector whose layout/surrogate applies; null for custom patterns. */
+  detector: DetectorName | null;
+  /** 0 for built-in detectors, 1 + index for custom patterns: breaks ties between equal spans. */
+  rank: number;
+}
+
+export type DetectorSet = Readonly<Record<DetectorName, boolean>>;
+
+/** Longest candidate any built-in family can produce (an e-mail address: RFC 5321 path limit). */
+export const MAX_BUILTIN_MATCH = 254;
+
+// Token boundaries. A candidate may not start right after a letter/digit, nor after "digit." / "digit-" (the tail
+// of a decimal, a version or a longer formatted number); it may not end before a letter/digit or ".digit"/"-digit".
+const B = '(?<![0-9A-Za-z]|[0-9][.-])';
+const E = '(?![0-9A-Za-z]|[.-][0-9])';
+// Space-grouped numbers (cards, CNS, título) additionally may not touch another digit group across one space.
+const BS = '(?<![0-9] )';
+const ES = '(?! [0-9])';
+
+const ALTERNATIVES: readonly string[] = [
+  /* 1 bare digit run */ `([0-9]{8,19})${E}`,
+  /* 2 CPF formatted */ `([0-9]{3}\\.[0-9]{3}\\.[0-9]{3}-[0-9]{2}|[0-9]{9}-[0-9]{2})${E}`,
+  /* 3 CNPJ formatted */ `([0-9A-Z]{2}\\.[0-9A-Z]{3}\\.[0-9A-Z]{3}/[0-9A-Z]{4}-[0-9]{2})${E}`,
+  /* 4 PIS formatted */ `([0-9]{3}\\.[0-9]{5}\\.[0-9]{2}-[0-9])${E}`,
+  /* 5 phone */ `((?:\\+55[ -]?|55[ -])?(?:\\(0?[1-9][0-9]\\)|0?[1-9][0-9])[ -]?(?:9[ .-]?[0-9]{4}|[2-5][0-9]{3})[ .-]?[0-9]{4})${E}`,
+  /* 6 CEP formatted */ `([0-9]{5}-[0-9]{3}|[0-9]{2}\\.[0-9]{3}-[0-9]{3})${E}`,
+  /* 7 date */ `([0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4}${E}|[0-9]{4}[/-][0-9]{1,2}[/-][0-9]{1,2}(?:(?=T[0-9])|${E}))`,
+  /* 8 IPv4 */ `((?:[0-9]{1,3}\\.){3}[0-9]{1,3})${E}`,
+  /* 9 digit groups */ `${BS}([0-9]{3,4}(?:[ .-][0-9]{1,6}){2,4})${ES}${E}`,
+  /* 10 alphanumeric CNPJ */ `([0-9A-Z]{12}[0-9]{2})${E}`,
+];
+
+const GROUP_RUN = 1;
+const GROUP_CPF = 2;
+const GROUP_CNPJ = 3;
+const GROUP_PIS = 4;
+const GROUP_PHONE = 5;
+const GROUP_CEP = 6;
+const GROUP_DATE = 7;
+const GROUP_IPV4 = 8;
+const GROUP_GROUPS = 9;
+const GROUP_CNPJ_ALNUM = 10;
+
+/**
+ * The numeric family's scanner: `starts` finds the next character a candidate can begin with (irregexp skips to it
+ * at memory speed), `at` (sticky) tries the alternatives there. Both are fixed text; every alternative is bounded,
+ * so matching is linear.
+ */
+export interface NumericScanner {
+  starts: RegExp;
+  at: RegExp;
+}
+
+export function numericScanner(): NumericScanner {
+  return { starts: /[0-9A-Z(+]/g, at: new RegExp(`${B}(?:${ALTERNATIVES.join('|')})`, 'y') };
+}
+
+function isAsciiAlnum(c: number): boolean {
+  return c < 128 && ((ASCII[c] ?? 0) & 16) !== 0;
+}
+
+/** After a failed start on a letter or digit, no candidate can begin before the end of that word (B). */
+function skipWord(s: string, i: number): number {
+  if (!isAsciiAlnum(s.charCodeAt(i))) return i + 1;
+  let j = i + 1;
+  while (j < s.length && isAsciiAlnum(s.charCodeAt(j))) j++;
+  return j;
+}
+
+/** ASCII character classes: 1 e-mail local part, 2 domain, 4 hex digit or ':', 8 word character, 16 letter/digit. */
+const ASCII = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  const alnum = /[0-9A-Za-z]/.test(ch);
+  ASCII[c] = (alnum || '._%+-'.includes(ch) ? 1 : 0) | (alnum || '.-'.includes(ch) ? 2 : 0)
+    | (/[0-9A-Fa-f:]/.test(ch) ? 4 : 0) | (alnum || ch === '_' ? 8 : 0) | (alnum ? 16 : 0);
+}
+
+/** Characters that cannot occur in any built-in candidate decide a fast "nothing to do" (see mayContainBuiltin). */
+const MAY_CONTAIN = /[0-9@]/;
+
+/** Every built-in candidate has a digit (CNPJ check digits, IPv6 rule) or an '@'. */
+export function mayContainBuiltin(s: string): boolean {
+  return MAY_CONTAIN.test(s);
+}
+
+/** The digits and capital letters of a formatted identifier. */
+function alnumOnly(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90)) out += s[i];
+  }
+  return out;
+}
+
+function digitsOf(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) out += s[i];
+  }
+  return out;
+}
+
+/** [type, validator, needs a keyword] — a candidate reading of one digit string. */
+type Reading = readonly [DetectorName, (d: string) => boolean, boolean];
+
+/** CEPs run from 01000-000 to 99999-999. */
+const isCep = (t: string): boolean => t.charCodeAt(0) !== 48 || t.charCodeAt(1) !== 48;
+const isMobile = (d: string): boolean => phoneKind(d) === 'mobile';
+const isLandline = (d: string): boolean => phoneKind(d) === 'landline';
+const CARD: Reading = ['card', isCard, false];
+
+/**
+ * Bare digit runs by length, in precedence order (README: "Precedence"): among the readings that validate, a keyword
+ * before the number naming one of them wins; otherwise the first that does not need a keyword. PIS (one check digit:
+ * 1 in 11 random numbers passes) and 10-digit landlines need their keyword when bare; so do 8-digit CEPs and dates.
+ */
+export const RUN_READINGS: Readonly<Record<number, readonly Reading[]>> = {
+  8: [['cep', isCep, true], ['birthDate', isCompactDate, true]],
+  10: [['phone', isLandline, true]],
+  11: [['cpf', isCpf, false], ['cnh', isCnh, false], ['phone', isMobile, false], ['pis', isPis, true]],
+  12: [['tituloEleitor', isTitulo, false], ['phone', isPhoneWithCountry, false]],
+  13: [['phone', isPhoneWithCountry, false], CARD],
+  14: [['cnpj', isCnpj, false], CARD],
+  15: [['cns', isCns, false], CARD],
+  16: [CARD], 17: [CARD], 18: [CARD], 19: [CARD],
+};
+
+/** Space/dot/dash-grouped digits: layout → allowed separators and readings. */
+const GROUP_READINGS: Readonly<Record<string, { seps: string; readings: readonly Reading[] }>> = {
+  '4-4-4-4': { seps: ' -', readings: [CARD] },
+  '4-4-4-4-3': { seps: ' -', readings: [CARD] },
+  '4-6-5': { seps: ' -', readings: [CARD] },
+  '4-6-4': { seps: ' -', readings: [CARD] },
+  '4-4-4-1': { seps: ' -', readings: [CARD] },
+  '4-3-3-3': { seps: ' -', readings: [CARD] },
+  '3-4-4-4': { seps: ' ', readings: [['cns', isCns, false]] },
+  '4-4-4': { seps: ' .', readings: [['tituloEleitor', isTitulo, false]] },
+  '3-3-3-2': { seps: ' ', readings: [['cpf', isCpf, false], ['cnh', isCnh, false]] },
+};
+
+/** Picks the reading of `d` (see RUN_READINGS); the keyword is looked up only when it can matter. */
+function choose(on: DetectorSet, s: string, start: number, d: string, readings: readonly Reading[]): DetectorName | null {
+  let plain: DetectorName | null = null;
+  let valid = 0;
+  let keywordOnly = false;
+  for (const [type, ok, needsKeyword] of readings) {
+    if (!on[type] || !ok(d)) continue;
+    valid++;
+    if (needsKeyword) keywordOnly = true;
+    else plain ??= type;
+  }
+  if (valid === 0 || (valid === 1 && !keywordOnly)) return plain;
+  return keywordReading(on, s, start, d, readings) ?? plain;
+}
+
+function keywordReading(on: DetectorSet, s: string, start: number, d: string, readings: readonly Reading[]): DetectorName | null {
+  const kw = keywordBefore(s, start);
+  if (kw === null) return null;
+  return readings.some(([type, ok]) => type === kw && on[type] && ok(d)) ? kw : null;
+}
+
+type Classifier = (on: DetectorSet, s: string, start: number, text: string) => DetectorName | null;
+
+const byKeyword = (type: DetectorName, valid: (text: string) => boolean): Classifier => (on, s, start, text) =>
+  on[type] && valid(text) && keywordBefore(s, start) === type ? type : null;
+const byCheck = (type: DetectorName, valid: (text: string) => boolean): Classifier => (on, _s, _start, text) =>
+  on[type] && valid(text) ? type : null;
+
+const CLASSIFIERS: Record<number, Classifier> = {
+  [GROUP_RUN]: (on, s, start, text) => choose(on, s, start, text, RUN_READINGS[text.length] ?? []),
+  [GROUP_CPF]: byCheck('cpf', (t) => isCpf(alnumOnly(t))),
+  [GROUP_CNPJ]: byCheck('cnpj', (t) => isCnpj(alnumOnly(t))),
+  [GROUP_PIS]: byCheck('pis', (t) => isPis(alnumOnly(t))),
+  [GROUP_PHONE]: byCheck('phone', isFormattedPhone),
+  [GROUP_CEP]: byKeyword('cep', isCep),
+  [GROUP_DATE]: byKeyword('birthDate', isDateText),
+  [GROUP_IPV4]: byCheck('ip', isIpv4),
+  [GROUP_GROUPS]: classifyGroups,
+  [GROUP_CNPJ_ALNUM]: byCheck('cnpj', isCnpj),
+};
+
+/** Scans the numeric family from `start`; pushes validated hits that start before `limit`; returns the frontier. */
+export function scanNumeric(sc: NumericScanner, on: DetectorSet, s: string, start: number, limit: number, out: Hit[]): number {
+  const { starts, at } = sc;
+  starts.lastIndex = start;
+  let frontier = start;
+  let p: RegExpExecArray | null;
+  while ((p = starts.exec(s)) !== null && p.index < limit) {
+    at.lastIndex = p.index;
+    const m = at.exec(s);
+    if (m === null) {
+      starts.lastIndex = skipWord(s, p.index);
+      continue;
+    }
+    frontier = m.index + m[0].length;
+    starts.lastIndex = frontier;
+    const det = classifyMatch(on, s, m);
+    if (det !== null) out.push({ start: m.index, end: frontier, type: det, detector: det, rank: 0 });
+  }
+  return frontier;
+}
+
+function classifyMatch(on: DetectorSet, s: string, m: RegExpExecArray): DetectorName | null {
+  for (let g = 1; g <= GROUP_CNPJ_ALNUM; g++) {
+    if (m[g] !== undefined) return CLASSIFIERS[g]?.(on, s, m.index, m[0]) ?? null;
+  }
+  return null;
+}
+
+/** 55 + DDD + subscriber (12 or 13 digits). */
+function isPhoneWithCountry(d: string): boolean {
+  return d.charCodeAt(0) === 53 && d.charCodeAt(1) === 53 && phoneKind(d.slice(2)) !== null;
+}
+
+/** Formatted phone: optional +55, DDD (optionally with trunk 0, optionally in parentheses), subscriber. */
+function isFormattedPhone(text: string): boolean {
+  let d = digitsOf(text);
+  const c2 = text.charCodeAt(2);
+  if (text.charCodeAt(0) === 43 || (d.startsWith('55') && (c2 === 32 || c2 === 45))) d = d.slice(2);
+  if (d.charCodeAt(0) === 48) d = d.slice(1);
+  return phoneKind(d) !== null;
+}
+
+/** dd/mm/yyyy (also '-' and '.') or yyyy-mm-dd, a real calendar date with a plausible birth year. */
+export function isDateText(text: string): boolean {
+  const p = DATE_PARTS;
+  p.fill(0);
+  let part = 0;
+  for (let i = 0; i < text.length && part < 3; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) part++;
+    else addDigit(p, part, d);
+  }
+  const [a = 0, b = 0, c = 0, firstLen = 0] = p;
+  return firstLen === 4 ? isPlausibleDate(a, b, c) : isPlausibleDate(c, b, a);
+}
+
+/** Scratch for isDateText: the three numbers and the length of the first (no allocation per candidate). */
+const DATE_PARTS = new Int32Array(4);
+
+function addDigit(p: Int32Array, part: number, d: number): void {
+  p[part] = (p[part] ?? 0) * 10 + d;
+  if (part === 0) p[3] = (p[3] ?? 0) + 1;
+}
+
+/** ddmmyyyy or yyyymmdd. */
+function isCompactDate(d: string): boolean {
+  const dmy = isPlausibleDate(Number(d.slice(4)), Number(d.slice(2, 4)), Number(d.slice(0, 2)));
+  return dmy || isPlausibleDate(Number(d.slice(0, 4)), Number(d.slice(4, 6)), Number(d.slice(6)));
+}
+
+/** Digit groups with one kind of separator, classified by layout (GROUP_READINGS). */
+function classifyGroups(on: DetectorSet, s: string, start: number, text: string): DetectorName | null {
+  const sep = text[text.search(/[ .-]/)] ?? ' ';
+  const groups = text.split(sep);
+  if (groups.some((g) => !/^[0-9]+$/.test(g))) return null; // mixed separators
+  const layout = GROUP_READINGS[groups.map((g) => g.length).join('-')];
+  if (layout === undefined || !layout.seps.includes(sep)) return null;
+  return choose(on, s, start, groups.join(''), layout.readings);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// E-mail
+
+const MAX_LOCAL = 64;
+const FILE_EXTENSIONS = new Set(['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'css', 'js', 'mjs', 'ts', 'map', 'json', 'html', 'htm', 'txt']);
+
+
+
+/** Letters of other scripts may appear in internationalised addresses; general punctuation may not. */
+function isWideLetter(c: number): boolean {
+  return c >= 0xc0 && !(c >= 0x2000 && c <= 0x206f) && !(c >= 0x3000 && c <= 0x303f) && c !== 0xfeff;
+}
+
+function isLocalChar(c: number): boolean {
+  return c < 128 ? ((ASCII[c] ?? 0) & 1) !== 0 : isWideLetter(c);
+}
+
+function isDomainChar(c: number): boolean {
+  return c < 128 ? ((ASCII[c] ?? 0) & 2) !== 0 : isWideLetter(c);
+}
+
+/** Scans e-mail addresses (from each '@' at or after `start`) that start before `limit`; returns the frontier. */
+export function scanEmail(s: string, start: number, limit: number, out: Hit[]): number {
+  const stop = Math.min(s.length, limit + MAX_LOCAL + 1);
+  let frontier = start;
+  let at = s.indexOf('@', start);
+  while (at !== -1 && at < stop) {
+    const end = emailAt(s, at, limit, out);
+    if (end > at + 1) frontier = end;
+    at = s.indexOf('@', Math.max(end, at + 1));
+  }
+  return frontier;
+}
+
+/** Validates the address around the '@' at `at`; pushes it and returns its end, or returns at + 1. */
+function emailAt(s: string, at: number, limit: number, out: Hit[]): number {
+  const a = localStart(s, at);
+  if (a < 0 || a >= limit) return at + 1;
+  const b = domainEnd(s, at, a);
+  if (b - a > 254 || !isDomain(s.slice(at + 1, b))) return at + 1;
+  out.push({ start: a, end: b, type: 'email', detector: 'email', rank: 0 });
+  return b;
+}
+
+/** Start of the local part before '@' (1–64 characters, no leading/trailing/double dot), or -1. */
+function localStart(s: string, at: number): number {
+  let a = at;
+  while (a > 0 && at - a <= MAX_LOCAL && isLocalChar(s.charCodeAt(a - 1))) a--;
+  while (a < at && s.charCodeAt(a) === 46) a++; // a sentence dot before the address
+  if (a === at || at - a > MAX_LOCAL || s.charCodeAt(at - 1) === 46) return -1;
+  return hasDoubleDot(s, a, at) ? -1 : a;
+}
+
+function hasDoubleDot(s: string, a: number, at: number): boolean {
+  for (let i = a + 1; i < at; i++) if (s.charCodeAt(i) === 46 && s.charCodeAt(i - 1) === 46) return true;
+  return false;
+}
+
+/** End of the domain after '@', without a trailing sentence dot or hyphen. */
+function domainEnd(s: string, at: number, a: number): number {
+  let b = at + 1;
+  while (b < s.length && b - a <= 255 && isDomainChar(s.charCodeAt(b))) b++;
+  while (b > at + 1 && (s.charCodeAt(b - 1) === 46 || s.charCodeAt(b - 1) === 45)) b--;
+  return b;
+}
+
+function isDomain(d: string): boolean {
+  const labels = d.split('.');
+  if (labels.length < 2) return false;
+  for (const l of labels) {
+    if (l.length === 0 || l.length > 63 || l.charCodeAt(0) === 45 || l.charCodeAt(l.length - 1) === 45) return false;
+  }
+  const tld = labels[labels.length - 1] ?? '';
+  return tld.length >= 2 && !/[0-9-]/.test(tld) && !FILE_EXTENSIONS.has(tld.toLowerCase());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// IPv6
+
+function isHexOrColon(c: number): boolean {
+  return c < 128 && ((ASCII[c] ?? 0) & 4) !== 0;
+}
+
+function isWordChar(c: number): boolean {
+  return c < 128 && ((ASCII[c] ?? 0) & 8) !== 0;
+}
+
+/**
+ * Scans IPv6 addresses (tokens of hex digits, ':' and '.' around each ':' at or after `start`) that start before
+ * `limit`; they must contain a decimal digit ('abc::def' is not one). Returns the frontier.
+ */
+export function scanIpv6(s: string, start: number, limit: number, out: Hit[]): number {
+  const stop = Math.min(s.length, limit + 46);
+  let frontier = start;
+  let colon = s.indexOf(':', start);
+  while (colon !== -1 && colon < stop) {
+    const end = ipv6At(s, colon, limit, out);
+    if (end < 0) break;
+    frontier = end;
+    colon = s.indexOf(':', Math.max(end, colon + 1));
+  }
+  return frontier;
+}
+
+/** The end of the token around `colon` (pushing it when it is an address), or -1 when it starts at/after limit. */
+function ipv6At(s: string, colon: number, limit: number, out: Hit[]): number {
+  let a = colon;
+  while (a > 0 && colon - a < 40 && isHexOrColon(s.charCodeAt(a - 1))) a--;
+  if (a >= limit) return -1;
+  const b = ipv6TokenEnd(s, colon, a);
+  if (isIpv6Token(s, a, b)) out.push({ start: a, end: b, type: 'ip', detector: 'ip', rank: 0 });
+  return b;
+}
+
+function ipv6TokenEnd(s: string, colon: number, a: number): number {
+  let b = colon + 1;
+  while (b < s.length && b - a <= 46 && (isHexOrColon(s.charCodeAt(b)) || s.charCodeAt(b) === 46)) b++;
+  while (b > colon && s.charCodeAt(b - 1) === 46) b--;
+  return b;
+}
+
+/** Every IPv6 text form has at least two colons ('::' or seven separators): cheap rejection of times, ratios, keys. */
+function twoColons(s: string, a: number, b: number): boolean {
+  const first = s.indexOf(':', a);
+  return first !== -1 && first < b && s.indexOf(':', first + 1) < b && s.indexOf(':', first + 1) !== -1;
+}
+
+function isIpv6Token(s: string, a: number, b: number): boolean {
+  const before = a > 0 ? s.charCodeAt(a - 1) : 32;
+  const after = b < s.length ? s.charCodeAt(b) : 32;
+  if (isWordChar(before) || before === 46 || isWordChar(after) || !twoColons(s, a, b)) return false;
+  const text = s.slice(a, b);
+  return /[0-9]/.test(text) && isIpv6(text);
+}

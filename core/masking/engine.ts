@@ -1,0 +1,333 @@
+// The compiled masker (immutable, shareable) and its sessions (counters, stream maskers).
+import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
+import { CONTEXT_WINDOW } from './context.ts';
+import {
+  MAX_BUILTIN_MATCH, mayContainBuiltin, numericScanner, scanEmail, scanIpv6, scanNumeric, type DetectorSet, type Hit, type NumericScanner,
+} from './detect.ts';
+import type { MaskOps, Rule } from './internal.ts';
+import { JsonStream, maskJsonValue } from './json.ts';
+import { builtinNameDetector } from './names.ts';
+import { Hmac, render } from './render.ts';
+import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker } from './types.ts';
+import { DETECTOR_NAMES, MaskingConfigError } from './types.ts';
+import { validateMaskingSpec } from './validate.ts';
+
+/** Stream lookahead: a candidate starting before (buffer end − HOLD) is complete; README "Streams". */
+export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
+/** Left context kept by stream maskers: keyword window, e-mail local part, boundary lookbehinds. */
+export const LEFT = Math.max(CONTEXT_WINDOW, 66) + 14;
+const NUMERIC_DETECTORS: readonly DetectorName[] = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'cep', 'phone', 'card', 'ip', 'birthDate'];
+const NAME_CACHE_LIMIT = 4096;
+const MIN_KEY_BYTES = 16;
+
+/** Where each scanning pass resumes (absolute positions in the string being scanned). */
+export interface ScanState {
+  numeric: number;
+  email: number;
+  ipv6: number;
+  custom: number[];
+}
+
+function newScanState(at: number, customCount: number): ScanState {
+  return { numeric: at, email: at, ipv6: at, custom: Array<number>(customCount).fill(at) };
+}
+
+/** Rebases a scan state after `shift` characters were dropped from the front, never before `floor`. */
+function rebase(st: ScanState, shift: number, floor: number): void {
+  const f = (x: number): number => Math.max(x - shift, floor);
+  st.numeric = f(st.numeric);
+  st.email = f(st.email);
+  st.ipv6 = f(st.ipv6);
+  st.custom = st.custom.map(f);
+}
+
+function byStartThenLength(a: Hit, b: Hit): number {
+  return a.start - b.start || b.end - a.end || a.rank - b.rank;
+}
+
+/** The first place in the spec that asks for a keyed style, or null. */
+function usesKey(spec: MaskingSpec): string | null {
+  const styles: [string, MaskStyle | undefined][] = [
+    ['style', spec.style],
+    ...Object.entries(spec.styles ?? {}).map(([det, s]): [string, MaskStyle] => [`styles.${det}`, s]),
+    ...(spec.fields ?? []).map((f, i): [string, MaskStyle | undefined] => [`fields[${i}].style`, f.style]),
+    ...(spec.customPatterns ?? []).map((c, i): [string, MaskStyle | undefined] => [`customPatterns[${i}].style`, c.style]),
+  ];
+  return styles.find(([, s]) => s === 'hash' || s === 'surrogate')?.[0] ?? null;
+}
+
+export class CompiledMasker implements Masker {
+  readonly enabled: boolean;
+  readonly on: DetectorSet;
+  readonly hmac: Hmac | null;
+  readonly numeric: NumericScanner;
+  readonly anyNumeric: boolean;
+  readonly custom: readonly CompiledCustom[];
+  readonly customSet: RE2Set | null;
+  readonly #styles: Readonly<Record<DetectorName, MaskStyle>>;
+  readonly #fields: ReadonlyMap<string, Rule>;
+  readonly #names = new Map<string, Rule | null>();
+  readonly #scratch: ScanState;
+
+  constructor(spec: MaskingSpec, opts: CompileOptions = {}) {
+    const problems = validateMaskingSpec(spec);
+    const first = problems[0];
+    if (first !== undefined) {
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : '';
+      throw new MaskingConfigError(first.field, first.message + more);
+    }
+    this.enabled = spec.enabled !== false;
+    this.hmac = this.#keyFor(spec, opts);
+    const enabled = new Set(spec.detectors ?? DETECTOR_NAMES);
+    this.on = Object.fromEntries(DETECTOR_NAMES.map((d) => [d, enabled.has(d)])) as Record<DetectorName, boolean>;
+    const base = spec.style ?? 'partial';
+    this.#styles = Object.fromEntries(DETECTOR_NAMES.map((d) => [d, spec.styles?.[d] ?? base])) as Record<DetectorName, MaskStyle>;
+    this.numeric = numericScanner();
+    this.anyNumeric = NUMERIC_DETECTORS.some((d) => this.on[d]);
+    const customDefault = base === 'hash' ? 'hash' : 'redact';
+    this.custom = (spec.customPatterns ?? []).map((c, i) => compileCustom(c, i, customDefault));
+    this.customSet = compileSet(this.custom);
+    this.#scratch = newScanState(0, this.custom.length);
+    this.#fields = this.#fieldRules(spec);
+  }
+
+  #keyFor(spec: MaskingSpec, opts: CompileOptions): Hmac | null {
+    const where = usesKey(spec);
+    if (opts.hashKey === undefined) {
+      if (where !== null && spec.enabled !== false) {
+        throw new MaskingConfigError(`spec.masking.${where}`, "the 'hash' and 'surrogate' styles need an HMAC key: mount the masking key Secret and pass it as hashKey (an unkeyed hash of a CPF is reversible by brute force: there are only 10^9)");
+      }
+      return null;
+    }
+    if (opts.hashKey.length < MIN_KEY_BYTES) throw new MaskingConfigError('hashKey', `the HMAC key has ${opts.hashKey.length} bytes; use at least ${MIN_KEY_BYTES} random bytes`);
+    return new Hmac(opts.hashKey);
+  }
+
+  #fieldRules(spec: MaskingSpec): Map<string, Rule> {
+    const rules = new Map<string, Rule>();
+    for (const f of spec.fields ?? []) {
+      const detector = f.detector ?? null;
+      const style = f.style ?? (detector !== null ? this.#styles[detector] : (spec.style ?? 'partial'));
+      for (const n of f.names) if (!rules.has(n.toLowerCase())) rules.set(n.toLowerCase(), { type: detector ?? 'field', detector, style, builtin: false });
+    }
+    return rules;
+  }
+
+  styleOf(detector: DetectorName): MaskStyle {
+    return this.#styles[detector];
+  }
+
+  /** The rule for a column/key name: user rules first (exact, case-insensitive), then the built-in names. Cached. */
+  ruleFor(name: string): Rule | null {
+    const cached = this.#names.get(name);
+    if (cached !== undefined) return cached;
+    const rule = this.#fields.get(name.toLowerCase()) ?? this.#builtinRule(name);
+    if (this.#names.size >= NAME_CACHE_LIMIT) this.#names.clear();
+    this.#names.set(name, rule);
+    return rule;
+  }
+
+  #builtinRule(name: string): Rule | null {
+    const det = name.length > 64 ? null : builtinNameDetector(name);
+    if (det === null || !this.on[det]) return null;
+    return { type: det, detector: det, style: this.#styles[det], builtin: true };
+  }
+
+  /**
+   * Validated hits starting in [from, limit), sorted, without overlaps (earliest start, then longest, wins).
+   * `scan` holds each pass's resume position (a stream's state between chunks); null scans everything from `from`.
+   */
+  findHits(s: string, from: number, limit: number, scan: ScanState | null = null): Hit[] {
+    const st = scan ?? this.#fresh(from);
+    const hits: Hit[] = [];
+    let sources = mayContainBuiltin(s) ? this.#scanBuiltin(s, st, limit, hits) : 0;
+    const before = hits.length;
+    if (this.custom.length > 0) scanCustom(this.custom, this.customSet, s, st.custom, limit, hits);
+    if (hits.length > before) sources++;
+    const all = sources > 1 ? resolveOverlaps(hits) : hits;
+    return (all[0]?.start ?? from) < from ? all.filter((h) => h.start >= from) : all;
+  }
+
+  /** A scan state for one synchronous call (reused: findHits never re-enters itself). */
+  #fresh(from: number): ScanState {
+    const st = this.#scratch;
+    st.numeric = from;
+    st.email = from;
+    st.ipv6 = from;
+    st.custom.fill(from);
+    return st;
+  }
+
+  #scanBuiltin(s: string, st: ScanState, limit: number, hits: Hit[]): number {
+    let sources = 0;
+    let n = hits.length;
+    if (this.anyNumeric) st.numeric = scanNumeric(this.numeric, this.on, s, st.numeric, limit, hits);
+    if (hits.length > n) sources++;
+    n = hits.length;
+    if (this.on.email && s.includes('@')) st.email = scanEmail(s, st.email, limit, hits);
+    if (hits.length > n) sources++;
+    n = hits.length;
+    if (this.on.ip) st.ipv6 = scanIpv6(s, st.ipv6, limit, hits);
+    if (hits.length > n) sources++;
+    return sources;
+  }
+
+  newSession(): MaskSession {
+    return new Session(this);
+  }
+}
+
+function resolveOverlaps(hits: Hit[]): Hit[] {
+  hits.sort(byStartThenLength);
+  const out: Hit[] = [];
+  let end = -1;
+  for (const h of hits) {
+    if (h.start < end) continue;
+    out.push(h);
+    end = h.end;
+  }
+  return out;
+}
+
+/** cpf ↔ cnpj by length for built-in rules on columns such as `cpf_cnpj`. */
+function retype(rule: Rule, value: string): Rule {
+  if (!rule.builtin || (rule.detector !== 'cpf' && rule.detector !== 'cnpj') || !DOCUMENT_SHAPE.test(value)) return rule;
+  const len = value.replace(/[^0-9A-Z]/g, '').length;
+  const det: DetectorName | null = len === 14 ? 'cnpj' : len === 11 ? 'cpf' : null;
+  return det === null || det === rule.detector ? rule : { ...rule, type: det, detector: det };
+}
+
+const DOCUMENT_SHAPE = /^\s*[0-9A-Z][0-9A-Z./ -]*\s*$/;
+
+const JSON_START = /^\s*[[{]/;
+
+export class Session implements MaskSession, MaskOps {
+  readonly #m: CompiledMasker;
+  readonly #counts: MaskCounts = {};
+
+  constructor(m: CompiledMasker) {
+    this.#m = m;
+  }
+
+  #count(type: string): void {
+    this.#counts[type] = (this.#counts[type] ?? 0) + 1;
+  }
+
+  /** Masks s[from, end) where end ≥ limit is the end of the last hit or limit; returns end. */
+  maskRange(s: string, from: number, limit: number, out: string[], scan: ScanState | null = null): number {
+    const hits = this.#m.findHits(s, from, limit, scan);
+    let pos = from;
+    for (const h of hits) {
+      out.push(s.slice(pos, h.start), this.#render(h, s.slice(h.start, h.end)));
+      pos = h.end;
+    }
+    const end = Math.max(pos, limit);
+    out.push(s.slice(pos, end));
+    return end;
+  }
+
+  customCount(): number {
+    return this.#m.custom.length;
+  }
+
+  #render(h: Hit, text: string): string {
+    this.#count(h.type);
+    const style = h.detector !== null ? this.#m.styleOf(h.detector) : (this.#m.custom[h.rank - 1]?.style ?? 'redact');
+    return render(style, this.#m.hmac, h.type, h.detector, text);
+  }
+
+  maskText(text: string): string {
+    if (!this.#m.enabled || text.length < 5) return text;
+    const hits = this.#m.findHits(text, 0, text.length);
+    if (hits.length === 0) return text;
+    let out = '';
+    let pos = 0;
+    for (const h of hits) {
+      out += text.slice(pos, h.start) + this.#render(h, text.slice(h.start, h.end));
+      pos = h.end;
+    }
+    return out + text.slice(pos);
+  }
+
+  /** Masks a whole value by its name rule (no validation: the name is the evidence). */
+  maskWhole(value: string, rule: Rule): string {
+    if (!this.#m.enabled || value.trim() === '') return value;
+    const r = retype(rule, value);
+    this.#count(r.type);
+    return render(r.style, this.#m.hmac, r.type, r.detector, value);
+  }
+
+  ruleFor(name: string): Rule | null {
+    return this.#m.enabled ? this.#m.ruleFor(name) : null;
+  }
+
+  maskJson(value: unknown): unknown {
+    return this.#m.enabled ? maskJsonValue(this, value) : value;
+  }
+
+  maskCell(columnName: string | undefined, value: string): string {
+    if (!this.#m.enabled) return value;
+    const rule = columnName === undefined ? null : this.#m.ruleFor(columnName);
+    if (rule !== null) return this.maskWhole(value, rule);
+    if (JSON_START.test(value)) {
+      const js = new JsonStream(this);
+      return js.push(value) + js.end();
+    }
+    return this.maskText(value);
+  }
+
+  textStream(left = ''): StreamMasker {
+    return this.#m.enabled ? new TextStream(this, left) : passThrough();
+  }
+
+  jsonStream(): StreamMasker {
+    return this.#m.enabled ? new JsonStream(this) : passThrough();
+  }
+
+  counts(): MaskCounts {
+    return { ...this.#counts };
+  }
+}
+
+function passThrough(): StreamMasker {
+  return { push: (chunk) => chunk, end: () => '' };
+}
+
+/**
+ * Text in arbitrary chunks. Holds back the last HOLD characters (a candidate starting there could still grow) and
+ * keeps LEFT characters of already-emitted input as left context; output equals maskText of the concatenation.
+ */
+export class TextStream implements StreamMasker {
+  readonly #session: Session;
+  #left: string;
+  #pending = '';
+  /** Each pass's resume position, relative to the start of #pending (see detect.ts: frontiers). */
+  readonly #scan: ScanState;
+
+  constructor(session: Session, left: string) {
+    this.#session = session;
+    this.#left = left.slice(-LEFT);
+    this.#scan = newScanState(0, session.customCount());
+  }
+
+  push(chunk: string): string {
+    this.#pending += chunk;
+    return this.#pending.length < 2 * HOLD ? '' : this.#flush(false);
+  }
+
+  end(): string {
+    return this.#pending === '' ? '' : this.#flush(true);
+  }
+
+  #flush(final: boolean): string {
+    const s = this.#left + this.#pending;
+    const from = this.#left.length;
+    rebase(this.#scan, -from, from);
+    const out: string[] = [];
+    const end = this.#session.maskRange(s, from, final ? s.length : s.length - HOLD, out, this.#scan);
+    rebase(this.#scan, end, 0);
+    this.#left = s.slice(Math.max(0, end - LEFT), end);
+    this.#pending = s.slice(end);
+    return out.join('');
+  }
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from '@jest/globals';
+import { compileMasker } from './index.ts';
+import { RULED_CAP, STRING_BUFFER } from './json.ts';
+
+const masker = compileMasker({});
+
+function streamed(doc: string, chunk = doc.length): string {
+  const s = masker.newSession().jsonStream();
+  let out = '';
+  for (let i = 0; i < doc.length; i += chunk) out += s.push(doc.slice(i, i + chunk));
+  return out + s.end();
+}
+
+describe('jsonStream', () => {
+  it('copies a document with nothing to mask byte for byte, whitespace and escapes included', () => {
+    const doc = '{ "a" : [1, 2.5e3, -7, true, false, null],\n  "b": "caf\\u00e9 \\"x\\" \\/ \\\\", "c": {} , "d": [] }';
+    for (const chunk of [1, 2, 5, doc.length]) expect(streamed(doc, chunk)).toBe(doc);
+  });
+
+  it('masks by key and by value at any depth', () => {
+    const doc = '{"cliente":{"cpf":"123","contatos":[{"email":"x"},{"obs":"ligar (11) 91234-5678"}]}}';
+    expect(streamed(doc)).toBe('{"cliente":{"cpf":"***","contatos":[{"email":"*"},{"obs":"ligar (**) *****-5678"}]}}');
+    expect(streamed(doc, 3)).toBe(streamed(doc));
+  });
+
+  it('decodes escapes before detection and re-escapes what it changes', () => {
+    const doc = '{"obs":"CNPJ 11.222.333\\/0001-81 \\"ok\\""}';
+    expect(streamed(doc)).toBe('{"obs":"CNPJ **.***.***/****-81 \\"ok\\""}');
+    expect(streamed(doc, 1)).toBe(streamed(doc));
+  });
+
+  it('masks numbers that are identifiers, as strings', () => {
+    expect(streamed('[52998224725, 1234, 52998224725.5]')).toBe('["*********25", 1234, 52998224725.5]');
+    expect(streamed('{"cpf": 52998224725}')).toBe('{"cpf": "*********25"}');
+  });
+
+  it('streams very long strings with bounded memory', () => {
+    const filler = 'x'.repeat(STRING_BUFFER * 3);
+    const doc = JSON.stringify({ blob: `${filler} CPF 529.982.247-25 ${filler}` });
+    const expected = JSON.stringify({ blob: `${filler} CPF ***.***.***-25 ${filler}` });
+    expect(streamed(doc, 1000)).toBe(expected);
+    expect(streamed(doc, 7)).toBe(expected);
+  });
+
+  it('redacts a value under a name rule when it is longer than the cap', () => {
+    const doc = JSON.stringify({ email: 'y'.repeat(RULED_CAP + 10) });
+    expect(streamed(doc, 4096)).toBe('{"email":"[EMAIL]"}');
+  });
+
+  it('handles NDJSON (several top-level values)', () => {
+    const doc = '{"email":"a@b.com"}\n{"email":"c@d.com"}\n"529.982.247-25"\n';
+    expect(streamed(doc, 5)).toBe('{"email":"a***@b***.com"}\n{"email":"c***@d***.com"}\n"***.***.***-25"\n');
+  });
+
+  it('falls back to plain-text masking when the input is not JSON', () => {
+    expect(streamed('{"a": 1} trailing CPF 529.982.247-25')).toBe('{"a": 1} trailing CPF ***.***.***-25');
+    expect(streamed('<html>e-mail a@b.com</html>', 3)).toBe('<html>e-mail a***@b***.com</html>');
+    expect(streamed('{"a": tru, "cpf": "529.982.247-25"}')).toBe('{"a": tru, "cpf": "***.***.***-25"}');
+  });
+
+  it('finishes a document cut short', () => {
+    expect(streamed('{"obs": "CPF 529.982.247-25')).toBe('{"obs": "CPF ***.***.***-25');
+    expect(streamed('{"n": 5299822472', 4)).toBe('{"n": 5299822472');
+  });
+
+  it('counts into the session', () => {
+    const s = masker.newSession();
+    const st = s.jsonStream();
+    st.push('[{"cpf":"1"},{"e":"a@b.com"},');
+    st.push('{"x":"CEP 01310-100"}]');
+    st.end();
+    expect(s.counts()).toEqual({ cpf: 1, email: 1, cep: 1 });
+  });
+});
+
+describe('maskCell with JSON values (json/jsonb columns)', () => {
+  it('applies key rules inside the document and keeps its formatting', () => {
+    const s = masker.newSession();
+    expect(s.maskCell('dados', '{"cpf": "529.982.247-25", "nome": "Ana"}')).toBe('{"cpf": "***.***.***-25", "nome": "Ana"}');
+  });
+
+  it('masks PostgreSQL array literals as text', () => {
+    const s = masker.newSession();
+    expect(s.maskCell('lista', '{a@b.com,c@d.com}')).toBe('{a***@b***.com,c***@d***.com}');
+    expect(s.maskCell('docs', '{"529.982.247-25","11.222.333/0001-81"}')).toBe('{"***.***.***-25","**.***.***/****-81"}');
+  });
+});

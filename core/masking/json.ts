@@ -1,0 +1,493 @@
+// JSON masking: by key (name rules) and by value (content detectors), at any depth.
+//  - maskJsonValue walks a parsed value;
+//  - JsonStream tokenises JSON text in arbitrary chunks, copies unchanged bytes through untouched and rewrites only
+//    the tokens it masks. It buffers one token at a time: strings up to STRING_BUFFER characters (longer string
+//    values are masked as a text stream), values under a name rule up to RULED_CAP (longer ones are redacted).
+// Decisions (README: "JSON"):
+//  - a key's name rule masks its string and number values whole; arrays inherit the rule, objects do not;
+//  - keys themselves are content-scanned (maps keyed by CPF or e-mail); two keys masked alike get '#2', '#3', ...;
+//  - non-negative integers with 8+ digits are content-scanned like bare digits (CPFs, phones and cards are often
+//    serialised as numbers); a masked number becomes a string, since masks are not numbers;
+//  - null and booleans are never masked;
+//  - a string whose masked value changed is re-encoded with minimal escaping; unchanged tokens keep their bytes;
+//  - text that is not JSON (after a syntax error) is masked as plain text from that point on, so NDJSON and
+//    PostgreSQL array literals are still masked.
+import type { MaskOps, Rule } from './internal.ts';
+import type { StreamMasker } from './types.ts';
+
+const MAX_DEPTH = 256;
+export const STRING_BUFFER = 8192;
+export const RULED_CAP = 65536;
+const NUMBER_MIN = 10_000_000;
+
+function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+function dedupe(key: string, seen: Set<string>, taken: (k: string) => boolean): string {
+  let k = key;
+  for (let n = 2; seen.has(k) || taken(k); n++) k = `${key}#${n}`;
+  seen.add(k);
+  return k;
+}
+
+export function maskJsonValue(ops: MaskOps, v: unknown): unknown {
+  return walk(ops, v, null, 0);
+}
+
+function walk(ops: MaskOps, v: unknown, rule: Rule | null, depth: number): unknown {
+  if (typeof v === 'string') return rule !== null ? ops.maskWhole(v, rule) : ops.maskText(v);
+  if (typeof v === 'number') return maskNumber(ops, v, rule);
+  if (typeof v !== 'object' || v === null) return v;
+  if (depth > MAX_DEPTH) return maskDeep(ops, v);
+  if (Array.isArray(v)) return v.map((x: unknown) => walk(ops, x, rule, depth + 1));
+  return walkObject(ops, v as Record<string, unknown>, depth + 1);
+}
+
+function maskNumber(ops: MaskOps, v: number, rule: Rule | null): unknown {
+  if (rule !== null) return ops.maskWhole(String(v), rule);
+  if (!Number.isSafeInteger(v) || v < NUMBER_MIN) return v;
+  const s = String(v);
+  const m = ops.maskText(s);
+  return m === s ? v : m;
+}
+
+function walkObject(ops: MaskOps, o: Record<string, unknown>, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let seen: Set<string> | null = null;
+  for (const k of Object.keys(o)) {
+    let nk = ops.maskText(k);
+    if (nk !== k) {
+      seen ??= new Set();
+      nk = dedupe(nk, seen, (x) => Object.hasOwn(out, x));
+    }
+    setProp(out, nk, walk(ops, o[k], ops.ruleFor(k), depth));
+  }
+  return out;
+}
+
+/** Very deep values go through the (iterative) stream masker instead of recursion. */
+function maskDeep(ops: MaskOps, v: object): unknown {
+  const js = new JsonStream(ops);
+  return JSON.parse(js.push(JSON.stringify(v)) + js.end()) as unknown;
+}
+
+/** Minimal JSON string escaping: quote, backslash and control characters. */
+// eslint-disable-next-line no-control-regex -- JSON strings must escape control characters
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+const ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
+
+export function escapeJson(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return s;
+  // eslint-disable-next-line no-control-regex -- as above
+  return s.replace(/["\\\u0000-\u001f]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+// Tokeniser states.
+const VALUE = 0;
+const KEY = 1;
+const COLON = 2;
+const AFTER = 3;
+const STRING = 4;
+const NUMBER = 5;
+const LITERAL = 6;
+
+interface Frame {
+  obj: boolean;
+  /** Arrays: the rule their elements inherit. Objects: the rule of the current key. */
+  rule: Rule | null;
+  /** Nothing inside yet: the closer may come next. */
+  empty: boolean;
+  /** Masked keys of this object, to keep them distinct. */
+  keys: Set<string> | null;
+}
+
+const WHITESPACE = /[^ \t\r\n\ufeff]/g;
+const NUMBER_CHARS = /[^0-9eE.+-]/g;
+const LITERAL_CHARS = /[^a-z]/g;
+const INTEGER = /^[0-9]+$/;
+const LITERALS = new Set(['true', 'false', 'null']);
+
+/** What a value starting with this ASCII character is: 1 string, 2 object/array, 3 ']', 4 number, 5 literal. */
+const VALUE_START = new Uint8Array(128);
+VALUE_START[34] = 1;
+VALUE_START[123] = 2;
+VALUE_START[91] = 2;
+VALUE_START[93] = 3;
+for (const c of '-0123456789') VALUE_START[c.charCodeAt(0)] = 4;
+for (const c of 'tfn') VALUE_START[c.charCodeAt(0)] = 5;
+
+/** Streamed JSON (one value, or several separated by whitespace as in NDJSON) in arbitrary chunks. */
+export class JsonStream implements StreamMasker {
+  readonly #ops: MaskOps;
+  readonly #stack: Frame[] = [];
+  #state = VALUE;
+  #buf = '';
+  #out: string[] = [];
+  #copyFrom = 0;
+  #text: StreamMasker | null = null;
+  // The token in progress: where it starts in the current buffer (-1: in an earlier one, its bytes in #raw).
+  #tokStart = -1;
+  #raw = '';
+  #acc = '';
+  #isKey = false;
+  #rule: Rule | null = null;
+  #escaped = false;
+  #overflow = false;
+  #stream: StreamMasker | null = null;
+  #stall = 0;
+  #backslash = -1;
+
+  constructor(ops: MaskOps) {
+    this.#ops = ops;
+  }
+
+  push(chunk: string): string {
+    if (this.#text !== null) return this.#text.push(chunk);
+    this.#run(this.#buf + chunk, false);
+    return this.#drain();
+  }
+
+  end(): string {
+    if (this.#text === null) {
+      this.#run(this.#buf, true);
+      this.#finishToken();
+    }
+    const tail = this.#text !== null ? this.#text.end() : '';
+    return this.#drain() + tail;
+  }
+
+  #drain(): string {
+    const s = this.#out.length === 1 ? (this.#out[0] ?? '') : this.#out.join('');
+    this.#out = [];
+    return s;
+  }
+
+  #run(b: string, final: boolean): void {
+    this.#copyFrom = 0;
+    this.#backslash = -1;
+    let i = 0;
+    while (i < b.length && this.#text === null) {
+      const j = this.#step(b, i, final);
+      if (j < 0) {
+        i = this.#stall; // an escape sequence cut by the chunk boundary: wait for the rest
+        break;
+      }
+      i = j;
+    }
+    if (this.#text !== null) return;
+    this.#flushRun(b, i);
+    this.#buf = b.slice(i);
+  }
+
+  /** End of a chunk: emit the unchanged bytes, and keep the raw head of an unfinished token. */
+  #flushRun(b: string, i: number): void {
+    const inToken = this.#state >= STRING && this.#stream === null;
+    if (!inToken) {
+      this.#out.push(b.slice(this.#copyFrom, i));
+      return;
+    }
+    if (this.#tokStart >= 0) {
+      this.#out.push(b.slice(this.#copyFrom, this.#tokStart));
+      this.#raw = b.slice(this.#tokStart, i);
+      this.#tokStart = -1;
+    } else {
+      this.#raw += b.slice(0, i);
+    }
+  }
+
+  #step(b: string, i: number, final: boolean): number {
+    switch (this.#state) {
+      case STRING: return this.#string(b, i, final);
+      case NUMBER: return this.#scanToken(b, i, NUMBER_CHARS, final);
+      case LITERAL: return this.#scanToken(b, i, LITERAL_CHARS, final);
+      default: return this.#structural(b, i);
+    }
+  }
+
+  #structural(b: string, i: number): number {
+    let k = i;
+    let c = b.charCodeAt(k);
+    if (c <= 32 || c === 0xfeff) {
+      WHITESPACE.lastIndex = i;
+      const m = WHITESPACE.exec(b);
+      if (m === null) return b.length;
+      k = m.index;
+      c = b.charCodeAt(k);
+    }
+    switch (this.#state) {
+      case VALUE: return this.#value(b, k, c);
+      case KEY: return this.#key(b, k, c);
+      case COLON: return c === 58 ? this.#to(VALUE, k + 1) : this.#fail(b, k);
+      default: return this.#after(b, k, c);
+    }
+  }
+
+  #to(state: number, i: number): number {
+    this.#state = state;
+    return i;
+  }
+
+  #top(): Frame | undefined {
+    return this.#stack[this.#stack.length - 1];
+  }
+
+  #valueRule(): Rule | null {
+    return this.#top()?.rule ?? null;
+  }
+
+  #value(b: string, i: number, c: number): number {
+    const top = this.#top();
+    if (top !== undefined) top.empty = false;
+    switch (VALUE_START[c] ?? 0) {
+      case 1: return this.#startString(i, false, this.#valueRule());
+      case 2: return this.#open(c === 123, this.#valueRule(), i);
+      case 3: return top !== undefined && !top.obj ? this.#close(b, i, c) : this.#fail(b, i);
+      case 4: return this.#startToken(NUMBER, i);
+      case 5: return this.#startToken(LITERAL, i);
+      default: return this.#fail(b, i);
+    }
+  }
+
+  #key(b: string, i: number, c: number): number {
+    if (c === 34) return this.#startString(i, true, null);
+    const top = this.#top();
+    if (c === 125 && top?.empty === true) return this.#close(b, i, c);
+    return this.#fail(b, i);
+  }
+
+  #after(b: string, i: number, c: number): number {
+    const top = this.#top();
+    if (top === undefined) return this.#to(VALUE, i); // another top-level value (NDJSON)
+    if (c === 44) return this.#to(top.obj ? KEY : VALUE, i + 1);
+    if ((c === 125 && top.obj) || (c === 93 && !top.obj)) return this.#close(b, i, c);
+    return this.#fail(b, i);
+  }
+
+  #open(obj: boolean, rule: Rule | null, i: number): number {
+    this.#stack.push({ obj, rule: obj ? null : rule, empty: true, keys: null });
+    return this.#to(obj ? KEY : VALUE, i + 1);
+  }
+
+  #close(b: string, i: number, c: number): number {
+    const top = this.#top();
+    if (top === undefined || top.obj !== (c === 125)) return this.#fail(b, i);
+    this.#stack.pop();
+    return this.#to(AFTER, i + 1);
+  }
+
+  #startToken(state: number, i: number): number {
+    this.#tokStart = i;
+    this.#raw = '';
+    this.#acc = '';
+    this.#rule = null;
+    return this.#to(state, i);
+  }
+
+  #startString(i: number, isKey: boolean, rule: Rule | null): number {
+    this.#startToken(STRING, i);
+    this.#isKey = isKey;
+    this.#rule = rule;
+    this.#escaped = false;
+    this.#overflow = false;
+    return i + 1;
+  }
+
+  /** Numbers and literals: runs of their characters. */
+  #scanToken(b: string, i: number, stop: RegExp, final: boolean): number {
+    stop.lastIndex = i;
+    const m = stop.exec(b);
+    const end = m === null ? b.length : m.index;
+    if (m === null && !final) return end;
+    return this.#endToken(b, end);
+  }
+
+  /** The token's complete raw text, ending at `end` in the current buffer. */
+  #tokenRaw(b: string, end: number): string {
+    return this.#tokStart >= 0 ? b.slice(this.#tokStart, end) : this.#raw + b.slice(0, end);
+  }
+
+  #endToken(b: string, end: number): number {
+    const raw = this.#tokenRaw(b, end);
+    if (this.#state === LITERAL && !LITERALS.has(raw)) return this.#failToken(b);
+    const replacement = this.#state === NUMBER ? this.#maskNumber(raw) : null;
+    this.#emitToken(b, end, replacement);
+    return this.#to(AFTER, end);
+  }
+
+  #maskNumber(raw: string): string | null {
+    const rule = this.#valueRule();
+    if (rule !== null) return `"${escapeJson(this.#ops.maskWhole(raw, rule))}"`;
+    if (raw.length < 8 || !INTEGER.test(raw)) return null;
+    const m = this.#ops.maskText(raw);
+    return m === raw ? null : `"${m}"`;
+  }
+
+  /** Unchanged tokens stay in the copy region (or come from #raw); changed ones replace their bytes. */
+  #emitToken(b: string, end: number, replacement: string | null): void {
+    const start = this.#tokStart;
+    this.#tokStart = -1;
+    this.#rule = null;
+    if (replacement === null) {
+      if (start < 0) this.#out.push(this.#raw);
+      return;
+    }
+    if (start >= 0) this.#out.push(b.slice(this.#copyFrom, start));
+    this.#out.push(replacement);
+    this.#copyFrom = end;
+  }
+
+  #string(b: string, i: number, final: boolean): number {
+    const q = b.indexOf('"', i);
+    const j = Math.min(q === -1 ? b.length : q, this.#nextBackslash(b, i));
+    if (j > i) this.#append(b, b.slice(i, j), j);
+    if (j === b.length) return j;
+    if (j === q) return this.#endString(b, j + 1);
+    return this.#escape(b, j, final);
+  }
+
+  /** The next backslash at or after i in the current buffer (b.length if none), found once per buffer region. */
+  #nextBackslash(b: string, i: number): number {
+    if (this.#backslash < i) {
+      const k = b.indexOf('\\', i);
+      this.#backslash = k === -1 ? b.length : k;
+    }
+    return this.#backslash;
+  }
+
+  #escape(b: string, j: number, final: boolean): number {
+    this.#escaped = true;
+    const e = b[j + 1];
+    if (e === undefined) return this.#stallAt(b, j, final);
+    const simple = SIMPLE_ESCAPES[e];
+    if (simple !== undefined) {
+      this.#append(b, simple, j + 2);
+      return j + 2;
+    }
+    if (e !== 'u') {
+      this.#append(b, e, j + 2); // not JSON; keep the character
+      return j + 2;
+    }
+    if (j + 6 > b.length) return this.#stallAt(b, j, final);
+    const code = Number.parseInt(b.slice(j + 2, j + 6), 16);
+    this.#append(b, Number.isNaN(code) ? b.slice(j + 2, j + 6) : String.fromCharCode(code), j + 6);
+    return j + 6;
+  }
+
+  #stallAt(b: string, j: number, final: boolean): number {
+    if (final) {
+      this.#append(b, b.slice(j + 1), b.length); // a cut escape at the very end: keep its characters
+      return b.length;
+    }
+    this.#stall = j;
+    return -1;
+  }
+
+  /** Adds decoded characters of the current string; switches long strings to streaming. */
+  #append(b: string, s: string, at: number): void {
+    if (this.#stream !== null) {
+      this.#out.push(escapeJson(this.#stream.push(s)));
+      this.#copyFrom = at;
+      return;
+    }
+    if (this.#overflow) return;
+    this.#acc += s;
+    if (this.#acc.length > (this.#rule !== null ? RULED_CAP : STRING_BUFFER)) this.#tooLong(b, at);
+  }
+
+  #tooLong(b: string, at: number): void {
+    if (this.#rule !== null) {
+      this.#overflow = true;
+      this.#acc = '';
+      return;
+    }
+    if (this.#isKey) this.#keyRule(null);
+    if (this.#tokStart >= 0) this.#out.push(b.slice(this.#copyFrom, this.#tokStart));
+    this.#tokStart = -1;
+    this.#raw = '';
+    this.#stream = this.#ops.textStream();
+    this.#out.push(`"${escapeJson(this.#stream.push(this.#acc))}`);
+    this.#acc = '';
+    this.#copyFrom = at;
+  }
+
+  #keyRule(rule: Rule | null): void {
+    const top = this.#top();
+    if (top !== undefined) top.rule = rule;
+  }
+
+  #endString(b: string, end: number): number {
+    const isKey = this.#isKey;
+    if (this.#stream !== null) {
+      this.#out.push(`${escapeJson(this.#stream.end())}"`);
+      this.#stream = null;
+      this.#copyFrom = end;
+    } else {
+      const masked = isKey ? this.#maskKey(this.#acc) : this.#maskString(this.#acc);
+      const replacement = masked === this.#acc ? null : `"${this.#escaped ? escapeJson(masked) : masked}"`;
+      this.#emitToken(b, end, replacement);
+    }
+    this.#acc = '';
+    this.#tokStart = -1;
+    return this.#to(isKey ? COLON : AFTER, end);
+  }
+
+  #maskString(s: string): string {
+    const rule = this.#rule;
+    if (rule === null) return this.#ops.maskText(s);
+    if (this.#overflow) return this.#ops.maskWhole('-', { ...rule, style: 'redact' });
+    return this.#ops.maskWhole(s, rule);
+  }
+
+  #maskKey(key: string): string {
+    this.#keyRule(this.#ops.ruleFor(key));
+    const masked = this.#ops.maskText(key);
+    if (masked === key) return key;
+    const top = this.#top();
+    if (top === undefined) return masked;
+    top.keys ??= new Set();
+    return dedupe(masked, top.keys, () => false);
+  }
+
+  /** end(): a token cut by the end of input is finished as it is. */
+  #finishToken(): void {
+    if (this.#state === NUMBER || this.#state === LITERAL) {
+      this.#endToken('', 0);
+      return;
+    }
+    if (this.#state === STRING) {
+      if (this.#stream !== null) this.#out.push(escapeJson(this.#stream.end()));
+      else this.#out.push(this.#raw.length > 0 ? this.#unfinishedString() : '');
+      this.#stream = null;
+    }
+    this.#state = AFTER;
+  }
+
+  #unfinishedString(): string {
+    const masked = this.#isKey ? this.#ops.maskText(this.#acc) : this.#maskString(this.#acc);
+    return masked === this.#acc ? this.#raw : `"${escapeJson(masked)}`;
+  }
+
+  #failToken(b: string): number {
+    const start = this.#tokStart >= 0 ? this.#tokStart : 0;
+    const prefix = this.#tokStart >= 0 ? '' : this.#raw;
+    this.#tokStart = -1;
+    return this.#fallback(b, start, prefix);
+  }
+
+  #fail(b: string, i: number): number {
+    return this.#fallback(b, i, '');
+  }
+
+  /** Not JSON from here on: mask the rest as plain text. */
+  #fallback(b: string, start: number, prefix: string): number {
+    this.#out.push(b.slice(this.#copyFrom, start));
+    this.#text = this.#ops.textStream(b.slice(Math.max(0, start - 80), start));
+    this.#out.push(this.#text.push(prefix + b.slice(start)));
+    this.#buf = '';
+    return b.length;
+  }
+}

@@ -1,0 +1,81 @@
+// Public types of the masking engine. The CRD schema for AccessPolicy spec.masking mirrors MaskingSpec.
+
+export type DetectorName =
+  | 'cpf' | 'cnpj' | 'cnh' | 'pis' | 'tituloEleitor' | 'cns' | 'cep' | 'phone' | 'email' | 'card' | 'ip' | 'birthDate';
+
+/** Every built-in detector, in precedence order (see README: "Precedence"). */
+export const DETECTOR_NAMES: readonly DetectorName[] = [
+  'cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate',
+];
+
+export type MaskStyle = 'redact' | 'partial' | 'hash' | 'surrogate';
+export const MASK_STYLES: readonly MaskStyle[] = ['redact', 'partial', 'hash', 'surrogate'];
+
+export interface FieldRule {
+  /** Column or JSON key names, matched case-insensitively and exactly. */
+  names: string[];
+  /** Type to mask the value as (partial layout, hash prefix, counter); untyped when absent ('field'). */
+  detector?: DetectorName;
+  style?: MaskStyle;
+}
+
+export interface CustomPattern {
+  name: string;
+  /** RE2 syntax: linear-time matching, no lookaround or backreferences. */
+  pattern: string;
+  style?: 'redact' | 'hash';
+}
+
+export interface MaskingSpec {
+  /** Default true. */
+  enabled?: boolean;
+  /** Default: every built-in detector. */
+  detectors?: DetectorName[];
+  /** Default 'partial'. */
+  style?: MaskStyle;
+  /** Per-detector style override. */
+  styles?: Partial<Record<DetectorName, MaskStyle>>;
+  /** Column / JSON-key rules: the whole value is masked by name, without content validation. */
+  fields?: FieldRule[];
+  customPatterns?: CustomPattern[];
+}
+
+/** Per detector name, custom pattern name, or 'field' (untyped name rule): how many values were masked. */
+export interface MaskCounts { [type: string]: number }
+
+export interface StreamMasker {
+  /** Masks what can be decided so far; holds back a bounded tail (see README: "Streams"). */
+  push(chunk: string): string;
+  /** Flushes the held-back tail. The masker must not be used afterwards. */
+  end(): string;
+}
+
+export interface MaskSession {
+  maskText(text: string): string;
+  maskJson(value: unknown): unknown;
+  maskCell(columnName: string | undefined, value: string): string;
+  textStream(): StreamMasker;
+  jsonStream(): StreamMasker;
+  counts(): MaskCounts;
+}
+
+export interface Masker {
+  /** Counters live in the session; the compiled masker is immutable and can be shared. */
+  newSession(): MaskSession;
+}
+
+export interface CompileOptions {
+  /** HMAC-SHA-256 key (from a Kubernetes Secret), needed by the 'hash' and 'surrogate' styles. At least 16 bytes. */
+  hashKey?: Uint8Array;
+}
+
+export interface SpecProblem { field: string; message: string }
+
+export class MaskingConfigError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'MaskingConfigError';
+    this.field = field;
+  }
+}
