@@ -24,7 +24,7 @@ export const TOKEN_DIR = '/var/run/guarita/tokens';
 export const OPERATOR_TOKEN_FILE = 'operator';
 export const KUBE_TOKEN_FILE = 'kube';
 /** The cluster CA (ConfigMap kube-root-ca.crt), so the sidecar can verify the apiserver with the `kube` token. */
-export const KUBE_CA_FILE = 'kube-ca.crt';
+export const KUBE_CA_FILE = 'ca.crt';
 export const OPERATOR_CA_FILE = 'operator-ca.crt';
 export const TOKEN_EXPIRATION_SECONDS = 3600;
 

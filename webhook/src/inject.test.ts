@@ -76,7 +76,8 @@ describe('decideInjection', () => {
     ]);
     expect(d.pod.spec.containers[0]?.volumeMounts).toBeUndefined();
     const volumes = Object.fromEntries((d.pod.spec.volumes ?? []).map((v) => [v.name, v]));
-    expect(volumes['guarita-target-orders-db']?.secret).toEqual({ secretName: 'orders-db-credentials', defaultMode: 0o444 });
+    expect(volumes['guarita-target-orders-db']?.projected).toEqual({ defaultMode: 0o444, sources: [{ secret: { name: 'orders-db-credentials' } }] });
+    expect(volumes['guarita-target-customers-api']).toBeUndefined();
     expect(volumes['guarita-spool']?.emptyDir).toEqual({});
     const sources = volumes['guarita-tokens']?.projected?.sources ?? [];
     expect(sources.map((s) => s.serviceAccountToken)).toEqual([
@@ -87,6 +88,15 @@ describe('decideInjection', () => {
     expect(d.pod.metadata.annotations).toMatchObject({ 'guarita.io/status': 'injected', 'guarita.io/policies': 'customers-api,orders-db' });
     // Projected tokens need a service account: "default", as the ServiceAccount admission plugin would set.
     expect(d.pod.spec.serviceAccountName).toBe('default');
+  });
+
+  it('projects the TLS CA and masking hash key into the target directory when they are other Secrets', () => {
+    const policy = examplePolicy('accesspolicy.yaml');
+    policy.spec.target.tls = { mode: 'verify-full', caSecretRef: { name: 'orders-db-ca', key: 'ca.crt' } };
+    policy.spec.masking = { ...policy.spec.masking, style: 'hash', hashKeySecretRef: { name: 'orders-db-credentials', key: 'hmac' } };
+    const d = injected(decideInjection(input(examplePod(), { policies: [policy] })));
+    const volume = d.pod.spec.volumes?.find((v) => v.name === 'guarita-target-orders-db');
+    expect(volume?.projected?.sources).toEqual([{ secret: { name: 'orders-db-credentials' } }, { secret: { name: 'orders-db-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]);
   });
 
   it('emits a JSON Patch that turns the pod into the desired pod', () => {

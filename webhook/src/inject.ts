@@ -14,7 +14,7 @@ import {
 import { diff, type PatchOp } from './json-patch.ts';
 import type { Container, EnvVar, Pod } from './kube-types.ts';
 import { matchesSelector } from './selector.ts';
-import { agentEnv, isSidecarVolume, sidecarContainer, sidecarVolumes, withAgentEnv, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
+import { agentEnv, isSidecarVolume, sidecarContainer, sidecarVolumes, withAgentEnv, type SecretSource, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
 
 export interface InjectorConfig {
   sidecar: SidecarConfig;
@@ -37,6 +37,22 @@ export type InjectionDecision =
   | { action: 'reject'; message: string }
   | { action: 'inject'; pod: Pod; patch: PatchOp[]; policies: string[]; warnings: string[]; reinvocation: boolean };
 
+function addKey(sources: SecretSource[], ref: { name: string; key: string }): void {
+  const same = sources.find((src) => src.name === ref.name);
+  if (same === undefined) sources.push({ name: ref.name, keys: [ref.key] });
+  else if (same.keys !== undefined && !same.keys.includes(ref.key)) same.keys.push(ref.key);
+}
+
+/** The credentials Secret whole, then single keys of other Secrets the sidecar reads for this target. */
+function targetSecrets(policy: AccessPolicy): SecretSource[] {
+  const t = policy.spec.target;
+  const whole = t.credentialsSecretRef?.name;
+  const sources: SecretSource[] = whole === undefined ? [] : [{ name: whole }];
+  const refs = [t.tls?.caSecretRef, policy.spec.masking?.hashKeySecretRef].filter((r): r is { name: string; key: string } => r !== undefined && r.name !== whole);
+  refs.forEach((ref) => addKey(sources, ref));
+  return sources;
+}
+
 /** What a policy contributes to the pod. */
 export function targetOf(policy: AccessPolicy): TargetPlan {
   const t = policy.spec.target;
@@ -46,7 +62,7 @@ export function targetOf(policy: AccessPolicy): TargetPlan {
     protocol: t.protocol,
     listenPort: t.listenPort,
     ...(t.database === undefined ? {} : { database: t.database }),
-    ...(t.credentialsSecretRef === undefined ? {} : { credentialsSecret: t.credentialsSecretRef.name }),
+    secrets: targetSecrets(policy),
   };
 }
 

@@ -39,8 +39,16 @@ export interface TargetPlan {
   protocol: 'postgres' | 'http';
   listenPort: number;
   database?: string;
-  credentialsSecret?: string;
+  /**
+   * What goes into `<GUARITA_CREDENTIALS_DIR>/<target>/`: the whole credentials Secret, plus the
+   * single keys of the TLS CA and masking hash-key Secrets when they are other Secrets (the
+   * sidecar reads every key of a target from that one directory).
+   */
+  secrets: SecretSource[];
 }
+
+/** A Secret projected into the target directory: all its keys, or only `keys`. */
+export interface SecretSource { name: string; keys?: string[] }
 
 /** `orders-db` → `ORDERS_DB_URL`. */
 export function targetEnvName(target: string): string {
@@ -104,7 +112,7 @@ function sidecarMounts(targets: readonly TargetPlan[]): VolumeMount[] {
   return [
     { name: SPOOL_VOLUME, mountPath: SPOOL_DIR },
     { name: TOKENS_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
-    ...targets.filter((t) => t.credentialsSecret !== undefined)
+    ...targets.filter((t) => t.secrets.length > 0)
       .map((t) => ({ name: targetVolumeName(t.target), mountPath: `${CREDENTIALS_DIR}/${t.target}`, readOnly: true })),
   ];
 }
@@ -155,6 +163,10 @@ export function sidecarContainer(targets: readonly TargetPlan[], cfg: SidecarCon
   return { ...container, lifecycle: { postStart: { exec: { command: ['node', '-e', readyScript(cfg.adminPort, cfg.startupTimeoutSeconds)] } } } };
 }
 
+function secretProjection(src: SecretSource): ProjectedSource {
+  return { secret: { name: src.name, ...(src.keys === undefined ? {} : { items: src.keys.map((key) => ({ key, path: key })) }) } };
+}
+
 function tokenSources(cfg: SidecarConfig): ProjectedSource[] {
   const sources: ProjectedSource[] = [
     { serviceAccountToken: { path: OPERATOR_TOKEN_FILE, audience: cfg.operatorAudience, expirationSeconds: TOKEN_EXPIRATION_SECONDS } },
@@ -171,7 +183,7 @@ export function sidecarVolumes(targets: readonly TargetPlan[], cfg: SidecarConfi
   return [
     { name: SPOOL_VOLUME, emptyDir: cfg.spoolSizeLimit === undefined ? {} : { sizeLimit: cfg.spoolSizeLimit } },
     { name: TOKENS_VOLUME, projected: { defaultMode: 0o444, sources: tokenSources(cfg) } },
-    ...targets.flatMap((t) => (t.credentialsSecret === undefined ? [] : [{ name: targetVolumeName(t.target), secret: { secretName: t.credentialsSecret, defaultMode: 0o444 } }])),
+    ...targets.filter((t) => t.secrets.length > 0).map((t) => ({ name: targetVolumeName(t.target), projected: { defaultMode: 0o444, sources: t.secrets.map(secretProjection) } })),
   ];
 }
 

@@ -89,7 +89,7 @@ describe('pod injection through the apiserver', () => {
     expect(pod.spec.containers[0]?.volumeMounts ?? []).not.toContainEqual(expect.objectContaining({ name: expect.stringMatching(/^guarita-/) }));
     const volumes = Object.fromEntries((pod.spec.volumes ?? []).map((v) => [v.name, v]));
     expect(volumes['guarita-tokens']).toMatchObject({ projected: { sources: [{ serviceAccountToken: { path: 'operator', audience: 'guarita-operator', expirationSeconds: 3600 } }, expect.anything(), expect.anything()] } });
-    expect(volumes['guarita-target-orders-db']).toMatchObject({ secret: { secretName: 'orders-db-credentials' } });
+    expect(volumes['guarita-target-orders-db']).toMatchObject({ projected: { sources: [{ secret: { name: 'orders-db-credentials' } }] } });
   }
 
   it('stores a Pod created in an opted-in namespace with the native sidecar, endpoints and sidecar-only credentials', async () => {
