@@ -143,14 +143,11 @@ describe('decideInjection', () => {
     expect(decideInjection(input(other))).toMatchObject({ action: 'skip', reason: 'no-matching-policy' });
   });
 
-  it('injects a pod that opts in without a matching policy, with no targets', () => {
+  it('refuses a pod that insists on the sidecar (inject: "true") when no policy selects it', () => {
     const pod = examplePod();
     pod.metadata.labels = { app: 'billing' };
     pod.metadata.annotations = { 'guarita.io/inject': 'true' };
-    const d = injected(decideInjection(input(pod)));
-    expect(envOf(d.pod.spec.initContainers?.[0]).GUARITA_TARGETS).toBe('[]');
-    expect(envOf(d.pod.spec.containers[0])).toMatchObject({ GUARITA_ADMIN_URL: 'http://127.0.0.1:15090' });
-    expect(envOf(d.pod.spec.containers[0]).PGHOST).toBeUndefined();
+    expect(decideInjection(input(pod))).toEqual({ action: 'reject', message: expect.stringContaining('carries guarita.io/inject: "true" but no AccessPolicy in namespace lgpd-orders selects it') });
   });
 
   it('does not set PGHOST when the pod has two postgres targets', () => {

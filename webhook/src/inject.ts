@@ -223,14 +223,25 @@ function alreadyInjected(input: InjectionInput): InjectionDecision | undefined {
   return injectedDecision(input.pod, desired, targets.map((t) => t.policy), [], true);
 }
 
+/**
+ * No policy selects the pod. Without the opt-in annotation: not ours. With it, the pod insists on
+ * being governed, but a sidecar without targets cannot start (GUARITA_TARGETS must list one):
+ * refuse with the reason rather than create a pod stuck in initialisation. Controllers retry, so
+ * the pod appears once its AccessPolicy exists.
+ */
+function noPolicy(pod: Pod, namespace: string): InjectionDecision {
+  if (optInValue(pod) !== 'true') {
+    return { action: 'skip', reason: 'no-matching-policy', message: `no AccessPolicy in ${namespace} selects this pod and it does not carry ${INJECT_ANNOTATION}: "true"` };
+  }
+  return { action: 'reject', message: `guarita cannot inject this pod: it carries ${INJECT_ANNOTATION}: "true" but no AccessPolicy in namespace ${namespace} selects it (check the pod's labels against the policies' spec.podSelector, or create the AccessPolicy first)` };
+}
+
 export function decideInjection(input: InjectionInput): InjectionDecision {
   const early = preconditions(input) ?? alreadyInjected(input);
   if (early !== undefined) return early;
   const { pod, config } = input;
   const policies = matchingPolicies(pod, input.policies);
-  if (policies.length === 0 && optInValue(pod) !== 'true') {
-    return { action: 'skip', reason: 'no-matching-policy', message: `no AccessPolicy in ${input.namespace.name} selects this pod and it does not carry ${INJECT_ANNOTATION}: "true"` };
-  }
+  if (policies.length === 0) return noPolicy(pod, input.namespace.name);
   const targets = policies.map(targetOf);
   const problems = rejections(pod, targets, config.sidecar.adminPort);
   if (problems.length > 0) return { action: 'reject', message: `guarita cannot inject this pod: ${problems.join('; ')}` };

@@ -9,10 +9,10 @@ import { loadHarnessState } from '../../e2e/harness/state.ts';
 import type { Pod } from '../src/kube-types.ts';
 import { splitPem } from '../src/tls-certs.ts';
 import {
-  caBundles, createNamespace, installCrds, k, registerWebhooks, startWebhookProcess, suffix, unregisterWebhooks,
+  applyJson, caBundles, createNamespace, installCrds, k, registerWebhooks, startWebhookProcess, suffix, unregisterWebhooks,
   waitFor, webhookIdentity, type WebhookProcess,
 } from './cluster.ts';
-import { examplePod } from './fixtures.ts';
+import { examplePod, examplePolicy } from './fixtures.ts';
 
 const id = suffix();
 const system = `guarita-system-${id}`;
@@ -48,6 +48,8 @@ beforeAll(async () => {
   await registerWebhooks(configuration, system, replicas[0]?.url ?? '', scope);
   await waitFor('caBundle', async () => ((await caBundles(configuration)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
   await createNamespace(ns, { 'guarita.io/injection': 'enabled', ...scope });
+  const policy = examplePolicy('accesspolicy-http.yaml', ns);
+  await applyJson(policy);
 }, 120_000);
 
 afterAll(async () => {
@@ -68,7 +70,6 @@ describe('webhook certificate rotation', () => {
         switched = true;
       }
       const pod = examplePod(ns, `rot-${i}`);
-      pod.metadata.annotations = { 'guarita.io/inject': 'true' };
       const created = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(pod))) as Pod;
       expect(created.spec.initContainers?.[0]?.name).toBe('guarita-proxy');
       const bundle = (await caBundles(configuration))[0] ?? '';

@@ -139,6 +139,14 @@ describe('pod injection through the apiserver', () => {
     }
   });
 
+  it('refuses a pod that insists on the sidecar (guarita.io/inject: "true") when no AccessPolicy selects it', async () => {
+    const pod = examplePod(ns, 'agent-unmatched');
+    pod.metadata.labels = { app: 'billing-agent' };
+    pod.metadata.annotations = { 'guarita.io/inject': 'true' };
+    const err = await kFails(['create', '-f', '-'], 'admin', JSON.stringify(pod));
+    expect(err).toContain('admission webhook "inject.pods.guarita.io" denied the request: guarita cannot inject this pod: it carries guarita.io/inject: "true" but no AccessPolicy');
+  });
+
   it('does not inject twice: an injected pod passing admission again (and a server dry run) keeps one sidecar', async () => {
     const first = await storedPod(ns, 'agent-1');
     const again: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent-1-again', namespace: ns, labels: first.metadata.labels, annotations: first.metadata.annotations }, spec: first.spec };
