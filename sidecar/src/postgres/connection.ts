@@ -76,6 +76,12 @@ export class ProxyConnection {
   private upPumping = false;
   private upstreamDrain: Promise<void> | undefined;
   private clientPausedForUpstream = false;
+  private clientOut: Buffer[] = [];
+  private upstreamOut: Buffer[] = [];
+  private upstreamOutBytes = 0;
+  private upstreamFlushScheduled = false;
+  private clientOutBytes = 0;
+  private flushScheduled = false;
   private startupTimer: NodeJS.Timeout | undefined;
   private closeReason = 'client disconnected';
   private resolveClosed: () => void = () => undefined;
@@ -307,10 +313,27 @@ export class ProxyConnection {
     }
   }
 
+  /** Like toClient: what one step sends upstream (Bind, Execute, Sync, ...) goes in one write. */
   private toUpstream(buf: Buffer): void {
+    if (this.upstream === undefined || !this.upstreamActive()) return;
+    this.upstreamOut.push(buf);
+    this.upstreamOutBytes += buf.length;
+    if (this.upstreamOutBytes >= 256 * 1024) this.flushUpstream();
+    else if (!this.upstreamFlushScheduled) {
+      this.upstreamFlushScheduled = true;
+      queueMicrotask(() => this.flushUpstream());
+    }
+  }
+
+  private flushUpstream(): void {
+    this.upstreamFlushScheduled = false;
     const up = this.upstream;
-    if (up === undefined || !this.upstreamActive()) return;
-    if (!up.socket.write(buf) && this.upstreamDrain === undefined) {
+    const out = this.upstreamOut;
+    if (out.length === 0 || up === undefined) return;
+    this.upstreamOut = [];
+    this.upstreamOutBytes = 0;
+    if (!this.upstreamActive()) return;
+    if (!up.socket.write(out.length === 1 ? (out[0] ?? Buffer.alloc(0)) : Buffer.concat(out)) && this.upstreamDrain === undefined) {
       this.upstreamDrain = new Promise((r) => up.socket.once('drain', () => r()));
     }
   }
@@ -364,9 +387,30 @@ export class ProxyConnection {
     if (this.upQueue.length < UPSTREAM_QUEUE_HIGH / 2 && !this.clientPausedForUpstream && up.socket.isPaused()) up.socket.resume();
   }
 
+  /**
+   * Messages for the client are gathered and written together once the current batch of work is
+   * done (a microtask later): a result of RowDescription, DataRows, CommandComplete and
+   * ReadyForQuery goes out in one write instead of one per message.
+   */
   private toClient(buf: Buffer): void {
     if (this.phase === 'closed') return;
-    if (this.client.write(buf) || this.clientPausedForUpstream) return;
+    this.clientOut.push(buf);
+    this.clientOutBytes += buf.length;
+    if (this.clientOutBytes >= 256 * 1024) this.flushClient();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flushClient());
+    }
+  }
+
+  private flushClient(): void {
+    this.flushScheduled = false;
+    const out = this.clientOut;
+    if (out.length === 0) return;
+    this.clientOut = [];
+    this.clientOutBytes = 0;
+    if (this.phase === 'closed') return;
+    if (this.client.write(out.length === 1 ? (out[0] ?? Buffer.alloc(0)) : Buffer.concat(out)) || this.clientPausedForUpstream) return;
     // The client reads slower than the upstream answers: stop reading the upstream until it catches up.
     this.clientPausedForUpstream = true;
     this.upstream?.socket.pause();
@@ -420,6 +464,7 @@ export class ProxyConnection {
     if (this.phase === 'closed') return;
     if (this.phase !== 'ready') this.ctx.metrics?.connectionRefused?.(code);
     this.closeReason = message;
+    this.flushClient();
     this.phase = 'closed';
     this.client.end(errorResponse({ severity: 'FATAL', code, message }));
     this.client.resume();
@@ -434,6 +479,7 @@ export class ProxyConnection {
   }
 
   private clientTerminated(): void {
+    this.flushClient();
     this.closeReason = 'client sent Terminate';
     this.phase = 'closed';
     this.client.end();
@@ -453,7 +499,9 @@ export class ProxyConnection {
       if (key !== undefined) this.ctx.registry.remove(key.processId, key.secretKey, this);
       up.socket.removeAllListeners('close');
       up.socket.on('error', () => undefined);
-      up.socket.end(serialize.end());
+      // What the client sent before it left (a Query right before Terminate) still goes.
+      const pending = this.upstreamOut.splice(0);
+      up.socket.end(Buffer.concat([...pending, serialize.end()]));
       setTimeout(() => up.socket.destroy(), 1000).unref();
     }
     setTimeout(() => this.client.destroy(), 1000).unref();

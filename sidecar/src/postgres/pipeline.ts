@@ -272,7 +272,8 @@ export class Pipeline {
     return { exec: auth, facts };
   }
 
-  private async completeUnrun(auth: Allowed | undefined, error?: string): Promise<void> {
+  /** Records an allowed statement that never ran (prepared, then closed or replaced; refused by the listener; rejected upstream). */
+  private async completeUnrun(auth: Allowed | undefined, error = 'prepared but not executed'): Promise<void> {
     if (auth === undefined) return;
     await new Execution(auth, this.session).finish(error);
   }
@@ -682,7 +683,11 @@ export class Pipeline {
       return this.failExtended(e, msg, raw, e.internal);
     }
     this.shift();
-    if (e.prev !== undefined && e.prev !== e.stmt) await this.completeUnrun(e.prev.pendingAuth);
+    if (e.prev !== undefined && e.prev !== e.stmt) {
+      const auth = e.prev.pendingAuth;
+      e.prev.pendingAuth = undefined;
+      await this.completeUnrun(auth);
+    }
     if (!e.internal) this.io.toClient(raw);
     return undefined;
   }
@@ -823,7 +828,7 @@ export class Pipeline {
       s.resolveDescribed();
       const auth = s.pendingAuth;
       s.pendingAuth = undefined;
-      if (auth !== undefined) open.push(new Execution(auth, this.session).finish());
+      if (auth !== undefined) open.push(new Execution(auth, this.session).finish('prepared but not executed'));
     }
     const results = await Promise.allSettled(open);
     for (const r of results) if (r.status === 'rejected') this.log.error({ err: r.reason as unknown }, 'recording at connection end failed');

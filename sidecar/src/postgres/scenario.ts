@@ -32,6 +32,8 @@ export interface ScenarioOptions {
   /** Changes to the example policy's spec. */
   spec?: (spec: Record<string, unknown>) => void;
   logLevel?: string;
+  /** Extra environment of the sidecar process (e.g. NODE_OPTIONS=--cpu-prof). */
+  env?: Record<string, string>;
 }
 
 export interface PgScenario {
@@ -163,6 +165,7 @@ export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgSce
       GUARITA_KUBECONFIG: kubeconfigPath('admin'),
       GUARITA_APPROVAL_WAIT: opts.approvalWait ?? '30s',
       GUARITA_LOG_LEVEL: opts.logLevel ?? 'info',
+      ...opts.env,
     },
   });
   await waitUntilReady(sidecar, 'the sidecar /readyz', () => readyz(adminPort), { timeoutMs: 60_000, intervalMs: 200 });

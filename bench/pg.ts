@@ -1,0 +1,151 @@
+// PostgreSQL listener benchmark: pgbench straight to the harness PostgreSQL vs through the real
+// sidecar process (real enforcer: OIDC token, live AccessPolicy, masking, recording to the spool),
+// same database, same run. Two workloads:
+//   - select-only (`pgbench -S`): one-row primary-key lookups on pgbench_accounts, nothing to mask;
+//   - customer rows: a custom script reading one customer row with CPF, e-mail and phone, all masked.
+// Plus the latency one statement gains, at the median, with one client. And, to tell the
+// listener's own cost from the enforcer's (durable recording per statement), the same workloads
+// through the listener with an in-memory enforcer (same policy and masking engines, no spool):
+// the `pg.listenerOnly*` keys.
+//   node bench/pg.ts [--quick]   (uses $GUARITA_HARNESS_STATE, or starts a harness)
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { runCommand } from '../e2e/harness/exec.ts';
+import { startHarness, type Harness } from '../e2e/harness/index.ts';
+import { HARNESS_STATE_ENV, requirePostgres, writeHarnessState } from '../e2e/harness/state.ts';
+import { startPostgresListener } from '../sidecar/src/postgres/index.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../sidecar/src/postgres/scenario.ts';
+import { localEnforcer } from '../sidecar/src/postgres/test-support.ts';
+
+const CUSTOMER_SCRIPT = '\\set id random(1, 50)\nSELECT id, nome, cpf, email, telefone FROM customers WHERE id = :id;\n';
+
+interface Run { tps: number; latenciesUs: number[] }
+
+async function pgbench(env: NodeJS.ProcessEnv, args: string[], logDir?: string): Promise<Run> {
+  const pg = requirePostgres();
+  const r = await runCommand(join(pg.binDir, 'pgbench'), ['-n', ...args, ...(logDir === undefined ? [] : ['-l', `--log-prefix=${join(logDir, 'tx')}`])], { env, timeoutMs: 600_000 });
+  if (r.code !== 0 || /error|FATAL/i.test(r.stderr)) throw new Error(`pgbench ${args.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(r.stdout)?.[1];
+  if (tps === undefined) throw new Error(`pgbench printed no tps: ${r.stdout}`);
+  const latenciesUs = logDir === undefined ? [] : readdirSync(logDir).flatMap((f) => readFileSync(join(logDir, f), 'utf8').split('\n'))
+    .map((l) => Number(l.split(' ')[2])).filter((n) => Number.isFinite(n) && n > 0);
+  return { tps: Number(tps), latenciesUs };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+async function latencyP50Ms(env: NodeJS.ProcessEnv, seconds: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'guarita-pgbench-log-'));
+  try {
+    const run = await pgbench(env, ['-S', '-c', '1', '-j', '1', '-T', String(seconds)], dir);
+    return median(run.latenciesUs) / 1000;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(s: PgScenario, quick: boolean): Promise<Record<string, number>> {
+  const token = await s.token('support-agent');
+  const direct = s.directEnv();
+  const proxy = s.libpqEnv(token);
+  const init = await runCommand(join(requirePostgres().binDir, 'pgbench'), ['-i', '-s', '1', '-q'], { env: direct, timeoutMs: 300_000 });
+  if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+  const dir = mkdtempSync(join(tmpdir(), 'guarita-bench-pg-'));
+  const script = join(dir, 'customers.sql');
+  writeFileSync(script, CUSTOMER_SCRIPT);
+  const seconds = quick ? 3 : 15;
+  const load = ['-c', '4', '-j', '2', '-T', String(seconds)];
+  try {
+    // Warm-up (connections, plan and classification caches, JIT of the proxy's hot paths).
+    await pgbench(proxy, ['-S', '-c', '4', '-j', '2', '-T', '2']);
+    const directSelect = await pgbench(direct, ['-S', ...load]);
+    const proxySelect = await pgbench(proxy, ['-S', ...load]);
+    const directPrepared = await pgbench(direct, ['-S', '-M', 'prepared', ...load]);
+    const proxyPrepared = await pgbench(proxy, ['-S', '-M', 'prepared', ...load]);
+    const directCustomers = await pgbench(direct, ['-f', script, ...load]);
+    const proxyCustomers = await pgbench(proxy, ['-f', script, ...load]);
+    const directP50 = await latencyP50Ms(direct, quick ? 2 : 8);
+    const proxyP50 = await latencyP50Ms(proxy, quick ? 2 : 8);
+    const listenerOnly = await listenerOnlyRuns(s, load, script);
+    return {
+      'pg.directSelectOnlyTps': directSelect.tps,
+      'pg.proxySelectOnlyTps': proxySelect.tps,
+      'pg.selectOnlyTpsRatio': proxySelect.tps / directSelect.tps,
+      'pg.directPreparedSelectOnlyTps': directPrepared.tps,
+      'pg.proxyPreparedSelectOnlyTps': proxyPrepared.tps,
+      'pg.preparedSelectOnlyTpsRatio': proxyPrepared.tps / directPrepared.tps,
+      'pg.directCustomerRowsTps': directCustomers.tps,
+      'pg.proxyCustomerRowsTps': proxyCustomers.tps,
+      'pg.customerRowsTpsRatio': proxyCustomers.tps / directCustomers.tps,
+      'pg.directP50Ms': directP50,
+      'pg.proxyP50Ms': proxyP50,
+      'pg.addedP50Ms': proxyP50 - directP50,
+      'pg.listenerOnlySelectOnlyTps': listenerOnly.select,
+      'pg.listenerOnlySelectOnlyTpsRatio': listenerOnly.select / directSelect.tps,
+      'pg.listenerOnlyCustomerRowsTpsRatio': listenerOnly.customers / directCustomers.tps,
+      'pg.listenerOnlyAddedP50Ms': listenerOnly.p50 - directP50,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The listener in this process with an in-memory enforcer: protocol, policy and masking work, no recording I/O. */
+async function listenerOnlyRuns(s: PgScenario, load: string[], script: string): Promise<{ select: number; customers: number; p50: number }> {
+  const pg = requirePostgres();
+  const enforcer = await localEnforcer({
+    policyFile: join(import.meta.dirname, '../examples/lgpd-orders/accesspolicy.yaml'),
+    tokens: { 'bench-token': { subject: 'support-agent', groups: ['support'], kind: 'User' } },
+  });
+  const listener = await startPostgresListener({
+    host: '127.0.0.1', port: 0, enforcer, logger: pino({ level: 'warn' }),
+    target: { name: 'orders-db', host: pg.host, port: pg.port, database: s.database, username: 'orders_app', password: pg.passwords.orders_app },
+  });
+  // Keep the in-memory record list from growing through the runs.
+  const trim = setInterval(() => { enforcer.records.length = 0; }, 200);
+  try {
+    const env = { ...s.libpqEnv('bench-token', PURPOSE_OPTIONS), PGPORT: String(listener.address.port) };
+    const select = await pgbench(env, ['-S', ...load]);
+    const customers = await pgbench(env, ['-f', script, ...load]);
+    const p50 = await latencyP50Ms(env, 2);
+    return { select: select.tps, customers: customers.tps, p50 };
+  } finally {
+    clearInterval(trim);
+    await listener.close();
+  }
+}
+
+/** The harness named by $GUARITA_HARNESS_STATE, or one started (and stopped) here. */
+async function ensureHarness(): Promise<Harness | undefined> {
+  const file = process.env[HARNESS_STATE_ENV];
+  if (file !== undefined && file !== '') return undefined;
+  const harness = await startHarness({ components: ['kube', 'postgres', 'idp'] });
+  const stateFile = join(harness.state.runDir, 'state.json');
+  writeHarnessState(stateFile, harness.state);
+  process.env[HARNESS_STATE_ENV] = stateFile;
+  return harness;
+}
+
+export async function benchPg(opts: { quick: boolean }): Promise<Record<string, number>> {
+  const harness = await ensureHarness();
+  let scenario: PgScenario | undefined;
+  try {
+    scenario = await startPgScenario({ logLevel: 'warn' });
+    return await measure(scenario, opts.quick);
+  } finally {
+    await scenario?.stop();
+    await harness?.stop();
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+  const results = await benchPg({ quick: values.quick });
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+}
