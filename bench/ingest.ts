@@ -9,7 +9,7 @@
 // and, with the harness (started here unless $GUARITA_HARNESS_STATE points at a running one):
 //   operator.thousandPoliciesReadyS the real operator process, started against 1000 existing AccessPolicies, until all are Ready
 //
-//   node bench/ingest.ts [--quick] [--no-operator]
+//   node bench/ingest.ts [--quick] [--no-operator] [--operator-only]
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -179,8 +179,14 @@ async function thousandPolicies(count: number): Promise<number> {
   }
 }
 
-export async function benchIngest(opts: { quick: boolean; operator?: boolean }): Promise<Record<string, number>> {
-  const batches = opts.quick ? 10 : 60;
+export async function benchIngest(opts: { quick: boolean; operator?: boolean; ingest?: boolean }): Promise<Record<string, number>> {
+  const results = opts.ingest === false ? {} : await benchStore(opts.quick);
+  if (opts.operator !== false) results['operator.thousandPoliciesReadyS'] = await withHarness(() => thousandPolicies(1000));
+  return results;
+}
+
+async function benchStore(quick: boolean): Promise<Record<string, number>> {
+  const batches = quick ? 10 : 60;
   const dir = mkdtempSync(join(tmpdir(), 'guarita-bench-ingest-'));
   try {
     const single = workload('bench', batches);
@@ -189,7 +195,7 @@ export async function benchIngest(opts: { quick: boolean; operator?: boolean }):
     const conc = await storeConcurrent(Array.from({ length: 8 }, () => workload('bench', Math.max(2, Math.floor(batches / 4)))), join(dir, 'conc'));
     const viaApi = await throughApi(workload('bench', batches), join(dir, 'api'));
     const verify = verifyOnly(workload('bench', batches));
-    const results: Record<string, number> = {
+    return {
       'ingest.recordsPerSec': seq.rps,
       'ingest.rawAppendRecordsPerSec': raw,
       'ingest.concurrentRecordsPerSec': conc,
@@ -198,16 +204,14 @@ export async function benchIngest(opts: { quick: boolean; operator?: boolean }):
       'ingest.commitP50Ms': seq.latencies[Math.floor(seq.latencies.length / 2)] ?? 0,
       'ingest.commitP99Ms': seq.latencies[Math.floor(seq.latencies.length * 0.99)] ?? 0,
     };
-    if (opts.operator !== false) results['operator.thousandPoliciesReadyS'] = await withHarness(() => thousandPolicies(1000));
-    return results;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'no-operator': { type: 'boolean', default: false } } });
-  const results = await benchIngest({ quick: values.quick, operator: !values['no-operator'] });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'no-operator': { type: 'boolean', default: false }, 'operator-only': { type: 'boolean', default: false } } });
+  const results = await benchIngest({ quick: values.quick, operator: !values['no-operator'], ingest: !values['operator-only'] });
   const rows = Object.entries(results).map(([k, v]) => `| ${k} | ${v >= 100 ? v.toFixed(0) : v.toFixed(2)} |`);
   process.stdout.write(`${['| metric | value |', '| --- | --- |', ...rows].join('\n')}\n`);
 }

@@ -34,6 +34,7 @@ export interface OperatorConfig {
   defaultApprovalRetentionMs: number;
   approvedGraceMs: number;
   resyncPeriodMs: number;
+  workers: number;
   maxBatchRecords: number;
   maxBodyBytes: number;
   oidcUsernamePrefix: string;
@@ -65,7 +66,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'store-key-secret', env: 'GUARITA_STORE_KEY_SECRET', help: 'Secret (in --namespace) holding the store-chain signing key, created if missing', default: 'guarita-store-key' },
   { flag: 'store-key-file', env: 'GUARITA_STORE_KEY_FILE', help: 'keep the store-chain key in this file instead of a Secret' },
   { flag: 'ingest-audience', env: 'GUARITA_INGEST_AUDIENCE', help: 'audience sidecar tokens must be bound to', default: 'guarita-operator' },
-  { flag: 'lease-name', env: 'GUARITA_LEASE_NAME', help: 'leader-election Lease name', default: 'guarita-operator' },
+  { flag: 'lease-name', env: 'GUARITA_LEASE_NAME', help: 'leader-election Lease name', default: 'guarita-operator-leader' },
   { flag: 'lease-duration', env: 'GUARITA_LEASE_DURATION', help: 'how long a silent leader keeps the Lease', default: '15s' },
   { flag: 'renew-deadline', env: 'GUARITA_RENEW_DEADLINE', help: 'a leader that cannot renew for this long steps down (exits)', default: '10s' },
   { flag: 'retry-period', env: 'GUARITA_RETRY_PERIOD', help: 'interval between Lease renewals and attempts', default: '2s' },
@@ -77,6 +78,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'default-approval-retention', env: 'GUARITA_DEFAULT_APPROVAL_RETENTION', help: 'retention of finished ApprovalRequests whose policy does not exist', default: '30d' },
   { flag: 'approved-grace', env: 'GUARITA_APPROVED_GRACE', help: 'how long after expiresAt an Approved request may still be consumed before it expires', default: '10m' },
   { flag: 'resync-period', env: 'GUARITA_RESYNC_PERIOD', help: 'full re-reconcile interval (safety net)', default: '10m' },
+  { flag: 'workers', env: 'GUARITA_WORKERS', help: 'reconciles running at once, per kind', default: '16' },
   { flag: 'max-batch-records', env: 'GUARITA_MAX_BATCH_RECORDS', help: 'records per ingest batch', default: '5000' },
   { flag: 'max-body-bytes', env: 'GUARITA_MAX_BODY_BYTES', help: 'request body limit (bytes, or Ki/Mi/Gi)', default: '16Mi' },
   { flag: 'oidc-username-prefix', env: 'GUARITA_OIDC_USERNAME_PREFIX', help: 'prefix the apiserver adds to OIDC usernames (to recognize self-approval)', default: '' },
@@ -246,6 +248,7 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     defaultApprovalRetentionMs: r.duration('default-approval-retention', 1000),
     approvedGraceMs: r.duration('approved-grace', 0),
     resyncPeriodMs: r.duration('resync-period', 1000),
+    workers: positiveInt(r, 'workers'),
     maxBatchRecords: positiveInt(r, 'max-batch-records'),
     maxBodyBytes: r.size('max-body-bytes', 1024),
     oidcUsernamePrefix: r.optional('oidc-username-prefix') ?? '',

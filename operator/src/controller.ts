@@ -54,7 +54,7 @@ export class Controller {
 
   #queue(kind: string, handler: (key: string) => Promise<{ requeueAfterMs?: number } | undefined>): WorkQueue {
     return new WorkQueue(handler, {
-      concurrency: 4, baseDelayMs: 250, maxDelayMs: 60_000,
+      concurrency: this.#d.config.workers, baseDelayMs: 250, maxDelayMs: 60_000,
       onError: (key, err, retryInMs) => this.#d.log.warn({ kind, key, retryInMs, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; retrying with backoff'),
       onDepth: (depth) => this.#d.metrics.queueDepth.set({ kind }, depth),
     });

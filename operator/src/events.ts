@@ -37,11 +37,16 @@ export interface RecorderOptions {
 }
 
 const MAX_MESSAGE = 1024;
+/** Event writes in flight at once, and waiting at most; beyond that the oldest waiting is dropped (logged). */
+const MAX_IN_FLIGHT = 8;
+const MAX_WAITING = 1000;
 
 export class EventRecorder {
   readonly #api: KubeApi;
   readonly #opts: RecorderOptions;
   readonly #last = new Map<string, { at: number; suppressed: number }>();
+  readonly #waiting: (() => Promise<void>)[] = [];
+  #inFlight = 0;
 
   constructor(api: KubeApi, opts: RecorderOptions) {
     this.#api = api;
@@ -54,7 +59,7 @@ export class EventRecorder {
     const suppressed = this.#throttle(`${ref.kind}/${ref.namespace}/${ref.name}/${reason}`, now);
     if (suppressed === undefined) return;
     const text = suppressed > 0 ? `${message} (${suppressed} similar event(s) suppressed)` : message;
-    void this.#write(ref, type, reason, text, now);
+    this.#enqueue(() => this.#write(ref, type, reason, text, now));
     this.#notify({ ref, type, reason, message: text });
   }
 
@@ -74,6 +79,27 @@ export class EventRecorder {
     const { ref, type, reason, message: text } = e;
     for (const n of this.#opts.notifiers ?? []) {
       Promise.resolve(n.notify({ ref, type, reason, message: text })).catch((err: unknown) => this.#opts.log.warn({ err: String(err) }, 'notifier failed'));
+    }
+  }
+
+  #enqueue(job: () => Promise<void>): void {
+    this.#waiting.push(job);
+    if (this.#waiting.length > MAX_WAITING) {
+      this.#waiting.shift();
+      this.#opts.log.warn({ waiting: MAX_WAITING }, 'too many Events waiting to be written; dropped the oldest');
+    }
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#inFlight < MAX_IN_FLIGHT && this.#waiting.length > 0) {
+      const job = this.#waiting.shift();
+      if (job === undefined) return;
+      this.#inFlight++;
+      void job().finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
     }
   }
 

@@ -42,7 +42,7 @@ describe('leader election', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const [sa, sb] = await Promise.all([a.status(), b.status()]);
     expect([sa.leader, sb.leader].filter(Boolean)).toHaveLength(1);
-    const lease = await getObject<Lease>('lease', fx.namespace, 'guarita-operator');
+    const lease = await getObject<Lease>('lease', fx.namespace, 'guarita-operator-leader');
     expect(lease.spec.holderIdentity).toBe(leader.status.identity);
 
     const sc = await sidecarClient(ns, 'agent', 'lead-pod');
@@ -61,7 +61,7 @@ describe('leader election', () => {
     }, 30_000, 100);
     const takeoverMs = Date.now() - killedAt;
     expect(takeoverMs).toBeLessThan(15_000);
-    const after = await getObject<Lease>('lease', fx.namespace, 'guarita-operator');
+    const after = await getObject<Lease>('lease', fx.namespace, 'guarita-operator-leader');
     expect(after.spec.holderIdentity).toBe((await leader.other.status()).identity);
     expect(after.spec.leaseTransitions).toBeGreaterThanOrEqual(1);
 

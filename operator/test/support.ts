@@ -65,20 +65,22 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 
 // ---- the operator's identity --------------------------------------------------------------------
 
-/** The ClusterRole the operator needs (the chart grants the same). */
+/** The ClusterRole the operator needs: exactly what charts/guarita/templates/operator/rbac.yaml grants. */
 export const OPERATOR_CLUSTER_RULES = [
   { apiGroups: ['guarita.io'], resources: ['accesspolicies', 'approvalrequests'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['guarita.io'], resources: ['accesspolicies/status', 'approvalrequests/status'], verbs: ['patch'] },
   { apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['delete'] },
-  { apiGroups: ['guarita.io'], resources: ['accesspolicies/status', 'approvalrequests/status'], verbs: ['get', 'patch', 'update'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
   { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
-/** In the operator's namespace: its Lease and the store-key Secret. */
+/** In the operator's namespace: its Lease and the store-key Secret (by name, as the chart does). */
 export const OPERATOR_NAMESPACE_RULES = [
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['guarita-operator-leader'], verbs: ['get', 'update'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+  { apiGroups: [''], resources: ['secrets'], resourceNames: ['guarita-store-key'], verbs: ['get'] },
 ];
 
 export async function serviceAccountToken(namespace: string, sa: string, audience?: string, seconds = 3600): Promise<string> {
