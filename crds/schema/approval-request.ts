@@ -11,7 +11,7 @@ const decision = Type.Union([Type.Literal('Approved'), Type.Literal('Denied')], 
 const review = obj('A reviewer\'s decision. Append with: kubectl patch approvalrequest NAME --type=json -p \'[{"op":"add","path":"/spec/reviews/-","value":{"decision":"Approved","reason":"ticket 123"}}]\'', {
   decision,
   reason: str('Why; required for the audit trail.', { minLength: 1, maxLength: 1024 }),
-  reviewer: Type.Optional(str('Set by the admission webhook to the authenticated user; any client-supplied value is overwritten.', { maxLength: 256 })),
+  reviewer: Type.Optional(str('Set by the admission webhook to the authenticated user. Omit it, or give your own username; a different value is rejected.', { maxLength: 256 })),
   reviewerGroups: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { description: 'Set by the admission webhook: the reviewer\'s groups at review time.', maxItems: 64 })),
   time: Type.Optional(str('Set by the admission webhook: when the review was admitted.', { format: 'date-time' })),
 });
