@@ -73,7 +73,9 @@ export interface NumericScanner {
 }
 
 export function numericScanner(): NumericScanner {
-  return { starts: /[0-9A-Z(+]/g, at: new RegExp(`${B}(?:${ALTERNATIVES.join('|')})`, 'y') };
+  // A capital letter can only start an alphanumeric CNPJ: 14 characters, or the formatted XX.XXX.XXX/XXXX-DD.
+  const starts = /[0-9(+]|[A-Z](?=[0-9A-Z](?:\.[0-9A-Z]{3}\.[0-9A-Z]{3}\/|[0-9A-Z]{10}[0-9]{2}))/g;
+  return { starts, at: new RegExp(`${B}(?:${ALTERNATIVES.join('|')})`, 'y') };
 }
 
 function isAsciiAlnum(c: number): boolean {
@@ -208,12 +210,13 @@ export function scanNumeric(sc: NumericScanner, on: DetectorSet, s: string, star
   const { starts, at } = sc;
   starts.lastIndex = start;
   let frontier = start;
-  let p: RegExpExecArray | null;
-  while ((p = starts.exec(s)) !== null && p.index < limit) {
-    at.lastIndex = p.index;
+  // test() instead of exec(): no match array per candidate start (most starts are not candidates).
+  while (starts.test(s) && starts.lastIndex - 1 < limit) {
+    const p = starts.lastIndex - 1;
+    at.lastIndex = p;
     const m = at.exec(s);
     if (m === null) {
-      starts.lastIndex = skipWord(s, p.index);
+      starts.lastIndex = skipWord(s, p);
       continue;
     }
     frontier = m.index + m[0].length;

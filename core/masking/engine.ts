@@ -18,6 +18,7 @@ export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
 export const LEFT = Math.max(CONTEXT_WINDOW, 66) + 14;
 const NUMERIC_DETECTORS: readonly DetectorName[] = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'cep', 'phone', 'card', 'ip', 'birthDate'];
 const NAME_CACHE_LIMIT = 4096;
+const KEYED_CACHE_LIMIT = 4096;
 const MIN_KEY_BYTES = 16;
 
 /** Where each scanning pass resumes (absolute positions in the string being scanned). */
@@ -204,6 +205,7 @@ const JSON_START = /^\s*[[{]/;
 export class Session implements MaskSession, MaskOps {
   readonly #m: CompiledMasker;
   readonly #counts: MaskCounts = {};
+  readonly #keyed = new Map<string, string>();
 
   constructor(m: CompiledMasker) {
     this.#m = m;
@@ -233,7 +235,20 @@ export class Session implements MaskSession, MaskOps {
   #render(h: Hit, text: string): string {
     this.#count(h.type);
     const style = h.detector !== null ? this.#m.styleOf(h.detector) : (this.#m.custom[h.rank - 1]?.style ?? 'redact');
-    return render(style, this.#m.hmac, h.type, h.detector, text);
+    return this.#styled(style, h.type, h.detector, text);
+  }
+
+  /** Keyed styles cost an HMAC; values repeat within a session (the same customer, row after row), so cache them. */
+  #styled(style: MaskStyle, type: string, detector: DetectorName | null, text: string): string {
+    if (style !== 'hash' && style !== 'surrogate') return render(style, this.#m.hmac, type, detector, text);
+    const key = `${style}\u0000${type}\u0000${text}`;
+    let out = this.#keyed.get(key);
+    if (out === undefined) {
+      out = render(style, this.#m.hmac, type, detector, text);
+      if (this.#keyed.size >= KEYED_CACHE_LIMIT) this.#keyed.clear();
+      this.#keyed.set(key, out);
+    }
+    return out;
   }
 
   maskText(text: string): string {
@@ -254,7 +269,7 @@ export class Session implements MaskSession, MaskOps {
     if (!this.#m.enabled || value.trim() === '') return value;
     const r = retype(rule, value);
     this.#count(r.type);
-    return render(r.style, this.#m.hmac, r.type, r.detector, value);
+    return this.#styled(r.style, r.type, r.detector, value);
   }
 
   ruleFor(name: string): Rule | null {

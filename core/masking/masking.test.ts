@@ -46,6 +46,13 @@ describe('precedence when one number passes several checks', () => {
     expect(compileCounts(`tel ${titulo}`)).toEqual({ phone: 1 });
   });
 
+  it('a rejected candidate hides what starts inside it', () => {
+    expect(isCard('30152238464444')).toBe(false);
+    expect(phoneKind('2238464444')).toBe('landline');
+    expect(mask('cartão 3015 223846 4444')).toBe('cartão 3015 223846 4444');
+    expect(mask('tel 22 3846 4444')).toBe('tel ** **** 4444');
+  });
+
   it('disabled detectors leave the next reading in line', () => {
     expect(compileMasker({ detectors: ['phone'] }).newSession().maskText('x 11900000083')).toBe('x *******0083');
     expect(compileMasker({ detectors: ['email'] }).newSession().maskText('x 11900000083 a@b.com')).toBe('x 11900000083 a***@b***.com');
