@@ -377,6 +377,7 @@ export class ProxyConnection {
       this.terminate('XX000', 'the Guarita sidecar failed to process the server response');
     } finally {
       this.upPumping = false;
+      this.flushClient();
     }
     this.resumeUpstreamIfDrained();
   }
@@ -397,7 +398,9 @@ export class ProxyConnection {
     this.clientOut.push(buf);
     this.clientOutBytes += buf.length;
     if (this.clientOutBytes >= 256 * 1024) this.flushClient();
-    else if (!this.flushScheduled) {
+    // While upstream messages are being handled, the pump flushes when it is done: a result and
+    // its ReadyForQuery (released after the record is durable) leave in one write.
+    else if (!this.flushScheduled && !this.upPumping) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flushClient());
     }
