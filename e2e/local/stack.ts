@@ -1,0 +1,187 @@
+// Guarita's whole product on the local control plane, without a kubelet: CRDs, the operator and
+// the webhook as real processes with least-privilege service accounts, the LGPD example retargeted
+// at the harness's PostgreSQL and IdP, the agent Pod created through the apiserver (so the webhook
+// injects it), and the sidecar started from the stored pod spec exactly as the injected container
+// would run. Used by the local end-to-end test and by `npm run demo`.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePorts } from '../harness/ports.ts';
+import { kubectl, loadHarnessState, postgresConnection, psql, requireIdp, requirePostgres } from '../harness/state.ts';
+import { logTail, supervise, waitUntilReady, type Supervised } from '../harness/supervisor.ts';
+import { loadExample, toYaml, type Manifest } from '../support/examples.ts';
+import { adminApi, apply, installCrds, operatorIdentity, servingCert, startOperator, type OperatorProcess } from '../../operator/test/support.ts';
+import { registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
+import { SIDECAR_RULES } from '../../sidecar/test/support.ts';
+import { startCustomersApi, type CustomersApi } from './customers-api.ts';
+import { containerOf, materialiseContainer, type Pod } from './kubelet.ts';
+
+const REPO = join(import.meta.dirname, '../..');
+const SEED = join(REPO, 'examples/lgpd-orders/seed.sql');
+
+
+export interface StackOptions {
+  /** Agent namespace (default: lgpd-orders-<random>). */
+  namespace?: string;
+  /** Namespace of the operator and webhook (default: guarita-system-<random>). */
+  systemNamespace?: string;
+  approvalWait?: string;
+  progress?: (message: string) => void;
+}
+
+export interface SidecarHandle { proc: Supervised; adminUrl: string; log(lines?: number): string; stop(): Promise<void> }
+
+export interface Stack {
+  id: string;
+  namespace: string;
+  systemNamespace: string;
+  operator: OperatorProcess;
+  webhook: WebhookProcess;
+  customersApi: CustomersApi;
+  pod: Pod;
+  sidecar: SidecarHandle;
+  /** Environment of the agent container, as the webhook rewrote it (PGHOST, ORDERS_DB_URL, ...). */
+  agentEnv: Record<string, string>;
+  issuer: string;
+  stop(): Promise<void>;
+}
+
+function stepper(progress: (m: string) => void): <T>(what: string, run: () => Promise<T>) => Promise<T> {
+  return async (what, run) => {
+    const started = Date.now();
+    progress(`${what} ...`);
+    const result = await run();
+    progress(`${what}: done in ${Date.now() - started} ms`);
+    return result;
+  };
+}
+
+async function seedDatabase(): Promise<void> {
+  const result = await psql(['-v', 'ON_ERROR_STOP=1', '-q', '-f', SEED], { user: 'guarita_admin' });
+  if (result.code !== 0) throw new Error(`loading seed.sql failed: ${result.stderr}`);
+}
+
+function peopleRbac(ns: string): Manifest[] {
+  const binding = (name: string, role: string, group: string): Manifest => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name, namespace: ns },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: group }],
+  });
+  return [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-approver', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch'] }] },
+    binding('dpo-approves', 'guarita-approver', 'dpo'),
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-auditor', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['sessions', 'accesspolicies'], verbs: ['get', 'list'] }] },
+    binding('auditors-read-sessions', 'guarita-auditor', 'auditors'),
+  ];
+}
+
+function sidecarRbac(ns: string, sa: string): Manifest[] {
+  const subjects = [{ kind: 'ServiceAccount', name: sa, namespace: ns }];
+  const tokenReview = `guarita-sidecar-tokenreview-${ns}`;
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-sidecar', namespace: ns }, rules: SIDECAR_RULES },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'guarita-sidecar', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'guarita-sidecar' }, subjects },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: tokenReview }, rules: [{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: tokenReview }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: tokenReview }, subjects },
+  ];
+}
+
+/** The example, moved into `ns`, pointed at the harness PostgreSQL/IdP and the local customers API. */
+async function exampleManifests(ns: string, scope: Record<string, string>, customersApiUrl: string): Promise<Manifest[]> {
+  const pg = requirePostgres();
+  const [pgPort = 0, httpPort = 0] = await freePorts(2);
+  const o = { namespace: ns, issuer: requireIdp().issuer, postgresEndpoint: `127.0.0.1:${pg.port}`, httpEndpoint: customersApiUrl };
+  const namespace = loadExample('namespace.yaml', o).map((d) => ({ ...d, metadata: { ...d.metadata, labels: { ...(d.metadata?.labels as object), ...scope } } }));
+  const secret = loadExample('orders-db-credentials.yaml', o).map((d) => ({ ...d, stringData: { username: 'orders_app', password: postgresConnection('orders_app').password } }));
+  const policies = [...loadExample('accesspolicy.yaml', o), ...loadExample('accesspolicy-http.yaml', o)].map((d) => {
+    const spec = structuredClone(d.spec) as { target: { protocol: string; listenPort: number } };
+    spec.target.listenPort = spec.target.protocol === 'postgres' ? pgPort : httpPort;
+    return { ...d, spec };
+  });
+  return [...namespace, ...secret, ...policies];
+}
+
+/** What kube-controller-manager's root-CA publisher puts into every namespace. */
+function rootCaConfigMap(ns: string): Manifest {
+  const kube = loadHarnessState().kube;
+  if (kube === undefined) throw new Error('the harness runs without the control plane');
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt', namespace: ns }, data: { 'ca.crt': readFileSync(kube.caFile, 'utf8') } };
+}
+
+async function createAgentPod(ns: string): Promise<Pod> {
+  const [pod] = loadExample('agent-pod.yaml', { namespace: ns });
+  if (pod === undefined) throw new Error('examples/lgpd-orders/agent-pod.yaml is empty');
+  const spec = { ...(pod.spec as object), serviceAccountName: 'support-agent' };
+  const created = await kubectl(['create', '-f', '-', '-o', 'json'], { user: 'admin', input: toYaml([{ ...pod, spec }]) });
+  if (created.code !== 0) throw new Error(`creating the agent pod failed: ${created.stderr}`);
+  return JSON.parse(created.stdout) as Pod;
+}
+
+async function startSidecarFromPod(pod: Pod, root: string): Promise<SidecarHandle> {
+  const running = await materialiseContainer(adminApi(), pod, 'guarita-proxy', root);
+  const [command, ...args] = running.command.map((part) => part.replace(/^\/app\//, `${REPO}/`));
+  if (command !== 'node') throw new Error(`the injected proxy runs ${String(command)}, expected node`);
+  const kube = loadHarnessState().kube;
+  if (kube === undefined) throw new Error('the harness runs without the control plane');
+  // The in-cluster address a pod would get from the kubelet, here the local apiserver; the sidecar
+  // authenticates with the bound token and CA from its projected volume, like in a real pod.
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...running.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(kube.apiserverUrl).port, GUARITA_OPERATOR_CA_FILE: kube.caFile };
+  const logs = join(loadHarnessState().runDir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const name = `guarita-proxy-${pod.metadata.namespace}`;
+  const proc = supervise({ name, command: process.execPath, args: ['--disable-warning=ExperimentalWarning', ...args], env, cwd: REPO, logFile: join(logs, `${name}.log`), graceSeconds: 20 });
+  const adminUrl = `http://127.0.0.1:${env.GUARITA_ADMIN_PORT ?? '15090'}`;
+  await waitUntilReady(proc, 'ready (/readyz)', async () => (await fetch(`${adminUrl}/readyz`)).status === 200, { timeoutMs: 60_000, intervalMs: 200 });
+  return { proc, adminUrl, log: (lines = 120) => logTail(proc.logFile, lines), stop: () => proc.stop() };
+}
+
+function agentEnvironment(pod: Pod): Record<string, string> {
+  const agent = containerOf(pod, 'agent');
+  return Object.fromEntries((agent.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value ?? '']));
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const id = randomBytes(3).toString('hex');
+  const ns = opts.namespace ?? `lgpd-orders-${id}`;
+  const systemNs = opts.systemNamespace ?? `guarita-system-${id}`;
+  const scope = { 'guarita.io/stack': id };
+  const step = stepper(opts.progress ?? ((m) => process.stderr.write(`[stack] ${m}\n`)));
+  const dir = join(loadHarnessState().runDir, `stack-${id}`);
+  mkdirSync(dir, { recursive: true });
+  const configurationName = `guarita-webhook-${id}`;
+
+  await step('installing CRDs and seeding the orders database', () => Promise.all([installCrds(), seedDatabase(), apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: systemNs } }])]));
+  const operator = await step('starting the operator', async () => startOperator({
+    namespace: systemNs, kubeconfig: await operatorIdentity(systemNs, dir), dataDir: join(dir, 'operator-store'), cert: await servingCert(dir), watchNamespaces: [ns], name: `operator-${id}`,
+  }));
+  const [adminPort = 0] = await freePorts(1);
+  const webhook = await step('starting the admission webhook', async () => startWebhookProcess({
+    namespace: systemNs, configurationName, name: `webhook-${id}`,
+    kubeconfig: await webhookIdentity(systemNs, configurationName, `guarita-webhook-tls-${id}`, dir),
+    env: { GUARITA_WEBHOOK_TLS_SECRET: `guarita-webhook-tls-${id}`, GUARITA_SIDECAR_IMAGE: 'guarita:local', GUARITA_OPERATOR_URL: operator.url, GUARITA_SIDECAR_ADMIN_PORT: String(adminPort), GUARITA_SIDECAR_APPROVAL_WAIT: opts.approvalWait ?? '30s', GUARITA_LOG_LEVEL: 'info' },
+  }));
+  await step('registering the webhook configurations', () => registerWebhooks(configurationName, systemNs, webhook.url, scope));
+  const customersApi = await step('starting the customers API', () => startCustomersApi(postgresConnection('guarita_admin')));
+  await step(`applying the LGPD example in namespace ${ns}`, async () => {
+    await apply(await exampleManifests(ns, scope, customersApi.url));
+    await apply([...sidecarRbac(ns, 'support-agent'), ...peopleRbac(ns), rootCaConfigMap(ns)]);
+  });
+  const pod = await step('creating the agent pod (the webhook injects the sidecar)', () => createAgentPod(ns));
+  const sidecar = await step('starting the injected sidecar from the stored pod spec', () => startSidecarFromPod(pod, join(dir, 'pod')));
+
+  const stop = async (): Promise<void> => {
+    await Promise.allSettled([sidecar.stop(), customersApi.close()]);
+    await unregisterWebhooks(configurationName).catch(() => undefined);
+    await Promise.allSettled([webhook.stop(), operator.stop()]);
+  };
+  return { id, namespace: ns, systemNamespace: systemNs, operator, webhook, customersApi, pod, sidecar, agentEnv: agentEnvironment(pod), issuer: requireIdp().issuer, stop };
+}
+
+/** The operator's store directory, for the tampering step of the scenario. */
+export function storeDir(stack: Stack): string {
+  return join(loadHarnessState().runDir, `stack-${stack.id}`, 'operator-store');
+}
+
+export function seedCpfs(): string[] {
+  return [...readFileSync(SEED, 'utf8').matchAll(/'(\d{3}\.\d{3}\.\d{3}-\d{2})'/g)].map((m) => m[1] ?? '');
+}
