@@ -227,12 +227,12 @@ class FakeConnection {
         if (/guarita_denied|fail/.test(m.sql)) return this.extendedError('syntax error');
         return void this.socket.write(simple(0x31));
       case 'bind':
-        if (m.statement === 'guarita.denied') return this.extendedError('prepared statement "guarita.denied" does not exist');
+        if (m.statement.startsWith('guarita.denied')) return this.extendedError(`prepared statement "${m.statement}" does not exist`);
         return void this.socket.write(simple(0x32));
       case 'describe':
         return void this.socket.write(m.target === 'S' ? Buffer.concat([new Writer().addInt16(0).flush(0x74), rowDescription(COLUMNS)]) : rowDescription(COLUMNS));
       case 'execute':
-        if (m.portal === 'guarita.denied') return this.extendedError('portal "guarita.denied" does not exist');
+        if (m.portal.startsWith('guarita.denied')) return this.extendedError(`portal "${m.portal}" does not exist`);
         return void this.socket.write(Buffer.concat([ROW, tag('SELECT 1')]));
       case 'close':
         return void this.socket.write(simple(0x33));

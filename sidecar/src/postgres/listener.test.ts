@@ -141,6 +141,17 @@ describe('pipeline', () => {
     expect(fake.invalid).toHaveLength(0);
   });
 
+  it('keeps the names it uses for itself: a client cannot create statements or portals named guarita.*', async () => {
+    const { fake, listener } = await setup();
+    const raw = rawClient(listener.address.port);
+    await login(raw);
+    raw.send(Buffer.concat([serialize.parse({ name: 'guarita.denied', text: 'select 1' }), serialize.sync()]));
+    raw.send(Buffer.concat([serialize.parse({ name: 'ok', text: 'select 1' }), serialize.bind({ portal: 'guarita.x', statement: 'ok' }), serialize.sync()]));
+    await raw.readyCount(2);
+    expect(raw.trace()).toEqual(['E:42602', 'Z:I', 'parseComplete', 'E:42602', 'Z:I']);
+    expect(fake.received.flat().some((m) => (m.type === 'parse' && m.name === 'guarita.denied') || (m.type === 'bind' && m.portal === 'guarita.x'))).toBe(false);
+  });
+
   it('forwards a CancelRequest with the backend key to the upstream', async () => {
     const { fake, listener } = await setup();
     const raw = rawClient(listener.address.port);

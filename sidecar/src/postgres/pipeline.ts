@@ -13,6 +13,7 @@
 // batch is skipped up to Sync, and ReadyForQuery carries the right transaction status. The
 // listener discards the rest of such a batch itself too, so nothing behind a denial is
 // authorized (or held for approval) in vain.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { serialize } from 'pg-protocol';
 import type {
@@ -29,8 +30,10 @@ import { statementFacts, type CopyPlan, type StatementFacts } from './statements
 
 /** Sent upstream in place of a denied statement: fails in the parser, runs nothing. */
 export const DENIED_SQL = '/* guarita: denied by policy */ guarita_denied';
-/** A statement and a portal name no client uses: Bind/Execute on them fail without side effects. */
-export const DENIED_NAME = 'guarita.denied';
+/** Names the listener keeps for itself: clients cannot create statements or portals under them. */
+export const RESERVED_PREFIX = 'guarita.';
+/** A statement and portal name that cannot exist upstream: Bind/Execute on it fail without side effects. */
+export const DENIED_NAME = `${RESERVED_PREFIX}denied.${randomBytes(6).toString('hex')}`;
 
 export interface Denial {
   code: string;
@@ -101,6 +104,10 @@ type ResultHandler<E> = (entry: E, msg: BackendMessage, raw: Buffer, mask: MaskS
 
 function columnsOf(msg: RowDescriptionMessage): ColumnInfo[] {
   return msg.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID, format: f.format === 'binary' ? 1 : 0 }));
+}
+
+function reservedName(what: string, name: string): Denial {
+  return { code: '42602', message: `${what} name "${name}" is reserved by the Guarita sidecar (names starting with "${RESERVED_PREFIX}")` };
 }
 
 function isBlank(sql: string): boolean {
@@ -332,10 +339,11 @@ export class Pipeline {
 
   private async onParse(m: Extract<FrontendMessage, { type: 'parse' }>): Promise<void> {
     if (m.name === '') await this.dropStatement('');
-    const d = isBlank(m.sql) ? { exec: undefined, facts: statementFacts('') } : await this.decide(m.sql);
+    const d = m.name.startsWith(RESERVED_PREFIX) ? { denial: reservedName('statement', m.name) }
+      : isBlank(m.sql) ? { exec: undefined, facts: statementFacts('') } : await this.decide(m.sql);
     if ('denial' in d) {
       this.discardBatch = this.batch;
-      this.forwardExtended(serialize.parse({ name: m.name, text: DENIED_SQL }), { kind: 'parse', batch: this.batch, internal: false, denial: d.denial });
+      this.forwardExtended(serialize.parse({ name: m.name.startsWith(RESERVED_PREFIX) ? DENIED_NAME : m.name, text: DENIED_SQL }), { kind: 'parse', batch: this.batch, internal: false, denial: d.denial });
       return;
     }
     const stmt = this.newStatement(m.name, m.sql, d.facts, d.exec);
@@ -364,6 +372,10 @@ export class Pipeline {
   }
 
   private async onBind(m: Extract<FrontendMessage, { type: 'bind' }>): Promise<void> {
+    if (m.portal.startsWith(RESERVED_PREFIX)) {
+      this.denyBind('', reservedName('portal', m.portal));
+      return;
+    }
     const stmt = this.statements.get(m.statement);
     if (stmt === undefined) {
       this.denyBind(m.portal, { code: '26000', message: `prepared statement "${m.statement}" does not exist (statements must be prepared through the Guarita sidecar)` });

@@ -237,6 +237,54 @@ describe('protocol', () => {
     expect(c.trace()).toEqual(['parseComplete', 'bindComplete', 'rowDescription', 'dataRow', 'commandComplete', 'E:42501', 'Z:I', 'parseComplete', 'bindComplete', 'dataRow', 'commandComplete', 'Z:I']);
   });
 
+  it('extended protocol: client Describe of a statement, named portals kept across Syncs in a transaction, partial Executes, masking throughout', async () => {
+    const c = raw();
+    await c.login({ token: support, database: s.database, options: PURPOSE_OPTIONS });
+    c.send(Buffer.concat([
+      serialize.parse({ name: 'by_ids', text: 'SELECT id, cpf FROM customers WHERE id <= $1 ORDER BY id', types: [23] }),
+      serialize.describe({ type: 'S', name: 'by_ids' }), serialize.sync(),
+    ]));
+    await c.readyCount(1);
+    expect(c.trace()).toEqual(['parseComplete', 'parameterDescription', 'rowDescription', 'Z:I']);
+    c.messages.length = 0;
+    c.send(serialize.query('BEGIN'));
+    c.send(Buffer.concat([serialize.bind({ portal: 'cur', statement: 'by_ids', values: ['5'] }), serialize.execute({ portal: 'cur', rows: 2 }), serialize.sync()]));
+    c.send(Buffer.concat([serialize.execute({ portal: 'cur', rows: 2 }), serialize.sync()]));
+    c.send(Buffer.concat([serialize.execute({ portal: 'cur', rows: 2 }), serialize.close({ type: 'P', name: 'cur' }), serialize.sync()]));
+    c.send(serialize.query('COMMIT'));
+    await c.readyCount(5);
+    expect(c.trace()).toEqual([
+      'commandComplete', 'Z:T',
+      'bindComplete', 'dataRow', 'dataRow', 'portalSuspended', 'Z:T',
+      'dataRow', 'dataRow', 'portalSuspended', 'Z:T',
+      'dataRow', 'commandComplete', 'closeComplete', 'Z:T',
+      'commandComplete', 'Z:I',
+    ]);
+    const cpfs = c.messages.filter((m) => m.name === 'dataRow').map((m) => (m as unknown as { fields: string[] }).fields[1]);
+    expect(cpfs).toHaveLength(5);
+    for (const cpf of cpfs) expect(cpf).toMatch(/^\*\*\*\.\*\*\*\.\*\*\*-\d\d$/);
+  });
+
+  it('pipelined batches are decided in order: allowed, denied, held-for-approval-behind-a-denial, allowed', async () => {
+    const c = raw();
+    await c.login({ token: support, database: s.database, options: PURPOSE_OPTIONS });
+    const batch = (sql: string): Buffer => Buffer.concat([serialize.parse({ text: sql }), serialize.bind({}), serialize.execute({}), serialize.sync()]);
+    c.send(Buffer.concat([
+      batch('SELECT 1'),
+      Buffer.concat([serialize.parse({ text: 'DROP TABLE orders' }), serialize.bind({}), serialize.execute({}),
+        // In the same batch after the denial: discarded, so never held for approval.
+        serialize.parse({ text: 'COPY customers TO STDOUT' }), serialize.bind({}), serialize.execute({}), serialize.sync()]),
+      batch('SELECT 2'),
+    ]));
+    await c.readyCount(3);
+    expect(c.trace()).toEqual([
+      'parseComplete', 'bindComplete', 'dataRow', 'commandComplete', 'Z:I',
+      'E:42501', 'Z:I',
+      'parseComplete', 'bindComplete', 'dataRow', 'commandComplete', 'Z:I',
+    ]);
+    expect(c.messages.some((m) => m.name === 'notice')).toBe(false);
+  });
+
   it('forwards a CancelRequest to the right upstream backend', async () => {
     const c = raw();
     await c.login({ token: support, database: s.database, options: PURPOSE_OPTIONS });
