@@ -11,7 +11,7 @@ import { kubectl, loadHarnessState, postgresConnection, psql, requireIdp, requir
 import { logTail, supervise, waitUntilReady, type Supervised } from '../harness/supervisor.ts';
 import { loadExample, toYaml, type Manifest } from '../support/examples.ts';
 import { adminApi, apply, installCrds, operatorIdentity, servingCert, startOperator, type OperatorProcess } from '../../operator/test/support.ts';
-import { registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
+import { caBundles, registerWebhooks, startWebhookProcess, unregisterWebhooks, waitFor, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
 import { SIDECAR_RULES } from '../../sidecar/test/support.ts';
 import { startCustomersApi, type CustomersApi } from './customers-api.ts';
 import { containerOf, materialiseContainer, type Pod } from './kubelet.ts';
@@ -160,7 +160,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     kubeconfig: await webhookIdentity(systemNs, configurationName, `guarita-webhook-tls-${id}`, dir),
     env: { GUARITA_WEBHOOK_TLS_SECRET: `guarita-webhook-tls-${id}`, GUARITA_SIDECAR_IMAGE: 'guarita:local', GUARITA_OPERATOR_URL: operator.url, GUARITA_SIDECAR_ADMIN_PORT: String(adminPort), GUARITA_SIDECAR_APPROVAL_WAIT: opts.approvalWait ?? '30s', GUARITA_LOG_LEVEL: 'info' },
   }));
-  await step('registering the webhook configurations', () => registerWebhooks(configurationName, systemNs, webhook.url, scope));
+  await step('registering the webhook configurations (the webhook patches in its CA)', async () => {
+    await registerWebhooks(configurationName, systemNs, webhook.url, scope);
+    await waitFor('the webhook\'s caBundle on every webhook', async () => ((await caBundles(configurationName)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
+  });
   const customersApi = await step('starting the customers API', () => startCustomersApi(postgresConnection('guarita_admin')));
   await step(`applying the LGPD example in namespace ${ns}`, async () => {
     await apply(await exampleManifests(ns, scope, customersApi.url));
@@ -184,4 +187,8 @@ export function storeDir(stack: Stack): string {
 
 export function seedCpfs(): string[] {
   return [...readFileSync(SEED, 'utf8').matchAll(/'(\d{3}\.\d{3}\.\d{3}-\d{2})'/g)].map((m) => m[1] ?? '');
+}
+
+export function seedEmails(): string[] {
+  return [...readFileSync(SEED, 'utf8').matchAll(/'([a-z.]+\d+@exemplo\.com\.br)'/g)].map((m) => m[1] ?? '');
 }
