@@ -114,6 +114,11 @@ export class CompiledMasker implements Masker {
     return rules;
   }
 
+  /** False when no detector can match: no digit and no '@' (every built-in candidate has one), no custom pattern. */
+  mayMatch(s: string): boolean {
+    return this.custom.length > 0 || mayContainBuiltin(s);
+  }
+
   styleOf(detector: DetectorName): MaskStyle {
     return this.#styles[detector];
   }
@@ -252,7 +257,7 @@ export class Session implements MaskSession, MaskOps {
   }
 
   maskText(text: string): string {
-    if (!this.#m.enabled || text.length < 5) return text;
+    if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
     const hits = this.#m.findHits(text, 0, text.length);
     if (hits.length === 0) return text;
     let out = '';
@@ -284,7 +289,8 @@ export class Session implements MaskSession, MaskOps {
     if (!this.#m.enabled) return value;
     const rule = columnName === undefined ? null : this.#m.ruleFor(columnName);
     if (rule !== null) return this.maskWhole(value, rule);
-    if (JSON_START.test(value)) {
+    const first = value.charCodeAt(0);
+    if (first === 123 || first === 91 || (first <= 32 && JSON_START.test(value))) {
       const js = new JsonStream(this);
       return js.push(value) + js.end();
     }

@@ -37,11 +37,22 @@ function countMaskable(s: string): number {
 
 /** A value must keep at least this many letters/digits masked, or it is masked whole (short or malformed values). */
 const MIN_MASKED = 6;
-/** Same set as isMaskable. */
-const MASKABLE = /[0-9A-Za-z\u00c0-\u1fff\u2070-\u2fff\u3040-\ufefe\uff00-\uffff]/g;
+const STARS = '*'.repeat(64);
 
+function stars(n: number): string {
+  return n <= 64 ? STARS.slice(0, n) : '*'.repeat(n);
+}
+
+/** Every letter/digit becomes '*'; punctuation and spaces stay. */
 function starAll(s: string): string {
-  return s.replace(MASKABLE, '*');
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (isMaskable(s.charCodeAt(i))) continue;
+    out += stars(i - from) + (s[i] ?? '');
+    from = i + 1;
+  }
+  return out + stars(s.length - from);
 }
 
 /** Index where the last n letters/digits begin, or -1 when fewer than n + MIN_MASKED exist. */
