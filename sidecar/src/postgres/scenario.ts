@@ -5,19 +5,17 @@
 // the harness IdP), and optionally the real operator (ApprovalRequest phases, record ingest)
 // and the real admission webhook (stamps reviewers of ApprovalRequests).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { runCommand, type CommandResult } from '../../../e2e/harness/exec.ts';
 import { freePorts } from '../../../e2e/harness/ports.ts';
-import { getToken, kubeconfigPath, loadHarnessState, psql, requireIdp, requireKube, requirePostgres, type IdpClientId } from '../../../e2e/harness/state.ts';
+import { getToken, loadHarnessState, psql, requireIdp, requirePostgres, type IdpClientId } from '../../../e2e/harness/state.ts';
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../../e2e/harness/supervisor.ts';
 import { loadExample, type Manifest } from '../../../e2e/support/examples.ts';
-import {
-  apply, createServiceAccount, installCrds, operatorFixture, serviceAccountToken, startOperator, waitServing, type OperatorProcess,
-} from '../../../operator/test/support.ts';
-import { createNamespace, registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../../webhook/test/cluster.ts';
+import { apply, installCrds, operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../../operator/test/support.ts';
+import { caBundles, createNamespace, registerWebhooks, startWebhookProcess, unregisterWebhooks, waitFor, webhookIdentity, type WebhookProcess } from '../../../webhook/test/cluster.ts';
+import { mountCredentials, sidecarEnv, sidecarFixture } from '../../test/support.ts';
 
 const REPO = join(import.meta.dirname, '../../..');
 export const PURPOSE_OPTIONS = '-c guarita.purpose=customer-support';
@@ -92,44 +90,28 @@ async function readyz(port: number): Promise<boolean> {
 
 interface Side { operator: OperatorProcess | undefined; webhook: WebhookProcess | undefined; configuration: string }
 
+/** The operator and the webhook share a system namespace, as the chart installs them (the webhook lets that operator's service account decide ApprovalRequest phases). */
 async function startControlPlane(id: string, namespace: string, opts: ScenarioOptions): Promise<Side> {
   await installCrds();
   const configuration = `guarita-pg-${id}`;
   const scope = { 'guarita-pg-test': id, 'guarita.io/injection': 'enabled' };
-  let webhook: WebhookProcess | undefined;
-  if (opts.webhook === true) {
-    const system = `pg-wh-${id}`;
-    await createNamespace(system, {});
-    const kubeconfig = await webhookIdentity(system, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
-    webhook = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig, name: `webhook-pg-${id}` });
-    await registerWebhooks(configuration, system, webhook.url, scope);
-  }
-  await createNamespace(namespace, scope);
+  const system = `pg-sys-${id}`;
   let operator: OperatorProcess | undefined;
   if (opts.operator === true) {
-    const fx = await operatorFixture(`pg-op-${id}`);
+    const fx = await operatorFixture(system);
     operator = await startOperator({ ...fx, watchNamespaces: [namespace], name: `operator-pg-${id}` });
     await waitServing(operator);
   }
-  return { operator, webhook, configuration };
-}
-
-/** Credentials, tokens and spool of the sidecar, as the webhook would mount them. */
-async function sidecarFiles(dir: string, namespace: string, withOperator: boolean): Promise<{ credentials: string; tokens: string; spool: string }> {
-  const pg = requirePostgres();
-  const credentials = join(dir, 'targets');
-  mkdirSync(join(credentials, 'orders-db'), { recursive: true });
-  writeFileSync(join(credentials, 'orders-db', 'username'), 'orders_app');
-  writeFileSync(join(credentials, 'orders-db', 'password'), pg.passwords.orders_app);
-  const tokens = join(dir, 'tokens');
-  mkdirSync(tokens, { recursive: true });
-  let operatorToken = 'no-operator-in-this-run';
-  if (withOperator) {
-    await createServiceAccount(namespace, 'support-agent');
-    operatorToken = await serviceAccountToken(namespace, 'support-agent', 'guarita-operator', 7200);
+  let webhook: WebhookProcess | undefined;
+  if (opts.webhook === true) {
+    await createNamespace(system, {});
+    const kubeconfig = await webhookIdentity(system, configuration, `guarita-webhook-tls-${id}`, loadHarnessState().runDir);
+    webhook = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig, name: `webhook-pg-${id}`, env: { GUARITA_WEBHOOK_TLS_SECRET: `guarita-webhook-tls-${id}` } });
+    await registerWebhooks(configuration, system, webhook.url, scope);
+    await waitFor('the webhook\'s caBundle', async () => ((await caBundles(configuration)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
   }
-  writeFileSync(join(tokens, 'operator'), operatorToken);
-  return { credentials, tokens, spool: join(dir, 'spool') };
+  await createNamespace(namespace, scope);
+  return { operator, webhook, configuration };
 }
 
 export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgScenario> {
@@ -144,29 +126,23 @@ export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgSce
     stringData: { username: 'orders_app', password: pg.passwords.orders_app },
   }]);
   await apply(policyDocs(namespace, database, opts.spec));
-  const dir = mkdtempSync(join(tmpdir(), `guarita-pg-${id}-`));
-  const files = await sidecarFiles(dir, namespace, side.operator !== undefined);
+  // The pod's identity as the sidecar sees it: its ServiceAccount (with the sidecar's RBAC), tokens, the Secret's files.
+  const fx = await sidecarFixture(namespace);
+  mountCredentials(fx, 'orders-db', { username: 'orders_app', password: pg.passwords.orders_app });
   const [port = 0, adminPort = 0] = await freePorts(2);
-  const kube = requireKube();
   const logs = join(loadHarnessState().runDir, 'logs');
   mkdirSync(logs, { recursive: true });
   const sidecar = supervise({
     name: `sidecar-pg-${id}`, command: process.execPath, cwd: REPO,
     args: ['--disable-warning=ExperimentalWarning', join(REPO, 'sidecar/src/main.ts')],
     logFile: join(logs, `sidecar-pg-${id}.log`),
-    env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp',
-      GUARITA_NAMESPACE: namespace, GUARITA_POD_NAME: `support-agent-${id}`, GUARITA_POD_UID: `uid-${id}`,
-      GUARITA_TARGETS: JSON.stringify([{ policy: 'orders-db', target: 'orders-db', protocol: 'postgres', listenPort: port }]),
-      GUARITA_ADMIN_PORT: String(adminPort),
-      GUARITA_OPERATOR_URL: side.operator?.url ?? 'https://127.0.0.1:9',
-      GUARITA_OPERATOR_CA_FILE: kube.caFile,
-      GUARITA_SPOOL_DIR: files.spool, GUARITA_CREDENTIALS_DIR: files.credentials, GUARITA_TOKEN_DIR: files.tokens,
-      GUARITA_KUBECONFIG: kubeconfigPath('admin'),
-      GUARITA_APPROVAL_WAIT: opts.approvalWait ?? '30s',
-      GUARITA_LOG_LEVEL: opts.logLevel ?? 'info',
-      ...opts.env,
-    },
+    env: sidecarEnv(fx, {
+      targets: [{ policy: 'orders-db', target: 'orders-db', protocol: 'postgres', listenPort: port }],
+      // Without an operator the shipper retries in the background; records stay in the spool.
+      operatorUrl: side.operator?.url ?? 'https://127.0.0.1:9',
+      podName: `support-agent-${id}`,
+      env: { GUARITA_APPROVAL_WAIT: opts.approvalWait ?? '30s', GUARITA_LOG_LEVEL: opts.logLevel ?? 'info', ...opts.env },
+    }, adminPort),
   });
   await waitUntilReady(sidecar, 'the sidecar /readyz', () => readyz(adminPort), { timeoutMs: 60_000, intervalMs: 200 });
   const libpqEnv = (token: string, options = PURPOSE_OPTIONS): NodeJS.ProcessEnv => ({
