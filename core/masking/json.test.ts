@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { compileMasker } from './index.ts';
+import { generateCorpus, Rng } from './corpus.ts';
 import { RULED_CAP, STRING_BUFFER } from './json.ts';
 
 const masker = compileMasker({});
@@ -83,5 +84,36 @@ describe('maskCell with JSON values (json/jsonb columns)', () => {
     const s = masker.newSession();
     expect(s.maskCell('lista', '{a@b.com,c@d.com}')).toBe('{a***@b***.com,c***@d***.com}');
     expect(s.maskCell('docs', '{"529.982.247-25","11.222.333/0001-81"}')).toBe('{"***.***.***-25","**.***.***/****-81"}');
+  });
+});
+
+describe('jsonStream against maskJson on random documents', () => {
+  const r = new Rng(99);
+  const { valid } = generateCorpus(3, 2);
+  const keys = ['id', 'nome', 'cpf', 'email', 'telefones', 'obs', 'dados', 'lista', 'dt_nasc', 'cep', 'x', '52998224725', 'a@b.com', 'texto "citado"'];
+  const piece = (): string => r.pick([
+    r.pick(valid).value, 'texto livre', 'linha\nnova', 'aspas "x" e \\ barra', 'acentuação ção', 'emoji 🙂', '\u0001ctl', 'CEP 01310-100', 'nascimento: 12/03/1985',
+  ]);
+  const scalar = (): unknown => r.pick([
+    () => piece(), () => `${piece()} ${piece()}`, () => r.int(1000), () => 52998224725, () => r.int(2) === 0, () => null, () => 12.5,
+  ])();
+  function value(depth: number): unknown {
+    if (depth > 3 || r.int(3) === 0) return scalar();
+    if (r.int(2) === 0) return Array.from({ length: r.int(4) }, () => value(depth + 1));
+    return Object.fromEntries(Array.from({ length: r.int(5) }, () => [r.pick(keys), value(depth + 1)]));
+  }
+
+  it('agree for 300 random documents, compact and indented, in random chunks', () => {
+    const failures: string[] = [];
+    for (let n = 0; n < 300; n++) {
+      const v = value(0);
+      const indent = n % 2 === 0 ? undefined : 2;
+      const doc = JSON.stringify(v, null, indent);
+      const expected = JSON.stringify(masker.newSession().maskJson(v), null, indent);
+      const chunk = 1 + r.int(40);
+      const out = streamed(doc, chunk);
+      if (out !== expected) failures.push(`${doc}\n  stream: ${out}\n  value:  ${expected}`);
+    }
+    expect(failures.slice(0, 3)).toEqual([]);
   });
 });

@@ -105,7 +105,7 @@ interface Frame {
   keys: Set<string> | null;
 }
 
-const WHITESPACE = /[^ \t\r\n\ufeff]/g;
+const NON_WHITESPACE = /[^ \t\r\n\ufeff]/g;
 const NUMBER_CHARS = /[^0-9eE.+-]/g;
 const LITERAL_CHARS = /[^a-z]/g;
 const INTEGER = /^[0-9]+$/;
@@ -212,8 +212,8 @@ export class JsonStream implements StreamMasker {
     let k = i;
     let c = b.charCodeAt(k);
     if (c <= 32 || c === 0xfeff) {
-      WHITESPACE.lastIndex = i;
-      const m = WHITESPACE.exec(b);
+      NON_WHITESPACE.lastIndex = i;
+      const m = NON_WHITESPACE.exec(b);
       if (m === null) return b.length;
       k = m.index;
       c = b.charCodeAt(k);
