@@ -6,6 +6,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { WebhookConfig } from './config.ts';
+import { serviceAccountUsername } from './approval-status.ts';
 import { apiLookups, type WebhookContext } from './context.ts';
 import { KubeClient } from './kube.ts';
 import { maskingCheck } from './masking-check.ts';
@@ -77,6 +78,7 @@ export async function startWebhook(config: WebhookConfig, opts: StartOptions = {
   expiry(pair);
   const ctx: WebhookContext = {
     injector: config.injector, missingSecret: config.missingSecret, usernamePrefix: config.usernamePrefix,
+    operatorUsername: serviceAccountUsername(config.operatorServiceAccount.namespace, config.operatorServiceAccount.name),
     policies, lookups: apiLookups(api), metrics, log, maskingCheck, now: () => new Date(),
   };
   const ready = (): boolean => policies.synced();

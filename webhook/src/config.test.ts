@@ -12,6 +12,15 @@ describe('webhook configuration', () => {
     expect(c.injector.sidecar).toMatchObject({ mode: 'native', adminPort: 15090, operatorUrl: 'https://guarita-operator.guarita-system.svc:8443', startupTimeoutSeconds: 120 });
     expect(c.injector.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', 'guarita-system']);
     expect(c.configurationName).toBe('guarita-webhook');
+    expect(c.operatorServiceAccount).toEqual({ namespace: 'guarita-system', name: 'guarita-operator' });
+  });
+
+  it('reads the operator\'s ServiceAccount as namespace:name and refuses other shapes', () => {
+    expect(loadConfig(['--operator-service-account', 'guarita:audit-guarita-operator'], base).operatorServiceAccount).toEqual({ namespace: 'guarita', name: 'audit-guarita-operator' });
+    expect(loadConfig([], { ...base, GUARITA_OPERATOR_SERVICE_ACCOUNT: 'ops:guarita.operator-1' }).operatorServiceAccount).toEqual({ namespace: 'ops', name: 'guarita.operator-1' });
+    for (const bad of ['guarita-operator', 'system:serviceaccount:guarita-system:guarita-operator', 'Guarita:op', 'ns:', ':op']) {
+      expect(() => loadConfig([], { ...base, GUARITA_OPERATOR_SERVICE_ACCOUNT: bad })).toThrow(`GUARITA_OPERATOR_SERVICE_ACCOUNT (--operator-service-account): must be namespace:name of a ServiceAccount (e.g. guarita-system:guarita-operator), got "${bad}"`);
+    }
   });
 
   it('lets flags override the environment', () => {

@@ -2,7 +2,7 @@
 // by a command-line flag. Every problem is reported at once, naming the variable and the flag.
 import { parseArgs } from 'node:util';
 import { durationSeconds } from './access-policy.ts';
-import { DEFAULT_CONFIGURATION_NAME, SYSTEM_NAMESPACES } from './constants.ts';
+import { DEFAULT_CONFIGURATION_NAME, DEFAULT_OPERATOR_SERVICE_ACCOUNT, SYSTEM_NAMESPACES } from './constants.ts';
 import type { InjectorConfig } from './inject.ts';
 import type { ResourceRequirements, SidecarConfig } from './sidecar.ts';
 import type { TlsPolicy } from './tls-certs.ts';
@@ -27,6 +27,8 @@ export interface WebhookConfig {
   injector: InjectorConfig;
   missingSecret: 'reject' | 'warn';
   usernamePrefix: string;
+  /** The operator's ServiceAccount: the only identity that decides ApprovalRequest phases. */
+  operatorServiceAccount: { namespace: string; name: string };
   kubeconfig: string | undefined;
   logLevel: string;
 }
@@ -55,6 +57,7 @@ const S = {
   excluded: { env: 'GUARITA_WEBHOOK_EXCLUDED_NAMESPACES', flag: 'excluded-namespaces', help: 'Namespaces never injected besides kube-system, kube-public, kube-node-lease and Guarita\'s own (comma-separated).', default: '' },
   missingSecret: { env: 'GUARITA_WEBHOOK_MISSING_SECRET', flag: 'missing-secret', help: 'AccessPolicy naming a Secret that does not exist: reject or warn.', default: 'reject' },
   usernamePrefix: { env: 'GUARITA_WEBHOOK_USERNAME_PREFIX', flag: 'username-prefix', help: 'Prefix the apiserver\'s OIDC authenticator adds to usernames (self-approval check).', default: '' },
+  operatorSa: { env: 'GUARITA_OPERATOR_SERVICE_ACCOUNT', flag: 'operator-service-account', help: `namespace:name of the operator's ServiceAccount, the only identity that may decide ApprovalRequest phases (status writes) (default <namespace>:${DEFAULT_OPERATOR_SERVICE_ACCOUNT}).` },
   kubeconfig: { env: 'GUARITA_KUBECONFIG', flag: 'kubeconfig', help: 'Kubeconfig file (default: in-cluster service account).' },
   logLevel: { env: 'GUARITA_LOG_LEVEL', flag: 'log-level', help: 'trace, debug, info, warn, error.', default: 'info' },
   image: { env: 'GUARITA_SIDECAR_IMAGE', flag: 'sidecar-image', help: 'Image of the guarita-proxy sidecar. Required.' },
@@ -132,6 +135,15 @@ class Reader {
 
   optional(s: Setting): string | undefined {
     return this.raw(s);
+  }
+
+  /** `namespace:name` of a ServiceAccount (DNS labels / subdomain, as Kubernetes validates them). */
+  serviceAccount(s: Setting, fallback: { namespace: string; name: string }): { namespace: string; name: string } {
+    const v = this.raw(s);
+    if (v === undefined) return fallback;
+    const m = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$/.exec(v);
+    if (m?.[1] !== undefined && m[3] !== undefined) return { namespace: m[1], name: m[3] };
+    return this.#fail(s, `must be namespace:name of a ServiceAccount (e.g. guarita-system:guarita-operator), got "${v}"`, { namespace: '', name: '' });
   }
 
   resources(s: Setting): ResourceRequirements {
@@ -217,6 +229,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
     injector: { sidecar: sidecarConfig(r, namespace), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)] },
     missingSecret: r.oneOf(S.missingSecret, ['reject', 'warn'] as const),
     usernamePrefix: r.str(S.usernamePrefix),
+    operatorServiceAccount: r.serviceAccount(S.operatorSa, { namespace, name: DEFAULT_OPERATOR_SERVICE_ACCOUNT }),
     kubeconfig: r.optional(S.kubeconfig),
     logLevel: r.oneOf(S.logLevel, ['trace', 'debug', 'info', 'warn', 'error'] as const),
   };

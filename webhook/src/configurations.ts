@@ -123,6 +123,16 @@ export function validatingWebhookConfiguration(o: ConfigurationOptions): Record<
         ...common,
       },
       {
+        // The status carries the decision the sidecar acts on: only the operator decides phases,
+        // a sidecar only consumes (src/approval-status.ts).
+        name: WEBHOOK_NAMES.validateApprovalStatus,
+        clientConfig: clientConfig(o, PATHS.validateApprovalStatus),
+        rules: [guaritaRule('approvalrequests/status', ['UPDATE'])],
+        ...scope(o),
+        timeoutSeconds: 5,
+        ...common,
+      },
+      {
         name: WEBHOOK_NAMES.validateAccessPolicies,
         clientConfig: clientConfig(o, PATHS.validateAccessPolicies),
         rules: [guaritaRule('accesspolicies', ['CREATE', 'UPDATE'])],

@@ -40,6 +40,7 @@ export const PATHS = {
   validatePods: '/validate/pods',
   mutateApprovalRequests: '/mutate/approvalrequests',
   validateApprovalRequests: '/validate/approvalrequests',
+  validateApprovalStatus: '/validate/approvalrequests/status',
   validateAccessPolicies: '/validate/accesspolicies',
 } as const;
 
@@ -49,7 +50,10 @@ export const WEBHOOK_NAMES = {
   validatePods: 'validate.pods.guarita.io',
   stampReviews: 'stamp.approvalrequests.guarita.io',
   validateApprovalRequests: 'validate.approvalrequests.guarita.io',
+  validateApprovalStatus: 'status.approvalrequests.guarita.io',
   validateAccessPolicies: 'validate.accesspolicies.guarita.io',
 } as const;
 
 export const DEFAULT_CONFIGURATION_NAME = 'guarita-webhook';
+/** Name of the operator's ServiceAccount the chart creates (release "guarita"), in Guarita's namespace. */
+export const DEFAULT_OPERATOR_SERVICE_ACCOUNT = 'guarita-operator';

@@ -17,6 +17,11 @@ export interface WebhookContext {
   injector: InjectorConfig;
   missingSecret: 'reject' | 'warn';
   usernamePrefix: string;
+  /**
+   * Username of the operator's service account (system:serviceaccount:<ns>:<name>), the only
+   * identity that decides ApprovalRequest phases. Undefined: nobody does (fail closed).
+   */
+  operatorUsername?: string;
   policies: PolicySource;
   lookups: ClusterLookups;
   metrics: WebhookMetrics;

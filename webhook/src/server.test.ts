@@ -14,7 +14,7 @@ import { admissionReview, APPROVALS_GVR, approvalRequest, examplePod, examplePol
 let server: WebhookServer;
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
 const ctx: WebhookContext = {
-  injector: TEST_INJECTOR, missingSecret: 'reject', usernamePrefix: '',
+  injector: TEST_INJECTOR, missingSecret: 'reject', usernamePrefix: '', operatorUsername: 'system:serviceaccount:guarita-system:guarita-operator',
   policies: new StaticPolicies(policies),
   lookups: { existingSecrets: (_ns, names) => Promise.resolve(new Set(names.filter((n) => n === 'orders-db-credentials'))), namespaceLabels: () => Promise.resolve({ 'guarita.io/injection': 'enabled' }) },
   metrics: createMetrics(false), log: pino({ level: 'silent' }), maskingCheck, now: () => new Date(),
@@ -86,6 +86,20 @@ describe('webhook server', () => {
     const res = await post('/validate/approvalrequests', admissionReview({ operation: 'UPDATE', resource: APPROVALS_GVR, namespace: 'lgpd-orders', object: forged, oldObject: old, userInfo: dana }));
     expect(res.allowed).toBe(false);
     expect(res.status?.message).toContain('spec.reviews[0].reviewer: "dave" is not the authenticated user "dana"');
+  });
+
+  it('lets only the operator decide an ApprovalRequest\'s phase through the status subresource', async () => {
+    const old = approvalRequest('lgpd-orders', 'export-1');
+    old.status = { phase: 'Pending', approvals: 0, required: 1 };
+    const next: ApprovalRequest = structuredClone(old);
+    next.status = { ...old.status, phase: 'Approved' };
+    const review = (username: string): AdmissionReview => admissionReview({ operation: 'UPDATE', resource: APPROVALS_GVR, subResource: 'status', namespace: 'lgpd-orders', object: next, oldObject: old, userInfo: { username } });
+    const agent = await post('/validate/approvalrequests/status', review('system:serviceaccount:lgpd-orders:support-agent'));
+    expect(agent).toMatchObject({ allowed: false, status: { code: 403, message: expect.stringContaining('guarita: status.phase: Pending → Approved: only the operator decides phases') } });
+    expect((await post('/validate/approvalrequests/status', review('system:serviceaccount:guarita-system:guarita-operator'))).allowed).toBe(true);
+    // The main resource is the other webhook's: this one answers only status writes.
+    const main = admissionReview({ operation: 'UPDATE', resource: APPROVALS_GVR, namespace: 'lgpd-orders', object: next, oldObject: old, userInfo: { username: 'eve' } });
+    expect((await post('/validate/approvalrequests/status', main)).allowed).toBe(true);
   });
 
   it('rejects an AccessPolicy naming a missing Secret, with the field', async () => {

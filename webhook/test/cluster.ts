@@ -109,6 +109,12 @@ export interface WebhookProcessOptions {
   kubeconfig: string;
   env?: Record<string, string>;
   name?: string;
+  /**
+   * `namespace:name` of the operator's ServiceAccount, the only identity that may decide
+   * ApprovalRequest phases (status writes). Default: the webhook's, `<namespace>:guarita-operator`.
+   * Tests that run the real operator in a namespace of its own must pass it.
+   */
+  operatorServiceAccount?: string;
 }
 
 /** Runs `node webhook/src/main.ts` under the harness watchdog, configured only through its environment. */
@@ -135,6 +141,7 @@ export async function startWebhookProcess(o: WebhookProcessOptions): Promise<Web
       GUARITA_WEBHOOK_TLS_CHECK_INTERVAL: '1s',
       GUARITA_SIDECAR_IMAGE: TEST_SIDECAR.image,
       GUARITA_LOG_LEVEL: 'debug',
+      ...(o.operatorServiceAccount === undefined ? {} : { GUARITA_OPERATOR_SERVICE_ACCOUNT: o.operatorServiceAccount }),
       ...o.env,
     },
   });

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadCaFiles, mintServingCert } from '../../e2e/harness/certs.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
-import { loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
+import { kubectl, loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
 import { diff } from '../src/json-patch.ts';
 import type { AdmissionReview } from '../src/kube-types.ts';
 import type { Pod } from '../src/kube-types.ts';
@@ -55,7 +55,7 @@ beforeAll(async () => {
   webhook = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig });
   await registerWebhooks(configuration, system, webhook.url, scope);
   // Self-managed TLS: the webhook patches its CA into every webhook of both configurations.
-  await waitFor('caBundle on all five webhooks', async () => ((await caBundles(configuration)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
+  await waitFor('caBundle on all six webhooks', async () => ((await caBundles(configuration)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
   await createNamespace(ns, { 'guarita.io/injection': 'enabled', ...scope });
   await createNamespace(plain, { ...scope });
   const secret = exampleYaml('orders-db-credentials.yaml') as { metadata: { namespace: string } };
@@ -246,6 +246,123 @@ describe('ApprovalRequest reviews through the apiserver', () => {
     expect(await kFails(['create', '-f', '-'], 'admin', JSON.stringify(preApproved))).toContain('must be empty when the request is created');
     const edit = await kFails(['-n', ns, 'patch', 'approvalrequest', 'export-ok', '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/reviews/0/decision', value: 'Denied' }])], 'dave');
     expect(edit).toMatch(/append-only/);
+  });
+});
+
+describe('ApprovalRequest status through the apiserver', () => {
+  // The agent pod's service account with the sidecar's Role (the chart's, plus get on status), and
+  // the operator's service account: the webhook's default, guarita-operator in its own namespace.
+  const agentSa = 'support-agent';
+  const operatorSa = `system:serviceaccount:${system}:guarita-operator`;
+  let agentToken: string;
+  let operatorToken: string;
+
+  interface Result { ok: boolean; out: string }
+
+  async function token(namespace: string, sa: string, pod?: { name: string; uid: string }): Promise<string> {
+    const spec = { expirationSeconds: 3600, ...(pod === undefined ? {} : { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', ...pod } }) };
+    const res = await adminApi().create<{ status: { token: string } }>(`/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec });
+    return res.status.token;
+  }
+
+  /** A merge patch of the status subresource, as `as` (a bearer token, or `--as` impersonation by admin). */
+  async function patchStatus(name: string, status: Record<string, unknown>, as: { token: string } | { impersonate: string } | 'admin', resourceVersion?: string): Promise<Result> {
+    const body = { ...(resourceVersion === undefined ? {} : { metadata: { resourceVersion } }), status };
+    const who = as === 'admin' ? [] : 'token' in as ? ['--token', as.token] : ['--as', as.impersonate];
+    const res = await kubectl([...who, '-n', ns, 'patch', 'approvalrequest', name, '--subresource=status', '--type=merge', '-o', 'json', '-p', JSON.stringify(body)], { user: 'admin' });
+    return { ok: res.code === 0, out: res.code === 0 ? res.stdout : res.stderr };
+  }
+
+  async function stored(name: string): Promise<ApprovalRequest> {
+    return JSON.parse(await k(['-n', ns, 'get', 'approvalrequest', name, '-o', 'json'])) as ApprovalRequest;
+  }
+
+  const denied = 'admission webhook "status.approvalrequests.guarita.io" denied the request: guarita: ';
+  const pending = { phase: 'Pending', approvals: 0, required: 1, reviews: [], message: 'waiting for 1 more approval(s) from dpo' };
+  const approved = { phase: 'Approved', approvals: 1, required: 1, reviews: [{ reviewer: 'dana', decision: 'Approved', reason: 'ticket 42', time: '2025-01-01T10:00:00Z' }], decidedAt: '2025-01-01T10:00:01Z', message: 'approved by dana' };
+
+  /** A request the operator has put in Pending. */
+  async function pendingRequest(name: string, podRef?: { name: string; uid?: string }): Promise<void> {
+    const req = approvalRequest(ns, name);
+    if (podRef !== undefined) req.spec.podRef = podRef;
+    await applyJson(req);
+    expect((await patchStatus(name, pending, { token: operatorToken })).out).toContain('"phase": "Pending"');
+  }
+
+  beforeAll(async () => {
+    await applyJson({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'guarita-operator', namespace: system } });
+    await applyJson({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${configuration}-operator` }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests/status'], verbs: ['get', 'patch'] }] });
+    await applyJson({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: `${configuration}-operator` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${configuration}-operator` }, subjects: [{ kind: 'ServiceAccount', name: 'guarita-operator', namespace: system }] });
+    await applyJson({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: agentSa, namespace: ns } });
+    await applyJson({
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-sidecar', namespace: ns },
+      rules: [
+        { apiGroups: ['guarita.io'], resources: ['accesspolicies'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'create'] },
+        { apiGroups: ['guarita.io'], resources: ['approvalrequests/status'], verbs: ['get', 'patch'] },
+      ],
+    });
+    await applyJson({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'guarita-sidecar', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'guarita-sidecar' }, subjects: [{ kind: 'ServiceAccount', name: agentSa, namespace: ns }] });
+    [agentToken, operatorToken] = await Promise.all([token(ns, agentSa), token(system, 'guarita-operator')]);
+  });
+
+  it('refuses self-approval: the agent\'s service account cannot set phase Approved on a Pending request', async () => {
+    await pendingRequest('status-self');
+    const res = await patchStatus('status-self', { phase: 'Approved', approvals: 1 }, { token: agentToken });
+    expect(res.ok).toBe(false);
+    expect(res.out).toContain(`${denied}status.phase: Pending → Approved: only the operator decides phases; a sidecar may only consume an approval (Approved → Consumed)`);
+    expect((await stored('status-self')).status).toMatchObject({ phase: 'Pending', approvals: 0 });
+  });
+
+  it('lets the operator approve, the sidecar consume once (guarded by resourceVersion), and nobody reopen it', async () => {
+    await pendingRequest('status-flow');
+    expect((await patchStatus('status-flow', approved, { token: operatorToken })).ok).toBe(true);
+    const before = await stored('status-flow');
+    expect(before.status).toMatchObject({ phase: 'Approved', approvals: 1 });
+    // What the sidecar sends (sidecar/src/approvals.ts, #claim).
+    const consume = { phase: 'Consumed', consumedAt: new Date().toISOString(), message: 'Consumed by pod support-agent (session session-1); running the command' };
+    const res = await patchStatus('status-flow', consume, { token: agentToken }, before.metadata.resourceVersion);
+    expect(res.out).toContain('"phase": "Consumed"');
+    expect((await stored('status-flow')).status).toMatchObject({ phase: 'Consumed', approvals: 1, decidedAt: approved.decidedAt, consumedAt: expect.any(String) });
+    const reopen = await patchStatus('status-flow', { phase: 'Approved', consumedAt: null }, { token: agentToken });
+    expect(reopen.out).toContain(`${denied}status.phase: Consumed → Approved: only the operator decides phases`);
+    const byOperator = await patchStatus('status-flow', { phase: 'Approved', consumedAt: null }, { token: operatorToken });
+    expect(byOperator.out).toContain(`${denied}status.phase: the request is Consumed, a final phase: nobody moves it to Approved, not even the operator`);
+    // The operator may still record the execution on a consumed request.
+    expect((await patchStatus('status-flow', { execution: { startedAt: consume.consumedAt, outcome: 'Succeeded', rows: 3 } }, { token: operatorToken })).ok).toBe(true);
+    expect((await stored('status-flow')).status?.phase).toBe('Consumed');
+  });
+
+  it('refuses a consumption that rewrites the operator\'s counts, naming the fields', async () => {
+    await pendingRequest('status-forged');
+    expect((await patchStatus('status-forged', approved, { token: operatorToken })).ok).toBe(true);
+    const res = await patchStatus('status-forged', { phase: 'Consumed', consumedAt: new Date().toISOString(), required: 2, decidedAt: null }, { token: agentToken });
+    expect(res.out).toContain('status.decidedAt: cannot change when consuming an approval');
+    expect(res.out).toContain('status.required: cannot change when consuming an approval');
+  });
+
+  it('treats an admin like any identity other than the operator: no phase decisions; break-glass goes through the operator\'s service account', async () => {
+    await pendingRequest('status-admin');
+    const res = await patchStatus('status-admin', { phase: 'Approved' }, 'admin');
+    expect(res.out).toContain(`${denied}status: "admin" may not write the status of an ApprovalRequest: phase decisions belong to the operator's service account ("${operatorSa}", GUARITA_OPERATOR_SERVICE_ACCOUNT)`);
+    const breakGlass = await patchStatus('status-admin', { phase: 'Denied', decidedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), message: 'denied by the security team (incident 7)' }, { impersonate: operatorSa });
+    expect(breakGlass.ok).toBe(true);
+    expect((await stored('status-admin')).status?.phase).toBe('Denied');
+  });
+
+  it('binds consumption to the pod holding the request when the token is bound to a pod', async () => {
+    const pod = examplePod(ns, 'support-agent-pod');
+    pod.metadata.labels = { ...pod.metadata.labels, 'guarita.io/inject': 'false' };
+    pod.spec.serviceAccountName = agentSa;
+    const created = await createPod(pod);
+    const podToken = await token(ns, agentSa, { name: 'support-agent-pod', uid: created.metadata.uid ?? '' });
+    await pendingRequest('status-other-pod', { name: 'another-pod' });
+    await pendingRequest('status-own-pod', { name: 'support-agent-pod', uid: created.metadata.uid ?? '' });
+    for (const name of ['status-other-pod', 'status-own-pod']) expect((await patchStatus(name, approved, { token: operatorToken })).ok).toBe(true);
+    const consume = { phase: 'Consumed', consumedAt: new Date().toISOString() };
+    const other = await patchStatus('status-other-pod', consume, { token: podToken });
+    expect(other.out).toContain(`${denied}status: the token of "system:serviceaccount:${ns}:${agentSa}" is bound to pod support-agent-pod, but this request is held by pod another-pod`);
+    expect((await patchStatus('status-own-pod', consume, { token: podToken })).ok).toBe(true);
   });
 });
 

@@ -166,6 +166,8 @@ describe('default values', () => {
     expect(config).toMatchObject({
       namespace: ns, port: 10250, metricsPort: 9090, configurationName: 'guarita-webhook', missingSecret: 'reject',
       tls: { mode: 'self', secretName: 'guarita-webhook-tls' },
+      // The ServiceAccount the operator Deployment runs as: the only identity deciding approval phases.
+      operatorServiceAccount: { namespace: ns, name: podSpec(one(objects, 'Deployment', 'guarita-operator')).serviceAccountName },
     });
     expect(config.tls.policy.dnsNames).toContain('guarita-webhook.guarita-system.svc');
     expect(config.injector.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', ns]);
@@ -253,6 +255,8 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
     expect(config.injector.sidecar.operatorCaConfigMap).toBe('corp-operator-ca');
     expect(config.injector.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', ns, 'monitoring', 'batch-legacy']);
     expect(config).toMatchObject({ missingSecret: 'warn', usernamePrefix: 'oidc:', logLevel: 'debug', tls: { mode: 'files', dir: '/var/run/guarita/webhook-tls' } });
+    expect(config.operatorServiceAccount).toEqual({ namespace: ns, name: 'audit-guarita-operator' });
+    expect(podSpec(one(objects, 'Deployment', 'audit-guarita-operator')).serviceAccountName).toBe('audit-guarita-operator');
     expect(container(d).image).toBe('registry.example.com/guarita:1.2.3');
   });
 
@@ -274,7 +278,7 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
   it('keeps every webhook failing closed', () => {
     const policies = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']
       .flatMap((kind) => (one(objects, kind).webhooks as { failurePolicy: string }[]).map((w) => w.failurePolicy));
-    expect(policies).toEqual(['Fail', 'Fail', 'Fail', 'Fail', 'Fail']);
+    expect(policies).toEqual(['Fail', 'Fail', 'Fail', 'Fail', 'Fail', 'Fail']);
   });
 
   it('renders per-namespace sidecar Roles bound to the listed service accounts, and TokenReview for them', () => {

@@ -1,7 +1,9 @@
-// ApprovalRequest admission: stamping reviews (mutating) and judging them (validating).
+// ApprovalRequest admission: stamping reviews (mutating), judging them (validating), and guarding
+// the status subresource (only the operator decides phases, a sidecar only consumes).
 import type { FastifyInstance } from 'fastify';
 import type { AccessPolicy, ApprovalRequest } from '../../../crds/types.ts';
 import { allow, deny } from '../admission.ts';
+import { validateApprovalStatusUpdate } from '../approval-status.ts';
 import { stampReviews, validateApprovalCreate, validateApprovalUpdate } from '../approvals.ts';
 import { PATHS, WEBHOOK_NAMES } from '../constants.ts';
 import type { WebhookContext } from '../context.ts';
@@ -40,10 +42,19 @@ async function validate(req: AdmissionRequest, ctx: WebhookContext): Promise<Adm
   return found.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${found.join('; ')}`);
 }
 
+function validateStatus(req: AdmissionRequest, ctx: WebhookContext): AdmissionResponse {
+  if (req.operation !== 'UPDATE' || req.subResource !== 'status' || req.object === undefined || req.oldObject === undefined) return allow(req.uid);
+  const next = req.object as ApprovalRequest;
+  if (next.metadata.namespace === undefined && req.namespace !== undefined) next.metadata.namespace = req.namespace;
+  const found = validateApprovalStatusUpdate(req.oldObject as ApprovalRequest, next, req.userInfo, { operatorUsername: ctx.operatorUsername });
+  return found.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${found.join('; ')}`);
+}
+
 export function approvalRequestRoutes(ctx: WebhookContext) {
   return (app: FastifyInstance): Promise<void> => {
     admissionRoute(app, ctx, PATHS.mutateApprovalRequests, WEBHOOK_NAMES.stampReviews, stamp);
     admissionRoute(app, ctx, PATHS.validateApprovalRequests, WEBHOOK_NAMES.validateApprovalRequests, validate);
+    admissionRoute(app, ctx, PATHS.validateApprovalStatus, WEBHOOK_NAMES.validateApprovalStatus, validateStatus);
     return Promise.resolve();
   };
 }
