@@ -146,7 +146,7 @@ describe('JSON', () => {
 
   it('gives the same output when the JSON stream is split at every position', () => {
     const failures: string[] = [];
-    const samples = [...corpus.valid.filter((_, i) => i % 3 === 0), ...corpus.lookAlikes.filter((_, i) => i % 3 === 0)];
+    const samples = [...corpus.valid, ...corpus.lookAlikes];
     for (const s of samples) {
       const doc = docFor(s, s.value);
       const expected = JSON.stringify(masker.newSession().maskJson(JSON.parse(doc)));

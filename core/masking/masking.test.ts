@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { isCard, isCnh, isCnpj, isCns, isCpf, isIpv4, isIpv6, isPis, isTitulo, phoneKind } from './checksums.ts';
-import { splitPhone } from './render.ts';
+import { createHmac } from 'node:crypto';
+import { Hmac, splitPhone } from './render.ts';
 import { compileMasker, MaskingConfigError, validateMaskingSpec, type DetectorName, type MaskingSpec } from './index.ts';
 
 const KEY = new Uint8Array(32).fill(42);
@@ -116,6 +117,16 @@ describe('redact, hash and surrogate styles', () => {
     expect(a).toBe(b);
     const otherKey = compileMasker({ style: 'hash' }, { hashKey: new Uint8Array(32).fill(1) }).newSession().maskText('52998224725');
     expect(otherKey).not.toBe(a);
+  });
+
+  it('computes the standard HMAC-SHA-256', () => {
+    for (const keyLength of [16, 32, 64, 65, 100]) {
+      const key = new Uint8Array(keyLength).map((_, i) => (i * 37 + keyLength) & 255);
+      const hmac = new Hmac(key);
+      for (const message of ['', 'cpf\u000052998224725', 'é'.repeat(600), 'a'.repeat(5000)]) {
+        expect(hmac.digest(message).toString('hex')).toBe(createHmac('sha256', key).update(message, 'utf8').digest('hex'));
+      }
+    }
   });
 
   it('hash joins the same CPF masked by content and by column name', () => {

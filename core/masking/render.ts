@@ -1,6 +1,6 @@
 // Masking styles: redact (type tag), partial (one layout per type), hash (keyed HMAC) and surrogate
 // (format-preserving, valid check digits, derived from the HMAC so it is stable too).
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import {
   cnhDigits, cnpjDigit, cnsSum, cpfDigit, DDD_LIST, isIpv4, isPlausibleDate, isRepeated, luhnSum, phoneKind, pisDigit, tituloDigits,
 } from './checksums.ts';
@@ -203,29 +203,46 @@ export function expandIpv6(s: string): string[] | null {
 // ---------------------------------------------------------------------------------------------------------------
 // Keyed hashing
 
-/** HMAC-SHA-256 with the pads hashed once; each value then costs two hash-state copies (no key setup). */
+/**
+ * HMAC-SHA-256 (RFC 2104) computed as two one-shot SHA-256 calls over preallocated pad buffers: no key setup and no
+ * hash objects per value (values are short; longer messages take the streaming path).
+ */
 export class Hmac {
-  readonly #inner: Hash;
-  readonly #outer: Hash;
+  readonly #inner: Buffer;
+  readonly #outer: Buffer;
+  readonly #ipad: Buffer;
+  readonly #opad: Buffer;
 
   constructor(key: Uint8Array) {
     let k = Buffer.from(key);
     if (k.length > 64) k = createHash('sha256').update(k).digest();
-    const ipad = Buffer.alloc(64, 0x36);
-    const opad = Buffer.alloc(64, 0x5c);
+    this.#ipad = Buffer.alloc(64, 0x36);
+    this.#opad = Buffer.alloc(64, 0x5c);
     for (let i = 0; i < k.length; i++) {
-      ipad[i] = (ipad[i] ?? 0) ^ (k[i] ?? 0);
-      opad[i] = (opad[i] ?? 0) ^ (k[i] ?? 0);
+      this.#ipad[i] = (this.#ipad[i] ?? 0) ^ (k[i] ?? 0);
+      this.#opad[i] = (this.#opad[i] ?? 0) ^ (k[i] ?? 0);
     }
-    this.#inner = createHash('sha256').update(ipad);
-    this.#outer = createHash('sha256').update(opad);
+    this.#inner = Buffer.alloc(64 + SHORT_MESSAGE);
+    this.#ipad.copy(this.#inner, 0);
+    this.#outer = Buffer.alloc(64 + 32);
+    this.#opad.copy(this.#outer, 0);
   }
 
   digest(message: string): Buffer {
-    const inner = this.#inner.copy().update(message, 'utf8').digest();
-    return this.#outer.copy().update(inner).digest();
+    const n = Buffer.byteLength(message, 'utf8');
+    let innerHash: Buffer;
+    if (n <= SHORT_MESSAGE) {
+      this.#inner.write(message, 64, 'utf8');
+      innerHash = hash('sha256', this.#inner.subarray(0, 64 + n), 'buffer');
+    } else {
+      innerHash = createHash('sha256').update(this.#ipad).update(message, 'utf8').digest();
+    }
+    innerHash.copy(this.#outer, 64);
+    return hash('sha256', this.#outer, 'buffer');
   }
 }
+
+const SHORT_MESSAGE = 1024;
 
 /** `<type>:hmac:<first 16 hex of HMAC-SHA-256(key, type ‖ 0x00 ‖ normalised value)>`. */
 export function hashToken(hmac: Hmac, type: string, detector: DetectorName | null, s: string): string {
