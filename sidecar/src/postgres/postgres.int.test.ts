@@ -240,10 +240,13 @@ describe('protocol', () => {
   it('extended protocol: client Describe of a statement, named portals kept across Syncs in a transaction, partial Executes, masking throughout', async () => {
     const c = raw();
     await c.login({ token: support, database: s.database, options: PURPOSE_OPTIONS });
+    // Flush (no Sync): the answers come without ReadyForQuery, as drivers preparing ahead expect.
     c.send(Buffer.concat([
       serialize.parse({ name: 'by_ids', text: 'SELECT id, cpf FROM customers WHERE id <= $1 ORDER BY id', types: [23] }),
-      serialize.describe({ type: 'S', name: 'by_ids' }), serialize.sync(),
+      serialize.describe({ type: 'S', name: 'by_ids' }), serialize.flush(),
     ]));
+    await c.until(() => c.messages.some((m) => m.name === 'rowDescription'));
+    c.send(serialize.sync());
     await c.readyCount(1);
     expect(c.trace()).toEqual(['parseComplete', 'parameterDescription', 'rowDescription', 'Z:I']);
     c.messages.length = 0;
