@@ -48,6 +48,13 @@ describe('jsonStream', () => {
     expect(streamed(doc, 4096)).toBe('{"email":"[EMAIL]"}');
   });
 
+  it('keeps memory bounded on absurd tokens: giant numbers fall back to text, giant ruled values are redacted', () => {
+    const digits = '7'.repeat(50_000);
+    expect(streamed(`{"n": ${digits}, "e": "a@b.com"}`, 1000)).toBe(`{"n": ${digits}, "e": "a***@b***.com"}`);
+    const huge = JSON.stringify({ cpf: '1'.repeat(RULED_CAP * 4), ok: 1 });
+    expect(streamed(huge, 5000)).toBe('{"cpf":"[CPF]","ok":1}');
+  });
+
   it('handles NDJSON (several top-level values)', () => {
     const doc = '{"email":"a@b.com"}\n{"email":"c@d.com"}\n"529.982.247-25"\n';
     expect(streamed(doc, 5)).toBe('{"email":"a***@b***.com"}\n{"email":"c***@d***.com"}\n"***.***.***-25"\n');

@@ -18,6 +18,8 @@ import type { StreamMasker } from './types.ts';
 const MAX_DEPTH = 256;
 export const STRING_BUFFER = 8192;
 export const RULED_CAP = 65536;
+/** Numbers and literals longer than this are not JSON anyone sends; the rest of the input is masked as text. */
+const TOKEN_CAP = 4096;
 const NUMBER_MIN = 10_000_000;
 
 function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
@@ -179,8 +181,9 @@ export class JsonStream implements StreamMasker {
       i = j;
     }
     if (this.#text !== null) return;
-    this.#flushRun(b, i);
     this.#buf = b.slice(i);
+    this.#flushRun(b, i);
+    if (this.#text !== null) this.#buf = '';
   }
 
   /** End of a chunk: emit the unchanged bytes, and keep the raw head of an unfinished token. */
@@ -194,9 +197,17 @@ export class JsonStream implements StreamMasker {
       this.#out.push(b.slice(this.#copyFrom, this.#tokStart));
       this.#raw = b.slice(this.#tokStart, i);
       this.#tokStart = -1;
-    } else {
-      this.#raw += b.slice(0, i);
+    } else if (!this.#overflow) {
+      this.#raw += b.slice(0, i); // (an overflowing ruled value is replaced whole: its bytes are not needed)
     }
+    if (this.#state !== STRING && this.#raw.length > TOKEN_CAP) this.#giveUp();
+  }
+
+  /** A number or literal longer than any real one: not JSON we can tokenise with bounded memory; mask as text. */
+  #giveUp(): void {
+    this.#text = this.#ops.textStream();
+    this.#out.push(this.#text.push(this.#raw));
+    this.#raw = '';
   }
 
   #step(b: string, i: number, final: boolean): number {
