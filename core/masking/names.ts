@@ -13,7 +13,7 @@ const WORDS: Readonly<Record<string, DetectorName>> = {
   email: 'email', emails: 'email', mail: 'email', emailaddress: 'email',
   telefone: 'phone', telefones: 'phone', fone: 'phone', tel: 'phone', celular: 'phone', cel: 'phone', whatsapp: 'phone',
   phone: 'phone', phones: 'phone', mobile: 'phone', msisdn: 'phone', phonenumber: 'phone',
-  creditcard: 'card', cardnumber: 'card', ccnumber: 'card', pan: 'card',
+  creditcard: 'card', cardnumber: 'card', ccnumber: 'card',
   ip: 'ip', ipv4: 'ip', ipv6: 'ip', ipaddress: 'ip', ipaddr: 'ip', remoteaddr: 'ip',
   nascimento: 'birthDate', nasc: 'birthDate', dtnasc: 'birthDate', datanasc: 'birthDate', datanascimento: 'birthDate',
   birth: 'birthDate', birthdate: 'birthDate', birthday: 'birthDate', dob: 'birthDate', aniversario: 'birthDate',
