@@ -104,7 +104,7 @@ export class PolicyWatch<C> {
       try {
         let resourceVersion = await this.#list();
         attempt = 0;
-        for (;;) resourceVersion = await this.#watch(resourceVersion);
+        while (!this.#abort.signal.aborted) resourceVersion = await this.#watch(resourceVersion);
       } catch (err) {
         if (this.#abort.signal.aborted) break;
         this.#broken(err instanceof Gone ? undefined : err);

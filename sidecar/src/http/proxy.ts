@@ -162,6 +162,7 @@ export class HttpProxy {
   readonly #sessions: HttpSessions;
   readonly #pools = new Map<string, Pool>();
   readonly #sockets = new Set<Socket>();
+  #upstream: { target: object; upstream: HttpUpstream; at: number } | undefined;
   /** The last bytes of each response, released once the exchange is recorded. */
   readonly #held = new WeakMap<ServerResponse, Buffer>();
   #inFlight = 0;
@@ -286,8 +287,13 @@ export class HttpProxy {
   #upstreamFor(): HttpUpstream {
     const available = this.#opts.enforcer.available(this.#opts.target);
     if (!available.ok) throw new ExchangeError(503, 'Unavailable', available.message);
+    const cached = this.#upstream;
+    // Mounted Secrets change in place (rotation): re-read the credentials every few seconds.
+    if (cached !== undefined && cached.target === available.target && Date.now() - cached.at < 5000) return cached.upstream;
     try {
-      return httpUpstream(available.target.policy, this.#opts.credentialsDir);
+      const upstream = httpUpstream(available.target.policy, this.#opts.credentialsDir);
+      this.#upstream = { target: available.target, upstream, at: Date.now() };
+      return upstream;
     } catch (err) {
       throw new ExchangeError(503, 'Unavailable', `target ${this.#opts.target.target}: ${errorMessage(err)}`);
     }

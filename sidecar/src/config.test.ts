@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from './config.ts';
+import { parseDuration } from './duration.ts';
+
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sidecar-config-'));
+  mkdirSync(join(dir, 'tokens'));
+  writeFileSync(join(dir, 'tokens', 'operator'), 'operator-token');
+  writeFileSync(join(dir, 'tokens', 'kube'), 'kube-token');
+  writeFileSync(join(dir, 'kubeconfig'), 'apiVersion: v1\n');
+  env = {
+    GUARITA_NAMESPACE: 'lgpd-orders', GUARITA_POD_NAME: 'support-agent', GUARITA_POD_UID: 'uid-1',
+    GUARITA_TARGETS: JSON.stringify([
+      { policy: 'orders-db', target: 'orders-db', protocol: 'postgres', listenPort: 15432 },
+      { policy: 'customers-api', target: 'customers-api', protocol: 'http', listenPort: 18080 },
+    ]),
+    GUARITA_OPERATOR_URL: 'https://guarita-operator.guarita-system.svc:8443/',
+    GUARITA_SPOOL_DIR: join(dir, 'spool'), GUARITA_CREDENTIALS_DIR: join(dir, 'targets'), GUARITA_TOKEN_DIR: join(dir, 'tokens'),
+    GUARITA_KUBECONFIG: join(dir, 'kubeconfig'),
+  };
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function error(over: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig({ ...env, ...over });
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('reads the injected environment with the contract defaults', () => {
+    const c = loadConfig(env);
+    expect(c).toMatchObject({
+      namespace: 'lgpd-orders', podName: 'support-agent', podUid: 'uid-1', adminPort: 15090,
+      operatorUrl: 'https://guarita-operator.guarita-system.svc:8443', approvalWaitMs: 30_000, policyStalenessMs: 60_000,
+      bindHost: '127.0.0.1', httpBinary: 'passthrough',
+    });
+    expect(c.targets.map((t) => t.target)).toEqual(['orders-db', 'customers-api']);
+  });
+
+  it('accepts Go-style durations', () => {
+    expect(loadConfig({ ...env, GUARITA_APPROVAL_WAIT: '1m30s', GUARITA_POLICY_STALENESS: '2m' })).toMatchObject({ approvalWaitMs: 90_000, policyStalenessMs: 120_000 });
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('1d')).toBe(86_400_000);
+    expect(parseDuration('soon')).toBeUndefined();
+  });
+
+  it.each([
+    ['GUARITA_NAMESPACE', { GUARITA_NAMESPACE: undefined }, /is required/],
+    ['GUARITA_POD_NAME', { GUARITA_POD_NAME: '' }, /is required/],
+    ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"a"' }, /not valid JSON/],
+    ['GUARITA_TARGETS', { GUARITA_TARGETS: '[]' }, /non-empty JSON array/],
+    ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"a","target":"a","protocol":"mysql","listenPort":1}]' }, /\[0\]\.protocol must be http or postgres/],
+    ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"a","target":"a","protocol":"http","listenPort":15090}]' }, /listenPort 15090 .* admin port/],
+    ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"A_B","target":"a","protocol":"http","listenPort":8080}]' }, /policy must be a DNS label/],
+    ['GUARITA_ADMIN_PORT', { GUARITA_ADMIN_PORT: '70000' }, /port number/],
+    ['GUARITA_OPERATOR_URL', { GUARITA_OPERATOR_URL: 'guarita-operator:8443' }, /https/],
+    ['GUARITA_OPERATOR_CA_FILE', { GUARITA_OPERATOR_CA_FILE: '/nonexistent/ca.crt' }, /cannot read/],
+    ['GUARITA_TOKEN_DIR', { GUARITA_TOKEN_DIR: '/nonexistent' }, /operator/],
+    ['GUARITA_KUBECONFIG', { GUARITA_KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined }, /KUBERNETES_SERVICE_HOST/],
+    ['GUARITA_APPROVAL_WAIT', { GUARITA_APPROVAL_WAIT: '30 seconds' }, /duration/],
+    ['GUARITA_POLICY_STALENESS', { GUARITA_POLICY_STALENESS: '10ms' }, /at least/],
+    ['GUARITA_HTTP_BINARY', { GUARITA_HTTP_BINARY: 'mask' }, /passthrough, refuse/],
+  ] as const)('names %s when it is wrong', (setting, over, message) => {
+    const err = error(over);
+    expect(err.setting).toBe(setting);
+    expect(err.message).toMatch(message);
+    expect(err.message.startsWith(`${setting}: `)).toBe(true);
+  });
+});
