@@ -53,6 +53,9 @@ export class CancelRegistry {
   }
 }
 
+/** PostgreSQL's own bound on an authentication message (PG_MAX_AUTH_TOKEN_LENGTH). */
+const MAX_PASSWORD_MESSAGE = 65_535;
+
 /** Client data buffered beyond this pauses reading from the client. */
 const CLIENT_HIGH_WATER = 8 * 1024 * 1024;
 const UPSTREAM_QUEUE_HIGH = 4096;
@@ -91,7 +94,8 @@ export class ProxyConnection {
   constructor(socket: Socket, ctx: ConnectionContext) {
     this.client = socket;
     this.ctx = ctx;
-    this.reader = new FrontendReader({ maxMessageBytes: ctx.maxMessageBytes });
+    // Until the client is authenticated, nothing bigger than a password message is buffered.
+    this.reader = new FrontendReader({ maxMessageBytes: MAX_PASSWORD_MESSAGE + 4 });
     this.log = ctx.logger.child({ conn: nextConnectionId++, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` });
     this.closed = new Promise((r) => { this.resolveClosed = r; });
   }
@@ -255,6 +259,7 @@ export class ProxyConnection {
   private ready(session: Session, up: UpstreamConnection): void {
     clearTimeout(this.startupTimer);
     this.phase = 'ready';
+    this.reader.maxMessageBytes = this.ctx.maxMessageBytes;
     this.pipeline = new Pipeline({
       session,
       logger: this.log,
@@ -456,7 +461,9 @@ export class ProxyConnection {
     if (this.phase === 'ready' && pipeline !== undefined) {
       this.phase = 'draining';
       this.client.pause();
-      await pipeline.idle(5000);
+      // Answered means handled and written: the last answer (ReadyForQuery) waits for its record.
+      const deadline = Date.now() + 5000;
+      while ((pipeline.pending > 0 || this.upPumping || this.upQueue.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       this.phase = 'ready';
     }
     this.refuse(code, message);
@@ -522,6 +529,7 @@ export class ProxyConnection {
 }
 
 function passwordText(m: Extract<FrontendMessage, { type: 'password' }>): string {
+  if (m.body.length > MAX_PASSWORD_MESSAGE) throw new ProtocolError(`password message of ${m.body.length} bytes is too long`);
   const nul = m.body.indexOf(0);
   if (nul !== m.body.length - 1) throw new ProtocolError('malformed password message');
   const token = m.body.toString('utf8', 0, nul);

@@ -248,7 +248,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export class FrontendReader {
   private chunks: Buffer[] = [];
   private length = 0;
-  private readonly maxMessageBytes: number;
+  /** Can be changed between messages (a small bound before authentication, the full one after). */
+  maxMessageBytes: number;
 
   constructor(limits: Partial<ReaderLimits> = {}) {
     this.maxMessageBytes = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;

@@ -104,6 +104,19 @@ describe('client authentication', () => {
     expect(fake.startups).toHaveLength(0);
   });
 
+  it('does not buffer more than a password message before authentication', async () => {
+    const { fake, listener } = await setup();
+    const raw = rawClient(listener.address.port);
+    raw.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE }));
+    await raw.until(() => raw.messages.some((m) => m.name === 'authenticationCleartextPassword'));
+    const head = Buffer.from([0x70, 0, 0, 0, 0]);
+    head.writeInt32BE(10 * 1024 * 1024, 1);
+    raw.send(head);
+    await raw.until(() => raw.closed);
+    expect(raw.messages.find((m) => m.name === 'error')).toMatchObject({ code: '54000', severity: 'FATAL' });
+    expect(fake.startups).toHaveLength(0);
+  });
+
   it('accepts TLS from clients when configured', async () => {
     const fake = await startFakeUpstream({ auth: 'scram', user: 'orders_app', password: 's3cret' });
     cleanups.push(() => fake.close());

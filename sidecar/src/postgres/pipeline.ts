@@ -219,10 +219,9 @@ export class Pipeline {
     return true;
   }
 
-  /** Resolves once every message sent upstream has been answered (or after `ms`). */
-  async idle(ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (this.entries.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  /** Messages sent upstream whose answers are still due. */
+  get pending(): number {
+    return this.entries.length;
   }
 
   /** Whether a statement is being held for approval (or being decided). */
