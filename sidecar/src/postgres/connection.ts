@@ -246,7 +246,8 @@ export class ProxyConnection {
       const e = err instanceof UpstreamConnectError ? err : new UpstreamConnectError(String(err));
       this.log.warn({ err: e.message, sqlstate: e.sqlstate }, 'upstream connection failed');
       this.closeReason = `upstream connection failed: ${e.message}`;
-      this.refuse(e.sqlstate, e.message);
+      // The client's own credential was fine: an authentication failure upstream is the Secret's, not 28xxx for the client.
+      this.refuse(e.sqlstate.startsWith('28') ? '08006' : e.sqlstate, e.message);
       return;
     }
     if (this.phase === 'closed') {

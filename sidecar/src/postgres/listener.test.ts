@@ -72,7 +72,7 @@ describe('upstream authentication', () => {
   it('refuses the client with the upstream\'s error when the Secret\'s password is wrong', async () => {
     const { listener } = await setup('scram', { password: 'wrong' });
     const c = client(listener);
-    await expect(c.connect()).rejects.toThrow(/password authentication failed/);
+    await expect(c.connect()).rejects.toMatchObject({ code: '08006', message: expect.stringMatching(/upstream: password authentication failed/) });
   });
 
   it('connects upstream over TLS (require, verify-full with the CA), and refuses a certificate it cannot verify', async () => {
