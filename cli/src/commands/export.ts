@@ -1,7 +1,210 @@
-// Placeholder until issue 10 lands: says so plainly instead of pretending to work.
+// guarita export [--since T] [--until T] [--format jsonl|csv] [-o FILE]
+import { createWriteStream, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { CliIo } from '../io.ts';
+import { COMMON_OPTIONS, parseFlags, UsageError } from '../args.ts';
+import { connect, OPERATOR_HELP, OPERATOR_OPTIONS, type OperatorClient } from '../operator-client.ts';
+import { commandRow, csvHeader } from '../csv.ts';
+import { jsonlLines, parseLine, type JsonlLine } from '../jsonl.ts';
+import { Progress } from '../progress.ts';
+import { humanBytes, parseTimeFlag } from '../time.ts';
+import type { SessionRecord } from '../../../operator/src/store/types.ts';
 
-export function run(_argv: string[], io: CliIo): Promise<number> {
-  io.stderr.write('guarita export: not implemented yet (tracked in issue 10)\n');
-  return Promise.resolve(3);
+const HELP = `usage: guarita export [--since T] [--until T] [--format jsonl|csv] [-o FILE] [-n NAMESPACE]
+
+Exports the audit trail of a namespace: every recorded record (session start and end, commands with
+subject, purpose, decision, rule, approval, masked result sizes and masked-value counts, approvals).
+You need 'get' and 'list' on sessions.guarita.io in the namespace. A progress bar is drawn on
+stderr when it is a terminal and the export takes a while.
+
+  jsonl (default)  the records exactly as signed by the sidecars, with each chain's public key:
+                   verifiable offline with 'guarita verify --file FILE'.
+  csv              one row per command: time, namespace, policy, target, session, subject, groups,
+                   purpose, command (masked), decision, rule, approvalRequest, rows, bytes, masked
+                   (e.g. cpf=3;email=2), record (chainId#seq, to find it in a JSONL export).
+                   For spreadsheets: NOT verifiable (no hashes or signatures); cells a spreadsheet
+                   would run as formulas (starting with = + - @) get a leading apostrophe.
+
+Flags:
+  --since T             records since T: a duration ago (24h, 7d) or a time (2026-11-01T00:00:00Z)
+  --until T             records before T (same forms; default: now)
+  --format F            jsonl or csv (default: from the file name's extension, else jsonl)
+  -o, --output FILE     write to FILE (created with mode 0600, complete or not at all); default stdout
+  --policy P            csv only: rows of AccessPolicy P (a JSONL export keeps whole chains so it
+                        stays verifiable; verify one policy with 'guarita verify --policy P')
+  -n, --namespace NS    namespace (default: the context's)
+  --kubeconfig FILE, --context NAME
+
+A time-windowed JSONL export proves that its records are authentic and that none was removed,
+altered or reordered between a chain's first and last record in the file; records cut off at the
+window's edges can only be noticed online, with 'guarita verify --policy P'.
+
+${OPERATOR_HELP}`;
+
+const OPTIONS = { ...COMMON_OPTIONS, ...OPERATOR_OPTIONS, since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string' }, policy: { type: 'string' } } as const;
+
+type Format = 'jsonl' | 'csv';
+
+function exportFormat(format: string | undefined, file: string | undefined): Format {
+  if (format === undefined) return file?.toLowerCase().endsWith('.csv') === true ? 'csv' : 'jsonl';
+  if (format === 'jsonl' || format === 'csv') return format;
+  throw new UsageError(`--format must be jsonl or csv (got '${format}')`);
+}
+
+interface Window { since?: string; until?: string }
+
+function timeWindow(since: string | undefined, until: string | undefined, now: number): Window {
+  const s = since === undefined ? undefined : parseTimeFlag(since, '--since', now);
+  const u = until === undefined ? undefined : parseTimeFlag(until, '--until', now);
+  if (s !== undefined && u !== undefined && s >= u) throw new UsageError(`--since (${new Date(s).toISOString()}) must be before --until (${new Date(u).toISOString()})`);
+  return { ...(s === undefined ? {} : { since: new Date(s).toISOString() }), ...(u === undefined ? {} : { until: new Date(u).toISOString() }) };
+}
+
+/** Where the export goes: a temporary file renamed into place on success, or stdout. */
+interface Sink { out: Writable; commit(): Promise<void>; abort(): void; name: string }
+
+function fileSink(file: string): Sink {
+  const partial = join(dirname(file), `.${basename(file)}.partial-${process.pid}`);
+  const out: WriteStream = createWriteStream(partial, { mode: 0o600, flags: 'w' });
+  // Interrupted (Ctrl-C): leave no partial file behind.
+  const interrupted = (): void => {
+    rmSync(partial, { force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const release = (): void => {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+  };
+  return {
+    out, name: file,
+    commit: async () => {
+      release();
+      out.end();
+      await once(out, 'close');
+      renameSync(partial, file);
+    },
+    abort: () => {
+      release();
+      out.destroy();
+      rmSync(partial, { force: true });
+    },
+  };
+}
+
+function stdoutSink(io: CliIo): Sink {
+  return { out: io.stdout, name: 'stdout', commit: () => Promise.resolve(), abort: () => undefined };
+}
+
+async function write(out: Writable, chunk: string | Buffer): Promise<void> {
+  if (!out.write(chunk)) await once(out, 'drain');
+}
+
+/** Position in the stream (records arrive per chain in key-line order, by seq) for the progress bar. */
+class Position {
+  readonly #sizes: Map<string, number>;
+  readonly #offsets = new Map<string, number>();
+  #total = 0;
+
+  constructor(sizes: Map<string, number>) {
+    this.#sizes = sizes;
+  }
+
+  key(chainId: string): void {
+    this.#offsets.set(chainId, this.#total);
+    this.#total += this.#sizes.get(chainId) ?? 0;
+  }
+
+  fraction(r: SessionRecord): number | undefined {
+    const offset = this.#offsets.get(r.chainId);
+    return this.#total === 0 || offset === undefined ? undefined : Math.min(0.99, (offset + r.seq) / this.#total);
+  }
+}
+
+interface Counts { lines: number; records: number; commands: number; chains: number; bytes: number }
+
+async function chainSizes(operator: OperatorClient, action: string): Promise<Map<string, number>> {
+  const { items } = await operator.json<{ items: { chainId: string; seq: number }[] }>('/chains', {}, action);
+  return new Map(items.map((c) => [c.chainId, c.seq]));
+}
+
+type Line = Omit<Partial<SessionRecord>, 'type'> & { type?: string };
+
+/** Copies one line to the sink (JSONL as received; CSV rows for command records). */
+async function copyLine(line: JsonlLine, format: Format, sink: Sink, counts: Counts, position: Position, action: string): Promise<SessionRecord | undefined> {
+  counts.lines++;
+  counts.bytes += line.raw.length + 1;
+  const value = parseLine(line.text) as Line | undefined;
+  if (value === undefined) throw new Error(`${action}: line ${line.number} of the operator's answer is not JSON; the export is incomplete, try again`);
+  const isKey = value.type === 'key' && typeof value.chainId === 'string';
+  if (format === 'jsonl') await write(sink.out, Buffer.concat([line.raw, NEWLINE]));
+  if (isKey) {
+    counts.chains++;
+    position.key(value.chainId ?? '');
+    return undefined;
+  }
+  const record = value as unknown as SessionRecord;
+  counts.records++;
+  const row = format === 'csv' ? commandRow(record) : undefined;
+  if (row === undefined) return record;
+  counts.commands++;
+  await write(sink.out, row);
+  return record;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+async function copy(operator: OperatorClient, query: Record<string, string | undefined>, format: Format, sink: Sink, progress: Progress, action: string): Promise<Counts> {
+  const position = new Position(await chainSizes(operator, action));
+  const counts: Counts = { lines: 0, records: 0, commands: 0, chains: 0, bytes: 0 };
+  if (format === 'csv') await write(sink.out, csvHeader());
+  for await (const line of jsonlLines(await operator.stream('/export', query, action))) {
+    const record = await copyLine(line, format, sink, counts, position, action);
+    if (record !== undefined) progress.update(position.fraction(record), `${counts.records} records · ${humanBytes(counts.bytes)}`);
+  }
+  return counts;
+}
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, OPTIONS, 'export');
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`guarita export takes no arguments (got '${positionals.join(' ')}'); write to a file with -o FILE`);
+  const file = values.output === undefined || values.output === '-' ? undefined : values.output;
+  const format = exportFormat(values.format, file);
+  if (values.policy !== undefined && format === 'jsonl') {
+    throw new UsageError('--policy applies to CSV exports: a JSONL export keeps whole chains so it stays verifiable. Export everything, or verify one policy with \'guarita verify --policy P\'');
+  }
+  const window = timeWindow(values.since, values.until, Date.now());
+  const { operator } = await connect(values, io.env);
+  const action = `exporting recordings of namespace ${operator.namespace}`;
+  const sink = file === undefined ? stdoutSink(io) : fileSink(file);
+  const progress = new Progress(io.stderr, { label: 'exporting' });
+  try {
+    const counts = await copy(operator, { ...window, ...(format === 'csv' ? { policy: values.policy } : {}) }, format, sink, progress, action);
+    progress.done();
+    await sink.commit();
+    io.stderr.write(`${summary(counts, format, window, operator.namespace, sink.name)}\n`);
+    return 0;
+  } catch (err) {
+    progress.done();
+    sink.abort();
+    throw err;
+  } finally {
+    await operator.close();
+  }
+}
+
+function summary(c: Counts, format: Format, w: Window, namespace: string, name: string): string {
+  const span = `${w.since ?? 'the beginning'} .. ${w.until ?? 'now'}`;
+  const what = format === 'csv' ? `${c.commands} command row(s) from ${c.records} record(s)` : `${c.records} record(s) of ${c.chains} chain(s)`;
+  const next = format === 'csv'
+    ? 'A CSV export is not verifiable; a JSONL export of the same window is (guarita verify --file).'
+    : `Verify it offline: guarita verify --file ${name === 'stdout' ? 'FILE' : name}`;
+  return `Exported ${what} of namespace ${namespace} (${span}) to ${name}.\n${next}`;
 }

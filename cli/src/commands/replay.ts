@@ -1,7 +1,133 @@
-// Placeholder until issue 10 lands: says so plainly instead of pretending to work.
+// guarita replay SESSION [--speed N | --no-timing] [--max-idle 5s] [-o json|yaml]
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeyObject } from 'node:crypto';
 import type { CliIo } from '../io.ts';
+import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError } from '../args.ts';
+import { connect, OperatorError, OPERATOR_HELP, OPERATOR_OPTIONS, type OperatorClient } from '../operator-client.ts';
+import { paint, writeStructured } from '../output.ts';
+import { play, type Review } from '../replay-render.ts';
+import { getApprovalRequest } from '../approval-requests.ts';
+import type { KubeAccess } from '../kube.ts';
+import { parseDurationFlag } from '../time.ts';
+import { hashOf, importPublicKey, verifyHashSignature, type Linked } from '../../../core/recording/index.ts';
+import type { SessionRecord } from '../../../operator/src/store/types.ts';
 
-export function run(_argv: string[], io: CliIo): Promise<number> {
-  io.stderr.write('guarita replay: not implemented yet (tracked in issue 10)\n');
-  return Promise.resolve(3);
+const HELP = `usage: guarita replay SESSION [-n NAMESPACE] [--speed N | --no-timing] [--max-idle 5s] [-o json|yaml]
+
+Plays a recorded session back the way it happened: every command (masked), the decision and the
+rule that made it, the masked result sample, approvals requested and consumed. Find sessions with
+'guarita sessions list'. You need 'get' on sessions.guarita.io in the namespace; with 'list' too,
+every record's hash and signature is checked against its sidecar's registered key while playing.
+
+Flags:
+  --speed N             play N times faster (default 1; 0.5 is half speed)
+  --no-timing           print everything at once (the default when stdout is not a terminal)
+  --max-idle D          shorten pauses longer than D to D, labelled with the real pause (default 5s; 0 keeps them)
+  -n, --namespace NS    namespace (default: the context's)
+  -o, --output FORMAT   json or yaml: the session's records, for scripts
+  --kubeconfig FILE, --context NAME
+
+Exit codes: 0 played; 1 a record failed its hash or signature check, or an error; 2 usage error.
+
+${OPERATOR_HELP}`;
+
+const OPTIONS = {
+  ...COMMON_OPTIONS, ...OPERATOR_OPTIONS,
+  speed: { type: 'string' }, 'no-timing': { type: 'boolean' }, 'max-idle': { type: 'string' },
+} as const;
+
+function parseSpeed(value: string | undefined): number {
+  if (value === undefined) return 1;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--speed must be a positive number such as 2 or 0.5 (got '${value}')`);
+  return n;
+}
+
+interface Integrity { checked: boolean; reason?: string; tampered: string[] }
+
+/** Checks each record's hash and signature with its chain's registered key (needs 'list' for the keys). */
+async function integrity(operator: OperatorClient, records: readonly SessionRecord[]): Promise<Integrity> {
+  let chains: { items: { chainId: string; keyId: string; publicJwk: Parameters<typeof importPublicKey>[0] }[] };
+  try {
+    chains = await operator.json('/chains', {}, 'reading the sidecar chains\' keys');
+  } catch (err) {
+    if (err instanceof OperatorError && err.status === 403) return { checked: false, reason: 'you may replay but not list recordings, so the chains\' keys were not read', tampered: [] };
+    throw err;
+  }
+  const keys = new Map<string, { keyId: string; key: KeyObject }>();
+  for (const c of chains.items) keys.set(c.chainId, { keyId: c.keyId, key: importPublicKey(c.publicJwk) });
+  const tampered = records.filter((r) => !intact(r, keys.get(r.chainId))).map((r) => `${r.chainId}#${r.seq}`);
+  return { checked: true, tampered };
+}
+
+function intact(r: SessionRecord, k: { keyId: string; key: KeyObject } | undefined): boolean {
+  if (k === undefined || k.keyId !== r.keyId) return false;
+  const { hash, sig, ...linked } = r;
+  return hashOf(linked as Linked<object>) === hash && verifyHashSignature(k.key, hash, sig);
+}
+
+function sessionArg(positionals: string[]): string {
+  const [sessionId, ...rest] = positionals;
+  if (sessionId === undefined || rest.length > 0) throw new UsageError('guarita replay: name one session (find it with \'guarita sessions list\')');
+  return sessionId;
+}
+
+interface Approvals { reviews: Map<string, Review[]>; notes: string[] }
+
+/** Who approved or denied the session's ApprovalRequests, when the user may read them (best effort). */
+async function approvals(kube: KubeAccess, records: readonly SessionRecord[]): Promise<Approvals> {
+  const names = [...new Set(records.map((r) => r.approvalRequest).filter((n): n is string => n !== undefined))];
+  const out: Approvals = { reviews: new Map(), notes: [] };
+  for (const name of names) {
+    try {
+      const request = await getApprovalRequest(kube, name);
+      out.reviews.set(name, request.status?.reviews ?? []);
+    } catch (err) {
+      out.notes.push(`reviewers of ApprovalRequest ${name} not shown (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  return out;
+}
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, OPTIONS, 'replay');
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const sessionId = sessionArg(positionals);
+  if (values['no-timing'] === true && values.speed !== undefined) throw new UsageError('--speed and --no-timing exclude each other');
+  const speed = parseSpeed(values.speed);
+  const maxIdleMs = parseDurationFlag(values['max-idle'] ?? '5s', '--max-idle');
+  const format = outputFormat(values.output);
+  const timing = values['no-timing'] !== true && (io.stdout.isTTY === true || values.speed !== undefined);
+  const { kube, operator } = await connect(values, io.env);
+  try {
+    const { records } = await operator.json<{ records: SessionRecord[] }>(`/sessions/${encodeURIComponent(sessionId)}`, {}, `reading session ${sessionId} in namespace ${operator.namespace}`);
+    const check = await integrity(operator, records);
+    if (format !== 'table') {
+      writeStructured(io, format, { sessionId, namespace: operator.namespace, integrity: check, records });
+      return check.tampered.length > 0 ? 1 : 0;
+    }
+    const reviewed = await approvals(kube, records);
+    await play(records, { timing, speed, maxIdleMs, tampered: new Set(check.tampered), reviews: reviewed.reviews }, io.stdout, paint(io.stdout, io.env), (ms) => sleep(ms));
+    for (const note of reviewed.notes) io.stderr.write(paint(io.stderr, io.env).dim(`${note}\n`));
+    return report(io, check, records.length);
+  } finally {
+    await operator.close();
+  }
+}
+
+function report(io: CliIo, check: Integrity, total: number): number {
+  const p = paint(io.stderr, io.env);
+  if (!check.checked) {
+    io.stderr.write(p.dim(`\nRecords not checked against their signatures: ${check.reason ?? ''}.\n`));
+    return 0;
+  }
+  if (check.tampered.length === 0) {
+    io.stderr.write(p.dim(`\n${total} record(s), each intact and signed by its sidecar's registered key.\n`));
+    return 0;
+  }
+  io.stderr.write(p.red(`\n${check.tampered.length} of ${total} record(s) fail their hash or signature check (${check.tampered.join(', ')}): the recording was altered. Run 'guarita verify --policy POLICY' for the full check.\n`));
+  return 1;
 }

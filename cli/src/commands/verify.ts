@@ -1,7 +1,262 @@
-// Placeholder until issue 10 lands: says so plainly instead of pretending to work.
+// guarita verify [--policy P | --file EXPORT] [-n NS] [-o json|yaml]
+import { createReadStream, statSync } from 'node:fs';
 import type { CliIo } from '../io.ts';
+import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError, type OutputFormat } from '../args.ts';
+import { connect, OperatorError, OPERATOR_HELP, OPERATOR_OPTIONS, type Connection } from '../operator-client.ts';
+import { explainApiError, type KubeAccess } from '../kube.ts';
+import { paint, writeStructured, type Paint } from '../output.ts';
+import { Progress } from '../progress.ts';
+import { jsonlLines, parseLine } from '../jsonl.ts';
+import { ExportVerifier, recordName, verifyPolicy, type Anchor, type BadRecord, type ExportVerdict, type PolicyVerdict } from '../chain-verify.ts';
+import { humanBytes } from '../time.ts';
+import { GROUP, VERSION } from '../../../crds/definitions.ts';
+import type { AccessPolicy } from '../../../crds/types.ts';
+import type { PolicyEntryLine } from '../../../operator/src/store/types.ts';
 
-export function run(_argv: string[], io: CliIo): Promise<number> {
-  io.stderr.write('guarita verify: not implemented yet (tracked in issue 10)\n');
-  return Promise.resolve(3);
+const HELP = `usage: guarita verify [--policy P | --file EXPORT] [-n NAMESPACE] [-o json|yaml]
+
+Checks the tamper-evident recordings: every record's hash and signature, every chain link, and
+that nothing was removed, inserted or reordered. Names the first bad record when anything is off.
+
+  --policy P     the operator's store chain of AccessPolicy P: every link and record, and that its
+                 head matches the one anchored in the AccessPolicy's status.chain (read from the
+                 apiserver as you, not from the operator). Anchoring is periodic: when the anchor
+                 lags the store, the links up to it must match it and the newer ones are reported
+                 as verified but not yet anchored. Needs 'get' and 'list' on sessions.guarita.io
+                 and 'get' on accesspolicies in the namespace.
+  --file EXPORT  a JSONL file from 'guarita export' (or '-' for stdin), offline: no cluster needed.
+                 A CSV export carries no hashes or signatures and cannot be verified.
+  (neither)      every AccessPolicy of the namespace, as with --policy.
+
+Flags:
+  -n, --namespace NS    namespace (default: the context's)
+  -o, --output FORMAT   json or yaml: the verdict, for scripts
+  --kubeconfig FILE, --context NAME
+
+Exit codes: 0 verified; 1 verification FAILED (altered, missing or reordered records, or a head
+that does not match its anchor); 2 usage error; 3 could not verify (operator unreachable, not
+authorized, file unreadable).
+
+${OPERATOR_HELP}`;
+
+const OPTIONS = { ...COMMON_OPTIONS, ...OPERATOR_OPTIONS, policy: { type: 'string' }, file: { type: 'string' } } as const;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+// ---- describing verdicts --------------------------------------------------------------------------
+
+function short(hash: string | undefined): string {
+  return hash === undefined ? '?' : `${hash.slice(0, 12)}…`;
+}
+
+function joined(parts: readonly (string | false | undefined)[], sep: string): string {
+  return parts.filter((x): x is string => typeof x === 'string').join(sep);
+}
+
+function badName(b: BadRecord): string {
+  const where = joined([b.line !== undefined && `line ${b.line}`, b.link !== undefined && `store link #${b.link}`], ', ');
+  const name = b.chainId === undefined ? where : joined([`record ${recordName(b)}`, where !== '' && `(${where})`], ' ');
+  return name === '' ? '(the file as a whole)' : name;
+}
+
+export function describeBad(b: BadRecord, p: Paint): string[] {
+  const context = joined([b.type !== undefined && `${b.type} record`, b.sessionId !== undefined && `of session ${b.sessionId}`, b.time !== undefined && `at ${b.time}`], ' ');
+  return [
+    `${p.bold('first bad record:')} ${badName(b)}`,
+    ...(context === '' ? [] : [`  ${context}`]),
+    ...(b.command === undefined ? [] : [`  command: ${b.command.split('\n').join(' ').slice(0, 160)}`]),
+    `  ${p.red(b.problem)}`,
+  ];
+}
+
+function anchorMatched(v: PolicyVerdict, p: Paint): string[] {
+  const a = v.anchor;
+  const when = a?.anchoredAt === undefined ? '' : `, anchored ${a.anchoredAt}`;
+  const lines = [`${p.green('✓')} head matches AccessPolicy status.chain (${a?.records ?? 0} links, head ${short(a?.head)}${when})`];
+  if (v.unanchored > 0) lines.push(`  ${p.yellow('!')} ${v.unanchored} newer link(s) verified but not anchored yet (the operator anchors periodically; run verify again to cover them)`);
+  return lines;
+}
+
+const ANCHOR_TEXT: Record<Exclude<PolicyVerdict['anchorState'], 'matched'>, (v: PolicyVerdict, p: Paint) => string> = {
+  missing: (_v, p) => `${p.yellow('!')} no head anchored in AccessPolicy status.chain yet: the chain is consistent and signed, but nothing outside the operator vouches for its head`,
+  'policy-gone': (_v, p) => `${p.yellow('!')} the AccessPolicy no longer exists: no anchor to compare the head with`,
+  'before-cut': (v, p) => `${p.yellow('!')} the anchor (${v.anchor?.records ?? 0} links) predates the last retention cut (#${v.from.seq}) and cannot be compared`,
+  mismatch: (v, p) => `${p.red('✗')} the head does not match AccessPolicy status.chain (${v.anchor?.records ?? 0} links, head ${short(v.anchor?.head)})`,
+};
+
+function anchorLines(v: PolicyVerdict, p: Paint): string[] {
+  return v.anchorState === 'matched' ? anchorMatched(v, p) : [ANCHOR_TEXT[v.anchorState](v, p)];
+}
+
+function policyText(v: PolicyVerdict, p: Paint): string {
+  const title = `Policy ${v.policy} in namespace ${v.namespace}: ${v.ok ? p.green('VERIFIED') : p.red('FAILED')}`;
+  const from = v.from.seq === 0 ? 'genesis' : `the retention cut at #${v.from.seq}`;
+  if (!v.ok) {
+    const bad = v.firstBad === undefined ? [] : describeBad(v.firstBad, p);
+    return [title, ...bad.map((l) => `  ${l}`), `  problems (${v.problems.length}):`, ...v.problems.slice(0, 20).map((x) => `    - ${x}`), ...(v.problems.length > 20 ? [`    … and ${v.problems.length - 20} more (-o json lists all)`] : [])].join('\n');
+  }
+  return [
+    title,
+    `  ${p.green('✓')} store chain ${v.chainId}: ${v.links} link(s) from ${from} to #${v.head?.seq ?? v.from.seq} (head ${short(v.head?.head)}), hash-chained, checkpoints signed by the operator's store key`,
+    `  ${p.green('✓')} ${v.records} record(s) from ${v.chains} sidecar chain(s), each intact and signed by its sidecar's registered key`,
+    ...anchorLines(v, p).map((l) => `  ${l}`),
+  ].join('\n');
+}
+
+function chainLine(c: ExportVerdict['chains'][number]): string {
+  const notes = [
+    c.startsMidChain ? 'starts mid-chain: earlier records are outside the export window' : undefined,
+    c.retentionHoles > 0 ? `${c.retentionHoles} record(s) removed by retention, accounted for` : undefined,
+  ].filter((x) => x !== undefined);
+  return `    ${c.chainId}: records ${c.first ?? '?'}..${c.last ?? '?'}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
+}
+
+function exportText(file: string, v: ExportVerdict, p: Paint): string {
+  const title = `Export ${file}: ${v.ok ? p.green('VERIFIED') : p.red('FAILED')}`;
+  if (!v.ok) {
+    const bad = v.firstBad === undefined ? [] : describeBad(v.firstBad, p);
+    const more = v.problems.length > 1 ? [`  ${v.problems.length - 1} more problem(s) after it (-o json lists all)`] : [];
+    return [title, ...bad.map((l) => `  ${l}`), ...more].join('\n');
+  }
+  const span = v.timeRange === undefined ? '' : `, ${v.timeRange.from} .. ${v.timeRange.to}`;
+  return [
+    title,
+    `  ${p.green('✓')} ${v.records} record(s) of ${v.chains.length} chain(s)${span}: each intact, signed by its chain's key and linked to the record before it`,
+    ...v.chains.filter((x) => x.records > 0).map(chainLine),
+    p.dim('  An export proves what it holds; records cut off at the window\'s edges show only online: guarita verify --policy P'),
+  ].join('\n');
+}
+
+// ---- --file -----------------------------------------------------------------------------------------
+
+async function verifyFile(file: string, io: CliIo): Promise<ExportVerdict> {
+  const stdin = file === '-';
+  let size = 0;
+  if (!stdin) {
+    try {
+      size = statSync(file).size;
+    } catch (err) {
+      throw new Error(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+  const source = stdin ? io.stdin : createReadStream(file);
+  const verifier = new ExportVerifier();
+  const progress = new Progress(io.stderr, { label: 'verifying' });
+  let bytes = 0;
+  for await (const line of jsonlLines(source as AsyncIterable<Buffer>)) {
+    if (line.number === 1 && !line.text.trimStart().startsWith('{')) {
+      throw new Error(`${file} is not a JSONL export${line.text.startsWith('time,') ? ' (it is a CSV export, which carries no hashes or signatures)' : ''}: export with 'guarita export --format jsonl' to verify`);
+    }
+    verifier.add(line.number, parseLine(line.text));
+    bytes += line.raw.length + 1;
+    progress.update(size > 0 ? bytes / size : undefined, humanBytes(bytes));
+  }
+  progress.done();
+  return verifier.finish();
+}
+
+// ---- --policy ---------------------------------------------------------------------------------------
+
+interface PolicyAnchor { exists: boolean; anchor?: Anchor }
+
+async function readAnchor(kube: KubeAccess, namespace: string, policy: string): Promise<PolicyAnchor> {
+  try {
+    const obj = (await kube.objects.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'accesspolicies', name: policy })) as AccessPolicy;
+    const chain = obj.status?.chain;
+    return chain?.head === undefined || chain.records === undefined ? { exists: true } : { exists: true, anchor: { head: chain.head, records: chain.records, ...(chain.anchoredAt === undefined ? {} : { anchoredAt: chain.anchoredAt }) } };
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return { exists: false };
+    throw explainApiError(err, `reading the anchor (status.chain) of AccessPolicy ${namespace}/${policy}`);
+  }
+}
+
+async function policyEntries(c: Connection, policy: string, io: CliIo): Promise<PolicyEntryLine[]> {
+  const action = `reading the store chain of policy ${policy} in namespace ${c.operator.namespace}`;
+  const lines: PolicyEntryLine[] = [];
+  const progress = new Progress(io.stderr, { label: 'reading' });
+  for await (const line of jsonlLines(await c.operator.stream(`/policies/${encodeURIComponent(policy)}/chain/entries`, {}, action))) {
+    const value = parseLine(line.text);
+    if (value === undefined) throw new OperatorError(`${action}: line ${line.number} of the operator's answer is not JSON; try again`);
+    lines.push(value as PolicyEntryLine);
+    progress.update(undefined, `${lines.length} entries`);
+  }
+  progress.done();
+  return lines;
+}
+
+async function verifyOnePolicy(c: Connection, policy: string, io: CliIo): Promise<PolicyVerdict> {
+  // The anchor first: read after the entries, it could name links the entries do not hold yet.
+  const anchor = await readAnchor(c.kube, c.operator.namespace, policy);
+  const lines = await policyEntries(c, policy, io);
+  return verifyPolicy(c.operator.namespace, policy, lines, anchor.anchor, anchor.exists);
+}
+
+async function policyNames(kube: KubeAccess): Promise<string[]> {
+  try {
+    const list = (await kube.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: kube.namespace, plural: 'accesspolicies' })) as { items: AccessPolicy[] };
+    return list.items.map((p) => p.metadata.name).sort();
+  } catch (err) {
+    throw explainApiError(err, `listing AccessPolicies in namespace ${kube.namespace} (or name one with --policy P)`);
+  }
+}
+
+/** Every policy of the namespace; one with nothing stored yet is skipped with a note. */
+async function verifyAll(c: Connection, io: CliIo, p: Paint): Promise<PolicyVerdict[]> {
+  const names = await policyNames(c.kube);
+  if (names.length === 0) throw new Error(`no AccessPolicies in namespace ${c.kube.namespace}: nothing to verify (pick another with -n, or verify an export with --file)`);
+  const verdicts: PolicyVerdict[] = [];
+  for (const name of names) {
+    try {
+      verdicts.push(await verifyOnePolicy(c, name, io));
+    } catch (err) {
+      if (!(err instanceof OperatorError && err.status === 404)) throw err;
+      io.stderr.write(p.dim(`Policy ${name}: nothing recorded yet, skipped.\n`));
+    }
+  }
+  return verdicts;
+}
+
+// ---- the command --------------------------------------------------------------------------------------
+
+function emit(io: CliIo, format: OutputFormat, text: string, value: unknown): void {
+  if (format === 'table') io.stdout.write(`${text}\n`);
+  else writeStructured(io, format, value);
+}
+
+async function verifyPolicies(values: { policy?: string | undefined } & Parameters<typeof connect>[0], io: CliIo, format: OutputFormat, p: Paint): Promise<boolean> {
+  const c = await connect(values, io.env);
+  try {
+    const verdicts = values.policy === undefined ? await verifyAll(c, io, p) : [await verifyOnePolicy(c, values.policy, io)];
+    const ok = verdicts.every((v) => v.ok);
+    emit(io, format, verdicts.map((v) => policyText(v, p)).join('\n\n'), values.policy === undefined ? { ok, items: verdicts } : verdicts[0]);
+    return ok;
+  } finally {
+    await c.operator.close();
+  }
+}
+
+function checkFlags(values: { policy?: string | undefined; file?: string | undefined }, positionals: string[]): void {
+  if (positionals.length > 0) throw new UsageError(`guarita verify takes no arguments (got '${positionals.join(' ')}'): use --policy P or --file EXPORT`);
+  if (values.policy !== undefined && values.file !== undefined) throw new UsageError('--policy and --file exclude each other');
+  if (values.policy !== undefined && !DNS_LABEL.test(values.policy)) throw new UsageError(`--policy must name an AccessPolicy (got '${values.policy}')`);
+}
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, OPTIONS, 'verify');
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  checkFlags(values, positionals);
+  const format = outputFormat(values.output);
+  const p = paint(io.stdout, io.env);
+  try {
+    if (values.file === undefined) return (await verifyPolicies(values, io, format, p)) ? 0 : 1;
+    const verdict = await verifyFile(values.file, io);
+    emit(io, format, exportText(values.file, verdict, p), { file: values.file, ...verdict });
+    return verdict.ok ? 0 : 1;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    io.stderr.write(`guarita verify: could not verify: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 3;
+  }
 }

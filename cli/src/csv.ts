@@ -1,0 +1,39 @@
+// The CSV audit export: one row per command record (who, what, when, purpose, decision, approval,
+// result size, masked counts), RFC 4180 quoting. Command texts come from AI agents, so a cell that
+// a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is prefixed with an apostrophe.
+import type { SessionRecord } from '../../operator/src/store/types.ts';
+import { maskedCounts } from './replay-render.ts';
+
+export const CSV_COLUMNS = [
+  'time', 'namespace', 'policy', 'target', 'session', 'subject', 'groups', 'purpose', 'command', 'decision', 'rule',
+  'approvalRequest', 'rows', 'bytes', 'masked', 'record',
+] as const;
+
+const FORMULA = /^[=+\-@\t\r]/;
+
+export function csvCell(value: string | number | undefined): string {
+  if (value === undefined) return '';
+  let text = String(value);
+  if (typeof value === 'string' && FORMULA.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function csvLine(cells: readonly (string | number | undefined)[]): string {
+  return `${cells.map(csvCell).join(',')}\r\n`;
+}
+
+export function csvHeader(): string {
+  return csvLine(CSV_COLUMNS);
+}
+
+/** The row of a command record; undefined for other record types (session start/end, approvals). */
+export function commandRow(r: SessionRecord): string | undefined {
+  if (r.type !== 'command') return undefined;
+  const row: Record<(typeof CSV_COLUMNS)[number], string | number | undefined> = {
+    time: r.time, namespace: r.namespace, policy: r.policy, target: r.target, session: r.sessionId, subject: r.subject,
+    groups: Array.isArray(r.groups) ? r.groups.join(';') : '', purpose: r.purpose, command: r.command, decision: r.decision, rule: r.rule,
+    approvalRequest: r.approvalRequest, rows: r.result?.rows, bytes: r.result?.bytes, masked: maskedCounts(r.masked, ';'),
+    record: `${r.chainId}#${r.seq}`,
+  };
+  return csvLine(CSV_COLUMNS.map((c) => row[c]));
+}

@@ -1,0 +1,239 @@
+// The operator's read API (docs/ingest-contract.md) as the user: the CLI connects to the operator
+// directly over HTTPS, because the apiserver's service proxy does not forward the user's token,
+// and sends the user's own Kubernetes bearer token (from the kubeconfig: token, token file, exec
+// or OIDC plugin). The operator authenticates it with TokenReview and authorizes every request
+// with a SubjectAccessReview on sessions.guarita.io, so Kubernetes RBAC decides who reads what.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Agent, request, type Dispatcher } from 'undici';
+import { parse } from 'yaml';
+import { UsageError } from './args.ts';
+import { loadKube, type KubeAccess } from './kube.ts';
+
+export const OPERATOR_OPTIONS = {
+  'operator-url': { type: 'string' },
+  'operator-ca': { type: 'string' },
+  'operator-tls-server-name': { type: 'string' },
+} as const;
+
+export interface OperatorFlags { 'operator-url'?: string | undefined; 'operator-ca'?: string | undefined; 'operator-tls-server-name'?: string | undefined }
+
+export const PORT_FORWARD = 'kubectl -n guarita-system port-forward svc/guarita-operator 8443:8443';
+
+/** The flags' help text, shared by every command that talks to the operator. */
+export const OPERATOR_HELP = `Reaching the operator (its read API is HTTPS; your kubeconfig token is sent, RBAC decides):
+  --operator-url URL               or GUARITA_OPERATOR_URL, e.g. after
+                                     ${PORT_FORWARD}
+                                   use https://127.0.0.1:8443
+  --operator-ca FILE               or GUARITA_OPERATOR_CA: CA of the operator's certificate (PEM), e.g.
+                                     kubectl -n NAMESPACE get configmap guarita-operator-ca -o jsonpath='{.data.ca\\.crt}'
+  --operator-tls-server-name NAME  or GUARITA_OPERATOR_TLS_SERVER_NAME: the name its certificate carries
+                                   when you connect through a port-forward (guarita-operator.guarita-system.svc)
+`;
+
+export interface OperatorEndpoint { url: URL; ca?: string; servername?: string }
+
+function pick(flag: string | undefined, env: string | undefined): string | undefined {
+  const v = flag ?? env;
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** --operator-url / GUARITA_OPERATOR_URL and the TLS settings; a UsageError says how to get them. */
+export function operatorEndpoint(flags: OperatorFlags, env: NodeJS.ProcessEnv): OperatorEndpoint {
+  const raw = pick(flags['operator-url'], env.GUARITA_OPERATOR_URL);
+  if (raw === undefined) {
+    throw new UsageError(`where is the Guarita operator? Its read API is reached directly (the apiserver proxy would not pass your token on):\n  ${PORT_FORWARD}\nthen pass --operator-url https://127.0.0.1:8443 (or set GUARITA_OPERATOR_URL), with --operator-ca and --operator-tls-server-name (see --help)`);
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`--operator-url must be a URL like https://127.0.0.1:8443 (got '${raw}')`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`--operator-url must use https: the operator serves only HTTPS, and your token must not travel in clear text (got '${raw}')`);
+  const caFile = pick(flags['operator-ca'], env.GUARITA_OPERATOR_CA);
+  const servername = pick(flags['operator-tls-server-name'], env.GUARITA_OPERATOR_TLS_SERVER_NAME);
+  return { url, ...(caFile === undefined ? {} : { ca: readCa(caFile) }), ...(servername === undefined ? {} : { servername }) };
+}
+
+function readCa(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --operator-ca ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--operator-ca ${file} holds no PEM certificate`);
+  return pem;
+}
+
+/**
+ * kubectl's `tokenFile` of a kubeconfig user, which @kubernetes/client-node does not read (it knows
+ * only `token-file`): looked up in the kubeconfig file itself, relative to its directory.
+ */
+export function kubectlTokenFile(kubeconfigFile: string | undefined, userName: string): string | undefined {
+  if (kubeconfigFile === undefined) return undefined;
+  try {
+    const doc = parse(readFileSync(kubeconfigFile, 'utf8')) as { users?: { name?: string; user?: { tokenFile?: unknown } }[] } | null;
+    const file = doc?.users?.find((u) => u.name === userName)?.user?.tokenFile;
+    if (typeof file !== 'string' || file === '') return undefined;
+    return readFileSync(resolve(dirname(kubeconfigFile), file), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Authorization header @kubernetes/client-node computes for the current user (running exec/OIDC plugins). */
+async function authorizationHeader(kc: KubeConfig, userName: string): Promise<unknown> {
+  try {
+    // Plain option headers (not fetch Headers, which refuse a token file's trailing newline).
+    const opts: { headers?: Record<string, unknown> } = { headers: {} };
+    await kc.applyToHTTPSOptions(opts);
+    return opts.headers?.Authorization ?? opts.headers?.authorization;
+  } catch (err) {
+    throw new Error(`cannot get a token for kubeconfig user '${userName}' (${err instanceof Error ? err.message : String(err)}): log in again, then check with 'kubectl auth whoami'`, { cause: err });
+  }
+}
+
+/** The bearer token of the kubeconfig's current user, however it is obtained (token, file, exec, OIDC). */
+export async function bearerToken(kc: KubeConfig, kubeconfigFile?: string): Promise<string> {
+  const user = kc.getCurrentUser();
+  if (user === null) throw new UsageError(`the context '${kc.getCurrentContext()}' names no user: pick another with --context`);
+  const auth = await authorizationHeader(kc, user.name);
+  const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : kubectlTokenFile(kubeconfigFile, user.name) ?? '';
+  if (token !== '') return token;
+  if (user.certFile !== undefined || user.certData !== undefined) {
+    throw new UsageError(`kubeconfig user '${user.name}' authenticates with a client certificate, but the operator's read API needs a bearer token (it checks it with a TokenReview): use a context whose user has a token, an OIDC/exec login, or a service-account token ('kubectl create token NAME')`);
+  }
+  throw new UsageError(`kubeconfig user '${user.name}' has no bearer token (token, token file, exec or OIDC plugin); the operator's read API needs one`);
+}
+
+/** A failure talking to the operator, already phrased for the user. `status` is the HTTP status, if any. */
+export class OperatorError extends Error {
+  readonly status: number | undefined;
+  constructor(message: string, status?: number) {
+    super(message);
+    this.name = 'OperatorError';
+    this.status = status;
+  }
+}
+
+const TLS_UNTRUSTED = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT']);
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'ETIMEDOUT']);
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  if (typeof e.code === 'string' && e.code !== 'UND_ERR_SOCKET') return e.code;
+  if (typeof e.cause?.code === 'string') return e.cause.code;
+  return typeof e.code === 'string' ? e.code : '';
+}
+
+/** Connection-level failures (nothing answered) phrased with what to do next. */
+export function explainTransportError(err: unknown, action: string, url: URL): OperatorError {
+  const code = errorCode(err);
+  const cause = (err instanceof Error ? err.message : String(err)).replace(/^\w*Error(?: \[\w+\])?: /, '');
+  if (TLS_UNTRUSTED.has(code)) {
+    return new OperatorError(`${action}: the operator's TLS certificate at ${url.origin} is not trusted (${code}): pass its CA with --operator-ca FILE (see --help). TLS verification is never switched off`);
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new OperatorError(`${action}: the operator's certificate is not valid for ${url.hostname} (${cause}): through a port-forward, pass --operator-tls-server-name guarita-operator.guarita-system.svc (the Service name it was issued for)`);
+  }
+  if (code === 'CERT_HAS_EXPIRED') return new OperatorError(`${action}: the operator's certificate has expired; ask the cluster administrator to renew it`);
+  if (UNREACHABLE.has(code) || code.startsWith('UND_ERR')) {
+    return new OperatorError(`${action}: cannot reach the Guarita operator at ${url.origin} (${cause}). Is the port-forward running?\n  ${PORT_FORWARD}\nthen pass --operator-url https://127.0.0.1:8443`);
+  }
+  return new OperatorError(`${action}: request to the operator at ${url.origin} failed: ${cause}`);
+}
+
+/** An HTTP error answer of the read API (JSON `{message}`) phrased with what to do next. */
+export function explainStatus(status: number, body: string, action: string, retryAfter?: string): OperatorError {
+  let message = body.trim();
+  try { message = (JSON.parse(body) as { message?: string }).message ?? message; } catch { /* keep the raw text */ }
+  if (status === 401) return new OperatorError(`${action}: not authenticated: the operator rejected your token (${message}). Your kubeconfig credentials may have expired: log in again and check with 'kubectl auth whoami'`, status);
+  if (status === 403) return new OperatorError(`${action}: not authorized (403): ${message}`, status);
+  if (status === 404) return new OperatorError(`${action}: not found: ${message}`, status);
+  if (status === 503) return new OperatorError(`${action}: the operator is not serving right now (${message}): retry in ${retryAfter ?? 'a few'} seconds`, status);
+  if (status === 400) return new OperatorError(`${action}: the operator refused the request: ${message}`, status);
+  return new OperatorError(`${action}: the operator answered ${status}: ${message}`, status);
+}
+
+type Query = Record<string, string | undefined>;
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** One user's session with the operator's read API, for one namespace. */
+export class OperatorClient {
+  readonly endpoint: OperatorEndpoint;
+  readonly namespace: string;
+  readonly #token: string;
+  readonly #agent: Agent;
+
+  constructor(endpoint: OperatorEndpoint, token: string, namespace: string) {
+    this.endpoint = endpoint;
+    this.#token = token;
+    this.namespace = namespace;
+    this.#agent = new Agent({
+      connect: { ...(endpoint.ca === undefined ? {} : { ca: endpoint.ca }), ...(endpoint.servername === undefined ? {} : { servername: endpoint.servername }) },
+      connectTimeout: 10_000,
+    });
+  }
+
+  /** `/v1/namespaces/{ns}/...` under the operator's base URL (which may carry a path prefix). */
+  url(path: string, query: Query = {}): URL {
+    const base = this.endpoint.url.pathname.replace(/\/+$/, '');
+    const url = new URL(`${base}/v1/namespaces/${encodeURIComponent(this.namespace)}${path}`, this.endpoint.url);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+    return url;
+  }
+
+  async #send(path: string, query: Query, action: string, accept: string): Promise<Dispatcher.ResponseData> {
+    const url = this.url(path, query);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: 'GET', dispatcher: this.#agent, headersTimeout: 60_000, bodyTimeout: 120_000,
+        headers: { authorization: `Bearer ${this.#token}`, accept, 'user-agent': 'guarita-cli' },
+      });
+    } catch (err) {
+      throw explainTransportError(err, action, url);
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    const text = await res.body.text().catch(() => '');
+    throw explainStatus(res.statusCode, text, action, headerValue(res.headers['retry-after']));
+  }
+
+  async json<T>(path: string, query: Query, action: string): Promise<T> {
+    const res = await this.#send(path, query, action, 'application/json');
+    try {
+      return (await res.body.json()) as T;
+    } catch (err) {
+      throw new OperatorError(`${action}: the operator's answer is not JSON (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+
+  /** A streamed answer (JSONL exports and chain entries): the body as chunks. */
+  async stream(path: string, query: Query, action: string): Promise<AsyncIterable<Buffer>> {
+    const res = await this.#send(path, query, action, 'application/x-ndjson');
+    return res.body;
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
+
+export interface Connection { kube: KubeAccess; operator: OperatorClient }
+
+/** The kubeconfig context (namespace, token) and the operator endpoint, each failing with what to do next. */
+export async function connect(flags: OperatorFlags & { kubeconfig?: string | undefined; context?: string | undefined; namespace?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Connection> {
+  const kube = loadKube(flags, env);
+  const endpoint = operatorEndpoint(flags, env);
+  // The file loadKube read (the first of KUBECONFIG, as kubectl merges them with the first winning).
+  const file = flags.kubeconfig ?? env.KUBECONFIG?.split(':')[0] ?? join(env.HOME ?? homedir(), '.kube', 'config');
+  const token = await bearerToken(kube.kc, file);
+  return { kube, operator: new OperatorClient(endpoint, token, kube.namespace) };
+}

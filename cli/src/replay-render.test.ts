@@ -1,0 +1,81 @@
+// `guarita replay`'s rendering and pacing, played instantly with a fake sleep.
+import { describe, expect, it } from '@jest/globals';
+import { fakeSidecar } from '../../operator/src/store/testkit.ts';
+import type { SessionRecord } from '../../operator/src/store/types.ts';
+import { paint } from './output.ts';
+import { chronological, elapsed, play } from './replay-render.ts';
+
+const plain = paint({ isTTY: false }, {});
+const T0 = Date.parse('2026-01-10T12:00:00Z');
+
+function at(ms: number): string {
+  return new Date(T0 + ms).toISOString();
+}
+
+function session(): SessionRecord[] {
+  const sc = fakeSidecar('shop', 'agent-1');
+  const base = { sessionId: 's-1', subject: 'support-agent', purpose: 'customer-support' };
+  return [
+    ...sc.next(1, { ...base, type: 'session.start', time: at(0), decision: 'allow', reason: 'from 10.0.0.7', command: undefined, result: undefined }),
+    ...sc.next(1, { ...base, time: at(1200), command: 'SELECT id, cpf FROM customers\nWHERE id = $1', masked: { cpf: 1 }, result: { rows: 1, bytes: 64, sample: 'id=1 cpf=***.***.***-33' }, durationMs: 3 }),
+    ...sc.next(1, { ...base, time: at(2000), command: 'DELETE FROM customers', decision: 'deny', rule: 'no-deletes', reason: 'deletes are not allowed', result: undefined }),
+    ...sc.next(1, { ...base, type: 'approval.requested', time: at(2500), command: 'COPY customers TO STDOUT', decision: 'requireApproval', rule: 'exports-need-dpo', approvalRequest: 'areq-7', result: undefined }),
+    ...sc.next(1, { ...base, time: at(2600), command: 'COPY customers TO STDOUT', decision: 'requireApproval', rule: 'exports-need-dpo', approvalRequest: 'areq-7', reason: 'waiting for approval', result: undefined }),
+    ...sc.next(1, { ...base, time: at(602_600), command: 'COPY customers TO STDOUT', decision: 'allow', rule: 'exports-need-dpo', approvalRequest: 'areq-7', result: { rows: 3, bytes: 300, error: undefined }, masked: { cpf: 3, email: 3 } }),
+    ...sc.next(1, { ...base, type: 'approval.consumed', time: at(602_601), approvalRequest: 'areq-7', result: { rows: 3 } }),
+    ...sc.next(1, { ...base, type: 'session.end', time: at(603_000), reason: 'closed by the client', command: undefined, result: undefined }),
+  ];
+}
+
+async function render(records: SessionRecord[], opts: Partial<Parameters<typeof play>[1]> = {}): Promise<{ text: string; sleeps: number[] }> {
+  const out: string[] = [];
+  const sleeps: number[] = [];
+  await play(records, { timing: true, speed: 1, maxIdleMs: 5000, ...opts }, { write: (s) => out.push(s) }, plain, (ms) => {
+    sleeps.push(ms);
+    return Promise.resolve();
+  });
+  return { text: out.join(''), sleeps };
+}
+
+describe('replay rendering', () => {
+  it('shows who ran what, the decisions, masked results and approvals, in order', async () => {
+    const { text } = await render(session(), { timing: false });
+    expect(text).toContain('Session s-1  policy orders-db  target orders-db (postgres)  namespace shop');
+    expect(text).toContain('Subject support-agent (User; groups support)  purpose customer-support  pod agent-1');
+    expect(text).toContain('[+00:00.000] ▶ session started (from 10.0.0.7)');
+    expect(text).toContain('[+00:01.200] support-agent> SELECT id, cpf FROM customers\n                             WHERE id = $1\n');
+    expect(text).toContain('✓ allowed · rule allow-the-rest · 1 row · 64 B · 3 ms · masked cpf=1');
+    expect(text).toContain('│ id=1 cpf=***.***.***-33');
+    expect(text).toContain('[+00:02.000] support-agent> DELETE FROM customers\n              ✗ denied · rule no-deletes · deletes are not allowed');
+    expect(text).toContain('⏸ approval required · rule exports-need-dpo · ApprovalRequest areq-7 created, waiting for approvers');
+    expect(text).toContain('⏸ held for approval · rule exports-need-dpo · ApprovalRequest areq-7 · waiting for approval');
+    expect(text).toContain('[+10:02.600] support-agent> COPY customers TO STDOUT\n              ✓ allowed · rule exports-need-dpo · approved by ApprovalRequest areq-7 · 3 rows · 300 B · 3 ms · masked cpf=3, email=3');
+    expect(text).toContain('✓ ApprovalRequest areq-7 consumed: the approved command ran once (3 rows)');
+    expect(text).toContain('■ session ended: closed by the client');
+    expect(text).not.toContain('… ');
+  });
+
+  it('waits as recorded, scaled by --speed, with long pauses shortened and labelled', async () => {
+    const { text, sleeps } = await render(session(), { speed: 2 });
+    expect(sleeps).toEqual([600, 400, 250, 50, 2500, 199.5]);
+    expect(text).toContain('… 10m00s later');
+    const full = await render(session(), { maxIdleMs: 0 });
+    expect(full.sleeps).toContain(600_000);
+    expect((await render(session(), { timing: false })).sleeps).toEqual([]);
+  });
+
+  it('shows who approved, from the ApprovalRequest\'s counted reviews', async () => {
+    const reviews = new Map([['areq-7', [{ reviewer: 'dana', decision: 'Approved', reason: 'ticket 4711', time: '2026-01-10T12:10:00Z' }]]]);
+    const { text } = await render(session(), { timing: false, reviews });
+    expect(text).toContain('approved by ApprovalRequest areq-7 · 3 rows · 300 B · 3 ms · masked cpf=3, email=3\n              ✓ approved by dana at 2026-01-10T12:10:00Z: "ticket 4711"\n');
+    expect(text.match(/approved by dana/g)).toHaveLength(1);
+  });
+
+  it('marks records that fail their integrity check, and orders records by time', async () => {
+    const records = session();
+    const { text } = await render(records, { timing: false, tampered: new Set([`${records[2]!.chainId}#3`]) });
+    expect(text).toContain(`⚠ record ${records[2]!.chainId}#3 fails its hash or signature check`);
+    expect(chronological([records[3]!, records[1]!]).map((r) => r.seq)).toEqual([2, 4]);
+    expect(elapsed(3_723_004)).toBe('1:02:03.004');
+  });
+});

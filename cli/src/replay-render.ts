@@ -1,0 +1,165 @@
+// How `guarita replay` shows a recorded session: one block per record (who ran what, the decision
+// and rule, the masked result sample, approvals), paced by the recorded times like `tsh play`.
+// Pure apart from the injected writer and sleep, so tests can play sessions instantly.
+import type { SessionRecord } from '../../operator/src/store/types.ts';
+import type { Paint } from './output.ts';
+import { humanBytes, humanDuration } from './time.ts';
+
+export interface PlayOptions {
+  /** Wait between records as recorded (divided by speed); false prints everything at once. */
+  timing: boolean;
+  speed: number;
+  /** Pauses longer than this are shortened to it (and labelled); 0 keeps every pause. */
+  maxIdleMs: number;
+  /** Records whose hash or signature failed (by chainId#seq), marked in the output. */
+  tampered?: ReadonlySet<string>;
+  /** Counted reviews of the ApprovalRequests the session names (from the apiserver, if readable). */
+  reviews?: ReadonlyMap<string, readonly Review[]>;
+}
+
+export interface Review { reviewer: string; decision: string; reason: string; time: string }
+
+const INDENT = '              ';
+
+function timeOf(r: SessionRecord): number {
+  const t = Date.parse(r.time);
+  return Number.isNaN(t) ? 0 : t;
+}
+
+/** Records in the order they happened (stable for equal times: chain order). */
+export function chronological(records: readonly SessionRecord[]): SessionRecord[] {
+  return records.map((r, i) => ({ r, i, t: timeOf(r) })).sort((a, b) => a.t - b.t || a.i - b.i).map((x) => x.r);
+}
+
+export function elapsed(ms: number): string {
+  const total = Math.max(0, Math.round(ms));
+  const h = Math.floor(total / 3_600_000);
+  const m = Math.floor((total % 3_600_000) / 60_000);
+  const s = Math.floor((total % 60_000) / 1000);
+  const mmss = `${String(m).padStart(2, '0')}:${String(s).padStart(2, '0')}.${String(total % 1000).padStart(3, '0')}`;
+  return h > 0 ? `${h}:${mmss}` : mmss;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export function maskedCounts(masked: Record<string, number> | undefined, sep = ', '): string {
+  return Object.entries(masked ?? {}).filter(([, n]) => n > 0).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k}=${n}`).join(sep);
+}
+
+export function sessionHeader(records: readonly SessionRecord[], p: Paint): string {
+  const first = records[0];
+  if (first === undefined) return '';
+  const last = records[records.length - 1] ?? first;
+  const groups = Array.isArray(first.groups) && first.groups.length > 0 ? `; groups ${first.groups.join(', ')}` : '';
+  const span = timeOf(last) - timeOf(first);
+  return [
+    `${p.bold(`Session ${first.sessionId}`)}  policy ${first.policy}  target ${first.target} (${first.protocol})  namespace ${first.namespace}`,
+    `Subject ${first.subject} (${first.subjectKind}${groups})  purpose ${first.purpose ?? '(none declared)'}  pod ${first.pod}`,
+    `Recorded ${first.time} .. ${last.time} (${humanDuration(span)}), ${plural(records.length, 'record')}`,
+  ].join('\n');
+}
+
+function resultParts(r: SessionRecord): string[] {
+  const res = r.result;
+  const parts: string[] = [];
+  if (res?.status !== undefined) parts.push(`HTTP ${res.status}`);
+  if (res?.rows !== undefined) parts.push(plural(res.rows, 'row'));
+  if (res?.bytes !== undefined) parts.push(humanBytes(res.bytes));
+  if (r.durationMs !== undefined) parts.push(`${r.durationMs} ms`);
+  const masked = maskedCounts(r.masked);
+  if (masked !== '') parts.push(`masked ${masked}`);
+  return parts;
+}
+
+function ruleText(r: SessionRecord): string {
+  return r.rule === undefined ? '' : ` · rule ${r.rule}`;
+}
+
+function decisionLine(r: SessionRecord, p: Paint): string {
+  const reason = r.reason === undefined ? '' : ` · ${r.reason}`;
+  const request = r.approvalRequest === undefined ? '' : ` · ApprovalRequest ${r.approvalRequest}`;
+  if (r.decision === 'deny') return p.red(`✗ denied${ruleText(r)}${request}${reason}`);
+  if (r.decision === 'requireApproval') return p.yellow(`⏸ held for approval${ruleText(r)}${request}${reason}`);
+  const approved = r.approvalRequest === undefined ? '' : ` · approved by ApprovalRequest ${r.approvalRequest}`;
+  return [p.green(`✓ allowed${ruleText(r)}${approved}`), ...resultParts(r)].join(' · ');
+}
+
+function sampleLines(r: SessionRecord, p: Paint): string[] {
+  const lines: string[] = [];
+  if (r.result?.error !== undefined) lines.push(p.red(`! error: ${r.result.error}`));
+  const sample = r.result?.sample;
+  if (sample !== undefined && sample !== '') lines.push(...sample.replace(/\n+$/, '').split('\n').map((l) => p.dim(`│ ${l}`)));
+  if (r.result?.truncated === true) lines.push(p.dim('│ … (sample truncated)'));
+  return lines;
+}
+
+function commandLines(r: SessionRecord, p: Paint): string[] {
+  const text = (r.command ?? '').split('\n');
+  return [`${p.bold(`${r.subject}>`)} ${text[0] ?? ''}`, ...text.slice(1).map((l) => `${' '.repeat(r.subject.length + 2)}${l}`)];
+}
+
+function reviewLines(r: SessionRecord, p: Paint, reviews: ReadonlyMap<string, readonly Review[]> | undefined): string[] {
+  if (r.approvalRequest === undefined || r.decision === 'requireApproval' || r.type !== 'command') return [];
+  return (reviews?.get(r.approvalRequest) ?? []).map((v) => {
+    const line = `${v.decision === 'Approved' ? '✓' : '✗'} ${v.decision.toLowerCase()} by ${v.reviewer} at ${v.time}: "${v.reason}"`;
+    return v.decision === 'Approved' ? p.green(line) : p.red(line);
+  });
+}
+
+/** The lines of one record (the first carries the elapsed-time stamp). */
+export function renderRecord(r: SessionRecord, startMs: number, p: Paint, reviews?: ReadonlyMap<string, readonly Review[]>): string[] {
+  const body = recordBody(r, p, reviews);
+  const stamp = p.dim(`[+${elapsed(timeOf(r) - startMs)}]`);
+  return body.map((l, i) => (i === 0 ? `${stamp} ${l}` : `${INDENT}${l}`));
+}
+
+function sessionStart(r: SessionRecord, p: Paint): string {
+  if (r.decision === 'deny') return p.red(`✗ session refused${ruleText(r)}${r.reason === undefined ? '' : `: ${r.reason}`}`);
+  return `▶ session started${r.reason === undefined ? '' : ` (${r.reason})`}`;
+}
+
+function approvalConsumed(r: SessionRecord, p: Paint): string {
+  const rows = r.result?.rows === undefined ? '' : ` (${plural(r.result.rows, 'row')})`;
+  return `${p.green(`✓ ApprovalRequest ${r.approvalRequest ?? '?'} consumed: the approved command ran once`)}${rows}`;
+}
+
+function recordBody(r: SessionRecord, p: Paint, reviews: ReadonlyMap<string, readonly Review[]> | undefined): string[] {
+  switch (r.type) {
+    case 'session.start':
+      return [sessionStart(r, p)];
+    case 'session.end':
+      return [`■ session ended${r.reason === undefined ? '' : `: ${r.reason}`}`];
+    case 'approval.requested':
+      return [...commandLines(r, p), p.yellow(`⏸ approval required${ruleText(r)} · ApprovalRequest ${r.approvalRequest ?? '?'} created, waiting for approvers`)];
+    case 'approval.consumed':
+      return [approvalConsumed(r, p)];
+    default:
+      return [...commandLines(r, p), decisionLine(r, p), ...reviewLines(r, p, reviews), ...sampleLines(r, p)];
+  }
+}
+
+export interface PlaySink { write(text: string): void }
+
+/** Plays the records: header, then each record after the recorded pause (scaled, capped). */
+export async function play(records: readonly SessionRecord[], opts: PlayOptions, out: PlaySink, p: Paint, sleep: (ms: number) => Promise<void>): Promise<void> {
+  const ordered = chronological(records);
+  const start = ordered[0] === undefined ? 0 : timeOf(ordered[0]);
+  out.write(`${sessionHeader(ordered, p)}\n\n`);
+  let previous = start;
+  for (const r of ordered) {
+    const gap = Math.max(0, timeOf(r) - previous);
+    previous = timeOf(r);
+    if (opts.timing) await pause(gap, opts, out, p, sleep);
+    const mark = opts.tampered?.has(`${r.chainId}#${r.seq}`) === true ? [`${INDENT}${p.red(`⚠ record ${r.chainId}#${r.seq} fails its hash or signature check: it was altered after recording`)}`] : [];
+    out.write(`${[...renderRecord(r, start, p, opts.reviews), ...mark].join('\n')}\n`);
+  }
+}
+
+async function pause(gap: number, opts: PlayOptions, out: PlaySink, p: Paint, sleep: (ms: number) => Promise<void>): Promise<void> {
+  const capped = opts.maxIdleMs > 0 && gap > opts.maxIdleMs;
+  if (capped) out.write(`${INDENT}${p.dim(`… ${humanDuration(gap)} later`)}\n`);
+  const wait = (capped ? opts.maxIdleMs : gap) / opts.speed;
+  if (wait >= 1) await sleep(wait);
+}
