@@ -140,6 +140,7 @@ export class ApprovalReconciler {
     for (const i of d.ignored) {
       const id = `${req.metadata.uid ?? req.metadata.name}/${i.reviewer}/${i.why}`;
       if (this.#reported.has(id)) continue;
+      if (this.#reported.size >= 10_000) this.#reported.clear();
       this.#reported.add(id);
       this.#d.events.emit(approvalRef(req), 'Warning', 'ReviewIgnored', `Review by ${i.reviewer} not counted: ${i.why}`);
     }
