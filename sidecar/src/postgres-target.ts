@@ -38,8 +38,7 @@ export async function startPostgresTarget(t: TargetConfig, ctx: Ctx): Promise<{ 
   let current = resolve(t, ctx);
   let listener = await start(current);
   let chain: Promise<void> = Promise.resolve();
-  const unsubscribe = ctx.policies.onChange((name) => {
-    if (name !== t.policy) return;
+  const refresh = (): void => {
     chain = chain.then(async () => {
       const next = resolve(t, ctx);
       if (JSON.stringify(next) === JSON.stringify(current)) return;
@@ -48,7 +47,10 @@ export async function startPostgresTarget(t: TargetConfig, ctx: Ctx): Promise<{ 
       current = next;
       listener = await start(current);
     }).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'restarting the postgres listener failed'));
-  });
+  };
+  const unsubscribe = ctx.policies.onChange((name) => { if (name === t.policy) refresh(); });
+  // The first policy sync may have landed while the listener was starting, before the subscription.
+  refresh();
   return {
     target: t.target,
     port: listener.address.port,

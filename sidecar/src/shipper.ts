@@ -101,15 +101,21 @@ export class Shipper {
     }
   }
 
+  /** Waits for an append (plus a short linger to batch a burst), `ms`, or stop. */
   #idle(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      let linger: NodeJS.Timeout | undefined;
+      const wake = (): void => { linger ??= setTimeout(done, this.#opts.lingerMs ?? 50); };
       const done = (): void => {
         clearTimeout(timer);
-        this.#wake = undefined;
+        clearTimeout(linger);
+        if (this.#wake === wake) this.#wake = undefined;
+        this.#stop.signal.removeEventListener('abort', done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.#wake = () => setTimeout(done, this.#opts.lingerMs ?? 50);
+      this.#wake = wake;
+      this.#stop.signal.addEventListener('abort', done, { once: true });
       if (this.#stop.signal.aborted) done();
     });
   }

@@ -16,7 +16,7 @@ import { errorMessage, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { PolicyWatch } from './policy-watch.ts';
 import { Shipper } from './shipper.ts';
-import { Spool } from './spool.ts';
+import { Spool, type SpoolOptions } from './spool.ts';
 import { compileTarget, type CompiledTarget } from './targets.ts';
 import { startPostgresTarget } from './postgres-target.ts';
 
@@ -47,11 +47,18 @@ async function startListener(t: TargetConfig, ctx: { config: SidecarConfig; enfo
   return { target: t.target, port: l.address.port, close: (ms) => l.close(ms) };
 }
 
-export async function startSidecar(config: SidecarConfig, logger: Logger): Promise<RunningSidecar> {
+export interface StartOptions {
+  /** Tests: simulate a failing spool volume. */
+  spoolFaults?: SpoolOptions['faults'];
+}
+
+export async function startSidecar(config: SidecarConfig, logger: Logger, opts: StartOptions = {}): Promise<RunningSidecar> {
   const started = performance.now();
   const metrics = new Metrics({ defaultMetrics: true });
   const enginePromise = initPolicyEngine();
-  const spool = await Spool.open({ dir: config.spoolDir, chainPrefix: `${config.namespace}/${config.podName}`, logger: logger.child({ part: 'spool' }), metrics });
+  const spool = await Spool.open({
+    dir: config.spoolDir, chainPrefix: `${config.namespace}/${config.podName}`, logger: logger.child({ part: 'spool' }), metrics, ...(opts.spoolFaults === undefined ? {} : { faults: opts.spoolFaults }),
+  });
   const kube = new KubeClient(kubeConnection(config));
   await enginePromise;
   const policies = new PolicyWatch<CompiledTarget>({
@@ -99,13 +106,19 @@ export async function startSidecar(config: SidecarConfig, logger: Logger): Promi
       shuttingDown = true;
       logger.info({ reason, inFlightSessions: enforcer.openSessions }, 'shutting down: draining');
       const deadline = Date.now() + config.drainTimeoutMs;
+      const step = (what: string): void => logger.debug({ step: what }, 'shutdown');
       await Promise.allSettled(listeners.map((l) => l.close(Math.max(0, deadline - Date.now()))));
+      step('listeners closed');
       await enforcer.closeAll('the Guarita sidecar is shutting down');
+      step('sessions closed');
       const delivered = await shipper.flush(Math.max(1000, Math.min(5000, deadline - Date.now())));
       await shipper.stop();
+      step('shipper stopped');
       await policies.stop();
+      step('policy watch stopped');
       await spool.close();
       await admin.close();
+      step('admin closed');
       await kube.close().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'closing the Kubernetes client'));
       logger.info({ spoolPending: spool.pendingCount, delivered }, delivered ? 'stopped; spool fully delivered' : 'stopped; undelivered records stay in the spool for the next start');
     })();

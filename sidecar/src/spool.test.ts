@@ -123,9 +123,11 @@ describe('Spool', () => {
     await expect(spool.append(event(2))).rejects.toBeInstanceOf(SpoolError);
     expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('ENOSPC') });
     failing = false;
+    // The volume takes writes again: the next probe (at most once a second) clears the failure.
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(spool.health()).toEqual({ ok: true });
     const next = await spool.append(event(3));
     expect(next.seq).toBe(2);
-    expect(spool.health()).toEqual({ ok: true });
     expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 2 });
   });
 });

@@ -168,6 +168,7 @@ export class Spool {
   #listeners = new Set<() => void>();
   #failure: string | undefined;
   #freeCheckedAt = 0;
+  #probedAt = 0;
   #closed = false;
 
   private constructor(opts: SpoolOptions, identity: Identity, key: SigningKey, acked: ChainPosition, recovered: Recovered) {
@@ -202,8 +203,8 @@ export class Spool {
   /** Whether appends can be expected to succeed (the last write worked and the volume has room). */
   health(): { ok: true } | { ok: false; message: string } {
     if (this.#closed) return { ok: false, message: 'the session spool is closed (shutting down)' };
-    if (this.#failure !== undefined) return { ok: false, message: `the session spool cannot be written: ${this.#failure}` };
     const now = Date.now();
+    if (this.#failure !== undefined && !this.#probe(now)) return { ok: false, message: `the session spool cannot be written: ${this.#failure}` };
     if (now - this.#freeCheckedAt > 1000) {
       this.#freeCheckedAt = now;
       try {
@@ -214,6 +215,27 @@ export class Spool {
       }
     }
     return { ok: true };
+  }
+
+  /** After a failed write: at most once a second, checks whether the volume takes writes again. */
+  #probe(now: number): boolean {
+    if (now - this.#probedAt < 1000) return false;
+    this.#probedAt = now;
+    try {
+      this.#opts.faults?.beforeWrite?.();
+      const fd = openSync(join(this.dir, '.probe'), 'w', 0o600);
+      try {
+        writeFileSync(fd, String(now));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      this.#failure = undefined;
+      return true;
+    } catch (err) {
+      this.#failure = errorMessage(err);
+      return false;
+    }
   }
 
   /** Subscribes to durable appends (the shipper wakes up on them). */

@@ -4,6 +4,7 @@
 // the operator exports verifies with the key the sidecar registered.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { importPublicKey, verifyRecords, type SessionEvent, type SignedRecord } from '../../core/recording/index.ts';
+import { request } from 'undici';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import {
@@ -169,4 +170,24 @@ describe('recording', () => {
     expect(lost).toEqual([]);
     expect(commands.has('GET /customers/1?marker=after-restart')).toBe(true);
   });
+
+  it('drains an in-flight request on SIGTERM, records it, and flushes the spool to the operator', async () => {
+    const res = await request(`${sidecar.url(POLICY)}/orders/stream`, { headers: { authorization: `Bearer ${token}`, 'x-guarita-purpose': PURPOSE } });
+    expect(res.statusCode).toBe(200);
+    let received = '';
+    const body = (async () => {
+      for await (const chunk of res.body) received += String(chunk);
+    })();
+    await eventually('streaming', () => Promise.resolve(received.includes('line 2') ? true : undefined), 10_000, 20);
+    const stopped = sidecar.stop();
+    await body;
+    expect(received).toContain('line 199');
+    expect(received).not.toContain('590.830.166-33');
+    await stopped;
+    expect(sidecar.log(40)).toContain('stopped; spool fully delivered');
+    const { records } = await exported();
+    expect(records.find((r) => r.type === 'command' && r.command === 'GET /orders/stream')).toMatchObject({ decision: 'allow', result: { status: 200 } });
+    expect(records.filter((r) => r.type === 'session.end').length).toBeGreaterThan(0);
+  });
 });
+

@@ -1,0 +1,98 @@
+import { describe, expect, it } from '@jest/globals';
+import { gzipSync } from 'node:zlib';
+import { TextDecoder } from 'node:util';
+import { compileMasker } from '../../../core/masking/index.ts';
+import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, textDecoderFor } from './body.ts';
+import { acceptEncoding, endToEnd, REQUEST_DROP } from './headers.ts';
+
+const masker = compileMasker({ fields: [{ names: ['cpf'], detector: 'cpf' }, { names: ['email'], detector: 'email' }] });
+const doc = JSON.stringify({ a: { b: [{ cpf: '590.830.166-33', email: 'larissa.oliveira1@exemplo.com.br', nota: 'outro cpf 390.996.030-88' }] } });
+
+function run(kind: 'json' | 'text', input: Buffer, chunk: number, sampleLimit = 1 << 20): { out: string; pipeline: MaskingPipeline } {
+  const pipeline = new MaskingPipeline(masker.newSession(), kind, textDecoderFor('utf-8') as TextDecoder, sampleLimit);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < input.length; i += chunk) parts.push(pipeline.push(input.subarray(i, i + chunk)));
+  parts.push(pipeline.end());
+  return { out: Buffer.concat(parts).toString('utf8'), pipeline };
+}
+
+describe('response classification', () => {
+  it.each([
+    ['application/json; charset=utf-8', 'json'],
+    ['application/problem+json', 'json'],
+    ['text/csv', 'text'],
+    ['application/x-ndjson', 'text'],
+    ['application/xml', 'text'],
+    [undefined, 'text'],
+    ['application/octet-stream', 'binary'],
+    ['image/png', 'binary'],
+    ['application/pdf', 'binary'],
+  ] as const)('%s is %s', (type, kind) => {
+    expect(bodyKind(parseContentType(type))).toBe(kind);
+  });
+
+  it('rewrites the charset to UTF-8 only when it changes', () => {
+    expect(maskedContentType(parseContentType('text/plain; charset=ISO-8859-1'))).toBe('text/plain; charset=utf-8');
+    expect(maskedContentType(parseContentType('application/json; charset=utf-8'))).toBe('application/json; charset=utf-8');
+  });
+
+  it('decodes gzip, deflate, br and zstd, and names what it cannot decode', () => {
+    for (const e of ['gzip', 'deflate', 'br', 'zstd']) expect(typeof decoderFor(e)).toBe('object');
+    expect(decoderFor(undefined)).toBeUndefined();
+    expect(decoderFor('identity')).toBeUndefined();
+    expect(decoderFor('compress')).toBe('content-encoding compress cannot be decoded');
+    expect(decoderFor('gzip, br')).toMatch(/stacked/);
+    expect(textDecoderFor('klingon')).toMatch(/not supported/);
+  });
+});
+
+describe('MaskingPipeline', () => {
+  it.each([1, 3, 7, 64, 4096])('masks CPF and e-mail in nested JSON split into %i-byte chunks', (chunk) => {
+    const { out, pipeline } = run('json', Buffer.from(doc), chunk);
+    for (const raw of ['590.830.166-33', 'larissa.oliveira1@exemplo.com.br', '390.996.030-88']) expect(out).not.toContain(raw);
+    expect(JSON.parse(out)).toMatchObject({ a: { b: [{ nota: expect.stringContaining('outro cpf') }] } });
+    expect(pipeline.bytesOut).toBe(Buffer.byteLength(out));
+  });
+
+  it('keeps multi-byte characters split across chunks intact', () => {
+    const { out } = run('text', Buffer.from('Relatório ação 590.830.166-33 ção'), 1);
+    expect(out).toContain('Relatório ação');
+    expect(out).toContain('ção');
+    expect(out).not.toContain('590.830.166-33');
+  });
+
+  it('keeps a bounded masked sample for the record', () => {
+    const { pipeline } = run('json', Buffer.from(doc), 5, 40);
+    const s = pipeline.sample();
+    expect(s.truncated).toBe(true);
+    expect(s.sample).not.toContain('590.830.166-33');
+    expect(run('json', Buffer.from(doc), 5).pipeline.sample().truncated).toBe(false);
+  });
+
+  it('masks a gzip body once decoded', async () => {
+    const decoder = decoderFor('gzip');
+    if (decoder === undefined || typeof decoder === 'string') throw new Error('no gzip decoder');
+    const pipeline = new MaskingPipeline(masker.newSession(), 'json', new TextDecoder('utf-8'), 1024);
+    const out: Buffer[] = [];
+    decoder.end(gzipSync(doc));
+    for await (const chunk of decoder as AsyncIterable<Buffer>) out.push(pipeline.push(chunk));
+    out.push(pipeline.end());
+    expect(Buffer.concat(out).toString()).not.toContain('590.830.166-33');
+  });
+});
+
+describe('headers', () => {
+  it('drops hop-by-hop headers, those named in Connection, and the agent credential and purpose', () => {
+    const out = endToEnd({
+      connection: 'keep-alive, x-secret-hop', 'keep-alive': 'timeout=5', 'x-secret-hop': '1', te: 'trailers', 'transfer-encoding': 'chunked', upgrade: 'websocket',
+      'proxy-authorization': 'Basic x', authorization: 'Bearer agent', 'x-guarita-purpose': 'p', host: 'localhost', accept: 'application/json', 'x-request-id': 'r1',
+    }, REQUEST_DROP);
+    expect(out).toEqual({ accept: 'application/json', 'x-request-id': 'r1' });
+  });
+
+  it('limits Accept-Encoding to what the sidecar can decode', () => {
+    expect(acceptEncoding('gzip, deflate, br, zstd;q=0.5, compress')).toBe('gzip, deflate, br');
+    expect(acceptEncoding('compress')).toBe('identity');
+    expect(acceptEncoding(undefined)).toBe('identity');
+  });
+});
