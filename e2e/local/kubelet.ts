@@ -104,9 +104,11 @@ function fieldValue(pod: Pod, fieldPath: string): string {
   return value;
 }
 
-function rewritePaths(value: string, mounts: Record<string, string>): string {
-  const match = Object.keys(mounts).sort((a, b) => b.length - a.length).find((m) => value === m || value.startsWith(`${m}/`));
-  return match === undefined ? value : `${mounts[match] ?? ''}${value.slice(match.length)}`;
+/** Paths inside or above a mount move under the local root, where the volumes were materialised. */
+function rewritePaths(value: string, root: string, mountPaths: string[]): string {
+  if (!value.startsWith('/')) return value;
+  const related = mountPaths.some((m) => m === value || m.startsWith(`${value}/`) || value.startsWith(`${m}/`));
+  return related ? join(root, value) : value;
 }
 
 /** Finds a container (or init container) by name in a stored Pod. */
@@ -118,22 +120,25 @@ export function containerOf(pod: Pod, name: string): Container {
 
 export async function materialiseContainer(api: KubeClient, pod: Pod, containerName: string, root: string): Promise<MaterialisedContainer> {
   const container = containerOf(pod, containerName);
-  const mounts = await materialiseMounts(api, pod, container, root);
+  const fsRoot = join(root, 'fs');
+  const mounts = await materialiseMounts(api, pod, container, fsRoot);
+  const mountPaths = Object.keys(mounts);
   const env: Record<string, string> = {};
   for (const e of container.env ?? []) {
     const fieldRef = e.valueFrom?.fieldRef;
-    env[e.name] = rewritePaths(fieldRef !== undefined ? fieldValue(pod, fieldRef.fieldPath) : e.value ?? '', mounts);
+    env[e.name] = rewritePaths(fieldRef !== undefined ? fieldValue(pod, fieldRef.fieldPath) : e.value ?? '', fsRoot, mountPaths);
   }
-  const command = [...(container.command ?? []), ...(container.args ?? [])].map((part) => rewritePaths(part, mounts));
+  const command = [...(container.command ?? []), ...(container.args ?? [])].map((part) => rewritePaths(part, fsRoot, mountPaths));
   return { command, env, mounts };
 }
 
-async function materialiseMounts(api: KubeClient, pod: Pod, container: Container, root: string): Promise<Record<string, string>> {
+/** Each volume is written where it is mounted, under `fsRoot` (a local stand-in for the container's filesystem). */
+async function materialiseMounts(api: KubeClient, pod: Pod, container: Container, fsRoot: string): Promise<Record<string, string>> {
   const mounts: Record<string, string> = {};
   for (const mount of container.volumeMounts ?? []) {
     const volume = (pod.spec.volumes ?? []).find((v) => v.name === mount.name);
     if (volume === undefined) throw new Error(`volumeMount ${mount.name} has no volume`);
-    const dir = join(root, 'volumes', mount.name);
+    const dir = join(fsRoot, mount.mountPath);
     await materialiseVolume(api, pod, volume, dir);
     mounts[mount.mountPath] = dir;
   }
