@@ -50,7 +50,7 @@ interface Identity { chainId: string; privateJwk: JsonWebKey }
 
 /** Rough in-memory weight of a record, for the memory bound. */
 function weight(r: SpoolRecord): number {
-  return 512 + (r.command?.length ?? 0) + (r.result?.sample?.length ?? 0) + (r.reason?.length ?? 0);
+  return 1536 + 2 * ((r.command?.length ?? 0) + (r.result?.sample?.length ?? 0) + (r.reason?.length ?? 0));
 }
 
 const SEGMENT = /^seg-(\d{12})\.jsonl$/;
@@ -172,7 +172,7 @@ export class Spool {
   #closed = false;
 
   private constructor(opts: SpoolOptions, identity: Identity, key: SigningKey, acked: ChainPosition, recovered: Recovered) {
-    this.#opts = { segmentBytes: 8 * 1024 * 1024, memoryBytes: 32 * 1024 * 1024, minFreeBytes: 1024 * 1024, ...opts };
+    this.#opts = { segmentBytes: 8 * 1024 * 1024, memoryBytes: 8 * 1024 * 1024, minFreeBytes: 1024 * 1024, ...opts };
     this.dir = opts.dir;
     this.chainId = identity.chainId;
     this.key = key;

@@ -54,7 +54,8 @@ beforeAll(async () => {
   await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'guarita.io/injection': 'enabled', ...scope } } }]);
   const whKubeconfig = await webhookIdentity(whNs, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
   [webhook, op] = await Promise.all([
-    startWebhookProcess({ namespace: whNs, configurationName: configuration, kubeconfig: whKubeconfig }),
+    // The webhook lets only the operator's service account decide phases, and the sidecar's consume.
+    startWebhookProcess({ namespace: whNs, configurationName: configuration, kubeconfig: whKubeconfig, env: { GUARITA_OPERATOR_SERVICE_ACCOUNT: `${opNs}:guarita-operator` } }),
     startOperator({ ...opFx, watchNamespaces: [ns] }),
   ]);
   await registerWebhooks(configuration, whNs, webhook.url, scope);
@@ -295,6 +296,16 @@ describe('just-in-time approval', () => {
     expect(res.status).toBe(200);
     await phase(ar.metadata.name, 'Consumed');
     expect((await sidecar.metrics())).toMatch(/guarita_sidecar_approval_wait_seconds_count\{target="customers-api",outcome="approved"\} [1-9]/);
+  });
+
+  it('lets exactly one of two concurrent retries use an approval', async () => {
+    const held = await agentRequest(url('/customers/export?page=5'), { token, purpose: PURPOSE });
+    const name = String(held.json().approvalRequest);
+    await review(name, 'dana', 'Approved');
+    await phase(name, 'Approved');
+    const [a, b] = await Promise.all([0, 1].map(() => agentRequest(url('/customers/export?page=5'), { token, purpose: PURPOSE })));
+    expect([a?.status, b?.status].sort()).toEqual([200, 409]);
+    expect(upstream.seen.filter((r) => r.url === '/customers/export?page=5')).toHaveLength(1);
   });
 
   it('answers 403 naming the request when an approver denies it', async () => {
