@@ -34,11 +34,3 @@ export function outputFormat(value: string | undefined): OutputFormat {
   if (value === 'json' || value === 'yaml') return value;
   throw new UsageError(`--output must be json, yaml or table (got '${value}')`);
 }
-
-/** Parses "24h", "90m", "7d" into milliseconds for --since. */
-export function parseSince(value: string): number {
-  const match = /^(\d+)(s|m|h|d)$/.exec(value);
-  if (match === null) throw new UsageError(`--since must look like 30m, 24h or 7d (got '${value}')`);
-  const unit = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[match[2] as 's' | 'm' | 'h' | 'd'];
-  return Number(match[1]) * unit;
-}

@@ -7,7 +7,8 @@ import type { SessionRecord } from '../../operator/src/store/types.ts';
 import { commandRow, csvCell, csvHeader, CSV_COLUMNS } from './csv.ts';
 import { jsonlLines } from './jsonl.ts';
 import { Progress } from './progress.ts';
-import { durationMs, humanBytes, humanDuration, parseTimeFlag } from './time.ts';
+import { humanBytes, humanDuration, parseTimeFlag } from './time.ts';
+import { durationMs } from '../../core/duration.ts';
 
 function record(over: Partial<SessionRecord> = {}): SessionRecord {
   return { ...event('shop', 'agent-1'), chainId: 'shop/agent-1/abc', seq: 7, prev: '0'.repeat(64), keyId: 'k', hash: 'h', sig: 's', ...over };

@@ -1,19 +1,9 @@
 // Time flags (--since, --until, --max-idle) and human durations, shared by the recording commands.
 import { UsageError } from './args.ts';
+import { durationMs } from '../../core/duration.ts';
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 };
-const DURATION = /^(?:\d+(?:ms|s|m|h|d))+$/;
-const PART = /(\d+)(ms|s|m|h|d)/g;
 // RFC 3339 with its zone (seconds optional: 2026-11-01T12:00Z), or a plain date meaning midnight UTC.
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?$/i;
-
-/** "90s", "15m", "24h", "7d", "1h30m" in milliseconds; undefined when it is not a duration. */
-export function durationMs(value: string): number | undefined {
-  if (!DURATION.test(value)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of value.matchAll(PART)) total += Number(amount) * (UNIT_MS[unit ?? ''] ?? Number.NaN);
-  return Number.isFinite(total) ? total : undefined;
-}
 
 export function parseDurationFlag(value: string, flag: string): number {
   const ms = durationMs(value.trim());

@@ -1,7 +1,7 @@
 // Decisions: who (subjects, revocations), why (purposes), and what (ordered rules, first match wins,
 // no match denies). Pure and synchronous: the sidecar calls it per command, the CLI per line.
 import type { AccessPolicy, PolicyMasking, PolicyRule, PolicySubject, SqlStatementKind, SqlTrait } from '../../crds/types.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../duration.ts';
 import { compileTableGlob, tableGlobProblem, type MatchMode, type TableGlob } from './glob.ts';
 import { compileHttpMatch, normalizePath, parseQueryString, queryRecord, type CompiledHttpMatch, type HttpCompileProblem, type HttpRequest } from './http.ts';
 import { classifySql, SqlParseError } from './sql.ts';

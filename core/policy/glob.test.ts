@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { compilePathGlob, compileTableGlob, pathGlobProblem, tableGlobProblem, wildcardMatch } from './glob.ts';
 import { normalizePath } from './http.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../duration.ts';
 
 describe('wildcardMatch', () => {
   it.each([

@@ -7,5 +7,5 @@
 export type { Identity, Command, Verdict, Decision, DecisionCode, ApprovalPlan, StatementInfo, CompiledPolicy, SqlStatementKind, SqlTrait } from './types.ts';
 export { initPolicyEngine, policyEngineReady, classifySql, SqlParseError } from './sql.ts';
 export { compilePolicy, PolicyCompileError } from './decide.ts';
-export { parseDuration } from './duration.ts';
+export { parseDuration } from '../duration.ts';
 export { normalizePath } from './http.ts';

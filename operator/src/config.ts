@@ -4,7 +4,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { parseDuration } from './duration.ts';
+import { durationMs } from '../../core/duration.ts';
 
 export interface OperatorConfig {
   kubeconfig?: string;
@@ -141,7 +141,7 @@ class Reader {
 
   duration(flag: string, minMs = 1): number {
     const raw = this.required(flag, 'a duration such as 30s, 15m, 24h or 180d');
-    const ms = parseDuration(raw);
+    const ms = durationMs(raw);
     if (ms === undefined) throw new ConfigError(`${this.name(flag)}: expected a duration such as 30s, 15m, 24h or 180d, got ${JSON.stringify(raw)}`);
     if (ms < minMs) throw new ConfigError(`${this.name(flag)}: must be at least ${minMs}ms, got ${raw}`);
     return ms;

@@ -3,7 +3,7 @@
 // of it; the ingest and read APIs answer 503 until the store is open here.
 import type { AccessPolicy, ApprovalRequest } from '../../crds/types.ts';
 import type { OperatorConfig } from './config.ts';
-import { parseDuration } from './duration.ts';
+import { durationMs } from '../../core/duration.ts';
 import type { EventRecorder, ObjectRef } from './events.ts';
 import { paths, type KubeApi } from './kube/client.ts';
 import { Informer, keyOf } from './kube/informer.ts';
@@ -89,7 +89,7 @@ export class Controller {
     const policyReconciler = new AccessPolicyReconciler({ api, policies, events: this.#d.events, metrics });
     this.#approvalReconciler = new ApprovalReconciler({
       api, approvals, policies, events: this.#d.events, metrics, log,
-      options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernamePrefix: config.oidcUsernamePrefix, parseDuration },
+      options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernamePrefix: config.oidcUsernamePrefix, parseDuration: durationMs },
     });
     const approvalReconciler = this.#approvalReconciler;
     this.#policyQueue = this.#queue('AccessPolicy', (k) => policyReconciler.reconcile(k));
@@ -133,7 +133,7 @@ export class Controller {
 
   #retentionFor(namespace: string, policy: string): number {
     const d = this.#policies?.get(namespace, policy)?.spec.retention?.sessions;
-    return (d === undefined ? undefined : parseDuration(d)) ?? this.#d.config.defaultSessionRetentionMs;
+    return (d === undefined ? undefined : durationMs(d)) ?? this.#d.config.defaultSessionRetentionMs;
   }
 
   async #retention(): Promise<void> {

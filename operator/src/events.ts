@@ -3,7 +3,7 @@
 // Repeats of one reason on one object are rate-limited so an alerting condition cannot flood the
 // apiserver; suppressed repeats are counted into the next message.
 import { randomBytes } from 'node:crypto';
-import { kubeTime } from './duration.ts';
+import { kubeTime } from '../../core/duration.ts';
 import { paths, type KubeApi } from './kube/client.ts';
 
 export interface ObjectRef {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.ts';
-import { parseDuration } from './duration.ts';
+import { durationMs } from '../../core/duration.ts';
 
 let dir: string;
 let env: Record<string, string>;
@@ -50,9 +50,9 @@ describe('loadConfig', () => {
 
   it('accepts Go-style durations', () => {
     expect(loadConfig({ ...env, GUARITA_APPROVAL_WAIT: '1m30s', GUARITA_POLICY_STALENESS: '2m' })).toMatchObject({ approvalWaitMs: 90_000, policyStalenessMs: 120_000 });
-    expect(parseDuration('250ms')).toBe(250);
-    expect(parseDuration('1d')).toBe(86_400_000);
-    expect(parseDuration('soon')).toBeUndefined();
+    expect(durationMs('250ms')).toBe(250);
+    expect(durationMs('1d')).toBe(86_400_000);
+    expect(durationMs('soon')).toBeUndefined();
   });
 
   it.each([

@@ -3,7 +3,7 @@
 // the process with a message naming it, before anything listens.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDuration } from './duration.ts';
+import { durationMs } from '../../core/duration.ts';
 import { opt } from './util.ts';
 
 export interface TargetConfig {
@@ -77,7 +77,7 @@ function port(env: Env, name: string, fallback: number): number {
 
 function durationSetting(env: Env, name: string, fallback: string, minMs: number): number {
   const raw = optional(env, name) ?? fallback;
-  const ms = parseDuration(raw);
+  const ms = durationMs(raw);
   if (ms === undefined) throw new ConfigError(name, `must be a duration such as 30s, 2m or 1m30s, got ${JSON.stringify(raw)}`);
   if (ms < minMs) throw new ConfigError(name, `must be at least ${minMs}ms, got ${raw}`);
   return ms;

@@ -9,7 +9,7 @@ import { KubeApiError, type KubeClient, type WatchEvent } from './kube/client.ts
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import { backoff, sleep } from './util.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../../core/duration.ts';
 
 export type PolicyState<C> =
   | { state: 'ok'; policy: AccessPolicy; compiled: C; generation: number | undefined }

@@ -6,7 +6,7 @@
 //   verb get   : GET sessions/{id} (name = session id), GET export, GET policies/{name}/chain[...]
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, type Identity, type KubeAuth } from '../auth/kube-auth.ts';
-import { parseDuration } from '../duration.ts';
+import { durationMs } from '../../../core/duration.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ExportFilter, SessionStore } from '../store/types.ts';
 import { verifyPolicyEntries } from '../store/verify.ts';
@@ -41,7 +41,7 @@ type Query = Record<string, string | undefined>;
 /** RFC 3339 time, or a duration meaning "that long ago" (24h, 7d). */
 export function parseTime(value: string | undefined, field: string, now: number): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const ago = parseDuration(value);
+  const ago = durationMs(value);
   if (ago !== undefined) return now - ago;
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new ReadError(400, `${field}: expected an RFC 3339 time (2026-11-01T00:00:00Z) or a duration (24h), got ${JSON.stringify(value)}`);

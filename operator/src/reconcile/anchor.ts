@@ -4,7 +4,7 @@
 // afterwards also requires altering the AccessPolicy status, which needs different privileges
 // (the status subresource) than the store's volume.
 import type { AccessPolicy } from '../../../crds/types.ts';
-import { kubeTime } from '../duration.ts';
+import { kubeTime } from '../../../core/duration.ts';
 import { isNotFound, paths, type KubeApi } from '../kube/client.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Metrics } from '../metrics.ts';

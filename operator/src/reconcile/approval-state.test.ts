@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import type { AccessPolicy, ApprovalRequest } from '../../../crds/types.ts';
-import { parseDuration } from '../duration.ts';
+import { durationMs } from '../../../core/duration.ts';
 import { decideApproval, type ApprovalOptions } from './approval-state.ts';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
-const opts: ApprovalOptions = { approvedGraceMs: 600_000, defaultRetentionMs: 30 * 86_400_000, usernamePrefix: 'oidc:', parseDuration };
+const opts: ApprovalOptions = { approvedGraceMs: 600_000, defaultRetentionMs: 30 * 86_400_000, usernamePrefix: 'oidc:', parseDuration: durationMs };
 
 function policy(minApprovals = 2, retention?: string): AccessPolicy {
   return {

@@ -9,7 +9,7 @@
 // reviewed before expiresAt and has not reviewed before. The operator never moves a request out
 // of Consumed, Denied or Expired; finished requests are deleted after the policy's retention.
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus, PolicyRule } from '../../../crds/types.ts';
-import { kubeTime } from '../duration.ts';
+import { kubeTime } from '../../../core/duration.ts';
 import { compact } from '../util.ts';
 
 type Review = NonNullable<ApprovalRequest['spec']['reviews']>[number];

@@ -8,7 +8,7 @@ import type { AccessPolicy, AccessPolicyStatus, Condition } from '../../../crds/
 import { validateAccessPolicy } from '../../../crds/validators.ts';
 import { validateMaskingSpec } from '../../../core/masking/index.ts';
 import { compilePolicy } from '../../../core/policy/index.ts';
-import { kubeTime } from '../duration.ts';
+import { kubeTime } from '../../../core/duration.ts';
 
 export type InvalidReason = 'SchemaInvalid' | 'MaskingInvalid' | 'CompileFailed';
 

@@ -14,7 +14,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { open, readFile, rename, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GENESIS, importPublicKey, type ChainPosition, type SigningKey } from '../../../core/recording/index.ts';
-import { kubeTime } from '../duration.ts';
+import { kubeTime } from '../../../core/duration.ts';
 import { checkBatch } from './batch-check.ts';
 import { fsyncDir, listDir, mkdirDurable, readRange, writeAll, writeFileDurable } from './fs-util.ts';
 import { planRecovery, type LoadedPolicy } from './recovery.ts';
