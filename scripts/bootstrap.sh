@@ -11,7 +11,10 @@ stamp="$GUARITA_CACHE/npm-installed.sha"
 lock_sum="$(sha256sum package-lock.json package.json | sha256sum | cut -c1-64)"
 if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
   log "installing npm dependencies under Node $(node --version)"
-  npm ci --no-fund --no-audit --loglevel=error
+  # Not `npm ci`: registries that serve only this platform's optional binaries (@swc/core-*,
+  # resolver bindings) leave them out of the lockfile, and `npm ci` then refuses the whole install.
+  # `npm install --no-save` installs exactly the locked versions and leaves the lockfile alone.
+  npm install --no-save --no-fund --no-audit --loglevel=error
   mkdir -p "$GUARITA_CACHE" && echo "$lock_sum" > "$stamp"
 fi
 
