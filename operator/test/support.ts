@@ -2,7 +2,6 @@
 // identity (the RBAC docs/recording.md asks the chart for), serving certificates from the run's
 // CA, the REAL operator process (node operator/src/main.ts under the harness watchdog), and a
 // fake sidecar that talks to it over HTTPS with projected-style service-account tokens.
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,35 +10,20 @@ import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
 import { loadCaFiles, mintServingCert, writePemFiles } from '../../e2e/harness/certs.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
-import { kubeConfigFor, kubectl, loadHarnessState, requireKube, type TestUser } from '../../e2e/harness/state.ts';
+import { kubeConfigFor, loadHarnessState, requireKube, type TestUser } from '../../e2e/harness/state.ts';
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import type { ExportLine, SessionRecord } from '../src/store/types.ts';
 import { fakeSidecar, type FakeSidecar } from '../src/store/testkit.ts';
-
-export const REPO = new URL('../../', import.meta.url).pathname;
-
-export function suffix(): string {
-  return randomBytes(3).toString('hex');
-}
+import { k, REPO } from '../../e2e/support/kubectl.ts';
+export { installCrds, k, REPO, suffix } from '../../e2e/support/kubectl.ts';
 
 export function adminApi(): KubeClient {
   return new KubeClient(kubeConfigFor('admin'));
 }
 
-export async function k(args: readonly string[], user: TestUser = 'admin', input?: string): Promise<string> {
-  const res = await kubectl(args, { user, ...(input === undefined ? {} : { input }) });
-  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')} (as ${user}) failed: ${res.stderr.trim()}`);
-  return res.stdout;
-}
-
 export async function apply(docs: unknown[], user: TestUser = 'admin'): Promise<void> {
   await k(['apply', '--server-side', '--force-conflicts', '-f', '-'], user, docs.map((d) => stringify(d)).join('---\n'));
-}
-
-export async function installCrds(): Promise<void> {
-  await k(['apply', '--server-side', '--force-conflicts', '-f', join(REPO, 'crds')]);
-  await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/accesspolicies.guarita.io', 'crd/approvalrequests.guarita.io']);
 }
 
 export async function createNamespaces(...names: string[]): Promise<void> {

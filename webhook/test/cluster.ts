@@ -1,6 +1,5 @@
 // Integration-test helpers on the harness apiserver: CRDs, namespaces, a least-privilege
 // identity for the webhook, the real webhook process, and its configurations on loopback.
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
@@ -11,38 +10,15 @@ import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/h
 import { KubeClient } from '../src/kube.ts';
 import { webhookConfigurations } from '../src/configurations.ts';
 import { TEST_SIDECAR } from './fixtures.ts';
-
-export const REPO = new URL('../../', import.meta.url).pathname;
-
-export function suffix(): string {
-  return randomBytes(3).toString('hex');
-}
+import { k, REPO } from '../../e2e/support/kubectl.ts';
+export { installCrds, k, kFails, REPO, suffix } from '../../e2e/support/kubectl.ts';
 
 export function adminApi(): KubeClient {
   return new KubeClient(kubeConfigFor('admin'));
 }
 
-/** kubectl as `user`; throws with stderr on failure. */
-export async function k(args: readonly string[], user: TestUser = 'admin', input?: string): Promise<string> {
-  const res = await kubectl(args, { user, ...(input === undefined ? {} : { input }) });
-  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')} (as ${user}) failed: ${res.stderr.trim()}`);
-  return res.stdout;
-}
-
-/** kubectl that is expected to fail: returns stderr. */
-export async function kFails(args: readonly string[], user: TestUser = 'admin', input?: string): Promise<string> {
-  const res = await kubectl(args, { user, ...(input === undefined ? {} : { input }) });
-  if (res.code === 0) throw new Error(`kubectl ${args.join(' ')} (as ${user}) unexpectedly succeeded: ${res.stdout}`);
-  return res.stderr;
-}
-
 export async function applyJson(obj: unknown, user: TestUser = 'admin'): Promise<string> {
   return k(['apply', '--server-side', '--force-conflicts', '-f', '-'], user, JSON.stringify(obj));
-}
-
-export async function installCrds(): Promise<void> {
-  await k(['apply', '--server-side', '--force-conflicts', '-f', join(REPO, 'crds')]);
-  await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/accesspolicies.guarita.io', 'crd/approvalrequests.guarita.io']);
 }
 
 export async function createNamespace(name: string, labels: Record<string, string>): Promise<void> {
