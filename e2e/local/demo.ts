@@ -7,15 +7,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startHarness } from '../harness/index.ts';
-import { HARNESS_STATE_ENV, writeHarnessState } from '../harness/state.ts';
+import { HARNESS_STATE_ENV, writeHarnessState, type HarnessState } from '../harness/state.ts';
 import { startStack, type Stack } from './stack.ts';
 import { runScenario } from './scenario.ts';
 import { agentTokenCommand } from './agent.ts';
 
-function nextSteps(stack: Stack, stateFile: string): string {
+function nextSteps(stack: Stack, stateFile: string, kubeconfigs: Record<string, string>): string {
   const kube = stack.pod.metadata.namespace;
   const env = stack.agentEnv;
-  const admin = `KUBECONFIG=${process.env.KUBECONFIG_ADMIN ?? ''}`;
+  const as = (user: string): string => `KUBECONFIG=${kubeconfigs[user] ?? ''}`;
   return `
 Guarita is running on the local control plane.
 
@@ -33,16 +33,25 @@ Act as the support agent (an OIDC token from the local IdP is the password; the 
   curl -H "Authorization: Bearer $PGPASSWORD" -H 'X-Guarita-Purpose: customer-support' ${env.CUSTOMERS_API_URL ?? ''}/customers/1
 
 Approve as the DPO (dana is in group dpo):
-  ${admin.replace(/admin/, 'dana')} kubectl get approvalrequests -n ${kube}
-  KUBECONFIG=<dana's kubeconfig> cli/bin/guarita approve NAME -n ${kube} --reason 'ticket 4711'
+  ${as('dana')} .cache/bin/kubectl get approvalrequests -n ${kube}
+  ${as('dana')} cli/bin/guarita approve NAME -n ${kube} --reason 'ticket 4711'
 
 Audit as audrey (group auditors):
-  KUBECONFIG=<audrey's kubeconfig> cli/bin/guarita sessions list -n ${kube} --operator-url ${stack.operator.url}
+  export GUARITA_OPERATOR_URL=${stack.operator.url} GUARITA_OPERATOR_CA=${kubeconfigs.ca ?? ''}
+  ${as('audrey')} cli/bin/guarita sessions list -n ${kube}
+  ${as('audrey')} cli/bin/guarita verify --policy orders-db -n ${kube}
 
 Kubeconfigs for admin, alice, carl, dana, dave, audrey and eve are listed above; the harness state is ${stateFile}
 (export ${HARNESS_STATE_ENV}=${stateFile} to run integration tests against this control plane).
 Press Ctrl-C to stop and clean up.
 `;
+}
+
+function kubeconfigsOf(state: HarnessState): Record<string, string> {
+  const kube = state.kube;
+  if (kube === undefined) return {};
+  for (const [user, file] of Object.entries(kube.kubeconfigs)) process.stdout.write(`  kubeconfig ${user.padEnd(7)} ${file}\n`);
+  return { ...kube.kubeconfigs, ca: kube.caFile };
 }
 
 async function main(): Promise<number> {
@@ -59,9 +68,7 @@ async function main(): Promise<number> {
       writeFileSync(join(harness.state.runDir, 'scenario.json'), JSON.stringify(report, null, 2));
       return report.every((s) => s.ok) ? 0 : 1;
     }
-    process.env.KUBECONFIG_ADMIN = harness.state.kube?.kubeconfigs.admin;
-    for (const [user, file] of Object.entries(harness.state.kube?.kubeconfigs ?? {})) process.stdout.write(`  kubeconfig ${user.padEnd(7)} ${file}\n`);
-    process.stdout.write(nextSteps(stack, stateFile));
+    process.stdout.write(nextSteps(stack, stateFile, kubeconfigsOf(harness.state)));
     await new Promise<void>((resolve) => { for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve()); });
     return 0;
   } finally {
