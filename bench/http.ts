@@ -9,12 +9,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { freePorts } from '../e2e/harness/ports.ts';
-import { startHarness, type Harness } from '../e2e/harness/index.ts';
-import { getToken, HARNESS_STATE_ENV, requireIdp, writeHarnessState } from '../e2e/harness/state.ts';
+import { ensureHarness } from '../e2e/harness/index.ts';
+import { getToken, requireIdp } from '../e2e/harness/state.ts';
 import { apply, installCrds } from '../operator/test/support.ts';
 import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
 
@@ -77,16 +76,6 @@ async function run(url: string, connections: number, duration: number, headers?:
   return result;
 }
 
-/** The harness named by $GUARITA_HARNESS_STATE, or one started (and stopped) here. */
-async function ensureHarness(): Promise<Harness | undefined> {
-  const file = process.env[HARNESS_STATE_ENV];
-  if (file !== undefined && file !== '') return undefined;
-  const harness = await startHarness({ components: ['kube', 'idp'] });
-  const stateFile = join(harness.state.runDir, 'state.json');
-  writeHarnessState(stateFile, harness.state);
-  process.env[HARNESS_STATE_ENV] = stateFile;
-  return harness;
-}
 
 async function startSidecar(upstreamUrl: string, listenPort: number): Promise<{ sidecar: SidecarProcess; startMs: number }> {
   const ns = `bench-http-${process.pid}`;
@@ -139,7 +128,7 @@ async function measure(quick: boolean, upstreamUrl: string, sidecar: SidecarProc
 }
 
 export async function benchHttp(opts: { quick: boolean }): Promise<Record<string, number>> {
-  const harness = await ensureHarness();
+  const harness = await ensureHarness(['kube', 'idp']);
   const [upstreamPort = 0, listenPort = 0] = await freePorts(2);
   const upstream = await startUpstreamProcess(upstreamPort);
   let sidecar: SidecarProcess | undefined;

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { runCommand } from '../e2e/harness/exec.ts';
-import { startHarness, type Harness } from '../e2e/harness/index.ts';
-import { HARNESS_STATE_ENV, requirePostgres, writeHarnessState } from '../e2e/harness/state.ts';
+import { ensureHarness } from '../e2e/harness/index.ts';
+import { requirePostgres } from '../e2e/harness/state.ts';
 import { startPostgresListener } from '../sidecar/src/postgres/index.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../sidecar/src/postgres/scenario.ts';
 import { localEnforcer } from '../sidecar/src/postgres/test-support.ts';
@@ -121,19 +121,9 @@ async function listenerOnlyRuns(s: PgScenario, load: string[], script: string): 
   }
 }
 
-/** The harness named by $GUARITA_HARNESS_STATE, or one started (and stopped) here. */
-async function ensureHarness(): Promise<Harness | undefined> {
-  const file = process.env[HARNESS_STATE_ENV];
-  if (file !== undefined && file !== '') return undefined;
-  const harness = await startHarness({ components: ['kube', 'postgres', 'idp'] });
-  const stateFile = join(harness.state.runDir, 'state.json');
-  writeHarnessState(stateFile, harness.state);
-  process.env[HARNESS_STATE_ENV] = stateFile;
-  return harness;
-}
 
 export async function benchPg(opts: { quick: boolean }): Promise<Record<string, number>> {
-  const harness = await ensureHarness();
+  const harness = await ensureHarness(['kube', 'postgres', 'idp']);
   let scenario: PgScenario | undefined;
   try {
     scenario = await startPgScenario({ logLevel: 'warn' });

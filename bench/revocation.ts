@@ -3,9 +3,8 @@
 // stack (real apiserver watch → sidecar policy watch → enforcement). Baseline: the same request
 // loop's own round trip while the subject is still allowed.
 //   node bench/revocation.ts [--quick]
-import { join } from 'node:path';
-import { startHarness, type Harness } from '../e2e/harness/index.ts';
-import { HARNESS_STATE_ENV, kubectl, writeHarnessState } from '../e2e/harness/state.ts';
+import { ensureHarness } from '../e2e/harness/index.ts';
+import { kubectl } from '../e2e/harness/state.ts';
 import { agentToken } from '../e2e/local/agent.ts';
 import { startStack, type Stack } from '../e2e/local/stack.ts';
 
@@ -13,14 +12,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-async function ensureHarness(): Promise<Harness | undefined> {
-  if ((process.env[HARNESS_STATE_ENV] ?? '') !== '') return undefined;
-  const harness = await startHarness();
-  const stateFile = join(harness.state.runDir, 'state.json');
-  writeHarnessState(stateFile, harness.state);
-  process.env[HARNESS_STATE_ENV] = stateFile;
-  return harness;
-}
 
 async function status(stack: Stack, token: string): Promise<number> {
   const res = await fetch(`${stack.agentEnv.CUSTOMERS_API_URL ?? ''}/customers/1`, { headers: { authorization: `Bearer ${token}`, 'x-guarita-purpose': 'customer-support' } });

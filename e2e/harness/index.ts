@@ -1,13 +1,14 @@
 // startHarness: the real local control plane (etcd + kube-apiserver), PostgreSQL and the OIDC
 // IdP on loopback, started in parallel, each under a watchdog so none outlives this process.
 // Used by Jest's integration globalSetup and by main.ts (the demo).
+import { join } from 'node:path';
 import { progress } from './log.ts';
 import { binDir, postgresBinDir, requireKubeBinaries } from './paths.ts';
 import { startIdp } from './idp.ts';
 import { startKube } from './kube.ts';
 import { startPostgres } from './postgres.ts';
 import { cleanStaleRunDirs, createRunDir, removeRunDir, type RunDir } from './rundir.ts';
-import { ALL_COMPONENTS, type HarnessComponent, type HarnessState } from './state.ts';
+import { ALL_COMPONENTS, HARNESS_STATE_ENV, writeHarnessState, type HarnessComponent, type HarnessState } from './state.ts';
 import type { Supervised } from './supervisor.ts';
 
 export { ALL_COMPONENTS, type HarnessComponent, type HarnessState } from './state.ts';
@@ -106,4 +107,18 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       return stopping;
     },
   };
+}
+
+/**
+ * The harness named by $GUARITA_HARNESS_STATE, or one started here (returned so the caller stops
+ * it) with its state file exported for everything that reads the state. Benchmarks and the demo use it.
+ */
+export async function ensureHarness(components?: HarnessComponent[]): Promise<Harness | undefined> {
+  const existing = process.env[HARNESS_STATE_ENV];
+  if (existing !== undefined && existing !== '') return undefined;
+  const harness = await startHarness(components === undefined ? {} : { components });
+  const stateFile = join(harness.state.runDir, 'state.json');
+  writeHarnessState(stateFile, harness.state);
+  process.env[HARNESS_STATE_ENV] = stateFile;
+  return harness;
 }
