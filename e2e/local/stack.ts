@@ -11,7 +11,7 @@ import { kubectl, loadHarnessState, postgresConnection, psql, requireIdp, requir
 import { logTail, supervise, waitUntilReady, type Supervised } from '../harness/supervisor.ts';
 import { loadExample, toYaml, type Manifest } from '../support/examples.ts';
 import { adminApi, apply, installCrds, operatorIdentity, servingCert, startOperator, type OperatorProcess } from '../../operator/test/support.ts';
-import { caBundles, registerWebhooks, startWebhookProcess, unregisterWebhooks, waitFor, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
+import { registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
 import { SIDECAR_RULES } from '../../sidecar/test/support.ts';
 import { startCustomersApi, type CustomersApi } from './customers-api.ts';
 import { containerOf, materialiseContainer, type Pod } from './kubelet.ts';
@@ -162,7 +162,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   }));
   await step('registering the webhook configurations (the webhook patches in its CA)', async () => {
     await registerWebhooks(configurationName, systemNs, webhook.url, scope);
-    await waitFor('the webhook\'s caBundle on every webhook', async () => ((await caBundles(configurationName)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
   });
   const customersApi = await step('starting the customers API', () => startCustomersApi(postgresConnection('guarita_admin')));
   await step(`applying the LGPD example in namespace ${ns}`, async () => {

@@ -126,9 +126,14 @@ export async function startWebhookProcess(o: WebhookProcessOptions): Promise<Web
   return { proc, port, metricsPort, url, stop: () => proc.stop(), log: () => logTail(proc.logFile, 200) };
 }
 
-/** The webhook configurations pointing at a loopback URL, scoped to namespaces labelled for this test. */
+/**
+ * The webhook configurations pointing at a loopback URL, scoped to namespaces labelled for this test.
+ * Returns once the webhook (self-managed TLS) has patched its CA into every webhook: until then the
+ * apiserver cannot call it, and with failurePolicy Fail every write in scope would be refused.
+ */
 export async function registerWebhooks(configurationName: string, namespace: string, url: string, scopeLabels: Record<string, string>): Promise<void> {
   for (const obj of webhookConfigurations({ name: configurationName, namespace, endpoint: { url }, scopeLabels })) await applyJson(obj);
+  await waitFor('the webhook\'s caBundle on every webhook', async () => ((await caBundles(configurationName)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
 }
 
 export async function unregisterWebhooks(configurationName: string): Promise<void> {

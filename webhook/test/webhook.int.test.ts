@@ -12,8 +12,8 @@ import { diff } from '../src/json-patch.ts';
 import type { AdmissionReview } from '../src/kube-types.ts';
 import type { Pod } from '../src/kube-types.ts';
 import {
-  adminApi, applyJson, caBundles, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix,
-  unregisterWebhooks, waitFor, webhookIdentity, type WebhookProcess,
+  adminApi, applyJson, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix,
+  unregisterWebhooks, webhookIdentity, type WebhookProcess,
 } from './cluster.ts';
 import { decideInjection } from '../src/inject.ts';
 import { approvalRequest, examplePod, examplePolicy, exampleYaml, jobPod, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from './fixtures.ts';
@@ -55,7 +55,6 @@ beforeAll(async () => {
   webhook = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig });
   await registerWebhooks(configuration, system, webhook.url, scope);
   // Self-managed TLS: the webhook patches its CA into every webhook of both configurations.
-  await waitFor('caBundle on all six webhooks', async () => ((await caBundles(configuration)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
   await createNamespace(ns, { 'guarita.io/injection': 'enabled', ...scope });
   await createNamespace(plain, { ...scope });
   const secret = exampleYaml('orders-db-credentials.yaml') as { metadata: { namespace: string } };

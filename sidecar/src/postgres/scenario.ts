@@ -14,7 +14,7 @@ import { getToken, loadHarnessState, psql, requireIdp, requirePostgres, type Idp
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../../e2e/harness/supervisor.ts';
 import { loadExample, type Manifest } from '../../../e2e/support/examples.ts';
 import { apply, installCrds, operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../../operator/test/support.ts';
-import { caBundles, createNamespace, registerWebhooks, startWebhookProcess, unregisterWebhooks, waitFor, webhookIdentity, type WebhookProcess } from '../../../webhook/test/cluster.ts';
+import { createNamespace, registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../../webhook/test/cluster.ts';
 import { mountCredentials, sidecarEnv, sidecarFixture } from '../../test/support.ts';
 
 const REPO = join(import.meta.dirname, '../../..');
@@ -108,7 +108,6 @@ async function startControlPlane(id: string, namespace: string, opts: ScenarioOp
     const kubeconfig = await webhookIdentity(system, configuration, `guarita-webhook-tls-${id}`, loadHarnessState().runDir);
     webhook = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig, name: `webhook-pg-${id}`, env: { GUARITA_WEBHOOK_TLS_SECRET: `guarita-webhook-tls-${id}` } });
     await registerWebhooks(configuration, system, webhook.url, scope);
-    await waitFor('the webhook\'s caBundle', async () => ((await caBundles(configuration)).every((b) => b.includes('BEGIN CERTIFICATE')) ? true : undefined));
   }
   await createNamespace(namespace, scope);
   return { operator, webhook, configuration };
