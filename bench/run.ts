@@ -3,6 +3,7 @@
 // --json, one JSON object on stdout). Suites live in bench/<name>.ts and export bench<Name>().
 import { cpus, totalmem, release } from 'node:os';
 import { parseArgs } from 'node:util';
+import { ensureHarness } from '../e2e/harness/index.ts';
 
 type Suite = (opts: { quick: boolean }) => Promise<Record<string, number>>;
 
@@ -39,7 +40,22 @@ async function main(): Promise<number> {
   const only = values.only?.split(',');
   const results: Record<string, number> = {};
   const failures: Record<string, string> = {};
-  for (const suite of SUITES.filter((s) => only === undefined || only.includes(s.name))) {
+  // One control plane for the whole run: a suite that started (and stopped) its own would leave
+  // the next suite pointed at a harness that no longer exists.
+  const harness = await ensureHarness();
+  try {
+    await runSuites(SUITES.filter((s) => only === undefined || only.includes(s.name)), values.quick, results, failures);
+  } finally {
+    await harness?.stop();
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify({ machine: machine(), quick: values.quick, results, failures })}\n`);
+  else process.stdout.write(`Machine: ${machine()}\n\n${table(results, failures)}\n`);
+  return Object.keys(failures).length === 0 ? 0 : 1;
+}
+
+async function runSuites(suites: typeof SUITES, quick: boolean, results: Record<string, number>, failures: Record<string, string>): Promise<void> {
+  const values = { quick };
+  for (const suite of suites) {
     process.stderr.write(`[bench] ${suite.name}${values.quick ? ' (quick)' : ''} ...\n`);
     try {
       Object.assign(results, await (await suite.load())({ quick: values.quick }));
@@ -48,9 +64,6 @@ async function main(): Promise<number> {
       process.stderr.write(`[bench] ${suite.name} failed: ${failures[suite.name]}\n`);
     }
   }
-  if (values.json) process.stdout.write(`${JSON.stringify({ machine: machine(), quick: values.quick, results, failures })}\n`);
-  else process.stdout.write(`Machine: ${machine()}\n\n${table(results, failures)}\n`);
-  return Object.keys(failures).length === 0 ? 0 : 1;
 }
 
 if (import.meta.main) process.exitCode = await main();
