@@ -9,7 +9,7 @@
 // verifying record; such records were never acknowledged to anyone.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
-import { open, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ChainWriter, GENESIS, exportPrivateJwk, generateSigningKey, importPublicKey, importSigningKey, verifyLink,
@@ -62,6 +62,28 @@ function fsyncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * writeAtomic without blocking the event loop: acknowledgements arrive while requests are being
+ * served, and two synchronous fsyncs there stalled every connection for milliseconds.
+ */
+async function writeAtomicAsync(dir: string, name: string, content: string): Promise<void> {
+  const tmp = join(dir, `.${name}.tmp`);
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(dir, name));
+  const dh = await open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
   }
 }
 
@@ -382,7 +404,9 @@ export class Spool {
     const known = this.#memory.find((r) => r.seq === position.seq);
     if (known !== undefined && known.hash !== position.head) throw new SpoolError(`the operator acknowledged seq ${position.seq} with hash ${position.head}, but the spool has ${known.hash} (fork)`);
     await this.#exclusive(async () => {
-      writeAtomic(this.dir, 'acked.json', JSON.stringify(position));
+      // Another acknowledgement may have moved further while this one waited for the lock.
+      if (position.seq <= this.#acked.seq) return;
+      await writeAtomicAsync(this.dir, 'acked.json', JSON.stringify(position));
       this.#acked = { ...position };
       await this.#dropAcked();
     });
