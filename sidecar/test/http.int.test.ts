@@ -11,27 +11,23 @@ import { request } from 'undici';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, kubectl, loadHarnessState, requireIdp } from '../../e2e/harness/state.ts';
 import {
-  apply, createServiceAccount, eventually, getObject, installCrds, k, operatorFixture, serviceAccountToken, startOperator, suffix, waitServing, type OperatorProcess,
+  apply, createServiceAccount, eventually, getObject, k, serviceAccountToken, suffix, type OperatorProcess,
 } from '../../operator/test/support.ts';
-import { registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
+
 import {
-  agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream,
-  type SidecarFixture, type SidecarProcess, type Upstream,
+  agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, type SidecarFixture, type SidecarProcess, type Upstream,
 } from './support.ts';
+import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 
 jest.setTimeout(90_000);
 
 const id = suffix();
-const ns = `sc-http-${id}`;
-const opNs = `sc-op-${id}`;
-const whNs = `sc-wh-${id}`;
-const configuration = `guarita-sc-${id}`;
-const scope = { 'guarita.io/test-scope': `sc-${id}` };
+let ns: string;
 const POLICY = 'customers-api';
 const PURPOSE = 'customer-support';
 
+let system: GuaritaSystem;
 let op: OperatorProcess;
-let webhook: WebhookProcess;
 let upstream: Upstream;
 let fx: SidecarFixture;
 let sidecar: SidecarProcess;
@@ -47,19 +43,9 @@ async function policy(over: Record<string, unknown> = {}): Promise<void> {
 }
 
 beforeAll(async () => {
-  await installCrds();
   upstream = await startUpstream();
-  const opFx = await operatorFixture(opNs);
-  await k(['create', 'namespace', whNs]);
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'guarita.io/injection': 'enabled', ...scope } } }]);
-  const whKubeconfig = await webhookIdentity(whNs, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
-  [webhook, op] = await Promise.all([
-    // The webhook lets only the operator's service account decide phases, and the sidecar's consume.
-    startWebhookProcess({ namespace: whNs, configurationName: configuration, kubeconfig: whKubeconfig, env: { GUARITA_OPERATOR_SERVICE_ACCOUNT: `${opNs}:guarita-operator` } }),
-    startOperator({ ...opFx, watchNamespaces: [ns] }),
-  ]);
-  await registerWebhooks(configuration, whNs, webhook.url, scope);
-  await waitServing(op);
+  system = await startGuaritaSystem('sc-http');
+  ({ ns, op } = system);
   // Reviewers may patch ApprovalRequests (RBAC); whether a review counts is the webhook's and operator's decision.
   await apply([
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests', 'accesspolicies'], verbs: ['get', 'list', 'watch', 'patch', 'update'] }] },
@@ -77,8 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sidecar?.stop();
-  await unregisterWebhooks(configuration).catch(() => undefined);
-  await Promise.all([op?.stop(), webhook?.stop(), upstream?.close()]);
+  await Promise.all([system?.stop(), upstream?.close()]);
 });
 
 describe('allowed, denied, masked', () => {

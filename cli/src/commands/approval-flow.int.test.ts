@@ -7,29 +7,26 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../../../e2e/harness/ports.ts';
-import { getToken, kubeconfigPath, loadHarnessState, requireIdp, requireKube, type TestUser } from '../../../e2e/harness/state.ts';
+import { getToken, kubeconfigPath, requireIdp, requireKube, type TestUser } from '../../../e2e/harness/state.ts';
 import {
-  apply, eventually, getObject, grantSessionReaders, installCrds, k, operatorFixture, startOperator, suffix, waitServing, type OperatorProcess,
+  apply, eventually, getObject, grantSessionReaders, suffix, type OperatorProcess,
 } from '../../../operator/test/support.ts';
 import { agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, type SidecarProcess, type Upstream } from '../../../sidecar/test/support.ts';
-import { registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../../webhook/test/cluster.ts';
+
 import type { SessionSummary } from '../../../operator/src/store/types.ts';
 import { runCli, type CliResult } from '../testing/run-cli.ts';
+import { startGuaritaSystem, type GuaritaSystem } from '../../../e2e/support/guarita-system.ts';
 
 jest.setTimeout(120_000);
 
 const id = suffix();
-const ns = `cli-flow-${id}`;
-const opNs = `cli-flowop-${id}`;
-const whNs = `cli-flowwh-${id}`;
-const configuration = `guarita-cli-${id}`;
-const scope = { 'guarita.io/test-scope': `cli-${id}` };
+let ns: string;
 const POLICY = 'customers-api';
 const PURPOSE = 'customer-support';
 const HELD = '/customers/export?page=1';
 
+let system: GuaritaSystem;
 let op: OperatorProcess;
-let webhook: WebhookProcess;
 let upstream: Upstream;
 let sidecar: SidecarProcess;
 let token: string;
@@ -40,18 +37,9 @@ function cli(user: TestUser, args: string[]): Promise<CliResult> {
 }
 
 beforeAll(async () => {
-  await installCrds();
   upstream = await startUpstream();
-  const opFx = await operatorFixture(opNs);
-  await k(['create', 'namespace', whNs]);
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'guarita.io/injection': 'enabled', ...scope } } }]);
-  const whKubeconfig = await webhookIdentity(whNs, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
-  [webhook, op] = await Promise.all([
-    startWebhookProcess({ namespace: whNs, configurationName: configuration, kubeconfig: whKubeconfig, operatorServiceAccount: `${opNs}:guarita-operator` }),
-    startOperator({ ...opFx, watchNamespaces: [ns] }),
-  ]);
-  await registerWebhooks(configuration, whNs, webhook.url, scope);
-  await waitServing(op);
+  system = await startGuaritaSystem('cli-flow');
+  ({ ns, op } = system);
   await apply([
     // Approvers (the DPO group) decide ApprovalRequests; auditors read recordings and policies.
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch'] }] },
@@ -72,8 +60,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sidecar?.stop();
-  await unregisterWebhooks(configuration).catch(() => undefined);
-  await Promise.all([op?.stop(), webhook?.stop(), upstream?.close()]);
+  await Promise.all([system?.stop(), upstream?.close()]);
 });
 
 describe('an approval through the CLI', () => {
