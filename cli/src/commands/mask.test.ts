@@ -3,9 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { CliIo } from '../io.ts';
+import { fakeIo } from '../testing/fake-io.ts';
 import { run } from './mask.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -14,16 +13,9 @@ interface Result { code: number; stdout: string; stderr: string }
 
 /** Runs the command in-process; stdin arrives in the given chunks (Buffers, cut anywhere, even inside a character). */
 async function cli(argv: string[], stdin: string | Buffer[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (c: Buffer) => out.push(c.toString()));
-  stderr.on('data', (c: Buffer) => err.push(c.toString()));
-  const chunks = typeof stdin === 'string' ? [Buffer.from(stdin)] : stdin;
-  const io: CliIo = { stdin: Readable.from(chunks), stdout, stderr, env };
+  const io = fakeIo({ stdin, env });
   const code = await run(argv, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
+  return { code, stdout: io.out(), stderr: io.err() };
 }
 
 function bytesIn(text: string, size: number): Buffer[] {

@@ -3,9 +3,8 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { CliIo } from '../io.ts';
+import { fakeIo } from '../testing/fake-io.ts';
 import { run } from './policy.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -16,15 +15,9 @@ const WHO = ['--subject', 'ana', '--group', 'support', '--purpose', 'customer-su
 interface Result { code: number; stdout: string; stderr: string }
 
 async function cli(argv: string[], stdin = ''): Promise<Result> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (c: Buffer) => out.push(c.toString()));
-  stderr.on('data', (c: Buffer) => err.push(c.toString()));
-  const io: CliIo = { stdin: Readable.from([stdin]), stdout, stderr, env: {} };
+  const io = fakeIo({ stdin });
   const code = await run(argv, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
+  return { code, stdout: io.out(), stderr: io.err() };
 }
 
 const json = (s: string): Record<string, unknown>[] => s.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -4,14 +4,15 @@ import type { CliIo } from '../io.ts';
 
 export interface CapturedIo extends CliIo { out(): string; err(): string }
 
-export function fakeIo(opts: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): CapturedIo {
+/** stdin as one string, or as Buffers cut anywhere (even inside a character) to exercise chunking. */
+export function fakeIo(opts: { stdin?: string | Buffer[]; env?: NodeJS.ProcessEnv } = {}): CapturedIo {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
   stdout.on('data', (c: Buffer) => chunks.out.push(c));
   stderr.on('data', (c: Buffer) => chunks.err.push(c));
   return {
-    stdin: Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]),
+    stdin: Readable.from(opts.stdin === undefined ? [] : typeof opts.stdin === 'string' ? [Buffer.from(opts.stdin)] : opts.stdin),
     stdout,
     stderr,
     env: opts.env ?? {},
