@@ -10,6 +10,7 @@ import { compilePolicy } from '../../core/policy/index.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import type { CompiledPolicy, Masker } from './core-types.ts';
 import { opt } from './util.ts';
+import type { PostgresTargetConfig } from './postgres/index.ts';
 
 export interface CompiledTarget {
   policy: AccessPolicy;
@@ -79,17 +80,8 @@ export function httpUpstream(policy: AccessPolicy, credentialsDir: string): Http
   };
 }
 
-export interface PostgresUpstream {
-  name: string;
-  host: string;
-  port: number;
-  database?: string;
-  username: string;
-  password: string;
-  tls?: { mode: 'disable' | 'require' | 'verify-full'; ca?: string; serverName?: string };
-}
-
-export function postgresUpstream(policy: AccessPolicy, credentialsDir: string): PostgresUpstream {
+/** The listener's upstream settings (PostgresTargetConfig), resolved from the policy and the mounted Secret. */
+export function postgresUpstream(policy: AccessPolicy, credentialsDir: string): PostgresTargetConfig {
   const target = policy.spec.target;
   const ref = target.credentialsSecretRef;
   if (ref === undefined) throw new Error(`AccessPolicy ${policy.metadata.name}: spec.target.credentialsSecretRef is required for a postgres target`);
