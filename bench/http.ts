@@ -41,6 +41,12 @@ function startUpstreamProcess(port: number): Promise<ChildProcess> {
   });
 }
 
+/** GUARITA_BENCH_SIDECAR_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) reaches the sidecar process, for profiling. */
+export function sidecarNodeOptions(): Record<string, string> {
+  const o = process.env.GUARITA_BENCH_SIDECAR_NODE_OPTIONS;
+  return o === undefined || o === '' ? {} : { NODE_OPTIONS: o };
+}
+
 function rssMB(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? Number.NaN) / 1024;
@@ -91,7 +97,7 @@ async function startSidecar(upstreamUrl: string, listenPort: number): Promise<{ 
   // No operator in this run: records stay in the spool (fsync'd per request all the same).
   const sidecar = await startSidecarProcess(fx, {
     targets: [{ policy: 'customers-api', target: 'customers-api', protocol: 'http', listenPort }],
-    operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn' },
+    operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn', ...sidecarNodeOptions() },
   });
   return { sidecar, startMs: performance.now() - t0 };
 }

@@ -19,6 +19,7 @@ import { requirePostgres } from '../e2e/harness/state.ts';
 import { startPostgresListener } from '../sidecar/src/postgres/index.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../sidecar/src/postgres/scenario.ts';
 import { localEnforcer } from '../sidecar/src/postgres/test-support.ts';
+import { sidecarNodeOptions } from './http.ts';
 
 const CUSTOMER_SCRIPT = '\\set id random(1, 50)\nSELECT id, nome, cpf, email, telefone FROM customers WHERE id = :id;\n';
 
@@ -126,7 +127,7 @@ export async function benchPg(opts: { quick: boolean }): Promise<Record<string, 
   const harness = await ensureHarness(['kube', 'postgres', 'idp']);
   let scenario: PgScenario | undefined;
   try {
-    scenario = await startPgScenario({ logLevel: 'warn' });
+    scenario = await startPgScenario({ logLevel: 'warn', env: sidecarNodeOptions() });
     return await measure(scenario, opts.quick);
   } finally {
     await scenario?.stop();

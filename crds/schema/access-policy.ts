@@ -133,6 +133,7 @@ const masking = obj('Masking of personal identifiers in responses (HTTP bodies, 
 const recording = obj('What each session record keeps. Recording itself cannot be turned off.', {
   maxRows: Type.Optional(Type.Integer({ description: 'Result rows kept (masked) per statement. Default 20.', minimum: 0, maximum: 10000, default: 20 })),
   maxBytes: Type.Optional(Type.Integer({ description: 'Response bytes kept (masked) per request or statement. Default 16384.', minimum: 0, maximum: 1048576, default: 16384 })),
+  durability: Type.Optional(lit(['Synced', 'Written'], 'When a record counts as kept, so the answer it describes may be released. Synced (default): on stable storage (fdatasync of the spool volume); survives a node power loss. Written: in the spool file (the kernel page cache); survives a crash or kill of the sidecar, container or pod, and is synced within 10 ms, so a node crash can lose the last few milliseconds of records. Written answers without waiting for the disk.')),
 });
 
 const retention = obj('How long records are kept.', {

@@ -102,10 +102,10 @@ export class SidecarEnforcer implements Enforcer {
     const denied = available.target.compiled.checkAccess(verified.identity, purpose);
     if (denied !== undefined) {
       this.deps.metrics.decisions.inc({ target: target.target, decision: 'deny', rule: '' });
-      await this.deps.spool.append(session.event('session.start', { decision: 'deny', reason: denied.reason, ...opt('command', req.client.application) }));
+      await this.deps.spool.append(session.event('session.start', { decision: 'deny', reason: denied.reason, ...opt('command', req.client.application) }), available.target.durability);
       return { ok: false, code: 'Forbidden', message: denied.reason };
     }
-    await this.deps.spool.append(session.event('session.start', { decision: 'allow', reason: `from ${req.client.remoteAddress}${req.client.application === undefined ? '' : ` (${req.client.application})`}` }));
+    await this.deps.spool.append(session.event('session.start', { decision: 'allow', reason: `from ${req.client.remoteAddress}${req.client.application === undefined ? '' : ` (${req.client.application})`}` }), available.target.durability);
     this.#sessions.add(session);
     this.deps.metrics.sessionsOpen.inc({ target: target.target });
     session.armExpiry();
@@ -204,7 +204,10 @@ export class SidecarSession implements Session {
   }
 
   async #record(type: SessionEvent['type'], extra: Partial<SessionEvent>): Promise<SpoolRecord> {
-    return this.#enforcer.deps.spool.append(this.event(type, extra));
+    // The policy in force decides; without one (it was deleted or broke), the strict default.
+    const available = this.#enforcer.available(this.#targetConfig);
+    const durability = available.ok ? available.target.durability : 'Synced';
+    return this.#enforcer.deps.spool.append(this.event(type, extra), durability);
   }
 
   async #deny(decision: EnforcementDecision, text: string, extra: Partial<SessionEvent> = {}): Promise<Authorization> {

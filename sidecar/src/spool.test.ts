@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importPublicKey, verifyRecords, type SessionEvent } from '../../core/recording/index.ts';
-import { Spool, SpoolError, type SpoolRecord } from './spool.ts';
+import { Spool, SpoolError, SYNC_DELAY_MS, type SpoolRecord } from './spool.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -129,5 +129,85 @@ describe('Spool', () => {
     const next = await spool.append(event(3));
     expect(next.seq).toBe(2);
     expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 2 });
+  });
+
+  describe('durability Written', () => {
+    it('answers after the write, syncs within SYNC_DELAY_MS, and ships only what is synced', async () => {
+      const dir = tempDir();
+      let syncs = 0;
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', faults: { beforeSync: () => { syncs++; } } });
+      let notified = 0;
+      spool.onAppend(() => { notified++; });
+      const records = await Promise.all([1, 2, 3].map((n) => spool.append(event(n), 'Written')));
+      // Answered from the page cache: on file, not yet synced, not yet offered to the shipper.
+      expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 3 });
+      expect(syncs).toBe(0);
+      expect(spool.position.seq).toBe(0);
+      expect(await spool.readAfter(0, 100, 1 << 20)).toEqual([]);
+      await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
+      expect(syncs).toBe(1);
+      expect(notified).toBe(1);
+      expect(spool.position).toEqual({ seq: 3, head: records[2]!.hash });
+      expect((await spool.readAfter(0, 100, 1 << 20)).map((r) => r.seq)).toEqual([1, 2, 3]);
+      await spool.close();
+    });
+
+    it('a Synced append syncs the Written records before it in the same fdatasync', async () => {
+      const dir = tempDir();
+      let syncs = 0;
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', faults: { beforeSync: () => { syncs++; } } });
+      await spool.append(event(1), 'Written');
+      const strict = await spool.append(event(2), 'Synced');
+      expect(syncs).toBe(1);
+      expect(spool.position).toEqual({ seq: 2, head: strict.hash });
+      await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
+      expect(syncs).toBe(1); // the timer found nothing left to sync
+      await spool.close();
+    });
+
+    it('close() syncs what was only written; a reopened spool continues after it', async () => {
+      const dir = tempDir();
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+      await spool.append(event(1), 'Written');
+      const last = await spool.append(event(2), 'Written');
+      await spool.close();
+      expect(spool.position).toEqual({ seq: 2, head: last.hash });
+      const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+      expect(reopened.position.seq).toBe(2);
+      expect(await reopened.append(event(3), 'Written')).toMatchObject({ seq: 3, prev: last.hash });
+      await reopened.close();
+    });
+
+    it('a failed background sync refuses further requests until the volume recovers', async () => {
+      const dir = tempDir();
+      let failing = true;
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', faults: { beforeSync: () => { if (failing) throw new Error('EIO: i/o error'); } } });
+      await spool.append(event(1), 'Written');
+      await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
+      expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('EIO') });
+      expect(spool.position.seq).toBe(0);
+      // A Synced append while the volume still fails is refused, and nothing is shipped.
+      await expect(spool.append(event(2), 'Synced')).rejects.toBeInstanceOf(SpoolError);
+      failing = false;
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(spool.health()).toEqual({ ok: true });
+      const next = await spool.append(event(3), 'Synced');
+      expect(next.seq).toBe(2);
+      expect(spool.position.seq).toBe(2);
+      expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 2 });
+      await spool.close();
+    });
+
+    it('rolls segments without losing the sync of the segment it leaves', async () => {
+      const dir = tempDir();
+      let syncs = 0;
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 600, faults: { beforeSync: () => { syncs++; } } });
+      for (let n = 1; n <= 6; n++) await spool.append(event(n), 'Written');
+      expect(readdirSync(dir).filter((n) => n.startsWith('seg-')).length).toBeGreaterThan(1);
+      expect(syncs).toBeGreaterThan(0);
+      await spool.close();
+      expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 6 });
+    });
   });
 });

@@ -1,14 +1,16 @@
 // The durable session spool: an append-only, hash-chained, signed record log on the pod's spool
-// volume. A record is acknowledged (its append() resolves) only after write + fdatasync; records
-// leave the spool only after the operator has stored them durably (ack). Concurrent appends are
-// group-committed: one write and one fdatasync for everything queued meanwhile.
+// volume. A record is acknowledged (its append() resolves) once it is kept as its durability asks:
+// `Synced` after write + fdatasync, `Written` after the write (in the kernel's page cache, which
+// outlives the process), with the fdatasync following within SYNC_DELAY_MS. Records leave the
+// spool only after they are synced and the operator has stored them durably (ack). Concurrent
+// appends are group-committed: one write, and at most one fdatasync, for everything queued meanwhile.
 //
 // Files: identity.json (chain id and the Ed25519 private key, so a restarted process continues the
 // same chain), acked.json (the operator's acknowledged position), seg-<first seq>.jsonl (records,
 // one JSON per line). After a crash, a torn tail of the last segment is cut at the last complete,
 // verifying record; such records were never acknowledged to anyone.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
 import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -18,8 +20,15 @@ import {
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { JsonWebKey } from 'node:crypto';
+import type { AccessPolicySpec } from '../../crds/types.ts';
 
 export type SpoolRecord = SignedRecord<SessionEvent>;
+
+/** When an append counts as kept: AccessPolicy spec.recording.durability. */
+export type Durability = NonNullable<NonNullable<AccessPolicySpec['recording']>['durability']>;
+
+/** How long a `Written` record may wait for its fdatasync (the node-crash window). */
+export const SYNC_DELAY_MS = 10;
 
 export class SpoolError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -41,11 +50,11 @@ export interface SpoolOptions {
   logger?: Logger;
   metrics?: Metrics;
   /** Test hook: throw from here to simulate a failing volume. */
-  faults?: { beforeWrite?(): void };
+  faults?: { beforeWrite?(): void; beforeSync?(): void };
 }
 
 interface Segment { start: number; end: number; file: string; size: number }
-interface Pending { record: SpoolRecord; line: string; resolve(r: SpoolRecord): void; reject(e: Error): void }
+interface Pending { record: SpoolRecord; line: string; durability: Durability; resolve(r: SpoolRecord): void; reject(e: Error): void }
 interface Identity { chainId: string; privateJwk: JsonWebKey }
 
 /** Rough in-memory weight of a record, for the memory bound. */
@@ -178,7 +187,13 @@ export class Spool {
   readonly dir: string;
   readonly #opts: Required<Pick<SpoolOptions, 'segmentBytes' | 'memoryBytes' | 'minFreeBytes'>> & SpoolOptions;
   #writer: ChainWriter<SessionEvent>;
+  /** Last record on stable storage: what may be shipped (the operator must never get a record a node crash could take back). */
   #durable: ChainPosition;
+  /** Last record written to the segment file (>= #durable). */
+  #written: ChainPosition;
+  #syncTimer: NodeJS.Timeout | undefined;
+  /** The background fdatasync in flight. It runs beside writes, not under the lock: appends never wait for the disk in Written mode. */
+  #syncing: Promise<void> | undefined;
   #acked: ChainPosition;
   #segments: Segment[];
   #current: { fh: FileHandle; seg: Segment } | undefined;
@@ -200,6 +215,7 @@ export class Spool {
     this.key = key;
     this.#acked = acked;
     this.#durable = recovered.last !== undefined && recovered.last.seq >= acked.seq ? recovered.last : acked;
+    this.#written = this.#durable;
     this.#writer = new ChainWriter<SessionEvent>(this.chainId, key, this.#durable);
     this.#segments = recovered.segments;
     for (const r of recovered.records) if (r.seq > acked.seq) this.#remember(r);
@@ -218,6 +234,7 @@ export class Spool {
     return spool;
   }
 
+  /** The last record on stable storage. */
   get position(): ChainPosition { return { ...this.#durable }; }
   get acked(): ChainPosition { return { ...this.#acked }; }
   get pendingCount(): number { return this.#durable.seq - this.#acked.seq; }
@@ -248,6 +265,7 @@ export class Spool {
       const fd = openSync(join(this.dir, '.probe'), 'w', 0o600);
       try {
         writeFileSync(fd, String(now));
+        this.#opts.faults?.beforeSync?.();
         fsyncSync(fd);
       } finally {
         closeSync(fd);
@@ -266,12 +284,12 @@ export class Spool {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Appends one event; resolves with the signed record once it is on disk (fdatasync). */
-  append(event: SessionEvent): Promise<SpoolRecord> {
+  /** Appends one event; resolves with the signed record once it is kept as `durability` asks. */
+  append(event: SessionEvent, durability: Durability = 'Synced'): Promise<SpoolRecord> {
     if (this.#closed) return Promise.reject(new SpoolError('the session spool is closed'));
     const record = this.#writer.append(event);
     return new Promise<SpoolRecord>((resolve, reject) => {
-      this.#queue.push({ record, line: `${JSON.stringify(record)}\n`, resolve, reject });
+      this.#queue.push({ record, line: `${JSON.stringify(record)}\n`, durability, resolve, reject });
       this.#kick();
     });
   }
@@ -289,23 +307,64 @@ export class Spool {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0);
       const started = performance.now();
+      const sync = batch.some((p) => p.durability === 'Synced');
       try {
-        await this.#exclusive(() => this.#write(batch));
+        await this.#exclusive(() => this.#write(batch, sync));
         this.#failure = undefined;
         this.#opts.metrics?.spoolAppend.observe((performance.now() - started) / 1000);
         for (const p of batch) p.resolve(p.record);
-        for (const l of this.#listeners) l();
+        if (sync) this.#notify();
+        else this.#scheduleSync();
       } catch (err) {
         this.#failBatch(batch, err);
       }
     }
   }
 
+  #notify(): void {
+    for (const l of this.#listeners) l();
+  }
+
+  /** The fdatasync that `Written` records were promised within SYNC_DELAY_MS. */
+  #scheduleSync(): void {
+    if (this.#syncTimer !== undefined) return;
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = undefined;
+      this.#syncWritten().then(() => this.#notify(), (err: unknown) => this.#syncFailed(err));
+    }, SYNC_DELAY_MS);
+  }
+
+  /** Syncs everything written so far (a sync already in flight may not cover the latest writes). */
+  async #syncWritten(): Promise<void> {
+    while (this.#syncing !== undefined) await this.#syncing;
+    const upTo = this.#written;
+    const current = this.#current;
+    if (upTo.seq <= this.#durable.seq || current === undefined) return;
+    this.#syncing = (async () => {
+      this.#opts.faults?.beforeSync?.();
+      // Covers every write completed before it starts, so at least up to `upTo`.
+      await current.fh.datasync();
+      if (upTo.seq > this.#durable.seq) this.#durable = upTo;
+      this.#opts.metrics?.spoolPending.set(this.pendingCount);
+    })().finally(() => { this.#syncing = undefined; });
+    await this.#syncing;
+  }
+
+  #syncFailed(err: unknown): void {
+    // The answers of these records are out already; after a failed fsync the kernel may have
+    // dropped their pages, so nothing further is answered until a probe write succeeds.
+    this.#failure = errorMessage(err);
+    this.#opts.metrics?.spoolFailures.inc(this.#written.seq - this.#durable.seq);
+    this.#opts.logger?.error({ err: this.#failure, unsynced: this.#written.seq - this.#durable.seq }, 'spool fdatasync failed: records already answered may be lost if the node crashes; refusing requests until the volume recovers');
+    // Try again without waiting for another append: these records cannot ship until synced.
+    if (!this.#closed) setTimeout(() => this.#scheduleSync(), 1000).unref();
+  }
+
   #failBatch(batch: Pending[], err: unknown): void {
     // Everything queued meanwhile was chained onto the failed records: it fails too, and the
     // chain continues from the last durable record.
     const failed = [...batch, ...this.#queue.splice(0)];
-    this.#writer = new ChainWriter<SessionEvent>(this.chainId, this.key, this.#durable);
+    this.#writer = new ChainWriter<SessionEvent>(this.chainId, this.key, this.#written);
     this.#failure = errorMessage(err);
     this.#opts.metrics?.spoolFailures.inc(failed.length);
     this.#opts.logger?.error({ err: this.#failure, records: failed.length }, 'spool write failed: the commands concerned fail');
@@ -313,26 +372,39 @@ export class Spool {
     for (const p of failed) p.reject(error);
   }
 
-  async #write(batch: Pending[]): Promise<void> {
+  /**
+   * One write for the batch, on the event loop: a page-cache write of a few KiB costs less than
+   * the thread-pool round trip an asynchronous write takes. The fdatasync (when `sync`) does not
+   * block the loop. A failed write or sync is cut back off the file and fails the whole batch.
+   */
+  async #write(batch: Pending[], sync: boolean): Promise<void> {
     const first = batch[0]!.record;
     const last = batch.at(-1)!.record;
     const current = await this.#segmentFor(first.seq);
     const buf = Buffer.from(batch.map((p) => p.line).join(''), 'utf8');
     const before = current.seg.size;
     try {
-      this.#opts.faults?.beforeWrite?.();
-      let offset = 0;
-      while (offset < buf.length) offset += (await current.fh.write(buf, offset, buf.length - offset, null)).bytesWritten;
-      await current.fh.datasync();
+      this.#writeAll(current.fh, buf);
+      if (sync) {
+        this.#opts.faults?.beforeSync?.();
+        await current.fh.datasync();
+      }
     } catch (err) {
       await current.fh.truncate(before).catch(() => undefined);
       throw err;
     }
     current.seg.size += buf.length;
     current.seg.end = last.seq;
-    this.#durable = { seq: last.seq, head: last.hash };
+    this.#written = { seq: last.seq, head: last.hash };
+    if (sync) this.#durable = this.#written;
     for (const p of batch) this.#remember(p.record);
     this.#opts.metrics?.spoolPending.set(this.pendingCount);
+  }
+
+  #writeAll(fh: FileHandle, buf: Buffer): void {
+    this.#opts.faults?.beforeWrite?.();
+    let offset = 0;
+    while (offset < buf.length) offset += writeSync(fh.fd, buf, offset, buf.length - offset, null);
   }
 
   #remember(record: SpoolRecord): void {
@@ -346,7 +418,11 @@ export class Spool {
 
   async #segmentFor(seq: number): Promise<{ fh: FileHandle; seg: Segment }> {
     if (this.#current !== undefined && this.#current.seg.size < this.#opts.segmentBytes) return this.#current;
-    if (this.#current !== undefined) await this.#current.fh.close();
+    if (this.#current !== undefined) {
+      // Written records in the segment being left get their sync now: later syncs cover only the new file.
+      await this.#syncWritten();
+      await this.#current.fh.close();
+    }
     const seg: Segment = { start: seq, end: seq - 1, file: join(this.dir, segmentName(seq)), size: 0 };
     const fh = await open(seg.file, 'a', 0o600);
     fsyncDir(this.dir);
@@ -424,6 +500,7 @@ export class Spool {
         continue;
       }
       if (this.#current?.seg === seg) {
+        while (this.#syncing !== undefined) await this.#syncing.catch(() => undefined);
         await this.#current.fh.close();
         this.#current = undefined;
       }
@@ -437,7 +514,10 @@ export class Spool {
     if (this.#closed) return;
     while (this.#flushing !== undefined) await this.#flushing;
     this.#closed = true;
+    clearTimeout(this.#syncTimer);
+    this.#syncTimer = undefined;
     await this.#exclusive(async () => {
+      await this.#syncWritten().catch((err: unknown) => this.#syncFailed(err));
       await this.#current?.fh.close();
       this.#current = undefined;
     });

@@ -11,6 +11,7 @@ import type { AccessPolicy } from '../../crds/types.ts';
 import type { CompiledPolicy, Masker } from './core-types.ts';
 import { opt } from './util.ts';
 import type { PostgresTargetConfig } from './postgres/index.ts';
+import type { Durability } from './spool.ts';
 
 export interface CompiledTarget {
   policy: AccessPolicy;
@@ -19,6 +20,8 @@ export interface CompiledTarget {
   /** Masks what goes into records (command texts): the policy's masker, or the defaults when the policy disables masking. */
   recordMasker: Masker;
   limits: { maxRows: number; maxBytes: number };
+  /** When a record of this target counts as kept (the spool's durability). */
+  durability: Durability;
 }
 
 /** Reads `<credentialsDir>/<target>/<key>`, naming what is missing. */
@@ -44,7 +47,7 @@ export function compileTarget(policy: AccessPolicy, credentialsDir: string): Com
   const masker = compileMasker(spec, key === undefined ? {} : { hashKey: key });
   const recordMasker = spec.enabled === false ? compileMasker({}) : masker;
   const recording = policy.spec.recording;
-  return { policy, compiled, masker, recordMasker, limits: { maxRows: recording?.maxRows ?? 20, maxBytes: recording?.maxBytes ?? 16384 } };
+  return { policy, compiled, masker, recordMasker, limits: { maxRows: recording?.maxRows ?? 20, maxBytes: recording?.maxBytes ?? 16384 }, durability: recording?.durability ?? 'Synced' };
 }
 
 export interface HttpUpstream {
