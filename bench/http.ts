@@ -1,13 +1,15 @@
-// HTTP path benchmark: autocannon straight to an upstream vs through the real sidecar process
+// HTTP path benchmark: straight to an upstream vs through the real sidecar process
 // (node sidecar/src/main.ts: OIDC token verified by jose, live AccessPolicy from the harness
-// apiserver, JSON masking of CPF and e-mail in every response, every exchange signed and fsync'd
+// apiserver, JSON masking of CPF and e-mail in every response, every exchange signed and recorded
 // to the spool), same upstream, same run. The upstream runs in its own process.
 //   - latency: one connection, p50 and p99, direct and proxied; the difference is what the sidecar adds;
-//   - throughput: 32 connections, requests/s proxied ÷ direct;
-//   - the sidecar's start time (spawn → /readyz) and resident memory idle and under load.
+//   - latency at a fixed 1,000 req/s, open loop (as Istio measures), from each request's due time;
+//   - throughput: 32 connections, requests/s proxied ÷ direct, and a byte-copying Node proxy beside it;
+//   - the same latency and throughput with spec.recording.durability Written;
+//   - the sidecar's start time (spawn → /readyz) and resident memory idle and under load, beside a
+//     bare Node HTTP server on the same binary.
 //   node bench/http.ts [--quick]   (uses $GUARITA_HARNESS_STATE, or starts a harness)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
@@ -16,6 +18,7 @@ import { ensureHarness } from '../e2e/harness/index.ts';
 import { getToken, requireIdp } from '../e2e/harness/state.ts';
 import { apply, installCrds } from '../operator/test/support.ts';
 import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
+import { bareNodeBaseline, percentile, rssMB, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 interface CannonResult {
   requests: { average: number; total: number };
@@ -39,21 +42,6 @@ function startUpstreamProcess(port: number): Promise<ChildProcess> {
     child.once('error', reject);
     child.stdout?.once('data', () => resolve(child));
   });
-}
-
-/** GUARITA_BENCH_SIDECAR_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) reaches the sidecar process, for profiling. */
-export function sidecarNodeOptions(): Record<string, string> {
-  const o = process.env.GUARITA_BENCH_SIDECAR_NODE_OPTIONS;
-  return o === undefined || o === '' ? {} : { NODE_OPTIONS: o };
-}
-
-function rssMB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? Number.NaN) / 1024;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 /** One client, one request at a time, for `seconds`: latency percentiles in ms (sub-ms precision). */
@@ -83,26 +71,72 @@ async function run(url: string, connections: number, duration: number, headers?:
 }
 
 
-async function startSidecar(upstreamUrl: string, listenPort: number): Promise<{ sidecar: SidecarProcess; startMs: number }> {
+interface Started { sidecar: SidecarProcess; startMs: number; setDurability(d: 'Synced' | 'Written'): Promise<void> }
+
+async function startSidecar(upstreamUrl: string, listenPort: number): Promise<Started> {
   const ns = `bench-http-${process.pid}`;
   await installCrds();
   await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
   const fx = await sidecarFixture(ns);
   mountCredentials(fx, 'customers-api', { token: 'upstream-service-token' });
+  const policy = (durability: 'Synced' | 'Written'): Record<string, unknown> => httpPolicy(ns, 'customers-api', {
+    endpoint: upstreamUrl, issuer: requireIdp().issuer, listenPort, over: { recording: { maxBytes: 4096, durability } },
+  });
   await apply([
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'customers-api-credentials', namespace: ns }, stringData: { token: 'upstream-service-token' } },
-    httpPolicy(ns, 'customers-api', { endpoint: upstreamUrl, issuer: requireIdp().issuer, listenPort }),
+    policy('Synced'),
   ]);
   const t0 = performance.now();
-  // No operator in this run: records stay in the spool (fsync'd per request all the same).
+  // No operator in this run: records stay in the spool (recorded per request all the same).
   const sidecar = await startSidecarProcess(fx, {
     targets: [{ policy: 'customers-api', target: 'customers-api', protocol: 'http', listenPort }],
     operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn', ...sidecarNodeOptions() },
   });
-  return { sidecar, startMs: performance.now() - t0 };
+  const startMs = performance.now() - t0;
+  return {
+    sidecar, startMs,
+    setDurability: async (d) => {
+      await apply([policy(d)]);
+      // The watch delivers the change in milliseconds (bench/revocation.ts); leave it ample time.
+      await new Promise((r) => setTimeout(r, 1000));
+    },
+  };
 }
 
-async function measure(quick: boolean, upstreamUrl: string, sidecar: SidecarProcess, startMs: number): Promise<Record<string, number>> {
+/**
+ * Open loop at `rps` for `seconds` (wrk2-style): requests leave on schedule whether or not earlier
+ * ones returned, and each latency counts from its due time, so a stall is not hidden.
+ */
+async function fixedRate(url: string, rps: number, seconds: number, headers?: Record<string, string>): Promise<{ p50: number; p99: number }> {
+  const dispatcher = new Agent({ connections: 64 });
+  const samples: number[] = [];
+  const inflight: Promise<void>[] = [];
+  const interval = 1000 / rps;
+  const start = performance.now() + 20;
+  try {
+    for (let i = 0; i < rps * seconds; i++) {
+      const due = start + i * interval;
+      const wait = due - performance.now();
+      if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+      // Timers fire at millisecond granularity, so a request may leave up to 1 ms early: then its
+      // latency counts from when it left; a late one counts from when it was due.
+      const from = Math.min(due, performance.now());
+      inflight.push(request(url, { dispatcher, ...(headers === undefined ? {} : { headers }) }).then(async (res) => {
+        await res.body.dump();
+        if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode}`);
+        samples.push(performance.now() - from);
+      }));
+    }
+    await Promise.all(inflight);
+  } finally {
+    await dispatcher.close();
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+async function measure(quick: boolean, upstreamUrl: string, started: Started): Promise<Record<string, number>> {
+  const { sidecar } = started;
   const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
   const headers = { authorization: `Bearer ${token}`, 'x-guarita-purpose': 'customer-support' };
   const proxyUrl = `${sidecar.url('customers-api')}/customers/1`;
@@ -110,26 +144,52 @@ async function measure(quick: boolean, upstreamUrl: string, sidecar: SidecarProc
   const pid = await sidecar.pid();
   await new Promise((r) => setTimeout(r, 1000));
   const rssIdleMB = rssMB(pid);
-  const latencySeconds = quick ? 3 : 10;
-  const loadSeconds = quick ? 3 : 10;
+  const bare = await bareNodeBaseline();
+  const seconds = quick ? 3 : 10;
   await run(proxyUrl, 8, 2, headers); // warm-up: JIT, session cache, undici pool
-  const directLatency = await latency(directUrl, latencySeconds);
-  const proxyLatency = await latency(proxyUrl, latencySeconds, headers);
-  const directLoad = await run(directUrl, 32, loadSeconds);
+  const directLatency = await latency(directUrl, seconds);
+  const proxyLatency = await latency(proxyUrl, seconds, headers);
+  const directFixed = await fixedRate(directUrl, 1000, seconds);
+  const proxyFixed = await fixedRate(proxyUrl, 1000, seconds, headers);
+  const directLoad = await run(directUrl, 32, seconds);
   let rssLoadMB = 0;
   const sampler = setInterval(() => { rssLoadMB = Math.max(rssLoadMB, rssMB(pid)); }, 200);
-  const proxyLoad = await run(proxyUrl, 32, loadSeconds, headers).finally(() => clearInterval(sampler));
+  const proxyLoad = await run(proxyUrl, 32, seconds, headers).finally(() => clearInterval(sampler));
+  const pass = await startPassThrough(Number(new URL(upstreamUrl).port));
+  const passLoad = await run(`http://127.0.0.1:${pass.port}/customers/1`, 32, seconds).finally(() => pass.close());
+  await started.setDurability('Written');
+  const writtenLatency = await latency(proxyUrl, seconds, headers);
+  const writtenLoad = await run(proxyUrl, 32, seconds, headers);
+  await started.setDurability('Synced');
   return {
     'http.directP50Ms': directLatency.p50,
     'http.proxyP50Ms': proxyLatency.p50,
     'http.addedP50Ms': proxyLatency.p50 - directLatency.p50,
+    'http.directP99Ms': directLatency.p99,
+    'http.proxyP99Ms': proxyLatency.p99,
     'http.addedP99Ms': proxyLatency.p99 - directLatency.p99,
+    'http.fixedRate.directP50Ms': directFixed.p50,
+    'http.fixedRate.proxyP50Ms': proxyFixed.p50,
+    'http.fixedRate.addedP50Ms': proxyFixed.p50 - directFixed.p50,
+    'http.fixedRate.directP99Ms': directFixed.p99,
+    'http.fixedRate.proxyP99Ms': proxyFixed.p99,
+    'http.fixedRate.addedP99Ms': proxyFixed.p99 - directFixed.p99,
     'http.directRps': directLoad.requests.average,
     'http.proxyRps': proxyLoad.requests.average,
     'http.throughputRatio': proxyLoad.requests.average / directLoad.requests.average,
+    'http.passThroughRps': passLoad.requests.average,
+    'http.passThroughRatio': passLoad.requests.average / directLoad.requests.average,
+    'http.written.proxyP50Ms': writtenLatency.p50,
+    'http.written.addedP50Ms': writtenLatency.p50 - directLatency.p50,
+    'http.written.proxyP99Ms': writtenLatency.p99,
+    'http.written.addedP99Ms': writtenLatency.p99 - directLatency.p99,
+    'http.written.proxyRps': writtenLoad.requests.average,
+    'http.written.throughputRatio': writtenLoad.requests.average / directLoad.requests.average,
     'sidecar.rssIdleMB': rssIdleMB,
     'sidecar.rssLoadMB': rssLoadMB,
-    'sidecar.startMs': startMs,
+    'sidecar.startMs': started.startMs,
+    'node.bareRssMB': bare.rssMB,
+    'node.bareStartMs': bare.startMs,
   };
 }
 
@@ -142,7 +202,7 @@ export async function benchHttp(opts: { quick: boolean }): Promise<Record<string
     const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
     const started = await startSidecar(upstreamUrl, listenPort);
     sidecar = started.sidecar;
-    return await measure(opts.quick, upstreamUrl, sidecar, started.startMs);
+    return await measure(opts.quick, upstreamUrl, started);
   } finally {
     await sidecar?.stop();
     upstream.kill('SIGTERM');

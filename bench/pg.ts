@@ -3,12 +3,13 @@
 // same database, same run. Two workloads:
 //   - select-only (`pgbench -S`): one-row primary-key lookups on pgbench_accounts, nothing to mask;
 //   - customer rows: a custom script reading one customer row with CPF, e-mail and phone, all masked.
-// Plus the latency one statement gains, at the median, with one client. And, to tell the
-// listener's own cost from the enforcer's (durable recording per statement), the same workloads
-// through the listener with an in-memory enforcer (same policy and masking engines, no spool):
-// the `pg.listenerOnly*` keys.
+// Plus the latency one statement gains, at the median, with one client; the same with
+// spec.recording.durability Written (`pg.written.*`). To tell the listener's own cost from the
+// enforcer's (recording per statement), the same workloads through the listener with an in-memory
+// enforcer (same policy and masking engines, no spool): `pg.listenerOnly*`. And the floor any proxy
+// pays on this machine: PgBouncer (the anchor) and a byte-copying Node proxy, same run.
 //   node bench/pg.ts [--quick]   (uses $GUARITA_HARNESS_STATE, or starts a harness)
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,7 +20,8 @@ import { requirePostgres } from '../e2e/harness/state.ts';
 import { startPostgresListener } from '../sidecar/src/postgres/index.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../sidecar/src/postgres/scenario.ts';
 import { localEnforcer } from '../sidecar/src/postgres/test-support.ts';
-import { sidecarNodeOptions } from './http.ts';
+import { PGBOUNCER, startPgBouncer } from './pgbouncer.ts';
+import { median, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 const CUSTOMER_SCRIPT = '\\set id random(1, 50)\nSELECT id, nome, cpf, email, telefone FROM customers WHERE id = :id;\n';
 
@@ -36,11 +38,6 @@ async function pgbench(env: NodeJS.ProcessEnv, args: string[], logDir?: string):
   return { tps: Number(tps), latenciesUs };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-}
-
 async function latencyP50Ms(env: NodeJS.ProcessEnv, seconds: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'guarita-pgbench-log-'));
   try {
@@ -49,6 +46,31 @@ async function latencyP50Ms(env: NodeJS.ProcessEnv, seconds: number): Promise<nu
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+type Load = (env: NodeJS.ProcessEnv, args: string[]) => Promise<Run>;
+
+/** Anchors on the same machine: PgBouncer (skipped, with a note, when it is not installed) and a byte-copying Node proxy. */
+async function anchorRuns(s: PgScenario, load: string[]): Promise<Record<string, number>> {
+  const pg = requirePostgres();
+  const out: Record<string, number> = {};
+  const pass = await startPassThrough(pg.port, pg.host);
+  try {
+    out['pg.passThroughSelectOnlyTps'] = (await pgbench({ ...s.directEnv(), PGHOST: '127.0.0.1', PGPORT: String(pass.port) }, ['-S', ...load])).tps;
+  } finally {
+    await pass.close();
+  }
+  if (!existsSync(PGBOUNCER)) {
+    process.stderr.write(`[bench] pg: ${PGBOUNCER} not installed, PgBouncer anchor skipped (scripts/bench.sh installs it)\n`);
+    return out;
+  }
+  const bouncer = await startPgBouncer({ host: pg.host, port: pg.port, database: s.database, user: 'orders_app', password: pg.passwords.orders_app });
+  try {
+    out['pg.pgbouncerSelectOnlyTps'] = (await pgbench({ ...s.directEnv(), PGHOST: '127.0.0.1', PGPORT: String(bouncer.port) }, ['-S', ...load])).tps;
+  } finally {
+    await bouncer.stop();
+  }
+  return out;
 }
 
 async function measure(s: PgScenario, quick: boolean): Promise<Record<string, number>> {
@@ -62,18 +84,27 @@ async function measure(s: PgScenario, quick: boolean): Promise<Record<string, nu
   writeFileSync(script, CUSTOMER_SCRIPT);
   const seconds = quick ? 3 : 15;
   const load = ['-c', '4', '-j', '2', '-T', String(seconds)];
+  const run: Load = (env, args) => pgbench(env, [...args, ...load]);
   try {
     // Warm-up (connections, plan and classification caches, JIT of the proxy's hot paths).
     await pgbench(proxy, ['-S', '-c', '4', '-j', '2', '-T', '2']);
-    const directSelect = await pgbench(direct, ['-S', ...load]);
-    const proxySelect = await pgbench(proxy, ['-S', ...load]);
-    const directPrepared = await pgbench(direct, ['-S', '-M', 'prepared', ...load]);
-    const proxyPrepared = await pgbench(proxy, ['-S', '-M', 'prepared', ...load]);
-    const directCustomers = await pgbench(direct, ['-f', script, ...load]);
-    const proxyCustomers = await pgbench(proxy, ['-f', script, ...load]);
+    const directSelect = await run(direct, ['-S']);
+    const proxySelect = await run(proxy, ['-S']);
+    const directPrepared = await run(direct, ['-S', '-M', 'prepared']);
+    const proxyPrepared = await run(proxy, ['-S', '-M', 'prepared']);
+    const directCustomers = await run(direct, ['-f', script]);
+    const proxyCustomers = await run(proxy, ['-f', script]);
     const directP50 = await latencyP50Ms(direct, quick ? 2 : 8);
     const proxyP50 = await latencyP50Ms(proxy, quick ? 2 : 8);
+    await s.applyPolicy((spec) => { spec.recording = { ...(spec.recording as object), durability: 'Written' }; });
+    await new Promise((r) => setTimeout(r, 1000));
+    const writtenSelect = await run(proxy, ['-S']);
+    const writtenCustomers = await run(proxy, ['-f', script]);
+    const writtenP50 = await latencyP50Ms(proxy, quick ? 2 : 8);
+    await s.applyPolicy((spec) => { spec.recording = { ...(spec.recording as object), durability: 'Synced' }; });
     const listenerOnly = await listenerOnlyRuns(s, load, script);
+    const anchors = await anchorRuns(s, load);
+    const ratio = (key: string): Record<string, number> => (anchors[key] === undefined ? {} : { [`${key.replace(/Tps$/, '')}TpsRatio`]: anchors[key] / directSelect.tps });
     return {
       'pg.directSelectOnlyTps': directSelect.tps,
       'pg.proxySelectOnlyTps': proxySelect.tps,
@@ -87,10 +118,19 @@ async function measure(s: PgScenario, quick: boolean): Promise<Record<string, nu
       'pg.directP50Ms': directP50,
       'pg.proxyP50Ms': proxyP50,
       'pg.addedP50Ms': proxyP50 - directP50,
+      'pg.written.selectOnlyTps': writtenSelect.tps,
+      'pg.written.selectOnlyTpsRatio': writtenSelect.tps / directSelect.tps,
+      'pg.written.customerRowsTps': writtenCustomers.tps,
+      'pg.written.customerRowsTpsRatio': writtenCustomers.tps / directCustomers.tps,
+      'pg.written.p50Ms': writtenP50,
+      'pg.written.addedP50Ms': writtenP50 - directP50,
       'pg.listenerOnlySelectOnlyTps': listenerOnly.select,
       'pg.listenerOnlySelectOnlyTpsRatio': listenerOnly.select / directSelect.tps,
       'pg.listenerOnlyCustomerRowsTpsRatio': listenerOnly.customers / directCustomers.tps,
       'pg.listenerOnlyAddedP50Ms': listenerOnly.p50 - directP50,
+      ...anchors,
+      ...ratio('pg.passThroughSelectOnlyTps'),
+      ...ratio('pg.pgbouncerSelectOnlyTps'),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,15 +1,21 @@
-// `npm run bench [-- --quick] [-- --json] [-- --only mask,policy]`: runs every benchmark suite,
-// each measuring Guarita beside its own baseline in the same run, and prints one table (or, with
-// --json, one JSON object on stdout). Suites live in bench/<name>.ts and export bench<Name>().
+// `npm run bench [-- --quick] [-- --json] [-- --only mask,policy] [-- --write-doc]`: runs every
+// benchmark suite, each measuring Guarita beside its own baseline in the same run, and prints one
+// table (bench/report.ts: figure, baseline, ratio or added cost, target) or, with --json, one JSON
+// object on stdout. --write-doc also puts the table into docs/benchmarks.md. Suites live in
+// bench/<name>.ts and export bench<Name>().
 import { cpus, totalmem, release } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureHarness } from '../e2e/harness/index.ts';
+import { markdownTable, rows } from './report.ts';
 
 type Suite = (opts: { quick: boolean }) => Promise<Record<string, number>>;
 
 const SUITES: { name: string; load: () => Promise<Suite> }[] = [
   { name: 'mask', load: async () => (await import('./mask.ts')).benchMask },
   { name: 'policy', load: async () => (await import('./policy.ts')).benchPolicy },
+  { name: 'spool', load: async () => (await import('./spool.ts')).benchSpool },
   { name: 'http', load: async () => (await import('./http.ts')).benchHttp },
   { name: 'pg', load: async () => (await import('./pg.ts')).benchPg },
   { name: 'webhook', load: async () => (await import('./webhook.ts')).benchWebhook },
@@ -22,21 +28,20 @@ export function machine(): string {
   return `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, Node ${process.versions.node}`;
 }
 
-function formatValue(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (Math.abs(v) >= 1000) return v.toFixed(0);
-  if (Math.abs(v) >= 10) return v.toFixed(1);
-  return v.toFixed(3);
+/** Replaces the generated part of docs/benchmarks.md (between the bench:table markers). */
+function writeDoc(file: string, text: string): void {
+  const doc = readFileSync(file, 'utf8');
+  const open = doc.indexOf(BEGIN);
+  const close = doc.indexOf(END);
+  if (open < 0 || close < open) throw new Error(`${file}: markers ${BEGIN} ... ${END} not found; add them where the table belongs`);
+  writeFileSync(file, `${doc.slice(0, open + BEGIN.length)}\n${text}\n${doc.slice(close)}`);
 }
 
-function table(results: Record<string, number>, failures: Record<string, string>): string {
-  const rows = Object.entries(results).map(([k, v]) => `| ${k} | ${formatValue(v)} |`);
-  const failed = Object.entries(failures).map(([k, why]) => `| ${k} | failed: ${why.replace(/\|/g, '/').split('\n')[0] ?? ''} |`);
-  return ['| metric | value |', '| --- | --- |', ...rows, ...failed].join('\n');
-}
+const BEGIN = '<!-- bench:table (written by `npm run bench -- --write-doc`) -->';
+const END = '<!-- /bench:table -->';
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, only: { type: 'string' }, 'write-doc': { type: 'boolean', default: false } } });
   const only = values.only?.split(',');
   const results: Record<string, number> = {};
   const failures: Record<string, string> = {};
@@ -48,8 +53,11 @@ async function main(): Promise<number> {
   } finally {
     await harness?.stop();
   }
-  if (values.json) process.stdout.write(`${JSON.stringify({ machine: machine(), quick: values.quick, results, failures })}\n`);
-  else process.stdout.write(`Machine: ${machine()}\n\n${table(results, failures)}\n`);
+  const heading = `\`npm run bench${values.quick ? ' -- --quick' : ''}\` on ${machine()}, ${new Date().toISOString().slice(0, 10)}${values.only === undefined ? '' : ` (suites: ${values.only})`}.`;
+  const table = markdownTable(results, failures);
+  if (values['write-doc']) writeDoc(join(import.meta.dirname, '../docs/benchmarks.md'), `${heading}\n\n${table}`);
+  if (values.json) process.stdout.write(`${JSON.stringify({ machine: machine(), quick: values.quick, results, rows: rows(results), failures })}\n`);
+  else process.stdout.write(`${heading}\n\n${table}\n`);
   return Object.keys(failures).length === 0 ? 0 : 1;
 }
 

@@ -224,7 +224,7 @@ async function benchPodCreate(quick: boolean): Promise<Record<string, number>> {
     GUARITA_NAMESPACE: system, GUARITA_SIDECAR_IMAGE: 'ghcr.io/guarita/guarita:bench', GUARITA_WEBHOOK_HOST: '127.0.0.1', GUARITA_WEBHOOK_PORT: '0',
     GUARITA_WEBHOOK_METRICS_PORT: '0', GUARITA_WEBHOOK_CERT_HOSTS: '127.0.0.1', GUARITA_WEBHOOK_CONFIGURATION: name, GUARITA_LOG_LEVEL: 'warn', GUARITA_WEBHOOK_TLS_CHECK_INTERVAL: '1s',
   });
-  const webhook = await startWebhook(config, { kubeConfig: kubeConfigFor('admin', state), log: pino({ level: 'warn' }), defaultMetrics: false });
+  const webhook = await startWebhook(config, { kubeConfig: kubeConfigFor('admin', state), log: pino({ level: 'warn' }, pino.destination(2)), defaultMetrics: false });
   try {
     await kubectlApply(state, webhookConfigurations({ name, namespace: system, endpoint: { url: webhook.url }, scopeLabels: scope }));
     await kubectlApply(state, [

@@ -121,9 +121,19 @@ function toFieldErrors(errors: ErrorObject[] | null | undefined): FieldError[] {
   return (errors ?? []).map((e) => ({ field: errorField(e) || '(root)', message: errorMessage(e) }));
 }
 
-const ajv = buildAjv();
-const accessPolicyValidator = ajv.compile(schemaOf(accessPolicyCrd));
-const approvalRequestValidator = ajv.compile(schemaOf(approvalRequestCrd));
+// Compiled on first use, per kind: a process validates one or two kinds, and each compiled
+// validator costs start-up time and several MB (the sidecar only ever checks AccessPolicies).
+let ajv: Ajv | undefined;
+const compiled = new Map<Json, ValidateFunction>();
+function validatorFor(crd: Json): ValidateFunction {
+  let v = compiled.get(crd);
+  if (v === undefined) {
+    ajv ??= buildAjv();
+    v = ajv.compile(schemaOf(crd));
+    compiled.set(crd, v);
+  }
+  return v;
+}
 
 function check<T>(validator: ValidateFunction, kind: string, value: unknown): { ok: true; value: T } | { ok: false; errors: FieldError[] } {
   // JSON round-trip rather than structuredClone: objects stay in this realm (CEL checks prototypes).
@@ -137,11 +147,11 @@ function check<T>(validator: ValidateFunction, kind: string, value: unknown): { 
 
 /** Validates (and fills defaults into a copy of) an AccessPolicy. */
 export function validateAccessPolicy(value: unknown): { ok: true; value: AccessPolicy } | { ok: false; errors: FieldError[] } {
-  return check<AccessPolicy>(accessPolicyValidator, 'AccessPolicy', value);
+  return check<AccessPolicy>(validatorFor(accessPolicyCrd), 'AccessPolicy', value);
 }
 
 export function validateApprovalRequest(value: unknown): { ok: true; value: ApprovalRequest } | { ok: false; errors: FieldError[] } {
-  return check<ApprovalRequest>(approvalRequestValidator, 'ApprovalRequest', value);
+  return check<ApprovalRequest>(validatorFor(approvalRequestCrd), 'ApprovalRequest', value);
 }
 
 /** Like validateAccessPolicy, but throws a ValidationError naming every bad field. */

@@ -5,7 +5,6 @@
 // Every statement's parse tree is walked generically and iteratively (no recursion limit to hit):
 // tables, function calls and traits are found wherever they sit — subqueries, CTEs, default
 // expressions, function arguments, COPY queries, EXPLAIN targets, PREPARE bodies.
-import { loadModule, parseSync } from 'libpg-query';
 import { SQL_TRAITS } from '../../crds/types.ts';
 import {
   EXTENSION_TRAITS, KIND_BY_NODE, LARGE_OBJECT_TABLES, OBJECT_TYPE_KEYS, OBJECT_TYPE_TRAITS, REMOTE_NODES, ROLE_CHANGE_NODES,
@@ -28,16 +27,23 @@ export class SqlParseError extends Error {
   }
 }
 
-let ready = false;
+type Parser = typeof import('libpg-query');
+let parser: Parser | undefined;
 
-/** Loads the WASM parser once; classifySql and evaluate are synchronous afterwards. */
+/**
+ * Loads the WASM parser once; classifySql and evaluate are synchronous afterwards. Imported here
+ * rather than at the top: the parser costs ~11 MB of memory, which a process serving only HTTP
+ * targets never needs.
+ */
 export async function initPolicyEngine(): Promise<void> {
-  await loadModule();
-  ready = true;
+  if (parser !== undefined) return;
+  const lib = await import('libpg-query');
+  await lib.loadModule();
+  parser = lib;
 }
 
 export function policyEngineReady(): boolean {
-  return ready;
+  return parser !== undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,13 +474,13 @@ function safeMessage(message: string): string {
 interface ParsedStatement { type: string; node: Json; location: number }
 
 function parseStatements(sql: string): ParsedStatement[] {
-  if (!ready) throw new Error('policy engine not initialized: await initPolicyEngine() first');
+  if (parser === undefined) throw new Error('policy engine not initialized: await initPolicyEngine() first');
   const nul = sql.indexOf('\u0000');
   if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');
   if (sql === '') return [];
   let tree: Json;
   try {
-    tree = parseSync(sql) as unknown as Json;
+    tree = parser.parseSync(sql) as unknown as Json;
   } catch (err) {
     const details = (err as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails;
     const msg = safeMessage(details?.message ?? (err instanceof Error ? err.message : String(err)));

@@ -19,7 +19,7 @@ export interface PostgresHandle {
   readonly process: Supervised;
 }
 
-interface RunAs {
+export interface RunAs {
   uid: number;
   gid: number;
 }
@@ -32,7 +32,7 @@ const HBA = [
 ].join('\n');
 
 /** When root: the `postgres` account from /etc/passwd. Otherwise run as ourselves. */
-function runAsUser(): RunAs | undefined {
+export function runAsUser(): RunAs | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
   const [, , uid, gid] = line?.split(':') ?? [];
@@ -43,7 +43,7 @@ function runAsUser(): RunAs | undefined {
 }
 
 /** Prefixes a command so it runs as `runAs` (setpriv execs: same pid, same process group). */
-function asUser(runAs: RunAs | undefined, command: string, args: string[]): [string, string[]] {
+export function asUser(runAs: RunAs | undefined, command: string, args: string[]): [string, string[]] {
   if (runAs === undefined) return [command, args];
   return ['setpriv', [`--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, '--clear-groups', '--', command, ...args]];
 }

@@ -18,7 +18,6 @@ import { PolicyWatch } from './policy-watch.ts';
 import { Shipper } from './shipper.ts';
 import { Spool, type SpoolOptions } from './spool.ts';
 import { compileTarget, type CompiledTarget } from './targets.ts';
-import { startPostgresTarget } from './postgres-target.ts';
 
 export interface Listener { readonly target: string; readonly port: number; close(drainMs: number): Promise<void> }
 
@@ -39,7 +38,9 @@ function sha256(b: Buffer): string {
 }
 
 async function startListener(t: TargetConfig, ctx: { config: SidecarConfig; enforcer: SidecarEnforcer; policies: PolicyWatch<CompiledTarget>; logger: Logger; metrics: Metrics }): Promise<Listener> {
-  if (t.protocol === 'postgres') return startPostgresTarget(t, ctx);
+  // Loaded only where a PostgreSQL target exists: the wire protocol and the SQL parser cost an
+  // HTTP-only sidecar memory and start time for nothing.
+  if (t.protocol === 'postgres') return (await import('./postgres-target.ts')).startPostgresTarget(t, ctx);
   const l = await startHttpListener({
     host: ctx.config.bindHost, port: t.listenPort, target: t, enforcer: ctx.enforcer, credentialsDir: ctx.config.credentialsDir,
     logger: ctx.logger.child({ listener: 'http', target: t.target }), metrics: ctx.metrics, binary: ctx.config.httpBinary, maxBufferedBody: ctx.config.httpMaxBufferedBody,
@@ -55,7 +56,8 @@ export interface StartOptions {
 export async function startSidecar(config: SidecarConfig, logger: Logger, opts: StartOptions = {}): Promise<RunningSidecar> {
   const started = performance.now();
   const metrics = new Metrics({ defaultMetrics: true });
-  const enginePromise = initPolicyEngine();
+  // The SQL parser only where a PostgreSQL target needs it (HTTP-only sidecars save its memory).
+  const enginePromise = config.targets.some((t) => t.protocol === 'postgres') ? initPolicyEngine() : Promise.resolve();
   const spool = await Spool.open({
     dir: config.spoolDir, chainPrefix: `${config.namespace}/${config.podName}`, logger: logger.child({ part: 'spool' }), metrics, ...(opts.spoolFaults === undefined ? {} : { faults: opts.spoolFaults }),
   });
