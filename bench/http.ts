@@ -156,7 +156,9 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
   const sampler = setInterval(() => { rssLoadMB = Math.max(rssLoadMB, rssMB(pid)); }, 200);
   const proxyLoad = await run(proxyUrl, 32, seconds, headers).finally(() => clearInterval(sampler));
   const pass = await startPassThrough(Number(new URL(upstreamUrl).port));
-  const passLoad = await run(`http://127.0.0.1:${pass.port}/customers/1`, 32, seconds).finally(() => pass.close());
+  const passUrl = `http://127.0.0.1:${pass.port}/customers/1`;
+  const passLatency = await latency(passUrl, seconds);
+  const passLoad = await run(passUrl, 32, seconds).finally(() => pass.close());
   await started.setDurability('Written');
   const writtenLatency = await latency(proxyUrl, seconds, headers);
   const writtenLoad = await run(proxyUrl, 32, seconds, headers);
@@ -177,6 +179,8 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
     'http.directRps': directLoad.requests.average,
     'http.proxyRps': proxyLoad.requests.average,
     'http.throughputRatio': proxyLoad.requests.average / directLoad.requests.average,
+    'http.passThroughP50Ms': passLatency.p50,
+    'http.passThroughP99Ms': passLatency.p99,
     'http.passThroughRps': passLoad.requests.average,
     'http.passThroughRatio': passLoad.requests.average / directLoad.requests.average,
     'http.written.proxyP50Ms': writtenLatency.p50,
