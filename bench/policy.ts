@@ -1,7 +1,8 @@
 // Policy decisions per second on typical statements, beside the baseline of parsing alone (the
 // libpg-query call every SQL decision starts with), plus HTTP decisions and the full corpus mix.
 // sqlDecisionsPerSec repeats the typical statements, as agents do (classification is cached by
-// text); sqlDecisionsUncachedPerSec makes every text unique, so each decision parses.
+// text); sqlDecisionsUncachedPerSec makes every text unique, so each decision parses;
+// sqlDecisionsRenumberedPerSec changes only a number, which the numeric-shape cache shares.
 // Alone: `bash scripts/run.sh node bench/policy.ts [--quick]`.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,6 +22,12 @@ export const TYPICAL_SQL: readonly string[] = [
   "WITH recent AS (SELECT * FROM orders WHERE customer_id = $1) SELECT status, sum(total_cents) FROM recent GROUP BY status",
   "BEGIN; UPDATE orders SET status = 'refunded' WHERE id = 7; COMMIT",
   'SELECT 1',
+];
+
+/** Point reads whose number changes every time (the number is appended). */
+const POINT_READS: readonly string[] = [
+  'SELECT abalance FROM pgbench_accounts WHERE aid = ',
+  'SELECT id, nome, cpf, email, telefone FROM customers WHERE id = ',
 ];
 
 const HTTP: readonly Command[] = [
@@ -77,10 +84,13 @@ export async function benchPolicy(opts: { quick: boolean }): Promise<Record<stri
   let n = 0;
   const unique = (sql: string): unknown => decideSql(`${sql} /* ${n++} */`);
   const uniqueParse = (sql: string): unknown => parseSync(`${sql} /* ${n++} */`);
+  // What pgbench -S and id lookups send: one text with a new number each time (shared by numeric shape).
+  const renumbered = (sql: string): unknown => decideSql(`${sql}${1 + (n++ % 100_000)}`);
   return {
     'policy.parseOnlyPerSec': rate(TYPICAL_SQL, ms, uniqueParse),
     'policy.sqlDecisionsUncachedPerSec': rate(TYPICAL_SQL, ms, unique),
     'policy.sqlDecisionsPerSec': rate(TYPICAL_SQL, ms, decideSql),
+    'policy.sqlDecisionsRenumberedPerSec': rate(POINT_READS, ms, renumbered),
     'policy.sqlDecisionP99Micros': percentileMicros(TYPICAL_SQL, opts.quick ? 5000 : 50000, 99, decideSql),
     'policy.sqlDecisionUncachedP99Micros': percentileMicros(TYPICAL_SQL, opts.quick ? 2000 : 20000, 99, unique),
     'policy.corpusDecisionsPerSec': rate(corpus, ms, decideSql),

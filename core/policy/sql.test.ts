@@ -1,6 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
+import { LGPD_ORDERS_CORPUS } from './corpus/lgpd-orders.sql-corpus.ts';
 import { classifySql, initPolicyEngine, SqlParseError, type StatementInfo } from './index.ts';
+import { numericShape } from './sql-shape.ts';
+import { resetSqlCaches, sqlCacheStats } from './sql.ts';
 import { KIND_BY_NODE } from './sql-catalog.ts';
 
 beforeAll(async () => {
@@ -259,5 +262,57 @@ describe('input the engine refuses', () => {
     expect(one(deep).kind).toBe('select');
     const nested = `SELECT ${'ARRAY['.repeat(300)}pg_read_file('x')${']'.repeat(300)}`;
     expect(one(nested).traits).toEqual(['serverFile']);
+  });
+});
+
+describe('classification shared by numeric shape', () => {
+  it('answers statements that differ only in a number from one parse', () => {
+    resetSqlCaches();
+    const first = one('SELECT abalance FROM pgbench_accounts WHERE aid = 41');
+    const second = one('SELECT abalance FROM pgbench_accounts WHERE aid = 77');
+    expect(second).toEqual(first);
+    expect(second).toEqual(expect.objectContaining({ kind: 'select', tables: ['pgbench_accounts'], traits: ['readsData'] }));
+    expect(sqlCacheStats()).toEqual({ parses: 1, exactHits: 0, shapeHits: 1 });
+  });
+
+  it('does not share a result that depended on a constant\'s value', () => {
+    resetSqlCaches();
+    expect(one('EXPLAIN (ANALYZE 0) DELETE FROM t').traits).toEqual([]);
+    expect(one('EXPLAIN (ANALYZE 1) DELETE FROM t').traits).toEqual(['unboundedWrite', 'explainAnalyze', 'writesData']);
+    expect(one("SELECT set_config('search_path', 'public', false), 1").traits).toEqual([]);
+    expect(one('SET statement_timeout = 5').kind).toBe('set');
+    expect(one('SET statement_timeout = 6').kind).toBe('set');
+    expect(sqlCacheStats()).toEqual({ parses: 5, exactHits: 0, shapeHits: 0 });
+  });
+
+  it('does not share errors, whose positions move with the constants', () => {
+    resetSqlCaches();
+    expect(parseError('SELECT 1 FROM WHERE').position).toBe(14);
+    expect(parseError('SELECT 1000 FROM WHERE').position).toBe(17);
+    expect(sqlCacheStats().parses).toBe(2);
+  });
+
+  // Every corpus statement with a shape, its numbers changed: the shared answer must be the one a
+  // fresh parse of the changed text gives.
+  const shaped = LGPD_ORDERS_CORPUS.map((e) => e.sql).filter((sql) => numericShape(sql) !== undefined);
+  const renumbered = (sql: string): string => sql.replace(/(?<![\w$.])\d+(?:\.\d+)?(?![\w$.])/g, (n) => String(Number(n) + 7));
+  const fresh = (sql: string): StatementInfo[] | string => {
+    try {
+      return classifySql(sql);
+    } catch (err) {
+      return err instanceof SqlParseError ? err.message : String(err);
+    }
+  };
+
+  it('has corpus statements to check it on', () => {
+    expect(shaped.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it.each(shaped.map((sql) => [sql.slice(0, 100), sql] as const))('%s: renumbered, the shared answer is a fresh parse\'s', (_label, sql) => {
+    resetSqlCaches();
+    fresh(sql);
+    const shared = fresh(renumbered(sql));
+    resetSqlCaches();
+    expect(shared).toEqual(fresh(renumbered(sql)));
   });
 });

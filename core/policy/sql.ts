@@ -10,6 +10,7 @@ import {
   EXTENSION_TRAITS, KIND_BY_NODE, LARGE_OBJECT_TABLES, OBJECT_TYPE_KEYS, OBJECT_TYPE_TRAITS, REMOTE_NODES, ROLE_CHANGE_NODES,
   ROLE_SETTINGS, TRUE_SETTING_VALUES, UNSAFE_CLIENT_ENCODINGS, functionTraits, isSensitiveFunction,
 } from './sql-catalog.ts';
+import { numericShape } from './sql-shape.ts';
 import type { SqlStatementKind, SqlTrait, StatementInfo } from './types.ts';
 
 type Json = { [key: string]: unknown };
@@ -109,6 +110,8 @@ class Acc {
   readonly tables = new Set<string>();
   readonly functions = new Set<string>();
   hazard: string | undefined;
+  /** A constant's value decided something (SET, set_config, EXPLAIN options): the result holds for this exact text only. */
+  readsConstants = false;
   add(...traits: readonly SqlTrait[]): void {
     for (const t of traits) this.traits.add(t);
   }
@@ -244,6 +247,7 @@ function onFuncCall(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
   acc.functions.add(parts.join('.'));
   acc.add(...functionTraits(last, args.length));
   if (last.toLowerCase() === 'set_config') {
+    acc.readsConstants = true;
     const setting = constValue(args[0]);
     if (setting === undefined) {
       acc.add('roleChange');
@@ -269,6 +273,7 @@ function onVariableSet(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
   if (name === undefined) return undefined;
   const kind = str(node.kind);
   const setsValue = kind === 'VAR_SET_VALUE' || kind === 'VAR_SET_CURRENT';
+  acc.readsConstants = true;
   if (setsValue) checkSetting(name, kind === 'VAR_SET_VALUE' ? constValue(arr(node.args)[0]) : undefined, acc);
   else if (ROLE_SETTINGS.has(name.toLowerCase())) acc.add('roleChange'); // RESET ROLE, SET ROLE DEFAULT, ...
   return undefined;
@@ -293,6 +298,7 @@ function explainAnalyzes(options: unknown): boolean {
 }
 
 function onExplain(node: Json, frame: Frame, acc: Acc): Plan {
+  acc.readsConstants = true;
   const analyze = explainAnalyzes(node.options);
   if (analyze) acc.add('explainAnalyze');
   // Plain EXPLAIN plans without running: the target's writes do not happen (its function calls are still checked).
@@ -506,38 +512,88 @@ function kindOf(s: ParsedStatement, index: number): SqlStatementKind {
 
 const TRAIT_ORDER: ReadonlyMap<SqlTrait, number> = new Map(SQL_TRAITS.map((t, i) => [t, i]));
 
-function classifyOne(s: ParsedStatement, index: number): StatementInfo {
+function classifyOne(s: ParsedStatement, index: number): { info: StatementInfo; readsConstants: boolean } {
   const kind = kindOf(s, index);
   const acc = new Acc();
   walk({ [s.type]: s.node }, acc);
   if (acc.hazard !== undefined) throw new SqlParseError(`statement ${index + 1}: ${acc.hazard}`, s.location, 'unsupported');
   const traits = [...acc.traits].sort((a, b) => (TRAIT_ORDER.get(a) ?? 0) - (TRAIT_ORDER.get(b) ?? 0));
-  return { kind, traits, tables: [...acc.tables], functions: [...acc.functions], verdict: 'deny' };
+  return { info: { kind, traits, tables: [...acc.tables], functions: [...acc.functions], verdict: 'deny' }, readsConstants: acc.readsConstants };
 }
 
 // Agents repeat statements (the extended protocol sends the same text with new parameters), and
-// classification depends on the text alone: remember recent results, errors included.
+// classification depends on the text alone: remember recent results, errors included. A second
+// cache is keyed by the numeric shape (sql-shape.ts), so statements differing only in a number
+// share a result, provided classifying them read no constant's value.
 const CACHE_ENTRIES = 1024;
 const CACHE_MAX_SQL = 4096;
 const cache = new Map<string, StatementInfo[] | SqlParseError>();
+const shapeCache = new Map<string, StatementInfo[]>();
+
+interface Classified { result: StatementInfo[] | SqlParseError; shareable: boolean }
+
+const stats = { parses: 0, exactHits: 0, shapeHits: 0 };
+
+/** How classifications were answered since start (or the last reset): by parsing, or from either cache. */
+export function sqlCacheStats(): Readonly<typeof stats> {
+  return { ...stats };
+}
+
+/** Empties both caches and the counters (tests). */
+export function resetSqlCaches(): void {
+  cache.clear();
+  shapeCache.clear();
+  Object.assign(stats, { parses: 0, exactHits: 0, shapeHits: 0 });
+}
 
 function copyInfo(list: readonly StatementInfo[]): StatementInfo[] {
   return list.map((s) => ({ kind: s.kind, traits: [...s.traits], tables: [...s.tables], functions: [...s.functions], verdict: s.verdict }));
 }
 
-function classifyUncached(sql: string): StatementInfo[] | SqlParseError {
+function classifyUncached(sql: string): Classified {
   try {
-    return parseStatements(sql).map((s, i) => classifyOne(s, i));
+    const each = parseStatements(sql).map((s, i) => classifyOne(s, i));
+    return { result: each.map((c) => c.info), shareable: each.every((c) => !c.readsConstants) };
   } catch (err) {
-    if (err instanceof SqlParseError) return err;
+    // Errors carry positions, which move with the constants' lengths: never shared by shape.
+    if (err instanceof SqlParseError) return { result: err, shareable: false };
     throw err;
   }
 }
 
-function remember(sql: string, result: StatementInfo[] | SqlParseError): void {
-  if (sql.length > CACHE_MAX_SQL) return;
-  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value ?? '');
-  cache.set(sql, result);
+/** Least recently used leaves first: a hit moves to the back. */
+function lookup<V>(map: Map<string, V>, key: string): V | undefined {
+  const hit = map.get(key);
+  if (hit !== undefined) {
+    map.delete(key);
+    map.set(key, hit);
+  }
+  return hit;
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (key.length > CACHE_MAX_SQL) return;
+  if (map.size >= CACHE_ENTRIES) map.delete(map.keys().next().value ?? '');
+  map.set(key, value);
+}
+
+function classifyCached(sql: string): StatementInfo[] | SqlParseError {
+  const exact = lookup(cache, sql);
+  if (exact !== undefined) {
+    stats.exactHits++;
+    return exact;
+  }
+  const shape = sql.length > CACHE_MAX_SQL ? undefined : numericShape(sql);
+  const shared = shape === undefined ? undefined : lookup(shapeCache, shape);
+  if (shared !== undefined) {
+    stats.shapeHits++;
+    return shared;
+  }
+  stats.parses++;
+  const { result, shareable } = classifyUncached(sql);
+  remember(cache, sql, result);
+  if (shape !== undefined && shareable && !(result instanceof SqlParseError)) remember(shapeCache, shape, result);
+  return result;
 }
 
 /**
@@ -548,15 +604,7 @@ function remember(sql: string, result: StatementInfo[] | SqlParseError): void {
  * encodings that can hide quotes). Without a policy every verdict is 'deny' and no rule is set.
  */
 export function classifySql(sql: string): StatementInfo[] {
-  let result = cache.get(sql);
-  if (result === undefined) {
-    result = classifyUncached(sql);
-    remember(sql, result);
-  } else {
-    // Least recently used goes first: move the hit to the back.
-    cache.delete(sql);
-    cache.set(sql, result);
-  }
+  const result = classifyCached(sql);
   if (result instanceof SqlParseError) throw result;
   return copyInfo(result);
 }
