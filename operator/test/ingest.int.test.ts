@@ -3,7 +3,8 @@
 // batches (with the metric and the Event), exactly-once storage of re-sent batches, anchoring in
 // AccessPolicy status, and RBAC (SubjectAccessReview) deciding who reads recordings.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { verifyExport, verifyPolicyEntries } from '../src/store/verify.ts';
+import { verifyExport } from '../src/store/testkit.ts';
+import { verifyPolicyEntries } from '../src/store/verify.ts';
 import type { PolicyEntryLine, SessionRecord } from '../src/store/types.ts';
 import {
   accessPolicy, apply, call, createNamespaces, createServiceAccount, eventsFor, eventually, getObject, grantSessionReaders, installCrds, operatorFixture,

@@ -6,7 +6,8 @@ import { generateSigningKey, type SigningKey } from '../../../core/recording/ind
 import { FileStore, type FileStoreOptions } from './file-store.ts';
 import { fakeSidecar } from './testkit.ts';
 import type { ExportLine, PolicyEntryLine, SessionStore } from './types.ts';
-import { verifyExport, verifyPolicyEntries } from './verify.ts';
+import { verifyExport } from './testkit.ts';
+import { verifyPolicyEntries } from './verify.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { ChainWriter, generateSigningKey, type SigningKey } from '../../../core/recording/index.ts';
 import type { SessionEvent } from '../../../core/recording/session-event.ts';
+import { ExportVerifier } from '../../../cli/src/chain-verify.ts';
 import type { ChainRegistration, SessionRecord } from './types.ts';
 
 export interface FakeSidecar {
@@ -39,4 +40,20 @@ export function fakeSidecar(namespace: string, pod = `agent-${randomBytes(3).toS
       return Array.from({ length: n }, (_, i) => writer.append(event(namespace, pod, typeof over === 'function' ? over(i) : over)) as SessionRecord);
     },
   };
+}
+
+/**
+ * An export verified the way an auditor verifies it (`guarita verify`, cli/src/chain-verify.ts).
+ * `complete`: the export was not filtered, so no chain may start after its first record.
+ */
+export function verifyExport(lines: Iterable<unknown>, complete: boolean): { ok: boolean; problems: string[]; count: number } {
+  const verifier = new ExportVerifier();
+  let line = 0;
+  for (const value of lines) verifier.add(++line, value);
+  const verdict = verifier.finish();
+  const problems = verdict.problems.map((p) => `${p.chainId ?? ''}#${p.seq ?? ''}: ${p.problem}`);
+  if (complete) {
+    for (const c of verdict.chains) if (c.startsMidChain) problems.push(`${c.chainId}: the export starts at seq ${c.first ?? '?'}: the records before it are missing`);
+  }
+  return { ok: problems.length === 0, problems, count: verdict.records };
 }

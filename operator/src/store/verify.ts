@@ -1,16 +1,15 @@
-// Offline verification of what the read API hands out (pure; the CLI's `guarita verify` can run
-// the same algorithm, see docs/recording.md):
-//   - a policy's store chain (GET .../policies/{name}/chain/entries): every link signed by a store
-//     key and linked to its predecessor from the tombstone's cut (or genesis), every record intact,
-//     signed by its chain's key and referenced by its link, and the anchored head on the chain;
-//   - an export (GET .../export): every sidecar chain linked from seq 1, with holes only where a
-//     key line's `removed` ranges (retention) account for them.
+// Offline verification of a policy's store chain (GET .../policies/{name}/chain/entries), pure,
+// run by the read API's verify endpoint and by `guarita verify --policy` alike: every link signed by
+// a store key and linked to its predecessor from the tombstone's cut (or genesis), every record
+// intact, signed by its chain's key and referenced by its link, and the anchored head on the chain.
+// Exports (GET .../export) are verified by cli/src/chain-verify.ts's ExportVerifier, the one
+// algorithm for them (streaming, as an auditor runs it on a file).
 import { createHash, type KeyObject } from 'node:crypto';
 import {
-  canonicalJson, GENESIS, hashOf, importPublicKey, verifyHashSignature, verifyLink, type ChainPosition, type Linked,
+  canonicalJson, GENESIS, hashOf, importPublicKey, verifyHashSignature, type ChainPosition, type Linked,
 } from '../../../core/recording/index.ts';
-import { removedHashAt, storeChainId, verifyTombstone } from './store-chain.ts';
-import type { ExportLine, PolicyEntryLine, RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.ts';
+import { storeChainId, verifyTombstone } from './store-chain.ts';
+import type { PolicyEntryLine, SessionRecord, StoreLink, Tombstone } from './types.ts';
 
 export interface VerifyReport {
   ok: boolean;
@@ -110,61 +109,4 @@ export function verifyPolicyEntries(namespace: string, policy: string, lines: It
   if (a !== undefined) problems.push(a);
   const head = chain.ok ? chain.position : undefined;
   return { ok: problems.length === 0, problems, count: links.length, ...(head === undefined ? {} : { head }) };
-}
-
-interface ChainMaterial { key: KeyObject; removed: RemovedRange[]; records: SessionRecord[] }
-
-function chainsOf(lines: Iterable<ExportLine>, problems: string[]): Map<string, ChainMaterial> {
-  const chains = new Map<string, ChainMaterial>();
-  for (const l of lines) {
-    if (l.type === 'key') {
-      chains.set(l.chainId, { key: importPublicKey(l.publicJwk), removed: l.removed ?? [], records: [] });
-      continue;
-    }
-    const c = chains.get(l.chainId);
-    if (c === undefined) problems.push(`record ${l.chainId}#${l.seq}: no key line for its chain`);
-    else c.records.push(l);
-  }
-  return chains;
-}
-
-/** Where verification of a record resumes after a hole: only across ranges retention removed. */
-function resumeFrom(c: ChainMaterial, pos: ChainPosition, record: SessionRecord, complete: boolean): ChainPosition | string {
-  if (record.seq <= pos.seq + 1) return pos;
-  const hash = removedHashAt(c.removed, record.seq - 1);
-  const covered = hash !== undefined && c.removed.some((r) => r[0] <= pos.seq + 1 && r[1] >= record.seq - 1);
-  if (covered) return { seq: record.seq - 1, head: hash };
-  if (!complete) return { seq: record.seq - 1, head: record.prev };
-  return `${record.chainId}: records ${pos.seq + 1}..${record.seq - 1} are missing and no retention tombstone accounts for them`;
-}
-
-function verifyChain(c: ChainMaterial, complete: boolean, problems: string[]): number {
-  let pos: ChainPosition = { seq: 0, head: GENESIS };
-  let n = 0;
-  for (const record of [...c.records].sort((a, b) => a.seq - b.seq)) {
-    const resumed = resumeFrom(c, pos, record, complete);
-    if (typeof resumed === 'string') {
-      problems.push(resumed);
-      return n;
-    }
-    const problem = verifyLink(record, { ...resumed, chainId: record.chainId }, c.key);
-    if (problem !== undefined) {
-      problems.push(`${record.chainId}#${record.seq}: ${problem}`);
-      return n;
-    }
-    pos = { seq: record.seq, head: record.hash };
-    n++;
-  }
-  return n;
-}
-
-/**
- * Verifies an export. `complete`: the export was not filtered (no policy/since/until), so every
- * hole in a chain must be a retention cut; a filtered export only proves each run of records.
- */
-export function verifyExport(lines: Iterable<ExportLine>, complete: boolean): VerifyReport {
-  const problems: string[] = [];
-  let count = 0;
-  for (const c of chainsOf(lines, problems).values()) count += verifyChain(c, complete, problems);
-  return { ok: problems.length === 0, problems, count };
 }
