@@ -13,6 +13,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
+import { join } from 'node:path';
+import { buildProduction, builtEntry } from '../e2e/harness/build.ts';
+import { REPO_ROOT } from '../e2e/harness/paths.ts';
 import { freePorts } from '../e2e/harness/ports.ts';
 import { ensureHarness } from '../e2e/harness/index.ts';
 import { getToken, requireIdp } from '../e2e/harness/state.ts';
@@ -73,8 +76,8 @@ async function run(url: string, connections: number, duration: number, headers?:
 
 interface Started { sidecar: SidecarProcess; startMs: number; setDurability(d: 'Synced' | 'Written'): Promise<void> }
 
-async function startSidecar(upstreamUrl: string, listenPort: number): Promise<Started> {
-  const ns = `bench-http-${process.pid}`;
+async function startSidecar(upstreamUrl: string, listenPort: number, entry: string, name = 'build'): Promise<Started> {
+  const ns = `bench-http-${name}-${process.pid}`;
   await installCrds();
   await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
   const fx = await sidecarFixture(ns);
@@ -90,7 +93,7 @@ async function startSidecar(upstreamUrl: string, listenPort: number): Promise<St
   // No operator in this run: records stay in the spool (recorded per request all the same).
   const sidecar = await startSidecarProcess(fx, {
     targets: [{ policy: 'customers-api', target: 'customers-api', protocol: 'http', listenPort }],
-    operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn', ...sidecarNodeOptions() },
+    operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn', ...sidecarNodeOptions() }, entry,
   });
   const startMs = performance.now() - t0;
   return {
@@ -197,16 +200,30 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
   };
 }
 
+/** The same sidecar run from its TypeScript sources (Node strips the types): start and idle memory only. */
+async function fromSources(upstreamUrl: string, listenPort: number): Promise<Record<string, number>> {
+  const started = await startSidecar(upstreamUrl, listenPort, join(REPO_ROOT, 'sidecar/src/main.ts'), 'source');
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    return { 'sidecar.sourceStartMs': started.startMs, 'sidecar.sourceRssIdleMB': rssMB(await started.sidecar.pid()) };
+  } finally {
+    await started.sidecar.stop();
+  }
+}
+
 export async function benchHttp(opts: { quick: boolean }): Promise<Record<string, number>> {
   const harness = await ensureHarness(['kube', 'idp']);
-  const [upstreamPort = 0, listenPort = 0] = await freePorts(2);
+  const [upstreamPort = 0, listenPort = 0, sourceListenPort = 0] = await freePorts(3);
   const upstream = await startUpstreamProcess(upstreamPort);
   let sidecar: SidecarProcess | undefined;
   try {
     const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
-    const started = await startSidecar(upstreamUrl, listenPort);
+    // What the image runs (dist/, emitted by tsc), measured throughout; the sources only for start and memory.
+    await buildProduction();
+    const source = await fromSources(upstreamUrl, sourceListenPort);
+    const started = await startSidecar(upstreamUrl, listenPort, builtEntry('sidecar'));
     sidecar = started.sidecar;
-    return await measure(opts.quick, upstreamUrl, started);
+    return { ...source, ...await measure(opts.quick, upstreamUrl, started) };
   } finally {
     await sidecar?.stop();
     upstream.kill('SIGTERM');

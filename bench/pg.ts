@@ -21,6 +21,7 @@ import { startPostgresListener } from '../sidecar/src/postgres/index.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../sidecar/src/postgres/scenario.ts';
 import { localEnforcer } from '../sidecar/src/postgres/test-support.ts';
 import { PGBOUNCER, startPgBouncer } from './pgbouncer.ts';
+import { buildProduction, builtEntry } from '../e2e/harness/build.ts';
 import { median, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 const CUSTOMER_SCRIPT = '\\set id random(1, 50)\nSELECT id, nome, cpf, email, telefone FROM customers WHERE id = :id;\n';
@@ -167,7 +168,9 @@ export async function benchPg(opts: { quick: boolean }): Promise<Record<string, 
   const harness = await ensureHarness(['kube', 'postgres', 'idp']);
   let scenario: PgScenario | undefined;
   try {
-    scenario = await startPgScenario({ logLevel: 'warn', env: sidecarNodeOptions() });
+    // What the image runs: the JavaScript tsc emits (dist/).
+    await buildProduction();
+    scenario = await startPgScenario({ logLevel: 'warn', env: sidecarNodeOptions(), entry: builtEntry('sidecar') });
     return await measure(scenario, opts.quick);
   } finally {
     await scenario?.stop();

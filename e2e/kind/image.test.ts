@@ -1,7 +1,9 @@
 // The image cannot be built here (no Docker engine); the kind workflow builds and runs it. What
-// can be checked without Docker is checked here: the Dockerfile's shape (Node 24, multi-stage,
-// non-root), and that every module the entry points load at run time is copied into the image,
-// is not excluded by .dockerignore, and comes from a production dependency (`npm ci --omit=dev`).
+// can be checked without Docker is checked here: the Dockerfile's shape (Node 24, dependency, build
+// and runtime stages, non-root), that its build compiles exactly the entry points the chart and the
+// injection contract run, and that every module they load at run time reaches the build stage
+// (not excluded by .dockerignore) and comes from a production dependency (`npm ci --omit=dev`).
+// That the emitted JavaScript runs is sidecar/test/production-build.int.test.ts's job.
 import { describe, expect, it } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -14,7 +16,14 @@ const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
 
 /** Image paths of the entry points (the chart's commands, the injection contract, the CLI). */
-const ENTRY_POINTS = ['/app/operator/src/main.ts', '/app/webhook/src/main.ts', '/app/sidecar/src/main.ts', '/app/cli/src/main.ts'];
+const ENTRY_POINTS = ['/app/operator/src/main.js', '/app/webhook/src/main.js', '/app/sidecar/src/main.js', '/app/cli/src/main.js'];
+
+/** The TypeScript source an image path is emitted from. */
+function sourceOf(imagePath: string): string {
+  return relative('/app', imagePath).replace(/\.js$/, '.ts');
+}
+
+const buildConfig = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.build.json'), 'utf8').replace(/^\s*\/\/.*$/gm, '')) as { files: string[]; include: string[]; compilerOptions: Record<string, unknown> };
 
 const STATIC_IMPORT = /^\s*(import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm;
 const DYNAMIC_IMPORT = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
@@ -59,10 +68,12 @@ function isIgnored(path: string): boolean {
 }
 
 describe('Dockerfile', () => {
-  it('builds on Node 24 in two stages and runs as a non-root uid', () => {
+  it('builds on Node 24 in three stages (dependencies, JavaScript, runtime) and runs as a non-root uid', () => {
     expect(dockerfile).toMatch(/^ARG NODE_VERSION=24$/m);
-    expect([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1])).toEqual(['node:${NODE_VERSION}-bookworm', 'node:${NODE_VERSION}-bookworm-slim']);
+    expect([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1])).toEqual(['node:${NODE_VERSION}-bookworm', 'node:${NODE_VERSION}-bookworm', 'node:${NODE_VERSION}-bookworm-slim']);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/^RUN node node_modules\/typescript\/bin\/tsc -p tsconfig\.build\.json/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist\/ \.\/$/m);
     expect(dockerfile).toMatch(/^USER 65532:65532$/m);
     expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
   });
@@ -75,13 +86,16 @@ describe('Dockerfile', () => {
     expect(isIgnored('webhook/src/inject.ts')).toBe(false);
   });
 
-  it('has the entry points the chart and the injection contract name', () => {
+  it('compiles exactly the entry points the chart and the injection contract name, to the image\'s paths', () => {
     expect(ENTRY_POINTS).toContain(SIDECAR_COMMAND[1]);
-    for (const entry of ENTRY_POINTS) expect(existsSync(join(REPO_ROOT, relative('/app', entry)))).toBe(true);
+    expect([...buildConfig.files].sort()).toEqual(ENTRY_POINTS.map(sourceOf).sort());
+    expect(buildConfig.include).toEqual([]);
+    expect(buildConfig.compilerOptions).toEqual(expect.objectContaining({ outDir: 'dist', rootDir: '.', rewriteRelativeImportExtensions: true, noEmit: false }));
+    for (const entry of ENTRY_POINTS) expect(existsSync(join(REPO_ROOT, sourceOf(entry)))).toBe(true);
   });
 
   it('contains every module the entry points load, from production dependencies only', () => {
-    const { files, packages } = runtimeClosure(ENTRY_POINTS.map((e) => join(REPO_ROOT, relative('/app', e))));
+    const { files, packages } = runtimeClosure(ENTRY_POINTS.map((e) => join(REPO_ROOT, sourceOf(e))));
     const dirs = copiedDirs();
     const outside = [...files].map((f) => relative(REPO_ROOT, f)).filter((f) => !dirs.some((d) => f.startsWith(`${d}/`)) || isIgnored(f));
     expect(outside).toEqual([]);

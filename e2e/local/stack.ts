@@ -2,10 +2,12 @@
 // the webhook as real processes with least-privilege service accounts, the LGPD example retargeted
 // at the harness's PostgreSQL and IdP, the agent Pod created through the apiserver (so the webhook
 // injects it), and the sidecar started from the stored pod spec exactly as the injected container
-// would run. Used by the local end-to-end test and by `npm run demo`.
+// would run. The three processes run the production build (dist/, what the image carries at /app).
+// Used by the local end-to-end test and by `npm run demo`.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildProduction, builtEntry, DIST_DIR } from '../harness/build.ts';
 import { freePorts } from '../harness/ports.ts';
 import { kubectl, loadHarnessState, postgresConnection, psql, requireIdp, requirePostgres } from '../harness/state.ts';
 import { logTail, supervise, waitUntilReady, type Supervised } from '../harness/supervisor.ts';
@@ -119,7 +121,8 @@ async function createAgentPod(ns: string): Promise<Pod> {
 
 async function startSidecarFromPod(pod: Pod, root: string): Promise<SidecarHandle> {
   const running = await materialiseContainer(adminApi(), pod, 'guarita-proxy', root);
-  const [command, ...args] = running.command.map((part) => part.replace(/^\/app\//, `${REPO}/`));
+  // The image's /app is the production build (Dockerfile: COPY --from=build /app/dist/ ./).
+  const [command, ...args] = running.command.map((part) => part.replace(/^\/app\//, `${DIST_DIR}/`));
   if (command !== 'node') throw new Error(`the injected proxy runs ${String(command)}, expected node`);
   const kube = loadHarnessState().kube;
   if (kube === undefined) throw new Error('the harness runs without the control plane');
@@ -151,12 +154,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const configurationName = `guarita-webhook-${id}`;
 
   await step('installing CRDs and seeding the orders database', () => Promise.all([installCrds(), seedDatabase(), apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: systemNs } }])]));
+  await step('building the image\'s JavaScript (tsc -p tsconfig.build.json)', () => buildProduction());
   const operator = await step('starting the operator', async () => startOperator({
     namespace: systemNs, kubeconfig: await operatorIdentity(systemNs, dir), dataDir: join(dir, 'operator-store'), cert: await servingCert(dir), watchNamespaces: [ns], name: `operator-${id}`,
+    entry: builtEntry('operator'),
   }));
   const [adminPort = 0] = await freePorts(1);
   const webhook = await step('starting the admission webhook', async () => startWebhookProcess({
-    namespace: systemNs, configurationName, name: `webhook-${id}`,
+    namespace: systemNs, configurationName, name: `webhook-${id}`, entry: builtEntry('webhook'),
     kubeconfig: await webhookIdentity(systemNs, configurationName, `guarita-webhook-tls-${id}`, dir),
     env: { GUARITA_WEBHOOK_TLS_SECRET: `guarita-webhook-tls-${id}`, GUARITA_SIDECAR_IMAGE: 'guarita:local', GUARITA_OPERATOR_URL: operator.url, GUARITA_SIDECAR_ADMIN_PORT: String(adminPort), GUARITA_SIDECAR_APPROVAL_WAIT: opts.approvalWait ?? '30s', GUARITA_LOG_LEVEL: 'info' },
   }));

@@ -119,6 +119,8 @@ export interface OperatorEnv {
   watchNamespaces: string[];
   name?: string;
   env?: Record<string, string>;
+  /** The main module to run: the TypeScript source (default), or the production build's (e2e/harness/build.ts). */
+  entry?: string;
 }
 
 export interface OperatorStatus { identity: string; leader: boolean; serving: boolean; holder?: string; pid: number }
@@ -151,7 +153,7 @@ export async function startOperator(o: OperatorEnv): Promise<OperatorProcess> {
   const name = o.name ?? `operator-${o.namespace}`;
   const proc = supervise({
     name, command: process.execPath,
-    args: ['--disable-warning=ExperimentalWarning', join(REPO, 'operator/src/main.ts')],
+    args: ['--disable-warning=ExperimentalWarning', o.entry ?? join(REPO, 'operator/src/main.ts')],
     logFile: join(logs, `${name}-${port}.log`), cwd: REPO,
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp',

@@ -96,6 +96,8 @@ export interface SidecarStart {
   env?: Record<string, string>;
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
+  /** The main module to run: the TypeScript source (default), or the production build's (e2e/harness/build.ts). */
+  entry?: string;
 }
 
 export function sidecarEnv(fx: SidecarFixture, o: SidecarStart, adminPort: number): Record<string, string> {
@@ -126,7 +128,7 @@ export async function startSidecarProcess(fx: SidecarFixture, o: SidecarStart): 
   mkdirSync(logs, { recursive: true });
   const name = `sidecar-${fx.namespace}`;
   const proc = supervise({
-    name, command: process.execPath, args: ['--disable-warning=ExperimentalWarning', join(REPO, 'sidecar/src/main.ts')],
+    name, command: process.execPath, args: ['--disable-warning=ExperimentalWarning', o.entry ?? join(REPO, 'sidecar/src/main.ts')],
     logFile: join(logs, `${name}-${adminPort}.log`), cwd: REPO, env: sidecarEnv(fx, o, adminPort), graceSeconds: 20,
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;

@@ -10,7 +10,8 @@ export const STATUS_INJECTED = 'injected';
 export const POLICIES_ANNOTATION = 'guarita.io/policies';
 
 export const SIDECAR_NAME = 'guarita-proxy';
-export const SIDECAR_COMMAND: readonly string[] = ['node', '/app/sidecar/src/main.ts'];
+// The image runs the production build (tsconfig.build.json), not the .ts sources: see Dockerfile.
+export const SIDECAR_COMMAND: readonly string[] = ['node', '/app/sidecar/src/main.js'];
 export const SIDECAR_UID = 65532;
 
 export const SPOOL_VOLUME = 'guarita-spool';

@@ -27,7 +27,7 @@ describe('decideInjection', () => {
     expect(proxy?.name).toBe('guarita-proxy');
     expect(proxy?.restartPolicy).toBe('Always');
     expect(proxy?.image).toBe(TEST_SIDECAR.image);
-    expect(proxy?.command).toEqual(['node', '/app/sidecar/src/main.ts']);
+    expect(proxy?.command).toEqual(['node', '/app/sidecar/src/main.js']);
     expect(proxy?.resources).toEqual(TEST_SIDECAR.resources);
     expect((proxy?.startupProbe as { exec: { command: string[] } }).exec.command.join(' ')).toContain('http://127.0.0.1:15090/readyz');
     expect(proxy?.securityContext).toEqual({

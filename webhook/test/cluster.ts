@@ -91,6 +91,8 @@ export interface WebhookProcessOptions {
    * Tests that run the real operator in a namespace of its own must pass it.
    */
   operatorServiceAccount?: string;
+  /** The main module to run: the TypeScript source (default), or the production build's (e2e/harness/build.ts). */
+  entry?: string;
 }
 
 /** Runs `node webhook/src/main.ts` under the harness watchdog, configured only through its environment. */
@@ -101,7 +103,7 @@ export async function startWebhookProcess(o: WebhookProcessOptions): Promise<Web
   const proc = supervise({
     name: o.name ?? `webhook-${o.namespace}`,
     command: process.execPath,
-    args: ['--disable-warning=ExperimentalWarning', join(REPO, 'webhook/src/main.ts')],
+    args: ['--disable-warning=ExperimentalWarning', o.entry ?? join(REPO, 'webhook/src/main.ts')],
     logFile: join(logs, `${o.name ?? 'webhook'}-${o.namespace}-${port}.log`),
     cwd: REPO,
     env: {

@@ -76,7 +76,7 @@ describe('pod injection through the apiserver', () => {
   function expectSidecar(pod: Pod): void {
     const proxy = pod.spec.initContainers?.[0];
     expect(proxy).toMatchObject({
-      name: 'guarita-proxy', image: TEST_SIDECAR.image, restartPolicy: 'Always', command: ['node', '/app/sidecar/src/main.ts'],
+      name: 'guarita-proxy', image: TEST_SIDECAR.image, restartPolicy: 'Always', command: ['node', '/app/sidecar/src/main.js'],
       securityContext: { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
       resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
       startupProbe: expect.objectContaining({ exec: expect.any(Object) }),

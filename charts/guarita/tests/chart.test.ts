@@ -89,10 +89,10 @@ describe('default values', () => {
   });
 
   it('starts each component from its entry point in the one image', () => {
-    expect(container(one(objects, 'Deployment', 'guarita-webhook')).command).toEqual(['node', '/app/webhook/src/main.ts']);
-    expect(container(one(objects, 'Deployment', 'guarita-operator')).command).toEqual(['node', '/app/operator/src/main.ts']);
+    expect(container(one(objects, 'Deployment', 'guarita-webhook')).command).toEqual(['node', '/app/webhook/src/main.js']);
+    expect(container(one(objects, 'Deployment', 'guarita-operator')).command).toEqual(['node', '/app/operator/src/main.js']);
     // The sidecar command is fixed by the injection contract; the image must carry it at the same path.
-    expect(SIDECAR_COMMAND).toEqual(['node', '/app/sidecar/src/main.ts']);
+    expect(SIDECAR_COMMAND).toEqual(['node', '/app/sidecar/src/main.js']);
   });
 
   it('runs the webhook highly available: 2 replicas, PDB, spread over nodes, no unavailable pod during rollouts', () => {

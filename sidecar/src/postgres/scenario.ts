@@ -32,6 +32,8 @@ export interface ScenarioOptions {
   logLevel?: string;
   /** Extra environment of the sidecar process (e.g. NODE_OPTIONS=--cpu-prof). */
   env?: Record<string, string>;
+  /** The sidecar's main module: the TypeScript source (default), or the production build's. */
+  entry?: string;
 }
 
 export interface PgScenario {
@@ -133,7 +135,7 @@ export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgSce
   mkdirSync(logs, { recursive: true });
   const sidecar = supervise({
     name: `sidecar-pg-${id}`, command: process.execPath, cwd: REPO,
-    args: ['--disable-warning=ExperimentalWarning', join(REPO, 'sidecar/src/main.ts')],
+    args: ['--disable-warning=ExperimentalWarning', opts.entry ?? join(REPO, 'sidecar/src/main.ts')],
     logFile: join(logs, `sidecar-pg-${id}.log`),
     env: sidecarEnv(fx, {
       targets: [{ policy: 'orders-db', target: 'orders-db', protocol: 'postgres', listenPort: port }],
