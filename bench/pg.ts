@@ -7,7 +7,9 @@
 // spec.recording.durability Written (`pg.written.*`). To tell the listener's own cost from the
 // enforcer's (recording per statement), the same workloads through the listener with an in-memory
 // enforcer (same policy and masking engines, no spool): `pg.listenerOnly*`. And the floor any proxy
-// pays on this machine: PgBouncer (the anchor) and a byte-copying Node proxy, same run.
+// pays on this machine: PgBouncer (the anchor) and a byte-copying Node proxy, same run. The
+// headline ratios (select-only, prepared, customer rows) alternate direct and proxied runs in
+// rounds and report the medians.
 //   node bench/pg.ts [--quick]   (uses $GUARITA_HARNESS_STATE, or starts a harness)
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,6 +53,27 @@ async function latencyP50Ms(env: NodeJS.ProcessEnv, seconds: number): Promise<nu
 
 type Load = (env: NodeJS.ProcessEnv, args: string[]) => Promise<Run>;
 
+interface Paired { direct: number; proxy: number; ratio: number }
+
+/**
+ * Direct and proxied runs alternated `rounds` times: TPS are the medians of the rounds and the ratio
+ * the median of each round's proxied ÷ direct, so a machine that drifts during the run (another
+ * tenant, CPU frequency) moves both sides of a round alike.
+ */
+async function paired(run: Load, direct: NodeJS.ProcessEnv, proxy: NodeJS.ProcessEnv, args: string[], rounds: number): Promise<Paired> {
+  const d: number[] = [];
+  const p: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const dt = (await run(direct, args)).tps;
+    const pt = (await run(proxy, args)).tps;
+    d.push(dt);
+    p.push(pt);
+    ratios.push(pt / dt);
+  }
+  return { direct: median(d), proxy: median(p), ratio: median(ratios) };
+}
+
 /** Anchors on the same machine: PgBouncer (skipped, with a note, when it is not installed) and a byte-copying Node proxy. */
 async function anchorRuns(s: PgScenario, load: string[]): Promise<Record<string, number>> {
   const pg = requirePostgres();
@@ -84,17 +107,18 @@ async function measure(s: PgScenario, quick: boolean): Promise<Record<string, nu
   const script = join(dir, 'customers.sql');
   writeFileSync(script, CUSTOMER_SCRIPT);
   const seconds = quick ? 3 : 15;
+  const rounds = quick ? 1 : 3;
   const load = ['-c', '4', '-j', '2', '-T', String(seconds)];
   const run: Load = (env, args) => pgbench(env, [...args, ...load]);
+  const round: Load = (env, args) => pgbench(env, [...args, '-c', '4', '-j', '2', '-T', String(Math.max(1, Math.round(seconds / rounds)))]);
   try {
     // Warm-up (connections, plan and classification caches, JIT of the proxy's hot paths).
     await pgbench(proxy, ['-S', '-c', '4', '-j', '2', '-T', '2']);
-    const directSelect = await run(direct, ['-S']);
-    const proxySelect = await run(proxy, ['-S']);
-    const directPrepared = await run(direct, ['-S', '-M', 'prepared']);
-    const proxyPrepared = await run(proxy, ['-S', '-M', 'prepared']);
-    const directCustomers = await run(direct, ['-f', script]);
-    const proxyCustomers = await run(proxy, ['-f', script]);
+    const select = await paired(round, direct, proxy, ['-S'], rounds);
+    const prepared = await paired(round, direct, proxy, ['-S', '-M', 'prepared'], rounds);
+    const customers = await paired(round, direct, proxy, ['-f', script], rounds);
+    const directSelect = { tps: select.direct };
+    const directCustomers = { tps: customers.direct };
     const directP50 = await latencyP50Ms(direct, quick ? 2 : 8);
     const proxyP50 = await latencyP50Ms(proxy, quick ? 2 : 8);
     await s.applyPolicy((spec) => { spec.recording = { ...(spec.recording as object), durability: 'Written' }; });
@@ -107,15 +131,15 @@ async function measure(s: PgScenario, quick: boolean): Promise<Record<string, nu
     const anchors = await anchorRuns(s, load);
     const ratio = (key: string): Record<string, number> => (anchors[key] === undefined ? {} : { [`${key.replace(/Tps$/, '')}TpsRatio`]: anchors[key] / directSelect.tps });
     return {
-      'pg.directSelectOnlyTps': directSelect.tps,
-      'pg.proxySelectOnlyTps': proxySelect.tps,
-      'pg.selectOnlyTpsRatio': proxySelect.tps / directSelect.tps,
-      'pg.directPreparedSelectOnlyTps': directPrepared.tps,
-      'pg.proxyPreparedSelectOnlyTps': proxyPrepared.tps,
-      'pg.preparedSelectOnlyTpsRatio': proxyPrepared.tps / directPrepared.tps,
-      'pg.directCustomerRowsTps': directCustomers.tps,
-      'pg.proxyCustomerRowsTps': proxyCustomers.tps,
-      'pg.customerRowsTpsRatio': proxyCustomers.tps / directCustomers.tps,
+      'pg.directSelectOnlyTps': select.direct,
+      'pg.proxySelectOnlyTps': select.proxy,
+      'pg.selectOnlyTpsRatio': select.ratio,
+      'pg.directPreparedSelectOnlyTps': prepared.direct,
+      'pg.proxyPreparedSelectOnlyTps': prepared.proxy,
+      'pg.preparedSelectOnlyTpsRatio': prepared.ratio,
+      'pg.directCustomerRowsTps': customers.direct,
+      'pg.proxyCustomerRowsTps': customers.proxy,
+      'pg.customerRowsTpsRatio': customers.ratio,
       'pg.directP50Ms': directP50,
       'pg.proxyP50Ms': proxyP50,
       'pg.addedP50Ms': proxyP50 - directP50,
