@@ -1,6 +1,7 @@
 // An in-memory stand-in for the few API calls the webhook's TLS and validation code make, with
 // resourceVersion conflicts like the apiserver's. Unit tests only; integration tests use the harness.
-import { KubeError, type KubeApi } from '../src/kube.ts';
+import { kubeError } from '../../core/kube/rest.ts';
+import type { KubeApi } from '../src/kube.ts';
 import { applyPatch } from '../src/json-patch.ts';
 
 type Obj = { metadata: { resourceVersion?: string; name?: string } } & Record<string, unknown>;
@@ -24,7 +25,7 @@ export class FakeKube implements KubeApi {
     this.calls.push(`POST ${path}`);
     const name = (body as Obj).metadata.name ?? '';
     const full = `${path}/${name}`;
-    if (this.objects.has(full)) return Promise.reject(new KubeError('POST', path, 409, '{"reason":"AlreadyExists"}'));
+    if (this.objects.has(full)) return Promise.reject(kubeError(409, 'POST', path, '{"reason":"AlreadyExists"}'));
     this.put(full, body as Obj);
     return this.get<T>(full) as Promise<T>;
   }
@@ -32,8 +33,8 @@ export class FakeKube implements KubeApi {
   replace<T>(path: string, body: unknown): Promise<T> {
     this.calls.push(`PUT ${path}`);
     const cur = this.objects.get(path);
-    if (cur === undefined) return Promise.reject(new KubeError('PUT', path, 404, '{}'));
-    if ((body as Obj).metadata.resourceVersion !== cur.metadata.resourceVersion) return Promise.reject(new KubeError('PUT', path, 409, '{"reason":"Conflict"}'));
+    if (cur === undefined) return Promise.reject(kubeError(404, 'PUT', path, '{}'));
+    if ((body as Obj).metadata.resourceVersion !== cur.metadata.resourceVersion) return Promise.reject(kubeError(409, 'PUT', path, '{"reason":"Conflict"}'));
     this.put(path, body as Obj);
     return this.get<T>(path) as Promise<T>;
   }
@@ -41,11 +42,11 @@ export class FakeKube implements KubeApi {
   jsonPatch<T>(path: string, ops: unknown[]): Promise<T> {
     this.calls.push(`PATCH ${path}`);
     const cur = this.objects.get(path);
-    if (cur === undefined) return Promise.reject(new KubeError('PATCH', path, 404, '{}'));
+    if (cur === undefined) return Promise.reject(kubeError(404, 'PATCH', path, '{}'));
     try {
       this.put(path, applyPatch(cur, ops as never));
     } catch (err) {
-      return Promise.reject(new KubeError('PATCH', path, 422, JSON.stringify({ message: String(err) })));
+      return Promise.reject(kubeError(422, 'PATCH', path, JSON.stringify({ message: String(err) })));
     }
     return this.get<T>(path) as Promise<T>;
   }

@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadCaFiles, mintServingCert } from '../../e2e/harness/certs.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
-import { kubectl, loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
+import { KubeRest } from '../../core/kube/rest.ts';
+import { kubectl, kubeConfigFor, loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
 import { diff } from '../src/json-patch.ts';
 import type { AdmissionReview } from '../src/kube-types.ts';
 import type { Pod } from '../src/kube-types.ts';
@@ -413,7 +414,7 @@ describe('ordering with other mutating webhooks', () => {
   });
 
   afterAll(async () => {
-    await adminApi().send('DELETE', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${meshConfig}`);
+    await new KubeRest(kubeConfigFor('admin'), 5000).send('DELETE', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${meshConfig}`);
     await new Promise((resolve) => mesh?.server.close(resolve));
   });
 

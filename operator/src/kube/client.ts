@@ -1,22 +1,10 @@
 // A small Kubernetes REST client: exactly the calls the operator makes, with JSON bodies sent as
-// they are (merge patches on the status subresource, MicroTime fields of Leases) and typed errors.
-// Credentials and TLS come from @kubernetes/client-node's KubeConfig (kubeconfig file or in-cluster
-// service account, token re-read as it rotates); watches use its Watch.
-import type { RequestOptions } from 'node:https';
+// they are (merge patches on the status subresource, MicroTime fields of Leases) and typed errors,
+// over the transport the webhook shares (core/kube/rest.ts); watches use client-node's Watch.
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { Agent, request } from 'undici';
-import { compact } from '../util.ts';
+import { KubeError, KubeRest } from '../../../core/kube/rest.ts';
 
-export class KubeError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  constructor(status: number, reason: string, message: string) {
-    super(message);
-    this.name = 'KubeError';
-    this.status = status;
-    this.reason = reason;
-  }
-}
+export { KubeError } from '../../../core/kube/rest.ts';
 
 export function isConflict(err: unknown): boolean {
   return err instanceof KubeError && err.status === 409;
@@ -44,23 +32,13 @@ export interface KubeApi {
   watch<T>(path: string, query: Record<string, string>, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }>;
 }
 
-interface TlsMaterial { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean }
-
-const AUTH_CACHE_MS = 10_000;
-
 export class KubeClient implements KubeApi {
   readonly kc: KubeConfig;
-  readonly #server: string;
-  #agent: Agent | undefined;
-  #headers: { value: Record<string, string>; at: number } | undefined;
-  readonly #timeoutMs: number;
+  readonly #rest: KubeRest;
 
   constructor(kc: KubeConfig, timeoutMs = 30_000) {
-    const cluster = kc.getCurrentCluster();
-    if (cluster === null) throw new Error('kubeconfig has no current cluster');
     this.kc = kc;
-    this.#server = cluster.server.replace(/\/$/, '');
-    this.#timeoutMs = timeoutMs;
+    this.#rest = new KubeRest(kc, timeoutMs);
   }
 
   /** In-cluster service account, or $KUBECONFIG / ~/.kube/config, or an explicit file. */
@@ -71,29 +49,8 @@ export class KubeClient implements KubeApi {
     return new KubeClient(kc);
   }
 
-  async #prepare(): Promise<{ agent: Agent; headers: Record<string, string> }> {
-    const now = Date.now();
-    if (this.#agent !== undefined && this.#headers !== undefined && now - this.#headers.at < AUTH_CACHE_MS) return { agent: this.#agent, headers: this.#headers.value };
-    const opts: RequestOptions & TlsMaterial = {};
-    await this.kc.applyToHTTPSOptions(opts);
-    this.#agent ??= new Agent({ connect: compact({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized }), keepAliveTimeout: 30_000 });
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
-    this.#headers = { value: headers, at: now };
-    return { agent: this.#agent, headers };
-  }
-
-  async #call<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const { agent, headers } = await this.#prepare();
-    const res = await request(`${this.#server}${path}`, {
-      method, dispatcher: agent,
-      headers: { ...headers, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': contentType }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs,
-    });
-    const text = await res.body.text();
-    if (res.statusCode >= 400) throw toError(res.statusCode, method, path, text);
-    return (text === '' ? {} : JSON.parse(text)) as T;
+  #call<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, contentType?: string): Promise<T> {
+    return this.#rest.json<T>(method, path, { body, ...(contentType === undefined ? {} : { contentType }) });
   }
 
   get<T>(path: string): Promise<T> { return this.#call<T>('GET', path); }
@@ -114,20 +71,9 @@ export class KubeClient implements KubeApi {
     return { abort: () => ctrl.abort() };
   }
 
-  async close(): Promise<void> {
-    await this.#agent?.close();
+  close(): Promise<void> {
+    return this.#rest.close();
   }
-}
-
-function toError(status: number, method: string, path: string, text: string): KubeError {
-  let reason = '';
-  let message = text.slice(0, 500);
-  try {
-    const s = JSON.parse(text) as { reason?: string; message?: string };
-    reason = s.reason ?? '';
-    message = s.message ?? message;
-  } catch { /* not a Status */ }
-  return new KubeError(status, reason, `${method} ${path}: ${status} ${reason}: ${message}`);
 }
 
 // ---- paths -------------------------------------------------------------------------------------

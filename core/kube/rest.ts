@@ -1,0 +1,105 @@
+// The Kubernetes REST transport the operator and the webhook share: credentials and TLS from
+// @kubernetes/client-node's KubeConfig (in-cluster service account or a kubeconfig file), read
+// again every AUTH_CACHE_MS so a rotated token is picked up; undici keep-alive; a deadline on every
+// call; Status answers turned into typed errors. Each component keeps its own narrow interface on
+// top (operator/src/kube/client.ts, webhook/src/kube.ts). The sidecar has a smaller client of its
+// own (sidecar/src/kube/client.ts): loading client-node would cost every injected pod memory.
+import type { RequestOptions } from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Agent, request, type Dispatcher } from 'undici';
+
+export class KubeError extends Error {
+  readonly status: number;
+  /** The Status reason (`NotFound`, `AlreadyExists`, `Conflict`, ...), or '' when the body was not a Status. */
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string) {
+    super(message);
+    this.name = 'KubeError';
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** The error for a non-2xx answer, carrying the apiserver's own message. */
+export function kubeError(status: number, method: string, path: string, text: string): KubeError {
+  let reason = '';
+  let message = text.slice(0, 500);
+  try {
+    const s = JSON.parse(text) as { reason?: string; message?: string };
+    reason = s.reason ?? '';
+    message = s.message ?? message;
+  } catch { /* not a Status object */ }
+  return new KubeError(status, reason, `${method} ${path}: ${status}${reason === '' ? '' : ` ${reason}`}: ${message}`);
+}
+
+export interface SendOptions {
+  body?: unknown;
+  contentType?: string;
+  accept?: string;
+  timeoutMs?: number;
+}
+
+interface TlsMaterial { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean }
+
+const AUTH_CACHE_MS = 10_000;
+
+function defined<T extends Record<string, unknown>>(obj: T): Partial<T> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export class KubeRest {
+  readonly kc: KubeConfig;
+  readonly #server: string;
+  readonly #timeoutMs: number;
+  #agent: Agent | undefined;
+  #headers: { value: Record<string, string>; at: number } | undefined;
+
+  constructor(kc: KubeConfig, timeoutMs: number) {
+    const cluster = kc.getCurrentCluster();
+    if (cluster === null) throw new Error('kubeconfig has no current cluster');
+    this.kc = kc;
+    this.#server = cluster.server.replace(/\/$/, '');
+    this.#timeoutMs = timeoutMs;
+  }
+
+  async #prepare(): Promise<{ agent: Agent; headers: Record<string, string> }> {
+    const now = Date.now();
+    if (this.#agent !== undefined && this.#headers !== undefined && now - this.#headers.at < AUTH_CACHE_MS) return { agent: this.#agent, headers: this.#headers.value };
+    const opts: RequestOptions & TlsMaterial = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    this.#agent ??= new Agent({ connect: defined({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized }), keepAliveTimeout: 30_000 });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+    this.#headers = { value: headers, at: now };
+    return { agent: this.#agent, headers };
+  }
+
+  /** One call; any status comes back as it is. */
+  async send(method: Dispatcher.HttpMethod, path: string, opts: SendOptions = {}): Promise<{ status: number; text: string }> {
+    const { agent, headers } = await this.#prepare();
+    const timeout = opts.timeoutMs ?? this.#timeoutMs;
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    try {
+      const res = await request(`${this.#server}${path}`, {
+        method, dispatcher: agent,
+        headers: { ...headers, accept: opts.accept ?? 'application/json', ...(payload === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' }) },
+        ...(payload === undefined ? {} : { body: payload }),
+        headersTimeout: timeout, bodyTimeout: timeout,
+      });
+      return { status: res.statusCode, text: await res.body.text() };
+    } catch (err) {
+      throw new Error(`${method} ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /** One call expecting a 2xx JSON answer; anything else is a KubeError. */
+  async json<T>(method: Dispatcher.HttpMethod, path: string, opts: SendOptions = {}): Promise<T> {
+    const res = await this.send(method, path, opts);
+    if (res.status < 200 || res.status >= 300) throw kubeError(res.status, method, path, res.text);
+    return (res.text === '' ? {} : JSON.parse(res.text)) as T;
+  }
+
+  async close(): Promise<void> {
+    await this.#agent?.close();
+  }
+}
