@@ -14,15 +14,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { join } from 'node:path';
 import { buildProduction, builtEntry } from '../e2e/harness/build.ts';
-import { REPO_ROOT } from '../e2e/harness/paths.ts';
 import { freePorts } from '../e2e/harness/ports.ts';
 import { ensureHarness } from '../e2e/harness/index.ts';
 import { getToken, requireIdp } from '../e2e/harness/state.ts';
 import { apply, installCrds } from '../operator/test/support.ts';
 import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
-import { bareNodeBaseline, median, percentile, rssMB, sidecarNodeOptions, startPassThrough } from './support.ts';
+import { alternated, bareNodeBaseline, percentile, rssMB, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 interface CannonResult {
   requests: { average: number; total: number };
@@ -68,25 +66,6 @@ async function latency(url: string, seconds: number, headers?: Record<string, st
   return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
 }
 
-/**
- * Saturation throughput, direct and proxied alternated `rounds` times (seconds split between them):
- * medians of the rounds, and the median of each round's proxied ÷ direct ratio.
- */
-async function saturation(directUrl: string, proxyUrl: string, headers: Record<string, string>, rounds: number, seconds: number): Promise<{ direct: number; proxy: number; ratio: number }> {
-  const d: number[] = [];
-  const p: number[] = [];
-  const ratios: number[] = [];
-  const each = Math.max(1, Math.round(seconds / rounds));
-  for (let i = 0; i < rounds; i++) {
-    const direct = (await run(directUrl, 32, each)).requests.average;
-    const proxied = (await run(proxyUrl, 32, each, headers)).requests.average;
-    d.push(direct);
-    p.push(proxied);
-    ratios.push(proxied / direct);
-  }
-  return { direct: median(d), proxy: median(p), ratio: median(ratios) };
-}
-
 async function run(url: string, connections: number, duration: number, headers?: Record<string, string>): Promise<CannonResult> {
   const result = await autocannon({ url, connections, duration, ...(headers === undefined ? {} : { headers }) });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
@@ -96,7 +75,8 @@ async function run(url: string, connections: number, duration: number, headers?:
 
 interface Started { sidecar: SidecarProcess; startMs: number; setDurability(d: 'Synced' | 'Written'): Promise<void> }
 
-async function startSidecar(upstreamUrl: string, listenPort: number, entry: string, name = 'build'): Promise<Started> {
+/** `entry` undefined runs the TypeScript sources (startSidecarProcess's default). */
+async function startSidecar(upstreamUrl: string, listenPort: number, entry: string | undefined, name: string): Promise<Started> {
   const ns = `bench-http-${name}-${process.pid}`;
   await installCrds();
   await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
@@ -113,7 +93,7 @@ async function startSidecar(upstreamUrl: string, listenPort: number, entry: stri
   // No operator in this run: records stay in the spool (recorded per request all the same).
   const sidecar = await startSidecarProcess(fx, {
     targets: [{ policy: 'customers-api', target: 'customers-api', protocol: 'http', listenPort }],
-    operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn', ...sidecarNodeOptions() }, entry,
+    operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn', ...sidecarNodeOptions() }, ...(entry === undefined ? {} : { entry }),
   });
   const startMs = performance.now() - t0;
   return {
@@ -176,7 +156,11 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
   const proxyFixed = await fixedRate(proxyUrl, 1000, seconds, headers);
   let rssLoadMB = 0;
   const sampler = setInterval(() => { rssLoadMB = Math.max(rssLoadMB, rssMB(pid)); }, 200);
-  const load = await saturation(directUrl, proxyUrl, headers, quick ? 1 : 3, seconds).finally(() => clearInterval(sampler));
+  // Direct and proxied alternated in rounds, `seconds` split between them.
+  const rounds = quick ? 1 : 3;
+  const each = Math.max(1, Math.round(seconds / rounds));
+  const load = await alternated(rounds, async () => (await run(directUrl, 32, each)).requests.average, async () => (await run(proxyUrl, 32, each, headers)).requests.average)
+    .finally(() => clearInterval(sampler));
   const pass = await startPassThrough(Number(new URL(upstreamUrl).port));
   const passUrl = `http://127.0.0.1:${pass.port}/customers/1`;
   const passLatency = await latency(passUrl, seconds);
@@ -198,19 +182,19 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
     'http.fixedRate.directP99Ms': directFixed.p99,
     'http.fixedRate.proxyP99Ms': proxyFixed.p99,
     'http.fixedRate.addedP99Ms': proxyFixed.p99 - directFixed.p99,
-    'http.directRps': load.direct,
-    'http.proxyRps': load.proxy,
+    'http.directRps': load.baseline,
+    'http.proxyRps': load.measured,
     'http.throughputRatio': load.ratio,
     'http.passThroughP50Ms': passLatency.p50,
     'http.passThroughP99Ms': passLatency.p99,
     'http.passThroughRps': passLoad.requests.average,
-    'http.passThroughRatio': passLoad.requests.average / load.direct,
+    'http.passThroughRatio': passLoad.requests.average / load.baseline,
     'http.written.proxyP50Ms': writtenLatency.p50,
     'http.written.addedP50Ms': writtenLatency.p50 - directLatency.p50,
     'http.written.proxyP99Ms': writtenLatency.p99,
     'http.written.addedP99Ms': writtenLatency.p99 - directLatency.p99,
     'http.written.proxyRps': writtenLoad.requests.average,
-    'http.written.throughputRatio': writtenLoad.requests.average / load.direct,
+    'http.written.throughputRatio': writtenLoad.requests.average / load.baseline,
     'sidecar.rssIdleMB': rssIdleMB,
     'sidecar.rssLoadMB': rssLoadMB,
     'sidecar.startMs': started.startMs,
@@ -221,7 +205,7 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
 
 /** The same sidecar run from its TypeScript sources (Node strips the types): start and idle memory only. */
 async function fromSources(upstreamUrl: string, listenPort: number): Promise<Record<string, number>> {
-  const started = await startSidecar(upstreamUrl, listenPort, join(REPO_ROOT, 'sidecar/src/main.ts'), 'source');
+  const started = await startSidecar(upstreamUrl, listenPort, undefined, 'source');
   try {
     await new Promise((r) => setTimeout(r, 1000));
     return { 'sidecar.sourceStartMs': started.startMs, 'sidecar.sourceRssIdleMB': rssMB(await started.sidecar.pid()) };
@@ -240,7 +224,7 @@ export async function benchHttp(opts: { quick: boolean }): Promise<Record<string
     // What the image runs (dist/, emitted by tsc), measured throughout; the sources only for start and memory.
     await buildProduction();
     const source = await fromSources(upstreamUrl, sourceListenPort);
-    const started = await startSidecar(upstreamUrl, listenPort, builtEntry('sidecar'));
+    const started = await startSidecar(upstreamUrl, listenPort, builtEntry('sidecar'), 'build');
     sidecar = started.sidecar;
     return { ...source, ...await measure(opts.quick, upstreamUrl, started) };
   } finally {

@@ -24,7 +24,7 @@ import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../sidecar/sr
 import { localEnforcer } from '../sidecar/src/postgres/test-support.ts';
 import { PGBOUNCER, startPgBouncer } from './pgbouncer.ts';
 import { buildProduction, builtEntry } from '../e2e/harness/build.ts';
-import { median, sidecarNodeOptions, startPassThrough } from './support.ts';
+import { alternated, median, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 const CUSTOMER_SCRIPT = '\\set id random(1, 50)\nSELECT id, nome, cpf, email, telefone FROM customers WHERE id = :id;\n';
 
@@ -52,27 +52,6 @@ async function latencyP50Ms(env: NodeJS.ProcessEnv, seconds: number): Promise<nu
 }
 
 type Load = (env: NodeJS.ProcessEnv, args: string[]) => Promise<Run>;
-
-interface Paired { direct: number; proxy: number; ratio: number }
-
-/**
- * Direct and proxied runs alternated `rounds` times: TPS are the medians of the rounds and the ratio
- * the median of each round's proxied ÷ direct, so a machine that drifts during the run (another
- * tenant, CPU frequency) moves both sides of a round alike.
- */
-async function paired(run: Load, direct: NodeJS.ProcessEnv, proxy: NodeJS.ProcessEnv, args: string[], rounds: number): Promise<Paired> {
-  const d: number[] = [];
-  const p: number[] = [];
-  const ratios: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const dt = (await run(direct, args)).tps;
-    const pt = (await run(proxy, args)).tps;
-    d.push(dt);
-    p.push(pt);
-    ratios.push(pt / dt);
-  }
-  return { direct: median(d), proxy: median(p), ratio: median(ratios) };
-}
 
 /** Anchors on the same machine: PgBouncer (skipped, with a note, when it is not installed) and a byte-copying Node proxy. */
 async function anchorRuns(s: PgScenario, load: string[]): Promise<Record<string, number>> {
@@ -108,17 +87,19 @@ async function measure(s: PgScenario, quick: boolean): Promise<Record<string, nu
   writeFileSync(script, CUSTOMER_SCRIPT);
   const seconds = quick ? 3 : 15;
   const rounds = quick ? 1 : 3;
-  const load = ['-c', '4', '-j', '2', '-T', String(seconds)];
+  const clients = ['-c', '4', '-j', '2'];
+  const load = [...clients, '-T', String(seconds)];
   const run: Load = (env, args) => pgbench(env, [...args, ...load]);
-  const round: Load = (env, args) => pgbench(env, [...args, '-c', '4', '-j', '2', '-T', String(Math.max(1, Math.round(seconds / rounds)))]);
+  // The headline ratios: direct and proxied alternated in rounds, `seconds` split between them.
+  const roundLoad = [...clients, '-T', String(Math.max(1, Math.round(seconds / rounds)))];
+  const paired = (args: string[]): ReturnType<typeof alternated> => alternated(rounds,
+    async () => (await pgbench(direct, [...args, ...roundLoad])).tps, async () => (await pgbench(proxy, [...args, ...roundLoad])).tps);
   try {
     // Warm-up (connections, plan and classification caches, JIT of the proxy's hot paths).
-    await pgbench(proxy, ['-S', '-c', '4', '-j', '2', '-T', '2']);
-    const select = await paired(round, direct, proxy, ['-S'], rounds);
-    const prepared = await paired(round, direct, proxy, ['-S', '-M', 'prepared'], rounds);
-    const customers = await paired(round, direct, proxy, ['-f', script], rounds);
-    const directSelect = { tps: select.direct };
-    const directCustomers = { tps: customers.direct };
+    await pgbench(proxy, ['-S', ...clients, '-T', '2']);
+    const select = await paired(['-S']);
+    const prepared = await paired(['-S', '-M', 'prepared']);
+    const customers = await paired(['-f', script]);
     const directP50 = await latencyP50Ms(direct, quick ? 2 : 8);
     const proxyP50 = await latencyP50Ms(proxy, quick ? 2 : 8);
     await s.applyPolicy((spec) => { spec.recording = { ...(spec.recording as object), durability: 'Written' }; });
@@ -129,29 +110,29 @@ async function measure(s: PgScenario, quick: boolean): Promise<Record<string, nu
     await s.applyPolicy((spec) => { spec.recording = { ...(spec.recording as object), durability: 'Synced' }; });
     const listenerOnly = await listenerOnlyRuns(s, load, script);
     const anchors = await anchorRuns(s, load);
-    const ratio = (key: string): Record<string, number> => (anchors[key] === undefined ? {} : { [`${key.replace(/Tps$/, '')}TpsRatio`]: anchors[key] / directSelect.tps });
+    const ratio = (key: string): Record<string, number> => (anchors[key] === undefined ? {} : { [`${key.replace(/Tps$/, '')}TpsRatio`]: anchors[key] / select.baseline });
     return {
-      'pg.directSelectOnlyTps': select.direct,
-      'pg.proxySelectOnlyTps': select.proxy,
+      'pg.directSelectOnlyTps': select.baseline,
+      'pg.proxySelectOnlyTps': select.measured,
       'pg.selectOnlyTpsRatio': select.ratio,
-      'pg.directPreparedSelectOnlyTps': prepared.direct,
-      'pg.proxyPreparedSelectOnlyTps': prepared.proxy,
+      'pg.directPreparedSelectOnlyTps': prepared.baseline,
+      'pg.proxyPreparedSelectOnlyTps': prepared.measured,
       'pg.preparedSelectOnlyTpsRatio': prepared.ratio,
-      'pg.directCustomerRowsTps': customers.direct,
-      'pg.proxyCustomerRowsTps': customers.proxy,
+      'pg.directCustomerRowsTps': customers.baseline,
+      'pg.proxyCustomerRowsTps': customers.measured,
       'pg.customerRowsTpsRatio': customers.ratio,
       'pg.directP50Ms': directP50,
       'pg.proxyP50Ms': proxyP50,
       'pg.addedP50Ms': proxyP50 - directP50,
       'pg.written.selectOnlyTps': writtenSelect.tps,
-      'pg.written.selectOnlyTpsRatio': writtenSelect.tps / directSelect.tps,
+      'pg.written.selectOnlyTpsRatio': writtenSelect.tps / select.baseline,
       'pg.written.customerRowsTps': writtenCustomers.tps,
-      'pg.written.customerRowsTpsRatio': writtenCustomers.tps / directCustomers.tps,
+      'pg.written.customerRowsTpsRatio': writtenCustomers.tps / customers.baseline,
       'pg.written.p50Ms': writtenP50,
       'pg.written.addedP50Ms': writtenP50 - directP50,
       'pg.listenerOnlySelectOnlyTps': listenerOnly.select,
-      'pg.listenerOnlySelectOnlyTpsRatio': listenerOnly.select / directSelect.tps,
-      'pg.listenerOnlyCustomerRowsTpsRatio': listenerOnly.customers / directCustomers.tps,
+      'pg.listenerOnlySelectOnlyTpsRatio': listenerOnly.select / select.baseline,
+      'pg.listenerOnlyCustomerRowsTpsRatio': listenerOnly.customers / customers.baseline,
       'pg.listenerOnlyAddedP50Ms': listenerOnly.p50 - directP50,
       ...anchors,
       ...ratio('pg.passThroughSelectOnlyTps'),

@@ -14,6 +14,25 @@ export function median(xs: readonly number[]): number {
 }
 
 /** GUARITA_BENCH_SIDECAR_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) reaches the sidecar process, for profiling. */
+/**
+ * A baseline and the measured side alternated `rounds` times: the medians of each side, and the
+ * median of each round's measured ÷ baseline, so a machine that drifts during the run (another
+ * tenant, CPU frequency) moves both sides of a round alike.
+ */
+export async function alternated(rounds: number, baseline: () => Promise<number>, measured: () => Promise<number>): Promise<{ baseline: number; measured: number; ratio: number }> {
+  const b: number[] = [];
+  const m: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const base = await baseline();
+    const value = await measured();
+    b.push(base);
+    m.push(value);
+    ratios.push(value / base);
+  }
+  return { baseline: median(b), measured: median(m), ratio: median(ratios) };
+}
+
 export function sidecarNodeOptions(): Record<string, string> {
   const o = process.env.GUARITA_BENCH_SIDECAR_NODE_OPTIONS;
   return o === undefined || o === '' ? {} : { NODE_OPTIONS: o };

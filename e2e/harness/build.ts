@@ -1,6 +1,7 @@
 // The production build (tsconfig.build.json → dist/): the JavaScript the image runs. Tests and
-// benchmarks that exercise or measure what ships build it first; tsc is incremental, so an
-// up-to-date dist/ costs a few seconds. Callers run one at a time (integration tests run in band).
+// benchmarks that exercise or measure what ships build it first, once per process (the bench
+// runner's suites share one build); tsc is incremental, so an up-to-date dist/ costs a few seconds.
+// Processes build one at a time (integration tests run in band).
 import { join } from 'node:path';
 import { runCommand } from './exec.ts';
 import { REPO_ROOT } from './paths.ts';
@@ -14,8 +15,15 @@ export function builtEntry(component: Component): string {
   return join(DIST_DIR, component, 'src', 'main.js');
 }
 
-/** Runs tsc -p tsconfig.build.json; a type error or failed emit is an error naming tsc's first lines. */
-export async function buildProduction(): Promise<void> {
+let built: Promise<void> | undefined;
+
+/** Runs tsc -p tsconfig.build.json once per process; a type error or failed emit is an error naming tsc's first lines. */
+export function buildProduction(): Promise<void> {
+  built ??= build();
+  return built;
+}
+
+async function build(): Promise<void> {
   const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const result = await runCommand(process.execPath, [tsc, '-p', join(REPO_ROOT, 'tsconfig.build.json')], { cwd: REPO_ROOT, timeoutMs: 300_000 });
   if (result.code !== 0) {
