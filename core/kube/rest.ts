@@ -7,6 +7,7 @@
 import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
+import { compact } from '../compact.ts';
 
 export class KubeError extends Error {
   readonly status: number;
@@ -43,10 +44,6 @@ interface TlsMaterial { ca?: string | Buffer; cert?: string | Buffer; key?: stri
 
 const AUTH_CACHE_MS = 10_000;
 
-function defined<T extends Record<string, unknown>>(obj: T): Partial<T> {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
 export class KubeRest {
   readonly kc: KubeConfig;
   readonly #server: string;
@@ -67,7 +64,7 @@ export class KubeRest {
     if (this.#agent !== undefined && this.#headers !== undefined && now - this.#headers.at < AUTH_CACHE_MS) return { agent: this.#agent, headers: this.#headers.value };
     const opts: RequestOptions & TlsMaterial = {};
     await this.kc.applyToHTTPSOptions(opts);
-    this.#agent ??= new Agent({ connect: defined({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized }), keepAliveTimeout: 30_000 });
+    this.#agent ??= new Agent({ connect: compact({ ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized }), keepAliveTimeout: 30_000 });
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
     this.#headers = { value: headers, at: now };

@@ -1,11 +1,6 @@
 // Small helpers shared by the operator's modules.
 
-/** A copy of `obj` without its undefined properties (exactOptionalPropertyTypes-friendly spreads). */
-export function compact<T extends Record<string, unknown>>(obj: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
-  return out as { [K in keyof T]?: Exclude<T[K], undefined> };
-}
+export { compact } from '../../core/compact.ts';
 
 /** Runs `fn` until it succeeds or `attempts` are used, with exponential backoff between tries. */
 export async function retry<T>(what: string, fn: () => Promise<T>, log: { warn(obj: object, msg: string): void }, attempts = 8, baseMs = 250): Promise<T> {

@@ -45,10 +45,6 @@ export class KubeClient implements KubeApi {
   jsonPatch<T>(path: string, ops: unknown[]): Promise<T> {
     return this.#rest.json<T>('PATCH', path, { body: ops, contentType: 'application/json-patch+json' });
   }
-
-  close(): Promise<void> {
-    return this.#rest.close();
-  }
 }
 
 /** Accept header for metadata-only reads (existence checks without reading a Secret's data). */
