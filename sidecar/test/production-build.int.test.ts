@@ -5,15 +5,17 @@
 // import the emit rewrites wrongly, or a file read relative to the sources fails here.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { existsSync } from 'node:fs';
-import { importPublicKey, verifyRecords, type SessionEvent, type SignedRecord } from '../../core/recording/index.ts';
 import { buildProduction, builtEntry } from '../../e2e/harness/build.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import {
-  apply, call, eventually, grantSessionReaders, installCrds, operatorFixture, parseJsonl, startOperator, suffix, userToken, waitServing,
+  apply, eventually, grantSessionReaders, installCrds, operatorFixture, startOperator, suffix, waitServing,
   type OperatorProcess,
 } from '../../operator/test/support.ts';
-import { agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, type SidecarProcess, type Upstream } from './support.ts';
+import {
+  agentRequest, fetchExport, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, verifyExportedChain,
+  type SidecarProcess, type Upstream,
+} from './support.ts';
 
 jest.setTimeout(240_000);
 
@@ -24,8 +26,6 @@ const POLICY = 'customers-api';
 let upstream: Upstream;
 let op: OperatorProcess;
 let sidecar: SidecarProcess;
-
-type KeyLine = { type: 'key'; chainId: string; keyId: string; publicJwk: Record<string, unknown> };
 
 beforeAll(async () => {
   await buildProduction();
@@ -68,16 +68,11 @@ describe('the production build (what the image runs)', () => {
     expect(upstream.seen.at(-1)?.headers.authorization).toBe('Bearer upstream-service-token');
 
     const chainId = String((await sidecar.readyz()).body.chainId);
-    const lines = await eventually('the record in the operator\'s export', async () => {
-      const exp = await call(op.url, 'GET', `/v1/namespaces/${ns}/export`, userToken('audrey'));
-      if (exp.status !== 200) return undefined;
-      const parsed = parseJsonl<SignedRecord<SessionEvent> | KeyLine>(exp.text);
-      return parsed.some((l) => l.type === 'command' && l.command?.includes('marker=built') === true) ? parsed : undefined;
+    const exp = await eventually('the record in the operator\'s export', async () => {
+      const got = await fetchExport(op.url, ns).catch(() => undefined);
+      return got?.records.some((r) => r.type === 'command' && r.command?.includes('marker=built') === true) === true ? got : undefined;
     }, 60_000, 250);
-    const key = lines.find((l): l is KeyLine => l.type === 'key' && l.chainId === chainId);
-    expect(key).toBeDefined();
-    const records = lines.filter((l): l is SignedRecord<SessionEvent> => l.type !== 'key' && l.chainId === chainId);
-    const pub = importPublicKey(key!.publicJwk);
-    expect(verifyRecords(records, (kid) => (kid === key!.keyId ? pub : undefined))).toMatchObject({ ok: true, count: records.length });
+    const { verdict, chain } = verifyExportedChain(exp, chainId);
+    expect(verdict).toMatchObject({ ok: true, count: chain.length });
   });
 });

@@ -3,17 +3,16 @@
 // back. A kill -9 of the sidecar under load loses no record of an answered request, and the chain
 // the operator exports verifies with the key the sidecar registered.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { importPublicKey, verifyRecords, type SessionEvent, type SignedRecord } from '../../core/recording/index.ts';
 import { request } from 'undici';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import {
-  apply, call, eventually, grantSessionReaders, installCrds, operatorFixture, parseJsonl, startOperator, suffix, userToken, waitServing,
+  apply, eventually, grantSessionReaders, installCrds, operatorFixture, startOperator, suffix, waitServing,
   type OperatorFixture, type OperatorProcess,
 } from '../../operator/test/support.ts';
 import {
-  agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, tcpForwarder,
-  type SidecarFixture, type SidecarProcess, type TargetSpec, type TcpForwarder, type Upstream,
+  agentRequest, fetchExport, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, tcpForwarder, verifyExportedChain,
+  type Exported, type SidecarFixture, type SidecarProcess, type TargetSpec, type TcpForwarder, type Upstream,
 } from './support.ts';
 
 jest.setTimeout(180_000);
@@ -32,17 +31,9 @@ let sidecar: SidecarProcess;
 let targets: TargetSpec[];
 let token: string;
 
-type Line = SignedRecord<SessionEvent> | { type: 'key'; chainId: string; keyId: string; publicJwk: Record<string, unknown> };
-
-async function exported(): Promise<{ keys: Extract<Line, { type: 'key' }>[]; records: SignedRecord<SessionEvent>[] }> {
+function exported(): Promise<Exported> {
   if (op === undefined) throw new Error('operator not running');
-  const res = await call(op.url, 'GET', `/v1/namespaces/${ns}/export`, userToken('audrey'));
-  if (res.status !== 200) throw new Error(`export: ${res.status} ${res.text}`);
-  const lines = parseJsonl<Line>(res.text);
-  return {
-    keys: lines.filter((l): l is Extract<Line, { type: 'key' }> => l.type === 'key'),
-    records: lines.filter((l): l is SignedRecord<SessionEvent> => l.type !== 'key'),
-  };
+  return fetchExport(op.url, ns);
 }
 
 async function pending(): Promise<number> {
@@ -131,11 +122,8 @@ async function noAnsweredRecordLostToKill9(prefix: string): Promise<void> {
   expect((await get(`${prefix}-after-restart`)).status).toBe(200);
   op = await startOp();
   await delivered();
-  const { keys, records } = await exported();
-  const chain = records.filter((r) => r.chainId === chainBefore);
-  const key = keys.find((k) => k.chainId === chainBefore)!;
-  const pub = importPublicKey(key.publicJwk);
-  expect(verifyRecords(chain, (kid) => (kid === key.keyId ? pub : undefined))).toMatchObject({ ok: true, count: chain.length });
+  const { verdict, chain } = verifyExportedChain(await exported(), chainBefore);
+  expect(verdict).toMatchObject({ ok: true, count: chain.length });
   expect(chain.map((r) => r.seq)).toEqual(Array.from({ length: chain.length }, (_, i) => i + 1));
   const commands = new Set(chain.map((r) => r.command));
   const lost = answered.filter((m) => !commands.has(`GET /customers/1?marker=${m}`));
@@ -148,16 +136,15 @@ describe('recording', () => {
     expect((await get('first')).status).toBe(200);
     expect((await agentRequest(`${sidecar.url(POLICY)}/customers/1`, { token, purpose: PURPOSE, method: 'DELETE' })).status).toBe(403);
     await delivered();
-    const { keys, records } = await exported();
+    const exp = await exported();
+    const { keys, records } = exp;
     const command = records.find((r) => r.type === 'command' && r.command === 'GET /customers/1?marker=first');
     expect(command).toMatchObject({ decision: 'allow', rule: 'read-customers', subject: 'support-agent', purpose: PURPOSE, result: { status: 200 }, protocol: 'http', policy: POLICY });
     expect(command?.result?.sample).toBeDefined();
     expect(command?.result?.sample).not.toContain('590.830.166-33');
     expect(records.find((r) => r.type === 'command' && r.decision === 'deny')).toMatchObject({ rule: 'deny-deletes' });
     expect(records.find((r) => r.type === 'session.start')).toBeDefined();
-    const key = keys[0]!;
-    const pub = importPublicKey(key.publicJwk);
-    expect(verifyRecords(records.filter((r) => r.chainId === key.chainId), (kid) => (kid === key.keyId ? pub : undefined))).toMatchObject({ ok: true });
+    expect(verifyExportedChain(exp, keys[0]!.chainId).verdict).toMatchObject({ ok: true });
   });
 
   it('keeps answering and recording while the operator is down, and delivers once it is back', async () => {

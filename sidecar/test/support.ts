@@ -13,7 +13,8 @@ import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
-import { apply, createServiceAccount, serviceAccountToken } from '../../operator/test/support.ts';
+import { importPublicKey, verifyRecords, type SessionEvent, type SignedRecord } from '../../core/recording/index.ts';
+import { apply, call, createServiceAccount, parseJsonl, serviceAccountToken, userToken } from '../../operator/test/support.ts';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
 
@@ -334,4 +335,29 @@ export async function tcpForwarder(): Promise<TcpForwarder> {
     },
     close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
   };
+}
+
+// ---- the operator's export, as an auditor reads it ------------------------------------------------
+
+export type ExportKeyLine = { type: 'key'; chainId: string; keyId: string; publicJwk: Record<string, unknown> };
+export interface Exported { keys: ExportKeyLine[]; records: SignedRecord<SessionEvent>[] }
+
+/** GET /v1/namespaces/{ns}/export as audrey (a session reader): the chain keys and the records. */
+export async function fetchExport(operatorUrl: string, namespace: string): Promise<Exported> {
+  const res = await call(operatorUrl, 'GET', `/v1/namespaces/${namespace}/export`, userToken('audrey'));
+  if (res.status !== 200) throw new Error(`export: ${res.status} ${res.text}`);
+  const lines = parseJsonl<SignedRecord<SessionEvent> | ExportKeyLine>(res.text);
+  return {
+    keys: lines.filter((l): l is ExportKeyLine => l.type === 'key'),
+    records: lines.filter((l): l is SignedRecord<SessionEvent> => l.type !== 'key'),
+  };
+}
+
+/** One chain's records of an export, and their verification with the key the export lists for that chain. */
+export function verifyExportedChain(exported: Exported, chainId: string): { verdict: ReturnType<typeof verifyRecords>; chain: SignedRecord<SessionEvent>[] } {
+  const key = exported.keys.find((k) => k.chainId === chainId);
+  if (key === undefined) throw new Error(`the export lists no key for chain ${chainId}`);
+  const pub = importPublicKey(key.publicJwk);
+  const chain = exported.records.filter((r) => r.chainId === chainId);
+  return { verdict: verifyRecords(chain, (kid) => (kid === key.keyId ? pub : undefined)), chain };
 }
