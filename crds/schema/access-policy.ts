@@ -21,6 +21,7 @@ const target = obj('The upstream the agents reach through the sidecar, and where
   endpoint: str('Upstream address: host:port for postgres, an http(s):// URL for http.', { minLength: 1, maxLength: 2048 }),
   listenPort: Type.Integer({ description: 'Port the sidecar listens on at 127.0.0.1 inside the pod (1024-65535).', minimum: 1024, maximum: 65535 }),
   database: Type.Optional(str('postgres only: upstream database name (defaults to the one the agent asks for).', { maxLength: 63 })),
+  statementTimeout: Type.Optional(duration('postgres only: the longest a statement may run (e.g. 30s, 5m); the sidecar pins statement_timeout upstream at startup and cancels a statement that outlives it, so a client cannot raise it. Omitted: no limit from the policy.')),
   credentialsSecretRef: Type.Optional(obj('Secret with the target\'s credentials, mounted into the sidecar only, never into agent containers.', {
     name: dnsLabel('Secret name in the policy\'s namespace.', 253),
     usernameKey: Type.Optional(str('Key holding the upstream user (postgres). Default: username.', { default: 'username', maxLength: 253 })),
@@ -36,6 +37,7 @@ const target = obj('The upstream the agents reach through the sidecar, and where
   { rule: "self.protocol != 'http' || self.endpoint.matches('^https?://[^\\\\s]+$')", message: 'for protocol http, endpoint must be an http:// or https:// URL', fieldPath: '.endpoint' },
   { rule: "self.protocol != 'postgres' || self.endpoint.matches('^[A-Za-z0-9.\\\\-\\\\[\\\\]:]+:[0-9]{1,5}$')", message: 'for protocol postgres, endpoint must be host:port (e.g. orders-db.data.svc:5432)', fieldPath: '.endpoint' },
   { rule: "self.protocol == 'http' || !has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.tokenKey)", message: 'tokenKey applies to http targets only', fieldPath: '.credentialsSecretRef.tokenKey' },
+  { rule: "self.protocol == 'postgres' || !has(self.statementTimeout)", message: 'statementTimeout applies to postgres targets only', fieldPath: '.statementTimeout' },
 ));
 
 const identity = obj('How the sidecar authenticates each request. At least one of oidc or serviceAccounts.', {
