@@ -2,9 +2,11 @@
 // static tokens for the test users, RBAC, and a service-account issuer and signing key so that
 // TokenRequest mints audience-bound tokens and TokenReview validates them. No controller-manager
 // runs (see docs: no default ServiceAccount, no GC, namespaces never finish terminating).
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
+import { stringify } from 'yaml';
+import { createCa, mintServingCert, writePemFiles } from './certs.ts';
 import { progress } from './log.ts';
 import { freePort } from './ports.ts';
 import { supervise, waitUntilReady, type Supervised } from './supervisor.ts';
@@ -20,12 +22,63 @@ export interface ApiserverFiles {
   certDir: string;
 }
 
+/**
+ * The legacy OIDC authenticator (--oidc-*), for tests that need people authenticated by an IdP
+ * (the four-eyes check against a real username mapping). Without usernamePrefix the apiserver's
+ * own default applies: `<issuerUrl>#` unless the claim is email.
+ */
+export interface ApiserverOidc {
+  issuerUrl: string;
+  clientId: string;
+  /** CA of the IdP's serving certificate (the issuer must be https). */
+  caFile: string;
+  usernameClaim: string;
+  usernamePrefix?: string;
+  groupsClaim: string;
+}
+
+function oidcArgs(oidc: ApiserverOidc | undefined): string[] {
+  if (oidc === undefined) return [];
+  return [
+    `--oidc-issuer-url=${oidc.issuerUrl}`, `--oidc-client-id=${oidc.clientId}`, `--oidc-ca-file=${oidc.caFile}`,
+    `--oidc-username-claim=${oidc.usernameClaim}`, `--oidc-groups-claim=${oidc.groupsClaim}`,
+    ...(oidc.usernamePrefix === undefined ? [] : [`--oidc-username-prefix=${oidc.usernamePrefix}`]),
+  ];
+}
+
 export interface ApiserverHandle {
   readonly url: string;
   readonly process: Supervised;
+  /** CA of the client certificate the apiserver presents to every admission webhook (GUARITA_WEBHOOK_CLIENT_CA_FILE). */
+  readonly webhookClientCaFile: string;
 }
 
-function apiserverArgs(port: number, etcdUrl: string, files: ApiserverFiles): string[] {
+/**
+ * The apiserver authenticates itself to admission webhooks with a client certificate, as users
+ * configure it for Guarita (docs/webhook.md, "Who may call the webhook"): an AdmissionConfiguration
+ * whose kubeConfigFile gives user "*" (every webhook host) a certificate from a CA of its own, so
+ * webhooks started by tests can require it. Returns the --admission-control-config-file.
+ */
+async function writeAdmissionConfig(dir: string): Promise<{ configFile: string; clientCaFile: string }> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ca = await createCa('guarita-harness-webhook-client-ca');
+  const caFiles = writePemFiles(dir, 'webhook-client-ca', ca);
+  const client = writePemFiles(dir, 'webhook-client', await mintServingCert(ca, { commonName: 'kube-apiserver-admission', dnsNames: ['kube-apiserver-admission'], ips: [], clientAuth: true }));
+  const kubeConfigFile = join(dir, 'webhook-client.kubeconfig');
+  writeFileSync(kubeConfigFile, stringify({
+    apiVersion: 'v1', kind: 'Config',
+    users: [{ name: '*', user: { 'client-certificate': client.certFile, 'client-key': client.keyFile } }],
+  }), { mode: 0o600 });
+  const webhookAdmission = { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile };
+  const configFile = join(dir, 'admission.yaml');
+  writeFileSync(configFile, stringify({
+    apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AdmissionConfiguration',
+    plugins: ['ValidatingAdmissionWebhook', 'MutatingAdmissionWebhook'].map((name) => ({ name, configuration: webhookAdmission })),
+  }));
+  return { configFile, clientCaFile: caFiles.certFile };
+}
+
+function apiserverArgs(port: number, etcdUrl: string, files: ApiserverFiles, admissionConfigFile: string): string[] {
   return [
     `--etcd-servers=${etcdUrl}`,
     '--bind-address=127.0.0.1', `--secure-port=${port}`,
@@ -39,6 +92,7 @@ function apiserverArgs(port: number, etcdUrl: string, files: ApiserverFiles): st
     '--service-cluster-ip-range=10.0.0.0/24',
     // No token controller, so no default ServiceAccount: the ServiceAccount admission plugin would reject every Pod.
     '--disable-admission-plugins=ServiceAccount',
+    `--admission-control-config-file=${admissionConfigFile}`,
     // Services referenced by webhooks/APIServices resolve through Endpoints (none exist), never a 10.0.0.x ClusterIP.
     '--enable-aggregator-routing=true',
     '--allow-privileged=true', '--profiling=false', '--v=1',
@@ -51,13 +105,14 @@ async function ready(url: string, dispatcher: Agent, token: string): Promise<boo
   return res.statusCode === 200;
 }
 
-export async function startApiserver(runDir: string, binDir: string, etcdUrl: string, files: ApiserverFiles, adminToken: string): Promise<ApiserverHandle> {
+export async function startApiserver(runDir: string, binDir: string, etcdUrl: string, files: ApiserverFiles, adminToken: string, oidc?: ApiserverOidc): Promise<ApiserverHandle> {
   const port = await freePort();
   const url = `https://127.0.0.1:${port}`;
+  const admission = await writeAdmissionConfig(join(runDir, 'kube', 'admission'));
   const proc = supervise({
     name: 'kube-apiserver',
     command: join(binDir, 'kube-apiserver'),
-    args: apiserverArgs(port, etcdUrl, files),
+    args: [...apiserverArgs(port, etcdUrl, files, admission.configFile), ...oidcArgs(oidc)],
     logFile: join(runDir, 'logs', 'kube-apiserver.log'),
   });
   progress('apiserver', `starting on ${url}`);
@@ -68,5 +123,5 @@ export async function startApiserver(runDir: string, binDir: string, etcdUrl: st
     await dispatcher.close();
   }
   progress('apiserver', 'ready');
-  return { url, process: proc };
+  return { url, process: proc, webhookClientCaFile: admission.clientCaFile };
 }

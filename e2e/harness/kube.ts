@@ -4,7 +4,7 @@ import { generateKeyPair } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startApiserver, SERVICE_ACCOUNT_ISSUER } from './apiserver.ts';
+import { startApiserver, SERVICE_ACCOUNT_ISSUER, type ApiserverOidc } from './apiserver.ts';
 import { createCa, mintServingCert, writePemFiles } from './certs.ts';
 import { startEtcd } from './etcd.ts';
 import { progress } from './log.ts';
@@ -17,6 +17,8 @@ export interface KubeCoordinates extends KubeAccess {
   caKeyFile: string;
   serviceAccountIssuer: string;
   binDir: string;
+  /** CA of the apiserver's admission-webhook client certificate (absent in state files of older harness runs). */
+  webhookClientCaFile?: string;
 }
 
 export interface KubeHandle {
@@ -52,7 +54,7 @@ async function writePki(pkiDir: string): Promise<PkiFiles> {
   return { caFile: caFiles.certFile, caKeyFile: caFiles.keyFile, certFile: serving.certFile, keyFile: serving.keyFile, serviceAccountKeyFile };
 }
 
-export async function startKube(runDir: string, binDir: string): Promise<KubeHandle> {
+export async function startKube(runDir: string, binDir: string, opts: { oidc?: ApiserverOidc } = {}): Promise<KubeHandle> {
   const kubeDir = join(runDir, 'kube');
   const pkiDir = join(kubeDir, 'pki');
   mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
@@ -72,7 +74,7 @@ export async function startKube(runDir: string, binDir: string): Promise<KubeHan
   progress('kube', 'certificates and service-account key written');
   const processes: Supervised[] = [etcd.process];
   try {
-    const apiserver = await startApiserver(runDir, binDir, etcd.clientUrl, { ...pki, tokensFile, certDir: join(kubeDir, 'certs') }, tokens.admin);
+    const apiserver = await startApiserver(runDir, binDir, etcd.clientUrl, { ...pki, tokensFile, certDir: join(kubeDir, 'certs') }, tokens.admin, opts.oidc);
     processes.push(apiserver.process);
     const access = { apiserverUrl: apiserver.url, caFile: pki.caFile, tokens };
     const kubeconfigs = writeKubeconfigs(kubeDir, access);
@@ -80,6 +82,7 @@ export async function startKube(runDir: string, binDir: string): Promise<KubeHan
       coordinates: {
         ...access, kubeconfigs, kubectlPath: join(binDir, 'kubectl'), cacheDir: join(kubeDir, 'cache'),
         etcdUrl: etcd.clientUrl, caKeyFile: pki.caKeyFile, serviceAccountIssuer: SERVICE_ACCOUNT_ISSUER, binDir,
+        webhookClientCaFile: apiserver.webhookClientCaFile,
       },
       processes,
     };
