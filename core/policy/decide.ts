@@ -164,6 +164,11 @@ function denial(code: DecisionCode, reason: string): Decision {
   return { decision: 'deny', code, reason };
 }
 
+/** A built-in refusal (a pinned setting changed) is not a rule's decision: no policy can allow it. */
+function parseDenial(err: SqlParseError): Decision {
+  return denial('Unparseable', `${err.reason === 'refused' ? 'refused whatever the policy says' : 'the SQL cannot be checked'}: ${err.message}`);
+}
+
 function ruleLabel(rule: CompiledRule): string {
   return rule.description === undefined ? `rule "${rule.name}"` : `rule "${rule.name}" (${rule.description.trim()})`;
 }
@@ -243,7 +248,7 @@ class Compiled implements CompiledPolicy {
     try {
       statements = classifySql(sql);
     } catch (err) {
-      if (err instanceof SqlParseError) return denial('Unparseable', `the SQL cannot be checked: ${err.message}`);
+      if (err instanceof SqlParseError) return parseDenial(err);
       throw err;
     }
     const masking = this.policy.spec.masking;

@@ -99,6 +99,24 @@ const FUNCTION_EXACT: ReadonlyMap<string, readonly SqlTrait[]> = new Map<string,
   ['query_to_xml_and_xmlschema', ['dynamicSql']],
   ['ts_stat', ['dynamicSql']],
   ['connectby', ['dynamicSql']],
+  // Server control: other sessions, the configuration, the WAL, logs, replication.
+  ['pg_terminate_backend', ['serverControl']],
+  ['pg_cancel_backend', ['serverControl']],
+  ['pg_reload_conf', ['serverControl']],
+  ['pg_promote', ['serverControl']],
+  ['pg_start_backup', ['serverControl']],
+  ['pg_stop_backup', ['serverControl']],
+  ['pg_drop_replication_slot', ['serverControl']],
+  ['pg_replication_slot_advance', ['serverControl']],
+  ['pg_sync_replication_slots', ['serverControl']],
+  ['pg_log_backend_memory_contexts', ['serverControl']],
+  ['pg_log_standby_snapshot', ['serverControl']],
+  ['pg_logical_emit_message', ['serverControl']],
+  ['pg_import_system_collations', ['serverControl']],
+  ['pg_stat_statements_reset', ['serverControl']],
+  // Messages to other sessions' LISTENers, outside any result the sidecar masks and records as rows.
+  ['pg_notify', ['notification']],
+  ['pg_prewarm', ['maintenance']],
 ]);
 
 const FUNCTION_PREFIX: ReadonlyArray<readonly [string, readonly SqlTrait[]]> = [
@@ -111,6 +129,20 @@ const FUNCTION_PREFIX: ReadonlyArray<readonly [string, readonly SqlTrait[]]> = [
   ['schema_to_xml', ['dynamicSql']],
   ['database_to_xml', ['dynamicSql']],
   ['crosstab', ['dynamicSql']], // tablefunc: crosstab(text), crosstab2..4
+  ['pg_advisory_', ['explicitLock']], // pg_advisory_lock, pg_advisory_xact_lock_shared, pg_advisory_unlock_all, ...
+  ['pg_try_advisory_', ['explicitLock']],
+  ['pg_create_', ['serverControl']], // pg_create_restore_point, pg_create_{physical,logical}_replication_slot
+  ['pg_copy_', ['serverControl']], // pg_copy_{physical,logical}_replication_slot
+  ['pg_logical_slot_', ['serverControl']], // pg_logical_slot_{get,peek}_changes: every row change, read from the WAL
+  ['pg_replication_origin_', ['serverControl']],
+  ['pg_backup_', ['serverControl']], // pg_backup_start, pg_backup_stop
+  ['pg_wal_replay_', ['serverControl']],
+  ['pg_xlog_replay_', ['serverControl']],
+  ['pg_switch_', ['serverControl']], // pg_switch_wal, pg_switch_xlog
+  ['pg_rotate_logfile', ['serverControl']], // and pg_rotate_logfile_old
+  ['pg_stat_reset', ['serverControl']], // pg_stat_reset, pg_stat_reset_shared, pg_stat_reset_single_table_counters, ...
+  ['pg_restore_', ['maintenance']], // pg_restore_relation_stats, pg_restore_attribute_stats
+  ['pg_clear_', ['maintenance']], // pg_clear_relation_stats, pg_clear_attribute_stats
 ];
 
 /**
@@ -133,17 +165,23 @@ export function isSensitiveFunction(name: string): boolean {
   return functionTraits(name, 1).length > 0 || name.toLowerCase() === 'set_config';
 }
 
-/** Settings that change who the session is. */
-export const ROLE_SETTINGS: ReadonlySet<string> = new Set(['role', 'session_authorization']);
-
-/**
- * Client encodings whose multibyte characters can contain the bytes of ' and \: with them the
- * server splits the text into tokens differently from the engine. (Aliases as PostgreSQL accepts
- * them, compared without case, dashes or underscores.)
- */
-export const UNSAFE_CLIENT_ENCODINGS: ReadonlySet<string> = new Set([
-  'sjis', 'shiftjis', 'mskanji', 'win932', 'windows932', 'cp932', 'big5', 'win950', 'windows950', 'cp950',
-  'gbk', 'win936', 'windows936', 'cp936', 'uhc', 'win949', 'windows949', 'cp949', 'gb18030', 'johab',
+/** Statements that are traits by their node type alone. */
+export const NODE_TRAITS: ReadonlyMap<string, SqlTrait> = new Map<string, SqlTrait>([
+  ['CallStmt', 'procedureCall'], // runs a procedure body (with its own transaction control) the check cannot see
+  ['ListenStmt', 'notification'],
+  ['UnlistenStmt', 'notification'],
+  ['NotifyStmt', 'notification'],
+  ['LockStmt', 'explicitLock'],
+  ['VacuumStmt', 'maintenance'], // VACUUM and ANALYZE
+  ['ClusterStmt', 'maintenance'],
+  ['ReindexStmt', 'maintenance'],
+  ['CheckPointStmt', 'serverControl'],
 ]);
 
-export const TRUE_SETTING_VALUES: ReadonlySet<string> = new Set(['on', 'true', 'yes', '1', 't', 'y']);
+/**
+ * Catalog views whose rewrite rules turn a write into function calls: UPDATE pg_settings runs
+ * set_config(name, setting, false) for every row it matches (rule pg_settings_u); INSERT does
+ * nothing (pg_settings_n). No other view of pg_catalog or information_schema has rules (checked
+ * against pg_rules on the server in the integration test).
+ */
+export const SETTINGS_VIEWS: ReadonlySet<string> = new Set(['pg_settings']);

@@ -157,10 +157,40 @@ describe('traits', () => {
     ['ALTER TABLE t OWNER TO bob', ['roleChange']],
     ['ALTER FUNCTION f() OWNER TO bob', ['roleChange']],
     ['REVOKE admin FROM bob', ['roleChange']],
-    ['DISCARD ALL', ['roleChange']],
     ['DISCARD PLANS', []],
     ["SELECT set_config('role', 'x', false)", ['roleChange']],
-    ["SELECT set_config('search_path', 'x', false)", []],
+    ["SELECT set_config('search_path', 'x', false)", ['securitySetting']],
+    ["SELECT set_config('application_name', 'x', false)", []],
+    ['CALL p(1)', ['procedureCall']],
+    ['LISTEN ch', ['notification']],
+    ['UNLISTEN *', ['notification']],
+    ["NOTIFY ch, 'x'", ['notification']],
+    ["SELECT pg_notify('ch', 'x')", ['notification']],
+    ['SELECT pg_terminate_backend(42)', ['serverControl']],
+    ['SELECT pg_cancel_backend(42)', ['serverControl']],
+    ['SELECT pg_reload_conf()', ['serverControl']],
+    ['SELECT pg_switch_wal()', ['serverControl']],
+    ["SELECT pg_create_restore_point('x')", ['serverControl']],
+    ["SELECT * FROM pg_logical_slot_get_changes('s', NULL, NULL)", ['serverControl']],
+    ['CHECKPOINT', ['serverControl']],
+    ['LOCK TABLE t IN ACCESS EXCLUSIVE MODE', ['explicitLock']],
+    ['SELECT pg_advisory_lock(1)', ['explicitLock']],
+    ['SELECT pg_try_advisory_xact_lock_shared(1, 2)', ['explicitLock']],
+    ['VACUUM FULL t', ['maintenance']],
+    ['ANALYZE t', ['maintenance']],
+    ['CLUSTER t USING t_pkey', ['maintenance']],
+    ['REINDEX TABLE t', ['maintenance']],
+    ['SET search_path = evil, public', ['securitySetting']],
+    ["SET SCHEMA 'evil'", ['securitySetting']],
+    ['SET session_replication_role = replica', ['securitySetting']],
+    ["SET app.tenant_id = '7'", ['securitySetting']],
+    ['SET row_security = off', ['securitySetting']],
+    ['RESET search_path', ['securitySetting']],
+    ['SET statement_timeout = 0', ['timeoutChange']],
+    ['SET LOCAL lock_timeout = 0', ['timeoutChange']],
+    ["UPDATE pg_settings SET setting = 'x' WHERE name = 'role'", ['roleChange', 'writesData', 'readsData']],
+    ["UPDATE pg_catalog.pg_settings s SET setting = 'evil' WHERE s.name IN ('search_path')", ['writesData', 'readsData', 'securitySetting']],
+    ["UPDATE pg_settings SET setting = '0' WHERE 'statement_timeout' = name", ['writesData', 'readsData', 'timeoutChange']],
     ['TRUNCATE t', ['unboundedWrite', 'writesData']],
     ['SELECT * INTO t2 FROM t', ['writesData', 'readsData']],
     ["LOAD 'plugin'", ['serverFile']],
@@ -243,14 +273,29 @@ describe('input the engine refuses', () => {
     "SET client_encoding = 'Shift_JIS'",
     "SET NAMES 'GB18030'",
     "SELECT set_config(current_setting('x'), 'y', false)",
-  ])('refuses settings that change how the server tokenizes SQL: %s', (sql) => {
-    expect(parseError(sql).reason).toBe('unsupported');
+    "SET client_encoding = 'LATIN1'",
+    'RESET client_encoding',
+    'RESET ALL',
+    'DISCARD ALL',
+    'SET backslash_quote = on',
+    "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
+    "UPDATE pg_settings SET setting = 'x' WHERE name LIKE 'r%'",
+  ])('refuses, whatever the policy, settings that change how the server tokenizes SQL: %s', (sql) => {
+    expect(parseError(sql).reason).toBe('refused');
   });
 
-  it('accepts settings that keep tokenization as the engine sees it', () => {
+  it('accepts a pinned setting set to its pinned value', () => {
     expect(one('SET standard_conforming_strings = on').kind).toBe('set');
-    expect(one("SET client_encoding = 'LATIN1'").kind).toBe('set');
-    expect(one('RESET client_encoding').kind).toBe('set');
+    expect(one("SET client_encoding = 'utf-8'").kind).toBe('set');
+    expect(one("SET NAMES 'UNICODE'").kind).toBe('set');
+    expect(one("SELECT set_config('backslash_quote', 'safe_encoding', false)").traits).toEqual([]);
+  });
+
+  it('names the setting, the form and the pinned value in a refusal', () => {
+    expect(parseError('SELECT 1; SET LOCAL standard_conforming_strings TO DEFAULT').message).toBe(
+      'statement 2: SET ... TO DEFAULT sets standard_conforming_strings to a default or a value computed at run time; standard_conforming_strings decides how the server reads SQL text, and the policy engine reads it as the server does only with standard_conforming_strings = on',
+    );
+    expect(parseError("UPDATE pg_settings SET setting = 'x'").message).toContain('write WHERE name =');
   });
 
   it('refuses NUL characters', () => {
@@ -279,7 +324,7 @@ describe('classification shared by numeric shape', () => {
     resetSqlCaches();
     expect(one('EXPLAIN (ANALYZE 0) DELETE FROM t').traits).toEqual([]);
     expect(one('EXPLAIN (ANALYZE 1) DELETE FROM t').traits).toEqual(['unboundedWrite', 'explainAnalyze', 'writesData']);
-    expect(one("SELECT set_config('search_path', 'public', false), 1").traits).toEqual([]);
+    expect(one("SELECT set_config('search_path', 'public', false), 1").traits).toEqual(['securitySetting']);
     expect(one('SET statement_timeout = 5').kind).toBe('set');
     expect(one('SET statement_timeout = 6').kind).toBe('set');
     expect(sqlCacheStats()).toEqual({ parses: 5, exactHits: 0, shapeHits: 0 });

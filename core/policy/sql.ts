@@ -5,22 +5,35 @@
 // Every statement's parse tree is walked generically and iteratively (no recursion limit to hit):
 // tables, function calls and traits are found wherever they sit — subqueries, CTEs, default
 // expressions, function arguments, COPY queries, EXPLAIN targets, PREPARE bodies.
+//
+// Lexing assumption: the text is read as PostgreSQL reads it with the settings in pg-settings.ts
+// (standard_conforming_strings = on, client_encoding = UTF8, backslash_quote = safe_encoding).
+// The sidecar pins them at startup and ends a session whose server reports another value; every
+// statement form that would change them is refused here. Under these settings the classifier and
+// the server split a text into the same statements (sidecar/test/pg-classification.int.test.ts
+// checks it against the real server).
 import { SQL_TRAITS } from '../../crds/types.ts';
+import { isPinnedValue, PINNED_SERVER_SETTINGS, settingClass } from './pg-settings.ts';
 import {
-  EXTENSION_TRAITS, KIND_BY_NODE, LARGE_OBJECT_TABLES, OBJECT_TYPE_KEYS, OBJECT_TYPE_TRAITS, REMOTE_NODES, ROLE_CHANGE_NODES,
-  ROLE_SETTINGS, TRUE_SETTING_VALUES, UNSAFE_CLIENT_ENCODINGS, functionTraits, isSensitiveFunction,
+  EXTENSION_TRAITS, KIND_BY_NODE, LARGE_OBJECT_TABLES, NODE_TRAITS, OBJECT_TYPE_KEYS, OBJECT_TYPE_TRAITS, REMOTE_NODES, ROLE_CHANGE_NODES,
+  SETTINGS_VIEWS, functionTraits, isSensitiveFunction,
 } from './sql-catalog.ts';
 import { numericShape } from './sql-shape.ts';
 import type { SqlStatementKind, SqlTrait, StatementInfo } from './types.ts';
 
 type Json = { [key: string]: unknown };
 
-/** Input the engine cannot follow: a syntax error, or a statement whose effect it cannot know. */
+/**
+ * Input the engine cannot follow: a syntax error, a statement type it does not know
+ * (`unsupported`), or a statement it refuses whatever the policy says (`refused`): one that
+ * changes a setting the classifier's reading of SQL text depends on (pg-settings.ts), or whose
+ * effect on settings it cannot know.
+ */
 export class SqlParseError extends Error {
   /** 0-based character offset into the SQL text (0 when PostgreSQL reports no position). */
   readonly position: number;
-  readonly reason: 'syntax' | 'unsupported';
-  constructor(message: string, position: number, reason: 'syntax' | 'unsupported') {
+  readonly reason: 'syntax' | 'unsupported' | 'refused';
+  constructor(message: string, position: number, reason: 'syntax' | 'unsupported' | 'refused') {
     super(message);
     this.name = 'SqlParseError';
     this.position = position;
@@ -109,11 +122,15 @@ class Acc {
   readonly traits = new Set<SqlTrait>();
   readonly tables = new Set<string>();
   readonly functions = new Set<string>();
+  /** Why the statement is refused whatever the policy says (the first reason found). */
   hazard: string | undefined;
   /** A constant's value decided something (SET, set_config, EXPLAIN options): the result holds for this exact text only. */
   readsConstants = false;
   add(...traits: readonly SqlTrait[]): void {
     for (const t of traits) this.traits.add(t);
+  }
+  refuse(reason: string): void {
+    this.hazard ??= reason;
   }
 }
 
@@ -229,15 +246,44 @@ function onRangeVar(node: Json, frame: Frame, acc: Acc): Plan | undefined {
   return undefined;
 }
 
-function checkSetting(name: string, value: string | undefined, acc: Acc): void {
+/**
+ * What changing setting `name` to `value` (undefined: a reset to a default, or a value computed at
+ * run time) means: a pinned setting away from its pinned value is refused, the others are traits.
+ * `form` names the statement form in the refusal.
+ */
+function checkSetting(name: string, value: string | undefined, form: string, acc: Acc): void {
   const n = name.toLowerCase();
-  if (ROLE_SETTINGS.has(n)) acc.add('roleChange');
-  if (n === 'standard_conforming_strings' && (value === undefined || !TRUE_SETTING_VALUES.has(value.toLowerCase()))) {
-    acc.hazard ??= 'turning standard_conforming_strings off makes the server read string literals differently from the policy engine';
+  switch (settingClass(n)) {
+    case 'pinned':
+      if (!isPinnedValue(n, value)) {
+        const what = value === undefined ? 'to a default or a value computed at run time' : 'to another value';
+        acc.refuse(`${form} sets ${n} ${what}; ${n} decides how the server reads SQL text, and the policy engine reads it as the server does only with ${n} = ${PINNED_SERVER_SETTINGS[n] ?? ''}`);
+      }
+      return;
+    case 'role':
+      acc.add('roleChange');
+      return;
+    case 'security':
+      acc.add('securitySetting');
+      return;
+    case 'timeout':
+      acc.add('timeoutChange');
+      return;
+    case 'other':
+      return;
   }
-  if (n === 'client_encoding' && (value === undefined || UNSAFE_CLIENT_ENCODINGS.has(value.toLowerCase().replace(/[^a-z0-9]/g, '')))) {
-    acc.hazard ??= 'this client_encoding lets multibyte characters hide quotes and backslashes from the policy engine';
+}
+
+/** set_config(setting_name, new_value, is_local), positional or with named arguments. */
+function setConfigArgs(args: unknown[]): [unknown, unknown] {
+  let name = args[0];
+  let value = args[1];
+  for (const a of args) {
+    const named = obj(obj(a)?.NamedArgExpr);
+    if (named?.name === 'setting_name') name = named.arg;
+    if (named?.name === 'new_value') value = named.arg;
   }
+  return [name, value];
 }
 
 function onFuncCall(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
@@ -248,12 +294,13 @@ function onFuncCall(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
   acc.add(...functionTraits(last, args.length));
   if (last.toLowerCase() === 'set_config') {
     acc.readsConstants = true;
-    const setting = constValue(args[0]);
+    const [nameArg, valueArg] = setConfigArgs(args);
+    const setting = constValue(nameArg);
     if (setting === undefined) {
       acc.add('roleChange');
-      acc.hazard ??= 'set_config() with a setting name computed at run time';
+      acc.refuse('set_config() with a setting name computed at run time could change any setting, the pinned ones included; name the setting with a string constant');
     } else {
-      checkSetting(setting, constValue(args[1]), acc);
+      checkSetting(setting, constValue(valueArg), 'set_config()', acc);
     }
   }
   return undefined;
@@ -268,14 +315,24 @@ function onAttributeNames(attrs: string[], acc: Acc): void {
   }
 }
 
+const SET_FORMS: Readonly<Record<string, string>> = {
+  VAR_SET_VALUE: 'SET', VAR_SET_DEFAULT: 'SET ... TO DEFAULT', VAR_SET_CURRENT: 'SET ... FROM CURRENT', VAR_RESET: 'RESET',
+};
+
+/** SET, SET LOCAL/SESSION, RESET, RESET ALL; also the SET clauses of ALTER ROLE/DATABASE/SYSTEM and CREATE/ALTER FUNCTION. */
 function onVariableSet(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
+  acc.readsConstants = true;
+  const kind = str(node.kind) ?? '';
+  if (kind === 'VAR_RESET_ALL') {
+    acc.refuse('RESET ALL returns every setting, the pinned ones included, to role, database or server defaults the policy engine cannot see; reset settings by name');
+    return undefined;
+  }
   const name = str(node.name);
   if (name === undefined) return undefined;
-  const kind = str(node.kind);
-  const setsValue = kind === 'VAR_SET_VALUE' || kind === 'VAR_SET_CURRENT';
-  acc.readsConstants = true;
-  if (setsValue) checkSetting(name, kind === 'VAR_SET_VALUE' ? constValue(arr(node.args)[0]) : undefined, acc);
-  else if (ROLE_SETTINGS.has(name.toLowerCase())) acc.add('roleChange'); // RESET ROLE, SET ROLE DEFAULT, ...
+  const args = arr(node.args);
+  // SET name = a, b is a list value: never a pinned setting's single value.
+  const value = kind === 'VAR_SET_VALUE' && args.length === 1 ? constValue(args[0]) : undefined;
+  checkSetting(name, value, SET_FORMS[kind] ?? 'SET', acc);
   return undefined;
 }
 
@@ -305,8 +362,79 @@ function onExplain(node: Json, frame: Frame, acc: Acc): Plan {
   return { query: { executing: analyze && frame.ctx.executing } };
 }
 
+/** The name column of the updated view: name, or qualified with the view's name or alias. */
+function isNameColumn(node: unknown, targets: ReadonlySet<string>): boolean {
+  const fields = names(obj(obj(node)?.ColumnRef)?.fields);
+  if (fields[fields.length - 1] !== 'name') return false;
+  if (fields.length === 1) return true;
+  const qualifier = qualifierOf(fields);
+  return targets.has(qualifier) || targets.has(qualifier.slice(qualifier.lastIndexOf('.') + 1));
+}
+
+/** The lower-cased constants of `nodes`; undefined unless there is at least one and all are constants. */
+function constantSet(nodes: unknown[]): Set<string> | undefined {
+  const values = nodes.map(constValue);
+  return values.length > 0 && values.every((v) => v !== undefined) ? new Set(values.map((v) => v.toLowerCase())) : undefined;
+}
+
+function intersect(a: Set<string> | undefined, b: Set<string> | undefined): Set<string> | undefined {
+  if (a === undefined) return b;
+  return b === undefined ? a : new Set([...a].filter((x) => b.has(x)));
+}
+
+/** name = 'x', 'x' = name, name IN ('x', 'y'); undefined for any other expression. */
+function namedByComparison(e: Json, targets: ReadonlySet<string>): Set<string> | undefined {
+  if (names(e.name).join('.') !== '=') return undefined;
+  if (e.kind === 'AEXPR_IN') return isNameColumn(e.lexpr, targets) ? constantSet(arr(obj(obj(e.rexpr)?.List)?.items ?? e.rexpr)) : undefined;
+  if (e.kind !== 'AEXPR_OP') return undefined;
+  if (isNameColumn(e.lexpr, targets)) return constantSet([e.rexpr]);
+  return isNameColumn(e.rexpr, targets) ? constantSet([e.lexpr]) : undefined;
+}
+
+/**
+ * The settings a WHERE on pg_settings can match, when it says so with constants (name = 'x',
+ * 'x' = name, name IN ('x', 'y')), through AND (any side that names them bounds the rows) and OR
+ * (every side must). Anything else (LIKE, a subquery, no WHERE) is undefined: the rows are unknown.
+ */
+function settingNamesIn(where: unknown, targets: ReadonlySet<string>): Set<string> | undefined {
+  const w = obj(where);
+  const bool = obj(w?.BoolExpr);
+  if (bool === undefined) {
+    const e = obj(w?.A_Expr);
+    return e === undefined ? undefined : namedByComparison(e, targets);
+  }
+  const sides = arr(bool.args).map((a) => settingNamesIn(a, targets));
+  if (bool.boolop === 'AND_EXPR') return sides.reduce<Set<string> | undefined>(intersect, undefined);
+  if (bool.boolop !== 'OR_EXPR' || sides.some((x) => x === undefined)) return undefined;
+  return new Set(sides.flatMap((x) => [...(x ?? [])]));
+}
+
+/**
+ * UPDATE pg_settings is set_config() in disguise: the view's rule calls
+ * set_config(name, setting, false) for each row matched. Classified as those calls; when the rows
+ * cannot be known from the text, refused like set_config() with a computed name.
+ */
+function onSettingsViewWrite(node: Json, acc: Acc): void {
+  acc.readsConstants = true;
+  const settings = settingNamesIn(node.whereClause, targetNames(node.relation));
+  if (settings === undefined || node.fromClause !== undefined) {
+    acc.add('roleChange');
+    acc.refuse('UPDATE pg_settings calls set_config() for every setting its WHERE matches, and this WHERE does not name them; write WHERE name = \'...\' (or name IN (...)) with constants');
+    return;
+  }
+  const assigned = arr(node.targetList).map((t) => obj(obj(t)?.ResTarget) ?? {}).find((t) => t.name === 'setting');
+  const value = assigned === undefined ? undefined : constValue(assigned.val);
+  for (const name of settings) checkSetting(name, value, 'UPDATE pg_settings', acc);
+}
+
+function isSettingsView(relation: unknown): boolean {
+  return SETTINGS_VIEWS.has((str(obj(relation)?.relname) ?? '').toLowerCase());
+}
+
 function onDml(type: string) {
   return (node: Json, frame: Frame, acc: Acc): Plan | undefined => {
+    // Even where it does not run now (EXPLAIN, a rule or function body): it is refused or classified where it is written.
+    if (type === 'UpdateStmt' && isSettingsView(node.relation)) onSettingsViewWrite(node, acc);
     if (!frame.ctx.executing) return undefined;
     acc.add('writesData');
     if (frame.ctx.cteQuery) acc.add('dataModifyingCte');
@@ -350,7 +478,11 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['ColumnRef', (n, _f, acc) => { onAttributeNames(names(n.fields).slice(1), acc); return undefined; }],
   ['A_Indirection', (n, _f, acc) => { onAttributeNames(names(n.indirection), acc); return undefined; }],
   ['VariableSetStmt', onVariableSet],
-  ['DiscardStmt', (n, _f, acc) => { if (n.target === 'DISCARD_ALL') acc.add('roleChange'); return undefined; }], // includes SET SESSION AUTHORIZATION DEFAULT
+  ['DiscardStmt', (n, _f, acc) => {
+    // DISCARD ALL includes RESET ALL (and SET SESSION AUTHORIZATION DEFAULT).
+    if (n.target === 'DISCARD_ALL') acc.refuse('DISCARD ALL resets every setting, the pinned ones included, to defaults the policy engine cannot see');
+    return undefined;
+  }],
   ['ExplainStmt', onExplain],
   ['InsertStmt', onDml('InsertStmt')],
   ['UpdateStmt', onDml('UpdateStmt')],
@@ -374,6 +506,7 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['CreateExtensionStmt', (n, _f, acc) => { extensionTraits(n, acc); return undefined; }],
   ['AlterExtensionStmt', (n, _f, acc) => { extensionTraits(n, acc); return undefined; }],
   ...[...ROLE_CHANGE_NODES].map((t): [string, Handler] => [t, when('roleChange')]),
+  ...[...NODE_TRAITS].map(([t, trait]): [string, Handler] => [t, when(trait)]),
   ...[...REMOTE_NODES].map((t): [string, Handler] => [t, onRemote]),
 ]);
 
@@ -516,7 +649,7 @@ function classifyOne(s: ParsedStatement, index: number): { info: StatementInfo; 
   const kind = kindOf(s, index);
   const acc = new Acc();
   walk({ [s.type]: s.node }, acc);
-  if (acc.hazard !== undefined) throw new SqlParseError(`statement ${index + 1}: ${acc.hazard}`, s.location, 'unsupported');
+  if (acc.hazard !== undefined) throw new SqlParseError(`statement ${index + 1}: ${acc.hazard}`, s.location, 'refused');
   const traits = [...acc.traits].sort((a, b) => (TRAIT_ORDER.get(a) ?? 0) - (TRAIT_ORDER.get(b) ?? 0));
   return { info: { kind, traits, tables: [...acc.tables], functions: [...acc.functions], verdict: 'deny' }, readsConstants: acc.readsConstants };
 }
@@ -599,9 +732,10 @@ function classifyCached(sql: string): StatementInfo[] | SqlParseError {
 /**
  * Classifies every statement of a (possibly multi-statement) SQL string. An empty string or one
  * holding only comments yields no statements. Throws SqlParseError for input the engine cannot
- * follow: syntax errors, statement types it does not know, and settings that would make the server
- * tokenize later statements differently (standard_conforming_strings off, multibyte client
- * encodings that can hide quotes). Without a policy every verdict is 'deny' and no rule is set.
+ * follow: syntax errors, statement types it does not know, and statements refused whatever the
+ * policy says (reason `refused`): any form that moves a pinned setting (pg-settings.ts) away from
+ * the value the text is read under, RESET ALL, DISCARD ALL, set_config() with a computed name and
+ * UPDATE pg_settings whose rows are unknown. Without a policy every verdict is 'deny' and no rule is set.
  */
 export function classifySql(sql: string): StatementInfo[] {
   const result = classifyCached(sql);

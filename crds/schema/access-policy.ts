@@ -10,6 +10,7 @@ export const SQL_STATEMENT_KINDS = ['select', 'insert', 'update', 'delete', 'mer
 export const SQL_TRAITS = [
   'unboundedWrite', 'roleChange', 'explainAnalyze', 'prepare', 'dynamicSql', 'copyProgram', 'copyExport', 'copyImport',
   'serverFile', 'largeObject', 'remoteAccess', 'dataModifyingCte', 'writesData', 'readsData',
+  'securitySetting', 'timeoutChange', 'procedureCall', 'notification', 'serverControl', 'explicitLock', 'maintenance',
 ] as const;
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export const DETECTORS = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate'] as const;

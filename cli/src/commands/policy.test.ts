@@ -46,6 +46,22 @@ describe('guarita policy eval', () => {
     expect(json(r.stdout)[0]).toMatchObject({ decision: 'deny', rule: null, code: 'Unparseable' });
   });
 
+  it('reports the built-in refusal of settings that change how the server reads text, and reads text as under the pinned settings', async () => {
+    const lines = [
+      "SET standard_conforming_strings = off; SELECT 'a\\' AS x, ' ; DELETE FROM orders; --'",
+      "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
+      "SELECT 'a\\' AS x, ' ; DELETE FROM orders; --'",
+      "UPDATE pg_settings SET setting = 'x' WHERE name = 'role'",
+    ];
+    const r = await cli(['eval', '--policy', SQL_POLICY, '--sql-file', '-', ...WHO], `${lines.join('\n')}\n`);
+    const [scs, view, issue, role] = json(r.stdout);
+    expect(scs).toMatchObject({ decision: 'deny', rule: null, code: 'Unparseable', reason: expect.stringMatching(/^refused whatever the policy says: statement 1: SET sets standard_conforming_strings/) });
+    expect(view).toMatchObject({ decision: 'deny', code: 'Unparseable', reason: expect.stringContaining('UPDATE pg_settings sets standard_conforming_strings') });
+    // With standard_conforming_strings on (pinned by the sidecar), the issue's text is one harmless SELECT.
+    expect(issue).toMatchObject({ decision: 'allow', statements: [{ kind: 'select', traits: [] }] });
+    expect(role).toMatchObject({ decision: 'deny', rule: 'deny-role-changes' });
+  });
+
   it('evaluates --http requests with a JSON body', async () => {
     const r = await cli(['eval', '--policy', HTTP_POLICY, '--http', 'GET /customers/export?format=csv', '--body', '{"a":1}', ...WHO]);
     expect(r.code).toBe(0);
@@ -119,7 +135,7 @@ describe('guarita policy eval', () => {
 describe('guarita policy validate', () => {
   it('says the example policies are valid', async () => {
     const r = await cli(['validate', '--policy', SQL_POLICY]);
-    expect(r).toMatchObject({ code: 0, stdout: expect.stringContaining('lgpd-orders/orders-db is valid (7 rules)') });
+    expect(r).toMatchObject({ code: 0, stdout: expect.stringContaining('lgpd-orders/orders-db is valid (11 rules)') });
   });
 });
 

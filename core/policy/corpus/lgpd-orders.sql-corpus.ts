@@ -23,10 +23,15 @@ const UNBOUNDED = 'deny-unbounded-writes';
 const HIDDEN = 'deny-hidden-execution';
 const ESCAPE = 'deny-server-escapes';
 const EXPORT = 'exports-need-dpo';
+const SETTINGS = 'deny-setting-changes';
+const CONTROL = 'deny-server-control';
+const NOTIFY = 'deny-notifications';
+const IMPORT = 'imports-need-dpo';
 
 const allow = (sql: string, note?: string): CorpusEntry => ({ sql, decision: 'allow', rule: ALLOW, ...(note === undefined ? {} : { note }) });
 const deny = (rule: string, sql: string, note?: string): CorpusEntry => ({ sql, decision: 'deny', rule, ...(note === undefined ? {} : { note }) });
-const approval = (sql: string, note?: string): CorpusEntry => ({ sql, decision: 'requireApproval', rule: EXPORT, ...(note === undefined ? {} : { note }) });
+const approval = (sql: string, note?: string, rule = EXPORT): CorpusEntry => ({ sql, decision: 'requireApproval', rule, ...(note === undefined ? {} : { note }) });
+const importApproval = (sql: string, note?: string): CorpusEntry => approval(sql, note, IMPORT);
 const unparseable = (sql: string, note?: string): CorpusEntry => ({ sql, decision: 'deny', code: 'Unparseable', ...(note === undefined ? {} : { note }) });
 const empty = (sql: string, note?: string): CorpusEntry => ({ sql, decision: 'allow', code: 'Allowed', ...(note === undefined ? {} : { note }) });
 
@@ -120,21 +125,16 @@ const boundedWritesAndSession: CorpusEntry[] = [
   allow('START TRANSACTION ISOLATION LEVEL SERIALIZABLE READ ONLY'),
   allow('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ'),
   allow("SET statement_timeout = '5s'"),
-  allow('SET search_path TO public'),
   allow('RESET statement_timeout'),
   allow("SET application_name = 'support-agent'"),
   allow('SET standard_conforming_strings = on'),
   allow("SET client_encoding = 'UTF8'"),
-  allow('LISTEN orders_changed'),
-  allow("NOTIFY orders_changed, 'order 7 shipped'"),
   allow('DECLARE c CURSOR FOR SELECT * FROM orders WHERE status = \'open\'; FETCH 10 FROM c; CLOSE c'),
   allow('EXPLAIN SELECT * FROM customers WHERE id = 1'),
   allow('EXPLAIN DELETE FROM orders', 'plain EXPLAIN plans without running the DELETE'),
   allow('EXPLAIN (ANALYZE false) DELETE FROM orders WHERE id = 1'),
   allow('EXPLAIN (COSTS off, FORMAT json) SELECT * FROM orders'),
   allow('DEALLOCATE ALL'),
-  allow("COPY orders (customer_id, status, total_cents) FROM STDIN WITH (FORMAT csv)", 'import from the client is a bounded insert'),
-  allow('CALL refresh_order_totals(7)', 'procedures are not dynamic SQL by themselves'),
   empty('', 'empty query (JDBC isValid): nothing runs'),
   empty('-- just a comment'),
   empty(';'),
@@ -233,7 +233,6 @@ const roleChanges: CorpusEntry[] = [
   deny(ROLE, "SELECT pg_catalog.set_config('session_authorization', 'postgres', true)"),
   deny(ROLE, "SELECT * FROM customers WHERE id = (SELECT 1 FROM set_config('role', 'postgres', false))"),
   deny(ROLE, 'SET "role" = \'postgres\''),
-  deny(ROLE, 'DISCARD ALL', 'DISCARD ALL includes SET SESSION AUTHORIZATION DEFAULT'),
   deny(ROLE, 'BEGIN; SET LOCAL ROLE postgres; SELECT * FROM customers; COMMIT'),
 ];
 
@@ -296,7 +295,7 @@ const serverEscapes: CorpusEntry[] = [
   deny(ESCAPE, "SELECT 1 WHERE EXISTS (SELECT lo_import('/etc/passwd'))"),
   deny(ESCAPE, "SELECT array[pg_read_file('PG_VERSION')]"),
   deny(ESCAPE, "SELECT (SELECT (SELECT pg_ls_dir('.') LIMIT 1))"),
-  deny(ESCAPE, "CALL refresh_order_totals(pg_read_file('PG_VERSION')::int)", 'in a CALL argument'),
+  deny(HIDDEN, "CALL refresh_order_totals(pg_read_file('PG_VERSION')::int)", 'CALL itself is hidden execution, before the escape rule'),
   deny(ESCAPE, "LOAD 'auto_explain'", 'LOAD reads a library from the server'),
   deny(ESCAPE, "SELECT 1; SELECT pg_read_file('/etc/passwd'); SELECT 2"),
   deny(ESCAPE, "SELECT * FROM customers c, LATERAL pg_ls_dir('.') d WHERE c.id = 1"),
@@ -341,7 +340,209 @@ const unparseableInput: CorpusEntry[] = [
   unparseable('$$'),
 ];
 
+// --- issue 18: settings that change how the server reads text (built-in refusals), in every
+// statement form, spelling and position. None of them can be allowed by any rule.
+const pinnedSettings: CorpusEntry[] = [
+  unparseable("SET standard_conforming_strings = off; SELECT 'a\\' AS x, ' ; DELETE FROM orders; --'", 'issue 18: the switch before the hidden DELETE'),
+  unparseable('SET LOCAL standard_conforming_strings = off'),
+  unparseable('SET SESSION standard_conforming_strings TO off'),
+  unparseable('set Standard_Conforming_Strings=0'),
+  unparseable('SET "standard_conforming_strings" = false'),
+  unparseable("SET standard_conforming_strings = 'no'"),
+  unparseable('SET U&"standard\\005Fconforming\\005Fstrings" = off', 'U& identifier'),
+  unparseable("SET U&\"standard!005Fconforming!005Fstrings\" UESCAPE '!' = off", 'U& identifier with UESCAPE'),
+  unparseable('SET standard_conforming_strings TO DEFAULT', 'the default may be off (ALTER ROLE/DATABASE ... SET, postgresql.conf)'),
+  unparseable('RESET standard_conforming_strings'),
+  unparseable('SET /* on */ standard_conforming_strings -- on\n= off', 'comments around the name'),
+  unparseable('RESET ALL', 'returns pinned settings to defaults the engine cannot see'),
+  unparseable('BEGIN; RESET ALL; COMMIT'),
+  unparseable('DISCARD ALL', 'includes RESET ALL'),
+  unparseable('SET backslash_quote = on'),
+  unparseable("SET backslash_quote TO 'off'"),
+  unparseable("SET client_encoding TO 'LATIN1'", 'only UTF8 is read as the engine reads it'),
+  unparseable("SET NAMES 'win1252'"),
+  unparseable('SET NAMES DEFAULT'),
+  unparseable('RESET client_encoding'),
+  unparseable("SET client_encoding = 'SQL_ASCII'"),
+  unparseable("SET client_encoding = 'UTF8', 'SJIS'", 'a list is never the pinned value'),
+  unparseable("SELECT 1; SET standard_conforming_strings = off"),
+  unparseable("SET standard_conforming_strings = on; SET standard_conforming_strings = off"),
+  // set_config() anywhere, any spelling
+  unparseable("SELECT pg_catalog.set_config('standard_conforming_strings', 'off', true)"),
+  unparseable("SELECT \"set_config\"('standard_conforming_strings', 'off', false)"),
+  unparseable("SELECT U&\"set\\005Fconfig\"('client_encoding', 'SJIS', false)"),
+  unparseable("SELECT SET_CONFIG('Client_Encoding', 'BIG5', false)"),
+  unparseable("SELECT * FROM customers WHERE id = 1 AND set_config('standard_conforming_strings', 'off', false) IS NOT NULL", 'in WHERE'),
+  unparseable("SELECT length(set_config('backslash_quote', 'on', false))", 'as a function argument'),
+  unparseable("WITH s AS (SELECT set_config('standard_conforming_strings', 'off', false)) SELECT * FROM s", 'in a CTE'),
+  unparseable("SELECT (SELECT set_config('client_encoding', 'BIG5', false))", 'in a scalar subquery'),
+  unparseable("SELECT * FROM orders ORDER BY set_config('standard_conforming_strings', 'off', false)", 'in ORDER BY'),
+  unparseable("INSERT INTO orders (customer_id, status, total_cents) VALUES (1, set_config('standard_conforming_strings', 'off', false), 0)", 'in a VALUES list'),
+  unparseable("SELECT set_config('standard_conforming_strings', current_setting('application_name'), false)", 'value computed at run time'),
+  unparseable("SELECT set_config(new_value => 'off', setting_name => 'standard_conforming_strings', is_local => false)", 'named arguments, reordered'),
+  unparseable("SELECT set_config(E'standard\\_conforming\\_strings', 'off', false)", 'E string spelling the name'),
+  unparseable("SELECT set_config(U&'standard\\005Fconforming\\005Fstrings', 'off', false)", 'U& string spelling the name'),
+  unparseable("SELECT set_config(U&'standard!005Fconforming!005Fstrings' UESCAPE '!', 'off', false)"),
+  unparseable('SELECT set_config($$standard_conforming_strings$$, $$off$$, false)', 'dollar-quoted'),
+  unparseable("SELECT set_config(/* x */ 'STANDARD_CONFORMING_STRINGS' --\n, 'off', false)"),
+  unparseable("SELECT set_config('standard_conforming_strings'::text, 'off', false)", 'a cast makes the name an expression'),
+  unparseable("SELECT set_config('standard_' || 'conforming_strings', 'off', false)"),
+  unparseable('SELECT set_config(name, setting, false) FROM pg_settings', 'names from a table'),
+  unparseable('SELECT set_config($1, $2, false)', 'names from parameters'),
+  unparseable("PREPARE p AS SELECT set_config('standard_conforming_strings', 'off', false)", 'hidden in PREPARE'),
+  unparseable("EXPLAIN ANALYZE SELECT set_config('standard_conforming_strings', 'off', false)", 'wrapped in EXPLAIN ANALYZE'),
+  unparseable("EXPLAIN SELECT set_config('client_encoding', 'SJIS', false)"),
+  // catalog and function forms
+  unparseable('ALTER ROLE orders_app SET standard_conforming_strings = off', 'the next session would start with it'),
+  unparseable("ALTER USER CURRENT_USER SET client_encoding = 'SJIS'"),
+  unparseable('ALTER ROLE ALL IN DATABASE orders SET backslash_quote = on'),
+  unparseable('ALTER DATABASE orders SET standard_conforming_strings TO off'),
+  unparseable('ALTER DATABASE orders RESET ALL'),
+  unparseable('ALTER ROLE orders_app RESET standard_conforming_strings'),
+  unparseable('ALTER SYSTEM SET standard_conforming_strings = off'),
+  unparseable('ALTER SYSTEM RESET ALL'),
+  unparseable("CREATE FUNCTION f() RETURNS int LANGUAGE sql SET standard_conforming_strings = off AS 'SELECT 1'", 'function SET clause'),
+  unparseable("ALTER FUNCTION f() SET client_encoding = 'SJIS'"),
+  unparseable("CREATE PROCEDURE p() LANGUAGE sql SET standard_conforming_strings FROM CURRENT AS 'SELECT 1'"),
+  unparseable('ALTER PROCEDURE p() RESET ALL'),
+  // UPDATE pg_settings: the view's rule calls set_config(name, setting, false)
+  unparseable("UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'", 'issue 18 item 2'),
+  unparseable("update PG_SETTINGS set setting='SJIS' where name='client_encoding'"),
+  unparseable("UPDATE pg_catalog.pg_settings SET setting = 'on' WHERE name = 'backslash_quote'"),
+  unparseable("UPDATE pg_settings SET setting = 'x' WHERE name LIKE 'standard%'", 'rows the text does not name'),
+  unparseable("UPDATE pg_settings SET setting = 'x'", 'every setting'),
+  unparseable("UPDATE pg_settings SET setting = 'x' WHERE name = (SELECT 'role')"),
+  unparseable("UPDATE pg_settings SET setting = 'x' WHERE name = 'role' OR true"),
+  unparseable("UPDATE pg_settings SET setting = 'x' WHERE name <> 'role'"),
+  unparseable("UPDATE pg_settings SET setting = upper('off') WHERE name = 'standard_conforming_strings'"),
+  unparseable("UPDATE pg_settings p SET setting = s.v FROM (VALUES ('role', 'postgres')) s(n, v) WHERE p.name = s.n", 'names from a join'),
+  unparseable("WITH x AS (UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings' RETURNING name) SELECT * FROM x"),
+  unparseable("PREPARE q AS UPDATE pg_settings SET setting = $1 WHERE name = 'standard_conforming_strings'"),
+  unparseable("UPDATE U&\"pg\\005Fsettings\" SET setting = 'off' WHERE name = 'standard_conforming_strings'"),
+  unparseable("UPDATE \"pg_settings\" SET setting = 'off' WHERE name = U&'standard\\005Fconforming\\005Fstrings'"),
+  unparseable("UPDATE pg_settings SET setting = 'off' WHERE name = E'standard_conforming_strings' AND true"),
+  unparseable("UPDATE pg_settings SET setting = 'off' WHERE name IN ('application_name', 'standard_conforming_strings')"),
+  // Under the pinned values these are harmless and stay allowed.
+  allow("SET client_encoding = 'utf-8'"),
+  allow("SET NAMES 'UTF8'"),
+  allow("SELECT set_config('standard_conforming_strings', 'on', false)"),
+  allow("UPDATE pg_settings SET setting = 'support' WHERE name = 'application_name'", 'a harmless setting named by the WHERE'),
+];
+
+// --- issue 18 item 2: UPDATE pg_settings as the role change it is
+const settingsViewRoleChanges: CorpusEntry[] = [
+  deny(ROLE, "UPDATE pg_settings SET setting = 'x' WHERE name = 'role'", 'issue 18 item 2'),
+  deny(ROLE, "UPDATE pg_settings SET setting = 'postgres' WHERE name = 'session_authorization'"),
+  deny(ROLE, "UPDATE pg_catalog.pg_settings s SET setting = 'postgres' WHERE s.name IN ('role')"),
+  deny(ROLE, "update pg_settings set setting = 'postgres' where 'role' = name"),
+  deny(ROLE, "UPDATE pg_settings SET setting = 'postgres' WHERE name = 'role' AND setting <> 'postgres'"),
+  deny(ROLE, "UPDATE pg_settings SET setting = 'postgres' WHERE name = 'role' OR name = 'application_name'"),
+  deny(ROLE, "UPDATE pg_settings SET setting = 'postgres' WHERE name = U&'r\\006Fle'"),
+  deny(ROLE, "UPDATE \"pg_settings\" SET setting = $$postgres$$ WHERE name = $$role$$"),
+  deny(ROLE, "EXPLAIN ANALYZE UPDATE pg_settings SET setting = 'postgres' WHERE name = 'role'"),
+  deny(ROLE, "SELECT 1; UPDATE pg_settings SET setting = 'postgres' WHERE name = 'role'"),
+  deny(ROLE, "SELECT set_config(setting_name => 'role', new_value => 'postgres', is_local => false)"),
+];
+
+// --- issue 18: settings that change name resolution or protections (trait securitySetting)
+const securitySettings: CorpusEntry[] = [
+  deny(SETTINGS, 'SET search_path TO public'),
+  deny(SETTINGS, 'SET search_path = evil, pg_catalog, public', 'another schema\'s customers, or functions placed before pg_catalog'),
+  deny(SETTINGS, "SET SCHEMA 'evil'", 'SET SCHEMA is search_path'),
+  deny(SETTINGS, 'set local search_path to "$user", public'),
+  deny(SETTINGS, 'RESET search_path'),
+  deny(SETTINGS, 'SET search_path TO DEFAULT'),
+  deny(SETTINGS, "SELECT set_config('search_path', 'evil', false)"),
+  deny(SETTINGS, "UPDATE pg_settings SET setting = 'evil' WHERE name = 'search_path'"),
+  deny(SETTINGS, 'SET session_replication_role = replica', 'triggers and rules stop firing'),
+  deny(SETTINGS, 'SET row_security = off'),
+  deny(SETTINGS, "SET app.tenant_id = '42'", 'custom settings that row-level security policies read'),
+  deny(SETTINGS, "SELECT set_config('app.tenant_id', '42', true)"),
+  deny(SETTINGS, 'SET default_transaction_read_only = off'),
+  deny(SETTINGS, "SET log_statement = 'none'"),
+  deny(SETTINGS, "SET pgaudit.log = 'none'"),
+  deny(SETTINGS, "SELECT * FROM orders WHERE id = 1 AND set_config('search_path', 'evil', true) IS NOT NULL"),
+];
+
+// --- issue 18: what allow-the-rest let through unnamed
+const procedures: CorpusEntry[] = [
+  deny(HIDDEN, 'CALL refresh_order_totals(7)', 'a procedure body (and its COMMITs) nobody checks'),
+  deny(HIDDEN, 'call public.refresh_order_totals(1)'),
+  deny(HIDDEN, 'CALL "refresh_order_totals"(2)'),
+  deny(HIDDEN, 'CALL U&"refresh\\005Forder\\005Ftotals"(2)'),
+  deny(HIDDEN, 'BEGIN; CALL refresh_order_totals(3); COMMIT'),
+];
+
+const notifications: CorpusEntry[] = [
+  deny(NOTIFY, 'LISTEN orders_changed'),
+  deny(NOTIFY, "NOTIFY orders_changed, 'order 7 shipped'"),
+  deny(NOTIFY, 'UNLISTEN *'),
+  deny(NOTIFY, 'unlisten orders_changed'),
+  deny(NOTIFY, 'NOTIFY "Orders"'),
+  deny(NOTIFY, "SELECT pg_notify('orders_changed', status) FROM orders WHERE id = 1", 'a column sent to another session'),
+  deny(NOTIFY, "SELECT pg_catalog.pg_notify('c', 'x')"),
+  deny(NOTIFY, "SELECT \"pg_notify\"('c', 'x')"),
+  deny(NOTIFY, "SELECT U&\"pg\\005Fnotify\"('c', 'x')"),
+  deny(NOTIFY, "WITH n AS (SELECT pg_notify('c', 'x')) SELECT * FROM n"),
+  deny(NOTIFY, "SELECT * FROM orders WHERE id = 1 AND pg_notify('c', status) IS NULL"),
+  deny(NOTIFY, "SELECT 1; LISTEN c"),
+];
+
+const serverControl: CorpusEntry[] = [
+  deny(CONTROL, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'orders_app'"),
+  deny(CONTROL, 'SELECT pg_catalog.pg_terminate_backend(123)'),
+  deny(CONTROL, 'SELECT "pg_terminate_backend"(123)'),
+  deny(CONTROL, 'SELECT U&"pg\\005Fterminate\\005Fbackend"(123)'),
+  deny(CONTROL, "SELECT U&\"pg!005Fcancel!005Fbackend\" UESCAPE '!' (123)"),
+  deny(CONTROL, 'SELECT (123).pg_cancel_backend', 'attribute notation'),
+  deny(CONTROL, 'SELECT pg_cancel_backend(123)'),
+  deny(CONTROL, 'SELECT pg_reload_conf()'),
+  deny(CONTROL, 'SELECT pg_rotate_logfile()'),
+  deny(CONTROL, 'SELECT pg_promote()'),
+  deny(CONTROL, 'SELECT pg_switch_wal()'),
+  deny(CONTROL, "SELECT pg_create_restore_point('x')"),
+  deny(CONTROL, 'SELECT pg_log_backend_memory_contexts(pg_backend_pid())'),
+  deny(CONTROL, "SELECT * FROM pg_logical_slot_get_changes('s', NULL, NULL)", 'every row change read from the WAL'),
+  deny(CONTROL, "SELECT pg_create_logical_replication_slot('s', 'test_decoding')"),
+  deny(CONTROL, 'SELECT pg_stat_reset()'),
+  deny(CONTROL, 'CHECKPOINT'),
+  deny(CONTROL, 'SELECT * FROM customers WHERE id = (SELECT pg_terminate_backend(1)::int)', 'in a subquery'),
+  deny(CONTROL, 'WITH k AS (SELECT pg_cancel_backend(pid) FROM pg_stat_activity) SELECT count(*) FROM k', 'in a CTE'),
+  deny(CONTROL, 'SELECT coalesce(pg_reload_conf(), false)', 'as a function argument'),
+  deny(CONTROL, 'EXPLAIN SELECT pg_terminate_backend(1)'),
+  deny(HIDDEN, 'PREPARE k AS SELECT pg_terminate_backend($1)', 'PREPARE is denied first'),
+  deny(HIDDEN, 'EXPLAIN ANALYZE SELECT pg_terminate_backend(1)'),
+  // locks
+  deny(CONTROL, 'LOCK orders'),
+  deny(CONTROL, 'LOCK TABLE customers IN ACCESS EXCLUSIVE MODE'),
+  deny(CONTROL, 'BEGIN; LOCK TABLE ONLY orders IN SHARE MODE NOWAIT; COMMIT'),
+  deny(CONTROL, 'SELECT pg_advisory_lock(42)'),
+  deny(CONTROL, 'SELECT pg_try_advisory_lock(1, 2)'),
+  deny(CONTROL, 'SELECT pg_advisory_xact_lock(7)'),
+  deny(CONTROL, 'SELECT pg_catalog.pg_advisory_unlock_all()'),
+  // maintenance
+  deny(CONTROL, 'VACUUM'),
+  deny(CONTROL, 'VACUUM FULL orders'),
+  deny(CONTROL, 'vacuum (verbose, analyze) customers'),
+  deny(CONTROL, 'ANALYZE orders'),
+  deny(CONTROL, 'ANALYSE customers', 'the British spelling'),
+  deny(CONTROL, 'CLUSTER orders USING orders_pkey'),
+  deny(CONTROL, 'REINDEX TABLE orders'),
+  deny(CONTROL, 'REINDEX (CONCURRENTLY) INDEX orders_pkey'),
+  deny(CONTROL, 'REINDEX DATABASE orders'),
+];
+
+const imports: CorpusEntry[] = [
+  importApproval('COPY orders (customer_id, status, total_cents) FROM STDIN WITH (FORMAT csv)', 'rows nobody reviewed'),
+  importApproval('copy orders from stdin'),
+  importApproval('COPY public.orders FROM STDIN (FORMAT binary)'),
+  importApproval('COPY "orders" FROM STDIN WITH CSV HEADER'),
+  importApproval('COPY U&"\\006Frders" FROM STDIN'),
+  importApproval('BEGIN; COPY orders FROM STDIN; COMMIT'),
+];
+
 export const LGPD_ORDERS_CORPUS: readonly CorpusEntry[] = [
   ...benignReads, ...dangerousWordsInLiteralsAndComments, ...boundedWritesAndSession, ...unboundedWrites, ...ddlAndDcl,
   ...roleChanges, ...hiddenExecution, ...serverEscapes, ...exports, ...mixed, ...unparseableInput,
+  ...pinnedSettings, ...settingsViewRoleChanges, ...securitySettings, ...procedures, ...notifications, ...serverControl, ...imports,
 ];
