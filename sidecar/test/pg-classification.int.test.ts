@@ -1,0 +1,188 @@
+// Issue 18 items 1, 2 and 18 through the real path: the REAL sidecar process in front of the
+// harness PostgreSQL (sidecar/src/postgres/scenario.ts, the example policy), clients node-pg and
+// psql; and the classifier's reading of SQL text checked against the real server's.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import pg from 'pg';
+import { requirePostgres } from '../../e2e/harness/state.ts';
+import { LEXING_CORPUS } from '../../core/policy/corpus/lexing.sql-corpus.ts';
+import { PINNED_SERVER_SETTINGS } from '../../core/policy/pg-settings.ts';
+import { SETTINGS_VIEWS } from '../../core/policy/sql-catalog.ts';
+import { classifySql, initPolicyEngine } from '../../core/policy/index.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+
+jest.setTimeout(60_000);
+
+const ISSUE_TEXT = "SELECT 'a\\' AS x, ' ; DELETE FROM orders; --'";
+
+let s: PgScenario;
+let token: string;
+const open: pg.Client[] = [];
+
+beforeAll(async () => {
+  await initPolicyEngine();
+  // No operator: a held statement waits 1s for a decision nobody makes, then is refused.
+  s = await startPgScenario({ approvalWait: '1s' });
+  token = await s.token('support-agent');
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of open) await c.end().catch(() => undefined);
+  await s?.stop();
+}, 60_000);
+
+async function connect(config: pg.ClientConfig): Promise<pg.Client> {
+  const c = new pg.Client(config);
+  c.on('error', () => undefined);
+  open.push(c);
+  await c.connect();
+  return c;
+}
+
+/** Straight to the harness PostgreSQL as orders_app, with startup options. */
+function direct(options: string): Promise<pg.Client> {
+  const p = requirePostgres();
+  return connect({ host: p.host, port: p.port, user: 'orders_app', password: p.passwords.orders_app, database: s.database, options });
+}
+
+/** Through the sidecar, as the support agent. */
+function agent(): Promise<pg.Client> {
+  return connect({ host: '127.0.0.1', port: s.port, user: 'agent', password: token, database: s.database, options: PURPOSE_OPTIONS });
+}
+
+/** How many statements the server ran for a simple query (node-pg returns one result per statement). */
+async function serverStatements(c: pg.Client, sql: string): Promise<number> {
+  const res = (await c.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[];
+  return Array.isArray(res) ? res.length : 1;
+}
+
+async function failure(c: pg.Client, sql: string): Promise<{ code?: string; message: string }> {
+  try {
+    await c.query(sql);
+  } catch (err) {
+    return err as { code?: string; message: string };
+  }
+  throw new Error(`expected ${sql} to be refused`);
+}
+
+async function orderCount(): Promise<number> {
+  const c = await direct('');
+  const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM orders');
+  await c.end();
+  return Number(r.rows[0]?.n);
+}
+
+describe('the classifier reads SQL text as the server does under the pinned settings', () => {
+  const pinned = Object.entries(PINNED_SERVER_SETTINGS).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+
+  it('the server runs these settings when the session starts with them', async () => {
+    const c = await direct(pinned);
+    for (const [name, value] of Object.entries(PINNED_SERVER_SETTINGS)) {
+      const r = await c.query<Record<string, string>>(`SHOW ${name}`);
+      expect(r.rows[0]?.[name]).toBe(value);
+    }
+  });
+
+  it.each(LEXING_CORPUS.map((e) => [e.note, e] as const))('same statement count: %s', async (_note, entry) => {
+    const c = await direct(pinned);
+    // A temporary orders table shadows the real one: had a hidden DELETE run, it would show here.
+    await c.query('CREATE TEMP TABLE orders (id int); INSERT INTO orders VALUES (1)');
+    expect(await serverStatements(c, entry.sql)).toBe(entry.statements);
+    expect(classifySql(entry.sql)).toHaveLength(entry.statements);
+    expect((await c.query('SELECT count(*)::int AS n FROM orders')).rows[0]).toEqual({ n: 1 });
+    await c.end();
+  });
+
+  it('and the same text is two statements to a server with standard_conforming_strings off (why it is pinned)', async () => {
+    const c = await direct('-c standard_conforming_strings=off -c escape_string_warning=off');
+    await c.query('CREATE TEMP TABLE orders (id int); INSERT INTO orders VALUES (1)');
+    expect(await serverStatements(c, ISSUE_TEXT)).toBe(2);
+    expect((await c.query('SELECT count(*)::int AS n FROM orders')).rows[0]).toEqual({ n: 0 });
+    await c.end();
+  });
+
+  it('pg_settings is the only catalog view whose rewrite rules turn writes into function calls', async () => {
+    const c = await direct('');
+    const r = await c.query<{ tablename: string; definition: string }>(
+      "SELECT tablename, definition FROM pg_rules WHERE schemaname IN ('pg_catalog', 'information_schema') ORDER BY rulename",
+    );
+    expect(new Set(r.rows.map((row) => row.tablename))).toEqual(SETTINGS_VIEWS);
+    expect(r.rows.some((row) => row.definition.includes('set_config('))).toBe(true);
+    await c.end();
+  });
+});
+
+describe('through the sidecar', () => {
+  it('the issue-18 text is one harmless SELECT: it deletes nothing', async () => {
+    const before = await orderCount();
+    const c = await agent();
+    const r = await c.query<{ x: string }>(ISSUE_TEXT);
+    expect(r.rows).toEqual([{ x: 'a\\', '?column?': ' ; DELETE FROM orders; --' }]);
+    expect(await orderCount()).toBe(before);
+  });
+
+  it.each([
+    'SET standard_conforming_strings = off',
+    "UPDATE pg_settings SET setting = 'off' WHERE name = 'standard_conforming_strings'",
+    "SELECT set_config('standard_conforming_strings', 'off', false)",
+    "SELECT * FROM orders WHERE id = 1 AND set_config('standard_conforming_strings', 'off', false) IS NOT NULL",
+    "WITH s AS (SELECT set_config('standard_conforming_strings', 'off', false)) SELECT * FROM s",
+    `SET standard_conforming_strings = off; ${ISSUE_TEXT}`,
+    'RESET ALL',
+    'DISCARD ALL',
+    'RESET standard_conforming_strings',
+    "SET client_encoding = 'SJIS'",
+    'SET backslash_quote = on',
+  ])('refuses %s, and the hidden DELETE still deletes nothing', async (sql) => {
+    const before = await orderCount();
+    const c = await agent();
+    const err = await failure(c, sql);
+    expect(err.code).toBe('42501');
+    expect(err.message).toContain('refused whatever the policy says');
+    expect((await c.query<{ standard_conforming_strings: string }>('SHOW standard_conforming_strings')).rows[0]?.standard_conforming_strings).toBe('on');
+    await c.query(ISSUE_TEXT);
+    expect(await orderCount()).toBe(before);
+  });
+
+  it('UPDATE pg_settings ... WHERE name = \'role\' is the role change it is: denied by deny-role-changes', async () => {
+    const c = await agent();
+    const err = await failure(c, "UPDATE pg_settings SET setting = 'postgres' WHERE name = 'role'");
+    expect(err.code).toBe('42501');
+    expect(err.message).toContain('deny-role-changes');
+    expect((await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u).toBe('orders_app');
+  });
+
+  it.each([
+    ['CALL refresh_order_totals(7)', 'deny-hidden-execution'],
+    ['LISTEN orders_changed', 'deny-notifications'],
+    ["NOTIFY orders_changed, 'x'", 'deny-notifications'],
+    ["SELECT pg_notify('orders_changed', status) FROM orders WHERE id = 1", 'deny-notifications'],
+    ['SELECT pg_catalog.pg_terminate_backend(pg_backend_pid())', 'deny-server-control'],
+    ['SELECT "pg_cancel_backend"(pg_backend_pid())', 'deny-server-control'],
+    ['SELECT U&"pg\\005Freload\\005Fconf"()', 'deny-server-control'],
+    ['SELECT pg_advisory_lock(42)', 'deny-server-control'],
+    ['BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; COMMIT', 'deny-server-control'],
+    ['VACUUM orders', 'deny-server-control'],
+    ['ANALYZE orders', 'deny-server-control'],
+    ['CLUSTER orders USING orders_pkey', 'deny-server-control'],
+    ['REINDEX TABLE orders', 'deny-server-control'],
+    ['CHECKPOINT', 'deny-server-control'],
+    ['SET search_path = pg_temp, public', 'deny-setting-changes'],
+    ["UPDATE pg_settings SET setting = 'replica' WHERE name = 'session_replication_role'", 'deny-setting-changes'],
+  ])('%s is denied by %s', async (sql, rule) => {
+    const c = await agent();
+    const err = await failure(c, sql);
+    expect(err.code).toBe('42501');
+    expect(err.message).toContain(rule);
+    // The session stays usable, and nothing of the statement ran.
+    await c.query('ROLLBACK');
+    expect((await c.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+  });
+
+  it('COPY ... FROM STDIN is held for the DPO (imports-need-dpo): nothing is loaded without approval', async () => {
+    const before = await orderCount();
+    const r = await s.psql(token, ['-c', 'COPY orders (customer_id, status, total_cents) FROM STDIN WITH (FORMAT csv)'], { input: '1,imported,100\n', onErrorStop: false });
+    expect(r.stderr).toMatch(/NOTICE: .*ApprovalRequest .*imports-need-dpo/);
+    expect(r.stderr).toMatch(/ERROR: .*ApprovalRequest/);
+    expect(await orderCount()).toBe(before);
+  });
+});
