@@ -434,7 +434,7 @@ function lookAlikes(valid: Sample[], r: Rng): Sample[] {
 
 /** Same layout with an area code that does not exist. */
 function badPhone(value: string, r: Rng): string | null {
-  const m = /^(\+55 ?\(?|55|\(0?|\(?)([0-9]{2})/.exec(value);
+  const m = /^(\+55[ .\u202f-]?\(?|55[ .-]?|\(0?|0|\(?)([0-9]{2})/.exec(value);
   if (m === null) return null;
   const ddd = String(r.pick(NOT_DDD));
   const candidate = value.slice(0, m[1]?.length ?? 0) + ddd + value.slice(m[0].length);
@@ -456,4 +456,202 @@ export function textTemplates(s: Sample): string[] {
   const kw = KEYWORDS[s.type];
   const withKeyword = [`${kw}: ${s.value}.`, `Cliente informou ${kw.toLowerCase()} ${s.value} no cadastro`];
   return s.needsContext ? withKeyword : [...withKeyword, `Registro ${s.value} atualizado.`, s.value];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Printed layouts (issue 18 item 12): every identifier as people, forms, spreadsheets and documents print it, with
+// the separators that PostgreSQL text and HTTP bodies carry (no-break and thin spaces, typographic dashes, fullwidth
+// forms), and text that looks numeric but is no identifier (dates, versions, amounts, codes) to bound false positives.
+
+/** Typographic look-alikes of the ASCII separators, and fullwidth digits (see fold.ts). */
+export const LOOK_ALIKES = {
+  nbsp: '\u00a0', narrowNbsp: '\u202f', thinSpace: '\u2009', figureSpace: '\u2007', ideographicSpace: '\u3000',
+  enDash: '\u2013', minus: '\u2212', nonBreakingHyphen: '\u2011', fullwidthDot: '\uff0e', fullwidthSlash: '\uff0f',
+} as const;
+
+const fullwidthDigits = (s: string): string => s.replace(/[0-9]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
+/** The same grouping with separators taken in turn from `seps` (mixed layouts). */
+const joinWith = (parts: string[], seps: readonly string[]): string => parts.reduce((acc, p, i) => (i === 0 ? p : acc + (seps[(i - 1) % seps.length] ?? ' ') + p), '');
+
+/** Layouts per type: name → digits (or CNPJ characters) → printed form. Keyword-only types are in LAYOUTS_WITH_KEYWORD. */
+const LAYOUTS: Partial<Record<DetectorName, Record<string, Fmt>>> = {
+  cpf: {
+    canonical: (d) => joinWith(cut(d, 3, 3, 3, 2), ['.', '.', '-']),
+    bare: (d) => d,
+    nineDashTwo: (d) => `${d.slice(0, 9)}-${d.slice(9)}`,
+    spaced: (d) => cut(d, 3, 3, 3, 2).join(' '),
+    dots: (d) => cut(d, 3, 3, 3, 2).join('.'),
+    dashes: (d) => cut(d, 3, 3, 3, 2).join('-'),
+    spacedDash: (d) => joinWith(cut(d, 3, 3, 3, 2), [' ', ' ', '-']),
+    dotsSlash: (d) => joinWith(cut(d, 3, 3, 3, 2), ['.', '.', '/']),
+    nbsp: (d) => cut(d, 3, 3, 3, 2).join(LOOK_ALIKES.nbsp),
+    narrowNbsp: (d) => cut(d, 3, 3, 3, 2).join(LOOK_ALIKES.narrowNbsp),
+    thinSpace: (d) => cut(d, 3, 3, 3, 2).join(LOOK_ALIKES.thinSpace),
+    enDash: (d) => joinWith(cut(d, 3, 3, 3, 2), ['.', '.', LOOK_ALIKES.enDash]),
+    minus: (d) => joinWith(cut(d, 3, 3, 3, 2), ['.', '.', LOOK_ALIKES.minus]),
+    fullwidth: (d) => fullwidthDigits(joinWith(cut(d, 3, 3, 3, 2), ['.', '.', '-'])),
+    fullwidthPunct: (d) => joinWith(cut(d, 3, 3, 3, 2), [LOOK_ALIKES.fullwidthDot, LOOK_ALIKES.fullwidthDot, '-']),
+  },
+  cnpj: {
+    canonical: (d) => joinWith(cut(d, 2, 3, 3, 4, 2), ['.', '.', '/', '-']),
+    bare: (d) => d,
+    spaced: (d) => cut(d, 2, 3, 3, 4, 2).join(' '),
+    noDots: (d) => `${d.slice(0, 8)}/${d.slice(8, 12)}-${d.slice(12)}`,
+    dotsNoSlash: (d) => joinWith(cut(d, 2, 3, 3, 4, 2), ['.', '.', '.', '-']),
+    noDash: (d) => joinWith(cut(d, 2, 3, 3, 6), ['.', '.', '/']),
+    nbsp: (d) => joinWith(cut(d, 2, 3, 3, 4, 2), ['.', '.', '/', LOOK_ALIKES.nonBreakingHyphen]),
+    fullwidth: (d) => fullwidthDigits(joinWith(cut(d, 2, 3, 3, 4, 2), ['.', '.', LOOK_ALIKES.fullwidthSlash, '-'])),
+  },
+  cns: {
+    bare: (d) => d,
+    card: (d) => cut(d, 3, 4, 4, 4).join(' '),
+    dots: (d) => cut(d, 3, 4, 4, 4).join('.'),
+    dashes: (d) => cut(d, 3, 4, 4, 4).join('-'),
+    mixed: (d) => joinWith(cut(d, 3, 4, 4, 4), [' ', '.', '-']),
+    nbsp: (d) => cut(d, 3, 4, 4, 4).join(LOOK_ALIKES.nbsp),
+    narrowNbsp: (d) => cut(d, 3, 4, 4, 4).join(LOOK_ALIKES.narrowNbsp),
+    thinSpace: (d) => cut(d, 3, 4, 4, 4).join(LOOK_ALIKES.thinSpace),
+    figureSpace: (d) => cut(d, 3, 4, 4, 4).join(LOOK_ALIKES.figureSpace),
+    ideographicSpace: (d) => cut(d, 3, 4, 4, 4).join(LOOK_ALIKES.ideographicSpace),
+    fullwidth: (d) => fullwidthDigits(cut(d, 3, 4, 4, 4).join(' ')),
+  },
+  pis: {
+    canonical: (d) => joinWith(cut(d, 3, 5, 2, 1), ['.', '.', '-']),
+    spaced: (d) => cut(d, 3, 5, 2, 1).join(' '),
+    dashes: (d) => cut(d, 3, 5, 2, 1).join('-'),
+    dots: (d) => cut(d, 3, 5, 2, 1).join('.'),
+    noLastSep: (d) => joinWith(cut(d, 3, 5, 3), ['.', '.']),
+    nbsp: (d) => joinWith(cut(d, 3, 5, 2, 1), [LOOK_ALIKES.nbsp, LOOK_ALIKES.nbsp, '-']),
+    enDash: (d) => joinWith(cut(d, 3, 5, 2, 1), ['.', '.', LOOK_ALIKES.enDash]),
+  },
+  tituloEleitor: {
+    bare: (d) => d,
+    spaced: (d) => cut(d, 4, 4, 4).join(' '),
+    dots: (d) => cut(d, 4, 4, 4).join('.'),
+    dashes: (d) => cut(d, 4, 4, 4).join('-'),
+    nbsp: (d) => cut(d, 4, 4, 4).join(LOOK_ALIKES.nbsp),
+    fullwidth: (d) => fullwidthDigits(cut(d, 4, 4, 4).join(' ')),
+  },
+  cnh: {
+    bare: (d) => d,
+    spaced: (d) => cut(d, 3, 3, 3, 2).join(' '),
+    cpfMask: (d) => joinWith(cut(d, 3, 3, 3, 2), ['.', '.', '-']),
+    dashes: (d) => cut(d, 3, 3, 3, 2).join('-'),
+    nbsp: (d) => cut(d, 3, 3, 3, 2).join(LOOK_ALIKES.nbsp),
+  },
+};
+
+const LAYOUTS_WITH_KEYWORD: Partial<Record<DetectorName, Record<string, Fmt>>> = {
+  pis: { bare: (d) => d },
+  cep: {
+    canonical: (d) => `${d.slice(0, 5)}-${d.slice(5)}`,
+    dotted: (d) => `${d.slice(0, 2)}.${d.slice(2, 5)}-${d.slice(5)}`,
+    bare: (d) => d,
+    spaced: (d) => `${d.slice(0, 5)} ${d.slice(5)}`,
+    nbsp: (d) => `${d.slice(0, 5)}${LOOK_ALIKES.nbsp}${d.slice(5)}`,
+    enDash: (d) => `${d.slice(0, 5)}${LOOK_ALIKES.enDash}${d.slice(5)}`,
+    fullwidth: (d) => fullwidthDigits(`${d.slice(0, 5)}-${d.slice(5)}`),
+  },
+};
+
+/** Mobile (DDD + 9 + 8 digits) layouts; the `landline` ones take DDD + 8 digits. */
+const PHONE_LAYOUTS: Record<string, Fmt> = {
+  parens: (n) => `(${n.slice(0, 2)}) ${n.slice(2, -4)}-${n.slice(-4)}`,
+  parensTight: (n) => `(${n.slice(0, 2)})${n.slice(2, -4)}-${n.slice(-4)}`,
+  intlSpaced: (n) => `+55 ${n.slice(0, 2)} ${n.slice(2, -4)}-${n.slice(-4)}`,
+  intlParensNineApart: (n) => (n.length === 11 ? `+55 (${n.slice(0, 2)}) 9 ${n.slice(3, 7)}-${n.slice(7)}` : `+55 (${n.slice(0, 2)}) ${n.slice(2, 6)}-${n.slice(6)}`),
+  intlAllSpaces: (n) => `+55 ${n.slice(0, 2)} ${n.slice(2, -4)} ${n.slice(-4)}`,
+  intlDashes: (n) => `+55-${n.slice(0, 2)}-${n.slice(2, -4)}-${n.slice(-4)}`,
+  intlDots: (n) => `+55.${n.slice(0, 2)}.${n.slice(2, -4)}.${n.slice(-4)}`,
+  intlBare: (n) => `+55${n}`,
+  countryNoPlus: (n) => `55 ${n.slice(0, 2)} ${n.slice(2)}`,
+  trunk: (n) => `0${n.slice(0, 2)} ${n.slice(2, -4)} ${n.slice(-4)}`,
+  trunkParens: (n) => `(0${n.slice(0, 2)}) ${n.slice(2, -4)}-${n.slice(-4)}`,
+  nbsp: (n) => `(${n.slice(0, 2)})${LOOK_ALIKES.nbsp}${n.slice(2, -4)}-${n.slice(-4)}`,
+  narrowNbsp: (n) => `+55${LOOK_ALIKES.narrowNbsp}${n.slice(0, 2)}${LOOK_ALIKES.narrowNbsp}${n.slice(2, -4)}-${n.slice(-4)}`,
+  enDash: (n) => `(${n.slice(0, 2)}) ${n.slice(2, -4)}${LOOK_ALIKES.enDash}${n.slice(-4)}`,
+  fullwidth: (n) => `\uff08${fullwidthDigits(n.slice(0, 2))}\uff09 ${fullwidthDigits(n.slice(2, -4))}-${fullwidthDigits(n.slice(-4))}`,
+};
+
+const EMAIL_LAYOUTS: Record<string, (local: string, domain: string) => string> = {
+  plain: (l, d) => `${l}@${d}`,
+  upper: (l, d) => `${l}@${d}`.toUpperCase(),
+  angle: (l, d) => `<${l}@${d}>`,
+  mailto: (l, d) => `mailto:${l}@${d}`,
+  fullwidthAt: (l, d) => `${l}\uff20${d}`,
+  fullwidthAll: (l, d) => [...`${l}@${d}`].map((c) => (c >= '!' && c <= '~' ? String.fromCharCode(c.charCodeAt(0) + 0xfee0) : c)).join(''),
+};
+
+/**
+ * Text that looks numeric and is no identifier: it must come back unchanged (bounded false positives). Versions with
+ * four parts that are valid IPv4 addresses are a known over-mask (README "Detectors") and are not listed.
+ */
+export const NEGATIVES: readonly string[] = [
+  // dates and times
+  '2026-07-15', '15/07/2026', '15.07.2026', '2026-07-15T14:32:00Z', '2026-07-15 14:32:00.123456-03', '14:32:00', '20260715',
+  // versions, build numbers, OIDs
+  'versão 1.2.3', 'v10.0.12', 'node 24.3.0', 'PostgreSQL 17.2 (Debian 17.2-1.pgdg120+1)', 'build 2026.07.15.1402', '1.3.6.1.4.1.311',
+  // amounts and quantities
+  'R$ 1.234.567,89', 'R$ 12.345,00', 'US$ 1,234,567.89', '1 234 567,89 €', `1${LOOK_ALIKES.nbsp}234${LOOK_ALIKES.nbsp}567,89`, '99,9%', '3.14159265358979',
+  'saldo 123.456.789,00', 'total 1.234.567.890,12',
+  // codes that are not personal identifiers
+  'pedido 123456', 'NF-e 35260712345678000199550010000012341000012345', 'NCM 8471.30.12', 'CFOP 5.102', 'agência 1234-5 conta 12345-6',
+  'processo 0001234-56.2024.8.26.0100', 'ISBN 978-85-359-0277-8', 'UUID 123e4567-e89b-12d3-a456-426614174000',
+  'sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', 'porta 5432', 'pid 123456789',
+  // short groups that are prefixes of layouts
+  '123 4567', '123 4567 8901', '1234 5678', '12.345', '12-34-56',
+];
+
+export interface LayoutSample extends Sample {
+  /** The same identifier without its layout: what must not survive masking. */
+  digits: string;
+}
+
+function addLayouts(r: Rng, per: number, table: Partial<Record<DetectorName, Record<string, Fmt>>>, needsContext: boolean, out: LayoutSample[]): void {
+  const gens = new Map(digitGenerators());
+  for (const [type, layouts] of Object.entries(table) as [DetectorName, Record<string, Fmt>][]) {
+    const gen = gens.get(type);
+    if (gen === undefined) throw new Error(`no generator for ${type}`);
+    for (const [format, fmt] of Object.entries(layouts)) {
+      for (let i = 0; i < per; i++) {
+        const digits = gen(r, i % 2 === 0 ? 'alnum' : 'numeric');
+        out.push({ type, format: formatName(type, format, digits), value: fmt(digits), needsContext: needsContext || type === 'cep', digits });
+      }
+    }
+  }
+}
+
+function addPhoneLayouts(r: Rng, per: number, out: LayoutSample[]): void {
+  for (const [format, fmt] of Object.entries(PHONE_LAYOUTS)) {
+    for (let i = 0; i < per; i++) {
+      const n = i % 2 === 0 ? genMobile(r) : genLandline(r);
+      out.push({ type: 'phone', format: `${format}-${n.length === 11 ? 'mobile' : 'landline'}`, value: fmt(n), needsContext: false, digits: n });
+    }
+  }
+}
+
+function addEmailLayouts(r: Rng, per: number, out: LayoutSample[]): void {
+  for (const [format, fmt] of Object.entries(EMAIL_LAYOUTS)) {
+    for (let i = 0; i < per; i++) {
+      const [local = 'x', domain = 'x.com'] = genEmail(r).split('@');
+      out.push({ type: 'email', format, value: fmt(local, domain), needsContext: false, digits: `${local}@${domain}` });
+    }
+  }
+}
+
+/** Every identifier × printed layout: `per` values each, and a look-alike with a broken check digit per value. */
+export function layoutCorpus(seed = 20261204, per = 3): { valid: LayoutSample[]; lookAlikes: LayoutSample[] } {
+  const r = new Rng(seed);
+  const valid: LayoutSample[] = [];
+  addLayouts(r, per, LAYOUTS, false, valid);
+  addLayouts(r, per, LAYOUTS_WITH_KEYWORD, true, valid);
+  addPhoneLayouts(r, per, valid);
+  addEmailLayouts(r, per, valid);
+  const lookAlikes: LayoutSample[] = [];
+  // Fullwidth digits are left out: breakCheckDigit edits ASCII digits.
+  for (const s of valid.filter((x) => x.type !== 'email' && x.type !== 'cep' && !/[\uff10-\uff19]/.test(x.value))) {
+    const bad = s.type === 'phone' ? badPhone(s.value, r) : breakCheckDigit(s.value);
+    if (bad !== null) lookAlikes.push({ ...s, value: bad });
+  }
+  return { valid, lookAlikes };
 }

@@ -9,7 +9,7 @@
 // of the last candidate it consumed, accepted or rejected. A rejected candidate hides what starts inside it (the
 // tail of a card-like number is not a phone number), so a stream resumes each pass at its own frontier.
 import {
-  isCard, isCnh, isCnpj, isCns, isCpf, isIpv4, isIpv6, isPis, isPlausibleDate, isTitulo, phoneKind,
+  isAllDigits, isCard, isCnh, isCnpj, isCns, isCpf, isIpv4, isIpv6, isPis, isPlausibleDate, isTitulo, phoneKind,
 } from './checksums.ts';
 import { keywordBefore } from './context.ts';
 import type { DetectorName } from './types.ts';
@@ -38,16 +38,21 @@ const E = '(?![0-9A-Za-z]|[.-][0-9])';
 const BS = '(?<![0-9] )';
 const ES = '(?! [0-9])';
 
+// Printed layouts (README "Layouts"): each identifier is also found with the separators people and systems print
+// it with — spaces, dots, dashes, slashes, mixed — not only in its canonical mask. Unicode spaces, dashes and
+// fullwidth forms are folded to ASCII before scanning (fold.ts), so these classes stay ASCII.
 const ALTERNATIVES: readonly string[] = [
   /* 1 bare digit run */ `([0-9]{8,19})${E}`,
   /* 2 CPF formatted */ `([0-9]{3}\\.[0-9]{3}\\.[0-9]{3}-[0-9]{2}|[0-9]{9}-[0-9]{2})${E}`,
-  /* 3 CNPJ formatted */ `([0-9A-Z]{2}\\.[0-9A-Z]{3}\\.[0-9A-Z]{3}/[0-9A-Z]{4}-[0-9]{2})${E}`,
-  /* 4 PIS formatted */ `([0-9]{3}\\.[0-9]{5}\\.[0-9]{2}-[0-9])${E}`,
-  /* 5 phone */ `((?:\\+55[ -]?|55[ -])?(?:\\(0?[1-9][0-9]\\)|0?[1-9][0-9])[ -]?(?:9[ .-]?[0-9]{4}|[2-5][0-9]{3})[ .-]?[0-9]{4})${E}`,
-  /* 6 CEP formatted */ `([0-9]{5}-[0-9]{3}|[0-9]{2}\\.[0-9]{3}-[0-9]{3})${E}`,
+  /* 3 CNPJ formatted (numeric or alphanumeric): 2.3.3/4-2 with dots, spaces or none, '/', '.' or none before the
+       branch, '-', '.', ' ' or none before the check digits */
+  `([0-9A-Z]{2}(?:\\.[0-9A-Z]{3}\\.| [0-9A-Z]{3} |[0-9A-Z]{3})[0-9A-Z]{3}[ ./]?[0-9A-Z]{4}[ .-]?[0-9]{2})${E}`,
+  /* 4 PIS formatted: 3.5.2-1 with dots, spaces or dashes */ `([0-9]{3}[ .-][0-9]{5}[ .-][0-9]{2}[ .-]?[0-9])${E}`,
+  /* 5 phone */ `((?:\\+55[ .-]?|55[ .-])?(?:\\(0?[1-9][0-9]\\)|0?[1-9][0-9])[ .-]?(?:9[ .-]?[0-9]{4}|[2-5][0-9]{3})[ .-]?[0-9]{4})${E}`,
+  /* 6 CEP formatted */ `([0-9]{5}[ -][0-9]{3}|[0-9]{2}\\.[0-9]{3}[ -]?[0-9]{3})${E}`,
   /* 7 date */ `([0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4}${E}|[0-9]{4}[/-][0-9]{1,2}[/-][0-9]{1,2}(?:(?=T[0-9])|${E}))`,
   /* 8 IPv4 */ `((?:[0-9]{1,3}\\.){3}[0-9]{1,3})${E}`,
-  /* 9 digit groups */ `${BS}([0-9]{3,4}(?:[ .-][0-9]{1,6}){2,4})${ES}${E}`,
+  /* 9 digit groups */ `${BS}([0-9]{3,4}(?:[ ./-][0-9]{1,6}){2,4})${ES}${E}`,
   /* 10 alphanumeric CNPJ */ `([0-9A-Z]{12}[0-9]{2})${E}`,
 ];
 
@@ -70,12 +75,18 @@ const GROUP_CNPJ_ALNUM = 10;
 export interface NumericScanner {
   starts: RegExp;
   at: RegExp;
+  /** Each alternative alone (its capture is group 1): tried when the first alternative that matched is not the answer. */
+  each: RegExp[];
 }
 
 export function numericScanner(): NumericScanner {
-  // A capital letter can only start an alphanumeric CNPJ: 14 characters, or the formatted XX.XXX.XXX/XXXX-DD.
-  const starts = /[0-9(+]|[A-Z](?=[0-9A-Z](?:\.[0-9A-Z]{3}\.[0-9A-Z]{3}\/|[0-9A-Z]{10}[0-9]{2}))/g;
-  return { starts, at: new RegExp(`${B}(?:${ALTERNATIVES.join('|')})`, 'y') };
+  // A capital letter can only start an alphanumeric CNPJ (alternatives 3 and 10).
+  const starts = /[0-9(+]|[A-Z](?=[0-9A-Z](?:\.[0-9A-Z]{3}\.| [0-9A-Z]{3} |[0-9A-Z]{3})[0-9A-Z]{3}[ ./]?[0-9A-Z]{4}[ .-]?[0-9]{2})/g;
+  return {
+    starts,
+    at: new RegExp(`${B}(?:${ALTERNATIVES.join('|')})`, 'y'),
+    each: ALTERNATIVES.map((alt) => new RegExp(`${B}${alt}`, 'y')),
+  };
 }
 
 function isAsciiAlnum(c: number): boolean {
@@ -159,10 +170,17 @@ const GROUP_READINGS: Readonly<Record<string, { seps: string; readings: readonly
   '4-6-4': { seps: ' -', readings: [CARD] },
   '4-4-4-1': { seps: ' -', readings: [CARD] },
   '4-3-3-3': { seps: ' -', readings: [CARD] },
-  '3-4-4-4': { seps: ' ', readings: [['cns', isCns, false]] },
-  '4-4-4': { seps: ' .', readings: [['tituloEleitor', isTitulo, false]] },
-  '3-3-3-2': { seps: ' ', readings: [['cpf', isCpf, false], ['cnh', isCnh, false]] },
+  // CNS as printed on the card (NNN NNNN NNNN NNNN), also with dots or dashes.
+  '3-4-4-4': { seps: ' .-', readings: [['cns', isCns, false]] },
+  '4-4-4': { seps: ' .-', readings: [['tituloEleitor', isTitulo, false]] },
+  // CPF/CNH with any of these separators, mixed too (529.982.247.25, 529-982-247-25, 529 982 247-25, 529.982.247/25).
+  '3-3-3-2': { seps: ' .-/', readings: [['cpf', isCpf, false], ['cnh', isCnh, false]] },
+  '3-5-2-1': { seps: ' .-', readings: [['pis', isPis, false]] },
+  '3-5-3': { seps: ' .-', readings: [['pis', isPis, false]] },
 };
+
+/** The canonical CPF mask also carries CNH numbers (the CPF reading wins when both validate). */
+const CPF_LAYOUT: readonly Reading[] = [['cpf', isCpf, false], ['cnh', isCnh, false]];
 
 /** Picks the reading of `d` (see RUN_READINGS); the keyword is looked up only when it can matter. */
 function choose(on: DetectorSet, s: string, start: number, d: string, readings: readonly Reading[]): DetectorName | null {
@@ -194,9 +212,9 @@ const byCheck = (type: DetectorName, valid: (text: string) => boolean): Classifi
 
 const CLASSIFIERS: Record<number, Classifier> = {
   [GROUP_RUN]: (on, s, start, text) => choose(on, s, start, text, RUN_READINGS[text.length] ?? []),
-  [GROUP_CPF]: byCheck('cpf', (t) => isCpf(alnumOnly(t))),
+  [GROUP_CPF]: (on, s, start, text) => choose(on, s, start, digitsOf(text), CPF_LAYOUT),
   [GROUP_CNPJ]: byCheck('cnpj', (t) => isCnpj(alnumOnly(t))),
-  [GROUP_PIS]: byCheck('pis', (t) => isPis(alnumOnly(t))),
+  [GROUP_PIS]: byCheck('pis', (t) => isPis(digitsOf(t))),
   [GROUP_PHONE]: byCheck('phone', isFormattedPhone),
   [GROUP_CEP]: byKeyword('cep', isCep),
   [GROUP_DATE]: byKeyword('birthDate', isDateText),
@@ -219,19 +237,87 @@ export function scanNumeric(sc: NumericScanner, on: DetectorSet, s: string, star
       starts.lastIndex = skipWord(s, p);
       continue;
     }
-    frontier = m.index + m[0].length;
+    const { det, end } = readAt(sc, on, s, p, m);
+    frontier = end;
     starts.lastIndex = frontier;
-    const det = classifyMatch(on, s, m);
-    if (det !== null) out.push({ start: m.index, end: frontier, type: det, detector: det, rank: 0 });
+    if (det !== null) out.push({ start: p, end, type: det, detector: det, rank: 0 });
   }
   return frontier;
 }
 
-function classifyMatch(on: DetectorSet, s: string, m: RegExpExecArray): DetectorName | null {
+interface Read { det: DetectorName | null; end: number }
+
+/**
+ * The reading of the candidate `m` at `p`. The first alternative that matches is not always the answer: it may be
+ * rejected while another layout of the same characters validates (529.982.247.25 is no IPv4 address), or be a valid
+ * prefix of a longer identifier (the phone 829 2530 3431 inside the CNS 829 2530 3431 0787). Only then are the
+ * others tried, one by one.
+ */
+function readAt(sc: NumericScanner, on: DetectorSet, s: string, p: number, m: RegExpExecArray): Read {
+  const end = p + m[0].length;
+  const group = matchedGroup(m);
+  const det = CLASSIFIERS[group]?.(on, s, p, m[0]) ?? null;
+  if (!continuesWithDigit(s, end) && (det !== null || RETRY_REJECTED[group] !== true)) return { det, end };
+  const best = longestReading(sc, on, s, p, group, end, det !== null);
+  return best.det !== null || best.end > end ? best : { det, end };
+}
+
+/** A bare digit run has the readings of its length only (RUN_READINGS: a bare landline needs its keyword). */
+function classifyOther(on: DetectorSet, s: string, p: number, g: number, text: string): DetectorName | null {
+  return g !== GROUP_RUN && isAllDigits(text) ? null : (CLASSIFIERS[g]?.(on, s, p, text) ?? null);
+}
+
+/** What alternative `g` alone matches at `p`, or null. */
+function matchAt(sc: NumericScanner, g: number, s: string, p: number): string | null {
+  const re = sc.each[g - 1];
+  if (re === undefined) return null;
+  re.lastIndex = p;
+  return re.exec(s)?.[0] ?? null;
+}
+
+function matchedGroup(m: RegExpExecArray): number {
+  for (let g = 1; g <= GROUP_CNPJ_ALNUM; g++) if (m[g] !== undefined) return g;
+  return 0;
+}
+
+/**
+ * A longer layout could continue past `end` only across a space or '/' followed by a digit (E excludes letters,
+ * digits and '.'/'-' before a digit; no layout has another separator there).
+ */
+function continuesWithDigit(s: string, end: number): boolean {
+  const sep = s.charCodeAt(end);
+  const c = s.charCodeAt(end + 1);
+  return (sep === 32 || sep === 47) && c >= 48 && c <= 57;
+}
+
+/**
+ * Rejected alternatives whose characters another alternative can read differently when nothing follows: a dotted
+ * quad that is no IPv4 address (529.982.247.25), a phone-shaped prefix with an area code that does not exist.
+ * The others (dates, bare runs, CEPs, canonical CPF/CNPJ/PIS masks) have no other reading of the same characters,
+ * and timestamps are frequent: they are not retried.
+ */
+const RETRY_REJECTED: Readonly<Record<number, boolean>> = { [GROUP_IPV4]: true, [GROUP_PHONE]: true };
+
+/**
+ * The reading at `p` of the longest layout, given the first alternative's match (`skip`, ending at `firstEnd`, valid
+ * or not): the longest validated reading among the others when it reaches as far as any match does; otherwise none,
+ * and `end` is the furthest any alternative reached (a rejected candidate hides what starts inside it).
+ */
+function longestReading(sc: NumericScanner, on: DetectorSet, s: string, p: number, skip: number, firstEnd: number, firstValid: boolean): Read {
+  let det: DetectorName | null = null;
+  let best = firstValid ? firstEnd : -1;
+  let reach = firstEnd;
   for (let g = 1; g <= GROUP_CNPJ_ALNUM; g++) {
-    if (m[g] !== undefined) return CLASSIFIERS[g]?.(on, s, m.index, m[0]) ?? null;
+    const text = g === skip ? null : matchAt(sc, g, s, p);
+    if (text === null) continue;
+    const end = p + text.length;
+    reach = Math.max(reach, end);
+    const d = end > best ? classifyOther(on, s, p, g, text) : null;
+    if (d !== null) [det, best] = [d, end];
   }
-  return null;
+  // The longest layout decides: a valid reading that stops short of it (the phone 829 2530 3431 inside the CNS-shaped
+  // 829 2530 3431 0780 whose check digit fails) is a piece of a rejected candidate, which hides what it contains.
+  return det !== null && best === reach ? { det, end: best } : { det: null, end: reach };
 }
 
 /** 55 + DDD + subscriber (12 or 13 digits). */
@@ -276,15 +362,19 @@ function isCompactDate(d: string): boolean {
   return dmy || isPlausibleDate(Number(d.slice(0, 4)), Number(d.slice(4, 6)), Number(d.slice(6)));
 }
 
-/** Digit groups with one kind of separator, classified by layout (GROUP_READINGS). */
+/** Digit groups, classified by layout (GROUP_READINGS); every separator must be one the layout allows (mixed is fine). */
 function classifyGroups(on: DetectorSet, s: string, start: number, text: string): DetectorName | null {
-  const sep = text[text.search(/[ .-]/)] ?? ' ';
-  const groups = text.split(sep);
-  if (groups.some((g) => !/^[0-9]+$/.test(g))) return null; // mixed separators
+  const groups = text.split(GROUP_SEPARATOR);
   const layout = GROUP_READINGS[groups.map((g) => g.length).join('-')];
-  if (layout === undefined || !layout.seps.includes(sep)) return null;
+  if (layout === undefined) return null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 48 || c > 57) && !layout.seps.includes(text[i] ?? '')) return null;
+  }
   return choose(on, s, start, groups.join(''), layout.readings);
 }
+
+const GROUP_SEPARATOR = /[ ./-]/;
 
 // ---------------------------------------------------------------------------------------------------------------
 // E-mail

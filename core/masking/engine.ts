@@ -1,6 +1,7 @@
 // The compiled masker (immutable, shareable) and its sessions (counters, stream maskers).
 import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
 import { CONTEXT_WINDOW } from './context.ts';
+import { fold, mayHoldIdentifier } from './fold.ts';
 import {
   MAX_BUILTIN_MATCH, mayContainBuiltin, numericScanner, scanEmail, scanIpv6, scanNumeric, type DetectorSet, type Hit, type NumericScanner,
 } from './detect.ts';
@@ -114,9 +115,9 @@ export class CompiledMasker implements Masker {
     return rules;
   }
 
-  /** False when no detector can match: no digit and no '@' (every built-in candidate has one), no custom pattern. */
+  /** False when no detector can match: no digit and no '@', ASCII or fullwidth (every built-in candidate has one), no custom pattern. */
   mayMatch(s: string): boolean {
-    return this.custom.length > 0 || mayContainBuiltin(s);
+    return this.custom.length > 0 || mayHoldIdentifier(s);
   }
 
   styleOf(detector: DetectorName): MaskStyle {
@@ -220,12 +221,16 @@ export class Session implements MaskSession, MaskOps {
     this.#counts[type] = (this.#counts[type] ?? 0) + 1;
   }
 
-  /** Masks s[from, end) where end ≥ limit is the end of the last hit or limit; returns end. */
+  /**
+   * Masks s[from, end) where end ≥ limit is the end of the last hit or limit; returns end. Detection runs on the
+   * folded text (fold.ts: same positions), masks are rendered from it, the rest is copied from `s`.
+   */
   maskRange(s: string, from: number, limit: number, out: string[], scan: ScanState | null = null): number {
-    const hits = this.#m.findHits(s, from, limit, scan);
+    const v = fold(s);
+    const hits = this.#m.findHits(v, from, limit, scan);
     let pos = from;
     for (const h of hits) {
-      out.push(s.slice(pos, h.start), this.#render(h, s.slice(h.start, h.end)));
+      out.push(s.slice(pos, h.start), this.#render(h, v.slice(h.start, h.end)));
       pos = h.end;
     }
     const end = Math.max(pos, limit);
@@ -258,12 +263,13 @@ export class Session implements MaskSession, MaskOps {
 
   maskText(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
-    const hits = this.#m.findHits(text, 0, text.length);
+    const v = fold(text);
+    const hits = this.#m.findHits(v, 0, v.length);
     if (hits.length === 0) return text;
     let out = '';
     let pos = 0;
     for (const h of hits) {
-      out += text.slice(pos, h.start) + this.#render(h, text.slice(h.start, h.end));
+      out += text.slice(pos, h.start) + this.#render(h, v.slice(h.start, h.end));
       pos = h.end;
     }
     return out + text.slice(pos);

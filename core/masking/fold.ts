@@ -1,0 +1,34 @@
+// Folding of look-alike characters before content detection, one UTF-16 unit for one, so positions do not move.
+// Identifiers reach the proxy with the spacing and punctuation of whatever printed them: a no-break space (U+00A0)
+// or narrow no-break space (U+202F) between digit groups (spreadsheets, PDF and word-processor exports, Intl
+// number formatting), thin and figure spaces, typographic dashes (U+2010–U+2015, U+2212 minus), and fullwidth forms
+// (U+FF01–U+FF5E: digits, '@', '.', '-', letters). The detectors and check-digit functions work on ASCII only, so
+// the engine scans the folded text and renders masks from it; text outside a hit is copied from the original.
+// Characters that would have to be removed (zero-width spaces, soft hyphens) or decoded (%2E, \u0030, &#46;)
+// change positions and are not folded here: see README "Layouts".
+
+/** Every character fold() changes. */
+const FOLDABLE = /[\u00a0\u00b7\u1680\u2000-\u200a\u2010-\u2015\u2024\u2027\u202f\u2044\u205f\u2212\u2215\u3000\ufe58\ufe63\uff01-\uff5e]/;
+const FOLDABLE_ALL = new RegExp(FOLDABLE.source, 'g');
+
+/** Can the text hold a character a built-in detector starts from, once folded? ASCII digit or '@', or fullwidth. */
+const MAY_CONTAIN = /[0-9@\uff10-\uff19\uff20]/;
+
+export function mayHoldIdentifier(s: string): boolean {
+  return MAY_CONTAIN.test(s);
+}
+
+/** The ASCII character each foldable character stands for. */
+const FOLDS = new Map<string, string>();
+for (let c = 0xff01; c <= 0xff5e; c++) FOLDS.set(String.fromCharCode(c), String.fromCharCode(c - 0xfee0)); // fullwidth ASCII
+for (const c of '\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000') FOLDS.set(c, ' ');
+for (const c of '\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63') FOLDS.set(c, '-');
+for (const c of '\u00b7\u2024\u2027') FOLDS.set(c, '.');
+for (const c of '\u2044\u2215') FOLDS.set(c, '/');
+
+const foldChar = (ch: string): string => FOLDS.get(ch) ?? ch;
+
+/** The text with look-alike separators, dashes and fullwidth forms replaced by ASCII; the same string when none. */
+export function fold(s: string): string {
+  return FOLDABLE.test(s) ? s.replace(FOLDABLE_ALL, foldChar) : s;
+}

@@ -1,0 +1,169 @@
+// Issue 18 item 12, "printed layouts of identifiers": every identifier the engine detects, in every layout people,
+// forms and documents print it with (separators mixed or missing, no-break and thin spaces, typographic dashes,
+// fullwidth forms), is masked in free text, JSON (also \u-escaped) and PostgreSQL cells, by text and stream maskers
+// alike; look-alikes with a broken check digit and numeric text that is no identifier stay as they are.
+import { describe, expect, it } from '@jest/globals';
+import { KEYWORDS, layoutCorpus, LOOK_ALIKES, NEGATIVES, textTemplates, type LayoutSample } from './corpus.ts';
+import { isCns, phoneKind } from './checksums.ts';
+import { fold } from './fold.ts';
+import { compileMasker, type DetectorName } from './index.ts';
+
+const corpus = layoutCorpus();
+const masker = compileMasker({});
+const KEY = new Uint8Array(32).fill(7);
+const hasher = compileMasker({ style: 'hash' }, { hashKey: KEY });
+const show = (s: LayoutSample): string => `${s.type}/${s.format} ${JSON.stringify(s.value)}`;
+const maskText = (t: string): string => masker.newSession().maskText(t);
+const asciiDigits = (s: string): string => s.replace(/[\uff10-\uff19]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+/** Every character escaped, as some JSON encoders write non-ASCII (and as an evasive upstream may write all). */
+const escapeAll = (s: string): string => `"${[...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"`;
+
+/** What the partial style keeps of each type, whatever the layout: the same characters for every layout of one value. */
+const KEPT: Partial<Record<DetectorName, (d: string) => string>> = {
+  cpf: (d) => d.slice(-2), cnpj: (d) => d.slice(-2), cnh: (d) => d.slice(-2), pis: (d) => d.slice(-2),
+  tituloEleitor: (d) => d.slice(-2), cns: (d) => d.slice(-2), phone: (d) => d.slice(-4), cep: (d) => d.slice(0, 2),
+};
+
+describe('printed layouts corpus', () => {
+  it('covers every identifier with several layouts, look-alike separators and look-alikes', () => {
+    const formats = new Map<DetectorName, Set<string>>();
+    for (const s of corpus.valid) formats.set(s.type, (formats.get(s.type) ?? new Set()).add(s.format));
+    for (const type of ['cpf', 'cnpj', 'cns', 'pis', 'tituloEleitor', 'cnh', 'phone', 'cep', 'email'] as const) {
+      expect([type, (formats.get(type)?.size ?? 0) >= 5]).toEqual([type, true]);
+    }
+    for (const sep of Object.values(LOOK_ALIKES)) expect([sep, corpus.valid.some((s) => s.value.includes(sep))]).toEqual([sep, true]);
+    expect(corpus.valid.some((s) => /[\uff10-\uff19]/.test(s.value))).toBe(true);
+    expect(corpus.valid.some((s) => s.type === 'cnpj' && /[A-Z]/.test(s.digits))).toBe(true);
+    expect(corpus.lookAlikes.length).toBeGreaterThan(150);
+  });
+
+  it('masks every layout in free text, exactly once, leaving the surroundings', () => {
+    const failures: string[] = [];
+    for (const s of corpus.valid) {
+      for (const t of textTemplates(s)) {
+        const session = masker.newSession();
+        const out = session.maskText(t);
+        const at = t.indexOf(s.value);
+        const ok = !out.includes(s.value) && out.startsWith(t.slice(0, at)) && out.endsWith(t.slice(at + s.value.length))
+          && JSON.stringify(session.counts()) === JSON.stringify({ [s.type]: 1 });
+        if (!ok) failures.push(`${show(s)} in ${JSON.stringify(t)} -> ${JSON.stringify(out)} ${JSON.stringify(session.counts())}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('keeps the same characters of a value whatever its layout (two layouts side by side reveal nothing more)', () => {
+    const failures: string[] = [];
+    for (const s of corpus.valid) {
+      const kept = KEPT[s.type];
+      if (kept === undefined) continue;
+      const t = `${KEYWORDS[s.type]}: ${s.value}`;
+      const out = maskText(t).slice(KEYWORDS[s.type].length + 2);
+      const visible = asciiDigits(out).replace(/[^0-9A-Z]/g, '');
+      if (visible !== kept(asciiDigits(s.digits))) failures.push(`${show(s)} -> ${JSON.stringify(out)}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('hashes every layout of one value to the same token (joins survive layouts)', () => {
+    const failures: string[] = [];
+    for (const s of corpus.valid) {
+      const kw = KEYWORDS[s.type];
+      const printed = hasher.newSession().maskText(`${kw}: ${s.value}`);
+      const plain = hasher.newSession().maskText(`${kw}: ${s.type === 'email' ? s.digits.toLowerCase() : s.digits}`);
+      const token = (t: string): string => /[a-zA-Z]+:hmac:[0-9a-f]{16}/.exec(t)?.[0] ?? `no token in ${t}`;
+      if (token(printed) !== token(plain)) failures.push(`${show(s)}: ${printed} != ${plain}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('masks every layout in JSON strings, also when the JSON escapes every character, and in PostgreSQL cells', () => {
+    const failures: string[] = [];
+    for (const s of corpus.valid.filter((x) => !x.needsContext)) {
+      const doc = JSON.stringify({ obs: s.value, lista: [`ref ${s.value}`] });
+      const stream = masker.newSession().jsonStream();
+      const viaStream = stream.push(doc) + stream.end();
+      const viaValue = JSON.stringify(masker.newSession().maskJson(JSON.parse(doc)));
+      const escaped = `{"obs":${escapeAll(s.value)}}`;
+      const escStream = masker.newSession().jsonStream();
+      const viaEscaped = escStream.push(escaped) + escStream.end();
+      const cell = masker.newSession().maskCell('observacao', s.value);
+      const leaked = [viaStream, viaValue, JSON.stringify(JSON.parse(viaEscaped)), cell].filter((o) => o.includes(s.value) || (JSON.parse(`"${o.replace(/"/g, '')}"`) as string).includes(s.value));
+      if (leaked.length > 0 || viaEscaped === escaped || cell === s.value) failures.push(`${show(s)}: ${viaStream} | ${viaEscaped} | ${cell}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('gives the same output when a text stream is split at every position', () => {
+    const failures: string[] = [];
+    for (const t of [...corpus.valid, ...corpus.lookAlikes].flatMap(textTemplates)) {
+      const expected = maskText(t);
+      for (let k = 0; k <= t.length; k++) {
+        const stream = masker.newSession().textStream();
+        const out = stream.push(t.slice(0, k)) + stream.push(t.slice(k)) + stream.end();
+        if (out !== expected) failures.push(`${JSON.stringify(t)} split at ${k}: ${out}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+});
+
+describe('folding', () => {
+  it('maps each look-alike to one ASCII character, keeps every other character, and keeps positions', () => {
+    const wrong: string[] = [];
+    for (let c = 0; c <= 0xffff; c++) {
+      const ch = String.fromCharCode(c);
+      const f = fold(ch);
+      if (f.length !== 1 || (f !== ch && f.charCodeAt(0) >= 128)) wrong.push(c.toString(16));
+    }
+    expect(wrong).toEqual([]);
+    expect(Object.values(LOOK_ALIKES).map(fold)).toEqual([' ', ' ', ' ', ' ', ' ', '-', '-', '-', '.', '/']);
+    expect(fold('ａ＠ｂ．ｃｏｍ１２')).toBe('a@b.com12');
+    expect(fold('não 1ª')).toBe('não 1ª');
+  });
+});
+
+describe('false positives stay bounded', () => {
+  it('leaves look-alikes (a broken check digit, an area code that does not exist) unmasked, even after their keyword', () => {
+    const inputs = corpus.lookAlikes.flatMap((s) => textTemplates({ ...s, needsContext: false }).map((t): [LayoutSample, string] => [s, t]));
+    const touched = inputs.filter(([, t]) => maskText(t) !== t).map(([s, t]) => `${show(s)} in ${JSON.stringify(t)} -> ${maskText(t)}`);
+    expect(touched).toEqual([]);
+  });
+
+  it('leaves dates, versions, amounts and codes unmasked in text, cells and JSON', () => {
+    const touched: string[] = [];
+    for (const t of NEGATIVES) {
+      const doc = JSON.stringify({ obs: t });
+      const stream = masker.newSession().jsonStream();
+      const outs = [maskText(t), maskText(`Registro ${t} atualizado.`), masker.newSession().maskCell('observacao', t), stream.push(doc) + stream.end()];
+      const expected = [t, `Registro ${t} atualizado.`, t, doc];
+      if (JSON.stringify(outs) !== JSON.stringify(expected)) touched.push(`${JSON.stringify(t)} -> ${JSON.stringify(outs)}`);
+    }
+    expect(touched).toEqual([]);
+  });
+});
+
+describe('the reported case: CNS as printed on the card', () => {
+  it('masks NNN NNNN NNNN NNNN even when its first digits also read as a phone number', () => {
+    // "829 2530 3431" alone is the mobile (82) 9 2530-3431: the phone alternative used to claim the first three groups
+    // of the card number (masking them as a phone, leaving the last group) or, with an area code that does not
+    // exist (239 6230 8471), to reject them and hide the whole card number.
+    const cns = Array.from({ length: 10000 }, (_, i) => `82925303431${String(i).padStart(4, '0')}`).find(isCns);
+    const valid = cns ?? '';
+    expect(isCns(valid) && phoneKind(valid.slice(0, 11)) === 'mobile').toBe(true);
+    const printed = `${valid.slice(0, 3)} ${valid.slice(3, 7)} ${valid.slice(7, 11)} ${valid.slice(11)}`;
+    expect(maskText(`Cartão SUS ${printed}`)).toBe(`Cartão SUS *** **** **** **${valid.slice(-2)}`);
+    expect(maskText('cns 239 6230 8471 0018')).toBe('cns *** **** **** **18');
+    expect(maskText(`cns 239${LOOK_ALIKES.nbsp}6230${LOOK_ALIKES.nbsp}8471${LOOK_ALIKES.nbsp}0018`)).toBe('cns *** **** **** **18');
+    expect(maskText('cns 239.6230.8471.0018 e 239-6230-8471-0018')).toBe('cns ***.****.****.**18 e ***-****-****-**18');
+  });
+
+  it('does not re-read a rejected card-number layout as the phone number it starts with', () => {
+    // 829 2530 3431 078X: the first three groups are the valid mobile (82) 9 2530-3431, the whole fails the CNS check.
+    const bad = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => `829 2530 3431 078${d}`)
+      .filter((v) => masker.newSession().maskText(v.replace(/ /g, '')) === v.replace(/ /g, ''));
+    expect(bad.length).toBeGreaterThan(5);
+    for (const v of bad) expect(maskText(`obs ${v}`)).toBe(`obs ${v}`);
+    expect(maskText('tel 82 92530-3431')).toBe('tel ** *****-3431');
+  });
+});
