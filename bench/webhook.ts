@@ -85,7 +85,7 @@ async function serveInWorker(): Promise<void> {
   const pair = await selfSigned();
   const log = pino({ level: 'silent' });
   const ctx: WebhookContext = {
-    injector: TEST_INJECTOR, missingSecret: 'reject', usernamePrefix: '', policies: new StaticPolicies(namespacePolicies()),
+    injector: TEST_INJECTOR, missingSecret: 'reject', usernameMappings: [], policies: new StaticPolicies(namespacePolicies()),
     lookups: { existingSecrets: () => Promise.resolve(new Set()), namespaceLabels: () => Promise.resolve(undefined) },
     metrics: createMetrics(false), log, maskingCheck, now: () => new Date(),
   };

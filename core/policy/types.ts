@@ -11,6 +11,9 @@ export interface Identity {
   kind: 'User' | 'ServiceAccount';
   /** ServiceAccount only, when `subject` is the bare name rather than system:serviceaccount:<ns>:<name>. */
   namespace?: string;
+  /** User (OIDC) only: the token's issuer and the claims an apiserver may map to usernames (recorded in ApprovalRequests for the four-eyes check). */
+  issuer?: string;
+  claims?: Record<string, string>;
 }
 
 export type Command =

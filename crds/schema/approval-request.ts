@@ -23,7 +23,16 @@ export const approvalRequestSpec = obj('The held command and who asked. Everythi
     username: str('Subject name.', { minLength: 1, maxLength: 256 }),
     groups: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { description: 'Groups from the token.', maxItems: 64 })),
     kind: Type.Union([Type.Literal('User'), Type.Literal('ServiceAccount')], { description: 'User (OIDC) or ServiceAccount.' }),
-  }, immutable('requester')),
+    // What the four-eyes check maps to the reviewer's Kubernetes username (core/approvals/requester.ts).
+    issuer: Type.Optional(str('User only: the OIDC issuer that authenticated the requester (the token\'s iss). With the apiserver\'s username mapping for it (GUARITA_OIDC_USERNAME_MAPPINGS), the webhook and the operator recognise the requester among reviewers.', { maxLength: 2048 })),
+    claims: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 256 }), {
+      description: 'User only: the token\'s claims an apiserver may map to usernames (sub, email, preferred_username, and the policy\'s usernameClaim), as strings.',
+      maxProperties: 8,
+    })),
+  }, cel(
+    { rule: 'self == oldSelf', message: 'requester is immutable' },
+    { rule: 'self.kind != \'ServiceAccount\' || self.username.startsWith(\'system:serviceaccount:\')', message: 'a ServiceAccount requester is recorded as system:serviceaccount:<namespace>:<name>' },
+  )),
   purpose: Type.String({ description: 'Purpose the requester declared.', minLength: 1, maxLength: 64, ...immutable('purpose') }),
   target: obj('Target the command is for.', {
     name: str('Target name.', { minLength: 1, maxLength: 40 }),

@@ -50,4 +50,6 @@ export interface IdpServerConfig {
   privateJwks: { keys: JWK[] };
   cookieKeys: string[];
   clients: IdpClientConfig[];
+  /** Serve HTTPS with this certificate (an apiserver accepts only https issuers); plain HTTP without. */
+  tls?: { certFile: string; keyFile: string };
 }

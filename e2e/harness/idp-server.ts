@@ -5,6 +5,7 @@
 // Usage: node e2e/harness/idp-server.ts <config.json>
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import { audienceFor, signingAlgFor, type IdpServerConfig } from './idp-config.ts';
 
@@ -62,7 +63,8 @@ function main(): void {
   provider.on('server_error', (_ctx, err) => console.error('server_error', err));
   provider.on('grant.error', (_ctx, err) => console.error('grant.error', err instanceof Error ? err.message : err));
   provider.on('grant.success', (ctx) => console.error('grant.success', (ctx as KoaContextWithOIDC).oidc.client?.clientId));
-  const server = createServer(provider.callback());
+  const tls = config.tls;
+  const server = tls === undefined ? createServer(provider.callback()) : createTlsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, provider.callback());
   server.listen(config.port, '127.0.0.1', () => console.error(`idp listening, issuer ${config.issuer}`));
   const shutdown = (): void => {
     server.close(() => process.exit(0));

@@ -14,8 +14,15 @@ export interface GuaritaSystem {
   stop(): Promise<void>;
 }
 
+export interface GuaritaSystemOptions {
+  /** Environment for both the webhook and the operator (e.g. GUARITA_OIDC_USERNAME_MAPPINGS). */
+  env?: Record<string, string>;
+  /** More namespaces the operator watches, outside the webhook's scope (the operator's checks on their own). */
+  watchAlso?: string[];
+}
+
 /** `tag` names this test's namespaces: <tag>-<id> (agents), <tag>-op-<id>, <tag>-wh-<id>. */
-export async function startGuaritaSystem(tag: string): Promise<GuaritaSystem> {
+export async function startGuaritaSystem(tag: string, opts: GuaritaSystemOptions = {}): Promise<GuaritaSystem> {
   const id = suffix();
   const ns = `${tag}-${id}`;
   const opNs = `${tag}-op-${id}`;
@@ -29,8 +36,8 @@ export async function startGuaritaSystem(tag: string): Promise<GuaritaSystem> {
   const whKubeconfig = await webhookIdentity(whNs, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
   const [webhook, op] = await Promise.all([
     // The webhook lets only this operator's service account decide approval phases.
-    startWebhookProcess({ namespace: whNs, configurationName: configuration, kubeconfig: whKubeconfig, operatorServiceAccount: `${opNs}:guarita-operator` }),
-    startOperator({ ...opFx, watchNamespaces: [ns] }),
+    startWebhookProcess({ namespace: whNs, configurationName: configuration, kubeconfig: whKubeconfig, operatorServiceAccount: `${opNs}:guarita-operator`, ...(opts.env === undefined ? {} : { env: opts.env }) }),
+    startOperator({ ...opFx, watchNamespaces: [ns, ...(opts.watchAlso ?? [])], ...(opts.env === undefined ? {} : { env: opts.env }) }),
   ]);
   await registerWebhooks(configuration, whNs, webhook.url, scope);
   await waitServing(op);

@@ -4,6 +4,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { MAPPINGS_ENV, MAPPINGS_FLAG, parseUsernameMappings, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import { durationMs } from '../../core/duration.ts';
 
 export interface OperatorConfig {
@@ -37,7 +38,8 @@ export interface OperatorConfig {
   workers: number;
   maxBatchRecords: number;
   maxBodyBytes: number;
-  oidcUsernamePrefix: string;
+  /** How the apiserver names users of each OIDC issuer: the four-eyes check (core/approvals/requester.ts). */
+  usernameMappings: OidcUsernameMapping[];
   eventRepeatIntervalMs: number;
   logLevel: string;
 }
@@ -81,7 +83,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'workers', env: 'GUARITA_WORKERS', help: 'reconciles running at once, per kind', default: '16' },
   { flag: 'max-batch-records', env: 'GUARITA_MAX_BATCH_RECORDS', help: 'records per ingest batch', default: '5000' },
   { flag: 'max-body-bytes', env: 'GUARITA_MAX_BODY_BYTES', help: 'request body limit (bytes, or Ki/Mi/Gi)', default: '16Mi' },
-  { flag: 'oidc-username-prefix', env: 'GUARITA_OIDC_USERNAME_PREFIX', help: 'prefix the apiserver adds to OIDC usernames (to recognize self-approval)', default: '' },
+  { flag: MAPPINGS_FLAG, env: MAPPINGS_ENV, help: 'JSON list: how the apiserver names the users of each OIDC issuer ([{"issuer":"https://idp","claim":"email","prefix":""}] or {"issuer":...,"apiserver":false}); reviews of an OIDC requester whose issuer has none are not counted' },
   { flag: 'event-repeat-interval', env: 'GUARITA_EVENT_REPEAT_INTERVAL', help: 'minimum interval between Events with the same object and reason', default: '60s' },
   { flag: 'log-level', env: 'GUARITA_LOG_LEVEL', help: 'fatal, error, warn, info, debug or trace', default: 'info' },
 ];
@@ -214,6 +216,14 @@ function positiveInt(r: Reader, flag: string): number {
   return n;
 }
 
+/** The four-eyes mapping; the old prefix setting guessed the claim and is refused rather than half-honoured. */
+function usernameMappings(r: Reader, env: Record<string, string | undefined>): OidcUsernameMapping[] {
+  if ((env.GUARITA_OIDC_USERNAME_PREFIX ?? '') !== '') throw new ConfigError(`GUARITA_OIDC_USERNAME_PREFIX: replaced by ${r.name(MAPPINGS_FLAG)}, which also names the claim the apiserver maps: see docs/approvals.md`);
+  const { mappings, problems } = parseUsernameMappings(r.optional(MAPPINGS_FLAG));
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${p} (--${MAPPINGS_FLAG})`).join('\n'));
+  return mappings;
+}
+
 export function loadConfig(argv: readonly string[], env: Record<string, string | undefined>): OperatorConfig {
   const r = new Reader(parseArgs(argv), env);
   const logLevel = r.required('log-level', LOG_LEVELS.join(', '));
@@ -251,7 +261,7 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     workers: positiveInt(r, 'workers'),
     maxBatchRecords: positiveInt(r, 'max-batch-records'),
     maxBodyBytes: r.size('max-body-bytes', 1024),
-    oidcUsernamePrefix: r.optional('oidc-username-prefix') ?? '',
+    usernameMappings: usernameMappings(r, env),
     eventRepeatIntervalMs: r.duration('event-repeat-interval', 0),
     logLevel,
   };

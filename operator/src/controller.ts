@@ -89,7 +89,7 @@ export class Controller {
     const policyReconciler = new AccessPolicyReconciler({ api, policies, events: this.#d.events, metrics });
     this.#approvalReconciler = new ApprovalReconciler({
       api, approvals, policies, events: this.#d.events, metrics, log,
-      options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernamePrefix: config.oidcUsernamePrefix, parseDuration: durationMs },
+      options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernameMappings: config.usernameMappings, parseDuration: durationMs },
     });
     const approvalReconciler = this.#approvalReconciler;
     this.#policyQueue = this.#queue('AccessPolicy', (k) => policyReconciler.reconcile(k));

@@ -7,6 +7,7 @@ import {
   accessPolicy, adminApi, apply, eventsFor, eventually, getObject, installCrds, createNamespaces, k, operatorFixture, sidecarClient,
   startOperator, suffix, waitServing, type OperatorProcess,
 } from './support.ts';
+import { FIXTURE_ISSUER } from '../../webhook/test/fixtures.ts';
 
 jest.setTimeout(120_000);
 
@@ -27,7 +28,7 @@ function approvalRequest(name: string, expiresInMs = 15 * 60_000, rule = 'export
   return {
     apiVersion: 'guarita.io/v1alpha1', kind: 'ApprovalRequest', metadata: { name, namespace: ns },
     spec: {
-      policyRef: { name: policy }, rule, requester: { username: 'agent-1', groups: ['support'], kind: 'User' }, purpose: 'customer-support',
+      policyRef: { name: policy }, rule, requester: { username: 'agent-1', groups: ['support'], kind: 'User', issuer: FIXTURE_ISSUER, claims: { sub: 'agent-1' } }, purpose: 'customer-support',
       target: { name: 'orders-db', protocol: 'postgres' },
       command: { text: 'COPY customers TO STDOUT', preview: 'COPY customers TO STDOUT', sha256: 'c'.repeat(64) },
       podRef: { name: 'agent-pod' }, sessionId: 'session-9', expiresAt: new Date(Date.now() + expiresInMs).toISOString().replace(/\.\d+Z$/, 'Z'), reviews: [],

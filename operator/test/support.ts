@@ -16,6 +16,7 @@ import { KubeClient } from '../src/kube/client.ts';
 import type { ExportLine, SessionRecord } from '../src/store/types.ts';
 import { fakeSidecar, type FakeSidecar } from '../src/store/testkit.ts';
 import { k, REPO } from '../../e2e/support/kubectl.ts';
+import { harnessUsernameMappings } from '../../e2e/support/username-mappings.ts';
 export { installCrds, k, REPO, suffix } from '../../e2e/support/kubectl.ts';
 
 export function adminApi(): KubeClient {
@@ -170,6 +171,7 @@ export async function startOperator(o: OperatorEnv): Promise<OperatorProcess> {
       GUARITA_ANCHOR_INTERVAL: '500ms',
       GUARITA_EVENT_REPEAT_INTERVAL: '0s',
       GUARITA_LOG_LEVEL: 'debug',
+      GUARITA_OIDC_USERNAME_MAPPINGS: harnessUsernameMappings(),
       ...o.env,
     },
   });

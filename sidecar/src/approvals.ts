@@ -171,7 +171,8 @@ export class Approvals {
       spec: {
         policyRef: { name: binding.policy },
         rule: binding.rule,
-        requester: { username: binding.identity.subject, groups: binding.identity.groups.slice(0, 64), kind: binding.identity.kind },
+        // issuer and claims: what the webhook and the operator map to the reviewer's Kubernetes username (four-eyes).
+        requester: { username: binding.identity.subject, groups: binding.identity.groups.slice(0, 64), kind: binding.identity.kind, ...opt('issuer', binding.identity.issuer), ...opt('claims', binding.identity.claims) },
         purpose: binding.purpose,
         target: { name: binding.target, protocol: binding.protocol },
         command: { text: binding.commandText, preview: preview(binding.commandText), sha256: binding.commandSha256 },

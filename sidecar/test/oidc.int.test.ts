@@ -56,7 +56,7 @@ describe('OidcVerifier', () => {
     const v = new OidcVerifier();
     for (let i = 0; i < 20; i++) {
       const ok = await v.verify(await token(signer.kid, signer.key), settings());
-      expect(ok.identity).toEqual({ subject: 'agent-1', groups: ['support'], kind: 'User' });
+      expect(ok.identity).toEqual({ subject: 'agent-1', groups: ['support'], kind: 'User', issuer: idp.issuer, claims: { sub: 'agent-1' } });
     }
     expect(idp.hits).toMatchObject({ discovery: 1, jwks: 1 });
   });

@@ -77,7 +77,7 @@ export async function startWebhook(config: WebhookConfig, opts: StartOptions = {
   const pair = await tls.init();
   expiry(pair);
   const ctx: WebhookContext = {
-    injector: config.injector, missingSecret: config.missingSecret, usernamePrefix: config.usernamePrefix,
+    injector: config.injector, missingSecret: config.missingSecret, usernameMappings: config.usernameMappings,
     operatorUsername: serviceAccountUsername(config.operatorServiceAccount.namespace, config.operatorServiceAccount.name),
     policies, lookups: apiLookups(api), metrics, log, maskingCheck, now: () => new Date(),
   };

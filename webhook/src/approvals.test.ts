@@ -1,14 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ApprovalRequest } from '../../crds/types.ts';
-import { isRequester, stampReviews, validateApprovalCreate, validateApprovalUpdate, type ApprovalContext } from './approvals.ts';
+import { stampReviews, validateApprovalCreate, validateApprovalUpdate, type ApprovalContext } from './approvals.ts';
 import { applyPatch } from './json-patch.ts';
 import type { UserInfo } from './kube-types.ts';
-import { approvalRequest, examplePolicy } from '../test/fixtures.ts';
+import { approvalRequest, examplePolicy, FIXTURE_ISSUER } from '../test/fixtures.ts';
 
 const NOW = new Date();
 const dana: UserInfo = { username: 'dana', groups: ['dpo', 'system:authenticated'] };
 const dave: UserInfo = { username: 'dave', groups: ['dpo', 'system:authenticated'] };
-const ctx: ApprovalContext = { policy: examplePolicy('accesspolicy.yaml'), now: NOW, usernamePrefix: '' };
+// The fixture's issuer as an apiserver with --oidc-username-claim=sub --oidc-username-prefix=- would name its users.
+const ctx: ApprovalContext = { policy: examplePolicy('accesspolicy.yaml'), now: NOW, usernameMappings: [{ issuer: FIXTURE_ISSUER, claim: 'sub', prefix: '' }] };
 
 function appended(req: ApprovalRequest, review: Record<string, unknown>): ApprovalRequest {
   const next = structuredClone(req);
@@ -120,9 +121,46 @@ describe('ApprovalRequest admission', () => {
     expect(validateApprovalCreate(appended(req, { decision: 'Approved', reason: 'self' }))[0]).toMatch(/^spec.reviews: must be empty when the request is created/);
   });
 
-  it('recognises the requester across username forms', () => {
-    expect(isRequester('oidc:alice', { username: 'alice', kind: 'User' }, 'ns', 'oidc:')).toBe(true);
-    expect(isRequester('system:serviceaccount:ns:bot', { username: 'bot', kind: 'ServiceAccount' }, 'ns', '')).toBe(true);
-    expect(isRequester('bot', { username: 'alice', kind: 'User' }, 'ns', '')).toBe(false);
+  describe('four-eyes whatever the apiserver calls the requester', () => {
+    // dana asked; the apiserver knows her as <prefix><claim> depending on its OIDC flags.
+    const own = approvalRequest('lgpd-orders', 'export-own', { requester: 'dana' });
+    own.spec.requester.claims = { sub: 'dana', email: 'dana@example.com', preferred_username: 'dana.s' };
+    const asUser = (username: string): UserInfo => ({ username, groups: ['dpo'] });
+    const CASES: { how: string; mapping: { claim: string; prefix: string }; danaIs: string }[] = [
+      { how: 'legacy default prefix <issuer>#', mapping: { claim: 'sub', prefix: `${FIXTURE_ISSUER}#` }, danaIs: `${FIXTURE_ISSUER}#dana` },
+      { how: 'email claim, no prefix', mapping: { claim: 'email', prefix: '' }, danaIs: 'dana@example.com' },
+      { how: 'preferred_username, prefix oidc:', mapping: { claim: 'preferred_username', prefix: 'oidc:' }, danaIs: 'oidc:dana.s' },
+    ];
+    for (const { how, mapping, danaIs } of CASES) {
+      it(`${how}: refuses ${danaIs} on her own request and admits another approver`, () => {
+        const c = { ...ctx, usernameMappings: [{ issuer: FIXTURE_ISSUER, ...mapping }] };
+        expect(admit(own, appended(own, { decision: 'Approved', reason: 'mine' }), asUser(danaIs), c).errors)
+          .toEqual([`spec.reviews[0]: "${danaIs}" is the requester of this command and cannot review it (four-eyes principle)`]);
+        const dave2 = danaIs.replace('dana', 'dave');
+        expect(admit(own, appended(own, { decision: 'Approved', reason: 'r' }), asUser(dave2), c).errors).toEqual([]);
+      });
+    }
+
+    it('refuses every review of an OIDC requester whose issuer has no mapping, naming the setting', () => {
+      const errors = admit(own, appended(own, { decision: 'Approved', reason: 'r' }), dave, { ...ctx, usernameMappings: [] }).errors;
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/^spec\.reviews\[0\]: cannot check that "dave" is not the requester \(four-eyes principle\): .*GUARITA_OIDC_USERNAME_MAPPINGS/);
+    });
+
+    it('refuses a review of a request that does not record the requester\'s issuer', () => {
+      const legacy = structuredClone(own);
+      delete legacy.spec.requester.issuer;
+      expect(admit(legacy, appended(legacy, { decision: 'Approved', reason: 'r' }), dave).errors[0]).toContain('spec.requester.issuer');
+    });
+
+    it('service accounts: the full name, in any namespace', () => {
+      const sa = approvalRequest('lgpd-orders', 'export-sa');
+      sa.spec.requester = { username: 'system:serviceaccount:lgpd-orders:bot', kind: 'ServiceAccount', groups: [] };
+      expect(admit(sa, appended(sa, { decision: 'Approved', reason: 'r' }), asUser('system:serviceaccount:lgpd-orders:bot')).errors[0]).toContain('is the requester');
+      expect(admit(sa, appended(sa, { decision: 'Approved', reason: 'r' }), asUser('system:serviceaccount:billing:bot')).errors).toEqual([]);
+      const bare = structuredClone(sa);
+      bare.spec.requester.username = 'bot';
+      expect(admit(bare, appended(bare, { decision: 'Approved', reason: 'r' }), dave).errors[0]).toContain('system:serviceaccount:<namespace>:<name>');
+    });
   });
 });

@@ -10,6 +10,7 @@
 // per request and one per reviewer; the reviewer is the authenticated user, belongs to an approver
 // group of the policy rule and is not the requester; no review after expiry or a final outcome;
 // every spec field but reviews is immutable.
+import { matchRequester, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import type { AccessPolicy, ApprovalRequest, PolicyRule } from '../../crds/types.ts';
 import { deepEqual, type PatchOp } from './json-patch.ts';
 import type { UserInfo } from './kube-types.ts';
@@ -53,8 +54,8 @@ export interface ApprovalContext {
   /** The AccessPolicy named by spec.policyRef (undefined when it does not exist). */
   policy: AccessPolicy | undefined;
   now: Date;
-  /** Prefix the apiserver's OIDC authenticator puts before usernames (so "oidc:alice" is requester "alice"). */
-  usernamePrefix: string;
+  /** How the apiserver names users of each OIDC issuer (GUARITA_OIDC_USERNAME_MAPPINGS): the four-eyes check. */
+  usernameMappings: readonly OidcUsernameMapping[];
 }
 
 function immutableFields(oldReq: ApprovalRequest, newReq: ApprovalRequest): string[] {
@@ -68,15 +69,6 @@ function immutableFields(oldReq: ApprovalRequest, newReq: ApprovalRequest): stri
 function appendOnly(old: readonly Review[], next: readonly Review[]): string[] {
   if (next.length < old.length) return [`spec.reviews: reviews are append-only: ${old.length - next.length} existing review(s) removed; ${HOW_TO_REVIEW}`];
   return old.flatMap((r, i) => (deepEqual(r, next[i]) ? [] : [`spec.reviews[${i}]: reviews are append-only: an existing review cannot be changed; ${HOW_TO_REVIEW}`]));
-}
-
-/** Same person: kube username vs the requester recorded by the sidecar (OIDC subject or service account). */
-export function isRequester(username: string, requester: ApprovalRequest['spec']['requester'], namespace: string | undefined, prefix: string): boolean {
-  const candidates = [requester.username, `${prefix}${requester.username}`];
-  if (requester.kind === 'ServiceAccount' && namespace !== undefined && !requester.username.startsWith('system:serviceaccount:')) {
-    candidates.push(`system:serviceaccount:${namespace}:${requester.username}`);
-  }
-  return candidates.includes(username);
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -138,9 +130,10 @@ function newReviewErrors(oldReq: ApprovalRequest, newReq: ApprovalRequest, user:
   added.forEach((review, k) => {
     const field = `spec.reviews[${old.length + k}]`;
     errors.push(...identityErrors(review, field, user));
-    if (isRequester(username, newReq.spec.requester, newReq.metadata.namespace, ctx.usernamePrefix)) {
-      errors.push(`${field}: "${username}" is the requester of this command and cannot review it (four-eyes principle)`);
-    }
+    const same = matchRequester(username, newReq.spec.requester, ctx.usernameMappings);
+    if (same.verdict === 'requester') errors.push(`${field}: "${username}" is the requester of this command and cannot review it (four-eyes principle)`);
+    // Fail closed: a review whose reviewer might be the requester is not admitted at all.
+    if (same.verdict === 'unknown') errors.push(`${field}: cannot check that "${username}" is not the requester (four-eyes principle): ${same.why}`);
     if (old.some((r) => r.reviewer === username)) errors.push(`${field}: "${username}" already reviewed this request`);
     errors.push(...approverErrors(newReq, field, user, ctx.policy));
   });

@@ -1,6 +1,7 @@
 // The webhook's configuration: environment variables (what the Helm chart sets), each overridable
 // by a command-line flag. Every problem is reported at once, naming the variable and the flag.
 import { parseArgs } from 'node:util';
+import { MAPPINGS_ENV, MAPPINGS_FLAG, parseUsernameMappings, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import { durationSeconds } from './access-policy.ts';
 import { DEFAULT_CONFIGURATION_NAME, DEFAULT_OPERATOR_SERVICE_ACCOUNT, SYSTEM_NAMESPACES } from './constants.ts';
 import type { InjectorConfig } from './inject.ts';
@@ -26,7 +27,8 @@ export interface WebhookConfig {
   configurationName: string;
   injector: InjectorConfig;
   missingSecret: 'reject' | 'warn';
-  usernamePrefix: string;
+  /** How the apiserver names users of each OIDC issuer: the four-eyes check (core/approvals/requester.ts). */
+  usernameMappings: OidcUsernameMapping[];
   /** The operator's ServiceAccount: the only identity that decides ApprovalRequest phases. */
   operatorServiceAccount: { namespace: string; name: string };
   kubeconfig: string | undefined;
@@ -56,7 +58,7 @@ const S = {
   configuration: { env: 'GUARITA_WEBHOOK_CONFIGURATION', flag: 'configuration', help: 'Name of the Mutating- and ValidatingWebhookConfiguration (self mode patches their caBundle).', default: DEFAULT_CONFIGURATION_NAME },
   excluded: { env: 'GUARITA_WEBHOOK_EXCLUDED_NAMESPACES', flag: 'excluded-namespaces', help: 'Namespaces never injected besides kube-system, kube-public, kube-node-lease and Guarita\'s own (comma-separated).', default: '' },
   missingSecret: { env: 'GUARITA_WEBHOOK_MISSING_SECRET', flag: 'missing-secret', help: 'AccessPolicy naming a Secret that does not exist: reject or warn.', default: 'reject' },
-  usernamePrefix: { env: 'GUARITA_WEBHOOK_USERNAME_PREFIX', flag: 'username-prefix', help: 'Prefix the apiserver\'s OIDC authenticator adds to usernames (self-approval check).', default: '' },
+  usernameMappings: { env: MAPPINGS_ENV, flag: MAPPINGS_FLAG, help: 'JSON list: how the apiserver turns each OIDC issuer\'s tokens into usernames ([{"issuer":"https://idp","claim":"email","prefix":""}], or {"issuer":...,"apiserver":false}). Without an entry for its issuer, reviews of an OIDC requester are refused (four-eyes check; docs/approvals.md).' },
   operatorSa: { env: 'GUARITA_OPERATOR_SERVICE_ACCOUNT', flag: 'operator-service-account', help: `namespace:name of the operator's ServiceAccount, the only identity that may decide ApprovalRequest phases (status writes) (default <namespace>:${DEFAULT_OPERATOR_SERVICE_ACCOUNT}).` },
   kubeconfig: { env: 'GUARITA_KUBECONFIG', flag: 'kubeconfig', help: 'Kubeconfig file (default: in-cluster service account).' },
   logLevel: { env: 'GUARITA_LOG_LEVEL', flag: 'log-level', help: 'trace, debug, info, warn, error.', default: 'info' },
@@ -200,6 +202,14 @@ function sidecarConfig(r: Reader, namespace: string): SidecarConfig {
   };
 }
 
+/** The four-eyes mapping; the old prefix setting guessed the claim and is refused rather than half-honoured. */
+function usernameMappings(r: Reader, env: NodeJS.ProcessEnv): OidcUsernameMapping[] {
+  if ((env.GUARITA_WEBHOOK_USERNAME_PREFIX ?? '') !== '') r.problems.push(`GUARITA_WEBHOOK_USERNAME_PREFIX: replaced by ${MAPPINGS_ENV} (--${MAPPINGS_FLAG}), which also names the claim the apiserver maps: see docs/approvals.md`);
+  const { mappings, problems } = parseUsernameMappings(r.optional(S.usernameMappings));
+  r.problems.push(...problems.map((p) => `${p} (--${MAPPINGS_FLAG})`));
+  return mappings;
+}
+
 function flagOptions(): Record<string, { type: 'string' }> {
   return Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
 }
@@ -228,7 +238,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
     configurationName: r.str(S.configuration),
     injector: { sidecar: sidecarConfig(r, namespace), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)] },
     missingSecret: r.oneOf(S.missingSecret, ['reject', 'warn'] as const),
-    usernamePrefix: r.str(S.usernamePrefix),
+    usernameMappings: usernameMappings(r, env),
     operatorServiceAccount: r.serviceAccount(S.operatorSa, { namespace, name: DEFAULT_OPERATOR_SERVICE_ACCOUNT }),
     kubeconfig: r.optional(S.kubeconfig),
     logLevel: r.oneOf(S.logLevel, ['trace', 'debug', 'info', 'warn', 'error'] as const),

@@ -1,5 +1,6 @@
 // What the admission routes share: configuration, the policy cache, the few live lookups, metrics.
 import type { FastifyBaseLogger } from 'fastify';
+import type { OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import type { MaskingCheck } from './access-policy.ts';
 import type { InjectorConfig } from './inject.ts';
 import { METADATA_ONLY, type KubeApi } from './kube.ts';
@@ -16,7 +17,7 @@ export interface ClusterLookups {
 export interface WebhookContext {
   injector: InjectorConfig;
   missingSecret: 'reject' | 'warn';
-  usernamePrefix: string;
+  usernameMappings: readonly OidcUsernameMapping[];
   /**
    * Username of the operator's service account (system:serviceaccount:<ns>:<name>), the only
    * identity that decides ApprovalRequest phases. Undefined: nobody does (fail closed).

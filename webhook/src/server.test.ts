@@ -9,12 +9,12 @@ import { createMetrics } from './metrics.ts';
 import { StaticPolicies } from './policy-cache.ts';
 import { buildServer, type WebhookServer } from './server.ts';
 import { createCa, issueServing } from './tls-certs.ts';
-import { admissionReview, APPROVALS_GVR, approvalRequest, examplePod, examplePolicy, POLICIES_GVR, TEST_INJECTOR } from '../test/fixtures.ts';
+import { admissionReview, APPROVALS_GVR, approvalRequest, examplePod, examplePolicy, FIXTURE_ISSUER, POLICIES_GVR, TEST_INJECTOR } from '../test/fixtures.ts';
 
 let server: WebhookServer;
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
 const ctx: WebhookContext = {
-  injector: TEST_INJECTOR, missingSecret: 'reject', usernamePrefix: '', operatorUsername: 'system:serviceaccount:guarita-system:guarita-operator',
+  injector: TEST_INJECTOR, missingSecret: 'reject', usernameMappings: [{ issuer: FIXTURE_ISSUER, claim: 'sub', prefix: '' }], operatorUsername: 'system:serviceaccount:guarita-system:guarita-operator',
   policies: new StaticPolicies(policies),
   lookups: { existingSecrets: (_ns, names) => Promise.resolve(new Set(names.filter((n) => n === 'orders-db-credentials'))), namespaceLabels: () => Promise.resolve({ 'guarita.io/injection': 'enabled' }) },
   metrics: createMetrics(false), log: pino({ level: 'silent' }), maskingCheck, now: () => new Date(),

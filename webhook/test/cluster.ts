@@ -11,6 +11,7 @@ import { KubeClient } from '../src/kube.ts';
 import { webhookConfigurations } from '../src/configurations.ts';
 import { TEST_SIDECAR } from './fixtures.ts';
 import { k, REPO } from '../../e2e/support/kubectl.ts';
+import { harnessUsernameMappings } from '../../e2e/support/username-mappings.ts';
 export { installCrds, k, kFails, REPO, suffix } from '../../e2e/support/kubectl.ts';
 
 export function adminApi(): KubeClient {
@@ -119,6 +120,7 @@ export async function startWebhookProcess(o: WebhookProcessOptions): Promise<Web
       GUARITA_WEBHOOK_TLS_CHECK_INTERVAL: '1s',
       GUARITA_SIDECAR_IMAGE: TEST_SIDECAR.image,
       GUARITA_LOG_LEVEL: 'debug',
+      GUARITA_OIDC_USERNAME_MAPPINGS: harnessUsernameMappings(),
       ...(o.operatorServiceAccount === undefined ? {} : { GUARITA_OPERATOR_SERVICE_ACCOUNT: o.operatorServiceAccount }),
       ...o.env,
     },

@@ -57,6 +57,9 @@ export function jobPod(namespace: string, name: string): Pod {
   return pod;
 }
 
+/** The OIDC issuer of the fixture's requesters; tests map it as the apiserver would (GUARITA_OIDC_USERNAME_MAPPINGS). */
+export const FIXTURE_ISSUER = 'https://idp.guarita.test';
+
 /** An ApprovalRequest as the sidecar creates it: alice's export, held for the DPO (rule exports-need-dpo). */
 export function approvalRequest(namespace: string, name: string, opts: { requester?: string; expiresAt?: Date } = {}): ApprovalRequest {
   const text = 'COPY (SELECT * FROM customers) TO STDOUT';
@@ -67,7 +70,7 @@ export function approvalRequest(namespace: string, name: string, opts: { request
     spec: {
       policyRef: { name: 'orders-db' },
       rule: 'exports-need-dpo',
-      requester: { username: opts.requester ?? 'alice', groups: ['support'], kind: 'User' },
+      requester: { username: opts.requester ?? 'alice', groups: ['support'], kind: 'User', issuer: FIXTURE_ISSUER, claims: { sub: opts.requester ?? 'alice' } },
       purpose: 'customer-support',
       target: { name: 'orders-db', protocol: 'postgres' },
       command: { text, preview: text.slice(0, 80), sha256: createHash('sha256').update(text).digest('hex') },

@@ -13,6 +13,9 @@ import { webhookConfigurations } from '../../../webhook/src/configurations.ts';
 import { SIDECAR_COMMAND } from '../../../webhook/src/constants.ts';
 import { CHART_DIR, find, helm, one, rules, template, templateRaw, type K8sObject } from './helm.ts';
 
+/** approvals.oidcUsernameMappings of values-non-default.yaml, as both components read it. */
+const MAPPINGS = [{ issuer: 'https://login.example.com', claim: 'email', prefix: 'oidc:' }, { issuer: 'https://agents.example.com', apiserver: false }];
+
 // helm and kubectl are real processes; a loaded machine makes them slow.
 jest.setTimeout(60_000);
 
@@ -254,7 +257,7 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
     expect(config.injector.sidecar.spoolSizeLimit).toBeUndefined();
     expect(config.injector.sidecar.operatorCaConfigMap).toBe('corp-operator-ca');
     expect(config.injector.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', ns, 'monitoring', 'batch-legacy']);
-    expect(config).toMatchObject({ missingSecret: 'warn', usernamePrefix: 'oidc:', logLevel: 'debug', tls: { mode: 'files', dir: '/var/run/guarita/webhook-tls' } });
+    expect(config).toMatchObject({ missingSecret: 'warn', usernameMappings: MAPPINGS, logLevel: 'debug', tls: { mode: 'files', dir: '/var/run/guarita/webhook-tls' } });
     expect(config.operatorServiceAccount).toEqual({ namespace: ns, name: 'audit-guarita-operator' });
     expect(podSpec(one(objects, 'Deployment', 'audit-guarita-operator')).serviceAccountName).toBe('audit-guarita-operator');
     expect(container(d).image).toBe('registry.example.com/guarita:1.2.3');
@@ -304,7 +307,8 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
 
   it('passes watched namespaces and extra environment to the operator', () => {
     const env = envOf(one(objects, 'Deployment', 'audit-guarita-operator'), ns);
-    expect(env).toMatchObject({ GUARITA_WATCH_NAMESPACES: 'lgpd-orders,billing', GUARITA_SEGMENT_MAX_AGE: '30m', GUARITA_OIDC_USERNAME_PREFIX: 'oidc:', GUARITA_TLS_CERT_FILE: '/var/run/guarita/operator-tls/tls.crt' });
+    expect(env).toMatchObject({ GUARITA_WATCH_NAMESPACES: 'lgpd-orders,billing', GUARITA_SEGMENT_MAX_AGE: '30m', GUARITA_TLS_CERT_FILE: '/var/run/guarita/operator-tls/tls.crt' });
+    expect(JSON.parse(env.GUARITA_OIDC_USERNAME_MAPPINGS ?? '')).toEqual(MAPPINGS);
     expect(podSpec(one(objects, 'Deployment', 'audit-guarita-operator')).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'audit-guarita-operator-tls' } });
     // cert-manager mode: the CA ConfigMaps are the user's (trust-manager), not the chart's.
     expect(find(objects, 'ConfigMap')).toEqual([]);

@@ -4,7 +4,8 @@ import { durationMs } from '../../../core/duration.ts';
 import { decideApproval, type ApprovalOptions } from './approval-state.ts';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
-const opts: ApprovalOptions = { approvedGraceMs: 600_000, defaultRetentionMs: 30 * 86_400_000, usernamePrefix: 'oidc:', parseDuration: durationMs };
+// The apiserver names users of https://idp as oidc:<sub> (claimMappings.username {claim: sub, prefix: "oidc:"}).
+const opts: ApprovalOptions = { approvedGraceMs: 600_000, defaultRetentionMs: 30 * 86_400_000, usernameMappings: [{ issuer: 'https://idp', claim: 'sub', prefix: 'oidc:' }], parseDuration: durationMs };
 
 function policy(minApprovals = 2, retention?: string): AccessPolicy {
   return {
@@ -29,7 +30,7 @@ function request(reviews: Review[] = [], status?: ApprovalRequest['status'], rul
   return {
     apiVersion: 'guarita.io/v1alpha1', kind: 'ApprovalRequest', metadata: { name: 'ar-1', namespace: 'shop', creationTimestamp: '2026-03-01T10:00:00Z' },
     spec: {
-      policyRef: { name: 'orders-db' }, rule, requester: { username: 'alice', kind: 'User', groups: ['support'] }, purpose: 'support',
+      policyRef: { name: 'orders-db' }, rule, requester: { username: 'alice', kind: 'User', groups: ['support'], issuer: 'https://idp', claims: { sub: 'alice', email: 'alice@example.com' } }, purpose: 'support',
       target: { name: 'orders-db', protocol: 'postgres' }, command: { text: 'COPY customers TO STDOUT', preview: 'COPY customers TO STDOUT', sha256: 'a'.repeat(64) },
       podRef: { name: 'agent' }, sessionId: 's1', expiresAt: '2026-03-01T10:15:00Z', reviews,
     },
@@ -105,6 +106,40 @@ describe('decideApproval', () => {
     const d = decideApproval(request([review('dana', 'Approved')], undefined, 'missing-rule'), policy(1), T0 + 60_000, opts);
     expect(d.patch).toMatchObject({ phase: 'Pending', approvals: 0 });
     expect(d.patch?.message).toContain('nobody can approve');
+  });
+
+  describe('four-eyes whatever the apiserver calls the requester', () => {
+    const countedBy = (reviewer: string, o: ApprovalOptions, req = request([review(reviewer, 'Approved')])): { approvals: number; why: string[] } => {
+      const d = decideApproval(req, policy(1), T0 + 60_000, o);
+      return { approvals: d.patch?.approvals ?? -1, why: d.ignored.map((i) => i.why) };
+    };
+    const MAPPINGS: [string, { claim: string; prefix: string }, string][] = [
+      ['legacy default prefix <issuer>#', { claim: 'sub', prefix: 'https://idp#' }, 'https://idp#alice'],
+      ['email, no prefix', { claim: 'email', prefix: '' }, 'alice@example.com'],
+      ['email, prefix oidc:', { claim: 'email', prefix: 'oidc:' }, 'oidc:alice@example.com'],
+    ];
+    for (const [how, mapping, aliceIs] of MAPPINGS) {
+      it(`${how}: does not count ${aliceIs}, counts someone else`, () => {
+        const o = { ...opts, usernameMappings: [{ issuer: 'https://idp', ...mapping }] };
+        expect(countedBy(aliceIs, o)).toEqual({ approvals: 0, why: ['the requester cannot review their own command'] });
+        expect(countedBy(aliceIs.replace('alice', 'dana'), o)).toEqual({ approvals: 1, why: [] });
+      });
+    }
+    it('counts no review of an OIDC requester whose issuer has no mapping, and says which setting is missing', () => {
+      const r = countedBy('dana', { ...opts, usernameMappings: [] });
+      expect(r.approvals).toBe(0);
+      expect(r.why[0]).toContain('GUARITA_OIDC_USERNAME_MAPPINGS');
+    });
+    it('counts no review of a request that does not record the requester\'s issuer', () => {
+      const req = request([review('dana', 'Approved')]);
+      delete req.spec.requester.issuer;
+      expect(countedBy('dana', opts, req).why[0]).toContain('spec.requester.issuer');
+    });
+    it('service accounts: the full name only', () => {
+      const req = request([review('system:serviceaccount:shop:agent', 'Approved'), review('system:serviceaccount:other:agent', 'Approved', 2)]);
+      req.spec.requester = { username: 'system:serviceaccount:shop:agent', kind: 'ServiceAccount' };
+      expect(countedBy('', opts, req)).toEqual({ approvals: 1, why: ['the requester cannot review their own command'] });
+    });
   });
 
   it('writes nothing when the status is already right', () => {

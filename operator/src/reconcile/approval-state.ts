@@ -9,6 +9,7 @@
 // reviewed before expiresAt and has not reviewed before. The operator never moves a request out
 // of Consumed, Denied or Expired; finished requests are deleted after the policy's retention.
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus, PolicyRule } from '../../../crds/types.ts';
+import { matchRequester, type OidcUsernameMapping } from '../../../core/approvals/requester.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { compact } from '../util.ts';
 
@@ -23,8 +24,8 @@ export interface ApprovalOptions {
   approvedGraceMs: number;
   /** How long finished requests are kept when the policy does not say (spec.retention.approvals). */
   defaultRetentionMs: number;
-  /** Prefix the apiserver's OIDC authenticator adds to usernames (requester "alice" is user "oidc:alice"). */
-  usernamePrefix: string;
+  /** How the apiserver names users of each OIDC issuer (GUARITA_OIDC_USERNAME_MAPPINGS): the four-eyes check. */
+  usernameMappings: readonly OidcUsernameMapping[];
   parseDuration: (d: string) => number | undefined;
 }
 
@@ -45,31 +46,33 @@ export function findApprovalRule(policy: AccessPolicy | undefined, rule: string)
   return r?.action === 'requireApproval' && r.approval !== undefined ? r : undefined;
 }
 
-function isRequester(reviewer: string, req: ApprovalRequest, prefix: string): boolean {
-  const name = req.spec.requester.username;
-  const candidates = [name, `${prefix}${name}`];
-  if (req.spec.requester.kind === 'ServiceAccount' && !name.startsWith('system:serviceaccount:')) candidates.push(`system:serviceaccount:${req.metadata.namespace ?? ''}:${name}`);
-  return candidates.includes(reviewer);
+function requesterProblem(reviewer: string, req: ApprovalRequest, mappings: readonly OidcUsernameMapping[]): string | undefined {
+  const same = matchRequester(reviewer, req.spec.requester, mappings);
+  if (same.verdict === 'requester') return 'the requester cannot review their own command';
+  // Fail closed: a review that might be the requester's does not count.
+  if (same.verdict === 'unknown') return `cannot check that the reviewer is not the requester: ${same.why}`;
+  return undefined;
 }
 
-function reviewProblem(r: Review, req: ApprovalRequest, groups: readonly string[] | undefined, seen: Set<string>, prefix: string): string | undefined {
+function reviewProblem(r: Review, req: ApprovalRequest, groups: readonly string[] | undefined, seen: Set<string>, mappings: readonly OidcUsernameMapping[]): string | undefined {
   if (r.reviewer === undefined || r.reviewer === '' || r.time === undefined) return 'not stamped by the admission webhook (no reviewer or time)';
   if (groups === undefined) return `rule ${req.spec.rule} of AccessPolicy ${req.spec.policyRef.name} does not exist or does not require approval`;
   if (!(r.reviewerGroups ?? []).some((g) => groups.includes(g))) return `not in an approver group (${groups.join(', ')})`;
-  if (isRequester(r.reviewer, req, prefix)) return 'the requester cannot review their own command';
+  const selfReview = requesterProblem(r.reviewer, req, mappings);
+  if (selfReview !== undefined) return selfReview;
   if (seen.has(r.reviewer)) return 'already reviewed';
   if (!(Date.parse(r.time) < Date.parse(req.spec.expiresAt))) return `reviewed after the request expired at ${req.spec.expiresAt}`;
   return undefined;
 }
 
 /** The reviews that count, in order, and the ones ignored with why. */
-export function countReviews(req: ApprovalRequest, rule: PolicyRule | undefined, prefix: string): { counted: CountedReview[]; ignored: { reviewer: string; why: string }[] } {
+export function countReviews(req: ApprovalRequest, rule: PolicyRule | undefined, mappings: readonly OidcUsernameMapping[]): { counted: CountedReview[]; ignored: { reviewer: string; why: string }[] } {
   const groups = rule?.approval?.approverGroups;
   const seen = new Set<string>();
   const counted: CountedReview[] = [];
   const ignored: { reviewer: string; why: string }[] = [];
   for (const r of req.spec.reviews ?? []) {
-    const why = reviewProblem(r, req, groups, seen, prefix);
+    const why = reviewProblem(r, req, groups, seen, mappings);
     if (why !== undefined) {
       ignored.push({ reviewer: r.reviewer ?? '(unstamped)', why });
       continue;
@@ -136,7 +139,7 @@ export function decideApproval(req: ApprovalRequest, policy: AccessPolicy | unde
   if (from !== undefined && TERMINAL.includes(from)) return terminal(req, policy, now, opts);
   const rule = findApprovalRule(policy, req.spec.rule);
   const required = rule?.approval?.minApprovals ?? 1;
-  const { counted, ignored } = countReviews(req, rule, opts.usernamePrefix);
+  const { counted, ignored } = countReviews(req, rule, opts.usernameMappings);
   const reviews = frozenReviews(req) ?? counted;
   const t = tally(req, reviews, required, rule, now, opts);
   const patch: Partial<ApprovalRequestStatus> = {

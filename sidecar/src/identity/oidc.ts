@@ -6,6 +6,7 @@
 // exactly, `aud` contains an accepted audience, `exp` present and `exp`/`nbf` with a small skew.
 import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type FetchImplementation } from 'jose';
 import { request } from 'undici';
+import { recordedClaims } from '../../../core/approvals/requester.ts';
 import type { Identity } from '../core-types.ts';
 import { errorMessage } from '../log.ts';
 import { unauthenticated, unavailable, AuthError } from './errors.ts';
@@ -181,7 +182,7 @@ export class OidcVerifier {
     if (subject === undefined) throw unauthenticated('no-subject', `the token has no ${usernameClaim} claim (the policy's usernameClaim)`);
     const purpose = settings.purposeClaim === undefined ? undefined : claimString(payload, settings.purposeClaim);
     return {
-      identity: { subject, groups: claimGroups(payload, settings.groupsClaim ?? 'groups'), kind: 'User' },
+      identity: { subject, groups: claimGroups(payload, settings.groupsClaim ?? 'groups'), kind: 'User', issuer: settings.issuer, claims: recordedClaims(payload, usernameClaim) },
       ...(purpose === undefined ? {} : { purpose }),
       ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
     };

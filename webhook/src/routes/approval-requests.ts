@@ -33,7 +33,7 @@ async function problems(req: AdmissionRequest, ctx: WebhookContext): Promise<str
   const old = req.oldObject as ApprovalRequest;
   const appends = (next.spec.reviews ?? []).length > (old.spec.reviews ?? []).length;
   const policy = appends ? await policyFor(next, ctx) : undefined;
-  return validateApprovalUpdate(old, next, req.userInfo, { policy, now: ctx.now(), usernamePrefix: ctx.usernamePrefix });
+  return validateApprovalUpdate(old, next, req.userInfo, { policy, now: ctx.now(), usernameMappings: ctx.usernameMappings });
 }
 
 async function validate(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {

@@ -1,0 +1,156 @@
+import { describe, expect, it } from '@jest/globals';
+import { matchRequester, parseUsernameMappings, type OidcUsernameMapping, type RecordedRequester } from './requester.ts';
+
+const ISS = 'https://idp.example.com';
+const OTHER_ISS = 'https://other-idp.example.com';
+
+// What the sidecar records for a person: the policy maps `sub`; the token also carries email and preferred_username.
+const alice: RecordedRequester = {
+  username: 'a1b2c3', kind: 'User', issuer: ISS,
+  claims: { sub: 'a1b2c3', email: 'alice@example.com', preferred_username: 'alice' },
+};
+
+const mapping = (claim: string, prefix: string, issuer = ISS): OidcUsernameMapping => ({ issuer, claim, prefix });
+
+// Every way an apiserver may name alice, and the mapping that describes it.
+const APISERVER_MAPPINGS: { how: string; mapping: OidcUsernameMapping; aliceIs: string }[] = [
+  { how: 'legacy flags, claim sub, default prefix <issuer>#', mapping: mapping('sub', `${ISS}#`), aliceIs: `${ISS}#a1b2c3` },
+  { how: 'legacy flags, claim email (default prefix: none)', mapping: mapping('email', ''), aliceIs: 'alice@example.com' },
+  { how: 'legacy flags, claim preferred_username, default prefix', mapping: mapping('preferred_username', `${ISS}#`), aliceIs: `${ISS}#alice` },
+  { how: 'structured config, claim email, prefix oidc:', mapping: mapping('email', 'oidc:'), aliceIs: 'oidc:alice@example.com' },
+  { how: 'structured config, claim sub, prefix oidc:', mapping: mapping('sub', 'oidc:'), aliceIs: 'oidc:a1b2c3' },
+  { how: 'structured config, claim preferred_username, prefix ""', mapping: mapping('preferred_username', ''), aliceIs: 'alice' },
+];
+
+describe('matchRequester over the apiserver\'s username mappings', () => {
+  for (const { how, mapping: m, aliceIs } of APISERVER_MAPPINGS) {
+    describe(how, () => {
+      it(`recognises alice as ${aliceIs}`, () => {
+        expect(matchRequester(aliceIs, alice, [m])).toEqual({ verdict: 'requester' });
+      });
+      it('lets someone else review', () => {
+        const bob = aliceIs.replace('alice', 'bob').replace('a1b2c3', 'd4e5f6');
+        expect(matchRequester(bob, alice, [m])).toEqual({ verdict: 'other' });
+      });
+      // The bypass of issue 18: the same person under a name the old check did not consider.
+      for (const { aliceIs: elsewhere } of APISERVER_MAPPINGS) {
+        if (elsewhere === aliceIs) continue;
+        it(`does not depend on guessing: ${elsewhere} is judged by the configured mapping only`, () => {
+          const verdict = matchRequester(elsewhere, alice, [m]).verdict;
+          // Verbatim claim values are always the requester; prefixed names only under their own mapping.
+          expect(verdict).toBe(['alice', 'alice@example.com', 'a1b2c3'].includes(elsewhere) ? 'requester' : 'other');
+        });
+      }
+    });
+  }
+
+  it('takes every mapping of an issuer (several authenticators for one issuer)', () => {
+    const both = [mapping('sub', `${ISS}#`), mapping('email', 'corp:')];
+    expect(matchRequester(`${ISS}#a1b2c3`, alice, both).verdict).toBe('requester');
+    expect(matchRequester('corp:alice@example.com', alice, both).verdict).toBe('requester');
+  });
+
+  it('ignores mappings of other issuers', () => {
+    expect(matchRequester(`${ISS}#a1b2c3`, alice, [mapping('sub', `${ISS}#`, OTHER_ISS)]).verdict).toBe('unknown');
+  });
+
+  it('treats a verbatim subject or claim as the requester whatever the mapping (a static-token user named like them)', () => {
+    for (const name of ['a1b2c3', 'alice@example.com', 'alice']) {
+      expect(matchRequester(name, alice, [mapping('sub', 'oidc:')]).verdict).toBe('requester');
+      expect(matchRequester(name, alice, []).verdict).toBe('requester');
+    }
+  });
+
+  it('is exact: case, whitespace and prefix variants are other people', () => {
+    const m = [mapping('email', 'oidc:')];
+    for (const name of ['oidc:Alice@example.com', 'oidc: alice@example.com', 'oidc:alice@example.com ', 'OIDC:alice@example.com']) {
+      expect(matchRequester(name, alice, m).verdict).toBe('other');
+    }
+  });
+
+  describe('fails closed', () => {
+    it('when the issuer has no mapping, naming the setting and the fix', () => {
+      const r = matchRequester(`${ISS}#a1b2c3`, alice, []);
+      expect(r.verdict).toBe('unknown');
+      expect(r).toMatchObject({ why: expect.stringContaining('GUARITA_OIDC_USERNAME_MAPPINGS') });
+      expect(r).toMatchObject({ why: expect.stringContaining('approvals.oidcUsernameMappings') });
+      expect(r).toMatchObject({ why: expect.stringContaining(`"prefix":"${ISS}#"`) });
+    });
+    it('when the request does not record the issuer (an older sidecar, or a hand-made request)', () => {
+      const r = matchRequester('bob', { username: 'alice', kind: 'User' }, [mapping('sub', '')]);
+      expect(r).toMatchObject({ verdict: 'unknown', why: expect.stringContaining('spec.requester.issuer') });
+    });
+    it('when the mapped claim was not recorded', () => {
+      const r = matchRequester('oidc:bob', { ...alice, claims: { sub: 'a1b2c3' } }, [mapping('email', 'oidc:')]);
+      expect(r).toMatchObject({ verdict: 'unknown', why: expect.stringContaining('claim email') });
+    });
+  });
+
+  it('an issuer declared apiserver: false has no Kubernetes usernames: only verbatim names match', () => {
+    const m: OidcUsernameMapping[] = [{ issuer: ISS, apiserver: false }];
+    expect(matchRequester(`${ISS}#a1b2c3`, alice, m).verdict).toBe('other');
+    expect(matchRequester('alice', alice, m).verdict).toBe('requester');
+  });
+
+  describe('service accounts', () => {
+    const sa: RecordedRequester = { username: 'system:serviceaccount:lgpd-orders:agent', kind: 'ServiceAccount' };
+    it('compares the full service-account username, no mapping needed', () => {
+      expect(matchRequester('system:serviceaccount:lgpd-orders:agent', sa, []).verdict).toBe('requester');
+      expect(matchRequester('system:serviceaccount:other:agent', sa, []).verdict).toBe('other');
+      expect(matchRequester('system:serviceaccount:lgpd-orders:agent2', sa, []).verdict).toBe('other');
+    });
+    it('refuses to decide on a bare or malformed recorded name instead of guessing its namespace', () => {
+      for (const username of ['agent', 'system:serviceaccount:agent', 'system:serviceaccount:ns:agent:x', 'system:serviceaccount::agent']) {
+        expect(matchRequester('system:serviceaccount:lgpd-orders:agent', { username, kind: 'ServiceAccount' }, []))
+          .toMatchObject({ verdict: 'unknown', why: expect.stringContaining('system:serviceaccount:<namespace>:<name>') });
+      }
+    });
+    it('an OIDC requester whose subject looks like a service account is that service account too (verbatim)', () => {
+      expect(matchRequester('system:serviceaccount:ns:x', { username: 'system:serviceaccount:ns:x', kind: 'User', issuer: ISS, claims: {} }, [mapping('sub', `${ISS}#`)]).verdict).toBe('requester');
+    });
+  });
+});
+
+describe('parseUsernameMappings', () => {
+  it('reads claim and prefix, expressions of that shape, and apiserver: false', () => {
+    const { mappings, problems } = parseUsernameMappings(JSON.stringify([
+      { issuer: ISS, claim: 'sub', prefix: `${ISS}#` },
+      { issuer: OTHER_ISS, expression: '\'oidc:\' + claims.email' },
+      { issuer: 'https://third.example', expression: 'claims["preferred_username"]' },
+      { issuer: 'https://agents.example', apiserver: false },
+    ]));
+    expect(problems).toEqual([]);
+    expect(mappings).toEqual([
+      { issuer: ISS, claim: 'sub', prefix: `${ISS}#` },
+      { issuer: OTHER_ISS, claim: 'email', prefix: 'oidc:' },
+      { issuer: 'https://third.example', claim: 'preferred_username', prefix: '' },
+      { issuer: 'https://agents.example', apiserver: false },
+    ]);
+  });
+
+  it('is empty when unset (then OIDC requests are not decided)', () => {
+    expect(parseUsernameMappings(undefined)).toEqual({ mappings: [], problems: [] });
+    expect(parseUsernameMappings('  ')).toEqual({ mappings: [], problems: [] });
+  });
+
+  const BAD: [string, unknown, string][] = [
+    ['not JSON', '{', 'not JSON'],
+    ['not a list', { issuer: ISS }, 'JSON list'],
+    ['no prefix (no default: the default is how the bypass happened)', [{ issuer: ISS, claim: 'sub' }], 'prefix is required'],
+    ['the legacy "-"', [{ issuer: ISS, claim: 'sub', prefix: '-' }], 'write "" instead'],
+    ['no issuer', [{ claim: 'sub', prefix: '' }], 'issuer must be'],
+    ['a bad claim name', [{ issuer: ISS, claim: 'a b', prefix: '' }], 'claim must be'],
+    ['an expression beyond claim + prefix', [{ issuer: ISS, expression: 'claims.sub + "@corp"' }], 'not of the form'],
+    ['two forms at once', [{ issuer: ISS, claim: 'sub', prefix: '', apiserver: false }], 'exactly one'],
+    ['apiserver: true', [{ issuer: ISS, apiserver: true }], 'may only be false'],
+    ['an unknown field', [{ issuer: ISS, claim: 'sub', prefix: '', groups: 'x' }], 'unknown field(s) groups'],
+    ['an issuer both mapped and not', [{ issuer: ISS, claim: 'sub', prefix: '' }, { issuer: ISS, apiserver: false }], 'keep one'],
+  ];
+  for (const [what, value, message] of BAD) {
+    it(`refuses ${what}, naming the setting`, () => {
+      const { problems } = parseUsernameMappings(typeof value === 'string' ? value : JSON.stringify(value));
+      expect(problems.join('\n')).toContain(message);
+      expect(problems.join('\n')).toContain('GUARITA_OIDC_USERNAME_MAPPINGS');
+    });
+  }
+});
