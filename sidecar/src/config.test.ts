@@ -55,6 +55,26 @@ describe('loadConfig', () => {
     expect(durationMs('soon')).toBeUndefined();
   });
 
+  it('reads the identity settings (OIDC key age, service-account issuers, TokenReview budget) with their defaults', () => {
+    expect(loadConfig(env)).toMatchObject({ oidcJwksRefreshMs: 600_000, oidcJwksMaxStaleMs: 86_400_000, serviceAccountIssuers: [], tokenReviewBurst: 20, tokenReviewPerMinute: 300 });
+    expect(loadConfig({
+      ...env, GUARITA_OIDC_JWKS_MAX_STALE: '2h', GUARITA_OIDC_JWKS_REFRESH: '5m', GUARITA_SERVICE_ACCOUNT_ISSUERS: 'https://kubernetes.default.svc, https://old.example',
+      GUARITA_TOKENREVIEW_BURST: '5', GUARITA_TOKENREVIEW_PER_MINUTE: '60',
+    })).toMatchObject({ oidcJwksMaxStaleMs: 7_200_000, oidcJwksRefreshMs: 300_000, serviceAccountIssuers: ['https://kubernetes.default.svc', 'https://old.example'], tokenReviewBurst: 5, tokenReviewPerMinute: 60 });
+  });
+
+  it.each([
+    ['GUARITA_OIDC_JWKS_MAX_STALE', { GUARITA_OIDC_JWKS_MAX_STALE: 'a day' }, /duration/],
+    ['GUARITA_OIDC_JWKS_MAX_STALE', { GUARITA_OIDC_JWKS_MAX_STALE: '1m' }, /at least GUARITA_OIDC_JWKS_REFRESH/],
+    ['GUARITA_OIDC_JWKS_REFRESH', { GUARITA_OIDC_JWKS_REFRESH: '10ms' }, /at least/],
+    ['GUARITA_TOKENREVIEW_BURST', { GUARITA_TOKENREVIEW_BURST: '0' }, /positive integer/],
+    ['GUARITA_TOKENREVIEW_PER_MINUTE', { GUARITA_TOKENREVIEW_PER_MINUTE: '-3' }, /positive integer/],
+  ] as const)('names %s when an identity setting is wrong', (setting, over, message) => {
+    const err = error(over);
+    expect(err.setting).toBe(setting);
+    expect(err.message).toMatch(message);
+  });
+
   it.each([
     ['GUARITA_NAMESPACE', { GUARITA_NAMESPACE: undefined }, /is required/],
     ['GUARITA_POD_NAME', { GUARITA_POD_NAME: '' }, /is required/],

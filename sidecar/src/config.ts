@@ -39,6 +39,15 @@ export interface SidecarConfig {
   httpMaxBufferedBody: number;
   /** Host the listeners and the admin server bind to. */
   bindHost: string;
+  /** How long the last good OIDC key set keeps verifying while its issuer is unreachable. */
+  oidcJwksMaxStaleMs: number;
+  /** Age at which an OIDC key set is refreshed (in the background). */
+  oidcJwksRefreshMs: number;
+  /** The apiserver's service-account issuers, checked locally before a TokenReview (empty: read from the pod's own token). */
+  serviceAccountIssuers: string[];
+  /** TokenReviews per source address: burst, and refill per minute (per connection: a quarter and a fifth). */
+  tokenReviewBurst: number;
+  tokenReviewPerMinute: number;
 }
 
 /** A configuration problem, naming the setting. */
@@ -179,6 +188,19 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return value as T;
 }
 
+function identityTuning(env: Env): Pick<SidecarConfig, 'oidcJwksMaxStaleMs' | 'oidcJwksRefreshMs' | 'serviceAccountIssuers' | 'tokenReviewBurst' | 'tokenReviewPerMinute'> {
+  const oidcJwksRefreshMs = durationSetting(env, 'GUARITA_OIDC_JWKS_REFRESH', '10m', 1000);
+  const oidcJwksMaxStaleMs = durationSetting(env, 'GUARITA_OIDC_JWKS_MAX_STALE', '24h', 0);
+  if (oidcJwksMaxStaleMs < oidcJwksRefreshMs) throw new ConfigError('GUARITA_OIDC_JWKS_MAX_STALE', `must be at least GUARITA_OIDC_JWKS_REFRESH (${oidcJwksRefreshMs}ms): keys are refreshed before they may be served stale`);
+  const issuers = (optional(env, 'GUARITA_SERVICE_ACCOUNT_ISSUERS') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const iss of issuers) if (!URL.canParse(iss) && !/^[\x21-\x7e]+$/.test(iss)) throw new ConfigError('GUARITA_SERVICE_ACCOUNT_ISSUERS', `must be a comma-separated list of issuers (the apiserver's --service-account-issuer values), got ${JSON.stringify(iss)}`);
+  return {
+    oidcJwksRefreshMs, oidcJwksMaxStaleMs, serviceAccountIssuers: issuers,
+    tokenReviewBurst: positiveInt(env, 'GUARITA_TOKENREVIEW_BURST', 20),
+    tokenReviewPerMinute: positiveInt(env, 'GUARITA_TOKENREVIEW_PER_MINUTE', 300),
+  };
+}
+
 function tuning(env: Env): Pick<SidecarConfig, 'drainTimeoutMs' | 'logLevel' | 'httpBinary' | 'httpMaxBufferedBody' | 'bindHost'> {
   return {
     drainTimeoutMs: durationSetting(env, 'GUARITA_DRAIN_TIMEOUT', '20s', 0),
@@ -215,5 +237,6 @@ export function loadConfig(env: Env = process.env): SidecarConfig {
     approvalWaitMs: durationSetting(env, 'GUARITA_APPROVAL_WAIT', '30s', 0),
     policyStalenessMs: durationSetting(env, 'GUARITA_POLICY_STALENESS', '60s', 1000),
     ...tuning(env),
+    ...identityTuning(env),
   };
 }

@@ -46,7 +46,8 @@ export interface SessionRequest {
   credential: string;
   /** Declared purpose (X-Guarita-Purpose, or `-c guarita.purpose=`); falls back to the token's purposeClaim. */
   purpose?: string;
-  client: { remoteAddress: string; application?: string };
+  /** `connection` (address:port) identifies one client connection: service-account reviews are rate-limited per connection and per address. */
+  client: { remoteAddress: string; application?: string; connection?: string };
 }
 
 /**

@@ -49,6 +49,15 @@ function truncate(text: string, maxBytes: number): { text: string; truncated: bo
   return { text: new TextDecoder().decode(buf.subarray(0, maxBytes)).replace(/\uFFFD$/, ''), truncated: true };
 }
 
+/** The identity configuration a credential was verified under (a change re-verifies open sessions). */
+function identityKey(target: CompiledTarget): string {
+  return JSON.stringify(target.policy.spec.identity);
+}
+
+function sameIdentity(a: Identity, b: Identity): boolean {
+  return a.subject === b.subject && a.kind === b.kind && a.namespace === b.namespace && [...a.groups].sort().join('\u0000') === [...b.groups].sort().join('\u0000');
+}
+
 const sidecarDenial = (code: EnforcementDecision['code'], reason: string, rule?: string): EnforcementDecision => ({ decision: 'deny', code, reason, ...opt('rule', rule) });
 
 export class SidecarEnforcer implements Enforcer {
@@ -93,12 +102,12 @@ export class SidecarEnforcer implements Enforcer {
     if (!spool.ok) return { ok: false, code: 'Unavailable', message: `${spool.message}; recording is mandatory, so requests are refused` };
     let verified;
     try {
-      verified = await this.deps.authenticator.authenticate(req.credential, available.target.policy.spec.identity);
+      verified = await this.deps.authenticator.authenticate(req.credential, available.target.policy.spec.identity, { source: req.client.remoteAddress, ...opt('connection', req.client.connection) });
     } catch (err) {
       return this.#authRefusal(target, err);
     }
     const purpose = req.purpose ?? verified.purpose;
-    const session = new SidecarSession(this, target, verified.identity, purpose ?? '', verified.expiresAt);
+    const session = new SidecarSession(this, target, verified.identity, purpose ?? '', verified.expiresAt, { credential: req.credential, identityKey: identityKey(available.target) });
     const denied = available.target.compiled.checkAccess(verified.identity, purpose);
     if (denied !== undefined) {
       this.deps.metrics.decisions.inc({ target: target.target, decision: 'deny', rule: '' });
@@ -120,12 +129,17 @@ export class SidecarEnforcer implements Enforcer {
     return { ok: false, code: auth.code, message: auth.message };
   }
 
-  /** Re-checks the open sessions of a policy that changed: revocation closes them. */
+  /**
+   * Re-checks the open sessions of a policy that changed: revocation closes them, and so does a
+   * credential that no longer verifies under a changed spec.identity (re-verified in the background;
+   * the session's next command waits for that answer).
+   */
   #sweep(policy: string, current: PolicyState<CompiledTarget>): void {
     for (const session of this.#sessions) {
       if (session.policyName !== policy) continue;
       const reason = this.#closeReason(session, current);
       if (reason !== undefined) void session.close(reason.message, reason.kind);
+      else if (current.state === 'ok') void session.identityHolds(current.compiled);
     }
   }
 
@@ -163,11 +177,15 @@ export class SidecarSession implements Session {
   readonly #targetConfig: TargetConfig;
   readonly #closed = new AbortController();
   readonly #expiresAt: number | undefined;
+  // Kept for the session's life only to re-verify it when spec.identity changes; dropped at close.
+  #credential: string | undefined;
+  #verifiedFor: string;
+  #rechecking: { key: string; holds: Promise<boolean> } | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #last: CompiledTarget | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(enforcer: SidecarEnforcer, target: TargetConfig, identity: Identity, purpose: string, expiresAt: number | undefined) {
+  constructor(enforcer: SidecarEnforcer, target: TargetConfig, identity: Identity, purpose: string, expiresAt: number | undefined, verified: { credential: string; identityKey: string }) {
     this.#enforcer = enforcer;
     this.#targetConfig = target;
     this.identity = identity;
@@ -176,6 +194,47 @@ export class SidecarSession implements Session {
     this.target = target.target;
     this.protocol = target.protocol;
     this.#expiresAt = expiresAt;
+    this.#credential = verified.credential;
+    this.#verifiedFor = verified.identityKey;
+  }
+
+  /**
+   * Whether the session's credential verifies under the identity configuration of `target` (the
+   * policy in force). When spec.identity changed since it was verified, the credential is verified
+   * again (issuer, audiences, methods, claims) and must map to the same identity; otherwise the
+   * session is closed, naming why. Fails closed: a verifier that cannot answer closes it too.
+   */
+  identityHolds(target: CompiledTarget): Promise<boolean> {
+    if (this.closed.aborted) return Promise.resolve(false);
+    const key = identityKey(target);
+    if (key === this.#verifiedFor) return Promise.resolve(true);
+    if (this.#rechecking?.key !== key) {
+      const holds = this.#reverify(target, key).finally(() => { if (this.#rechecking?.holds === holds) this.#rechecking = undefined; });
+      this.#rechecking = { key, holds };
+    }
+    return this.#rechecking.holds;
+  }
+
+  async #reverify(target: CompiledTarget, key: string): Promise<boolean> {
+    const d = this.#enforcer.deps;
+    const credential = this.#credential;
+    if (credential === undefined) return false;
+    let verified;
+    try {
+      // No rate-limit context: re-checks are bounded by the sessions already open.
+      verified = await d.authenticator.authenticate(credential, target.policy.spec.identity);
+    } catch (err) {
+      const auth = err instanceof AuthError ? err : undefined;
+      d.metrics.authFailures.inc({ target: this.target, reason: `recheck-${auth?.reason ?? 'error'}` });
+      await this.close(`session closed: the AccessPolicy's spec.identity changed and the session's credential no longer verifies: ${errorMessage(err)}`, 'identity');
+      return false;
+    }
+    if (!sameIdentity(verified.identity, this.identity)) {
+      await this.close(`session closed: the AccessPolicy's spec.identity changed and the session's credential now maps to ${verified.identity.kind} ${verified.identity.subject} (groups ${verified.identity.groups.join(', ') || 'none'}), not the identity the session was opened as`, 'identity');
+      return false;
+    }
+    this.#verifiedFor = key;
+    return !this.closed.aborted;
   }
 
   get closed(): AbortSignal { return this.#closed.signal; }
@@ -225,6 +284,7 @@ export class SidecarSession implements Session {
     if (this.closed.aborted) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
     const available = this.#enforcer.available(this.#targetConfig);
     if (!available.ok) return this.#deny(sidecarDenial('Unavailable', available.message), text);
+    if (!(await this.identityHolds(available.target))) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
     this.#last = available.target;
     const spool = this.#enforcer.deps.spool.health();
     if (!spool.ok) throw new Error(`${spool.message}; recording is mandatory, so the command is refused`);
@@ -337,6 +397,7 @@ export class SidecarSession implements Session {
 
   async #doClose(reason: string, kind: string): Promise<void> {
     clearTimeout(this.#expiryTimer);
+    this.#credential = undefined;
     this.#closed.abort(new Error(reason));
     this.#enforcer.forget(this, kind);
     this.#enforcer.deps.logger.info({ sessionId: this.id, target: this.target, subject: this.identity.subject, reason }, 'session closed');

@@ -26,6 +26,15 @@ export class Metrics {
   readonly policySynced: Gauge<'policy'>;
   readonly policyWatchBroken: Gauge;
   readonly authFailures: Counter<'target' | 'reason'>;
+  /** OIDC key sets: age and stale-serving state per issuer (read at scrape time), refresh failures. */
+  readonly oidcJwks: JwksGauges;
+  readonly oidcJwksRefreshFailures: Counter<'issuer'>;
+  /** TokenReviews sent to the apiserver, by answer (authenticated, rejected, error). */
+  readonly tokenReviews: Counter<'result'>;
+  /** Service-account tokens answered from the cache (positive, negative) without a TokenReview. */
+  readonly tokenReviewCacheHits: Counter<'result'>;
+  /** Service-account tokens refused without a TokenReview: local pre-check, rate limits, concurrency cap. */
+  readonly tokenReviewRefused: Counter<'reason'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -36,7 +45,7 @@ export class Metrics {
     this.approvalWait = new Histogram({ name: 'guarita_sidecar_approval_wait_seconds', help: 'How long commands were held for approval, by outcome.', labelNames: ['target', 'outcome'], buckets: [0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300], registers });
     this.upstreamLatency = new Histogram({ name: 'guarita_sidecar_upstream_latency_seconds', help: 'Upstream latency (HTTP: to response headers).', labelNames: ['target', 'protocol'], buckets: latency, registers });
     this.sessionsOpen = new Gauge({ name: 'guarita_sidecar_sessions_open', help: 'Open sessions.', labelNames: ['target'], registers });
-    this.sessionsClosed = new Counter({ name: 'guarita_sidecar_sessions_closed_total', help: 'Closed sessions by reason (client, revoked, policy, expired, shutdown).', labelNames: ['target', 'reason'], registers });
+    this.sessionsClosed = new Counter({ name: 'guarita_sidecar_sessions_closed_total', help: 'Closed sessions by reason (client, revoked, policy, identity, expired, shutdown).', labelNames: ['target', 'reason'], registers });
     this.spoolAppend = new Histogram({ name: 'guarita_sidecar_spool_append_seconds', help: 'Durable append latency of session records (write + fdatasync).', buckets: latency, registers });
     this.spoolPending = new Gauge({ name: 'guarita_sidecar_spool_pending_records', help: 'Records in the spool not yet acknowledged by the operator.', registers });
     this.spoolFailures = new Counter({ name: 'guarita_sidecar_spool_failures_total', help: 'Failed spool writes (the commands concerned failed).', registers });
@@ -45,10 +54,43 @@ export class Metrics {
     this.policySynced = new Gauge({ name: 'guarita_sidecar_policy_in_force', help: '1 when the AccessPolicy is synced and valid, 0 otherwise.', labelNames: ['policy'], registers });
     this.policyWatchBroken = new Gauge({ name: 'guarita_sidecar_policy_watch_broken_seconds', help: 'Seconds the AccessPolicy watch has been broken (0 when healthy).', registers });
     this.authFailures = new Counter({ name: 'guarita_sidecar_authentication_failures_total', help: 'Rejected credentials by reason.', labelNames: ['target', 'reason'], registers });
+    this.oidcJwks = new JwksGauges(registers);
+    this.oidcJwksRefreshFailures = new Counter({ name: 'guarita_sidecar_oidc_jwks_refresh_failures_total', help: 'Failed fetches of an OIDC issuer\'s discovery or JWKS (cached keys keep verifying up to GUARITA_OIDC_JWKS_MAX_STALE).', labelNames: ['issuer'], registers });
+    this.tokenReviews = new Counter({ name: 'guarita_sidecar_tokenreviews_total', help: 'TokenReviews sent to the apiserver, by answer.', labelNames: ['result'], registers });
+    this.tokenReviewCacheHits = new Counter({ name: 'guarita_sidecar_tokenreview_cache_hits_total', help: 'Service-account tokens answered from the cache (positive or negative) without a TokenReview.', labelNames: ['result'], registers });
+    this.tokenReviewRefused = new Counter({ name: 'guarita_sidecar_tokenreview_refused_total', help: 'Service-account tokens refused without a TokenReview, by reason (pre-check, rate limit, concurrency cap).', labelNames: ['reason'], registers });
     if (opts.defaultMetrics === true) collectDefaultMetrics({ register: this.registry, prefix: 'guarita_sidecar_' });
   }
 
   countMasked(target: string, counts: Record<string, number>): void {
     for (const [type, n] of Object.entries(counts)) if (n > 0) this.masked.inc({ target, type }, n);
   }
+}
+
+/** What an OIDC verifier reports about one issuer's key set. */
+export interface JwksGaugeValue { issuer: string; ageSeconds: number; stale: boolean }
+
+/** Key-set gauges computed at scrape time from the verifier that provides them. */
+export class JwksGauges {
+  #provider: (() => JwksGaugeValue[]) | undefined;
+
+  constructor(registers: Registry[]) {
+    const values = (): JwksGaugeValue[] => this.#provider?.() ?? [];
+    new Gauge({
+      name: 'guarita_sidecar_oidc_jwks_age_seconds', help: 'Seconds since the OIDC issuer\'s signing keys were last fetched successfully.', labelNames: ['issuer'], registers,
+      collect() {
+        this.reset();
+        for (const v of values()) this.set({ issuer: v.issuer }, v.ageSeconds);
+      },
+    });
+    new Gauge({
+      name: 'guarita_sidecar_oidc_jwks_stale', help: '1 while the last refresh of the issuer\'s signing keys failed and cached keys are served.', labelNames: ['issuer'], registers,
+      collect() {
+        this.reset();
+        for (const v of values()) this.set({ issuer: v.issuer }, v.stale ? 1 : 0);
+      },
+    });
+  }
+
+  provide(provider: () => JwksGaugeValue[]): void { this.#provider = provider; }
 }

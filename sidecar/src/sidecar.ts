@@ -2,6 +2,8 @@
 // approvals, enforcer, shipper, listeners and the admin server; and the graceful shutdown that
 // drains in-flight requests, closes sessions (recording their end) and flushes the spool.
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { initPolicyEngine } from '../../core/policy/index.ts';
 import { startAdmin } from './admin.ts';
 import { Approvals } from './approvals.ts';
@@ -10,7 +12,7 @@ import { SidecarEnforcer } from './enforcer.ts';
 import { startHttpListener } from './http/proxy.ts';
 import { Authenticator } from './identity/index.ts';
 import { OidcVerifier } from './identity/oidc.ts';
-import { ServiceAccountVerifier } from './identity/service-account.ts';
+import { ServiceAccountVerifier, tokenIssuer } from './identity/service-account.ts';
 import { KubeClient, kubeConnection } from './kube/client.ts';
 import { errorMessage, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -48,6 +50,17 @@ async function startListener(t: TargetConfig, ctx: { config: SidecarConfig; enfo
   return { target: t.target, port: l.address.port, close: (ms) => l.close(ms) };
 }
 
+/** The OIDC and service-account verifiers with the settings of this process. */
+function identityVerifiers(config: SidecarConfig, kube: KubeClient, metrics: Metrics): Authenticator {
+  // The pod's own projected token names the apiserver's service-account issuer.
+  const ownIssuer = existsSync(join(config.tokenDir, 'kube')) ? tokenIssuer(readFileSync(join(config.tokenDir, 'kube'), 'utf8')) : undefined;
+  const issuers = config.serviceAccountIssuers.length > 0 ? config.serviceAccountIssuers : ownIssuer === undefined ? [] : [ownIssuer];
+  return new Authenticator(
+    new OidcVerifier({ cacheMaxAgeMs: config.oidcJwksRefreshMs, maxStaleMs: config.oidcJwksMaxStaleMs, metrics }),
+    new ServiceAccountVerifier(kube, { issuers, perSource: { burst: config.tokenReviewBurst, perMinute: config.tokenReviewPerMinute }, metrics }),
+  );
+}
+
 export interface StartOptions {
   /** Tests: simulate a failing spool volume. */
   spoolFaults?: SpoolOptions['faults'];
@@ -69,7 +82,7 @@ export async function startSidecar(config: SidecarConfig, logger: Logger, opts: 
   });
   const enforcer = new SidecarEnforcer({
     config, policies, metrics, spool, logger: logger.child({ part: 'enforcer' }),
-    authenticator: new Authenticator(new OidcVerifier(), new ServiceAccountVerifier(kube)),
+    authenticator: identityVerifiers(config, kube, metrics),
     approvals: new Approvals({ kube, namespace: config.namespace, podName: config.podName, ...(config.podUid === undefined ? {} : { podUid: config.podUid }), logger: logger.child({ part: 'approvals' }) }),
   });
   const shipper = new Shipper({

@@ -1,15 +1,25 @@
 // The OIDC verifier against an IdP on loopback that counts what it is asked: discovery and the
 // JWKS are cached, an unknown kid refetches the keys at most once per cooldown (a flood of made-up
 // kids does not hammer the IdP), a rotated key is picked up, and a lying discovery is refused.
+// Outages (issue 18 item 10), on a clock the test moves: the last good keys keep verifying up to
+// the configured maximum age and say so in metrics; an unknown kid is refused naming the outage;
+// the same against the harness's real OIDC provider (oidc-provider), started here and stopped.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { requestToken } from '../../e2e/harness/idp-client.ts';
+import { startIdp } from '../../e2e/harness/idp.ts';
+import { eventually } from '../../operator/test/support.ts';
+import { Metrics } from '../src/metrics.ts';
 
 type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 import { AuthError } from '../src/identity/errors.ts';
 import { OidcVerifier } from '../src/identity/oidc.ts';
 
-interface FakeIdp { issuer: string; hits: { discovery: number; jwks: number }; keys: JWK[]; discoveryIssuer?: string; server: Server }
+interface FakeIdp { issuer: string; hits: { discovery: number; jwks: number }; keys: JWK[]; discoveryIssuer?: string; down?: boolean; server: Server }
 
 let idp: FakeIdp;
 let signer: { kid: string; key: SigningKey };
@@ -29,6 +39,11 @@ beforeAll(async () => {
   signer = { kid: 'key-1', key: first.key };
   const state: FakeIdp = { issuer: '', hits: { discovery: 0, jwks: 0 }, keys: [first.jwk], server: createServer() };
   state.server.on('request', (req, res) => {
+    if (state.down === true) {
+      // An outage as a client sees it: the connection is cut without an answer.
+      req.socket.destroy();
+      return;
+    }
     if (req.url === '/.well-known/openid-configuration') {
       state.hits.discovery++;
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -98,6 +113,103 @@ describe('OidcVerifier', () => {
       await expect(v.verify(await token(signer.kid, signer.key), settings())).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringContaining('names issuer') });
     } finally {
       idp.discoveryIssuer = undefined;
+    }
+  });
+});
+
+/** A clock the test moves. */
+function clock(): { now: () => number; advance(ms: number): void } {
+  let t = Date.now();
+  return { now: () => t, advance: (ms) => { t += ms; } };
+}
+
+async function metricValue(metrics: Metrics, name: string): Promise<number | undefined> {
+  const line = (await metrics.registry.metrics()).split('\n').find((l) => l.startsWith(`${name}{`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('OidcVerifier while the issuer is unreachable (item 10)', () => {
+  const MIN = 60_000;
+  const HOUR = 3600_000;
+
+  it('keeps verifying with the last good keys up to the maximum age, says so in metrics, then refuses', async () => {
+    const t = clock();
+    const metrics = new Metrics();
+    const v = new OidcVerifier({ now: t.now, metrics, cacheMaxAgeMs: 10 * MIN, maxStaleMs: 24 * HOUR, minFetchIntervalMs: 1000, jwksCooldownMs: 30_000 });
+    // Tokens are signed at the real time; the verifier's clock only moves its key cache (and exp).
+    const sign = (): Promise<string> => new SignJWT({ groups: ['support'] }).setProtectedHeader({ alg: 'RS256', kid: signer.kid }).setIssuer(idp.issuer).setAudience('guarita')
+      .setSubject('agent-1').setIssuedAt().setExpirationTime(Math.floor(t.now() / 1000) + 300).sign(signer.key);
+    await v.verify(await sign(), settings());
+    expect(await metricValue(metrics, 'guarita_sidecar_oidc_jwks_stale')).toBe(0);
+    idp.down = true;
+    try {
+      t.advance(11 * MIN);
+      // Past the refresh age: answered at once with the cached keys, refreshed behind the answer.
+      expect((await v.verify(await sign(), settings())).identity.subject).toBe('agent-1');
+      await eventually('the failed refresh shows in metrics', async () => ((await metricValue(metrics, 'guarita_sidecar_oidc_jwks_stale')) === 1 ? true : undefined));
+      expect(await metricValue(metrics, 'guarita_sidecar_oidc_jwks_refresh_failures_total')).toBeGreaterThanOrEqual(1);
+      expect(await metricValue(metrics, 'guarita_sidecar_oidc_jwks_age_seconds')).toBeGreaterThanOrEqual(660);
+      t.advance(20 * HOUR);
+      expect((await v.verify(await sign(), settings())).identity.subject).toBe('agent-1');
+      // A key never fetched is refused, naming the outage (not taken on trust, not "bad signature").
+      const unknown = await rsaKey('rotated-during-outage');
+      t.advance(MIN);
+      await expect(v.verify(await token('rotated-during-outage', unknown.key, { exp: Math.floor(t.now() / 1000) + 300 }), settings()))
+        .rejects.toMatchObject({ code: 'Unavailable', reason: 'unknown-key-offline', message: expect.stringContaining('rotated-during-outage') });
+      t.advance(4 * HOUR);
+      await expect(v.verify(await sign(), settings())).rejects.toMatchObject({ code: 'Unavailable', reason: 'jwks-too-old', message: expect.stringContaining('GUARITA_OIDC_JWKS_MAX_STALE') });
+    } finally {
+      idp.down = false;
+    }
+    // The issuer is back: the next verification refreshes and the state clears.
+    t.advance(MIN);
+    expect((await v.verify(await sign(), settings())).identity.subject).toBe('agent-1');
+    expect(await metricValue(metrics, 'guarita_sidecar_oidc_jwks_stale')).toBe(0);
+    expect(await metricValue(metrics, 'guarita_sidecar_oidc_jwks_age_seconds')).toBeLessThan(5);
+  });
+
+  it('without any keys fetched yet, an unreachable issuer is 503, never an unverified accept', async () => {
+    const v = new OidcVerifier({ minFetchIntervalMs: 0 });
+    idp.down = true;
+    try {
+      await expect(v.verify(await token(signer.kid, signer.key), settings())).rejects.toMatchObject({ code: 'Unavailable' });
+    } finally {
+      idp.down = false;
+    }
+  });
+
+  it('with the real OIDC provider: stopped after the keys were fetched, its tokens still verify within the bound; unknown kids and too-old keys are refused', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'guarita-idp-outage-'));
+    mkdirSync(join(runDir, 'logs'));
+    const real = await startIdp(runDir);
+    const t = clock();
+    const metrics = new Metrics();
+    const v = new OidcVerifier({ now: t.now, metrics, cacheMaxAgeMs: 10 * MIN, maxStaleMs: 24 * HOUR, minFetchIntervalMs: 1000 });
+    const s = { issuer: real.coordinates.issuer, audiences: ['guarita'] };
+    try {
+      const tokens = [
+        await requestToken(real.coordinates, { clientId: 'support-agent', audience: 'guarita' }),
+        await requestToken(real.coordinates, { clientId: 'batch-job', audience: 'guarita' }),
+      ];
+      expect((await v.verify(tokens[0] ?? '', s)).identity.groups).toContain('support');
+      await real.process.stop();
+      t.advance(30 * MIN);
+      for (const tk of tokens) expect((await v.verify(tk, s)).identity.subject).not.toBe('');
+      await eventually('the failed refresh shows in metrics', async () => ((await metricValue(metrics, 'guarita_sidecar_oidc_jwks_stale')) === 1 ? true : undefined));
+      const attacker = await generateKeyPair('RS256');
+      const forged = await new SignJWT({ groups: ['dpo'] }).setProtectedHeader({ alg: 'RS256', kid: 'not-published' }).setIssuer(s.issuer).setAudience('guarita')
+        .setSubject('mallory').setIssuedAt().setExpirationTime('5m').sign(attacker.privateKey);
+      t.advance(MIN);
+      await expect(v.verify(forged, s)).rejects.toMatchObject({ code: 'Unavailable', reason: 'unknown-key-offline' });
+      // A token claiming a published kid but signed by another key fails its signature, outage or not.
+      const header = JSON.parse(Buffer.from((tokens[0] ?? '').split('.')[0] ?? '', 'base64url').toString()) as { kid: string; alg: string };
+      const spoofed = await new SignJWT({ groups: ['dpo'] }).setProtectedHeader({ alg: 'RS256', kid: header.kid }).setIssuer(s.issuer).setAudience('guarita')
+        .setSubject('mallory').setIssuedAt().setExpirationTime('5m').sign(attacker.privateKey);
+      if (header.alg === 'RS256') await expect(v.verify(spoofed, s)).rejects.toMatchObject({ code: 'Unauthenticated', reason: 'signature' });
+      t.advance(24 * HOUR);
+      await expect(v.verify(tokens[0] ?? '', s)).rejects.toMatchObject({ code: 'Unavailable', reason: 'jwks-too-old' });
+    } finally {
+      await real.process.stop();
     }
   });
 });

@@ -237,7 +237,7 @@ export class HttpProxy {
     if (credential === undefined) throw new ExchangeError(401, 'Unauthenticated', 'send Authorization: Bearer <OIDC or service-account token>');
     const purpose = headerValue(req.headers, 'x-guarita-purpose')?.trim();
     const opened = await this.#sessions.get(credential, purpose === '' ? undefined : purpose, {
-      remoteAddress: req.socket.remoteAddress ?? 'unknown', ...opt('application', headerValue(req.headers, 'user-agent')?.slice(0, 200)),
+      remoteAddress: req.socket.remoteAddress ?? 'unknown', connection: `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`, ...opt('application', headerValue(req.headers, 'user-agent')?.slice(0, 200)),
     });
     if (!opened.ok) throw new ExchangeError(STATUS_FOR_REFUSAL[opened.code], opened.code, opened.message);
     return opened.session;

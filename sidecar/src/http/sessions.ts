@@ -22,7 +22,7 @@ export class HttpSessions {
     this.#timer = setInterval(() => this.#sweep(), Math.min(60_000, idleMs)).unref();
   }
 
-  async get(credential: string, purpose: string | undefined, client: { remoteAddress: string; application?: string }): Promise<{ ok: true; session: Session } | SessionRefusal> {
+  async get(credential: string, purpose: string | undefined, client: { remoteAddress: string; application?: string; connection?: string }): Promise<{ ok: true; session: Session } | SessionRefusal> {
     const key = createHash('sha256').update(credential).update('\u0000').update(purpose ?? '\u0001').digest('base64url');
     const entry = this.#entries.get(key);
     if (entry !== undefined && !entry.session.closed.aborted) {

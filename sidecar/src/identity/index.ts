@@ -4,10 +4,11 @@ import { decodeJwt } from 'jose';
 import type { AccessPolicySpec } from '../../../crds/types.ts';
 import { unauthenticated } from './errors.ts';
 import type { OidcVerifier, VerifiedToken } from './oidc.ts';
-import type { ServiceAccountVerifier } from './service-account.ts';
+import type { ReviewContext, ServiceAccountVerifier } from './service-account.ts';
 
 export { AuthError } from './errors.ts';
 export type { VerifiedToken } from './oidc.ts';
+export type { ReviewContext } from './service-account.ts';
 
 function unverifiedIssuer(token: string): string | undefined {
   try {
@@ -26,14 +27,17 @@ export class Authenticator {
     this.#serviceAccounts = serviceAccounts;
   }
 
-  /** Throws AuthError (Unauthenticated, or Unavailable when the IdP/apiserver cannot be asked). */
-  async authenticate(credential: string, identity: AccessPolicySpec['identity']): Promise<VerifiedToken> {
+  /**
+   * Throws AuthError (Unauthenticated, or Unavailable when the IdP/apiserver cannot be asked).
+   * `from` says where the credential came from: service-account reviews are rate-limited by it.
+   */
+  async authenticate(credential: string, identity: AccessPolicySpec['identity'], from?: ReviewContext): Promise<VerifiedToken> {
     const token = credential.trim();
     if (token === '') throw unauthenticated('missing', 'no credential: send Authorization: Bearer <token> (HTTP) or the token as the password (PostgreSQL)');
     const { oidc, serviceAccounts } = identity;
     // The unverified iss only routes the token to a verifier; the verifier checks everything.
     if (oidc !== undefined && (serviceAccounts === undefined || unverifiedIssuer(token) === oidc.issuer)) return this.#oidc.verify(token, oidc);
-    if (serviceAccounts !== undefined) return this.#serviceAccounts.verify(token, serviceAccounts.audiences);
+    if (serviceAccounts !== undefined) return this.#serviceAccounts.verify(token, serviceAccounts.audiences, from);
     throw unauthenticated('no-method', 'the AccessPolicy accepts no credentials (spec.identity is empty)');
   }
 }

@@ -1,14 +1,26 @@
-// OIDC JWT verification with jose: discovery and a remote JWKS per issuer, cached. jose refetches
-// the JWKS for an unknown `kid` at most once per cooldown; on top of that every fetch to an issuer
-// (discovery or JWKS, successful or not) is spaced by a minimum interval, so a flood of tokens
-// with made-up kids, or a down IdP, cannot turn into a flood of requests to the IdP.
+// OIDC JWT verification with jose: discovery and the issuer's JWKS, fetched here (undici) and
+// verified against with jose's local key set, so that the key set's life is ours to decide:
+// - refreshed in the background once older than `refreshAfterMs` (10 min): requests never wait
+//   on the IdP while keys are cached;
+// - while the issuer is unreachable, the last good key set keeps verifying up to `maxStaleMs`
+//   (GUARITA_OIDC_JWKS_MAX_STALE, 24 h) since its last successful fetch; older, new sessions are
+//   refused (503) until the issuer answers again. An IdP outage is an availability problem for
+//   key rotation only: tokens signed with keys already published keep verifying;
+// - an unknown `kid` refetches the key set at most once per cooldown (a rotation is picked up);
+//   during an outage it is refused, naming the outage: a key never seen is never trusted.
+// Every fetch to an issuer (discovery or JWKS, successful or not) is spaced by a minimum
+// interval, so a flood of tokens with made-up kids, or a down IdP, cannot turn into a flood of
+// requests to the IdP. Tokens whose unverified `iss` is not the policy's issuer are refused
+// before any fetch.
 // Checks: signature with an allowed asymmetric algorithm only (never `none`, never HMAC), `iss`
 // exactly, `aud` contains an accepted audience, `exp` present and `exp`/`nbf` with a small skew.
-import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type FetchImplementation } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { request } from 'undici';
 import { recordedClaims } from '../../../core/approvals/requester.ts';
+import { formatDuration } from '../../../core/duration.ts';
 import type { Identity } from '../core-types.ts';
 import { errorMessage } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
 import { unauthenticated, unavailable, AuthError } from './errors.ts';
 
 export interface OidcSettings {
@@ -36,28 +48,55 @@ export interface OidcOptions {
   clockToleranceSeconds?: number;
   /** Minimum spacing of fetches to one issuer (default 5s). */
   minFetchIntervalMs?: number;
-  /** jose's cooldown before an unknown kid triggers a JWKS refetch (default 30s). */
+  /** Spacing of key-set refetches caused by an unknown kid (default 30s). */
   jwksCooldownMs?: number;
-  /** How long discovery and JWKS answers are trusted (default 10 min). */
+  /** Age after which the key set is refreshed in the background (default 10 min; discovery: 6x). */
   cacheMaxAgeMs?: number;
+  /** How long the last good key set keeps verifying while the issuer cannot be reached (default 24 h). */
+  maxStaleMs?: number;
   fetchTimeoutMs?: number;
+  /** Largest JWKS or discovery document accepted (default 256 KiB). */
+  maxDocumentBytes?: number;
+  metrics?: Pick<Metrics, 'oidcJwksRefreshFailures' | 'oidcJwks'>;
+  /** Clock (tests). */
+  now?: () => number;
 }
 
-interface Discovery { jwksUri: string; jwks: ReturnType<typeof createRemoteJWKSet>; fetchedAt: number }
+interface Discovery { jwksUri: string; fetchedAt: number }
+
+/** The last good key set of an issuer. */
+interface KeySet { uri: string; verify: ReturnType<typeof createLocalJWKSet>; kids: Set<string>; fetchedAt: number }
 
 /** Spaces fetches to one issuer. */
 class FetchGate {
-  #last = 0;
+  #last = Number.NEGATIVE_INFINITY;
   readonly #minIntervalMs: number;
-  constructor(minIntervalMs: number) { this.#minIntervalMs = minIntervalMs; }
+  readonly #now: () => number;
+  constructor(minIntervalMs: number, now: () => number) {
+    this.#minIntervalMs = minIntervalMs;
+    this.#now = now;
+  }
+  sinceLastMs(): number { return this.#now() - this.#last; }
   pass(what: string): void {
-    const now = Date.now();
+    const now = this.#now();
     if (now - this.#last < this.#minIntervalMs) throw unavailable('idp-throttled', `the identity provider was asked for ${what} less than ${this.#minIntervalMs}ms ago; not asking again yet`);
     this.#last = now;
   }
 }
 
-interface IssuerState { gate: FetchGate; jwksGate: FetchGate; discovery?: Discovery; discovering?: Promise<Discovery>; lastError?: string }
+interface IssuerState {
+  gate: FetchGate;
+  jwksGate: FetchGate;
+  discovery?: Discovery;
+  discovering?: Promise<Discovery>;
+  keys?: KeySet;
+  refreshing?: Promise<KeySet>;
+  /** Why the last refresh failed; cleared by a successful one. */
+  refreshError?: string;
+}
+
+/** What the sidecar reports per issuer (metrics). */
+export interface JwksStatus { issuer: string; ageSeconds: number; stale: boolean }
 
 function claimString(payload: JWTPayload, claim: string): string | undefined {
   const v = payload[claim];
@@ -103,44 +142,76 @@ function fromJoseError(err: unknown, issuer: string): AuthError {
   return unavailable('idp-unreachable', `cannot get the signing keys of ${issuer}: ${errorMessage(err)}`);
 }
 
+/** What is decided from the unverified token, before any key lookup or fetch. */
+function precheck(token: string, algorithms: string[], issuer: string): { alg?: string; kid?: string } {
+  let header: { alg?: string; kid?: string };
+  let iss: unknown;
+  try {
+    header = decodeProtectedHeader(token);
+    iss = decodeJwt(token).iss;
+  } catch {
+    throw unauthenticated('malformed', 'the credential is not a JWT');
+  }
+  // `none` and HMAC never reach the JWKS.
+  if (header.alg === undefined || !algorithms.includes(header.alg)) throw unauthenticated('algorithm', `the token's signature algorithm ${JSON.stringify(header.alg ?? null)} is not allowed (accepted: ${algorithms.join(', ')})`);
+  // Another issuer's token never costs a fetch (jose checks iss again after the signature).
+  if (iss !== issuer) throw unauthenticated('claim-iss', `${CLAIM_MESSAGES.iss} (${issuer})`);
+  return header;
+}
+
 export class OidcVerifier {
-  readonly #opts: Required<OidcOptions>;
+  readonly #opts: Required<Omit<OidcOptions, 'metrics'>>;
+  readonly #metrics: OidcOptions['metrics'];
   readonly #issuers = new Map<string, IssuerState>();
 
   constructor(opts: OidcOptions = {}) {
-    this.#opts = { clockToleranceSeconds: 30, minFetchIntervalMs: 5000, jwksCooldownMs: 30_000, cacheMaxAgeMs: 600_000, fetchTimeoutMs: 5000, ...opts };
+    const { metrics, ...rest } = opts;
+    this.#opts = {
+      clockToleranceSeconds: 30, minFetchIntervalMs: 5000, jwksCooldownMs: 30_000, cacheMaxAgeMs: 600_000, maxStaleMs: 24 * 3600_000, fetchTimeoutMs: 5000,
+      maxDocumentBytes: 256 * 1024, now: Date.now, ...rest,
+    };
+    this.#metrics = metrics;
+    metrics?.oidcJwks.provide(() => this.jwksStatus());
+  }
+
+  /** Per issuer: age of the key set in use, and whether it is served stale (its refresh failed). */
+  jwksStatus(): JwksStatus[] {
+    const now = this.#opts.now();
+    return [...this.#issuers].flatMap(([issuer, s]) => (s.keys === undefined ? [] : [{ issuer, ageSeconds: (now - s.keys.fetchedAt) / 1000, stale: s.refreshError !== undefined }]));
   }
 
   #issuer(issuer: string): IssuerState {
     let state = this.#issuers.get(issuer);
     if (state === undefined) {
-      state = { gate: new FetchGate(this.#opts.minFetchIntervalMs), jwksGate: new FetchGate(this.#opts.minFetchIntervalMs) };
+      state = { gate: new FetchGate(this.#opts.minFetchIntervalMs, this.#opts.now), jwksGate: new FetchGate(this.#opts.minFetchIntervalMs, this.#opts.now) };
       this.#issuers.set(issuer, state);
     }
     return state;
   }
 
+  async #getJson(url: string, what: string): Promise<unknown> {
+    const res = await request(url, { headersTimeout: this.#opts.fetchTimeoutMs, bodyTimeout: this.#opts.fetchTimeoutMs, headers: { accept: 'application/json' } });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`${what} at ${url} answered HTTP ${res.statusCode}`);
+    if (Buffer.byteLength(text) > this.#opts.maxDocumentBytes) throw new Error(`${what} at ${url} is larger than ${this.#opts.maxDocumentBytes} bytes`);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new Error(`${what} at ${url} is not JSON`);
+    }
+  }
+
   async #discover(issuer: string, state: IssuerState): Promise<Discovery> {
     state.gate.pass('its discovery document');
     const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    const res = await request(url, { headersTimeout: this.#opts.fetchTimeoutMs, bodyTimeout: this.#opts.fetchTimeoutMs });
-    const body = (await res.body.json().catch(() => undefined)) as { issuer?: unknown; jwks_uri?: unknown } | undefined;
-    if (res.statusCode !== 200 || body === undefined) throw new Error(`discovery at ${url} answered HTTP ${res.statusCode}`);
-    if (body.issuer !== issuer) throw new Error(`discovery at ${url} names issuer ${JSON.stringify(body.issuer)}, not ${issuer}`);
+    const body = (await this.#getJson(url, 'discovery')) as { issuer?: unknown; jwks_uri?: unknown } | null;
+    if (body?.issuer !== issuer) throw new Error(`discovery at ${url} names issuer ${JSON.stringify(body?.issuer)}, not ${issuer}`);
     if (typeof body.jwks_uri !== 'string' || !URL.canParse(body.jwks_uri)) throw new Error(`discovery at ${url} has no valid jwks_uri`);
-    const gatedFetch: FetchImplementation = (input, init) => {
-      state.jwksGate.pass('its signing keys');
-      return fetch(input, init);
-    };
-    const jwks = createRemoteJWKSet(new URL(body.jwks_uri), {
-      cooldownDuration: this.#opts.jwksCooldownMs, cacheMaxAge: this.#opts.cacheMaxAgeMs, timeoutDuration: this.#opts.fetchTimeoutMs, [customFetch]: gatedFetch,
-    });
-    return { jwksUri: body.jwks_uri, jwks, fetchedAt: Date.now() };
+    return { jwksUri: body.jwks_uri, fetchedAt: this.#opts.now() };
   }
 
-  async #keys(issuer: string): Promise<Discovery> {
-    const state = this.#issuer(issuer);
-    const fresh = state.discovery !== undefined && Date.now() - state.discovery.fetchedAt < this.#opts.cacheMaxAgeMs * 6;
+  async #discovery(issuer: string, state: IssuerState): Promise<Discovery> {
+    const fresh = state.discovery !== undefined && this.#opts.now() - state.discovery.fetchedAt < this.#opts.cacheMaxAgeMs * 6;
     if (fresh) return state.discovery!;
     state.discovering ??= this.#discover(issuer, state).finally(() => { state.discovering = undefined; });
     try {
@@ -153,23 +224,99 @@ export class OidcVerifier {
     }
   }
 
+  async #fetchKeys(issuer: string, state: IssuerState): Promise<KeySet> {
+    const { jwksUri } = await this.#discovery(issuer, state);
+    state.jwksGate.pass('its signing keys');
+    const body = (await this.#getJson(jwksUri, 'the JWKS')) as JSONWebKeySet | null;
+    if (body === null || typeof body !== 'object' || !Array.isArray(body.keys)) throw new Error(`the JWKS at ${jwksUri} has no keys array`);
+    const verify = createLocalJWKSet(body);
+    const kids = new Set(body.keys.flatMap((k) => (typeof k.kid === 'string' ? [k.kid] : [])));
+    return { uri: jwksUri, verify, kids, fetchedAt: this.#opts.now() };
+  }
+
+  /** One refresh at a time per issuer; the result replaces the key set only when it succeeded. */
+  #refresh(issuer: string, state: IssuerState): Promise<KeySet> {
+    state.refreshing ??= this.#fetchKeys(issuer, state).then((keys) => {
+      state.keys = keys;
+      state.refreshError = undefined;
+      return keys;
+    }, (err: unknown) => {
+      // A throttled attempt is not a failure of the IdP: it was not asked.
+      if (!(err instanceof AuthError && err.reason === 'idp-throttled')) {
+        state.refreshError = errorMessage(err);
+        this.#metrics?.oidcJwksRefreshFailures.inc({ issuer });
+      }
+      throw err;
+    }).finally(() => { state.refreshing = undefined; });
+    return state.refreshing;
+  }
+
+  /** The key set to verify with now: cached (refreshed in the background when old), or fetched. */
+  async #keys(issuer: string, state: IssuerState): Promise<KeySet> {
+    const keys = state.keys;
+    if (keys === undefined) {
+      try {
+        return await this.#refresh(issuer, state);
+      } catch (err) {
+        throw err instanceof AuthError ? err : unavailable('idp-unreachable', `cannot get the signing keys of ${issuer}: ${errorMessage(err)}`);
+      }
+    }
+    const age = this.#opts.now() - keys.fetchedAt;
+    if (age < this.#opts.cacheMaxAgeMs) return keys;
+    if (age < this.#opts.maxStaleMs) {
+      // Old but within the bound: answer now, refresh behind it (the outcome shows in metrics).
+      if (state.refreshing === undefined && state.jwksGate.sinceLastMs() >= this.#opts.minFetchIntervalMs) this.#refresh(issuer, state).catch(() => undefined);
+      return keys;
+    }
+    try {
+      return await this.#refresh(issuer, state);
+    } catch (err) {
+      throw unavailable('jwks-too-old', `the signing keys of ${issuer} were last fetched ${formatDuration(Math.round(age / 1000) * 1000)} ago, beyond the ${formatDuration(this.#opts.maxStaleMs)} they may be used while the issuer is unreachable (GUARITA_OIDC_JWKS_MAX_STALE), and refreshing them failed: ${state.refreshError ?? errorMessage(err)}`);
+    }
+  }
+
+  /** A kid the cached set does not hold: refetch (once per cooldown), or say why not. */
+  async #keysForUnknownKid(issuer: string, state: IssuerState, kid: string | undefined): Promise<KeySet | undefined> {
+    if (state.refreshing === undefined && state.jwksGate.sinceLastMs() < this.#opts.jwksCooldownMs) {
+      if (state.refreshError !== undefined) throw this.#unknownKidOffline(issuer, kid, state.refreshError);
+      return undefined;
+    }
+    try {
+      return await this.#refresh(issuer, state);
+    } catch (err) {
+      if (err instanceof AuthError && err.reason === 'idp-throttled') return undefined;
+      throw this.#unknownKidOffline(issuer, kid, state.refreshError ?? errorMessage(err));
+    }
+  }
+
+  #unknownKidOffline(issuer: string, kid: string | undefined, why: string): AuthError {
+    return unavailable('unknown-key-offline', `the token is signed with a key (kid ${JSON.stringify(kid ?? null)}) that is not among the cached keys of ${issuer}, and the issuer cannot be asked for new keys (${why}); a key never fetched from the issuer is not trusted: retry when it is reachable`);
+  }
+
+  async #verifyWith(token: string, keys: KeySet, settings: OidcSettings, algorithms: string[]): Promise<JWTPayload> {
+    const { payload } = await jwtVerify(token, keys.verify, {
+      issuer: settings.issuer, audience: settings.audiences, algorithms, clockTolerance: this.#opts.clockToleranceSeconds, requiredClaims: ['exp'],
+      currentDate: new Date(this.#opts.now()),
+    });
+    return payload;
+  }
+
   /** Verifies `token` against the policy's OIDC settings. Throws AuthError. */
   async verify(token: string, settings: OidcSettings): Promise<VerifiedToken> {
     const algorithms = (settings.algorithms ?? DEFAULT_ALGORITHMS).filter((a) => ASYMMETRIC.has(a));
-    let header: { alg?: string };
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      throw unauthenticated('malformed', 'the credential is not a JWT');
-    }
-    // Decided before any key lookup: `none` and HMAC never reach the JWKS.
-    if (header.alg === undefined || !algorithms.includes(header.alg)) throw unauthenticated('algorithm', `the token's signature algorithm ${JSON.stringify(header.alg ?? null)} is not allowed (accepted: ${algorithms.join(', ')})`);
-    const { jwks } = await this.#keys(settings.issuer);
+    const header = precheck(token, algorithms, settings.issuer);
+    const state = this.#issuer(settings.issuer);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, jwks, {
-        issuer: settings.issuer, audience: settings.audiences, algorithms, clockTolerance: this.#opts.clockToleranceSeconds, requiredClaims: ['exp'],
-      }));
+      const keys = await this.#keys(settings.issuer, state);
+      try {
+        payload = await this.#verifyWith(token, keys, settings, algorithms);
+      } catch (err) {
+        if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+        const fresh = await this.#keysForUnknownKid(settings.issuer, state, header.kid);
+        if (fresh === undefined) throw err;
+        payload = await this.#verifyWith(token, fresh, settings, algorithms);
+      }
     } catch (err) {
       throw fromJoseError(err, settings.issuer);
     }

@@ -1,0 +1,98 @@
+// Issue 18 item 7 on the PostgreSQL path: the real sidecar process in front of the harness
+// PostgreSQL, node-pg clients with harness-IdP tokens as passwords, and the AccessPolicy's
+// spec.identity changed with kubectl on the harness apiserver. An open session whose credential
+// no longer verifies under the new identity configuration is terminated (57P01, naming why), and
+// the same token cannot log in again; a session whose credential still verifies is left alone.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import pg from 'pg';
+import { eventually } from '../../operator/test/support.ts';
+import { requireIdp } from '../../e2e/harness/state.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+
+jest.setTimeout(90_000);
+
+let s: PgScenario;
+let token: string;
+const clients: pg.Client[] = [];
+
+beforeAll(async () => {
+  s = await startPgScenario({});
+  token = await s.token('support-agent');
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of clients) await c.end().catch(() => undefined);
+  await s?.stop();
+}, 60_000);
+
+async function connected(): Promise<{ client: pg.Client; errors: (Error & { code?: string })[] }> {
+  const errors: (Error & { code?: string })[] = [];
+  const client = new pg.Client({ host: '127.0.0.1', port: s.port, user: 'agent', password: token, database: s.database, options: PURPOSE_OPTIONS });
+  client.on('error', (err: Error & { code?: string }) => errors.push(err));
+  clients.push(client);
+  await client.connect();
+  return { client, errors };
+}
+
+type Identity = Record<string, unknown>;
+const original = (): Identity => ({ oidc: { issuer: requireIdp().issuer, audiences: ['guarita'], groupsClaim: 'groups' } });
+
+async function setIdentity(identity: Identity): Promise<void> {
+  await s.applyPolicy((spec) => { spec.identity = identity; });
+}
+
+describe('item 7: PostgreSQL sessions are re-checked when spec.identity changes', () => {
+  const changes: [string, Identity, RegExp][] = [
+    ['the issuer moves to another IdP', { oidc: { issuer: 'https://idp.elsewhere.example', audiences: ['guarita'] } }, /issuer/],
+    ['the accepted audiences change', { oidc: { issuer: '', audiences: ['another-audience'] } }, /audience/],
+    ['OIDC is replaced by service-account tokens', { serviceAccounts: { audiences: ['guarita'] } }, /issuer|service.account/],
+  ];
+
+  it.each(changes)('%s: the open session is terminated with 57P01 naming the reason, and the token cannot log in again', async (_what, identity, why) => {
+    const change = structuredClone(identity);
+    const oidc = change.oidc as { issuer: string } | undefined;
+    if (oidc?.issuer === '') oidc.issuer = requireIdp().issuer;
+    await setIdentity(original());
+    const { client, errors } = await eventually('a session under the original identity', async () => {
+      const c = await connected();
+      await c.client.query('SELECT 1');
+      return c;
+    });
+    try {
+      await setIdentity(change);
+      const err = await eventually('the session was terminated', () => Promise.resolve(errors[0]), 30_000);
+      expect(err.code).toBe('57P01');
+      expect(err.message).toMatch(/spec\.identity changed/);
+      expect(err.message).toMatch(why);
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      const again = new pg.Client({ host: '127.0.0.1', port: s.port, user: 'agent', password: token, database: s.database, options: PURPOSE_OPTIONS });
+      again.on('error', () => undefined);
+      await expect(again.connect()).rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(why) });
+      expect(s.sidecarLog(300)).toMatch(/spec\.identity changed/);
+    } finally {
+      await client.end().catch(() => undefined);
+      await setIdentity(original());
+    }
+  });
+
+  it('a change that keeps the session\'s credential valid (a second audience added) leaves it open', async () => {
+    await setIdentity(original());
+    const { client, errors } = await eventually('a session under the original identity', async () => {
+      const c = await connected();
+      await c.client.query('SELECT 1');
+      return c;
+    });
+    try {
+      const changed = (): number => s.sidecarLog(5000).split('AccessPolicy changed').length;
+      const before = changed();
+      await setIdentity({ oidc: { issuer: requireIdp().issuer, audiences: ['guarita', 'reports'], groupsClaim: 'groups' } });
+      await eventually('the sidecar saw the change', () => Promise.resolve(changed() > before ? true : undefined));
+      const second = await connected();
+      await second.client.query('SELECT 1');
+      expect((await client.query('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
+      expect(errors).toEqual([]);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+});
