@@ -92,11 +92,19 @@ describe('psql', () => {
     expect(after.stdout).toBe(before.stdout);
   });
 
-  it('\\copy FROM a file loads rows (COPY FROM STDIN), \\copy TO stdout needs approval', async () => {
+  it('\\copy FROM a file loads rows (COPY FROM STDIN) once the DPO approves, \\copy TO stdout needs approval', async () => {
     const csv = join(s.sidecar.logFile, '..', `orders-${s.id}.csv`);
     writeFileSync(csv, '3,copied,111\n4,copied,222\n');
-    const load = await s.psql(support, ['-c', `\\copy orders (customer_id, status, total_cents) FROM '${csv}' WITH (FORMAT csv)`]);
-    expect(load.stderr).toBe('');
+    const held = s.psql(support, ['-c', `\\copy orders (customer_id, status, total_cents) FROM '${csv}' WITH (FORMAT csv)`], { timeoutMs: 30_000 });
+    // The example policy holds bulk imports for the DPO (imports-need-dpo): a dpo member approves while psql waits.
+    const name = await eventually('the ApprovalRequest for the import', async () => {
+      const list = JSON.parse(await k(['get', 'approvalrequests', '-n', s.namespace, '-o', 'json'])) as { items: Array<{ metadata: { name: string }; spec: { command: { text: string } } }> };
+      // psql rewrites \copy as "COPY  orders ( customer_id, ... ) FROM STDIN ...".
+      return list.items.find((i) => /^COPY\s+orders\s*\(\s*customer_id.*FROM STDIN/.test(i.spec.command.text))?.metadata.name;
+    }, 20_000);
+    await k(['patch', 'approvalrequest', name, '-n', s.namespace, '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: 'ticket LGPD-43' } }])], 'dana');
+    const load = await held;
+    expect(load.stderr).toContain(name);
     expect(load.stdout).toContain('COPY 2');
     const count = await s.psql(support, ['-At', '-c', "SELECT count(*) FROM orders WHERE status = 'copied'"]);
     expect(count.stdout.trim()).toBe('2');
