@@ -1,6 +1,8 @@
-// HTTP request matching: methods, path globs, query parameters and JSON-body fields. Request paths
-// are normalized once; a path whose meaning depends on how the upstream decodes it (encoded
-// slashes, dot segments, matrix parameters, double encoding) is refused rather than guessed.
+// HTTP request matching: methods, path globs, query parameters and JSON-body fields. Request
+// targets are normalized once; a target whose meaning depends on how the upstream decodes it
+// (fragments, encoded slashes, dot segments, matrix parameters, double encoding) is refused rather
+// than guessed, and the sidecar forwards the normalized target, so the upstream receives exactly
+// what the policy judged.
 import { compilePathGlob, pathGlobProblem, type MatchMode, type PathGlob } from './glob.ts';
 import type { PolicyRule } from '../../crds/types.ts';
 
@@ -14,51 +16,126 @@ export interface HttpRequest {
   jsonBody: unknown;
 }
 
-export type NormalizedPath = { ok: true; segments: string[]; query: string } | { ok: false; problem: string };
+export type NormalizedPath =
+  | {
+    ok: true;
+    segments: string[];
+    /** The query re-serialized canonically (see canonicalQuery); '' when there is none. */
+    query: string;
+    /**
+     * The request target to forward: the checked path and query, re-encoded canonically. It is
+     * what the policy judged, byte for byte; the raw target is never forwarded (issue 18, item 15).
+     */
+    target: string;
+  }
+  | { ok: false; problem: string };
 
-// Encoded characters whose decoding changes the path's structure, or that upstreams decode twice.
-const AMBIGUOUS_ESCAPES = /%(2f|5c|25|00|3b)/i;
+// Encoded characters whose decoding changes the path's structure, or that upstreams decode twice:
+// / \ % NUL ; ? #
+const AMBIGUOUS_ESCAPES = /%(2f|5c|25|00|3b|3f|23)/i;
+// In the query: % (double decoding), NUL.
+const AMBIGUOUS_QUERY_ESCAPES = /%(25|00)/i;
 
 function decodeSegment(raw: string): string | undefined {
   try {
+    // decodeURIComponent throws on malformed escapes and on invalid (e.g. overlong) UTF-8.
     return decodeURIComponent(raw);
   } catch {
     return undefined;
   }
 }
 
-function pathProblem(path: string): string | undefined {
-  if (!path.startsWith('/')) return 'the path must start with /';
+function targetProblem(target: string): string | undefined {
+  if (target === '*') return 'the asterisk-form target (*) is not accepted; send an origin-form target (/path?query)';
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return 'absolute-form targets (scheme://host/...) are not accepted; send an origin-form target (/path?query)';
+  if (!target.startsWith('/')) return 'the request target must be in origin form and start with / (authority-form and relative targets are not accepted)';
   // Control characters, spaces, backslashes and non-ASCII are not valid in a request target.
-  if (/[^\x21-\x7e]|\\/.test(path)) return 'the path contains a character that is not allowed in a request target';
-  if (path.includes(';')) return 'the path contains ; (matrix parameters are stripped by some upstreams)';
-  if (path.includes('//')) return 'the path contains an empty segment (//)';
-  if (AMBIGUOUS_ESCAPES.test(path)) return 'the path contains an encoded /, \\, %, ; or NUL';
+  if (/[^\x21-\x7e]|\\/.test(target)) return 'the request target contains a byte that is not allowed in it (control, space, backslash or non-ASCII; percent-encode it)';
+  // RFC 9112 §3.2: a request target has no fragment. Upstreams disagree on what to do with one.
+  if (target.includes('#')) return 'the request target contains a fragment (#...), which HTTP/1.1 does not allow in requests';
   return undefined;
 }
 
-function splitTarget(target: string): { path: string; query: string } {
-  const hash = target.indexOf('#');
-  const noFragment = hash < 0 ? target : target.slice(0, hash);
-  const q = noFragment.indexOf('?');
-  return q < 0 ? { path: noFragment, query: '' } : { path: noFragment.slice(0, q), query: noFragment.slice(q + 1) };
+function pathProblem(path: string): string | undefined {
+  if (path.includes(';')) return 'the path contains ; (matrix parameters are stripped by some upstreams)';
+  if (path.includes('//')) return 'the path contains an empty segment (//)';
+  if (AMBIGUOUS_ESCAPES.test(path)) return 'the path contains an encoded /, \\, %, ;, ?, # or NUL';
+  return undefined;
 }
 
-/** Splits off the query and fragment, validates, percent-decodes each segment and drops one trailing slash. */
+function queryProblem(query: string): string | undefined {
+  if (query.includes(';')) return 'the query contains ; (some upstreams split parameters on it)';
+  if (AMBIGUOUS_QUERY_ESCAPES.test(query)) return 'the query contains an encoded % or NUL (double encoding)';
+  if (/%(?![0-9a-f]{2})/i.test(query)) return 'the query contains a malformed percent-encoding';
+  for (const part of query.split('&')) {
+    // URLSearchParams would turn invalid UTF-8 into U+FFFD; an upstream may read the raw bytes.
+    if (decodeSegment(part.replace(/\+/g, ' ')) === undefined) return 'the query contains a percent-encoding that is not valid UTF-8';
+  }
+  return undefined;
+}
+
+function splitTarget(target: string): { path: string; query: string | undefined } {
+  const q = target.indexOf('?');
+  return q < 0 ? { path: target, query: undefined } : { path: target.slice(0, q), query: target.slice(q + 1) };
+}
+
+const PATH_SAFE = /[A-Za-z0-9\-._~!$&'()*+,=:@]/;
+const QUERY_SAFE = /[A-Za-z0-9\-._~!$'()*,:@/]/;
+
+function encodeWith(text: string, safe: RegExp): string {
+  let out = '';
+  for (const ch of text) {
+    if (safe.test(ch)) out += ch;
+    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** A decoded path segment as forwarded: only what a segment cannot hold literally is escaped. */
+export function encodePathSegment(segment: string): string {
+  return encodeWith(segment, PATH_SAFE);
+}
+
+/**
+ * The query as the policy reads it (URLSearchParams pairs), written back so that every parser
+ * reads the same pairs: spaces as %20 (not +, which some upstreams keep literal), and &, =, +,
+ * ;, ?, # and % always escaped.
+ */
+export function canonicalQuery(query: string): string {
+  return [...new URLSearchParams(query)].map(([k, v]) => `${encodeWith(k, QUERY_SAFE)}=${encodeWith(v, QUERY_SAFE)}`).join('&');
+}
+
+/**
+ * Checks a request target and returns what the policy judges and the upstream receives. Refused:
+ * fragments, non-origin forms (absolute, authority, *), bytes outside visible ASCII, backslashes,
+ * empty segments, dot segments (also encoded: %2e%2e, .%2E), encoded / \\ % ; ? # NUL, matrix
+ * parameters, malformed or non-UTF-8 (e.g. overlong) percent-encodings, and ; or double encoding
+ * in the query. One trailing slash is ignored for matching and kept in the forwarded target.
+ */
 export function normalizePath(target: string): NormalizedPath {
   const { path, query } = splitTarget(target);
-  const problem = pathProblem(path);
+  const problem = targetProblem(target) ?? pathProblem(path) ?? (query === undefined ? undefined : queryProblem(query));
   if (problem !== undefined) return { ok: false, problem };
+  const decoded = decodeSegments(path);
+  if (typeof decoded === 'string') return { ok: false, problem: decoded };
+  const canonical = canonicalQuery(query ?? '');
+  const forwardedPath = `/${decoded.segments.map(encodePathSegment).join('/')}${decoded.trailingSlash ? '/' : ''}`;
+  return { ok: true, segments: decoded.segments, query: canonical, target: canonical === '' ? forwardedPath : `${forwardedPath}?${canonical}` };
+}
+
+/** The decoded segments of a checked path, or the problem that refuses it. */
+function decodeSegments(path: string): { segments: string[]; trailingSlash: boolean } | string {
   const raw = path.split('/').slice(1);
+  const trailingSlash = raw.length > 1 && raw[raw.length - 1] === '';
   if (raw.length > 0 && raw[raw.length - 1] === '') raw.pop();
   const segments: string[] = [];
   for (const r of raw) {
     const seg = decodeSegment(r);
-    if (seg === undefined) return { ok: false, problem: 'the path contains an invalid percent-encoding' };
-    if (seg === '.' || seg === '..') return { ok: false, problem: 'the path contains a dot segment (. or ..)' };
+    if (seg === undefined) return 'the path contains an invalid percent-encoding (malformed, or not valid UTF-8)';
+    if (seg === '.' || seg === '..') return 'the path contains a dot segment (. or .., also when percent-encoded)';
     segments.push(seg);
   }
-  return { ok: true, segments, query };
+  return { segments, trailingSlash };
 }
 
 /** A record without a prototype: parameter names like __proto__ or constructor are plain keys. */

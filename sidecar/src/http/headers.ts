@@ -2,6 +2,7 @@
 // proxy, the agent's credential and purpose never reach the upstream, and what the sidecar changes
 // in a masked body (length, encoding, validators) is not claimed to the client.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { TextDecoder } from 'node:util';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
@@ -13,19 +14,129 @@ function connectionTokens(headers: IncomingHttpHeaders | Record<string, string |
 }
 
 /** Copies end-to-end headers, dropping hop-by-hop ones and those in `drop`. */
-export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, drop: ReadonlySet<string> = new Set()): Record<string, string | string[]> {
+export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, drop: ReadonlySet<string> = new Set(), dropClaims = false): Record<string, string | string[]> {
   const named = connectionTokens(headers);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower) || drop.has(lower)) continue;
+    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower) || drop.has(lower) || (dropClaims && isForwardingClaim(lower))) continue;
     out[lower] = value;
   }
   return out;
 }
 
-/** Never forwarded upstream: the agent's credential and purpose, and forwarding claims it could forge. */
+/** Never forwarded upstream: the agent's credential and purpose, and what the sidecar frames itself. */
 export const REQUEST_DROP = new Set(['authorization', 'x-guarita-purpose', 'host', 'expect', 'content-length']);
+
+// Claims about the client, the original URL or an authenticated user that proxies add and upstreams
+// (or their frameworks) trust. The agent could forge any of them, so none is forwarded: the
+// upstream learns who asked only from the target credential the sidecar sends.
+const FORWARDING_CLAIMS = new Set([
+  'forwarded', 'x-real-ip', 'x-client-ip', 'client-ip', 'true-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-cluster-client-ip',
+  'x-proxyuser-ip', 'remote-user', 'remote-addr', 'x-user', 'x-username', 'x-email', 'x-rewrite-url', 'x-envoy-original-path',
+  'x-envoy-external-address', 'x-webauth-user', 'x-ms-client-principal', 'x-ms-client-principal-name', 'x-ms-client-principal-id', 'x-goog-authenticated-user-email',
+  'x-goog-authenticated-user-id', 'x-amzn-oidc-identity', 'x-amzn-oidc-data', 'x-amzn-oidc-accesstoken', 'x-original-forwarded-for',
+]);
+const FORWARDING_CLAIM_PREFIXES = ['x-forwarded', 'x-original-', 'x-remote-', 'x-auth-request-', 'x-authenticated-'];
+
+export function isForwardingClaim(name: string): boolean {
+  const lower = name.toLowerCase();
+  return FORWARDING_CLAIMS.has(lower) || FORWARDING_CLAIM_PREFIXES.some((p) => lower.startsWith(p));
+}
+
+// Headers and parameters with which frameworks (Rails, Laravel, Express method-override, Symfony,
+// ASP.NET, Spring's HiddenHttpMethodFilter, Google APIs) let a request act as another method. The
+// policy judges the request line's method; a request that names another one is refused.
+export const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method'] as const;
+export const METHOD_OVERRIDE_PARAMS = ['_method', '__method', 'x-http-method-override', '_http_method'] as const;
+
+/** Forwarded headers that do not change what the upstream does, left out of the approval binding. */
+const UNBOUND = new Set([
+  'user-agent', 'accept-encoding', 'accept-language', 'traceparent', 'tracestate', 'baggage', 'b3', 'x-request-id', 'x-correlation-id', 'x-amzn-trace-id',
+  'cache-control', 'pragma', 'if-none-match', 'if-modified-since', 'referer', 'dnt', 'sec-fetch-mode', 'sec-fetch-site', 'sec-fetch-dest', 'sec-fetch-user',
+]);
+
+/** `Accept: *\/*` (curl's and fetch's default) asks for nothing in particular: it is not bound either. */
+const unbound = (name: string, value: string | string[]): boolean => UNBOUND.has(name) || name.startsWith('x-b3-') || (name === 'accept' && value === '*/*');
+
+/**
+ * The forwarded headers the approval is bound to, one "name: value" line each, sorted: every header
+ * the upstream receives (Content-Type, Content-Encoding, Accept, Prefer, custom ones...) except
+ * tracing, caching validators and the agent's user agent. The target credential is never shown.
+ */
+export function boundHeaderLines(forwarded: Record<string, string | string[]>): string[] {
+  return Object.entries(forwarded)
+    .filter(([name, value]) => !unbound(name, value) && name !== 'authorization' && name !== 'host' && name !== 'content-length')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${name}: ${v}`));
+}
+
+export interface RequestRefusal { status: number; code: string; message: string }
+
+const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);
+
+/** Raw header lines named `name` (any case), as the client sent them. */
+function rawValues(rawHeaders: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === name) out.push(rawHeaders[i + 1] ?? '');
+  return out;
+}
+
+/**
+ * What the sidecar refuses before judging a request, because the upstream could read it otherwise
+ * than the policy did (issue 18, items 6 and 16): method overrides, message framing the upstream
+ * could split differently (a body on a method without one, Transfer-Encoding with Content-Length,
+ * repeated Content-Length, transfer codings other than chunked, obs-fold), and protocol upgrades.
+ */
+export function requestProblem(method: string, rawHeaders: readonly string[]): RequestRefusal | undefined {
+  return overrideHeader(method, rawHeaders) ?? framingProblem(method, rawHeaders) ?? upgradeProblem(rawHeaders);
+}
+
+function overrideHeader(method: string, rawHeaders: readonly string[]): RequestRefusal | undefined {
+  const name = METHOD_OVERRIDE_HEADERS.find((n) => rawValues(rawHeaders, n).length > 0);
+  if (name === undefined) return undefined;
+  return { status: 400, code: 'MethodOverride', message: `the ${name} header asks the upstream to treat this ${method} request as another method, which the policy did not judge; send the request with that method instead` };
+}
+
+const framing = (message: string): RequestRefusal => ({ status: 400, code: 'AmbiguousFraming', message });
+
+function framingProblem(method: string, rawHeaders: readonly string[]): RequestRefusal | undefined {
+  const te = rawValues(rawHeaders, 'transfer-encoding');
+  const cl = rawValues(rawHeaders, 'content-length');
+  if (te.length > 0 && cl.length > 0) return framing('the request has both Transfer-Encoding and Content-Length; send only one');
+  if (cl.length > 1) return framing('the request has more than one Content-Length header; send exactly one');
+  const codings = te.join(',').split(',').map((t) => t.trim().toLowerCase());
+  if (te.length > 0 && codings.join(',') !== 'chunked') return framing(`Transfer-Encoding ${te.join(', ')} is not accepted; only chunked is`);
+  return foldProblem(rawHeaders) ?? bodyProblem(method, te, cl);
+}
+
+function foldProblem(rawHeaders: readonly string[]): RequestRefusal | undefined {
+  const folded = rawHeaders.findIndex((v, i) => i % 2 === 1 && /[\r\n]/.test(v));
+  return folded > 0 ? framing(`the ${rawHeaders[folded - 1] ?? ''} header is folded over several lines (obs-fold); send it on one line`) : undefined;
+}
+
+function bodyProblem(method: string, te: readonly string[], cl: readonly string[]): RequestRefusal | undefined {
+  const hasBody = te.length > 0 || (cl.length === 1 && cl[0]?.trim() !== '0');
+  if (!hasBody || !NO_BODY_METHODS.has(method)) return undefined;
+  return { status: 400, code: 'UnexpectedBody', message: `${method} requests must not carry a body (an upstream that ignores it could read it as another request); send the request without one` };
+}
+
+function upgradeProblem(rawHeaders: readonly string[]): RequestRefusal | undefined {
+  const upgrade = rawValues(rawHeaders, 'upgrade');
+  if (upgrade.length > 0) return { status: 400, code: 'UpgradeRefused', message: `protocol upgrades (Upgrade: ${upgrade.join(', ')}) cannot be governed by the Guarita sidecar; send plain HTTP/1.1 requests` };
+  if (rawValues(rawHeaders, 'http2-settings').length > 0) return { status: 400, code: 'UpgradeRefused', message: 'HTTP2-Settings (h2c upgrade) is not accepted; send plain HTTP/1.1 requests' };
+  return undefined;
+}
+
+/** A method-override parameter in the query or a form/JSON body, named for the refusal; undefined when none. */
+export function methodOverrideParam(query: Record<string, string[]>, form: Record<string, string[]> | undefined, json: unknown): string | undefined {
+  for (const name of METHOD_OVERRIDE_PARAMS) {
+    if (Object.hasOwn(query, name)) return `query parameter ${name}`;
+    if (form !== undefined && Object.hasOwn(form, name)) return `form field ${name}`;
+    if (json !== null && typeof json === 'object' && !Array.isArray(json) && Object.hasOwn(json, name)) return `JSON body field ${name}`;
+  }
+  return undefined;
+}
 
 const ENCODINGS_WE_DECODE = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'zstd', 'identity']);
 
@@ -38,6 +149,65 @@ export function acceptEncoding(clientValue: string | undefined): string {
 
 /** Response headers that no longer describe a masked (rewritten) body. */
 export const MASKED_RESPONSE_DROP = new Set(['content-length', 'content-encoding', 'etag', 'content-md5', 'digest', 'repr-digest', 'content-digest', 'accept-ranges', 'content-range', 'last-modified']);
+
+// Response headers that carry no free text (numbers, dates, framing): never rewritten.
+const UNMASKED_RESPONSE = new Set(['content-length', 'date', 'expires', 'last-modified', 'age', 'retry-after', 'transfer-encoding', 'connection', 'keep-alive']);
+
+/** Decodes each run of %XX escapes as UTF-8; undefined when a run is not valid UTF-8 (left to the plain masking). */
+function percentDecoded(value: string): string | undefined {
+  try {
+    return value.replace(/(?:%[0-9a-f]{2})+/gi, (run) => decodeURIComponent(run));
+  } catch {
+    return undefined;
+  }
+}
+
+// RFC 2047 encoded words (=?charset?B|Q?text?=), which some upstreams use for filenames.
+const ENCODED_WORD = /=\?([^?\s]+)\?([bq])\?([^?\s]*)\?=/gi;
+
+function decodeEncodedWord(charset: string, kind: string, text: string): string | undefined {
+  try {
+    const bytes = kind.toLowerCase() === 'b' ? Buffer.from(text, 'base64')
+      : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    return new TextDecoder(charset.toLowerCase(), { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Masks one response header value with the policy's masking (issue 18, item 16): as sent, and
+ * through the encodings headers use for free text, so an identifier cannot hide in
+ * `filename*=UTF-8''...` (RFC 5987/8187), a percent-encoded Location or Link, or an RFC 2047
+ * encoded word. A value whose decoded form hides an identifier is sent decoded and masked, then
+ * re-escaped (percent-encoding what a header or URI cannot hold).
+ */
+export function maskHeaderValue(value: string, maskText: (text: string) => string): string {
+  const out = value.replace(ENCODED_WORD, (word, charset: string, kind: string, text: string) => {
+    const decoded = decodeEncodedWord(charset, kind, text);
+    if (decoded === undefined) return word;
+    const masked = maskText(decoded);
+    return masked === decoded ? word : `=?UTF-8?B?${Buffer.from(masked, 'utf8').toString('base64')}?=`;
+  });
+  // Each percent-encoded word (a URI, an ext-value) is decoded, masked, and re-escaped on its own,
+  // so the delimiters around it keep their meaning.
+  return maskText(out).replace(/[^\s;,"]*%[0-9a-f]{2}[^\s;,"]*/gi, (word) => {
+    const decoded = percentDecoded(word);
+    if (decoded === undefined) return word;
+    const masked = maskText(decoded);
+    return masked === decoded ? word : masked.replace(/[^\x21-\x7e]|[%;,"]/g, (ch) => encodeURIComponent(ch));
+  });
+}
+
+/** Every response header but framing, dates and numbers, masked (repeated headers one by one). */
+export function maskResponseHeaders(headers: Record<string, string | string[]>, maskText: (text: string) => string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (UNMASKED_RESPONSE.has(name)) out[name] = value;
+    else out[name] = Array.isArray(value) ? value.map((v) => maskHeaderValue(v, maskText)) : maskHeaderValue(value, maskText);
+  }
+  return out;
+}
 
 export function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = headers[name];

@@ -19,7 +19,10 @@ import type { Metrics, RequestOutcome } from '../metrics.ts';
 import { httpUpstream, type HttpUpstream } from '../targets.ts';
 import { opt } from '../util.ts';
 import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, textDecoderFor } from './body.ts';
-import { acceptEncoding, endToEnd, headerValue, MASKED_RESPONSE_DROP, REQUEST_DROP } from './headers.ts';
+import { normalizePath, parseQueryString } from '../../../core/policy/http.ts';
+import {
+  acceptEncoding, boundHeaderLines, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
+} from './headers.ts';
 import { HttpSessions } from './sessions.ts';
 
 export interface HttpListenerOptions {
@@ -49,6 +52,9 @@ type RequestBody =
   | { kind: 'none' }
   | { kind: 'buffered'; data: Buffer }
   | { kind: 'streamed'; stream: Readable; length?: string };
+
+/** The request as judged, and as it is forwarded (target, method and headers are the same). */
+interface Outgoing { method: string; target: string; headers: Record<string, string | string[]>; masking: boolean; body: RequestBody }
 
 const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 503 } as const;
 const MAX_TEXT_IN_COMMAND = 60 * 1024;
@@ -118,9 +124,12 @@ function isUtf8Text(data: Buffer): boolean {
   }
 }
 
-/** The exact text a request is recorded and approved as: method, target, and the body. */
-function requestText(req: IncomingMessage, body: RequestBody, sha256: (b: Buffer) => string): string {
-  const head = `${req.method ?? 'GET'} ${req.url ?? '/'}`;
+/**
+ * The exact text a request is recorded and approved as: method and the forwarded target, the
+ * forwarded headers that change what the upstream does (one per line, like HTTP), and the body.
+ */
+function requestText(method: string, target: string, headerLines: readonly string[], body: RequestBody, sha256: (b: Buffer) => string): string {
+  const head = [`${method} ${target}`, ...headerLines].join('\n');
   if (body.kind === 'none') return head;
   if (body.kind === 'streamed') return `${head}\n\n[request body over the buffering limit, streamed without inspection]`;
   if (body.data.length === 0) return head;
@@ -128,14 +137,37 @@ function requestText(req: IncomingMessage, body: RequestBody, sha256: (b: Buffer
   return `${head}\n\n[request body: ${body.data.length} bytes, sha256 ${sha256(body.data)}]`;
 }
 
+const JSON_REQUEST = /^application\/(?:[\w.+-]+\+)?json\b/i;
+const FORM_REQUEST = /^application\/x-www-form-urlencoded\b/i;
+const MULTIPART_REQUEST = /^multipart\//i;
+
 function jsonBody(req: IncomingMessage, body: RequestBody): unknown {
   if (body.kind !== 'buffered' || body.data.length === 0) return undefined;
-  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(req.headers['content-type'] ?? '')) return undefined;
+  if (!JSON_REQUEST.test(req.headers['content-type'] ?? '')) return undefined;
   try {
     return JSON.parse(body.data.toString('utf8'));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A method override hidden in the query or the body (`_method=DELETE`, as Rails, Laravel, Symfony
+ * and Express's method-override read it); a body of a type frameworks read such fields from that
+ * is too large to inspect is refused too.
+ */
+function overrideProblem(req: IncomingMessage, query: string, body: RequestBody, json: unknown, maxBuffered: number): string | undefined {
+  const type = req.headers['content-type'] ?? '';
+  const multipart = MULTIPART_REQUEST.test(type);
+  const readsFields = [JSON_REQUEST, FORM_REQUEST, MULTIPART_REQUEST].some((r) => r.test(type));
+  if (body.kind === 'streamed' && readsFields) {
+    return `a ${type.split(';')[0] ?? ''} request body over ${maxBuffered} bytes, which cannot be checked for method-override fields (send a smaller body)`;
+  }
+  const data = body.kind === 'buffered' ? body.data.toString('latin1') : '';
+  const form = FORM_REQUEST.test(type) ? parseQueryString(data) : undefined;
+  const found = methodOverrideParam(parseQueryString(query), form, json);
+  if (found !== undefined || !multipart) return found;
+  return /name\s*=\s*"?(?:_method|__method|_http_method|x-http-method-override)\b/i.test(data) ? 'multipart field _method' : undefined;
 }
 
 /** Resolves when `res` can take more data, or has closed. */
@@ -245,20 +277,39 @@ export class HttpProxy {
 
   async #exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'CONNECT') throw new ExchangeError(405, 'MethodNotAllowed', 'CONNECT is not supported by the Guarita sidecar');
+    const method = req.method ?? 'GET';
+    const framing = requestProblem(method, req.rawHeaders);
+    if (framing !== undefined) {
+      // The body is not read: the connection cannot be trusted to be in step with the client.
+      res.shouldKeepAlive = false;
+      throw new ExchangeError(framing.status, framing.code, framing.message);
+    }
     const session = await this.#open(req);
     const body = await readBody(req, this.#opts.maxBufferedBody);
-    const command: Command = { protocol: 'http', method: req.method ?? 'GET', path: req.url ?? '/', ...opt('jsonBody', jsonBody(req, body)) };
+    // What the policy judges is what the upstream receives: the normalized target (never the raw
+    // one), and the headers exactly as they will be forwarded. A target that cannot be normalized
+    // goes to the policy as sent, which refuses it (Unparseable) and records the attempt.
+    const norm = normalizePath(req.url ?? '/');
+    const target = norm.ok ? norm.target : req.url ?? '/';
+    const json = jsonBody(req, body);
+    if (norm.ok) {
+      const override = overrideProblem(req, norm.query, body, json, this.#opts.maxBufferedBody);
+      if (override !== undefined) throw new ExchangeError(400, 'MethodOverride', `the request carries ${override}, which asks the upstream to treat this ${method} request as another method the policy did not judge; send the request with that method instead`);
+    }
+    const masking = this.#maskingEnabled();
+    const forwarded = this.#forwardHeaders(req, masking);
+    const command: Command = { protocol: 'http', method, path: target, ...opt('jsonBody', json) };
     const clientGone = new AbortController();
     res.once('close', () => { if (!res.writableFinished) clientGone.abort(); });
     const auth = await session.authorize(command, {
-      commandText: requestText(req, body, this.#sha256),
+      commandText: requestText(method, target, boundHeaderLines(forwarded), body, this.#sha256),
       signal: clientGone.signal,
       ...opt('unapprovable', body.kind === 'streamed' ? `the request body is larger than ${this.#opts.maxBufferedBody} bytes and cannot be bound to an approval` : undefined),
     });
-    await this.#answer(req, res, session, auth, body);
+    await this.#answer(res, session, auth, { method, target, headers: forwarded, masking, body });
   }
 
-  async #answer(req: IncomingMessage, res: ServerResponse, session: Session, auth: Authorization, body: RequestBody): Promise<void> {
+  async #answer(res: ServerResponse, session: Session, auth: Authorization, out: Outgoing): Promise<void> {
     if (auth.verdict === 'deny') {
       const unavailable = auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable' || auth.decision.code === 'SessionClosed';
       this.#count(unavailable ? 'unavailable' : 'denied');
@@ -271,7 +322,7 @@ export class HttpProxy {
       return;
     }
     this.#count('allowed');
-    await this.#forward(req, res, session, auth, body);
+    await this.#forward(res, session, auth, out);
   }
 
   #pool(upstream: HttpUpstream): Pool {
@@ -304,21 +355,28 @@ export class HttpProxy {
     return !available.ok || available.target.policy.spec.masking?.enabled !== false;
   }
 
-  #requestHeaders(req: IncomingMessage, upstream: HttpUpstream, body: RequestBody, masking: boolean): Record<string, string | string[]> {
-    const headers = endToEnd(req.headers, REQUEST_DROP);
-    headers.host = new URL(upstream.origin).host;
-    if (upstream.token !== undefined) headers.authorization = `Bearer ${upstream.token}`;
+  /** The agent's headers as the upstream gets them, before the sidecar's Host and credential. */
+  #forwardHeaders(req: IncomingMessage, masking: boolean): Record<string, string | string[]> {
+    // Hop-by-hop headers (and those Connection names) and forgeable forwarding claims are dropped.
+    const headers = endToEnd(req.headers, REQUEST_DROP, true);
     if (masking) {
       // Partial content cannot be masked reliably; encodings are limited to what can be decoded.
       delete headers.range;
       delete headers['if-range'];
       headers['accept-encoding'] = acceptEncoding(headerValue(req.headers, 'accept-encoding'));
     }
-    if (body.kind === 'streamed' && body.length !== undefined) headers['content-length'] = body.length;
     return headers;
   }
 
-  async #forward(req: IncomingMessage, res: ServerResponse, session: Session, auth: Extract<Authorization, { verdict: 'allow' }>, body: RequestBody): Promise<void> {
+  #requestHeaders(out: Outgoing, upstream: HttpUpstream): Record<string, string | string[]> {
+    const headers = { ...out.headers };
+    headers.host = new URL(upstream.origin).host;
+    if (upstream.token !== undefined) headers.authorization = `Bearer ${upstream.token}`;
+    if (out.body.kind === 'streamed' && out.body.length !== undefined) headers['content-length'] = out.body.length;
+    return headers;
+  }
+
+  async #forward(res: ServerResponse, session: Session, auth: Extract<Authorization, { verdict: 'allow' }>, out: Outgoing): Promise<void> {
     const started = performance.now();
     const abort = new AbortController();
     const onClosed = (): void => abort.abort(session.closed.reason);
@@ -328,7 +386,7 @@ export class HttpProxy {
     let maskSession;
     try {
       maskSession = session.newMaskSession();
-      forwarded = await this.#relay(req, res, session, body, abort.signal, maskSession);
+      forwarded = await this.#relay(res, session, out, abort.signal, maskSession);
     } catch (err) {
       forwarded = { ...forwarded, error: abort.signal.aborted ? errorMessage(abort.signal.reason) : errorMessage(err), status: forwarded.status || (res.headersSent ? res.statusCode : 502) };
       if (!res.headersSent && !(err instanceof ExchangeError)) this.#opts.logger.warn({ err: forwarded.error, target: this.#opts.target.target }, 'upstream request failed');
@@ -363,38 +421,44 @@ export class HttpProxy {
     }
   }
 
-  async #relay(req: IncomingMessage, res: ServerResponse, session: Session, body: RequestBody, signal: AbortSignal, maskSession: ReturnType<Session['newMaskSession']>): Promise<Forwarded> {
+  async #relay(res: ServerResponse, session: Session, out: Outgoing, signal: AbortSignal, maskSession: ReturnType<Session['newMaskSession']>): Promise<Forwarded> {
     const upstream = this.#upstreamFor();
-    const masking = this.#maskingEnabled();
+    const { masking, body } = out;
     const t0 = performance.now();
     const up = await this.#pool(upstream).request({
-      path: `${upstream.basePath}${req.url ?? '/'}`,
-      method: req.method ?? 'GET',
-      headers: this.#requestHeaders(req, upstream, body, masking),
+      // The checked target, never the raw one the agent sent.
+      path: `${upstream.basePath}${out.target}`,
+      method: out.method,
+      headers: this.#requestHeaders(out, upstream),
       ...opt('body', body.kind === 'buffered' ? body.data : body.kind === 'streamed' ? body.stream : undefined),
       signal,
       headersTimeout: 300_000,
       bodyTimeout: 300_000,
     });
     this.#opts.metrics.upstreamLatency.observe({ target: this.#opts.target.target, protocol: 'http' }, (performance.now() - t0) / 1000);
-    const noBody = req.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304;
+    // Response headers are masked like bodies (custom headers, Content-Disposition, Location...).
+    const headersFor = (drop?: ReadonlySet<string>): Record<string, string | string[]> => {
+      const h = endToEnd(up.headers, drop);
+      return masking ? maskResponseHeaders(h, (t) => maskSession.maskText(t)) : h;
+    };
+    const noBody = out.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304;
     if (noBody) {
       await up.body.dump();
-      res.writeHead(up.statusCode, endToEnd(up.headers));
+      res.writeHead(up.statusCode, headersFor());
       return { status: up.statusCode, bytes: 0 };
     }
     const type = parseContentType(headerValue(up.headers, 'content-type'));
     const kind = bodyKind(type);
-    if (!masking || kind === 'binary') return this.#passthrough(res, up, kind, session);
-    return this.#masked(res, up, kind, type, maskSession, session.recordingLimits().maxBytes);
+    if (!masking || kind === 'binary') return this.#passthrough(res, up, kind, headersFor());
+    return this.#masked(res, up, kind, type, maskSession, session.recordingLimits().maxBytes, headersFor(MASKED_RESPONSE_DROP));
   }
 
-  async #passthrough(res: ServerResponse, up: Dispatcher.ResponseData, kind: string, _session: Session): Promise<Forwarded> {
+  async #passthrough(res: ServerResponse, up: Dispatcher.ResponseData, kind: string, headers: Record<string, string | string[]>): Promise<Forwarded> {
     if (kind === 'binary' && this.#opts.binary === 'refuse') {
       up.body.destroy();
       throw new ExchangeError(502, 'BadGateway', `the upstream answered ${headerValue(up.headers, 'content-type') ?? 'a binary body'}, which cannot be masked, and GUARITA_HTTP_BINARY=refuse`);
     }
-    res.writeHead(up.statusCode, endToEnd(up.headers));
+    res.writeHead(up.statusCode, headers);
     let bytes = 0;
     let held: Buffer | undefined;
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
@@ -417,9 +481,8 @@ export class HttpProxy {
     return { decoder, text };
   }
 
-  async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number): Promise<Forwarded> {
+  async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
     const { decoder, text } = this.#decoders(up, type);
-    const headers = endToEnd(up.headers, MASKED_RESPONSE_DROP);
     const contentType = maskedContentType(type);
     if (contentType !== undefined) headers['content-type'] = contentType;
     res.writeHead(up.statusCode, headers);

@@ -1,0 +1,95 @@
+import { describe, expect, it } from '@jest/globals';
+import { compileMasker } from '../../../core/masking/index.ts';
+import { boundHeaderLines, endToEnd, isForwardingClaim, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem } from './headers.ts';
+import { FORGEABLE_HEADERS, REFUSED_HEADS } from './request-headers.corpus.ts';
+
+const raw = (headers: readonly [string, string][]): string[] => headers.flat();
+
+describe('request heads refused before judging (corpus)', () => {
+  it.each(REFUSED_HEADS.map((c) => [c.what, c] as const))('%s', (_what, c) => {
+    const problem = requestProblem(c.method, raw(c.headers));
+    expect(problem).toMatchObject({ status: 400, code: c.code });
+    expect(problem?.message).toMatch(c.names);
+  });
+
+  it.each([
+    ['GET', [['Accept', 'application/json']]],
+    ['GET', [['Content-Length', '0']]],
+    ['DELETE', [['Content-Length', '0']]],
+    ['POST', [['Content-Length', '12'], ['Content-Type', 'application/json']]],
+    ['POST', [['Transfer-Encoding', 'chunked']]],
+    ['PUT', [['Transfer-Encoding', 'Chunked']]],
+  ] as [string, [string, string][]][])('accepts %s %j', (method, headers) => {
+    expect(requestProblem(method, raw(headers))).toBeUndefined();
+  });
+});
+
+describe('method-override parameters', () => {
+  const none = Object.create(null) as Record<string, string[]>;
+  it.each([
+    [{ _method: ['DELETE'] }, undefined, undefined, 'query parameter _method'],
+    [none, { _method: ['DELETE'] }, undefined, 'form field _method'],
+    [none, undefined, { _method: 'DELETE' }, 'JSON body field _method'],
+    [{ __method: ['PUT'] }, undefined, undefined, 'query parameter __method'],
+    [{ 'x-http-method-override': ['PUT'] }, undefined, undefined, 'query parameter x-http-method-override'],
+  ] as [Record<string, string[]>, Record<string, string[]> | undefined, unknown, string][])('finds %j %j %j', (query, form, json, what) => {
+    expect(methodOverrideParam(query, form, json)).toBe(what);
+  });
+
+  it('lets ordinary parameters and nested fields through', () => {
+    expect(methodOverrideParam({ method: ['card'], page: ['1'] }, { name: ['x'] }, { payment: { _method: 'x' } })).toBeUndefined();
+  });
+});
+
+describe('forwarding claims', () => {
+  it.each(FORGEABLE_HEADERS.map(([n]) => n))('%s is never forwarded', (name) => {
+    expect(isForwardingClaim(name)).toBe(true);
+    expect(endToEnd({ [name.toLowerCase()]: 'x', accept: 'application/json' }, REQUEST_DROP, true)).toEqual({ accept: 'application/json' });
+  });
+
+  it('drops headers the client names in Connection, and keeps ordinary ones', () => {
+    const out = endToEnd({ connection: 'close, x-secret-switch', 'x-secret-switch': '1', 'x-request-id': 'r1', accept: '*/*' }, REQUEST_DROP, true);
+    expect(out).toEqual({ 'x-request-id': 'r1', accept: '*/*' });
+  });
+});
+
+describe('approval binding', () => {
+  it('covers every forwarded header that changes what the upstream does, in a stable order', () => {
+    const lines = boundHeaderLines({ 'content-type': 'application/json', 'user-agent': 'curl', accept: 'text/csv', 'content-encoding': 'gzip', traceparent: '00-1', prefer: ['return=minimal', 'respond-async'] });
+    expect(lines).toEqual(['accept: text/csv', 'content-encoding: gzip', 'content-type: application/json', 'prefer: return=minimal', 'prefer: respond-async']);
+  });
+});
+
+describe('response header masking', () => {
+  const masker = compileMasker({ fields: [{ names: ['cpf'], detector: 'cpf' }, { names: ['email'], detector: 'email' }] });
+  const mask = (v: string): string => maskHeaderValue(v, (t) => masker.newSession().maskText(t));
+  const CPF = '590.830.166-33';
+  const b64 = Buffer.from(CPF).toString('base64');
+
+  it.each([
+    ['a custom header', `cliente ${CPF}`],
+    ['bare digits', '/customers/59083016633'],
+    ['Content-Disposition filename', `attachment; filename="cliente-${CPF}.csv"`],
+    ['RFC 5987 filename*', `attachment; filename*=UTF-8''relat%C3%B3rio%20${CPF}.csv`],
+    ['RFC 5987, every byte encoded', `attachment; filename*=UTF-8''${[...Buffer.from(CPF)].map((b) => `%${b.toString(16)}`).join('')}.csv`],
+    ['Location with an encoded CPF', '/customers?cpf=590%2E830%2E166%2D33'],
+    ['Link with an encoded e-mail', '<https://api/c/larissa.oliveira1%40exemplo.com.br>; rel="next"'],
+    ['RFC 2047 encoded word', `attachment; filename="=?UTF-8?B?${b64}?="`],
+    ['RFC 2047 Q encoding', 'attachment; filename="=?UTF-8?Q?590=2E830=2E166-33?="'],
+    ['Set-Cookie', `last_customer=${CPF}; Path=/; HttpOnly`],
+  ])('%s', (_what, value) => {
+    const out = mask(value);
+    expect(out).not.toContain(CPF);
+    expect(out).not.toContain('59083016633');
+    expect(out).not.toContain('larissa.oliveira1');
+    expect(out).not.toContain(b64);
+    expect(decodeURIComponent(out.replace(/%(?![0-9a-f]{2})/gi, '%25'))).not.toContain(CPF);
+  });
+
+  it('keeps values without identifiers, and numbers and dates unmasked', () => {
+    const h = maskResponseHeaders({ 'content-type': 'application/json', 'content-length': '59083016633', location: '/customers/2?page=1', 'set-cookie': ['a=1; Path=/', `b=${CPF}`] }, (t) => masker.newSession().maskText(t));
+    expect(h['content-length']).toBe('59083016633');
+    expect(h.location).toBe('/customers/2?page=1');
+    expect(h['set-cookie']).toEqual(['a=1; Path=/', expect.not.stringContaining(CPF)]);
+  });
+});
