@@ -1,13 +1,20 @@
 // The CSV audit export: one row per command record (who, what, when, purpose, decision, approval,
-// result size, masked counts), RFC 4180 quoting. Command texts come from AI agents, so a cell that
-// a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is prefixed with an apostrophe.
+// result size, masked counts, the reviews signed into an approved command's record), RFC 4180
+// quoting. Command texts come from AI agents, so a cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is prefixed with an apostrophe.
 import type { SessionRecord } from '../../operator/src/store/types.ts';
 import { maskedCounts } from './replay-render.ts';
 
 export const CSV_COLUMNS = [
   'time', 'namespace', 'policy', 'target', 'session', 'subject', 'groups', 'purpose', 'command', 'decision', 'rule',
-  'approvalRequest', 'rows', 'bytes', 'masked', 'record',
+  'approvalRequest', 'rows', 'bytes', 'masked', 'record', 'reviews',
 ] as const;
+
+/** An approved command's reviews from its signed record: "dana [dpo] Approved 2026-...: reason; ...". */
+function reviewsCell(r: SessionRecord): string | undefined {
+  const reviews = r.approval?.reviews;
+  if (reviews === undefined) return undefined;
+  return reviews.map((v) => `${v.reviewer}${v.groups.length === 0 ? '' : ` [${v.groups.join(' ')}]`} ${v.decision} ${v.time}: ${v.reason}`).join('; ');
+}
 
 const FORMULA = /^[=+\-@\t\r]/;
 
@@ -33,7 +40,7 @@ export function commandRow(r: SessionRecord): string | undefined {
     time: r.time, namespace: r.namespace, policy: r.policy, target: r.target, session: r.sessionId, subject: r.subject,
     groups: Array.isArray(r.groups) ? r.groups.join(';') : '', purpose: r.purpose, command: r.command, decision: r.decision, rule: r.rule,
     approvalRequest: r.approvalRequest, rows: r.result?.rows, bytes: r.result?.bytes, masked: maskedCounts(r.masked, ';'),
-    record: `${r.chainId}#${r.seq}`,
+    record: `${r.chainId}#${r.seq}`, reviews: reviewsCell(r),
   };
   return csvLine(CSV_COLUMNS.map((c) => row[c]));
 }

@@ -19,8 +19,18 @@ describe('csv', () => {
     expect(csvHeader()).toBe(`${CSV_COLUMNS.join(',')}\r\n`);
     expect(CSV_COLUMNS.slice(0, 15)).toEqual(['time', 'namespace', 'policy', 'target', 'session', 'subject', 'groups', 'purpose', 'command', 'decision', 'rule', 'approvalRequest', 'rows', 'bytes', 'masked']);
     const row = commandRow(record({ time: '2026-01-10T12:00:00.000Z', groups: ['support', 'batch'], masked: { email: 2, cpf: 3 }, approvalRequest: 'areq-1', result: { rows: 4, bytes: 120 } }));
-    expect(row).toBe('2026-01-10T12:00:00.000Z,shop,orders-db,orders-db,session-1,agent-1,support;batch,customer-support,SELECT id, cpf FROM customers WHERE id = $1,allow,allow-the-rest,areq-1,4,120,cpf=3;email=2,shop/agent-1/abc#7\r\n'.replace('SELECT id, cpf FROM customers WHERE id = $1', '"SELECT id, cpf FROM customers WHERE id = $1"'));
+    expect(row).toBe('2026-01-10T12:00:00.000Z,shop,orders-db,orders-db,session-1,agent-1,support;batch,customer-support,SELECT id, cpf FROM customers WHERE id = $1,allow,allow-the-rest,areq-1,4,120,cpf=3;email=2,shop/agent-1/abc#7,\r\n'.replace('SELECT id, cpf FROM customers WHERE id = $1', '"SELECT id, cpf FROM customers WHERE id = $1"'));
     expect(commandRow(record({ type: 'session.start' }))).toBeUndefined();
+  });
+
+  it('shows the reviews signed into an approved command\'s record (issue 18, item 11)', () => {
+    const approval = {
+      request: 'areq-1', rule: 'export-needs-dpo', required: 1, approvals: 1, approverGroups: ['dpo'],
+      reviews: [{ reviewer: 'dana', groups: ['dpo', 'legal'], decision: 'Approved' as const, reason: 'ticket 9, export for the ANPD', time: '2026-01-10T11:59:00Z' }],
+    };
+    const row = commandRow(record({ approvalRequest: 'areq-1', approval })) ?? '';
+    expect(CSV_COLUMNS.at(-1)).toBe('reviews');
+    expect(row.trimEnd().endsWith('"dana [dpo legal] Approved 2026-01-10T11:59:00Z: ticket 9, export for the ANPD"')).toBe(true);
   });
 
   it('quotes per RFC 4180 and defuses spreadsheet formulas', () => {

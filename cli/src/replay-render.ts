@@ -17,7 +17,7 @@ export interface PlayOptions {
   reviews?: ReadonlyMap<string, readonly Review[]>;
 }
 
-export interface Review { reviewer: string; decision: string; reason: string; time: string }
+export interface Review { reviewer: string; decision: string; reason: string; time: string; groups?: readonly string[] }
 
 const INDENT = '              ';
 
@@ -100,12 +100,27 @@ function commandLines(r: SessionRecord, p: Paint): string[] {
   return [`${p.bold(`${r.subject}>`)} ${text[0] ?? ''}`, ...text.slice(1).map((l) => `${' '.repeat(r.subject.length + 2)}${l}`)];
 }
 
+/**
+ * The reviews of an approved command: from the signed record when it carries them (they outlive the
+ * ApprovalRequest), else from the apiserver when the request still exists and may be read.
+ */
 function reviewLines(r: SessionRecord, p: Paint, reviews: ReadonlyMap<string, readonly Review[]> | undefined): string[] {
   if (r.approvalRequest === undefined || r.decision === 'requireApproval' || r.type !== 'command') return [];
-  return (reviews?.get(r.approvalRequest) ?? []).map((v) => {
-    const line = `${v.decision === 'Approved' ? '✓' : '✗'} ${v.decision.toLowerCase()} by ${v.reviewer} at ${v.time}: "${v.reason}"`;
+  const list: readonly Review[] = r.approval?.reviews ?? reviews?.get(r.approvalRequest) ?? [];
+  return list.map((v) => {
+    const groups = v.groups === undefined || v.groups.length === 0 ? '' : ` (groups ${v.groups.join(', ')})`;
+    const line = `${v.decision === 'Approved' ? '✓' : '✗'} ${v.decision.toLowerCase()} by ${v.reviewer}${groups} at ${v.time}: "${v.reason}"`;
     return v.decision === 'Approved' ? p.green(line) : p.red(line);
   });
+}
+
+/** What the signed record says the approval required: rule, approvals counted of required, approver groups. */
+function approvalTerms(r: SessionRecord): string {
+  const a = r.approval;
+  if (a === undefined) return '';
+  const groups = a.approverGroups === undefined || a.approverGroups.length === 0 ? '' : ` from ${a.approverGroups.join(', ')}`;
+  const decided = a.decidedAt === undefined ? '' : `, decided ${a.decidedAt}`;
+  return ` · rule ${a.rule}: ${a.approvals} of ${plural(a.required, 'required approval')}${groups}${decided}`;
 }
 
 /** The lines of one record (the first carries the elapsed-time stamp). */
@@ -122,7 +137,7 @@ function sessionStart(r: SessionRecord, p: Paint): string {
 
 function approvalConsumed(r: SessionRecord, p: Paint): string {
   const rows = r.result?.rows === undefined ? '' : ` (${plural(r.result.rows, 'row')})`;
-  return `${p.green(`✓ ApprovalRequest ${r.approvalRequest ?? '?'} consumed: the approved command ran once`)}${rows}`;
+  return `${p.green(`✓ ApprovalRequest ${r.approvalRequest ?? '?'} consumed: the approved command ran once`)}${rows}${approvalTerms(r)}`;
 }
 
 function recordBody(r: SessionRecord, p: Paint, reviews: ReadonlyMap<string, readonly Review[]> | undefined): string[] {

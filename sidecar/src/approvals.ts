@@ -4,7 +4,7 @@
 // request is claimed by patching its status Approved → Consumed guarded by resourceVersion, so it
 // runs exactly once; a retry of the same command by the same subject (same policy, rule, purpose,
 // target and pod) finds the request again by label and consumes it.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import type { ApprovalPlan, Identity } from './core-types.ts';
 import { isConflict, isNotFound, KubeApiError, type KubeClient, type WatchEvent } from './kube/client.ts';
@@ -51,6 +51,11 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** Everything #matches compares (the pod is this sidecar's): one key per approvable command. */
+function bindingKey(b: ApprovalBinding): string {
+  return JSON.stringify([b.commandSha256, b.policy, b.rule, b.identity.kind, b.identity.subject, b.purpose, b.target]);
+}
+
 export function requesterLabel(identity: Identity): string {
   return sha256(`${identity.kind}\u0000${identity.subject}`).slice(0, 40);
 }
@@ -81,6 +86,8 @@ export class Approvals {
   readonly #namespace: string;
   readonly #pod: { name: string; uid?: string };
   readonly #logger: Logger;
+  /** Per-binding tails of the #exclusive chains. */
+  readonly #locks = new Map<string, Promise<void>>();
 
   constructor(opts: { kube: KubeClient; namespace: string; podName: string; podUid?: string; logger: Logger }) {
     this.#kube = opts.kube;
@@ -107,17 +114,39 @@ export class Approvals {
   }
 
   async #attempt(binding: ApprovalBinding, opts: ResolveOptions, deadline: number, attempt: number): Promise<ApprovalOutcome | 'retry'> {
-    let request = await this.find(binding);
-    const settled = request === undefined ? undefined : await this.#settle(request, false);
-    if (settled !== undefined) return settled;
-    if (request === undefined || phaseOf(request) !== 'Pending') {
-      request = await this.#create(binding, attempt);
-      await opts.onCreated?.(request);
-    }
-    opts.onHeld?.(request);
-    const latest = await this.#hold(request, deadline, opts.signal);
+    const key = bindingKey(binding);
+    // Find, claim and create run one at a time per binding (issue 18, item 14): of concurrent
+    // retries of an approved command one claims it, and every other one then finds, or creates
+    // once, the same new Pending request and is held on it like a new command. Holding is not
+    // serialized. The request name is unique per call, so two creations can never collide.
+    const step = await this.#exclusive(key, async (): Promise<{ outcome: ApprovalOutcome | 'retry' } | { request: ApprovalRequest; created: boolean }> => {
+      const found = await this.find(binding);
+      const settled = found === undefined ? undefined : await this.#settle(found, false);
+      if (settled !== undefined) return { outcome: settled };
+      if (found !== undefined && phaseOf(found) === 'Pending') return { request: found, created: false };
+      return { request: await this.#create(binding, attempt), created: true };
+    });
+    if ('outcome' in step) return step.outcome;
+    if (step.created) await opts.onCreated?.(step.request);
+    opts.onHeld?.(step.request);
+    const latest = await this.#hold(step.request, deadline, opts.signal);
     if (phaseOf(latest) === 'Pending') return { kind: 'pending', request: latest, message: describe(latest) };
-    return (await this.#settle(latest, true)) ?? 'retry';
+    return (await this.#exclusive(key, () => this.#settle(latest, true))) ?? 'retry';
+  }
+
+  /** Runs `fn` after every earlier call with the same key has finished (an in-process mutex). */
+  async #exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(key) ?? Promise.resolve();
+    let release: () => void = () => undefined;
+    const mine = previous.then(() => new Promise<void>((resolve) => { release = resolve; }));
+    this.#locks.set(key, mine);
+    try {
+      await previous;
+      return await fn();
+    } finally {
+      release();
+      if (this.#locks.get(key) === mine) this.#locks.delete(key);
+    }
   }
 
   /**
@@ -156,7 +185,7 @@ export class Approvals {
 
   #nameFor(binding: ApprovalBinding, attempt: number): string {
     const policy = binding.policy.slice(0, 40).replace(/[-.]+$/, '');
-    return `${policy}-${binding.commandSha256.slice(0, 12)}-${sha256(`${binding.sessionId}/${binding.commandSha256}/${attempt}/${Date.now()}`).slice(0, 8)}`;
+    return `${policy}-${binding.commandSha256.slice(0, 12)}-${sha256(`${binding.sessionId}/${binding.commandSha256}/${attempt}/${Date.now()}/${randomUUID()}`).slice(0, 8)}`;
   }
 
   async #create(binding: ApprovalBinding, attempt: number): Promise<ApprovalRequest> {

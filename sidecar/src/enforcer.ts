@@ -6,6 +6,7 @@ import { TextDecoder } from 'node:util';
 import type { SessionEvent } from '../../core/recording/index.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { describe as describeApproval, type ApprovalOutcome, type Approvals } from './approvals.ts';
+import { approvalEvidence } from './approval-evidence.ts';
 import type { SidecarConfig, TargetConfig } from './config.ts';
 import type {
   Authorization, Command, CommandOutcome, EnforcementDecision, Enforcer, Identity, MaskSession, Session, SessionRefusal, SessionRequest, AuthorizeOptions,
@@ -331,6 +332,8 @@ export class SidecarSession implements Session {
     const fields: Partial<SessionEvent> = {
       command: this.#masked(run.text, undefined), commandSha256: sha256Hex(run.text), decision: 'allow', ...opt('rule', run.decision.rule), reason: run.decision.reason,
       ...opt('approvalRequest', run.approval?.metadata.name), ...opt('result', result), masked: outcome.masked, durationMs: Math.round(outcome.durationMs),
+      // Who approved and why, signed into the record: it outlives the ApprovalRequest (retention).
+      ...opt('approval', run.approval === undefined ? undefined : approvalEvidence(run.approval, run.decision.approval, (t) => this.#masked(t, undefined))),
     };
     await this.#record('command', fields);
     // The operator writes the ApprovalRequest's status.execution from this record.

@@ -115,7 +115,7 @@ describe('the auditor\'s view of that session', () => {
     expect(r.out).toMatch(/support-agent> DELETE \/customers\/1\n\s+✗ denied · rule deny-deletes/);
     expect(r.out).toContain(`⏸ approval required · rule export-needs-dpo · ApprovalRequest ${approval} created, waiting for approvers`);
     expect(r.out).toMatch(new RegExp(`support-agent> GET /customers/export\\?page=1\\n\\s+✓ allowed · rule export-needs-dpo · approved by ApprovalRequest ${approval} · HTTP 200`));
-    expect(r.out).toMatch(new RegExp(`✓ approved by dana at \\S+: "ticket ${id}"`));
+    expect(r.out).toMatch(new RegExp(`✓ approved by dana \\(groups [^)]*dpo[^)]*\\) at \\S+: "ticket ${id}"`));
     expect(r.out).toContain(`✓ ApprovalRequest ${approval} consumed: the approved command ran once`);
     for (const raw of RAW_PERSONAL) expect(r.out).not.toContain(raw);
     expect(r.err).toContain('each intact and signed by its sidecar\'s registered key');

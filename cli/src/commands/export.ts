@@ -23,7 +23,8 @@ stderr when it is a terminal and the export takes a while.
                    verifiable offline with 'guarita verify --file FILE'.
   csv              one row per command: time, namespace, policy, target, session, subject, groups,
                    purpose, command (masked), decision, rule, approvalRequest, rows, bytes, masked
-                   (e.g. cpf=3;email=2), record (chainId#seq, to find it in a JSONL export).
+                   (e.g. cpf=3;email=2), record (chainId#seq, to find it in a JSONL export),
+                   reviews (an approved command's reviewers, groups, decisions, times, reasons).
                    For spreadsheets: NOT verifiable (no hashes or signatures); cells a spreadsheet
                    would run as formulas (starting with = + - @) get a leading apostrophe.
 

@@ -76,7 +76,9 @@ interface Approvals { reviews: Map<string, Review[]>; notes: string[] }
 
 /** Who approved or denied the session's ApprovalRequests, when the user may read them (best effort). */
 async function approvals(kube: KubeAccess, records: readonly SessionRecord[]): Promise<Approvals> {
-  const names = [...new Set(records.map((r) => r.approvalRequest).filter((n): n is string => n !== undefined))];
+  // Records that carry the approval evidence (signed) need no lookup: the request may be long deleted.
+  const evidenced = new Set(records.filter((r) => r.approval !== undefined).map((r) => r.approvalRequest));
+  const names = [...new Set(records.map((r) => r.approvalRequest).filter((n): n is string => n !== undefined && !evidenced.has(n)))];
   const out: Approvals = { reviews: new Map(), notes: [] };
   for (const name of names) {
     try {

@@ -7,6 +7,35 @@ const RFC3339 = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{
 
 export const EVENT_TYPES = ['session.start', 'command', 'session.end', 'approval.requested', 'approval.consumed'] as const;
 
+const REVIEW_EVIDENCE = {
+  type: 'object',
+  required: ['reviewer', 'groups', 'decision', 'reason', 'time'],
+  properties: {
+    reviewer: { type: 'string', maxLength: 256 },
+    groups: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 256 } },
+    decision: { type: 'string', enum: ['Approved', 'Denied'] },
+    reason: { type: 'string', maxLength: 4096 },
+    time: { type: 'string', pattern: RFC3339 },
+  },
+} as const;
+
+/** The approval evidence of an approved command (who approved, why, under which rule: issue 18, item 11). */
+const APPROVAL_EVIDENCE = {
+  type: 'object',
+  required: ['request', 'rule', 'required', 'approvals', 'reviews'],
+  properties: {
+    request: { type: 'string', minLength: 1, maxLength: 253 },
+    rule: { type: 'string', minLength: 1, maxLength: 63 },
+    required: { type: 'integer', minimum: 1 },
+    approvals: { type: 'integer', minimum: 0 },
+    approverGroups: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 256 } },
+    requestedAt: { type: 'string', pattern: RFC3339 },
+    decidedAt: { type: 'string', pattern: RFC3339 },
+    consumedAt: { type: 'string', pattern: RFC3339 },
+    reviews: { type: 'array', maxItems: 20, items: REVIEW_EVIDENCE },
+  },
+} as const;
+
 export const recordSchema = {
   type: 'object',
   required: ['chainId', 'seq', 'prev', 'keyId', 'hash', 'sig', 'type', 'time', 'namespace', 'pod', 'policy', 'sessionId'],
@@ -23,6 +52,7 @@ export const recordSchema = {
     pod: { type: 'string', minLength: 1, maxLength: 253 },
     policy: { type: 'string', pattern: DNS_LABEL, maxLength: 253 },
     sessionId: { type: 'string', minLength: 1, maxLength: 256 },
+    approval: APPROVAL_EVIDENCE,
   },
 } as const;
 
