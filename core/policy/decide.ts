@@ -4,7 +4,8 @@ import type { AccessPolicy, PolicyMasking, PolicyRule, PolicySubject, SqlStateme
 import { parseDuration } from '../duration.ts';
 import { compileTableGlob, tableGlobProblem, type MatchMode, type TableGlob } from './glob.ts';
 import { compileHttpMatch, normalizePath, parseQueryString, queryRecord, type CompiledHttpMatch, type HttpCompileProblem, type HttpRequest } from './http.ts';
-import { classifySql, SqlParseError } from './sql.ts';
+import { SensitiveColumnGuard, SensitiveColumnsConfigError } from './sql-columns.ts';
+import { classifySql, policyEngineReady, SqlParseError } from './sql.ts';
 import type { ApprovalPlan, Command, CompiledPolicy, Decision, DecisionCode, Identity, StatementInfo, Verdict } from './types.ts';
 
 /** A policy the schema accepts but the engine cannot apply; `field` is the kubectl-style path. */
@@ -195,12 +196,14 @@ class Compiled implements CompiledPolicy {
   readonly policy: AccessPolicy;
   private readonly rules: readonly CompiledRule[];
   private readonly purposes: ReadonlySet<string>;
+  private readonly guard: CompiledGuard | undefined;
 
   constructor(policy: AccessPolicy) {
     this.policy = policy;
     checkSubjects(policy);
     this.purposes = new Set(policy.spec.purposes.map((p) => p.name));
     this.rules = policy.spec.rules.map((r, i) => compileRule(r, i, policy, this.purposes));
+    this.guard = compileGuard(policy, this.rules);
   }
 
   checkAccess(identity: Identity, purpose: string | undefined): Decision | undefined {
@@ -265,7 +268,7 @@ class Compiled implements CompiledPolicy {
     });
     // The strictest statement decides; among equals, the first.
     const deciding = decisions.reduce((best, d) => (RANK[d.decision] > RANK[best.decision] ? d : best));
-    return { ...deciding, statements };
+    return withGuard(this.guard, deciding, statements, sql, masking);
   }
 
   private evaluateHttp(cmd: Extract<Command, { protocol: 'http' }>, purpose: string): Decision {
@@ -282,6 +285,79 @@ class Compiled implements CompiledPolicy {
     // The path is not repeated in the reason: it may carry identifiers (/customers/<cpf>).
     return ruleDecision(rule, `the ${method} request`, this.policy.spec.masking);
   }
+}
+
+// --- sensitive-column guard (spec.sensitiveColumns) -----------------------------------------------
+
+interface CompiledGuard { guard: SensitiveColumnGuard; action: 'deny' | 'requireApproval'; rule: CompiledRule | undefined }
+
+function compileGuard(policy: AccessPolicy, rules: readonly CompiledRule[]): CompiledGuard | undefined {
+  const cfg = policy.spec.sensitiveColumns;
+  if (cfg === undefined) return undefined;
+  const field = 'spec.sensitiveColumns';
+  if (policy.spec.target.protocol !== 'postgres') throw new PolicyCompileError(field, 'applies to postgres targets only');
+  let guard: SensitiveColumnGuard;
+  try {
+    guard = new SensitiveColumnGuard(cfg);
+    // View definitions are parsed now when the parser is loaded (the sidecar and the CLI load it first), else at first use.
+    if (policyEngineReady()) guard.validateViews();
+  } catch (err) {
+    if (err instanceof SensitiveColumnsConfigError) throw new PolicyCompileError(`${field}.${err.field}`, err.message.slice(err.field.length + 2));
+    throw err;
+  }
+  return { guard, action: cfg.action, rule: guardApprovalRule(cfg.action, cfg.approvalRule, rules) };
+}
+
+/** requireApproval holds statements for the approvers of an existing requireApproval rule (the operator and webhook look approvers up by rule name). */
+function guardApprovalRule(action: 'deny' | 'requireApproval', name: string | undefined, rules: readonly CompiledRule[]): CompiledRule | undefined {
+  const field = 'spec.sensitiveColumns.approvalRule';
+  if (action === 'deny') {
+    if (name !== undefined) throw new PolicyCompileError(field, 'applies only to action requireApproval');
+    return undefined;
+  }
+  if (name === undefined) throw new PolicyCompileError(field, 'action requireApproval needs approvalRule: the name of a requireApproval rule in spec.rules, whose approvers decide');
+  const rule = rules.find((r) => r.name === name);
+  if (rule?.action !== 'requireApproval') throw new PolicyCompileError(field, `"${name}" is not a requireApproval rule in spec.rules`);
+  return rule;
+}
+
+/** The rules' decision, or the guard's when it is stricter (the statements using personal columns then carry its verdict). */
+function withGuard(g: CompiledGuard | undefined, deciding: Decision, statements: StatementInfo[], sql: string, masking: PolicyMasking | undefined): Decision {
+  const guarded = g === undefined || deciding.decision === 'deny' ? undefined : guardDecision(g, sql, masking);
+  if (guarded === undefined || RANK[guarded.decision] <= RANK[deciding.decision]) return { ...deciding, statements };
+  for (const u of guarded.sensitiveColumns ?? []) {
+    const st = statements[u.statement - 1];
+    if (st === undefined || RANK[st.verdict] >= RANK[guarded.decision]) continue;
+    st.verdict = guarded.decision;
+    if (guarded.rule === undefined) delete st.rule;
+    else st.rule = guarded.rule;
+  }
+  return { ...guarded, statements };
+}
+
+function describeUse(u: { column: string; use: string; path: string; statement: number }, n: number): string {
+  const where = n > 1 ? `statement ${u.statement}: ${u.path}` : u.path;
+  return `${u.column} as ${u.use} (${where})`;
+}
+
+/** The guard's decision, or undefined when no personal column is used otherwise than returned as is. Never throws. */
+function guardDecision(g: CompiledGuard, sql: string, masking: PolicyMasking | undefined): Decision | undefined {
+  let uses;
+  try {
+    uses = g.guard.check(sql);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { decision: 'deny', code: 'Unparseable', reason: `the sensitive-column guard cannot check the SQL: ${message}` };
+  }
+  if (uses.length === 0) return undefined;
+  const statements = new Set(uses.map((u) => u.statement)).size;
+  const shown = uses.slice(0, 3).map((u) => describeUse(u, statements)).join('; ') + (uses.length > 3 ? `; and ${uses.length - 3} more` : '');
+  const what = `personal data used otherwise than returned as is (masked): ${shown}`;
+  if (g.action === 'deny' || g.rule === undefined) {
+    return { decision: 'deny', code: 'SensitiveColumnUse', reason: `${what}; denied by spec.sensitiveColumns`, sensitiveColumns: uses };
+  }
+  const held = ruleDecision(g.rule, what, masking);
+  return { ...held, reason: `${held.reason} (spec.sensitiveColumns.approvalRule)`, sensitiveColumns: uses };
 }
 
 /** Precompiles globs, purposes and approvals. Throws PolicyCompileError naming the field for what the schema cannot say. */

@@ -336,6 +336,18 @@ function onVariableSet(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
   return undefined;
 }
 
+/**
+ * BEGIN/START TRANSACTION READ WRITE, SET TRANSACTION READ WRITE and SET SESSION CHARACTERISTICS
+ * AS TRANSACTION READ WRITE override default_transaction_read_only as SET would (READ ONLY only
+ * narrows what the session may do).
+ */
+function onTransactionMode(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
+  if (node.defname !== 'transaction_read_only') return undefined;
+  acc.readsConstants = true;
+  if (constValue(node.arg) !== '1') acc.add('securitySetting');
+  return undefined;
+}
+
 function truthyOption(arg: Json | undefined): boolean {
   if (arg === undefined) return true; // EXPLAIN (ANALYZE) and EXPLAIN ANALYZE
   const s = str(field(arg, 'String')?.sval);
@@ -478,6 +490,7 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['ColumnRef', (n, _f, acc) => { onAttributeNames(names(n.fields).slice(1), acc); return undefined; }],
   ['A_Indirection', (n, _f, acc) => { onAttributeNames(names(n.indirection), acc); return undefined; }],
   ['VariableSetStmt', onVariableSet],
+  ['DefElem', onTransactionMode],
   ['DiscardStmt', (n, _f, acc) => {
     // DISCARD ALL includes RESET ALL (and SET SESSION AUTHORIZATION DEFAULT).
     if (n.target === 'DISCARD_ALL') acc.refuse('DISCARD ALL resets every setting, the pinned ones included, to defaults the policy engine cannot see');
@@ -610,9 +623,10 @@ function safeMessage(message: string): string {
   return cut.replace(/"[^"]*"?/g, '"…"').replace(/'[^']*'?/g, "'…'");
 }
 
-interface ParsedStatement { type: string; node: Json; location: number }
+export interface ParsedStatement { type: string; node: Json; location: number }
 
-function parseStatements(sql: string): ParsedStatement[] {
+/** The statements of a SQL text as libpg-query parse trees (the sensitive-column guard walks them too). */
+export function parseStatements(sql: string): ParsedStatement[] {
   if (parser === undefined) throw new Error('policy engine not initialized: await initPolicyEngine() first');
   const nul = sql.indexOf('\u0000');
   if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');

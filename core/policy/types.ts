@@ -24,7 +24,9 @@ export type Verdict = 'allow' | 'deny' | 'requireApproval';
 
 export type DecisionCode =
   | 'Allowed' | 'NoMatchingRule' | 'RuleDenied' | 'ApprovalRequired' | 'SubjectNotAllowed' | 'SubjectRevoked'
-  | 'PurposeMissing' | 'PurposeNotAllowed' | 'Unparseable' | 'ProtocolMismatch';
+  | 'PurposeMissing' | 'PurposeNotAllowed' | 'Unparseable' | 'ProtocolMismatch'
+  // spec.sensitiveColumns: a personal column used otherwise than returned as is (deny; held statements are ApprovalRequired).
+  | 'SensitiveColumnUse';
 
 export interface ApprovalPlan { approverGroups: string[]; minApprovals: number; ttlSeconds: number }
 
@@ -41,6 +43,19 @@ export interface Decision {
   masking?: PolicyMasking;
   /** SQL only: the classification and verdict of every statement, in order. */
   statements?: StatementInfo[];
+  /** SQL only: personal columns (spec.sensitiveColumns) used otherwise than returned as is: which column, how and where. */
+  sensitiveColumns?: SensitiveColumnUse[];
+}
+
+export interface SensitiveColumnUse {
+  /** schema.table.column as spec.sensitiveColumns names it (through views, CTEs and subqueries). */
+  column: string;
+  /** The construct using it: "function argument md5()", "comparison LIKE", "cast to int8", "whole-row reference in ...". */
+  use: string;
+  /** Where: "select list item 1", "WHERE", "CTE x: ORDER BY item 1". */
+  path: string;
+  /** 1-based statement number in the text. */
+  statement: number;
 }
 
 export interface StatementInfo {

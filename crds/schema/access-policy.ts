@@ -139,6 +139,25 @@ const recording = obj('What each session record keeps. Recording itself cannot b
   durability: Type.Optional(lit(['Synced', 'Written'], 'When a record counts as kept, so the answer it describes may be released. Synced (default): on stable storage (fdatasync of the spool volume); survives a node power loss. Written: in the spool file (the kernel page cache); survives a crash or kill of the sidecar, container or pod, and is synced within 10 ms, so a node crash can lose the last few milliseconds of records. Written answers without waiting for the disk.')),
 });
 
+const IDENT = '[A-Za-z_][A-Za-z0-9_$]*';
+
+const sensitiveColumns = obj('Sensitive-column guard (postgres targets): personal columns may be returned only as plain column references in the top-level select list, where output masking sees them; any other use (inside an expression, function, cast, aggregate, operator, comparison in WHERE/JOIN/ORDER BY/GROUP BY, RETURNING, COPY (query), INSERT ... SELECT) takes the action.', {
+  columns: Type.Array(str('A personal column as [schema.]table.column, e.g. public.customers.cpf (without schema: that table in any schema). Resolved through declared views, CTEs, subqueries, aliases and *.', { minLength: 3, maxLength: 200, pattern: `^(${IDENT}\\.){1,2}${IDENT}$` }), { description: 'Personal columns.', minItems: 1, maxItems: 256 }),
+  action: lit(['deny', 'requireApproval'], 'What a statement using a personal column otherwise than as a plain returned column gets: deny, or requireApproval (approvers of approvalRule).'),
+  approvalRule: Type.Optional(dnsLabel('requireApproval only: the name of a requireApproval rule in spec.rules whose approval block (approver groups, count, ttl) decides held statements; the ApprovalRequest names that rule.', 63)),
+  relations: Type.Optional(Type.Array(obj('A table or view whose complete column list (in order) the guard may rely on, for *, column aliases, NATURAL joins and whole-row references.', {
+    name: str('[schema.]relation', { minLength: 1, maxLength: 200, pattern: `^(${IDENT}\\.)?${IDENT}$` }),
+    columns: Type.Array(str('A column name, in table order.', { minLength: 1, maxLength: 63, pattern: `^${IDENT}$` }), { description: 'Every column, in order.', minItems: 1, maxItems: 1600 }),
+  }), { description: 'Relations whose columns are known. A relation neither listed here nor holding a personal column is unknown: any of its columns named like a personal column counts as personal, and a whole-row reference to it as one too.', maxItems: 256 })),
+  views: Type.Optional(Type.Array(obj('A view over personal columns: the guard follows its definition to tell which of its columns carry personal data.', {
+    name: str('[schema.]view', { minLength: 1, maxLength: 200, pattern: `^(${IDENT}\\.)?${IDENT}$` }),
+    query: str('The view\'s defining SELECT, as pg_get_viewdef() prints it.', { minLength: 1, maxLength: 16384 }),
+  }), { description: 'Views whose columns may carry personal data under other names.', maxItems: 64 })),
+}, cel(
+  { rule: "self.action != 'requireApproval' || has(self.approvalRule)", message: 'action requireApproval needs approvalRule: the name of a requireApproval rule in spec.rules', fieldPath: '.approvalRule', reason: 'FieldValueRequired' },
+  { rule: "self.action == 'requireApproval' || !has(self.approvalRule)", message: 'approvalRule applies only to action requireApproval', fieldPath: '.approvalRule', reason: 'FieldValueForbidden' },
+));
+
 const retention = obj('How long records are kept.', {
   sessions: Type.Optional(duration('How long session records are kept before whole segments are deleted. Default 180d.', '180d')),
   approvals: Type.Optional(duration('How long finished ApprovalRequests are kept. Default 30d.', '30d')),
@@ -153,11 +172,14 @@ export const accessPolicySpec = obj('Desired state: who may reach the target, fo
   purposes: namedList(purpose, 'Allowed purposes; every session must declare one of them.', { minItems: 1, maxItems: 32 }),
   rules: namedList(rule, 'Ordered rules; first match decides; no match denies.', { minItems: 1, maxItems: 128 }),
   masking: Type.Optional(masking),
+  sensitiveColumns: Type.Optional(sensitiveColumns),
   recording: Type.Optional(recording),
   retention: Type.Optional(retention),
 }, cel(
   { rule: "!has(self.target) || !has(self.rules) || self.rules.all(r, !has(r.match) || (self.target.protocol == 'postgres' ? !has(r.match.http) : !has(r.match.sql)))", message: 'rules must match the target protocol (match.sql for postgres, match.http for http)', fieldPath: '.rules' },
   { rule: '!has(self.rules) || !has(self.purposes) || self.rules.all(r, !has(r.purposes) || r.purposes.all(p, self.purposes.exists(q, q.name == p)))', message: 'rules[].purposes must name purposes listed in spec.purposes', fieldPath: '.rules' },
+  { rule: "!has(self.sensitiveColumns) || !has(self.target) || self.target.protocol == 'postgres'", message: 'sensitiveColumns applies to postgres targets only', fieldPath: '.sensitiveColumns' },
+  { rule: "!has(self.sensitiveColumns) || !has(self.sensitiveColumns.approvalRule) || !has(self.rules) || self.rules.exists(r, r.name == self.sensitiveColumns.approvalRule && r.action == 'requireApproval')", message: 'sensitiveColumns.approvalRule must name a requireApproval rule in spec.rules', fieldPath: '.sensitiveColumns.approvalRule' },
 ));
 
 export const accessPolicyStatus = obj('Observed state, written by the operator.', {

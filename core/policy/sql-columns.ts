@@ -1,0 +1,970 @@
+// The sensitive-column guard. Output masking sees values, not how they were computed: once the
+// agent's SQL transforms a personal column (md5(cpf), 'x'||cpf, reverse(cpf), cpf::bigint,
+// string_agg(cpf, ''), row_to_json(c)) no detector recognizes the result, and a comparison
+// (WHERE cpf LIKE '1%', ORDER BY cpf) leaks a piece of every identifier through row counts and
+// order. Columns the policy names as personal may therefore only be returned as plain column
+// references in the top-level select list (where masking sees them); every other use is reported
+// with the column, the construct that uses it and where it sits, and the policy's action applies.
+//
+// Pure: the statements come from the classifier's parser (sql.ts), the catalog knowledge from the
+// policy (spec.sensitiveColumns: personal columns, relations' column lists, view definitions).
+// What the guard cannot resolve it reports (fail closed): an unqualified name that may be a
+// personal column, a function in FROM whose result it cannot see into, column aliases over a
+// relation whose column order it does not know.
+import { parseStatements, type ParsedStatement } from './sql.ts';
+import type { SensitiveColumnUse } from './types.ts';
+
+export type { SensitiveColumnUse };
+
+type Json = { [key: string]: unknown };
+
+export interface SensitiveColumnsConfig {
+  /** [schema.]table.column */
+  columns: readonly string[];
+  /** Relations whose complete column list (in order) the policy states. */
+  relations?: readonly { name: string; columns: readonly string[] }[];
+  /** Views: name and defining query (pg_get_viewdef). */
+  views?: readonly { name: string; query: string }[];
+}
+
+/** A problem with the configuration itself; `field` is relative to spec.sensitiveColumns. */
+export class SensitiveColumnsConfigError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'SensitiveColumnsConfigError';
+    this.field = field;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parse tree accessors (libpg-query JSON; fields at their default value are omitted).
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function obj(v: unknown): Json | undefined {
+  return isObj(v) ? v : undefined;
+}
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+/** {Type: {...}} → ['Type', {...}]; anything else → ['', v]. */
+function unwrap(v: unknown): [string, Json] {
+  const o = obj(v);
+  if (o === undefined) return ['', {}];
+  const keys = Object.keys(o);
+  const k = keys[0];
+  if (keys.length === 1 && k !== undefined && /^[A-Z]/.test(k)) {
+    const inner = obj(o[k]);
+    if (inner !== undefined) return [k, inner];
+  }
+  return ['', o];
+}
+/** A ColumnRef's fields: names, '*' for A_Star. */
+function fieldNames(list: unknown): string[] {
+  return arr(list).map((n) => {
+    const o = obj(n) ?? {};
+    if (o.A_Star !== undefined) return '*';
+    return str(obj(o.String)?.sval) ?? '';
+  });
+}
+function stringList(list: unknown): string[] {
+  return arr(list).map((n) => str(obj(obj(n)?.String)?.sval) ?? '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scopes.
+
+interface Col {
+  name: string;
+  /** The personal column this column passes through unchanged. */
+  source?: string;
+  /** Computed from a personal column (a view's md5(cpf) AS h): any reference is a use. */
+  derived?: boolean;
+}
+
+interface Rel {
+  /** Names that qualify its columns: the alias, or the relation name with and without schema. */
+  quals: string[];
+  label: string;
+  cols: Col[];
+  /** Every column is in cols (in order). Otherwise cols holds the known ones only. */
+  complete: boolean;
+  /** Unknown relation: any column named like a personal column may be one (an undeclared view). */
+  guess: boolean;
+}
+
+interface Scope { rels: Rel[]; parent: Scope | undefined; ctes: Map<string, Rel> }
+
+interface Resolved { source: string; how: 'plain' | 'derived' | 'wholeRow' | 'guess' }
+
+/** Where a query's select list goes: to the client (plain references allowed), to an enclosing query, or somewhere it is stored/exported. */
+type Sink = 'client' | 'pass' | 'store' | 'export';
+
+const AGGREGATES: ReadonlySet<string> = new Set([
+  'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'json_agg_strict', 'jsonb_agg_strict',
+  'json_object_agg_strict', 'jsonb_object_agg_strict', 'json_object_agg_unique', 'jsonb_object_agg_unique', 'xmlagg', 'min', 'max',
+  'count', 'sum', 'avg', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or', 'bit_xor', 'mode', 'percentile_cont', 'percentile_disc',
+  'any_value', 'range_agg', 'range_intersect_agg', 'stddev', 'variance', 'corr', 'rank', 'dense_rank', 'percent_rank', 'cume_dist',
+]);
+
+/**
+ * Functions in FROM whose result is computed from their arguments only (the arguments are checked
+ * like any expression). Any other function in FROM may read tables the guard cannot see: refused.
+ */
+const TRANSPARENT_FROM_FUNCTIONS: ReadonlySet<string> = new Set([
+  'generate_series', 'generate_subscripts', 'unnest', 'json_each', 'jsonb_each', 'json_each_text', 'jsonb_each_text',
+  'json_array_elements', 'jsonb_array_elements', 'json_array_elements_text', 'jsonb_array_elements_text', 'json_object_keys',
+  'jsonb_object_keys', 'json_to_record', 'jsonb_to_record', 'json_to_recordset', 'jsonb_to_recordset', 'json_populate_record',
+  'jsonb_populate_record', 'json_populate_recordset', 'jsonb_populate_recordset', 'jsonb_path_query', 'regexp_matches',
+  'regexp_split_to_table', 'string_to_table', 'now', 'current_date', 'pg_options_to_table',
+]);
+
+const COMPARISON_OPS: ReadonlySet<string> = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~', '~*', '!~', '!~*', '~~', '~~*', '!~~', '!~~*', '^@', '@@']);
+
+const A_EXPR_KINDS: Readonly<Record<string, string>> = {
+  AEXPR_LIKE: 'comparison LIKE', AEXPR_ILIKE: 'comparison ILIKE', AEXPR_SIMILAR: 'comparison SIMILAR TO', AEXPR_IN: 'comparison IN',
+  AEXPR_BETWEEN: 'comparison BETWEEN', AEXPR_NOT_BETWEEN: 'comparison NOT BETWEEN', AEXPR_BETWEEN_SYM: 'comparison BETWEEN SYMMETRIC',
+  AEXPR_NOT_BETWEEN_SYM: 'comparison NOT BETWEEN SYMMETRIC', AEXPR_DISTINCT: 'comparison IS DISTINCT FROM',
+  AEXPR_NOT_DISTINCT: 'comparison IS NOT DISTINCT FROM', AEXPR_NULLIF: 'NULLIF()', AEXPR_OP_ANY: 'comparison ANY', AEXPR_OP_ALL: 'comparison ALL',
+};
+
+const NODE_USES: Readonly<Record<string, string>> = {
+  TypeCast: 'cast', CollateClause: 'COLLATE', A_Indirection: 'subscript or field selection', CaseExpr: 'CASE',
+  CoalesceExpr: 'COALESCE()', MinMaxExpr: 'GREATEST()/LEAST()', NullTest: 'IS NULL test', BooleanTest: 'boolean test',
+  BoolExpr: 'boolean expression', RowExpr: 'ROW()', A_ArrayExpr: 'ARRAY[]', XmlExpr: 'XML function', XmlSerialize: 'XMLSERIALIZE',
+  GroupingFunc: 'GROUPING()', JsonObjectConstructor: 'JSON_OBJECT()', JsonArrayConstructor: 'JSON_ARRAY()', JsonIsPredicate: 'IS JSON test',
+  JsonFuncExpr: 'SQL/JSON function', JsonParseExpr: 'JSON()', JsonScalarExpr: 'JSON_SCALAR()', JsonSerializeExpr: 'JSON_SERIALIZE()',
+  JsonObjectAgg: 'aggregate JSON_OBJECTAGG()', JsonArrayAgg: 'aggregate JSON_ARRAYAGG()',
+};
+
+const SUBLINKS: Readonly<Record<string, string>> = { EXISTS_SUBLINK: 'EXISTS', ARRAY_SUBLINK: 'ARRAY(subquery)', EXPR_SUBLINK: 'scalar subquery' };
+
+/** Helper nodes inside a construct: the construct's name stays the use. */
+const KEEP_USE: ReadonlySet<string> = new Set(['CaseWhen', 'List', 'String', 'ResTarget', 'MultiAssignRef', 'A_Indices', 'Alias', 'TypeName', 'NamedArgExpr', 'RowCompareExpr', 'JsonKeyValue', 'JsonValueExpr', 'JsonOutput', 'MergeWhenClause']);
+
+/** Deeper expressions are refused rather than followed (the walk is recursive). */
+const MAX_DEPTH = 400;
+/** Uses reported per statement: the first ones say enough. */
+const MAX_USES = 16;
+
+interface PersonalColumn { schema: string | undefined; table: string; column: string; id: string }
+
+function lower(s: string): string {
+  return s.toLowerCase();
+}
+
+function splitName(name: string): { schema: string | undefined; rel: string } {
+  const parts = name.split('.');
+  return parts.length >= 2 ? { schema: lower(parts[0] ?? ''), rel: lower(parts.slice(1).join('.')) } : { schema: undefined, rel: lower(name) };
+}
+
+/** An unqualified name in the SQL may be any schema's (search_path is not known); a policy name without schema matches any schema. */
+function relMatches(want: { schema: string | undefined; rel: string }, schema: string | undefined, rel: string): boolean {
+  return want.rel === lower(rel) && (want.schema === undefined || schema === undefined || want.schema === lower(schema));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class Analysis {
+  readonly uses: SensitiveColumnUse[] = [];
+  private depth = 0;
+  private readonly guard: SensitiveColumnGuard;
+  readonly statement: number;
+  private readonly viewStack: readonly string[];
+  constructor(guard: SensitiveColumnGuard, statement: number, viewStack: readonly string[] = []) {
+    this.guard = guard;
+    this.statement = statement;
+    this.viewStack = viewStack;
+  }
+
+  report(column: string, use: string, path: string): void {
+    if (this.uses.length >= MAX_USES) return;
+    if (this.uses.some((u) => u.column === column && u.use === use && u.path === path)) return;
+    this.uses.push({ column, use, path, statement: this.statement });
+  }
+
+  // --- statements --------------------------------------------------------------------------------
+
+  statementNode(type: string, node: Json, path: string): void {
+    const root: Scope = { rels: [], parent: undefined, ctes: new Map() };
+    const handler = STATEMENTS[type];
+    if (handler !== undefined) handler(this, node, root, path);
+    else this.byName(node, `${path}${type.replace(/Stmt$/, '')} statement`);
+  }
+
+  /** Statements the guard does not model: any column named like a personal column is a use. */
+  private byName(root: unknown, path: string): void {
+    const stack: unknown[] = [root];
+    for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
+      if (Array.isArray(v)) {
+        stack.push(...(v as unknown[]));
+        continue;
+      }
+      if (!isObj(v)) continue;
+      const ref = obj(v.ColumnRef);
+      if (ref !== undefined) {
+        const fields = fieldNames(ref.fields);
+        const p = this.guard.personalByName(fields[fields.length - 1] ?? '');
+        if (p !== undefined) this.report(p, 'column reference', path);
+        continue;
+      }
+      stack.push(...Object.values(v));
+    }
+  }
+
+  copy(node: Json, scope: Scope, path: string): void {
+    if (node.is_from === true) return; // COPY FROM writes rows in; it reads no existing value
+    if (node.query === undefined) {
+      this.copyTable(node, scope, path || 'COPY');
+      return;
+    }
+    const [t, q] = unwrap(node.query);
+    if (t === 'SelectStmt') this.select(q, scope, `${path}COPY (query) TO: `, 'export');
+    else this.write(t, q, scope, `${path}COPY (query) TO: `, true);
+  }
+
+  private copyTable(node: Json, scope: Scope, where: string): void {
+    const rel = this.relation(obj(node.relation) ?? {}, scope, where);
+    const attrs = stringList(node.attlist).map(lower);
+    const exported = attrs.length === 0 ? rel.cols : rel.cols.filter((c) => attrs.includes(lower(c.name)));
+    for (const c of exported) if (c.source !== undefined) this.report(c.source, 'COPY table TO', where);
+    if (rel.guess && attrs.length === 0 && !rel.complete) this.reportGuessRelation(rel, 'COPY table TO', where);
+  }
+
+  write(type: string, node: Json, outer: Scope, path: string, exported = false): void {
+    const scope = this.withCtes(obj(node.withClause), outer, path);
+    const target = this.relation(obj(node.relation) ?? {}, scope, path);
+    const here: Scope = { rels: [target], parent: scope, ctes: scope.ctes };
+    if (type === 'InsertStmt') this.insertParts(node, target, scope, path);
+    else if (type === 'MergeStmt') this.mergeParts(node, here, path);
+    else this.updateDeleteParts(type, node, here, path);
+    const returning = `RETURNING of a ${type.replace(/Stmt$/, '').toUpperCase()}${exported ? ' exported by COPY' : ''}`;
+    this.exprs(returningItems(node), here, `${path}RETURNING`, returning, true);
+  }
+
+  private insertParts(node: Json, target: Rel, scope: Scope, path: string): void {
+    if (node.selectStmt !== undefined) this.select(unwrap(node.selectStmt)[1], scope, `${path}INSERT ... SELECT: `, 'store');
+    const conflict = obj(node.onConflictClause);
+    if (conflict === undefined) return;
+    const excluded: Rel = { ...target, quals: ['excluded'], label: 'excluded' };
+    const cs: Scope = { rels: [target, excluded], parent: scope, ctes: scope.ctes };
+    this.exprs(conflict.targetList, cs, `${path}ON CONFLICT DO UPDATE SET`, 'assigned to a column');
+    this.expr(conflict.whereClause, cs, `${path}ON CONFLICT WHERE`, 'condition');
+    this.expr(conflict.infer, cs, `${path}ON CONFLICT target`, 'conflict target');
+  }
+
+  private updateDeleteParts(type: string, node: Json, here: Scope, path: string): void {
+    for (const item of arr(type === 'UpdateStmt' ? node.fromClause : node.usingClause)) this.fromItem(item, here, path);
+    this.exprs(node.targetList, here, `${path}SET`, 'assigned to a column');
+    this.expr(node.whereClause, here, `${path}WHERE`, 'condition');
+  }
+
+  private mergeParts(node: Json, here: Scope, path: string): void {
+    this.fromItem(node.sourceRelation, here, path);
+    this.expr(node.joinCondition, here, `${path}MERGE ON`, 'condition');
+    arr(node.mergeWhenClauses).forEach((c, i) => this.expr(c, here, `${path}WHEN clause ${i + 1}`, 'MERGE action'));
+  }
+
+  // --- queries -----------------------------------------------------------------------------------
+
+  private withCtes(withClause: Json | undefined, outer: Scope, path: string): Scope {
+    if (withClause === undefined) return outer;
+    const ctes = new Map(outer.ctes);
+    const scope: Scope = { rels: outer.rels, parent: outer.parent, ctes };
+    const recursive = withClause.recursive === true;
+    for (const c of arr(withClause.ctes)) {
+      const cte = obj(obj(c)?.CommonTableExpr) ?? {};
+      const name = str(cte.ctename) ?? '';
+      const [qt, q] = unwrap(cte.ctequery);
+      const cpath = `${path}CTE ${name}: `;
+      let cols: Col[];
+      let complete = true;
+      if (qt !== 'SelectStmt') {
+        // A data-modifying CTE: its RETURNING is checked as a write's.
+        this.write(qt, q, scope, cpath);
+        cols = returningItems(q).map((r, i) => ({ name: str(obj(obj(r)?.ResTarget)?.name) ?? `column${i + 1}` }));
+      } else {
+        if (recursive) {
+          // The recursive branch reads the CTE itself: give it the non-recursive branch's columns first.
+          const first = q.larg === undefined ? q : (obj(q.larg) ?? {});
+          const seed = this.select(first, scope, cpath, 'pass', true);
+          ctes.set(lower(name), this.renamed({ quals: [name], label: name, cols: seed.cols, complete: seed.complete, guess: false }, stringList(cte.aliascolnames), cpath));
+        }
+        const out = this.select(q, scope, cpath, 'pass');
+        cols = out.cols;
+        complete = out.complete;
+      }
+      ctes.set(lower(name), this.renamed({ quals: [name], label: `CTE ${name}`, cols, complete, guess: false }, stringList(cte.aliascolnames), cpath));
+    }
+    return scope;
+  }
+
+  /**
+   * A SELECT (or set operation, or VALUES). Returns its output columns. `quiet` analyses without
+   * reporting (the seed pass of a recursive CTE, reported again in the full pass).
+   */
+  select(node: Json, outer: Scope, path: string, sink: Sink, quiet = false): { cols: Col[]; complete: boolean } {
+    if (quiet) {
+      const probe = new Analysis(this.guard, this.statement, this.viewStack);
+      return probe.select(node, outer, path, sink);
+    }
+    const scope0 = this.withCtes(obj(node.withClause), outer, path);
+    const op = str(node.op);
+    if (op !== undefined && op !== 'SETOP_NONE') return this.setOp(node, scope0, path, sink, op);
+    const scope: Scope = { rels: [], parent: scope0, ctes: scope0.ctes };
+    for (const item of arr(node.fromClause)) this.fromItem(item, scope, path);
+    const out = node.valuesLists === undefined ? this.targetList(arr(node.targetList), scope, path, sink) : this.values(node, scope, path);
+    this.clauses(node, scope, out.cols, path);
+    if (node.intoClause !== undefined) this.reportOutputs(out.cols, 'SELECT INTO (stored in another table)', `${path}INTO`);
+    return out;
+  }
+
+  private values(node: Json, scope: Scope, path: string): { cols: Col[]; complete: boolean } {
+    const rows = arr(node.valuesLists).map((r) => arr(obj(obj(r)?.List)?.items));
+    rows.forEach((row, i) => row.forEach((v, j) => this.expr(v, scope, `${path}VALUES row ${i + 1} item ${j + 1}`, 'VALUES item')));
+    return { cols: (rows[0] ?? []).map((_v, j) => ({ name: `column${j + 1}` })), complete: true };
+  }
+
+  /** WHERE, GROUP BY, HAVING, DISTINCT, WINDOW, ORDER BY, LIMIT: every personal column in them is a use. */
+  private clauses(node: Json, scope: Scope, outputs: readonly Col[], path: string): void {
+    this.expr(node.whereClause, scope, `${path}WHERE`, 'condition');
+    this.clauseItems(node.groupClause, scope, outputs, `${path}GROUP BY`, 'grouping');
+    this.expr(node.havingClause, scope, `${path}HAVING`, 'condition');
+    const distinct = arr(node.distinctClause);
+    // Plain DISTINCT is [{}]; DISTINCT ON lists its expressions.
+    if (distinct.length > 0 && distinct.every((d) => Object.keys(obj(d) ?? {}).length === 0)) this.reportOutputs(outputs, 'DISTINCT (compares rows)', `${path}DISTINCT`);
+    else this.clauseItems(distinct, scope, outputs, `${path}DISTINCT ON`, 'DISTINCT ON');
+    arr(node.windowClause).forEach((w) => {
+      const def = obj(obj(w)?.WindowDef) ?? {};
+      this.window(def, scope, `${path}WINDOW ${str(def.name) ?? ''}`.trimEnd());
+    });
+    this.clauseItems(arr(node.sortClause).map((s) => obj(obj(s)?.SortBy)?.node), scope, outputs, `${path}ORDER BY`, 'ordering');
+    this.expr(node.limitCount, scope, `${path}LIMIT`, 'LIMIT');
+    this.expr(node.limitOffset, scope, `${path}OFFSET`, 'OFFSET');
+  }
+
+  private reportOutputs(cols: readonly Col[], use: string, where: string): void {
+    for (const c of cols) if (c.source !== undefined) this.report(c.source, use, where);
+  }
+
+  private setOp(node: Json, scope: Scope, path: string, sink: Sink, op: string): { cols: Col[]; complete: boolean } {
+    const name = op.replace('SETOP_', '') + (node.all === true ? ' ALL' : '');
+    const left = this.select(obj(node.larg) ?? {}, scope, `${path}${name} branch 1: `, sink);
+    const right = this.select(obj(node.rarg) ?? {}, scope, `${path}${name} branch 2: `, sink);
+    const cols = left.cols.map((c, i) => {
+      const r = right.cols[i];
+      const source = c.source ?? r?.source;
+      return { name: c.name, ...(source === undefined ? {} : { source }), ...(c.derived === true || r?.derived === true ? { derived: true } : {}) };
+    });
+    // UNION, INTERSECT and EXCEPT compare whole rows across the branches.
+    if (!(op === 'SETOP_UNION' && node.all === true)) this.reportOutputs([...left.cols, ...right.cols], `${name} (compares rows)`, `${path}${name}`);
+    const s: Scope = { rels: [], parent: scope, ctes: scope.ctes };
+    this.clauseItems(arr(node.sortClause).map((x) => obj(obj(x)?.SortBy)?.node), s, cols, `${path}ORDER BY`, 'ordering');
+    this.expr(node.limitCount, s, `${path}LIMIT`, 'LIMIT');
+    this.expr(node.limitOffset, s, `${path}OFFSET`, 'OFFSET');
+    return { cols, complete: left.complete && right.complete };
+  }
+
+  private targetList(items: unknown[], scope: Scope, path: string, sink: Sink): { cols: Col[]; complete: boolean } {
+    const cols: Col[] = [];
+    let complete = true;
+    items.forEach((item, i) => {
+      const out = this.targetItem(obj(obj(item)?.ResTarget) ?? {}, scope, `${path}select list item ${i + 1}`, sink);
+      cols.push(...out.cols);
+      complete &&= out.complete;
+    });
+    return { cols, complete };
+  }
+
+  private targetItem(t: Json, scope: Scope, where: string, sink: Sink): { cols: Col[]; complete: boolean } {
+    const [vt, v] = unwrap(t.val);
+    const alias = str(t.name);
+    if (vt !== 'ColumnRef') {
+      const before = this.uses.length;
+      const found = this.expr(t.val, scope, where, 'expression') ?? this.uses[before]?.column;
+      const name = alias ?? defaultName(vt, v);
+      return { cols: [found === undefined ? { name } : { name, source: found, derived: true }], complete: true };
+    }
+    const fields = fieldNames(v.fields);
+    if (fields[fields.length - 1] === '*') return this.starItem(fields.slice(0, -1), scope, where, sink);
+    return { cols: [this.plainItem(fields, alias ?? fields[fields.length - 1] ?? '?column?', scope, where, sink)], complete: true };
+  }
+
+  /** `*` and `t.*` in a select list: the relations' columns, each passed through as is. */
+  private starItem(qual: string[], scope: Scope, where: string, sink: Sink): { cols: Col[]; complete: boolean } {
+    const cols: Col[] = [];
+    let complete = true;
+    for (const r of this.starRels(qual, scope, where)) {
+      complete &&= r.complete;
+      for (const c of r.cols) this.plainOutput(c, sink, where);
+      cols.push(...r.cols);
+      if (r.guess && !r.complete && (sink === 'store' || sink === 'export')) this.reportGuessRelation(r, sinkUse(sink), where);
+    }
+    return { cols, complete };
+  }
+
+  private plainItem(fields: string[], name: string, scope: Scope, where: string, sink: Sink): Col {
+    const res = this.resolve(fields, scope, where);
+    if (res === undefined) return { name };
+    if (res.how === 'wholeRow' || res.how === 'derived') {
+      this.report(res.source, res.how === 'wholeRow' ? 'whole-row reference' : 'column computed from a personal column', where);
+      return { name, source: res.source, derived: true };
+    }
+    const col: Col = { name, source: res.source };
+    this.plainOutput(col, sink, where);
+    return col;
+  }
+
+  /** A plain personal column in a select list: fine for the client (masked) and for an enclosing query; anywhere else a use. */
+  private plainOutput(c: Col, sink: Sink, where: string): void {
+    if (c.source === undefined) return;
+    if (c.derived === true) this.report(c.source, 'column computed from a personal column', where);
+    else if (sink === 'store' || sink === 'export') this.report(c.source, sinkUse(sink), where);
+  }
+
+  /** A relation the guard knows nothing about may hold columns named like personal ones. */
+  private reportGuessRelation(r: Rel, use: string, where: string): void {
+    this.report(`${r.label}.* (unknown relation; may hold ${this.guard.personalNames().join(', ')})`, use, where);
+  }
+
+  /** ORDER BY / GROUP BY / DISTINCT ON: an integer or a bare output name refers to a select-list column. */
+  private clauseItems(list: unknown, scope: Scope, outputs: readonly Col[], path: string, use: string): void {
+    arr(list).forEach((item, i) => {
+      const where = `${path} item ${i + 1}`;
+      const c = outputRef(item, outputs);
+      if (c?.source !== undefined) this.report(c.source, use, where);
+      this.expr(item, scope, where, use);
+    });
+  }
+
+  window(def: Json, scope: Scope, where: string): void {
+    this.exprs(def.partitionClause, scope, `${where} PARTITION BY`, 'window partition');
+    this.exprs(arr(def.orderClause).map((s) => obj(obj(s)?.SortBy)?.node), scope, `${where} ORDER BY`, 'window ordering');
+    this.expr(def.startOffset, scope, `${where} frame`, 'window frame');
+    this.expr(def.endOffset, scope, `${where} frame`, 'window frame');
+  }
+
+  // --- FROM ----------------------------------------------------------------------------------------
+
+  private fromItem(item: unknown, scope: Scope, path: string): void {
+    for (const r of this.fromRels(item, scope, path)) scope.rels.push(r);
+  }
+
+  private fromRels(item: unknown, scope: Scope, path: string): Rel[] {
+    const [t, n] = unwrap(item);
+    switch (t) {
+      case 'RangeVar': return [this.relation(n, scope, path)];
+      case 'RangeSubselect': return [this.rangeSubselect(n, scope, path)];
+      case 'RangeFunction': return [this.rangeFunction(n, scope, path)];
+      case 'JoinExpr': return this.join(n, scope, path);
+      case 'RangeTableSample': return this.tableSample(n, scope, path);
+      default: {
+        // XMLTABLE, JSON_TABLE and the like: their expressions are checked; their columns are not personal.
+        const alias = str(obj(n.alias)?.aliasname) ?? t;
+        this.expr(item, scope, `${path}FROM ${t}`, `${t} argument`);
+        return [{ quals: [alias], label: alias, cols: [], complete: false, guess: false }];
+      }
+    }
+  }
+
+  private rangeSubselect(n: Json, scope: Scope, path: string): Rel {
+    const alias = obj(n.alias);
+    const name = str(alias?.aliasname) ?? 'subquery';
+    const out = this.select(unwrap(n.subquery)[1], scope, `${path}subquery ${name}: `, 'pass');
+    return this.renamed({ quals: [name], label: `subquery ${name}`, cols: out.cols, complete: out.complete, guess: false }, stringList(alias?.colnames), path);
+  }
+
+  private tableSample(n: Json, scope: Scope, path: string): Rel[] {
+    const rels = this.fromRels(n.relation, scope, path);
+    this.exprs(n.args, { rels, parent: scope, ctes: scope.ctes }, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
+    this.expr(n.repeatable, scope, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
+    return rels;
+  }
+
+  private rangeFunction(n: Json, scope: Scope, path: string): Rel {
+    const alias = obj(n.alias);
+    const calls = arr(n.functions).map((l) => arr(obj(obj(l)?.List)?.items)[0]);
+    let name = 'function';
+    for (const c of calls) {
+      const [ct, call] = unwrap(c);
+      const fn = ct === 'FuncCall' ? stringList(call.funcname) : [];
+      const last = lower(fn[fn.length - 1] ?? ct);
+      name = str(alias?.aliasname) ?? last;
+      const where = `${path}FROM ${last}()`;
+      this.expr(c, scope, where, 'FROM function argument');
+      if (ct !== 'FuncCall' || !TRANSPARENT_FROM_FUNCTIONS.has(last)) {
+        // It may read any table: the guard cannot see which columns it returns.
+        this.report(`${last}() result (may hold ${this.guard.personalNames().join(', ')})`, `function in FROM ${last}() whose result the guard cannot see into`, where);
+      }
+    }
+    return { quals: [name], label: `${name}()`, cols: [], complete: false, guess: false };
+  }
+
+  private join(n: Json, scope: Scope, path: string): Rel[] {
+    const left = this.fromRels(n.larg, scope, path);
+    const lateralScope: Scope = { rels: [...scope.rels, ...left], parent: scope.parent, ctes: scope.ctes };
+    const right = this.fromRels(n.rarg, lateralScope, path);
+    const both: Scope = { rels: [...scope.rels, ...left, ...right], parent: scope.parent, ctes: scope.ctes };
+    this.expr(n.quals, both, `${path}JOIN ON`, 'join condition');
+    for (const u of stringList(n.usingClause)) {
+      for (const r of [...left, ...right]) {
+        const c = findCol(r, u, this.guard);
+        if (c !== undefined) this.report(c.source, 'join condition USING', `${path}JOIN USING`);
+      }
+    }
+    if (n.isNatural === true) {
+      const sides = [left, right];
+      sides.forEach((side, i) => {
+        const other = sides[1 - i] ?? [];
+        for (const r of side) {
+          for (const c of r.cols) {
+            if (c.source === undefined) continue;
+            if (other.some((o) => !o.complete || o.cols.some((x) => lower(x.name) === lower(c.name)))) this.report(c.source, 'NATURAL JOIN comparison', `${path}NATURAL JOIN`);
+          }
+          if (r.guess && !r.complete) this.reportGuessRelation(r, 'NATURAL JOIN comparison', `${path}NATURAL JOIN`);
+        }
+      });
+    }
+    const alias = obj(n.alias);
+    const all = [...left, ...right];
+    if (alias === undefined) return all;
+    const name = str(alias.aliasname) ?? 'join';
+    const merged: Rel = { quals: [name], label: `join ${name}`, cols: all.flatMap((r) => r.cols), complete: all.every((r) => r.complete), guess: all.some((r) => r.guess) };
+    return [this.renamed(merged, stringList(alias.colnames), path)];
+  }
+
+  /** A table, view or CTE named in FROM (or as a write's target). */
+  relation(n: Json, scope: Scope, path: string): Rel {
+    const rel = str(n.relname) ?? '';
+    const schema = str(n.schemaname);
+    const alias = obj(n.alias);
+    const cte = schema === undefined ? lookupCte(scope, rel) : undefined;
+    const base = cte ?? this.guard.catalogRel(schema, rel, this.viewStack, path);
+    return this.renamed({ ...base, quals: qualifiers(rel, schema, str(alias?.aliasname)) }, stringList(alias?.colnames), path);
+  }
+
+  /** Column aliases rename columns by position: only a relation whose column order is known can be followed. */
+  private renamed(r: Rel, names: string[], path: string): Rel {
+    if (names.length === 0) return r;
+    if (!r.complete) {
+      const personal = r.cols.filter((c) => c.source !== undefined);
+      for (const c of personal) this.report(c.source ?? '', `column aliases over ${r.label}, whose column order the policy does not list`, path || 'FROM');
+      if (r.guess) this.reportGuessRelation(r, `column aliases over ${r.label}, whose columns the policy does not list`, path || 'FROM');
+      return { ...r, cols: [], guess: r.guess || personal.length > 0 };
+    }
+    return { ...r, cols: r.cols.map((c, i) => (i < names.length ? { ...c, name: names[i] ?? c.name } : c)) };
+  }
+
+  private starRels(qual: string[], scope: Scope, where: string): Rel[] {
+    if (qual.length === 0) return scope.rels;
+    const r = findRel(scope, qual);
+    if (r !== undefined) return [r];
+    // A qualifier the guard cannot place: (composite).* and the like.
+    this.report(`${qual.join('.')}.* (unresolved; may hold ${this.guard.personalNames().join(', ')})`, 'expansion the guard cannot resolve', where);
+    return [];
+  }
+
+  // --- expressions ---------------------------------------------------------------------------------
+
+  /** Resolves a column reference (not *). Undefined: not personal. */
+  resolve(fields: string[], scope: Scope, where: string): Resolved | undefined {
+    if (fields.length === 1) return resolveSingle(fields[0] ?? '', scope, this.guard);
+    // a.b: column b of relation a; or (a.b).c, a composite's field; s.t.c: schema-qualified.
+    for (let k = fields.length - 1; k >= 1; k--) {
+      const r = findRel(scope, fields.slice(0, k));
+      if (r === undefined) continue;
+      const c = findCol(r, fields[k] ?? '', this.guard);
+      // A field of a personal composite column is computed from it.
+      return k === fields.length - 1 || c === undefined ? c : { source: c.source, how: 'derived' };
+    }
+    const name = fields[fields.length - 1] ?? '';
+    if (this.guard.personalByName(name) !== undefined) {
+      this.report(`${fields.slice(0, -1).join('.')}.${name} (unresolved)`, 'reference the guard cannot resolve', where);
+    }
+    return undefined;
+  }
+
+  private exprs(list: unknown, scope: Scope, where: string, use: string, everyRef = false): void {
+    for (const e of arr(list)) {
+      const [t, n] = unwrap(e);
+      // SET col = expr, RETURNING expr: the value is what matters; RETURNING * returns every column.
+      const star = t === 'ResTarget' && everyRef ? starFields(n.val) : undefined;
+      if (star !== undefined) this.reportOutputs(this.starRels(star, scope, where).flatMap((r) => r.cols), use, where);
+      else this.expr(t === 'ResTarget' ? n.val : e, scope, where, use);
+    }
+  }
+
+  /**
+   * Walks an expression and reports every personal column in it, under the innermost construct
+   * using it. Returns the first personal column found (so a select-list item can say what it derives from).
+   */
+  expr(node: unknown, scope: Scope, where: string, use: string): string | undefined {
+    if (node === undefined || node === null || typeof node !== 'object') return undefined;
+    if (++this.depth > MAX_DEPTH) {
+      this.depth--;
+      this.report(`(unchecked; may hold ${this.guard.personalNames().join(', ')})`, 'expression nested too deeply to check', where);
+      return undefined;
+    }
+    try {
+      return this.exprInner(node, scope, where, use);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private exprInner(node: unknown, scope: Scope, where: string, use: string): string | undefined {
+    if (Array.isArray(node)) return this.each(node, scope, where, use);
+    const [t, n] = unwrap(node);
+    const special = EXPRESSIONS[t];
+    if (special !== undefined) return special(this, n, scope, where, use);
+    return this.each(Object.values(n), scope, where, t === '' || KEEP_USE.has(t) ? use : (NODE_USES[t] ?? t));
+  }
+
+  /** Walks every item (all of them: each use is reported); returns the first personal column found. */
+  private each(items: unknown[], scope: Scope, where: string, use: string): string | undefined {
+    let first: string | undefined;
+    for (const x of items) {
+      const found = typeof x === 'object' && x !== null ? this.expr(x, scope, where, use) : undefined;
+      first ??= found;
+    }
+    return first;
+  }
+
+  columnRef(n: Json, scope: Scope, where: string, use: string): string | undefined {
+    const fields = fieldNames(n.fields);
+    if (fields[fields.length - 1] === '*') {
+      // row_to_json(c.*), ROW(c.*): a whole row; count(*): nothing.
+      const r = fields.length === 1 ? undefined : findRel(scope, fields.slice(0, -1));
+      const w = r === undefined ? undefined : wholeRow(r, this.guard);
+      if (w !== undefined) this.report(w.source, `whole-row reference in ${use}`, where);
+      return w?.source;
+    }
+    const res = this.resolve(fields, scope, where);
+    if (res !== undefined) this.report(res.source, res.how === 'wholeRow' ? `whole-row reference in ${use}` : use, where);
+    return res?.source;
+  }
+
+  funcCall(n: Json, scope: Scope, where: string): string | undefined {
+    const fn = stringList(n.funcname);
+    const name = `${lower(fn[fn.length - 1] ?? '')}()`;
+    const windowed = n.over !== undefined;
+    const kind = windowed ? `window function ${name}` : AGGREGATES.has(name.slice(0, -2)) || n.agg_order !== undefined || n.agg_within_group === true ? `aggregate ${name}` : `function argument ${name}`;
+    const found = [
+      this.expr(n.args, scope, where, kind),
+      this.expr(arr(n.agg_order).map((s) => obj(obj(s)?.SortBy)?.node), scope, where, `ORDER BY of ${name}`),
+      this.expr(n.agg_filter, scope, where, `FILTER of ${name}`),
+    ];
+    const over = obj(n.over);
+    if (over !== undefined) this.window(over, scope, `${where} OVER`);
+    return found.find((f) => f !== undefined);
+  }
+
+  subLink(n: Json, scope: Scope, where: string, use: string): string | undefined {
+    const type = str(n.subLinkType) ?? 'EXPR_SUBLINK';
+    const what = SUBLINKS[type] ?? 'IN/ANY/ALL (subquery)';
+    const valued = type === 'EXPR_SUBLINK' || type === 'ARRAY_SUBLINK';
+    const u = valued ? `${what} in ${use}` : `comparison ${what}`;
+    const first = this.expr(n.testexpr, scope, where, u);
+    const out = this.select(unwrap(n.subselect)[1], scope, `${where} ${what}: `, 'pass');
+    // EXISTS returns no value; every other sublink compares or returns its subquery's column.
+    if (type === 'EXISTS_SUBLINK') return first;
+    this.reportOutputs(out.cols, u, where);
+    return first ?? out.cols.find((c) => c.source !== undefined)?.source;
+  }
+
+  subquery(n: Json, scope: Scope, where: string, what: string): string | undefined {
+    const out = this.select(n, scope, `${where} ${what}: `, 'pass');
+    const c = out.cols.find((x) => x.source !== undefined);
+    if (c?.source !== undefined) this.report(c.source, what, where);
+    return c?.source;
+  }
+}
+
+/** RETURNING items: PostgreSQL 18 wraps them in a ReturningClause (with OLD/NEW options). */
+function returningItems(node: Json): unknown[] {
+  const clause = obj(node.returningClause);
+  return clause === undefined ? arr(node.returningList) : arr(clause.exprs);
+}
+
+/** ORDER BY / GROUP BY / DISTINCT ON item that names a select-list column: by position (ORDER BY 1) or by output name. */
+function outputRef(item: unknown, outputs: readonly Col[]): Col | undefined {
+  const [t, n] = unwrap(item);
+  const ival = obj(n.ival);
+  if (t === 'A_Const' && ival !== undefined) return outputs[Number(ival.ival ?? 0) - 1];
+  if (t !== 'ColumnRef') return undefined;
+  const f = fieldNames(n.fields);
+  return f.length === 1 ? outputs.find((o) => lower(o.name) === lower(f[0] ?? '')) : undefined;
+}
+
+function sinkUse(sink: Sink): string {
+  return sink === 'export' ? 'exported by COPY (query) TO' : 'stored into another table';
+}
+
+function defaultName(t: string, n: Json): string {
+  if (t === 'FuncCall') return stringList(n.funcname).at(-1) ?? '?column?';
+  if (t === 'TypeCast') return stringList(obj(n.typeName)?.names).at(-1) ?? '?column?';
+  return '?column?';
+}
+
+/** How a relation's columns may be qualified: by its alias only, or by its name with and without schema. */
+function qualifiers(rel: string, schema: string | undefined, alias: string | undefined): string[] {
+  if (alias !== undefined) return [alias];
+  return schema === undefined ? [rel] : [rel, `${schema}.${rel}`];
+}
+
+function lookupCte(scope: Scope, name: string): Rel | undefined {
+  return scope.ctes.get(lower(name));
+}
+
+/** PostgreSQL tries a column first, then a whole-row reference to a relation of that name (in every enclosing scope). */
+function resolveSingle(name: string, scope: Scope, guard: SensitiveColumnGuard): Resolved | undefined {
+  for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
+    const hit = s.rels.map((r) => findCol(r, name, guard)).find((c) => c !== undefined);
+    if (hit !== undefined) return hit;
+  }
+  for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
+    const r = s.rels.find((x) => x.quals.some((q) => lower(q) === lower(name)));
+    if (r !== undefined) return wholeRow(r, guard);
+  }
+  return undefined;
+}
+
+/** The qualifier of `*` / `t.*` when the node is one, else undefined. */
+function starFields(v: unknown): string[] | undefined {
+  const [t, n] = unwrap(v);
+  const fields = t === 'ColumnRef' ? fieldNames(n.fields) : [];
+  return fields[fields.length - 1] === '*' ? fields.slice(0, -1) : undefined;
+}
+
+function findRel(scope: Scope, qual: string[]): Rel | undefined {
+  const q = lower(qual.join('.'));
+  const tail = lower(qual[qual.length - 1] ?? '');
+  for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
+    const exact = s.rels.find((r) => r.quals.some((x) => lower(x) === q));
+    if (exact !== undefined) return exact;
+    if (qual.length > 1) {
+      const byTail = s.rels.find((r) => r.quals.some((x) => lower(x) === tail));
+      if (byTail !== undefined) return byTail;
+    }
+  }
+  return undefined;
+}
+
+function findCol(r: Rel, name: string, guard: SensitiveColumnGuard): Resolved | undefined {
+  const c = r.cols.find((x) => lower(x.name) === lower(name));
+  if (c !== undefined) return c.source === undefined ? undefined : { source: c.source, how: c.derived === true ? 'derived' : 'plain' };
+  if (r.guess && !r.complete) {
+    const p = guard.personalByName(name);
+    if (p !== undefined) return { source: `${r.label}.${lower(name)} (unknown relation; named like ${p})`, how: 'guess' };
+  }
+  return undefined;
+}
+
+/** A whole-row value carries every column: personal if any column is (or may be). */
+function wholeRow(r: Rel, guard: SensitiveColumnGuard): Resolved | undefined {
+  const c = r.cols.find((x) => x.source !== undefined);
+  if (c?.source !== undefined) return { source: c.source, how: 'wholeRow' };
+  if (r.guess && !r.complete) {
+    const p = guard.personalNames()[0];
+    if (p !== undefined) return { source: `${r.label}.* (unknown relation; may hold ${p})`, how: 'wholeRow' };
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type StatementHandler = (a: Analysis, node: Json, root: Scope, path: string) => void;
+
+/** Statements the guard models; any other is checked by column name (byName). */
+const STATEMENTS: Readonly<Record<string, StatementHandler>> = {
+  SelectStmt: (a, n, root, path) => void a.select(n, root, path, 'client'),
+  DeclareCursorStmt: (a, n, root, path) => void a.select(unwrap(n.query)[1], root, path, 'client'),
+  // EXPLAIN (ANALYZE runs it, and its row counts leak what a WHERE compares) and PREPARE: their statement.
+  ExplainStmt: (a, n, _root, path) => a.statementNode(...unwrap(n.query), path),
+  PrepareStmt: (a, n, _root, path) => a.statementNode(...unwrap(n.query), path),
+  CopyStmt: (a, n, root, path) => a.copy(n, root, path),
+  CreateTableAsStmt: (a, n, root, path) => void a.select(unwrap(n.query)[1], root, `${path}CREATE TABLE AS: `, 'store'),
+  ViewStmt: (a, n, root, path) => void a.select(unwrap(n.query)[1], root, `${path}CREATE VIEW: `, 'store'),
+  InsertStmt: (a, n, root, path) => a.write('InsertStmt', n, root, path),
+  UpdateStmt: (a, n, root, path) => a.write('UpdateStmt', n, root, path),
+  DeleteStmt: (a, n, root, path) => a.write('DeleteStmt', n, root, path),
+  MergeStmt: (a, n, root, path) => a.write('MergeStmt', n, root, path),
+};
+
+type ExpressionHandler = (a: Analysis, n: Json, scope: Scope, where: string, use: string) => string | undefined;
+
+const none: ExpressionHandler = () => undefined;
+
+/** Expression nodes with their own handling; any other node is walked generically under its own use name. */
+const EXPRESSIONS: Readonly<Record<string, ExpressionHandler>> = {
+  ColumnRef: (a, n, scope, where, use) => a.columnRef(n, scope, where, use),
+  A_Const: none,
+  ParamRef: none,
+  SQLValueFunction: none,
+  SubLink: (a, n, scope, where, use) => a.subLink(n, scope, where, use),
+  SelectStmt: (a, n, scope, where) => a.subquery(n, scope, where, 'subquery'),
+  FuncCall: (a, n, scope, where) => a.funcCall(n, scope, where),
+  A_Expr: (a, n, scope, where) => {
+    const u = aExprUse(n);
+    const left = a.expr(n.lexpr, scope, where, u);
+    return a.expr(n.rexpr, scope, where, u) ?? left;
+  },
+  TypeCast: (a, n, scope, where) => a.expr(n.arg, scope, where, `cast to ${stringList(obj(n.typeName)?.names).filter((x) => x !== 'pg_catalog').join('.')}`),
+  SortBy: (a, n, scope, where, use) => a.expr(n.node, scope, where, use),
+  WindowDef: (a, n, scope, where) => {
+    a.window(n, scope, where);
+    return undefined;
+  },
+};
+
+function aExprUse(n: Json): string {
+  const op = stringList(n.name).join('.');
+  const kind = A_EXPR_KINDS[str(n.kind) ?? 'AEXPR_OP'];
+  if (kind !== undefined) return kind;
+  return COMPARISON_OPS.has(op) ? `comparison ${op}` : `operator ${op}`;
+}
+
+/** A declared view the guard cannot follow (a cycle, a definition that is not one SELECT): the statement is refused. */
+class ViewProblem extends Error {
+  readonly view: string;
+  readonly path: string;
+  constructor(view: string, message: string, path: string) {
+    super(message);
+    this.view = view;
+    this.path = path;
+  }
+}
+
+const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+const CACHE_ENTRIES = 512;
+const CACHE_MAX_SQL = 4096;
+
+/** Compiled from spec.sensitiveColumns: the catalog knowledge, and a per-text cache of findings. */
+export class SensitiveColumnGuard {
+  private readonly personal: PersonalColumn[];
+  private readonly names: string[];
+  private readonly relations: { want: { schema: string | undefined; rel: string }; columns: string[] }[];
+  private readonly views: { want: { schema: string | undefined; rel: string }; name: string; query: string; field: string }[];
+  private readonly viewCache = new Map<string, Rel>();
+  private readonly cache = new Map<string, SensitiveColumnUse[]>();
+
+  constructor(cfg: SensitiveColumnsConfig) {
+    this.personal = cfg.columns.map((c, i) => {
+      const parts = c.split('.');
+      if (parts.length < 2 || parts.length > 3 || !parts.every((p) => COLUMN_NAME.test(p))) {
+        throw new SensitiveColumnsConfigError(`columns[${i}]`, `"${c}" is not [schema.]table.column (e.g. public.customers.cpf)`);
+      }
+      const column = lower(parts[parts.length - 1] ?? '');
+      const table = lower(parts[parts.length - 2] ?? '');
+      const schema = parts.length === 3 ? lower(parts[0] ?? '') : undefined;
+      return { schema, table, column, id: lower(c) };
+    });
+    this.names = [...new Set(this.personal.map((p) => p.column))];
+    this.relations = (cfg.relations ?? []).map((r, i) => {
+      if (!r.name.split('.').every((p) => COLUMN_NAME.test(p))) throw new SensitiveColumnsConfigError(`relations[${i}].name`, `"${r.name}" is not [schema.]table`);
+      return { want: splitName(r.name), columns: r.columns.map(lower) };
+    });
+    this.views = (cfg.views ?? []).map((v, i) => {
+      if (!v.name.split('.').every((p) => COLUMN_NAME.test(p))) throw new SensitiveColumnsConfigError(`views[${i}].name`, `"${v.name}" is not [schema.]view`);
+      return { want: splitName(v.name), name: v.name, query: v.query, field: `views[${i}].query` };
+    });
+  }
+
+  /** Parses every view definition now (the parser must be loaded): a definition the guard cannot follow is a configuration error. */
+  validateViews(): void {
+    for (const v of this.views) {
+      let stmts: ParsedStatement[];
+      try {
+        stmts = parseStatements(v.query);
+      } catch (err) {
+        throw new SensitiveColumnsConfigError(v.field, `the view definition does not parse: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (stmts.length !== 1 || stmts[0]?.type !== 'SelectStmt') throw new SensitiveColumnsConfigError(v.field, 'must be exactly one SELECT (the view\'s definition, as pg_get_viewdef prints it)');
+    }
+  }
+
+  /** The personal column ids, for documentation and tests. */
+  personalColumns(): string[] {
+    return this.personal.map((p) => p.id);
+  }
+
+  personalNames(): readonly string[] {
+    return this.names;
+  }
+
+  /** The first personal column with this column name (any table), or undefined. */
+  personalByName(name: string): string | undefined {
+    const n = lower(name);
+    return this.personal.find((p) => p.column === n)?.id;
+  }
+
+  /** A named relation: a declared view, a relation whose columns are listed, or a table known by its personal columns. */
+  catalogRel(schema: string | undefined, rel: string, viewStack: readonly string[], path: string): Rel {
+    const label = schema === undefined ? rel : `${schema}.${rel}`;
+    const view = this.views.find((v) => relMatches(v.want, schema, rel));
+    if (view !== undefined) return this.viewRel(view, label, viewStack, path);
+    const personal = this.personal.filter((p) => relMatches({ schema: p.schema, rel: p.table }, schema, rel));
+    const listed = this.relations.find((r) => relMatches(r.want, schema, rel));
+    const sourceOf = (col: string): string | undefined => personal.find((p) => p.column === col)?.id;
+    if (listed !== undefined) {
+      const cols = listed.columns.map((c) => ({ name: c, ...(sourceOf(c) === undefined ? {} : { source: sourceOf(c) }) }));
+      // A personal column the list forgot is still personal (the list is then incomplete).
+      const missing = personal.filter((p) => !listed.columns.includes(p.column)).map((p) => ({ name: p.column, source: p.id }));
+      return { quals: [rel], label, cols: [...cols, ...missing], complete: missing.length === 0, guess: false };
+    }
+    return { quals: [rel], label, cols: personal.map((p) => ({ name: p.column, source: p.id })), complete: false, guess: personal.length === 0 };
+  }
+
+  private viewRel(view: SensitiveColumnGuard['views'][number], label: string, viewStack: readonly string[], path: string): Rel {
+    const key = lower(view.name);
+    const cached = this.viewCache.get(key);
+    if (cached !== undefined) return { ...cached, label };
+    if (viewStack.includes(key)) throw new ViewProblem(view.name, `view ${view.name} defined through itself`, path);
+    let stmts: ParsedStatement[];
+    try {
+      stmts = parseStatements(view.query);
+    } catch {
+      stmts = [];
+    }
+    const first = stmts[0];
+    if (stmts.length !== 1 || first?.type !== 'SelectStmt') throw new ViewProblem(view.name, `view ${view.name}, whose definition in the policy cannot be followed`, path);
+    // The view's own filters and joins are its owner's, not the agent's: only what its columns carry matters.
+    const a = new Analysis(this, 0, [...viewStack, key]);
+    const out = a.select(first.node, { rels: [], parent: undefined, ctes: new Map() }, '', 'pass');
+    const r: Rel = { quals: [label], label, cols: out.cols, complete: out.complete, guess: false };
+    this.viewCache.set(key, r);
+    return r;
+  }
+
+  /** Every use of a personal column in the SQL text, in order (at most a few per statement). Throws SqlParseError like classifySql. */
+  check(sql: string): SensitiveColumnUse[] {
+    const hit = this.cache.get(sql);
+    if (hit !== undefined) {
+      this.cache.delete(sql);
+      this.cache.set(sql, hit);
+      return hit.map((u) => ({ ...u }));
+    }
+    const uses = parseStatements(sql).flatMap((s, i) => {
+      const a = new Analysis(this, i + 1);
+      try {
+        a.statementNode(s.type, s.node, '');
+      } catch (err) {
+        if (!(err instanceof ViewProblem)) throw err;
+        // The view cannot be followed: whatever it returns may be personal (fail closed).
+        a.report(`${err.view}.* (view; may hold ${this.names.join(', ')})`, err.message, err.path || 'FROM');
+      }
+      return a.uses;
+    });
+    if (sql.length <= CACHE_MAX_SQL) {
+      if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value ?? '');
+      this.cache.set(sql, uses);
+    }
+    return uses.map((u) => ({ ...u }));
+  }
+}
+

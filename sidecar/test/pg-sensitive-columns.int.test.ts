@@ -1,0 +1,131 @@
+// Issue 18 item 13 end to end: derived values must not leak around output masking. The REAL
+// sidecar process in front of the harness PostgreSQL loaded from examples/lgpd-orders/seed.sql,
+// with the example AccessPolicy, whose spec.sensitiveColumns marks cpf, email and telefone as
+// personal and holds other uses for the DPO (rule exports-need-dpo). Clients: the real psql and
+// node-pg (simple and extended protocol). Before the guard, every statement below that is held
+// returned (or wrote) the transformed identifiers.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { join } from 'node:path';
+import pg from 'pg';
+import { runCommand } from '../../e2e/harness/exec.ts';
+import { requirePostgres } from '../../e2e/harness/state.ts';
+import { k } from '../../operator/test/support.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+
+jest.setTimeout(60_000);
+
+let s: PgScenario;
+let support: string;
+const open: pg.Client[] = [];
+
+beforeAll(async () => {
+  // No operator: held statements stay Pending and the sidecar answers once its short wait ends.
+  s = await startPgScenario({ approvalWait: '1s' });
+  support = await s.token('support-agent');
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of open) await c.end().catch(() => undefined);
+  await s?.stop();
+}, 60_000);
+
+async function connect(): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port: s.port, user: 'agent', password: support, database: s.database, options: PURPOSE_OPTIONS });
+  c.on('error', () => undefined);
+  open.push(c);
+  await c.connect();
+  return c;
+}
+
+/** Straight to PostgreSQL (not through the sidecar): what the database really holds. */
+async function direct(sql: string): Promise<string> {
+  const r = await runCommand(join(requirePostgres().binDir, 'psql'), ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env: s.directEnv(), timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`direct psql: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+interface HeldRequest { metadata: { name: string }; spec: { rule: string; command: { text: string } } }
+
+async function requestsFor(sql: string): Promise<HeldRequest[]> {
+  const list = JSON.parse(await k(['get', 'approvalrequests', '-n', s.namespace, '-o', 'json'])) as { items: HeldRequest[] };
+  return list.items.filter((i) => i.spec.command.text === sql);
+}
+
+const RAW_CPF = '590.830.166-33';
+const CPF_DIGITS = '59083016633';
+
+describe('plain personal columns are returned and masked', () => {
+  it.each([
+    ['SELECT cpf FROM customers WHERE id = 1'],
+    ['SELECT c.cpf AS doc, c.email AS contato FROM customers c WHERE c.id = 1'],
+    ['SELECT * FROM customers WHERE id = 1'],
+    ['WITH x AS (SELECT id, cpf FROM customers) SELECT cpf FROM x WHERE id = 1'],
+  ])('psql: %s', async (sql) => {
+    const r = await s.psql(support, ['-At', '-c', sql]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\*\*\*\.\*\*\*\.\*\*\*-33/);
+    expect(r.stdout).not.toContain(RAW_CPF);
+    expect(r.stdout).not.toContain('larissa.oliveira1@exemplo.com.br');
+  });
+});
+
+describe('derived uses of personal columns are held for the DPO', () => {
+  it('psql: SELECT md5(cpf) FROM customers returns no row and opens an ApprovalRequest under exports-need-dpo', async () => {
+    const sql = 'SELECT md5(cpf) FROM customers';
+    const r = await s.psql(support, ['-At', '-c', sql], { onErrorStop: false });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/ERROR: .*ApprovalRequest/);
+    const held = await requestsFor(sql);
+    expect(held).toHaveLength(1);
+    expect(held[0]?.spec.rule).toBe('exports-need-dpo');
+    // What the guard refused: the hashes PostgreSQL would have returned.
+    expect(await direct("SELECT count(*) FROM customers WHERE md5(cpf) ~ '^[0-9a-f]{32}$'")).toBe('50');
+  });
+
+  it.each([
+    ["SELECT 'x' || cpf FROM customers"],
+    ['SELECT reverse(cpf) FROM customers'],
+    ["SELECT encode(cpf::bytea, 'base64') FROM customers"],
+    ['SELECT substr(cpf, 1, 3), substr(cpf, 5, 3) FROM customers'],
+    ["SELECT string_agg(cpf, ',') FROM customers"],
+    ["SELECT translate(cpf, '0123456789', 'abcdefghij') FROM customers"],
+    ["SELECT replace(replace(cpf, '.', ''), '-', '')::bigint FROM customers"],
+    ["SELECT format('%s', email) FROM customers"],
+    ['SELECT row_to_json(c) FROM customers c'],
+    ['SELECT c::text FROM customers c'],
+    ['SELECT array_agg(telefone) FROM customers'],
+    ["SELECT id, CASE WHEN cpf LIKE '5%' THEN 1 ELSE 0 END FROM customers"],
+    ["SELECT count(*) FROM customers WHERE cpf LIKE '59%'"],
+    ['SELECT id FROM customers ORDER BY cpf'],
+    ['WITH x AS (SELECT cpf AS d FROM customers) SELECT lpad(d, 20) FROM x'],
+    ['SELECT upper(s.cpf) FROM (SELECT * FROM customers) s'],
+    ['COPY (SELECT md5(cpf) FROM customers) TO STDOUT'],
+  ])('node-pg (simple protocol): %s', async (sql) => {
+    const c = await connect();
+    const err = await c.query(sql).then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+    expect(err?.code).toBe('42501');
+    expect(err?.message).toMatch(/ApprovalRequest/);
+    expect(err?.message).not.toContain(CPF_DIGITS);
+    expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+  });
+
+  it('node-pg (extended protocol, parameters): a LIKE on cpf with a bound prefix is held, a lookup by id is served masked', async () => {
+    const c = await connect();
+    const err = await c.query('SELECT count(*) FROM customers WHERE cpf LIKE $1', ['5%']).then(() => undefined, (e: unknown) => e as { code?: string });
+    expect(err?.code).toBe('42501');
+    const ok = await c.query('SELECT id, cpf FROM customers WHERE id = $1', [1]);
+    expect(ok.rows).toEqual([{ id: 1, cpf: '***.***.***-33' }]);
+  });
+
+  it('a write that copies a personal column into another column never runs', async () => {
+    const sql = 'UPDATE customers SET notes = md5(cpf) WHERE id = 2';
+    const before = await direct('SELECT coalesce(notes, \'<null>\') FROM customers WHERE id = 2');
+    const r = await s.psql(support, ['-c', sql], { onErrorStop: false });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/ERROR: .*ApprovalRequest/);
+    expect(await direct('SELECT coalesce(notes, \'<null>\') FROM customers WHERE id = 2')).toBe(before);
+    expect((await requestsFor(sql))[0]?.spec.rule).toBe('exports-need-dpo');
+  });
+});
