@@ -23,6 +23,12 @@ describe('loadConfig', () => {
     expect(c.identity).toMatch(/_[0-9a-f]{8}$/);
   });
 
+  it('reads the apiserver\'s OIDC username mappings (four-eyes)', () => {
+    const c = loadConfig([], { ...env, GUARITA_OIDC_USERNAME_MAPPINGS: '[{"issuer":"https://idp","claim":"email","prefix":""},{"issuer":"https://agents","apiserver":false}]' });
+    expect(c.usernameMappings).toEqual([{ issuer: 'https://idp', claim: 'email', prefix: '' }, { issuer: 'https://agents', apiserver: false }]);
+    expect(loadConfig([], env).usernameMappings).toEqual([]);
+  });
+
   it('lets flags override the environment', () => {
     const c = loadConfig(['--listen=127.0.0.1:9443', '--watch-namespaces', 'a, b', '--segment-max-bytes=4Ki', '--lease-duration=4s', '--renew-deadline=3s', '--retry-period=500ms'], { ...env, GUARITA_LISTEN: '0.0.0.0:1' });
     expect(c).toMatchObject({ listenHost: '127.0.0.1', listenPort: 9443, watchNamespaces: ['a', 'b'], segmentMaxBytes: 4096, leaseDurationMs: 4000, retryPeriodMs: 500 });
@@ -37,6 +43,9 @@ describe('loadConfig', () => {
     [['--bogus=1'], env, 'unknown flag --bogus'],
     [[], { ...env, GUARITA_LOG_LEVEL: 'loud' }, 'expected one of'],
     [[], { ...env, GUARITA_TLS_KEY_FILE: join(dir, 'missing.key') }, 'cannot read'],
+    // Four-eyes: the old prefix-only setting guessed the claim; a mapping without a prefix is a guess too.
+    [[], { ...env, GUARITA_OIDC_USERNAME_PREFIX: 'oidc:' }, 'GUARITA_OIDC_USERNAME_PREFIX: replaced by --oidc-username-mappings / GUARITA_OIDC_USERNAME_MAPPINGS'],
+    [['--oidc-username-mappings=[{"issuer":"https://idp","claim":"sub"}]'], env, 'GUARITA_OIDC_USERNAME_MAPPINGS[0]: prefix is required'],
   ] as const)('refuses %j naming the setting', (argv, e, message) => {
     expect(() => loadConfig(argv, e)).toThrow(message);
   });

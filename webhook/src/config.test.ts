@@ -48,6 +48,13 @@ describe('webhook configuration', () => {
     expect(message).toContain('GUARITA_WEBHOOK_CERT_VALIDITY (--cert-validity): must be a positive duration');
   });
 
+  it('reads the apiserver\'s OIDC username mappings (four-eyes) and refuses the old prefix-only setting', () => {
+    const mappings = '[{"issuer":"https://idp","claim":"sub","prefix":"https://idp#"}]';
+    expect(loadConfig([], { ...base, GUARITA_OIDC_USERNAME_MAPPINGS: mappings }).usernameMappings).toEqual([{ issuer: 'https://idp', claim: 'sub', prefix: 'https://idp#' }]);
+    expect(() => loadConfig([], { ...base, GUARITA_WEBHOOK_USERNAME_PREFIX: 'oidc:' })).toThrow('GUARITA_WEBHOOK_USERNAME_PREFIX: replaced by GUARITA_OIDC_USERNAME_MAPPINGS');
+    expect(() => loadConfig(['--oidc-username-mappings=[{"issuer":"https://idp","claim":"sub","prefix":"-"}]'], base)).toThrow('GUARITA_OIDC_USERNAME_MAPPINGS[0]: prefix "-" is how the legacy --oidc-username-prefix flag says "no prefix": write "" instead');
+  });
+
   it('refuses a CA that does not outlive its certificates', () => {
     expect(() => loadConfig([], { ...base, GUARITA_WEBHOOK_CA_VALIDITY: '48h', GUARITA_WEBHOOK_CERT_VALIDITY: '24h' })).toThrow('must be at least 3 times');
   });
