@@ -41,6 +41,21 @@ describe('guarita policy eval', () => {
     expect(d?.statements).toEqual([{ kind: 'delete', traits: ['unboundedWrite', 'writesData'], tables: ['customers'], functions: [], verdict: 'deny', rule: 'deny-unbounded-writes' }]);
   });
 
+  it('shows which personal column the sensitive-column guard saw used, how and where', async () => {
+    const r = await cli(['eval', '--policy', SQL_POLICY, '--sql', "SELECT id, md5(cpf) FROM customers WHERE email LIKE 'a%'", ...WHO]);
+    expect(r.code).toBe(0);
+    const [d] = json(r.stdout);
+    expect(d).toMatchObject({ decision: 'requireApproval', rule: 'exports-need-dpo', code: 'ApprovalRequired' });
+    expect(d?.sensitiveColumns).toEqual([
+      { column: 'public.customers.cpf', use: 'function argument md5()', path: 'select list item 2', statement: 1 },
+      { column: 'public.customers.email', use: 'comparison LIKE', path: 'WHERE', statement: 1 },
+    ]);
+    expect(d?.reason).toContain('public.customers.cpf as function argument md5() (select list item 2)');
+    const plain = json((await cli(['eval', '--policy', SQL_POLICY, '--sql', 'SELECT c.cpf AS doc FROM customers c WHERE c.id = 1', ...WHO])).stdout)[0];
+    expect(plain).toMatchObject({ decision: 'allow', rule: 'allow-the-rest' });
+    expect(plain?.sensitiveColumns).toBeUndefined();
+  });
+
   it('prints rule null when no rule decided', async () => {
     const r = await cli(['eval', '--policy', SQL_POLICY, '--sql', 'selec 1', ...WHO]);
     expect(json(r.stdout)[0]).toMatchObject({ decision: 'deny', rule: null, code: 'Unparseable' });

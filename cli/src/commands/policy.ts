@@ -33,7 +33,10 @@ guarita policy eval --policy FILE (--sql SQL | --sql-file FILE | --http "METHOD 
   --expect DECISION    exit 1 unless every decision is DECISION (allow, deny or requireApproval)
 
 Prints one JSON object per evaluated command on stdout: decision, rule (null when no rule decided),
-reason, code, and approval, masking and statements when they apply. Exits 0 when it evaluated,
+reason, code, and approval, masking and statements when they apply; sensitiveColumns when the
+policy's sensitive-column guard decided: each personal column used otherwise than returned as is,
+with the use and where ({"column":"public.customers.cpf","use":"function argument md5()",
+"path":"select list item 1","statement":1}). Exits 0 when it evaluated,
 1 for an invalid policy, an unreadable file or an --expect mismatch, 2 for a usage error.
 `;
 
@@ -142,8 +145,8 @@ function checkSources(flags: EvalFlags): void {
 }
 
 function output(d: Decision, extra: Record<string, unknown> = {}): string {
-  const { decision, rule, reason, code, approval, statements, masking } = d;
-  return `${JSON.stringify({ ...extra, decision, rule: rule ?? null, reason, code, approval, statements, masking })}\n`;
+  const { decision, rule, reason, code, approval, statements, masking, sensitiveColumns } = d;
+  return `${JSON.stringify({ ...extra, decision, rule: rule ?? null, reason, code, approval, sensitiveColumns, statements, masking })}\n`;
 }
 
 interface Evaluation { policy: CompiledPolicy; identity: Identity; purpose: string | undefined }
