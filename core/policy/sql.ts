@@ -447,6 +447,8 @@ function onDml(type: string) {
   return (node: Json, frame: Frame, acc: Acc): Plan | undefined => {
     // Even where it does not run now (EXPLAIN, a rule or function body): it is refused or classified where it is written.
     if (type === 'UpdateStmt' && isSettingsView(node.relation)) onSettingsViewWrite(node, acc);
+    // PostgreSQL 17+ runs MERGE on some views; whether its rules would fire is not worth guessing: refused.
+    if (type === 'MergeStmt' && isSettingsView(node.relation)) acc.refuse('MERGE INTO pg_settings would change settings; write UPDATE pg_settings ... WHERE name = \'...\' instead');
     if (!frame.ctx.executing) return undefined;
     acc.add('writesData');
     if (frame.ctx.cteQuery) acc.add('dataModifyingCte');

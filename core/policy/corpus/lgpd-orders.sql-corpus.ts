@@ -422,6 +422,7 @@ const pinnedSettings: CorpusEntry[] = [
   unparseable("UPDATE \"pg_settings\" SET setting = 'off' WHERE name = U&'standard\\005Fconforming\\005Fstrings'"),
   unparseable("UPDATE pg_settings SET setting = 'off' WHERE name = E'standard_conforming_strings' AND true"),
   unparseable("UPDATE pg_settings SET setting = 'off' WHERE name IN ('application_name', 'standard_conforming_strings')"),
+  unparseable("MERGE INTO pg_settings s USING (SELECT 1) x ON s.name = 'role' WHEN MATCHED THEN UPDATE SET setting = 'x'"),
   // Under the pinned values these are harmless and stay allowed.
   allow("SET client_encoding = 'utf-8'"),
   allow("SET NAMES 'UTF8'"),
