@@ -86,10 +86,12 @@ async function serveInWorker(): Promise<void> {
   const log = pino({ level: 'silent' });
   const ctx: WebhookContext = {
     injector: TEST_INJECTOR, missingSecret: 'reject', usernameMappings: [], policies: new StaticPolicies(namespacePolicies()),
-    lookups: { existingSecrets: () => Promise.resolve(new Set()), namespaceLabels: () => Promise.resolve(undefined) },
+    allowedCsiDrivers: [],
+    lookups: { existingSecrets: () => Promise.resolve(new Set()), namespaceLabels: () => Promise.resolve(undefined), userMay: () => Promise.resolve(true) },
     metrics: createMetrics(false), log, maskingCheck, now: () => new Date(),
   };
-  const server = await buildServer(ctx, pair, () => true);
+  // The handlers' cost; the client-certificate check is per request and not measured here.
+  const server = await buildServer(ctx, pair, () => true, { mode: 'none' });
   const baseline = fastify({ ...quietLogging(log), bodyLimit: 16 * 1024 * 1024, https: { cert: pair.certPem, key: pair.keyPem } });
   baseline.post('/allow', (req) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: (req.body as { request: { uid: string } }).request.uid, allowed: true } }));
   await server.app.listen({ host: '127.0.0.1', port: 0 });

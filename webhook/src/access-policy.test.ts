@@ -51,10 +51,24 @@ describe('checkAccessPolicy', () => {
 
   it('rejects a zero approval ttl and warns when the namespace is not opted in', () => {
     const p = examplePolicy('accesspolicy.yaml');
-    p.spec.rules[5]!.approval!.ttl = '0m';
+    // The first rule holding for approval, wherever the example puts it.
+    const i = p.spec.rules.findIndex((r) => r.approval !== undefined);
+    p.spec.rules[i]!.approval!.ttl = '0m';
     const verdict = checkAccessPolicy(p, { ...ctx, namespaceLabels: {} });
-    expect(verdict.errors).toEqual(['spec.rules[5].approval.ttl: 0m leaves no time to review; use a positive duration such as 15m']);
+    expect(verdict.errors).toEqual([`spec.rules[${i}].approval.ttl: 0m leaves no time to review; use a positive duration such as 15m`]);
     expect(verdict.warnings).toEqual(['namespace lgpd-orders is not labelled guarita.io/injection=enabled: no pod will get the Guarita sidecar until it is']);
+  });
+
+  it('tells a requester who may not read them nothing about Secrets, labels or other policies (no oracle)', () => {
+    const http = examplePolicy('accesspolicy-http.yaml');
+    http.spec.target = { ...http.spec.target, name: 'orders-db', listenPort: 15432, credentialsSecretRef: { name: 'orders-db-credentials' } };
+    const blind = { ...ctx, otherPolicies: [examplePolicy('accesspolicy.yaml')], nameOtherPolicies: false };
+    const existing = checkAccessPolicy(http, { ...blind, existingSecrets: new Set(['orders-db-credentials']), unreadableSecrets: new Set(['orders-db-credentials']) });
+    const madeUp = checkAccessPolicy(http, { ...blind, existingSecrets: new Set(), unreadableSecrets: new Set(['orders-db-credentials']) });
+    expect(existing).toEqual(madeUp);
+    expect(existing.warnings).toContain('spec.target.credentialsSecretRef.name: Secret orders-db-credentials was not checked: you may not get Secrets in namespace lgpd-orders; make sure it exists before pods start (the sidecar cannot start without it)');
+    expect(existing.errors.join('\n')).not.toContain('AccessPolicy orders-db');
+    expect(existing.errors[0]).toBe('spec.target.listenPort: port 15432 is already used by another AccessPolicy of this namespace, whose podSelector can select the same pods; pick another port');
   });
 
   it('parses durations', () => {

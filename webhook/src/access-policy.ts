@@ -21,6 +21,13 @@ export interface AccessPolicyContext {
   missingSecret: 'reject' | 'warn';
   /** Labels of the policy's namespace, when known (for the "no pod will be injected" warning). */
   namespaceLabels?: Record<string, string>;
+  /**
+   * Referenced Secrets the requester may not get: their existence is neither checked nor told
+   * (one warning, the same whether they exist or not), or the webhook would be an oracle.
+   */
+  unreadableSecrets?: ReadonlySet<string>;
+  /** false when the requester may not list AccessPolicies here: collisions are reported without other policies' names. */
+  nameOtherPolicies?: boolean;
 }
 
 export interface PolicyVerdict { errors: string[]; warnings: string[] }
@@ -38,22 +45,31 @@ export function referencedSecrets(policy: AccessPolicy): SecretReference[] {
 function secretProblems(policy: AccessPolicy, ctx: AccessPolicyContext): string[] {
   const ns = policy.metadata.namespace ?? '';
   return referencedSecrets(policy)
-    .filter((r) => !ctx.existingSecrets.has(r.name))
+    .filter((r) => ctx.unreadableSecrets?.has(r.name) !== true && !ctx.existingSecrets.has(r.name))
     .map((r) => `${r.field}: Secret ${r.name} does not exist in namespace ${ns}; create it first (the sidecar cannot start without it)`);
+}
+
+/** The same text whether the Secret exists or not. */
+function uncheckedSecrets(policy: AccessPolicy, ctx: AccessPolicyContext): string[] {
+  const ns = policy.metadata.namespace ?? '';
+  return referencedSecrets(policy).filter((r) => ctx.unreadableSecrets?.has(r.name) === true)
+    .map((r) => `${r.field}: Secret ${r.name} was not checked: you may not get Secrets in namespace ${ns}; make sure it exists before pods start (the sidecar cannot start without it)`);
 }
 
 function collisionProblems(policy: AccessPolicy, ctx: AccessPolicyContext): string[] {
   const self = policy.spec;
   const errors: string[] = [];
+  const named = ctx.nameOtherPolicies !== false;
+  const who = (other: AccessPolicy): string => (named ? `AccessPolicy ${other.metadata.name} (target ${other.spec.target.name})` : 'another AccessPolicy of this namespace');
   if (self.target.listenPort === ctx.adminPort) errors.push(`spec.target.listenPort: ${ctx.adminPort} is the Guarita sidecar's admin port; pick another port`);
   for (const other of ctx.otherPolicies) {
     if (other.metadata.name === policy.metadata.name) continue;
     if (!selectorsMayOverlap(self.podSelector, other.spec.podSelector)) continue;
     if (other.spec.target.listenPort === self.target.listenPort) {
-      errors.push(`spec.target.listenPort: port ${self.target.listenPort} is already used by AccessPolicy ${other.metadata.name} (target ${other.spec.target.name}), whose podSelector can select the same pods; pick another port`);
+      errors.push(`spec.target.listenPort: port ${self.target.listenPort} is already used by ${who(other)}, whose podSelector can select the same pods; pick another port`);
     }
     if (other.spec.target.name === self.target.name) {
-      errors.push(`spec.target.name: target ${self.target.name} is already defined by AccessPolicy ${other.metadata.name}, whose podSelector can select the same pods (agents would get two ${self.target.name} endpoints); rename it`);
+      errors.push(`spec.target.name: target ${self.target.name} is already defined by ${named ? `AccessPolicy ${other.metadata.name}` : 'another AccessPolicy of this namespace'}, whose podSelector can select the same pods (agents would get two ${self.target.name} endpoints); rename it`);
     }
   }
   return errors;
@@ -85,7 +101,7 @@ export function checkAccessPolicy(policy: AccessPolicy, ctx: AccessPolicyContext
   const masking = policy.spec.masking === undefined ? [] : ctx.maskingCheck(policy.spec.masking, 'spec.masking').map((p) => `${p.field}: ${p.message}`);
   const secrets = secretProblems(policy, ctx);
   const errors = [...masking, ...collisionProblems(policy, ctx), ...ruleProblems(policy)];
-  const warnings = namespaceWarnings(policy, ctx);
+  const warnings = [...namespaceWarnings(policy, ctx), ...uncheckedSecrets(policy, ctx)];
   if (ctx.missingSecret === 'reject') errors.push(...secrets);
   else warnings.push(...secrets);
   return { errors, warnings };

@@ -1,6 +1,7 @@
 // Assembles the running webhook from its configuration: API client, policy cache, TLS source,
 // HTTPS server and metrics server. main.ts runs it as a process; tests and the benchmark run it
 // in-process.
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +13,7 @@ import { KubeClient } from './kube.ts';
 import { maskingCheck } from './masking-check.ts';
 import { createMetrics, type WebhookMetrics } from './metrics.ts';
 import { PolicyCache } from './policy-cache.ts';
-import { buildMetricsServer, buildServer, type WebhookServer } from './server.ts';
+import { buildMetricsServer, buildServer, type ClientAuth, type WebhookServer } from './server.ts';
 import { FileTls, SelfManagedTls, type ServingPair, type TlsSource } from './tls.ts';
 import { expiresAt } from './tls-certs.ts';
 
@@ -50,10 +51,24 @@ async function listen(app: FastifyInstance, host: string, port: number): Promise
   return (app.server.address() as AddressInfo).port;
 }
 
+function clientAuth(config: WebhookConfig): ClientAuth {
+  if (config.clientAuth.mode === 'none') return { mode: 'none' };
+  let caPem: string;
+  try {
+    caPem = readFileSync(config.clientAuth.caFile, 'utf8');
+  } catch (err) {
+    throw new Error(`GUARITA_WEBHOOK_CLIENT_CA_FILE: cannot read ${config.clientAuth.caFile} (${err instanceof Error ? err.message : String(err)}); mount the CA of the apiserver's webhook client certificate there`, { cause: err });
+  }
+  if (!caPem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`GUARITA_WEBHOOK_CLIENT_CA_FILE: ${config.clientAuth.caFile} holds no PEM certificate`);
+  return { mode: 'certificate', caPem, names: config.clientAuth.names };
+}
+
 export interface StartOptions { kubeConfig?: KubeConfig; log?: PinoLogger; defaultMetrics?: boolean }
 
 export async function startWebhook(config: WebhookConfig, opts: StartOptions = {}): Promise<RunningWebhook> {
   const log = opts.log ?? pino({ level: config.logLevel, base: { component: 'guarita-webhook' } });
+  const auth = clientAuth(config);
+  if (auth.mode === 'none') log.warn('GUARITA_WEBHOOK_CLIENT_AUTH=none: the admission endpoints answer any client that reaches the port; only the NetworkPolicy keeps others out');
   const kc = opts.kubeConfig ?? kubeConfigFrom(config);
   const api = new KubeClient(kc);
   const metrics = createMetrics(opts.defaultMetrics ?? true);
@@ -77,12 +92,12 @@ export async function startWebhook(config: WebhookConfig, opts: StartOptions = {
   const pair = await tls.init();
   expiry(pair);
   const ctx: WebhookContext = {
-    injector: config.injector, missingSecret: config.missingSecret, usernameMappings: config.usernameMappings,
+    injector: config.injector, allowedCsiDrivers: config.allowedCsiDrivers, missingSecret: config.missingSecret, usernameMappings: config.usernameMappings,
     operatorUsername: serviceAccountUsername(config.operatorServiceAccount.namespace, config.operatorServiceAccount.name),
     policies, lookups: apiLookups(api), metrics, log, maskingCheck, now: () => new Date(),
   };
   const ready = (): boolean => policies.synced();
-  const server = await buildServer(ctx, pair, ready);
+  const server = await buildServer(ctx, pair, ready, auth);
   holder.server = server;
   const port = await listen(server.app, config.host, config.port);
   const metricsApp = config.metricsPort === 0 ? undefined : await buildMetricsServer(ctx, ready);

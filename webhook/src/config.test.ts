@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig, usage } from './config.ts';
 
-const base = { GUARITA_NAMESPACE: 'guarita-system', GUARITA_SIDECAR_IMAGE: 'ghcr.io/guarita/guarita:0.1.0' };
+const base = { GUARITA_NAMESPACE: 'guarita-system', GUARITA_SIDECAR_IMAGE: 'ghcr.io/guarita/guarita:0.1.0', GUARITA_WEBHOOK_CLIENT_CA_FILE: '/var/run/guarita/client-ca/ca.crt' };
 
 describe('webhook configuration', () => {
   it('has working defaults and derives the certificate names from the Service', () => {
@@ -46,6 +46,16 @@ describe('webhook configuration', () => {
     expect(message).toContain('GUARITA_SIDECAR_MODE (--sidecar-mode): must be one of native, container, got "sidecar"');
     expect(message).toContain('GUARITA_SIDECAR_RESOURCES (--sidecar-resources): must be JSON');
     expect(message).toContain('GUARITA_WEBHOOK_CERT_VALIDITY (--cert-validity): must be a positive duration');
+  });
+
+  it('requires the apiserver\'s client certificate by default, and an explicit choice to go without', () => {
+    expect(loadConfig([], base).clientAuth).toEqual({ mode: 'certificate', caFile: '/var/run/guarita/client-ca/ca.crt', names: [] });
+    const { GUARITA_WEBHOOK_CLIENT_CA_FILE: _ca, ...withoutCa } = base;
+    expect(() => loadConfig([], withoutCa)).toThrow('GUARITA_WEBHOOK_CLIENT_CA_FILE (--client-ca-file): is required with GUARITA_WEBHOOK_CLIENT_AUTH=certificate (the default)');
+    expect(loadConfig([], { ...withoutCa, GUARITA_WEBHOOK_CLIENT_AUTH: 'none' }).clientAuth).toEqual({ mode: 'none' });
+    expect(loadConfig(['--client-names', 'kube-apiserver-admission, apiserver.example'], base).clientAuth).toMatchObject({ names: ['kube-apiserver-admission', 'apiserver.example'] });
+    expect(() => loadConfig([], { ...base, GUARITA_WEBHOOK_CLIENT_AUTH: 'optional' })).toThrow('GUARITA_WEBHOOK_CLIENT_AUTH (--client-auth): must be one of certificate, none, got "optional"');
+    expect(loadConfig([], { ...base, GUARITA_WEBHOOK_ALLOWED_CSI_DRIVERS: 'secrets-store.csi.k8s.io' }).allowedCsiDrivers).toEqual(['secrets-store.csi.k8s.io']);
   });
 
   it('reads the apiserver\'s OIDC username mappings (four-eyes) and refuses the old prefix-only setting', () => {

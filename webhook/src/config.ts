@@ -10,6 +10,14 @@ import type { TlsPolicy } from './tls-certs.ts';
 
 export type TlsMode = 'self' | 'files';
 
+/**
+ * Who may call the admission endpoints. certificate: a TLS client certificate issued by caFile
+ * (the apiserver presents one when its AdmissionConfiguration gives the webhook a kubeConfigFile),
+ * optionally with a subject CN or DNS name among `names`. none: anyone who reaches the port; only
+ * with a NetworkPolicy that admits the control plane alone (docs/webhook.md, "Who may call the webhook").
+ */
+export type ClientAuthConfig = { mode: 'certificate'; caFile: string; names: string[] } | { mode: 'none' };
+
 export interface WebhookConfig {
   namespace: string;
   host: string;
@@ -26,6 +34,9 @@ export interface WebhookConfig {
   /** Name of the MutatingWebhookConfiguration and the ValidatingWebhookConfiguration. */
   configurationName: string;
   injector: InjectorConfig;
+  clientAuth: ClientAuthConfig;
+  /** Inline CSI drivers pods of opted-in namespaces may use (any other could expose the proxy's spool on the node). */
+  allowedCsiDrivers: string[];
   missingSecret: 'reject' | 'warn';
   /** How the apiserver names users of each OIDC issuer: the four-eyes check (core/approvals/requester.ts). */
   usernameMappings: OidcUsernameMapping[];
@@ -57,6 +68,10 @@ const S = {
   tlsCheck: { env: 'GUARITA_WEBHOOK_TLS_CHECK_INTERVAL', flag: 'tls-check-interval', help: 'How often certificates and caBundles are checked.', default: '30s' },
   configuration: { env: 'GUARITA_WEBHOOK_CONFIGURATION', flag: 'configuration', help: 'Name of the Mutating- and ValidatingWebhookConfiguration (self mode patches their caBundle).', default: DEFAULT_CONFIGURATION_NAME },
   excluded: { env: 'GUARITA_WEBHOOK_EXCLUDED_NAMESPACES', flag: 'excluded-namespaces', help: 'Namespaces never injected besides kube-system, kube-public, kube-node-lease and Guarita\'s own (comma-separated).', default: '' },
+  clientAuth: { env: 'GUARITA_WEBHOOK_CLIENT_AUTH', flag: 'client-auth', help: 'Who may call the admission endpoints: certificate (a TLS client certificate issued by GUARITA_WEBHOOK_CLIENT_CA_FILE, which the apiserver presents when its AdmissionConfiguration names a kubeConfigFile) or none (anyone who reaches the port: restrict it with a NetworkPolicy to the control plane).', default: 'certificate' },
+  clientCa: { env: 'GUARITA_WEBHOOK_CLIENT_CA_FILE', flag: 'client-ca-file', help: 'PEM file with the CA(s) that issue the apiserver\'s webhook client certificate. Required with GUARITA_WEBHOOK_CLIENT_AUTH=certificate.' },
+  clientNames: { env: 'GUARITA_WEBHOOK_CLIENT_NAMES', flag: 'client-names', help: 'Subject common names or DNS names accepted in the client certificate, comma-separated (empty: any certificate the CA issued).', default: '' },
+  csiDrivers: { env: 'GUARITA_WEBHOOK_ALLOWED_CSI_DRIVERS', flag: 'allowed-csi-drivers', help: 'Inline CSI volume drivers pods of opted-in namespaces may use, comma-separated (others could expose node paths such as the proxy\'s spool).', default: '' },
   missingSecret: { env: 'GUARITA_WEBHOOK_MISSING_SECRET', flag: 'missing-secret', help: 'AccessPolicy naming a Secret that does not exist: reject or warn.', default: 'reject' },
   usernameMappings: { env: MAPPINGS_ENV, flag: MAPPINGS_FLAG, help: 'JSON list: how the apiserver turns each OIDC issuer\'s tokens into usernames ([{"issuer":"https://idp","claim":"email","prefix":""}], or {"issuer":...,"apiserver":false}). Without an entry for its issuer, reviews of an OIDC requester are refused (four-eyes check; docs/approvals.md).' },
   operatorSa: { env: 'GUARITA_OPERATOR_SERVICE_ACCOUNT', flag: 'operator-service-account', help: `namespace:name of the operator's ServiceAccount, the only identity that may decide ApprovalRequest phases (status writes) (default <namespace>:${DEFAULT_OPERATOR_SERVICE_ACCOUNT}).` },
@@ -202,6 +217,17 @@ function sidecarConfig(r: Reader, namespace: string): SidecarConfig {
   };
 }
 
+/** Fails closed: certificate is the default, and it needs the CA; "none" must be chosen explicitly. */
+function clientAuth(r: Reader): ClientAuthConfig {
+  const mode = r.oneOf(S.clientAuth, ['certificate', 'none'] as const);
+  if (mode === 'none') return { mode };
+  const caFile = r.optional(S.clientCa);
+  if (caFile === undefined) {
+    r.problems.push(`${S.clientCa.env} (--${S.clientCa.flag}): is required with ${S.clientAuth.env}=certificate (the default): give the CA that issues the apiserver's webhook client certificate (AdmissionConfiguration kubeConfigFile, docs/webhook.md "Who may call the webhook"), or set ${S.clientAuth.env}=none where the apiserver cannot present one and restrict the NetworkPolicy to the control plane`);
+  }
+  return { mode, caFile: caFile ?? '', names: r.list(S.clientNames) };
+}
+
 /** The four-eyes mapping; the old prefix setting guessed the claim and is refused rather than half-honoured. */
 function usernameMappings(r: Reader, env: NodeJS.ProcessEnv): OidcUsernameMapping[] {
   if ((env.GUARITA_WEBHOOK_USERNAME_PREFIX ?? '') !== '') r.problems.push(`GUARITA_WEBHOOK_USERNAME_PREFIX: replaced by ${MAPPINGS_ENV} (--${MAPPINGS_FLAG}), which also names the claim the apiserver maps: see docs/approvals.md`);
@@ -237,6 +263,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
     tls: { mode: r.oneOf(S.tlsMode, ['self', 'files'] as const), secretName: r.str(S.tlsSecret), dir: r.str(S.tlsDir), policy: tlsPolicy(r, namespace), checkIntervalMs: r.durationMs(S.tlsCheck) },
     configurationName: r.str(S.configuration),
     injector: { sidecar: sidecarConfig(r, namespace), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)] },
+    clientAuth: clientAuth(r),
+    allowedCsiDrivers: r.list(S.csiDrivers),
     missingSecret: r.oneOf(S.missingSecret, ['reject', 'warn'] as const),
     usernameMappings: usernameMappings(r, env),
     operatorServiceAccount: r.serviceAccount(S.operatorSa, { namespace, name: DEFAULT_OPERATOR_SERVICE_ACCOUNT }),

@@ -109,7 +109,9 @@ export function validatingWebhookConfiguration(o: ConfigurationOptions): Record<
       {
         name: WEBHOOK_NAMES.validatePods,
         clientConfig: clientConfig(o, PATHS.validatePods),
-        rules: [podRule(['CREATE'], ['pods']), podRule(['UPDATE'], ['pods/ephemeralcontainers']), podRule(['CONNECT'], ['pods/exec', 'pods/attach'])],
+        // UPDATE of pods: the injected proxy may not change (kubectl set image); of
+        // pods/ephemeralcontainers: kubectl debug adds containers through that subresource only.
+        rules: [podRule(['CREATE', 'UPDATE'], ['pods']), podRule(['UPDATE'], ['pods/ephemeralcontainers']), podRule(['CONNECT'], ['pods/exec', 'pods/attach'])],
         namespaceSelector: namespaceSelector(o),
         timeoutSeconds: 5,
         ...common,

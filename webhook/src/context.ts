@@ -4,6 +4,7 @@ import type { OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import type { MaskingCheck } from './access-policy.ts';
 import type { InjectorConfig } from './inject.ts';
 import { METADATA_ONLY, type KubeApi } from './kube.ts';
+import type { UserInfo } from './kube-types.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { PolicySource } from './policy-cache.ts';
 
@@ -12,10 +13,20 @@ export interface ClusterLookups {
   existingSecrets(namespace: string, names: readonly string[]): Promise<Set<string>>;
   /** undefined when the namespace cannot be read. */
   namespaceLabels(namespace: string): Promise<Record<string, string> | undefined>;
+  /**
+   * Whether the requesting user may do this themselves (SubjectAccessReview). The webhook reads
+   * with its own cluster-wide grants; what it tells a requester must not exceed theirs. Any error
+   * answers false (fail closed: the answer is then the uniform one).
+   */
+  userMay(user: UserInfo, attributes: ResourceAttributes): Promise<boolean>;
 }
+
+export interface ResourceAttributes { verb: string; resource: string; group?: string; namespace: string; name?: string }
 
 export interface WebhookContext {
   injector: InjectorConfig;
+  /** Inline CSI drivers pods of opted-in namespaces may use (GUARITA_WEBHOOK_ALLOWED_CSI_DRIVERS). */
+  allowedCsiDrivers: readonly string[];
   missingSecret: 'reject' | 'warn';
   usernameMappings: readonly OidcUsernameMapping[];
   /**
@@ -41,6 +52,17 @@ export function apiLookups(api: KubeApi): ClusterLookups {
         return meta === undefined ? undefined : name;
       }));
       return new Set(found.filter((n): n is string => n !== undefined));
+    },
+    async userMay(user, attributes) {
+      try {
+        const review = await api.create<{ status?: { allowed?: boolean } }>('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+          apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
+          spec: { user: user.username, uid: user.uid, groups: user.groups, extra: user.extra, resourceAttributes: { group: '', ...attributes } },
+        });
+        return review.status?.allowed === true;
+      } catch {
+        return false;
+      }
     },
     async namespaceLabels(namespace) {
       try {

@@ -1,10 +1,15 @@
+// The sidecar-only volumes class (issue 18, item 4), as a corpus: every way a container other than
+// the injected proxy could read the proxy's spool, tokens or credentials, and every way to pass a
+// look-alike as the proxy. Each case must be refused with a message naming the container or
+// volume; the genuine injected pod (and its apiserver-defaulted form) must pass.
 import { describe, expect, it } from '@jest/globals';
 import { decideInjection } from './inject.ts';
-import type { Pod } from './kube-types.ts';
-import { connectViolation, ephemeralViolations, podViolations } from './pod-guard.ts';
+import type { Container, Pod, Volume } from './kube-types.ts';
+import { connectViolation, ephemeralViolations, firstDifference, podViolations, updateViolations, type GuardConfig } from './pod-guard.ts';
 import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
+const cfg: GuardConfig = { sidecar: TEST_SIDECAR, allowedCsiDrivers: ['secrets-store.csi.k8s.io'] };
 
 function injectedPod(): Pod {
   const d = decideInjection({ pod: examplePod(), namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
@@ -12,44 +17,231 @@ function injectedPod(): Pod {
   return d.pod;
 }
 
-describe('pod guard', () => {
-  it('accepts an injected pod: the credentials reach the genuine proxy only', () => {
-    expect(podViolations(injectedPod(), policies, TEST_SIDECAR.image)).toEqual([]);
+function proxy(pod: Pod): Container {
+  const c = pod.spec.initContainers?.find((x) => x.name === 'guarita-proxy');
+  if (c === undefined) throw new Error('no proxy');
+  return c;
+}
+
+function agent(pod: Pod): Container {
+  return pod.spec.containers[0]!;
+}
+
+/** What the apiserver adds before validating webhooks run (defaults, canonical quantities). */
+function defaulted(pod: Pod): Pod {
+  const p = structuredClone(pod);
+  const c = proxy(p);
+  c.terminationMessagePath = '/dev/termination-log';
+  (c.startupProbe as Record<string, unknown>).successThreshold = 1;
+  c.resources = { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } };
+  return p;
+}
+
+function violations(pod: Pod): string[] {
+  return podViolations(pod, policies, cfg);
+}
+
+describe('pod guard: the genuine injected pod', () => {
+  it('accepts the injector\'s output, as written and as the apiserver defaults it', () => {
+    expect(violations(injectedPod())).toEqual([]);
+    expect(violations(defaulted(injectedPod()))).toEqual([]);
   });
 
-  it('rejects an agent container that mounts, envFroms or references a governed Secret', () => {
+  it('accepts pods without a proxy that use no reserved name', () => {
+    expect(violations(examplePod())).toEqual([]);
+  });
+
+  it('accepts an allowed inline CSI driver', () => {
+    const pod = injectedPod();
+    pod.spec.volumes!.push({ name: 'vault', csi: { driver: 'secrets-store.csi.k8s.io' } });
+    expect(violations(pod)).toEqual([]);
+  });
+});
+
+describe('pod guard: containers other than the proxy mounting sidecar-only volumes', () => {
+  const cases: [string, (pod: Pod) => void, RegExp][] = [
+    ['agent mounts guarita-spool', (p) => { agent(p).volumeMounts = [{ name: 'guarita-spool', mountPath: '/spool' }]; }, /^container agent mounts volume guarita-spool, the proxy's spool \(its chain signing key and unsent records\); only the injected guarita-proxy may mount it/],
+    ['agent mounts guarita-tokens', (p) => { agent(p).volumeMounts = [{ name: 'guarita-tokens', mountPath: '/t', readOnly: true }]; }, /^container agent mounts volume guarita-tokens, the proxy's tokens \(the operator ingest token\)/],
+    ['agent mounts a target volume', (p) => { agent(p).volumeMounts = [{ name: 'guarita-target-orders-db', mountPath: '/c' }]; }, /^container agent mounts volume guarita-target-orders-db, a target's credentials/],
+    ['agent mounts the spool through subPath', (p) => { agent(p).volumeMounts = [{ name: 'guarita-spool', mountPath: '/k', subPath: 'keys' }]; }, /^container agent mounts volume guarita-spool \(subPath keys\)/],
+    ['agent mounts the tokens through subPathExpr', (p) => { agent(p).volumeMounts = [{ name: 'guarita-tokens', mountPath: '/k', subPathExpr: '$(POD)' }]; }, /^container agent mounts volume guarita-tokens \(subPathExpr \$\(POD\)\)/],
+    ['init container mounts the spool', (p) => { p.spec.initContainers!.push({ name: 'setup', image: 'busybox', volumeMounts: [{ name: 'guarita-spool', mountPath: '/s' }] }); }, /^init container setup mounts volume guarita-spool/],
+    ['second regular container mounts the tokens', (p) => { p.spec.containers.push({ name: 'helper', image: 'busybox', volumeMounts: [{ name: 'guarita-tokens', mountPath: '/t' }] }); }, /^container helper mounts volume guarita-tokens/],
+    ['agent uses the spool as a block device', (p) => { agent(p).volumeDevices = [{ name: 'guarita-spool', devicePath: '/dev/xvda' }]; }, /^container agent uses volume guarita-spool as a block device \(volumeDevices\)/],
+    ['case-different names are other volumes, but the reserved prefix still applies', (p) => { agent(p).volumeMounts = [{ name: 'guarita-spool2', mountPath: '/s' }]; p.spec.volumes!.push({ name: 'guarita-spool2', emptyDir: {} }); }, /^volume guarita-spool2: names starting with guarita- are reserved/],
+  ];
+  it.each(cases)('refuses: %s', (_name, mutate, message) => {
+    const pod = injectedPod();
+    mutate(pod);
+    const v = violations(pod);
+    expect(v.some((m) => message.test(m))).toBe(true);
+  });
+
+  it('names the container, the volume and the fix', () => {
+    const pod = injectedPod();
+    agent(pod).volumeMounts = [{ name: 'guarita-spool', mountPath: '/spool' }, { name: 'guarita-tokens', mountPath: '/tokens' }];
+    expect(violations(pod)).toEqual([
+      'container agent mounts volume guarita-spool, the proxy\'s spool (its chain signing key and unsent records); only the injected guarita-proxy may mount it: remove the mount (agents reach targets through the proxy, see <TARGET>_URL)',
+      'container agent mounts volume guarita-tokens, the proxy\'s tokens (the operator ingest token); only the injected guarita-proxy may mount it: remove the mount (agents reach targets through the proxy, see <TARGET>_URL)',
+    ]);
+  });
+});
+
+describe('pod guard: user volumes with reserved names or the sidecar\'s sources', () => {
+  const userVolumes: [string, Volume][] = [
+    ['a hostPath named like the spool, before injection', { name: 'guarita-spool', hostPath: { path: '/var/lib/kubelet/pods' } }],
+    ['an emptyDir with a reserved prefix', { name: 'guarita-cache', emptyDir: {} }],
+    ['a projected volume named like the tokens', { name: 'guarita-tokens', projected: { sources: [{ serviceAccountToken: { path: 'operator', audience: 'guarita-operator' } }] } }],
+    ['a secret volume named like a target of no policy', { name: 'guarita-target-billing', secret: { secretName: 'billing' } }],
+  ];
+  it.each(userVolumes)('refuses on a pod without the proxy: %s', (_name, volume) => {
+    const pod = examplePod();
+    pod.spec.volumes = [volume];
+    expect(violations(pod).join('\n')).toMatch(new RegExp(`volume ${volume.name}: names starting with guarita- are reserved`));
+  });
+
+  it('refuses a reserved volume that differs from the injector\'s, even for the genuine proxy', () => {
+    const pod = injectedPod();
+    const spool = pod.spec.volumes!.find((v) => v.name === 'guarita-spool')!;
+    delete spool.emptyDir;
+    spool.hostPath = { path: '/var/lib/guarita' };
+    const v = violations(pod);
+    expect(v.some((m) => m.startsWith('volume guarita-spool.emptyDir is nothing, the injector writes an object'))).toBe(true);
+    expect(v.some((m) => m.startsWith('volume guarita-spool is a hostPath'))).toBe(true);
+  });
+
+  it('refuses a second volume with the operator-audience token the sidecar uses', () => {
+    const pod = injectedPod();
+    pod.spec.volumes!.push({ name: 'ingest', projected: { sources: [{ serviceAccountToken: { path: 't', audience: 'guarita-operator' } }] } });
+    agent(pod).volumeMounts = [{ name: 'ingest', mountPath: '/ingest' }];
+    expect(violations(pod)).toEqual([expect.stringMatching(/^container agent reads a service-account token for audience guarita-operator \(volume ingest\), the sidecar's credential for the operator's ingest API/)]);
+  });
+
+  it('refuses a second volume projecting the target\'s credentials Secret', () => {
+    const pod = injectedPod();
+    pod.spec.volumes!.push({ name: 'creds', projected: { sources: [{ secret: { name: 'orders-db-credentials' } }] } });
+    agent(pod).volumeMounts = [{ name: 'creds', mountPath: '/creds' }];
+    expect(violations(pod)[0]).toMatch(/^container agent reads Secret orders-db-credentials \(volume creds\), the credentials of target orders-db/);
+  });
+
+  it('refuses env, envFrom and secret volumes of governed Secrets', () => {
     const pod = examplePod();
     pod.spec.volumes = [{ name: 'creds', secret: { secretName: 'orders-db-credentials' } }];
-    pod.spec.containers[0]!.volumeMounts = [{ name: 'creds', mountPath: '/creds' }];
-    pod.spec.containers[0]!.envFrom = [{ secretRef: { name: 'orders-db-credentials' } }];
-    pod.spec.containers[0]!.env = [{ name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: 'orders-db-credentials', key: 'password' } } }];
-    const v = podViolations(pod, policies, TEST_SIDECAR.image);
+    agent(pod).volumeMounts = [{ name: 'creds', mountPath: '/creds' }];
+    agent(pod).envFrom = [{ secretRef: { name: 'orders-db-credentials' } }];
+    agent(pod).env = [{ name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: 'orders-db-credentials', key: 'password' } } }];
+    const v = violations(pod);
     expect(v).toHaveLength(3);
     expect(v[0]).toBe('container agent reads Secret orders-db-credentials (volume creds), the credentials of target orders-db (AccessPolicy orders-db); only the injected guarita-proxy container may read it: remove the mount or reference (agents reach the target through the proxy, see <TARGET>_URL)');
     expect(v[1]).toContain('(envFrom)');
     expect(v[2]).toContain('(env PGPASSWORD)');
   });
 
-  it('rejects a look-alike proxy that mounts the credentials', () => {
-    const pod = injectedPod();
-    pod.spec.initContainers![0]!.env!.push({ name: 'NODE_OPTIONS', value: '--import /evil.js' });
-    expect(podViolations(pod, policies, TEST_SIDECAR.image)[0]).toMatch(/^container guarita-proxy reads Secret orders-db-credentials \(volume guarita-target-orders-db\)/);
-    const other = injectedPod();
-    other.spec.initContainers![0]!.image = 'busybox';
-    expect(podViolations(other, policies, TEST_SIDECAR.image)).toHaveLength(1);
+  it('refuses hostPath volumes (the kubelet directory holds every spool) and inline CSI drivers not allowed', () => {
+    for (const path of ['/', '/var', '/var/lib/kubelet', '/var/lib/kubelet/pods/x/volumes/kubernetes.io~empty-dir/guarita-spool', '/var/lib/../lib/kubelet', '/mnt/data']) {
+      const pod = examplePod();
+      pod.spec.volumes = [{ name: 'node', hostPath: { path } }];
+      expect(violations(pod)).toEqual([expect.stringMatching(/^volume node is a hostPath: it can reach the kubelet's directory/)]);
+    }
+    const csi = examplePod();
+    csi.spec.volumes = [{ name: 'node', csi: { driver: 'hostpath.csi.k8s.io', volumeAttributes: { path: '/var/lib/kubelet' } } }];
+    expect(violations(csi)).toEqual([expect.stringMatching(/^volume node uses CSI driver hostpath.csi.k8s.io inline, which is not in GUARITA_WEBHOOK_ALLOWED_CSI_DRIVERS/)]);
   });
 
-  it('rejects debug containers that target the proxy or mount its volumes', () => {
+  it('refuses privileged agents and capabilities that reach other containers\' files', () => {
+    const pod = injectedPod();
+    agent(pod).securityContext = { privileged: true, capabilities: { add: ['CAP_SYS_ADMIN', 'NET_BIND_SERVICE', 'sys_ptrace'] } };
+    expect(violations(pod)).toEqual([
+      expect.stringMatching(/^container agent is privileged/),
+      expect.stringMatching(/^container agent adds capabilities CAP_SYS_ADMIN, sys_ptrace/),
+    ]);
+  });
+
+  it('refuses a shared process namespace or host PID in a governed pod', () => {
+    const pod = injectedPod();
+    pod.spec.shareProcessNamespace = true;
+    pod.spec.hostPID = true;
+    expect(violations(pod)).toEqual([expect.stringMatching(/^spec.shareProcessNamespace: true/), expect.stringMatching(/^spec.hostPID: true/)]);
+  });
+});
+
+describe('pod guard: look-alike proxies and forged injection', () => {
+  const forgeries: [string, (pod: Pod) => void, string][] = [
+    ['another image', (p) => { proxy(p).image = 'evil/proxy:1'; }, 'guarita-proxy.image is "evil/proxy:1", the injector writes "ghcr.io/guarita/guarita:test"'],
+    ['another command', (p) => { proxy(p).command = ['sh', '-c', 'cat /var/run/guarita/tokens/operator']; }, 'guarita-proxy.command'],
+    ['args', (p) => { proxy(p).args = ['--inspect']; }, 'guarita-proxy.args is set'],
+    ['an extra variable', (p) => { proxy(p).env!.push({ name: 'NODE_OPTIONS', value: '--import /evil.js' }); }, 'guarita-proxy.env is'],
+    ['the operator URL pointed elsewhere', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_OPERATOR_URL')!.value = 'https://evil.example'; }, 'GUARITA_OPERATOR_URL'],
+    ['an extra mount', (p) => { proxy(p).volumeMounts!.push({ name: 'shared', mountPath: '/shared' }); }, 'guarita-proxy.volumeMounts'],
+    ['the spool mounted elsewhere', (p) => { proxy(p).volumeMounts![0]!.mountPath = '/tmp'; }, 'guarita-proxy.volumeMounts[guarita-spool].mountPath'],
+    ['another uid (the agent\'s)', (p) => { (proxy(p).securityContext as Record<string, unknown>).runAsUser = 1000; }, 'guarita-proxy.securityContext.runAsUser is 1000'],
+    ['a writable root filesystem', (p) => { (proxy(p).securityContext as Record<string, unknown>).readOnlyRootFilesystem = false; }, 'readOnlyRootFilesystem'],
+    ['GUARITA_TARGETS naming a policy that does not exist', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_TARGETS')!.value = '[{"policy":"ghost","target":"x","protocol":"http","listenPort":1}]'; }, 'names AccessPolicy ghost, which does not exist'],
+    ['GUARITA_TARGETS not JSON', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_TARGETS')!.value = '{'; }, 'GUARITA_TARGETS is not JSON'],
+    ['GUARITA_TARGETS with another port', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_TARGETS')!.value = '[{"policy":"orders-db","target":"orders-db","protocol":"postgres","listenPort":1}]'; }, 'differs from the AccessPolicies it names'],
+    ['moved to the regular containers', (p) => { const c = proxy(p); p.spec.initContainers = p.spec.initContainers!.filter((x) => x !== c); p.spec.containers.push(c); }, 'listed as a container, the injector writes it as an init container'],
+  ];
+  it.each(forgeries)('refuses a proxy with %s', (_name, mutate, fragment) => {
+    const pod = injectedPod();
+    mutate(pod);
+    const v = violations(pod);
+    expect(v[0]).toMatch(/^(init container|container) guarita-proxy is not the proxy the injector writes: /);
+    expect(v[0]).toContain(fragment);
+    expect(v[0]).toContain('remove both and the injector adds the genuine proxy');
+  });
+
+  it('refuses a pod created "injected" with a forged annotation and its own proxy reading the volumes', () => {
+    const pod = examplePod();
+    pod.metadata.annotations = { 'guarita.io/status': 'injected', 'guarita.io/policies': 'orders-db' };
+    pod.spec.initContainers = [{ name: 'guarita-proxy', image: 'busybox', restartPolicy: 'Always', volumeMounts: [{ name: 'guarita-tokens', mountPath: '/t' }] }];
+    pod.spec.volumes = [{ name: 'guarita-tokens', projected: { sources: [{ serviceAccountToken: { path: 'operator', audience: 'guarita-operator' } }] } }];
+    const v = violations(pod);
+    expect(v[0]).toMatch(/^init container guarita-proxy is not the proxy the injector writes: its GUARITA_TARGETS lists no target/);
+    expect(v).toContainEqual(expect.stringMatching(/^volume guarita-tokens: names starting with guarita- are reserved/));
+    expect(v).toContainEqual(expect.stringMatching(/^init container guarita-proxy mounts volume guarita-tokens/));
+  });
+
+  it('refuses an ephemeral container named like the proxy', () => {
+    const pod = injectedPod();
+    pod.spec.ephemeralContainers = [{ name: 'guarita-proxy', image: TEST_SIDECAR.image }];
+    expect(violations(pod)).toContainEqual(expect.stringMatching(/^ephemeral container guarita-proxy: the name guarita-proxy is reserved/));
+  });
+
+  it('reports the first difference with a path', () => {
+    expect(firstDifference({ a: [1, { b: 'x' }] }, { a: [1, { b: 'y' }] }, 'c')).toBe('c.a[1].b is "y", the injector writes "x"');
+    expect(firstDifference({ a: 1 }, { a: 1, terminationMessagePath: '/dev/termination-log' }, 'c')).toBeUndefined();
+    expect(firstDifference({ a: 1 }, { a: 1, terminationMessagePath: '/spool/x' }, 'c')).toBe('c.terminationMessagePath is set ("/spool/x"), which the injector never writes');
+  });
+});
+
+describe('pod guard: updates and debug containers', () => {
+  it('freezes the proxy on UPDATE (kubectl set image) and lets agents change', () => {
+    const old = injectedPod();
+    const next = structuredClone(old);
+    agent(next).image = 'agent:2';
+    next.metadata.labels = { ...next.metadata.labels, x: 'y' };
+    expect(updateViolations(next, old)).toEqual([]);
+    proxy(next).image = 'evil/proxy:1';
+    expect(updateViolations(next, old)).toEqual(['container guarita-proxy cannot change after admission (guarita-proxy.image is "evil/proxy:1", the injector writes "ghcr.io/guarita/guarita:test"); delete the pod and create it again to get a new proxy']);
+  });
+
+  it('refuses debug containers that target the proxy, mount its volumes, read its secrets or run privileged', () => {
     const old = injectedPod();
     const pod = structuredClone(old);
     pod.spec.ephemeralContainers = [
       { name: 'debugger', image: 'busybox', targetContainerName: 'guarita-proxy' },
       { name: 'snoop', image: 'busybox', volumeMounts: [{ name: 'guarita-target-orders-db', mountPath: '/x' }] },
+      { name: 'spool', image: 'busybox', volumeMounts: [{ name: 'guarita-spool', mountPath: '/x', subPath: 'keys' }] },
+      { name: 'root', image: 'busybox', securityContext: { privileged: true } },
+      { name: 'guarita-proxy', image: TEST_SIDECAR.image },
       { name: 'fine', image: 'busybox', targetContainerName: 'agent' },
     ];
-    const v = ephemeralViolations(pod, old, policies);
-    expect(v[0]).toBe('ephemeral container debugger targets guarita-proxy, whose files hold target credentials; target an agent container instead');
-    expect(v[1]).toBe('ephemeral container snoop mounts guarita-target-orders-db, which belongs to guarita-proxy');
+    const v = ephemeralViolations(pod, old, policies, cfg);
+    expect(v).toContain('ephemeral container debugger targets guarita-proxy, whose files hold target credentials; target an agent container instead');
+    expect(v).toContainEqual(expect.stringMatching(/^ephemeral container snoop mounts volume guarita-target-orders-db/));
+    expect(v).toContainEqual(expect.stringMatching(/^ephemeral container spool mounts volume guarita-spool \(subPath keys\)/));
+    expect(v).toContainEqual(expect.stringMatching(/^ephemeral container root is privileged/));
+    expect(v).toContainEqual(expect.stringMatching(/^ephemeral container guarita-proxy: the name guarita-proxy is reserved/));
     expect(v.some((m) => m.includes('fine'))).toBe(false);
   });
 

@@ -1,11 +1,27 @@
-// Validation of pods in opted-in namespaces (after every mutating webhook ran): governed secrets
-// (a target's credentials, the masking HMAC key) reach the genuine guarita-proxy container only.
-// Covers pod creation, ephemeral (debug) containers and exec/attach into the proxy. Pure.
+// Validation of pods in opted-in namespaces (after every mutating webhook ran). Two things reach
+// the genuine guarita-proxy container only:
+// - governed secrets: a target's credentials, the masking HMAC key, and the projected
+//   service-account token for the operator's audience (the ingest credential);
+// - the volumes the injector adds (guarita-spool holds the chain's signing key and unsent
+//   records, guarita-tokens the operator token, guarita-target-* the credentials). Every volume
+//   name starting with guarita- is reserved for them.
+// "Genuine" is decided by recomputing what the injector writes for the policies the proxy lists,
+// so a pod created already "injected" (forged annotation and a look-alike proxy) is refused, and an
+// UPDATE may not change the proxy at all. Covers init, regular and ephemeral (debug) containers,
+// and exec/attach into the proxy. Pure.
 import type { AccessPolicy } from '../../crds/types.ts';
-import { SIDECAR_COMMAND, SIDECAR_NAME } from './constants.ts';
+import { SIDECAR_NAME, VOLUME_PREFIX } from './constants.ts';
+import { targetOf } from './inject.ts';
 import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
-import { isSidecarVolume } from './sidecar.ts';
+import { sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
+
+/** What the guard needs from the webhook's configuration. */
+export interface GuardConfig {
+  sidecar: SidecarConfig;
+  /** Inline CSI drivers pods of opted-in namespaces may use (a CSI driver can expose node paths). */
+  allowedCsiDrivers: readonly string[];
+}
 
 /** Secret name → why it is governed (for the rejection message). */
 export type GovernedSecrets = Map<string, string>;
@@ -21,65 +37,260 @@ export function governedSecrets(policies: readonly AccessPolicy[]): GovernedSecr
   return secrets;
 }
 
-function volumeSecrets(v: Volume): string[] {
-  const direct = v.secret?.secretName === undefined ? [] : [v.secret.secretName];
-  const projected = (v.projected?.sources ?? []).flatMap((s) => (s.secret?.name === undefined ? [] : [s.secret.name]));
-  return [...direct, ...projected];
+type ContainerKind = 'init container' | 'container' | 'ephemeral container';
+interface Placed { c: Container; kind: ContainerKind }
+
+function placed(pod: Pod): Placed[] {
+  return [
+    ...(pod.spec.initContainers ?? []).map((c) => ({ c, kind: 'init container' as const })),
+    ...(pod.spec.containers ?? []).map((c) => ({ c, kind: 'container' as const })),
+    ...(pod.spec.ephemeralContainers ?? []).map((c) => ({ c, kind: 'ephemeral container' as const })),
+  ];
 }
 
-/** Which governed secrets a container can read, and how. */
-function containerLeaks(c: Container, volumes: readonly Volume[], governed: GovernedSecrets): string[] {
-  const byVolume = new Map(volumes.map((v) => [v.name, v]));
-  const viaMounts = (c.volumeMounts ?? []).flatMap((m) => {
-    const v = byVolume.get(m.name);
-    return (v === undefined ? [] : volumeSecrets(v)).filter((s) => governed.has(s)).map((s) => ({ s, how: `volume ${m.name}` }));
-  });
-  const viaEnvFrom = (c.envFrom ?? []).flatMap((e) => (e.secretRef?.name !== undefined && governed.has(e.secretRef.name) ? [{ s: e.secretRef.name, how: 'envFrom' }] : []));
-  const viaEnv = (c.env ?? []).flatMap((e) => {
-    const name = e.valueFrom?.secretKeyRef?.name;
-    return name !== undefined && governed.has(name) ? [{ s: name, how: `env ${e.name}` }] : [];
-  });
-  return [...viaMounts, ...viaEnvFrom, ...viaEnv].map(({ s, how }) => `container ${c.name} reads Secret ${s} (${how}), ${governed.get(s)}`);
-}
-
-function emptyOrAbsent(list: readonly unknown[] | undefined): boolean {
-  return list === undefined || list.length === 0;
-}
-
-/** The guarita-proxy the injector writes: configured image, contract command, only our volumes, no envFrom. */
-export function isGenuineSidecar(c: Container, image: string): boolean {
-  const envOk = (c.env ?? []).every((e) => e.name.startsWith('GUARITA_') && e.valueFrom?.secretKeyRef === undefined);
-  const mountsOk = (c.volumeMounts ?? []).every((m) => isSidecarVolume(m.name));
-  return c.name === SIDECAR_NAME && c.image === image && deepEqual(c.command, SIDECAR_COMMAND)
-    && emptyOrAbsent(c.args) && emptyOrAbsent(c.envFrom) && envOk && mountsOk;
-}
-
-function containersOf(pod: Pod): Container[] {
-  return [...(pod.spec.initContainers ?? []), ...pod.spec.containers, ...(pod.spec.ephemeralContainers ?? [])];
+/** What a volume hands to whoever mounts it, when that is governed: one phrase per item. */
+function volumeReads(v: Volume, governed: GovernedSecrets, operatorAudience: string): string[] {
+  const secrets = [
+    ...(v.secret?.secretName === undefined ? [] : [v.secret.secretName]),
+    ...(v.projected?.sources ?? []).flatMap((s) => (s.secret?.name === undefined ? [] : [s.secret.name])),
+  ].filter((s) => governed.has(s)).map((s) => `Secret ${s} (volume ${v.name}), ${governed.get(s)}`);
+  const tokens = (v.projected?.sources ?? []).filter((s) => s.serviceAccountToken !== undefined && s.serviceAccountToken.audience === operatorAudience)
+    .map(() => `a service-account token for audience ${operatorAudience} (volume ${v.name}), the sidecar's credential for the operator's ingest API`);
+  return [...secrets, ...tokens];
 }
 
 const FIX = 'only the injected guarita-proxy container may read it: remove the mount or reference (agents reach the target through the proxy, see <TARGET>_URL)';
 
-/** Violations of a pod being created (or any full pod): one message per leak. */
-export function podViolations(pod: Pod, policies: readonly AccessPolicy[], sidecarImage: string): string[] {
-  const governed = governedSecrets(policies);
-  const volumes = pod.spec.volumes ?? [];
-  const leaks = containersOf(pod)
-    .filter((c) => !isGenuineSidecar(c, sidecarImage))
-    .flatMap((c) => containerLeaks(c, volumes, governed));
-  return leaks.map((l) => `${l}; ${FIX}`);
+/** Which governed secrets or tokens a container can read, and how. */
+function containerLeaks(p: Placed, volumes: readonly Volume[], governed: GovernedSecrets, operatorAudience: string): string[] {
+  const { c, kind } = p;
+  const byVolume = new Map(volumes.map((v) => [v.name, v]));
+  const names = [...(c.volumeMounts ?? []).map((m) => m.name), ...volumeDevices(c).map((d) => d.name)];
+  // Reserved volumes are reported by reservedMounts already, with their role.
+  const viaMounts = [...new Set(names)].filter((name) => !isReservedVolume(name)).flatMap((name) => {
+    const v = byVolume.get(name);
+    return v === undefined ? [] : volumeReads(v, governed, operatorAudience);
+  });
+  const viaEnvFrom = (c.envFrom ?? []).flatMap((e) => (e.secretRef?.name !== undefined && governed.has(e.secretRef.name) ? [`Secret ${e.secretRef.name} (envFrom), ${governed.get(e.secretRef.name)}`] : []));
+  const viaEnv = (c.env ?? []).flatMap((e) => {
+    const name = e.valueFrom?.secretKeyRef?.name;
+    return name !== undefined && governed.has(name) ? [`Secret ${name} (env ${e.name}), ${governed.get(name)}`] : [];
+  });
+  return [...viaMounts, ...viaEnvFrom, ...viaEnv].map((what) => `${kind} ${c.name} reads ${what}; ${FIX}`);
 }
 
-/** Ephemeral (debug) containers added to a running pod must not mount the proxy's volumes or share its process namespace. */
-export function ephemeralViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPolicy[]): string[] {
-  const before = new Set((oldPod.spec.ephemeralContainers ?? []).map((c) => c.name));
-  const added = (pod.spec.ephemeralContainers ?? []).filter((c) => !before.has(c.name));
+function volumeDevices(c: Container): { name: string; devicePath?: string }[] {
+  const devices = c.volumeDevices;
+  return Array.isArray(devices) ? devices.filter((d): d is { name: string } => typeof (d as { name?: unknown } | null)?.name === 'string') : [];
+}
+
+export function isReservedVolume(name: string): boolean {
+  return name.startsWith(VOLUME_PREFIX);
+}
+
+const VOLUME_ROLE: Record<string, string> = {
+  'guarita-spool': 'the proxy\'s spool (its chain signing key and unsent records)',
+  'guarita-tokens': 'the proxy\'s tokens (the operator ingest token)',
+};
+
+function volumeRole(name: string): string {
+  return VOLUME_ROLE[name] ?? (name.startsWith('guarita-target-') ? 'a target\'s credentials' : 'a name reserved for the volumes the injector adds');
+}
+
+/** Mounts (any subPath/subPathExpr) and block devices of reserved volumes by anything but the genuine proxy. */
+function reservedMounts(p: Placed): string[] {
+  const { c, kind } = p;
+  const mounts = (c.volumeMounts ?? []).filter((m) => isReservedVolume(m.name)).map((m) => {
+    const sub = typeof m.subPath === 'string' && m.subPath !== '' ? ` (subPath ${m.subPath})` : typeof m.subPathExpr === 'string' && m.subPathExpr !== '' ? ` (subPathExpr ${m.subPathExpr})` : '';
+    return `${kind} ${c.name} mounts volume ${m.name}${sub}, ${volumeRole(m.name)}`;
+  });
+  const devices = volumeDevices(c).filter((d) => isReservedVolume(d.name)).map((d) => `${kind} ${c.name} uses volume ${d.name} as a block device (volumeDevices), ${volumeRole(d.name)}`);
+  return [...mounts, ...devices].map((m) => `${m}; only the injected ${SIDECAR_NAME} may mount it: remove the mount (agents reach targets through the proxy, see <TARGET>_URL)`);
+}
+
+const DANGEROUS_CAPABILITIES = new Set(['ALL', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYS_MODULE', 'SYS_RAWIO']);
+
+/** A container that can reach the node (privileged, or a capability to mount, trace or read around permissions). */
+function escapes(p: Placed): string[] {
+  const sc = p.c.securityContext as { privileged?: unknown; capabilities?: { add?: unknown } } | undefined;
+  const out: string[] = [];
+  if (sc?.privileged === true) out.push(`${p.kind} ${p.c.name} is privileged: it can reach the node's disks and the proxy's volumes; remove securityContext.privileged`);
+  const add = Array.isArray(sc?.capabilities?.add) ? (sc.capabilities.add as unknown[]).filter((x): x is string => typeof x === 'string') : [];
+  const bad = add.filter((cap) => DANGEROUS_CAPABILITIES.has(cap.toUpperCase().replace(/^CAP_/, '')));
+  if (bad.length > 0) out.push(`${p.kind} ${p.c.name} adds capabilities ${bad.join(', ')}: they reach other containers' files; remove them from securityContext.capabilities.add`);
+  return out;
+}
+
+/** Volumes that open the node's filesystem (where every pod's spool lives, under the kubelet's directory). */
+function nodeVolumes(pod: Pod, cfg: GuardConfig): string[] {
+  return (pod.spec.volumes ?? []).flatMap((v) => {
+    if (v.hostPath !== undefined) return [`volume ${v.name} is a hostPath: it can reach the kubelet's directory, where every pod's spool (chain signing keys) and projected tokens live; Guarita refuses hostPath volumes in namespaces labelled guarita.io/injection=enabled: use another volume type, or run node agents in a namespace without the label`];
+    const driver = (v.csi as { driver?: unknown } | undefined)?.driver;
+    if (v.csi !== undefined && !(typeof driver === 'string' && cfg.allowedCsiDrivers.includes(driver))) {
+      return [`volume ${v.name} uses CSI driver ${String(driver)} inline, which is not in GUARITA_WEBHOOK_ALLOWED_CSI_DRIVERS (chart: webhook.allowedCsiDrivers): a CSI driver can expose node paths such as the proxy's spool; ask the cluster admin to allow the driver, or use a PersistentVolumeClaim`];
+    }
+    return [];
+  });
+}
+
+/** Pod-level settings that let agent containers see into the proxy (its /proc/<pid>/root). */
+function sharedNamespaces(pod: Pod): string[] {
+  const out: string[] = [];
+  if (pod.spec.shareProcessNamespace === true) out.push(`spec.shareProcessNamespace: true lets agent containers read ${SIDECAR_NAME}'s files through /proc; remove it (kubectl debug --share-processes included)`);
+  if (pod.spec.hostPID === true) out.push(`spec.hostPID: true lets agent containers read ${SIDECAR_NAME}'s files through /proc; remove it`);
+  return out;
+}
+
+function short(v: unknown): string {
+  const s = JSON.stringify(v) ?? 'nothing';
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** Fields the apiserver fills in with these defaults after the injector ran. */
+const DEFAULTED: Record<string, unknown> = { terminationMessagePath: '/dev/termination-log', successThreshold: 1 };
+/** Quantities the apiserver may rewrite in canonical form ("0.5" → "500m"); they carry no security decision. */
+const QUANTITIES = new Set(['resources', 'sizeLimit']);
+
+function arrayDifference(expected: unknown[], actual: unknown, path: string): string | undefined {
+  if (!Array.isArray(actual) || actual.length !== expected.length) return `${path} is ${short(actual)}, the injector writes ${short(expected)}`;
+  for (let i = 0; i < expected.length; i++) {
+    const name = (expected[i] as { name?: unknown } | null)?.name;
+    const d = firstDifference(expected[i], actual[i], `${path}[${typeof name === 'string' ? name : i}]`);
+    if (d !== undefined) return d;
+  }
+  return undefined;
+}
+
+function isDefaulted(key: string, value: unknown): boolean {
+  return value === undefined || (key in DEFAULTED && deepEqual(value, DEFAULTED[key]));
+}
+
+function objectDifference(e: Record<string, unknown>, actual: unknown, path: string): string | undefined {
+  if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return `${path} is ${short(actual)}, the injector writes an object`;
+  const a = actual as Record<string, unknown>;
+  for (const key of Object.keys(e).filter((k) => !(QUANTITIES.has(k) && a[k] !== undefined))) {
+    const d = firstDifference(e[key], a[key], `${path}.${key}`);
+    if (d !== undefined) return d;
+  }
+  const extra = Object.keys(a).find((key) => !(key in e) && !isDefaulted(key, a[key]));
+  return extra === undefined ? undefined : `${path}.${extra} is set (${short(a[extra])}), which the injector never writes`;
+}
+
+/** The first place `actual` differs from what the injector writes (`expected`), or undefined. */
+export function firstDifference(expected: unknown, actual: unknown, path: string): string | undefined {
+  if (Array.isArray(expected)) return arrayDifference(expected, actual, path);
+  if (typeof expected === 'object' && expected !== null) return objectDifference(expected as Record<string, unknown>, actual, path);
+  return expected === actual ? undefined : `${path} is ${short(actual)}, the injector writes ${short(expected)}`;
+}
+
+interface Expected { container: Container; volumes: Volume[] }
+
+/** What the injector writes for the policies the proxy's GUARITA_TARGETS lists, or why that cannot be known. */
+function expectedInjection(proxy: Container, policies: readonly AccessPolicy[], cfg: SidecarConfig): Expected | string {
+  const raw = proxy.env?.find((e) => e.name === 'GUARITA_TARGETS')?.value;
+  let listed: unknown;
+  try {
+    listed = JSON.parse(raw ?? 'null') as unknown;
+  } catch {
+    return 'its GUARITA_TARGETS is not JSON';
+  }
+  if (!Array.isArray(listed) || listed.length === 0) return 'its GUARITA_TARGETS lists no target';
+  const names = listed.map((t) => (typeof t === 'object' && t !== null ? (t as { policy?: unknown }).policy : undefined));
+  const found: AccessPolicy[] = [];
+  for (const name of names) {
+    const policy = policies.find((p) => p.metadata.name === name);
+    if (policy === undefined) return `its GUARITA_TARGETS names AccessPolicy ${String(name)}, which does not exist in this namespace`;
+    found.push(policy);
+  }
+  const targets = found.map(targetOf);
+  if (targetsJson(targets) !== raw) return 'its GUARITA_TARGETS differs from the AccessPolicies it names';
+  return { container: sidecarContainer(targets, cfg), volumes: sidecarVolumes(targets, cfg) };
+}
+
+interface ProxyVerdict { genuine: Placed | undefined; problems: string[]; expectedVolumes: Volume[] }
+
+const RECREATE = `do not write ${SIDECAR_NAME} or the guarita.io/status annotation yourself: remove both and the injector adds the genuine proxy`;
+
+function judgeProxy(pod: Pod, policies: readonly AccessPolicy[], cfg: SidecarConfig): ProxyVerdict {
+  const named = placed(pod).filter((p) => p.c.name === SIDECAR_NAME);
+  if (named.length === 0) return { genuine: undefined, problems: [], expectedVolumes: [] };
+  const problems: string[] = [];
+  for (const p of named.filter((x) => x.kind === 'ephemeral container')) problems.push(`ephemeral container ${p.c.name}: the name ${SIDECAR_NAME} is reserved for the injected proxy; rename the debug container`);
+  const candidate = named.find((x) => x.kind !== 'ephemeral container');
+  if (candidate === undefined) return { genuine: undefined, problems, expectedVolumes: [] };
+  const expected = expectedInjection(candidate.c, policies, cfg);
+  const why = typeof expected === 'string' ? expected : proxyDifference(candidate, expected, cfg);
+  if (why !== undefined || typeof expected === 'string') {
+    problems.push(`${candidate.kind} ${SIDECAR_NAME} is not the proxy the injector writes: ${why ?? ''}; ${RECREATE}`);
+    return { genuine: undefined, problems, expectedVolumes: [] };
+  }
+  return { genuine: candidate, problems, expectedVolumes: expected.volumes };
+}
+
+const ARTICLE: Record<ContainerKind, string> = { 'init container': 'an init container', container: 'a container', 'ephemeral container': 'an ephemeral container' };
+
+function proxyDifference(candidate: Placed, expected: Expected, cfg: SidecarConfig): string | undefined {
+  const wanted: ContainerKind = cfg.mode === 'native' ? 'init container' : 'container';
+  if (candidate.kind !== wanted) return `it is listed as ${ARTICLE[candidate.kind]}, the injector writes it as ${ARTICLE[wanted]}`;
+  return firstDifference(expected.container, candidate.c, SIDECAR_NAME);
+}
+
+/** Reserved volume names: each must be exactly the injector's volume of that name, for a genuine proxy. */
+function reservedVolumes(pod: Pod, expected: readonly Volume[]): string[] {
+  return (pod.spec.volumes ?? []).filter((v) => isReservedVolume(v.name)).flatMap((v) => {
+    const mine = expected.find((e) => e.name === v.name);
+    if (mine === undefined) return [`volume ${v.name}: names starting with ${VOLUME_PREFIX} are reserved for the volumes the injector adds to ${SIDECAR_NAME}; rename the volume`];
+    const d = firstDifference(mine, v, `volume ${v.name}`);
+    return d === undefined ? [] : [`${d}: the volumes named ${VOLUME_PREFIX}* are the injector's; ${RECREATE}`];
+  });
+}
+
+/** Violations of a whole pod (CREATE): one message per problem, each naming the container, volume and fix. */
+export function podViolations(pod: Pod, policies: readonly AccessPolicy[], cfg: GuardConfig): string[] {
   const governed = governedSecrets(policies);
-  return added.flatMap((c) => [
-    ...((c.targetContainerName === SIDECAR_NAME) ? [`ephemeral container ${c.name} targets ${SIDECAR_NAME}, whose files hold target credentials; target an agent container instead`] : []),
-    ...(c.volumeMounts ?? []).filter((m) => isSidecarVolume(m.name)).map((m) => `ephemeral container ${c.name} mounts ${m.name}, which belongs to ${SIDECAR_NAME}`),
-    ...containerLeaks(c, pod.spec.volumes ?? [], governed),
-  ]);
+  const volumes = pod.spec.volumes ?? [];
+  const proxy = judgeProxy(pod, policies, cfg.sidecar);
+  const others = placed(pod).filter((p) => p.c !== proxy.genuine?.c);
+  return [
+    ...proxy.problems,
+    ...reservedVolumes(pod, proxy.expectedVolumes),
+    ...others.flatMap(reservedMounts),
+    ...others.flatMap((p) => containerLeaks(p, volumes, governed, cfg.sidecar.operatorAudience)),
+    ...others.flatMap(escapes),
+    ...nodeVolumes(pod, cfg),
+    ...(proxy.genuine === undefined ? [] : sharedNamespaces(pod)),
+  ];
+}
+
+function proxiesOf(pod: Pod): Container[] {
+  return [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])].filter((c) => c.name === SIDECAR_NAME);
+}
+
+/** UPDATE of the pod itself: the injected proxy (image included) is frozen; everything else the apiserver already keeps immutable. */
+export function updateViolations(pod: Pod, oldPod: Pod): string[] {
+  if (deepEqual(proxiesOf(pod), proxiesOf(oldPod))) return [];
+  const before = proxiesOf(oldPod)[0];
+  const after = proxiesOf(pod)[0];
+  const where = before === undefined || after === undefined ? 'it was added or removed' : firstDifference(before, after, SIDECAR_NAME) ?? 'it changed';
+  return [`container ${SIDECAR_NAME} cannot change after admission (${where}); delete the pod and create it again to get a new proxy`];
+}
+
+/** Ephemeral (debug) containers added to a running pod: no proxy volumes, no governed secrets, no sharing the proxy's namespaces. */
+export function ephemeralViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPolicy[], cfg: GuardConfig): string[] {
+  const before = new Set((oldPod.spec.ephemeralContainers ?? []).map((c) => c.name));
+  const added = (pod.spec.ephemeralContainers ?? []).filter((c) => !before.has(c.name)).map((c) => ({ c, kind: 'ephemeral container' as const }));
+  const governed = governedSecrets(policies);
+  const volumes = pod.spec.volumes ?? [];
+  return [
+    ...updateViolations(pod, oldPod),
+    ...added.flatMap((p) => [
+      ...(p.c.name === SIDECAR_NAME ? [`ephemeral container ${p.c.name}: the name ${SIDECAR_NAME} is reserved for the injected proxy; rename the debug container`] : []),
+      ...(p.c.targetContainerName === SIDECAR_NAME ? [`ephemeral container ${p.c.name} targets ${SIDECAR_NAME}, whose files hold target credentials; target an agent container instead`] : []),
+      ...reservedMounts(p),
+      ...containerLeaks(p, volumes, governed, cfg.sidecar.operatorAudience),
+      ...escapes(p),
+    ]),
+  ];
 }
 
 /** exec/attach into the proxy would hand over the credentials it guards. */

@@ -7,7 +7,7 @@ import type { AdmissionResponse, AdmissionReview, Pod } from './kube-types.ts';
 import { maskingCheck } from './masking-check.ts';
 import { createMetrics } from './metrics.ts';
 import { StaticPolicies } from './policy-cache.ts';
-import { buildServer, type WebhookServer } from './server.ts';
+import { buildServer, clientRefusal, type WebhookServer } from './server.ts';
 import { createCa, issueServing } from './tls-certs.ts';
 import { admissionReview, APPROVALS_GVR, approvalRequest, examplePod, examplePolicy, FIXTURE_ISSUER, POLICIES_GVR, TEST_INJECTOR } from '../test/fixtures.ts';
 
@@ -16,7 +16,13 @@ const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolic
 const ctx: WebhookContext = {
   injector: TEST_INJECTOR, missingSecret: 'reject', usernameMappings: [{ issuer: FIXTURE_ISSUER, claim: 'sub', prefix: '' }], operatorUsername: 'system:serviceaccount:guarita-system:guarita-operator',
   policies: new StaticPolicies(policies),
-  lookups: { existingSecrets: (_ns, names) => Promise.resolve(new Set(names.filter((n) => n === 'orders-db-credentials'))), namespaceLabels: () => Promise.resolve({ 'guarita.io/injection': 'enabled' }) },
+  allowedCsiDrivers: [],
+  lookups: {
+    existingSecrets: (_ns, names) => Promise.resolve(new Set(names.filter((n) => n === 'orders-db-credentials'))),
+    namespaceLabels: () => Promise.resolve({ 'guarita.io/injection': 'enabled' }),
+    // The requester may read what a namespace admin may; "mallory" nothing.
+    userMay: (user) => Promise.resolve(user.username !== 'mallory'),
+  },
   metrics: createMetrics(false), log: pino({ level: 'silent' }), maskingCheck, now: () => new Date(),
 };
 
@@ -24,7 +30,7 @@ beforeAll(async () => {
   const now = new Date();
   const ca = await createCa(86_400_000, now);
   const pair = await issueServing(ca, { dnsNames: ['localhost'], ips: ['127.0.0.1'], caValidityMs: 86_400_000, certValidityMs: 86_400_000, renewFraction: 1 / 3 }, now);
-  server = await buildServer(ctx, pair, () => true);
+  server = await buildServer(ctx, pair, () => true, { mode: 'none' });
 });
 
 afterAll(async () => {
@@ -108,6 +114,45 @@ describe('webhook server', () => {
     const res = await post('/validate/accesspolicies', admissionReview({ operation: 'CREATE', resource: POLICIES_GVR, namespace: 'lgpd-orders', object: policy }));
     expect(res.allowed).toBe(false);
     expect(res.status).toMatchObject({ code: 422, message: 'AccessPolicy orders-db is invalid: spec.target.credentialsSecretRef.name: Secret nope does not exist in namespace lgpd-orders; create it first (the sidecar cannot start without it)' });
+  });
+
+  it('names the problem when a review carries the wrong object or no oldObject (never a raw TypeError)', async () => {
+    const approval = approvalRequest('lgpd-orders', 'export-1');
+    const cases: [string, AdmissionReview, string][] = [
+      ['/validate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: approval }), 'request.object is of kind ApprovalRequest, not a Pod'],
+      ['/mutate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: { metadata: {}, spec: {} } }), 'request.object.spec.containers is not a list'],
+      ['/validate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: { metadata: {}, spec: { containers: [{ name: 'a', volumeMounts: 'x' }] } } }), 'request.object.spec.containers[0].volumeMounts is not a list'],
+      ['/validate/pods', admissionReview({ operation: 'UPDATE', namespace: 'lgpd-orders', object: examplePod() }), 'request.oldObject is missing or not an object'],
+      ['/validate/approvalrequests', admissionReview({ operation: 'UPDATE', resource: APPROVALS_GVR, namespace: 'lgpd-orders', object: approval }), 'request.oldObject is missing: an UPDATE of an ApprovalRequest is judged against the stored object'],
+      ['/mutate/approvalrequests', admissionReview({ operation: 'UPDATE', resource: APPROVALS_GVR, namespace: 'lgpd-orders', object: approval }), 'request.oldObject is missing'],
+      ['/validate/approvalrequests', admissionReview({ operation: 'CREATE', resource: APPROVALS_GVR, namespace: 'lgpd-orders', object: examplePod() }), 'request.object is of kind Pod, not an ApprovalRequest'],
+      ['/validate/accesspolicies', admissionReview({ operation: 'CREATE', resource: POLICIES_GVR, namespace: 'lgpd-orders', object: examplePod() }), 'request.object is not an AccessPolicy'],
+    ];
+    for (const [path, review, message] of cases) {
+      const res = await post(path, review);
+      expect({ path, allowed: res.allowed }).toEqual({ path, allowed: false });
+      expect(res.status?.code).toBeLessThan(500);
+      expect(res.status?.message).toContain(message);
+    }
+  });
+
+  it('tells a requester who may not read Secrets the same thing whether they exist or not', async () => {
+    const answer = async (secret: string): Promise<string> => {
+      const policy = examplePolicy('accesspolicy.yaml');
+      policy.spec.target.credentialsSecretRef = { name: secret };
+      const res = await post('/validate/accesspolicies', admissionReview({ operation: 'CREATE', resource: POLICIES_GVR, namespace: 'lgpd-orders', object: policy, userInfo: { username: 'mallory' } }));
+      return JSON.stringify({ ...res, uid: '' }).replaceAll(secret, '<S>');
+    };
+    expect(await answer('orders-db-credentials')).toBe(await answer('made-up'));
+  });
+
+  it('judges client certificates: none, refused, or a name outside the list', () => {
+    const auth = { mode: 'certificate' as const, caPem: '', names: ['kube-apiserver-admission'] };
+    expect(clientRefusal({ authorized: false, getPeerCertificate: () => ({}) as never }, auth)).toContain('no client certificate was presented');
+    expect(clientRefusal({ authorized: false, authorizationError: new Error('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), getPeerCertificate: () => ({ subject: { CN: 'x' } }) as never }, auth)).toContain('the client certificate was refused (Error: UNABLE_TO_VERIFY_LEAF_SIGNATURE)');
+    expect(clientRefusal({ authorized: true, getPeerCertificate: () => ({ subject: { CN: 'intruder' }, subjectaltname: 'DNS:intruder' }) as never }, auth)).toContain('client certificate intruder is not among GUARITA_WEBHOOK_CLIENT_NAMES');
+    expect(clientRefusal({ authorized: true, getPeerCertificate: () => ({ subject: { CN: 'x' }, subjectaltname: 'DNS:kube-apiserver-admission' }) as never }, auth)).toBeUndefined();
+    expect(clientRefusal({}, { mode: 'none' })).toBeUndefined();
   });
 
   it('refuses a body that is not an AdmissionReview and reports health', async () => {

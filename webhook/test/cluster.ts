@@ -39,6 +39,8 @@ export async function webhookIdentity(namespace: string, configurationName: stri
     rules: [
       { apiGroups: ['guarita.io'], resources: ['accesspolicies'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['namespaces', 'secrets'], verbs: ['get'] },
+      // AccessPolicy answers say no more than the requester may read.
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
       { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [configurationName], verbs: ['get', 'patch'] },
     ],
   });
@@ -96,6 +98,16 @@ export interface WebhookProcessOptions {
   entry?: string;
 }
 
+/**
+ * The webhook requires the apiserver's client certificate (the harness apiserver presents one,
+ * e2e/harness/apiserver.ts). A harness started before it did has no CA to give: then the
+ * endpoints are left open, as GUARITA_WEBHOOK_CLIENT_AUTH=none does.
+ */
+export function clientAuthEnv(): Record<string, string> {
+  const ca = requireKube().webhookClientCaFile;
+  return ca === undefined ? { GUARITA_WEBHOOK_CLIENT_AUTH: 'none' } : { GUARITA_WEBHOOK_CLIENT_AUTH: 'certificate', GUARITA_WEBHOOK_CLIENT_CA_FILE: ca };
+}
+
 /** Runs `node webhook/src/main.ts` under the harness watchdog, configured only through its environment. */
 export async function startWebhookProcess(o: WebhookProcessOptions): Promise<WebhookProcess> {
   const [port = 0, metricsPort = 0] = await freePorts(2);
@@ -121,6 +133,7 @@ export async function startWebhookProcess(o: WebhookProcessOptions): Promise<Web
       GUARITA_SIDECAR_IMAGE: TEST_SIDECAR.image,
       GUARITA_LOG_LEVEL: 'debug',
       GUARITA_OIDC_USERNAME_MAPPINGS: harnessUsernameMappings(),
+      ...clientAuthEnv(),
       ...(o.operatorServiceAccount === undefined ? {} : { GUARITA_OPERATOR_SERVICE_ACCOUNT: o.operatorServiceAccount }),
       ...o.env,
     },

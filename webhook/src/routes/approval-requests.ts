@@ -2,7 +2,7 @@
 // the status subresource (only the operator decides phases, a sidecar only consumes).
 import type { FastifyInstance } from 'fastify';
 import type { AccessPolicy, ApprovalRequest } from '../../../crds/types.ts';
-import { allow, deny } from '../admission.ts';
+import { allow, approvalOf, deny } from '../admission.ts';
 import { validateApprovalStatusUpdate } from '../approval-status.ts';
 import { stampReviews, validateApprovalCreate, validateApprovalUpdate } from '../approvals.ts';
 import { PATHS, WEBHOOK_NAMES } from '../constants.ts';
@@ -14,9 +14,13 @@ function isMainResource(req: AdmissionRequest): boolean {
   return (req.subResource ?? '') === '' && req.object !== undefined;
 }
 
+/** An UPDATE is judged against the stored object; without it nothing can be compared, so it is refused. */
+const NO_OLD_OBJECT = 'request.oldObject is missing: an UPDATE of an ApprovalRequest is judged against the stored object, and cannot be without it';
+
 function stamp(req: AdmissionRequest, ctx: WebhookContext): AdmissionResponse {
+  if (req.operation === 'UPDATE' && isMainResource(req) && req.oldObject === undefined) return deny(req.uid, `guarita: ${NO_OLD_OBJECT}`);
   if (req.operation !== 'UPDATE' || !isMainResource(req) || req.oldObject === undefined) return allow(req.uid);
-  const patch = stampReviews(req.oldObject as ApprovalRequest, req.object as ApprovalRequest, req.userInfo, ctx.now());
+  const patch = stampReviews(approvalOf<ApprovalRequest>(req, 'oldObject'), approvalOf<ApprovalRequest>(req, 'object'), req.userInfo, ctx.now());
   return allow(req.uid, { patch, ...(patch.length > 0 ? { auditAnnotations: { reviewer: req.userInfo.username ?? '' } } : {}) });
 }
 
@@ -26,11 +30,12 @@ async function policyFor(req: ApprovalRequest, ctx: WebhookContext): Promise<Acc
 }
 
 async function problems(req: AdmissionRequest, ctx: WebhookContext): Promise<string[]> {
-  const next = req.object as ApprovalRequest;
+  const next = approvalOf<ApprovalRequest>(req, 'object');
   if (next.metadata.namespace === undefined && req.namespace !== undefined) next.metadata.namespace = req.namespace;
   if (req.operation === 'CREATE') return validateApprovalCreate(next);
-  if (req.operation !== 'UPDATE' || req.oldObject === undefined) return [];
-  const old = req.oldObject as ApprovalRequest;
+  if (req.operation !== 'UPDATE') return [];
+  if (req.oldObject === undefined) return [NO_OLD_OBJECT];
+  const old = approvalOf<ApprovalRequest>(req, 'oldObject');
   const appends = (next.spec.reviews ?? []).length > (old.spec.reviews ?? []).length;
   const policy = appends ? await policyFor(next, ctx) : undefined;
   return validateApprovalUpdate(old, next, req.userInfo, { policy, now: ctx.now(), usernameMappings: ctx.usernameMappings });
@@ -43,10 +48,11 @@ async function validate(req: AdmissionRequest, ctx: WebhookContext): Promise<Adm
 }
 
 function validateStatus(req: AdmissionRequest, ctx: WebhookContext): AdmissionResponse {
-  if (req.operation !== 'UPDATE' || req.subResource !== 'status' || req.object === undefined || req.oldObject === undefined) return allow(req.uid);
-  const next = req.object as ApprovalRequest;
+  if (req.operation !== 'UPDATE' || req.subResource !== 'status' || req.object === undefined) return allow(req.uid);
+  if (req.oldObject === undefined) return deny(req.uid, `guarita: ${NO_OLD_OBJECT}`);
+  const next = approvalOf<ApprovalRequest>(req, 'object');
   if (next.metadata.namespace === undefined && req.namespace !== undefined) next.metadata.namespace = req.namespace;
-  const found = validateApprovalStatusUpdate(req.oldObject as ApprovalRequest, next, req.userInfo, { operatorUsername: ctx.operatorUsername });
+  const found = validateApprovalStatusUpdate(approvalOf<ApprovalRequest>(req, 'oldObject'), next, req.userInfo, { operatorUsername: ctx.operatorUsername });
   return found.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${found.join('; ')}`);
 }
 

@@ -1,12 +1,12 @@
 // Pod admission: injection (mutating) and the credentials guard (validating).
 import type { FastifyInstance } from 'fastify';
 import type { AccessPolicy } from '../../../crds/types.ts';
-import { allow, deny } from '../admission.ts';
+import { allow, deny, podOf } from '../admission.ts';
 import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, WEBHOOK_NAMES } from '../constants.ts';
 import type { WebhookContext } from '../context.ts';
 import { decideInjection, type InjectionDecision } from '../inject.ts';
 import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
-import { connectViolation, ephemeralViolations, podViolations } from '../pod-guard.ts';
+import { connectViolation, ephemeralViolations, podViolations, updateViolations, type GuardConfig } from '../pod-guard.ts';
 import { admissionRoute } from './admission-route.ts';
 
 /**
@@ -58,20 +58,32 @@ function respond(req: AdmissionRequest, d: InjectionDecision, ctx: WebhookContex
 }
 
 async function mutatePod(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {
-  if (req.operation !== 'CREATE' || (req.subResource ?? '') !== '' || req.object === undefined) return allow(req.uid);
-  const pod = req.object as Pod;
+  if (req.operation !== 'CREATE' || (req.subResource ?? '') !== '') return allow(req.uid);
+  const pod = podOf(req, 'object');
   const namespace = namespaceOf(req, pod);
   const first = decideInjection({ pod, namespace: { name: namespace, labels: OPTED_IN_BY_SELECTOR }, policies: ctx.policies.list(namespace), config: ctx.injector });
   return respond(req, await confirmMiss(req, pod, ctx, first), ctx);
 }
 
+function guardConfig(ctx: WebhookContext): GuardConfig {
+  return { sidecar: ctx.injector.sidecar, allowedCsiDrivers: ctx.allowedCsiDrivers };
+}
+
+/**
+ * CREATE: the whole pod. UPDATE of the pod (images, labels...): the proxy must not change.
+ * UPDATE of pods/ephemeralcontainers (kubectl debug): the added debug containers. An UPDATE without
+ * its oldObject cannot be compared, so it is refused (fail closed). Other subresources are not
+ * registered; should one arrive, it is refused rather than waved through.
+ */
 async function podSpecViolations(req: AdmissionRequest, ctx: WebhookContext, sub: string): Promise<string[]> {
-  const pod = req.object as Pod | undefined;
-  const creating = req.operation === 'CREATE' && sub === '';
-  const debugging = req.operation === 'UPDATE' && sub === 'ephemeralcontainers' && req.oldObject !== undefined;
-  if (pod === undefined || !(creating || debugging)) return [];
-  const policies = await namespacePolicies(ctx, namespaceOf(req, pod));
-  return creating ? podViolations(pod, policies, ctx.injector.sidecar.image) : ephemeralViolations(pod, req.oldObject as Pod, policies);
+  if (req.operation === 'DELETE') return [];
+  if (sub !== '' && sub !== 'ephemeralcontainers') return [`subresource pods/${sub} is not judged by this webhook; remove it from the webhook configuration's rules`];
+  const pod = podOf(req, 'object');
+  if (req.operation === 'CREATE' && sub === '') return podViolations(pod, await namespacePolicies(ctx, namespaceOf(req, pod)), guardConfig(ctx));
+  if (req.operation !== 'UPDATE') return [`operation ${req.operation} on pods${sub === '' ? '' : `/${sub}`} is not judged by this webhook`];
+  const old = podOf(req, 'oldObject');
+  if (sub === '') return updateViolations(pod, old);
+  return ephemeralViolations(pod, old, await namespacePolicies(ctx, namespaceOf(req, pod)), guardConfig(ctx));
 }
 
 async function violations(req: AdmissionRequest, ctx: WebhookContext): Promise<string[]> {
