@@ -11,7 +11,8 @@ import type { SidecarConfig, TargetConfig } from './config.ts';
 import type {
   Authorization, Command, CommandOutcome, EnforcementDecision, Enforcer, Identity, MaskSession, Session, SessionRefusal, SessionRequest, AuthorizeOptions,
 } from './enforcement.ts';
-import { AuthError, type Authenticator } from './identity/index.ts';
+import { AuthError, type Authenticator, type VerifiedToken } from './identity/index.ts';
+import { unauthenticated } from './identity/errors.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { PolicyState, PolicyWatch } from './policy-watch.ts';
@@ -101,12 +102,8 @@ export class SidecarEnforcer implements Enforcer {
     if (!available.ok) return { ok: false, code: 'Unavailable', message: available.message };
     const spool = this.deps.spool.health();
     if (!spool.ok) return { ok: false, code: 'Unavailable', message: `${spool.message}; recording is mandatory, so requests are refused` };
-    let verified;
-    try {
-      verified = await this.deps.authenticator.authenticate(req.credential, available.target.policy.spec.identity, { source: req.client.remoteAddress, ...opt('connection', req.client.connection) });
-    } catch (err) {
-      return this.#authRefusal(target, err);
-    }
+    const verified = await this.#authenticate(target, req, available.target);
+    if ('ok' in verified) return verified;
     const purpose = req.purpose ?? verified.purpose;
     const session = new SidecarSession(this, target, verified.identity, purpose ?? '', verified.expiresAt, { credential: req.credential, identityKey: identityKey(available.target) });
     const denied = available.target.compiled.checkAccess(verified.identity, purpose);
@@ -121,6 +118,18 @@ export class SidecarEnforcer implements Enforcer {
     session.armExpiry();
     this.deps.logger.info({ sessionId: session.id, target: target.target, subject: verified.identity.subject, purpose }, 'session opened');
     return { ok: true, session };
+  }
+
+  async #authenticate(target: TargetConfig, req: SessionRequest, compiled: CompiledTarget): Promise<VerifiedToken | SessionRefusal> {
+    let verified;
+    try {
+      verified = await this.deps.authenticator.authenticate(req.credential, compiled.policy.spec.identity, { source: req.client.remoteAddress, ...opt('connection', req.client.connection) });
+    } catch (err) {
+      return this.#authRefusal(target, err);
+    }
+    // The verifiers allow clock skew on exp; a session does not: it would end the moment it opened.
+    if (verified.expiresAt !== undefined && verified.expiresAt <= Date.now()) return this.#authRefusal(target, unauthenticated('expired', 'the token has expired (exp)'));
+    return verified;
   }
 
   #authRefusal(target: TargetConfig, err: unknown): SessionRefusal {

@@ -4,9 +4,12 @@
 // no longer verifies under the new identity configuration is terminated (57P01, naming why), and
 // the same token cannot log in again; a session whose credential still verifies is left alone.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { importJWK, SignJWT, type JWK } from 'jose';
 import pg from 'pg';
 import { eventually } from '../../operator/test/support.ts';
-import { requireIdp } from '../../e2e/harness/state.ts';
+import { loadHarnessState, requireIdp } from '../../e2e/harness/state.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
 
 jest.setTimeout(90_000);
@@ -25,9 +28,9 @@ afterAll(async () => {
   await s?.stop();
 }, 60_000);
 
-async function connected(): Promise<{ client: pg.Client; errors: (Error & { code?: string })[] }> {
+async function connected(password = token): Promise<{ client: pg.Client; errors: (Error & { code?: string })[] }> {
   const errors: (Error & { code?: string })[] = [];
-  const client = new pg.Client({ host: '127.0.0.1', port: s.port, user: 'agent', password: token, database: s.database, options: PURPOSE_OPTIONS });
+  const client = new pg.Client({ host: '127.0.0.1', port: s.port, user: 'agent', password, database: s.database, options: PURPOSE_OPTIONS });
   client.on('error', (err: Error & { code?: string }) => errors.push(err));
   clients.push(client);
   await client.connect();
@@ -91,6 +94,40 @@ describe('item 7: PostgreSQL sessions are re-checked when spec.identity changes'
       await second.client.query('SELECT 1');
       expect((await client.query('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
       expect(errors).toEqual([]);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+});
+
+/** A token the harness IdP could have issued (signed with its RS256 key), expiring in `seconds`. */
+async function shortLivedToken(seconds: number): Promise<string> {
+  const config = JSON.parse(readFileSync(join(loadHarnessState().runDir, 'idp', 'config.json'), 'utf8')) as { privateJwks: { keys: JWK[] } };
+  const jwk = config.privateJwks.keys.find((x) => x.alg === 'RS256');
+  if (jwk === undefined) throw new Error('no RS256 key in the harness IdP config');
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ groups: ['support'] }).setProtectedHeader({ alg: 'RS256', kid: jwk.kid ?? '', typ: 'at+jwt' })
+    .setIssuer(requireIdp().issuer).setAudience('guarita').setSubject('support-agent').setIssuedAt(now).setExpirationTime(now + seconds).sign(await importJWK(jwk, 'RS256'));
+}
+
+describe('item 7: a token does not outlive its exp on an open PostgreSQL session', () => {
+  it('the session is terminated at the token\'s expiry (57P01 "the credential expired"), whatever the client does', async () => {
+    await setIdentity(original());
+    const short = await shortLivedToken(4);
+    const { client, errors } = await eventually('a session with a short-lived token', async () => {
+      const c = await connected(short);
+      await c.client.query('SELECT 1');
+      return c;
+    });
+    try {
+      // An idle client: the sidecar ends the session on its own at exp.
+      const err = await eventually('the session was terminated at exp', () => Promise.resolve(errors[0]), 30_000);
+      expect(err.code).toBe('57P01');
+      expect(err.message).toMatch(/credential expired/);
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      const again = new pg.Client({ host: '127.0.0.1', port: s.port, user: 'agent', password: short, database: s.database, options: PURPOSE_OPTIONS });
+      again.on('error', () => undefined);
+      await expect(again.connect()).rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(/expired/) });
     } finally {
       await client.end().catch(() => undefined);
     }

@@ -5,8 +5,13 @@
 // session" is exactly one TCP connection that stays open across the policy change.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import { requestToken } from '../../e2e/harness/idp-client.ts';
+import { startIdp, type IdpHandle } from '../../e2e/harness/idp.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { apply, createNamespaces, createServiceAccount, eventually, installCrds, k, serviceAccountToken, suffix } from '../../operator/test/support.ts';
@@ -16,6 +21,8 @@ import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, star
 jest.setTimeout(120_000);
 
 const POLICY = 'customers-api';
+/** A second target whose policy trusts an IdP of this test's own, which the outage test stops. */
+const OWN = 'reports-api';
 const PURPOSE = 'customer-support';
 const id = suffix();
 const ns = `sc-ident-${id}`;
@@ -24,6 +31,8 @@ let upstream: Upstream;
 let fx: SidecarFixture;
 let sidecar: SidecarProcess;
 let listenPort: number;
+let ownPort: number;
+let ownIdp: IdpHandle;
 let oidcToken: string;
 let saToken: string;
 let saIssuer: string;
@@ -123,12 +132,21 @@ beforeAll(async () => {
   fx = await sidecarFixture(ns);
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
   mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-  [listenPort = 0] = await freePorts(1);
+  [listenPort = 0, ownPort = 0] = await freePorts(2);
   await policy();
-  // A small review budget per source (8, refilled at 1 a minute) makes the bound exact within the test.
+  const idpDir = mkdtempSync(join(tmpdir(), 'guarita-own-idp-'));
+  mkdirSync(join(idpDir, 'logs'));
+  ownIdp = await startIdp(idpDir);
+  await apply([
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${OWN}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } },
+    httpPolicy(ns, OWN, { endpoint: upstream.url, issuer: ownIdp.coordinates.issuer, listenPort: ownPort }),
+  ]);
+  mountCredentials(fx, OWN, { token: 'upstream-service-token' });
+  // A small review budget per source (8, refilled at 1 a minute) makes the bound exact within the
+  // test; keys refreshed after 1 s make an outage visible at once (the bound stays 24 h).
   sidecar = await startSidecarProcess(fx, {
-    targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9',
-    env: { GUARITA_TOKENREVIEW_BURST: '8', GUARITA_TOKENREVIEW_PER_MINUTE: '1' },
+    targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }, { policy: OWN, target: OWN, protocol: 'http', listenPort: ownPort }], operatorUrl: 'http://127.0.0.1:9',
+    env: { GUARITA_TOKENREVIEW_BURST: '8', GUARITA_TOKENREVIEW_PER_MINUTE: '1', GUARITA_OIDC_JWKS_REFRESH: '1s' },
   });
   oidcToken = await getToken({ clientId: 'support-agent', audience: 'guarita' });
   await createServiceAccount(ns, 'batch-runner');
@@ -138,6 +156,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sidecar?.stop();
+  await ownIdp?.process.stop();
   await upstream?.close();
   await k(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
 });
@@ -315,5 +334,45 @@ describe('item 9: service-account token floods are bounded before the apiserver'
     good.close();
     expect(await sidecar.metrics()).not.toContain(saToken);
     expect(sidecar.log(2000)).not.toContain(saToken.split('.')[2] ?? saToken);
+  });
+});
+
+// ---- item 10 ----------------------------------------------------------------------------------
+
+describe('item 10: an IdP outage does not refuse new sessions while the cached keys are within their bound', () => {
+  it('the sidecar verifies a never-seen token with the last good keys after its IdP stopped, says so in metrics, and refuses an unknown kid naming the outage', async () => {
+    const issuer = ownIdp.coordinates.issuer;
+    const seenBefore = await requestToken(ownIdp.coordinates, { clientId: 'support-agent', audience: 'guarita' });
+    const neverSeen = await requestToken(ownIdp.coordinates, { clientId: 'batch-job', audience: 'guarita' });
+    const c = await Connection.open(ownPort);
+    try {
+      expect((await c.get('/customers/1', seenBefore)).status).toBe(200);
+      await ownIdp.process.stop();
+      const attacker = await generateKeyPair('RS256');
+      const forge = (): Promise<string> => new SignJWT({ groups: ['support'] }).setProtectedHeader({ alg: 'RS256', kid: `unknown-${randomBytes(4).toString('hex')}` })
+        .setIssuer(issuer).setAudience('guarita').setSubject('mallory').setIssuedAt().setExpirationTime('5m').sign(attacker.privateKey);
+      // Each new credential asks for the keys; once they are older than the refresh age, a
+      // background refresh runs, fails against the stopped IdP, and the stale state shows.
+      const stale = new RegExp(`guarita_sidecar_oidc_jwks_stale\\{issuer="${issuer.replace(/[.:/]/g, (m) => `\\${m}`)}"\\} 1`);
+      await eventually('the sidecar reports serving stale keys', async () => {
+        await c.get('/customers/1', await forge());
+        return stale.test(await sidecar.metrics()) ? true : undefined;
+      }, 30_000, 300);
+      expect(await sidecarCounter('guarita_sidecar_oidc_jwks_refresh_failures_total', `issuer="${issuer}"`)).toBeGreaterThanOrEqual(1);
+      // A token the sidecar never saw, signed with a published key: verified with the cached keys.
+      const fresh = await c.get('/customers/2', neverSeen);
+      expect(fresh.status).toBe(200);
+      expect(upstream.seen.at(-1)?.url).toBe('/customers/2');
+      // A key the sidecar never fetched: refused, naming the outage, never trusted.
+      const unknown = await c.get('/customers/3', await forge());
+      expect(unknown.status).toBe(503);
+      expect(unknown.body).toMatch(/not among the cached keys .* cannot be asked for new keys/);
+      // The other target's issuer is unaffected.
+      const other = await Connection.open(listenPort);
+      expect((await other.get('/customers/1', oidcToken)).status).toBe(200);
+      other.close();
+    } finally {
+      c.close();
+    }
   });
 });

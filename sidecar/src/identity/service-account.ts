@@ -211,7 +211,7 @@ export class ServiceAccountVerifier {
     const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud ?? [];
     if (!aud.some((a) => audiences.includes(a))) throw unauthenticated('claim-aud', `the service-account token is not bound to an accepted audience (${audiences.join(', ')})`);
     if (typeof claims.iss !== 'string' || (this.#issuers.size > 0 && !this.#issuers.has(claims.iss))) {
-      throw unauthenticated('claim-iss', `the token's issuer (iss) is not the apiserver's service-account issuer${this.#issuers.size === 0 ? '' : ` (${[...this.#issuers].join(', ')})`}`);
+      throw unauthenticated('claim-iss', `the token is not accepted: its issuer (iss) is not the apiserver's service-account issuer${this.#issuers.size === 0 ? '' : ` (${[...this.#issuers].join(', ')})`}`);
     }
     if (typeof claims.sub !== 'string' || !claims.sub.startsWith(SA_PREFIX)) throw unauthenticated('not-service-account', 'the token\'s subject is not a service account (system:serviceaccount:<namespace>:<name>)');
   }
