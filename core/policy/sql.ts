@@ -426,7 +426,10 @@ function settingNamesIn(where: unknown, targets: ReadonlySet<string>): Set<strin
  * set_config(name, setting, false) for each row matched. Classified as those calls; when the rows
  * cannot be known from the text, refused like set_config() with a computed name.
  */
-function onSettingsViewWrite(node: Json, acc: Acc): void {
+function onSettingsViewWrite(type: string, node: Json, acc: Acc): void {
+  // PostgreSQL 17+ runs MERGE on some views; whether the rules would fire is not worth guessing: refused.
+  if (type === 'MergeStmt') acc.refuse('MERGE INTO pg_settings would change settings; write UPDATE pg_settings ... WHERE name = \'...\' instead');
+  if (type !== 'UpdateStmt') return; // INSERT does nothing (rule pg_settings_n), DELETE fails
   acc.readsConstants = true;
   const settings = settingNamesIn(node.whereClause, targetNames(node.relation));
   if (settings === undefined || node.fromClause !== undefined) {
@@ -446,9 +449,7 @@ function isSettingsView(relation: unknown): boolean {
 function onDml(type: string) {
   return (node: Json, frame: Frame, acc: Acc): Plan | undefined => {
     // Even where it does not run now (EXPLAIN, a rule or function body): it is refused or classified where it is written.
-    if (type === 'UpdateStmt' && isSettingsView(node.relation)) onSettingsViewWrite(node, acc);
-    // PostgreSQL 17+ runs MERGE on some views; whether its rules would fire is not worth guessing: refused.
-    if (type === 'MergeStmt' && isSettingsView(node.relation)) acc.refuse('MERGE INTO pg_settings would change settings; write UPDATE pg_settings ... WHERE name = \'...\' instead');
+    if (isSettingsView(node.relation)) onSettingsViewWrite(type, node, acc);
     if (!frame.ctx.executing) return undefined;
     acc.add('writesData');
     if (frame.ctx.cteQuery) acc.add('dataModifyingCte');
