@@ -294,6 +294,16 @@ describe('sensitive-column guard: configuration', () => {
     expect(g.check('SELECT md5(a) FROM customers AS c(a, b)')[0]?.use).toMatch(/column aliases over customers/);
   });
 
+  it('shares results between texts differing in a number, except where a number names a column', () => {
+    const g = new SensitiveColumnGuard(CONFIG);
+    expect(g.check('SELECT cpf, id FROM customers WHERE id = 1')).toEqual([]);
+    expect(g.check('SELECT cpf, id FROM customers WHERE id = 2')).toEqual([]);
+    expect(g.check('SELECT id, cpf FROM customers ORDER BY 1')).toEqual([]);
+    expect(g.check('SELECT id, cpf FROM customers ORDER BY 2')[0]).toMatchObject({ column: CPF, use: 'ordering', path: 'ORDER BY item 1' });
+    expect(g.check('SELECT id FROM customers GROUP BY 1, 1')).toEqual([]);
+    expect(g.check('SELECT cpf FROM customers GROUP BY 1, 1')[0]).toMatchObject({ column: CPF, use: 'grouping' });
+  });
+
   it('refuses expressions nested deeper than it follows', () => {
     const deep = `SELECT ${'1 + '.repeat(1000)}1 FROM customers`;
     expect(guard.check(deep)[0]?.use).toBe('expression nested too deeply to check');

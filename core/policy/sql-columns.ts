@@ -11,6 +11,7 @@
 // What the guard cannot resolve it reports (fail closed): an unqualified name that may be a
 // personal column, a function in FROM whose result it cannot see into, column aliases over a
 // relation whose column order it does not know.
+import { numericShape } from './sql-shape.ts';
 import { parseStatements, type ParsedStatement } from './sql.ts';
 import type { SensitiveColumnUse } from './types.ts';
 
@@ -172,6 +173,8 @@ function relMatches(want: { schema: string | undefined; rel: string }, schema: s
 
 class Analysis {
   readonly uses: SensitiveColumnUse[] = [];
+  /** A number's value decided something (ORDER BY 1): the result holds for this exact text only. */
+  readsNumbers = false;
   private depth = 0;
   private readonly guard: SensitiveColumnGuard;
   readonly statement: number;
@@ -437,6 +440,7 @@ class Analysis {
     arr(list).forEach((item, i) => {
       const where = `${path} item ${i + 1}`;
       const c = outputRef(item, outputs);
+      if (unwrap(item)[0] === 'A_Const') this.readsNumbers = true;
       if (c?.source !== undefined) this.report(c.source, use, where);
       this.expr(item, scope, where, use);
     });
@@ -840,6 +844,22 @@ class ViewProblem extends Error {
   }
 }
 
+/** Least recently used leaves first: a hit moves to the back. */
+function lru<V>(map: Map<string, V>, key: string): V | undefined {
+  const hit = map.get(key);
+  if (hit !== undefined) {
+    map.delete(key);
+    map.set(key, hit);
+  }
+  return hit;
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (key.length > CACHE_MAX_SQL) return;
+  if (map.size >= CACHE_ENTRIES) map.delete(map.keys().next().value ?? '');
+  map.set(key, value);
+}
+
 const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 const CACHE_ENTRIES = 512;
 const CACHE_MAX_SQL = 4096;
@@ -852,6 +872,7 @@ export class SensitiveColumnGuard {
   private readonly views: { want: { schema: string | undefined; rel: string }; name: string; query: string; field: string }[];
   private readonly viewCache = new Map<string, Rel>();
   private readonly cache = new Map<string, SensitiveColumnUse[]>();
+  private readonly shapeCache = new Map<string, SensitiveColumnUse[]>();
 
   constructor(cfg: SensitiveColumnsConfig) {
     this.personal = cfg.columns.map((c, i) => {
@@ -941,14 +962,16 @@ export class SensitiveColumnGuard {
     return r;
   }
 
-  /** Every use of a personal column in the SQL text, in order (at most a few per statement). Throws SqlParseError like classifySql. */
+  /**
+   * Every use of a personal column in the SQL text, in order (at most a few per statement). Throws
+   * SqlParseError like classifySql. Results are cached by text and, like the classifier's, by
+   * numeric shape (sql-shape.ts) when no number decided anything (ORDER BY 1 refers to a column).
+   */
   check(sql: string): SensitiveColumnUse[] {
-    const hit = this.cache.get(sql);
-    if (hit !== undefined) {
-      this.cache.delete(sql);
-      this.cache.set(sql, hit);
-      return hit.map((u) => ({ ...u }));
-    }
+    const shape = sql.length > CACHE_MAX_SQL ? undefined : numericShape(sql);
+    const hit = lru(this.cache, sql) ?? (shape === undefined ? undefined : lru(this.shapeCache, shape));
+    if (hit !== undefined) return hit.map((u) => ({ ...u }));
+    let readsNumbers = false;
     const uses = parseStatements(sql).flatMap((s, i) => {
       const a = new Analysis(this, i + 1);
       try {
@@ -958,12 +981,11 @@ export class SensitiveColumnGuard {
         // The view cannot be followed: whatever it returns may be personal (fail closed).
         a.report(`${err.view}.* (view; may hold ${this.names.join(', ')})`, err.message, err.path || 'FROM');
       }
+      readsNumbers ||= a.readsNumbers;
       return a.uses;
     });
-    if (sql.length <= CACHE_MAX_SQL) {
-      if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value ?? '');
-      this.cache.set(sql, uses);
-    }
+    remember(this.cache, sql, uses);
+    if (shape !== undefined && !readsNumbers) remember(this.shapeCache, shape, uses);
     return uses.map((u) => ({ ...u }));
   }
 }
