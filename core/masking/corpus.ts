@@ -583,6 +583,28 @@ const EMAIL_LAYOUTS: Record<string, (local: string, domain: string) => string> =
 };
 
 /**
+ * Escapes a reader resolves (decode.ts), applied to a printed layout: every non-alphanumeric character of the value
+ * percent-encoded (URLs, forms), spaces as '+' (forms), HTML decimal and named references, JavaScript \u escapes left
+ * in plain text, and invisible characters (zero-width space, soft hyphen between every two characters, word joiner).
+ */
+export const ENCODINGS: Readonly<Record<string, (printed: string) => string>> = {
+  percent: (v) => v.replace(/[^A-Za-z0-9]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`),
+  formPlus: (v) => v.replace(/ /g, '+'),
+  htmlDecimal: (v) => v.replace(/[^A-Za-z0-9]/g, (c) => `&#${c.charCodeAt(0)};`),
+  htmlNamed: (v) => v.replace(/[.@/ -]/g, (c) => ({ '.': '&period;', '@': '&commat;', '/': '&sol;', ' ': '&nbsp;', '-': '&hyphen;' })[c] ?? c),
+  jsEscape: (v) => v.replace(/[^A-Za-z0-9]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  zeroWidth: (v) => [...v].join('\u200b'),
+  softHyphen: (v) => [...v].join('\u00ad'),
+  wordJoiner: (v) => v.replace(/(?<=[0-9])(?=[0-9]{4}(?![0-9]))/g, '\u2060'),
+};
+
+/** The layouts each encoding is applied to (one spaced or separated form per type). */
+const ENCODED_LAYOUTS: readonly [DetectorName, string][] = [
+  ['cpf', 'canonical'], ['cpf', 'spaced'], ['cnpj', 'canonical'], ['cns', 'card'], ['pis', 'canonical'], ['tituloEleitor', 'spaced'],
+  ['cnh', 'spaced'], ['phone', 'intlSpaced'], ['email', 'plain'],
+];
+
+/**
  * Text that looks numeric and is no identifier: it must come back unchanged (bounded false positives). Versions with
  * four parts that are valid IPv4 addresses are a known over-mask (README "Detectors") and are not listed.
  */
@@ -600,6 +622,9 @@ export const NEGATIVES: readonly string[] = [
   'sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', 'porta 5432', 'pid 123456789',
   // short groups that are prefixes of layouts
   '123 4567', '123 4567 8901', '1234 5678', '12.345', '12-34-56',
+  // escapes around numbers that are no identifier (decode.ts)
+  'https://api.exemplo.com.br/v1/pedidos?page=2&size=20&sort=id%2Cdesc', 'q=1%2B1%3D2', 'valor=R%24%201.234%2C56', 'ids=1+2+3+4',
+  'desconto de 100%25', 'Tom &amp; Jerry &#169; 2026', 'linha 1\u000alinha 2', 'pedido\u0020123456',
 ];
 
 export interface LayoutSample extends Sample {
@@ -639,6 +664,18 @@ function addEmailLayouts(r: Rng, per: number, out: LayoutSample[]): void {
   }
 }
 
+/** Each encoding applied to the first value of each layout in ENCODED_LAYOUTS (formats `<layout>+<encoding>`). */
+function addEncodedLayouts(out: LayoutSample[]): void {
+  for (const [type, layout] of ENCODED_LAYOUTS) {
+    const base = out.find((s) => s.type === type && s.format.replace(/-(alnum|numeric|mobile|landline)$/, '') === layout);
+    if (base === undefined) throw new Error(`no ${type}/${layout} sample to encode`);
+    for (const [encoding, encode] of Object.entries(ENCODINGS)) {
+      const value = encode(base.value);
+      if (value !== base.value) out.push({ ...base, format: `${base.format}+${encoding}`, value });
+    }
+  }
+}
+
 /** Every identifier × printed layout: `per` values each, and a look-alike with a broken check digit per value. */
 export function layoutCorpus(seed = 20261204, per = 3): { valid: LayoutSample[]; lookAlikes: LayoutSample[] } {
   const r = new Rng(seed);
@@ -647,11 +684,16 @@ export function layoutCorpus(seed = 20261204, per = 3): { valid: LayoutSample[];
   addLayouts(r, per, LAYOUTS_WITH_KEYWORD, true, valid);
   addPhoneLayouts(r, per, valid);
   addEmailLayouts(r, per, valid);
+  addEncodedLayouts(valid);
   const lookAlikes: LayoutSample[] = [];
   // Fullwidth digits are left out: breakCheckDigit edits ASCII digits.
-  for (const s of valid.filter((x) => x.type !== 'email' && x.type !== 'cep' && !/[\uff10-\uff19]/.test(x.value))) {
+  for (const s of valid.filter((x) => x.type !== 'email' && x.type !== 'cep' && !/[\uff10-\uff19]/.test(x.value) && !x.format.includes('+'))) {
     const bad = s.type === 'phone' ? badPhone(s.value, r) : breakCheckDigit(s.value);
     if (bad !== null) lookAlikes.push({ ...s, value: bad });
+  }
+  for (const [type, layout] of ENCODED_LAYOUTS) {
+    const bad = lookAlikes.find((s) => s.type === type && s.format.replace(/-(alnum|numeric|mobile|landline)$/, '') === layout);
+    for (const [encoding, encode] of bad === undefined ? [] : Object.entries(ENCODINGS)) lookAlikes.push({ ...bad, format: `${bad.format}+${encoding}`, value: encode(bad.value) });
   }
   return { valid, lookAlikes };
 }

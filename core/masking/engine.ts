@@ -1,7 +1,8 @@
 // The compiled masker (immutable, shareable) and its sessions (counters, stream maskers).
 import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
 import { CONTEXT_WINDOW } from './context.ts';
-import { fold, mayHoldIdentifier } from './fold.ts';
+import { decodeView, needsDecoding, reencode, viewIndex, type DecodedView } from './decode.ts';
+import { fold, mayHoldIdentifier, nothingSpecial } from './fold.ts';
 import {
   MAX_BUILTIN_MATCH, mayContainBuiltin, numericScanner, scanEmail, scanIpv6, scanNumeric, type DetectorSet, type Hit, type NumericScanner,
 } from './detect.ts';
@@ -37,6 +38,14 @@ function newScanState(at: number, customCount: number): ScanState {
 /** Rebases a scan state after `shift` characters were dropped from the front, never before `floor`. */
 function rebase(st: ScanState, shift: number, floor: number): void {
   const f = (x: number): number => Math.max(x - shift, floor);
+  st.numeric = f(st.numeric);
+  st.email = f(st.email);
+  st.ipv6 = f(st.ipv6);
+  st.custom = st.custom.map(f);
+}
+
+/** Applies `f` to every resume position (to move them between the original and its decoded view). */
+function mapScan(st: ScanState, f: (x: number) => number): void {
   st.numeric = f(st.numeric);
   st.email = f(st.email);
   st.ipv6 = f(st.ipv6);
@@ -226,12 +235,35 @@ export class Session implements MaskSession, MaskOps {
    * folded text (fold.ts: same positions), masks are rendered from it, the rest is copied from `s`.
    */
   maskRange(s: string, from: number, limit: number, out: string[], scan: ScanState | null = null): number {
-    const v = fold(s);
+    const plain = nothingSpecial(s);
+    if (!plain && needsDecoding(s)) return this.#maskDecoded(s, decodeView(s), from, limit, out, scan);
+    const v = plain ? s : fold(s);
     const hits = this.#m.findHits(v, from, limit, scan);
     let pos = from;
     for (const h of hits) {
       out.push(s.slice(pos, h.start), this.#render(h, v.slice(h.start, h.end)));
       pos = h.end;
+    }
+    const end = Math.max(pos, limit);
+    out.push(s.slice(pos, end));
+    return end;
+  }
+
+  /**
+   * maskRange on the decoded view (decode.ts: escapes resolved, invisible characters dropped): positions and resume
+   * points move to the view and back; each hit replaces its whole escaped span, re-encoded for its context.
+   */
+  #maskDecoded(s: string, d: DecodedView, from: number, limit: number, out: string[], scan: ScanState | null): number {
+    const v = fold(d.text);
+    if (scan !== null) mapScan(scan, (o) => viewIndex(d, o));
+    const hits = this.#m.findHits(v, viewIndex(d, from), viewIndex(d, limit), scan);
+    if (scan !== null) mapScan(scan, (i) => d.at[i] ?? s.length);
+    let pos = from;
+    for (const h of hits) {
+      const a = d.at[h.start] ?? s.length;
+      const b = d.at[h.end] ?? s.length;
+      out.push(s.slice(pos, a), reencode(s.slice(a, b), this.#render(h, v.slice(h.start, h.end))));
+      pos = b;
     }
     const end = Math.max(pos, limit);
     out.push(s.slice(pos, end));
@@ -263,7 +295,13 @@ export class Session implements MaskSession, MaskOps {
 
   maskText(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
-    const v = fold(text);
+    const plain = nothingSpecial(text);
+    if (!plain && needsDecoding(text)) {
+      const out: string[] = [];
+      this.#maskDecoded(text, decodeView(text), 0, text.length, out, null);
+      return out.join('');
+    }
+    const v = plain ? text : fold(text);
     const hits = this.#m.findHits(v, 0, v.length);
     if (hits.length === 0) return text;
     let out = '';

@@ -11,8 +11,11 @@
 const FOLDABLE = /[\u00a0\u00b7\u1680\u2000-\u200a\u2010-\u2015\u2024\u2027\u202f\u2044\u205f\u2212\u2215\u3000\ufe58\ufe63\uff01-\uff5e]/;
 const FOLDABLE_ALL = new RegExp(FOLDABLE.source, 'g');
 
-/** Can the text hold a character a built-in detector starts from, once folded? ASCII digit or '@', or fullwidth. */
-const MAY_CONTAIN = /[0-9@\uff10-\uff19\uff20]/;
+/**
+ * Can the text hold an identifier once folded and decoded? An ASCII or fullwidth digit or '@', or an HTML character
+ * reference ('&commat;' has neither; see decode.ts).
+ */
+const MAY_CONTAIN = /[0-9@&\uff10-\uff19\uff20]/;
 
 export function mayHoldIdentifier(s: string): boolean {
   return MAY_CONTAIN.test(s);
@@ -27,6 +30,16 @@ for (const c of '\u00b7\u2024\u2027') FOLDS.set(c, '.');
 for (const c of '\u2044\u2215') FOLDS.set(c, '/');
 
 const foldChar = (ch: string): string => FOLDS.get(ch) ?? ch;
+
+/**
+ * No character that fold() or decodeView() (decode.ts) would change, nor one that starts an escape: '%', '\\', '&',
+ * '+', and the look-alikes and invisible characters. One scan decides the common case (ASCII text, accented letters).
+ */
+const SPECIAL = new RegExp(`[%\\\\&+\\u00ad\\u200b-\\u200d\\u2060\\ufeff${FOLDABLE.source.slice(1)}`);
+
+export function nothingSpecial(s: string): boolean {
+  return !SPECIAL.test(s);
+}
 
 /** The text with look-alike separators, dashes and fullwidth forms replaced by ASCII; the same string when none. */
 export function fold(s: string): string {

@@ -1,6 +1,6 @@
 // Issue 18 item 12 through the real path: identifiers stored in PostgreSQL in their printed layouts (the Cartão
 // Nacional de Saúde as printed on the card, NNN NNNN NNNN NNNN, also with no-break spaces or dots; CPF, CNPJ and
-// phone numbers with other separators or fullwidth digits) come back masked through the REAL sidecar process in
+// phone numbers with other separators or fullwidth digits, URL-encoded or HTML-escaped) come back masked through the REAL sidecar process in
 // front of the harness PostgreSQL, to psql (simple protocol) and node-pg (extended protocol), in a column no name
 // rule covers (`notes`), so only content detection can catch them. Numeric text that is no identifier comes back
 // unchanged. The rows are written straight to PostgreSQL as the application would; the agent only reads.
@@ -28,6 +28,9 @@ const ROWS: Record<number, [string, string]> = {
   905: ['ligar +55 (11) 9 1234-5678 ou (11)\u00a091234\u20135678', 'ligar +** (**) * ****-5678 ou (**) *****-5678'],
   906: ['empresa 11 222 333 0001 81', 'empresa ** *** *** **** 81'],
   907: ['R$ 1.234.567,89 em 15/07/2026, versão 1.2.3, pedido 123456', 'R$ 1.234.567,89 em 15/07/2026, versão 1.2.3, pedido 123456'],
+  // Escaped in a stored link and in HTML: the mask is written back in the same encoding.
+  908: [`https://crm.exemplo.com.br/?email=joao%40gmail.com&cns=${card('762376345912761', '+')} <b>joao&#64;gmail.com</b>`,
+    'https://crm.exemplo.com.br/?email=j***%40g***.com&cns=***%20****%20****%20**61 <b>j***@g***.com</b>'],
 };
 const IDS = Object.keys(ROWS).join(', ');
 

@@ -1,0 +1,102 @@
+// The decoded view of a text: what a reader of the text sees once its escapes are resolved. An identifier written
+// through an escape — percent-encoded in a URL or form (joao%40gmail.com, 239+6230+8471+0018, %2B55%2011%20...),
+// an HTML character reference (joao&#64;gmail.com, 529&period;982...), a JavaScript/JSON escape left in plain text
+// (529\u002e982...), or split by invisible characters (zero-width spaces, soft hyphens) — is detected on this view.
+// Unlike fold.ts, decoding changes positions: `at` maps every view character back to the text, so a hit in the view
+// replaces exactly the escaped span of the original, and everything outside hits is copied byte for byte.
+// One level only: %2540 stays %40 (a reader decodes once too).
+
+export interface DecodedView {
+  text: string;
+  /** Offset in the original of each view character, plus the original's length at index text.length. */
+  at: Int32Array;
+}
+
+/** Anything decodeView() would change. */
+const ESCAPE = /%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|[\u00ad\u200b-\u200d\u2060\ufeff]|[0-9]\+[0-9]/;
+const TOKEN = /%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|([\u00ad\u200b-\u200d\u2060\ufeff])|(?<=[0-9])(\+)(?=[0-9])/g;
+
+/** HTML named references that can stand for a character of an identifier's layout. */
+const NAMED: Readonly<Record<string, string>> = {
+  nbsp: '\u00a0', thinsp: '\u2009', ensp: '\u2002', emsp: '\u2003', numsp: '\u2007', period: '.', commat: '@', hyphen: '\u2010',
+  dash: '\u2010', ndash: '\u2013', mdash: '\u2014', minus: '\u2212', sol: '/', lpar: '(', rpar: ')', plus: '+', colon: ':',
+  lowbar: '_', num: '#', amp: '&',
+};
+
+export function needsDecoding(s: string): boolean {
+  return ESCAPE.test(s);
+}
+
+const charRef = (code: number): string | null => (code > 0 && code <= 0xffff ? String.fromCharCode(code) : null);
+const hex = (h: string): number => Number.parseInt(h, 16);
+
+/** By TOKEN group: the character the token stands for, '' for invisible characters, null to leave it as written. */
+const DECODERS: readonly ((g: string) => string | null)[] = [
+  (h) => (hex(h) < 0x80 ? String.fromCharCode(hex(h)) : null), // %XX; UTF-8 bytes of other characters: no identifier has them
+  (h) => String.fromCharCode(hex(h)), // \uXXXX
+  (h) => String.fromCharCode(hex(h)), // \xXX
+  (d) => charRef(Number.parseInt(d, 10)), // &#NN;
+  (h) => charRef(hex(h)), // &#xHH;
+  (n) => NAMED[n] ?? null, // &name;
+  () => '', // invisible
+  () => ' ', // '+' between digits: a form-encoded space
+];
+
+function decodeToken(m: RegExpExecArray): string | null {
+  for (let g = 1; g <= DECODERS.length; g++) {
+    const v = m[g];
+    if (v !== undefined) return DECODERS[g - 1]?.(v) ?? null;
+  }
+  return null;
+}
+
+/** The decoded text and its position map. Call only when needsDecoding(s). */
+export function decodeView(s: string): DecodedView {
+  const at = new Int32Array(s.length + 1);
+  let text = '';
+  let pos = 0;
+  const copy = (to: number): void => {
+    for (let i = pos; i < to; i++) at[text.length + i - pos] = i;
+    text += s.slice(pos, to);
+  };
+  TOKEN.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = TOKEN.exec(s)) !== null) {
+    const ch = decodeToken(m);
+    if (ch === null) continue;
+    copy(m.index);
+    if (ch !== '') {
+      at[text.length] = m.index;
+      text += ch;
+    }
+    pos = m.index + m[0].length;
+  }
+  copy(s.length);
+  at[text.length] = s.length;
+  return { text, at: at.subarray(0, text.length + 1) };
+}
+
+/** The view index of original offset `o`: the first view character at or after it. */
+export function viewIndex(v: DecodedView, o: number): number {
+  let lo = 0;
+  let hi = v.text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((v.at[mid] ?? 0) < o) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const PERCENT = /%[0-9A-Fa-f]{2}|[0-9]\+[0-9]/;
+const HTML = /&#?[0-9A-Za-z]+;/;
+
+/**
+ * A mask to replace an escaped span with, written for the span's context: percent-encoded where the span was
+ * (a raw space or '@' would change the URL), HTML-escaped where it held character references.
+ */
+export function reencode(span: string, mask: string): string {
+  if (PERCENT.test(span)) return mask.replace(/[^A-Za-z0-9*._~-]/g, (c) => (c.charCodeAt(0) < 0x80 ? `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}` : encodeURIComponent(c)));
+  if (HTML.test(span)) return mask.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return mask;
+}
