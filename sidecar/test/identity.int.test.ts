@@ -175,6 +175,8 @@ describe('item 7: a change of spec.identity re-checks open sessions', () => {
     ['OIDC is dropped for service-account tokens only', () => ({ serviceAccounts: { audiences: ['guarita'] } }), /issuer|service.account/],
     ['the username claim changes to one the token lacks', () => ({ oidc: { issuer: requireIdp().issuer, audiences: ['guarita'], usernameClaim: 'email' } }), /email/],
     ['the groups claim changes (the session\'s identity would differ)', () => ({ oidc: { issuer: requireIdp().issuer, audiences: ['guarita'], groupsClaim: 'roles' } }), /maps to|not among|subjects/],
+    ['the accepted algorithms no longer include the token\'s', () => ({ oidc: { issuer: requireIdp().issuer, audiences: ['guarita'], algorithms: ['ES256'] } }), /algorithm/],
+    ['the issuer URL is spelled differently (trailing slash)', () => ({ oidc: { issuer: `${requireIdp().issuer}/`, audiences: ['guarita'] } }), /issuer/],
   ];
 
   it.each(changes)('HTTP keep-alive: %s: the open session is closed and the next request on the same connection is refused', async (_what, identity, why) => {
@@ -206,6 +208,21 @@ describe('item 7: a change of spec.identity re-checks open sessions', () => {
     } finally {
       sa.close();
       user.close();
+      await policy(defaultIdentity());
+    }
+  });
+
+  it('a service-account session is closed when the accepted service-account audiences change', async () => {
+    await policy(defaultIdentity());
+    const sa = await Connection.open(listenPort);
+    try {
+      await eventually('session open', async () => ((await sa.get('/customers/1', saToken)).status === 200 ? true : undefined));
+      await changeIdentityAndWaitClosed({ oidc: { issuer: requireIdp().issuer, audiences: ['guarita'] }, serviceAccounts: { audiences: ['batch-reports'] } });
+      const refused = await sa.get('/customers/1', saToken);
+      expect(refused.status).toBe(401);
+      expect(refused.body).toMatch(/audience/);
+    } finally {
+      sa.close();
       await policy(defaultIdentity());
     }
   });

@@ -1,8 +1,13 @@
-// The TokenReview budget's arithmetic (the reviews themselves are tested against the real
-// apiserver in sidecar/test/identity.int.test.ts): token buckets per key, refilled with time,
-// bounded in number without letting a new key start with more than a full bucket.
+// The TokenReview budget's arithmetic (the reviews themselves, the pre-check corpus and the rate
+// limits are tested against the real apiserver in sidecar/test/identity.int.test.ts): token
+// buckets per key, refilled with time, bounded in number without letting a new key start with
+// more than a full bucket; and what cannot be staged against a real apiserver on demand: reviews
+// that stay in flight (the concurrency cap, one review per token).
 import { describe, expect, it } from '@jest/globals';
-import { TokenBuckets, tokenIssuer } from './service-account.ts';
+import { randomBytes } from 'node:crypto';
+import type { KubeClient } from '../kube/client.ts';
+import { AuthError } from './errors.ts';
+import { ServiceAccountVerifier, TokenBuckets, tokenIssuer } from './service-account.ts';
 
 describe('TokenBuckets', () => {
   it('allows the burst, then one per refill interval, per key', () => {
@@ -38,5 +43,68 @@ describe('tokenIssuer', () => {
     const jwt = `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from('{"iss":"https://kubernetes.default.svc"}').toString('base64url')}.sig`;
     expect(tokenIssuer(`${jwt}\n`)).toBe('https://kubernetes.default.svc');
     expect(tokenIssuer('not a token')).toBeUndefined();
+  });
+});
+
+/** An apiserver whose TokenReviews answer only when the test says so. */
+function heldApiserver(): { kube: KubeClient; pending: { token: string; answer(authenticated: boolean): void }[] } {
+  const pending: { token: string; answer(authenticated: boolean): void }[] = [];
+  const kube = {
+    request: (_path: string, opts: { body: { spec: { token: string; audiences: string[] } } }) => new Promise((resolve) => {
+      pending.push({
+        token: opts.body.spec.token,
+        answer: (authenticated) => resolve({ status: authenticated ? { authenticated, audiences: opts.body.spec.audiences, user: { username: 'system:serviceaccount:ns:sa', groups: [] } } : { authenticated } }),
+      });
+    }),
+  } as unknown as KubeClient;
+  return { kube, pending };
+}
+
+const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+function saToken(): string {
+  const now = Math.floor(Date.now() / 1000);
+  return `${b64({ alg: 'RS256' })}.${b64({ iss: 'https://kubernetes.default.svc', aud: ['guarita'], sub: 'system:serviceaccount:ns:sa', exp: now + 600, jti: randomBytes(6).toString('hex') })}.${randomBytes(32).toString('base64url')}`;
+}
+
+describe('ServiceAccountVerifier with reviews in flight', () => {
+  it('caps reviews in flight: the next distinct token is refused with 503 until one answers', async () => {
+    const api = heldApiserver();
+    const v = new ServiceAccountVerifier(api.kube, { maxInFlight: 3, perSource: { burst: 100, perMinute: 6000 }, issuers: ['https://kubernetes.default.svc'] });
+    const held = [0, 1, 2].map((i) => v.verify(saToken(), ['guarita'], { source: `10.0.0.${i}` }));
+    await expect(v.verify(saToken(), ['guarita'], { source: '10.0.0.9' })).rejects.toMatchObject({ code: 'Unavailable', reason: 'concurrency' });
+    expect(api.pending).toHaveLength(3);
+    api.pending[0]?.answer(true);
+    await held[0];
+    const next = v.verify(saToken(), ['guarita'], { source: '10.0.0.9' });
+    expect(api.pending).toHaveLength(4);
+    for (const p of api.pending.slice(1)) p.answer(false);
+    await expect(next).rejects.toBeInstanceOf(AuthError);
+    await Promise.allSettled(held);
+  });
+
+  it('sends one review for one token however many requests carry it at once, and answers repeats from the cache', async () => {
+    const api = heldApiserver();
+    const v = new ServiceAccountVerifier(api.kube, { perSource: { burst: 1, perMinute: 1 } });
+    const token = saToken();
+    const all = Array.from({ length: 20 }, () => v.verify(token, ['guarita'], { source: '127.0.0.1' }));
+    expect(api.pending).toHaveLength(1);
+    api.pending[0]?.answer(false);
+    const results = await Promise.allSettled(all);
+    expect(results.every((r) => r.status === 'rejected' && (r.reason as AuthError).reason === 'tokenreview-rejected')).toBe(true);
+    // The source's budget (1) is spent, but the rejection is cached: no review, no rate-limit answer.
+    await expect(v.verify(token, ['guarita'], { source: '127.0.0.1' })).rejects.toMatchObject({ reason: 'tokenreview-rejected' });
+    await expect(v.verify(saToken(), ['guarita'], { source: '127.0.0.1' })).rejects.toMatchObject({ code: 'Unavailable', reason: 'rate-limited-source' });
+    expect(api.pending).toHaveLength(1);
+  });
+
+  it('re-checks of open sessions (no source) are not charged to any budget', async () => {
+    const api = heldApiserver();
+    const v = new ServiceAccountVerifier(api.kube, { perSource: { burst: 1, perMinute: 1 }, maxInFlight: 1 });
+    const first = v.verify(saToken(), ['guarita'], { source: '127.0.0.1' });
+    const recheck = v.verify(saToken(), ['guarita']);
+    expect(api.pending).toHaveLength(2);
+    for (const p of api.pending) p.answer(true);
+    await expect(first).resolves.toMatchObject({ identity: { subject: 'system:serviceaccount:ns:sa', kind: 'ServiceAccount', namespace: 'ns' } });
+    await expect(recheck).resolves.toMatchObject({ identity: { kind: 'ServiceAccount' } });
   });
 });
