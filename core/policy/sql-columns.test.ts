@@ -202,6 +202,24 @@ const LEAKS: readonly Leak[] = [
   ["DECLARE cur CURSOR FOR SELECT id FROM customers WHERE cpf LIKE '1%'", CPF, 'comparison LIKE'],
   ['CREATE INDEX ON customers (md5(cpf))', CPF, 'column reference', 'Index statement'],
   ['CALL audit(1, (SELECT cpf FROM customers LIMIT 1))', CPF, 'column reference', 'Call statement'],
+  ['SELECT id FROM customers TABLESAMPLE SYSTEM (length(cpf))', CPF, 'function argument length()', 'TABLESAMPLE'],
+  ['SELECT count(*) FROM customers GROUP BY ROLLUP (cpf)', CPF, 'GroupingSet', 'GROUP BY'],
+  ['SELECT cpf(c) FROM customers c', CPF, 'whole-row reference in function argument cpf()'],
+  ['SELECT (customers.*).cpf FROM customers', CPF, 'whole-row reference'],
+  ['VALUES ((SELECT md5(cpf) FROM customers LIMIT 1))', CPF, 'function argument md5()'],
+  ['SELECT unnest(ARRAY[cpf, email]) FROM customers', CPF, 'ARRAY[]'],
+  ["SELECT jsonb_path_query(to_jsonb(c), '$.cpf') FROM customers c", CPF, 'whole-row reference'],
+  ["SELECT id FROM customers WHERE cpf = ANY($1)", CPF, 'comparison ANY'],
+  ["SELECT id FROM customers WHERE (cpf, id) > ('5', 0)", CPF, 'ROW()', 'WHERE'],
+  ['SELECT id FROM ONLY customers WHERE cpf IS NOT NULL', CPF, 'IS NULL test'],
+  ["SELECT id FROM customers WHERE cpf::bigint % 2 = 0", CPF, 'cast to int8'],
+  ['SELECT octet_length(email), bit_length(email) FROM customers', EMAIL, 'function argument octet_length()'],
+  ["SELECT position('@' IN email) FROM customers", EMAIL, 'function argument position()'],
+  ["SELECT overlay(cpf PLACING 'x' FROM 1 FOR 1) FROM customers", CPF, 'function argument overlay()'],
+  ["SELECT cpf FROM customers WHERE id = 1 UNION SELECT cpf FROM customers WHERE id = 2", CPF, 'UNION (compares rows)'],
+  ["WITH t AS MATERIALIZED (SELECT cpf FROM customers) SELECT count(*) FROM t WHERE cpf < '5'", CPF, 'comparison <'],
+  ["SELECT * FROM customers c JOIN LATERAL (SELECT id FROM orders WHERE c.cpf LIKE '1%') o ON true", CPF, 'comparison LIKE'],
+  ['SELECT EXISTS (SELECT 1 FROM customers WHERE email LIKE \'a%\')', EMAIL, 'comparison LIKE'],
   // Multi-statement texts: the statement is named.
   ['SELECT 1; SELECT upper(email) FROM customers', EMAIL, 'function argument upper()'],
 ];
@@ -244,6 +262,11 @@ const ALLOWED: readonly string[] = [
   'BEGIN',
   'SET application_name = \'x\'',
   'SELECT now(), current_user',
+  'TABLE customers',
+  'SELECT cpf FROM customers WHERE id = 1 FOR UPDATE',
+  'SELECT cpf FROM ONLY public.customers LIMIT 5',
+  'SELECT * FROM customers c, LATERAL (SELECT c.cpf AS doc) x',
+  'SELECT cpf FROM customers WHERE id = 1 UNION ALL SELECT cpf FROM customers WHERE id = 2',
 ];
 
 describe('sensitive-column guard: uses that recover identifiers', () => {

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { requirePostgres } from '../../e2e/harness/state.ts';
 import { k } from '../../operator/test/support.ts';
+import { kFails } from '../../e2e/support/kubectl.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
 
 jest.setTimeout(60_000);
@@ -127,5 +128,20 @@ describe('derived uses of personal columns are held for the DPO', () => {
     expect(r.stderr).toMatch(/ERROR: .*ApprovalRequest/);
     expect(await direct('SELECT coalesce(notes, \'<null>\') FROM customers WHERE id = 2')).toBe(before);
     expect((await requestsFor(sql))[0]?.spec.rule).toBe('exports-need-dpo');
+  });
+});
+
+describe('the apiserver validates spec.sensitiveColumns (CRD schema and CEL)', () => {
+  async function dryRun(change: (spec: Record<string, unknown> & { sensitiveColumns: Record<string, unknown> }) => void): Promise<string> {
+    const policy = JSON.parse(await k(['get', 'accesspolicy', 'orders-db', '-n', s.namespace, '-o', 'json'])) as { metadata: Record<string, unknown>; spec: Record<string, unknown> & { sensitiveColumns: Record<string, unknown> } };
+    policy.metadata = { name: 'orders-db-dry-run', namespace: s.namespace };
+    change(policy.spec);
+    return kFails(['apply', '--dry-run=server', '-f', '-'], 'admin', JSON.stringify(policy));
+  }
+
+  it('refuses an approvalRule that is not a requireApproval rule, requireApproval without one, and a column that is not table.column', async () => {
+    expect(await dryRun((spec) => { spec.sensitiveColumns.approvalRule = 'allow-the-rest'; })).toContain('sensitiveColumns.approvalRule must name a requireApproval rule in spec.rules');
+    expect(await dryRun((spec) => { delete spec.sensitiveColumns.approvalRule; })).toContain('action requireApproval needs approvalRule');
+    expect(await dryRun((spec) => { spec.sensitiveColumns.columns = ['cpf']; })).toMatch(/spec\.sensitiveColumns\.columns\[0\]/);
   });
 });
