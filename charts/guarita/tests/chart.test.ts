@@ -11,7 +11,7 @@ import { loadConfig as loadOperatorConfig, SETTINGS as OPERATOR_SETTINGS } from 
 import { loadConfig, SETTINGS } from '../../../webhook/src/config.ts';
 import { webhookConfigurations } from '../../../webhook/src/configurations.ts';
 import { SIDECAR_COMMAND } from '../../../webhook/src/constants.ts';
-import { CHART_DIR, find, helm, one, rules, template, templateRaw, type K8sObject } from './helm.ts';
+import { CHART_DIR, find, helm, one, REQUIRED_VALUES, rules, template, templateRaw, type K8sObject } from './helm.ts';
 
 /** approvals.oidcUsernameMappings of values-non-default.yaml, as both components read it. */
 const MAPPINGS = [{ issuer: 'https://login.example.com', claim: 'email', prefix: 'oidc:' }, { issuer: 'https://agents.example.com', apiserver: false }];
@@ -43,14 +43,14 @@ const allRules = (objects: readonly K8sObject[]): { role: string; rule: ReturnTy
   objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole').flatMap((r) => rules(r).map((rule) => ({ role: `${r.kind}/${r.metadata.name}`, rule })));
 
 describe('helm lint', () => {
-  it('passes --strict with the default values', async () => {
-    const result = await helm(['lint', '--strict', CHART_DIR]);
+  it('passes --strict with the default values and the one required choice (webhook.clientAuth)', async () => {
+    const result = await helm(['lint', '--strict', CHART_DIR, '-f', REQUIRED_VALUES]);
     expect(result.stdout).toContain('0 chart(s) failed');
     expect(result.code).toBe(0);
   });
 
   it('passes --strict with non-default values', async () => {
-    const result = await helm(['lint', '--strict', CHART_DIR, '-f', NON_DEFAULT]);
+    const result = await helm(['lint', '--strict', CHART_DIR, '-f', REQUIRED_VALUES, '-f', NON_DEFAULT]);
     expect(result.stdout).toContain('0 chart(s) failed');
     expect(result.code).toBe(0);
   });
@@ -67,7 +67,7 @@ describe('default values', () => {
   it('renders every component and nothing optional', () => {
     const kinds = [...new Set(objects.map((o) => o.kind))].sort();
     expect(kinds).toEqual([
-      'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PersistentVolumeClaim',
+      'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'MutatingWebhookConfiguration', 'NetworkPolicy', 'PersistentVolumeClaim',
       'PodDisruptionBudget', 'Role', 'RoleBinding', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
     ]);
     expect(find(objects, 'Deployment').map((d) => d.metadata.name).sort()).toEqual(['guarita-operator', 'guarita-webhook']);
@@ -204,6 +204,7 @@ describe('default values', () => {
     const cluster = rules(one(objects, 'ClusterRole', 'guarita-webhook'));
     expect(cluster).toContainEqual({ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: ['guarita-webhook'], verbs: ['get', 'patch'] });
     expect(cluster).toContainEqual({ apiGroups: [''], resources: ['secrets'], verbs: ['get'] });
+    expect(cluster).toContainEqual({ apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] });
   });
 
   it('never grants wildcards, secret listing, or writes to ApprovalRequest spec outside the approver role', () => {
@@ -258,6 +259,9 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
     expect(config.injector.sidecar.operatorCaConfigMap).toBe('corp-operator-ca');
     expect(config.injector.excludedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', ns, 'monitoring', 'batch-legacy']);
     expect(config).toMatchObject({ missingSecret: 'warn', usernameMappings: MAPPINGS, logLevel: 'debug', tls: { mode: 'files', dir: '/var/run/guarita/webhook-tls' } });
+    expect(config.clientAuth).toEqual({ mode: 'certificate', caFile: '/var/run/guarita/webhook-client-ca/ca.crt', names: ['kube-apiserver-admission', 'apiserver.example.com'] });
+    expect(config.allowedCsiDrivers).toEqual(['secrets-store.csi.k8s.io']);
+    expect(podSpec(d).volumes).toContainEqual({ name: 'client-ca', configMap: { name: 'kube-apiserver-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
     expect(config.operatorServiceAccount).toEqual({ namespace: ns, name: 'audit-guarita-operator' });
     expect(podSpec(one(objects, 'Deployment', 'audit-guarita-operator')).serviceAccountName).toBe('audit-guarita-operator');
     expect(container(d).image).toBe('registry.example.com/guarita:1.2.3');
@@ -345,6 +349,43 @@ describe('smaller variations', () => {
     expect(find(objects, 'PodDisruptionBudget')).toEqual([]);
     expect(find(objects, 'PersistentVolumeClaim')).toEqual([]);
     expect(podSpec(one(objects, 'Deployment', 'guarita-operator')).volumes).toContainEqual({ name: 'store', emptyDir: {} });
+  });
+});
+
+describe('who may call the webhook (webhook.clientAuth, networkPolicy.webhookFrom)', () => {
+  const webhookOf = (objects: K8sObject[]): K8sObject => one(objects, 'Deployment', 'guarita-webhook');
+
+  it('refuses to render until the operator chooses: no silent install with an open or a broken webhook', async () => {
+    const bare = await templateRaw({ bare: true });
+    expect(bare.code).not.toBe(0);
+    expect(bare.stderr).toContain('webhook.clientAuth: the admission endpoints accept only the kube-apiserver\'s client certificate (mode certificate, the default), but neither webhook.clientAuth.caBundle nor webhook.clientAuth.caConfigMap gives the CA');
+    for (const set of [['webhook.clientAuth.mode=none'], ['webhook.clientAuth.mode=none', 'networkPolicy.enabled=false', 'networkPolicy.webhookFrom[0].ipBlock.cidr=10.0.0.0/28']]) {
+      const open = await templateRaw({ bare: true, set });
+      expect(open.code).not.toBe(0);
+      expect(open.stderr).toContain('webhook.clientAuth.mode=none leaves the admission endpoints to anyone who reaches the port: set networkPolicy.enabled=true and networkPolicy.webhookFrom');
+    }
+  });
+
+  it('certificate mode: the CA as a ConfigMap, mounted where the webhook reads it, with the accepted names', async () => {
+    const objects = await template({ set: ['webhook.clientAuth.allowedNames[0]=kube-apiserver-admission'] });
+    const d = webhookOf(objects);
+    expect(one(objects, 'ConfigMap', 'guarita-webhook-client-ca').data).toEqual({ 'ca.crt': expect.stringContaining('BEGIN CERTIFICATE') });
+    expect(podSpec(d).volumes).toContainEqual({ name: 'client-ca', configMap: { name: 'guarita-webhook-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    expect(container(d).volumeMounts).toContainEqual({ name: 'client-ca', mountPath: '/var/run/guarita/webhook-client-ca', readOnly: true });
+    expect(loadConfig([], envOf(d, 'guarita-system')).clientAuth).toEqual({ mode: 'certificate', caFile: '/var/run/guarita/webhook-client-ca/ca.crt', names: ['kube-apiserver-admission'] });
+    const existing = await template({ bare: true, set: ['webhook.clientAuth.caConfigMap=apiserver-client-ca'] });
+    expect(find(existing, 'ConfigMap')).toEqual([]);
+    expect(podSpec(webhookOf(existing)).volumes).toContainEqual({ name: 'client-ca', configMap: { name: 'apiserver-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+  });
+
+  it('none mode: the NetworkPolicy admits only the control plane to the admission port', async () => {
+    const objects = await template({ bare: true, set: ['webhook.clientAuth.mode=none', 'networkPolicy.webhookFrom[0].ipBlock.cidr=172.16.0.0/28', 'webhook.allowedCsiDrivers[0]=secrets-store.csi.k8s.io'] });
+    const np = one(objects, 'NetworkPolicy', 'guarita-webhook').spec as { ingress: unknown[] };
+    expect(np.ingress[0]).toEqual({ ports: [{ port: 10250, protocol: 'TCP' }], from: [{ ipBlock: { cidr: '172.16.0.0/28' } }] });
+    const config = loadConfig([], envOf(webhookOf(objects), 'guarita-system'));
+    expect(config.clientAuth).toEqual({ mode: 'none' });
+    expect(config.allowedCsiDrivers).toEqual(['secrets-store.csi.k8s.io']);
+    expect(podSpec(webhookOf(objects)).volumes?.some((v) => v.name === 'client-ca')).toBe(false);
   });
 });
 

@@ -6,6 +6,8 @@ import { runCommand, type CommandResult } from '../../../e2e/harness/exec.ts';
 import { binDir } from '../../../e2e/harness/paths.ts';
 
 export const CHART_DIR = join(import.meta.dirname, '..');
+/** The value the chart requires (webhook.clientAuth's CA): every render and install below adds it unless `bare`. */
+export const REQUIRED_VALUES = join(import.meta.dirname, 'values-required.yaml');
 
 export interface K8sObject {
   apiVersion: string;
@@ -21,6 +23,8 @@ export interface RenderOptions {
   set?: readonly string[];
   /** Values files (absolute paths). */
   values?: readonly string[];
+  /** Render without REQUIRED_VALUES (to test the refusal). */
+  bare?: boolean;
 }
 
 export function helmPath(): string {
@@ -36,7 +40,8 @@ export function helm(args: readonly string[], opts: { kubeconfig?: string; timeo
 }
 
 export function valueArgs(o: RenderOptions): string[] {
-  return [...(o.set ?? []).flatMap((s) => ['--set', s]), ...(o.values ?? []).flatMap((f) => ['-f', f])];
+  const files = [...(o.bare === true ? [] : [REQUIRED_VALUES]), ...(o.values ?? [])];
+  return [...files.flatMap((f) => ['-f', f]), ...(o.set ?? []).flatMap((s) => ['--set', s])];
 }
 
 export function parseManifests(text: string): K8sObject[] {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { kubeconfigPath, kubectl, type TestUser } from '../../../e2e/harness/state.ts';
-import { CHART_DIR, find, helm, parseManifests, templateRaw } from './helm.ts';
+import { CHART_DIR, find, helm, parseManifests, REQUIRED_VALUES, templateRaw } from './helm.ts';
 
 // helm and kubectl are real processes; a loaded machine makes them slow.
 
@@ -98,7 +98,7 @@ beforeAll(async () => {
   for (const name of [agents, other]) await ok(['create', 'namespace', name]);
   await ok(['create', 'serviceaccount', 'support-agent', '-n', agents]);
   await ok(['create', 'serviceaccount', 'unlisted', '-n', agents]);
-  const result = await helm(['install', release, CHART_DIR, '--namespace', ns, '--create-namespace', '--skip-crds', ...VALUES.flatMap((v) => ['--set', v])], { kubeconfig: kubeconfigPath('admin'), timeoutMs: 120_000 });
+  const result = await helm(['install', release, CHART_DIR, '--namespace', ns, '--create-namespace', '--skip-crds', '-f', REQUIRED_VALUES, ...VALUES.flatMap((v) => ['--set', v])], { kubeconfig: kubeconfigPath('admin'), timeoutMs: 120_000 });
   if (result.code !== 0) throw new Error(`helm install failed: ${result.stderr}`);
   installOutput = result.stdout;
 }, 180_000);
@@ -161,6 +161,7 @@ describe('the webhook ServiceAccount', () => {
 
   it('holds exactly its rules', async () => {
     expect(await ruleSet(who(), ns)).toEqual([
+      'create subjectaccessreviews.authorization.k8s.io',
       'get accesspolicies.guarita.io', 'get mutatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK, 'get namespaces',
       'get secrets', `get secrets/${WEBHOOK}-tls`, 'get validatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK,
       'list accesspolicies.guarita.io', 'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK,
