@@ -7,7 +7,7 @@ import { requirePostgres } from '../../e2e/harness/state.ts';
 import { LEXING_CORPUS } from '../../core/policy/corpus/lexing.sql-corpus.ts';
 import { PINNED_SERVER_SETTINGS } from '../../core/policy/pg-settings.ts';
 import { SETTINGS_VIEWS } from '../../core/policy/sql-catalog.ts';
-import { classifySql, initPolicyEngine } from '../../core/policy/index.ts';
+import { classifySql, initPolicyEngine, SqlParseError } from '../../core/policy/index.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
 
 jest.setTimeout(60_000);
@@ -64,6 +64,17 @@ async function failure(c: pg.Client, sql: string): Promise<{ code?: string; mess
   throw new Error(`expected ${sql} to be refused`);
 }
 
+/** How the classifier refuses `sql` (undefined when it does not). */
+function refusal(sql: string): { reason: string; mentions: boolean } | undefined {
+  try {
+    classifySql(sql);
+  } catch (err) {
+    if (err instanceof SqlParseError) return { reason: err.reason, mentions: err.message.includes('standard_conforming_strings') };
+    throw err;
+  }
+  return undefined;
+}
+
 async function orderCount(): Promise<number> {
   const c = await direct('');
   const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM orders');
@@ -97,6 +108,26 @@ describe('the classifier reads SQL text as the server does under the pinned sett
     await c.query('CREATE TEMP TABLE orders (id int); INSERT INTO orders VALUES (1)');
     expect(await serverStatements(c, ISSUE_TEXT)).toBe(2);
     expect((await c.query('SELECT count(*)::int AS n FROM orders')).rows[0]).toEqual({ n: 0 });
+    await c.end();
+  });
+
+  // Spellings of a pinned setting's name: the server must read each as the name, and the
+  // classifier must refuse set_config() with it (it decodes the literal as the server does).
+  it.each([
+    "'standard_conforming_strings'",
+    "'STANDARD_CONFORMING_STRINGS'",
+    "E'standard\\_conforming\\_strings'",
+    "E'standard\\x5Fconforming\\137strings'",
+    "U&'standard\\005Fconforming\\+00005Fstrings'",
+    "U&'standard!005Fconforming!005Fstrings' UESCAPE '!'",
+    '$$standard_conforming_strings$$',
+    '$n$standard_conforming_strings$n$',
+    "'standard_'\n'conforming_strings'",
+  ])('the server reads %s as the pinned name, and set_config() with it is refused', async (literal) => {
+    const c = await direct(pinned);
+    const r = await c.query<{ v: string }>(`SELECT ${literal} AS v`);
+    expect(r.rows[0]?.v.toLowerCase()).toBe('standard_conforming_strings');
+    expect(refusal(`SELECT set_config(${literal}, 'off', false)`)).toEqual({ reason: 'refused', mentions: true });
     await c.end();
   });
 
