@@ -51,9 +51,16 @@ function truncate(text: string, maxBytes: number): { text: string; truncated: bo
   return { text: new TextDecoder().decode(buf.subarray(0, maxBytes)).replace(/\uFFFD$/, ''), truncated: true };
 }
 
-/** The identity configuration a credential was verified under (a change re-verifies open sessions). */
+const identityKeys = new WeakMap<CompiledTarget, string>();
+
+/** The identity configuration a credential was verified under (a change re-verifies open sessions); once per compiled policy. */
 function identityKey(target: CompiledTarget): string {
-  return JSON.stringify(target.policy.spec.identity);
+  let key = identityKeys.get(target);
+  if (key === undefined) {
+    key = JSON.stringify(target.policy.spec.identity);
+    identityKeys.set(target, key);
+  }
+  return key;
 }
 
 function sameIdentity(a: Identity, b: Identity): boolean {
