@@ -14,7 +14,10 @@
 //   is pinned because it is not reported in ParameterStatus, so nothing else would notice a change.
 // escape_string_warning only warns. Settings that change how names or values are interpreted
 // rather than lexed (search_path, session_replication_role, ...) are classified instead
-// (SECURITY_SETTINGS below): a policy can name them, and the example policy denies them.
+// (SECURITY_SETTINGS below): a policy can name them, and the example policy denies them. Others
+// that change the meaning of values but neither token boundaries nor what a statement touches
+// (transform_null_equals, array_nulls, DateStyle, IntervalStyle, TimeZone, xmloption,
+// bytea_output, extra_float_digits) are left alone.
 
 /**
  * Setting name (lower case) → the value the classifier assumes, spelled as the server reports it
