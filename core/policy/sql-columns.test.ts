@@ -165,6 +165,7 @@ const LEAKS: readonly Leak[] = [
   ['SELECT id FROM orders UNION ALL SELECT md5(cpf) FROM customers', CPF, 'function argument md5()', 'UNION ALL branch 2'],
   ['SELECT cpf FROM customers UNION ALL SELECT email FROM customers ORDER BY 1', CPF, 'ordering'],
   ['SELECT md5(j.cpf) FROM (customers c JOIN orders o ON o.customer_id = c.id) AS j', CPF, 'function argument md5()'],
+  ['SELECT md5(t.cpf) FROM customers t(cpf)', CPF, 'function argument md5()'],
   // Unresolvable: fail closed.
   ['SELECT md5(cpf) FROM audit_log', 'audit_log.cpf (unknown relation', 'function argument md5()'],
   ['SELECT row_to_json(a) FROM audit_log a', 'audit_log.* (unknown relation', 'whole-row reference'],

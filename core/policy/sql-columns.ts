@@ -760,7 +760,9 @@ function findRel(scope: Scope, qual: string[]): Rel | undefined {
 }
 
 function findCol(r: Rel, name: string, guard: SensitiveColumnGuard): Resolved | undefined {
-  const c = r.cols.find((x) => lower(x.name) === lower(name));
+  // Column aliases can give two columns one name (PostgreSQL then calls it ambiguous): any personal one counts.
+  const same = r.cols.filter((x) => lower(x.name) === lower(name));
+  const c = same.find((x) => x.source !== undefined) ?? same[0];
   if (c !== undefined) return c.source === undefined ? undefined : { source: c.source, how: c.derived === true ? 'derived' : 'plain' };
   if (r.guess && !r.complete) {
     const p = guard.personalByName(name);
