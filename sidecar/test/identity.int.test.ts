@@ -336,6 +336,11 @@ describe('item 9: service-account token floods are bounded before the apiserver'
       }
     }
     expect(statuses.every((s) => s === 401 || s === 503)).toBe(true);
+    const limited = await Connection.open(listenPort);
+    const answer = await limited.get('/customers/1', await forge());
+    limited.close();
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: 'Unavailable', message: expect.stringMatching(/too many service-account token reviews .*retry in \d+s/) });
     const sent = (await sidecarCounter('guarita_sidecar_tokenreviews_total')) - sentBefore;
     const apiDelta = (await apiserverTokenReviews()) - apiBefore;
     // Burst 8 (plus at most a refill or two at 1 a minute); the old code sent one review per distinct token (151).
@@ -344,7 +349,9 @@ describe('item 9: service-account token floods are bounded before the apiserver'
     // The apiserver's own count (shared with other tests, so only bounded above by far less than the flood).
     expect(apiDelta).toBeGreaterThanOrEqual(sent);
     expect(apiDelta).toBeLessThan(150);
-    expect(await sidecarCounter('guarita_sidecar_tokenreview_refused_total', 'reason="rate-limited-')).toBeGreaterThan(100);
+    // One connection gets a quarter of the budget (2); many connections share the source's.
+    expect(await sidecarCounter('guarita_sidecar_tokenreview_refused_total', 'reason="rate-limited-connection"')).toBeGreaterThanOrEqual(70);
+    expect(await sidecarCounter('guarita_sidecar_tokenreview_refused_total', 'reason="rate-limited-source"')).toBeGreaterThanOrEqual(60);
     expect(await sidecarCounter('guarita_sidecar_tokenreview_cache_hits_total', 'result="negative"')).toBeGreaterThanOrEqual(29);
     // The good token was cached before the flood: its session keeps working.
     expect((await good.get('/customers/2', saToken)).status).toBe(200);
