@@ -58,6 +58,13 @@ describe('approval binding', () => {
     const lines = boundHeaderLines({ 'content-type': 'application/json', 'user-agent': 'curl', accept: 'text/csv', 'content-encoding': 'gzip', traceparent: '00-1', prefer: ['return=minimal', 'respond-async'] });
     expect(lines).toEqual(['accept: text/csv', 'content-encoding: gzip', 'content-type: application/json', 'prefer: return=minimal', 'prefer: respond-async']);
   });
+
+  it('binds secrets by hash: covered, but never shown to approvers or recorded', () => {
+    const lines = boundHeaderLines({ cookie: 'session=s3cr3t', 'x-api-key': 'k-123', accept: '*/*' });
+    expect(lines).toEqual([expect.stringMatching(/^cookie: \[secret, sha256 [0-9a-f]{32}\]$/), expect.stringMatching(/^x-api-key: \[secret, sha256 [0-9a-f]{32}\]$/)]);
+    expect(lines.join('\n')).not.toMatch(/s3cr3t|k-123/);
+    expect(boundHeaderLines({ cookie: 'session=other' })).not.toEqual(boundHeaderLines({ cookie: 'session=s3cr3t' }));
+  });
 });
 
 describe('response header masking', () => {

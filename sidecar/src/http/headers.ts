@@ -2,6 +2,7 @@
 // proxy, the agent's credential and purpose never reach the upstream, and what the sidecar changes
 // in a masked body (length, encoding, validators) is not claimed to the client.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { createHash } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
@@ -59,16 +60,26 @@ const UNBOUND = new Set([
 /** `Accept: *\/*` (curl's and fetch's default) asks for nothing in particular: it is not bound either. */
 const unbound = (name: string, value: string | string[]): boolean => UNBOUND.has(name) || name.startsWith('x-b3-') || (name === 'accept' && value === '*/*');
 
+// Headers that carry secrets (cookies, API keys, tokens): bound by hash, so the approval still
+// covers them but neither the ApprovalRequest nor the record shows the secret.
+const SECRET_HEADER = /cookie|token|secret|password|passwd|api-?key|auth|session|signature|credential/i;
+
+function boundValue(name: string, value: string): string {
+  if (!SECRET_HEADER.test(name)) return value;
+  return `[secret, sha256 ${createHash('sha256').update(value).digest('hex').slice(0, 32)}]`;
+}
+
 /**
  * The forwarded headers the approval is bound to, one "name: value" line each, sorted: every header
  * the upstream receives (Content-Type, Content-Encoding, Accept, Prefer, custom ones...) except
- * tracing, caching validators and the agent's user agent. The target credential is never shown.
+ * tracing, caching validators and the agent's user agent; secrets appear as a hash. The target
+ * credential is never shown.
  */
 export function boundHeaderLines(forwarded: Record<string, string | string[]>): string[] {
   return Object.entries(forwarded)
     .filter(([name, value]) => !unbound(name, value) && name !== 'authorization' && name !== 'host' && name !== 'content-length')
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${name}: ${v}`));
+    .flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${name}: ${boundValue(name, v)}`));
 }
 
 export interface RequestRefusal { status: number; code: string; message: string }

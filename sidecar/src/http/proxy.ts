@@ -154,20 +154,26 @@ function jsonBody(req: IncomingMessage, body: RequestBody): unknown {
 /**
  * A method override hidden in the query or the body (`_method=DELETE`, as Rails, Laravel, Symfony
  * and Express's method-override read it); a body of a type frameworks read such fields from that
- * is too large to inspect is refused too.
+ * is too large to inspect is refused too (413).
  */
-function overrideProblem(req: IncomingMessage, query: string, body: RequestBody, json: unknown, maxBuffered: number): string | undefined {
-  const type = req.headers['content-type'] ?? '';
-  const multipart = MULTIPART_REQUEST.test(type);
-  const readsFields = [JSON_REQUEST, FORM_REQUEST, MULTIPART_REQUEST].some((r) => r.test(type));
-  if (body.kind === 'streamed' && readsFields) {
-    return `a ${type.split(';')[0] ?? ''} request body over ${maxBuffered} bytes, which cannot be checked for method-override fields (send a smaller body)`;
-  }
+function overrideField(type: string, query: string, body: RequestBody, json: unknown): string | undefined {
   const data = body.kind === 'buffered' ? body.data.toString('latin1') : '';
   const form = FORM_REQUEST.test(type) ? parseQueryString(data) : undefined;
   const found = methodOverrideParam(parseQueryString(query), form, json);
-  if (found !== undefined || !multipart) return found;
+  if (found !== undefined || !MULTIPART_REQUEST.test(type)) return found;
   return /name\s*=\s*"?(?:_method|__method|_http_method|x-http-method-override)\b/i.test(data) ? 'multipart field _method' : undefined;
+}
+
+/** The refusal of a request that carries a method override (or may, unseen); undefined when none. */
+function overrideProblem(req: IncomingMessage, query: string, body: RequestBody, json: unknown, maxBuffered: number): ExchangeError | undefined {
+  const type = req.headers['content-type'] ?? '';
+  const readsFields = [JSON_REQUEST, FORM_REQUEST, MULTIPART_REQUEST].some((r) => r.test(type));
+  if (body.kind === 'streamed' && readsFields) {
+    return new ExchangeError(413, 'BodyTooLarge', `a ${type.split(';')[0] ?? ''} request body over ${maxBuffered} bytes cannot be checked for method-override fields (_method); send a smaller body`);
+  }
+  const found = overrideField(type, query, body, json);
+  if (found === undefined) return undefined;
+  return new ExchangeError(400, 'MethodOverride', `the request carries ${found}, which asks the upstream to treat this ${req.method ?? 'GET'} request as another method the policy did not judge; send the request with that method instead`);
 }
 
 /** Resolves when `res` can take more data, or has closed. */
@@ -294,7 +300,7 @@ export class HttpProxy {
     const json = jsonBody(req, body);
     if (norm.ok) {
       const override = overrideProblem(req, norm.query, body, json, this.#opts.maxBufferedBody);
-      if (override !== undefined) throw new ExchangeError(400, 'MethodOverride', `the request carries ${override}, which asks the upstream to treat this ${method} request as another method the policy did not judge; send the request with that method instead`);
+      if (override !== undefined) throw override;
     }
     const masking = this.#maskingEnabled();
     const forwarded = this.#forwardHeaders(req, masking);
