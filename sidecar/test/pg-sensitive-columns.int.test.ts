@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { requirePostgres } from '../../e2e/harness/state.ts';
-import { k } from '../../operator/test/support.ts';
+import { eventually, k } from '../../operator/test/support.ts';
 import { kFails } from '../../e2e/support/kubectl.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
 
@@ -143,5 +143,32 @@ describe('the apiserver validates spec.sensitiveColumns (CRD schema and CEL)', (
     expect(await dryRun((spec) => { spec.sensitiveColumns.approvalRule = 'allow-the-rest'; })).toContain('sensitiveColumns.approvalRule must name a requireApproval rule in spec.rules');
     expect(await dryRun((spec) => { delete spec.sensitiveColumns.approvalRule; })).toContain('action requireApproval needs approvalRule');
     expect(await dryRun((spec) => { spec.sensitiveColumns.columns = ['cpf']; })).toMatch(/spec\.sensitiveColumns\.columns\[0\]/);
+  });
+});
+
+// Last: it changes the scenario's policy.
+describe('action deny', () => {
+  it('denies at once with 42501, naming the column, the use and where, and opens no ApprovalRequest', async () => {
+    await s.applyPolicy((spec) => {
+      const guard = spec.sensitiveColumns as Record<string, unknown>;
+      guard.action = 'deny';
+      delete guard.approvalRule;
+    });
+    const sql = "SELECT id FROM customers WHERE email LIKE 'a%'";
+    // The sidecar watches the policy: until it has the new version the statement is still held.
+    const denied = await eventually('the sidecar applies action deny', async () => {
+      const c = await connect();
+      const err = await c.query(sql).then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+      return err?.message?.includes('spec.sensitiveColumns') === true ? err : undefined;
+    }, 30_000, 500);
+    expect(denied.code).toBe('42501');
+    expect(denied.message).toContain('public.customers.email as comparison LIKE (WHERE)');
+    const before = (await requestsFor(sql)).length;
+    const again = await (await connect()).query(sql).then(() => undefined, (e: unknown) => e as { code?: string });
+    expect(again?.code).toBe('42501');
+    expect(await requestsFor(sql)).toHaveLength(before);
+    // Plain returned columns are still served, masked.
+    const ok = await (await connect()).query('SELECT cpf FROM customers WHERE id = 1');
+    expect(ok.rows).toEqual([{ cpf: '***.***.***-33' }]);
   });
 });
