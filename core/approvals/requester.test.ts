@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { matchRequester, parseUsernameMappings, type OidcUsernameMapping, type RecordedRequester } from './requester.ts';
+import { matchRequester, parseUsernameMappings, recordedClaims, type OidcUsernameMapping, type RecordedRequester, type Reviewer } from './requester.ts';
 
 const ISS = 'https://idp.example.com';
 const OTHER_ISS = 'https://other-idp.example.com';
@@ -11,6 +11,8 @@ const alice: RecordedRequester = {
 };
 
 const mapping = (claim: string, prefix: string, issuer = ISS): OidcUsernameMapping => ({ issuer, claim, prefix });
+/** A reviewer the apiserver authenticated with no uid (legacy OIDC flags, static tokens). */
+const u = (username: string, uid?: string): Reviewer => ({ username, ...(uid === undefined ? {} : { uid }) });
 
 // Every way an apiserver may name alice, and the mapping that describes it.
 const APISERVER_MAPPINGS: { how: string; mapping: OidcUsernameMapping; aliceIs: string }[] = [
@@ -26,17 +28,17 @@ describe('matchRequester over the apiserver\'s username mappings', () => {
   for (const { how, mapping: m, aliceIs } of APISERVER_MAPPINGS) {
     describe(how, () => {
       it(`recognises alice as ${aliceIs}`, () => {
-        expect(matchRequester(aliceIs, alice, [m])).toEqual({ verdict: 'requester' });
+        expect(matchRequester(u(aliceIs), alice, [m])).toEqual({ verdict: 'requester' });
       });
       it('lets someone else review', () => {
         const bob = aliceIs.replace('alice', 'bob').replace('a1b2c3', 'd4e5f6');
-        expect(matchRequester(bob, alice, [m])).toEqual({ verdict: 'other' });
+        expect(matchRequester(u(bob), alice, [m])).toEqual({ verdict: 'other' });
       });
       // The bypass of issue 18: the same person under a name the old check did not consider.
       for (const { aliceIs: elsewhere } of APISERVER_MAPPINGS) {
         if (elsewhere === aliceIs) continue;
         it(`does not depend on guessing: ${elsewhere} is judged by the configured mapping only`, () => {
-          const verdict = matchRequester(elsewhere, alice, [m]).verdict;
+          const verdict = matchRequester(u(elsewhere), alice, [m]).verdict;
           // Verbatim claim values are always the requester; prefixed names only under their own mapping.
           expect(verdict).toBe(['alice', 'alice@example.com', 'a1b2c3'].includes(elsewhere) ? 'requester' : 'other');
         });
@@ -46,67 +48,87 @@ describe('matchRequester over the apiserver\'s username mappings', () => {
 
   it('takes every mapping of an issuer (several authenticators for one issuer)', () => {
     const both = [mapping('sub', `${ISS}#`), mapping('email', 'corp:')];
-    expect(matchRequester(`${ISS}#a1b2c3`, alice, both).verdict).toBe('requester');
-    expect(matchRequester('corp:alice@example.com', alice, both).verdict).toBe('requester');
+    expect(matchRequester(u(`${ISS}#a1b2c3`), alice, both).verdict).toBe('requester');
+    expect(matchRequester(u('corp:alice@example.com'), alice, both).verdict).toBe('requester');
   });
 
   it('ignores mappings of other issuers', () => {
-    expect(matchRequester(`${ISS}#a1b2c3`, alice, [mapping('sub', `${ISS}#`, OTHER_ISS)]).verdict).toBe('unknown');
+    expect(matchRequester(u(`${ISS}#a1b2c3`), alice, [mapping('sub', `${ISS}#`, OTHER_ISS)]).verdict).toBe('unknown');
   });
 
   it('treats a verbatim subject or claim as the requester whatever the mapping (a static-token user named like them)', () => {
     for (const name of ['a1b2c3', 'alice@example.com', 'alice']) {
-      expect(matchRequester(name, alice, [mapping('sub', 'oidc:')]).verdict).toBe('requester');
-      expect(matchRequester(name, alice, []).verdict).toBe('requester');
+      expect(matchRequester(u(name), alice, [mapping('sub', 'oidc:')]).verdict).toBe('requester');
+      expect(matchRequester(u(name), alice, []).verdict).toBe('requester');
     }
   });
 
   it('is exact: case, whitespace and prefix variants are other people', () => {
     const m = [mapping('email', 'oidc:')];
     for (const name of ['oidc:Alice@example.com', 'oidc: alice@example.com', 'oidc:alice@example.com ', 'OIDC:alice@example.com']) {
-      expect(matchRequester(name, alice, m).verdict).toBe('other');
+      expect(matchRequester(u(name), alice, m).verdict).toBe('other');
     }
   });
 
   describe('fails closed', () => {
     it('when the issuer has no mapping, naming the setting and the fix', () => {
-      const r = matchRequester(`${ISS}#a1b2c3`, alice, []);
+      const r = matchRequester(u(`${ISS}#a1b2c3`), alice, []);
       expect(r.verdict).toBe('unknown');
       expect(r).toMatchObject({ why: expect.stringContaining('GUARITA_OIDC_USERNAME_MAPPINGS') });
       expect(r).toMatchObject({ why: expect.stringContaining('approvals.oidcUsernameMappings') });
       expect(r).toMatchObject({ why: expect.stringContaining(`"prefix":"${ISS}#"`) });
     });
     it('when the request does not record the issuer (an older sidecar, or a hand-made request)', () => {
-      const r = matchRequester('bob', { username: 'alice', kind: 'User' }, [mapping('sub', '')]);
+      const r = matchRequester(u('bob'), { username: 'alice', kind: 'User' }, [mapping('sub', '')]);
       expect(r).toMatchObject({ verdict: 'unknown', why: expect.stringContaining('spec.requester.issuer') });
     });
     it('when the mapped claim was not recorded', () => {
-      const r = matchRequester('oidc:bob', { ...alice, claims: { sub: 'a1b2c3' } }, [mapping('email', 'oidc:')]);
+      const r = matchRequester(u('oidc:bob'), { ...alice, claims: { sub: 'a1b2c3' } }, [mapping('email', 'oidc:')]);
       expect(r).toMatchObject({ verdict: 'unknown', why: expect.stringContaining('claim email') });
+    });
+  });
+
+  describe('uid mapped from a claim (AuthenticationConfiguration claimMappings.uid)', () => {
+    // Usernames from an editable claim, uids from the immutable sub: a requester who changed their
+    // email (or preferred_username) between the command and the review is still caught by uid.
+    const m: OidcUsernameMapping[] = [{ issuer: ISS, claim: 'email', prefix: 'oidc:', uidClaim: 'sub' }];
+    it('recognises the requester by uid under another username', () => {
+      expect(matchRequester(u('oidc:alice.new@example.com', 'a1b2c3'), alice, m).verdict).toBe('requester');
+    });
+    it('lets someone else with another uid review', () => {
+      expect(matchRequester(u('oidc:bob@example.com', 'd4e5f6'), alice, m).verdict).toBe('other');
+    });
+    it('an empty or missing uid matches nothing', () => {
+      expect(matchRequester(u('oidc:bob@example.com', ''), alice, m).verdict).toBe('other');
+      expect(matchRequester(u('oidc:bob@example.com', ''), { ...alice, claims: { ...alice.claims, sub: '' } }, m).verdict).toBe('other');
+    });
+    it('fails closed when the uid claim was not recorded', () => {
+      const r = matchRequester(u('oidc:bob@example.com', 'd4e5f6'), { ...alice, claims: { email: 'alice@example.com' } }, m);
+      expect(r).toMatchObject({ verdict: 'unknown', why: expect.stringContaining('claim sub') });
     });
   });
 
   it('an issuer declared apiserver: false has no Kubernetes usernames: only verbatim names match', () => {
     const m: OidcUsernameMapping[] = [{ issuer: ISS, apiserver: false }];
-    expect(matchRequester(`${ISS}#a1b2c3`, alice, m).verdict).toBe('other');
-    expect(matchRequester('alice', alice, m).verdict).toBe('requester');
+    expect(matchRequester(u(`${ISS}#a1b2c3`), alice, m).verdict).toBe('other');
+    expect(matchRequester(u('alice'), alice, m).verdict).toBe('requester');
   });
 
   describe('service accounts', () => {
     const sa: RecordedRequester = { username: 'system:serviceaccount:lgpd-orders:agent', kind: 'ServiceAccount' };
     it('compares the full service-account username, no mapping needed', () => {
-      expect(matchRequester('system:serviceaccount:lgpd-orders:agent', sa, []).verdict).toBe('requester');
-      expect(matchRequester('system:serviceaccount:other:agent', sa, []).verdict).toBe('other');
-      expect(matchRequester('system:serviceaccount:lgpd-orders:agent2', sa, []).verdict).toBe('other');
+      expect(matchRequester(u('system:serviceaccount:lgpd-orders:agent'), sa, []).verdict).toBe('requester');
+      expect(matchRequester(u('system:serviceaccount:other:agent'), sa, []).verdict).toBe('other');
+      expect(matchRequester(u('system:serviceaccount:lgpd-orders:agent2'), sa, []).verdict).toBe('other');
     });
     it('refuses to decide on a bare or malformed recorded name instead of guessing its namespace', () => {
       for (const username of ['agent', 'system:serviceaccount:agent', 'system:serviceaccount:ns:agent:x', 'system:serviceaccount::agent']) {
-        expect(matchRequester('system:serviceaccount:lgpd-orders:agent', { username, kind: 'ServiceAccount' }, []))
+        expect(matchRequester(u('system:serviceaccount:lgpd-orders:agent'), { username, kind: 'ServiceAccount' }, []))
           .toMatchObject({ verdict: 'unknown', why: expect.stringContaining('system:serviceaccount:<namespace>:<name>') });
       }
     });
     it('an OIDC requester whose subject looks like a service account is that service account too (verbatim)', () => {
-      expect(matchRequester('system:serviceaccount:ns:x', { username: 'system:serviceaccount:ns:x', kind: 'User', issuer: ISS, claims: {} }, [mapping('sub', `${ISS}#`)]).verdict).toBe('requester');
+      expect(matchRequester(u('system:serviceaccount:ns:x'), { username: 'system:serviceaccount:ns:x', kind: 'User', issuer: ISS, claims: {} }, [mapping('sub', `${ISS}#`)]).verdict).toBe('requester');
     });
   });
 });
@@ -128,6 +150,15 @@ describe('parseUsernameMappings', () => {
     ]);
   });
 
+  it('reads uidClaim beside a claim or an expression', () => {
+    const { mappings, problems } = parseUsernameMappings(JSON.stringify([
+      { issuer: ISS, claim: 'email', prefix: 'oidc:', uidClaim: 'sub' },
+      { issuer: OTHER_ISS, expression: 'claims.email', uidClaim: 'sub' },
+    ]));
+    expect(problems).toEqual([]);
+    expect(mappings).toEqual([{ issuer: ISS, claim: 'email', prefix: 'oidc:', uidClaim: 'sub' }, { issuer: OTHER_ISS, claim: 'email', prefix: '', uidClaim: 'sub' }]);
+  });
+
   it('is empty when unset (then OIDC requests are not decided)', () => {
     expect(parseUsernameMappings(undefined)).toEqual({ mappings: [], problems: [] });
     expect(parseUsernameMappings('  ')).toEqual({ mappings: [], problems: [] });
@@ -144,6 +175,8 @@ describe('parseUsernameMappings', () => {
     ['two forms at once', [{ issuer: ISS, claim: 'sub', prefix: '', apiserver: false }], 'exactly one'],
     ['apiserver: true', [{ issuer: ISS, apiserver: true }], 'may only be false'],
     ['an unknown field', [{ issuer: ISS, claim: 'sub', prefix: '', groups: 'x' }], 'unknown field(s) groups'],
+    ['a bad uidClaim', [{ issuer: ISS, claim: 'sub', prefix: '', uidClaim: 7 }], 'uidClaim must be'],
+    ['uidClaim with apiserver: false', [{ issuer: ISS, apiserver: false, uidClaim: 'sub' }], 'uidClaim makes no sense'],
     ['an issuer both mapped and not', [{ issuer: ISS, claim: 'sub', prefix: '' }, { issuer: ISS, apiserver: false }], 'keep one'],
   ];
   for (const [what, value, message] of BAD) {
@@ -153,4 +186,15 @@ describe('parseUsernameMappings', () => {
       expect(problems.join('\n')).toContain('GUARITA_OIDC_USERNAME_MAPPINGS');
     });
   }
+});
+
+describe('recordedClaims', () => {
+  it('keeps the mappable string claims and the policy\'s usernameClaim, nothing else', () => {
+    const payload = { iss: ISS, sub: 's', email: 'e@x', preferred_username: 'p', upn: 'u@x', groups: ['g'], email_verified: true, aud: 'guarita' };
+    expect(recordedClaims(payload, 'sub')).toEqual({ sub: 's', email: 'e@x', preferred_username: 'p' });
+    expect(recordedClaims(payload, 'upn')).toEqual({ sub: 's', email: 'e@x', preferred_username: 'p', upn: 'u@x' });
+  });
+  it('drops values the CRD cannot hold and non-strings (a missing claim then fails closed, never matches)', () => {
+    expect(recordedClaims({ sub: 'x'.repeat(257), email: '', preferred_username: 42 }, 'sub')).toEqual({});
+  });
 });

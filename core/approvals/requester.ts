@@ -14,7 +14,9 @@
 //
 // The sidecar records the requester's issuer and the claims the apiserver may map
 // (REQUESTER_CLAIMS plus the policy's usernameClaim), so the comparison is exact:
-// reviewer === prefix + claims[claim]. Beyond the mapping, a reviewer whose name equals the
+// reviewer === prefix + claims[claim]. Where the apiserver also maps the user's uid from a claim
+// (AuthenticationConfiguration claimMappings.uid, e.g. from the immutable `sub` while usernames
+// come from an editable `email`), the reviewer's uid is compared too. Beyond the mapping, a reviewer whose name equals the
 // recorded subject or any recorded claim verbatim is treated as the requester too: refusing a
 // coincidence costs a second approver, accepting one costs the four-eyes guarantee.
 
@@ -28,13 +30,20 @@ export const MAPPINGS_FLAG = 'oidc-username-mappings';
 export const MAPPINGS_CHART_VALUE = 'approvals.oidcUsernameMappings';
 
 /**
- * How the apiserver turns a token of `issuer` into a username: `prefix + claims[claim]`.
- * `apiserver: false` declares that the apiserver does not accept this issuer's tokens at all, so
- * no reviewer can be the requester by way of that identity.
+ * How the apiserver turns a token of `issuer` into a username: `prefix + claims[claim]`, and
+ * (optionally) its uid: `claims[uidClaim]`. `apiserver: false` declares that the apiserver does
+ * not accept this issuer's tokens at all, so no reviewer can be the requester by way of that identity.
  */
 export type OidcUsernameMapping =
-  | { issuer: string; claim: string; prefix: string }
+  | { issuer: string; claim: string; prefix: string; uidClaim?: string }
   | { issuer: string; apiserver: false };
+
+/** The reviewer as the apiserver authenticated them (admission userInfo, or the review's stamps). */
+export interface Reviewer {
+  username: string;
+  /** userInfo.uid; empty or absent when the authenticator sets none. */
+  uid?: string;
+}
 
 export interface RecordedRequester {
   username: string;
@@ -64,39 +73,50 @@ function mappingHint(issuer: string): string {
   return `add the apiserver's username mapping for this issuer to ${MAPPINGS_ENV} (chart: ${MAPPINGS_CHART_VALUE}), e.g. {"issuer":"${issuer}","claim":"sub","prefix":"${issuer}#"} for the legacy --oidc-* flags with the default prefix, or {"issuer":"${issuer}","apiserver":false} if the apiserver does not accept its tokens`;
 }
 
-/** The Kubernetes usernames the requester could have when authenticated by the apiserver. */
-function oidcUsernames(requester: RecordedRequester, issuer: string, mappings: readonly OidcUsernameMapping[]): string[] | { why: string } {
+function unrecorded(claim: string, issuer: string, what: string): { why: string } {
+  return { why: `the apiserver maps claim ${claim} of ${issuer} to ${what} (${MAPPINGS_ENV}) and spec.requester.claims does not record it (the sidecar records ${[...REQUESTER_CLAIMS, 'the policy\'s usernameClaim'].join(', ')}; a token without it cannot be matched)` };
+}
+
+/** The Kubernetes usernames and uids the requester could have when authenticated by the apiserver. */
+function oidcIdentities(requester: RecordedRequester, issuer: string, mappings: readonly OidcUsernameMapping[]): { names: string[]; uids: string[] } | { why: string } {
   const mine = mappings.filter((m) => m.issuer === issuer);
   if (mine.length === 0) return { why: `the requester's issuer ${issuer} has no username mapping: Guarita cannot tell whether a Kubernetes user is the requester; ${mappingHint(issuer)}` };
   const names: string[] = [];
+  const uids: string[] = [];
   for (const m of mine) {
     if (!('claim' in m)) continue;
     const value = requester.claims?.[m.claim];
-    if (value === undefined) {
-      return { why: `the apiserver maps claim ${m.claim} of ${issuer} to usernames (${MAPPINGS_ENV}) and spec.requester.claims does not record it (the sidecar records ${[...REQUESTER_CLAIMS, 'the policy\'s usernameClaim'].join(', ')}; a token without it cannot be matched)` };
-    }
+    if (value === undefined) return unrecorded(m.claim, issuer, 'usernames');
     names.push(`${m.prefix}${value}`);
+    if (m.uidClaim === undefined) continue;
+    const uid = requester.claims?.[m.uidClaim];
+    if (uid === undefined) return unrecorded(m.uidClaim, issuer, 'uids');
+    // An empty uid is "none" to the apiserver: it must never match a reviewer without one.
+    if (uid !== '') uids.push(uid);
   }
-  return names;
+  return { names, uids };
 }
 
-/** Is `reviewer` (the Kubernetes username from the admission request) the requester? */
-export function matchRequester(reviewer: string, requester: RecordedRequester, mappings: readonly OidcUsernameMapping[]): RequesterMatch {
-  if (requester.kind === 'ServiceAccount') {
-    // The apiserver names every service-account token user this way; no mapping is involved.
-    if (!SA_USERNAME.test(requester.username)) {
-      return { verdict: 'unknown', why: `spec.requester.username: a ServiceAccount requester must be recorded as system:serviceaccount:<namespace>:<name>, got ${JSON.stringify(requester.username)}` };
-    }
-    return { verdict: reviewer === requester.username ? 'requester' : 'other' };
+function matchServiceAccount(username: string, requester: RecordedRequester): RequesterMatch {
+  // The apiserver names every service-account token user this way; no mapping is involved.
+  if (!SA_USERNAME.test(requester.username)) {
+    return { verdict: 'unknown', why: `spec.requester.username: a ServiceAccount requester must be recorded as system:serviceaccount:<namespace>:<name>, got ${JSON.stringify(requester.username)}` };
   }
+  return { verdict: username === requester.username ? 'requester' : 'other' };
+}
+
+/** Is the reviewer (as the apiserver authenticated them: username, uid) the requester? */
+export function matchRequester(reviewer: Reviewer, requester: RecordedRequester, mappings: readonly OidcUsernameMapping[]): RequesterMatch {
+  const { username, uid = '' } = reviewer;
+  if (requester.kind === 'ServiceAccount') return matchServiceAccount(username, requester);
   const verbatim = [requester.username, ...Object.values(requester.claims ?? {})];
-  if (verbatim.includes(reviewer)) return { verdict: 'requester' };
+  if (verbatim.includes(username)) return { verdict: 'requester' };
   if (requester.issuer === undefined || requester.issuer === '') {
     return { verdict: 'unknown', why: 'spec.requester.issuer: not recorded, so the requester cannot be mapped to a Kubernetes username (the request was not created by this version\'s sidecar); let it expire and have the agent retry' };
   }
-  const names = oidcUsernames(requester, requester.issuer, mappings);
-  if (!Array.isArray(names)) return { verdict: 'unknown', why: names.why };
-  return { verdict: names.includes(reviewer) ? 'requester' : 'other' };
+  const known = oidcIdentities(requester, requester.issuer, mappings);
+  if ('why' in known) return { verdict: 'unknown', why: known.why };
+  return { verdict: known.names.includes(username) || known.uids.includes(uid) ? 'requester' : 'other' };
 }
 
 // ---- the setting -------------------------------------------------------------------------------
@@ -120,7 +140,7 @@ function entryError(i: number, message: string): string {
   return `${MAPPINGS_ENV}[${i}]: ${message}`;
 }
 
-const FIELDS = ['issuer', 'claim', 'prefix', 'expression', 'apiserver'];
+const FIELDS = ['issuer', 'claim', 'prefix', 'expression', 'apiserver', 'uidClaim'];
 
 function issuerOf(e: Record<string, unknown>, i: number, problems: string[]): string | undefined {
   const unknownKeys = Object.keys(e).filter((k) => !FIELDS.includes(k));
@@ -156,6 +176,7 @@ function expressionMapping(e: Record<string, unknown>, i: number, problems: stri
 }
 
 function notAnApiserverIssuer(e: Record<string, unknown>, issuer: string, i: number, problems: string[]): OidcUsernameMapping {
+  if ('uidClaim' in e) problems.push(entryError(i, `uidClaim makes no sense with apiserver: false for ${issuer}`));
   if (e.apiserver !== false) problems.push(entryError(i, `apiserver may only be false (the apiserver does not accept tokens of ${issuer}); to map its usernames give claim and prefix`));
   return { issuer, apiserver: false };
 }
@@ -175,7 +196,14 @@ function parseEntry(raw: unknown, i: number, problems: string[]): OidcUsernameMa
   }
   if ('apiserver' in e) return notAnApiserverIssuer(e, issuer, i, problems);
   const mapped = 'expression' in e ? expressionMapping(e, i, problems) : claimAndPrefix(e, issuer, i, problems);
-  return mapped === undefined ? undefined : { issuer, ...mapped };
+  return mapped === undefined ? undefined : withUid({ issuer, ...mapped }, e, i, problems);
+}
+
+function withUid(m: { issuer: string; claim: string; prefix: string }, e: Record<string, unknown>, i: number, problems: string[]): OidcUsernameMapping | undefined {
+  if (!('uidClaim' in e)) return m;
+  if (typeof e.uidClaim === 'string' && CLAIM_NAME.test(e.uidClaim)) return { ...m, uidClaim: e.uidClaim };
+  problems.push(entryError(i, `uidClaim must be the claim the apiserver maps to the user's uid (claimMappings.uid.claim), got ${JSON.stringify(e.uidClaim)}`));
+  return undefined;
 }
 
 /** Parses the setting (a JSON array). Returns every problem at once, each naming the entry and the fix. */

@@ -13,6 +13,7 @@ const review = obj('A reviewer\'s decision. Append with: kubectl patch approvalr
   reason: str('Why; required for the audit trail.', { minLength: 1, maxLength: 1024 }),
   reviewer: Type.Optional(str('Set by the admission webhook to the authenticated user. Omit it, or give your own username; a different value is rejected.', { maxLength: 256 })),
   reviewerGroups: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { description: 'Set by the admission webhook: the reviewer\'s groups at review time.', maxItems: 64 })),
+  reviewerUid: Type.Optional(str('Set by the admission webhook: the reviewer\'s uid as the apiserver authenticated them (when it sets one), for the four-eyes check where the apiserver maps uids from a claim.', { maxLength: 256 })),
   time: Type.Optional(str('Set by the admission webhook: when the review was admitted.', { format: 'date-time' })),
 });
 

@@ -141,6 +141,19 @@ describe('ApprovalRequest admission', () => {
       });
     }
 
+    it('uid mapped from sub: stamps the reviewer\'s uid, refuses a forged one, and catches the requester under a new username', () => {
+      const c = { ...ctx, usernameMappings: [{ issuer: FIXTURE_ISSUER, claim: 'email', prefix: 'oidc:', uidClaim: 'sub' }] };
+      const renamed: UserInfo = { username: 'oidc:dana.new@example.com', uid: 'dana', groups: ['dpo'] };
+      expect(admit(own, appended(own, { decision: 'Approved', reason: 'mine' }), renamed, c).errors)
+        .toEqual(['spec.reviews[0]: "oidc:dana.new@example.com" is the requester of this command and cannot review it (four-eyes principle)']);
+      const dave2: UserInfo = { username: 'oidc:dave@example.com', uid: 'dave', groups: ['dpo'] };
+      const { stored, errors } = admit(own, appended(own, { decision: 'Approved', reason: 'r' }), dave2, c);
+      expect(errors).toEqual([]);
+      expect(stored.spec.reviews?.[0]?.reviewerUid).toBe('dave');
+      expect(admit(own, appended(own, { decision: 'Approved', reason: 'r', reviewerUid: 'someone' }), dave2, c).errors)
+        .toEqual(['spec.reviews[0].reviewerUid: differs from the authenticated user\'s uid: omit reviewerUid, the webhook records it']);
+    });
+
     it('refuses every review of an OIDC requester whose issuer has no mapping, naming the setting', () => {
       const errors = admit(own, appended(own, { decision: 'Approved', reason: 'r' }), dave, { ...ctx, usernameMappings: [] }).errors;
       expect(errors).toHaveLength(1);

@@ -1,8 +1,8 @@
 // ApprovalRequest admission as pure functions.
 //
 // Mutating (UPDATE): every review appended by this request is stamped with the authenticated
-// user (request.userInfo): `reviewer` and `reviewerGroups` when the client left them out, and
-// `time` always. A client-supplied reviewer or reviewerGroups that differs from the authenticated
+// user (request.userInfo): `reviewer`, `reviewerGroups` and `reviewerUid` (when the apiserver set a
+// uid) when the client left them out, and `time` always. A client-supplied reviewer or reviewerGroups that differs from the authenticated
 // one is NOT overwritten: it is left for the validating webhook to reject as a forgery, so the
 // attempt is visible to the client and in the audit log instead of silently corrected.
 //
@@ -40,6 +40,7 @@ export function stampReviews(oldReq: ApprovalRequest, newReq: ApprovalRequest, u
     const ops: PatchOp[] = [];
     if (review.reviewer === undefined) ops.push({ op: 'add', path: `${base}/reviewer`, value: user.username ?? '' });
     if (review.reviewerGroups === undefined) ops.push({ op: 'add', path: `${base}/reviewerGroups`, value: [...(user.groups ?? [])] });
+    if (review.reviewerUid === undefined && (user.uid ?? '') !== '') ops.push({ op: 'add', path: `${base}/reviewerUid`, value: user.uid });
     ops.push({ op: review.time === undefined ? 'add' : 'replace', path: `${base}/time`, value: time });
     return ops;
   });
@@ -77,6 +78,11 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return sa.size === sb.size && [...sa].every((x) => sb.has(x));
 }
 
+/** The stamped uid is the authenticated one (both absent or empty when the authenticator sets none). */
+function sameUid(review: Review, user: UserInfo): boolean {
+  return (review.reviewerUid ?? '') === (user.uid ?? '');
+}
+
 function identityErrors(review: Review, field: string, user: UserInfo): string[] {
   const errors: string[] = [];
   const username = user.username ?? '';
@@ -86,6 +92,7 @@ function identityErrors(review: Review, field: string, user: UserInfo): string[]
   if (review.reviewerGroups !== undefined && !sameSet(review.reviewerGroups, user.groups ?? [])) {
     errors.push(`${field}.reviewerGroups: differs from the authenticated user's groups: omit reviewerGroups, the webhook records them`);
   }
+  if (!sameUid(review, user)) errors.push(`${field}.reviewerUid: differs from the authenticated user's uid: omit reviewerUid, the webhook records it`);
   if (review.time === undefined) errors.push(`${field}.time: missing: the mutating webhook stamp.approvalrequests.guarita.io did not run (check the MutatingWebhookConfiguration)`);
   return errors;
 }
@@ -130,7 +137,7 @@ function newReviewErrors(oldReq: ApprovalRequest, newReq: ApprovalRequest, user:
   added.forEach((review, k) => {
     const field = `spec.reviews[${old.length + k}]`;
     errors.push(...identityErrors(review, field, user));
-    const same = matchRequester(username, newReq.spec.requester, ctx.usernameMappings);
+    const same = matchRequester({ username, uid: user.uid ?? '' }, newReq.spec.requester, ctx.usernameMappings);
     if (same.verdict === 'requester') errors.push(`${field}: "${username}" is the requester of this command and cannot review it (four-eyes principle)`);
     // Fail closed: a review whose reviewer might be the requester is not admitted at all.
     if (same.verdict === 'unknown') errors.push(`${field}: cannot check that "${username}" is not the requester (four-eyes principle): ${same.why}`);

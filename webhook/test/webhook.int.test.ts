@@ -212,7 +212,7 @@ describe('ApprovalRequest reviews through the apiserver', () => {
     const res = await review('export-ok', 'dana', { decision: 'Approved', reason: 'ticket 42' });
     expect(res.ok).toBe(true);
     const stored = JSON.parse(await k(['-n', ns, 'get', 'approvalrequest', 'export-ok', '-o', 'json'])) as ApprovalRequest;
-    expect(stored.spec.reviews).toEqual([{ decision: 'Approved', reason: 'ticket 42', reviewer: 'dana', reviewerGroups: ['dpo', 'system:authenticated'], time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }]);
+    expect(stored.spec.reviews).toEqual([{ decision: 'Approved', reason: 'ticket 42', reviewer: 'dana', reviewerGroups: ['dpo', 'system:authenticated'], reviewerUid: 'uid-dana', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }]);
   });
 
   it('rejects a forged reviewer', async () => {

@@ -125,6 +125,14 @@ describe('decideApproval', () => {
         expect(countedBy(aliceIs.replace('alice', 'dana'), o)).toEqual({ approvals: 1, why: [] });
       });
     }
+    it('uid mapped from sub: does not count the requester under a new username, by the stamped reviewerUid', () => {
+      const o = { ...opts, usernameMappings: [{ issuer: 'https://idp', claim: 'email', prefix: 'oidc:', uidClaim: 'sub' }] };
+      const renamed = request([{ ...review('oidc:alice.new@example.com', 'Approved'), reviewerUid: 'alice' }]);
+      expect(countedBy('', o, renamed)).toEqual({ approvals: 0, why: ['the requester cannot review their own command'] });
+      const other = request([{ ...review('oidc:dana@example.com', 'Approved'), reviewerUid: 'dana' }]);
+      expect(countedBy('', o, other)).toEqual({ approvals: 1, why: [] });
+    });
+
     it('counts no review of an OIDC requester whose issuer has no mapping, and says which setting is missing', () => {
       const r = countedBy('dana', { ...opts, usernameMappings: [] });
       expect(r.approvals).toBe(0);

@@ -46,8 +46,8 @@ export function findApprovalRule(policy: AccessPolicy | undefined, rule: string)
   return r?.action === 'requireApproval' && r.approval !== undefined ? r : undefined;
 }
 
-function requesterProblem(reviewer: string, req: ApprovalRequest, mappings: readonly OidcUsernameMapping[]): string | undefined {
-  const same = matchRequester(reviewer, req.spec.requester, mappings);
+function requesterProblem(r: Review, req: ApprovalRequest, mappings: readonly OidcUsernameMapping[]): string | undefined {
+  const same = matchRequester({ username: r.reviewer ?? '', uid: r.reviewerUid ?? '' }, req.spec.requester, mappings);
   if (same.verdict === 'requester') return 'the requester cannot review their own command';
   // Fail closed: a review that might be the requester's does not count.
   if (same.verdict === 'unknown') return `cannot check that the reviewer is not the requester: ${same.why}`;
@@ -58,7 +58,7 @@ function reviewProblem(r: Review, req: ApprovalRequest, groups: readonly string[
   if (r.reviewer === undefined || r.reviewer === '' || r.time === undefined) return 'not stamped by the admission webhook (no reviewer or time)';
   if (groups === undefined) return `rule ${req.spec.rule} of AccessPolicy ${req.spec.policyRef.name} does not exist or does not require approval`;
   if (!(r.reviewerGroups ?? []).some((g) => groups.includes(g))) return `not in an approver group (${groups.join(', ')})`;
-  const selfReview = requesterProblem(r.reviewer, req, mappings);
+  const selfReview = requesterProblem(r, req, mappings);
   if (selfReview !== undefined) return selfReview;
   if (seen.has(r.reviewer)) return 'already reviewed';
   if (!(Date.parse(r.time) < Date.parse(req.spec.expiresAt))) return `reviewed after the request expired at ${req.spec.expiresAt}`;
