@@ -112,7 +112,9 @@ export class SidecarEnforcer implements Enforcer {
     const verified = await this.#authenticate(target, req, available.target);
     if ('ok' in verified) return verified;
     const purpose = req.purpose ?? verified.purpose;
-    const session = new SidecarSession(this, target, verified.identity, purpose ?? '', verified.expiresAt, { credential: req.credential, identityKey: identityKey(available.target) });
+    const session = new SidecarSession(this, target, verified.identity, purpose ?? '', verified.expiresAt, {
+      credential: req.credential, identityKey: identityKey(available.target), purposeFromToken: req.purpose === undefined,
+    });
     const denied = available.target.compiled.checkAccess(verified.identity, purpose);
     if (denied !== undefined) {
       this.deps.metrics.decisions.inc({ target: target.target, decision: 'deny', rule: '' });
@@ -198,11 +200,16 @@ export class SidecarSession implements Session {
   #credential: string | undefined;
   #verifiedFor: string;
   #rechecking: { key: string; holds: Promise<boolean> } | undefined;
+  /** The purpose came from the token's purposeClaim (none was declared): a re-check must find the same. */
+  readonly #purposeFromToken: boolean;
   #expiryTimer: NodeJS.Timeout | undefined;
   #last: CompiledTarget | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(enforcer: SidecarEnforcer, target: TargetConfig, identity: Identity, purpose: string, expiresAt: number | undefined, verified: { credential: string; identityKey: string }) {
+  constructor(
+    enforcer: SidecarEnforcer, target: TargetConfig, identity: Identity, purpose: string, expiresAt: number | undefined,
+    verified: { credential: string; identityKey: string; purposeFromToken: boolean },
+  ) {
     this.#enforcer = enforcer;
     this.#targetConfig = target;
     this.identity = identity;
@@ -213,6 +220,7 @@ export class SidecarSession implements Session {
     this.#expiresAt = expiresAt;
     this.#credential = verified.credential;
     this.#verifiedFor = verified.identityKey;
+    this.#purposeFromToken = verified.purposeFromToken;
   }
 
   /**
@@ -232,6 +240,14 @@ export class SidecarSession implements Session {
     return this.#rechecking.holds;
   }
 
+  /** How a re-verified credential differs from what the session was opened as, if it does. */
+  #differs(verified: VerifiedToken): string | undefined {
+    const { identity } = verified;
+    if (!sameIdentity(identity, this.identity)) return `the session's credential now maps to ${identity.kind} ${identity.subject} (groups ${identity.groups.join(', ') || 'none'}), not the identity the session was opened as`;
+    if (this.#purposeFromToken && (verified.purpose ?? '') !== this.purpose) return `the session's purpose, taken from the token, would now be ${JSON.stringify(verified.purpose ?? '')}, not ${JSON.stringify(this.purpose)}`;
+    return undefined;
+  }
+
   async #reverify(target: CompiledTarget, key: string): Promise<boolean> {
     const d = this.#enforcer.deps;
     const credential = this.#credential;
@@ -246,8 +262,9 @@ export class SidecarSession implements Session {
       await this.close(`session closed: the AccessPolicy's spec.identity changed and the session's credential no longer verifies: ${errorMessage(err)}`, 'identity');
       return false;
     }
-    if (!sameIdentity(verified.identity, this.identity)) {
-      await this.close(`session closed: the AccessPolicy's spec.identity changed and the session's credential now maps to ${verified.identity.kind} ${verified.identity.subject} (groups ${verified.identity.groups.join(', ') || 'none'}), not the identity the session was opened as`, 'identity');
+    const differs = this.#differs(verified);
+    if (differs !== undefined) {
+      await this.close(`session closed: the AccessPolicy's spec.identity changed and ${differs}`, 'identity');
       return false;
     }
     this.#verifiedFor = key;

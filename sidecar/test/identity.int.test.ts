@@ -5,15 +5,15 @@
 // session" is exactly one TCP connection that stays open across the policy change.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import { generateKeyPair, importJWK, SignJWT, UnsecuredJWT, type JWK } from 'jose';
 import { requestToken } from '../../e2e/harness/idp-client.ts';
 import { startIdp, type IdpHandle } from '../../e2e/harness/idp.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
+import { getToken, loadHarnessState, requireIdp } from '../../e2e/harness/state.ts';
 import { apply, createNamespaces, createServiceAccount, eventually, installCrds, k, serviceAccountToken, suffix } from '../../operator/test/support.ts';
 import { tokenIssuer } from '../src/identity/service-account.ts';
 import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, type SidecarFixture, type SidecarProcess, type Upstream } from './support.ts';
@@ -68,9 +68,11 @@ class Connection {
     this.#wake = undefined;
   }
 
+  /** `purpose` '' sends no X-Guarita-Purpose (the token's purposeClaim may supply it). */
   async get(path: string, token: string | undefined, purpose = PURPOSE): Promise<Reply> {
     const auth = token === undefined ? '' : `Authorization: Bearer ${token}\r\n`;
-    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: upstream\r\n${auth}X-Guarita-Purpose: ${purpose}\r\n\r\n`);
+    const declared = purpose === '' ? '' : `X-Guarita-Purpose: ${purpose}\r\n`;
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: upstream\r\n${auth}${declared}\r\n`);
     let end: number;
     while ((end = this.#buf.indexOf('\r\n\r\n')) < 0) await this.#more();
     const head = this.#buf.subarray(0, end).toString('latin1').split('\r\n');
@@ -223,6 +225,27 @@ describe('item 7: a change of spec.identity re-checks open sessions', () => {
       expect(refused.body).toMatch(/audience/);
     } finally {
       sa.close();
+      await policy(defaultIdentity());
+    }
+  });
+
+  it('a session whose purpose came from the token\'s purposeClaim is closed when purposeClaim changes', async () => {
+    const config = JSON.parse(readFileSync(join(loadHarnessState().runDir, 'idp', 'config.json'), 'utf8')) as { privateJwks: { keys: JWK[] } };
+    const jwk = config.privateJwks.keys.find((x) => x.alg === 'RS256');
+    if (jwk === undefined) throw new Error('no RS256 key in the harness IdP config');
+    const withPurpose = await new SignJWT({ groups: ['support'], guarita_purpose: PURPOSE }).setProtectedHeader({ alg: 'RS256', kid: jwk.kid ?? '' })
+      .setIssuer(requireIdp().issuer).setAudience('guarita').setSubject('support-agent').setIssuedAt().setExpirationTime('10m').sign(await importJWK(jwk, 'RS256'));
+    const claimed = (purposeClaim: string): Record<string, unknown> => ({ oidc: { issuer: requireIdp().issuer, audiences: ['guarita'], purposeClaim } });
+    await policy(claimed('guarita_purpose'));
+    const c = await Connection.open(listenPort);
+    try {
+      await eventually('a session with the purpose from the token', async () => ((await c.get('/customers/1', withPurpose, '')).status === 200 ? true : undefined));
+      await changeIdentityAndWaitClosed(claimed('other_purpose'));
+      const refused = await c.get('/customers/1', withPurpose, '');
+      expect(refused.status).toBe(403);
+      expect(refused.body).toMatch(/purpose/);
+    } finally {
+      c.close();
       await policy(defaultIdentity());
     }
   });
