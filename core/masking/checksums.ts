@@ -102,6 +102,16 @@ export function isPis(s: string): boolean {
 }
 
 /**
+ * RENAVAM (vehicle register, DENATRAN): 11 digits, the 9-digit numbers issued before 2013 left-padded with 00.
+ * DV = (10·Σd·(3,2,9..2)) mod 11, 10 → 0 — the PIS weights, and the same digit (10·Σ ≡ −Σ mod 11), so only a
+ * keyword or a column name tells a RENAVAM from a PIS.
+ */
+export function isRenavam(s: string): boolean {
+  const d = s.length === 9 ? `00${s}` : s;
+  return d.length === 11 && isAllDigits(d) && !isRepeated(s) && pisDigit(d) === dig(d, 10);
+}
+
+/**
  * Título de Eleitor: 8-digit sequence, state code 01–28, DV1 = Σd·(2..9) mod 11, DV2 = (uf·(7,8) + DV1·9) mod 11,
  * remainder 10 → 0. For SP (01) and MG (02) the TSE rule turns remainder 0 into DV 1; some issuers and validators
  * (validate-docbr) do not apply it, so both are accepted there. Returns true when the last two digits match.

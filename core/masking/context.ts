@@ -14,6 +14,7 @@ const KEYWORD_GROUPS: readonly [DetectorName, string][] = [
   ['pis', '(?:pis|pasep|nit|nis)(?![a-z])'],
   ['tituloEleitor', 't[ií]tulo|eleitor'],
   ['cns', '(?:cns|sus)(?![a-z])|cart[aã]o (?:nacional )?(?:de )?sa[uú]de'],
+  ['renavam', 'renavam'],
   ['cep', '(?:cep|zip)(?![a-z])|zipcode|c[oó]digo postal|postal code'],
   ['phone', '(?:tel|cel|fone|whats|zap)(?![a-z])|telefone|celular|whatsapp|phone|mobile|contato|ramal'],
   ['card', 'cart[aã]o|card|cr[eé]dito|d[eé]bito'],

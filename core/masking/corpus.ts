@@ -22,7 +22,7 @@ export interface Corpus {
 
 /** The keyword a human would write before the value. */
 export const KEYWORDS: Record<DetectorName, string> = {
-  cpf: 'CPF', cnpj: 'CNPJ', cnh: 'CNH', pis: 'PIS/PASEP', tituloEleitor: 'Título de eleitor', cns: 'Cartão SUS',
+  cpf: 'CPF', cnpj: 'CNPJ', cnh: 'CNH', pis: 'PIS/PASEP', tituloEleitor: 'Título de eleitor', cns: 'Cartão SUS', renavam: 'RENAVAM',
   cep: 'CEP', phone: 'Telefone', email: 'E-mail', card: 'Cartão de crédito', ip: 'Acesso de', birthDate: 'Data de nascimento',
 };
 
@@ -142,6 +142,14 @@ export function refCns(s: string): boolean {
   return sum(toDigits(s), range(15, 1)) % 11 === 0;
 }
 
+/** DENATRAN: weights 3,2,9..2 over the first ten digits, DV = (Σ·10) mod 11, 10 → 0; 9-digit numbers padded with 00. */
+export function refRenavam(s: string): boolean {
+  const p = s.length === 9 ? `00${s}` : s;
+  if (!/^[0-9]{11}$/.test(p) || new Set(s).size === 1) return false;
+  const rest = (sum(toDigits(p.slice(0, 10)), [3, 2, 9, 8, 7, 6, 5, 4, 3, 2]) * 10) % 11;
+  return (rest === 10 ? 0 : rest) === Number(p[10]);
+}
+
 export function refLuhn(s: string): boolean {
   const total = [...s].reverse().map(Number).reduce((acc, d, i) => acc + (i % 2 === 1 ? (d * 2 > 9 ? d * 2 - 9 : d * 2) : d), 0);
   return total % 10 === 0;
@@ -171,7 +179,7 @@ function refCardPrefix(s: string): boolean {
 
 /** Could any detector claim this digit string (by any rule, keyword or not)? Used to vet look-alikes. */
 const ANY_VALID: readonly ((d: string) => boolean)[] = [
-  refCpf, refCnpj, refCnh, refPis, refTitulo, refCns, refMobile, refLandline,
+  refCpf, refCnpj, refCnh, refPis, refTitulo, refCns, refRenavam, refMobile, refLandline,
   (d) => d.startsWith('55') && (refMobile(d.slice(2)) || refLandline(d.slice(2))),
   (d) => d.length >= 13 && refLuhn(d) && refCardPrefix(d),
 ];
@@ -218,6 +226,7 @@ const FORMATS: Partial<Record<DetectorName, Record<string, Fmt>>> = {
 
 const CONTEXT_FORMATS: Partial<Record<DetectorName, Record<string, Fmt>>> = {
   pis: { bare: (d) => d },
+  renavam: { bare: (d) => d, mask: (d) => `${d.slice(0, 10)}-${d.slice(10)}` },
   cep: { formatted: (d) => `${d.slice(0, 5)}-${d.slice(5)}`, dotted: (d) => `${d.slice(0, 2)}.${d.slice(2, 5)}-${d.slice(5)}`, bare: (d) => d },
 };
 
@@ -258,6 +267,12 @@ function genCnh(r: Rng): string {
 function genPis(r: Rng): string {
   const base = r.digits(10);
   return str([...base, pisDv(base)]);
+}
+
+function genRenavam(r: Rng): string {
+  const base = r.digits(10);
+  const rest = (sum(base, [3, 2, 9, 8, 7, 6, 5, 4, 3, 2]) * 10) % 11;
+  return str([...base, rest === 10 ? 0 : rest]);
 }
 
 function genTitulo(r: Rng): string {
@@ -352,6 +367,7 @@ function digitGenerators(): [DetectorName, (r: Rng, format: string) => string][]
     ['pis', (r) => unique(r, genPis, only(refPis, refCpf, refCnh, refMobile))],
     ['tituloEleitor', (r) => unique(r, genTitulo, only(refTitulo, (d) => refLandline(d.slice(2)) && d.startsWith('55')))],
     ['cns', (r) => unique(r, genCns, only(refCns))],
+    ['renavam', (r) => unique(r, genRenavam, only(refRenavam, refCpf, refCnh, refMobile))],
     ['card', (r) => unique(r, genCard, only((d) => refLuhn(d), refCnpj, refCns, (d) => d.startsWith('55') && (refMobile(d.slice(2)) || refLandline(d.slice(2)))))],
     ['cep', (r) => genCep(r)],
   ];
@@ -543,6 +559,12 @@ const LAYOUTS: Partial<Record<DetectorName, Record<string, Fmt>>> = {
 
 const LAYOUTS_WITH_KEYWORD: Partial<Record<DetectorName, Record<string, Fmt>>> = {
   pis: { bare: (d) => d },
+  renavam: {
+    bare: (d) => d,
+    mask: (d) => `${d.slice(0, 10)}-${d.slice(10)}`,
+    enDash: (d) => `${d.slice(0, 10)}${LOOK_ALIKES.enDash}${d.slice(10)}`,
+    fullwidth: (d) => fullwidthDigits(d),
+  },
   cep: {
     canonical: (d) => `${d.slice(0, 5)}-${d.slice(5)}`,
     dotted: (d) => `${d.slice(0, 2)}.${d.slice(2, 5)}-${d.slice(5)}`,
@@ -693,7 +715,8 @@ export function layoutCorpus(seed = 20261204, per = 3): { valid: LayoutSample[];
   }
   for (const [type, layout] of ENCODED_LAYOUTS) {
     const bad = lookAlikes.find((s) => s.type === type && s.format.replace(/-(alnum|numeric|mobile|landline)$/, '') === layout);
-    for (const [encoding, encode] of bad === undefined ? [] : Object.entries(ENCODINGS)) lookAlikes.push({ ...bad, format: `${bad.format}+${encoding}`, value: encode(bad.value) });
+    if (bad === undefined) continue;
+    for (const [encoding, encode] of Object.entries(ENCODINGS)) lookAlikes.push({ ...bad, format: `${bad.format}+${encoding}`, value: encode(bad.value) });
   }
   return { valid, lookAlikes };
 }

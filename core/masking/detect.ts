@@ -9,7 +9,7 @@
 // of the last candidate it consumed, accepted or rejected. A rejected candidate hides what starts inside it (the
 // tail of a card-like number is not a phone number), so a stream resumes each pass at its own frontier.
 import {
-  isAllDigits, isCard, isCnh, isCnpj, isCns, isCpf, isIpv4, isIpv6, isPis, isPlausibleDate, isTitulo, phoneKind,
+  isAllDigits, isCard, isCnh, isCnpj, isCns, isCpf, isIpv4, isIpv6, isPis, isPlausibleDate, isRenavam, isTitulo, phoneKind,
 } from './checksums.ts';
 import { keywordBefore } from './context.ts';
 import type { DetectorName } from './types.ts';
@@ -54,6 +54,7 @@ const ALTERNATIVES: readonly string[] = [
   /* 8 IPv4 */ `((?:[0-9]{1,3}\\.){3}[0-9]{1,3})${E}`,
   /* 9 digit groups */ `${BS}([0-9]{3,4}(?:[ ./-][0-9]{1,6}){2,4})${ES}${E}`,
   /* 10 alphanumeric CNPJ */ `([0-9A-Z]{12}[0-9]{2})${E}`,
+  /* 11 RENAVAM mask */ `([0-9]{10}-[0-9])${E}`,
 ];
 
 const GROUP_RUN = 1;
@@ -66,6 +67,8 @@ const GROUP_DATE = 7;
 const GROUP_IPV4 = 8;
 const GROUP_GROUPS = 9;
 const GROUP_CNPJ_ALNUM = 10;
+const GROUP_RENAVAM = 11;
+const LAST_GROUP = GROUP_RENAVAM;
 
 /**
  * The numeric family's scanner: `starts` finds the next character a candidate can begin with (irregexp skips to it
@@ -153,8 +156,9 @@ const CARD: Reading = ['card', isCard, false];
  */
 export const RUN_READINGS: Readonly<Record<number, readonly Reading[]>> = {
   8: [['cep', isCep, true], ['birthDate', isCompactDate, true]],
+  9: [['renavam', isRenavam, true]],
   10: [['phone', isLandline, true]],
-  11: [['cpf', isCpf, false], ['cnh', isCnh, false], ['phone', isMobile, false], ['pis', isPis, true]],
+  11: [['cpf', isCpf, false], ['cnh', isCnh, false], ['phone', isMobile, false], ['pis', isPis, true], ['renavam', isRenavam, true]],
   12: [['tituloEleitor', isTitulo, false], ['phone', isPhoneWithCountry, false]],
   13: [['phone', isPhoneWithCountry, false], CARD],
   14: [['cnpj', isCnpj, false], CARD],
@@ -178,6 +182,9 @@ const GROUP_READINGS: Readonly<Record<string, { seps: string; readings: readonly
   '3-5-2-1': { seps: ' .-', readings: [['pis', isPis, false]] },
   '3-5-3': { seps: ' .-', readings: [['pis', isPis, false]] },
 };
+
+/** NNNNNNNNNN-N, the RENAVAM mask: one check digit (1 in 11 random numbers pass), so only after its keyword. */
+const RENAVAM_LAYOUT: readonly Reading[] = [['renavam', isRenavam, true]];
 
 /** The canonical CPF mask also carries CNH numbers (the CPF reading wins when both validate). */
 const CPF_LAYOUT: readonly Reading[] = [['cpf', isCpf, false], ['cnh', isCnh, false]];
@@ -221,6 +228,7 @@ const CLASSIFIERS: Record<number, Classifier> = {
   [GROUP_IPV4]: byCheck('ip', isIpv4),
   [GROUP_GROUPS]: classifyGroups,
   [GROUP_CNPJ_ALNUM]: byCheck('cnpj', isCnpj),
+  [GROUP_RENAVAM]: (on, s, start, text) => choose(on, s, start, digitsOf(text), RENAVAM_LAYOUT),
 };
 
 /** Scans the numeric family from `start`; pushes validated hits that start before `limit`; returns the frontier. */
@@ -276,7 +284,7 @@ function matchAt(sc: NumericScanner, g: number, s: string, p: number): string | 
 }
 
 function matchedGroup(m: RegExpExecArray): number {
-  for (let g = 1; g <= GROUP_CNPJ_ALNUM; g++) if (m[g] !== undefined) return g;
+  for (let g = 1; g <= LAST_GROUP; g++) if (m[g] !== undefined) return g;
   return 0;
 }
 
@@ -307,7 +315,7 @@ function longestReading(sc: NumericScanner, on: DetectorSet, s: string, p: numbe
   let det: DetectorName | null = null;
   let best = firstValid ? firstEnd : -1;
   let reach = firstEnd;
-  for (let g = 1; g <= GROUP_CNPJ_ALNUM; g++) {
+  for (let g = 1; g <= LAST_GROUP; g++) {
     const text = g === skip ? null : matchAt(sc, g, s, p);
     if (text === null) continue;
     const end = p + text.length;

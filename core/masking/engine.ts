@@ -18,7 +18,7 @@ import { validateMaskingSpec } from './validate.ts';
 export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
 /** Left context kept by stream maskers: keyword window, e-mail local part, boundary lookbehinds. */
 export const LEFT = Math.max(CONTEXT_WINDOW, 66) + 14;
-const NUMERIC_DETECTORS: readonly DetectorName[] = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'cep', 'phone', 'card', 'ip', 'birthDate'];
+const NUMERIC_DETECTORS: readonly DetectorName[] = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'card', 'ip', 'birthDate'];
 const NAME_CACHE_LIMIT = 4096;
 const KEYED_CACHE_LIMIT = 4096;
 const MIN_KEY_BYTES = 16;

@@ -4,7 +4,7 @@
 // alike; look-alikes with a broken check digit and numeric text that is no identifier stay as they are.
 import { describe, expect, it } from '@jest/globals';
 import { KEYWORDS, layoutCorpus, LOOK_ALIKES, NEGATIVES, textTemplates, type LayoutSample } from './corpus.ts';
-import { isCns, phoneKind } from './checksums.ts';
+import { isCns, isRenavam, phoneKind } from './checksums.ts';
 import { needsDecoding } from './decode.ts';
 import { fold, nothingSpecial } from './fold.ts';
 import { compileMasker, type DetectorName } from './index.ts';
@@ -22,15 +22,15 @@ const escapeAll = (s: string): string => `"${[...s].map((c) => `\\u${c.charCodeA
 /** What the partial style keeps of each type, whatever the layout: the same characters for every layout of one value. */
 const KEPT: Partial<Record<DetectorName, (d: string) => string>> = {
   cpf: (d) => d.slice(-2), cnpj: (d) => d.slice(-2), cnh: (d) => d.slice(-2), pis: (d) => d.slice(-2),
-  tituloEleitor: (d) => d.slice(-2), cns: (d) => d.slice(-2), phone: (d) => d.slice(-4), cep: (d) => d.slice(0, 2),
+  tituloEleitor: (d) => d.slice(-2), cns: (d) => d.slice(-2), renavam: (d) => d.slice(-2), phone: (d) => d.slice(-4), cep: (d) => d.slice(0, 2),
 };
 
 describe('printed layouts corpus', () => {
   it('covers every identifier with several layouts, look-alike separators and look-alikes', () => {
     const formats = new Map<DetectorName, Set<string>>();
     for (const s of corpus.valid) formats.set(s.type, (formats.get(s.type) ?? new Set()).add(s.format));
-    for (const type of ['cpf', 'cnpj', 'cns', 'pis', 'tituloEleitor', 'cnh', 'phone', 'cep', 'email'] as const) {
-      expect([type, (formats.get(type)?.size ?? 0) >= 5]).toEqual([type, true]);
+    for (const type of ['cpf', 'cnpj', 'cns', 'pis', 'tituloEleitor', 'cnh', 'phone', 'cep', 'email', 'renavam'] as const) {
+      expect([type, (formats.get(type)?.size ?? 0) >= 4]).toEqual([type, true]);
     }
     for (const sep of Object.values(LOOK_ALIKES)) expect([sep, corpus.valid.some((s) => s.value.includes(sep))]).toEqual([sep, true]);
     expect(corpus.valid.some((s) => /[\uff10-\uff19]/.test(s.value))).toBe(true);
@@ -146,6 +146,42 @@ describe('escapes (decode.ts)', () => {
     expect(maskText('joao%2540gmail.com')).toBe('joao%2540gmail.com');
   });
 });
+
+describe('RENAVAM', () => {
+  it('validates as DENATRAN publishes it (reference cases of validate-docbr), 9-digit numbers padded with 00', () => {
+    for (const v of ['13824652268', '08543317523', '09769017014', '01993520012', '04598137389', '05204907510']) expect([v, isRenavam(v)]).toEqual([v, true]);
+    for (const v of ['38872054170', '40999838209', '31789431480', '38919643060', '00000000000', '1382465226']) expect([v, isRenavam(v)]).toEqual([v, false]);
+    const old = Array.from({ length: 100 }, (_, i) => `1234567${String(i).padStart(2, '0')}`).find((d) => isRenavam(d)) ?? '';
+    expect(isRenavam(`00${old}`)).toBe(true);
+    expect(maskText(`RENAVAM ${old}`)).toBe(`RENAVAM *******${old.slice(-2)}`);
+  });
+
+  it('is masked after its keyword, bare or in its mask, and by column name; never without either (one check digit)', () => {
+    expect(maskText('RENAVAM: 13824652268')).toBe('RENAVAM: *********68');
+    expect(maskText('renavam 1382465226-8')).toBe('renavam *********6-8');
+    expect(maskText('código 1382465226-8')).toBe('código 1382465226-8');
+    const s = masker.newSession();
+    expect(s.maskCell('renavam', '13824652268')).toBe('*********68');
+    expect(s.maskCell('nr_renavam', '999')).toBe('***');
+    expect(s.counts()).toEqual({ renavam: 2 });
+    // Same digits after another keyword are read as that type.
+    expect(compileCounts('PIS 13824652268')).toEqual({ pis: 1 });
+  });
+
+  it('surrogates keep the format and a valid check digit; hashes join the 9- and 11-digit forms', () => {
+    const sur = compileMasker({ style: 'surrogate' }, { hashKey: KEY }).newSession().maskText('RENAVAM 1382465226-8').slice(8);
+    expect(sur).toMatch(/^[0-9]{10}-[0-9]$/);
+    expect(isRenavam(sur.replace('-', ''))).toBe(true);
+    const old = Array.from({ length: 100 }, (_, i) => `1234567${String(i).padStart(2, '0')}`).find((d) => isRenavam(d)) ?? '';
+    expect(hasher.newSession().maskText(`RENAVAM ${old}`)).toBe(hasher.newSession().maskText(`RENAVAM 00${old}`));
+  });
+});
+
+function compileCounts(text: string): Record<string, number> {
+  const session = masker.newSession();
+  session.maskText(text);
+  return session.counts();
+}
 
 describe('false positives stay bounded', () => {
   it('leaves look-alikes (a broken check digit, an area code that does not exist) unmasked, even after their keyword', () => {

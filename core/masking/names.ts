@@ -8,7 +8,7 @@ import type { DetectorName } from './types.ts';
 /** Words (after splitting snake/kebab/camel case and removing accents) that name a detector by themselves. */
 const WORDS: Readonly<Record<string, DetectorName>> = {
   cpf: 'cpf', cnpj: 'cnpj', cnh: 'cnh', pis: 'pis', pasep: 'pis', nit: 'pis', nis: 'pis', pispasep: 'pis',
-  tituloeleitor: 'tituloEleitor', tituloeleitoral: 'tituloEleitor', cns: 'cns', cartaosus: 'cns',
+  tituloeleitor: 'tituloEleitor', tituloeleitoral: 'tituloEleitor', cns: 'cns', cartaosus: 'cns', renavam: 'renavam',
   cep: 'cep', zip: 'cep', zipcode: 'cep', postalcode: 'cep', codigopostal: 'cep',
   email: 'email', emails: 'email', mail: 'email', emailaddress: 'email',
   telefone: 'phone', telefones: 'phone', fone: 'phone', tel: 'phone', celular: 'phone', cel: 'phone', whatsapp: 'phone',

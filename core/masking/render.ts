@@ -7,7 +7,7 @@ import {
 import type { DetectorName, MaskStyle } from './types.ts';
 
 const TAGS: Record<DetectorName, string> = {
-  cpf: 'CPF', cnpj: 'CNPJ', cnh: 'CNH', pis: 'PIS', tituloEleitor: 'TITULO_ELEITOR', cns: 'CNS', cep: 'CEP',
+  cpf: 'CPF', cnpj: 'CNPJ', cnh: 'CNH', pis: 'PIS', tituloEleitor: 'TITULO_ELEITOR', cns: 'CNS', renavam: 'RENAVAM', cep: 'CEP',
   phone: 'PHONE', email: 'EMAIL', card: 'CARD', ip: 'IP', birthDate: 'BIRTH_DATE',
 };
 
@@ -122,7 +122,7 @@ export function partial(detector: DetectorName | null, s: string): string {
 /** A value under a name rule that does not look like its type ('não informado' as a phone) is masked whole. */
 const NUMERIC_SHAPE = /^[\s0-9.()/+-]*$/;
 const SHAPES: Partial<Record<DetectorName, RegExp>> = {
-  cpf: NUMERIC_SHAPE, cnh: NUMERIC_SHAPE, pis: NUMERIC_SHAPE, tituloEleitor: NUMERIC_SHAPE, cns: NUMERIC_SHAPE,
+  cpf: NUMERIC_SHAPE, cnh: NUMERIC_SHAPE, pis: NUMERIC_SHAPE, tituloEleitor: NUMERIC_SHAPE, cns: NUMERIC_SHAPE, renavam: NUMERIC_SHAPE,
   card: NUMERIC_SHAPE, phone: NUMERIC_SHAPE, cep: NUMERIC_SHAPE, cnpj: /^[\s0-9A-Z./-]*$/,
 };
 
@@ -131,7 +131,7 @@ const lastFour = (s: string): string => keepLast(s, 4);
 
 /** The partial layout of each type (README: "Partial layouts"). */
 export const PARTIAL: Readonly<Record<DetectorName, (s: string) => string>> = {
-  cpf: lastTwo, cnpj: lastTwo, cnh: lastTwo, pis: lastTwo, tituloEleitor: lastTwo, cns: lastTwo,
+  cpf: lastTwo, cnpj: lastTwo, cnh: lastTwo, pis: lastTwo, tituloEleitor: lastTwo, cns: lastTwo, renavam: lastTwo,
   card: lastFour, phone: lastFour, cep: (s) => keepFirst(s, 2), email: partialEmail, ip: partialIp, birthDate: partialDate,
 };
 
@@ -168,6 +168,10 @@ const digitsOrTrimmed = (s: string): string => {
 
 const NORMALIZE: Readonly<Record<DetectorName, (s: string) => string>> = {
   cpf: digitsOrTrimmed, cnh: digitsOrTrimmed, pis: digitsOrTrimmed, tituloEleitor: digitsOrTrimmed, cns: digitsOrTrimmed,
+  renavam: (s) => { // 9-digit numbers issued before 2013 are the same numbers with 00 in front
+    const d = digitsOrTrimmed(s);
+    return /^[0-9]{9}$/.test(d) ? `00${d}` : d;
+  },
   card: digitsOrTrimmed, cep: digitsOrTrimmed,
   cnpj: (s) => s.toUpperCase().replace(/[^0-9A-Z]/g, ''),
   phone: normalizePhone,
@@ -398,6 +402,7 @@ const SURROGATES: Record<DetectorName, SurrogateFn> = {
   pis: surrogatePis,
   tituloEleitor: surrogateTitulo,
   cns: surrogateCns,
+  renavam: surrogatePis, // the same check digit (checksums.ts: isRenavam)
   cep: (r) => String(1 + (r.byte() % 9)) + r.digits(7),
   phone: surrogatePhone,
   email: (r) => `u${hex(r, 5)}@example.com`,

@@ -1,11 +1,11 @@
 // Public types of the masking engine. The CRD schema for AccessPolicy spec.masking mirrors MaskingSpec.
 
 export type DetectorName =
-  | 'cpf' | 'cnpj' | 'cnh' | 'pis' | 'tituloEleitor' | 'cns' | 'cep' | 'phone' | 'email' | 'card' | 'ip' | 'birthDate';
+  | 'cpf' | 'cnpj' | 'cnh' | 'pis' | 'tituloEleitor' | 'cns' | 'renavam' | 'cep' | 'phone' | 'email' | 'card' | 'ip' | 'birthDate';
 
 /** Every built-in detector, in precedence order (see README: "Precedence"). */
 export const DETECTOR_NAMES: readonly DetectorName[] = [
-  'cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate',
+  'cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate',
 ];
 
 export type MaskStyle = 'redact' | 'partial' | 'hash' | 'surrogate';

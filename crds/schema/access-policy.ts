@@ -13,7 +13,7 @@ export const SQL_TRAITS = [
   'securitySetting', 'timeoutChange', 'procedureCall', 'notification', 'serverControl', 'explicitLock', 'maintenance',
 ] as const;
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
-export const DETECTORS = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate'] as const;
+export const DETECTORS = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate'] as const;
 export const MASK_STYLES = ['redact', 'partial', 'hash', 'surrogate'] as const;
 
 const target = obj('The upstream the agents reach through the sidecar, and where they connect on localhost.', {
