@@ -109,7 +109,8 @@ function rawExchange(port: number, bytes: Buffer): Promise<RawResponse> {
         reject(failure);
         return;
       }
-      const text = Buffer.concat(chunks).toString('utf8');
+      // Interim 100 Continue answers precede the final one.
+      const text = Buffer.concat(chunks).toString('utf8').replace(/^(?:HTTP\/1\.1 100 [^\r]*\r\n(?:[^\r]+\r\n)*\r\n)+/, '');
       const [head = '', ...rest] = text.split('\r\n\r\n');
       const [statusLine = '', ...lines] = head.split('\r\n');
       const headers: Record<string, string[]> = {};
@@ -236,6 +237,22 @@ describe('items 6 and 16: what the upstream could read differently is refused be
     const res = await send('POST', '/orders', [['Content-Type', 'application/json'], ['Content-Length', String(body.length)]], body);
     expect(res.status).toBe(413);
     expect(res.json()).toMatchObject({ error: 'BodyTooLarge', message: expect.stringContaining('method-override') });
+    expect(upstream.received.length).toBe(before);
+  });
+
+  it('answers Expect: 100-continue itself: the body is judged and forwarded, the Expect header is not', async () => {
+    const body = '{"item":"pen","qty":2}';
+    const res = await send('POST', '/orders', [['Content-Type', 'application/json'], ['Content-Length', String(body.length)], ['Expect', '100-continue']], body);
+    expect(res.status).toBe(200);
+    const got = upstream.received.at(-1);
+    expect(got?.body.toString()).toBe(body);
+    expect(upstream.headerNames(got ?? { method: '', target: '', rawHeaders: [], body: Buffer.alloc(0) })).not.toContain('expect');
+  });
+
+  it('refuses an Expect it cannot meet (417), without reaching the upstream', async () => {
+    const before = upstream.received.length;
+    const res = await send('GET', '/customers/1', [['Expect', 'gimme-everything']]);
+    expect(res.status).toBe(417);
     expect(upstream.received.length).toBe(before);
   });
 

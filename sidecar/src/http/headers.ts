@@ -40,8 +40,11 @@ const FORWARDING_CLAIMS = new Set([
 ]);
 const FORWARDING_CLAIM_PREFIXES = ['x-forwarded', 'x-original-', 'x-remote-', 'x-auth-request-', 'x-authenticated-'];
 
+/** CGI-style servers (WSGI, PHP, Django) read `X_Forwarded_For` as `X-Forwarded-For`: compare both spellings. */
+const canonicalName = (name: string): string => name.toLowerCase().replace(/_/g, '-');
+
 export function isForwardingClaim(name: string): boolean {
-  const lower = name.toLowerCase();
+  const lower = canonicalName(name);
   return FORWARDING_CLAIMS.has(lower) || FORWARDING_CLAIM_PREFIXES.some((p) => lower.startsWith(p));
 }
 
@@ -86,10 +89,10 @@ export interface RequestRefusal { status: number; code: string; message: string 
 
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);
 
-/** Raw header lines named `name` (any case), as the client sent them. */
+/** Raw header lines named `name` (any case, `_` for `-`), as the client sent them. */
 function rawValues(rawHeaders: readonly string[], name: string): string[] {
   const out: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]?.toLowerCase() === name) out.push(rawHeaders[i + 1] ?? '');
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (canonicalName(rawHeaders[i] ?? '') === name) out.push(rawHeaders[i + 1] ?? '');
   return out;
 }
 

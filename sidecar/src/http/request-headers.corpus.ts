@@ -12,6 +12,7 @@ export const REFUSED_HEADS: readonly { what: string; method: string; headers: [s
   { what: 'odd case', method: 'POST', headers: [['x-HtTp-MeThOd-OvErRiDe', 'DELETE']], code: 'MethodOverride', names: /x-http-method-override/ },
   { what: 'repeated', method: 'GET', headers: [['X-HTTP-Method-Override', 'GET'], ['X-HTTP-Method-Override', 'DELETE']], code: 'MethodOverride', names: /x-http-method-override/ },
   { what: 'empty value', method: 'GET', headers: [['X-HTTP-Method-Override', '']], code: 'MethodOverride', names: /x-http-method-override/ },
+  { what: 'underscores (CGI-style servers read them as dashes)', method: 'GET', headers: [['X_HTTP_Method_Override', 'DELETE']], code: 'MethodOverride', names: /x-http-method-override/ },
   { what: 'X-Original-Method', method: 'GET', headers: [['X-Original-Method', 'DELETE']], code: 'MethodOverride', names: /x-original-method/ },
   { what: 'body on GET', method: 'GET', headers: [['Content-Length', '5']], code: 'UnexpectedBody', names: /GET requests must not carry a body/ },
   { what: 'chunked body on GET', method: 'GET', headers: [['Transfer-Encoding', 'chunked']], code: 'UnexpectedBody', names: /must not carry a body/ },
@@ -33,4 +34,6 @@ export const FORGEABLE_HEADERS: readonly [string, string][] = [
   ['X-Forwarded-Prefix', '/admin'], ['X-Original-URL', '/customers/export'], ['X-Rewrite-URL', '/customers/export'], ['X-Original-URI', '/customers/export'],
   ['X-Auth-Request-User', 'dpo-admin'], ['X-Auth-Request-Email', 'dpo@example.com'], ['X-Auth-Request-Groups', 'dpo'], ['X-Forwarded-Email', 'dpo@example.com'],
   ['X-Forwarded-Groups', 'dpo'], ['X-Client-IP', '10.0.0.1'], ['True-Client-IP', '10.0.0.1'], ['Remote-User', 'dpo-admin'], ['X-Remote-Group', 'dpo'],
+  // CGI-style servers map _ to - (HTTP_X_FORWARDED_USER): the underscore spellings are claims too.
+  ['X_Forwarded_User', 'dpo-admin'], ['X_Remote_User', 'dpo-admin'], ['Remote_User', 'dpo-admin'], ['X_Real_IP', '10.0.0.1'],
 ];
