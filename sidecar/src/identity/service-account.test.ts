@@ -1,42 +1,12 @@
-// The TokenReview budget's arithmetic (the reviews themselves, the pre-check corpus and the rate
-// limits are tested against the real apiserver in sidecar/test/identity.int.test.ts): token
-// buckets per key, refilled with time, bounded in number without letting a new key start with
-// more than a full bucket; and what cannot be staged against a real apiserver on demand: reviews
-// that stay in flight (the concurrency cap, one review per token).
+// What cannot be staged against a real apiserver on demand: reviews that stay in flight (the
+// concurrency cap, one review per token, uncharged re-checks). The reviews themselves, the
+// pre-check corpus and the rate limits are tested against the real apiserver in
+// sidecar/test/identity.int.test.ts; the bucket arithmetic in core/token-buckets.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import type { KubeClient } from '../kube/client.ts';
 import { AuthError } from './errors.ts';
-import { ServiceAccountVerifier, TokenBuckets, tokenIssuer } from './service-account.ts';
-
-describe('TokenBuckets', () => {
-  it('allows the burst, then one per refill interval, per key', () => {
-    const b = new TokenBuckets({ burst: 3, perMinute: 60 });
-    const t = 1_000_000;
-    expect([1, 2, 3, 4].map(() => b.take('a', t))).toEqual([true, true, true, false]);
-    expect(b.take('b', t)).toBe(true);
-    expect(b.waitMs('a', t)).toBe(1000);
-    expect(b.take('a', t + 999)).toBe(false);
-    expect(b.take('a', t + 2000)).toBe(true);
-    // Never more than the burst, however long the pause.
-    expect([1, 2, 3, 4].map(() => b.take('a', t + 3_600_000))).toEqual([true, true, true, false]);
-  });
-
-  it('stays bounded in keys: full buckets are forgotten first, a forgotten key starts full, never above', () => {
-    const b = new TokenBuckets({ burst: 2, perMinute: 1 }, 100);
-    const t = 5_000;
-    for (let i = 0; i < 1000; i++) b.take(`conn-${i}`, t);
-    expect(b.take('conn-999', t)).toBe(true);
-    expect(b.take('conn-999', t)).toBe(false);
-  });
-
-  it('with no refill, an exhausted key stays exhausted', () => {
-    const b = new TokenBuckets({ burst: 1, perMinute: 0 });
-    expect(b.take('x', 0)).toBe(true);
-    expect(b.take('x', 10 ** 12)).toBe(false);
-    expect(b.waitMs('x', 0)).toBe(Number.POSITIVE_INFINITY);
-  });
-});
+import { ServiceAccountVerifier, tokenIssuer } from './service-account.ts';
 
 describe('tokenIssuer', () => {
   it('reads iss from a JWT and nothing from anything else', () => {

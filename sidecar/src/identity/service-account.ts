@@ -12,6 +12,7 @@
 // Refusals by rate limit or cap are `Unavailable` (retry later), never cached.
 import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+import { TokenBuckets, type RateLimit } from '../../../core/token-buckets.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { errorMessage } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -40,8 +41,6 @@ export interface ReviewContext {
   connection?: string;
 }
 
-export interface RateLimit { burst: number; perMinute: number }
-
 export interface ServiceAccountOptions {
   ttlMs?: number;
   negativeTtlMs?: number;
@@ -55,50 +54,6 @@ export interface ServiceAccountOptions {
   clockToleranceSeconds?: number;
   metrics?: Pick<Metrics, 'tokenReviews' | 'tokenReviewCacheHits' | 'tokenReviewRefused'>;
   now?: () => number;
-}
-
-/** Token buckets by key; bounded in number (full buckets are forgotten first). */
-export class TokenBuckets {
-  readonly #burst: number;
-  readonly #perMs: number;
-  readonly #max: number;
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
-
-  constructor(limit: RateLimit, maxKeys = 10_000) {
-    this.#burst = Math.max(1, limit.burst);
-    this.#perMs = limit.perMinute / 60_000;
-    this.#max = maxKeys;
-  }
-
-  #level(b: { tokens: number; at: number }, now: number): number {
-    return Math.min(this.#burst, b.tokens + (now - b.at) * this.#perMs);
-  }
-
-  /** Takes one token; false when the bucket is empty. */
-  take(key: string, now: number): boolean {
-    const b = this.#buckets.get(key);
-    const level = b === undefined ? this.#burst : this.#level(b, now);
-    if (level < 1) return false;
-    if (b === undefined && this.#buckets.size >= this.#max) this.#prune(now);
-    this.#buckets.set(key, { tokens: level - 1, at: now });
-    return true;
-  }
-
-  /** Milliseconds until the bucket holds a token again. */
-  waitMs(key: string, now: number): number {
-    const b = this.#buckets.get(key);
-    if (b === undefined || this.#perMs === 0) return b === undefined ? 0 : Number.POSITIVE_INFINITY;
-    return Math.max(0, Math.ceil((1 - this.#level(b, now)) / this.#perMs));
-  }
-
-  #prune(now: number): void {
-    for (const [k, b] of this.#buckets) if (this.#level(b, now) >= this.#burst) this.#buckets.delete(k);
-    // Still full: forget the oldest (it can only have refilled since).
-    for (const k of this.#buckets.keys()) {
-      if (this.#buckets.size < this.#max) break;
-      this.#buckets.delete(k);
-    }
-  }
 }
 
 /** The issuer named by a service-account token file (the sidecar's own projected token), if readable. */
