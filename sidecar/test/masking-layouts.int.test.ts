@@ -1,15 +1,21 @@
-// Issue 18 item 12 through the real path: identifiers stored in PostgreSQL in their printed layouts (the Cartão
+// Issue 18 item 12 through the real paths: identifiers stored in PostgreSQL in their printed layouts (the Cartão
 // Nacional de Saúde as printed on the card, NNN NNNN NNNN NNNN, also with no-break spaces or dots; CPF, CNPJ and
 // phone numbers with other separators or fullwidth digits, URL-encoded or HTML-escaped) come back masked through the REAL sidecar process in
 // front of the harness PostgreSQL, to psql (simple protocol) and node-pg (extended protocol), in a column no name
 // rule covers (`notes`), so only content detection can catch them. Numeric text that is no identifier comes back
 // unchanged. The rows are written straight to PostgreSQL as the application would; the agent only reads.
+// The same layouts in HTTP response bodies (JSON, plain text, HTML) from a real upstream that writes them a few
+// bytes at a time, so identifiers arrive cut across network reads, through the real sidecar's HTTP listener.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
-import { requirePostgres } from '../../e2e/harness/state.ts';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
 import { isCns, phoneKind } from '../../core/masking/checksums.ts';
+import { apply, createNamespaces, installCrds, suffix } from '../../operator/test/support.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(90_000);
 
@@ -81,5 +87,100 @@ describe('identifiers stored in their printed layouts', () => {
     const ids = Object.keys(ROWS).map(Number);
     const res = await client.query<{ id: number; texto: string }>('SELECT id, notes AS texto FROM customers WHERE id = ANY($1::int[]) ORDER BY id', [ids]);
     expect(res.rows.map((row) => `${row.id}|${row.texto}`)).toEqual(expected());
+  });
+});
+
+// ---- HTTP: JSON, text and HTML bodies, written a few bytes at a time -----------------------------------------
+
+const LINK = 'https://crm.exemplo.com.br/?email=joao%40gmail.com&tel=%2B55%2011%2091234-5678';
+const LINK_MASKED = 'https://crm.exemplo.com.br/?email=j***%40g***.com&tel=%2B**%20**%20*****-5678';
+const JSON_BODY = {
+  obs: `Cartão SUS ${card(PHONE_PREFIXED_CNS)}`, // not `cns`: that key would mask the whole value by name
+  link: LINK,
+  nota: `cpf 529${NBSP}982${NBSP}247${NBSP}25`,
+  fullwidth: '５２９.９８２.２４７-２５',
+  empresa: '11 222 333 0001 81',
+  ok: 'R$ 1.234.567,89 versão 1.2.3',
+};
+const JSON_MASKED = {
+  obs: `Cartão SUS *** **** **** **${PHONE_PREFIXED_CNS.slice(-2)}`,
+  link: LINK_MASKED,
+  nota: 'cpf *** *** *** 25',
+  fullwidth: '***.***.***-25',
+  empresa: '** *** *** **** 81',
+  ok: 'R$ 1.234.567,89 versão 1.2.3',
+};
+const TEXT_BODY = `cartão ${card('762376345912761', '.')}\ncpf 529.982.247.25\n${LINK}\nligar +55 (11) 9 1234-5678\npedido 123456\n`;
+const TEXT_MASKED = `cartão ***.****.****.**61\ncpf ***.***.***.25\n${LINK_MASKED}\nligar +** (**) * ****-5678\npedido 123456\n`;
+const HTML_BODY = '<p>joao&#64;gmail.com</p><p>CNS 762&nbsp;3763&nbsp;4591&nbsp;2761</p><p>1.234,56</p>';
+const HTML_MASKED = '<p>j***@g***.com</p><p>CNS *** **** **** **61</p><p>1.234,56</p>';
+
+const BODIES: Record<string, [string, string]> = {
+  '/customers/layouts.json': ['application/json', JSON.stringify(JSON_BODY)],
+  '/customers/layouts.txt': ['text/plain; charset=utf-8', TEXT_BODY],
+  '/customers/layouts.html': ['text/html; charset=utf-8', HTML_BODY],
+};
+
+/** Writes the body three bytes at a time, each write on its own turn of the event loop. */
+async function dribble(res: ServerResponse, body: string): Promise<void> {
+  const bytes = Buffer.from(body, 'utf8');
+  for (let i = 0; i < bytes.length; i += 3) {
+    res.write(bytes.subarray(i, i + 3));
+    await new Promise((r) => setImmediate(r));
+  }
+  res.end();
+}
+
+describe('identifiers in printed layouts in HTTP response bodies', () => {
+  const POLICY = 'customers-api';
+  const ns = `mask-layouts-${suffix()}`;
+  let server: Server;
+  let sidecar: SidecarProcess;
+  let httpToken: string;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const [type, body] = BODIES[(req.url ?? '').split('?')[0] ?? ''] ?? ['text/plain', 'not found'];
+      res.writeHead(body === 'not found' ? 404 : 200, { 'content-type': type });
+      dribble(res, body).catch(() => res.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = server.address();
+    const endpoint = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+    await installCrds();
+    await createNamespaces(ns);
+    const fx = await sidecarFixture(ns);
+    await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
+    mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
+    const [listenPort = 0] = await freePorts(1);
+    // Every built-in detector, no name rules: only content detection can catch these values.
+    await apply([httpPolicy(ns, POLICY, { endpoint, issuer: requireIdp().issuer, listenPort, over: { masking: { style: 'partial' } } })]);
+    sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9' });
+    httpToken = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+  }, 180_000);
+
+  afterAll(async () => {
+    await sidecar?.stop();
+    await new Promise<void>((r) => { server?.closeAllConnections(); server?.close(() => r()); });
+  }, 60_000);
+
+  const get = (path: string): ReturnType<typeof agentRequest> => agentRequest(`${sidecar.url(POLICY)}${path}`, { token: httpToken, purpose: 'customer-support' });
+
+  it('a JSON body: every layout masked, escapes re-encoded, the rest unchanged', async () => {
+    const r = await get('/customers/layouts.json');
+    expect(r.status).toBe(200);
+    expect(r.json()).toEqual(JSON_MASKED);
+  });
+
+  it('a plain-text body', async () => {
+    const r = await get('/customers/layouts.txt');
+    expect(r.status).toBe(200);
+    expect(r.text).toBe(TEXT_MASKED);
+  });
+
+  it('an HTML body with character references', async () => {
+    const r = await get('/customers/layouts.html');
+    expect(r.status).toBe(200);
+    expect(r.text).toBe(HTML_MASKED);
   });
 });
