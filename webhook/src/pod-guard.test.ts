@@ -150,9 +150,10 @@ describe('pod guard: user volumes with reserved names or the sidecar\'s sources'
 
   it('refuses privileged agents and capabilities that reach other containers\' files', () => {
     const pod = injectedPod();
-    agent(pod).securityContext = { privileged: true, capabilities: { add: ['CAP_SYS_ADMIN', 'NET_BIND_SERVICE', 'sys_ptrace'] } };
+    agent(pod).securityContext = { privileged: true, capabilities: { add: ['CAP_SYS_ADMIN', 'NET_BIND_SERVICE', 'sys_ptrace'] }, windowsOptions: { hostProcess: true } };
     expect(violations(pod)).toEqual([
       expect.stringMatching(/^container agent is privileged/),
+      expect.stringMatching(/^container agent is a Windows host process/),
       expect.stringMatching(/^container agent adds capabilities CAP_SYS_ADMIN, sys_ptrace/),
     ]);
   });
@@ -161,7 +162,8 @@ describe('pod guard: user volumes with reserved names or the sidecar\'s sources'
     const pod = injectedPod();
     pod.spec.shareProcessNamespace = true;
     pod.spec.hostPID = true;
-    expect(violations(pod)).toEqual([expect.stringMatching(/^spec.shareProcessNamespace: true/), expect.stringMatching(/^spec.hostPID: true/)]);
+    pod.spec.hostNetwork = true;
+    expect(violations(pod)).toEqual([expect.stringMatching(/^spec.shareProcessNamespace: true/), expect.stringMatching(/^spec.hostPID: true/), expect.stringMatching(/^spec.hostNetwork: true/)]);
   });
 });
 
@@ -177,8 +179,10 @@ describe('pod guard: look-alike proxies and forged injection', () => {
     ['another uid (the agent\'s)', (p) => { (proxy(p).securityContext as Record<string, unknown>).runAsUser = 1000; }, 'guarita-proxy.securityContext.runAsUser is 1000'],
     ['a writable root filesystem', (p) => { (proxy(p).securityContext as Record<string, unknown>).readOnlyRootFilesystem = false; }, 'readOnlyRootFilesystem'],
     ['GUARITA_TARGETS naming a policy that does not exist', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_TARGETS')!.value = '[{"policy":"ghost","target":"x","protocol":"http","listenPort":1}]'; }, 'names AccessPolicy ghost, which does not exist'],
+    ['GUARITA_TARGETS naming only some of the selecting policies', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_TARGETS')!.value = '[{"policy":"orders-db","target":"orders-db","protocol":"postgres","listenPort":15432}]'; }, 'names orders-db, but the AccessPolicies selecting this pod are customers-api, orders-db'],
+    ['a pod its policies do not select', (p) => { p.metadata.labels = { app: 'billing' }; }, 'but the AccessPolicies selecting this pod are none'],
     ['GUARITA_TARGETS not JSON', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_TARGETS')!.value = '{'; }, 'GUARITA_TARGETS is not JSON'],
-    ['GUARITA_TARGETS with another port', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_TARGETS')!.value = '[{"policy":"orders-db","target":"orders-db","protocol":"postgres","listenPort":1}]'; }, 'differs from the AccessPolicies it names'],
+    ['GUARITA_TARGETS with another port', (p) => { proxy(p).env!.find((e) => e.name === 'GUARITA_TARGETS')!.value = '[{"policy":"customers-api","target":"customers-api","protocol":"http","listenPort":18080},{"policy":"orders-db","target":"orders-db","protocol":"postgres","listenPort":1}]'; }, 'differs from the AccessPolicies it names'],
     ['moved to the regular containers', (p) => { const c = proxy(p); p.spec.initContainers = p.spec.initContainers!.filter((x) => x !== c); p.spec.containers.push(c); }, 'listed as a container, the injector writes it as an init container'],
   ];
   it.each(forgeries)('refuses a proxy with %s', (_name, mutate, fragment) => {

@@ -11,7 +11,7 @@
 // and exec/attach into the proxy. Pure.
 import type { AccessPolicy } from '../../crds/types.ts';
 import { SIDECAR_NAME, VOLUME_PREFIX } from './constants.ts';
-import { targetOf } from './inject.ts';
+import { matchingPolicies, targetOf } from './inject.ts';
 import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
 import { sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
@@ -112,9 +112,10 @@ const DANGEROUS_CAPABILITIES = new Set(['ALL', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_R
 
 /** A container that can reach the node (privileged, or a capability to mount, trace or read around permissions). */
 function escapes(p: Placed): string[] {
-  const sc = p.c.securityContext as { privileged?: unknown; capabilities?: { add?: unknown } } | undefined;
+  const sc = p.c.securityContext as { privileged?: unknown; capabilities?: { add?: unknown }; windowsOptions?: { hostProcess?: unknown } } | undefined;
   const out: string[] = [];
   if (sc?.privileged === true) out.push(`${p.kind} ${p.c.name} is privileged: it can reach the node's disks and the proxy's volumes; remove securityContext.privileged`);
+  if (sc?.windowsOptions?.hostProcess === true) out.push(`${p.kind} ${p.c.name} is a Windows host process: it runs on the node itself; remove securityContext.windowsOptions.hostProcess`);
   const add = Array.isArray(sc?.capabilities?.add) ? (sc.capabilities.add as unknown[]).filter((x): x is string => typeof x === 'string') : [];
   const bad = add.filter((cap) => DANGEROUS_CAPABILITIES.has(cap.toUpperCase().replace(/^CAP_/, '')));
   if (bad.length > 0) out.push(`${p.kind} ${p.c.name} adds capabilities ${bad.join(', ')}: they reach other containers' files; remove them from securityContext.capabilities.add`);
@@ -138,6 +139,8 @@ function sharedNamespaces(pod: Pod): string[] {
   const out: string[] = [];
   if (pod.spec.shareProcessNamespace === true) out.push(`spec.shareProcessNamespace: true lets agent containers read ${SIDECAR_NAME}'s files through /proc; remove it (kubectl debug --share-processes included)`);
   if (pod.spec.hostPID === true) out.push(`spec.hostPID: true lets agent containers read ${SIDECAR_NAME}'s files through /proc; remove it`);
+  // The injector refuses these too; a pod that skipped it (forged "injected") must not keep them.
+  if (pod.spec.hostNetwork === true) out.push(`spec.hostNetwork: true puts ${SIDECAR_NAME}'s loopback listeners on the node; remove it`);
   return out;
 }
 
@@ -185,9 +188,12 @@ export function firstDifference(expected: unknown, actual: unknown, path: string
 
 interface Expected { container: Container; volumes: Volume[] }
 
-/** What the injector writes for the policies the proxy's GUARITA_TARGETS lists, or why that cannot be known. */
-function expectedInjection(proxy: Container, policies: readonly AccessPolicy[], cfg: SidecarConfig): Expected | string {
-  const raw = proxy.env?.find((e) => e.name === 'GUARITA_TARGETS')?.value;
+/**
+ * What the injector writes for the policies the proxy's GUARITA_TARGETS lists, or why that cannot
+ * be known. The list must be the policies that select the pod (a forged proxy could otherwise
+ * serve a target whose podSelector excludes this pod).
+ */
+function listedPolicies(raw: string | undefined): unknown[] | string {
   let listed: unknown;
   try {
     listed = JSON.parse(raw ?? 'null') as unknown;
@@ -195,13 +201,18 @@ function expectedInjection(proxy: Container, policies: readonly AccessPolicy[], 
     return 'its GUARITA_TARGETS is not JSON';
   }
   if (!Array.isArray(listed) || listed.length === 0) return 'its GUARITA_TARGETS lists no target';
-  const names = listed.map((t) => (typeof t === 'object' && t !== null ? (t as { policy?: unknown }).policy : undefined));
-  const found: AccessPolicy[] = [];
-  for (const name of names) {
-    const policy = policies.find((p) => p.metadata.name === name);
-    if (policy === undefined) return `its GUARITA_TARGETS names AccessPolicy ${String(name)}, which does not exist in this namespace`;
-    found.push(policy);
-  }
+  return listed.map((t) => (typeof t === 'object' && t !== null ? (t as { policy?: unknown }).policy : undefined));
+}
+
+function expectedInjection(pod: Pod, proxy: Container, policies: readonly AccessPolicy[], cfg: SidecarConfig): Expected | string {
+  const raw = proxy.env?.find((e) => e.name === 'GUARITA_TARGETS')?.value;
+  const names = listedPolicies(raw);
+  if (typeof names === 'string') return names;
+  const missing = names.find((name) => !policies.some((p) => p.metadata.name === name));
+  if (missing !== undefined || names.includes(undefined)) return `its GUARITA_TARGETS names AccessPolicy ${String(missing)}, which does not exist in this namespace`;
+  const found = names.map((name) => policies.find((p) => p.metadata.name === name) as AccessPolicy);
+  const selecting = matchingPolicies(pod, policies).map((p) => p.metadata.name);
+  if (!deepEqual(selecting, names)) return `its GUARITA_TARGETS names ${names.map(String).join(', ')}, but the AccessPolicies selecting this pod are ${selecting.join(', ') || 'none'}`;
   const targets = found.map(targetOf);
   if (targetsJson(targets) !== raw) return 'its GUARITA_TARGETS differs from the AccessPolicies it names';
   return { container: sidecarContainer(targets, cfg), volumes: sidecarVolumes(targets, cfg) };
@@ -218,7 +229,7 @@ function judgeProxy(pod: Pod, policies: readonly AccessPolicy[], cfg: SidecarCon
   for (const p of named.filter((x) => x.kind === 'ephemeral container')) problems.push(`ephemeral container ${p.c.name}: the name ${SIDECAR_NAME} is reserved for the injected proxy; rename the debug container`);
   const candidate = named.find((x) => x.kind !== 'ephemeral container');
   if (candidate === undefined) return { genuine: undefined, problems, expectedVolumes: [] };
-  const expected = expectedInjection(candidate.c, policies, cfg);
+  const expected = expectedInjection(pod, candidate.c, policies, cfg);
   const why = typeof expected === 'string' ? expected : proxyDifference(candidate, expected, cfg);
   if (why !== undefined || typeof expected === 'string') {
     problems.push(`${candidate.kind} ${SIDECAR_NAME} is not the proxy the injector writes: ${why ?? ''}; ${RECREATE}`);

@@ -153,6 +153,10 @@ describe('sidecar-only volumes (item 4) through kubectl and the apiserver', () =
     p2.env = proxy.env!.map((e) => (e.name === 'GUARITA_OPERATOR_URL' ? genuine.spec.initContainers![0]!.env!.find((x) => x.name === e.name)! : e));
     p2.image = 'busybox';
     expect(await refused(otherImage)).toContain('guarita-proxy.image is "busybox"');
+    // The genuine proxy, copied into a pod its policy's podSelector does not select.
+    const unselected: Pod = { ...structuredClone(forged), metadata: { name: 'agent-unselected', namespace: ns, labels: { app: 'billing-agent' }, annotations: genuine.metadata.annotations } };
+    unselected.spec.initContainers = structuredClone(genuine.spec.initContainers);
+    expect(await refused(unselected)).toContain('its GUARITA_TARGETS names orders-db, but the AccessPolicies selecting this pod are none');
   });
 
   it('freezes the injected proxy on UPDATE (kubectl set image) but lets labels and agent images change', async () => {
@@ -174,8 +178,13 @@ describe('sidecar-only volumes (item 4) through kubectl and the apiserver', () =
     expect(await patch({ name: 'snoop', image: 'busybox', volumeMounts: [{ name: 'guarita-spool', mountPath: '/s' }] })).toContain('ephemeral container snoop mounts volume guarita-spool, the proxy\'s spool');
     expect(await patch({ name: 'tokens', image: 'busybox', volumeMounts: [{ name: 'guarita-tokens', mountPath: '/t' }] })).toContain('ephemeral container tokens mounts volume guarita-tokens');
     expect(await patch({ name: 'root', image: 'busybox', securityContext: { privileged: true } })).toContain('ephemeral container root is privileged');
+    // A copy sharing processes with the proxy. kubectl drops the labels of the copy, so its proxy
+    // also serves a policy that no longer selects it: refused for both (shareProcessNamespace on its
+    // own is in the pod corpus above).
     const copy = await kFails(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--copy-to=agent-1-copy', '--share-processes', '--', 'true']);
-    expect(copy).toContain('spec.shareProcessNamespace: true');
+    expect(copy).toContain(denied);
+    expect(copy).toContain('its GUARITA_TARGETS names orders-db, but the AccessPolicies selecting this pod are none');
+    expect(await kFails(['-n', ns, 'get', 'pod', 'agent-1-copy'])).toContain('NotFound');
     // An ordinary debug container on the agent is still possible.
     await k(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--', 'true']);
   });
