@@ -65,7 +65,7 @@ export interface OidcOptions {
 interface Discovery { jwksUri: string; fetchedAt: number }
 
 /** The last good key set of an issuer. */
-interface KeySet { uri: string; verify: ReturnType<typeof createLocalJWKSet>; kids: Set<string>; fetchedAt: number }
+interface KeySet { uri: string; verify: ReturnType<typeof createLocalJWKSet>; fetchedAt: number }
 
 /** Spaces fetches to one issuer. */
 class FetchGate {
@@ -191,6 +191,10 @@ export class OidcVerifier {
 
   async #getJson(url: string, what: string): Promise<unknown> {
     const res = await request(url, { headersTimeout: this.#opts.fetchTimeoutMs, bodyTimeout: this.#opts.fetchTimeoutMs, headers: { accept: 'application/json' } });
+    if (Number(res.headers['content-length'] ?? 0) > this.#opts.maxDocumentBytes) {
+      res.body.destroy();
+      throw new Error(`${what} at ${url} is larger than ${this.#opts.maxDocumentBytes} bytes`);
+    }
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`${what} at ${url} answered HTTP ${res.statusCode}`);
     if (Buffer.byteLength(text) > this.#opts.maxDocumentBytes) throw new Error(`${what} at ${url} is larger than ${this.#opts.maxDocumentBytes} bytes`);
@@ -229,9 +233,7 @@ export class OidcVerifier {
     state.jwksGate.pass('its signing keys');
     const body = (await this.#getJson(jwksUri, 'the JWKS')) as JSONWebKeySet | null;
     if (body === null || typeof body !== 'object' || !Array.isArray(body.keys)) throw new Error(`the JWKS at ${jwksUri} has no keys array`);
-    const verify = createLocalJWKSet(body);
-    const kids = new Set(body.keys.flatMap((k) => (typeof k.kid === 'string' ? [k.kid] : [])));
-    return { uri: jwksUri, verify, kids, fetchedAt: this.#opts.now() };
+    return { uri: jwksUri, verify: createLocalJWKSet(body), fetchedAt: this.#opts.now() };
   }
 
   /** One refresh at a time per issuer; the result replaces the key set only when it succeeded. */
@@ -290,7 +292,8 @@ export class OidcVerifier {
   }
 
   #unknownKidOffline(issuer: string, kid: string | undefined, why: string): AuthError {
-    return unavailable('unknown-key-offline', `the token is signed with a key (kid ${JSON.stringify(kid ?? null)}) that is not among the cached keys of ${issuer}, and the issuer cannot be asked for new keys (${why}); a key never fetched from the issuer is not trusted: retry when it is reachable`);
+    // The kid is the client's text: quoted and cut short.
+    return unavailable('unknown-key-offline', `the token is signed with a key (kid ${JSON.stringify(kid?.slice(0, 64) ?? null)}) that is not among the cached keys of ${issuer}, and the issuer cannot be asked for new keys (${why}); a key never fetched from the issuer is not trusted: retry when it is reachable`);
   }
 
   async #verifyWith(token: string, keys: KeySet, settings: OidcSettings, algorithms: string[]): Promise<JWTPayload> {
