@@ -23,11 +23,14 @@ export interface ApiserverFiles {
 }
 
 /**
- * The legacy OIDC authenticator (--oidc-*), for tests that need people authenticated by an IdP
- * (the four-eyes check against a real username mapping). Without usernamePrefix the apiserver's
- * own default applies: `<issuerUrl>#` unless the claim is email.
+ * An OIDC authenticator, for tests that need people authenticated by an IdP (the four-eyes check
+ * against a real username mapping). `flags`: the legacy --oidc-* flags; without usernamePrefix the
+ * apiserver's own default applies, `<issuerUrl>#` unless the claim is email. `config`: structured
+ * authentication (--authentication-config, AuthenticationConfiguration jwt[].claimMappings), where
+ * the prefix is required and the uid can be mapped from a claim.
  */
 export interface ApiserverOidc {
+  mode?: 'flags' | 'config';
   issuerUrl: string;
   clientId: string;
   /** CA of the IdP's serving certificate (the issuer must be https). */
@@ -35,10 +38,30 @@ export interface ApiserverOidc {
   usernameClaim: string;
   usernamePrefix?: string;
   groupsClaim: string;
+  /** config mode only: claimMappings.uid.claim. */
+  uidClaim?: string;
 }
 
-function oidcArgs(oidc: ApiserverOidc | undefined): string[] {
+function authenticationConfig(oidc: ApiserverOidc, dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'authentication.yaml');
+  writeFileSync(file, stringify({
+    apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AuthenticationConfiguration',
+    jwt: [{
+      issuer: { url: oidc.issuerUrl, audiences: [oidc.clientId], certificateAuthority: readFileSync(oidc.caFile, 'utf8') },
+      claimMappings: {
+        username: { claim: oidc.usernameClaim, prefix: oidc.usernamePrefix ?? '' },
+        groups: { claim: oidc.groupsClaim, prefix: '' },
+        ...(oidc.uidClaim === undefined ? {} : { uid: { claim: oidc.uidClaim } }),
+      },
+    }],
+  }));
+  return file;
+}
+
+function oidcArgs(oidc: ApiserverOidc | undefined, dir: string): string[] {
   if (oidc === undefined) return [];
+  if (oidc.mode === 'config') return [`--authentication-config=${authenticationConfig(oidc, dir)}`];
   return [
     `--oidc-issuer-url=${oidc.issuerUrl}`, `--oidc-client-id=${oidc.clientId}`, `--oidc-ca-file=${oidc.caFile}`,
     `--oidc-username-claim=${oidc.usernameClaim}`, `--oidc-groups-claim=${oidc.groupsClaim}`,
@@ -112,7 +135,7 @@ export async function startApiserver(runDir: string, binDir: string, etcdUrl: st
   const proc = supervise({
     name: 'kube-apiserver',
     command: join(binDir, 'kube-apiserver'),
-    args: [...apiserverArgs(port, etcdUrl, files, admission.configFile), ...oidcArgs(oidc)],
+    args: [...apiserverArgs(port, etcdUrl, files, admission.configFile), ...oidcArgs(oidc, join(runDir, 'kube', 'authentication'))],
     logFile: join(runDir, 'logs', 'kube-apiserver.log'),
   });
   progress('apiserver', `starting on ${url}`);
