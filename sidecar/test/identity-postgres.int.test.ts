@@ -6,9 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importJWK, SignJWT, type JWK } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { request } from 'undici';
 import pg from 'pg';
-import { eventually } from '../../operator/test/support.ts';
+import { createServiceAccount, eventually, k, serviceAccountToken } from '../../operator/test/support.ts';
+import { tokenIssuer } from '../src/identity/service-account.ts';
 import { loadHarnessState, requireIdp } from '../../e2e/harness/state.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
 
@@ -19,7 +22,8 @@ let token: string;
 const clients: pg.Client[] = [];
 
 beforeAll(async () => {
-  s = await startPgScenario({});
+  // A review budget of 4 per source (1 a minute more) bounds the flood test exactly.
+  s = await startPgScenario({ env: { GUARITA_TOKENREVIEW_BURST: '4', GUARITA_TOKENREVIEW_PER_MINUTE: '1' } });
   token = await s.token('support-agent');
 }, 180_000);
 
@@ -131,5 +135,56 @@ describe('item 7: a token does not outlive its exp on an open PostgreSQL session
     } finally {
       await client.end().catch(() => undefined);
     }
+  });
+});
+
+describe('item 9: service-account token floods over PostgreSQL logins', () => {
+  async function counter(name: string, labels = ''): Promise<number> {
+    const res = await request(`http://127.0.0.1:${s.adminPort}/metrics`);
+    const text = await res.body.text();
+    return text.split('\n').filter((l) => l.startsWith(`${name}{`) && l.includes(labels)).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  }
+
+  async function apiserverTokenReviews(): Promise<number> {
+    return (await k(['get', '--raw', '/metrics'])).split('\n').filter((l) => l.startsWith('apiserver_request_total{') && l.includes('resource="tokenreviews"'))
+      .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  }
+
+  async function login(password: string): Promise<Error & { code?: string }> {
+    const c = new pg.Client({ host: '127.0.0.1', port: s.port, user: 'agent', password, database: s.database, options: PURPOSE_OPTIONS });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.end();
+      return Object.assign(new Error('logged in'), { code: 'OK' });
+    } catch (err) {
+      return err as Error & { code?: string };
+    }
+  }
+
+  it('60 logins with junk and forged service-account tokens cost at most the review budget; refusals are 28P01 or 57P03', async () => {
+    await setIdentity({ ...original(), serviceAccounts: { audiences: ['guarita'] } });
+    await createServiceAccount(s.namespace, 'batch-runner');
+    const real = await serviceAccountToken(s.namespace, 'batch-runner', 'guarita');
+    const issuer = tokenIssuer(real) ?? '';
+    const attacker = await generateKeyPair('RS256');
+    const now = Math.floor(Date.now() / 1000);
+    const forge = (over: Record<string, unknown> = {}): Promise<string> => new SignJWT({ iss: issuer, aud: ['guarita'], sub: `system:serviceaccount:${s.namespace}:batch-runner`, exp: now + 600, jti: randomBytes(6).toString('hex'), ...over })
+      .setProtectedHeader({ alg: 'RS256', kid: 'forged' }).sign(attacker.privateKey);
+    await eventually('service-account tokens are accepted by the policy in force', async () => ((await login(await forge())).message.includes('service-account') ? true : undefined));
+    const sentBefore = await counter('guarita_sidecar_tokenreviews_total');
+    const apiBefore = await apiserverTokenReviews();
+    const codes: string[] = [];
+    for (let i = 0; i < 20; i++) codes.push((await login(randomBytes(20).toString('hex'))).code ?? '');
+    for (let i = 0; i < 10; i++) codes.push((await login(await forge({ aud: ['elsewhere'] }))).code ?? '');
+    for (let i = 0; i < 30; i++) codes.push((await login(await forge())).code ?? '');
+    expect(codes.every((c) => c === '28P01' || c === '57P03')).toBe(true);
+    expect(codes.slice(0, 30).every((c) => c === '28P01')).toBe(true);
+    const sent = (await counter('guarita_sidecar_tokenreviews_total')) - sentBefore;
+    expect(sent).toBeLessThanOrEqual(5);
+    expect((await apiserverTokenReviews()) - apiBefore).toBeLessThan(60);
+    expect(codes.slice(30).filter((c) => c === '57P03').length).toBeGreaterThanOrEqual(20);
+    expect(await counter('guarita_sidecar_tokenreview_refused_total', 'reason="rate-limited-source"')).toBeGreaterThanOrEqual(20);
+    await setIdentity(original());
   });
 });
