@@ -3,6 +3,7 @@
 // it from the AccessPolicy in force and restarts the listener when it changes (open sessions end
 // with 57P01, as on any endpoint or credential change). Until the policy is in force, the
 // listener runs against a placeholder upstream: the enforcer refuses every session then.
+import { parseDuration } from '../../core/duration.ts';
 import { startPostgresListener, type PostgresListener, type PostgresTargetConfig } from './postgres/index.ts';
 import type { SidecarConfig, TargetConfig } from './config.ts';
 import type { SidecarEnforcer } from './enforcer.ts';
@@ -19,7 +20,10 @@ function resolve(t: TargetConfig, ctx: Ctx): PostgresTargetConfig {
   const available = ctx.enforcer.available(t);
   if (!available.ok) return PLACEHOLDER(t.target);
   try {
-    return postgresUpstream(available.target.policy, ctx.config.credentialsDir);
+    const upstream = postgresUpstream(available.target.policy, ctx.config.credentialsDir);
+    const timeout = available.target.policy.spec.target.statementTimeout;
+    // Part of the upstream config: a changed timeout restarts the listener like any endpoint change.
+    return timeout === undefined ? upstream : { ...upstream, statementTimeoutMs: Math.round(parseDuration(timeout) * 1000) };
   } catch (err) {
     ctx.logger.error({ target: t.target, err: errorMessage(err) }, 'cannot resolve the postgres upstream');
     return PLACEHOLDER(t.target);

@@ -7,12 +7,13 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { serialize } from 'pg-protocol';
 import type { Enforcer, Session } from '../enforcement.ts';
-import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './backend.ts';
+import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, parameterStatus, readyForQuery } from './backend.ts';
 import { FrontendReader, ProtocolError, type FrontendMessage, type StartupPacket } from './frontend.ts';
 import { Pipeline } from './pipeline.ts';
+import { maskErrorOrNotice, maskParameterStatus, startupPinnedProblem } from './server-messages.ts';
 import { parseStartup, upstreamDatabase, upstreamParams, type StartupRequest } from './startup.ts';
 import { connectUpstream, sendCancelRequest, UpstreamConnectError, type PostgresTargetConfig, type UpstreamConnection } from './upstream.ts';
-import type { BackendMessage } from './upstream-reader.ts';
+import { UpstreamProtocolError, type BackendMessage } from './upstream-reader.ts';
 
 export interface PostgresListenerMetrics {
   connectionOpened?(): void;
@@ -56,9 +57,22 @@ export class CancelRegistry {
 /** PostgreSQL's own bound on an authentication message (PG_MAX_AUTH_TOKEN_LENGTH). */
 const MAX_PASSWORD_MESSAGE = 65_535;
 
-/** Client data buffered beyond this pauses reading from the client. */
-const CLIENT_HIGH_WATER = 8 * 1024 * 1024;
+// Memory per connection is bounded (docs/postgres.md, "Memory per connection"). A client that
+// pipelines without reading its results is read no further while (a) more than
+// MAX_PENDING_MESSAGES messages sent upstream still await their answers, or (b) more than
+// CLIENT_OUT_HIGH bytes of answers wait for the client to read them; what it keeps sending then
+// stays in its own socket (TCP flow control), as with PostgreSQL itself.
+/** Unparsed client bytes beyond this (besides one partial message) pause reading from the client. */
+const CLIENT_HIGH_WATER = 1024 * 1024;
+/** Answers queued towards the client (Node's socket buffer) beyond this stop both pumps. */
+export const CLIENT_OUT_HIGH = 1024 * 1024;
+/** Messages sent upstream whose answers are still due, per connection (a Query counts one, Parse two). */
+export const MAX_PENDING_MESSAGES = 1024;
+/** Parsed upstream messages not yet handled, in count and bytes, beyond which the upstream is not read. */
 const UPSTREAM_QUEUE_HIGH = 4096;
+const UPSTREAM_QUEUE_HIGH_BYTES = 1024 * 1024;
+/** The server's own statement_timeout (pinned at startup) fires first; the listener cancels only what outlived it. */
+const STATEMENT_TIMEOUT_GRACE_MS = 1000;
 
 type Phase = 'startup' | 'password' | 'opening' | 'ready' | 'draining' | 'closed';
 
@@ -76,7 +90,12 @@ export class ProxyConnection {
   private pipeline: Pipeline | undefined;
   private pumping = false;
   private readonly upQueue: Array<[BackendMessage, Buffer]> = [];
+  private upQueueBytes = 0;
   private upPumping = false;
+  /** The statement the statementTimeout backstop watches, and its timer. */
+  private watched: { statement: object; timer: NodeJS.Timeout } | undefined;
+  /** Pumps waiting for room: woken when answers were handled, the client drained, or the connection closed. */
+  private roomWaiters: Array<() => void> = [];
   private upstreamDrain: Promise<void> | undefined;
   private clientPausedForUpstream = false;
   private clientOut: Buffer[] = [];
@@ -241,13 +260,14 @@ export class ProxyConnection {
 
   private async connect(session: Session, req: StartupRequest, database: string): Promise<void> {
     try {
-      this.upstream = await connectUpstream(this.ctx.target, database, upstreamParams(req));
+      this.upstream = await connectUpstream(this.ctx.target, database, upstreamParams(req, this.ctx.target.statementTimeoutMs));
     } catch (err) {
       const e = err instanceof UpstreamConnectError ? err : new UpstreamConnectError(String(err));
       this.log.warn({ err: e.message, sqlstate: e.sqlstate }, 'upstream connection failed');
       this.closeReason = `upstream connection failed: ${e.message}`;
       // The client's own credential was fine: an authentication failure upstream is the Secret's, not 28xxx for the client.
-      this.refuse(e.sqlstate.startsWith('28') ? '08006' : e.sqlstate, e.message);
+      // The server's words can repeat what the client sent (an application_name, a setting's value): masked.
+      this.refuse(e.sqlstate.startsWith('28') ? '08006' : e.sqlstate, session.newMaskSession().maskText(e.message));
       return;
     }
     if (this.phase === 'closed') {
@@ -258,6 +278,14 @@ export class ProxyConnection {
   }
 
   private ready(session: Session, up: UpstreamConnection): void {
+    // Role or database defaults (ALTER ROLE ... SET) are outranked by the pinned startup options;
+    // a server that still reports another value (or none) is not one the classifier can judge for.
+    const pinned = startupPinnedProblem(up.parameters);
+    if (pinned !== undefined) {
+      this.log.warn({ reason: pinned }, 'upstream session refused: pinned setting');
+      this.refuse('42501', pinned);
+      return;
+    }
     clearTimeout(this.startupTimer);
     this.phase = 'ready';
     this.reader.maxMessageBytes = this.ctx.maxMessageBytes;
@@ -284,7 +312,12 @@ export class ProxyConnection {
     }
     const key = up.backendKey;
     if (key !== undefined) this.ctx.registry.add(key.processId, key.secretKey, this);
-    const hello = [authenticationOk(), ...up.noticeMessages, ...up.parameterMessages];
+    const mask = session.newMaskSession();
+    const hello = [
+      authenticationOk(),
+      ...up.noticeMessages.map((n) => maskErrorOrNotice('N', n, mask)),
+      ...[...up.parameters].map(([name, value]) => maskParameterStatus(name, value, parameterStatus(name, value), mask)),
+    ];
     if (key !== undefined) hello.push(backendKeyData(key.processId, key.secretKey));
     hello.push(readyForQuery(up.status));
     this.client.write(Buffer.concat(hello));
@@ -314,9 +347,64 @@ export class ProxyConnection {
     while (this.phase === 'ready' && (m = this.reader.next()) !== undefined) {
       const step = pipeline.handleClient(m);
       if (step !== undefined) await step;
+      this.watchStatement(pipeline);
       const bp = this.upstreamDrain;
       if (bp !== undefined) await bp;
+      await this.roomForMore(pipeline);
     }
+  }
+
+  private clientBacklog(): number {
+    return this.client.writableLength + this.clientOutBytes;
+  }
+
+  /**
+   * Waits while the client has too much outstanding: answers due from upstream, or answers it
+   * has not read. Nothing more is read from the client meanwhile (its data waits in the reader,
+   * up to CLIENT_HIGH_WATER, then in the kernel).
+   */
+  private async roomForMore(pipeline: Pipeline): Promise<void> {
+    if (pipeline.pending >= MAX_PENDING_MESSAGES && this.phase === 'ready') {
+      // Without Sync or Flush the server may keep its answers buffered; ask for them (Flush has
+      // no answer and no effect on the batch). Reading resumes at half the bound, so a client
+      // pipelining at the bound costs one Flush per MAX_PENDING_MESSAGES / 2 messages.
+      this.toUpstream(serialize.flush());
+      this.flushUpstream();
+      while (this.phase === 'ready' && pipeline.pending > MAX_PENDING_MESSAGES / 2) await this.nextProgress();
+    }
+    while (this.phase === 'ready' && this.clientBacklog() >= CLIENT_OUT_HIGH) await this.nextProgress();
+  }
+
+  private nextProgress(): Promise<void> {
+    return new Promise<void>((r) => this.roomWaiters.push(r));
+  }
+
+  /**
+   * The policy's statementTimeout is pinned upstream at startup; a session that raised it anyway
+   * (a SET the classifier let through, a function's SET clause) is held to it here: a statement
+   * still running STATEMENT_TIMEOUT_GRACE_MS after the timeout is canceled. The clock starts when
+   * the statement becomes the oldest one the server has not answered, i.e. when it starts running.
+   */
+  private watchStatement(pipeline: Pipeline): void {
+    const timeoutMs = this.ctx.target.statementTimeoutMs;
+    if (timeoutMs === undefined || timeoutMs <= 0) return;
+    const running = pipeline.runningStatement;
+    if (running === this.watched?.statement) return;
+    clearTimeout(this.watched?.timer);
+    this.watched = undefined;
+    if (running === undefined || this.phase === 'closed') return;
+    const timer = setTimeout(() => {
+      const message = `canceling statement: it ran longer than the policy's statementTimeout (${timeoutMs} ms)`;
+      if (!pipeline.statementTimedOut(running, message)) return;
+      this.log.info({ timeoutMs }, 'statement outlived the policy statementTimeout: canceling it');
+      this.cancelUpstream();
+    }, timeoutMs + STATEMENT_TIMEOUT_GRACE_MS);
+    timer.unref();
+    this.watched = { statement: running, timer };
+  }
+
+  private wakeRoom(): void {
+    for (const w of this.roomWaiters.splice(0)) w();
   }
 
   /** Like toClient: what one step sends upstream (Bind, Execute, Sync, ...) goes in one write. */
@@ -358,13 +446,17 @@ export class ProxyConnection {
   private onUpstreamData(chunk: Buffer): void {
     if (!this.upstreamActive() || this.upstream === undefined) return;
     try {
-      this.upstream.reader.push(chunk, (msg, raw) => this.upQueue.push([msg, raw]));
+      this.upstream.reader.push(chunk, (msg, raw) => {
+        this.upQueue.push([msg, raw]);
+        this.upQueueBytes += raw.length;
+      });
     } catch (err) {
       this.log.error({ err }, 'invalid data from the upstream server');
-      this.terminate('08P01', 'invalid data from the upstream server');
+      if (err instanceof UpstreamProtocolError && err.sqlstate !== '08P01') this.terminate(err.sqlstate, err.message);
+      else this.terminate('08P01', `invalid data from the upstream server: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
-    if (this.upQueue.length > UPSTREAM_QUEUE_HIGH) this.upstream.socket.pause();
+    if (this.upQueue.length > UPSTREAM_QUEUE_HIGH || this.upQueueBytes > UPSTREAM_QUEUE_HIGH_BYTES) this.upstream.socket.pause();
     void this.pumpUpstream();
   }
 
@@ -375,8 +467,14 @@ export class ProxyConnection {
     try {
       let item: [BackendMessage, Buffer] | undefined;
       while (this.upstreamActive() && (item = this.upQueue.shift()) !== undefined) {
+        this.upQueueBytes -= item[1].length;
         const step = pipeline.handleUpstream(item[0], item[1]);
         if (step !== undefined) await step;
+        pipeline.progressed();
+        this.watchStatement(pipeline);
+        this.wakeRoom();
+        // A client that does not read: stop handling answers until it does (the upstream is paused meanwhile).
+        if (this.clientBacklog() >= CLIENT_OUT_HIGH) await this.clientDrained();
       }
     } catch (err) {
       this.log.error({ err }, 'handling an upstream message failed');
@@ -391,7 +489,16 @@ export class ProxyConnection {
   private resumeUpstreamIfDrained(): void {
     const up = this.upstream;
     if (up === undefined || !this.upstreamActive()) return;
-    if (this.upQueue.length < UPSTREAM_QUEUE_HIGH / 2 && !this.clientPausedForUpstream && up.socket.isPaused()) up.socket.resume();
+    if (this.upQueue.length < UPSTREAM_QUEUE_HIGH / 2 && this.upQueueBytes < UPSTREAM_QUEUE_HIGH_BYTES / 2 && !this.clientPausedForUpstream && up.socket.isPaused()) up.socket.resume();
+  }
+
+  /** Flushes what is gathered for the client, then resolves once its socket buffer is below CLIENT_OUT_HIGH (or the connection ends). */
+  private async clientDrained(): Promise<void> {
+    this.flushClient();
+    while (this.phase !== 'closed' && this.client.writableLength >= CLIENT_OUT_HIGH) {
+      this.upstream?.socket.pause();
+      await this.nextProgress();
+    }
   }
 
   /**
@@ -425,6 +532,7 @@ export class ProxyConnection {
     this.upstream?.socket.pause();
     this.client.once('drain', () => {
       this.clientPausedForUpstream = false;
+      this.wakeRoom();
       this.resumeUpstreamIfDrained();
     });
   }
@@ -437,6 +545,10 @@ export class ProxyConnection {
       this.log.info('approval wait canceled by the client');
       return;
     }
+    this.cancelUpstream();
+  }
+
+  private cancelUpstream(): void {
     const key = this.upstream?.backendKey;
     if (key === undefined) return;
     sendCancelRequest(this.ctx.target, key.processId, key.secretKey).catch((err: unknown) => this.log.warn({ err }, 'forwarding CancelRequest failed'));
@@ -485,6 +597,7 @@ export class ProxyConnection {
   /** Ends the session from the server side (revocation, upstream gone, shutdown). */
   terminate(code: string, message: string): void {
     if (this.phase === 'closed') return;
+    this.endedBySidecar = true;
     this.log.info({ sqlstate: code }, `terminating connection: ${message}`);
     this.refuse(code, message);
   }
@@ -498,23 +611,31 @@ export class ProxyConnection {
   }
 
   private tornDown = false;
+  /** Set when the sidecar ends the session (terminate): nothing more of the client's goes upstream. */
+  private endedBySidecar = false;
+
+  private closeUpstream(): void {
+    const up = this.upstream;
+    if (up === undefined) return;
+    const key = up.backendKey;
+    if (key !== undefined) this.ctx.registry.remove(key.processId, key.secretKey, this);
+    up.socket.removeAllListeners('close');
+    up.socket.on('error', () => undefined);
+    // What the client sent before it left (a Query right before Terminate) still goes; not when
+    // the sidecar ended the session (a pinned setting changed: the server would misread it).
+    const pending = this.upstreamOut.splice(0);
+    up.socket.end(Buffer.concat([...(this.endedBySidecar ? [] : pending), serialize.end()]));
+    setTimeout(() => up.socket.destroy(), 1000).unref();
+  }
 
   private async teardown(reason: string): Promise<void> {
     if (this.tornDown) return;
     this.tornDown = true;
     this.phase = 'closed';
+    this.wakeRoom();
+    clearTimeout(this.watched?.timer);
     clearTimeout(this.startupTimer);
-    const up = this.upstream;
-    if (up !== undefined) {
-      const key = up.backendKey;
-      if (key !== undefined) this.ctx.registry.remove(key.processId, key.secretKey, this);
-      up.socket.removeAllListeners('close');
-      up.socket.on('error', () => undefined);
-      // What the client sent before it left (a Query right before Terminate) still goes.
-      const pending = this.upstreamOut.splice(0);
-      up.socket.end(Buffer.concat([...pending, serialize.end()]));
-      setTimeout(() => up.socket.destroy(), 1000).unref();
-    }
+    this.closeUpstream();
     setTimeout(() => this.client.destroy(), 1000).unref();
     try {
       await this.pipeline?.shutdown(reason);

@@ -238,7 +238,8 @@ export interface ReaderLimits {
   maxMessageBytes: number;
 }
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** One message bounds what a connection buffers for it (and the copies made to decode and mask it): docs/postgres.md, "Memory per connection". */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Accumulates socket chunks and hands out complete messages. Chunks are kept as a list and

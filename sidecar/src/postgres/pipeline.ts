@@ -17,15 +17,16 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { serialize } from 'pg-protocol';
 import type {
-  BackendMessage, CommandCompleteMessage, MessageName, CopyResponse, DatabaseError, DataRowMessage, NoticeMessage,
+  BackendMessage, CommandCompleteMessage, MessageName, CopyResponse, DatabaseError, DataRowMessage,
   NotificationResponseMessage, ParameterStatusMessage, ReadyForQueryMessage, RowDescriptionMessage,
 } from 'pg-protocol/dist/messages.js';
 import type { Authorization, MaskSession, Session } from '../enforcement.ts';
-import { copyData, fieldsMessage, noticeResponse, notificationResponse, type TransactionStatus } from './backend.ts';
+import { copyData, fieldsMessage, noticeResponse, type TransactionStatus } from './backend.ts';
 import { CopyOutMasker } from './copy.ts';
 import { Execution, type Allowed } from './execution.ts';
 import type { FrontendMessage } from './frontend.ts';
 import { binaryRefusal, RowMasker, withResultFormats, type BinaryColumnsMode, type ColumnInfo } from './rows.ts';
+import { maskErrorOrNotice, maskNotification, maskParameterStatus, maskRowDescription, NO_DATA_MESSAGES, pinnedMismatch, pinnedMismatchMessage } from './server-messages.ts';
 import { statementFacts, type CopyPlan, type StatementFacts } from './statements.ts';
 
 /** Sent upstream in place of a denied statement: fails in the parser, runs nothing. */
@@ -125,27 +126,6 @@ function denialOf(auth: Exclude<Authorization, { verdict: 'allow' }>, canceled: 
   return { code: '42501', message: auth.message, hint: `once ApprovalRequest ${auth.approvalRequest} is approved, run the same statement again` };
 }
 
-const ERROR_FIELD_KEYS: Array<[string, keyof DatabaseError, boolean]> = [
-  ['S', 'severity', false], ['C', 'code', false], ['M', 'message', true], ['D', 'detail', true], ['H', 'hint', true],
-  ['P', 'position', false], ['p', 'internalPosition', false], ['q', 'internalQuery', true], ['W', 'where', true],
-  ['s', 'schema', false], ['t', 'table', false], ['c', 'column', false], ['d', 'dataType', false], ['n', 'constraint', false],
-  ['F', 'file', false], ['L', 'line', false], ['R', 'routine', false],
-];
-
-/** Error and notice texts can carry data ("Key (cpf)=(...) already exists"): masked by content. Undefined when unchanged. */
-export function maskedErrorOrNotice(kind: 'E' | 'N', msg: DatabaseError | NoticeMessage, mask: MaskSession): Buffer | undefined {
-  let changed = false;
-  const fields: Array<[string, string]> = [];
-  for (const [type, key, sensitive] of ERROR_FIELD_KEYS) {
-    const value = (msg as unknown as Record<string, unknown>)[key];
-    if (typeof value !== 'string') continue;
-    const out = sensitive ? mask.maskText(value) : value;
-    if (out !== value) changed = true;
-    fields.push([type, out]);
-  }
-  return changed ? fieldsMessage(kind, fields) : undefined;
-}
-
 export class Pipeline {
   private readonly session: Session;
   private readonly io: PipelineIO;
@@ -164,6 +144,10 @@ export class Pipeline {
   /** masking.binaryColumns of the policy, as of the latest allowed statement. */
   private binaryMode: BinaryColumnsMode = 'refuse';
   private wait: { controller: AbortController; canceled: boolean } | undefined;
+  /** A COPY ... FROM STDIN is waiting for the client's data (the server answers nothing else meanwhile). */
+  private copyIn = false;
+  private stopped = false;
+  private idleWaiters: Array<() => void> = [];
   private readonly clientHandlers: Record<FrontendMessage['type'], (m: never) => Promise<void> | void>;
   private readonly upstreamHandlers: { [K in Entry['kind']]: Handler<Extract<Entry, { kind: K }>> };
 
@@ -222,6 +206,26 @@ export class Pipeline {
   /** Messages sent upstream whose answers are still due. */
   get pending(): number {
     return this.entries.length;
+  }
+
+  /**
+   * The statement the server is running now: the oldest one sent whose answers are still due
+   * (a simple Query or an Execute of an allowed statement). A token for `statementTimedOut`.
+   */
+  get runningStatement(): object | undefined {
+    const head = this.entries[0];
+    return head !== undefined && (head.kind === 'query' || head.kind === 'execute') && head.exec !== undefined ? head : undefined;
+  }
+
+  /**
+   * The listener canceled `statement` for outliving the policy's statementTimeout: the server's
+   * "canceling statement due to user request" is rewritten to say so. False when it already ended.
+   */
+  statementTimedOut(statement: object, message: string): boolean {
+    const head = this.entries[0];
+    if (head !== statement || head === undefined || (head.kind !== 'query' && head.kind !== 'execute')) return false;
+    head.denial = { code: '57014', message };
+    return true;
   }
 
   /** Whether a statement is being held for approval (or being decided). */
@@ -298,9 +302,35 @@ export class Pipeline {
       return;
     }
     const exec = new Execution(d.exec, this.session);
+    await this.idle();
+    if (this.stopped) {
+      await this.finishExec(exec, 'not run: the session ended');
+      return;
+    }
     if (d.facts.copyOut.some((p) => p.describeSql !== undefined) && !this.unsynced) this.describeCopySources(d.facts.copyOut);
     this.send(m.raw, { kind: 'query', batch: this.batch, exec, plans: d.facts.copyOut, planIndex: 0, result: {} });
     await this.io.upstreamBackpressure();
+  }
+
+  /**
+   * An allowed simple Query goes upstream only once everything sent before it was answered. The
+   * server reports a changed setting (ParameterStatus) just before the ReadyForQuery of the
+   * statement that changed it: waiting for that answer means a statement lexed under a pinned
+   * setting the classifier did not assume is never sent (the session ends first). Drivers do
+   * not pipeline simple queries, so this costs them nothing; it also bounds a pipelining
+   * client's in-flight simple queries to one.
+   */
+  private async idle(): Promise<void> {
+    if (this.entries.length === 0 || this.copyIn) return;
+    // Answers of an unsynced extended batch may sit in the server's buffer: ask for them.
+    if (this.unsynced) this.io.toUpstream(serialize.flush());
+    while (this.entries.length > 0 && !this.copyIn && !this.stopped) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  /** Called after each upstream message is handled (and at shutdown): wakes a Query waiting for idle. */
+  progressed(): void {
+    if (this.entries.length > 0 && !this.copyIn && !this.stopped) return;
+    for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private denyQuery(denial: Denial): void {
@@ -473,7 +503,10 @@ export class Pipeline {
   handleUpstream(msg: BackendMessage, raw: Buffer): void | Promise<void> {
     switch (msg.name) {
       case 'notice':
-        return this.forwardMasked('N', msg as NoticeMessage, raw, this.currentMask());
+        return this.forwardMasked('N', raw, this.currentMask());
+      case 'replicationStart':
+        // CopyBothResponse (pg-protocol names 'W' replicationStart): replication streams cannot be masked.
+        return this.refuseMessage(msg);
       case 'parameterStatus':
         return this.onParameterStatus(msg as ParameterStatusMessage, raw);
       case 'notification':
@@ -495,32 +528,47 @@ export class Pipeline {
     return this.session.newMaskSession();
   }
 
-  private forwardMasked(kind: 'E' | 'N', msg: DatabaseError | NoticeMessage, raw: Buffer, mask: MaskSession): void {
-    this.io.toClient(maskedErrorOrNotice(kind, msg, mask) ?? raw);
+  private forwardMasked(kind: 'E' | 'N', raw: Buffer, mask: MaskSession): void {
+    this.io.toClient(maskErrorOrNotice(kind, raw, mask));
   }
 
+  /**
+   * A pinned setting reported with another value (a function's SET clause, set_config inside a
+   * function, a role default...) means the server now reads statement text differently from the
+   * classifier: the session ends before anything after this message reaches the client.
+   */
   private onParameterStatus(msg: ParameterStatusMessage, raw: Buffer): void {
-    if (msg.parameterName === 'client_encoding' && msg.parameterValue.toUpperCase() !== 'UTF8') {
-      // The sidecar decodes and masks UTF-8; another encoding would blind the masking and the policy.
-      this.io.terminate('0A000', `client_encoding ${msg.parameterValue} is not supported through the Guarita sidecar (UTF8 only)`);
+    const mismatch = pinnedMismatch(msg.parameterName, msg.parameterValue);
+    if (mismatch !== undefined) {
+      this.log.warn({ setting: mismatch.setting, value: msg.parameterValue }, 'the server reported a pinned setting changed: closing the session');
+      this.io.terminate('42501', pinnedMismatchMessage(mismatch.setting, msg.parameterValue, mismatch.expected));
       return;
     }
-    this.io.toClient(raw);
+    this.io.toClient(maskParameterStatus(msg.parameterName, msg.parameterValue, raw, this.currentMask()));
   }
 
   private onNotification(msg: NotificationResponseMessage, raw: Buffer): void {
-    const payload = this.session.newMaskSession().maskText(msg.payload);
-    if (payload === msg.payload) {
-      this.io.toClient(raw);
+    this.io.toClient(maskNotification(msg, raw, this.session.newMaskSession()));
+  }
+
+  /** Messages without data go as bytes; anything else without a handler of its own ends the session (fail closed). */
+  private forwardNoData(msg: BackendMessage, raw: Buffer, internal = false): void {
+    if (!NO_DATA_MESSAGES.has(msg.name)) {
+      this.refuseMessage(msg);
       return;
     }
-    this.io.toClient(notificationResponse(msg.processId, msg.channel, payload));
+    if (!internal) this.io.toClient(raw);
+  }
+
+  private refuseMessage(msg: BackendMessage): void {
+    this.log.warn({ message: msg.name }, 'upstream message the sidecar cannot mask here');
+    this.io.terminate('0A000', `the server sent ${msg.name}, which the Guarita sidecar cannot mask here; the session is closed`);
   }
 
   private unexpected(msg: BackendMessage, raw: Buffer): void {
     if (msg.name === 'error') {
       // A FATAL with nothing pending (idle timeout, administrator): pass it on; the close follows.
-      this.forwardMasked('E', msg as DatabaseError, raw, this.session.newMaskSession());
+      this.forwardMasked('E', raw, this.session.newMaskSession());
       return;
     }
     this.log.warn({ message: msg.name }, 'unexpected upstream message with nothing pending');
@@ -579,7 +627,7 @@ export class Pipeline {
       ]));
       return;
     }
-    this.forwardMasked('E', msg, raw, mask);
+    this.forwardMasked('E', raw, mask);
   }
 
   // simple Query ----------------------------------------------------------------------
@@ -590,7 +638,12 @@ export class Pipeline {
     commandComplete: (e, msg, raw) => this.queryCommandComplete(e, msg as CommandCompleteMessage, raw),
     copyOutResponse: (e, msg, raw, mask) => this.copyOutResponse(e, msg as CopyResponse, raw, mask, e.plans[e.planIndex++]),
     copyData: (e, _msg, raw) => this.copyData(e, raw),
+    copyInResponse: (_e, _msg, raw) => {
+      this.copyIn = true;
+      this.io.toClient(raw);
+    },
     error: (e, msg, raw, mask) => {
+      this.copyIn = false;
       e.exec?.fail((msg as DatabaseError).message);
       this.rewriteError(e, msg as DatabaseError, raw, mask);
     },
@@ -600,7 +653,7 @@ export class Pipeline {
   private onQueryResponse(e: Extract<Entry, { kind: 'query' }>, msg: BackendMessage, raw: Buffer): void | Promise<void> {
     const handler = this.queryHandlers[msg.name];
     if (handler === undefined) {
-      this.io.toClient(raw);
+      this.forwardNoData(msg, raw);
       return undefined;
     }
     return handler(e, msg, raw, e.exec?.mask ?? (e.mask ??= this.session.newMaskSession()));
@@ -614,7 +667,7 @@ export class Pipeline {
       return;
     }
     e.result = { rows: new RowMasker(columns, mask, this.binaryMode, e.exec?.sample) };
-    this.io.toClient(raw);
+    this.io.toClient(maskRowDescription(msg, raw, mask));
   }
 
   private dataRow(e: { result: ResultState; exec?: Execution }, msg: DataRowMessage, raw: Buffer, mask: MaskSession): void {
@@ -625,6 +678,7 @@ export class Pipeline {
   }
 
   private queryCommandComplete(e: Extract<Entry, { kind: 'query' }>, msg: CommandCompleteMessage, raw: Buffer): void {
+    this.copyIn = false;
     const refused = e.result.refused;
     e.result = {};
     if (refused !== undefined) {
@@ -648,7 +702,8 @@ export class Pipeline {
   private copyData(e: { result: ResultState; exec?: Execution }, raw: Buffer): void {
     const copy = e.result.copy;
     if (copy === undefined) {
-      this.io.toClient(raw);
+      // CopyData outside a COPY OUT the listener saw start (no plan to split it by): never forwarded unmasked.
+      this.io.terminate('0A000', 'the server sent COPY data the Guarita sidecar cannot attribute to a COPY ... TO STDOUT; the session is closed');
       return;
     }
     e.exec?.row(raw.length);
@@ -669,6 +724,7 @@ export class Pipeline {
 
   private async ready(msg: ReadyForQueryMessage, raw: Buffer, internal: boolean, batch: number): Promise<void> {
     this.status = msg.status as TransactionStatus;
+    this.copyIn = false;
     if (this.status === 'I' && batch >= 0) {
       // Outside a transaction block no portal survives (those bound by later batches are not there yet).
       for (const p of [...this.portals.values()]) {
@@ -693,6 +749,7 @@ export class Pipeline {
       if (e.stmt !== undefined) await this.parseFailed(e);
       return this.failExtended(e, msg, raw, e.internal);
     }
+    if (msg.name !== 'parseComplete') return this.refuseMessage(msg);
     this.shift();
     if (e.prev !== undefined && e.prev !== e.stmt) {
       const auth = e.prev.pendingAuth;
@@ -722,6 +779,7 @@ export class Pipeline {
       if (e.portal !== undefined && this.portals.get(e.portal.name) === e.portal) this.portals.delete(e.portal.name);
       return this.failExtended(e, msg, raw, false);
     }
+    if (msg.name !== 'bindComplete') return this.refuseMessage(msg);
     this.shift();
     this.io.toClient(raw);
     return undefined;
@@ -730,7 +788,7 @@ export class Pipeline {
   private async onSimpleAck(e: Extract<Entry, { kind: 'close' }>, msg: BackendMessage, raw: Buffer, expected: string): Promise<void> {
     if (msg.name === 'error') return this.failExtended(e, msg, raw, false);
     if (msg.name === expected) this.shift();
-    this.io.toClient(raw);
+    this.forwardNoData(msg, raw);
     return undefined;
   }
 
@@ -743,7 +801,11 @@ export class Pipeline {
       this.shift();
       this.described(e, msg.name === 'noData' ? [] : columnsOf(msg as RowDescriptionMessage));
     }
-    if (!e.internal) this.io.toClient(raw);
+    if (msg.name === 'rowDescription') {
+      if (!e.internal) this.io.toClient(maskRowDescription(msg as RowDescriptionMessage, raw, this.session.newMaskSession()));
+      return undefined;
+    }
+    this.forwardNoData(msg, raw, e.internal);
     return undefined;
   }
 
@@ -766,6 +828,10 @@ export class Pipeline {
     dataRow: (e, msg, raw, mask) => this.executeDataRow(e, msg as DataRowMessage, raw, mask),
     copyOutResponse: (e, msg, raw, mask) => this.copyOutResponse(e, msg as CopyResponse, raw, mask, e.portal.stmt?.facts.copyOut[0]),
     copyData: (e, _msg, raw) => this.copyData(e, raw),
+    copyInResponse: (_e, _msg, raw) => {
+      this.copyIn = true;
+      this.io.toClient(raw);
+    },
     commandComplete: (e, msg, raw) => this.executeDone(e, msg, raw),
     emptyQuery: (e, msg, raw) => this.executeDone(e, msg, raw),
     portalSuspended: (_e, _msg, raw) => {
@@ -778,13 +844,14 @@ export class Pipeline {
   private onExecuteResponse(e: Extract<Entry, { kind: 'execute' }>, msg: BackendMessage, raw: Buffer): void | Promise<void> {
     const handler = this.executeHandlers[msg.name];
     if (handler === undefined) {
-      this.io.toClient(raw);
+      this.forwardNoData(msg, raw);
       return undefined;
     }
     return handler(e, msg, raw, e.exec?.mask ?? (e.mask ??= this.session.newMaskSession()));
   }
 
   private async executeFailed(e: Extract<Entry, { kind: 'execute' }>, msg: BackendMessage, raw: Buffer): Promise<void> {
+    this.copyIn = false;
     e.exec?.fail((msg as DatabaseError).message);
     if (e.exec !== undefined) await this.finishExec(e.exec);
     e.portal.exec = undefined;
@@ -805,6 +872,7 @@ export class Pipeline {
   }
 
   private async executeDone(e: Extract<Entry, { kind: 'execute' }>, msg: BackendMessage, raw: Buffer): Promise<void> {
+    this.copyIn = false;
     this.shift();
     if (msg.name === 'commandComplete') e.exec?.commandComplete((msg as CommandCompleteMessage).text);
     if (e.exec !== undefined) await this.finishExec(e.exec);
@@ -815,8 +883,8 @@ export class Pipeline {
   private async onSyncResponse(e: Extract<Entry, { kind: 'sync' }>, msg: BackendMessage, raw: Buffer): Promise<void> {
     if (msg.name !== 'readyForQuery') {
       // Errors after Sync (e.g. a failed COMMIT of the implicit transaction) come before ReadyForQuery.
-      if (msg.name === 'error') this.forwardMasked('E', msg as DatabaseError, raw, this.session.newMaskSession());
-      else if (!e.internal) this.io.toClient(raw);
+      if (msg.name === 'error') this.forwardMasked('E', raw, this.session.newMaskSession());
+      else this.forwardNoData(msg, raw, e.internal);
       return;
     }
     this.shift();
@@ -832,6 +900,8 @@ export class Pipeline {
   }
 
   async shutdown(reason: string): Promise<void> {
+    this.stopped = true;
+    this.progressed();
     this.wait?.controller.abort(new Error(reason));
     const open = [...this.openExecutions()].map((x) => x.finish(reason));
     this.entries.length = 0;

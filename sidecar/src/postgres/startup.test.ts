@@ -1,5 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { buildOptions, parseOptionSettings, parseStartup, splitOptions, upstreamDatabase, upstreamParams } from './startup.ts';
+import { PINNED_SERVER_SETTINGS } from '../../../core/policy/pg-settings.ts';
+import { buildOptions, parseOptionSettings, parseStartup, pgTimeoutMs, splitOptions, upstreamDatabase, upstreamParams } from './startup.ts';
+
+const PINNED_OPTIONS = buildOptions(Object.entries(PINNED_SERVER_SETTINGS));
 
 describe('startup options', () => {
   it('splits like the server: whitespace separates, backslash escapes', () => {
@@ -14,7 +17,7 @@ describe('startup options', () => {
   it('takes the purpose from options or from a startup parameter, and keeps it from the upstream', () => {
     const viaOptions = parseStartup([['user', 'agent'], ['database', 'orders'], ['options', '-c guarita.purpose=customer-support -c search_path=public'], ['application_name', 'psql']]);
     expect(viaOptions).toMatchObject({ user: 'agent', database: 'orders', purpose: 'customer-support', applicationName: 'psql' });
-    expect(upstreamParams(viaOptions)).toEqual({ application_name: 'psql', options: '-c search_path=public' });
+    expect(upstreamParams(viaOptions)).toEqual({ application_name: 'psql', options: `-c search_path=public ${PINNED_OPTIONS}` });
     expect(parseStartup([['user', 'a'], ['guarita.purpose', 'fraud-investigation']]).purpose).toBe('fraud-investigation');
     expect(parseStartup([['user', 'a']]).purpose).toBeUndefined();
   });
@@ -25,7 +28,7 @@ describe('startup options', () => {
     expect(() => parseStartup([['user', 'a'], ['replication', 'database']])).toThrow(/replication/);
     expect(() => parseStartup([['user', 'a'], ['options', '-B 100']])).toThrow(/not allowed/);
     expect(() => parseStartup([['database', 'x']])).toThrow(/no PostgreSQL user/);
-    expect(parseStartup([['user', 'a'], ['replication', 'false'], ['client_encoding', 'LATIN1'], ['DateStyle', 'ISO']]).settings).toEqual([['DateStyle', 'ISO']]);
+    expect(parseStartup([['user', 'a'], ['replication', 'false'], ['client_encoding', 'UTF8'], ['DateStyle', 'ISO']]).settings).toEqual([['DateStyle', 'ISO']]);
     expect(parseStartup([['user', 'a'], ['_pq_.command_compression', 'on']]).protocolOptions).toEqual(['_pq_.command_compression']);
   });
 
@@ -36,5 +39,95 @@ describe('startup options', () => {
     expect(upstreamDatabase(req('orders'), 'orders')).toBe('orders');
     expect(() => upstreamDatabase(req('postgres'), 'orders')).toThrow(/not served by this listener/);
     expect(upstreamDatabase(req('analytics'), undefined)).toBe('analytics');
+  });
+});
+
+// Issue 18 item 1: every way a client can ask for a pinned setting at startup. The names come
+// from PINNED_SERVER_SETTINGS, so a setting added there is covered here too.
+describe('pinned settings at startup (adversarial corpus)', () => {
+  const pinned = Object.keys(PINNED_SERVER_SETTINGS);
+  const wrong: Record<string, string[]> = {
+    standard_conforming_strings: ['off', 'OFF', 'false', '0', 'no', 'f', 'of\\ f'],
+    client_encoding: ['SJIS', 'sjis', 'GBK', 'BIG5', 'EUC_TW', 'LATIN1', 'WIN1252', 'auto', 'UHC'],
+    backslash_quote: ['on', 'true', 'off', 'database'],
+  };
+  const badValues = (name: string): string[] => wrong[name] ?? ['guarita-not-the-pinned-value'];
+  const upper = (n: string): string => n.toUpperCase();
+  const mixed = (n: string): string => n.split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('_');
+  const dashed = (n: string): string => n.replace(/_/g, '-');
+  const spellings = (n: string, v: string): Array<[string, Array<[string, string]>]> => [
+    ['startup parameter', [[n, v]]],
+    ['upper-case parameter', [[upper(n), v]]],
+    ['mixed-case parameter', [[mixed(n), v]]],
+    ['-c name=value', [['options', `-c ${n}=${v}`]]],
+    ['-cname=value', [['options', `-c${n}=${v}`]]],
+    ['--name=value', [['options', `--${n}=${v}`]]],
+    ['--name-with-dashes=value', [['options', `--${dashed(n)}=${v}`]]],
+    ['-c NAME=value', [['options', `-c ${upper(n)}=${v}`]]],
+    ['-c Mixed_Name=value', [['options', `-c ${mixed(n)}=${v}`]]],
+    ['after other options', [['options', `-c guarita.purpose=customer-support -c search_path=public   -c ${n}=${v}`]]],
+    ['tab-separated', [['options', `-c\t${n}=${v}`]]],
+    ['after an allowed parameter', [['DateStyle', 'ISO'], ['options', `-c ${n}=${v}`]]],
+  ];
+  const cases = pinned.flatMap((n) => badValues(n).flatMap((v) => spellings(n, v).map(([how, params]) => ({ n, v, how, params }))));
+
+  it.each(cases)('refuses $n=$v given as $how, naming the parameter and the pinned value', ({ n, params }) => {
+    let error: unknown;
+    try {
+      parseStartup([['user', 'agent'], ...params]);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: '42501' });
+    const message = (error as Error).message;
+    expect(message.toLowerCase()).toContain(n);
+    expect(message).toContain(`pinned to ${PINNED_SERVER_SETTINGS[n] ?? ''}`);
+  });
+
+  it('accepts a pinned setting asked with the pinned value (drivers send client_encoding=UTF8), and sends the sidecar\'s own spelling', () => {
+    const accepted: Array<[string, string]> = [
+      ['client_encoding', 'UTF8'], ['client_encoding', 'utf-8'], ['client_encoding', 'unicode'], ['client_encoding', 'SQL_ASCII'],
+      ['standard_conforming_strings', 'on'], ['standard_conforming_strings', 'true'], ['standard_conforming_strings', '1'], ['Standard_Conforming_Strings', 'ON'],
+      ['backslash_quote', 'safe_encoding'], ['BACKSLASH_QUOTE', 'SAFE_ENCODING'],
+    ];
+    for (const [name, value] of accepted) {
+      const req = parseStartup([['user', 'a'], [name, value], ['options', `-c ${name}=${value}`]]);
+      expect(req.settings).toEqual([]);
+      expect(upstreamParams(req).options).toBe(PINNED_OPTIONS);
+    }
+  });
+
+  it('sends the pinned settings last, so they win over the client\'s and over role or database defaults', () => {
+    const req = parseStartup([['user', 'a'], ['options', '-c search_path=app -c DateStyle=ISO']]);
+    const settings = parseOptionSettings(upstreamParams(req).options ?? '');
+    expect(settings.slice(-pinned.length)).toEqual(Object.entries(PINNED_SERVER_SETTINGS));
+    expect(settings.slice(0, 2)).toEqual([['search_path', 'app'], ['DateStyle', 'ISO']]);
+  });
+});
+
+describe('statementTimeout of the policy at startup', () => {
+  const timeoutOf = (params: Array<[string, string]>, policyMs?: number): string | undefined => {
+    const settings = parseOptionSettings(upstreamParams(parseStartup([['user', 'a'], ...params]), policyMs).options ?? '');
+    return settings.filter(([k]) => k.toLowerCase() === 'statement_timeout').map(([, v]) => v).join(',') || undefined;
+  };
+
+  it('reads the server\'s spellings of a timeout', () => {
+    expect(pgTimeoutMs('5000')).toBe(5000);
+    expect(pgTimeoutMs('5s')).toBe(5000);
+    expect(pgTimeoutMs(' 2 min ')).toBe(120_000);
+    expect(pgTimeoutMs('1.5h')).toBe(5_400_000);
+    expect(pgTimeoutMs('0')).toBe(0);
+    expect(pgTimeoutMs('forever')).toBeUndefined();
+  });
+
+  it('pins the policy\'s timeout; the client keeps its own only when shorter (0, longer or unreadable values are replaced)', () => {
+    expect(timeoutOf([], 30_000)).toBe('30000ms');
+    expect(timeoutOf([['options', '-c statement_timeout=0']], 30_000)).toBe('30000ms');
+    expect(timeoutOf([['statement_timeout', '1h']], 30_000)).toBe('30000ms');
+    expect(timeoutOf([['options', '--statement-timeout=10min']], 30_000)).toBe('30000ms');
+    expect(timeoutOf([['options', '-c STATEMENT_TIMEOUT=5s']], 30_000)).toBe('5000ms');
+    expect(timeoutOf([['statement_timeout', 'forever']], 30_000)).toBe('30000ms');
+    expect(timeoutOf([['statement_timeout', '5s']])).toBe('5s');
+    expect(timeoutOf([])).toBeUndefined();
   });
 });

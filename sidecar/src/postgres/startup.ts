@@ -3,6 +3,7 @@
 // or a `guarita.purpose` startup parameter), and the session settings it asks for. Settings go
 // upstream only from an allow-list: `-c role=...` or `-c session_authorization=...` in the
 // startup packet would otherwise change role without any statement the policy could see.
+import { PINNED_SERVER_SETTINGS, isPinnedSetting } from '../../../core/policy/pg-settings.ts';
 import { ProtocolError } from './frontend.ts';
 
 export const PURPOSE_SETTING = 'guarita.purpose';
@@ -12,7 +13,7 @@ export const ALLOWED_STARTUP_SETTINGS: ReadonlySet<string> = new Set([
   'application_name', 'client_encoding', 'datestyle', 'intervalstyle', 'timezone', 'extra_float_digits',
   'search_path', 'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'idle_session_timeout',
   'default_transaction_isolation', 'default_transaction_read_only', 'default_transaction_deferrable',
-  'bytea_output', 'standard_conforming_strings', 'geqo', 'jit', 'work_mem', 'lc_monetary', 'lc_numeric', 'lc_time',
+  'bytea_output', 'geqo', 'jit', 'work_mem', 'lc_monetary', 'lc_numeric', 'lc_time',
   'xmlbinary', 'xmloption', 'row_security', 'enable_seqscan', 'enable_indexscan', 'enable_bitmapscan',
   'enable_hashjoin', 'enable_mergejoin', 'enable_nestloop', 'random_page_cost', 'plan_cache_mode', 'gin_fuzzy_search_limit',
 ]);
@@ -91,8 +92,44 @@ interface Collected {
   protocolOptions: string[];
 }
 
-function addSetting(c: Collected, name: string, value: string): void {
-  const key = name.toLowerCase();
+/** How the server spells a value it treats as the same (booleans, encoding names): lower case, alphanumerics only. */
+export function canonicalSettingValue(name: string, value: string): string {
+  const v = value.trim().toLowerCase();
+  if (name === 'client_encoding') {
+    const enc = v.replace(/[^a-z0-9]/g, '');
+    return enc === 'unicode' ? 'utf8' : enc;
+  }
+  if (['on', 'true', 'yes', '1', 't', 'y'].includes(v)) return 'on';
+  if (['off', 'false', 'no', '0', 'f', 'n'].includes(v)) return 'off';
+  return v;
+}
+
+/**
+ * A client may name a pinned setting only with the value the sidecar pins (drivers send
+ * client_encoding=UTF8): the pinned value is what reaches the server either way. libpq's
+ * client_encoding=auto resolves to SQL_ASCII in the C locale; ASCII is a subset of UTF-8, so
+ * that client reads the server's UTF-8 as before. Any other value would make the server read
+ * the statements' text differently from the classifier: refused, naming the parameter.
+ */
+function checkPinned(key: string, name: string, value: string, origin: string): void {
+  const pinned = PINNED_SERVER_SETTINGS[key] ?? '';
+  const asked = canonicalSettingValue(key, value);
+  if (asked === canonicalSettingValue(key, pinned)) return;
+  if (key === 'client_encoding' && asked === 'sqlascii') return;
+  throw new ProtocolError(
+    `startup ${origin} "${name}=${value}" is refused by the Guarita sidecar: ${key} is pinned to ${pinned} ` +
+      '(the sidecar decides statements by reading their text as the server does with that value); remove it from the connection parameters or PGOPTIONS',
+    '42501',
+  );
+}
+
+function addSetting(c: Collected, name: string, value: string, origin = 'parameter'): void {
+  const key = name.toLowerCase().replace(/-/g, '_');
+  if (isPinnedSetting(key)) {
+    // Pinned settings are sent upstream by the sidecar itself (pinnedOptions), never as the client wrote them.
+    checkPinned(key, name, value, origin);
+    return;
+  }
   if (key === PURPOSE_SETTING) {
     c.purpose = value;
     return;
@@ -102,15 +139,14 @@ function addSetting(c: Collected, name: string, value: string): void {
     return;
   }
   if (!ALLOWED_STARTUP_SETTINGS.has(key)) throw new ProtocolError(`startup setting "${name}" is not allowed through the Guarita sidecar`, '42501');
-  // client_encoding is pinned to UTF8 (the sidecar masks UTF-8 text); the serializer adds it.
-  if (key !== 'client_encoding') c.settings.set(key, [name, value]);
+  c.settings.set(key, [name, value]);
 }
 
 function addParam(c: Collected, key: string, value: string): void {
   switch (key) {
     case 'user': c.user = value; return;
     case 'database': c.database = value; return;
-    case 'options': for (const [k, v] of parseOptionSettings(value)) addSetting(c, k, v); return;
+    case 'options': for (const [k, v] of parseOptionSettings(value)) addSetting(c, k, v, 'option'); return;
     case 'fallback_application_name': c.fallbackApplicationName = value; return;
     case 'replication':
       if (!['false', 'off', 'no', '0'].includes(value.toLowerCase())) throw new ProtocolError('replication connections are not allowed through the Guarita sidecar', '42501');
@@ -141,10 +177,36 @@ export function upstreamDatabase(req: StartupRequest, targetDatabase: string | u
   throw new ProtocolError(`database "${asked}" is not served by this listener (it serves "${targetDatabase}")`, '3D000');
 }
 
+/** A statement_timeout value as the server reads it (a number of ms, or with a unit), in ms; undefined when unreadable. */
+export function pgTimeoutMs(value: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/.exec(value);
+  if (m === null) return undefined;
+  const factor = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms'] ?? 1;
+  return Math.round(Number(m[1]) * factor);
+}
+
+/**
+ * The client's settings, then the pinned ones (later -c settings win, and startup settings
+ * outrank role and database defaults such as ALTER ROLE ... SET standard_conforming_strings =
+ * off). With a policy statementTimeout the client keeps its own statement_timeout only when it
+ * is shorter (0 means none, so it is not).
+ */
+export function upstreamSettings(req: StartupRequest, statementTimeoutMs?: number): Array<[string, string]> {
+  const settings = req.settings.filter(([name]) => statementTimeoutMs === undefined || name.toLowerCase() !== 'statement_timeout');
+  if (statementTimeoutMs !== undefined) {
+    const asked = req.settings.find(([name]) => name.toLowerCase() === 'statement_timeout');
+    const askedMs = asked === undefined ? undefined : pgTimeoutMs(asked[1]);
+    const effective = askedMs !== undefined && askedMs > 0 && askedMs < statementTimeoutMs ? askedMs : statementTimeoutMs;
+    settings.push(['statement_timeout', `${effective}ms`]);
+  }
+  for (const [name, value] of Object.entries(PINNED_SERVER_SETTINGS)) settings.push([name, value]);
+  return settings;
+}
+
 /** Startup parameters for the upstream, besides user and database. */
-export function upstreamParams(req: StartupRequest): Record<string, string> {
+export function upstreamParams(req: StartupRequest, statementTimeoutMs?: number): Record<string, string> {
   const params: Record<string, string> = {};
   if (req.applicationName !== undefined) params.application_name = req.applicationName;
-  if (req.settings.length > 0) params.options = buildOptions(req.settings);
+  params.options = buildOptions(upstreamSettings(req, statementTimeoutMs));
   return params;
 }

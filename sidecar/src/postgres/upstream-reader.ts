@@ -1,7 +1,11 @@
 // Backend (upstream → proxy) messages, parsed by pg-protocol's Parser. The proxy forwards most
-// messages unchanged, so next to each parsed message it hands out the message's own bytes:
-// the parser emits messages in stream order and each consumed exactly 1 + `length` bytes, so
-// the bytes are cut from the same chunks the parser was fed.
+// messages unchanged, so next to each parsed message it hands out the message's own bytes.
+//
+// Framing is done here, before the parser sees anything: chunks are kept as a list and a frame
+// is joined only once it is complete (a large DataRow arriving in many chunks is copied once, not
+// once per chunk), and a length field beyond the bound is refused as soon as its header arrives,
+// before anything is buffered for it. Runs of complete frames inside one chunk go to the parser
+// together; each message consumed exactly 1 + `length` bytes, so raws are cut by offset.
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
 
@@ -10,41 +14,112 @@ export type { BackendMessage } from 'pg-protocol/dist/messages.js';
 export type RawMessageCallback = (msg: BackendMessage, raw: Buffer) => void;
 
 export class UpstreamProtocolError extends Error {
-  constructor(message: string) {
+  /** SQLSTATE for the client when the session ends over it. */
+  readonly sqlstate: string;
+  constructor(message: string, sqlstate = '08P01') {
     super(message);
     this.name = 'UpstreamProtocolError';
+    this.sqlstate = sqlstate;
   }
 }
 
-/** Largest backend message accepted from the upstream (PostgreSQL's own limit is 1 GB). */
-export const MAX_BACKEND_MESSAGE = 256 * 1024 * 1024;
+/**
+ * Largest backend message accepted from the upstream (PostgreSQL's own limit is 1 GB): one row,
+ * one COPY line, one error. It bounds what one connection buffers for one message.
+ */
+export const MAX_BACKEND_MESSAGE = 16 * 1024 * 1024;
 
 export class UpstreamReader {
   private readonly parser = new Parser();
-  private pending: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private readonly maxMessage: number;
 
-  /** Feeds one chunk; calls `onMessage` for every complete message in it. Throws on garbage. */
+  constructor(maxMessage = MAX_BACKEND_MESSAGE) {
+    this.maxMessage = maxMessage;
+  }
+
+  /** Bytes received and not yet handed out (a partial message). */
+  get buffered(): number {
+    return this.length;
+  }
+
+  /** Feeds one chunk; calls `onMessage` for every complete message so far. Throws on garbage. */
   push(chunk: Buffer, onMessage: RawMessageCallback): void {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    this.checkHeader();
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.length += chunk.length;
+    }
+    for (;;) {
+      const run = this.completeRun();
+      if (run === undefined) return;
+      this.parse(run, onMessage);
+    }
+  }
+
+  private frameLength(buf: Buffer, at: number): number {
+    const len = buf.readInt32BE(at + 1);
+    if (len < 4) throw new UpstreamProtocolError(`invalid backend message length ${len} (type ${buf[at] ?? 0})`);
+    if (len > this.maxMessage) {
+      throw new UpstreamProtocolError(
+        `a server message of ${len} bytes (a row, value or COPY line) exceeds the Guarita sidecar's limit of ${this.maxMessage} bytes; select less per row (e.g. substr() of large values)`,
+        '54000',
+      );
+    }
+    return len + 1;
+  }
+
+  /** The longest run of complete frames at the start of the first chunk, or one joined frame; undefined when incomplete. */
+  private completeRun(): Buffer | undefined {
+    if (this.length < 5) return undefined;
+    let first = this.chunks[0];
+    if (first === undefined) return undefined;
+    if (first.length < 5) {
+      this.joinFirst(5);
+      first = this.chunks[0] ?? first;
+    }
+    const size = this.frameLength(first, 0);
+    if (first.length < size) {
+      if (this.length < size) return undefined;
+      this.joinFirst(size);
+      return this.take(size);
+    }
+    let end = size;
+    while (end + 5 <= first.length) {
+      const next = this.frameLength(first, end);
+      if (end + next > first.length) break;
+      end += next;
+    }
+    return this.take(end);
+  }
+
+  /** Joins leading chunks until the first holds at least n bytes (n <= length). */
+  private joinFirst(n: number): void {
+    let have = 0;
+    let count = 0;
+    while (have < n && count < this.chunks.length) have += this.chunks[count++]?.length ?? 0;
+    this.chunks.splice(0, count, Buffer.concat(this.chunks.slice(0, count), have));
+  }
+
+  private take(n: number): Buffer {
+    const first = this.chunks[0] ?? Buffer.alloc(0);
+    const out = first.subarray(0, n);
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.length -= n;
+    return out;
+  }
+
+  private parse(run: Buffer, onMessage: RawMessageCallback): void {
     let offset = 0;
-    const data = this.pending;
-    this.parser.parse(chunk, (msg) => {
+    this.parser.parse(run, (msg) => {
       const end = offset + 1 + msg.length;
-      const raw = data.subarray(offset, end);
+      const raw = run.subarray(offset, end);
       offset = end;
       if (msg.name === 'error' && (msg as { message?: string }).message?.startsWith('received invalid response') === true && raw[0] !== 0x45) {
         throw new UpstreamProtocolError(`invalid backend message type ${raw[0] ?? 0}`);
       }
       onMessage(msg, raw);
     });
-    this.pending = offset >= data.length ? Buffer.alloc(0) : data.subarray(offset);
-  }
-
-  /** A length field that is impossible (or absurd) is rejected before the parser waits on it forever. */
-  private checkHeader(): void {
-    if (this.pending.length < 5) return;
-    const len = this.pending.readInt32BE(1);
-    if (len < 4 || len > MAX_BACKEND_MESSAGE) throw new UpstreamProtocolError(`invalid backend message length ${len}`);
   }
 }

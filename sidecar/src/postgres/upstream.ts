@@ -31,6 +31,8 @@ export interface PostgresTargetConfig {
   tls?: PostgresTargetTls;
   /** Connect + authenticate timeout (default 10 s). */
   connectTimeoutMs?: number;
+  /** The policy's spec.target.statementTimeout in ms: pinned upstream at startup, and enforced by the listener. */
+  statementTimeoutMs?: number;
 }
 
 export interface UpstreamError {
@@ -53,8 +55,7 @@ export class UpstreamConnectError extends Error {
 export interface UpstreamConnection {
   socket: Socket | TLSSocket;
   reader: UpstreamReader;
-  /** ParameterStatus messages as received (forwarded to the client as they are). */
-  parameterMessages: Buffer[];
+  /** ParameterStatus values of the startup (checked against the pinned settings, masked, then forwarded to the client). */
   parameters: Map<string, string>;
   /** Notices sent during startup, forwarded to the client. */
   noticeMessages: Buffer[];
@@ -157,7 +158,7 @@ class Handshake {
   constructor(target: PostgresTargetConfig, socket: Socket | TLSSocket) {
     this.target = target;
     this.socket = socket;
-    this.result = { socket, reader: new UpstreamReader(), parameterMessages: [], parameters: new Map(), noticeMessages: [], backendKey: undefined, status: 'I' };
+    this.result = { socket, reader: new UpstreamReader(), parameters: new Map(), noticeMessages: [], backendKey: undefined, status: 'I' };
   }
 
   /** Returns true once ReadyForQuery arrived. */
@@ -174,7 +175,6 @@ class Handshake {
       case 'parameterStatus': {
         const p = msg as BackendMessage & { parameterName: string; parameterValue: string };
         this.result.parameters.set(p.parameterName, p.parameterValue);
-        this.result.parameterMessages.push(Buffer.from(raw));
         return false;
       }
       case 'backendKeyData': {

@@ -1,0 +1,128 @@
+// Server → client messages outside result rows that can carry data, and how the listener treats
+// each (docs/postgres.md, "Every server message"). Data reaches the client not only in DataRows:
+// `SELECT set_config('application_name', cpf, false) FROM customers` returns the CPF in a
+// ParameterStatus, a unique violation repeats it in an ErrorResponse's detail, `NOTIFY` carries it
+// in a NotificationResponse, `SELECT 1 AS "<cpf>"` in a RowDescription. Each of these is masked by
+// content with the masking engine the rows use; messages that cannot be masked are refused.
+import { Writer } from 'pg-protocol/dist/buffer-writer.js';
+import type { BackendMessage, NotificationResponseMessage, RowDescriptionMessage } from 'pg-protocol/dist/messages.js';
+import { isPinnedSetting, PINNED_SERVER_SETTINGS } from '../../../core/policy/pg-settings.ts';
+import type { MaskSession } from '../enforcement.ts';
+import { notificationResponse, parameterStatus } from './backend.ts';
+import { canonicalSettingValue } from './startup.ts';
+
+/**
+ * Error and notice fields that are codes, positions and server source locations, never data:
+ * forwarded as they are. Every other field (message, detail, hint, context, internal query,
+ * schema, table, column, data type, constraint names, and any field type a later server adds) is
+ * masked by content.
+ */
+const NON_DATA_FIELDS = new Set(['S', 'V', 'C', 'P', 'p', 'F', 'L', 'R']);
+
+/** (field type, value) pairs of an ErrorResponse or NoticeResponse, read from its own bytes. */
+export function errorFields(raw: Buffer): Array<[string, string]> {
+  const fields: Array<[string, string]> = [];
+  let offset = 5;
+  while (offset < raw.length) {
+    const type = raw[offset] ?? 0;
+    if (type === 0) break;
+    const end = raw.indexOf(0, offset + 1);
+    if (end < 0) break;
+    fields.push([String.fromCharCode(type), raw.toString('utf8', offset + 1, end)]);
+    offset = end + 1;
+  }
+  return fields;
+}
+
+function fieldsBuffer(kind: 'E' | 'N', fields: ReadonlyArray<[string, string]>): Buffer {
+  const w = new Writer();
+  for (const [type, value] of fields) w.addString(type).addCString(value);
+  w.addString('\0');
+  return w.flush(kind === 'E' ? 0x45 : 0x4e);
+}
+
+/** An ErrorResponse or NoticeResponse with every data-carrying field masked; `raw` itself when nothing changed. */
+export function maskErrorOrNotice(kind: 'E' | 'N', raw: Buffer, mask: MaskSession): Buffer {
+  let changed = false;
+  const fields = errorFields(raw).map(([type, value]): [string, string] => {
+    if (NON_DATA_FIELDS.has(type)) return [type, value];
+    const out = mask.maskText(value);
+    if (out !== value) changed = true;
+    return [type, out];
+  });
+  return changed ? fieldsBuffer(kind, fields) : raw;
+}
+
+/** ParameterStatus values set by the server alone, from a fixed vocabulary: forwarded as they are. */
+const SERVER_FORMAT_PARAMETERS = new Set([
+  'server_version', 'server_encoding', 'client_encoding', 'datestyle', 'intervalstyle', 'integer_datetimes',
+  'standard_conforming_strings', 'is_superuser', 'default_transaction_read_only', 'in_hot_standby', 'scram_iterations',
+]);
+
+/**
+ * The pinned setting a reported value breaks, with the value the classifier assumes; undefined
+ * when the parameter is not pinned or has the assumed value.
+ */
+export function pinnedMismatch(name: string, value: string): { setting: string; expected: string } | undefined {
+  const key = name.toLowerCase();
+  if (!isPinnedSetting(key)) return undefined;
+  const expected = PINNED_SERVER_SETTINGS[key] ?? '';
+  return canonicalSettingValue(key, value) === canonicalSettingValue(key, expected) ? undefined : { setting: key, expected };
+}
+
+/** Pinned settings the server reports (GUC_REPORT): a session must start with these values reported. */
+export const REPORTED_PINNED_SETTINGS = ['standard_conforming_strings', 'client_encoding'] as const;
+
+export function pinnedMismatchMessage(name: string, value: string, expected: string): string {
+  return `the server reported ${name} = ${value}, but the Guarita sidecar decides statements assuming ${name} = ${expected}; ` +
+    'the session is closed (a statement, function or role setting changed a setting the sidecar pins)';
+}
+
+/** A ParameterStatus with a value that can carry data (application_name, search_path, TimeZone, ...) masked. */
+export function maskParameterStatus(name: string, value: string, raw: Buffer, mask: MaskSession): Buffer {
+  if (SERVER_FORMAT_PARAMETERS.has(name.toLowerCase())) return raw;
+  const out = mask.maskText(value);
+  return out === value ? raw : parameterStatus(name, out);
+}
+
+/** A NotificationResponse with channel and payload masked. */
+export function maskNotification(msg: NotificationResponseMessage, raw: Buffer, mask: MaskSession): Buffer {
+  const channel = mask.maskText(msg.channel);
+  const payload = mask.maskText(msg.payload);
+  return channel === msg.channel && payload === msg.payload ? raw : notificationResponse(msg.processId, channel, payload);
+}
+
+/** A RowDescription with column names masked (`SELECT 1 AS "<cpf>"`); the listener masks cells by the original names. */
+export function maskRowDescription(msg: RowDescriptionMessage, raw: Buffer, mask: MaskSession): Buffer {
+  const names = msg.fields.map((f) => mask.maskText(f.name));
+  if (names.every((n, i) => n === msg.fields[i]?.name)) return raw;
+  const w = new Writer().addInt16(msg.fields.length);
+  msg.fields.forEach((f, i) => {
+    w.addCString(names[i] ?? '').addInt32(f.tableID).addInt16(f.columnID).addInt32(f.dataTypeID)
+      .addInt16(f.dataTypeSize).addInt32(f.dataTypeModifier).addInt16(f.format === 'binary' ? 1 : 0);
+  });
+  return w.flush(0x54);
+}
+
+/**
+ * Messages that carry no data (acknowledgements, formats, type OIDs, transaction status):
+ * forwarded as bytes wherever they arrive. Every other message has a handler, or the session
+ * ends (fail closed).
+ */
+export const NO_DATA_MESSAGES: ReadonlySet<BackendMessage['name']> = new Set([
+  'parseComplete', 'bindComplete', 'closeComplete', 'noData', 'portalSuspended', 'emptyQuery', 'copyDone',
+  'copyInResponse', 'parameterDescription', 'readyForQuery', 'commandComplete',
+]);
+
+/** Why a freshly opened upstream session cannot be used: a pinned setting reported missing or with another value. */
+export function startupPinnedProblem(parameters: ReadonlyMap<string, string>): string | undefined {
+  const reported = new Map([...parameters].map(([k, v]) => [k.toLowerCase(), v]));
+  for (const [name, value] of reported) {
+    const mismatch = pinnedMismatch(name, value);
+    if (mismatch !== undefined) return pinnedMismatchMessage(mismatch.setting, value, mismatch.expected);
+  }
+  for (const name of REPORTED_PINNED_SETTINGS) {
+    if (!reported.has(name)) return `the server did not report ${name}; the Guarita sidecar needs it to be ${PINNED_SERVER_SETTINGS[name] ?? ''} and refuses the session`;
+  }
+  return undefined;
+}
