@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { matchRequester, parseUsernameMappings, recordedClaims, type OidcUsernameMapping, type RecordedRequester, type Reviewer } from './requester.ts';
+import { approvalMappingWarnings, matchRequester, parseUsernameMappings, recordedClaims, type OidcUsernameMapping, type RecordedRequester, type Reviewer } from './requester.ts';
 
 const ISS = 'https://idp.example.com';
 const OTHER_ISS = 'https://other-idp.example.com';
@@ -196,5 +196,25 @@ describe('recordedClaims', () => {
   });
   it('drops values the CRD cannot hold and non-strings (a missing claim then fails closed, never matches)', () => {
     expect(recordedClaims({ sub: 'x'.repeat(257), email: '', preferred_username: 42 }, 'sub')).toEqual({});
+  });
+});
+
+describe('approvalMappingWarnings (the webhook warns when an AccessPolicy is applied)', () => {
+  const policy = (usernameClaim?: string, action = 'requireApproval') => ({ spec: {
+    identity: { oidc: { issuer: ISS, ...(usernameClaim === undefined ? {} : { usernameClaim }) } },
+    rules: [{ name: 'exports', action }, { name: 'rest', action: 'allow' }],
+  } });
+  it('names the issuer, the held rules and the setting when the issuer has no mapping', () => {
+    expect(approvalMappingWarnings(policy(), [])).toEqual([expect.stringMatching(/^spec\.identity\.oidc\.issuer: https:\/\/idp\.example\.com has no entry in the webhook's GUARITA_OIDC_USERNAME_MAPPINGS .*rule\(s\) exports/)]);
+  });
+  it('warns when the apiserver maps a claim the sidecar does not record', () => {
+    expect(approvalMappingWarnings(policy(), [{ issuer: ISS, claim: 'upn', prefix: '' }])[0]).toContain('claim(s) upn');
+    expect(approvalMappingWarnings(policy('upn'), [{ issuer: ISS, claim: 'upn', prefix: '' }])).toEqual([]);
+  });
+  it('says nothing when approvals can be decided, or there are none', () => {
+    expect(approvalMappingWarnings(policy(), [{ issuer: ISS, claim: 'email', prefix: '', uidClaim: 'sub' }])).toEqual([]);
+    expect(approvalMappingWarnings(policy(), [{ issuer: ISS, apiserver: false }])).toEqual([]);
+    expect(approvalMappingWarnings(policy(undefined, 'deny'), [])).toEqual([]);
+    expect(approvalMappingWarnings({ spec: { identity: {}, rules: [{ name: 'exports', action: 'requireApproval' }] } }, [])).toEqual([]);
   });
 });

@@ -62,6 +62,24 @@ export function recordedClaims(payload: Readonly<Record<string, unknown>>, usern
   return out;
 }
 
+/**
+ * Why reviews of this policy's held commands would all be refused (an admission warning when the
+ * policy is applied), or nothing: requireApproval rules, an OIDC issuer, and no mapping for it or
+ * a mapped claim the sidecar does not record.
+ */
+export function approvalMappingWarnings(policy: { spec: { identity: { oidc?: { issuer: string; usernameClaim?: string } }; rules: readonly { name: string; action: string }[] } }, mappings: readonly OidcUsernameMapping[]): string[] {
+  const oidc = policy.spec.identity.oidc;
+  const held = policy.spec.rules.filter((r) => r.action === 'requireApproval').map((r) => r.name);
+  if (oidc === undefined || held.length === 0) return [];
+  const mine = mappings.filter((m) => m.issuer === oidc.issuer);
+  const consequence = `reviews of commands held by rule(s) ${held.join(', ')} for its OIDC requesters will be refused (four-eyes cannot be checked)`;
+  if (mine.length === 0) return [`spec.identity.oidc.issuer: ${oidc.issuer} has no entry in the webhook's ${MAPPINGS_ENV} (chart: ${MAPPINGS_CHART_VALUE}): ${consequence}; add how the apiserver names its users`];
+  const recorded = new Set([...REQUESTER_CLAIMS, oidc.usernameClaim ?? 'sub']);
+  const missing = [...new Set(mine.flatMap((m) => ('claim' in m ? [m.claim, ...(m.uidClaim === undefined ? [] : [m.uidClaim])] : [])))].filter((c) => !recorded.has(c));
+  if (missing.length === 0) return [];
+  return [`spec.identity.oidc.usernameClaim: the apiserver maps claim(s) ${missing.join(', ')} of ${oidc.issuer} (${MAPPINGS_ENV}), which the sidecar records only as the policy's usernameClaim: ${consequence}`];
+}
+
 export type RequesterMatch =
   | { verdict: 'requester' | 'other' }
   /** Guarita cannot tell who the requester is in Kubernetes terms: the review must not count. */

@@ -2,6 +2,7 @@
 // the policy and what the handler looked up. Messages start with the field they are about.
 import type { AccessPolicy } from '../../crds/types.ts';
 import type { SpecProblem } from '../../core/masking/types.ts';
+import { approvalMappingWarnings, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE } from './constants.ts';
 import { selectorsMayOverlap } from './selector.ts';
 
@@ -19,6 +20,8 @@ export interface AccessPolicyContext {
   maskingCheck: MaskingCheck;
   /** A missing Secret rejects the policy, or only warns (GitOps tools that create Secrets later). */
   missingSecret: 'reject' | 'warn';
+  /** The apiserver's OIDC username mappings: a policy whose approvals could never be decided is warned about. */
+  usernameMappings?: readonly OidcUsernameMapping[];
   /** Labels of the policy's namespace, when known (for the "no pod will be injected" warning). */
   namespaceLabels?: Record<string, string>;
   /**
@@ -101,7 +104,7 @@ export function checkAccessPolicy(policy: AccessPolicy, ctx: AccessPolicyContext
   const masking = policy.spec.masking === undefined ? [] : ctx.maskingCheck(policy.spec.masking, 'spec.masking').map((p) => `${p.field}: ${p.message}`);
   const secrets = secretProblems(policy, ctx);
   const errors = [...masking, ...collisionProblems(policy, ctx), ...ruleProblems(policy)];
-  const warnings = [...namespaceWarnings(policy, ctx), ...uncheckedSecrets(policy, ctx)];
+  const warnings = [...namespaceWarnings(policy, ctx), ...uncheckedSecrets(policy, ctx), ...(ctx.usernameMappings === undefined ? [] : approvalMappingWarnings(policy, ctx.usernameMappings))];
   if (ctx.missingSecret === 'reject') errors.push(...secrets);
   else warnings.push(...secrets);
   return { errors, warnings };

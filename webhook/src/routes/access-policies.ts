@@ -57,7 +57,7 @@ async function validate(req: AdmissionRequest, ctx: WebhookContext): Promise<Adm
   ]);
   const verdict = checkAccessPolicy(policy, {
     existingSecrets, otherPolicies, adminPort: ctx.injector.sidecar.adminPort, maskingCheck: ctx.maskingCheck,
-    missingSecret: ctx.missingSecret, ...(namespaceLabels === undefined ? {} : { namespaceLabels }),
+    missingSecret: ctx.missingSecret, usernameMappings: ctx.usernameMappings, ...(namespaceLabels === undefined ? {} : { namespaceLabels }),
     unreadableSecrets: may.unreadableSecrets, nameOtherPolicies: may.policies,
   });
   if (verdict.errors.length > 0) return deny(req.uid, `AccessPolicy ${policy.metadata.name} is invalid: ${verdict.errors.join('; ')}`, 422, verdict.warnings);
