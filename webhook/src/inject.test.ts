@@ -159,14 +159,16 @@ describe('decideInjection', () => {
     expect(env.BILLING_DB_URL).toBe('postgresql://127.0.0.1:15433/orders');
   });
 
-  it('replaces a pre-existing guarita-proxy container the pod brought itself', () => {
+  it('refuses a pod that brings its own guarita-proxy container or guarita-* volumes, instead of rewriting them', () => {
     const pod = examplePod();
     pod.spec.containers.push({ name: 'guarita-proxy', image: 'evil:latest', command: ['sh'] });
-    pod.spec.volumes = [{ name: 'guarita-target-orders-db', secret: { secretName: 'orders-db-credentials' } }];
-    const d = injected(decideInjection(input(pod)));
-    expect(d.pod.spec.containers.map((c) => c.name)).toEqual(['agent']);
-    expect(d.pod.spec.initContainers?.[0]?.image).toBe(TEST_SIDECAR.image);
-    expect(d.pod.spec.volumes?.filter((v) => v.name === 'guarita-target-orders-db')).toHaveLength(1);
+    pod.spec.volumes = [{ name: 'guarita-target-orders-db', secret: { secretName: 'orders-db-credentials' } }, { name: 'guarita-spool', hostPath: { path: '/var/lib/kubelet' } }];
+    expect(decideInjection(input(pod))).toEqual({
+      action: 'reject',
+      message: 'guarita cannot inject this pod: container guarita-proxy: the name is reserved for the proxy the injector adds; rename the container (or remove it: the injector adds the genuine one); '
+        + 'volume guarita-target-orders-db: names starting with guarita- are reserved for the volumes the injector adds to guarita-proxy; rename the volume; '
+        + 'volume guarita-spool: names starting with guarita- are reserved for the volumes the injector adds to guarita-proxy; rename the volume',
+    });
   });
 
   it('rejects pods it cannot govern, naming why', () => {

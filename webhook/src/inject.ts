@@ -9,7 +9,7 @@
 import type { AccessPolicy } from '../../crds/types.ts';
 import {
   INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, POLICIES_ANNOTATION, SIDECAR_NAME,
-  STATUS_ANNOTATION, STATUS_INJECTED,
+  STATUS_ANNOTATION, STATUS_INJECTED, VOLUME_PREFIX,
 } from './constants.ts';
 import { diff, type PatchOp } from './json-patch.ts';
 import type { Container, EnvVar, Pod } from './kube-types.ts';
@@ -117,11 +117,25 @@ function preconditions(input: InjectionInput): InjectionDecision | undefined {
   return undefined;
 }
 
+/**
+ * A pod that brings its own guarita-proxy or guarita-* volumes (a hostPath named guarita-spool, a
+ * projected guarita-tokens...) is refused rather than silently rewritten: those names are the
+ * injector's alone, and the pod's author should learn that.
+ */
+function reservedNames(pod: Pod): string[] {
+  const proxy = allContainers(pod).some((c) => c.name === SIDECAR_NAME)
+    ? [`container ${SIDECAR_NAME}: the name is reserved for the proxy the injector adds; rename the container (or remove it: the injector adds the genuine one)`]
+    : [];
+  const volumes = (pod.spec.volumes ?? []).filter((v) => v.name.startsWith(VOLUME_PREFIX))
+    .map((v) => `volume ${v.name}: names starting with ${VOLUME_PREFIX} are reserved for the volumes the injector adds to ${SIDECAR_NAME}; rename the volume`);
+  return [...proxy, ...volumes];
+}
+
 function rejections(pod: Pod, targets: readonly TargetPlan[], adminPort: number): string[] {
   const hostNetwork = pod.spec.hostNetwork === true
     ? ['hostNetwork pods cannot be governed: the proxy\'s loopback listeners would be the node\'s; remove hostNetwork or opt out with guarita.io/inject: "false"']
     : [];
-  return [...hostNetwork, ...targetConflicts(targets, adminPort), ...portClashes(pod, targets, adminPort)];
+  return [...hostNetwork, ...reservedNames(pod), ...targetConflicts(targets, adminPort), ...portClashes(pod, targets, adminPort)];
 }
 
 function warningsFor(pod: Pod, config: SidecarConfig): string[] {
@@ -218,7 +232,7 @@ function alreadyInjected(input: InjectionInput): InjectionDecision | undefined {
   const sidecar = findSidecar(input.pod);
   if (sidecar === undefined || !isInjected(input.pod)) return undefined;
   const targets = injectedTargets(sidecar);
-  if (targets === undefined) return undefined; // not our sidecar's shape: inject afresh, replacing it
+  if (targets === undefined) return undefined; // not our sidecar's shape: judged as a fresh pod, which refuses a guarita-proxy it brought
   const desired = reinvocation(input.pod, sidecar, targets, input.config);
   return injectedDecision(input.pod, desired, targets.map((t) => t.policy), [], true);
 }

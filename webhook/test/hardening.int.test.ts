@@ -29,6 +29,10 @@ async function createPod(pod: Pod): Promise<Pod> {
   return JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(pod))) as Pod;
 }
 
+function optOut(pod: Pod): void {
+  pod.metadata.labels = { ...pod.metadata.labels, 'guarita.io/inject': 'false' };
+}
+
 async function refused(pod: Pod): Promise<string> {
   return kFails(['create', '-f', '-'], 'admin', JSON.stringify(pod));
 }
@@ -122,8 +126,9 @@ describe('sidecar-only volumes (item 4) through kubectl and the apiserver', () =
     ['a subPathExpr mount of the tokens', (p) => { p.spec.containers[0]!.volumeMounts = [{ name: 'guarita-tokens', mountPath: '/k', subPathExpr: '$(HOSTNAME)' }]; }, 'container agent mounts volume guarita-tokens (subPathExpr $(HOSTNAME))'],
     ['an init container mounting a target volume', (p) => { p.spec.initContainers = [{ name: 'setup', image: 'busybox', volumeMounts: [{ name: 'guarita-target-orders-db', mountPath: '/c' }] }]; }, 'init container setup mounts volume guarita-target-orders-db, a target\'s credentials'],
     ['a second container mounting the spool', (p) => { p.spec.containers.push({ name: 'helper', image: 'busybox', volumeMounts: [{ name: 'guarita-spool', mountPath: '/s' }] }); }, 'container helper mounts volume guarita-spool'],
-    ['a block device from a volume with the reserved prefix', (p) => { p.spec.volumes = [{ name: 'guarita-blk', persistentVolumeClaim: { claimName: 'data' } }]; p.spec.containers[0]!.volumeDevices = [{ name: 'guarita-blk', devicePath: '/dev/xvdz' }]; }, 'container agent uses volume guarita-blk as a block device (volumeDevices)'],
-    ['a user volume with the reserved prefix', (p) => { p.spec.volumes = [{ name: 'guarita-cache', emptyDir: {} }]; p.spec.containers[0]!.volumeMounts = [{ name: 'guarita-cache', mountPath: '/c' }]; }, 'volume guarita-cache: names starting with guarita- are reserved'],
+    // These two never reach injection (the injector refuses the names too): opted out, the validating webhook judges them.
+    ['a block device from a volume with the reserved prefix', (p) => { optOut(p); p.spec.volumes = [{ name: 'guarita-blk', persistentVolumeClaim: { claimName: 'data' } }]; p.spec.containers[0]!.volumeDevices = [{ name: 'guarita-blk', devicePath: '/dev/xvdz' }]; }, 'container agent uses volume guarita-blk as a block device (volumeDevices)'],
+    ['a user volume with the reserved prefix', (p) => { optOut(p); p.spec.volumes = [{ name: 'guarita-cache', emptyDir: {} }]; p.spec.containers[0]!.volumeMounts = [{ name: 'guarita-cache', mountPath: '/c' }]; }, 'volume guarita-cache: names starting with guarita- are reserved'],
     ['a hostPath to the kubelet\'s pod directories', (p) => { p.spec.volumes = [{ name: 'node', hostPath: { path: '/var/lib/kubelet/pods' } }]; p.spec.containers[0]!.volumeMounts = [{ name: 'node', mountPath: '/n' }]; }, 'volume node is a hostPath'],
     ['an inline CSI volume of a driver not allowed', (p) => { p.spec.volumes = [{ name: 'node', csi: { driver: 'hostpath.csi.k8s.io' } }]; p.spec.containers[0]!.volumeMounts = [{ name: 'node', mountPath: '/n' }]; }, 'volume node uses CSI driver hostpath.csi.k8s.io inline'],
     ['a second volume with the operator-audience token', (p) => { p.spec.volumes = [{ name: 'ingest', projected: { sources: [{ serviceAccountToken: { path: 't', audience: 'guarita-operator' } }] } }]; p.spec.containers[0]!.volumeMounts = [{ name: 'ingest', mountPath: '/i' }]; }, 'container agent reads a service-account token for audience guarita-operator (volume ingest)'],
@@ -137,6 +142,23 @@ describe('sidecar-only volumes (item 4) through kubectl and the apiserver', () =
     const err = await refused(pod);
     expect(err).toContain(denied);
     expect(err).toContain(message);
+  });
+
+  it('refuses user volumes named like the injector\'s before injection, rather than rewriting them', async () => {
+    for (const volume of [{ name: 'guarita-spool', hostPath: { path: '/var/lib/kubelet/pods' } }, { name: 'guarita-tokens', projected: { sources: [{ serviceAccountToken: { path: 'operator', audience: 'guarita-operator' } }] } }, { name: 'guarita-spool', emptyDir: {} }]) {
+      const pod = examplePod(ns, `agent-${suffix()}`);
+      pod.spec.volumes = [volume];
+      const err = await refused(pod);
+      expect(err).toContain(`admission webhook "inject.pods.guarita.io" denied the request: guarita cannot inject this pod: volume ${volume.name}: names starting with guarita- are reserved`);
+    }
+    const ownProxy = examplePod(ns, `agent-${suffix()}`);
+    ownProxy.spec.containers.push({ name: 'guarita-proxy', image: 'busybox' });
+    expect(await refused(ownProxy)).toContain('container guarita-proxy: the name is reserved for the proxy the injector adds');
+    // Opted out of injection, the validating webhook refuses the same names.
+    const optedOut = examplePod(ns, `agent-${suffix()}`);
+    optedOut.metadata.labels = { ...optedOut.metadata.labels, 'guarita.io/inject': 'false' };
+    optedOut.spec.volumes = [{ name: 'guarita-spool', emptyDir: {} }];
+    expect(await refused(optedOut)).toContain(`${denied}: guarita: volume guarita-spool: names starting with guarita- are reserved`);
   });
 
   it('refuses a pod created already "injected" (forged annotation) with a look-alike proxy', async () => {
