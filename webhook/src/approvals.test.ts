@@ -154,6 +154,16 @@ describe('ApprovalRequest admission', () => {
         .toEqual(['spec.reviews[0].reviewerUid: differs from the authenticated user\'s uid: omit reviewerUid, the webhook records it']);
     });
 
+    it('counts a person once by uid: a second review under a renamed username is refused', () => {
+      const c = { ...ctx, usernameMappings: [{ issuer: FIXTURE_ISSUER, claim: 'email', prefix: 'oidc:', uidClaim: 'sub' }] };
+      const two = structuredClone(own);
+      const first = admit(two, appended(two, { decision: 'Approved', reason: 'r' }), { username: 'oidc:dave@example.com', uid: 'dave', groups: ['dpo'] }, c);
+      expect(first.errors).toEqual([]);
+      const renamed: UserInfo = { username: 'oidc:dave.new@example.com', uid: 'dave', groups: ['dpo'] };
+      expect(admit(first.stored, appended(first.stored, { decision: 'Approved', reason: 'again' }), renamed, c).errors)
+        .toContain('spec.reviews[1]: "oidc:dave.new@example.com" already reviewed this request');
+    });
+
     it('refuses every review of an OIDC requester whose issuer has no mapping, naming the setting', () => {
       const errors = admit(own, appended(own, { decision: 'Approved', reason: 'r' }), dave, { ...ctx, usernameMappings: [] }).errors;
       expect(errors).toHaveLength(1);

@@ -128,21 +128,28 @@ function requiredApprovals(req: ApprovalRequest, policy: AccessPolicy | undefine
   return rule?.approval?.minApprovals ?? 1;
 }
 
+/** Not the requester, and not someone who already reviewed. */
+function fourEyesErrors(old: readonly Review[], req: ApprovalRequest, field: string, user: UserInfo, ctx: ApprovalContext): string[] {
+  const username = user.username ?? '';
+  const uid = user.uid ?? '';
+  const errors: string[] = [];
+  const same = matchRequester({ username, uid }, req.spec.requester, ctx.usernameMappings);
+  if (same.verdict === 'requester') errors.push(`${field}: "${username}" is the requester of this command and cannot review it (four-eyes principle)`);
+  // Fail closed: a review whose reviewer might be the requester is not admitted at all.
+  if (same.verdict === 'unknown') errors.push(`${field}: cannot check that "${username}" is not the requester (four-eyes principle): ${same.why}`);
+  // Once per person: by username, and by uid where the apiserver sets one (a renamed account is the same reviewer).
+  if (old.some((r) => r.reviewer === username || (uid !== '' && r.reviewerUid === uid))) errors.push(`${field}: "${username}" already reviewed this request`);
+  return errors;
+}
+
 function newReviewErrors(oldReq: ApprovalRequest, newReq: ApprovalRequest, user: UserInfo, ctx: ApprovalContext): string[] {
   const old = reviewsOf(oldReq);
   const added = reviewsOf(newReq).slice(old.length);
   if (added.length === 0) return [];
-  const username = user.username ?? '';
   const errors = added.length > 1 ? [`spec.reviews: ${added.length} reviews appended at once: append exactly one (each reviewer decides once)`] : [];
   added.forEach((review, k) => {
     const field = `spec.reviews[${old.length + k}]`;
-    errors.push(...identityErrors(review, field, user));
-    const same = matchRequester({ username, uid: user.uid ?? '' }, newReq.spec.requester, ctx.usernameMappings);
-    if (same.verdict === 'requester') errors.push(`${field}: "${username}" is the requester of this command and cannot review it (four-eyes principle)`);
-    // Fail closed: a review whose reviewer might be the requester is not admitted at all.
-    if (same.verdict === 'unknown') errors.push(`${field}: cannot check that "${username}" is not the requester (four-eyes principle): ${same.why}`);
-    if (old.some((r) => r.reviewer === username)) errors.push(`${field}: "${username}" already reviewed this request`);
-    errors.push(...approverErrors(newReq, field, user, ctx.policy));
+    errors.push(...identityErrors(review, field, user), ...fourEyesErrors(old, newReq, field, user, ctx), ...approverErrors(newReq, field, user, ctx.policy));
   });
   return [...errors, ...openErrors(oldReq, requiredApprovals(newReq, ctx.policy), ctx.now)];
 }

@@ -133,6 +133,14 @@ describe('decideApproval', () => {
       expect(countedBy('', o, other)).toEqual({ approvals: 1, why: [] });
     });
 
+    it('counts a reviewer once by uid: the same person under a renamed username does not make two approvals', () => {
+      const o = { ...opts, usernameMappings: [{ issuer: 'https://idp', claim: 'email', prefix: 'oidc:', uidClaim: 'sub' }] };
+      const req = request([{ ...review('oidc:dana@example.com', 'Approved'), reviewerUid: 'dana' }, { ...review('oidc:dana.new@example.com', 'Approved', 2), reviewerUid: 'dana' }]);
+      const d = decideApproval(req, policy(2), T0 + 180_000, o);
+      expect(d.patch).toMatchObject({ phase: 'Pending', approvals: 1 });
+      expect(d.ignored).toEqual([{ reviewer: 'oidc:dana.new@example.com', why: 'already reviewed' }]);
+    });
+
     it('counts no review of an OIDC requester whose issuer has no mapping, and says which setting is missing', () => {
       const r = countedBy('dana', { ...opts, usernameMappings: [] });
       expect(r.approvals).toBe(0);

@@ -54,13 +54,22 @@ function requesterProblem(r: Review, req: ApprovalRequest, mappings: readonly Oi
   return undefined;
 }
 
+/**
+ * Who reviewed, for "a reviewer counts once": the username, and the uid where the apiserver sets
+ * one (a person whose username claim changed between two reviews is still one reviewer).
+ */
+function reviewerKeys(r: Review): string[] {
+  const uid = r.reviewerUid ?? '';
+  return [`name:${r.reviewer ?? ''}`, ...(uid === '' ? [] : [`uid:${uid}`])];
+}
+
 function reviewProblem(r: Review, req: ApprovalRequest, groups: readonly string[] | undefined, seen: Set<string>, mappings: readonly OidcUsernameMapping[]): string | undefined {
   if (r.reviewer === undefined || r.reviewer === '' || r.time === undefined) return 'not stamped by the admission webhook (no reviewer or time)';
   if (groups === undefined) return `rule ${req.spec.rule} of AccessPolicy ${req.spec.policyRef.name} does not exist or does not require approval`;
   if (!(r.reviewerGroups ?? []).some((g) => groups.includes(g))) return `not in an approver group (${groups.join(', ')})`;
   const selfReview = requesterProblem(r, req, mappings);
   if (selfReview !== undefined) return selfReview;
-  if (seen.has(r.reviewer)) return 'already reviewed';
+  if (reviewerKeys(r).some((key) => seen.has(key))) return 'already reviewed';
   if (!(Date.parse(r.time) < Date.parse(req.spec.expiresAt))) return `reviewed after the request expired at ${req.spec.expiresAt}`;
   return undefined;
 }
@@ -78,7 +87,7 @@ export function countReviews(req: ApprovalRequest, rule: PolicyRule | undefined,
       continue;
     }
     const reviewer = r.reviewer ?? '';
-    seen.add(reviewer);
+    for (const key of reviewerKeys(r)) seen.add(key);
     counted.push({ reviewer, decision: r.decision, reason: r.reason, time: r.time ?? '' });
   }
   return { counted, ignored };
