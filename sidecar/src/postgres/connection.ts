@@ -321,7 +321,9 @@ export class ProxyConnection {
     if (key !== undefined) hello.push(backendKeyData(key.processId, key.secretKey));
     hello.push(readyForQuery(up.status));
     this.client.write(Buffer.concat(hello));
-    this.log.info({ database: this.ctx.target.database, application: this.startup?.applicationName }, 'postgres session opened');
+    const application = this.startup?.applicationName;
+    // The client names its application freely (it may carry an identifier): logged masked.
+    this.log.info({ database: this.ctx.target.database, application: application === undefined ? undefined : mask.maskText(application) }, 'postgres session opened');
     this.client.resume();
     void this.pumpClient();
   }

@@ -313,12 +313,14 @@ export class Pipeline {
   }
 
   /**
-   * An allowed simple Query goes upstream only once everything sent before it was answered. The
-   * server reports a changed setting (ParameterStatus) just before the ReadyForQuery of the
-   * statement that changed it: waiting for that answer means a statement lexed under a pinned
-   * setting the classifier did not assume is never sent (the session ends first). Drivers do
-   * not pipeline simple queries, so this costs them nothing; it also bounds a pipelining
-   * client's in-flight simple queries to one.
+   * An allowed simple Query (and the first Parse of an extended-protocol batch) goes upstream
+   * only once everything sent before it was answered. The server reports a changed setting
+   * (ParameterStatus) just before the ReadyForQuery that ends the statement or batch that changed
+   * it: waiting for that answer means a statement lexed under a pinned setting the classifier did
+   * not assume is never sent (the session ends first). Drivers do not pipeline simple queries or
+   * batches (libpq's pipeline mode does, and pays a round trip per batch); a Parse later in the
+   * same batch is not held (docs/postgres.md, what stays out of reach). It also bounds a
+   * pipelining client's in-flight simple queries to one.
    */
   private async idle(): Promise<void> {
     if (this.entries.length === 0 || this.copyIn) return;
@@ -374,6 +376,15 @@ export class Pipeline {
       this.discardBatch = this.batch;
       this.forwardExtended(serialize.parse({ name: m.name.startsWith(RESERVED_PREFIX) ? DENIED_NAME : m.name, text: DENIED_SQL }), { kind: 'parse', batch: this.batch, internal: false, denial: d.denial });
       return;
+    }
+    if (!this.unsynced && !isBlank(m.sql)) {
+      // The first Parse of a batch waits, like a simple Query, until earlier batches are answered
+      // up to their ReadyForQuery (where the server reports changed settings).
+      await this.idle();
+      if (this.stopped) {
+        await this.completeUnrun(d.exec, 'not run: the session ended');
+        return;
+      }
     }
     const stmt = this.newStatement(m.name, m.sql, d.facts, d.exec);
     const prev = this.statements.get(m.name);

@@ -167,6 +167,28 @@ describe('item 1: pinned lexing settings', () => {
     expect(await orderCount()).toBe(before);
   });
 
+  it('an extended-protocol batch pipelined behind the switch is never sent: its one statement would call nextval under off', async () => {
+    // With standard_conforming_strings on this is one SELECT of two literals; off, the first
+    // literal swallows "AS x, " and nextval() runs (a side effect the classifier never saw).
+    const hidden = "SELECT 'a\\' AS x, ' AS y, nextval($$orders_id_seq$$) AS z --'";
+    const sequence = (): Promise<string> => admin('SELECT last_value || \' \' || is_called FROM orders_id_seq');
+    const before = await sequence();
+    const c = raw();
+    await login(c);
+    c.send(Buffer.concat([
+      serialize.query('SELECT guarita_scs_off()'),
+      serialize.parse({ text: hidden }), serialize.bind({}), serialize.execute({}), serialize.sync(),
+    ]));
+    await c.until(() => c.closed, 10_000);
+    expect(errorOf(c)).toMatchObject({ severity: 'FATAL', message: expect.stringMatching(/standard_conforming_strings/) });
+    expect(await sequence()).toBe(before);
+    // The same text with the pinned settings: one SELECT, no nextval.
+    const d = client();
+    await d.connect();
+    expect((await d.query({ text: hidden, values: [] })).rows).toEqual([{ x: 'a\\', '?column?': ' AS y, nextval($$orders_id_seq$$) AS z --' }]);
+    expect(await sequence()).toBe(before);
+  });
+
   it('the same through the extended protocol, and a client_encoding switch in a function: the session ends fail closed', async () => {
     const c = raw();
     await login(c);
