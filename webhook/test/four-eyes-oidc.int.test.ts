@@ -9,7 +9,7 @@
 // webhook runs (a namespace only the operator watches) is not counted by the operator.
 // The old check compared "https://127.0.0.1:<port>#support-agent" with "support-agent" and let it through.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { createCa, mintServingCert, writePemFiles } from '../../e2e/harness/certs.ts';
@@ -73,6 +73,7 @@ interface ArObj {
 }
 
 interface Env {
+  runDir: string;
   idp: IdpHandle;
   kube: KubeHandle;
   system: GuaritaSystem;
@@ -143,7 +144,7 @@ async function setup(v: Variant): Promise<Env> {
     targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: system.op.url,
     env: { GUARITA_APPROVAL_WAIT: '1s', NODE_EXTRA_CA_CERTS: caFile },
   });
-  return { idp, kube, system, upstream, sidecar, operatorOnlyNs, previousState, previousDispatcher };
+  return { runDir, idp, kube, system, upstream, sidecar, operatorOnlyNs, previousState, previousDispatcher };
 }
 
 async function teardown(e: Env | undefined): Promise<void> {
@@ -152,6 +153,8 @@ async function teardown(e: Env | undefined): Promise<void> {
   await Promise.allSettled([e.system.stop(), e.upstream.close()]);
   for (const p of [...e.kube.processes].reverse()) await p.stop();
   await e.idp.process.stop();
+  // The dedicated etcd's data (hundreds of MB); logs stay with the harness run dir.
+  rmSync(join(e.runDir, 'etcd'), { recursive: true, force: true });
   if (e.previousState === undefined) delete process.env[HARNESS_STATE_ENV];
   else process.env[HARNESS_STATE_ENV] = e.previousState;
   setGlobalDispatcher(e.previousDispatcher);
