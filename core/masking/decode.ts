@@ -12,8 +12,8 @@ export interface DecodedView {
   at: Int32Array;
 }
 
-/** Anything decodeView() would change. */
-const ESCAPE = /%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|[\u00ad\u200b-\u200d\u2060\ufeff]|[0-9]\+[0-9]/;
+/** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
+export const ESCAPE = /%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|[\u00ad\u200b-\u200d\u2060\ufeff]|[0-9]\+[0-9]/;
 const TOKEN = /%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|([\u00ad\u200b-\u200d\u2060\ufeff])|(?<=[0-9])(\+)(?=[0-9])/g;
 
 /** HTML named references that can stand for a character of an identifier's layout. */
@@ -23,8 +23,37 @@ const NAMED: Readonly<Record<string, string>> = {
   lowbar: '_', num: '#', amp: '&',
 };
 
+/** Sticky forms of ESCAPE's branches, tried only where their first character is (indexOf is far cheaper than a scan). */
+const AT_PERCENT = /%[0-9A-Fa-f]{2}/y;
+const AT_BACKSLASH = /\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}/y;
+const AT_AMPERSAND = /&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};/y;
+const INVISIBLE = /[\u00ad\u200b-\u200d\u2060\ufeff]/;
+
+function escapeAt(s: string, ch: string, re: RegExp): boolean {
+  for (let i = s.indexOf(ch); i !== -1; i = s.indexOf(ch, i + 1)) {
+    re.lastIndex = i;
+    if (re.test(s)) return true;
+  }
+  return false;
+}
+
+function plusBetweenDigits(s: string): boolean {
+  for (let i = s.indexOf('+'); i !== -1; i = s.indexOf('+', i + 1)) {
+    const a = s.charCodeAt(i - 1);
+    const b = s.charCodeAt(i + 1);
+    if (a >= 48 && a <= 57 && b >= 48 && b <= 57) return true;
+  }
+  return false;
+}
+
+/** An escape decodeView() resolves (%XX, \\u, \\x, character references, '+' between digits), found from each first character. */
+export function hasEscape(s: string): boolean {
+  return escapeAt(s, '%', AT_PERCENT) || escapeAt(s, '\\', AT_BACKSLASH) || escapeAt(s, '&', AT_AMPERSAND) || plusBetweenDigits(s);
+}
+
+/** Whether decodeView() would change anything: ESCAPE.test(s), faster. */
 export function needsDecoding(s: string): boolean {
-  return ESCAPE.test(s);
+  return hasEscape(s) || INVISIBLE.test(s);
 }
 
 const charRef = (code: number): string | null => (code > 0 && code <= 0xffff ? String.fromCharCode(code) : null);

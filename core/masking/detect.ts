@@ -43,7 +43,7 @@ const ES = '(?! [0-9])';
 // fullwidth forms are folded to ASCII before scanning (fold.ts), so these classes stay ASCII.
 const ALTERNATIVES: readonly string[] = [
   /* 1 bare digit run */ `([0-9]{8,19})${E}`,
-  /* 2 CPF formatted */ `([0-9]{3}\\.[0-9]{3}\\.[0-9]{3}-[0-9]{2}|[0-9]{9}-[0-9]{2})${E}`,
+  /* 2 CPF formatted, RENAVAM mask */ `([0-9]{3}\\.[0-9]{3}\\.[0-9]{3}-[0-9]{2}|[0-9]{9}(?:-[0-9]{2}|[0-9]-[0-9]))${E}`,
   /* 3 CNPJ formatted (numeric or alphanumeric): 2.3.3/4-2 with dots, spaces or none, '/', '.' or none before the
        branch, '-', '.', ' ' or none before the check digits */
   `([0-9A-Z]{2}(?:\\.[0-9A-Z]{3}\\.| [0-9A-Z]{3} |[0-9A-Z]{3})[0-9A-Z]{3}[ ./]?[0-9A-Z]{4}[ .-]?[0-9]{2})${E}`,
@@ -54,7 +54,6 @@ const ALTERNATIVES: readonly string[] = [
   /* 8 IPv4 */ `((?:[0-9]{1,3}\\.){3}[0-9]{1,3})${E}`,
   /* 9 digit groups */ `${BS}([0-9]{3,4}(?:[ ./-][0-9]{1,6}){2,4})${ES}${E}`,
   /* 10 alphanumeric CNPJ */ `([0-9A-Z]{12}[0-9]{2})${E}`,
-  /* 11 RENAVAM mask */ `([0-9]{10}-[0-9])${E}`,
 ];
 
 const GROUP_RUN = 1;
@@ -67,8 +66,7 @@ const GROUP_DATE = 7;
 const GROUP_IPV4 = 8;
 const GROUP_GROUPS = 9;
 const GROUP_CNPJ_ALNUM = 10;
-const GROUP_RENAVAM = 11;
-const LAST_GROUP = GROUP_RENAVAM;
+const LAST_GROUP = GROUP_CNPJ_ALNUM;
 
 /**
  * The numeric family's scanner: `starts` finds the next character a candidate can begin with (irregexp skips to it
@@ -219,7 +217,7 @@ const byCheck = (type: DetectorName, valid: (text: string) => boolean): Classifi
 
 const CLASSIFIERS: Record<number, Classifier> = {
   [GROUP_RUN]: (on, s, start, text) => choose(on, s, start, text, RUN_READINGS[text.length] ?? []),
-  [GROUP_CPF]: (on, s, start, text) => choose(on, s, start, digitsOf(text), CPF_LAYOUT),
+  [GROUP_CPF]: (on, s, start, text) => choose(on, s, start, digitsOf(text), text.charCodeAt(10) === 45 ? RENAVAM_LAYOUT : CPF_LAYOUT),
   [GROUP_CNPJ]: byCheck('cnpj', (t) => isCnpj(alnumOnly(t))),
   [GROUP_PIS]: byCheck('pis', (t) => isPis(digitsOf(t))),
   [GROUP_PHONE]: byCheck('phone', isFormattedPhone),
@@ -228,7 +226,6 @@ const CLASSIFIERS: Record<number, Classifier> = {
   [GROUP_IPV4]: byCheck('ip', isIpv4),
   [GROUP_GROUPS]: classifyGroups,
   [GROUP_CNPJ_ALNUM]: byCheck('cnpj', isCnpj),
-  [GROUP_RENAVAM]: (on, s, start, text) => choose(on, s, start, digitsOf(text), RENAVAM_LAYOUT),
 };
 
 /** Scans the numeric family from `start`; pushes validated hits that start before `limit`; returns the frontier. */
@@ -245,7 +242,17 @@ export function scanNumeric(sc: NumericScanner, on: DetectorSet, s: string, star
       starts.lastIndex = skipWord(s, p);
       continue;
     }
-    const { det, end } = readAt(sc, on, s, p, m);
+    // The reading of the candidate at p. The first alternative that matches is not always the answer: it may be
+    // rejected while another layout of the same characters validates (529.982.247.25 is no IPv4 address), or be a
+    // valid prefix of a longer identifier (the phone 829 2530 3431 inside the CNS 829 2530 3431 0787). Only then
+    // are the others tried, one by one (longestReading); the common path allocates nothing.
+    const group = matchedGroup(m);
+    let end = p + m[0].length;
+    let det = classify(on, s, p, group, m[0]);
+    if (mayReadOtherwise(s, end, det, group)) {
+      const best = longestReading(sc, on, s, p, group, end, det !== null);
+      if (best.det !== null || best.end > end) [det, end] = [best.det, best.end];
+    }
     frontier = end;
     starts.lastIndex = frontier;
     if (det !== null) out.push({ start: p, end, type: det, detector: det, rank: 0 });
@@ -255,19 +262,18 @@ export function scanNumeric(sc: NumericScanner, on: DetectorSet, s: string, star
 
 interface Read { det: DetectorName | null; end: number }
 
+function classify(on: DetectorSet, s: string, p: number, group: number, text: string): DetectorName | null {
+  return CLASSIFIERS[group]?.(on, s, p, text) ?? null;
+}
+
 /**
- * The reading of the candidate `m` at `p`. The first alternative that matches is not always the answer: it may be
- * rejected while another layout of the same characters validates (529.982.247.25 is no IPv4 address), or be a valid
- * prefix of a longer identifier (the phone 829 2530 3431 inside the CNS 829 2530 3431 0787). Only then are the
- * others tried, one by one.
+ * Whether another alternative could read the candidate differently: a longer layout continues past it, or it was
+ * rejected where another can read the same characters (a dotted quad that is no IPv4 address, a phone-shaped prefix
+ * with an area code that does not exist). Dates, bare runs, CEPs and the canonical CPF/CNPJ/PIS masks have no other
+ * reading, and timestamps are frequent: they are not retried.
  */
-function readAt(sc: NumericScanner, on: DetectorSet, s: string, p: number, m: RegExpExecArray): Read {
-  const end = p + m[0].length;
-  const group = matchedGroup(m);
-  const det = CLASSIFIERS[group]?.(on, s, p, m[0]) ?? null;
-  if (!continuesWithDigit(s, end) && (det !== null || RETRY_REJECTED[group] !== true)) return { det, end };
-  const best = longestReading(sc, on, s, p, group, end, det !== null);
-  return best.det !== null || best.end > end ? best : { det, end };
+function mayReadOtherwise(s: string, end: number, det: DetectorName | null, group: number): boolean {
+  return continuesWithDigit(s, end) || (det === null && (group === GROUP_IPV4 || group === GROUP_PHONE));
 }
 
 /** A bare digit run has the readings of its length only (RUN_READINGS: a bare landline needs its keyword). */
@@ -298,13 +304,6 @@ function continuesWithDigit(s: string, end: number): boolean {
   return (sep === 32 || sep === 47) && c >= 48 && c <= 57;
 }
 
-/**
- * Rejected alternatives whose characters another alternative can read differently when nothing follows: a dotted
- * quad that is no IPv4 address (529.982.247.25), a phone-shaped prefix with an area code that does not exist.
- * The others (dates, bare runs, CEPs, canonical CPF/CNPJ/PIS masks) have no other reading of the same characters,
- * and timestamps are frequent: they are not retried.
- */
-const RETRY_REJECTED: Readonly<Record<number, boolean>> = { [GROUP_IPV4]: true, [GROUP_PHONE]: true };
 
 /**
  * The reading at `p` of the longest layout, given the first alternative's match (`skip`, ending at `firstEnd`, valid

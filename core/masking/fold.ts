@@ -6,6 +6,7 @@
 // the engine scans the folded text and renders masks from it; text outside a hit is copied from the original.
 // Characters that would have to be removed (zero-width spaces, soft hyphens) or decoded (%2E, \u0030, &#46;)
 // change positions and are not folded here: see README "Layouts".
+import { hasEscape } from './decode.ts';
 
 /** Every character fold() changes. */
 const FOLDABLE = /[\u00a0\u00b7\u1680\u2000-\u200a\u2010-\u2015\u2024\u2027\u202f\u2044\u205f\u2212\u2215\u3000\ufe58\ufe63\uff01-\uff5e]/;
@@ -31,15 +32,28 @@ for (const c of '\u2044\u2215') FOLDS.set(c, '/');
 
 const foldChar = (ch: string): string => FOLDS.get(ch) ?? ch;
 
-/**
- * No character that fold() or decodeView() (decode.ts) would change, nor one that starts an escape: '%', '\\', '&',
- * '+', and the look-alikes and invisible characters. One scan decides the common case (ASCII text, accented letters).
- */
-const SPECIAL = new RegExp(`[%\\\\&+\\u00ad\\u200b-\\u200d\\u2060\\ufeff${FOLDABLE.source.slice(1)}`);
+/** The look-alikes fold() changes and the invisible characters decodeView() drops (decode.ts). */
+const LOOK_ALIKE = new RegExp(`[\\u00ad\\u200b-\\u200d\\u2060\\ufeff${FOLDABLE.source.slice(1)}`);
 
+/**
+ * No character that fold() or decodeView() (decode.ts) would change: the common case (ASCII text, accented letters)
+ * is decided by one character-class scan and a search for each escape's first character.
+ */
 export function nothingSpecial(s: string): boolean {
-  return !SPECIAL.test(s);
+  if (s.length > SHORT) return !LOOK_ALIKE.test(s) && !hasEscape(s);
+  // Short strings (cells, JSON values): one pass over a table costs less than calling several regular expressions.
+  let flags = 0;
+  for (let i = 0; i < s.length; i++) flags |= CHAR_FLAGS[s.charCodeAt(i)] ?? 0;
+  return flags === 0 || (flags === ESCAPE_START && !hasEscape(s));
 }
+
+const SHORT = 64;
+const LOOK = 1;
+const ESCAPE_START = 2;
+/** Per UTF-16 unit: LOOK for a look-alike or invisible character, ESCAPE_START for '%', '\\', '&', '+'. */
+const CHAR_FLAGS = new Uint8Array(65536);
+for (let c = 0; c < 65536; c++) if (LOOK_ALIKE.test(String.fromCharCode(c))) CHAR_FLAGS[c] = LOOK;
+for (const c of '%\\&+') CHAR_FLAGS[c.charCodeAt(0)] = ESCAPE_START;
 
 /** The text with look-alike separators, dashes and fullwidth forms replaced by ASCII; the same string when none. */
 export function fold(s: string): string {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { KEYWORDS, layoutCorpus, LOOK_ALIKES, NEGATIVES, textTemplates, type LayoutSample } from './corpus.ts';
 import { isCns, isRenavam, phoneKind } from './checksums.ts';
-import { needsDecoding } from './decode.ts';
+import { ESCAPE, needsDecoding } from './decode.ts';
 import { fold, nothingSpecial } from './fold.ts';
 import { compileMasker, type DetectorName } from './index.ts';
 
@@ -140,6 +140,13 @@ describe('escapes (decode.ts)', () => {
     expect(maskText('<a href="mailto:joao&#64;gmail&#46;com">joao&commat;gmail&period;com</a>')).toBe('<a href="mailto:j***@g***.com">j***@g***.com</a>');
     expect(maskText('{"cpf":"529\\u002e982\\u002e247\\u002d25"}')).toBe('{"cpf":"***.***.***-25"}');
     expect(maskText('CPF 529\u200b982\u200b247\u00ad25 ok')).toBe('CPF *********25 ok');
+  });
+
+  it('the fast escape test agrees with the escape pattern', () => {
+    const samples = ['%2E', '%2', '%ZZ', '50%', '\\u0030', '\\u00', '\\x41', '\\n', '&#64;', '&#x40;', '&amp;', '& b;', '&#;', '1+2', '+55', '1+', 'a+1',
+      '\u200b', '\u00ad', 'plain', ...NEGATIVES, ...corpus.valid.map((v) => v.value)];
+    const disagree = samples.filter((t) => needsDecoding(t) !== ESCAPE.test(t) || needsDecoding(`x ${t} y`) !== ESCAPE.test(`x ${t} y`));
+    expect(disagree).toEqual([]);
   });
 
   it('decodes one level only, as a reader does', () => {
