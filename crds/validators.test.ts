@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { fieldPath, parseAccessPolicy, validateAccessPolicy, validateApprovalRequest, ValidationError } from './validators.ts';
-import { examplePolicy, invalidPolicies } from './testdata/invalid-policies.ts';
+import { examplePolicy, invalidPolicies, ruleIndex } from './testdata/invalid-policies.ts';
 
 const EXAMPLES = join(import.meta.dirname, '../examples/lgpd-orders');
 
@@ -20,7 +20,7 @@ describe('AccessPolicy validator (compiled from the CRD schema)', () => {
     const original = examplePolicy();
     const parsed = parseAccessPolicy(original);
     expect(parsed.spec.identity.oidc?.usernameClaim).toBe('sub');
-    expect(parsed.spec.rules[5]?.approval?.ttl).toBe('15m');
+    expect(parsed.spec.rules[ruleIndex('exports-need-dpo')]?.approval?.ttl).toBe('15m');
     expect(original.spec.identity.oidc.usernameClaim).toBeUndefined();
   });
 

@@ -10,6 +10,20 @@ export function examplePolicy(): Doc {
   return parse(readFileSync(join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml'), 'utf8')) as Doc;
 }
 
+/**
+ * Index of the example's rule with this name: the cases name rules by role, so adding a rule to the
+ * example policy does not silently move a case onto another rule.
+ */
+export function ruleIndex(name: string): number {
+  const index = (examplePolicy().spec.rules as Array<{ name: string }>).findIndex((r) => r.name === name);
+  if (index < 0) throw new Error(`examples/lgpd-orders/accesspolicy.yaml has no rule named ${name}`);
+  return index;
+}
+/** The example's first requireApproval rule, and its catch-all allow rule. */
+const APPROVAL = ruleIndex('exports-need-dpo');
+const ALLOW = ruleIndex('allow-the-rest');
+const RULE_COUNT = (examplePolicy().spec.rules as unknown[]).length;
+
 export interface InvalidCase { name: string; field: string; mutate: (p: Doc) => void }
 
 export const invalidPolicies: InvalidCase[] = [
@@ -17,17 +31,17 @@ export const invalidPolicies: InvalidCase[] = [
   { name: 'bad protocol', field: 'spec.target.protocol', mutate: (p) => { p.spec.target.protocol = 'mysql'; } },
   { name: 'listen port below 1024', field: 'spec.target.listenPort', mutate: (p) => { p.spec.target.listenPort = 80; } },
   { name: 'postgres endpoint given as a URL', field: 'spec.target.endpoint', mutate: (p) => { p.spec.target.endpoint = 'http://db:5432'; } },
-  { name: 'duplicate rule names', field: 'spec.rules[7]', mutate: (p) => { p.spec.rules.push({ name: 'deny-ddl-and-dcl', action: 'deny' }); } },
+  { name: 'duplicate rule names', field: `spec.rules[${RULE_COUNT}]`, mutate: (p) => { p.spec.rules.push({ name: 'deny-ddl-and-dcl', action: 'deny' }); } },
   { name: 'unknown action', field: 'spec.rules[0].action', mutate: (p) => { p.spec.rules[0].action = 'audit'; } },
-  { name: 'requireApproval without approval', field: 'spec.rules[5].approval', mutate: (p) => { delete p.spec.rules[5].approval; } },
-  { name: 'approval on an allow rule', field: 'spec.rules[6].approval', mutate: (p) => { p.spec.rules[6].approval = { approverGroups: ['dpo'] }; } },
+  { name: 'requireApproval without approval', field: `spec.rules[${APPROVAL}].approval`, mutate: (p) => { delete p.spec.rules[APPROVAL].approval; } },
+  { name: 'approval on an allow rule', field: `spec.rules[${ALLOW}].approval`, mutate: (p) => { p.spec.rules[ALLOW].approval = { approverGroups: ['dpo'] }; } },
   { name: 'http match on a postgres target', field: 'spec.rules', mutate: (p) => { p.spec.rules[0].match = { http: { methods: ['GET'] } }; } },
   { name: 'unknown statement kind', field: 'spec.rules[0].match.sql.statementKinds[0]', mutate: (p) => { p.spec.rules[0].match.sql.statementKinds = ['truncate-all']; } },
-  { name: 'rule purpose not in spec.purposes', field: 'spec.rules', mutate: (p) => { p.spec.rules[6].purposes = ['marketing']; } },
+  { name: 'rule purpose not in spec.purposes', field: 'spec.rules', mutate: (p) => { p.spec.rules[ALLOW].purposes = ['marketing']; } },
   { name: 'no identity source', field: 'spec.identity', mutate: (p) => { p.spec.identity = {}; } },
   { name: 'no subjects', field: 'spec.subjects', mutate: (p) => { p.spec.subjects = []; } },
   { name: 'no purposes', field: 'spec.purposes', mutate: (p) => { p.spec.purposes = []; } },
-  { name: 'bad ttl', field: 'spec.rules[5].approval.ttl', mutate: (p) => { p.spec.rules[5].approval.ttl = 'fifteen minutes'; } },
+  { name: 'bad ttl', field: `spec.rules[${APPROVAL}].approval.ttl`, mutate: (p) => { p.spec.rules[APPROVAL].approval.ttl = 'fifteen minutes'; } },
   { name: 'unknown detector', field: 'spec.masking.detectors[0]', mutate: (p) => { p.spec.masking.detectors = ['passport']; } },
   { name: 'hash style without a key', field: 'spec.masking.hashKeySecretRef', mutate: (p) => { p.spec.masking.style = 'hash'; } },
   { name: 'namespace on a User subject', field: 'spec.subjects[0].namespace', mutate: (p) => { p.spec.subjects[0] = { kind: 'User', name: 'x', namespace: 'y' }; } },
