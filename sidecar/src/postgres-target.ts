@@ -23,7 +23,9 @@ function resolve(t: TargetConfig, ctx: Ctx): PostgresTargetConfig {
     const upstream = postgresUpstream(available.target.policy, ctx.config.credentialsDir);
     const timeout = available.target.policy.spec.target.statementTimeout;
     // Part of the upstream config: a changed timeout restarts the listener like any endpoint change.
-    return timeout === undefined ? upstream : { ...upstream, statementTimeoutMs: Math.round(parseDuration(timeout) * 1000) };
+    const ms = timeout === undefined ? 0 : Math.round(parseDuration(timeout) * 1000);
+    // 0 means no limit, as for PostgreSQL's own statement_timeout.
+    return ms > 0 ? { ...upstream, statementTimeoutMs: ms } : upstream;
   } catch (err) {
     ctx.logger.error({ target: t.target, err: errorMessage(err) }, 'cannot resolve the postgres upstream');
     return PLACEHOLDER(t.target);

@@ -26,6 +26,7 @@ import { CopyOutMasker } from './copy.ts';
 import { Execution, type Allowed } from './execution.ts';
 import type { FrontendMessage } from './frontend.ts';
 import { binaryRefusal, RowMasker, withResultFormats, type BinaryColumnsMode, type ColumnInfo } from './rows.ts';
+import { PINNED_SERVER_SETTINGS } from '../../../core/policy/pg-settings.ts';
 import { maskErrorOrNotice, maskNotification, maskParameterStatus, maskRowDescription, NO_DATA_MESSAGES, pinnedMismatch, pinnedMismatchMessage } from './server-messages.ts';
 import { statementFacts, type CopyPlan, type StatementFacts } from './statements.ts';
 
@@ -35,6 +36,12 @@ export const DENIED_SQL = '/* guarita: denied by policy */ guarita_denied';
 export const RESERVED_PREFIX = 'guarita.';
 /** A statement and portal name that cannot exist upstream: Bind/Execute on it fail without side effects. */
 export const DENIED_NAME = `${RESERVED_PREFIX}denied.${randomBytes(6).toString('hex')}`;
+/** Reads every pinned setting (names are the sidecar's own constants). */
+const PINNED_NAMES = Object.keys(PINNED_SERVER_SETTINGS);
+export const PROBE_SQL = `SELECT ${PINNED_NAMES.map((n) => `current_setting('${n}')`).join(', ')}`;
+const PROBE_PORTAL = `${RESERVED_PREFIX}probe`;
+/** Non-data answers of a probe: ParseComplete, BindComplete, CommandComplete, two CloseComplete. */
+const PROBE_ACKS = 5;
 
 export interface Denial {
   code: string;
@@ -98,7 +105,8 @@ type Entry =
   | { kind: 'describe'; batch: number; internal: boolean; target: 'S' | 'P'; stmt?: StatementState; portal?: PortalState; onColumns?: (c: ColumnInfo[]) => void }
   | { kind: 'execute'; batch: number; portal: PortalState; exec?: Execution; denial?: Denial; result: ResultState; mask?: MaskSession }
   | { kind: 'close'; batch: number }
-  | { kind: 'sync'; batch: number; internal: boolean };
+  | { kind: 'sync'; batch: number; internal: boolean }
+  | { kind: 'probe'; batch: number; acks: number; done: () => void };
 
 type Handler<E> = (entry: E, msg: BackendMessage, raw: Buffer) => void | Promise<void>;
 type ResultHandler<E> = (entry: E, msg: BackendMessage, raw: Buffer, mask: MaskSession) => void | Promise<void>;
@@ -148,6 +156,9 @@ export class Pipeline {
   private copyIn = false;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
+  /** An Execute was sent in the current extended batch (it may have changed a setting the server reports only at Sync). */
+  private batchRan = false;
+  private probeSeq = 0;
   private readonly clientHandlers: Record<FrontendMessage['type'], (m: never) => Promise<void> | void>;
   private readonly upstreamHandlers: { [K in Entry['kind']]: Handler<Extract<Entry, { kind: K }>> };
 
@@ -180,6 +191,7 @@ export class Pipeline {
       execute: (e, m, r) => this.onExecuteResponse(e, m, r),
       close: (e, m, r) => this.onSimpleAck(e, m, r, 'closeComplete'),
       sync: (e, m, r) => this.onSyncResponse(e, m, r),
+      probe: (e, m, r) => this.onProbeResponse(e, m, r),
     };
   }
 
@@ -302,6 +314,7 @@ export class Pipeline {
       return;
     }
     const exec = new Execution(d.exec, this.session);
+    await this.probeIfNeeded();
     await this.idle();
     if (this.stopped) {
       await this.finishExec(exec, 'not run: the session ended');
@@ -327,6 +340,59 @@ export class Pipeline {
     // Answers of an unsynced extended batch may sit in the server's buffer: ask for them.
     if (this.unsynced) this.io.toUpstream(serialize.flush());
     while (this.entries.length > 0 && !this.copyIn && !this.stopped) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  /**
+   * Inside an extended batch the server reports changed settings only at its ReadyForQuery, so
+   * text sent after an Execute of the same batch (a Parse, a Query) could be lexed under a value
+   * nobody reported yet. Before such text, the sidecar reads the pinned settings itself, in the
+   * batch (a statement and portal of its own, closed after), and ends the session if one moved.
+   * If the batch already failed the server skips the probe, and the client's text with it.
+   */
+  private async probeIfNeeded(): Promise<void> {
+    if (!this.unsynced || !this.batchRan) return;
+    this.batchRan = false;
+    const name = `${RESERVED_PREFIX}probe.${this.probeSeq++}`;
+    let done: () => void = () => undefined;
+    const finished = new Promise<void>((r) => { done = r; });
+    this.send(serialize.parse({ name, text: PROBE_SQL }), { kind: 'probe', batch: this.batch, acks: 0, done });
+    this.io.toUpstream(Buffer.concat([
+      serialize.bind({ portal: PROBE_PORTAL, statement: name }), serialize.execute({ portal: PROBE_PORTAL }),
+      serialize.close({ type: 'P', name: PROBE_PORTAL }), serialize.close({ type: 'S', name }), serialize.flush(),
+    ]));
+    await finished;
+  }
+
+  private async onProbeResponse(e: Extract<Entry, { kind: 'probe' }>, msg: BackendMessage, raw: Buffer): Promise<void> {
+    if (msg.name === 'error') {
+      // As if the client's own next message had failed: the server skips the batch up to Sync.
+      this.shift();
+      this.forwardMasked('E', raw, this.session.newMaskSession());
+      await this.skipUntilSync(e.batch);
+      e.done();
+      return;
+    }
+    if (msg.name === 'dataRow') {
+      const values = (msg as DataRowMessage).fields as Array<string | null>;
+      for (const [i, setting] of PINNED_NAMES.entries()) {
+        const value = values[i] ?? '';
+        const mismatch = pinnedMismatch(setting, value);
+        if (mismatch === undefined) continue;
+        this.log.warn({ setting, value }, 'a pinned setting changed inside an extended batch: closing the session');
+        this.io.terminate('42501', pinnedMismatchMessage(setting, value, mismatch.expected));
+        e.done();
+        return;
+      }
+      return;
+    }
+    if (!['parseComplete', 'bindComplete', 'commandComplete', 'closeComplete'].includes(msg.name)) {
+      this.refuseMessage(msg);
+      e.done();
+      return;
+    }
+    if (++e.acks < PROBE_ACKS) return;
+    this.shift();
+    e.done();
   }
 
   /** Called after each upstream message is handled (and at shutdown): wakes a Query waiting for idle. */
@@ -377,10 +443,11 @@ export class Pipeline {
       this.forwardExtended(serialize.parse({ name: m.name.startsWith(RESERVED_PREFIX) ? DENIED_NAME : m.name, text: DENIED_SQL }), { kind: 'parse', batch: this.batch, internal: false, denial: d.denial });
       return;
     }
-    if (!this.unsynced && !isBlank(m.sql)) {
+    if (!isBlank(m.sql)) {
       // The first Parse of a batch waits, like a simple Query, until earlier batches are answered
-      // up to their ReadyForQuery (where the server reports changed settings).
-      await this.idle();
+      // up to their ReadyForQuery (where the server reports changed settings); a later one is
+      // preceded by a probe when the batch already ran something.
+      await (this.unsynced ? this.probeIfNeeded() : this.idle());
       if (this.stopped) {
         await this.completeUnrun(d.exec, 'not run: the session ended');
         return;
@@ -469,6 +536,7 @@ export class Pipeline {
       portal = { name: m.portal, stmt: undefined, resultFormats: [], batch: this.batch, columns: undefined, exec: undefined };
       this.forwardExtended(serialize.describe({ type: 'P', name: m.portal }), { kind: 'describe', batch: this.batch, internal: true, target: 'P', portal });
       this.forwardExtended(m.raw, { kind: 'execute', batch: this.batch, portal, result: {}, mask: this.session.newMaskSession() });
+      this.batchRan = true;
       return;
     }
     if (portal.exec === undefined && portal.stmt !== undefined && !isBlank(portal.stmt.sql)) {
@@ -482,6 +550,7 @@ export class Pipeline {
     }
     portal.exec?.begin();
     this.forwardExtended(m.raw, { kind: 'execute', batch: this.batch, portal, result: {}, ...this.optional('exec', portal.exec) });
+    this.batchRan = true;
     await this.io.upstreamBackpressure();
   }
 
@@ -506,6 +575,7 @@ export class Pipeline {
     this.send(m.raw, { kind: 'sync', batch: this.batch, internal: false });
     this.batch++;
     this.unsynced = false;
+    this.batchRan = false;
   }
 
   // ---------------------------------------------------------------- upstream → client
@@ -599,6 +669,9 @@ export class Pipeline {
 
   private async skipped(e: Entry): Promise<void> {
     switch (e.kind) {
+      case 'probe':
+        e.done();
+        return;
       case 'describe':
         e.stmt?.resolveDescribed();
         return;
@@ -915,6 +988,7 @@ export class Pipeline {
     this.progressed();
     this.wait?.controller.abort(new Error(reason));
     const open = [...this.openExecutions()].map((x) => x.finish(reason));
+    for (const e of this.entries) if (e.kind === 'probe') e.done();
     this.entries.length = 0;
     for (const s of this.statements.values()) {
       s.resolveDescribed();

@@ -189,6 +189,36 @@ describe('item 1: pinned lexing settings', () => {
     expect(await sequence()).toBe(before);
   });
 
+  it('inside one extended batch (no Sync in between, where the server reports nothing yet) the next Parse is not sent either', async () => {
+    const hidden = "SELECT 'a\\' AS x, ' AS y, nextval($$orders_id_seq$$) AS z --'";
+    const sequence = (): Promise<string> => admin('SELECT last_value || \' \' || is_called FROM orders_id_seq');
+    const before = await sequence();
+    for (const second of [
+      Buffer.concat([serialize.parse({ text: hidden }), serialize.bind({}), serialize.execute({})]),
+      serialize.query(hidden),
+    ]) {
+      const c = raw();
+      await login(c);
+      c.send(Buffer.concat([serialize.parse({ text: 'SELECT guarita_scs_off()' }), serialize.bind({}), serialize.execute({}), second, serialize.sync()]));
+      await c.until(() => c.closed, 10_000);
+      expect(errorOf(c)).toMatchObject({ severity: 'FATAL', message: expect.stringMatching(/standard_conforming_strings = off/) });
+      expect(await sequence()).toBe(before);
+    }
+  });
+
+  it('a batch that runs statements and prepares more in between is served as before (the probe is invisible to the client)', async () => {
+    const c = raw();
+    await login(c);
+    c.send(Buffer.concat([
+      serialize.parse({ text: 'SELECT 1 AS a' }), serialize.bind({}), serialize.execute({}),
+      serialize.parse({ name: 'two', text: 'SELECT cpf FROM customers WHERE id = $1' }), serialize.bind({ statement: 'two', values: ['4'] }), serialize.execute({}),
+      serialize.sync(),
+    ]));
+    await c.readyCount(1);
+    expect(c.trace()).toEqual(['parseComplete', 'bindComplete', 'dataRow', 'commandComplete', 'parseComplete', 'bindComplete', 'dataRow', 'commandComplete', 'Z:I']);
+    expect(leaks(everything(c.messages))).toEqual([]);
+  });
+
   it('the same through the extended protocol, and a client_encoding switch in a function: the session ends fail closed', async () => {
     const c = raw();
     await login(c);
