@@ -372,6 +372,27 @@ describe('item 5: clients that pipeline without reading do not grow the sidecar'
     extended.destroy();
   });
 
+  it('batches far beyond the in-flight bound (3,000 Bind/Execute, then 3,000 Close, each before one Sync), read as they go: every answer arrives, nothing deadlocks', async () => {
+    const c = raw();
+    await login(c);
+    const run = Buffer.concat([serialize.bind({ statement: 'n', values: ['4'] }), serialize.execute({})]);
+    c.send(Buffer.concat([
+      serialize.parse({ name: 'n', text: 'SELECT id, cpf FROM customers WHERE id = $1' }),
+      ...Array.from({ length: 3000 }, () => run),
+      serialize.sync(),
+    ]));
+    await c.readyCount(1, 90_000);
+    expect(c.messages.filter((m) => m.name === 'commandComplete')).toHaveLength(3000);
+    expect(c.messages.filter((m) => m.name === 'dataRow')).toHaveLength(3000);
+    expect(leaks(everything(c.messages))).toEqual([]);
+    // Answers of 5 bytes each (CloseComplete): the server keeps them in its buffer until told to
+    // flush, so the sidecar must ask for them at the bound.
+    c.messages.length = 0;
+    c.send(Buffer.concat([...Array.from({ length: 3000 }, (_v, i) => serialize.close({ type: 'S', name: `none_${i}` })), serialize.sync()]));
+    await c.readyCount(1, 90_000);
+    expect(c.messages.filter((m) => m.name === 'closeComplete')).toHaveLength(3000);
+  });
+
   it('a client that never reads a large result: the upstream is paused, memory stays bounded, and the result is intact once it reads', async () => {
     const base = await sidecarMemory();
     const c = raw();
