@@ -263,11 +263,12 @@ export class ProxyConnection {
       this.upstream = await connectUpstream(this.ctx.target, database, upstreamParams(req, this.ctx.target.statementTimeoutMs));
     } catch (err) {
       const e = err instanceof UpstreamConnectError ? err : new UpstreamConnectError(String(err));
-      this.log.warn({ err: e.message, sqlstate: e.sqlstate }, 'upstream connection failed');
-      this.closeReason = `upstream connection failed: ${e.message}`;
+      // The server's words can repeat what the client sent (an application_name, a setting's value): masked for the log and the client.
+      const message = session.newMaskSession().maskText(e.message);
+      this.log.warn({ err: message, sqlstate: e.sqlstate }, 'upstream connection failed');
+      this.closeReason = `upstream connection failed: ${message}`;
       // The client's own credential was fine: an authentication failure upstream is the Secret's, not 28xxx for the client.
-      // The server's words can repeat what the client sent (an application_name, a setting's value): masked.
-      this.refuse(e.sqlstate.startsWith('28') ? '08006' : e.sqlstate, session.newMaskSession().maskText(e.message));
+      this.refuse(e.sqlstate.startsWith('28') ? '08006' : e.sqlstate, message);
       return;
     }
     if (this.phase === 'closed') {
