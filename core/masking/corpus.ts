@@ -644,6 +644,8 @@ export const NEGATIVES: readonly string[] = [
   'sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', 'porta 5432', 'pid 123456789',
   // short groups that are prefixes of layouts
   '123 4567', '123 4567 8901', '1234 5678', '12.345', '12-34-56',
+  // identifiers glued to a word that does not name them are part of that word (a product code, a reference)
+  'hotel52998224725', 'SKU52998224725', 'ref52998224725', 'excel11912345678',
   // escapes around numbers that are no identifier (decode.ts)
   'https://api.exemplo.com.br/v1/pedidos?page=2&size=20&sort=id%2Cdesc', 'q=1%2B1%3D2', 'valor=R%24%201.234%2C56', 'ids=1+2+3+4',
   'desconto de 100%25', 'Tom &amp; Jerry &#169; 2026', 'linha 1\u000alinha 2', 'pedido\u0020123456',

@@ -32,7 +32,12 @@ export const MAX_BUILTIN_MATCH = 254;
 
 // Token boundaries. A candidate may not start right after a letter/digit, nor after "digit." / "digit-" (the tail
 // of a decimal, a version or a longer formatted number); it may not end before a letter/digit or ".digit"/"-digit".
+// Exception: right after the word that names it, typed without a space (CPF529.982.247-25, tel11912345678): a
+// keyword glued to a number is still that keyword ("hotel1234..." is not: the keyword must be the whole word).
+// Checked in code where the strict boundary fails (gluedKeywordBefore), so the common path pays nothing for it.
 const B = '(?<![0-9A-Za-z]|[0-9][.-])';
+const GLUED_KEYWORDS = new Set(['cpf', 'cnpj', 'cnh', 'pis', 'pasep', 'nit', 'nis', 'cns', 'sus', 'renavam', 'titulo', 'eleitor', 'cep', 'tel', 'cel', 'fone', 'celular', 'telefone', 'whatsapp']);
+const MAX_GLUED = 8;
 const E = '(?![0-9A-Za-z]|[.-][0-9])';
 // Space-grouped numbers (cards, CNS, título) additionally may not touch another digit group across one space.
 const BS = '(?<![0-9] )';
@@ -78,6 +83,9 @@ export interface NumericScanner {
   at: RegExp;
   /** Each alternative alone (its capture is group 1): tried when the first alternative that matched is not the answer. */
   each: RegExp[];
+  /** The same without the start boundary, tried right after a glued keyword. */
+  glued: RegExp;
+  eachGlued: RegExp[];
 }
 
 export function numericScanner(): NumericScanner {
@@ -87,6 +95,8 @@ export function numericScanner(): NumericScanner {
     starts,
     at: new RegExp(`${B}(?:${ALTERNATIVES.join('|')})`, 'y'),
     each: ALTERNATIVES.map((alt) => new RegExp(`${B}${alt}`, 'y')),
+    glued: new RegExp(`(?:${ALTERNATIVES.join('|')})`, 'y'),
+    eachGlued: ALTERNATIVES.map((alt) => new RegExp(alt, 'y')),
   };
 }
 
@@ -94,11 +104,40 @@ function isAsciiAlnum(c: number): boolean {
   return c < 128 && ((ASCII[c] ?? 0) & 16) !== 0;
 }
 
-/** After a failed start on a letter or digit, no candidate can begin before the end of that word (B). */
+/** Set by gluedCandidate for the candidate being read: its alternatives are tried without the start boundary. */
+let glued = false;
+
+/** The candidate at `p` right after a glued keyword, or null (then no candidate starts at p). */
+function gluedCandidate(sc: NumericScanner, s: string, p: number): RegExpExecArray | null {
+  glued = gluedKeywordBefore(s, p);
+  if (!glued) return null;
+  sc.glued.lastIndex = p;
+  return sc.glued.exec(s);
+}
+
+/** Whether the letters right before `p` are a whole word that names an identifier (CPF529..., tel119...). */
+function gluedKeywordBefore(s: string, p: number): boolean {
+  let a = p;
+  while (a > 0 && p - a <= MAX_GLUED && isAsciiLetter(s.charCodeAt(a - 1))) a--;
+  if (a === p || p - a > MAX_GLUED || (a > 0 && isAsciiAlnum(s.charCodeAt(a - 1)))) return false;
+  return GLUED_KEYWORDS.has(s.slice(a, p).toLowerCase());
+}
+
+function isAsciiLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+/**
+ * After a failed start on a digit, no candidate can begin before the end of that word (B); after a failed start on
+ * a letter (an alphanumeric CNPJ that was not one), the first digit after the letters may still begin one, when the
+ * letters are a keyword glued to it (CNS762376345912761).
+ */
 function skipWord(s: string, i: number): number {
-  if (!isAsciiAlnum(s.charCodeAt(i))) return i + 1;
+  const c = s.charCodeAt(i);
+  if (!isAsciiAlnum(c)) return i + 1;
+  const letters = c > 57;
   let j = i + 1;
-  while (j < s.length && isAsciiAlnum(s.charCodeAt(j))) j++;
+  while (j < s.length && isAsciiAlnum(s.charCodeAt(j)) && (!letters || s.charCodeAt(j) > 57)) j++;
   return j;
 }
 
@@ -237,27 +276,40 @@ export function scanNumeric(sc: NumericScanner, on: DetectorSet, s: string, star
   while (starts.test(s) && starts.lastIndex - 1 < limit) {
     const p = starts.lastIndex - 1;
     at.lastIndex = p;
-    const m = at.exec(s);
+    let m = at.exec(s);
+    // Keywords have three letters or more: "T00:00" (a timestamp) costs two comparisons.
+    if (m === null && isAsciiLetter(s.charCodeAt(p - 3)) && isAsciiLetter(s.charCodeAt(p - 1))) m = gluedCandidate(sc, s, p);
     if (m === null) {
       starts.lastIndex = skipWord(s, p);
       continue;
     }
-    // The reading of the candidate at p. The first alternative that matches is not always the answer: it may be
-    // rejected while another layout of the same characters validates (529.982.247.25 is no IPv4 address), or be a
-    // valid prefix of a longer identifier (the phone 829 2530 3431 inside the CNS 829 2530 3431 0787). Only then
-    // are the others tried, one by one (longestReading); the common path allocates nothing.
-    const group = matchedGroup(m);
-    let end = p + m[0].length;
-    let det = classify(on, s, p, group, m[0]);
-    if (mayReadOtherwise(s, end, det, group)) {
-      const best = longestReading(sc, on, s, p, group, end, det !== null);
-      if (best.det !== null || best.end > end) [det, end] = [best.det, best.end];
-    }
-    frontier = end;
+    frontier = readCandidate(sc, on, s, p, m, out);
     starts.lastIndex = frontier;
-    if (det !== null) out.push({ start: p, end, type: det, detector: det, rank: 0 });
   }
   return frontier;
+}
+
+/**
+ * Reads the candidate `m` at `p`, pushes it when it validates, returns where scanning resumes. The first alternative
+ * that matches is not always the answer: it may be rejected while another layout of the same characters validates
+ * (529.982.247.25 is no IPv4 address), or be a valid prefix of a longer identifier (the phone 829 2530 3431 inside
+ * the CNS 829 2530 3431 0787). Only then are the others tried, one by one (longestReading); the common path
+ * allocates nothing.
+ */
+function readCandidate(sc: NumericScanner, on: DetectorSet, s: string, p: number, m: RegExpExecArray, out: Hit[]): number {
+  const group = matchedGroup(m);
+  let end = p + m[0].length;
+  let det = classify(on, s, p, group, m[0]);
+  if (mayReadOtherwise(s, end, det, group)) {
+    const best = longestReading(sc, on, s, p, group, end, det !== null);
+    if (best.det !== null || best.end > end) [det, end] = [best.det, best.end];
+  }
+  glued = false;
+  // A rejected alphanumeric-CNPJ shape that starts with letters (CPF33157458892) hides only its letters: the digits
+  // after a glued keyword are read on their own.
+  if (det === null && s.charCodeAt(p) > 57) end = skipWord(s, p);
+  if (det !== null) out.push({ start: p, end, type: det, detector: det, rank: 0 });
+  return end;
 }
 
 interface Read { det: DetectorName | null; end: number }
@@ -283,7 +335,7 @@ function classifyOther(on: DetectorSet, s: string, p: number, g: number, text: s
 
 /** What alternative `g` alone matches at `p`, or null. */
 function matchAt(sc: NumericScanner, g: number, s: string, p: number): string | null {
-  const re = sc.each[g - 1];
+  const re = (glued ? sc.eachGlued : sc.each)[g - 1];
   if (re === undefined) return null;
   re.lastIndex = p;
   return re.exec(s)?.[0] ?? null;

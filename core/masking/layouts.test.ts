@@ -132,6 +132,34 @@ describe('folding', () => {
   });
 });
 
+describe('keywords typed without a space', () => {
+  const GLUED: Partial<Record<DetectorName, string>> = {
+    cpf: 'CPF', cnpj: 'CNPJ', cnh: 'CNH', pis: 'PIS', tituloEleitor: 'titulo', cns: 'CNS', renavam: 'RENAVAM', cep: 'CEP', phone: 'tel',
+  };
+
+  it('masks every layout glued to the word that names it (CPF529.982.247-25, tel11912345678)', () => {
+    const failures: string[] = [];
+    for (const s of corpus.valid) {
+      const kw = GLUED[s.type];
+      if (kw === undefined || /^[A-Za-z]/.test(s.value)) continue; // an alphanumeric CNPJ starting with a letter merges with the word
+      const t = `${kw}${s.value} ok`;
+      const session = masker.newSession();
+      const out = session.maskText(t);
+      if (out.includes(s.value) || !out.startsWith(kw) || JSON.stringify(session.counts()) !== JSON.stringify({ [s.type]: 1 })) failures.push(`${show(s)}: ${JSON.stringify(out)} ${JSON.stringify(session.counts())}`);
+      for (let k = 0; k <= t.length; k++) {
+        const stream = masker.newSession().textStream();
+        const streamed = stream.push(t.slice(0, k)) + stream.push(t.slice(k)) + stream.end();
+        if (streamed !== out) failures.push(`${JSON.stringify(t)} split at ${k}: ${streamed}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('leaves numbers glued to other words, or to a keyword inside a longer word, alone', () => {
+    for (const t of ['hotel52998224725', 'xcpf52998224725', 'SKU52998224725', 'cpfs52998224725', 'ABCPF529.982.247-25']) expect(maskText(t)).toBe(t);
+  });
+});
+
 describe('escapes (decode.ts)', () => {
   it('masks identifiers behind escapes and writes the mask back in the same encoding, leaving the rest byte for byte', () => {
     expect(maskText('https://crm.exemplo.com.br/busca?email=joao.silva%40gmail.com&tel=%2B55%2011%2091234-5678&p=2'))
