@@ -37,6 +37,8 @@ const ROWS: Record<number, [string, string]> = {
   // Escaped in a stored link and in HTML: the mask is written back in the same encoding.
   908: [`https://crm.exemplo.com.br/?email=joao%40gmail.com&cns=${card('762376345912761', '+')} <b>joao&#64;gmail.com</b>`,
     'https://crm.exemplo.com.br/?email=j***%40g***.com&cns=***%20****%20****%20**61 <b>j***@g***.com</b>'],
+  // Typed without a space after the word that names it.
+  909: ['CPF529.982.247-25 e tel11912345678', 'CPF***.***.***-25 e tel*******5678'],
 };
 const IDS = Object.keys(ROWS).join(', ');
 
