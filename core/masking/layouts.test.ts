@@ -218,6 +218,23 @@ function compileCounts(text: string): Record<string, number> {
   return session.counts();
 }
 
+describe('streams', () => {
+  it('give the same output and counts for the whole layout corpus fed in chunks of any size', () => {
+    const doc = [...corpus.valid, ...corpus.lookAlikes].flatMap(textTemplates).concat(NEGATIVES).join('\n');
+    const reference = masker.newSession();
+    const expected = reference.maskText(doc);
+    for (const size of [1, 2, 3, 5, 7, 13, 64, 255, 256, 257, 1000, 4096]) {
+      const session = masker.newSession();
+      const stream = session.textStream();
+      let out = '';
+      for (let i = 0; i < doc.length; i += size) out += stream.push(doc.slice(i, i + size));
+      out += stream.end();
+      expect({ size, same: out === expected }).toEqual({ size, same: true });
+      expect(session.counts()).toEqual(reference.counts());
+    }
+  });
+});
+
 describe('false positives stay bounded', () => {
   it('leaves look-alikes (a broken check digit, an area code that does not exist) unmasked, even after their keyword', () => {
     const inputs = corpus.lookAlikes.flatMap((s) => textTemplates({ ...s, needsContext: false }).map((t): [LayoutSample, string] => [s, t]));
