@@ -38,7 +38,7 @@ export interface ConfigurationOptions {
   labels?: Record<string, string>;
 }
 
-interface Rule { apiGroups: string[]; apiVersions: string[]; operations: string[]; resources: string[]; scope: 'Namespaced' | '*' }
+interface Rule { apiGroups: string[]; apiVersions: string[]; operations: string[]; resources: string[]; scope: 'Namespaced' | 'Cluster' | '*' }
 
 function clientConfig(o: ConfigurationOptions, path: string): Record<string, unknown> {
   const base = 'url' in o.endpoint ? { url: `${o.endpoint.url.replace(/\/$/, '')}${path}` } : { service: { ...o.endpoint.service, path } };
@@ -65,6 +65,9 @@ function metadata(o: ConfigurationOptions): Record<string, unknown> {
 function scope(o: ConfigurationOptions): Record<string, unknown> {
   return o.scopeLabels === undefined ? {} : { namespaceSelector: { matchLabels: { ...o.scopeLabels } } };
 }
+
+/** CEL: the namespace's old labels did not opt in (the namespaceSelector checks the new ones). */
+const NEWLY_OPTED_IN = `!(has(oldObject.metadata.labels) && '${INJECTION_NAMESPACE_LABEL}' in oldObject.metadata.labels && oldObject.metadata.labels['${INJECTION_NAMESPACE_LABEL}'] == '${INJECTION_NAMESPACE_VALUE}')`;
 
 const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', matchPolicy: 'Equivalent', failurePolicy: 'Fail' } as const;
 
@@ -132,6 +135,18 @@ export function validatingWebhookConfiguration(o: ConfigurationOptions): Record<
         rules: [guaritaRule('approvalrequests/status', ['UPDATE'])],
         ...scope(o),
         timeoutSeconds: 5,
+        ...common,
+      },
+      {
+        // A namespace that gains guarita.io/injection=enabled: its pods were created without the
+        // pod guard (or while the label was briefly removed), so they are judged now, once, on the
+        // transition only (matchConditions), so an outage blocks no other namespace update.
+        name: WEBHOOK_NAMES.validateNamespaceOptIn,
+        clientConfig: clientConfig(o, PATHS.validateNamespaceOptIn),
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'], scope: 'Cluster' }],
+        namespaceSelector: namespaceSelector(o),
+        matchConditions: [{ name: 'newly-opted-in', expression: NEWLY_OPTED_IN }],
+        timeoutSeconds: 10,
         ...common,
       },
       {

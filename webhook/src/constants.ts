@@ -43,6 +43,7 @@ export const PATHS = {
   validateApprovalRequests: '/validate/approvalrequests',
   validateApprovalStatus: '/validate/approvalrequests/status',
   validateAccessPolicies: '/validate/accesspolicies',
+  validateNamespaceOptIn: '/validate/namespaces',
 } as const;
 
 /** Names of the individual webhooks inside the configurations. */
@@ -53,6 +54,7 @@ export const WEBHOOK_NAMES = {
   validateApprovalRequests: 'validate.approvalrequests.guarita.io',
   validateApprovalStatus: 'status.approvalrequests.guarita.io',
   validateAccessPolicies: 'validate.accesspolicies.guarita.io',
+  validateNamespaceOptIn: 'optin.namespaces.guarita.io',
 } as const;
 
 export const DEFAULT_CONFIGURATION_NAME = 'guarita-webhook';

@@ -4,7 +4,7 @@ import type { OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import type { MaskingCheck } from './access-policy.ts';
 import type { InjectorConfig } from './inject.ts';
 import { METADATA_ONLY, type KubeApi } from './kube.ts';
-import type { UserInfo } from './kube-types.ts';
+import type { Pod, UserInfo } from './kube-types.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { PolicySource } from './policy-cache.ts';
 
@@ -19,6 +19,8 @@ export interface ClusterLookups {
    * answers false (fail closed: the answer is then the uniform one).
    */
   userMay(user: UserInfo, attributes: ResourceAttributes): Promise<boolean>;
+  /** The pods of a namespace (errors propagate: the caller fails closed). Absent: cannot list, refuse. */
+  podsIn?(namespace: string): Promise<Pod[]>;
 }
 
 export interface ResourceAttributes { verb: string; resource: string; group?: string; namespace: string; name?: string }
@@ -63,6 +65,10 @@ export function apiLookups(api: KubeApi): ClusterLookups {
       } catch {
         return false;
       }
+    },
+    async podsIn(namespace) {
+      const list = await api.get<{ items?: Pod[] }>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, { timeoutMs: 5000 });
+      return list?.items ?? [];
     },
     async namespaceLabels(namespace) {
       try {

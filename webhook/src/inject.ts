@@ -133,7 +133,7 @@ function reservedNames(pod: Pod): string[] {
 
 function rejections(pod: Pod, targets: readonly TargetPlan[], adminPort: number): string[] {
   const hostNetwork = pod.spec.hostNetwork === true
-    ? ['hostNetwork pods cannot be governed: the proxy\'s loopback listeners would be the node\'s; remove hostNetwork or opt out with guarita.io/inject: "false"']
+    ? ['hostNetwork pods cannot be governed: the proxy\'s loopback listeners would be the node\'s, and the node\'s network carries every governed pod\'s traffic; remove hostNetwork, or run the pod in a namespace without the guarita.io/injection=enabled label']
     : [];
   return [...hostNetwork, ...reservedNames(pod), ...targetConflicts(targets, adminPort), ...portClashes(pod, targets, adminPort)];
 }

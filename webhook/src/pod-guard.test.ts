@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { decideInjection } from './inject.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
-import { connectViolation, ephemeralViolations, firstDifference, podViolations, updateViolations, type GuardConfig } from './pod-guard.ts';
+import { connectViolation, ephemeralViolations, firstDifference, optInViolations, podViolations, updateViolations, type GuardConfig } from './pod-guard.ts';
 import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
@@ -163,7 +163,72 @@ describe('pod guard: user volumes with reserved names or the sidecar\'s sources'
     pod.spec.shareProcessNamespace = true;
     pod.spec.hostPID = true;
     pod.spec.hostNetwork = true;
-    expect(violations(pod)).toEqual([expect.stringMatching(/^spec.shareProcessNamespace: true/), expect.stringMatching(/^spec.hostPID: true/), expect.stringMatching(/^spec.hostNetwork: true/)]);
+    expect(violations(pod)).toEqual([expect.stringMatching(/^spec.hostPID: true/), expect.stringMatching(/^spec.hostNetwork: true/), expect.stringMatching(/^spec.shareProcessNamespace: true/)]);
+  });
+});
+
+// Adversarial review of item 4: what reaches OTHER pods' proxies on the node, or this pod's proxy
+// through the network namespace every container shares, from a pod the injector skipped or from a
+// debug container. Each must be refused whether or not the pod has a proxy.
+describe('pod guard: the node and the pod network, with or without a proxy', () => {
+  const optedOut = (): Pod => {
+    const pod = examplePod();
+    pod.metadata.labels = { ...pod.metadata.labels, 'guarita.io/inject': 'false' };
+    return pod;
+  };
+  const corpus: [string, () => Pod, (pod: Pod) => void, RegExp][] = [
+    ['hostPID without a proxy', optedOut, (p) => { p.spec.hostPID = true; }, /^spec.hostPID: true lets the pod's containers read the files of every process on the node.*remove it, or run the pod in a namespace without/],
+    ['hostNetwork without a proxy', optedOut, (p) => { p.spec.hostNetwork = true; }, /^spec.hostNetwork: true puts the pod on the node's network/],
+    ['hostIPC without a proxy', optedOut, (p) => { p.spec.hostIPC = true; }, /^spec.hostIPC: true/],
+    ['hostIPC in a governed pod', injectedPod, (p) => { p.spec.hostIPC = true; }, /^spec.hostIPC: true/],
+    ['a pod-level Windows host process', optedOut, (p) => { p.spec.securityContext = { windowsOptions: { hostProcess: true } }; }, /^spec.securityContext.windowsOptions.hostProcess: true makes every container/],
+    ['a pod-level Windows host process with os windows, in a governed pod', injectedPod, (p) => { p.spec.os = { name: 'windows' }; p.spec.securityContext = { windowsOptions: { hostProcess: true } }; }, /^spec.securityContext.windowsOptions.hostProcess: true/],
+    ['NET_ADMIN on an agent', injectedPod, (p) => { agent(p).securityContext = { capabilities: { add: ['NET_ADMIN'] } }; }, /^container agent adds capabilities NET_ADMIN: the pod's network is guarita-proxy's too/],
+    ['CAP_NET_RAW in lower case on an init container', injectedPod, (p) => { p.spec.initContainers!.push({ name: 'sniff', image: 'busybox', securityContext: { capabilities: { add: ['cap_net_raw'] } } }); }, /^init container sniff adds capabilities cap_net_raw: the pod's network/],
+    ['BPF and PERFMON', optedOut, (p) => { agent(p).securityContext = { capabilities: { add: ['BPF', 'PERFMON'] } }; }, /^container agent adds capabilities BPF, PERFMON: they reach other containers' files/],
+    ['a gitRepo volume', optedOut, (p) => { p.spec.volumes = [{ name: 'src', gitRepo: { repository: 'https://example.com/x.git', directory: '.' } }]; }, /^volume src is a gitRepo volume: the kubelet runs git on the node/],
+    ['a flexVolume', optedOut, (p) => { p.spec.volumes = [{ name: 'flex', flexVolume: { driver: 'example/lvm' } }]; }, /^volume flex is a flexVolume/],
+  ];
+  it.each(corpus)('refuses %s', (_name, make, mutate, message) => {
+    const pod = make();
+    mutate(pod);
+    expect(violations(pod)).toContainEqual(expect.stringMatching(message));
+  });
+
+  it('refuses kubectl debug --profile=netadmin and --profile=sysadmin containers on a running pod', () => {
+    const old = injectedPod();
+    const pod = structuredClone(old);
+    pod.spec.ephemeralContainers = [
+      { name: 'netadmin', image: 'busybox', targetContainerName: 'agent', securityContext: { capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } } },
+      { name: 'sysadmin', image: 'busybox', targetContainerName: 'agent', securityContext: { privileged: true } },
+    ];
+    const v = ephemeralViolations(pod, old, policies, cfg);
+    expect(v).toContainEqual(expect.stringMatching(/^ephemeral container netadmin adds capabilities NET_ADMIN, NET_RAW: the pod's network is guarita-proxy's too/));
+    expect(v).toContainEqual(expect.stringMatching(/^ephemeral container sysadmin is privileged/));
+  });
+
+  it('judges the running pods of a namespace being opted in, naming each refused pod', () => {
+    const steal = examplePod();
+    steal.metadata.name = 'steal';
+    steal.spec.volumes = [{ name: 'ingest', projected: { sources: [{ serviceAccountToken: { path: 't', audience: TEST_SIDECAR.operatorAudience } }] } }];
+    agent(steal).volumeMounts = [{ name: 'ingest', mountPath: '/i' }];
+    const done = structuredClone(steal);
+    done.metadata.name = 'done';
+    done.status = { phase: 'Succeeded' };
+    const fine = examplePod();
+    fine.metadata.name = 'fine';
+    expect(optInViolations([steal, done, fine, injectedPod()], policies, cfg)).toEqual([expect.stringMatching(/^pod steal: container agent reads a service-account token for audience/)]);
+    const many = Array.from({ length: 8 }, (_, i) => ({ ...structuredClone(steal), metadata: { name: `s${i}` } }));
+    const v = optInViolations(many, policies, cfg);
+    expect(v).toHaveLength(6);
+    expect(v[5]).toBe('and 3 more pods');
+  });
+
+  it('still accepts harmless capabilities and settings', () => {
+    const pod = injectedPod();
+    agent(pod).securityContext = { capabilities: { add: ['NET_BIND_SERVICE', 'CHOWN'], drop: ['ALL'] } };
+    pod.spec.hostUsers = false;
+    expect(violations(pod)).toEqual([]);
   });
 });
 

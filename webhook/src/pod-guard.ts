@@ -108,24 +108,52 @@ function reservedMounts(p: Placed): string[] {
   return [...mounts, ...devices].map((m) => `${m}; only the injected ${SIDECAR_NAME} may mount it: remove the mount (agents reach targets through the proxy, see <TARGET>_URL)`);
 }
 
-const DANGEROUS_CAPABILITIES = new Set(['ALL', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYS_MODULE', 'SYS_RAWIO']);
+/** Capabilities that reach other containers' files or processes (mount, trace, read around permissions, kernel memory). */
+const FILE_CAPABILITIES = new Set(['ALL', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'SYS_MODULE', 'SYS_RAWIO', 'BPF', 'PERFMON']);
+/**
+ * Capabilities over the network namespace every container of the pod shares with the proxy:
+ * NET_ADMIN rewrites its routes and iptables (redirecting the proxy's upstream connection, where
+ * rows travel unmasked, or its operator connection), NET_RAW captures that traffic. kubectl debug
+ * --profile=netadmin adds both.
+ */
+const NETWORK_CAPABILITIES = new Set(['NET_ADMIN', 'NET_RAW']);
 
-/** A container that can reach the node (privileged, or a capability to mount, trace or read around permissions). */
+function capabilityName(cap: string): string {
+  return cap.toUpperCase().replace(/^CAP_/, '');
+}
+
+/** Windows host process, at the container or (inherited by every container) the pod level. */
+function hostProcess(sc: unknown): boolean {
+  return (sc as { windowsOptions?: { hostProcess?: unknown } } | undefined)?.windowsOptions?.hostProcess === true;
+}
+
+/** A container that can reach the node or the proxy (privileged, or a capability to mount, trace, read around permissions or take over the pod's network). */
 function escapes(p: Placed): string[] {
-  const sc = p.c.securityContext as { privileged?: unknown; capabilities?: { add?: unknown }; windowsOptions?: { hostProcess?: unknown } } | undefined;
+  const sc = p.c.securityContext as { privileged?: unknown; capabilities?: { add?: unknown } } | undefined;
   const out: string[] = [];
   if (sc?.privileged === true) out.push(`${p.kind} ${p.c.name} is privileged: it can reach the node's disks and the proxy's volumes; remove securityContext.privileged`);
-  if (sc?.windowsOptions?.hostProcess === true) out.push(`${p.kind} ${p.c.name} is a Windows host process: it runs on the node itself; remove securityContext.windowsOptions.hostProcess`);
+  if (hostProcess(sc)) out.push(`${p.kind} ${p.c.name} is a Windows host process: it runs on the node itself; remove securityContext.windowsOptions.hostProcess`);
   const add = Array.isArray(sc?.capabilities?.add) ? (sc.capabilities.add as unknown[]).filter((x): x is string => typeof x === 'string') : [];
-  const bad = add.filter((cap) => DANGEROUS_CAPABILITIES.has(cap.toUpperCase().replace(/^CAP_/, '')));
-  if (bad.length > 0) out.push(`${p.kind} ${p.c.name} adds capabilities ${bad.join(', ')}: they reach other containers' files; remove them from securityContext.capabilities.add`);
+  const files = add.filter((cap) => FILE_CAPABILITIES.has(capabilityName(cap)));
+  if (files.length > 0) out.push(`${p.kind} ${p.c.name} adds capabilities ${files.join(', ')}: they reach other containers' files; remove them from securityContext.capabilities.add`);
+  const network = add.filter((cap) => NETWORK_CAPABILITIES.has(capabilityName(cap)));
+  if (network.length > 0) out.push(`${p.kind} ${p.c.name} adds capabilities ${network.join(', ')}: the pod's network is ${SIDECAR_NAME}'s too, and they redirect or capture its connections (rows from the target travel there unmasked); remove them from securityContext.capabilities.add`);
   return out;
+}
+
+/** Pod-level security context: a Windows host-process pod makes every container a host process. */
+function podEscapes(pod: Pod): string[] {
+  return hostProcess(pod.spec.securityContext) ? ['spec.securityContext.windowsOptions.hostProcess: true makes every container a Windows host process, running on the node itself; remove it'] : [];
 }
 
 /** Volumes that open the node's filesystem (where every pod's spool lives, under the kubelet's directory). */
 function nodeVolumes(pod: Pod, cfg: GuardConfig): string[] {
   return (pod.spec.volumes ?? []).flatMap((v) => {
     if (v.hostPath !== undefined) return [`volume ${v.name} is a hostPath: it can reach the kubelet's directory, where every pod's spool (chain signing keys) and projected tokens live; Guarita refuses hostPath volumes in namespaces labelled guarita.io/injection=enabled: use another volume type, or run node agents in a namespace without the label`];
+    // gitRepo runs git as root on the node with the pod's arguments (CVE-2024-10220); flexVolume
+    // runs a node-side driver with the pod's options, like an inline CSI driver.
+    if (v.gitRepo !== undefined) return [`volume ${v.name} is a gitRepo volume: the kubelet runs git on the node for it, which has been used to run commands there (CVE-2024-10220); clone in an init container into an emptyDir instead`];
+    if (v.flexVolume !== undefined) return [`volume ${v.name} is a flexVolume: its driver runs on the node with the pod's options and can expose node paths such as the proxy's spool; use a PersistentVolumeClaim`];
     const driver = (v.csi as { driver?: unknown } | undefined)?.driver;
     if (v.csi !== undefined && !(typeof driver === 'string' && cfg.allowedCsiDrivers.includes(driver))) {
       return [`volume ${v.name} uses CSI driver ${String(driver)} inline, which is not in GUARITA_WEBHOOK_ALLOWED_CSI_DRIVERS (chart: webhook.allowedCsiDrivers): a CSI driver can expose node paths such as the proxy's spool; ask the cluster admin to allow the driver, or use a PersistentVolumeClaim`];
@@ -134,13 +162,26 @@ function nodeVolumes(pod: Pod, cfg: GuardConfig): string[] {
   });
 }
 
-/** Pod-level settings that let agent containers see into the proxy (its /proc/<pid>/root). */
+/** Pod-level settings that let agent containers see into their own pod's proxy (its /proc/<pid>/root). */
 function sharedNamespaces(pod: Pod): string[] {
+  return pod.spec.shareProcessNamespace === true ? [`spec.shareProcessNamespace: true lets agent containers read ${SIDECAR_NAME}'s files through /proc; remove it (kubectl debug --share-processes included)`] : [];
+}
+
+const HOST_FIX = 'remove it, or run the pod in a namespace without the guarita.io/injection=enabled label';
+
+/**
+ * The node's namespaces, in any pod of an opted-in namespace, proxy or not (opted out with
+ * guarita.io/inject=false, or no policy selecting it): they reach every OTHER pod's proxy on the
+ * node. hostPID: /proc/<pid>/root and environ of every proxy running as the same uid, no
+ * capability needed; hostNetwork: the node's interfaces, where every pod's upstream traffic
+ * (unmasked rows) passes, captured with the runtime's default NET_RAW; hostIPC: the node's shared
+ * memory. For the pod's own proxy, hostNetwork would also put its loopback listeners on the node.
+ */
+function hostNamespaces(pod: Pod): string[] {
   const out: string[] = [];
-  if (pod.spec.shareProcessNamespace === true) out.push(`spec.shareProcessNamespace: true lets agent containers read ${SIDECAR_NAME}'s files through /proc; remove it (kubectl debug --share-processes included)`);
-  if (pod.spec.hostPID === true) out.push(`spec.hostPID: true lets agent containers read ${SIDECAR_NAME}'s files through /proc; remove it`);
-  // The injector refuses these too; a pod that skipped it (forged "injected") must not keep them.
-  if (pod.spec.hostNetwork === true) out.push(`spec.hostNetwork: true puts ${SIDECAR_NAME}'s loopback listeners on the node; remove it`);
+  if (pod.spec.hostPID === true) out.push(`spec.hostPID: true lets the pod's containers read the files of every process on the node through /proc, ${SIDECAR_NAME} of every governed pod included; ${HOST_FIX}`);
+  if (pod.spec.hostNetwork === true) out.push(`spec.hostNetwork: true puts the pod on the node's network, where it can capture every pod's traffic (rows between each ${SIDECAR_NAME} and its target travel unmasked) and a proxy's loopback listeners would be the node's; ${HOST_FIX}`);
+  if (pod.spec.hostIPC === true) out.push(`spec.hostIPC: true shares the node's IPC namespace with every host-IPC process; ${HOST_FIX}`);
   return out;
 }
 
@@ -268,7 +309,9 @@ export function podViolations(pod: Pod, policies: readonly AccessPolicy[], cfg: 
     ...others.flatMap(reservedMounts),
     ...others.flatMap((p) => containerLeaks(p, volumes, governed, cfg.sidecar.operatorAudience)),
     ...others.flatMap(escapes),
+    ...podEscapes(pod),
     ...nodeVolumes(pod, cfg),
+    ...hostNamespaces(pod),
     ...(proxy.genuine === undefined ? [] : sharedNamespaces(pod)),
   ];
 }
@@ -302,6 +345,23 @@ export function ephemeralViolations(pod: Pod, oldPod: Pod, policies: readonly Ac
       ...escapes(p),
     ]),
   ];
+}
+
+/** How many refused pods a namespace opt-in refusal names (the message stays readable). */
+const OPT_IN_REPORTED = 5;
+
+/**
+ * A namespace gaining guarita.io/injection=enabled: its running pods were admitted without the pod
+ * guard (created before the label, or while it was removed). Each is judged as on CREATE; pods
+ * that finished (Succeeded, Failed) run nothing and are skipped. One message per refused pod.
+ */
+export function optInViolations(pods: readonly Pod[], policies: readonly AccessPolicy[], cfg: GuardConfig): string[] {
+  const running = pods.filter((p) => !['Succeeded', 'Failed'].includes(String((p.status as { phase?: unknown } | undefined)?.phase)));
+  const refused = running.flatMap((p) => {
+    const v = podViolations(p, policies, cfg);
+    return v.length === 0 ? [] : [`pod ${p.metadata.name ?? '(unnamed)'}: ${v.join('; ')}`];
+  });
+  return refused.length > OPT_IN_REPORTED ? [...refused.slice(0, OPT_IN_REPORTED), `and ${refused.length - OPT_IN_REPORTED} more pods`] : refused;
 }
 
 /** exec/attach into the proxy would hand over the credentials it guards. */

@@ -39,6 +39,8 @@ export async function webhookIdentity(namespace: string, configurationName: stri
     rules: [
       { apiGroups: ['guarita.io'], resources: ['accesspolicies'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['namespaces', 'secrets'], verbs: ['get'] },
+      // A namespace being opted in: its pods are judged first.
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       // AccessPolicy answers say no more than the requester may read.
       { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
       { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [configurationName], verbs: ['get', 'patch'] },

@@ -6,7 +6,7 @@ import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, WEBHOOK_NA
 import type { WebhookContext } from '../context.ts';
 import { decideInjection, type InjectionDecision } from '../inject.ts';
 import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
-import { connectViolation, ephemeralViolations, podViolations, updateViolations, type GuardConfig } from '../pod-guard.ts';
+import { connectViolation, ephemeralViolations, optInViolations, podViolations, updateViolations, type GuardConfig } from '../pod-guard.ts';
 import { admissionRoute } from './admission-route.ts';
 
 /**
@@ -98,10 +98,47 @@ async function validatePod(req: AdmissionRequest, ctx: WebhookContext): Promise<
   return problems.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${problems.join('; ')}`);
 }
 
+function labelsOf(o: unknown): Record<string, unknown> {
+  const labels = (o as { metadata?: { labels?: unknown } } | null | undefined)?.metadata?.labels;
+  return typeof labels === 'object' && labels !== null ? labels as Record<string, unknown> : {};
+}
+
+/**
+ * A namespace UPDATE that turns guarita.io/injection=enabled on: refused while the namespace runs
+ * pods the pod guard refuses, since the pod webhooks never judged them. The webhook configuration
+ * calls this on that transition only; anything else that arrives is allowed (the label is off, or
+ * was already on). Listing fails closed.
+ */
+function optsIn(o: unknown): boolean {
+  return labelsOf(o)[INJECTION_NAMESPACE_LABEL] === INJECTION_NAMESPACE_VALUE;
+}
+
+/** Only an UPDATE of the namespace itself that turns the label on is judged; a missing oldObject counts as "was off" (fail closed). */
+function turnsOptInOn(req: AdmissionRequest): boolean {
+  return req.operation === 'UPDATE' && (req.subResource ?? '') === '' && optsIn(req.object) && !optsIn(req.oldObject);
+}
+
+async function validateNamespaceOptIn(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {
+  if (!turnsOptInOn(req)) return allow(req.uid);
+  const namespace = req.name ?? '';
+  if (ctx.lookups.podsIn === undefined) return deny(req.uid, `guarita: namespace ${namespace} cannot be opted in to injection: this webhook cannot list its pods to judge them; grant it list on pods`);
+  let pods: Pod[];
+  try {
+    pods = await ctx.lookups.podsIn(namespace);
+  } catch (err) {
+    ctx.log.warn({ err, namespace }, 'could not list pods of a namespace being opted in');
+    return deny(req.uid, `guarita: namespace ${namespace} cannot be opted in to injection now: its pods could not be listed to judge them (${err instanceof Error ? err.message : String(err)}); retry`, 500);
+  }
+  const problems = optInViolations(pods, await ctx.policies.fetchNamespace(namespace), guardConfig(ctx));
+  if (problems.length === 0) return allow(req.uid);
+  return deny(req.uid, `guarita: namespace ${namespace} cannot be opted in to injection (${INJECTION_NAMESPACE_LABEL}=${INJECTION_NAMESPACE_VALUE}) while it runs pods admitted without the pod guard that it refuses; delete or fix them first: ${problems.join('; ')}`);
+}
+
 export function podRoutes(ctx: WebhookContext) {
   return (app: FastifyInstance): Promise<void> => {
     admissionRoute(app, ctx, PATHS.mutatePods, WEBHOOK_NAMES.injectPods, mutatePod);
     admissionRoute(app, ctx, PATHS.validatePods, WEBHOOK_NAMES.validatePods, validatePod);
+    admissionRoute(app, ctx, PATHS.validateNamespaceOptIn, WEBHOOK_NAMES.validateNamespaceOptIn, validateNamespaceOptIn);
     return Promise.resolve();
   };
 }

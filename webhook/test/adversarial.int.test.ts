@@ -1,0 +1,131 @@
+// Adversarial review of issue 18 item 4 (after its fix landed), through the real path: kubectl
+// against the harness kube-apiserver, which calls the webhook process (least-privilege token,
+// client certificate required). Each case is a way around the sidecar-only volumes that the first
+// fix let through: pods the injector skipped reaching OTHER pods' proxies through the node
+// (hostPID, hostNetwork, hostIPC, a pod-level Windows host process, gitRepo/flexVolume),
+// capabilities over the network namespace the pod shares with its proxy (kubectl debug
+// --profile=netadmin), and a namespace opted in after an unguarded pod was created in it.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { loadHarnessState } from '../../e2e/harness/state.ts';
+import type { Pod } from '../src/kube-types.ts';
+import { applyJson, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix, unregisterWebhooks, webhookIdentity, type WebhookProcess } from './cluster.ts';
+import { examplePod, examplePolicy, exampleYaml } from './fixtures.ts';
+
+const id = suffix();
+const system = `guarita-system-${id}`;
+const configuration = `guarita-webhook-adv-${id}`;
+const scope = { 'guarita.io/test-scope': id };
+const ns = `adv-${id}`;
+let webhook: WebhookProcess;
+
+const denied = 'admission webhook "validate.pods.guarita.io" denied the request';
+
+function optedOut(name: string): Pod {
+  const pod = examplePod(ns, name);
+  pod.metadata.labels = { ...pod.metadata.labels, 'guarita.io/inject': 'false' };
+  return pod;
+}
+
+async function refused(pod: Pod): Promise<string> {
+  const err = await kFails(['create', '-f', '-'], 'admin', JSON.stringify(pod));
+  expect(await kFails(['-n', pod.metadata.namespace ?? ns, 'get', 'pod', pod.metadata.name ?? ''])).toContain('NotFound');
+  return err;
+}
+
+async function withPolicy(namespace: string): Promise<void> {
+  const secret = exampleYaml('orders-db-credentials.yaml') as { metadata: { namespace: string } };
+  secret.metadata.namespace = namespace;
+  await applyJson(secret);
+  await applyJson(examplePolicy('accesspolicy.yaml', namespace));
+}
+
+beforeAll(async () => {
+  await installCrds();
+  await createNamespace(system, {});
+  const kubeconfig = await webhookIdentity(system, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
+  webhook = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig });
+  await registerWebhooks(configuration, system, webhook.url, scope);
+  await createNamespace(ns, { 'guarita.io/injection': 'enabled', ...scope });
+  await withPolicy(ns);
+  await k(['create', '-f', '-'], 'admin', JSON.stringify(examplePod(ns, 'agent-1')));
+}, 120_000);
+
+afterAll(async () => {
+  await unregisterWebhooks(configuration);
+  await webhook?.stop();
+});
+
+describe('pods the injector skipped reach other pods\' proxies through the node', () => {
+  const corpus: [string, (p: Pod) => void, string][] = [
+    ['hostPID (every proxy\'s /proc/<pid>/root on the node)', (p) => { p.spec.hostPID = true; }, 'spec.hostPID: true lets the pod\'s containers read the files of every process on the node through /proc, guarita-proxy of every governed pod included; remove it, or run the pod in a namespace without the guarita.io/injection=enabled label'],
+    ['hostNetwork (every pod\'s upstream traffic on the node\'s interfaces)', (p) => { p.spec.hostNetwork = true; }, 'spec.hostNetwork: true puts the pod on the node\'s network, where it can capture every pod\'s traffic'],
+    ['hostIPC', (p) => { p.spec.hostIPC = true; }, 'spec.hostIPC: true shares the node\'s IPC namespace'],
+    ['a pod-level Windows host process', (p) => { p.spec.hostNetwork = true; p.spec.securityContext = { windowsOptions: { hostProcess: true } }; }, 'spec.securityContext.windowsOptions.hostProcess: true makes every container a Windows host process'],
+    ['a gitRepo volume (git runs on the node)', (p) => { p.spec.volumes = [{ name: 'src', gitRepo: { repository: 'https://example.com/x.git' } }]; p.spec.containers[0]!.volumeMounts = [{ name: 'src', mountPath: '/src' }]; }, 'volume src is a gitRepo volume: the kubelet runs git on the node'],
+    ['a flexVolume (a node-side driver)', (p) => { p.spec.volumes = [{ name: 'flex', flexVolume: { driver: 'example.com/lvm' } }]; p.spec.containers[0]!.volumeMounts = [{ name: 'flex', mountPath: '/f' }]; }, 'volume flex is a flexVolume'],
+  ];
+  it.each(corpus)('refuses %s, opted out of injection', async (_name, mutate, message) => {
+    const pod = optedOut(`out-${suffix()}`);
+    mutate(pod);
+    const err = await refused(pod);
+    expect(err).toContain(denied);
+    expect(err).toContain(message);
+  });
+
+  it('refuses them through a workload\'s pod template too (the Pod a Job controller would create)', async () => {
+    const job = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'nightly', namespace: ns }, spec: { template: { metadata: { labels: { 'guarita.io/inject': 'false' } }, spec: { hostPID: true, restartPolicy: 'Never', containers: [{ name: 'agent', image: 'busybox' }] } } } };
+    await applyJson(job);
+    // No controller-manager runs here: create the Pod the Job controller would.
+    const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `nightly-${suffix()}`, namespace: ns, labels: { 'guarita.io/inject': 'false', 'job-name': 'nightly' } }, spec: structuredClone(job.spec.template.spec) };
+    expect(await refused(pod)).toContain('spec.hostPID: true');
+  });
+});
+
+describe('capabilities over the network the pod shares with its proxy', () => {
+  it('refuses an agent with NET_ADMIN or NET_RAW (redirect or capture the proxy\'s upstream connection)', async () => {
+    for (const caps of [['NET_ADMIN'], ['CAP_NET_RAW'], ['net_admin', 'NET_BIND_SERVICE']]) {
+      const pod = examplePod(ns, `net-${suffix()}`);
+      pod.spec.containers[0]!.securityContext = { capabilities: { add: caps } };
+      const err = await refused(pod);
+      expect(err).toContain(denied);
+      expect(err).toContain('the pod\'s network is guarita-proxy\'s too, and they redirect or capture its connections');
+    }
+  });
+
+  it('refuses kubectl debug --profile=netadmin and --profile=sysadmin on a governed pod (general adds SYS_PTRACE, refused before), and still allows --profile=baseline', async () => {
+    const netadmin = await kFails(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=netadmin', '--', 'true']);
+    expect(netadmin).toContain(denied);
+    expect(netadmin).toMatch(/ephemeral container debugger-\w+ adds capabilities NET_ADMIN, NET_RAW: the pod's network is guarita-proxy's too/);
+    const sysadmin = await kFails(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=sysadmin', '--', 'true']);
+    expect(sysadmin).toMatch(/ephemeral container debugger-\w+ is privileged/);
+    expect(await kFails(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=general', '--', 'true'])).toMatch(/ephemeral container debugger-\w+ adds capabilities SYS_PTRACE/);
+    await k(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=baseline', '--', 'true']);
+  });
+});
+
+describe('a namespace opted in after its pods were created', () => {
+  it('refuses the label while an unguarded pod reads the operator-audience token, names the pod, and accepts it once the pod is gone', async () => {
+    const late = `late-${id}`;
+    await createNamespace(late, { ...scope });
+    await withPolicy(late);
+    // Not opted in: no webhook judges this pod, which mounts the sidecar's ingest credential.
+    await applyJson({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: late } });
+    const pod = examplePod(late, 'thief');
+    pod.spec.serviceAccountName = 'default';
+    pod.spec.volumes = [{ name: 'ingest', projected: { sources: [{ serviceAccountToken: { path: 'operator', audience: 'guarita-operator' } }] } }];
+    pod.spec.containers[0]!.volumeMounts = [{ name: 'ingest', mountPath: '/ingest' }];
+    await k(['create', '-f', '-'], 'admin', JSON.stringify(pod));
+    await k(['create', '-f', '-'], 'admin', JSON.stringify(examplePod(late, 'harmless')));
+    const err = await kFails(['label', 'namespace', late, 'guarita.io/injection=enabled']);
+    expect(err).toContain('admission webhook "optin.namespaces.guarita.io" denied the request');
+    expect(err).toContain(`namespace ${late} cannot be opted in to injection (guarita.io/injection=enabled) while it runs pods admitted without the pod guard that it refuses; delete or fix them first: pod thief: container agent reads a service-account token for audience guarita-operator (volume ingest)`);
+    expect(err).not.toContain('pod harmless');
+    // The same through apply (an UPDATE of the whole object) and with another value first.
+    await k(['label', 'namespace', late, 'guarita.io/injection=disabled']);
+    expect(await kFails(['label', '--overwrite', 'namespace', late, 'guarita.io/injection=enabled'])).toContain('pod thief');
+    await k(['-n', late, 'delete', 'pod', 'thief', '--wait=false', '--grace-period=0', '--force']);
+    await k(['label', '--overwrite', 'namespace', late, 'guarita.io/injection=enabled']);
+    // Once opted in, other namespace updates do not call the webhook at all (matchConditions).
+    await k(['annotate', 'namespace', late, 'team=support']);
+  });
+});
