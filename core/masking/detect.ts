@@ -109,10 +109,11 @@ let glued = false;
 
 /** The candidate at `p` right after a glued keyword, or null (then no candidate starts at p). */
 function gluedCandidate(sc: NumericScanner, s: string, p: number): RegExpExecArray | null {
-  glued = gluedKeywordBefore(s, p);
-  if (!glued) return null;
+  if (!gluedKeywordBefore(s, p)) return null;
   sc.glued.lastIndex = p;
-  return sc.glued.exec(s);
+  const m = sc.glued.exec(s);
+  glued = m !== null; // reset by readCandidate once the candidate is read
+  return m;
 }
 
 /** Whether the letters right before `p` are a whole word that names an identifier (CPF529..., tel119...). */
@@ -355,7 +356,6 @@ function continuesWithDigit(s: string, end: number): boolean {
   const c = s.charCodeAt(end + 1);
   return (sep === 32 || sep === 47) && c >= 48 && c <= 57;
 }
-
 
 /**
  * The reading at `p` of the longest layout, given the first alternative's match (`skip`, ending at `firstEnd`, valid
