@@ -223,6 +223,25 @@ const LEAKS: readonly Leak[] = [
   ['SELECT EXISTS (SELECT 1 FROM customers WHERE email LIKE \'a%\')', EMAIL, 'comparison LIKE'],
   // Multi-statement texts: the statement is named.
   ['SELECT 1; SELECT upper(email) FROM customers', EMAIL, 'function argument upper()'],
+  // Found in review (issue 18): recursive CTE SEARCH sorts by its columns (ORDER BY the sequence
+  // column returns rows in CPF order), CYCLE compares them with every earlier row and collects them into the path array.
+  ['WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) SEARCH DEPTH FIRST BY c SET ord SELECT n FROM t ORDER BY ord', CPF, 'SEARCH DEPTH FIRST BY', 'CTE t: SEARCH'],
+  ['WITH RECURSIVE t(c) AS (SELECT email FROM customers UNION ALL SELECT c FROM t) SEARCH BREADTH FIRST BY c SET ord SELECT ord FROM t', EMAIL, 'SEARCH BREADTH FIRST BY'],
+  ['WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) CYCLE c SET is_cycle USING path SELECT n, path FROM t', CPF, 'CYCLE (compares rows)', 'CTE t: CYCLE'],
+  ['WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) CYCLE c SET is_cycle USING path SELECT md5(p::text) FROM t, unnest(path) p', CPF, 'CYCLE'],
+  // Planner statistics: ANALYZE copies sampled values of every column into pg_stats (most common values, histogram bounds).
+  ["SELECT histogram_bounds FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'", 'pg_stats.histogram_bounds', 'column computed from a personal column'],
+  ['SELECT md5(most_common_vals::text) FROM pg_catalog.pg_stats', 'pg_stats.most_common_vals', 'cast to text'],
+  ['SELECT * FROM pg_stats', 'pg_stats.most_common_vals', 'column computed from a personal column'],
+  ['SELECT row_to_json(s) FROM pg_stats s', 'pg_stats.', 'whole-row reference'],
+  ['SELECT most_common_vals FROM pg_stats_ext', 'pg_stats_ext.most_common_vals', 'column computed'],
+  ['SELECT histogram_bounds FROM pg_stats_ext_exprs', 'pg_stats_ext_exprs.histogram_bounds', 'column computed'],
+  ['SELECT stavalues1 FROM pg_statistic', 'pg_statistic.stavalues1', 'column computed'],
+  // A cursor declared with plain personal columns comes back from cursor_to_xml as one XML text.
+  ["SELECT cursor_to_xml('cur', 10, false, false, '')", 'cursor_to_xml() result', 'function cursor_to_xml()'],
+  ["SELECT * FROM xpath('//cpf/text()', cursor_to_xml('cur', 10, false, false, ''))", 'cursor_to_xml() result', 'function cursor_to_xml()'],
+  ["SELECT table_to_xml('customers', false, false, '')", 'table_to_xml() result', 'function table_to_xml()'],
+  ["SELECT query_to_xml('SELECT cpf FROM customers', false, false, '')", 'query_to_xml() result', 'function query_to_xml()'],
 ];
 
 const ALLOWED: readonly string[] = [
@@ -268,6 +287,19 @@ const ALLOWED: readonly string[] = [
   'SELECT cpf FROM ONLY public.customers LIMIT 5',
   'SELECT * FROM customers c, LATERAL (SELECT c.cpf AS doc) x',
   'SELECT cpf FROM customers WHERE id = 1 UNION ALL SELECT cpf FROM customers WHERE id = 2',
+  // Found in review: what a real agent sends and must keep working.
+  'SELECT id, nome FROM customers WHERE id = 4',
+  "SELECT attname, null_frac, n_distinct FROM pg_stats WHERE tablename = 'customers'",
+  'WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) SELECT n, c FROM t',
+  'WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) SEARCH DEPTH FIRST BY n SET ord CYCLE n SET is_cycle USING path SELECT * FROM t ORDER BY ord',
+  "SELECT cursor_to_xmlschema('cur', false, false, '')",
+  // pgbench's statements and psql's \\d catalog queries.
+  'UPDATE pgbench_accounts SET abalance = abalance + -4117 WHERE aid = 4',
+  'SELECT abalance FROM pgbench_accounts WHERE aid = 4',
+  'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 4, -4117, CURRENT_TIMESTAMP)',
+  "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname OPERATOR(pg_catalog.~) '^(customers)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 2, 3",
+  "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_catalog.pg_attribute a WHERE a.attrelid = '16384' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+  'SELECT * FROM pg_catalog.pg_type WHERE typname = ANY($1)',
 ];
 
 describe('sensitive-column guard: uses that recover identifiers', () => {
@@ -331,6 +363,23 @@ describe('sensitive-column guard: configuration', () => {
   it('refuses expressions nested deeper than it follows', () => {
     const deep = `SELECT ${'1 + '.repeat(1000)}1 FROM customers`;
     expect(guard.check(deep)[0]?.use).toBe('expression nested too deeply to check');
+  });
+
+  // Statements built to make the guard scan the same columns over and over (each join sees every
+  // earlier column) are reported unchecked once past the work budget, instead of holding the
+  // sidecar's event loop for seconds (a chain of 1,000 NATURAL JOINs was cubic).
+  it.each([
+    ['NATURAL JOIN chain', `SELECT 1 FROM ${Array.from({ length: 1000 }, (_, i) => `customers c${i}`).join(' NATURAL JOIN ')}`],
+    ['USING chain', `SELECT 1 FROM customers c0${Array.from({ length: 1000 }, (_, i) => ` JOIN customers c${i + 1} USING (id)`).join('')}`],
+    ['CTEs each joining the previous one', `WITH ${Array.from({ length: 3000 }, (_, i) => `c${i} AS (SELECT * FROM ${i === 0 ? 'orders' : `c${i - 1}, orders o`})`).join(', ')} SELECT 1 FROM c2999`],
+  ])('reports a %s as too large to check (fail closed)', (_name, text) => {
+    const uses = guard.check(text);
+    expect(uses.some((u) => u.use.startsWith('statement too large for the guard to check'))).toBe(true);
+  });
+
+  it('reports joins and set operations nested deeper than the stack as unchecked, not as a crash', () => {
+    const text = Array.from({ length: 5000 }, (_, i) => `SELECT ${i}, id FROM orders`).join(' UNION ALL ');
+    expect(guard.check(text).map((u) => u.use)).toContain('statement nested too deeply for the guard to check');
   });
 });
 

@@ -125,6 +125,18 @@ const TRANSPARENT_FROM_FUNCTIONS: ReadonlySet<string> = new Set([
   'regexp_split_to_table', 'string_to_table', 'now', 'current_date', 'pg_options_to_table',
 ]);
 
+/**
+ * Planner statistics: ANALYZE copies sampled values of every column (the most common ones, the
+ * histogram bounds) into these catalog views, which any role that may read the column may read.
+ */
+const STATISTICS_VIEWS: Readonly<Record<string, readonly string[]>> = {
+  pg_stats: ['most_common_vals', 'most_common_elems', 'histogram_bounds'],
+  pg_stats_ext: ['most_common_vals'],
+  pg_stats_ext_exprs: ['most_common_vals', 'most_common_elems', 'histogram_bounds'],
+  pg_statistic: ['stavalues1', 'stavalues2', 'stavalues3', 'stavalues4', 'stavalues5'],
+  pg_statistic_ext_data: ['stxdmcv', 'stxdexpr'],
+};
+
 const COMPARISON_OPS: ReadonlySet<string> = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~', '~*', '!~', '!~*', '~~', '~~*', '!~~', '!~~*', '^@', '@@']);
 
 const A_EXPR_KINDS: Readonly<Record<string, string>> = {
@@ -147,6 +159,26 @@ const SUBLINKS: Readonly<Record<string, string>> = { EXISTS_SUBLINK: 'EXISTS', A
 
 /** Helper nodes inside a construct: the construct's name stays the use. */
 const KEEP_USE: ReadonlySet<string> = new Set(['CaseWhen', 'List', 'String', 'ResTarget', 'MultiAssignRef', 'A_Indices', 'Alias', 'TypeName', 'NamedArgExpr', 'RowCompareExpr', 'JsonKeyValue', 'JsonValueExpr', 'JsonOutput', 'MergeWhenClause']);
+
+/**
+ * Functions whose result is the rows of a query, table or cursor named in a string (the XML
+ * exports, tablefunc, ts_stat, dblink): a cursor declared with plain personal columns comes back
+ * from cursor_to_xml as one XML text that field masking cannot see into.
+ */
+const READS_UNSEEN_EXACT: ReadonlySet<string> = new Set(['cursor_to_xml', 'query_to_xml', 'query_to_xml_and_xmlschema', 'ts_stat', 'connectby']);
+const READS_UNSEEN_PREFIX: readonly string[] = ['table_to_xml', 'schema_to_xml', 'database_to_xml', 'crosstab', 'dblink'];
+
+function readsUnseen(name: string): boolean {
+  return READS_UNSEEN_EXACT.has(name) || READS_UNSEEN_PREFIX.some((p) => name.startsWith(p));
+}
+
+/**
+ * Work (nodes visited, columns scanned) allowed per SQL text. Checking is linear in what it scans,
+ * but a statement can make it scan the same columns many times (a chain of joins each seeing all
+ * the earlier columns); past this the statement is reported as unchecked (fail closed) instead of
+ * holding the sidecar's event loop. Ordinary statements need a few thousand.
+ */
+const WORK_BUDGET = 1_000_000;
 
 /** Deeper expressions are refused rather than followed (the walk is recursive). */
 const MAX_DEPTH = 400;
@@ -302,9 +334,39 @@ class Analysis {
         cols = out.cols;
         complete = out.complete;
       }
-      ctes.set(lower(name), this.renamed({ quals: [name], label: `CTE ${name}`, cols, complete, guess: false }, stringList(cte.aliascolnames), cpath));
+      const rel = this.renamed({ quals: [name], label: `CTE ${name}`, cols, complete, guess: false }, stringList(cte.aliascolnames), cpath);
+      ctes.set(lower(name), this.searchCycle(cte, rel, cpath));
     }
     return scope;
+  }
+
+  /**
+   * SEARCH ... BY c SET ord orders the rows by c (ORDER BY ord then sorts by it); CYCLE c SET mark
+   * USING path compares c with every earlier row and collects the rows into path: both are uses of
+   * their columns, and the columns they add carry them.
+   */
+  private searchCycle(cte: Json, rel: Rel, path: string): Rel {
+    const search = obj(cte.search_clause);
+    const cycle = obj(cte.cycle_clause);
+    if (search === undefined && cycle === undefined) return rel;
+    const added: Col[] = [];
+    const check = (list: unknown, use: string, where: string, outputs: (string | undefined)[]): void => {
+      let source: string | undefined;
+      for (const n of stringList(list)) {
+        const c = findCol(rel, n, this.guard);
+        if (c !== undefined) this.report(c.source, use, where);
+        source ??= c?.source;
+      }
+      for (const o of outputs) if (o !== undefined) added.push(source === undefined ? { name: o } : { name: o, source, derived: true });
+    };
+    if (search !== undefined) {
+      const how = search.search_breadth_first === true ? 'BREADTH' : 'DEPTH';
+      check(search.search_col_list, `SEARCH ${how} FIRST BY (orders the rows)`, `${path}SEARCH`, [str(search.search_seq_column)]);
+    }
+    if (cycle !== undefined) {
+      check(cycle.cycle_col_list, 'CYCLE (compares rows)', `${path}CYCLE`, [str(cycle.cycle_mark_column), str(cycle.cycle_path_column)]);
+    }
+    return { ...rel, cols: [...rel.cols, ...added] };
   }
 
   /**
@@ -359,6 +421,7 @@ class Analysis {
     const name = op.replace('SETOP_', '') + (node.all === true ? ' ALL' : '');
     const left = this.select(obj(node.larg) ?? {}, scope, `${path}${name} branch 1: `, sink);
     const right = this.select(obj(node.rarg) ?? {}, scope, `${path}${name} branch 2: `, sink);
+    this.guard.charge(left.cols.length + right.cols.length);
     const cols = left.cols.map((c, i) => {
       const r = right.cols[i];
       const source = c.source ?? r?.source;
@@ -403,6 +466,7 @@ class Analysis {
     const cols: Col[] = [];
     let complete = true;
     for (const r of this.starRels(qual, scope, where)) {
+      this.guard.charge(r.cols.length);
       complete &&= r.complete;
       for (const c of r.cols) this.plainOutput(c, sink, where);
       cols.push(...r.cols);
@@ -523,12 +587,16 @@ class Analysis {
     }
     if (n.isNatural === true) {
       const sides = [left, right];
+      // Each side's column names once: comparing every column with every other one made a chain of joins cubic.
+      this.guard.charge([...left, ...right].reduce((k, r) => k + r.cols.length, 0));
+      const named = sides.map((side) => ({ open: side.some((o) => !o.complete), names: new Set(side.flatMap((o) => o.cols.map((x) => lower(x.name)))) }));
       sides.forEach((side, i) => {
-        const other = sides[1 - i] ?? [];
+        const other = named[1 - i];
         for (const r of side) {
+          this.guard.charge(r.cols.length);
           for (const c of r.cols) {
             if (c.source === undefined) continue;
-            if (other.some((o) => !o.complete || o.cols.some((x) => lower(x.name) === lower(c.name)))) this.report(c.source, 'NATURAL JOIN comparison', `${path}NATURAL JOIN`);
+            if (other !== undefined && (other.open || other.names.has(lower(c.name)))) this.report(c.source, 'NATURAL JOIN comparison', `${path}NATURAL JOIN`);
           }
           if (r.guess && !r.complete) this.reportGuessRelation(r, 'NATURAL JOIN comparison', `${path}NATURAL JOIN`);
         }
@@ -538,6 +606,7 @@ class Analysis {
     const all = [...left, ...right];
     if (alias === undefined) return all;
     const name = str(alias.aliasname) ?? 'join';
+    this.guard.charge(all.reduce((k, r) => k + r.cols.length, 0));
     const merged: Rel = { quals: [name], label: `join ${name}`, cols: all.flatMap((r) => r.cols), complete: all.every((r) => r.complete), guess: all.some((r) => r.guess) };
     return [this.renamed(merged, stringList(alias.colnames), path)];
   }
@@ -555,6 +624,7 @@ class Analysis {
   /** Column aliases rename columns by position: only a relation whose column order is known can be followed. */
   private renamed(r: Rel, names: string[], path: string): Rel {
     if (names.length === 0) return r;
+    this.guard.charge(r.cols.length);
     if (!r.complete) {
       const personal = r.cols.filter((c) => c.source !== undefined);
       for (const c of personal) this.report(c.source ?? '', `column aliases over ${r.label}, whose column order the policy does not list`, path || 'FROM');
@@ -609,6 +679,7 @@ class Analysis {
    */
   expr(node: unknown, scope: Scope, where: string, use: string): string | undefined {
     if (node === undefined || node === null || typeof node !== 'object') return undefined;
+    this.guard.charge(1);
     if (++this.depth > MAX_DEPTH) {
       this.depth--;
       this.report(`(unchecked; may hold ${this.guard.personalNames().join(', ')})`, 'expression nested too deeply to check', where);
@@ -665,6 +736,11 @@ class Analysis {
     ];
     const over = obj(n.over);
     if (over !== undefined) this.window(over, scope, `${where} OVER`);
+    if (readsUnseen(name.slice(0, -2))) {
+      const source = `${name} result (may hold ${this.guard.personalNames().join(', ')})`;
+      this.report(source, `function ${name} that returns rows of a query, table or cursor the guard cannot see`, where);
+      return found.find((f) => f !== undefined) ?? source;
+    }
     return found.find((f) => f !== undefined);
   }
 
@@ -760,6 +836,7 @@ function findRel(scope: Scope, qual: string[]): Rel | undefined {
 }
 
 function findCol(r: Rel, name: string, guard: SensitiveColumnGuard): Resolved | undefined {
+  guard.charge(r.cols.length + 1);
   // Column aliases can give two columns one name (PostgreSQL then calls it ambiguous): any personal one counts.
   const same = r.cols.filter((x) => lower(x.name) === lower(name));
   const c = same.find((x) => x.source !== undefined) ?? same[0];
@@ -773,6 +850,7 @@ function findCol(r: Rel, name: string, guard: SensitiveColumnGuard): Resolved | 
 
 /** A whole-row value carries every column: personal if any column is (or may be). */
 function wholeRow(r: Rel, guard: SensitiveColumnGuard): Resolved | undefined {
+  guard.charge(r.cols.length + 1);
   const c = r.cols.find((x) => x.source !== undefined);
   if (c?.source !== undefined) return { source: c.source, how: 'wholeRow' };
   if (r.guess && !r.complete) {
@@ -846,6 +924,14 @@ class ViewProblem extends Error {
   }
 }
 
+/** The SQL text needs more work than WORK_BUDGET. */
+class WorkLimit extends Error {
+  constructor() {
+    super('work budget exceeded');
+    this.name = 'WorkLimit';
+  }
+}
+
 /** Least recently used leaves first: a hit moves to the back. */
 function lru<V>(map: Map<string, V>, key: string): V | undefined {
   const hit = map.get(key);
@@ -875,6 +961,14 @@ export class SensitiveColumnGuard {
   private readonly viewCache = new Map<string, Rel>();
   private readonly cache = new Map<string, SensitiveColumnUse[]>();
   private readonly shapeCache = new Map<string, SensitiveColumnUse[]>();
+  /** Work spent on the SQL text being checked (check() is synchronous: one text at a time). */
+  private spent = 0;
+
+  /** Counts work against WORK_BUDGET; throws WorkLimit past it. */
+  charge(units: number): void {
+    this.spent += units;
+    if (this.spent > WORK_BUDGET) throw new WorkLimit();
+  }
 
   constructor(cfg: SensitiveColumnsConfig) {
     this.personal = cfg.columns.map((c, i) => {
@@ -934,6 +1028,12 @@ export class SensitiveColumnGuard {
     const personal = this.personal.filter((p) => relMatches({ schema: p.schema, rel: p.table }, schema, rel));
     const listed = this.relations.find((r) => relMatches(r.want, schema, rel));
     const sourceOf = (col: string): string | undefined => personal.find((p) => p.column === col)?.id;
+    const stats = personal.length === 0 && listed === undefined && (schema === undefined || lower(schema) === 'pg_catalog') ? STATISTICS_VIEWS[lower(rel)] : undefined;
+    if (stats !== undefined) {
+      // Every reference is a use: these arrays hold values of any column, and masking keys on column names.
+      const cols = stats.map((c) => ({ name: c, source: `${lower(rel)}.${c} (values sampled from every column; may hold ${this.names.join(', ')})`, derived: true }));
+      return { quals: [rel], label, cols, complete: false, guess: false };
+    }
     if (listed !== undefined) {
       const cols = listed.columns.map((c) => ({ name: c, ...(sourceOf(c) === undefined ? {} : { source: sourceOf(c) }) }));
       // A personal column the list forgot is still personal (the list is then incomplete).
@@ -974,14 +1074,24 @@ export class SensitiveColumnGuard {
     const hit = lru(this.cache, sql) ?? (shape === undefined ? undefined : lru(this.shapeCache, shape));
     if (hit !== undefined) return hit.map((u) => ({ ...u }));
     let readsNumbers = false;
+    this.spent = 0;
     const uses = parseStatements(sql).flatMap((s, i) => {
       const a = new Analysis(this, i + 1);
       try {
         a.statementNode(s.type, s.node, '');
       } catch (err) {
-        if (!(err instanceof ViewProblem)) throw err;
-        // The view cannot be followed: whatever it returns may be personal (fail closed).
-        a.report(`${err.view}.* (view; may hold ${this.names.join(', ')})`, err.message, err.path || 'FROM');
+        const unchecked = `(unchecked; may hold ${this.names.join(', ')})`;
+        if (err instanceof ViewProblem) {
+          // The view cannot be followed: whatever it returns may be personal (fail closed).
+          a.report(`${err.view}.* (view; may hold ${this.names.join(', ')})`, err.message, err.path || 'FROM');
+        } else if (err instanceof WorkLimit) {
+          a.report(unchecked, `statement too large for the guard to check (more than ${WORK_BUDGET} steps in this SQL text; send smaller statements)`, 'statement');
+        } else if (err instanceof RangeError) {
+          // Stack exhausted by nesting (joins, set operations, subqueries thousands deep).
+          a.report(unchecked, 'statement nested too deeply for the guard to check', 'statement');
+        } else {
+          throw err;
+        }
       }
       readsNumbers ||= a.readsNumbers;
       return a.uses;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { LGPD_ORDERS_CORPUS } from './corpus/lgpd-orders.sql-corpus.ts';
 import { classifySql, initPolicyEngine, SqlParseError, type StatementInfo } from './index.ts';
 import { numericShape } from './sql-shape.ts';
-import { resetSqlCaches, sqlCacheStats } from './sql.ts';
+import { MAX_SQL_TEXT, resetSqlCaches, sqlCacheStats } from './sql.ts';
 import { KIND_BY_NODE } from './sql-catalog.ts';
 
 beforeAll(async () => {
@@ -307,6 +307,27 @@ describe('input the engine refuses', () => {
     expect(one(deep).kind).toBe('select');
     const nested = `SELECT ${'ARRAY['.repeat(300)}pg_read_file('x')${']'.repeat(300)}`;
     expect(one(nested).traits).toEqual(['serverFile']);
+  });
+
+  it('refuses texts longer than it checks before parsing them, saying what to do instead', () => {
+    const long = `INSERT INTO orders (id) VALUES ${Array.from({ length: 40_000 }, (_, i) => `(${i})`).join(',')}`;
+    expect(long.length).toBeGreaterThan(MAX_SQL_TEXT);
+    const err = parseError(long);
+    expect(err.reason).toBe('unsupported');
+    expect(err.message).toBe(`the SQL text is ${long.length} characters long; the policy engine checks texts of at most ${MAX_SQL_TEXT} (send statements one at a time, and bulk data with COPY ... FROM STDIN)`);
+  });
+
+  // Each CTE of a long WITH list used to copy the names visible to it (quadratic: 16,000 CTEs took ~14 s).
+  it('follows CTE visibility through a long WITH list (shared scopes, not copies)', () => {
+    const n = 8_000;
+    const chain = `WITH ${Array.from({ length: n }, (_, i) => `c${i} AS (SELECT * FROM ${i === 0 ? 'customers' : `c${i - 1}`})`).join(', ')} SELECT * FROM c${n - 1}, c${n}`;
+    expect(chain.length).toBeLessThan(MAX_SQL_TEXT);
+    // c8000 is not one of the CTEs: a table.
+    expect(one(chain).tables).toEqual(['customers', `c${n}`]);
+    // A non-recursive CTE sees only the CTEs before it; a recursive WITH sees them all.
+    expect(one('WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a').tables).toEqual(['b']);
+    expect(one('WITH RECURSIVE a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a').tables).toEqual([]);
+    expect(one('WITH a AS (SELECT 1) SELECT * FROM (WITH b AS (SELECT * FROM a) SELECT * FROM b, c) s').tables).toEqual(['c']);
   });
 });
 

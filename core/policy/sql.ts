@@ -106,11 +106,34 @@ function constValue(node: unknown): string | undefined {
 
 interface Ctx {
   /** CTE names visible here: an unqualified FROM item with one of these names is not a table. */
-  readonly ctes: ReadonlySet<string>;
+  readonly ctes: CteScope | undefined;
   /** False under plain EXPLAIN, CREATE VIEW and function bodies: the statement is not run now. */
   readonly executing: boolean;
   /** True for the node that is directly a CTE's query. */
   readonly cteQuery: boolean;
+}
+
+/**
+ * The CTE names of one WITH, of which the first `visible` can be seen, chained to the enclosing
+ * WITHs. Shared, never copied: copying the visible names for each CTE made a long WITH list cost
+ * quadratic time (4,000 CTEs took seconds to classify, blocking every session of the sidecar).
+ */
+interface CteScope { readonly names: ReadonlyMap<string, number>; readonly visible: number; readonly parent: CteScope | undefined }
+
+function isCte(scope: CteScope | undefined, name: string): boolean {
+  for (let s = scope; s !== undefined; s = s.parent) {
+    const i = s.names.get(name);
+    if (i !== undefined && i < s.visible) return true;
+  }
+  return false;
+}
+
+function cteIndex(names: readonly string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  names.forEach((n, i) => {
+    if (!m.has(n)) m.set(n, i);
+  });
+  return m;
 }
 
 interface Frame { readonly value: unknown; readonly key: string; readonly ctx: Ctx }
@@ -239,7 +262,7 @@ function onRangeVar(node: Json, frame: Frame, acc: Acc): Plan | undefined {
   const rel = str(node.relname) ?? '';
   const schema = str(node.schemaname);
   const readPosition = READ_KEYS.has(frame.key);
-  if (schema === undefined && readPosition && frame.ctx.ctes.has(rel)) return undefined;
+  if (schema === undefined && readPosition && isCte(frame.ctx.ctes, rel)) return undefined;
   acc.tables.add(schema === undefined ? rel : `${schema}.${rel}`);
   if (LARGE_OBJECT_TABLES.has(rel.toLowerCase())) acc.add('largeObject');
   if (readPosition && frame.ctx.executing) acc.add('readsData');
@@ -558,10 +581,11 @@ function cteNames(withClause: Json): { ctes: Json[]; names: string[] } {
 function pushCtes(withClause: Json, outer: Ctx, stack: Frame[]): void {
   const { ctes, names: cteList } = cteNames(withClause);
   const recursive = withClause.recursive === true;
+  const index = cteIndex(cteList);
   for (let i = ctes.length - 1; i >= 0; i--) {
     const cte = ctes[i] ?? {};
     // A non-recursive CTE sees only the CTEs before it: WITH customers AS (SELECT * FROM customers) reads the table.
-    const visible = new Set([...outer.ctes, ...(recursive ? cteList : cteList.slice(0, i))]);
+    const visible: CteScope = { names: index, visible: recursive ? Infinity : i, parent: outer.ctes };
     for (const [k, v] of Object.entries(cte)) if (k !== 'ctequery') stack.push({ value: v, key: k, ctx: outer });
     stack.push({ value: cte.ctequery, key: 'ctequery', ctx: { ctes: visible, executing: outer.executing, cteQuery: true } });
   }
@@ -570,7 +594,7 @@ function pushCtes(withClause: Json, outer: Ctx, stack: Frame[]): void {
 function bodyCtx(ctx: Ctx, withClause: Json | undefined): Ctx {
   const outer: Ctx = { ctes: ctx.ctes, executing: ctx.executing, cteQuery: false };
   // The statement body sees every CTE of its WITH.
-  return withClause === undefined ? outer : { ...outer, ctes: new Set([...outer.ctes, ...cteNames(withClause).names]) };
+  return withClause === undefined ? outer : { ...outer, ctes: { names: cteIndex(cteNames(withClause).names), visible: Infinity, parent: outer.ctes } };
 }
 
 /** Scalars carry nothing the walk needs (string constants are read where they matter). */
@@ -613,7 +637,7 @@ function visit(frame: Frame, stack: Frame[], acc: Acc): void {
 }
 
 function walk(stmt: Json, acc: Acc): void {
-  const stack: Frame[] = [{ value: stmt, key: '', ctx: { ctes: new Set(), executing: true, cteQuery: false } }];
+  const stack: Frame[] = [{ value: stmt, key: '', ctx: { ctes: undefined, executing: true, cteQuery: false } }];
   for (let f = stack.pop(); f !== undefined; f = stack.pop()) visit(f, stack, acc);
 }
 
@@ -626,13 +650,28 @@ function safeMessage(message: string): string {
   return cut.replace(/"[^"]*"?/g, '"…"').replace(/'[^']*'?/g, "'…'");
 }
 
+/**
+ * Parsing and checking cost about 1-3 s per MiB of dense SQL (measured: 1.2 MB of INSERT ... VALUES,
+ * or 40,000 select-list items), during which the sidecar's event loop serves no one; a client
+ * message may be 64 MiB. Longer texts are refused before parsing.
+ */
+export const MAX_SQL_TEXT = 256 * 1024;
+
 export interface ParsedStatement { type: string; node: Json; location: number }
+
+/** Texts refused before parsing: too long to check in reasonable time, or holding a NUL (PostgreSQL stops reading there). */
+function refuseUncheckable(sql: string): void {
+  if (sql.length > MAX_SQL_TEXT) {
+    throw new SqlParseError(`the SQL text is ${sql.length} characters long; the policy engine checks texts of at most ${MAX_SQL_TEXT} (send statements one at a time, and bulk data with COPY ... FROM STDIN)`, MAX_SQL_TEXT, 'unsupported');
+  }
+  const nul = sql.indexOf('\u0000');
+  if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');
+}
 
 /** The statements of a SQL text as libpg-query parse trees (the sensitive-column guard walks them too). */
 export function parseStatements(sql: string): ParsedStatement[] {
   if (parser === undefined) throw new Error('policy engine not initialized: await initPolicyEngine() first');
-  const nul = sql.indexOf('\u0000');
-  if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');
+  refuseUncheckable(sql);
   if (sql === '') return [];
   let tree: Json;
   try {

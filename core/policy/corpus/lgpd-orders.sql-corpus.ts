@@ -547,8 +547,33 @@ const imports: CorpusEntry[] = [
   importApproval('BEGIN; COPY orders FROM STDIN; COMMIT'),
 ];
 
+// Found in an adversarial review of the guard and the classifier (issue 18): personal values
+// recovered through recursive CTE SEARCH/CYCLE, planner statistics and cursor_to_xml; texts built
+// to cost the checker seconds; and what real clients (psql, node-pg, pgbench) send, which stays allowed.
+const review: CorpusEntry[] = [
+  approval('WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) SEARCH DEPTH FIRST BY c SET ord SELECT n, id FROM t, orders ORDER BY ord', 'SEARCH BY cpf: rows in CPF order'),
+  approval('WITH RECURSIVE t(n, c) AS (SELECT 1, email FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) CYCLE c SET is_cycle USING path SELECT n, is_cycle FROM t', 'CYCLE compares emails'),
+  approval("SELECT histogram_bounds FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'", 'ANALYZE copies sampled CPFs into pg_stats'),
+  approval('SELECT md5(most_common_vals::text) FROM pg_catalog.pg_stats'),
+  approval("SELECT cursor_to_xml('cur', 10, false, false, '')", 'a cursor of plain CPFs comes back as one XML text'),
+  unparseable(`SELECT 1 FROM orders WHERE id IN (${Array.from({ length: 60_000 }, (_, i) => String(i)).join(',')})`, 'longer than the engine checks (about 1-3 s of parsing per MiB)'),
+  approval(`SELECT 1 FROM ${Array.from({ length: 1000 }, (_, i) => `customers c${i}`).join(' NATURAL JOIN ')}`, 'cubic for the guard before its work budget'),
+  allow('SELECT id, nome FROM customers WHERE id = 4'),
+  allow('SELECT count(*) FROM customers'),
+  allow('SELECT cpf, email, telefone FROM customers WHERE id = 4', 'plain personal columns: masked on output'),
+  allow("SELECT attname, null_frac, n_distinct FROM pg_stats WHERE tablename = 'customers'"),
+  allow('SELECT abalance FROM pgbench_accounts WHERE aid = 4', 'pgbench'),
+  allow('UPDATE pgbench_accounts SET abalance = abalance + -4117 WHERE aid = 4', 'pgbench'),
+  allow('INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 4, -4117, CURRENT_TIMESTAMP)', 'pgbench'),
+  allow("SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname OPERATOR(pg_catalog.~) '^(customers)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 2, 3", 'psql \\d customers'),
+  allow("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_catalog.pg_attribute a WHERE a.attrelid = '16384' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", 'psql \\d customers'),
+  allow('SELECT typname, oid FROM pg_type WHERE oid = ANY($1)', 'node-pg type lookup'),
+  allow("SELECT current_setting('standard_conforming_strings')"),
+];
+
 export const LGPD_ORDERS_CORPUS: readonly CorpusEntry[] = [
   ...benignReads, ...dangerousWordsInLiteralsAndComments, ...boundedWritesAndSession, ...unboundedWrites, ...ddlAndDcl,
   ...roleChanges, ...hiddenExecution, ...serverEscapes, ...exports, ...mixed, ...unparseableInput,
   ...pinnedSettings, ...settingsViewRoleChanges, ...securitySettings, ...procedures, ...notifications, ...serverControl, ...imports,
+  ...review,
 ];
