@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { gzipSync } from 'node:zlib';
 import { TextDecoder } from 'node:util';
 import { compileMasker } from '../../../core/masking/index.ts';
-import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, textDecoderFor } from './body.ts';
+import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
 import { acceptEncoding, endToEnd, REQUEST_DROP } from './headers.ts';
 
 const masker = compileMasker({ fields: [{ names: ['cpf'], detector: 'cpf' }, { names: ['email'], detector: 'email' }] });
@@ -94,5 +94,66 @@ describe('headers', () => {
     expect(acceptEncoding('gzip, deflate, br, zstd;q=0.5, compress')).toBe('gzip, deflate, br');
     expect(acceptEncoding('compress')).toBe('identity');
     expect(acceptEncoding(undefined)).toBe('identity');
+  });
+});
+
+describe('bodies in another encoding than their label (issue 18, item 16)', () => {
+  const CPF = '590.830.166-33';
+  const text = `{"nota":"cpf ${CPF}","n":59083016633}`;
+  const pipeline = (): MaskingPipeline => new MaskingPipeline(masker.newSession(), 'text', textDecoderFor('utf-8') as TextDecoder, 1024);
+  const runAll = (input: Buffer, chunk: number): string => {
+    const p = pipeline();
+    const parts: Buffer[] = [];
+    for (let i = 0; i < input.length; i += chunk) parts.push(p.push(input.subarray(i, i + chunk)));
+    parts.push(p.end());
+    return Buffer.concat(parts).toString('utf8');
+  };
+  const bom = (enc: 'utf16le' | 'utf16be'): Buffer => {
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    return enc === 'utf16le' ? le : Buffer.from(le).swap16();
+  };
+
+  it.each([1, 2, 3, 64])('decodes by the byte-order mark, which outranks the label (UTF-16LE/BE, %i-byte chunks)', (chunk) => {
+    for (const enc of ['utf16le', 'utf16be'] as const) {
+      const out = runAll(bom(enc), chunk);
+      expect(out).not.toContain(CPF);
+      expect(out).not.toContain('59083016633');
+      expect(out).toContain('"nota":"cpf ');
+    }
+  });
+
+  it.each([
+    ['UTF-16LE without a byte-order mark', Buffer.from(text, 'utf16le')],
+    ['UTF-16BE without a byte-order mark', Buffer.from(text, 'utf16le').swap16()],
+    ['UTF-32LE', Buffer.concat([...text].map((c) => { const b = Buffer.alloc(4); b.writeUInt32LE(c.codePointAt(0) ?? 0); return b; }))],
+    ['Arabic-Indic digits in UTF-16LE (bytes 0x60 0x06...)', Buffer.from('٥٩٠٨٣٠١٦٦٣٣', 'utf16le')],
+  ])('refuses %s under a UTF-8 label: control characters no text body carries', (_what, input) => {
+    expect(() => runAll(input, 7)).toThrow(UnmaskableBody);
+  });
+
+  it('keeps tab, LF, FF and CR', () => {
+    expect(runAll(Buffer.from('a\tb\nc\fd\r\n'), 3)).toBe('a\tb\nc\fd\r\n');
+  });
+
+  it.each([
+    ['JSON', Buffer.from(text), false, 'utf-8'],
+    ['JSON cut inside a multi-byte character', Buffer.from('{"nome":"Conceição"}').subarray(0, 18), false, 'utf-8'],
+    ['UTF-16LE text', Buffer.from(text, 'utf16le'), true, 'utf-16le'],
+    ['UTF-16BE text', Buffer.from(text, 'utf16le').swap16(), true, 'utf-16be'],
+    ['UTF-16 with a byte-order mark', bom('utf16le'), true, 'utf-16le'],
+    ['a multipart body', Buffer.from(`--b\r\nContent-Type: application/json\r\n\r\n${text}\r\n--b--\r\n`), true, 'utf-8'],
+  ] as const)('sniffs %s labelled binary as text', (_what, head, complete, encoding) => {
+    expect(sniffText(head, complete)).toBe(encoding);
+  });
+
+  it.each([
+    ['PNG', Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex')],
+    ['gzip', gzipSync(text)],
+    ['PDF with a binary comment', Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n', 'latin1')],
+    ['ZIP', Buffer.from('504b0304140000000800', 'hex')],
+    ['random bytes', Buffer.from(Array.from({ length: 1024 }, (_, i) => (i * 7919 + 13) % 251))],
+    ['nothing', Buffer.alloc(0)],
+  ])('leaves %s as binary', (_what, head) => {
+    expect(sniffText(head, true)).toBeUndefined();
   });
 });

@@ -56,9 +56,62 @@ export function textDecoderFor(charset: string | undefined): TextDecoder | strin
   }
 }
 
+/** A body the sidecar cannot mask reliably: refused (502) before its headers, cut after. */
+export class UnmaskableBody extends Error {}
+
+// Control characters no text or JSON body needs (tab, LF, FF and CR are kept). Decoded under the
+// wrong charset, text in another encoding shows them: UTF-16 or UTF-32 read as UTF-8 puts a NUL
+// beside every ASCII digit (59083016633 becomes 5\0 9\0 ...), which no pattern matches, and a
+// client that decodes the bytes as UTF-16 reads the identifier whole. Such a body is refused.
+// eslint-disable-next-line no-control-regex -- control characters are what this looks for
+const CONTROL = /[\u0000-\u0008\u000b\u000e-\u001f]/;
+
+function checkedText(text: string): string {
+  const at = text.search(CONTROL);
+  if (at < 0) return text;
+  const code = text.charCodeAt(at).toString(16).padStart(4, '0');
+  throw new UnmaskableBody(`the body contains the control character U+${code}, which no text body carries: it is probably in another encoding than its label says (UTF-16 or UTF-32 hide identifiers from the masking)`);
+}
+
+/** The encoding a byte-order mark at the start of `head` names, if any. */
+export function bomEncoding(head: Buffer): string | undefined {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
+  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  return undefined;
+}
+
+/**
+ * The text encoding a body labelled binary (application/octet-stream, multipart/*, image/*...) is
+ * really in, judged on its first bytes: a byte-order mark, or text without control characters in
+ * UTF-8, UTF-16LE or UTF-16BE; undefined when it looks binary. An agent can often choose the
+ * representation (`Accept: application/octet-stream`, `?download=1`) and a label must not decide
+ * alone whether identifiers are masked.
+ */
+export function sniffText(head: Buffer, complete: boolean): string | undefined {
+  if (head.length === 0) return undefined;
+  return bomEncoding(head) ?? ['utf-8', 'utf-16le', 'utf-16be'].find((encoding) => readsAsText(head, encoding, complete));
+}
+
+function readsAsText(head: Buffer, encoding: string, complete: boolean): boolean {
+  // An odd tail (a character cut by the chunking) is not held against UTF-16.
+  const bytes = encoding === 'utf-8' || head.length % 2 === 0 ? head : head.subarray(0, head.length - 1);
+  let text: string;
+  try {
+    text = new TextDecoder(encoding, { fatal: true, ignoreBOM: true }).decode(bytes, { stream: !complete });
+  } catch {
+    return false;
+  }
+  if (text.length === 0 || CONTROL.test(text)) return false;
+  // Random bytes can decode as UTF-16 (CJK): text in UTF-16 is mostly ASCII where identifiers are.
+  return encoding === 'utf-8' || (text.match(/[\x20-\x7e]/g)?.length ?? 0) * 2 >= text.length;
+}
+
 /** Bytes in, masked UTF-8 out; keeps a bounded masked sample for the record. */
 export class MaskingPipeline {
-  readonly #decoder: TextDecoder;
+  #decoder: TextDecoder;
+  #head: Buffer | undefined = Buffer.alloc(0);
+  #bomEncoding: string | undefined;
   readonly #masker: StreamMasker;
   readonly #sampleLimit: number;
   #sample = '';
@@ -73,13 +126,35 @@ export class MaskingPipeline {
   }
 
   push(chunk: Buffer): Buffer {
-    return this.#emit(this.#masker.push(this.#decoder.decode(chunk, { stream: true })));
+    if (this.#head !== undefined) {
+      // A byte-order mark outranks the label (WHATWG Encoding, as browsers and most clients decode):
+      // the first bytes are held until it can be told apart.
+      this.#head = Buffer.concat([this.#head, chunk]);
+      if (this.#head.length < 3) return Buffer.alloc(0);
+      return this.#decodeHead();
+    }
+    return this.#emit(this.#masker.push(checkedText(this.#decoder.decode(chunk, { stream: true }))));
   }
 
   end(): Buffer {
-    const rest = this.#decoder.decode();
+    const head = this.#head === undefined ? Buffer.alloc(0) : this.#decodeHead();
+    const rest = checkedText(this.#decoder.decode());
     const text = (rest === '' ? '' : this.#masker.push(rest)) + this.#masker.end();
-    return this.#emit(text);
+    return Buffer.concat([head, this.#emit(text)]);
+  }
+
+  /** The encoding a byte-order mark switched the decoding to (the label was wrong); undefined when none did. */
+  get bomEncoding(): string | undefined { return this.#bomEncoding; }
+
+  #decodeHead(): Buffer {
+    const head = this.#head ?? Buffer.alloc(0);
+    this.#head = undefined;
+    const bom = bomEncoding(head);
+    if (bom !== undefined && bom !== this.#decoder.encoding) {
+      this.#decoder = new TextDecoder(bom);
+      this.#bomEncoding = bom;
+    }
+    return head.length === 0 ? head : this.#emit(this.#masker.push(checkedText(this.#decoder.decode(head, { stream: true }))));
   }
 
   #emit(text: string): Buffer {

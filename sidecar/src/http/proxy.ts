@@ -7,7 +7,7 @@
 // spool does not have.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { TextDecoder } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
@@ -18,7 +18,7 @@ import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics, RequestOutcome } from '../metrics.ts';
 import { httpUpstream, type HttpUpstream } from '../targets.ts';
 import { opt } from '../util.ts';
-import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, textDecoderFor } from './body.ts';
+import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
 import { normalizePath, parseQueryString } from '../../../core/policy/http.ts';
 import {
   acceptEncoding, boundHeaderLines, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
@@ -58,6 +58,51 @@ interface Outgoing { method: string; target: string; headers: Record<string, str
 
 const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 503 } as const;
 const MAX_TEXT_IN_COMMAND = 60 * 1024;
+/** How much of a body labelled binary is read to tell whether it is text in disguise. */
+const SNIFF_BYTES = 1024;
+
+/** The first `n` bytes of `source` (fewer when it ends first), and the whole of it again as `rest`. */
+async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ head: Buffer; complete: boolean; rest: AsyncIterable<Buffer> }> {
+  const it = source[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let size = 0;
+  let complete = false;
+  while (size < n) {
+    const r = await it.next();
+    if (r.done === true) {
+      complete = true;
+      break;
+    }
+    parts.push(r.value);
+    size += r.value.length;
+  }
+  const head = Buffer.concat(parts);
+  async function* rest(): AsyncGenerator<Buffer> {
+    try {
+      if (head.length > 0) yield head;
+      for (let r = complete ? undefined : await it.next(); r !== undefined && r.done !== true; r = await it.next()) yield r.value;
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { head, complete, rest: rest() };
+}
+
+/**
+ * Stops reading an upstream body the sidecar refuses. undici's body emits an abort error when
+ * destroyed; with no listener that would be an uncaught exception ending the sidecar process.
+ */
+function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+/** The body decoded from its content-encoding (the decoder fails with the body). */
+function decodedBody(body: Readable, decoder: Transform | undefined): AsyncIterable<Buffer> {
+  if (decoder === undefined) return body;
+  body.on('error', (err) => decoder.destroy(err));
+  return body.pipe(decoder);
+}
 
 function sendJson(res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
@@ -369,6 +414,9 @@ export class HttpProxy {
       // Partial content cannot be masked reliably; encodings are limited to what can be decoded.
       delete headers.range;
       delete headers['if-range'];
+      // Nor is an answer in a charset the agent picked (Accept-Charset: utf-16) worth the risk of a
+      // mislabelled one: the upstream chooses, and the sidecar decodes what it labels.
+      delete headers['accept-charset'];
       headers['accept-encoding'] = acceptEncoding(headerValue(req.headers, 'accept-encoding'));
     }
     return headers;
@@ -455,19 +503,40 @@ export class HttpProxy {
     }
     const type = parseContentType(headerValue(up.headers, 'content-type'));
     const kind = bodyKind(type);
-    if (!masking || kind === 'binary') return this.#passthrough(res, up, kind, headersFor());
-    return this.#masked(res, up, kind, type, maskSession, session.recordingLimits().maxBytes, headersFor(MASKED_RESPONSE_DROP));
+    const sampleLimit = session.recordingLimits().maxBytes;
+    if (!masking) return this.#passthrough(res, up, kind, headersFor());
+    if (kind === 'binary') return this.#binary(res, up, type, maskSession, sampleLimit, headersFor);
+    const { decoder, text } = this.#decoders(up, type);
+    return this.#masked(res, up, kind, type, decodedBody(up.body, decoder), text, maskSession, sampleLimit, headersFor(MASKED_RESPONSE_DROP));
   }
 
-  async #passthrough(res: ServerResponse, up: Dispatcher.ResponseData, kind: string, headers: Record<string, string | string[]>): Promise<Forwarded> {
+  /**
+   * A body labelled binary, with masking on: decoded from its content-encoding (an encoding the
+   * sidecar cannot decode is refused: the client could), and masked as text when its first bytes
+   * are text (JSON or CSV served as application/octet-stream, multipart, UTF-16); otherwise passed
+   * through or refused as GUARITA_HTTP_BINARY says.
+   */
+  async #binary(res: ServerResponse, up: Dispatcher.ResponseData, type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headersFor: (drop?: ReadonlySet<string>) => Record<string, string | string[]>): Promise<Forwarded> {
+    const decoder = decoderFor(headerValue(up.headers, 'content-encoding'));
+    if (typeof decoder === 'string') {
+      discard(up.body);
+      throw new ExchangeError(502, 'BadGateway', `the ${type?.mime ?? 'unlabelled'} response cannot be checked for identifiers: ${decoder}; refused rather than passed unmasked`);
+    }
+    const { head, complete, rest } = await peek(decodedBody(up.body, decoder), SNIFF_BYTES);
+    const text = sniffText(head, complete);
+    if (text !== undefined) return this.#masked(res, up, 'text', type, rest, new TextDecoder(text), maskSession, sampleLimit, headersFor(MASKED_RESPONSE_DROP));
+    return this.#passthrough(res, up, 'binary', headersFor(decoder === undefined ? undefined : MASKED_RESPONSE_DROP), rest);
+  }
+
+  async #passthrough(res: ServerResponse, up: Dispatcher.ResponseData, kind: string, headers: Record<string, string | string[]>, source: AsyncIterable<Buffer> = up.body): Promise<Forwarded> {
     if (kind === 'binary' && this.#opts.binary === 'refuse') {
-      up.body.destroy();
+      discard(up.body);
       throw new ExchangeError(502, 'BadGateway', `the upstream answered ${headerValue(up.headers, 'content-type') ?? 'a binary body'}, which cannot be masked, and GUARITA_HTTP_BINARY=refuse`);
     }
     res.writeHead(up.statusCode, headers);
     let bytes = 0;
     let held: Buffer | undefined;
-    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
       bytes += chunk.length;
       if (held !== undefined) await write(res, held);
       held = chunk;
@@ -481,31 +550,39 @@ export class HttpProxy {
     const text = textDecoderFor(type?.charset);
     const problem = typeof decoder === 'string' ? decoder : typeof text === 'string' ? text : undefined;
     if (problem !== undefined || typeof decoder === 'string' || typeof text === 'string') {
-      up.body.destroy();
+      discard(up.body);
       throw new ExchangeError(502, 'BadGateway', `the response cannot be masked: ${problem ?? ''}; refused rather than passed unmasked`);
     }
     return { decoder, text };
   }
 
-  async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
-    const { decoder, text } = this.#decoders(up, type);
-    const contentType = maskedContentType(type);
-    if (contentType !== undefined) headers['content-type'] = contentType;
-    res.writeHead(up.statusCode, headers);
+  async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer>, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
     const pipeline = new MaskingPipeline(maskSession, kind, text, sampleLimit);
-    let source: AsyncIterable<Buffer> = up.body;
-    if (decoder !== undefined) {
-      up.body.on('error', (err) => decoder.destroy(err));
-      source = up.body.pipe(decoder);
-    }
+    // Headers wait for the first masked bytes: a body found unmaskable before then is refused with
+    // a 502 naming why; one found later is cut (the connection closes, the record says why).
+    const writeHead = (): void => {
+      if (res.headersSent) return;
+      const contentType = pipeline.bomEncoding !== undefined && type !== undefined ? `${type.mime}; charset=utf-8` : maskedContentType(type);
+      if (contentType !== undefined) headers['content-type'] = contentType;
+      res.writeHead(up.statusCode, headers);
+    };
     let held: Buffer | undefined;
-    for await (const chunk of source) {
-      const out = pipeline.push(chunk);
-      if (out.length === 0) continue;
-      if (held !== undefined) await write(res, held);
-      held = out;
+    let tail: Buffer;
+    try {
+      for await (const chunk of source) {
+        const out = pipeline.push(chunk);
+        if (out.length === 0) continue;
+        writeHead();
+        if (held !== undefined) await write(res, held);
+        held = out;
+      }
+      tail = pipeline.end();
+    } catch (err) {
+      discard(up.body);
+      if (err instanceof UnmaskableBody) throw new ExchangeError(502, 'BadGateway', `the ${type?.mime ?? 'unlabelled'} response cannot be masked: ${err.message}; refused rather than passed unmasked`);
+      throw err;
     }
-    const tail = pipeline.end();
+    writeHead();
     this.#held.set(res, held === undefined ? tail : Buffer.concat([held, tail]));
     return { status: up.statusCode, bytes: pipeline.bytesOut, sample: pipeline.sample() };
   }

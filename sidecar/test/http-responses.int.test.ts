@@ -1,0 +1,246 @@
+// Issue 18, item 16, the response side, attacked as a penetration tester would: an upstream that
+// answers identifiers in every place and encoding a client could read them from (bodies whose bytes
+// are in another encoding than their label says, JSON served as application/octet-stream or
+// multipart, compressed bodies, 103 Early Hints, reason phrases, trailers), through the real sidecar
+// process, read as raw bytes. Every answer is either masked or refused: the raw bytes the client
+// receives never hold the identifier in any decoding (as sent, NULs removed as UTF-16/UTF-32 readers
+// see it, or decompressed).
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { getToken, requireIdp } from '../../e2e/harness/state.ts';
+import { apply } from '../../operator/test/support.ts';
+import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
+import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
+
+jest.setTimeout(120_000);
+
+const POLICY = 'customers-api';
+const PURPOSE = 'customer-support';
+const CPF = '590.830.166-33';
+const CPF_DIGITS = '59083016633';
+const JSON_DOC = `{"cliente":{"nome":"Larissa","cpf":"${CPF}","nota":"cpf ${CPF_DIGITS}"}}`;
+
+const utf16be = (text: string): Buffer => Buffer.from(text, 'utf16le').swap16();
+const withBom = (b: Buffer, bom: number[]): Buffer => Buffer.concat([Buffer.from(bom), b]);
+
+/** What the upstream answers on /customers/leak/<name>: status, headers and body, or a custom writer. */
+interface Leak { type?: string; encoding?: string; body: Buffer; expect: 'masked' | 'refused' | 'binary' }
+
+const LEAKS: Record<string, Leak> = {
+  // The label says UTF-8 (or says nothing about the charset); the bytes are UTF-16 or UTF-32.
+  'utf16le-bom-labelled-utf8': { type: 'text/plain; charset=utf-8', body: withBom(Buffer.from(`cpf ${CPF}`, 'utf16le'), [0xff, 0xfe]), expect: 'masked' },
+  'utf16be-bom-json': { type: 'application/json', body: withBom(utf16be(JSON_DOC), [0xfe, 0xff]), expect: 'masked' },
+  'utf16le-no-bom-json': { type: 'application/json', body: Buffer.from(JSON_DOC, 'utf16le'), expect: 'refused' },
+  'utf16be-no-bom-csv': { type: 'text/csv', body: utf16be(`nome,cpf\nLarissa,${CPF}\n`), expect: 'refused' },
+  'utf32-text': { type: 'text/plain', body: Buffer.concat([...`cpf ${CPF}`].map((c) => { const b = Buffer.alloc(4); b.writeUInt32LE(c.codePointAt(0) ?? 0); return b; })), expect: 'refused' },
+  // The label says binary; the body is text the agent can read.
+  'json-as-octet-stream': { type: 'application/octet-stream', body: Buffer.from(JSON_DOC), expect: 'masked' },
+  'csv-as-image': { type: 'image/png', body: Buffer.from(`nome,cpf\nLarissa,${CPF}\n`), expect: 'masked' },
+  'json-as-octet-stream-gzip': { type: 'application/octet-stream', encoding: 'gzip', body: gzipSync(JSON_DOC), expect: 'masked' },
+  'utf16-json-as-octet-stream': { type: 'application/octet-stream', body: Buffer.from(JSON_DOC, 'utf16le'), expect: 'masked' },
+  'utf16be-json-as-octet-stream': { type: 'application/octet-stream', body: utf16be(JSON_DOC), expect: 'masked' },
+  'multipart-mixed': { type: 'multipart/mixed; boundary=b', body: Buffer.from(`--b\r\nContent-Type: application/json\r\n\r\n${JSON_DOC}\r\n--b--\r\n`), expect: 'masked' },
+  'no-content-type-utf16-bom': { body: withBom(Buffer.from(`cpf ${CPF}`, 'utf16le'), [0xff, 0xfe]), expect: 'masked' },
+  // A binary body in an encoding the sidecar cannot decode: a client could, so it is refused.
+  'octet-stream-unknown-encoding': { type: 'application/octet-stream', encoding: 'compress', body: Buffer.from(JSON_DOC), expect: 'refused' },
+  // Labels the sidecar cannot decode: refused (the sidecar process survives them: it used to end on
+  // the abort error of the upstream body it dropped).
+  'unknown-charset': { type: 'text/plain; charset=x-klingon', body: Buffer.from(`cpf ${CPF}`), expect: 'refused' },
+  'text-unknown-encoding': { type: 'application/json', encoding: 'compress', body: Buffer.from(JSON_DOC), expect: 'refused' },
+  // Controls: labelled right, masked as before.
+  'vnd-json': { type: 'application/vnd.guarita.customer+json', body: Buffer.from(JSON_DOC), expect: 'masked' },
+  'latin1-text': { type: 'text/plain; charset=iso-8859-1', body: Buffer.from(`Conceição ${CPF}`, 'latin1'), expect: 'masked' },
+  'utf16-labelled': { type: 'text/plain; charset=utf-16le', body: Buffer.from(`cpf ${CPF}`, 'utf16le'), expect: 'masked' },
+  'gzip-json': { type: 'application/json', encoding: 'gzip', body: gzipSync(JSON_DOC), expect: 'masked' },
+  'br-json': { type: 'application/json', encoding: 'br', body: brotliCompressSync(JSON_DOC), expect: 'masked' },
+  'deflate-json': { type: 'application/json', encoding: 'deflate', body: deflateSync(JSON_DOC), expect: 'masked' },
+  'zstd-json': { type: 'application/json', encoding: 'zstd', body: zstdCompressSync(JSON_DOC), expect: 'masked' },
+  // A real binary still passes through byte for byte (GUARITA_HTTP_BINARY=passthrough, the default).
+  'png': { type: 'image/png', body: Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '00'.repeat(40), 'hex'), expect: 'binary' },
+};
+
+class AdversarialUpstream {
+  readonly #server: Server;
+  url = '';
+  constructor() {
+    this.#server = createServer((req, res) => { req.resume(); req.on('end', () => this.#answer(req, res)); });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((r) => this.#server.listen(0, '127.0.0.1', r));
+    const addr = this.#server.address();
+    this.url = `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`;
+  }
+
+  close(): Promise<void> {
+    return new Promise((r) => { this.#server.closeAllConnections(); this.#server.close(() => r()); });
+  }
+
+  #answer(req: IncomingMessage, res: ServerResponse): void {
+    const name = (req.url ?? '').split('?')[0]?.replace('/customers/leak/', '') ?? '';
+    if (!this.#outsideBody(name, res)) this.#leak(name, res);
+  }
+
+  /** Identifiers outside the body; false when `name` is not one of these cases. */
+  #outsideBody(name: string, res: ServerResponse): boolean {
+    if (name === 'early-hints') {
+      // 103 Early Hints carry headers before the answer (Link preloads, sometimes with ids in them).
+      res.writeEarlyHints({ link: `</customers/${CPF_DIGITS}.json>; rel=preload`, 'x-customer': CPF });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+      return true;
+    }
+    if (name === 'reason-phrase') {
+      res.writeHead(200, `OK ${CPF}`, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+      return true;
+    }
+    if (name === 'trailers') {
+      res.writeHead(200, { 'content-type': 'application/json', trailer: 'x-customer-cpf' });
+      res.write('{"ok":');
+      res.addTrailers({ 'x-customer-cpf': CPF });
+      res.end('true}');
+      return true;
+    }
+    if (name === 'redirect') {
+      res.writeHead(302, { location: `http://other.invalid/customers?cpf=${CPF_DIGITS}` });
+      res.end();
+      return true;
+    }
+    return false;
+  }
+
+  #leak(name: string, res: ServerResponse): void {
+    const leak = LEAKS[name];
+    if (leak === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"error":"not found"}');
+      return;
+    }
+    const headers: Record<string, string> = {};
+    if (leak.type !== undefined) headers['content-type'] = leak.type;
+    if (leak.encoding !== undefined) headers['content-encoding'] = leak.encoding;
+    res.writeHead(200, headers);
+    // Three bytes at a time, so no byte-order mark, character or identifier arrives whole.
+    for (let i = 0; i < leak.body.length; i += 3) res.write(leak.body.subarray(i, i + 3));
+    res.end();
+  }
+}
+
+interface RawAnswer { raw: Buffer; status: number; head: string; body: Buffer }
+
+/** One request on a fresh connection (Connection: close), every byte of the answer kept. */
+function rawGet(port: number, target: string, token: string, extra: string[] = []): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const raw = Buffer.concat(chunks);
+      // The last head (interim 1xx answers, if any, come first).
+      let start = 0;
+      for (;;) {
+        const end = raw.indexOf('\r\n\r\n', start);
+        const line = raw.subarray(start, raw.indexOf('\r\n', start)).toString('latin1');
+        if (end < 0 || !/^HTTP\/1\.1 1\d\d /.test(line)) break;
+        start = end + 4;
+      }
+      const end = raw.indexOf('\r\n\r\n', start);
+      const head = raw.subarray(start, end).toString('latin1');
+      resolve({ raw, status: Number(head.split(' ')[1] ?? 0), head, body: dechunk(raw.subarray(end + 4), head) });
+    });
+    socket.write([`GET ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, 'Accept-Encoding: gzip, deflate, br, zstd', ...extra, 'Connection: close', '', ''].join('\r\n'));
+  });
+}
+
+function dechunk(body: Buffer, head: string): Buffer {
+  if (!/\r\ntransfer-encoding: chunked/i.test(head)) return body;
+  const out: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = body.indexOf('\r\n', at);
+    if (eol < 0) break;
+    const size = parseInt(body.subarray(at, eol).toString('latin1'), 16);
+    if (!(size > 0)) break;
+    out.push(body.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+  return Buffer.concat(out);
+}
+
+/** Every way a client could read the answer: as sent, without NULs (UTF-16/32), decompressed. */
+function readings(a: RawAnswer): string[] {
+  const views = [a.raw.toString('latin1'), a.raw.toString('latin1').replace(/\0/g, '')];
+  for (const inflate of [gunzipSync, inflateSync, brotliDecompressSync, zstdDecompressSync]) {
+    try {
+      const plain = inflate(a.body).toString('latin1');
+      views.push(plain, plain.replace(/\0/g, ''));
+    } catch { /* not this encoding */ }
+  }
+  return views;
+}
+
+const leaks = (a: RawAnswer): boolean => readings(a).some((v) => v.includes(CPF) || v.includes(CPF_DIGITS));
+
+let system: GuaritaSystem;
+let upstream: AdversarialUpstream;
+let sidecar: SidecarProcess;
+let port: number;
+let token: string;
+
+beforeAll(async () => {
+  upstream = new AdversarialUpstream();
+  await upstream.listen();
+  system = await startGuaritaSystem('sc-responses');
+  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: system.ns }, stringData: { token: 'upstream-service-token' } }]);
+  const fx = await sidecarFixture(system.ns);
+  mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
+  [port = 0] = await freePorts(1);
+  await apply([httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port })]);
+  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort: port }], operatorUrl: system.op.url });
+  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+}, 180_000);
+
+afterAll(async () => {
+  await sidecar?.stop();
+  await Promise.all([system?.stop(), upstream?.close()]);
+});
+
+describe('response bodies whose bytes are not what their label says', () => {
+  it.each(Object.entries(LEAKS).map(([name, l]) => [name, l.expect] as const))('%s: %s', async (name, want) => {
+    const a = await rawGet(port, `/customers/leak/${name}`, token);
+    expect(leaks(a)).toBe(false);
+    if (want === 'refused') {
+      expect(a.status).toBe(502);
+      expect(JSON.parse(a.body.toString('utf8'))).toMatchObject({ error: 'BadGateway', message: expect.stringMatching(/refused rather than passed unmasked/) });
+      return;
+    }
+    expect(a.status).toBe(200);
+    if (want === 'binary') {
+      expect(a.body.equals(LEAKS[name]?.body ?? Buffer.alloc(0))).toBe(true);
+      return;
+    }
+    // Masked, and still readable: the masked answer is UTF-8 text with the rest of the content.
+    const text = a.body.toString('utf8');
+    expect(text).toMatch(/cpf|Conceição/);
+    expect(text).not.toContain('\0');
+  });
+});
+
+describe('identifiers outside the body', () => {
+  it.each(['early-hints', 'reason-phrase', 'trailers', 'redirect'])('%s', async (name) => {
+    const a = await rawGet(port, `/customers/leak/${name}`, token, ['TE: trailers']);
+    expect(a.status).toBeLessThan(400);
+    expect(leaks(a)).toBe(false);
+  });
+
+  it('does not follow a redirect to another host: the agent gets the (masked) Location', async () => {
+    const a = await rawGet(port, '/customers/leak/redirect', token);
+    expect(a.status).toBe(302);
+    expect(a.head).toMatch(/\r\nlocation: http:\/\/other\.invalid\/customers\?cpf=/i);
+  });
+});
