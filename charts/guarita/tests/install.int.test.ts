@@ -164,7 +164,7 @@ describe('the webhook ServiceAccount', () => {
       'create subjectaccessreviews.authorization.k8s.io',
       'get accesspolicies.guarita.io', 'get mutatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK, 'get namespaces',
       'get secrets', `get secrets/${WEBHOOK}-tls`, 'get validatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK,
-      'list accesspolicies.guarita.io', 'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK,
+      'list accesspolicies.guarita.io', 'list pods', 'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK,
       'patch validatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK, `update secrets/${WEBHOOK}-tls`, 'watch accesspolicies.guarita.io',
     ].sort());
   });
@@ -184,6 +184,9 @@ describe('the webhook ServiceAccount', () => {
     ['delete', `validatingwebhookconfiguration/${WEBHOOK}`, undefined, false],
     ['update', 'accesspolicies.guarita.io', agents, false],
     ['create', 'pods', agents, false],
+    // A namespace being opted in: its pods are judged (list only, no watch).
+    ['list', 'pods', agents, true],
+    ['watch', 'pods', agents, false],
   ] as const)('%s %s in %s: %s', async (verb, resource, namespace, expected) => {
     expect(await can(who(), verb, resource, namespace)).toBe(expected);
   });
