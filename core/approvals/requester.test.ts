@@ -63,11 +63,23 @@ describe('matchRequester over the apiserver\'s username mappings', () => {
     }
   });
 
-  it('is exact: case, whitespace and prefix variants are other people', () => {
+  it('whitespace and other prefixes are other people', () => {
     const m = [mapping('email', 'oidc:')];
-    for (const name of ['oidc:Alice@example.com', 'oidc: alice@example.com', 'oidc:alice@example.com ', 'OIDC:alice@example.com']) {
+    for (const name of ['oidc: alice@example.com', 'oidc:alice@example.com ', 'idp:alice@example.com', 'alice@example.co']) {
       expect(matchRequester(u(name), alice, m).verdict).toBe('other');
     }
+  });
+
+  // IdPs match logins case-insensitively and may put the spelling typed at sign-in into the claim:
+  // one account could review under a spelling that differs from the one its command recorded.
+  it('case and compatibility-form variants are the requester (fail closed)', () => {
+    const m = [mapping('email', 'oidc:')];
+    for (const name of ['oidc:Alice@example.com', 'OIDC:ALICE@EXAMPLE.COM', 'oidc:ａｌｉｃｅ@example.com', 'oidc:alice@ｅｘａｍｐｌｅ.com', 'Alice', 'A1B2C3']) {
+      expect(matchRequester(u(name), alice, m).verdict).toBe('requester');
+    }
+    const recordedUpper: RecordedRequester = { ...alice, claims: { ...alice.claims, email: 'Alice@Example.com' } };
+    expect(matchRequester(u('oidc:alice@example.com'), recordedUpper, m).verdict).toBe('requester');
+    expect(matchRequester(u('oidc:bob@example.com'), recordedUpper, m).verdict).toBe('other');
   });
 
   describe('fails closed', () => {

@@ -123,18 +123,29 @@ function matchServiceAccount(username: string, requester: RecordedRequester): Re
   return { verdict: username === requester.username ? 'requester' : 'other' };
 }
 
+/**
+ * A username as a person is told apart by: compatibility-normalized (NFKC: fullwidth letters,
+ * ligatures) and case-folded. IdPs match logins (e-mail, UPN) case-insensitively and may hand one
+ * account's claim out in the spelling typed at sign-in, so `Dana@x` and `dana@x` can be one person;
+ * comparing folded names refuses such a reviewer (fail closed) instead of counting them as another.
+ */
+export function foldUsername(name: string): string {
+  return name.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC');
+}
+
 /** Is the reviewer (as the apiserver authenticated them: username, uid) the requester? */
 export function matchRequester(reviewer: Reviewer, requester: RecordedRequester, mappings: readonly OidcUsernameMapping[]): RequesterMatch {
   const { username, uid = '' } = reviewer;
   if (requester.kind === 'ServiceAccount') return matchServiceAccount(username, requester);
+  const folded = foldUsername(username);
   const verbatim = [requester.username, ...Object.values(requester.claims ?? {})];
-  if (verbatim.includes(username)) return { verdict: 'requester' };
+  if (verbatim.some((v) => foldUsername(v) === folded)) return { verdict: 'requester' };
   if (requester.issuer === undefined || requester.issuer === '') {
     return { verdict: 'unknown', why: 'spec.requester.issuer: not recorded, so the requester cannot be mapped to a Kubernetes username (the request was not created by this version\'s sidecar); let it expire and have the agent retry' };
   }
   const known = oidcIdentities(requester, requester.issuer, mappings);
   if ('why' in known) return { verdict: 'unknown', why: known.why };
-  return { verdict: known.names.includes(username) || known.uids.includes(uid) ? 'requester' : 'other' };
+  return { verdict: known.names.some((n) => foldUsername(n) === folded) || known.uids.includes(uid) ? 'requester' : 'other' };
 }
 
 // ---- the setting -------------------------------------------------------------------------------

@@ -86,6 +86,10 @@ describe('ApprovalRequest admission', () => {
     const once = admit(req, appended(req, { decision: 'Approved', reason: 'ok' }), dana, twoNeeded).stored;
     expect(admit(once, appended(once, { decision: 'Approved', reason: 'again' }), dana, twoNeeded).errors).toEqual(['spec.reviews[1]: "dana" already reviewed this request']);
     expect(admit(once, appended(once, { decision: 'Approved', reason: 'ok' }), dave, twoNeeded).errors).toEqual([]);
+    // The same person in another case or compatibility form (IdPs match logins case-insensitively).
+    for (const username of ['Dana', 'DANA', 'ｄａｎａ']) {
+      expect(admit(once, appended(once, { decision: 'Approved', reason: 'again' }), { ...dana, username }, twoNeeded).errors).toEqual([`spec.reviews[1]: "${username}" already reviewed this request`]);
+    }
   });
 
   it('keeps reviews append-only, one at a time', () => {

@@ -10,7 +10,7 @@
 // per request and one per reviewer; the reviewer is the authenticated user, belongs to an approver
 // group of the policy rule and is not the requester; no review after expiry or a final outcome;
 // every spec field but reviews is immutable.
-import { matchRequester, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
+import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import type { AccessPolicy, ApprovalRequest, PolicyRule } from '../../crds/types.ts';
 import { deepEqual, type PatchOp } from './json-patch.ts';
 import type { UserInfo } from './kube-types.ts';
@@ -137,8 +137,9 @@ function fourEyesErrors(old: readonly Review[], req: ApprovalRequest, field: str
   if (same.verdict === 'requester') errors.push(`${field}: "${username}" is the requester of this command and cannot review it (four-eyes principle)`);
   // Fail closed: a review whose reviewer might be the requester is not admitted at all.
   if (same.verdict === 'unknown') errors.push(`${field}: cannot check that "${username}" is not the requester (four-eyes principle): ${same.why}`);
-  // Once per person: by username, and by uid where the apiserver sets one (a renamed account is the same reviewer).
-  if (old.some((r) => r.reviewer === username || (uid !== '' && r.reviewerUid === uid))) errors.push(`${field}: "${username}" already reviewed this request`);
+  // Once per person: by username (folded like the requester check: Dana and dana are one person),
+  // and by uid where the apiserver sets one (a renamed account is the same reviewer).
+  if (old.some((r) => foldUsername(r.reviewer ?? '') === foldUsername(username) || (uid !== '' && r.reviewerUid === uid))) errors.push(`${field}: "${username}" already reviewed this request`);
   return errors;
 }
 

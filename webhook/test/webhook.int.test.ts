@@ -231,6 +231,15 @@ describe('ApprovalRequest reviews through the apiserver', () => {
     expect(res.out).toContain('"dana" is the requester of this command and cannot review it');
   });
 
+  it('rejects a self-approval under another case or compatibility form of the requester\'s name (one IdP account, two spellings)', async () => {
+    for (const [name, requester] of [['export-self-case', 'Dana'], ['export-self-fullwidth', 'ｄａｎａ']] as const) {
+      await createRequest(name, { requester });
+      const res = await review(name, 'dana', { decision: 'Approved', reason: 'mine' });
+      expect(res.ok).toBe(false);
+      expect(res.out).toContain('"dana" is the requester of this command and cannot review it');
+    }
+  });
+
   it('rejects reviewers outside the approver groups, decisions after a denial and after expiry', async () => {
     await createRequest('export-rules');
     expect((await review('export-rules', 'carl', { decision: 'Approved', reason: 'x' })).out).toContain('user "carl" is not in an approver group of rule exports-need-dpo');

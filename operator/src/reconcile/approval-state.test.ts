@@ -141,6 +141,14 @@ describe('decideApproval', () => {
       expect(d.ignored).toEqual([{ reviewer: 'oidc:dana.new@example.com', why: 'already reviewed' }]);
     });
 
+    it('counts a reviewer once whatever the case or compatibility form of their username (no uid to tell them apart)', () => {
+      const o = { ...opts, usernameMappings: [{ issuer: 'https://idp', claim: 'email', prefix: 'oidc:' }] };
+      const req = request([review('oidc:dana@example.com', 'Approved'), review('oidc:Dana@Example.com', 'Approved', 2), review('oidc:ｄａｎａ@example.com', 'Approved', 3)]);
+      const d = decideApproval(req, policy(2), T0 + 180_000, o);
+      expect(d.patch).toMatchObject({ phase: 'Pending', approvals: 1 });
+      expect(d.ignored).toEqual([{ reviewer: 'oidc:Dana@Example.com', why: 'already reviewed' }, { reviewer: 'oidc:ｄａｎａ@example.com', why: 'already reviewed' }]);
+    });
+
     it('counts no review of an OIDC requester whose issuer has no mapping, and says which setting is missing', () => {
       const r = countedBy('dana', { ...opts, usernameMappings: [] });
       expect(r.approvals).toBe(0);

@@ -9,7 +9,7 @@
 // reviewed before expiresAt and has not reviewed before. The operator never moves a request out
 // of Consumed, Denied or Expired; finished requests are deleted after the policy's retention.
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus, PolicyRule } from '../../../crds/types.ts';
-import { matchRequester, type OidcUsernameMapping } from '../../../core/approvals/requester.ts';
+import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../../core/approvals/requester.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { compact } from '../util.ts';
 
@@ -60,7 +60,8 @@ function requesterProblem(r: Review, req: ApprovalRequest, mappings: readonly Oi
  */
 function reviewerKeys(r: Review): string[] {
   const uid = r.reviewerUid ?? '';
-  return [`name:${r.reviewer ?? ''}`, ...(uid === '' ? [] : [`uid:${uid}`])];
+  // Folded like the requester check: Dana and dana are one reviewer.
+  return [`name:${foldUsername(r.reviewer ?? '')}`, ...(uid === '' ? [] : [`uid:${uid}`])];
 }
 
 function reviewProblem(r: Review, req: ApprovalRequest, groups: readonly string[] | undefined, seen: Set<string>, mappings: readonly OidcUsernameMapping[]): string | undefined {
