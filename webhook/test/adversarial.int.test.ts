@@ -6,10 +6,15 @@
 // capabilities over the network namespace the pod shares with its proxy (kubectl debug
 // --profile=netadmin), and a namespace opted in after an unguarded pod was created in it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { createCa, mintServingCert } from '../../e2e/harness/certs.ts';
 import { loadHarnessState } from '../../e2e/harness/state.ts';
 import type { Pod } from '../src/kube-types.ts';
 import { applyJson, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix, unregisterWebhooks, webhookIdentity, type WebhookProcess } from './cluster.ts';
-import { examplePod, examplePolicy, exampleYaml } from './fixtures.ts';
+import { admissionReview, examplePod, examplePolicy, exampleYaml } from './fixtures.ts';
 
 const id = suffix();
 const system = `guarita-system-${id}`;
@@ -17,6 +22,7 @@ const configuration = `guarita-webhook-adv-${id}`;
 const scope = { 'guarita.io/test-scope': id };
 const ns = `adv-${id}`;
 let webhook: WebhookProcess;
+let kubeconfig: string;
 
 const denied = 'admission webhook "validate.pods.guarita.io" denied the request';
 
@@ -42,7 +48,7 @@ async function withPolicy(namespace: string): Promise<void> {
 beforeAll(async () => {
   await installCrds();
   await createNamespace(system, {});
-  const kubeconfig = await webhookIdentity(system, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
+  kubeconfig = await webhookIdentity(system, configuration, 'guarita-webhook-tls', loadHarnessState().runDir);
   webhook = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig });
   await registerWebhooks(configuration, system, webhook.url, scope);
   await createNamespace(ns, { 'guarita.io/injection': 'enabled', ...scope });
@@ -127,5 +133,62 @@ describe('a namespace opted in after its pods were created', () => {
     await k(['label', '--overwrite', 'namespace', late, 'guarita.io/injection=enabled']);
     // Once opted in, other namespace updates do not call the webhook at all (matchConditions).
     await k(['annotate', 'namespace', late, 'team=support']);
+  });
+});
+
+/** One HTTPS POST of a pod review straight to a webhook's port, with the given client certificate: the status code. */
+function postStatus(url: string, client: { cert: string; key: string }): Promise<number> {
+  const body = JSON.stringify(admissionReview({ operation: 'CREATE', namespace: ns, object: examplePod(ns, 'probe') }));
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/validate/pods`, { method: 'POST', rejectUnauthorized: false, timeout: 10_000, headers: { 'content-type': 'application/json' }, ...client }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Plain HTTP/1.1 bytes on the TLS port: everything the server sends back before closing. */
+function plainHttp(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString('latin1')) : reject(err)));
+    const body = JSON.stringify(admissionReview({ operation: 'CREATE', namespace: ns, object: examplePod(ns, 'probe') }));
+    socket.end(`POST /validate/pods HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+}
+
+describe('who may call the webhook (item 17): the certificate\'s name, and plain HTTP', () => {
+  it('with GUARITA_WEBHOOK_CLIENT_NAMES, refuses a certificate the same CA issued to another name or a look-alike one', async () => {
+    const ca = await createCa(`adv-client-ca-${id}`);
+    const caFile = join(loadHarnessState().runDir, `adv-client-ca-${id}.crt`);
+    writeFileSync(caFile, ca.certPem);
+    // A second replica of the same installation, configured with a name: what a CA shared with
+    // the cluster (kubelets, admins) needs.
+    const strict = await startWebhookProcess({ namespace: system, configurationName: configuration, kubeconfig, name: 'webhook-strict', env: { GUARITA_WEBHOOK_CLIENT_CA_FILE: caFile, GUARITA_WEBHOOK_CLIENT_NAMES: 'kube-apiserver-admission' } });
+    try {
+      const cert = async (commonName: string, dnsNames: string[]): Promise<{ cert: string; key: string }> => {
+        const c = await mintServingCert(ca, { commonName, dnsNames, ips: [], clientAuth: true });
+        return { cert: c.certPem, key: c.keyPem };
+      };
+      expect(await postStatus(strict.url, await cert('kube-apiserver-admission', []))).toBe(200);
+      // Issued by the trusted CA, but to another name: authenticated, not authorised (403).
+      expect(await postStatus(strict.url, await cert('system:node:worker-1', ['worker-1']))).toBe(403);
+      expect(await postStatus(strict.url, await cert('kube-apiserver-admission.evil', ['x.kube-apiserver-admission', 'kube-apiserver-admission.evil']))).toBe(403);
+      // A DNS name among the names counts like the common name.
+      expect(await postStatus(strict.url, await cert('eve', ['kube-apiserver-admission']))).toBe(200);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it('answers nothing to plain HTTP on the TLS port', async () => {
+    const answer = await plainHttp(webhook.port);
+    expect(answer).not.toContain('HTTP/1.1 200');
+    expect(answer).not.toContain('"allowed"');
   });
 });
