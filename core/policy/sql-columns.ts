@@ -123,6 +123,10 @@ const TRANSPARENT_FROM_FUNCTIONS: ReadonlySet<string> = new Set([
   'jsonb_object_keys', 'json_to_record', 'jsonb_to_record', 'json_to_recordset', 'jsonb_to_recordset', 'json_populate_record',
   'jsonb_populate_record', 'json_populate_recordset', 'jsonb_populate_recordset', 'jsonb_path_query', 'regexp_matches',
   'regexp_split_to_table', 'string_to_table', 'now', 'current_date', 'pg_options_to_table',
+  // Catalog functions: object names, settings, time zones, never rows of a table (psql's \d runs pg_partition_ancestors).
+  'pg_partition_ancestors', 'pg_partition_tree', 'pg_get_keywords', 'pg_listening_channels', 'pg_timezone_names', 'pg_timezone_abbrevs',
+  'pg_show_all_settings', 'pg_available_extensions', 'pg_available_extension_versions', 'pg_extension_update_paths',
+  'pg_get_catalog_foreign_keys', 'pg_tablespace_databases', 'aclexplode',
 ]);
 
 /**

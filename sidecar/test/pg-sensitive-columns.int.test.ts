@@ -131,6 +131,66 @@ describe('derived uses of personal columns are held for the DPO', () => {
   });
 });
 
+// Found in an adversarial review of the guard: each was allowed before and recovers identifiers.
+describe('values recovered around the guard (review, issue 18)', () => {
+  async function refusedCode(c: pg.Client, sql: string): Promise<string | undefined> {
+    const err = await c.query(sql).then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+    expect(err?.message ?? '').not.toContain(CPF_DIGITS);
+    expect(err?.message ?? '').not.toContain(RAW_CPF);
+    return err?.code;
+  }
+
+  it('SEARCH DEPTH FIRST BY cpf of a recursive CTE returns rows in CPF order: held', async () => {
+    const sql = 'WITH RECURSIVE t(n, id, c) AS (SELECT 1, id, cpf FROM customers UNION ALL SELECT n + 1, id, c FROM t WHERE n < 1) SEARCH DEPTH FIRST BY c SET ord SELECT id FROM t ORDER BY ord';
+    // What it would have told the agent: the ids sorted by CPF.
+    expect(await direct(sql)).toBe(await direct('SELECT id FROM customers ORDER BY cpf'));
+    const c = await connect();
+    expect(await refusedCode(c, sql)).toBe('42501');
+    expect((await requestsFor(sql))[0]?.spec.rule).toBe('exports-need-dpo');
+    const cycle = 'WITH RECURSIVE t(n, c) AS (SELECT 1, email FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) CYCLE c SET is_cycle USING path SELECT path::text FROM t';
+    expect(await refusedCode(c, cycle)).toBe('42501');
+  });
+
+  it('planner statistics hold sampled CPFs after ANALYZE: reading them is held, their counts are served', async () => {
+    await direct('ANALYZE customers');
+    // What they hold: raw identifiers.
+    expect(await direct("SELECT coalesce(histogram_bounds::text, most_common_vals::text) FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'")).toMatch(/\d{3}\.\d{3}\.\d{3}-\d{2}/);
+    const c = await connect();
+    expect(await refusedCode(c, "SELECT md5(histogram_bounds::text) FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'")).toBe('42501');
+    expect(await refusedCode(c, "SELECT histogram_bounds FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'")).toBe('42501');
+    const ok = await c.query<{ attname: string }>("SELECT attname, null_frac FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'");
+    expect(ok.rows.map((r) => r.attname)).toEqual(['cpf']);
+  });
+
+  it('cursor_to_xml over a cursor of plain CPFs: the cursor is served, the XML is held', async () => {
+    // What it would have returned: the raw CPF inside one XML text.
+    expect(await direct("BEGIN; DECLARE cur CURSOR FOR SELECT cpf FROM customers WHERE id = 1; SELECT cursor_to_xml('cur', 1, false, false, ''); COMMIT")).toContain(RAW_CPF);
+    const c = await connect();
+    await c.query('BEGIN');
+    await c.query('DECLARE cur CURSOR FOR SELECT cpf FROM customers WHERE id = 1');
+    expect(await refusedCode(c, "SELECT cursor_to_xml('cur', 1, false, false, '')")).toBe('42501');
+    await c.query('ROLLBACK').catch(() => undefined);
+    expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+  });
+
+  it('a SQL text longer than the policy engine checks is refused before parsing; the session goes on', async () => {
+    const c = await connect();
+    const long = `SELECT count(*) FROM orders WHERE id IN (${Array.from({ length: 60_000 }, (_, i) => String(i)).join(',')})`;
+    const err = await c.query(long).then(() => undefined, (e: unknown) => e as { message?: string });
+    expect(err?.message).toMatch(/the SQL text is \d+ characters long; the policy engine checks texts of at most 262144/);
+    expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+  });
+
+  it('what real clients send stays allowed: psql \\d customers, counts, lookups by id', async () => {
+    const d = await s.psql(support, ['-c', '\\d customers']);
+    expect(d.stderr).toBe('');
+    expect(d.stdout).toContain('telefone');
+    const c = await connect();
+    expect((await c.query('SELECT count(*)::int AS n FROM customers')).rows).toEqual([{ n: 50 }]);
+    expect((await c.query('SELECT id, nome FROM customers WHERE id = 4')).rows).toHaveLength(1);
+  });
+});
+
 describe('the apiserver validates spec.sensitiveColumns (CRD schema and CEL)', () => {
   async function dryRun(change: (spec: Record<string, unknown> & { sensitiveColumns: Record<string, unknown> }) => void): Promise<string> {
     const policy = JSON.parse(await k(['get', 'accesspolicy', 'orders-db', '-n', s.namespace, '-o', 'json'])) as { metadata: Record<string, unknown>; spec: Record<string, unknown> & { sensitiveColumns: Record<string, unknown> } };
