@@ -69,6 +69,14 @@ function sameIdentity(a: Identity, b: Identity): boolean {
 
 const sidecarDenial = (code: EnforcementDecision['code'], reason: string, rule?: string): EnforcementDecision => ({ decision: 'deny', code, reason, ...opt('rule', rule) });
 
+/**
+ * The client names its application itself (PostgreSQL application_name): any text, so an
+ * identifier in it reaches the signed record only masked, like every other client text.
+ */
+function maskedApplication(req: SessionRequest, target: CompiledTarget): string | undefined {
+  return req.client.application === undefined ? undefined : target.recordMasker.newSession().maskText(req.client.application);
+}
+
 export class SidecarEnforcer implements Enforcer {
   readonly deps: EnforcerDeps;
   readonly #sessions = new Set<SidecarSession>();
@@ -115,13 +123,14 @@ export class SidecarEnforcer implements Enforcer {
     const session = new SidecarSession(this, target, verified.identity, purpose ?? '', verified.expiresAt, {
       credential: req.credential, identityKey: identityKey(available.target), purposeFromToken: req.purpose === undefined,
     });
+    const application = maskedApplication(req, available.target);
     const denied = available.target.compiled.checkAccess(verified.identity, purpose);
     if (denied !== undefined) {
       this.deps.metrics.decisions.inc({ target: target.target, decision: 'deny', rule: '' });
-      await this.deps.spool.append(session.event('session.start', { decision: 'deny', reason: denied.reason, ...opt('command', req.client.application) }), available.target.durability);
+      await this.deps.spool.append(session.event('session.start', { decision: 'deny', reason: denied.reason, ...opt('command', application) }), available.target.durability);
       return { ok: false, code: 'Forbidden', message: denied.reason };
     }
-    await this.deps.spool.append(session.event('session.start', { decision: 'allow', reason: `from ${req.client.remoteAddress}${req.client.application === undefined ? '' : ` (${req.client.application})`}` }), available.target.durability);
+    await this.deps.spool.append(session.event('session.start', { decision: 'allow', reason: `from ${req.client.remoteAddress}${application === undefined ? '' : ` (${application})`}` }), available.target.durability);
     this.#sessions.add(session);
     this.deps.metrics.sessionsOpen.inc({ target: target.target });
     session.armExpiry();

@@ -246,7 +246,31 @@ export class ProxyConnection {
       await opened.session.close(this.closeReason);
       return;
     }
+    if (!(await this.judgeStartupSettings(opened.session, req))) return;
     await this.connect(opened.session, req, database);
+  }
+
+  /**
+   * A setting in the startup packet is the same change as its SET statement, without a statement
+   * the pipeline would see: `-c search_path=evil,public` or `row_security=off` would otherwise
+   * skip every rule a policy has on those settings (securitySetting, timeoutChange). Each one is
+   * decided and recorded as `SET name TO 'value'`, before anything reaches the server.
+   */
+  private async judgeStartupSettings(session: Session, req: StartupRequest): Promise<boolean> {
+    for (const [name, value] of req.settings) {
+      const sql = `SET ${name.toLowerCase()} TO '${value.replaceAll("'", "''")}'`;
+      const auth = await session.authorize({ protocol: 'postgres', sql }).catch((err: unknown) => ({
+        verdict: 'deny' as const, message: `the Guarita sidecar could not decide the startup setting ${name}: ${err instanceof Error ? err.message : String(err)}`,
+      }));
+      if (this.phase === 'closed') return false;
+      if (auth.verdict === 'allow') {
+        await auth.complete({ masked: {}, durationMs: 0 });
+        continue;
+      }
+      this.refuse('42501', `startup parameter ${name}: ${auth.message}`);
+      return false;
+    }
+    return true;
   }
 
   private tryDatabase(req: StartupRequest): string | undefined {
