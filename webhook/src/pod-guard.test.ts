@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { decideInjection } from './inject.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
-import { connectViolation, ephemeralViolations, firstDifference, optInViolations, podViolations, updateViolations, type GuardConfig } from './pod-guard.ts';
+import { connectViolation, ephemeralViolations, firstDifference, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig } from './pod-guard.ts';
 import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
@@ -222,6 +222,19 @@ describe('pod guard: the node and the pod network, with or without a proxy', () 
     const v = optInViolations(many, policies, cfg);
     expect(v).toHaveLength(6);
     expect(v[5]).toBe('and 3 more pods');
+  });
+
+  it('refuses label changes that move a governed pod out of (or into) a policy, and lets others through', () => {
+    const old = injectedPod();
+    const moved = structuredClone(old);
+    moved.metadata.labels = { app: 'billing-agent' };
+    expect(selectionViolations(moved, old, policies)).toEqual([expect.stringMatching(/^the new labels change which AccessPolicies select this pod \(customers-api, orders-db before, none after\), but guarita-proxy keeps serving what it was injected with; delete the pod/)]);
+    const relabelled = structuredClone(old);
+    relabelled.metadata.labels = { ...old.metadata.labels, reviewed: 'yes' };
+    expect(selectionViolations(relabelled, old, policies)).toEqual([]);
+    // Without a proxy there is nothing the labels could keep serving.
+    const plain = examplePod();
+    expect(selectionViolations({ ...plain, metadata: { ...plain.metadata, labels: {} } }, plain, policies)).toEqual([]);
   });
 
   it('still accepts harmless capabilities and settings', () => {

@@ -329,6 +329,21 @@ export function updateViolations(pod: Pod, oldPod: Pod): string[] {
   return [`container ${SIDECAR_NAME} cannot change after admission (${where}); delete the pod and create it again to get a new proxy`];
 }
 
+/**
+ * UPDATE of a pod with the proxy: a label change may not change which AccessPolicies select it.
+ * The proxy serves the policies that selected the pod at admission and keeps serving them, so a
+ * label removed to take a pod out of a policy (revoking its access) would otherwise change nothing
+ * while looking done. Compared with the current policies, old labels against new, so a policy
+ * whose podSelector changed since does not block unrelated updates.
+ */
+export function selectionViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPolicy[]): string[] {
+  if (proxiesOf(oldPod).length === 0) return [];
+  const before = matchingPolicies(oldPod, policies).map((p) => p.metadata.name);
+  const after = matchingPolicies(pod, policies).map((p) => p.metadata.name);
+  if (deepEqual(before, after)) return [];
+  return [`the new labels change which AccessPolicies select this pod (${before.join(', ') || 'none'} before, ${after.join(', ') || 'none'} after), but ${SIDECAR_NAME} keeps serving what it was injected with; delete the pod and create it with the new labels`];
+}
+
 /** Ephemeral (debug) containers added to a running pod: no proxy volumes, no governed secrets, no sharing the proxy's namespaces. */
 export function ephemeralViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPolicy[], cfg: GuardConfig): string[] {
   const before = new Set((oldPod.spec.ephemeralContainers ?? []).map((c) => c.name));

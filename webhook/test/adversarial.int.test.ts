@@ -109,6 +109,23 @@ describe('capabilities over the network the pod shares with its proxy', () => {
   });
 });
 
+describe('a governed pod relabelled out of its policy (UPDATE)', () => {
+  it('refuses label changes that change which policies select it, through label, JSON patch and server-side apply', async () => {
+    const message = 'the new labels change which AccessPolicies select this pod (orders-db before, none after), but guarita-proxy keeps serving what it was injected with; delete the pod and create it with the new labels';
+    const viaLabel = await kFails(['-n', ns, 'label', '--overwrite', 'pod/agent-1', 'app=billing-agent']);
+    expect(viaLabel).toContain(denied);
+    expect(viaLabel).toContain(message);
+    expect(await kFails(['-n', ns, 'label', 'pod/agent-1', 'app-'])).toContain(message);
+    expect(await kFails(['-n', ns, 'patch', 'pod/agent-1', '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/metadata/labels' }])])).toContain(message);
+    const applied = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent-1', namespace: ns, labels: { app: 'billing-agent' } } };
+    expect(await kFails(['apply', '--server-side', '--force-conflicts', '--field-manager=kubectl-client-side-apply', '-f', '-'], 'admin', JSON.stringify(applied))).toContain(message);
+    const stored = JSON.parse(await k(['-n', ns, 'get', 'pod', 'agent-1', '-o', 'json'])) as Pod;
+    expect(stored.metadata.labels?.app).toBe('support-agent');
+    // Labels no policy looks at still change.
+    await k(['-n', ns, 'label', 'pod/agent-1', 'on-call=yes']);
+  });
+});
+
 describe('a namespace opted in after its pods were created', () => {
   it('refuses the label while an unguarded pod reads the operator-audience token, names the pod, and accepts it once the pod is gone', async () => {
     const late = `late-${id}`;

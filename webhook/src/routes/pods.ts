@@ -6,7 +6,7 @@ import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, WEBHOOK_NA
 import type { WebhookContext } from '../context.ts';
 import { decideInjection, type InjectionDecision } from '../inject.ts';
 import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
-import { connectViolation, ephemeralViolations, optInViolations, podViolations, updateViolations, type GuardConfig } from '../pod-guard.ts';
+import { connectViolation, ephemeralViolations, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig } from '../pod-guard.ts';
 import { admissionRoute } from './admission-route.ts';
 
 /**
@@ -70,7 +70,8 @@ function guardConfig(ctx: WebhookContext): GuardConfig {
 }
 
 /**
- * CREATE: the whole pod. UPDATE of the pod (images, labels...): the proxy must not change.
+ * CREATE: the whole pod. UPDATE of the pod (images, labels...): the proxy must not change, nor
+ * which AccessPolicies its labels select.
  * UPDATE of pods/ephemeralcontainers (kubectl debug): the added debug containers. An UPDATE without
  * its oldObject cannot be compared, so it is refused (fail closed). Other subresources are not
  * registered; should one arrive, it is refused rather than waved through.
@@ -82,8 +83,9 @@ async function podSpecViolations(req: AdmissionRequest, ctx: WebhookContext, sub
   if (req.operation === 'CREATE' && sub === '') return podViolations(pod, await namespacePolicies(ctx, namespaceOf(req, pod)), guardConfig(ctx));
   if (req.operation !== 'UPDATE') return [`operation ${req.operation} on pods${sub === '' ? '' : `/${sub}`} is not judged by this webhook`];
   const old = podOf(req, 'oldObject');
-  if (sub === '') return updateViolations(pod, old);
-  return ephemeralViolations(pod, old, await namespacePolicies(ctx, namespaceOf(req, pod)), guardConfig(ctx));
+  const policies = await namespacePolicies(ctx, namespaceOf(req, pod));
+  if (sub === '') return [...updateViolations(pod, old), ...selectionViolations(pod, old, policies)];
+  return ephemeralViolations(pod, old, policies, guardConfig(ctx));
 }
 
 async function violations(req: AdmissionRequest, ctx: WebhookContext): Promise<string[]> {
