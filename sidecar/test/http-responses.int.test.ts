@@ -62,11 +62,31 @@ const LEAKS: Record<string, Leak> = {
   'png': { type: 'image/png', body: Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '00'.repeat(40), 'hex'), expect: 'binary' },
 };
 
+interface Received { method: string; target: string; rawHeaders: string[]; rawTrailers: string[]; body: string }
+
 class AdversarialUpstream {
   readonly #server: Server;
+  readonly received: Received[] = [];
+  /** Every byte each connection carried: a smuggled second request would show here. */
+  readonly wire: Buffer[] = [];
   url = '';
   constructor() {
-    this.#server = createServer((req, res) => { req.resume(); req.on('end', () => this.#answer(req, res)); });
+    this.#server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.received.push({ method: req.method ?? '', target: req.url ?? '', rawHeaders: req.rawHeaders, rawTrailers: req.rawTrailers, body: Buffer.concat(chunks).toString('latin1') });
+        this.#answer(req, res);
+      });
+    });
+    this.#server.on('connection', (socket) => {
+      const i = this.wire.push(Buffer.alloc(0)) - 1;
+      socket.on('data', (c: Buffer) => { this.wire[i] = Buffer.concat([this.wire[i] ?? Buffer.alloc(0), c]); });
+    });
+  }
+
+  allBytes(): string {
+    return Buffer.concat(this.wire).toString('latin1');
   }
 
   async listen(): Promise<void> {
@@ -116,8 +136,8 @@ class AdversarialUpstream {
   #leak(name: string, res: ServerResponse): void {
     const leak = LEAKS[name];
     if (leak === undefined) {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end('{"error":"not found"}');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
       return;
     }
     const headers: Record<string, string> = {};
@@ -242,5 +262,85 @@ describe('identifiers outside the body', () => {
     const a = await rawGet(port, '/customers/leak/redirect', token);
     expect(a.status).toBe(302);
     expect(a.head).toMatch(/\r\nlocation: http:\/\/other\.invalid\/customers\?cpf=/i);
+  });
+});
+
+// ---- the request side: framing and parsing games over raw sockets ---------------------------------
+
+/** Writes raw bytes and reads until the sidecar closes the connection (or `ms` of silence). */
+function rawBytes(bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.write(bytes);
+  });
+}
+
+// A status line follows the previous answer's body directly (no CRLF after a Content-Length body).
+const statuses = (answer: string): number[] => [...answer.matchAll(/HTTP\/1\.[01] (\d{3}) [A-Z]/g)].map((m) => Number(m[1]));
+const auth = (): string => `Authorization: Bearer ${token}\r\nX-Guarita-Purpose: ${PURPOSE}\r\n`;
+
+describe('request framing and parsing games: the upstream receives exactly the requests judged', () => {
+  it('pipelined requests are each judged: an allowed GET does not carry a DELETE or a held export behind it', async () => {
+    const before = upstream.received.length;
+    const answer = await rawBytes(
+      `GET /customers/1 HTTP/1.1\r\nHost: x\r\n${auth()}\r\n`
+      + `DELETE /customers/2 HTTP/1.1\r\nHost: x\r\n${auth()}\r\n`
+      + `GET /customers/export HTTP/1.1\r\nHost: x\r\n${auth()}Connection: close\r\n\r\n`,
+    );
+    expect(statuses(answer)).toEqual([200, 403, 409]);
+    expect(upstream.received.slice(before).map((r) => `${r.method} ${r.target}`)).toEqual(['GET /customers/1']);
+  });
+
+  it('a chunked POST: leading zeros and extensions are re-framed, a trailer never reaches the upstream (not even a method override)', async () => {
+    const before = upstream.received.length;
+    const answer = await rawBytes(`POST /orders HTTP/1.1\r\nHost: x\r\n${auth()}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`
+      + '0005;ext="x"\r\n{"a":\r\n03\r\n"b"\r\n1\r\n}\r\n0\r\nX-HTTP-Method-Override: DELETE\r\nX-Forwarded-User: dpo-admin\r\n\r\n');
+    expect(statuses(answer)).toEqual([200]);
+    const got = upstream.received.slice(before);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ method: 'POST', target: '/orders', body: '{"a":"b"}', rawTrailers: [] });
+    expect(upstream.allBytes()).not.toMatch(/method-override|dpo-admin/i);
+  });
+
+  it.each([
+    ['chunk size overflow', 'POST /orders', 'Transfer-Encoding: chunked', 'ffffffffffffffffffff\r\nx\r\n0\r\n\r\n'],
+    ['TE with odd spelling and CL (TE.CL)', 'POST /orders', 'Transfer-Encoding: xchunked\r\nContent-Length: 4', '1\r\nZ\r\n0\r\n\r\n'],
+    ['CL then TE chunked (CL.TE)', 'POST /orders', 'Content-Length: 6\r\nTransfer-Encoding: chunked', '0\r\n\r\nDELETE /customers/3 HTTP/1.1\r\n\r\n'],
+    ['TE chunked, identity', 'POST /orders', 'Transfer-Encoding: chunked, identity', '0\r\n\r\n'],
+    ['TE identity, chunked', 'POST /orders', 'Transfer-Encoding: identity, chunked', '0\r\n\r\n'],
+    ['TE twice', 'POST /orders', 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked', '0\r\n\r\n'],
+    ['space before the colon', 'GET /customers/1', 'X-HTTP-Method-Override : DELETE', ''],
+    ['NUL in a header value', 'GET /customers/1', 'X-Note: a\u0000b', ''],
+    ['absolute form naming another host', 'GET http://admin.internal/customers/export', '', ''],
+    ['absolute form naming the same path', 'GET http://127.0.0.1/customers/1', '', ''],
+    ['a body on GET smuggling a DELETE', 'GET /customers/1', 'Content-Length: 31', 'DELETE /customers/3 HTTP/1.1\r\n\r\n'],
+  ])('%s: refused, nothing reaches the upstream', async (_what, line, extra, body) => {
+    const before = upstream.received.length;
+    const answer = await rawBytes(`${line} HTTP/1.1\r\nHost: x\r\n${auth()}${extra === '' ? '' : `${extra}\r\n`}Connection: close\r\n\r\n${body}`);
+    const got = statuses(answer);
+    expect(got.length).toBeGreaterThan(0);
+    for (const st of got) expect(st).toBeGreaterThanOrEqual(400);
+    expect(upstream.received.length).toBe(before);
+    expect(upstream.allBytes()).not.toMatch(/DELETE|\/customers\/export|admin\.internal/);
+  });
+
+  it.each([
+    ['HTTP/1.0 without Host', `GET /customers/1 HTTP/1.0\r\n${'AUTH'}\r\n`],
+    ['duplicate Host', `GET /customers/1 HTTP/1.1\r\nHost: admin.internal\r\nHost: x\r\n${'AUTH'}Connection: close\r\n\r\n`],
+    ['Host with userinfo and port', `GET /customers/1 HTTP/1.1\r\nHost: dpo@admin.internal:8443\r\n${'AUTH'}Connection: close\r\n\r\n`],
+  ])('%s: the upstream gets the sidecar\'s Host, never the agent\'s', async (_what, raw) => {
+    const before = upstream.received.length;
+    const answer = await rawBytes(raw.replace('AUTH', auth()));
+    const got = statuses(answer);
+    expect(got.length).toBeGreaterThan(0);
+    for (const r of upstream.received.slice(before)) {
+      const hosts = r.rawHeaders.filter((_, i) => i % 2 === 0 && r.rawHeaders[i]?.toLowerCase() === 'host').length;
+      expect(hosts).toBe(1);
+      expect(r.rawHeaders.join('\n')).not.toMatch(/admin\.internal|dpo@/);
+    }
   });
 });
