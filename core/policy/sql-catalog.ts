@@ -117,6 +117,14 @@ const FUNCTION_EXACT: ReadonlyMap<string, readonly SqlTrait[]> = new Map<string,
   // Messages to other sessions' LISTENers, outside any result the sidecar masks and records as rows.
   ['pg_notify', ['notification']],
   ['pg_prewarm', ['maintenance']],
+  // Index and heap maintenance callable from SELECT (what VACUUM would do, or repair/corrupt pages: pg_surgery, pg_visibility).
+  ['brin_summarize_new_values', ['maintenance']],
+  ['brin_summarize_range', ['maintenance']],
+  ['brin_desummarize_range', ['maintenance']],
+  ['gin_clean_pending_list', ['maintenance']],
+  ['heap_force_kill', ['maintenance']],
+  ['heap_force_freeze', ['maintenance']],
+  ['pg_truncate_visibility_map', ['maintenance']],
 ]);
 
 const FUNCTION_PREFIX: ReadonlyArray<readonly [string, readonly SqlTrait[]]> = [

@@ -242,6 +242,13 @@ const LEAKS: readonly Leak[] = [
   ["SELECT * FROM xpath('//cpf/text()', cursor_to_xml('cur', 10, false, false, ''))", 'cursor_to_xml() result', 'function cursor_to_xml()'],
   ["SELECT table_to_xml('customers', false, false, '')", 'table_to_xml() result', 'function table_to_xml()'],
   ["SELECT query_to_xml('SELECT cpf FROM customers', false, false, '')", 'query_to_xml() result', 'function query_to_xml()'],
+  // Subscripts of assigned columns decide where a value is stored; the ON CONFLICT arbiter compares with stored values.
+  ['INSERT INTO orders_archive (tags[(SELECT ascii(cpf) FROM customers LIMIT 1)]) VALUES (\'x\')', CPF, 'function argument ascii()', 'INSERT column list'],
+  ['UPDATE orders_archive SET tags[(SELECT length(email) FROM customers LIMIT 1)] = \'x\' WHERE id = 1', EMAIL, 'function argument length()', 'SET'],
+  ['INSERT INTO orders_archive (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET tags[(SELECT ascii(cpf) FROM customers LIMIT 1)] = \'x\'', CPF, 'function argument ascii()', 'ON CONFLICT DO UPDATE SET'],
+  ["INSERT INTO customers (id, nome, cpf) VALUES (1, 'x', '111.444.777-35') ON CONFLICT (cpf) DO NOTHING RETURNING id", CPF, 'ON CONFLICT arbiter', 'ON CONFLICT target'],
+  ["INSERT INTO customers AS c (id, email) VALUES (1, 'a@b.c') ON CONFLICT (email) DO NOTHING", EMAIL, 'ON CONFLICT arbiter'],
+  ["INSERT INTO customers (id, email) VALUES (1, 'a@b.c') ON CONFLICT ((lower(email))) DO NOTHING", EMAIL, 'function argument lower()'],
 ];
 
 const ALLOWED: readonly string[] = [
@@ -300,6 +307,8 @@ const ALLOWED: readonly string[] = [
   "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname OPERATOR(pg_catalog.~) '^(customers)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 2, 3",
   "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_catalog.pg_attribute a WHERE a.attrelid = '16384' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
   'SELECT * FROM pg_catalog.pg_type WHERE typname = ANY($1)',
+  "INSERT INTO customers (id, nome) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET nome = excluded.nome",
+  "UPDATE orders_archive SET tags[2] = 'x' WHERE id = 1",
   // psql 15's \\d customers (triggers of a table and of its partition ancestors).
   "SELECT t.tgname, pg_catalog.pg_get_triggerdef(t.oid, true), t.tgenabled, t.tgisinternal, CASE WHEN t.tgparentid != 0 THEN (SELECT u.tgrelid::pg_catalog.regclass FROM pg_catalog.pg_trigger AS u, pg_catalog.pg_partition_ancestors(t.tgrelid) WITH ORDINALITY AS a(relid, depth) WHERE u.tgname = t.tgname AND u.tgrelid = a.relid AND u.tgparentid = 0 ORDER BY a.depth LIMIT 1) END AS parent FROM pg_catalog.pg_trigger t WHERE t.tgrelid = '18019' AND (NOT t.tgisinternal OR (t.tgisinternal AND t.tgenabled = 'D') OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend WHERE objid = t.oid AND refclassid = 'pg_catalog.pg_trigger'::pg_catalog.regclass)) ORDER BY 1",
 ];

@@ -288,8 +288,16 @@ class Analysis {
 
   private insertParts(node: Json, target: Rel, scope: Scope, path: string): void {
     if (node.selectStmt !== undefined) this.select(unwrap(node.selectStmt)[1], scope, `${path}INSERT ... SELECT: `, 'store');
+    // INSERT INTO t (arr[(SELECT ascii(cpf) ...)]): the subscripts of the target columns.
+    this.exprs(arr(node.cols).map((c) => ({ ResTarget: { indirection: obj(obj(c)?.ResTarget)?.indirection } })), scope, `${path}INSERT column list`, 'subscript of the assigned column');
     const conflict = obj(node.onConflictClause);
     if (conflict === undefined) return;
+    // ON CONFLICT (cpf) DO NOTHING RETURNING id answers whether a CPF is already stored: the arbiter compares it.
+    for (const e of arr(obj(conflict.infer)?.indexElems)) {
+      const name = str(obj(obj(e)?.IndexElem)?.name);
+      const c = name === undefined ? undefined : findCol(target, name, this.guard);
+      if (c !== undefined) this.report(c.source, 'ON CONFLICT arbiter (compares with stored values)', `${path}ON CONFLICT target`);
+    }
     const excluded: Rel = { ...target, quals: ['excluded'], label: 'excluded' };
     const cs: Scope = { rels: [target, excluded], parent: scope, ctes: scope.ctes };
     this.exprs(conflict.targetList, cs, `${path}ON CONFLICT DO UPDATE SET`, 'assigned to a column');
@@ -674,6 +682,8 @@ class Analysis {
       const star = t === 'ResTarget' && everyRef ? starFields(n.val) : undefined;
       if (star !== undefined) this.reportOutputs(this.starRels(star, scope, where).flatMap((r) => r.cols), use, where);
       else this.expr(t === 'ResTarget' ? n.val : e, scope, where, use);
+      // SET arr[(SELECT ascii(cpf) ...)] = 'x': a subscript decides where the value is stored.
+      if (t === 'ResTarget') this.expr(n.indirection, scope, where, 'subscript of the assigned column');
     }
   }
 

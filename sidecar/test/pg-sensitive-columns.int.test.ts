@@ -173,6 +173,16 @@ describe('values recovered around the guard (review, issue 18)', () => {
     expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
   });
 
+  it('ON CONFLICT (cpf) DO NOTHING RETURNING id answers whether a CPF is stored: held, nothing inserted', async () => {
+    const probe = (cpf: string): string => `INSERT INTO customers (id, nome, cpf, cnpj, email, telefone, dt_nasc) VALUES (9000, 'x', '${cpf}', '00.000.000/0001-91', 'x@x.x', '1', '2000-01-01') ON CONFLICT (cpf) DO NOTHING RETURNING id`;
+    // What it would have told the agent (rolled back): no row for a stored CPF, a row for an unknown one.
+    expect(await direct(`BEGIN; ${probe(RAW_CPF)}; ROLLBACK`)).not.toContain('9000');
+    expect(await direct(`BEGIN; ${probe('111.444.777-35')}; ROLLBACK`)).toContain('9000');
+    const c = await connect();
+    expect(await refusedCode(c, probe(RAW_CPF))).toBe('42501');
+    expect(await direct('SELECT count(*) FROM customers WHERE id = 9000')).toBe('0');
+  });
+
   it('a SQL text longer than the policy engine checks is refused before parsing; the session goes on', async () => {
     const c = await connect();
     const long = `SELECT count(*) FROM orders WHERE id IN (${Array.from({ length: 60_000 }, (_, i) => String(i)).join(',')})`;

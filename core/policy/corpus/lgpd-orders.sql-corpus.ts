@@ -569,6 +569,11 @@ const review: CorpusEntry[] = [
   allow("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_catalog.pg_attribute a WHERE a.attrelid = '16384' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", 'psql \\d customers'),
   allow('SELECT typname, oid FROM pg_type WHERE oid = ANY($1)', 'node-pg type lookup'),
   allow("SELECT current_setting('standard_conforming_strings')"),
+  deny(CONTROL, "SELECT brin_summarize_new_values('orders_created_brin')", 'index maintenance from a SELECT'),
+  deny(CONTROL, "SELECT pg_catalog.gin_clean_pending_list('customers_notes_gin'::regclass)"),
+  deny(CONTROL, "SELECT heap_force_kill('orders'::regclass, ARRAY['(0,1)']::tid[])", 'pg_surgery'),
+  deny(CONTROL, "SELECT pg_truncate_visibility_map('orders')", 'pg_visibility'),
+  approval("INSERT INTO customers (id, nome, cpf) VALUES (99, 'x', '111.444.777-35') ON CONFLICT (cpf) DO NOTHING RETURNING id", 'answers whether a CPF is stored'),
 ];
 
 export const LGPD_ORDERS_CORPUS: readonly CorpusEntry[] = [
