@@ -204,7 +204,12 @@ const LEAKS: readonly Leak[] = [
   ['CREATE INDEX ON customers (md5(cpf))', CPF, 'column reference', 'Index statement'],
   ['CALL audit(1, (SELECT cpf FROM customers LIMIT 1))', CPF, 'column reference', 'Call statement'],
   ['SELECT id FROM customers TABLESAMPLE SYSTEM (length(cpf))', CPF, 'function argument length()', 'TABLESAMPLE'],
-  ['SELECT count(*) FROM customers GROUP BY ROLLUP (cpf)', CPF, 'GroupingSet', 'GROUP BY'],
+  ['SELECT count(*) FROM customers GROUP BY ROLLUP (cpf)', CPF, 'grouping', 'GROUP BY'],
+  // An integer inside ROLLUP/CUBE/GROUPING SETS is a select-list position, as at the top of GROUP BY.
+  ['SELECT cpf, count(*) FROM customers GROUP BY ROLLUP (1)', CPF, 'grouping', 'GROUP BY item 1'],
+  ['SELECT cpf FROM customers GROUP BY GROUPING SETS ((1), ())', CPF, 'grouping'],
+  ['SELECT id, cpf FROM customers GROUP BY CUBE ((1, 2))', CPF, 'grouping', 'GROUP BY item 2'],
+  ['SELECT id, email FROM customers GROUP BY GROUPING SETS (ROLLUP (2), CUBE (1))', EMAIL, 'grouping'],
   ['SELECT cpf(c) FROM customers c', CPF, 'whole-row reference in function argument cpf()'],
   ['SELECT (customers.*).cpf FROM customers', CPF, 'whole-row reference'],
   ['VALUES ((SELECT md5(cpf) FROM customers LIMIT 1))', CPF, 'function argument md5()'],
@@ -309,6 +314,7 @@ const ALLOWED: readonly string[] = [
   'SELECT * FROM pg_catalog.pg_type WHERE typname = ANY($1)',
   "INSERT INTO customers (id, nome) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET nome = excluded.nome",
   "UPDATE orders_archive SET tags[2] = 'x' WHERE id = 1",
+  'SELECT cpf, id FROM customers GROUP BY ROLLUP (2)',
   // psql 15's \\d customers (triggers of a table and of its partition ancestors).
   "SELECT t.tgname, pg_catalog.pg_get_triggerdef(t.oid, true), t.tgenabled, t.tgisinternal, CASE WHEN t.tgparentid != 0 THEN (SELECT u.tgrelid::pg_catalog.regclass FROM pg_catalog.pg_trigger AS u, pg_catalog.pg_partition_ancestors(t.tgrelid) WITH ORDINALITY AS a(relid, depth) WHERE u.tgname = t.tgname AND u.tgrelid = a.relid AND u.tgparentid = 0 ORDER BY a.depth LIMIT 1) END AS parent FROM pg_catalog.pg_trigger t WHERE t.tgrelid = '18019' AND (NOT t.tgisinternal OR (t.tgisinternal AND t.tgenabled = 'D') OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend WHERE objid = t.oid AND refclassid = 'pg_catalog.pg_trigger'::pg_catalog.regclass)) ORDER BY 1",
 ];
@@ -369,6 +375,8 @@ describe('sensitive-column guard: configuration', () => {
     expect(g.check('SELECT id, cpf FROM customers ORDER BY 2')[0]).toMatchObject({ column: CPF, use: 'ordering', path: 'ORDER BY item 1' });
     expect(g.check('SELECT id FROM customers GROUP BY 1, 1')).toEqual([]);
     expect(g.check('SELECT cpf FROM customers GROUP BY 1, 1')[0]).toMatchObject({ column: CPF, use: 'grouping' });
+    expect(g.check('SELECT id, cpf FROM customers GROUP BY ROLLUP (1)')).toEqual([]);
+    expect(g.check('SELECT id, cpf FROM customers GROUP BY ROLLUP (2)')[0]).toMatchObject({ column: CPF, use: 'grouping' });
   });
 
   it('refuses expressions nested deeper than it follows', () => {

@@ -410,7 +410,7 @@ class Analysis {
   /** WHERE, GROUP BY, HAVING, DISTINCT, WINDOW, ORDER BY, LIMIT: every personal column in them is a use. */
   private clauses(node: Json, scope: Scope, outputs: readonly Col[], path: string): void {
     this.expr(node.whereClause, scope, `${path}WHERE`, 'condition');
-    this.clauseItems(node.groupClause, scope, outputs, `${path}GROUP BY`, 'grouping');
+    this.clauseItems(groupingItems(node.groupClause), scope, outputs, `${path}GROUP BY`, 'grouping');
     this.expr(node.havingClause, scope, `${path}HAVING`, 'condition');
     const distinct = arr(node.distinctClause);
     // Plain DISTINCT is [{}]; DISTINCT ON lists its expressions.
@@ -793,6 +793,25 @@ function outputRef(item: unknown, outputs: readonly Col[]): Col | undefined {
   if (t !== 'ColumnRef') return undefined;
   const f = fieldNames(n.fields);
   return f.length === 1 ? outputs.find((o) => lower(o.name) === lower(f[0] ?? '')) : undefined;
+}
+
+/**
+ * GROUP BY items with ROLLUP, CUBE and GROUPING SETS opened: PostgreSQL reads an integer inside
+ * them as a select-list position too (GROUP BY ROLLUP (1) groups by the first output column), and
+ * (a, b) inside them is a list of items, not a row.
+ */
+function groupingItems(list: unknown): unknown[] {
+  const out: unknown[] = [];
+  const open = (items: unknown[], inSet: boolean): void => {
+    for (const item of items) {
+      const [t, n] = unwrap(item);
+      if (t === 'GroupingSet') open(arr(n.content), true);
+      else if (inSet && t === 'RowExpr' && n.row_format === 'COERCE_IMPLICIT_CAST') open(arr(n.args), true);
+      else out.push(item);
+    }
+  };
+  open(arr(list), false);
+  return out;
 }
 
 function sinkUse(sink: Sink): string {

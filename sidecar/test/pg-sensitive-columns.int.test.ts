@@ -103,6 +103,9 @@ describe('derived uses of personal columns are held for the DPO', () => {
     ['WITH x AS (SELECT cpf AS d FROM customers) SELECT lpad(d, 20) FROM x'],
     ['SELECT upper(s.cpf) FROM (SELECT * FROM customers) s'],
     ['COPY (SELECT md5(cpf) FROM customers) TO STDOUT'],
+    // Review: positions inside ROLLUP/GROUPING SETS name select-list columns too (here cpf).
+    ['SELECT cpf, count(*) FROM customers GROUP BY ROLLUP (1)'],
+    ['WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 1) SEARCH BREADTH FIRST BY c SET ord SELECT n FROM t ORDER BY ord'],
   ])('node-pg (simple protocol): %s', async (sql) => {
     const c = await connect();
     const err = await c.query(sql).then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
