@@ -169,7 +169,10 @@ export class Approvals {
 
   #matches(r: ApprovalRequest, b: ApprovalBinding): boolean {
     const s = r.spec;
-    return s.command.sha256 === b.commandSha256 && s.policyRef.name === b.policy && s.rule === b.rule && s.requester.username === b.identity.subject
+    // The text and preview reviewers read must be the command's own, not only its hash: the agent's
+    // service account may create ApprovalRequests (the sidecar shares it), so a request showing a
+    // harmless text under the hash of another command would otherwise approve the unseen one.
+    return s.command.sha256 === b.commandSha256 && s.command.text === b.commandText && s.command.preview === preview(b.commandText) && s.policyRef.name === b.policy && s.rule === b.rule && s.requester.username === b.identity.subject
       && s.requester.kind === b.identity.kind && s.purpose === b.purpose && s.target.name === b.target && s.podRef.name === this.#pod.name;
   }
 

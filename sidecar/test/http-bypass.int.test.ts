@@ -8,7 +8,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, type Socket } from 'node:net';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, kubeconfigPath, kubectl, requireIdp, requireKube } from '../../e2e/harness/state.ts';
-import { apply, eventually, getObject, grantSessionReaders, k, suffix, type OperatorProcess } from '../../operator/test/support.ts';
+import { createHash } from 'node:crypto';
+import { apply, eventually, getObject, grantSessionReaders, k, serviceAccountToken, suffix, type OperatorProcess } from '../../operator/test/support.ts';
 import { runCli } from '../../cli/src/testing/run-cli.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { TARGET_CORPUS } from '../../core/policy/corpus/http-targets.corpus.ts';
@@ -366,6 +367,36 @@ describe('item 6: the approval binds the headers that change what the upstream d
     const run = await send('GET', target, [['Cookie', 'session=s3cr3t-one']]);
     expect(run.status).toBe(200);
     expect(upstream.received.at(-1)?.rawHeaders).toContain('session=s3cr3t-one');
+  });
+});
+
+describe('the text reviewers read is the command that runs', () => {
+  // The agent runs under the pod's service account, which the sidecar shares: it may create
+  // ApprovalRequests. One showing a harmless command under the hash (and label) of another must not
+  // approve the other.
+  it('an ApprovalRequest forged by the agent with a harmless text and the hash of an unseen command approves nothing', async () => {
+    const seen = '/customers/export?page=forged-harmless';
+    const unseen = 'GET /customers/export?page=forged-everything';
+    const held = await send('GET', seen);
+    expect(held.status).toBe(409);
+    const genuine = await getObject<Ar & { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> }>('approvalrequest', ns, String(held.json().approvalRequest));
+    const hash = createHash('sha256').update(unseen).digest('hex');
+    const forged = {
+      apiVersion: 'guarita.io/v1alpha1', kind: 'ApprovalRequest',
+      metadata: { name: `forged-${id}`, namespace: ns, labels: { ...genuine.metadata.labels, 'guarita.io/command-sha256': hash.slice(0, 63) } },
+      spec: { ...genuine.spec, command: { ...genuine.spec.command, sha256: hash }, reviews: [] },
+    };
+    const agent = await serviceAccountToken(ns, 'support-agent');
+    const created = await kubectl(['--token', agent, 'create', '-f', '-'], { user: 'admin', input: JSON.stringify(forged) });
+    expect(created.stderr).toBe('');
+    await review(forged.metadata.name, 'dana', 'Approved');
+    await phase(forged.metadata.name, 'Approved');
+    const before = upstream.received.length;
+    const run = await send('GET', unseen.slice('GET '.length));
+    expect(run.status).toBe(409);
+    expect(run.json().approvalRequest).not.toBe(forged.metadata.name);
+    expect(upstream.received.length).toBe(before);
+    expect(upstream.allBytes()).not.toContain('forged-everything');
   });
 });
 
