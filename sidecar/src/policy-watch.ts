@@ -8,7 +8,8 @@ import type { AccessPolicy } from '../../crds/types.ts';
 import { KubeApiError, type KubeClient, type WatchEvent } from './kube/client.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
-import { backoff, sleep } from './util.ts';
+import { backoff } from '../../core/backoff.ts';
+import { sleep } from './util.ts';
 import { formatDuration } from '../../core/duration.ts';
 
 export type PolicyState<C> =
@@ -108,7 +109,7 @@ export class PolicyWatch<C> {
       } catch (err) {
         if (this.#abort.signal.aborted) break;
         this.#broken(err instanceof Gone ? undefined : err);
-        if (!(err instanceof Gone)) await sleep(backoff(attempt++, 500, 10_000), this.#abort.signal);
+        if (!(err instanceof Gone)) await sleep(backoff(attempt++, { baseMs: 500, capMs: 10_000 }), this.#abort.signal);
       }
     }
   }

@@ -10,7 +10,8 @@ import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Spool } from './spool.ts';
 import { TokenFile } from './token-file.ts';
-import { backoff, opt, sleep } from './util.ts';
+import { backoff } from '../../core/backoff.ts';
+import { opt, sleep } from './util.ts';
 
 export interface ShipperOptions {
   spool: Spool;
@@ -94,7 +95,7 @@ export class Shipper {
       } catch (err) {
         this.#lastError = errorMessage(err);
         this.#opts.metrics?.shipFailures.inc({ reason: err instanceof IngestError ? String(err.status) : 'network' });
-        const delay = backoff(failures++, 250, 10_000);
+        const delay = backoff(failures++, { baseMs: 250, capMs: 10_000 });
         this.#opts.logger.warn({ err: this.#lastError, retryInMs: delay, pending: this.#opts.spool.pendingCount }, 'delivering session records to the operator failed; they stay in the spool');
         await sleep(delay, this.#stop.signal);
       }

@@ -20,9 +20,3 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
-
-/** Exponential backoff with full jitter. */
-export function backoff(attempt: number, baseMs: number, capMs: number): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 20));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}

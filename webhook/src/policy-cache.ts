@@ -4,6 +4,7 @@
 // on a stale view: the injector confirms a cache miss in an opted-in namespace before skipping a
 // pod, and approval validation reads a policy the cache does not know.
 import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { backoff } from '../../core/backoff.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import { GROUP, VERSION } from './constants.ts';
 import type { KubeApi } from './kube.ts';
@@ -31,7 +32,8 @@ export class PolicyCache implements PolicySource {
   readonly #events: PolicyCacheEvents;
   #listed = false;
   #stopped = false;
-  #backoffMs = 500;
+  /** Restarts since the last successful list: the backoff attempt. */
+  #failures = 0;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(kc: KubeConfig, api: KubeApi, events: PolicyCacheEvents = {}) {
@@ -46,7 +48,7 @@ export class PolicyCache implements PolicySource {
     const list = await this.#api.get<PolicyList>(`${BASE}/accesspolicies`, { timeoutMs: 30_000 });
     if (list === undefined) throw new Error(`${BASE}/accesspolicies not found: install the Guarita CRDs (crds/)`);
     this.#listed = true;
-    this.#backoffMs = 500;
+    this.#failures = 0;
     return list;
   }
 
@@ -54,9 +56,8 @@ export class PolicyCache implements PolicySource {
     if (this.#stopped) return; // the abort of our own stop()
     this.#events.onError?.(err);
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#restart(), this.#backoffMs);
+    this.#timer = setTimeout(() => void this.#restart(), backoff(this.#failures++, { baseMs: 500, capMs: 30_000 }));
     this.#timer.unref();
-    this.#backoffMs = Math.min(this.#backoffMs * 2, 30_000);
   }
 
   async #restart(): Promise<void> {

@@ -1,6 +1,7 @@
 // List-then-watch cache of one resource, per namespace or cluster-wide. Relists on 410 Gone and
-// after errors (with exponential backoff), restarts watches when the apiserver closes them, and
+// after errors (with exponential backoff and full jitter, core/backoff.ts), restarts watches when the apiserver closes them, and
 // reports every change with the previous object, so handlers see transitions.
+import { backoff } from '../../../core/backoff.ts';
 import type { KubeApi, WatchEvent } from './client.ts';
 
 export interface KubeObject {
@@ -56,7 +57,7 @@ export class Informer<T extends KubeObject> {
         return await this.#relist(path);
       } catch (err) {
         // A CRD being (re)established answers 429/503 for a moment; RBAC may still be propagating.
-        const delay = Math.min(this.#opts.maxBackoffMs ?? 30_000, 250 * 2 ** Math.min(failures, 10));
+        const delay = backoff(failures, { baseMs: 250, capMs: this.#opts.maxBackoffMs ?? 30_000 });
         this.#opts.log.warn({ path, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'initial list failed; retrying');
         if (this.#stopped) throw err;
         await new Promise((r) => setTimeout(r, delay));
@@ -142,7 +143,7 @@ export class Informer<T extends KubeObject> {
   }
 
   #restart(path: string, gone: boolean, err: unknown, failures: number): void {
-    const delay = gone ? 0 : Math.min(this.#opts.maxBackoffMs ?? 30_000, 500 * 2 ** Math.min(failures, 10));
+    const delay = gone ? 0 : backoff(failures, { baseMs: 500, capMs: this.#opts.maxBackoffMs ?? 30_000 });
     if (!gone) this.#opts.log.warn({ path, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'watch ended; relisting');
     setTimeout(() => {
       if (this.#stopped) return;

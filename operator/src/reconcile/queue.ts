@@ -1,8 +1,10 @@
 // A keyed work queue in the controller-runtime style: a key is queued at most once, never
 // processed by two workers at once (a change during processing queues it again afterwards),
-// failures are retried with per-key exponential backoff and jitter, and a success resets the key's
+// failures are retried with per-key exponential backoff and full jitter (core/backoff.ts), and a success resets the key's
 // backoff. Nothing requeues itself on success unless it asks to (a timer such as an expiry), so
 // the operator never hot-loops.
+
+import { backoff } from '../../../core/backoff.ts';
 
 export interface QueueOptions {
   concurrency: number;
@@ -83,8 +85,7 @@ export class WorkQueue {
   #backoff(key: string): number {
     const n = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, n);
-    const exp = Math.min(this.#opts.maxDelayMs, this.#opts.baseDelayMs * 2 ** Math.min(n - 1, 30));
-    return Math.round(exp / 2 + ((this.#opts.random ?? Math.random)() * exp) / 2);
+    return backoff(n - 1, { baseMs: this.#opts.baseDelayMs, capMs: this.#opts.maxDelayMs, ...(this.#opts.random === undefined ? {} : { random: this.#opts.random }) });
   }
 
   #pump(): void {
