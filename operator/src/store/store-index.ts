@@ -1,0 +1,112 @@
+// The file store's in-memory index and the one place that changes it: keys, chain registrations
+// and positions, each policy's segments and store chain, and the per-session summaries the read
+// API lists. The opener fills it from disk, the writer adds what a commit made durable, retention
+// drops what a cut removed; the read side only reads it.
+import type { KeyObject } from 'node:crypto';
+import { join } from 'node:path';
+import type { SigningKey } from '../../../core/recording/index.ts';
+import { segmentFirstSeq } from './segment.ts';
+import { addToSummary, countRecord, emptyCounters, newSummary } from './sessions.ts';
+import { kindOf, policyKey, type ChainMem, type PolicyState, type RecordRef, type Segment, type SessionEntry } from './state.ts';
+import { mergeRanges, StoreChain } from './store-chain.ts';
+import type { RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.ts';
+
+const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export class StoreIndex {
+  readonly dir: string;
+  readonly key: SigningKey;
+  readonly keys = new Map<string, KeyObject>();
+  readonly chains = new Map<string, ChainMem>();
+  readonly policies = new Map<string, PolicyState>();
+  readonly sessions = new Map<string, Map<string, SessionEntry>>();
+
+  constructor(dir: string, key: SigningKey) {
+    this.dir = dir;
+    this.key = key;
+  }
+
+  /** The policy's state, created (empty, not yet on disk) on its first record. */
+  policyFor(namespace: string, name: string): PolicyState {
+    const key = policyKey(namespace, name);
+    let p = this.policies.get(key);
+    if (p === undefined) {
+      if (!DNS.test(namespace) || !DNS.test(name)) throw new Error(`invalid namespace/policy name ${key}`);
+      p = {
+        key, namespace, policy: name, dir: join(this.dir, 'policies', namespace, name), segments: [],
+        chain: new StoreChain(namespace, name, this.key), counters: emptyCounters(), version: 1,
+      };
+      this.policies.set(key, p);
+    }
+    return p;
+  }
+
+  /** Indexes one durable entry of `seg` (a store link, and the record it carries if any). */
+  indexEntry(policy: PolicyState, seg: Segment, link: StoreLink, record: SessionRecord | undefined, offset: number, length: number): void {
+    seg.keyIds.add(link.keyId);
+    policy.version++;
+    seg.lastSeq = link.seq;
+    seg.lastHash = link.hash;
+    seg.maxTime = Math.max(seg.maxTime, Date.parse(link.time));
+    if (record === undefined) return;
+    const ref: RecordRef = {
+      segment: seg, offset, length, namespace: policy.namespace, policy: policy.policy, chainId: record.chainId,
+      seq: record.seq, hash: record.hash, sessionId: record.sessionId, time: Date.parse(record.time), kind: kindOf(record),
+    };
+    seg.refs.push(ref);
+    countRecord(policy.counters, record);
+    this.chains.get(record.chainId)?.refs.set(record.seq, ref);
+    this.#indexSession(ref, record);
+  }
+
+  #indexSession(ref: RecordRef, record: SessionRecord): void {
+    let byId = this.sessions.get(ref.namespace);
+    if (byId === undefined) {
+      byId = new Map();
+      this.sessions.set(ref.namespace, byId);
+    }
+    let entry = byId.get(record.sessionId);
+    if (entry === undefined) {
+      entry = { summary: newSummary(record), refs: [] };
+      byId.set(record.sessionId, entry);
+    }
+    entry.refs.push(ref);
+    addToSummary(entry.summary, record);
+  }
+
+  /** Ranges of `chainId` removed by retention, across every policy's tombstone. */
+  removedRanges(chainId: string): RemovedRange[] {
+    return mergeRanges([...this.policies.values()].map((p) => p.tombstone?.chains[chainId] ?? []));
+  }
+
+  /** Drops the expired prefix of a policy's segments after a retention cut (under `tombstone`). */
+  forgetExpired(p: PolicyState, expired: Segment[], tombstone: Tombstone): void {
+    p.segments = p.segments.slice(expired.length);
+    p.tombstone = tombstone;
+    p.version++;
+    for (const ref of expired.flatMap((s) => s.refs)) {
+      const chain = this.chains.get(ref.chainId);
+      chain?.refs.delete(ref.seq);
+      const entry = this.sessions.get(ref.namespace)?.get(ref.sessionId);
+      if (entry === undefined) continue;
+      entry.refs = entry.refs.filter((r) => r !== ref);
+      entry.summary.truncated = true;
+      if (entry.refs.length === 0) this.sessions.get(ref.namespace)?.delete(ref.sessionId);
+    }
+    for (const chainId of Object.keys(tombstone.chains)) {
+      const chain = this.chains.get(chainId);
+      if (chain !== undefined) chain.removed = this.removedRanges(chainId);
+    }
+  }
+}
+
+/** A segment's in-memory state, empty: entries are added by StoreIndex.indexEntry. */
+export function newSegment(policy: PolicyState, name: string, path: string, createdAt: number): Segment {
+  const firstSeq = segmentFirstSeq(name) ?? policy.chain.position.seq + 1;
+  const pos = policy.chain.position;
+  return { name, path, firstSeq, lastSeq: firstSeq - 1, lastHash: pos.head, bytes: 0, maxTime: 0, createdAt, refs: [], keyIds: new Set(), owner: policy.key };
+}
+
+export function isEnoent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
+}

@@ -1,0 +1,198 @@
+// Opening the file store: the format marker, the public store keys, chain registrations and every
+// policy's segments are read back into the index, and recovery cuts what no commit acknowledged
+// (a torn tail, or a tail inconsistent with the other policies) into quarantine/ before the
+// writer appends again.
+import { open, readFile, rename, truncate, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GENESIS, importPublicKey, type ChainPosition } from '../../../core/recording/index.ts';
+import { kubeTime } from '../../../core/duration.ts';
+import { fsyncDir, listDir, mkdirDurable, readRange, writeFileDurable } from './fs-util.ts';
+import { planRecovery, type LoadedPolicy } from './recovery.ts';
+import { parseSegment, segmentFirstSeq, type ParsedSegment } from './segment.ts';
+import { emptyCounters } from './sessions.ts';
+import { newChainMem, policyKey, type PolicyState } from './state.ts';
+import { StoreChain, verifyTombstone } from './store-chain.ts';
+import { isEnoent, newSegment, type StoreIndex } from './store-index.ts';
+import type { ChainRegistration, Tombstone } from './types.ts';
+import type { StoreHooks, StoreLogger } from './file-store.ts';
+
+const STORE_FORMAT = 'guarita-store/v1';
+
+export interface OpenContext {
+  index: StoreIndex;
+  now: () => number;
+  log: StoreLogger;
+  hooks?: StoreHooks;
+}
+
+interface Loaded { policy: PolicyState; parsed: ParsedSegment[]; names: string[] }
+
+/** Reads the store directory into `ctx.index`, creating an empty store if there is none. */
+export async function loadStore(ctx: OpenContext): Promise<void> {
+  const { dir } = ctx.index;
+  await mkdirDurable(dir);
+  await marker(ctx);
+  await loadKeys(ctx.index);
+  await loadChains(ctx.index);
+  const loaded = await loadPolicies(ctx.index);
+  await recover(ctx, loaded);
+}
+
+async function marker(ctx: OpenContext): Promise<void> {
+  const file = join(ctx.index.dir, 'STORE');
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as { format?: string };
+    if (v.format !== STORE_FORMAT) throw new Error(`${file}: unsupported store format ${String(v.format)} (this operator reads ${STORE_FORMAT})`);
+  } catch (err) {
+    if (!isEnoent(err)) throw err;
+    await writeFileDurable(file, `${JSON.stringify({ format: STORE_FORMAT, createdAt: kubeTime(ctx.now()) })}\n`);
+  }
+}
+
+async function loadKeys(index: StoreIndex): Promise<void> {
+  const keysDir = join(index.dir, 'keys');
+  await mkdirDurable(keysDir);
+  const own = join(keysDir, `${index.key.keyId}.jwk`);
+  const names = await listDir(keysDir);
+  if (!names.includes(`${index.key.keyId}.jwk`)) await writeFileDurable(own, `${JSON.stringify(index.key.publicJwk)}\n`, 0o644);
+  for (const name of await listDir(keysDir)) {
+    if (!name.endsWith('.jwk')) continue;
+    const jwk = JSON.parse(await readFile(join(keysDir, name), 'utf8')) as Parameters<typeof importPublicKey>[0];
+    index.keys.set(name.slice(0, -4), importPublicKey(jwk));
+  }
+}
+
+async function loadChains(index: StoreIndex): Promise<void> {
+  const base = join(index.dir, 'chains');
+  for (const ns of await listDir(base)) {
+    for (const name of await listDir(join(base, ns))) {
+      if (!name.endsWith('.json')) continue;
+      const reg = JSON.parse(await readFile(join(base, ns, name), 'utf8')) as ChainRegistration;
+      index.chains.set(reg.chainId, newChainMem({ ...reg, seq: 0, head: GENESIS }, importPublicKey(reg.publicJwk)));
+    }
+  }
+}
+
+async function loadPolicies(index: StoreIndex): Promise<Map<string, Loaded>> {
+  const base = join(index.dir, 'policies');
+  const out = new Map<string, Loaded>();
+  for (const ns of await listDir(base)) {
+    for (const name of await listDir(join(base, ns))) {
+      const loaded = await loadPolicy(index, ns, name);
+      out.set(loaded.policy.key, loaded);
+    }
+  }
+  return out;
+}
+
+async function readTombstone(index: StoreIndex, namespace: string, policy: string, dir: string): Promise<Tombstone | undefined> {
+  let t: Tombstone;
+  try {
+    t = JSON.parse(await readFile(join(dir, 'tombstone.json'), 'utf8')) as Tombstone;
+  } catch (err) {
+    if (isEnoent(err)) return undefined;
+    throw err;
+  }
+  const problem = verifyTombstone(t, index.keys.get(t.keyId));
+  if (problem !== undefined || t.namespace !== namespace || t.policy !== policy) {
+    throw new Error(`${join(dir, 'tombstone.json')}: ${problem ?? 'tombstone names another policy'}: the store was altered; refusing to open it (move the file away only after investigating)`);
+  }
+  return t;
+}
+
+async function loadPolicy(index: StoreIndex, namespace: string, name: string): Promise<Loaded> {
+  const dir = join(index.dir, 'policies', namespace, name);
+  const tombstone = await readTombstone(index, namespace, name, dir);
+  const from: ChainPosition = tombstone?.cut ?? { seq: 0, head: GENESIS };
+  const segDir = join(dir, 'segments');
+  const names = (await listDir(segDir)).filter((n) => segmentFirstSeq(n) !== undefined).sort();
+  const parsed: ParsedSegment[] = [];
+  const kept: string[] = [];
+  for (const n of names) {
+    const p = parseSegment(await readFile(join(segDir, n)));
+    const last = p.entries[p.entries.length - 1]?.link.seq;
+    if (last !== undefined && last <= from.seq) {
+      // A retention cut that crashed after writing its tombstone: finish it.
+      await unlink(join(segDir, n));
+      continue;
+    }
+    parsed.push(p);
+    kept.push(n);
+  }
+  const policy: PolicyState = {
+    key: policyKey(namespace, name), namespace, policy: name, dir, segments: [],
+    chain: new StoreChain(namespace, name, index.key, from),
+    ...(tombstone === undefined ? {} : { tombstone }),
+    counters: { ...emptyCounters(), ...(tombstone?.removedCounts ?? {}) }, version: 1,
+  };
+  return { policy, parsed, names: kept };
+}
+
+async function recover(ctx: OpenContext, loaded: Map<string, Loaded>): Promise<void> {
+  const { index } = ctx;
+  const inputs: LoadedPolicy[] = [...loaded.values()].map(({ policy, parsed }) => ({
+    key: policy.key,
+    entries: parsed.flatMap((p) => p.entries),
+    from: policy.chain.position,
+    removed: policy.tombstone?.chains ?? {},
+  }));
+  const plan = planRecovery(inputs);
+  for (const { policy, parsed, names } of loaded.values()) {
+    const keep = plan.keep.get(policy.key) ?? Number.POSITIVE_INFINITY;
+    await rebuildPolicy(ctx, policy, parsed, names, keep, plan.reasons.get(policy.key));
+    index.policies.set(policy.key, policy);
+  }
+  for (const chain of index.chains.values()) {
+    const pos = plan.positions.get(chain.state.chainId);
+    if (pos !== undefined) Object.assign(chain.state, pos);
+    chain.removed = index.removedRanges(chain.state.chainId);
+  }
+}
+
+async function rebuildPolicy(ctx: OpenContext, policy: PolicyState, parsed: ParsedSegment[], names: string[], keep: number, reason: string | undefined): Promise<void> {
+  let remaining = keep;
+  for (const [i, p] of parsed.entries()) {
+    const take = Math.min(remaining, p.entries.length);
+    remaining -= take;
+    await rebuildSegment(ctx, policy, p, names[i] ?? '', take, reason);
+  }
+  const last = policy.segments[policy.segments.length - 1];
+  if (last !== undefined) {
+    policy.active = last;
+    policy.chain = new StoreChain(policy.namespace, policy.policy, ctx.index.key, { seq: last.lastSeq, head: last.lastHash });
+  }
+}
+
+async function rebuildSegment(ctx: OpenContext, policy: PolicyState, p: ParsedSegment, name: string, take: number, reason: string | undefined): Promise<void> {
+  const path = join(policy.dir, 'segments', name);
+  if (take === 0 || p.header === undefined) {
+    // Nothing acknowledged lives here: a segment opened by the commit group a crash cut short.
+    await quarantine(ctx, policy, path, 0, p.totalBytes, reason ?? 'segment without a complete header or entry');
+    return;
+  }
+  const cutAt = take < p.entries.length ? (p.entries[take]?.offset ?? p.validBytes) : p.validBytes;
+  if (cutAt < p.totalBytes) await quarantine(ctx, policy, path, cutAt, p.totalBytes, reason ?? 'torn tail (a write cut short by a crash)');
+  const seg = newSegment(policy, name, path, Date.parse(p.header.createdAt));
+  seg.bytes = cutAt;
+  for (const e of p.entries.slice(0, take)) ctx.index.indexEntry(policy, seg, e.link, e.record, e.offset, e.length);
+  policy.segments.push(seg);
+}
+
+async function quarantine(ctx: OpenContext, policy: PolicyState, path: string, from: number, to: number, reason: string): Promise<void> {
+  const qdir = join(ctx.index.dir, 'quarantine');
+  await mkdirDurable(qdir);
+  const target = join(qdir, `${kubeTime(ctx.now()).replace(/:/g, '')}-${policy.namespace}-${policy.policy}-${path.split('/').pop() ?? 'segment'}-at-${from}`);
+  if (from === 0) {
+    await rename(path, target);
+  } else {
+    const bytes = await readRange(path, from, to - from);
+    await writeFileDurable(target, bytes, 0o640);
+    await truncate(path, from);
+    const fh = await open(path, 'r+');
+    try { await fh.sync(); } finally { await fh.close(); }
+  }
+  await fsyncDir(join(policy.dir, 'segments'));
+  await fsyncDir(qdir);
+  ctx.log.warn({ policy: policy.key, segment: path, bytes: to - from, quarantine: target, reason }, 'store: moved an unacknowledged or inconsistent tail to quarantine');
+  ctx.hooks?.quarantined?.(policy.namespace, policy.policy, to - from, reason);
+}
