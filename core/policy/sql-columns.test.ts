@@ -234,6 +234,10 @@ const LEAKS: readonly Leak[] = [
   ['WITH RECURSIVE t(c) AS (SELECT email FROM customers UNION ALL SELECT c FROM t) SEARCH BREADTH FIRST BY c SET ord SELECT ord FROM t', EMAIL, 'SEARCH BREADTH FIRST BY'],
   ['WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) CYCLE c SET is_cycle USING path SELECT n, path FROM t', CPF, 'CYCLE (compares rows)', 'CTE t: CYCLE'],
   ['WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) CYCLE c SET is_cycle USING path SELECT md5(p::text) FROM t, unnest(path) p', CPF, 'CYCLE'],
+  // The recursive branch reads back what it returned: a personal column it adds is compared or transformed from the second round on.
+  ["WITH RECURSIVE t(n, c) AS (SELECT 1, 'x'::text UNION ALL SELECT n + 1, cu.cpf FROM t JOIN customers cu ON cu.id = t.n WHERE t.c LIKE '1%' AND n < 3) SELECT n FROM t", CPF, 'comparison LIKE', 'UNION ALL branch 2: WHERE'],
+  ["WITH RECURSIVE t(n, c, d) AS (SELECT 1, 'x'::text, 'y'::text UNION ALL SELECT n + 1, cu.email, t.c FROM t JOIN customers cu ON cu.id = t.n WHERE t.d > '5' AND n < 3) SELECT n FROM t", EMAIL, 'comparison >'],
+  ["WITH RECURSIVE t(n, c, d) AS (SELECT 1, 'x'::text, 'y'::text UNION ALL SELECT n + 1, cu.cpf, t.c FROM t JOIN customers cu ON cu.id = t.n WHERE n < 3) SELECT md5(d) FROM t", CPF, 'function argument md5()'],
   // Planner statistics: ANALYZE copies sampled values of every column into pg_stats (most common values, histogram bounds).
   ["SELECT histogram_bounds FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'", 'pg_stats.histogram_bounds', 'column computed from a personal column'],
   ['SELECT md5(most_common_vals::text) FROM pg_catalog.pg_stats', 'pg_stats.most_common_vals', 'cast to text'],
@@ -315,6 +319,7 @@ const ALLOWED: readonly string[] = [
   "INSERT INTO customers (id, nome) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET nome = excluded.nome",
   "UPDATE orders_archive SET tags[2] = 'x' WHERE id = 1",
   'SELECT cpf, id FROM customers GROUP BY ROLLUP (2)',
+  "WITH RECURSIVE t(n, c) AS (SELECT 1, 'x'::text UNION ALL SELECT n + 1, cu.cpf FROM t JOIN customers cu ON cu.id = t.n WHERE n < 3) SELECT n, c FROM t",
   // psql 15's \\d customers (triggers of a table and of its partition ancestors).
   "SELECT t.tgname, pg_catalog.pg_get_triggerdef(t.oid, true), t.tgenabled, t.tgisinternal, CASE WHEN t.tgparentid != 0 THEN (SELECT u.tgrelid::pg_catalog.regclass FROM pg_catalog.pg_trigger AS u, pg_catalog.pg_partition_ancestors(t.tgrelid) WITH ORDINALITY AS a(relid, depth) WHERE u.tgname = t.tgname AND u.tgrelid = a.relid AND u.tgparentid = 0 ORDER BY a.depth LIMIT 1) END AS parent FROM pg_catalog.pg_trigger t WHERE t.tgrelid = '18019' AND (NOT t.tgisinternal OR (t.tgisinternal AND t.tgenabled = 'D') OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend WHERE objid = t.oid AND refclassid = 'pg_catalog.pg_trigger'::pg_catalog.regclass)) ORDER BY 1",
 ];
@@ -394,6 +399,12 @@ describe('sensitive-column guard: configuration', () => {
   ])('reports a %s as too large to check (fail closed)', (_name, text) => {
     const uses = guard.check(text);
     expect(uses.some((u) => u.use.startsWith('statement too large for the guard to check'))).toBe(true);
+  });
+
+  it('reports recursive CTEs nested so that following them multiplies the work as too large to check', () => {
+    let q = 'SELECT 1, id, nome, status FROM orders, customers';
+    for (let i = 0; i < 12; i++) q = `WITH RECURSIVE r${i}(a, b, c, d) AS (SELECT 1, id, nome, status FROM orders, customers UNION ALL SELECT a + 1, b, c, d FROM r${i}, (${q}) x${i} WHERE a < 2) SELECT * FROM r${i}`;
+    expect(guard.check(q).map((u) => u.use)).toContainEqual(expect.stringMatching(/^statement too large for the guard to check/));
   });
 
   it('reports joins and set operations nested deeper than the stack as unchecked, not as a crash', () => {

@@ -339,8 +339,16 @@ class Analysis {
         if (recursive) {
           // The recursive branch reads the CTE itself: give it the non-recursive branch's columns first.
           const first = q.larg === undefined ? q : (obj(q.larg) ?? {});
-          const seed = this.select(first, scope, cpath, 'pass', true);
-          ctes.set(lower(name), this.renamed({ quals: [name], label: name, cols: seed.cols, complete: seed.complete, guess: false }, stringList(cte.aliascolnames), cpath));
+          let seen = this.select(first, scope, cpath, 'pass', true);
+          // Rows the recursive branch returns flow back into it: what it reads through the CTE is what
+          // either branch returns (SELECT n + 1, cu.cpf ... WHERE t.c LIKE '1%' compares CPFs from the
+          // second round on). Sources only grow, so this reaches a fixed point within a round per column.
+          for (let round = 0; round <= seen.cols.length; round++) {
+            ctes.set(lower(name), this.renamed({ quals: [name], label: name, cols: seen.cols, complete: seen.complete, guess: false }, stringList(cte.aliascolnames), cpath));
+            const next = this.select(q, scope, cpath, 'pass', true);
+            if (sourcesOf(next.cols) === sourcesOf(seen.cols)) break;
+            seen = next;
+          }
         }
         const out = this.select(q, scope, cpath, 'pass');
         cols = out.cols;
@@ -777,6 +785,11 @@ class Analysis {
     if (c?.source !== undefined) this.report(c.source, what, where);
     return c?.source;
   }
+}
+
+/** What each column carries, as one comparable string. */
+function sourcesOf(cols: readonly Col[]): string {
+  return JSON.stringify(cols.map((c) => [c.source ?? null, c.derived === true]));
 }
 
 /** RETURNING items: PostgreSQL 18 wraps them in a ReturningClause (with OLD/NEW options). */

@@ -154,6 +154,13 @@ describe('values recovered around the guard (review, issue 18)', () => {
     expect(await refusedCode(c, cycle)).toBe('42501');
   });
 
+  it('a recursive CTE that compares, in its recursive branch, a CPF it returned the round before: held', async () => {
+    const sql = "WITH RECURSIVE t(n, c) AS (SELECT 1, 'x'::text UNION ALL SELECT n + 1, cu.cpf FROM t JOIN customers cu ON cu.id = t.n WHERE (t.n = 1 OR t.c LIKE '59%') AND t.n < 3) SELECT count(*) FROM t";
+    // What it would have told the agent: 3 rows because customer 1's CPF starts with 59 (2 otherwise).
+    expect(await direct(sql)).toBe('3');
+    expect(await refusedCode(await connect(), sql)).toBe('42501');
+  });
+
   it('planner statistics hold sampled CPFs after ANALYZE: reading them is held, their counts are served', async () => {
     await direct('ANALYZE customers');
     // What they hold: raw identifiers.
