@@ -14,7 +14,7 @@ import {
 import { diff, type PatchOp } from './json-patch.ts';
 import type { Container, EnvVar, Pod } from './kube-types.ts';
 import { matchesSelector } from './selector.ts';
-import { agentEnv, isSidecarVolume, sidecarContainer, sidecarVolumes, withAgentEnv, type SecretSource, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
+import { agentEnv, isSidecarVolume, sidecarContainer, sidecarVolumes, withAgentEnv, withoutRawNetwork, type SecretSource, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
 
 export interface InjectorConfig {
   sidecar: SidecarConfig;
@@ -153,10 +153,15 @@ function agentContainers(list: Container[], env: EnvVar[]): Container[] {
   return list.map((c) => withAgentEnv(c, env));
 }
 
-/** Places the sidecar and applies agent env; init containers get the env only when they run after the proxy. */
+/**
+ * Places the sidecar and applies agent env; init containers get the env only when they run after
+ * the proxy. Every other container drops NET_RAW (sidecar.ts withoutRawNetwork).
+ */
 function assemble(pod: Pod, sidecar: Container, env: EnvVar[], mode: SidecarMode): Pod {
-  const init = withoutSidecar(pod.spec.initContainers);
-  const main = agentContainers(withoutSidecar(pod.spec.containers), env);
+  // Windows has no Linux capabilities (the apiserver refuses them there).
+  const drop = (pod.spec.os as { name?: unknown } | undefined)?.name === 'windows' ? (c: Container): Container => c : withoutRawNetwork;
+  const init = withoutSidecar(pod.spec.initContainers).map(drop);
+  const main = agentContainers(withoutSidecar(pod.spec.containers), env).map(drop);
   const spec = { ...pod.spec };
   if (mode === 'native') {
     spec.initContainers = [sidecar, ...agentContainers(init, env)];

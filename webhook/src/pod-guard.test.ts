@@ -155,6 +155,8 @@ describe('pod guard: user volumes with reserved names or the sidecar\'s sources'
       expect.stringMatching(/^container agent is privileged/),
       expect.stringMatching(/^container agent is a Windows host process/),
       expect.stringMatching(/^container agent adds capabilities CAP_SYS_ADMIN, sys_ptrace/),
+      // The replaced securityContext lost the NET_RAW drop the injector wrote.
+      expect.stringMatching(/^container agent keeps the NET_RAW capability/),
     ]);
   });
 
@@ -237,6 +239,43 @@ describe('pod guard: the node and the pod network, with or without a proxy', () 
     expect(selectionViolations({ ...plain, metadata: { ...plain.metadata, labels: {} } }, plain, policies)).toEqual([]);
   });
 
+  it('drops the runtime\'s default NET_RAW from every container but the proxy at injection, and refuses a governed pod or debug container keeping it', () => {
+    const pod = examplePod();
+    pod.spec.initContainers = [{ name: 'setup', image: 'busybox' }];
+    pod.spec.containers.push({ name: 'helper', image: 'busybox', securityContext: { runAsUser: 1000, capabilities: { drop: ['cap_net_raw'] } } });
+    const d = decideInjection({ pod, namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
+    if (d.action !== 'inject') throw new Error(d.action);
+    const caps = (c: Container): unknown => (c.securityContext as { capabilities?: unknown } | undefined)?.capabilities;
+    expect(d.pod.spec.initContainers!.map((c) => [c.name, caps(c)])).toEqual([['guarita-proxy', caps(proxy(d.pod))], ['setup', { drop: ['NET_RAW'] }]]);
+    expect(caps(proxy(d.pod))).toEqual({ drop: ['ALL'] });
+    expect(d.pod.spec.containers.map((c) => caps(c))).toEqual([{ drop: ['NET_RAW'] }, { drop: ['cap_net_raw'] }]);
+    // The agent's own securityContext is kept around the added drop.
+    expect(agent(d.pod).securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 70, allowPrivilegeEscalation: false });
+    expect(violations(d.pod)).toEqual([]);
+    // Injecting its own output again changes nothing.
+    const again = decideInjection({ pod: d.pod, namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
+    expect(again).toMatchObject({ action: 'skip', reason: 'already-injected' });
+
+    const kept = structuredClone(d.pod);
+    kept.spec.containers[1]!.securityContext = { runAsUser: 1000 };
+    expect(violations(kept)).toEqual([expect.stringMatching(/^container helper keeps the NET_RAW capability container runtimes grant by default.*add NET_RAW \(or ALL\) to securityContext.capabilities.drop/)]);
+    // Without a proxy there is no proxy traffic to capture.
+    expect(violations(examplePod())).toEqual([]);
+
+    const debug = structuredClone(d.pod);
+    debug.spec.ephemeralContainers = [{ name: 'legacy', image: 'busybox', targetContainerName: 'agent' }];
+    expect(ephemeralViolations(debug, d.pod, policies, cfg)).toEqual([expect.stringMatching(/^ephemeral container legacy keeps the NET_RAW capability.*kubectl debug --profile=restricted does/)]);
+  });
+
+  it('adds no capabilities to a Windows pod (it has none)', () => {
+    const pod = examplePod();
+    pod.spec.os = { name: 'windows' };
+    delete agent(pod).securityContext;
+    const d = decideInjection({ pod, namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
+    if (d.action !== 'inject') throw new Error(d.action);
+    expect(agent(d.pod).securityContext).toBeUndefined();
+  });
+
   it('still accepts harmless capabilities and settings', () => {
     const pod = injectedPod();
     agent(pod).securityContext = { capabilities: { add: ['NET_BIND_SERVICE', 'CHOWN'], drop: ['ALL'] } };
@@ -316,7 +355,7 @@ describe('pod guard: updates and debug containers', () => {
       { name: 'spool', image: 'busybox', volumeMounts: [{ name: 'guarita-spool', mountPath: '/x', subPath: 'keys' }] },
       { name: 'root', image: 'busybox', securityContext: { privileged: true } },
       { name: 'guarita-proxy', image: TEST_SIDECAR.image },
-      { name: 'fine', image: 'busybox', targetContainerName: 'agent' },
+      { name: 'fine', image: 'busybox', targetContainerName: 'agent', securityContext: { capabilities: { drop: ['ALL'] } } },
     ];
     const v = ephemeralViolations(pod, old, policies, cfg);
     expect(v).toContain('ephemeral container debugger targets guarita-proxy, whose files hold target credentials; target an agent container instead');

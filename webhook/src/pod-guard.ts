@@ -14,7 +14,7 @@ import { SIDECAR_NAME, VOLUME_PREFIX } from './constants.ts';
 import { matchingPolicies, targetOf } from './inject.ts';
 import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
-import { sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
+import { dropsRawNetwork, sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
 
 /** What the guard needs from the webhook's configuration. */
 export interface GuardConfig {
@@ -139,6 +139,13 @@ function escapes(p: Placed): string[] {
   const network = add.filter((cap) => NETWORK_CAPABILITIES.has(capabilityName(cap)));
   if (network.length > 0) out.push(`${p.kind} ${p.c.name} adds capabilities ${network.join(', ')}: the pod's network is ${SIDECAR_NAME}'s too, and they redirect or capture its connections (rows from the target travel there unmasked); remove them from securityContext.capabilities.add`);
   return out;
+}
+
+/** In a pod with the proxy, every other container must give up the runtime's default NET_RAW (the injector drops it). */
+function keepsRawNetwork(pod: Pod, p: Placed): string[] {
+  if ((pod.spec.os as { name?: unknown } | undefined)?.name === 'windows' || dropsRawNetwork(p.c)) return [];
+  const debug = p.kind === 'ephemeral container' ? ' (kubectl debug --profile=restricted does)' : ' (the injector does this for the containers it sees)';
+  return [`${p.kind} ${p.c.name} keeps the NET_RAW capability container runtimes grant by default, with which it can capture the pod's network, where rows travel unmasked between ${SIDECAR_NAME} and its target; add NET_RAW (or ALL) to securityContext.capabilities.drop${debug}`];
 }
 
 /** Pod-level security context: a Windows host-process pod makes every container a host process. */
@@ -312,7 +319,7 @@ export function podViolations(pod: Pod, policies: readonly AccessPolicy[], cfg: 
     ...podEscapes(pod),
     ...nodeVolumes(pod, cfg),
     ...hostNamespaces(pod),
-    ...(proxy.genuine === undefined ? [] : sharedNamespaces(pod)),
+    ...(proxy.genuine === undefined ? [] : [...sharedNamespaces(pod), ...others.flatMap((p) => keepsRawNetwork(pod, p))]),
   ];
 }
 
@@ -358,6 +365,7 @@ export function ephemeralViolations(pod: Pod, oldPod: Pod, policies: readonly Ac
       ...reservedMounts(p),
       ...containerLeaks(p, volumes, governed, cfg.sidecar.operatorAudience),
       ...escapes(p),
+      ...(proxiesOf(pod).length === 0 ? [] : keepsRawNetwork(pod, p)),
     ]),
   ];
 }

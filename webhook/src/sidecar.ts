@@ -77,6 +77,31 @@ export function withAgentEnv(container: Container, env: readonly EnvVar[]): Cont
   return { ...container, env: [...env, ...(container.env ?? []).filter((e) => !ours.has(e.name))] };
 }
 
+interface Capabilities { add?: unknown; drop?: unknown; [key: string]: unknown }
+
+function dropped(c: Container): string[] {
+  const drop = (c.securityContext as { capabilities?: Capabilities } | undefined)?.capabilities?.drop;
+  return Array.isArray(drop) ? drop.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** Whether a container gives up NET_RAW (dropped by name, CAP_ prefix or case aside, or with ALL). */
+export function dropsRawNetwork(c: Container): boolean {
+  return dropped(c).some((cap) => ['NET_RAW', 'ALL'].includes(cap.toUpperCase().replace(/^CAP_/, '')));
+}
+
+/**
+ * Agent containers share the pod's network namespace with the proxy, and container runtimes grant
+ * NET_RAW by default: a root agent could capture the proxy's upstream connection, where rows travel
+ * before masking. The injector drops it from every container but the proxy (ping aside, agents do
+ * not need it); the pod guard refuses a governed pod where one keeps it.
+ */
+export function withoutRawNetwork(c: Container): Container {
+  if (dropsRawNetwork(c)) return c;
+  const sc = (c.securityContext ?? {}) as { capabilities?: Capabilities; [key: string]: unknown };
+  const capabilities = { ...sc.capabilities, drop: [...dropped(c), 'NET_RAW'] };
+  return { ...c, securityContext: { ...sc, capabilities } };
+}
+
 function fieldEnv(name: string, fieldPath: string): EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
 }

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createCa, mintServingCert } from '../../e2e/harness/certs.ts';
 import { loadHarnessState } from '../../e2e/harness/state.ts';
-import type { Pod } from '../src/kube-types.ts';
+import type { Container, Pod } from '../src/kube-types.ts';
 import { applyJson, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix, unregisterWebhooks, webhookIdentity, type WebhookProcess } from './cluster.ts';
 import { admissionReview, examplePod, examplePolicy, exampleYaml } from './fixtures.ts';
 
@@ -98,14 +98,53 @@ describe('capabilities over the network the pod shares with its proxy', () => {
     }
   });
 
-  it('refuses kubectl debug --profile=netadmin and --profile=sysadmin on a governed pod (general adds SYS_PTRACE, refused before), and still allows --profile=baseline', async () => {
+  it('refuses kubectl debug --profile=netadmin and --profile=sysadmin on a governed pod (general adds SYS_PTRACE, refused before), and still allows --profile=restricted', async () => {
     const netadmin = await kFails(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=netadmin', '--', 'true']);
     expect(netadmin).toContain(denied);
     expect(netadmin).toMatch(/ephemeral container debugger-\w+ adds capabilities NET_ADMIN, NET_RAW: the pod's network is guarita-proxy's too/);
     const sysadmin = await kFails(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=sysadmin', '--', 'true']);
     expect(sysadmin).toMatch(/ephemeral container debugger-\w+ is privileged/);
     expect(await kFails(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=general', '--', 'true'])).toMatch(/ephemeral container debugger-\w+ adds capabilities SYS_PTRACE/);
-    await k(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=baseline', '--', 'true']);
+    await k(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=restricted', '--', 'true']);
+  });
+});
+
+describe('the NET_RAW capability runtimes grant by default (capture of the proxy\'s upstream traffic)', () => {
+  it('is dropped from every container but the proxy at injection, through the apiserver', async () => {
+    const pod = examplePod(ns, `raw-${suffix()}`);
+    pod.spec.initContainers = [{ name: 'setup', image: 'busybox' }];
+    pod.spec.containers.push({ name: 'helper', image: 'busybox', securityContext: { capabilities: { drop: ['ALL'] } } });
+    const stored = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(pod))) as Pod;
+    const caps = (c: Container): unknown => (c.securityContext as { capabilities?: unknown } | undefined)?.capabilities;
+    expect(Object.fromEntries([...stored.spec.initContainers!, ...stored.spec.containers].map((c) => [c.name, caps(c)]))).toEqual({
+      'guarita-proxy': { drop: ['ALL'] }, setup: { drop: ['NET_RAW'] }, agent: { drop: ['NET_RAW'] }, helper: { drop: ['ALL'] },
+    });
+  });
+
+  it('refuses debug containers that keep it (the legacy and baseline kubectl debug profiles)', async () => {
+    for (const profile of ['legacy', 'baseline']) {
+      const err = await kFails(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', `--profile=${profile}`, '--', 'true']);
+      expect(err).toContain(denied);
+      expect(err).toMatch(/ephemeral container debugger-\w+ keeps the NET_RAW capability container runtimes grant by default, with which it can capture the pod's network, where rows travel unmasked between guarita-proxy and its target; add NET_RAW \(or ALL\) to securityContext.capabilities.drop \(kubectl debug --profile=restricted does\)/);
+    }
+  });
+
+  it('gives a pod created already "injected" the drop again, and refuses one that skipped the injector', async () => {
+    const genuine = JSON.parse(await k(['-n', ns, 'get', 'pod', 'agent-1', '-o', 'json'])) as Pod;
+    const forge = (name: string, labels: Record<string, string>): Pod => {
+      const forged: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels, annotations: genuine.metadata.annotations }, spec: structuredClone(genuine.spec) };
+      delete forged.spec.nodeName;
+      delete forged.spec.ephemeralContainers;
+      delete (forged.spec.containers[0]!.securityContext as { capabilities?: unknown }).capabilities;
+      return forged;
+    };
+    // The injector sees it (reinvocation path) and drops NET_RAW again.
+    const seen = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(forge(`forged-raw-${suffix()}`, genuine.metadata.labels ?? {})))) as Pod;
+    expect((seen.spec.containers[0]!.securityContext as { capabilities?: unknown }).capabilities).toEqual({ drop: ['NET_RAW'] });
+    // The label guarita.io/inject=false skips the injector: the validating webhook refuses it.
+    const err = await refused(forge(`skipped-raw-${suffix()}`, { ...genuine.metadata.labels, 'guarita.io/inject': 'false' }));
+    expect(err).toContain(denied);
+    expect(err).toContain('container agent keeps the NET_RAW capability');
   });
 });
 

@@ -208,8 +208,9 @@ describe('sidecar-only volumes (item 4) through kubectl and the apiserver', () =
     expect(copy).toContain(denied);
     expect(copy).toContain('its GUARITA_TARGETS names orders-db, but the AccessPolicies selecting this pod are none');
     expect(await kFails(['-n', ns, 'get', 'pod', 'agent-1-copy'])).toContain('NotFound');
-    // An ordinary debug container on the agent is still possible.
-    await k(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--', 'true']);
+    // An ordinary debug container on the agent is still possible (one that drops NET_RAW: see
+    // adversarial.int.test.ts).
+    await k(['-n', ns, 'debug', 'agent-1', '--image=busybox', '--target=agent', '--profile=restricted', '--', 'true']);
   });
 });
 
