@@ -6,6 +6,7 @@
 // target and pod) finds the request again by label and consumes it.
 import { createHash, randomUUID } from 'node:crypto';
 import type { ApprovalRequest } from '../../crds/types.ts';
+import { commandPreview } from '../../core/approvals/command.ts';
 import type { ApprovalPlan, Identity } from './core-types.ts';
 import { isConflict, isNotFound, KubeApiError, type KubeClient, type WatchEvent } from './kube/client.ts';
 import { errorMessage, type Logger } from './log.ts';
@@ -60,10 +61,7 @@ export function requesterLabel(identity: Identity): string {
   return sha256(`${identity.kind}\u0000${identity.subject}`).slice(0, 40);
 }
 
-function preview(text: string): string {
-  const line = text.split('\n', 1)[0]?.trim() ?? '';
-  return line.length > 80 ? `${line.slice(0, 77)}...` : line;
-}
+const preview = commandPreview;
 
 function lastReviewReason(r: ApprovalRequest, decision: 'Denied'): string {
   const review = [...(r.status?.reviews ?? [])].reverse().find((v) => v.decision === decision);

@@ -374,7 +374,7 @@ describe('the text reviewers read is the command that runs', () => {
   // The agent runs under the pod's service account, which the sidecar shares: it may create
   // ApprovalRequests. One showing a harmless command under the hash (and label) of another must not
   // approve the other.
-  it('an ApprovalRequest forged by the agent with a harmless text and the hash of an unseen command approves nothing', async () => {
+  it('an ApprovalRequest forged by the agent with a harmless text or preview over an unseen command is refused and approves nothing', async () => {
     const seen = '/customers/export?page=forged-harmless';
     const unseen = 'GET /customers/export?page=forged-everything';
     const held = await send('GET', seen);
@@ -386,11 +386,15 @@ describe('the text reviewers read is the command that runs', () => {
       metadata: { name: `forged-${id}`, namespace: ns, labels: { ...genuine.metadata.labels, 'guarita.io/command-sha256': hash.slice(0, 63) } },
       spec: { ...genuine.spec, command: { ...genuine.spec.command, sha256: hash }, reviews: [] },
     };
+    // The admission webhook refuses it, naming the field; the sidecar would not consume it either
+    // (it compares text and preview too: an earlier sidecar ran the unseen command here).
     const agent = await serviceAccountToken(ns, 'support-agent');
     const created = await kubectl(['--token', agent, 'create', '-f', '-'], { user: 'admin', input: JSON.stringify(forged) });
-    expect(created.stderr).toBe('');
-    await review(forged.metadata.name, 'dana', 'Approved');
-    await phase(forged.metadata.name, 'Approved');
+    expect(created.code).not.toBe(0);
+    expect(created.stderr).toContain('spec.command.sha256: is not the SHA-256 of spec.command.text');
+    const misleading = { ...forged, metadata: { ...forged.metadata, labels: genuine.metadata.labels }, spec: { ...forged.spec, command: { ...genuine.spec.command, preview: 'GET /customers/1' } } };
+    const shown = await kubectl(['--token', agent, 'create', '-f', '-'], { user: 'admin', input: JSON.stringify(misleading) });
+    expect(shown.stderr).toContain('spec.command.preview: must be the first line of spec.command.text');
     const before = upstream.received.length;
     const run = await send('GET', unseen.slice('GET '.length));
     expect(run.status).toBe(409);

@@ -123,6 +123,11 @@ describe('ApprovalRequest admission', () => {
   it('refuses reviews brought along at creation', () => {
     expect(validateApprovalCreate(req)).toEqual([]);
     expect(validateApprovalCreate(appended(req, { decision: 'Approved', reason: 'self' }))[0]).toMatch(/^spec.reviews: must be empty when the request is created/);
+    // Created by the agent (it shares the pod's service account): a harmless text over another command's hash.
+    const forged = { ...req, spec: { ...req.spec, command: { ...req.spec.command, sha256: 'f'.repeat(64) } } };
+    expect(validateApprovalCreate(forged)).toEqual([expect.stringMatching(/^spec\.command\.sha256: is not the SHA-256 of spec\.command\.text/)]);
+    const misleading = { ...req, spec: { ...req.spec, command: { ...req.spec.command, preview: 'SELECT 1' } } };
+    expect(validateApprovalCreate(misleading)).toEqual([expect.stringMatching(/^spec\.command\.preview: must be the first line/)]);
   });
 
   describe('four-eyes whatever the apiserver calls the requester', () => {

@@ -11,6 +11,7 @@
 // group of the policy rule and is not the requester; no review after expiry or a final outcome;
 // every spec field but reviews is immutable.
 import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
+import { commandProblems } from '../../core/approvals/command.ts';
 import type { AccessPolicy, ApprovalRequest, PolicyRule } from '../../crds/types.ts';
 import { deepEqual, type PatchOp } from './json-patch.ts';
 import type { UserInfo } from './kube-types.ts';
@@ -47,8 +48,11 @@ export function stampReviews(oldReq: ApprovalRequest, newReq: ApprovalRequest, u
 }
 
 export function validateApprovalCreate(req: ApprovalRequest): string[] {
-  if (reviewsOf(req).length === 0) return [];
-  return [`spec.reviews: must be empty when the request is created (the requester cannot bring its own reviews); reviewers ${HOW_TO_REVIEW}`];
+  // The agent shares the pod's service account with its sidecar and may create requests too: one
+  // whose preview or hash is not its text's would show reviewers one command and approve another.
+  const command = typeof req.spec.command?.text === 'string' ? commandProblems(req.spec.command) : ['spec.command.text: is required (the command reviewers read)'];
+  if (reviewsOf(req).length === 0) return command;
+  return [...command, `spec.reviews: must be empty when the request is created (the requester cannot bring its own reviews); reviewers ${HOW_TO_REVIEW}`];
 }
 
 export interface ApprovalContext {
