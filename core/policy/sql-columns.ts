@@ -336,20 +336,7 @@ class Analysis {
         this.write(qt, q, scope, cpath);
         cols = returningItems(q).map((r, i) => ({ name: str(obj(obj(r)?.ResTarget)?.name) ?? `column${i + 1}` }));
       } else {
-        if (recursive) {
-          // The recursive branch reads the CTE itself: give it the non-recursive branch's columns first.
-          const first = q.larg === undefined ? q : (obj(q.larg) ?? {});
-          let seen = this.select(first, scope, cpath, 'pass', true);
-          // Rows the recursive branch returns flow back into it: what it reads through the CTE is what
-          // either branch returns (SELECT n + 1, cu.cpf ... WHERE t.c LIKE '1%' compares CPFs from the
-          // second round on). Sources only grow, so this reaches a fixed point within a round per column.
-          for (let round = 0; round <= seen.cols.length; round++) {
-            ctes.set(lower(name), this.renamed({ quals: [name], label: name, cols: seen.cols, complete: seen.complete, guess: false }, stringList(cte.aliascolnames), cpath));
-            const next = this.select(q, scope, cpath, 'pass', true);
-            if (sourcesOf(next.cols) === sourcesOf(seen.cols)) break;
-            seen = next;
-          }
-        }
+        if (recursive) this.recursiveSeed(cte, q, scope, cpath);
         const out = this.select(q, scope, cpath, 'pass');
         cols = out.cols;
         complete = out.complete;
@@ -358,6 +345,24 @@ class Analysis {
       ctes.set(lower(name), this.searchCycle(cte, rel, cpath));
     }
     return scope;
+  }
+
+  /**
+   * The recursive branch reads the CTE itself: it first sees the non-recursive branch's columns,
+   * then what either branch returns, since rows it returns flow back into it (SELECT n + 1, cu.cpf
+   * ... WHERE t.c LIKE '1%' compares CPFs from the second round on). Sources only grow, so this
+   * reaches a fixed point within a round per column. Quiet: the caller's full pass reports.
+   */
+  private recursiveSeed(cte: Json, q: Json, scope: Scope, cpath: string): void {
+    const name = str(cte.ctename) ?? '';
+    const first = q.larg === undefined ? q : (obj(q.larg) ?? {});
+    let seen = this.select(first, scope, cpath, 'pass', true);
+    for (let round = 0; round <= seen.cols.length; round++) {
+      scope.ctes.set(lower(name), this.renamed({ quals: [name], label: name, cols: seen.cols, complete: seen.complete, guess: false }, stringList(cte.aliascolnames), cpath));
+      const next = this.select(q, scope, cpath, 'pass', true);
+      if (sourcesOf(next.cols) === sourcesOf(seen.cols)) return;
+      seen = next;
+    }
   }
 
   /**
