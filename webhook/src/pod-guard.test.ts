@@ -267,6 +267,26 @@ describe('pod guard: the node and the pod network, with or without a proxy', () 
     expect(ephemeralViolations(debug, d.pod, policies, cfg)).toEqual([expect.stringMatching(/^ephemeral container legacy keeps the NET_RAW capability.*kubectl debug --profile=restricted does/)]);
   });
 
+  it('refuses hostAliases and chosen nameservers in a pod with the proxy (its name resolution is the proxy\'s)', () => {
+    const aliased = injectedPod();
+    aliased.spec.hostAliases = [{ ip: '10.9.9.9', hostnames: ['orders-db.lgpd-orders.svc', 'guarita-operator.guarita-system.svc'] }];
+    expect(violations(aliased)).toEqual([expect.stringMatching(/^spec.hostAliases \(orders-db.lgpd-orders.svc, guarita-operator.guarita-system.svc\) writes the pod's \/etc\/hosts, which is guarita-proxy's too/)]);
+    const none = injectedPod();
+    none.spec.dnsPolicy = 'None';
+    none.spec.dnsConfig = { nameservers: ['10.9.9.9'] };
+    expect(violations(none)).toEqual([expect.stringMatching(/^spec.dnsPolicy None or spec.dnsConfig.nameservers/)]);
+    const extra = injectedPod();
+    extra.spec.dnsConfig = { nameservers: ['10.9.9.9'] };
+    expect(violations(extra)).toHaveLength(1);
+    const fine = injectedPod();
+    fine.spec.dnsConfig = { searches: ['corp.example'], options: [{ name: 'ndots', value: '2' }] };
+    expect(violations(fine)).toEqual([]);
+    // Without the proxy, a pod's name resolution is its own business.
+    const plain = examplePod();
+    plain.spec.hostAliases = [{ ip: '10.9.9.9', hostnames: ['orders-db.lgpd-orders.svc'] }];
+    expect(violations(plain)).toEqual([]);
+  });
+
   it('adds no capabilities to a Windows pod (it has none)', () => {
     const pod = examplePod();
     pod.spec.os = { name: 'windows' };

@@ -141,6 +141,25 @@ function escapes(p: Placed): string[] {
   return out;
 }
 
+/**
+ * Pod-level name resolution is the proxy's too: an alias in /etc/hosts, or nameservers the pod
+ * chooses, send its connections (to the target, where it presents the credentials; to the operator,
+ * with its ingest token; to the identity provider, whose keys it trusts) to another address.
+ */
+function nameResolution(pod: Pod): string[] {
+  const out: string[] = [];
+  const aliases = Array.isArray(pod.spec.hostAliases) ? pod.spec.hostAliases as { ip?: unknown; hostnames?: unknown }[] : [];
+  if (aliases.length > 0) {
+    const names = aliases.flatMap((a) => (Array.isArray(a.hostnames) ? a.hostnames.map(String) : [])).slice(0, 5).join(', ');
+    out.push(`spec.hostAliases (${names}) writes the pod's /etc/hosts, which is ${SIDECAR_NAME}'s too: an alias can send its connections to the target (with its credentials), the operator or the identity provider to another address; remove hostAliases and publish the names in DNS`);
+  }
+  const dnsConfig = pod.spec.dnsConfig as { nameservers?: unknown } | undefined;
+  if (pod.spec.dnsPolicy === 'None' || (Array.isArray(dnsConfig?.nameservers) && dnsConfig.nameservers.length > 0)) {
+    out.push(`spec.dnsPolicy None or spec.dnsConfig.nameservers chooses the nameservers ${SIDECAR_NAME} resolves its target, the operator and the identity provider with; remove them (dnsConfig searches and options stay allowed)`);
+  }
+  return out;
+}
+
 /** In a pod with the proxy, every other container must give up the runtime's default NET_RAW (the injector drops it). */
 function keepsRawNetwork(pod: Pod, p: Placed): string[] {
   if ((pod.spec.os as { name?: unknown } | undefined)?.name === 'windows' || dropsRawNetwork(p.c)) return [];
@@ -319,7 +338,7 @@ export function podViolations(pod: Pod, policies: readonly AccessPolicy[], cfg: 
     ...podEscapes(pod),
     ...nodeVolumes(pod, cfg),
     ...hostNamespaces(pod),
-    ...(proxy.genuine === undefined ? [] : [...sharedNamespaces(pod), ...others.flatMap((p) => keepsRawNetwork(pod, p))]),
+    ...(proxy.genuine === undefined ? [] : [...sharedNamespaces(pod), ...nameResolution(pod), ...others.flatMap((p) => keepsRawNetwork(pod, p))]),
   ];
 }
 

@@ -148,6 +148,28 @@ describe('the NET_RAW capability runtimes grant by default (capture of the proxy
   });
 });
 
+describe('pod-level name resolution, which the proxy shares', () => {
+  it('refuses hostAliases pointing the target or the operator elsewhere, and chosen nameservers, in a governed pod', async () => {
+    const aliased = examplePod(ns, `alias-${suffix()}`);
+    // Where the proxy would present the target's password, and its ingest token.
+    aliased.spec.hostAliases = [{ ip: '10.9.9.9', hostnames: ['orders-db.lgpd-orders.svc', 'guarita-operator.guarita-system.svc'] }];
+    const err = await refused(aliased);
+    expect(err).toContain(denied);
+    expect(err).toContain('spec.hostAliases (orders-db.lgpd-orders.svc, guarita-operator.guarita-system.svc) writes the pod\'s /etc/hosts, which is guarita-proxy\'s too');
+    const dns = examplePod(ns, `dns-${suffix()}`);
+    dns.spec.dnsPolicy = 'None';
+    dns.spec.dnsConfig = { nameservers: ['10.9.9.9'], searches: ['lgpd-orders.svc.cluster.local'] };
+    expect(await refused(dns)).toContain('spec.dnsPolicy None or spec.dnsConfig.nameservers chooses the nameservers guarita-proxy resolves');
+    const extra = examplePod(ns, `dns-${suffix()}`);
+    extra.spec.dnsConfig = { nameservers: ['10.9.9.9'] };
+    expect(await refused(extra)).toContain('spec.dnsConfig.nameservers');
+    // Searches and options do not choose who answers.
+    const fine = examplePod(ns, `dns-${suffix()}`);
+    fine.spec.dnsConfig = { searches: ['corp.example'], options: [{ name: 'ndots', value: '2' }] };
+    await k(['create', '-f', '-'], 'admin', JSON.stringify(fine));
+  });
+});
+
 describe('a governed pod relabelled out of its policy (UPDATE)', () => {
   it('refuses label changes that change which policies select it, through label, JSON patch and server-side apply', async () => {
     const message = 'the new labels change which AccessPolicies select this pod (orders-db before, none after), but guarita-proxy keeps serving what it was injected with; delete the pod and create it with the new labels';
