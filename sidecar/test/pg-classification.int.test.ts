@@ -163,6 +163,12 @@ describe('through the sidecar', () => {
     'RESET standard_conforming_strings',
     "SET client_encoding = 'SJIS'",
     'SET backslash_quote = on',
+    // Review: set_config with named arguments (any order), VARIADIC, in FROM, and a set-up name.
+    "SELECT set_config(new_value => 'off', setting_name => 'standard_conforming_strings', is_local => false)",
+    "SELECT set_config(VARIADIC ARRAY['standard_conforming_strings', 'off', 'false'])",
+    "SELECT * FROM pg_catalog.set_config('standard_conforming_strings', 'off', false)",
+    "SELECT set_config(name, 'off', false) FROM pg_settings WHERE name LIKE 'standard%'",
+    "UPDATE pg_settings SET setting = 'off' FROM (VALUES ('standard_conforming_strings')) v(n) WHERE name = v.n",
   ])('refuses %s, and the hidden DELETE still deletes nothing', async (sql) => {
     const before = await orderCount();
     const c = await agent();
@@ -197,6 +203,9 @@ describe('through the sidecar', () => {
     ['CLUSTER orders USING orders_pkey', 'deny-server-control'],
     ['REINDEX TABLE orders', 'deny-server-control'],
     ['CHECKPOINT', 'deny-server-control'],
+    // Review: index maintenance callable from a SELECT.
+    ["SELECT brin_summarize_new_values('orders_pkey'::regclass)", 'deny-server-control'],
+    ["SELECT pg_catalog.gin_clean_pending_list('orders_pkey'::regclass)", 'deny-server-control'],
     ['SET search_path = pg_temp, public', 'deny-setting-changes'],
     ["UPDATE pg_settings SET setting = 'replica' WHERE name = 'session_replication_role'", 'deny-setting-changes'],
   ])('%s is denied by %s', async (sql, rule) => {
