@@ -1,5 +1,5 @@
-// Jest runs our TypeScript as native ES modules: @kubernetes/client-node, kubernetes-fluent-client
-// and jose are ESM-only, so the CommonJS path ts-jest defaults to cannot load them. @swc/jest strips
+// Jest runs our TypeScript as native ES modules: @kubernetes/client-node and jose are ESM-only,
+// so the CommonJS path ts-jest defaults to cannot load them. @swc/jest strips
 // types without a TypeScript compiler (TS 7 has no JS API; `tsc` 5.9 still type-checks separately).
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2024' }, module: { type: 'es6' } }],
