@@ -14,11 +14,16 @@ export function kubectlPatchCommand(name: string, namespace: string, decision: D
 }
 
 export async function listApprovalRequests(kube: KubeAccess, allNamespaces: boolean): Promise<ApprovalRequest[]> {
+  return (await listApprovalRequestsAt(kube, allNamespaces)).items;
+}
+
+/** The list and the resourceVersion it was read at, where a watch continues from. */
+export async function listApprovalRequestsAt(kube: KubeAccess, allNamespaces: boolean): Promise<{ items: ApprovalRequest[]; resourceVersion: string }> {
   try {
     const list = (allNamespaces
       ? await kube.objects.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
-      : await kube.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: kube.namespace, plural: PLURAL })) as { items: ApprovalRequest[] };
-    return list.items;
+      : await kube.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: kube.namespace, plural: PLURAL })) as { items: ApprovalRequest[]; metadata?: { resourceVersion?: string } };
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
   } catch (err) {
     throw explainApiError(err, `listing ApprovalRequests${allNamespaces ? '' : ` in namespace ${kube.namespace}`}`);
   }

@@ -8,7 +8,7 @@ interface CommandModule { run(argv: string[], io: CliIo): Promise<number> }
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   mask: { summary: 'mask personal identifiers in stdin (CPF, CNPJ, e-mail, phone, ...)', load: () => import('./commands/mask.ts') },
   policy: { summary: 'evaluate an AccessPolicy offline: policy eval --policy F --sql ... ', load: () => import('./commands/policy.ts') },
-  approvals: { summary: 'list ApprovalRequests', load: () => import('./commands/approvals.ts') },
+  approvals: { summary: 'list ApprovalRequests, or --watch them', load: () => import('./commands/approvals.ts') },
   approve: { summary: 'approve an ApprovalRequest', load: () => import('./commands/approve.ts') },
   deny: { summary: 'deny an ApprovalRequest', load: () => import('./commands/deny.ts') },
   sessions: { summary: 'list recorded sessions', load: () => import('./commands/sessions.ts') },

@@ -4,8 +4,7 @@
 // or OIDC plugin). The operator authenticates it with TokenReview and authorizes every request
 // with a SubjectAccessReview on sessions.guarita.io, so Kubernetes RBAC decides who reads what.
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
 import { parse } from 'yaml';
@@ -232,8 +231,9 @@ export interface Connection { kube: KubeAccess; operator: OperatorClient }
 export async function connect(flags: OperatorFlags & { kubeconfig?: string | undefined; context?: string | undefined; namespace?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Connection> {
   const kube = loadKube(flags, env);
   const endpoint = operatorEndpoint(flags, env);
-  // The file loadKube read (the first of KUBECONFIG, as kubectl merges them with the first winning).
-  const file = flags.kubeconfig ?? env.KUBECONFIG?.split(':')[0] ?? join(env.HOME ?? homedir(), '.kube', 'config');
+  // The file among those merged that gives the current user a kubectl tokenFile, if any.
+  const user = kube.kc.getCurrentUser()?.name ?? '';
+  const file = kube.files.find((f) => kubectlTokenFile(f, user) !== undefined);
   const token = await bearerToken(kube.kc, file);
   return { kube, operator: new OperatorClient(endpoint, token, kube.namespace) };
 }

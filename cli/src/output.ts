@@ -12,6 +12,15 @@ export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
 }
 
+/**
+ * A table whose rows arrive one at a time (a watch), as 'kubectl get -w' prints it: the header
+ * once, each row padded to widths fixed up front (a longer value pushes its row, not the others).
+ */
+export function streamTable<T>(columns: readonly Column<T>[], widths: readonly number[] = columns.map((c) => Math.max(c.header.length, 12))): { header(): string; row(value: T): string } {
+  const line = (values: string[]): string => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('   ').trimEnd() + '\n';
+  return { header: () => line(columns.map((c) => c.header)), row: (value) => line(columns.map((c) => c.value(value))) };
+}
+
 export function writeStructured(io: CliIo, format: Exclude<OutputFormat, 'table'>, value: unknown): void {
   io.stdout.write(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value));
 }

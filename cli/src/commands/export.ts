@@ -54,6 +54,20 @@ function exportFormat(format: string | undefined, file: string | undefined): For
   throw new UsageError(`--format must be jsonl or csv (got '${format}')`);
 }
 
+/**
+ * Every other command reads `-o json` as kubectl does, a format; here -o names the file. A bare
+ * format word is refused, so the habit does not leave an audit trail in a file called `json`.
+ */
+const FORMAT_WORDS = new Set(['json', 'jsonl', 'yaml', 'yml', 'csv', 'table', 'wide', 'name']);
+
+function outputFile(output: string | undefined): string | undefined {
+  if (output === undefined || output === '-') return undefined;
+  if (FORMAT_WORDS.has(output.toLowerCase())) {
+    throw new UsageError(`-o ${output}: in 'guarita export', -o names the output FILE, not a format; choose the format with --format jsonl|csv (to write a file with that name, pass -o ./${output})`);
+  }
+  return output;
+}
+
 interface Window { since?: string; until?: string }
 
 function timeWindow(since: string | undefined, until: string | undefined, now: number): Window {
@@ -176,7 +190,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`guarita export takes no arguments (got '${positionals.join(' ')}'); write to a file with -o FILE`);
-  const file = values.output === undefined || values.output === '-' ? undefined : values.output;
+  const file = outputFile(values.output);
   const format = exportFormat(values.format, file);
   if (values.policy !== undefined && format === 'jsonl') {
     throw new UsageError('--policy applies to CSV exports: a JSONL export keeps whole chains so it stays verifiable. Export everything, or verify one policy with \'guarita verify --policy P\'');
