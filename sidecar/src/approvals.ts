@@ -63,6 +63,18 @@ export function requesterLabel(identity: Identity): string {
 
 const preview = commandPreview;
 
+const sortedClaims = (claims: Record<string, string> | undefined): string => JSON.stringify(Object.entries(claims ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * The request names this session's identity exactly as the sidecar records it: subject and kind,
+ * and the issuer and claims the webhook and the operator map to Kubernetes usernames for the
+ * four-eyes check. A request the agent created itself with another person's claims would let the
+ * agent's own human approve it as "someone else"; it is never consumed.
+ */
+function sameRequester(r: ApprovalRequest['spec']['requester'], id: Identity): boolean {
+  return r.username === id.subject && r.kind === id.kind && (r.issuer ?? '') === (id.issuer ?? '') && sortedClaims(r.claims) === sortedClaims(id.claims);
+}
+
 function lastReviewReason(r: ApprovalRequest, decision: 'Denied'): string {
   const review = [...(r.status?.reviews ?? [])].reverse().find((v) => v.decision === decision);
   return review === undefined ? '' : ` by ${review.reviewer}: ${review.reason}`;
@@ -170,8 +182,8 @@ export class Approvals {
     // The text and preview reviewers read must be the command's own, not only its hash: the agent's
     // service account may create ApprovalRequests (the sidecar shares it), so a request showing a
     // harmless text under the hash of another command would otherwise approve the unseen one.
-    return s.command.sha256 === b.commandSha256 && s.command.text === b.commandText && s.command.preview === preview(b.commandText) && s.policyRef.name === b.policy && s.rule === b.rule && s.requester.username === b.identity.subject
-      && s.requester.kind === b.identity.kind && s.purpose === b.purpose && s.target.name === b.target && s.podRef.name === this.#pod.name;
+    return s.command.sha256 === b.commandSha256 && s.command.text === b.commandText && s.command.preview === preview(b.commandText) && s.policyRef.name === b.policy && s.rule === b.rule
+      && sameRequester(s.requester, b.identity) && s.purpose === b.purpose && s.target.name === b.target && s.podRef.name === this.#pod.name;
   }
 
   /** The most useful existing request for this binding: Approved, then Pending, then a standing denial. */
