@@ -135,7 +135,11 @@ function rejections(pod: Pod, targets: readonly TargetPlan[], adminPort: number)
   const hostNetwork = pod.spec.hostNetwork === true
     ? ['hostNetwork pods cannot be governed: the proxy\'s loopback listeners would be the node\'s, and the node\'s network carries every governed pod\'s traffic; remove hostNetwork, or run the pod in a namespace without the guarita.io/injection=enabled label']
     : [];
-  return [...hostNetwork, ...reservedNames(pod), ...targetConflicts(targets, adminPort), ...portClashes(pod, targets, adminPort)];
+  // The proxy is a Linux container with Linux security settings, which the apiserver refuses in a Windows pod.
+  const windows = (pod.spec.os as { name?: unknown } | undefined)?.name === 'windows'
+    ? ['Windows pods cannot be governed: guarita-proxy is a Linux container; run the agent on Linux (remove spec.os.name: windows), or opt the pod out with guarita.io/inject: "false"']
+    : [];
+  return [...hostNetwork, ...windows, ...reservedNames(pod), ...targetConflicts(targets, adminPort), ...portClashes(pod, targets, adminPort)];
 }
 
 function warningsFor(pod: Pod, config: SidecarConfig): string[] {
@@ -158,10 +162,8 @@ function agentContainers(list: Container[], env: EnvVar[]): Container[] {
  * the proxy. Every other container drops NET_RAW (sidecar.ts withoutRawNetwork).
  */
 function assemble(pod: Pod, sidecar: Container, env: EnvVar[], mode: SidecarMode): Pod {
-  // Windows has no Linux capabilities (the apiserver refuses them there).
-  const drop = (pod.spec.os as { name?: unknown } | undefined)?.name === 'windows' ? (c: Container): Container => c : withoutRawNetwork;
-  const init = withoutSidecar(pod.spec.initContainers).map(drop);
-  const main = agentContainers(withoutSidecar(pod.spec.containers), env).map(drop);
+  const init = withoutSidecar(pod.spec.initContainers).map(withoutRawNetwork);
+  const main = agentContainers(withoutSidecar(pod.spec.containers), env).map(withoutRawNetwork);
   const spec = { ...pod.spec };
   if (mode === 'native') {
     spec.initContainers = [sidecar, ...agentContainers(init, env)];

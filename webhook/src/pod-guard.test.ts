@@ -287,13 +287,10 @@ describe('pod guard: the node and the pod network, with or without a proxy', () 
     expect(violations(plain)).toEqual([]);
   });
 
-  it('adds no capabilities to a Windows pod (it has none)', () => {
+  it('refuses to inject a Windows pod (the proxy is a Linux container) with the fix', () => {
     const pod = examplePod();
     pod.spec.os = { name: 'windows' };
-    delete agent(pod).securityContext;
-    const d = decideInjection({ pod, namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
-    if (d.action !== 'inject') throw new Error(d.action);
-    expect(agent(d.pod).securityContext).toBeUndefined();
+    expect(decideInjection({ pod, namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR })).toMatchObject({ action: 'reject', message: expect.stringContaining('Windows pods cannot be governed: guarita-proxy is a Linux container') });
   });
 
   it('still accepts harmless capabilities and settings', () => {

@@ -161,8 +161,8 @@ function nameResolution(pod: Pod): string[] {
 }
 
 /** In a pod with the proxy, every other container must give up the runtime's default NET_RAW (the injector drops it). */
-function keepsRawNetwork(pod: Pod, p: Placed): string[] {
-  if ((pod.spec.os as { name?: unknown } | undefined)?.name === 'windows' || dropsRawNetwork(p.c)) return [];
+function keepsRawNetwork(p: Placed): string[] {
+  if (dropsRawNetwork(p.c)) return [];
   const debug = p.kind === 'ephemeral container' ? ' (kubectl debug --profile=restricted does)' : ' (the injector does this for the containers it sees)';
   return [`${p.kind} ${p.c.name} keeps the NET_RAW capability container runtimes grant by default, with which it can capture the pod's network, where rows travel unmasked between ${SIDECAR_NAME} and its target; add NET_RAW (or ALL) to securityContext.capabilities.drop${debug}`];
 }
@@ -338,7 +338,7 @@ export function podViolations(pod: Pod, policies: readonly AccessPolicy[], cfg: 
     ...podEscapes(pod),
     ...nodeVolumes(pod, cfg),
     ...hostNamespaces(pod),
-    ...(proxy.genuine === undefined ? [] : [...sharedNamespaces(pod), ...nameResolution(pod), ...others.flatMap((p) => keepsRawNetwork(pod, p))]),
+    ...(proxy.genuine === undefined ? [] : [...sharedNamespaces(pod), ...nameResolution(pod), ...others.flatMap(keepsRawNetwork)]),
   ];
 }
 
@@ -384,7 +384,7 @@ export function ephemeralViolations(pod: Pod, oldPod: Pod, policies: readonly Ac
       ...reservedMounts(p),
       ...containerLeaks(p, volumes, governed, cfg.sidecar.operatorAudience),
       ...escapes(p),
-      ...(proxiesOf(pod).length === 0 ? [] : keepsRawNetwork(pod, p)),
+      ...(proxiesOf(pod).length === 0 ? [] : keepsRawNetwork(p)),
     ]),
   ];
 }

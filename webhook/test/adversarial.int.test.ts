@@ -148,6 +148,17 @@ describe('the NET_RAW capability runtimes grant by default (capture of the proxy
   });
 });
 
+describe('Windows pods', () => {
+  it('are refused injection with the reason instead of an apiserver validation error about Linux fields', async () => {
+    const pod = examplePod(ns, `win-${suffix()}`);
+    pod.spec.os = { name: 'windows' };
+    delete pod.spec.containers[0]!.securityContext;
+    const err = await refused(pod);
+    expect(err).toContain('admission webhook "inject.pods.guarita.io" denied the request');
+    expect(err).toContain('Windows pods cannot be governed: guarita-proxy is a Linux container');
+  });
+});
+
 describe('pod-level name resolution, which the proxy shares', () => {
   it('refuses hostAliases pointing the target or the operator elsewhere, and chosen nameservers, in a governed pod', async () => {
     const aliased = examplePod(ns, `alias-${suffix()}`);
