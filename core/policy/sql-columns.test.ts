@@ -246,6 +246,9 @@ const LEAKS: readonly Leak[] = [
   ['SELECT most_common_vals FROM pg_stats_ext', 'pg_stats_ext.most_common_vals', 'column computed'],
   ['SELECT histogram_bounds FROM pg_stats_ext_exprs', 'pg_stats_ext_exprs.histogram_bounds', 'column computed'],
   ['SELECT stavalues1 FROM pg_statistic', 'pg_statistic.stavalues1', 'column computed'],
+  // Other sessions' statement texts (all agents share the sidecar's database role) hold their literals.
+  ["SELECT md5(query) FROM pg_stat_activity WHERE usename = current_user", 'pg_stat_activity.query', 'function argument md5()'],
+  ["SELECT pid FROM pg_catalog.pg_stat_activity WHERE query LIKE '%cpf = %'", 'pg_stat_activity.query', 'comparison LIKE'],
   // A cursor declared with plain personal columns comes back from cursor_to_xml as one XML text.
   ["SELECT cursor_to_xml('cur', 10, false, false, '')", 'cursor_to_xml() result', 'function cursor_to_xml()'],
   ["SELECT * FROM xpath('//cpf/text()', cursor_to_xml('cur', 10, false, false, ''))", 'cursor_to_xml() result', 'function cursor_to_xml()'],
@@ -319,6 +322,8 @@ const ALLOWED: readonly string[] = [
   "INSERT INTO customers (id, nome) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET nome = excluded.nome",
   "UPDATE orders_archive SET tags[2] = 'x' WHERE id = 1",
   'SELECT cpf, id FROM customers GROUP BY ROLLUP (2)',
+  'SELECT pid, state, query FROM pg_stat_activity',
+  'SELECT * FROM pg_stat_activity',
   "WITH RECURSIVE t(n, c) AS (SELECT 1, 'x'::text UNION ALL SELECT n + 1, cu.cpf FROM t JOIN customers cu ON cu.id = t.n WHERE n < 3) SELECT n, c FROM t",
   // psql 15's \\d customers (triggers of a table and of its partition ancestors).
   "SELECT t.tgname, pg_catalog.pg_get_triggerdef(t.oid, true), t.tgenabled, t.tgisinternal, CASE WHEN t.tgparentid != 0 THEN (SELECT u.tgrelid::pg_catalog.regclass FROM pg_catalog.pg_trigger AS u, pg_catalog.pg_partition_ancestors(t.tgrelid) WITH ORDINALITY AS a(relid, depth) WHERE u.tgname = t.tgname AND u.tgrelid = a.relid AND u.tgparentid = 0 ORDER BY a.depth LIMIT 1) END AS parent FROM pg_catalog.pg_trigger t WHERE t.tgrelid = '18019' AND (NOT t.tgisinternal OR (t.tgisinternal AND t.tgenabled = 'D') OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend WHERE objid = t.oid AND refclassid = 'pg_catalog.pg_trigger'::pg_catalog.regclass)) ORDER BY 1",

@@ -141,6 +141,14 @@ const STATISTICS_VIEWS: Readonly<Record<string, readonly string[]>> = {
   pg_statistic_ext_data: ['stxdmcv', 'stxdexpr'],
 };
 
+/**
+ * Statement texts of other sessions of the same role (every agent behind the sidecar shares it):
+ * an approved `WHERE cpf = '...'` stays visible in pg_stat_activity.query while it runs.
+ */
+const STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly string[]>> = {
+  pg_stat_activity: ['query'],
+};
+
 const COMPARISON_OPS: ReadonlySet<string> = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~', '~*', '!~', '!~*', '~~', '~~*', '!~~', '!~~*', '^@', '@@']);
 
 const A_EXPR_KINDS: Readonly<Record<string, string>> = {
@@ -1079,12 +1087,8 @@ export class SensitiveColumnGuard {
     const personal = this.personal.filter((p) => relMatches({ schema: p.schema, rel: p.table }, schema, rel));
     const listed = this.relations.find((r) => relMatches(r.want, schema, rel));
     const sourceOf = (col: string): string | undefined => personal.find((p) => p.column === col)?.id;
-    const stats = personal.length === 0 && listed === undefined && (schema === undefined || lower(schema) === 'pg_catalog') ? STATISTICS_VIEWS[lower(rel)] : undefined;
-    if (stats !== undefined) {
-      // Every reference is a use: these arrays hold values of any column, and masking keys on column names.
-      const cols = stats.map((c) => ({ name: c, source: `${lower(rel)}.${c} (values sampled from every column; may hold ${this.names.join(', ')})`, derived: true }));
-      return { quals: [rel], label, cols, complete: false, guess: false };
-    }
+    const system = personal.length === 0 && listed === undefined ? this.systemViewRel(schema, rel, label) : undefined;
+    if (system !== undefined) return system;
     if (listed !== undefined) {
       const cols = listed.columns.map((c) => ({ name: c, ...(sourceOf(c) === undefined ? {} : { source: sourceOf(c) }) }));
       // A personal column the list forgot is still personal (the list is then incomplete).
@@ -1092,6 +1096,19 @@ export class SensitiveColumnGuard {
       return { quals: [rel], label, cols: [...cols, ...missing], complete: missing.length === 0, guess: false };
     }
     return { quals: [rel], label, cols: personal.map((p) => ({ name: p.column, source: p.id })), complete: false, guess: personal.length === 0 };
+  }
+
+  /** Catalog views that hold values of other columns or other sessions' statements (pg_stats, pg_stat_activity). */
+  private systemViewRel(schema: string | undefined, rel: string, label: string): Rel | undefined {
+    if (schema !== undefined && lower(schema) !== 'pg_catalog') return undefined;
+    const may = `may hold ${this.names.join(', ')}`;
+    const stats = STATISTICS_VIEWS[lower(rel)];
+    // Every reference is a use: these arrays hold values of any column, and masking keys on column names.
+    if (stats !== undefined) return { quals: [rel], label, cols: stats.map((c) => ({ name: c, source: `${lower(rel)}.${c} (values sampled from every column; ${may})`, derived: true })), complete: false, guess: false };
+    const texts = STATEMENT_TEXT_VIEWS[lower(rel)];
+    // Returned as is, the text is masked by value like any cell; transformed or compared, it is a use.
+    if (texts !== undefined) return { quals: [rel], label, cols: texts.map((c) => ({ name: c, source: `${lower(rel)}.${c} (statement text of other sessions; ${may})` })), complete: false, guess: false };
+    return undefined;
   }
 
   private viewRel(view: SensitiveColumnGuard['views'][number], label: string, viewStack: readonly string[], path: string): Rel {

@@ -172,6 +172,22 @@ describe('values recovered around the guard (review, issue 18)', () => {
     expect(ok.rows.map((r) => r.attname)).toEqual(['cpf']);
   });
 
+  it('another session\'s statement text in pg_stat_activity (same database role): returned as is it is masked, transformed it is held', async () => {
+    // A session of the same role (as every agent behind the sidecar) whose last statement compared a CPF; it stays idle.
+    const p = requirePostgres();
+    const other = new pg.Client({ host: p.host, port: p.port, user: 'orders_app', password: p.passwords.orders_app, database: s.database });
+    other.on('error', () => undefined);
+    open.push(other);
+    await other.connect();
+    await other.query(`SELECT id FROM customers WHERE cpf = '${RAW_CPF}'`);
+    const c = await connect();
+    expect(await refusedCode(c, "SELECT md5(query) FROM pg_stat_activity WHERE query LIKE '%customers WHERE cpf%'")).toBe('42501');
+    expect(await refusedCode(c, "SELECT translate(query, '0123456789', 'abcdefghij') FROM pg_stat_activity")).toBe('42501');
+    const plain = await c.query<{ query: string }>("SELECT query FROM pg_stat_activity WHERE pid = $1", [(other as unknown as { processID: number }).processID]);
+    expect(plain.rows).toHaveLength(1);
+    expect(plain.rows[0]?.query).not.toContain(RAW_CPF);
+  });
+
   it('cursor_to_xml over a cursor of plain CPFs: the cursor is served, the XML is held', async () => {
     // What it would have returned: the raw CPF inside one XML text.
     expect(await direct("BEGIN; DECLARE cur CURSOR FOR SELECT cpf FROM customers WHERE id = 1; SELECT cursor_to_xml('cur', 1, false, false, ''); COMMIT")).toContain(RAW_CPF);
