@@ -6,10 +6,10 @@
 // That the emitted JavaScript runs is sidecar/test/production-build.int.test.ts's job.
 import { describe, expect, it } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { builtinModules } from 'node:module';
-import { dirname, join, matchesGlob, relative, resolve } from 'node:path';
+import { join, matchesGlob, relative } from 'node:path';
 import { SIDECAR_COMMAND } from '../../webhook/src/constants.ts';
 import { REPO_ROOT } from '../harness/paths.ts';
+import { importClosure } from '../support/production-deps.ts';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
@@ -24,40 +24,6 @@ function sourceOf(imagePath: string): string {
 }
 
 const buildConfig = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.build.json'), 'utf8').replace(/^\s*\/\/.*$/gm, '')) as { files: string[]; include: string[]; compilerOptions: Record<string, unknown> };
-
-const STATIC_IMPORT = /^\s*(import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm;
-const DYNAMIC_IMPORT = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
-
-/** Runtime imports of one file: static ones that are not type-only, and literal dynamic ones. */
-function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  const found: string[] = [];
-  for (const m of text.matchAll(STATIC_IMPORT)) if (m[2] === undefined && m[3] !== undefined) found.push(m[3]);
-  for (const m of text.matchAll(DYNAMIC_IMPORT)) if (m[1] !== undefined) found.push(m[1]);
-  return found;
-}
-
-function packageOf(specifier: string): string {
-  const parts = specifier.split('/');
-  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? specifier);
-}
-
-/** Every repository file the entry points load, and every bare package they import. */
-function runtimeClosure(entries: readonly string[]): { files: Set<string>; packages: Set<string> } {
-  const files = new Set<string>();
-  const packages = new Set<string>();
-  const queue = [...entries];
-  while (queue.length > 0) {
-    const file = queue.pop() ?? '';
-    if (files.has(file)) continue;
-    files.add(file);
-    for (const spec of importsOf(file)) {
-      if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec));
-      else if (!spec.startsWith('node:') && !builtinModules.includes(spec)) packages.add(packageOf(spec));
-    }
-  }
-  return { files, packages };
-}
 
 function copiedDirs(): string[] {
   return [...dockerfile.matchAll(/^COPY (?!--from)(\S+) \.\/(\S+)$/gm)].map((m) => m[1] ?? '').filter((src) => !src.endsWith('.json'));
@@ -95,13 +61,14 @@ describe('Dockerfile', () => {
   });
 
   it('contains every module the entry points load, from production dependencies only', () => {
-    const { files, packages } = runtimeClosure(ENTRY_POINTS.map((e) => join(REPO_ROOT, sourceOf(e))));
+    const { files, runtime } = importClosure(ENTRY_POINTS.map((e) => join(REPO_ROOT, sourceOf(e))));
+    const packages = [...runtime.keys()];
     const dirs = copiedDirs();
     const outside = [...files].map((f) => relative(REPO_ROOT, f)).filter((f) => !dirs.some((d) => f.startsWith(`${d}/`)) || isIgnored(f));
     expect(outside).toEqual([]);
     const missing = [...files].filter((f) => !existsSync(f)).map((f) => relative(REPO_ROOT, f));
     expect(missing).toEqual([]);
-    expect([...packages].filter((p) => pkg.dependencies[p] === undefined).sort()).toEqual([]);
+    expect(packages.filter((p) => pkg.dependencies[p] === undefined).sort()).toEqual([]);
     // Sanity: the walk really followed the components.
     expect(files.size).toBeGreaterThan(50);
     expect(readdirSync(join(REPO_ROOT, 'node_modules')).length).toBeGreaterThan(0);

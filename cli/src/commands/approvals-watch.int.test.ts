@@ -134,6 +134,22 @@ describe('guarita approvals --watch', () => {
     }
   });
 
+  it('--pending: requests waiting for a decision, and once more the change that decides one shown; decided ones never', async () => {
+    await admin_(['apply', '-f', '-'], toYaml([request('pending-1'), request('decided-1')]));
+    await admin_(['patch', 'approvalrequest', 'decided-1', '-n', ns, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Denied"}}']);
+    const watch = new WatchProcess(['approvals', '--watch', '--pending', '-o', 'json', '-n', ns], kubeconfigPath('dana'));
+    try {
+      const shown = await watch.line((l) => event(l).object.metadata.name === 'pending-1');
+      await admin_(['patch', 'approvalrequest', 'pending-1', '-n', ns, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Approved"}}']);
+      const decided = await watch.line((l) => event(l).object.metadata.name === 'pending-1' && event(l).type === 'MODIFIED', shown.index + 1);
+      expect(event(decided.line).object.status?.phase).toBe('Approved');
+      // decided-1 was Denied before the watch started: never printed.
+      expect(watch.lines.filter((l) => event(l).object.metadata.name === 'decided-1')).toEqual([]);
+    } finally {
+      expect(await watch.interrupt()).toBe(0);
+    }
+  });
+
   it('lists again when the apiserver expires the version (410) and reports only what it had not reported', async () => {
     const kube = loadKube({ namespace: ns }, { KUBECONFIG: kubeconfigPath('dana') });
     const controller = new AbortController();
