@@ -134,6 +134,18 @@ describe('guarita approvals --watch', () => {
     }
   });
 
+  it('ends cleanly when its reader goes away (| head -1): the next write fails with EPIPE and the watch stops', async () => {
+    const watch = new WatchProcess(['approvals', '--watch', '-o', 'json', '-n', ns], kubeconfigPath('dana'));
+    await watch.line((l) => event(l).object.metadata.name === 'export-1');
+    const exited = once(watch.child, 'exit');
+    watch.child.stdout.destroy();
+    // Something to write: the first write after the reader left fails.
+    await admin_(['apply', '-f', '-'], toYaml([request('after-reader-left')]));
+    const [code] = await exited as [number | null];
+    expect(code).toBe(0);
+    expect(watch.stderr).toBe('');
+  });
+
   it('--pending: requests waiting for a decision, and once more the change that decides one shown; decided ones never', async () => {
     await admin_(['apply', '-f', '-'], toYaml([request('pending-1'), request('decided-1')]));
     await admin_(['patch', 'approvalrequest', 'decided-1', '-n', ns, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Denied"}}']);

@@ -37,7 +37,11 @@ function columns(all: boolean): Column<ApprovalRequest>[] {
 
 async function watch(io: CliIo, kube: KubeAccess, all: boolean, pending: boolean, format: OutputFormat): Promise<number> {
   if (format === 'yaml') throw new UsageError('--watch prints a table or, with -o json, one JSON watch event per line; -o yaml cannot be streamed');
-  const signal = io.interrupt ?? new AbortController().signal;
+  // Ctrl-C, or the reader going away (`| head -1`: EPIPE on the next write) ends the stream cleanly.
+  const readerGone = new AbortController();
+  const signal = io.interrupt === undefined ? readerGone.signal : AbortSignal.any([io.interrupt, readerGone.signal]);
+  const onWriteError = (): void => readerGone.abort();
+  io.stdout.on('error', onWriteError);
   const table = streamTable(columns(all));
   const shown = new Set<string>();
   const onEvent = (e: ApprovalEvent): void => {
@@ -48,7 +52,11 @@ async function watch(io: CliIo, kube: KubeAccess, all: boolean, pending: boolean
     io.stdout.write(format === 'json' ? `${JSON.stringify(e)}\n` : table.row(e.object));
   };
   if (format === 'table') io.stdout.write(table.header());
-  await watchApprovalRequests(kube, { allNamespaces: all, signal, onEvent, onRelist: (reason) => io.stderr.write(`guarita: the watch expired (${reason}); listed again\n`) });
+  try {
+    await watchApprovalRequests(kube, { allNamespaces: all, signal, onEvent: (e) => { if (!signal.aborted) onEvent(e); }, onRelist: (reason) => io.stderr.write(`guarita: the watch expired (${reason}); listed again\n`) });
+  } finally {
+    io.stdout.off('error', onWriteError);
+  }
   return 0;
 }
 
