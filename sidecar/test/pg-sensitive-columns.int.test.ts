@@ -217,6 +217,18 @@ describe('values recovered around the guard (review, issue 18)', () => {
     expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
   });
 
+  it('plain personal columns returned under other names are still masked (by value): the guard lets renames through', async () => {
+    const c = await connect();
+    const r = await c.query<Record<string, string>>('SELECT c.cpf AS a, c.email AS b, c.telefone AS d, c.cpf || \'\' AS e FROM customers c WHERE c.id = 1').catch((e: unknown) => e as Error);
+    // The concatenation is held; without it the renamed plain columns come back masked.
+    expect(r).toBeInstanceOf(Error);
+    const ok = await c.query<Record<string, string>>('SELECT c.cpf AS a, c.email AS b, c.telefone AS d FROM customers c WHERE c.id = 1');
+    // Under another personal column's name (whose field masking expects another identifier), and mixed by UNION ALL.
+    const swapped = await c.query<Record<string, string>>('SELECT c.telefone AS cpf, c.cpf AS email, c.email AS telefone FROM customers c WHERE c.id = 1 UNION ALL SELECT email, telefone, cpf FROM customers WHERE id = 1');
+    const text = JSON.stringify([ok.rows, swapped.rows]);
+    for (const raw of [RAW_CPF, CPF_DIGITS, 'larissa.oliveira1@exemplo.com.br', '91791-2186', '917912186']) expect(text).not.toContain(raw);
+  });
+
   it('what real clients send stays allowed: psql \\d customers, counts, lookups by id', async () => {
     const d = await s.psql(support, ['-c', '\\d customers']);
     expect(d.stderr).toBe('');
