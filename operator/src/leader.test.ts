@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { KubeError, type KubeApi } from './kube/client.ts';
 import { LeaderElector, microTime } from './leader.ts';
 
@@ -38,7 +38,10 @@ class LeaseServer {
 }
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// Jest's fake timers drive setTimeout and Date.now: each test is the same sequence of ticks on
+// every run, however loaded the machine (advanceTimersByTimeAsync also settles the fake API's
+// promises between timers).
+const sleep = (ms: number): Promise<void> => jest.advanceTimersByTimeAsync(ms);
 
 function elector(server: LeaseServer, identity: string, events: string[]): { e: LeaderElector; api: ReturnType<LeaseServer['client']> } {
   const api = server.client();
@@ -50,6 +53,9 @@ function elector(server: LeaseServer, identity: string, events: string[]): { e: 
 }
 
 describe('LeaderElector', () => {
+  beforeEach(() => { jest.useFakeTimers({ now: Date.parse('2026-01-02T03:04:05Z') }); });
+  afterEach(() => { jest.useRealTimers(); });
+
   it('writes MicroTime with six fractional digits', () => {
     expect(microTime(Date.parse('2026-01-02T03:04:05.678Z'))).toBe('2026-01-02T03:04:05.678000Z');
   });
@@ -78,6 +84,47 @@ describe('LeaderElector', () => {
     expect(server.lease?.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
     await a.e.stop();
     await b.e.stop();
+  });
+
+  it('judges expiry on its own clock: a candidate an hour ahead or behind never takes a lease that is being renewed', async () => {
+    for (const skew of [3_600_000, -3_600_000]) {
+      const server = new LeaseServer();
+      const events: string[] = [];
+      const a = elector(server, 'a', events);
+      const api = server.client();
+      const b = new LeaderElector(api, {
+        namespace: 'ops', name: 'lease', identity: 'b', leaseDurationMs: 1000, renewDeadlineMs: 300, retryPeriodMs: 50, log: quiet,
+        onStartedLeading: () => events.push('b leads'), onStoppedLeading: () => events.push('b stops'), now: () => Date.now() + skew,
+      });
+      a.e.start();
+      await sleep(20);
+      b.start();
+      await sleep(5000); // five lease durations by either clock, a renewing all along
+      expect(events).toEqual(['a leads']);
+      a.api.broken = true;
+      await sleep(1000);
+      expect(b.isLeader).toBe(false); // seen unchanged for at most 1000 ms: not yet expired
+      await sleep(200);
+      expect(events).toEqual(['a leads', 'a stops', 'b leads']);
+      await a.e.stop();
+      await b.stop();
+    }
+  });
+
+  it('a leader that finds the lease taken by another steps down at its next renewal', async () => {
+    const server = new LeaseServer();
+    const events: string[] = [];
+    const a = elector(server, 'a', events);
+    a.e.start();
+    await sleep(10);
+    expect(a.e.isLeader).toBe(true);
+    const lease = server.lease as Stored;
+    server.lease = { metadata: { ...lease.metadata, resourceVersion: '99' }, spec: { ...lease.spec, holderIdentity: 'intruder' } };
+    await sleep(50);
+    expect(events).toEqual(['a leads', 'a stops']);
+    expect(a.e.holder).toBe('intruder');
+    await a.e.stop();
+    expect(server.lease.spec).toMatchObject({ holderIdentity: 'intruder' }); // not released: not ours
   });
 
   it('releases the lease on a clean stop so a candidate need not wait', async () => {

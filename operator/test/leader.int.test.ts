@@ -14,7 +14,7 @@ const ns = `shop-lead-${id}`;
 let fx: OperatorFixture;
 const operators: OperatorProcess[] = [];
 
-interface Lease { spec: { holderIdentity?: string; leaseTransitions?: number } }
+interface Lease { spec: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string } }
 interface PolicyObj { status?: { conditions?: { type: string; status: string }[] } }
 
 beforeAll(async () => {
@@ -38,8 +38,13 @@ describe('leader election', () => {
       if (sb.leader && sb.serving) return { op: b, other: a, status: sb };
       return undefined;
     }, 30_000);
-    // Stable: still exactly one leader a few renewals later.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Stable: still exactly one leader three renewals later (counted on the Lease, not the clock).
+    const renewals = new Set<string>();
+    await eventually('three more renewals of the lease', async () => {
+      const l = await getObject<Lease>('lease', fx.namespace, 'guarita-operator-leader');
+      if (l.spec.holderIdentity === leader.status.identity && l.spec.renewTime !== undefined) renewals.add(l.spec.renewTime);
+      return renewals.size > 3 ? true : undefined;
+    }, 30_000, 100);
     const [sa, sb] = await Promise.all([a.status(), b.status()]);
     expect([sa.leader, sb.leader].filter(Boolean)).toHaveLength(1);
     const lease = await getObject<Lease>('lease', fx.namespace, 'guarita-operator-leader');
