@@ -7,13 +7,14 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadKube } from './kube.ts';
+import { COMMON_OPTIONS, parseFlags } from './args.ts';
 import { runCli } from './testing/run-cli.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'guarita-cli-flags-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('guarita export -o', () => {
-  const forms = [['-o', 'json'], ['-ojson'], ['--output', 'json'], ['--output=json'], ['-o', 'JSON'], ['-o', 'csv'], ['-o', 'yaml'], ['-o', 'jsonl']];
+  const forms = [['-o', 'json'], ['-ojson'], ['-o=json'], ['--output', 'json'], ['--output=json'], ['-o', 'JSON'], ['-o', 'csv'], ['-o', 'yaml'], ['-o', 'jsonl']];
   it.each(forms.map((f) => [f.join(' '), f] as const))('%s is refused before anything is written, naming --format', async (_label, flag) => {
     const cwd = process.cwd();
     const dir = mkdtempSync(join(scratch, 'export-'));
@@ -26,6 +27,19 @@ describe('guarita export -o', () => {
     } finally {
       process.chdir(cwd);
     }
+  });
+});
+
+describe('short flags written -x=value, as kubectl accepts them', () => {
+  it('-o=json and -n=team mean -o json and -n team, not values starting with =', async () => {
+    const r = await runCli(['approvals', 'list', '-o=yaml', '-n=team', '--kubeconfig', join(scratch, 'missing')]);
+    // Reaches the kubeconfig (the flags parsed) rather than refusing '=yaml' as a format.
+    expect(r.err).toMatch(/cannot read the kubeconfig/);
+    const { values } = parseFlags(['-o=json', '-n=team', '--', '-o=kept'], COMMON_OPTIONS, 'test');
+    expect(values).toEqual(expect.objectContaining({ output: 'json', namespace: 'team' }));
+    expect(parseFlags(['x', '--', '-o=kept'], COMMON_OPTIONS, 'test').positionals).toEqual(['x', '-o=kept']);
+    // A boolean short flag is left alone: -h=x stays an error.
+    expect(() => parseFlags(['-A=x'], { A: { type: 'boolean', short: 'A' } }, 'test')).toThrow(/Run 'guarita test --help'/);
   });
 });
 
