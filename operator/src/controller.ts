@@ -6,7 +6,7 @@ import type { OperatorConfig } from './config.ts';
 import { durationMs } from '../../core/duration.ts';
 import type { EventRecorder, ObjectRef } from './events.ts';
 import { paths, type KubeApi } from './kube/client.ts';
-import { Informer, keyOf } from './kube/informer.ts';
+import { Informer, keyOf, type ChangeType } from './kube/informer.ts';
 import type { Metrics } from './metrics.ts';
 import { AccessPolicyReconciler, policyRef } from './reconcile/access-policy.ts';
 import { Anchorer } from './reconcile/anchor.ts';
@@ -39,6 +39,7 @@ export class Controller {
   #policyQueue: WorkQueue | undefined;
   #approvalQueue: WorkQueue | undefined;
   #approvalReconciler: ApprovalReconciler | undefined;
+  #policyReconciler: AccessPolicyReconciler | undefined;
   #anchorer: Anchorer | undefined;
   #timers: NodeJS.Timeout[] = [];
   #retentionRunning = false;
@@ -86,7 +87,8 @@ export class Controller {
     });
     this.#policies = policies;
     this.#approvals = approvals;
-    const policyReconciler = new AccessPolicyReconciler({ api, policies, events: this.#d.events, metrics });
+    const policyReconciler = new AccessPolicyReconciler({ api, policies, events: this.#d.events, metrics, log });
+    this.#policyReconciler = policyReconciler;
     this.#approvalReconciler = new ApprovalReconciler({
       api, approvals, policies, events: this.#d.events, metrics, log,
       options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernameMappings: config.usernameMappings, parseDuration: durationMs },
@@ -103,16 +105,40 @@ export class Controller {
     void this.#retention();
   }
 
-  #policyChanged(type: string, obj: AccessPolicy): void {
+  #policyChanged(type: ChangeType, obj: AccessPolicy): void {
     const ns = obj.metadata.namespace ?? '';
+    const key = keyOf(obj);
     if (type === 'added') this.#anchorer?.invalidate(ns, obj.metadata.name);
-    if (type !== 'deleted') this.#policyQueue?.add(keyOf(obj));
+    // A deleted policy is reconciled once more so the reconciler forgets it (its pending retries too).
+    if (type === 'deleted') this.#policyQueue?.forget(key);
+    this.#queuePolicy(type, obj, key);
     for (const k of this.#approvalReconciler?.keysFor(ns, obj.metadata.name) ?? []) this.#approvalQueue?.add(k);
   }
 
+  /** The generation predicate: status writes (ours, the anchorer's) and metadata-only edits queue nothing. */
+  #queuePolicy(type: ChangeType, obj: AccessPolicy, key: string): void {
+    const predicate = this.#policyReconciler?.predicate;
+    if (predicate === undefined || predicate.admits(type, obj)) {
+      this.#policyQueue?.add(key);
+      return;
+    }
+    this.#d.metrics.reconciles.inc({ kind: 'AccessPolicy', result: 'skipped' });
+    this.#d.log.debug({ kind: 'AccessPolicy', key, type, generation: obj.metadata.generation, resourceVersion: obj.metadata.resourceVersion }, 'event skipped: generation and owned status as last reconciled');
+  }
+
   #resync(): void {
-    for (const p of this.#policies?.list() ?? []) this.#policyQueue?.add(keyOf(p));
+    this.#resyncPolicies();
     for (const a of this.#approvals?.list() ?? []) this.#approvalQueue?.add(keyOf(a));
+  }
+
+  /**
+   * Only policies whose generation or owned status moved since their last reconcile (a missed
+   * event, a status someone overwrote); controller-runtime's predicate would drop every resync.
+   */
+  #resyncPolicies(): void {
+    const predicate = this.#policyReconciler?.predicate;
+    const policies = this.#policies?.list() ?? [];
+    for (const p of policies) if (predicate === undefined || predicate.needsReconcile(p)) this.#policyQueue?.add(keyOf(p));
   }
 
   /** Ingest hook. */
