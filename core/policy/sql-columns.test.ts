@@ -254,6 +254,8 @@ const LEAKS: readonly Leak[] = [
   ["SELECT * FROM xpath('//cpf/text()', cursor_to_xml('cur', 10, false, false, ''))", 'cursor_to_xml() result', 'function cursor_to_xml()'],
   ["SELECT table_to_xml('customers', false, false, '')", 'table_to_xml() result', 'function table_to_xml()'],
   ["SELECT query_to_xml('SELECT cpf FROM customers', false, false, '')", 'query_to_xml() result', 'function query_to_xml()'],
+  ["SELECT encode(pg_read_binary_file('base/16384/16390'), 'escape')", 'pg_read_binary_file() result', 'function pg_read_binary_file()'],
+  ['SELECT lo_get(16400)', 'lo_get() result', 'function lo_get()'],
   // Subscripts of assigned columns decide where a value is stored; the ON CONFLICT arbiter compares with stored values.
   ['INSERT INTO orders_archive (tags[(SELECT ascii(cpf) FROM customers LIMIT 1)]) VALUES (\'x\')', CPF, 'function argument ascii()', 'INSERT column list'],
   ['UPDATE orders_archive SET tags[(SELECT length(email) FROM customers LIMIT 1)] = \'x\' WHERE id = 1', EMAIL, 'function argument length()', 'SET'],

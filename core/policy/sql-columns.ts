@@ -174,10 +174,16 @@ const KEEP_USE: ReadonlySet<string> = new Set(['CaseWhen', 'List', 'String', 'Re
 
 /**
  * Functions whose result is the rows of a query, table or cursor named in a string (the XML
- * exports, tablefunc, ts_stat, dblink): a cursor declared with plain personal columns comes back
- * from cursor_to_xml as one XML text that field masking cannot see into.
+ * exports, tablefunc, ts_stat, dblink), or the bytes of a server file or large object: a cursor
+ * declared with plain personal columns comes back from cursor_to_xml as one XML text that field
+ * masking cannot see into, pg_read_binary_file('base/...') as the table's raw pages. (The
+ * classifier's traits let a policy deny them too; the guard holds them whatever the rules say.)
  */
-const READS_UNSEEN_EXACT: ReadonlySet<string> = new Set(['cursor_to_xml', 'query_to_xml', 'query_to_xml_and_xmlschema', 'ts_stat', 'connectby']);
+const READS_UNSEEN_EXACT: ReadonlySet<string> = new Set([
+  'cursor_to_xml', 'query_to_xml', 'query_to_xml_and_xmlschema', 'ts_stat', 'connectby',
+  // Server files (a table's heap file holds its rows) and large objects: bytes the guard cannot see into.
+  'pg_read_file', 'pg_read_binary_file', 'loread', 'lo_get',
+]);
 const READS_UNSEEN_PREFIX: readonly string[] = ['table_to_xml', 'schema_to_xml', 'database_to_xml', 'crosstab', 'dblink'];
 
 function readsUnseen(name: string): boolean {
