@@ -25,23 +25,10 @@ import * as reads from './store-reads.ts';
 import { GroupWriter } from './store-writer.ts';
 import type {
   AppendResult, ChainRegistration, ChainState, ExportFilter, ExportLine, PolicyChainInfo, PolicyEntryLine, PolicyHead,
-  RetentionFor, RetentionOutcome, SessionFilter, SessionRecord, SessionStore, SessionSummary,
+  RetentionFor, RetentionOutcome, SessionFilter, SessionRecord, SessionStore, SessionSummary, StoreHooks, StoreLogger,
 } from './types.ts';
 
-export interface StoreLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface StoreHooks {
-  /** Bytes moved to quarantine when reopening (torn or inconsistent tail). */
-  quarantined?(namespace: string, policy: string, bytes: number, reason: string): void;
-  /** A commit group: records stored and the seconds its fsyncs took. */
-  committed?(records: number, fsyncSeconds: number): void;
-  /** The store stopped accepting writes after an I/O error (the process should restart). */
-  failed?(err: Error): void;
-}
+export type { StoreHooks, StoreLogger } from './types.ts';
 
 export interface FileStoreOptions {
   dir: string;

@@ -10,8 +10,7 @@ import type { PolicyState, Segment } from './state.ts';
 import { signTombstone } from './store-chain.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
 import type { GroupWriter } from './store-writer.ts';
-import type { RetentionFor, RetentionOutcome } from './types.ts';
-import type { StoreLogger } from './file-store.ts';
+import type { RetentionFor, RetentionOutcome, StoreLogger } from './types.ts';
 
 export interface RetentionContext {
   index: StoreIndex;

@@ -13,8 +13,7 @@ import { emptyCounters } from './sessions.ts';
 import { newChainMem, policyKey, type PolicyState } from './state.ts';
 import { StoreChain, verifyTombstone } from './store-chain.ts';
 import { isEnoent, newSegment, type StoreIndex } from './store-index.ts';
-import type { ChainRegistration, Tombstone } from './types.ts';
-import type { StoreHooks, StoreLogger } from './file-store.ts';
+import type { ChainRegistration, StoreHooks, StoreLogger, Tombstone } from './types.ts';
 
 const STORE_FORMAT = 'guarita-store/v1';
 

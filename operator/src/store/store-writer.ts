@@ -10,8 +10,7 @@ import { fsyncDir, mkdirDurable, writeAll } from './fs-util.ts';
 import { encodeEntry, encodeHeader, segmentName, SEGMENT_FORMAT } from './segment.ts';
 import type { ChainMem, PolicyState, Segment } from './state.ts';
 import { newSegment, type StoreIndex } from './store-index.ts';
-import type { SessionRecord, StoreLink } from './types.ts';
-import type { StoreHooks } from './file-store.ts';
+import type { SessionRecord, StoreHooks, StoreLink } from './types.ts';
 
 export interface WriterOptions {
   index: StoreIndex;

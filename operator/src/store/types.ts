@@ -163,3 +163,20 @@ export interface StoreLinkPayload {
 }
 
 export type StoreLink = SignedRecord<StoreLinkPayload>;
+
+/** Where the file store logs (pino in the operator). */
+export interface StoreLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Callbacks the operator turns into metrics and a restart. */
+export interface StoreHooks {
+  /** Bytes moved to quarantine when reopening (torn or inconsistent tail). */
+  quarantined?(namespace: string, policy: string, bytes: number, reason: string): void;
+  /** A commit group: records stored and the seconds its fsyncs took. */
+  committed?(records: number, fsyncSeconds: number): void;
+  /** The store stopped accepting writes after an I/O error (the process should restart). */
+  failed?(err: Error): void;
+}
