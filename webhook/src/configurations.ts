@@ -66,7 +66,11 @@ function scope(o: ConfigurationOptions): Record<string, unknown> {
   return o.scopeLabels === undefined ? {} : { namespaceSelector: { matchLabels: { ...o.scopeLabels } } };
 }
 
-/** CEL: the namespace's old labels did not opt in (the namespaceSelector checks the new ones). */
+/**
+ * CEL: the namespace's old labels did not opt in (the namespaceSelector checks the new ones). Scope
+ * labels (tests, side-by-side installations) are not part of it: a namespace already opted in that
+ * only gains this installation's scope label is not judged again.
+ */
 const NEWLY_OPTED_IN = `!(has(oldObject.metadata.labels) && '${INJECTION_NAMESPACE_LABEL}' in oldObject.metadata.labels && oldObject.metadata.labels['${INJECTION_NAMESPACE_LABEL}'] == '${INJECTION_NAMESPACE_VALUE}')`;
 
 const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', matchPolicy: 'Equivalent', failurePolicy: 'Fail' } as const;
