@@ -220,7 +220,10 @@ beforeAll(async () => {
   const fx = await sidecarFixture(system.ns);
   mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
   [port = 0] = await freePorts(1);
-  await apply([httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port })]);
+  // One rule judges request bodies: POST /orders with {"action": "export"} is denied.
+  const base = httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port }) as { spec: { rules: unknown[] } };
+  const rules = [{ name: 'deny-order-exports', match: { http: { methods: ['POST'], paths: ['/orders'], jsonBody: [{ path: 'action', equals: 'export' }] } }, action: 'deny' }, ...base.spec.rules];
+  await apply([httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port, over: { rules } })]);
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort: port }], operatorUrl: system.op.url });
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 }, 180_000);
@@ -342,5 +345,43 @@ describe('request framing and parsing games: the upstream receives exactly the r
       expect(hosts).toBe(1);
       expect(r.rawHeaders.join('\n')).not.toMatch(/admin\.internal|dpo@/);
     }
+  });
+});
+
+describe('request bodies judged as JSON: what the policy read is what every upstream reads', () => {
+  const post = (type: string, body: Buffer | string): Promise<string> => {
+    const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);
+    return rawBytes(`POST /orders HTTP/1.1\r\nHost: x\r\n${auth()}Content-Type: ${type}\r\nContent-Length: ${bytes.length}\r\nConnection: close\r\n\r\n${bytes.toString('latin1')}`);
+  };
+  const exported = (): boolean => upstream.received.some((r) => r.target === '/orders' && /export/i.test(r.body));
+
+  it('controls: the deny rule matches {"action":"export"}, other actions pass', async () => {
+    expect(statuses(await post('application/json', '{"action":"export"}'))).toEqual([403]);
+    expect(statuses(await post('application/json', '{"action":"view"}'))).toEqual([200]);
+  });
+
+  it.each([
+    ['a repeated key (JSON.parse keeps the last, gjson and others the first)', 'application/json', '{"action":"export","action":"view"}', 400],
+    ['keys equal but for case (ASP.NET binds them as one)', 'application/json', '{"action":"view","Action":"export"}', 400],
+    ['a key repeated through an escape', 'application/json', '{"action":"export","\\u0061ction":"view"}', 400],
+    ['a comment (lenient parsers skip it)', 'application/json', '{"action":"export" /* c */}', 400],
+    ['a trailing comma', 'application/json; charset=utf-8', '{"action":"export",}', 400],
+    ['a byte-order mark', 'application/json', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"action":"export"}')]), 400],
+    ['UTF-16', 'application/json; charset=utf-16', Buffer.from('{"action":"export"}', 'utf16le'), 400],
+    ['another label (handlers that decode any body)', 'text/plain', '{"action":"export"}', 403],
+    ['no JSON label, repeated key', 'application/x-anything', '{"action":"view","action":"export"}', 400],
+    ['a vendor JSON label', 'application/vnd.orders.v2+json', '{"action":"export"}', 403],
+  ])('%s: refused, never forwarded', async (_what, type, body, status) => {
+    const answer = await post(type, body);
+    expect(statuses(answer)).toEqual([status]);
+    expect(exported()).toBe(false);
+  });
+
+  it('a body too large to read is refused when a deny or hold rule judges bodies (413), never forwarded', async () => {
+    const body = `{"pad":"${'x'.repeat(1024 * 1024 + 16)}","action":"export"}`;
+    const answer = await post('text/plain', body);
+    expect(statuses(answer)).toEqual([413]);
+    expect(answer).toContain('match.http.jsonBody');
+    expect(exported()).toBe(false);
   });
 });

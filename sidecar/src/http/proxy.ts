@@ -20,6 +20,7 @@ import { httpUpstream, type HttpUpstream } from '../targets.ts';
 import { opt } from '../util.ts';
 import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
 import { normalizePath, parseQueryString } from '../../../core/policy/http.ts';
+import { readJsonBody } from '../../../core/policy/http-json.ts';
 import {
   acceptEncoding, boundHeaderLines, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
 } from './headers.ts';
@@ -186,14 +187,16 @@ const JSON_REQUEST = /^application\/(?:[\w.+-]+\+)?json\b/i;
 const FORM_REQUEST = /^application\/x-www-form-urlencoded\b/i;
 const MULTIPART_REQUEST = /^multipart\//i;
 
+/**
+ * The JSON body the policy judges (core/policy/http-json.ts): strict JSON with each key once, also
+ * under another label when it is a JSON object or array; a body upstreams could read otherwise
+ * (repeated keys, comments, a byte-order mark...) is refused.
+ */
 function jsonBody(req: IncomingMessage, body: RequestBody): unknown {
-  if (body.kind !== 'buffered' || body.data.length === 0) return undefined;
-  if (!JSON_REQUEST.test(req.headers['content-type'] ?? '')) return undefined;
-  try {
-    return JSON.parse(body.data.toString('utf8'));
-  } catch {
-    return undefined;
-  }
+  if (body.kind !== 'buffered') return undefined;
+  const reading = readJsonBody(body.data, JSON_REQUEST.test(req.headers['content-type'] ?? ''));
+  if (!reading.ok) throw new ExchangeError(400, 'AmbiguousBody', `the request body cannot be judged: ${reading.problem}; send strict UTF-8 JSON (RFC 8259) with each key once`);
+  return reading.json;
 }
 
 /**
@@ -342,11 +345,7 @@ export class HttpProxy {
     // goes to the policy as sent, which refuses it (Unparseable) and records the attempt.
     const norm = normalizePath(req.url ?? '/');
     const target = norm.ok ? norm.target : req.url ?? '/';
-    const json = jsonBody(req, body);
-    if (norm.ok) {
-      const override = overrideProblem(req, norm.query, body, json, this.#opts.maxBufferedBody);
-      if (override !== undefined) throw override;
-    }
+    const json = this.#judgedBody(req, body, norm.ok ? norm.query : undefined);
     const masking = this.#maskingEnabled();
     const forwarded = this.#forwardHeaders(req, masking);
     const command: Command = { protocol: 'http', method, path: target, ...opt('jsonBody', json) };
@@ -399,6 +398,27 @@ export class HttpProxy {
     } catch (err) {
       throw new ExchangeError(503, 'Unavailable', `target ${this.#opts.target.target}: ${errorMessage(err)}`);
     }
+  }
+
+  /** The JSON body the policy judges, or the refusal of a body it cannot judge (too large, ambiguous, a method override). */
+  #judgedBody(req: IncomingMessage, body: RequestBody, query: string | undefined): unknown {
+    const json = jsonBody(req, body);
+    if (body.kind === 'streamed' && this.#judgesBodies()) {
+      throw new ExchangeError(413, 'BodyTooLarge', `a deny or requireApproval rule of the policy matches request bodies (match.http.jsonBody), and a body over ${this.#opts.maxBufferedBody} bytes cannot be judged; send a smaller body`);
+    }
+    if (query !== undefined) {
+      const override = overrideProblem(req, query, body, json, this.#opts.maxBufferedBody);
+      if (override !== undefined) throw override;
+    }
+    return json;
+  }
+
+  /** Whether a restrictive rule looks into request bodies: then a body too large to read cannot pass unjudged. */
+  #judgesBodies(): boolean {
+    const available = this.#opts.enforcer.available(this.#opts.target);
+    // Without a policy the request is refused anyway (503, by the enforcer).
+    if (!available.ok) return false;
+    return available.target.policy.spec.rules.some((r) => r.action !== 'allow' && (r.match?.http?.jsonBody?.length ?? 0) > 0);
   }
 
   #maskingEnabled(): boolean {
