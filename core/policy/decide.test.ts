@@ -239,6 +239,10 @@ describe('HTTP', () => {
     expect(ev({ protocol: 'http', method: 'POST', path: '/search', jsonBody: { filter: { all: true } } })).toBe('bulk-search');
     expect(ev({ protocol: 'http', method: 'POST', path: '/search', jsonBody: { filter: { customerId: 7 } } })).toBe('search');
     expect(ev({ protocol: 'http', method: 'POST', path: '/search', jsonBody: { filter: {} } })).toBeUndefined();
+    // Deny and hold rules read keys and values whatever their case (upstreams binding names
+    // case-insensitively); allow rules exactly.
+    expect(ev({ protocol: 'http', method: 'POST', path: '/search', jsonBody: { Filter: { ALL: 'True' } } })).toBe('bulk-search');
+    expect(ev({ protocol: 'http', method: 'POST', path: '/search', jsonBody: { filter: { CustomerId: 7 } } })).toBeUndefined();
     expect(ev({ protocol: 'http', method: 'GET', path: '/customers?format=csv' })).toBe('csv');
     expect(ev({ protocol: 'http', method: 'GET', path: '/customers', query: { format: ['json', 'csv'] } })).toBe('csv');
     expect(ev({ protocol: 'http', method: 'GET', path: '/customers', query: { page: '2' } })).toBe('any-page');

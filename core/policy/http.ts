@@ -155,13 +155,17 @@ export function queryRecord(query: Record<string, string | string[]>): Record<st
   return out;
 }
 
-/** Follows a dot path (filter.status, items.0.id) into a parsed JSON body. */
-export function jsonPath(body: unknown, path: readonly string[]): unknown {
+/**
+ * Follows a dot path (filter.status, items.0.id) into a parsed JSON body; with `foldCase`, object
+ * keys are found whatever their case (the sidecar refuses bodies with two keys equal but for case).
+ */
+export function jsonPath(body: unknown, path: readonly string[], foldCase = false): unknown {
   let cur: unknown = body;
   for (const key of path) {
     if (cur === null || typeof cur !== 'object') return undefined;
-    if (!Object.hasOwn(cur, key)) return undefined;
-    cur = (cur as Record<string, unknown>)[key];
+    const found = Object.hasOwn(cur, key) ? key : foldCase && !Array.isArray(cur) ? Object.keys(cur).find((k) => k.toLowerCase() === key.toLowerCase()) : undefined;
+    if (found === undefined) return undefined;
+    cur = (cur as Record<string, unknown>)[found];
   }
   return cur;
 }
@@ -189,11 +193,16 @@ function queryMatches(want: ReadonlyArray<[string, string]>, query: Record<strin
   });
 }
 
-function bodyMatches(conditions: readonly BodyCondition[], body: unknown): boolean {
+// Restrictive rules read keys and values whatever their case, as upstreams that bind names
+// case-insensitively (ASP.NET) or parse enums so (Action: "EXPORT") do; allow rules exactly.
+function bodyMatches(conditions: readonly BodyCondition[], body: unknown, mode: MatchMode): boolean {
+  const fold = mode === 'restrictive';
   return conditions.every((c) => {
-    const v = jsonPath(body, c.path);
+    const v = jsonPath(body, c.path, fold);
     if (v === undefined) return false;
-    return c.equals === undefined || scalarString(v) === c.equals;
+    if (c.equals === undefined) return true;
+    const s = scalarString(v);
+    return fold ? s?.toLowerCase() === c.equals.toLowerCase() : s === c.equals;
   });
 }
 
@@ -217,7 +226,7 @@ export function compileHttpMatch(m: HttpMatch, problems: HttpCompileProblem[]): 
     matches(req, mode): boolean {
       if (methods !== undefined && !methods.has(req.method)) return false;
       if (paths !== undefined && !paths.some((p) => p.matches(req.segments, mode))) return false;
-      return queryMatches(query, req.query, mode) && bodyMatches(body, req.jsonBody);
+      return queryMatches(query, req.query, mode) && bodyMatches(body, req.jsonBody, mode);
     },
   };
 }

@@ -371,6 +371,8 @@ describe('request bodies judged as JSON: what the policy read is what every upst
     ['another label (handlers that decode any body)', 'text/plain', '{"action":"export"}', 403],
     ['no JSON label, repeated key', 'application/x-anything', '{"action":"view","action":"export"}', 400],
     ['a vendor JSON label', 'application/vnd.orders.v2+json', '{"action":"export"}', 403],
+    ['the key in another case (ASP.NET binds it)', 'application/json', '{"Action":"export"}', 403],
+    ['the value in another case (case-insensitive enums)', 'application/json', '{"action":"EXPORT"}', 403],
   ])('%s: refused, never forwarded', async (_what, type, body, status) => {
     const answer = await post(type, body);
     expect(statuses(answer)).toEqual([status]);
