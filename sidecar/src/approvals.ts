@@ -72,7 +72,21 @@ const sortedClaims = (claims: Record<string, string> | undefined): string => JSO
  * agent's own human approve it as "someone else"; it is never consumed.
  */
 function sameRequester(r: ApprovalRequest['spec']['requester'], id: Identity): boolean {
-  return r.username === id.subject && r.kind === id.kind && (r.issuer ?? '') === (id.issuer ?? '') && sortedClaims(r.claims) === sortedClaims(id.claims);
+  return r.username === id.subject && r.kind === id.kind && (r.issuer ?? '') === (id.issuer ?? '') && sortedClaims(r.claims) === sortedClaims(id.claims)
+    && JSON.stringify(r.groups ?? []) === JSON.stringify(id.groups.slice(0, 64));
+}
+
+/** Clock skew between the apiserver and this sidecar tolerated when checking a request's lifetime. */
+const LIFETIME_SKEW_MS = 120_000;
+
+/**
+ * The request lives no longer than the rule's ttl from its creation, as the sidecar writes it: one
+ * the agent created with a far expiresAt would keep an approval usable long after reviewers meant.
+ */
+function withinTtl(r: ApprovalRequest, ttlSeconds: number): boolean {
+  const created = Date.parse(r.metadata.creationTimestamp ?? '');
+  const expires = Date.parse(r.spec.expiresAt);
+  return Number.isFinite(created) && Number.isFinite(expires) && expires - created <= ttlSeconds * 1000 + LIFETIME_SKEW_MS;
 }
 
 function lastReviewReason(r: ApprovalRequest, decision: 'Denied'): string {
@@ -183,7 +197,7 @@ export class Approvals {
     // service account may create ApprovalRequests (the sidecar shares it), so a request showing a
     // harmless text under the hash of another command would otherwise approve the unseen one.
     return s.command.sha256 === b.commandSha256 && s.command.text === b.commandText && s.command.preview === preview(b.commandText) && s.policyRef.name === b.policy && s.rule === b.rule
-      && sameRequester(s.requester, b.identity) && s.purpose === b.purpose && s.target.name === b.target && s.podRef.name === this.#pod.name;
+      && sameRequester(s.requester, b.identity) && withinTtl(r, b.plan.ttlSeconds) && s.purpose === b.purpose && s.target.name === b.target && s.podRef.name === this.#pod.name;
   }
 
   /** The most useful existing request for this binding: Approved, then Pending, then a standing denial. */

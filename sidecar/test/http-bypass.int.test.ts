@@ -404,23 +404,26 @@ describe('the text reviewers read is the command that runs', () => {
   });
 });
 
+type Forgeable = Record<string, unknown> & { requester: { claims?: Record<string, string>; groups?: string[] }; expiresAt?: string };
+
 describe('the requester reviewers are shown is the one that runs the command', () => {
   // Four-eyes maps the recorded claims to a Kubernetes username: a request the agent created with
   // its own command text and subject but another person's claims would let the agent's human review
   // it as "someone else". The sidecar never consumes such a request.
-  it('an approved ApprovalRequest the agent created with forged requester claims runs nothing', async () => {
-    const held = await send('GET', '/customers/export?page=claims-harmless');
+  it.each([
+    ['another person\'s claims', 'claims', (spec: Forgeable) => ({ ...spec, requester: { ...spec.requester, claims: { ...spec.requester.claims, sub: 'someone-else', email: 'someone-else@example.com', preferred_username: 'someone-else' } } })],
+    ['other groups', 'groups', (spec: Forgeable) => ({ ...spec, requester: { ...spec.requester, groups: ['batch-approved-by-dpo'] } })],
+    ['a lifetime past the rule\'s ttl', 'ttl', (spec: Forgeable) => ({ ...spec, expiresAt: new Date(Date.now() + 30 * 24 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z') })],
+  ] as [string, string, (spec: Forgeable) => Forgeable][])('an approved ApprovalRequest the agent created for its own command with %s runs nothing', async (_what, tag, forge) => {
+    const held = await send('GET', `/customers/export?page=${tag}-harmless`);
     expect(held.status).toBe(409);
-    const genuine = await getObject<Ar & { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> & { requester: { claims?: Record<string, string> } } }>('approvalrequest', ns, String(held.json().approvalRequest));
-    const text = 'GET /customers/export?page=claims-forged';
+    const genuine = await getObject<Ar & { metadata: { labels: Record<string, string> }; spec: Forgeable }>('approvalrequest', ns, String(held.json().approvalRequest));
+    const text = `GET /customers/export?page=${tag}-forged`;
     const hash = createHash('sha256').update(text).digest('hex');
     const forged = {
       apiVersion: 'guarita.io/v1alpha1', kind: 'ApprovalRequest',
-      metadata: { name: `claims-${id}`, namespace: ns, labels: { ...genuine.metadata.labels, 'guarita.io/command-sha256': hash.slice(0, 63) } },
-      spec: {
-        ...genuine.spec, command: { text, preview: text, sha256: hash }, reviews: [],
-        requester: { ...genuine.spec.requester, claims: { ...genuine.spec.requester.claims, sub: 'someone-else', email: 'someone-else@example.com', preferred_username: 'someone-else' } },
-      },
+      metadata: { name: `${tag}-${id}`, namespace: ns, labels: { ...genuine.metadata.labels, 'guarita.io/command-sha256': hash.slice(0, 63) } },
+      spec: { ...forge(genuine.spec), command: { text, preview: text, sha256: hash }, reviews: [] },
     };
     const agent = await serviceAccountToken(ns, 'support-agent');
     const created = await kubectl(['--token', agent, 'create', '-f', '-'], { user: 'admin', input: JSON.stringify(forged) });
@@ -428,11 +431,11 @@ describe('the requester reviewers are shown is the one that runs the command', (
     await review(forged.metadata.name, 'dana', 'Approved');
     await phase(forged.metadata.name, 'Approved');
     const before = upstream.received.length;
-    const run = await send('GET', '/customers/export?page=claims-forged');
+    const run = await send('GET', `/customers/export?page=${tag}-forged`);
     expect(run.status).toBe(409);
     expect(run.json().approvalRequest).not.toBe(forged.metadata.name);
     expect(upstream.received.length).toBe(before);
-    expect(upstream.allBytes()).not.toContain('claims-forged');
+    expect(upstream.allBytes()).not.toContain(`${tag}-forged`);
   });
 });
 
