@@ -50,6 +50,8 @@ const LEAKS: Record<string, Leak> = {
   // the abort error of the upstream body it dropped).
   'unknown-charset': { type: 'text/plain; charset=x-klingon', body: Buffer.from(`cpf ${CPF}`), expect: 'refused' },
   'text-unknown-encoding': { type: 'application/json', encoding: 'compress', body: Buffer.from(JSON_DOC), expect: 'refused' },
+  // The label itself: its parameters are a header value like any other.
+  'identifier-in-content-type': { type: `text/csv; header=present; name="cliente-${CPF_DIGITS}.csv"`, body: Buffer.from('nome\nLarissa\n'), expect: 'masked' },
   // Controls: labelled right, masked as before.
   'vnd-json': { type: 'application/vnd.guarita.customer+json', body: Buffer.from(JSON_DOC), expect: 'masked' },
   'latin1-text': { type: 'text/plain; charset=iso-8859-1', body: Buffer.from(`Conceição ${CPF}`, 'latin1'), expect: 'masked' },
@@ -249,7 +251,7 @@ describe('response bodies whose bytes are not what their label says', () => {
     }
     // Masked, and still readable: the masked answer is UTF-8 text with the rest of the content.
     const text = a.body.toString('utf8');
-    expect(text).toMatch(/cpf|Conceição/);
+    expect(text).toMatch(/cpf|Conceição|Larissa/);
     expect(text).not.toContain('\0');
   });
 });

@@ -22,7 +22,7 @@ import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentT
 import { normalizePath, parseQueryString } from '../../../core/policy/http.ts';
 import { readJsonBody } from '../../../core/policy/http-json.ts';
 import {
-  acceptEncoding, boundHeaderLines, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
+  acceptEncoding, boundHeaderLines, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
 } from './headers.ts';
 import { HttpSessions } from './sessions.ts';
 
@@ -583,7 +583,8 @@ export class HttpProxy {
     const writeHead = (): void => {
       if (res.headersSent) return;
       const contentType = pipeline.bomEncoding !== undefined && type !== undefined ? `${type.mime}; charset=utf-8` : maskedContentType(type);
-      if (contentType !== undefined) headers['content-type'] = contentType;
+      // Rebuilt from the upstream's value: masked like every other header (a parameter can carry an identifier).
+      if (contentType !== undefined) headers['content-type'] = maskHeaderValue(contentType, (t) => maskSession.maskText(t));
       res.writeHead(up.statusCode, headers);
     };
     let held: Buffer | undefined;
