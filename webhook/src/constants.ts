@@ -8,6 +8,11 @@ export const INJECT_ANNOTATION = 'guarita.io/inject';
 export const STATUS_ANNOTATION = 'guarita.io/status';
 export const STATUS_INJECTED = 'injected';
 export const POLICIES_ANNOTATION = 'guarita.io/policies';
+/**
+ * Audit annotation of a pod the injector let through without the proxy; the value is the skip
+ * reason (inject.ts SkipReason). The apiserver records it as `inject.pods.guarita.io/injection-skipped`.
+ */
+export const SKIP_AUDIT_KEY = 'injection-skipped';
 
 export const SIDECAR_NAME = 'guarita-proxy';
 // The image runs the production build (tsconfig.build.json), not the .ts sources: see Dockerfile.

@@ -12,6 +12,8 @@ import { createCa, issueServing } from './tls-certs.ts';
 import { admissionReview, APPROVALS_GVR, approvalRequest, examplePod, examplePolicy, FIXTURE_ISSUER, POLICIES_GVR, TEST_INJECTOR } from '../test/fixtures.ts';
 
 let server: WebhookServer;
+/** What the webhook logged (info and above), parsed. */
+const logLines: Record<string, unknown>[] = [];
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
 const ctx: WebhookContext = {
   injector: TEST_INJECTOR, missingSecret: 'reject', usernameMappings: [{ issuer: FIXTURE_ISSUER, claim: 'sub', prefix: '' }], operatorUsername: 'system:serviceaccount:guarita-system:guarita-operator',
@@ -23,7 +25,7 @@ const ctx: WebhookContext = {
     // The requester may read what a namespace admin may; "mallory" nothing.
     userMay: (user) => Promise.resolve(user.username !== 'mallory'),
   },
-  metrics: createMetrics(false), log: pino({ level: 'silent' }), maskingCheck, now: () => new Date(),
+  metrics: createMetrics(false), log: pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) }), maskingCheck, now: () => new Date(),
 };
 
 beforeAll(async () => {
@@ -62,11 +64,35 @@ describe('webhook server', () => {
     }
   });
 
-  it('leaves pods alone that do not qualify, without a patch', async () => {
+  it('leaves pods alone that do not qualify, without a patch, saying why (audit annotation)', async () => {
     const pod = examplePod();
     pod.metadata.annotations = { 'guarita.io/inject': 'false' };
     const res = await post('/mutate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: pod }));
-    expect(res).toEqual({ uid: expect.any(String), allowed: true });
+    expect(res).toEqual({ uid: expect.any(String), allowed: true, auditAnnotations: { 'injection-skipped': 'opted-out' } });
+  });
+
+  it('reports every skip reason as an audit annotation and one info log line, and none when it injects (issue 20, item 6)', async () => {
+    const optedOut = examplePod();
+    optedOut.metadata.annotations = { 'guarita.io/inject': 'false' };
+    const injectedPod = examplePod();
+    const first = await post('/mutate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: injectedPod }));
+    expect(first.auditAnnotations).toEqual({ policies: 'customers-api,orders-db' });
+    const cases: [string, string, Pod, string][] = [
+      ['opted-out', 'lgpd-orders', optedOut, 'pod opted out'],
+      ['no-matching-policy', 'no-policies-here', examplePod(), 'no AccessPolicy in no-policies-here'],
+      ['excluded-namespace', 'guarita-system', examplePod(), 'namespace guarita-system is never injected'],
+      // The apiserver's reinvocation of an already injected pod: nothing left to change.
+      ['already-injected', 'lgpd-orders', applyPatch(injectedPod, patchOf(first)), 'already injected'],
+    ];
+    for (const [reason, namespace, pod, detail] of cases) {
+      const review = admissionReview({ operation: 'CREATE', namespace, name: `pod-${reason}`, object: pod });
+      logLines.length = 0;
+      const res = await post('/mutate/pods', review);
+      expect(res).toEqual({ uid: review.request?.uid, allowed: true, auditAnnotations: { 'injection-skipped': reason } });
+      const lines = logLines.filter((l) => l.msg === 'pod not injected');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 30, uid: review.request?.uid, namespace, name: `pod-${reason}`, reason, detail: expect.stringContaining(detail) });
+    }
   });
 
   it('rejects a pod that mounts a target\'s credentials into an agent container', async () => {

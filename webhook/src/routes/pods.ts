@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { allow, deny, podOf } from '../admission.ts';
-import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, WEBHOOK_NAMES } from '../constants.ts';
+import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, SKIP_AUDIT_KEY, WEBHOOK_NAMES } from '../constants.ts';
 import type { WebhookContext } from '../context.ts';
 import { decideInjection, type InjectionDecision } from '../inject.ts';
 import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
@@ -43,10 +43,15 @@ async function confirmMiss(req: AdmissionRequest, pod: Pod, ctx: WebhookContext,
   }
 }
 
-function respond(req: AdmissionRequest, d: InjectionDecision, ctx: WebhookContext): AdmissionResponse {
+function respond(req: AdmissionRequest, pod: Pod, d: InjectionDecision, ctx: WebhookContext): AdmissionResponse {
   if (d.action === 'skip') {
     ctx.metrics.injections.inc({ result: 'skipped', reason: d.reason });
-    return allow(req.uid);
+    // Why a pod runs without the proxy is recorded where operators look (issue 20, item 6; Linkerd's
+    // injector does the same): the apiserver's audit event, and one log line. The key has no
+    // prefix: the apiserver prefixes it with the webhook's name (inject.pods.guarita.io/
+    // injection-skipped) and drops a key that already has one (two slashes are no qualified name).
+    ctx.log.info({ uid: req.uid, namespace: req.namespace, name: req.name ?? pod.metadata.name, generateName: pod.metadata.generateName, reason: d.reason, detail: d.message, dryRun: req.dryRun === true }, 'pod not injected');
+    return allow(req.uid, { auditAnnotations: { [SKIP_AUDIT_KEY]: d.reason } });
   }
   if (d.action === 'reject') {
     ctx.metrics.injections.inc({ result: 'rejected', reason: 'unsatisfiable' });
@@ -62,7 +67,7 @@ async function mutatePod(req: AdmissionRequest, ctx: WebhookContext): Promise<Ad
   const pod = podOf(req, 'object');
   const namespace = namespaceOf(req, pod);
   const first = decideInjection({ pod, namespace: { name: namespace, labels: OPTED_IN_BY_SELECTOR }, policies: ctx.policies.list(namespace), config: ctx.injector });
-  return respond(req, await confirmMiss(req, pod, ctx, first), ctx);
+  return respond(req, pod, await confirmMiss(req, pod, ctx, first), ctx);
 }
 
 function guardConfig(ctx: WebhookContext): GuardConfig {
