@@ -4,6 +4,7 @@
 // command, mask what flows back with `Session.newMaskSession()`, and report the outcome with
 // `complete()`. Authentication, live policy, approvals and tamper-evident recording live behind
 // this interface (enforcer.ts).
+import type { SensitiveColumnsConfig } from '../../core/policy/sql-columns.ts';
 import type { Command, Decision, DecisionCode, Identity, MaskSession } from './core-types.ts';
 
 export type { Command, Decision, DecisionCode, Identity, MaskSession, StreamMasker } from './core-types.ts';
@@ -100,6 +101,12 @@ export interface Session {
   newMaskSession(): MaskSession;
   /** How much of a result to keep (masked) in the record: the policy's spec.recording. */
   recordingLimits(): { maxRows: number; maxBytes: number };
+  /**
+   * The policy's spec.sensitiveColumns in force now (undefined: none). The PostgreSQL listener
+   * compares its declarations with the database's catalog before handing over a new session.
+   * Throws when no policy is in force.
+   */
+  sensitiveColumns?(): SensitiveColumnsConfig | undefined;
   /** Records session.end (once) and releases the session. */
   close(reason?: string): Promise<void>;
 }

@@ -3,6 +3,7 @@
 // it (denials and holds at once, allowed commands through complete()).
 import { createHash, randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
+import type { SensitiveColumnsConfig } from '../../core/policy/sql-columns.ts';
 import type { SessionEvent } from '../../core/recording/index.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { describe as describeApproval, type ApprovalOutcome, type Approvals } from './approvals.ts';
@@ -428,6 +429,13 @@ export class SidecarSession implements Session {
     const target = available.ok ? available.target : this.#last;
     if (target === undefined) throw new Error('no masking plan is available (the AccessPolicy is not in force)');
     return target.masker.newSession();
+  }
+
+  sensitiveColumns(): SensitiveColumnsConfig | undefined {
+    const available = this.#enforcer.available(this.#targetConfig);
+    const target = available.ok ? available.target : this.#last;
+    if (target === undefined) throw new Error('the AccessPolicy is not in force');
+    return target.policy.spec.sensitiveColumns;
   }
 
   recordingLimits(): { maxRows: number; maxBytes: number } {

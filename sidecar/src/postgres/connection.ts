@@ -6,9 +6,11 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { serialize } from 'pg-protocol';
+import type { CatalogProblem } from '../../../core/policy/sql-columns-catalog.ts';
 import type { Enforcer, Session } from '../enforcement.ts';
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, parameterStatus, readyForQuery } from './backend.ts';
 import { FrontendReader, ProtocolError, type FrontendMessage, type StartupPacket } from './frontend.ts';
+import { catalogProblems } from './catalog-check.ts';
 import { Pipeline } from './pipeline.ts';
 import { maskErrorOrNotice, maskParameterStatus, startupPinnedProblem } from './server-messages.ts';
 import { parseStartup, upstreamDatabase, upstreamParams, type StartupRequest } from './startup.ts';
@@ -299,7 +301,38 @@ export class ProxyConnection {
       this.upstream.socket.destroy();
       return;
     }
+    if (!(await this.catalogHolds(session, this.upstream))) return;
     this.ready(session, this.upstream);
+  }
+
+  /**
+   * The sensitive-column guard resolves `*`, `ORDER BY 2` and column aliases with the policy's
+   * declared column lists: a database that contradicts them (ALTER TABLE since the policy was
+   * written, a view defined otherwise, an undeclared table with a cpf column) is refused before
+   * the client gets the session, naming the relation and the fix. Fails closed: a catalog that
+   * cannot be read refuses the session too.
+   */
+  private async catalogHolds(session: Session, up: UpstreamConnection): Promise<boolean> {
+    let problems: CatalogProblem[];
+    try {
+      const cfg = session.sensitiveColumns?.();
+      if (cfg === undefined) return true;
+      problems = await catalogProblems(up, cfg, this.ctx.target.connectTimeoutMs ?? 10_000);
+    } catch (err) {
+      const message = session.newMaskSession().maskText(`the Guarita sidecar could not compare spec.sensitiveColumns with the database's catalog: ${err instanceof Error ? err.message : String(err)}`);
+      this.log.warn({ reason: message }, 'upstream session refused: catalog check failed');
+      if (this.phase !== 'closed') this.refuse('57P03', message);
+      return false;
+    }
+    if (this.phase === 'closed') return false;
+    if (problems.length === 0) return true;
+    // A view definition may hold a literal identifier (WHERE cpf = '...'): masked like any server text.
+    const mask = session.newMaskSession();
+    const message = mask.maskText(`the database contradicts the AccessPolicy's spec.sensitiveColumns (the sensitive-column guard would resolve columns wrongly): ${problems.map((p) => p.message).join('; ')}`);
+    // Counted by connectionRefused (guarita_requests_total outcome "forbidden"); the log names the relations.
+    this.log.warn({ relations: problems.map((p) => p.relation), fields: problems.map((p) => `spec.sensitiveColumns.${p.field}`), reason: message }, 'upstream session refused: catalog contradicts spec.sensitiveColumns');
+    this.refuse('42501', message);
+    return false;
   }
 
   private ready(session: Session, up: UpstreamConnection): void {

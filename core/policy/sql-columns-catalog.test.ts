@@ -1,0 +1,188 @@
+// The comparison of spec.sensitiveColumns with the database's catalog: every way the database can
+// contradict what the guard assumes (columns added, dropped, reordered, renamed; a view declared
+// as a table and the reverse; a view defined otherwise; undeclared tables and views holding
+// personal columns) is a problem naming the relation and the fix.
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { initPolicyEngine } from './index.ts';
+import { catalogQuery, compareCatalog, parseCatalogRows, type CatalogRelation } from './sql-columns-catalog.ts';
+import { SensitiveColumnGuard, type SensitiveColumnsConfig } from './sql-columns.ts';
+
+beforeAll(async () => {
+  await initPolicyEngine();
+});
+
+const CUSTOMERS = ['id', 'nome', 'cpf', 'cnpj', 'email', 'telefone', 'dt_nasc', 'notes'];
+const ORDERS = ['id', 'customer_id', 'status', 'total_cents', 'created_at'];
+const CONTATOS_DEF = ' SELECT c.id,\n    c.cpf AS documento\n   FROM customers c;';
+
+/** The example policy's declarations (examples/lgpd-orders/accesspolicy.yaml) plus a view. */
+const POLICY: SensitiveColumnsConfig = {
+  columns: ['public.customers.cpf', 'public.customers.email', 'public.customers.telefone'],
+  relations: [{ name: 'public.customers', columns: CUSTOMERS }, { name: 'public.orders', columns: ORDERS }],
+  views: [{ name: 'public.contatos', query: 'SELECT c.id, c.cpf AS documento FROM customers c' }],
+};
+
+function table(name: string, columns: string[], schema = 'public', kind = 'r'): CatalogRelation {
+  return { schema, name, kind, columns };
+}
+function view(name: string, columns: string[], definition: string, reads: string[], kind = 'v'): CatalogRelation {
+  return { schema: 'public', name, kind, columns, definition, reads };
+}
+const SEEDED: CatalogRelation[] = [table('customers', CUSTOMERS), table('orders', ORDERS), view('contatos', ['id', 'documento'], CONTATOS_DEF, ['public.customers'])];
+
+function problems(catalog: CatalogRelation[], cfg: SensitiveColumnsConfig = POLICY): string[] {
+  return compareCatalog(cfg, catalog).map((p) => `${p.field}: ${p.message}`);
+}
+
+describe('compareCatalog', () => {
+  it('finds nothing when the database is what the policy declares', () => {
+    expect(problems(SEEDED)).toEqual([]);
+  });
+
+  it('a column added to a declared table: names the table, both lists and the fix', () => {
+    const [p, ...rest] = problems([table('customers', [...CUSTOMERS, 'x']), ...SEEDED.slice(1)]);
+    expect(rest).toEqual([]);
+    expect(p).toContain('relations[0].columns: public.customers');
+    expect(p).toContain(`declares columns [${CUSTOMERS.join(', ')}]`);
+    expect(p).toContain(`the database has [${[...CUSTOMERS, 'x'].join(', ')}]`);
+    expect(p).toContain('not declared: x');
+    expect(p).toContain('update spec.sensitiveColumns.relations[0].columns');
+  });
+
+  it('a dropped column', () => {
+    const [p] = problems([table('customers', CUSTOMERS.filter((c) => c !== 'cnpj')), ...SEEDED.slice(1)]);
+    expect(p).toContain('not in the database: cnpj');
+  });
+
+  it('the same columns in another order (table recreated): ORDER BY 3 would sort by another column', () => {
+    const reordered = ['id', 'cpf', 'nome', 'cnpj', 'email', 'telefone', 'dt_nasc', 'notes'];
+    const [p] = problems([table('customers', reordered), ...SEEDED.slice(1)]);
+    expect(p).toContain('same columns in another order');
+    expect(p).toContain('[id, cpf, nome,');
+  });
+
+  it('a renamed column is both: not declared, and missing (and the personal column is gone)', () => {
+    const renamed = CUSTOMERS.map((c) => (c === 'cpf' ? 'documento' : c));
+    const out = problems([table('customers', renamed), ...SEEDED.slice(1)]);
+    expect(out.some((p) => p.includes('not declared: documento; not in the database: cpf'))).toBe(true);
+    expect(out.some((p) => p.startsWith('columns[0]: personal column public.customers.cpf: public.customers has no column cpf'))).toBe(true);
+  });
+
+  it('what a stale list lets the guard through: AS t(a, b) over a table recreated with cpf second', () => {
+    const leak = 'SELECT md5(t.b) FROM customers AS t(a, b) WHERE t.a = 1';
+    const reordered = ['id', 'cpf', 'nome', 'cnpj', 'email', 'telefone', 'dt_nasc', 'notes'];
+    // The guard alone trusts the declaration: b is nome to it, so md5(cpf) passes.
+    expect(new SensitiveColumnGuard(POLICY).check(leak)).toEqual([]);
+    expect(new SensitiveColumnGuard({ ...POLICY, relations: [{ name: 'public.customers', columns: reordered }] }).check(leak)).toHaveLength(1);
+    // Which is why the database is compared with the declaration first.
+    expect(problems([table('customers', reordered), ...SEEDED.slice(1)])).toHaveLength(1);
+  });
+
+  it('types are irrelevant: only names and order are compared', () => {
+    // The catalog rows carry no types; a column changing type changes nothing the guard resolves.
+    expect(problems(SEEDED)).toEqual([]);
+  });
+
+  it('names compare without regard to case, as the guard resolves them', () => {
+    expect(problems([table('Customers', CUSTOMERS.map((c) => c.toUpperCase()), 'Public'), ...SEEDED.slice(1)])).toEqual([]);
+  });
+
+  it('a quoted name with other characters is another name', () => {
+    const out = problems([table('customers', CUSTOMERS.map((c) => (c === 'nome' ? 'Nome Completo' : c))), ...SEEDED.slice(1)]);
+    expect(out.some((p) => p.includes('not declared: Nome Completo; not in the database: nome'))).toBe(true);
+  });
+
+  it('a declared relation missing from the database', () => {
+    const out = problems(SEEDED.filter((r) => r.name !== 'orders'));
+    expect(out).toEqual([expect.stringContaining('relations[1]: relation public.orders is declared in spec.sensitiveColumns.relations but does not exist')]);
+  });
+
+  it('a relation declared without schema is compared in every schema that has one of that name', () => {
+    const cfg = { ...POLICY, relations: [{ name: 'orders', columns: ORDERS }, { name: 'public.customers', columns: CUSTOMERS }] };
+    const out = problems([...SEEDED, table('orders', [...ORDERS, 'extra'], 'archive')], cfg);
+    expect(out).toEqual([expect.stringContaining('archive.orders: spec.sensitiveColumns.relations declares columns')]);
+  });
+
+  it('a declared relation that is a view in the database', () => {
+    const out = problems([...SEEDED.filter((r) => r.name !== 'orders'), view('orders', ORDERS, ' SELECT 1;', [])]);
+    expect(out).toEqual([expect.stringContaining('public.orders is declared in spec.sensitiveColumns.relations but the database has a view: declare it in spec.sensitiveColumns.views')]);
+  });
+
+  it('a declared view that is a table in the database', () => {
+    const out = problems([...SEEDED.slice(0, 2), table('contatos', ['id', 'documento'])]);
+    expect(out.some((p) => p.startsWith('views[0]: public.contatos is declared in spec.sensitiveColumns.views but the database has a table'))).toBe(true);
+  });
+
+  it('a declared view whose definition differs (md5(cpf) declared as cpf): the actual definition is the fix', () => {
+    const def = ' SELECT c.id,\n    md5(c.cpf) AS documento\n   FROM customers c;';
+    const out = problems([...SEEDED.slice(0, 2), view('contatos', ['id', 'documento'], def, ['public.customers'])]);
+    expect(out).toEqual([expect.stringContaining('views[0].query: public.contatos: the definition declared in spec.sensitiveColumns.views is not the view\'s definition')]);
+    expect(out[0]).toContain('md5(c.cpf) AS documento');
+  });
+
+  it('a declared view written with other layout and keyword case is the same definition', () => {
+    const cfg = { ...POLICY, views: [{ name: 'public.contatos', query: 'select c.id,   c.cpf as documento from customers c;' }] };
+    expect(problems(SEEDED, cfg)).toEqual([]);
+  });
+
+  it('a materialized view may be declared as a view', () => {
+    expect(problems([...SEEDED.slice(0, 2), view('contatos', ['id', 'documento'], CONTATOS_DEF, ['public.customers'], 'm')])).toEqual([]);
+  });
+
+  it('an undeclared table with a cpf column (any case): the guard cannot resolve * over it', () => {
+    for (const col of ['cpf', 'CPF', 'Email']) {
+      const out = problems([...SEEDED, table('leads', ['id', col])]);
+      expect(out).toEqual([expect.stringContaining(`relations: a table public.leads has a column ${col} named like a personal column but spec.sensitiveColumns.relations does not list its columns`)]);
+      expect(out[0]).toContain(`add {name: public.leads, columns: [id, ${col}]}`);
+    }
+  });
+
+  it('a partition or a foreign table with personal columns must be declared too', () => {
+    expect(problems([...SEEDED, table('customers_2024', CUSTOMERS)])).toHaveLength(1);
+    expect(problems([...SEEDED, table('remote_customers', CUSTOMERS, 'public', 'f')])).toEqual([expect.stringContaining('a foreign table public.remote_customers')]);
+  });
+
+  it('a table named by a personal column but not listed in relations', () => {
+    const cfg = { columns: POLICY.columns };
+    const out = problems([table('customers', CUSTOMERS)], cfg);
+    expect(out).toEqual([expect.stringContaining('a table public.customers holds personal column public.customers.cpf but spec.sensitiveColumns.relations does not list its columns')]);
+  });
+
+  it('a personal column whose table does not exist', () => {
+    const cfg = { columns: ['public.clientes.cpf'] };
+    expect(problems([], cfg)).toEqual([expect.stringContaining('columns[0]: personal column public.clientes.cpf: no such relation')]);
+  });
+
+  it('an undeclared view over personal columns, directly or through another view', () => {
+    const direct = view('docs', ['doc'], ' SELECT customers.cpf AS doc\n   FROM customers;', ['public.customers']);
+    const out = problems([...SEEDED, direct]);
+    expect(out).toEqual([expect.stringContaining('views: a view public.docs reads public.customers, which holds personal column public.customers.cpf but is not declared in spec.sensitiveColumns.views')]);
+    const indirect = view('docs2', ['d'], ' SELECT docs.doc AS d\n   FROM docs;', ['public.docs']);
+    const both = problems([...SEEDED, direct, indirect]);
+    expect(both).toHaveLength(2);
+    expect(both[1]).toContain('a view public.docs2 reads public.docs');
+  });
+
+  it('views over tables without personal columns need no declaration', () => {
+    expect(problems([...SEEDED, view('open_orders', ['id'], ' SELECT orders.id FROM orders;', ['public.orders'])])).toEqual([]);
+  });
+});
+
+describe('catalogQuery and parseCatalogRows', () => {
+  it('embeds only the declared names, lower-cased', () => {
+    const sql = catalogQuery(POLICY);
+    expect(sql).toContain("ARRAY['cpf', 'email', 'telefone']::text[]");
+    expect(sql).toContain("ARRAY['contatos', 'customers', 'orders']::text[]");
+  });
+
+  it('refuses a name that is not an identifier instead of embedding it', () => {
+    expect(() => catalogQuery({ columns: ["public.customers.cpf'); DROP TABLE x; --"] })).toThrow(/is not an identifier/);
+  });
+
+  it('decodes rows, and refuses rows of another shape', () => {
+    expect(parseCatalogRows([['public', 'customers', 'r', '["id","cpf"]', null, null]])).toEqual([{ schema: 'public', name: 'customers', kind: 'r', columns: ['id', 'cpf'] }]);
+    expect(parseCatalogRows([['public', 'v', 'v', '["a"]', ' SELECT 1 AS a;', '[]']])[0]).toMatchObject({ definition: ' SELECT 1 AS a;', reads: [] });
+    expect(() => parseCatalogRows([['public', 'customers', 'r']])).toThrow(/unexpected shape/);
+    expect(() => parseCatalogRows([['public', 'customers', 'r', '{"a":1}', null, null]])).toThrow(/not a JSON array/);
+  });
+});
