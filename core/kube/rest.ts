@@ -8,30 +8,9 @@ import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
 import { compact } from '../compact.ts';
+import { kubeError } from './errors.ts';
 
-export class KubeError extends Error {
-  readonly status: number;
-  /** The Status reason (`NotFound`, `AlreadyExists`, `Conflict`, ...), or '' when the body was not a Status. */
-  readonly reason: string;
-  constructor(status: number, reason: string, message: string) {
-    super(message);
-    this.name = 'KubeError';
-    this.status = status;
-    this.reason = reason;
-  }
-}
-
-/** The error for a non-2xx answer, carrying the apiserver's own message. */
-export function kubeError(status: number, method: string, path: string, text: string): KubeError {
-  let reason = '';
-  let message = text.slice(0, 500);
-  try {
-    const s = JSON.parse(text) as { reason?: string; message?: string };
-    reason = s.reason ?? '';
-    message = s.message ?? message;
-  } catch { /* not a Status object */ }
-  return new KubeError(status, reason, `${method} ${path}: ${status}${reason === '' ? '' : ` ${reason}`}: ${message}`);
-}
+export { isAlreadyExists, isConflict, isNotFound, KubeError, kubeError } from './errors.ts';
 
 export interface SendOptions {
   body?: unknown;

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { commandPreview } from '../../core/approvals/command.ts';
 import type { ApprovalPlan, Identity } from './core-types.ts';
-import { isConflict, isNotFound, KubeApiError, type KubeClient, type WatchEvent } from './kube/client.ts';
+import { isConflict, isNotFound, kubeStatusError, type KubeClient, type WatchEvent } from './kube/client.ts';
 import { errorMessage, type Logger } from './log.ts';
 import { opt } from './util.ts';
 
@@ -310,7 +310,7 @@ export class Approvals {
 }
 
 function applyEvent(latest: ApprovalRequest, ev: WatchEvent<ApprovalRequest>): ApprovalRequest {
-  if (ev.type === 'ERROR') throw new KubeApiError('WATCH', 'approvalrequests', (ev.object as { code?: number }).code ?? 500, { message: 'watch error' });
+  if (ev.type === 'ERROR') throw kubeStatusError((ev.object as { code?: number }).code ?? 500, 'WATCH', 'approvalrequests', { message: 'watch error' });
   if (ev.type === 'DELETED') return markDeleted(latest);
   if (ev.type === 'BOOKMARK') return { ...latest, metadata: { ...latest.metadata, ...opt('resourceVersion', ev.object.metadata.resourceVersion) } };
   return ev.object;

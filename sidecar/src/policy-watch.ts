@@ -5,7 +5,7 @@
 // the staleness bound, `availability()` says why requests must be refused.
 import { validateAccessPolicy } from '../../crds/validators.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
-import { KubeApiError, type KubeClient, type WatchEvent } from './kube/client.ts';
+import { kubeStatusError, type KubeClient, type WatchEvent } from './kube/client.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import { backoff } from '../../core/backoff.ts';
@@ -169,7 +169,7 @@ export class PolicyWatch<C> {
   #event(ev: WatchEvent<KubeObject>): string | undefined {
     if (ev.type === 'ERROR') {
       if (ev.object.code === 410) throw new Gone();
-      throw new KubeApiError('WATCH', this.#path(), ev.object.code ?? 500, { message: ev.object.message ?? 'watch error' });
+      throw kubeStatusError(ev.object.code ?? 500, 'WATCH', this.#path(), { message: ev.object.message ?? 'watch error' });
     }
     const name = ev.object.metadata?.name ?? '';
     if (ev.type !== 'BOOKMARK' && this.#states.has(name)) this.#objectEvent(name, ev);

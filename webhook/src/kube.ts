@@ -2,9 +2,10 @@
 // (TLS bootstrap, caBundle patches, Secret existence checks, the policy cache's confirm-on-miss),
 // over the transport the operator shares (core/kube/rest.ts); every call has a deadline.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { KubeError, KubeRest } from '../../core/kube/rest.ts';
+import { isNotFound } from '../../core/kube/errors.ts';
+import { KubeRest } from '../../core/kube/rest.ts';
 
-export { KubeError } from '../../core/kube/rest.ts';
+export { isConflict, isNotFound, KubeError } from '../../core/kube/errors.ts';
 
 export interface KubeRequest { accept?: string; timeoutMs?: number }
 
@@ -29,7 +30,7 @@ export class KubeClient implements KubeApi {
     try {
       return await this.#rest.json<T>('GET', path, opts);
     } catch (err) {
-      if (err instanceof KubeError && err.status === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }

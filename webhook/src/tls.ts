@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeError, type KubeApi } from './kube.ts';
+import { isConflict, KubeError, type KubeApi } from './kube.ts';
 import { executeTlsPlan, joinPem, planTls, splitPem, type TlsMaterial, type TlsPolicy } from './tls-certs.ts';
 
 export type { TlsMaterial, TlsPolicy } from './tls-certs.ts';
@@ -138,7 +138,7 @@ export class SelfManagedTls implements TlsSource {
       return true;
     } catch (err) {
       // Another replica wrote first: adopt its material on the next attempt.
-      if (err instanceof KubeError && err.status === 409) return false;
+      if (isConflict(err)) return false;
       throw err;
     }
   }

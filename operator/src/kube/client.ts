@@ -2,21 +2,10 @@
 // they are (merge patches on the status subresource, MicroTime fields of Leases) and typed errors,
 // over the transport the webhook shares (core/kube/rest.ts); watches use client-node's Watch.
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { KubeError, KubeRest } from '../../../core/kube/rest.ts';
+import { KubeRest } from '../../../core/kube/rest.ts';
 
-export { KubeError } from '../../../core/kube/rest.ts';
-
-export function isConflict(err: unknown): boolean {
-  return err instanceof KubeError && err.status === 409;
-}
-
-export function isNotFound(err: unknown): boolean {
-  return err instanceof KubeError && err.status === 404;
-}
-
-export function isAlreadyExists(err: unknown): boolean {
-  return err instanceof KubeError && err.status === 409 && err.reason === 'AlreadyExists';
-}
+// The one error type and its predicates (core/kube/errors.ts), re-exported for the operator's modules.
+export { isAlreadyExists, isConflict, isNotFound, KubeError } from '../../../core/kube/errors.ts';
 
 export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: { code?: number; reason?: string; message?: string } };
 

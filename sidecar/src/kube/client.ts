@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import { parse as parseYaml } from 'yaml';
+import { kubeStatusError, type KubeStatus } from '../../../core/kube/errors.ts';
 import { TokenFile } from '../token-file.ts';
 import { opt } from '../util.ts';
 
@@ -22,20 +23,8 @@ export interface KubeConnection {
   token?: () => string;
 }
 
-export interface KubeStatus { kind?: string; status?: string; message?: string; reason?: string; code?: number; details?: { retryAfterSeconds?: number } }
-
-export class KubeApiError extends Error {
-  readonly statusCode: number;
-  readonly reason: string | undefined;
-  readonly body: KubeStatus | undefined;
-  constructor(method: string, path: string, statusCode: number, body: KubeStatus | undefined) {
-    super(`${method} ${path}: HTTP ${statusCode}${body?.message === undefined ? '' : `: ${body.message}`}`);
-    this.name = 'KubeApiError';
-    this.statusCode = statusCode;
-    this.reason = body?.reason;
-    this.body = body;
-  }
-}
+// The one error type and predicates of core/kube/errors.ts (no client-node behind it).
+export { isConflict, isNotFound, KubeError, kubeStatusError, type KubeStatus } from '../../../core/kube/errors.ts';
 
 export interface WatchEvent<T> { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: T }
 
@@ -165,7 +154,7 @@ export class KubeClient {
     return headers;
   }
 
-  /** A JSON request; non-2xx answers throw KubeApiError carrying the Status. */
+  /** A JSON request; non-2xx answers throw KubeError carrying the Status. */
   async request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     const method = opts.method ?? 'GET';
     const res = await request(`${this.#conn.server}${path}`, {
@@ -177,7 +166,7 @@ export class KubeClient {
       headersTimeout: opts.timeoutMs ?? 15_000,
       bodyTimeout: opts.timeoutMs ?? 15_000,
     });
-    if (res.statusCode < 200 || res.statusCode > 299) throw new KubeApiError(method, path, res.statusCode, await readStatus(res.body));
+    if (res.statusCode < 200 || res.statusCode > 299) throw kubeStatusError(res.statusCode, method, path, await readStatus(res.body));
     return (await res.body.json()) as T;
   }
 
@@ -189,7 +178,7 @@ export class KubeClient {
     const res = await request(`${this.#conn.server}${path}`, {
       dispatcher: this.#agent, headers: this.#headers(), signal: opts.signal, headersTimeout: 15_000, bodyTimeout: opts.idleTimeoutMs,
     });
-    if (res.statusCode !== 200) throw new KubeApiError('WATCH', path, res.statusCode, await readStatus(res.body));
+    if (res.statusCode !== 200) throw kubeStatusError(res.statusCode, 'WATCH', path, await readStatus(res.body));
     handlers.onConnected?.();
     let buffered = '';
     res.body.setEncoding('utf8');
@@ -208,12 +197,4 @@ export class KubeClient {
   async close(): Promise<void> {
     await this.#agent.close();
   }
-}
-
-export function isNotFound(err: unknown): boolean {
-  return err instanceof KubeApiError && err.statusCode === 404;
-}
-
-export function isConflict(err: unknown): boolean {
-  return err instanceof KubeApiError && err.statusCode === 409;
 }
