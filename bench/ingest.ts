@@ -18,7 +18,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import { generateSigningKey, GENESIS, importPublicKey } from '../core/recording/index.ts';
+import { apiPath } from '../crds/definitions.ts';
 import { KubeAuth } from '../operator/src/auth/kube-auth.ts';
+import { EvidenceSources } from '../operator/src/auth/evidence-source.ts';
 import { EventRecorder } from '../operator/src/events.ts';
 import { registerIngest } from '../operator/src/ingest/plugin.ts';
 import { AJV_OPTIONS } from '../operator/src/ingest/schemas.ts';
@@ -98,21 +100,29 @@ function verifyOnly(w: Workload): number {
   return (w.batches.length * BATCH) / ((performance.now() - t0) / 1000);
 }
 
-/** A KubeApi whose TokenReview always authenticates the bench's service account (cached after the first call anyway). */
-function fakeApi(namespace: string): KubeApi {
+/**
+ * A KubeApi whose TokenReview always authenticates the bench's service account, bound to an injected
+ * pod of an opted-in namespace (both cached after the first call anyway, as in the operator).
+ */
+function fakeApi(namespace: string, pod: string): KubeApi {
   const fail = (): Promise<never> => Promise.reject(new Error('not in the bench'));
+  const extra = { 'authentication.kubernetes.io/pod-name': [pod], 'authentication.kubernetes.io/pod-uid': ['bench-uid'] };
+  const objects: Record<string, unknown> = {
+    [`/api/v1/namespaces/${namespace}`]: { metadata: { labels: { 'guarita.io/injection': 'enabled' } } },
+    [`/api/v1/namespaces/${namespace}/pods/${pod}`]: { metadata: { uid: 'bench-uid', annotations: { 'guarita.io/status': 'injected' } }, spec: { containers: [{ name: 'agent' }, { name: 'guarita-proxy' }] } },
+  };
   return {
-    create: <T>(path: string) => Promise.resolve((path.includes('tokenreviews') ? { status: { authenticated: true, audiences: ['guarita-operator'], user: { username: `system:serviceaccount:${namespace}:agent`, groups: [] } } } : {}) as T),
-    get: fail, list: fail, replace: fail, mergePatch: fail, remove: fail, watch: fail,
+    create: <T>(path: string) => Promise.resolve((path.includes('tokenreviews') ? { status: { authenticated: true, audiences: ['guarita-operator'], user: { username: `system:serviceaccount:${namespace}:agent`, groups: [], extra } } } : {}) as T),
+    get: <T>(path: string) => (objects[path] === undefined ? fail() : Promise.resolve(objects[path] as T)), list: fail, replace: fail, mergePatch: fail, remove: fail, watch: fail,
   };
 }
 
 async function throughApi(w: Workload, dir: string): Promise<number> {
   const store = await openStore(dir);
-  const api = fakeApi(w.sc.namespace);
+  const api = fakeApi(w.sc.namespace, w.sc.pod);
   const app = Fastify({ bodyLimit: 16 * 1024 * 1024, ajv: { customOptions: AJV_OPTIONS } });
   registerIngest(app, {
-    store: () => store, auth: new KubeAuth(api), audience: 'guarita-operator', metrics: createMetrics(false),
+    store: () => store, auth: new KubeAuth(api), sources: new EvidenceSources(api), audience: 'guarita-operator', metrics: createMetrics(false),
     events: new EventRecorder(api, { component: 'bench', instance: 'bench', log: quietLog }), log: quietLog, maxBatchRecords: 5000,
     eventTarget: (namespace, _p, pod) => ({ apiVersion: 'v1', kind: 'Pod', name: pod, namespace }),
   });
@@ -161,13 +171,13 @@ async function thousandPolicies(count: number): Promise<number> {
   const api = support.adminApi();
   const queue = Array.from({ length: count }, (_, i) => support.accessPolicy(ns, `policy-${i}`));
   await Promise.all(Array.from({ length: 16 }, async () => {
-    for (let p = queue.shift(); p !== undefined; p = queue.shift()) await api.create(`/apis/guarita.io/v1alpha1/namespaces/${ns}/accesspolicies`, p);
+    for (let p = queue.shift(); p !== undefined; p = queue.shift()) await api.create(apiPath('accesspolicies', ns), p);
   }));
   const t0 = performance.now();
   const op = await support.startOperator({ ...fx, watchNamespaces: [ns], name: 'bench-operator', env: { GUARITA_LOG_LEVEL: 'warn' } });
   try {
     await support.eventually(`${count} policies Ready`, async () => {
-      const list = await api.list<{ status?: { conditions?: { type: string; status: string }[] } }>(`/apis/guarita.io/v1alpha1/namespaces/${ns}/accesspolicies`);
+      const list = await api.list<{ status?: { conditions?: { type: string; status: string }[] } }>(apiPath('accesspolicies', ns));
       const ready = list.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
       return ready === count ? true : undefined;
     }, 600_000, 250);

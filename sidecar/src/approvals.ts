@@ -5,6 +5,7 @@
 // runs exactly once; a retry of the same command by the same subject (same policy, rule, purpose,
 // target and pod) finds the request again by label and consumes it.
 import { createHash, randomUUID } from 'node:crypto';
+import { API_VERSION, apiPath } from '../../crds/definitions.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { commandPreview } from '../../core/approvals/command.ts';
 import type { ApprovalPlan, Identity } from './core-types.ts';
@@ -39,7 +40,6 @@ export interface ResolveOptions {
   onHeld?(request: ApprovalRequest): void;
 }
 
-const GROUP = '/apis/guarita.io/v1alpha1';
 const LABEL_COMMAND = 'guarita.io/command-sha256';
 const LABEL_REQUESTER = 'guarita.io/requester';
 const MAX_TEXT = 65536;
@@ -121,7 +121,7 @@ export class Approvals {
   }
 
   #collection(): string {
-    return `${GROUP}/namespaces/${encodeURIComponent(this.#namespace)}/approvalrequests`;
+    return apiPath('approvalrequests', this.#namespace);
   }
 
   /** Finds the request for this command or creates one, holds up to `waitMs`, and claims an approval. */
@@ -217,7 +217,7 @@ export class Approvals {
 
   async #create(binding: ApprovalBinding, attempt: number): Promise<ApprovalRequest> {
     const body: ApprovalRequest = {
-      apiVersion: 'guarita.io/v1alpha1',
+      apiVersion: API_VERSION,
       kind: 'ApprovalRequest',
       metadata: {
         name: this.#nameFor(binding, attempt),

@@ -3,6 +3,7 @@
 // request; listeners hear about it (the enforcer re-checks open sessions: revocation).
 // Fail closed: until the first list succeeded, and while the watch has been broken longer than
 // the staleness bound, `availability()` says why requests must be refused.
+import { apiPath } from '../../crds/definitions.ts';
 import { validateAccessPolicy } from '../../crds/validators.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import { kubeStatusError, type KubeClient, type WatchEvent } from './kube/client.ts';
@@ -129,7 +130,7 @@ export class PolicyWatch<C> {
   }
 
   #path(): string {
-    return `/apis/guarita.io/v1alpha1/namespaces/${encodeURIComponent(this.#opts.namespace)}/accesspolicies`;
+    return apiPath('accesspolicies', this.#opts.namespace);
   }
 
   async #list(): Promise<string> {

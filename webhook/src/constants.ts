@@ -37,8 +37,8 @@ export const TOKEN_EXPIRATION_SECONDS = 3600;
 /** Namespaces whose pods never reach the pod webhooks (plus Guarita's own namespace). */
 export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
 
-export const GROUP = 'guarita.io';
-export const VERSION = 'v1alpha1';
+// The API group and version come from the CRD definitions (the one source of both).
+export { GROUP, VERSION } from '../../crds/definitions.ts';
 
 /** HTTP paths of the admission endpoints. */
 export const PATHS = {

@@ -5,8 +5,8 @@
 // pod, and approval validation reads a policy the cache does not know.
 import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import { backoff } from '../../core/backoff.ts';
+import { apiPath } from '../../crds/definitions.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
-import { GROUP, VERSION } from './constants.ts';
 import type { KubeApi } from './kube.ts';
 
 export interface PolicySource {
@@ -19,7 +19,6 @@ export interface PolicySource {
 
 interface PolicyList { apiVersion?: string; kind?: string; metadata: { resourceVersion?: string }; items: AccessPolicy[] }
 
-const BASE = `/apis/${GROUP}/${VERSION}`;
 
 export interface PolicyCacheEvents {
   onError?: (err: unknown) => void;
@@ -39,14 +38,14 @@ export class PolicyCache implements PolicySource {
   constructor(kc: KubeConfig, api: KubeApi, events: PolicyCacheEvents = {}) {
     this.#api = api;
     this.#events = events;
-    this.#informer = makeInformer<KubernetesObject>(kc, `${BASE}/accesspolicies`, async () => (await this.#list()) as unknown as KubernetesListObject<KubernetesObject>);
+    this.#informer = makeInformer<KubernetesObject>(kc, apiPath('accesspolicies'), async () => (await this.#list()) as unknown as KubernetesListObject<KubernetesObject>);
     this.#informer.on('error', (err) => this.#onError(err));
     this.#informer.on('change', () => this.#events.onChange?.());
   }
 
   async #list(): Promise<PolicyList> {
-    const list = await this.#api.get<PolicyList>(`${BASE}/accesspolicies`, { timeoutMs: 30_000 });
-    if (list === undefined) throw new Error(`${BASE}/accesspolicies not found: install the Guarita CRDs (crds/)`);
+    const list = await this.#api.get<PolicyList>(apiPath('accesspolicies'), { timeoutMs: 30_000 });
+    if (list === undefined) throw new Error(`${apiPath('accesspolicies')} not found: install the Guarita CRDs (crds/)`);
     this.#listed = true;
     this.#failures = 0;
     return list;
@@ -94,12 +93,12 @@ export class PolicyCache implements PolicySource {
   }
 
   async fetchNamespace(namespace: string): Promise<AccessPolicy[]> {
-    const list = await this.#api.get<PolicyList>(`${BASE}/namespaces/${encodeURIComponent(namespace)}/accesspolicies`, { timeoutMs: 2000 });
+    const list = await this.#api.get<PolicyList>(apiPath('accesspolicies', namespace), { timeoutMs: 2000 });
     return list?.items ?? [];
   }
 
   fetchOne(namespace: string, name: string): Promise<AccessPolicy | undefined> {
-    return this.#api.get<AccessPolicy>(`${BASE}/namespaces/${encodeURIComponent(namespace)}/accesspolicies/${encodeURIComponent(name)}`, { timeoutMs: 2000 });
+    return this.#api.get<AccessPolicy>(apiPath('accesspolicies', namespace, name), { timeoutMs: 2000 });
   }
 }
 

@@ -3,6 +3,7 @@
 // over the transport the webhook shares (core/kube/rest.ts); watches use client-node's Watch.
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { KubeRest } from '../../../core/kube/rest.ts';
+import { apiPath } from '../../../crds/definitions.ts';
 
 // The one error type and its predicates (core/kube/errors.ts), re-exported for the operator's modules.
 export { isAlreadyExists, isConflict, isNotFound, KubeError } from '../../../core/kube/errors.ts';
@@ -67,13 +68,11 @@ export class KubeClient implements KubeApi {
 
 // ---- paths -------------------------------------------------------------------------------------
 
-const GV = '/apis/guarita.io/v1alpha1';
-
 export const paths = {
-  accessPolicies: (ns?: string): string => (ns === undefined ? `${GV}/accesspolicies` : `${GV}/namespaces/${ns}/accesspolicies`),
-  accessPolicy: (ns: string, name: string): string => `${GV}/namespaces/${ns}/accesspolicies/${name}`,
-  approvalRequests: (ns?: string): string => (ns === undefined ? `${GV}/approvalrequests` : `${GV}/namespaces/${ns}/approvalrequests`),
-  approvalRequest: (ns: string, name: string): string => `${GV}/namespaces/${ns}/approvalrequests/${name}`,
+  accessPolicies: (ns?: string): string => apiPath('accesspolicies', ns),
+  accessPolicy: (ns: string, name: string): string => apiPath('accesspolicies', ns, name),
+  approvalRequests: (ns?: string): string => apiPath('approvalrequests', ns),
+  approvalRequest: (ns: string, name: string): string => apiPath('approvalrequests', ns, name),
   lease: (ns: string, name: string): string => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,
   leases: (ns: string): string => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
   events: (ns: string): string => `/api/v1/namespaces/${ns}/events`,

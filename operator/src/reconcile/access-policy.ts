@@ -3,6 +3,7 @@
 // state changes. Session counters and the chain head are written by the Anchorer (anchor.ts).
 // A policy whose generation and owned status are as the last reconcile left them is not validated
 // again (generation-predicate.ts): the status writes of both would otherwise re-validate it.
+import { API_VERSION } from '../../../crds/definitions.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import type { EventRecorder, ObjectRef } from '../events.ts';
 import { paths, type KubeApi } from '../kube/client.ts';
@@ -24,7 +25,7 @@ export interface AccessPolicyDeps {
 
 export function policyRef(p: AccessPolicy): ObjectRef {
   return {
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', name: p.metadata.name, namespace: p.metadata.namespace ?? '',
+    apiVersion: API_VERSION, kind: 'AccessPolicy', name: p.metadata.name, namespace: p.metadata.namespace ?? '',
     ...(p.metadata.uid === undefined ? {} : { uid: p.metadata.uid }), ...(p.metadata.resourceVersion === undefined ? {} : { resourceVersion: p.metadata.resourceVersion }),
   };
 }

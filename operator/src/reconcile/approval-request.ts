@@ -2,6 +2,7 @@
 // subresource, guarded by resourceVersion so it never overwrites the sidecar's Consumed; wakes at
 // expiresAt (a timer per request, so expiry is on time, not at the next resync); deletes finished
 // requests after the policy's retention; notifies through Events (the approvers' cue).
+import { API_VERSION } from '../../../crds/definitions.ts';
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus } from '../../../crds/types.ts';
 import type { EventRecorder, EventType, ObjectRef } from '../events.ts';
 import { isConflict, isNotFound, paths, type KubeApi } from '../kube/client.ts';
@@ -27,7 +28,7 @@ type Execution = NonNullable<ApprovalRequestStatus['execution']>;
 
 export function approvalRef(r: ApprovalRequest): ObjectRef {
   return {
-    apiVersion: 'guarita.io/v1alpha1', kind: 'ApprovalRequest', name: r.metadata.name, namespace: r.metadata.namespace ?? '',
+    apiVersion: API_VERSION, kind: 'ApprovalRequest', name: r.metadata.name, namespace: r.metadata.namespace ?? '',
     ...(r.metadata.uid === undefined ? {} : { uid: r.metadata.uid }), ...(r.metadata.resourceVersion === undefined ? {} : { resourceVersion: r.metadata.resourceVersion }),
   };
 }
