@@ -439,6 +439,22 @@ describe('the requester reviewers are shown is the one that runs the command', (
   });
 });
 
+describe('credentials in the query are bound by hash and shown nowhere', () => {
+  it('an access_token or signature in the query reaches the upstream, but the ApprovalRequest shows a hash', async () => {
+    const target = '/customers/export?page=query-secret&access_token=agent-s3cr3t-one&X-Amz-Signature=deadbeef01';
+    const name = await approved('GET', target);
+    const ar = await getObject<Ar>('approvalrequest', ns, name);
+    expect(ar.spec.command.text).toMatch(/^GET \/customers\/export\?page=query-secret&access_token=\[secret, sha256 [0-9a-f]{32}\]&X-Amz-Signature=\[secret, sha256 [0-9a-f]{32}\]$/);
+    expect(ar.spec.command.text).not.toMatch(/s3cr3t|deadbeef/);
+    const other = await send('GET', target.replace('agent-s3cr3t-one', 'agent-s3cr3t-two'));
+    expect(other.status).toBe(409);
+    expect(other.json().approvalRequest).not.toBe(name);
+    const run = await send('GET', target);
+    expect(run.status).toBe(200);
+    expect(upstream.received.at(-1)?.target).toBe(target);
+  });
+});
+
 describe('item 14: concurrent retries of an approved command', () => {
   it.each([2, 4, 16])('%i retries: one runs, every other is held on one new ApprovalRequest', async (n) => {
     const target = `/customers/export?page=c${n}`;

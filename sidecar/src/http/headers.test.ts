@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { compileMasker } from '../../../core/masking/index.ts';
-import { boundHeaderLines, endToEnd, isForwardingClaim, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem } from './headers.ts';
+import { boundHeaderLines, boundTarget, endToEnd, isForwardingClaim, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem } from './headers.ts';
 import { FORGEABLE_HEADERS, REFUSED_HEADS } from './request-headers.corpus.ts';
 
 const raw = (headers: readonly [string, string][]): string[] => headers.flat();
@@ -98,5 +98,15 @@ describe('response header masking', () => {
     expect(h['content-length']).toBe('59083016633');
     expect(h.location).toBe('/customers/2?page=1');
     expect(h['set-cookie']).toEqual(['a=1; Path=/', expect.not.stringContaining(CPF)]);
+  });
+});
+
+describe('boundTarget: credentials in the query are bound by hash, never shown', () => {
+  it('hashes credential parameters and keeps the rest', () => {
+    const shown = boundTarget('/customers/export?page=2&access_token=eyJhbGciOi.x.y&X-Amz-Signature=abc123&author=Machado');
+    expect(shown).toMatch(/^\/customers\/export\?page=2&access_token=\[secret, sha256 [0-9a-f]{32}\]&X-Amz-Signature=\[secret, sha256 [0-9a-f]{32}\]&author=Machado$/);
+    expect(shown).not.toContain('eyJhbGciOi');
+    expect(boundTarget('/x?access_token=one')).not.toBe(boundTarget('/x?access_token=two'));
+    expect(boundTarget('/customers/1')).toBe('/customers/1');
   });
 });

@@ -85,6 +85,26 @@ export function boundHeaderLines(forwarded: Record<string, string | string[]>): 
     .flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${name}: ${boundValue(name, v)}`));
 }
 
+// Query parameters that carry credentials (OAuth access_token, API keys, presigned-URL signatures).
+const SECRET_PARAM = /^(?:access[-_]?token|id[-_]?token|refresh[-_]?token|token|api[-_]?key|apikey|key|secret|client[-_]?secret|password|passwd|pwd|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|code)$/i;
+
+/**
+ * The forwarded target as the approval and the record show it: credential parameters appear as a
+ * hash, like secret headers (still bound, never shown). `target` is the canonical target, whose
+ * query escapes everything but [A-Za-z0-9-._~!$'()*,:@/], so the `[secret ...]` form cannot be sent.
+ */
+export function boundTarget(target: string): string {
+  const q = target.indexOf('?');
+  if (q < 0) return target;
+  const pairs = target.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    const name = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
+    if (eq < 0 || !SECRET_PARAM.test(name)) return pair;
+    return `${pair.slice(0, eq)}=[secret, sha256 ${createHash('sha256').update(decodeURIComponent(pair.slice(eq + 1))).digest('hex').slice(0, 32)}]`;
+  });
+  return `${target.slice(0, q)}?${pairs.join('&')}`;
+}
+
 export interface RequestRefusal { status: number; code: string; message: string }
 
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);

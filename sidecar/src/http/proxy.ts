@@ -22,7 +22,7 @@ import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentT
 import { normalizePath, parseQueryString } from '../../../core/policy/http.ts';
 import { readJsonBody } from '../../../core/policy/http-json.ts';
 import {
-  acceptEncoding, boundHeaderLines, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
+  acceptEncoding, boundHeaderLines, boundTarget, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
 } from './headers.ts';
 import { HttpSessions } from './sessions.ts';
 
@@ -352,7 +352,7 @@ export class HttpProxy {
     const clientGone = new AbortController();
     res.once('close', () => { if (!res.writableFinished) clientGone.abort(); });
     const auth = await session.authorize(command, {
-      commandText: requestText(method, target, boundHeaderLines(forwarded), body, this.#sha256),
+      commandText: requestText(method, norm.ok ? boundTarget(target) : target, boundHeaderLines(forwarded), body, this.#sha256),
       signal: clientGone.signal,
       ...opt('unapprovable', body.kind === 'streamed' ? `the request body is larger than ${this.#opts.maxBufferedBody} bytes and cannot be bound to an approval` : undefined),
     });
