@@ -10,6 +10,7 @@ import { Controller } from './controller.ts';
 import { EventRecorder } from './events.ts';
 import { registerIngest } from './ingest/plugin.ts';
 import { KubeAuth } from './auth/kube-auth.ts';
+import { EvidenceSources } from './auth/evidence-source.ts';
 import { KubeClient, paths, type KubeApi } from './kube/client.ts';
 import { LeaderElector } from './leader.ts';
 import { createMetrics } from './metrics.ts';
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
 
   const app = createApiServer({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, bodyLimit: config.maxBodyBytes, logger: log });
   registerIngest(app, {
-    store: () => controller.store, auth, audience: config.ingestAudience, metrics, events, log, maxBatchRecords: config.maxBatchRecords,
+    store: () => controller.store, auth, sources: new EvidenceSources(api), audience: config.ingestAudience, metrics, events, log, maxBatchRecords: config.maxBatchRecords,
     ...(served === undefined ? {} : { namespaces: served }),
     eventTarget: (ns, policy, pod) => controller.eventTarget(ns, policy, pod),
     onStored: (records) => controller.recordsStored(records),

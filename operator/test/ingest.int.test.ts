@@ -1,13 +1,15 @@
 // Session ingest and the read API on the real operator process: TokenReview with the audience
 // checked, namespace-bound chains, rejection of forged signatures, gaps, forks and replayed
 // batches (with the metric and the Event), exactly-once storage of re-sent batches, anchoring in
-// AccessPolicy status, and RBAC (SubjectAccessReview) deciding who reads recordings.
+// AccessPolicy status, and RBAC (SubjectAccessReview) deciding who reads recordings. Evidence only
+// from injected proxies (issue 18, item 4): tokens bound to real Pod objects, refused unless the pod
+// is an injected proxy in an opted-in namespace.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { verifyExport } from '../src/store/testkit.ts';
 import { verifyPolicyEntries } from '../src/store/verify.ts';
 import type { PolicyEntryLine, SessionRecord } from '../src/store/types.ts';
 import {
-  accessPolicy, apply, call, createNamespaces, createServiceAccount, eventsFor, eventually, getObject, grantSessionReaders, installCrds, operatorFixture,
+  accessPolicy, adminApi, agentPod, apply, call, createNamespaces, createServiceAccount, injectedProxyToken, optInNamespace, podBoundToken, eventsFor, eventually, getObject, grantSessionReaders, installCrds, operatorFixture,
   parseJsonl, serviceAccountToken, sidecarClient, startOperator, suffix, userToken, waitServing, type OperatorProcess, type SidecarClient,
 } from './support.ts';
 
@@ -73,6 +75,67 @@ describe('ingest authentication', () => {
     const send = await call(op.url, 'POST', `/v1/chains/${encodeURIComponent(sc.chainId)}/records`, foreign, { records: [] });
     expect([400, 403]).toContain(send.status);
     expect((await call(op.url, 'GET', `/v1/chains/${encodeURIComponent(sc.chainId)}`, foreign)).status).toBe(403);
+  });
+});
+
+describe('evidence only from injected proxies in opted-in namespaces (issue 18, item 4)', () => {
+  const register = (token: string, namespace: string, pod: string) => call(op.url, 'POST', '/v1/chains', token, {
+    chainId: `${namespace}/${pod}/${suffix()}`, namespace, pod, publicJwk: sc.key.publicJwk,
+  });
+  /** A token bound to a Pod created with `shape`, audience guarita-operator (what a pod projects for itself where no webhook runs). */
+  const boundTo = async (namespace: string, pod: string, shape: Parameters<typeof agentPod>[3] = {}): Promise<string> => {
+    await createServiceAccount(namespace, 'agent');
+    return podBoundToken(namespace, 'agent', pod, await agentPod(namespace, 'agent', pod, shape), 'guarita-operator');
+  };
+
+  it('accepts a genuine injected pod and refuses, with what failed and the fix, every other sender; nothing of a refused batch is stored', async () => {
+    const genuine = await injectedProxyToken(ns, 'agent', 'genuine-pod');
+    expect((await register(genuine.token, ns, 'genuine-pod')).status).toBe(201);
+
+    const refusals: [string, string, RegExp][] = [
+      ['a token not bound to a pod', await serviceAccountToken(ns, 'agent', 'guarita-operator'), /not bound to a pod .*projected service-account token/],
+      ['a pod without the status annotation', await boundTo(ns, 'forged-proxy', { injected: false }), /not injected by the guarita webhook .*guarita.io\/status/],
+      ['a pod without guarita-proxy', await boundTo(ns, 'no-proxy', { proxy: false }), /no guarita-proxy container/],
+      ['an agent container mounting the spool', await boundTo(ns, 'spool-reader', { agentMounts: ['guarita-spool'] }), /container agent mounts a volume reserved for guarita-proxy/],
+    ];
+    const pods = ['unbound', 'forged-proxy', 'no-proxy', 'spool-reader'];
+    for (const [i, [what, token, reason]] of refusals.entries()) {
+      const res = await register(token, ns, pods[i]!);
+      expect({ what, status: res.status, message: String(res.body.message) }).toEqual({ what, status: 403, message: expect.stringMatching(reason) });
+      // The same token sending a batch to an existing chain: refused, nothing stored.
+      const before = (await sc.position(op.url)).body;
+      const batch = await call(op.url, 'POST', `/v1/chains/${encodeURIComponent(sc.chainId)}/records`, token, { records: sc.next(1) });
+      expect({ what, status: batch.status }).toEqual({ what, status: 403 });
+      expect((await sc.position(op.url)).body).toEqual(before);
+    }
+  });
+
+  it('refuses a pod in a namespace that is not opted in, and a namespace un-labelled after registration', async () => {
+    // `other` is served by this operator but carries no guarita.io/injection label: no webhook runs
+    // there, so a pod can shape itself as "injected" and project an operator-audience token.
+    const lookAlike = await boundTo(other, 'look-alike');
+    const res = await register(lookAlike, other, 'look-alike');
+    expect(res.status).toBe(403);
+    expect(res.body.message).toMatch(new RegExp(`namespace ${other} is not opted in \\(label guarita.io/injection=enabled is missing\\)`));
+
+    // Opted in, then the label is removed (docs/webhook.md's outage last resort): registration asks again.
+    await optInNamespace(other);
+    expect((await register(lookAlike, other, 'look-alike')).status).toBe(201);
+    await adminApi().mergePatch(`/api/v1/namespaces/${other}`, { metadata: { labels: { 'guarita.io/injection': null } } });
+    const again = await register(lookAlike, other, 'look-alike');
+    expect(again.status).toBe(403);
+    expect(again.body.message).toMatch(/is not opted in/);
+  });
+
+  it('keeps a pod to its own chain: another injected pod of the namespace neither reads nor extends it', async () => {
+    const sibling = await injectedProxyToken(ns, 'agent', 'sibling-pod');
+    const path = `/v1/chains/${encodeURIComponent(sc.chainId)}`;
+    const read = await call(op.url, 'GET', path, sibling.token);
+    expect(read.status).toBe(403);
+    expect(read.body.message).toMatch(new RegExp(`belongs to pod ${sc.pod}, the token is bound to pod sibling-pod`));
+    const before = (await sc.position(op.url)).body;
+    expect((await call(op.url, 'POST', `${path}/records`, sibling.token, { records: sc.next(1) })).status).toBe(403);
+    expect((await sc.position(op.url)).body).toEqual(before);
   });
 });
 

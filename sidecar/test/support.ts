@@ -14,7 +14,7 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
 import { importPublicKey, verifyRecords, type SessionEvent, type SignedRecord } from '../../core/recording/index.ts';
-import { apply, call, createServiceAccount, parseJsonl, serviceAccountToken, userToken } from '../../operator/test/support.ts';
+import { apply, call, createServiceAccount, injectedProxyToken, parseJsonl, serviceAccountToken, userToken } from '../../operator/test/support.ts';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
 
@@ -29,14 +29,21 @@ export interface SidecarFixture {
   namespace: string;
   serviceAccount: string;
   dir: string;
+  /** The Pod object the operator token is bound to (an injected proxy's shape: the operator accepts evidence only from such pods). */
+  podName: string;
+  podUid: string;
   tokenDir: string;
   credentialsDir: string;
   spoolDir: string;
   kubeconfig: string;
 }
 
-/** ServiceAccount, RBAC (Role + TokenReview), tokens and a cluster-only kubeconfig. */
-export async function sidecarFixture(namespace: string, serviceAccount = 'support-agent'): Promise<SidecarFixture> {
+/**
+ * ServiceAccount, RBAC (Role + TokenReview), tokens and a cluster-only kubeconfig. The namespace is
+ * labelled opted in and a Pod `podName` shaped as the webhook injects it is created, so the
+ * `operator` token is bound to it as the kubelet's projection would be.
+ */
+export async function sidecarFixture(namespace: string, serviceAccount = 'support-agent', podName = 'support-agent-0'): Promise<SidecarFixture> {
   const dir = mkdtempSync(join(tmpdir(), `guarita-sidecar-${namespace}-`));
   await createServiceAccount(namespace, serviceAccount);
   const subjects = [{ kind: 'ServiceAccount', name: serviceAccount, namespace }];
@@ -50,7 +57,8 @@ export async function sidecarFixture(namespace: string, serviceAccount = 'suppor
   const tokenDir = join(dir, 'tokens');
   mkdirSync(tokenDir, { mode: 0o700 });
   writeFileSync(join(tokenDir, 'kube'), await serviceAccountToken(namespace, serviceAccount, undefined, 7200), { mode: 0o600 });
-  writeFileSync(join(tokenDir, 'operator'), await serviceAccountToken(namespace, serviceAccount, 'guarita-operator', 7200), { mode: 0o600 });
+  const { token: operatorToken, uid: podUid } = await injectedProxyToken(namespace, serviceAccount, podName, 7200);
+  writeFileSync(join(tokenDir, 'operator'), operatorToken, { mode: 0o600 });
   const kube = requireKube();
   const kubeconfig = join(dir, 'cluster.kubeconfig');
   writeFileSync(kubeconfig, stringify({
@@ -63,7 +71,7 @@ export async function sidecarFixture(namespace: string, serviceAccount = 'suppor
   const spoolDir = join(dir, 'spool');
   mkdirSync(credentialsDir);
   mkdirSync(spoolDir);
-  return { namespace, serviceAccount, dir, tokenDir, credentialsDir, spoolDir, kubeconfig };
+  return { namespace, serviceAccount, dir, podName, podUid, tokenDir, credentialsDir, spoolDir, kubeconfig };
 }
 
 /** What the injector mounts from a target's credentials Secret. */
@@ -106,8 +114,8 @@ export function sidecarEnv(fx: SidecarFixture, o: SidecarStart, adminPort: numbe
   return {
     PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp',
     GUARITA_NAMESPACE: fx.namespace,
-    GUARITA_POD_NAME: o.podName ?? 'support-agent-0',
-    GUARITA_POD_UID: '00000000-0000-4000-8000-000000000001',
+    GUARITA_POD_NAME: o.podName ?? fx.podName,
+    GUARITA_POD_UID: fx.podUid,
     GUARITA_TARGETS: JSON.stringify(o.targets),
     GUARITA_ADMIN_PORT: String(adminPort),
     GUARITA_OPERATOR_URL: o.operatorUrl,

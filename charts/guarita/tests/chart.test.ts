@@ -196,7 +196,10 @@ describe('default values', () => {
     ]);
     const cluster = rules(one(objects, 'ClusterRole', 'guarita-operator'));
     expect(cluster).toContainEqual({ apiGroups: ['guarita.io'], resources: ['accesspolicies/status', 'approvalrequests/status'], verbs: ['patch'] });
-    expect(cluster.some((r) => r.resources?.some((res) => ['pods', 'secrets', 'configmaps'].includes(res)))).toBe(false);
+    // Pods and Namespaces: get by name only (the pod an ingest token is bound to), never list/watch or write.
+    expect(cluster).toContainEqual({ apiGroups: [''], resources: ['namespaces', 'pods'], verbs: ['get'] });
+    expect(cluster.filter((r) => r.resources?.some((res) => ['pods', 'namespaces'].includes(res))).flatMap((r) => r.verbs)).toEqual(['get']);
+    expect(cluster.some((r) => r.resources?.some((res) => ['secrets', 'configmaps'].includes(res)))).toBe(false);
   });
 
   it('grants the webhook get/update on its own Secret and get/patch on its own configurations only', () => {

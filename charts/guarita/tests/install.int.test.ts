@@ -201,6 +201,7 @@ describe('the operator ServiceAccount', () => {
       'create subjectaccessreviews.authorization.k8s.io', 'create tokenreviews.authentication.k8s.io',
       'delete approvalrequests.guarita.io',
       'get accesspolicies.guarita.io', 'get approvalrequests.guarita.io',
+      'get namespaces', 'get pods',
       `get leases.coordination.k8s.io/${OPERATOR}-leader`, `get secrets/${release}-store-key`,
       'list accesspolicies.guarita.io', 'list approvalrequests.guarita.io',
       'patch accesspolicies.guarita.io/status', 'patch approvalrequests.guarita.io/status',
@@ -229,6 +230,10 @@ describe('the operator ServiceAccount', () => {
     ['create', 'secrets', agents, false],
     ['patch', 'pods', ns, false],
     ['list', 'pods', agents, false],
+    ['watch', 'pods', agents, false],
+    ['get', 'pods', agents, true],
+    ['get', 'namespaces', undefined, true],
+    ['list', 'namespaces', undefined, false],
   ] as const)('%s %s in %s: %s', async (verb, resource, namespace, expected) => {
     expect(await can(who(), verb, resource, namespace)).toBe(expected);
   });

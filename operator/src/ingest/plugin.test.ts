@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { generateSigningKey } from '../../../core/recording/index.ts';
+import { EvidenceSources } from '../auth/evidence-source.ts';
 import { KubeAuth } from '../auth/kube-auth.ts';
 import { EventRecorder } from '../events.ts';
-import type { KubeApi } from '../kube/client.ts';
+import { KubeError, type KubeApi } from '../kube/client.ts';
 import { createMetrics } from '../metrics.ts';
 import { registerReadApi } from '../read-api/plugin.ts';
 import { FileStore } from '../store/file-store.ts';
@@ -17,11 +18,18 @@ import { AJV_OPTIONS } from './schemas.ts';
 
 const quiet = { info: (): void => undefined, warn: (): void => undefined, error: (): void => undefined };
 
-/** TokenReview: "sa:<ns>:<name>" tokens are service accounts bound to guarita-operator, "wrong-aud:..." to another audience, "user:<name>" users. */
+/**
+ * TokenReview: "sa:<ns>:<name>[:<pod>]" tokens are service accounts bound to guarita-operator and to
+ * pod <pod> (default pod-1), "unbound:<ns>:<name>" the same without a bound pod, "wrong-aud:..." to
+ * another audience, "user:<name>" users. Namespaces shop and other are opted in, plain is not; pod-1
+ * and pod-2 are injected proxies, bare is not.
+ */
 function fakeApi(events: unknown[]): KubeApi {
   const review = (token: string, audiences: string[] | undefined): unknown => {
-    const [kind, a, b] = token.split(':');
-    if (kind === 'sa') return { authenticated: true, audiences: ['guarita-operator'], user: { username: `system:serviceaccount:${a}:${b}`, groups: [] } };
+    const [kind, a, b, pod = 'pod-1'] = token.split(':');
+    const extra = { 'authentication.kubernetes.io/pod-name': [pod], 'authentication.kubernetes.io/pod-uid': [`uid-${pod}`] };
+    if (kind === 'sa') return { authenticated: true, audiences: ['guarita-operator'], user: { username: `system:serviceaccount:${a}:${b}`, groups: [], extra } };
+    if (kind === 'unbound') return { authenticated: true, audiences: ['guarita-operator'], user: { username: `system:serviceaccount:${a}:${b}`, groups: [] } };
     if (kind === 'wrong-aud') return audiences === undefined ? { authenticated: true, user: { username: 'x' } } : { authenticated: false, error: 'token audiences ["other"] is invalid for the target audiences ["guarita-operator"]' };
     if (kind === 'user') return { authenticated: true, audiences: audiences ?? ['https://kubernetes.default.svc'], user: { username: a, groups: a === 'audrey' ? ['auditors'] : [] } };
     return { authenticated: false };
@@ -35,7 +43,15 @@ function fakeApi(events: unknown[]): KubeApi {
       events.push(body);
       return Promise.resolve({} as T);
     },
-    get: fail, list: fail, replace: fail, mergePatch: fail, remove: fail, watch: fail,
+    get: <T>(path: string): Promise<T> => {
+      const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path)?.[1];
+      if (ns !== undefined) return Promise.resolve({ metadata: { labels: ns === 'plain' ? {} : { 'guarita.io/injection': 'enabled' } } } as T);
+      const pod = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/]+)$/.exec(path)?.[1];
+      if (pod === undefined || pod === 'gone') return Promise.reject(new KubeError(404, 'NotFound', `${path} not found`));
+      const proxy = pod === 'bare' ? [] : [{ name: 'guarita-proxy' }];
+      return Promise.resolve({ metadata: { uid: `uid-${pod}`, annotations: pod === 'bare' ? {} : { 'guarita.io/status': 'injected' } }, spec: { containers: [{ name: 'agent' }, ...proxy] } } as T);
+    },
+    list: fail, replace: fail, mergePatch: fail, remove: fail, watch: fail,
   };
 }
 
@@ -58,8 +74,8 @@ describe('ingest and read API handlers', () => {
     const auth = new KubeAuth(api);
     app = Fastify({ ajv: { customOptions: AJV_OPTIONS } });
     registerIngest(app, {
-      store: () => serving, auth, audience: 'guarita-operator', metrics, events: new EventRecorder(api, { component: 't', instance: 't', log: quiet }), log: quiet,
-      maxBatchRecords: 100, namespaces: new Set(['shop', 'other']), eventTarget: (namespace, _p, pod) => ({ apiVersion: 'v1', kind: 'Pod', name: pod, namespace }),
+      store: () => serving, auth, sources: new EvidenceSources(api), audience: 'guarita-operator', metrics, events: new EventRecorder(api, { component: 't', instance: 't', log: quiet }), log: quiet,
+      maxBatchRecords: 100, namespaces: new Set(['shop', 'other', 'plain']), eventTarget: (namespace, _p, pod) => ({ apiVersion: 'v1', kind: 'Pod', name: pod, namespace }),
     });
     registerReadApi(app, { store: () => serving, auth, metrics, anchored: () => undefined });
     await app.ready();
@@ -91,6 +107,17 @@ describe('ingest and read API handlers', () => {
     expect((await post('/v1/chains', 'user:alice', registration)).statusCode).toBe(403);
     expect((await post('/v1/chains', 'sa:other:agent', registration)).statusCode).toBe(403);
     expect((await post('/v1/chains', 'sa:elsewhere:agent', { ...registration, namespace: 'elsewhere', chainId: 'elsewhere/pod-1/x' })).statusCode).toBe(403);
+    // Only a token bound to the injected proxy of an opted-in namespace sends evidence.
+    const unbound = await post('/v1/chains', 'unbound:shop:agent', registration);
+    expect([unbound.statusCode, unbound.json().message]).toEqual([403, expect.stringMatching(/not bound to a pod/)]);
+    const bare = await post('/v1/chains', 'sa:shop:agent:bare', { ...registration, pod: 'bare', chainId: 'shop/bare/x' });
+    expect([bare.statusCode, bare.json().message]).toEqual([403, expect.stringMatching(/not injected by the guarita webhook/)]);
+    const gone = await post('/v1/chains', 'sa:shop:agent:gone', { ...registration, pod: 'gone', chainId: 'shop/gone/x' });
+    expect([gone.statusCode, gone.json().message]).toEqual([403, expect.stringMatching(/does not exist/)]);
+    const plain = await post('/v1/chains', 'sa:plain:agent', { ...registration, namespace: 'plain', chainId: 'plain/pod-1/x' });
+    expect([plain.statusCode, plain.json().message]).toEqual([403, expect.stringMatching(/namespace plain is not opted in/)]);
+    const otherPod = await post('/v1/chains', 'sa:shop:agent:pod-2', registration);
+    expect([otherPod.statusCode, otherPod.json().message]).toEqual([403, expect.stringMatching(/bound to pod pod-2, not pod-1/)]);
     expect((await post('/v1/chains', sa, { ...registration, chainId: 'shop/other-pod/x' })).statusCode).toBe(400);
     expect((await post('/v1/chains', sa, { ...registration, publicJwk: { kty: 'RSA' } })).statusCode).toBe(400);
   });
@@ -101,6 +128,11 @@ describe('ingest and read API handlers', () => {
     expect((await post('/v1/chains', sa, { ...registration, publicJwk: generateSigningKey().publicJwk })).statusCode).toBe(409);
     expect((await get(path, sa)).json()).toMatchObject({ seq: 0, keyId: sc.key.keyId });
     expect((await get(path, 'sa:other:agent')).statusCode).toBe(403);
+    // Another injected proxy of the same namespace neither reads nor extends this pod's chain.
+    const sibling = await get(path, 'sa:shop:agent:pod-2');
+    expect([sibling.statusCode, sibling.json().message]).toEqual([403, expect.stringMatching(/belongs to pod pod-1, the token is bound to pod pod-2/)]);
+    expect((await post(`${path}/records`, 'sa:shop:agent:pod-2', { records: fakeSidecar('shop', 'pod-1').next(1) })).statusCode).toBe(403);
+    expect((await get(path, 'unbound:shop:agent')).statusCode).toBe(403);
     expect((await get(`/v1/chains/${encodeURIComponent('shop/nope/1')}`, sa)).statusCode).toBe(404);
   });
 

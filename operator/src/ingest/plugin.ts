@@ -1,11 +1,14 @@
 // The ingest API (docs/ingest-contract.md): sidecars register their chain and send batches of
 // signed records. Callers authenticate with a projected service-account token bound to the
-// operator's audience (TokenReview) and may only touch chains of their own namespace. A batch is
+// operator's audience (TokenReview), bound to a pod that is a genuine injected proxy in an opted-in
+// namespace (auth/evidence-source.ts), and may only touch their own pod's chains. A batch is
 // answered 200 only after the store has fsync'd it; gaps, forks and bad records are refused,
 // counted (guarita_chain_integrity_failures_total) and reported as a Warning Event.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { importPublicKey } from '../../../core/recording/index.ts';
+import { boundPodOf, type BoundPod } from '../../../core/kube/evidence-source.ts';
+import type { EvidenceSources } from '../auth/evidence-source.ts';
 import { bearerToken, serviceAccountOf, type KubeAuth, type ServiceAccountIdentity } from '../auth/kube-auth.ts';
 import type { EventRecorder, ObjectRef } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
@@ -22,6 +25,8 @@ export interface IngestDeps {
   /** The store while this replica may write it (the leader), else undefined: answer 503. */
   store: () => SessionStore | undefined;
   auth: KubeAuth;
+  /** Is the token's bound pod an injected proxy in an opted-in namespace (core/kube/evidence-source.ts)? */
+  sources: EvidenceSources;
   audience: string;
   metrics: Metrics;
   events: EventRecorder;
@@ -39,6 +44,8 @@ export interface IngestDeps {
 interface RegisterBody { chainId: string; namespace: string; pod: string; publicJwk: { kty: string; crv: string; x: string } }
 interface BatchBody { records: SessionRecord[] }
 type ChainParams = { chainId: string };
+/** An ingest caller: its service account and the injected proxy's pod its token is bound to. */
+type Sender = ServiceAccountIdentity & { pod: string; bound: BoundPod };
 
 class HttpError extends Error {
   readonly status: number;
@@ -60,7 +67,8 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: 'this operator replica is not the leader (or its store is not open yet): retry later' });
   };
 
-  const caller = async (req: FastifyRequest): Promise<ServiceAccountIdentity> => {
+  // `fresh`: chain registration asks the apiserver again; batches reuse a recent verdict.
+  const caller = async (req: FastifyRequest, fresh: boolean): Promise<Sender> => {
     const token = bearerToken(req.headers.authorization);
     if (token === undefined) throw new HttpError(401, 'unauthenticated', 'missing bearer token (a projected service-account token with audience ' + deps.audience + ')');
     const result = await deps.auth.authenticate(token, deps.audience);
@@ -68,13 +76,22 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     const sa = serviceAccountOf(result.identity);
     if (sa === undefined) throw new HttpError(403, 'forbidden', `${result.identity.username} is not a service account: only sidecars send records`);
     if (deps.namespaces !== undefined && !deps.namespaces.has(sa.namespace)) throw new HttpError(403, 'forbidden', `namespace ${sa.namespace} is not served by this operator`);
-    return sa;
+    const bound = boundPodOf(sa.namespace, result.identity.extra);
+    if (!bound.ok) throw new HttpError(403, 'forbidden', bound.reason);
+    const verdict = await deps.sources.check(bound.pod, fresh);
+    if (!verdict.ok) {
+      deps.log.warn({ sa: `${sa.namespace}/${sa.name}`, pod: bound.pod.name, reason: verdict.reason }, 'refused evidence from a pod that is not an injected proxy');
+      throw new HttpError(403, 'forbidden', `service account ${sa.namespace}/${sa.name}: ${verdict.reason}`);
+    }
+    return { ...sa, pod: bound.pod.name, bound: bound.pod };
   };
 
-  const owned = (store: SessionStore, chainId: string, sa: ServiceAccountIdentity): ChainState => {
+  // A chain is its pod's: another pod of the namespace (even an injected one) may not read or extend it.
+  const owned = (store: SessionStore, chainId: string, sender: Sender): ChainState => {
     const chain = store.getChain(chainId);
     if (chain === undefined) throw new HttpError(404, 'unknown-chain', `chain ${chainId} is not registered: POST /v1/chains first`);
-    if (chain.namespace !== sa.namespace) throw new HttpError(403, 'forbidden', `chain ${chainId} belongs to namespace ${chain.namespace}, not ${sa.namespace}`);
+    if (chain.namespace !== sender.namespace) throw new HttpError(403, 'forbidden', `chain ${chainId} belongs to namespace ${chain.namespace}, not ${sender.namespace}`);
+    if (chain.pod !== sender.pod) throw new HttpError(403, 'forbidden', `chain ${chainId} belongs to pod ${chain.pod}, the token is bound to pod ${sender.pod}: each proxy sends its own chain`);
     return chain;
   };
 
@@ -85,14 +102,14 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     }
     deps.metrics.ingestBatches.inc({ outcome: 'error' });
     deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'ingest failed');
-    return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: 'the store could not take the batch; retry later' });
+    return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: 'the store could not take the batch, or the apiserver did not answer whether the sender is an injected proxy; retry later' });
   };
 
   app.post<{ Body: RegisterBody }>('/v1/chains', { schema: { body: registerSchema } }, async (req, reply) => {
     const store = deps.store();
     if (store === undefined) return unavailable(reply);
     try {
-      const sa = await caller(req);
+      const sa = await caller(req, true);
       const body = req.body;
       checkRegistration(body, sa);
       const key = importKey(body.publicJwk);
@@ -112,7 +129,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     const store = deps.store();
     if (store === undefined) return unavailable(reply);
     try {
-      return await reply.send(position(owned(store, req.params.chainId, await caller(req))));
+      return await reply.send(position(owned(store, req.params.chainId, await caller(req, false))));
     } catch (err) {
       return fail(reply, err);
     }
@@ -122,7 +139,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     const store = deps.store();
     if (store === undefined) return unavailable(reply);
     try {
-      const chain = owned(store, req.params.chainId, await caller(req));
+      const chain = owned(store, req.params.chainId, await caller(req, false));
       const result = await store.append(chain.chainId, req.body.records);
       return await answer(reply, chain, req.body.records, result);
     } catch (err) {
@@ -153,9 +170,9 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
   };
 }
 
-function checkRegistration(body: RegisterBody, sa: ServiceAccountIdentity): void {
+function checkRegistration(body: RegisterBody, sa: Sender): void {
   if (body.namespace !== sa.namespace) throw new HttpError(403, 'forbidden', `service account ${sa.namespace}/${sa.name} cannot register a chain for namespace ${body.namespace}`);
-  if (sa.pod !== undefined && sa.pod !== body.pod) throw new HttpError(403, 'forbidden', `the token is bound to pod ${sa.pod}, not ${body.pod}`);
+  if (sa.pod !== body.pod) throw new HttpError(403, 'forbidden', `the token is bound to pod ${sa.pod}, not ${body.pod}`);
   if (!body.chainId.startsWith(`${body.namespace}/${body.pod}/`) || body.chainId.length === `${body.namespace}/${body.pod}/`.length) {
     throw new HttpError(400, 'invalid', `chainId must be <namespace>/<pod>/<random>, i.e. start with ${body.namespace}/${body.pod}/`);
   }

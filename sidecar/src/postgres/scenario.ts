@@ -128,7 +128,7 @@ export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgSce
   }]);
   await apply(policyDocs(namespace, database, opts.spec));
   // The pod's identity as the sidecar sees it: its ServiceAccount (with the sidecar's RBAC), tokens, the Secret's files.
-  const fx = await sidecarFixture(namespace);
+  const fx = await sidecarFixture(namespace, 'support-agent', `support-agent-${id}`);
   mountCredentials(fx, 'orders-db', { username: 'orders_app', password: pg.passwords.orders_app });
   const [port = 0, adminPort = 0] = await freePorts(2);
   const logs = join(loadHarnessState().runDir, 'logs');
@@ -141,7 +141,6 @@ export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgSce
       targets: [{ policy: 'orders-db', target: 'orders-db', protocol: 'postgres', listenPort: port }],
       // Without an operator the shipper retries in the background; records stay in the spool.
       operatorUrl: side.operator?.url ?? 'https://127.0.0.1:9',
-      podName: `support-agent-${id}`,
       env: { GUARITA_APPROVAL_WAIT: opts.approvalWait ?? '30s', GUARITA_LOG_LEVEL: opts.logLevel ?? 'info', ...opts.env },
     }, adminPort),
   });

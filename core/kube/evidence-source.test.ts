@@ -1,0 +1,69 @@
+import { describe, expect, it } from '@jest/globals';
+import { boundPodOf, judgeEvidenceSource, type NamespaceFacts, type PodFacts } from './evidence-source.ts';
+
+const bound = { namespace: 'team', name: 'agent-0', uid: 'u-1' };
+const optedIn: NamespaceFacts = { metadata: { labels: { 'guarita.io/injection': 'enabled' } } };
+const proxy = { name: 'guarita-proxy', volumeMounts: [{ name: 'guarita-spool' }, { name: 'guarita-tokens' }] };
+const injected: PodFacts = {
+  metadata: { name: 'agent-0', namespace: 'team', uid: 'u-1', annotations: { 'guarita.io/status': 'injected' } },
+  spec: { initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'work' }] }] },
+};
+const withSpec = (spec: PodFacts['spec']): PodFacts => ({ ...injected, spec });
+const withAnnotations = (annotations: Record<string, string> | undefined): PodFacts => ({ ...injected, metadata: { ...injected.metadata, ...(annotations === undefined ? { annotations: {} } : { annotations }) } });
+
+describe('judgeEvidenceSource', () => {
+  it('accepts the injected proxy of an opted-in namespace (native or ordinary sidecar)', () => {
+    expect(judgeEvidenceSource(bound, optedIn, injected)).toEqual({ ok: true });
+    expect(judgeEvidenceSource(bound, optedIn, withSpec({ containers: [{ name: 'agent' }, proxy] }))).toEqual({ ok: true });
+  });
+
+  it.each<[string, NamespaceFacts | undefined, RegExp]>([
+    ['no namespace', undefined, /namespace team does not exist/],
+    ['no labels', {}, /not opted in .*is missing.*label the namespace/],
+    ['label disabled', { metadata: { labels: { 'guarita.io/injection': 'disabled' } } }, /not opted in .*is "disabled"/],
+    ['label case', { metadata: { labels: { 'guarita.io/injection': 'Enabled' } } }, /not opted in/],
+    ['other label', { metadata: { labels: { 'guarita.io/inject': 'enabled' } } }, /not opted in/],
+  ])('refuses a namespace that is not opted in: %s', (_what, ns, reason) => {
+    const v = judgeEvidenceSource(bound, ns, injected);
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.reason).toMatch(reason);
+  });
+
+  it.each<[string, PodFacts | undefined, RegExp]>([
+    ['deleted pod', undefined, /does not exist/],
+    ['recreated pod (other UID)', { ...injected, metadata: { ...injected.metadata, uid: 'u-2' } }, /UID u-2, the token is bound to UID u-1/],
+    ['pod without UID', { ...injected, metadata: { annotations: injected.metadata?.annotations ?? {} } }, /UID \(none\)/],
+    ['no status annotation', withAnnotations(undefined), /not injected.*guarita.io\/status/],
+    ['status annotation with another value', withAnnotations({ 'guarita.io/status': 'skipped' }), /not injected/],
+    ['status as a label is not the annotation', { ...withAnnotations(undefined), metadata: { ...withAnnotations(undefined).metadata, labels: { 'guarita.io/status': 'injected' } } as PodFacts['metadata'] }, /not injected/],
+    ['annotation but no proxy', withSpec({ containers: [{ name: 'agent' }] }), /no guarita-proxy container/],
+    ['proxy name in other case', withSpec({ containers: [{ name: 'Guarita-Proxy' }] }), /no guarita-proxy container/],
+    ['agent mounts the spool', withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'guarita-spool' }] }] }), /container agent mounts a volume reserved/],
+    ['init container mounts the tokens', withSpec({ initContainers: [{ name: 'copy', volumeMounts: [{ name: 'guarita-tokens' }] }, proxy], containers: [{ name: 'agent' }] }), /container copy mounts/],
+    ['ephemeral container mounts a target', withSpec({ initContainers: [proxy], containers: [{ name: 'agent' }], ephemeralContainers: [{ name: 'debug', volumeMounts: [{ name: 'guarita-target-orders' }] }] }), /container debug mounts/],
+  ])('refuses a pod that is not a genuine injected proxy: %s', (_what, pod, reason) => {
+    const v = judgeEvidenceSource(bound, optedIn, pod);
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.reason).toMatch(reason);
+  });
+});
+
+describe('boundPodOf', () => {
+  it('reads the bound pod claims', () => {
+    expect(boundPodOf('team', { 'authentication.kubernetes.io/pod-name': ['agent-0'], 'authentication.kubernetes.io/pod-uid': ['u-1'] })).toEqual({ ok: true, pod: bound });
+  });
+
+  it.each<[string, Record<string, string[]> | undefined]>([
+    ['no extra', undefined],
+    ['no claims', {}],
+    ['name only', { 'authentication.kubernetes.io/pod-name': ['agent-0'] }],
+    ['uid only', { 'authentication.kubernetes.io/pod-uid': ['u-1'] }],
+    ['empty name', { 'authentication.kubernetes.io/pod-name': [''], 'authentication.kubernetes.io/pod-uid': ['u-1'] }],
+    ['two names', { 'authentication.kubernetes.io/pod-name': ['a', 'b'], 'authentication.kubernetes.io/pod-uid': ['u-1'] }],
+    ['bound to a Secret', { 'authentication.kubernetes.io/secret-name': ['s'], 'authentication.kubernetes.io/secret-uid': ['u'] }],
+  ])('refuses a token without bound-pod claims: %s', (_what, extra) => {
+    const v = boundPodOf('team', extra);
+    expect(v.ok).toBe(false);
+    if (!v.ok) expect(v.reason).toMatch(/not bound to a pod/);
+  });
+});
