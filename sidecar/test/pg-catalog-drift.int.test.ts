@@ -166,4 +166,30 @@ describe('the catalog must be what spec.sensitiveColumns declares', () => {
     expect(held.code).not.toBe(0);
     expect(held.stderr).toMatch(/ApprovalRequest/);
   });
+
+  it('a session opened under checked declarations ends when the policy changes them (the new ones were never compared with its database)', async () => {
+    const open = await nodePgSession();
+    expect(open.error).toBeUndefined();
+    const c = open.client as pg.Client;
+    expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    // Back to the seeded column order, which the database no longer has.
+    await s.applyPolicy((spec) => {
+      const sc = spec.sensitiveColumns as Record<string, unknown>;
+      sc.views = [{ name: 'public.contatos', query: 'SELECT c.id, c.cpf AS documento FROM customers c' }];
+    });
+    const ended = await eventually('the open session is ended', async () => {
+      try {
+        await c.query('SELECT 1');
+        return undefined;
+      } catch (err) {
+        return err as Error & { code?: string };
+      }
+    }, 30_000);
+    await c.end().catch(() => undefined);
+    expect(ended.code).toBe('57P01');
+    expect(ended.message).toContain('spec.sensitiveColumns changed');
+    const again = await s.psql(support, ['-At', '-c', 'SELECT 1'], { onErrorStop: false });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('spec.sensitiveColumns.relations[0].columns');
+  });
 });

@@ -7,6 +7,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { serialize } from 'pg-protocol';
 import type { CatalogProblem } from '../../../core/policy/sql-columns-catalog.ts';
+import type { SensitiveColumnsConfig } from '../../../core/policy/sql-columns.ts';
 import type { Enforcer, Session } from '../enforcement.ts';
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, parameterStatus, readyForQuery } from './backend.ts';
 import { FrontendReader, ProtocolError, type FrontendMessage, type StartupPacket } from './frontend.ts';
@@ -16,6 +17,11 @@ import { maskErrorOrNotice, maskParameterStatus, startupPinnedProblem } from './
 import { parseStartup, upstreamDatabase, upstreamParams, type StartupRequest } from './startup.ts';
 import { connectUpstream, sendCancelRequest, UpstreamConnectError, type PostgresTargetConfig, type UpstreamConnection } from './upstream.ts';
 import { UpstreamProtocolError, type BackendMessage } from './upstream-reader.ts';
+
+/** What the catalog comparison depends on (not action or approvalRule). */
+function declarationsKey(cfg: SensitiveColumnsConfig | undefined): string {
+  return JSON.stringify(cfg === undefined ? null : [cfg.columns, cfg.relations ?? [], cfg.views ?? []]);
+}
 
 export interface PostgresListenerMetrics {
   connectionOpened?(): void;
@@ -89,6 +95,8 @@ export class ProxyConnection {
   private startup: StartupRequest | undefined;
   private session: Session | undefined;
   private upstream: UpstreamConnection | undefined;
+  /** The spec.sensitiveColumns this session's database was compared with (catalogHolds), as object and as declarationsKey. */
+  private catalogChecked: { cfg: SensitiveColumnsConfig | undefined; json: string } | undefined;
   private pipeline: Pipeline | undefined;
   private pumping = false;
   private readonly upQueue: Array<[BackendMessage, Buffer]> = [];
@@ -316,6 +324,7 @@ export class ProxyConnection {
     let problems: CatalogProblem[];
     try {
       const cfg = session.sensitiveColumns?.();
+      this.catalogChecked = { cfg, json: declarationsKey(cfg) };
       if (cfg === undefined) return true;
       problems = await catalogProblems(up, cfg, this.ctx.target.connectTimeoutMs ?? 10_000);
     } catch (err) {
@@ -405,6 +414,10 @@ export class ProxyConnection {
   private async pumpMessages(pipeline: Pipeline): Promise<void> {
     let m: FrontendMessage | undefined;
     while (this.phase === 'ready' && (m = this.reader.next()) !== undefined) {
+      if (this.declarationsChanged()) {
+        this.terminate('57P01', 'the AccessPolicy\'s spec.sensitiveColumns changed since this session\'s database was compared with it: connect again (a new session is checked against the new declarations)');
+        return;
+      }
       const step = pipeline.handleClient(m);
       if (step !== undefined) await step;
       this.watchStatement(pipeline);
@@ -412,6 +425,27 @@ export class ProxyConnection {
       if (bp !== undefined) await bp;
       await this.roomForMore(pipeline);
     }
+  }
+
+  /**
+   * The guard now judges with declarations this session's catalog was not compared with (the
+   * policy changed): its statements could be resolved against a column order the database does not
+   * have. A reference check per message; JSON only when the policy object changed.
+   */
+  private declarationsChanged(): boolean {
+    const checked = this.catalogChecked;
+    if (checked === undefined || this.session?.sensitiveColumns === undefined) return false;
+    let now: SensitiveColumnsConfig | undefined;
+    try {
+      now = this.session.sensitiveColumns();
+    } catch {
+      // No policy in force: every statement is refused by authorize() with the reason.
+      return false;
+    }
+    if (now === checked.cfg) return false;
+    if (declarationsKey(now) !== checked.json) return true;
+    checked.cfg = now;
+    return false;
   }
 
   private clientBacklog(): number {
