@@ -5,12 +5,16 @@
 // top (operator/src/kube/client.ts, webhook/src/kube.ts). The sidecar has a smaller client of its
 // own (sidecar/src/kube/client.ts): loading client-node would cost every injected pod memory.
 import type { RequestOptions } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
 import { compact } from '../compact.ts';
 import { kubeError } from './errors.ts';
 
 export { isAlreadyExists, isConflict, isNotFound, KubeError, kubeError } from './errors.ts';
+
+export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: { code?: number; reason?: string; message?: string } };
+
+export interface ListResult<T> { items: T[]; metadata: { resourceVersion?: string; continue?: string } }
 
 export interface SendOptions {
   body?: unknown;
@@ -73,6 +77,19 @@ export class KubeRest {
     const res = await this.send(method, path, opts);
     if (res.status < 200 || res.status >= 300) throw kubeError(res.status, method, path, res.text);
     return (res.text === '' ? {} : JSON.parse(res.text)) as T;
+  }
+
+  /** A list call (GET with query parameters): the informer's first half. */
+  list<T>(path: string, query: Record<string, string> = {}): Promise<ListResult<T>> {
+    const qs = new URLSearchParams(query).toString();
+    return this.json<ListResult<T>>('GET', qs === '' ? path : `${path}?${qs}`);
+  }
+
+  /** A watch through client-node's Watch (same KubeConfig): events until the apiserver or abort() ends it, then onDone. */
+  async watch<T>(path: string, query: Record<string, string>, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }> {
+    const w = new Watch(this.kc);
+    const ctrl = await w.watch(path, query, (type: string, object: unknown) => onEvent({ type, object } as WatchEvent<T>), onDone);
+    return { abort: () => ctrl.abort() };
   }
 
   async close(): Promise<void> {

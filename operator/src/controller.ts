@@ -6,7 +6,7 @@ import type { OperatorConfig } from './config.ts';
 import { durationMs } from '../../core/duration.ts';
 import type { EventRecorder, ObjectRef } from './events.ts';
 import { paths, type KubeApi } from './kube/client.ts';
-import { Informer, keyOf, type ChangeType } from './kube/informer.ts';
+import { Informer, keyOf, type ChangeType } from '../../core/kube/informer.ts';
 import type { Metrics } from './metrics.ts';
 import { AccessPolicyReconciler, policyRef } from './reconcile/access-policy.ts';
 import { Anchorer } from './reconcile/anchor.ts';

@@ -72,12 +72,8 @@ export async function startWebhook(config: WebhookConfig, opts: StartOptions = {
   const kc = opts.kubeConfig ?? kubeConfigFrom(config);
   const api = new KubeClient(kc);
   const metrics = createMetrics(opts.defaultMetrics ?? true);
-  const policies = new PolicyCache(kc, api, {
-    onError: (err) => {
-      metrics.policyCacheErrors.inc();
-      log.warn({ err }, 'AccessPolicy watch failed; restarting with backoff');
-    },
-  });
+  // The informer logs each failure with its retry delay; the metric counts them.
+  const policies = new PolicyCache(api, { onError: () => metrics.policyCacheErrors.inc(), log: log.child({ cache: 'accesspolicies' }) });
   const holder: { server?: WebhookServer } = {};
   const expiry = (pair: ServingPair): void => {
     metrics.certificateExpiry.set((expiresAt(pair.certPem)?.getTime() ?? 0) / 1000);

@@ -3,7 +3,8 @@
 // over the transport the operator shares (core/kube/rest.ts); every call has a deadline.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { isNotFound } from '../../core/kube/errors.ts';
-import { KubeRest } from '../../core/kube/rest.ts';
+import type { ListWatch } from '../../core/kube/informer.ts';
+import { KubeRest, type ListResult, type WatchEvent } from '../../core/kube/rest.ts';
 
 export { isConflict, isNotFound, KubeError } from '../../core/kube/errors.ts';
 
@@ -19,7 +20,7 @@ export interface KubeApi {
 
 const DEFAULT_TIMEOUT_MS = 5000;
 
-export class KubeClient implements KubeApi {
+export class KubeClient implements KubeApi, ListWatch {
   readonly #rest: KubeRest;
 
   constructor(kc: KubeConfig) {
@@ -45,6 +46,16 @@ export class KubeClient implements KubeApi {
 
   jsonPatch<T>(path: string, ops: unknown[]): Promise<T> {
     return this.#rest.json<T>('PATCH', path, { body: ops, contentType: 'application/json-patch+json' });
+  }
+
+  /** The policy cache's informer (core/kube/informer.ts): list with the list deadline of 30 s, then watch. */
+  list<T>(path: string, query: Record<string, string> = {}): Promise<ListResult<T>> {
+    const qs = new URLSearchParams(query).toString();
+    return this.#rest.json<ListResult<T>>('GET', qs === '' ? path : `${path}?${qs}`, { timeoutMs: 30_000 });
+  }
+
+  watch<T>(path: string, query: Record<string, string>, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }> {
+    return this.#rest.watch<T>(path, query, onEvent, onDone);
   }
 }
 

@@ -1,10 +1,11 @@
-// AccessPolicies of the whole cluster in an informer cache (list + watch), so pod admission never
-// waits for the API. Watch errors restart the informer with backoff (client-node's ListWatch does
-// not restart itself after an error). `fetch*` are live reads for the rare paths that must not act
-// on a stale view: the injector confirms a cache miss in an opted-in namespace before skipping a
-// pod, and approval validation reads a policy the cache does not know.
-import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
-import { backoff } from '../../core/backoff.ts';
+// AccessPolicies of the whole cluster in an informer cache (list + watch, core/kube/informer.ts:
+// relist on 410, backoff with full jitter after errors, an index per namespace), so pod admission
+// never waits for the API. `fetch*` are live reads for the rare paths that must not act on a stale
+// view: the injector confirms a cache miss in an opted-in namespace before skipping a pod, and
+// approval validation reads a policy the cache does not know.
+import { isNotFound } from '../../core/kube/errors.ts';
+import { Informer, type ListWatch } from '../../core/kube/informer.ts';
+import type { ListResult, WatchEvent } from '../../core/kube/rest.ts';
 import { apiPath } from '../../crds/definitions.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import type { KubeApi } from './kube.ts';
@@ -19,77 +20,72 @@ export interface PolicySource {
 
 interface PolicyList { apiVersion?: string; kind?: string; metadata: { resourceVersion?: string }; items: AccessPolicy[] }
 
-
 export interface PolicyCacheEvents {
+  /** A failed list or a watch that ended in an error, before the informer retries with backoff. */
   onError?: (err: unknown) => void;
   onChange?: () => void;
+  log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
+
+const SILENT = { warn: (): void => undefined, info: (): void => undefined };
 
 export class PolicyCache implements PolicySource {
   readonly #api: KubeApi;
-  readonly #informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
-  readonly #events: PolicyCacheEvents;
-  #listed = false;
-  #stopped = false;
-  /** Restarts since the last successful list: the backoff attempt. */
-  #failures = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #informer: Informer<AccessPolicy>;
 
-  constructor(kc: KubeConfig, api: KubeApi, events: PolicyCacheEvents = {}) {
+  constructor(api: KubeApi & ListWatch, events: PolicyCacheEvents = {}) {
     this.#api = api;
-    this.#events = events;
-    this.#informer = makeInformer<KubernetesObject>(kc, apiPath('accesspolicies'), async () => (await this.#list()) as unknown as KubernetesListObject<KubernetesObject>);
-    this.#informer.on('error', (err) => this.#onError(err));
-    this.#informer.on('change', () => this.#events.onChange?.());
+    // A 404 on the list means the CRD is missing: say what to install rather than "not found".
+    const source: ListWatch = {
+      list: async <T>(path: string, query?: Record<string, string>): Promise<ListResult<T>> => {
+        try {
+          return await api.list<T>(path, query);
+        } catch (err) {
+          if (isNotFound(err)) throw new Error(`${path} not found: install the Guarita CRDs (crds/)`, { cause: err });
+          throw err;
+        }
+      },
+      watch: <T>(path: string, query: Record<string, string>, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void) => api.watch<T>(path, query, onEvent, onDone),
+    };
+    this.#informer = new Informer<AccessPolicy>(source, {
+      paths: [apiPath('accesspolicies')],
+      onChange: () => events.onChange?.(),
+      log: events.log ?? SILENT,
+      ...(events.onError === undefined ? {} : { onError: events.onError }),
+    });
   }
 
-  async #list(): Promise<PolicyList> {
-    const list = await this.#api.get<PolicyList>(apiPath('accesspolicies'), { timeoutMs: 30_000 });
-    if (list === undefined) throw new Error(`${apiPath('accesspolicies')} not found: install the Guarita CRDs (crds/)`);
-    this.#listed = true;
-    this.#failures = 0;
-    return list;
-  }
-
-  #onError(err: unknown): void {
-    if (this.#stopped) return; // the abort of our own stop()
-    this.#events.onError?.(err);
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#restart(), backoff(this.#failures++, { baseMs: 500, capMs: 30_000 }));
-    this.#timer.unref();
-  }
-
-  async #restart(): Promise<void> {
-    if (!this.#stopped) await this.#informer.start();
-  }
-
-  /** Resolves once the first list has been loaded (or rejects after `timeoutMs`). */
+  /** Resolves once the first list has been loaded, or rejects after `timeoutMs` (the informer keeps trying; synced() turns true when it lists). */
   async start(timeoutMs = 60_000): Promise<void> {
-    this.#stopped = false;
-    await this.#informer.start();
-    const deadline = Date.now() + timeoutMs;
-    while (!this.#listed) {
-      if (Date.now() > deadline) throw new Error(`AccessPolicy cache: no successful list within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
+    const started = this.#informer.start();
+    started.catch(() => undefined); // rejects only when stop() ends the retries; the race below reports the rest
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`AccessPolicy cache: no successful list within ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([started, deadline]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#informer.stop();
+  stop(): Promise<void> {
+    this.#informer.stop();
+    return Promise.resolve();
   }
 
   synced(): boolean {
-    return this.#listed;
+    return this.#informer.synced();
   }
 
   list(namespace: string): readonly AccessPolicy[] {
-    return this.#informer.list(namespace) as unknown as readonly AccessPolicy[];
+    return this.#informer.list(namespace);
   }
 
   get(namespace: string, name: string): AccessPolicy | undefined {
-    return this.#informer.get(name, namespace) as unknown as AccessPolicy | undefined;
+    return this.#informer.get(namespace, name);
   }
 
   async fetchNamespace(namespace: string): Promise<AccessPolicy[]> {

@@ -1,16 +1,14 @@
 // A small Kubernetes REST client: exactly the calls the operator makes, with JSON bodies sent as
 // they are (merge patches on the status subresource, MicroTime fields of Leases) and typed errors,
-// over the transport the webhook shares (core/kube/rest.ts); watches use client-node's Watch.
-import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { KubeRest } from '../../../core/kube/rest.ts';
+// over the transport the webhook shares (core/kube/rest.ts, whose watches use client-node's Watch).
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeRest, type ListResult, type WatchEvent } from '../../../core/kube/rest.ts';
 import { apiPath } from '../../../crds/definitions.ts';
 
 // The one error type and its predicates (core/kube/errors.ts), re-exported for the operator's modules.
 export { isAlreadyExists, isConflict, isNotFound, KubeError } from '../../../core/kube/errors.ts';
 
-export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: { code?: number; reason?: string; message?: string } };
-
-export interface ListResult<T> { items: T[]; metadata: { resourceVersion?: string; continue?: string } }
+export type { ListResult, WatchEvent } from '../../../core/kube/rest.ts';
 
 export interface KubeApi {
   get<T>(path: string): Promise<T>;
@@ -46,8 +44,7 @@ export class KubeClient implements KubeApi {
   get<T>(path: string): Promise<T> { return this.#call<T>('GET', path); }
 
   list<T>(path: string, query: Record<string, string> = {}): Promise<ListResult<T>> {
-    const qs = new URLSearchParams(query).toString();
-    return this.#call<ListResult<T>>('GET', qs === '' ? path : `${path}?${qs}`);
+    return this.#rest.list<T>(path, query);
   }
 
   create<T>(path: string, body: unknown): Promise<T> { return this.#call<T>('POST', path, body); }
@@ -55,10 +52,8 @@ export class KubeClient implements KubeApi {
   mergePatch<T>(path: string, body: unknown): Promise<T> { return this.#call<T>('PATCH', path, body, 'application/merge-patch+json'); }
   async remove(path: string, body?: unknown): Promise<void> { await this.#call('DELETE', path, body); }
 
-  async watch<T>(path: string, query: Record<string, string>, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }> {
-    const w = new Watch(this.kc);
-    const ctrl = await w.watch(path, query, (type: string, object: unknown) => onEvent({ type, object } as WatchEvent<T>), onDone);
-    return { abort: () => ctrl.abort() };
+  watch<T>(path: string, query: Record<string, string>, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }> {
+    return this.#rest.watch<T>(path, query, onEvent, onDone);
   }
 
   close(): Promise<void> {

@@ -7,7 +7,7 @@ import { API_VERSION } from '../../../crds/definitions.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import type { EventRecorder, ObjectRef } from '../events.ts';
 import { paths, type KubeApi } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
+import type { Informer } from '../../../core/kube/informer.ts';
 import type { Metrics } from '../metrics.ts';
 import { GenerationPredicate } from './generation-predicate.ts';
 import { evaluatePolicy, policyStatus } from './policy-status.ts';

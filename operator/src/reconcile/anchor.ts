@@ -6,7 +6,7 @@
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { isNotFound, paths, type KubeApi } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
+import type { Informer } from '../../../core/kube/informer.ts';
 import type { Metrics } from '../metrics.ts';
 import type { PolicyHead, SessionStore } from '../store/types.ts';
 

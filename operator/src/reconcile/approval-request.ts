@@ -6,7 +6,7 @@ import { API_VERSION } from '../../../crds/definitions.ts';
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus } from '../../../crds/types.ts';
 import type { EventRecorder, EventType, ObjectRef } from '../events.ts';
 import { isConflict, isNotFound, paths, type KubeApi } from '../kube/client.ts';
-import type { ChangeType, Informer } from '../kube/informer.ts';
+import type { ChangeType, Informer } from '../../../core/kube/informer.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SessionRecord } from '../store/types.ts';
 import { splitKey } from './access-policy.ts';

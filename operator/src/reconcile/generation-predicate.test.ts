@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import type { KubeApi } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
+import type { Informer } from '../../../core/kube/informer.ts';
 import { createMetrics } from '../metrics.ts';
 import { AccessPolicyReconciler } from './access-policy.ts';
 import { GenerationPredicate, type PolicyEvent } from './generation-predicate.ts';
