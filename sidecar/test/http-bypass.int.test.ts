@@ -157,10 +157,11 @@ beforeAll(async () => {
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } },
   ]);
   await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
+  [port = 0] = await freePorts(1);
+  // The policy first: the fixture's pod is one the policy selects.
+  await apply([httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port })]);
   const fx = await sidecarFixture(ns);
   mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-  [port = 0] = await freePorts(1);
-  await apply([httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port })]);
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort: port }], operatorUrl: op.url });
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 }, 180_000);
@@ -440,7 +441,7 @@ describe('the requester reviewers are shown is the one that runs the command', (
 });
 
 describe('credentials in the query are bound by hash and shown nowhere', () => {
-  it('an access_token or signature in the query reaches the upstream, but the ApprovalRequest shows a hash', async () => {
+  it('an access_token or signature in the query reaches the upstream, but the ApprovalRequest and the signed records show a hash', async () => {
     const target = '/customers/export?page=query-secret&access_token=agent-s3cr3t-one&X-Amz-Signature=deadbeef01';
     const name = await approved('GET', target);
     const ar = await getObject<Ar>('approvalrequest', ns, name);
@@ -452,6 +453,13 @@ describe('credentials in the query are bound by hash and shown nowhere', () => {
     const run = await send('GET', target);
     expect(run.status).toBe(200);
     expect(upstream.received.at(-1)?.target).toBe(target);
+    // The signed records of this command (held, consumed, run) show the hash too.
+    const records = await eventually('the records of the command', async () => {
+      const mine = (await fetchExport(op.url, ns)).records.filter((r) => JSON.stringify(r).includes('query-secret'));
+      return mine.length >= 2 ? mine : undefined;
+    }, 30_000, 1000);
+    expect(JSON.stringify(records)).toContain('access_token=[secret, sha256 ');
+    expect(JSON.stringify(records)).not.toMatch(/s3cr3t|deadbeef/);
   });
 });
 

@@ -219,13 +219,14 @@ beforeAll(async () => {
   await upstream.listen();
   system = await startGuaritaSystem('sc-responses');
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: system.ns }, stringData: { token: 'upstream-service-token' } }]);
-  const fx = await sidecarFixture(system.ns);
-  mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
   [port = 0] = await freePorts(1);
   // One rule judges request bodies: POST /orders with {"action": "export"} is denied.
   const base = httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port }) as { spec: { rules: unknown[] } };
   const rules = [{ name: 'deny-order-exports', match: { http: { methods: ['POST'], paths: ['/orders'], jsonBody: [{ path: 'action', equals: 'export' }] } }, action: 'deny' }, ...base.spec.rules];
+  // The policy first: the fixture's pod is one the policy selects.
   await apply([httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port, over: { rules } })]);
+  const fx = await sidecarFixture(system.ns);
+  mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort: port }], operatorUrl: system.op.url });
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 }, 180_000);
