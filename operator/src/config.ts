@@ -1,11 +1,13 @@
 // The operator's configuration: command-line flags (--name=value or --name value) override
-// environment variables (GUARITA_*), which override defaults. Validated once at start; a bad
-// setting stops the process with a message naming the flag and the variable.
+// environment variables (GUARITA_*), which override defaults, read by the settings reader the
+// webhook shares (core/settings.ts). Validated once at start; a bad setting stops the process with
+// a message naming the flag and the variable.
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { MAPPINGS_ENV, MAPPINGS_FLAG, parseUsernameMappings, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import { durationMs } from '../../core/duration.ts';
+import { flagThenEnv, parseFlags, SettingsError, SettingsReader, type Setting } from '../../core/settings.ts';
 
 export interface OperatorConfig {
   kubeconfig?: string;
@@ -51,8 +53,6 @@ export class ConfigError extends Error {
   }
 }
 
-interface Setting { flag: string; env: string; help: string; default?: string }
-
 /** Every setting, for --help and docs/recording.md. */
 export const SETTINGS: Setting[] = [
   { flag: 'kubeconfig', env: 'KUBECONFIG', help: 'kubeconfig file (default: in-cluster service account, else ~/.kube/config)' },
@@ -91,32 +91,25 @@ export const SETTINGS: Setting[] = [
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-export function parseArgs(argv: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  const known = new Set(SETTINGS.map((s) => s.flag));
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (m === null || m[1] === undefined) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags are --name=value; see --help)`);
-    if (m[1] === 'help') { out.help = 'true'; continue; }
-    if (!known.has(m[1])) throw new ConfigError(`unknown flag --${m[1]} (see --help)`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined) throw new ConfigError(`--${m[1]} needs a value`);
-    out[m[1]] = value;
+/** The flags given (core/settings.ts, node:util parseArgs); a bad argument is a ConfigError naming it. */
+export function parseArgs(argv: readonly string[]): Record<string, string | undefined> {
+  try {
+    return parseFlags(argv, SETTINGS).values;
+  } catch (err) {
+    if (err instanceof SettingsError) throw new ConfigError(err.message);
+    throw err;
   }
-  return out;
 }
 
 export function usage(): string {
   return ['Usage: node operator/src/main.ts [--flag=value ...]', '', ...SETTINGS.map((s) => `  --${s.flag.padEnd(28)} ${s.env.padEnd(36)} ${s.help}${s.default === undefined ? '' : ` (default ${s.default === '' ? '""' : s.default})`}`)].join('\n');
 }
 
+/** The operator stops at the first problem: the shared reader's lookups, each failure thrown as a ConfigError. */
 class Reader {
-  readonly #flags: Record<string, string>;
-  readonly #env: Record<string, string | undefined>;
-  constructor(flags: Record<string, string>, env: Record<string, string | undefined>) {
-    this.#flags = flags;
-    this.#env = env;
+  readonly #settings: SettingsReader;
+  constructor(flags: Record<string, string | undefined>, env: Record<string, string | undefined>) {
+    this.#settings = new SettingsReader(flags, env, flagThenEnv);
   }
 
   #setting(flag: string): Setting {
@@ -126,13 +119,11 @@ class Reader {
   }
 
   name(flag: string): string {
-    return `--${flag} / ${this.#setting(flag).env}`;
+    return this.#settings.name(this.#setting(flag));
   }
 
   optional(flag: string): string | undefined {
-    const s = this.#setting(flag);
-    const v = this.#flags[flag] ?? this.#env[s.env] ?? s.default;
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
+    return this.#settings.raw(this.#setting(flag));
   }
 
   required(flag: string, hint: string): string {

@@ -1,7 +1,8 @@
 // The webhook's configuration: environment variables (what the Helm chart sets), each overridable
-// by a command-line flag. Every problem is reported at once, naming the variable and the flag.
-import { parseArgs } from 'node:util';
+// by a command-line flag, read by the settings reader the operator shares (core/settings.ts).
+// Every problem is reported at once, naming the variable and the flag.
 import { MAPPINGS_ENV, MAPPINGS_FLAG, parseUsernameMappings, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
+import { envThenFlag, parseFlags, SettingsError, SettingsReader, type Setting } from '../../core/settings.ts';
 import { durationSeconds } from './access-policy.ts';
 import { DEFAULT_CONFIGURATION_NAME, DEFAULT_OPERATOR_SERVICE_ACCOUNT, SYSTEM_NAMESPACES } from './constants.ts';
 import type { InjectorConfig } from './inject.ts';
@@ -44,13 +45,6 @@ export interface WebhookConfig {
   operatorServiceAccount: { namespace: string; name: string };
   kubeconfig: string | undefined;
   logLevel: string;
-}
-
-interface Setting {
-  env: string;
-  flag: string;
-  help: string;
-  default?: string;
 }
 
 const S = {
@@ -101,23 +95,22 @@ export class ConfigError extends Error {
   }
 }
 
+/** The shared reader's lookups; every problem is collected and reported at once. */
 class Reader {
-  readonly problems: string[] = [];
-  readonly #flags: Record<string, string | undefined>;
-  readonly #env: NodeJS.ProcessEnv;
+  readonly #settings: SettingsReader;
+  readonly problems: string[];
 
   constructor(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv) {
-    this.#flags = flags;
-    this.#env = env;
+    this.#settings = new SettingsReader(flags, env, envThenFlag);
+    this.problems = this.#settings.problems;
   }
 
   raw(s: Setting): string | undefined {
-    const v = this.#flags[s.flag] ?? this.#env[s.env] ?? s.default;
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
+    return this.#settings.raw(s);
   }
 
   #fail<T>(s: Setting, message: string, fallback: T): T {
-    this.problems.push(`${s.env} (--${s.flag}): ${message}`);
+    this.#settings.problem(s, message);
     return fallback;
   }
 
@@ -236,10 +229,6 @@ function usernameMappings(r: Reader, env: NodeJS.ProcessEnv): OidcUsernameMappin
   return mappings;
 }
 
-function flagOptions(): Record<string, { type: 'string' }> {
-  return Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
-}
-
 export function usage(): string {
   const lines = SETTINGS.map((s) => `  --${s.flag.padEnd(26)} ${s.env}\n      ${s.help}${s.default === undefined || s.default === '' ? '' : ` Default: ${s.default}`}`);
   return `guarita webhook: admission webhooks (sidecar injection, ApprovalRequest and AccessPolicy validation)\n\nSettings (flag, environment variable):\n${lines.join('\n')}\n`;
@@ -249,9 +238,10 @@ export function usage(): string {
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): WebhookConfig {
   let flags: Record<string, string | undefined>;
   try {
-    flags = parseArgs({ args: [...argv], options: flagOptions(), strict: true, allowPositionals: false }).values;
+    flags = parseFlags(argv, SETTINGS).values;
   } catch (err) {
-    throw new ConfigError([err instanceof Error ? err.message : String(err)]);
+    if (err instanceof SettingsError) throw new ConfigError([...err.problems]);
+    throw err;
   }
   const r = new Reader(flags, env);
   const namespace = r.required(S.namespace);
