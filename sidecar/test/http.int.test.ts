@@ -51,12 +51,13 @@ beforeAll(async () => {
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests', 'accesspolicies'], verbs: ['get', 'list', 'watch', 'patch', 'update'] }] },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reviewers', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reviewers' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dpo' }] },
   ]);
-  fx = await sidecarFixture(ns);
   // The target's Secret exists in the cluster (the webhook checks) and is mounted into the sidecar only.
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
-  mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
   [listenPort = 0] = await freePorts(1);
   await policy();
+  // After the policy: the fixture's pod goes through the live webhook, which injects only pods a policy selects.
+  fx = await sidecarFixture(ns);
+  mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: op.url });
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 }, 180_000);

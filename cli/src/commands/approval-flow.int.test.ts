@@ -49,10 +49,11 @@ beforeAll(async () => {
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } },
   ]);
   await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
+  const [listenPort = 0] = await freePorts(1);
+  // The policy first: the fixture's pod goes through the live webhook, which injects only pods a policy selects.
+  await apply([httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort })]);
   const fx = await sidecarFixture(ns);
   mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-  const [listenPort = 0] = await freePorts(1);
-  await apply([httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort })]);
   // A hold long enough for a person (here: the test) to find and approve the request.
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: op.url, env: { GUARITA_APPROVAL_WAIT: '45s' } });
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
