@@ -37,6 +37,10 @@ export interface SidecarConfig {
   httpBinary: 'passthrough' | 'refuse';
   /** Largest request body buffered for policy matching and approval binding (HTTP). */
   httpMaxBufferedBody: number;
+  /** Longest an agent may take to send one whole HTTP request (head and body); 408 after it. */
+  httpRequestTimeoutMs: number;
+  /** Open agent connections per HTTP listener; further ones are closed at once. */
+  httpMaxConnections: number;
   /** Host the listeners and the admin server bind to. */
   bindHost: string;
   /** How long the last good OIDC key set keeps verifying while its issuer is unreachable. */
@@ -201,12 +205,14 @@ function identityTuning(env: Env): Pick<SidecarConfig, 'oidcJwksMaxStaleMs' | 'o
   };
 }
 
-function tuning(env: Env): Pick<SidecarConfig, 'drainTimeoutMs' | 'logLevel' | 'httpBinary' | 'httpMaxBufferedBody' | 'bindHost'> {
+function tuning(env: Env): Pick<SidecarConfig, 'drainTimeoutMs' | 'logLevel' | 'httpBinary' | 'httpMaxBufferedBody' | 'httpRequestTimeoutMs' | 'httpMaxConnections' | 'bindHost'> {
   return {
     drainTimeoutMs: durationSetting(env, 'GUARITA_DRAIN_TIMEOUT', '20s', 0),
     logLevel: oneOf(env, 'GUARITA_LOG_LEVEL', LOG_LEVELS, 'info'),
     httpBinary: oneOf(env, 'GUARITA_HTTP_BINARY', ['passthrough', 'refuse'] as const, 'passthrough'),
     httpMaxBufferedBody: positiveInt(env, 'GUARITA_HTTP_MAX_BUFFERED_BODY', 1024 * 1024),
+    httpRequestTimeoutMs: durationSetting(env, 'GUARITA_HTTP_REQUEST_TIMEOUT', '5m', 1000),
+    httpMaxConnections: positiveInt(env, 'GUARITA_HTTP_MAX_CONNECTIONS', 1024),
     bindHost: optional(env, 'GUARITA_BIND_HOST') ?? '127.0.0.1',
   };
 }

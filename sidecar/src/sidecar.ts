@@ -46,6 +46,7 @@ async function startListener(t: TargetConfig, ctx: { config: SidecarConfig; enfo
   const l = await startHttpListener({
     host: ctx.config.bindHost, port: t.listenPort, target: t, enforcer: ctx.enforcer, credentialsDir: ctx.config.credentialsDir,
     logger: ctx.logger.child({ listener: 'http', target: t.target }), metrics: ctx.metrics, binary: ctx.config.httpBinary, maxBufferedBody: ctx.config.httpMaxBufferedBody,
+    requestTimeoutMs: ctx.config.httpRequestTimeoutMs, maxConnections: ctx.config.httpMaxConnections,
   }, sha256);
   return { target: t.target, port: l.address.port, close: (ms) => l.close(ms) };
 }

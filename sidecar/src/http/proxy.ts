@@ -39,6 +39,10 @@ export interface HttpListenerOptions {
   binary: 'passthrough' | 'refuse';
   /** Request bodies up to this size are buffered (policy matching on JSON, exact approval binding). */
   maxBufferedBody: number;
+  /** Longest an agent may take to send one whole request; then 408 and the connection is closed. */
+  requestTimeoutMs?: number;
+  /** Open agent connections; beyond it new connections are closed at once (the others keep being served). */
+  maxConnections?: number;
   sessionIdleMs?: number;
 }
 
@@ -264,7 +268,14 @@ export class HttpProxy {
   get inFlight(): number { return this.#inFlight; }
 
   async listen(): Promise<{ host: string; port: number }> {
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+    // A request dribbled a byte at a time, or thousands of idle connections, would hold the
+    // sidecar's memory and sockets for as long as the agent likes: both are bounded.
+    const requestTimeout = this.#opts.requestTimeoutMs ?? 300_000;
+    const server = createServer({
+      keepAliveTimeout: 65_000, requestTimeout, headersTimeout: Math.min(60_000, requestTimeout),
+      // Node checks both timeouts on this interval (30 s by default): keep it a fraction of the bound.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)),
+    }, (req, res) => {
       this.#inFlight++;
       res.once('close', () => { this.#inFlight--; });
       void this.#handle(req, res);
@@ -273,6 +284,8 @@ export class HttpProxy {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
+    server.maxConnections = this.#opts.maxConnections ?? 1024;
+    server.on('drop', () => this.#opts.logger.warn({ maxConnections: server.maxConnections }, 'agent connection refused: the listener holds GUARITA_HTTP_MAX_CONNECTIONS connections'));
     server.on('upgrade', (_req, socket: Socket) => {
       socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nprotocol upgrades (WebSocket) cannot be governed by the Guarita sidecar\n');
     });
