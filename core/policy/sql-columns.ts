@@ -12,6 +12,7 @@
 // personal column, a function in FROM whose result it cannot see into, column aliases over a
 // relation whose column order it does not know.
 import { numericShape } from './sql-shape.ts';
+import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
 import { parseStatements, type ParsedStatement } from './sql.ts';
 import type { SensitiveColumnUse } from './types.ts';
 
@@ -997,25 +998,7 @@ class WorkLimit extends Error {
   }
 }
 
-/** Least recently used leaves first: a hit moves to the back. */
-function lru<V>(map: Map<string, V>, key: string): V | undefined {
-  const hit = map.get(key);
-  if (hit !== undefined) {
-    map.delete(key);
-    map.set(key, hit);
-  }
-  return hit;
-}
-
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  if (key.length > CACHE_MAX_SQL) return;
-  if (map.size >= CACHE_ENTRIES) map.delete(map.keys().next().value ?? '');
-  map.set(key, value);
-}
-
 const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-const CACHE_ENTRIES = 512;
-const CACHE_MAX_SQL = 4096;
 
 /** Compiled from spec.sensitiveColumns: the catalog knowledge, and a per-text cache of findings. */
 export class SensitiveColumnGuard {
@@ -1024,8 +1007,8 @@ export class SensitiveColumnGuard {
   private readonly relations: { want: { schema: string | undefined; rel: string }; columns: string[] }[];
   private readonly views: { want: { schema: string | undefined; rel: string }; name: string; query: string; field: string }[];
   private readonly viewCache = new Map<string, Rel>();
-  private readonly cache = new Map<string, SensitiveColumnUse[]>();
-  private readonly shapeCache = new Map<string, SensitiveColumnUse[]>();
+  private readonly cache = new TextCache<SensitiveColumnUse[]>(512);
+  private readonly shapeCache = new TextCache<SensitiveColumnUse[]>(512);
   /** Work spent on the SQL text being checked (check() is synchronous: one text at a time). */
   private spent = 0;
 
@@ -1144,8 +1127,8 @@ export class SensitiveColumnGuard {
    * numeric shape (sql-shape.ts) when no number decided anything (ORDER BY 1 refers to a column).
    */
   check(sql: string): SensitiveColumnUse[] {
-    const shape = sql.length > CACHE_MAX_SQL ? undefined : numericShape(sql);
-    const hit = lru(this.cache, sql) ?? (shape === undefined ? undefined : lru(this.shapeCache, shape));
+    const shape = sql.length > CACHEABLE_SQL_LENGTH ? undefined : numericShape(sql);
+    const hit = this.cache.get(sql) ?? (shape === undefined ? undefined : this.shapeCache.get(shape));
     if (hit !== undefined) return hit.map((u) => ({ ...u }));
     let readsNumbers = false;
     this.spent = 0;
@@ -1170,8 +1153,8 @@ export class SensitiveColumnGuard {
       readsNumbers ||= a.readsNumbers;
       return a.uses;
     });
-    remember(this.cache, sql, uses);
-    if (shape !== undefined && !readsNumbers) remember(this.shapeCache, shape, uses);
+    this.cache.set(sql, uses);
+    if (shape !== undefined && !readsNumbers) this.shapeCache.set(shape, uses);
     return uses.map((u) => ({ ...u }));
   }
 }

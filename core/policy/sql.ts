@@ -19,6 +19,7 @@ import {
   SETTINGS_VIEWS, functionTraits, isSensitiveFunction,
 } from './sql-catalog.ts';
 import { numericShape } from './sql-shape.ts';
+import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
 import type { SqlStatementKind, SqlTrait, StatementInfo } from './types.ts';
 
 type Json = { [key: string]: unknown };
@@ -714,10 +715,8 @@ function classifyOne(s: ParsedStatement, index: number): { info: StatementInfo; 
 // classification depends on the text alone: remember recent results, errors included. A second
 // cache is keyed by the numeric shape (sql-shape.ts), so statements differing only in a number
 // share a result, provided classifying them read no constant's value.
-const CACHE_ENTRIES = 1024;
-const CACHE_MAX_SQL = 4096;
-const cache = new Map<string, StatementInfo[] | SqlParseError>();
-const shapeCache = new Map<string, StatementInfo[]>();
+const cache = new TextCache<StatementInfo[] | SqlParseError>(1024);
+const shapeCache = new TextCache<StatementInfo[]>(1024);
 
 interface Classified { result: StatementInfo[] | SqlParseError; shareable: boolean }
 
@@ -750,38 +749,22 @@ function classifyUncached(sql: string): Classified {
   }
 }
 
-/** Least recently used leaves first: a hit moves to the back. */
-function lookup<V>(map: Map<string, V>, key: string): V | undefined {
-  const hit = map.get(key);
-  if (hit !== undefined) {
-    map.delete(key);
-    map.set(key, hit);
-  }
-  return hit;
-}
-
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  if (key.length > CACHE_MAX_SQL) return;
-  if (map.size >= CACHE_ENTRIES) map.delete(map.keys().next().value ?? '');
-  map.set(key, value);
-}
-
 function classifyCached(sql: string): StatementInfo[] | SqlParseError {
-  const exact = lookup(cache, sql);
+  const exact = cache.get(sql);
   if (exact !== undefined) {
     stats.exactHits++;
     return exact;
   }
-  const shape = sql.length > CACHE_MAX_SQL ? undefined : numericShape(sql);
-  const shared = shape === undefined ? undefined : lookup(shapeCache, shape);
+  const shape = sql.length > CACHEABLE_SQL_LENGTH ? undefined : numericShape(sql);
+  const shared = shape === undefined ? undefined : shapeCache.get(shape);
   if (shared !== undefined) {
     stats.shapeHits++;
     return shared;
   }
   stats.parses++;
   const { result, shareable } = classifyUncached(sql);
-  remember(cache, sql, result);
-  if (shape !== undefined && shareable && !(result instanceof SqlParseError)) remember(shapeCache, shape, result);
+  cache.set(sql, result);
+  if (shape !== undefined && shareable && !(result instanceof SqlParseError)) shapeCache.set(shape, result);
   return result;
 }
 
