@@ -11,6 +11,7 @@
 // What the guard cannot resolve it reports (fail closed): an unqualified name that may be a
 // personal column, a function in FROM whose result it cannot see into, column aliases over a
 // relation whose column order it does not know.
+import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
 import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
 import { parseStatements, type ParsedStatement } from './sql.ts';
@@ -18,7 +19,6 @@ import type { SensitiveColumnUse } from './types.ts';
 
 export type { SensitiveColumnUse };
 
-type Json = { [key: string]: unknown };
 
 export interface SensitiveColumnsConfig {
   /** [schema.]table.column */
@@ -42,18 +42,6 @@ export class SensitiveColumnsConfigError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Parse tree accessors (libpg-query JSON; fields at their default value are omitted).
 
-function isObj(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function obj(v: unknown): Json | undefined {
-  return isObj(v) ? v : undefined;
-}
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
 /** {Type: {...}} → ['Type', {...}]; anything else → ['', v]. */
 function unwrap(v: unknown): [string, Json] {
   const o = obj(v);

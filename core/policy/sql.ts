@@ -18,11 +18,11 @@ import {
   EXTENSION_TRAITS, KIND_BY_NODE, LARGE_OBJECT_TABLES, NODE_TRAITS, OBJECT_TYPE_KEYS, OBJECT_TYPE_TRAITS, REMOTE_NODES, ROLE_CHANGE_NODES,
   SETTINGS_VIEWS, functionTraits, isSensitiveFunction,
 } from './sql-catalog.ts';
+import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
 import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
 import type { SqlStatementKind, SqlTrait, StatementInfo } from './types.ts';
 
-type Json = { [key: string]: unknown };
 
 /**
  * Input the engine cannot follow: a syntax error, a statement type it does not know
@@ -64,18 +64,6 @@ export function policyEngineReady(): boolean {
 // ---------------------------------------------------------------------------------------------
 // Small accessors for the parser's JSON (fields at their default value are omitted).
 
-function isObj(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function obj(v: unknown): Json | undefined {
-  return isObj(v) ? v : undefined;
-}
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
 /** [{String: {sval}}...] → ['a', 'b'] */
 function names(list: unknown): string[] {
   return arr(list).map((n) => str(obj(obj(n)?.String)?.sval) ?? '');
