@@ -1,0 +1,203 @@
+// What the two halves of a connection's pipeline share (pipeline.ts explains the design): the
+// FIFO of messages sent upstream whose answers are still due, the statements and portals the
+// client created through the listener, the batch counters, and the few operations both halves
+// perform on them (sending with an entry, skipping a failed batch, recording a command).
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+import type { Authorization, MaskSession, Session } from '../enforcement.ts';
+import type { TransactionStatus } from './backend.ts';
+import type { CopyOutMasker } from './copy.ts';
+import { Execution, type Allowed } from './execution.ts';
+import type { BinaryColumnsMode, ColumnInfo, RowMasker } from './rows.ts';
+import { maskErrorOrNotice } from './server-messages.ts';
+import type { CopyPlan, StatementFacts } from './statements.ts';
+
+/** Sent upstream in place of a denied statement: fails in the parser, runs nothing. */
+export const DENIED_SQL = '/* guarita: denied by policy */ guarita_denied';
+/** Names the listener keeps for itself: clients cannot create statements or portals under them. */
+export const RESERVED_PREFIX = 'guarita.';
+/** A statement and portal name that cannot exist upstream: Bind/Execute on it fail without side effects. */
+export const DENIED_NAME = `${RESERVED_PREFIX}denied.${randomBytes(6).toString('hex')}`;
+
+export interface Denial {
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+export interface PipelineIO {
+  toClient(buf: Buffer): void;
+  toUpstream(buf: Buffer): void;
+  /** A promise while the upstream socket's buffer is full. */
+  upstreamBackpressure(): Promise<void> | undefined;
+  /** FATAL error to the client, then both sockets closed. */
+  terminate(code: string, message: string): void;
+  /** The client sent Terminate. */
+  clientTerminated(): void;
+}
+
+export interface PipelineOptions {
+  session: Session;
+  io: PipelineIO;
+  logger: Logger;
+  onVerdict?: (verdict: Authorization['verdict']) => void;
+}
+
+export interface StatementState {
+  name: string;
+  sql: string;
+  facts: StatementFacts;
+  /** The Parse-time authorization, used by the first Execute. */
+  pendingAuth: Allowed | undefined;
+  /** Result columns (formats as described: text), once the upstream described the statement. */
+  columns: ColumnInfo[] | undefined;
+  described: Promise<void>;
+  resolveDescribed: () => void;
+}
+
+export interface PortalState {
+  name: string;
+  stmt: StatementState | undefined;
+  resultFormats: number[];
+  /** The batch that bound it: a ReadyForQuery outside a transaction ends the portals of its batch and before. */
+  batch: number;
+  /** Columns with actual formats (from Describe portal), when known. */
+  columns: ColumnInfo[] | undefined;
+  exec: Execution | undefined;
+}
+
+export interface ResultState {
+  rows?: RowMasker;
+  copy?: CopyOutMasker;
+  /** Set when a result is refused mid-stream (simple protocol): rows are swallowed, the tag becomes an error. */
+  refused?: string;
+}
+
+export type Entry =
+  | { kind: 'query'; batch: number; exec?: Execution; denial?: Denial; plans: CopyPlan[]; planIndex: number; result: ResultState; mask?: MaskSession }
+  | { kind: 'parse'; batch: number; internal: boolean; denial?: Denial; stmt?: StatementState; prev?: StatementState }
+  | { kind: 'bind'; batch: number; denial?: Denial; portal?: PortalState }
+  | { kind: 'describe'; batch: number; internal: boolean; target: 'S' | 'P'; stmt?: StatementState; portal?: PortalState; onColumns?: (c: ColumnInfo[]) => void }
+  | { kind: 'execute'; batch: number; portal: PortalState; exec?: Execution; denial?: Denial; result: ResultState; mask?: MaskSession }
+  | { kind: 'close'; batch: number }
+  | { kind: 'sync'; batch: number; internal: boolean }
+  | { kind: 'probe'; batch: number; acks: number; done: () => void };
+
+export class PipelineState {
+  readonly session: Session;
+  readonly io: PipelineIO;
+  readonly log: Logger;
+  readonly opts: PipelineOptions;
+  readonly entries: Entry[] = [];
+  readonly statements = new Map<string, StatementState>();
+  readonly portals = new Map<string, PortalState>();
+  /** Extended-protocol batch number: incremented by each Sync the client sends. */
+  batch = 0;
+  /** The batch the listener itself is discarding (after a denial), or the upstream is (after an error). */
+  discardBatch = -1;
+  /** Extended messages were sent since the last Sync. */
+  unsynced = false;
+  status: TransactionStatus = 'I';
+  /** masking.binaryColumns of the policy, as of the latest allowed statement. */
+  binaryMode: BinaryColumnsMode = 'refuse';
+  /** A COPY ... FROM STDIN is waiting for the client's data (the server answers nothing else meanwhile). */
+  copyIn = false;
+  stopped = false;
+  /** Client-half waits for everything sent to be answered (ClientHalf.idle), woken by progressed(). */
+  readonly idleWaiters: Array<() => void> = [];
+  /** An Execute was sent in the current extended batch (it may have changed a setting the server reports only at Sync). */
+  batchRan = false;
+
+  constructor(opts: PipelineOptions) {
+    this.opts = opts;
+    this.session = opts.session;
+    this.io = opts.io;
+    this.log = opts.logger;
+  }
+
+  send(buf: Buffer, entry: Entry | undefined): void {
+    if (entry !== undefined) this.entries.push(entry);
+    this.io.toUpstream(buf);
+  }
+
+  shift(): void {
+    this.entries.shift();
+  }
+
+  /** Called after each upstream message is handled (and at shutdown): wakes a Query waiting for idle. */
+  progressed(): void {
+    if (this.entries.length > 0 && !this.copyIn && !this.stopped) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  async finishExec(exec: Execution, error?: string): Promise<void> {
+    try {
+      await exec.finish(error);
+    } catch (err) {
+      this.log.error({ err }, 'recording the command failed');
+      this.io.terminate('58030', 'the Guarita sidecar could not record the command; the session is closed');
+      throw err;
+    }
+  }
+
+  /** Records an allowed statement that never ran (prepared, then closed or replaced; refused by the listener; rejected upstream). */
+  async completeUnrun(auth: Allowed | undefined, error = 'prepared but not executed'): Promise<void> {
+    if (auth === undefined) return;
+    await new Execution(auth, this.session).finish(error);
+  }
+
+  forwardMasked(kind: 'E' | 'N', raw: Buffer, mask: MaskSession): void {
+    this.io.toClient(maskErrorOrNotice(kind, raw, mask));
+  }
+
+  refuseMessage(msg: BackendMessage): void {
+    this.log.warn({ message: msg.name }, 'upstream message the sidecar cannot mask here');
+    this.io.terminate('0A000', `the server sent ${msg.name}, which the Guarita sidecar cannot mask here; the session is closed`);
+  }
+
+  /** After an extended-protocol error the upstream skips everything up to Sync: so do the entries. */
+  async skipUntilSync(failedBatch: number): Promise<void> {
+    if (failedBatch >= 0) this.discardBatch = Math.max(this.discardBatch, failedBatch);
+    let e: Entry | undefined;
+    while (this.entries[0] !== undefined && this.entries[0].kind !== 'sync' && (e = this.entries.shift()) !== undefined) await this.skipped(e);
+  }
+
+  private async skipped(e: Entry): Promise<void> {
+    switch (e.kind) {
+      case 'probe':
+        e.done();
+        return;
+      case 'describe':
+        e.stmt?.resolveDescribed();
+        return;
+      case 'parse':
+        await this.parseFailed(e);
+        return;
+      case 'execute':
+        if (e.portal.exec === e.exec) e.portal.exec = undefined;
+        if (e.exec !== undefined) await this.finishExec(e.exec, 'not run: an earlier message of the batch failed');
+        return;
+      case 'query':
+        if (e.exec !== undefined) await this.finishExec(e.exec, 'not run: an earlier message of the batch failed');
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** A Parse the upstream rejected: the statement does not exist; a named one keeps its predecessor. */
+  async parseFailed(e: Extract<Entry, { kind: 'parse' }>): Promise<void> {
+    const stmt = e.stmt;
+    if (stmt === undefined) return;
+    stmt.resolveDescribed();
+    if (this.statements.get(stmt.name) === stmt) {
+      if (e.prev !== undefined && stmt.name !== '') this.statements.set(stmt.name, e.prev);
+      else this.statements.delete(stmt.name);
+    }
+    const auth = stmt.pendingAuth;
+    stmt.pendingAuth = undefined;
+    await this.completeUnrun(auth, 'the server rejected the statement');
+  }
+}

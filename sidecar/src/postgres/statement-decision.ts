@@ -1,0 +1,97 @@
+// Deciding one statement's text: the session's authorization (with the approval wait a
+// CancelRequest can abandon), turned into either an allowed execution or the denial the client
+// sees, plus the refusals of the listener itself once the policy allowed.
+import type { Authorization } from '../enforcement.ts';
+import { noticeResponse } from './backend.ts';
+import type { Allowed } from './execution.ts';
+import type { Denial, PipelineState } from './pipeline-state.ts';
+import { statementFacts, type StatementFacts } from './statements.ts';
+
+function denialOf(auth: Exclude<Authorization, { verdict: 'allow' }>, canceled: boolean): Denial {
+  if (auth.verdict === 'deny') {
+    const rule = auth.decision.rule;
+    // The sidecar's own fail-closed states are "try again later", not a policy denial.
+    const code = auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable' ? '57P03' : '42501';
+    return { code, message: auth.message, ...(rule === undefined ? {} : { detail: `policy rule: ${rule}` }) };
+  }
+  if (canceled) return { code: '57014', message: `canceling statement due to user request (ApprovalRequest ${auth.approvalRequest} stays open)` };
+  return { code: '42501', message: auth.message, hint: `once ApprovalRequest ${auth.approvalRequest} is approved, run the same statement again` };
+}
+
+export class StatementDecider {
+  private wait: { controller: AbortController; canceled: boolean } | undefined;
+
+  private readonly s: PipelineState;
+
+  constructor(s: PipelineState) {
+    this.s = s;
+  }
+
+  /** Whether a statement is being held for approval (or being decided). */
+  get waiting(): boolean {
+    return this.wait !== undefined;
+  }
+
+  /** A CancelRequest for this connection: abandons an approval wait. Returns true when one was abandoned. */
+  cancelWait(): boolean {
+    if (this.wait === undefined) return false;
+    this.wait.canceled = true;
+    this.wait.controller.abort(new Error('canceled by the client'));
+    return true;
+  }
+
+  /** The connection ends: a statement still being decided is abandoned. */
+  abort(reason: string): void {
+    this.wait?.controller.abort(new Error(reason));
+  }
+
+  private async authorize(sql: string): Promise<{ auth: Authorization; canceled: boolean } | { denial: Denial }> {
+    const s = this.s;
+    const wait = { controller: new AbortController(), canceled: false };
+    this.wait = wait;
+    const onClosed = (): void => wait.controller.abort(new Error('session closed'));
+    s.session.closed.addEventListener('abort', onClosed, { once: true });
+    try {
+      const auth = await s.session.authorize({ protocol: 'postgres', sql }, {
+        onApprovalPending: (requestName, message) => {
+          s.io.toClient(noticeResponse({ code: '00000', message, hint: `waiting for ApprovalRequest ${requestName}` }));
+        },
+        signal: wait.controller.signal,
+      });
+      s.opts.onVerdict?.(auth.verdict);
+      return { auth, canceled: wait.canceled };
+    } catch (err) {
+      s.log.error({ err }, 'authorization failed');
+      return { denial: { code: '57P03', message: `the Guarita sidecar could not decide the statement: ${err instanceof Error ? err.message : String(err)}` } };
+    } finally {
+      s.session.closed.removeEventListener('abort', onClosed);
+      this.wait = undefined;
+    }
+  }
+
+  /** Refusals of the listener itself, after the policy allowed. */
+  private factsRefusal(facts: StatementFacts): Denial | undefined {
+    if (facts.copyOut.some((p) => p.format === 'binary')) {
+      return { code: '0A000', message: 'COPY ... TO STDOUT in binary format is refused by the Guarita sidecar: its data cannot be masked; use text or csv format' };
+    }
+    if (facts.binaryCursor && this.s.binaryMode === 'refuse') {
+      return { code: '0A000', message: 'binary cursors are refused by the policy (masking.binaryColumns: refuse)' };
+    }
+    return undefined;
+  }
+
+  async decide(sql: string): Promise<{ exec: Allowed; facts: StatementFacts } | { denial: Denial }> {
+    const decided = await this.authorize(sql);
+    if ('denial' in decided) return decided;
+    const { auth, canceled } = decided;
+    if (auth.verdict !== 'allow') return { denial: denialOf(auth, canceled) };
+    this.s.binaryMode = auth.decision.masking?.binaryColumns ?? 'refuse';
+    const facts = statementFacts(sql);
+    const refusal = this.factsRefusal(facts);
+    if (refusal !== undefined) {
+      await this.s.completeUnrun(auth, refusal.message);
+      return { denial: refusal };
+    }
+    return { exec: auth, facts };
+  }
+}
