@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { importBoundaryConfig } from './scripts/import-boundaries.ts';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.cache/**', 'coverage/**', '**/*.js'] },
@@ -35,4 +36,7 @@ export default tseslint.config(
     files: ['crds/schema/**/*.ts'],
     rules: { '@typescript-eslint/explicit-function-return-type': 'off', '@typescript-eslint/explicit-module-boundary-types': 'off' },
   },
+  // Production code imports no test code and no other component; core/ and crds/ no component
+  // (scripts/import-boundaries.ts, tested by scripts/import-boundaries.test.ts).
+  importBoundaryConfig,
 );

@@ -28,7 +28,7 @@ import type { KubeApi } from '../operator/src/kube/client.ts';
 import { createMetrics } from '../operator/src/metrics.ts';
 import { checkBatch } from '../operator/src/store/batch-check.ts';
 import { FileStore } from '../operator/src/store/file-store.ts';
-import { fakeSidecar, type FakeSidecar } from '../operator/src/store/testkit.ts';
+import { fakeSidecar, type FakeSidecar } from '../e2e/support/store-testkit.ts';
 import type { SessionRecord } from '../operator/src/store/types.ts';
 
 const BATCH = 500;

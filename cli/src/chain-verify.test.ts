@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, type SigningKey } from '../../core/recording/index.ts';
 import { FileStore } from '../../operator/src/store/file-store.ts';
-import { fakeSidecar, type FakeSidecar } from '../../operator/src/store/testkit.ts';
-import type { ExportLine, PolicyEntryLine, SessionRecord } from '../../operator/src/store/types.ts';
+import { fakeSidecar, type FakeSidecar } from '../../e2e/support/store-testkit.ts';
+import type { ExportLine, PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
 import { ExportVerifier, locateFirstBreak, verifyPolicy } from './chain-verify.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -6,7 +6,7 @@
 //     chain in the file may start mid-chain (a --since window); after it nothing may be missing,
 //     reordered or duplicated.
 //   - a policy's store chain (GET .../policies/{name}/chain/entries): the operator's own
-//     algorithm (verifyPolicyEntries, operator/src/store/verify.ts) decides; on failure a walk in
+//     algorithm (verifyPolicyEntries, core/recording/store-verify.ts) decides; on failure a walk in
 //     chain order names the first bad record, with its session, time and command.
 //
 // Both report the first bad record in chain/file order, which is what an auditor looks at first.
@@ -14,9 +14,9 @@ import { createHash, type KeyObject } from 'node:crypto';
 import {
   canonicalJson, GENESIS, hashOf, importPublicKey, verifyHashSignature, verifyLink, type ChainPosition, type Linked, type LinkProblem,
 } from '../../core/recording/index.ts';
-import { removedHashAt, storeChainId } from '../../operator/src/store/store-chain.ts';
-import type { PolicyEntryLine, RemovedRange, SessionRecord, StoreLink, Tombstone } from '../../operator/src/store/types.ts';
-import { verifyPolicyEntries } from '../../operator/src/store/verify.ts';
+import { removedHashAt, storeChainId } from '../../core/recording/store-chain.ts';
+import type { PolicyEntryLine, RemovedRange, SessionRecord, StoreLink, Tombstone } from '../../core/recording/store-types.ts';
+import { verifyPolicyEntries } from '../../core/recording/store-verify.ts';
 
 /** One bad record (or line, or store link), named so a person can find it. */
 export interface BadRecord {

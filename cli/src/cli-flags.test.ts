@@ -8,7 +8,7 @@ import { delimiter, join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadKube } from './kube.ts';
 import { COMMON_OPTIONS, parseFlags } from './args.ts';
-import { runCli } from './testing/run-cli.ts';
+import { runCli } from '../test/run-cli.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'guarita-cli-flags-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

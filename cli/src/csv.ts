@@ -1,7 +1,7 @@
 // The CSV audit export: one row per command record (who, what, when, purpose, decision, approval,
 // result size, masked counts, the reviews signed into an approved command's record), RFC 4180
 // quoting. Command texts come from AI agents, so a cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is prefixed with an apostrophe.
-import type { SessionRecord } from '../../operator/src/store/types.ts';
+import type { SessionRecord } from '../../core/recording/store-types.ts';
 import { maskedCounts } from './replay-render.ts';
 
 export const CSV_COLUMNS = [

@@ -2,8 +2,8 @@
 // the progress bar (silent off a terminal and on short runs).
 import { describe, expect, it } from '@jest/globals';
 import { Readable } from 'node:stream';
-import { event } from '../../operator/src/store/testkit.ts';
-import type { SessionRecord } from '../../operator/src/store/types.ts';
+import { event } from '../../e2e/support/store-testkit.ts';
+import type { SessionRecord } from '../../core/recording/store-types.ts';
 import { commandRow, csvCell, csvHeader, CSV_COLUMNS } from './csv.ts';
 import { jsonlLines } from './jsonl.ts';
 import { Progress } from './progress.ts';

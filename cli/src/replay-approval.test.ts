@@ -1,7 +1,7 @@
 // Issue 18, item 11: `guarita replay` shows who approved and why from the signed records alone,
 // so the answer survives the ApprovalRequest's deletion by retention.
 import { describe, expect, it } from '@jest/globals';
-import { fakeSidecar } from '../../operator/src/store/testkit.ts';
+import { fakeSidecar } from '../../e2e/support/store-testkit.ts';
 import { paint } from './output.ts';
 import { play } from './replay-render.ts';
 

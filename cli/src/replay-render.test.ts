@@ -1,7 +1,7 @@
 // `guarita replay`'s rendering and pacing, played instantly with a fake sleep.
 import { describe, expect, it } from '@jest/globals';
-import { fakeSidecar } from '../../operator/src/store/testkit.ts';
-import type { SessionRecord } from '../../operator/src/store/types.ts';
+import { fakeSidecar } from '../../e2e/support/store-testkit.ts';
+import type { SessionRecord } from '../../core/recording/store-types.ts';
 import { paint } from './output.ts';
 import { chronological, elapsed, play } from './replay-render.ts';
 

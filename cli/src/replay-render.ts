@@ -1,7 +1,7 @@
 // How `guarita replay` shows a recorded session: one block per record (who ran what, the decision
 // and rule, the masked result sample, approvals), paced by the recorded times like `tsh play`.
 // Pure apart from the injected writer and sleep, so tests can play sessions instantly.
-import type { SessionRecord } from '../../operator/src/store/types.ts';
+import type { SessionRecord } from '../../core/recording/store-types.ts';
 import type { Paint } from './output.ts';
 import { humanBytes, humanDuration } from './time.ts';
 

@@ -3,8 +3,8 @@
 // where the durable position says (resending what was not acknowledged).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { PolicyEntryLine, SessionRecord } from '../src/store/types.ts';
-import { verifyExport } from '../src/store/testkit.ts';
-import { verifyPolicyEntries } from '../src/store/verify.ts';
+import { verifyExport } from '../../e2e/support/store-testkit.ts';
+import { verifyPolicyEntries } from '../../core/recording/store-verify.ts';
 import {
   accessPolicy, apply, call, createNamespaces, eventually, grantSessionReaders, installCrds, operatorFixture, parseJsonl, sidecarClient,
   startOperator, suffix, userToken, waitServing, type OperatorFixture, type OperatorProcess, type SidecarClient,

@@ -5,8 +5,8 @@
 // from injected proxies (issue 18, item 4): tokens bound to real Pod objects, refused unless the pod
 // is an injected proxy in an opted-in namespace.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { verifyExport } from '../src/store/testkit.ts';
-import { verifyPolicyEntries } from '../src/store/verify.ts';
+import { verifyExport } from '../../e2e/support/store-testkit.ts';
+import { verifyPolicyEntries } from '../../core/recording/store-verify.ts';
 import type { PolicyEntryLine, SessionRecord } from '../src/store/types.ts';
 import {
   accessPolicy, adminApi, agentPod, apply, call, createNamespaces, createServiceAccount, injectedProxyToken, optInNamespace, podBoundToken, eventsFor, eventually, getObject, grantSessionReaders, installCrds, operatorFixture,

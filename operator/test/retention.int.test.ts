@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PolicyEntryLine } from '../src/store/types.ts';
-import { verifyExport } from '../src/store/testkit.ts';
-import { verifyPolicyEntries } from '../src/store/verify.ts';
+import { verifyExport } from '../../e2e/support/store-testkit.ts';
+import { verifyPolicyEntries } from '../../core/recording/store-verify.ts';
 import {
   accessPolicy, apply, call, createNamespaces, eventually, getObject, grantSessionReaders, installCrds, operatorFixture, parseJsonl, sidecarClient,
   startOperator, suffix, userToken, waitServing, type OperatorFixture, type OperatorProcess,

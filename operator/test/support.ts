@@ -14,7 +14,7 @@ import { kubeConfigFor, loadHarnessState, requireKube, type TestUser } from '../
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
 import { isNotFound, KubeClient } from '../src/kube/client.ts';
 import type { ExportLine, SessionRecord } from '../src/store/types.ts';
-import { fakeSidecar, type FakeSidecar } from '../src/store/testkit.ts';
+import { fakeSidecar, type FakeSidecar } from '../../e2e/support/store-testkit.ts';
 import { k, REPO } from '../../e2e/support/kubectl.ts';
 import { harnessUsernameMappings } from '../../e2e/support/username-mappings.ts';
 export { installCrds, k, REPO, suffix } from '../../e2e/support/kubectl.ts';

@@ -4,7 +4,7 @@
 // every other one is answered like a new held command, naming one new ApprovalRequest.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { eventually, k } from '../../operator/test/support.ts';
-import { startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+import { startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(120_000);
 

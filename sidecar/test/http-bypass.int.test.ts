@@ -10,7 +10,7 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, kubeconfigPath, kubectl, requireIdp, requireKube } from '../../e2e/harness/state.ts';
 import { createHash } from 'node:crypto';
 import { apply, eventually, getObject, grantSessionReaders, k, serviceAccountToken, suffix, type OperatorProcess } from '../../operator/test/support.ts';
-import { runCli } from '../../cli/src/testing/run-cli.ts';
+import { runCli } from '../../cli/test/run-cli.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { TARGET_CORPUS } from '../../core/policy/corpus/http-targets.corpus.ts';
 import { FORGEABLE_HEADERS, REFUSED_HEADS } from '../src/http/request-headers.corpus.ts';

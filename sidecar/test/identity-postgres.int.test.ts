@@ -13,7 +13,7 @@ import pg from 'pg';
 import { createServiceAccount, eventually, k, serviceAccountToken } from '../../operator/test/support.ts';
 import { tokenIssuer } from '../src/identity/service-account.ts';
 import { loadHarnessState, requireIdp } from '../../e2e/harness/state.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(90_000);
 

@@ -14,7 +14,7 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
 import { isCns, phoneKind } from '../../core/masking/checksums.ts';
 import { apply, createNamespaces, installCrds, suffix } from '../../operator/test/support.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(90_000);

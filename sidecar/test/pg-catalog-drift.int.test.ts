@@ -11,7 +11,7 @@ import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { psql as adminPsql, requirePostgres } from '../../e2e/harness/state.ts';
 import { eventually } from '../../operator/test/support.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(90_000);
 

@@ -1,5 +1,5 @@
 // Issue 18 items 1, 2 and 18 through the real path: the REAL sidecar process in front of the
-// harness PostgreSQL (sidecar/src/postgres/scenario.ts, the example policy), clients node-pg and
+// harness PostgreSQL (sidecar/test/pg-scenario.ts, the example policy), clients node-pg and
 // psql; and the classifier's reading of SQL text checked against the real server's.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
@@ -8,7 +8,7 @@ import { LEXING_CORPUS } from '../../core/policy/corpus/lexing.sql-corpus.ts';
 import { PINNED_SERVER_SETTINGS } from '../../core/policy/pg-settings.ts';
 import { SETTINGS_VIEWS } from '../../core/policy/sql-catalog.ts';
 import { classifySql, initPolicyEngine, SqlParseError } from '../../core/policy/index.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(60_000);
 

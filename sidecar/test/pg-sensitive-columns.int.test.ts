@@ -11,7 +11,7 @@ import { runCommand } from '../../e2e/harness/exec.ts';
 import { requirePostgres } from '../../e2e/harness/state.ts';
 import { eventually, k } from '../../operator/test/support.ts';
 import { kFails } from '../../e2e/support/kubectl.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(60_000);
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
 import { eventually, grantSessionReaders } from '../../operator/test/support.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../src/postgres/scenario.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 import { fetchExport } from './support.ts';
 
 jest.setTimeout(120_000);

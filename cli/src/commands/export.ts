@@ -10,7 +10,7 @@ import { commandRow, csvHeader } from '../csv.ts';
 import { jsonlLines, parseLine, type JsonlLine } from '../jsonl.ts';
 import { Progress } from '../progress.ts';
 import { humanBytes, parseTimeFlag } from '../time.ts';
-import type { SessionRecord } from '../../../operator/src/store/types.ts';
+import type { SessionRecord } from '../../../core/recording/store-types.ts';
 
 const HELP = `usage: guarita export [--since T] [--until T] [--format jsonl|csv] [-o FILE] [-n NAMESPACE]
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fakeIo } from '../testing/fake-io.ts';
+import { fakeIo } from '../../test/fake-io.ts';
 import { run } from './mask.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { generateSigningKey } from '../../../core/recording/index.ts';
 import { FileStore } from '../../../operator/src/store/file-store.ts';
-import { fakeSidecar } from '../../../operator/src/store/testkit.ts';
-import { runCli } from '../testing/run-cli.ts';
+import { fakeSidecar } from '../../../e2e/support/store-testkit.ts';
+import { runCli } from '../../test/run-cli.ts';
 
 let dir: string;
 let kubeconfig: string;

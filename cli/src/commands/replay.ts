@@ -10,7 +10,7 @@ import { getApprovalRequest } from '../approval-requests.ts';
 import type { KubeAccess } from '../kube.ts';
 import { parseDurationFlag } from '../time.ts';
 import { hashOf, importPublicKey, verifyHashSignature, type Linked } from '../../../core/recording/index.ts';
-import type { SessionRecord } from '../../../operator/src/store/types.ts';
+import type { SessionRecord } from '../../../core/recording/store-types.ts';
 
 const HELP = `usage: guarita replay SESSION [-n NAMESPACE] [--speed N | --no-timing] [--max-idle 5s] [-o json|yaml]
 

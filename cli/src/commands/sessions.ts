@@ -4,7 +4,7 @@ import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError } from '../args.ts
 import { connect, OPERATOR_HELP, OPERATOR_OPTIONS } from '../operator-client.ts';
 import { age, renderTable, writeStructured } from '../output.ts';
 import { humanDuration, parseTimeFlag } from '../time.ts';
-import type { SessionSummary } from '../../../operator/src/store/types.ts';
+import type { SessionSummary } from '../../../core/recording/store-types.ts';
 
 const HELP = `usage: guarita sessions list [-n NAMESPACE] [--policy P] [--subject S] [--since 24h] [-o json|yaml]
 

@@ -11,7 +11,7 @@ import { ExportVerifier, recordName, verifyPolicy, type Anchor, type BadRecord, 
 import { humanBytes } from '../time.ts';
 import { GROUP, VERSION } from '../../../crds/definitions.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
-import type { PolicyEntryLine } from '../../../operator/src/store/types.ts';
+import type { PolicyEntryLine } from '../../../core/recording/store-types.ts';
 
 const HELP = `usage: guarita verify [--policy P | --file EXPORT] [-n NAMESPACE] [-o json|yaml]
 

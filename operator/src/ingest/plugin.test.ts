@@ -11,7 +11,7 @@ import { KubeError, type KubeApi } from '../kube/client.ts';
 import { createMetrics } from '../metrics.ts';
 import { registerReadApi } from '../read-api/plugin.ts';
 import { FileStore } from '../store/file-store.ts';
-import { fakeSidecar } from '../store/testkit.ts';
+import { fakeSidecar } from '../../../e2e/support/store-testkit.ts';
 import type { SessionStore } from '../store/types.ts';
 import { registerIngest } from './plugin.ts';
 import { AJV_OPTIONS } from './schemas.ts';

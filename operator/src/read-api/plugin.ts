@@ -9,7 +9,7 @@ import { bearerToken, type Identity, type KubeAuth } from '../auth/kube-auth.ts'
 import { durationMs } from '../../../core/duration.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ExportFilter, SessionStore } from '../store/types.ts';
-import { verifyPolicyEntries } from '../store/verify.ts';
+import { verifyPolicyEntries } from '../../../core/recording/store-verify.ts';
 
 export interface Anchor { head: string; records: number; anchoredAt: string }
 

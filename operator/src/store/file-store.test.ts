@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, type SigningKey } from '../../../core/recording/index.ts';
 import { FileStore, type FileStoreOptions } from './file-store.ts';
-import { fakeSidecar } from './testkit.ts';
+import { fakeSidecar } from '../../../e2e/support/store-testkit.ts';
 import type { ExportLine, PolicyEntryLine, SessionStore } from './types.ts';
-import { verifyExport } from './testkit.ts';
-import { verifyPolicyEntries } from './verify.ts';
+import { verifyExport } from '../../../e2e/support/store-testkit.ts';
+import { verifyPolicyEntries } from '../../../core/recording/store-verify.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 

@@ -18,7 +18,7 @@ import { checkBatch } from './batch-check.ts';
 import { mkdirDurable, writeFileDurable } from './fs-util.ts';
 import { applyRetention } from './retention-cut.ts';
 import { newChainMem, type ChainMem } from './state.ts';
-import { isRemoved } from './store-chain.ts';
+import { isRemoved } from '../../../core/recording/store-chain.ts';
 import { StoreIndex } from './store-index.ts';
 import { loadStore } from './store-open.ts';
 import * as reads from './store-reads.ts';

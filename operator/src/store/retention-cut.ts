@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fsyncDir, writeFileDurable } from './fs-util.ts';
 import { buildTombstone, expiredPrefix } from './retention.ts';
 import type { PolicyState, Segment } from './state.ts';
-import { signTombstone } from './store-chain.ts';
+import { signTombstone } from '../../../core/recording/store-chain.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
 import type { GroupWriter } from './store-writer.ts';
 import type { RetentionFor, RetentionOutcome, StoreLogger } from './types.ts';

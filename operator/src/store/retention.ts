@@ -1,7 +1,7 @@
 // Retention as whole-segment deletion. Pure parts: which segments of a policy have expired, and
 // the cumulative tombstone that records what their deletion removes.
 import { kubeTime } from '../../../core/duration.ts';
-import { addRemoved, storeChainId } from './store-chain.ts';
+import { addRemoved, storeChainId } from '../../../core/recording/store-chain.ts';
 import { KIND_APPROVAL, KIND_COMMAND, KIND_DENIED, type Segment } from './state.ts';
 import type { PolicyCounters, RemovedRange, Tombstone } from './types.ts';
 

@@ -4,7 +4,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Mutex } from './fs-util.ts';
-import type { StoreChain } from './store-chain.ts';
+import type { StoreChain } from '../../../core/recording/store-chain.ts';
 import type { ChainState, PolicyCounters, RemovedRange, SessionRecord, SessionSummary, Tombstone } from './types.ts';
 
 export const KIND_OTHER = 0;

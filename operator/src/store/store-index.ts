@@ -8,7 +8,7 @@ import type { SigningKey } from '../../../core/recording/index.ts';
 import { segmentFirstSeq } from './segment.ts';
 import { addToSummary, countRecord, emptyCounters, newSummary } from './sessions.ts';
 import { kindOf, policyKey, type ChainMem, type PolicyState, type RecordRef, type Segment, type SessionEntry } from './state.ts';
-import { mergeRanges, StoreChain } from './store-chain.ts';
+import { mergeRanges, StoreChain } from '../../../core/recording/store-chain.ts';
 import type { RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.ts';
 
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

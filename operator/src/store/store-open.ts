@@ -11,7 +11,7 @@ import { planRecovery, type LoadedPolicy } from './recovery.ts';
 import { parseSegment, segmentFirstSeq, type ParsedSegment } from './segment.ts';
 import { emptyCounters } from './sessions.ts';
 import { newChainMem, policyKey, type PolicyState } from './state.ts';
-import { StoreChain, verifyTombstone } from './store-chain.ts';
+import { StoreChain, verifyTombstone } from '../../../core/recording/store-chain.ts';
 import { isEnoent, newSegment, type StoreIndex } from './store-index.ts';
 import type { ChainRegistration, StoreHooks, StoreLogger, Tombstone } from './types.ts';
 

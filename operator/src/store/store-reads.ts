@@ -6,7 +6,7 @@ import { readRange } from './fs-util.ts';
 import { parseSegment, type ParsedSegment } from './segment.ts';
 import { matchesSession } from './sessions.ts';
 import { policyKey, type PolicyState, type RecordRef, type Segment } from './state.ts';
-import { storeChainId } from './store-chain.ts';
+import { storeChainId } from '../../../core/recording/store-chain.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
 import type { ExportFilter, ExportLine, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo } from './types.ts';
 

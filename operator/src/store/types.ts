@@ -3,10 +3,11 @@
 // so several operator replicas serve ingest at once. Everything above this interface (ingest and
 // read APIs, anchoring, retention scheduling) is backend-agnostic.
 import type { JsonWebKey } from 'node:crypto';
-import type { ChainPosition, SignedRecord } from '../../../core/recording/index.ts';
-import type { SessionEvent } from '../../../core/recording/session-event.ts';
+import type { ChainPosition } from '../../../core/recording/index.ts';
+import type { ExportLine, PolicyCounters, PolicyEntryLine, SessionRecord, SessionSummary, StoreKeyInfo, Tombstone } from '../../../core/recording/store-types.ts';
 
-export type SessionRecord = SignedRecord<SessionEvent>;
+// Re-exported: the store's modules and the operator keep importing them from here.
+export type { ExportLine, PolicyCounters, PolicyEntryLine, RemovedRange, SessionRecord, SessionSummary, StoreKeyInfo, StoreLink, StoreLinkPayload, Tombstone } from '../../../core/recording/store-types.ts';
 
 /** A sidecar chain as registered through POST /v1/chains. */
 export interface ChainRegistration {
@@ -31,14 +32,6 @@ export type AppendResult =
 
 export type RecordProblem = 'hash-mismatch' | 'bad-signature' | 'unknown-key' | 'wrong-chain' | 'wrong-namespace' | 'wrong-pod' | 'not-ordered';
 
-/** Per-policy counters kept in AccessPolicy status.sessions (cumulative, across retention cuts). */
-export interface PolicyCounters {
-  total: number;
-  denied: number;
-  approvalsRequested: number;
-  lastSessionTime?: string;
-}
-
 /** Head of a policy's store chain (the operator's own chain over everything stored for the policy). */
 export interface PolicyHead {
   namespace: string;
@@ -51,36 +44,8 @@ export interface PolicyHead {
   version: number;
 }
 
-export interface StoreKeyInfo { keyId: string; publicJwk: JsonWebKey }
-
-export interface SessionSummary {
-  sessionId: string;
-  policy: string;
-  target: string;
-  subject: string;
-  purpose?: string;
-  start: string;
-  end?: string;
-  last: string;
-  commands: number;
-  denied: number;
-  approvals: number;
-  records: number;
-  chainId: string;
-  /** Some of its records were removed by retention. */
-  truncated?: boolean;
-}
-
 export interface SessionFilter { policy?: string; subject?: string; since?: number }
 export interface ExportFilter { policy?: string; since?: number; until?: number }
-
-/** One JSONL line of an export: a chain key (with the ranges retention removed) or a record. */
-export type ExportLine =
-  | { type: 'key'; chainId: string; keyId: string; publicJwk: JsonWebKey; pod: string; removed?: RemovedRange[] }
-  | SessionRecord;
-
-/** [fromSeq, toSeq, hash of the record at toSeq]: records of a sidecar chain removed by retention. */
-export type RemovedRange = [number, number, string];
 
 export interface PolicyChainInfo {
   namespace: string;
@@ -93,28 +58,6 @@ export interface PolicyChainInfo {
   storeKeys: StoreKeyInfo[];
   tombstone?: Tombstone;
   segments: number;
-}
-
-/** The operator's signed statement that a retention cut removed everything up to `cut`. */
-export interface Tombstone {
-  format: 'guarita-tombstone/v1';
-  namespace: string;
-  policy: string;
-  chainId: string;
-  /** The last removed store link: verification of the remaining links starts from here. */
-  cut: ChainPosition;
-  removedLinks: number;
-  removedRecords: number;
-  removedCounts: Omit<PolicyCounters, 'lastSessionTime'>;
-  removedSegments: string[];
-  /** Per sidecar chain, the removed record ranges (with the hash of each range's last record). */
-  chains: Record<string, RemovedRange[]>;
-  cutAt: string;
-  /** Hash of the tombstone this one supersedes (tombstones are cumulative). */
-  previous?: string;
-  keyId: string;
-  hash: string;
-  sig: string;
 }
 
 export interface RetentionOutcome {
@@ -144,25 +87,6 @@ export interface SessionStore {
   applyRetention(retentionFor: RetentionFor, now: number): Promise<RetentionOutcome[]>;
   close(): Promise<void>;
 }
-
-export type PolicyEntryLine =
-  | { type: 'storeKey'; keyId: string; publicJwk: JsonWebKey }
-  | { type: 'chainKey'; chainId: string; keyId: string; publicJwk: JsonWebKey }
-  | { type: 'tombstone'; tombstone: Tombstone }
-  | { type: 'entry'; link: StoreLink; record?: SessionRecord };
-
-/** What a store link says: one stored record, or one retention cut. */
-export interface StoreLinkPayload {
-  type: 'store.record' | 'store.tombstone';
-  namespace: string;
-  policy: string;
-  /** Operator clock at ingest: retention counts from here, not from the sidecar's clock. */
-  time: string;
-  source?: { chainId: string; seq: number; hash: string };
-  cut?: { seq: number; head: string; tombstone: string };
-}
-
-export type StoreLink = SignedRecord<StoreLinkPayload>;
 
 /** Where the file store logs (pino in the operator). */
 export interface StoreLogger {

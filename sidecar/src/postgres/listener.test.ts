@@ -1,5 +1,5 @@
-// The listener against a fake upstream (fake-upstream.ts) and the local enforcer
-// (test-support.ts: the real policy and masking engines, no Kubernetes). The same behaviour
+// The listener against a fake upstream (sidecar/test/pg-fake-upstream.ts) and the local enforcer
+// (sidecar/test/local-enforcer.ts: the real policy and masking engines, no Kubernetes). The same behaviour
 // against a real PostgreSQL and the real enforcer is in postgres.int.test.ts.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
@@ -8,11 +8,11 @@ import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import pino from 'pino';
 import { createCa, mintServingCert } from '../../../e2e/harness/certs.ts';
-import { FAKE_KEY, FAKE_PID, startFakeUpstream, type FakeAuth, type FakeUpstream } from './fake-upstream.ts';
+import { FAKE_KEY, FAKE_PID, startFakeUpstream, type FakeAuth, type FakeUpstream } from '../../test/pg-fake-upstream.ts';
 import { startPostgresListener, type PostgresListener, type PostgresTargetConfig } from './index.ts';
 import { DENIED_SQL } from './pipeline.ts';
-import { RawClient } from './raw-client.ts';
-import { localEnforcer, type LocalEnforcer } from './test-support.ts';
+import { RawClient } from '../../test/pg-raw-client.ts';
+import { localEnforcer, type LocalEnforcer } from '../../test/local-enforcer.ts';
 
 const POLICY = join(import.meta.dirname, '../../../examples/lgpd-orders/accesspolicy.yaml');
 const TOKEN = 'token-of-alice';

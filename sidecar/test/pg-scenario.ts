@@ -8,16 +8,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { runCommand, type CommandResult } from '../../../e2e/harness/exec.ts';
-import { freePorts } from '../../../e2e/harness/ports.ts';
-import { getToken, loadHarnessState, psql, requireIdp, requirePostgres, type IdpClientId } from '../../../e2e/harness/state.ts';
-import { logTail, supervise, waitUntilReady, type Supervised } from '../../../e2e/harness/supervisor.ts';
-import { loadExample, type Manifest } from '../../../e2e/support/examples.ts';
-import { apply, installCrds, operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../../operator/test/support.ts';
-import { createNamespace, registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../../webhook/test/cluster.ts';
-import { mountCredentials, sidecarEnv, sidecarFixture } from '../../test/support.ts';
+import { runCommand, type CommandResult } from '../../e2e/harness/exec.ts';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { getToken, loadHarnessState, psql, requireIdp, requirePostgres, type IdpClientId } from '../../e2e/harness/state.ts';
+import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
+import { loadExample, type Manifest } from '../../e2e/support/examples.ts';
+import { apply, installCrds, operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../operator/test/support.ts';
+import { createNamespace, registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
+import { mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
 
-const REPO = join(import.meta.dirname, '../../..');
+const REPO = join(import.meta.dirname, '../..');
 export const PURPOSE_OPTIONS = '-c guarita.purpose=customer-support';
 
 export interface ScenarioOptions {

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { kubectl, kubeconfigPath } from '../../../e2e/harness/state.ts';
-import { toYaml } from '../../../e2e/support/examples.ts';
-import { main } from '../main.ts';
-import { fakeIo } from '../testing/fake-io.ts';
+import { kubectl, kubeconfigPath } from '../../e2e/harness/state.ts';
+import { toYaml } from '../../e2e/support/examples.ts';
+import { main } from '../src/main.ts';
+import { fakeIo } from './fake-io.ts';
 
 const ns = `cli-approvals-${randomBytes(4).toString('hex')}`;
 const admin = { user: 'admin' } as const;
@@ -36,7 +36,7 @@ async function cli(user: 'dana' | 'eve', args: string[]): Promise<{ code: number
 }
 
 beforeAll(async () => {
-  expect((await kubectl(['apply', '-f', join(import.meta.dirname, '../../../crds')], admin)).code).toBe(0);
+  expect((await kubectl(['apply', '-f', join(import.meta.dirname, '../../crds')], admin)).code).toBe(0);
   expect((await kubectl(['create', 'namespace', ns], admin)).code).toBe(0);
   const rbac = [
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'approver', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch'] }] },
@@ -76,7 +76,7 @@ describe('guarita approvals / approve / deny', () => {
   });
 
   it('runs as a real command with --help showing the kubectl equivalent', () => {
-    const bin = join(import.meta.dirname, '../../bin/guarita');
+    const bin = join(import.meta.dirname, '../bin/guarita');
     const result = spawnSync(bin, ['approve', '--help'], { encoding: 'utf8' });
     expect(result.status).toBe(0);
     expect(result.stdout).toContain(`kubectl patch approvalrequest NAME -n NAMESPACE --type=json -p '[{"op":"add","path":"/spec/reviews/-"`);

@@ -9,11 +9,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
-import { runCommand } from '../../../e2e/harness/exec.ts';
-import { loadHarnessState, requirePostgres } from '../../../e2e/harness/state.ts';
-import { call, eventually, k, userToken } from '../../../operator/test/support.ts';
-import { RawClient } from './raw-client.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './scenario.ts';
+import { runCommand } from '../../e2e/harness/exec.ts';
+import { loadHarnessState, requirePostgres } from '../../e2e/harness/state.ts';
+import { call, eventually, k, userToken } from '../../operator/test/support.ts';
+import { RawClient } from './pg-raw-client.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(60_000);
 

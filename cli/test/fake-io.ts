@@ -1,6 +1,6 @@
 // In-memory streams so tests run CLI commands in-process and read what they printed.
 import { PassThrough, Readable } from 'node:stream';
-import type { CliIo } from '../io.ts';
+import type { CliIo } from '../src/io.ts';
 
 export interface CapturedIo extends CliIo { out(): string; err(): string }
 

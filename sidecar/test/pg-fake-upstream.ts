@@ -6,8 +6,8 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { Writer } from 'pg-protocol/dist/buffer-writer.js';
-import { authenticationOk, backendKeyData, dataRow, errorResponse, parameterStatus, readyForQuery } from './backend.ts';
-import { decodeFrontendMessage, FrontendReader, type FrontendMessage } from './frontend.ts';
+import { authenticationOk, backendKeyData, dataRow, errorResponse, parameterStatus, readyForQuery } from '../src/postgres/backend.ts';
+import { decodeFrontendMessage, FrontendReader, type FrontendMessage } from '../src/postgres/frontend.ts';
 
 export type FakeAuth = 'trust' | 'cleartext' | 'md5' | 'scram';
 

@@ -1,7 +1,7 @@
 // Runs `guarita ...` in-process the way cli/src/main.ts does when started as a command: thrown
 // errors become the printed message and exit code 1 (2 for usage errors).
-import { UsageError } from '../args.ts';
-import { main } from '../main.ts';
+import { UsageError } from '../src/args.ts';
+import { main } from '../src/main.ts';
 import { fakeIo } from './fake-io.ts';
 
 export interface CliResult { code: number; out: string; err: string }

@@ -12,10 +12,10 @@ import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
 import { request } from 'undici';
-import { runCommand } from '../../../e2e/harness/exec.ts';
-import { psql as adminPsql, requirePostgres } from '../../../e2e/harness/state.ts';
-import { RawClient } from './raw-client.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './scenario.ts';
+import { runCommand } from '../../e2e/harness/exec.ts';
+import { psql as adminPsql, requirePostgres } from '../../e2e/harness/state.ts';
+import { RawClient } from './pg-raw-client.ts';
+import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(120_000);
 

@@ -7,9 +7,9 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import {
   canonicalJson, GENESIS, hashOf, importPublicKey, verifyHashSignature, type ChainPosition, type Linked,
-} from '../../../core/recording/index.ts';
+} from './index.ts';
 import { storeChainId, verifyTombstone } from './store-chain.ts';
-import type { PolicyEntryLine, SessionRecord, StoreLink, Tombstone } from './types.ts';
+import type { PolicyEntryLine, SessionRecord, StoreLink, Tombstone } from './store-types.ts';
 
 export interface VerifyReport {
   ok: boolean;

@@ -6,13 +6,13 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubeconfigPath, requireKube, type TestUser } from '../../../e2e/harness/state.ts';
+import { kubeconfigPath, requireKube, type TestUser } from '../../e2e/harness/state.ts';
 import {
   accessPolicy, apply, call, createNamespaces, eventually, getObject, grantSessionReaders, installCrds, k, operatorFixture, parseJsonl, sidecarClient,
   startOperator, suffix, userToken, waitServing, type OperatorFixture, type OperatorProcess, type SidecarClient,
-} from '../../../operator/test/support.ts';
-import type { PolicyEntryLine, SessionRecord } from '../../../operator/src/store/types.ts';
-import { runCli, type CliResult } from '../testing/run-cli.ts';
+} from '../../operator/test/support.ts';
+import type { PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
+import { runCli, type CliResult } from './run-cli.ts';
 
 jest.setTimeout(120_000);
 

@@ -6,16 +6,16 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts } from '../../../e2e/harness/ports.ts';
-import { getToken, kubeconfigPath, requireIdp, requireKube, type TestUser } from '../../../e2e/harness/state.ts';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { getToken, kubeconfigPath, requireIdp, requireKube, type TestUser } from '../../e2e/harness/state.ts';
 import {
   apply, eventually, getObject, grantSessionReaders, suffix, type OperatorProcess,
-} from '../../../operator/test/support.ts';
-import { agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, type SidecarProcess, type Upstream } from '../../../sidecar/test/support.ts';
+} from '../../operator/test/support.ts';
+import { agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, type SidecarProcess, type Upstream } from '../../sidecar/test/support.ts';
 
-import type { SessionSummary } from '../../../operator/src/store/types.ts';
-import { runCli, type CliResult } from '../testing/run-cli.ts';
-import { startGuaritaSystem, type GuaritaSystem } from '../../../e2e/support/guarita-system.ts';
+import type { SessionSummary } from '../../core/recording/store-types.ts';
+import { runCli, type CliResult } from './run-cli.ts';
+import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 
 jest.setTimeout(120_000);
 

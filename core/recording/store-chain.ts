@@ -3,8 +3,8 @@
 // policy. Tombstones are the operator's signed statement of what a retention cut removed, so
 // verification resumes exactly where the cut left off.
 import { createHash, type KeyObject } from 'node:crypto';
-import { canonicalJson, GENESIS, hashOf, verifyHashSignature, signHash, type ChainPosition, type SigningKey } from '../../../core/recording/index.ts';
-import type { RemovedRange, SessionRecord, StoreLink, StoreLinkPayload, Tombstone } from './types.ts';
+import { canonicalJson, GENESIS, hashOf, verifyHashSignature, signHash, type ChainPosition, type SigningKey } from './index.ts';
+import type { RemovedRange, SessionRecord, StoreLink, StoreLinkPayload, Tombstone } from './store-types.ts';
 
 export function storeChainId(namespace: string, policy: string): string {
   return `store/${namespace}/${policy}`;

@@ -1,10 +1,10 @@
 // Test helpers shared by the store's unit tests, the integration tests and the benchmark: a fake
 // sidecar chain producing real signed records.
 import { randomBytes } from 'node:crypto';
-import { ChainWriter, generateSigningKey, type SigningKey } from '../../../core/recording/index.ts';
-import type { SessionEvent } from '../../../core/recording/session-event.ts';
-import { ExportVerifier } from '../../../cli/src/chain-verify.ts';
-import type { ChainRegistration, SessionRecord } from './types.ts';
+import { ChainWriter, generateSigningKey, type SigningKey } from '../../core/recording/index.ts';
+import type { SessionEvent } from '../../core/recording/session-event.ts';
+import { ExportVerifier } from '../../cli/src/chain-verify.ts';
+import type { ChainRegistration, SessionRecord } from '../../operator/src/store/types.ts';
 
 export interface FakeSidecar {
   chainId: string;

@@ -3,10 +3,10 @@
 // by the test, outcomes are kept in memory). The integration tests use the real enforcer.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { compileMasker, type MaskingSpec } from '../../../core/masking/index.ts';
-import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
-import { parseAccessPolicy } from '../../../crds/validators.ts';
-import type { Authorization, CommandOutcome, Enforcer, Identity, Session, SessionRequest } from '../enforcement.ts';
+import { compileMasker, type MaskingSpec } from '../../core/masking/index.ts';
+import { compilePolicy, initPolicyEngine } from '../../core/policy/index.ts';
+import { parseAccessPolicy } from '../../crds/validators.ts';
+import type { Authorization, CommandOutcome, Enforcer, Identity, Session, SessionRequest } from '../src/enforcement.ts';
 
 export interface RecordedCommand {
   sessionId: string;
