@@ -18,7 +18,8 @@ import { buildProduction, builtEntry } from '../e2e/harness/build.ts';
 import { freePorts } from '../e2e/harness/ports.ts';
 import { ensureHarness } from '../e2e/harness/index.ts';
 import { getToken, requireIdp } from '../e2e/harness/state.ts';
-import { apply, installCrds } from '../operator/test/support.ts';
+import { apply } from '../e2e/support/kube-apply.ts';
+import { installCrds } from '../e2e/support/kubectl.ts';
 import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
 import { alternated, bareNodeBaseline, percentile, rssMB, sidecarNodeOptions, startPassThrough } from './support.ts';
 

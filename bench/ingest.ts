@@ -162,21 +162,25 @@ async function withHarness<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 async function thousandPolicies(count: number): Promise<number> {
-  const support = await import('../operator/test/support.ts');
+  // Loaded on demand: the live-cluster helpers are needed only by this part of the benchmark.
+  const [{ accessPolicy }, { adminApi, createNamespaces }, { installCrds }, { operatorFixture, startOperator }, { eventually }] = await Promise.all([
+    import('../e2e/support/access-policy.ts'), import('../e2e/support/kube-apply.ts'), import('../e2e/support/kubectl.ts'),
+    import('../e2e/support/operator-process.ts'), import('../e2e/support/wait.ts'),
+  ]);
   const id = randomBytes(3).toString('hex');
   const ns = `bench-policies-${id}`;
-  await support.installCrds();
-  const fx = await support.operatorFixture(`bench-op-${id}`);
-  await support.createNamespaces(ns);
-  const api = support.adminApi();
-  const queue = Array.from({ length: count }, (_, i) => support.accessPolicy(ns, `policy-${i}`));
+  await installCrds();
+  const fx = await operatorFixture(`bench-op-${id}`);
+  await createNamespaces(ns);
+  const api = adminApi();
+  const queue = Array.from({ length: count }, (_, i) => accessPolicy(ns, `policy-${i}`));
   await Promise.all(Array.from({ length: 16 }, async () => {
     for (let p = queue.shift(); p !== undefined; p = queue.shift()) await api.create(apiPath('accesspolicies', ns), p);
   }));
   const t0 = performance.now();
-  const op = await support.startOperator({ ...fx, watchNamespaces: [ns], name: 'bench-operator', env: { GUARITA_LOG_LEVEL: 'warn' } });
+  const op = await startOperator({ ...fx, watchNamespaces: [ns], name: 'bench-operator', env: { GUARITA_LOG_LEVEL: 'warn' } });
   try {
-    await support.eventually(`${count} policies Ready`, async () => {
+    await eventually(`${count} policies Ready`, async () => {
       const list = await api.list<{ status?: { conditions?: { type: string; status: string }[] } }>(apiPath('accesspolicies', ns));
       const ready = list.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
       return ready === count ? true : undefined;

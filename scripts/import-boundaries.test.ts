@@ -50,7 +50,7 @@ const ALLOWED: Array<[string, string]> = [
   ['cli/src/planted.ts', "import type { SessionRecord } from '../../core/recording/store-types.ts';"],
   ['core/recording/planted.ts', "import { hashOf } from './index.ts';\nimport type { AccessPolicy } from '../../crds/types.ts';"],
   // Test code may use test support and any component.
-  ['sidecar/test/planted.ts', "import { loadHarnessState } from '../../e2e/harness/state.ts';\nimport { call } from '../../operator/test/support.ts';"],
+  ['sidecar/test/planted.ts', "import { loadHarnessState } from '../../e2e/harness/state.ts';\nimport { registerWebhooks } from '../../webhook/test/cluster.ts';"],
   ['sidecar/src/postgres/planted.test.ts', "import { RawClient } from '../../test/pg-raw-client.ts';"],
   ['e2e/support/planted.ts', "import { FileStore } from '../../operator/src/store/file-store.ts';"],
   ['bench/planted.ts', "import { startPgScenario } from '../sidecar/test/pg-scenario.ts';"],

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, kubeconfigPath, requireIdp, requireKube, type TestUser } from '../../e2e/harness/state.ts';
-import {
-  apply, eventually, getObject, grantSessionReaders, suffix, type OperatorProcess,
-} from '../../operator/test/support.ts';
+import { apply, getObject, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
+import { suffix } from '../../e2e/support/kubectl.ts';
+import { type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, type SidecarProcess, type Upstream } from '../../sidecar/test/support.ts';
 
 import type { SessionSummary } from '../../core/recording/store-types.ts';

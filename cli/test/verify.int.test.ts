@@ -7,10 +7,13 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeconfigPath, requireKube, type TestUser } from '../../e2e/harness/state.ts';
-import {
-  accessPolicy, apply, call, createNamespaces, eventually, getObject, grantSessionReaders, installCrds, k, operatorFixture, parseJsonl, sidecarClient,
-  startOperator, suffix, userToken, waitServing, type OperatorFixture, type OperatorProcess, type SidecarClient,
-} from '../../operator/test/support.ts';
+import { accessPolicy } from '../../e2e/support/access-policy.ts';
+import { apply, createNamespaces, getObject, grantSessionReaders, userToken } from '../../e2e/support/kube-apply.ts';
+import { installCrds, k, suffix } from '../../e2e/support/kubectl.ts';
+import { call, parseJsonl } from '../../e2e/support/operator-api.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorFixture, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+import { sidecarClient, type SidecarClient } from '../../e2e/support/sidecar-client.ts';
 import type { PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
 import { runCli, type CliResult } from './run-cli.ts';
 

@@ -3,7 +3,9 @@
 // webhook configurations scoped to this test's agent namespace (labelled for injection), and the
 // webhook's status guard pointed at this operator. Tests add their targets, policies and sidecar.
 import { loadHarnessState } from '../harness/state.ts';
-import { apply, installCrds, k, operatorFixture, startOperator, suffix, waitServing, type OperatorProcess } from '../../operator/test/support.ts';
+import { apply } from './kube-apply.ts';
+import { installCrds, k, suffix } from './kubectl.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorProcess } from './operator-process.ts';
 import { registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
 
 export interface GuaritaSystem {

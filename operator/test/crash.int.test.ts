@@ -5,10 +5,13 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { PolicyEntryLine, SessionRecord } from '../src/store/types.ts';
 import { verifyExport } from '../../e2e/support/store-testkit.ts';
 import { verifyPolicyEntries } from '../../core/recording/store-verify.ts';
-import {
-  accessPolicy, apply, call, createNamespaces, eventually, grantSessionReaders, installCrds, operatorFixture, parseJsonl, sidecarClient,
-  startOperator, suffix, userToken, waitServing, type OperatorFixture, type OperatorProcess, type SidecarClient,
-} from './support.ts';
+import { accessPolicy } from '../../e2e/support/access-policy.ts';
+import { apply, createNamespaces, grantSessionReaders, userToken } from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { call, parseJsonl } from '../../e2e/support/operator-api.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorFixture, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+import { sidecarClient, type SidecarClient } from '../../e2e/support/sidecar-client.ts';
 
 jest.setTimeout(180_000);
 

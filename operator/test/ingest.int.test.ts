@@ -8,10 +8,16 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { verifyExport } from '../../e2e/support/store-testkit.ts';
 import { verifyPolicyEntries } from '../../core/recording/store-verify.ts';
 import type { PolicyEntryLine, SessionRecord } from '../src/store/types.ts';
+import { accessPolicy } from '../../e2e/support/access-policy.ts';
+import { agentPod, injectedProxyToken, optInNamespace, podBoundToken } from '../../e2e/support/bound-pods.ts';
 import {
-  accessPolicy, adminApi, agentPod, apply, call, createNamespaces, createServiceAccount, injectedProxyToken, optInNamespace, podBoundToken, eventsFor, eventually, getObject, grantSessionReaders, installCrds, operatorFixture,
-  parseJsonl, serviceAccountToken, sidecarClient, startOperator, suffix, userToken, waitServing, type OperatorProcess, type SidecarClient,
-} from './support.ts';
+  adminApi, apply, createNamespaces, createServiceAccount, eventsFor, getObject, grantSessionReaders, serviceAccountToken, userToken,
+} from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { call, parseJsonl } from '../../e2e/support/operator-api.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+import { sidecarClient, type SidecarClient } from '../../e2e/support/sidecar-client.ts';
 
 jest.setTimeout(120_000);
 

@@ -2,10 +2,12 @@
 // the follower answers 503 with Retry-After; when the leader is killed, the follower takes over,
 // opens the store with everything acknowledged so far, serves ingest and reconciles.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import {
-  accessPolicy, apply, createNamespaces, eventually, getObject, installCrds, operatorFixture, sidecarClient, startOperator, suffix,
-  type OperatorFixture, type OperatorProcess,
-} from './support.ts';
+import { accessPolicy } from '../../e2e/support/access-policy.ts';
+import { apply, createNamespaces, getObject } from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { operatorFixture, startOperator, type OperatorFixture, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+import { sidecarClient } from '../../e2e/support/sidecar-client.ts';
 
 jest.setTimeout(180_000);
 

@@ -4,10 +4,12 @@
 // the way the webhook stamps them (reviewer, reviewerGroups, time), plus one unstamped forgery.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import {
-  accessPolicy, adminApi, apply, eventsFor, eventually, getObject, installCrds, createNamespaces, k, operatorFixture, sidecarClient,
-  startOperator, suffix, waitServing, type OperatorProcess,
-} from './support.ts';
+import { accessPolicy } from '../../e2e/support/access-policy.ts';
+import { adminApi, apply, createNamespaces, eventsFor, getObject } from '../../e2e/support/kube-apply.ts';
+import { installCrds, k, suffix } from '../../e2e/support/kubectl.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+import { sidecarClient } from '../../e2e/support/sidecar-client.ts';
 import { FIXTURE_ISSUER } from '../../webhook/test/fixtures.ts';
 
 jest.setTimeout(120_000);

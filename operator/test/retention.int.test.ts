@@ -7,10 +7,13 @@ import { join } from 'node:path';
 import type { PolicyEntryLine } from '../src/store/types.ts';
 import { verifyExport } from '../../e2e/support/store-testkit.ts';
 import { verifyPolicyEntries } from '../../core/recording/store-verify.ts';
-import {
-  accessPolicy, apply, call, createNamespaces, eventually, getObject, grantSessionReaders, installCrds, operatorFixture, parseJsonl, sidecarClient,
-  startOperator, suffix, userToken, waitServing, type OperatorFixture, type OperatorProcess,
-} from './support.ts';
+import { accessPolicy } from '../../e2e/support/access-policy.ts';
+import { apply, createNamespaces, getObject, grantSessionReaders, userToken } from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { call, parseJsonl } from '../../e2e/support/operator-api.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorFixture, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+import { sidecarClient } from '../../e2e/support/sidecar-client.ts';
 
 jest.setTimeout(120_000);
 

@@ -3,7 +3,8 @@
 // decided by the DPO with kubectl through the real webhook and operator. Exactly one retry runs;
 // every other one is answered like a new held command, naming one new ApprovalRequest.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { eventually, k } from '../../operator/test/support.ts';
+import { k } from '../../e2e/support/kubectl.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(120_000);

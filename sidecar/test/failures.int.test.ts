@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply, eventually, installCrds, suffix } from '../../operator/test/support.ts';
+import { apply } from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';

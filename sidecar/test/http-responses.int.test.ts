@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply } from '../../operator/test/support.ts';
+import { apply } from '../../e2e/support/kube-apply.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
 

@@ -10,9 +10,10 @@ import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { request } from 'undici';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, kubectl, loadHarnessState, requireIdp } from '../../e2e/harness/state.ts';
-import {
-  apply, createServiceAccount, eventually, getObject, k, serviceAccountToken, suffix, type OperatorProcess,
-} from '../../operator/test/support.ts';
+import { apply, createServiceAccount, getObject, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { k, suffix } from '../../e2e/support/kubectl.ts';
+import { type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 
 import {
   agentRequest, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, type SidecarFixture, type SidecarProcess, type Upstream,

@@ -14,7 +14,9 @@ import { requestToken } from '../../e2e/harness/idp-client.ts';
 import { startIdp, type IdpHandle } from '../../e2e/harness/idp.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, loadHarnessState, requireIdp } from '../../e2e/harness/state.ts';
-import { apply, createNamespaces, createServiceAccount, eventually, installCrds, k, serviceAccountToken, suffix } from '../../operator/test/support.ts';
+import { apply, createNamespaces, createServiceAccount, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { installCrds, k, suffix } from '../../e2e/support/kubectl.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { tokenIssuer } from '../src/identity/service-account.ts';
 import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, type SidecarFixture, type SidecarProcess, type Upstream } from './support.ts';
 

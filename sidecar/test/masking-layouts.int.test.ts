@@ -13,7 +13,8 @@ import { runCommand } from '../../e2e/harness/exec.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
 import { isCns, phoneKind } from '../../core/masking/checksums.ts';
-import { apply, createNamespaces, installCrds, suffix } from '../../operator/test/support.ts';
+import { apply, createNamespaces } from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
 

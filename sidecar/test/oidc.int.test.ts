@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { requestToken } from '../../e2e/harness/idp-client.ts';
 import { startIdp } from '../../e2e/harness/idp.ts';
-import { eventually } from '../../operator/test/support.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { Metrics } from '../src/metrics.ts';
 
 type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { psql as adminPsql, requirePostgres } from '../../e2e/harness/state.ts';
-import { eventually } from '../../operator/test/support.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(90_000);

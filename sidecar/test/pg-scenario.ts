@@ -13,7 +13,9 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, loadHarnessState, psql, requireIdp, requirePostgres, type IdpClientId } from '../../e2e/harness/state.ts';
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
 import { loadExample, type Manifest } from '../../e2e/support/examples.ts';
-import { apply, installCrds, operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../operator/test/support.ts';
+import { apply } from '../../e2e/support/kube-apply.ts';
+import { installCrds } from '../../e2e/support/kubectl.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
 import { createNamespace, registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
 import { mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
 

@@ -9,8 +9,6 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { requirePostgres } from '../../e2e/harness/state.ts';
-import { eventually, k } from '../../operator/test/support.ts';
-import { kFails } from '../../e2e/support/kubectl.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(60_000);
@@ -279,4 +277,6 @@ describe('action deny', () => {
     const ok = await (await connect()).query('SELECT cpf FROM customers WHERE id = 1');
     expect(ok.rows).toEqual([{ cpf: '***.***.***-33' }]);
   });
-});
+});import { k, kFails } from '../../e2e/support/kubectl.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+

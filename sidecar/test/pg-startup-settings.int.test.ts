@@ -5,7 +5,8 @@
 // The REAL sidecar and operator in front of the harness PostgreSQL, node-pg as the agent.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
-import { eventually, grantSessionReaders } from '../../operator/test/support.ts';
+import { grantSessionReaders } from '../../e2e/support/kube-apply.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 import { fetchExport } from './support.ts';
 

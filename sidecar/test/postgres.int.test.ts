@@ -11,7 +11,10 @@ import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { loadHarnessState, requirePostgres } from '../../e2e/harness/state.ts';
-import { call, eventually, k, userToken } from '../../operator/test/support.ts';
+import { userToken } from '../../e2e/support/kube-apply.ts';
+import { k } from '../../e2e/support/kubectl.ts';
+import { call } from '../../e2e/support/operator-api.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { RawClient } from './pg-raw-client.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 

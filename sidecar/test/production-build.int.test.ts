@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import { buildProduction, builtEntry } from '../../e2e/harness/build.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import {
-  apply, eventually, grantSessionReaders, installCrds, operatorFixture, startOperator, suffix, waitServing,
-  type OperatorProcess,
-} from '../../operator/test/support.ts';
+import { apply, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import {
   agentRequest, fetchExport, httpPolicy, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, startUpstream, verifyExportedChain,
   type SidecarProcess, type Upstream,

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { request } from 'undici';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import {
-  apply, eventually, grantSessionReaders, installCrds, operatorFixture, startOperator, suffix, waitServing,
-  type OperatorFixture, type OperatorProcess,
-} from '../../operator/test/support.ts';
+import { apply, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorFixture, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import {
   agentRequest, fetchExport, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, tcpForwarder, verifyExportedChain,
   type Exported, type SidecarFixture, type SidecarProcess, type TargetSpec, type TcpForwarder, type Upstream,

@@ -14,7 +14,9 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
 import { importPublicKey, verifyRecords, type SessionEvent, type SignedRecord } from '../../core/recording/index.ts';
-import { apply, call, createServiceAccount, injectedProxyToken, parseJsonl, serviceAccountToken, userToken } from '../../operator/test/support.ts';
+import { injectedProxyToken } from '../../e2e/support/bound-pods.ts';
+import { apply, createServiceAccount, serviceAccountToken, userToken } from '../../e2e/support/kube-apply.ts';
+import { call, parseJsonl } from '../../e2e/support/operator-api.ts';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
 

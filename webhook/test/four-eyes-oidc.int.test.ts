@@ -21,8 +21,9 @@ import { startKube, type KubeHandle } from '../../e2e/harness/kube.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { HARNESS_STATE_ENV, loadHarnessState, writeHarnessState, type HarnessState } from '../../e2e/harness/state.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
-import { k } from '../../e2e/support/kubectl.ts';
-import { apply, createNamespaces, eventsFor, eventually, getObject, suffix } from '../../operator/test/support.ts';
+import { apply, createNamespaces, eventsFor, getObject } from '../../e2e/support/kube-apply.ts';
+import { k, suffix } from '../../e2e/support/kubectl.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, type SidecarProcess, type Upstream } from '../../sidecar/test/support.ts';
 
 jest.setTimeout(240_000);
