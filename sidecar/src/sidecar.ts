@@ -77,8 +77,9 @@ export async function startSidecar(config: SidecarConfig, logger: Logger, opts: 
   });
   const kube = new KubeClient(kubeConnection(config));
   await enginePromise;
+  const policyNames = [...new Set(config.targets.map((t) => t.policy))];
   const policies = new PolicyWatch<CompiledTarget>({
-    kube, namespace: config.namespace, names: [...new Set(config.targets.map((t) => t.policy))], compile: (p) => compileTarget(p, config.credentialsDir),
+    kube, namespace: config.namespace, names: policyNames, compile: (p) => compileTarget(p, config.credentialsDir),
     stalenessMs: config.policyStalenessMs, logger: logger.child({ part: 'policy' }), metrics,
   });
   const enforcer = new SidecarEnforcer({
@@ -107,7 +108,15 @@ export async function startSidecar(config: SidecarConfig, logger: Logger, opts: 
       if (!s.ok) reasons.push(s.message);
       return { ready: reasons.length === 0, reasons };
     },
-    details: () => ({ pid: process.pid, chainId: spool.chainId, spoolPending: spool.pendingCount, delivery: shipper.lastError ?? 'ok', sessions: enforcer.openSessions }),
+    details: () => ({
+      pid: process.pid, chainId: spool.chainId, spoolPending: spool.pendingCount, delivery: shipper.lastError ?? 'ok', sessions: enforcer.openSessions,
+      // The generation of each AccessPolicy as last compiled, so a rollout (or a test) can wait until
+      // a change is in force instead of guessing how long the watch takes.
+      policies: Object.fromEntries(policyNames.map((name) => {
+        const p = policies.get(name);
+        return [name, p.state === 'missing' ? { state: p.state } : { state: p.state, generation: p.generation ?? null }];
+      })),
+    }),
   });
   const ctx = { config, enforcer, policies, logger, metrics };
   const ready = (async () => {

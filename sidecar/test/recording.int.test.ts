@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { request } from 'undici';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
+import { apply, getObject, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { operatorFixture, startOperator, waitServing, type OperatorFixture, type OperatorProcess } from '../../e2e/support/operator-process.ts';
 import { eventually } from '../../e2e/support/wait.ts';
@@ -166,8 +166,13 @@ describe('recording', () => {
   it('with spec.recording.durability Written (answer after the page-cache write), kill -9 loses no answered record either', async () => {
     await apply([httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: targets[0]!.listenPort, over: { recording: { maxBytes: 4096, durability: 'Written' } } })]);
     const before = String((await sidecar.readyz()).body.chainId);
-    // The sidecar compiles the change within its watch; the records it writes say nothing of the mode, so just let it land.
-    await new Promise((r) => setTimeout(r, 1000));
+    // The records the sidecar writes say nothing of the mode, so wait until its /readyz reports the
+    // policy's new generation compiled: from then on every request runs under Written.
+    const { metadata } = await getObject<{ metadata: { generation: number } }>('accesspolicy', ns, POLICY);
+    await eventually(`the sidecar to compile ${POLICY} generation ${metadata.generation}`, async () => {
+      const compiled = ((await sidecar.readyz()).body.policies as Record<string, { state: string; generation?: number }> | undefined)?.[POLICY];
+      return compiled?.state === 'ok' && compiled.generation === metadata.generation ? true : undefined;
+    }, 10_000, 50);
     await noAnsweredRecordLostToKill9('written');
     expect(String((await sidecar.readyz()).body.chainId)).toBe(before);
   });

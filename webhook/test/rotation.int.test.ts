@@ -78,6 +78,9 @@ describe('webhook certificate rotation', () => {
         served.set(seen.fingerprint, seen);
         issuers.add(seen.issuer);
       }
+      // Pacing, not waiting: the loop samples admission and both replicas' certificates across the
+      // whole rotation window (the 36 s above), with no condition to await; the pause only spreads
+      // ~60 samples over it instead of flooding the apiserver with pods.
       await new Promise((r) => setTimeout(r, 400));
     }
     expect(served.size).toBeGreaterThanOrEqual(3);
