@@ -136,6 +136,9 @@ export async function startSidecar(config: SidecarConfig, logger: Logger, opts: 
       step('listeners closed');
       await enforcer.closeAll('the Guarita sidecar is shutting down');
       step('sessions closed');
+      // The session.end records just appended (and Written answers) are synced before the final
+      // flush counts what is left to ship.
+      await spool.settle().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'syncing the spool before the final delivery'));
       const delivered = await shipper.flush(Math.max(1000, Math.min(5000, deadline - Date.now())));
       await shipper.stop();
       step('shipper stopped');

@@ -153,6 +153,18 @@ describe('Spool', () => {
       await spool.close();
     });
 
+    it('settle() syncs Written records at once, so a final flush counts them as pending (shutdown)', async () => {
+      const dir = tempDir();
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+      const queued = [1, 2].map((n) => spool.append(event(n), 'Written'));
+      expect(spool.pendingCount).toBe(0);
+      await spool.settle();
+      // No SYNC_DELAY_MS wait: both queued appends are written and synced when settle() returns.
+      expect(spool.pendingCount).toBe(2);
+      expect((await Promise.all(queued)).map((r) => r.seq)).toEqual([1, 2]);
+      await spool.close();
+    });
+
     it('a Synced append syncs the Written records before it in the same fdatasync', async () => {
       const dir = tempDir();
       let syncs = 0;

@@ -509,6 +509,17 @@ export class Spool {
     this.#segments = keep;
   }
 
+  /**
+   * Waits for queued appends and syncs every written record now, without the SYNC_DELAY_MS wait:
+   * `Written` records count as pending (shippable) only once synced, so a final flush that did
+   * not settle first could see nothing pending while the last answers were still unsynced.
+   */
+  async settle(): Promise<void> {
+    while (this.#flushing !== undefined) await this.#flushing;
+    await this.#syncWritten();
+    this.#notify();
+  }
+
   /** Waits for queued appends, then closes the segment file. Later appends are refused. */
   async close(): Promise<void> {
     if (this.#closed) return;
