@@ -225,6 +225,8 @@ async function benchPodCreate(quick: boolean): Promise<Record<string, number>> {
   const config = loadConfig([], {
     GUARITA_NAMESPACE: system, GUARITA_SIDECAR_IMAGE: 'ghcr.io/guarita/guarita:bench', GUARITA_WEBHOOK_HOST: '127.0.0.1', GUARITA_WEBHOOK_PORT: '0',
     GUARITA_WEBHOOK_METRICS_PORT: '0', GUARITA_WEBHOOK_CERT_HOSTS: '127.0.0.1', GUARITA_WEBHOOK_CONFIGURATION: name, GUARITA_LOG_LEVEL: 'warn', GUARITA_WEBHOOK_TLS_CHECK_INTERVAL: '1s',
+    // As installed: only the apiserver's client certificate is answered (its verification is part of the figure).
+    GUARITA_WEBHOOK_CLIENT_CA_FILE: kube.webhookClientCaFile ?? '',
   });
   const webhook = await startWebhook(config, { kubeConfig: kubeConfigFor('admin', state), log: pino({ level: 'warn' }, pino.destination(2)), defaultMetrics: false });
   try {
