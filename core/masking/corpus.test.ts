@@ -2,7 +2,7 @@
 // checksum-invalid look-alikes of each), full recall and no false positives, in free text, in JSON and in cells,
 // and the same result however a stream is cut into chunks.
 import { describe, expect, it } from '@jest/globals';
-import { generateCorpus, textTemplates, type Sample } from './corpus.ts';
+import { generateCorpus, streamingMismatches, textTemplates, type Sample } from './corpus.ts';
 import { compileMasker, DETECTOR_NAMES } from './index.ts';
 import type { DetectorName } from './types.ts';
 
@@ -80,17 +80,7 @@ describe('free text', () => {
 
   it('gives the same output and counts for the whole corpus fed in chunks of any size', () => {
     const doc = [...corpus.valid, ...corpus.lookAlikes].flatMap(textTemplates).join('\n');
-    const reference = masker.newSession();
-    const expected = reference.maskText(doc);
-    for (const size of [1, 2, 3, 5, 7, 13, 64, 255, 256, 257, 1000, 4096]) {
-      const session = masker.newSession();
-      const stream = session.textStream();
-      let out = '';
-      for (let i = 0; i < doc.length; i += size) out += stream.push(doc.slice(i, i + size));
-      out += stream.end();
-      expect({ size, same: out === expected }).toEqual({ size, same: true });
-      expect(session.counts()).toEqual(reference.counts());
-    }
+    expect(streamingMismatches(masker, doc)).toEqual([]);
   });
 });
 

@@ -5,7 +5,7 @@
 // ISO/IEC 7812 for Luhn), so the corpus checks the detectors instead of mirroring them.
 // A look-alike must be invalid for every type that could claim its shape: a mutated CPF that happens to be a valid
 // PIS is not a look-alike, and is skipped.
-import type { DetectorName } from './types.ts';
+import type { DetectorName, Masker } from './types.ts';
 
 export interface Sample {
   type: DetectorName;
@@ -721,4 +721,25 @@ export function layoutCorpus(seed = 20261204, per = 3): { valid: LayoutSample[];
     for (const [encoding, encode] of Object.entries(ENCODINGS)) lookAlikes.push({ ...bad, format: `${bad.format}+${encoding}`, value: encode(bad.value) });
   }
   return { valid, lookAlikes };
+}
+
+/** Chunk sizes that cut a text at every kind of boundary (single characters, primes, buffer edges). */
+export const CHUNK_SIZES: readonly number[] = [1, 2, 3, 5, 7, 13, 64, 255, 256, 257, 1000, 4096];
+
+/**
+ * The chunk sizes at which streaming `doc` through a text stream gives another output, or other
+ * per-detector counts, than masking it whole (empty when streaming changes nothing).
+ */
+export function streamingMismatches(masker: Masker, doc: string, sizes: readonly number[] = CHUNK_SIZES): number[] {
+  const reference = masker.newSession();
+  const expected = reference.maskText(doc);
+  const counts = JSON.stringify(reference.counts());
+  return sizes.filter((size) => {
+    const session = masker.newSession();
+    const stream = session.textStream();
+    let out = '';
+    for (let i = 0; i < doc.length; i += size) out += stream.push(doc.slice(i, i + size));
+    out += stream.end();
+    return out !== expected || JSON.stringify(session.counts()) !== counts;
+  });
 }

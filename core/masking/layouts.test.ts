@@ -3,7 +3,7 @@
 // fullwidth forms), is masked in free text, JSON (also \u-escaped) and PostgreSQL cells, by text and stream maskers
 // alike; look-alikes with a broken check digit and numeric text that is no identifier stay as they are.
 import { describe, expect, it } from '@jest/globals';
-import { KEYWORDS, layoutCorpus, LOOK_ALIKES, NEGATIVES, textTemplates, type LayoutSample } from './corpus.ts';
+import { KEYWORDS, layoutCorpus, LOOK_ALIKES, NEGATIVES, streamingMismatches, textTemplates, type LayoutSample } from './corpus.ts';
 import { isCns, isRenavam, phoneKind } from './checksums.ts';
 import { ESCAPE, needsDecoding } from './decode.ts';
 import { fold, nothingSpecial } from './fold.ts';
@@ -221,17 +221,7 @@ function compileCounts(text: string): Record<string, number> {
 describe('streams', () => {
   it('give the same output and counts for the whole layout corpus fed in chunks of any size', () => {
     const doc = [...corpus.valid, ...corpus.lookAlikes].flatMap(textTemplates).concat(NEGATIVES).join('\n');
-    const reference = masker.newSession();
-    const expected = reference.maskText(doc);
-    for (const size of [1, 2, 3, 5, 7, 13, 64, 255, 256, 257, 1000, 4096]) {
-      const session = masker.newSession();
-      const stream = session.textStream();
-      let out = '';
-      for (let i = 0; i < doc.length; i += size) out += stream.push(doc.slice(i, i + size));
-      out += stream.end();
-      expect({ size, same: out === expected }).toEqual({ size, same: true });
-      expect(session.counts()).toEqual(reference.counts());
-    }
+    expect(streamingMismatches(masker, doc)).toEqual([]);
   });
 });
 
