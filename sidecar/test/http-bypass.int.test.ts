@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, kubeconfigPath, kubectl, requireIdp, requireKube } from '../../e2e/harness/state.ts';
 import { createHash } from 'node:crypto';
 import { apply, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
@@ -17,7 +16,7 @@ import { runCli } from '../../cli/test/run-cli.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { TARGET_CORPUS } from '../../core/policy/corpus/http-targets.corpus.ts';
 import { FORGEABLE_HEADERS, REFUSED_HEADS } from '../src/http/request-headers.corpus.ts';
-import { fetchExport, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
+import { fetchExport, startHttpSidecar, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -157,15 +156,9 @@ beforeAll(async () => {
   await apply([
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] }] },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reviewers', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reviewers' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dpo' }] },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } },
   ]);
   await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
-  [port = 0] = await freePorts(1);
-  // The policy first: the fixture's pod is one the policy selects.
-  await apply([httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port })]);
-  const fx = await sidecarFixture(ns);
-  mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort: port }], operatorUrl: op.url });
+  ({ sidecar, port } = await startHttpSidecar(ns, POLICY, { upstreamUrl: upstream.url, issuer: requireIdp().issuer, operatorUrl: op.url }));
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 }, 180_000);
 

@@ -9,11 +9,9 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply } from '../../e2e/support/kube-apply.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
-import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
+import { httpPolicy, startHttpSidecar, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -218,16 +216,13 @@ beforeAll(async () => {
   upstream = new AdversarialUpstream();
   await upstream.listen();
   system = await startGuaritaSystem('sc-responses');
-  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: system.ns }, stringData: { token: 'upstream-service-token' } }]);
-  [port = 0] = await freePorts(1);
+  const issuer = requireIdp().issuer;
   // One rule judges request bodies: POST /orders with {"action": "export"} is denied.
-  const base = httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port }) as { spec: { rules: unknown[] } };
-  const rules = [{ name: 'deny-order-exports', match: { http: { methods: ['POST'], paths: ['/orders'], jsonBody: [{ path: 'action', equals: 'export' }] } }, action: 'deny' }, ...base.spec.rules];
-  // The policy first: the fixture's pod is one the policy selects.
-  await apply([httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort: port, over: { rules } })]);
-  const fx = await sidecarFixture(system.ns);
-  mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort: port }], operatorUrl: system.op.url });
+  const withBodyRule = (listenPort: number): Record<string, unknown> => {
+    const base = httpPolicy(system.ns, POLICY, { endpoint: upstream.url, issuer, listenPort }) as { spec: { rules: unknown[] } };
+    return { rules: [{ name: 'deny-order-exports', match: { http: { methods: ['POST'], paths: ['/orders'], jsonBody: [{ path: 'action', equals: 'export' }] } }, action: 'deny' }, ...base.spec.rules] };
+  };
+  ({ sidecar, port } = await startHttpSidecar(system.ns, POLICY, { upstreamUrl: upstream.url, issuer, operatorUrl: system.op.url, over: withBodyRule }));
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 }, 180_000);
 

@@ -371,3 +371,18 @@ export function verifyExportedChain(exported: Exported, chainId: string): { verd
   const chain = exported.records.filter((r) => r.chainId === chainId);
   return { verdict: verifyRecords(chain, (kid) => (kid === key.keyId ? pub : undefined)), chain };
 }
+
+/**
+ * An HTTP target's sidecar as the webhook would run it: the upstream credentials Secret, the
+ * policy (first: the fixture's pod is one the policy selects), the pod's fixture with the Secret
+ * mounted, and the sidecar process on a free port, shipping to `operatorUrl`.
+ */
+export async function startHttpSidecar(namespace: string, policy: string, o: { upstreamUrl: string; issuer: string; operatorUrl: string; over?: (listenPort: number) => Record<string, unknown> }): Promise<{ sidecar: SidecarProcess; port: number }> {
+  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policy}-credentials`, namespace }, stringData: { token: 'upstream-service-token' } }]);
+  const [port = 0] = await freePorts(1);
+  await apply([httpPolicy(namespace, policy, { endpoint: o.upstreamUrl, issuer: o.issuer, listenPort: port, ...(o.over === undefined ? {} : { over: o.over(port) }) })]);
+  const fx = await sidecarFixture(namespace);
+  mountCredentials(fx, policy, { token: 'upstream-service-token' });
+  const sidecar = await startSidecarProcess(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort: port }], operatorUrl: o.operatorUrl });
+  return { sidecar, port };
+}
