@@ -2,7 +2,18 @@
 // the command text goes through the masker before it is recorded, results are masked samples.
 export type Verdict = 'allow' | 'deny' | 'requireApproval';
 
-export type SessionEventType = 'session.start' | 'command' | 'session.end' | 'approval.requested' | 'approval.consumed';
+export type SessionEventType = 'session.start' | 'command' | 'session.end' | 'approval.requested' | 'approval.consumed' | 'stream';
+
+/** The wire protocols a target speaks (AccessPolicy spec.target.protocol). */
+export type TargetProtocol = 'postgres' | 'http' | 'kubernetes' | 'ssh';
+
+/**
+ * One chunk of an interactive stream (an SSH shell/exec channel, a Kubernetes exec/attach
+ * session), already masked. `t` is milliseconds since the session started, so a replay can keep
+ * the timing (asciicast v2 keeps seconds since start; the exporter divides). Channels: `i` what
+ * the agent typed (stdin), `o` stdout, `e` stderr, `r` a terminal resize ("COLSxROWS").
+ */
+export interface StreamFrame { t: number; ch: 'i' | 'o' | 'e' | 'r'; data: string }
 
 /** A reviewer's decision as counted for an approval (the webhook stamped reviewer, groups and time). */
 export interface ApprovalReviewEvidence {
@@ -33,7 +44,7 @@ export interface SessionEvent {
   pod: string;
   policy: string;
   target: string;
-  protocol: 'postgres' | 'http';
+  protocol: TargetProtocol;
   sessionId: string;
   subject: string;
   subjectKind: 'User' | 'ServiceAccount';
@@ -49,4 +60,6 @@ export interface SessionEvent {
   result?: { rows?: number; bytes?: number; status?: number; sample?: string; truncated?: boolean; error?: string };
   masked?: Record<string, number>;    // per-type counts of masked values
   durationMs?: number;
+  /** type 'stream': consecutive masked frames of one session, in order (several per record, so a fast stream is not one record per byte). */
+  frames?: StreamFrame[];
 }

@@ -5,7 +5,7 @@ const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const HEX64 = '^[0-9a-f]{64}$';
 const RFC3339 = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$';
 
-export const EVENT_TYPES = ['session.start', 'command', 'session.end', 'approval.requested', 'approval.consumed'] as const;
+export const EVENT_TYPES = ['session.start', 'command', 'session.end', 'approval.requested', 'approval.consumed', 'stream'] as const;
 
 const REVIEW_EVIDENCE = {
   type: 'object',
