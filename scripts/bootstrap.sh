@@ -19,4 +19,15 @@ if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; th
 fi
 
 bash scripts/install-postgres.sh
+# OpenSSH (Debian): the SSH target's tests run the real sshd upstream (unprivileged, on a loopback
+# port the harness picks) and the real ssh, scp and sftp clients as the agent.
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v sftp >/dev/null || ! command -v scp >/dev/null || ! command -v ssh-keygen >/dev/null; then
+  command -v apt-get >/dev/null || die "sshd, ssh, scp, sftp or ssh-keygen not found and apt-get is unavailable; install openssh-server and openssh-client and re-run"
+  log "installing OpenSSH from Debian packages (openssh-server, openssh-client)"
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq openssh-server openssh-client >/dev/null
+  # Debian's package may start the system sshd on port 22; the harness runs its own.
+  $sudo_cmd service ssh stop >/dev/null 2>&1 || true
+fi
 bash e2e/tools/build.sh
