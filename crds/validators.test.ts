@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { fieldPath, parseAccessPolicy, validateAccessPolicy, validateApprovalRequest, ValidationError } from './validators.ts';
 import { examplePolicy, invalidPolicies, ruleIndex } from './testdata/invalid-policies.ts';
+import { accessPolicyCrd } from './definitions.ts';
+import { validate } from './generated/access-policy.validator.ts';
+import { compileValidator } from './validator-codegen.ts';
+import type { GeneratedValidator } from './validation.ts';
 
 const EXAMPLES = join(import.meta.dirname, '../examples/lgpd-orders');
 
@@ -62,5 +66,22 @@ describe('fieldPath', () => {
   it('renders JSON pointers the way kubectl names fields', () => {
     expect(fieldPath('/spec/rules/3/match/sql')).toBe('spec.rules[3].match.sql');
     expect(fieldPath('')).toBe('');
+  });
+});
+
+describe('generated validators (ajv standalone code, crds/generated/)', () => {
+  // The same schema compiled by ajv in this process: the generated code must decide, report and
+  // fill defaults exactly as it does, on the example and on every invalid policy.
+  const inProcess = compileValidator(accessPolicyCrd);
+  const generated = validate as unknown as GeneratedValidator;
+  const cases: [string, (doc: ReturnType<typeof examplePolicy>) => void][] = [['the example policy', () => undefined], ...invalidPolicies.map((c) => [c.name, c.mutate] as [string, (doc: ReturnType<typeof examplePolicy>) => void])];
+
+  it.each(cases)('%s: same verdict, errors and filled defaults as ajv compiling the schema at run time', (_name, mutate) => {
+    const doc = examplePolicy();
+    mutate(doc);
+    const copy = JSON.parse(JSON.stringify(doc)) as unknown;
+    expect(generated(doc)).toBe(inProcess(copy));
+    expect(generated.errors ?? null).toEqual(inProcess.errors ?? null);
+    expect(doc).toEqual(copy);
   });
 });

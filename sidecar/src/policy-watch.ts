@@ -4,7 +4,7 @@
 // Fail closed: until the first list succeeded, and while the watch has been broken longer than
 // the staleness bound, `availability()` says why requests must be refused.
 import { apiPath } from '../../crds/definitions.ts';
-import { validateAccessPolicy } from '../../crds/validators.ts';
+import { validateAccessPolicy } from '../../crds/access-policy-validator.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import { kubeStatusError, type KubeClient, type WatchEvent } from './kube/client.ts';
 import { errorMessage, type Logger } from './log.ts';
