@@ -1,0 +1,127 @@
+// Checkpoints as C2SP signed notes: the Go sumdb/note known answer (golang.org/x/mod/sumdb/note's
+// PeterNeumann example, which any Go verifier accepts byte for byte), then every malformed form refused
+// with its named reason.
+import { describe, expect, it } from '@jest/globals';
+import type { JsonWebKey } from 'node:crypto';
+import {
+  CheckpointError, formatCheckpoint, noteKeyHash, noteVerifier, noteVerifierKey, parseCheckpoint, signCheckpoint, signNote, verifyCheckpoint,
+  verifyNote, type Checkpoint, type CheckpointProblem,
+} from './checkpoint.ts';
+import { generateSigningKey, importSigningKey } from './keys.ts';
+import { leafHash } from './merkle.ts';
+
+// golang.org/x/mod/sumdb/note: PRIVATE+KEY+PeterNeumann+c74f20a3+AYEK… and its verifier key.
+const GO_SEED = Buffer.from('AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz', 'base64').subarray(1);
+const GO_PUBLIC = Buffer.from('ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW', 'base64').subarray(1);
+const GO_TEXT = 'If you think cryptography is the answer to your problem,\nthen you don\'t know what your problem is.\n';
+const GO_NOTE = `${GO_TEXT}\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n`;
+const GO_JWK: JsonWebKey = { kty: 'OKP', crv: 'Ed25519', x: GO_PUBLIC.toString('base64url'), d: GO_SEED.toString('base64url') };
+
+const key = generateSigningKey();
+const other = generateSigningKey();
+const cp: Checkpoint = { origin: 'guarita/ns-a/agent-7/abc', size: 12345, rootHash: leafHash('root'), time: '2026-12-05T02:30:00.123Z' };
+const note = signCheckpoint(cp, key);
+const verifier = noteVerifier(key.publicJwk, key.keyId);
+
+function refused(n: string, problem: CheckpointProblem, v = verifier): void {
+  let err: unknown;
+  try {
+    verifyCheckpoint(n, v);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(CheckpointError);
+  expect((err as CheckpointError).problem).toBe(problem);
+}
+
+describe('signed notes: the Go sumdb/note known answer', () => {
+  const goKey = importSigningKey(GO_JWK);
+
+  it('key hash and verifier key match Go', () => {
+    expect(noteKeyHash('PeterNeumann', goKey.publicJwk).toString('hex')).toBe('c74f20a3');
+    expect(noteVerifierKey('PeterNeumann', goKey.publicJwk)).toBe('PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW');
+  });
+
+  it('signing reproduces the Go note byte for byte, and it verifies', () => {
+    expect(signNote(GO_TEXT, goKey, 'PeterNeumann')).toBe(GO_NOTE);
+    expect(verifyNote(GO_NOTE, noteVerifier(goKey.publicJwk, 'PeterNeumann'))).toBe(GO_TEXT);
+    expect(() => verifyNote(GO_NOTE.replace('cryptography', 'cryptographY'), noteVerifier(goKey.publicJwk, 'PeterNeumann'))).toThrow(/does not verify/);
+  });
+});
+
+describe('checkpoints', () => {
+  it('format: origin, size, base64 root, time extension, blank line, one signature line', () => {
+    const lines = note.split('\n');
+    expect(lines.slice(0, 5)).toEqual([cp.origin, '12345', cp.rootHash.toString('base64'), `time ${cp.time ?? ''}`, '']);
+    expect(lines[5]).toMatch(new RegExp(`^\u2014 ${key.keyId.replace(/[-]/g, '\\-')} [A-Za-z0-9+/]{91}=$`));
+    expect(lines[6]).toBe('');
+    expect(formatCheckpoint(cp)).toBe(note.slice(0, note.indexOf('\n\n') + 1));
+  });
+
+  it('round trip: verify returns what was signed, extension lines included', () => {
+    expect(verifyCheckpoint(note, verifier)).toEqual(cp);
+    const ext = { ...cp, extensions: ['policy lgpd-orders'] };
+    expect(verifyCheckpoint(signCheckpoint(ext, key), verifier)).toEqual(ext);
+    const bare = { origin: 'o', size: 0, rootHash: leafHash('') };
+    expect(verifyCheckpoint(signCheckpoint(bare, key), verifier)).toEqual(bare);
+    expect(parseCheckpoint(note).checkpoint).toEqual(cp);
+  });
+
+  it('another key, or the same key under another name, is an unknown key', () => {
+    refused(signCheckpoint(cp, other), 'unknown-key');
+    refused(signCheckpoint(cp, key, 'someone-else'), 'unknown-key');
+    expect(verifyCheckpoint(signCheckpoint(cp, other), [verifier, noteVerifier(other.publicJwk, other.keyId)])).toEqual(cp);
+  });
+
+  it('any altered byte of the text fails the signature', () => {
+    refused(note.replace('12345', '12346'), 'bad-signature');
+    refused(note.replace(cp.origin, 'guarita/ns-a/agent-7/abd'), 'bad-signature');
+    refused(note.replace('02:30:00', '02:30:01'), 'bad-signature');
+    const root = cp.rootHash.toString('base64');
+    refused(note.replace(root, leafHash('other').toString('base64')), 'bad-signature');
+    // The signature itself altered (keeping the key hash).
+    const sigLine = note.split('\n')[5] as string;
+    const blob = Buffer.from(sigLine.slice(sigLine.lastIndexOf(' ') + 1), 'base64');
+    blob[10] = (blob[10] as number) ^ 1;
+    refused(note.replace(sigLine, `${sigLine.slice(0, sigLine.lastIndexOf(' ') + 1)}${blob.toString('base64')}`), 'bad-signature');
+  });
+
+  const malformed: [string, string, CheckpointProblem][] = [
+    ['no blank line', note.replace('\n\n', '\n'), 'missing-blank-line'],
+    ['no signature line', `${formatCheckpoint(cp)}\n`, 'no-signature'],
+    ['only two lines', signNote('o\n1\n', key), 'missing-lines'],
+    ['empty origin', signNote(`\n1\n${cp.rootHash.toString('base64')}\n`, key), 'empty-origin'],
+    ['size with a sign', note.replace('\n12345\n', '\n+12345\n'), 'bad-size'],
+    ['size with leading zeros', note.replace('\n12345\n', '\n012345\n'), 'bad-size'],
+    ['size in hex', note.replace('\n12345\n', '\n0x3039\n'), 'bad-size'],
+    ['size with a space', note.replace('\n12345\n', '\n12345 \n'), 'bad-size'],
+    ['size beyond 2^53', note.replace('\n12345\n', '\n9007199254740993\n'), 'bad-size'],
+    ['root of 31 bytes', note.replace(cp.rootHash.toString('base64'), cp.rootHash.subarray(1).toString('base64')), 'bad-root-hash'],
+    ['root of 33 bytes', note.replace(cp.rootHash.toString('base64'), Buffer.concat([cp.rootHash, Buffer.from([0])]).toString('base64')), 'bad-root-hash'],
+    ['root in hex', note.replace(cp.rootHash.toString('base64'), cp.rootHash.toString('hex')), 'bad-root-hash'],
+    ['root in base64url', note.replace(cp.rootHash.toString('base64'), cp.rootHash.toString('base64url')), 'bad-root-hash'],
+    ['time not RFC 3339', note.replace(`time ${cp.time ?? ''}`, 'time yesterday'), 'bad-time'],
+    ['two time lines', note.replace(`time ${cp.time ?? ''}\n`, `time ${cp.time ?? ''}\ntime ${cp.time ?? ''}\n`), 'bad-time'],
+    ['signature line without em dash', note.replace('\u2014 ', '- '), 'bad-signature-line'],
+    ['signature not base64', note.replace(/ ([A-Za-z0-9+/]{91}=)\n$/, ' !!!!\n'), 'bad-signature-line'],
+    ['signature truncated', note.replace(/ ([A-Za-z0-9+/]{91}=)\n$/, (_m, b: string) => ` ${b.slice(0, 84)}\n`), 'bad-signature-line'],
+    ['no final newline', note.slice(0, -1), 'bad-signature-line'],
+    ['a second signature line', `${note}${note.split('\n')[5] ?? ''}\n`, 'extra-signature'],
+    ['another signer added', `${note}${signCheckpoint(cp, other).split('\n')[5] ?? ''}\n`, 'extra-signature'],
+    ['carriage returns', note.replace(/\n/g, '\r\n'), 'not-text'],
+    ['too large', `${'x'.repeat(20000)}\n1\n${cp.rootHash.toString('base64')}\n\n`, 'too-large'],
+  ];
+
+  it.each(malformed)('refuses %s', (_what, bad, problem) => refused(bad, problem));
+
+  it('errors name the problem and the fix', () => {
+    expect(() => verifyCheckpoint(note.replace('\n12345\n', '\n012345\n'), verifier)).toThrow(/checkpoint: the tree size line must be a decimal number without sign or leading zeros \(got '012345'\)/);
+    expect(() => formatCheckpoint({ ...cp, size: -1 })).toThrow(/non-negative integer/);
+    expect(() => formatCheckpoint({ ...cp, origin: '' })).toThrow(/origin line is empty/);
+    expect(() => formatCheckpoint({ ...cp, origin: 'a\nb' })).toThrow(/one line/);
+    expect(() => formatCheckpoint({ ...cp, time: '2026-12-05' })).toThrow(/RFC 3339/);
+    expect(() => formatCheckpoint({ ...cp, extensions: [''] })).toThrow(/empty/);
+    expect(() => formatCheckpoint({ ...cp, rootHash: Buffer.alloc(20) })).toThrow(/32 bytes/);
+    expect(() => signCheckpoint(cp, key, 'has space')).toThrow(/key name/);
+  });
+});
