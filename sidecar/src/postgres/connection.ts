@@ -13,7 +13,7 @@ import { authenticationCleartextPassword, authenticationOk, backendKeyData, erro
 import { FrontendReader, ProtocolError, type FrontendMessage, type StartupPacket } from './frontend.ts';
 import { catalogProblems } from './catalog-check.ts';
 import { Pipeline } from './pipeline.ts';
-import { maskErrorOrNotice, maskParameterStatus, startupPinnedProblem } from './server-messages.ts';
+import { isFatalError, maskErrorOrNotice, maskParameterStatus, startupPinnedProblem } from './server-messages.ts';
 import { parseStartup, upstreamDatabase, upstreamParams, type StartupRequest } from './startup.ts';
 import { connectUpstream, sendCancelRequest, UpstreamConnectError, type PostgresTargetConfig, type UpstreamConnection } from './upstream.ts';
 import { UpstreamProtocolError, type BackendMessage } from './upstream-reader.ts';
@@ -102,6 +102,10 @@ export class ProxyConnection {
   private readonly upQueue: Array<[BackendMessage, Buffer]> = [];
   private upQueueBytes = 0;
   private upPumping = false;
+  /** The upstream socket closed; the queue is relayed before the session ends. */
+  private upstreamEnded = false;
+  /** SQLSTATE of a FATAL (or PANIC) the server sent: the connection then closes with nothing after it. */
+  private serverFatal: string | undefined;
   /** The statement the statementTimeout backstop watches, and its timer. */
   private watched: { statement: object; timer: NodeJS.Timeout } | undefined;
   /** Pumps waiting for room: woken when answers were handled, the client drained, or the connection closed. */
@@ -226,7 +230,8 @@ export class ProxyConnection {
   private passwordStep(): boolean {
     const m = this.reader.next();
     if (m === undefined) return false;
-    if (m.type !== 'password') throw new ProtocolError(`expected password response, got message type ${String.fromCharCode(m.raw[0] ?? 0)}`);
+    // PostgreSQL's words (the type as a number): a client that sends Terminate here gets them too.
+    if (m.type !== 'password') throw new ProtocolError(`expected password response, got message type ${m.raw[0] ?? 0}`);
     const token = passwordText(m);
     this.phase = 'opening';
     this.client.pause();
@@ -370,7 +375,7 @@ export class ProxyConnection {
     });
     up.socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     up.socket.on('error', (err) => this.log.debug({ err }, 'upstream socket error'));
-    up.socket.on('close', () => this.terminate('08006', 'the upstream server closed the connection'));
+    up.socket.on('close', () => this.onUpstreamClosed());
     up.socket.on('drain', () => this.onUpstreamDrain());
     session.closed.addEventListener('abort', () => this.terminate('57P01', reasonText(session.closed.reason)), { once: true });
     if (session.closed.aborted) {
@@ -503,7 +508,7 @@ export class ProxyConnection {
 
   /** Like toClient: what one step sends upstream (Bind, Execute, Sync, ...) goes in one write. */
   private toUpstream(buf: Buffer): void {
-    if (this.upstream === undefined || !this.upstreamActive()) return;
+    if (this.upstream === undefined || !this.upstreamActive() || this.upstreamEnded) return;
     this.upstreamOut.push(buf);
     this.upstreamOutBytes += buf.length;
     if (this.upstreamOutBytes >= 256 * 1024) this.flushUpstream();
@@ -560,16 +565,7 @@ export class ProxyConnection {
     this.upPumping = true;
     try {
       let item: [BackendMessage, Buffer] | undefined;
-      while (this.upstreamActive() && (item = this.upQueue.shift()) !== undefined) {
-        this.upQueueBytes -= item[1].length;
-        const step = pipeline.handleUpstream(item[0], item[1]);
-        if (step !== undefined) await step;
-        pipeline.progressed();
-        this.watchStatement(pipeline);
-        this.wakeRoom();
-        // A client that does not read: stop handling answers until it does (the upstream is paused meanwhile).
-        if (this.clientBacklog() >= CLIENT_OUT_HIGH) await this.clientDrained();
-      }
+      while (this.upstreamActive() && (item = this.upQueue.shift()) !== undefined) await this.relayUpstream(pipeline, item[0], item[1]);
     } catch (err) {
       this.log.error({ err }, 'handling an upstream message failed');
       this.terminate('XX000', 'the Guarita sidecar failed to process the server response');
@@ -577,7 +573,51 @@ export class ProxyConnection {
       this.upPumping = false;
       this.flushClient();
     }
-    this.resumeUpstreamIfDrained();
+    if (this.upstreamEnded && this.upQueue.length === 0) this.upstreamGone();
+    else this.resumeUpstreamIfDrained();
+  }
+
+  private async relayUpstream(pipeline: Pipeline, msg: BackendMessage, raw: Buffer): Promise<void> {
+    this.upQueueBytes -= raw.length;
+    if (msg.name === 'error' && isFatalError(raw)) this.serverFatal = (msg as { code?: string }).code ?? 'unknown';
+    const step = pipeline.handleUpstream(msg, raw);
+    if (step !== undefined) await step;
+    pipeline.progressed();
+    this.watchStatement(pipeline);
+    this.wakeRoom();
+    // A client that does not read: stop handling answers until it does (the upstream is paused meanwhile).
+    if (this.clientBacklog() >= CLIENT_OUT_HIGH) await this.clientDrained();
+  }
+
+  /**
+   * The server closed the connection. What it sent before may still wait in the queue (behind a
+   * record being made durable): it is all relayed first, then the session ends as the server
+   * ended it (upstreamGone).
+   */
+  private onUpstreamClosed(): void {
+    this.upstreamEnded = true;
+    this.upstreamOut = [];
+    this.upstreamOutBytes = 0;
+    if (this.upPumping) return;
+    if (this.upQueue.length > 0) void this.pumpUpstream();
+    else this.upstreamGone();
+  }
+
+  /**
+   * Everything the server sent is relayed. After its own FATAL the client's connection just
+   * closes, as PostgreSQL's does (a second error would be a second 'error' event in drivers, and
+   * pools decide on retries from the server's code); a server that vanished without a word gets
+   * the sidecar's 08006.
+   */
+  private upstreamGone(): void {
+    if (this.phase === 'closed') return;
+    const code = this.serverFatal;
+    if (code !== undefined) {
+      this.log.info({ sqlstate: code }, 'the upstream server ended the session');
+      this.closeSilently(`the upstream server ended the session (${code})`);
+      return;
+    }
+    this.terminate('08006', 'the upstream server closed the connection');
   }
 
   private resumeUpstreamIfDrained(): void {
@@ -649,6 +689,12 @@ export class ProxyConnection {
   }
 
   private protocolFailure(err: unknown): void {
+    if (err instanceof ProtocolError && err.silent) {
+      this.ctx.metrics?.protocolError?.();
+      this.log.info(`closing connection without an answer: ${err.message}`);
+      this.closeSilently(err.message);
+      return;
+    }
     if (err instanceof ProtocolError) {
       this.ctx.metrics?.protocolError?.();
       this.log.info({ sqlstate: err.code }, `closing connection: ${err.message}`);
@@ -686,6 +732,17 @@ export class ProxyConnection {
     this.client.end(errorResponse({ severity: 'FATAL', code, message }));
     this.client.resume();
     void this.teardown(message);
+  }
+
+  /** Closes the client connection without a message of the sidecar's own (after the server's FATAL; an unreadable startup packet). */
+  private closeSilently(reason: string): void {
+    if (this.phase === 'closed') return;
+    this.closeReason = reason;
+    this.flushClient();
+    this.phase = 'closed';
+    this.client.end();
+    this.client.resume();
+    void this.teardown(reason);
   }
 
   /** Ends the session from the server side (revocation, upstream gone, shutdown). */

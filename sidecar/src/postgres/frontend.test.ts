@@ -72,6 +72,51 @@ describe('FrontendReader: startup packets', () => {
   });
 });
 
+describe('FrontendReader: aborted startups are closed silently, as PostgreSQL does', () => {
+  const silentOrNot = (bytes: Buffer): boolean | undefined => {
+    const r = new FrontendReader();
+    r.push(bytes);
+    try {
+      r.nextStartup();
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      return err.silent;
+    }
+  };
+
+  it('a typed message before the StartupMessage (its type byte reads as a huge length), and every invalid length: silent', () => {
+    for (const type of 'QPBDCESHXcdfpF') expect(silentOrNot(Buffer.from([type.charCodeAt(0), 0, 0, 0, 4]))).toBe(true);
+    for (const len of [0, 4, 7, -1, 10_005, 1 << 30]) {
+      const b = Buffer.alloc(8);
+      b.writeInt32BE(len, 0);
+      expect(silentOrNot(b)).toBe(true);
+    }
+    const cancel = Buffer.alloc(12);
+    cancel.writeInt32BE(12, 0);
+    cancel.writeInt32BE(80877102, 4);
+    expect(silentOrNot(cancel)).toBe(true);
+  });
+
+  it('the longest startup packet PostgreSQL reads (10,004 bytes) is read; other refusals are answered', () => {
+    const pad = 'x'.repeat(10_004 - 8 - 'user\0u\0application_name\0\0\0'.length);
+    const longest = startupPacket({ user: 'u', application_name: pad });
+    expect(longest.length).toBe(10_004);
+    expect(silentOrNot(longest)).toBeUndefined();
+    expect(silentOrNot(startupPacket({ user: 'u' }, 4 << 16))).toBe(false);
+    expect(silentOrNot(Buffer.concat([Buffer.from([0, 0, 0, 11, 0, 3, 0, 0]), Buffer.from('ab\0')]))).toBe(false);
+  });
+
+  it('SSLRequest and GSSENCRequest ignore trailing bytes (PostgreSQL answers them)', () => {
+    const ssl = Buffer.alloc(12);
+    ssl.writeInt32BE(12, 0);
+    ssl.writeInt32BE(80877103, 4);
+    const r = new FrontendReader();
+    r.push(ssl);
+    expect(r.nextStartup()).toEqual({ type: 'sslRequest' });
+  });
+});
+
 describe('FrontendReader: typed messages', () => {
   it('decodes every message of a pipeline and keeps each message\'s exact bytes', () => {
     const bytes = pipelineBytes();

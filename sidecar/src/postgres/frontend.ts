@@ -7,16 +7,23 @@
 export const SSL_REQUEST_CODE = 80877103;
 export const GSSENC_REQUEST_CODE = 80877104;
 export const CANCEL_REQUEST_CODE = 80877102;
-/** PostgreSQL's own limit for the startup packet. */
+/** PostgreSQL's own limit for the startup packet (MAX_STARTUP_PACKET_LENGTH: its body, without the length word). */
 export const MAX_STARTUP_PACKET = 10_000;
 
 export class ProtocolError extends Error {
   /** SQLSTATE sent to the client before the connection is closed. */
   readonly code: string;
-  constructor(message: string, code = '08P01') {
+  /**
+   * Closed without an answer, as PostgreSQL does: it reports a startup packet of invalid length,
+   * or one cut short, to its log only (COMMERROR), never to the client (a Terminate or any typed
+   * message sent before the StartupMessage reads as such a length).
+   */
+  readonly silent: boolean;
+  constructor(message: string, code = '08P01', opts: { silent?: boolean } = {}) {
     super(message);
     this.name = 'ProtocolError';
     this.code = code;
+    this.silent = opts.silent ?? false;
   }
 }
 
@@ -208,9 +215,12 @@ function messageName(code: string): string {
 function decodeStartup(body: Buffer): StartupPacket {
   const r = new BodyReader(body, 'startup');
   const code = r.int32();
-  if (code === SSL_REQUEST_CODE) { r.end(); return { type: 'sslRequest' }; }
-  if (code === GSSENC_REQUEST_CODE) { r.end(); return { type: 'gssEncRequest' }; }
+  // As PostgreSQL (ProcessStartupPacket): bytes after an SSLRequest's or GSSENCRequest's code
+  // are ignored, and a CancelRequest of another length than 16 is dropped without an answer.
+  if (code === SSL_REQUEST_CODE) return { type: 'sslRequest' };
+  if (code === GSSENC_REQUEST_CODE) return { type: 'gssEncRequest' };
   if (code === CANCEL_REQUEST_CODE) {
+    if (body.length !== 12) throw new ProtocolError(`invalid length of cancel request packet: ${body.length + 4}`, '08P01', { silent: true });
     const processId = r.int32();
     const secretKey = r.int32();
     r.end();
@@ -272,7 +282,7 @@ export class FrontendReader {
     const head = this.peek(4);
     if (head === undefined) return undefined;
     const len = head.readInt32BE(0);
-    if (len < 8 || len > MAX_STARTUP_PACKET) throw new ProtocolError(`invalid length of startup packet: ${len}`);
+    if (len < 8 || len - 4 > MAX_STARTUP_PACKET) throw new ProtocolError(`invalid length of startup packet: ${len}`, '08P01', { silent: true });
     const packet = this.take(len);
     return packet === undefined ? undefined : decodeStartup(packet.subarray(4));
   }

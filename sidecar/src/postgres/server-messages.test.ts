@@ -8,7 +8,7 @@ import { compileMasker } from '../../../core/masking/index.ts';
 import { PINNED_SERVER_SETTINGS } from '../../../core/policy/pg-settings.ts';
 import { fieldsMessage, notificationResponse, parameterStatus } from './backend.ts';
 import {
-  errorFields, maskErrorOrNotice, maskNotification, maskParameterStatus, maskRowDescription, NO_DATA_MESSAGES, pinnedMismatch, startupPinnedProblem,
+  errorFields, isFatalError, maskErrorOrNotice, maskNotification, maskParameterStatus, maskRowDescription, NO_DATA_MESSAGES, pinnedMismatch, startupPinnedProblem,
 } from './server-messages.ts';
 
 const masker = compileMasker({ detectors: ['cpf', 'email', 'phone', 'cns'], style: 'partial' });
@@ -149,5 +149,19 @@ describe('every backend message type has a decided handling', () => {
     let name: string | undefined;
     new Parser().parse(new Writer().addInt32(-1).flush(0x56), (m) => { name = m.name; });
     expect(name).toBe('error');
+  });
+});
+
+describe('isFatalError: which server errors end the session', () => {
+  it('FATAL and PANIC by the non-localized V field, or S from servers without it; ERROR and notices are not', () => {
+    const e = (fields: Array<[string, string]>): Buffer => fieldsMessage('E', fields);
+    expect(isFatalError(e([['S', 'FATAL'], ['V', 'FATAL'], ['C', '57P01'], ['M', 'terminating connection due to administrator command']]))).toBe(true);
+    expect(isFatalError(e([['S', 'PANIC'], ['V', 'PANIC'], ['C', 'XX000'], ['M', 'x']]))).toBe(true);
+    // A localized S (lc_messages) with the English V.
+    expect(isFatalError(e([['S', 'FATAL'.toLowerCase()], ['V', 'FATAL'], ['C', '57P01'], ['M', 'x']]))).toBe(true);
+    expect(isFatalError(e([['S', 'FATAL'], ['C', '57P01'], ['M', 'x']]))).toBe(true);
+    expect(isFatalError(e([['S', 'ERROR'], ['V', 'ERROR'], ['C', '42601'], ['M', 'FATAL in the message']]))).toBe(false);
+    expect(isFatalError(e([['S', 'FATAL'], ['V', 'ERROR'], ['C', '42601'], ['M', 'x']]))).toBe(false);
+    expect(isFatalError(e([]))).toBe(false);
   });
 });

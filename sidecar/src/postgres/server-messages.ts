@@ -53,6 +53,20 @@ export function maskErrorOrNotice(kind: 'E' | 'N', raw: Buffer, mask: MaskSessio
   return changed ? fieldsBuffer(kind, fields) : raw;
 }
 
+/**
+ * Whether an ErrorResponse ends the session (severity FATAL or PANIC; the non-localized `V`
+ * field, or `S` from servers before 9.6). The server closes right after it: the client must get
+ * it as the server sent it (masked), whatever the listener was waiting for, and nothing after it.
+ */
+export function isFatalError(raw: Buffer): boolean {
+  let severity: string | undefined;
+  for (const [type, value] of errorFields(raw)) {
+    if (type === 'V') return value === 'FATAL' || value === 'PANIC';
+    if (type === 'S') severity = value;
+  }
+  return severity === 'FATAL' || severity === 'PANIC';
+}
+
 /** ParameterStatus values set by the server alone, from a fixed vocabulary: forwarded as they are. */
 const SERVER_FORMAT_PARAMETERS = new Set([
   'server_version', 'server_encoding', 'client_encoding', 'datestyle', 'intervalstyle', 'integer_datetimes',

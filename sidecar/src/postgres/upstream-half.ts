@@ -12,7 +12,7 @@ import { CopyOutMasker } from './copy.ts';
 import type { Execution } from './execution.ts';
 import type { Denial, Entry, PipelineState, PortalState, ResultState } from './pipeline-state.ts';
 import { binaryRefusal, RowMasker, withResultFormats, type ColumnInfo } from './rows.ts';
-import { maskNotification, maskParameterStatus, maskRowDescription, NO_DATA_MESSAGES, pinnedMismatch, pinnedMismatchMessage } from './server-messages.ts';
+import { isFatalError, maskNotification, maskParameterStatus, maskRowDescription, NO_DATA_MESSAGES, pinnedMismatch, pinnedMismatchMessage } from './server-messages.ts';
 import type { SettingsProbe } from './settings-probe.ts';
 import type { CopyPlan } from './statements.ts';
 
@@ -46,6 +46,7 @@ export class UpstreamHalf {
 
   /** Handles one upstream message; the caller awaits it before the next. */
   handleUpstream(msg: BackendMessage, raw: Buffer): void | Promise<void> {
+    if (msg.name === 'error' && isFatalError(raw)) return this.onFatal(msg as DatabaseError, raw);
     switch (msg.name) {
       case 'notice':
         return this.s.forwardMasked('N', raw, this.currentMask());
@@ -62,6 +63,19 @@ export class UpstreamHalf {
     const head = this.s.entries[0];
     if (head === undefined) return this.unexpected(msg, raw);
     return (this.upstreamHandlers[head.kind] as Handler<Entry>)(head, msg, raw);
+  }
+
+  /**
+   * The server ends the session (pg_terminate_backend's 57P01, a crash's 57P02, idle timeouts):
+   * its FATAL goes to the client as it came (masked), never rewritten into a denial or swallowed
+   * as the answer to a message of the sidecar's own; the connection then closes as the server
+   * does, with nothing of the sidecar's after it. The statement it interrupted is recorded with
+   * the server's message when the connection ends.
+   */
+  private onFatal(msg: DatabaseError, raw: Buffer): void {
+    const head = this.s.entries[0];
+    if (head !== undefined && (head.kind === 'query' || head.kind === 'execute')) head.exec?.fail(msg.message);
+    this.s.forwardMasked('E', raw, this.currentMask());
   }
 
   private currentMask(): MaskSession {
