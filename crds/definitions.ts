@@ -2,20 +2,10 @@
 import { accessPolicySpec, accessPolicyStatus } from './schema/access-policy.ts';
 import { approvalRequestSpec, approvalRequestStatus } from './schema/approval-request.ts';
 import { toStructural } from './openapi.ts';
+import { GROUP, VERSION } from './api.ts';
 
-export const GROUP = 'guarita.io';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
-/** The REST path of the group version: every component builds its URLs from here (apiPath). */
-export const API_PATH = `/apis/${GROUP}/${VERSION}`;
-
-export type GuaritaPlural = 'accesspolicies' | 'approvalrequests';
-
-/** The REST path of a collection (cluster-wide without a namespace) or, with a name, of one object. */
-export function apiPath(plural: GuaritaPlural, namespace?: string, name?: string): string {
-  const ns = namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
-  return `${API_PATH}${ns}/${plural}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
-}
+// Group, version and paths live in ./api.ts (no schema there, so clients load them alone).
+export { API_PATH, API_VERSION, apiPath, GROUP, VERSION, type GuaritaPlural } from './api.ts';
 
 interface Column { name: string; type: string; jsonPath: string; description: string; priority?: number }
 

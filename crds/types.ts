@@ -42,7 +42,7 @@ export interface ApprovalRequest {
   status?: ApprovalRequestStatus;
 }
 
-export { SQL_STATEMENT_KINDS, SQL_TRAITS, HTTP_METHODS, DETECTORS, MASK_STYLES } from './schema/access-policy.ts';
-export { PHASES } from './schema/approval-request.ts';
+// From the generated plain lists, not the schema modules: run-time importers do not load TypeBox.
+export { SQL_STATEMENT_KINDS, SQL_TRAITS, HTTP_METHODS, DETECTORS, MASK_STYLES, PHASES } from './generated/vocabulary.ts';
 export type SqlStatementKind = (typeof import('./schema/access-policy.ts').SQL_STATEMENT_KINDS)[number];
 export type SqlTrait = (typeof import('./schema/access-policy.ts').SQL_TRAITS)[number];

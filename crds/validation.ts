@@ -2,7 +2,7 @@
 // a parse throws, and the check around a generated validator (crds/generated/*.validator.ts):
 // apiVersion and kind, defaults filled into a copy, every bad field listed.
 import type { ErrorObject } from 'ajv';
-import { API_VERSION } from './definitions.ts';
+import { API_VERSION } from './api.ts';
 
 export interface FieldError { field: string; message: string }
 

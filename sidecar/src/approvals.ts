@@ -5,7 +5,7 @@
 // runs exactly once; a retry of the same command by the same subject (same policy, rule, purpose,
 // target and pod) finds the request again by label and consumes it.
 import { createHash, randomUUID } from 'node:crypto';
-import { API_VERSION, apiPath } from '../../crds/definitions.ts';
+import { API_VERSION, apiPath } from '../../crds/api.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { commandPreview } from '../../core/approvals/command.ts';
 import type { ApprovalPlan, Identity } from './core-types.ts';

@@ -3,7 +3,7 @@
 // request; listeners hear about it (the enforcer re-checks open sessions: revocation).
 // Fail closed: until the first list succeeded, and while the watch has been broken longer than
 // the staleness bound, `availability()` says why requests must be refused.
-import { apiPath } from '../../crds/definitions.ts';
+import { apiPath } from '../../crds/api.ts';
 import { validateAccessPolicy } from '../../crds/access-policy-validator.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import { kubeStatusError, type KubeClient, type WatchEvent } from './kube/client.ts';
