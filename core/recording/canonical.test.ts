@@ -1,0 +1,136 @@
+// canonicalJson is RFC 8785 (JCS): the RFC's examples (§3.2.2 values, §3.2.3 sorting, Appendix B
+// numbers), the cyberphone/json-canonicalization test data (the RFC authors' reference), and the same
+// output as the implementation records were hashed with before it was documented as JCS.
+import { describe, expect, it } from '@jest/globals';
+import { canonicalJson } from './canonical.ts';
+
+/** The implementation before issue 19 (kept here only to prove old hashes still verify). */
+function previousCanonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number');
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map((v: unknown) => (v === undefined ? 'null' : previousCanonicalJson(v))).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${previousCanonicalJson(v)}`).join(',')}}`;
+}
+
+const jcs = (json: string): string => canonicalJson(JSON.parse(json));
+
+describe('RFC 8785 examples', () => {
+  it('§3.2.2: values, escaping and numbers', () => {
+    const input = '{\n  "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],\n  "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",\n  "literals": [null, true, false]\n}';
+    expect(jcs(input)).toBe('{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}');
+  });
+
+  it('§3.2.3: members sorted by UTF-16 code units', () => {
+    const input = '{"\\u20ac":"Euro Sign","\\r":"Carriage Return","\\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\\ud83d\\ude00":"Emoji: Grinning Face","\\u0080":"Control","\\u00f6":"Latin Small Letter O With Diaeresis"}';
+    // Sorted by code units, a surrogate pair (U+1F600) sorts before U+FB33 although its code point is larger.
+    expect(jcs(input)).toBe('{"\\r":"Carriage Return","1":"One","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis","\u20ac":"Euro Sign","\ud83d\ude00":"Emoji: Grinning Face","\ufb33":"Hebrew Letter Dalet With Dagesh"}');
+  });
+
+  // Appendix B: IEEE 754 bit patterns and their JCS form.
+  const numbers: [string, string][] = [
+    ['0000000000000000', '0'],
+    ['8000000000000000', '0'],
+    ['0000000000000001', '5e-324'],
+    ['8000000000000001', '-5e-324'],
+    ['7fefffffffffffff', '1.7976931348623157e+308'],
+    ['ffefffffffffffff', '-1.7976931348623157e+308'],
+    ['4340000000000000', '9007199254740992'],
+    ['c340000000000000', '-9007199254740992'],
+    ['4430000000000000', '295147905179352830000'],
+    ['44b52d02c7e14af5', '9.999999999999997e+22'],
+    ['44b52d02c7e14af6', '1e+23'],
+    ['44b52d02c7e14af7', '1.0000000000000001e+23'],
+    ['444b1ae4d6e2ef4e', '999999999999999700000'],
+    ['444b1ae4d6e2ef4f', '999999999999999900000'],
+    ['444b1ae4d6e2ef50', '1e+21'],
+    ['3eb0c6f7a0b5ed8c', '9.999999999999997e-7'],
+    ['3eb0c6f7a0b5ed8d', '0.000001'],
+    ['41b3de4355555553', '333333333.3333332'],
+    ['41b3de4355555554', '333333333.33333325'],
+    ['41b3de4355555555', '333333333.3333333'],
+    ['41b3de4355555556', '333333333.3333334'],
+    ['41b3de4355555557', '333333333.33333343'],
+    ['becbf647612f3696', '-0.0000033333333333333333'],
+    ['43143ff3c1cb0959', '1424953923781206.2'],
+  ];
+
+  it.each(numbers)('Appendix B: %s is %s', (bits, text) => {
+    const n = Buffer.from(bits, 'hex').readDoubleBE(0);
+    expect(canonicalJson(n)).toBe(text);
+    expect(canonicalJson({ n })).toBe(`{"n":${text}}`);
+  });
+
+  it.each(['7fffffffffffffff', '7ff0000000000000', 'fff0000000000000'])('Appendix B: %s (NaN, ±Infinity) is refused', (bits) => {
+    expect(() => canonicalJson({ n: Buffer.from(bits, 'hex').readDoubleBE(0) })).toThrow(/no JSON form/);
+  });
+});
+
+describe('cyberphone/json-canonicalization test data', () => {
+  const cases: [string, string, string][] = [
+    ['arrays', '[\n  56,\n  {\n    "d": true,\n    "10": null,\n    "1": [ ]\n  }\n]', '[56,{"1":[],"10":null,"d":true}]'],
+    ['french', '{\n  "peach": "This sorting order",\n  "péché": "is wrong according to French",\n  "pêche": "but canonicalization MUST",\n  "sin":   "ignore locale"\n}', '{"peach":"This sorting order","péché":"is wrong according to French","pêche":"but canonicalization MUST","sin":"ignore locale"}'],
+    ['structures', '{\n  "1": {"f": {"f": "hi","F": 5} ,"\\n": 56.0},\n  "10": { },\n  "": "empty",\n  "a": { },\n  "111": [ {"e": "yes","E": "no" } ],\n  "A": { }\n}', '{"":"empty","1":{"\\n":56,"f":{"F":5,"f":"hi"}},"10":{},"111":[{"E":"no","e":"yes"}],"A":{},"a":{}}'],
+    ['unicode', '{\n  "Unnormalized Unicode":"A\\u030a"\n}', '{"Unnormalized Unicode":"A\u030a"}'],
+    ['values', '{\n  "numbers": [1E30, 4.50, 333333333.33333329, 2e-3, 0.000000000000000000000000001],\n  "escaping": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",\n  "literals": [null, true, false]\n}', '{"escaping":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/","literals":[null,true,false],"numbers":[1e+30,4.5,333333333.3333333,0.002,1e-27]}'],
+    ['weird', '{\n  "\\u20ac": "Euro Sign",\n  "1": "One",\n  "\\u0080": "Control\\u007f",\n  "\\ud83d\\ude02": "Smiley",\n  "\\u00f6": "Latin Small Letter O With Diaeresis",\n  "\\ufb33": "Hebrew Letter Dalet With Dagesh",\n  "</script>": "Browser Challenge"\n}', '{"1":"One","</script>":"Browser Challenge","\u0080":"Control\u007f","ö":"Latin Small Letter O With Diaeresis","€":"Euro Sign","😂":"Smiley","\ufb33":"Hebrew Letter Dalet With Dagesh"}'],
+  ];
+
+  it.each(cases)('%s', (_name, input, output) => {
+    expect(jcs(input)).toBe(output);
+    // Canonical output is a fixed point.
+    expect(jcs(output)).toBe(output);
+  });
+
+  it('the UTF-8 of the README sample is byte for byte the reference', () => {
+    const out = jcs('{"numbers": [1E30,4.50,6,2e-3,0.000000000000000000000000001], "escaping": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "other":  [null, true, false]}');
+    expect(Buffer.from(out).toString('hex')).toBe(
+      '7b226573636170696e67223a22e282ac245c75303030665c6e4127425c225c5c5c5c5c222f222c226e756d62657273223a5b31652b33302c342e352c362c302e3030322c31652d32375d2c226f74686572223a5b6e756c6c2c747275652c66616c73655d7d',
+    );
+  });
+});
+
+describe('the same hashes as before', () => {
+  function random(seed: number): () => number {
+    let s = seed;
+    return () => {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      return s / 2147483648;
+    };
+  }
+  const ALPHABET = ['a', 'Z', '0', ' ', '"', '\\', '\n', '\u0001', '\u001f', '\u007f', 'é', '€', '😀', '\ud800', '\udc00', 'דּ', '/', '<'];
+
+  function value(r: () => number, depth: number): unknown {
+    const pick = Math.floor(r() * (depth > 3 ? 5 : 8));
+    if (pick === 0) return null;
+    if (pick === 1) return r() < 0.5;
+    if (pick === 2) return [0, -0, 1.5, 1e21, 1e-7, -123456789.125, 2 ** 53, 5e-324][Math.floor(r() * 8)];
+    if (pick === 3 || pick === 4) return Array.from({ length: Math.floor(r() * 6) }, () => ALPHABET[Math.floor(r() * ALPHABET.length)]).join('');
+    if (pick === 5) return Array.from({ length: Math.floor(r() * 4) }, () => value(r, depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = Math.floor(r() * 5); i > 0; i--) o[String(value(r, 5))] = r() < 0.1 ? undefined : value(r, depth + 1);
+    return o;
+  }
+
+  it('agrees with the earlier implementation on 5,000 random values (lone surrogates included)', () => {
+    const r = random(8785);
+    for (let i = 0; i < 5000; i++) {
+      const v = value(r, 0);
+      expect(canonicalJson(v)).toBe(previousCanonicalJson(v));
+    }
+  });
+
+  it('a record read back from its JSON line canonicalizes the same', () => {
+    const record = { z: 1, a: [undefined, 'x'], m: undefined, n: { b: 2, a: '\u0000' } };
+    expect(canonicalJson(JSON.parse(JSON.stringify(record)))).toBe(canonicalJson(record));
+    expect(canonicalJson(record)).toBe('{"a":[null,"x"],"n":{"a":"\\u0000","b":2},"z":1}');
+  });
+
+  it('refuses what has no JSON form', () => {
+    expect(() => canonicalJson({ a: 1n })).toThrow(/bigint/);
+    expect(() => canonicalJson({ a: Symbol('s') })).toThrow(/symbol/);
+    expect(() => canonicalJson([Number.NaN])).toThrow(/NaN/);
+  });
+});
