@@ -1,13 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { canonicalJson } from './canonical.ts';
-import { ChainWriter, GENESIS, verifyRecords, describeFailure, type SignedRecord } from './chain.ts';
+import { ChainWriter, GENESIS, SignedChainWriter, verifyRecords, describeFailure, isLeafRecord, type SignedRecord } from './chain.ts';
 import { generateSigningKey, importPublicKey, exportPrivateJwk, importSigningKey } from './keys.ts';
 
 interface Payload { n: number; text: string }
 
 function chainOf(count: number): { records: SignedRecord<Payload>[]; keys: (id: string) => ReturnType<typeof importPublicKey> | undefined } {
   const key = generateSigningKey();
-  const writer = new ChainWriter<Payload>('pod-a/1', key);
+  const writer = new SignedChainWriter<Payload>('pod-a/1', key);
   const records = Array.from({ length: count }, (_, i) => writer.append({ n: i, text: `select ${i}` }));
   const pub = importPublicKey(key.publicJwk);
   return { records, keys: (id) => (id === key.keyId ? pub : undefined) };
@@ -64,5 +64,34 @@ describe('session chain', () => {
     const b = second.append({ n: 2, text: 'b' });
     const pub = importPublicKey(key.publicJwk);
     expect(verifyRecords([a, b], () => pub)).toMatchObject({ ok: true, count: 2 });
+  });
+});
+
+describe('format 2 records (leaves, no per-record signature)', () => {
+  const key = generateSigningKey();
+  const keys = (id: string): ReturnType<typeof importPublicKey> | undefined => (id === key.keyId ? importPublicKey(key.publicJwk) : undefined);
+
+  it('link and hash like format 1, carry v: 2 and no signature', () => {
+    const writer = new ChainWriter<Payload>('pod-a/2', key);
+    const records = Array.from({ length: 4 }, (_, i) => writer.append({ n: i, text: `select ${i}` }));
+    expect(records.every((r) => isLeafRecord(r) && r.v === 2 && !('sig' in r))).toBe(true);
+    expect(verifyRecords(records, keys)).toMatchObject({ ok: true, count: 4 });
+    records[2] = { ...records[2]!, text: 'drop table x' };
+    expect(verifyRecords(records, keys)).toMatchObject({ ok: false, index: 2, problem: 'hash-mismatch' });
+  });
+
+  it('a format 1 record passed off as format 2 (signature stripped, v added) no longer hashes', () => {
+    const old = new SignedChainWriter<Payload>('pod-a/3', key);
+    const records: object[] = [old.append({ n: 1, text: 'a' })];
+    const { sig: _sig, ...stripped } = records[0] as SignedRecord<Payload>;
+    expect(verifyRecords([{ ...stripped, v: 2 } as never], keys)).toMatchObject({ ok: false, problem: 'hash-mismatch' });
+    expect(verifyRecords([{ ...stripped } as never], keys)).toMatchObject({ ok: false, problem: 'bad-signature' });
+  });
+
+  it('a mixed chain (format 1, then format 2) verifies', () => {
+    const old = new SignedChainWriter<Payload>('pod-a/4', key);
+    const first = [old.append({ n: 1, text: 'a' }), old.append({ n: 2, text: 'b' })];
+    const next = new ChainWriter<Payload>('pod-a/4', key, old.position);
+    expect(verifyRecords([...first, next.append({ n: 3, text: 'c' })], keys)).toMatchObject({ ok: true, count: 3 });
   });
 });

@@ -1,30 +1,81 @@
-// The tamper-evident chain: every record carries the SHA-256 of its predecessor and a signature
-// over its own hash. Changing, removing, inserting or reordering a record breaks a link that an
-// auditor can point at. Pure: no I/O, shared by sidecar (writer), operator and CLI (verifiers).
-import { createHash, type KeyObject } from 'node:crypto';
+// The tamper-evident chain: every record carries the SHA-256 of its predecessor (`prev`) and of
+// itself (`hash`), and is a leaf of the chain's Merkle log (leaf index seq - 1, leaf data the 32
+// bytes of `hash`, chain-tree.ts). Format 2 records (`v: 2`) carry no signature: the writer signs
+// one checkpoint (chain id, tree size, root) per commit group, which covers every record before it.
+// Format 1 records (no `v`) carry an Ed25519 signature each and still verify as before. Changing,
+// removing, inserting or reordering a record breaks a link or a root that an auditor can point at.
+// Pure: no I/O, shared by sidecar (writer), operator and CLI (verifiers).
+import { hash as oneShotHash, type KeyObject } from 'node:crypto';
 import { canonicalJson } from './canonical.ts';
 import { signHash, verifyHashSignature, type SigningKey } from './keys.ts';
 
 export const GENESIS = '0'.repeat(64);
 
+/** The record format this writer produces: leaves of a Merkle log, no per-record signature. */
+export const RECORD_FORMAT = 2;
+
 /** What a chain link adds to any payload. */
 export interface ChainFields { chainId: string; seq: number; prev: string; keyId: string }
 export type Linked<T> = T & ChainFields;
+/** Format 1: one Ed25519 signature per record (what older sidecars write). */
 export type SignedRecord<T> = Linked<T> & { hash: string; sig: string };
+/** Format 2: a leaf of the chain's Merkle log, covered by a signed checkpoint instead of a signature. */
+export type LeafRecord<T> = Linked<T> & { v: typeof RECORD_FORMAT; hash: string; sig?: undefined };
+/** A record of either format: `v === 2` decides. */
+export type ChainRecord<T> = SignedRecord<T> | LeafRecord<T>;
 
-export function hashOf<T extends object>(linked: Linked<T>): string {
-  return createHash('sha256').update(canonicalJson(linked)).digest('hex');
+export function isLeafRecord<T>(record: ChainRecord<T>): record is LeafRecord<T> {
+  return (record as { v?: unknown }).v === RECORD_FORMAT;
 }
 
-function stripSignature<T extends object>(record: SignedRecord<T>): Linked<T> {
-  const { hash: _hash, sig: _sig, ...linked } = record;
+export function hashOf<T extends object>(linked: Linked<T>): string {
+  return oneShotHash('sha256', canonicalJson(linked), 'hex');
+}
+
+/** The record without `hash` (and `sig`): what `hash` is computed over. */
+function unhashed<T extends object>(record: ChainRecord<T>): Linked<T> {
+  const { hash: _hash, sig: _sig, ...linked } = record as SignedRecord<T>;
   return linked as unknown as Linked<T>;
+}
+
+/** Whether the record's content still hashes to its `hash` (either format). */
+export function contentIntact<T extends object>(record: ChainRecord<T>): boolean {
+  return hashOf(unhashed(record)) === record.hash;
 }
 
 export interface ChainPosition { seq: number; head: string }
 
-/** Appends payloads to one chain. The caller persists each record before acknowledging anything. */
+/**
+ * Appends payloads to one chain as format 2 records (hash-linked leaves, no signature: the caller
+ * signs checkpoints over the chain's Merkle tree, chain-tree.ts). The caller persists each record
+ * before acknowledging anything.
+ */
 export class ChainWriter<T extends object> {
+  readonly chainId: string;
+  readonly #keyId: string;
+  #position: ChainPosition;
+
+  constructor(chainId: string, key: Pick<SigningKey, 'keyId'>, resumeFrom: ChainPosition = { seq: 0, head: GENESIS }) {
+    this.chainId = chainId;
+    this.#keyId = key.keyId;
+    this.#position = resumeFrom;
+  }
+
+  get position(): ChainPosition { return { ...this.#position }; }
+
+  append(payload: T): LeafRecord<T> {
+    const linked = { ...payload, chainId: this.chainId, seq: this.#position.seq + 1, prev: this.#position.head, keyId: this.#keyId, v: RECORD_FORMAT } as Linked<T>;
+    const hash = hashOf(linked);
+    this.#position = { seq: linked.seq, head: hash };
+    return { ...linked, hash } as LeafRecord<T>;
+  }
+}
+
+/**
+ * The format 1 writer (one Ed25519 signature per record), as sidecars before issue 19 wrote
+ * chains: kept so compatibility tests and fixtures can produce old records.
+ */
+export class SignedChainWriter<T extends object> {
   readonly chainId: string;
   readonly #key: SigningKey;
   #position: ChainPosition;
@@ -51,14 +102,19 @@ export type LinkProblem = 'hash-mismatch' | 'bad-signature' | 'broken-link' | 's
 export interface LinkFailure { ok: false; index: number; seq: number | undefined; problem: LinkProblem; detail: string }
 export interface ChainVerified { ok: true; count: number; position: ChainPosition }
 
-/** Checks one record against the expected predecessor position. */
-export function verifyLink<T extends object>(record: SignedRecord<T>, expected: ChainPosition & { chainId?: string }, publicKey: KeyObject | undefined): LinkProblem | undefined {
+/**
+ * Checks one record against the expected predecessor position: chain, sequence, link and hash, and
+ * for a format 1 record its signature. A format 2 record's authenticity is its checkpoint's
+ * signature over the tree root, which the caller checks once for a run of records.
+ */
+export function verifyLink<T extends object>(record: ChainRecord<T>, expected: ChainPosition & { chainId?: string }, publicKey: KeyObject | undefined): LinkProblem | undefined {
   if (expected.chainId !== undefined && record.chainId !== expected.chainId) return 'wrong-chain';
   if (record.seq !== expected.seq + 1) return 'sequence-gap';
   if (record.prev !== expected.head) return 'broken-link';
-  if (hashOf(stripSignature(record)) !== record.hash) return 'hash-mismatch';
+  if (!contentIntact(record)) return 'hash-mismatch';
+  if (isLeafRecord(record)) return undefined;
   if (publicKey === undefined) return 'unknown-key';
-  if (!verifyHashSignature(publicKey, record.hash, record.sig)) return 'bad-signature';
+  if (typeof record.sig !== 'string' || !verifyHashSignature(publicKey, record.hash, record.sig)) return 'bad-signature';
   return undefined;
 }
 
@@ -73,7 +129,7 @@ const DETAILS: Record<LinkProblem, string> = {
 
 /** Verifies a run of records of one chain, starting after `from` (genesis by default). */
 export function verifyRecords<T extends object>(
-  records: readonly SignedRecord<T>[],
+  records: readonly ChainRecord<T>[],
   keys: (keyId: string) => KeyObject | undefined,
   from: ChainPosition & { chainId?: string } = { seq: 0, head: GENESIS },
 ): ChainVerified | LinkFailure {

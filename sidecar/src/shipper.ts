@@ -1,5 +1,5 @@
 // Delivers the spool to the operator's ingest API (docs/ingest-contract.md): registers the chain's
-// public key, then sends batches in order; records leave the spool only after the operator says
+// public key, then sends batches in order, each ending at a signed checkpoint it carries; records leave the spool only after the operator says
 // they are durably stored. Retries with backoff while the operator is away; resends are safe (the
 // operator skips records it already has with the same hash).
 import { readFileSync } from 'node:fs';
@@ -129,10 +129,12 @@ export class Shipper {
     }
     const spool = this.#opts.spool;
     if (spool.pendingCount === 0) return false;
-    const records = await spool.readAfter(spool.acked.seq, this.#opts.batchRecords ?? 500, this.#opts.batchBytes ?? 1024 * 1024);
+    // Records ending at a commit group's checkpoint, and that checkpoint: the operator checks the
+    // records against its root and verifies its one signature for the whole batch.
+    const { records, checkpoint } = await spool.readAfter(spool.acked.seq, this.#opts.batchRecords ?? 500, this.#opts.batchBytes ?? 1024 * 1024);
     if (records.length === 0) return false;
     try {
-      const stored = await this.#call<ChainState>('POST', `/v1/chains/${encodeURIComponent(spool.chainId)}/records`, { records });
+      const stored = await this.#call<ChainState>('POST', `/v1/chains/${encodeURIComponent(spool.chainId)}/records`, { records, checkpoint });
       await this.#ack(stored);
       this.#opts.metrics?.shipped.inc(records.length);
     } catch (err) {

@@ -2,8 +2,11 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importPublicKey, verifyRecords, type SessionEvent } from '../../core/recording/index.ts';
-import { Spool, SpoolError, SYNC_DELAY_MS, type SpoolRecord } from './spool.ts';
+import { ChainTree } from '../../core/recording/chain-tree.ts';
+import { checkChainCheckpoint, checkpointVerifier } from '../../core/recording/chain-checkpoint.ts';
+import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
+import { exportPrivateJwk, generateSigningKey, importPublicKey, SignedChainWriter, verifyLink, type ChainPosition, type SessionEvent } from '../../core/recording/index.ts';
+import { GROUP_RECORDS, Spool, SpoolError, SYNC_DELAY_MS, type SpoolRecord } from './spool.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -22,14 +25,45 @@ function event(n: number): SessionEvent {
   };
 }
 
-function readAll(dir: string): SpoolRecord[] {
+type Line = SpoolRecord | { checkpoint: string; frontier: string[] } | { segment: { start: number; prev: string; frontier: string[] } };
+
+function lines(dir: string): Line[] {
   return readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()
-    .flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as SpoolRecord));
+    .flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Line));
 }
 
-function verify(spool: Spool, records: SpoolRecord[]): ReturnType<typeof verifyRecords> {
+function readAll(dir: string): SpoolRecord[] {
+  return lines(dir).filter((l): l is SpoolRecord => 'seq' in l);
+}
+
+/**
+ * The spool's files as an auditor would check them: the records link from the first segment's
+ * header, and every checkpoint line is signed by the chain key over the tree of the records before it.
+ */
+function verify(spool: Spool, _records?: SpoolRecord[]): { ok: boolean; count: number; checkpoints: number; problem?: string } {
   const pub = importPublicKey(spool.key.publicJwk);
-  return verifyRecords(records, (id) => (id === spool.key.keyId ? pub : undefined));
+  const verifier = checkpointVerifier(spool.key.publicJwk, spool.key.keyId);
+  let tree: ChainTree | undefined;
+  let position: ChainPosition | undefined;
+  let count = 0;
+  let checkpoints = 0;
+  for (const l of lines(spool.dir)) {
+    if ('segment' in l) {
+      tree ??= ChainTree.resume(l.segment.start - 1, l.segment.frontier);
+      position ??= { seq: l.segment.start - 1, head: l.segment.prev };
+    } else if ('checkpoint' in l) {
+      const bad = checkChainCheckpoint(l.checkpoint, { origin: spool.chainId, size: tree!.size, root: tree!.root(), verifier });
+      if (bad !== undefined) return { ok: false, count, checkpoints, problem: bad.detail };
+      checkpoints++;
+    } else {
+      const problem = verifyLink(l, { ...position!, chainId: spool.chainId }, pub);
+      if (problem !== undefined) return { ok: false, count, checkpoints, problem: `seq ${l.seq}: ${problem}` };
+      tree!.append(l.hash);
+      position = { seq: l.seq, head: l.hash };
+      count++;
+    }
+  }
+  return { ok: true, count, checkpoints };
 }
 
 describe('Spool', () => {
@@ -39,7 +73,11 @@ describe('Spool', () => {
     expect(spool.chainId).toMatch(/^ns\/pod\/[0-9a-f]{12}$/);
     const records = await Promise.all(Array.from({ length: 50 }, (_, i) => spool.append(event(i))));
     expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 50 });
+    expect(records.every((r) => r.v === 2 && !('sig' in r))).toBe(true);
+    const verdict = verify(spool, readAll(dir));
+    expect(verdict).toMatchObject({ ok: true, count: 50 });
+    // One signed checkpoint per commit group, not one signature per record.
+    expect(verdict.checkpoints).toBeLessThan(50);
     expect(spool.pendingCount).toBe(50);
     await spool.close();
   });
@@ -93,25 +131,91 @@ describe('Spool', () => {
     await spool.ack({ seq: 4, head: records[3]!.hash });
     expect(spool.pendingCount).toBe(2);
     expect(readdirSync(dir).filter((n) => n.startsWith('seg-')).length).toBeLessThan(before);
-    expect((await spool.readAfter(4, 100, 1 << 20)).map((r) => r.seq)).toEqual([5, 6]);
+    expect((await spool.readAfter(4, 100, 1 << 20)).records.map((r) => r.seq)).toEqual([5, 6]);
     await expect(spool.ack({ seq: 5, head: 'f'.repeat(64) })).rejects.toThrow(/fork/);
     await spool.close();
     const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 300 });
     expect(reopened.acked.seq).toBe(4);
     expect(reopened.position.seq).toBe(6);
-    expect((await reopened.readAfter(4, 100, 1 << 20)).map((r) => r.seq)).toEqual([5, 6]);
+    const batch = await reopened.readAfter(4, 100, 1 << 20);
+    expect(batch.records.map((r) => r.seq)).toEqual([5, 6]);
+    expect(parseCheckpoint(batch.checkpoint!).checkpoint.size).toBe(6);
   });
 
-  it('resumes from the acknowledged position when every segment was delivered and deleted', async () => {
+  it('resumes the chain and its tree when everything was delivered (the last segment stays)', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 300 });
+    const acked: SpoolRecord[] = [];
+    for (let i = 0; i < 5; i++) acked.push(await spool.append(event(i)));
+    await spool.ack({ seq: 5, head: acked[4]!.hash });
+    expect(readdirSync(dir).filter((n) => n.startsWith('seg-'))).toHaveLength(1);
+    await spool.close();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 300 });
+    const b = await reopened.append(event(6));
+    expect(b).toMatchObject({ seq: 6, prev: acked[4]!.hash });
+    // The checkpoint after the restart is over the whole tree (leaves 1..6), though 1..4 are gone.
+    const tree = ChainTree.empty();
+    for (const r of [...acked, b]) tree.append(r.hash);
+    const { checkpoint } = await reopened.readAfter(5, 100, 1 << 20);
+    expect(parseCheckpoint(checkpoint!).checkpoint).toMatchObject({ origin: reopened.chainId, size: 6, rootHash: tree.root() });
+    await reopened.close();
+  });
+
+  it('caps commit groups so one always fits a batch, and batches end at a checkpoint', async () => {
     const dir = tempDir();
     const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
-    const a = await spool.append(event(1));
-    await spool.ack({ seq: 1, head: a.hash });
-    expect(readdirSync(dir).filter((n) => n.startsWith('seg-'))).toEqual([]);
+    await Promise.all(Array.from({ length: GROUP_RECORDS * 2 + 10 }, (_, i) => spool.append(event(i))));
+    const sizes = lines(dir).flatMap((l) => ('checkpoint' in l ? [parseCheckpoint(l.checkpoint).checkpoint.size] : []));
+    expect(sizes.length).toBeGreaterThanOrEqual(3);
+    sizes.forEach((size, i) => expect(size - (sizes[i - 1] ?? 0)).toBeLessThanOrEqual(GROUP_RECORDS));
+    // Fewer records asked than a group holds: the whole first group comes, with its checkpoint.
+    const small = await spool.readAfter(0, 10, 1 << 20);
+    expect(small.records).toHaveLength(sizes[0]!);
+    expect(parseCheckpoint(small.checkpoint!).checkpoint.size).toBe(sizes[0]);
+    // More: as many whole groups as fit.
+    const big = await spool.readAfter(0, sizes[1]! + 1, 1 << 30);
+    expect(big.records.at(-1)!.seq).toBe(sizes[1]);
+    expect(verify(spool)).toMatchObject({ ok: true, count: GROUP_RECORDS * 2 + 10 });
     await spool.close();
+  });
+
+  it('cuts records a crash left without their checkpoint, and a checkpoint that does not match them', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    await spool.append(event(1));
+    const two = await spool.append(event(2));
+    await spool.close();
+    const segment = join(dir, readdirSync(dir).find((n) => n.startsWith('seg-'))!);
+    const intact = readFileSync(segment, 'utf8');
+    // The group's records made it to the file, its checkpoint line did not.
+    const lastGroup = intact.split('\n').filter((l) => l !== '').slice(-2, -1)[0]!;
+    appendFileSync(segment, `${lastGroup.replace('"seq":2', '"seq":3')}\n`);
     const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod' });
-    const b = await reopened.append(event(2));
-    expect(b).toMatchObject({ seq: 2, prev: a.hash });
+    expect(reopened.position).toEqual({ seq: 2, head: two.hash });
+    await reopened.close();
+    // A checkpoint line whose root is not the tree's: cut with everything after it.
+    const [header, r1, c1] = intact.split('\n');
+    const forged = JSON.parse(c1!) as { checkpoint: string; frontier: string[] };
+    writeFileSync(segment, `${header}\n${r1}\n${JSON.stringify({ ...forged, checkpoint: forged.checkpoint.replace(/^(.*\n)1\n/, '$12\n') })}\n`);
+    const cut = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    expect(cut.position.seq).toBe(0);
+    await cut.close();
+  });
+
+  it('retires a fully shipped spool of an older sidecar, and refuses one with unshipped records', async () => {
+    const dir = tempDir();
+    const key = generateSigningKey();
+    const old = new SignedChainWriter<SessionEvent>('ns/pod/old', key);
+    const records = [old.append(event(1)), old.append(event(2))];
+    writeFileSync(join(dir, 'identity.json'), JSON.stringify({ chainId: 'ns/pod/old', privateJwk: exportPrivateJwk(key) }));
+    writeFileSync(join(dir, 'seg-000000000001.jsonl'), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    writeFileSync(join(dir, 'acked.json'), JSON.stringify({ seq: 1, head: records[0]!.hash }));
+    await expect(Spool.open({ dir, chainPrefix: 'ns/pod' })).rejects.toThrow(/older sidecar \(format 1\) and holds 1 records the operator has not stored/);
+    writeFileSync(join(dir, 'acked.json'), JSON.stringify({ seq: 2, head: records[1]!.hash }));
+    const fresh = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    expect(fresh.chainId).not.toBe('ns/pod/old');
+    expect(await fresh.append(event(3))).toMatchObject({ seq: 1, v: 2 });
+    await fresh.close();
   });
 
   it('fails the appends of a failed write, and the chain continues from the last durable record', async () => {
@@ -129,6 +233,7 @@ describe('Spool', () => {
     const next = await spool.append(event(3));
     expect(next.seq).toBe(2);
     expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 2 });
+    await spool.close();
   });
 
   describe('durability Written', () => {
@@ -144,12 +249,12 @@ describe('Spool', () => {
       expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 3 });
       expect(syncs).toBe(0);
       expect(spool.position.seq).toBe(0);
-      expect(await spool.readAfter(0, 100, 1 << 20)).toEqual([]);
+      expect(await spool.readAfter(0, 100, 1 << 20)).toEqual({ records: [], checkpoint: undefined });
       await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
       expect(syncs).toBe(1);
       expect(notified).toBe(1);
       expect(spool.position).toEqual({ seq: 3, head: records[2]!.hash });
-      expect((await spool.readAfter(0, 100, 1 << 20)).map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect((await spool.readAfter(0, 100, 1 << 20)).records.map((r) => r.seq)).toEqual([1, 2, 3]);
       await spool.close();
     });
 

@@ -1,28 +1,42 @@
-// The durable session spool: an append-only, hash-chained, signed record log on the pod's spool
+// The durable session spool: an append-only, hash-chained Merkle log of records on the pod's spool
 // volume. A record is acknowledged (its append() resolves) once it is kept as its durability asks:
 // `Synced` after write + fdatasync, `Written` after the write (in the kernel's page cache, which
 // outlives the process), with the fdatasync following within SYNC_DELAY_MS. Records leave the
 // spool only after they are synced and the operator has stored them durably (ack). Concurrent
-// appends are group-committed: one write, and at most one fdatasync, for everything queued meanwhile.
+// appends are group-committed: one write, at most one fdatasync and ONE Ed25519 signature (a
+// checkpoint over the chain's Merkle tree, docs/recording.md) for everything queued meanwhile
+// (at most GROUP_RECORDS records / GROUP_BYTES bytes per group, so a group always fits a batch).
 //
-// Files: identity.json (chain id and the Ed25519 private key, so a restarted process continues the
-// same chain), acked.json (the operator's acknowledged position), seg-<first seq>.jsonl (records,
-// one JSON per line). After a crash, a torn tail of the last segment is cut at the last complete,
-// verifying record; such records were never acknowledged to anyone.
+// Files: identity.json (format, chain id and the Ed25519 private key, so a restarted process
+// continues the same chain), acked.json (the operator's acknowledged position), seg-<first seq>.jsonl:
+// a header line (the tree's frontier and the chain head before the segment's first record), then per
+// commit group its records and one checkpoint line (the signed note and the tree's frontier after
+// it). After a crash, a torn tail of the last segment is cut after its last complete, verifying
+// checkpoint; the records after it were never acknowledged to anyone.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, writeSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
 import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ChainWriter, GENESIS, exportPrivateJwk, generateSigningKey, importPublicKey, importSigningKey, verifyLink,
-  type ChainPosition, type SessionEvent, type SignedRecord, type SigningKey,
+  type ChainPosition, type LeafRecord, type SessionEvent, type SigningKey,
 } from '../../core/recording/index.ts';
+import { ChainTree } from '../../core/recording/chain-tree.ts';
+import { checkChainCheckpoint, checkpointVerifier, signChainCheckpoint } from '../../core/recording/chain-checkpoint.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { JsonWebKey } from 'node:crypto';
 import type { AccessPolicySpec } from '../../crds/types.ts';
 
-export type SpoolRecord = SignedRecord<SessionEvent>;
+export type SpoolRecord = LeafRecord<SessionEvent>;
+
+/** What the shipper sends: records ending at a checkpoint, and that checkpoint (signed note). */
+export interface SpoolBatch { records: SpoolRecord[]; checkpoint: string | undefined }
+
+/** Commit groups are capped so that one group always fits one ingest batch. */
+export const GROUP_RECORDS = 256;
+export const GROUP_BYTES = 1024 * 1024;
+const SPOOL_FORMAT = 'guarita-spool/v2';
 
 /** When an append counts as kept: AccessPolicy spec.recording.durability. */
 export type Durability = NonNullable<NonNullable<AccessPolicySpec['recording']>['durability']>;
@@ -55,7 +69,10 @@ export interface SpoolOptions {
 
 interface Segment { start: number; end: number; file: string; size: number }
 interface Pending { record: SpoolRecord; line: string; durability: Durability; resolve(r: SpoolRecord): void; reject(e: Error): void }
-interface Identity { chainId: string; privateJwk: JsonWebKey }
+interface Identity { format?: string; chainId: string; privateJwk: JsonWebKey }
+/** A signed checkpoint line: the note, and the tree's frontier at its size (to resume the tree). */
+interface CheckpointLine { checkpoint: string; frontier: string[] }
+interface HeaderLine { segment: { format: string; start: number; prev: string; frontier: string[] } }
 
 /** Rough in-memory weight of a record, for the memory bound. */
 function weight(r: SpoolRecord): number {
@@ -109,76 +126,181 @@ function writeAtomic(dir: string, name: string, content: string): void {
   fsyncDir(dir);
 }
 
-function loadIdentity(dir: string, chainPrefix: string): { identity: Identity; key: SigningKey; created: boolean } {
+/**
+ * A spool written by a sidecar before issue 19 (format 1: one signature per record, no tree): the
+ * tree of its chain cannot be resumed without the records already shipped and deleted. With
+ * nothing left to ship it is retired and a new chain starts; with unshipped records it is refused
+ * (losing them silently is not an option).
+ */
+function retireLegacy(dir: string, acked: number, log: Logger | undefined): void {
+  const names = readdirSync(dir).filter((n) => SEGMENT.test(n));
+  const lastSeq = names.flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n')).reduce((max, line) => Math.max(max, parseRecord(line)?.seq ?? 0), 0);
+  if (lastSeq > acked) {
+    throw new SpoolError(`the spool in ${dir} was written by an older sidecar (format 1) and holds ${lastSeq - acked} records the operator has not stored: run the previous sidecar image until they are shipped (spoolPending 0 in /readyz), then this one`);
+  }
+  for (const n of [...names, 'acked.json', 'identity.json']) if (existsSync(join(dir, n))) unlinkSync(join(dir, n));
+  fsyncDir(dir);
+  log?.warn({ dir, shippedRecords: acked }, 'retired a fully shipped spool of an older sidecar (format 1); a new chain starts');
+}
+
+function loadIdentity(dir: string, chainPrefix: string, log: Logger | undefined): { identity: Identity; key: SigningKey; created: boolean } {
   const file = join(dir, 'identity.json');
   if (existsSync(file)) {
     const identity = JSON.parse(readFileSync(file, 'utf8')) as Identity;
-    return { identity, key: importSigningKey(identity.privateJwk), created: false };
+    if (identity.format === SPOOL_FORMAT) return { identity, key: importSigningKey(identity.privateJwk), created: false };
+    const ackedFile = join(dir, 'acked.json');
+    retireLegacy(dir, existsSync(ackedFile) ? (JSON.parse(readFileSync(ackedFile, 'utf8')) as ChainPosition).seq : 0, log);
   }
   const key = generateSigningKey();
-  const identity: Identity = { chainId: `${chainPrefix}/${randomBytes(6).toString('hex')}`, privateJwk: exportPrivateJwk(key) };
+  const identity: Identity = { format: SPOOL_FORMAT, chainId: `${chainPrefix}/${randomBytes(6).toString('hex')}`, privateJwk: exportPrivateJwk(key) };
   writeAtomic(dir, 'identity.json', JSON.stringify(identity));
   return { identity, key, created: true };
 }
 
-interface Recovered { segments: Segment[]; last: ChainPosition | undefined; records: SpoolRecord[] }
-
-/** Reads one segment's records after `expected`; cuts (or refuses) a bad tail. */
-function recoverSegment(file: string, isLast: boolean, expected: ChainPosition, check: (r: SpoolRecord, e: ChainPosition) => string | undefined, log: Logger | undefined): { records: SpoolRecord[]; size: number } {
-  const content = readFileSync(file);
-  const records: SpoolRecord[] = [];
-  let offset = 0;
-  let position = expected;
-  while (offset < content.length) {
-    const nl = content.indexOf(0x0a, offset);
-    const record = nl < 0 ? undefined : parseRecord(content.subarray(offset, nl).toString('utf8'));
-    const problem = record === undefined ? 'incomplete or unreadable line' : check(record, position);
-    if (problem !== undefined) {
-      if (!isLast) throw new SpoolError(`spool segment ${file} is corrupt at byte ${offset} (${problem}) and is not the last segment: refusing to continue the chain`);
-      log?.warn({ segment: file, offset, problem }, 'cutting the torn tail of the spool (records never acknowledged)');
-      truncateSync(file, offset);
-      break;
-    }
-    records.push(record!);
-    position = { seq: record!.seq, head: record!.hash };
-    offset = nl + 1;
-  }
-  return { records, size: offset };
+interface Recovered {
+  segments: Segment[];
+  /** Chain position and tree after the last complete commit group (undefined: no segment). */
+  last: { position: ChainPosition; tree: ChainTree } | undefined;
+  records: SpoolRecord[];
+  /** Signed notes by tree size. */
+  checkpoints: Map<number, string>;
 }
 
-/** Reads every segment, verifying the chain; cuts a torn tail of the last segment. */
-function recoverSegments(dir: string, chainId: string, key: SigningKey, acked: ChainPosition, log: Logger | undefined): Recovered {
-  const names = readdirSync(dir).filter((n) => SEGMENT.test(n)).sort();
-  const publicKey = importPublicKey(key.publicJwk);
-  const check = (r: SpoolRecord, e: ChainPosition): string | undefined => linkProblem(r, e, chainId, publicKey);
-  const segments: Segment[] = [];
-  const records: SpoolRecord[] = [];
-  let position: ChainPosition | undefined;
-  for (const [i, name] of names.entries()) {
-    const file = join(dir, name);
-    const start = Number(SEGMENT.exec(name)?.[1]);
-    const expected = position ?? (start === acked.seq + 1 ? acked : { seq: start - 1, head: '' });
-    const got = recoverSegment(file, i === names.length - 1, expected, check, log);
-    records.push(...got.records);
-    const last = got.records.at(-1);
-    if (last !== undefined) position = { seq: last.seq, head: last.hash };
-    segments.push({ start, end: position?.seq ?? start - 1, file, size: got.size });
-  }
-  return { segments, last: position, records };
-}
+type SpoolLine = { kind: 'record'; record: SpoolRecord } | { kind: 'checkpoint'; line: CheckpointLine } | { kind: 'header'; header: HeaderLine['segment'] };
 
-function parseRecord(line: string): SpoolRecord | undefined {
+function parseLine(text: string): SpoolLine | undefined {
+  let v: unknown;
   try {
-    return JSON.parse(line) as SpoolRecord;
+    v = JSON.parse(text);
   } catch {
     return undefined;
   }
+  if (v === null || typeof v !== 'object') return undefined;
+  const o = v as Partial<CheckpointLine & HeaderLine & SpoolRecord>;
+  if (typeof o.checkpoint === 'string' && Array.isArray(o.frontier)) return { kind: 'checkpoint', line: o as CheckpointLine };
+  if (o.segment !== undefined && typeof o.segment === 'object') return { kind: 'header', header: o.segment };
+  if (typeof o.seq === 'number' && typeof o.hash === 'string') return { kind: 'record', record: o as SpoolRecord };
+  return undefined;
 }
 
-function linkProblem(record: SpoolRecord, expected: ChainPosition, chainId: string, publicKey: ReturnType<typeof importPublicKey>): string | undefined {
-  // The first record of a segment after deleted (acked) ones has no known predecessor hash to check.
-  const withHead = expected.head === '' ? { ...expected, head: record.prev } : expected;
-  return verifyLink(record, { ...withHead, chainId }, publicKey);
+function parseRecord(text: string): SpoolRecord | undefined {
+  const l = parseLine(text);
+  return l?.kind === 'record' ? l.record : undefined;
+}
+
+interface SegmentScan { records: SpoolRecord[]; checkpoints: Map<number, string>; size: number; end: { position: ChainPosition; tree: ChainTree } | undefined; problem?: { offset: number; what: string } }
+
+/**
+ * Reads one segment: its header (where the chain and tree stand before it), then commit groups,
+ * each accepted only once its checkpoint line verifies (size, root and signature by the chain key).
+ * Stops at the first problem; `scan.size` is the byte length of the verified prefix.
+ */
+class SegmentScanner {
+  readonly scan: SegmentScan = { records: [], checkpoints: new Map(), size: 0, end: undefined };
+  readonly #chainId: string;
+  readonly #publicKey: ReturnType<typeof importPublicKey>;
+  readonly #verifier: ReturnType<typeof checkpointVerifier>;
+  readonly #expected: ChainPosition | undefined;
+  #group: SpoolRecord[] = [];
+  #position: ChainPosition | undefined;
+  #tree: ChainTree | undefined;
+
+  constructor(chainId: string, key: SigningKey, expected: ChainPosition | undefined) {
+    this.#chainId = chainId;
+    this.#publicKey = importPublicKey(key.publicJwk);
+    this.#verifier = checkpointVerifier(key.publicJwk, key.keyId);
+    this.#expected = expected;
+  }
+
+  /** Takes one line (`end`: the offset after its newline); a problem stops the scan. */
+  line(line: SpoolLine | undefined, offset: number, end: number): string | undefined {
+    if (line === undefined) return 'incomplete or unreadable line';
+    if (line.kind === 'header') return offset === 0 ? this.#header(line.header, end) : 'a segment header in the middle of a segment';
+    if (this.#position === undefined || this.#tree === undefined) return 'no segment header';
+    return line.kind === 'record' ? this.#record(line.record, this.#position, this.#tree) : this.#checkpoint(line.line, this.#position, this.#tree, end);
+  }
+
+  /** After the last line: records without their checkpoint are a group a crash cut short. */
+  finish(): string | undefined {
+    return this.#group.length > 0 ? `records after seq ${this.scan.end?.position.seq ?? '?'} without a checkpoint (a commit group cut short)` : undefined;
+  }
+
+  #header(h: HeaderLine['segment'], end: number): string | undefined {
+    if (h.format !== SPOOL_FORMAT) return `unexpected segment header (format ${String(h.format)})`;
+    const e = this.#expected;
+    if (e !== undefined && (h.start !== e.seq + 1 || h.prev !== e.head)) return `segment starts at seq ${h.start} after ${String(h.prev).slice(0, 12)}…, the previous segment ends at seq ${e.seq}`;
+    try {
+      this.#tree = ChainTree.resume(h.start - 1, h.frontier);
+    } catch (err) {
+      return errorMessage(err);
+    }
+    this.#position = { seq: h.start - 1, head: h.prev };
+    this.#commit(end);
+    return undefined;
+  }
+
+  #record(record: SpoolRecord, position: ChainPosition, tree: ChainTree): string | undefined {
+    const problem = verifyLink(record, { ...position, chainId: this.#chainId }, this.#publicKey);
+    if (problem !== undefined) return `record seq ${record.seq}: ${problem}`;
+    tree.append(record.hash);
+    this.#position = { seq: record.seq, head: record.hash };
+    this.#group.push(record);
+    return undefined;
+  }
+
+  #checkpoint(line: CheckpointLine, position: ChainPosition, tree: ChainTree, end: number): string | undefined {
+    const bad = checkChainCheckpoint(line.checkpoint, { origin: this.#chainId, size: position.seq, root: tree.root(), verifier: this.#verifier });
+    if (bad !== undefined) return `checkpoint at seq ${position.seq}: ${bad.problem}: ${bad.detail}`;
+    this.scan.records.push(...this.#group);
+    this.#group = [];
+    this.scan.checkpoints.set(position.seq, line.checkpoint);
+    this.#commit(end);
+    return undefined;
+  }
+
+  #commit(end: number): void {
+    this.scan.size = end;
+    this.scan.end = { position: this.#position!, tree: this.#tree!.clone() };
+  }
+}
+
+function scanSegment(content: Buffer, chainId: string, key: SigningKey, expected: ChainPosition | undefined): SegmentScan {
+  const scanner = new SegmentScanner(chainId, key, expected);
+  let offset = 0;
+  while (offset < content.length) {
+    const nl = content.indexOf(0x0a, offset);
+    const problem = scanner.line(nl < 0 ? undefined : parseLine(content.subarray(offset, nl).toString('utf8')), offset, nl + 1);
+    if (problem !== undefined) return { ...scanner.scan, problem: { offset: scanner.scan.size, what: problem } };
+    offset = nl + 1;
+  }
+  const problem = scanner.finish();
+  return problem === undefined ? scanner.scan : { ...scanner.scan, problem: { offset: scanner.scan.size, what: problem } };
+}
+
+/** Reads every segment, verifying the chain and its checkpoints; cuts a torn tail of the last segment. */
+function recoverSegments(dir: string, chainId: string, key: SigningKey, log: Logger | undefined): Recovered {
+  const names = readdirSync(dir).filter((n) => SEGMENT.test(n)).sort();
+  const out: Recovered = { segments: [], last: undefined, records: [], checkpoints: new Map() };
+  for (const [i, name] of names.entries()) {
+    const file = join(dir, name);
+    const start = Number(SEGMENT.exec(name)?.[1]);
+    const scan = scanSegment(readFileSync(file), chainId, key, out.last?.position);
+    if (scan.problem !== undefined) {
+      if (i !== names.length - 1) throw new SpoolError(`spool segment ${file} is corrupt at byte ${scan.problem.offset} (${scan.problem.what}) and is not the last segment: refusing to continue the chain`);
+      log?.warn({ segment: file, offset: scan.problem.offset, problem: scan.problem.what }, 'cutting the torn tail of the spool (records never acknowledged)');
+      truncateSync(file, scan.size);
+    }
+    if (scan.end === undefined) {
+      // Not even a complete header: the first write into this segment was cut short.
+      unlinkSync(file);
+      continue;
+    }
+    out.records.push(...scan.records);
+    for (const [size, note] of scan.checkpoints) out.checkpoints.set(size, note);
+    out.last = scan.end;
+    out.segments.push({ start, end: scan.end.position.seq, file, size: scan.size });
+  }
+  return out;
 }
 
 export class Spool {
@@ -187,6 +309,10 @@ export class Spool {
   readonly dir: string;
   readonly #opts: Required<Pick<SpoolOptions, 'segmentBytes' | 'memoryBytes' | 'minFreeBytes'>> & SpoolOptions;
   #writer: ChainWriter<SessionEvent>;
+  /** The chain's Merkle tree up to #written (leaves appended when a group is written). */
+  #tree: ChainTree;
+  /** Signed checkpoints (by tree size) of records not yet acknowledged, for the shipper. */
+  #checkpoints = new Map<number, string>();
   /** Last record on stable storage: what may be shipped (the operator must never get a record a node crash could take back). */
   #durable: ChainPosition;
   /** Last record written to the segment file (>= #durable). */
@@ -214,20 +340,23 @@ export class Spool {
     this.chainId = identity.chainId;
     this.key = key;
     this.#acked = acked;
-    this.#durable = recovered.last !== undefined && recovered.last.seq >= acked.seq ? recovered.last : acked;
+    const resumed = resumePoint(opts.dir, acked, recovered);
+    this.#durable = resumed.position;
+    this.#tree = resumed.tree;
     this.#written = this.#durable;
     this.#writer = new ChainWriter<SessionEvent>(this.chainId, key, this.#durable);
     this.#segments = recovered.segments;
     for (const r of recovered.records) if (r.seq > acked.seq) this.#remember(r);
+    for (const [size, note] of recovered.checkpoints) if (size > acked.seq) this.#checkpoints.set(size, note);
     opts.metrics?.spoolPending.set(this.pendingCount);
   }
 
   /** Opens (or creates) the spool in `dir`, recovering the chain position after a restart or crash. */
   static async open(opts: SpoolOptions): Promise<Spool> {
-    const { identity, key, created } = loadIdentity(opts.dir, opts.chainPrefix);
+    const { identity, key, created } = loadIdentity(opts.dir, opts.chainPrefix, opts.logger);
     const ackedFile = join(opts.dir, 'acked.json');
     const acked = existsSync(ackedFile) ? (JSON.parse(readFileSync(ackedFile, 'utf8')) as ChainPosition) : { seq: 0, head: GENESIS };
-    const recovered = recoverSegments(opts.dir, identity.chainId, key, acked, opts.logger);
+    const recovered = recoverSegments(opts.dir, identity.chainId, key, opts.logger);
     const spool = new Spool(opts, identity, key, acked, recovered);
     await spool.#reopenLast();
     opts.logger?.info({ chainId: spool.chainId, seq: spool.position.seq, acked: acked.seq, newChain: created }, 'spool open');
@@ -284,7 +413,7 @@ export class Spool {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Appends one event; resolves with the signed record once it is kept as `durability` asks. */
+  /** Appends one event; resolves with the chained record once it is kept as `durability` asks. */
   append(event: SessionEvent, durability: Durability = 'Synced'): Promise<SpoolRecord> {
     if (this.#closed) return Promise.reject(new SpoolError('the session spool is closed'));
     const record = this.#writer.append(event);
@@ -305,7 +434,7 @@ export class Spool {
 
   async #flushLoop(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0);
+      const batch = this.#queue.splice(0, groupLength(this.#queue));
       const started = performance.now();
       const sync = batch.some((p) => p.durability === 'Synced');
       try {
@@ -362,7 +491,7 @@ export class Spool {
 
   #failBatch(batch: Pending[], err: unknown): void {
     // Everything queued meanwhile was chained onto the failed records: it fails too, and the
-    // chain continues from the last durable record.
+    // chain continues from the last written record (the tree was not advanced by the failed write).
     const failed = [...batch, ...this.#queue.splice(0)];
     this.#writer = new ChainWriter<SessionEvent>(this.chainId, this.key, this.#written);
     this.#failure = errorMessage(err);
@@ -373,15 +502,21 @@ export class Spool {
   }
 
   /**
-   * One write for the batch, on the event loop: a page-cache write of a few KiB costs less than
-   * the thread-pool round trip an asynchronous write takes. The fdatasync (when `sync`) does not
-   * block the loop. A failed write or sync is cut back off the file and fails the whole batch.
+   * One write for the group, on the event loop: a page-cache write of a few KiB costs less than
+   * the thread-pool round trip an asynchronous write takes. The group's records are appended to
+   * the tree and one checkpoint over it is signed and written after them (with a new segment's
+   * header before them). The fdatasync (when `sync`) does not block the loop. A failed write or
+   * sync is cut back off the file, leaves the tree as it was and fails the whole group.
    */
   async #write(batch: Pending[], sync: boolean): Promise<void> {
     const first = batch[0]!.record;
     const last = batch.at(-1)!.record;
     const current = await this.#segmentFor(first.seq);
-    const buf = Buffer.from(batch.map((p) => p.line).join(''), 'utf8');
+    const header = current.seg.size === 0 ? `${JSON.stringify({ segment: { format: SPOOL_FORMAT, start: first.seq, prev: first.prev, frontier: this.#tree.frontier() } })}\n` : '';
+    const tree = this.#tree.clone();
+    for (const p of batch) tree.append(p.record.hash);
+    const checkpoint = signChainCheckpoint(this.chainId, tree.size, tree.root(), this.key, new Date());
+    const buf = Buffer.from(`${header}${batch.map((p) => p.line).join('')}${JSON.stringify({ checkpoint, frontier: tree.frontier() })}\n`, 'utf8');
     const before = current.seg.size;
     try {
       this.#writeAll(current.fh, buf);
@@ -395,6 +530,8 @@ export class Spool {
     }
     current.seg.size += buf.length;
     current.seg.end = last.seq;
+    this.#tree = tree;
+    this.#checkpoints.set(tree.size, checkpoint);
     this.#written = { seq: last.seq, head: last.hash };
     if (sync) this.#durable = this.#written;
     for (const p of batch) this.#remember(p.record);
@@ -413,6 +550,8 @@ export class Spool {
     while (this.#memoryBytes > this.#opts.memoryBytes && this.#memory.length > 1) {
       const dropped = this.#memory.shift()!;
       this.#memoryBytes -= weight(dropped);
+      // Read back from disk with its records when the shipper gets there.
+      this.#checkpoints.delete(dropped.seq);
     }
   }
 
@@ -443,32 +582,25 @@ export class Spool {
     return run;
   }
 
-  /** Records after `seq` (exclusive), in order, bounded by count and bytes (at least one record). */
-  async readAfter(seq: number, maxRecords: number, maxBytes: number): Promise<SpoolRecord[]> {
+  /**
+   * Records after `seq` (exclusive), in order, ending at a checkpoint, with that checkpoint:
+   * bounded by count and bytes, but at least one whole commit group (groups are capped to fit).
+   */
+  async readAfter(seq: number, maxRecords: number, maxBytes: number): Promise<SpoolBatch> {
     const upTo = this.#durable.seq;
-    if (seq >= upTo) return [];
+    if (seq >= upTo) return { records: [], checkpoint: undefined };
     const firstInMemory = this.#memory[0]?.seq ?? Number.POSITIVE_INFINITY;
-    const source = seq + 1 >= firstInMemory ? this.#memory.filter((r) => r.seq > seq && r.seq <= upTo) : await this.#readFromDisk(seq, upTo, maxRecords);
-    const out: SpoolRecord[] = [];
-    let bytes = 0;
-    for (const r of source) {
-      const size = JSON.stringify(r).length;
-      if (out.length > 0 && (out.length >= maxRecords || bytes + size > maxBytes)) break;
-      out.push(r);
-      bytes += size;
-    }
-    return out;
+    const { records, checkpoints: notes } = seq + 1 >= firstInMemory
+      ? { records: this.#memory.filter((r) => r.seq > seq && r.seq <= upTo), checkpoints: this.#checkpoints }
+      : await this.#readFromDisk(seq, upTo, maxRecords + GROUP_RECORDS);
+    return wholeGroups(records, notes, maxRecords, maxBytes);
   }
 
-  async #readFromDisk(seq: number, upTo: number, maxRecords: number): Promise<SpoolRecord[]> {
-    const out: SpoolRecord[] = [];
+  async #readFromDisk(seq: number, upTo: number, maxRecords: number): Promise<DiskRead> {
+    const out: DiskRead = { records: [], checkpoints: new Map() };
     for (const seg of this.#segments) {
-      if (seg.end <= seq || out.length >= maxRecords) continue;
-      const content = (await readFile(seg.file)).subarray(0, seg.size).toString('utf8');
-      for (const line of content.split('\n')) {
-        const r = line === '' ? undefined : parseRecord(line);
-        if (r !== undefined && r.seq > seq && r.seq <= upTo) out.push(r);
-      }
+      if (seg.end <= seq || out.records.length >= maxRecords) continue;
+      collectLines((await readFile(seg.file)).subarray(0, seg.size).toString('utf8'), seq, upTo, out);
     }
     return out;
   }
@@ -487,14 +619,17 @@ export class Spool {
       await this.#dropAcked();
     });
     this.#memory = this.#memory.filter((r) => r.seq > position.seq);
+    for (const size of this.#checkpoints.keys()) if (size <= position.seq) this.#checkpoints.delete(size);
     this.#memoryBytes = this.#memory.reduce((n, r) => n + weight(r), 0);
     this.#opts.metrics?.spoolPending.set(this.pendingCount);
   }
 
   async #dropAcked(): Promise<void> {
     const keep: Segment[] = [];
+    const lastSegment = this.#segments.at(-1);
     for (const seg of this.#segments) {
-      const fullyAcked = seg.size > 0 && seg.end <= this.#acked.seq;
+      // The last segment stays, acknowledged or not: it holds where the chain's tree stands.
+      const fullyAcked = seg.size > 0 && seg.end <= this.#acked.seq && seg !== lastSegment;
       if (!fullyAcked) {
         keep.push(seg);
         continue;
@@ -533,6 +668,54 @@ export class Spool {
       this.#current = undefined;
     });
   }
+}
+
+interface DiskRead { records: SpoolRecord[]; checkpoints: Map<number, string> }
+
+/** Where the chain and its tree stand after recovery. */
+function resumePoint(dir: string, acked: ChainPosition, recovered: Recovered): { position: ChainPosition; tree: ChainTree } {
+  if (recovered.last !== undefined) return recovered.last;
+  // The last segment is never deleted (its header and checkpoints hold the tree's frontier).
+  if (acked.seq > 0) throw new SpoolError(`the spool in ${dir} has an acknowledged position (seq ${acked.seq}) but no segment to resume the chain's tree from: it was altered; move it away to start a new chain`);
+  return { position: acked, tree: ChainTree.empty() };
+}
+
+/** The records of a batch: whole commit groups while within the limits, at least one group. */
+function wholeGroups(records: readonly SpoolRecord[], checkpoints: ReadonlyMap<number, string>, maxRecords: number, maxBytes: number): SpoolBatch {
+  let end = 0;
+  let bytes = 0;
+  for (const [i, r] of records.entries()) {
+    bytes += Buffer.byteLength(JSON.stringify(r));
+    if (end > 0 && (i + 1 > maxRecords || bytes > maxBytes)) break;
+    if (checkpoints.has(r.seq)) end = i + 1;
+  }
+  const out = records.slice(0, end);
+  return { records: out, checkpoint: out.length === 0 ? undefined : checkpoints.get(out.at(-1)!.seq) };
+}
+
+/** One segment's records and checkpoints after `seq`, up to `upTo`, into `out`. */
+function collectLines(content: string, seq: number, upTo: number, out: DiskRead): void {
+  let at = 0;
+  const wanted = (): boolean => at > seq && at <= upTo;
+  for (const text of content.split('\n')) {
+    const line = text === '' ? undefined : parseLine(text);
+    if (line?.kind === 'record') {
+      at = line.record.seq;
+      if (wanted()) out.records.push(line.record);
+    } else if (line?.kind === 'checkpoint') {
+      if (wanted()) out.checkpoints.set(at, line.line.checkpoint);
+    }
+  }
+}
+
+/** How many queued appends form the next commit group (at least one). */
+function groupLength(queue: readonly Pending[]): number {
+  let bytes = 0;
+  for (const [i, p] of queue.entries()) {
+    bytes += p.line.length;
+    if (i > 0 && (i >= GROUP_RECORDS || bytes > GROUP_BYTES)) return i;
+  }
+  return queue.length;
 }
 
 /** Deletes a spool directory's files (tests). */
