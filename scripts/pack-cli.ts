@@ -1,0 +1,81 @@
+// Builds the npm package `guarita` (the CLI, `npm install -g guarita`) and packs it with `npm pack`.
+// The repository's package.json stays private (it is the development project: tests, harness,
+// every component); the published package is the CLI alone:
+//   - cli/src/main.ts and what it imports (core/, crds/), compiled by tsc (cli/tsconfig.package.json)
+//     to JavaScript in the checkout's layout, so no TypeScript runs on the user's machine;
+//   - dependencies: exactly the packages the emitted JavaScript imports, at the ranges the root
+//     package.json declares (an import of an undeclared package fails the build);
+//   - bin `guarita` and `kubectl-guarita` (kubectl finds plugins by that name on PATH);
+//   - LICENSE and cli/README.npm.md as README.md.
+// Usage: node scripts/pack-cli.ts [--out DIR]  → prints the tarball's path (default dist/npm/).
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BUILTINS = new Set(builtinModules);
+// Static imports and re-exports (`from '...'`), side-effect imports and dynamic `import('...')`.
+const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s*)(['"])([^'"]+)\1/gm;
+
+interface RootPackage { name: string; version: string; description: string; license: string; engines: Record<string, string>; dependencies: Record<string, string> }
+
+/** The npm package a bare specifier names (`@scope/name/sub` → `@scope/name`), or undefined for relative paths and builtins. */
+export function packageOf(specifier: string): string | undefined {
+  if (specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('node:') || BUILTINS.has(specifier)) return undefined;
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+/** Every package the JavaScript files under `dir` import. */
+export function importedPackages(dir: string): Set<string> {
+  const found = new Set<string>();
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
+    const text = readFileSync(join(entry.parentPath, entry.name), 'utf8');
+    for (const m of text.matchAll(SPECIFIER)) {
+      const pkg = packageOf(m[2] ?? '');
+      if (pkg !== undefined) found.add(pkg);
+    }
+  }
+  return found;
+}
+
+/** The published package.json: the CLI's metadata and only the dependencies its code imports. */
+export function packageManifest(root: RootPackage, imported: ReadonlySet<string>): Record<string, unknown> {
+  const undeclared = [...imported].filter((p) => root.dependencies[p] === undefined);
+  if (undeclared.length > 0) throw new Error(`the CLI imports ${undeclared.join(', ')}, which package.json does not list under dependencies: npm install ${undeclared.join(' ')}`);
+  const dependencies = Object.fromEntries([...imported].sort().map((p) => [p, root.dependencies[p]]));
+  return {
+    name: 'guarita',
+    version: root.version,
+    description: `${root.description} The guarita command (also a kubectl plugin): check an installation, approve requests, replay, verify and export recordings, evaluate policies offline.`,
+    license: root.license,
+    type: 'module',
+    engines: root.engines,
+    bin: { guarita: 'cli/src/main.js', 'kubectl-guarita': 'cli/src/main.js' },
+    files: ['cli/', 'core/', 'crds/', 'LICENSE', 'README.md'],
+    keywords: ['kubernetes', 'kubectl-plugin', 'lgpd', 'privacy', 'audit', 'ai-agents'],
+    homepage: 'https://github.com/guarita/guarita',
+    repository: { type: 'git', url: 'git+https://github.com/guarita/guarita.git' },
+    dependencies,
+  };
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { out: { type: 'string' } } });
+  const out = resolve(values.out ?? join(ROOT, 'dist/npm'));
+  const staging = join(ROOT, 'dist/npm/guarita');
+  rmSync(staging, { recursive: true, force: true });
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'cli/tsconfig.package.json')], { stdio: 'inherit' });
+  const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as RootPackage;
+  writeFileSync(join(staging, 'package.json'), `${JSON.stringify(packageManifest(root, importedPackages(staging)), null, 2)}\n`);
+  copyFileSync(join(ROOT, 'LICENSE'), join(staging, 'LICENSE'));
+  copyFileSync(join(ROOT, 'cli/README.npm.md'), join(staging, 'README.md'));
+  mkdirSync(out, { recursive: true });
+  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: staging, encoding: 'utf8' })) as Array<{ filename: string }>;
+  process.stdout.write(`${join(out, packed[0]?.filename ?? '')}\n`);
+}
+
+if (import.meta.main) main();
