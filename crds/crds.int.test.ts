@@ -36,7 +36,7 @@ beforeAll(async () => {
 });
 
 describe('CRDs on the real apiserver', () => {
-  const files = readdirSync(join(import.meta.dirname, '../examples/lgpd-orders')).filter((f) => f.endsWith('.yaml') && f !== 'namespace.yaml');
+  const files = readdirSync(join(import.meta.dirname, '../examples/lgpd-orders')).filter((f) => f.endsWith('.yaml') && f !== 'namespace.yaml' && f !== 'kustomization.yaml');
 
   it.each(files)('applies the example %s', async (file) => {
     const result = await apply(loadExample(file, { namespace: ns }));

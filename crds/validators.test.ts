@@ -22,6 +22,8 @@ describe('AccessPolicy validator (compiled from the CRD schema)', () => {
 
   it('fills schema defaults into a copy', () => {
     const original = examplePolicy();
+    // The example trusts service-account tokens; its OIDC variant (examples/lgpd-orders-oidc) gets claim defaults.
+    original.spec.identity = { oidc: { issuer: 'https://idp.example.com', audiences: ['guarita'] } };
     const parsed = parseAccessPolicy(original);
     expect(parsed.spec.identity.oidc?.usernameClaim).toBe('sub');
     expect(parsed.spec.rules[ruleIndex('exports-need-dpo')]?.approval?.ttl).toBe('15m');

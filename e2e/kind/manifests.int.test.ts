@@ -1,18 +1,19 @@
-// The kind scenario's objects against the real apiserver of the harness: every object is accepted
-// (a server-side dry run, so the AccessPolicy passes the CRD's schema and CEL rules and the Job its
-// validation), in namespaces of this test's own.
+// The example (examples/lgpd-orders, as `kubectl apply -k` renders it) against the real apiserver
+// of the harness: every object is accepted (a server-side dry run, so the AccessPolicies pass the
+// CRD's schema and CEL rules, the Job and Deployments their validation), in namespaces of this
+// test's own (the example's two namespace names replaced).
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { stringify } from 'yaml';
 import { CHART_DIR } from '../../charts/guarita/tests/helm.ts';
+import { binDir } from '../harness/paths.ts';
 import { kubectl } from '../harness/state.ts';
-import { toYaml } from '../support/examples.ts';
-import { agentJob, scenarioObjects, type ScenarioNames } from './manifests.ts';
-
-// helm and kubectl are real processes; a loaded machine makes them slow.
+import { AGENTS_NAMESPACE, DATA_NAMESPACE, kustomize } from './manifests.ts';
 
 const id = randomBytes(3).toString('hex');
-const names: ScenarioNames = { agents: `kind-agents-${id}`, data: `kind-data-${id}` };
+const agents = `kind-agents-${id}`;
+const data = `kind-data-${id}`;
 const admin = { user: 'admin' } as const;
 
 beforeAll(async () => {
@@ -20,17 +21,23 @@ beforeAll(async () => {
   expect((await kubectl(['wait', '--for=condition=Established', 'crd/accesspolicies.guarita.io', '--timeout=30s'], admin)).code).toBe(0);
 }, 60_000);
 
-describe('kind scenario objects on the apiserver', () => {
-  it('are all accepted', async () => {
-    const objects = scenarioObjects(names);
-    const namespaces = objects.filter((o) => o.kind === 'Namespace');
-    expect((await kubectl(['apply', '-f', '-'], { ...admin, input: toYaml(namespaces) })).code).toBe(0);
-    const rest = [...objects.filter((o) => o.kind !== 'Namespace'), agentJob(names)];
-    const result = await kubectl(['create', '--dry-run=server', '-o', 'name', '-f', '-'], { ...admin, input: toYaml(rest) });
+describe('the example on the apiserver', () => {
+  it('is accepted whole', async () => {
+    const text = (await kustomize(join(binDir(), 'kubectl'))).map((o) => stringify(o)).join('---\n')
+      .replaceAll(AGENTS_NAMESPACE, agents).replaceAll(DATA_NAMESPACE, data);
+    const docs = text.split('---\n');
+    const namespaces = docs.filter((d) => d.startsWith('apiVersion: v1\nkind: Namespace\n'));
+    expect(namespaces).toHaveLength(2);
+    expect((await kubectl(['apply', '-f', '-'], { ...admin, input: namespaces.join('---\n') })).code).toBe(0);
+    const rest = docs.filter((d) => !namespaces.includes(d)).join('---\n');
+    const result = await kubectl(['create', '--dry-run=server', '-o', 'name', '-f', '-'], { ...admin, input: rest });
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout.split('\n').filter(Boolean).sort()).toEqual([
-      'accesspolicy.guarita.io/orders-db', 'configmap/orders-seed', 'deployment.apps/orders-db', 'job.batch/support-agent',
-      'secret/orders-db-credentials', 'secret/orders-db-server', 'service/orders-db', 'serviceaccount/support-agent',
+    expect(result.stdout.split('\n').filter(Boolean).map((n) => n.replace(/-[a-z0-9]{10}$/, '-HASH')).sort()).toEqual([
+      'accesspolicy.guarita.io/customers-api', 'accesspolicy.guarita.io/orders-db',
+      'configmap/customers-api-content', 'configmap/orders-db-init-HASH',
+      'deployment.apps/customers-api', 'deployment.apps/orders-db', 'job.batch/support-agent',
+      'secret/orders-db-credentials', 'secret/orders-db-server',
+      'service/customers-api', 'service/orders-db', 'serviceaccount/support-agent',
     ]);
   }, 60_000);
 });

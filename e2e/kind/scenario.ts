@@ -1,16 +1,18 @@
 // The LGPD scenario on a real cluster, run by e2e/kind/run.sh after `helm install` (kubectl's
-// current context is the cluster). Real pods: the webhook injects the sidecar into the agent Job,
-// the agent runs psql through it, the DPO approves the held export with `kubectl patch`, and the
-// operator anchors the recording in the AccessPolicy status. Exits non-zero naming the first
-// expectation that failed.
+// current context is the cluster). It applies the example as users do (`kubectl apply -k
+// examples/lgpd-orders`: its own PostgreSQL and customers API, the agent's ServiceAccount, the
+// credentials, the policies and the agent Job); the webhook injects the sidecar into the Job's pod,
+// the agent runs psql and wget through it, the DPO approves the held export with `kubectl patch`,
+// and the operator anchors the recording in the AccessPolicy status. Exits non-zero naming the
+// first expectation that failed.
 //
-//   node e2e/kind/scenario.ts [--agents lgpd-orders] [--data orders-data] [--approver dana --approver-group dpo]
+//   node e2e/kind/scenario.ts [--approver dana --approver-group dpo] [--timeout 600]
 import { parseArgs } from 'node:util';
 import { runCommand, type CommandResult } from '../harness/exec.ts';
-import { toYaml } from '../support/examples.ts';
-import { AGENT, agentJob, DEFAULT_NAMES, EXPORT_SQL, rawIdentifiers, scenarioObjects, seededCustomers, type ScenarioNames } from './manifests.ts';
+import { EXAMPLE_DIR } from '../support/examples.ts';
+import { AGENT, AGENTS_NAMESPACE, DATA_NAMESPACE, EXPORT_SQL, rawIdentifiers, seededCustomers } from './manifests.ts';
 
-interface Options { names: ScenarioNames; approver: string; approverGroup: string; timeoutMs: number }
+interface Options { approver: string; approverGroup: string; timeoutMs: number }
 
 const verbose = import.meta.main;
 const log = (msg: string): void => {
@@ -44,18 +46,17 @@ async function poll<T>(what: string, timeoutMs: number, probe: () => Promise<T |
   }
 }
 
-async function setUp(o: Options): Promise<void> {
-  log(`applying the database (${o.names.data}) and the agents' namespace, policy and credentials (${o.names.agents})`);
-  await kubectl(['apply', '-f', '-'], toYaml(scenarioObjects(o.names)));
-  await kubectl(['-n', o.names.data, 'rollout', 'status', 'deployment/orders-db', '--timeout=300s']);
-  await kubectl(['-n', o.names.agents, 'delete', 'job', AGENT, '--ignore-not-found', '--wait=true']);
-  await kubectl(['apply', '-f', '-'], toYaml([agentJob(o.names)]));
+async function setUp(): Promise<void> {
+  log(`applying the example (kubectl apply -k ${EXAMPLE_DIR})`);
+  await kubectl(['-n', AGENTS_NAMESPACE, 'delete', 'job', AGENT, '--ignore-not-found', '--wait=true']);
+  await kubectl(['apply', '-k', EXAMPLE_DIR]);
+  await kubectl(['-n', DATA_NAMESPACE, 'rollout', 'status', 'deployment/orders-db', 'deployment/customers-api', '--timeout=300s']);
 }
 
 interface PodJson { metadata: { name: string }; spec: { initContainers?: { name: string; restartPolicy?: string }[]; containers: { name: string; env?: { name: string; value?: string }[]; volumeMounts?: { name: string }[] }[] } }
 
-async function checkInjection(o: Options): Promise<void> {
-  const pod = await poll('the agent pod', 120_000, async () => (await json<{ items: PodJson[] }>(['-n', o.names.agents, 'get', 'pods', '-l', `job-name=${AGENT}`])).items[0]);
+async function checkInjection(): Promise<void> {
+  const pod = await poll('the agent pod', 120_000, async () => (await json<{ items: PodJson[] }>(['-n', AGENTS_NAMESPACE, 'get', 'pods', '-l', `job-name=${AGENT}`])).items[0]);
   const proxy = pod.spec.initContainers?.find((c) => c.name === 'guarita-proxy');
   expectThat(proxy?.restartPolicy === 'Always', `the webhook injected guarita-proxy as a native sidecar into ${pod.metadata.name}`);
   const agent = pod.spec.containers.find((c) => c.name === 'agent');
@@ -67,10 +68,10 @@ interface ApprovalJson { metadata: { name: string }; spec: { command: { text: st
 
 async function approveExport(o: Options): Promise<string> {
   const held = await poll('the ApprovalRequest of the held export', o.timeoutMs, async () =>
-    (await json<{ items: ApprovalJson[] }>(['-n', o.names.agents, 'get', 'approvalrequests'])).items.find((r) => r.spec.command.text === EXPORT_SQL));
+    (await json<{ items: ApprovalJson[] }>(['-n', AGENTS_NAMESPACE, 'get', 'approvalrequests'])).items.find((r) => r.spec.command.text === EXPORT_SQL));
   log(`approving ApprovalRequest ${held.metadata.name} as ${o.approver} (group ${o.approverGroup})`);
   const review = [{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: 'kind e2e: ticket 4711' } }];
-  await kubectl(['-n', o.names.agents, 'patch', 'approvalrequest', held.metadata.name, '--type=json', '-p', JSON.stringify(review), '--as', o.approver, '--as-group', o.approverGroup]);
+  await kubectl(['-n', AGENTS_NAMESPACE, 'patch', 'approvalrequest', held.metadata.name, '--type=json', '-p', JSON.stringify(review), '--as', o.approver, '--as-group', o.approverGroup]);
   return held.metadata.name;
 }
 
@@ -85,6 +86,7 @@ export function section(output: string, name: string): string[] {
 
 export function checkAgentOutput(output: string): void {
   expectThat(section(output, 'select').length === 3, 'the agent read 3 customers');
+  expectThat(section(output, 'http').some((l) => l.includes('"customer"')), 'the agent read a customer from the customers API');
   expectThat(section(output, 'delete').some((l) => l.includes('ERROR')) && !output.includes('DELETE WAS ALLOWED'), 'the unbounded DELETE was denied');
   expectThat(section(output, 'count')[0] === String(seededCustomers()), `all ${seededCustomers()} customers are still there`);
   expectThat(section(output, 'export').some((l) => l.includes('ApprovalRequest')), 'the export was first held for approval');
@@ -95,12 +97,12 @@ export function checkAgentOutput(output: string): void {
 }
 
 async function checkAgent(o: Options): Promise<void> {
-  await kubectl(['-n', o.names.agents, 'wait', '--for=condition=complete', `job/${AGENT}`, `--timeout=${Math.round(o.timeoutMs / 1000)}s`]);
-  checkAgentOutput(await kubectl(['-n', o.names.agents, 'logs', `job/${AGENT}`, '-c', 'agent']));
+  await kubectl(['-n', AGENTS_NAMESPACE, 'wait', '--for=condition=complete', `job/${AGENT}`, `--timeout=${Math.round(o.timeoutMs / 1000)}s`]);
+  checkAgentOutput(await kubectl(['-n', AGENTS_NAMESPACE, 'logs', `job/${AGENT}`, '-c', 'agent']));
 }
 
-async function checkApproval(o: Options, name: string): Promise<void> {
-  const request = await json<ApprovalJson>(['-n', o.names.agents, 'get', 'approvalrequest', name]);
+async function checkApproval(name: string): Promise<void> {
+  const request = await json<ApprovalJson>(['-n', AGENTS_NAMESPACE, 'get', 'approvalrequest', name]);
   expectThat(request.status?.phase === 'Consumed', `ApprovalRequest ${name} was consumed exactly once (phase ${request.status?.phase ?? 'none'})`);
 }
 
@@ -115,34 +117,33 @@ function anchored(s: PolicyJson['status']): PolicyStatus | undefined {
   return s !== undefined && records > 0 && denied > 0 ? s : undefined;
 }
 
-async function checkRecording(o: Options): Promise<void> {
+async function checkRecording(): Promise<void> {
   const status = await poll('the recording anchored in AccessPolicy orders-db status', 180_000, async () =>
-    anchored((await json<PolicyJson>(['-n', o.names.agents, 'get', 'accesspolicy', 'orders-db'])).status));
+    anchored((await json<PolicyJson>(['-n', AGENTS_NAMESPACE, 'get', 'accesspolicy', 'orders-db'])).status));
   const { chain = {}, sessions = {} } = status;
   expectThat(/^[0-9a-f]{64}$/.test(chain.head ?? ''), `the operator anchored the chain head (${chain.records ?? 0} records, ${sessions.total ?? 0} sessions, ${sessions.denied ?? 0} denied)`);
   expectThat((sessions.approvalsRequested ?? 0) > 0, 'the recording counts the approval request');
 }
 
 export async function runScenario(o: Options): Promise<void> {
-  await setUp(o);
-  await checkInjection(o);
+  await setUp();
+  await checkInjection();
   const approval = await approveExport(o);
   await checkAgent(o);
-  await checkApproval(o, approval);
-  await checkRecording(o);
+  await checkApproval(approval);
+  await checkRecording();
   log('the LGPD scenario passed');
 }
 
 function options(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
-    options: { agents: { type: 'string' }, data: { type: 'string' }, approver: { type: 'string' }, 'approver-group': { type: 'string' }, timeout: { type: 'string' } },
+    options: { approver: { type: 'string' }, 'approver-group': { type: 'string' }, timeout: { type: 'string' } },
   });
   return {
-    names: { agents: values.agents ?? DEFAULT_NAMES.agents, data: values.data ?? DEFAULT_NAMES.data },
     approver: values.approver ?? 'dana',
     approverGroup: values['approver-group'] ?? 'dpo',
-    timeoutMs: Number(values.timeout ?? '300') * 1000,
+    timeoutMs: Number(values.timeout ?? '600') * 1000,
   };
 }
 

@@ -95,7 +95,8 @@ async function exampleManifests(ns: string, scope: Record<string, string>, custo
   const pg = requirePostgres();
   const [pgPort = 0, httpPort = 0] = await freePorts(2);
   const o = { namespace: ns, issuer: requireIdp().issuer, postgresEndpoint: `127.0.0.1:${pg.port}`, httpEndpoint: customersApiUrl };
-  const namespace = loadExample('namespace.yaml', o).map((d) => ({ ...d, metadata: { ...d.metadata, labels: { ...(d.metadata?.labels as object), ...scope } } }));
+  // namespace.yaml also holds orders-data (the database's, not opted in): here the harness serves the data.
+  const namespace = loadExample('namespace.yaml', o).filter((d) => (d.metadata?.labels as Record<string, string> | undefined)?.['guarita.io/injection'] !== undefined).map((d) => ({ ...d, metadata: { ...d.metadata, labels: { ...(d.metadata?.labels as object), ...scope } } }));
   const secret = loadExample('orders-db-credentials.yaml', o).map((d) => ({ ...d, stringData: { username: 'orders_app', password: postgresConnection('orders_app').password } }));
   const policies = [...loadExample('accesspolicy.yaml', o), ...loadExample('accesspolicy-http.yaml', o)].map((d) => {
     const spec = structuredClone(d.spec) as { target: { protocol: string; listenPort: number } };

@@ -6,6 +6,7 @@ import { envThenFlag, parseFlags, SettingsError, SettingsReader, type Setting } 
 import { durationSeconds } from './access-policy.ts';
 import { DEFAULT_CONFIGURATION_NAME, DEFAULT_OPERATOR_SERVICE_ACCOUNT, SYSTEM_NAMESPACES } from './constants.ts';
 import type { InjectorConfig } from './inject.ts';
+import { parseSidecarNamespaces } from './sidecar-namespaces.ts';
 import type { ResourceRequirements, SidecarConfig } from './sidecar.ts';
 import type { TlsPolicy } from './tls-certs.ts';
 
@@ -83,6 +84,9 @@ const S = {
   operatorAudience: { env: 'GUARITA_OPERATOR_AUDIENCE', flag: 'operator-audience', help: 'Audience of the sidecar\'s projected token for the operator.', default: 'guarita-operator' },
   operatorCa: { env: 'GUARITA_OPERATOR_CA_CONFIGMAP', flag: 'operator-ca-configmap', help: 'ConfigMap (key ca.crt) with the operator\'s CA, mounted into sidecars.' },
   approvalWait: { env: 'GUARITA_SIDECAR_APPROVAL_WAIT', flag: 'sidecar-approval-wait', help: 'GUARITA_APPROVAL_WAIT for sidecars (default: the sidecar\'s).' },
+  sidecarNamespaces: { env: 'GUARITA_SIDECAR_NAMESPACES', flag: 'sidecar-namespaces', help: 'JSON list of the namespaces (and service accounts) where the chart gave the sidecar its RBAC and the operator\'s CA (sidecar.rbac.namespaces). Set: agent pods elsewhere are refused with the helm upgrade that adds them. Unset: not checked.' },
+  helmRelease: { env: 'GUARITA_HELM_RELEASE', flag: 'helm-release', help: 'Helm release name, for the helm upgrade in refusals.', default: 'guarita' },
+  helmChart: { env: 'GUARITA_HELM_CHART', flag: 'helm-chart', help: 'Chart reference, for the helm upgrade in refusals.', default: 'charts/guarita' },
   staleness: { env: 'GUARITA_SIDECAR_POLICY_STALENESS', flag: 'sidecar-policy-staleness', help: 'GUARITA_POLICY_STALENESS for sidecars (default: the sidecar\'s).' },
 } as const satisfies Record<string, Setting>;
 
@@ -229,6 +233,18 @@ function usernameMappings(r: Reader, env: NodeJS.ProcessEnv): OidcUsernameMappin
   return mappings;
 }
 
+/** The chart's sidecar.rbac.namespaces (GUARITA_SIDECAR_NAMESPACES); absent when not set. */
+function sidecarNamespaces(r: Reader, namespace: string): Pick<InjectorConfig, 'sidecarNamespaces'> {
+  const text = r.optional(S.sidecarNamespaces);
+  if (text === undefined) return {};
+  const parsed = parseSidecarNamespaces(text);
+  if ('problem' in parsed) {
+    r.problems.push(`${S.sidecarNamespaces.env} (--${S.sidecarNamespaces.flag}): ${parsed.problem}`);
+    return {};
+  }
+  return { sidecarNamespaces: { entries: parsed.entries, release: r.str(S.helmRelease), releaseNamespace: namespace, chart: r.str(S.helmChart) } };
+}
+
 export function usage(): string {
   const lines = SETTINGS.map((s) => `  --${s.flag.padEnd(26)} ${s.env}\n      ${s.help}${s.default === undefined || s.default === '' ? '' : ` Default: ${s.default}`}`);
   return `guarita webhook: admission webhooks (sidecar injection, ApprovalRequest and AccessPolicy validation)\n\nSettings (flag, environment variable):\n${lines.join('\n')}\n`;
@@ -252,7 +268,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
     metricsPort: r.int(S.metricsPort, 0, 65535),
     tls: { mode: r.oneOf(S.tlsMode, ['self', 'files'] as const), secretName: r.str(S.tlsSecret), dir: r.str(S.tlsDir), policy: tlsPolicy(r, namespace), checkIntervalMs: r.durationMs(S.tlsCheck) },
     configurationName: r.str(S.configuration),
-    injector: { sidecar: sidecarConfig(r, namespace), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)] },
+    injector: { sidecar: sidecarConfig(r, namespace), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)], ...sidecarNamespaces(r, namespace) },
     clientAuth: clientAuth(r),
     allowedCsiDrivers: r.list(S.csiDrivers),
     missingSecret: r.oneOf(S.missingSecret, ['reject', 'warn'] as const),

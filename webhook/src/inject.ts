@@ -14,12 +14,15 @@ import {
 import { diff, type PatchOp } from './json-patch.ts';
 import type { Container, EnvVar, Pod } from './kube-types.ts';
 import { matchesSelector } from './selector.ts';
+import { missingSidecarAccess, type SidecarNamespaces } from './sidecar-namespaces.ts';
 import { agentEnv, isSidecarVolume, sidecarContainer, sidecarVolumes, withAgentEnv, withoutRawNetwork, type SecretSource, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
 
 export interface InjectorConfig {
   sidecar: SidecarConfig;
   /** Namespaces never injected, whatever their labels (kube-system..., Guarita's own). */
   excludedNamespaces: readonly string[];
+  /** Where the chart gave the sidecar its RBAC and the operator's CA; absent: not checked. */
+  sidecarNamespaces?: SidecarNamespaces;
 }
 
 export interface InjectionInput {
@@ -263,6 +266,9 @@ export function decideInjection(input: InjectionInput): InjectionDecision {
   const { pod, config } = input;
   const policies = matchingPolicies(pod, input.policies);
   if (policies.length === 0) return noPolicy(pod, input.namespace.name);
+  const serviceAccount = [pod.spec.serviceAccountName, pod.spec.serviceAccount].find((n): n is string => typeof n === 'string' && n !== '') ?? 'default';
+  const access = config.sidecarNamespaces === undefined ? undefined : missingSidecarAccess(config.sidecarNamespaces, input.namespace.name, serviceAccount);
+  if (access !== undefined) return { action: 'reject', message: `guarita cannot inject this pod: ${access}` };
   const targets = policies.map(targetOf);
   const problems = rejections(pod, targets, config.sidecar.adminPort);
   if (problems.length > 0) return { action: 'reject', message: `guarita cannot inject this pod: ${problems.join('; ')}` };
