@@ -9,6 +9,7 @@ import {
 import type { MaskOps, Rule } from './internal.ts';
 import { JsonStream, maskJsonValue } from './json.ts';
 import { builtinNameDetector } from './names.ts';
+import { utf8MayBeJson, utf8MayHoldCandidate, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker } from './types.ts';
 import { DETECTOR_NAMES, MaskingConfigError } from './types.ts';
@@ -75,6 +76,8 @@ export class CompiledMasker implements Masker {
   readonly anyNumeric: boolean;
   readonly custom: readonly CompiledCustom[];
   readonly customSet: RE2Set | null;
+  /** The byte-level pre-scan for the enabled detectors (prescan.ts). */
+  readonly prescan: Utf8Prescan;
   readonly #styles: Readonly<Record<DetectorName, MaskStyle>>;
   readonly #fields: ReadonlyMap<string, Rule>;
   readonly #names = new Map<string, Rule | null>();
@@ -95,6 +98,7 @@ export class CompiledMasker implements Masker {
     this.#styles = Object.fromEntries(DETECTOR_NAMES.map((d) => [d, spec.styles?.[d] ?? base])) as Record<DetectorName, MaskStyle>;
     this.numeric = numericScanner();
     this.anyNumeric = NUMERIC_DETECTORS.some((d) => this.on[d]);
+    this.prescan = utf8Prescan({ numeric: this.anyNumeric, email: this.on.email });
     const customDefault = base === 'hash' ? 'hash' : 'redact';
     this.custom = (spec.customPatterns ?? []).map((c, i) => compileCustom(c, i, customDefault));
     this.customSet = compileSet(this.custom);
@@ -311,6 +315,17 @@ export class Session implements MaskSession, MaskOps {
       pos = h.end;
     }
     return out + text.slice(pos);
+  }
+
+  textMayChange(utf8: Uint8Array, start = 0, end = utf8.length): boolean {
+    const m = this.#m;
+    return m.enabled && (m.custom.length > 0 || utf8MayHoldCandidate(m.prescan, utf8, start, end));
+  }
+
+  cellMayChange(columnName: string | undefined, utf8: Uint8Array, start = 0, end = utf8.length): boolean {
+    if (!this.#m.enabled) return false;
+    if (columnName !== undefined && this.#m.ruleFor(columnName) !== null) return true;
+    return utf8MayBeJson(utf8, start, end) || this.textMayChange(utf8, start, end);
   }
 
   /** Masks a whole value by its name rule (no validation: the name is the evidence). */

@@ -54,6 +54,13 @@ export interface MaskSession {
   maskText(text: string): string;
   maskJson(value: unknown): unknown;
   maskCell(columnName: string | undefined, value: string): string;
+  /**
+   * False only when maskText of the UTF-8 text utf8[start, end) would return it unchanged, decided
+   * on the bytes without decoding them (prescan.ts): a cheap pre-scan before decoding and masking.
+   */
+  textMayChange(utf8: Uint8Array, start?: number, end?: number): boolean;
+  /** The same for maskCell(columnName, ...): a column with a name rule, or a value that may be JSON, always may. */
+  cellMayChange(columnName: string | undefined, utf8: Uint8Array, start?: number, end?: number): boolean;
   textStream(): StreamMasker;
   jsonStream(): StreamMasker;
   counts(): MaskCounts;

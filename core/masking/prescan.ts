@@ -1,0 +1,63 @@
+// The cheapest sound "could masking change this?" test, on UTF-8 bytes, before anything is decoded.
+// The PostgreSQL listener forwards a result cell (a DataRow) as the bytes it arrived in when this
+// says no, and decodes and masks it otherwise. Sound means: it never says no where maskText (or
+// maskCell) would change the text; prescan.test.ts checks that against the whole detector corpus.
+//
+// Why it holds. Every built-in candidate, in the text as folded and decoded by the engine (fold.ts,
+// decode.ts), has an ASCII digit (numeric identifiers, IP addresses: IPv6 must hold one) or an '@'
+// (e-mail). In the original text such a character is either itself, or fullwidth (U+FF10–U+FF19,
+// U+FF20: UTF-8 EF BC 90–99 and EF BC A0), or an escape decodeView() resolves: %XX, \uXXXX, \xXX and
+// &#NN; all contain ASCII digits, and a named reference (&commat;) an '&'. Nothing else folds or
+// decodes into a digit or an '@' (the engine's own gate, mayHoldIdentifier, tests the same set).
+// UTF-8 encodes ASCII characters only as themselves and Node's decoder rejects overlong forms, so
+// the byte test is exact. Custom patterns (RE2, anything) and name rules make every value a
+// candidate; a cell that may be JSON (maskCell reads it with key rules) too.
+
+/** What the enabled detectors need to see before there can be a candidate. */
+export interface Utf8Prescan {
+  /** Per byte value: 1 when the ASCII character can be part of (or announce) a candidate. */
+  readonly ascii: Uint8Array;
+  /** Fullwidth digits fold into ASCII digits (numeric detectors). */
+  readonly fullwidthDigits: boolean;
+  /** The fullwidth '@' folds into '@' (e-mail). */
+  readonly fullwidthAt: boolean;
+}
+
+/** The test for a set of enabled detectors: `numeric` any of the digit-based ones, `email` the e-mail detector. */
+export function utf8Prescan(enabled: { numeric: boolean; email: boolean }): Utf8Prescan {
+  const ascii = new Uint8Array(256);
+  // Digits: identifiers themselves, and every numeric escape of a digit or an '@' (%40, \u0040, &#64;).
+  if (enabled.numeric || enabled.email) for (let c = 0x30; c <= 0x39; c++) ascii[c] = 1;
+  if (enabled.email) {
+    ascii[0x40] = 1; // '@'
+    ascii[0x26] = 1; // '&': &commat; has no digit
+  }
+  return { ascii, fullwidthDigits: enabled.numeric, fullwidthAt: enabled.email };
+}
+
+/** Whether the three bytes at i are a fullwidth digit or '@' the enabled detectors fold into a candidate character. */
+function fullwidthCandidate(p: Utf8Prescan, bytes: Uint8Array, i: number, end: number): boolean {
+  if (i + 2 >= end || bytes[i + 1] !== 0xbc) return false;
+  const c = bytes[i + 2] ?? 0;
+  return p.fullwidthDigits ? (c >= 0x90 && c <= 0x99) || (p.fullwidthAt && c === 0xa0) : p.fullwidthAt && c === 0xa0;
+}
+
+/** False when the UTF-8 text bytes[start, end) cannot hold a candidate of the enabled built-in detectors. */
+export function utf8MayHoldCandidate(p: Utf8Prescan, bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  const ascii = p.ascii;
+  for (let i = start; i < end; i++) {
+    const b = bytes[i] ?? 0;
+    if (ascii[b] === 1 || (b === 0xef && fullwidthCandidate(p, bytes, i, end))) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether maskCell could read the cell as JSON: it starts with '{' or '[', or with a character up
+ * to U+0020 after which Unicode white space (which \s also matches beyond ASCII) may lead to one.
+ */
+export function utf8MayBeJson(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  if (start >= end) return false;
+  const first = bytes[start] ?? 0;
+  return first === 0x7b || first === 0x5b || first <= 0x20;
+}
