@@ -159,16 +159,16 @@ async function secretKeys(kube: KubeAccess, namespace: string, name: string): Pr
  * real pod and stores nothing. Admitted with the proxy, or refused by the webhook itself
  * ("denied the request"), proves the apiserver reaches it; "failed calling webhook" proves it does not.
  */
-async function probeWebhook(kube: KubeAccess, namespace: string, serviceAccount: string): Promise<WebhookProbe> {
+async function probeWebhook(kube: KubeAccess, namespace: string, { serviceAccount, labels }: { serviceAccount: string; labels: Record<string, string> }): Promise<WebhookProbe> {
   const pod: V1Pod = {
     apiVersion: 'v1', kind: 'Pod',
-    metadata: { generateName: 'guarita-check-', namespace, labels: { 'app.kubernetes.io/name': 'guarita-check' } },
+    metadata: { generateName: 'guarita-check-', namespace, labels: { ...labels, 'app.kubernetes.io/name': 'guarita-check' } },
     spec: { serviceAccountName: serviceAccount, containers: [{ name: 'check', image: 'registry.k8s.io/pause:3.10' }] },
   };
   try {
     const created = await kube.kc.makeApiClient(CoreV1Api).createNamespacedPod({ namespace, body: pod, dryRun: 'All' });
     const names = [...(created.spec?.initContainers ?? []), ...(created.spec?.containers ?? [])].map((c) => c.name);
-    return { reached: names.includes('guarita-proxy'), injected: names.includes('guarita-proxy'), ...(names.includes('guarita-proxy') ? {} : { message: 'admitted without the guarita-proxy sidecar: no injecting webhook covers this namespace' }) };
+    return { reached: names.includes('guarita-proxy'), injected: names.includes('guarita-proxy'), ...(names.includes('guarita-proxy') ? {} : { message: 'admitted without the guarita-proxy sidecar: no Guarita webhook covers this namespace (or no AccessPolicy selects the dry-run pod)' }) };
   } catch (err) {
     const message = reason(err);
     if (/failed calling webhook/i.test(message)) return { reached: false, injected: false, message };
@@ -177,15 +177,13 @@ async function probeWebhook(kube: KubeAccess, namespace: string, serviceAccount:
   }
 }
 
-/** The ServiceAccount the dry-run pod runs as: the first one a policy of the namespace names, else default. */
-function probeServiceAccount(policies: readonly AccessPolicy[], namespace: string): string {
-  for (const p of policies) {
-    for (const s of p.spec.subjects) {
-      const subject = s as { kind?: string; name?: string; namespace?: string };
-      if (subject.kind === 'ServiceAccount' && subject.name !== undefined && (subject.namespace ?? namespace) === namespace) return subject.name;
-    }
-  }
-  return 'default';
+/** The dry-run pod as an agent of the first policy: its ServiceAccount subject (else default) and podSelector labels. */
+function probeIdentity(policies: readonly AccessPolicy[], namespace: string): { serviceAccount: string; labels: Record<string, string> } {
+  const first = policies[0];
+  const labels = first?.spec.podSelector.matchLabels ?? {};
+  const subjects = (first?.spec.subjects ?? []) as Array<{ kind?: string; name?: string; namespace?: string }>;
+  const sa = subjects.find((s) => s.kind === 'ServiceAccount' && (s.namespace ?? namespace) === namespace);
+  return { serviceAccount: sa?.name ?? 'default', labels };
 }
 
 export async function gather(kube: KubeAccess, opts: GatherOptions): Promise<ClusterFacts> {
@@ -203,7 +201,7 @@ export async function gather(kube: KubeAccess, opts: GatherOptions): Promise<Clu
     return [t?.credentialsSecretRef?.name, t?.tls?.caSecretRef?.name, p.spec.masking?.hashKeySecretRef?.name].filter((n): n is string => n !== undefined);
   }))];
   const webhook = namespace.value?.exists === true && namespace.value.labels['guarita.io/injection'] === 'enabled'
-    ? await readable(() => probeWebhook(kube, ns, probeServiceAccount(rawPolicies.value ?? [], ns)))
+    ? await readable(() => probeWebhook(kube, ns, probeIdentity(rawPolicies.value ?? [], ns)))
     : undefined;
   const [certificates, leases, secrets] = await Promise.all([
     Promise.all(found.map((d) => certificate(kube, d))),
