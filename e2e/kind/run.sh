@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The LGPD scenario on a kind cluster with real pods, for users' CI (.github/workflows/kind-e2e.yaml)
 # and for a laptop with Docker: create the cluster, build and load the image, `helm install`, run
-# e2e/kind/scenario.ts, and collect logs into $GUARITA_E2E_ARTIFACTS when anything fails.
+# e2e/kind/scenario.ts (which applies examples/lgpd-orders with `kubectl apply -k`), and collect
+# logs into $GUARITA_E2E_ARTIFACTS when anything fails.
 #
 # Needs: docker, kind, kubectl, helm, and Node 24 with the project's npm dependencies (npm ci).
 # Settings (environment):
