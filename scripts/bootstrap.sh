@@ -30,4 +30,12 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v sftp >
   # Debian's package may start the system sshd on port 22; the harness runs its own.
   $sudo_cmd service ssh stop >/dev/null 2>&1 || true
 fi
+# shellcheck (Debian): actionlint checks the workflows' run: scripts with it (scripts/workflows.test.ts).
+if ! command -v shellcheck >/dev/null; then
+  command -v apt-get >/dev/null || die "shellcheck not found and apt-get is unavailable; install shellcheck and re-run"
+  log "installing shellcheck from Debian packages"
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq shellcheck >/dev/null
+fi
 bash e2e/tools/build.sh

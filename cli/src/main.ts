@@ -8,7 +8,7 @@ import { cliVersion } from './version.ts';
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `usage: guarita <command> [flags]\n\ncommands:\n${lines.join('\n')}\n\nRun 'guarita <command> --help' for a command's flags.\n`;
+  return `usage: guarita <command> [flags]\n       guarita --version\n\ncommands:\n${lines.join('\n')}\n\nRun 'guarita <command> --help' for a command's flags.\n`;
 }
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
@@ -30,7 +30,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   return mod.run(rest, io);
 }
 
-if (import.meta.main) {
+/** Runs as the `guarita` process: argv, the real streams, the exit code. The krew launcher calls it too. */
+export function runAsCommand(): void {
   main(process.argv.slice(2), realIo())
     .then((code) => { process.exitCode = code; })
     .catch((err: unknown) => {
@@ -38,3 +39,5 @@ if (import.meta.main) {
       process.exitCode = err instanceof UsageError ? 2 : 1;
     });
 }
+
+if (import.meta.main) runAsCommand();
