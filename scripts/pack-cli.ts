@@ -16,14 +16,17 @@ import { parseArgs } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BUILTINS = new Set(builtinModules);
-// Static imports and re-exports (`from '...'`), side-effect imports and dynamic `import('...')`.
-const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s*)(['"])([^'"]+)\1/gm;
+// Static imports and re-exports at the start of a line (tsc emits one per line), side-effect
+// imports and dynamic `import('...')`; a specifier must look like a package name (npm's rules), so
+// text in strings ("from 'guarita export'") is not taken for an import.
+const SPECIFIER = /(?:^\s*(?:import|export)\b[^'"\n]*?\bfrom\s*|\bimport\s*\(\s*|^\s*import\s*)(['"])([^'"\s]+)\1/gm;
+const PACKAGE_NAME = /^(?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*(?:\/.*)?$/;
 
 interface RootPackage { name: string; version: string; description: string; license: string; engines: Record<string, string>; dependencies: Record<string, string> }
 
 /** The npm package a bare specifier names (`@scope/name/sub` → `@scope/name`), or undefined for relative paths and builtins. */
 export function packageOf(specifier: string): string | undefined {
-  if (specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('node:') || BUILTINS.has(specifier)) return undefined;
+  if (specifier.startsWith('node:') || BUILTINS.has(specifier) || !PACKAGE_NAME.test(specifier)) return undefined;
   const parts = specifier.split('/');
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
 }
