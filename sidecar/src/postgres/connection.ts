@@ -513,8 +513,12 @@ export class ProxyConnection {
     this.upstreamOutBytes += buf.length;
     if (this.upstreamOutBytes >= 256 * 1024) this.flushUpstream();
     else if (!this.upstreamFlushScheduled) {
+      // After the event loop's I/O phase, not a microtask later: every message the client sent in
+      // one read (Bind, Execute, Sync; a pipeline) is decided with microtask waits only, so all of
+      // them leave in one write. Anything that waits for the server waits on I/O, which lets this
+      // run first.
       this.upstreamFlushScheduled = true;
-      queueMicrotask(() => this.flushUpstream());
+      setImmediate(() => this.flushUpstream());
     }
   }
 

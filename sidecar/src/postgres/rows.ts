@@ -92,6 +92,16 @@ export class SampleCollector {
     if (this.maxRows > 0 && !this.truncated) this.add(names.map(escapeSampleCell).join('\t'));
   }
 
+  /** Whether row() keeps the next row (it then needs the row's masked cells); when not, skipRow() instead. */
+  get wantsRow(): boolean {
+    return this.rowsKept < this.maxRows;
+  }
+
+  /** A row past maxRows, not decoded: the sample says it was cut, as row() would. */
+  skipRow(): void {
+    this.truncated = true;
+  }
+
   /** `cells` are already masked. */
   row(cells: ReadonlyArray<string | null>): void {
     if (this.rowsKept >= this.maxRows) {
@@ -187,7 +197,6 @@ export class RowMasker {
   private readonly handling: BinaryHandling[];
   private readonly mask: MaskSession;
   private readonly sample: SampleCollector | undefined;
-  private readonly allText: boolean;
   rows = 0;
   bytes = 0;
 
@@ -197,7 +206,6 @@ export class RowMasker {
     this.mask = mask;
     this.sample = sample;
     this.handling = (columns ?? []).map((c) => (c.format === 1 ? binaryHandling(c.typeOid, mode) : 'text'));
-    this.allText = (columns ?? []).every((c) => c.format === 0);
     if (columns !== undefined) sample?.header(columns.map((c) => c.name));
   }
 
@@ -207,56 +215,48 @@ export class RowMasker {
   }
 
   /**
-   * The DataRow to send for `raw`. `decoded` are pg-protocol's UTF-8 decodings of the cells
-   * (valid for text-format cells). Returns `raw` itself when nothing changed.
+   * The DataRow to send for `raw`: `raw` itself (the bytes as they arrived) when nothing in it
+   * changes. A cell is decoded only when masking could change it (the masking engine's pre-scan on
+   * its bytes: a name rule, a detector candidate, JSON) or the record's sample still takes the row;
+   * every other cell is never decoded. Throws RowRefusedError on a row the columns do not describe.
    */
-  maskRow(raw: Buffer, decoded: ReadonlyArray<string | null>): Buffer {
+  maskRow(raw: Buffer): Buffer {
     this.rows++;
     this.bytes += raw.length;
-    if (this.allText && this.columns !== undefined && decoded.length === this.columns.length) return this.maskTextRow(raw, decoded);
-    return this.maskMixedRow(raw);
-  }
-
-  private maskTextRow(raw: Buffer, decoded: ReadonlyArray<string | null>): Buffer {
-    let changed = false;
-    const out: Array<string | null> = new Array<string | null>(decoded.length);
-    for (let i = 0; i < decoded.length; i++) {
-      const v = decoded[i] ?? null;
-      const m = v === null ? null : this.maskValue(i, v);
-      if (m !== v) changed = true;
-      out[i] = m;
-    }
-    this.sample?.row(out);
-    if (!changed) return raw;
-    // Unchanged cells keep their exact bytes (the decoding is lossy for invalid UTF-8).
-    const cells = splitDataRow(raw);
-    return dataRow(out.map((c, i) => {
-      const cell = cells[i];
-      if (c === null || cell === undefined) return null;
-      return c === decoded[i] ? raw.subarray(cell.start, cell.start + cell.len) : Buffer.from(c, 'utf8');
-    }));
-  }
-
-  private maskMixedRow(raw: Buffer): Buffer {
     const cells = splitDataRow(raw);
     if (this.columns !== undefined && cells.length !== this.columns.length) throw new RowRefusedError(`DataRow has ${cells.length} cells for ${this.columns.length} columns`);
-    let changed = false;
-    const outCells: Array<Buffer | null> = [];
-    const sampleCells: Array<string | null> = [];
+    const sampled = this.sample?.wantsRow === true;
+    if (!sampled) this.sample?.skipRow();
+    const shown: Array<string | null> = [];
+    let out: Array<Buffer | null> | undefined;
     cells.forEach((cell, i) => {
-      if (cell.len < 0) {
-        outCells.push(null);
-        sampleCells.push(null);
-        return;
-      }
-      const bytes = raw.subarray(cell.start, cell.start + cell.len);
-      const [out, shown] = this.maskCellBytes(i, bytes);
-      if (out !== bytes) changed = true;
-      outCells.push(out);
-      sampleCells.push(shown);
+      const masked = this.maskCellAt(raw, cell, i, sampled, shown);
+      if (masked === undefined) return;
+      out ??= cells.map((c) => (c.len < 0 ? null : raw.subarray(c.start, c.start + c.len)));
+      out[i] = masked;
     });
-    this.sample?.row(sampleCells);
-    return changed ? dataRow(outCells) : raw;
+    if (sampled) this.sample?.row(shown);
+    return out === undefined ? raw : dataRow(out);
+  }
+
+  /** The new bytes of cell i, or undefined when it goes as it came (NULL, unchanged, or skipped by the pre-scan). */
+  private maskCellAt(raw: Buffer, cell: Cell, i: number, sampled: boolean, shown: Array<string | null>): Buffer | undefined {
+    if (cell.len < 0) {
+      shown.push(null);
+      return undefined;
+    }
+    const end = cell.start + cell.len;
+    if (!sampled && (this.handling[i] ?? 'text') === 'text' && !this.mayChange(i, raw, cell.start, end)) return undefined;
+    const bytes = raw.subarray(cell.start, end);
+    const [masked, text] = this.maskCellBytes(i, bytes);
+    shown.push(text);
+    return masked === bytes ? undefined : masked;
+  }
+
+  /** The masking engine's pre-scan for cell i (as maskValue masks it: by its column's name, or as text). */
+  private mayChange(i: number, raw: Buffer, start: number, end: number): boolean {
+    const name = this.columns?.[i]?.name;
+    return name === undefined ? this.mask.textMayChange(raw, start, end) : this.mask.cellMayChange(name, raw, start, end);
   }
 
   /** [bytes to send, masked text for the sample]. */
@@ -267,14 +267,16 @@ export class RowMasker {
   }
 }
 
-function reencode(original: Buffer, masked: string): [Buffer, string] {
-  const out = Buffer.from(masked, 'utf8');
-  return [out.equals(original) ? original : out, masked];
+/** Unchanged text keeps its exact bytes (decoding is lossy for invalid UTF-8). */
+function maskUtf8(bytes: Buffer, one: (s: string) => string): [Buffer, string] {
+  const text = bytes.toString('utf8');
+  const masked = one(text);
+  return [masked === text ? bytes : Buffer.from(masked, 'utf8'), masked];
 }
 
 /** Per handling: [bytes to send, masked text for the sample]. */
 const CELL_MASKERS: Record<Exclude<BinaryHandling, 'refuse'>, (bytes: Buffer, one: (s: string) => string) => [Buffer, string]> = {
-  text: (bytes, one) => reencode(bytes, one(bytes.toString('utf8'))),
+  text: maskUtf8,
   jsonb: (bytes, one) => {
     const out = maskJsonbBinary(bytes, one);
     return [out.equals(bytes) ? bytes : out, out.toString('utf8', 1)];

@@ -3,7 +3,7 @@
 // denial, or refused) before it reaches the client; messages that answer no request (notices,
 // ParameterStatus, notifications) are masked on their own.
 import type {
-  BackendMessage, CommandCompleteMessage, MessageName, CopyResponse, DatabaseError, DataRowMessage,
+  BackendMessage, CommandCompleteMessage, MessageName, CopyResponse, DatabaseError,
   NotificationResponseMessage, ParameterStatusMessage, ReadyForQueryMessage, RowDescriptionMessage,
 } from 'pg-protocol/dist/messages.js';
 import type { MaskSession } from '../enforcement.ts';
@@ -145,7 +145,7 @@ export class UpstreamHalf {
 
   private readonly queryHandlers: Partial<Record<MessageName, ResultHandler<Extract<Entry, { kind: 'query' }>>>> = {
     rowDescription: (e, msg, raw, mask) => this.queryRowDescription(e, msg as RowDescriptionMessage, raw, mask),
-    dataRow: (e, msg, raw, mask) => this.dataRow(e, msg as DataRowMessage, raw, mask),
+    dataRow: (e, _msg, raw, mask) => this.dataRow(e, raw, mask),
     commandComplete: (e, msg, raw) => this.queryCommandComplete(e, msg as CommandCompleteMessage, raw),
     copyOutResponse: (e, msg, raw, mask) => this.copyOutResponse(e, msg as CopyResponse, raw, mask, e.plans[e.planIndex++]),
     copyData: (e, _msg, raw) => this.copyData(e, raw),
@@ -181,11 +181,12 @@ export class UpstreamHalf {
     this.s.io.toClient(maskRowDescription(msg, raw, mask));
   }
 
-  private dataRow(e: { result: ResultState; exec?: Execution }, msg: DataRowMessage, raw: Buffer, mask: MaskSession): void {
+  /** A result row: forwarded as its own bytes unless masking changes a cell (rows.ts decodes only what it must). */
+  private dataRow(e: { result: ResultState; exec?: Execution }, raw: Buffer, mask: MaskSession): void {
     if (e.result.refused !== undefined) return;
     e.result.rows ??= new RowMasker(undefined, mask, this.s.binaryMode, e.exec?.sample);
     e.exec?.row(raw.length);
-    this.s.io.toClient(e.result.rows.maskRow(raw, msg.fields as Array<string | null>));
+    this.s.io.toClient(e.result.rows.maskRow(raw));
   }
 
   private queryCommandComplete(e: Extract<Entry, { kind: 'query' }>, msg: CommandCompleteMessage, raw: Buffer): void {
@@ -323,7 +324,7 @@ export class UpstreamHalf {
   }
 
   private readonly executeHandlers: Partial<Record<MessageName, ResultHandler<Extract<Entry, { kind: 'execute' }>>>> = {
-    dataRow: (e, msg, raw, mask) => this.executeDataRow(e, msg as DataRowMessage, raw, mask),
+    dataRow: (e, _msg, raw, mask) => this.executeDataRow(e, raw, mask),
     copyOutResponse: (e, msg, raw, mask) => this.copyOutResponse(e, msg as CopyResponse, raw, mask, e.portal.stmt?.facts.copyOut[0]),
     copyData: (e, _msg, raw) => this.copyData(e, raw),
     copyInResponse: (_e, _msg, raw) => {
@@ -356,7 +357,7 @@ export class UpstreamHalf {
     await this.failExtended(e, msg, raw, false);
   }
 
-  private executeDataRow(e: Extract<Entry, { kind: 'execute' }>, msg: DataRowMessage, raw: Buffer, mask: MaskSession): void {
+  private executeDataRow(e: Extract<Entry, { kind: 'execute' }>, raw: Buffer, mask: MaskSession): void {
     if (e.result.rows === undefined) {
       const columns = this.portalColumns(e.portal);
       const refusal = columns === undefined ? undefined : binaryRefusal(columns, this.s.binaryMode);
@@ -366,7 +367,7 @@ export class UpstreamHalf {
       }
       e.result.rows = new RowMasker(columns, mask, this.s.binaryMode, e.exec?.sample);
     }
-    this.dataRow(e, msg, raw, mask);
+    this.dataRow(e, raw, mask);
   }
 
   private async executeDone(e: Extract<Entry, { kind: 'execute' }>, msg: BackendMessage, raw: Buffer): Promise<void> {

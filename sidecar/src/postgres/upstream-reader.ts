@@ -29,6 +29,51 @@ export class UpstreamProtocolError extends Error {
  */
 export const MAX_BACKEND_MESSAGE = 16 * 1024 * 1024;
 
+const DATA_ROW = 0x44;
+
+/**
+ * A DataRow as pg-protocol would parse it (name, length, fieldCount, fields), with its cells
+ * decoded only when `fields` is read (the settings probe, the catalog check).
+ */
+export class UndecodedDataRow {
+  readonly name = 'dataRow';
+  readonly length: number;
+  readonly #raw: Buffer;
+  #fields: Array<string | null> | undefined;
+
+  constructor(raw: Buffer) {
+    this.#raw = raw;
+    this.length = raw.length - 1;
+  }
+
+  get fieldCount(): number {
+    return this.#raw.readInt16BE(5);
+  }
+
+  /** The cells as UTF-8 text, null for SQL NULL (what pg-protocol's parser yields); throws on a malformed row. */
+  get fields(): Array<string | null> {
+    if (this.#fields !== undefined) return this.#fields;
+    const raw = this.#raw;
+    const n = this.fieldCount;
+    const fields: Array<string | null> = [];
+    let off = 7;
+    for (let i = 0; i < n; i++) {
+      if (off + 4 > raw.length) throw new UpstreamProtocolError('malformed DataRow from the server');
+      const len = raw.readInt32BE(off);
+      off += 4;
+      if (len === -1) {
+        fields.push(null);
+        continue;
+      }
+      if (len < 0 || off + len > raw.length) throw new UpstreamProtocolError('malformed DataRow from the server');
+      fields.push(raw.toString('utf8', off, off + len));
+      off += len;
+    }
+    this.#fields = fields;
+    return fields;
+  }
+}
+
 export class UpstreamReader {
   private readonly parser = new Parser();
   private chunks: Buffer[] = [];
@@ -110,7 +155,28 @@ export class UpstreamReader {
     return out;
   }
 
+  /**
+   * DataRows (the bulk of a result) are handed out undecoded: their bytes are forwarded as they
+   * are unless masking changes a cell, so pg-protocol does not turn every cell into a string. The
+   * other messages of the run go through pg-protocol's parser, in order.
+   */
   private parse(run: Buffer, onMessage: RawMessageCallback): void {
+    let pending = 0;
+    let at = 0;
+    while (at < run.length) {
+      const size = 1 + run.readInt32BE(at + 1);
+      if (run[at] === DATA_ROW) {
+        if (pending < at) this.parseOthers(run.subarray(pending, at), onMessage);
+        const raw = run.subarray(at, at + size);
+        onMessage(new UndecodedDataRow(raw), raw);
+        pending = at + size;
+      }
+      at += size;
+    }
+    if (pending < run.length) this.parseOthers(run.subarray(pending), onMessage);
+  }
+
+  private parseOthers(run: Buffer, onMessage: RawMessageCallback): void {
     let offset = 0;
     this.parser.parse(run, (msg) => {
       const end = offset + 1 + msg.length;
