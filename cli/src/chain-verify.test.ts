@@ -9,7 +9,8 @@ import { generateSigningKey, type SigningKey } from '../../core/recording/index.
 import { FileStore } from '../../operator/src/store/file-store.ts';
 import { fakeSidecar, type FakeSidecar } from '../../e2e/support/store-testkit.ts';
 import type { ExportLine, PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
-import { ExportVerifier, locateFirstBreak, verifyPolicy } from './chain-verify.ts';
+import { ExportVerifier } from '../../core/recording/export-verify.ts';
+import { locateFirstBreak, verifyPolicy } from '../../core/recording/policy-verdict.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const NS = 'shop';

@@ -4,7 +4,8 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 
 export interface SigningKey { privateKey: KeyObject; publicJwk: JsonWebKey; keyId: string }
 
-function keyIdOf(jwk: JsonWebKey): string {
+/** A key's id: its RFC 7638 thumbprint (what store links and records name as keyId). */
+export function keyIdOf(jwk: JsonWebKey): string {
   // RFC 7638 thumbprint members for OKP keys, in lexicographic order.
   const thumb = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x });
   return createHash('sha256').update(thumb).digest('base64url');

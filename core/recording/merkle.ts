@@ -154,22 +154,43 @@ function popcount(n: number): number {
   return c;
 }
 
+/** One level of a MerkleTree: node hashes back to back in one growing buffer (no object per node). */
+class Level {
+  #buf = Buffer.alloc(HASH_SIZE * 64);
+  count = 0;
+
+  push(h: Uint8Array): void {
+    if ((this.count + 1) * HASH_SIZE > this.#buf.length) {
+      const bigger = Buffer.alloc(this.#buf.length * 2);
+      this.#buf.copy(bigger);
+      this.#buf = bigger;
+    }
+    this.#buf.set(h, this.count * HASH_SIZE);
+    this.count++;
+  }
+
+  /** A view of node i (valid until the next push): copy it to keep it. */
+  at(i: number): Buffer | undefined {
+    return i < this.count ? this.#buf.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE) : undefined;
+  }
+}
+
 /**
  * A tree over leaf hashes held in memory, with every level kept, so proofs for any size up to
  * `size` cost O(log² n) hash reads instead of rehashing the leaves. What the operator builds to
  * serve proofs for an export; 64 bytes per leaf.
  */
 export class MerkleTree {
-  /** levels[0] = leaf hashes; levels[h][i] = root of the perfect subtree [i·2^h, (i+1)·2^h). */
-  readonly #levels: Buffer[][];
+  /** levels[0] = leaf hashes; levels[h] node i = root of the perfect subtree [i·2^h, (i+1)·2^h). */
+  readonly #levels: Level[];
 
   constructor(leafHashes: readonly Uint8Array[] = []) {
-    this.#levels = [[]];
+    this.#levels = [new Level()];
     for (const h of leafHashes) this.append(h);
   }
 
   get size(): number {
-    return (this.#levels[0] as Buffer[]).length;
+    return (this.#levels[0] as Level).count;
   }
 
   append(leaf: Uint8Array): void {
@@ -177,17 +198,17 @@ export class MerkleTree {
     let h: Buffer = Buffer.from(leaf);
     let level = 0;
     for (;;) {
-      const row = this.#levels[level] ?? [];
+      const row = this.#levels[level] ?? new Level();
       this.#levels[level] = row;
       row.push(h);
-      if (isOdd(row.length)) return;
-      h = nodeHash(row[row.length - 2] as Buffer, h);
+      if (isOdd(row.count)) return;
+      h = nodeHash(row.at(row.count - 2) as Buffer, h);
       level++;
     }
   }
 
   leaf(index: number): Buffer {
-    const h = this.#levels[0]?.[index];
+    const h = this.#levels[0]?.at(index);
     if (h === undefined) throw new RangeError(`leaf ${index} is outside the tree (size ${this.size})`);
     return Buffer.from(h);
   }
@@ -195,10 +216,8 @@ export class MerkleTree {
   /** MTH(D[lo:hi]): a stored node when the range is a perfect aligned subtree, else split as RFC 6962 does. */
   #range(lo: number, hi: number): Buffer {
     const n = hi - lo;
-    if (n === 1) return this.#levels[0]?.[lo] as Buffer;
     if (lowestBit(n) === n && lo % n === 0) {
-      const level = Math.log2(n);
-      const stored = this.#levels[level]?.[lo / n];
+      const stored = this.#levels[Math.log2(n)]?.at(lo / n);
       if (stored !== undefined) return stored;
     }
     const k = splitPoint(n);

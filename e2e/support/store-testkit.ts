@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { ChainWriter, generateSigningKey, type SigningKey } from '../../core/recording/index.ts';
 import type { SessionEvent } from '../../core/recording/session-event.ts';
-import { ExportVerifier } from '../../cli/src/chain-verify.ts';
+import { ExportVerifier } from '../../core/recording/export-verify.ts';
 import type { ChainRegistration, SessionRecord } from '../../operator/src/store/types.ts';
 
 export interface FakeSidecar {
@@ -43,7 +43,7 @@ export function fakeSidecar(namespace: string, pod = `agent-${randomBytes(3).toS
 }
 
 /**
- * An export verified the way an auditor verifies it (`guarita verify`, cli/src/chain-verify.ts).
+ * An export verified the way an auditor verifies it (`guarita verify`, core/recording/export-verify.ts).
  * `complete`: the export was not filtered, so no chain may start after its first record.
  */
 export function verifyExport(lines: Iterable<unknown>, complete: boolean): { ok: boolean; problems: string[]; count: number } {

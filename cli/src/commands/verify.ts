@@ -3,17 +3,18 @@ import { createReadStream, statSync } from 'node:fs';
 import type { CliIo } from '../io.ts';
 import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError, type OutputFormat } from '../args.ts';
 import { connect, OperatorError, OPERATOR_HELP, OPERATOR_OPTIONS, type Connection } from '../operator-client.ts';
-import { explainApiError, type KubeAccess } from '../kube.ts';
+import { explainApiError, loadKube, type KubeAccess } from '../kube.ts';
 import { paint, writeStructured, type Paint } from '../output.ts';
 import { Progress } from '../progress.ts';
 import { jsonlLines, parseLine } from '../jsonl.ts';
-import { ExportVerifier, recordName, verifyPolicy, type Anchor, type BadRecord, type ExportVerdict, type PolicyVerdict } from '../chain-verify.ts';
+import { ExportVerifier, recordName, type BadRecord, type ExportVerdict, type TrustOptions } from '../../../core/recording/export-verify.ts';
+import { verifyPolicy, type Anchor, type PolicyVerdict } from '../../../core/recording/policy-verdict.ts';
 import { humanBytes } from '../time.ts';
 import { GROUP, VERSION } from '../../../crds/definitions.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import type { PolicyEntryLine } from '../../../core/recording/store-types.ts';
 
-const HELP = `usage: guarita verify [--policy P | --file EXPORT] [-n NAMESPACE] [-o json|yaml]
+const HELP = `usage: guarita verify [--policy P | --file EXPORT [--anchor HASH | --policy P]] [-n NAMESPACE] [-o json|yaml]
 
 Checks the tamper-evident recordings: every record's hash and signature, every chain link, and
 that nothing was removed, inserted or reordered. Names the first bad record when anything is off.
@@ -25,6 +26,15 @@ that nothing was removed, inserted or reordered. Names the first bad record when
                  as verified but not yet anchored. Needs 'get' and 'list' on sessions.guarita.io
                  and 'get' on accesspolicies in the namespace.
   --file EXPORT  a JSONL file from 'guarita export' (or '-' for stdin), offline: no cluster needed.
+                 Checks every record's hash and its proof against a checkpoint signed by its
+                 sidecar's key, the consistency of those checkpoints, that each chain key is the
+                 one the operator registered (signed by the operator's store key) and that the
+                 file holds exactly the records the operator's signed manifest lists. Without an
+                 anchor the store key is the file's own claim: add one of
+    --anchor HASH  the store head (or store-log root) of AccessPolicy status.chain, e.g.
+                 kubectl get accesspolicy P -o jsonpath='{.status.chain.head}': the file must
+                 carry that head, made with the store key that signed it
+    --policy P     with --file: read that anchor from the cluster (needs 'get' on accesspolicies)
                  A CSV export carries no hashes or signatures and cannot be verified.
   (neither)      every AccessPolicy of the namespace, as with --policy.
 
@@ -39,7 +49,8 @@ authorized, file unreadable).
 
 ${OPERATOR_HELP}`;
 
-const OPTIONS = { ...COMMON_OPTIONS, ...OPERATOR_OPTIONS, policy: { type: 'string' }, file: { type: 'string' } } as const;
+const OPTIONS = { ...COMMON_OPTIONS, ...OPERATOR_OPTIONS, policy: { type: 'string' }, file: { type: 'string' }, anchor: { type: 'string' } } as const;
+const HASH = /^[0-9a-f]{64}$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 // ---- describing verdicts --------------------------------------------------------------------------
@@ -118,17 +129,36 @@ function exportText(file: string, v: ExportVerdict, p: Paint): string {
     return [title, ...bad.map((l) => `  ${l}`), ...more].join('\n');
   }
   const span = v.timeRange === undefined ? '' : `, ${v.timeRange.from} .. ${v.timeRange.to}`;
+  if (v.format === 1) {
+    return [
+      title,
+      `  ${p.green('✓')} ${v.records} record(s) of ${v.chains.length} chain(s)${span}: each intact, signed by its chain's key and linked to the record before it`,
+      ...v.chains.filter((x) => x.records > 0).map(chainLine),
+      p.dim('  A format 1 export (before issue 19): it proves what it holds, not that nothing was cut at its edges, nor who registered its keys; export again for a self-contained file'),
+    ].join('\n');
+  }
   return [
     title,
-    `  ${p.green('✓')} ${v.records} record(s) of ${v.chains.length} chain(s)${span}: each intact, signed by its chain's key and linked to the record before it`,
+    `  ${p.green('✓')} ${v.records} record(s) of ${v.chains.length} chain(s)${span}: each intact, proven against ${v.checkpoints ?? 0} checkpoint(s) signed by its sidecar's registered key`,
     ...v.chains.filter((x) => x.records > 0).map(chainLine),
-    p.dim('  An export proves what it holds; records cut off at the window\'s edges show only online: guarita verify --policy P'),
+    `  ${p.green('✓')} exactly the records the operator's signed manifest lists: none removed, inserted or reordered`,
+    ...trustLines(v, p),
   ].join('\n');
+}
+
+function trustLines(v: ExportVerdict, p: Paint): string[] {
+  const keys = v.trust?.storeKeys.join(', ') ?? '?';
+  const heads = (v.trust?.anchors ?? []).map((a) => `${a.policy} at ${a.records} links, head ${short(a.head)}`).join('; ');
+  if (v.trust?.state === 'anchored') return [`  ${p.green('✓')} anchored: the store head given matches the file's (${heads}), made with store key ${keys}`];
+  return [
+    `  ${p.yellow('!')} not anchored: the operator's store key (${keys}) is the file's own claim; compare a head (${heads === '' ? 'none' : heads})`,
+    '    with AccessPolicy status.chain: guarita verify --file F --anchor HEAD, or --policy P against the cluster',
+  ];
 }
 
 // ---- --file -----------------------------------------------------------------------------------------
 
-async function verifyFile(file: string, io: CliIo): Promise<ExportVerdict> {
+async function verifyFile(file: string, io: CliIo, trust: TrustOptions): Promise<ExportVerdict> {
   const stdin = file === '-';
   let size = 0;
   if (!stdin) {
@@ -139,7 +169,7 @@ async function verifyFile(file: string, io: CliIo): Promise<ExportVerdict> {
     }
   }
   const source = stdin ? io.stdin : createReadStream(file);
-  const verifier = new ExportVerifier();
+  const verifier = new ExportVerifier(trust);
   const progress = new Progress(io.stderr, { label: 'verifying' });
   let bytes = 0;
   for await (const line of jsonlLines(source as AsyncIterable<Buffer>)) {
@@ -215,6 +245,17 @@ async function verifyAll(c: Connection, io: CliIo, p: Paint): Promise<PolicyVerd
   return verdicts;
 }
 
+/** The anchor an export is checked against: --anchor, or the policy's status.chain read from the cluster. */
+async function fileTrust(values: { anchor?: string | undefined; policy?: string | undefined } & Parameters<typeof loadKube>[0], io: CliIo): Promise<TrustOptions> {
+  if (values.anchor !== undefined) return { anchor: values.anchor };
+  if (values.policy === undefined) return {};
+  const kube = loadKube(values, io.env);
+  const a = await readAnchor(kube, kube.namespace, values.policy);
+  if (!a.exists) throw new Error(`AccessPolicy ${kube.namespace}/${values.policy} does not exist: nothing anchors the export (use --anchor with the head you recorded)`);
+  if (a.anchor === undefined) throw new Error(`AccessPolicy ${kube.namespace}/${values.policy} has no status.chain yet: nothing anchors the export (the operator anchors every --anchor-interval)`);
+  return { policyAnchor: { policy: values.policy, head: a.anchor.head, records: a.anchor.records } };
+}
+
 // ---- the command --------------------------------------------------------------------------------------
 
 function emit(io: CliIo, format: OutputFormat, text: string, value: unknown): void {
@@ -234,9 +275,11 @@ async function verifyPolicies(values: { policy?: string | undefined } & Paramete
   }
 }
 
-function checkFlags(values: { policy?: string | undefined; file?: string | undefined }, positionals: string[]): void {
+function checkFlags(values: { policy?: string | undefined; file?: string | undefined; anchor?: string | undefined }, positionals: string[]): void {
   if (positionals.length > 0) throw new UsageError(`guarita verify takes no arguments (got '${positionals.join(' ')}'): use --policy P or --file EXPORT`);
-  if (values.policy !== undefined && values.file !== undefined) throw new UsageError('--policy and --file exclude each other');
+  if (values.anchor !== undefined && values.file === undefined) throw new UsageError('--anchor checks an export: use it with --file EXPORT');
+  if (values.anchor !== undefined && values.policy !== undefined) throw new UsageError('--anchor and --policy both name the anchor: give one');
+  if (values.anchor !== undefined && !HASH.test(values.anchor)) throw new UsageError(`--anchor must be a store head or root: 64 lowercase hex digits, as in AccessPolicy status.chain.head (got '${values.anchor}')`);
   if (values.policy !== undefined && !DNS_LABEL.test(values.policy)) throw new UsageError(`--policy must name an AccessPolicy (got '${values.policy}')`);
 }
 
@@ -251,7 +294,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const p = paint(io.stdout, io.env);
   try {
     if (values.file === undefined) return (await verifyPolicies(values, io, format, p)) ? 0 : 1;
-    const verdict = await verifyFile(values.file, io);
+    const verdict = await verifyFile(values.file, io, await fileTrust(values, io));
     emit(io, format, exportText(values.file, verdict, p), { file: values.file, ...verdict });
     return verdict.ok ? 0 : 1;
   } catch (err) {

@@ -1,0 +1,110 @@
+// The lines of a verifiable export, format guarita-export/v2 (docs/recording.md, "Exports"): a
+// JSONL file that carries its own trust anchors, so `guarita verify --file` needs nothing else.
+//
+//   export        header: namespace, filter, time, what the file holds
+//   storeKey      the operator's public store keys (every key that signs a line below)
+//   registration  per chain: the chain's public key, as the operator vouches for it (signed statement)
+//   anchor        per policy: the store head the operator anchored in AccessPolicy status, signed by the
+//                 store key (so `--anchor H` or `--policy P` ties the store key to the cluster)
+//   manifest      the operator's signed statement of which records (per chain, seq ranges) the file holds:
+//                 a record dropped from the file, first or last included, is a manifest range not met
+//   checkpoint    per chain, each sidecar checkpoint the proofs use (C2SP signed note, chain key)
+//   consistency   per chain, RFC 9162 consistency proofs between consecutive checkpoints used
+//   proof         a range proof (merkle.ts) for the run of records that follows it, against one checkpoint
+//   <records>     the records exactly as the sidecar wrote them
+//
+// Signed statements (registration, manifest) are `{statement, storeKeyId, hash, sig}`: hash =
+// SHA-256 of the statement's canonical JSON (RFC 8785), sig = Ed25519 by the store key over the hash
+// bytes (base64url), as store links are signed. Pure types and helpers.
+import { createHash, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { canonicalJson } from './canonical.ts';
+import { signHash, verifyHashSignature, type SigningKey } from './keys.ts';
+import type { StoreLink } from './store-types.ts';
+
+export const EXPORT_FORMAT_V2 = 'guarita-export/v2';
+
+export interface ExportFilterV2 { policy?: string; sessionId?: string; since?: string; until?: string }
+
+export interface ExportHeader {
+  type: 'export';
+  format: typeof EXPORT_FORMAT_V2;
+  namespace: string;
+  filter: ExportFilterV2;
+  createdAt: string;
+  records: number;
+  chains: number;
+}
+
+export interface StoreKeyLine { type: 'storeKey'; keyId: string; publicJwk: JsonWebKey }
+
+export interface RegistrationStatement {
+  type: 'chain.registration';
+  chainId: string;
+  namespace: string;
+  pod: string;
+  keyId: string;
+  publicJwk: JsonWebKey;
+  registeredBy?: string;
+  registeredAt?: string;
+}
+
+export interface ManifestStatement {
+  type: 'export.manifest';
+  namespace: string;
+  filter: ExportFilterV2;
+  createdAt: string;
+  /** Per chain, the [fromSeq, toSeq] ranges (inclusive, ascending) of the records the file holds. */
+  chains: Record<string, [number, number][]>;
+}
+
+export interface Signed<S> { statement: S; storeKeyId: string; hash: string; sig: string }
+
+export type RegistrationLine = { type: 'registration' } & Signed<RegistrationStatement>;
+export type ManifestLine = { type: 'manifest' } & Signed<ManifestStatement>;
+
+/**
+ * A store head the operator anchored in AccessPolicy status.chain: the store link at `records`
+ * itself (its hash is `head` and it names the store key that made it, so a file re-signed with
+ * another key cannot carry the anchored head), with, for a store log with checkpoints, its root
+ * at `records`, the store checkpoint `note` of that size and the link's inclusion proof in it.
+ */
+export interface AnchorLine {
+  type: 'anchor';
+  policy: string;
+  records: number;
+  head: string;
+  link: StoreLink;
+  root?: string;
+  note?: string;
+  inclusion?: string[];
+}
+
+export interface CheckpointLine { type: 'checkpoint'; chainId: string; size: number; note: string }
+export interface ConsistencyLine { type: 'consistency'; chainId: string; from: number; to: number; proof: string[] }
+
+/**
+ * Records [from, to] (seq, inclusive) of a chain follow this line; with `left` and `right` (hex,
+ * merkle.ts RangeProof) their leaves rebuild the root of the chain's checkpoint of size
+ * `checkpoint`. checkpoint 0: format 1 records with no checkpoint, each verified by its signature.
+ */
+export interface ProofLine { type: 'proof'; chainId: string; checkpoint: number; from: number; to: number; left: string[]; right: string[] }
+
+export type ExportV2Line = ExportHeader | StoreKeyLine | RegistrationLine | AnchorLine | ManifestLine | CheckpointLine | ConsistencyLine | ProofLine;
+
+function statementHash(statement: object): string {
+  return createHash('sha256').update(canonicalJson(statement)).digest('hex');
+}
+
+export function signStatement<S extends object>(statement: S, key: SigningKey): Signed<S> {
+  const hash = statementHash(statement);
+  return { statement, storeKeyId: key.keyId, hash, sig: signHash(key, hash) };
+}
+
+/** Why a signed statement cannot be trusted, or undefined when it verifies with `key`. */
+export function statementProblem(s: Signed<object>, key: KeyObject | undefined): string | undefined {
+  if (typeof s.hash !== 'string' || statementHash(s.statement) !== s.hash) return 'its content does not match its hash (altered)';
+  if (key === undefined) return `it is signed by store key ${String(s.storeKeyId)}, which the export does not list`;
+  return verifyHashSignature(key, s.hash, s.sig) ? undefined : 'its store-key signature does not verify (altered or forged)';
+}
+
+export const hexList = (hashes: readonly Buffer[]): string[] => hashes.map((h) => h.toString('hex'));

@@ -1,0 +1,498 @@
+// `guarita verify --file`: an export verified alone, streaming, as an auditor runs it on a file.
+// The one module an outside verifier needs to read (with merkle.ts, checkpoint.ts, canonical.ts).
+//
+// Format 2 (export-format.ts) is checked line by line:
+//   - every store key-signed statement (chain-key registrations, the manifest, the anchors) verifies
+//     with a store key the file lists; with --anchor H (or --policy P against the cluster) one
+//     anchor must be H and signed by that store key, which ties the file to AccessPolicy status;
+//   - every sidecar checkpoint is a well-formed signed note of its chain, signed by the chain key
+//     the operator registered; consecutive checkpoints of a chain are consistent (RFC 9162);
+//   - every record is intact (its hash is its canonical JSON's), links to the record before it, and
+//     each run of records rebuilds, with its range proof, the root of its checkpoint;
+//   - the records are exactly those the manifest lists, in order: none dropped (first, middle or
+//     last), inserted, duplicated or moved.
+// The first problem in file order is the one named first. Format 1 exports (no header line) are
+// verified as before (export-verify-v1.ts).
+import { createHash, type KeyObject } from 'node:crypto';
+import { canonicalJson } from './canonical.ts';
+import { CheckpointError, noteVerifier, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
+import { decompose, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
+import { importPublicKey, keyIdOf, verifyHashSignature } from './keys.ts';
+import { hashOf, type Linked } from './chain.ts';
+import { storeChainId } from './store-chain.ts';
+import type { SessionRecord, StoreLink } from './store-types.ts';
+import {
+  EXPORT_FORMAT_V2, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
+  type RegistrationLine, type StoreKeyLine,
+} from './export-format.ts';
+import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
+
+export { recordName, type BadRecord, type ChainSummary } from './export-verify-v1.ts';
+
+/** What, outside the file, the verifier was told to trust. */
+export interface TrustOptions {
+  /** A store head or store-log root as AccessPolicy status.chain shows it (`--anchor`). */
+  anchor?: string;
+  /** AccessPolicy status.chain of a policy, read from the cluster (`--policy P` with `--file`). */
+  policyAnchor?: { policy: string; head: string; records: number; root?: string };
+}
+
+export interface TrustSummary {
+  storeKeys: string[];
+  /** The store heads the export carries, verified against the store key. */
+  anchors: { policy: string; records: number; head: string; root?: string }[];
+  /** anchored: an anchor given from outside the file matched; self-asserted: nothing outside vouches for the store key. */
+  state: 'anchored' | 'self-asserted' | 'failed';
+}
+
+export interface ExportVerdict extends LegacyVerdict {
+  format: 1 | 2;
+  trust?: TrustSummary;
+  checkpoints?: number;
+}
+
+type Json = Record<string, unknown>;
+
+interface ChainV2 {
+  summary: ChainSummary;
+  verifier: NoteVerifier;
+  key: KeyObject;
+  keyId: string;
+  /** Verified checkpoints: size → root. */
+  roots: Map<number, Buffer>;
+  /** Expected record ranges (manifest). */
+  expected: [number, number][];
+  /** Seqs verified so far, as ranges. */
+  seen: [number, number][];
+  lastSeq: number;
+}
+
+interface Run {
+  chain: ChainV2;
+  proof: ProofLine;
+  line: number;
+  next: number;
+  prev?: string;
+  tree?: MerkleAppender;
+  broken: boolean;
+}
+
+function isHex32(v: unknown): v is string {
+  return typeof v === 'string' && v.length === HASH_SIZE * 2 && /^[0-9a-f]+$/.test(v);
+}
+
+function hexes(v: unknown): Buffer[] | undefined {
+  if (!Array.isArray(v) || !v.every(isHex32)) return undefined;
+  return v.map((h: string) => Buffer.from(h, 'hex'));
+}
+
+function recordHashOk(r: SessionRecord): boolean {
+  const { hash, sig: _sig, ...rest } = r;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex') === hash;
+}
+
+function isV2Header(v: unknown): v is ExportHeader {
+  const h = v as Partial<ExportHeader> | null;
+  return typeof h === 'object' && h !== null && h.type === 'export' && h.format === EXPORT_FORMAT_V2;
+}
+
+function isRecordLine(v: Json): boolean {
+  return typeof v.chainId === 'string' && Number.isSafeInteger(v.seq) && (v.seq as number) > 0 && typeof v.hash === 'string' && v.type !== 'proof' && v.type !== 'checkpoint' && v.type !== 'consistency';
+}
+
+function addSeen(ranges: [number, number][], seq: number): void {
+  const last = ranges[ranges.length - 1];
+  if (last !== undefined && last[1] + 1 === seq) last[1] = seq;
+  else ranges.push([seq, seq]);
+}
+
+/** The parts of `want` not covered by `have` (both ascending seq ranges), as ranges. */
+function missingRanges(want: readonly [number, number][], have: readonly [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of want) {
+    let at = a;
+    for (const [c, d] of have) {
+      if (d < at || c > b) continue;
+      if (c > at) out.push([at, c - 1]);
+      at = Math.max(at, d + 1);
+    }
+    if (at <= b) out.push([at, b]);
+  }
+  return out;
+}
+
+/** The anchor's root is the store checkpoint's, and the anchored link its last leaf. */
+function anchorRootProblem(a: AnchorLine, root: Buffer): string | undefined {
+  if (a.root !== undefined && root.toString('hex') !== a.root) return 'the store checkpoint\'s root is not the anchor\'s root';
+  const inclusion = hexes(a.inclusion ?? []);
+  if (inclusion === undefined || !verifyInclusion(a.records - 1, a.records, leafHashOfHex(a.head), inclusion, root)) return 'the anchored link is not the last leaf of the store checkpoint (inclusion proof fails)';
+  return undefined;
+}
+
+/** Format 2: proven by a checkpoint. Format 1: signed one by one, with the registered key. */
+function formatProblem(r: SessionRecord, run: Run): string | undefined {
+  const v = (r as { v?: unknown }).v;
+  if (v === 2) return run.proof.checkpoint === 0 ? 'no checkpoint covers it (a format 2 record is proven only by its chain\'s checkpoints)' : undefined;
+  if (v !== undefined) return `unknown record format v=${JSON.stringify(v)}`;
+  if (r.keyId !== run.chain.keyId) return `it is signed with key ${String(r.keyId)}, not the chain's registered key: re-signed with another key`;
+  if (typeof r.sig !== 'string' || !verifyHashSignature(run.chain.key, r.hash, r.sig)) return 'its signature does not verify with the chain\'s registered key: the record was altered or forged';
+  return undefined;
+}
+
+function newChain(s: RegistrationLine['statement']): ChainV2 {
+  return {
+    summary: { chainId: s.chainId, pod: s.pod, records: 0, startsMidChain: false, retentionHoles: 0 },
+    verifier: noteVerifier(s.publicJwk, s.keyId), key: importPublicKey(s.publicJwk), keyId: s.keyId,
+    roots: new Map(), expected: [], seen: [], lastSeq: 0,
+  };
+}
+
+function rangeText(a: number, b: number): string {
+  return a === b ? `#${a}` : `#${a}..#${b}`;
+}
+
+/** Format 2: the streaming verifier. */
+class ExportV2Verifier {
+  readonly #trust: TrustOptions;
+  readonly #problems: BadRecord[] = [];
+  readonly #storeKeys = new Map<string, KeyObject>();
+  readonly #storeJwks = new Map<string, StoreKeyLine['publicJwk']>();
+  readonly #chains = new Map<string, ChainV2>();
+  readonly #anchors: AnchorLine[] = [];
+  #header: ExportHeader | undefined;
+  #manifest: ManifestLine | undefined;
+  #run: Run | undefined;
+  #lines = 0;
+  #records = 0;
+  #checkpoints = 0;
+  #from: string | undefined;
+  #to: string | undefined;
+
+  constructor(trust: TrustOptions) {
+    this.#trust = trust;
+  }
+
+  #bad(b: BadRecord): void {
+    this.#problems.push(b);
+  }
+
+  add(line: number, value: unknown): void {
+    this.#lines++;
+    if (value === undefined || typeof value !== 'object' || value === null) return this.#bad({ line, problem: 'the line is not a JSON object: the file was altered or truncated' });
+    const v = value as Json;
+    if (isRecordLine(v)) return this.#record(line, v as unknown as SessionRecord);
+    this.#endRun(line);
+    const handler = typeof v.type === 'string' ? this.#handlers[v.type] : undefined;
+    if (handler === undefined) return this.#bad({ line, problem: `the line is none of the export's kinds (type ${JSON.stringify(v.type)})` });
+    return handler(line, v);
+  }
+
+  readonly #handlers: Record<string, (line: number, v: Json) => void> = {
+    export: (line, v) => this.#headerLine(line, v as unknown as ExportHeader),
+    storeKey: (line, v) => this.#storeKey(line, v as unknown as StoreKeyLine),
+    registration: (line, v) => this.#registration(line, v as unknown as RegistrationLine),
+    anchor: (line, v) => this.#anchor(line, v as unknown as AnchorLine),
+    manifest: (line, v) => this.#manifestLine(line, v as unknown as ManifestLine),
+    checkpoint: (line, v) => this.#checkpoint(line, v as unknown as CheckpointLine),
+    consistency: (line, v) => this.#consistency(line, v as unknown as ConsistencyLine),
+    proof: (line, v) => this.#proof(line, v as unknown as ProofLine),
+  };
+
+  #headerLine(line: number, h: ExportHeader): void {
+    if (this.#header !== undefined || line !== 1) return this.#bad({ line, problem: 'a second export header: two exports were concatenated or spliced' });
+    this.#header = h;
+    return undefined;
+  }
+
+  #storeKey(line: number, k: StoreKeyLine): void {
+    try {
+      this.#storeKeys.set(k.keyId, importPublicKey(k.publicJwk));
+      this.#storeJwks.set(k.keyId, k.publicJwk);
+    } catch (err) {
+      this.#bad({ line, problem: `store key ${String(k.keyId)} is unusable (${err instanceof Error ? err.message : String(err)})` });
+    }
+  }
+
+  #registration(line: number, r: RegistrationLine): void {
+    const s = r.statement as RegistrationLine['statement'] | undefined;
+    if (s === undefined) return this.#bad({ line, problem: 'a registration without its statement' });
+    const chainId = String(s.chainId);
+    const problem = this.#registrationProblem(r, s);
+    if (problem !== undefined) return this.#bad({ line, chainId, problem: `the registration of chain ${chainId}: ${problem}` });
+    try {
+      this.#chains.set(chainId, newChain(s));
+    } catch (err) {
+      this.#bad({ line, chainId, problem: `the registration of chain ${chainId}: its key is unusable (${err instanceof Error ? err.message : String(err)})` });
+    }
+    return undefined;
+  }
+
+  #registrationProblem(r: RegistrationLine, s: RegistrationLine['statement']): string | undefined {
+    const problem = statementProblem(r, this.#storeKeys.get(r.storeKeyId));
+    if (problem !== undefined) return problem;
+    if (s.namespace !== this.#header?.namespace) return `it is for namespace ${s.namespace}, the export for ${this.#header?.namespace ?? '?'}`;
+    return this.#chains.has(s.chainId) ? 'a second registration for the chain' : undefined;
+  }
+
+  #anchor(line: number, a: AnchorLine): void {
+    const problem = this.#anchorProblem(a);
+    if (problem !== undefined) return this.#bad({ line, problem: `the anchor of policy ${String(a.policy)}: ${problem}` });
+    this.#anchors.push(a);
+    return undefined;
+  }
+
+  /**
+   * The anchored store link must hash to the head, sit at `records`, belong to the policy's store
+   * chain and name a store key of the file whose thumbprint is its keyId; its signature (format 1
+   * links) or the store checkpoint with the link's inclusion proof (store logs) must verify.
+   */
+  #anchorProblem(a: AnchorLine): string | undefined {
+    const link = a.link as StoreLink | undefined;
+    if (typeof link !== 'object' || link === null) return 'it carries no store link';
+    const shape = this.#anchorLinkProblem(a, link);
+    if (shape !== undefined) return shape;
+    const jwk = this.#storeJwks.get(link.keyId) as StoreKeyLine['publicJwk'];
+    const sig = (link as { sig?: string }).sig;
+    const signed = typeof sig === 'string' && sig !== '';
+    if (signed && !verifyHashSignature(this.#storeKeys.get(link.keyId) as KeyObject, link.hash, sig)) return 'the store key\'s signature over the head does not verify';
+    if (a.note !== undefined) return this.#anchorNoteProblem(a, jwk, link.keyId);
+    return signed ? undefined : 'the anchored store link carries no store-key signature and no store checkpoint';
+  }
+
+  /** The link hashes to the head, is the policy's link #records, and names a listed store key by its thumbprint. */
+  #anchorLinkProblem(a: AnchorLine, link: StoreLink): string | undefined {
+    const { hash, sig: _sig, ...rest } = link;
+    if (hashOf(rest as Linked<object>) !== hash || hash !== a.head) return 'its store link does not hash to the anchored head (altered)';
+    const origin = storeChainId(this.#header?.namespace ?? '', a.policy);
+    if (link.chainId !== origin || link.seq !== a.records) return `its store link is not link #${a.records} of ${origin}`;
+    const jwk = this.#storeJwks.get(link.keyId);
+    if (jwk === undefined || !this.#storeKeys.has(link.keyId)) return `its store link was made with store key ${link.keyId}, which the export does not list`;
+    if (keyIdOf(jwk) !== link.keyId) return `the store key listed as ${link.keyId} is another key (its thumbprint differs): re-signed with another key`;
+    return undefined;
+  }
+
+  #anchorNoteProblem(a: AnchorLine, jwk: StoreKeyLine['publicJwk'], keyId: string): string | undefined {
+    let cp;
+    try {
+      cp = verifyCheckpoint(a.note as string, noteVerifier(jwk, keyId));
+    } catch (err) {
+      if (err instanceof CheckpointError) return err.message;
+      throw err;
+    }
+    const origin = storeChainId(this.#header?.namespace ?? '', a.policy);
+    if (cp.origin !== origin || cp.size !== a.records) return `the store checkpoint is for ${cp.origin} at size ${cp.size}, the anchor for ${origin} at ${a.records}`;
+    return anchorRootProblem(a, cp.rootHash);
+  }
+
+  #manifestLine(line: number, m: ManifestLine): void {
+    if (this.#manifest !== undefined) return this.#bad({ line, problem: 'a second manifest: two exports were spliced' });
+    const problem = statementProblem(m, this.#storeKeys.get(m.storeKeyId));
+    if (problem !== undefined) return this.#bad({ line, problem: `the manifest (what the export holds): ${problem}` });
+    if (m.statement.namespace !== this.#header?.namespace) return this.#bad({ line, problem: 'the manifest is for another namespace than the header' });
+    this.#manifest = m;
+    for (const [chainId, ranges] of Object.entries(m.statement.chains)) {
+      const c = this.#chains.get(chainId);
+      if (c === undefined) this.#bad({ line, chainId, problem: `the manifest lists chain ${chainId}, which has no registration in the export` });
+      else c.expected = ranges;
+    }
+    return undefined;
+  }
+
+  #checkpoint(line: number, k: CheckpointLine): void {
+    this.#checkpoints++;
+    const c = this.#chains.get(k.chainId);
+    const where = `checkpoint of size ${String(k.size)} of chain ${String(k.chainId)}`;
+    if (c === undefined) return this.#bad({ line, chainId: k.chainId, problem: `${where}: no registration for the chain` });
+    try {
+      const cp = verifyCheckpoint(k.note, c.verifier);
+      if (cp.origin !== k.chainId) return this.#bad({ line, chainId: k.chainId, problem: `${where}: it is the checkpoint of another chain (${cp.origin}): chains were spliced` });
+      if (cp.size !== k.size) return this.#bad({ line, chainId: k.chainId, problem: `${where}: the signed note says size ${cp.size}` });
+      c.roots.set(cp.size, cp.rootHash);
+    } catch (err) {
+      if (!(err instanceof CheckpointError)) throw err;
+      this.#bad({ line, chainId: k.chainId, problem: `${where}: ${err.problem === 'unknown-key' ? `not signed by the chain's registered key: ${err.message}` : err.message}` });
+    }
+    return undefined;
+  }
+
+  #consistency(line: number, k: ConsistencyLine): void {
+    const c = this.#chains.get(k.chainId);
+    const r1 = c?.roots.get(k.from);
+    const r2 = c?.roots.get(k.to);
+    const where = `chain ${String(k.chainId)}: checkpoints of size ${String(k.from)} and ${String(k.to)}`;
+    if (r1 === undefined || r2 === undefined) return this.#bad({ line, chainId: k.chainId, problem: `${where}: a consistency proof names a checkpoint the export does not hold (verified)` });
+    const proof = hexes(k.proof);
+    if (proof === undefined || !verifyConsistency(k.from, k.to, r1, r2, proof)) return this.#bad({ line, chainId: k.chainId, problem: `${where} are not consistent: the chain was rewritten between them (or the proof altered)` });
+    return undefined;
+  }
+
+  #proof(line: number, p: ProofLine): void {
+    const c = this.#chains.get(p.chainId);
+    const where = `the proof of records ${String(p.chainId)}${rangeText(p.from, p.to)}`;
+    if (c === undefined) return this.#bad({ line, chainId: p.chainId, problem: `${where}: no registration for the chain` });
+    const run: Run = { chain: c, proof: p, line, next: p.from, broken: false };
+    this.#run = run;
+    if (!Number.isSafeInteger(p.from) || !Number.isSafeInteger(p.to) || p.from < 1 || p.to < p.from) return this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: not a range of records` });
+    if (p.from <= c.lastSeq) return this.#runBad(run, { line, chainId: p.chainId, seq: p.from, problem: `${where}: they come after ${p.chainId}#${c.lastSeq} in the file: records were reordered or duplicated` });
+    if (p.checkpoint === 0) return undefined;
+    const problem = this.#startTree(run);
+    if (problem !== undefined) this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: ${problem}` });
+    return undefined;
+  }
+
+  /** The run's tree from its left proof, or why the proof cannot be for this checkpoint and place. */
+  #startTree(run: Run): string | undefined {
+    const p = run.proof;
+    if (!run.chain.roots.has(p.checkpoint)) return `the checkpoint of size ${p.checkpoint} is not in the export (dropped) or did not verify`;
+    const left = hexes(p.left);
+    const right = hexes(p.right);
+    if (left === undefined || right === undefined || p.to > p.checkpoint || right.length !== decompose(p.to, p.checkpoint).length) return `the proof does not fit a tree of size ${p.checkpoint} (a proof for another tree size)`;
+    try {
+      run.tree = MerkleAppender.resume(p.from - 1, left);
+    } catch {
+      return `the proof does not fit records starting at #${p.from} (a proof for another place or tree size)`;
+    }
+    return undefined;
+  }
+
+  #runBad(run: Run, b: BadRecord): void {
+    run.broken = true;
+    this.#bad(b);
+  }
+
+  #record(line: number, r: SessionRecord): void {
+    this.#records++;
+    this.#span(r.time);
+    const run = this.#run;
+    if (run === undefined || r.chainId !== run.proof.chainId) return this.#bad({ line, ...about(r), problem: `no proof line covers it: the record was inserted${run === undefined ? '' : ` (or belongs to another chain than ${run.proof.chainId}: chains were spliced)`}` });
+    const c = run.chain;
+    if (r.seq !== run.next || r.seq > run.proof.to) return this.#misplaced(line, r, run);
+    run.next++;
+    c.lastSeq = r.seq;
+    addSeen(c.seen, r.seq);
+    c.summary.records++;
+    c.summary.first ??= r.seq;
+    c.summary.last = r.seq;
+    if (run.broken) return undefined;
+    const problem = this.#recordProblem(r, run);
+    if (problem !== undefined) return this.#runBad(run, { line, ...about(r), problem });
+    run.prev = r.hash;
+    run.tree?.append(leafHashOfHex(r.hash));
+    return undefined;
+  }
+
+  #recordProblem(r: SessionRecord, run: Run): string | undefined {
+    if (!isHex32(r.hash)) return 'its hash is not 64 hex digits: the record was altered';
+    if (!recordHashOk(r)) return 'its content does not match its hash: the record was altered';
+    if (run.prev !== undefined && r.prev !== run.prev) return `it does not link to ${r.chainId}#${r.seq - 1} (prev differs): a record was replaced, inserted or re-hashed`;
+    return formatProblem(r, run);
+  }
+
+  #misplaced(line: number, r: SessionRecord, run: Run): void {
+    run.broken = true;
+    if (r.seq > run.next && r.seq <= run.proof.to) {
+      return this.#bad({ line, chainId: r.chainId, seq: run.next, problem: `${r.chainId}${rangeText(run.next, r.seq - 1)} ${r.seq - run.next === 1 ? 'is' : 'are'} missing: deleted from the file (${r.chainId}#${r.seq} follows)` });
+    }
+    return this.#bad({ line, ...about(r), problem: r.seq < run.next ? `it appears again or out of order (after ${r.chainId}#${run.next - 1}): records were reordered or duplicated` : `it is outside its proof's range ${rangeText(run.proof.from, run.proof.to)}: inserted or moved` });
+  }
+
+  /** A run ends at the next non-record line or the end: all its records there, and the root right. */
+  #endRun(at: number): void {
+    const run = this.#run;
+    this.#run = undefined;
+    if (run === undefined || run.broken) return;
+    const p = run.proof;
+    if (run.next <= p.to) return this.#bad({ line: at, chainId: p.chainId, seq: run.next, problem: `${p.chainId}${rangeText(run.next, p.to)} ${run.next === p.to ? 'is' : 'are'} missing: deleted from the file (its proof covers it)` });
+    if (run.tree === undefined) return undefined;
+    const right = hexes(p.right) as Buffer[];
+    decompose(p.to, p.checkpoint).forEach(([lo, hi], i) => run.tree?.appendSubtree(hi - lo, right[i] as Buffer));
+    if (!run.tree.root().equals(run.chain.roots.get(p.checkpoint) as Buffer)) {
+      return this.#bad({ line: run.line, chainId: p.chainId, seq: p.from, problem: `records ${p.chainId}${rangeText(p.from, p.to)} do not rebuild the root of the chain's checkpoint of size ${p.checkpoint}: one was altered, inserted, removed or re-hashed (or the proof altered)` });
+    }
+    return undefined;
+  }
+
+  #span(time: unknown): void {
+    if (typeof time !== 'string') return;
+    if (this.#from === undefined || time < this.#from) this.#from = time;
+    if (this.#to === undefined || time > this.#to) this.#to = time;
+  }
+
+  /** Records the manifest lists that the file did not deliver, or delivered without being listed. */
+  #coverage(): void {
+    if (this.#manifest === undefined) return this.#bad({ problem: 'the export has no (valid) manifest: nothing says which records it must hold' });
+    for (const [chainId, c] of this.#chains) {
+      for (const [a, b] of missingRanges(c.expected, c.seen)) {
+        this.#bad({ line: this.#lines + 1, chainId, seq: a, problem: `${chainId}${rangeText(a, b)} ${a === b ? 'is' : 'are'} missing: the manifest says the export holds ${a === b ? 'it' : 'them'} (deleted or the file truncated)` });
+      }
+      for (const [a, b] of missingRanges(c.seen, c.expected)) this.#bad({ chainId, seq: a, problem: `records ${chainId}${rangeText(a, b)} are not in the manifest: inserted` });
+    }
+    return undefined;
+  }
+
+  #trustState(): TrustSummary {
+    const anchors = this.#anchors.map((a) => ({ policy: a.policy, records: a.records, head: a.head, ...(a.root === undefined ? {} : { root: a.root }) }));
+    const summary = { storeKeys: [...this.#storeKeys.keys()], anchors };
+    const { anchor, policyAnchor } = this.#trust;
+    if (anchor === undefined && policyAnchor === undefined) return { ...summary, state: 'self-asserted' };
+    const problem = this.#anchorMismatch();
+    if (problem === undefined) return { ...summary, state: 'anchored' };
+    this.#bad({ problem });
+    return { ...summary, state: 'failed' };
+  }
+
+  /** Why the anchors given from outside do not match one signed by the manifest's store key. */
+  #anchorMismatch(): string | undefined {
+    const { anchor, policyAnchor } = this.#trust;
+    const signer = this.#manifest?.storeKeyId ?? 'none';
+    const fromKey = this.#anchors.filter((a) => a.link.keyId === signer);
+    if (anchor !== undefined && !fromKey.some((a) => a.head === anchor || a.root === anchor)) {
+      return `no anchor of the export signed by its store key (${signer}) is ${anchor.slice(0, 16)}…: the export was re-signed with another key, or made against another store head`;
+    }
+    if (policyAnchor === undefined) return undefined;
+    const a = fromKey.find((x) => x.policy === policyAnchor.policy);
+    if (a !== undefined && a.records === policyAnchor.records && a.head === policyAnchor.head) return undefined;
+    return `AccessPolicy ${policyAnchor.policy} anchors ${policyAnchor.records} links (head ${policyAnchor.head.slice(0, 12)}…) and the export, signed by store key ${signer}, ${a === undefined ? 'carries no anchor for it' : `anchors ${a.records} (head ${a.head.slice(0, 12)}…)`}: re-signed, or made against an older head (verify it with --anchor and the head of that time)`;
+  }
+
+  finish(): ExportVerdict {
+    this.#endRun(this.#lines + 1);
+    this.#coverage();
+    const trust = this.#trustState();
+    const first = [...this.#problems].sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))[0];
+    return {
+      format: 2, ok: this.#problems.length === 0, lines: this.#lines, records: this.#records,
+      chains: [...this.#chains.values()].map((c) => c.summary),
+      problems: this.#problems,
+      ...(first === undefined ? {} : { firstBad: first }),
+      ...(this.#from === undefined || this.#to === undefined ? {} : { timeRange: { from: this.#from, to: this.#to } }),
+      trust, checkpoints: this.#checkpoints,
+    };
+  }
+}
+
+/** Verifies an export of either format: feed it every line in order (parsed JSON, undefined if unparsable), then finish(). */
+export class ExportVerifier {
+  readonly #trust: TrustOptions;
+  #impl: ExportV2Verifier | LegacyExportVerifier | undefined;
+
+  constructor(trust: TrustOptions = {}) {
+    this.#trust = trust;
+  }
+
+  add(line: number, value: unknown): void {
+    this.#impl ??= isV2Header(value) ? new ExportV2Verifier(this.#trust) : new LegacyExportVerifier();
+    this.#impl.add(line, value);
+  }
+
+  finish(): ExportVerdict {
+    const impl = this.#impl ?? new LegacyExportVerifier();
+    if (impl instanceof ExportV2Verifier) return impl.finish();
+    const verdict = impl.finish();
+    if (this.#trust.anchor !== undefined || this.#trust.policyAnchor !== undefined) {
+      const problem = { problem: 'this export is in format 1 (before issue 19): it carries no store anchors, so --anchor and --policy cannot be checked against it; export again to get a format 2 file' };
+      return { ...verdict, format: 1, ok: false, problems: [...verdict.problems, problem], firstBad: verdict.firstBad ?? problem };
+    }
+    return { ...verdict, format: 1 };
+  }
+}
