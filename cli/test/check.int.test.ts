@@ -1,7 +1,8 @@
 // guarita check on the real local apiserver with the real chart installed (helm), the real
 // admission webhook registered for the agents' namespace and the real operator reconciling its
 // policies. Each planted fault (namespace not opted in, credentials Secret missing or lacking a
-// key, certificate expiring, policy not reconciled, webhook down) fails its check with the fix,
+// key, certificate expiring, Deployment not ready, policy invalid or not reconciled, the operator's
+// Lease unheld, webhook down) fails its check with the fix,
 // and check exits 1; the healthy installation passes every check and exits 0.
 //
 // The harness runs kube-apiserver and etcd only: no kubelet runs the chart's pods and no
@@ -161,16 +162,41 @@ describe('guarita check', () => {
     }
   });
 
-  it('the webhook down: the apiserver cannot call it, and the operator not holding its Lease', async () => {
-    await sys.webhook.stop();
+  it('a policy the operator refuses: Ready False with its reason, and what to run', async () => {
+    // The schema and the webhook admit it; compiling it (as the operator does) fails: a table
+    // glob with two dots.
+    await apply([accessPolicy(sys.ns, 'bad-table', {
+      podSelector: { matchLabels: { app: 'other-agent' } },
+      target: { name: 'bad-table', protocol: 'postgres', endpoint: 'orders-db.example.svc:5432', listenPort: 15433 },
+      rules: [{ name: 'no-audit', action: 'deny', match: { sql: { tables: ['db.audit.log'] } } }, { name: 'allow-the-rest', action: 'allow' }],
+    })]);
+    try {
+      const { result, checks } = await eventually('the operator marks bad-table not Ready', async () => {
+        const r = await check('-n', sys.ns);
+        return r.checks.some((c) => c.title === 'AccessPolicy bad-table Ready' && c.detail !== undefined && !c.detail.startsWith('no Ready condition')) ? r : undefined;
+      });
+      expect(result.code).toBe(1);
+      expect(failed(checks)).toEqual([expect.objectContaining({
+        title: 'AccessPolicy bad-table Ready', detail: expect.stringMatching(/^CompileFailed: .*rules\[0\]\.match\.sql\.tables\[0\].*at most one dot/),
+        fix: [`kubectl -n ${sys.ns} describe accesspolicy bad-table`, expect.stringContaining('guarita policy validate')],
+      })]);
+    } finally {
+      await k(['-n', sys.ns, 'delete', 'accesspolicy', 'bad-table']);
+    }
+  });
+
+  it('the operator stopped: a policy change not reconciled, the Lease unheld; then the webhook down: the apiserver cannot call it', async () => {
     await sys.op.stop();
+    await k(['-n', sys.ns, 'patch', 'accesspolicy', 'orders-db', '--type=merge', '-p', JSON.stringify({ spec: { purposes: [{ name: 'customer-support' }, { name: 'billing' }] } })]);
+    const stale = await check('-n', sys.ns);
+    expect(failed(stale.checks)).toEqual(expect.arrayContaining([expect.objectContaining({ title: 'AccessPolicy orders-db Ready', detail: expect.stringMatching(/the operator has not reconciled the last change$/) })]));
+    await eventually('check reports the store Lease unheld', async () => (failed((await check('-n', sys.ns)).checks).some((c) => c.title.startsWith('operator holds its store Lease')) ? true : undefined), 60_000, 1000);
+    await sys.webhook.stop();
     const { result, checks } = await check('-n', sys.ns);
     expect(result.code).toBe(1);
     const down = failed(checks);
     expect(down).toEqual(expect.arrayContaining([
       expect.objectContaining({ title: `apiserver reaches the injection webhook (dry-run pod in ${sys.ns})`, detail: expect.stringMatching(/failed calling webhook/), fix: expect.arrayContaining([`kubectl -n ${releaseNs} get endpoints ${fullname}-webhook (no endpoints: the webhook pods are not ready)`]) }),
     ]));
-    // The stopped operator released its Lease on shutdown (or stops renewing it).
-    await eventually('check reports the store Lease unheld', async () => (failed((await check('-n', sys.ns)).checks).some((c) => c.title.startsWith('operator holds its store Lease')) ? true : undefined), 60_000, 1000);
   });
 });
