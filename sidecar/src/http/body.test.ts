@@ -2,7 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { gzipSync } from 'node:zlib';
 import { TextDecoder } from 'node:util';
 import { compileMasker } from '../../../core/masking/index.ts';
-import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
+import { generateCorpus, KEYWORDS, NEGATIVES, textTemplates } from '../../../core/masking/corpus.ts';
+import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
 import { acceptEncoding, endToEnd, REQUEST_DROP } from './headers.ts';
 
 const masker = compileMasker({ fields: [{ names: ['cpf'], detector: 'cpf' }, { names: ['email'], detector: 'email' }] });
@@ -155,5 +156,64 @@ describe('bodies in another encoding than their label (issue 18, item 16)', () =
     ['nothing', Buffer.alloc(0)],
   ])('leaves %s as binary', (_what, head) => {
     expect(sniffText(head, true)).toBeUndefined();
+  });
+});
+
+describe('bodies forwarded as their bytes (passesUnchanged) are exactly what the masking pipeline sends', () => {
+  const corpus = generateCorpus();
+  const plain = [
+    'Larissa Oliveira', 'pedido pago e entregue', 'Relatório de atendimento: cliente satisfeita, sem pendências.', 'café ☕ 🚀 naïve façade',
+    'status: ativo\nobs: ligar de manhã\r\n', 'tab\there', 'aspas "duplas" e \\ barra', '',
+  ];
+  const texts = [...corpus.valid.flatMap(textTemplates), ...corpus.lookAlikes.flatMap(textTemplates), ...NEGATIVES, ...plain];
+  const edges = [
+    Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('sem identificadores')]), // a UTF-8 byte-order mark the pipeline drops
+    Buffer.from('nome\u0000Ana'), Buffer.from('a\u001bb'), Buffer.from('a\u000bb'), // control characters the pipeline refuses
+    Buffer.from([0x61, 0xff, 0x62]), Buffer.from([0x61, 0xc3]), Buffer.from([0xed, 0xa0, 0x80]), // invalid UTF-8 (a byte, a cut sequence, a surrogate)
+    Buffer.from([0xff, 0xfe, 0x61, 0x00]), // UTF-16LE with its mark
+    Buffer.from('{"nome":"Ana\\u00e9"}'), Buffer.from('{"a":"\\u0040"}'), Buffer.from('contato: ana＠exemplo.com'), Buffer.from('cpf ５９０.８３０.１６６-３３'),
+  ];
+  const bodies: ['json' | 'text', Buffer][] = [
+    ...texts.flatMap((t): ['json' | 'text', Buffer][] => [['text', Buffer.from(t)], ['json', Buffer.from(JSON.stringify({ nome: t, itens: [t, { nota: t }] }))]]),
+    ...edges.flatMap((b): ['json' | 'text', Buffer][] => [['text', b], ['json', b]]),
+  ];
+  const maskers = [
+    ['the default detectors', compileMasker({}), false],
+    ['name rules (fields)', compileMasker({ fields: [{ names: ['nome'] }] }), true],
+    ['a custom pattern', compileMasker({ customPatterns: [{ name: 'ticket', pattern: 'TCK-[A-Z]+' }] }), false],
+    ['e-mail only', compileMasker({ detectors: ['email'] }), false],
+  ] as const;
+
+  function piped(m: (typeof maskers)[number][1], kind: 'json' | 'text', body: Buffer): { out: Buffer; counted: number } {
+    const session = m.newSession();
+    const pipeline = new MaskingPipeline(session, kind, textDecoderFor('utf-8') as TextDecoder, 1 << 20);
+    try {
+      const out = Buffer.concat([pipeline.push(body), pipeline.end()]);
+      return { out, counted: Object.values(session.counts()).reduce((a: number, n) => a + (n ?? 0), 0) };
+    } catch (err) {
+      if (err instanceof UnmaskableBody) return { out: Buffer.from(`refused: ${err.message}`), counted: 0 };
+      throw err;
+    }
+  }
+
+  it.each(maskers)('%s: every body it passes comes out of the pipeline byte for byte, with nothing counted', (_name, m, nameRules) => {
+    const passed = bodies.filter(([kind, body]) => passesUnchanged(body, kind, m.newSession(), nameRules));
+    for (const [kind, body] of passed) {
+      const { out, counted } = piped(m, kind, body);
+      expect({ kind, body: body.toString('latin1'), out: out.toString('latin1'), counted }).toEqual({ kind, body: body.toString('latin1'), out: body.toString('latin1'), counted: 0 });
+    }
+  });
+
+  it('takes the fast path for bodies without identifiers, and never for what the pipeline changes or refuses', () => {
+    const m = compileMasker({});
+    const pass = (kind: 'json' | 'text', body: Buffer, nameRules = false): boolean => passesUnchanged(body, kind, m.newSession(), nameRules);
+    for (const t of plain) {
+      expect(pass('text', Buffer.from(t))).toBe(true);
+      expect(pass('json', Buffer.from(JSON.stringify({ nome: t })))).toBe(true);
+    }
+    for (const s of corpus.valid) expect(pass('text', Buffer.from(`${KEYWORDS[s.type]}: ${s.value}`))).toBe(false);
+    for (const b of edges) expect(pass('text', b)).toBe(false);
+    expect(pass('json', Buffer.from('{"nome":"Ana"}'), true)).toBe(false);
+    expect(passesUnchanged(Buffer.from('sem nada'), 'text', compileMasker({ customPatterns: [{ name: 'x', pattern: 'nada' }] }).newSession(), false)).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 // Response bodies: which are masked (JSON and text), how they are decoded (content-encoding,
 // charset), and the streaming pipeline bytes → text → masked text → UTF-8 bytes.
 import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompress } from 'node:zlib';
+import { isUtf8 } from 'node:buffer';
 import type { Transform } from 'node:stream';
 import { TextDecoder } from 'node:util';
 import type { MaskSession, StreamMasker } from '../enforcement.ts';
@@ -105,6 +106,29 @@ function readsAsText(head: Buffer, encoding: string, complete: boolean): boolean
   if (text.length === 0 || CONTROL.test(text)) return false;
   // Random bytes can decode as UTF-16 (CJK): text in UTF-16 is mostly ASCII where identifiers are.
   return encoding === 'utf-8' || (text.match(/[\x20-\x7e]/g)?.length ?? 0) * 2 >= text.length;
+}
+
+/** Whether a byte is one of the control characters `CONTROL` matches (all ASCII, so the byte test is exact in UTF-8). */
+function isControlByte(b: number): boolean {
+  return b <= 0x08 || b === 0x0b || (b >= 0x0e && b <= 0x1f);
+}
+
+/**
+ * Whether a whole UTF-8 body is exactly what MaskingPipeline would send for it, so it may be
+ * forwarded as the bytes it arrived in (no decode, no masking, no re-encode). It must be strict
+ * UTF-8 without a byte-order mark (the pipeline drops a BOM and turns invalid sequences into
+ * U+FFFD), hold no control character the pipeline refuses, and nothing masking could change: the
+ * masker's byte pre-scan says no candidate of its detectors can be there (custom patterns always
+ * may), and for JSON the policy has no name rules (spec.masking.fields mask by key, whatever the
+ * value). body.test.ts checks it against the pipeline on corpora of bodies with and without identifiers.
+ */
+export function passesUnchanged(body: Buffer, kind: 'json' | 'text', session: MaskSession, nameRules: boolean): boolean {
+  if (kind === 'json' && nameRules) return false;
+  // The pre-scan first: a body with identifiers (the common case under masking) stops at its first digit.
+  if (session.textMayChange(body)) return false;
+  if (bomEncoding(body) !== undefined) return false;
+  for (const b of body) if (isControlByte(b)) return false;
+  return isUtf8(body);
 }
 
 /** Bytes in, masked UTF-8 out; keeps a bounded masked sample for the record. */

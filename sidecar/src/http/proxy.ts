@@ -18,7 +18,7 @@ import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics, RequestOutcome } from '../metrics.ts';
 import { httpUpstream, type HttpUpstream } from '../targets.ts';
 import { opt } from '../util.ts';
-import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
+import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
 import { normalizePath, parseQueryString } from '../../../core/policy/http.ts';
 import { readJsonBody } from '../../../core/policy/http-json.ts';
 import {
@@ -65,6 +65,8 @@ const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 
 const MAX_TEXT_IN_COMMAND = 60 * 1024;
 /** How much of a body labelled binary is read to tell whether it is text in disguise. */
 const SNIFF_BYTES = 1024;
+/** Largest declared body read whole to see whether masking can leave it as it is (passesUnchanged). */
+const WHOLE_BODY_LIMIT = 256 * 1024;
 
 /** The first `n` bytes of `source` (fewer when it ends first), and the whole of it again as `rest`. */
 async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ head: Buffer; complete: boolean; rest: AsyncIterable<Buffer> }> {
@@ -228,6 +230,11 @@ function overrideProblem(req: IncomingMessage, query: string, body: RequestBody,
   return new ExchangeError(400, 'MethodOverride', `the request carries ${found}, which asks the upstream to treat this ${req.method ?? 'GET'} request as another method the policy did not judge; send the request with that method instead`);
 }
 
+/** The headers of a body sent whole: its length, unless the upstream's (of these very bytes) is there. */
+function sized(headers: Record<string, string | string[]>, length: number): Record<string, string | string[]> {
+  return headerValue(headers, 'content-length') === undefined ? { ...headers, 'content-length': String(length) } : headers;
+}
+
 /** Resolves when `res` can take more data, or has closed. */
 async function write(res: ServerResponse, chunk: Buffer): Promise<void> {
   if (chunk.length === 0 || res.destroyed) return;
@@ -245,12 +252,21 @@ class ExchangeError extends Error {
   }
 }
 
+interface PolicyTraits { masking: boolean; nameRules: boolean; judgesBodies: boolean }
+const NO_POLICY: PolicyTraits = { masking: true, nameRules: true, judgesBodies: false };
+
 interface Forwarded { status: number; bytes: number; sample?: { sample: string; truncated: boolean }; error?: string }
 
 export class HttpProxy {
   readonly #opts: HttpListenerOptions;
   readonly #sessions: HttpSessions;
   readonly #pools = new Map<string, Pool>();
+  /** The pool and Host header of an upstream setting (re-read every few seconds), found once per setting. */
+  readonly #upstreamRoutes = new WeakMap<HttpUpstream, { pool: Pool; host: string }>();
+  /** What the proxy needs of a compiled policy per request, worked out once per policy generation. */
+  readonly #policyTraits = new WeakMap<object, PolicyTraits>();
+  readonly #counters = new Map<RequestOutcome, { inc(): void }>();
+  #upstreamLatency: { observe(seconds: number): void } | undefined;
   readonly #sockets = new Set<Socket>();
   #upstream: { target: object; upstream: HttpUpstream; at: number } | undefined;
   /** The last bytes of each response, released once the exchange is recorded. */
@@ -316,7 +332,13 @@ export class HttpProxy {
   }
 
   #count(outcome: RequestOutcome): void {
-    this.#opts.metrics.requests.inc({ target: this.#opts.target.target, protocol: 'http', outcome });
+    // prom-client hashes the label set on every inc(); the children are resolved once per outcome.
+    let counter = this.#counters.get(outcome);
+    if (counter === undefined) {
+      counter = this.#opts.metrics.requests.labels({ target: this.#opts.target.target, protocol: 'http', outcome });
+      this.#counters.set(outcome, counter);
+    }
+    counter.inc();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -359,7 +381,7 @@ export class HttpProxy {
     const norm = normalizePath(req.url ?? '/');
     const target = norm.ok ? norm.target : req.url ?? '/';
     const json = this.#judgedBody(req, body, norm.ok ? norm.query : undefined);
-    const masking = this.#maskingEnabled();
+    const masking = this.#traits().masking;
     const forwarded = this.#forwardHeaders(req, masking);
     const command: Command = { protocol: 'http', method, path: target, ...opt('jsonBody', json) };
     const clientGone = new AbortController();
@@ -388,14 +410,18 @@ export class HttpProxy {
     await this.#forward(res, session, auth, out);
   }
 
-  #pool(upstream: HttpUpstream): Pool {
+  #route(upstream: HttpUpstream): { pool: Pool; host: string } {
+    let route = this.#upstreamRoutes.get(upstream);
+    if (route !== undefined) return route;
     const key = JSON.stringify([upstream.origin, upstream.tls]);
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(upstream.origin, { connections: 256, keepAliveTimeout: 30_000, pipelining: 1, connect: { ...upstream.tls } });
       this.#pools.set(key, pool);
     }
-    return pool;
+    route = { pool, host: new URL(upstream.origin).host };
+    this.#upstreamRoutes.set(upstream, route);
+    return route;
   }
 
   #upstreamFor(): HttpUpstream {
@@ -416,7 +442,7 @@ export class HttpProxy {
   /** The JSON body the policy judges, or the refusal of a body it cannot judge (too large, ambiguous, a method override). */
   #judgedBody(req: IncomingMessage, body: RequestBody, query: string | undefined): unknown {
     const json = jsonBody(req, body);
-    if (body.kind === 'streamed' && this.#judgesBodies()) {
+    if (body.kind === 'streamed' && this.#traits().judgesBodies) {
       throw new ExchangeError(413, 'BodyTooLarge', `a deny or requireApproval rule of the policy matches request bodies (match.http.jsonBody), and a body over ${this.#opts.maxBufferedBody} bytes cannot be judged; send a smaller body`);
     }
     if (query !== undefined) {
@@ -426,17 +452,21 @@ export class HttpProxy {
     return json;
   }
 
-  /** Whether a restrictive rule looks into request bodies: then a body too large to read cannot pass unjudged. */
-  #judgesBodies(): boolean {
+  /**
+   * Whether masking is on (also without a policy: the request is refused then anyway, by the
+   * enforcer) and whether a restrictive rule looks into request bodies (then a body too large to
+   * read cannot pass unjudged), for the policy in force.
+   */
+  #traits(): PolicyTraits {
     const available = this.#opts.enforcer.available(this.#opts.target);
-    // Without a policy the request is refused anyway (503, by the enforcer).
-    if (!available.ok) return false;
-    return available.target.policy.spec.rules.some((r) => r.action !== 'allow' && (r.match?.http?.jsonBody?.length ?? 0) > 0);
-  }
-
-  #maskingEnabled(): boolean {
-    const available = this.#opts.enforcer.available(this.#opts.target);
-    return !available.ok || available.target.policy.spec.masking?.enabled !== false;
+    if (!available.ok) return NO_POLICY;
+    let traits = this.#policyTraits.get(available.target);
+    if (traits === undefined) {
+      const spec = available.target.policy.spec;
+      traits = { masking: spec.masking?.enabled !== false, nameRules: (spec.masking?.fields?.length ?? 0) > 0, judgesBodies: spec.rules.some((r) => r.action !== 'allow' && (r.match?.http?.jsonBody?.length ?? 0) > 0) };
+      this.#policyTraits.set(available.target, traits);
+    }
+    return traits;
   }
 
   /** The agent's headers as the upstream gets them, before the sidecar's Host and credential. */
@@ -455,9 +485,9 @@ export class HttpProxy {
     return headers;
   }
 
-  #requestHeaders(out: Outgoing, upstream: HttpUpstream): Record<string, string | string[]> {
+  #requestHeaders(out: Outgoing, upstream: HttpUpstream, host: string): Record<string, string | string[]> {
     const headers = { ...out.headers };
-    headers.host = new URL(upstream.origin).host;
+    headers.host = host;
     if (upstream.token !== undefined) headers.authorization = `Bearer ${upstream.token}`;
     if (out.body.kind === 'streamed' && out.body.length !== undefined) headers['content-length'] = out.body.length;
     return headers;
@@ -512,17 +542,19 @@ export class HttpProxy {
     const upstream = this.#upstreamFor();
     const { masking, body } = out;
     const t0 = performance.now();
-    const up = await this.#pool(upstream).request({
+    const route = this.#route(upstream);
+    const up = await route.pool.request({
       // The checked target, never the raw one the agent sent.
       path: `${upstream.basePath}${out.target}`,
       method: out.method,
-      headers: this.#requestHeaders(out, upstream),
+      headers: this.#requestHeaders(out, upstream, route.host),
       ...opt('body', body.kind === 'buffered' ? body.data : body.kind === 'streamed' ? body.stream : undefined),
       signal,
       headersTimeout: 300_000,
       bodyTimeout: 300_000,
     });
-    this.#opts.metrics.upstreamLatency.observe({ target: this.#opts.target.target, protocol: 'http' }, (performance.now() - t0) / 1000);
+    this.#upstreamLatency ??= this.#opts.metrics.upstreamLatency.labels({ target: this.#opts.target.target, protocol: 'http' });
+    this.#upstreamLatency.observe((performance.now() - t0) / 1000);
     // Response headers are masked like bodies (custom headers, Content-Disposition, Location...).
     const headersFor = (drop?: ReadonlySet<string>): Record<string, string | string[]> => {
       const h = endToEnd(up.headers, drop);
@@ -539,8 +571,39 @@ export class HttpProxy {
     const sampleLimit = session.recordingLimits().maxBytes;
     if (!masking) return this.#passthrough(res, up, kind, headersFor());
     if (kind === 'binary') return this.#binary(res, up, type, maskSession, sampleLimit, headersFor);
+    return this.#text(res, up, kind, type, maskSession, sampleLimit, headersFor(MASKED_RESPONSE_DROP));
+  }
+
+  /** A JSON or text body with masking on: decoded and masked in stream, or forwarded as it is when masking cannot change it. */
+  async #text(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
     const { decoder, text } = this.#decoders(up, type);
-    return this.#masked(res, up, kind, type, decodedBody(up.body, decoder), text, maskSession, sampleLimit, headersFor(MASKED_RESPONSE_DROP));
+    const source = decodedBody(up.body, decoder);
+    const declared = Number(headerValue(up.headers, 'content-length') ?? Number.NaN);
+    // A small UTF-8 body of declared length is read whole (a stream of unknown length, such as
+    // server-sent events, is never waited for): when masking cannot change it, it goes out as the
+    // bytes it arrived in, without decoding, masking and re-encoding.
+    if (decoder === undefined && text.encoding === 'utf-8' && Number.isSafeInteger(declared) && declared <= WHOLE_BODY_LIMIT) {
+      const { head, complete, rest } = await peek(source, declared + 1);
+      if (complete && passesUnchanged(head, kind, maskSession, this.#traits().nameRules)) return this.#unchanged(res, up, type, head, maskSession, sampleLimit, headers);
+      return this.#masked(res, up, kind, type, rest, text, maskSession, sampleLimit, headers);
+    }
+    return this.#masked(res, up, kind, type, source, text, maskSession, sampleLimit, headers);
+  }
+
+  /**
+   * A JSON or text body masking leaves as it is (passesUnchanged): the same answer the masking path
+   * gives (headers masked, Content-Type as the pipeline labels UTF-8, the body's own length), in one
+   * write released once recorded; the record's sample is the body's start, as the pipeline keeps it.
+   */
+  #unchanged(res: ServerResponse, up: Dispatcher.ResponseData, type: ReturnType<typeof parseContentType>, body: Buffer, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Forwarded {
+    const contentType = maskedContentType(type);
+    if (contentType !== undefined) headers['content-type'] = maskHeaderValue(contentType, (t) => maskSession.maskText(t));
+    headers['content-length'] = String(body.length);
+    res.writeHead(up.statusCode, headers);
+    this.#held.set(res, body);
+    // Cut to the recording limit here (on a byte; the enforcer cuts on a character boundary).
+    const sample = body.subarray(0, sampleLimit + 4).toString('utf8');
+    return { status: up.statusCode, bytes: body.length, sample: { sample, truncated: body.length > sampleLimit } };
   }
 
   /**
@@ -566,14 +629,18 @@ export class HttpProxy {
       discard(up.body);
       throw new ExchangeError(502, 'BadGateway', `the upstream answered ${headerValue(up.headers, 'content-type') ?? 'a binary body'}, which cannot be masked, and GUARITA_HTTP_BINARY=refuse`);
     }
-    res.writeHead(up.statusCode, headers);
     let bytes = 0;
     let held: Buffer | undefined;
     for await (const chunk of source) {
       bytes += chunk.length;
-      if (held !== undefined) await write(res, held);
+      if (held !== undefined) {
+        if (!res.headersSent) res.writeHead(up.statusCode, headers);
+        await write(res, held);
+      }
       held = chunk;
     }
+    // A body that came whole goes out in one write with the headers.
+    if (!res.headersSent) res.writeHead(up.statusCode, sized(headers, bytes));
     if (held !== undefined) this.#held.set(res, held);
     return { status: up.statusCode, bytes };
   }
@@ -591,8 +658,9 @@ export class HttpProxy {
 
   async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer>, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
     const pipeline = new MaskingPipeline(maskSession, kind, text, sampleLimit);
-    // Headers wait for the first masked bytes: a body found unmaskable before then is refused with
-    // a 502 naming why; one found later is cut (the connection closes, the record says why).
+    // Headers wait until masked bytes are written (the second piece of masked output, or the end):
+    // a body found unmaskable before then is refused with a 502 naming why; one found later is cut
+    // (the connection closes, the record says why).
     const writeHead = (): void => {
       if (res.headersSent) return;
       const contentType = pipeline.bomEncoding !== undefined && type !== undefined ? `${type.mime}; charset=utf-8` : maskedContentType(type);
@@ -606,8 +674,10 @@ export class HttpProxy {
       for await (const chunk of source) {
         const out = pipeline.push(chunk);
         if (out.length === 0) continue;
-        writeHead();
-        if (held !== undefined) await write(res, held);
+        if (held !== undefined) {
+          writeHead();
+          await write(res, held);
+        }
         held = out;
       }
       tail = pipeline.end();
@@ -616,8 +686,12 @@ export class HttpProxy {
       if (err instanceof UnmaskableBody) throw new ExchangeError(502, 'BadGateway', `the ${type?.mime ?? 'unlabelled'} response cannot be masked: ${err.message}; refused rather than passed unmasked`);
       throw err;
     }
+    const last = held === undefined ? tail : Buffer.concat([held, tail]);
+    // Nothing written yet: the whole masked body is in hand, and goes out with its own length in
+    // one write with the headers (released once recorded), instead of chunk framing and a last chunk.
+    if (!res.headersSent) Object.assign(headers, sized(headers, last.length));
     writeHead();
-    this.#held.set(res, held === undefined ? tail : Buffer.concat([held, tail]));
+    this.#held.set(res, last);
     return { status: up.statusCode, bytes: pipeline.bytesOut, sample: pipeline.sample() };
   }
 }
