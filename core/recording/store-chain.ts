@@ -1,20 +1,28 @@
-// The operator's own chain per policy ("store chain"): one signed link per stored record (and one
-// per retention cut), so the head anchored in AccessPolicy status covers everything stored for the
-// policy. Tombstones are the operator's signed statement of what a retention cut removed, so
+// The operator's own log per policy ("store chain", "store log"): one link per stored record, per
+// stored sidecar checkpoint and per retention cut, hash-chained and the leaves of a Merkle log with
+// one signed checkpoint per commit group, so the head anchored in AccessPolicy status covers
+// everything stored for the policy. Tombstones are the operator's signed statement of what a retention cut removed, so
 // verification resumes exactly where the cut left off.
 import { createHash, type KeyObject } from 'node:crypto';
-import { canonicalJson, GENESIS, hashOf, verifyHashSignature, signHash, type ChainPosition, type SigningKey } from './index.ts';
-import type { RemovedRange, SessionRecord, StoreLink, StoreLinkPayload, Tombstone } from './store-types.ts';
+import { canonicalJson, GENESIS, hashOf, RECORD_FORMAT, verifyHashSignature, signHash, type ChainPosition, type Linked, type SigningKey } from './index.ts';
+import { signChainCheckpoint } from './chain-checkpoint.ts';
+import { ChainTree } from './chain-tree.ts';
+import type { RemovedRange, SessionRecord, StoreCheckpoint, StoreLink, StoreLinkPayload, Tombstone } from './store-types.ts';
 
 export function storeChainId(namespace: string, policy: string): string {
   return `store/${namespace}/${policy}`;
 }
 
 /**
- * Appends links to one policy's store chain (the caller serializes calls and persists them).
- * Every link is hash-chained; signatures are checkpoints: the writer signs the last link of each
- * commit group (and every tombstone link), so one Ed25519 signature covers all links before it.
- * An unsigned link has sig "". Verification requires the head to be signed (verify.ts).
+ * Appends links to one policy's store log (the caller serializes calls and persists them). Every
+ * link is hash-chained (`prev`) and a leaf of the log's Merkle tree (leaf index seq - 1, leaf data
+ * the bytes of its hash). Signatures are checkpoints: at the end of each commit group the writer
+ * signs ONE C2SP checkpoint over the tree (`seal`), which covers every link before it.
+ *
+ * A store written before issue 19 whose tree cannot be rebuilt (a retention cut removed its first
+ * links and no frontier was stored) continues in format 1: links without `v`, the last link of
+ * each group signed (`sig`), the others `sig: ""`, until the tree is known again (never, for that
+ * policy: its verification stays the hash chain and signed links, as before).
  */
 export class StoreChain {
   readonly namespace: string;
@@ -22,42 +30,71 @@ export class StoreChain {
   readonly chainId: string;
   readonly #key: SigningKey;
   #position: ChainPosition;
+  /** The store log's tree at #position; undefined: a format 1 policy whose tree is unknown. */
+  #tree: ChainTree | undefined;
 
-  constructor(namespace: string, policy: string, key: SigningKey, from: ChainPosition = { seq: 0, head: GENESIS }) {
+  constructor(namespace: string, policy: string, key: SigningKey, from: ChainPosition = { seq: 0, head: GENESIS }, tree: ChainTree | undefined = from.seq === 0 ? ChainTree.empty() : undefined) {
     this.namespace = namespace;
     this.policy = policy;
     this.chainId = storeChainId(namespace, policy);
     this.#key = key;
     this.#position = { ...from };
+    this.#tree = tree;
   }
 
   get position(): ChainPosition { return { ...this.#position }; }
 
-  #append(payload: StoreLinkPayload, sign: boolean): StoreLink {
-    const linked = { ...payload, chainId: this.chainId, seq: this.#position.seq + 1, prev: this.#position.head, keyId: this.#key.keyId };
-    const hash = hashOf(linked);
+  /** Whether links are format 2 (a Merkle log with checkpoints). */
+  get merkle(): boolean { return this.#tree !== undefined; }
+
+  #append(payload: StoreLinkPayload): StoreLink {
+    const linked = { ...payload, chainId: this.chainId, seq: this.#position.seq + 1, prev: this.#position.head, keyId: this.#key.keyId, ...(this.#tree === undefined ? {} : { v: RECORD_FORMAT }) };
+    const hash = storeLinkHash(linked);
     this.#position = { seq: linked.seq, head: hash };
-    return { ...linked, hash, sig: sign ? signHash(this.#key, hash) : '' };
+    this.#tree?.append(hash);
+    return (this.#tree === undefined ? { ...linked, hash, sig: '' } : { ...linked, hash }) as StoreLink;
   }
 
-  linkRecord(record: SessionRecord, time: string, sign = false): StoreLink {
+  linkRecord(record: SessionRecord, time: string): StoreLink {
     return this.#append({
       type: 'store.record', namespace: this.namespace, policy: this.policy, time,
       source: { chainId: record.chainId, seq: record.seq, hash: record.hash },
-    }, sign);
+    });
+  }
+
+  /** A stored sidecar checkpoint (the note goes beside the link, on the same segment line). */
+  linkCheckpoint(checkpoint: { chainId: string; size: number; root: string }, time: string): StoreLink {
+    return this.#append({ type: 'store.checkpoint', namespace: this.namespace, policy: this.policy, time, checkpoint: { ...checkpoint } });
   }
 
   linkTombstone(tombstone: Tombstone, time: string): StoreLink {
     return this.#append({
       type: 'store.tombstone', namespace: this.namespace, policy: this.policy, time,
       cut: { seq: tombstone.cut.seq, head: tombstone.cut.head, tombstone: tombstone.hash },
-    }, true);
+    });
   }
 
-  /** Makes `link` (this chain's newest) a signed checkpoint. */
-  sign(link: StoreLink): void {
-    link.sig = signHash(this.#key, link.hash);
+  /**
+   * Ends a commit group whose newest link is `last`: one signed store checkpoint over the tree
+   * (with the frontier to resume it), or for a format 1 policy a signature on `last`.
+   */
+  seal(last: StoreLink, time: Date): StoreCheckpoint | undefined {
+    if (this.#tree === undefined) {
+      last.sig = signHash(this.#key, last.hash);
+      return undefined;
+    }
+    return { note: signChainCheckpoint(this.chainId, this.#tree.size, this.#tree.root(), this.#key, time), frontier: this.#tree.frontier() };
   }
+}
+
+/**
+ * hashOf for store links, without the generic canonicalization: a link's shape is fixed (flat
+ * strings and numbers, one nested object of them), so its canonical JSON is written directly,
+ * keys in sorted order. Equal to hashOf(link) for every link this module makes (a unit test
+ * compares them); a verifier may use either.
+ */
+export function storeLinkHash(link: Omit<StoreLink, 'hash' | 'sig'>): string {
+  return hashOf(link as Linked<object>);
 }
 
 type UnsignedTombstone = Omit<Tombstone, 'keyId' | 'hash' | 'sig'>;

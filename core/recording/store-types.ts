@@ -3,10 +3,11 @@
 // here so that the CLI (guarita verify, export, replay, sessions) and the operator agree on one
 // definition without either importing the other's src/.
 import type { JsonWebKey } from 'node:crypto';
-import type { ChainPosition, SignedRecord } from './index.ts';
+import type { ChainPosition, ChainRecord } from './index.ts';
 import type { SessionEvent } from './session-event.ts';
 
-export type SessionRecord = SignedRecord<SessionEvent>;
+/** A sidecar record as stored: format 2 (a leaf covered by a checkpoint) or format 1 (signed). */
+export type SessionRecord = ChainRecord<SessionEvent>;
 
 /** Per-policy counters kept in AccessPolicy status.sessions (cumulative, across retention cuts). */
 export interface PolicyCounters {
@@ -50,8 +51,11 @@ export interface Tombstone {
   namespace: string;
   policy: string;
   chainId: string;
-  /** The last removed store link: verification of the remaining links starts from here. */
-  cut: ChainPosition;
+  /**
+   * The last removed store link: verification of the remaining links starts from here; for a
+   * format 2 store log also the tree's frontier at cut.seq, so its checkpoints verify after the cut.
+   */
+  cut: ChainPosition & { frontier?: string[] };
   removedLinks: number;
   removedRecords: number;
   removedCounts: Omit<PolicyCounters, 'lastSessionTime'>;
@@ -70,17 +74,44 @@ export type PolicyEntryLine =
   | { type: 'storeKey'; keyId: string; publicJwk: JsonWebKey }
   | { type: 'chainKey'; chainId: string; keyId: string; publicJwk: JsonWebKey }
   | { type: 'tombstone'; tombstone: Tombstone }
-  | { type: 'entry'; link: StoreLink; record?: SessionRecord };
+  /**
+   * One store entry: its link, the record it stores (store.record), the sidecar's signed note it
+   * stores (store.checkpoint: `chainCheckpoint`), and on the last link of a commit group the store
+   * log's signed checkpoint (`checkpoint`, format 2 links).
+   */
+  | { type: 'entry'; link: StoreLink; record?: SessionRecord; chainCheckpoint?: string; checkpoint?: string };
 
-/** What a store link says: one stored record, or one retention cut. */
+/** What a store link says: one stored record, one stored sidecar checkpoint, or one retention cut. */
 export interface StoreLinkPayload {
-  type: 'store.record' | 'store.tombstone';
+  type: 'store.record' | 'store.checkpoint' | 'store.tombstone';
   namespace: string;
   policy: string;
   /** Operator clock at ingest: retention counts from here, not from the sidecar's clock. */
   time: string;
   source?: { chainId: string; seq: number; hash: string };
+  /** store.checkpoint: the sidecar checkpoint stored with this link (its note is the line's `c.note`). */
+  checkpoint?: { chainId: string; size: number; root: string };
   cut?: { seq: number; head: string; tombstone: string };
 }
 
-export type StoreLink = SignedRecord<StoreLinkPayload>;
+/**
+ * A link of a policy's store log: format 2 (`v: 2`, no `sig`; a leaf of the store log's Merkle
+ * tree, covered by the store checkpoint of its commit group) or format 1 (`sig` "" or, on the last
+ * link of a commit group, the store key's signature).
+ */
+export type StoreLink = ChainRecord<StoreLinkPayload>;
+
+/** A sidecar checkpoint as the store keeps it (segment line field `c`). */
+export interface StoredChainCheckpoint {
+  /** The sidecar's signed note, as received. */
+  note: string;
+  /** The chain tree's compact range at the checkpoint's size (hex), so the operator resumes the tree. */
+  frontier: string[];
+}
+
+/** The store log's checkpoint on the last line of each policy and commit group (fields `sc`, `sf`). */
+export interface StoreCheckpoint {
+  /** Signed note: origin store/<ns>/<policy>, size = that link's seq, root of the store log. */
+  note: string;
+  frontier: string[];
+}

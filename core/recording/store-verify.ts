@@ -2,12 +2,15 @@
 // run by the read API's verify endpoint and by `guarita verify --policy` alike: every link signed by
 // a store key and linked to its predecessor from the tombstone's cut (or genesis), every record
 // intact, signed by its chain's key and referenced by its link, and the anchored head on the chain.
-// Exports (GET .../export) are verified by cli/src/chain-verify.ts's ExportVerifier, the one
+// Exports (GET .../export) are verified by export-verify.ts's ExportVerifier, the one
 // algorithm for them (streaming, as an auditor runs it on a file).
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, type JsonWebKey, type KeyObject } from 'node:crypto';
 import {
-  canonicalJson, GENESIS, hashOf, importPublicKey, verifyHashSignature, type ChainPosition, type Linked,
+  canonicalJson, GENESIS, hashOf, importPublicKey, isLeafRecord, verifyHashSignature, type ChainPosition, type Linked,
 } from './index.ts';
+import { checkChainCheckpoint, checkpointVerifier } from './chain-checkpoint.ts';
+import { ChainTree } from './chain-tree.ts';
+import type { NoteVerifier } from './checkpoint.ts';
 import { storeChainId, verifyTombstone } from './store-chain.ts';
 import type { PolicyEntryLine, SessionRecord, StoreLink, Tombstone } from './store-types.ts';
 
@@ -24,30 +27,96 @@ function recordHashOk(record: SessionRecord): boolean {
   return createHash('sha256').update(canonicalJson(linked)).digest('hex') === hash;
 }
 
-interface PolicyMaterial { storeKeys: Map<string, KeyObject>; chainKeys: Map<string, KeyObject>; tombstone?: Tombstone; entries: { link: StoreLink; record?: SessionRecord }[] }
+type Entry = Extract<PolicyEntryLine, { type: 'entry' }>;
+interface ChainKey { key: KeyObject; verifier: NoteVerifier }
+interface PolicyMaterial { storeKeys: Map<string, KeyObject>; storeJwks: Map<string, JsonWebKey>; chainKeys: Map<string, ChainKey>; tombstone?: Tombstone; entries: Entry[] }
 
 function collect(lines: Iterable<PolicyEntryLine>): PolicyMaterial {
-  const m: PolicyMaterial = { storeKeys: new Map(), chainKeys: new Map(), entries: [] };
+  const m: PolicyMaterial = { storeKeys: new Map(), storeJwks: new Map(), chainKeys: new Map(), entries: [] };
   for (const l of lines) {
-    if (l.type === 'storeKey') m.storeKeys.set(l.keyId, importPublicKey(l.publicJwk));
-    else if (l.type === 'chainKey') m.chainKeys.set(l.chainId, importPublicKey(l.publicJwk));
-    else if (l.type === 'tombstone') m.tombstone = l.tombstone;
-    else m.entries.push(l);
+    if (l.type === 'storeKey') {
+      m.storeKeys.set(l.keyId, importPublicKey(l.publicJwk));
+      m.storeJwks.set(l.keyId, l.publicJwk);
+    } else if (l.type === 'chainKey') {
+      m.chainKeys.set(l.chainId, { key: importPublicKey(l.publicJwk), verifier: checkpointVerifier(l.publicJwk, l.keyId) });
+    } else if (l.type === 'tombstone') {
+      m.tombstone = l.tombstone;
+    } else {
+      m.entries.push(l);
+    }
   }
   return m;
 }
 
-function entryProblem(e: { link: StoreLink; record?: SessionRecord }, chainKeys: Map<string, KeyObject>): string | undefined {
+/**
+ * A stored record: referenced by its link, intact, and authentic: a format 1 record by its own
+ * signature; a format 2 record by the sidecar checkpoints stored after it (chainCheckpoints: the
+ * record's chain must have a verified checkpoint at or beyond its seq; the checkpoints themselves
+ * are checked against the records in chainProblems).
+ */
+function entryProblem(e: Entry, chainKeys: Map<string, ChainKey>, covered: Map<string, number>): string | undefined {
   const { link, record } = e;
   if (link.type !== 'store.record') return undefined;
   const where = `store link seq ${link.seq}`;
   if (record === undefined) return `${where}: its record is missing`;
   if (link.source?.chainId !== record.chainId || link.source.seq !== record.seq || link.source.hash !== record.hash) return `${where}: does not reference the record stored with it`;
   if (!recordHashOk(record)) return `${where}: record ${record.chainId}#${record.seq} was altered (content does not match its hash)`;
-  const key = chainKeys.get(record.chainId);
-  if (key === undefined) return `${where}: no public key for chain ${record.chainId}`;
-  if (!verifyHashSignature(key, record.hash, record.sig)) return `${where}: record ${record.chainId}#${record.seq} signature does not verify`;
-  return undefined;
+  const problem = authenticityProblem(record, chainKeys.get(record.chainId), covered);
+  return problem === undefined ? undefined : `${where}: record ${record.chainId}#${record.seq} ${problem}`;
+}
+
+function authenticityProblem(record: SessionRecord, key: ChainKey | undefined, covered: Map<string, number>): string | undefined {
+  if (key === undefined) return 'has no public key for its chain';
+  if (isLeafRecord(record)) return (covered.get(record.chainId) ?? 0) >= record.seq ? undefined : 'is not covered by a stored checkpoint of its chain';
+  return verifyHashSignature(key.key, record.hash, record.sig) ? undefined : 'signature does not verify';
+}
+
+/**
+ * Sidecar checkpoints stored in this policy: each verified against its chain's records as stored in
+ * this policy's entries when they are all here (the chain's records from seq 1, no other policy,
+ * no retention cut), else for its signature only; returns per chain the highest size covered.
+ */
+function chainCheckpoints(m: PolicyMaterial, problems: string[]): Map<string, number> {
+  const covered = new Map<string, number>();
+  const trees = new ChainTrees(m.tombstone === undefined);
+  for (const e of m.entries) {
+    if (e.record !== undefined) trees.add(e.record);
+    const cp = e.link.type === 'store.checkpoint' ? e.link.checkpoint : undefined;
+    if (cp === undefined) continue;
+    const key = m.chainKeys.get(cp.chainId);
+    const root = trees.rootAt(cp.chainId, cp.size) ?? Buffer.from(cp.root, 'hex');
+    const bad = key === undefined ? { detail: `no public key for chain ${cp.chainId}` } : checkChainCheckpoint(e.chainCheckpoint, { origin: cp.chainId, size: cp.size, root, verifier: key.verifier });
+    if (bad !== undefined) problems.push(`store link seq ${e.link.seq}: checkpoint of ${cp.chainId} at size ${cp.size}: ${bad.detail}`);
+    else covered.set(cp.chainId, Math.max(covered.get(cp.chainId) ?? 0, cp.size));
+  }
+  return covered;
+}
+
+/**
+ * The trees of the sidecar chains whose every record since seq 1 is in these entries (a chain
+ * recording under one policy, no retention cut): their checkpoints are checked against the records'
+ * root; for the others, the checkpoint's own root stands and only its signature is checked here.
+ */
+class ChainTrees {
+  readonly #fromGenesis: boolean;
+  readonly #trees = new Map<string, ChainTree | undefined>();
+
+  constructor(fromGenesis: boolean) {
+    this.#fromGenesis = fromGenesis;
+  }
+
+  add(record: SessionRecord): void {
+    if (!this.#trees.has(record.chainId)) this.#trees.set(record.chainId, this.#fromGenesis && record.seq === 1 ? ChainTree.empty() : undefined);
+    const tree = this.#trees.get(record.chainId);
+    if (tree === undefined) return;
+    if (tree.size + 1 === record.seq) tree.append(record.hash);
+    else this.#trees.set(record.chainId, undefined);
+  }
+
+  rootAt(chainId: string, size: number): Buffer | undefined {
+    const tree = this.#trees.get(chainId);
+    return tree !== undefined && tree.size === size ? tree.root() : undefined;
+  }
 }
 
 function anchorProblem(anchor: { head: string; records: number }, from: ChainPosition, links: readonly StoreLink[]): string | undefined {
@@ -66,25 +135,62 @@ function linkProblem(link: StoreLink, pos: ChainPosition, chainId: string, key: 
   if (link.prev !== pos.head) return 'prev does not match the preceding link (a link was removed, inserted or reordered)';
   const { hash, sig: _sig, ...linked } = link;
   if (hashOf(linked as Linked<object>) !== hash) return 'content does not match its hash (the link was altered)';
-  if (link.sig === '') return undefined;
+  if (isLeafRecord(link) || link.sig === '') return undefined;
   if (key === undefined) return `signed by unknown store key ${link.keyId}`;
   return verifyHashSignature(key, hash, link.sig) ? undefined : 'signature does not verify';
 }
 
+/** A store log's links with their store checkpoints (format 2), as the policy entries carry them. */
+export interface StoreLogEntry { link: StoreLink; checkpoint?: string }
+
 /**
- * A store chain: every link hash-chained from `from`, signed links (checkpoints) verified, and the
- * newest link signed, so no link is trusted without a signature covering it.
+ * A store chain: every link hash-chained from `from`, and covered by a signature: a format 1 link
+ * by the next signed link (the newest must be signed), a format 2 link by the next store checkpoint
+ * (the store log's Merkle root at that size, signed by a store key; the newest link must carry one).
+ * `from.frontier` (a tombstone's) resumes the tree after a retention cut.
  */
-export function verifyStoreLinks(links: readonly StoreLink[], keys: (keyId: string) => KeyObject | undefined, from: ChainPosition, chainId: string): { ok: true; position: ChainPosition } | { ok: false; problem: string } {
-  let pos = from;
-  for (const link of links) {
-    const problem = linkProblem(link, pos, chainId, keys(link.keyId));
+export function verifyStoreLinks(
+  links: readonly (StoreLink | StoreLogEntry)[], keys: (keyId: string) => KeyObject | undefined, from: ChainPosition & { frontier?: string[] }, chainId: string,
+  storeJwks: ReadonlyMap<string, JsonWebKey> = new Map(),
+): { ok: true; position: ChainPosition } | { ok: false; problem: string } {
+  let pos: ChainPosition = { seq: from.seq, head: from.head };
+  const tree = storeTreeFrom(from);
+  let covered = true;
+  for (const item of links) {
+    const { link, checkpoint } = 'link' in item ? item : { link: item, checkpoint: undefined };
+    const problem = linkProblem(link, pos, chainId, keys(link.keyId)) ?? sealProblem(link, checkpoint, chainId, tree, storeJwks);
     if (problem !== undefined) return { ok: false, problem: `link seq ${link.seq}: ${problem}` };
     pos = { seq: link.seq, head: link.hash };
+    covered = checkpoint !== undefined || (!isLeafRecord(link) && link.sig !== '');
   }
-  const last = links[links.length - 1];
-  if (last !== undefined && last.sig === '') return { ok: false, problem: `the newest link (seq ${last.seq}) is not signed: links after the last checkpoint cannot be trusted` };
+  if (!covered) return { ok: false, problem: `the newest link (seq ${pos.seq}) is not covered by a signed store checkpoint: links after the last checkpoint cannot be trusted` };
   return { ok: true, position: pos };
+}
+
+function storeTreeFrom(from: ChainPosition & { frontier?: string[] }): ChainTree | undefined {
+  if (from.frontier !== undefined) return ChainTree.resume(from.seq, from.frontier);
+  return from.seq === 0 ? ChainTree.empty() : undefined;
+}
+
+/** Appends the link to the store tree and checks the store checkpoint it carries, if any. */
+function sealProblem(link: StoreLink, checkpoint: string | undefined, chainId: string, tree: ChainTree | undefined, storeJwks: ReadonlyMap<string, JsonWebKey>): string | undefined {
+  tree?.append(link.hash);
+  if (checkpoint === undefined) return undefined;
+  if (tree === undefined) return 'a store checkpoint after a retention cut without a tree frontier cannot be checked';
+  const bad = storeCheckpointProblem(checkpoint, chainId, tree, storeJwks);
+  return bad === undefined ? undefined : `store checkpoint: ${bad}`;
+}
+
+function storeCheckpointProblem(note: string, chainId: string, tree: ChainTree, jwks: ReadonlyMap<string, JsonWebKey>): string | undefined {
+  const verifiers = [...jwks].map(([keyId, jwk]) => checkpointVerifier(jwk, keyId));
+  let last: string | undefined = 'no store key to verify it with';
+  for (const verifier of verifiers) {
+    const bad = checkChainCheckpoint(note, { origin: chainId, size: tree.size, root: tree.root(), verifier });
+    if (bad === undefined) return undefined;
+    last = `${bad.problem}: ${bad.detail}`;
+    if (bad.problem !== 'checkpoint-signature') return last;
+  }
+  return last;
 }
 
 function tombstoneProblems(m: PolicyMaterial): string[] {
@@ -97,12 +203,13 @@ function tombstoneProblems(m: PolicyMaterial): string[] {
 export function verifyPolicyEntries(namespace: string, policy: string, lines: Iterable<PolicyEntryLine>, anchor?: { head: string; records: number }): VerifyReport {
   const m = collect(lines);
   const problems: string[] = tombstoneProblems(m);
-  const from: ChainPosition = m.tombstone?.cut ?? { seq: 0, head: GENESIS };
+  const from: ChainPosition & { frontier?: string[] } = m.tombstone?.cut ?? { seq: 0, head: GENESIS };
   const links = m.entries.map((e) => e.link);
-  const chain = verifyStoreLinks(links, (id) => m.storeKeys.get(id), from, storeChainId(namespace, policy));
+  const chain = verifyStoreLinks(m.entries, (id) => m.storeKeys.get(id), from, storeChainId(namespace, policy), m.storeJwks);
   if (!chain.ok) problems.push(`store chain: ${chain.problem}`);
+  const covered = chainCheckpoints(m, problems);
   for (const e of m.entries) {
-    const p = entryProblem(e, m.chainKeys);
+    const p = entryProblem(e, m.chainKeys, covered);
     if (p !== undefined) problems.push(p);
   }
   const a = anchor === undefined ? undefined : anchorProblem(anchor, from, links);

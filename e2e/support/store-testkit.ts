@@ -1,7 +1,10 @@
 // Test helpers shared by the store's unit tests, the integration tests and the benchmark: a fake
 // sidecar chain producing real signed records.
 import { randomBytes } from 'node:crypto';
-import { ChainWriter, generateSigningKey, type SigningKey } from '../../core/recording/index.ts';
+import { ChainWriter, generateSigningKey, SignedChainWriter, type SigningKey } from '../../core/recording/index.ts';
+import { signChainCheckpoint } from '../../core/recording/chain-checkpoint.ts';
+import { ChainTree, recordLeaf } from '../../core/recording/chain-tree.ts';
+import { rootOf } from '../../core/recording/merkle.ts';
 import type { SessionEvent } from '../../core/recording/session-event.ts';
 import { ExportVerifier } from '../../core/recording/export-verify.ts';
 import type { ChainRegistration, SessionRecord } from '../../operator/src/store/types.ts';
@@ -11,10 +14,16 @@ export interface FakeSidecar {
   namespace: string;
   pod: string;
   key: SigningKey;
-  writer: ChainWriter<SessionEvent>;
+  writer: ChainWriter<SessionEvent> | SignedChainWriter<SessionEvent>;
   registration(registeredBy?: string): ChainRegistration;
-  /** Signs `n` more records (command records unless `over` says otherwise). */
+  /** Chains `n` more records (format 2, command records unless `over` says otherwise). */
   next(n: number, over?: Partial<SessionEvent> | ((i: number) => Partial<SessionEvent>)): SessionRecord[];
+  /** The chain's signed checkpoint over every record `next` produced so far (what a batch ending there carries). */
+  checkpoint(): string;
+  /** The chain's signed checkpoint at tree size `size` (a batch ending at record `size` carries it). */
+  checkpointAt(size: number): string;
+  /** `next(n)` as an ingest batch body: the records and the checkpoint at the last one. */
+  batch(n: number, over?: Partial<SessionEvent> | ((i: number) => Partial<SessionEvent>)): { records: SessionRecord[]; checkpoint: string };
 }
 
 export function event(namespace: string, pod: string, over: Partial<SessionEvent> = {}): SessionEvent {
@@ -27,18 +36,33 @@ export function event(namespace: string, pod: string, over: Partial<SessionEvent
   };
 }
 
-export function fakeSidecar(namespace: string, pod = `agent-${randomBytes(3).toString('hex')}`): FakeSidecar {
+/**
+ * A sidecar's chain without a sidecar: format 2 records (leaves, checkpoints signed on demand) or,
+ * with `format: 1`, records signed one by one as sidecars before issue 19 wrote them.
+ */
+export function fakeSidecar(namespace: string, pod = `agent-${randomBytes(3).toString('hex')}`, opts: { format?: 1 | 2 } = {}): FakeSidecar {
   const key = generateSigningKey();
   const chainId = `${namespace}/${pod}/${randomBytes(6).toString('hex')}`;
-  const writer = new ChainWriter<SessionEvent>(chainId, key);
+  const writer = opts.format === 1 ? new SignedChainWriter<SessionEvent>(chainId, key) : new ChainWriter<SessionEvent>(chainId, key);
+  const leaves: Buffer[] = [];
+  const tree = ChainTree.empty();
+  const next = (n: number, over: Partial<SessionEvent> | ((i: number) => Partial<SessionEvent>) = {}): SessionRecord[] => Array.from({ length: n }, (_, i) => {
+    const r = writer.append(event(namespace, pod, typeof over === 'function' ? over(i) : over));
+    leaves.push(recordLeaf(r.hash));
+    tree.append(r.hash);
+    return r;
+  });
+  const checkpointAt = (size: number): string => signChainCheckpoint(chainId, size, size === tree.size ? tree.root() : rootOf(leaves.slice(0, size)), key, new Date());
+  const checkpoint = (): string => checkpointAt(leaves.length);
   return {
     chainId, namespace, pod, key, writer,
     registration: (registeredBy = `system:serviceaccount:${namespace}:agent`) => ({
       chainId, namespace, pod, publicJwk: key.publicJwk, keyId: key.keyId, registeredBy, registeredAt: new Date().toISOString(),
     }),
-    next(n, over = {}) {
-      return Array.from({ length: n }, (_, i) => writer.append(event(namespace, pod, typeof over === 'function' ? over(i) : over)) as SessionRecord);
-    },
+    next,
+    checkpoint,
+    checkpointAt,
+    batch: (n, over) => ({ records: next(n, over), checkpoint: checkpoint() }),
   };
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { generateSigningKey } from '../../../core/recording/index.ts';
+import { signChainCheckpoint } from '../../../core/recording/chain-checkpoint.ts';
 import { EvidenceSources } from '../auth/evidence-source.ts';
 import { KubeAuth } from '../auth/kube-auth.ts';
 import { EventRecorder } from '../events.ts';
@@ -138,18 +139,23 @@ describe('ingest and read API handlers', () => {
 
   it('maps store outcomes onto the contract and alerts on integrity failures', async () => {
     const records = sc.next(4);
-    expect((await post(`${path}/records`, sa, { records: records.slice(0, 2) })).json()).toEqual({ seq: 2, head: records[1]!.hash });
-    const gap = await post(`${path}/records`, sa, { records: records.slice(3) });
+    expect((await post(`${path}/records`, sa, { records: records.slice(0, 2), checkpoint: sc.checkpointAt(2) })).json()).toEqual({ seq: 2, head: records[1]!.hash });
+    const gap = await post(`${path}/records`, sa, { records: records.slice(3), checkpoint: sc.checkpointAt(4) });
     expect(gap.statusCode).toBe(409);
     expect(gap.json()).toMatchObject({ problem: 'gap', expectedSeq: 3 });
-    const forged = await post(`${path}/records`, sa, { records: [{ ...records[2]!, sig: records[1]!.sig }] });
-    expect(forged.statusCode).toBe(422);
-    expect(forged.json()).toMatchObject({ problem: 'bad-signature', index: 0, seq: 3 });
-    const coerced = await post(`${path}/records`, sa, { records: [{ ...records[2]!, seq: '3' }] });
+    const forged = await post(`${path}/records`, sa, { records: records.slice(2), checkpoint: signChainCheckpoint(sc.chainId, 4, Buffer.alloc(32), generateSigningKey(), new Date()) });
+    expect([forged.statusCode, forged.json()]).toEqual([422, expect.objectContaining({ problem: 'root-mismatch', index: 1, seq: 4, message: expect.stringContaining('not the root of the records') })]);
+    const missing = await post(`${path}/records`, sa, { records: records.slice(2) });
+    expect([missing.statusCode, missing.json().problem]).toEqual([422, 'checkpoint-missing']);
+    const coerced = await post(`${path}/records`, sa, { records: [{ ...records[2]!, seq: '3' }], checkpoint: sc.checkpointAt(3) });
     expect(coerced.statusCode).toBe(400);
-    expect((await post(`${path}/records`, sa, { records: records.slice(2) })).json()).toMatchObject({ seq: 4 });
+    // A record claiming both formats, a checkpoint that is not a string or too large: refused by shape.
+    expect((await post(`${path}/records`, sa, { records: [{ ...records[2]!, sig: 'c2ln' }], checkpoint: sc.checkpointAt(3) })).statusCode).toBe(400);
+    expect((await post(`${path}/records`, sa, { records: records.slice(2), checkpoint: { size: 4 } })).statusCode).toBe(400);
+    expect((await post(`${path}/records`, sa, { records: records.slice(2), checkpoint: 'x'.repeat(17 * 1024) })).statusCode).toBe(400);
+    expect((await post(`${path}/records`, sa, { records: records.slice(2), checkpoint: sc.checkpointAt(4) })).json()).toMatchObject({ seq: 4 });
     await new Promise((r) => setTimeout(r, 20));
-    expect(events.filter((e) => (e as { reason?: string }).reason === 'ChainIntegrity')).toHaveLength(2);
+    expect(events.filter((e) => (e as { reason?: string }).reason === 'ChainIntegrity')).toHaveLength(3);
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/guarita_chain_integrity_failures_total\{problem="gap",namespace="shop"\} 1/);
     expect(text).toMatch(/guarita_ingest_records_total\{result="stored"\} 4/);
@@ -166,8 +172,9 @@ describe('ingest and read API handlers', () => {
     const exported = await get('/v1/namespaces/shop/export', 'user:audrey');
     expect(exported.headers['content-type']).toBe('application/x-ndjson');
     expect(exported.body.trim().split('\n')).toHaveLength(5);
-    expect((await get('/v1/namespaces/shop/policies/orders-db/chain', 'user:audrey')).json()).toMatchObject({ records: 4, chainId: 'store/shop/orders-db' });
-    expect((await get('/v1/namespaces/shop/policies/orders-db/verify', 'user:audrey')).json()).toMatchObject({ ok: true, count: 4 });
+    // Four record links and the two batches' checkpoint links.
+    expect((await get('/v1/namespaces/shop/policies/orders-db/chain', 'user:audrey')).json()).toMatchObject({ records: 6, chainId: 'store/shop/orders-db' });
+    expect((await get('/v1/namespaces/shop/policies/orders-db/verify', 'user:audrey')).json()).toMatchObject({ ok: true, count: 6 });
     expect((await get('/v1/namespaces/shop/policies/nope/chain', 'user:audrey')).statusCode).toBe(404);
   });
 });

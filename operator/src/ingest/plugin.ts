@@ -1,5 +1,5 @@
 // The ingest API (docs/ingest-contract.md): sidecars register their chain and send batches of
-// signed records. Callers authenticate with a projected service-account token bound to the
+// records with the signed checkpoint covering them (format 1 records: signed each). Callers authenticate with a projected service-account token bound to the
 // operator's audience (TokenReview), bound to a pod that is a genuine injected proxy in an opted-in
 // namespace (auth/evidence-source.ts), and may only touch their own pod's chains. A batch is
 // answered 200 only after the store has fsync'd it; gaps, forks and bad records are refused,
@@ -13,6 +13,7 @@ import { bearerToken, serviceAccountOf, type KubeAuth, type ServiceAccountIdenti
 import type { EventRecorder, ObjectRef } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AppendResult, ChainState, SessionRecord, SessionStore } from '../store/types.ts';
+import { TreeUnknownError } from '../store/batch-check.ts';
 import { batchSchema, registerSchema } from './schemas.ts';
 
 export interface IngestLogger {
@@ -42,7 +43,7 @@ export interface IngestDeps {
 }
 
 interface RegisterBody { chainId: string; namespace: string; pod: string; publicJwk: { kty: string; crv: string; x: string } }
-interface BatchBody { records: SessionRecord[] }
+interface BatchBody { records: SessionRecord[]; checkpoint?: string }
 type ChainParams = { chainId: string };
 /** An ingest caller: its service account and the injected proxy's pod its token is bound to. */
 type Sender = ServiceAccountIdentity & { pod: string; bound: BoundPod };
@@ -100,6 +101,11 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
       deps.metrics.ingestBatches.inc({ outcome: err.outcome });
       return reply.code(err.status).send({ message: err.message });
     }
+    if (err instanceof TreeUnknownError) {
+      deps.metrics.ingestBatches.inc({ outcome: 'error' });
+      deps.log.error({ err: err.message }, 'ingest: cannot check a batch');
+      return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: err.message });
+    }
     deps.metrics.ingestBatches.inc({ outcome: 'error' });
     deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'ingest failed');
     return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: 'the store could not take the batch, or the apiserver did not answer whether the sender is an injected proxy; retry later' });
@@ -140,7 +146,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     if (store === undefined) return unavailable(reply);
     try {
       const chain = owned(store, req.params.chainId, await caller(req, false));
-      const result = await store.append(chain.chainId, req.body.records);
+      const result = await store.append(chain.chainId, req.body.records, req.body.checkpoint);
       return await answer(reply, chain, req.body.records, result);
     } catch (err) {
       return fail(reply, err);

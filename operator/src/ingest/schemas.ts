@@ -1,6 +1,8 @@
 // JSON schemas of the ingest API bodies. Records are checked for shape only (types, formats,
 // names that become paths); their integrity is the store's chain verification. The server's ajv
 // neither coerces nor strips anything: a record is hashed exactly as it arrived.
+import { MAX_CHECKPOINT_BYTES } from '../../../core/recording/checkpoint.ts';
+
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const HEX64 = '^[0-9a-f]{64}$';
 const RFC3339 = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$';
@@ -36,15 +38,24 @@ const APPROVAL_EVIDENCE = {
   },
 } as const;
 
+/**
+ * A record of either format: format 2 (`v: 2`) has no `sig` (its batch's checkpoint covers it),
+ * format 1 (no `v`) has its own `sig`. A record with both, or neither, is refused here.
+ */
 export const recordSchema = {
   type: 'object',
-  required: ['chainId', 'seq', 'prev', 'keyId', 'hash', 'sig', 'type', 'time', 'namespace', 'pod', 'policy', 'sessionId'],
+  required: ['chainId', 'seq', 'prev', 'keyId', 'hash', 'type', 'time', 'namespace', 'pod', 'policy', 'sessionId'],
+  oneOf: [
+    { required: ['v'], not: { required: ['sig'] } },
+    { required: ['sig'], not: { required: ['v'] } },
+  ],
   properties: {
     chainId: { type: 'string', minLength: 1, maxLength: 512 },
     seq: { type: 'integer', minimum: 1 },
     prev: { type: 'string', pattern: HEX64 },
     keyId: { type: 'string', minLength: 1, maxLength: 128 },
     hash: { type: 'string', pattern: HEX64 },
+    v: { const: 2 },
     sig: { type: 'string', minLength: 1, maxLength: 256 },
     type: { type: 'string', enum: EVENT_TYPES },
     time: { type: 'string', pattern: RFC3339 },
@@ -70,11 +81,18 @@ export const registerSchema = {
   },
 } as const;
 
+/**
+ * `{records, checkpoint}`: the checkpoint is the sidecar's signed note at the batch's last record
+ * (required by the store when any record is format 2; its content is checked there, naming the problem).
+ */
 export function batchSchema(maxRecords: number): object {
   return {
     type: 'object',
     required: ['records'],
-    properties: { records: { type: 'array', minItems: 1, maxItems: maxRecords, items: recordSchema } },
+    properties: {
+      records: { type: 'array', minItems: 1, maxItems: maxRecords, items: recordSchema },
+      checkpoint: { type: 'string', minLength: 1, maxLength: MAX_CHECKPOINT_BYTES },
+    },
   };
 }
 

@@ -1,15 +1,33 @@
 // Ingest verification of one sidecar batch against what is durably stored for its chain. Pure:
-// the store supplies the stored position and hashes; this decides what to store, what to skip
-// (a re-sent batch) and what to reject (gap, fork, bad hash or signature). Nothing of a rejected
-// batch is stored, so the decision covers the whole batch before anything is written.
+// the store supplies the stored position, hashes and the chain's Merkle tree; this decides what to
+// store, what to skip (a re-sent batch) and what to reject (gap, fork, bad hash, a checkpoint that
+// is missing, malformed, for another chain or size, not over these records, or not signed by the
+// chain's key; a format 1 record's bad signature). Format 2 records cost a hash each and the batch
+// ONE signature verification (its checkpoint's). Nothing of a rejected batch is stored, so the
+// decision covers the whole batch before anything is written.
 import type { KeyObject } from 'node:crypto';
-import { hashOf, verifyLink, type ChainPosition, type Linked } from '../../../core/recording/index.ts';
+import { contentIntact, isLeafRecord, verifyLink, type ChainPosition } from '../../../core/recording/index.ts';
+import { checkChainCheckpoint } from '../../../core/recording/chain-checkpoint.ts';
+import type { ChainTree } from '../../../core/recording/chain-tree.ts';
+import type { NoteVerifier } from '../../../core/recording/checkpoint.ts';
 import type { AppendResult, ChainState, RecordProblem, SessionRecord } from './types.ts';
 
 export interface BatchPlan {
   fresh: SessionRecord[];
   duplicates: number;
   position: ChainPosition;
+  /** The chain's tree after the fresh records (undefined: unchanged, or unknown for a format 1 chain). */
+  tree: ChainTree | undefined;
+  /** The verified checkpoint to store with the fresh records (absent when there is none to store). */
+  checkpoint?: { note: string; size: number; root: string };
+}
+
+/** The chain's tree and checkpoint key, and the checkpoint the batch carries. */
+export interface BatchProof {
+  checkpoint: unknown;
+  /** The chain's tree at the stored position; undefined when the store cannot rebuild it. */
+  tree: ChainTree | undefined;
+  verifier: NoteVerifier;
 }
 
 type Failure = Extract<AppendResult, { ok: false }>;
@@ -29,6 +47,12 @@ const PROBLEM_TEXT: Record<RecordProblem, string> = {
   'wrong-namespace': 'record namespace is not the namespace this chain was registered for',
   'wrong-pod': 'record pod is not the pod this chain was registered for',
   'not-ordered': 'records of a batch must have consecutive sequence numbers',
+  'checkpoint-missing': 'format 2 records (v: 2) come with the signed checkpoint at the batch\'s last record ({records, checkpoint})',
+  'bad-checkpoint': 'the checkpoint is not a well-formed signed note',
+  'checkpoint-origin': 'the checkpoint names another chain',
+  'checkpoint-size': 'the checkpoint is not for the tree size the batch ends at',
+  'root-mismatch': 'the checkpoint\'s root is not the root of the chain\'s records',
+  'checkpoint-signature': 'the checkpoint is not signed by the key this chain registered',
 };
 
 function invalid(problem: RecordProblem, index: number, record: SessionRecord): Failure {
@@ -51,13 +75,8 @@ function identityProblem(chain: ChainState, record: SessionRecord): RecordProble
   return undefined;
 }
 
-function contentHash(record: SessionRecord): string {
-  const { hash: _hash, sig: _sig, ...linked } = record;
-  return hashOf(linked as Linked<object>);
-}
-
 function checkDuplicate(record: SessionRecord, index: number, stored: Stored): Failure | undefined {
-  if (contentHash(record) !== record.hash) return invalid('hash-mismatch', index, record);
+  if (!contentIntact(record)) return invalid('hash-mismatch', index, record);
   if (stored.removed(record.seq)) return undefined;
   const have = stored.hash(record.seq);
   if (have === undefined) return fork(record.seq, 'the store has no record at this sequence number');
@@ -85,8 +104,42 @@ function ordered(records: readonly SessionRecord[]): Failure | undefined {
   return undefined;
 }
 
+/** Thrown when the store cannot check a format 2 batch (the chain's tree is unknown): answered 503, not blamed on the sidecar. */
+export class TreeUnknownError extends Error {}
+
+function checkpointFailure(problem: RecordProblem, detail: string, records: readonly SessionRecord[]): Failure {
+  const index = records.length - 1;
+  const seq = records[index]?.seq;
+  return { ok: false, status: 422, problem, index, seq, message: `checkpoint at the batch's last record (seq ${seq ?? '?'}): ${problem}: ${detail}` };
+}
+
+/**
+ * The batch's checkpoint against the tree the records make: for the fresh records appended to the
+ * chain's tree (their root must be the checkpoint's), or for a re-sent batch against the stored tree
+ * when it ends where the store ends. One signature verification either way.
+ */
+function checkProof(chain: ChainState, records: readonly SessionRecord[], fresh: readonly SessionRecord[], proof: BatchProof): Failure | Pick<BatchPlan, 'tree' | 'checkpoint'> {
+  if (!records.some((r) => isLeafRecord(r))) return { tree: appendAll(proof.tree, fresh) };
+  if (proof.checkpoint === undefined) return checkpointFailure('checkpoint-missing', PROBLEM_TEXT['checkpoint-missing'], records);
+  if (proof.tree === undefined) throw new TreeUnknownError(`the operator cannot rebuild the Merkle tree of chain ${chain.chainId} (its first records were removed by retention before checkpoints were stored): batches of format 2 records cannot be checked`);
+  const size = records[records.length - 1]!.seq;
+  const tree = appendAll(proof.tree, fresh)!;
+  if (fresh.length === 0 && tree.size !== size) return { tree: undefined };
+  const bad = checkChainCheckpoint(proof.checkpoint, { origin: chain.chainId, size, root: tree.root(), verifier: proof.verifier });
+  if (bad !== undefined) return checkpointFailure(bad.problem, bad.detail, records);
+  // A re-sent batch's checkpoint is returned too: the store keeps it if a crash lost its copy.
+  return { tree: fresh.length === 0 ? undefined : tree, checkpoint: { note: proof.checkpoint as string, size, root: tree.rootHex() } };
+}
+
+function appendAll(tree: ChainTree | undefined, records: readonly SessionRecord[]): ChainTree | undefined {
+  if (tree === undefined) return undefined;
+  const next = tree.clone();
+  for (const r of records) next.append(r.hash);
+  return next;
+}
+
 /** Decides a batch: what is new, what was already stored, or why it is refused. */
-export function checkBatch(chain: ChainState, records: readonly SessionRecord[], key: KeyObject, stored: Stored): BatchPlan | Failure {
+export function checkBatch(chain: ChainState, records: readonly SessionRecord[], key: KeyObject, stored: Stored, proof: BatchProof): BatchPlan | Failure {
   const order = ordered(records);
   if (order !== undefined) return order;
   let position: ChainPosition = { seq: chain.seq, head: chain.head };
@@ -104,5 +157,7 @@ export function checkBatch(chain: ChainState, records: readonly SessionRecord[],
       position = { seq: record.seq, head: record.hash };
     }
   }
-  return { fresh, duplicates, position };
+  const proved = checkProof(chain, records, fresh, proof);
+  if ('ok' in proved) return proved;
+  return { fresh, duplicates, position, ...proved };
 }

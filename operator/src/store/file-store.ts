@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { GENESIS, importPublicKey, type SigningKey } from '../../../core/recording/index.ts';
-import { checkBatch } from './batch-check.ts';
+import { checkBatch, type BatchPlan } from './batch-check.ts';
+import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { mkdirDurable, writeFileDurable } from './fs-util.ts';
 import { applyRetention } from './retention-cut.ts';
 import { newChainMem, type ChainMem } from './state.ts';
@@ -22,7 +23,7 @@ import { isRemoved } from '../../../core/recording/store-chain.ts';
 import { StoreIndex } from './store-index.ts';
 import { loadStore } from './store-open.ts';
 import * as reads from './store-reads.ts';
-import { GroupWriter } from './store-writer.ts';
+import { GroupWriter, type CheckpointToStore } from './store-writer.ts';
 import type {
   AppendResult, ChainRegistration, ChainState, ExportFilter, ExportLine, PolicyChainInfo, PolicyEntryLine, PolicyHead,
   RetentionFor, RetentionOutcome, SessionFilter, SessionRecord, SessionStore, SessionSummary, StoreHooks, StoreLogger,
@@ -42,6 +43,14 @@ export interface FileStoreOptions {
 
 function chainFile(dir: string, namespace: string, chainId: string): string {
   return join(dir, 'chains', namespace, `${createHash('sha256').update(chainId).digest('hex')}.json`);
+}
+
+/** The batch's checkpoint with the tree's frontier at it, unless the store already has one as recent (a re-sent batch). */
+function checkpointToStore(chain: ChainMem, plan: BatchPlan): CheckpointToStore | undefined {
+  const cp = plan.checkpoint;
+  const tree = plan.tree ?? chain.tree;
+  if (cp === undefined || tree === undefined || cp.size <= (chain.checkpoints.at(-1)?.size ?? 0)) return undefined;
+  return { ...cp, frontier: tree.frontier() };
 }
 
 export class FileStore implements SessionStore {
@@ -79,7 +88,7 @@ export class FileStore implements SessionStore {
     await mkdirDurable(join(this.#opts.dir, 'chains', reg.namespace));
     const again = chains.get(reg.chainId);
     if (again !== undefined) return { outcome: again.state.keyId === reg.keyId ? 'exists' : 'conflict', chain: { ...again.state } };
-    const mem = newChainMem({ ...reg, seq: 0, head: GENESIS }, publicKey);
+    const mem = newChainMem({ ...reg, seq: 0, head: GENESIS }, publicKey, ChainTree.empty());
     chains.set(reg.chainId, mem);
     try {
       await writeFileDurable(file, `${JSON.stringify(reg)}\n`);
@@ -101,20 +110,22 @@ export class FileStore implements SessionStore {
 
   // ---- ingest --------------------------------------------------------------------------------
 
-  append(chainId: string, records: readonly SessionRecord[]): Promise<AppendResult> {
+  append(chainId: string, records: readonly SessionRecord[], checkpoint?: string): Promise<AppendResult> {
     const chain = this.#index.chains.get(chainId);
     if (chain === undefined) return Promise.reject(new Error(`chain ${chainId} is not registered`));
-    return chain.mutex.run(() => this.#appendLocked(chain, records));
+    return chain.mutex.run(() => this.#appendLocked(chain, records, checkpoint));
   }
 
-  async #appendLocked(chain: ChainMem, records: readonly SessionRecord[]): Promise<AppendResult> {
+  async #appendLocked(chain: ChainMem, records: readonly SessionRecord[], checkpoint: string | undefined): Promise<AppendResult> {
     this.#assertWritable();
     const plan = checkBatch(chain.state, records, chain.publicKey, {
       hash: (seq) => chain.refs.get(seq)?.hash,
       removed: (seq) => isRemoved(chain.removed, seq),
-    });
+    }, { checkpoint, tree: chain.tree, verifier: chain.verifier });
     if ('ok' in plan) return plan;
-    if (plan.fresh.length > 0) await this.#writer.appendRecords(chain, plan.fresh);
+    const toStore = checkpointToStore(chain, plan);
+    if (plan.fresh.length > 0 || toStore !== undefined) await this.#writer.appendRecords(chain, plan.fresh, toStore);
+    if (plan.tree !== undefined) chain.tree = plan.tree;
     return { ok: true, seq: chain.state.seq, head: chain.state.head, stored: plan.fresh.length, duplicates: plan.duplicates };
   }
 

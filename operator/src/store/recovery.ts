@@ -4,11 +4,18 @@
 // several policies' segments, some written, some not). Pure: decides, per policy, how many entries
 // form the consistent prefix; the store moves everything after it into quarantine.
 import { GENESIS, type ChainPosition } from '../../../core/recording/index.ts';
-import type { RemovedRange, SessionRecord, StoreLink } from './types.ts';
+import type { RemovedRange, SessionRecord, StoreCheckpoint, StoreLink } from './types.ts';
 
 export interface LoadedEntry {
   link: StoreLink;
   record?: SessionRecord;
+  /** Format 2: the store checkpoint sealing a commit group (on its last line of the policy). */
+  storeCheckpoint?: StoreCheckpoint;
+}
+
+/** Whether the entry ends a commit group: a store checkpoint (format 2) or a signed link (format 1). */
+export function isCheckpointEntry(e: LoadedEntry): boolean {
+  return e.storeCheckpoint !== undefined || (typeof e.link.sig === 'string' && e.link.sig !== '');
 }
 
 export interface LoadedPolicy {
@@ -31,11 +38,14 @@ export interface RecoveryPlan {
 
 /**
  * Every commit group ends each policy's run of links with a signed checkpoint, so an acknowledged
- * state always ends on one: backing off to the last signed link before `n` only drops entries of
+ * state always ends on one: backing off to the last checkpoint before `n` only drops entries of
  * the unfinished group.
  */
 export function checkpointBefore(p: LoadedPolicy, n: number): number {
-  for (let i = Math.min(n, p.entries.length); i > 0; i--) if (p.entries[i - 1]?.link.sig !== '') return i;
+  for (let i = Math.min(n, p.entries.length); i > 0; i--) {
+    const e = p.entries[i - 1];
+    if (e !== undefined && isCheckpointEntry(e)) return i;
+  }
   return 0;
 }
 

@@ -50,6 +50,8 @@ export interface CutInput {
   previous: Tombstone | undefined;
   expired: readonly Segment[];
   now: number;
+  /** The store log's tree frontier at the cut (format 2), so its checkpoints verify after it. */
+  frontier?: string[];
 }
 
 /** The unsigned cumulative tombstone after deleting `expired` (a non-empty prefix of the segments). */
@@ -73,7 +75,7 @@ function cumulative(input: CutInput, last: Segment, previous: Previous): Omit<To
     format: 'guarita-tombstone/v1',
     namespace: input.namespace, policy: input.policy, chainId: storeChainId(input.namespace, input.policy),
     // An empty segment's lastSeq/lastHash is the position it was opened at, so this holds for it too.
-    cut: { seq: last.lastSeq, head: last.lastHash },
+    cut: { seq: last.lastSeq, head: last.lastHash, ...(input.frontier === undefined ? {} : { frontier: input.frontier }) },
     removedLinks: previous.removedLinks + links,
     removedRecords: previous.removedRecords + records,
     removedCounts,

@@ -1,8 +1,10 @@
 // Segment files: append-only JSONL, one per policy and time/size slice, named after the first
 // store-chain sequence number they hold. Line 1 is a header; every other line is one store entry
-// {"l": <signed store link>, "r": <signed session record>} ("r" absent for tombstone links).
+// {"l": <store link>, "r"?: <session record>, "c"?: <sidecar checkpoint>, "sc"?: <store checkpoint
+// note>, "sf"?: <store tree frontier>}: "r" on store.record links, "c" ({note, frontier}) on
+// store.checkpoint links, "sc"/"sf" on the last line of each policy in each commit group.
 // Retention deletes whole segments, never lines.
-import type { SessionRecord, StoreLink } from './types.ts';
+import type { SessionRecord, StoreCheckpoint, StoredChainCheckpoint, StoreLink } from './types.ts';
 
 export const SEGMENT_FORMAT = 'guarita-segment/v1';
 const NAME = /^(\d{20})\.seg$/;
@@ -15,7 +17,13 @@ export interface SegmentHeader {
   createdAt: string;
 }
 
-export interface SegmentEntry {
+/** What a line carries besides its link and record. */
+export interface EntryExtras {
+  chainCheckpoint?: StoredChainCheckpoint;
+  storeCheckpoint?: StoreCheckpoint;
+}
+
+export interface SegmentEntry extends EntryExtras {
   link: StoreLink;
   record?: SessionRecord;
   /** Byte offset and length of the line (without the newline). */
@@ -44,16 +52,32 @@ export function encodeHeader(h: SegmentHeader): Buffer {
   return Buffer.from(`${JSON.stringify({ segment: h })}\n`);
 }
 
-export function encodeEntry(link: StoreLink, record: SessionRecord | undefined): Buffer {
-  return Buffer.from(`${JSON.stringify(record === undefined ? { l: link } : { l: link, r: record })}\n`);
+export function encodeEntry(link: StoreLink, record: SessionRecord | undefined, extras: EntryExtras = {}): Buffer {
+  const line: { l: StoreLink; r?: SessionRecord; c?: StoredChainCheckpoint; sc?: string; sf?: string[] } = { l: link };
+  if (record !== undefined) line.r = record;
+  if (extras.chainCheckpoint !== undefined) line.c = extras.chainCheckpoint;
+  if (extras.storeCheckpoint !== undefined) {
+    line.sc = extras.storeCheckpoint.note;
+    line.sf = extras.storeCheckpoint.frontier;
+  }
+  return Buffer.from(`${JSON.stringify(line)}\n`);
 }
 
-function parseLine(text: string): { header?: SegmentHeader; link?: StoreLink; record?: SessionRecord } | undefined {
+interface RawLine { segment?: SegmentHeader; l?: StoreLink; r?: SessionRecord; c?: StoredChainCheckpoint; sc?: string; sf?: string[] }
+
+function extrasOf(v: RawLine): EntryExtras {
+  const extras: EntryExtras = {};
+  if (v.c !== undefined && typeof v.c.note === 'string' && Array.isArray(v.c.frontier)) extras.chainCheckpoint = v.c;
+  if (typeof v.sc === 'string' && Array.isArray(v.sf)) extras.storeCheckpoint = { note: v.sc, frontier: v.sf };
+  return extras;
+}
+
+function parseLine(text: string): ({ header?: SegmentHeader; link?: StoreLink; record?: SessionRecord } & EntryExtras) | undefined {
   try {
-    const v = JSON.parse(text) as { segment?: SegmentHeader; l?: StoreLink; r?: SessionRecord };
+    const v = JSON.parse(text) as RawLine;
     if (v.segment?.format === SEGMENT_FORMAT) return { header: v.segment };
     if (v.l === undefined || typeof v.l.seq !== 'number' || typeof v.l.hash !== 'string') return undefined;
-    return v.r === undefined ? { link: v.l } : { link: v.l, record: v.r };
+    return { link: v.l, ...(v.r === undefined ? {} : { record: v.r }), ...extrasOf(v) };
   } catch {
     return undefined;
   }
@@ -70,7 +94,10 @@ export function parseSegment(buf: Buffer): ParsedSegment {
     const parsed = parseLine(buf.toString('utf8', offset, nl));
     if (parsed === undefined || (parsed.header !== undefined && offset !== 0)) break;
     if (parsed.header !== undefined) header = parsed.header;
-    if (parsed.link !== undefined) entries.push({ link: parsed.link, ...(parsed.record === undefined ? {} : { record: parsed.record }), offset, length: nl - offset });
+    if (parsed.link !== undefined) {
+      const { header: _h, link, ...rest } = parsed;
+      entries.push({ link, ...rest, offset, length: nl - offset });
+    }
     offset = nl + 1;
   }
   return { ...(header === undefined ? {} : { header }), entries, validBytes: offset, totalBytes: buf.length };

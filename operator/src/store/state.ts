@@ -4,6 +4,9 @@
 import type { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Mutex } from './fs-util.ts';
+import { checkpointVerifier } from '../../../core/recording/chain-checkpoint.ts';
+import type { ChainTree } from '../../../core/recording/chain-tree.ts';
+import type { NoteVerifier } from '../../../core/recording/checkpoint.ts';
 import type { StoreChain } from '../../../core/recording/store-chain.ts';
 import type { ChainState, PolicyCounters, RemovedRange, SessionRecord, SessionSummary, Tombstone } from './types.ts';
 
@@ -60,14 +63,26 @@ export interface PolicyState {
   /** The segment new entries go to; undefined until the next append creates one. */
   active?: Segment;
   chain: StoreChain;
+  /** The newest store checkpoint (format 2 policies): what anchoring writes to AccessPolicy status. */
+  checkpoint?: { size: number; root: string; note: string };
   tombstone?: Tombstone;
   counters: PolicyCounters;
   version: number;
 }
 
+/** Where a stored sidecar checkpoint is (its store.checkpoint entry), for exports. */
+export interface CheckpointRef { size: number; root: string; segment: Segment; offset: number; length: number }
+
 export interface ChainMem {
   state: ChainState;
   publicKey: KeyObject;
+  /** Verifies the chain's checkpoints (signed notes under its keyId). */
+  verifier: NoteVerifier;
+  /** The chain's Merkle tree at state.seq; undefined while unknown (see store-open.ts). */
+  tree: ChainTree | undefined;
+  /** Stored checkpoints, by size ascending; the newest with the frontier the tree resumes from. */
+  checkpoints: CheckpointRef[];
+  newest?: { size: number; frontier: string[] };
   refs: Map<number, RecordRef>;
   removed: RemovedRange[];
   mutex: Mutex;
@@ -82,6 +97,6 @@ export function policyKey(namespace: string, policy: string): string {
   return `${namespace}/${policy}`;
 }
 
-export function newChainMem(state: ChainState, publicKey: KeyObject): ChainMem {
-  return { state, publicKey, refs: new Map(), removed: [], mutex: new Mutex() };
+export function newChainMem(state: ChainState, publicKey: KeyObject, tree: ChainTree | undefined): ChainMem {
+  return { state, publicKey, verifier: checkpointVerifier(state.publicJwk, state.keyId), tree, checkpoints: [], refs: new Map(), removed: [], mutex: new Mutex() };
 }

@@ -5,7 +5,8 @@
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { SigningKey } from '../../../core/recording/index.ts';
-import { segmentFirstSeq } from './segment.ts';
+import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
+import { segmentFirstSeq, type EntryExtras } from './segment.ts';
 import { addToSummary, countRecord, emptyCounters, newSummary } from './sessions.ts';
 import { kindOf, policyKey, type ChainMem, type PolicyState, type RecordRef, type Segment, type SessionEntry } from './state.ts';
 import { mergeRanges, StoreChain } from '../../../core/recording/store-chain.ts';
@@ -41,13 +42,22 @@ export class StoreIndex {
     return p;
   }
 
-  /** Indexes one durable entry of `seg` (a store link, and the record it carries if any). */
-  indexEntry(policy: PolicyState, seg: Segment, link: StoreLink, record: SessionRecord | undefined, offset: number, length: number): void {
+  /** Where the stored record `seq` of a chain is (its namespace and policy), if still stored. */
+  recordAt(chain: ChainMem, seq: number): RecordRef | undefined {
+    return chain.refs.get(seq);
+  }
+
+  /** Indexes one durable entry of `seg` (a store link, and the record or checkpoints it carries if any). */
+  indexEntry(policy: PolicyState, seg: Segment, link: StoreLink, record: SessionRecord | undefined, offset: number, length: number, extras: EntryExtras = {}): void {
     seg.keyIds.add(link.keyId);
     policy.version++;
     seg.lastSeq = link.seq;
     seg.lastHash = link.hash;
     seg.maxTime = Math.max(seg.maxTime, Date.parse(link.time));
+    if (extras.storeCheckpoint !== undefined) {
+      policy.checkpoint = { size: link.seq, root: parseCheckpoint(extras.storeCheckpoint.note).checkpoint.rootHash.toString('hex'), note: extras.storeCheckpoint.note };
+    }
+    if (link.type === 'store.checkpoint') this.#indexCheckpoint(seg, link, extras, offset, length);
     if (record === undefined) return;
     const ref: RecordRef = {
       segment: seg, offset, length, namespace: policy.namespace, policy: policy.policy, chainId: record.chainId,
@@ -57,6 +67,17 @@ export class StoreIndex {
     countRecord(policy.counters, record);
     this.chains.get(record.chainId)?.refs.set(record.seq, ref);
     this.#indexSession(ref, record);
+  }
+
+  #indexCheckpoint(seg: Segment, link: StoreLink, extras: EntryExtras, offset: number, length: number): void {
+    const cp = link.checkpoint;
+    const chain = this.chains.get(cp?.chainId ?? '');
+    if (cp === undefined || chain === undefined) return;
+    const newest = chain.checkpoints.at(-1)?.size ?? 0;
+    // One copy per policy the batch touched: the index keeps the first.
+    if (newest < cp.size) chain.checkpoints.push({ size: cp.size, root: cp.root, segment: seg, offset, length });
+    const stored = extras.chainCheckpoint;
+    if (stored !== undefined && cp.size >= newest) chain.newest = { size: cp.size, frontier: stored.frontier };
   }
 
   #indexSession(ref: RecordRef, record: SessionRecord): void {
@@ -84,6 +105,8 @@ export class StoreIndex {
     p.segments = p.segments.slice(expired.length);
     p.tombstone = tombstone;
     p.version++;
+    const gone = new Set(expired);
+    for (const chain of this.chains.values()) chain.checkpoints = chain.checkpoints.filter((c) => !gone.has(c.segment));
     for (const ref of expired.flatMap((s) => s.refs)) {
       const chain = this.chains.get(ref.chainId);
       chain?.refs.delete(ref.seq);

@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { GENESIS, importPublicKey, type ChainPosition } from '../../../core/recording/index.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { fsyncDir, listDir, mkdirDurable, readRange, writeFileDurable } from './fs-util.ts';
-import { planRecovery, type LoadedPolicy } from './recovery.ts';
+import { planRecovery, type LoadedEntry, type LoadedPolicy } from './recovery.ts';
+import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { parseSegment, segmentFirstSeq, type ParsedSegment } from './segment.ts';
 import { emptyCounters } from './sessions.ts';
-import { newChainMem, policyKey, type PolicyState } from './state.ts';
+import { newChainMem, policyKey, type ChainMem, type PolicyState } from './state.ts';
 import { StoreChain, verifyTombstone } from '../../../core/recording/store-chain.ts';
 import { isEnoent, newSegment, type StoreIndex } from './store-index.ts';
 import type { ChainRegistration, StoreHooks, StoreLogger, Tombstone } from './types.ts';
@@ -67,7 +68,7 @@ async function loadChains(index: StoreIndex): Promise<void> {
     for (const name of await listDir(join(base, ns))) {
       if (!name.endsWith('.json')) continue;
       const reg = JSON.parse(await readFile(join(base, ns, name), 'utf8')) as ChainRegistration;
-      index.chains.set(reg.chainId, newChainMem({ ...reg, seq: 0, head: GENESIS }, importPublicKey(reg.publicJwk)));
+      index.chains.set(reg.chainId, newChainMem({ ...reg, seq: 0, head: GENESIS }, importPublicKey(reg.publicJwk), undefined));
     }
   }
 }
@@ -145,10 +146,45 @@ async function recover(ctx: OpenContext, loaded: Map<string, Loaded>): Promise<v
     const pos = plan.positions.get(chain.state.chainId);
     if (pos !== undefined) Object.assign(chain.state, pos);
     chain.removed = index.removedRanges(chain.state.chainId);
+    chain.tree = chainTree(chain);
+    if (chain.tree === undefined) ctx.log.warn({ chainId: chain.state.chainId, seq: chain.state.seq }, 'store: the Merkle tree of this chain cannot be rebuilt (retention removed its first records and no checkpoint frontier is left); its format 2 batches are answered 503');
   }
 }
 
+/**
+ * A sidecar chain's tree at its stored position: from the newest stored checkpoint's frontier (or
+ * from the empty tree) plus the hashes of the stored records after it. Undefined when a record it
+ * needs is gone (retention) and no frontier covers it.
+ */
+function chainTree(chain: ChainMem): ChainTree | undefined {
+  const base = chain.newest !== undefined && chain.newest.size <= chain.state.seq ? ChainTree.resume(chain.newest.size, chain.newest.frontier) : ChainTree.empty();
+  for (let seq = base.size + 1; seq <= chain.state.seq; seq++) {
+    const ref = chain.refs.get(seq);
+    if (ref === undefined) return undefined;
+    base.append(ref.hash);
+  }
+  return base;
+}
+
+/**
+ * A policy's store-log tree after its kept entries: from the newest store checkpoint's frontier
+ * plus the links after it, or from the genesis when the whole log is still stored (a store written
+ * before issue 19). Undefined (the policy continues in format 1) when neither is possible.
+ */
+function storeTree(from: ChainPosition, entries: readonly LoadedEntry[]): ChainTree | undefined {
+  let start = -1;
+  for (let i = entries.length - 1; i >= 0 && start < 0; i--) if (entries[i]?.storeCheckpoint !== undefined) start = i;
+  const sealed = entries[start];
+  let tree: ChainTree | undefined;
+  if (sealed?.storeCheckpoint !== undefined) tree = ChainTree.resume(sealed.link.seq, sealed.storeCheckpoint.frontier);
+  else if (from.seq === 0) tree = ChainTree.empty();
+  else return undefined;
+  for (const e of entries.slice(start + 1)) tree.append(e.link.hash);
+  return tree;
+}
+
 async function rebuildPolicy(ctx: OpenContext, policy: PolicyState, parsed: ParsedSegment[], names: string[], keep: number, reason: string | undefined): Promise<void> {
+  const from = policy.chain.position;
   let remaining = keep;
   for (const [i, p] of parsed.entries()) {
     const take = Math.min(remaining, p.entries.length);
@@ -158,7 +194,8 @@ async function rebuildPolicy(ctx: OpenContext, policy: PolicyState, parsed: Pars
   const last = policy.segments[policy.segments.length - 1];
   if (last !== undefined) {
     policy.active = last;
-    policy.chain = new StoreChain(policy.namespace, policy.policy, ctx.index.key, { seq: last.lastSeq, head: last.lastHash });
+    const kept = parsed.flatMap((p) => p.entries).slice(0, keep);
+    policy.chain = new StoreChain(policy.namespace, policy.policy, ctx.index.key, { seq: last.lastSeq, head: last.lastHash }, storeTree(from, kept));
   }
 }
 
@@ -173,7 +210,7 @@ async function rebuildSegment(ctx: OpenContext, policy: PolicyState, p: ParsedSe
   if (cutAt < p.totalBytes) await quarantine(ctx, policy, path, cutAt, p.totalBytes, reason ?? 'torn tail (a write cut short by a crash)');
   const seg = newSegment(policy, name, path, Date.parse(p.header.createdAt));
   seg.bytes = cutAt;
-  for (const e of p.entries.slice(0, take)) ctx.index.indexEntry(policy, seg, e.link, e.record, e.offset, e.length);
+  for (const e of p.entries.slice(0, take)) ctx.index.indexEntry(policy, seg, e.link, e.record, e.offset, e.length, e);
   policy.segments.push(seg);
 }
 

@@ -114,6 +114,12 @@ export async function* policyEntries(index: StoreIndex, namespace: string, polic
   yield* entryPreamble(index, p, info);
   for (const seg of [...p.segments]) {
     const parsed = await readSegment(seg);
-    for (const e of parsed?.entries ?? []) yield { type: 'entry', link: e.link, ...(e.record === undefined ? {} : { record: e.record }) };
+    for (const e of parsed?.entries ?? []) {
+      yield {
+        type: 'entry', link: e.link, ...(e.record === undefined ? {} : { record: e.record }),
+        ...(e.chainCheckpoint === undefined ? {} : { chainCheckpoint: e.chainCheckpoint.note }),
+        ...(e.storeCheckpoint === undefined ? {} : { checkpoint: e.storeCheckpoint.note }),
+      };
+    }
   }
 }

@@ -1,13 +1,15 @@
 // The file store's group-commit writer: one queue, one commit at a time. Every batch of records
-// waiting when a commit starts is written in that commit, all touched files fdatasync'd (and new
-// directory entries fsync'd), and only then are the batches acknowledged and the index updated.
+// waiting when a commit starts is written in that commit (each batch's sidecar checkpoint as a
+// store.checkpoint entry after its records, and per policy ONE signed store checkpoint on the
+// group's last line), all touched files fdatasync'd (and new directory entries fsync'd), and only
+// then are the batches acknowledged and the index updated.
 // Exclusive jobs (a retention cut, close) run alone between commits. After an I/O error memory
 // and disk may be out of step, so the writer refuses everything until the process restarts.
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { kubeTime } from '../../../core/duration.ts';
 import { fsyncDir, mkdirDurable, writeAll } from './fs-util.ts';
-import { encodeEntry, encodeHeader, segmentName, SEGMENT_FORMAT } from './segment.ts';
+import { encodeEntry, encodeHeader, segmentName, SEGMENT_FORMAT, type EntryExtras } from './segment.ts';
 import type { ChainMem, PolicyState, Segment } from './state.ts';
 import { newSegment, type StoreIndex } from './store-index.ts';
 import type { SessionRecord, StoreHooks, StoreLink } from './types.ts';
@@ -20,14 +22,29 @@ export interface WriterOptions {
   hooks?: StoreHooks;
 }
 
-interface RecordJob { kind: 'records'; chain: ChainMem; records: SessionRecord[]; resolve: () => void; reject: (e: unknown) => void }
+/** A verified sidecar checkpoint to store with a batch (frontier: the chain tree's at its size). */
+export interface CheckpointToStore { note: string; size: number; root: string; frontier: string[] }
+
+interface RecordJob { kind: 'records'; chain: ChainMem; records: SessionRecord[]; checkpoint: CheckpointToStore | undefined; resolve: () => void; reject: (e: unknown) => void }
 interface ExclusiveJob { kind: 'exclusive'; run: () => Promise<void>; resolve: () => void; reject: (e: unknown) => void }
 type Job = RecordJob | ExclusiveJob;
 
-interface PendingWrite { policy: PolicyState; segment: Segment; link: StoreLink; record?: SessionRecord; offset: number; length: number }
+interface PendingWrite { policy: PolicyState; segment: Segment; link: StoreLink; record?: SessionRecord; extras: EntryExtras; offset: number; length: number }
+
+interface StagedEntry { policy: PolicyState; link: StoreLink; record?: SessionRecord; extras: EntryExtras }
 
 /** Buffers staged for one flush: per segment, and the directories that gained entries. */
 interface Staging { now: number; pending: Map<Segment, Buffer[]>; dirs: Set<string>; writes: PendingWrite[] }
+
+/** One signature per policy and commit group: the store checkpoint on its last entry covers every link before it. */
+function seal(entries: readonly StagedEntry[], time: Date): void {
+  const last = new Map<PolicyState, StagedEntry>();
+  for (const e of entries) last.set(e.policy, e);
+  for (const [policy, e] of last) {
+    const storeCheckpoint = policy.chain.seal(e.link, time);
+    if (storeCheckpoint !== undefined) e.extras.storeCheckpoint = storeCheckpoint;
+  }
+}
 
 export class GroupWriter {
   readonly #opts: WriterOptions;
@@ -42,10 +59,10 @@ export class GroupWriter {
   /** The I/O error that stopped the writer, if any. */
   get failure(): Error | undefined { return this.#failed; }
 
-  /** Stores records already checked against `chain`, in the next commit group; resolves once durable. */
-  appendRecords(chain: ChainMem, records: SessionRecord[]): Promise<void> {
+  /** Stores records already checked against `chain` (and their checkpoint), in the next commit group; resolves once durable. */
+  appendRecords(chain: ChainMem, records: SessionRecord[], checkpoint?: CheckpointToStore): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ kind: 'records', chain, records, resolve, reject });
+      this.#queue.push({ kind: 'records', chain, records, checkpoint, resolve, reject });
       this.#drain();
     });
   }
@@ -58,12 +75,13 @@ export class GroupWriter {
     });
   }
 
-  /** Writes one store link (a tombstone's) durably and indexes it: only inside `exclusive`. */
-  async writeLink(policy: PolicyState, link: StoreLink, now: number): Promise<void> {
+  /** Writes one store link (a tombstone's) durably, sealed by a store checkpoint, and indexes it: only inside `exclusive`. */
+  async writeLink(policy: PolicyState, link: StoreLink, now: number, extras: EntryExtras = {}): Promise<void> {
     const staging: Staging = { now, pending: new Map(), dirs: new Set(), writes: [] };
-    await this.#stage(staging, policy, link, undefined);
+    const storeCheckpoint = policy.chain.seal(link, new Date(now));
+    await this.#stage(staging, { policy, link, extras: { ...extras, ...(storeCheckpoint === undefined ? {} : { storeCheckpoint }) } });
     await this.#flush(staging.pending, staging.dirs);
-    for (const w of staging.writes) this.#opts.index.indexEntry(w.policy, w.segment, w.link, undefined, w.offset, w.length);
+    for (const w of staging.writes) this.#opts.index.indexEntry(w.policy, w.segment, w.link, undefined, w.offset, w.length, w.extras);
   }
 
   /** Ends the policy's active segment: the next entry opens a new one. */
@@ -137,40 +155,53 @@ export class GroupWriter {
     return this.#newSegment(policy, link, s);
   }
 
-  async #stage(s: Staging, policy: PolicyState, link: StoreLink, record: SessionRecord | undefined): Promise<void> {
-    const buf = encodeEntry(link, record);
-    const seg = await this.#segmentFor(policy, link, buf.length, s);
+  async #stage(s: Staging, e: StagedEntry): Promise<void> {
+    const buf = encodeEntry(e.link, e.record, e.extras);
+    const seg = await this.#segmentFor(e.policy, e.link, buf.length, s);
     const list = s.pending.get(seg) ?? [];
     list.push(buf);
     s.pending.set(seg, list);
-    s.writes.push({ policy, segment: seg, link, ...(record === undefined ? {} : { record }), offset: seg.bytes, length: buf.length - 1 });
+    s.writes.push({ ...e, segment: seg, offset: seg.bytes, length: buf.length - 1 });
     seg.bytes += buf.length;
+  }
+
+  /**
+   * The store entries of one batch: its records' links, then its checkpoint's in every policy the
+   * batch touched, so each policy's entries hold a checkpoint covering each of its records (a
+   * policy verifies alone, and its export carries what proves its records).
+   */
+  #entriesOf(job: RecordJob, time: string, out: StagedEntry[]): void {
+    const touched = new Set<PolicyState>();
+    for (const record of job.records) {
+      const policy = this.#opts.index.policyFor(record.namespace, record.policy);
+      touched.add(policy);
+      out.push({ policy, link: policy.chain.linkRecord(record, time), record, extras: {} });
+    }
+    const cp = job.checkpoint;
+    if (cp === undefined) return;
+    const at = touched.size === 0 ? this.#opts.index.recordAt(job.chain, cp.size) : undefined;
+    if (at !== undefined) touched.add(this.#opts.index.policyFor(at.namespace, at.policy));
+    for (const policy of touched) {
+      const link = policy.chain.linkCheckpoint({ chainId: job.chain.state.chainId, size: cp.size, root: cp.root }, time);
+      out.push({ policy, link, extras: { chainCheckpoint: { note: cp.note, frontier: cp.frontier } } });
+    }
   }
 
   async #commit(jobs: RecordJob[]): Promise<void> {
     const now = this.#opts.now();
     const time = new Date(now).toISOString();
     const staging: Staging = { now, pending: new Map(), dirs: new Set(), writes: [] };
-    const links: { policy: PolicyState; link: StoreLink; record: SessionRecord }[] = [];
-    const last = new Map<PolicyState, StoreLink>();
-    for (const job of jobs) {
-      for (const record of job.records) {
-        const policy = this.#opts.index.policyFor(record.namespace, record.policy);
-        const link = policy.chain.linkRecord(record, time);
-        links.push({ policy, link, record });
-        last.set(policy, link);
-      }
-    }
-    // One signature per policy and commit group: the checkpoint covers every link before it.
-    for (const [policy, link] of last) policy.chain.sign(link);
-    for (const { policy, link, record } of links) await this.#stage(staging, policy, link, record);
+    const entries: StagedEntry[] = [];
+    for (const job of jobs) this.#entriesOf(job, time, entries);
+    seal(entries, new Date(now));
+    for (const e of entries) await this.#stage(staging, e);
     const fsyncSeconds = await this.#flush(staging.pending, staging.dirs);
-    for (const w of staging.writes) this.#opts.index.indexEntry(w.policy, w.segment, w.link, w.record, w.offset, w.length);
+    for (const w of staging.writes) this.#opts.index.indexEntry(w.policy, w.segment, w.link, w.record, w.offset, w.length, w.extras);
     for (const job of jobs) {
       const last = job.records[job.records.length - 1];
       if (last !== undefined) Object.assign(job.chain.state, { seq: last.seq, head: last.hash });
     }
-    this.#opts.hooks?.committed?.(staging.writes.length, fsyncSeconds);
+    this.#opts.hooks?.committed?.(staging.writes.filter((w) => w.record !== undefined).length, fsyncSeconds);
   }
 
   /** Writes staged buffers, fdatasyncs the files and fsyncs new directory entries; returns fsync seconds. */

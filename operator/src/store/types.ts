@@ -4,10 +4,11 @@
 // read APIs, anchoring, retention scheduling) is backend-agnostic.
 import type { JsonWebKey } from 'node:crypto';
 import type { ChainPosition } from '../../../core/recording/index.ts';
+import type { ChainCheckpointProblem } from '../../../core/recording/chain-checkpoint.ts';
 import type { ExportLine, PolicyCounters, PolicyEntryLine, SessionRecord, SessionSummary, StoreKeyInfo, Tombstone } from '../../../core/recording/store-types.ts';
 
 // Re-exported: the store's modules and the operator keep importing them from here.
-export type { ExportLine, PolicyCounters, PolicyEntryLine, RemovedRange, SessionRecord, SessionSummary, StoreKeyInfo, StoreLink, StoreLinkPayload, Tombstone } from '../../../core/recording/store-types.ts';
+export type { ExportLine, PolicyCounters, PolicyEntryLine, RemovedRange, SessionRecord, SessionSummary, StoreCheckpoint, StoredChainCheckpoint, StoreKeyInfo, StoreLink, StoreLinkPayload, Tombstone } from '../../../core/recording/store-types.ts';
 
 /** A sidecar chain as registered through POST /v1/chains. */
 export interface ChainRegistration {
@@ -30,15 +31,21 @@ export type AppendResult =
   | { ok: false; status: 409; problem: 'fork'; seq: number; message: string }
   | { ok: false; status: 422; problem: RecordProblem; index: number; seq: number | undefined; message: string };
 
-export type RecordProblem = 'hash-mismatch' | 'bad-signature' | 'unknown-key' | 'wrong-chain' | 'wrong-namespace' | 'wrong-pod' | 'not-ordered';
+export type RecordProblem =
+  | 'hash-mismatch' | 'bad-signature' | 'unknown-key' | 'wrong-chain' | 'wrong-namespace' | 'wrong-pod' | 'not-ordered'
+  /** Format 2 records came without the checkpoint covering them. */
+  | 'checkpoint-missing'
+  | ChainCheckpointProblem;
 
 /** Head of a policy's store chain (the operator's own chain over everything stored for the policy). */
 export interface PolicyHead {
   namespace: string;
   policy: string;
-  /** Store-chain position: seq = links since genesis (records and tombstone links), head = newest link hash. */
+  /** Store-chain position: seq = links since genesis (records, checkpoints and tombstone links), head = newest link hash. */
   records: number;
   head: string;
+  /** The newest store checkpoint (format 2): root of the store log at `records`, and the signed note. */
+  checkpoint?: { size: number; root: string; note: string };
   counters: PolicyCounters;
   /** Bumped on every change, so anchoring writes only what changed. */
   version: number;
@@ -75,8 +82,11 @@ export interface SessionStore {
   registerChain(reg: ChainRegistration): Promise<{ outcome: 'created' | 'exists' | 'conflict'; chain: ChainState }>;
   getChain(chainId: string): ChainState | undefined;
   listChains(namespace: string): ChainState[];
-  /** Verifies and durably stores a batch (fsync'd before it resolves ok). */
-  append(chainId: string, records: readonly SessionRecord[]): Promise<AppendResult>;
+  /**
+   * Verifies and durably stores a batch (fsync'd before it resolves ok): its records and the
+   * sidecar's signed checkpoint at the batch's last record (required when any record is format 2).
+   */
+  append(chainId: string, records: readonly SessionRecord[], checkpoint?: string): Promise<AppendResult>;
   listSessions(namespace: string, filter: SessionFilter): SessionSummary[];
   sessionRecords(namespace: string, sessionId: string): Promise<SessionRecord[] | undefined>;
   exportLines(namespace: string, filter: ExportFilter): AsyncIterable<ExportLine>;
