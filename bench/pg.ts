@@ -9,7 +9,11 @@
 // enforcer (same policy and masking engines, no spool): `pg.listenerOnly*`. And the floor any proxy
 // pays on this machine: PgBouncer (the anchor) and a byte-copying Node proxy, same run. The
 // headline ratios (select-only, prepared, customer rows) alternate direct and proxied runs in
-// rounds and report the medians.
+// rounds and report the medians. Beside PgBouncer, alternated with it the same way: select-only
+// (durability Synced and Written) and customer rows (`pg.*VsPgbouncer`). pgbench's TPC-B-like
+// default workload (`pgbench -i`, then `-c 4`) directly, through PgBouncer and through the sidecar
+// (`pg.tpcb*`), after which balances and history must agree (the run fails otherwise); and 5,000
+// single INSERTs on one connection, direct and through the sidecar (`pg.inserts*`).
 //   node bench/pg.ts [--quick]   (uses $GUARITA_HARNESS_STATE, or starts a harness)
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,13 +26,18 @@ import { requirePostgres } from '../e2e/harness/state.ts';
 import { startPostgresListener } from '../sidecar/src/postgres/index.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from '../sidecar/test/pg-scenario.ts';
 import { localEnforcer } from '../sidecar/test/local-enforcer.ts';
-import { PGBOUNCER, startPgBouncer } from './pgbouncer.ts';
+import { PGBOUNCER, startPgBouncer, type PgBouncer } from './pgbouncer.ts';
+import { getObject } from '../e2e/support/kube-apply.ts';
+import { eventually } from '../e2e/support/wait.ts';
 import { buildProduction, builtEntry } from '../e2e/harness/build.ts';
 import { alternated, median, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 const CUSTOMER_SCRIPT = '\\set id random(1, 50)\nSELECT id, nome, cpf, email, telefone FROM customers WHERE id = :id;\n';
 
-interface Run { tps: number; latenciesUs: number[] }
+const INSERT_SCRIPT = "INSERT INTO bench_inserts (note) VALUES ('one row, one statement');\n";
+const INSERTS = 5000;
+
+interface Run { tps: number; latenciesUs: number[]; transactions: number }
 
 async function pgbench(env: NodeJS.ProcessEnv, args: string[], logDir?: string): Promise<Run> {
   const pg = requirePostgres();
@@ -38,7 +47,8 @@ async function pgbench(env: NodeJS.ProcessEnv, args: string[], logDir?: string):
   if (tps === undefined) throw new Error(`pgbench printed no tps: ${r.stdout}`);
   const latenciesUs = logDir === undefined ? [] : readdirSync(logDir).flatMap((f) => readFileSync(join(logDir, f), 'utf8').split('\n'))
     .map((l) => Number(l.split(' ')[2])).filter((n) => Number.isFinite(n) && n > 0);
-  return { tps: Number(tps), latenciesUs };
+  const transactions = Number(/number of transactions actually processed: (\d+)/.exec(r.stdout)?.[1] ?? Number.NaN);
+  return { tps: Number(tps), latenciesUs, transactions };
 }
 
 async function latencyP50Ms(env: NodeJS.ProcessEnv, seconds: number): Promise<number> {
@@ -51,10 +61,9 @@ async function latencyP50Ms(env: NodeJS.ProcessEnv, seconds: number): Promise<nu
   }
 }
 
-type Load = (env: NodeJS.ProcessEnv, args: string[]) => Promise<Run>;
 
-/** Anchors on the same machine: PgBouncer (skipped, with a note, when it is not installed) and a byte-copying Node proxy. */
-async function anchorRuns(s: PgScenario, load: string[]): Promise<Record<string, number>> {
+/** Anchors on the same machine: a byte-copying Node proxy and PgBouncer (when installed: `bouncer`). */
+async function anchorRuns(s: PgScenario, load: string[], bouncer: PgBouncer | undefined): Promise<Record<string, number>> {
   const pg = requirePostgres();
   const out: Record<string, number> = {};
   const pass = await startPassThrough(pg.port, pg.host);
@@ -63,82 +72,192 @@ async function anchorRuns(s: PgScenario, load: string[]): Promise<Record<string,
   } finally {
     await pass.close();
   }
-  if (!existsSync(PGBOUNCER)) {
-    process.stderr.write(`[bench] pg: ${PGBOUNCER} not installed, PgBouncer anchor skipped (scripts/bench.sh installs it)\n`);
-    return out;
-  }
-  const bouncer = await startPgBouncer({ host: pg.host, port: pg.port, database: s.database, user: 'orders_app', password: pg.passwords.orders_app });
-  try {
-    out['pg.pgbouncerSelectOnlyTps'] = (await pgbench({ ...s.directEnv(), PGHOST: '127.0.0.1', PGPORT: String(bouncer.port) }, ['-S', ...load])).tps;
-  } finally {
-    await bouncer.stop();
-  }
+  if (bouncer !== undefined) out['pg.pgbouncerSelectOnlyTps'] = (await pgbench(bouncerEnv(s, bouncer), ['-S', ...load])).tps;
   return out;
 }
 
-async function measure(s: PgScenario, quick: boolean): Promise<Record<string, number>> {
-  const token = await s.token('support-agent');
-  const direct = s.directEnv();
-  const proxy = s.libpqEnv(token);
-  const init = await runCommand(join(requirePostgres().binDir, 'pgbench'), ['-i', '-s', '1', '-q'], { env: direct, timeoutMs: 300_000 });
-  if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
-  const dir = mkdtempSync(join(tmpdir(), 'guarita-bench-pg-'));
-  const script = join(dir, 'customers.sql');
-  writeFileSync(script, CUSTOMER_SCRIPT);
+function bouncerEnv(s: PgScenario, bouncer: PgBouncer): NodeJS.ProcessEnv {
+  return { ...s.directEnv(), PGHOST: '127.0.0.1', PGPORT: String(bouncer.port) };
+}
+
+async function startBouncer(s: PgScenario): Promise<PgBouncer | undefined> {
+  if (!existsSync(PGBOUNCER)) {
+    process.stderr.write(`[bench] pg: ${PGBOUNCER} not installed, PgBouncer anchor skipped (scripts/bench.sh installs it)\n`);
+    return undefined;
+  }
+  const pg = requirePostgres();
+  return startPgBouncer({ host: pg.host, port: pg.port, database: s.database, user: 'orders_app', password: pg.passwords.orders_app });
+}
+
+/** Changes the policy's recording durability and waits until the sidecar's /readyz reports that generation compiled. */
+async function useDurability(s: PgScenario, durability: 'Synced' | 'Written'): Promise<void> {
+  await s.applyPolicy((spec) => { spec.recording = { ...(spec.recording as object), durability }; });
+  const { metadata } = await getObject<{ metadata: { generation: number } }>('accesspolicy', s.namespace, 'orders-db');
+  await eventually(`the sidecar to compile orders-db generation ${metadata.generation}`, async () => {
+    const res = await fetch(`http://127.0.0.1:${s.adminPort}/readyz`);
+    const body = await res.json() as { policies?: Record<string, { generation?: number }> };
+    return (body.policies?.['orders-db']?.generation ?? 0) >= metadata.generation ? true : undefined;
+  }, 30_000, 100);
+}
+
+interface Setup { s: PgScenario; direct: NodeJS.ProcessEnv; proxy: NodeJS.ProcessEnv; bouncer: NodeJS.ProcessEnv | undefined; script: string; insertScript: string; quick: boolean }
+
+function loads(quick: boolean): { seconds: number; rounds: number; clients: string[]; load: string[]; roundLoad: string[] } {
   const seconds = quick ? 3 : 15;
   const rounds = quick ? 1 : 3;
   const clients = ['-c', '4', '-j', '2'];
-  const load = [...clients, '-T', String(seconds)];
-  const run: Load = (env, args) => pgbench(env, [...args, ...load]);
-  // The headline ratios: direct and proxied alternated in rounds, `seconds` split between them.
-  const roundLoad = [...clients, '-T', String(Math.max(1, Math.round(seconds / rounds)))];
-  const paired = (args: string[]): ReturnType<typeof alternated> => alternated(rounds,
-    async () => (await pgbench(direct, [...args, ...roundLoad])).tps, async () => (await pgbench(proxy, [...args, ...roundLoad])).tps);
+  // The headline ratios: two sides alternated in rounds, `seconds` split between them.
+  return { seconds, rounds, clients, load: [...clients, '-T', String(seconds)], roundLoad: [...clients, '-T', String(Math.max(1, Math.round(seconds / rounds)))] };
+}
+
+type Paired = ReturnType<typeof alternated>;
+
+/** Guarita (measured) beside a baseline environment, alternated in rounds. */
+function pairedWith(x: Setup, baseline: NodeJS.ProcessEnv, args: string[]): Paired {
+  const { rounds, roundLoad } = loads(x.quick);
+  return alternated(rounds, async () => (await pgbench(baseline, [...args, ...roundLoad])).tps, async () => (await pgbench(x.proxy, [...args, ...roundLoad])).tps);
+}
+
+/** Sidecar ÷ PgBouncer on the same workload, alternated; nothing when PgBouncer is not installed. */
+async function vsBouncer(x: Setup, key: string, args: string[]): Promise<Record<string, number>> {
+  if (x.bouncer === undefined) return {};
+  const r = await pairedWith(x, x.bouncer, args);
+  return { [`${key}PgbouncerTps`]: r.baseline, [`${key}ProxyTps`]: r.measured, [`${key}VsPgbouncer`]: r.ratio };
+}
+
+/** 5,000 single INSERTs on one connection: seconds from pgbench's TPS (without connection time). */
+async function inserts(env: NodeJS.ProcessEnv, script: string): Promise<number> {
+  const r = await pgbench(env, ['-c', '1', '-j', '1', '-t', String(INSERTS), '-f', script]);
+  return INSERTS / r.tps;
+}
+
+/**
+ * pgbench's TPC-B-like default (BEGIN; three UPDATEs, a SELECT, an INSERT into history; END) with
+ * 4 clients: direct, through PgBouncer and through the sidecar, each for the suite's duration.
+ */
+async function tpcb(x: Setup): Promise<{ figures: Record<string, number>; transactions: number }> {
+  const { load } = loads(x.quick);
+  const direct = await pgbench(x.direct, load);
+  const proxy = await pgbench(x.proxy, load);
+  const bouncer = x.bouncer === undefined ? undefined : await pgbench(x.bouncer, load);
+  const figures: Record<string, number> = { 'pg.tpcb.directTps': direct.tps, 'pg.tpcb.proxyTps': proxy.tps, 'pg.tpcb.proxyVsDirect': proxy.tps / direct.tps };
+  if (bouncer !== undefined) Object.assign(figures, { 'pg.tpcb.pgbouncerTps': bouncer.tps, 'pg.tpcbVsPgbouncer': proxy.tps / bouncer.tps });
+  return { figures, transactions: direct.transactions + proxy.transactions + (bouncer?.transactions ?? 0) };
+}
+
+/**
+ * TPC-B's invariant after the runs: the accounts', tellers' and branches' balances and the history's
+ * deltas sum alike, and every transaction pgbench counted left its history row (up to one in flight
+ * per client at the end of a timed run). A proxy that lost, repeated or reordered a statement
+ * breaks it: the bench run fails.
+ */
+async function checkTpcb(env: NodeJS.ProcessEnv, transactions: number): Promise<Record<string, number>> {
+  const sql = 'SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(bbalance) FROM pgbench_branches), (SELECT coalesce(sum(delta), 0) FROM pgbench_history), (SELECT count(*) FROM pgbench_history)';
+  const r = await runCommand(join(requirePostgres().binDir, 'psql'), ['-X', '-A', '-t', '-F', ' ', '-c', sql], { env, timeoutMs: 60_000 });
+  const [accounts, tellers, branches, deltas, history] = r.stdout.trim().split(' ').map(Number);
+  if (r.code !== 0 || accounts === undefined || history === undefined || ![tellers, branches, deltas].every((v) => v === accounts)) {
+    throw new Error(`TPC-B balances disagree after the runs: accounts ${accounts}, tellers ${tellers}, branches ${branches}, history deltas ${deltas} (${r.stderr.trim()})`);
+  }
+  if (history < transactions || history > transactions + 12) throw new Error(`TPC-B history holds ${history} rows for ${transactions} transactions pgbench counted`);
+  return { 'pg.tpcb.balanceSum': accounts, 'pg.tpcb.historyRows': history };
+}
+
+async function prepare(s: PgScenario, dir: string, bouncer: PgBouncer | undefined, quick: boolean): Promise<Setup> {
+  const direct = s.directEnv();
+  const init = await runCommand(join(requirePostgres().binDir, 'pgbench'), ['-i', '-s', '1', '-q'], { env: direct, timeoutMs: 300_000 });
+  if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+  const table = await runCommand(join(requirePostgres().binDir, 'psql'), ['-X', '-q', '-c', 'DROP TABLE IF EXISTS bench_inserts; CREATE TABLE bench_inserts (id bigserial PRIMARY KEY, note text)'], { env: direct, timeoutMs: 60_000 });
+  if (table.code !== 0) throw new Error(`creating bench_inserts failed: ${table.stderr}`);
+  const script = join(dir, 'customers.sql');
+  writeFileSync(script, CUSTOMER_SCRIPT);
+  const insertScript = join(dir, 'inserts.sql');
+  writeFileSync(insertScript, INSERT_SCRIPT);
+  const proxy = s.libpqEnv(await s.token('support-agent'));
+  return { s, direct, proxy, bouncer: bouncer === undefined ? undefined : bouncerEnv(s, bouncer), script, insertScript, quick };
+}
+
+async function syncedRuns(x: Setup): Promise<Record<string, number>> {
+  const { clients } = loads(x.quick);
+  // Warm-up (connections, plan and classification caches, JIT of the proxy's hot paths).
+  await pgbench(x.proxy, ['-S', ...clients, '-T', '2']);
+  const select = await pairedWith(x, x.direct, ['-S']);
+  const prepared = await pairedWith(x, x.direct, ['-S', '-M', 'prepared']);
+  const customers = await pairedWith(x, x.direct, ['-f', x.script]);
+  const directP50 = await latencyP50Ms(x.direct, x.quick ? 2 : 8);
+  const proxyP50 = await latencyP50Ms(x.proxy, x.quick ? 2 : 8);
+  return {
+    'pg.directSelectOnlyTps': select.baseline,
+    'pg.proxySelectOnlyTps': select.measured,
+    'pg.selectOnlyTpsRatio': select.ratio,
+    'pg.directPreparedSelectOnlyTps': prepared.baseline,
+    'pg.proxyPreparedSelectOnlyTps': prepared.measured,
+    'pg.preparedSelectOnlyTpsRatio': prepared.ratio,
+    'pg.directCustomerRowsTps': customers.baseline,
+    'pg.proxyCustomerRowsTps': customers.measured,
+    'pg.customerRowsTpsRatio': customers.ratio,
+    'pg.directP50Ms': directP50,
+    'pg.proxyP50Ms': proxyP50,
+    'pg.addedP50Ms': proxyP50 - directP50,
+    ...await vsBouncer(x, 'pg.selectOnly', ['-S']),
+    ...await vsBouncer(x, 'pg.customerRows', ['-f', x.script]),
+  };
+}
+
+async function writtenRuns(x: Setup, select: { direct: number; customers: number; directP50: number }): Promise<Record<string, number>> {
+  const { load } = loads(x.quick);
+  const writtenSelect = await pgbench(x.proxy, ['-S', ...load]);
+  const writtenCustomers = await pgbench(x.proxy, ['-f', x.script, ...load]);
+  const writtenP50 = await latencyP50Ms(x.proxy, x.quick ? 2 : 8);
+  const bouncer = await vsBouncer(x, 'pg.writtenSelectOnly', ['-S']);
+  return {
+    'pg.written.selectOnlyTps': writtenSelect.tps,
+    'pg.written.selectOnlyTpsRatio': writtenSelect.tps / select.direct,
+    'pg.written.customerRowsTps': writtenCustomers.tps,
+    'pg.written.customerRowsTpsRatio': writtenCustomers.tps / select.customers,
+    'pg.written.p50Ms': writtenP50,
+    'pg.written.addedP50Ms': writtenP50 - select.directP50,
+    'pg.written.insertsSeconds': await inserts(x.proxy, x.insertScript),
+    ...bouncer,
+  };
+}
+
+async function measure(s: PgScenario, quick: boolean): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'guarita-bench-pg-'));
+  const bouncer = await startBouncer(s);
   try {
-    // Warm-up (connections, plan and classification caches, JIT of the proxy's hot paths).
-    await pgbench(proxy, ['-S', ...clients, '-T', '2']);
-    const select = await paired(['-S']);
-    const prepared = await paired(['-S', '-M', 'prepared']);
-    const customers = await paired(['-f', script]);
-    const directP50 = await latencyP50Ms(direct, quick ? 2 : 8);
-    const proxyP50 = await latencyP50Ms(proxy, quick ? 2 : 8);
-    await s.applyPolicy((spec) => { spec.recording = { ...(spec.recording as object), durability: 'Written' }; });
-    await new Promise((r) => setTimeout(r, 1000));
-    const writtenSelect = await run(proxy, ['-S']);
-    const writtenCustomers = await run(proxy, ['-f', script]);
-    const writtenP50 = await latencyP50Ms(proxy, quick ? 2 : 8);
-    await s.applyPolicy((spec) => { spec.recording = { ...(spec.recording as object), durability: 'Synced' }; });
-    const listenerOnly = await listenerOnlyRuns(s, load, script);
-    const anchors = await anchorRuns(s, load);
-    const ratio = (key: string): Record<string, number> => (anchors[key] === undefined ? {} : { [`${key.replace(/Tps$/, '')}TpsRatio`]: anchors[key] / select.baseline });
+    const x = await prepare(s, dir, bouncer, quick);
+    const synced = await syncedRuns(x);
+    const directInserts = await inserts(x.direct, x.insertScript);
+    const proxyInserts = await inserts(x.proxy, x.insertScript);
+    const tpc = await tpcb(x);
+    const consistency = await checkTpcb(x.direct, tpc.transactions);
+    await useDurability(s, 'Written');
+    const written = await writtenRuns(x, { direct: synced['pg.directSelectOnlyTps'] ?? Number.NaN, customers: synced['pg.directCustomerRowsTps'] ?? Number.NaN, directP50: synced['pg.directP50Ms'] ?? Number.NaN });
+    await useDurability(s, 'Synced');
+    const { load } = loads(quick);
+    const listenerOnly = await listenerOnlyRuns(s, load, x.script);
+    const anchors = await anchorRuns(s, load, bouncer);
+    const base = synced['pg.directSelectOnlyTps'] ?? Number.NaN;
+    const ratio = (key: string): Record<string, number> => (anchors[key] === undefined ? {} : { [`${key.replace(/Tps$/, '')}TpsRatio`]: anchors[key] / base });
     return {
-      'pg.directSelectOnlyTps': select.baseline,
-      'pg.proxySelectOnlyTps': select.measured,
-      'pg.selectOnlyTpsRatio': select.ratio,
-      'pg.directPreparedSelectOnlyTps': prepared.baseline,
-      'pg.proxyPreparedSelectOnlyTps': prepared.measured,
-      'pg.preparedSelectOnlyTpsRatio': prepared.ratio,
-      'pg.directCustomerRowsTps': customers.baseline,
-      'pg.proxyCustomerRowsTps': customers.measured,
-      'pg.customerRowsTpsRatio': customers.ratio,
-      'pg.directP50Ms': directP50,
-      'pg.proxyP50Ms': proxyP50,
-      'pg.addedP50Ms': proxyP50 - directP50,
-      'pg.written.selectOnlyTps': writtenSelect.tps,
-      'pg.written.selectOnlyTpsRatio': writtenSelect.tps / select.baseline,
-      'pg.written.customerRowsTps': writtenCustomers.tps,
-      'pg.written.customerRowsTpsRatio': writtenCustomers.tps / customers.baseline,
-      'pg.written.p50Ms': writtenP50,
-      'pg.written.addedP50Ms': writtenP50 - directP50,
+      ...synced,
+      'pg.inserts.directSeconds': directInserts,
+      'pg.inserts.proxySeconds': proxyInserts,
+      'pg.inserts.proxyVsDirect': proxyInserts / directInserts,
+      ...tpc.figures,
+      ...consistency,
+      ...written,
+      'pg.written.insertsVsDirect': (written['pg.written.insertsSeconds'] ?? Number.NaN) / directInserts,
       'pg.listenerOnlySelectOnlyTps': listenerOnly.select,
-      'pg.listenerOnlySelectOnlyTpsRatio': listenerOnly.select / select.baseline,
-      'pg.listenerOnlyCustomerRowsTpsRatio': listenerOnly.customers / customers.baseline,
-      'pg.listenerOnlyAddedP50Ms': listenerOnly.p50 - directP50,
+      'pg.listenerOnlySelectOnlyTpsRatio': listenerOnly.select / base,
+      'pg.listenerOnlyCustomerRowsTpsRatio': listenerOnly.customers / (synced['pg.directCustomerRowsTps'] ?? Number.NaN),
+      'pg.listenerOnlyAddedP50Ms': listenerOnly.p50 - (synced['pg.directP50Ms'] ?? Number.NaN),
       ...anchors,
       ...ratio('pg.passThroughSelectOnlyTps'),
       ...ratio('pg.pgbouncerSelectOnlyTps'),
     };
   } finally {
+    await bouncer?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -173,9 +292,12 @@ export async function benchPg(opts: { quick: boolean }): Promise<Record<string, 
   const harness = await ensureHarness(['kube', 'postgres', 'idp']);
   let scenario: PgScenario | undefined;
   try {
-    // What the image runs: the JavaScript tsc emits (dist/).
-    await buildProduction();
-    scenario = await startPgScenario({ logLevel: 'warn', env: sidecarNodeOptions(), entry: builtEntry('sidecar') });
+    // What the image runs: the JavaScript tsc emits (dist/). GUARITA_BENCH_PG_SOURCES=1 runs the
+    // .ts sources instead (type stripping: slower to start, same steady state), e.g. to profile a
+    // tree whose other components do not build yet.
+    const sources = process.env.GUARITA_BENCH_PG_SOURCES === '1';
+    if (!sources) await buildProduction();
+    scenario = await startPgScenario({ logLevel: 'warn', env: sidecarNodeOptions(), ...(sources ? {} : { entry: builtEntry('sidecar') }) });
     return await measure(scenario, opts.quick);
   } finally {
     await scenario?.stop();
