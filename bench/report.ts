@@ -91,6 +91,7 @@ export const ROWS: RowSpec[] = [
   { area: 'Sidecar', what: 'spool append p50, durability Written', key: 'spool.writtenAppendP50Ms', unit: ms, baseline: { key: 'spool.rawFdatasyncP50Ms', label: 'raw write + fdatasync' }, compare: 'none' },
 
   { area: 'Operator', what: 'ingest, records/s (signatures verified, fsync\'d)', key: 'ingest.recordsPerSec', unit: '/s', baseline: { key: 'ingest.rawAppendRecordsPerSec', label: 'raw fsync\'d appends, same bytes' }, compare: 'ratio' },
+  { area: 'Audit', what: '`guarita verify --file`, one 1,000,000-record export (--quick: 200,000), records/s', key: 'verify.recordsPerSec', unit: '/s', baseline: { key: 'verify.sha256sumRecordsPerSec', label: '`sha256sum` of the same file' }, compare: 'ratio', target: { key: 'verify.recordsPerSec', op: '>=', value: 100_000, text: '≥ 100,000/s' } },
   { area: 'Operator', what: '1,000 AccessPolicies to Ready', key: 'operator.thousandPoliciesReadyS', unit: 's', compare: 'none' },
 ];
 

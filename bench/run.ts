@@ -21,6 +21,7 @@ const SUITES: { name: string; load: () => Promise<Suite> }[] = [
   { name: 'webhook', load: async () => (await import('./webhook.ts')).benchWebhook },
   { name: 'ingest', load: async () => (await import('./ingest.ts')).benchIngest },
   { name: 'revocation', load: async () => (await import('./revocation.ts')).benchRevocation },
+  { name: 'verify', load: async () => (await import('./verify.ts')).benchVerify },
 ];
 
 export function machine(): string {

@@ -18,7 +18,8 @@ export async function* jsonlLines(source: AsyncIterable<Buffer | string>): Async
     while (nl >= 0) {
       number++;
       const raw = buf.subarray(0, nl);
-      if (raw.toString('utf8').trim() !== '') yield { number, text: raw.toString('utf8'), raw };
+      const text = raw.toString('utf8');
+      if (text.trim() !== '') yield { number, text, raw };
       buf = buf.subarray(nl + 1);
       nl = buf.indexOf(0x0a);
     }

@@ -2,7 +2,7 @@
 // numbers), the cyberphone/json-canonicalization test data (the RFC authors' reference), and the same
 // output as the implementation records were hashed with before it was documented as JCS.
 import { describe, expect, it } from '@jest/globals';
-import { canonicalJson } from './canonical.ts';
+import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
 
 /** The implementation before issue 19 (kept here only to prove old hashes still verify). */
 function previousCanonicalJson(value: unknown): string {
@@ -119,6 +119,15 @@ describe('the same hashes as before', () => {
     for (let i = 0; i < 5000; i++) {
       const v = value(r, 0);
       expect(canonicalJson(v)).toBe(previousCanonicalJson(v));
+    }
+  });
+
+  it('without some members: the same as canonicalizing a copy without them', () => {
+    const r = random(7);
+    for (let i = 0; i < 500; i++) {
+      const v = { hash: 'h', sig: 's', a: value(r, 1), z: value(r, 1), [String(value(r, 5))]: value(r, 2) } as Record<string, unknown>;
+      const { hash: _h, sig: _s, ...rest } = v;
+      expect(canonicalJsonWithout(v, ['hash', 'sig'])).toBe(canonicalJson(rest));
     }
   });
 

@@ -16,9 +16,39 @@
 // earlier implementation in canonical.test.ts), so no record format needed a new version for it.
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return primitive(value);
-  if (Array.isArray(value)) return `[${value.map((v: unknown) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const names = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort(byCodeUnits);
-  return `{${names.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  if (Array.isArray(value)) return array(value);
+  return members(value as Record<string, unknown>, Object.keys(value).sort(byCodeUnits));
+}
+
+/**
+ * The canonical JSON of an object without some of its top-level members (a record without its
+ * `hash` and `sig`): the same string as canonicalJson of a copy without them, without the copy.
+ */
+export function canonicalJsonWithout(value: Record<string, unknown>, excluded: readonly string[]): string {
+  return members(value, Object.keys(value).filter((k) => !excluded.includes(k)).sort(byCodeUnits));
+}
+
+// Loops and string concatenation rather than map/filter/join: this runs for every record the
+// sidecar writes and every record a verifier checks.
+function members(value: Record<string, unknown>, names: readonly string[]): string {
+  let out = '{';
+  for (const name of names) {
+    const v = value[name];
+    if (v === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(name)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
+}
+
+function array(value: readonly unknown[]): string {
+  let out = '[';
+  for (let i = 0; i < value.length; i++) {
+    if (i > 0) out += ',';
+    const v = value[i];
+    out += v === undefined ? 'null' : canonicalJson(v);
+  }
+  return `${out}]`;
 }
 
 /** RFC 8785 §3.2.3: compare names as sequences of UTF-16 code units (what `<` on strings does). */
@@ -27,6 +57,7 @@ function byCodeUnits(a: string, b: string): number {
 }
 
 function primitive(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`canonicalJson: non-finite number ${value} has no JSON form (RFC 8785 refuses NaN and Infinity)`);
   if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol' || value === undefined) throw new TypeError(`canonicalJson: unsupported ${typeof value}`);
   return JSON.stringify(value);

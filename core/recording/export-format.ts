@@ -16,8 +16,8 @@
 // Signed statements (registration, manifest) are `{statement, storeKeyId, hash, sig}`: hash =
 // SHA-256 of the statement's canonical JSON (RFC 8785), sig = Ed25519 by the store key over the hash
 // bytes (base64url), as store links are signed. Pure types and helpers.
-import { createHash, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { canonicalJson } from './canonical.ts';
+import { createHash, hash, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
 import { signHash, verifyHashSignature, type SigningKey } from './keys.ts';
 import type { StoreLink } from './store-types.ts';
 
@@ -108,3 +108,29 @@ export function statementProblem(s: Signed<object>, key: KeyObject | undefined):
 }
 
 export const hexList = (hashes: readonly Buffer[]): string[] => hashes.map((h) => h.toString('hex'));
+
+const HASH_MEMBER = /,"hash":"([0-9a-f]{64})"\}$/;
+
+/**
+ * A record's line in an export: format 2 records as their canonical JSON (RFC 8785) without `hash`,
+ * then `"hash"` as the last member, so the line minus that member is exactly the text the hash was
+ * computed over and a verifier may hash the bytes instead of re-canonicalizing (recordLineHashOk).
+ * Format 1 records (with `sig`) as plain JSON. Either way any JSON reader reads the same record.
+ */
+export function exportRecordLine(record: { hash: string; sig?: string; v?: unknown }): string {
+  if (record.v !== 2 || record.sig !== undefined) return JSON.stringify(record);
+  const body = canonicalJsonWithout(record, ['hash']);
+  return body === '{}' ? JSON.stringify(record) : `${body.slice(0, -1)},"hash":${JSON.stringify(record.hash)}}`;
+}
+
+/**
+ * Whether a record line written by exportRecordLine hashes to its hash, from its bytes: true means
+ * the line is authentic (the text before the hash member is what the writer hashed, and the record
+ * parsed from the line is that text's record plus the hash); false means "check the parsed record
+ * by canonicalizing it" (a line in another form), not that it was altered.
+ */
+export function recordLineHashOk(line: string): boolean {
+  const m = HASH_MEMBER.exec(line);
+  if (m === null) return false;
+  return hash('sha256', `${line.slice(0, m.index)}}`, 'hex') === m[1];
+}

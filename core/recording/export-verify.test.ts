@@ -7,6 +7,7 @@ import { generateSigningKey, hashOf, type Linked } from './index.ts';
 import { ExportVerifier, type ExportVerdict, type TrustOptions } from './export-verify.ts';
 import { exportOf, testStore, writeChain, type TestChain, type TestStore } from '../../e2e/support/export-testkit.ts';
 import type { SessionRecord } from './store-types.ts';
+import { exportRecordLine, recordLineHashOk } from './export-format.ts';
 
 type Line = Record<string, unknown>;
 
@@ -16,9 +17,13 @@ const store = testStore(NS, 'orders-db');
 const A = writeChain(NS, 200, { format1: 10, group: 64 });
 const B = writeChain(NS, 50, { group: 16 });
 
+/** As the CLI feeds a file: each line parsed, with its text (records in the form the operator writes them). */
 function verify(lines: readonly unknown[], trust: TrustOptions = {}): ExportVerdict {
   const v = new ExportVerifier(trust);
-  lines.forEach((l, i) => v.add(i + 1, l));
+  lines.forEach((l, i) => {
+    const text = l === undefined ? undefined : isRecord(l as Line) ? exportRecordLine(l as SessionRecord) : JSON.stringify(l);
+    v.add(i + 1, text === undefined ? undefined : JSON.parse(text), text);
+  });
   return v.finish();
 }
 
@@ -267,5 +272,31 @@ describe('large chains', () => {
     const big = writeChain(NS, 1000, { group: 50 });
     const lines = exportOf(store, [big], { select: (r: SessionRecord) => r.seq % 97 === 0 });
     expect(verify(lines).ok).toBe(true);
+  });
+});
+
+describe('record lines hashed from their bytes', () => {
+  const r = B.records[5] as SessionRecord;
+
+  it('a format 2 record line is its canonical JSON with the hash last, and hashes from its bytes', () => {
+    const line = exportRecordLine(r);
+    expect(JSON.parse(line)).toEqual(r);
+    expect(line.endsWith(`,"hash":"${r.hash}"}`)).toBe(true);
+    expect(recordLineHashOk(line)).toBe(true);
+  });
+
+  it('an altered byte, or a line in another form, is not accepted from its bytes', () => {
+    const line = exportRecordLine(r);
+    expect(recordLineHashOk(line.replace('customers', 'Customers'))).toBe(false);
+    expect(recordLineHashOk(JSON.stringify(r))).toBe(false);
+    // The verifier then canonicalizes the parsed record: another form of an intact record still verifies.
+    const lines = clone(exportOf(store, [B]));
+    const v = new ExportVerifier();
+    lines.forEach((l, i) => v.add(i + 1, l, JSON.stringify(l)));
+    expect(v.finish().ok).toBe(true);
+    const bad = lines.map((l) => JSON.stringify(l).replace('FROM customers', 'FROM Customers'));
+    const w = new ExportVerifier();
+    bad.forEach((t, i) => w.add(i + 1, JSON.parse(t), t));
+    expect(w.finish().firstBad?.problem).toMatch(/altered/);
   });
 });

@@ -13,8 +13,8 @@
 //     last), inserted, duplicated or moved.
 // The first problem in file order is the one named first. Format 1 exports (no header line) are
 // verified as before (export-verify-v1.ts).
-import { createHash, type KeyObject } from 'node:crypto';
-import { canonicalJson } from './canonical.ts';
+import { hash, type KeyObject } from 'node:crypto';
+import { canonicalJsonWithout } from './canonical.ts';
 import { CheckpointError, noteVerifier, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
 import { decompose, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { importPublicKey, keyIdOf, verifyHashSignature } from './keys.ts';
@@ -22,7 +22,7 @@ import { hashOf, type Linked } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import {
-  EXPORT_FORMAT_V2, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
+  EXPORT_FORMAT_V2, recordLineHashOk, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
   type RegistrationLine, type StoreKeyLine,
 } from './export-format.ts';
 import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
@@ -86,9 +86,10 @@ function hexes(v: unknown): Buffer[] | undefined {
   return v.map((h: string) => Buffer.from(h, 'hex'));
 }
 
+const HASHED_AROUND = ['hash', 'sig'];
+
 function recordHashOk(r: SessionRecord): boolean {
-  const { hash, sig: _sig, ...rest } = r;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex') === hash;
+  return hash('sha256', canonicalJsonWithout(r as unknown as Record<string, unknown>, HASHED_AROUND), 'hex') === r.hash;
 }
 
 function isV2Header(v: unknown): v is ExportHeader {
@@ -176,11 +177,11 @@ class ExportV2Verifier {
     this.#problems.push(b);
   }
 
-  add(line: number, value: unknown): void {
+  add(line: number, value: unknown, text?: string): void {
     this.#lines++;
     if (value === undefined || typeof value !== 'object' || value === null) return this.#bad({ line, problem: 'the line is not a JSON object: the file was altered or truncated' });
     const v = value as Json;
-    if (isRecordLine(v)) return this.#record(line, v as unknown as SessionRecord);
+    if (isRecordLine(v)) return this.#record(line, v as unknown as SessionRecord, text);
     this.#endRun(line);
     const handler = typeof v.type === 'string' ? this.#handlers[v.type] : undefined;
     if (handler === undefined) return this.#bad({ line, problem: `the line is none of the export's kinds (type ${JSON.stringify(v.type)})` });
@@ -360,7 +361,7 @@ class ExportV2Verifier {
     this.#bad(b);
   }
 
-  #record(line: number, r: SessionRecord): void {
+  #record(line: number, r: SessionRecord, text: string | undefined): void {
     this.#records++;
     this.#span(r.time);
     const run = this.#run;
@@ -374,16 +375,16 @@ class ExportV2Verifier {
     c.summary.first ??= r.seq;
     c.summary.last = r.seq;
     if (run.broken) return undefined;
-    const problem = this.#recordProblem(r, run);
+    const problem = this.#recordProblem(r, run, text);
     if (problem !== undefined) return this.#runBad(run, { line, ...about(r), problem });
     run.prev = r.hash;
     run.tree?.append(leafHashOfHex(r.hash));
     return undefined;
   }
 
-  #recordProblem(r: SessionRecord, run: Run): string | undefined {
+  #recordProblem(r: SessionRecord, run: Run, text: string | undefined): string | undefined {
     if (!isHex32(r.hash)) return 'its hash is not 64 hex digits: the record was altered';
-    if (!recordHashOk(r)) return 'its content does not match its hash: the record was altered';
+    if (!(text !== undefined && recordLineHashOk(text)) && !recordHashOk(r)) return 'its content does not match its hash: the record was altered';
     if (run.prev !== undefined && r.prev !== run.prev) return `it does not link to ${r.chainId}#${r.seq - 1} (prev differs): a record was replaced, inserted or re-hashed`;
     return formatProblem(r, run);
   }
@@ -480,9 +481,11 @@ export class ExportVerifier {
     this.#trust = trust;
   }
 
-  add(line: number, value: unknown): void {
+  /** `text`, the line as read, lets format 2 records be hashed from their bytes (export-format.ts exportRecordLine). */
+  add(line: number, value: unknown, text?: string): void {
     this.#impl ??= isV2Header(value) ? new ExportV2Verifier(this.#trust) : new LegacyExportVerifier();
-    this.#impl.add(line, value);
+    if (this.#impl instanceof ExportV2Verifier) this.#impl.add(line, value, text);
+    else this.#impl.add(line, value);
   }
 
   finish(): ExportVerdict {

@@ -5,7 +5,7 @@
 //
 // Hashes are 32-byte Buffers. Indexes are 0-based leaf indexes, sizes leaf counts, both at most
 // Number.MAX_SAFE_INTEGER (bit arithmetic below uses Math, not 32-bit operators, for that reason).
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 export const HASH_SIZE = 32;
 
@@ -17,7 +17,7 @@ export const EMPTY_ROOT: Buffer = createHash('sha256').digest();
 
 /** The leaf hash of an entry: SHA-256(0x00 ‖ data). Strings are hashed as UTF-8. */
 export function leafHash(data: Uint8Array | string): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
+  return hash('sha256', Buffer.concat([LEAF_PREFIX, typeof data === 'string' ? Buffer.from(data) : data]), 'buffer');
 }
 
 /**
@@ -31,7 +31,8 @@ export function leafHashOfHex(hashHex: string): Buffer {
 
 /** An interior node: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  // One-shot hash of one buffer: cheaper than a Hash object per node (the verifier hashes ~2 nodes per record).
+  return hash('sha256', Buffer.concat([NODE_PREFIX, left, right]), 'buffer');
 }
 
 function checkSize(what: string, n: number): void {
