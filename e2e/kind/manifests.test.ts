@@ -119,6 +119,14 @@ describe('scenario checks', () => {
     expect(() => checkAgentOutput(output)).toThrow('no raw CPF or e-mail reached the agent (leaked: 590.830.166-33)');
   });
 
+  it('accept an export approved within the sidecar\'s wait (nothing printed before its rows), reject another error there', () => {
+    const rows = { select: ['1|***.***.***-33|l***@e***.br', '2|x|y', '3|x|y'], exportRows: ['1', '2'] };
+    const quick = goodOutput(rows).replace(/== export\n[^\n]*\n/, '== export\n');
+    expect(() => checkAgentOutput(quick)).not.toThrow();
+    const broken = goodOutput(rows).replace('== export\n', '== export\npsql: error: connection to server on socket failed\n');
+    expect(() => checkAgentOutput(broken)).toThrow('the export was held for approval (no other error before it ran)');
+  });
+
   it('reject a run where the DELETE went through', () => {
     const output = goodOutput({ select: ['a', 'b', 'c'], exportRows: ['1', '2'] }).replace('== count', 'DELETE WAS ALLOWED\n== count');
     expect(() => checkAgentOutput(output)).toThrow('the unbounded DELETE was denied');

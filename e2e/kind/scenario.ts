@@ -89,7 +89,9 @@ export function checkAgentOutput(output: string): void {
   expectThat(section(output, 'http').some((l) => l.includes('"customer"')), 'the agent read a customer from the customers API');
   expectThat(section(output, 'delete').some((l) => l.includes('ERROR')) && !output.includes('DELETE WAS ALLOWED'), 'the unbounded DELETE was denied');
   expectThat(section(output, 'count')[0] === String(seededCustomers()), `all ${seededCustomers()} customers are still there`);
-  expectThat(section(output, 'export').some((l) => l.includes('ApprovalRequest')), 'the export was first held for approval');
+  // Held: the ApprovalRequest exists and ends Consumed (checkApproval). Approved within the sidecar's
+  // wait, the first attempt runs and prints nothing here; otherwise each earlier answer is the hold.
+  expectThat(section(output, 'export').every((l) => l.includes('ApprovalRequest')), 'the export was held for approval (no other error before it ran)');
   expectThat(section(output, 'export rows').length === 2, 'the approved export ran and returned 2 rows');
   const leaked = rawIdentifiers([1, 2, 3]).filter((raw) => output.includes(raw));
   expectThat(leaked.length === 0, `no raw CPF or e-mail reached the agent (leaked: ${leaked.join(', ') || 'none'})`);

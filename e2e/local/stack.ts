@@ -30,6 +30,12 @@ export interface StackOptions {
   /** Namespace of the operator and webhook (default: guarita-system-<random>). */
   systemNamespace?: string;
   approvalWait?: string;
+  /**
+   * pod (default): agent-pod.yaml, and policies with the OIDC identity of examples/lgpd-orders-oidc
+   * (the scenario's agents present IdP tokens). job: the pod of agent-job.yaml, and the policies'
+   * own service-account identity, as examples/lgpd-orders applies them on a cluster.
+   */
+  agent?: 'pod' | 'job';
   progress?: (message: string) => void;
 }
 
@@ -91,10 +97,10 @@ function sidecarRbac(ns: string, sa: string): Manifest[] {
 }
 
 /** The example, moved into `ns`, pointed at the harness PostgreSQL/IdP and the local customers API. */
-async function exampleManifests(ns: string, scope: Record<string, string>, customersApiUrl: string): Promise<Manifest[]> {
+async function exampleManifests(ns: string, scope: Record<string, string>, customersApiUrl: string, agent: 'pod' | 'job'): Promise<Manifest[]> {
   const pg = requirePostgres();
   const [pgPort = 0, httpPort = 0] = await freePorts(2);
-  const o = { namespace: ns, issuer: requireIdp().issuer, postgresEndpoint: `127.0.0.1:${pg.port}`, httpEndpoint: customersApiUrl };
+  const o = { namespace: ns, ...(agent === 'pod' ? { issuer: requireIdp().issuer } : {}), postgresEndpoint: `127.0.0.1:${pg.port}`, httpEndpoint: customersApiUrl };
   // namespace.yaml also holds orders-data (the database's, not opted in): here the harness serves the data.
   const namespace = loadExample('namespace.yaml', o).filter((d) => (d.metadata?.labels as Record<string, string> | undefined)?.['guarita.io/injection'] !== undefined).map((d) => ({ ...d, metadata: { ...d.metadata, labels: { ...(d.metadata?.labels as object), ...scope } } }));
   const secret = loadExample('orders-db-credentials.yaml', o).map((d) => ({ ...d, stringData: { username: 'orders_app', password: postgresConnection('orders_app').password } }));
@@ -113,11 +119,19 @@ function rootCaConfigMap(ns: string): Manifest {
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt', namespace: ns }, data: { 'ca.crt': readFileSync(kube.caFile, 'utf8') } };
 }
 
-async function createAgentPod(ns: string): Promise<Pod> {
-  const [pod] = loadExample('agent-pod.yaml', { namespace: ns });
-  if (pod === undefined) throw new Error('examples/lgpd-orders/agent-pod.yaml is empty');
-  const spec = { ...(pod.spec as object), serviceAccountName: 'support-agent' };
-  const created = await kubectl(['create', '-f', '-', '-o', 'json'], { user: 'admin', input: toYaml([{ ...pod, spec }]) });
+/** The pod the example's agent Job would create (no Job controller here): its template, as a Pod. */
+function jobPod(ns: string): Manifest {
+  const [job] = loadExample('agent-job.yaml', { namespace: ns });
+  const template = (job?.spec as { template?: { metadata?: Record<string, unknown>; spec?: object } } | undefined)?.template;
+  if (job === undefined || template === undefined) throw new Error('examples/lgpd-orders/agent-job.yaml has no pod template');
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, name: `${String(job.metadata?.name)}-job`, namespace: ns }, spec: template.spec };
+}
+
+async function createAgentPod(ns: string, agent: 'pod' | 'job'): Promise<Pod> {
+  const [example] = agent === 'job' ? [jobPod(ns)] : loadExample('agent-pod.yaml', { namespace: ns });
+  if (example === undefined) throw new Error('examples/lgpd-orders/agent-pod.yaml is empty');
+  const pod = { ...example, spec: { ...(example.spec as object), serviceAccountName: 'support-agent' } };
+  const created = await kubectl(['create', '-f', '-', '-o', 'json'], { user: 'admin', input: toYaml([pod]) });
   if (created.code !== 0) throw new Error(`creating the agent pod failed: ${created.stderr}`);
   return JSON.parse(created.stdout) as Pod;
 }
@@ -173,10 +187,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   });
   const customersApi = await step('starting the customers API', () => startCustomersApi(postgresConnection('guarita_admin')));
   await step(`applying the LGPD example in namespace ${ns}`, async () => {
-    await apply(await exampleManifests(ns, scope, customersApi.url));
+    await apply(await exampleManifests(ns, scope, customersApi.url, opts.agent ?? 'pod'));
     await apply([...sidecarRbac(ns, 'support-agent'), ...peopleRbac(ns), rootCaConfigMap(ns)]);
   });
-  const pod = await step('creating the agent pod (the webhook injects the sidecar)', () => createAgentPod(ns));
+  const pod = await step('creating the agent pod (the webhook injects the sidecar)', () => createAgentPod(ns, opts.agent ?? 'pod'));
   const sidecar = await step('starting the injected sidecar from the stored pod spec', () => startSidecarFromPod(pod, join(dir, 'pod')));
 
   const stop = async (): Promise<void> => {

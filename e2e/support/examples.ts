@@ -33,6 +33,8 @@ function retarget(doc: Manifest, o: ExampleOverrides): Manifest {
   const out: Manifest = { ...doc, metadata: { ...doc.metadata, namespace: o.namespace } };
   if (doc.kind !== 'AccessPolicy') return out;
   const spec = structuredClone(doc.spec) as AccessPolicySpec;
+  // The example's own service account moves with it.
+  spec.subjects = spec.subjects.map((s) => (s.kind === 'ServiceAccount' && s.namespace === doc.metadata?.namespace ? { ...s, namespace: o.namespace } : s));
   if (o.issuer !== undefined) {
     const identity = oidcIdentity();
     if (identity.oidc !== undefined) identity.oidc.issuer = o.issuer;
