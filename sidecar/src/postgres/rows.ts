@@ -217,8 +217,8 @@ export class RowMasker {
   /**
    * The DataRow to send for `raw`: `raw` itself (the bytes as they arrived) when nothing in it
    * changes. A cell is decoded only when masking could change it (the masking engine's pre-scan on
-   * its bytes: a name rule, a detector candidate, JSON) or the record's sample still takes the row;
-   * every other cell is never decoded. Throws RowRefusedError on a row the columns do not describe.
+   * its bytes: a name rule, a detector candidate, JSON); other cells are decoded only for the
+   * record's sample, while it still takes rows. Throws RowRefusedError on a row the columns do not describe.
    */
   maskRow(raw: Buffer): Buffer {
     this.rows++;
@@ -246,7 +246,11 @@ export class RowMasker {
       return undefined;
     }
     const end = cell.start + cell.len;
-    if (!sampled && (this.handling[i] ?? 'text') === 'text' && !this.mayChange(i, raw, cell.start, end)) return undefined;
+    if ((this.handling[i] ?? 'text') === 'text' && !this.mayChange(i, raw, cell.start, end)) {
+      // Masking would return the text as it is: the sample (when it takes the row) gets it decoded, nothing else.
+      if (sampled) shown.push(raw.toString('utf8', cell.start, end));
+      return undefined;
+    }
     const bytes = raw.subarray(cell.start, end);
     const [masked, text] = this.maskCellBytes(i, bytes);
     shown.push(text);
