@@ -355,6 +355,33 @@ describe('smaller variations', () => {
   });
 });
 
+describe('opting namespaces in (sidecar.rbac.namespaces)', () => {
+  const entry = ['sidecar.rbac.namespaces[0].namespace=lgpd-orders', 'sidecar.rbac.namespaces[0].serviceAccounts[0]=support-agent'];
+
+  it('creates a namespace with create: true, opted in and kept on uninstall, and none without', async () => {
+    const created = await template({ set: [...entry, 'sidecar.rbac.namespaces[0].create=true'] });
+    const namespace = one(created, 'Namespace', 'lgpd-orders');
+    expect(namespace.metadata.labels).toMatchObject({ 'guarita.io/injection': 'enabled', 'app.kubernetes.io/component': 'sidecar' });
+    expect(namespace.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(find(await template({ set: entry }), 'Namespace')).toEqual([]);
+  });
+
+  it('tells the webhook which namespaces and service accounts have the sidecar RBAC, and how to upgrade the release', async () => {
+    const objects = await template({ release: 'prod', namespace: 'guarita', set: [...entry, 'chartReference=oci://ghcr.io/guarita/charts/guarita'] });
+    const config = loadConfig([], envOf(one(objects, 'Deployment', 'prod-guarita-webhook'), 'guarita'));
+    expect(config.injector.sidecarNamespaces).toEqual({ entries: [{ namespace: 'lgpd-orders', serviceAccounts: ['support-agent'] }], release: 'prod', releaseNamespace: 'guarita', chart: 'oci://ghcr.io/guarita/charts/guarita' });
+    const none = await template({});
+    expect(loadConfig([], envOf(one(none, 'Deployment', 'guarita-webhook'), 'guarita-system')).injector.sidecarNamespaces).toMatchObject({ entries: [], release: 'guarita', chart: 'charts/guarita' });
+  });
+
+  it('does not check with refuseUnlisted=false (sidecar RBAC managed outside the chart)', async () => {
+    const objects = await template({ set: [...entry, 'sidecar.rbac.refuseUnlisted=false'] });
+    const env = envOf(one(objects, 'Deployment', 'guarita-webhook'), 'guarita-system');
+    expect(env.GUARITA_SIDECAR_NAMESPACES).toBeUndefined();
+    expect(loadConfig([], env).injector.sidecarNamespaces).toBeUndefined();
+  });
+});
+
 describe('who may call the webhook (webhook.clientAuth, networkPolicy.webhookFrom)', () => {
   const webhookOf = (objects: K8sObject[]): K8sObject => one(objects, 'Deployment', 'guarita-webhook');
 
@@ -408,6 +435,9 @@ describe('bad values fail at install with a message naming the field', () => {
     ['a PDB that blocks every drain', ['webhook.podDisruptionBudget.minAvailable=2'], 'webhook.podDisruptionBudget.minAvailable (2) must be lower than webhook.replicas (2)'],
     ['the same port twice', ['webhook.metricsPort=10250'], 'webhook.port and webhook.metricsPort must differ'],
     ['cert-manager self-signed without a CA for the sidecars', ['tls.mode=certManager'], 'sidecars cannot verify the operator'],
+    ['a namespace listed twice', ['sidecar.rbac.namespaces[0].namespace=a', 'sidecar.rbac.namespaces[1].namespace=a'], "sidecar.rbac.namespaces[1].namespace: a is listed twice (also sidecar.rbac.namespaces[0]); merge the entries' serviceAccounts into one"],
+    ['create that is not a boolean', ['sidecar.rbac.namespaces[0].namespace=a', 'sidecar.rbac.namespaces[0].create=yes'], "at '/sidecar/rbac/namespaces/0/create'"],
+    ['an empty chart reference', ['chartReference='], "at '/chartReference'"],
   ];
 
   it.each(cases)('%s', async (_name, set, message) => {
