@@ -4,6 +4,8 @@ import type { AccessPolicy, PolicyMasking, PolicyRule, PolicySubject, SqlStateme
 import { parseDuration } from '../duration.ts';
 import { compileTableGlob, tableGlobProblem, type MatchMode, type TableGlob } from './glob.ts';
 import { compileHttpMatch, normalizePath, parseQueryString, queryRecord, type CompiledHttpMatch, type HttpCompileProblem, type HttpRequest } from './http.ts';
+import { compileKubernetesMatch, type CompiledKubernetesMatch } from './kubernetes-match.ts';
+import { describeKubernetesRequest, type KubernetesAttributes } from './kubernetes-request.ts';
 import { SensitiveColumnGuard, SensitiveColumnsConfigError } from './sql-columns.ts';
 import { classifySql, policyEngineReady, SqlParseError } from './sql.ts';
 import type { ApprovalPlan, Command, CompiledPolicy, Decision, DecisionCode, Identity, StatementInfo, Verdict } from './types.ts';
@@ -28,6 +30,8 @@ interface CompiledRule {
   purposes?: ReadonlySet<string>;
   sql?: SqlMatcher;
   http?: CompiledHttpMatch;
+  kubernetes?: CompiledKubernetesMatch;
+  revealSecretData?: boolean;
   approval?: ApprovalPlan;
 }
 
@@ -107,13 +111,17 @@ function compileHttp(m: NonNullable<NonNullable<PolicyRule['match']>['http']>, f
   return http;
 }
 
-function compileMatch(rule: PolicyRule, field: string, protocol: string): Pick<CompiledRule, 'sql' | 'http'> {
-  const sql = rule.match?.sql;
-  const http = rule.match?.http;
-  if (sql !== undefined && protocol !== 'postgres') throw new PolicyCompileError(`${field}.match.sql`, 'match.sql applies to postgres targets only');
-  if (http !== undefined && protocol !== 'http') throw new PolicyCompileError(`${field}.match.http`, 'match.http applies to http targets only');
-  if (sql !== undefined) return { sql: compileSql(sql, `${field}.match.sql`) };
-  return http === undefined ? {} : { http: compileHttp(http, `${field}.match.http`) };
+/** Which target protocol each match block applies to. */
+const MATCH_PROTOCOL = { kubernetes: 'kubernetes', sql: 'postgres', http: 'http' } as const;
+const MATCH_KINDS = Object.keys(MATCH_PROTOCOL) as (keyof typeof MATCH_PROTOCOL)[];
+
+function compileMatch(rule: PolicyRule, field: string, protocol: string): Pick<CompiledRule, 'sql' | 'http' | 'kubernetes'> {
+  const m = rule.match ?? {};
+  const wrong = MATCH_KINDS.find((kind) => m[kind] !== undefined && MATCH_PROTOCOL[kind] !== protocol);
+  if (wrong !== undefined) throw new PolicyCompileError(`${field}.match.${wrong}`, `match.${wrong} applies to ${MATCH_PROTOCOL[wrong]} targets only`);
+  if (m.kubernetes !== undefined) return { kubernetes: compileKubernetesMatch(m.kubernetes) };
+  if (m.sql !== undefined) return { sql: compileSql(m.sql, `${field}.match.sql`) };
+  return m.http === undefined ? {} : { http: compileHttp(m.http, `${field}.match.http`) };
 }
 
 function compileRule(rule: PolicyRule, i: number, policy: AccessPolicy, purposes: ReadonlySet<string>): CompiledRule {
@@ -122,6 +130,9 @@ function compileRule(rule: PolicyRule, i: number, policy: AccessPolicy, purposes
     if (!purposes.has(p)) throw new PolicyCompileError(`${field}.purposes[${j}]`, `purpose "${p}" is not listed in spec.purposes`);
   });
   const approval = compileApproval(rule, field);
+  if (rule.revealSecretData === true && (rule.action !== 'allow' || policy.spec.target.protocol !== 'kubernetes')) {
+    throw new PolicyCompileError(`${field}.revealSecretData`, 'applies only to allow rules of kubernetes targets');
+  }
   return {
     name: rule.name,
     ...(rule.description === undefined ? {} : { description: rule.description }),
@@ -129,6 +140,7 @@ function compileRule(rule: PolicyRule, i: number, policy: AccessPolicy, purposes
     mode: rule.action === 'allow' ? 'permissive' : 'restrictive',
     ...(rule.purposes === undefined ? {} : { purposes: new Set(rule.purposes) }),
     ...compileMatch(rule, field, policy.spec.target.protocol),
+    ...(rule.revealSecretData === true ? { revealSecretData: true } : {}),
     ...(approval === undefined ? {} : { approval }),
   };
 }
@@ -236,6 +248,7 @@ class Compiled implements CompiledPolicy {
       const cmd = input.command;
       const protocol = this.policy.spec.target.protocol;
       if (cmd.protocol !== protocol) return denial('ProtocolMismatch', `a ${cmd.protocol} command cannot be evaluated against a ${protocol} target`);
+      if (cmd.protocol === 'kubernetes') return this.evaluateKubernetes(cmd.request, purpose);
       return cmd.protocol === 'postgres' ? this.evaluateSql(cmd.sql, purpose) : this.evaluateHttp(cmd, purpose);
     } catch (err) {
       return denial('Unparseable', `policy engine error: ${err instanceof Error ? err.message : String(err)}`);
@@ -260,7 +273,7 @@ class Compiled implements CompiledPolicy {
     }
     const n = statements.length;
     const decisions = statements.map((s, i) => {
-      const rule = this.firstRule(purpose, (r) => r.http === undefined && (r.sql === undefined || sqlMatches(r.sql, s, r.mode)));
+      const rule = this.firstRule(purpose, (r) => r.http === undefined && r.kubernetes === undefined && (r.sql === undefined || sqlMatches(r.sql, s, r.mode)));
       const d = ruleDecision(rule, describeStatement(s, i, n), masking);
       s.verdict = d.decision;
       if (rule !== undefined) s.rule = rule.name;
@@ -281,9 +294,19 @@ class Compiled implements CompiledPolicy {
       query: cmd.query === undefined ? parseQueryString(norm.query) : queryRecord(cmd.query),
       jsonBody: cmd.jsonBody,
     };
-    const rule = this.firstRule(purpose, (r) => r.sql === undefined && (r.http === undefined || r.http.matches(req, r.mode)));
+    const rule = this.firstRule(purpose, (r) => r.sql === undefined && r.kubernetes === undefined && (r.http === undefined || r.http.matches(req, r.mode)));
     // The path is not repeated in the reason: it may carry identifiers (/customers/<cpf>).
     return ruleDecision(rule, `the ${method} request`, this.policy.spec.masking);
+  }
+
+  private evaluateKubernetes(request: KubernetesAttributes | { problem: string }, purpose: string): Decision {
+    if ('problem' in request) return denial('Unparseable', `the Kubernetes request cannot be checked: ${request.problem}`);
+    const rule = this.firstRule(purpose, (r) => r.sql === undefined && r.http === undefined && (r.kubernetes === undefined || r.kubernetes.matches(request, r.mode)));
+    // The attributes (verb, resource, namespace, name) are the decision's subject, as in an RBAC
+    // denial; the record masks names that look like identifiers.
+    // (object names are left out of the reason: a name can carry an identifier, and reasons are not masked).
+    const d = ruleDecision(rule, `"${describeKubernetesRequest({ ...request, name: '' })}"`, this.policy.spec.masking);
+    return d.decision === 'allow' && rule?.revealSecretData === true ? { ...d, revealSecretData: true } : d;
   }
 }
 

@@ -9,3 +9,4 @@ export { initPolicyEngine, policyEngineReady, classifySql, SqlParseError } from 
 export { compilePolicy, PolicyCompileError } from './decide.ts';
 export { parseDuration } from '../duration.ts';
 export { normalizePath } from './http.ts';
+export { kubernetesRequestInfo, describeKubernetesRequest, type KubernetesAttributes } from './kubernetes-request.ts';

@@ -1,8 +1,9 @@
 // The decision core's public types. The sidecar (HTTP and PostgreSQL paths) and the CLI are built
 // against these names: change them only together with their users.
 import type { AccessPolicy, PolicyMasking, SqlStatementKind, SqlTrait } from '../../crds/types.ts';
+import type { KubernetesAttributes } from './kubernetes-request.ts';
 
-export type { SqlStatementKind, SqlTrait };
+export type { SqlStatementKind, SqlTrait, KubernetesAttributes };
 
 /** The verified caller: the sidecar fills it from a validated token, the CLI from its flags. */
 export interface Identity {
@@ -18,7 +19,10 @@ export interface Identity {
 
 export type Command =
   | { protocol: 'postgres'; sql: string }
-  | { protocol: 'http'; method: string; path: string; query?: Record<string, string | string[]>; jsonBody?: unknown };
+  | { protocol: 'http'; method: string; path: string; query?: Record<string, string | string[]>; jsonBody?: unknown }
+  // Kubernetes: the attributes the apiserver derives (core/policy/kubernetes-request.ts), or why
+  // the request cannot be read (denied as Unparseable, and recorded).
+  | { protocol: 'kubernetes'; request: KubernetesAttributes | { problem: string } };
 
 export type Verdict = 'allow' | 'deny' | 'requireApproval';
 
@@ -41,6 +45,8 @@ export interface Decision {
   approval?: ApprovalPlan;
   /** allow and requireApproval only: policy.spec.masking (undefined = the masking defaults). */
   masking?: PolicyMasking;
+  /** Kubernetes allow only: the deciding rule shows Secret data in clear (masked by detectors) instead of redacting it. */
+  revealSecretData?: boolean;
   /** SQL only: the classification and verdict of every statement, in order. */
   statements?: StatementInfo[];
   /** SQL only: personal columns (spec.sensitiveColumns) used otherwise than returned as is: which column, how and where. */

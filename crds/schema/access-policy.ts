@@ -13,13 +13,15 @@ export const SQL_TRAITS = [
   'securitySetting', 'timeoutChange', 'procedureCall', 'notification', 'serverControl', 'explicitLock', 'maintenance',
 ] as const;
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+/** The verbs the apiserver derives for resource requests (k8s.io/apiserver request info), plus * as in RBAC. */
+export const KUBERNETES_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy', '*'] as const;
 export const DETECTORS = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate'] as const;
 export const MASK_STYLES = ['redact', 'partial', 'hash', 'surrogate'] as const;
 
 const target = obj('The upstream the agents reach through the sidecar, and where they connect on localhost.', {
   name: dnsLabel('Target name, unique per pod. Agent containers get <NAME>_URL (upper-cased, dashes as underscores).', 40),
-  protocol: lit(['postgres', 'http'], 'Wire protocol the sidecar speaks to agents and upstream: postgres or http.'),
-  endpoint: str('Upstream address: host:port for postgres, an http(s):// URL for http.', { minLength: 1, maxLength: 2048 }),
+  protocol: lit(['postgres', 'http', 'kubernetes'], 'Wire protocol the sidecar speaks to agents and upstream: postgres, http, or kubernetes (an apiserver; agents use kubectl through the KUBECONFIG the injector writes).'),
+  endpoint: str('Upstream address: host:port for postgres, an http(s):// URL for http, the apiserver\'s https:// URL for kubernetes (https://kubernetes.default.svc for the pod\'s own cluster), host:port for ssh.', { minLength: 1, maxLength: 2048 }),
   listenPort: Type.Integer({ description: 'Port the sidecar listens on at 127.0.0.1 inside the pod (1024-65535).', minimum: 1024, maximum: 65535 }),
   database: Type.Optional(str('postgres only: upstream database name (defaults to the one the agent asks for).', { maxLength: 63 })),
   statementTimeout: Type.Optional(duration('postgres only: the longest a statement may run (e.g. 30s, 5m); the sidecar pins statement_timeout upstream at startup and cancels a statement that outlives it, so a client cannot raise it. Omitted: no limit from the policy.')),
@@ -27,7 +29,8 @@ const target = obj('The upstream the agents reach through the sidecar, and where
     name: dnsLabel('Secret name in the policy\'s namespace.', 253),
     usernameKey: Type.Optional(str('Key holding the upstream user (postgres). Default: username.', { default: 'username', maxLength: 253 })),
     passwordKey: Type.Optional(str('Key holding the upstream password (postgres). Default: password.', { default: 'password', maxLength: 253 })),
-    tokenKey: Type.Optional(str('Key holding a bearer token the sidecar sends upstream (http).', { maxLength: 253 })),
+    tokenKey: Type.Optional(str('Key holding a bearer token the sidecar sends upstream (http; kubernetes, where it defaults to token as in a kubernetes.io/service-account-token Secret).', { maxLength: 253 })),
+    kubeconfigKey: Type.Optional(str('kubernetes only: key holding a kubeconfig whose current context gives the sidecar\'s credential for the apiserver (token, or client certificate and key) and its CA; used instead of tokenKey.', { maxLength: 253 })),
   })),
   tls: Type.Optional(obj('TLS from the sidecar to the upstream.', {
     mode: lit(['disable', 'require', 'verify-full'], 'disable, require (encrypt, no verification) or verify-full (verify chain and name).'),
@@ -37,7 +40,11 @@ const target = obj('The upstream the agents reach through the sidecar, and where
 }, cel(
   { rule: "self.protocol != 'http' || self.endpoint.matches('^https?://[^\\\\s]+$')", message: 'for protocol http, endpoint must be an http:// or https:// URL', fieldPath: '.endpoint' },
   { rule: "self.protocol != 'postgres' || self.endpoint.matches('^[A-Za-z0-9.\\\\-\\\\[\\\\]:]+:[0-9]{1,5}$')", message: 'for protocol postgres, endpoint must be host:port (e.g. orders-db.data.svc:5432)', fieldPath: '.endpoint' },
-  { rule: "self.protocol == 'http' || !has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.tokenKey)", message: 'tokenKey applies to http targets only', fieldPath: '.credentialsSecretRef.tokenKey' },
+  { rule: "self.protocol == 'http' || self.protocol == 'kubernetes' || !has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.tokenKey)", message: 'tokenKey applies to http and kubernetes targets only', fieldPath: '.credentialsSecretRef.tokenKey' },
+  { rule: "self.protocol != 'kubernetes' || self.endpoint.matches('^https://[^\\\\s/?#]+/?$')", message: 'for protocol kubernetes, endpoint must be the apiserver\'s https:// URL without a path (e.g. https://kubernetes.default.svc)', fieldPath: '.endpoint' },
+  { rule: "self.protocol != 'kubernetes' || has(self.credentialsSecretRef)", message: 'protocol kubernetes needs credentialsSecretRef: a Secret with the sidecar\'s apiserver token (key token, and ca.crt; a kubernetes.io/service-account-token Secret has both) or a kubeconfig (kubeconfigKey)', fieldPath: '.credentialsSecretRef', reason: 'FieldValueRequired' },
+  { rule: "self.protocol == 'kubernetes' || !has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.kubeconfigKey)", message: 'kubeconfigKey applies to kubernetes targets only', fieldPath: '.credentialsSecretRef.kubeconfigKey' },
+  { rule: "!has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.kubeconfigKey) || !has(self.credentialsSecretRef.tokenKey)", message: 'set tokenKey or kubeconfigKey, not both', fieldPath: '.credentialsSecretRef' },
   { rule: "self.protocol == 'postgres' || !has(self.statementTimeout)", message: 'statementTimeout applies to postgres targets only', fieldPath: '.statementTimeout' },
 ));
 
@@ -89,6 +96,15 @@ const httpMatch = obj('Matches HTTP requests. All given fields must match (AND).
   }), { description: 'JSON body conditions, all of them.', maxItems: 16 })),
 });
 
+const kubernetesMatch = obj('Matches Kubernetes API requests on the attributes the apiserver itself derives from the URL (as RBAC does). All given fields must match (AND); within a list any entry matches (OR). Either resource fields or nonResourceURLs.', {
+  verbs: Type.Optional(Type.Array(lit(KUBERNETES_VERBS, 'A request verb.'), { description: `Verbs, any of: ${KUBERNETES_VERBS.join(', ')} (as RBAC: a GET without a name is list, or watch with ?watch=true; a DELETE without a name is deletecollection). Omitted: every verb.`, minItems: 1, maxItems: 16 })),
+  apiGroups: Type.Optional(Type.Array(str('An API group; "" is the core group (pods, secrets, configmaps), * any.', { maxLength: 253 }), { description: 'API groups, any of. Omitted: every group.', minItems: 1, maxItems: 32 })),
+  resources: Type.Optional(Type.Array(str('A resource as RBAC names it: pods, pods/log (a subresource), pods/* (every subresource of pods), */scale, * (everything).', { minLength: 1, maxLength: 253, pattern: '^[a-z0-9*][a-z0-9.*-]*(/[a-z0-9*][a-z0-9.*-]*)?$' }), { description: 'Resources, any of. A resource alone does not cover its subresources (name pods/log or pods/* for those). Omitted: every resource and subresource.', minItems: 1, maxItems: 64 })),
+  namespaces: Type.Optional(Type.Array(str('A namespace name; * matches any run of characters (orders-*).', { minLength: 1, maxLength: 63 }), { description: 'Namespaces, any of. For allow rules a request across all namespaces (no namespace in the URL) never matches a namespace list; for deny and requireApproval rules it does (it reaches these namespaces too). Cluster-scoped resources (nodes, namespaces themselves) have no namespace: an allow rule for them omits namespaces.', minItems: 1, maxItems: 64 })),
+  names: Type.Optional(Type.Array(str('An object name (as RBAC resourceNames); * matches any run of characters (orders-db-*).', { minLength: 1, maxLength: 253 }), { description: 'Object names, any of. For allow rules a request without a name (list, watch, create, deletecollection) never matches; for deny and requireApproval rules it does (it reaches these objects too). A list or watch narrowed by fieldSelector=metadata.name=<n> counts as naming <n>.', minItems: 1, maxItems: 64 })),
+  nonResourceURLs: Type.Optional(Type.Array(str('A non-resource path (/version, /api, /apis/apps/v1, /openapi/v3); a trailing * matches any path it prefixes, as in RBAC.', { minLength: 1, maxLength: 1024, pattern: '^(/.*|\\*)$' }), { description: 'Non-resource URLs (discovery, /version, /healthz, /openapi), any of; kubectl reads discovery before most commands. Excludes apiGroups, resources, namespaces and names.', minItems: 1, maxItems: 64 })),
+}, cel({ rule: '!has(self.nonResourceURLs) || !(has(self.apiGroups) || has(self.resources) || has(self.namespaces) || has(self.names))', message: 'nonResourceURLs cannot be combined with apiGroups, resources, namespaces or names: use one rule for resources and another for non-resource URLs', fieldPath: '.nonResourceURLs' }));
+
 const approval = obj('Just-in-time approval: the command is held until approvers decide.', {
   approverGroups: Type.Array(str('A group whose members may approve.', { minLength: 1, maxLength: 256 }), { description: 'Groups allowed to review (Kubernetes groups of the reviewer, as the apiserver authenticates them).', minItems: 1, maxItems: 16 }),
   minApprovals: Type.Optional(Type.Integer({ description: 'Approvals needed; one denial ends the request. Default 1.', minimum: 1, maximum: 10, default: 1 })),
@@ -102,10 +118,16 @@ const rule = obj('One rule. Rules are evaluated in order; the first whose match 
   match: Type.Optional(obj('What the rule applies to. Omitted: every command of the target\'s protocol.', {
     sql: Type.Optional(sqlMatch),
     http: Type.Optional(httpMatch),
-  }, cel({ rule: '!(has(self.sql) && has(self.http))', message: 'a rule matches sql or http, not both' }))),
+    kubernetes: Type.Optional(kubernetesMatch),
+  }, cel(
+    { rule: '!(has(self.sql) && has(self.http))', message: 'a rule matches sql or http, not both' },
+    { rule: '!(has(self.kubernetes) && (has(self.sql) || has(self.http)))', message: 'a rule matches one protocol: kubernetes cannot be combined with sql or http' },
+  ))),
   action: lit(['allow', 'deny', 'requireApproval'], 'allow, deny, or requireApproval (needs approval).'),
   approval: Type.Optional(approval),
+  revealSecretData: Type.Optional(Type.Boolean({ description: 'kubernetes targets, allow rules only: Secret data and stringData values in responses this rule allows are shown (decoded, masked by the detectors, re-encoded) instead of redacted. Default false.' })),
 }, cel(
+  { rule: "!has(self.revealSecretData) || !self.revealSecretData || self.action == 'allow'", message: 'revealSecretData applies only to action allow', fieldPath: '.revealSecretData', reason: 'FieldValueForbidden' },
   { rule: "self.action != 'requireApproval' || has(self.approval)", message: 'action requireApproval needs an approval block (approverGroups, minApprovals, ttl)', fieldPath: '.approval', reason: 'FieldValueRequired' },
   { rule: "self.action == 'requireApproval' || !has(self.approval)", message: 'approval applies only to action requireApproval', fieldPath: '.approval', reason: 'FieldValueForbidden' },
 ));
@@ -177,6 +199,8 @@ export const accessPolicySpec = obj('Desired state: who may reach the target, fo
   retention: Type.Optional(retention),
 }, cel(
   { rule: "!has(self.target) || !has(self.rules) || self.rules.all(r, !has(r.match) || (self.target.protocol == 'postgres' ? !has(r.match.http) : !has(r.match.sql)))", message: 'rules must match the target protocol (match.sql for postgres, match.http for http)', fieldPath: '.rules' },
+  { rule: "!has(self.target) || !has(self.rules) || self.rules.all(r, !has(r.match) || (self.target.protocol == 'kubernetes' ? !has(r.match.sql) && !has(r.match.http) : !has(r.match.kubernetes)))", message: 'rules must match the target protocol (match.kubernetes for kubernetes, and only there)', fieldPath: '.rules' },
+  { rule: "!has(self.target) || !has(self.rules) || self.target.protocol == 'kubernetes' || self.rules.all(r, !has(r.revealSecretData))", message: 'revealSecretData applies to kubernetes targets only', fieldPath: '.rules' },
   { rule: '!has(self.rules) || !has(self.purposes) || self.rules.all(r, !has(r.purposes) || r.purposes.all(p, self.purposes.exists(q, q.name == p)))', message: 'rules[].purposes must name purposes listed in spec.purposes', fieldPath: '.rules' },
   { rule: "!has(self.sensitiveColumns) || !has(self.target) || self.target.protocol == 'postgres'", message: 'sensitiveColumns applies to postgres targets only', fieldPath: '.sensitiveColumns' },
   { rule: "!has(self.sensitiveColumns) || !has(self.sensitiveColumns.approvalRule) || !has(self.rules) || self.rules.exists(r, r.name == self.sensitiveColumns.approvalRule && r.action == 'requireApproval')", message: 'sensitiveColumns.approvalRule must name a requireApproval rule in spec.rules', fieldPath: '.sensitiveColumns.approvalRule' },

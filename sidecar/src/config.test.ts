@@ -80,7 +80,7 @@ describe('loadConfig', () => {
     ['GUARITA_POD_NAME', { GUARITA_POD_NAME: '' }, /is required/],
     ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"a"' }, /not valid JSON/],
     ['GUARITA_TARGETS', { GUARITA_TARGETS: '[]' }, /non-empty JSON array/],
-    ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"a","target":"a","protocol":"mysql","listenPort":1}]' }, /\[0\]\.protocol must be http or postgres/],
+    ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"a","target":"a","protocol":"mysql","listenPort":1}]' }, /\[0\]\.protocol must be http, postgres/],
     ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"a","target":"a","protocol":"http","listenPort":15090}]' }, /listenPort 15090 .* admin port/],
     ['GUARITA_TARGETS', { GUARITA_TARGETS: '[{"policy":"A_B","target":"a","protocol":"http","listenPort":8080}]' }, /policy must be a DNS label/],
     ['GUARITA_ADMIN_PORT', { GUARITA_ADMIN_PORT: '70000' }, /port number/],

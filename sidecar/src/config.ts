@@ -11,7 +11,7 @@ export interface TargetConfig {
   policy: string;
   /** Target name (the policy's spec.target.name). */
   target: string;
-  protocol: 'http' | 'postgres';
+  protocol: 'http' | 'postgres' | 'kubernetes';
   /** Port on 127.0.0.1 the agents connect to. */
   listenPort: number;
 }
@@ -52,6 +52,10 @@ export interface SidecarConfig {
   /** TokenReviews per source address: burst, and refill per minute (per connection: a quarter and a fifth). */
   tokenReviewBurst: number;
   tokenReviewPerMinute: number;
+  /** kubernetes targets: where the listener's serving CA is written (<dir>/<target>/ca.crt) for the agents' KUBECONFIG. */
+  kubeCaDir: string;
+  /** kubernetes targets: largest JSON response (one object or list page, one watch event) buffered for masking; larger ones are refused. */
+  kubeMaxResponseBytes: number;
 }
 
 /** A configuration problem, naming the setting. */
@@ -118,7 +122,7 @@ function targetEntry(value: unknown, index: number): TargetConfig {
   const where = `GUARITA_TARGETS[${index}]`;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError('GUARITA_TARGETS', `${where} must be an object {policy, target, protocol, listenPort}`);
   const v = value as Record<string, unknown>;
-  if (v.protocol !== 'http' && v.protocol !== 'postgres') throw new ConfigError('GUARITA_TARGETS', `${where}.protocol must be http or postgres, got ${JSON.stringify(v.protocol)}`);
+  if (v.protocol !== 'http' && v.protocol !== 'postgres' && v.protocol !== 'kubernetes') throw new ConfigError('GUARITA_TARGETS', `${where}.protocol must be http, postgres or kubernetes, got ${JSON.stringify(v.protocol)}`);
   return { policy: checkName(where, 'policy', v.policy), target: checkName(where, 'target', v.target), protocol: v.protocol, listenPort: checkPort(where, v.listenPort) };
 }
 
@@ -217,6 +221,13 @@ function tuning(env: Env): Pick<SidecarConfig, 'drainTimeoutMs' | 'logLevel' | '
   };
 }
 
+function kubeTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConfig, 'kubeCaDir' | 'kubeMaxResponseBytes'> {
+  const kubeCaDir = optional(env, 'GUARITA_KUBE_CA_DIR') ?? '/var/run/guarita/kube';
+  // Written at start only when a kubernetes target needs it (the injector mounts it then).
+  if (targets.some((t) => t.protocol === 'kubernetes')) writableDir('GUARITA_KUBE_CA_DIR', kubeCaDir);
+  return { kubeCaDir, kubeMaxResponseBytes: positiveInt(env, 'GUARITA_KUBE_MAX_RESPONSE', 64 * 1024 * 1024) };
+}
+
 /** Reads and checks the configuration. Throws ConfigError naming the first bad setting. */
 export function loadConfig(env: Env = process.env): SidecarConfig {
   const namespace = required(env, 'GUARITA_NAMESPACE');
@@ -244,5 +255,6 @@ export function loadConfig(env: Env = process.env): SidecarConfig {
     policyStalenessMs: durationSetting(env, 'GUARITA_POLICY_STALENESS', '60s', 1000),
     ...tuning(env),
     ...identityTuning(env),
+    ...kubeTuning(env, targets),
   };
 }

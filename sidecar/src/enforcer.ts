@@ -3,6 +3,7 @@
 // it (denials and holds at once, allowed commands through complete()).
 import { createHash, randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
+import { describeKubernetesRequest } from '../../core/policy/kubernetes-request.ts';
 import type { SensitiveColumnsConfig } from '../../core/policy/sql-columns.ts';
 import type { SessionEvent } from '../../core/recording/index.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
@@ -40,6 +41,7 @@ export function sha256Hex(text: string): string {
 /** The exact text a command is bound to (approvals) and hashed as (records): SQL, or METHOD path. */
 export function commandText(command: Command): string {
   if (command.protocol === 'postgres') return command.sql;
+  if (command.protocol === 'kubernetes') return 'problem' in command.request ? `[unreadable Kubernetes request: ${command.request.problem}]` : describeKubernetesRequest(command.request);
   const pairs = Object.entries(command.query ?? {}).flatMap(([k, v]): [string, string][] => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v]]));
   const query = pairs.length === 0 ? '' : `?${new URLSearchParams(pairs).toString()}`;
   return `${command.method.toUpperCase()} ${command.path}${query}`;
@@ -201,7 +203,7 @@ export class SidecarSession implements Session {
   readonly purpose: string;
   readonly policyName: string;
   readonly target: string;
-  readonly protocol: 'http' | 'postgres';
+  readonly protocol: 'http' | 'postgres' | 'kubernetes';
   readonly #enforcer: SidecarEnforcer;
   readonly #targetConfig: TargetConfig;
   readonly #closed = new AbortController();

@@ -43,6 +43,14 @@ async function startListener(t: TargetConfig, ctx: { config: SidecarConfig; enfo
   // Loaded only where a PostgreSQL target exists: the wire protocol and the SQL parser cost an
   // HTTP-only sidecar memory and start time for nothing.
   if (t.protocol === 'postgres') return (await import('./postgres-target.ts')).startPostgresTarget(t, ctx);
+  if (t.protocol === 'kubernetes') {
+    const k = await (await import('./kubernetes/proxy.ts')).startKubeListener({
+      host: ctx.config.bindHost, port: t.listenPort, target: t, enforcer: ctx.enforcer, credentialsDir: ctx.config.credentialsDir, caDir: ctx.config.kubeCaDir,
+      logger: ctx.logger.child({ listener: 'kubernetes', target: t.target }), metrics: ctx.metrics, maxBufferedBody: ctx.config.httpMaxBufferedBody,
+      maxResponseBytes: ctx.config.kubeMaxResponseBytes, requestTimeoutMs: ctx.config.httpRequestTimeoutMs, maxConnections: ctx.config.httpMaxConnections,
+    });
+    return { target: t.target, port: k.address.port, close: (ms) => k.close(ms) };
+  }
   const l = await startHttpListener({
     host: ctx.config.bindHost, port: t.listenPort, target: t, enforcer: ctx.enforcer, credentialsDir: ctx.config.credentialsDir,
     logger: ctx.logger.child({ listener: 'http', target: t.target }), metrics: ctx.metrics, binary: ctx.config.httpBinary, maxBufferedBody: ctx.config.httpMaxBufferedBody,

@@ -83,7 +83,7 @@ export function mountCredentials(fx: SidecarFixture, target: string, files: Reco
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: 0o600 });
 }
 
-export interface TargetSpec { policy: string; target: string; protocol: 'http' | 'postgres'; listenPort: number }
+export interface TargetSpec { policy: string; target: string; protocol: 'http' | 'postgres' | 'kubernetes'; listenPort: number }
 
 export interface SidecarProcess {
   proc: Supervised;

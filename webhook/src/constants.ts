@@ -34,6 +34,18 @@ export const KUBE_CA_FILE = 'ca.crt';
 export const OPERATOR_CA_FILE = 'operator-ca.crt';
 export const TOKEN_EXPIRATION_SECONDS = 3600;
 
+// kubernetes targets (docs/kubernetes.md): what agent containers get so kubectl goes through the
+// proxy. Volumes named guarita-agent-* are the only guarita volumes agents mount, read-only; they
+// hold no credential of a target: the proxy's serving CA, and a KUBECONFIG with the agent's own token.
+export const AGENT_VOLUME_PREFIX = 'guarita-agent-';
+/** emptyDir the proxy writes its serving CA into (<dir>/<target>/ca.crt) before agents start. */
+export const KUBE_CA_VOLUME = 'guarita-agent-kube-ca';
+export const KUBE_CA_DIR = '/var/run/guarita/kube';
+/** Projected: the KUBECONFIG (from the pod annotation below, through the downward API) and the agent's token. */
+export const KUBECONFIG_VOLUME = 'guarita-agent-kubeconfig';
+export const KUBECONFIG_DIR = '/var/run/guarita/kubeconfig';
+export const KUBECONFIG_ANNOTATION = 'guarita.io/kubeconfig';
+
 /** Namespaces whose pods never reach the pod webhooks (plus Guarita's own namespace). */
 export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
 

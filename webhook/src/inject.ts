@@ -9,13 +9,13 @@
 import type { AccessPolicy } from '../../crds/types.ts';
 import {
   INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, POLICIES_ANNOTATION, SIDECAR_NAME,
-  STATUS_ANNOTATION, STATUS_INJECTED, VOLUME_PREFIX,
+  KUBECONFIG_ANNOTATION, STATUS_ANNOTATION, STATUS_INJECTED, VOLUME_PREFIX,
 } from './constants.ts';
 import { diff, type PatchOp } from './json-patch.ts';
-import type { Container, EnvVar, Pod } from './kube-types.ts';
+import type { Container, EnvVar, Pod, VolumeMount } from './kube-types.ts';
 import { matchesSelector } from './selector.ts';
 import { missingSidecarAccess, type SidecarNamespaces } from './sidecar-namespaces.ts';
-import { agentEnv, isSidecarVolume, sidecarContainer, sidecarVolumes, withAgentEnv, withoutRawNetwork, type SecretSource, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
+import { agentEnv, agentMounts, isSidecarVolume, kubeconfigFor, sidecarContainer, sidecarVolumes, withAgentEnv, withAgentMounts, withoutRawNetwork, type SecretSource, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
 
 export interface InjectorConfig {
   sidecar: SidecarConfig;
@@ -56,6 +56,12 @@ function targetSecrets(policy: AccessPolicy): SecretSource[] {
   return sources;
 }
 
+/** kubernetes targets: the purposes (KUBECONFIG contexts) and the audience of the agent's projected token. */
+function kubernetesPlan(policy: AccessPolicy): NonNullable<TargetPlan['kubernetes']> {
+  const audience = policy.spec.identity.serviceAccounts?.audiences[0];
+  return { purposes: policy.spec.purposes.map((p) => p.name), ...(audience === undefined ? {} : { tokenAudience: audience }) };
+}
+
 /** What a policy contributes to the pod. */
 export function targetOf(policy: AccessPolicy): TargetPlan {
   const t = policy.spec.target;
@@ -65,6 +71,7 @@ export function targetOf(policy: AccessPolicy): TargetPlan {
     protocol: t.protocol,
     listenPort: t.listenPort,
     ...(t.database === undefined ? {} : { database: t.database }),
+    ...(t.protocol === 'kubernetes' ? { kubernetes: kubernetesPlan(policy) } : {}),
     secrets: targetSecrets(policy),
   };
 }
@@ -156,20 +163,20 @@ function withoutSidecar(list: Container[] | undefined): Container[] {
   return (list ?? []).filter((c) => c.name !== SIDECAR_NAME);
 }
 
-function agentContainers(list: Container[], env: EnvVar[]): Container[] {
-  return list.map((c) => withAgentEnv(c, env));
+function agentContainers(list: Container[], env: EnvVar[], mounts: readonly VolumeMount[]): Container[] {
+  return list.map((c) => withAgentMounts(withAgentEnv(c, env), mounts));
 }
 
 /**
  * Places the sidecar and applies agent env; init containers get the env only when they run after
  * the proxy. Every other container drops NET_RAW (sidecar.ts withoutRawNetwork).
  */
-function assemble(pod: Pod, sidecar: Container, env: EnvVar[], mode: SidecarMode): Pod {
+function assemble(pod: Pod, sidecar: Container, env: EnvVar[], mode: SidecarMode, mounts: readonly VolumeMount[] = []): Pod {
   const init = withoutSidecar(pod.spec.initContainers).map(withoutRawNetwork);
-  const main = agentContainers(withoutSidecar(pod.spec.containers), env).map(withoutRawNetwork);
+  const main = agentContainers(withoutSidecar(pod.spec.containers), env, mounts).map(withoutRawNetwork);
   const spec = { ...pod.spec };
   if (mode === 'native') {
-    spec.initContainers = [sidecar, ...agentContainers(init, env)];
+    spec.initContainers = [sidecar, ...agentContainers(init, env, mounts)];
     spec.containers = main;
   } else {
     if (pod.spec.initContainers !== undefined) spec.initContainers = init;
@@ -194,12 +201,13 @@ function freshInjection(input: InjectionInput, targets: TargetPlan[]): Pod {
   const { pod, config } = input;
   const sidecarCfg = config.sidecar;
   const stripped: Pod = { ...pod, spec: { ...pod.spec, volumes: (pod.spec.volumes ?? []).filter((v) => !isSidecarVolume(v.name)) } };
-  const desired = assemble(stripped, sidecarContainer(targets, sidecarCfg), agentEnv(targets, sidecarCfg.adminPort), sidecarCfg.mode);
+  const desired = assemble(stripped, sidecarContainer(targets, sidecarCfg), agentEnv(targets, sidecarCfg.adminPort), sidecarCfg.mode, agentMounts(targets));
   desired.spec.volumes = [...(desired.spec.volumes ?? []), ...sidecarVolumes(targets, sidecarCfg)];
   // Projected service-account tokens need a service account; the ServiceAccount admission plugin
   // normally sets "default" before webhooks run. Do the same where it does not run.
   if (desired.spec.serviceAccountName === undefined && desired.spec.serviceAccount === undefined) desired.spec.serviceAccountName = 'default';
-  desired.metadata = { ...pod.metadata, annotations: { ...pod.metadata.annotations, ...injectedAnnotations(pod, targets, sidecarCfg) } };
+  const kubeconfig = kubeconfigFor(targets, input.namespace.name);
+  desired.metadata = { ...pod.metadata, annotations: { ...pod.metadata.annotations, ...injectedAnnotations(pod, targets, sidecarCfg), ...(kubeconfig === undefined ? {} : { [KUBECONFIG_ANNOTATION]: kubeconfig }) } };
   return desired;
 }
 
@@ -229,7 +237,7 @@ function reinvocation(pod: Pod, sidecar: Container, targets: TargetPlan[], confi
   const adminPort = Number(envValue(sidecar, 'GUARITA_ADMIN_PORT') ?? config.sidecar.adminPort);
   const native = sidecar.restartPolicy === 'Always';
   const env = injectedAgentEnv(pod, agentEnv(targets, adminPort));
-  return assemble(pod, sidecar, env, native ? 'native' : 'container');
+  return assemble(pod, sidecar, env, native ? 'native' : 'container', agentMounts(targets));
 }
 
 function injectedDecision(original: Pod, desired: Pod, policies: string[], warnings: string[], again: boolean): InjectionDecision {

@@ -10,7 +10,7 @@
 // UPDATE may not change the proxy at all. Covers init, regular and ephemeral (debug) containers,
 // and exec/attach into the proxy. Pure.
 import type { AccessPolicy } from '../../crds/types.ts';
-import { SIDECAR_NAME, VOLUME_PREFIX } from './constants.ts';
+import { AGENT_VOLUME_PREFIX, SIDECAR_NAME, VOLUME_PREFIX } from './constants.ts';
 import { matchingPolicies, targetOf } from './inject.ts';
 import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
@@ -100,7 +100,8 @@ function volumeRole(name: string): string {
 /** Mounts (any subPath/subPathExpr) and block devices of reserved volumes by anything but the genuine proxy. */
 function reservedMounts(p: Placed): string[] {
   const { c, kind } = p;
-  const mounts = (c.volumeMounts ?? []).filter((m) => isReservedVolume(m.name)).map((m) => {
+  // The agent-facing volumes of kubernetes targets (the proxy's CA, the KUBECONFIG) are the exception, read-only.
+  const mounts = (c.volumeMounts ?? []).filter((m) => isReservedVolume(m.name) && !(m.name.startsWith(AGENT_VOLUME_PREFIX) && m.readOnly === true)).map((m) => {
     const sub = typeof m.subPath === 'string' && m.subPath !== '' ? ` (subPath ${m.subPath})` : typeof m.subPathExpr === 'string' && m.subPathExpr !== '' ? ` (subPathExpr ${m.subPathExpr})` : '';
     return `${kind} ${c.name} mounts volume ${m.name}${sub}, ${volumeRole(m.name)}`;
   });

@@ -2,6 +2,7 @@
 // fixes them: the guarita-proxy container, its volumes, and the environment of agent containers.
 // Pure functions of the targets and the injector configuration.
 import {
+  AGENT_VOLUME_PREFIX, KUBE_CA_DIR, KUBE_CA_VOLUME, KUBECONFIG_ANNOTATION, KUBECONFIG_DIR, KUBECONFIG_VOLUME,
   CREDENTIALS_DIR, KUBE_CA_FILE, KUBE_TOKEN_FILE, OPERATOR_CA_FILE, OPERATOR_TOKEN_FILE, SIDECAR_COMMAND, SIDECAR_NAME,
   SPOOL_DIR, SPOOL_VOLUME, TARGET_VOLUME_PREFIX, TOKEN_DIR, TOKEN_EXPIRATION_SECONDS, TOKENS_VOLUME,
 } from './constants.ts';
@@ -36,9 +37,11 @@ export interface SidecarConfig {
 export interface TargetPlan {
   policy: string;
   target: string;
-  protocol: 'postgres' | 'http';
+  protocol: 'postgres' | 'http' | 'kubernetes';
   listenPort: number;
   database?: string;
+  /** kubernetes only: the policy's purposes (one KUBECONFIG context each) and the audience of the agent's projected token. */
+  kubernetes?: { purposes: string[]; tokenAudience?: string };
   /**
    * What goes into `<GUARITA_CREDENTIALS_DIR>/<target>/`: the whole credentials Secret, plus the
    * single keys of the TLS CA and masking hash-key Secrets when they are other Secrets (the
@@ -57,6 +60,7 @@ export function targetEnvName(target: string): string {
 
 export function targetUrl(t: TargetPlan): string {
   if (t.protocol === 'http') return `http://127.0.0.1:${t.listenPort}`;
+  if (t.protocol === 'kubernetes') return `https://127.0.0.1:${t.listenPort}`;
   return `postgresql://127.0.0.1:${t.listenPort}${t.database === undefined ? '' : `/${encodeURIComponent(t.database)}`}`;
 }
 
@@ -67,8 +71,61 @@ export function agentEnv(targets: readonly TargetPlan[], adminPort: number): Env
   if (postgres.length === 1 && postgres[0] !== undefined) {
     env.push({ name: 'PGHOST', value: '127.0.0.1' }, { name: 'PGPORT', value: String(postgres[0].listenPort) }, { name: 'PGSSLMODE', value: 'disable' });
   }
+  if (targets.some((t) => t.protocol === 'kubernetes')) env.push({ name: 'KUBECONFIG', value: `${KUBECONFIG_DIR}/config` });
   env.push({ name: 'GUARITA_ADMIN_URL', value: `http://127.0.0.1:${adminPort}` });
   return env;
+}
+
+function kubeTargets(targets: readonly TargetPlan[]): TargetPlan[] {
+  return targets.filter((t) => t.protocol === 'kubernetes');
+}
+
+/**
+ * The KUBECONFIG agent containers get (as the pod annotation the downward API projects): one
+ * context per target and purpose (the purpose travels as a path prefix: kubectl cannot add
+ * headers), the proxy's serving CA, and the agent's own projected token as its credential. No
+ * cluster credential: the proxy holds the target's.
+ */
+export function kubeconfigFor(targets: readonly TargetPlan[], namespace: string): string | undefined {
+  const kube = kubeTargets(targets);
+  if (kube.length === 0) return undefined;
+  const entries = kube.flatMap((t) => (t.kubernetes?.purposes ?? []).map((p) => ({ t, p, name: `${t.target}-${p}` })));
+  const config = {
+    apiVersion: 'v1', kind: 'Config', preferences: {},
+    'current-context': entries[0]?.name ?? '',
+    clusters: entries.map((e) => ({ name: e.name, cluster: { server: `https://127.0.0.1:${e.t.listenPort}/guarita-purpose/${e.p}`, 'certificate-authority': `${KUBE_CA_DIR}/${e.t.target}/ca.crt` } })),
+    users: [{ name: 'agent', user: { tokenFile: `${KUBECONFIG_DIR}/token` } }],
+    contexts: entries.map((e) => ({ name: e.name, context: { cluster: e.name, user: 'agent', namespace } })),
+  };
+  return JSON.stringify(config);
+}
+
+/** What agent containers mount for kubernetes targets: read-only, nothing of the target's credential. */
+export function agentMounts(targets: readonly TargetPlan[]): VolumeMount[] {
+  if (kubeTargets(targets).length === 0) return [];
+  return [{ name: KUBE_CA_VOLUME, mountPath: KUBE_CA_DIR, readOnly: true }, { name: KUBECONFIG_VOLUME, mountPath: KUBECONFIG_DIR, readOnly: true }];
+}
+
+/** Ours first, theirs without the mount paths and volume names we use. */
+export function withAgentMounts(container: Container, mounts: readonly VolumeMount[]): Container {
+  if (mounts.length === 0) return container;
+  const names = new Set(mounts.map((m) => m.name));
+  const paths = new Set(mounts.map((m) => m.mountPath));
+  return { ...container, volumeMounts: [...mounts, ...(container.volumeMounts ?? []).filter((m) => !names.has(m.name) && !paths.has(m.mountPath))] };
+}
+
+/** The agent-facing volumes of kubernetes targets (the CA the proxy writes; the KUBECONFIG and the agent's token). */
+function agentVolumes(targets: readonly TargetPlan[]): Volume[] {
+  const kube = kubeTargets(targets);
+  if (kube.length === 0) return [];
+  const audience = kube.map((t) => t.kubernetes?.tokenAudience).find((a) => a !== undefined);
+  return [
+    { name: KUBE_CA_VOLUME, emptyDir: {} },
+    { name: KUBECONFIG_VOLUME, projected: { defaultMode: 0o444, sources: [
+      { downwardAPI: { items: [{ path: 'config', fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${KUBECONFIG_ANNOTATION}']` } }] } },
+      ...(audience === undefined ? [] : [{ serviceAccountToken: { path: 'token', audience, expirationSeconds: TOKEN_EXPIRATION_SECONDS } }]),
+    ] } },
+  ];
 }
 
 /** Ours first (so `$(ORDERS_DB_URL)` in the agent's own variables expands), theirs without the names we set. */
@@ -126,6 +183,7 @@ function sidecarEnv(targets: readonly TargetPlan[], cfg: SidecarConfig): EnvVar[
   if (cfg.operatorCaConfigMap !== undefined) env.push({ name: 'GUARITA_OPERATOR_CA_FILE', value: `${TOKEN_DIR}/${OPERATOR_CA_FILE}` });
   if (cfg.approvalWait !== undefined) env.push({ name: 'GUARITA_APPROVAL_WAIT', value: cfg.approvalWait });
   if (cfg.policyStaleness !== undefined) env.push({ name: 'GUARITA_POLICY_STALENESS', value: cfg.policyStaleness });
+  if (kubeTargets(targets).length > 0) env.push({ name: 'GUARITA_KUBE_CA_DIR', value: KUBE_CA_DIR });
   return env;
 }
 
@@ -139,6 +197,8 @@ function sidecarMounts(targets: readonly TargetPlan[]): VolumeMount[] {
     { name: TOKENS_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
     ...targets.filter((t) => t.secrets.length > 0)
       .map((t) => ({ name: targetVolumeName(t.target), mountPath: `${CREDENTIALS_DIR}/${t.target}`, readOnly: true })),
+    // The one volume the proxy shares with agents, and the only one it writes besides the spool: its serving CA.
+    ...(kubeTargets(targets).length === 0 ? [] : [{ name: KUBE_CA_VOLUME, mountPath: KUBE_CA_DIR }]),
   ];
 }
 
@@ -209,9 +269,10 @@ export function sidecarVolumes(targets: readonly TargetPlan[], cfg: SidecarConfi
     { name: SPOOL_VOLUME, emptyDir: cfg.spoolSizeLimit === undefined ? {} : { sizeLimit: cfg.spoolSizeLimit } },
     { name: TOKENS_VOLUME, projected: { defaultMode: 0o444, sources: tokenSources(cfg) } },
     ...targets.filter((t) => t.secrets.length > 0).map((t) => ({ name: targetVolumeName(t.target), projected: { defaultMode: 0o444, sources: t.secrets.map(secretProjection) } })),
+    ...agentVolumes(targets),
   ];
 }
 
 export function isSidecarVolume(name: string): boolean {
-  return name === SPOOL_VOLUME || name === TOKENS_VOLUME || name.startsWith(TARGET_VOLUME_PREFIX);
+  return name === SPOOL_VOLUME || name === TOKENS_VOLUME || name.startsWith(TARGET_VOLUME_PREFIX) || name.startsWith(AGENT_VOLUME_PREFIX);
 }

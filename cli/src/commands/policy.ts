@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { validateAccessPolicy } from '../../../crds/validators.ts';
 import { compilePolicy, initPolicyEngine, PolicyCompileError, type Command, type CompiledPolicy, type Decision, type Identity, type Verdict } from '../../../core/policy/index.ts';
+import { kubectlAttributes } from '../../../core/policy/kubernetes-command.ts';
 import type { CliIo } from '../io.ts';
 
 const USAGE = `usage: guarita policy <subcommand> [flags]
@@ -17,7 +18,7 @@ subcommands:
   eval       evaluate one command (or a file of them) against an AccessPolicy file
   validate   check an AccessPolicy file with the CRD's validators
 
-guarita policy eval --policy FILE (--sql SQL | --sql-file FILE | --http "METHOD /path[?query]")
+guarita policy eval --policy FILE (--sql SQL | --sql-file FILE | --http "METHOD /path[?query]" | --k8s "VERB RESOURCE[/SUB] [-n NS] [NAME]")
                     --subject NAME [--group G ...] [--purpose P] [flags]
   --policy FILE        AccessPolicy YAML (multi-document files: the AccessPolicy, or --name)
   --name NAME          which AccessPolicy of a multi-document file
@@ -25,6 +26,9 @@ guarita policy eval --policy FILE (--sql SQL | --sql-file FILE | --http "METHOD 
   --sql-file FILE      one SQL string per line (blank lines skipped); "-" reads stdin. Prints one JSON object per line
   --http "M /path"     an HTTP request: method and path, optionally with ?query
   --body JSON          HTTP only: the JSON request body
+  --k8s "V R [-n NS] [N]"  a Kubernetes API request as the apiserver reads it: verb (get, list, watch, create, update,
+                       patch, delete, deletecollection, proxy), resource[.group][/subresource], namespace, name;
+                       e.g. "delete pods -n orders orders-db-0", "create pods/exec -n orders orders-db-0", "get --raw /version"
   --subject NAME       the verified subject (user name, or system:serviceaccount:<ns>:<name>)
   --kind KIND          User or ServiceAccount (default: ServiceAccount for system:serviceaccount:..., else User)
   --namespace NS       ServiceAccount only, when --subject is the bare name
@@ -51,6 +55,7 @@ const EVAL_OPTIONS = {
   sql: { type: 'string' },
   'sql-file': { type: 'string' },
   http: { type: 'string' },
+  k8s: { type: 'string' },
   body: { type: 'string' },
   subject: { type: 'string' },
   kind: { type: 'string' },
@@ -137,9 +142,15 @@ function httpCommand(spec: string, body: string | undefined): Command {
   return { protocol: 'http', method: m[1] ?? '', path: m[2] ?? '', ...(jsonBody === undefined ? {} : { jsonBody }) };
 }
 
+function k8sCommand(spec: string): Command {
+  const request = kubectlAttributes(spec);
+  if ('problem' in request) throw new UsageError(`--k8s: ${request.problem}`);
+  return { protocol: 'kubernetes', request };
+}
+
 function checkSources(flags: EvalFlags): void {
-  const given = [flags.sql, flags['sql-file'], flags.http].filter((v) => v !== undefined).length;
-  if (given !== 1) throw new UsageError('give exactly one of --sql, --sql-file or --http');
+  const given = [flags.sql, flags['sql-file'], flags.http, flags.k8s].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new UsageError('give exactly one of --sql, --sql-file, --http or --k8s');
   if (flags.body !== undefined && flags.http === undefined) throw new UsageError('--body applies to --http only');
   if (flags.expect !== undefined && !VERDICTS.includes(flags.expect as Verdict)) throw new UsageError('--expect must be allow, deny or requireApproval');
 }
@@ -182,7 +193,7 @@ async function runEval(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(USAGE);
     return 0;
   }
-  const command = flags.http === undefined ? undefined : httpCommand(flags.http, flags.body);
+  const command = flags.k8s !== undefined ? k8sCommand(flags.k8s) : flags.http === undefined ? undefined : httpCommand(flags.http, flags.body);
   const e = await prepareEval(flags, io);
   if (flags['sql-file'] !== undefined) return (await evalSqlFile(e, flags['sql-file'], io, flags.expect)) ? 0 : 1;
   const d = evaluateOne(e, command ?? { protocol: 'postgres', sql: flags.sql ?? '' });

@@ -1,0 +1,69 @@
+// What an agent sees of Kubernetes objects: Secret values redacted wherever a Secret can sit
+// (object, list items without kind, watch events, Table rows, the last-applied annotation),
+// revealed values masked, bookkeeping fields untouched, everything else through the engine.
+import { describe, expect, it } from '@jest/globals';
+import { compileMasker } from '../masking/index.ts';
+import { maskKubernetesValue, REDACTED_SECRET_VALUE } from './kubernetes-response.ts';
+
+const CPF = '590.830.166-33';
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+const unb64 = (s: unknown): string => Buffer.from(String(s), 'base64').toString();
+
+function mask(value: unknown, opts: { secrets?: boolean; revealSecretData?: boolean } = {}): Record<string, unknown> {
+  const session = compileMasker({}).newSession();
+  return maskKubernetesValue(value, session, { secrets: opts.secrets ?? false, revealSecretData: opts.revealSecretData ?? false }) as Record<string, unknown>;
+}
+
+const secret = {
+  kind: 'Secret', apiVersion: 'v1',
+  metadata: { name: 's', resourceVersion: '59083016633', uid: 'u-1', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ kind: 'Secret', data: { password: b64('hunter2') } }) } },
+  data: { password: b64('hunter2'), note: b64(`cpf ${CPF}`), bin: Buffer.from([0xff, 0xfe, 0x00]).toString('base64') },
+  stringData: { token: 'abc' },
+};
+
+describe('Secrets', () => {
+  it('redacts data, stringData and the last-applied copy, as valid base64', () => {
+    const out = mask(secret) as { data: Record<string, string>; stringData: Record<string, string>; metadata: { annotations: Record<string, string> } };
+    for (const v of Object.values(out.data)) expect(unb64(v)).toBe(REDACTED_SECRET_VALUE);
+    expect(out.stringData.token).toBe(REDACTED_SECRET_VALUE);
+    expect(out.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).not.toContain(b64('hunter2'));
+  });
+
+  it('reveals values masked by the detectors where the rule says so; binary values stay redacted', () => {
+    const out = mask(secret, { revealSecretData: true }) as { data: Record<string, string> };
+    expect(unb64(out.data.password)).toBe('hunter2');
+    expect(unb64(out.data.note)).toContain('cpf');
+    expect(unb64(out.data.note)).not.toContain(CPF);
+    expect(unb64(out.data.bin)).toBe(REDACTED_SECRET_VALUE);
+  });
+
+  it('finds Secrets in lists (items without kind), watch events and Table rows', () => {
+    const item = { metadata: { name: 'x' }, type: 'Opaque', data: { k: b64('v') } };
+    const list = mask({ kind: 'SecretList', items: [item] }) as { items: { data: { k: string } }[] };
+    expect(unb64(list.items[0]?.data.k)).toBe(REDACTED_SECRET_VALUE);
+    const event = mask({ type: 'ADDED', object: { ...secret } }) as { object: { data: { password: string } } };
+    expect(unb64(event.object.data.password)).toBe(REDACTED_SECRET_VALUE);
+    const table = mask({ kind: 'Table', rows: [{ cells: ['x'], object: { ...secret } }] }) as { rows: { object: { data: { password: string } } }[] };
+    expect(unb64(table.rows[0]?.object.data.password)).toBe(REDACTED_SECRET_VALUE);
+    // A request for secrets: list items are Secrets even when the list's kind is not said.
+    const untyped = mask({ items: [item] }, { secrets: true }) as { items: { data: { k: string } }[] };
+    expect(unb64(untyped.items[0]?.data.k)).toBe(REDACTED_SECRET_VALUE);
+  });
+});
+
+describe('other objects', () => {
+  it('masks ConfigMap values, annotations, env values and Table cells, and keeps bookkeeping fields', () => {
+    const out = mask({
+      kind: 'ConfigMap', metadata: { name: 'c', resourceVersion: '59083016633', uid: 'u', annotations: { owner: `cpf ${CPF}` }, ownerReferences: [{ uid: '59083016633' }] },
+      data: { note: `cliente ${CPF}` },
+    });
+    const text = JSON.stringify(out);
+    expect(text).not.toContain(CPF);
+    expect((out.metadata as { resourceVersion: string }).resourceVersion).toBe('59083016633');
+    expect((out.metadata as { ownerReferences: { uid: string }[] }).ownerReferences[0]?.uid).toBe('59083016633');
+    const table = mask({ kind: 'Table', rows: [{ cells: ['pod-a', `env ${CPF}`] }] });
+    expect(JSON.stringify(table)).not.toContain(CPF);
+    const list = mask({ kind: 'PodList', metadata: { continue: 'eyJydiI6NTkwODMwMTY2MzN9', resourceVersion: '59083016633' }, items: [] });
+    expect(list.metadata).toEqual({ continue: 'eyJydiI6NTkwODMwMTY2MzN9', resourceVersion: '59083016633' });
+  });
+});

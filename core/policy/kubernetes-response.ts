@@ -1,0 +1,145 @@
+// What an agent may see of Kubernetes objects. Secret values (data, stringData, and the copy of
+// them kubectl keeps in the last-applied-configuration annotation) are redacted unless the
+// deciding rule reveals them; revealed values are decoded, masked as text and re-encoded, and a
+// value that is not UTF-8 text cannot be judged, so it is redacted. Everything else goes through
+// the masking engine (detectors and field rules over every string: ConfigMap data, env values,
+// annotations, Table cells, Status messages), except the bookkeeping fields clients send back
+// (resourceVersion, uid, continue tokens, timestamps): masking those would break updates, watches
+// and paging, and they carry no personal data. Pure: no I/O.
+
+export interface KubernetesMaskOps {
+  maskJson(value: unknown): unknown;
+  maskText(text: string): string;
+}
+
+export interface KubernetesMaskOptions {
+  /** The request is about secrets (list items carry no kind): every object with metadata in it is a Secret. */
+  secrets: boolean;
+  /** The deciding rule has revealSecretData. */
+  revealSecretData: boolean;
+}
+
+/** What a redacted Secret value decodes to (still valid base64, so clients that decode keep working). */
+export const REDACTED_SECRET_VALUE = '[redacted by guarita]';
+const REDACTED_B64 = Buffer.from(REDACTED_SECRET_VALUE, 'utf8').toString('base64');
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+// Object metadata fields kept as the apiserver sent them.
+const BOOKKEEPING = new Set(['resourceVersion', 'uid', 'continue', 'creationTimestamp', 'deletionTimestamp', 'generation', 'selfLink', 'remainingItemCount', 'managedFields', 'deletionGracePeriodSeconds']);
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function decodeUtf8(b64: string): string | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(b64, 'base64'));
+  } catch {
+    return undefined;
+  }
+}
+
+function secretValues(values: unknown, encoded: boolean, ops: KubernetesMaskOps, reveal: boolean): unknown {
+  if (!isObject(values)) return values;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(values)) {
+    if (typeof v !== 'string') out[k] = encoded ? REDACTED_B64 : REDACTED_SECRET_VALUE;
+    else if (!reveal) out[k] = encoded ? REDACTED_B64 : REDACTED_SECRET_VALUE;
+    else if (!encoded) out[k] = ops.maskText(v);
+    else {
+      const text = decodeUtf8(v);
+      out[k] = text === undefined ? REDACTED_B64 : Buffer.from(ops.maskText(text), 'utf8').toString('base64');
+    }
+  }
+  return out;
+}
+
+function secretAnnotations(annotations: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): unknown {
+  if (!isObject(annotations) || typeof annotations[LAST_APPLIED] !== 'string') return annotations;
+  let applied: unknown;
+  try {
+    applied = JSON.parse(annotations[LAST_APPLIED]);
+  } catch {
+    return { ...annotations, [LAST_APPLIED]: REDACTED_SECRET_VALUE };
+  }
+  return { ...annotations, [LAST_APPLIED]: JSON.stringify(redactSecrets(applied, ops, { ...opts, secrets: true })) };
+}
+
+function redactSecret(secret: Json, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): Json {
+  const out: Json = { ...secret };
+  if ('data' in out) out.data = secretValues(out.data, true, ops, opts.revealSecretData);
+  if ('stringData' in out) out.stringData = secretValues(out.stringData, false, ops, opts.revealSecretData);
+  const meta = out.metadata;
+  if (isObject(meta) && meta.annotations !== undefined) out.metadata = { ...meta, annotations: secretAnnotations(meta.annotations, ops, opts) };
+  return out;
+}
+
+// Where a Secret can sit in a response: list items, a watch event's object, a Table row's object.
+const SECRET_CARRIERS = new Set(['items', 'object', 'rows']);
+const SECRET_FIELDS = new Set(['data', 'stringData', 'metadata']);
+
+/** Whether `value` is a Secret: by its kind, or (list items carry no kind) by where it sits. */
+function isSecret(value: Json, scope: boolean): boolean {
+  if (value.kind === 'Secret') return true;
+  return scope && value.kind === undefined && isObject(value.metadata) && ('data' in value || 'stringData' in value || 'type' in value);
+}
+
+/**
+ * Redacts Secret values wherever a Secret can appear in a response: the object itself, list items
+ * (a SecretList's items carry no kind), watch events (`object`), Table rows (`rows[].object`).
+ */
+export function redactSecrets(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions, scope = opts.secrets): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, ops, opts, scope));
+  if (!isObject(value)) return value;
+  const secret = isSecret(value, scope);
+  const base = secret ? redactSecret(value, ops, opts) : value;
+  const childScope = scope || value.kind === 'SecretList';
+  const out: Json = {};
+  for (const [k, v] of Object.entries(base)) {
+    out[k] = secret && SECRET_FIELDS.has(k) ? v : redactSecrets(v, ops, opts, childScope && SECRET_CARRIERS.has(k));
+  }
+  return out;
+}
+
+type Path = (string | number)[];
+
+/** The bookkeeping fields of one metadata object (and its ownerReferences' uids). */
+function metadataFields(meta: Json, path: Path, found: [Path, unknown][]): void {
+  for (const [k, v] of Object.entries(meta)) {
+    if (BOOKKEEPING.has(k)) found.push([[...path, k], v]);
+    else if (k === 'ownerReferences' && Array.isArray(v)) v.forEach((o, i) => { if (isObject(o) && 'uid' in o) found.push([[...path, k, i, 'uid'], o.uid]); });
+    else bookkeeping(v, [...path, k], found);
+  }
+}
+
+/** [path, value] of every bookkeeping field under a `metadata` object. */
+function bookkeeping(value: unknown, path: Path = [], found: [Path, unknown][] = []): [Path, unknown][] {
+  if (Array.isArray(value)) value.forEach((v, i) => bookkeeping(v, [...path, i], found));
+  else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'metadata' && isObject(v)) metadataFields(v, [...path, k], found);
+      else bookkeeping(v, [...path, k], found);
+    }
+  }
+  return found;
+}
+
+function restore(value: unknown, fields: readonly [Path, unknown][]): void {
+  for (const [path, original] of fields) {
+    let cur: unknown = value;
+    for (const key of path.slice(0, -1)) cur = isObject(cur) || Array.isArray(cur) ? (cur as Record<string | number, unknown>)[key] : undefined;
+    const last = path[path.length - 1];
+    if ((isObject(cur) || Array.isArray(cur)) && last !== undefined) (cur as Record<string | number, unknown>)[last] = original;
+  }
+}
+
+/** One parsed response object (an object, a list, a Table, a Status, a watch event) as the agent may see it. */
+export function maskKubernetesValue(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): unknown {
+  const redacted = redactSecrets(value, ops, opts);
+  const kept = bookkeeping(redacted);
+  const masked = ops.maskJson(redacted);
+  restore(masked, kept);
+  return masked;
+}

@@ -1,0 +1,549 @@
+// The kubernetes listener: an https reverse proxy on 127.0.0.1:<listenPort> in front of one
+// apiserver, which agents reach with kubectl through the KUBECONFIG the injector writes. Per
+// request: refuse what would act as someone else (Impersonate-*, other credentials, client
+// certificates), authenticate the agent's own bearer token, read the request's attributes as the
+// apiserver does (core/policy/kubernetes-request.ts), decide under the live policy, then answer a
+// denial as a metav1.Status kubectl prints, hold for approval, or forward with the target's own
+// credential and mask what comes back: JSON objects, lists and Tables whole (Secrets redacted),
+// watch streams event by event, logs as text. What cannot be inspected (protobuf, CBOR, unknown
+// types) is refused, never passed. Every request is recorded before its last bytes are released.
+import { once } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { Pool, type Dispatcher } from 'undici';
+import { kubernetesCommandText } from '../../../core/policy/kubernetes-command.ts';
+import { kubernetesRequestInfo, type KubernetesAttributes } from '../../../core/policy/kubernetes-request.ts';
+import { maskKubernetesValue } from '../../../core/policy/kubernetes-response.ts';
+import type { TargetConfig } from '../config.ts';
+import type { Authorization, MaskSession, Session } from '../enforcement.ts';
+import type { SidecarEnforcer } from '../enforcer.ts';
+import { HttpSessions } from '../http/sessions.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import type { Metrics, RequestOutcome } from '../metrics.ts';
+import { opt } from '../util.ts';
+import { bearerToken, forwardedHeaders, headerProblem } from './request-headers.ts';
+import { createServingIdentity, publishCa } from './serving-cert.ts';
+import { sendStatus, statusOnSocket } from './status.ts';
+import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
+import { kubeUpstream, type KubeUpstream } from './upstream.ts';
+
+export interface KubeListenerOptions {
+  host: string;
+  /** 0 picks a free port (see `address`). */
+  port: number;
+  target: TargetConfig;
+  enforcer: SidecarEnforcer;
+  credentialsDir: string;
+  /** Where the serving CA is published for the agents' KUBECONFIG (<caDir>/<target>/ca.crt). */
+  caDir: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Largest request body accepted (bodies are always read whole: they are bound to approvals). */
+  maxBufferedBody: number;
+  /** Largest JSON response (object, list page, one watch event) buffered for masking. */
+  maxResponseBytes: number;
+  requestTimeoutMs?: number;
+  maxConnections?: number;
+  sessionIdleMs?: number;
+}
+
+export interface KubeListener {
+  readonly address: { host: string; port: number };
+  /** The CA file agents trust. */
+  readonly caFile: string;
+  close(drainMs: number): Promise<void>;
+}
+
+/** The path prefix that declares a purpose from a KUBECONFIG (kubectl cannot add headers): server https://127.0.0.1:<port>/guarita-purpose/<purpose>. */
+const PURPOSE_PREFIX = /^\/guarita-purpose\/([a-z0-9][-a-z0-9_.]{0,62})(?=\/|\?|$)/;
+const RESPONSE_HEADERS = ['audit-id', 'cache-control', 'retry-after', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid'] as const;
+const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 503 } as const;
+
+class Refusal extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+interface Forwarded { status: number; bytes: number; sample?: string; truncated?: boolean; error?: string }
+
+/** One allowed request on its way upstream and back. */
+interface Relay {
+  req: IncomingMessage; res: ServerResponse; session: Session; auth: Extract<Authorization, { verdict: 'allow' }>; attrs: KubernetesAttributes;
+  target: string; body: Buffer | undefined; signal: AbortSignal; maskSession: MaskSession;
+}
+
+/** The decision on one request; `attributes` is undefined only for an unreadable request, which is always denied. */
+interface Judged { session: Session; attributes: KubernetesAttributes | undefined; target: string; auth: Authorization }
+
+type Allowed = Extract<Authorization, { verdict: 'allow' }>;
+
+/** Resolves when `res` can take more data, or has closed (a client that never reads holds only socket buffers). */
+async function write(res: ServerResponse, chunk: Buffer | string): Promise<void> {
+  if (chunk.length === 0 || res.destroyed) return;
+  if (res.write(chunk)) return;
+  await Promise.race([once(res, 'drain'), once(res, 'close')]);
+}
+
+/** The upstream's JSON media type with its parameters (only JSON responses get here). */
+function contentType(up: Dispatcher.ResponseData): string {
+  const type = up.headers['content-type'];
+  return typeof type === 'string' && /^application\/json\b/i.test(type) ? type : 'application/json';
+}
+
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+/** The first `limit` bytes of masked output kept for the record. */
+class Sample {
+  #text = '';
+  #truncated = false;
+  readonly #limit: number;
+  constructor(limit: number) { this.#limit = limit; }
+  add(text: string): void {
+    if (this.#text.length >= this.#limit) {
+      if (text.length > 0) this.#truncated = true;
+      return;
+    }
+    this.#text += text.slice(0, this.#limit - this.#text.length);
+    if (this.#text.length >= this.#limit && text.length > 0) this.#truncated = this.#truncated || this.#text.length < text.length;
+  }
+  result(): { sample?: string; truncated?: boolean } {
+    return { ...(this.#text === '' ? {} : { sample: this.#text }), ...(this.#truncated ? { truncated: true } : {}) };
+  }
+}
+
+/** Splits the agent's target into the declared purpose (path prefix) and the apiserver target. */
+function splitPurpose(url: string): { purpose?: string; target: string } {
+  const m = PURPOSE_PREFIX.exec(url);
+  if (m === null) return { target: url };
+  const rest = url.slice(m[0].length);
+  return { purpose: m[1] ?? '', target: rest === '' || rest.startsWith('?') ? `/${rest}` : rest };
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') return Promise.resolve(undefined);
+  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(new Refusal(413, `guarita: the request body is over ${max} bytes (GUARITA_HTTP_MAX_BUFFERED_BODY); bodies are read whole to be judged and bound to approvals`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.destroy();
+        reject(new Refusal(413, `guarita: the request body is over ${max} bytes (GUARITA_HTTP_MAX_BUFFERED_BODY)`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export class KubeProxy {
+  readonly #opts: KubeListenerOptions;
+  readonly #sessions: HttpSessions;
+  readonly #sockets = new Set<Socket>();
+  readonly #pools = new Map<string, Pool>();
+  #upstream: { target: object; upstream: KubeUpstream; at: number } | undefined;
+  #server: Server | undefined;
+  #inFlight = 0;
+
+  constructor(opts: KubeListenerOptions) {
+    this.#opts = opts;
+    this.#sessions = new HttpSessions(opts.enforcer, opts.target.target, opts.sessionIdleMs);
+  }
+
+  async listen(): Promise<{ host: string; port: number; caFile: string }> {
+    const identity = await createServingIdentity(this.#opts.target.target);
+    const caFile = publishCa(this.#opts.caDir, this.#opts.target.target, identity.caPem);
+    const requestTimeout = this.#opts.requestTimeoutMs ?? 300_000;
+    // requestCert: a client certificate meant for the apiserver is detected and refused (never forwarded, never trusted).
+    const server = createServer({
+      cert: identity.certPem, key: identity.keyPem, requestCert: true, rejectUnauthorized: false,
+      keepAliveTimeout: 65_000, requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), maxHeaderSize: 32 * 1024,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)),
+    }, (req, res) => {
+      this.#inFlight++;
+      res.once('close', () => { this.#inFlight--; });
+      void this.#handle(req, res);
+    });
+    server.on('secureConnection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    server.on('tlsClientError', (err) => this.#opts.logger.debug({ err: errorMessage(err) }, 'TLS handshake with an agent failed'));
+    server.maxConnections = this.#opts.maxConnections ?? 1024;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#opts.port, this.#opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return { host: this.#opts.host, port: (server.address() as AddressInfo).port, caFile };
+  }
+
+  async close(drainMs: number): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const deadline = Date.now() + drainMs;
+    while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    server.closeAllConnections();
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+    await this.#sessions.closeAll('the Guarita sidecar is shutting down');
+    await Promise.all([...this.#pools.values()].map((p) => p.close()));
+  }
+
+  #count(outcome: RequestOutcome): void {
+    this.#opts.metrics.requests.inc({ target: this.#opts.target.target, protocol: 'kubernetes', outcome });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await this.#exchange(req, res);
+    } catch (err) {
+      const code = err instanceof Refusal ? err.code : 503;
+      this.#count(code === 401 ? 'unauthenticated' : code === 403 ? 'forbidden' : code === 503 ? 'unavailable' : 'error');
+      if (!(err instanceof Refusal)) this.#opts.logger.error({ err: errorMessage(err) }, 'kubernetes request failed');
+      sendStatus(res, code, err instanceof Refusal ? err.message : `guarita: ${errorMessage(err)}`, code === 401 ? { 'www-authenticate': 'Bearer realm="guarita"' } : {});
+    }
+  }
+
+  /** Credentials meant for the apiserver, and impersonation: refused before anything else. */
+  #refuseForeignCredentials(req: IncomingMessage): void {
+    const problem = headerProblem(req.headers);
+    if (problem !== undefined) throw new Refusal(problem.code, problem.message);
+    const peer = (req.socket as TLSSocket).getPeerCertificate?.();
+    if (peer !== undefined && Object.keys(peer).length > 0) {
+      throw new Refusal(403, 'guarita: client certificates are not accepted (they would be credentials for the apiserver); authenticate with your own bearer token');
+    }
+  }
+
+  /** The agent's session: its own token, and the purpose from the KUBECONFIG's path prefix or X-Guarita-Purpose. */
+  async #session(req: IncomingMessage, fromPath: string | undefined): Promise<Session> {
+    const token = bearerToken(req.headers);
+    if (token === undefined) throw new Refusal(401, 'guarita: send Authorization: Bearer <your OIDC or service-account token> (the injected KUBECONFIG does: use it)');
+    const header = req.headers['x-guarita-purpose'];
+    const declared = fromPath ?? (typeof header === 'string' && header.trim() !== '' ? header.trim() : undefined);
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const opened = await this.#sessions.get(token, declared, { remoteAddress: remote, connection: `${remote}:${req.socket.remotePort ?? 0}`, ...opt('application', req.headers['user-agent']?.slice(0, 200)) });
+    if (!opened.ok) throw new Refusal(STATUS_FOR_REFUSAL[opened.code], `guarita: ${opened.message}`);
+    return opened.session;
+  }
+
+  /** Everything before the decision's answer: refusals, identity, attributes, the decision itself (recorded). */
+  async #judge(req: IncomingMessage, body: Buffer | undefined, signal: AbortSignal): Promise<Judged> {
+    this.#refuseForeignCredentials(req);
+    const { purpose, target: raw } = splitPurpose(req.url ?? '/');
+    const session = await this.#session(req, purpose);
+    const method = req.method ?? 'GET';
+    const reading = kubernetesRequestInfo(method, raw);
+    const attributes = reading.ok ? reading.attributes : undefined;
+    const target = reading.ok ? reading.target : raw;
+    const text = kubernetesCommandText(attributes, { method, target, ...opt('contentType', req.headers['content-type']), ...opt('body', body) });
+    const auth = await session.authorize({ protocol: 'kubernetes', request: reading.ok ? reading.attributes : { problem: reading.problem } }, { commandText: text, signal });
+    return { session, attributes, target, auth };
+  }
+
+  /** A denial or a pending approval as kubectl shows it; undefined when the request may run. */
+  #refusal(judged: Judged): Refusal | undefined {
+    const { auth } = judged;
+    const policy = this.#opts.target.policy;
+    if (auth.verdict === 'deny') {
+      const code = auth.decision.code;
+      const unavailable = code === 'Unavailable' || code === 'ApprovalUnavailable' || code === 'SessionClosed';
+      const badRequest = code === 'Unparseable';
+      this.#count(unavailable ? 'unavailable' : 'denied');
+      return new Refusal(unavailable ? 503 : badRequest ? 400 : 403, `guarita: AccessPolicy ${policy}: ${auth.message}`);
+    }
+    if (auth.verdict === 'pending') {
+      this.#count('pending');
+      return new Refusal(403, `guarita: AccessPolicy ${policy}: approval pending: ${auth.message}; run the same command again once ApprovalRequest ${auth.approvalRequest} is approved`);
+    }
+    return undefined;
+  }
+
+  /** The allowed request's attributes, or the refusal kubectl shows (denied, pending, unreadable). */
+  #allowed(judged: Judged): { auth: Allowed; attrs: KubernetesAttributes } {
+    const refusal = this.#refusal(judged);
+    if (refusal !== undefined) throw refusal;
+    if (judged.attributes === undefined) throw new Refusal(400, 'guarita: the request cannot be read');
+    return { auth: judged.auth as Allowed, attrs: judged.attributes };
+  }
+
+  async #exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'CONNECT') throw new Refusal(405, 'guarita: CONNECT is not supported');
+    const clientGone = new AbortController();
+    res.once('close', () => { if (!res.writableFinished) clientGone.abort(); });
+    // Foreign credentials are refused before the body is read: a refused request does not get to send one.
+    this.#refuseForeignCredentials(req);
+    const body = await readBody(req, this.#opts.maxBufferedBody);
+    const judged = await this.#judge(req, body, clientGone.signal);
+    const { auth, attrs } = this.#allowed(judged);
+    if (attrs.resourceRequest && STREAMING_SUBRESOURCES.has(attrs.subresource)) {
+      await auth.complete({ result: { status: 400, bytes: 0, error: 'not a protocol upgrade' }, masked: {}, durationMs: 0 });
+      throw new Refusal(400, `guarita: ${attrs.resource}/${attrs.subresource} needs a protocol upgrade (WebSocket or SPDY), as kubectl sends`);
+    }
+    this.#count('allowed');
+    await this.#forward(req, res, judged.session, auth, attrs, judged.target, body);
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => undefined);
+    try {
+      const judged = await this.#judge(req, undefined, new AbortController().signal);
+      const { auth, attrs } = this.#allowed(judged);
+      if (!attrs.resourceRequest || !STREAMING_SUBRESOURCES.has(attrs.subresource)) {
+        await auth.complete({ result: { status: 400, bytes: 0, error: 'upgrade refused' }, masked: {}, durationMs: 0 });
+        throw new Refusal(400, 'guarita: protocol upgrades are accepted only for pods/exec, pods/attach and pods/portforward');
+      }
+      this.#count('allowed');
+      await serveStreaming({ req, socket, head, session: judged.session, auth, attributes: attrs, target: judged.target, upstream: this.#upstreamFor(), logger: this.#opts.logger });
+    } catch (err) {
+      const code = err instanceof Refusal ? err.code : 503;
+      if (!(err instanceof Refusal)) this.#opts.logger.error({ err: errorMessage(err) }, 'kubernetes upgrade request failed');
+      socket.end(statusOnSocket(code, err instanceof Refusal ? err.message : `guarita: ${errorMessage(err)}`));
+    }
+  }
+
+  #upstreamFor(): KubeUpstream {
+    const available = this.#opts.enforcer.available(this.#opts.target);
+    if (!available.ok) throw new Refusal(503, `guarita: ${available.message}`);
+    const cached = this.#upstream;
+    // Mounted Secrets change in place (rotation): re-read the credential every few seconds.
+    if (cached !== undefined && cached.target === available.target && Date.now() - cached.at < 5000) return cached.upstream;
+    try {
+      const upstream = kubeUpstream(available.target.policy, this.#opts.credentialsDir);
+      this.#upstream = { target: available.target, upstream, at: Date.now() };
+      return upstream;
+    } catch (err) {
+      throw new Refusal(503, `guarita: target ${this.#opts.target.target}: ${errorMessage(err)}`);
+    }
+  }
+
+  #pool(upstream: KubeUpstream): Pool {
+    const key = JSON.stringify([upstream.origin, upstream.tls]);
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      pool = new Pool(upstream.origin, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1, connect: { ...upstream.tls } });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async #forward(req: IncomingMessage, res: ServerResponse, session: Session, auth: Allowed, attrs: KubernetesAttributes, target: string, body: Buffer | undefined): Promise<void> {
+    const started = performance.now();
+    const abort = new AbortController();
+    const onClosed = (): void => abort.abort(session.closed.reason);
+    session.closed.addEventListener('abort', onClosed, { once: true });
+    res.once('close', () => { if (!res.writableFinished) abort.abort(new Error('the client closed the connection')); });
+    let relayed: { forwarded: Forwarded; held?: Buffer };
+    let maskSession: MaskSession | undefined;
+    try {
+      maskSession = session.newMaskSession();
+      relayed = await this.#relay({ req, res, session, auth, attrs, target, body, signal: abort.signal, maskSession });
+    } catch (err) {
+      const message = abort.signal.aborted ? errorMessage(abort.signal.reason) : errorMessage(err);
+      relayed = { forwarded: { status: err instanceof Refusal ? err.code : res.headersSent ? res.statusCode : 502, bytes: 0, error: message } };
+      if (!res.headersSent && !(err instanceof Refusal)) this.#opts.logger.warn({ err: message, target: this.#opts.target.target }, 'apiserver request failed');
+    } finally {
+      session.closed.removeEventListener('abort', onClosed);
+    }
+    if (await this.#record(res, auth, relayed.forwarded, maskSession, performance.now() - started)) this.#release(res, relayed);
+  }
+
+  /** Records the request's outcome; false (and the response failed) when it cannot be recorded. */
+  async #record(res: ServerResponse, auth: Allowed, f: Forwarded, maskSession: MaskSession | undefined, durationMs: number): Promise<boolean> {
+    try {
+      await auth.complete({
+        result: { status: f.status, bytes: f.bytes, ...opt('sample', f.sample), ...(f.truncated === true ? { truncated: true } : {}), ...opt('error', f.error) },
+        masked: maskSession?.counts() ?? {}, durationMs,
+      });
+      return true;
+    } catch (err) {
+      this.#opts.logger.error({ err: errorMessage(err) }, 'the request could not be recorded: failing the response');
+      sendStatus(res, 503, `guarita: the request could not be recorded (${errorMessage(err)}); recording is mandatory`);
+      return false;
+    }
+  }
+
+  /** Releases the held-back end of a recorded response, or the error that cut it. */
+  #release(res: ServerResponse, relayed: { forwarded: Forwarded; held?: Buffer }): void {
+    const error = relayed.forwarded.error;
+    if (error === undefined) res.end(relayed.held);
+    else if (res.headersSent) res.destroy();
+    else sendStatus(res, relayed.forwarded.status >= 400 ? relayed.forwarded.status : 502, error.startsWith('guarita:') ? error : `guarita: ${error}`);
+  }
+
+  /** The upstream request: the checked target, the allowlisted headers, the target's own credential. */
+  async #request(x: Relay, upstream: KubeUpstream): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { ...forwardedHeaders(x.req.headers), host: new URL(upstream.origin).host };
+    if (upstream.token !== undefined) headers.authorization = `Bearer ${upstream.token}`;
+    if (x.body !== undefined) headers['content-length'] = String(x.body.length);
+    // Watches and followed logs may stay quiet for long: no body timeout for them.
+    const streaming = x.attrs.verb === 'watch' || (x.attrs.subresource === 'log' && /(^|&)follow=(true|1)(&|$)/i.test(x.target.split('?')[1] ?? ''));
+    const t0 = performance.now();
+    const up = await this.#pool(upstream).request({
+      path: x.target, method: x.req.method ?? 'GET', headers, ...opt('body', x.body), signal: x.signal,
+      headersTimeout: 300_000, bodyTimeout: streaming ? 0 : 300_000,
+    });
+    this.#opts.metrics.upstreamLatency.observe({ target: this.#opts.target.target, protocol: 'kubernetes' }, (performance.now() - t0) / 1000);
+    return up;
+  }
+
+  /** The response headers the agent gets: an allowlist, Warning masked. */
+  #responseHeaders(up: Dispatcher.ResponseData, maskSession: MaskSession): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of RESPONSE_HEADERS) {
+      const v = up.headers[name];
+      if (typeof v === 'string') out[name] = v;
+    }
+    const warning = up.headers.warning;
+    if (warning !== undefined) out.warning = maskSession.maskText(Array.isArray(warning) ? warning.join(', ') : warning);
+    return out;
+  }
+
+  async #relay(x: Relay): Promise<{ forwarded: Forwarded; held?: Buffer }> {
+    const up = await this.#request(x, this.#upstreamFor());
+    const headers = this.#responseHeaders(up, x.maskSession);
+    const type = String(up.headers['content-type'] ?? '').toLowerCase();
+    const sample = new Sample(x.session.recordingLimits().maxBytes);
+    const maskOpts = { secrets: x.attrs.resource === 'secrets', revealSecretData: x.auth.decision.revealSecretData === true };
+    const maskValue = (v: unknown): unknown => maskKubernetesValue(v, x.maskSession, maskOpts);
+    if (x.req.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304) {
+      await up.body.dump();
+      x.res.writeHead(up.statusCode, headers);
+      return { forwarded: { status: up.statusCode, bytes: 0 } };
+    }
+    if (/^application\/json\b/.test(type)) {
+      if (x.attrs.verb === 'watch' && up.statusCode === 200) return this.#watch(x.res, up, headers, maskValue, sample);
+      return this.#json(x.res, up, headers, maskValue, sample);
+    }
+    if (/^text\/plain\b/.test(type)) return this.#text(x.res, up, headers, x.maskSession, sample);
+    return this.#uninspectable(x.res, up, headers, type);
+  }
+
+  /** An empty answer has nothing to inspect; anything else the sidecar cannot read is refused, never passed. */
+  async #uninspectable(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, type: string): Promise<{ forwarded: Forwarded }> {
+    const first = await this.#readAtMost(up, 1);
+    if (first.length === 0) {
+      res.writeHead(up.statusCode, headers);
+      return { forwarded: { status: up.statusCode, bytes: 0 } };
+    }
+    discard(up.body);
+    throw new Refusal(502, `guarita: the apiserver answered ${type === '' ? 'an unlabelled body' : type}, which cannot be inspected for personal data; refused rather than passed unmasked (the sidecar asks for JSON)`);
+  }
+
+  async #readAtMost(up: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) break;
+    }
+    return Buffer.concat(chunks);
+  }
+
+  /** One JSON document (object, list page, Table, Status): read whole (bounded), masked, sent with its length. */
+  async #json(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample): Promise<{ forwarded: Forwarded; held: Buffer }> {
+    const max = this.#opts.maxResponseBytes;
+    const data = await this.#readAtMost(up, max);
+    if (data.length > max) {
+      discard(up.body);
+      throw new Refusal(502, `guarita: the apiserver's response is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked whole; page the list (kubectl --chunk-size, ?limit=)`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.toString('utf8'));
+    } catch {
+      throw new Refusal(502, 'guarita: the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused');
+    }
+    const text = `${JSON.stringify(maskValue(parsed))}\n`;
+    sample.add(text);
+    const out = Buffer.from(text, 'utf8');
+    // The apiserver's own label: its parameters say what the JSON is (as=Table, aggregated discovery's g/v/as).
+    res.writeHead(up.statusCode, { ...headers, 'content-type': contentType(up), 'content-length': String(out.length) });
+    return { forwarded: { status: up.statusCode, bytes: out.length, ...sample.result() }, held: out };
+  }
+
+  /**
+   * A watch: newline-delimited JSON events, each parsed and masked on its own. Only one event is
+   * buffered (bounded); the next is read only once the agent took the previous one, so an agent
+   * that never reads holds socket buffers, not sidecar memory.
+   */
+  async #watch(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample): Promise<{ forwarded: Forwarded; held?: Buffer }> {
+    const max = this.#opts.maxResponseBytes;
+    res.writeHead(200, { ...headers, 'content-type': contentType(up) });
+    let pending: Buffer = Buffer.alloc(0);
+    let bytes = 0;
+    const emit = async (line: Buffer): Promise<void> => {
+      if (line.toString('utf8').trim() === '') return;
+      let event: unknown;
+      try {
+        event = JSON.parse(line.toString('utf8'));
+      } catch {
+        throw new Refusal(502, 'guarita: a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut');
+      }
+      const text = `${JSON.stringify(maskValue(event))}\n`;
+      sample.add(text);
+      bytes += Buffer.byteLength(text);
+      await write(res, text);
+    };
+    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      let nl = pending.indexOf(0x0a);
+      while (nl >= 0) {
+        await emit(pending.subarray(0, nl));
+        pending = pending.subarray(nl + 1);
+        nl = pending.indexOf(0x0a);
+      }
+      if (pending.length > max) {
+        discard(up.body);
+        throw new Refusal(502, `guarita: a watch event is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked; the watch is cut`);
+      }
+    }
+    await emit(pending);
+    return { forwarded: { status: 200, bytes, ...sample.result() } };
+  }
+
+  /** Text (pods/log, also followed): masked as a stream, a bounded tail held back between chunks. */
+  async #text(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskSession: MaskSession, sample: Sample): Promise<{ forwarded: Forwarded; held: Buffer }> {
+    const stream = maskSession.textStream();
+    const decoder = new TextDecoder('utf-8');
+    res.writeHead(up.statusCode, { ...headers, 'content-type': 'text/plain; charset=utf-8' });
+    let bytes = 0;
+    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      const text = stream.push(decoder.decode(chunk, { stream: true }));
+      sample.add(text);
+      bytes += Buffer.byteLength(text);
+      await write(res, text);
+    }
+    const tail = stream.push(decoder.decode()) + stream.end();
+    sample.add(tail);
+    const held = Buffer.from(tail, 'utf8');
+    bytes += held.length;
+    return { forwarded: { status: up.statusCode, bytes, ...sample.result() }, held };
+  }
+}
+
+export async function startKubeListener(opts: KubeListenerOptions): Promise<KubeListener> {
+  const proxy = new KubeProxy(opts);
+  const { host, port, caFile } = await proxy.listen();
+  opts.logger.info({ address: { host, port }, caFile }, 'kubernetes listener started');
+  return { address: { host, port }, caFile, close: (drainMs: number) => proxy.close(drainMs) };
+}

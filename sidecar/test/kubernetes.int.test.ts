@@ -1,0 +1,333 @@
+// The kubernetes target end to end (issue 22): the real kubectl (.cache/bin, 1.34) with a
+// KUBECONFIG like the injector writes (the sidecar's serving CA, the agent's own service-account
+// token, no cluster credential) against the real local kube-apiserver through the real sidecar
+// process, with the real operator and admission webhook for approvals and records. The local
+// control plane has no kubelet: pods stay Pending, so logs and exec reach no container here.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
+import { stringify } from 'yaml';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { kubectl, requireKube } from '../../e2e/harness/state.ts';
+import { apply, createServiceAccount, getObject, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { k, suffix } from '../../e2e/support/kubectl.ts';
+import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, verifyExportedChain, type SidecarFixture, type SidecarProcess } from './support.ts';
+
+jest.setTimeout(120_000);
+
+const run = promisify(execFile);
+const POLICY = 'cluster-access';
+const TARGET = 'cluster';
+const PURPOSE = 'troubleshooting';
+const CPF = '590.830.166-33';
+const EMAIL = 'larissa.oliveira1@exemplo.com.br';
+const id = suffix();
+
+let system: GuaritaSystem;
+let ns: string;
+let fx: SidecarFixture;
+let sidecar: SidecarProcess;
+let listenPort: number;
+let agentKubeconfig: string;
+let caFile: string;
+let agentToken: string;
+
+function policy(): Record<string, unknown> {
+  const kube = requireKube();
+  return {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: POLICY, namespace: ns },
+    spec: {
+      podSelector: { matchLabels: { app: 'support-agent' } },
+      target: { name: TARGET, protocol: 'kubernetes', endpoint: kube.apiserverUrl, listenPort, credentialsSecretRef: { name: 'cluster-reader-token' } },
+      identity: { serviceAccounts: { audiences: ['guarita'] } },
+      subjects: [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns }],
+      purposes: [{ name: PURPOSE }],
+      rules: [
+        { name: 'discovery', match: { kubernetes: { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/openapi/*', '/version'] } }, action: 'allow' },
+        { name: 'whoami', match: { kubernetes: { verbs: ['create'], apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'] } }, action: 'allow' },
+        { name: 'no-deletes', match: { kubernetes: { verbs: ['delete', 'deletecollection'] } }, action: 'deny' },
+        { name: 'exec-orders-db-needs-dpo', match: { kubernetes: { resources: ['pods/exec', 'pods/attach'], names: ['orders-db-*'] } }, action: 'requireApproval', approval: { approverGroups: ['dpo'], ttl: '15m' } },
+        { name: 'patch-configmaps-needs-dpo', match: { kubernetes: { verbs: ['patch'], resources: ['configmaps'], namespaces: [ns] } }, action: 'requireApproval', approval: { approverGroups: ['dpo'], ttl: '15m' } },
+        { name: 'read-app-config-secret', match: { kubernetes: { verbs: ['get'], resources: ['secrets'], names: ['app-config'], namespaces: [ns] } }, action: 'allow', revealSecretData: true },
+        { name: 'list-secrets-redacted', match: { kubernetes: { verbs: ['list'], resources: ['secrets'], namespaces: [ns] } }, action: 'allow' },
+        { name: 'no-other-secrets', match: { kubernetes: { resources: ['secrets'] } }, action: 'deny' },
+        { name: 'read-workloads', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: ['', 'apps'], resources: ['pods', 'pods/log', 'configmaps', 'events', 'deployments'], namespaces: [ns] } }, action: 'allow' },
+      ],
+      masking: { style: 'partial' },
+    },
+  };
+}
+
+interface Ran { code: number; stdout: string; stderr: string }
+
+/** kubectl as the agent: only the injected-style KUBECONFIG, its own discovery cache. */
+async function agent(args: readonly string[]): Promise<Ran> {
+  const kube = requireKube();
+  try {
+    const { stdout, stderr } = await run(join(kube.binDir, 'kubectl'), ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), ...args], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+async function agentOk(args: readonly string[]): Promise<string> {
+  const r = await agent(args);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}\n${sidecar.log(40)}`);
+  return r.stdout;
+}
+
+const tls = new Agent({ connect: { rejectUnauthorized: false } });
+
+async function raw(path: string, o: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await request(`https://127.0.0.1:${listenPort}${path}`, {
+    method: (o.method ?? 'GET') as 'GET', dispatcher: tls, headers: { authorization: `Bearer ${agentToken}`, 'x-guarita-purpose': PURPOSE, ...o.headers },
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: JSON.parse(text) as Record<string, unknown> };
+}
+
+/** One request written as is on a TLS connection; the whole answer as text. */
+async function rawSocket(text: string): Promise<string> {
+  const socket = connect({ host: '127.0.0.1', port: listenPort, rejectUnauthorized: false });
+  let answer = '';
+  socket.on('data', (d: Buffer) => { answer += d.toString(); });
+  await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+  socket.write(text);
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return answer;
+}
+
+beforeAll(async () => {
+  system = await startGuaritaSystem('sc-k8s');
+  ns = system.ns;
+  const kube = requireKube();
+  // The sidecar's own credential for the apiserver: a service account that may read and write what the test needs.
+  await createServiceAccount(ns, 'cluster-reader');
+  await apply([
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cluster-reader', namespace: ns }, rules: [{ apiGroups: ['', 'apps'], resources: ['pods', 'pods/log', 'pods/exec', 'configmaps', 'secrets', 'events', 'deployments'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'cluster-reader', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cluster-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reviewers', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reviewers' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dpo' }] },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'customer-notes', namespace: ns, annotations: { 'owner-email': EMAIL } }, data: { note: `cliente CPF ${CPF}, e-mail ${EMAIL}` } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-config', namespace: ns }, stringData: { settings: `admin cpf ${CPF} mode=debug` } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-password', namespace: ns }, stringData: { password: 'correct-horse-battery-staple' } },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'orders-db-0', namespace: ns, labels: { app: 'orders-db' } }, spec: { serviceAccountName: 'cluster-reader', automountServiceAccountToken: false, containers: [{ name: 'db', image: 'postgres:17', env: [{ name: 'OWNER_CPF', value: CPF }] }] } },
+  ]);
+  const readerToken = await serviceAccountToken(ns, 'cluster-reader', undefined, 7200);
+  // The webhook checks that the target's Secret exists; the sidecar reads it where the injector mounts it.
+  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
+  [listenPort = 0] = await freePorts(1);
+  await apply([policy()]);
+  fx = await sidecarFixture(ns);
+  mountCredentials(fx, TARGET, { token: readerToken, 'ca.crt': readFileSync(kube.caFile, 'utf8') });
+  const caDir = join(fx.dir, 'kube');
+  mkdirSync(caDir);
+  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir, GUARITA_KUBE_MAX_RESPONSE: String(256 * 1024) } });
+  caFile = join(caDir, TARGET, 'ca.crt');
+  agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
+  const tokenFile = join(fx.dir, 'agent-token');
+  writeFileSync(tokenFile, agentToken, { mode: 0o600 });
+  // What the injector writes for agent containers: the sidecar on loopback, its CA, the agent's own token file.
+  agentKubeconfig = join(fx.dir, 'agent.kubeconfig');
+  writeFileSync(agentKubeconfig, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': PURPOSE,
+    clusters: [{ name: TARGET, cluster: { server: `https://127.0.0.1:${listenPort}/guarita-purpose/${PURPOSE}`, 'certificate-authority': caFile } }],
+    users: [{ name: 'agent', user: { tokenFile } }],
+    contexts: [{ name: PURPOSE, context: { cluster: TARGET, user: 'agent', namespace: ns } }],
+  }));
+}, 240_000);
+
+afterAll(async () => {
+  await sidecar?.stop();
+  await system?.stop();
+  await tls.close();
+});
+
+describe('kubectl through the sidecar', () => {
+  it('reaches the apiserver as the target credential, never as the agent', async () => {
+    const who = JSON.parse(await agentOk(['auth', 'whoami', '-o', 'json'])) as { status: { userInfo: { username: string } } };
+    expect(who.status.userInfo.username).toBe(`system:serviceaccount:${ns}:cluster-reader`);
+  });
+
+  it('lists and gets with Table output, masking ConfigMap values, annotations and env values', async () => {
+    expect(await agentOk(['get', 'configmaps'])).toContain('customer-notes');
+    const yaml = await agentOk(['get', 'configmap', 'customer-notes', '-o', 'yaml']);
+    expect(yaml).toContain('cliente CPF');
+    expect(yaml).not.toContain(CPF);
+    expect(yaml).not.toContain(EMAIL);
+    const described = await agentOk(['describe', 'configmap', 'customer-notes']);
+    expect(described).not.toContain(CPF);
+    expect(described).not.toContain(EMAIL);
+    const pod = await agentOk(['get', 'pod', 'orders-db-0', '-o', 'json']);
+    expect(pod).toContain('OWNER_CPF');
+    expect(pod).not.toContain(CPF);
+    expect(await agentOk(['get', 'pods', '-o', 'wide'])).toContain('orders-db-0');
+  });
+
+  it('redacts Secret values on list, reveals them masked only where a rule says so, and denies other reads', async () => {
+    const listed = JSON.parse(await agentOk(['get', 'secrets', '-o', 'json'])) as { items: { metadata: { name: string }; data: Record<string, string> }[] };
+    const db = listed.items.find((s) => s.metadata.name === 'db-password');
+    expect(Buffer.from(db?.data.password ?? '', 'base64').toString()).toBe('[redacted by guarita]');
+    expect(JSON.stringify(listed)).not.toContain(Buffer.from('correct-horse-battery-staple').toString('base64'));
+    const revealed = await agentOk(['get', 'secret', 'app-config', '-o', 'jsonpath={.data.settings}']);
+    const settings = Buffer.from(revealed, 'base64').toString();
+    expect(settings).toContain('mode=debug');
+    expect(settings).not.toContain(CPF);
+    const denied = await agent(['get', 'secret', 'db-password']);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toMatch(/Error from server \(Forbidden\): guarita: AccessPolicy cluster-access: denied \(rule no-other-secrets\)/);
+    // A list narrowed to one name is that name's read (the apiserver's own reading of fieldSelector).
+    const narrowed = await agent(['get', 'secrets', '--field-selector', 'metadata.name=db-password', '-o', 'json']);
+    expect(narrowed.stdout).not.toContain(Buffer.from('correct-horse-battery-staple').toString('base64'));
+  });
+
+  it('denies delete with kubectl\'s error text, and the pod stays', async () => {
+    const r = await agent(['delete', 'pod', 'orders-db-0', '--wait=false']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Error from server \(Forbidden\): guarita: AccessPolicy cluster-access: denied \(rule no-deletes\)/);
+    expect((await getObject<{ metadata: { name: string } }>('pod', ns, 'orders-db-0')).metadata.name).toBe('orders-db-0');
+    const all = await agent(['delete', 'configmaps', '--all']);
+    expect(all.stderr).toMatch(/denied \(rule no-deletes\)/);
+  });
+
+  it('refuses impersonation, other credentials and client certificates, naming why', async () => {
+    const as = await agent(['get', 'pods', '--as', 'system:admin', '-v=8']);
+    expect(as.stderr).toMatch(/Forbidden.*impersonate-user header is refused/);
+    const basic = await raw(`/api/v1/namespaces/${ns}/pods`, { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } });
+    expect(basic.status).toBe(401);
+    expect(basic.json).toMatchObject({ kind: 'Status', reason: 'Unauthorized' });
+    const noToken = await request(`https://127.0.0.1:${listenPort}/api/v1/namespaces/${ns}/pods`, { dispatcher: tls });
+    expect(noToken.statusCode).toBe(401);
+    await noToken.body.text();
+  });
+
+  it('refuses malformed and unknown requests with a Status, and keeps serving', async () => {
+    const encoded = await raw(`/api/v1/namespaces/${ns}/secrets%2Fdb-password`);
+    expect(encoded.status).toBe(400);
+    expect(String(encoded.json.message)).toMatch(/encoded/);
+    // Sent byte for byte (URL parsers resolve %2e%2e before sending).
+    for (const path of [`/api/v1/namespaces/${ns}/pods/%2e%2e/secrets/db-password`, `/api/v1/namespaces/${ns}/pods/../secrets/db-password`, `/api/v1//namespaces/${ns}/secrets/db-password`]) {
+      const answer = await rawSocket(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${agentToken}\r\nx-guarita-purpose: ${PURPOSE}\r\nconnection: close\r\n\r\n`);
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toMatch(/"kind":"Status".*"reason":"BadRequest"/);
+      expect(answer).not.toContain('correct-horse');
+    }
+    const unknown = await agent(['get', '--raw', '/apis/nope.example.com/v1/things']);
+    expect(unknown.stderr).toMatch(/Forbidden.*no rule matches "kubectl list things\.nope\.example\.com"/);
+    const watchTrick = await raw(`/api/v1/namespaces/${ns}/secrets?watch=yes`);
+    expect(watchTrick.status).toBe(400);
+    // Oversized headers: the listener answers 431 and keeps serving.
+    const big = await request(`https://127.0.0.1:${listenPort}/version`, { dispatcher: tls, headers: { 'x-filler': 'a'.repeat(40 * 1024) } });
+    expect(big.statusCode).toBe(431);
+    await big.body.text();
+    expect(await agentOk(['get', 'configmaps'])).toContain('customer-notes');
+  });
+
+  it('asks the apiserver for JSON only, whatever the agent accepts', async () => {
+    const res = await request(`https://127.0.0.1:${listenPort}/api/v1/namespaces/${ns}/configmaps/customer-notes`, {
+      dispatcher: tls, headers: { authorization: `Bearer ${agentToken}`, 'x-guarita-purpose': PURPOSE, accept: 'application/vnd.kubernetes.protobuf' },
+    });
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(await res.body.text()).not.toContain(CPF);
+  });
+
+  it('holds exec into orders-db pods for approval (never forwarding the upgrade unjudged)', async () => {
+    const r = await agent(['exec', 'orders-db-0', '--', 'ls']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/approval pending|ApprovalRequest/);
+  });
+});
+
+describe('watch', () => {
+  it('masks each event, and revocation cuts the open watch', async () => {
+    const kube = requireKube();
+    const child = spawn(join(kube.binDir, 'kubectl'), ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), 'get', 'configmaps', '--watch', '-o', 'json'], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await eventually('the watch lists customer-notes', () => Promise.resolve(out.includes('customer-notes') ? true : undefined), 30_000, 100);
+    await apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `watched-${id}`, namespace: ns }, data: { who: `titular ${EMAIL}` } }]);
+    await eventually('the watch delivers the new ConfigMap', () => Promise.resolve(out.includes(`watched-${id}`) ? true : undefined), 30_000, 100);
+    expect(out).not.toContain(EMAIL);
+    expect(out).not.toContain(CPF);
+    // Revocation: the agent's service account is withdrawn; its open watch ends.
+    const revoked = { ...policy() } as { spec: Record<string, unknown> };
+    revoked.spec.revokedSubjects = [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns, reason: 'test revocation' }];
+    await apply([revoked]);
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 30_000))]);
+    child.kill();
+    expect(code).not.toBe('still running');
+    expect(err + out).toBeDefined();
+    // And the next request is refused, naming the revocation.
+    const after = await agent(['get', 'configmaps']);
+    expect(after.stderr).toMatch(/revoked/);
+    await apply([policy()]);
+    await eventually('the policy is back in force', async () => ((await agent(['get', 'configmaps'])).code === 0 ? true : undefined), 30_000, 200);
+  });
+
+  it('a client that never reads its watch does not stop the sidecar serving others', async () => {
+    const socket = connect({ host: '127.0.0.1', port: listenPort, rejectUnauthorized: false });
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    socket.write(`GET /api/v1/namespaces/${ns}/configmaps?watch=true HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${agentToken}\r\nx-guarita-purpose: ${PURPOSE}\r\n\r\n`);
+    socket.pause();
+    // Many events the client never reads.
+    const filler = 'x'.repeat(64 * 1024);
+    for (let i = 0; i < 40; i++) await apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `flood-${id}-${i}`, namespace: ns }, data: { filler } }]);
+    expect(await agentOk(['get', 'configmap', 'customer-notes', '-o', 'name'])).toContain('customer-notes');
+    socket.destroy();
+  });
+});
+
+describe('approval', () => {
+  interface Ar { metadata: { name: string }; spec: { command: { text: string } }; status?: { phase?: string } }
+
+  it('holds a patch for the DPO, runs exactly the approved request once, and holds the next run again', async () => {
+    const patch = ['patch', 'configmap', 'customer-notes', '--type=merge', '-p', '{"data":{"reviewed":"yes"}}'];
+    const held = await agent(patch);
+    expect(held.stderr).toMatch(/Error from server \(Forbidden\): guarita: AccessPolicy cluster-access: approval pending: .*ApprovalRequest (\S+)/);
+    const ar = await eventually('the Pending ApprovalRequest', async () => {
+      const list = (JSON.parse(await k(['get', 'approvalrequests', '-n', ns, '-o', 'json'])) as { items: Ar[] }).items;
+      return list.find((a) => a.spec.command.text.startsWith(`kubectl patch configmaps customer-notes -n ${ns}`) && a.status?.phase === 'Pending');
+    }, 20_000, 100);
+    expect(ar.spec.command.text).toContain(`PATCH /api/v1/namespaces/${ns}/configmaps/customer-notes`);
+    expect(ar.spec.command.text).toContain('{"data":{"reviewed":"yes"}}');
+    const review = JSON.stringify([{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: `ticket ${id}` } }]);
+    const res = await kubectl(['patch', 'approvalrequest', ar.metadata.name, '-n', ns, '--type=json', '-p', review], { user: 'dana' });
+    expect(res.stderr).toBe('');
+    await eventually('Approved', async () => ((await getObject<Ar>('approvalrequest', ns, ar.metadata.name)).status?.phase === 'Approved' ? true : undefined), 20_000, 100);
+    // Another request is not covered by the approval.
+    const other = await agent(['patch', 'configmap', 'customer-notes', '--type=merge', '-p', '{"data":{"reviewed":"no"}}']);
+    expect(other.stderr).toMatch(/approval pending/);
+    await agentOk(patch);
+    expect((await getObject<{ data: Record<string, string> }>('configmap', ns, 'customer-notes')).data.reviewed).toBe('yes');
+    const again = await agent(patch);
+    expect(again.stderr).toMatch(/approval pending/);
+  });
+});
+
+describe('records', () => {
+  it('records every request in the signed chain, masked, exported and verified', async () => {
+    const exported = await eventually('the kubernetes records are exported', async () => {
+      const e = await fetchExport(system.op.url, ns);
+      return e.records.some((r) => r.protocol === 'kubernetes' && r.command?.startsWith('kubectl delete pods') === true) ? e : undefined;
+    }, 30_000, 250);
+    const records = exported.records.filter((r) => r.protocol === 'kubernetes');
+    expect(records.find((r) => r.command?.startsWith('kubectl delete pods') === true)).toMatchObject({ decision: 'deny', rule: 'no-deletes' });
+    const read = records.find((r) => r.command?.startsWith('kubectl get configmaps customer-notes') === true && r.decision === 'allow');
+    expect(read?.result).toMatchObject({ status: 200 });
+    expect(JSON.stringify(records)).not.toContain(CPF);
+    expect(JSON.stringify(records)).not.toContain(EMAIL);
+    const chainId = records[0]?.chainId ?? '';
+    expect(verifyExportedChain(exported, chainId).verdict).toMatchObject({ ok: true });
+  });
+});
