@@ -2,7 +2,8 @@
 // /readyz (startup/readiness: policies synced and every listener up), /metrics (Prometheus).
 // Plain node:http rather than fastify: three fixed GET routes on loopback, and fastify's load
 // cost about 90 ms of the sidecar's cold start (bench: sidecar.startMs).
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from './node-http.ts';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.ts';
 

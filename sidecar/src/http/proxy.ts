@@ -5,7 +5,8 @@
 // both ways) and mask JSON/text responses in stream. The last bytes of a response are released
 // only after the exchange is durably recorded: a client never sees a complete answer that the
 // spool does not have.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from '../node-http.ts';
 import { once } from 'node:events';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
