@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR } from '../test/fixtures.ts';
 import { decideInjection } from './inject.ts';
-import { missingSidecarAccess, parseSidecarNamespaces, upgradeCommand, type SidecarNamespaces } from './sidecar-namespaces.ts';
+import { missingSidecarAccess, optInWarning, parseSidecarNamespaces, upgradeCommand, type SidecarNamespaces } from './sidecar-namespaces.ts';
 
 const listed: SidecarNamespaces = {
   entries: [{ namespace: 'lgpd-orders', serviceAccounts: ['support-agent'], create: true }, { namespace: 'batch', serviceAccounts: [] }],
@@ -51,6 +51,15 @@ describe('missingSidecarAccess', () => {
 
   it('quotes the list for a POSIX shell', () => {
     expect(upgradeCommand({ ...listed, entries: [] }, 'x', 'y')).toBe(`helm upgrade guarita charts/guarita -n guarita-system --reuse-values --set-json 'sidecar.rbac.namespaces=[{"namespace":"x","serviceAccounts":["y"]}]'`);
+  });
+});
+
+describe('optInWarning', () => {
+  it('warns when a namespace the chart does not list is labelled, in fewer than 256 characters', () => {
+    const warning = optInWarning(listed, 'a-namespace-with-a-rather-long-name-of-sixty-three-characters-x') ?? '';
+    expect(warning).toContain('is not in the chart\'s sidecar.rbac.namespaces: its agent pods will be refused');
+    expect(warning.length).toBeLessThan(256);
+    expect(optInWarning(listed, 'lgpd-orders')).toBeUndefined();
   });
 });
 

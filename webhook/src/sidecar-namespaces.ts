@@ -83,3 +83,13 @@ export function missingSidecarAccess(config: SidecarNamespaces, namespace: strin
     : `service account ${serviceAccount} is not among the sidecar's service accounts of namespace ${namespace} (sidecar.rbac.namespaces: ${(entry.serviceAccounts ?? []).join(', ')})`;
   return `${what}, so the proxy could not start or read its AccessPolicy. A cluster admin grants it with:\n  ${upgradeCommand(config, namespace, serviceAccount)}\nthen create the pod again (controllers retry by themselves); or remove the label: kubectl label namespace ${namespace} guarita.io/injection-`;
 }
+
+/**
+ * A warning (not a refusal) when a namespace is labelled for injection but the chart lists it
+ * not: the label is harmless alone, its agent pods are what gets refused. Short: the apiserver
+ * may truncate admission warnings beyond 256 characters.
+ */
+export function optInWarning(config: SidecarNamespaces, namespace: string): string | undefined {
+  if (config.entries.some((e) => e.namespace === namespace)) return undefined;
+  return `guarita: namespace ${namespace} is not in the chart's sidecar.rbac.namespaces: its agent pods will be refused, naming the helm upgrade that adds it, until it is there`;
+}

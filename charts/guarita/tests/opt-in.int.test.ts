@@ -118,7 +118,9 @@ describe('a namespace opted in by label alone', () => {
   it('gets its agent pods refused with the helm upgrade to run, then admitted once it ran', async () => {
     webhook = await startChartWebhook();
     await registerWebhooks(configuration, ns, webhook.url, scope);
-    await ok(['label', 'namespace', labelled, 'guarita.io/injection=enabled', ...Object.entries(scope).map(([k, v]) => `${k}=${v}`)]);
+    const label = await kubectl(['label', 'namespace', labelled, 'guarita.io/injection=enabled', ...Object.entries(scope).map(([k, v]) => `${k}=${v}`)], admin);
+    expect(label.code).toBe(0);
+    expect(label.stderr).toContain(`Warning: guarita: namespace ${labelled} is not in the chart's sidecar.rbac.namespaces: its agent pods will be refused`);
     await ok(['create', 'serviceaccount', 'support-agent', '-n', labelled]);
     const example = [...loadExample('orders-db-credentials.yaml', { namespace: labelled }), ...loadExample('accesspolicy.yaml', { namespace: labelled })];
     await ok(['apply', '-f', '-'], toYaml(example));
