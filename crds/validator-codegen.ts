@@ -50,12 +50,34 @@ function buildAjv(): Ajv {
   return ajv;
 }
 
+/**
+ * The schema without its `description` annotations (kubectl explain's text, which validation never
+ * reads): ajv embeds the schema it reads enums from in the generated code, and a process holds that
+ * code as a string for its lifetime.
+ */
+function withoutDescriptions(node: Json): Json {
+  const out: Json = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key !== 'description' || typeof value !== 'string') out[key] = subschemas(key, value);
+  }
+  return out;
+}
+
+/** A keyword's value with the descriptions of the subschemas it holds removed (property names are not keywords). */
+function subschemas(key: string, value: unknown): unknown {
+  const isObject = typeof value === 'object' && value !== null;
+  if (key === 'properties' && isObject) return Object.fromEntries(Object.entries(value as Record<string, Json>).map(([name, sub]) => [name, withoutDescriptions(sub)]));
+  if ((key === 'items' || key === 'additionalProperties') && isObject && !Array.isArray(value)) return withoutDescriptions(value as Json);
+  if (['anyOf', 'allOf', 'oneOf'].includes(key) && Array.isArray(value)) return (value as Json[]).map(withoutDescriptions);
+  return value;
+}
+
 /** The strict schema of a CRD's first version, as offline validation applies it. */
 export function validationSchema(crd: Json): Json {
   const versions = (crd.spec as { versions: { schema: { openAPIV3Schema: Json } }[] }).versions;
   const root = versions[0]?.schema.openAPIV3Schema;
   if (root === undefined) throw new Error('CRD without a schema');
-  const strict = toStrict(root);
+  const strict = withoutDescriptions(toStrict(root));
   // metadata is validated by the apiserver; offline we only require a name.
   (strict.properties as Json).metadata = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1 } } };
   return strict;
