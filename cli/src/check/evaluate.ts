@@ -153,7 +153,8 @@ function namespaceChecks(f: ClusterFacts): CheckResult[] {
   ];
 }
 
-type Credentials = NonNullable<NonNullable<PolicyFact['target']>['credentialsSecretRef']>;
+/** credentialsSecretRef's key fields (each protocol reads some; all optional with the CRD's defaults). */
+interface Credentials { name: string; usernameKey?: string; passwordKey?: string; tokenKey?: string; kubeconfigKey?: string; privateKeyKey?: string; knownHostsKey?: string }
 
 /** The keys of credentialsSecretRef each protocol's sidecar reads (with the CRD's defaults). */
 const CREDENTIAL_KEYS: Record<string, (c: Credentials) => string[]> = {
