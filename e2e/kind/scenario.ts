@@ -53,7 +53,7 @@ async function setUp(): Promise<void> {
   await kubectl(['-n', DATA_NAMESPACE, 'rollout', 'status', 'deployment/orders-db', 'deployment/customers-api', '--timeout=300s']);
 }
 
-interface PodJson { metadata: { name: string }; spec: { initContainers?: { name: string; restartPolicy?: string }[]; containers: { name: string; env?: { name: string; value?: string }[]; volumeMounts?: { name: string }[] }[] } }
+interface PodJson { metadata: { name: string }; spec: { initContainers?: { name: string; restartPolicy?: string }[]; containers: { name: string; env?: { name: string; value?: string }[]; volumeMounts?: { name: string; readOnly?: boolean }[] }[] } }
 
 async function checkInjection(): Promise<void> {
   const pod = await poll('the agent pod', 120_000, async () => (await json<{ items: PodJson[] }>(['-n', AGENTS_NAMESPACE, 'get', 'pods', '-l', `job-name=${AGENT}`])).items[0]);
@@ -61,7 +61,10 @@ async function checkInjection(): Promise<void> {
   expectThat(proxy?.restartPolicy === 'Always', `the webhook injected guarita-proxy as a native sidecar into ${pod.metadata.name}`);
   const agent = pod.spec.containers.find((c) => c.name === 'agent');
   expectThat(agent?.env?.some((e) => e.name === 'PGHOST' && e.value === '127.0.0.1') === true, 'the agent container reaches PostgreSQL through 127.0.0.1');
-  expectThat(!(agent?.volumeMounts ?? []).some((m) => m.name.startsWith('guarita-')), 'the agent container mounts none of the sidecar\'s volumes (credentials, tokens)');
+  // guarita-agent-* are the agent-facing volumes of a Kubernetes API target (the proxy's CA, a
+  // KUBECONFIG with the agent's own token), read-only; every other guarita-* volume is the proxy's.
+  const mounts = agent?.volumeMounts ?? [];
+  expectThat(!mounts.some((m) => m.name.startsWith('guarita-') && !(m.name.startsWith('guarita-agent-') && m.readOnly === true)), 'the agent container mounts none of the sidecar\'s volumes (credentials, tokens)');
 }
 
 interface ApprovalJson { metadata: { name: string }; spec: { command: { text: string }; reviews?: { decision: string }[] }; status?: { phase?: string; reviews?: { reviewer?: string }[] } }
