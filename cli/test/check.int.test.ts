@@ -11,6 +11,9 @@
 // start). The webhook and the operator that answer are the real processes of startGuaritaSystem;
 // the chart's operator points its Lease at the one that process holds (operator.extraEnv).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { kubeconfigPath } from '../../e2e/harness/state.ts';
 import { createCa, mintServingCert } from '../../e2e/harness/certs.ts';
@@ -104,9 +107,20 @@ describe('guarita check', () => {
     expect(checks.find((c) => c.title.startsWith('apiserver reaches'))?.detail).toBe('the proxy was injected into the dry-run pod');
     // Nothing was created by the dry run.
     expect(await k(['-n', sys.ns, 'get', 'pods', '-o', 'name'])).toBe('');
-    const text = await runCli(['check', '-n', sys.ns, '--guarita-namespace', releaseNs], { env: { KUBECONFIG: kubeconfigPath('admin') } });
+    // A KUBECONFIG list, merged as kubectl merges it (a missing first entry is skipped).
+    const text = await runCli(['check', '-n', sys.ns, '--guarita-namespace', releaseNs], { env: { KUBECONFIG: `/nonexistent/config:${kubeconfigPath('admin')}` } });
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/✔ AccessPolicy orders-db Ready[\s\S]*Status: ✔ all \d+ checks passed/);
+  });
+
+  it('guarita version reports the installed operator and webhook from their Deployments', async () => {
+    const r = await runCli(['version', '--guarita-namespace', releaseNs], { env: { KUBECONFIG: kubeconfigPath('admin') } });
+    expect(r.code).toBe(0);
+    const app = (parse(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string }).appVersion;
+    expect(r.out.split('\n').filter((l) => l.startsWith('Server: ')).sort()).toEqual([
+      `Server: operator ${app} (${releaseNs}/${fullname}-operator, ghcr.io/guarita/guarita:${app})`,
+      `Server: webhook ${app} (${releaseNs}/${fullname}-webhook, ghcr.io/guarita/guarita:${app})`,
+    ]);
   });
 
   it('a namespace not opted in: the label to set, and no sidecar RBAC: the helm upgrade', async () => {
