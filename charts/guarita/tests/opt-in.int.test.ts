@@ -64,6 +64,14 @@ function agentPod(namespace: string, name: string): string {
   return toYaml([{ ...pod, metadata: { ...pod.metadata, name }, spec: { ...(pod.spec as object), serviceAccountName: 'support-agent' } }]);
 }
 
+/** The pod the example's agent Job creates (its template), in `namespace`. */
+function jobPod(namespace: string): string {
+  const [job] = loadExample('agent-job.yaml', { namespace });
+  const template = (job?.spec as { template?: { metadata?: object; spec?: object } } | undefined)?.template;
+  if (template === undefined) throw new Error('examples/lgpd-orders/agent-job.yaml has no pod template');
+  return toYaml([{ apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, name: 'support-agent-early', namespace }, spec: template.spec }]);
+}
+
 beforeAll(async () => {
   await ok(['apply', '-f', join(CHART_DIR, 'crds')]);
   await ok(['wait', '--for=condition=Established', 'crd/accesspolicies.guarita.io', 'crd/approvalrequests.guarita.io', '--timeout=30s']);
@@ -122,6 +130,11 @@ describe('a namespace opted in by label alone', () => {
     expect(label.code).toBe(0);
     expect(label.stderr).toContain(`Warning: guarita: namespace ${labelled} is not in the chart's sidecar.rbac.namespaces: its agent pods will be refused`);
     await ok(['create', 'serviceaccount', 'support-agent', '-n', labelled]);
+    // The example Job's pod created before its AccessPolicy (apply order, or a slow policy): refused,
+    // never started without the sidecar; the Job controller would create it again.
+    const early = await kubectl(['create', '-f', '-'], { ...admin, input: jobPod(labelled) });
+    expect(early.code).not.toBe(0);
+    expect(early.stderr).toContain(`it carries guarita.io/inject: "true" but no AccessPolicy in namespace ${labelled} selects it`);
     const example = [...loadExample('orders-db-credentials.yaml', { namespace: labelled }), ...loadExample('accesspolicy.yaml', { namespace: labelled })];
     await ok(['apply', '-f', '-'], toYaml(example));
 
