@@ -37,6 +37,26 @@ let listenPort: number;
 let agentKubeconfig: string;
 let caFile: string;
 let agentToken: string;
+let mirrorPort: number;
+let mirrorToken: string;
+
+/**
+ * A second opinion on the request attributes: the same allow rules as an AccessPolicy and as the
+ * RBAC Role of the target credential. For every request form, the sidecar's verdict (from its
+ * reading of the URL) must be the apiserver's (from its own).
+ */
+const MIRROR_RULES = (namespace: string): { policy: Record<string, unknown>[]; rbac: Record<string, unknown>[] } => ({
+  policy: [
+    { name: 'configmaps', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['configmaps'], namespaces: [namespace] } }, action: 'allow' },
+    { name: 'app-config', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['secrets'], names: ['app-config'], namespaces: [namespace] } }, action: 'allow', revealSecretData: true },
+    { name: 'list-pods', match: { kubernetes: { verbs: ['list'], apiGroups: [''], resources: ['pods'], namespaces: [namespace] } }, action: 'allow' },
+  ],
+  rbac: [
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['app-config'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+  ],
+});
 
 function policy(): Record<string, unknown> {
   const kube = requireKube();
@@ -122,15 +142,25 @@ beforeAll(async () => {
     { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'orders-db-0', namespace: ns, labels: { app: 'orders-db' } }, spec: { serviceAccountName: 'cluster-reader', automountServiceAccountToken: false, containers: [{ name: 'db', image: 'postgres:17', env: [{ name: 'OWNER_CPF', value: CPF }] }] } },
   ]);
   const readerToken = await serviceAccountToken(ns, 'cluster-reader', undefined, 7200);
+  const mirror = MIRROR_RULES(ns);
+  await createServiceAccount(ns, 'mirror-reader');
+  await apply([
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'mirror-reader', namespace: ns }, rules: mirror.rbac },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'mirror-reader', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'mirror-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'mirror-reader', namespace: ns }] },
+  ]);
+  mirrorToken = await serviceAccountToken(ns, 'mirror-reader', undefined, 7200);
   // The webhook checks that the target's Secret exists; the sidecar reads it where the injector mounts it.
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
-  [listenPort = 0] = await freePorts(1);
-  await apply([policy()]);
+  [listenPort = 0, mirrorPort = 0] = await freePorts(2);
+  const mirrorPolicy = { ...policy(), metadata: { name: 'mirror', namespace: ns } } as { spec: Record<string, unknown> };
+  mirrorPolicy.spec = { ...mirrorPolicy.spec, target: { name: 'mirror', protocol: 'kubernetes', endpoint: kube.apiserverUrl, listenPort: mirrorPort, credentialsSecretRef: { name: 'cluster-reader-token' } }, rules: mirror.policy };
+  await apply([policy(), mirrorPolicy]);
   fx = await sidecarFixture(ns);
   mountCredentials(fx, TARGET, { token: readerToken, 'ca.crt': readFileSync(kube.caFile, 'utf8') });
+  mountCredentials(fx, 'mirror', { token: mirrorToken, 'ca.crt': readFileSync(kube.caFile, 'utf8') });
   const caDir = join(fx.dir, 'kube');
   mkdirSync(caDir);
-  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir, GUARITA_KUBE_MAX_RESPONSE: String(256 * 1024) } });
+  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }, { policy: 'mirror', target: 'mirror', protocol: 'kubernetes', listenPort: mirrorPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir, GUARITA_KUBE_MAX_RESPONSE: String(256 * 1024) } });
   caFile = join(caDir, TARGET, 'ca.crt');
   agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
   const tokenFile = join(fx.dir, 'agent-token');
@@ -243,6 +273,53 @@ describe('kubectl through the sidecar', () => {
     const r = await agent(['exec', 'orders-db-0', '--', 'ls']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/approval pending|ApprovalRequest/);
+  });
+});
+
+describe('the sidecar reads requests as the apiserver does', () => {
+  const FORMS = (n: string): [string, string][] => [
+    ['GET', `/api/v1/namespaces/${n}/configmaps`],
+    ['GET', `/api/v1/namespaces/${n}/configmaps/`],
+    ['GET', `/api/v1/namespaces/${n}/configmaps/customer-notes`],
+    ['GET', `/api/v1/namespaces/${n}/configmaps?watch=1&timeoutSeconds=1`],
+    ['GET', `/api/v1/watch/namespaces/${n}/configmaps?timeoutSeconds=1`],
+    ['GET', `/api/v1/configmaps`],
+    ['DELETE', `/api/v1/namespaces/${n}/configmaps`],
+    ['GET', `/api/v1/namespaces/${n}/secrets/app-config`],
+    ['GET', `/api/v1/namespaces/${n}/secrets/db-password`],
+    ['GET', `/api/v1/namespaces/${n}/secrets`],
+    ['GET', `/api/v1/namespaces/${n}/secrets?fieldSelector=metadata.name%3Dapp-config`],
+    ['GET', `/api/v1/namespaces/${n}/secrets?fieldSelector=metadata.name%3D%3Dapp-config&watch=true&timeoutSeconds=1`],
+    ['GET', `/api/v1/namespaces/${n}/secrets?fieldSelector=metadata.name%3Ddb-password`],
+    ['GET', `/api/v1/namespaces/${n}/secrets?fieldSelector=type%3DOpaque,metadata.name%3Dapp-config`],
+    ['GET', `/api/v1/secrets?fieldSelector=metadata.name%3Dapp-config`],
+    ['GET', `/api/v1/namespaces/${n}/pods`],
+    ['GET', `/api/v1/namespaces/${n}/pods?watch=false`],
+    ['GET', `/api/v1/namespaces/${n}/pods?watch=true&timeoutSeconds=1`],
+    ['GET', `/api/v1/namespaces/${n}/pods/orders-db-0`],
+    ['GET', `/api/v1/namespaces/${n}/pods/orders-db-0/log`],
+    ['HEAD', `/api/v1/namespaces/${n}/configmaps/customer-notes`],
+  ];
+
+  it('allows exactly what the apiserver\'s RBAC allows for the same rules', async () => {
+    const kube = requireKube();
+    const direct = new Agent({ connect: { ca: readFileSync(kube.caFile, 'utf8') } });
+    const disagreements: string[] = [];
+    try {
+      for (const [method, path] of FORMS(ns)) {
+        const through = await request(`https://127.0.0.1:${mirrorPort}${path}`, { method: method as 'GET', dispatcher: tls, headers: { authorization: `Bearer ${agentToken}`, 'x-guarita-purpose': PURPOSE } });
+        const text = await through.body.text();
+        const sidecarDenied = through.statusCode === 403 && text.includes('guarita: AccessPolicy mirror');
+        const upstream = await request(`${kube.apiserverUrl}${path}`, { method: method as 'GET', dispatcher: direct, headers: { authorization: `Bearer ${mirrorToken}` } });
+        await upstream.body.text();
+        const rbacDenied = upstream.statusCode === 403;
+        if (sidecarDenied !== rbacDenied) disagreements.push(`${method} ${path}: sidecar ${sidecarDenied ? 'denies' : `allows (${through.statusCode})`}, RBAC ${rbacDenied ? 'denies' : `allows (${upstream.statusCode})`}`);
+        if (!sidecarDenied && through.statusCode === 403) disagreements.push(`${method} ${path}: allowed by the sidecar but forbidden upstream`);
+      }
+    } finally {
+      await direct.close();
+    }
+    expect(disagreements).toEqual([]);
   });
 });
 
