@@ -51,7 +51,7 @@ describe('evaluate', () => {
   it('a CRD missing: how to install it', () => {
     const f = healthy();
     f.crds = { value: [crd('approvalrequests.guarita.io')] };
-    expect(one(f)).toMatchObject({ title: 'accesspolicies.guarita.io installed and serving v1alpha1', detail: 'not installed', fix: [expect.stringContaining('kubectl apply -f charts/guarita/crds/')] });
+    expect(one(f)).toMatchObject({ title: 'accesspolicies.guarita.io installed and serving v1alpha1', detail: 'not installed', fix: [`helm show crds oci://ghcr.io/guarita/charts/guarita --version "$(guarita --version | cut -d' ' -f2)" | kubectl apply --server-side -f -`] });
   });
 
   it('a CRD serving another version, or with objects stored in a version it no longer serves', () => {

@@ -15,6 +15,8 @@ export interface CheckResult {
 
 const CHART = 'oci://ghcr.io/guarita/charts/guarita';
 const CRD_NAMES = [`accesspolicies.${GROUP}`, `approvalrequests.${GROUP}`];
+// helm installs a chart's CRDs on install only, never on upgrade: applied from the chart of this CLI's release.
+const APPLY_CRDS = `helm show crds ${CHART} --version "$(guarita --version | cut -d' ' -f2)" | kubectl apply --server-side -f -`;
 const INJECTION_LABEL = 'guarita.io/injection';
 
 function duration(ms: number): string {
@@ -42,9 +44,9 @@ function crdChecks(f: ClusterFacts): CheckResult[] {
   return CRD_NAMES.map((name): CheckResult => {
     const crd = f.crds.value?.find((c) => c.name === name);
     const title = `${name} installed and serving ${version}`;
-    if (crd === undefined) return { section, title, ok: false, detail: 'not installed', fix: [`helm upgrade --install guarita ${CHART} -n guarita-system (installs the CRDs), or kubectl apply -f charts/guarita/crds/`] };
+    if (crd === undefined) return { section, title, ok: false, detail: 'not installed', fix: [APPLY_CRDS] };
     if (!crd.established) return { section, title, ok: false, detail: 'not Established', fix: [`kubectl describe crd ${name}`] };
-    if (!crd.served.includes(version)) return { section, title, ok: false, detail: `serves ${crd.served.join(', ') || 'no version'}; this CLI speaks ${API_VERSION}`, fix: [`upgrade the chart's CRDs to this CLI's version: kubectl apply -f charts/guarita/crds/ (from the release matching 'guarita version'), or install the CLI matching the cluster`] };
+    if (!crd.served.includes(version)) return { section, title, ok: false, detail: `serves ${crd.served.join(', ') || 'no version'}; this CLI speaks ${API_VERSION}`, fix: [APPLY_CRDS, 'or install the CLI of the installed release (guarita version prints both)'] };
     const unserved = crd.storedVersions.filter((v) => !crd.served.includes(v));
     if (unserved.length > 0) return { section, title, ok: false, detail: `objects are still stored as ${unserved.join(', ')}, which the CRD no longer serves`, fix: [`migrate them (read and write back every object), then set status.storedVersions of ${name} to [${crd.storage ?? version}]`] };
     return { section, title, ok: true, detail: `stored as ${crd.storage ?? '?'}` };
