@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
@@ -17,6 +19,7 @@ import { apply, createServiceAccount, getObject, serviceAccountToken } from '../
 import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
+import { createServingIdentity } from '../src/kubernetes/serving-cert.ts';
 import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, verifyExportedChain, type SidecarFixture, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
@@ -320,6 +323,52 @@ describe('the sidecar reads requests as the apiserver does', () => {
       await direct.close();
     }
     expect(disagreements).toEqual([]);
+  });
+});
+
+describe('pods/log', () => {
+  // The local control plane has no kubelet: a Node object whose kubelet endpoint is a small local
+  // HTTPS server stands in for it (the apiserver proxies pods/log there, as to a real kubelet), and
+  // serves a log with identifiers split across chunks.
+  let kubelet: Server | undefined;
+  afterAll(() => { kubelet?.close(); });
+
+  it('masks logs as a text stream, identifiers split across chunks included', async () => {
+    const identity = await createServingIdentity('fake-kubelet');
+    const lines = Array.from({ length: 200 }, (_, i) => `${new Date(0).toISOString()} pedido ${i} cliente CPF ${CPF} email ${EMAIL}\n`).join('');
+    kubelet = createHttpsServer({ cert: identity.certPem, key: identity.keyPem }, (req, res) => {
+      if (!(req.url ?? '').startsWith(`/containerLogs/${ns}/logger-0/app`)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      // 7-byte chunks: every identifier is cut somewhere.
+      const buf = Buffer.from(lines);
+      let i = 0;
+      const next = (): void => {
+        if (i >= buf.length) { res.end(); return; }
+        res.write(buf.subarray(i, i + 7));
+        i += 7;
+        setImmediate(next);
+      };
+      next();
+    });
+    await new Promise<void>((resolve) => kubelet?.listen(0, '127.0.0.1', () => resolve()));
+    const port = (kubelet.address() as AddressInfo).port;
+    const node = `fake-node-${id}`;
+    await apply([{ apiVersion: 'v1', kind: 'Node', metadata: { name: node } }]);
+    const status = JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: port } } } });
+    await k(['patch', 'node', node, '--subresource=status', '--type=merge', '-p', status]);
+    await apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger-0', namespace: ns, labels: { app: 'logger' } }, spec: { nodeName: node, serviceAccountName: 'cluster-reader', automountServiceAccountToken: false, containers: [{ name: 'app', image: 'busybox' }] } }]);
+    const out = await agentOk(['logs', 'logger-0']);
+    expect(out.split('\n').filter((l) => l !== '')).toHaveLength(200);
+    expect(out).toContain('pedido 199 cliente CPF');
+    expect(out).not.toContain(CPF);
+    expect(out).not.toContain(EMAIL);
+    const followed = await agentOk(['logs', '-f', 'logger-0']);
+    expect(followed).not.toContain(CPF);
+    expect(followed).toContain('pedido 199');
+    await k(['delete', 'node', node, '--wait=false']);
   });
 });
 
