@@ -46,3 +46,5 @@ export interface ApprovalRequest {
 export { SQL_STATEMENT_KINDS, SQL_TRAITS, HTTP_METHODS, DETECTORS, MASK_STYLES, PHASES } from './generated/vocabulary.ts';
 export type SqlStatementKind = (typeof import('./schema/access-policy.ts').SQL_STATEMENT_KINDS)[number];
 export type SqlTrait = (typeof import('./schema/access-policy.ts').SQL_TRAITS)[number];
+export type SshRequestKind = (typeof import('./schema/access-policy.ts').SSH_REQUESTS)[number];
+export type SftpOperation = (typeof import('./schema/access-policy.ts').SFTP_OPERATIONS)[number];

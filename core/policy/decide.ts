@@ -6,6 +6,7 @@ import { compileTableGlob, tableGlobProblem, type MatchMode, type TableGlob } fr
 import { compileHttpMatch, normalizePath, parseQueryString, queryRecord, type CompiledHttpMatch, type HttpCompileProblem, type HttpRequest } from './http.ts';
 import { compileKubernetesMatch, type CompiledKubernetesMatch } from './kubernetes-match.ts';
 import { describeKubernetesRequest, type KubernetesAttributes } from './kubernetes-request.ts';
+import { compileSshMatch, describeSshRequest, judgeSshRequest, unmatchedApplies, type CompiledSshMatch, type SshCompileProblem, type SshRequest } from './ssh.ts';
 import { SensitiveColumnGuard, SensitiveColumnsConfigError } from './sql-columns.ts';
 import { classifySql, policyEngineReady, SqlParseError } from './sql.ts';
 import type { ApprovalPlan, Command, CompiledPolicy, Decision, DecisionCode, Identity, StatementInfo, Verdict } from './types.ts';
@@ -31,6 +32,7 @@ interface CompiledRule {
   sql?: SqlMatcher;
   http?: CompiledHttpMatch;
   kubernetes?: CompiledKubernetesMatch;
+  ssh?: CompiledSshMatch;
   revealSecretData?: boolean;
   approval?: ApprovalPlan;
 }
@@ -111,14 +113,26 @@ function compileHttp(m: NonNullable<NonNullable<PolicyRule['match']>['http']>, f
   return http;
 }
 
+function compileSsh(m: NonNullable<NonNullable<PolicyRule['match']>['ssh']>, field: string): CompiledSshMatch {
+  const problems: SshCompileProblem[] = [];
+  const ssh = compileSshMatch(m, problems);
+  const first = problems[0];
+  if (first !== undefined) throw new PolicyCompileError(`${field}.${first.field}`, first.message);
+  return ssh;
+}
+
 /** Which target protocol each match block applies to. */
-const MATCH_PROTOCOL = { kubernetes: 'kubernetes', sql: 'postgres', http: 'http' } as const;
+const MATCH_PROTOCOL = { ssh: 'ssh', kubernetes: 'kubernetes', sql: 'postgres', http: 'http' } as const;
 const MATCH_KINDS = Object.keys(MATCH_PROTOCOL) as (keyof typeof MATCH_PROTOCOL)[];
 
-function compileMatch(rule: PolicyRule, field: string, protocol: string): Pick<CompiledRule, 'sql' | 'http' | 'kubernetes'> {
+function compileMatch(rule: PolicyRule, field: string, protocol: string): Pick<CompiledRule, 'sql' | 'http' | 'kubernetes' | 'ssh'> {
   const m = rule.match ?? {};
   const wrong = MATCH_KINDS.find((kind) => m[kind] !== undefined && MATCH_PROTOCOL[kind] !== protocol);
-  if (wrong !== undefined) throw new PolicyCompileError(`${field}.match.${wrong}`, `match.${wrong} applies to ${MATCH_PROTOCOL[wrong]} targets only`);
+  if (wrong !== undefined) {
+    if (protocol === 'ssh') throw new PolicyCompileError(`${field}.match`, 'an ssh target\'s rules match with match.ssh only');
+    throw new PolicyCompileError(`${field}.match.${wrong}`, `match.${wrong} applies to ${MATCH_PROTOCOL[wrong]} targets only`);
+  }
+  if (m.ssh !== undefined) return { ssh: compileSsh(m.ssh, `${field}.match.ssh`) };
   if (m.kubernetes !== undefined) return { kubernetes: compileKubernetesMatch(m.kubernetes) };
   if (m.sql !== undefined) return { sql: compileSql(m.sql, `${field}.match.sql`) };
   return m.http === undefined ? {} : { http: compileHttp(m.http, `${field}.match.http`) };
@@ -249,6 +263,7 @@ class Compiled implements CompiledPolicy {
       const protocol = this.policy.spec.target.protocol;
       if (cmd.protocol !== protocol) return denial('ProtocolMismatch', `a ${cmd.protocol} command cannot be evaluated against a ${protocol} target`);
       if (cmd.protocol === 'kubernetes') return this.evaluateKubernetes(cmd.request, purpose);
+      if (cmd.protocol === 'ssh') return this.evaluateSsh(cmd.ssh, purpose);
       return cmd.protocol === 'postgres' ? this.evaluateSql(cmd.sql, purpose) : this.evaluateHttp(cmd, purpose);
     } catch (err) {
       return denial('Unparseable', `policy engine error: ${err instanceof Error ? err.message : String(err)}`);
@@ -297,6 +312,15 @@ class Compiled implements CompiledPolicy {
     const rule = this.firstRule(purpose, (r) => r.sql === undefined && r.kubernetes === undefined && (r.http === undefined || r.http.matches(req, r.mode)));
     // The path is not repeated in the reason: it may carry identifiers (/customers/<cpf>).
     return ruleDecision(rule, `the ${method} request`, this.policy.spec.masking);
+  }
+
+  private evaluateSsh(request: SshRequest, purpose: string): Decision {
+    const judged = judgeSshRequest(request);
+    if (!judged.ok) return denial('Unparseable', `the SSH request cannot be checked: ${judged.problem}`);
+    const req = judged.judged;
+    const rule = this.firstRule(purpose, (r) => (r.ssh === undefined ? unmatchedApplies(req, r.mode) : r.ssh.matches(req, r.mode)));
+    // Arguments and paths stay out of the reason (they may carry identifiers); the record keeps the masked command.
+    return ruleDecision(rule, describeSshRequest(req), this.policy.spec.masking);
   }
 
   private evaluateKubernetes(request: KubernetesAttributes | { problem: string }, purpose: string): Decision {

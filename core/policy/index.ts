@@ -10,3 +10,5 @@ export { compilePolicy, PolicyCompileError } from './decide.ts';
 export { parseDuration } from '../duration.ts';
 export { normalizePath } from './http.ts';
 export { kubernetesRequestInfo, describeKubernetesRequest, type KubernetesAttributes } from './kubernetes-request.ts';
+export { parseCommandLine } from './ssh-command.ts';
+export { judgeSshRequest, normalizeAbsolute, sshCommandText, type SshRequest } from './ssh.ts';

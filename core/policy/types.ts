@@ -2,8 +2,9 @@
 // against these names: change them only together with their users.
 import type { AccessPolicy, PolicyMasking, SqlStatementKind, SqlTrait } from '../../crds/types.ts';
 import type { KubernetesAttributes } from './kubernetes-request.ts';
+import type { SshRequest } from './ssh.ts';
 
-export type { SqlStatementKind, SqlTrait, KubernetesAttributes };
+export type { SqlStatementKind, SqlTrait, KubernetesAttributes, SshRequest };
 
 /** The verified caller: the sidecar fills it from a validated token, the CLI from its flags. */
 export interface Identity {
@@ -22,7 +23,9 @@ export type Command =
   | { protocol: 'http'; method: string; path: string; query?: Record<string, string | string[]>; jsonBody?: unknown }
   // Kubernetes: the attributes the apiserver derives (core/policy/kubernetes-request.ts), or why
   // the request cannot be read (denied as Unparseable, and recorded).
-  | { protocol: 'kubernetes'; request: KubernetesAttributes | { problem: string } };
+  | { protocol: 'kubernetes'; request: KubernetesAttributes | { problem: string } }
+  // SSH: a channel request (exec, shell, port forwarding) or one SFTP operation (core/policy/ssh.ts).
+  | { protocol: 'ssh'; ssh: SshRequest };
 
 export type Verdict = 'allow' | 'deny' | 'requireApproval';
 

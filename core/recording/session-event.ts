@@ -62,4 +62,6 @@ export interface SessionEvent {
   durationMs?: number;
   /** type 'stream': consecutive masked frames of one session, in order (several per record, so a fast stream is not one record per byte). */
   frames?: StreamFrame[];
+  /** SSH: the channel (one exec, shell or sftp session inside the connection) a command or stream record belongs to. */
+  channel?: number;
 }

@@ -17,10 +17,12 @@ export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'O
 export const KUBERNETES_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy', '*'] as const;
 export const DETECTORS = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'email', 'card', 'ip', 'birthDate'] as const;
 export const MASK_STYLES = ['redact', 'partial', 'hash', 'surrogate'] as const;
+export const SSH_REQUESTS = ['exec', 'shell', 'sftp', 'localForward', 'remoteForward'] as const;
+export const SFTP_OPERATIONS = ['read', 'write', 'remove', 'list', 'stat', 'rename', 'mkdir', 'rmdir', 'setstat', 'symlink', 'readlink'] as const;
 
 const target = obj('The upstream the agents reach through the sidecar, and where they connect on localhost.', {
   name: dnsLabel('Target name, unique per pod. Agent containers get <NAME>_URL (upper-cased, dashes as underscores).', 40),
-  protocol: lit(['postgres', 'http', 'kubernetes'], 'Wire protocol the sidecar speaks to agents and upstream: postgres, http, or kubernetes (an apiserver; agents use kubectl through the KUBECONFIG the injector writes).'),
+  protocol: lit(['postgres', 'http', 'kubernetes', 'ssh'], 'Wire protocol the sidecar speaks to agents and upstream: postgres, http, kubernetes (an apiserver; agents use kubectl through the KUBECONFIG the injector writes), or ssh (agents use ssh, scp and sftp through the ssh config the injector writes).'),
   endpoint: str('Upstream address: host:port for postgres, an http(s):// URL for http, the apiserver\'s https:// URL for kubernetes (https://kubernetes.default.svc for the pod\'s own cluster), host:port for ssh.', { minLength: 1, maxLength: 2048 }),
   listenPort: Type.Integer({ description: 'Port the sidecar listens on at 127.0.0.1 inside the pod (1024-65535).', minimum: 1024, maximum: 65535 }),
   database: Type.Optional(str('postgres only: upstream database name (defaults to the one the agent asks for).', { maxLength: 63 })),
@@ -30,6 +32,8 @@ const target = obj('The upstream the agents reach through the sidecar, and where
     usernameKey: Type.Optional(str('Key holding the upstream user (postgres). Default: username.', { default: 'username', maxLength: 253 })),
     passwordKey: Type.Optional(str('Key holding the upstream password (postgres). Default: password.', { default: 'password', maxLength: 253 })),
     tokenKey: Type.Optional(str('Key holding a bearer token the sidecar sends upstream (http; kubernetes, where it defaults to token as in a kubernetes.io/service-account-token Secret).', { maxLength: 253 })),
+    privateKeyKey: Type.Optional(str('ssh only: key holding the upstream private key (OpenSSH or PEM format, unencrypted). Default: ssh-privatekey. The user comes from usernameKey.', { maxLength: 253 })),
+    knownHostsKey: Type.Optional(str('ssh only: key holding the upstream host keys in known_hosts format (plain or hashed host names). No trust on first use: a host key not listed for the endpoint is refused. Default: known_hosts.', { maxLength: 253 })),
     kubeconfigKey: Type.Optional(str('kubernetes only: key holding a kubeconfig whose current context gives the sidecar\'s credential for the apiserver (token, or client certificate and key) and its CA; used instead of tokenKey.', { maxLength: 253 })),
   })),
   tls: Type.Optional(obj('TLS from the sidecar to the upstream.', {
@@ -46,6 +50,10 @@ const target = obj('The upstream the agents reach through the sidecar, and where
   { rule: "self.protocol == 'kubernetes' || !has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.kubeconfigKey)", message: 'kubeconfigKey applies to kubernetes targets only', fieldPath: '.credentialsSecretRef.kubeconfigKey' },
   { rule: "!has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.kubeconfigKey) || !has(self.credentialsSecretRef.tokenKey)", message: 'set tokenKey or kubeconfigKey, not both', fieldPath: '.credentialsSecretRef' },
   { rule: "self.protocol == 'postgres' || !has(self.statementTimeout)", message: 'statementTimeout applies to postgres targets only', fieldPath: '.statementTimeout' },
+  { rule: "self.protocol != 'ssh' || self.endpoint.matches('^[A-Za-z0-9.\\\\-\\\\[\\\\]:]+:[0-9]{1,5}$')", message: 'for protocol ssh, endpoint must be host:port (e.g. orders-host.data.svc:22)', fieldPath: '.endpoint' },
+  { rule: "self.protocol != 'ssh' || has(self.credentialsSecretRef)", message: 'protocol ssh needs credentialsSecretRef: a Secret with the upstream username, private key and known_hosts', fieldPath: '.credentialsSecretRef', reason: 'FieldValueRequired' },
+  { rule: "self.protocol == 'ssh' || !has(self.credentialsSecretRef) || !has(self.credentialsSecretRef.privateKeyKey) && !has(self.credentialsSecretRef.knownHostsKey)", message: 'privateKeyKey and knownHostsKey apply to ssh targets only', fieldPath: '.credentialsSecretRef' },
+  { rule: "self.protocol != 'ssh' || !has(self.tls)", message: 'tls does not apply to ssh targets: the SSH transport is verified against the known_hosts of credentialsSecretRef', fieldPath: '.tls' },
 ));
 
 const identity = obj('How the sidecar authenticates each request. At least one of oidc or serviceAccounts.', {
@@ -105,6 +113,14 @@ const kubernetesMatch = obj('Matches Kubernetes API requests on the attributes t
   nonResourceURLs: Type.Optional(Type.Array(str('A non-resource path (/version, /api, /apis/apps/v1, /openapi/v3); a trailing * matches any path it prefixes, as in RBAC.', { minLength: 1, maxLength: 1024, pattern: '^(/.*|\\*)$' }), { description: 'Non-resource URLs (discovery, /version, /healthz, /openapi), any of; kubectl reads discovery before most commands. Excludes apiGroups, resources, namespaces and names.', minItems: 1, maxItems: 64 })),
 }, cel({ rule: '!has(self.nonResourceURLs) || !(has(self.apiGroups) || has(self.resources) || has(self.namespaces) || has(self.names))', message: 'nonResourceURLs cannot be combined with apiGroups, resources, namespaces or names: use one rule for resources and another for non-resource URLs', fieldPath: '.nonResourceURLs' }));
 
+const sshMatch = obj('Matches SSH requests: exec commands, interactive shells, SFTP operations (legacy scp -O is judged as SFTP read and write), port forwarding. All given fields must match (AND); within a list any entry matches (OR). Agent forwarding and X11 are always refused.', {
+  requests: Type.Optional(Type.Array(lit(SSH_REQUESTS, 'A request kind.'), { description: `Request kinds, any of: ${SSH_REQUESTS.join(', ')}. Omitted: every kind the other fields apply to, except port forwarding, which an allow rule must name here.`, minItems: 1, maxItems: 5 })),
+  commands: Type.Optional(Type.Array(str('A command glob, split into words as a POSIX shell would: the program, then one glob per argument (* any run of characters); a final lone * stands for any remaining arguments, none included.', { minLength: 1, maxLength: 1024 }), { description: 'exec commands, any of (e.g. "rm *", "pg_dump *", "cat /var/backups/*"). Deny and requireApproval rules match when the program matches by name or path and every argument glob matches some argument (-rf counts as -r -f); allow rules match the bare program name and the arguments in order.', minItems: 1, maxItems: 64 })),
+  operations: Type.Optional(Type.Array(lit(SFTP_OPERATIONS, 'An SFTP operation.'), { description: `SFTP operations, any of: ${SFTP_OPERATIONS.join(', ')}. Legacy scp -O: a download is read, an upload write.`, minItems: 1, maxItems: 11 })),
+  paths: Type.Optional(Type.Array(str('An absolute path glob: * matches within one segment, ** any number of segments (including none).', { minLength: 1, maxLength: 1024, pattern: '^/' }), { description: 'SFTP paths, any of. Paths are normalized (., .., //) and resolved on the host (symlinks) before matching; a rename or symlink matches on both of its paths.', minItems: 1, maxItems: 64 })),
+  destinations: Type.Optional(Type.Array(str('A host:port glob (* matches any run of characters), e.g. orders-db.data.svc:5432.', { minLength: 3, maxLength: 300 }), { description: 'Port forwarding destinations, any of: where the host connects (localForward), or the address the host listens on (remoteForward).', minItems: 1, maxItems: 64 })),
+});
+
 const approval = obj('Just-in-time approval: the command is held until approvers decide.', {
   approverGroups: Type.Array(str('A group whose members may approve.', { minLength: 1, maxLength: 256 }), { description: 'Groups allowed to review (Kubernetes groups of the reviewer, as the apiserver authenticates them).', minItems: 1, maxItems: 16 }),
   minApprovals: Type.Optional(Type.Integer({ description: 'Approvals needed; one denial ends the request. Default 1.', minimum: 1, maximum: 10, default: 1 })),
@@ -119,7 +135,9 @@ const rule = obj('One rule. Rules are evaluated in order; the first whose match 
     sql: Type.Optional(sqlMatch),
     http: Type.Optional(httpMatch),
     kubernetes: Type.Optional(kubernetesMatch),
+    ssh: Type.Optional(sshMatch),
   }, cel(
+    { rule: '!(has(self.ssh) && (has(self.sql) || has(self.http) || has(self.kubernetes)))', message: 'a rule matches one protocol: ssh cannot be combined with sql, http or kubernetes' },
     { rule: '!(has(self.sql) && has(self.http))', message: 'a rule matches sql or http, not both' },
     { rule: '!(has(self.kubernetes) && (has(self.sql) || has(self.http)))', message: 'a rule matches one protocol: kubernetes cannot be combined with sql or http' },
   ))),
@@ -200,6 +218,7 @@ export const accessPolicySpec = obj('Desired state: who may reach the target, fo
 }, cel(
   { rule: "!has(self.target) || !has(self.rules) || self.rules.all(r, !has(r.match) || (self.target.protocol == 'postgres' ? !has(r.match.http) : !has(r.match.sql)))", message: 'rules must match the target protocol (match.sql for postgres, match.http for http)', fieldPath: '.rules' },
   { rule: "!has(self.target) || !has(self.rules) || self.rules.all(r, !has(r.match) || (self.target.protocol == 'kubernetes' ? !has(r.match.sql) && !has(r.match.http) : !has(r.match.kubernetes)))", message: 'rules must match the target protocol (match.kubernetes for kubernetes, and only there)', fieldPath: '.rules' },
+  { rule: "!has(self.target) || !has(self.rules) || self.rules.all(r, !has(r.match) || (self.target.protocol == 'ssh' ? !has(r.match.sql) && !has(r.match.http) : !has(r.match.ssh)))", message: 'rules must match the target protocol (match.ssh for ssh, and only there)', fieldPath: '.rules' },
   { rule: "!has(self.target) || !has(self.rules) || self.target.protocol == 'kubernetes' || self.rules.all(r, !has(r.revealSecretData))", message: 'revealSecretData applies to kubernetes targets only', fieldPath: '.rules' },
   { rule: '!has(self.rules) || !has(self.purposes) || self.rules.all(r, !has(r.purposes) || r.purposes.all(p, self.purposes.exists(q, q.name == p)))', message: 'rules[].purposes must name purposes listed in spec.purposes', fieldPath: '.rules' },
   { rule: "!has(self.sensitiveColumns) || !has(self.target) || self.target.protocol == 'postgres'", message: 'sensitiveColumns applies to postgres targets only', fieldPath: '.sensitiveColumns' },

@@ -37,7 +37,7 @@ export const approvalRequestSpec = obj('The held command and who asked. Everythi
   purpose: Type.String({ description: 'Purpose the requester declared.', minLength: 1, maxLength: 64, ...immutable('purpose') }),
   target: obj('Target the command is for.', {
     name: str('Target name.', { minLength: 1, maxLength: 40 }),
-    protocol: Type.Union([Type.Literal('postgres'), Type.Literal('http'), Type.Literal('kubernetes')], { description: 'postgres, http or kubernetes.' }),
+    protocol: Type.Union([Type.Literal('postgres'), Type.Literal('http'), Type.Literal('kubernetes'), Type.Literal('ssh')], { description: 'postgres, http, kubernetes or ssh.' }),
   }, immutable('target')),
   command: obj('The exact command; approval is bound to its SHA-256.', {
     text: str('The command (SQL text, or HTTP method and path). Literals are not masked: reviewers need to see what will run.', { minLength: 1, maxLength: 65536 }),

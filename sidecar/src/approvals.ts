@@ -19,7 +19,7 @@ export interface ApprovalBinding {
   identity: Identity;
   purpose: string;
   target: string;
-  protocol: 'http' | 'postgres' | 'kubernetes';
+  protocol: 'http' | 'postgres' | 'kubernetes' | 'ssh';
   /** The exact command (SQL text; HTTP method, path, query and body). Shown to reviewers unmasked. */
   commandText: string;
   commandSha256: string;

@@ -11,7 +11,7 @@ export interface TargetConfig {
   policy: string;
   /** Target name (the policy's spec.target.name). */
   target: string;
-  protocol: 'http' | 'postgres' | 'kubernetes';
+  protocol: 'http' | 'postgres' | 'kubernetes' | 'ssh';
   /** Port on 127.0.0.1 the agents connect to. */
   listenPort: number;
 }
@@ -56,6 +56,12 @@ export interface SidecarConfig {
   kubeCaDir: string;
   /** kubernetes targets: largest JSON response (one object or list page, one watch event) buffered for masking; larger ones are refused. */
   kubeMaxResponseBytes: number;
+  /** ssh targets: where the listener's host key is published (<dir>/<target>/known_hosts, ssh_config) for the agents. */
+  sshDir: string;
+  /** ssh targets: open agent connections per listener; further ones are closed at once. */
+  sshMaxConnections: number;
+  /** ssh targets: most characters of one channel (exec, shell) recorded as frames; the rest is counted, not recorded. */
+  sshRecordMaxChars: number;
 }
 
 /** A configuration problem, naming the setting. */
@@ -122,7 +128,7 @@ function targetEntry(value: unknown, index: number): TargetConfig {
   const where = `GUARITA_TARGETS[${index}]`;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError('GUARITA_TARGETS', `${where} must be an object {policy, target, protocol, listenPort}`);
   const v = value as Record<string, unknown>;
-  if (v.protocol !== 'http' && v.protocol !== 'postgres' && v.protocol !== 'kubernetes') throw new ConfigError('GUARITA_TARGETS', `${where}.protocol must be http, postgres or kubernetes, got ${JSON.stringify(v.protocol)}`);
+  if (v.protocol !== 'http' && v.protocol !== 'postgres' && v.protocol !== 'kubernetes' && v.protocol !== 'ssh') throw new ConfigError('GUARITA_TARGETS', `${where}.protocol must be http, postgres, kubernetes or ssh, got ${JSON.stringify(v.protocol)}`);
   return { policy: checkName(where, 'policy', v.policy), target: checkName(where, 'target', v.target), protocol: v.protocol, listenPort: checkPort(where, v.listenPort) };
 }
 
@@ -228,6 +234,13 @@ function kubeTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarCon
   return { kubeCaDir, kubeMaxResponseBytes: positiveInt(env, 'GUARITA_KUBE_MAX_RESPONSE', 64 * 1024 * 1024) };
 }
 
+function sshTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConfig, 'sshDir' | 'sshMaxConnections' | 'sshRecordMaxChars'> {
+  const sshDir = optional(env, 'GUARITA_SSH_DIR') ?? '/var/run/guarita/ssh';
+  // Written at start only when an ssh target publishes its host key there (the injector mounts it then).
+  if (targets.some((t) => t.protocol === 'ssh')) writableDir('GUARITA_SSH_DIR', sshDir);
+  return { sshDir, sshMaxConnections: positiveInt(env, 'GUARITA_SSH_MAX_CONNECTIONS', 256), sshRecordMaxChars: positiveInt(env, 'GUARITA_SSH_RECORD_MAX_CHARS', 16 * 1024 * 1024) };
+}
+
 /** Reads and checks the configuration. Throws ConfigError naming the first bad setting. */
 export function loadConfig(env: Env = process.env): SidecarConfig {
   const namespace = required(env, 'GUARITA_NAMESPACE');
@@ -256,5 +269,6 @@ export function loadConfig(env: Env = process.env): SidecarConfig {
     ...tuning(env),
     ...identityTuning(env),
     ...kubeTuning(env, targets),
+    ...sshTuning(env, targets),
   };
 }

@@ -5,6 +5,7 @@
 // `complete()`. Authentication, live policy, approvals and tamper-evident recording live behind
 // this interface (enforcer.ts).
 import type { SensitiveColumnsConfig } from '../../core/policy/sql-columns.ts';
+import type { SessionEvent, StreamFrame } from '../../core/recording/session-event.ts';
 import type { Command, Decision, DecisionCode, Identity, MaskSession } from './core-types.ts';
 
 export type { Command, Decision, DecisionCode, Identity, MaskSession, StreamMasker } from './core-types.ts';
@@ -107,6 +108,8 @@ export interface Session {
    * Throws when no policy is in force.
    */
   sensitiveColumns?(): SensitiveColumnsConfig | undefined;
+  /** Interactive targets: records masked, timed frames of a channel (SSH exec and shell) as a 'stream' record; rejects when the spool cannot be written. */
+  recordStream?(frames: StreamFrame[], extra?: Pick<SessionEvent, 'channel' | 'commandSha256'>): Promise<unknown>;
   /** Records session.end (once) and releases the session. */
   close(reason?: string): Promise<void>;
 }

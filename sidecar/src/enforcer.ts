@@ -4,8 +4,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import { describeKubernetesRequest } from '../../core/policy/kubernetes-request.ts';
+import { sshCommandText } from '../../core/policy/ssh.ts';
 import type { SensitiveColumnsConfig } from '../../core/policy/sql-columns.ts';
-import type { SessionEvent } from '../../core/recording/index.ts';
+import type { SessionEvent, StreamFrame } from '../../core/recording/index.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { describe as describeApproval, type ApprovalOutcome, type Approvals } from './approvals.ts';
 import { approvalEvidence } from './approval-evidence.ts';
@@ -41,6 +42,7 @@ export function sha256Hex(text: string): string {
 /** The exact text a command is bound to (approvals) and hashed as (records): SQL, or METHOD path. */
 export function commandText(command: Command): string {
   if (command.protocol === 'postgres') return command.sql;
+  if (command.protocol === 'ssh') return sshCommandText(command.ssh);
   if (command.protocol === 'kubernetes') return 'problem' in command.request ? `[unreadable Kubernetes request: ${command.request.problem}]` : describeKubernetesRequest(command.request);
   const pairs = Object.entries(command.query ?? {}).flatMap(([k, v]): [string, string][] => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v]]));
   const query = pairs.length === 0 ? '' : `?${new URLSearchParams(pairs).toString()}`;
@@ -203,7 +205,7 @@ export class SidecarSession implements Session {
   readonly purpose: string;
   readonly policyName: string;
   readonly target: string;
-  readonly protocol: 'http' | 'postgres' | 'kubernetes';
+  readonly protocol: 'http' | 'postgres' | 'kubernetes' | 'ssh';
   readonly #enforcer: SidecarEnforcer;
   readonly #targetConfig: TargetConfig;
   readonly #closed = new AbortController();
@@ -424,6 +426,11 @@ export class SidecarSession implements Session {
     }
     const code = outcome.kind === 'denied' ? 'ApprovalDenied' : 'ApprovalExpired';
     return this.#deny(sidecarDenial(code, outcome.message, decision.rule), text, { approvalRequest: name });
+  }
+
+  /** Interactive targets (SSH channels): appends masked, timed frames as a 'stream' record. */
+  recordStream(frames: StreamFrame[], extra: Pick<SessionEvent, 'channel' | 'commandSha256'> = {}): Promise<SpoolRecord> {
+    return this.#record('stream', { frames, ...extra });
   }
 
   newMaskSession(): MaskSession {

@@ -43,6 +43,8 @@ async function startListener(t: TargetConfig, ctx: { config: SidecarConfig; enfo
   // Loaded only where a PostgreSQL target exists: the wire protocol and the SQL parser cost an
   // HTTP-only sidecar memory and start time for nothing.
   if (t.protocol === 'postgres') return (await import('./postgres-target.ts')).startPostgresTarget(t, ctx);
+  // ssh2 loaded only where an SSH target exists.
+  if (t.protocol === 'ssh') return (await import('./ssh/index.ts')).startSshTarget(t, ctx);
   if (t.protocol === 'kubernetes') {
     const k = await (await import('./kubernetes/proxy.ts')).startKubeListener({
       host: ctx.config.bindHost, port: t.listenPort, target: t, enforcer: ctx.enforcer, credentialsDir: ctx.config.credentialsDir, caDir: ctx.config.kubeCaDir,

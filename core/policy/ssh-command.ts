@@ -1,0 +1,208 @@
+// An SSH exec request is one string that the host's login shell runs (`$SHELL -c COMMAND`), so it
+// is judged the way that shell would read it: split into words with POSIX quoting (single quotes,
+// double quotes, backslashes). Everything that would make the shell do more than run one program
+// with literal arguments is refused, not guessed at: command lists and pipes (; & | && ||),
+// redirections (< >), substitutions ($VAR, $(...), backticks), subshells and groups, globs and
+// brace or tilde expansion (the host expands them to names the policy never saw), environment
+// assignments before the program, shell keywords, and programs that run another command given as
+// arguments (sh -c, env, sudo, xargs, find -exec, ...). Pure: no I/O.
+
+export type ParsedCommand =
+  | { ok: true; words: string[] }
+  | { ok: false; problem: string };
+
+/** The longest command text judged; longer ones are refused (a shell line that long is not a diagnostic). */
+export const MAX_COMMAND_LENGTH = 16384;
+
+/**
+ * Programs that run another program given in their arguments (or read commands from them): what
+ * they run is not the program a rule sees, so they are refused rather than judged by their name.
+ */
+export const COMMAND_RUNNERS: ReadonlySet<string> = new Set([
+  'sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'csh', 'tcsh', 'fish', 'busybox', 'toybox',
+  'env', 'sudo', 'su', 'doas', 'runuser', 'pkexec', 'setpriv', 'chroot', 'nsenter', 'unshare', 'setsid',
+  'xargs', 'parallel', 'exec', 'eval', 'command', 'builtin', 'source', '.', 'nohup', 'timeout', 'nice',
+  'ionice', 'stdbuf', 'time', 'watch', 'strace', 'ltrace', 'script', 'flock', 'unbuffer', 'chrt', 'taskset',
+  'ssh', 'rsh', 'socat', 'at', 'batch', 'crontab', 'systemd-run', 'tmux', 'screen', 'expect',
+]);
+
+/** Shell reserved words: a command starting with one is shell syntax, not a program. */
+const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'while', 'until', 'do', 'done', 'in', 'function', 'select', '!', '{', '}', '[[', ']]', 'coproc']);
+
+/** Characters that end a word and start shell syntax when unquoted. */
+const OPERATORS: Readonly<Record<string, string>> = {
+  ';': 'a command list (;)', '&': 'a background job or command list (&, &&)', '|': 'a pipe (|, ||)', '<': 'a redirection (<)', '>': 'a redirection (>)',
+  '(': 'a subshell or group ( ( ) )', ')': 'a subshell or group ( ( ) )', '\n': 'a second line (newline)', '\r': 'a carriage return',
+};
+
+const GLOB = new Set(['*', '?', '[']);
+
+function refuse(problem: string): { ok: false; problem: string } {
+  return { ok: false, problem: `${problem}: the host's shell would do more than run one program with these arguments, which the policy cannot judge; run a single program with literal (quoted) arguments` };
+}
+
+/** Problems of an unquoted character (pattern: a rule's glob, where * is the rule's wildcard). */
+function unquotedProblem(c: string, inWord: boolean, pattern: boolean): string | undefined {
+  const op = OPERATORS[c];
+  if (op !== undefined) return `the command contains ${op}`;
+  if (c === '`') return 'the command contains a command substitution (`...`)';
+  if (c === '$') return 'the command contains a variable or command substitution ($)';
+  if (GLOB.has(c) && !(pattern && c === '*')) return `the command contains an unquoted glob character (${c}) the host would expand`;
+  if (c === '{' || c === '}') return `the command contains an unquoted brace (${c}) the host's shell may expand`;
+  return inWord ? undefined : WORD_START_PROBLEMS[c];
+}
+
+/** Characters that mean more than themselves at the start of a word. */
+const WORD_START_PROBLEMS: Readonly<Record<string, string>> = {
+  '~': 'the command contains an unquoted ~ the host would expand to a home directory',
+  // A comment hides the rest of the line from some shells and not others (zsh without interactive_comments).
+  '#': 'the command contains an unquoted # (a comment in some shells, not in others)',
+  // zsh expands =name at the start of a word to the program's path.
+  '=': 'the command contains a word starting with an unquoted = (zsh expands it)',
+};
+
+type Piece = { text: string; end: number } | { problem: string; refuse: boolean };
+
+/** One piece of a word at `i`: a backslash escape, a quoted string, or a plain character. */
+function piece(line: string, i: number): Piece {
+  const c = line[i] ?? '';
+  if (c === '\\') {
+    const next = line[i + 1];
+    return next === undefined ? { problem: 'the command ends in a lone backslash', refuse: true } : { text: next, end: i + 2 };
+  }
+  if (c === "'") {
+    const end = line.indexOf("'", i + 1);
+    return end < 0 ? { problem: 'the command has an unterminated single quote', refuse: false } : { text: line.slice(i + 1, end), end: end + 1 };
+  }
+  if (c === '"') return doubleQuoted(line, i + 1);
+  return { text: c, end: i + 1 };
+}
+
+function lineProblem(line: string): string | undefined {
+  if (line.length > MAX_COMMAND_LENGTH) return `the command is longer than ${MAX_COMMAND_LENGTH} characters`;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(line)) return 'the command contains control characters';
+  return undefined;
+}
+
+/** The words of a line, or why it cannot be judged. */
+function splitWords(line: string, pattern: boolean): string[] | { ok: false; problem: string } {
+  const words: string[] = [];
+  let word = '';
+  // An empty quoted word ('') is still a word.
+  let inWord = false;
+  let i = 0;
+  while (i < line.length) {
+    const c = line[i] ?? '';
+    if (c === ' ' || c === '\t') {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+      i++;
+      continue;
+    }
+    const problem = unquotedProblem(c, inWord, pattern);
+    if (problem !== undefined) return refuse(problem);
+    const p = piece(line, i);
+    if ('problem' in p) return p.refuse ? refuse(p.problem) : { ok: false, problem: p.problem };
+    word += p.text;
+    inWord = true;
+    i = p.end;
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+/**
+ * Splits a command line into words as a POSIX shell would, or says why it cannot be judged.
+ * `pattern`: a rule's command glob, where * is the rule's wildcard (kept as is) and any program may be named.
+ */
+export function parseCommandLine(line: string, opts: { pattern?: boolean } = {}): ParsedCommand {
+  const problem = lineProblem(line);
+  if (problem !== undefined) return { ok: false, problem };
+  const pattern = opts.pattern === true;
+  const words = splitWords(line, pattern);
+  if (!Array.isArray(words)) return words;
+  if (pattern) return words.length === 0 ? { ok: false, problem: 'the command glob is empty' } : { ok: true, words };
+  return checkWords(words);
+}
+
+/** Inside double quotes a backslash escapes only these (and newline, which is refused anyway). */
+const DOUBLE_QUOTE_ESCAPES = new Set(['$', '`', '"', '\\']);
+const DOUBLE_QUOTE_PROBLEMS: Readonly<Record<string, string>> = {
+  $: 'the command contains a variable or command substitution ($) inside double quotes',
+  '`': 'the command contains a command substitution (`...`) inside double quotes',
+};
+
+function doubleQuoted(line: string, start: number): Piece {
+  let text = '';
+  for (let i = start; i < line.length; i++) {
+    const c = line[i] ?? '';
+    if (c === '"') return { text, end: i + 1 };
+    const problem = DOUBLE_QUOTE_PROBLEMS[c];
+    if (problem !== undefined) return { problem, refuse: true };
+    const next = line[i + 1] ?? '';
+    if (c === '\\' && DOUBLE_QUOTE_ESCAPES.has(next)) {
+      text += next;
+      i++;
+    } else {
+      text += c;
+    }
+  }
+  return { problem: 'the command has an unterminated double quote', refuse: false };
+}
+
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+
+function checkWords(words: string[]): ParsedCommand {
+  const program = words[0];
+  if (program === undefined || program === '') return { ok: false, problem: 'the command is empty (an empty exec runs nothing; open a shell session instead)' };
+  // Only an unquoted NAME= makes an assignment, but a quoted one is an odd program name either way: refused alike.
+  if (ASSIGNMENT.test(program)) return refuse('the command starts with an environment assignment (NAME=value)');
+  if (RESERVED.has(program)) return refuse(`the command starts with the shell keyword ${program}`);
+  const name = programName(program);
+  if (COMMAND_RUNNERS.has(name)) return refuse(`${name} runs another command given in its arguments`);
+  if (name === 'find' && words.some((w) => /^-(exec|execdir|ok|okdir)$/.test(w))) return refuse('find -exec runs another command given in its arguments');
+  return { ok: true, words };
+}
+
+/** The program's name without its directory (/usr/bin/rm → rm). */
+export function programName(word: string): string {
+  const slash = word.lastIndexOf('/');
+  return slash < 0 ? word : word.slice(slash + 1);
+}
+
+/**
+ * Short options clustered as one word (-rf) as the separate options they are (-r -f), so `rm -rf *`
+ * also matches `rm -fr x` and `rm -r -f x`. Long options and option values are kept whole.
+ */
+export function splitOptionClusters(words: readonly string[]): string[] {
+  return words.flatMap((w) => (/^-[A-Za-z]{2,}$/.test(w) ? [...w.slice(1)].map((c) => `-${c}`) : [w]));
+}
+
+/**
+ * Legacy scp (scp -O, or scp from OpenSSH before 9.0) runs `scp -t PATH` (upload) or `scp -f PATH`
+ * (download) on the host. Recognized so it is judged as the file transfer it is (SFTP write or
+ * read of PATH), not as a command.
+ */
+export function legacyScp(words: readonly string[]): { operation: 'read' | 'write'; path: string } | undefined {
+  if (programName(words[0] ?? '') !== 'scp') return undefined;
+  const { options, operands } = splitOptions(words.slice(1));
+  const letters = options.join('');
+  const upload = letters.includes('t');
+  const download = letters.includes('f');
+  const path = operands[0];
+  if (upload === download || path === undefined || operands.length !== 1) return undefined;
+  return { operation: upload ? 'write' : 'read', path };
+}
+
+/** Option clusters (without their dash) and operands; `--` ends the options. */
+function splitOptions(args: readonly string[]): { options: string[]; operands: string[] } {
+  const end = args.indexOf('--');
+  const head = end < 0 ? args : args.slice(0, end);
+  const tail = end < 0 ? [] : args.slice(end + 1);
+  return {
+    options: head.filter((w) => /^-[A-Za-z]+$/.test(w)).map((w) => w.slice(1)),
+    operands: [...head.filter((w) => !/^-[A-Za-z]+$/.test(w)), ...tail],
+  };
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { parseAccessPolicy } from '../../crds/validators.ts';
+import { compilePolicy, PolicyCompileError, type Command, type CompiledPolicy, type Identity } from './index.ts';
+import type { SshRequest } from './ssh.ts';
+
+const agent: Identity = { subject: 'system:serviceaccount:lgpd-orders:support-agent', groups: [], kind: 'ServiceAccount' };
+const ssh = (req: SshRequest): Command => ({ protocol: 'ssh', ssh: req });
+const exec = (command: string): Command => ssh({ kind: 'exec', command });
+const sftp = (operation: Extract<SshRequest, { kind: 'sftp' }>['operation'], path: string, extra: { toPath?: string; resolved?: string[] } = {}): Command => ssh({ kind: 'sftp', operation, path, ...extra });
+
+function example(): CompiledPolicy {
+  const text = readFileSync(new URL('../../examples/lgpd-orders/accesspolicy-ssh.yaml', import.meta.url), 'utf8');
+  return compilePolicy(parseAccessPolicy(parse(text)));
+}
+
+function sshPolicy(rules: unknown[]): CompiledPolicy {
+  return compilePolicy(parseAccessPolicy({
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
+    spec: {
+      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
+      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }], rules,
+    },
+  }));
+}
+
+const support: Identity = { subject: 'u', groups: ['support'], kind: 'User' };
+
+describe('the LGPD orders-host example', () => {
+  const policy = example();
+  const decide = (command: Command) => policy.evaluate({ identity: agent, purpose: 'customer-support', command });
+
+  it.each([
+    ['df -h', 'allow', 'read-only-diagnostics'],
+    ['uptime', 'allow', 'read-only-diagnostics'],
+    ['systemctl status orders', 'allow', 'read-only-diagnostics'],
+    ['cat /var/log/orders/app.log', 'allow', 'read-only-diagnostics'],
+    ['cat /var/log/orders/../../../etc/shadow', 'deny', undefined],
+    ['cat /etc/shadow', 'deny', undefined],
+    ['/tmp/evil/df -h', 'deny', undefined],
+    ['rm -rf /var/log/orders', 'deny', 'deny-rm'],
+    ['/bin/rm x', 'deny', 'deny-rm'],
+    ['"r"m x', 'deny', 'deny-rm'],
+    ['pg_dump -d orders', 'requireApproval', 'dumps-and-backups-need-dpo'],
+    ['/usr/bin/pg_dump orders', 'requireApproval', 'dumps-and-backups-need-dpo'],
+    ['cat /var/backups/orders.sql', 'requireApproval', 'dumps-and-backups-need-dpo'],
+    ['tail -n 5 /var/backups/orders.sql', 'requireApproval', 'dumps-and-backups-need-dpo'],
+    ['tail -n 5 /var//backups/./orders.sql', 'requireApproval', 'dumps-and-backups-need-dpo'],
+    ['tail -n 5 /var/log/../backups/orders.sql', 'requireApproval', 'dumps-and-backups-need-dpo'],
+    ['tail -n 5 ../../var/backups/orders.sql', 'requireApproval', 'dumps-and-backups-need-dpo'],
+    ['scp -f /var/backups/orders.sql', 'requireApproval', 'backup-downloads-need-dpo'],
+    ['scp -t /tmp/x', 'deny', 'deny-uploads-and-deletes'],
+    ['df -h; rm -rf /', 'deny', undefined],
+    ['sh -c "df -h"', 'deny', undefined],
+  ])('exec %j → %s', (command, verdict, rule) => {
+    const d = decide(exec(command));
+    expect(d.decision).toBe(verdict);
+    expect(d.rule).toBe(rule);
+    // Arguments never reach the reason (they may be personal data).
+    expect(d.reason).not.toMatch(/orders\.sql|shadow|app\.log/);
+  });
+
+  it('refused command lines are Unparseable and say why', () => {
+    const d = decide(exec('df -h && cat /var/backups/x'));
+    expect(d).toMatchObject({ decision: 'deny', code: 'Unparseable' });
+    expect(d.reason).toContain('&');
+  });
+
+  it('interactive shells are not among the diagnostics', () => {
+    expect(decide(ssh({ kind: 'shell' }))).toMatchObject({ decision: 'deny', code: 'NoMatchingRule' });
+  });
+
+  it.each([
+    [sftp('read', '/var/log/orders/app.log'), 'allow', 'browse-logs'],
+    [sftp('list', '/var/log/orders'), 'allow', 'browse-logs'],
+    [sftp('read', '/var/log/orders/app.log', { resolved: ['/var/backups/orders.sql'] }), 'requireApproval', 'backup-downloads-need-dpo'],
+    [sftp('read', '/var/log/orders/../../backups/orders.sql'), 'requireApproval', 'backup-downloads-need-dpo'],
+    [sftp('read', '/var//backups/orders.sql'), 'requireApproval', 'backup-downloads-need-dpo'],
+    [sftp('read', '/etc/shadow'), 'deny', undefined],
+    [sftp('write', '/var/log/orders/x'), 'deny', 'deny-uploads-and-deletes'],
+    [sftp('rename', '/var/log/orders/a', { toPath: '/var/log/orders/b' }), 'deny', 'deny-uploads-and-deletes'],
+    [sftp('remove', '/tmp/x'), 'deny', 'deny-uploads-and-deletes'],
+    [ssh({ kind: 'localForward', host: 'orders-db', port: 5432 }), 'deny', 'deny-port-forwarding'],
+    [ssh({ kind: 'remoteForward', host: '0.0.0.0', port: 8080 }), 'deny', 'deny-port-forwarding'],
+  ])('%j → %s', (command, verdict, rule) => {
+    const d = decide(command);
+    expect(d.decision).toBe(verdict);
+    expect(d.rule).toBe(rule);
+  });
+
+  it('an SFTP path that climbs above / or is relative is Unparseable', () => {
+    expect(decide(sftp('read', '/../etc/shadow'))).toMatchObject({ decision: 'deny', code: 'Unparseable' });
+    expect(decide(sftp('read', 'etc/shadow'))).toMatchObject({ decision: 'deny', code: 'Unparseable' });
+  });
+});
+
+describe('match.ssh semantics', () => {
+  it('allow rules match arguments in order and exactly; a final lone * takes the rest', () => {
+    const p = sshPolicy([{ name: 'ls', match: { ssh: { commands: ['ls -l /srv/*'] } }, action: 'allow' }, { name: 'cat', match: { ssh: { commands: ['cat *'] } }, action: 'allow' }]);
+    const d = (c: string) => p.evaluate({ identity: support, purpose: 'p', command: exec(c) }).decision;
+    expect(d('ls -l /srv/a')).toBe('allow');
+    expect(d('ls /srv/a')).toBe('deny');
+    expect(d('ls -l /srv/a /etc')).toBe('deny');
+    expect(d('ls -l /srv/../etc')).toBe('deny');
+    expect(d('cat')).toBe('allow');
+    expect(d('cat a b c')).toBe('allow');
+  });
+
+  it('deny rules match options in any order and clustering', () => {
+    const p = sshPolicy([{ name: 'no-rf', match: { ssh: { commands: ['rm -rf *'] } }, action: 'deny' }, { name: 'rest', action: 'allow', match: { ssh: { requests: ['exec'] } } }]);
+    const d = (c: string) => p.evaluate({ identity: support, purpose: 'p', command: exec(c) });
+    expect(d('rm -rf /x').rule).toBe('no-rf');
+    expect(d('rm -fr /x').rule).toBe('no-rf');
+    expect(d('rm -r -f /x').rule).toBe('no-rf');
+    expect(d('rm /x -r -f').rule).toBe('no-rf');
+    expect(d('rm /x').rule).toBe('rest');
+  });
+
+  it('port forwarding needs a rule that names it; a catch-all allow does not allow it', () => {
+    const p = sshPolicy([{ name: 'all', action: 'allow' }]);
+    const fwd = p.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'localForward', host: 'db', port: 5432 }) });
+    expect(fwd).toMatchObject({ decision: 'deny', code: 'NoMatchingRule' });
+    expect(p.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'shell' }) }).decision).toBe('allow');
+    const q = sshPolicy([{ name: 'db', action: 'allow', match: { ssh: { requests: ['localForward'], destinations: ['db:5432'] } } }]);
+    expect(q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'localForward', host: 'db', port: 5432 }) }).decision).toBe('allow');
+    expect(q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'localForward', host: 'db', port: 22 }) }).decision).toBe('deny');
+    expect(q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'remoteForward', host: 'db', port: 5432 }) }).decision).toBe('deny');
+  });
+
+  it('allow of an sftp rename needs both paths allowed', () => {
+    const p = sshPolicy([{ name: 'tmp', action: 'allow', match: { ssh: { paths: ['/tmp/**'] } } }]);
+    const d = (toPath: string) => p.evaluate({ identity: support, purpose: 'p', command: sftp('rename', '/tmp/a', { toPath }) }).decision;
+    expect(d('/tmp/b')).toBe('allow');
+    expect(d('/etc/b')).toBe('deny');
+  });
+
+  it('refuses rules that cannot apply, naming the field', () => {
+    expect(() => sshPolicy([{ name: 'x', action: 'deny', match: { ssh: { requests: ['shell'], commands: ['rm *'] } } }])).toThrow(PolicyCompileError);
+    expect(() => sshPolicy([{ name: 'x', action: 'deny', match: { ssh: { requests: ['shell'], commands: ['rm *'] } } }])).toThrow('spec.rules[0].match.ssh.commands');
+    expect(() => sshPolicy([{ name: 'x', action: 'deny', match: { ssh: { paths: ['/a/**b'] } } }])).toThrow('spec.rules[0].match.ssh.paths[0]');
+    expect(() => sshPolicy([{ name: 'x', action: 'deny', match: { ssh: { commands: ['rm; ls'] } } }])).toThrow('spec.rules[0].match.ssh.commands[0]');
+  });
+});

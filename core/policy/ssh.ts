@@ -1,0 +1,254 @@
+// SSH request matching (match.ssh): exec commands by program and argument globs, interactive
+// shells, SFTP operations by path glob, and port forwarding by destination. Restrictive rules
+// (deny, requireApproval) match liberally and allow rules strictly, so what the engine cannot pin
+// down falls to the stricter outcome. Pure: the sidecar resolves SFTP paths on the host (realpath)
+// before it asks.
+import type { PolicyRule, SftpOperation, SshRequestKind } from '../../crds/types.ts';
+import { compilePathGlob, pathGlobProblem, wildcardMatch, type MatchMode, type PathGlob } from './glob.ts';
+import { legacyScp, parseCommandLine, programName, splitOptionClusters } from './ssh-command.ts';
+
+type SshMatch = NonNullable<NonNullable<PolicyRule['match']>['ssh']>;
+
+/** One SSH request the sidecar judges: a channel request, or one SFTP operation. */
+export type SshRequest =
+  | { kind: 'exec'; command: string }
+  | { kind: 'shell' }
+  /**
+   * `path` (and `toPath` for rename and symlink) as the agent sent them, absolute (the sidecar
+   * makes relative ones absolute against the SFTP login directory); `resolved`: the same paths as
+   * the host resolves them (realpath, symlinks followed), when the sidecar could ask.
+   */
+  | { kind: 'sftp'; operation: SftpOperation; path: string; toPath?: string; resolved?: string[] }
+  | { kind: 'localForward' | 'remoteForward'; host: string; port: number };
+
+export interface CompiledSshMatch {
+  matches(req: JudgedSshRequest, mode: MatchMode): boolean;
+}
+
+/** A request after parsing: exec commands split into words, legacy scp turned into sftp, paths normalized. */
+export type JudgedSshRequest =
+  | { kind: 'exec'; words: string[] }
+  | { kind: 'shell' }
+  | { kind: 'sftp'; operation: SftpOperation; paths: string[][]; via: 'sftp' | 'scp' }
+  | { kind: 'localForward' | 'remoteForward'; destination: string };
+
+export interface SshCompileProblem { field: string; message: string }
+
+interface CommandGlob { program: string; args: string[]; rest: boolean }
+
+function compileCommand(source: string): CommandGlob | string {
+  const parsed = parseCommandLine(source, { pattern: true });
+  if (!parsed.ok) return parsed.problem;
+  const words = parsed.words;
+  const rest = words.length > 1 && words[words.length - 1] === '*';
+  const program = words[0] ?? '';
+  return { program, args: rest ? words.slice(1, -1) : words.slice(1), rest };
+}
+
+function programMatches(glob: string, word: string, mode: MatchMode): boolean {
+  if (glob.includes('/')) return wildcardMatch(glob, word);
+  // Allow rules: the bare name the host looks up on PATH; /tmp/x/cat is not cat.
+  if (mode === 'permissive') return wildcardMatch(glob, word);
+  return wildcardMatch(glob, programName(word)) || wildcardMatch(glob, word);
+}
+
+function argumentForms(word: string, mode: MatchMode): string[] | undefined {
+  if (!word.includes('/')) return [word];
+  const norm = normalizeAbsolute(word);
+  if (mode === 'permissive') {
+    // A relative path through .. can reach anything from a directory the policy cannot see.
+    if (!word.startsWith('/')) return word.split('/').includes('..') ? undefined : [word];
+    return norm === undefined ? undefined : [norm];
+  }
+  return norm === undefined ? [word] : [word, norm];
+}
+
+function commandMatches(g: CommandGlob, words: readonly string[], mode: MatchMode): boolean {
+  const [program = '', ...args] = words;
+  if (!programMatches(g.program, program, mode)) return false;
+  if (mode === 'restrictive') {
+    // Any position, options unclustered: `rm -rf *` matches `rm -f -r x` and `rm x -rf`.
+    const have = splitOptionClusters(args).flatMap((a) => argumentForms(a, mode) ?? [a]);
+    const want = splitOptionClusters(g.args);
+    if (!g.rest && args.length === 0 && want.length > 0) return false;
+    // A relative argument through .. may reach any absolute path a glob names.
+    return want.every((p) => have.some((a) => wildcardMatch(p, a)) || (p.startsWith('/') && args.some((a) => !a.startsWith('/') && a.split('/').includes('..'))));
+  }
+  if (g.rest ? args.length < g.args.length : args.length !== g.args.length) return false;
+  return g.args.every((p, i) => {
+    const forms = argumentForms(args[i] ?? '', mode);
+    return forms !== undefined && forms.every((a) => wildcardMatch(p, a));
+  });
+}
+
+/** An absolute path with . and .. applied and repeated slashes folded; undefined if .. climbs above /. */
+export function normalizeAbsolute(path: string): string | undefined {
+  if (!path.startsWith('/')) return undefined;
+  const out: string[] = [];
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (out.length === 0) return undefined;
+      out.pop();
+    } else {
+      out.push(seg);
+    }
+  }
+  return `/${out.join('/')}`;
+}
+
+function pathSegments(path: string): string[] | undefined {
+  const norm = normalizeAbsolute(path);
+  return norm === undefined ? undefined : norm.split('/').slice(1).filter((s) => s !== '');
+}
+
+function judgeForward(req: Extract<SshRequest, { kind: 'localForward' | 'remoteForward' }>): Judged {
+  if (!Number.isInteger(req.port) || req.port < 0 || req.port > 65535) return { ok: false, problem: `port ${req.port} is not a port number` };
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  if (/[\s\u0000-\u001f]/.test(req.host) || req.host.length > 255) return { ok: false, problem: 'the forwarding host is not a host name or address' };
+  return { ok: true, judged: { kind: req.kind, destination: `${req.host.toLowerCase()}:${req.port}` } };
+}
+
+function judgeExec(command: string): Judged {
+  const parsed = parseCommandLine(command);
+  if (!parsed.ok) return parsed;
+  const scp = legacyScp(parsed.words);
+  if (scp === undefined) return { ok: true, judged: { kind: 'exec', words: parsed.words } };
+  // scp -t/-f take paths relative to the login directory, which only the host knows: a relative
+  // path without .. is kept under "~", one through .. is refused.
+  const relative = scp.path.split('/');
+  const segs = scp.path.startsWith('/') ? pathSegments(scp.path) : relative.includes('..') ? undefined : ['~', ...relative.filter((x) => x !== '' && x !== '.')];
+  if (segs === undefined) return { ok: false, problem: 'the scp path climbs above / or, relative, goes through ..' };
+  return { ok: true, judged: { kind: 'sftp', operation: scp.operation, paths: [segs], via: 'scp' } };
+}
+
+function judgeSftp(req: Extract<SshRequest, { kind: 'sftp' }>): Judged {
+  const raw = [req.path, ...(req.toPath === undefined ? [] : [req.toPath]), ...(req.resolved ?? [])];
+  const paths: string[][] = [];
+  for (const p of raw) {
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused
+    if (/[\u0000-\u001f]/.test(p)) return { ok: false, problem: 'an SFTP path contains control characters' };
+    const segs = pathSegments(p);
+    if (segs === undefined) return { ok: false, problem: 'an SFTP path is not absolute or climbs above /' };
+    paths.push(segs);
+  }
+  return { ok: true, judged: { kind: 'sftp', operation: req.operation, paths, via: 'sftp' } };
+}
+
+type Judged = { ok: true; judged: JudgedSshRequest } | { ok: false; problem: string };
+
+/** Parses and normalizes a request for matching, or says why it cannot be judged. */
+export function judgeSshRequest(req: SshRequest): Judged {
+  switch (req.kind) {
+    case 'shell': return { ok: true, judged: req };
+    case 'exec': return judgeExec(req.command);
+    case 'sftp': return judgeSftp(req);
+    default: return judgeForward(req);
+  }
+}
+
+const FORWARDS = new Set<SshRequestKind>(['localForward', 'remoteForward']);
+
+function compileCommands(m: SshMatch, problems: SshCompileProblem[]): CommandGlob[] {
+  return (m.commands ?? []).flatMap((c, i) => {
+    const g = compileCommand(c);
+    if (typeof g !== 'string') return [g];
+    problems.push({ field: `commands[${i}]`, message: g });
+    return [];
+  });
+}
+
+function compilePaths(m: SshMatch, problems: SshCompileProblem[]): PathGlob[] {
+  return (m.paths ?? []).flatMap((p, i) => {
+    const problem = pathGlobProblem(p);
+    if (problem === undefined) return [compilePathGlob(p)];
+    problems.push({ field: `paths[${i}]`, message: problem });
+    return [];
+  });
+}
+
+/** The request kinds a rule applies to: requests, narrowed by what each other field implies. */
+function ruleKinds(m: SshMatch, problems: SshCompileProblem[]): Set<SshRequestKind> {
+  let kinds: Set<SshRequestKind> = new Set(m.requests ?? ['exec', 'shell', 'sftp', 'localForward', 'remoteForward']);
+  const narrow = (field: string, allowed: SshRequestKind[]): void => {
+    const next = new Set([...kinds].filter((k) => allowed.includes(k)));
+    if (next.size === 0) problems.push({ field, message: `applies to ${allowed.join(' and ')} requests only, which requests does not list` });
+    kinds = next;
+  };
+  if (m.commands !== undefined) narrow('commands', ['exec']);
+  if (m.operations !== undefined) narrow('operations', ['sftp']);
+  if (m.paths !== undefined) narrow('paths', ['sftp']);
+  if (m.destinations !== undefined) narrow('destinations', ['localForward', 'remoteForward']);
+  return kinds;
+}
+
+interface SshMatchers {
+  commands: CommandGlob[];
+  paths: PathGlob[];
+  operations: ReadonlySet<SftpOperation> | undefined;
+  destinations: readonly string[] | undefined;
+}
+
+function sftpMatches(m: SshMatchers, req: Extract<JudgedSshRequest, { kind: 'sftp' }>, mode: MatchMode): boolean {
+  if (m.operations !== undefined && !m.operations.has(req.operation)) return false;
+  if (m.paths.length === 0) return true;
+  const hit = (segs: string[]): boolean => m.paths.some((g) => g.matches(segs, mode));
+  // Allow: every path (given and resolved, both ends of a rename) must be allowed; deny and approval: any.
+  return mode === 'permissive' ? req.paths.every(hit) : req.paths.some(hit);
+}
+
+function requestMatches(m: SshMatchers, req: JudgedSshRequest, mode: MatchMode): boolean {
+  switch (req.kind) {
+    case 'exec': return m.commands.length === 0 || m.commands.some((g) => commandMatches(g, req.words, mode));
+    case 'sftp': return sftpMatches(m, req, mode);
+    case 'shell': return true;
+    default: return m.destinations === undefined || m.destinations.some((d) => wildcardMatch(mode === 'restrictive' ? d.toLowerCase() : d, req.destination));
+  }
+}
+
+/** Compiles match.ssh; problems name the field under the match (commands[2], paths[0], ...). */
+export function compileSshMatch(m: SshMatch, problems: SshCompileProblem[]): CompiledSshMatch {
+  const matchers: SshMatchers = {
+    commands: compileCommands(m, problems), paths: compilePaths(m, problems),
+    operations: m.operations === undefined ? undefined : new Set<SftpOperation>(m.operations), destinations: m.destinations,
+  };
+  const kinds = ruleKinds(m, problems);
+  const named = new Set(m.requests ?? []);
+  return {
+    matches(req, mode) {
+      if (!kinds.has(req.kind)) return false;
+      // Port forwarding opens a network path, not a command: only a rule that names it allows it.
+      if (mode === 'permissive' && FORWARDS.has(req.kind) && !named.has(req.kind)) return false;
+      return requestMatches(matchers, req, mode);
+    },
+  };
+}
+
+/** A match.ssh rule without a match (or with another protocol's) applies to all but forwarding, as the schema says. */
+export function unmatchedApplies(req: JudgedSshRequest, mode: MatchMode): boolean {
+  return !(mode === 'permissive' && FORWARDS.has(req.kind));
+}
+
+/** How a decision names the request: never the arguments or paths (they may carry personal data). */
+export function describeSshRequest(req: JudgedSshRequest): string {
+  switch (req.kind) {
+    case 'exec': return `the exec of ${programName(req.words[0] ?? '')}`;
+    case 'shell': return 'the interactive shell';
+    case 'sftp': return req.via === 'scp' ? `the scp ${req.operation === 'read' ? 'download' : 'upload'} (sftp ${req.operation})` : `the sftp ${req.operation}`;
+    default: return `the ${req.kind === 'localForward' ? 'local' : 'remote'} port forwarding`;
+  }
+}
+
+/**
+ * The exact text an SSH request is bound to (approvals: the approver sees it, the hash binds it)
+ * and recorded as (masked): the exec command as sent, `shell`, `sftp OPERATION PATH [→ PATH]`, or
+ * `localForward|remoteForward HOST:PORT`.
+ */
+export function sshCommandText(req: SshRequest): string {
+  switch (req.kind) {
+    case 'exec': return req.command;
+    case 'shell': return 'shell';
+    case 'sftp': return `sftp ${req.operation} ${req.path}${req.toPath === undefined ? '' : ` → ${req.toPath}`}`;
+    default: return `${req.kind} ${req.host}:${req.port}`;
+  }
+}

@@ -1,0 +1,52 @@
+// The listener's host key: generated at every sidecar start (it never leaves the pod), and
+// published with an ssh_config into a directory the injector mounts read-only into the agent
+// containers, so the agent's ssh verifies the sidecar strictly (StrictHostKeyChecking yes): no
+// trust on first use on the agent's side either. Files are replaced atomically (write, rename).
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+
+export interface HostKey { privateKey: string; publicKey: string }
+
+export function generateHostKey(): HostKey {
+  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  // "ssh-ed25519 AAAA... comment": keep type and key only.
+  const [type = '', key = ''] = pair.public.trim().split(/\s+/);
+  return { privateKey: pair.private, publicKey: `${type} ${key}` };
+}
+
+function writeAtomic(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, content, { mode: 0o644 });
+  renameSync(tmp, file);
+}
+
+/** The alias the agent's ssh checks the key under (HostKeyAlias), whatever name it connects with. */
+export function hostKeyAlias(target: string): string {
+  return `guarita-${target}`;
+}
+
+/** Writes <dir>/<target>/known_hosts and ssh_config; returns the directory. */
+export function publishHostKey(dir: string, target: string, port: number, publicKey: string): string {
+  const out = join(dir, target);
+  mkdirSync(out, { recursive: true, mode: 0o755 });
+  const knownHosts = join(out, 'known_hosts');
+  writeAtomic(knownHosts, `${hostKeyAlias(target)},[127.0.0.1]:${port},[localhost]:${port} ${publicKey}\n`);
+  writeAtomic(join(out, 'ssh_config'), [
+    `# Written by the Guarita sidecar for target ${target}: ssh -F ${join(out, 'ssh_config')} PURPOSE@${target} COMMAND`,
+    `# The password is the agent's token (OIDC or service account); the user name is the declared purpose.`,
+    `Host ${target} 127.0.0.1 localhost`,
+    '  HostName 127.0.0.1',
+    `  Port ${port}`,
+    `  HostKeyAlias ${hostKeyAlias(target)}`,
+    `  UserKnownHostsFile ${knownHosts}`,
+    '  GlobalKnownHostsFile /dev/null',
+    '  StrictHostKeyChecking yes',
+    '  PubkeyAuthentication no',
+    '  PreferredAuthentications keyboard-interactive,password',
+    '  ForwardAgent no',
+    '  ForwardX11 no',
+    '',
+  ].join('\n'));
+  return out;
+}

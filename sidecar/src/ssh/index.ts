@@ -1,0 +1,179 @@
+// The SSH listener of one target: an ssh2 server towards the agents on 127.0.0.1:<listenPort>,
+// with a host key generated at start and published for the agents' known_hosts. Per connection:
+// the agent authenticates with its token as the password (or keyboard-interactive answer), and the
+// SSH user name is the declared purpose ("_" takes it from the token's purposeClaim); the enforcer
+// opens a session (identity verified, subject and purpose checked); every channel request is then
+// judged under the policy in force. One upstream connection per agent connection, opened on first
+// use with the target's key and verified against its known_hosts.
+import type { AuthenticationType, Client, Connection } from 'ssh2';
+import ssh2 from 'ssh2';
+import type { SidecarConfig, TargetConfig } from '../config.ts';
+import type { Session } from '../enforcement.ts';
+import type { SidecarEnforcer } from '../enforcer.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { handleForwarding } from './forward.ts';
+import { generateHostKey, publishHostKey } from './host-key.ts';
+import { EXIT, handleSessionChannel, type ChannelContext } from './session-channel.ts';
+import { connectUpstream, sshUpstream } from './upstream.ts';
+
+/** Time an agent has from connecting to being authenticated (OpenSSH's LoginGraceTime is 120 s). */
+const AUTH_TIMEOUT_MS = 30_000;
+/** Failed credentials per connection before it is closed. */
+const MAX_AUTH_FAILURES = 3;
+const UPSTREAM_READY_TIMEOUT_MS = 20_000;
+
+interface Ctx { config: SidecarConfig; enforcer: SidecarEnforcer; logger: Logger; metrics: Metrics }
+
+export interface SshListener { target: string; port: number; close(drainMs: number): Promise<void> }
+
+/** The purpose an SSH user name declares: the name itself, or none ("_", empty) to use the token's purposeClaim. */
+export function purposeFromUser(user: string): string | undefined {
+  return user === '' || user === '_' ? undefined : user;
+}
+
+export async function startSshTarget(t: TargetConfig, ctx: Ctx): Promise<SshListener> {
+  const logger = ctx.logger.child({ listener: 'ssh', target: t.target });
+  const hostKey = generateHostKey();
+  const connections = new Set<Connection>();
+  const server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'Guarita' }, (conn, info) => {
+    if (connections.size >= ctx.config.sshMaxConnections) {
+      logger.warn({ max: ctx.config.sshMaxConnections }, 'ssh connection refused: too many open connections');
+      conn.end();
+      return;
+    }
+    connections.add(conn);
+    conn.on('close', () => connections.delete(conn));
+    handleConnection(conn, `${info.ip}:${info.port}`, info.ip, t, ctx, logger);
+  });
+  server.on('error', (err: Error) => logger.error({ err: errorMessage(err) }, 'ssh listener error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(t.listenPort, ctx.config.bindHost, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as { port: number }).port;
+  const dir = publishHostKey(ctx.config.sshDir, t.target, port, hostKey.publicKey);
+  logger.info({ port, hostKey: hostKey.publicKey, published: dir }, 'ssh listener ready');
+  return {
+    target: t.target, port,
+    close: async (drainMs) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const deadline = setTimeout(() => { for (const c of connections) c.end(); }, drainMs);
+      deadline.unref();
+      // Shutdown closes the sessions (the enforcer's closeAll), which ends their connections.
+      await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs).unref())]);
+      for (const c of connections) c.end();
+      clearTimeout(deadline);
+    },
+  };
+}
+
+function handleConnection(conn: Connection, connection: string, address: string, t: TargetConfig, ctx: Ctx, logger: Logger): void {
+  let session: Session | undefined;
+  let refusal: { message: string; exit: number } | undefined;
+  let upstream: Promise<Client> | undefined;
+  let failures = 0;
+  let authenticating = false;
+  let channels = 0;
+  let ending = false;
+  const endWhenIdle = (): void => {
+    ending = true;
+    if (channels === 0) conn.end();
+    else setTimeout(() => conn.end(), 3000).unref();
+  };
+  const log = logger.child({ connection });
+  // Garbage instead of a banner, a protocol error, a reset: the connection ends, the listener serves on.
+  conn.on('error', (err: Error) => log.debug({ err: errorMessage(err) }, 'ssh connection error'));
+  const authTimer = setTimeout(() => {
+    log.info('ssh connection closed: not authenticated in time');
+    conn.end();
+  }, AUTH_TIMEOUT_MS);
+  authTimer.unref();
+
+  const openUpstream = (): Promise<Client> => {
+    upstream ??= (async () => {
+      const available = ctx.enforcer.available(t);
+      if (!available.ok) throw new Error(available.message);
+      const client = await connectUpstream(sshUpstream(available.target.policy, ctx.config.credentialsDir), { readyTimeoutMs: UPSTREAM_READY_TIMEOUT_MS });
+      client.on('close', () => {
+        // The host went away: the agent's connection goes with it (its channels are gone).
+        conn.end();
+      });
+      return client;
+    })();
+    upstream.catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'ssh upstream unavailable'));
+    return upstream;
+  };
+
+  const verify = async (credential: string, user: string): Promise<boolean> => {
+    const purpose = purposeFromUser(user);
+    const opened = await ctx.enforcer.openSession({ target: t.target, credential, ...(purpose === undefined ? {} : { purpose }), client: { remoteAddress: address, connection, application: 'ssh' } });
+    if (opened.ok) {
+      session = opened.session;
+      const s = opened.session;
+      // The channels say why first (revocation, expiry, shutdown), then the connection ends.
+      s.closed.addEventListener('abort', () => endWhenIdle(), { once: true });
+      return true;
+    }
+    if (opened.code === 'Unauthenticated') return false;
+    // Authenticated but refused (not a subject, revoked, unknown purpose) or the target is not
+    // available: the agent is let in so that every request gets the reason on stderr, with a
+    // distinct exit status; nothing reaches the host.
+    const hint = opened.code === 'Forbidden' && /purpose/i.test(opened.message) ? ' (the SSH user name is the declared purpose: ssh PURPOSE@host)' : '';
+    refusal = { message: `${opened.code === 'Unavailable' ? 'unavailable' : 'refused'}: ${opened.message}${hint}`, exit: opened.code === 'Unavailable' ? EXIT.unavailable : EXIT.denied };
+    return true;
+  };
+
+  conn.on('authentication', (auth) => {
+    const methods: AuthenticationType[] = ['password', 'keyboard-interactive'];
+    if (session !== undefined || refusal !== undefined || authenticating) return auth.reject(methods);
+    const decide = (credential: string): void => {
+      authenticating = true;
+      verify(credential.trim(), auth.username).then((ok) => {
+        authenticating = false;
+        if (ok) return auth.accept();
+        failures++;
+        if (failures >= MAX_AUTH_FAILURES) {
+          auth.reject(methods);
+          conn.end();
+          return;
+        }
+        auth.reject(methods);
+      }, (err: unknown) => {
+        authenticating = false;
+        log.error({ err: errorMessage(err) }, 'ssh authentication failed');
+        auth.reject(methods);
+      });
+    };
+    if (auth.method === 'password') return decide(auth.password);
+    if (auth.method === 'keyboard-interactive') {
+      // No title or instructions: OpenSSH prints them on stderr of every connection.
+      auth.prompt([{ prompt: 'Guarita token (OIDC or service-account JWT): ', echo: false }], (answers) => decide(answers[0] ?? ''));
+      return;
+    }
+    auth.reject(methods);
+  });
+  conn.on('ready', () => clearTimeout(authTimer));
+  const channelContext = (): ChannelContext => ({
+    session: session as Session, logger: log, recordMaxChars: ctx.config.sshRecordMaxChars, refusal, upstream: openUpstream,
+  });
+  conn.on('session', (accept, reject) => {
+    if (ending) return reject();
+    const ch = accept();
+    channels++;
+    ch.once('close', () => {
+      channels--;
+      if (ending && channels === 0) conn.end();
+    });
+    handleSessionChannel(ch, channelContext());
+  });
+  handleForwarding(conn, () => ({ session: refusal === undefined ? session : undefined, logger: log, upstream: openUpstream }));
+  conn.on('close', () => {
+    clearTimeout(authTimer);
+    void upstream?.then((c) => c.end(), () => undefined);
+    void session?.close('the agent disconnected');
+  });
+}

@@ -1,0 +1,264 @@
+// One SSH "session" channel of an agent: pty and window changes, then one exec, shell or
+// subsystem request, judged under the policy in force (per request, not per connection). An
+// allowed exec or shell runs on a channel of the upstream connection; what the host prints is
+// masked before the agent sees it, and stdin and output are recorded as masked, timed frames.
+// Agent forwarding, X11 and environment variables are refused (they would reach past the policy:
+// the agent's key on the host, a display channel, LD_PRELOAD or PATH for the host's shell).
+import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session as SshSession } from 'ssh2';
+import { legacyScp, parseCommandLine } from '../../../core/policy/ssh-command.ts';
+import type { Authorization, Session } from '../enforcement.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import { sha256Hex } from '../enforcer.ts';
+import { FrameRecorder } from './frames.ts';
+import { startSftpProxy, type SftpContext } from './sftp.ts';
+import { TerminalMasker } from './terminal-masker.ts';
+
+/** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
+export const EXIT = { denied: 126, pending: 75, unavailable: 69 } as const;
+
+/** Output of a quiet stream is shown after this long (the masker's held tail ends at a word). */
+const IDLE_FLUSH_MS = 30;
+
+export interface ChannelContext extends SftpContext {
+  session: Session;
+  logger: Logger;
+  /** The most characters of one channel recorded as frames. */
+  recordMaxChars: number;
+  /** Why the connection refuses every request (a session that could not be opened), if it does. */
+  refusal: { message: string; exit: number } | undefined;
+}
+
+type Request = { kind: 'exec'; command: string } | { kind: 'shell' };
+
+function answerAndClose(stream: ServerChannel, message: string, status: number): void {
+  stream.stderr.write(`guarita: ${message.replace(/\r?\n/g, ' ')}\r\n`);
+  stream.exit(status);
+  stream.end();
+}
+
+/** Handles the requests of one session channel until it runs something or is refused. */
+export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void {
+  let pty: PseudoTtyInfo & { term?: string } | undefined;
+  let started = false;
+  const resizes: PseudoTtyInfo[] = [];
+  let resize: ((info: { cols: number; rows: number; width: number; height: number }) => void) | undefined;
+  let signal: ((name: string) => void) | undefined;
+  ch.on('pty', (accept, _reject, info) => {
+    pty = info;
+    accept?.();
+  });
+  ch.on('window-change', (accept, _reject, info) => {
+    accept?.();
+    if (resize === undefined) resizes.push({ ...info, modes: {} });
+    else resize(info);
+  });
+  ch.on('env', (_accept, reject) => reject?.());
+  ch.on('auth-agent', (_accept, reject) => reject?.());
+  ch.on('x11', (_accept, reject) => reject?.());
+  const once = (run: () => void): void => {
+    if (started) return;
+    started = true;
+    run();
+  };
+  ch.on('exec', (accept, _reject, info) => once(() => {
+    const stream = accept();
+    void runRequest(stream, { kind: 'exec', command: info.command }, ctx, pty, (r, s) => { resize = r; signal = s; resizes.forEach(r); });
+  }));
+  ch.on('shell', (accept) => once(() => {
+    const stream = accept();
+    void runRequest(stream, { kind: 'shell' }, ctx, pty, (r, s) => { resize = r; signal = s; resizes.forEach(r); });
+  }));
+  ch.on('signal', (accept, _reject, info) => {
+    accept?.();
+    signal?.(info.name);
+  });
+  // ssh2 answers the sftp subsystem here; other subsystems are refused (no rule can name them).
+  ch.on('sftp', (accept) => once(() => startSftpProxy(accept(), ctx)));
+  ch.on('subsystem', (_accept, reject) => reject());
+}
+
+function verdictExit(auth: Exclude<Authorization, { verdict: 'allow' }>): { message: string; exit: number } {
+  if (auth.verdict === 'pending') return { message: `${auth.message}; run the same command again once it is approved`, exit: EXIT.pending };
+  const unavailable = auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable';
+  return { message: auth.message, exit: unavailable ? EXIT.unavailable : EXIT.denied };
+}
+
+async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelContext, pty: PseudoTtyInfo | undefined, onStart: (resize: (info: { cols: number; rows: number; width: number; height: number }) => void, signal: (name: string) => void) => void): Promise<void> {
+  stream.pause();
+  if (ctx.refusal !== undefined) {
+    answerAndClose(stream, ctx.refusal.message, ctx.refusal.exit);
+    return;
+  }
+  const session = ctx.session;
+  const abandon = new AbortController();
+  stream.once('close', () => abandon.abort());
+  let auth: Authorization;
+  try {
+    auth = await session.authorize({ protocol: 'ssh', ssh: req }, {
+      signal: abandon.signal,
+      onApprovalPending: (name, message) => {
+        if (stream.writable) stream.stderr.write(`guarita: ${message.replace(/\r?\n/g, ' ')} (ApprovalRequest ${name}); waiting for the decision\r\n`);
+      },
+    });
+  } catch (err) {
+    answerAndClose(stream, `the request cannot be recorded, so it is refused: ${errorMessage(err)}`, EXIT.unavailable);
+    return;
+  }
+  if (auth.verdict !== 'allow') {
+    const answer = verdictExit(auth);
+    answerAndClose(stream, answer.message, answer.exit);
+    return;
+  }
+  // Legacy scp (scp -t/-f) is a file transfer judged as sftp write/read: its bytes are the scp protocol, passed unmasked.
+  const parsed = req.kind === 'exec' ? parseCommandLine(req.command) : undefined;
+  const transfer = parsed?.ok === true && legacyScp(parsed.words) !== undefined;
+  let upstream: ClientChannel;
+  try {
+    const client = await ctx.upstream();
+    upstream = await openUpstream(client, req, pty);
+  } catch (err) {
+    await auth.complete({ result: { error: errorMessage(err) }, masked: {}, durationMs: 0 }).catch(() => undefined);
+    answerAndClose(stream, errorMessage(err), EXIT.unavailable);
+    return;
+  }
+  onStart((info) => {
+    upstream.setWindow(info.rows, info.cols, info.height, info.width);
+    recorder.add('r', `${info.cols}x${info.rows}`);
+  }, (name) => upstream.signal(name));
+  const started = performance.now();
+  const commandSha256 = sha256Hex(req.kind === 'exec' ? req.command : 'shell');
+  const recorder = new FrameRecorder({
+    startedAt: started, maxChars: ctx.recordMaxChars,
+    write: (frames) => session.recordStream?.(frames, { channel: streamChannelId(stream), commandSha256 }) ?? Promise.resolve(),
+    onFailure: (err) => {
+      ctx.logger.error({ err: errorMessage(err), sessionId: session.id }, 'cannot record the SSH stream: closing the channel');
+      if (stream.writable) answerAndClose(stream, 'the session cannot be recorded, so it is closed', EXIT.unavailable);
+      upstream.close();
+    },
+  });
+  if (pty !== undefined) recorder.add('r', `${pty.cols}x${pty.rows}`);
+  await pump(stream, upstream, { ctx, recorder, transfer, started, auth });
+}
+
+function streamChannelId(stream: ServerChannel): number {
+  return (stream as unknown as { incoming?: { id?: number } }).incoming?.id ?? 0;
+}
+
+function openUpstream(client: import('ssh2').Client, req: Request, pty: (PseudoTtyInfo & { term?: string }) | undefined): Promise<ClientChannel> {
+  const window = pty === undefined ? false : { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term ?? 'xterm', modes: pty.modes };
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | undefined, ch: ClientChannel): void => (err === undefined ? resolve(ch) : reject(new Error(`the SSH host refused the ${req.kind}: ${err.message}`)));
+    if (req.kind === 'exec') client.exec(req.command, window === false ? {} : { pty: window }, done);
+    else client.shell(window, done);
+  });
+}
+
+interface PumpOptions { ctx: ChannelContext; recorder: FrameRecorder; transfer: boolean; started: number; auth: Extract<Authorization, { verdict: 'allow' }> }
+
+/** Copies both ways with backpressure, masking and recording, until the host's side closes. */
+function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promise<void> {
+  const { ctx, recorder } = o;
+  const maskSession = ctx.session.newMaskSession();
+  const out = new TerminalMasker(maskSession);
+  const err = new TerminalMasker(maskSession);
+  // What the agent types reaches the host as typed; its record is masked like the output.
+  const typed = new TerminalMasker(ctx.session.newMaskSession());
+  let bytesOut = 0;
+  let bytesIn = 0;
+  let idle: NodeJS.Timeout | undefined;
+  const send = (target: 'o' | 'e', text: string): void => {
+    if (text === '') return;
+    recorder.add(target, text);
+    const ok = target === 'o' ? agent.write(text) : agent.stderr.write(text);
+    // The agent stopped reading: stop reading the host (its window fills, the host's process blocks).
+    if (!ok) {
+      host.pause();
+      const resume = (): void => { host.resume(); };
+      if (target === 'o') agent.once('drain', resume);
+      else agent.stderr.once('drain', resume);
+    }
+  };
+  const armIdle = (): void => {
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      send('o', out.flushIdle());
+      send('e', err.flushIdle());
+      recorder.add('i', typed.flushIdle());
+    }, IDLE_FLUSH_MS);
+    idle.unref();
+  };
+  const fromHost = (target: 'o' | 'e', masker: TerminalMasker) => (chunk: Buffer): void => {
+    bytesOut += chunk.length;
+    if (o.transfer) {
+      if (!(target === 'o' ? agent.write(chunk) : agent.stderr.write(chunk))) {
+        host.pause();
+        (target === 'o' ? agent : agent.stderr).once('drain', () => host.resume());
+      }
+      return;
+    }
+    send(target, masker.push(chunk));
+    armIdle();
+  };
+  host.on('data', fromHost('o', out));
+  host.stderr.on('data', fromHost('e', err));
+  agent.on('data', (chunk: Buffer) => {
+    bytesIn += chunk.length;
+    if (!o.transfer) {
+      recorder.add('i', typed.push(chunk));
+      armIdle();
+    }
+    if (!host.write(chunk)) {
+      agent.pause();
+      host.once('drain', () => agent.resume());
+    }
+  });
+  agent.on('end', () => host.end());
+  agent.on('close', () => host.close());
+  let exit: { code?: number; signal?: string } = {};
+  host.on('exit', (code: number | null, signal?: string) => {
+    exit = code === null ? { signal: signal ?? 'KILL' } : { code };
+  });
+  // End after what is queued has gone out (close() alone would drop it), then close the channel.
+  const closed = (): void => {
+    if (!agent.writable) {
+      agent.close();
+      return;
+    }
+    const fallback = setTimeout(() => agent.close(), 2000);
+    fallback.unref();
+    agent.once('finish', () => { clearTimeout(fallback); agent.close(); });
+    agent.end();
+  };
+  let revokedAt: string | undefined;
+  const revoked = (): void => {
+    revokedAt = errorMessage(ctx.session.closed.reason);
+    if (agent.writable) agent.stderr.write(`\r\nguarita: ${revokedAt}\r\n`);
+    host.close();
+  };
+  ctx.session.closed.addEventListener('abort', revoked, { once: true });
+  agent.resume();
+  return new Promise((resolve) => {
+    host.once('close', () => {
+      clearTimeout(idle);
+      ctx.session.closed.removeEventListener('abort', revoked);
+      if (!o.transfer) {
+        send('o', out.end());
+        send('e', err.end());
+        recorder.add('i', typed.end());
+      }
+      if (agent.writable) {
+        if (revokedAt !== undefined) agent.exit(EXIT.denied);
+        else if (exit.code !== undefined) agent.exit(exit.code);
+        else if (exit.signal !== undefined) agent.exit(exit.signal, false, '');
+      }
+      closed();
+      void (async () => {
+        await recorder.flush();
+        const result = { bytes: bytesOut, ...(exit.code === undefined ? {} : { status: exit.code }), ...(exit.signal === undefined ? {} : { error: `killed by signal ${exit.signal}` }), ...(recorder.truncated ? { truncated: true } : {}) };
+        await o.auth.complete({ result, masked: maskSession.counts(), durationMs: performance.now() - o.started }).catch((e: unknown) => ctx.logger.error({ err: errorMessage(e) }, 'cannot record the end of an SSH channel'));
+        ctx.logger.debug({ sessionId: ctx.session.id, bytesOut, bytesIn }, 'ssh channel closed');
+        resolve();
+      })();
+    });
+  });
+}

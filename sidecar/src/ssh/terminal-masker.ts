@@ -1,0 +1,68 @@
+// Masks one direction of a terminal stream (a channel's stdout, stderr or the agent's stdin) with
+// the policy's streaming masker, and decides when held-back text may be shown. The streaming
+// masker holds back a tail (an identifier may continue in the next chunk) and emits only in large
+// pieces, which would hide a shell prompt until more output came. So text is fed to it up to the
+// last whitespace only (a partial word stays here), and when the stream goes idle the masker is
+// flushed: what it held ends at a word boundary, so no identifier is cut by the flush. A word
+// without whitespace after it is shown when the next whitespace arrives or the stream ends.
+// Residual risk (docs/ssh.md): an identifier containing spaces (a phone number "(11) 98765-4321")
+// printed slowly, pausing longer than the idle delay at the space, is masked in two halves.
+import { StringDecoder } from 'node:string_decoder';
+import type { MaskSession, StreamMasker } from '../core-types.ts';
+
+/** Longest partial word kept back waiting for whitespace; longer runs go to the masker (which keeps its own tail). */
+const MAX_PARTIAL = 1024;
+
+export class TerminalMasker {
+  readonly #session: MaskSession;
+  readonly #decoder = new StringDecoder('utf8');
+  #stream: StreamMasker;
+  /** Text not yet given to the masker: a word that may continue. */
+  #partial = '';
+  /** Whether the masker holds text given since the last flush. */
+  #fed = false;
+
+  constructor(session: MaskSession) {
+    this.#session = session;
+    this.#stream = session.textStream();
+  }
+
+  /** Masks what can be decided now; returns the text to show (maybe empty). */
+  push(chunk: Buffer): string {
+    const text = this.#partial + this.#decoder.write(chunk);
+    let cut = lastWhitespace(text) + 1;
+    if (text.length - cut > MAX_PARTIAL) cut = text.length;
+    this.#partial = text.slice(cut);
+    if (cut === 0) return '';
+    this.#fed = true;
+    return this.#stream.push(text.slice(0, cut));
+  }
+
+  /** The stream went idle: show what the masker holds (it ends at a word boundary). */
+  flushIdle(): string {
+    if (!this.#fed) return '';
+    this.#fed = false;
+    const out = this.#stream.end();
+    this.#stream = this.#session.textStream();
+    return out;
+  }
+
+  /** The stream ended: everything, the partial word included. */
+  end(): string {
+    const rest = this.#partial + this.#decoder.end();
+    this.#partial = '';
+    const out = this.#stream.push(rest) + this.#stream.end();
+    this.#stream = this.#session.textStream();
+    this.#fed = false;
+    return out;
+  }
+}
+
+function lastWhitespace(text: string): number {
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = text.charCodeAt(i);
+    // space, tab, newline, carriage return, form feed, vertical tab
+    if (c === 32 || (c >= 9 && c <= 13)) return i;
+  }
+  return -1;
+}
