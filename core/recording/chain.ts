@@ -6,7 +6,7 @@
 // removing, inserting or reordering a record breaks a link or a root that an auditor can point at.
 // Pure: no I/O, shared by sidecar (writer), operator and CLI (verifiers).
 import { hash as oneShotHash, type KeyObject } from 'node:crypto';
-import { canonicalJson } from './canonical.ts';
+import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
 import { signHash, verifyHashSignature, type SigningKey } from './keys.ts';
 
 export const GENESIS = '0'.repeat(64);
@@ -32,15 +32,11 @@ export function hashOf<T extends object>(linked: Linked<T>): string {
   return oneShotHash('sha256', canonicalJson(linked), 'hex');
 }
 
-/** The record without `hash` (and `sig`): what `hash` is computed over. */
-function unhashed<T extends object>(record: ChainRecord<T>): Linked<T> {
-  const { hash: _hash, sig: _sig, ...linked } = record as SignedRecord<T>;
-  return linked as unknown as Linked<T>;
-}
+const NOT_HASHED = ['hash', 'sig'] as const;
 
-/** Whether the record's content still hashes to its `hash` (either format). */
+/** Whether the record's content still hashes to its `hash` (either format); no copy of the record is made. */
 export function contentIntact<T extends object>(record: ChainRecord<T>): boolean {
-  return hashOf(unhashed(record)) === record.hash;
+  return oneShotHash('sha256', canonicalJsonWithout(record as Record<string, unknown>, NOT_HASHED), 'hex') === record.hash;
 }
 
 export interface ChainPosition { seq: number; head: string }

@@ -10,7 +10,11 @@ import { fakeSidecar, type FakeSidecar } from './store-testkit.ts';
 export interface SidecarClient extends FakeSidecar {
   token: string;
   register(base: string): Promise<HttpResult>;
-  send(base: string, records: SessionRecord[]): Promise<HttpResult>;
+  /**
+   * Posts a batch as the shipper does: the records and the chain's signed checkpoint at the last
+   * one (by default the genuine one; pass a note to send another, or null to send none).
+   */
+  send(base: string, records: SessionRecord[], checkpoint?: string | null): Promise<HttpResult>;
   position(base: string): Promise<HttpResult>;
 }
 
@@ -21,7 +25,11 @@ export async function sidecarClient(namespace: string, sa = 'agent', pod?: strin
   return {
     ...sc, token,
     register: (base) => call(base, 'POST', '/v1/chains', token, { chainId: sc.chainId, namespace, pod: sc.pod, publicJwk: sc.key.publicJwk }),
-    send: (base, records) => call(base, 'POST', `${path}/records`, token, { records }),
+    send: (base, records, checkpoint) => {
+      const last = records[records.length - 1];
+      const note = checkpoint === undefined ? (last === undefined ? undefined : sc.checkpointAt(last.seq)) : (checkpoint ?? undefined);
+      return call(base, 'POST', `${path}/records`, token, note === undefined ? { records } : { records, checkpoint: note });
+    },
     position: (base) => call(base, 'GET', path, token),
   };
 }

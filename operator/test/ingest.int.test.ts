@@ -7,6 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { verifyExport } from '../../e2e/support/store-testkit.ts';
 import { verifyPolicyEntries } from '../../core/recording/store-verify.ts';
+import { signChainCheckpoint } from '../../core/recording/chain-checkpoint.ts';
+import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
+import { generateSigningKey } from '../../core/recording/index.ts';
 import type { PolicyEntryLine, SessionRecord } from '../src/store/types.ts';
 import { accessPolicy } from '../../e2e/support/access-policy.ts';
 import { agentPod, injectedProxyToken, optInNamespace, podBoundToken } from '../../e2e/support/bound-pods.ts';
@@ -148,17 +151,22 @@ describe('evidence only from injected proxies in opted-in namespaces (issue 18, 
 describe('ingest integrity', () => {
   let stored: SessionRecord[] = [];
 
-  it('rejects a forged signature (422 naming the record), a gap (409 expectedSeq) and stores none of them', async () => {
+  it('rejects a checkpoint not signed by the chain key or not over the records (422 naming it), a gap (409 expectedSeq) and stores none of them', async () => {
     const fresh = await sidecarClient(ns, 'agent', 'agent-pod-2');
     expect((await fresh.register(op.url)).status).toBe(201);
     const records = fresh.next(6, (i) => ({ sessionId: 's-integrity', decision: i === 2 ? 'deny' : 'allow' }));
     const ok = await fresh.send(op.url, records.slice(0, 3));
     expect(ok).toMatchObject({ status: 200, body: { seq: 3, head: records[2]!.hash } });
 
-    const forged = { ...records[3]!, sig: records[2]!.sig };
-    const bad = await fresh.send(op.url, [forged, records[4]!]);
+    // The genuine checkpoint's statement, signed by another key.
+    const root = parseCheckpoint(fresh.checkpointAt(5)).checkpoint.rootHash;
+    const bad = await fresh.send(op.url, records.slice(3, 5), signChainCheckpoint(fresh.chainId, 5, root, generateSigningKey(), new Date()));
     expect(bad.status).toBe(422);
-    expect(bad.body).toMatchObject({ problem: 'bad-signature', index: 0, seq: 4 });
+    expect(bad.body).toMatchObject({ problem: 'checkpoint-signature', index: 1, seq: 5 });
+    expect((await fresh.send(op.url, records.slice(3, 5), fresh.checkpointAt(4))).body).toMatchObject({ problem: 'checkpoint-size' });
+    expect((await fresh.send(op.url, records.slice(3, 5), null)).body).toMatchObject({ problem: 'checkpoint-missing' });
+    const altered = [records[3]!, { ...records[4]!, decision: 'allow' as const, command: 'SELECT 1' }];
+    expect((await fresh.send(op.url, altered)).body).toMatchObject({ problem: 'hash-mismatch', index: 1, seq: 5 });
 
     const gap = await fresh.send(op.url, records.slice(4));
     expect(gap.status).toBe(409);
@@ -166,9 +174,9 @@ describe('ingest integrity', () => {
     expect((await fresh.position(op.url)).body).toMatchObject({ seq: 3 });
 
     const m = await op.metrics();
-    expect(integrityFailures(m, 'bad-signature')).toBeGreaterThanOrEqual(1);
+    expect(integrityFailures(m, 'checkpoint-signature')).toBeGreaterThanOrEqual(1);
     expect(integrityFailures(m, 'gap')).toBeGreaterThanOrEqual(1);
-    const event = await eventually('ChainIntegrity event on the policy', async () => (await eventsFor(ns, 'orders-db')).find((e) => e.reason === 'ChainIntegrity' && e.message.includes('bad-signature')));
+    const event = await eventually('ChainIntegrity event on the policy', async () => (await eventsFor(ns, 'orders-db')).find((e) => e.reason === 'ChainIntegrity' && e.message.includes('checkpoint-signature')));
     expect(event.type).toBe('Warning');
 
     expect((await fresh.send(op.url, records.slice(3))).body).toMatchObject({ seq: 6 });
@@ -186,7 +194,7 @@ describe('ingest integrity', () => {
     const twinRecords = victim.next(2);
     expect((await victim.send(op.url, twinRecords)).status).toBe(200);
     const { ChainWriter } = await import('../../core/recording/index.ts');
-    const { chainId: _c, seq: _s, prev: _p, keyId: _k, hash: _h, sig: _g, ...payload } = twinRecords[1]!;
+    const { chainId: _c, seq: _s, prev: _p, keyId: _k, hash: _h, ...payload } = twinRecords[1]!;
     const rewriter = new ChainWriter(victim.chainId, victim.key, { seq: 1, head: twinRecords[0]!.hash });
     const altered = rewriter.append({ ...payload, command: 'SELECT * FROM customers' }) as SessionRecord;
     const fork = await victim.send(op.url, [altered]);
@@ -218,7 +226,10 @@ describe('anchoring and the read API', () => {
       return p.status?.chain?.head === chain.body.head ? p : undefined;
     });
     expect(anchored.status?.chain?.records).toBe(chain.body.records);
-    expect(anchored.status?.sessions).toMatchObject({ total: chain.body.records, denied: 1, approvalsRequested: 0 });
+    // The store log holds a link per record and one per stored sidecar checkpoint; total counts the commands.
+    const entries = parseJsonl<PolicyEntryLine>((await call(op.url, 'GET', `/v1/namespaces/${ns}/policies/orders-db/chain/entries`, userToken('audrey'))).text);
+    const commands = entries.filter((e) => e.type === 'entry' && e.link.type === 'store.record').length;
+    expect(anchored.status?.sessions).toMatchObject({ total: commands, denied: 1, approvalsRequested: 0 });
     expect(anchored.status?.sessions?.lastSessionTime).toBeDefined();
   });
 

@@ -13,7 +13,9 @@ import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { loadHarnessState, requireKube } from '../../e2e/harness/state.ts';
 import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/harness/supervisor.ts';
-import { importPublicKey, verifyRecords, type SessionEvent, type SignedRecord } from '../../core/recording/index.ts';
+import { importPublicKey, isLeafRecord, verifyRecords, type ChainRecord, type SessionEvent } from '../../core/recording/index.ts';
+import { checkChainCheckpoint, checkpointVerifier } from '../../core/recording/chain-checkpoint.ts';
+import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { injectedProxyToken } from '../../e2e/support/bound-pods.ts';
 import { apply, createServiceAccount, serviceAccountToken, userToken } from '../../e2e/support/kube-apply.ts';
 import { call, parseJsonl } from '../../e2e/support/operator-api.ts';
@@ -350,26 +352,56 @@ export async function tcpForwarder(): Promise<TcpForwarder> {
 // ---- the operator's export, as an auditor reads it ------------------------------------------------
 
 export type ExportKeyLine = { type: 'key'; chainId: string; keyId: string; publicJwk: Record<string, unknown> };
-export interface Exported { keys: ExportKeyLine[]; records: SignedRecord<SessionEvent>[] }
+type RegistrationLine = { type: 'registration'; statement: { chainId: string; keyId: string; publicJwk: Record<string, unknown> } };
+type CheckpointLine = { type: 'checkpoint'; chainId: string; size: number; note: string };
+export interface Exported { keys: ExportKeyLine[]; records: ChainRecord<SessionEvent>[]; checkpoints: CheckpointLine[] }
 
 /** GET /v1/namespaces/{ns}/export as audrey (a session reader): the chain keys and the records. */
 export async function fetchExport(operatorUrl: string, namespace: string): Promise<Exported> {
   const res = await call(operatorUrl, 'GET', `/v1/namespaces/${namespace}/export`, userToken('audrey'));
   if (res.status !== 200) throw new Error(`export: ${res.status} ${res.text}`);
-  const lines = parseJsonl<SignedRecord<SessionEvent> | ExportKeyLine>(res.text);
+  // Export format 1 (key lines) or 2 (registration statements, checkpoints, proofs): the chain keys, the records
+  // (the lines with a seq and a hash) and the sidecar checkpoints.
+  const lines = parseJsonl<Record<string, unknown>>(res.text);
+  const registrations = lines.filter((l) => l.type === 'registration') as unknown as RegistrationLine[];
   return {
-    keys: lines.filter((l): l is ExportKeyLine => l.type === 'key'),
-    records: lines.filter((l): l is SignedRecord<SessionEvent> => l.type !== 'key'),
+    keys: [
+      ...lines.filter((l) => l.type === 'key') as unknown as ExportKeyLine[],
+      ...registrations.map((r): ExportKeyLine => ({ type: 'key', chainId: r.statement.chainId, keyId: r.statement.keyId, publicJwk: r.statement.publicJwk })),
+    ],
+    records: lines.filter((l) => typeof l.seq === 'number' && typeof l.hash === 'string' && typeof l.chainId === 'string') as unknown as ChainRecord<SessionEvent>[],
+    checkpoints: lines.filter((l) => l.type === 'checkpoint') as unknown as CheckpointLine[],
   };
 }
 
 /** One chain's records of an export, and their verification with the key the export lists for that chain. */
-export function verifyExportedChain(exported: Exported, chainId: string): { verdict: ReturnType<typeof verifyRecords>; chain: SignedRecord<SessionEvent>[] } {
+/**
+ * One chain's records of an export, and their verification with the key the export lists for that
+ * chain: linked from seq 1, format 1 records by their signatures, format 2 records by the newest
+ * checkpoint of the chain in the export (signed by that key over the root of the records up to it,
+ * which must cover the last record).
+ */
+export function verifyExportedChain(exported: Exported, chainId: string): { verdict: ReturnType<typeof verifyRecords>; chain: ChainRecord<SessionEvent>[] } {
   const key = exported.keys.find((k) => k.chainId === chainId);
   if (key === undefined) throw new Error(`the export lists no key for chain ${chainId}`);
   const pub = importPublicKey(key.publicJwk);
   const chain = exported.records.filter((r) => r.chainId === chainId);
-  return { verdict: verifyRecords(chain, (kid) => (kid === key.keyId ? pub : undefined)), chain };
+  const verdict = verifyRecords(chain, (kid) => (kid === key.keyId ? pub : undefined));
+  const last = chain[chain.length - 1];
+  if (!verdict.ok || last === undefined || !isLeafRecord(last)) return { verdict, chain };
+  const bad = newestCheckpointProblem(exported, chain, key);
+  return { verdict: bad === undefined ? verdict : { ok: false, index: chain.length - 1, seq: last.seq, problem: 'bad-signature', detail: bad }, chain };
+}
+
+/** The chain's newest checkpoint in the export must cover its last record and sign the root of its records. */
+function newestCheckpointProblem(exported: Exported, chain: ChainRecord<SessionEvent>[], key: ExportKeyLine): string | undefined {
+  const last = chain[chain.length - 1]!;
+  const newest = exported.checkpoints.filter((c) => c.chainId === last.chainId).sort((a, b) => b.size - a.size)[0];
+  if (newest === undefined || newest.size < last.seq) return `checkpoint-missing: no checkpoint of the chain covers its last record (seq ${last.seq})`;
+  const tree = ChainTree.empty();
+  for (const r of chain.slice(0, newest.size)) tree.append(r.hash);
+  const bad = checkChainCheckpoint(newest.note, { origin: last.chainId, size: newest.size, root: tree.root(), verifier: checkpointVerifier(key.publicJwk, key.keyId) });
+  return bad === undefined ? undefined : `${bad.problem}: ${bad.detail}`;
 }
 
 /**

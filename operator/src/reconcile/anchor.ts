@@ -1,5 +1,5 @@
 // Anchoring: every interval, each policy whose stored state changed gets ONE status merge patch
-// with its session counters and store-chain head (status.sessions, status.chain). A busy policy
+// with its session counters and the store log's newest checkpointed head (status.sessions, status.chain). A busy policy
 // costs one apiserver write per interval however many records arrive, and altering the store
 // afterwards also requires altering the AccessPolicy status, which needs different privileges
 // (the status subresource) than the store's volume.
@@ -21,12 +21,18 @@ export interface AnchorDeps {
   now?: () => number;
 }
 
-/** The status fields anchoring owns for one policy. */
+/**
+ * The status fields anchoring owns for one policy. status.chain names the store log's newest
+ * checkpoint (format 2): `records` its size and `head` the link hash at that size, the last leaf of
+ * the tree whose root the store checkpoint signs (the read API serves the note; a verifier ties the
+ * two with an inclusion proof). A format 1 store chain anchors its newest link, as before.
+ */
 export function anchorPatch(h: PolicyHead, now: number): { status: Record<string, unknown> } {
+  const at = h.checkpoint === undefined ? { head: h.head, records: h.records } : { head: h.checkpoint.head, records: h.checkpoint.size };
   return {
     status: {
       sessions: { total: h.counters.total, denied: h.counters.denied, approvalsRequested: h.counters.approvalsRequested, ...(h.counters.lastSessionTime === undefined ? {} : { lastSessionTime: h.counters.lastSessionTime }) },
-      chain: { head: h.head, records: h.records, anchoredAt: kubeTime(now) },
+      chain: { ...at, anchoredAt: kubeTime(now) },
     },
   };
 }

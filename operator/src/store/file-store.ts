@@ -18,14 +18,15 @@ import { checkBatch, type BatchPlan } from './batch-check.ts';
 import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { mkdirDurable, writeFileDurable } from './fs-util.ts';
 import { applyRetention } from './retention-cut.ts';
-import { newChainMem, type ChainMem } from './state.ts';
+import { newChainMem, policyKey, type ChainMem } from './state.ts';
 import { isRemoved } from '../../../core/recording/store-chain.ts';
 import { StoreIndex } from './store-index.ts';
 import { loadStore } from './store-open.ts';
 import * as reads from './store-reads.ts';
+import type { ExportV2Line } from '../../../core/recording/export-format.ts';
 import { GroupWriter, type CheckpointToStore } from './store-writer.ts';
 import type {
-  AppendResult, ChainRegistration, ChainState, ExportFilter, ExportLine, PolicyChainInfo, PolicyEntryLine, PolicyHead,
+  AppendResult, ChainRegistration, ChainState, ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead,
   RetentionFor, RetentionOutcome, SessionFilter, SessionRecord, SessionStore, SessionSummary, StoreHooks, StoreLogger,
 } from './types.ts';
 
@@ -145,12 +146,15 @@ export class FileStore implements SessionStore {
     return reads.sessionRecords(this.#index, namespace, sessionId);
   }
 
-  exportLines(namespace: string, filter: ExportFilter): AsyncIterable<ExportLine> {
-    return reads.exportLines(this.#index, namespace, filter);
+  exportLines(namespace: string, filter: ExportFilter, anchored?: reads.AnchoredLookup): AsyncIterable<ExportV2Line | SessionRecord> {
+    return reads.exportLines(this.#index, namespace, filter, anchored);
   }
 
   policyHeads(): PolicyHead[] {
-    return reads.policyHeads(this.#index);
+    return reads.policyHeads(this.#index).map((h) => {
+      const checkpoint = this.#index.policies.get(policyKey(h.namespace, h.policy))?.checkpoint;
+      return checkpoint === undefined ? h : { ...h, checkpoint: { ...checkpoint } };
+    });
   }
 
   policyChain(namespace: string, policy: string): PolicyChainInfo | undefined {

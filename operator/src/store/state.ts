@@ -64,7 +64,7 @@ export interface PolicyState {
   active?: Segment;
   chain: StoreChain;
   /** The newest store checkpoint (format 2 policies): what anchoring writes to AccessPolicy status. */
-  checkpoint?: { size: number; root: string; note: string };
+  checkpoint?: { size: number; root: string; note: string; head: string };
   tombstone?: Tombstone;
   counters: PolicyCounters;
   version: number;

@@ -55,7 +55,7 @@ export class StoreIndex {
     seg.lastHash = link.hash;
     seg.maxTime = Math.max(seg.maxTime, Date.parse(link.time));
     if (extras.storeCheckpoint !== undefined) {
-      policy.checkpoint = { size: link.seq, root: parseCheckpoint(extras.storeCheckpoint.note).checkpoint.rootHash.toString('hex'), note: extras.storeCheckpoint.note };
+      policy.checkpoint = { size: link.seq, root: parseCheckpoint(extras.storeCheckpoint.note).checkpoint.rootHash.toString('hex'), note: extras.storeCheckpoint.note, head: link.hash };
     }
     if (link.type === 'store.checkpoint') this.#indexCheckpoint(seg, link, extras, offset, length);
     if (record === undefined) return;

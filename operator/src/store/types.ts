@@ -5,7 +5,8 @@
 import type { JsonWebKey } from 'node:crypto';
 import type { ChainPosition } from '../../../core/recording/index.ts';
 import type { ChainCheckpointProblem } from '../../../core/recording/chain-checkpoint.ts';
-import type { ExportLine, PolicyCounters, PolicyEntryLine, SessionRecord, SessionSummary, StoreKeyInfo, Tombstone } from '../../../core/recording/store-types.ts';
+import type { PolicyCounters, PolicyEntryLine, SessionRecord, SessionSummary, StoreKeyInfo, Tombstone } from '../../../core/recording/store-types.ts';
+import type { ExportV2Line } from '../../../core/recording/export-format.ts';
 
 // Re-exported: the store's modules and the operator keep importing them from here.
 export type { ExportLine, PolicyCounters, PolicyEntryLine, RemovedRange, SessionRecord, SessionSummary, StoreCheckpoint, StoredChainCheckpoint, StoreKeyInfo, StoreLink, StoreLinkPayload, Tombstone } from '../../../core/recording/store-types.ts';
@@ -44,15 +45,19 @@ export interface PolicyHead {
   /** Store-chain position: seq = links since genesis (records, checkpoints and tombstone links), head = newest link hash. */
   records: number;
   head: string;
-  /** The newest store checkpoint (format 2): root of the store log at `records`, and the signed note. */
-  checkpoint?: { size: number; root: string; note: string };
+  /**
+   * The newest store checkpoint (format 2), durable: its size, the store log's root and the link
+   * hash at that size, and the signed note. Anchoring writes this position, never one a commit
+   * group in flight has not made durable yet.
+   */
+  checkpoint?: { size: number; root: string; note: string; head: string };
   counters: PolicyCounters;
   /** Bumped on every change, so anchoring writes only what changed. */
   version: number;
 }
 
 export interface SessionFilter { policy?: string; subject?: string; since?: number }
-export interface ExportFilter { policy?: string; since?: number; until?: number }
+export interface ExportFilter { policy?: string; sessionId?: string; since?: number; until?: number }
 
 export interface PolicyChainInfo {
   namespace: string;
@@ -89,7 +94,8 @@ export interface SessionStore {
   append(chainId: string, records: readonly SessionRecord[], checkpoint?: string): Promise<AppendResult>;
   listSessions(namespace: string, filter: SessionFilter): SessionSummary[];
   sessionRecords(namespace: string, sessionId: string): Promise<SessionRecord[] | undefined>;
-  exportLines(namespace: string, filter: ExportFilter): AsyncIterable<ExportLine>;
+  /** A verifiable export (format guarita-export/v2); `anchored` gives AccessPolicy status.chain per policy. */
+  exportLines(namespace: string, filter: ExportFilter, anchored?: (policy: string) => { head: string; records: number } | undefined): AsyncIterable<ExportV2Line | SessionRecord>;
   policyHeads(): PolicyHead[];
   policyChain(namespace: string, policy: string): PolicyChainInfo | undefined;
   /** The store chain with its records, for offline verification (JSONL lines). */

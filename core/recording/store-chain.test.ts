@@ -1,0 +1,23 @@
+import { describe, expect, it } from '@jest/globals';
+import { generateSigningKey, hashOf, type Linked } from './index.ts';
+import { StoreChain, storeLinkHash } from './store-chain.ts';
+import type { SessionRecord, Tombstone } from './store-types.ts';
+
+describe('storeLinkHash', () => {
+  it('equals the generic canonical hash for every kind of link, in both formats', () => {
+    const key = generateSigningKey();
+    const record = { chainId: 'ns/pod/1', seq: 7, hash: 'a'.repeat(64) } as SessionRecord;
+    for (const chain of [new StoreChain('ns', 'p', key), new StoreChain('ns', 'p', key, { seq: 3, head: 'b'.repeat(64) })]) {
+      const links = [
+        chain.linkRecord(record, '2026-01-01T00:00:00.000Z'),
+        chain.linkCheckpoint({ chainId: 'ns/pod/1', size: 7, root: 'c'.repeat(64) }, '2026-01-01T00:00:00.000Z'),
+        chain.linkTombstone({ cut: { seq: 2, head: 'd'.repeat(64) }, hash: 'e'.repeat(64) } as Tombstone, 'x"\u00e9\u2028'),
+      ];
+      for (const link of links) {
+        const { hash, sig: _sig, ...linked } = link;
+        expect(hash).toBe(hashOf(linked as Linked<object>));
+        expect(storeLinkHash({ ...linked, extra: 1 } as never)).toBe(hashOf({ ...linked, extra: 1 } as unknown as Linked<object>));
+      }
+    }
+  });
+});
