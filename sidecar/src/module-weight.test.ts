@@ -3,7 +3,8 @@
 // the SQL parser and the PostgreSQL listener load only for PostgreSQL targets (import() on start),
 // no TypeBox or CRD builders (crds/api.ts, crds/generated/vocabulary.ts), no ajv compiler (the
 // validator is generated ahead of time, only the AccessPolicy one), and not Node's bundled undici
-// (which an ES import of node:http pulls in through its lazy WebSocket export: sidecar/src/node-http.ts).
+// (which an ES import of node:http pulls in through its lazy WebSocket export: sidecar/src/node-http.ts),
+// and of jose only the modules identity verification uses.
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -47,6 +48,11 @@ describe('modules an HTTP-only sidecar loads at start', () => {
     expect(urls.filter((u) => /\/node_modules\/ajv\/dist\/(ajv|core|compile\/)/.test(u))).toEqual([]);
     expect(urls.some((u) => u.endsWith('/crds/generated/access-policy.validator.ts'))).toBe(true);
     expect(urls.filter((u) => u.endsWith('/crds/generated/approval-request.validator.ts'))).toEqual([]);
+  });
+
+  it('jose by subpath: not its index, which loads every JOSE module (JWE, key generation, remote key sets)', () => {
+    expect(packages).toContain('jose');
+    expect(urls.filter((u) => u.endsWith('/node_modules/jose/dist/webapi/index.js'))).toEqual([]);
   });
 
   it("not Node's own bundled undici (loaded by an ES import of node:http)", () => {

@@ -10,6 +10,7 @@ import { Approvals } from './approvals.ts';
 import type { SidecarConfig, TargetConfig } from './config.ts';
 import { SidecarEnforcer } from './enforcer.ts';
 import { startHttpListener } from './http/proxy.ts';
+import { startIdleMemoryTrim } from './idle-memory.ts';
 import { Authenticator } from './identity/index.ts';
 import { OidcVerifier } from './identity/oidc.ts';
 import { ServiceAccountVerifier, tokenIssuer } from './identity/service-account.ts';
@@ -129,10 +130,13 @@ export async function startSidecar(config: SidecarConfig, logger: Logger, opts: 
     }),
   });
   const ctx = { config, enforcer, policies, logger, metrics };
+  const idleMemory = startIdleMemoryTrim({ logger: logger.child({ part: 'memory' }) });
   const ready = (async () => {
     for (const t of config.targets) listeners.push(await startListener(t, ctx));
     await policies.whenSynced();
     logger.info({ startupMs: Math.round(performance.now() - started), chainId: spool.chainId, listeners: listeners.map((l) => ({ target: l.target, port: l.port })) }, 'guarita-proxy ready');
+    // Start-up's garbage and grown heap go back to the system now; later bursts after they end.
+    idleMemory.trimNow();
   })();
 
   let stopping: Promise<void> | undefined;
@@ -156,6 +160,7 @@ export async function startSidecar(config: SidecarConfig, logger: Logger, opts: 
       step('policy watch stopped');
       await spool.close();
       await admin.close();
+      idleMemory.stop();
       step('admin closed');
       await kube.close().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'closing the Kubernetes client'));
       logger.info({ spoolPending: spool.pendingCount, delivered }, delivered ? 'stopped; spool fully delivered' : 'stopped; undelivered records stay in the spool for the next start');

@@ -14,7 +14,13 @@
 // before any fetch.
 // Checks: signature with an allowed asymmetric algorithm only (never `none`, never HMAC), `iss`
 // exactly, `aud` contains an accepted audience, `exp` present and `exp`/`nbf` with a small skew.
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+// jose by subpath (its exports map): the package index loads every JOSE module, ~8 MB of RSS per sidecar.
+import type { JSONWebKeySet, JWTPayload } from 'jose';
+import { decodeProtectedHeader } from 'jose/decode/protected_header';
+import * as errors from 'jose/errors';
+import { createLocalJWKSet } from 'jose/jwks/local';
+import { decodeJwt } from 'jose/jwt/decode';
+import { jwtVerify } from 'jose/jwt/verify';
 import { request } from 'undici';
 import { recordedClaims } from '../../../core/approvals/requester.ts';
 import { formatDuration } from '../../../core/duration.ts';

@@ -11,7 +11,10 @@
 // - a cap on reviews in flight at once.
 // Refusals by rate limit or cap are `Unavailable` (retry later), never cached.
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+// jose by subpath (its exports map): the package index loads every JOSE module, ~8 MB of RSS per sidecar.
+import type { JWTPayload } from 'jose';
+import { decodeProtectedHeader } from 'jose/decode/protected_header';
+import { decodeJwt } from 'jose/jwt/decode';
 import { TokenBuckets, type RateLimit } from '../../../core/token-buckets.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { errorMessage } from '../log.ts';
