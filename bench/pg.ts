@@ -297,7 +297,9 @@ export async function benchPg(opts: { quick: boolean }): Promise<Record<string, 
     // tree whose other components do not build yet.
     const sources = process.env.GUARITA_BENCH_PG_SOURCES === '1';
     if (!sources) await buildProduction();
-    scenario = await startPgScenario({ logLevel: 'warn', env: sidecarNodeOptions(), ...(sources ? {} : { entry: builtEntry('sidecar') }) });
+    // No operator receives the records: a short drain lets the sidecar exit within the supervisor's
+    // grace (a --cpu-prof profile is written only on a clean exit).
+    scenario = await startPgScenario({ logLevel: 'warn', env: { ...sidecarNodeOptions(), GUARITA_DRAIN_TIMEOUT: '1s' }, ...(sources ? {} : { entry: builtEntry('sidecar') }) });
     return await measure(scenario, opts.quick);
   } finally {
     await scenario?.stop();
