@@ -57,9 +57,11 @@ describe('the npm package guarita', () => {
     expect(wrap.packages['node_modules/fastify']).toBeUndefined();
   });
 
-  it('guarita --version and version --client, as guarita and as kubectl-guarita', async () => {
+  it('guarita --version and version --client, as guarita and as kubectl-guarita; kubectl_complete-guarita completes', async () => {
     expect(await asUser('guarita', ['--version'])).toMatchObject({ code: 0, stdout: `guarita ${version}\n` });
     expect(await asUser('kubectl-guarita', ['version', '--client'])).toMatchObject({ code: 0, stdout: `Client: guarita ${version}\n` });
+    // kubectl 1.26+ completes `kubectl guarita ch<TAB>` by running kubectl_complete-guarita.
+    expect(await asUser('kubectl_complete-guarita', ['ch'])).toMatchObject({ code: 0, stdout: 'check\n:4\n' });
   });
 
   it('guarita policy eval decides on an example policy, offline', async () => {

@@ -37,7 +37,7 @@ describe('packageManifest', () => {
   it('publishes the CLI with only what it imports', () => {
     expect(packageManifest(root, new Set(['yaml', 're2']))).toMatchObject({
       name: 'guarita', version: '1.2.3', license: 'Apache-2.0', type: 'module', dependencies: { re2: '^1.27.1', yaml: '^2.9.1' },
-      bin: { guarita: 'cli/src/main.js', 'kubectl-guarita': 'cli/src/main.js' },
+      bin: { guarita: 'cli/src/main.js', 'kubectl-guarita': 'cli/src/main.js', 'kubectl_complete-guarita': 'cli/src/kubectl-complete.js' },
     });
   });
   it('refuses an import package.json does not declare, naming the install', () => {

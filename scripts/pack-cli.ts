@@ -5,7 +5,8 @@
 //     to JavaScript in the checkout's layout, so no TypeScript runs on the user's machine;
 //   - dependencies: exactly the packages the emitted JavaScript imports, at the ranges the root
 //     package.json declares (an import of an undeclared package fails the build);
-//   - bin `guarita` and `kubectl-guarita` (kubectl finds plugins by that name on PATH);
+//   - bin `guarita` and `kubectl-guarita` (kubectl finds plugins by that name on PATH), and
+//     `kubectl_complete-guarita` (kubectl 1.26+ completes a plugin's arguments with it);
 //   - npm-shrinkwrap.json: the lockfile's versions of those dependencies and what they pull in;
 //   - LICENSE and cli/README.npm.md as README.md.
 // Usage: node scripts/pack-cli.ts [--out DIR]  → prints the tarball's path (default dist/npm/).
@@ -58,7 +59,7 @@ export function packageManifest(root: RootPackage, imported: ReadonlySet<string>
     license: root.license,
     type: 'module',
     engines: root.engines,
-    bin: { guarita: 'cli/src/main.js', 'kubectl-guarita': 'cli/src/main.js' },
+    bin: { guarita: 'cli/src/main.js', 'kubectl-guarita': 'cli/src/main.js', 'kubectl_complete-guarita': 'cli/src/kubectl-complete.js' },
     files: ['cli/', 'core/', 'crds/', 'LICENSE', 'README.md', 'npm-shrinkwrap.json'],
     keywords: ['kubernetes', 'kubectl-plugin', 'lgpd', 'privacy', 'audit', 'ai-agents'],
     homepage: 'https://github.com/guarita/guarita',

@@ -2,7 +2,7 @@
 // subcommands and flags in a real bash; zsh and fish scripts parse in those shells when installed.
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { fromHelp } from './completion-scripts.ts';
+import { candidates, fromHelp } from './completion-scripts.ts';
 import { runCli } from '../test/run-cli.ts';
 
 function bashComplete(script: string, words: string[]): string[] {
@@ -41,6 +41,22 @@ describe('guarita completion', () => {
     for (const args of [['completion'], ['completion', 'powershell'], ['completion', 'bash', 'zsh']]) {
       expect(await runCli(args)).toMatchObject({ code: 2, err: expect.stringContaining('bash, zsh or fish') });
     }
+  });
+
+  it('completes kubectl guarita through kubectl_complete-guarita: candidates, then cobra\'s directive', async () => {
+    expect(await runCli(['completion', '__complete', 'ch'])).toEqual({ code: 0, out: 'check\n:4\n', err: '' });
+    expect((await runCli(['completion', '__complete', 'check', '--gu'])).out).toBe('--guarita-namespace\n:4\n');
+    // Nothing matches (a file name, a namespace): the shell's default completion.
+    expect((await runCli(['completion', '__complete', 'verify', '--file', 'rec'])).out).toBe(':0\n');
+  });
+
+  it('picks candidates by the partial last word', () => {
+    const commands = [{ name: 'check', summary: '', flags: ['--namespace', '-n'], subcommands: [] }, { name: 'policy', summary: '', flags: ['--policy'], subcommands: ['eval', 'validate'] }];
+    expect(candidates(commands, [''])).toEqual(['check', 'policy', '--help', '--version']);
+    expect(candidates(commands, ['p'])).toEqual(['policy']);
+    expect(candidates(commands, ['policy', ''])).toEqual(['eval', 'validate', '--policy']);
+    expect(candidates(commands, ['policy', 'eval', '--p'])).toEqual(['--policy']);
+    expect(candidates(commands, ['nope', ''])).toEqual([]);
   });
 
   it('reads flags and subcommands from a help text', () => {

@@ -81,3 +81,16 @@ export function fishScript(commands: readonly CompletionCommand[]): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * What completes the last of `args` (the words after `guarita`, the last one partial): commands
+ * first, then the command's subcommands and flags. kubectl's plugin completion calls
+ * `kubectl_complete-guarita ARGS...` and reads these, one per line, then a directive line.
+ */
+export function candidates(commands: readonly CompletionCommand[], args: readonly string[]): string[] {
+  const partial = args.at(-1) ?? '';
+  const words = args.length <= 1
+    ? [...commands.map((c) => c.name), '--help', '--version']
+    : (() => { const c = commands.find((x) => x.name === args[0]); return c === undefined ? [] : [...c.subcommands, ...c.flags]; })();
+  return words.filter((w) => w.startsWith(partial));
+}
