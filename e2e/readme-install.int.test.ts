@@ -25,6 +25,7 @@ import { CHART_DIR } from '../charts/guarita/tests/helm.ts';
 import { runCommand } from './harness/exec.ts';
 import { binDir, REPO_ROOT } from './harness/paths.ts';
 import { kubeconfigPath, kubectl, requireKube } from './harness/state.ts';
+import { installCommands, needsNodes } from './support/readme.ts';
 import { approvalRequest } from '../webhook/test/fixtures.ts';
 
 const id = randomBytes(3).toString('hex');
@@ -40,13 +41,6 @@ const names: [string, string][] = [
 ];
 const admin = { user: 'admin' } as const;
 let work = '';
-
-/** The install block's commands: comments dropped, continuation lines joined. */
-export function installCommands(readme: string): string[] {
-  const block = /<!-- install:begin -->\s*```sh\n([\s\S]*?)```\s*<!-- install:end -->/.exec(readme)?.[1];
-  if (block === undefined) throw new Error('README.md has no <!-- install:begin --> ```sh ... ``` <!-- install:end --> block');
-  return block.replace(/\\\n\s*/g, '').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-}
 
 function rename(text: string): string {
   return names.reduce((t, [from, to]) => t.replaceAll(from, to), text);
@@ -66,10 +60,8 @@ function renamedExamples(): void {
   cpSync(CHART_DIR, join(work, 'charts/guarita'), { recursive: true });
 }
 
-const commands = installCommands(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
-/** Lines that need nodes (kubelet, controllers, a port-forward, the operator running): the kind workflow runs them. */
-const NEEDS_NODES = [/ rollout status /, / wait --for=condition=complete /, / logs /, / port-forward /, /^guarita /];
-const runnable = commands.filter((c) => !NEEDS_NODES.some((re) => re.test(c)));
+const commands = installCommands();
+const runnable = commands.filter((c) => !needsNodes(c));
 /** Where the sidecar would have created the held export's ApprovalRequest: before the README waits for one. */
 const heldAt = runnable.findIndex((c) => c.startsWith('until ') && c.includes('approvalrequests'));
 
@@ -95,9 +87,9 @@ describe('README.md install block', () => {
     expect(commands.some((c) => c.startsWith('kubectl -n lgpd-orders patch') && c.includes('"decision":"Approved"') && c.includes('--as-group dpo'))).toBe(true);
     expect(commands.some((c) => c.includes('GUARITA_OPERATOR_CA=operator-ca.crt') && c.includes('GUARITA_OPERATOR_TLS_SERVER_NAME=guarita-operator.guarita-system.svc'))).toBe(true);
     expect(runnable.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual([
-      'helm install guarita', 'kubectl apply -k', 'until kubectl -n', 'kubectl -n lgpd-orders', 'kubectl -n lgpd-orders', 'export GUARITA_OPERATOR_URL=https://127.0.0.1:8443 GUARITA_OPERATOR_CA=operator-ca.crt',
+      'helm install guarita', 'kubectl apply -k', 'until [ -n', 'kubectl -n lgpd-orders', 'kubectl -n lgpd-orders', 'export GUARITA_OPERATOR_URL=https://127.0.0.1:8443 GUARITA_OPERATOR_CA=operator-ca.crt',
     ]);
-    expect(commands.filter((c) => NEEDS_NODES.some((re) => re.test(c)))).toHaveLength(commands.length - runnable.length);
+    expect(commands.filter(needsNodes)).toHaveLength(commands.length - runnable.length);
   });
 
   it('runs line by line on a fresh apiserver namespace set, up to what needs nodes', async () => {

@@ -11,6 +11,9 @@
 #   GUARITA_IMAGE            image to build and load (default guarita:e2e)
 #   GUARITA_E2E_ARTIFACTS    where logs go on failure (default e2e/kind/artifacts)
 #   GUARITA_KIND_KEEP=1      keep the cluster afterwards (default: delete it if this script created it)
+#   GUARITA_KIND_SCENARIO    lgpd (default): helm install with e2e/kind/values.yaml, then
+#                            e2e/kind/scenario.ts; readme: the README's install block, every line
+#                            (e2e/kind/readme.ts), on a cluster where nothing is installed yet
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -73,6 +76,13 @@ kubectl config use-context "kind-$CLUSTER" >/dev/null
 log "building $IMAGE"
 docker build -t "$IMAGE" .
 kind load docker-image "$IMAGE" --name "$CLUSTER"
+
+if [ "${GUARITA_KIND_SCENARIO:-lgpd}" = readme ]; then
+  log "running the README's install block"
+  GUARITA_IMAGE="$IMAGE" node e2e/kind/readme.ts
+  log "passed"
+  exit 0
+fi
 
 log "installing the chart"
 helm upgrade --install guarita charts/guarita -n "$RELEASE_NS" --create-namespace \
