@@ -3,7 +3,7 @@
 // one signed checkpoint per commit group, so the head anchored in AccessPolicy status covers
 // everything stored for the policy. Tombstones are the operator's signed statement of what a retention cut removed, so
 // verification resumes exactly where the cut left off.
-import { createHash, hash as oneShotHash, type KeyObject } from 'node:crypto';
+import { createHash, hash as oneShotHash, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { canonicalJson, GENESIS, hashOf, RECORD_FORMAT, verifyHashSignature, signHash, type ChainPosition, type Linked, type SigningKey } from './index.ts';
 import { signChainCheckpoint } from './chain-checkpoint.ts';
 import { ChainTree } from './chain-tree.ts';
@@ -107,6 +107,38 @@ export function storeLinkHash(link: Omit<StoreLink, 'hash' | 'sig'>): string {
     out += `${out === '' ? '{' : ','}"${k}":${typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v)}`;
   }
   return oneShotHash('sha256', `${out}}`, 'hex');
+}
+
+/** What the operator vouches for when it registers a sidecar chain: this key speaks for this chain of this pod. */
+export interface ChainRegistrationStatement {
+  type: 'chain.registration';
+  chainId: string;
+  namespace: string;
+  pod: string;
+  keyId: string;
+  publicJwk: JsonWebKey;
+  registeredBy: string;
+  registeredAt: string;
+}
+
+/** The store key's signature over a statement: hash = SHA-256 of its canonical JSON (RFC 8785), sig = Ed25519 over the hash bytes. */
+export interface Vouched { storeKeyId: string; hash: string; sig: string }
+
+export function registrationStatement(reg: Omit<ChainRegistrationStatement, 'type'>): ChainRegistrationStatement {
+  return { type: 'chain.registration', chainId: reg.chainId, namespace: reg.namespace, pod: reg.pod, keyId: reg.keyId, publicJwk: reg.publicJwk, registeredBy: reg.registeredBy, registeredAt: reg.registeredAt };
+}
+
+/** Signs a chain registration with the store key when the operator accepts it (kept with the registration, carried by exports). */
+export function vouchRegistration(reg: Omit<ChainRegistrationStatement, 'type'>, key: SigningKey): Vouched {
+  const hash = createHash('sha256').update(canonicalJson(registrationStatement(reg))).digest('hex');
+  return { storeKeyId: key.keyId, hash, sig: signHash(key, hash) };
+}
+
+/** Why a vouched registration does not verify with the store key, or undefined. */
+export function vouchedProblem(reg: Omit<ChainRegistrationStatement, 'type'>, vouched: Vouched, key: KeyObject | undefined): string | undefined {
+  if (createHash('sha256').update(canonicalJson(registrationStatement(reg))).digest('hex') !== vouched.hash) return `the registration of chain ${reg.chainId} does not match the operator's signed statement (altered)`;
+  if (key === undefined) return `the registration of chain ${reg.chainId} is signed by unknown store key ${vouched.storeKeyId}`;
+  return verifyHashSignature(key, vouched.hash, vouched.sig) ? undefined : `the operator's signature on the registration of chain ${reg.chainId} does not verify`;
 }
 
 type UnsignedTombstone = Omit<Tombstone, 'keyId' | 'hash' | 'sig'>;

@@ -2,12 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSigningKey, isLeafRecord, type SessionEvent, type SignedRecord, type SigningKey } from '../../../core/recording/index.ts';
+import { generateSigningKey, importPublicKey, isLeafRecord, type SessionEvent, type SignedRecord, type SigningKey } from '../../../core/recording/index.ts';
 import { FileStore, type FileStoreOptions } from './file-store.ts';
 import { fakeSidecar, type FakeSidecar } from '../../../e2e/support/store-testkit.ts';
-import type { AppendResult, ExportLine, PolicyEntryLine, SessionRecord, SessionStore } from './types.ts';
+import type { AppendResult, PolicyEntryLine, SessionRecord, SessionStore } from './types.ts';
 import { verifyExport } from '../../../e2e/support/store-testkit.ts';
 import { verifyPolicyEntries } from '../../../core/recording/store-verify.ts';
+import { vouchedProblem } from '../../../core/recording/store-chain.ts';
 import { signChainCheckpoint } from '../../../core/recording/chain-checkpoint.ts';
 import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 
@@ -59,8 +60,22 @@ describe('FileStore', () => {
     const more = sc.next(2);
     expect(await put(store, sc, [...batch.slice(3), ...more])).toMatchObject({ ok: true, seq: 7, stored: 2, duplicates: 2 });
     const lines = await collect(store.exportLines('shop', {}));
-    expect(lines.filter((l) => l.type !== 'key')).toHaveLength(7);
+    expect(lines.filter((l) => 'seq' in l)).toHaveLength(7);
     expect(verifyExport(lines, true)).toMatchObject({ ok: true, count: 7 });
+  });
+
+  it('vouches for a registered chain key with the store key, kept with the registration across a restart', async () => {
+    const store = await open();
+    const sc = fakeSidecar('shop');
+    await store.registerChain(sc.registration());
+    await store.close();
+    const reopened = await open();
+    const chain = reopened.getChain(sc.chainId)!;
+    const storeKey = importPublicKey(key.publicJwk);
+    expect(chain.vouched).toMatchObject({ storeKeyId: key.keyId });
+    expect(vouchedProblem(chain, chain.vouched!, storeKey)).toBeUndefined();
+    expect(vouchedProblem({ ...chain, publicJwk: generateSigningKey().publicJwk }, chain.vouched!, storeKey)).toMatch(/altered/);
+    expect(vouchedProblem(chain, chain.vouched!, importPublicKey(generateSigningKey().publicJwk))).toMatch(/does not verify/);
   });
 
   it('answers exists for the same key and conflict for another', async () => {
@@ -222,7 +237,7 @@ describe('FileStore', () => {
     const middle = entries.filter((e) => !(e.type === 'entry' && e.link.seq === 2));
     expect(verifyPolicyEntries('shop', 'orders-db', middle, head).problems.join()).toContain('sequence gap');
     const lines = await collect(store.exportLines('shop', {}));
-    const gap = lines.filter((l: ExportLine) => l.type === 'key' || l.seq !== 2);
+    const gap = lines.filter((l) => !('seq' in l) || l.seq !== 2);
     expect(verifyExport(gap, true).problems.join()).toContain('missing');
   });
 

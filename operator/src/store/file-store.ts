@@ -19,7 +19,7 @@ import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { mkdirDurable, writeFileDurable } from './fs-util.ts';
 import { applyRetention } from './retention-cut.ts';
 import { newChainMem, policyKey, type ChainMem } from './state.ts';
-import { isRemoved } from '../../../core/recording/store-chain.ts';
+import { isRemoved, vouchRegistration } from '../../../core/recording/store-chain.ts';
 import { StoreIndex } from './store-index.ts';
 import { loadStore } from './store-open.ts';
 import * as reads from './store-reads.ts';
@@ -89,10 +89,12 @@ export class FileStore implements SessionStore {
     await mkdirDurable(join(this.#opts.dir, 'chains', reg.namespace));
     const again = chains.get(reg.chainId);
     if (again !== undefined) return { outcome: again.state.keyId === reg.keyId ? 'exists' : 'conflict', chain: { ...again.state } };
-    const mem = newChainMem({ ...reg, seq: 0, head: GENESIS }, publicKey, ChainTree.empty());
+    // The operator vouches for the chain key with its store key, so an export can prove which key speaks for the chain.
+    const vouched = { ...reg, vouched: vouchRegistration(reg, this.#opts.key) };
+    const mem = newChainMem({ ...vouched, seq: 0, head: GENESIS }, publicKey, ChainTree.empty());
     chains.set(reg.chainId, mem);
     try {
-      await writeFileDurable(file, `${JSON.stringify(reg)}\n`);
+      await writeFileDurable(file, `${JSON.stringify(vouched)}\n`);
     } catch (err) {
       chains.delete(reg.chainId);
       throw err;

@@ -5,6 +5,7 @@
 import type { JsonWebKey } from 'node:crypto';
 import type { ChainPosition } from '../../../core/recording/index.ts';
 import type { ChainCheckpointProblem } from '../../../core/recording/chain-checkpoint.ts';
+import type { Vouched } from '../../../core/recording/store-chain.ts';
 import type { PolicyCounters, PolicyEntryLine, SessionRecord, SessionSummary, StoreKeyInfo, Tombstone } from '../../../core/recording/store-types.ts';
 import type { ExportV2Line } from '../../../core/recording/export-format.ts';
 
@@ -21,6 +22,8 @@ export interface ChainRegistration {
   /** The authenticated service account that registered it. */
   registeredBy: string;
   registeredAt: string;
+  /** The store key's signature over the registration (store-chain.ts vouchRegistration), set by the store. */
+  vouched?: Vouched;
 }
 
 export interface ChainState extends ChainRegistration, ChainPosition {}
