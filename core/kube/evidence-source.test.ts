@@ -17,6 +17,11 @@ describe('judgeEvidenceSource', () => {
     expect(judgeEvidenceSource(bound, optedIn, withSpec({ containers: [{ name: 'agent' }, proxy] }))).toEqual({ ok: true });
   });
 
+  it('accepts agents that mount the kubernetes target volumes read-only (the proxy CA, the KUBECONFIG)', () => {
+    const mounts = [{ name: 'guarita-agent-kube-ca', readOnly: true }, { name: 'guarita-agent-kubeconfig', readOnly: true }];
+    expect(judgeEvidenceSource(bound, optedIn, withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: mounts }] }))).toEqual({ ok: true });
+  });
+
   it.each<[string, NamespaceFacts | undefined, RegExp]>([
     ['no namespace', undefined, /namespace team does not exist/],
     ['no labels', {}, /not opted in .*is missing.*label the namespace/],
@@ -39,6 +44,8 @@ describe('judgeEvidenceSource', () => {
     ['annotation but no proxy', withSpec({ containers: [{ name: 'agent' }] }), /no guarita-proxy container/],
     ['proxy name in other case', withSpec({ containers: [{ name: 'Guarita-Proxy' }] }), /no guarita-proxy container/],
     ['agent mounts the spool', withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'guarita-spool' }] }] }), /container agent mounts a volume reserved/],
+    ['agent mounts the kubernetes CA volume writable', withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'guarita-agent-kube-ca' }] }] }), /container agent mounts a volume reserved/],
+    ['agent mounts the spool read-only', withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'guarita-spool', readOnly: true }] }] }), /container agent mounts a volume reserved/],
     ['init container mounts the tokens', withSpec({ initContainers: [{ name: 'copy', volumeMounts: [{ name: 'guarita-tokens' }] }, proxy], containers: [{ name: 'agent' }] }), /container copy mounts/],
     ['ephemeral container mounts a target', withSpec({ initContainers: [proxy], containers: [{ name: 'agent' }], ephemeralContainers: [{ name: 'debug', volumeMounts: [{ name: 'guarita-target-orders' }] }] }), /container debug mounts/],
   ])('refuses a pod that is not a genuine injected proxy: %s', (_what, pod, reason) => {

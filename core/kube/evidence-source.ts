@@ -17,11 +17,17 @@ export const STATUS_INJECTED = 'injected';
 export const SIDECAR_NAME = 'guarita-proxy';
 /** Volumes the injector adds and only the proxy may mount (the webhook reserves every guarita-* name). */
 export const SIDECAR_VOLUME_PREFIX = 'guarita-';
+/**
+ * The exceptions: what the injector gives agent containers of kubernetes targets, read-only (the
+ * proxy's serving CA; the agents' KUBECONFIG and their own token). Nothing in them can sign or send
+ * evidence (the webhook refuses a pod whose agent token would have the operator's audience).
+ */
+export const AGENT_READ_ONLY_VOLUMES: readonly string[] = ['guarita-agent-kube-ca', 'guarita-agent-kubeconfig'];
 
 /** The TokenReview's bound-pod claims (status.user.extra authentication.kubernetes.io/pod-*). */
 export interface BoundPod { namespace: string; name: string; uid: string }
 
-interface ContainerFacts { name: string; volumeMounts?: readonly { name: string }[] }
+interface ContainerFacts { name: string; volumeMounts?: readonly { name: string; readOnly?: boolean }[] }
 
 /** The parts of a Namespace and a Pod the decision reads (as the apiserver returns them). */
 export interface NamespaceFacts { metadata?: { labels?: Record<string, string> } }
@@ -58,7 +64,8 @@ function containersOf(pod: PodFacts): ContainerFacts[] {
 
 function proxyProblem(where: string, containers: readonly ContainerFacts[]): string | undefined {
   if (!containers.some((c) => c.name === SIDECAR_NAME)) return `${where} has no ${SIDECAR_NAME} container: only the injected proxy sends evidence; recreate the pod so the webhook injects it`;
-  const intruders = containers.filter((c) => c.name !== SIDECAR_NAME && (c.volumeMounts ?? []).some((m) => m.name.startsWith(SIDECAR_VOLUME_PREFIX)));
+  const reserved = (m: { name: string; readOnly?: boolean }): boolean => m.name.startsWith(SIDECAR_VOLUME_PREFIX) && !(m.readOnly === true && AGENT_READ_ONLY_VOLUMES.includes(m.name));
+  const intruders = containers.filter((c) => c.name !== SIDECAR_NAME && (c.volumeMounts ?? []).some(reserved));
   if (intruders.length === 0) return undefined;
   return `${where}: container ${intruders.map((c) => c.name).join(', ')} mounts a volume reserved for ${SIDECAR_NAME} (${SIDECAR_VOLUME_PREFIX}*), so the evidence could come from it: remove the mount and recreate the pod`;
 }

@@ -15,7 +15,7 @@ import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { kubectl, requireKube } from '../../e2e/harness/state.ts';
-import { apply, createServiceAccount, getObject, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { apply, createServiceAccount, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
 import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
@@ -411,6 +411,12 @@ describe('watch', () => {
     for (let i = 0; i < 40; i++) await apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `flood-${id}-${i}`, namespace: ns }, data: { filler } }]);
     expect(await agentOk(['get', 'configmap', 'customer-notes', '-o', 'name'])).toContain('customer-notes');
     socket.destroy();
+    // A list larger than GUARITA_KUBE_MAX_RESPONSE (256 KiB here) cannot be masked whole: refused,
+    // naming the setting and the fix; paged, it is served.
+    const whole = await agent(['get', 'configmaps', '-o', 'name', '--chunk-size=0']);
+    expect(whole.stderr).toMatch(/over 262144 bytes \(GUARITA_KUBE_MAX_RESPONSE\).*--chunk-size/);
+    const paged = await agentOk(['get', 'configmaps', '-o', 'name', '--chunk-size=2']);
+    expect(paged).toContain(`flood-${id}-39`);
   });
 });
 
@@ -443,6 +449,9 @@ describe('approval', () => {
 
 describe('records', () => {
   it('records every request in the signed chain, masked, exported and verified', async () => {
+    await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
+    await agentOk(['get', 'configmap', 'customer-notes', '-o', 'yaml']);
+    await agent(['delete', 'pod', 'orders-db-0', '--wait=false']);
     const exported = await eventually('the kubernetes records are exported', async () => {
       const e = await fetchExport(system.op.url, ns);
       return e.records.some((r) => r.protocol === 'kubernetes' && r.command?.startsWith('kubectl delete pods') === true) ? e : undefined;
