@@ -6,6 +6,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { evaluate, requiredSecretKeys, type CheckResult } from './evaluate.ts';
 import { checklistJson, renderChecklist } from './render.ts';
+import { admissionVerdict } from './admission.ts';
 import type { ClusterFacts, PolicyFact } from './facts.ts';
 
 const NOW = new Date('2026-12-05T12:00:00Z');
@@ -171,5 +172,21 @@ describe('the checklist', () => {
     expect(text.trimEnd().split('\n').at(-1)).toBe('Status: ✖ 1 of 13 checks failed');
     expect(renderChecklist(evaluate(healthy()), plain).trimEnd().split('\n').at(-1)).toBe('Status: ✔ all 13 checks passed');
     expect(checklistJson(evaluate(f))).toMatchObject({ ok: false, failures: 1 });
+  });
+});
+
+describe('admissionVerdict (the dry-run pod refused)', () => {
+  it.each([
+    [500, 'Internal error occurred: failed calling webhook "inject.guarita.io": Post "https://guarita-webhook.guarita-system.svc:443/inject": dial tcp: connection refused', false],
+    [400, 'admission webhook "inject.guarita.io" denied the request: no AccessPolicy selects this pod', true],
+    [403, 'pods "guarita-check-x" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false', true],
+    [422, 'Pod "guarita-check-x" is invalid: spec.containers[0].image: Required value', true],
+  ])('%i %s → reached %s', (code, message, reached) => {
+    expect(admissionVerdict(code, message)).toEqual({ reached, injected: false, message });
+  });
+
+  it('says nothing about the webhook for RBAC or quota refusals', () => {
+    expect(admissionVerdict(403, 'pods is forbidden: User "ana" cannot create resource "pods" in API group "" in the namespace "lgpd-orders"')).toBeUndefined();
+    expect(admissionVerdict(403, 'pods "x" is forbidden: exceeded quota: compute')).toBeUndefined();
   });
 });

@@ -7,6 +7,7 @@ import { GROUP, VERSION } from '../../../crds/definitions.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { loadX509 } from '../../../core/tls/x509.ts';
 import type { KubeAccess } from '../kube.ts';
+import { admissionVerdict } from './admission.ts';
 import type { CertificateFact, ClusterFacts, CrdFact, DeploymentFact, LeaseFact, NamespaceFact, PolicyFact, Readable, SecretKeysFact, WebhookProbe } from './facts.ts';
 
 export interface GatherOptions {
@@ -163,19 +164,24 @@ async function probeWebhook(kube: KubeAccess, namespace: string, { serviceAccoun
   const pod: V1Pod = {
     apiVersion: 'v1', kind: 'Pod',
     metadata: { generateName: 'guarita-check-', namespace, labels: { ...labels, 'app.kubernetes.io/name': 'guarita-check' } },
-    spec: { serviceAccountName: serviceAccount, containers: [{ name: 'check', image: 'registry.k8s.io/pause:3.10' }] },
+    spec: {
+      serviceAccountName: serviceAccount,
+      // Compliant with the restricted Pod Security Standard, so that a namespace enforcing it judges the webhook, not the probe.
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{ name: 'check', image: 'registry.k8s.io/pause:3.10', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+    },
   };
   try {
     const created = await kube.kc.makeApiClient(CoreV1Api).createNamespacedPod({ namespace, body: pod, dryRun: 'All' });
     const names = [...(created.spec?.initContainers ?? []), ...(created.spec?.containers ?? [])].map((c) => c.name);
     return { reached: names.includes('guarita-proxy'), injected: names.includes('guarita-proxy'), ...(names.includes('guarita-proxy') ? {} : { message: 'admitted without the guarita-proxy sidecar: no Guarita webhook covers this namespace (or no AccessPolicy selects the dry-run pod)' }) };
   } catch (err) {
-    const message = reason(err);
-    if (/failed calling webhook/i.test(message)) return { reached: false, injected: false, message };
-    if (/denied the request/i.test(message)) return { reached: true, injected: false, message };
-    throw err;
+    const verdict = admissionVerdict(err instanceof ApiException ? err.code : 0, reason(err));
+    if (verdict === undefined) throw err;
+    return verdict;
   }
 }
+
 
 /** The dry-run pod as an agent of the first policy: its ServiceAccount subject (else default) and podSelector labels. */
 function probeIdentity(policies: readonly AccessPolicy[], namespace: string): { serviceAccount: string; labels: Record<string, string> } {
