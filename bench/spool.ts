@@ -1,8 +1,11 @@
 // The session spool on this machine's disk, one append at a time (what one client waits for per
-// command): a Synced append (sign, write, fdatasync) beside a raw write + fdatasync of the same
-// bytes, and a Written append (sign, write; the sync follows off the request path).
+// command): a Synced append (hash, one checkpoint signature for the group, write, fdatasync) beside a
+// raw write + fdatasync of the same bytes, and a Written append (the sync follows off the request
+// path). Then many connections at once (spool.concurrentRecordsPerSec, Written): appends made while
+// a group is written share the next group's one checkpoint signature (spool.signaturesPerRecord
+// says how many checkpoints a record cost; before issue 19 it was 1).
 //   node bench/spool.ts [--quick]
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +30,20 @@ async function appendLatencies(spool: Spool, count: number, durability: 'Synced'
     out.push(performance.now() - t);
   }
   return out.sort((a, b) => a - b);
+}
+
+/** `clients` connections each appending one record after another (Written): records per second, and checkpoints per record. */
+async function concurrent(dir: string, clients: number, perClient: number): Promise<{ rps: number; signaturesPerRecord: number }> {
+  const spool = await Spool.open({ dir, chainPrefix: 'bench/agent-1' });
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    for (let i = 0; i < perClient; i++) await spool.append(event(c * perClient + i), 'Written');
+  }));
+  const s = (performance.now() - t0) / 1000;
+  await spool.close();
+  const text = readdirSync(dir).filter((n) => n.startsWith('seg-')).map((n) => readFileSync(join(dir, n), 'utf8')).join('');
+  const checkpoints = text.split('\n').filter((l) => l.startsWith('{"checkpoint"')).length;
+  return { rps: (clients * perClient) / s, signaturesPerRecord: checkpoints / (clients * perClient) };
 }
 
 function rawFdatasync(dir: string, bytes: number, count: number): number[] {
@@ -57,7 +74,10 @@ export async function benchSpool(opts: { quick: boolean }): Promise<Record<strin
     const bytes = Buffer.byteLength(JSON.stringify(await spool.append(event(0)))) + 1;
     await spool.close();
     const raw = rawFdatasync(dir, bytes, count);
+    const many = await concurrent(mkdtempSync(join(dir, 'concurrent-')), 64, opts.quick ? 50 : 200);
     return {
+      'spool.concurrentRecordsPerSec': many.rps,
+      'spool.signaturesPerRecord': many.signaturesPerRecord,
       'spool.syncedAppendP50Ms': percentile(synced, 50),
       'spool.syncedAppendP99Ms': percentile(synced, 99),
       'spool.writtenAppendP50Ms': percentile(written, 50),
