@@ -79,3 +79,32 @@ describe('replay rendering', () => {
     expect(elapsed(3_723_004)).toBe('1:02:03.004');
   });
 });
+
+describe('replay of a terminal session (stream records)', () => {
+  function shell(): SessionRecord[] {
+    const sc = fakeSidecar('shop', 'agent-1');
+    const base = { sessionId: 's-2', subject: 'support-agent', purpose: 'customer-support', protocol: 'ssh' as const, command: undefined, result: undefined };
+    return [
+      ...sc.next(1, { ...base, type: 'command', time: at(0), command: 'shell', decision: 'allow', rule: 'shell' }),
+      ...sc.next(1, { ...base, type: 'stream', time: at(300), channel: 0, frames: [{ t: 0, ch: 'r', data: '80x24' }, { t: 100, ch: 'o', data: '$ ' }, { t: 300, ch: 'i', data: 'cat x\r' }] }),
+      ...sc.next(1, { ...base, type: 'stream', time: at(1500), channel: 0, frames: [{ t: 900, ch: 'o', data: 'cpf ***.***.***-33\r\n\u001b]0;evil title\u0007\u001b[31mred\u001b[0m\r\n' }, { t: 1500, ch: 'e', data: 'done\r\n' }] }),
+      ...sc.next(1, { ...base, type: 'session.end', time: at(2000), reason: 'closed by the client' }),
+    ];
+  }
+
+  it('plays the output frames at their recorded times, colours kept, terminal-control strings dropped', async () => {
+    const { text, sleeps } = await render(shell());
+    expect(text).toContain('▶ terminal (channel 0), masked as recorded:');
+    expect(text).toContain('$ cpf ***.***.***-33\r\n\u001b[31mred\u001b[0m\r\ndone\r\n');
+    expect(text).not.toContain('evil title');
+    expect(text).not.toContain('cat x');
+    expect(text).toContain('■ session ended');
+    // 100 ms to the prompt, 800 ms to the output, 600 ms to stderr, 500 ms to the end.
+    expect(sleeps).toEqual([100, 800, 600, 500]);
+  });
+
+  it('prints it at once with --no-timing', async () => {
+    const { sleeps } = await render(shell(), { timing: false });
+    expect(sleeps).toEqual([]);
+  });
+});

@@ -157,18 +157,84 @@ function recordBody(r: SessionRecord, p: Paint, reviews: ReadonlyMap<string, rea
 
 export interface PlaySink { write(text: string): void }
 
-/** Plays the records: header, then each record after the recorded pause (scaled, capped). */
+/**
+ * Terminal output as recorded (already masked), without the escape sequences that could act on
+ * the auditor's terminal (window titles and other OSC strings, device-control strings, queries the
+ * terminal answers): colours and cursor movement (CSI ... m, A-H, J, K) stay.
+ */
+export function safeTerminalText(data: string): string {
+  return data
+    // eslint-disable-next-line no-control-regex -- escape sequences are what is filtered
+    .replace(/\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?/g, '')
+    // eslint-disable-next-line no-control-regex -- escape sequences are what is filtered
+    .replace(/\x1b[PX^_][\s\S]*?(?:\x1b\\|$)/g, '')
+    // eslint-disable-next-line no-control-regex -- escape sequences are what is filtered
+    .replace(/\x1b(?!\[[0-9;?]*[ABCDEFGHJKSTfmr])/g, '')
+    // eslint-disable-next-line no-control-regex -- control characters are what is filtered
+    .replace(/[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]/g, '');
+}
+
+/**
+ * When each frame of the session's stream records happened: a frame's `t` counts from its
+ * channel's start, which is taken as the first record's time less its last frame's offset (a
+ * record is written right after its last frame).
+ */
+export function frameTimes(ordered: readonly SessionRecord[]): Map<SessionRecord, number[]> {
+  const starts = new Map<number, number>();
+  const times = new Map<SessionRecord, number[]>();
+  for (const r of ordered) {
+    if (r.type !== 'stream' || r.frames === undefined) continue;
+    const channel = r.channel ?? 0;
+    if (!starts.has(channel)) starts.set(channel, timeOf(r) - (r.frames.at(-1)?.t ?? 0));
+    const start = starts.get(channel) ?? 0;
+    times.set(r, r.frames.map((f) => start + f.t));
+  }
+  return times;
+}
+
+interface Clock { previous: number; start: number; channels: Set<number>; midLine: boolean }
+
+/** Plays a stream record's output frames at their recorded times (what was typed is echoed by the terminal). */
+function channelBanner(channel: number, first: number | undefined, clock: Clock, out: PlaySink, p: Paint): void {
+  if (clock.channels.has(channel)) return;
+  clock.channels.add(channel);
+  out.write(`${clock.midLine ? '\n' : ''}${p.dim(`[+${elapsed((first ?? clock.previous) - clock.start)}]`)} ▶ terminal (channel ${channel}), masked as recorded:\n`);
+  clock.midLine = false;
+}
+
+async function playFrames(r: SessionRecord, at: readonly number[], clock: Clock, opts: PlayOptions, out: PlaySink, p: Paint, sleep: (ms: number) => Promise<void>): Promise<void> {
+  channelBanner(r.channel ?? 0, at[0], clock, out, p);
+  for (const [i, f] of (r.frames ?? []).entries()) {
+    if (f.ch !== 'o' && f.ch !== 'e') continue;
+    const t = at[i] ?? clock.previous;
+    if (opts.timing) await pause(Math.max(0, t - clock.previous), opts, out, p, sleep);
+    clock.previous = Math.max(clock.previous, t);
+    const text = safeTerminalText(f.data);
+    out.write(text);
+    if (text !== '') clock.midLine = !text.endsWith('\n');
+  }
+}
+
+/** Plays the records: header, then each record after the recorded pause (scaled, capped); terminal streams frame by frame. */
 export async function play(records: readonly SessionRecord[], opts: PlayOptions, out: PlaySink, p: Paint, sleep: (ms: number) => Promise<void>): Promise<void> {
   const ordered = chronological(records);
   const start = ordered[0] === undefined ? 0 : timeOf(ordered[0]);
+  const frames = frameTimes(ordered);
   out.write(`${sessionHeader(ordered, p)}\n\n`);
-  let previous = start;
+  const clock: Clock = { previous: start, start, channels: new Set(), midLine: false };
   for (const r of ordered) {
-    const gap = Math.max(0, timeOf(r) - previous);
-    previous = timeOf(r);
-    if (opts.timing) await pause(gap, opts, out, p, sleep);
     const mark = opts.tampered?.has(`${r.chainId}#${r.seq}`) === true ? [`${INDENT}${p.red(`⚠ record ${r.chainId}#${r.seq} fails its hash or signature check: it was altered after recording`)}`] : [];
-    out.write(`${[...renderRecord(r, start, p, opts.reviews), ...mark].join('\n')}\n`);
+    const at = frames.get(r);
+    if (at !== undefined) {
+      await playFrames(r, at, clock, opts, out, p, sleep);
+      if (mark.length > 0) out.write(`${clock.midLine ? '\n' : ''}${mark.join('\n')}\n`);
+      continue;
+    }
+    const gap = Math.max(0, timeOf(r) - clock.previous);
+    clock.previous = Math.max(clock.previous, timeOf(r));
+    if (opts.timing) await pause(gap, opts, out, p, sleep);
+    out.write(`${clock.midLine ? '\n' : ''}${[...renderRecord(r, start, p, opts.reviews), ...mark].join('\n')}\n`);
+    clock.midLine = false;
   }
 }
 

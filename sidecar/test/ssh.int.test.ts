@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
-import { getToken, kubectl, requireIdp } from '../../e2e/harness/state.ts';
+import { getToken, kubeconfigPath, kubectl, requireIdp, requireKube } from '../../e2e/harness/state.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { apply, getObject, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
 import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { fetchExport, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
+import { fetchExport, mountCredentials, RAW_PERSONAL, REPO, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -81,6 +81,19 @@ function agent(program: 'ssh' | 'scp' | 'sftp', args: string[], opts: { input?: 
 }
 
 const ssh = (command: string): Promise<Run> => agent('ssh', [`${PURPOSE}@${POLICY}`, command]);
+
+/** The real `guarita` CLI as audrey (a session reader) against this test's operator. */
+function guarita(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const env = { PATH: process.env.PATH ?? '', HOME: work, KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: system.op.url, GUARITA_OPERATOR_CA: requireKube().caFile };
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(REPO, 'cli/src/main.ts'), ...args, '-n', ns], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), `guarita-ssh-${id}-`));
@@ -309,9 +322,23 @@ describe('interactive shells', () => {
     const frames = shellStreams.flatMap((x) => x.frames ?? []);
     expect(frames.some((f) => f.ch === 'i' && f.data.includes('echo done'))).toBe(true);
     expect(frames.some((f) => f.ch === 'r')).toBe(true);
-    // Times only grow within a channel.
-    const ts = frames.map((f) => f.t);
-    expect(ts.every((t) => t >= 0)).toBe(true);
+    const sessionId = shellStreams.find((x) => x.frames?.some((f) => f.data.includes('done-42')))?.sessionId ?? '';
+
+    // An auditor replays it with the real CLI (as audrey, a session reader), and exports it as asciicast v2.
+    const replay = await guarita(['replay', sessionId, '--no-timing']);
+    // (Its exit status is the records' integrity verdict, which the CLI's own tests cover.)
+    expect(replay.stdout).toContain('▶ terminal (channel');
+    expect(replay.stdout).toContain('done-42');
+    expect(replay.stdout).toContain('Larissa Oliveira;');
+    for (const raw of RAW_PERSONAL) expect(replay.stdout).not.toContain(raw);
+    const castFile = join(work, 'shell.cast');
+    const exported = await guarita(['export', '--format', 'asciicast', '--session', sessionId, '-o', castFile]);
+    expect(exported.code).toBe(0);
+    const [header, ...events] = readFileSync(castFile, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as unknown);
+    expect(header).toMatchObject({ version: 2, width: expect.any(Number), height: expect.any(Number) });
+    const typed = events as [number, string, string][];
+    expect(typed.some(([, code, text]) => code === 'o' && text.includes('done-42'))).toBe(true);
+    expect(typed.every(([t], i) => i === 0 || t >= (typed[i - 1]?.[0] ?? 0))).toBe(true);
   });
 
   it('closes an open shell when the subject is revoked', async () => {

@@ -166,3 +166,30 @@ describe('the real command', () => {
     expect(JSON.parse(stdout)).toMatchObject({ decision: 'deny', rule: 'deny-server-escapes' });
   }, 60000);
 });
+
+describe('guarita policy eval --ssh, --ssh-shell, --sftp', () => {
+  const SSH_POLICY = join(ROOT, 'examples/lgpd-orders/accesspolicy-ssh.yaml');
+  it.each([
+    [['--ssh', 'df -h'], 'allow', 'read-only-diagnostics'],
+    [['--ssh', 'pg_dump -d orders'], 'requireApproval', 'dumps-and-backups-need-dpo'],
+    [['--ssh', 'rm -rf /var/log/orders'], 'deny', 'deny-rm'],
+    [['--ssh', 'df -h; rm -rf /'], 'deny', null],
+    [['--ssh-shell'], 'deny', null],
+    [['--sftp', 'read /var/backups/orders.sql'], 'requireApproval', 'backup-downloads-need-dpo'],
+    [['--sftp', 'write /tmp/x'], 'deny', 'deny-uploads-and-deletes'],
+    [['--sftp', 'rename /var/log/orders/a /var/log/orders/b'], 'deny', 'deny-uploads-and-deletes'],
+  ])('%j → %s', async (args, decision, rule) => {
+    const r = await cli(['eval', '--policy', SSH_POLICY, ...args, ...WHO]);
+    expect(r.code).toBe(0);
+    expect(json(r.stdout)[0]).toMatchObject({ decision, rule });
+  });
+
+  it('refuses a malformed --sftp and two sources at once, naming the flag', async () => {
+    const bad = await cli(['eval', '--policy', SSH_POLICY, '--sftp', 'copy /a', ...WHO]).catch((err: unknown) => ({ code: 2, stdout: '', stderr: String(err) }));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--sftp takes');
+    const two = await cli(['eval', '--policy', SSH_POLICY, '--ssh', 'ls', '--ssh-shell', ...WHO]).catch((err: unknown) => ({ code: 2, stdout: '', stderr: String(err) }));
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain('give exactly one of');
+  });
+});

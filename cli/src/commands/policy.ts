@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { validateAccessPolicy } from '../../../crds/validators.ts';
-import { compilePolicy, initPolicyEngine, PolicyCompileError, type Command, type CompiledPolicy, type Decision, type Identity, type Verdict } from '../../../core/policy/index.ts';
+import { compilePolicy, initPolicyEngine, PolicyCompileError, type Command, type CompiledPolicy, type Decision, type Identity, type SshRequest, type Verdict } from '../../../core/policy/index.ts';
 import { kubectlAttributes } from '../../../core/policy/kubernetes-command.ts';
 import type { CliIo } from '../io.ts';
 
@@ -18,7 +18,8 @@ subcommands:
   eval       evaluate one command (or a file of them) against an AccessPolicy file
   validate   check an AccessPolicy file with the CRD's validators
 
-guarita policy eval --policy FILE (--sql SQL | --sql-file FILE | --http "METHOD /path[?query]" | --k8s "VERB RESOURCE[/SUB] [-n NS] [NAME]")
+guarita policy eval --policy FILE (--sql SQL | --sql-file FILE | --http "METHOD /path[?query]" | --k8s "VERB RESOURCE[/SUB] [-n NS] [NAME]"
+                    | --ssh COMMAND | --ssh-shell | --sftp "OPERATION PATH [TO-PATH]")
                     --subject NAME [--group G ...] [--purpose P] [flags]
   --policy FILE        AccessPolicy YAML (multi-document files: the AccessPolicy, or --name)
   --name NAME          which AccessPolicy of a multi-document file
@@ -29,6 +30,10 @@ guarita policy eval --policy FILE (--sql SQL | --sql-file FILE | --http "METHOD 
   --k8s "V R [-n NS] [N]"  a Kubernetes API request as the apiserver reads it: verb (get, list, watch, create, update,
                        patch, delete, deletecollection, proxy), resource[.group][/subresource], namespace, name;
                        e.g. "delete pods -n orders orders-db-0", "create pods/exec -n orders orders-db-0", "get --raw /version"
+  --ssh COMMAND        an SSH exec request: the command line as the agent sends it (e.g. "pg_dump -d orders")
+  --ssh-shell          an interactive SSH shell session
+  --sftp "OP PATH [TO]"  an SFTP operation (read, write, remove, list, stat, rename, mkdir, rmdir, setstat,
+                       symlink, readlink) on an absolute path; rename and symlink take a second path
   --subject NAME       the verified subject (user name, or system:serviceaccount:<ns>:<name>)
   --kind KIND          User or ServiceAccount (default: ServiceAccount for system:serviceaccount:..., else User)
   --namespace NS       ServiceAccount only, when --subject is the bare name
@@ -56,6 +61,9 @@ const EVAL_OPTIONS = {
   'sql-file': { type: 'string' },
   http: { type: 'string' },
   k8s: { type: 'string' },
+  ssh: { type: 'string' },
+  'ssh-shell': { type: 'boolean' },
+  sftp: { type: 'string' },
   body: { type: 'string' },
   subject: { type: 'string' },
   kind: { type: 'string' },
@@ -148,9 +156,26 @@ function k8sCommand(spec: string): Command {
   return { protocol: 'kubernetes', request };
 }
 
+const SFTP_OPERATIONS: readonly string[] = ['read', 'write', 'remove', 'list', 'stat', 'rename', 'mkdir', 'rmdir', 'setstat', 'symlink', 'readlink'];
+
+function sftpCommand(spec: string): Command {
+  const [operation = '', path, toPath, ...rest] = spec.trim().split(/\s+/);
+  if (!SFTP_OPERATIONS.includes(operation) || path === undefined || rest.length > 0) {
+    throw new UsageError(`--sftp takes "OPERATION PATH [TO-PATH]" with OPERATION one of ${SFTP_OPERATIONS.join(', ')}, e.g. --sftp "read /var/backups/orders.sql"`);
+  }
+  if ((toPath !== undefined) !== (operation === 'rename' || operation === 'symlink')) throw new UsageError('--sftp: rename and symlink take two paths, the other operations one');
+  return { protocol: 'ssh', ssh: { kind: 'sftp', operation: operation as Extract<SshRequest, { kind: 'sftp' }>['operation'], path, ...(toPath === undefined ? {} : { toPath }) } };
+}
+
+function sshCommand(flags: EvalFlags): Command | undefined {
+  if (flags.ssh !== undefined) return { protocol: 'ssh', ssh: { kind: 'exec', command: flags.ssh } };
+  if (flags['ssh-shell'] === true) return { protocol: 'ssh', ssh: { kind: 'shell' } };
+  return flags.sftp === undefined ? undefined : sftpCommand(flags.sftp);
+}
+
 function checkSources(flags: EvalFlags): void {
-  const given = [flags.sql, flags['sql-file'], flags.http, flags.k8s].filter((v) => v !== undefined).length;
-  if (given !== 1) throw new UsageError('give exactly one of --sql, --sql-file, --http or --k8s');
+  const given = [flags.sql, flags['sql-file'], flags.http, flags.k8s, flags.ssh, flags['ssh-shell'] === true ? true : undefined, flags.sftp].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new UsageError('give exactly one of --sql, --sql-file, --http, --k8s, --ssh, --ssh-shell or --sftp');
   if (flags.body !== undefined && flags.http === undefined) throw new UsageError('--body applies to --http only');
   if (flags.expect !== undefined && !VERDICTS.includes(flags.expect as Verdict)) throw new UsageError('--expect must be allow, deny or requireApproval');
 }
@@ -193,7 +218,7 @@ async function runEval(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(USAGE);
     return 0;
   }
-  const command = flags.k8s !== undefined ? k8sCommand(flags.k8s) : flags.http === undefined ? undefined : httpCommand(flags.http, flags.body);
+  const command = flags.k8s !== undefined ? k8sCommand(flags.k8s) : flags.http === undefined ? sshCommand(flags) : httpCommand(flags.http, flags.body);
   const e = await prepareEval(flags, io);
   if (flags['sql-file'] !== undefined) return (await evalSqlFile(e, flags['sql-file'], io, flags.expect)) ? 0 : 1;
   const d = evaluateOne(e, command ?? { protocol: 'postgres', sql: flags.sql ?? '' });
