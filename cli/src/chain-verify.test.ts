@@ -1,6 +1,7 @@
-// `guarita verify`'s checks on material from the operator's real file store (in a temp dir):
-// intact exports and store chains pass; a changed byte, a deleted record and two swapped records
-// fail, naming the record; retention cuts and export windows are accounted for.
+// `guarita verify`'s checks (core/recording/export-verify.ts, policy-verdict.ts) on material from the
+// operator's real file store (in a temp dir): intact exports and store chains pass; a changed byte,
+// a deleted record and two swapped records fail, naming the record; retention cuts and export
+// windows are accounted for. The full tamper corpus is core/recording/export-verify.test.ts.
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import { join } from 'node:path';
 import { generateSigningKey, type SigningKey } from '../../core/recording/index.ts';
 import { FileStore } from '../../operator/src/store/file-store.ts';
 import { fakeSidecar, type FakeSidecar } from '../../e2e/support/store-testkit.ts';
-import type { ExportLine, PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
+import type { PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
+import { exportRecordLine } from '../../core/recording/export-format.ts';
 import { ExportVerifier } from '../../core/recording/export-verify.ts';
 import { locateFirstBreak, verifyPolicy } from '../../core/recording/policy-verdict.ts';
 
@@ -27,13 +29,19 @@ function verifyTexts(texts: string[]): ReturnType<ExportVerifier['finish']> {
   texts.forEach((t, i) => {
     let value: unknown;
     try { value = JSON.parse(t); } catch { value = undefined; }
-    v.add(i + 1, value);
+    v.add(i + 1, value, t);
   });
   return v.finish();
 }
 
-function texts(lines: readonly ExportLine[]): string[] {
-  return lines.map((l) => JSON.stringify(l));
+/** The lines as the read API writes them (records canonical, hash last). */
+function texts(lines: readonly unknown[]): string[] {
+  return lines.map((l) => ('seq' in (l as object) ? exportRecordLine(l as SessionRecord) : JSON.stringify(l)));
+}
+
+/** A batch as the shipper sends it: the records and the sidecar's checkpoint at the last one. */
+function put(sc: FakeSidecar, records: SessionRecord[]): ReturnType<FileStore['append']> {
+  return store.append(sc.chainId, records, sc.checkpointAt(records[records.length - 1]?.seq ?? 0));
 }
 
 /** Changes one character of a record's command in its JSON text, as a byte edit of the file would. */
@@ -60,8 +68,8 @@ beforeEach(async () => {
   await store.registerChain(b.registration());
   // Two commit groups per chain, interleaved: the store chain mixes both sidecars.
   for (let i = 0; i < 2; i++) {
-    expect(await store.append(a.chainId, a.next(3, (j) => ({ sessionId: `s-a${i}`, command: `SELECT * FROM customers -- a ${i}.${j}` })))).toMatchObject({ ok: true });
-    expect(await store.append(b.chainId, b.next(2, (j) => ({ sessionId: `s-b${i}`, command: `SELECT * FROM customers -- b ${i}.${j}` })))).toMatchObject({ ok: true });
+    expect(await put(a, a.next(3, (j) => ({ sessionId: `s-a${i}`, command: `SELECT * FROM customers -- a ${i}.${j}` })))).toMatchObject({ ok: true });
+    expect(await put(b, b.next(2, (j) => ({ sessionId: `s-b${i}`, command: `SELECT * FROM customers -- b ${i}.${j}` })))).toMatchObject({ ok: true });
   }
 });
 
@@ -73,16 +81,16 @@ afterEach(async () => {
 describe('export files', () => {
   it('verifies an intact export, chain by chain', async () => {
     const verdict = verifyTexts(texts(await collect(store.exportLines(NS, {}))));
-    expect(verdict).toMatchObject({ ok: true, records: 10, problems: [] });
+    expect(verdict).toMatchObject({ ok: true, format: 2, records: 10, problems: [] });
     expect(verdict.chains).toEqual(expect.arrayContaining([
-      expect.objectContaining({ chainId: a.chainId, records: 6, first: 1, last: 6, startsMidChain: false }),
+      expect.objectContaining({ chainId: a.chainId, records: 6, first: 1, last: 6 }),
       expect.objectContaining({ chainId: b.chainId, records: 4, first: 1, last: 4 }),
     ]));
   });
 
   it('names the record whose byte was changed', async () => {
     const lines = texts(await collect(store.exportLines(NS, {})));
-    const i = lines.findIndex((l) => l.includes(`"seq":4,`) && l.includes(a.chainId));
+    const i = lines.findIndex((l) => l.includes(`"seq":4,`) && l.includes(a.chainId) && l.includes('"hash"'));
     lines[i] = alterByte(lines[i]!);
     const verdict = verifyTexts(lines);
     expect(verdict.ok).toBe(false);
@@ -90,13 +98,15 @@ describe('export files', () => {
     expect(verdict.firstBad?.command).toContain('Customers');
   });
 
-  it('names a deleted record', async () => {
-    const lines = texts(await collect(store.exportLines(NS, {})));
-    const i = lines.findIndex((l) => l.includes(`"seq":3,`) && l.includes(a.chainId));
-    lines.splice(i, 1);
-    const verdict = verifyTexts(lines);
-    expect(verdict.ok).toBe(false);
-    expect(verdict.firstBad).toMatchObject({ chainId: a.chainId, seq: 3, problem: expect.stringContaining('missing: deleted') });
+  it('names a deleted record, the first and the last included', async () => {
+    for (const seq of [1, 3, 6]) {
+      const lines = texts(await collect(store.exportLines(NS, {})));
+      const i = lines.findIndex((l) => l.includes(`"seq":${seq},`) && l.includes(a.chainId));
+      lines.splice(i, 1);
+      const verdict = verifyTexts(lines);
+      expect(verdict.ok).toBe(false);
+      expect(verdict.firstBad).toMatchObject({ chainId: a.chainId, seq, problem: expect.stringContaining('missing') });
+    }
   });
 
   it('names records that were swapped', async () => {
@@ -105,40 +115,33 @@ describe('export files', () => {
     [lines[i], lines[i + 1]] = [lines[i + 1]!, lines[i]!];
     const verdict = verifyTexts(lines);
     expect(verdict.ok).toBe(false);
-    expect(verdict.firstBad).toMatchObject({ chainId: b.chainId, seq: 2, problem: expect.stringContaining('swapped or reordered') });
-    expect(verdict.problems).toHaveLength(1);
+    expect(verdict.firstBad).toMatchObject({ chainId: b.chainId, seq: 2, problem: expect.stringContaining('missing') });
   });
 
-  it('accepts an export window starting mid-chain, but not a gap inside it', async () => {
-    const all = await collect(store.exportLines(NS, {}));
-    const keys = all.filter((l) => l.type === 'key');
-    const late = all.filter((l): l is SessionRecord => l.type !== 'key' && l.seq >= 3);
-    const windowed = verifyTexts(texts([...keys, ...late]));
-    expect(windowed).toMatchObject({ ok: true, records: 6 });
-    expect(windowed.chains.find((c) => c.chainId === a.chainId)).toMatchObject({ first: 3, last: 6, startsMidChain: true });
-    const holed = verifyTexts(texts([...keys, ...late.filter((r) => !(r.chainId === a.chainId && r.seq === 5))]));
-    expect(holed.firstBad).toMatchObject({ chainId: a.chainId, seq: 5 });
+  it('a window, a session or a policy exports verifiably, and a record removed at its edge is named', async () => {
+    const since = Date.parse((await store.sessionRecords(NS, 's-a1'))![0]!.time);
+    for (const filter of [{ since }, { sessionId: 's-a1' }, { policy: 'orders-db' }]) {
+      const lines = texts(await collect(store.exportLines(NS, filter)));
+      expect(verifyTexts(lines)).toMatchObject({ ok: true });
+      const first = lines.findIndex((l) => l.includes('"seq":') && l.includes('"hash"'));
+      expect(verifyTexts(lines.filter((_, j) => j !== first)).firstBad?.problem).toMatch(/missing/);
+    }
   });
 
-  it('resumes across records that retention removed (key line ranges), and only there', async () => {
+  it('records whose chain proof retention removed are vouched for by the operator\'s manifest', async () => {
     clock += 2 * 3600_000;
-    await store.append(a.chainId, a.next(2, { sessionId: 's-late' }));
-    await store.append(b.chainId, b.next(1, { sessionId: 's-late' }));
+    await put(a, a.next(2, { sessionId: 's-late' }));
+    await put(b, b.next(1, { sessionId: 's-late' }));
     clock += 2 * 3600_000;
     const outcomes = await store.applyRetention(() => 3 * 3600_000, clock);
     expect(outcomes[0]?.recordsRemoved).toBe(10);
-    const lines = await collect(store.exportLines(NS, {}));
-    expect(lines.find((l) => l.type === 'key' && l.chainId === a.chainId)).toMatchObject({ removed: [[1, 6, expect.any(String)]] });
-    const verdict = verifyTexts(texts(lines));
+    const verdict = verifyTexts(texts(await collect(store.exportLines(NS, {}))));
     expect(verdict).toMatchObject({ ok: true, records: 3 });
-    expect(verdict.chains.find((c) => c.chainId === a.chainId)).toMatchObject({ first: 7, retentionHoles: 6, startsMidChain: false });
+    expect(verdict.chains.find((c) => c.chainId === a.chainId)).toMatchObject({ first: 7, last: 8 });
   });
 
-  it('reports lines that are not JSON, records without a key line, and an empty file', () => {
-    const one = a.next(1)[0]!;
-    expect(verifyTexts(['{"type":"key",', JSON.stringify(one)]).problems.map((p) => p.problem)).toEqual([
-      expect.stringContaining('not valid JSON'), expect.stringContaining('no key line'),
-    ]);
+  it('reports lines that are not JSON, and an empty file', () => {
+    expect(verifyTexts(['{"type":"export",', '{}']).problems.length).toBeGreaterThan(0);
     expect(verifyTexts([]).firstBad?.problem).toContain('nothing to verify');
   });
 });
@@ -160,14 +163,15 @@ describe('a policy\'s store chain', () => {
   it('verifies an intact chain whose head is anchored', async () => {
     const lines = await entries();
     const verdict = verifyPolicy(NS, 'orders-db', lines, head(lines));
-    expect(verdict).toMatchObject({ ok: true, links: 10, records: 10, chains: 2, anchorState: 'matched', unanchored: 0, problems: [] });
+    // Ten record links and one store.checkpoint link per batch (the sidecar checkpoint it carried).
+    expect(verdict).toMatchObject({ ok: true, links: 14, records: 10, chains: 2, anchorState: 'matched', unanchored: 0, problems: [] });
   });
 
   it('verifies up to a lagging anchor and counts the links not anchored yet', async () => {
     const before = head(await entries());
-    await store.append(a.chainId, a.next(3));
+    await put(a, a.next(3));
     const verdict = verifyPolicy(NS, 'orders-db', await entries(), before);
-    expect(verdict).toMatchObject({ ok: true, anchorState: 'matched', unanchored: 3 });
+    expect(verdict).toMatchObject({ ok: true, anchorState: 'matched', unanchored: 4 });
   });
 
   it('names the altered record', async () => {
@@ -206,7 +210,7 @@ describe('a policy\'s store chain', () => {
     const verdict = verifyPolicy(NS, 'orders-db', cut, anchor);
     expect(verdict.ok).toBe(false);
     expect(verdict.anchorState).toBe('mismatch');
-    expect(verdict.firstBad?.problem).toMatch(/newest 2 store links \(#9\.\.#10\) are missing/);
+    expect(verdict.firstBad?.problem).toMatch(/newest 2 store links \(#13\.\.#14\) are missing/);
   });
 
   it('fails when the anchored head is not on the chain, and says when there is no anchor to compare', async () => {

@@ -21,6 +21,8 @@ export interface ExportChainSource {
   hashes: readonly (string | undefined)[];
   /** The chain's stored checkpoints, any order. */
   checkpoints: readonly { size: number; note: string }[];
+  /** Compact ranges stored with checkpoints (hex): after retention, the tree resumes from one instead of the removed leaves. */
+  frontiers?: readonly { size: number; frontier: readonly string[] }[];
   /** Seqs of the records to export, ascending. */
   selected: readonly number[];
 }
@@ -65,18 +67,22 @@ function coveringSize(sizes: readonly number[], seq: number): number {
   return sizes[lo] ?? 0;
 }
 
-/** The chain's tree up to `size`, or undefined when a leaf it needs is gone (retention). */
-function treeOf(hashes: readonly (string | undefined)[], size: number): MerkleTree | undefined {
-  const tree = new MerkleTree();
-  for (let i = 0; i < size; i++) {
-    const h = hashes[i];
-    if (h === undefined) return undefined;
-    tree.append(leafHashOfHex(h));
-  }
-  return tree;
+/**
+ * The chain's tree up to `size` and the leaf count it starts at: from genesis when every leaf is
+ * held, else resumed from the smallest stored frontier after the last missing leaf (retention), or
+ * undefined when none is.
+ */
+function treeOf(hashes: readonly (string | undefined)[], size: number, frontiers: ExportChainSource['frontiers'] = []): { tree: MerkleTree; start: number } | undefined {
+  let missing = -1;
+  for (let i = 0; i < size; i++) if (hashes[i] === undefined) missing = i;
+  const start = missing < 0 ? { size: 0, frontier: [] } : [...frontiers].filter((f) => f.size > missing && f.size <= size).sort((a, b) => a.size - b.size)[0];
+  if (start === undefined) return undefined;
+  const tree = start.size === 0 ? new MerkleTree() : MerkleTree.resume(start.size, start.frontier.map((h) => Buffer.from(h, 'hex')));
+  for (let i = start.size; i < size; i++) tree.append(leafHashOfHex(hashes[i] as string));
+  return { tree, start: start.size };
 }
 
-interface ChainPlan { checkpoints: CheckpointLine[]; consistency: ConsistencyLine[]; runs: ExportRun[] }
+interface ChainPlan { checkpoints: CheckpointLine[]; consistency: ConsistencyLine[]; runs: ExportRun[]; operatorOnly: [number, number, string][] }
 
 /** Splits a run at checkpoint sizes: [from, to] → pieces each covered by one checkpoint (0: none). */
 function splitRun(sizes: readonly number[], from: number, to: number): [number, number, number][] {
@@ -91,30 +97,48 @@ function splitRun(sizes: readonly number[], from: number, to: number): [number, 
   return out;
 }
 
-function planChain(c: ExportChainSource): ChainPlan {
+/** Splits [from, to] where the tree starts: records up to `start` cannot be proven (checkpoint 0). */
+function pieces(sizes: readonly number[], start: number, from: number, to: number): [number, number, number][] {
+  if (from > start) return splitRun(sizes, from, to);
+  if (to <= start) return [[from, to, 0]];
+  return [[from, start, 0], ...splitRun(sizes, start + 1, to)];
+}
+
+/** The runs of the chain's selected records, each with its proof (or none: checkpoint 0, vouched for by the manifest). */
+function planRuns(c: ExportChainSource, sizes: readonly number[], start: number, tree: MerkleTree | undefined): { runs: ExportRun[]; used: Set<number>; operatorOnly: [number, number, string][] } {
   const chainId = c.registration.chainId;
-  const bySize = new Map(c.checkpoints.map((k) => [k.size, k.note]));
-  const newest = Math.max(0, ...bySize.keys());
-  // Without every leaf up to the newest checkpoint no proof can be built: the runs fall back to
-  // checkpoint 0 (format 1 records still verify by their signatures; others are reported unproven).
-  const tree = newest === 0 ? undefined : treeOf(c.hashes, newest);
-  const sizes = tree === undefined ? [] : [...bySize.keys()].sort((a, b) => a - b);
   const runs: ExportRun[] = [];
   const used = new Set<number>();
+  const operatorOnly: [number, number, string][] = [];
   for (const [from, to] of seqRanges(c.selected)) {
-    for (const [a, b, size] of splitRun(sizes, from, to)) {
+    for (const [a, b, size] of pieces(sizes, start, from, to)) {
+      const last = c.hashes[b - 1];
+      if (size === 0 && last !== undefined) operatorOnly.push([a, b, last]);
       const proof = size === 0 || tree === undefined ? { left: [], right: [] } : tree.rangeProof(a - 1, b, size);
       if (size > 0) used.add(size);
       runs.push({ chainId, from: a, to: b, proof: { type: 'proof', chainId, checkpoint: size, from: a, to: b, left: hexList(proof.left), right: hexList(proof.right) } });
     }
   }
+  return { runs, used, operatorOnly };
+}
+
+function planChain(c: ExportChainSource): ChainPlan {
+  const chainId = c.registration.chainId;
+  const bySize = new Map(c.checkpoints.map((k) => [k.size, k.note]));
+  const newest = Math.max(0, ...bySize.keys());
+  // Without the leaves (or a frontier standing in for them) no proof can be built: such runs get
+  // checkpoint 0 (format 1 records still verify by their signatures; others are reported unproven).
+  const built = newest === 0 ? undefined : treeOf(c.hashes, newest, c.frontiers);
+  const start = built?.start ?? Number.MAX_SAFE_INTEGER;
+  const sizes = built === undefined ? [] : [...bySize.keys()].filter((size) => size > start).sort((a, b) => a - b);
+  const { runs, used, operatorOnly } = planRuns(c, sizes, start, built?.tree);
   const usedSizes = [...used].sort((a, b) => a - b);
   const checkpoints = usedSizes.map((size): CheckpointLine => ({ type: 'checkpoint', chainId, size, note: bySize.get(size) as string }));
   const consistency = usedSizes.slice(1).map((to, i): ConsistencyLine => {
     const from = usedSizes[i] as number;
-    return { type: 'consistency', chainId, from, to, proof: hexList((tree as MerkleTree).consistencyProof(from, to)) };
+    return { type: 'consistency', chainId, from, to, proof: hexList((built as { tree: MerkleTree }).tree.consistencyProof(from, to)) };
   });
-  return { checkpoints, consistency, runs };
+  return { checkpoints, consistency, runs, operatorOnly };
 }
 
 /** The export's lines before the records, and the runs of records to stream after them, in order. */
@@ -126,6 +150,8 @@ export function planExport(input: ExportPlanInput): ExportPlan {
     type: 'export.manifest', namespace: input.namespace, filter: input.filter, createdAt: input.createdAt,
     chains: Object.fromEntries(chains.map((c) => [c.registration.chainId, seqRanges(c.selected)])),
   };
+  const operatorOnly = Object.fromEntries(chains.flatMap((c, i) => ((plans[i] as ChainPlan).operatorOnly.length > 0 ? [[c.registration.chainId, (plans[i] as ChainPlan).operatorOnly]] : [])));
+  if (Object.keys(operatorOnly).length > 0) manifest.operatorOnly = operatorOnly;
   const preamble: ExportV2Line[] = [
     { type: 'export', format: EXPORT_FORMAT_V2, namespace: input.namespace, filter: input.filter, createdAt: input.createdAt, records, chains: chains.length },
     ...input.storeKeys,

@@ -55,6 +55,12 @@ export interface ManifestStatement {
   createdAt: string;
   /** Per chain, the [fromSeq, toSeq] ranges (inclusive, ascending) of the records the file holds. */
   chains: Record<string, [number, number][]>;
+  /**
+   * Per chain, runs [fromSeq, toSeq, hash of toSeq] of format 2 records no sidecar checkpoint can
+   * prove any more (retention removed leaves their proofs need): the operator vouches for them
+   * with this statement, and the verifier says so.
+   */
+  operatorOnly?: Record<string, [number, number, string][]>;
 }
 
 export interface Signed<S> { statement: S; storeKeyId: string; hash: string; sig: string }

@@ -8,6 +8,8 @@ import { ExportVerifier, type ExportVerdict, type TrustOptions } from './export-
 import { exportOf, testStore, writeChain, type TestChain, type TestStore } from '../../e2e/support/export-testkit.ts';
 import type { SessionRecord } from './store-types.ts';
 import { exportRecordLine, recordLineHashOk } from './export-format.ts';
+import { planExport } from './export-build.ts';
+import { leafHashOfHex, MerkleAppender } from './merkle.ts';
 
 type Line = Record<string, unknown>;
 
@@ -298,5 +300,53 @@ describe('record lines hashed from their bytes', () => {
     const w = new ExportVerifier();
     bad.forEach((t, i) => w.add(i + 1, JSON.parse(t), t));
     expect(w.finish().firstBad?.problem).toMatch(/altered/);
+  });
+});
+
+describe('after retention removed leaves', () => {
+  // Records 1..40 of C were removed (another policy's retention); the checkpoint at 64 kept the tree's frontier.
+  const C = writeChain(NS, 130, { group: 64 });
+  const frontierAt = (size: number): string[] => {
+    const a = new MerkleAppender();
+    for (const r of C.records.slice(0, size)) a.append(leafHashOfHex(r.hash));
+    return a.compactRange().map((h) => h.toString('hex'));
+  };
+
+  function exportWithHoles(removed: (seq: number) => boolean, frontiers: { size: number; frontier: string[] }[]): Line[] {
+    const plan = planExport({
+      namespace: NS, filter: {}, createdAt: '2026-11-02T00:00:00.000Z', storeKey: store.key, storeKeys: [store.keyLine], anchors: [store.anchor],
+      chains: [{
+        registration: { type: 'chain.registration', chainId: C.chainId, namespace: NS, pod: C.pod, keyId: C.key.keyId, publicJwk: C.key.publicJwk },
+        hashes: C.records.map((r) => (removed(r.seq) ? undefined : r.hash)), checkpoints: C.checkpoints, frontiers,
+        selected: C.records.filter((r) => !removed(r.seq)).map((r) => r.seq),
+      }],
+    });
+    const lines: Line[] = clone(plan.preamble);
+    for (const run of plan.runs) lines.push(run.proof as unknown as Line, ...clone(C.records.slice(run.from - 1, run.to)));
+    return lines;
+  }
+
+  it('records after a stored frontier are proven; those before it are vouched for by the operator, and say so', () => {
+    const lines = exportWithHoles((s) => s <= 40, [{ size: 64, frontier: frontierAt(64) }]);
+    const v = verify(lines);
+    expect(v.problems).toEqual([]);
+    expect(v.operatorOnly).toBe(24);
+    // Tampering inside the vouched run is still named.
+    const bad = clone(lines);
+    const i = bad.findIndex((l) => l.seq === 50);
+    (bad[i] as Line).command = 'x';
+    rehash(bad[i] as Line);
+    expectBad(verify(bad), /does not link|vouches for/);
+    const last = clone(lines);
+    const j = last.findIndex((l) => l.seq === 64);
+    (last[j] as Line).command = 'x';
+    rehash(last[j] as Line);
+    expectBad(verify(last), /vouches for/);
+  });
+
+  it('without a frontier every remaining record rests on the operator alone', () => {
+    const v = verify(exportWithHoles((s) => s <= 40, []));
+    expect(v.ok).toBe(true);
+    expect(v.operatorOnly).toBe(90);
   });
 });

@@ -49,6 +49,8 @@ export interface ExportVerdict extends LegacyVerdict {
   format: 1 | 2;
   trust?: TrustSummary;
   checkpoints?: number;
+  /** Records no sidecar checkpoint proves any more (retention): only the operator's signed manifest vouches for them. */
+  operatorOnly?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -62,12 +64,16 @@ interface ChainV2 {
   roots: Map<number, Buffer>;
   /** Expected record ranges (manifest). */
   expected: [number, number][];
+  /** Runs the operator alone vouches for (manifest operatorOnly): [from, to, hash of to]. */
+  vouched: [number, number, string][];
   /** Seqs verified so far, as ranges. */
   seen: [number, number][];
   lastSeq: number;
 }
 
 interface Run {
+  /** A checkpoint-0 run the manifest vouches for: the hash its last record must have. */
+  vouched?: string;
   chain: ChainV2;
   proof: ProofLine;
   line: number;
@@ -133,7 +139,7 @@ function anchorRootProblem(a: AnchorLine, root: Buffer): string | undefined {
 /** Format 2: proven by a checkpoint. Format 1: signed one by one, with the registered key. */
 function formatProblem(r: SessionRecord, run: Run): string | undefined {
   const v = (r as { v?: unknown }).v;
-  if (v === 2) return run.proof.checkpoint === 0 ? 'no checkpoint covers it (a format 2 record is proven only by its chain\'s checkpoints)' : undefined;
+  if (v === 2) return run.proof.checkpoint === 0 && run.vouched === undefined ? 'no checkpoint covers it (a format 2 record is proven only by its chain\'s checkpoints, or vouched for by the manifest)' : undefined;
   if (v !== undefined) return `unknown record format v=${JSON.stringify(v)}`;
   if (r.keyId !== run.chain.keyId) return `it is signed with key ${String(r.keyId)}, not the chain's registered key: re-signed with another key`;
   if (typeof r.sig !== 'string' || !verifyHashSignature(run.chain.key, r.hash, r.sig)) return 'its signature does not verify with the chain\'s registered key: the record was altered or forged';
@@ -144,7 +150,7 @@ function newChain(s: RegistrationLine['statement']): ChainV2 {
   return {
     summary: { chainId: s.chainId, pod: s.pod, records: 0, startsMidChain: false, retentionHoles: 0 },
     verifier: noteVerifier(s.publicJwk, s.keyId), key: importPublicKey(s.publicJwk), keyId: s.keyId,
-    roots: new Map(), expected: [], seen: [], lastSeq: 0,
+    roots: new Map(), expected: [], vouched: [], seen: [], lastSeq: 0,
   };
 }
 
@@ -166,6 +172,7 @@ class ExportV2Verifier {
   #lines = 0;
   #records = 0;
   #checkpoints = 0;
+  #operatorOnly = 0;
   #from: string | undefined;
   #to: string | undefined;
 
@@ -296,6 +303,10 @@ class ExportV2Verifier {
       if (c === undefined) this.#bad({ line, chainId, problem: `the manifest lists chain ${chainId}, which has no registration in the export` });
       else c.expected = ranges;
     }
+    for (const [chainId, runs] of Object.entries(m.statement.operatorOnly ?? {})) {
+      const c = this.#chains.get(chainId);
+      if (c !== undefined) c.vouched = runs;
+    }
     return undefined;
   }
 
@@ -335,7 +346,10 @@ class ExportV2Verifier {
     this.#run = run;
     if (!Number.isSafeInteger(p.from) || !Number.isSafeInteger(p.to) || p.from < 1 || p.to < p.from) return this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: not a range of records` });
     if (p.from <= c.lastSeq) return this.#runBad(run, { line, chainId: p.chainId, seq: p.from, problem: `${where}: they come after ${p.chainId}#${c.lastSeq} in the file: records were reordered or duplicated` });
-    if (p.checkpoint === 0) return undefined;
+    if (p.checkpoint === 0) {
+      run.vouched = c.vouched.find(([a, b]) => a === p.from && b === p.to)?.[2];
+      return undefined;
+    }
     const problem = this.#startTree(run);
     if (problem !== undefined) this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: ${problem}` });
     return undefined;
@@ -404,12 +418,21 @@ class ExportV2Verifier {
     if (run === undefined || run.broken) return;
     const p = run.proof;
     if (run.next <= p.to) return this.#bad({ line: at, chainId: p.chainId, seq: run.next, problem: `${p.chainId}${rangeText(run.next, p.to)} ${run.next === p.to ? 'is' : 'are'} missing: deleted from the file (its proof covers it)` });
+    if (run.vouched !== undefined) return this.#endVouched(run, at);
     if (run.tree === undefined) return undefined;
     const right = hexes(p.right) as Buffer[];
     decompose(p.to, p.checkpoint).forEach(([lo, hi], i) => run.tree?.appendSubtree(hi - lo, right[i] as Buffer));
     if (!run.tree.root().equals(run.chain.roots.get(p.checkpoint) as Buffer)) {
       return this.#bad({ line: run.line, chainId: p.chainId, seq: p.from, problem: `records ${p.chainId}${rangeText(p.from, p.to)} do not rebuild the root of the chain's checkpoint of size ${p.checkpoint}: one was altered, inserted, removed or re-hashed (or the proof altered)` });
     }
+    return undefined;
+  }
+
+  /** A run only the operator vouches for: its records linked, ending on the hash the signed manifest names. */
+  #endVouched(run: Run, at: number): void {
+    const p = run.proof;
+    if (run.prev !== run.vouched) return this.#bad({ line: at, chainId: p.chainId, seq: p.to, problem: `records ${p.chainId}${rangeText(p.from, p.to)} do not end on the hash the operator's manifest vouches for: one was altered, inserted or removed` });
+    this.#operatorOnly += p.to - p.from + 1;
     return undefined;
   }
 
@@ -459,6 +482,7 @@ class ExportV2Verifier {
   finish(): ExportVerdict {
     this.#endRun(this.#lines + 1);
     this.#coverage();
+    if (this.#header !== undefined && this.#header.records !== this.#records) this.#bad({ line: this.#lines + 1, problem: `the header announces ${this.#header.records} record(s) and the file holds ${this.#records}: records were removed or inserted, or the file was truncated` });
     const trust = this.#trustState();
     const first = [...this.#problems].sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))[0];
     return {
@@ -467,7 +491,7 @@ class ExportV2Verifier {
       problems: this.#problems,
       ...(first === undefined ? {} : { firstBad: first }),
       ...(this.#from === undefined || this.#to === undefined ? {} : { timeRange: { from: this.#from, to: this.#to } }),
-      trust, checkpoints: this.#checkpoints,
+      trust, checkpoints: this.#checkpoints, operatorOnly: this.#operatorOnly,
     };
   }
 }

@@ -155,24 +155,40 @@ function popcount(n: number): number {
   return c;
 }
 
-/** One level of a MerkleTree: node hashes back to back in one growing buffer (no object per node). */
+/**
+ * One level of a MerkleTree: node hashes back to back in one growing buffer (no object per node).
+ * A tree resumed from a compact range knows, below `from`, only the nodes of that range (`seeded`).
+ */
 class Level {
   #buf = Buffer.alloc(HASH_SIZE * 64);
-  count = 0;
+  readonly #from: number;
+  readonly #seeded = new Map<number, Buffer>();
+  count: number;
+
+  constructor(from = 0) {
+    this.#from = from;
+    this.count = from;
+  }
+
+  seed(i: number, h: Buffer): void {
+    this.#seeded.set(i, h);
+  }
 
   push(h: Uint8Array): void {
-    if ((this.count + 1) * HASH_SIZE > this.#buf.length) {
+    const at = this.count - this.#from;
+    if ((at + 1) * HASH_SIZE > this.#buf.length) {
       const bigger = Buffer.alloc(this.#buf.length * 2);
       this.#buf.copy(bigger);
       this.#buf = bigger;
     }
-    this.#buf.set(h, this.count * HASH_SIZE);
+    this.#buf.set(h, at * HASH_SIZE);
     this.count++;
   }
 
-  /** A view of node i (valid until the next push): copy it to keep it. */
+  /** A view of node i (valid until the next push: copy it to keep it), undefined when unknown. */
   at(i: number): Buffer | undefined {
-    return i < this.count ? this.#buf.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE) : undefined;
+    if (i < this.#from) return this.#seeded.get(i);
+    return i < this.count ? this.#buf.subarray((i - this.#from) * HASH_SIZE, (i - this.#from + 1) * HASH_SIZE) : undefined;
   }
 }
 
@@ -192,6 +208,30 @@ export class MerkleTree {
 
   get size(): number {
     return (this.#levels[0] as Level).count;
+  }
+
+  /**
+   * A tree that starts at `size` from its compact range (MerkleAppender.compactRange): leaves before
+   * `size` are unknown, yet every proof about leaves from `size` on, and every root and consistency
+   * proof between sizes ≥ `size`, can be built. What the operator uses after retention removed a
+   * chain's first records: the frontier stored with a checkpoint stands in for them.
+   */
+  static resume(size: number, compactRange: readonly Uint8Array[]): MerkleTree {
+    MerkleAppender.resume(size, compactRange);
+    const tree = new MerkleTree();
+    tree.#levels.length = 0;
+    let height = 0;
+    while (2 ** height <= size) {
+      tree.#levels.push(new Level(Math.floor(size / 2 ** height)));
+      height++;
+    }
+    if (tree.#levels.length === 0) tree.#levels.push(new Level());
+    // The compact range holds one subtree per set bit of size, largest first.
+    let i = 0;
+    for (let h = height - 1; h >= 0; h--) {
+      if (Math.floor(size / 2 ** h) % 2 === 1) (tree.#levels[h] as Level).seed(Math.floor(size / 2 ** h) - 1, Buffer.from(compactRange[i++] as Uint8Array));
+    }
+    return tree;
   }
 
   append(leaf: Uint8Array): void {
@@ -220,6 +260,7 @@ export class MerkleTree {
     if (lowestBit(n) === n && lo % n === 0) {
       const stored = this.#levels[Math.log2(n)]?.at(lo / n);
       if (stored !== undefined) return stored;
+      if (n === 1) throw new RangeError(`leaf ${lo} is not held (the tree was resumed after it)`);
     }
     const k = splitPoint(n);
     return nodeHash(this.#range(lo, lo + k), this.#range(lo + k, hi));

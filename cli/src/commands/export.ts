@@ -11,51 +11,50 @@ import { jsonlLines, parseLine, type JsonlLine } from '../jsonl.ts';
 import { Progress } from '../progress.ts';
 import { humanBytes, parseTimeFlag } from '../time.ts';
 import type { SessionRecord } from '../../../core/recording/store-types.ts';
-import { ASCIICAST_HELP, exportAsciicast } from '../asciicast-export.ts';
 
-const HELP = `usage: guarita export [--since T] [--until T] [--format jsonl|csv|asciicast] [--session ID] [-o FILE] [-n NAMESPACE]
+const HELP = `usage: guarita export [--policy P] [--session ID] [--since T] [--until T] [--format jsonl|csv] [-o FILE] [-n NAMESPACE]
 
 Exports the audit trail of a namespace: every recorded record (session start and end, commands with
 subject, purpose, decision, rule, approval, masked result sizes and masked-value counts, approvals).
 You need 'get' and 'list' on sessions.guarita.io in the namespace. A progress bar is drawn on
 stderr when it is a terminal and the export takes a while.
 
-  jsonl (default)  the records exactly as signed by the sidecars, with each chain's public key:
-                   verifiable offline with 'guarita verify --file FILE'.
+  jsonl (default)  the records exactly as the sidecars wrote them, with what proves them: for
+                   each run of records a Merkle proof against a checkpoint its sidecar signed,
+                   the chain keys and a manifest of the records signed by the operator's store
+                   key, and the store head anchored in AccessPolicy status. Verifiable offline,
+                   alone: 'guarita verify --file FILE' (add --anchor HEAD to tie it to the cluster).
   csv              one row per command: time, namespace, policy, target, session, subject, groups,
                    purpose, command (masked), decision, rule, approvalRequest, rows, bytes, masked
                    (e.g. cpf=3;email=2), record (chainId#seq, to find it in a JSONL export),
                    reviews (an approved command's reviewers, groups, decisions, times, reasons).
                    For spreadsheets: NOT verifiable (no hashes or signatures); cells a spreadsheet
                    would run as formulas (starting with = + - @) get a leading apostrophe.
-${ASCIICAST_HELP}
 
 Flags:
   --since T             records since T: a duration ago (24h, 7d) or a time (2026-11-01T00:00:00Z)
   --until T             records before T (same forms; default: now)
-  --format F            jsonl, csv or asciicast (default: from the file name's extension, else jsonl)
-  --session ID          asciicast: the session
-  --channel N           asciicast only: the session's channel (default: the first with a terminal stream)
+  --format F            jsonl or csv (default: from the file name's extension, else jsonl)
   -o, --output FILE     write to FILE (created with mode 0600, complete or not at all); default stdout
-  --policy P            csv only: rows of AccessPolicy P (a JSONL export keeps whole chains so it
-                        stays verifiable; verify one policy with 'guarita verify --policy P')
+  --policy P            records of AccessPolicy P only
+  --session ID          records of one session only
   -n, --namespace NS    namespace (default: the context's)
   --kubeconfig FILE, --context NAME
 
-A time-windowed JSONL export proves that its records are authentic and that none was removed,
-altered or reordered between a chain's first and last record in the file; records cut off at the
-window's edges can only be noticed online, with 'guarita verify --policy P'.
+A partial JSONL export (a policy, a session, a time window) is as verifiable as a whole one: every
+record carries its proof, and the operator's signed manifest says which records the file must
+hold, so one removed from the file (first and last included) is named.
 
 ${OPERATOR_HELP}`;
 
-const OPTIONS = { ...COMMON_OPTIONS, ...OPERATOR_OPTIONS, since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string' }, policy: { type: 'string' }, session: { type: 'string' }, channel: { type: 'string' } } as const;
+const OPTIONS = { ...COMMON_OPTIONS, ...OPERATOR_OPTIONS, since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string' }, policy: { type: 'string' }, session: { type: 'string' } } as const;
 
 type Format = 'jsonl' | 'csv';
 
-function exportFormat(format: string | undefined, file: string | undefined): Format | 'asciicast' {
-  if (format === undefined) return file?.toLowerCase().endsWith('.csv') === true ? 'csv' : file?.toLowerCase().endsWith('.cast') === true ? 'asciicast' : 'jsonl';
-  if (format === 'jsonl' || format === 'csv' || format === 'asciicast') return format;
-  throw new UsageError(`--format must be jsonl, csv or asciicast (got '${format}')`);
+function exportFormat(format: string | undefined, file: string | undefined): Format {
+  if (format === undefined) return file?.toLowerCase().endsWith('.csv') === true ? 'csv' : 'jsonl';
+  if (format === 'jsonl' || format === 'csv') return format;
+  throw new UsageError(`--format must be jsonl or csv (got '${format}')`);
 }
 
 /**
@@ -122,47 +121,25 @@ async function write(out: Writable, chunk: string | Buffer): Promise<void> {
   if (!out.write(chunk)) await once(out, 'drain');
 }
 
-/** Position in the stream (records arrive per chain in key-line order, by seq) for the progress bar. */
-class Position {
-  readonly #sizes: Map<string, number>;
-  readonly #offsets = new Map<string, number>();
-  #total = 0;
+interface Counts { lines: number; records: number; commands: number; chains: number; bytes: number; expected?: number }
 
-  constructor(sizes: Map<string, number>) {
-    this.#sizes = sizes;
-  }
+type Line = Omit<Partial<SessionRecord>, 'type'> & { type?: string; records?: unknown };
 
-  key(chainId: string): void {
-    this.#offsets.set(chainId, this.#total);
-    this.#total += this.#sizes.get(chainId) ?? 0;
-  }
-
-  fraction(r: SessionRecord): number | undefined {
-    const offset = this.#offsets.get(r.chainId);
-    return this.#total === 0 || offset === undefined ? undefined : Math.min(0.99, (offset + r.seq) / this.#total);
-  }
+function isRecordLine(v: Line): boolean {
+  return typeof v.seq === 'number' && typeof v.hash === 'string' && typeof v.chainId === 'string';
 }
 
-interface Counts { lines: number; records: number; commands: number; chains: number; bytes: number }
-
-async function chainSizes(operator: OperatorClient, action: string): Promise<Map<string, number>> {
-  const { items } = await operator.json<{ items: { chainId: string; seq: number }[] }>('/chains', {}, action);
-  return new Map(items.map((c) => [c.chainId, c.seq]));
-}
-
-type Line = Omit<Partial<SessionRecord>, 'type'> & { type?: string };
-
-/** Copies one line to the sink (JSONL as received; CSV rows for command records). */
-async function copyLine(line: JsonlLine, format: Format, sink: Sink, counts: Counts, position: Position, action: string): Promise<SessionRecord | undefined> {
+/** Copies one line to the sink (JSONL as received, byte for byte; CSV rows for command records). */
+async function copyLine(line: JsonlLine, format: Format, sink: Sink, counts: Counts, action: string): Promise<SessionRecord | undefined> {
   counts.lines++;
   counts.bytes += line.raw.length + 1;
   const value = parseLine(line.text) as Line | undefined;
   if (value === undefined) throw new Error(`${action}: line ${line.number} of the operator's answer is not JSON; the export is incomplete, try again`);
-  const isKey = value.type === 'key' && typeof value.chainId === 'string';
   if (format === 'jsonl') await write(sink.out, Buffer.concat([line.raw, NEWLINE]));
-  if (isKey) {
-    counts.chains++;
-    position.key(value.chainId ?? '');
+  if (!isRecordLine(value)) {
+    // The header says how many records follow (the progress bar's total); a registration (or, from an older operator, a key line) is a chain.
+    if (value.type === 'export' && typeof value.records === 'number') counts.expected = value.records;
+    if (value.type === 'registration' || value.type === 'key') counts.chains++;
     return undefined;
   }
   const record = value as unknown as SessionRecord;
@@ -177,13 +154,13 @@ async function copyLine(line: JsonlLine, format: Format, sink: Sink, counts: Cou
 const NEWLINE = Buffer.from('\n');
 
 async function copy(operator: OperatorClient, query: Record<string, string | undefined>, format: Format, sink: Sink, progress: Progress, action: string): Promise<Counts> {
-  const position = new Position(await chainSizes(operator, action));
   const counts: Counts = { lines: 0, records: 0, commands: 0, chains: 0, bytes: 0 };
   if (format === 'csv') await write(sink.out, csvHeader());
   for await (const line of jsonlLines(await operator.stream('/export', query, action))) {
-    const record = await copyLine(line, format, sink, counts, position, action);
-    if (record !== undefined) progress.update(position.fraction(record), `${counts.records} records · ${humanBytes(counts.bytes)}`);
+    const record = await copyLine(line, format, sink, counts, action);
+    if (record !== undefined && counts.records % 1024 === 0) progress.update(counts.expected === undefined || counts.expected === 0 ? undefined : Math.min(0.99, counts.records / counts.expected), `${counts.records} records · ${humanBytes(counts.bytes)}`);
   }
+  if (counts.expected !== undefined && counts.records !== counts.expected) throw new Error(`${action}: the operator announced ${counts.expected} records and sent ${counts.records}; the export is incomplete, try again`);
   return counts;
 }
 
@@ -196,18 +173,13 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`guarita export takes no arguments (got '${positionals.join(' ')}'); write to a file with -o FILE`);
   const file = outputFile(values.output);
   const format = exportFormat(values.format, file);
-  if (format === 'asciicast') return exportAsciicast(values, file, io);
-  if (values.channel !== undefined || values.session !== undefined) throw new UsageError('--session and --channel apply to --format asciicast only');
-  if (values.policy !== undefined && format === 'jsonl') {
-    throw new UsageError('--policy applies to CSV exports: a JSONL export keeps whole chains so it stays verifiable. Export everything, or verify one policy with \'guarita verify --policy P\'');
-  }
   const window = timeWindow(values.since, values.until, Date.now());
   const { operator } = await connect(values, io.env);
   const action = `exporting recordings of namespace ${operator.namespace}`;
   const sink = file === undefined ? stdoutSink(io) : fileSink(file);
   const progress = new Progress(io.stderr, { label: 'exporting' });
   try {
-    const counts = await copy(operator, { ...window, ...(format === 'csv' ? { policy: values.policy } : {}) }, format, sink, progress, action);
+    const counts = await copy(operator, { ...window, policy: values.policy, session: values.session }, format, sink, progress, action);
     progress.done();
     await sink.commit();
     io.stderr.write(`${summary(counts, format, window, operator.namespace, sink.name)}\n`);

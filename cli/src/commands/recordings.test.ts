@@ -11,6 +11,7 @@ import { generateSigningKey } from '../../../core/recording/index.ts';
 import { FileStore } from '../../../operator/src/store/file-store.ts';
 import { fakeSidecar } from '../../../e2e/support/store-testkit.ts';
 import { runCli } from '../../test/run-cli.ts';
+import { exportRecordLine } from '../../../core/recording/export-format.ts';
 
 let dir: string;
 let kubeconfig: string;
@@ -31,9 +32,10 @@ beforeAll(async () => {
   const sc = fakeSidecar('shop', 'agent-1');
   chainId = sc.chainId;
   await store.registerChain(sc.registration());
-  await store.append(sc.chainId, sc.next(6, (i) => ({ sessionId: 's-1', command: `SELECT name FROM customers WHERE id = ${i}` })));
+  await store.append(sc.chainId, sc.next(6, (i) => ({ sessionId: 's-1', command: `SELECT name FROM customers WHERE id = ${i}` })), sc.checkpointAt(6));
   const lines: string[] = [];
-  for await (const l of store.exportLines('shop', {})) lines.push(JSON.stringify(l));
+  // As the read API writes them: records canonical with the hash last.
+  for await (const l of store.exportLines('shop', {})) lines.push('seq' in l ? exportRecordLine(l) : JSON.stringify(l));
   await store.close();
   exportFile = join(dir, 'export.jsonl');
   writeFileSync(exportFile, `${lines.join('\n')}\n`);
@@ -61,24 +63,31 @@ describe('verify --file', () => {
   });
 
   it('fails naming the record after a byte changed, a record was deleted, or two were swapped', async () => {
-    const byte = variant('byte.jsonl', (l) => { l[3] = l[3]!.replace('WHERE id = 2', 'WHERE id = 7'); });
+    const at = (l: string[], seq: number): number => l.findIndex((x) => x.includes(`"seq":${seq},`) && x.includes('"hash"'));
+    const third = at(readFileSync(exportFile, 'utf8').trimEnd().split('\n'), 3);
+    const byte = variant('byte.jsonl', (l) => { l[third] = l[third]!.replace('WHERE id = 2', 'WHERE id = 7'); });
     const r1 = await runCli(['verify', '--file', byte]);
     expect(r1.code).toBe(1);
     expect(r1.out).toContain(`Export ${byte}: FAILED`);
-    expect(r1.out).toContain(`first bad record: record ${chainId}#3 (line 4)`);
+    expect(r1.out).toContain(`first bad record: record ${chainId}#3 (line ${third + 1})`);
     expect(r1.out).toContain('command: SELECT name FROM customers WHERE id = 7');
     expect(r1.out).toContain('its content does not match its hash: the record was altered');
 
-    const deleted = variant('deleted.jsonl', (l) => { l.splice(3, 1); });
+    const deleted = variant('deleted.jsonl', (l) => { l.splice(third, 1); });
     const r2 = await runCli(['verify', '--file', deleted]);
     expect(r2.code).toBe(1);
-    expect(r2.out).toContain(`first bad record: record ${chainId}#3 (line 4)`);
-    expect(r2.out).toMatch(/it is missing: deleted from the file/);
+    expect(r2.out).toContain(`first bad record: record ${chainId}#3 (line ${third + 1})`);
+    expect(r2.out).toMatch(/#3 is missing: deleted from the file/);
 
-    const swapped = variant('swapped.jsonl', (l) => { [l[3], l[4]] = [l[4]!, l[3]!]; });
+    const swapped = variant('swapped.jsonl', (l) => { [l[third], l[third + 1]] = [l[third + 1]!, l[third]!]; });
     const r3 = await runCli(['verify', '--file', swapped, '-o', 'json']);
     expect(r3.code).toBe(1);
-    expect(JSON.parse(r3.out)).toMatchObject({ ok: false, firstBad: { chainId, seq: 3, problem: expect.stringContaining('swapped or reordered') } });
+    expect(JSON.parse(r3.out)).toMatchObject({ ok: false, firstBad: { chainId, seq: 3, problem: expect.stringContaining('missing') } });
+
+    // The anchored head given from outside: a file re-signed with another store key cannot carry it.
+    const r4 = await runCli(['verify', '--file', exportFile, '--anchor', 'ab'.repeat(32)]);
+    expect(r4.code).toBe(1);
+    expect(r4.out).toMatch(/re-signed with another key|another store head/);
   });
 
   it('reads stdin with --file -, and cannot verify CSV or missing files (exit 3)', async () => {
@@ -123,9 +132,10 @@ describe('flags and usage', () => {
       [['replay', 's-1', '--speed', '0'], /--speed must be a positive number/],
       [['replay', 's-1', '--speed', '2', '--no-timing'], /exclude each other/],
       [['replay', 's-1', '--max-idle', 'soon'], /--max-idle must be a duration/],
-      [['verify', '--policy', 'a', '--file', 'b'], /exclude each other/],
+      [['verify', '--anchor', 'ab'.repeat(32), '--policy', 'a', '--file', 'b'], /give one/],
+      [['verify', '--anchor', 'not-a-hash', '--file', 'b'], /--anchor must be a store head or root: 64 lowercase hex digits/],
+      [['verify', '--anchor', 'ab'.repeat(32)], /use it with --file/],
       [['verify', '--policy', 'Not_A_Name'], /must name an AccessPolicy/],
-      [['export', '--policy', 'orders-db'], /--policy applies to CSV exports/],
       [['export', '--since', '1h', '--until', '2h'], /--since .* must be before --until/],
       [['export', '--format', 'xml'], /--format must be jsonl or csv/],
       [['sessions', 'show'], /did you mean 'guarita sessions list'/],

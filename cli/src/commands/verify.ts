@@ -139,11 +139,20 @@ function exportText(file: string, v: ExportVerdict, p: Paint): string {
   }
   return [
     title,
-    `  ${p.green('✓')} ${v.records} record(s) of ${v.chains.length} chain(s)${span}: each intact, proven against ${v.checkpoints ?? 0} checkpoint(s) signed by its sidecar's registered key`,
+    ...recordLines(v, span, p),
     ...v.chains.filter((x) => x.records > 0).map(chainLine),
     `  ${p.green('✓')} exactly the records the operator's signed manifest lists: none removed, inserted or reordered`,
     ...trustLines(v, p),
   ].join('\n');
+}
+
+function recordLines(v: ExportVerdict, span: string, p: Paint): string[] {
+  if (v.records === 0) return [`  ${p.yellow('!')} the export holds no records (nothing matched its policy, session or window)`];
+  const vouched = v.operatorOnly ?? 0;
+  return [
+    `  ${p.green('✓')} ${v.records} record(s) of ${v.chains.length} chain(s)${span}: each intact, proven against ${v.checkpoints ?? 0} checkpoint(s) signed by its sidecar's registered key${vouched > 0 ? `, except ${vouched}` : ''}`,
+    ...(vouched > 0 ? [`  ${p.yellow('!')} ${vouched} record(s) rest on the operator's signed manifest alone: retention removed what their sidecar's checkpoints need to prove them`] : []),
+  ];
 }
 
 function trustLines(v: ExportVerdict, p: Paint): string[] {

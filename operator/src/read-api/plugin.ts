@@ -2,13 +2,15 @@
 // authenticates it and a SubjectAccessReview on the virtual resource sessions.guarita.io in the
 // namespace decides, so Kubernetes RBAC says who may list, replay, export and verify recordings:
 //
-//   verb list  : GET sessions, GET chains, GET export (with get), GET .../chain/entries (with get)
+//   verb list  : GET sessions, GET chains, GET export (with get; a verifiable export, format
+//                guarita-export/v2: ?policy, ?session, ?since, ?until), GET .../chain/entries (with get)
 //   verb get   : GET sessions/{id} (name = session id), GET export, GET policies/{name}/chain[...]
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, type Identity, type KubeAuth } from '../auth/kube-auth.ts';
 import { durationMs } from '../../../core/duration.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ExportFilter, SessionStore } from '../store/types.ts';
+import type { ExportFilter, SessionRecord, SessionStore } from '../store/types.ts';
+import { exportRecordLine } from '../../../core/recording/export-format.ts';
 import { verifyPolicyEntries } from '../../../core/recording/store-verify.ts';
 
 export interface Anchor { head: string; records: number; anchoredAt: string }
@@ -110,8 +112,13 @@ export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
     const t = now();
     const since = parseTime(req.query.since, 'since', t);
     const until = parseTime(req.query.until, 'until', t);
-    const filter: ExportFilter = { ...(req.query.policy === undefined ? {} : { policy: req.query.policy }), ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
-    await streamJsonl(reply, store.exportLines(namespace, filter), `${namespace}-sessions.jsonl`);
+    if (since !== undefined && until !== undefined && since >= until) throw new ReadError(400, `since (${new Date(since).toISOString()}) must be before until (${new Date(until).toISOString()})`);
+    const filter: ExportFilter = {
+      ...(req.query.policy === undefined ? {} : { policy: req.query.policy }), ...(req.query.session === undefined ? {} : { sessionId: req.query.session }),
+      ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }),
+    };
+    // The anchors AccessPolicy status shows now: the export carries the store link each names.
+    await streamJsonl(reply, store.exportLines(namespace, filter, (policy) => deps.anchored(namespace, policy)), `${namespace}-sessions.jsonl`);
   }));
 
   app.get<{ Params: NsParams }>('/v1/namespaces/:ns/chains', (req, reply) => handle('chains', reply, async (store) => {
@@ -147,11 +154,18 @@ export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
   }));
 }
 
+/** A record of an export (not one of its other lines): written canonically, hash last (export-format.ts). */
+function isExportRecord(line: unknown): line is SessionRecord {
+  const l = line as { seq?: unknown; hash?: unknown; chainId?: unknown };
+  return typeof l.seq === 'number' && typeof l.hash === 'string' && typeof l.chainId === 'string';
+}
+
 async function streamJsonl(reply: FastifyReply, lines: AsyncIterable<unknown>, filename: string): Promise<void> {
   reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'content-disposition': `attachment; filename="${filename}"` });
   reply.hijack();
   for await (const line of lines) {
-    if (!reply.raw.write(`${JSON.stringify(line)}\n`)) await new Promise<void>((resolve) => reply.raw.once('drain', resolve));
+    const text = isExportRecord(line) ? exportRecordLine(line) : JSON.stringify(line);
+    if (!reply.raw.write(`${text}\n`)) await new Promise<void>((resolve) => reply.raw.once('drain', resolve));
   }
   reply.raw.end();
 }

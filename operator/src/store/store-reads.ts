@@ -5,10 +5,13 @@ import { readFile } from 'node:fs/promises';
 import { readRange } from './fs-util.ts';
 import { parseSegment, type ParsedSegment } from './segment.ts';
 import { matchesSession } from './sessions.ts';
-import { policyKey, type PolicyState, type RecordRef, type Segment } from './state.ts';
+import { policyKey, type ChainMem, type PolicyState, type RecordRef, type Segment } from './state.ts';
 import { storeChainId } from '../../../core/recording/store-chain.ts';
+import { planExport, type ExportChainSource } from '../../../core/recording/export-build.ts';
+import type { AnchorLine, ExportFilterV2, ExportV2Line, StoreKeyLine } from '../../../core/recording/export-format.ts';
+import { leafHashOfHex, MerkleAppender } from '../../../core/recording/merkle.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
-import type { ExportFilter, ExportLine, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo } from './types.ts';
+import type { ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo } from './types.ts';
 
 export function listSessions(index: StoreIndex, namespace: string, filter: SessionFilter): SessionSummary[] {
   const byId = index.sessions.get(namespace);
@@ -40,25 +43,125 @@ export async function sessionRecords(index: StoreIndex, namespace: string, sessi
 
 function exported(ref: RecordRef, f: ExportFilter): boolean {
   if (f.policy !== undefined && ref.policy !== f.policy) return false;
+  if (f.sessionId !== undefined && ref.sessionId !== f.sessionId) return false;
   if (f.since !== undefined && ref.time < f.since) return false;
   if (f.until !== undefined && ref.time >= f.until) return false;
   return true;
 }
 
-export async function* exportLines(index: StoreIndex, namespace: string, filter: ExportFilter): AsyncIterable<ExportLine> {
-  const chains = [...index.chains.values()].filter((c) => c.state.namespace === namespace).sort((a, b) => (a.state.chainId < b.state.chainId ? -1 : 1));
-  const selected = chains.map((c) => ({ c, refs: [...c.refs.values()].filter((r) => exported(r, filter)).sort((a, b) => a.seq - b.seq) }));
-  for (const { c, refs } of selected) {
-    if (refs.length === 0 && filter.policy !== undefined) continue;
-    const s = c.state;
-    yield { type: 'key', chainId: s.chainId, keyId: s.keyId, publicJwk: s.publicJwk, pod: s.pod, ...(c.removed.length > 0 ? { removed: c.removed.map((r): [number, number, string] => [r[0], r[1], r[2]]) } : {}) };
+/** The store head anchored in AccessPolicy status.chain (the read API knows it), for an export's anchors. */
+export type AnchoredLookup = (policy: string) => { head: string; records: number } | undefined;
+
+interface StoredCheckpoints { notes: { size: number; note: string }[]; frontiers: { size: number; frontier: string[] }[] }
+
+/** The sidecar checkpoint notes of a chain (and the tree frontiers stored with them), read from their store.checkpoint entry lines. */
+async function storedCheckpoints(c: ChainMem): Promise<StoredCheckpoints> {
+  const out: StoredCheckpoints = { notes: [], frontiers: [] };
+  for (const ref of c.checkpoints) {
+    let line: { c?: { note?: unknown; frontier?: unknown } };
+    try {
+      line = JSON.parse((await readRange(ref.segment.path, ref.offset, ref.length)).toString('utf8')) as typeof line;
+    } catch (err) {
+      // Retention deleted the segment holding it: proofs use another checkpoint.
+      if (isEnoent(err)) continue;
+      throw err;
+    }
+    if (typeof line.c?.note === 'string') out.notes.push({ size: ref.size, note: line.c.note });
+    if (Array.isArray(line.c?.frontier)) out.frontiers.push({ size: ref.size, frontier: line.c.frontier as string[] });
   }
-  for (const { refs } of selected) {
-    for (const ref of refs) {
-      const r = await readRecord(ref);
+  return out;
+}
+
+async function chainSource(c: ChainMem, refs: readonly RecordRef[]): Promise<ExportChainSource> {
+  const s = c.state;
+  const hashes: (string | undefined)[] = [];
+  for (const [seq, ref] of c.refs) hashes[seq - 1] = ref.hash;
+  const stored = await storedCheckpoints(c);
+  return {
+    registration: { type: 'chain.registration', chainId: s.chainId, namespace: s.namespace, pod: s.pod, keyId: s.keyId, publicJwk: s.publicJwk, registeredBy: s.registeredBy, registeredAt: s.registeredAt },
+    hashes: Array.from({ length: hashes.length }, (_, i) => hashes[i]),
+    checkpoints: stored.notes,
+    frontiers: stored.frontiers,
+    selected: refs.map((r) => r.seq),
+  };
+}
+
+/**
+ * The anchor line of a policy: the store link at the anchored size (it hashes to status.chain.head
+ * and names the store key), with the store checkpoint of that size and the link's inclusion proof
+ * when the store log has them. Undefined when nothing is anchored or the link is gone (retention).
+ */
+async function anchorLine(index: StoreIndex, namespace: string, policy: string, anchored: { head: string; records: number }): Promise<AnchorLine | undefined> {
+  const p = index.policies.get(policyKey(namespace, policy));
+  if (p === undefined) return undefined;
+  let tree = storeTreeAtCut(p);
+  for await (const e of policyEntries(index, namespace, policy)) {
+    if (e.type !== 'entry') continue;
+    if (e.link.seq === anchored.records) return e.link.hash === anchored.head ? withStoreCheckpoint({ type: 'anchor', policy, records: anchored.records, head: anchored.head, link: e.link }, e.checkpoint, tree) : undefined;
+    if (tree?.size === e.link.seq - 1) tree.append(leafHashOfHex(e.link.hash));
+    else tree = undefined;
+  }
+  return undefined;
+}
+
+/** The store log's tree where the policy's stored links start: empty, or the retention cut's frontier (undefined if unknown). */
+function storeTreeAtCut(p: PolicyState): MerkleAppender | undefined {
+  if (p.tombstone === undefined) return new MerkleAppender();
+  const frontier = (p.tombstone as { frontier?: string[] }).frontier;
+  return frontier === undefined ? undefined : MerkleAppender.resume(p.tombstone.cut.seq, frontier.map((h) => Buffer.from(h, 'hex')));
+}
+
+/** The anchored link's store checkpoint and its inclusion proof: the last leaf's path is the compact range before it, smallest first. */
+function withStoreCheckpoint(a: AnchorLine, note: string | undefined, before: MerkleAppender | undefined): AnchorLine {
+  if (note === undefined || before?.size !== a.records - 1) return a;
+  return { ...a, note, inclusion: before.compactRange().reverse().map((h) => h.toString('hex')) };
+}
+
+/** Public store keys: the current one and every key that signed something still stored. */
+function storeKeyLines(index: StoreIndex): StoreKeyLine[] {
+  const ids = new Set([index.key.keyId, ...index.keys.keys()]);
+  return [...ids].flatMap((keyId) => keyInfo(index, keyId) ?? (keyId === index.key.keyId ? { keyId, publicJwk: index.key.publicJwk } : [])).map((k) => ({ type: 'storeKey' as const, keyId: k.keyId, publicJwk: k.publicJwk }));
+}
+
+/**
+ * A verifiable export (format guarita-export/v2, core/recording/export-format.ts) of the records
+ * the filter selects: its preamble (store keys, registrations and the manifest signed with the
+ * store key now, the anchors, checkpoints and consistency proofs), then each run's proof line and
+ * records. Proofs are built from the chains' record hashes held in the index.
+ */
+export async function* exportLines(index: StoreIndex, namespace: string, filter: ExportFilter, anchored: AnchoredLookup = () => undefined): AsyncIterable<ExportV2Line | SessionRecord> {
+  const chains = [...index.chains.values()].filter((c) => c.state.namespace === namespace);
+  const selected = chains.map((c) => ({ c, refs: [...c.refs.values()].filter((r) => exported(r, filter)).sort((a, b) => a.seq - b.seq) })).filter((x) => x.refs.length > 0);
+  const policies = new Set(selected.flatMap((x) => x.refs.map((r) => r.policy)));
+  const anchors: AnchorLine[] = [];
+  for (const policy of [...policies].sort()) {
+    const a = anchored(policy);
+    const line = a === undefined ? undefined : await anchorLine(index, namespace, policy, a);
+    if (line !== undefined) anchors.push(line);
+  }
+  const plan = planExport({
+    namespace, filter: exportFilterText(filter), createdAt: new Date().toISOString(), storeKey: index.key, storeKeys: storeKeyLines(index), anchors,
+    chains: await Promise.all(selected.map(({ c, refs }) => chainSource(c, refs))),
+  });
+  yield* plan.preamble;
+  const refsOf = new Map(selected.map(({ c }) => [c.state.chainId, c.refs]));
+  for (const run of plan.runs) {
+    yield run.proof;
+    for (let seq = run.from; seq <= run.to; seq++) {
+      const ref = refsOf.get(run.chainId)?.get(seq);
+      const r = ref === undefined ? undefined : await readRecord(ref);
       if (r !== undefined) yield r;
     }
   }
+}
+
+function exportFilterText(f: ExportFilter): ExportFilterV2 {
+  return {
+    ...(f.policy === undefined ? {} : { policy: f.policy }),
+    ...(f.sessionId === undefined ? {} : { sessionId: f.sessionId }),
+    ...(f.since === undefined ? {} : { since: new Date(f.since).toISOString() }),
+    ...(f.until === undefined ? {} : { until: new Date(f.until).toISOString() }),
+  };
 }
 
 export function policyHeads(index: StoreIndex): PolicyHead[] {
