@@ -158,7 +158,7 @@ describe('guarita check', () => {
       expect(result.code).toBe(1);
       expect(failed(checks)).toEqual([expect.objectContaining({
         section: 'Certificates', detail: expect.stringMatching(/^expiring soon: expires .* \(in \d+m\)$/),
-        fix: [expect.stringContaining(`kubectl -n ${releaseNs} delete secret ${fullname}-webhook-tls && kubectl -n ${releaseNs} rollout restart deploy/${fullname}-webhook`)],
+        fix: [expect.stringContaining(`kubectl -n ${releaseNs} logs deploy/${fullname}-webhook`), expect.stringContaining(`kubectl -n ${releaseNs} rollout restart deploy/${fullname}-webhook (it renews at start`)],
       })]);
       expect((await check('-n', sys.ns, '--cert-min-remaining', '30m')).result.code).toBe(0);
     } finally {

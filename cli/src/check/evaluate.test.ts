@@ -89,7 +89,7 @@ describe('evaluate', () => {
     const f = healthy();
     const [webhook, operator] = f.certificates;
     f.certificates = [{ ...webhook!, notAfter: new Date(NOW.getTime() - 3600_000) }, operator!];
-    expect(one(f)).toMatchObject({ section: 'Certificates', detail: expect.stringMatching(/^expired: .*\(60m ago\)$/), fix: [expect.stringContaining('kubectl -n guarita-system delete secret guarita-webhook-tls && kubectl -n guarita-system rollout restart deploy/guarita-webhook')] });
+    expect(one(f)).toMatchObject({ section: 'Certificates', detail: expect.stringMatching(/^expired: .*\(60m ago\)$/), fix: [expect.stringContaining('kubectl -n guarita-system logs deploy/guarita-webhook'), expect.stringContaining('kubectl -n guarita-system rollout restart deploy/guarita-webhook (it renews at start')] });
     f.certificates = [webhook!, { ...operator!, notAfter: new Date(NOW.getTime() + 2 * DAY) }];
     expect(one(f)).toMatchObject({ detail: expect.stringMatching(/^expiring soon: .*\(in 2d\)$/), fix: expect.arrayContaining(['kubectl -n guarita-system rollout restart deploy/guarita-operator']) });
     f.certificates = [{ ...webhook!, notBefore: new Date(NOW.getTime() + DAY) }, operator!];

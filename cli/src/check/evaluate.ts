@@ -97,7 +97,9 @@ function webhookCheck(f: ClusterFacts): CheckResult[] {
 function renewFix(f: ClusterFacts, c: CertificateFact): string[] {
   const [ns = '', secret = ''] = c.source.split(/[/:]/);
   const deploy = secret.replace(/-tls$/, '');
-  if (c.component === 'webhook') return [`kubectl -n ${ns} delete secret ${secret} && kubectl -n ${ns} rollout restart deploy/${deploy} (the webhook issues a new certificate at start; with tls.mode=certManager: cmctl renew -n ${ns} ${deploy})`];
+  // The self-managed webhook renews its own certificate (at start and every tls.selfManaged.checkInterval,
+  // when a third of its validity remains) and may only update its Secret, never re-create it.
+  if (c.component === 'webhook') return [`kubectl -n ${ns} logs deploy/${deploy} | grep -i certificate (it renews its certificate itself: why not?)`, `kubectl -n ${ns} rollout restart deploy/${deploy} (it renews at start; with tls.mode=certManager: cmctl renew -n ${ns} ${deploy})`];
   return [`kubectl -n ${ns} delete secret ${secret}, then ${helmUpgrade(f.deployments.value ?? [], 'operator.tls.validityDays=3650')} (selfManaged: the chart issues a new one; certManager: cmctl renew -n ${ns} ${deploy})`, `kubectl -n ${ns} rollout restart deploy/${deploy}`];
 }
 
