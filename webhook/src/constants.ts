@@ -45,6 +45,13 @@ export const KUBE_CA_DIR = '/var/run/guarita/kube';
 export const KUBECONFIG_VOLUME = 'guarita-agent-kubeconfig';
 export const KUBECONFIG_DIR = '/var/run/guarita/kubeconfig';
 export const KUBECONFIG_ANNOTATION = 'guarita.io/kubeconfig';
+/**
+ * ssh targets (docs/ssh.md): emptyDir the proxy writes its host key into (<dir>/<target>/known_hosts
+ * and ssh_config) before agents start, so the agent's ssh checks the proxy strictly (no trust on
+ * first use). The host key is generated per start inside the pod; agents mount it read-only.
+ */
+export const SSH_VOLUME = 'guarita-agent-ssh';
+export const SSH_DIR = '/var/run/guarita/ssh';
 
 /** Namespaces whose pods never reach the pod webhooks (plus Guarita's own namespace). */
 export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];

@@ -2,7 +2,7 @@
 // fixes them: the guarita-proxy container, its volumes, and the environment of agent containers.
 // Pure functions of the targets and the injector configuration.
 import {
-  AGENT_VOLUME_PREFIX, KUBE_CA_DIR, KUBE_CA_VOLUME, KUBECONFIG_ANNOTATION, KUBECONFIG_DIR, KUBECONFIG_VOLUME,
+  AGENT_VOLUME_PREFIX, KUBE_CA_DIR, KUBE_CA_VOLUME, SSH_DIR, SSH_VOLUME, KUBECONFIG_ANNOTATION, KUBECONFIG_DIR, KUBECONFIG_VOLUME,
   CREDENTIALS_DIR, KUBE_CA_FILE, KUBE_TOKEN_FILE, OPERATOR_CA_FILE, OPERATOR_TOKEN_FILE, SIDECAR_COMMAND, SIDECAR_NAME,
   SPOOL_DIR, SPOOL_VOLUME, TARGET_VOLUME_PREFIX, TOKEN_DIR, TOKEN_EXPIRATION_SECONDS, TOKENS_VOLUME,
 } from './constants.ts';
@@ -37,7 +37,7 @@ export interface SidecarConfig {
 export interface TargetPlan {
   policy: string;
   target: string;
-  protocol: 'postgres' | 'http' | 'kubernetes';
+  protocol: 'postgres' | 'http' | 'kubernetes' | 'ssh';
   listenPort: number;
   database?: string;
   /** kubernetes only: the policy's purposes (one KUBECONFIG context each) and the audience of the agent's projected token. */
@@ -61,6 +61,7 @@ export function targetEnvName(target: string): string {
 export function targetUrl(t: TargetPlan): string {
   if (t.protocol === 'http') return `http://127.0.0.1:${t.listenPort}`;
   if (t.protocol === 'kubernetes') return `https://127.0.0.1:${t.listenPort}`;
+  if (t.protocol === 'ssh') return `ssh://127.0.0.1:${t.listenPort}`;
   return `postgresql://127.0.0.1:${t.listenPort}${t.database === undefined ? '' : `/${encodeURIComponent(t.database)}`}`;
 }
 
@@ -72,6 +73,8 @@ export function agentEnv(targets: readonly TargetPlan[], adminPort: number): Env
     env.push({ name: 'PGHOST', value: '127.0.0.1' }, { name: 'PGPORT', value: String(postgres[0].listenPort) }, { name: 'PGSSLMODE', value: 'disable' });
   }
   if (targets.some((t) => t.protocol === 'kubernetes')) env.push({ name: 'KUBECONFIG', value: `${KUBECONFIG_DIR}/config` });
+  // ssh targets: `ssh -F $ORDERS_HOST_SSH_CONFIG PURPOSE@orders-host` (the config the proxy writes: port, host key).
+  for (const t of sshTargets(targets)) env.push({ name: targetEnvName(t.target).replace(/_URL$/, '_SSH_CONFIG'), value: `${SSH_DIR}/${t.target}/ssh_config` });
   env.push({ name: 'GUARITA_ADMIN_URL', value: `http://127.0.0.1:${adminPort}` });
   return env;
 }
@@ -100,10 +103,15 @@ export function kubeconfigFor(targets: readonly TargetPlan[], namespace: string)
   return JSON.stringify(config);
 }
 
-/** What agent containers mount for kubernetes targets: read-only, nothing of the target's credential. */
+function sshTargets(targets: readonly TargetPlan[]): TargetPlan[] {
+  return targets.filter((t) => t.protocol === 'ssh');
+}
+
+/** What agent containers mount for kubernetes and ssh targets: read-only, nothing of the target's credential. */
 export function agentMounts(targets: readonly TargetPlan[]): VolumeMount[] {
-  if (kubeTargets(targets).length === 0) return [];
-  return [{ name: KUBE_CA_VOLUME, mountPath: KUBE_CA_DIR, readOnly: true }, { name: KUBECONFIG_VOLUME, mountPath: KUBECONFIG_DIR, readOnly: true }];
+  const ssh: VolumeMount[] = sshTargets(targets).length === 0 ? [] : [{ name: SSH_VOLUME, mountPath: SSH_DIR, readOnly: true }];
+  if (kubeTargets(targets).length === 0) return ssh;
+  return [{ name: KUBE_CA_VOLUME, mountPath: KUBE_CA_DIR, readOnly: true }, { name: KUBECONFIG_VOLUME, mountPath: KUBECONFIG_DIR, readOnly: true }, ...ssh];
 }
 
 /** Ours first, theirs without the mount paths and volume names we use. */
@@ -116,6 +124,11 @@ export function withAgentMounts(container: Container, mounts: readonly VolumeMou
 
 /** The agent-facing volumes of kubernetes targets (the CA the proxy writes; the KUBECONFIG and the agent's token). */
 function agentVolumes(targets: readonly TargetPlan[]): Volume[] {
+  const ssh: Volume[] = sshTargets(targets).length === 0 ? [] : [{ name: SSH_VOLUME, emptyDir: {} }];
+  return [...kubeAgentVolumes(targets), ...ssh];
+}
+
+function kubeAgentVolumes(targets: readonly TargetPlan[]): Volume[] {
   const kube = kubeTargets(targets);
   if (kube.length === 0) return [];
   const audience = kube.map((t) => t.kubernetes?.tokenAudience).find((a) => a !== undefined);
@@ -184,6 +197,7 @@ function sidecarEnv(targets: readonly TargetPlan[], cfg: SidecarConfig): EnvVar[
   if (cfg.approvalWait !== undefined) env.push({ name: 'GUARITA_APPROVAL_WAIT', value: cfg.approvalWait });
   if (cfg.policyStaleness !== undefined) env.push({ name: 'GUARITA_POLICY_STALENESS', value: cfg.policyStaleness });
   if (kubeTargets(targets).length > 0) env.push({ name: 'GUARITA_KUBE_CA_DIR', value: KUBE_CA_DIR });
+  if (sshTargets(targets).length > 0) env.push({ name: 'GUARITA_SSH_DIR', value: SSH_DIR });
   return env;
 }
 
@@ -199,6 +213,8 @@ function sidecarMounts(targets: readonly TargetPlan[]): VolumeMount[] {
       .map((t) => ({ name: targetVolumeName(t.target), mountPath: `${CREDENTIALS_DIR}/${t.target}`, readOnly: true })),
     // The one volume the proxy shares with agents, and the only one it writes besides the spool: its serving CA.
     ...(kubeTargets(targets).length === 0 ? [] : [{ name: KUBE_CA_VOLUME, mountPath: KUBE_CA_DIR }]),
+    // ssh targets: where the proxy publishes its host key for the agents.
+    ...(sshTargets(targets).length === 0 ? [] : [{ name: SSH_VOLUME, mountPath: SSH_DIR }]),
   ];
 }
 
