@@ -11,8 +11,9 @@ import { jsonlLines, parseLine, type JsonlLine } from '../jsonl.ts';
 import { Progress } from '../progress.ts';
 import { humanBytes, parseTimeFlag } from '../time.ts';
 import type { SessionRecord } from '../../../core/recording/store-types.ts';
+import { ASCIICAST_HELP, exportAsciicast } from '../asciicast-export.ts';
 
-const HELP = `usage: guarita export [--policy P] [--session ID] [--since T] [--until T] [--format jsonl|csv] [-o FILE] [-n NAMESPACE]
+const HELP = `usage: guarita export [--policy P] [--session ID] [--since T] [--until T] [--format jsonl|csv|asciicast] [-o FILE] [-n NAMESPACE]
 
 Exports the audit trail of a namespace: every recorded record (session start and end, commands with
 subject, purpose, decision, rule, approval, masked result sizes and masked-value counts, approvals).
@@ -30,11 +31,13 @@ stderr when it is a terminal and the export takes a while.
                    reviews (an approved command's reviewers, groups, decisions, times, reasons).
                    For spreadsheets: NOT verifiable (no hashes or signatures); cells a spreadsheet
                    would run as formulas (starting with = + - @) get a leading apostrophe.
+${ASCIICAST_HELP}
 
 Flags:
   --since T             records since T: a duration ago (24h, 7d) or a time (2026-11-01T00:00:00Z)
   --until T             records before T (same forms; default: now)
-  --format F            jsonl or csv (default: from the file name's extension, else jsonl)
+  --format F            jsonl, csv or asciicast (default: from the file name's extension, else jsonl)
+  --channel N           asciicast only: the session's channel (default: the first with a terminal stream)
   -o, --output FILE     write to FILE (created with mode 0600, complete or not at all); default stdout
   --policy P            records of AccessPolicy P only
   --session ID          records of one session only
@@ -47,14 +50,14 @@ hold, so one removed from the file (first and last included) is named.
 
 ${OPERATOR_HELP}`;
 
-const OPTIONS = { ...COMMON_OPTIONS, ...OPERATOR_OPTIONS, since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string' }, policy: { type: 'string' }, session: { type: 'string' } } as const;
+const OPTIONS = { ...COMMON_OPTIONS, ...OPERATOR_OPTIONS, since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string' }, policy: { type: 'string' }, session: { type: 'string' }, channel: { type: 'string' } } as const;
 
 type Format = 'jsonl' | 'csv';
 
-function exportFormat(format: string | undefined, file: string | undefined): Format {
-  if (format === undefined) return file?.toLowerCase().endsWith('.csv') === true ? 'csv' : 'jsonl';
-  if (format === 'jsonl' || format === 'csv') return format;
-  throw new UsageError(`--format must be jsonl or csv (got '${format}')`);
+function exportFormat(format: string | undefined, file: string | undefined): Format | 'asciicast' {
+  if (format === undefined) return file?.toLowerCase().endsWith('.csv') === true ? 'csv' : file?.toLowerCase().endsWith('.cast') === true ? 'asciicast' : 'jsonl';
+  if (format === 'jsonl' || format === 'csv' || format === 'asciicast') return format;
+  throw new UsageError(`--format must be jsonl, csv or asciicast (got '${format}')`);
 }
 
 /**
@@ -173,6 +176,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`guarita export takes no arguments (got '${positionals.join(' ')}'); write to a file with -o FILE`);
   const file = outputFile(values.output);
   const format = exportFormat(values.format, file);
+  if (format === 'asciicast') return exportAsciicast(values, file, io);
+  if (values.channel !== undefined) throw new UsageError('--channel applies to --format asciicast only');
   const window = timeWindow(values.since, values.until, Date.now());
   const { operator } = await connect(values, io.env);
   const action = `exporting recordings of namespace ${operator.namespace}`;
