@@ -3,6 +3,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger, errorMessage } from './log.ts';
 import { startSidecar } from './sidecar.ts';
+import { missingV8Flags, reexecArgs } from './v8-flags.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -15,6 +16,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // Flags V8 takes only on its command line (see v8-flags.ts): the process replaces itself with the
+  // same one run with them, before it has started anything (same PID, environment and descriptors).
+  const flags = missingV8Flags(config.targets, process.execArgv);
+  if (flags.length > 0 && typeof process.execve === 'function') process.execve(process.execPath, reexecArgs(process.execPath, flags, process.execArgv, process.argv), process.env);
   const logger = createLogger({ level: config.logLevel, namespace: config.namespace, pod: config.podName });
   const sidecar = await startSidecar(config, logger);
   let signals = 0;

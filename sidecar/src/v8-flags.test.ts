@@ -1,0 +1,40 @@
+import { describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { missingV8Flags, reexecArgs } from './v8-flags.ts';
+
+describe('V8 flags for the targets', () => {
+  it('asks for --liftoff-only where a PostgreSQL target loads the WebAssembly parser, and nothing else', () => {
+    expect(missingV8Flags([{ protocol: 'postgres' }], [])).toEqual(['--liftoff-only']);
+    expect(missingV8Flags([{ protocol: 'http' }, { protocol: 'postgres' }], ['--max-semi-space-size=16'])).toEqual(['--liftoff-only']);
+    expect(missingV8Flags([{ protocol: 'http' }, { protocol: 'ssh' }], [])).toEqual([]);
+  });
+
+  it('asks nothing once the process runs with it (no second re-execution)', () => {
+    expect(missingV8Flags([{ protocol: 'postgres' }], ['--liftoff-only'])).toEqual([]);
+  });
+
+  it('re-executes the same entry point with the flags first and the original options after', () => {
+    expect(reexecArgs('/usr/bin/node', ['--liftoff-only'], ['--cpu-prof'], ['/usr/bin/node', '/app/sidecar/src/main.js'])).toEqual(['/usr/bin/node', '--liftoff-only', '--cpu-prof', '/app/sidecar/src/main.js']);
+  });
+});
+
+describe('re-execution with process.execve (as main.ts does it)', () => {
+  it('replaces the process with one running the flags: same PID, the flag in effect once', () => {
+    const script = `
+const { missingV8Flags, reexecArgs } = await import(${JSON.stringify(new URL('./v8-flags.ts', import.meta.url).href)});
+const flags = missingV8Flags([{ protocol: 'postgres' }], process.execArgv);
+if (flags.length > 0) { process.stdout.write('before ' + process.pid + '\\n'); process.execve(process.execPath, reexecArgs(process.execPath, flags, process.execArgv, process.argv), process.env); }
+process.stdout.write('after ' + process.pid + ' ' + JSON.stringify(process.execArgv) + '\\n');
+`;
+    const file = join(mkdtempSync(join(tmpdir(), 'guarita-v8-flags-')), 'entry.mjs');
+    writeFileSync(file, script);
+    const run = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', file], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).toBe(0);
+    const [before, after] = run.stdout.trim().split('\n');
+    expect(before).toMatch(/^before \d+$/);
+    expect(after).toBe(`after ${before?.split(' ')[1]} ${JSON.stringify(['--liftoff-only', '--disable-warning=ExperimentalWarning'])}`);
+  });
+});
