@@ -45,4 +45,18 @@ export const invalidPolicies: InvalidCase[] = [
   { name: 'unknown detector', field: 'spec.masking.detectors[0]', mutate: (p) => { p.spec.masking.detectors = ['passport']; } },
   { name: 'hash style without a key', field: 'spec.masking.hashKeySecretRef', mutate: (p) => { p.spec.masking.style = 'hash'; } },
   { name: 'namespace on a User subject', field: 'spec.subjects[0].namespace', mutate: (p) => { p.spec.subjects[0] = { kind: 'User', name: 'x', namespace: 'y' }; } },
+  { name: 'a kubernetes endpoint with a path', field: 'spec.target.endpoint', mutate: (p) => { asKubernetes(p).spec.target.endpoint = 'https://kubernetes.default.svc/api'; } },
+  { name: 'a kubernetes target without credentials', field: 'spec.target.credentialsSecretRef', mutate: (p) => { delete asKubernetes(p).spec.target.credentialsSecretRef; } },
+  { name: 'match.sql on a kubernetes target', field: 'spec.rules', mutate: (p) => { asKubernetes(p).spec.rules[0].match = { sql: { statementKinds: ['select'] } }; } },
+  { name: 'revealSecretData on a deny rule', field: 'spec.rules[0].revealSecretData', mutate: (p) => { Object.assign(asKubernetes(p).spec.rules[0], { action: 'deny', revealSecretData: true }); } },
+  { name: 'nonResourceURLs with resources', field: 'spec.rules[0].match.kubernetes.nonResourceURLs', mutate: (p) => { asKubernetes(p).spec.rules[0].match = { kubernetes: { resources: ['pods'], nonResourceURLs: ['/version'] } }; } },
+  { name: 'an unknown kubernetes verb', field: 'spec.rules[0].match.kubernetes.verbs[0]', mutate: (p) => { asKubernetes(p).spec.rules[0].match = { kubernetes: { verbs: ['exec'] } }; } },
 ];
+
+/** The example turned into a valid kubernetes-target policy (the cases above then break one thing). */
+function asKubernetes(p: Doc): Doc {
+  p.spec.target = { name: 'cluster', protocol: 'kubernetes', endpoint: 'https://kubernetes.default.svc', listenPort: 16443, credentialsSecretRef: { name: 'cluster-credentials' } };
+  p.spec.rules = [{ name: 'read-pods', match: { kubernetes: { verbs: ['get', 'list'], resources: ['pods'] } }, action: 'allow' }];
+  delete p.spec.sensitiveColumns;
+  return p;
+}
