@@ -32,6 +32,8 @@ build etcd etcd go.etcd.io/etcd/server/v3
 build helm helm helm.sh/helm/v3/cmd/helm "$HLD"
 build kube kubectl k8s.io/kubernetes/cmd/kubectl "$KLD"
 build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$KLD"
+# The streaming half of a kubelet (exec/attach/port-forward) for the node-less control plane.
+build kubelet kubelet-stand-in .
 # The linter of .github/workflows/* (scripts/workflows.test.ts).
 ALV="$(mod_version actionlint github.com/rhysd/actionlint)"
 build actionlint actionlint github.com/rhysd/actionlint/cmd/actionlint "-X github.com/rhysd/actionlint.version=$ALV"
