@@ -33,13 +33,14 @@ export class StoreChain {
   /** The store log's tree at #position; undefined: a format 1 policy whose tree is unknown. */
   #tree: ChainTree | undefined;
 
-  constructor(namespace: string, policy: string, key: SigningKey, from: ChainPosition = { seq: 0, head: GENESIS }, tree: ChainTree | undefined = from.seq === 0 ? ChainTree.empty() : undefined) {
+  /** `tree`: the store log's tree at `from`; null writes format 1 links (a tree that cannot be rebuilt). */
+  constructor(namespace: string, policy: string, key: SigningKey, from: ChainPosition = { seq: 0, head: GENESIS }, tree: ChainTree | null = from.seq === 0 ? ChainTree.empty() : null) {
     this.namespace = namespace;
     this.policy = policy;
     this.chainId = storeChainId(namespace, policy);
     this.#key = key;
     this.#position = { ...from };
-    this.#tree = tree;
+    this.#tree = tree ?? undefined;
   }
 
   get position(): ChainPosition { return { ...this.#position }; }

@@ -103,7 +103,7 @@ async function readTombstone(index: StoreIndex, namespace: string, policy: strin
 async function loadPolicy(index: StoreIndex, namespace: string, name: string): Promise<Loaded> {
   const dir = join(index.dir, 'policies', namespace, name);
   const tombstone = await readTombstone(index, namespace, name, dir);
-  const from: ChainPosition = tombstone?.cut ?? { seq: 0, head: GENESIS };
+  const from: ChainPosition & { frontier?: string[] } = tombstone?.cut ?? { seq: 0, head: GENESIS };
   const segDir = join(dir, 'segments');
   const names = (await listDir(segDir)).filter((n) => segmentFirstSeq(n) !== undefined).sort();
   const parsed: ParsedSegment[] = [];
@@ -121,7 +121,7 @@ async function loadPolicy(index: StoreIndex, namespace: string, name: string): P
   }
   const policy: PolicyState = {
     key: policyKey(namespace, name), namespace, policy: name, dir, segments: [],
-    chain: new StoreChain(namespace, name, index.key, from),
+    chain: new StoreChain(namespace, name, index.key, from, treeAt(from)),
     ...(tombstone === undefined ? {} : { tombstone }),
     counters: { ...emptyCounters(), ...(tombstone?.removedCounts ?? {}) }, version: 1,
   };
@@ -171,16 +171,20 @@ function chainTree(chain: ChainMem): ChainTree | undefined {
  * plus the links after it, or from the genesis when the whole log is still stored (a store written
  * before issue 19). Undefined (the policy continues in format 1) when neither is possible.
  */
-function storeTree(from: ChainPosition, entries: readonly LoadedEntry[]): ChainTree | undefined {
+function storeTree(from: ChainPosition & { frontier?: string[] }, entries: readonly LoadedEntry[]): ChainTree | undefined {
   let start = -1;
   for (let i = entries.length - 1; i >= 0 && start < 0; i--) if (entries[i]?.storeCheckpoint !== undefined) start = i;
   const sealed = entries[start];
-  let tree: ChainTree | undefined;
-  if (sealed?.storeCheckpoint !== undefined) tree = ChainTree.resume(sealed.link.seq, sealed.storeCheckpoint.frontier);
-  else if (from.seq === 0) tree = ChainTree.empty();
-  else return undefined;
+  const tree = sealed?.storeCheckpoint !== undefined ? ChainTree.resume(sealed.link.seq, sealed.storeCheckpoint.frontier) : treeAt(from);
+  if (tree === null) return undefined;
   for (const e of entries.slice(start + 1)) tree.append(e.link.hash);
   return tree;
+}
+
+/** The store tree where a policy's kept links start: the genesis, or a retention cut that kept its frontier (null: unknown, format 1). */
+function treeAt(from: ChainPosition & { frontier?: string[] }): ChainTree | null {
+  if (from.frontier !== undefined) return ChainTree.resume(from.seq, from.frontier);
+  return from.seq === 0 ? ChainTree.empty() : null;
 }
 
 async function rebuildPolicy(ctx: OpenContext, policy: PolicyState, parsed: ParsedSegment[], names: string[], keep: number, reason: string | undefined): Promise<void> {
@@ -195,7 +199,7 @@ async function rebuildPolicy(ctx: OpenContext, policy: PolicyState, parsed: Pars
   if (last !== undefined) {
     policy.active = last;
     const kept = parsed.flatMap((p) => p.entries).slice(0, keep);
-    policy.chain = new StoreChain(policy.namespace, policy.policy, ctx.index.key, { seq: last.lastSeq, head: last.lastHash }, storeTree(from, kept));
+    policy.chain = new StoreChain(policy.namespace, policy.policy, ctx.index.key, { seq: last.lastSeq, head: last.lastHash }, storeTree(from, kept) ?? null);
   }
 }
 
