@@ -42,7 +42,8 @@ ENV NODE_ENV=production \
     NODE_OPTIONS="--disable-warning=ExperimentalWarning"
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json ./
+# The license travels with the binaries it covers (Apache-2.0 §4(a)).
+COPY LICENSE package.json ./
 COPY --from=build /app/dist/ ./
 USER 65532:65532
 CMD ["node", "/app/cli/src/main.js", "--help"]
