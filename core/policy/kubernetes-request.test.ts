@@ -17,7 +17,11 @@ const CORPUS: ReadonlyArray<[string, string, Expected]> = [
   ['GET', '/api/v1/namespaces/other/pods/foo/log/extra/parts', { verb: 'get', resource: 'pods', subresource: 'log', name: 'foo' }],
   ['POST', '/api/v1/namespaces/other/pods', { verb: 'create', resource: 'pods', name: '' }],
   ['POST', '/api/v1/namespaces/other/pods/foo/exec', { verb: 'create', resource: 'pods', subresource: 'exec', name: 'foo' }],
-  ['GET', '/api/v1/namespaces/other/pods/foo/exec?command=ls', { verb: 'get', resource: 'pods', subresource: 'exec', name: 'foo' }],
+  // WebSocket exec/attach/port-forward: GET, authorized by the apiserver (1.31+) as create.
+  ['GET', '/api/v1/namespaces/other/pods/foo/exec?command=ls', { verb: 'create', resource: 'pods', subresource: 'exec', name: 'foo' }],
+  ['GET', '/api/v1/namespaces/other/pods/foo/attach', { verb: 'create', subresource: 'attach' }],
+  ['GET', '/api/v1/namespaces/other/pods/foo/portforward', { verb: 'create', subresource: 'portforward' }],
+  ['GET', '/api/v1/namespaces/other/pods/foo/log', { verb: 'get', subresource: 'log' }],
   ['PUT', '/api/v1/namespaces/other/pods/foo', { verb: 'update', name: 'foo' }],
   ['PATCH', '/api/v1/namespaces/other/pods/foo', { verb: 'patch', name: 'foo' }],
   ['DELETE', '/api/v1/namespaces/other/pods/foo', { verb: 'delete', name: 'foo' }],

@@ -34,6 +34,10 @@ const API_PREFIXES = new Set(['api', 'apis']);
 const SPECIAL_VERBS = new Set(['proxy', 'watch']);
 // namespaces/<ns>/status and namespaces/<ns>/finalize are subresources of the namespace itself.
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
+// exec, attach and port-forward over WebSocket are GET requests, which the apiserver (1.31+,
+// AuthorizePodWebsocketUpgradeCreatePermission) authorizes as create, like the SPDY POST: so are they
+// judged here, and a rule on create pods/exec cannot be passed by the WebSocket form.
+const CREATE_ON_GET = new Set(['exec', 'attach', 'portforward']);
 const METHOD_VERBS: Readonly<Record<string, string>> = { POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 // strconv.ParseBool, which the apiserver's parameter codec uses for ?watch=.
 const PARSE_BOOL: Readonly<Record<string, boolean>> = { 1: true, t: true, T: true, TRUE: true, true: true, True: true, 0: false, f: false, F: false, FALSE: false, false: false, False: false };
@@ -119,6 +123,11 @@ function namespaceOf(parts: string[]): { namespace: string; parts: string[] } {
   return { namespace, parts: parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2] ?? '') ? parts.slice(2) : parts };
 }
 
+/** The verb of a request naming an object: a WebSocket stream (GET) is authorized as create. */
+function namedVerb(verb: string, subresource: string): string {
+  return verb === 'get' && CREATE_ON_GET.has(subresource) ? 'create' : verb;
+}
+
 /** Attributes of a resource request, or undefined when the path is a non-resource URL. */
 function resourceAttributes(method: string, segments: readonly string[], query: URLSearchParams, path: string): KubernetesAttributes | { problem: string } | undefined {
   const api = apiPrefix(segments);
@@ -129,7 +138,7 @@ function resourceAttributes(method: string, segments: readonly string[], query: 
   // resource/name/subresource/...; proxy takes the rest of the path as its own.
   const subresource = parts.length >= 3 && verbed.verb !== 'proxy' ? parts[2] ?? '' : '';
   const named = parts[1] ?? '';
-  const collection = named === '' ? collectionVerb(verbed.verb, query) : { verb: verbed.verb, name: named };
+  const collection = named === '' ? collectionVerb(verbed.verb, query) : { verb: namedVerb(verbed.verb, subresource), name: named };
   if ('problem' in collection) return collection;
   return { resourceRequest: true, verb: collection.verb, path, apiGroup: api.apiGroup, apiVersion: api.apiVersion, namespace, resource: parts[0] ?? '', subresource, name: collection.name };
 }
