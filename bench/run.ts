@@ -18,6 +18,7 @@ const SUITES: { name: string; load: () => Promise<Suite> }[] = [
   { name: 'spool', load: async () => (await import('./spool.ts')).benchSpool },
   { name: 'http', load: async () => (await import('./http.ts')).benchHttp },
   { name: 'kubernetes', load: async () => (await import('./kubernetes.ts')).benchKubernetes },
+  { name: 'ssh', load: async () => (await import('./ssh.ts')).benchSsh },
   { name: 'pg', load: async () => (await import('./pg.ts')).benchPg },
   { name: 'webhook', load: async () => (await import('./webhook.ts')).benchWebhook },
   { name: 'ingest', load: async () => (await import('./ingest.ts')).benchIngest },
