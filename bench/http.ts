@@ -4,8 +4,8 @@
 // to the spool), same upstream, same run. The upstream runs in its own process.
 //   - latency: one connection, p50 and p99, direct and proxied; the difference is what the sidecar adds;
 //   - latency at a fixed 1,000 req/s, open loop (as Istio measures), from each request's due time;
-//   - throughput: 32 connections, requests/s proxied ÷ direct (alternated in rounds, medians), and a
-//     byte-copying Node proxy beside it;
+//   - throughput: 32 connections, requests/s proxied ÷ direct (alternated in rounds, medians), and
+//     proxied ÷ a byte-copying Node proxy (http.vsPassThrough, alternated the same way);
 //   - the same latency and throughput with spec.recording.durability Written;
 //   - the sidecar's start time (spawn → /readyz) and resident memory idle and under load, beside a
 //     bare Node HTTP server on the same binary.
@@ -73,6 +73,12 @@ async function run(url: string, connections: number, duration: number, headers?:
   return result;
 }
 
+
+/** V8 heap used and reserved, and external memory, in MB, from the sidecar's Prometheus process metrics. */
+function heapFigures(metrics: string): { used: number; total: number; external: number } {
+  const mb = (name: string): number => Number(new RegExp(`^guarita_sidecar_${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN) / 2 ** 20;
+  return { used: mb('nodejs_heap_size_used_bytes'), total: mb('nodejs_heap_size_total_bytes'), external: mb('nodejs_external_memory_bytes') };
+}
 
 interface Started { sidecar: SidecarProcess; startMs: number; setDurability(d: 'Synced' | 'Written'): Promise<void> }
 
@@ -148,6 +154,8 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
   const pid = await sidecar.pid();
   await new Promise((r) => setTimeout(r, 1000));
   const rssIdleMB = rssMB(pid);
+  // Where the idle RSS is: V8's heap (used and reserved) and memory outside it (buffers, WASM), from the sidecar's own process metrics.
+  const idleHeap = heapFigures(await sidecar.metrics());
   const bare = await bareNodeBaseline();
   const seconds = quick ? 3 : 10;
   await run(proxyUrl, 8, 2, headers); // warm-up: JIT, session cache, undici pool
@@ -165,7 +173,10 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
   const pass = await startPassThrough(Number(new URL(upstreamUrl).port));
   const passUrl = `http://127.0.0.1:${pass.port}/customers/1`;
   const passLatency = await latency(passUrl, seconds);
-  const passLoad = await run(passUrl, 32, seconds).finally(() => pass.close());
+  // Issue 19's yardstick: Guarita against a Node process that only copies bytes, alternated the
+  // same way, so the ratio says what inspection, masking and recording cost over any Node proxy.
+  const vsPass = await alternated(rounds, async () => (await run(passUrl, 32, each)).requests.average, async () => (await run(proxyUrl, 32, each, headers)).requests.average)
+    .finally(() => pass.close());
   await started.setDurability('Written');
   const writtenLatency = await latency(proxyUrl, seconds, headers);
   const writtenLoad = await run(proxyUrl, 32, seconds, headers);
@@ -188,15 +199,20 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
     'http.throughputRatio': load.ratio,
     'http.passThroughP50Ms': passLatency.p50,
     'http.passThroughP99Ms': passLatency.p99,
-    'http.passThroughRps': passLoad.requests.average,
-    'http.passThroughRatio': passLoad.requests.average / load.baseline,
+    'http.passThroughRps': vsPass.baseline,
+    'http.passThroughRatio': vsPass.baseline / load.baseline,
+    'http.vsPassThrough': vsPass.ratio,
     'http.written.proxyP50Ms': writtenLatency.p50,
     'http.written.addedP50Ms': writtenLatency.p50 - directLatency.p50,
     'http.written.proxyP99Ms': writtenLatency.p99,
     'http.written.addedP99Ms': writtenLatency.p99 - directLatency.p99,
     'http.written.proxyRps': writtenLoad.requests.average,
     'http.written.throughputRatio': writtenLoad.requests.average / load.baseline,
+    'http.written.vsPassThrough': writtenLoad.requests.average / vsPass.baseline,
     'sidecar.rssIdleMB': rssIdleMB,
+    'sidecar.idleHeapUsedMB': idleHeap.used,
+    'sidecar.idleHeapTotalMB': idleHeap.total,
+    'sidecar.idleExternalMB': idleHeap.external,
     'sidecar.rssLoadMB': rssLoadMB,
     'sidecar.startMs': started.startMs,
     'node.bareRssMB': bare.rssMB,
