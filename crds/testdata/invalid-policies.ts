@@ -51,7 +51,23 @@ export const invalidPolicies: InvalidCase[] = [
   { name: 'revealSecretData on a deny rule', field: 'spec.rules[0].revealSecretData', mutate: (p) => { Object.assign(asKubernetes(p).spec.rules[0], { action: 'deny', revealSecretData: true }); } },
   { name: 'nonResourceURLs with resources', field: 'spec.rules[0].match.kubernetes.nonResourceURLs', mutate: (p) => { asKubernetes(p).spec.rules[0].match = { kubernetes: { resources: ['pods'], nonResourceURLs: ['/version'] } }; } },
   { name: 'an unknown kubernetes verb', field: 'spec.rules[0].match.kubernetes.verbs[0]', mutate: (p) => { asKubernetes(p).spec.rules[0].match = { kubernetes: { verbs: ['exec'] } }; } },
+  { name: 'an ssh endpoint that is not host:port', field: 'spec.target.endpoint', mutate: (p) => { asSsh(p).spec.target.endpoint = 'ssh://orders-host'; } },
+  { name: 'an ssh target without credentials', field: 'spec.target.credentialsSecretRef', mutate: (p) => { delete asSsh(p).spec.target.credentialsSecretRef; } },
+  { name: 'tls on an ssh target', field: 'spec.target.tls', mutate: (p) => { asSsh(p).spec.target.tls = { mode: 'require' }; } },
+  { name: 'knownHostsKey on a postgres target', field: 'spec.target.credentialsSecretRef', mutate: (p) => { p.spec.target.credentialsSecretRef.knownHostsKey = 'known_hosts'; } },
+  { name: 'match.ssh on a postgres target', field: 'spec.rules', mutate: (p) => { p.spec.rules[0].match = { ssh: { requests: ['shell'] } }; } },
+  { name: 'match.sql on an ssh target', field: 'spec.rules', mutate: (p) => { asSsh(p).spec.rules[0].match = { sql: { statementKinds: ['select'] } }; } },
+  { name: 'an unknown ssh request kind', field: 'spec.rules[0].match.ssh.requests[0]', mutate: (p) => { asSsh(p).spec.rules[0].match = { ssh: { requests: ['x11'] } }; } },
+  { name: 'a relative sftp path glob', field: 'spec.rules[0].match.ssh.paths[0]', mutate: (p) => { asSsh(p).spec.rules[0].match = { ssh: { paths: ['var/log/**'] } }; } },
 ];
+
+/** The example turned into a valid ssh-target policy (the cases above then break one thing). */
+function asSsh(p: Doc): Doc {
+  p.spec.target = { name: 'orders-host', protocol: 'ssh', endpoint: 'orders-host.data.svc:22', listenPort: 12222, credentialsSecretRef: { name: 'orders-host-ssh-credentials' } };
+  p.spec.rules = [{ name: 'diagnostics', match: { ssh: { commands: ['df *'] } }, action: 'allow' }];
+  delete p.spec.sensitiveColumns;
+  return p;
+}
 
 /** The example turned into a valid kubernetes-target policy (the cases above then break one thing). */
 function asKubernetes(p: Doc): Doc {
