@@ -102,6 +102,16 @@ describe('AccessPolicy', () => {
     expect(condition(fixed, 'Invalid')).toMatchObject({ status: 'False', observedGeneration: fixed.metadata.generation });
   });
 
+  it('goes Invalid when a declared view definition does not parse (the sidecar would refuse the policy)', async () => {
+    const sensitiveColumns = { columns: ['public.customers.cpf'], action: 'deny', views: [{ name: 'public.customer_view', query: 'SELEC cpf FROM customers' }] };
+    await apply([accessPolicy(ns, 'bad-view', { sensitiveColumns })]);
+    const p = await eventually('bad-view Invalid', async () => {
+      const obj = await getObject<PolicyObj>('accesspolicy', ns, 'bad-view');
+      return condition(obj, 'Invalid')?.status === 'True' ? obj : undefined;
+    });
+    expect(condition(p, 'Invalid')).toMatchObject({ reason: 'CompileFailed', message: expect.stringContaining('spec.sensitiveColumns.views[0].query') });
+  });
+
   it('goes Invalid with MaskingInvalid for a pattern RE2 cannot compile', async () => {
     await apply([accessPolicy(ns, 'bad-mask', { masking: { customPatterns: [{ name: 'ticket', pattern: '(unclosed' }] } })]);
     const p = await eventually('bad-mask Invalid', async () => {

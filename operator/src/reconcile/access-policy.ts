@@ -10,8 +10,19 @@ import { paths, type KubeApi } from '../kube/client.ts';
 import type { Informer } from '../../../core/kube/informer.ts';
 import type { Metrics } from '../metrics.ts';
 import { GenerationPredicate } from './generation-predicate.ts';
+import { initPolicyEngine } from '../../../core/policy/index.ts';
 import { evaluatePolicy, policyStatus } from './policy-status.ts';
 import type { HandlerResult } from './queue.ts';
+
+/**
+ * Declared view definitions are SQL the sidecar parses at start: without the parser loaded the
+ * compiler cannot check them, and a policy the sidecar will refuse would be reported Ready. The
+ * parser is loaded on the first policy that declares views (it costs every operator memory otherwise).
+ */
+async function evaluateWithParser(obj: AccessPolicy): Promise<ReturnType<typeof evaluatePolicy>> {
+  if ((obj.spec?.sensitiveColumns?.views?.length ?? 0) > 0) await initPolicyEngine();
+  return evaluatePolicy(obj);
+}
 
 export interface AccessPolicyDeps {
   api: KubeApi;
@@ -60,7 +71,7 @@ export class AccessPolicyReconciler {
       return undefined;
     }
     if (this.#skip(key, obj)) return undefined;
-    const decision = policyStatus(obj, evaluatePolicy(obj), (this.#d.now ?? Date.now)());
+    const decision = policyStatus(obj, await evaluateWithParser(obj), (this.#d.now ?? Date.now)());
     this.#d.log?.debug({ kind: 'AccessPolicy', key, generation: obj.metadata.generation, resourceVersion: obj.metadata.resourceVersion }, 'policy validated');
     try {
       if (decision.patch !== undefined) await this.#d.api.mergePatch(`${paths.accessPolicy(ns, name)}/status`, { status: decision.patch });
