@@ -131,6 +131,57 @@ describe.each(['Synced', 'Written'] as const)('the server ends the session with 
   });
 });
 
+describe('the server ends sessions at random moments of a busy extended-protocol session', () => {
+  beforeAll(async () => { await useDurability('Synced'); });
+
+  /** A client preparing, binding and executing statements back to back until it dies; what it saw. */
+  async function killedAtRandom(side: Side, delayMs: number): Promise<string[]> {
+    const c = new pg.Client(clientConfig(side));
+    const seen: string[] = [];
+    c.on('error', (e: Error & { code?: string }) => seen.push(`event ${e.code ?? e.message}`));
+    const ended = new Promise<void>((r) => c.once('end', () => r()));
+    await c.connect();
+    const pid = (c as unknown as { processID: number }).processID;
+    const loop = (async () => {
+      for (let i = 0; ; i++) {
+        try {
+          await c.query({ name: `q${i % 7}-${i}`, text: 'SELECT $1::int + 1 AS n, $2::text AS t', values: [i, 'x'] });
+        } catch (err) {
+          seen.push(`query ${(err as { code?: string }).code ?? (err as Error).message}`);
+          return;
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, delayMs));
+    await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+    await loop;
+    await ended;
+    return seen;
+  }
+
+  it('whatever the sidecar was doing (a record, its own Describe, a Bind), the client sees only the server\'s 57P01 and node-pg\'s own end', async () => {
+    // What node-pg itself reports, directly too: the server's 57P01 (to the running query, or as an
+    // event when it came between two queries, after which node-pg refuses the next query), then
+    // the end of the connection. Never an error of the sidecar's own (08006, 08P01, XX000).
+    const allowed = new Set(['query 57P01', 'event 57P01', 'event Connection terminated unexpectedly', 'query Connection terminated unexpectedly',
+      'query Client has encountered a connection error and is not queryable',
+      // The server's socket closed while the client was still writing (PostgreSQL itself resets it).
+      'event ECONNRESET', 'query ECONNRESET']);
+    const outcomes: string[][] = [];
+    for (let i = 0; i < 12; i++) {
+      for (const side of ['direct', 'sidecar'] as const) {
+        const seen = await killedAtRandom(side, 5 + ((i * 37) % 60));
+        expect([side, seen.filter((x) => !allowed.has(x))]).toEqual([side, []]);
+        expect([side, seen.some((x) => x.endsWith('57P01'))]).toEqual([side, true]);
+        expect([side, seen.filter((x) => x.startsWith('event')).length <= 2]).toEqual([side, true]);
+        if (side === 'sidecar') outcomes.push(seen);
+      }
+    }
+    // Most kills land while a statement is in flight (the loop never idles): the query gets 57P01 and one event follows.
+    expect(outcomes.filter((o) => o[0] === 'query 57P01').length).toBeGreaterThan(0);
+  });
+});
+
 /** Sends `bytes` on a fresh connection and returns everything received until the server closed it. */
 function exchange(side: Side, steps: Array<Buffer | 'half-close'>): Promise<Buffer> {
   const { host, port: p } = port(side);
