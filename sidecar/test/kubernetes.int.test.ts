@@ -155,7 +155,7 @@ beforeAll(async () => {
   // The webhook checks that the target's Secret exists; the sidecar reads it where the injector mounts it.
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
   [listenPort = 0, mirrorPort = 0] = await freePorts(2);
-  const mirrorPolicy = { ...policy(), metadata: { name: 'mirror', namespace: ns } } as { spec: Record<string, unknown> };
+  const mirrorPolicy = { ...policy(), metadata: { name: 'mirror', namespace: ns } } as unknown as { spec: Record<string, unknown> };
   mirrorPolicy.spec = { ...mirrorPolicy.spec, target: { name: 'mirror', protocol: 'kubernetes', endpoint: kube.apiserverUrl, listenPort: mirrorPort, credentialsSecretRef: { name: 'cluster-reader-token' } }, rules: mirror.policy };
   await apply([policy(), mirrorPolicy]);
   fx = await sidecarFixture(ns);
