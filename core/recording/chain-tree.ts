@@ -4,13 +4,20 @@
 // record's (or store link's) `hash`, so leafHash = SHA-256(0x00 ‖ bytes(hash)) (RFC 6962).
 // Only the right edge of the tree is kept (merkle.ts's compact range), persisted beside the
 // checkpoint so a restarted writer resumes the tree without its old leaves. Pure.
-import { MerkleAppender, leafHash } from './merkle.ts';
+import { hash } from 'node:crypto';
+import { MerkleAppender } from './merkle.ts';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** The leaf hash of a record whose `hash` is `hashHex`. */
+/**
+ * The leaf hash of a record whose `hash` is `hashHex`: merkle.ts's leafHash(bytes(hash)), written
+ * into one 33-byte buffer (0x00 ‖ hash) and hashed once: the writers compute two per record.
+ */
 export function recordLeaf(hashHex: string): Buffer {
-  return leafHash(Buffer.from(hashHex, 'hex'));
+  const input = Buffer.allocUnsafe(33);
+  input[0] = 0x00;
+  if (input.write(hashHex, 1, 'hex') !== 32) throw new RangeError(`a record hash is 64 hex digits (got '${hashHex.slice(0, 70)}')`);
+  return hash('sha256', input, 'buffer');
 }
 
 /** A compact range as stored (hex), refused with a named reason when malformed. */

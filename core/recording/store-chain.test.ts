@@ -21,3 +21,12 @@ describe('storeLinkHash', () => {
     }
   });
 });
+
+describe('recordLeaf', () => {
+  it('is merkle.ts leafHashOfHex, and refuses what is not a 32-byte hex hash', async () => {
+    const { recordLeaf } = await import('./chain-tree.ts');
+    const { leafHashOfHex } = await import('./merkle.ts');
+    for (const h of ['0'.repeat(64), 'ab'.repeat(32), '1f2f977f574ebb9cd526d53bc5b07506c053526e293809f054380e7c1b4d62a1']) expect(recordLeaf(h).equals(leafHashOfHex(h))).toBe(true);
+    expect(() => recordLeaf('abc')).toThrow('64 hex digits');
+  });
+});
