@@ -179,6 +179,19 @@ describe('Spool', () => {
     await spool.close();
   });
 
+  it('reads batches back from disk, with their checkpoints, when the records left memory', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', memoryBytes: 1, segmentBytes: 400 });
+    for (let i = 0; i < 6; i++) await spool.append(event(i));
+    const batch = await spool.readAfter(0, 4, 1 << 20);
+    expect(batch.records.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(parseCheckpoint(batch.checkpoint!).checkpoint).toMatchObject({ origin: spool.chainId, size: 4 });
+    const tree = ChainTree.empty();
+    for (const r of batch.records) tree.append(r.hash);
+    expect(checkChainCheckpoint(batch.checkpoint, { origin: spool.chainId, size: 4, root: tree.root(), verifier: checkpointVerifier(spool.key.publicJwk, spool.key.keyId) })).toBeUndefined();
+    await spool.close();
+  });
+
   it('cuts records a crash left without their checkpoint, and a checkpoint that does not match them', async () => {
     const dir = tempDir();
     const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
