@@ -200,6 +200,12 @@ class FakeConnection {
   }
 
   private onQuery(sql: string): void {
+    // A server that dies without a word, and one that ends the session with its FATAL after a row.
+    if (/vanish/.test(sql)) return void this.socket.destroy();
+    if (/terminate_me/.test(sql)) {
+      this.socket.end(Buffer.concat([rowDescription(COLUMNS), ROW, errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection due to administrator command' })]));
+      return;
+    }
     if (/guarita_denied|fail/.test(sql)) {
       this.error(`syntax error at or near "${sql.slice(0, 20)}"`);
       if (this.status === 'T') this.status = 'E';

@@ -242,3 +242,35 @@ describe('fuzz: malformed and truncated client messages', () => {
     expect(raw.messages.find((m) => m.name === 'error')).toMatchObject({ code: '08P01', severity: 'FATAL' });
   });
 });
+
+describe('the server ending the session (issue 19, item 8)', () => {
+  it('its FATAL reaches the client after what came before it, and the connection just closes: no error of the sidecar\'s own', async () => {
+    const { listener } = await setup();
+    const c = rawClient(listener.address.port);
+    await login(c);
+    c.send(serialize.query("SELECT 'terminate_me'"));
+    await c.until(() => c.closed, 5000);
+    expect(c.trace()).toEqual(['rowDescription', 'dataRow', 'E:57P01']);
+  });
+
+  it('node-pg: the query fails with 57P01, then one error event, as against PostgreSQL', async () => {
+    const { listener } = await setup();
+    const c = new pg.Client({ host: '127.0.0.1', port: listener.address.port, user: 'agent', password: TOKEN, database: 'orders', options: PURPOSE });
+    const events: string[] = [];
+    c.on('error', (e: Error & { code?: string }) => events.push(e.code ?? e.message));
+    const ended = new Promise<void>((r) => c.once('end', () => r()));
+    await c.connect();
+    await expect(c.query("SELECT 'terminate_me'")).rejects.toMatchObject({ code: '57P01' });
+    await ended;
+    expect(events).toEqual(['Connection terminated unexpectedly']);
+  });
+
+  it('a server that vanishes without a word: the sidecar says so (FATAL 08006)', async () => {
+    const { listener } = await setup();
+    const c = rawClient(listener.address.port);
+    await login(c);
+    c.send(serialize.query("SELECT 'vanish'"));
+    await c.until(() => c.closed, 5000);
+    expect(c.trace()).toEqual(['E:08006']);
+  });
+});
