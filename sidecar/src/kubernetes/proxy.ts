@@ -61,6 +61,10 @@ export interface KubeListener {
 const PURPOSE_PREFIX = /^\/guarita-purpose\/([a-z0-9][-a-z0-9_.]{0,62})(?=\/|\?|$)/;
 const RESPONSE_HEADERS = ['audit-id', 'cache-control', 'retry-after', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid'] as const;
 const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 503 } as const;
+/** All whole JSON answers held at once, in units of GUARITA_KUBE_MAX_RESPONSE. */
+const HELD_BUDGET = 4;
+/** How long an agent may take to read a whole JSON answer before its connection is cut. */
+const READ_DEADLINE_MS = 60_000;
 
 class Refusal extends Error {
   readonly code: number;
@@ -156,6 +160,8 @@ export class KubeProxy {
   #upstream: { target: object; upstream: KubeUpstream; at: number } | undefined;
   #server: Server | undefined;
   #inFlight = 0;
+  /** Bytes of whole JSON answers held for masking or for agents still to read them (see #hold). */
+  #held = 0;
 
   constructor(opts: KubeListenerOptions) {
     this.#opts = opts;
@@ -459,6 +465,26 @@ export class KubeProxy {
     return Buffer.concat(chunks);
   }
 
+  /**
+   * Accounts for a whole JSON answer until the agent has read it (or is gone), and cuts an agent
+   * that does not read it within READ_DEADLINE_MS: all held answers together stay under
+   * HELD_BUDGET × GUARITA_KUBE_MAX_RESPONSE, so agents that never read cannot grow the proxy's
+   * memory; beyond it, the answer is refused (503) and others are served.
+   */
+  #hold(res: ServerResponse, bytes: number): void {
+    const budget = HELD_BUDGET * this.#opts.maxResponseBytes;
+    if (this.#held + bytes > budget) {
+      throw new Refusal(503, `guarita: the proxy already holds ${this.#held} bytes of answers agents have not read (limit ${budget}, 4 × GUARITA_KUBE_MAX_RESPONSE); retry shortly, or page the list (kubectl --chunk-size)`);
+    }
+    this.#held += bytes;
+    const deadline = setTimeout(() => res.destroy(new Error('the agent did not read the answer in time')), READ_DEADLINE_MS);
+    deadline.unref();
+    res.once('close', () => {
+      clearTimeout(deadline);
+      this.#held -= bytes;
+    });
+  }
+
   /** One JSON document (object, list page, Table, Status): read whole (bounded), masked, sent with its length. */
   async #json(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample): Promise<{ forwarded: Forwarded; held: Buffer }> {
     const max = this.#opts.maxResponseBytes;
@@ -474,8 +500,9 @@ export class KubeProxy {
       throw new Refusal(502, 'guarita: the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused');
     }
     const text = `${JSON.stringify(maskValue(parsed))}\n`;
-    sample.add(text);
     const out = Buffer.from(text, 'utf8');
+    this.#hold(res, out.length);
+    sample.add(text);
     // The apiserver's own label: its parameters say what the JSON is (as=Table, aggregated discovery's g/v/as).
     res.writeHead(up.statusCode, { ...headers, 'content-type': contentType(up), 'content-length': String(out.length) });
     return { forwarded: { status: up.statusCode, bytes: out.length, ...sample.result() }, held: out };
