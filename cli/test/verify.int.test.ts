@@ -1,7 +1,8 @@
 // sessions / replay / export / verify against the harness: the REAL operator process (ingest,
-// store, anchoring, read API with TokenReview and SubjectAccessReview), signed records from fake
-// sidecars, and the CLI run in-process as harness users with their own kubeconfigs. The store's
-// segment files and export files are then altered byte by byte, line by line.
+// store, anchoring, read API with TokenReview and SubjectAccessReview), records and checkpoints
+// from fake sidecars, and the CLI run in-process as harness users with their own kubeconfigs. The
+// store's segment files and export files (whole and partial) are then altered byte by byte, line by
+// line, and re-signed with a fresh store key, which the anchor in AccessPolicy status exposes.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,10 @@ import { eventually } from '../../e2e/support/wait.ts';
 import { sidecarClient, type SidecarClient } from '../../e2e/support/sidecar-client.ts';
 import type { PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
 import { runCli, type CliResult } from './run-cli.ts';
+import { generateSigningKey, hashOf, type Linked } from '../../core/recording/index.ts';
+import { exportRecordLine, signStatement } from '../../core/recording/export-format.ts';
+import { leafHashOfHex, rootFromInclusionProof } from '../../core/recording/merkle.ts';
+import { signCheckpoint } from '../../core/recording/checkpoint.ts';
 
 jest.setTimeout(120_000);
 
@@ -127,7 +132,7 @@ describe('guarita sessions list / replay', () => {
     expect(r.out).toContain('│ id=1 cpf=***.***.***-33');
     expect(r.out).toContain('✗ denied · rule no-deletes · deletes are not allowed');
     expect(r.out).toContain('■ session ended: closed by the client');
-    expect(r.err).toContain('7 record(s), each intact and signed by its sidecar\'s registered key');
+    expect(r.err).toContain('7 record(s), each intact and proven by its sidecar\'s checkpoints, signed with its registered key');
     const json = JSON.parse((await cli('audrey', ['replay', 's-orders-db', '-o', 'json'])).out) as { records: unknown[]; integrity: unknown };
     expect(json).toMatchObject({ integrity: { checked: true, tampered: [] } });
     expect(json.records).toHaveLength(7);
@@ -163,8 +168,8 @@ describe('guarita export and verify --file', () => {
     const at = lines.findIndex((l) => l.includes(`"hash":"${target.hash}"`));
     const variants: [string, (l: string[]) => void, RegExp][] = [
       ['byte', (l) => { l[at] = l[at]!.replace('WHERE id = 1', 'WHERE id = 9'); }, /its content does not match its hash: the record was altered/],
-      ['deleted', (l) => { l.splice(at, 1); }, /it is missing: deleted from the file/],
-      ['swapped', (l) => { [l[at], l[at + 1]] = [l[at + 1]!, l[at]!]; }, /records were swapped or reordered/],
+      ['deleted', (l) => { l.splice(at, 1); }, /#3 is missing: deleted from the file/],
+      ['swapped', (l) => { [l[at], l[at + 1]] = [l[at + 1]!, l[at]!]; }, /#3 is missing: deleted from the file/],
     ];
     for (const [name, edit, problem] of variants) {
       const copy = [...lines];
@@ -176,6 +181,66 @@ describe('guarita export and verify --file', () => {
       expect(v.out).toContain(`first bad record: record ${target.chainId}#3 (line `);
       expect(v.out).toMatch(problem);
     }
+  });
+
+  it('names the first or the last record of a chain deleted from the export', async () => {
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    for (const target of [sent.get('orders-db')![0]!, sent.get('orders-db')![6]!]) {
+      const altered = join(dir, `cut-${target.seq}.jsonl`);
+      writeFileSync(altered, `${lines.filter((l) => !l.includes(`"hash":"${target.hash}"}`)).join('\n')}\n`);
+      const v = await runCli(['verify', '--file', altered, '-o', 'json']);
+      expect(v.code).toBe(1);
+      expect(JSON.parse(v.out)).toMatchObject({ ok: false, firstBad: { chainId: target.chainId, seq: target.seq, problem: expect.stringContaining('missing') } });
+    }
+  });
+
+  it('exports one policy or one session verifiably, each anchored to the cluster with --policy', async () => {
+    const byPolicy = join(dir, 'policy.jsonl');
+    expect((await cli('audrey', ['export', '--policy', 'orders-db', '-o', byPolicy])).code).toBe(0);
+    const anchored = await cli('audrey', ['verify', '--file', byPolicy, '--policy', 'orders-db']);
+    expect(anchored).toMatchObject({ code: 0 });
+    expect(anchored.out).toContain('7 record(s) of 1 chain(s)');
+    expect(anchored.out).toMatch(/anchored: the store head given matches the file's/);
+    const bySession = join(dir, 'session.jsonl');
+    expect((await cli('audrey', ['export', '--session', 's-tamper-swap', '-o', bySession])).code).toBe(0);
+    const v = await runCli(['verify', '--file', bySession, '-o', 'json']);
+    expect(JSON.parse(v.out)).toMatchObject({ ok: true, records: 7, trust: { state: 'self-asserted' } });
+    // The first record of the session cut from the partial export: named.
+    const first = sent.get('tamper-swap')![0]!;
+    const cut = join(dir, 'session-cut.jsonl');
+    writeFileSync(cut, `${readFileSync(bySession, 'utf8').trimEnd().split('\n').filter((l) => !l.includes(`"hash":"${first.hash}"}`)).join('\n')}\n`);
+    expect(JSON.parse((await runCli(['verify', '--file', cut, '-o', 'json'])).out)).toMatchObject({ ok: false, firstBad: { seq: 1, problem: expect.stringContaining('missing') } });
+  });
+
+  it('fails an export re-signed with a fresh store key against the anchor in AccessPolicy status', async () => {
+    const forger = generateSigningKey();
+    const genuine = join(dir, 'to-forge.jsonl');
+    expect((await cli('audrey', ['export', '--policy', 'orders-db', '-o', genuine])).code).toBe(0);
+    const lines = readFileSync(genuine, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const forged = lines.map((l) => {
+      if (l.type === 'storeKey') return { ...l, keyId: forger.keyId, publicJwk: forger.publicJwk };
+      if (l.type === 'registration' || l.type === 'manifest') return { type: l.type, ...signStatement(l.statement as object, forger) };
+      if (l.type === 'anchor') {
+        const { hash: _h, sig: _s, ...link } = { ...(l.link as Record<string, unknown> & { hash?: string; sig?: string }), keyId: forger.keyId };
+        const hash = hashOf(link as Linked<object>);
+        // A forger holding everything but the real store key signs a store checkpoint of its own over the forged link.
+        const inclusion = (l.inclusion as string[] | undefined) ?? [];
+        const records = l.records as number;
+        const root = rootFromInclusionProof(records - 1, records, leafHashOfHex(hash), inclusion.map((h) => Buffer.from(h, 'hex')))!;
+        const note = signCheckpoint({ origin: `store/${ns}/orders-db`, size: records, rootHash: root, time: new Date().toISOString() }, forger);
+        return { type: 'anchor', policy: l.policy, records, head: hash, link: { ...link, hash }, root: root.toString('hex'), note, inclusion };
+      }
+      return l;
+    });
+    const file2 = join(dir, 'forged.jsonl');
+    writeFileSync(file2, `${forged.map((l) => ('seq' in l ? exportRecordLine(l as unknown as SessionRecord) : JSON.stringify(l))).join('\n')}\n`);
+    // Alone, the file is consistent: nothing outside it vouches for its store key.
+    expect(JSON.parse((await runCli(['verify', '--file', file2, '-o', 'json'])).out)).toMatchObject({ ok: true, trust: { state: 'self-asserted' } });
+    const v = await cli('audrey', ['verify', '--file', file2, '--policy', 'orders-db']);
+    expect(v.code).toBe(1);
+    expect(v.out).toMatch(/AccessPolicy orders-db anchors \d+ links .* re-signed/);
+    const head = (await getObject<{ status?: { chain?: { head: string } } }>('accesspolicy', ns, 'orders-db')).status?.chain?.head ?? '';
+    expect((await runCli(['verify', '--file', file2, '--anchor', head])).out).toMatch(/re-signed with another key/);
   });
 
   it('exports CSV: one row per command, with approvals and masked counts, and says it is not verifiable', async () => {
@@ -197,9 +262,10 @@ describe('guarita verify --policy', () => {
     const r = await cli('audrey', ['verify', '--policy', 'orders-db']);
     expect(r).toMatchObject({ code: 0 });
     expect(r.out).toContain(`Policy orders-db in namespace ${ns}: VERIFIED`);
-    expect(r.out).toMatch(/store chain store\/.*\/orders-db: 7 link\(s\) from genesis to #7/);
+    // Seven record links and one store.checkpoint link per batch (two batches).
+    expect(r.out).toMatch(/store chain store\/.*\/orders-db: 9 link\(s\) from genesis to #9/);
     expect(r.out).toContain('7 record(s) from 1 sidecar chain(s), each intact and signed');
-    expect(r.out).toContain('head matches AccessPolicy status.chain (7 links');
+    expect(r.out).toContain('head matches AccessPolicy status.chain (9 links');
   });
 
   it('fails naming the record after a byte of a stored record is changed', async () => {
@@ -211,7 +277,7 @@ describe('guarita verify --policy', () => {
     const r = await cli('audrey', ['verify', '--policy', 'tamper-byte']);
     expect(r.code).toBe(1);
     expect(r.out).toContain(`Policy tamper-byte in namespace ${ns}: FAILED`);
-    expect(r.out).toContain(`first bad record: record ${target.chainId}#4 (store link #4)`);
+    expect(r.out).toContain(`first bad record: record ${target.chainId}#4 (store link #5)`);
     expect(r.out).toContain(`command record of session s-tamper-byte at ${target.time}`);
     expect(r.out).toContain('command: SELECT name, cpf FROM customers WHERE id = 7');
     expect(r.out).toContain('the record was altered (its content does not match its hash)');
@@ -222,8 +288,8 @@ describe('guarita verify --policy', () => {
     editSegment('tamper-delete', (lines) => { lines.splice(lineOf(lines, target), 1); });
     const r = await cli('audrey', ['verify', '--policy', 'tamper-delete']);
     expect(r.code).toBe(1);
-    expect(r.out).toContain(`first bad record: record ${target.chainId}#5 (store link #5)`);
-    expect(r.out).toContain(`store link #5 is missing: deleted from the store (the next stored record is ${target.chainId}#6)`);
+    expect(r.out).toContain(`first bad record: record ${target.chainId}#5 (store link #6)`);
+    expect(r.out).toContain(`store link #6 is missing: deleted from the store (the next stored record is ${target.chainId}#6)`);
     expect(r.out).not.toContain('command:');
   });
 
@@ -247,7 +313,7 @@ describe('guarita verify --policy', () => {
     const r = await cli('audrey', ['verify', '--policy', 'orders-db']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('head matches AccessPolicy status.chain (5 links');
-    expect(r.out).toContain('2 newer link(s) verified but not anchored yet');
+    expect(r.out).toContain('4 newer link(s) verified but not anchored yet');
   });
 
   it('fails when the store head is not the anchored one (the store was rewritten)', async () => {

@@ -1,6 +1,5 @@
 // guarita replay SESSION [--speed N | --no-timing] [--max-idle 5s] [-o json|yaml]
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KeyObject } from 'node:crypto';
 import type { CliIo } from '../io.ts';
 import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError } from '../args.ts';
 import { connect, OperatorError, OPERATOR_HELP, OPERATOR_OPTIONS, type OperatorClient } from '../operator-client.ts';
@@ -9,7 +8,8 @@ import { play, type Review } from '../replay-render.ts';
 import { getApprovalRequest } from '../approval-requests.ts';
 import type { KubeAccess } from '../kube.ts';
 import { parseDurationFlag } from '../time.ts';
-import { hashOf, importPublicKey, verifyHashSignature, type Linked } from '../../../core/recording/index.ts';
+import { ExportVerifier, recordName, type ExportVerdict } from '../../../core/recording/export-verify.ts';
+import { jsonlLines, parseLine } from '../jsonl.ts';
 import type { SessionRecord } from '../../../core/recording/store-types.ts';
 
 const HELP = `usage: guarita replay SESSION [-n NAMESPACE] [--speed N | --no-timing] [--max-idle 5s] [-o json|yaml]
@@ -17,7 +17,8 @@ const HELP = `usage: guarita replay SESSION [-n NAMESPACE] [--speed N | --no-tim
 Plays a recorded session back the way it happened: every command (masked), the decision and the
 rule that made it, the masked result sample, approvals requested and consumed. Find sessions with
 'guarita sessions list'. You need 'get' on sessions.guarita.io in the namespace; with 'list' too,
-every record's hash and signature is checked against its sidecar's registered key while playing.
+every record is checked as an export of the session proves it (its hash, and its proof against a
+checkpoint its sidecar signed with its registered key) while playing.
 
 Flags:
   --speed N             play N times faster (default 1; 0.5 is half speed)
@@ -45,25 +46,36 @@ function parseSpeed(value: string | undefined): number {
 
 interface Integrity { checked: boolean; reason?: string; tampered: string[] }
 
-/** Checks each record's hash and signature with its chain's registered key (needs 'list' for the keys). */
-async function integrity(operator: OperatorClient, records: readonly SessionRecord[]): Promise<Integrity> {
-  let chains: { items: { chainId: string; keyId: string; publicJwk: Parameters<typeof importPublicKey>[0] }[] };
+/**
+ * Checks the session's records as an export of the session proves them (core/recording/export-verify.ts:
+ * each intact and proven against a checkpoint its sidecar signed with its registered key, none
+ * missing), and that every record shown is one the export proved. Needs 'list' (exports).
+ */
+async function integrity(operator: OperatorClient, records: readonly SessionRecord[], sessionId: string): Promise<Integrity> {
+  let read: { verdict: ExportVerdict; proven: Set<string> };
   try {
-    chains = await operator.json('/chains', {}, 'reading the sidecar chains\' keys');
+    read = await sessionExport(operator, sessionId);
   } catch (err) {
-    if (err instanceof OperatorError && err.status === 403) return { checked: false, reason: 'you may replay but not list recordings, so the chains\' keys were not read', tampered: [] };
+    if (err instanceof OperatorError && err.status === 403) return { checked: false, reason: 'you may replay but not export recordings, so their proofs were not read', tampered: [] };
     throw err;
   }
-  const keys = new Map<string, { keyId: string; key: KeyObject }>();
-  for (const c of chains.items) keys.set(c.chainId, { keyId: c.keyId, key: importPublicKey(c.publicJwk) });
-  const tampered = records.filter((r) => !intact(r, keys.get(r.chainId))).map((r) => `${r.chainId}#${r.seq}`);
-  return { checked: true, tampered };
+  const { verdict, proven } = read;
+  const bad = new Set(verdict.problems.flatMap((b) => (b.chainId === undefined || b.seq === undefined ? [] : [recordName(b)])));
+  for (const r of records) if (!proven.has(r.hash)) bad.add(`${r.chainId}#${r.seq}`);
+  if (!verdict.ok && bad.size === 0) bad.add(`the session's proofs (${verdict.firstBad?.problem ?? 'failed'})`);
+  return { checked: true, tampered: [...bad] };
 }
 
-function intact(r: SessionRecord, k: { keyId: string; key: KeyObject } | undefined): boolean {
-  if (k === undefined || k.keyId !== r.keyId) return false;
-  const { hash, sig, ...linked } = r;
-  return hashOf(linked as Linked<object>) === hash && verifyHashSignature(k.key, hash, sig);
+/** The verdict on an export of the session, and the hashes of the records it proved. */
+async function sessionExport(operator: OperatorClient, sessionId: string): Promise<{ verdict: ExportVerdict; proven: Set<string> }> {
+  const verifier = new ExportVerifier();
+  const proven = new Set<string>();
+  for await (const line of jsonlLines(await operator.stream('/export', { session: sessionId }, `verifying session ${sessionId}`))) {
+    const value = parseLine(line.text) as Partial<SessionRecord> | undefined;
+    verifier.add(line.number, value, line.text);
+    if (typeof value?.seq === 'number' && typeof value.hash === 'string') proven.add(value.hash);
+  }
+  return { verdict: verifier.finish(), proven };
 }
 
 function sessionArg(positionals: string[]): string {
@@ -106,7 +118,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const { kube, operator } = await connect(values, io.env);
   try {
     const { records } = await operator.json<{ records: SessionRecord[] }>(`/sessions/${encodeURIComponent(sessionId)}`, {}, `reading session ${sessionId} in namespace ${operator.namespace}`);
-    const check = await integrity(operator, records);
+    const check = await integrity(operator, records, sessionId);
     if (format !== 'table') {
       writeStructured(io, format, { sessionId, namespace: operator.namespace, integrity: check, records });
       return check.tampered.length > 0 ? 1 : 0;
@@ -127,7 +139,7 @@ function report(io: CliIo, check: Integrity, total: number): number {
     return 0;
   }
   if (check.tampered.length === 0) {
-    io.stderr.write(p.dim(`\n${total} record(s), each intact and signed by its sidecar's registered key.\n`));
+    io.stderr.write(p.dim(`\n${total} record(s), each intact and proven by its sidecar's checkpoints, signed with its registered key.\n`));
     return 0;
   }
   io.stderr.write(p.red(`\n${check.tampered.length} of ${total} record(s) fail their hash or signature check (${check.tampered.join(', ')}): the recording was altered. Run 'guarita verify --policy POLICY' for the full check.\n`));
