@@ -721,9 +721,15 @@ export class ProxyConnection {
       // Answered means handled and written: the last answer (ReadyForQuery) waits for its record.
       const deadline = Date.now() + 5000;
       while ((pipeline.pending > 0 || this.upPumping || this.upQueue.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      // The session may have ended meanwhile (the server closed it, a revocation): nothing more to say.
+      if (this.isClosed()) return;
       this.phase = 'ready';
     }
     this.refuse(code, message);
+  }
+
+  private isClosed(): boolean {
+    return this.phase === 'closed';
   }
 
   /** FATAL error to the client, then closed (before or after the session is ready). */
