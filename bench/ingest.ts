@@ -29,7 +29,7 @@ import { registerIngest } from '../operator/src/ingest/plugin.ts';
 import { AJV_OPTIONS } from '../operator/src/ingest/schemas.ts';
 import type { KubeApi } from '../operator/src/kube/client.ts';
 import { createMetrics } from '../operator/src/metrics.ts';
-import { checkBatch } from '../operator/src/store/batch-check.ts';
+import { checkBatch } from '../core/recording/batch-check.ts';
 import { FileStore } from '../operator/src/store/file-store.ts';
 import { fakeSidecar, type FakeSidecar } from '../e2e/support/store-testkit.ts';
 import type { SessionRecord } from '../operator/src/store/types.ts';

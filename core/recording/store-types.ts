@@ -4,6 +4,8 @@
 // definition without either importing the other's src/.
 import type { JsonWebKey } from 'node:crypto';
 import type { ChainPosition, ChainRecord } from './index.ts';
+import type { ChainCheckpointProblem } from './chain-checkpoint.ts';
+import type { Vouched } from './store-chain.ts';
 import type { SessionEvent } from './session-event.ts';
 
 /** A sidecar record as stored: format 2 (a leaf covered by a checkpoint) or format 1 (signed). */
@@ -115,3 +117,33 @@ export interface StoreCheckpoint {
   note: string;
   frontier: string[];
 }
+
+/** A sidecar chain as registered through POST /v1/chains (docs/ingest-contract.md). */
+export interface ChainRegistration {
+  chainId: string;
+  namespace: string;
+  pod: string;
+  publicJwk: JsonWebKey;
+  keyId: string;
+  /** The authenticated service account that registered it. */
+  registeredBy: string;
+  registeredAt: string;
+  /** The store key's signature over the registration (store-chain.ts vouchRegistration), set by the store. */
+  vouched?: Vouched;
+}
+
+export interface ChainState extends ChainRegistration, ChainPosition {}
+
+/** Outcome of an append, mapped 1:1 onto the ingest API's answers. */
+export type AppendResult =
+  | { ok: true; seq: number; head: string; stored: number; duplicates: number }
+  | { ok: false; status: 409; problem: 'gap'; expectedSeq: number; message: string }
+  | { ok: false; status: 409; problem: 'fork'; seq: number; message: string }
+  | { ok: false; status: 422; problem: RecordProblem; index: number; seq: number | undefined; message: string };
+
+export type RecordProblem =
+  | 'hash-mismatch' | 'bad-signature' | 'unknown-key' | 'wrong-chain' | 'wrong-namespace' | 'wrong-pod' | 'not-ordered'
+  /** Format 2 records came without the checkpoint covering them. */
+  | 'checkpoint-missing'
+  | ChainCheckpointProblem;
+

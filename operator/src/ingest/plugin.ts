@@ -13,7 +13,7 @@ import { bearerToken, serviceAccountOf, type KubeAuth, type ServiceAccountIdenti
 import type { EventRecorder, ObjectRef } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AppendResult, ChainState, SessionRecord, SessionStore } from '../store/types.ts';
-import { TreeUnknownError } from '../store/batch-check.ts';
+import { TreeUnknownError } from '../../../core/recording/batch-check.ts';
 import { batchSchema, registerSchema } from './schemas.ts';
 
 export interface IngestLogger {

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { GENESIS, importPublicKey, type SigningKey } from '../../../core/recording/index.ts';
-import { checkBatch, type BatchPlan } from './batch-check.ts';
+import { checkBatch, type BatchPlan } from '../../../core/recording/batch-check.ts';
 import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { mkdirDurable, writeFileDurable } from './fs-util.ts';
 import { applyRetention } from './retention-cut.ts';

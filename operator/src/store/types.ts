@@ -2,44 +2,18 @@
 // a shared PostgreSQL backend (docs/recording.md, "Shared backend") can implement the same methods
 // so several operator replicas serve ingest at once. Everything above this interface (ingest and
 // read APIs, anchoring, retention scheduling) is backend-agnostic.
-import type { JsonWebKey } from 'node:crypto';
 import type { ChainPosition } from '../../../core/recording/index.ts';
-import type { ChainCheckpointProblem } from '../../../core/recording/chain-checkpoint.ts';
-import type { Vouched } from '../../../core/recording/store-chain.ts';
-import type { PolicyCounters, PolicyEntryLine, SessionRecord, SessionSummary, StoreKeyInfo, Tombstone } from '../../../core/recording/store-types.ts';
+import type {
+  AppendResult, ChainRegistration, ChainState, PolicyCounters, PolicyEntryLine, SessionRecord, SessionSummary, StoreKeyInfo, Tombstone,
+} from '../../../core/recording/store-types.ts';
 import type { ExportV2Line } from '../../../core/recording/export-format.ts';
 
 // Re-exported: the store's modules and the operator keep importing them from here.
 export type { ExportLine, PolicyCounters, PolicyEntryLine, RemovedRange, SessionRecord, SessionSummary, StoreCheckpoint, StoredChainCheckpoint, StoreKeyInfo, StoreLink, StoreLinkPayload, Tombstone } from '../../../core/recording/store-types.ts';
 
-/** A sidecar chain as registered through POST /v1/chains. */
-export interface ChainRegistration {
-  chainId: string;
-  namespace: string;
-  pod: string;
-  publicJwk: JsonWebKey;
-  keyId: string;
-  /** The authenticated service account that registered it. */
-  registeredBy: string;
-  registeredAt: string;
-  /** The store key's signature over the registration (store-chain.ts vouchRegistration), set by the store. */
-  vouched?: Vouched;
-}
-
-export interface ChainState extends ChainRegistration, ChainPosition {}
-
-/** Outcome of an append, mapped 1:1 onto the ingest API's answers. */
-export type AppendResult =
-  | { ok: true; seq: number; head: string; stored: number; duplicates: number }
-  | { ok: false; status: 409; problem: 'gap'; expectedSeq: number; message: string }
-  | { ok: false; status: 409; problem: 'fork'; seq: number; message: string }
-  | { ok: false; status: 422; problem: RecordProblem; index: number; seq: number | undefined; message: string };
-
-export type RecordProblem =
-  | 'hash-mismatch' | 'bad-signature' | 'unknown-key' | 'wrong-chain' | 'wrong-namespace' | 'wrong-pod' | 'not-ordered'
-  /** Format 2 records came without the checkpoint covering them. */
-  | 'checkpoint-missing'
-  | ChainCheckpointProblem;
+// The ingest wire types (registration, chain position, the outcome of a batch and its problems)
+// live in core/recording/store-types.ts with the batch verification; re-exported here.
+export type { AppendResult, ChainRegistration, ChainState, RecordProblem } from '../../../core/recording/store-types.ts';
 
 /** Head of a policy's store chain (the operator's own chain over everything stored for the policy). */
 export interface PolicyHead {

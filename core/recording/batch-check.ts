@@ -6,11 +6,11 @@
 // ONE signature verification (its checkpoint's). Nothing of a rejected batch is stored, so the
 // decision covers the whole batch before anything is written.
 import type { KeyObject } from 'node:crypto';
-import { contentIntact, isLeafRecord, verifyLink, type ChainPosition } from '../../../core/recording/index.ts';
-import { checkChainCheckpoint } from '../../../core/recording/chain-checkpoint.ts';
-import type { ChainTree } from '../../../core/recording/chain-tree.ts';
-import type { NoteVerifier } from '../../../core/recording/checkpoint.ts';
-import type { AppendResult, ChainState, RecordProblem, SessionRecord } from './types.ts';
+import { contentIntact, isLeafRecord, verifyLink, type ChainPosition } from './index.ts';
+import { checkChainCheckpoint } from './chain-checkpoint.ts';
+import type { ChainTree } from './chain-tree.ts';
+import type { NoteVerifier } from './checkpoint.ts';
+import type { AppendResult, ChainState, RecordProblem, SessionRecord } from './store-types.ts';
 
 export interface BatchPlan {
   fresh: SessionRecord[];
