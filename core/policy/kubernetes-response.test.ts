@@ -3,7 +3,7 @@
 // revealed values masked, bookkeeping fields untouched, everything else through the engine.
 import { describe, expect, it } from '@jest/globals';
 import { compileMasker } from '../masking/index.ts';
-import { maskKubernetesValue, REDACTED_SECRET_VALUE } from './kubernetes-response.ts';
+import { carriesRedaction, maskKubernetesValue, REDACTED_SECRET_VALUE } from './kubernetes-response.ts';
 
 const CPF = '590.830.166-33';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -48,6 +48,15 @@ describe('Secrets', () => {
     // A request for secrets: list items are Secrets even when the list's kind is not said.
     const untyped = mask({ items: [item] }, { secrets: true }) as { items: { data: { k: string } }[] };
     expect(unb64(untyped.items[0]?.data.k)).toBe(REDACTED_SECRET_VALUE);
+  });
+});
+
+describe('carriesRedaction', () => {
+  it('finds the redaction, plain or base64, in a body written back', () => {
+    const out = mask(secret) as { data: Record<string, string> };
+    expect(carriesRedaction(Buffer.from(JSON.stringify(out)))).toBe(true);
+    expect(carriesRedaction(Buffer.from(`stringData:\n  token: "${REDACTED_SECRET_VALUE}"\n`))).toBe(true);
+    expect(carriesRedaction(Buffer.from(JSON.stringify(secret)))).toBe(false);
   });
 });
 

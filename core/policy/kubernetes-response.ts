@@ -22,6 +22,15 @@ export interface KubernetesMaskOptions {
 /** What a redacted Secret value decodes to (still valid base64, so clients that decode keep working). */
 export const REDACTED_SECRET_VALUE = '[redacted by guarita]';
 const REDACTED_B64 = Buffer.from(REDACTED_SECRET_VALUE, 'utf8').toString('base64');
+
+/**
+ * Whether a request body carries a value the proxy redacted (an agent writing back an object it
+ * read: `kubectl get secret -o yaml | kubectl replace -f -`). Forwarded, it would overwrite the
+ * real value with the redaction.
+ */
+export function carriesRedaction(body: Buffer): boolean {
+  return body.includes(REDACTED_SECRET_VALUE) || body.includes(REDACTED_B64);
+}
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 // Object metadata fields kept as the apiserver sent them.
 const BOOKKEEPING = new Set(['resourceVersion', 'uid', 'continue', 'creationTimestamp', 'deletionTimestamp', 'generation', 'selfLink', 'remainingItemCount', 'managedFields', 'deletionGracePeriodSeconds']);

@@ -78,6 +78,7 @@ function policy(): Record<string, unknown> {
         { name: 'exec-orders-db-needs-dpo', match: { kubernetes: { resources: ['pods/exec', 'pods/attach'], names: ['orders-db-*'] } }, action: 'requireApproval', approval: { approverGroups: ['dpo'], ttl: '15m' } },
         { name: 'patch-configmaps-needs-dpo', match: { kubernetes: { verbs: ['patch'], resources: ['configmaps'], namespaces: [ns] } }, action: 'requireApproval', approval: { approverGroups: ['dpo'], ttl: '15m' } },
         { name: 'read-app-config-secret', match: { kubernetes: { verbs: ['get'], resources: ['secrets'], names: ['app-config'], namespaces: [ns] } }, action: 'allow', revealSecretData: true },
+        { name: 'write-db-password', match: { kubernetes: { verbs: ['update', 'patch'], resources: ['secrets'], names: ['db-password'], namespaces: [ns] } }, action: 'allow' },
         { name: 'list-secrets-redacted', match: { kubernetes: { verbs: ['list'], resources: ['secrets'], namespaces: [ns] } }, action: 'allow' },
         { name: 'no-other-secrets', match: { kubernetes: { resources: ['secrets'] } }, action: 'deny' },
         { name: 'read-workloads', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: ['', 'apps'], resources: ['pods', 'pods/log', 'configmaps', 'events', 'deployments'], namespaces: [ns] } }, action: 'allow' },
@@ -220,6 +221,14 @@ describe('kubectl through the sidecar', () => {
     // A list narrowed to one name is that name's read (the apiserver's own reading of fieldSelector).
     const narrowed = await agent(['get', 'secrets', '--field-selector', 'metadata.name=db-password', '-o', 'json']);
     expect(narrowed.stdout).not.toContain(Buffer.from('correct-horse-battery-staple').toString('base64'));
+    // Writing back what was read would overwrite the real value with the redaction: refused.
+    const file = join(fx.dir, 'db-password.json');
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'Secret', ...db }));
+    // (--validate=false: the OpenAPI documents kubectl validates with are larger than this test's GUARITA_KUBE_MAX_RESPONSE.)
+    const replaced = await agent(['replace', '--validate=false', '-f', file]);
+    expect(replaced.stderr).toMatch(/The request is invalid: .*guarita: the request body carries a value the proxy redacted/);
+    const stored = await getObject<{ data: Record<string, string> }>('secret', ns, 'db-password');
+    expect(Buffer.from(stored.data.password ?? '', 'base64').toString()).toBe('correct-horse-battery-staple');
   });
 
   it('denies delete with kubectl\'s error text, and the pod stays', async () => {

@@ -16,7 +16,7 @@ import type { TLSSocket } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import { kubernetesCommandText } from '../../../core/policy/kubernetes-command.ts';
 import { kubernetesRequestInfo, type KubernetesAttributes } from '../../../core/policy/kubernetes-request.ts';
-import { maskKubernetesValue } from '../../../core/policy/kubernetes-response.ts';
+import { carriesRedaction, maskKubernetesValue } from '../../../core/policy/kubernetes-response.ts';
 import type { TargetConfig } from '../config.ts';
 import type { Authorization, MaskSession, Session } from '../enforcement.ts';
 import type { SidecarEnforcer } from '../enforcer.ts';
@@ -303,6 +303,11 @@ export class KubeProxy {
     if (attrs.resourceRequest && STREAMING_SUBRESOURCES.has(attrs.subresource)) {
       await auth.complete({ result: { status: 400, bytes: 0, error: 'not a protocol upgrade' }, masked: {}, durationMs: 0 });
       throw new Refusal(400, `guarita: ${attrs.resource}/${attrs.subresource} needs a protocol upgrade (WebSocket or SPDY), as kubectl sends`);
+    }
+    if (body !== undefined && carriesRedaction(body)) {
+      const message = 'guarita: the request body carries a value the proxy redacted ([redacted by guarita]); sent, it would overwrite the real value. Write only the fields you change (kubectl patch), with their real values';
+      await auth.complete({ result: { status: 422, bytes: 0, error: 'request body carries a redacted value' }, masked: {}, durationMs: 0 });
+      throw new Refusal(422, message);
     }
     this.#count('allowed');
     await this.#forward(req, res, judged.session, auth, attrs, judged.target, body);
