@@ -25,7 +25,7 @@ function event(n: number): SessionEvent {
   };
 }
 
-type Line = SpoolRecord | { checkpoint: string; frontier: string[] } | { segment: { start: number; prev: string; frontier: string[] } };
+type Line = SpoolRecord | { checkpoint: string } | { segment: { start: number; prev: string; frontier: string[] } };
 
 function lines(dir: string): Line[] {
   return readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()
@@ -208,7 +208,7 @@ describe('Spool', () => {
     await reopened.close();
     // A checkpoint line whose root is not the tree's: cut with everything after it.
     const [header, r1, c1] = intact.split('\n');
-    const forged = JSON.parse(c1!) as { checkpoint: string; frontier: string[] };
+    const forged = JSON.parse(c1!) as { checkpoint: string };
     writeFileSync(segment, `${header}\n${r1}\n${JSON.stringify({ ...forged, checkpoint: forged.checkpoint.replace(/^(.*\n)1\n/, '$12\n') })}\n`);
     const cut = await Spool.open({ dir, chainPrefix: 'ns/pod' });
     expect(cut.position.seq).toBe(0);

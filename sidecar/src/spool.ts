@@ -10,8 +10,8 @@
 // Files: identity.json (format, chain id and the Ed25519 private key, so a restarted process
 // continues the same chain), acked.json (the operator's acknowledged position), seg-<first seq>.jsonl:
 // a header line (the tree's frontier and the chain head before the segment's first record), then per
-// commit group its records and one checkpoint line (the signed note and the tree's frontier after
-// it). After a crash, a torn tail of the last segment is cut after its last complete, verifying
+// commit group its records and one checkpoint line (the signed note; the tree after it is recomputed
+// from the header and the records, so a group of one record costs one short line more). After a crash, a torn tail of the last segment is cut after its last complete, verifying
 // checkpoint; the records after it were never acknowledged to anyone.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, writeSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
@@ -70,8 +70,8 @@ export interface SpoolOptions {
 interface Segment { start: number; end: number; file: string; size: number }
 interface Pending { record: SpoolRecord; line: string; durability: Durability; resolve(r: SpoolRecord): void; reject(e: Error): void }
 interface Identity { format?: string; chainId: string; privateJwk: JsonWebKey }
-/** A signed checkpoint line: the note, and the tree's frontier at its size (to resume the tree). */
-interface CheckpointLine { checkpoint: string; frontier: string[] }
+/** A signed checkpoint line: the note over the tree of every record before it. */
+interface CheckpointLine { checkpoint: string }
 interface HeaderLine { segment: { format: string; start: number; prev: string; frontier: string[] } }
 
 /** Rough in-memory weight of a record, for the memory bound. */
@@ -177,7 +177,7 @@ function parseLine(text: string): SpoolLine | undefined {
   }
   if (v === null || typeof v !== 'object') return undefined;
   const o = v as Partial<CheckpointLine & HeaderLine & SpoolRecord>;
-  if (typeof o.checkpoint === 'string' && Array.isArray(o.frontier)) return { kind: 'checkpoint', line: o as CheckpointLine };
+  if (typeof o.checkpoint === 'string') return { kind: 'checkpoint', line: o as CheckpointLine };
   if (o.segment !== undefined && typeof o.segment === 'object') return { kind: 'header', header: o.segment };
   if (typeof o.seq === 'number' && typeof o.hash === 'string') return { kind: 'record', record: o as SpoolRecord };
   return undefined;
@@ -516,7 +516,7 @@ export class Spool {
     const tree = this.#tree.clone();
     for (const p of batch) tree.append(p.record.hash);
     const checkpoint = signChainCheckpoint(this.chainId, tree.size, tree.root(), this.key, new Date());
-    const buf = Buffer.from(`${header}${batch.map((p) => p.line).join('')}${JSON.stringify({ checkpoint, frontier: tree.frontier() })}\n`, 'utf8');
+    const buf = Buffer.from(`${header}${batch.map((p) => p.line).join('')}${JSON.stringify({ checkpoint })}\n`, 'utf8');
     const before = current.seg.size;
     try {
       this.#writeAll(current.fh, buf);
@@ -675,7 +675,7 @@ interface DiskRead { records: SpoolRecord[]; checkpoints: Map<number, string> }
 /** Where the chain and its tree stand after recovery. */
 function resumePoint(dir: string, acked: ChainPosition, recovered: Recovered): { position: ChainPosition; tree: ChainTree } {
   if (recovered.last !== undefined) return recovered.last;
-  // The last segment is never deleted (its header and checkpoints hold the tree's frontier).
+  // The last segment is never deleted (its header holds the tree's frontier, its records the rest).
   if (acked.seq > 0) throw new SpoolError(`the spool in ${dir} has an acknowledged position (seq ${acked.seq}) but no segment to resume the chain's tree from: it was altered; move it away to start a new chain`);
   return { position: acked, tree: ChainTree.empty() };
 }
