@@ -88,7 +88,7 @@ export function kubectlTokenFile(kubeconfigFile: string | undefined, userName: s
 async function authorizationHeader(kc: KubeConfig, userName: string): Promise<unknown> {
   try {
     // Plain option headers (not fetch Headers, which refuse a token file's trailing newline).
-    const opts: { headers?: Record<string, unknown> } = { headers: {} };
+    const opts: { headers?: Record<string, string | string[] | number | undefined> } = { headers: {} };
     await kc.applyToHTTPSOptions(opts);
     return opts.headers?.Authorization ?? opts.headers?.authorization;
   } catch (err) {

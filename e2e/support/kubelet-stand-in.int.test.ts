@@ -54,10 +54,15 @@ describe('kubelet stand-in', () => {
         });
         child.once('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
       });
+      // Written without half-closing (kubectl ends the stream on the local side's FIN); read until echoed.
       const socket = connect(local, '127.0.0.1');
-      socket.end('ping through the apiserver');
+      socket.write('ping through the apiserver');
       let back = '';
-      for await (const chunk of socket) back += (chunk as Buffer).toString();
+      for await (const chunk of socket) {
+        back += (chunk as Buffer).toString();
+        if (back.length >= 'ping through the apiserver'.length) break;
+      }
+      socket.destroy();
       expect(back).toBe('ping through the apiserver');
     } finally {
       child.kill();

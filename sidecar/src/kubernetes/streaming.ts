@@ -1,17 +1,34 @@
-// exec, attach and port-forward (pods/exec, pods/attach, pods/portforward): the WebSocket and SPDY
-// streaming protocols. The listener judges these requests like any other and hands the allowed
-// ones here; recording their frames is not written yet, so they are refused (and the refusal is
-// recorded as the allowed request's outcome) rather than forwarded unrecorded.
+// exec, attach and port-forward (pods/exec, pods/attach, pods/portforward): kubectl's WebSocket
+// streaming protocols, relayed message by message to the apiserver with the target's own
+// credential. The listener judges the request (the decision, approvals and refusals are its rules)
+// and hands the allowed ones here. exec and attach speak the channel protocol
+// (v5.channel.k8s.io, v4.channel.k8s.io): stdout, stderr and the error channel are masked before
+// the agent sees them, and stdin, stdout, stderr and resizes are recorded as timed 'stream' records
+// (stream-exec.ts). Port-forward carries bytes nobody can judge: relayed opaque, counted each way,
+// recorded as the session's outcome (stream-portforward.ts); policies allow or deny it as a whole.
+//
+// SPDY (kubectl before 1.30, or with KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false) is refused: it would
+// need a SPDY/3.1 framer with its zlib header dictionary, for which there is no maintained Node
+// library; every supported kubectl speaks WebSocket first.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer } from 'ws';
 import type { KubernetesAttributes } from '../../../core/policy/kubernetes-request.ts';
 import type { Authorization, Session } from '../enforcement.ts';
-import type { Logger } from '../log.ts';
+import { errorMessage, type Logger } from '../log.ts';
 import { statusOnSocket } from './status.ts';
+import { relayChannels } from './stream-exec.ts';
+import { relayOpaque } from './stream-portforward.ts';
+import { UpstreamRefusal, upstreamRefusal } from './stream-relay.ts';
 import type { KubeUpstream } from './upstream.ts';
 
 /** Subresources that switch protocols to a stream of frames. */
 export const STREAMING_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
+
+/** The channel protocols whose frames the sidecar reads (stdin 0, stdout 1, stderr 2, error 3, resize 4; v5 adds close 255). */
+export const CHANNEL_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
+/** Port-forward over WebSocket: kubectl 1.31+ tunnels SPDY frames in it; older clients the v4 channel form. Relayed opaque. */
+export const PORT_FORWARD_PROTOCOLS = ['SPDY/3.1+portforward.k8s.io', 'v4.channel.k8s.io', 'portforward.k8s.io'] as const;
 
 export interface StreamingExchange {
   req: IncomingMessage;
@@ -24,10 +41,110 @@ export interface StreamingExchange {
   target: string;
   upstream: KubeUpstream;
   logger: Logger;
+  /** The most characters of one exec recorded as frames. */
+  recordMaxChars?: number;
+}
+
+/** The subprotocol the apiserver chose for an agent's request: the agent is answered with the same one. */
+const chosenFor = new WeakMap<IncomingMessage, string>();
+const agentServer = new WebSocketServer({
+  noServer: true, maxPayload: 16 * 1024 * 1024, perMessageDeflate: false,
+  handleProtocols: (_offered, req) => chosenFor.get(req) ?? false,
+});
+
+function offered(req: IncomingMessage): string[] {
+  const header = req.headers['sec-websocket-protocol'];
+  return (Array.isArray(header) ? header.join(',') : header ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+}
+
+async function refuse(x: StreamingExchange, code: number, message: string): Promise<void> {
+  await x.auth.complete({ result: { status: code, bytes: 0, error: message }, masked: {}, durationMs: 0 }).catch((err: unknown) => x.logger.error({ err: errorMessage(err) }, 'cannot record a refused stream'));
+  x.socket.end(statusOnSocket(code, message));
+}
+
+/** Why the upgrade is refused before anything goes upstream, or the protocols to offer the apiserver. */
+function check(x: StreamingExchange): { code: number; message: string } | { protocols: string[] } {
+  const what = `${x.attributes.resource}/${x.attributes.subresource}`;
+  // Checked first: kubectl retries a refused WebSocket upgrade with SPDY, and must get the same answer.
+  if (x.attributes.subresource === 'exec' && tarCreate(x.target)) {
+    return { code: 403, message: `guarita: ${what}: tar writing an archive to stdout (kubectl cp from the pod) is binary output the sidecar cannot mask, so it is refused; read files as text (kubectl exec POD -- cat FILE), which is masked. Copying into the pod (kubectl cp LOCAL POD:PATH) is allowed` };
+  }
+  const upgrade = String(x.req.headers.upgrade ?? '').toLowerCase();
+  if (upgrade !== 'websocket') {
+    return { code: 400, message: `guarita: ${what} over ${upgrade === '' ? 'this upgrade' : upgrade.toUpperCase()} is not supported by the sidecar; it relays the WebSocket protocols kubectl 1.30+ uses by default (unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS / KUBECTL_PORT_FORWARD_WEBSOCKETS=false, or upgrade kubectl)` };
+  }
+  const known: readonly string[] = x.attributes.subresource === 'portforward' ? PORT_FORWARD_PROTOCOLS : CHANNEL_PROTOCOLS;
+  const protocols = offered(x.req).filter((p) => known.includes(p));
+  if (protocols.length === 0) {
+    return { code: 400, message: `guarita: ${what}: none of the offered WebSocket protocols (${offered(x.req).join(', ') || 'none'}) is one the sidecar can inspect; it accepts ${known.join(', ')}` };
+  }
+  return { protocols };
+}
+
+function failure(x: StreamingExchange, err: unknown): { code: number; message: string } {
+  if (err instanceof UpstreamRefusal) return { code: err.code, message: err.message };
+  return { code: 502, message: `guarita: the apiserver could not be reached for ${x.attributes.resource}/${x.attributes.subresource}: ${errorMessage(err)}` };
 }
 
 export async function serveStreaming(x: StreamingExchange): Promise<void> {
-  const message = `guarita: ${x.attributes.resource}/${x.attributes.subresource} streaming sessions are not supported by this sidecar yet; the request was judged and is refused`;
-  await x.auth.complete({ result: { status: 403, bytes: 0, error: 'streaming not supported yet' }, masked: {}, durationMs: 0 });
-  x.socket.end(statusOnSocket(403, message));
+  const checked = check(x);
+  if (!('protocols' in checked)) {
+    await refuse(x, checked.code, checked.message);
+    return;
+  }
+  if (x.attributes.subresource === 'portforward') {
+    try {
+      await relayOpaque(x, checked.protocols);
+    } catch (err) {
+      const f = failure(x, err);
+      await refuse(x, f.code, f.message);
+    }
+    return;
+  }
+  let upstream: WebSocket;
+  try {
+    upstream = await openUpstream(x, checked.protocols);
+  } catch (err) {
+    const f = failure(x, err);
+    await refuse(x, f.code, f.message);
+    return;
+  }
+  const chosen = upstream.protocol;
+  chosenFor.set(x.req, chosen);
+  const agent = await new Promise<WebSocket>((resolve) => {
+    agentServer.handleUpgrade(x.req, x.socket, x.head, resolve);
+  });
+  await relayChannels({ x, agent, upstream, v5: chosen === 'v5.channel.k8s.io' });
+}
+
+/** An exec of tar in create mode (kubectl cp POD:PATH LOCAL runs `tar cf - ...`): its stdout is an archive. */
+export function tarCreate(target: string): boolean {
+  const command = new URL(target, 'http://apiserver').searchParams.getAll('command');
+  if (command.length === 0 || !/(^|\/)tar$/.test(command[0] ?? '')) return false;
+  const mode = command.slice(1).find((arg) => !arg.startsWith('--'));
+  return mode !== undefined && /^-?[a-zA-Z]*c/.test(mode);
+}
+
+/** Opens the same request upstream as a WebSocket with the target's credential; resolves once upgraded. */
+function openUpstream(x: StreamingExchange, protocols: string[]): Promise<WebSocket> {
+  const url = `${x.upstream.origin.replace(/^http/, 'ws')}${x.target}`;
+  const headers: Record<string, string> = {};
+  if (x.upstream.token !== undefined) headers.authorization = `Bearer ${x.upstream.token}`;
+  const tls = x.upstream.tls;
+  const ws = new WebSocket(url, protocols, {
+    headers, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, handshakeTimeout: 30_000,
+    rejectUnauthorized: tls.rejectUnauthorized,
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert }), ...(tls.key === undefined ? {} : { key: tls.key }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => {
+      void upstreamRefusal(res, x.session).then((refusal) => {
+        reject(refusal);
+        ws.terminate();
+      });
+    });
+  });
 }

@@ -1,0 +1,268 @@
+// kubectl exec, attach, cp and port-forward through a real sidecar process, against the real
+// apiserver and the kubelet stand-in (e2e/support/kubelet-stand-in.ts: the kubelet's own streaming
+// code, since the local control plane has no node), with the real operator for approvals and
+// records. What the container prints is masked before kubectl shows it; stdin, stdout and stderr
+// are recorded as timed 'stream' records; the decision is the policy's rules.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { kubectl, requireKube } from '../../e2e/harness/state.ts';
+import { apply, createServiceAccount, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { k, suffix } from '../../e2e/support/kubectl.ts';
+import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
+import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
+import { eventually } from '../../e2e/support/wait.ts';
+import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
+
+jest.setTimeout(120_000);
+
+const run = promisify(execFile);
+const POLICY = 'cluster-access';
+const TARGET = 'cluster';
+const PURPOSE = 'troubleshooting';
+const CPF = '590.830.166-33';
+const EMAIL = 'larissa.oliveira1@exemplo.com.br';
+
+let system: GuaritaSystem;
+let ns: string;
+let fx: SidecarFixture;
+let sidecar: SidecarProcess;
+let standIn: KubeletStandIn;
+let echo: Server;
+let listenPort: number;
+let agentKubeconfig: string;
+
+function policy(revoked = false): Record<string, unknown> {
+  return {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: POLICY, namespace: ns },
+    spec: {
+      podSelector: { matchLabels: { app: 'support-agent' } },
+      target: { name: TARGET, protocol: 'kubernetes', endpoint: requireKube().apiserverUrl, listenPort, credentialsSecretRef: { name: 'cluster-reader-token' } },
+      identity: { serviceAccounts: { audiences: ['guarita'] } },
+      subjects: [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns }],
+      ...(revoked ? { revokedSubjects: [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns, reason: 'test revocation' }] } : {}),
+      purposes: [{ name: PURPOSE }],
+      rules: [
+        { name: 'discovery', match: { kubernetes: { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/openapi/*', '/version'] } }, action: 'allow' },
+        { name: 'exec-orders-db-needs-dpo', match: { kubernetes: { resources: ['pods/exec', 'pods/attach'], names: ['orders-db-*'] } }, action: 'requireApproval', approval: { approverGroups: ['dpo'], ttl: '15m' } },
+        { name: 'no-exec-vault', match: { kubernetes: { resources: ['pods/exec', 'pods/attach', 'pods/portforward'], names: ['vault-*'] } }, action: 'deny' },
+        { name: 'exec-workers', match: { kubernetes: { resources: ['pods/exec', 'pods/attach', 'pods/portforward'], names: ['worker-*'], namespaces: [ns] } }, action: 'allow' },
+        { name: 'read-pods', match: { kubernetes: { verbs: ['get', 'list'], resources: ['pods'], namespaces: [ns] } }, action: 'allow' },
+      ],
+      masking: { style: 'partial' },
+    },
+  };
+}
+
+interface Ran { code: number; stdout: string; stderr: string }
+
+/** kubectl as the agent: only the injected-style KUBECONFIG. */
+async function agent(args: readonly string[], input?: string): Promise<Ran> {
+  const bin = join(requireKube().binDir, 'kubectl');
+  const full = ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), ...args];
+  if (input !== undefined) {
+    const child = spawn(bin, full, { env: { PATH: process.env.PATH ?? '', HOME: fx.dir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdin.end(input);
+    const [code] = await once(child, 'exit') as [number | null];
+    return { code: code ?? 1, stdout, stderr };
+  }
+  try {
+    const { stdout, stderr } = await run(bin, full, { env: { PATH: process.env.PATH ?? '', HOME: fx.dir }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+async function agentOk(args: readonly string[], input?: string): Promise<string> {
+  const r = await agent(args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${sidecar.log(40)}`);
+  return r.stdout;
+}
+
+beforeAll(async () => {
+  system = await startGuaritaSystem('sc-k8s-stream');
+  ns = system.ns;
+  const kube = requireKube();
+  await createServiceAccount(ns, 'cluster-reader');
+  await apply([
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cluster-reader', namespace: ns }, rules: [{ apiGroups: [''], resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['get', 'list', 'create'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'cluster-reader', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cluster-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reviewers', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reviewers' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dpo' }] },
+  ]);
+  standIn = await startKubeletStandIn(`stream-node-${suffix()}`);
+  for (const pod of ['worker-0', 'orders-db-0', 'vault-0']) await standIn.runPod(ns, pod);
+  writeFileSync(join(standIn.podDir(ns, 'worker-0'), 'customers.txt'), `pedido 1 cliente CPF ${CPF} email ${EMAIL}\n`);
+  echo = createServer((socket) => socket.pipe(socket));
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  standIn.forward(ns, 'worker-0', 8080, (echo.address() as AddressInfo).port);
+  const readerToken = await serviceAccountToken(ns, 'cluster-reader', undefined, 7200);
+  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
+  [listenPort = 0] = await freePorts(1);
+  await apply([policy()]);
+  fx = await sidecarFixture(ns);
+  mountCredentials(fx, TARGET, { token: readerToken, 'ca.crt': readFileSync(kube.caFile, 'utf8') });
+  const caDir = join(fx.dir, 'kube');
+  mkdirSync(caDir);
+  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir } });
+  const agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
+  const tokenFile = join(fx.dir, 'agent-token');
+  writeFileSync(tokenFile, agentToken, { mode: 0o600 });
+  agentKubeconfig = join(fx.dir, 'agent.kubeconfig');
+  writeFileSync(agentKubeconfig, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': PURPOSE,
+    clusters: [{ name: TARGET, cluster: { server: `https://127.0.0.1:${listenPort}/guarita-purpose/${PURPOSE}`, 'certificate-authority': join(caDir, TARGET, 'ca.crt') } }],
+    users: [{ name: 'agent', user: { tokenFile } }],
+    contexts: [{ name: PURPOSE, context: { cluster: TARGET, user: 'agent', namespace: ns } }],
+  }));
+}, 240_000);
+
+afterAll(async () => {
+  echo?.close();
+  await sidecar?.stop();
+  await standIn?.stop();
+  await system?.stop();
+});
+
+describe('kubectl exec through the sidecar', () => {
+  it('masks what the container prints, on stdout and stderr, and passes the exit code', async () => {
+    const r = await agent(['exec', 'worker-0', '--', 'sh', '-c', 'cat customers.txt; cat customers.txt >&2; exit 3']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain('pedido 1 cliente CPF');
+    expect(r.stdout).not.toContain(CPF);
+    expect(r.stdout).not.toContain(EMAIL);
+    expect(r.stderr).toContain('pedido 1 cliente CPF');
+    expect(r.stderr).not.toContain(CPF);
+    // An identifier printed in pieces is masked whole.
+    const split = await agentOk(['exec', 'worker-0', '--', 'sh', '-c', `printf '590.830'; sleep 0.2; printf '.166-33 fim\\n'`]);
+    expect(split).toContain('fim');
+    expect(split).not.toContain(CPF);
+  });
+
+  it('passes stdin to the container as typed', async () => {
+    expect(await agentOk(['exec', '-i', 'worker-0', '--', 'cat'], 'typed by the agent\n')).toBe('typed by the agent\n');
+  });
+
+  it('refuses a denied exec with kubectl\'s Forbidden text, before anything reaches the pod', async () => {
+    const r = await agent(['exec', 'vault-0', '--', 'sh', '-c', 'touch reached']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Forbidden|guarita: AccessPolicy cluster-access/);
+    expect(r.stderr).toMatch(/no-exec-vault/);
+    expect(existsSync(join(standIn.podDir(ns, 'vault-0'), 'reached'))).toBe(false);
+  });
+
+  it('holds an exec for approval, runs it once when approved, and holds the next one again', async () => {
+    interface Ar { metadata: { name: string }; spec: { command: { text: string } }; status?: { phase?: string } }
+    const cmd = ['exec', 'orders-db-0', '--', 'sh', '-c', 'echo approved-run >> runs.txt; echo ok'];
+    const held = await agent(cmd);
+    expect(held.code).not.toBe(0);
+    expect(held.stderr).toMatch(/approval pending/);
+    const ar = await eventually('the Pending ApprovalRequest', async () => {
+      const list = (JSON.parse(await k(['get', 'approvalrequests', '-n', ns, '-o', 'json'])) as { items: Ar[] }).items;
+      // kubectl retries a refused WebSocket upgrade as a SPDY POST, judged (and held) too: the WebSocket GET is the one that can run.
+      return list.find((a) => a.spec.command.text.includes(`GET /api/v1/namespaces/${ns}/pods/orders-db-0/exec`) && a.status?.phase === 'Pending');
+    }, 20_000, 100);
+    const review = JSON.stringify([{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: 'ticket exec' } }]);
+    const res = await kubectl(['patch', 'approvalrequest', ar.metadata.name, '-n', ns, '--type=json', '-p', review], { user: 'dana' });
+    expect(res.stderr).toBe('');
+    await eventually('Approved', async () => ((await getObject<Ar>('approvalrequest', ns, ar.metadata.name)).status?.phase === 'Approved' ? true : undefined), 20_000, 100);
+    expect(await agentOk(cmd)).toContain('ok');
+    expect(readFileSync(join(standIn.podDir(ns, 'orders-db-0'), 'runs.txt'), 'utf8')).toBe('approved-run\n');
+    const again = await agent(cmd);
+    expect(again.stderr).toMatch(/approval pending/);
+    expect(readFileSync(join(standIn.podDir(ns, 'orders-db-0'), 'runs.txt'), 'utf8')).toBe('approved-run\n');
+  });
+
+  it('kubectl cp into the pod runs (tar over exec, judged); cp out of the pod is refused as unmaskable binary output', async () => {
+    const local = join(fx.dir, 'upload.txt');
+    writeFileSync(local, 'uploaded by the agent\n');
+    await agentOk(['cp', local, 'worker-0:upload.txt']);
+    expect(readFileSync(join(standIn.podDir(ns, 'worker-0'), 'upload.txt'), 'utf8')).toBe('uploaded by the agent\n');
+    const down = await agent(['cp', 'worker-0:customers.txt', join(fx.dir, 'downloaded.txt')]);
+    expect(down.stderr + down.stdout).toMatch(/cannot mask/);
+    expect(existsSync(join(fx.dir, 'downloaded.txt')) ? readFileSync(join(fx.dir, 'downloaded.txt'), 'utf8') : '').not.toContain(CPF);
+    const cpDenied = await agent(['cp', local, 'vault-0:upload.txt']);
+    expect(cpDenied.stderr).toMatch(/no-exec-vault/);
+  });
+
+  it('port-forwards to an allowed pod (opaque bytes, counted)', async () => {
+    const child = spawn(join(requireKube().binDir, 'kubectl'), ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), 'port-forward', 'pod/worker-0', ':8080'], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir } });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    try {
+      let out = '';
+      const local = await new Promise<number>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+          if (m?.[1] !== undefined) resolve(Number(m[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}: ${err}\n${sidecar.log(30)}`)));
+      });
+      // Written without half-closing (kubectl ends the stream on the local side's FIN); read until echoed.
+      const socket = connect(local, '127.0.0.1');
+      socket.write('ping through the sidecar');
+      let back = '';
+      for await (const chunk of socket) {
+        back += (chunk as Buffer).toString();
+        if (back.length >= 'ping through the sidecar'.length) break;
+      }
+      socket.destroy();
+      expect(back).toBe('ping through the sidecar');
+    } finally {
+      child.kill();
+    }
+    const denied = await agent(['port-forward', 'pod/vault-0', ':8080']);
+    expect(denied.stderr).toMatch(/no-exec-vault/);
+  });
+
+  it('records stdin, stdout and stderr as masked, timed stream records', async () => {
+    await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
+    await agentOk(['exec', '-i', 'worker-0', '--', 'sh', '-c', 'cat; cat customers.txt; echo to-stderr >&2'], `stdin line with ${CPF}\n`);
+    const exported = await eventually('the stream records are exported', async () => {
+      const e = await fetchExport(system.op.url, ns);
+      const frames = e.records.filter((r) => r.type === 'stream').flatMap((r) => r.frames ?? []);
+      return frames.some((f) => f.ch === 'e' && f.data.includes('to-stderr')) ? e : undefined;
+    }, 30_000, 250);
+    const frames = exported.records.filter((r) => r.type === 'stream').flatMap((r) => r.frames ?? []);
+    expect(frames.some((f) => f.ch === 'i' && f.data.includes('stdin line with'))).toBe(true);
+    expect(frames.some((f) => f.ch === 'o' && f.data.includes('pedido 1 cliente CPF'))).toBe(true);
+    for (let i = 1; i < frames.length; i++) expect(typeof frames[i]?.t).toBe('number');
+    expect(JSON.stringify(exported.records)).not.toContain(CPF);
+    expect(JSON.stringify(exported.records)).not.toContain(EMAIL);
+    const execs = exported.records.filter((r) => r.protocol === 'kubernetes' && r.type === 'command' && r.decision === 'allow' && /exec/.test(r.command ?? ''));
+    expect(execs.some((r) => r.result?.status === 3)).toBe(true);
+  });
+
+  it('revocation cuts an open exec', async () => {
+    const child = spawn(join(requireKube().binDir, 'kubectl'), ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), 'exec', '-i', 'worker-0', '--', 'cat'], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.stdin.write('before revocation\n');
+    await eventually('the exec echoes', () => Promise.resolve(out.includes('before revocation') ? true : undefined), 30_000, 100);
+    await apply([policy(true)]);
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 30_000))]);
+    child.kill();
+    expect(code).not.toBe('still running');
+    expect(code).not.toBe(0);
+    expect(err).toMatch(/revoked|guarita/);
+    await apply([policy()]);
+    await eventually('the policy is back in force', async () => ((await agent(['exec', 'worker-0', '--', 'true'])).code === 0 ? true : undefined), 30_000, 200);
+  });
+});
