@@ -10,11 +10,12 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import WebSocket from 'ws';
 import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
-import { kubectl, requireKube } from '../../e2e/harness/state.ts';
+import { kubeconfigPath, kubectl, requireKube } from '../../e2e/harness/state.ts';
 import { apply, createServiceAccount, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
-import { k, suffix } from '../../e2e/support/kubectl.ts';
+import { k, REPO, suffix } from '../../e2e/support/kubectl.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
@@ -37,6 +38,7 @@ let standIn: KubeletStandIn;
 let echo: Server;
 let listenPort: number;
 let agentKubeconfig: string;
+let agentToken: string;
 
 function policy(revoked = false): Record<string, unknown> {
   return {
@@ -91,6 +93,19 @@ async function agentOk(args: readonly string[], input?: string): Promise<string>
   return r.stdout;
 }
 
+/** The real CLI as audrey (a session reader), to the test's operator. */
+function guarita(args: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    const env = { PATH: process.env.PATH ?? '', HOME: fx.dir, KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: system.op.url, GUARITA_OPERATOR_CA: requireKube().caFile };
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(REPO, 'cli/src/main.ts'), ...args, '-n', ns], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
 beforeAll(async () => {
   system = await startGuaritaSystem('sc-k8s-stream');
   ns = system.ns;
@@ -118,7 +133,8 @@ beforeAll(async () => {
   const caDir = join(fx.dir, 'kube');
   mkdirSync(caDir);
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir } });
-  const agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
+  await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
+  agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
   const tokenFile = join(fx.dir, 'agent-token');
   writeFileSync(tokenFile, agentToken, { mode: 0o600 });
   agentKubeconfig = join(fx.dir, 'agent.kubeconfig');
@@ -230,7 +246,6 @@ describe('kubectl exec through the sidecar', () => {
   });
 
   it('records stdin, stdout and stderr as masked, timed stream records', async () => {
-    await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
     await agentOk(['exec', '-i', 'worker-0', '--', 'sh', '-c', 'cat; cat customers.txt; echo to-stderr >&2'], `stdin line with ${CPF}\n`);
     const exported = await eventually('the stream records are exported', async () => {
       const e = await fetchExport(system.op.url, ns);
@@ -245,6 +260,41 @@ describe('kubectl exec through the sidecar', () => {
     expect(JSON.stringify(exported.records)).not.toContain(EMAIL);
     const execs = exported.records.filter((r) => r.protocol === 'kubernetes' && r.type === 'command' && r.decision === 'allow' && /exec/.test(r.command ?? ''));
     expect(execs.some((r) => r.result?.status === 3)).toBe(true);
+  });
+
+  it('guarita replay plays an exec session frame by frame, masked, with its recorded timing', async () => {
+    await agentOk(['exec', 'worker-0', '--', 'sh', '-c', `echo replay-start; sleep 0.3; echo CPF ${CPF} replay-end`]);
+    const exported = await eventually('the exec\'s stream records', async () => {
+      const e = await fetchExport(system.op.url, ns);
+      return e.records.some((r) => r.type === 'stream' && r.frames?.some((f) => f.data.includes('replay-end')) === true) ? e : undefined;
+    }, 30_000, 250);
+    const streams = exported.records.filter((r) => r.type === 'stream' && r.frames?.some((f) => f.data.includes('replay-')) === true);
+    const frames = streams.flatMap((r) => r.frames ?? []);
+    const startAt = frames.find((f) => f.data.includes('replay-start'))?.t ?? -1;
+    const endAt = frames.find((f) => f.data.includes('replay-end'))?.t ?? -1;
+    // The recorded offsets keep the pause the command made (data, not a timed assertion).
+    expect(endAt - startAt).toBeGreaterThanOrEqual(250);
+    const sessionId = streams[0]?.sessionId ?? '';
+    const replay = await guarita(['replay', sessionId, '--no-timing']);
+    expect(replay.stdout).toContain('▶ terminal (channel');
+    expect(replay.stdout.indexOf('replay-start')).toBeGreaterThan(-1);
+    expect(replay.stdout.indexOf('replay-end')).toBeGreaterThan(replay.stdout.indexOf('replay-start'));
+    expect(replay.stdout).not.toContain(CPF);
+  });
+
+  it('a client that never reads its exec output holds the container back, not the sidecar\'s memory', async () => {
+    const rss = async (): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${await sidecar.pid()}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    const before = await rss();
+    const query = ['sh', '-c', `yes 'cliente CPF ${CPF} linha' | head -c 200000000`].map((c) => `command=${encodeURIComponent(c)}`).join('&');
+    const url = `wss://127.0.0.1:${listenPort}/guarita-purpose/${PURPOSE}/api/v1/namespaces/${ns}/pods/worker-0/exec?${query}&stdout=true&stderr=true`;
+    const stalled = new WebSocket(url, ['v5.channel.k8s.io'], { headers: { authorization: `Bearer ${agentToken}` }, rejectUnauthorized: false });
+    await once(stalled, 'open');
+    stalled.pause(); // never reads again: its TCP window fills, then the sidecar's queue
+    // Meanwhile the sidecar serves others, and 200 MB of output has had every chance to pile up.
+    for (let i = 0; i < 5; i++) expect(await agentOk(['exec', 'worker-0', '--', 'echo', `still-served-${i}`])).toBe(`still-served-${i}\n`);
+    const grown = (await rss()) - before;
+    stalled.terminate();
+    expect(grown).toBeLessThan(48 * 1024 * 1024);
   });
 
   it('revocation cuts an open exec', async () => {

@@ -17,6 +17,8 @@ const CH = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } a
 /** Output of a quiet stream is shown after this long (the masker's held tail ends at a word). */
 const IDLE_FLUSH_MS = 30;
 const DEFAULT_RECORD_MAX_CHARS = 1024 * 1024;
+/** Each exec's frames carry a channel number of their own: frame times count from their stream's start, and replay keeps streams apart. */
+let nextChannel = 1;
 
 /** The exit code in the error channel's Status (NonZeroExitCode's ExitCode cause), 0 on Success. */
 export function exitCodeOf(status: string): number | undefined {
@@ -55,9 +57,10 @@ export function relayChannels(o: { x: StreamingExchange; agent: WebSocket; upstr
   let bytesIn = 0;
   let exitCode: number | undefined;
   let cut: string | undefined;
+  const channel = nextChannel++;
   const recorder = new FrameRecorder({
     startedAt: started, maxChars: x.recordMaxChars ?? DEFAULT_RECORD_MAX_CHARS,
-    write: (frames) => x.session.recordStream?.(frames, { commandSha256: sha256Hex(x.target) }) ?? Promise.reject(new Error('this session cannot record streams')),
+    write: (frames) => x.session.recordStream?.(frames, { channel, commandSha256: sha256Hex(x.target) }) ?? Promise.reject(new Error('this session cannot record streams')),
     onFailure: (e) => {
       x.logger.error({ err: errorMessage(e), sessionId: x.session.id }, 'cannot record the exec stream: closing it');
       cutWith('the session cannot be recorded, so it is closed (recording is mandatory)');
