@@ -5,7 +5,8 @@
 //                                 and planned by core/recording/export-build.ts as the operator serves it
 //   verify.sha256sumRecordsPerSec baseline: `sha256sum` of the same file, as records/s
 //   verify.fileMB                 the export's size
-// No cluster needed. Alone: `bash scripts/run.sh node bench/verify.ts [--quick]`.
+// No cluster needed. Alone: `bash scripts/run.sh node bench/verify.ts [--quick]`
+// (GUARITA_BENCH_VERIFY_RECORDS=N for another size).
 import { spawnSync } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -79,7 +80,10 @@ function timed(cmd: string, args: string[]): { ms: number; stdout: string } {
 }
 
 export async function benchVerify(opts: { quick: boolean }): Promise<Record<string, number>> {
-  const n = Number(process.env.BENCH_VERIFY_RECORDS ?? (opts.quick ? 200_000 : 1_000_000));
+  // GUARITA_BENCH_VERIFY_RECORDS overrides the size (a quick look while changing the verifier).
+  const override = process.env.GUARITA_BENCH_VERIFY_RECORDS;
+  const n = override === undefined || override === '' ? (opts.quick ? 200_000 : 1_000_000) : Number(override);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`GUARITA_BENCH_VERIFY_RECORDS must be a positive integer (got '${override ?? ''}')`);
   const dir = mkdtempSync(join(tmpdir(), 'guarita-bench-verify-'));
   try {
     const file = join(dir, 'export.jsonl');

@@ -9,7 +9,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
 import { parse } from 'yaml';
 import { UsageError } from './args.ts';
-import { loadKube, type KubeAccess } from './kube.ts';
+// kube.ts loads @kubernetes/client-node (~0.7 s): imported when a command connects, so commands
+// that never do (verify --file, a million records offline) do not pay for it.
+import type { KubeAccess } from './kube.ts';
 
 export const OPERATOR_OPTIONS = {
   'operator-url': { type: 'string' },
@@ -229,6 +231,7 @@ export interface Connection { kube: KubeAccess; operator: OperatorClient }
 
 /** The kubeconfig context (namespace, token) and the operator endpoint, each failing with what to do next. */
 export async function connect(flags: OperatorFlags & { kubeconfig?: string | undefined; context?: string | undefined; namespace?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Connection> {
+  const { loadKube } = await import('./kube.ts');
   const kube = loadKube(flags, env);
   const endpoint = operatorEndpoint(flags, env);
   // The file among those merged that gives the current user a kubectl tokenFile, if any.

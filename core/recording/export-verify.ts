@@ -16,7 +16,7 @@
 import { hash, type KeyObject } from 'node:crypto';
 import { canonicalJsonWithout } from './canonical.ts';
 import { CheckpointError, noteVerifier, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
-import { decompose, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
+import { decompose, leafHash, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { importPublicKey, keyIdOf, verifyHashSignature } from './keys.ts';
 import { hashOf, type Linked } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
@@ -392,7 +392,8 @@ class ExportV2Verifier {
     const problem = this.#recordProblem(r, run, text);
     if (problem !== undefined) return this.#runBad(run, { line, ...about(r), problem });
     run.prev = r.hash;
-    run.tree?.append(leafHashOfHex(r.hash));
+    // r.hash was checked to be 64 hex digits above.
+    run.tree?.append(leafHash(Buffer.from(r.hash, 'hex')));
     return undefined;
   }
 

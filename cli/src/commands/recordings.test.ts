@@ -137,7 +137,7 @@ describe('flags and usage', () => {
       [['verify', '--anchor', 'ab'.repeat(32)], /use it with --file/],
       [['verify', '--policy', 'Not_A_Name'], /must name an AccessPolicy/],
       [['export', '--since', '1h', '--until', '2h'], /--since .* must be before --until/],
-      [['export', '--format', 'xml'], /--format must be jsonl or csv/],
+      [['export', '--format', 'xml'], /--format must be jsonl, csv or asciicast/],
       [['sessions', 'show'], /did you mean 'guarita sessions list'/],
       [['sessions', 'list', '--since', 'last week'], /--since must be a duration ago/],
     ];

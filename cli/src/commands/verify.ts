@@ -3,10 +3,10 @@ import { createReadStream, statSync } from 'node:fs';
 import type { CliIo } from '../io.ts';
 import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError, type OutputFormat } from '../args.ts';
 import { connect, OperatorError, OPERATOR_HELP, OPERATOR_OPTIONS, type Connection } from '../operator-client.ts';
-import { explainApiError, loadKube, type KubeAccess } from '../kube.ts';
+import type { KubeAccess } from '../kube.ts';
 import { paint, writeStructured, type Paint } from '../output.ts';
 import { Progress } from '../progress.ts';
-import { jsonlLines, parseLine } from '../jsonl.ts';
+import { jsonlBatches, jsonlLines, parseLine } from '../jsonl.ts';
 import { ExportVerifier, recordName, type BadRecord, type ExportVerdict, type TrustOptions } from '../../../core/recording/export-verify.ts';
 import { verifyPolicy, type Anchor, type PolicyVerdict } from '../../../core/recording/policy-verdict.ts';
 import { humanBytes } from '../time.ts';
@@ -182,14 +182,15 @@ async function verifyFile(file: string, io: CliIo, trust: TrustOptions): Promise
   const verifier = new ExportVerifier(trust);
   const progress = new Progress(io.stderr, { label: 'verifying' });
   let bytes = 0;
-  for await (const line of jsonlLines(source as AsyncIterable<Buffer>)) {
-    if (line.number === 1 && !line.text.trimStart().startsWith('{')) {
-      throw new Error(`${file} is not a JSONL export${line.text.startsWith('time,') ? ' (it is a CSV export, which carries no hashes or signatures)' : ''}: export with 'guarita export --format jsonl' to verify`);
+  for await (const batch of jsonlBatches(source as AsyncIterable<Buffer>)) {
+    for (const line of batch) {
+      if (line.number === 1 && !line.text.trimStart().startsWith('{')) {
+        throw new Error(`${file} is not a JSONL export${line.text.startsWith('time,') ? ' (it is a CSV export, which carries no hashes or signatures)' : ''}: export with 'guarita export --format jsonl' to verify`);
+      }
+      verifier.add(line.number, parseLine(line.text), line.text);
+      bytes += line.raw.length + 1;
     }
-    verifier.add(line.number, parseLine(line.text), line.text);
-    bytes += line.raw.length + 1;
-    // Every 4096 lines: formatting the progress per line costs more than verifying a record.
-    if (line.number % 4096 === 0) progress.update(size > 0 ? bytes / size : undefined, humanBytes(bytes));
+    progress.update(size > 0 ? bytes / size : undefined, humanBytes(bytes));
   }
   progress.done();
   return verifier.finish();
@@ -206,7 +207,7 @@ async function readAnchor(kube: KubeAccess, namespace: string, policy: string): 
     return chain?.head === undefined || chain.records === undefined ? { exists: true } : { exists: true, anchor: { head: chain.head, records: chain.records, ...(chain.anchoredAt === undefined ? {} : { anchoredAt: chain.anchoredAt }) } };
   } catch (err) {
     if ((err as { code?: number }).code === 404) return { exists: false };
-    throw explainApiError(err, `reading the anchor (status.chain) of AccessPolicy ${namespace}/${policy}`);
+    throw (await import('../kube.ts')).explainApiError(err, `reading the anchor (status.chain) of AccessPolicy ${namespace}/${policy}`);
   }
 }
 
@@ -236,7 +237,7 @@ async function policyNames(kube: KubeAccess): Promise<string[]> {
     const list = (await kube.objects.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: kube.namespace, plural: 'accesspolicies' })) as { items: AccessPolicy[] };
     return list.items.map((p) => p.metadata.name).sort();
   } catch (err) {
-    throw explainApiError(err, `listing AccessPolicies in namespace ${kube.namespace} (or name one with --policy P)`);
+    throw (await import('../kube.ts')).explainApiError(err, `listing AccessPolicies in namespace ${kube.namespace} (or name one with --policy P)`);
   }
 }
 
@@ -257,9 +258,10 @@ async function verifyAll(c: Connection, io: CliIo, p: Paint): Promise<PolicyVerd
 }
 
 /** The anchor an export is checked against: --anchor, or the policy's status.chain read from the cluster. */
-async function fileTrust(values: { anchor?: string | undefined; policy?: string | undefined } & Parameters<typeof loadKube>[0], io: CliIo): Promise<TrustOptions> {
+async function fileTrust(values: { anchor?: string | undefined; policy?: string | undefined; kubeconfig?: string | undefined; context?: string | undefined; namespace?: string | undefined }, io: CliIo): Promise<TrustOptions> {
   if (values.anchor !== undefined) return { anchor: values.anchor };
   if (values.policy === undefined) return {};
+  const { loadKube } = await import('../kube.ts');
   const kube = loadKube(values, io.env);
   const a = await readAnchor(kube, kube.namespace, values.policy);
   if (!a.exists) throw new Error(`AccessPolicy ${kube.namespace}/${values.policy} does not exist: nothing anchors the export (use --anchor with the head you recorded)`);
