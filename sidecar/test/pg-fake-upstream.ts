@@ -16,6 +16,8 @@ export interface FakeUpstreamOptions {
   user: string;
   password: string;
   tls?: { cert: string; key: string };
+  /** Simple queries matching it are answered with FATAL 57P01 and the connection closed (an administrator's kill at that moment). */
+  fatalOn?: RegExp;
 }
 
 export interface FakeUpstream {
@@ -202,6 +204,10 @@ class FakeConnection {
   private onQuery(sql: string): void {
     // A server that dies without a word, and one that ends the session with its FATAL after a row.
     if (/vanish/.test(sql)) return void this.socket.destroy();
+    if (this.opts.fatalOn?.test(sql) === true) {
+      this.socket.end(errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection due to administrator command' }));
+      return;
+    }
     if (/terminate_me/.test(sql)) {
       this.socket.end(Buffer.concat([rowDescription(COLUMNS), ROW, errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection due to administrator command' })]));
       return;

@@ -265,6 +265,21 @@ describe('the server ending the session (issue 19, item 8)', () => {
     expect(events).toEqual(['Connection terminated unexpectedly']);
   });
 
+  it('a FATAL in answer to a denied statement is relayed as the server sent it, not rewritten into the denial', async () => {
+    const fake = await startFakeUpstream({ auth: 'scram', user: 'orders_app', password: 's3cret', fatalOn: /guarita_denied/ });
+    cleanups.push(() => fake.close());
+    const listener = await startPostgresListener({
+      host: '127.0.0.1', port: 0, enforcer, logger,
+      target: { name: 'orders-db', host: '127.0.0.1', port: fake.port, database: 'orders', username: 'orders_app', password: 's3cret' },
+    });
+    cleanups.push(() => listener.close());
+    const c = rawClient(listener.address.port);
+    await login(c);
+    c.send(serialize.query('DROP TABLE customers'));
+    await c.until(() => c.closed, 5000);
+    expect(c.trace()).toEqual(['E:57P01']);
+  });
+
   it('a server that vanishes without a word: the sidecar says so (FATAL 08006)', async () => {
     const { listener } = await setup();
     const c = rawClient(listener.address.port);
