@@ -5,7 +5,7 @@ import { parseDuration } from '../duration.ts';
 import { compileTableGlob, tableGlobProblem, type MatchMode, type TableGlob } from './glob.ts';
 import { compileHttpMatch, normalizePath, parseQueryString, queryRecord, type CompiledHttpMatch, type HttpCompileProblem, type HttpRequest } from './http.ts';
 import { compileKubernetesMatch, type CompiledKubernetesMatch } from './kubernetes-match.ts';
-import { describeKubernetesRequest, type KubernetesAttributes } from './kubernetes-request.ts';
+import { describeKubernetesRequest, reachingRequest, type KubernetesAttributes } from './kubernetes-request.ts';
 import { compileSshMatch, describeSshRequest, judgeSshRequest, unmatchedApplies, type CompiledSshMatch, type SshCompileProblem, type SshRequest } from './ssh.ts';
 import { SensitiveColumnGuard, SensitiveColumnsConfigError } from './sql-columns.ts';
 import { classifySql, policyEngineReady, SqlParseError } from './sql.ts';
@@ -325,7 +325,9 @@ class Compiled implements CompiledPolicy {
 
   private evaluateKubernetes(request: KubernetesAttributes | { problem: string }, purpose: string): Decision {
     if ('problem' in request) return denial('Unparseable', `the Kubernetes request cannot be checked: ${request.problem}`);
-    const rule = this.firstRule(purpose, (r) => r.sql === undefined && r.http === undefined && (r.kubernetes === undefined || r.kubernetes.matches(request, r.mode)));
+    // A rule without match.kubernetes allows no request reaching beyond the API object (reachingRequest).
+    const rule = this.firstRule(purpose, (r) => r.sql === undefined && r.http === undefined
+      && (r.kubernetes === undefined ? r.mode === 'restrictive' || reachingRequest(request) === undefined : r.kubernetes.matches(request, r.mode)));
     // The attributes (verb, resource, namespace, name) are the decision's subject, as in an RBAC
     // denial; the record masks names that look like identifiers.
     // (object names are left out of the reason: a name can carry an identifier, and reasons are not masked).

@@ -6,7 +6,7 @@
 // the named objects or namespaces without naming them (a list across all namespaces, a list of a
 // collection), so no request escapes a deny by being broader than it.
 import { wildcardMatch, type MatchMode } from './glob.ts';
-import type { KubernetesAttributes } from './kubernetes-request.ts';
+import { reachingRequest, type KubernetesAttributes } from './kubernetes-request.ts';
 import type { PolicyRule } from '../../crds/types.ts';
 
 type KubernetesMatch = NonNullable<NonNullable<PolicyRule['match']>['kubernetes']>;
@@ -38,6 +38,16 @@ function scopeMatches(globs: readonly string[] | undefined, value: string, mode:
   return globs.some((g) => wildcardMatch(g, value));
 }
 
+/**
+ * Whether an allow rule names a request that reaches beyond the API object (reachingRequest):
+ * `pods/exec` or `*\/exec` in resources (not `*` nor `pods/*`), the verb `proxy` in verbs (not `*`).
+ */
+function namesReaching(m: KubernetesMatch, reaching: string): boolean {
+  if (reaching === 'proxy') return m.verbs?.includes('proxy') === true;
+  const sub = reaching.slice(reaching.indexOf('/'));
+  return m.resources?.some((e) => e === reaching || e === `*${sub}`) === true;
+}
+
 /** The resource fields of a rule against a resource request. */
 function resourceFieldsMatch(m: KubernetesMatch, req: KubernetesAttributes, mode: MatchMode): boolean {
   // Resource names in URLs are case-sensitive for the apiserver; a restrictive rule still folds
@@ -55,7 +65,9 @@ export function compileKubernetesMatch(m: KubernetesMatch): CompiledKubernetesMa
     matches(req, mode): boolean {
       if (!anyOf(verbs, req.verb)) return false;
       if (!req.resourceRequest) return !resourceFields && (m.nonResourceURLs === undefined || nonResourceUrlMatches(m.nonResourceURLs, req.path));
-      return m.nonResourceURLs === undefined && resourceFieldsMatch(m, req, mode);
+      if (m.nonResourceURLs !== undefined || !resourceFieldsMatch(m, req, mode)) return false;
+      const reaching = reachingRequest(req);
+      return mode === 'restrictive' || reaching === undefined || namesReaching(m, reaching);
     },
   };
 }

@@ -64,6 +64,29 @@ const CORPUS: ReadonlyArray<[string, string, Expected]> = [
   ['GET', '/', { resourceRequest: false, path: '/' }],
   // Trailing slashes are ignored, as the apiserver's splitPath trims them.
   ['GET', '/api/v1/namespaces/other/pods/', { verb: 'list', resource: 'pods' }],
+  // Proxy subresources take [scheme:]name[:port] (net.SplitSchemeNamePort): judged as the object they reach.
+  ['GET', '/api/v1/namespaces/other/pods/orders-db-0:8443/proxy/admin', { verb: 'get', resource: 'pods', subresource: 'proxy', name: 'orders-db-0' }],
+  ['GET', '/api/v1/namespaces/other/pods/https:orders-db-0:8443/proxy/', { resource: 'pods', subresource: 'proxy', name: 'orders-db-0' }],
+  ['POST', '/api/v1/namespaces/other/services/http:web:/proxy/api', { verb: 'create', resource: 'services', subresource: 'proxy', name: 'web' }],
+  ['POST', '/api/v1/nodes/node-1:10250/proxy/run/other/orders-db-0/db?cmd=id', { verb: 'create', resource: 'nodes', subresource: 'proxy', name: 'node-1', namespace: '' }],
+  ['GET', '/api/v1/nodes/node-1/proxy/containerLogs/kube-system/etcd-0/etcd', { verb: 'get', resource: 'nodes', subresource: 'proxy', name: 'node-1' }],
+  ['GET', '/api/v1/proxy/namespaces/other/pods/https:foo:443/x', { verb: 'proxy', resource: 'pods', name: 'foo' }],
+  // Other subresources that reach beyond the object: judged as themselves (the verb the apiserver authorizes).
+  ['POST', '/api/v1/namespaces/other/serviceaccounts/default/token', { verb: 'create', resource: 'serviceaccounts', subresource: 'token', name: 'default' }],
+  ['PATCH', '/api/v1/namespaces/other/pods/foo/ephemeralcontainers', { verb: 'patch', resource: 'pods', subresource: 'ephemeralcontainers', name: 'foo' }],
+  ['POST', '/api/v1/namespaces/other/pods/foo/eviction', { verb: 'create', resource: 'pods', subresource: 'eviction', name: 'foo' }],
+  ['POST', '/api/v1/namespaces/other/pods/foo/binding', { verb: 'create', resource: 'pods', subresource: 'binding', name: 'foo' }],
+  ['POST', '/api/v1/namespaces/other/bindings', { verb: 'create', resource: 'bindings', name: '' }],
+  ['PUT', '/apis/apps/v1/namespaces/other/statefulsets/db/scale', { verb: 'update', resource: 'statefulsets', subresource: 'scale', name: 'db' }],
+  ['PATCH', '/api/v1/namespaces/other/pods/foo/status', { verb: 'patch', subresource: 'status', name: 'foo' }],
+  // ?dryRun=All is still the verb it names (admission webhooks with side effects run; the decision is the rule's).
+  ['POST', '/api/v1/namespaces/other/pods?dryRun=All', { verb: 'create', resource: 'pods' }],
+  ['DELETE', '/api/v1/namespaces/other/pods?labelSelector=app%3Dweb&dryRun=All', { verb: 'deletecollection', name: '' }],
+  // Uppercase and lowercase percent escapes of unreserved characters read the same.
+  ['GET', '/api/v1/namespaces/other/%73ecrets/%74oken', { resource: 'secrets', name: 'token' }],
+  ['GET', '/api/v1/namespaces/other/%53ecrets', { resource: 'Secrets' }],
+  // Parameters other than watch and fieldSelector do not change the attributes, repeated or not.
+  ['GET', '/api/v1/namespaces/other/pods?labelSelector=a%3D1&labelSelector=b%3D2&limit=1&continue=abc', { verb: 'list', name: '' }],
 ];
 
 const REFUSED: ReadonlyArray<[string, string, RegExp]> = [
@@ -86,6 +109,23 @@ const REFUSED: ReadonlyArray<[string, string, RegExp]> = [
   ['GET', '/api/v1/watch', /no resource/],
   ['OPTIONS', '/api/v1/namespaces/other/pods', /no Kubernetes verb/],
   ['GET', '/api/v1/namespaces/other/pods?x=%25', /double encoding/],
+  // Proxy targets the apiserver would not split as [scheme:]name[:port].
+  ['GET', '/api/v1/namespaces/other/pods/ftp:foo:21/proxy', /scheme http or https/],
+  ['GET', '/api/v1/namespaces/other/pods/a:b:c:d/proxy', /not \[scheme:\]name/],
+  ['GET', '/api/v1/namespaces/other/services/:8080/proxy', /not \[scheme:\]name/],
+  // Encoded separators, dot segments in every spelling, invalid UTF-8 and overlong encodings.
+  ['GET', '/api/v1/namespaces/other/pods%2ffoo/exec', /encoded/],
+  ['GET', '/api/v1/namespaces/other/pods/foo/%2E%2E/%2e%2E/secrets', /dot segment/],
+  ['GET', '/api/v1/namespaces/other/pods/.%2e/secrets', /dot segment/],
+  ['GET', '/api/v1/namespaces/other/secrets/%c0%ae%c0%ae', /UTF-8/],
+  ['GET', '/api/v1/namespaces/other/secrets/%ff', /UTF-8/],
+  ['GET', '/api/v1/namespaces/other/secrets/%zz', /percent/],
+  ['GET', '/api/v1/namespaces/other/secrets/x%00', /encoded/],
+  ['GET', '/api/v1/namespaces/other/secrets;/token', /matrix/],
+  ['GET', '/api/v1/namespaces/other/secrets?watch=true;watch=false', /;/],
+  ['GET', '/api/v1/namespaces/other/pods?watch=true&watch=true', /repeats watch/],
+  ['GET', '/api/v1/namespaces/other/secrets?fieldSelector=metadata.name%3Dx&fieldSelector=metadata.name%3Dy', /repeats fieldSelector/],
+  ['GET', '/api/v1/namespaces/other/pods?x=%2525', /double encoding/],
 ];
 
 describe('Kubernetes request attributes (apiserver request info)', () => {

@@ -128,6 +128,33 @@ function namedVerb(verb: string, subresource: string): string {
   return verb === 'get' && CREATE_ON_GET.has(subresource) ? 'create' : verb;
 }
 
+/**
+ * The object a proxy request reaches: pods/<name>/proxy, services/<name>/proxy and nodes/<name>/proxy
+ * take `[scheme:]name[:port]` (net.SplitSchemeNamePort), so `https:orders-db-0:8443` is the pod
+ * orders-db-0. Judged by that object's name, so a rule naming orders-db-0 reaches every port and
+ * scheme of it; forms the apiserver would not split the same way are refused.
+ */
+function proxiedName(id: string): string | { problem: string } {
+  const parts = id.split(':');
+  const [scheme, name] = parts.length === 3 ? [parts[0] ?? '', parts[1] ?? ''] : ['', parts[0] ?? ''];
+  if (parts.length > 3 || name === '' || !['', 'http', 'https'].includes(scheme)) {
+    return { problem: `the proxy target "${id}" is not [scheme:]name[:port] with scheme http or https` };
+  }
+  return name;
+}
+
+/** The name segment as judged: a proxy target's object name, else the segment itself. */
+function objectName(segment: string, proxied: boolean): string | { problem: string } {
+  return proxied && segment !== '' ? proxiedName(segment) : segment;
+}
+
+/** The verb and the object name of a request: named in the path (a proxy target's object), or a collection's. */
+function verbAndName(verb: string, subresource: string, segment: string, query: URLSearchParams): { verb: string; name: string } | { problem: string } {
+  const named = objectName(segment, subresource === 'proxy' || verb === 'proxy');
+  if (typeof named !== 'string') return named;
+  return named === '' ? collectionVerb(verb, query) : { verb: namedVerb(verb, subresource), name: named };
+}
+
 /** Attributes of a resource request, or undefined when the path is a non-resource URL. */
 function resourceAttributes(method: string, segments: readonly string[], query: URLSearchParams, path: string): KubernetesAttributes | { problem: string } | undefined {
   const api = apiPrefix(segments);
@@ -137,8 +164,7 @@ function resourceAttributes(method: string, segments: readonly string[], query: 
   const { namespace, parts } = namespaceOf(verbed.parts);
   // resource/name/subresource/...; proxy takes the rest of the path as its own.
   const subresource = parts.length >= 3 && verbed.verb !== 'proxy' ? parts[2] ?? '' : '';
-  const named = parts[1] ?? '';
-  const collection = named === '' ? collectionVerb(verbed.verb, query) : { verb: namedVerb(verbed.verb, subresource), name: named };
+  const collection = verbAndName(verbed.verb, subresource, parts[1] ?? '', query);
   if ('problem' in collection) return collection;
   return { resourceRequest: true, verb: collection.verb, path, apiGroup: api.apiGroup, apiVersion: api.apiVersion, namespace, resource: parts[0] ?? '', subresource, name: collection.name };
 }
@@ -156,6 +182,21 @@ export function kubernetesRequestInfo(method: string, target: string): Kubernete
   const attrs = resourceAttributes(upper, norm.segments, query, path);
   if (attrs !== undefined && 'problem' in attrs) return { ok: false, problem: attrs.problem };
   return { ok: true, attributes: attrs ?? nonResource(upper.toLowerCase(), path), target: norm.target };
+}
+
+// Subresources that reach beyond the API object: proxy (pods, services, nodes: any HTTP backend,
+// and the kubelet's run, exec and containerLogs for every pod of a node), running code in a pod
+// (exec, attach, portforward, ephemeralcontainers) and minting a credential (serviceaccounts/token,
+// a token the agent could use without the sidecar). An allow rule must name them; wildcards do not
+// reach them (see kubernetes-match.ts).
+const REACHING: ReadonlySet<string> = new Set(['pods/exec', 'pods/attach', 'pods/portforward', 'pods/ephemeralcontainers', 'serviceaccounts/token']);
+
+/** `pods/proxy`, `serviceaccounts/token`, `proxy` (the legacy verb): what an allow rule must name explicitly; undefined for other requests. */
+export function reachingRequest(a: KubernetesAttributes): string | undefined {
+  if (!a.resourceRequest) return undefined;
+  if (a.verb === 'proxy') return 'proxy';
+  const combined = `${a.resource}/${a.subresource}`;
+  return a.subresource === 'proxy' || REACHING.has(combined) ? combined : undefined;
 }
 
 /** `pods`, `pods/log`, `deployments.apps/scale`: the resource as kubectl and RBAC write it. */

@@ -76,3 +76,14 @@ describe('other objects', () => {
     expect(list.metadata).toEqual({ continue: 'eyJydiI6NTkwODMwMTY2MzN9', resourceVersion: '59083016633' });
   });
 });
+
+describe('minted credentials', () => {
+  it('never passes a TokenRequest\'s token, whatever the rule reveals', () => {
+    const minted = { kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', metadata: { name: 'default' }, spec: { audiences: ['x'] }, status: { token: 'eyJhbGciOi.minted.token', expirationTimestamp: '2026-12-05T04:00:00Z' } };
+    for (const revealSecretData of [false, true]) {
+      const out = mask(minted, { revealSecretData }) as { status: Record<string, unknown> };
+      expect(out.status.token).toBe(REDACTED_SECRET_VALUE);
+      expect(out.status.expirationTimestamp).toBe('2026-12-05T04:00:00Z');
+    }
+  });
+});

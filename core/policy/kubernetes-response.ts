@@ -85,6 +85,16 @@ function redactSecret(secret: Json, ops: KubernetesMaskOps, opts: KubernetesMask
   return out;
 }
 
+/**
+ * A TokenRequest's minted token (serviceaccounts/token create) never reaches the agent, whatever
+ * the rule: it would let the agent call the apiserver without the sidecar.
+ */
+function redactMintedToken(request: Json): Json {
+  const status = request.status;
+  if (request.kind !== 'TokenRequest' || !isObject(status) || !('token' in status)) return request;
+  return { ...request, status: { ...status, token: REDACTED_SECRET_VALUE } };
+}
+
 // Where a Secret can sit in a response: list items, a watch event's object, a Table row's object.
 const SECRET_CARRIERS = new Set(['items', 'object', 'rows']);
 const SECRET_FIELDS = new Set(['data', 'stringData', 'metadata']);
@@ -103,7 +113,7 @@ export function redactSecrets(value: unknown, ops: KubernetesMaskOps, opts: Kube
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v, ops, opts, scope));
   if (!isObject(value)) return value;
   const secret = isSecret(value, scope);
-  const base = secret ? redactSecret(value, ops, opts) : value;
+  const base = secret ? redactSecret(value, ops, opts) : redactMintedToken(value);
   const childScope = scope || value.kind === 'SecretList';
   const out: Json = {};
   for (const [k, v] of Object.entries(base)) {
