@@ -87,3 +87,32 @@ describe('minted credentials', () => {
     }
   });
 });
+
+describe('the last-applied copy of a Secret on metadata-only forms', () => {
+  const applied = JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { password: b64('hunter2') }, stringData: { token: 'abc' } });
+  const partial = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name: 's', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': applied } } };
+
+  it.each([
+    ['as=PartialObjectMetadata', partial, true],
+    ['as=PartialObjectMetadataList', { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', items: [partial] }, true],
+    ['kubectl get\'s Table (rows carry PartialObjectMetadata)', { kind: 'Table', apiVersion: 'meta.k8s.io/v1', columnDefinitions: [], rows: [{ cells: ['s', 'Opaque', 1, '1m'], object: partial }] }, true],
+    ['a watch event of a Table', { type: 'ADDED', object: { kind: 'Table', rows: [{ cells: [], object: partial }] } }, true],
+    ['a request about something else (kind: Secret in the copy)', { kind: 'EventList', items: [{ kind: 'Event', metadata: { name: 'e', annotations: partial.metadata.annotations } }] }, false],
+  ])('%s', (_label, value, secrets) => {
+    const out = JSON.stringify(mask(value, { secrets }));
+    expect(out).not.toContain(b64('hunter2'));
+    expect(out).not.toContain('abc');
+    expect(out).toContain(b64(REDACTED_SECRET_VALUE));
+  });
+
+  it('leaves the copy of anything else as the engine masks it', () => {
+    const cm = JSON.stringify({ kind: 'ConfigMap', data: { note: 'mode=debug' } });
+    const out = mask({ kind: 'ConfigMap', metadata: { name: 'c', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': cm } } }) as { metadata: { annotations: Record<string, string> } };
+    expect(out.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).toBe(cm);
+  });
+
+  it('redacts an unreadable copy when the request is about secrets', () => {
+    const out = mask({ kind: 'PartialObjectMetadata', metadata: { name: 's', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"data": {"password": "aHVudGVy' } } }, { secrets: true }) as { metadata: { annotations: Record<string, string> } };
+    expect(out.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).toBe(REDACTED_SECRET_VALUE);
+  });
+});

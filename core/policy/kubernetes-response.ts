@@ -95,6 +95,26 @@ function redactMintedToken(request: Json): Json {
   return { ...request, status: { ...status, token: REDACTED_SECRET_VALUE } };
 }
 
+/**
+ * The last-applied copy of a Secret carried by an object that is not one: the metadata-only forms
+ * of a Secret (as=PartialObjectMetadata, the rows of kubectl get's Table, whose objects are
+ * PartialObjectMetadata) keep the annotation with the Secret's values in it. Redacted when the
+ * copy is a Secret (its kind), or when the request is about secrets (an unreadable copy too).
+ */
+function redactAppliedSecret(value: Json, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): Json {
+  const meta = value.metadata;
+  if (!isObject(meta) || !isObject(meta.annotations) || typeof meta.annotations[LAST_APPLIED] !== 'string') return value;
+  let applied: unknown;
+  try {
+    applied = JSON.parse(meta.annotations[LAST_APPLIED]);
+  } catch {
+    return opts.secrets ? { ...value, metadata: { ...meta, annotations: { ...meta.annotations, [LAST_APPLIED]: REDACTED_SECRET_VALUE } } } : value;
+  }
+  const redacted = redactSecrets(applied, ops, opts, opts.secrets || (isObject(applied) && applied.kind === 'Secret'));
+  if (JSON.stringify(redacted) === JSON.stringify(applied)) return value;
+  return { ...value, metadata: { ...meta, annotations: { ...meta.annotations, [LAST_APPLIED]: JSON.stringify(redacted) } } };
+}
+
 // Where a Secret can sit in a response: list items, a watch event's object, a Table row's object.
 const SECRET_CARRIERS = new Set(['items', 'object', 'rows']);
 const SECRET_FIELDS = new Set(['data', 'stringData', 'metadata']);
@@ -113,7 +133,7 @@ export function redactSecrets(value: unknown, ops: KubernetesMaskOps, opts: Kube
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v, ops, opts, scope));
   if (!isObject(value)) return value;
   const secret = isSecret(value, scope);
-  const base = secret ? redactSecret(value, ops, opts) : redactMintedToken(value);
+  const base = secret ? redactSecret(value, ops, opts) : redactAppliedSecret(redactMintedToken(value), ops, opts);
   const childScope = scope || value.kind === 'SecretList';
   const out: Json = {};
   for (const [k, v] of Object.entries(base)) {
