@@ -88,6 +88,14 @@ describe('export files', () => {
     ]));
   });
 
+  it('carries each chain key as the operator vouched for it when it accepted the registration', async () => {
+    const lines = await collect(store.exportLines(NS, {}));
+    const reg = lines.find((l) => l.type === 'registration' && l.statement.chainId === a.chainId);
+    const vouched = store.getChain(a.chainId)?.vouched;
+    expect(vouched).toBeDefined();
+    expect(reg).toMatchObject({ storeKeyId: vouched?.storeKeyId, hash: vouched?.hash, sig: vouched?.sig });
+  });
+
   it('names the record whose byte was changed', async () => {
     const lines = texts(await collect(store.exportLines(NS, {})));
     const i = lines.findIndex((l) => l.includes(`"seq":4,`) && l.includes(a.chainId) && l.includes('"hash"'));

@@ -17,6 +17,8 @@ import {
 
 export interface ExportChainSource {
   registration: RegistrationStatement;
+  /** The store key's signature over `registration` made when the operator accepted it (else the export signs it now). */
+  vouched?: { storeKeyId: string; hash: string; sig: string };
   /** The chain's record hashes by seq - 1 (the leaves), as far as the store holds them; undefined where retention removed one. */
   hashes: readonly (string | undefined)[];
   /** The chain's stored checkpoints, any order. */
@@ -155,7 +157,7 @@ export function planExport(input: ExportPlanInput): ExportPlan {
   const preamble: ExportV2Line[] = [
     { type: 'export', format: EXPORT_FORMAT_V2, namespace: input.namespace, filter: input.filter, createdAt: input.createdAt, records, chains: chains.length },
     ...input.storeKeys,
-    ...chains.map((c) => ({ type: 'registration' as const, ...signStatement(c.registration, input.storeKey) })),
+    ...chains.map((c) => ({ type: 'registration' as const, ...(c.vouched === undefined ? signStatement(c.registration, input.storeKey) : { statement: c.registration, ...c.vouched }) })),
     ...input.anchors,
     { type: 'manifest', ...signStatement(manifest, input.storeKey) },
     ...plans.flatMap((p) => [...p.checkpoints, ...p.consistency]),

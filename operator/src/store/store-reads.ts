@@ -82,6 +82,7 @@ async function chainSource(c: ChainMem, refs: readonly RecordRef[]): Promise<Exp
     hashes: Array.from({ length: hashes.length }, (_, i) => hashes[i]),
     checkpoints: stored.notes,
     frontiers: stored.frontiers,
+    ...(s.vouched === undefined ? {} : { vouched: s.vouched }),
     selected: refs.map((r) => r.seq),
   };
 }
