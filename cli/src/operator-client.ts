@@ -17,15 +17,20 @@ export const OPERATOR_OPTIONS = {
   'operator-url': { type: 'string' },
   'operator-ca': { type: 'string' },
   'operator-tls-server-name': { type: 'string' },
+  'operator-service': { type: 'string' },
 } as const;
 
-export interface OperatorFlags { 'operator-url'?: string | undefined; 'operator-ca'?: string | undefined; 'operator-tls-server-name'?: string | undefined }
+export interface OperatorFlags { 'operator-url'?: string | undefined; 'operator-ca'?: string | undefined; 'operator-tls-server-name'?: string | undefined; 'operator-service'?: string | undefined }
 
 export const PORT_FORWARD = 'kubectl -n guarita-system port-forward svc/guarita-operator 8443:8443';
 
 /** The flags' help text, shared by every command that talks to the operator. */
-export const OPERATOR_HELP = `Reaching the operator (its read API is HTTPS; your kubeconfig token is sent, RBAC decides):
-  --operator-url URL               or GUARITA_OPERATOR_URL, e.g. after
+export const OPERATOR_HELP = `Reaching the operator (its read API is HTTPS; your kubeconfig token is sent, RBAC decides).
+By default the CLI port-forwards to the operator's Service through the apiserver as you, and reads
+its CA from the ConfigMap the chart writes (<service>-ca); the flags below override that:
+  --operator-service NS/NAME       or GUARITA_OPERATOR_SERVICE: the operator's Service
+                                   (default guarita-system/guarita-operator)
+  --operator-url URL               or GUARITA_OPERATOR_URL: connect directly instead, e.g. after
                                      ${PORT_FORWARD}
                                    use https://127.0.0.1:8443
   --operator-ca FILE               or GUARITA_OPERATOR_CA: CA of the operator's certificate (PEM), e.g.
@@ -173,7 +178,11 @@ export class OperatorClient {
   readonly #token: string;
   readonly #agent: Agent;
 
-  constructor(endpoint: OperatorEndpoint, token: string, namespace: string) {
+  readonly #release: (() => Promise<void>) | undefined;
+
+  /** `release`: what close() also ends (the CLI's own port-forward to the operator). */
+  constructor(endpoint: OperatorEndpoint, token: string, namespace: string, release?: () => Promise<void>) {
+    this.#release = release;
     this.endpoint = endpoint;
     this.#token = token;
     this.namespace = namespace;
@@ -222,8 +231,9 @@ export class OperatorClient {
     return res.body;
   }
 
-  close(): Promise<void> {
-    return this.#agent.close();
+  async close(): Promise<void> {
+    await this.#agent.close();
+    await this.#release?.();
   }
 }
 
@@ -233,10 +243,28 @@ export interface Connection { kube: KubeAccess; operator: OperatorClient }
 export async function connect(flags: OperatorFlags & { kubeconfig?: string | undefined; context?: string | undefined; namespace?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Connection> {
   const { loadKube } = await import('./kube.ts');
   const kube = loadKube(flags, env);
-  const endpoint = operatorEndpoint(flags, env);
+  const forward = pick(flags['operator-url'], env.GUARITA_OPERATOR_URL) === undefined ? await forwardedEndpoint(kube, flags, env) : undefined;
+  const endpoint = forward?.endpoint ?? operatorEndpoint(flags, env);
   // The file among those merged that gives the current user a kubectl tokenFile, if any.
   const user = kube.kc.getCurrentUser()?.name ?? '';
   const file = kube.files.find((f) => kubectlTokenFile(f, user) !== undefined);
   const token = await bearerToken(kube.kc, file);
-  return { kube, operator: new OperatorClient(endpoint, token, kube.namespace) };
+  return { kube, operator: new OperatorClient(endpoint, token, kube.namespace, forward?.close) };
+}
+
+/** No --operator-url: the CLI's own port-forward to the operator's Service (cli/src/port-forward.ts). */
+async function forwardedEndpoint(kube: KubeAccess, flags: OperatorFlags, env: NodeJS.ProcessEnv): Promise<{ endpoint: OperatorEndpoint; close: () => Promise<void> }> {
+  const { forwardToOperator, parseServiceRef } = await import('./port-forward.ts');
+  const ref = parseServiceRef(pick(flags['operator-service'], env.GUARITA_OPERATOR_SERVICE));
+  const caFile = pick(flags['operator-ca'], env.GUARITA_OPERATOR_CA);
+  let forward: Awaited<ReturnType<typeof forwardToOperator>>;
+  try {
+    forward = await forwardToOperator(kube.kc, ref, kube.namespace, caFile === undefined ? undefined : readCa(caFile));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    // Same exit as before the CLI forwarded by itself: where the operator is stays the user's to say.
+    throw new UsageError(`where is the Guarita operator? The CLI could not reach it through the apiserver by itself: ${err instanceof Error ? err.message : String(err)}\nEither fix that, or port-forward yourself:\n  ${PORT_FORWARD}\nthen pass --operator-url https://127.0.0.1:8443 (or set GUARITA_OPERATOR_URL), with --operator-ca and --operator-tls-server-name (see --help)`);
+  }
+  const servername = pick(flags['operator-tls-server-name'], env.GUARITA_OPERATOR_TLS_SERVER_NAME) ?? forward.servername;
+  return { endpoint: { url: forward.url, ca: forward.ca, servername }, close: () => forward.close() };
 }

@@ -1,0 +1,104 @@
+// The CLI reaches the operator by itself (issue 21): with nothing but the auditor's kubeconfig it
+// resolves the chart's operator Service to a Ready pod, port-forwards to it through the real
+// apiserver, reads the operator's CA from the ConfigMap the chart writes, and verifies the
+// certificate the chart issued against the Service's DNS name. The operator is the real process
+// (e2e/support/operator-process.ts) serving the chart's certificate; the apiserver's port-forward
+// reaches it through the kubelet stand-in (there is no node), as a kubelet would reach its pod.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { one, template } from '../../charts/guarita/tests/helm.ts';
+import { kubeconfigPath } from '../../e2e/harness/state.ts';
+import { apply, createNamespaces, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
+import { REPO, suffix } from '../../e2e/support/kubectl.ts';
+import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
+import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+
+jest.setTimeout(120_000);
+
+const id = suffix();
+const opNs = `clipf-op-${id}`;
+const ns = `clipf-${id}`;
+let operator: OperatorProcess;
+let standIn: KubeletStandIn;
+let dir: string;
+let harnessCert: string;
+
+interface Ran { code: number | null; stdout: string; stderr: string }
+
+/** The real CLI with only a kubeconfig: no operator URL, CA or server name. */
+function guarita(args: string[], extraEnv: Record<string, string> = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    const env = { PATH: process.env.PATH ?? '', HOME: dir, KUBECONFIG: kubeconfigPath('audrey'), ...extraEnv };
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(REPO, 'cli/src/main.ts'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  await createNamespaces(ns);
+  const fx = await operatorFixture(opNs);
+  dir = fx.dir;
+  harnessCert = fx.cert.certFile;
+  // The chart as installed in opNs for agents in ns: its operator Service, its certificate and the CA ConfigMap.
+  const rendered = await template({ namespace: opNs, set: [`sidecar.rbac.namespaces[0].namespace=${ns}`] });
+  const service = one(rendered, 'Service', 'guarita-operator', opNs);
+  const tls = one(rendered, 'Secret', 'guarita-operator-tls', opNs) as unknown as { data: Record<string, string> };
+  const caConfigMap = one(rendered, 'ConfigMap', 'guarita-operator-ca', ns);
+  const certFile = join(dir, 'chart-tls.crt');
+  const keyFile = join(dir, 'chart-tls.key');
+  writeFileSync(certFile, Buffer.from(tls.data['tls.crt'] ?? '', 'base64'));
+  writeFileSync(keyFile, Buffer.from(tls.data['tls.key'] ?? '', 'base64'), { mode: 0o600 });
+  await apply([service, caConfigMap]);
+  operator = await startOperator({ ...fx, cert: { certFile, keyFile }, watchNamespaces: [ns] });
+  await waitServing(operator);
+  // The operator's pod, as the chart's Deployment makes it, on the stand-in's node; its https port reaches the process.
+  standIn = await startKubeletStandIn(`clipf-node-${id}`);
+  const selector = (service as unknown as { spec: { selector: Record<string, string> } }).spec.selector;
+  await standIn.runPod(opNs, 'guarita-operator-7d9c-abcde', { labels: selector, containers: [{ name: 'operator', image: 'registry.invalid/guarita:test', ports: [{ name: 'https', containerPort: 8443 }] }] });
+  standIn.forward(opNs, 'guarita-operator-7d9c-abcde', 8443, Number(new URL(operator.url).port));
+  // What an auditor needs: read recordings in ns (the chart's auditor role), the CA there, and a port-forward to the operator.
+  await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
+  await apply([
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-operator-access', namespace: opNs }, rules: [{ apiGroups: [''], resources: ['services'], resourceNames: ['guarita-operator'], verbs: ['get'] }, { apiGroups: [''], resources: ['pods'], verbs: ['list'] }, { apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'guarita-operator-access', namespace: opNs }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'guarita-operator-access' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'auditors' }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-operator-ca', namespace: ns }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['guarita-operator-ca'], verbs: ['get'] }] },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'guarita-operator-ca', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'guarita-operator-ca' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'auditors' }] },
+  ]);
+}, 240_000);
+
+afterAll(async () => {
+  await standIn?.stop();
+  await operator?.stop();
+});
+
+describe('guarita reaches the operator by itself', () => {
+  it('lists sessions with nothing but a kubeconfig: Service → Ready pod → port-forward, the chart\'s CA and certificate', async () => {
+    const r = await guarita(['sessions', 'list', '-n', ns, '--operator-service', `${opNs}/guarita-operator`]);
+    // The operator's own answer (authenticated, authorized by RBAC), not a connection error.
+    expect(r.stderr).toBe(`No recorded sessions in namespace ${ns}.\n`);
+    expect(r.code).toBe(0);
+  });
+
+  it('takes the Service from GUARITA_OPERATOR_SERVICE, and still verifies the certificate (a wrong CA fails closed)', async () => {
+    const ok = await guarita(['sessions', 'list', '-n', ns], { GUARITA_OPERATOR_SERVICE: `${opNs}/guarita-operator` });
+    expect(ok.code).toBe(0);
+    // Another CA's certificate (the harness's own operator certificate) must not be accepted for the chart's.
+    const wrongCa = harnessCert;
+    const refused = await guarita(['sessions', 'list', '-n', ns, '--operator-ca', wrongCa], { GUARITA_OPERATOR_SERVICE: `${opNs}/guarita-operator` });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/not trusted|certificate/);
+  });
+
+  it('says what is missing when the Service does not exist, and how to connect instead', async () => {
+    const r = await guarita(['sessions', 'list', '-n', ns, '--operator-service', `${opNs}/no-such-operator`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`Service ${opNs}/no-such-operator`);
+    expect(r.stderr).toContain('--operator-url');
+  });
+});
