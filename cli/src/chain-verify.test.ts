@@ -11,7 +11,7 @@ import { FileStore } from '../../operator/src/store/file-store.ts';
 import { fakeSidecar, type FakeSidecar } from '../../e2e/support/store-testkit.ts';
 import type { PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
 import { exportRecordLine } from '../../core/recording/export-format.ts';
-import { ExportVerifier } from '../../core/recording/export-verify.ts';
+import { ExportVerifier, type TrustOptions } from '../../core/recording/export-verify.ts';
 import { locateFirstBreak, verifyPolicy } from '../../core/recording/policy-verdict.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -24,8 +24,8 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 }
 
 /** Feeds JSONL texts (as in a file) to the verifier. */
-function verifyTexts(texts: string[]): ReturnType<ExportVerifier['finish']> {
-  const v = new ExportVerifier();
+function verifyTexts(texts: string[], trust: TrustOptions = {}): ReturnType<ExportVerifier['finish']> {
+  const v = new ExportVerifier(trust);
   texts.forEach((t, i) => {
     let value: unknown;
     try { value = JSON.parse(t); } catch { value = undefined; }
@@ -146,6 +146,12 @@ describe('export files', () => {
     const verdict = verifyTexts(texts(await collect(store.exportLines(NS, {}))));
     expect(verdict).toMatchObject({ ok: true, records: 3 });
     expect(verdict.chains.find((c) => c.chainId === a.chainId)).toMatchObject({ first: 7, last: 8 });
+    // The anchored store link after the cut: its inclusion proof starts from the tombstone's frontier.
+    const heads = new Map(store.policyHeads().map((h) => [h.policy, { head: h.head, records: h.records }]));
+    const anchoredLines = texts(await collect(store.exportLines(NS, {}, (policy) => heads.get(policy))));
+    const head = heads.get('orders-db')!.head;
+    expect(verifyTexts(anchoredLines, { anchor: head })).toMatchObject({ ok: true, trust: { state: 'anchored' } });
+    expect(anchoredLines.find((l) => l.includes('"type":"anchor"'))).toContain('"inclusion"');
   });
 
   it('reports lines that are not JSON, and an empty file', () => {

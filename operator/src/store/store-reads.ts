@@ -108,7 +108,7 @@ async function anchorLine(index: StoreIndex, namespace: string, policy: string, 
 /** The store log's tree where the policy's stored links start: empty, or the retention cut's frontier (undefined if unknown). */
 function storeTreeAtCut(p: PolicyState): MerkleAppender | undefined {
   if (p.tombstone === undefined) return new MerkleAppender();
-  const frontier = (p.tombstone as { frontier?: string[] }).frontier;
+  const frontier = p.tombstone.cut.frontier;
   return frontier === undefined ? undefined : MerkleAppender.resume(p.tombstone.cut.seq, frontier.map((h) => Buffer.from(h, 'hex')));
 }
 
