@@ -10,8 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { one, template } from '../../charts/guarita/tests/helm.ts';
 import { kubeconfigPath } from '../../e2e/harness/state.ts';
-import { apply, createNamespaces, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
-import { REPO, suffix } from '../../e2e/support/kubectl.ts';
+import { apply, createNamespaces } from '../../e2e/support/kube-apply.ts';
+import { k, REPO, suffix } from '../../e2e/support/kubectl.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
 
@@ -20,6 +20,8 @@ jest.setTimeout(120_000);
 const id = suffix();
 const opNs = `clipf-op-${id}`;
 const ns = `clipf-${id}`;
+const release = `r${id}`;
+const fullname = `${release}-guarita`;
 let operator: OperatorProcess;
 let standIn: KubeletStandIn;
 let dir: string;
@@ -46,15 +48,21 @@ beforeAll(async () => {
   dir = fx.dir;
   harnessCert = fx.cert.certFile;
   // The chart as installed in opNs for agents in ns: its operator Service, its certificate and the CA ConfigMap.
-  const rendered = await template({ namespace: opNs, set: [`sidecar.rbac.namespaces[0].namespace=${ns}`] });
-  const service = one(rendered, 'Service', 'guarita-operator', opNs);
-  const tls = one(rendered, 'Secret', 'guarita-operator-tls', opNs) as unknown as { data: Record<string, string> };
-  const caConfigMap = one(rendered, 'ConfigMap', 'guarita-operator-ca', ns);
+  // A release name of its own: the auditor ClusterRole is cluster-scoped. Auditors (the harness's group) bound in ns.
+  const rendered = await template({
+    release, namespace: opNs,
+    set: [`sidecar.rbac.namespaces[0].namespace=${ns}`, `rbac.auditor.bindings[0].namespace=${ns}`, 'rbac.auditor.bindings[0].subjects[0].kind=Group', 'rbac.auditor.bindings[0].subjects[0].name=auditors'],
+  });
+  const service = one(rendered, 'Service', `${fullname}-operator`, opNs);
+  const tls = one(rendered, 'Secret', `${fullname}-operator-tls`, opNs) as unknown as { data: Record<string, string> };
+  const caConfigMap = one(rendered, 'ConfigMap', `${fullname}-operator-ca`, ns);
+  // The chart's auditor RBAC, as installed: nothing else is granted to the auditor below.
+  const rbac = [one(rendered, 'ClusterRole', `${fullname}-auditor`), one(rendered, 'RoleBinding', `${fullname}-auditor-0`, ns), one(rendered, 'Role', `${fullname}-auditor-operator-access`, opNs), one(rendered, 'RoleBinding', `${fullname}-auditor-operator-access`, opNs)];
   const certFile = join(dir, 'chart-tls.crt');
   const keyFile = join(dir, 'chart-tls.key');
   writeFileSync(certFile, Buffer.from(tls.data['tls.crt'] ?? '', 'base64'));
   writeFileSync(keyFile, Buffer.from(tls.data['tls.key'] ?? '', 'base64'), { mode: 0o600 });
-  await apply([service, caConfigMap]);
+  await apply([service, caConfigMap, ...rbac]);
   operator = await startOperator({ ...fx, cert: { certFile, keyFile }, watchNamespaces: [ns] });
   await waitServing(operator);
   // The operator's pod, as the chart's Deployment makes it, on the stand-in's node; its https port reaches the process.
@@ -62,35 +70,28 @@ beforeAll(async () => {
   const selector = (service as unknown as { spec: { selector: Record<string, string> } }).spec.selector;
   await standIn.runPod(opNs, 'guarita-operator-7d9c-abcde', { labels: selector, containers: [{ name: 'operator', image: 'registry.invalid/guarita:test', ports: [{ name: 'https', containerPort: 8443 }] }] });
   standIn.forward(opNs, 'guarita-operator-7d9c-abcde', 8443, Number(new URL(operator.url).port));
-  // What an auditor needs: read recordings in ns (the chart's auditor role), the CA there, and a port-forward to the operator.
-  await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
-  await apply([
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-operator-access', namespace: opNs }, rules: [{ apiGroups: [''], resources: ['services'], resourceNames: ['guarita-operator'], verbs: ['get'] }, { apiGroups: [''], resources: ['pods'], verbs: ['list'] }, { apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] }] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'guarita-operator-access', namespace: opNs }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'guarita-operator-access' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'auditors' }] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'guarita-operator-ca', namespace: ns }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['guarita-operator-ca'], verbs: ['get'] }] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'guarita-operator-ca', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'guarita-operator-ca' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'auditors' }] },
-  ]);
 }, 240_000);
 
 afterAll(async () => {
+  await k(['delete', 'clusterrole', `${fullname}-auditor`, '--ignore-not-found']);
   await standIn?.stop();
   await operator?.stop();
 });
 
 describe('guarita reaches the operator by itself', () => {
   it('lists sessions with nothing but a kubeconfig: Service → Ready pod → port-forward, the chart\'s CA and certificate', async () => {
-    const r = await guarita(['sessions', 'list', '-n', ns, '--operator-service', `${opNs}/guarita-operator`]);
+    const r = await guarita(['sessions', 'list', '-n', ns, '--operator-service', `${opNs}/${fullname}-operator`]);
     // The operator's own answer (authenticated, authorized by RBAC), not a connection error.
     expect(r.stderr).toBe(`No recorded sessions in namespace ${ns}.\n`);
     expect(r.code).toBe(0);
   });
 
   it('takes the Service from GUARITA_OPERATOR_SERVICE, and still verifies the certificate (a wrong CA fails closed)', async () => {
-    const ok = await guarita(['sessions', 'list', '-n', ns], { GUARITA_OPERATOR_SERVICE: `${opNs}/guarita-operator` });
+    const ok = await guarita(['sessions', 'list', '-n', ns], { GUARITA_OPERATOR_SERVICE: `${opNs}/${fullname}-operator` });
     expect(ok.code).toBe(0);
     // Another CA's certificate (the harness's own operator certificate) must not be accepted for the chart's.
     const wrongCa = harnessCert;
-    const refused = await guarita(['sessions', 'list', '-n', ns, '--operator-ca', wrongCa], { GUARITA_OPERATOR_SERVICE: `${opNs}/guarita-operator` });
+    const refused = await guarita(['sessions', 'list', '-n', ns, '--operator-ca', wrongCa], { GUARITA_OPERATOR_SERVICE: `${opNs}/${fullname}-operator` });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/not trusted|certificate/);
   });
