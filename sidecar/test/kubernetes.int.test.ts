@@ -81,6 +81,11 @@ function policy(): Record<string, unknown> {
         { name: 'write-db-password', match: { kubernetes: { verbs: ['update', 'patch'], resources: ['secrets'], names: ['db-password'], namespaces: [ns] } }, action: 'allow' },
         { name: 'list-secrets-redacted', match: { kubernetes: { verbs: ['list'], resources: ['secrets'], namespaces: [ns] } }, action: 'allow' },
         { name: 'no-other-secrets', match: { kubernetes: { resources: ['secrets'] } }, action: 'deny' },
+        // Proxy subresources: judged by the object they reach, whatever [scheme:]name[:port] the path names.
+        { name: 'no-proxy-orders-db', match: { kubernetes: { resources: ['*/proxy'], names: ['orders-db-*'] } }, action: 'deny' },
+        { name: 'proxy-pods', match: { kubernetes: { verbs: ['get'], resources: ['pods/proxy'], namespaces: [ns] } }, action: 'allow' },
+        // A wildcard read of one object: covers its plain reads, never its proxy (an HTTP backend behind the apiserver).
+        { name: 'read-web', match: { kubernetes: { verbs: ['get'], resources: ['*'], names: ['web'], namespaces: [ns] } }, action: 'allow' },
         { name: 'read-workloads', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: ['', 'apps'], resources: ['pods', 'pods/log', 'configmaps', 'events', 'deployments'], namespaces: [ns] } }, action: 'allow' },
       ],
       masking: { style: 'partial' },
@@ -473,5 +478,72 @@ describe('records', () => {
     expect(JSON.stringify(records)).not.toContain(EMAIL);
     const chainId = records[0]?.chainId ?? '';
     expect(verifyExportedChain(exported, chainId).verdict).toMatchObject({ ok: true });
+  });
+});
+
+describe('attack classes (issue 22 review)', () => {
+  const b64 = (text: string): string => Buffer.from(text).toString('base64');
+
+  it('judges a proxy request by the object it reaches: no scheme or port spelling passes a deny, no wildcard reaches a proxy', async () => {
+    for (const id of ['orders-db-0', 'orders-db-0:5432', 'https:orders-db-0:8443', 'http:orders-db-0:']) {
+      const r = await raw(`/api/v1/namespaces/${ns}/pods/${id}/proxy/`);
+      expect([id, r.status, String(r.json.message)]).toEqual([id, 403, expect.stringMatching(/denied \(rule no-proxy-orders-db\)/)]);
+    }
+    for (const id of ['web', 'https:web:443']) {
+      const r = await raw(`/api/v1/namespaces/${ns}/services/${id}/proxy/admin`);
+      expect([id, r.status, String(r.json.message)]).toEqual([id, 403, expect.stringMatching(/no rule matches "kubectl get services\/proxy/)]);
+    }
+    // The kubelet through nodes/proxy (run, exec and logs of every pod on the node), and the legacy proxy verb.
+    for (const [method, path] of [['POST', '/api/v1/nodes/node-1:10250/proxy/run/kube-system/etcd-0/etcd?cmd=id'], ['GET', '/api/v1/nodes/node-1/proxy/containerLogs/kube-system/etcd-0/etcd'], ['GET', `/api/v1/proxy/namespaces/${ns}/pods/orders-db-0/`]] as const) {
+      const r = await raw(path, { method });
+      expect([path, r.status]).toEqual([path, 403]);
+    }
+    const bad = await raw(`/api/v1/namespaces/${ns}/pods/ftp:orders-db-0:21/proxy/`);
+    expect(bad.status).toBe(400);
+  });
+
+  it('mints no token with the target credential', async () => {
+    const r = await agent(['create', 'token', 'cluster-reader']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/failed to create token: guarita: AccessPolicy cluster-access: denied: no rule matches "kubectl create serviceaccounts\/token/);
+  });
+
+  it('refuses Impersonate-* in every casing and each kind (user, group, uid, extra)', async () => {
+    for (const header of ['IMPERSONATE-USER: system:admin', 'impersonate-group: system:masters', 'Impersonate-Uid: 0', 'Impersonate-Extra-Scopes: view', 'iMpErSoNaTe-UsEr:   system:admin  ']) {
+      const answer = await rawSocket(`GET /api/v1/namespaces/${ns}/configmaps HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${agentToken}\r\nx-guarita-purpose: ${PURPOSE}\r\n${header}\r\nconnection: close\r\n\r\n`);
+      expect([header, answer.slice(0, 12)]).toEqual([header, 'HTTP/1.1 403']);
+      expect(answer).toMatch(/impersonate-[a-z-]+ header is refused/);
+    }
+    const lower = await rawSocket(`GET /api/v1/namespaces/${ns}/configmaps/customer-notes HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: bearer ${agentToken}\r\nx-guarita-purpose: ${PURPOSE}\r\nconnection: close\r\n\r\n`);
+    expect(lower).toMatch(/^HTTP\/1\.1 200 /);
+    expect(lower).not.toContain(CPF);
+  });
+
+  it('passes no Secret value through its metadata-only forms (kubectl get\'s Table, PartialObjectMetadata), whatever the agent accepts', async () => {
+    // kubectl apply (client side) keeps the applied Secret, values included, in an annotation.
+    await k(['apply', '-n', ns, '-f', '-'], 'admin', stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'applied-token' }, stringData: { token: 'tr0ub4dor-and-3' } }));
+    const forms = [
+      'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json',
+      'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io',
+      'application/yaml', 'application/cbor', 'application/vnd.kubernetes.protobuf', '*/*',
+    ];
+    for (const accept of forms) {
+      const res = await request(`https://127.0.0.1:${listenPort}/api/v1/namespaces/${ns}/secrets?includeObject=Object`, {
+        dispatcher: tls, headers: { authorization: `Bearer ${agentToken}`, 'x-guarita-purpose': PURPOSE, accept, 'accept-encoding': 'gzip' },
+      });
+      const text = await res.body.text();
+      expect([accept, res.statusCode, res.headers['content-type']]).toEqual([accept, 200, expect.stringMatching(/^application\/json/)]);
+      expect(text).toContain('applied-token');
+      // The applied copy was there, and redacted (the metadata-only forms carry nothing else that could be).
+      expect(text).toContain('[redacted by guarita]');
+      expect(text).not.toContain('tr0ub4dor-and-3');
+      expect(text).not.toContain(b64('tr0ub4dor-and-3'));
+      expect(text).not.toContain(b64('correct-horse-battery-staple'));
+    }
+    // The real kubectl's own request, its whole answer logged at -v=9.
+    const table = await agent(['get', 'secrets', '-v=9']);
+    expect(table.stdout).toContain('applied-token');
+    expect(table.stderr).toContain('Response Body');
+    expect(table.stderr).not.toContain(b64('tr0ub4dor-and-3'));
   });
 });
