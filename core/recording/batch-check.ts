@@ -5,8 +5,9 @@
 // chain's key; a format 1 record's bad signature). Format 2 records cost a hash each and the batch
 // ONE signature verification (its checkpoint's). Nothing of a rejected batch is stored, so the
 // decision covers the whole batch before anything is written.
-import type { KeyObject } from 'node:crypto';
-import { contentIntact, isLeafRecord, verifyLink, type ChainPosition } from './index.ts';
+import { hash as oneShotHash, type KeyObject } from 'node:crypto';
+import { canonicalJsonWithout } from './canonical.ts';
+import { contentIntact, isLeafRecord, verifyHashSignature, type ChainPosition } from './index.ts';
 import { checkChainCheckpoint } from './chain-checkpoint.ts';
 import type { ChainTree } from './chain-tree.ts';
 import type { NoteVerifier } from './checkpoint.ts';
@@ -14,6 +15,12 @@ import type { AppendResult, ChainState, RecordProblem, SessionRecord } from './s
 
 export interface BatchPlan {
   fresh: SessionRecord[];
+  /**
+   * Each fresh record's RFC 8785 canonical JSON without `hash` and `sig` (what its hash was checked
+   * over), in the order of `fresh`: the store writes the record from it (jsonWithHash) instead of
+   * serializing the record again.
+   */
+  freshTexts: string[];
   duplicates: number;
   position: ChainPosition;
   /** The chain's tree after the fresh records (undefined: unchanged, or unknown for a format 1 chain). */
@@ -84,13 +91,32 @@ function checkDuplicate(record: SessionRecord, index: number, stored: Stored): F
   return undefined;
 }
 
-function checkFresh(record: SessionRecord, index: number, position: ChainPosition, key: KeyObject): Failure | undefined {
+const NOT_HASHED = ['hash', 'sig'] as const;
+
+/**
+ * chain.ts verifyLink for the next record of the chain (its chainId is already checked), in the same
+ * order (sequence, link, content hash, a format 1 record's signature), keeping the canonical JSON
+ * its hash is checked over: the record's text on success.
+ */
+function checkFresh(record: SessionRecord, index: number, position: ChainPosition, key: KeyObject): Failure | string {
   if (record.seq !== position.seq + 1) return gap(position.seq + 1, record.seq);
-  const problem = verifyLink(record, { ...position, chainId: record.chainId }, key);
-  if (problem === undefined) return undefined;
-  if (problem === 'broken-link') return fork(record.seq, `prev does not match the stored head at seq ${position.seq}`);
-  if (problem === 'sequence-gap') return gap(position.seq + 1, record.seq);
-  return invalid(problem, index, record);
+  if (record.prev !== position.head) return fork(record.seq, `prev does not match the stored head at seq ${position.seq}`);
+  const text = canonicalJsonWithout(record as unknown as Record<string, unknown>, NOT_HASHED);
+  if (oneShotHash('sha256', text, 'hex') !== record.hash) return invalid('hash-mismatch', index, record);
+  if (isLeafRecord(record)) return text;
+  if (typeof record.sig !== 'string' || !verifyHashSignature(key, record.hash, record.sig)) return invalid('bad-signature', index, record);
+  return text;
+}
+
+/**
+ * The JSON of a record (or store link) from its canonical text without `hash` and `sig` (what its
+ * hash is over, as checkFresh returns it): the same members as JSON.stringify(record), since
+ * canonical JSON leaves out what JSON.stringify leaves out, with `hash` and `sig` last. Readers
+ * parse it; its member order means nothing.
+ */
+export function jsonWithHash(text: string, record: { hash: string; sig?: string | undefined }): string {
+  const sig = record.sig === undefined ? '' : `,"sig":${JSON.stringify(record.sig)}`;
+  return `${text.length > 2 ? `${text.slice(0, -1)},` : '{'}"hash":${JSON.stringify(record.hash)}${sig}}`;
 }
 
 function ordered(records: readonly SessionRecord[]): Failure | undefined {
@@ -144,20 +170,25 @@ export function checkBatch(chain: ChainState, records: readonly SessionRecord[],
   if (order !== undefined) return order;
   let position: ChainPosition = { seq: chain.seq, head: chain.head };
   const fresh: SessionRecord[] = [];
+  const freshTexts: string[] = [];
   let duplicates = 0;
-  for (const [index, record] of records.entries()) {
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index]!;
     const problem = identityProblem(chain, record);
     if (problem !== undefined) return invalid(problem, index, record);
-    const failure = record.seq <= chain.seq ? checkDuplicate(record, index, stored) : checkFresh(record, index, position, key);
-    if (failure !== undefined) return failure;
     if (record.seq <= chain.seq) {
+      const failure = checkDuplicate(record, index, stored);
+      if (failure !== undefined) return failure;
       duplicates++;
     } else {
+      const text = checkFresh(record, index, position, key);
+      if (typeof text !== 'string') return text;
       fresh.push(record);
+      freshTexts.push(text);
       position = { seq: record.seq, head: record.hash };
     }
   }
   const proved = checkProof(chain, records, fresh, proof);
   if ('ok' in proved) return proved;
-  return { fresh, duplicates, position, ...proved };
+  return { fresh, freshTexts, duplicates, position, ...proved };
 }

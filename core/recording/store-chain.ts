@@ -4,7 +4,7 @@
 // everything stored for the policy. Tombstones are the operator's signed statement of what a retention cut removed, so
 // verification resumes exactly where the cut left off.
 import { createHash, hash as oneShotHash, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { canonicalJson, GENESIS, hashOf, RECORD_FORMAT, verifyHashSignature, signHash, type ChainPosition, type Linked, type SigningKey } from './index.ts';
+import { canonicalJson, GENESIS, RECORD_FORMAT, verifyHashSignature, signHash, type ChainPosition, type SigningKey } from './index.ts';
 import { signChainCheckpoint } from './chain-checkpoint.ts';
 import { ChainTree } from './chain-tree.ts';
 import type { RemovedRange, SessionRecord, StoreCheckpoint, StoreLink, StoreLinkPayload, Tombstone } from './store-types.ts';
@@ -48,15 +48,27 @@ export class StoreChain {
   /** Whether links are format 2 (a Merkle log with checkpoints). */
   get merkle(): boolean { return this.#tree !== undefined; }
 
-  #append(payload: StoreLinkPayload): StoreLink {
+  #append(payload: StoreLinkPayload): { link: StoreLink; text: string } {
     const linked = { ...payload, chainId: this.chainId, seq: this.#position.seq + 1, prev: this.#position.head, keyId: this.#key.keyId, ...(this.#tree === undefined ? {} : { v: RECORD_FORMAT }) };
-    const hash = storeLinkHash(linked);
+    const text = storeLinkText(linked);
+    const hash = oneShotHash('sha256', text, 'hex');
     this.#position = { seq: linked.seq, head: hash };
     this.#tree?.append(hash);
-    return (this.#tree === undefined ? { ...linked, hash, sig: '' } : { ...linked, hash }) as StoreLink;
+    const link = linked as StoreLink;
+    link.hash = hash;
+    if (this.#tree === undefined) link.sig = '';
+    return { link, text };
   }
 
   linkRecord(record: SessionRecord, time: string): StoreLink {
+    return this.linkRecordWithText(record, time).link;
+  }
+
+  /**
+   * linkRecord, with the link's canonical JSON without `hash` and `sig` (what its hash is over):
+   * the store writes the segment line from it rather than serializing the link again.
+   */
+  linkRecordWithText(record: SessionRecord, time: string): { link: StoreLink; text: string } {
     return this.#append({
       type: 'store.record', namespace: this.namespace, policy: this.policy, time,
       source: { chainId: record.chainId, seq: record.seq, hash: record.hash },
@@ -65,14 +77,14 @@ export class StoreChain {
 
   /** A stored sidecar checkpoint (the note goes beside the link, on the same segment line). */
   linkCheckpoint(checkpoint: { chainId: string; size: number; root: string }, time: string): StoreLink {
-    return this.#append({ type: 'store.checkpoint', namespace: this.namespace, policy: this.policy, time, checkpoint: { ...checkpoint } });
+    return this.#append({ type: 'store.checkpoint', namespace: this.namespace, policy: this.policy, time, checkpoint: { ...checkpoint } }).link;
   }
 
   linkTombstone(tombstone: Tombstone, time: string): StoreLink {
     return this.#append({
       type: 'store.tombstone', namespace: this.namespace, policy: this.policy, time,
       cut: { seq: tombstone.cut.seq, head: tombstone.cut.head, tombstone: tombstone.hash },
-    });
+    }).link;
   }
 
   /**
@@ -99,15 +111,20 @@ const LINK_KEY_SET = new Set<string>(LINK_KEYS);
  * with any other member is hashed by hashOf; both give the same hash (a unit test compares them).
  */
 export function storeLinkHash(link: Omit<StoreLink, 'hash' | 'sig'>): string {
+  return oneShotHash('sha256', storeLinkText(link), 'hex');
+}
+
+/** A link's canonical JSON without `hash` and `sig` (what storeLinkHash hashes). */
+export function storeLinkText(link: Omit<StoreLink, 'hash' | 'sig'>): string {
   const l = link as unknown as Record<string, unknown>;
-  if (!Object.keys(l).every((k) => LINK_KEY_SET.has(k))) return hashOf(link as Linked<object>);
+  for (const k in l) if (!LINK_KEY_SET.has(k)) return canonicalJson(l);
   let out = '';
   for (const k of LINK_KEYS) {
     const v = l[k];
     if (v === undefined) continue;
     out += `${out === '' ? '{' : ','}"${k}":${typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v)}`;
   }
-  return oneShotHash('sha256', `${out}}`, 'hex');
+  return `${out}}`;
 }
 
 /** What the operator vouches for when it registers a sidecar chain: this key speaks for this chain of this pod. */

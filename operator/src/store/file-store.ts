@@ -127,7 +127,7 @@ export class FileStore implements SessionStore {
     }, { checkpoint, tree: chain.tree, verifier: chain.verifier });
     if ('ok' in plan) return plan;
     const toStore = checkpointToStore(chain, plan);
-    if (plan.fresh.length > 0 || toStore !== undefined) await this.#writer.appendRecords(chain, plan.fresh, toStore);
+    if (plan.fresh.length > 0 || toStore !== undefined) await this.#writer.appendRecords(chain, plan.fresh, toStore, plan.freshTexts);
     if (plan.tree !== undefined) chain.tree = plan.tree;
     return { ok: true, seq: chain.state.seq, head: chain.state.head, stored: plan.fresh.length, duplicates: plan.duplicates };
   }

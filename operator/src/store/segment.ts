@@ -48,19 +48,29 @@ export function segmentFirstSeq(name: string): number | undefined {
   return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
+export function headerLine(h: SegmentHeader): string {
+  return `${JSON.stringify({ segment: h })}\n`;
+}
+
 export function encodeHeader(h: SegmentHeader): Buffer {
-  return Buffer.from(`${JSON.stringify({ segment: h })}\n`);
+  return Buffer.from(headerLine(h));
+}
+
+/**
+ * A store entry's line (newline included) from the JSON of its link and of its record: the writer
+ * passes the JSON it already made when it hashed them (batch-check.ts jsonWithHash), so a record is
+ * not serialized twice. Members in the order encodeEntry writes them.
+ */
+export function entryLine(linkJson: string, recordJson: string | undefined, extras: EntryExtras = {}): string {
+  let line = `{"l":${linkJson}`;
+  if (recordJson !== undefined) line += `,"r":${recordJson}`;
+  if (extras.chainCheckpoint !== undefined) line += `,"c":${JSON.stringify(extras.chainCheckpoint)}`;
+  if (extras.storeCheckpoint !== undefined) line += `,"sc":${JSON.stringify(extras.storeCheckpoint.note)},"sf":${JSON.stringify(extras.storeCheckpoint.frontier)}`;
+  return `${line}}\n`;
 }
 
 export function encodeEntry(link: StoreLink, record: SessionRecord | undefined, extras: EntryExtras = {}): Buffer {
-  const line: { l: StoreLink; r?: SessionRecord; c?: StoredChainCheckpoint; sc?: string; sf?: string[] } = { l: link };
-  if (record !== undefined) line.r = record;
-  if (extras.chainCheckpoint !== undefined) line.c = extras.chainCheckpoint;
-  if (extras.storeCheckpoint !== undefined) {
-    line.sc = extras.storeCheckpoint.note;
-    line.sf = extras.storeCheckpoint.frontier;
-  }
-  return Buffer.from(`${JSON.stringify(line)}\n`);
+  return Buffer.from(entryLine(JSON.stringify(link), record === undefined ? undefined : JSON.stringify(record), extras));
 }
 
 interface RawLine { segment?: SegmentHeader; l?: StoreLink; r?: SessionRecord; c?: StoredChainCheckpoint; sc?: string; sf?: string[] }

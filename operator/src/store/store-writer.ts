@@ -9,7 +9,8 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { kubeTime } from '../../../core/duration.ts';
 import { fsyncDir, mkdirDurable, writeAll } from './fs-util.ts';
-import { encodeEntry, encodeHeader, segmentName, SEGMENT_FORMAT, type EntryExtras } from './segment.ts';
+import { jsonWithHash } from '../../../core/recording/batch-check.ts';
+import { entryLine, headerLine, segmentName, SEGMENT_FORMAT, type EntryExtras } from './segment.ts';
 import type { ChainMem, PolicyState, Segment } from './state.ts';
 import { newSegment, type StoreIndex } from './store-index.ts';
 import type { SessionRecord, StoreHooks, StoreLink } from './types.ts';
@@ -25,16 +26,22 @@ export interface WriterOptions {
 /** A verified sidecar checkpoint to store with a batch (frontier: the chain tree's at its size). */
 export interface CheckpointToStore { note: string; size: number; root: string; frontier: string[] }
 
-interface RecordJob { kind: 'records'; chain: ChainMem; records: SessionRecord[]; checkpoint: CheckpointToStore | undefined; resolve: () => void; reject: (e: unknown) => void }
+interface RecordJob {
+  kind: 'records'; chain: ChainMem; records: SessionRecord[];
+  /** Each record's canonical JSON without hash and sig, as the batch check hashed it (batch-check.ts freshTexts). */
+  texts: readonly string[] | undefined;
+  checkpoint: CheckpointToStore | undefined; resolve: () => void; reject: (e: unknown) => void;
+}
 interface ExclusiveJob { kind: 'exclusive'; run: () => Promise<void>; resolve: () => void; reject: (e: unknown) => void }
 type Job = RecordJob | ExclusiveJob;
 
 interface PendingWrite { policy: PolicyState; segment: Segment; link: StoreLink; record?: SessionRecord; extras: EntryExtras; offset: number; length: number }
 
-interface StagedEntry { policy: PolicyState; link: StoreLink; record?: SessionRecord; extras: EntryExtras }
+/** An entry to write; `linkText`/`recordText`: their canonical JSON without hash and sig when the writer has it (the line is made from it). */
+interface StagedEntry { policy: PolicyState; link: StoreLink; linkText?: string; record?: SessionRecord; recordText?: string | undefined; extras: EntryExtras }
 
-/** Buffers staged for one flush: per segment, and the directories that gained entries. */
-interface Staging { now: number; pending: Map<Segment, Buffer[]>; dirs: Set<string>; writes: PendingWrite[] }
+/** Lines staged for one flush: per segment, and the directories that gained entries. */
+interface Staging { now: number; pending: Map<Segment, string[]>; dirs: Set<string>; writes: PendingWrite[] }
 
 /** One signature per policy and commit group: the store checkpoint on its last entry covers every link before it. */
 function seal(entries: readonly StagedEntry[], time: Date): void {
@@ -60,9 +67,9 @@ export class GroupWriter {
   get failure(): Error | undefined { return this.#failed; }
 
   /** Stores records already checked against `chain` (and their checkpoint), in the next commit group; resolves once durable. */
-  appendRecords(chain: ChainMem, records: SessionRecord[], checkpoint?: CheckpointToStore): Promise<void> {
+  appendRecords(chain: ChainMem, records: SessionRecord[], checkpoint?: CheckpointToStore, texts?: readonly string[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ kind: 'records', chain, records, checkpoint, resolve, reject });
+      this.#queue.push({ kind: 'records', chain, records, texts, checkpoint, resolve, reject });
       this.#drain();
     });
   }
@@ -138,9 +145,9 @@ export class GroupWriter {
     const name = segmentName(first.seq);
     const seg = newSegment(policy, name, join(segDir, name), s.now);
     seg.lastHash = first.prev;
-    const header = encodeHeader({ format: SEGMENT_FORMAT, namespace: policy.namespace, policy: policy.policy, firstSeq: seg.firstSeq, createdAt: kubeTime(s.now) });
+    const header = headerLine({ format: SEGMENT_FORMAT, namespace: policy.namespace, policy: policy.policy, firstSeq: seg.firstSeq, createdAt: kubeTime(s.now) });
     s.pending.set(seg, [header]);
-    seg.bytes = header.length;
+    seg.bytes = Buffer.byteLength(header);
     s.dirs.add(segDir);
     policy.segments.push(seg);
     policy.active = seg;
@@ -156,13 +163,21 @@ export class GroupWriter {
   }
 
   async #stage(s: Staging, e: StagedEntry): Promise<void> {
-    const buf = encodeEntry(e.link, e.record, e.extras);
-    const seg = await this.#segmentFor(e.policy, e.link, buf.length, s);
-    const list = s.pending.get(seg) ?? [];
-    list.push(buf);
-    s.pending.set(seg, list);
-    s.writes.push({ ...e, segment: seg, offset: seg.bytes, length: buf.length - 1 });
-    seg.bytes += buf.length;
+    const linkJson = e.linkText === undefined ? JSON.stringify(e.link) : jsonWithHash(e.linkText, e.link);
+    const recordJson = e.record === undefined ? undefined : e.recordText === undefined ? JSON.stringify(e.record) : jsonWithHash(e.recordText, e.record);
+    const line = entryLine(linkJson, recordJson, e.extras);
+    const size = Buffer.byteLength(line);
+    const seg = await this.#segmentFor(e.policy, e.link, size, s);
+    let list = s.pending.get(seg);
+    if (list === undefined) {
+      list = [];
+      s.pending.set(seg, list);
+    }
+    list.push(line);
+    const write: PendingWrite = { policy: e.policy, segment: seg, link: e.link, extras: e.extras, offset: seg.bytes, length: size - 1 };
+    if (e.record !== undefined) write.record = e.record;
+    s.writes.push(write);
+    seg.bytes += size;
   }
 
   /**
@@ -172,10 +187,16 @@ export class GroupWriter {
    */
   #entriesOf(job: RecordJob, time: string, out: StagedEntry[]): void {
     const touched = new Set<PolicyState>();
-    for (const record of job.records) {
-      const policy = this.#opts.index.policyFor(record.namespace, record.policy);
-      touched.add(policy);
-      out.push({ policy, link: policy.chain.linkRecord(record, time), record, extras: {} });
+    let policy: PolicyState | undefined;
+    for (let i = 0; i < job.records.length; i++) {
+      const record = job.records[i]!;
+      // Consecutive records mostly share a policy: look it up only when it changes.
+      if (policy === undefined || policy.namespace !== record.namespace || policy.policy !== record.policy) {
+        policy = this.#opts.index.policyFor(record.namespace, record.policy);
+        touched.add(policy);
+      }
+      const { link, text } = policy.chain.linkRecordWithText(record, time);
+      out.push({ policy, link, linkText: text, record, recordText: job.texts?.[i], extras: {} });
     }
     const cp = job.checkpoint;
     if (cp === undefined) return;
@@ -205,11 +226,11 @@ export class GroupWriter {
   }
 
   /** Writes staged buffers, fdatasyncs the files and fsyncs new directory entries; returns fsync seconds. */
-  async #flush(pending: Map<Segment, Buffer[]>, dirs: Set<string>): Promise<number> {
+  async #flush(pending: Map<Segment, string[]>, dirs: Set<string>): Promise<number> {
     const touched = [...pending.entries()];
-    await Promise.all(touched.map(async ([seg, bufs]) => {
+    await Promise.all(touched.map(async ([seg, lines]) => {
       seg.fh ??= await open(seg.path, 'a', 0o640);
-      await writeAll(seg.fh, Buffer.concat(bufs));
+      await writeAll(seg.fh, Buffer.from(lines.join('')));
     }));
     const t0 = process.hrtime.bigint();
     await Promise.all([...touched.map(([seg]) => seg.fh?.datasync()), ...[...dirs].map((d) => fsyncDir(d))]);
