@@ -116,3 +116,19 @@ describe('the last-applied copy of a Secret on metadata-only forms', () => {
     expect(out.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).toBe(REDACTED_SECRET_VALUE);
   });
 });
+
+describe('binaryData', () => {
+  it('masks base64 text as text and redacts bytes that are not text, in objects, lists and watch events', () => {
+    const cm = { kind: 'ConfigMap', metadata: { name: 'c' }, binaryData: { note: b64(`cliente CPF ${CPF}`), blob: Buffer.from([0x1f, 0x8b, 0x08, 0xff]).toString('base64'), plain: b64('mode=debug') } };
+    for (const value of [cm, { kind: 'ConfigMapList', items: [{ ...cm, kind: undefined }] }, { type: 'MODIFIED', object: cm }]) {
+      const out = JSON.stringify(mask(value));
+      expect(out).not.toContain(b64(`cliente CPF ${CPF}`));
+      expect(out).not.toContain(cm.binaryData.blob);
+      expect(out).toContain(b64('mode=debug'));
+      expect(out).toContain(b64(REDACTED_SECRET_VALUE));
+    }
+    const note = (mask(cm) as { binaryData: Record<string, string> }).binaryData.note;
+    expect(unb64(note)).toContain('cliente CPF');
+    expect(unb64(note)).not.toContain(CPF);
+  });
+});

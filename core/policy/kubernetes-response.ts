@@ -174,9 +174,30 @@ function restore(value: unknown, fields: readonly [Path, unknown][]): void {
   }
 }
 
+/**
+ * binaryData (ConfigMap, and any object carrying the field): base64 the detectors cannot read.
+ * Values that decode to UTF-8 text are masked as text and re-encoded; other bytes cannot be
+ * judged, so they are redacted, never passed (a CPF inside base64 would reach the agent as is).
+ */
+function maskBinaryData(value: unknown, ops: KubernetesMaskOps): unknown {
+  if (Array.isArray(value)) return value.map((v) => maskBinaryData(v, ops));
+  if (!isObject(value)) return value;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k !== 'binaryData' || !isObject(v)) out[k] = maskBinaryData(v, ops);
+    else out[k] = Object.fromEntries(Object.entries(v).map(([key, b64]) => [key, maskedBase64(b64, ops)]));
+  }
+  return out;
+}
+
+function maskedBase64(b64: unknown, ops: KubernetesMaskOps): string {
+  const text = typeof b64 === 'string' ? decodeUtf8(b64) : undefined;
+  return text === undefined ? REDACTED_B64 : Buffer.from(ops.maskText(text), 'utf8').toString('base64');
+}
+
 /** One parsed response object (an object, a list, a Table, a Status, a watch event) as the agent may see it. */
 export function maskKubernetesValue(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): unknown {
-  const redacted = redactSecrets(value, ops, opts);
+  const redacted = maskBinaryData(redactSecrets(value, ops, opts), ops);
   const kept = bookkeeping(redacted);
   const masked = ops.maskJson(redacted);
   restore(masked, kept);

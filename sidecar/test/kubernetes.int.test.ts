@@ -502,6 +502,23 @@ describe('attack classes (issue 22 review)', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('masks ConfigMap binaryData (base64 the detectors cannot read otherwise); bytes that are not text are redacted', async () => {
+    await apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'binary-notes', namespace: ns }, binaryData: { note: b64(`cliente CPF ${CPF}`), blob: Buffer.from([0x1f, 0x8b, 0x08, 0xff]).toString('base64') } }]);
+    const note = Buffer.from(await agentOk(['get', 'configmap', 'binary-notes', '-o', 'jsonpath={.binaryData.note}']), 'base64').toString();
+    expect(note).toContain('cliente CPF');
+    expect(note).not.toContain(CPF);
+    const yaml = await agentOk(['get', 'configmaps', '-o', 'yaml']);
+    expect(yaml).toContain('binary-notes');
+    expect(yaml).not.toContain(b64(`cliente CPF ${CPF}`));
+    expect(yaml).not.toContain(Buffer.from([0x1f, 0x8b, 0x08, 0xff]).toString('base64'));
+  });
+
+  it('accepts no token meant for another audience (the apiserver\'s own)', async () => {
+    const apiserverToken = await serviceAccountToken(ns, 'support-agent', undefined, 600);
+    const r = await raw(`/api/v1/namespaces/${ns}/configmaps`, { headers: { authorization: `Bearer ${apiserverToken}` } });
+    expect(r.status).toBe(401);
+  });
+
   it('mints no token with the target credential', async () => {
     const r = await agent(['create', 'token', 'cluster-reader']);
     expect(r.code).not.toBe(0);
