@@ -120,7 +120,7 @@ describe('the auditor\'s view of that session', () => {
     expect(r.out).toMatch(new RegExp(`✓ approved by dana \\(groups [^)]*dpo[^)]*\\) at \\S+: "ticket ${id}"`));
     expect(r.out).toContain(`✓ ApprovalRequest ${approval} consumed: the approved command ran once`);
     for (const raw of RAW_PERSONAL) expect(r.out).not.toContain(raw);
-    expect(r.err).toContain('each intact and signed by its sidecar\'s registered key');
+    expect(r.err).toContain('each intact and proven by its sidecar\'s checkpoints, signed with its registered key');
   });
 
   it('exports it (CSV with the approval; JSONL that verifies) and verifies the policy\'s store against its anchor', async () => {

@@ -264,7 +264,7 @@ describe('guarita verify --policy', () => {
     expect(r.out).toContain(`Policy orders-db in namespace ${ns}: VERIFIED`);
     // Seven record links and one store.checkpoint link per batch (two batches).
     expect(r.out).toMatch(/store chain store\/.*\/orders-db: 9 link\(s\) from genesis to #9/);
-    expect(r.out).toContain('7 record(s) from 1 sidecar chain(s), each intact and signed');
+    expect(r.out).toContain('7 record(s) from 1 sidecar chain(s), each intact and proven by its sidecar\'s registered key');
     expect(r.out).toContain('head matches AccessPolicy status.chain (9 links');
   });
 

@@ -108,7 +108,7 @@ function policyText(v: PolicyVerdict, p: Paint): string {
   return [
     title,
     `  ${p.green('✓')} store chain ${v.chainId}: ${v.links} link(s) from ${from} to #${v.head?.seq ?? v.from.seq} (head ${short(v.head?.head)}), hash-chained, checkpoints signed by the operator's store key`,
-    `  ${p.green('✓')} ${v.records} record(s) from ${v.chains} sidecar chain(s), each intact and signed by its sidecar's registered key`,
+    `  ${p.green('✓')} ${v.records} record(s) from ${v.chains} sidecar chain(s), each intact and proven by its sidecar's registered key (its checkpoints, or its signature for format 1 records)`,
     ...anchorLines(v, p).map((l) => `  ${l}`),
   ].join('\n');
 }
