@@ -65,11 +65,11 @@ function policy(revoked = false): Record<string, unknown> {
 interface Ran { code: number; stdout: string; stderr: string }
 
 /** kubectl as the agent: only the injected-style KUBECONFIG. */
-async function agent(args: readonly string[], input?: string): Promise<Ran> {
+async function agent(args: readonly string[], input?: string, extraEnv: Record<string, string> = {}): Promise<Ran> {
   const bin = join(requireKube().binDir, 'kubectl');
   const full = ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), ...args];
   if (input !== undefined) {
-    const child = spawn(bin, full, { env: { PATH: process.env.PATH ?? '', HOME: fx.dir } });
+    const child = spawn(bin, full, { env: { PATH: process.env.PATH ?? '', HOME: fx.dir, ...extraEnv } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -79,7 +79,7 @@ async function agent(args: readonly string[], input?: string): Promise<Ran> {
     return { code: code ?? 1, stdout, stderr };
   }
   try {
-    const { stdout, stderr } = await run(bin, full, { env: { PATH: process.env.PATH ?? '', HOME: fx.dir }, timeout: 60_000 });
+    const { stdout, stderr } = await run(bin, full, { env: { PATH: process.env.PATH ?? '', HOME: fx.dir, ...extraEnv }, timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -119,6 +119,7 @@ beforeAll(async () => {
   ]);
   standIn = await startKubeletStandIn(`stream-node-${suffix()}`);
   for (const pod of ['worker-0', 'orders-db-0', 'vault-0']) await standIn.runPod(ns, pod);
+  await standIn.runPod(ns, 'worker-attach', { containers: [{ name: 'app', image: 'registry.invalid/stand-in:test', stdin: true }] });
   writeFileSync(join(standIn.podDir(ns, 'worker-0'), 'customers.txt'), `pedido 1 cliente CPF ${CPF} email ${EMAIL}\n`);
   echo = createServer((socket) => socket.pipe(socket));
   echo.listen(0, '127.0.0.1');
@@ -295,6 +296,37 @@ describe('kubectl exec through the sidecar', () => {
     const grown = (await rss()) - before;
     stalled.terminate();
     expect(grown).toBeLessThan(48 * 1024 * 1024);
+  });
+
+  it('kubectl attach: what the agent types reaches the container, what it prints comes back masked', async () => {
+    const out = await agentOk(['attach', '-i', 'worker-attach', '-c', 'app'], `attached CPF ${CPF}\n`);
+    expect(out).toContain('attached CPF');
+    expect(out).not.toContain(CPF);
+  });
+
+  it('SPDY (kubectl with WebSockets switched off) is refused naming the fix', async () => {
+    const r = await agent(['exec', 'worker-0', '--', 'echo', 'never'], undefined, { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).not.toContain('never');
+    expect(r.stderr).toMatch(/SPDY\/3\.1 is not supported by the sidecar.*KUBECTL_REMOTE_COMMAND_WEBSOCKETS/);
+  });
+
+  it('another client on the v4 channel protocol is masked alike; protocols the sidecar cannot read are refused', async () => {
+    const query = ['sh', '-c', 'cat customers.txt'].map((c) => `command=${encodeURIComponent(c)}`).join('&');
+    const url = `wss://127.0.0.1:${listenPort}/guarita-purpose/${PURPOSE}/api/v1/namespaces/${ns}/pods/worker-0/exec?${query}&stdout=true&stderr=true`;
+    const v4 = new WebSocket(url, ['v4.channel.k8s.io'], { headers: { authorization: `Bearer ${agentToken}` }, rejectUnauthorized: false });
+    let stdout = '';
+    v4.on('message', (data: Buffer) => { if (data[0] === 1) stdout += data.subarray(1).toString(); });
+    await once(v4, 'close');
+    expect(v4.protocol).toBe('v4.channel.k8s.io');
+    expect(stdout).toContain('pedido 1 cliente CPF');
+    expect(stdout).not.toContain(CPF);
+    const base64 = new WebSocket(url, ['v4.base64.channel.k8s.io', 'base64.channel.k8s.io'], { headers: { authorization: `Bearer ${agentToken}` }, rejectUnauthorized: false });
+    const [, res] = await once(base64, 'unexpected-response') as [unknown, import('node:http').IncomingMessage];
+    let body = '';
+    for await (const chunk of res) body += (chunk as Buffer).toString();
+    expect(res.statusCode).toBe(400);
+    expect(body).toMatch(/none of the offered WebSocket protocols.*v5\.channel\.k8s\.io/);
   });
 
   it('revocation cuts an open exec', async () => {
