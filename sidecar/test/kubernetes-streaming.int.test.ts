@@ -329,6 +329,38 @@ describe('kubectl exec through the sidecar', () => {
     expect(body).toMatch(/none of the offered WebSocket protocols.*v5\.channel\.k8s\.io/);
   });
 
+  it('revocation cuts an open port-forward', async () => {
+    const child = spawn(join(requireKube().binDir, 'kubectl'), ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), 'port-forward', 'pod/worker-0', ':8080'], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir } });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      let out = '';
+      const local = await new Promise<number>((resolve) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+          if (m?.[1] !== undefined) resolve(Number(m[1]));
+        });
+      });
+      const socket = connect(local, '127.0.0.1');
+      socket.write('before');
+      let back = '';
+      for await (const chunk of socket) {
+        back += (chunk as Buffer).toString();
+        if (back.length >= 'before'.length) break;
+      }
+      expect(back).toBe('before');
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await apply([policy(true)]);
+      // The tunnel is cut: the forwarded connection closes, and kubectl port-forward ends.
+      const ended = await Promise.race([Promise.all([closed, exited]).then(() => 'ended'), new Promise<string>((r) => setTimeout(() => r('still open'), 30_000))]);
+      expect(ended).toBe('ended');
+    } finally {
+      child.kill();
+      await apply([policy()]);
+      await eventually('the policy is back in force', async () => ((await agent(['exec', 'worker-0', '--', 'true'])).code === 0 ? true : undefined), 30_000, 200);
+    }
+  });
+
   it('revocation cuts an open exec', async () => {
     const child = spawn(join(requireKube().binDir, 'kubectl'), ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), 'exec', '-i', 'worker-0', '--', 'cat'], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir } });
     let out = '';
