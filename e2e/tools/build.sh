@@ -7,7 +7,8 @@ BIN="$GUARITA_CACHE/bin"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 command -v go >/dev/null || die "Go is required to build the local control plane (kube-apiserver, etcd, helm)"
 
-pin() { sha256sum "$TOOLS/$1/go.mod" "$TOOLS/$1/go.sum" | sha256sum | cut -c1-12; }
+# A tool with sources of its own (the kubelet stand-in) is rebuilt when they change too.
+pin() { sha256sum "$TOOLS/$1/go.mod" "$TOOLS/$1/go.sum" $(find "$TOOLS/$1" -maxdepth 1 -name '*.go' | sort) | sha256sum | cut -c1-12; }
 mod_version() { awk -v m="$2" '$1=="require" && $2==m {print $3} $1==m && $0 !~ /=>/ {print $2}' "$TOOLS/$1/go.mod" | head -1; }
 
 build() { # build <module dir> <binary name> <package> [ldflags]

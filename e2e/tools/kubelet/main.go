@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -63,6 +64,11 @@ func (s *standIn) run(ctx context.Context, ns, pod string, cmd []string, in io.R
 		return err
 	}
 	c := exec.CommandContext(ctx, cmd[0], cmd[1:]...)
+	// The command's own process group, killed whole when the stream ends (a pipeline's children
+	// would otherwise outlive it, blocked on a pipe nobody reads).
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	c.WaitDelay = 2 * time.Second
 	c.Dir = dir
 	c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir, "POD_NAMESPACE=" + ns, "POD_NAME=" + pod}
 	if in != nil {
