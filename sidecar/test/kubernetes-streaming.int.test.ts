@@ -281,6 +281,15 @@ describe('kubectl exec through the sidecar', () => {
     expect(replay.stdout.indexOf('replay-start')).toBeGreaterThan(-1);
     expect(replay.stdout.indexOf('replay-end')).toBeGreaterThan(replay.stdout.indexOf('replay-start'));
     expect(replay.stdout).not.toContain(CPF);
+    // And as asciicast v2, in order.
+    const castFile = join(fx.dir, 'exec.cast');
+    const cast = await guarita(['export', '--format', 'asciicast', '--session', sessionId, '-o', castFile]);
+    expect(cast.code).toBe(0);
+    const [header, ...events] = readFileSync(castFile, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as unknown);
+    expect(header).toMatchObject({ version: 2 });
+    const typed = events as [number, string, string][];
+    expect(typed.some(([, code, text]) => code === 'o' && text.includes('replay-end'))).toBe(true);
+    expect(JSON.stringify(typed)).not.toContain(CPF);
   });
 
   it('a client that never reads its exec output holds the container back, not the sidecar\'s memory', async () => {
