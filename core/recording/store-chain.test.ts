@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { generateSigningKey, hashOf, type Linked } from './index.ts';
+import { canonicalJson, generateSigningKey, hashOf, type Linked } from './index.ts';
 import { StoreChain, storeLinkHash } from './store-chain.ts';
 import type { SessionRecord, Tombstone } from './store-types.ts';
 
@@ -13,6 +13,11 @@ describe('storeLinkHash', () => {
         chain.linkCheckpoint({ chainId: 'ns/pod/1', size: 7, root: 'c'.repeat(64) }, '2026-01-01T00:00:00.000Z'),
         chain.linkTombstone({ cut: { seq: 2, head: 'd'.repeat(64) }, hash: 'e'.repeat(64) } as Tombstone, 'x"\u00e9\u2028'),
       ];
+      // The record link's canonical JSON is written directly: it is canonicalJson of the link.
+      const { link: recordLink, text } = chain.linkRecordWithText({ ...record, seq: 8, chainId: 'ns/pod/"é\u2028\u0001' }, 'x"\u00e9');
+      const { hash: recordLinkHash, sig: _s, ...recordLinked } = recordLink;
+      expect(text).toBe(canonicalJson(recordLinked));
+      expect(recordLinkHash).toBe(hashOf(recordLinked as Linked<object>));
       for (const link of links) {
         const { hash, sig: _sig, ...linked } = link;
         expect(hash).toBe(hashOf(linked as Linked<object>));

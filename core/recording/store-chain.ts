@@ -32,6 +32,8 @@ export class StoreChain {
   #position: ChainPosition;
   /** The store log's tree at #position; undefined: a format 1 policy whose tree is unknown. */
   #tree: ChainTree | undefined;
+  /** The canonical JSON of a store.record link up to its `prev` (the members before it never change for this log). */
+  readonly #recordLinkPrefix: string;
 
   /** `tree`: the store log's tree at `from`; null writes format 1 links (a tree that cannot be rebuilt). */
   constructor(namespace: string, policy: string, key: SigningKey, from: ChainPosition = { seq: 0, head: GENESIS }, tree: ChainTree | null = from.seq === 0 ? ChainTree.empty() : null) {
@@ -41,6 +43,7 @@ export class StoreChain {
     this.#key = key;
     this.#position = { ...from };
     this.#tree = tree ?? undefined;
+    this.#recordLinkPrefix = `{"chainId":${JSON.stringify(this.chainId)},"keyId":${JSON.stringify(key.keyId)},"namespace":${JSON.stringify(namespace)},"policy":${JSON.stringify(policy)},"prev":`;
   }
 
   get position(): ChainPosition { return { ...this.#position }; }
@@ -69,10 +72,21 @@ export class StoreChain {
    * the store writes the segment line from it rather than serializing the link again.
    */
   linkRecordWithText(record: SessionRecord, time: string): { link: StoreLink; text: string } {
-    return this.#append({
-      type: 'store.record', namespace: this.namespace, policy: this.policy, time,
-      source: { chainId: record.chainId, seq: record.seq, hash: record.hash },
-    });
+    // One link per stored record: its canonical JSON is written directly (members in RFC 8785 order,
+    // strings as JSON.stringify writes them, as canonicalJson does), the members that never change
+    // for this log prepared once. A unit test compares it with canonicalJson of the link.
+    const seq = this.#position.seq + 1;
+    const prev = this.#position.head;
+    const source = { chainId: record.chainId, seq: record.seq, hash: record.hash };
+    const text = `${this.#recordLinkPrefix}${JSON.stringify(prev)},"seq":${seq},"source":{"chainId":${JSON.stringify(source.chainId)},"hash":${JSON.stringify(source.hash)},"seq":${canonicalJson(source.seq)}},"time":${JSON.stringify(time)},"type":"store.record"${this.#tree === undefined ? '' : `,"v":${RECORD_FORMAT}`}}`;
+    const hash = oneShotHash('sha256', text, 'hex');
+    // The link #append would make (same members, same order).
+    const link = (this.#tree === undefined
+      ? { type: 'store.record', namespace: this.namespace, policy: this.policy, time, source, chainId: this.chainId, seq, prev, keyId: this.#key.keyId, hash, sig: '' }
+      : { type: 'store.record', namespace: this.namespace, policy: this.policy, time, source, chainId: this.chainId, seq, prev, keyId: this.#key.keyId, v: RECORD_FORMAT, hash }) as StoreLink;
+    this.#position = { seq, head: hash };
+    this.#tree?.append(hash);
+    return { link, text };
   }
 
   /** A stored sidecar checkpoint (the note goes beside the link, on the same segment line). */

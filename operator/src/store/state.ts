@@ -4,6 +4,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Mutex } from './fs-util.ts';
+import type { SummaryBounds } from './sessions.ts';
 import { checkpointVerifier } from '../../../core/recording/chain-checkpoint.ts';
 import type { ChainTree } from '../../../core/recording/chain-tree.ts';
 import type { NoteVerifier } from '../../../core/recording/checkpoint.ts';
@@ -90,6 +91,8 @@ export interface ChainMem {
 
 export interface SessionEntry {
   summary: SessionSummary;
+  /** summary.start and summary.last parsed (sessions.ts addToSummary keeps them). */
+  bounds: SummaryBounds;
   refs: RecordRef[];
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { SigningKey } from '../../../core/recording/index.ts';
 import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { segmentFirstSeq, type EntryExtras } from './segment.ts';
-import { addToSummary, countRecord, emptyCounters, newSummary } from './sessions.ts';
+import { addToSummary, countRecord, emptyCounters, newSummary, summaryBounds } from './sessions.ts';
 import { kindOf, policyKey, type ChainMem, type PolicyState, type RecordRef, type Segment, type SessionEntry } from './state.ts';
 import { mergeRanges, StoreChain } from '../../../core/recording/store-chain.ts';
 import type { RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.ts';
@@ -25,6 +25,14 @@ export class StoreIndex {
   constructor(dir: string, key: SigningKey) {
     this.dir = dir;
     this.key = key;
+  }
+
+  /** The last link time parsed: the links of a commit group share one. */
+  #lastLinkTime = { text: '', ms: Number.NaN };
+
+  #linkTime(text: string): number {
+    if (text !== this.#lastLinkTime.text) this.#lastLinkTime = { text, ms: Date.parse(text) };
+    return this.#lastLinkTime.ms;
   }
 
   /** The policy's state, created (empty, not yet on disk) on its first record. */
@@ -53,7 +61,7 @@ export class StoreIndex {
     policy.version++;
     seg.lastSeq = link.seq;
     seg.lastHash = link.hash;
-    seg.maxTime = Math.max(seg.maxTime, Date.parse(link.time));
+    seg.maxTime = Math.max(seg.maxTime, this.#linkTime(link.time));
     if (extras.storeCheckpoint !== undefined) {
       policy.checkpoint = { size: link.seq, root: parseCheckpoint(extras.storeCheckpoint.note).checkpoint.rootHash.toString('hex'), note: extras.storeCheckpoint.note, head: link.hash };
     }
@@ -64,7 +72,7 @@ export class StoreIndex {
       seq: record.seq, hash: record.hash, sessionId: record.sessionId, time: Date.parse(record.time), kind: kindOf(record),
     };
     seg.refs.push(ref);
-    countRecord(policy.counters, record);
+    countRecord(policy.counters, record, ref.time);
     this.chains.get(record.chainId)?.refs.set(record.seq, ref);
     this.#indexSession(ref, record);
   }
@@ -88,11 +96,12 @@ export class StoreIndex {
     }
     let entry = byId.get(record.sessionId);
     if (entry === undefined) {
-      entry = { summary: newSummary(record), refs: [] };
+      const summary = newSummary(record);
+      entry = { summary, bounds: summaryBounds(summary), refs: [] };
       byId.set(record.sessionId, entry);
     }
     entry.refs.push(ref);
-    addToSummary(entry.summary, record);
+    addToSummary(entry.summary, entry.bounds, record, ref.time);
   }
 
   /** Ranges of `chainId` removed by retention, across every policy's tombstone. */
