@@ -157,7 +157,9 @@ export function planExport(input: ExportPlanInput): ExportPlan {
   const preamble: ExportV2Line[] = [
     { type: 'export', format: EXPORT_FORMAT_V2, namespace: input.namespace, filter: input.filter, createdAt: input.createdAt, records, chains: chains.length },
     ...input.storeKeys,
-    ...chains.map((c) => ({ type: 'registration' as const, ...(c.vouched === undefined ? signStatement(c.registration, input.storeKey) : { statement: c.registration, ...c.vouched }) })),
+    // A registration an older store key vouched for is vouched for again by the current one: the
+    // verifier accepts only registrations signed by the key that signs the manifest.
+    ...chains.map((c) => ({ type: 'registration' as const, ...(c.vouched?.storeKeyId !== input.storeKey.keyId ? signStatement(c.registration, input.storeKey) : { statement: c.registration, ...c.vouched }) })),
     ...input.anchors,
     { type: 'manifest', ...signStatement(manifest, input.storeKey) },
     ...plans.flatMap((p) => [...p.checkpoints, ...p.consistency]),

@@ -60,8 +60,11 @@ interface ChainV2 {
   verifier: NoteVerifier;
   key: KeyObject;
   keyId: string;
-  /** Verified checkpoints: size → root. */
+  /** Verified checkpoints: size → root, and the line and time of each. */
   roots: Map<number, Buffer>;
+  signed: Map<number, { line: number; time?: string }>;
+  /** Verified consistency proofs, as `${from}-${to}`. */
+  consistent: Set<string>;
   /** Expected record ranges (manifest). */
   expected: [number, number][];
   /** Runs the operator alone vouches for (manifest operatorOnly): [from, to, hash of to]. */
@@ -150,7 +153,7 @@ function newChain(s: RegistrationLine['statement']): ChainV2 {
   return {
     summary: { chainId: s.chainId, pod: s.pod, records: 0, startsMidChain: false, retentionHoles: 0 },
     verifier: noteVerifier(s.publicJwk, s.keyId), key: importPublicKey(s.publicJwk), keyId: s.keyId,
-    roots: new Map(), expected: [], vouched: [], seen: [], lastSeq: 0,
+    roots: new Map(), signed: new Map(), consistent: new Set(), expected: [], vouched: [], seen: [], lastSeq: 0,
   };
 }
 
@@ -166,6 +169,8 @@ class ExportV2Verifier {
   readonly #storeJwks = new Map<string, StoreKeyLine['publicJwk']>();
   readonly #chains = new Map<string, ChainV2>();
   readonly #anchors: AnchorLine[] = [];
+  /** Registrations seen, with the store key that signed each: all must be the manifest's signer. */
+  readonly #registrationSigners: { line: number; chainId: string; storeKeyId: string }[] = [];
   #header: ExportHeader | undefined;
   #manifest: ManifestLine | undefined;
   #run: Run | undefined;
@@ -227,6 +232,8 @@ class ExportV2Verifier {
     const chainId = String(s.chainId);
     const problem = this.#registrationProblem(r, s);
     if (problem !== undefined) return this.#bad({ line, chainId, problem: `the registration of chain ${chainId}: ${problem}` });
+    this.#registrationSigners.push({ line, chainId, storeKeyId: String(r.storeKeyId) });
+    if (this.#manifest !== undefined) this.#signerCheck(this.#manifest.storeKeyId);
     try {
       this.#chains.set(chainId, newChain(s));
     } catch (err) {
@@ -298,6 +305,7 @@ class ExportV2Verifier {
     if (problem !== undefined) return this.#bad({ line, problem: `the manifest (what the export holds): ${problem}` });
     if (m.statement.namespace !== this.#header?.namespace) return this.#bad({ line, problem: 'the manifest is for another namespace than the header' });
     this.#manifest = m;
+    this.#signerCheck(m.storeKeyId);
     for (const [chainId, ranges] of Object.entries(m.statement.chains)) {
       const c = this.#chains.get(chainId);
       if (c === undefined) this.#bad({ line, chainId, problem: `the manifest lists chain ${chainId}, which has no registration in the export` });
@@ -310,6 +318,19 @@ class ExportV2Verifier {
     return undefined;
   }
 
+  /**
+   * Every registration is signed by the store key that signed the manifest: a file listing a
+   * second store key could otherwise vouch, with a key of the forger's, for chain keys of the
+   * forger's beside the real operator's anchor and manifest (copied from a real export), and
+   * --anchor would tie only the manifest to the cluster. (The operator re-signs registrations
+   * an older store key vouched for with its current one when it exports: export-build.ts.)
+   */
+  #signerCheck(signer: string): void {
+    for (const r of this.#registrationSigners.splice(0)) {
+      if (r.storeKeyId !== signer) this.#bad({ line: r.line, chainId: r.chainId, problem: `the registration of chain ${r.chainId} is signed by store key ${r.storeKeyId}, not the store key that signed the manifest (${signer}): a chain key vouched for by another key than the anchored one (forged)` });
+    }
+  }
+
   #checkpoint(line: number, k: CheckpointLine): void {
     this.#checkpoints++;
     const c = this.#chains.get(k.chainId);
@@ -319,7 +340,10 @@ class ExportV2Verifier {
       const cp = verifyCheckpoint(k.note, c.verifier);
       if (cp.origin !== k.chainId) return this.#bad({ line, chainId: k.chainId, problem: `${where}: it is the checkpoint of another chain (${cp.origin}): chains were spliced` });
       if (cp.size !== k.size) return this.#bad({ line, chainId: k.chainId, problem: `${where}: the signed note says size ${cp.size}` });
+      const known = c.roots.get(cp.size);
+      if (known !== undefined && !known.equals(cp.rootHash)) return this.#bad({ line, chainId: k.chainId, problem: `${where}: a second checkpoint of size ${cp.size} with another root, both signed by the chain's key: a fork (the sidecar signed two histories)` });
       c.roots.set(cp.size, cp.rootHash);
+      c.signed.set(cp.size, { line, ...(cp.time === undefined ? {} : { time: cp.time }) });
     } catch (err) {
       if (!(err instanceof CheckpointError)) throw err;
       this.#bad({ line, chainId: k.chainId, problem: `${where}: ${err.problem === 'unknown-key' ? `not signed by the chain's registered key: ${err.message}` : err.message}` });
@@ -335,6 +359,7 @@ class ExportV2Verifier {
     if (r1 === undefined || r2 === undefined) return this.#bad({ line, chainId: k.chainId, problem: `${where}: a consistency proof names a checkpoint the export does not hold (verified)` });
     const proof = hexes(k.proof);
     if (proof === undefined || !verifyConsistency(k.from, k.to, r1, r2, proof)) return this.#bad({ line, chainId: k.chainId, problem: `${where} are not consistent: the chain was rewritten between them (or the proof altered)` });
+    c?.consistent.add(`${k.from}-${k.to}`);
     return undefined;
   }
 
@@ -443,6 +468,27 @@ class ExportV2Verifier {
     if (this.#to === undefined || time > this.#to) this.#to = time;
   }
 
+  /**
+   * A chain's checkpoints, by size, form one history: each tied to the next by a verified
+   * consistency proof (else two histories could each prove their own records), and none signed
+   * before a smaller one (a checkpoint of a larger tree dated earlier is a rollback or a fork).
+   */
+  #history(): void {
+    for (const [chainId, c] of this.#chains) {
+      const sizes = [...c.signed.keys()].sort((a, b) => a - b);
+      sizes.slice(1).forEach((to, i) => {
+        const from = sizes[i] as number;
+        const later = c.signed.get(to) as { line: number; time?: string };
+        const earlier = c.signed.get(from) as { line: number; time?: string };
+        if (!c.consistent.has(`${from}-${to}`)) {
+          this.#bad({ line: this.#lines + 1, chainId, problem: `chain ${chainId}: no consistency proof ties its checkpoints of size ${from} and ${to}: nothing shows the chain only grew between them (a proof was dropped, or the chain forked)` });
+        } else if (earlier.time !== undefined && later.time !== undefined && Date.parse(later.time) < Date.parse(earlier.time)) {
+          this.#bad({ line: later.line, chainId, problem: `chain ${chainId}: its checkpoint of size ${to} was signed before (${later.time}) its checkpoint of size ${from} (${earlier.time}): a rollback or a forged time` });
+        }
+      });
+    }
+  }
+
   /** Records the manifest lists that the file did not deliver, or delivered without being listed. */
   #coverage(): void {
     if (this.#manifest === undefined) return this.#bad({ problem: 'the export has no (valid) manifest: nothing says which records it must hold' });
@@ -482,6 +528,7 @@ class ExportV2Verifier {
 
   finish(): ExportVerdict {
     this.#endRun(this.#lines + 1);
+    this.#history();
     this.#coverage();
     if (this.#header !== undefined && this.#header.records !== this.#records) this.#bad({ line: this.#lines + 1, problem: `the header announces ${this.#header.records} record(s) and the file holds ${this.#records}: records were removed or inserted, or the file was truncated` });
     const trust = this.#trustState();

@@ -34,13 +34,21 @@ export interface ChainOptions {
   checkpointKey?: SigningKey;
   /** Called for each record (streaming writers); records are kept only when it is absent. */
   onRecord?: (r: SessionRecord) => void;
+  /** The chain's id and pod (default: fresh ones): a forger rewriting an existing chain reuses them. */
+  chainId?: string;
+  pod?: string;
+}
+
+/** The chain's pod and id: the ones given (a forger's rewrite), else fresh ones. */
+function chainName(namespace: string, opts: ChainOptions): { pod: string; chainId: string } {
+  const pod = opts.pod ?? `agent-${randomBytes(3).toString('hex')}`;
+  return { pod, chainId: opts.chainId ?? `${namespace}/${pod}/${randomBytes(6).toString('hex')}` };
 }
 
 /** Writes a chain of `n` records as a sidecar does: hash-linked, a checkpoint per commit group. */
 export function writeChain(namespace: string, n: number, opts: ChainOptions = {}): TestChain {
-  const pod = `agent-${randomBytes(3).toString('hex')}`;
+  const { pod, chainId } = chainName(namespace, opts);
   const key = generateSigningKey();
-  const chainId = `${namespace}/${pod}/${randomBytes(6).toString('hex')}`;
   const group = opts.group ?? 64;
   const tree = new MerkleAppender();
   const records: SessionRecord[] = [];
