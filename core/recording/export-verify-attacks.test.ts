@@ -102,3 +102,25 @@ describe('forks and rollbacks of a chain (a compromised sidecar signs two histor
     expect(v.firstBad?.problem).toMatch(/signed before|time/);
   });
 });
+
+describe('downgrade: format 2 records in a format 1 file', () => {
+  // A format 1 file (no header) lists chain keys itself; format 2 records carry no signature, so a
+  // file of them in format 1 would be proven by nothing: anyone could write one.
+  const C = writeChain(NS, 20, { group: 8, event: () => ({ command: 'DROP TABLE customers -- never ran' }) });
+  const keyLine = { type: 'key', chainId: C.chainId, keyId: C.key.keyId, publicJwk: C.key.publicJwk, pod: C.pod };
+
+  it('is refused, naming the record and why', () => {
+    const v = verify([keyLine, ...C.records]);
+    expect(v.ok).toBe(false);
+    expect(v.format).toBe(1);
+    expect(v.firstBad).toMatchObject({ line: 2, chainId: C.chainId, seq: 1 });
+    expect(v.firstBad?.problem).toMatch(/format 2 record .*format 1 export/);
+  });
+
+  it('mixed after format 1 records too', () => {
+    const D = writeChain(NS, 12, { group: 4, format1: 6 });
+    const v = verify([{ type: 'key', chainId: D.chainId, keyId: D.key.keyId, publicJwk: D.key.publicJwk, pod: D.pod }, ...D.records]);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad).toMatchObject({ seq: 7 });
+  });
+});

@@ -149,6 +149,12 @@ export class LegacyExportVerifier {
       c.broken = true;
       return undefined;
     }
+    // Format 1 exports predate format 2 records, which carry no signature: only a format 2 export's
+    // checkpoints prove them. Accepted here, anyone could write a file of them (a downgrade).
+    if ((r as { v?: unknown }).v !== undefined) {
+      c.broken = true;
+      return this.#bad({ line, ...about(r), problem: `it is a format 2 record (v=${JSON.stringify((r as { v?: unknown }).v)}, proven only by its chain's checkpoints) in a format 1 export, which carries none: nothing proves it (a downgraded or forged file); export again to get a format 2 file` });
+    }
     const problem = verifyLink(r, { ...expected, chainId: r.chainId }, r.keyId === c.keyId ? c.key : undefined);
     if (problem !== undefined) {
       c.broken = true;

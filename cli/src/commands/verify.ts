@@ -121,8 +121,17 @@ function chainLine(c: ExportVerdict['chains'][number]): string {
   return `    ${c.chainId}: records ${c.first ?? '?'}..${c.last ?? '?'}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
 }
 
+/**
+ * Unanchored, a file proves only that it is consistent with itself (a forger re-signing it with
+ * keys of its own gets the same): the title says so, where a reader or a CI log looks first.
+ */
+function unanchoredNote(v: ExportVerdict, p: Paint): string {
+  if (v.trust?.state === 'anchored') return '';
+  return p.yellow(v.format === 1 ? ' (format 1: not anchored)' : ' (self-asserted: not anchored to the cluster; use --anchor or --policy)');
+}
+
 function exportText(file: string, v: ExportVerdict, p: Paint): string {
-  const title = `Export ${file}: ${v.ok ? p.green('VERIFIED') : p.red('FAILED')}`;
+  const title = `Export ${file}: ${v.ok ? `${p.green('VERIFIED')}${unanchoredNote(v, p)}` : p.red('FAILED')}`;
   if (!v.ok) {
     const bad = v.firstBad === undefined ? [] : describeBad(v.firstBad, p);
     const more = v.problems.length > 1 ? [`  ${v.problems.length - 1} more problem(s) after it (-o json lists all)`] : [];
