@@ -6,7 +6,7 @@
 // ONE signature verification (its checkpoint's). Nothing of a rejected batch is stored, so the
 // decision covers the whole batch before anything is written.
 import { hash as oneShotHash, type KeyObject } from 'node:crypto';
-import { canonicalJsonWithout } from './canonical.ts';
+import { recordCanonicalText } from './record-text.ts';
 import { contentIntact, isLeafRecord, verifyHashSignature, type ChainPosition } from './index.ts';
 import { checkChainCheckpoint } from './chain-checkpoint.ts';
 import type { ChainTree } from './chain-tree.ts';
@@ -91,8 +91,6 @@ function checkDuplicate(record: SessionRecord, index: number, stored: Stored): F
   return undefined;
 }
 
-const NOT_HASHED = ['hash', 'sig'] as const;
-
 /**
  * chain.ts verifyLink for the next record of the chain (its chainId is already checked), in the same
  * order (sequence, link, content hash, a format 1 record's signature), keeping the canonical JSON
@@ -101,7 +99,7 @@ const NOT_HASHED = ['hash', 'sig'] as const;
 function checkFresh(record: SessionRecord, index: number, position: ChainPosition, key: KeyObject): Failure | string {
   if (record.seq !== position.seq + 1) return gap(position.seq + 1, record.seq);
   if (record.prev !== position.head) return fork(record.seq, `prev does not match the stored head at seq ${position.seq}`);
-  const text = canonicalJsonWithout(record as unknown as Record<string, unknown>, NOT_HASHED);
+  const text = recordCanonicalText(record);
   if (oneShotHash('sha256', text, 'hex') !== record.hash) return invalid('hash-mismatch', index, record);
   if (isLeafRecord(record)) return text;
   if (typeof record.sig !== 'string' || !verifyHashSignature(key, record.hash, record.sig)) return invalid('bad-signature', index, record);

@@ -1,0 +1,42 @@
+import { describe, expect, it } from '@jest/globals';
+import { canonicalJsonWithout } from './canonical.ts';
+import { recordCanonicalText } from './record-text.ts';
+
+const base = {
+  chainId: 'shop/agent-1/abc', seq: 3, prev: '0'.repeat(64), keyId: 'k', v: 2, hash: 'a'.repeat(64),
+  type: 'command', time: '2026-01-01T00:00:00.000Z', namespace: 'shop', pod: 'agent-1', policy: 'orders-db', target: 'orders-db', protocol: 'postgres',
+  sessionId: 's', subject: 'agent', subjectKind: 'User', groups: ['b', 'a'],
+};
+
+describe('recordCanonicalText', () => {
+  const cases: [string, Record<string, unknown>][] = [
+    ['a minimal record', base],
+    ['every optional member, nested out of order', {
+      ...base, purpose: 'support', command: 'SELECT "x" \\ \n é 😀 \u2028 \u0001', commandSha256: 'c'.repeat(64), decision: 'allow', rule: 'r', reason: 'why',
+      approvalRequest: 'ar-1', approval: { rule: 'r', request: 'ar-1', required: 1, approvals: 1, reviews: [{ time: 't', reviewer: 'x', groups: [], decision: 'Approved', reason: '' }] },
+      result: { sample: 'id=1', rows: 1, bytes: 1e21, truncated: false, error: undefined }, masked: { z: 1, cpf: 2, 'é': 3, '\u0080': 4 }, durationMs: 0.5,
+      frames: [{ t: 0, ch: 'o', data: 'x' }], channel: 0,
+    }],
+    ['members whose value is undefined (left out, as JSON.stringify does)', { ...base, purpose: undefined, result: undefined }],
+    ['a format 1 record with its sig', { ...base, v: undefined, sig: 'sig' }],
+    ['a member the list does not know (the generic path)', { ...base, zeta: 1, Alpha: { b: 1, a: 2 } }],
+    ['null and -0', { ...base, reason: null, durationMs: -0 }],
+    ['no members but hash', { hash: 'x' }],
+  ];
+  for (const [name, record] of cases) {
+    it(`is canonicalJsonWithout(record, [hash, sig]): ${name}`, () => {
+      expect(recordCanonicalText(record)).toBe(canonicalJsonWithout(record, ['hash', 'sig']));
+    });
+  }
+
+  it('reads own members only (an inherited one is not the record\'s)', () => {
+    const record = Object.assign(Object.create({ purpose: 'inherited' }) as Record<string, unknown>, base);
+    expect(recordCanonicalText(record)).toBe(canonicalJsonWithout(record, ['hash', 'sig']));
+    expect(recordCanonicalText(record)).not.toContain('inherited');
+  });
+
+  it('refuses what canonical JSON refuses (a non-finite number)', () => {
+    expect(() => recordCanonicalText({ ...base, durationMs: Number.NaN })).toThrow('non-finite');
+    expect(() => recordCanonicalText({ ...base, seq: Number.POSITIVE_INFINITY })).toThrow('non-finite');
+  });
+});
