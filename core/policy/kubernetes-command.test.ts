@@ -31,6 +31,23 @@ describe('kubernetesCommandText', () => {
     expect(protobuf).toMatch(/\[request body: \d+ bytes, sha256 [0-9a-f]{64}\]$/);
   });
 
+  it('hashes the applied copy kubectl apply sends in the last-applied annotation', () => {
+    const applied = JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { token: 'tr0ub4dor' }, data: { password: 'aHVudGVyMg==' } });
+    const body = JSON.stringify({ metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': applied, owner: 'ops' } }, stringData: { token: 'tr0ub4dor' } });
+    const text = kubernetesCommandText(attrs('PATCH', '/api/v1/namespaces/o/secrets/s'), { method: 'PATCH', target: '/api/v1/namespaces/o/secrets/s', contentType: 'application/strategic-merge-patch+json', body: Buffer.from(body) });
+    expect(text).not.toContain('tr0ub4dor');
+    expect(text).not.toContain('aHVudGVyMg==');
+    expect(text).toContain('"owner":"ops"');
+    expect(text).toMatch(/"kubectl.kubernetes.io\/last-applied-configuration":"\[sha256 [0-9a-f]{64}\]"/);
+  });
+
+  it('binds a Secret body by its bytes: a repeated key JSON.parse drops still changes the text', () => {
+    const a = attrs('PATCH', '/api/v1/namespaces/o/secrets/s');
+    const t = (b: string): string => kubernetesCommandText(a, { method: 'PATCH', target: '/t', contentType: 'application/merge-patch+json', body: Buffer.from(b) });
+    expect(t('{"data":{"a":"MQ=="},"data":{"b":"eA=="}}')).not.toBe(t('{"data":{"a":"Mg=="},"data":{"b":"eA=="}}'));
+    expect(t('{"data":{"a":"MQ=="},"data":{"b":"eA=="}}')).not.toContain('MQ==');
+  });
+
   it('different bodies make different texts (an approval covers one body)', () => {
     const a = attrs('PATCH', '/api/v1/namespaces/o/configmaps/c');
     const t = (b: string): string => kubernetesCommandText(a, { method: 'PATCH', target: '/t', contentType: 'application/json', body: Buffer.from(b) });

@@ -29,7 +29,22 @@ function hashedSecret(body: Buffer): string | undefined {
   const o = { ...(parsed as Record<string, unknown>) };
   if ('data' in o) o.data = hashedValues(o.data);
   if ('stringData' in o) o.stringData = hashedValues(o.stringData);
-  return JSON.stringify(o);
+  if ('metadata' in o) o.metadata = hashedLastApplied(o.metadata);
+  // The text drops what JSON.parse drops (a repeated key, which the apiserver's decoder merges):
+  // the whole body's hash binds an approval to exactly these bytes.
+  return `${JSON.stringify(o)}\n[body sha256 ${sha256(body)}]`;
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** kubectl apply (client side) sends the whole applied Secret, values included, in this annotation. */
+function hashedLastApplied(metadata: unknown): unknown {
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) return metadata;
+  const annotations = (metadata as Record<string, unknown>).annotations;
+  if (annotations === null || typeof annotations !== 'object' || Array.isArray(annotations) || !(LAST_APPLIED in annotations)) return metadata;
+  const applied = (annotations as Record<string, unknown>)[LAST_APPLIED];
+  const hashed = `[sha256 ${sha256(typeof applied === 'string' ? applied : JSON.stringify(applied))}]`;
+  return { ...metadata, annotations: { ...annotations, [LAST_APPLIED]: hashed } };
 }
 
 // Bodies shown as text; others (protobuf, CBOR) only by size and hash.

@@ -503,11 +503,11 @@ describe('attack classes (issue 22 review)', () => {
   });
 
   it('masks ConfigMap binaryData (base64 the detectors cannot read otherwise); bytes that are not text are redacted', async () => {
-    await apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'binary-notes', namespace: ns }, binaryData: { note: b64(`cliente CPF ${CPF}`), blob: Buffer.from([0x1f, 0x8b, 0x08, 0xff]).toString('base64') } }]);
+    await apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'binary-notes', namespace: ns, labels: { notes: 'binary' } }, binaryData: { note: b64(`cliente CPF ${CPF}`), blob: Buffer.from([0x1f, 0x8b, 0x08, 0xff]).toString('base64') } }]);
     const note = Buffer.from(await agentOk(['get', 'configmap', 'binary-notes', '-o', 'jsonpath={.binaryData.note}']), 'base64').toString();
     expect(note).toContain('cliente CPF');
     expect(note).not.toContain(CPF);
-    const yaml = await agentOk(['get', 'configmaps', '-o', 'yaml']);
+    const yaml = await agentOk(['get', 'configmaps', '-l', 'notes=binary', '-o', 'yaml']);
     expect(yaml).toContain('binary-notes');
     expect(yaml).not.toContain(b64(`cliente CPF ${CPF}`));
     expect(yaml).not.toContain(Buffer.from([0x1f, 0x8b, 0x08, 0xff]).toString('base64'));
@@ -517,6 +517,34 @@ describe('attack classes (issue 22 review)', () => {
     const apiserverToken = await serviceAccountToken(ns, 'support-agent', undefined, 600);
     const r = await raw(`/api/v1/namespaces/${ns}/configmaps`, { headers: { authorization: `Bearer ${apiserverToken}` } });
     expect(r.status).toBe(401);
+  });
+
+  it('records and shows approvers no Secret value kubectl apply sends (its last-applied copy), even when denied', async () => {
+    const file = join(fx.dir, 'app-config-applied.yaml');
+    writeFileSync(file, stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-config', namespace: ns }, stringData: { settings: 'tr0ub4dor-apply-9' } }));
+    await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
+    const r = await agent(['apply', '--validate=false', '-f', file]);
+    expect(r.stderr).toMatch(/Forbidden[^]*denied \(rule no-other-secrets\)/);
+    const exported = await eventually('the denied patch is recorded', async () => {
+      const e = await fetchExport(system.op.url, ns);
+      return e.records.some((rec) => rec.protocol === 'kubernetes' && rec.command?.startsWith('kubectl patch secrets app-config') === true) ? e : undefined;
+    }, 30_000, 250);
+    const text = JSON.stringify(exported.records);
+    expect(text).toContain('last-applied-configuration');
+    expect(text).not.toContain('tr0ub4dor-apply-9');
+    expect(text).not.toContain(b64('tr0ub4dor-apply-9'));
+  });
+
+  it('masks what a Status echoes of the request (a 422 naming the invalid value)', async () => {
+    // (kubectl patch reads the Secret first, which this policy denies: the PATCH as kubectl sends it.)
+    const res = await request(`https://127.0.0.1:${listenPort}/api/v1/namespaces/${ns}/secrets/db-password`, {
+      method: 'PATCH', dispatcher: tls, body: JSON.stringify({ metadata: { labels: { owner: `cpf ${CPF}` } } }),
+      headers: { authorization: `Bearer ${agentToken}`, 'x-guarita-purpose': PURPOSE, 'content-type': 'application/merge-patch+json' },
+    });
+    const text = await res.body.text();
+    expect(res.statusCode).toBe(422);
+    expect(text).toMatch(/Invalid value/);
+    expect(text).not.toContain(CPF);
   });
 
   it('mints no token with the target credential', async () => {
