@@ -547,6 +547,38 @@ describe('attack classes (issue 22 review)', () => {
     expect(text).not.toContain(CPF);
   });
 
+  it('judges the method sent, not an override; HEAD as get, OPTIONS refused; no other credential header counts', async () => {
+    const send = (head: string): Promise<string> => rawSocket(`${head}\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${agentToken}\r\nx-guarita-purpose: ${PURPOSE}\r\nconnection: close\r\n\r\n`);
+    const override = await rawSocket(`POST /api/v1/namespaces/${ns}/configmaps/customer-notes HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${agentToken}\r\nx-guarita-purpose: ${PURPOSE}\r\nx-http-method-override: GET\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+    expect(override).toMatch(/^HTTP\/1\.1 403 [^]*no rule matches \\"kubectl create configmaps/);
+    expect(await send(`HEAD /api/v1/namespaces/${ns}/secrets/db-password HTTP/1.1`)).toMatch(/^HTTP\/1\.1 403 /);
+    expect(await send(`OPTIONS /api/v1/namespaces/${ns}/pods HTTP/1.1`)).toMatch(/^HTTP\/1\.1 400 [^]*no Kubernetes verb/);
+    // Cookies, Proxy-Authorization and ?access_token= carry no identity here: without the agent's bearer token, 401.
+    const other = await rawSocket(`GET /api/v1/namespaces/${ns}/configmaps?access_token=${agentToken} HTTP/1.1\r\nhost: 127.0.0.1\r\nproxy-authorization: Bearer ${agentToken}\r\ncookie: token=${agentToken}\r\nx-guarita-purpose: ${PURPOSE}\r\nconnection: close\r\n\r\n`);
+    expect(other).toMatch(/^HTTP\/1\.1 401 /);
+  });
+
+  it('masks identifiers in Events, Tables with whole objects and Table watches', async () => {
+    await apply([{ apiVersion: 'v1', kind: 'Event', metadata: { name: `cpf-event-${id}`, namespace: ns }, involvedObject: { kind: 'Pod', name: 'orders-db-0', namespace: ns }, reason: 'Audit', message: `customer CPF ${CPF} e-mail ${EMAIL}`, type: 'Normal' }]);
+    const events = await agent(['get', 'events', '-o', 'yaml']);
+    expect(events.stdout).toContain(`cpf-event-${id}`);
+    expect(events.stdout).not.toContain(CPF);
+    expect(events.stdout).not.toContain(EMAIL);
+    const table = await request(`https://127.0.0.1:${listenPort}/api/v1/namespaces/${ns}/pods?includeObject=Object`, {
+      dispatcher: tls, headers: { authorization: `Bearer ${agentToken}`, 'x-guarita-purpose': PURPOSE, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+    });
+    const tableText = await table.body.text();
+    expect(tableText).toContain('OWNER_CPF');
+    expect(tableText).not.toContain(CPF);
+    const watched = await request(`https://127.0.0.1:${listenPort}/api/v1/namespaces/${ns}/configmaps?watch=true&timeoutSeconds=1&fieldSelector=metadata.name%3Dcustomer-notes`, {
+      dispatcher: tls, headers: { authorization: `Bearer ${agentToken}`, 'x-guarita-purpose': PURPOSE, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+    });
+    const watchText = await watched.body.text();
+    expect(watchText).toContain('customer-notes');
+    expect(watchText).not.toContain(CPF);
+    expect(watchText).not.toContain(EMAIL);
+  });
+
   it('mints no token with the target credential', async () => {
     const r = await agent(['create', 'token', 'cluster-reader']);
     expect(r.code).not.toBe(0);
