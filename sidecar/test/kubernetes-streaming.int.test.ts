@@ -251,7 +251,8 @@ describe('kubectl exec through the sidecar', () => {
     const exported = await eventually('the stream records are exported', async () => {
       const e = await fetchExport(system.op.url, ns);
       const frames = e.records.filter((r) => r.type === 'stream').flatMap((r) => r.frames ?? []);
-      return frames.some((f) => f.ch === 'e' && f.data.includes('to-stderr')) ? e : undefined;
+      const portForwardDone = e.records.some((r) => r.type === 'command' && /portforward/.test(r.command ?? '') && r.result?.sample !== undefined);
+      return portForwardDone && frames.some((f) => f.ch === 'e' && f.data.includes('to-stderr')) ? e : undefined;
     }, 30_000, 250);
     const frames = exported.records.filter((r) => r.type === 'stream').flatMap((r) => r.frames ?? []);
     expect(frames.some((f) => f.ch === 'i' && f.data.includes('stdin line with'))).toBe(true);
@@ -261,6 +262,9 @@ describe('kubectl exec through the sidecar', () => {
     expect(JSON.stringify(exported.records)).not.toContain(EMAIL);
     const execs = exported.records.filter((r) => r.protocol === 'kubernetes' && r.type === 'command' && r.decision === 'allow' && /exec/.test(r.command ?? ''));
     expect(execs.some((r) => r.result?.status === 3)).toBe(true);
+    // The port-forward earlier: its bytes each way (the payload is not inspected).
+    const forwarded = exported.records.find((r) => r.type === 'command' && /portforward/.test(r.command ?? '') && r.decision === 'allow');
+    expect(forwarded?.result?.sample).toMatch(/^port-forward \(SPDY\/3\.1\+portforward\.k8s\.io\): [1-9]\d* bytes to the pod, [1-9]\d* bytes from it/);
   });
 
   it('guarita replay plays an exec session frame by frame, masked, with its recorded timing', async () => {
@@ -283,7 +287,8 @@ describe('kubectl exec through the sidecar', () => {
     expect(replay.stdout).not.toContain(CPF);
     // And as asciicast v2, in order.
     const castFile = join(fx.dir, 'exec.cast');
-    const cast = await guarita(['export', '--format', 'asciicast', '--session', sessionId, '-o', castFile]);
+    // The session holds every exec of this suite, each on its own channel: this exec's.
+    const cast = await guarita(['export', '--format', 'asciicast', '--session', sessionId, '--channel', String(streams[0]?.channel ?? 0), '-o', castFile]);
     expect(cast.code).toBe(0);
     const [header, ...events] = readFileSync(castFile, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as unknown);
     expect(header).toMatchObject({ version: 2 });
