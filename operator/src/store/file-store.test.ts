@@ -297,6 +297,22 @@ describe('FileStore', () => {
     expect(verifyPolicyEntries('shop', 'orders-db', await collect(reopened.policyEntries('shop', 'orders-db')), reopened.policyHeads()[0])).toMatchObject({ ok: true });
   });
 
+  it('writes each record from the text its hash was checked over: read back by offset and after a reopen, non-ASCII and multi-byte included', async () => {
+    const store = await open({ segmentMaxBytes: 4096 });
+    const sc = fakeSidecar('shop');
+    await store.registerChain(sc.registration());
+    const texts = ['SELECT \'é\' -- ação', 'emoji 😀 and \u2028 line separator', 'quote " backslash \\ tab \t', 'plain'];
+    const records = sc.next(12, (i) => ({ sessionId: 's1', command: texts[i % texts.length]!, result: { sample: `${texts[(i + 1) % texts.length]!}`, rows: i }, policy: i % 3 === 0 ? 'customers-api' : 'orders-db' }));
+    expect(await put(store, sc, records)).toMatchObject({ ok: true, seq: 12 });
+    const plain = JSON.parse(JSON.stringify(records)) as SessionRecord[];
+    expect(await store.sessionRecords('shop', 's1')).toEqual(plain);
+    await store.close();
+    const reopened = await open({ segmentMaxBytes: 4096 });
+    expect(await reopened.sessionRecords('shop', 's1')).toEqual(plain);
+    expect(verifyExport(await collect(reopened.exportLines('shop', {})), true).problems).toEqual([]);
+    expect(await put(reopened, sc, sc.next(1))).toMatchObject({ ok: true, seq: 13 });
+  });
+
   it('serializes concurrent batches of many chains into group commits', async () => {
     let groups = 0;
     const store: SessionStore = await open({ hooks: { committed: () => { groups++; } } });
