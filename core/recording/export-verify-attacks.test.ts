@@ -7,7 +7,7 @@ import { generateSigningKey } from './index.ts';
 import { ExportVerifier, type ExportVerdict, type TrustOptions } from './export-verify.ts';
 import { exportOf, testStore, writeChain } from '../../e2e/support/export-testkit.ts';
 import type { SessionRecord } from './store-types.ts';
-import { exportRecordLine } from './export-format.ts';
+import { exportRecordLine, signStatement } from './export-format.ts';
 import { signCheckpoint, parseCheckpoint } from './checkpoint.ts';
 
 type Line = Record<string, unknown>;
@@ -122,5 +122,59 @@ describe('downgrade: format 2 records in a format 1 file', () => {
     const v = verify([{ type: 'key', chainId: D.chainId, keyId: D.key.keyId, publicJwk: D.key.publicJwk, pod: D.pod }, ...D.records]);
     expect(v.ok).toBe(false);
     expect(v.firstBad).toMatchObject({ seq: 7 });
+  });
+});
+
+describe('the manifest\'s operatorOnly escape hatch', () => {
+  // Only the real operator can sign a manifest; these are what a compromised operator could claim.
+  const base = clone(exportOf(store, [A]));
+  const proofAt = base.findIndex((l) => l.type === 'proof' && (l.from as number) <= 40 && (l.to as number) >= 40);
+  const run = base[proofAt] as Line;
+  const [from, to] = [run.from as number, run.to as number];
+
+  function vouchFor(lines: Line[], hash: string): Line[] {
+    const out = clone(lines);
+    out[proofAt] = { ...run, checkpoint: 0, left: [], right: [] };
+    const i = out.findIndex((l) => l.type === 'manifest');
+    const statement = { ...((out[i] as Line).statement as Line), operatorOnly: { [A.chainId]: [[from, to, hash]] } };
+    out[i] = { type: 'manifest', ...signStatement(statement, store.key) };
+    return out;
+  }
+
+  it('cannot stand in for a proof the export can give (records after proven ones, a checkpoint covering them)', () => {
+    const v = verify(vouchFor(base, (base[proofAt + (to - from) + 1] as Line).hash as string), anchored);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.problem).toMatch(/vouching stands in for a proof it could give/);
+  });
+
+  it('nor be edited into a manifest by anyone else (its signature)', () => {
+    const out = clone(base);
+    const i = out.findIndex((l) => l.type === 'manifest');
+    ((out[i] as Line).statement as Line).operatorOnly = { [A.chainId]: [[from, to, 'ab'.repeat(32)]] };
+    expect(verify(out).firstBad?.problem).toMatch(/manifest .*does not match its hash/);
+  });
+
+  it('a run of unproven format 2 records without the manifest vouching for them is refused', () => {
+    const out = clone(base);
+    out[proofAt] = { ...run, checkpoint: 0, left: [], right: [] };
+    expect(verify(out).firstBad?.problem).toMatch(/no checkpoint covers it/);
+  });
+
+  it('runs that meet link across the boundary (a vouched run rewritten is caught by the next record)', () => {
+    // Records 1..16 are rewritten and vouched for (as retention would allow for the oldest leaves);
+    // record 17, proven by its checkpoint, links to the real #16.
+    const F = writeChain(NS, 100, { group: 16, chainId: A.chainId, pod: A.pod, event: () => ({ command: 'rewritten' }) });
+    const lines = clone(exportOf(store, [A]));
+    const p0 = lines.findIndex((l) => l.type === 'proof');
+    const p1 = lines.findIndex((l, i) => i > p0 && l.type === 'proof');
+    const first = lines[p0] as Line;
+    const out = [...lines.slice(0, p0), { ...first, checkpoint: 0, left: [], right: [] }, ...F.records.slice(0, (first.to as number)), ...lines.slice(p1)].map((l) => structuredClone(l) as Line);
+    const i = out.findIndex((l) => l.type === 'manifest');
+    const statement = { ...((out[i] as Line).statement as Line), operatorOnly: { [A.chainId]: [[first.from, first.to, F.records[(first.to as number) - 1]?.hash]] } };
+    out[i] = { type: 'manifest', ...signStatement(statement, store.key) };
+    const v = verify(out, anchored);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.problem).toMatch(/does not link to/);
+    expect(v.firstBad?.seq).toBe((first.to as number) + 1);
   });
 });

@@ -72,6 +72,10 @@ interface ChainV2 {
   /** Seqs verified so far, as ranges. */
   seen: [number, number][];
   lastSeq: number;
+  /** A run proven by a checkpoint came already (the chain's tree was available from before it). */
+  proven: boolean;
+  /** The hash of record lastSeq when it verified: the next run's first record must link to it. */
+  lastHash?: string;
 }
 
 interface Run {
@@ -153,12 +157,33 @@ function newChain(s: RegistrationLine['statement']): ChainV2 {
   return {
     summary: { chainId: s.chainId, pod: s.pod, records: 0, startsMidChain: false, retentionHoles: 0 },
     verifier: noteVerifier(s.publicJwk, s.keyId), key: importPublicKey(s.publicJwk), keyId: s.keyId,
-    roots: new Map(), signed: new Map(), consistent: new Set(), expected: [], vouched: [], seen: [], lastSeq: 0,
+    roots: new Map(), signed: new Map(), consistent: new Set(), expected: [], vouched: [], seen: [], lastSeq: 0, proven: false,
   };
 }
 
 function rangeText(a: number, b: number): string {
   return a === b ? `#${a}` : `#${a}..#${b}`;
+}
+
+function isSeqRange(p: ProofLine): boolean {
+  return Number.isSafeInteger(p.from) && Number.isSafeInteger(p.to) && p.from >= 1 && p.to >= p.from;
+}
+
+/** A run starting at its proof line; runs that meet link like records of one run (see prev). */
+function newRun(c: ChainV2, p: ProofLine, line: number): Run {
+  // A run the manifest alone vouches for cannot be swapped for another history ending elsewhere:
+  // the first record of the run after it must link to its last.
+  return { chain: c, proof: p, line, next: p.from, broken: false, ...(c.lastHash !== undefined && c.lastSeq === p.from - 1 ? { prev: c.lastHash } : {}) };
+}
+
+/**
+ * Retention removes a chain's oldest leaves, so a run the manifest vouches for cannot come after
+ * proven records when a checkpoint of the export covers it: the builder would have proven it.
+ */
+function vouchedProblem(run: Run): string | undefined {
+  const { chain: c, proof: p } = run;
+  if (run.vouched === undefined || !c.proven || ![...c.roots.keys()].some((size) => size >= p.from)) return undefined;
+  return 'the manifest says no checkpoint proves them, yet records before them were proven and the export holds a checkpoint covering them: the operator\'s vouching stands in for a proof it could give (retention only removes a chain\'s oldest leaves)';
 }
 
 /** Format 2: the streaming verifier. */
@@ -367,14 +392,18 @@ class ExportV2Verifier {
     const c = this.#chains.get(p.chainId);
     const where = `the proof of records ${String(p.chainId)}${rangeText(p.from, p.to)}`;
     if (c === undefined) return this.#bad({ line, chainId: p.chainId, problem: `${where}: no registration for the chain` });
-    const run: Run = { chain: c, proof: p, line, next: p.from, broken: false };
+    // Runs that meet (a checkpoint boundary) link like records of one run: a run the manifest alone
+    // vouches for cannot be swapped for another history ending elsewhere.
+    const run = newRun(c, p, line);
     this.#run = run;
-    if (!Number.isSafeInteger(p.from) || !Number.isSafeInteger(p.to) || p.from < 1 || p.to < p.from) return this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: not a range of records` });
+    if (!isSeqRange(p)) return this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: not a range of records` });
     if (p.from <= c.lastSeq) return this.#runBad(run, { line, chainId: p.chainId, seq: p.from, problem: `${where}: they come after ${p.chainId}#${c.lastSeq} in the file: records were reordered or duplicated` });
     if (p.checkpoint === 0) {
       run.vouched = c.vouched.find(([a, b]) => a === p.from && b === p.to)?.[2];
-      return undefined;
+      const problem = vouchedProblem(run);
+      return problem === undefined ? undefined : this.#runBad(run, { line, chainId: p.chainId, seq: p.from, problem: `${where}: ${problem}` });
     }
+    c.proven = true;
     const problem = this.#startTree(run);
     if (problem !== undefined) this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: ${problem}` });
     return undefined;
@@ -413,10 +442,12 @@ class ExportV2Verifier {
     c.summary.records++;
     c.summary.first ??= r.seq;
     c.summary.last = r.seq;
+    c.lastHash = undefined;
     if (run.broken) return undefined;
     const problem = this.#recordProblem(r, run, text);
     if (problem !== undefined) return this.#runBad(run, { line, ...about(r), problem });
     run.prev = r.hash;
+    c.lastHash = r.hash;
     // r.hash was checked to be 64 hex digits above.
     run.tree?.append(leafHash(Buffer.from(r.hash, 'hex')));
     return undefined;
