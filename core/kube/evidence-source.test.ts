@@ -22,6 +22,11 @@ describe('judgeEvidenceSource', () => {
     expect(judgeEvidenceSource(bound, optedIn, withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: mounts }] }))).toEqual({ ok: true });
   });
 
+  it('accepts agents that mount the ssh target host key (published by the proxy) read-only', () => {
+    const mounts = [{ name: 'guarita-agent-ssh', readOnly: true }];
+    expect(judgeEvidenceSource(bound, optedIn, withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: mounts }] }))).toEqual({ ok: true });
+  });
+
   it.each<[string, NamespaceFacts | undefined, RegExp]>([
     ['no namespace', undefined, /namespace team does not exist/],
     ['no labels', {}, /not opted in .*is missing.*label the namespace/],
@@ -45,6 +50,7 @@ describe('judgeEvidenceSource', () => {
     ['proxy name in other case', withSpec({ containers: [{ name: 'Guarita-Proxy' }] }), /no guarita-proxy container/],
     ['agent mounts the spool', withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'guarita-spool' }] }] }), /container agent mounts a volume reserved/],
     ['agent mounts the kubernetes CA volume writable', withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'guarita-agent-kube-ca' }] }] }), /container agent mounts a volume reserved/],
+    ['agent mounts the ssh host-key volume writable', withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'guarita-agent-ssh' }] }] }), /container agent mounts a volume reserved/],
     ['agent mounts the spool read-only', withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'guarita-spool', readOnly: true }] }] }), /container agent mounts a volume reserved/],
     ['init container mounts the tokens', withSpec({ initContainers: [{ name: 'copy', volumeMounts: [{ name: 'guarita-tokens' }] }, proxy], containers: [{ name: 'agent' }] }), /container copy mounts/],
     ['ephemeral container mounts a target', withSpec({ initContainers: [proxy], containers: [{ name: 'agent' }], ephemeralContainers: [{ name: 'debug', volumeMounts: [{ name: 'guarita-target-orders' }] }] }), /container debug mounts/],

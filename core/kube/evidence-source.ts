@@ -19,10 +19,12 @@ export const SIDECAR_NAME = 'guarita-proxy';
 export const SIDECAR_VOLUME_PREFIX = 'guarita-';
 /**
  * The exceptions: what the injector gives agent containers of kubernetes targets, read-only (the
- * proxy's serving CA; the agents' KUBECONFIG and their own token). Nothing in them can sign or send
+ * proxy's serving CA; the agents' KUBECONFIG and their own token), and of ssh targets (the proxy's
+ * published host key). Nothing in them can sign or send
  * evidence (the webhook refuses a pod whose agent token would have the operator's audience).
  */
-export const AGENT_READ_ONLY_VOLUMES: readonly string[] = ['guarita-agent-kube-ca', 'guarita-agent-kubeconfig'];
+// guarita-agent-ssh: an ssh target's published host key (known_hosts, ssh_config), public by nature.
+export const AGENT_READ_ONLY_VOLUMES: readonly string[] = ['guarita-agent-kube-ca', 'guarita-agent-kubeconfig', 'guarita-agent-ssh'];
 
 /** The TokenReview's bound-pod claims (status.user.extra authentication.kubernetes.io/pod-*). */
 export interface BoundPod { namespace: string; name: string; uid: string }
