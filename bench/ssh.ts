@@ -8,7 +8,7 @@
 //     proxied ÷ direct.
 //   node bench/ssh.ts [--quick]   (uses $GUARITA_HARNESS_STATE, or starts a harness)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -116,6 +116,7 @@ export async function benchSsh(opts: { quick: boolean }): Promise<Record<string,
   } finally {
     await sidecar.stop();
     await sshd.stop();
+    rmSync(work, { recursive: true, force: true });
   }
 }
 

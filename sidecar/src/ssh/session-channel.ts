@@ -199,8 +199,10 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
     send(target, masker.push(chunk));
     armIdle();
   };
-  host.on('data', fromHost('o', out));
-  host.stderr.on('data', fromHost('e', err));
+  const onOut = fromHost('o', out);
+  const onErr = fromHost('e', err);
+  host.on('data', onOut);
+  host.stderr.on('data', onErr);
   agent.on('data', (chunk: Buffer) => {
     bytesIn += chunk.length;
     if (!o.transfer) {
@@ -212,6 +214,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
       host.once('drain', () => agent.resume());
     }
   });
+  // The agent's EOF goes to the host as sent (sshd decides what it means for a pty).
   agent.on('end', () => host.end());
   agent.on('close', () => host.close());
   let exit: { code?: number; signal?: string } = {};
@@ -239,6 +242,9 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   agent.resume();
   return new Promise((resolve) => {
     host.once('close', () => {
+      // Output still buffered while the agent was not reading goes out before the end.
+      for (let c = host.read() as Buffer | null; c !== null; c = host.read() as Buffer | null) onOut(c);
+      for (let c = host.stderr.read() as Buffer | null; c !== null; c = host.stderr.read() as Buffer | null) onErr(c);
       clearTimeout(idle);
       ctx.session.closed.removeEventListener('abort', revoked);
       if (!o.transfer) {
