@@ -56,6 +56,8 @@ export interface SidecarConfig {
   kubeCaDir: string;
   /** kubernetes targets: largest JSON response (one object or list page, one watch event) buffered for masking; larger ones are refused. */
   kubeMaxResponseBytes: number;
+  /** kubernetes targets: watches and followed logs open at once per listener. */
+  kubeMaxWatches: number;
   /** ssh targets: where the listener's host key is published (<dir>/<target>/known_hosts, ssh_config) for the agents. */
   sshDir: string;
   /** ssh targets: open agent connections per listener; further ones are closed at once. */
@@ -227,11 +229,11 @@ function tuning(env: Env): Pick<SidecarConfig, 'drainTimeoutMs' | 'logLevel' | '
   };
 }
 
-function kubeTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConfig, 'kubeCaDir' | 'kubeMaxResponseBytes'> {
+function kubeTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConfig, 'kubeCaDir' | 'kubeMaxResponseBytes' | 'kubeMaxWatches'> {
   const kubeCaDir = optional(env, 'GUARITA_KUBE_CA_DIR') ?? '/var/run/guarita/kube';
   // Written at start only when a kubernetes target needs it (the injector mounts it then).
   if (targets.some((t) => t.protocol === 'kubernetes')) writableDir('GUARITA_KUBE_CA_DIR', kubeCaDir);
-  return { kubeCaDir, kubeMaxResponseBytes: positiveInt(env, 'GUARITA_KUBE_MAX_RESPONSE', 64 * 1024 * 1024) };
+  return { kubeCaDir, kubeMaxResponseBytes: positiveInt(env, 'GUARITA_KUBE_MAX_RESPONSE', 64 * 1024 * 1024), kubeMaxWatches: positiveInt(env, 'GUARITA_KUBE_MAX_WATCHES', 128) };
 }
 
 function sshTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConfig, 'sshDir' | 'sshMaxConnections' | 'sshRecordMaxChars'> {

@@ -169,7 +169,7 @@ beforeAll(async () => {
   mountCredentials(fx, 'mirror', { token: mirrorToken, 'ca.crt': readFileSync(kube.caFile, 'utf8') });
   const caDir = join(fx.dir, 'kube');
   mkdirSync(caDir);
-  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }, { policy: 'mirror', target: 'mirror', protocol: 'kubernetes', listenPort: mirrorPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir, GUARITA_KUBE_MAX_RESPONSE: String(256 * 1024) } });
+  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }, { policy: 'mirror', target: 'mirror', protocol: 'kubernetes', listenPort: mirrorPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir, GUARITA_KUBE_MAX_RESPONSE: String(256 * 1024), GUARITA_KUBE_MAX_WATCHES: '6' } });
   caFile = join(caDir, TARGET, 'ca.crt');
   agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
   const tokenFile = join(fx.dir, 'agent-token');
@@ -622,5 +622,42 @@ describe('attack classes (issue 22 review)', () => {
     expect(table.stdout).toContain('applied-token');
     expect(table.stderr).toContain('Response Body');
     expect(table.stderr).not.toContain(b64('tr0ub4dor-and-3'));
+  });
+
+  it('bounds the watches open at once (each holds an event and its socket buffers): beyond, 429 with Retry-After, and others are served', async () => {
+    const open = async (): Promise<{ socket: ReturnType<typeof connect>; head: Promise<string> }> => {
+      const socket = connect({ host: '127.0.0.1', port: listenPort, rejectUnauthorized: false });
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+      const head = new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString())));
+      socket.write(`GET /api/v1/namespaces/${ns}/configmaps?watch=true&fieldSelector=metadata.name%3Dcustomer-notes HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${agentToken}\r\nx-guarita-purpose: ${PURPOSE}\r\n\r\n`);
+      return { socket, head };
+    };
+    // GUARITA_KUBE_MAX_WATCHES is 6 here: six watches that never end, then one more.
+    const watches = [];
+    for (let i = 0; i < 6; i++) {
+      const w = await open();
+      expect(await w.head).toMatch(/^HTTP\/1\.1 200 /);
+      watches.push(w);
+    }
+    try {
+      const extra = await open();
+      const refused = await extra.head;
+      extra.socket.destroy();
+      expect(refused).toMatch(/^HTTP\/1\.1 429 /);
+      expect(refused).toMatch(/retry-after: 1/i);
+      expect(refused).toMatch(/GUARITA_KUBE_MAX_WATCHES/);
+      expect(await agentOk(['get', 'configmap', 'customer-notes', '-o', 'name'])).toContain('customer-notes');
+    } finally {
+      for (const w of watches) w.socket.destroy();
+    }
+    // Once they end, a watch is served again.
+    const again = await eventually('a watch slot is free again', async () => {
+      const w = await open();
+      const head = await w.head;
+      w.socket.destroy();
+      return head.startsWith('HTTP/1.1 200') ? head : undefined;
+    }, 10_000, 100);
+    expect(again).toMatch(/^HTTP\/1\.1 200 /);
   });
 });

@@ -45,6 +45,8 @@ export interface KubeListenerOptions {
   maxBufferedBody: number;
   /** Largest JSON response (object, list page, one watch event) buffered for masking. */
   maxResponseBytes: number;
+  /** Watches and followed logs open at once (each may hold an event and its socket buffers); beyond, 429. */
+  maxWatches?: number;
   requestTimeoutMs?: number;
   maxConnections?: number;
   sessionIdleMs?: number;
@@ -124,6 +126,11 @@ class Sample {
   }
 }
 
+/** A watch or a followed log: an answer that lasts as long as the agent keeps it open. */
+function isStream(x: Pick<Relay, 'attrs' | 'target'>): boolean {
+  return x.attrs.verb === 'watch' || (x.attrs.subresource === 'log' && /(^|&)follow=(true|t|1)(&|$)/i.test(x.target.split('?')[1] ?? ''));
+}
+
 /** Splits the agent's target into the declared purpose (path prefix) and the apiserver target. */
 function splitPurpose(url: string): { purpose?: string; target: string } {
   const m = PURPOSE_PREFIX.exec(url);
@@ -162,6 +169,8 @@ export class KubeProxy {
   #inFlight = 0;
   /** Bytes of whole JSON answers held for masking or for agents still to read them (see #hold). */
   #held = 0;
+  /** Watches and followed logs open now (see #admitStream). */
+  #streams = 0;
 
   constructor(opts: KubeListenerOptions) {
     this.#opts = opts;
@@ -397,7 +406,7 @@ export class KubeProxy {
     const error = relayed.forwarded.error;
     if (error === undefined) res.end(relayed.held);
     else if (res.headersSent) res.destroy();
-    else sendStatus(res, relayed.forwarded.status >= 400 ? relayed.forwarded.status : 502, error.startsWith('guarita:') ? error : `guarita: ${error}`);
+    else sendStatus(res, relayed.forwarded.status >= 400 ? relayed.forwarded.status : 502, error.startsWith('guarita:') ? error : `guarita: ${error}`, relayed.forwarded.status === 429 ? { 'retry-after': '1' } : {});
   }
 
   /** The upstream request: the checked target, the allowlisted headers, the target's own credential. */
@@ -406,7 +415,7 @@ export class KubeProxy {
     if (upstream.token !== undefined) headers.authorization = `Bearer ${upstream.token}`;
     if (x.body !== undefined) headers['content-length'] = String(x.body.length);
     // Watches and followed logs may stay quiet for long: no body timeout for them.
-    const streaming = x.attrs.verb === 'watch' || (x.attrs.subresource === 'log' && /(^|&)follow=(true|1)(&|$)/i.test(x.target.split('?')[1] ?? ''));
+    const streaming = isStream(x);
     const t0 = performance.now();
     const up = await this.#pool(upstream).request({
       path: x.target, method: x.req.method ?? 'GET', headers, ...opt('body', x.body), signal: x.signal,
@@ -428,7 +437,35 @@ export class KubeProxy {
     return out;
   }
 
+  /**
+   * Admits a watch or a followed log: each holds up to one event and its socket's buffers for as
+   * long as it lasts, so their number is bounded (GUARITA_KUBE_MAX_WATCHES); beyond it, 429 with
+   * Retry-After, which client-go's watches and kubectl retry. Returns the release.
+   */
+  #admitStream(): () => void {
+    const max = this.#opts.maxWatches ?? 128;
+    if (this.#streams >= max) {
+      throw new Refusal(429, `guarita: ${max} watches and followed logs are open through this proxy already (GUARITA_KUBE_MAX_WATCHES); retry once one ends`);
+    }
+    this.#streams++;
+    let released = false;
+    return () => {
+      if (!released) this.#streams--;
+      released = true;
+    };
+  }
+
   async #relay(x: Relay): Promise<{ forwarded: Forwarded; held?: Buffer }> {
+    if (!isStream(x)) return this.#relayAnswer(x);
+    const release = this.#admitStream();
+    try {
+      return await this.#relayAnswer(x);
+    } finally {
+      release();
+    }
+  }
+
+  async #relayAnswer(x: Relay): Promise<{ forwarded: Forwarded; held?: Buffer }> {
     const up = await this.#request(x, this.#upstreamFor());
     const headers = this.#responseHeaders(up, x.maskSession);
     const type = String(up.headers['content-type'] ?? '').toLowerCase();
