@@ -140,3 +140,54 @@ export function recordLineHashOk(line: string): boolean {
   if (m === null) return false;
   return hash('sha256', `${line.slice(0, m.index)}}`, 'hex') === m[1];
 }
+
+/**
+ * The first member name an object of a JSON text (already parsed successfully) holds twice, names
+ * compared as decoded strings ("a" and "\u0061" are one name), or undefined. JSON.parse keeps the
+ * last; other readers keep the first or refuse: a verifier must not accept such a text.
+ */
+export function duplicateMember(text: string): string | undefined {
+  const scan: MemberScan = { stack: [], expectName: false };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i] as string;
+    if (ch !== '"') {
+      structural(scan, ch);
+      continue;
+    }
+    const end = stringEnd(text, i);
+    const duplicate = scan.expectName ? memberName(scan, JSON.parse(text.slice(i, end + 1)) as string) : undefined;
+    if (duplicate !== undefined) return duplicate;
+    scan.expectName = false;
+    i = end;
+  }
+  return undefined;
+}
+
+interface MemberScan { stack: (Set<string> | undefined)[]; expectName: boolean }
+
+/** The index of the quote closing the string opened at `start`. */
+function stringEnd(text: string, start: number): number {
+  let j = start + 1;
+  while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+  return j;
+}
+
+/** Records a member name of the innermost object: the name if it was there already. */
+function memberName(scan: MemberScan, name: string): string | undefined {
+  const names = scan.stack[scan.stack.length - 1];
+  if (names === undefined) return undefined;
+  if (names.has(name)) return name;
+  names.add(name);
+  return undefined;
+}
+
+function structural(scan: MemberScan, ch: string): void {
+  if (ch === '{' || ch === '[') {
+    scan.stack.push(ch === '{' ? new Set() : undefined);
+    scan.expectName = ch === '{';
+  } else if (ch === '}' || ch === ']') {
+    scan.stack.pop();
+  } else if (ch === ',') {
+    scan.expectName = scan.stack[scan.stack.length - 1] !== undefined;
+  }
+}

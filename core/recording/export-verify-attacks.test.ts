@@ -7,8 +7,10 @@ import { generateSigningKey } from './index.ts';
 import { ExportVerifier, type ExportVerdict, type TrustOptions } from './export-verify.ts';
 import { exportOf, testStore, writeChain } from '../../e2e/support/export-testkit.ts';
 import type { SessionRecord } from './store-types.ts';
-import { exportRecordLine, signStatement } from './export-format.ts';
-import { signCheckpoint, parseCheckpoint } from './checkpoint.ts';
+import { duplicateMember, exportRecordLine, signStatement } from './export-format.ts';
+import { noteVerifier, parseCheckpoint, signCheckpoint, verifyCheckpoint } from './checkpoint.ts';
+import { leafHash, MerkleTree, nodeHash, rootOf, verifyConsistency, verifyInclusion } from './merkle.ts';
+import { canonicalJsonWithout } from './canonical.ts';
 
 type Line = Record<string, unknown>;
 
@@ -177,4 +179,93 @@ describe('the manifest\'s operatorOnly escape hatch', () => {
     expect(v.firstBad?.problem).toMatch(/does not link to/);
     expect(v.firstBad?.seq).toBe((first.to as number) + 1);
   });
+});
+
+describe('classes that hold (kept so they stay held)', () => {
+  const leaves = [0, 1, 2].map((i) => leafHash(Buffer.alloc(32, i)));
+
+  it('Merkle: leaf/node separation, duplicated last leaf, proofs of the wrong length, index ≥ size, size 0, trivial consistency', () => {
+    // A 64-byte leaf that is two node hashes side by side does not hash to their parent.
+    expect(leafHash(Buffer.concat(leaves.slice(0, 2))).equals(nodeHash(leaves[0] as Buffer, leaves[1] as Buffer))).toBe(false);
+    // CVE-2012-2459: RFC 6962 never duplicates an odd last node, so [a, b, c] and [a, b, c, c] differ.
+    expect(rootOf(leaves).equals(rootOf([...leaves, leaves[2] as Buffer]))).toBe(false);
+    const tree = new MerkleTree(leaves);
+    const proof = tree.inclusionProof(1);
+    const root = tree.root();
+    expect(verifyInclusion(1, 3, leaves[1] as Buffer, proof, root)).toBe(true);
+    expect(verifyInclusion(1, 3, leaves[1] as Buffer, [...proof, root], root)).toBe(false);
+    expect(verifyInclusion(1, 3, leaves[1] as Buffer, proof.slice(1), root)).toBe(false);
+    expect(verifyInclusion(3, 3, leaves[2] as Buffer, proof, root)).toBe(false);
+    expect(verifyInclusion(0, 0, leaves[0] as Buffer, [], root)).toBe(false);
+    // An inner node presented as a leaf: only in a tree of another size (which the signed checkpoint fixes),
+    // and record leaves are always leafHash(record hash), so an inner node is never a record's leaf.
+    expect(verifyInclusion(0, 2, nodeHash(leaves[0] as Buffer, leaves[1] as Buffer), [leaves[2] as Buffer], root)).toBe(true);
+    expect(verifyInclusion(0, 3, nodeHash(leaves[0] as Buffer, leaves[1] as Buffer), [leaves[2] as Buffer], root)).toBe(false);
+    expect(verifyConsistency(0, 3, root, root, [root])).toBe(false);
+    expect(verifyConsistency(3, 3, root, root, [root])).toBe(false);
+    expect(verifyConsistency(3, 3, root, tree.root(2), [])).toBe(false);
+    expect(verifyConsistency(3, 2, tree.root(2), root, tree.consistencyProof(2, 3))).toBe(false);
+  });
+
+  it('signed notes: dash look-alikes, a forged key hash under the right name, CRLF and trailing spaces are refused', () => {
+    const cp = { origin: A.chainId, size: 3, rootHash: Buffer.alloc(32, 1), time: '2026-11-01T00:00:00Z' };
+    const note = signCheckpoint(cp, A.key);
+    const verifier = noteVerifier(A.key.publicJwk, A.key.keyId);
+    expect(verifyCheckpoint(note, verifier).size).toBe(3);
+    for (const dash of ['\u2013', '\u2015', '\u2212', '-', '\u2014\u00a0']) expect(() => verifyCheckpoint(note.replace('\u2014 ', `${dash} `), verifier)).toThrow(/em dash/);
+    // Another key signs under the real key's name and copies its 4-byte key hash: the real key verifies, and fails.
+    const other = generateSigningKey();
+    const forged = signCheckpoint(cp, other, A.key.keyId).split('\n');
+    const realHash = Buffer.from((note.split('\n')[5] as string).split(' ')[2] as string, 'base64').subarray(0, 4);
+    const blob = Buffer.concat([realHash, Buffer.from((forged[5] as string).split(' ')[2] as string, 'base64').subarray(4)]).toString('base64');
+    expect(() => verifyCheckpoint([...forged.slice(0, 5), `\u2014 ${A.key.keyId} ${blob}`, ''].join('\n'), verifier)).toThrow(/does not verify/);
+    expect(() => verifyCheckpoint(note.replace(/\n/g, '\r\n'), verifier)).toThrow(/carriage returns/);
+    expect(() => verifyCheckpoint(note.replace(`${A.chainId}\n`, `${A.chainId} \n`), verifier)).toThrow(/does not verify/);
+  });
+
+  it('a checkpoint of another chain (signed by the same key) is named as a splice', () => {
+    const lines = clone(exportOf(store, [A]));
+    const i = lines.findIndex((l) => l.type === 'checkpoint');
+    const k = lines[i] as Line;
+    const cp = parseCheckpoint(k.note as string).checkpoint;
+    lines[i] = { ...k, note: signCheckpoint({ ...cp, origin: B.chainId }, A.key) };
+    expect(verify(lines).firstBad?.problem).toMatch(/checkpoint of another chain/);
+  });
+
+  it('JCS: a record line with a duplicate key, -0, 1e21 or __proto__ is not what was hashed', () => {
+    const lines = clone(exportOf(store, [A]));
+    const i = lines.findIndex((l) => l.seq === 5);
+    const r = lines[i] as SessionRecord & Line;
+    const text = exportRecordLine(r);
+    for (const bad of [
+      text.replace('{', '{"command":"DROP TABLE x",'),
+      text.replace('"seq":5', '"seq":5,"seq":5.0'),
+      text.replace('{', '{"__proto__":{"command":"x"},'),
+      text.replace('{', '{"n":-0,'),
+      text.replace('{', '{"n":1e21,'),
+    ]) {
+      const v = new ExportVerifier();
+      lines.forEach((l, j) => {
+        const t = j === i ? bad : typeof l.hash === 'string' ? exportRecordLine(l as unknown as SessionRecord) : JSON.stringify(l);
+        v.add(j + 1, JSON.parse(t), t);
+      });
+      const verdict = v.finish();
+      expect(verdict.ok).toBe(false);
+      expect(verdict.firstBad?.line).toBe(i + 1);
+    }
+    // The parsed record an auditor sees hashes as the line's bytes do.
+    expect(canonicalJsonWithout(JSON.parse(text) as Line, ['hash'])).toBe(text.replace(/,"hash":"[0-9a-f]{64}"\}$/, '}'));
+  });
+});
+
+describe('duplicateMember', () => {
+  it.each([
+    ['{"a":1,"a":2}', 'a'],
+    ['{"a":1,"\\u0061":2}', 'a'],
+    ['{"x":{"b":1,"c":[{"b":1}],"b":2}}', 'b'],
+    ['{"s":"\\",\\"s\\":1","s":2}', 's'],
+    ['{"a":[1,{"a":1}],"b":{"a":2}}', undefined],
+    ['["a","a"]', undefined],
+    ['{"k":"{\\"k\\":1}"}', undefined],
+  ])('%s → %s', (text, name) => expect(duplicateMember(text)).toBe(name));
 });

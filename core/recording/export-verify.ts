@@ -22,7 +22,7 @@ import { hashOf, type Linked } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import {
-  EXPORT_FORMAT_V2, recordLineHashOk, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
+  duplicateMember, EXPORT_FORMAT_V2, recordLineHashOk, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
   type RegistrationLine, type StoreKeyLine,
 } from './export-format.ts';
 import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
@@ -103,6 +103,17 @@ const HASHED_AROUND = ['hash', 'sig'];
 
 function recordHashOk(r: SessionRecord): boolean {
   return hash('sha256', canonicalJsonWithout(r as unknown as Record<string, unknown>, HASHED_AROUND), 'hex') === r.hash;
+}
+
+/**
+ * A record line not hashed from its bytes is canonicalized from what JSON.parse read, which keeps
+ * the last of two members of one name; other readers keep the first or refuse, so what one tool
+ * shows would not be what was verified. Such a line is refused.
+ */
+function lineFormProblem(text: string | undefined): string | undefined {
+  if (text === undefined || recordLineHashOk(text)) return undefined;
+  const name = duplicateMember(text);
+  return name === undefined ? undefined : `its line holds member ${JSON.stringify(name.slice(0, 40))} twice: JSON readers disagree on which one counts, so what a tool shows may not be what was verified`;
 }
 
 function isV2Header(v: unknown): v is ExportHeader {
@@ -455,6 +466,8 @@ class ExportV2Verifier {
 
   #recordProblem(r: SessionRecord, run: Run, text: string | undefined): string | undefined {
     if (!isHex32(r.hash)) return 'its hash is not 64 hex digits: the record was altered';
+    const form = lineFormProblem(text);
+    if (form !== undefined) return form;
     if (!(text !== undefined && recordLineHashOk(text)) && !recordHashOk(r)) return 'its content does not match its hash: the record was altered';
     if (run.prev !== undefined && r.prev !== run.prev) return `it does not link to ${r.chainId}#${r.seq - 1} (prev differs): a record was replaced, inserted or re-hashed`;
     return formatProblem(r, run);
