@@ -86,6 +86,18 @@ describe('minted credentials', () => {
       expect(out.status.expirationTimestamp).toBe('2026-12-05T04:00:00Z');
     }
   });
+
+  it('never passes a CertificateSigningRequest\'s issued certificate, in objects, lists and watch events', () => {
+    const pem = b64('-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n');
+    const csr = { kind: 'CertificateSigningRequest', apiVersion: 'certificates.k8s.io/v1', metadata: { name: 'agent' }, spec: { signerName: 'kubernetes.io/kube-apiserver-client' }, status: { certificate: pem, conditions: [{ type: 'Approved', status: 'True' }] } };
+    const { kind: _kind, ...listed } = csr;
+    for (const value of [csr, { kind: 'CertificateSigningRequestList', items: [listed] }, { type: 'MODIFIED', object: csr }]) {
+      const out = JSON.stringify(mask(value));
+      expect(out).not.toContain(pem);
+      expect(out).toContain(b64(REDACTED_SECRET_VALUE));
+      expect(out).toContain('Approved');
+    }
+  });
 });
 
 describe('the last-applied copy of a Secret on metadata-only forms', () => {

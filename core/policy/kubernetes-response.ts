@@ -85,14 +85,20 @@ function redactSecret(secret: Json, ops: KubernetesMaskOps, opts: KubernetesMask
   return out;
 }
 
+// Credentials the apiserver issues, by kind: the field of status that carries one.
+const ISSUED_CREDENTIALS: Readonly<Record<string, string>> = { TokenRequest: 'token', CertificateSigningRequest: 'certificate' };
+
 /**
- * A TokenRequest's minted token (serviceaccounts/token create) never reaches the agent, whatever
- * the rule: it would let the agent call the apiserver without the sidecar.
+ * A credential the apiserver issued never reaches the agent, whatever the rule: a TokenRequest's
+ * minted token (serviceaccounts/token create), a CertificateSigningRequest's issued certificate
+ * (for a key the agent holds). Either would let the agent call the apiserver without the sidecar.
  */
-function redactMintedToken(request: Json): Json {
+function redactMintedToken(request: Json, listedKind: string | undefined): Json {
+  const kind = typeof request.kind === 'string' ? request.kind : listedKind;
+  const field = kind === undefined ? undefined : ISSUED_CREDENTIALS[kind];
   const status = request.status;
-  if (request.kind !== 'TokenRequest' || !isObject(status) || !('token' in status)) return request;
-  return { ...request, status: { ...status, token: REDACTED_SECRET_VALUE } };
+  if (field === undefined || !isObject(status) || !(field in status)) return request;
+  return { ...request, status: { ...status, [field]: field === 'certificate' ? REDACTED_B64 : REDACTED_SECRET_VALUE } };
 }
 
 /**
@@ -125,21 +131,37 @@ function isSecret(value: Json, scope: boolean): boolean {
   return scope && value.kind === undefined && isObject(value.metadata) && ('data' in value || 'stringData' in value || 'type' in value);
 }
 
+/** What of a Secret or another credential an object that is not a Secret carries: issued credentials, an applied Secret's copy. */
+function redactOtherCredentials(value: Json, ops: KubernetesMaskOps, opts: KubernetesMaskOptions, listedKind: string | undefined): Json {
+  return redactAppliedSecret(redactMintedToken(value, listedKind), ops, opts);
+}
+
+/** A list's items carry no kind: theirs is the list's without "List". */
+function itemKindOf(list: Json): string | undefined {
+  return typeof list.kind === 'string' && list.kind.endsWith('List') ? list.kind.slice(0, -4) : undefined;
+}
+
 /**
  * Redacts Secret values wherever a Secret can appear in a response: the object itself, list items
  * (a SecretList's items carry no kind), watch events (`object`), Table rows (`rows[].object`).
  */
-export function redactSecrets(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions, scope = opts.secrets): unknown {
-  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, ops, opts, scope));
+export function redactSecrets(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions, scope = opts.secrets, listedKind?: string): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, ops, opts, scope, listedKind));
   if (!isObject(value)) return value;
   const secret = isSecret(value, scope);
-  const base = secret ? redactSecret(value, ops, opts) : redactAppliedSecret(redactMintedToken(value), ops, opts);
+  const base = secret ? redactSecret(value, ops, opts) : redactOtherCredentials(value, ops, opts, listedKind);
   const childScope = scope || value.kind === 'SecretList';
+  const itemKind = itemKindOf(value);
   const out: Json = {};
   for (const [k, v] of Object.entries(base)) {
-    out[k] = secret && SECRET_FIELDS.has(k) ? v : redactSecrets(v, ops, opts, childScope && SECRET_CARRIERS.has(k));
+    const kept = secret && SECRET_FIELDS.has(k);
+    out[k] = kept ? v : redactSecrets(v, ops, opts, childScope && SECRET_CARRIERS.has(k), listedKindOf(k, itemKind));
   }
   return out;
+}
+
+function listedKindOf(key: string, itemKind: string | undefined): string | undefined {
+  return key === 'items' ? itemKind : undefined;
 }
 
 type Path = (string | number)[];
