@@ -243,6 +243,43 @@ describe('guarita export and verify --file', () => {
     expect((await runCli(['verify', '--file', file2, '--anchor', head])).out).toMatch(/re-signed with another key/);
   });
 
+  it('fails a real export given chain keys vouched for by a second store key beside the real one (issue 19 review)', async () => {
+    const forger = generateSigningKey();
+    const genuine = join(dir, 'to-splice.jsonl');
+    expect((await cli('audrey', ['export', '--policy', 'orders-db', '-o', genuine])).code).toBe(0);
+    const lines = readFileSync(genuine, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The real store key, anchors and manifest stay; a forger's store key vouches for the chain keys.
+    const spliced = lines.flatMap((l) => {
+      if (l.type === 'storeKey') return [l, { type: 'storeKey', keyId: forger.keyId, publicJwk: forger.publicJwk }];
+      if (l.type === 'registration') return [{ type: 'registration', ...signStatement(l.statement as object, forger) }];
+      return [l];
+    });
+    const file = join(dir, 'spliced-keys.jsonl');
+    writeFileSync(file, `${spliced.map((l) => ('seq' in l ? exportRecordLine(l as unknown as SessionRecord) : JSON.stringify(l))).join('\n')}\n`);
+    const v = await cli('audrey', ['verify', '--file', file, '--policy', 'orders-db']);
+    expect(v.code).toBe(1);
+    expect(v.out).toMatch(/signed by store key .* not the store key that signed the manifest/);
+    // The genuine file, unanchored, says so in its title; anchored, it does not.
+    expect((await runCli(['verify', '--file', genuine])).out).toMatch(/VERIFIED \(self-asserted: not anchored/);
+    expect((await cli('audrey', ['verify', '--file', genuine, '--policy', 'orders-db'])).out).toMatch(/VERIFIED\n/);
+  });
+
+  it('fails the records of a real export rewritten as a format 1 file (a downgrade: format 2 records carry no signature)', async () => {
+    const genuine = join(dir, 'to-downgrade.jsonl');
+    expect((await cli('audrey', ['export', '--policy', 'orders-db', '-o', genuine])).code).toBe(0);
+    const lines = readFileSync(genuine, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const keys = lines.filter((l) => l.type === 'registration').map((l) => {
+      const s = l.statement as Record<string, unknown>;
+      return { type: 'key', chainId: s.chainId, keyId: s.keyId, publicJwk: s.publicJwk, pod: s.pod };
+    });
+    const records = lines.filter((l) => 'seq' in l && typeof l.hash === 'string');
+    const file = join(dir, 'downgraded.jsonl');
+    writeFileSync(file, `${[...keys, ...records].map((l) => JSON.stringify(l)).join('\n')}\n`);
+    const v = await runCli(['verify', '--file', file]);
+    expect(v.code).toBe(1);
+    expect(v.out).toMatch(/format 2 record .* in a format 1 export/);
+  });
+
   it('exports CSV: one row per command, with approvals and masked counts, and says it is not verifiable', async () => {
     const csv = join(dir, 'audit.csv');
     const r = await cli('audrey', ['export', '--since', '1h', '--policy', 'orders-db', '-o', csv]);
