@@ -152,6 +152,9 @@ describe('exec through the sidecar', () => {
     expect(r.code).toBe(126);
     expect(r.stderr).toMatch(/guarita: denied \(rule deny-rm\)/);
     expect(existsSync(join(data, 'keep.txt'))).toBe(true);
+    const metrics = await sidecar.metrics();
+    expect(metrics).toMatch(/guarita_sidecar_requests_total\{target="orders-host",protocol="ssh",outcome="denied"\} [1-9]/);
+    expect(metrics).toMatch(/guarita_sidecar_requests_total\{target="orders-host",protocol="ssh",outcome="allowed"\} [1-9]/);
   });
 
   it.each([

@@ -118,6 +118,7 @@ function handleConnection(conn: Connection, connection: string, address: string,
       s.closed.addEventListener('abort', () => endWhenIdle(), { once: true });
       return true;
     }
+    ctx.metrics.requests.inc({ target: t.target, protocol: 'ssh', outcome: opened.code === 'Unauthenticated' ? 'unauthenticated' : opened.code === 'Forbidden' ? 'forbidden' : 'unavailable' });
     if (opened.code === 'Unauthenticated') return false;
     // Authenticated but refused (not a subject, revoked, unknown purpose) or the target is not
     // available: the agent is let in so that every request gets the reason on stderr, with a
@@ -159,6 +160,7 @@ function handleConnection(conn: Connection, connection: string, address: string,
   conn.on('ready', () => clearTimeout(authTimer));
   const channelContext = (): ChannelContext => ({
     session: session as Session, logger: log, recordMaxChars: ctx.config.sshRecordMaxChars, refusal, upstream: openUpstream,
+    count: (outcome) => ctx.metrics.requests.inc({ target: t.target, protocol: 'ssh', outcome }),
   });
   conn.on('session', (accept, reject) => {
     if (ending) return reject();

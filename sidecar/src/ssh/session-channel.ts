@@ -10,7 +10,7 @@ import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
-import { startSftpProxy, type SftpContext } from './sftp.ts';
+import { outcomeOf, startSftpProxy, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
 /** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
@@ -104,6 +104,7 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
     answerAndClose(stream, `the request cannot be recorded, so it is refused: ${errorMessage(err)}`, EXIT.unavailable);
     return;
   }
+  ctx.count(outcomeOf(auth));
   if (auth.verdict !== 'allow') {
     const answer = verdictExit(auth);
     answerAndClose(stream, answer.message, answer.exit);

@@ -26,6 +26,15 @@ export interface SftpContext {
   /** The connection's upstream SSH client (opened on first use). */
   upstream(): Promise<Client>;
   refusal: { message: string; exit: number } | undefined;
+  /** Counts a judged request by outcome (guarita_sidecar_requests_total, protocol ssh). */
+  count(outcome: 'allowed' | 'denied' | 'pending' | 'unavailable'): void;
+}
+
+/** The metrics outcome of an authorization. */
+export function outcomeOf(auth: Authorization): 'allowed' | 'denied' | 'pending' | 'unavailable' {
+  if (auth.verdict === 'allow') return 'allowed';
+  if (auth.verdict === 'pending') return 'pending';
+  return auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable' ? 'unavailable' : 'denied';
 }
 
 interface OpenHandle { host: Buffer; kind: 'file' | 'dir'; auth?: Extract<Authorization, { verdict: 'allow' }>; bytes: number; started: number }
@@ -78,6 +87,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     const real = (await Promise.all(abs.map((p) => resolved(sftp, p)))).flat();
     const [path = '', toPath] = abs;
     const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), resolved: real } });
+    ctx.count(outcomeOf(auth));
     if (auth.verdict === 'allow') return { allowed: auth, sftp, paths: abs };
     const message = auth.verdict === 'pending' ? `${auth.message}; retry once it is approved` : auth.message;
     agent.status(id, STATUS_CODE.PERMISSION_DENIED, `guarita: ${message}`);
