@@ -71,14 +71,20 @@ func (s *standIn) run(ctx context.Context, ns, pod string, cmd []string, in io.R
 	c.WaitDelay = 2 * time.Second
 	c.Dir = dir
 	c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir, "POD_NAMESPACE=" + ns, "POD_NAME=" + pod}
-	if in != nil {
-		c.Stdin = in
-	}
 	if out != nil {
 		c.Stdout = out
 	}
 	if errOut != nil {
 		c.Stderr = errOut
+	}
+	if in != nil {
+		// Through a pipe Wait closes when the process exits: with c.Stdin set to the stream, Wait
+		// would wait for the client's stdin to end (a terminal's never does), as no kubelet does.
+		stdin, perr := c.StdinPipe()
+		if perr != nil {
+			return perr
+		}
+		go func() { _, _ = io.Copy(stdin, in); _ = stdin.Close() }()
 	}
 	err = c.Run()
 	var exitErr *exec.ExitError
