@@ -466,9 +466,14 @@ describe('records', () => {
     await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
     await agentOk(['get', 'configmap', 'customer-notes', '-o', 'yaml']);
     await agent(['delete', 'pod', 'orders-db-0', '--wait=false']);
-    const exported = await eventually('the kubernetes records are exported', async () => {
+    // Records are shipped before the checkpoint that covers them: wait for both, or the export
+    // would be verified between the two (checkpoint-missing).
+    const exported = await eventually('the kubernetes records are exported with a checkpoint covering them', async () => {
       const e = await fetchExport(system.op.url, ns);
-      return e.records.some((r) => r.protocol === 'kubernetes' && r.command?.startsWith('kubectl delete pods') === true) ? e : undefined;
+      const denied = e.records.find((r) => r.protocol === 'kubernetes' && r.command?.startsWith('kubectl delete pods') === true);
+      if (denied === undefined) return undefined;
+      const last = Math.max(...e.records.filter((r) => r.chainId === denied.chainId).map((r) => r.seq));
+      return e.checkpoints.some((c) => c.chainId === denied.chainId && c.size >= last) ? e : undefined;
     }, 30_000, 250);
     const records = exported.records.filter((r) => r.protocol === 'kubernetes');
     expect(records.find((r) => r.command?.startsWith('kubectl delete pods') === true)).toMatchObject({ decision: 'deny', rule: 'no-deletes' });
@@ -476,7 +481,7 @@ describe('records', () => {
     expect(read?.result).toMatchObject({ status: 200 });
     expect(JSON.stringify(records)).not.toContain(CPF);
     expect(JSON.stringify(records)).not.toContain(EMAIL);
-    const chainId = records[0]?.chainId ?? '';
+    const chainId = records.find((r) => r.command?.startsWith('kubectl delete pods') === true)?.chainId ?? '';
     expect(verifyExportedChain(exported, chainId).verdict).toMatchObject({ ok: true });
   });
 });
