@@ -269,3 +269,15 @@ describe('duplicateMember', () => {
     ['{"k":"{\\"k\\":1}"}', undefined],
   ])('%s → %s', (text, name) => expect(duplicateMember(text)).toBe(name));
 });
+
+describe('the unsigned header', () => {
+  it('cannot claim another filter or time than the signed manifest', () => {
+    const lines = clone(exportOf(store, [A], { select: (r) => r.sessionId === 'session-1', filter: { sessionId: 'session-1' } }));
+    expect(verify(lines).ok).toBe(true);
+    for (const header of [{ filter: { sessionId: 'session-2' } }, { filter: {} }, { createdAt: '2027-01-01T00:00:00.000Z' }]) {
+      const bad = clone(lines);
+      bad[0] = { ...(bad[0] as Line), ...header };
+      expect(verify(bad).firstBad?.problem).toMatch(/header was altered/);
+    }
+  });
+});

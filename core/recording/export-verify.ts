@@ -14,7 +14,7 @@
 // The first problem in file order is the one named first. Format 1 exports (no header line) are
 // verified as before (export-verify-v1.ts).
 import { hash, type KeyObject } from 'node:crypto';
-import { canonicalJsonWithout } from './canonical.ts';
+import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
 import { CheckpointError, noteVerifier, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
 import { decompose, leafHash, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { importPublicKey, keyIdOf, verifyHashSignature } from './keys.ts';
@@ -197,6 +197,16 @@ function vouchedProblem(run: Run): string | undefined {
   return 'the manifest says no checkpoint proves them, yet records before them were proven and the export holds a checkpoint covering them: the operator\'s vouching stands in for a proof it could give (retention only removes a chain\'s oldest leaves)';
 }
 
+/**
+ * The header is not signed: what it says about the export (namespace, filter, time) must be what
+ * the operator's manifest signed, or a reader could be shown another policy, session or window.
+ */
+function headerProblem(m: ManifestLine['statement'], h: ExportHeader | undefined): string | undefined {
+  if (m.namespace !== h?.namespace) return 'the manifest is for another namespace than the header';
+  if (canonicalJson(m.filter) !== canonicalJson(h.filter ?? {}) || m.createdAt !== h.createdAt) return 'the header\'s filter or time is not what the operator\'s manifest signed: the header was altered';
+  return undefined;
+}
+
 /** Format 2: the streaming verifier. */
 class ExportV2Verifier {
   readonly #trust: TrustOptions;
@@ -339,19 +349,25 @@ class ExportV2Verifier {
     if (this.#manifest !== undefined) return this.#bad({ line, problem: 'a second manifest: two exports were spliced' });
     const problem = statementProblem(m, this.#storeKeys.get(m.storeKeyId));
     if (problem !== undefined) return this.#bad({ line, problem: `the manifest (what the export holds): ${problem}` });
-    if (m.statement.namespace !== this.#header?.namespace) return this.#bad({ line, problem: 'the manifest is for another namespace than the header' });
+    const header = headerProblem(m.statement, this.#header);
+    if (header !== undefined) this.#bad({ line, problem: header });
+    if (m.statement.namespace !== this.#header?.namespace) return undefined;
     this.#manifest = m;
     this.#signerCheck(m.storeKeyId);
-    for (const [chainId, ranges] of Object.entries(m.statement.chains)) {
+    this.#expect(line, m.statement);
+    return undefined;
+  }
+
+  #expect(line: number, m: ManifestLine['statement']): void {
+    for (const [chainId, ranges] of Object.entries(m.chains)) {
       const c = this.#chains.get(chainId);
       if (c === undefined) this.#bad({ line, chainId, problem: `the manifest lists chain ${chainId}, which has no registration in the export` });
       else c.expected = ranges;
     }
-    for (const [chainId, runs] of Object.entries(m.statement.operatorOnly ?? {})) {
+    for (const [chainId, runs] of Object.entries(m.operatorOnly ?? {})) {
       const c = this.#chains.get(chainId);
       if (c !== undefined) c.vouched = runs;
     }
-    return undefined;
   }
 
   /**
