@@ -127,6 +127,8 @@ describe('helm install into the harness apiserver', () => {
       `poddisruptionbudget.policy/${WEBHOOK}`,
       `role.rbac.authorization.k8s.io/${OPERATOR}`, `role.rbac.authorization.k8s.io/${WEBHOOK}`,
       `rolebinding.rbac.authorization.k8s.io/${OPERATOR}`, `rolebinding.rbac.authorization.k8s.io/${WEBHOOK}`,
+      // Auditors reach the operator through the apiserver (get its pods, create pods/portforward) with nothing but a kubeconfig.
+      `role.rbac.authorization.k8s.io/${release}-auditor-operator-access`, `rolebinding.rbac.authorization.k8s.io/${release}-auditor-operator-access`,
       `secret/${OPERATOR}-tls`, `secret/${WEBHOOK}-tls`,
       `service/${OPERATOR}`, `service/${WEBHOOK}`,
       `serviceaccount/${OPERATOR}`, `serviceaccount/${WEBHOOK}`,
