@@ -330,6 +330,8 @@ export class Spool {
   #memoryBytes = 0;
   #listeners = new Set<() => void>();
   #failure: string | undefined;
+  /** The time of the last checkpoint signed: checkpoint times never go back (a wall-clock step back would otherwise read as a rollback to `guarita verify`). */
+  #lastCheckpointAt = 0;
   #freeCheckedAt = 0;
   #probedAt = 0;
   #closed = false;
@@ -515,7 +517,8 @@ export class Spool {
     const header = current.seg.size === 0 ? `${JSON.stringify({ segment: { format: SPOOL_FORMAT, start: first.seq, prev: first.prev, frontier: this.#tree.frontier() } })}\n` : '';
     const tree = this.#tree.clone();
     for (const p of batch) tree.append(p.record.hash);
-    const checkpoint = signChainCheckpoint(this.chainId, tree.size, tree.root(), this.key, new Date());
+    this.#lastCheckpointAt = Math.max(Date.now(), this.#lastCheckpointAt);
+    const checkpoint = signChainCheckpoint(this.chainId, tree.size, tree.root(), this.key, new Date(this.#lastCheckpointAt));
     const buf = Buffer.from(`${header}${batch.map((p) => p.line).join('')}${JSON.stringify({ checkpoint })}\n`, 'utf8');
     const before = current.seg.size;
     try {
