@@ -18,6 +18,18 @@ describe('kubernetesCommandText', () => {
     expect(text).toBe('kubectl patch configmaps c -n o\nPATCH /api/v1/namespaces/o/configmaps/c\ncontent-type: application/merge-patch+json\n\n{"data":{"a":"1"}}');
   });
 
+  it('states exec, attach and portforward as one CONNECT command whether they come as a WebSocket GET or a SPDY POST', () => {
+    for (const sub of ['exec?command=sh&stdin=true', 'attach?stdin=true', 'portforward?ports=5432']) {
+      const target = `/api/v1/namespaces/o/pods/db-0/${sub}`;
+      const get = kubernetesCommandText(attrs('GET', target), { method: 'GET', target });
+      expect(get).toBe(kubernetesCommandText(attrs('POST', target), { method: 'POST', target }));
+      expect(get.split('\n')[1]).toBe(`CONNECT ${target}`);
+    }
+    // Other requests keep their method: a GET and a POST of a collection are different commands.
+    const list = kubernetesCommandText(attrs('GET', '/api/v1/namespaces/o/pods'), { method: 'GET', target: '/api/v1/namespaces/o/pods' });
+    expect(list.split('\n')[1]).toBe('GET /api/v1/namespaces/o/pods');
+  });
+
   it('hashes Secret values, and shows bodies that are not text by size and hash only', () => {
     const secret = kubernetesCommandText(attrs('POST', '/api/v1/namespaces/o/secrets'), {
       method: 'POST', target: '/api/v1/namespaces/o/secrets', contentType: 'application/json', body: Buffer.from('{"kind":"Secret","data":{"password":"aHVudGVyMg=="},"stringData":{"token":"abc"}}'),

@@ -57,8 +57,21 @@ function bodyText(attrs: KubernetesAttributes | undefined, body: Buffer, content
   return `[request body: ${body.length} bytes, sha256 ${sha256(body)}]`;
 }
 
+const CONNECT_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
+
+/**
+ * exec, attach and portforward arrive as a WebSocket GET or a SPDY POST of the same URL, which the
+ * apiserver treats alike (its connect verbs, authorized as create). kubectl retries a refused
+ * WebSocket upgrade as SPDY at once, so both spellings must be one command: one ApprovalRequest,
+ * and the SPDY retry of a held exec answers with the same pending request instead of a second one.
+ */
+function methodShown(attrs: KubernetesAttributes | undefined, method: string): string {
+  const connect = attrs?.resource === 'pods' && CONNECT_SUBRESOURCES.has(attrs.subresource) && (method === 'GET' || method === 'POST');
+  return connect ? 'CONNECT' : method;
+}
+
 export function kubernetesCommandText(attrs: KubernetesAttributes | undefined, request: { method: string; target: string; contentType?: string; body?: Buffer }): string {
-  const lines = [attrs === undefined ? '[unreadable request]' : describeKubernetesRequest(attrs), `${request.method} ${request.target}`];
+  const lines = [attrs === undefined ? '[unreadable request]' : describeKubernetesRequest(attrs), `${methodShown(attrs, request.method)} ${request.target}`];
   if (request.body === undefined || request.body.length === 0) return lines.join('\n');
   if (request.contentType !== undefined) lines.push(`content-type: ${request.contentType}`);
   return `${lines.join('\n')}\n\n${bodyText(attrs, request.body, request.contentType)}`;

@@ -189,9 +189,11 @@ describe('kubectl exec through the sidecar', () => {
     expect(held.stderr).toMatch(/approval pending/);
     const ar = await eventually('the Pending ApprovalRequest', async () => {
       const list = (JSON.parse(await k(['get', 'approvalrequests', '-n', ns, '-o', 'json'])) as { items: Ar[] }).items;
-      // kubectl retries a refused WebSocket upgrade as a SPDY POST, judged (and held) too: the WebSocket GET is the one that can run.
-      return list.find((a) => a.spec.command.text.includes(`GET /api/v1/namespaces/${ns}/pods/orders-db-0/exec`) && a.status?.phase === 'Pending');
+      return list.find((a) => a.spec.command.text.includes(`CONNECT /api/v1/namespaces/${ns}/pods/orders-db-0/exec`) && a.status?.phase === 'Pending');
     }, 20_000, 100);
+    // kubectl retried the refused WebSocket upgrade as a SPDY POST: the same command, so the same request, not a second one.
+    const forExec = (JSON.parse(await k(['get', 'approvalrequests', '-n', ns, '-o', 'json'])) as { items: Ar[] }).items.filter((a) => a.spec.command.text.includes(`/pods/orders-db-0/exec`));
+    expect(forExec.map((a) => a.metadata.name)).toEqual([ar.metadata.name]);
     const review = JSON.stringify([{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: 'ticket exec' } }]);
     const res = await kubectl(['patch', 'approvalrequest', ar.metadata.name, '-n', ns, '--type=json', '-p', review], { user: 'dana' });
     expect(res.stderr).toBe('');
