@@ -97,6 +97,28 @@ describe('Spool', () => {
     await second.close();
   });
 
+  it('never dates a checkpoint before the last one, even when the clock stepped back across a restart', async () => {
+    const dir = tempDir();
+    const first = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+    await first.append(event(1));
+    await first.close();
+    const timeOf = (note: string): number => Date.parse(parseCheckpoint(note).checkpoint.time ?? '');
+    const notes = (): string[] => lines(dir).flatMap((l) => ('checkpoint' in l ? [l.checkpoint] : []));
+    const before = timeOf(notes().at(-1)!);
+    const realNow = Date.now;
+    Date.now = () => before - 3_600_000; // the node's clock stepped back an hour
+    try {
+      const second = await Spool.open({ dir, chainPrefix: 'ns/pod' });
+      await second.append(event(2));
+      await second.close();
+    } finally {
+      Date.now = realNow;
+    }
+    const after = notes().map(timeOf);
+    expect(after).toHaveLength(2);
+    expect(after[1]).toBeGreaterThanOrEqual(before);
+  });
+
   it('cuts a torn tail left by a crash (never acknowledged) and continues the chain', async () => {
     const dir = tempDir();
     const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });

@@ -23,6 +23,7 @@ import {
 } from '../../core/recording/index.ts';
 import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { checkChainCheckpoint, checkpointVerifier, signChainCheckpoint } from '../../core/recording/chain-checkpoint.ts';
+import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { JsonWebKey } from 'node:crypto';
@@ -277,6 +278,20 @@ function scanSegment(content: Buffer, chainId: string, key: SigningKey, expected
   return problem === undefined ? scanner.scan : { ...scanner.scan, problem: { offset: scanner.scan.size, what: problem } };
 }
 
+/**
+ * The newest time among the recovered checkpoints: after a restart, checkpoint times continue from
+ * it even when the clock stepped back meanwhile (guarita verify reads a larger checkpoint dated
+ * before a smaller one as a rollback).
+ */
+function latestCheckpointTime(notes: ReadonlyMap<number, string>): number {
+  let latest = 0;
+  for (const note of notes.values()) {
+    const time = Date.parse(parseCheckpoint(note).checkpoint.time ?? '');
+    if (Number.isFinite(time)) latest = Math.max(latest, time);
+  }
+  return latest;
+}
+
 /** Reads every segment, verifying the chain and its checkpoints; cuts a torn tail of the last segment. */
 function recoverSegments(dir: string, chainId: string, key: SigningKey, log: Logger | undefined): Recovered {
   const names = readdirSync(dir).filter((n) => SEGMENT.test(n)).sort();
@@ -350,6 +365,7 @@ export class Spool {
     this.#segments = recovered.segments;
     for (const r of recovered.records) if (r.seq > acked.seq) this.#remember(r);
     for (const [size, note] of recovered.checkpoints) if (size > acked.seq) this.#checkpoints.set(size, note);
+    this.#lastCheckpointAt = latestCheckpointTime(recovered.checkpoints);
     opts.metrics?.spoolPending.set(this.pendingCount);
   }
 
