@@ -24,7 +24,45 @@ export const COMMAND_RUNNERS: ReadonlySet<string> = new Set([
   'xargs', 'parallel', 'exec', 'eval', 'command', 'builtin', 'source', '.', 'nohup', 'timeout', 'nice',
   'ionice', 'stdbuf', 'time', 'watch', 'strace', 'ltrace', 'script', 'flock', 'unbuffer', 'chrt', 'taskset',
   'ssh', 'rsh', 'socat', 'at', 'batch', 'crontab', 'systemd-run', 'tmux', 'screen', 'expect',
+  // Wrappers that exec the program named in their arguments (issue 23 review).
+  'sg', 'newgrp', 'sudoedit', 'setarch', 'linux32', 'linux64', 'i386', 'x86_64', 'numactl', 'cgexec', 'firejail',
+  'bwrap', 'proot', 'fakeroot', 'faketime', 'prlimit', 'capsh', 'runcon', 'chpst', 'dbus-run-session',
+  'dbus-launch', 'xvfb-run', 'valgrind', 'gdb', 'catchsegv', 'torsocks', 'proxychains', 'proxychains4',
+  'nocache', 'chronic', 'systemd-nspawn', 'schroot', 'machinectl', 'start-stop-daemon', 'daemonize',
+  'run-parts', 'tclsh', 'wish', 'ncat', 'nc', 'netcat',
+  // Pagers, editors and clients with shell escapes (!cmd, :!cmd, \\!): with a pty they are a shell.
+  'less', 'more', 'most', 'pg', 'man', 'vi', 'vim', 'nvim', 'view', 'vimdiff', 'rvim', 'ex', 'ed', 'emacs', 'nano',
+  'pico', 'joe', 'mc', 'ftp', 'sftp', 'lftp', 'telnet', 'mysql', 'mariadb', 'psql', 'sqlite3', 'irb', 'jshell',
 ]);
+
+/**
+ * Interpreters and their options that take program text inline (python -c, perl -e, ...): the
+ * text can run anything, so a command with one is refused; a script file path is judged as usual.
+ */
+const INLINE_CODE_OPTIONS: ReadonlyArray<{ programs: RegExp; options: RegExp }> = [
+  { programs: /^(python|pypy)[0-9.]*$/, options: /^-[A-Za-z]*c/ },
+  { programs: /^perl[0-9.]*$/, options: /^-[A-Za-z]*[eE]/ },
+  { programs: /^ruby[0-9.]*$/, options: /^-[A-Za-z]*e/ },
+  { programs: /^(node|nodejs|deno|bun)$/, options: /^(-[A-Za-z]*[ep]|--eval|--print|eval$|-e=|--eval=)/ },
+  { programs: /^php[0-9.]*$/, options: /^-[A-Za-z]*[rRBFE]/ },
+  { programs: /^(lua|luajit)[0-9.]*$/, options: /^-[A-Za-z]*e/ },
+  { programs: /^(R|Rscript)$/, options: /^(-e|--expr)/ },
+];
+
+/** awk program text that runs commands or touches other files: system(), pipes, redirections, getline, gawk extensions. */
+const AWK = /^(awk|gawk|mawk|nawk|busybox-awk)$/;
+const AWK_DANGER = /system|\||>|<|getline|@|ENVIRON|PROCINFO/;
+
+/** Options of ordinary programs that make them run another command given as their value. */
+const RUNNER_OPTIONS: ReadonlyArray<{ program: RegExp; option: RegExp; why: string }> = [
+  { program: /^g?tar$/, option: /^(--to-command|--checkpoint-action|--use-compress-program|--info-script|--new-volume-script|--rsh-command|--rmt-command|-I|-F)|^-[A-Za-z]*[IF]/, why: 'tar runs the command given to --to-command, --checkpoint-action, -I or -F' },
+  { program: /^rsync$/, option: /^(-e|--rsh|--rsync-path)|^-[A-Za-z]*e/, why: 'rsync runs the command given to -e or --rsync-path' },
+  { program: /^git$/, option: /^(-c|--config-env|--exec-path|--upload-pack|--receive-pack|-u|--ext-diff|--textconv|--open-files-in-pager)|^-[A-Za-z]*c|^core\.|^alias\./, why: 'git runs commands from -c configuration (core.pager, core.sshCommand, alias.x=!cmd), --upload-pack or --exec-path' },
+  { program: /^zip$/, option: /^(-TT|--unzip-command)/, why: 'zip runs the command given to -TT' },
+  // GNU sed's e command and s///e flag run commands; r, w (and the w flag) read and write other files.
+  { program: /^(sed|gsed)$/, option: /(^|[;}0-9$/!,\s])[eErRwW](\s|$|;|\/)|^s\/.*\/[gpiImM0-9]*[eEwW]|^-[A-Za-z]*f|^--file/, why: 'sed runs commands with its e command or s///e flag, reads or writes other files with r and w, and -f reads a script the policy cannot see' },
+  { program: /^(ssh-keygen|ssh-agent|openssl)$/, option: /^(-D|engine|-engine|--engine)$/, why: 'the program loads code named in its arguments' },
+];
 
 /** Shell reserved words: a command starting with one is shell syntax, not a program. */
 const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'while', 'until', 'do', 'done', 'in', 'function', 'select', '!', '{', '}', '[[', ']]', 'coproc']);
@@ -39,6 +77,14 @@ const GLOB = new Set(['*', '?', '[']);
 
 function refuse(problem: string): { ok: false; problem: string } {
   return { ok: false, problem: `${problem}: the host's shell would do more than run one program with these arguments, which the policy cannot judge; run a single program with literal (quoted) arguments` };
+}
+
+/** Problems of the unquoted character at `i`. */
+function characterProblem(line: string, i: number, inWord: boolean, pattern: boolean): string | undefined {
+  const c = line[i] ?? '';
+  // bash expands an unquoted ~ after = or : in assignment-looking words (dd if=~/x, a=b:~/x).
+  const tilde = c === '~' && inWord && (line[i - 1] === '=' || line[i - 1] === ':');
+  return tilde ? 'the command contains an unquoted ~ after = or : that bash would expand to a home directory' : unquotedProblem(c, inWord, pattern);
 }
 
 /** Problems of an unquoted character (pattern: a rule's glob, where * is the rule's wildcard). */
@@ -80,6 +126,10 @@ function piece(line: string, i: number): Piece {
 
 function lineProblem(line: string): string | undefined {
   if (line.length > MAX_COMMAND_LENGTH) return `the command is longer than ${MAX_COMMAND_LENGTH} characters`;
+  // Anywhere, quoted or not: a backslash-newline is a line continuation the shell removes (r\<newline>m is rm).
+  if (/[\n\r]/.test(line)) return refuse('the command contains a newline or carriage return (a second line, or a line continuation the shell removes)').problem;
+  // Unicode line and paragraph separators and U+FFFD (bytes that were not UTF-8): what the host's shell gets is not this text.
+  if (/[\u0085\u2028\u2029\ufffd]/.test(line)) return 'the command contains a Unicode line separator or bytes that are not UTF-8';
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(line)) return 'the command contains control characters';
   return undefined;
@@ -101,7 +151,7 @@ function splitWords(line: string, pattern: boolean): string[] | { ok: false; pro
       i++;
       continue;
     }
-    const problem = unquotedProblem(c, inWord, pattern);
+    const problem = characterProblem(line, i, inWord, pattern);
     if (problem !== undefined) return refuse(problem);
     const p = piece(line, i);
     if ('problem' in p) return p.refuse ? refuse(p.problem) : { ok: false, problem: p.problem };
@@ -162,8 +212,19 @@ function checkWords(words: string[]): ParsedCommand {
   if (RESERVED.has(program)) return refuse(`the command starts with the shell keyword ${program}`);
   const name = programName(program);
   if (COMMAND_RUNNERS.has(name)) return refuse(`${name} runs another command given in its arguments`);
-  if (name === 'find' && words.some((w) => /^-(exec|execdir|ok|okdir)$/.test(w))) return refuse('find -exec runs another command given in its arguments');
+  if (name === 'find' && words.some((w) => /^-(exec|execdir|ok|okdir|fprint|fprint0|fprintf|fls|delete)$/.test(w))) return refuse('find -exec (or -delete, -fprint) runs another command or changes files given in its arguments');
+  const runner = programRunsCode(name, words.slice(1));
+  if (runner !== undefined) return refuse(runner);
   return { ok: true, words };
+}
+
+/** Why a program runs code or another command given in its arguments, if it does. */
+function programRunsCode(name: string, args: readonly string[]): string | undefined {
+  const inline = INLINE_CODE_OPTIONS.find((i) => i.programs.test(name));
+  if (inline !== undefined && args.some((a) => inline.options.test(a))) return `${name} runs program text given in its arguments`;
+  if (AWK.test(name) && args.some((a) => AWK_DANGER.test(a))) return `${name} program text that runs commands or opens other files (system, |, >, <, getline)`;
+  const option = RUNNER_OPTIONS.find((o) => o.program.test(name) && args.some((a) => o.option.test(a)));
+  return option?.why;
 }
 
 /** The program's name without its directory (/usr/bin/rm → rm). */
