@@ -76,6 +76,8 @@ export async function startSshd(dir: string, logFile = join(dir, 'sshd.log')): P
     // Debian's bash sources ~/.bashrc when sshd runs it (SHLVL < 2): the machine user's startup
     // files (pyenv rehash and its lock, a slow PATH) are not the test's; SHLVL=1 skips them.
     'SetEnv SHLVL=1',
+    // Accepts every variable a client sends, so a sidecar that forwarded the agent's env requests would be caught.
+    'AcceptEnv *',
     '',
   ].join('\n'), { mode: 0o600 });
   const proc = supervise({ name: 'sshd', command: SSHD, args: ['-D', '-e', '-f', config], logFile, stopSignal: 'SIGTERM', graceSeconds: 5 });

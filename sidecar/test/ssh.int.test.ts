@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { Client as SshClient, type SFTPWrapper } from 'ssh2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from '../../e2e/harness/exec.ts';
@@ -164,6 +165,13 @@ describe('exec through the sidecar', () => {
     ["sh -c 'rm -f DATA/keep.txt'", 'sh runs another command'],
     ['cat DATA/back*/orders.sql', 'glob'],
     ['FOO=1 cat DATA/keep.txt', 'environment assignment'],
+    // Issue 23 review: a backslash-newline is removed by sh -c, so the old judge saw an allowed
+    // `cat` of a path outside the backups and the host read the backup without approval.
+    ['cat DATA/back\\\nups/orders.sql', 'line continuation'],
+    ["awk 'BEGIN{system(\"rm -f DATA/keep.txt\")}'", 'awk program text'],
+    ["tar cf /dev/null DATA/keep.txt --checkpoint=1 --checkpoint-action=exec='rm -f DATA/keep.txt'", 'tar runs'],
+    ['python3 -c "import os; os.remove(\'DATA/keep.txt\')"', 'program text'],
+    ['less DATA/keep.txt', 'less runs'],
   ])('refuses a command line it cannot judge: %s', async (command, why) => {
     const r = await ssh(command.replaceAll('DATA', data));
     expect(r.code).toBe(126);
@@ -423,5 +431,75 @@ describe('bad input', () => {
     child.kill('SIGKILL');
     expect(during - before).toBeLessThan(64 * 1024 * 1024);
     expect((await ssh('true')).code).toBe(0);
+  });
+});
+
+// ---- issue 23 review: other request forms ----------------------------------------------------
+
+/** A raw ssh2 client through the sidecar (the token as the password), for requests OpenSSH's clients do not send. */
+async function rawClient(): Promise<SshClient> {
+  const c = new SshClient();
+  await new Promise<void>((resolve, reject) => {
+    c.once('ready', resolve).once('error', reject).connect({ host: '127.0.0.1', port: listenPort, username: PURPOSE, password: readFileSync(join(work, 'token'), 'utf8'), hostVerifier: () => true });
+  });
+  return c;
+}
+
+const rawSftp = (c: SshClient): Promise<SFTPWrapper> => new Promise((resolve, reject) => c.sftp((err, s) => (err ? reject(err) : resolve(s))));
+
+describe('issue 23 review: env, fsetstat, long names, channel types', () => {
+  it('environment variables the agent sends (SetEnv, even with AcceptEnv * on the host) never reach the host', async () => {
+    const r = await agent('ssh', ['-o', 'SetEnv=GUARITA_PROBE=leaked BASH_ENV=/tmp/x', `${PURPOSE}@${POLICY}`, 'cat /proc/self/environ']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('GUARITA_PROBE');
+    expect(r.stdout).not.toContain('BASH_ENV');
+  });
+
+  it('fsetstat on a handle opened for reading is refused (chmod through a read handle changed the file)', async () => {
+    const file = join(data, 'logs', 'app.log');
+    const before = (await runCommand('stat', ['-c', '%a', file])).stdout.trim();
+    const c = await rawClient();
+    try {
+      const sftp = await rawSftp(c);
+      const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h))));
+      const err = await new Promise<Error | undefined>((resolve) => sftp.fsetstat(handle, { mode: 0o777 }, (e) => resolve(e ?? undefined)));
+      expect(err?.message).toContain('guarita');
+      const truncate = await new Promise<Error | undefined>((resolve) => sftp.fsetstat(handle, { size: 0 }, (e) => resolve(e ?? undefined)));
+      expect(truncate).toBeDefined();
+    } finally {
+      c.end();
+    }
+    expect((await runCommand('stat', ['-c', '%a', file])).stdout.trim()).toBe(before);
+    expect(readFileSync(file, 'utf8')).toBe('started\nok\n');
+  });
+
+  it('sftp ls -l: the long names the host lists are masked (a CPF in a file name)', async () => {
+    mkdirSync(join(data, 'people'), { recursive: true });
+    writeFileSync(join(data, 'people', 'cliente-590.830.166-33.txt'), 'x\n');
+    const batch = join(work, 'batch-ls');
+    writeFileSync(batch, `ls -l ${data}/people\n`);
+    const r = await agent('sftp', ['-o', 'BatchMode=no', '-b', batch, `${PURPOSE}@${POLICY}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('cliente-');
+    expect(r.stdout).not.toContain('590.830.166-33');
+  });
+
+  it('streamlocal (Unix socket) forwarding and subsystems other than sftp are refused', async () => {
+    const c = await rawClient();
+    try {
+      const sock = await new Promise<Error | undefined>((resolve) => c.openssh_forwardOutStreamLocal('/run/sshd.sock', (err) => resolve(err ?? undefined)));
+      expect(sock).toBeDefined();
+      const sub = await new Promise<Error | undefined>((resolve) => c.subsys('netconf', (err: Error | undefined) => { resolve(err); }));
+      expect(sub).toBeDefined();
+      // The connection still serves allowed requests after the refusals.
+      const out = await new Promise<string>((resolve, reject) => c.exec('echo ok', (err, ch) => {
+        if (err) return reject(err);
+        let text = '';
+        ch.on('data', (d: Buffer) => { text += d.toString('utf8'); }).on('close', () => resolve(text));
+      }));
+      expect(out).toBe('ok\n');
+    } finally {
+      c.end();
+    }
   });
 });

@@ -37,7 +37,7 @@ export function outcomeOf(auth: Authorization): 'allowed' | 'denied' | 'pending'
   return auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable' ? 'unavailable' : 'denied';
 }
 
-interface OpenHandle { host: Buffer; kind: 'file' | 'dir'; auth?: Extract<Authorization, { verdict: 'allow' }>; bytes: number; started: number }
+interface OpenHandle { host: Buffer; kind: 'file' | 'dir'; auth?: Extract<Authorization, { verdict: 'allow' }>; bytes: number; started: number; path: string; writable: boolean }
 
 type Allowed = Extract<Authorization, { verdict: 'allow' }>;
 
@@ -64,7 +64,9 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     })();
     return hostP;
   };
-  const fail = (id: number, err: unknown): void => { agent.status(id, statusOf(err), errorMessage(err)); };
+  // The host's error text can name a file (and the personal data in its name): masked like output.
+  const masker = ctx.session.newMaskSession();
+  const fail = (id: number, err: unknown): void => { agent.status(id, statusOf(err), masker.maskText(errorMessage(err))); };
   const absolute = (home: string, p: string): string => (p.startsWith('/') ? p : posix.join(home, p));
 
   /** The path as the host resolves it: realpath, or that of its directory for a name that does not exist yet. */
@@ -142,7 +144,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
           await r.allowed.complete({ result: {}, masked: {}, durationMs: 0 });
         }
         const hostHandle = await new Promise<Buffer>((resolve, reject) => j.sftp.open(j.paths[0] ?? '', flags, attrs, (err, h) => (err ? reject(err) : resolve(h))));
-        agent.handle(id, newHandle({ host: hostHandle, kind: 'file', auth: j.allowed, bytes: 0, started: performance.now() }));
+        agent.handle(id, newHandle({ host: hostHandle, kind: 'file', auth: j.allowed, bytes: 0, started: performance.now(), path: filename, writable: writes }));
       } catch (err) {
         fail(id, err);
       }
@@ -178,9 +180,10 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   agent.on('FSETSTAT', (id: number, handle: Buffer, attrs) => {
     const h = handleOf(id, handle);
     if (h === undefined) return;
-    // Only on a handle opened for writing: setstat changes the file.
-    if (h.kind !== 'file') return fail(id, new Error('guarita: fsetstat needs a file handle'));
-    void host().then(({ sftp }) => sftp.fsetstat(h.host, attrs, (err) => (err ? fail(id, err) : agent.status(id, STATUS_CODE.OK))), (err: unknown) => fail(id, err));
+    // Only on a handle opened for writing, and judged as the setstat it is: fsetstat on a handle
+    // opened for reading would otherwise truncate (size 0) or chmod a file only reading was allowed.
+    if (h.kind !== 'file' || !h.writable) return agent.status(id, STATUS_CODE.PERMISSION_DENIED, 'guarita: fsetstat needs a handle opened for writing');
+    run(id, 'setstat', [h.path], (sftp, _paths, done) => sftp.fsetstat(h.host, attrs, done), ok(id));
   });
   agent.on('CLOSE', (id: number, handle: Buffer) => {
     const key = handle.toString('hex');
@@ -197,7 +200,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   agent.on('OPENDIR', (id: number, path: string) => {
     if (handles.size >= MAX_HANDLES) return agent.status(id, STATUS_CODE.FAILURE, `guarita: more than ${MAX_HANDLES} open handles`);
     run<Buffer>(id, 'list', [path], (sftp, [p = ''], done) => sftp.opendir(p, done), (h) => {
-      if (h !== undefined) agent.handle(id, newHandle({ host: h, kind: 'dir', bytes: 0, started: performance.now() }));
+      if (h !== undefined) agent.handle(id, newHandle({ host: h, kind: 'dir', bytes: 0, started: performance.now(), path, writable: false }));
     });
   });
   agent.on('READDIR', (id: number, handle: Buffer) => {
@@ -205,7 +208,9 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     if (h === undefined) return;
     // full: the host's entries as listed, . and .. included (ssh2 drops them otherwise).
     const readdir = (sftp: SFTPWrapper, cb: (err: Error | undefined, list: FileEntry[]) => void): void => (sftp.readdir as unknown as (h: Buffer, o: { full: boolean }, c: typeof cb) => void).call(sftp, h.host, { full: true }, cb);
-    void host().then(({ sftp }) => readdir(sftp, (err, list) => (err ? fail(id, err) : agent.name(id, list))), (err: unknown) => fail(id, err));
+    // Long names (ls -l lines) are display text: masked. File names are addresses the agent opens by: kept.
+    const masked = (list: FileEntry[]): FileEntry[] => list.map((e) => ({ ...e, longname: masker.maskText(e.longname) }));
+    void host().then(({ sftp }) => readdir(sftp, (err, list) => (err ? fail(id, err) : agent.name(id, masked(list)))), (err: unknown) => fail(id, err));
   });
   agent.on('REALPATH', (id: number, path: string) => {
     // Path resolution only (sftp asks for "." at start): no file is read, so it is not judged.
