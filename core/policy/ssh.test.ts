@@ -128,6 +128,17 @@ describe('match.ssh semantics', () => {
     expect(q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'remoteForward', host: 'db', port: 5432 }) }).decision).toBe('deny');
   });
 
+  it('legacy scp is judged where the host resolves its path too (a symlink under an allowed directory: issue 23 review)', () => {
+    const p = sshPolicy([
+      { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/etc/**'] } } },
+      { name: 'data', action: 'allow', match: { ssh: { operations: ['read'], paths: ['/data/**'] } } },
+    ]);
+    const d = (resolved: string[]) => p.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'exec', command: 'scp -f /data/logs/link.log', resolved }) });
+    expect(d(['/data/logs/app.log']).decision).toBe('allow');
+    expect(d(['/etc/shadow'])).toMatchObject({ decision: 'deny', rule: 'secrets' });
+    expect(d(['/srv/other']).decision).toBe('deny');
+  });
+
   it('allow of an sftp rename needs both paths allowed', () => {
     const p = sshPolicy([{ name: 'tmp', action: 'allow', match: { ssh: { paths: ['/tmp/**'] } } }]);
     const d = (toPath: string) => p.evaluate({ identity: support, purpose: 'p', command: sftp('rename', '/tmp/a', { toPath }) }).decision;

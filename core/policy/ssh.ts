@@ -11,7 +11,8 @@ type SshMatch = NonNullable<NonNullable<PolicyRule['match']>['ssh']>;
 
 /** One SSH request the sidecar judges: a channel request, or one SFTP operation. */
 export type SshRequest =
-  | { kind: 'exec'; command: string }
+  /** `resolved`: for legacy scp (scp -t/-f PATH), PATH as the host resolves it (realpath), when the sidecar could ask. */
+  | { kind: 'exec'; command: string; resolved?: string[] }
   | { kind: 'shell' }
   /**
    * `path` (and `toPath` for rename and symlink) as the agent sent them, absolute (the sidecar
@@ -109,7 +110,7 @@ function judgeForward(req: Extract<SshRequest, { kind: 'localForward' | 'remoteF
   return { ok: true, judged: { kind: req.kind, destination: `${req.host.toLowerCase()}:${req.port}` } };
 }
 
-function judgeExec(command: string): Judged {
+function judgeExec(command: string, resolved: readonly string[] = []): Judged {
   const parsed = parseCommandLine(command);
   if (!parsed.ok) return parsed;
   const scp = legacyScp(parsed.words);
@@ -119,7 +120,9 @@ function judgeExec(command: string): Judged {
   const relative = scp.path.split('/');
   const segs = scp.path.startsWith('/') ? pathSegments(scp.path) : relative.includes('..') ? undefined : ['~', ...relative.filter((x) => x !== '' && x !== '.')];
   if (segs === undefined) return { ok: false, problem: 'the scp path climbs above / or, relative, goes through ..' };
-  return { ok: true, judged: { kind: 'sftp', operation: scp.operation, paths: [segs], via: 'scp' } };
+  const real = resolved.map(pathSegments);
+  if (real.some((r) => r === undefined)) return { ok: false, problem: 'the host resolved the scp path to a path that is not absolute' };
+  return { ok: true, judged: { kind: 'sftp', operation: scp.operation, paths: [segs, ...real.filter((r) => r !== undefined)], via: 'scp' } };
 }
 
 function judgeSftp(req: Extract<SshRequest, { kind: 'sftp' }>): Judged {
@@ -141,7 +144,7 @@ type Judged = { ok: true; judged: JudgedSshRequest } | { ok: false; problem: str
 export function judgeSshRequest(req: SshRequest): Judged {
   switch (req.kind) {
     case 'shell': return { ok: true, judged: req };
-    case 'exec': return judgeExec(req.command);
+    case 'exec': return judgeExec(req.command, req.resolved);
     case 'sftp': return judgeSftp(req);
     default: return judgeForward(req);
   }

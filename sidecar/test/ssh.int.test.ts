@@ -473,6 +473,17 @@ describe('issue 23 review: env, fsetstat, long names, channel types', () => {
     expect(readFileSync(file, 'utf8')).toBe('started\nok\n');
   });
 
+  it('legacy scp -O is judged where the host resolves the path (a symlink under an allowed directory led it elsewhere)', async () => {
+    await runCommand('ln', ['-sf', '/etc/hostname', join(data, 'logs', 'scp-link.log')]);
+    const local = join(work, 'scp-link-copy');
+    const r = await agent('scp', ['-O', `${PURPOSE}@${POLICY}:${data}/logs/scp-link.log`, local]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('guarita:');
+    expect(existsSync(local)).toBe(false);
+    const ok = await agent('scp', ['-O', `${PURPOSE}@${POLICY}:${data}/logs/app.log`, join(work, 'scp-legacy-ok.log')]);
+    expect(ok.code).toBe(0);
+  });
+
   it('sftp ls -l: the long names the host lists are masked (a CPF in a file name)', async () => {
     mkdirSync(join(data, 'people'), { recursive: true });
     writeFileSync(join(data, 'people', 'cliente-590.830.166-33.txt'), 'x\n');

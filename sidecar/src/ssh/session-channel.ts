@@ -10,7 +10,7 @@ import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
-import { outcomeOf, startSftpProxy, type SftpContext } from './sftp.ts';
+import { outcomeOf, resolveScpPath, startSftpProxy, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
 /** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
@@ -77,6 +77,14 @@ export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void 
   ch.on('subsystem', (_accept, reject) => reject());
 }
 
+/** The request to judge: legacy scp (scp -t/-f PATH) with PATH as the host resolves it, judged like an SFTP path. */
+async function withScpResolved(req: Request, ctx: ChannelContext): Promise<Request & { resolved?: string[] }> {
+  if (req.kind !== 'exec') return req;
+  const parsed = parseCommandLine(req.command);
+  const scp = parsed.ok ? legacyScp(parsed.words) : undefined;
+  return scp === undefined ? req : { ...req, resolved: await resolveScpPath(await ctx.upstream(), scp.path) };
+}
+
 function verdictExit(auth: Exclude<Authorization, { verdict: 'allow' }>): { message: string; exit: number } {
   if (auth.verdict === 'pending') return { message: `${auth.message}; run the same command again once it is approved`, exit: EXIT.pending };
   const unavailable = auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable';
@@ -94,7 +102,7 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   stream.once('close', () => abandon.abort());
   let auth: Authorization;
   try {
-    auth = await session.authorize({ protocol: 'ssh', ssh: req }, {
+    auth = await session.authorize({ protocol: 'ssh', ssh: await withScpResolved(req, ctx) }, {
       signal: abandon.signal,
       onApprovalPending: (name, message) => {
         if (stream.writable) stream.stderr.write(`guarita: ${message.replace(/\r?\n/g, ' ')} (ApprovalRequest ${name}); waiting for the decision\r\n`);

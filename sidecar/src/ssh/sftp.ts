@@ -50,6 +50,34 @@ function statusOf(err: unknown): number {
   return typeof code === 'number' ? code : STATUS_CODE.FAILURE;
 }
 
+function realpathOf(sftp: SFTPWrapper, path: string): Promise<string | undefined> {
+  return new Promise((resolve) => sftp.realpath(path, (err, r) => resolve(err ? undefined : r)));
+}
+
+/** The path as the host resolves it: realpath, or that of its directory for a name that does not exist yet. */
+async function resolvedOnHost(sftp: SFTPWrapper, path: string): Promise<string[]> {
+  const whole = await realpathOf(sftp, path);
+  if (whole !== undefined) return [whole];
+  const dir = await realpathOf(sftp, posix.dirname(path));
+  return dir === undefined ? [] : [posix.join(dir, posix.basename(path))];
+}
+
+/**
+ * Where the host resolves a legacy scp path (scp -t/-f PATH, relative to the login directory),
+ * through a short-lived SFTP channel: judged like an SFTP path, so a symlink under an allowed
+ * directory does not lead scp -O elsewhere.
+ */
+export async function resolveScpPath(client: Client, path: string): Promise<string[]> {
+  const sftp = await hostSftp(client);
+  try {
+    const home = await realpathOf(sftp, '.');
+    if (home === undefined) return [];
+    return await resolvedOnHost(sftp, path.startsWith('/') ? path : posix.join(home, path));
+  } finally {
+    sftp.end();
+  }
+}
+
 /** Runs the proxy on an accepted sftp channel until either side closes it. */
 export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   const handles = new Map<string, OpenHandle>();
@@ -69,15 +97,6 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   const fail = (id: number, err: unknown): void => { agent.status(id, statusOf(err), masker.maskText(errorMessage(err))); };
   const absolute = (home: string, p: string): string => (p.startsWith('/') ? p : posix.join(home, p));
 
-  /** The path as the host resolves it: realpath, or that of its directory for a name that does not exist yet. */
-  const resolved = async (sftp: SFTPWrapper, path: string): Promise<string[]> => {
-    const real = (p: string): Promise<string | undefined> => new Promise((resolve) => sftp.realpath(p, (err, r) => resolve(err ? undefined : r)));
-    const whole = await real(path);
-    if (whole !== undefined) return [whole];
-    const dir = await real(posix.dirname(path));
-    return dir === undefined ? [] : [posix.join(dir, posix.basename(path))];
-  };
-
   /** Judges one operation; answers the agent itself when it is not allowed. */
   const judge = async (id: number, operation: SftpOperation, paths: string[]): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | undefined> => {
     if (ctx.refusal !== undefined) {
@@ -86,7 +105,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     }
     const { sftp, home } = await host();
     const abs = paths.map((p) => absolute(home, p));
-    const real = (await Promise.all(abs.map((p) => resolved(sftp, p)))).flat();
+    const real = (await Promise.all(abs.map((p) => resolvedOnHost(sftp, p)))).flat();
     const [path = '', toPath] = abs;
     const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), resolved: real } });
     ctx.count(outcomeOf(auth));
