@@ -16,7 +16,7 @@ export function exampleYaml(file: string): unknown {
 }
 
 /** An example AccessPolicy, optionally moved to another namespace. */
-export function examplePolicy(file: 'accesspolicy.yaml' | 'accesspolicy-http.yaml' | 'accesspolicy-kubernetes.yaml', namespace = 'lgpd-orders'): AccessPolicy {
+export function examplePolicy(file: 'accesspolicy.yaml' | 'accesspolicy-http.yaml' | 'accesspolicy-kubernetes.yaml' | 'accesspolicy-ssh.yaml', namespace = 'lgpd-orders'): AccessPolicy {
   const policy = parseAccessPolicy(exampleYaml(file), file);
   policy.metadata.namespace = namespace;
   return policy;
