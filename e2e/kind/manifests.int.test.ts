@@ -36,7 +36,8 @@ describe('the example on the apiserver', () => {
     expect(result.stdout.split('\n').filter(Boolean).map((n) => n.replace(/-[a-z0-9]{10}$/, '-HASH'))).toEqual(expect.arrayContaining([
       'accesspolicy.guarita.io/customers-api', 'accesspolicy.guarita.io/orders-db',
       'configmap/customers-api-content', 'configmap/orders-db-init-HASH',
-      'deployment.apps/customers-api', 'deployment.apps/orders-db', 'job.batch/support-agent',
+      'deployment.apps/customers-api', 'deployment.apps/orders-db', 'job.batch/support-agent', 'job.batch/support-agent-kubectl',
+      'accesspolicy.guarita.io/kubernetes-api', 'secret/kubernetes-api-credentials',
       'secret/orders-db-credentials', 'secret/orders-db-server',
       'service/customers-api', 'service/orders-db', 'serviceaccount/support-agent',
     ]));

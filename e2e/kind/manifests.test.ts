@@ -4,13 +4,15 @@
 // token, the OIDC overlay; the scenario's output checks accept a good run and reject leaks; the
 // chart renders with the scenario's values.
 import { beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateAccessPolicy } from '../../crds/validators.ts';
 import { find, template } from '../../charts/guarita/tests/helm.ts';
 import { binDir } from '../harness/paths.ts';
 import { OIDC_EXAMPLE_DIR, type Manifest } from '../support/examples.ts';
-import { AGENTS_NAMESPACE, DATA_NAMESPACE, EXPORT_SQL, kustomize, rawIdentifiers, seededCustomers } from './manifests.ts';
-import { checkAgentOutput, section } from './scenario.ts';
+import { runCommand } from '../harness/exec.ts';
+import { AGENTS_NAMESPACE, DATA_NAMESPACE, EXPORT_SQL, isDatabaseExec, KUBECTL_AGENT, KUBERNETES_POLICY, kustomize, rawIdentifiers, seededCustomers } from './manifests.ts';
+import { checkAgentOutput, checkKubectlOutput, execRecording, section } from './scenario.ts';
 
 // helm and kubectl are real processes; a loaded machine makes them slow.
 jest.setTimeout(60_000);
@@ -131,6 +133,99 @@ describe('scenario checks', () => {
   it('reject a run where the DELETE went through', () => {
     const output = goodOutput({ select: ['a', 'b', 'c'], exportRows: ['1', '2'] }).replace('== count', 'DELETE WAS ALLOWED\n== count');
     expect(() => checkAgentOutput(output)).toThrow('the unbounded DELETE was denied');
+  });
+});
+
+const FORBIDDEN = (rule: string, text: string): string => `Error from server (Forbidden): guarita: AccessPolicy ${KUBERNETES_POLICY}: denied (rule ${rule}): "${text}" is denied by rule "${rule}"`;
+const HELD = `Error from server (Forbidden): guarita: AccessPolicy ${KUBERNETES_POLICY}: approval pending: kubectl create pods/exec orders-db-7c9d8-x2x -n orders-data; run the same command again once ApprovalRequest ${KUBERNETES_POLICY}-4f2a is approved`;
+const goodKubectlOutput = (): string => [
+  '== pods', 'NAME                        READY   STATUS    RESTARTS   AGE', 'orders-db-7c9d8-x2x         1/1     Running   0          2m', 'customers-api-5d6f7-abcde   1/1     Running   0          2m',
+  '== logs', '2026-12-05 03:50:00.000 UTC [48] LOG:  statement: INSERT INTO customers (id, nome, cpf, cnpj, email, telefone, dt_nasc, notes) VALUES',
+  "\t  (1, 'Larissa Oliveira', '***.***.***-33', NULL, 'l***@e***.br', '+** ** *****-2186', '2002-09-04', NULL),",
+  "\t  (2, 'Carla Santos', '***.***.***-88', NULL, 'c***@e***.br', '+** ** *****-1968', '2002-10-04', NULL),",
+  '== secrets', FORBIDDEN('no-secrets', 'kubectl list secrets -n orders-data'), 'exit status 1',
+  '== exec', HELD, HELD,
+  '== exec output', '1|***.***.***-33|l***@e***.br',
+  '== delete', FORBIDDEN('no-deletes', 'kubectl delete pods orders-db-7c9d8-x2x -n orders-data'), 'exit status 1',
+  '== done', '',
+].join('\n');
+
+describe('the agent\'s kubectl Job (the Kubernetes API target)', () => {
+  it('runs kubectl of the apiserver\'s minor, with a shell, as the same agent, with no credential but the injected KUBECONFIG', async () => {
+    const objects = await kustomize(KUBECTL);
+    const agent = only(objects, 'Job', 'support-agent').spec.template;
+    const job = only(objects, 'Job', KUBECTL_AGENT).spec.template;
+    expect(job.metadata).toEqual(agent.metadata);
+    expect({ ...job.spec, containers: [] }).toEqual({ ...agent.spec, containers: [], volumes: undefined });
+    expect(job.spec.containers).toHaveLength(1);
+    const container = job.spec.containers[0] as Record<string, any>;
+    expect(container.name).toBe('kubectl');
+    const client = await runCommand(KUBECTL, ['version', '--client', '-o', 'json']);
+    const minor = (JSON.parse(client.stdout) as { clientVersion: { minor: string } }).clientVersion.minor;
+    expect(container.image).toMatch(new RegExp(`^alpine/k8s:1\\.${minor}\\.\\d+$`));
+    // The kind workflow's apiserver is of the same minor.
+    const workflow = readFileSync(join(import.meta.dirname, '../../.github/workflows/kind-e2e.yaml'), 'utf8');
+    expect(/GUARITA_KIND_NODE_IMAGE: kindest\/node:v1\.(\d+)\./.exec(workflow)?.[1]).toBe(minor);
+    expect(container.command.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(container.volumeMounts).toBeUndefined();
+    expect(JSON.stringify(container.env ?? [])).not.toMatch(/KUBECONFIG|TOKEN/i);
+    const script = String(container.command[2]);
+    for (const step of ['get pods -n "$NS"', 'logs -n "$NS" deploy/orders-db', 'get secrets -n "$NS"', 'exec -n "$NS" "$DB" -c postgres -- psql', 'delete pod -n "$NS" "$DB"']) expect(script).toContain(step);
+    const at = (kind: string, name: string): number => objects.findIndex((o) => o.kind === kind && o.metadata?.name === name);
+    expect(at('AccessPolicy', KUBERNETES_POLICY)).toBeLessThan(at('Job', KUBECTL_AGENT));
+    expect(at('Secret', 'kubernetes-api-credentials')).toBeLessThan(at('AccessPolicy', KUBERNETES_POLICY));
+    expect(only(objects, 'AccessPolicy', KUBERNETES_POLICY).spec.target.protocol).toBe('kubernetes');
+  });
+
+  it('knows the held exec by the kubectl-like line the approver reads', () => {
+    expect(isDatabaseExec('kubectl create pods/exec orders-db-7c9d8-x2x -n orders-data\nGET /api/v1/namespaces/orders-data/pods/orders-db-7c9d8-x2x/exec?command=psql')).toBe(true);
+    expect(isDatabaseExec('kubectl create pods/exec customers-api-1 -n orders-data\nGET /x')).toBe(false);
+    expect(isDatabaseExec(EXPORT_SQL)).toBe(false);
+  });
+
+  it('accept a run with the Table and logs masked, both denials, a held then approved exec', () => {
+    expect(() => checkKubectlOutput(goodKubectlOutput())).not.toThrow();
+    expect(() => checkKubectlOutput(goodKubectlOutput().replace(`== exec\n${HELD}\n${HELD}\n`, '== exec\n'))).not.toThrow();
+  });
+
+  it.each([
+    ['a raw CPF in the logs', (o: string) => o.replace("'***.***.***-33', NULL, 'l***", "'590.830.166-33', NULL, 'l***"), 'no raw CPF, e-mail or phone reached kubectl (leaked: 590.830.166-33)'],
+    ['a raw phone in the exec output', (o: string) => o.replace('1|***.***.***-33|l***@e***.br', '1|***.***.***-33|+55 71 91791-2186'), 'no raw CPF, e-mail or phone reached kubectl (leaked: +55 71 91791-2186)'],
+    ['logs with nothing masked in them', (o: string) => o.replace(/\t {2}\([12], [^\n]*\n/g, ''), 'kubectl logs of the database was allowed and its CPFs came back masked'],
+    ['Secrets listed', (o: string) => o.replace(`${FORBIDDEN('no-secrets', 'kubectl list secrets -n orders-data')}\nexit status 1`, 'NAME TYPE DATA AGE\nexit status 0\nSECRETS WERE LISTED'), 'kubectl get secrets was denied'],
+    ['a Forbidden from the apiserver\'s RBAC instead of the policy', (o: string) => o.replace(FORBIDDEN('no-secrets', 'kubectl list secrets -n orders-data'), 'Error from server (Forbidden): secrets is forbidden: User "system:serviceaccount:lgpd-orders:support-agent-kube-target" cannot list resource "secrets"'), 'kubectl get secrets was denied'],
+    ['another error before the exec ran', (o: string) => o.replace('== exec\n', '== exec\nerror: unable to upgrade connection\n'), 'the kubectl exec was held for approval'],
+    ['an exec that ran twice', (o: string) => o.replace('== exec output\n1|', '== exec output\n1|***.***.***-33|l***@e***.br\n1|'), 'the approved exec ran once'],
+    ['an unmasked CPF of another customer', (o: string) => o.replace('== exec output\n1|***.***.***-33', '== exec output\n1|390.996.030-88'), 'the approved exec ran once and printed customer 1 with the CPF masked'],
+    ['a delete that went through', (o: string) => o.replace(`${FORBIDDEN('no-deletes', 'kubectl delete pods orders-db-7c9d8-x2x -n orders-data')}\nexit status 1`, 'pod "orders-db-7c9d8-x2x" deleted\nexit status 0\nDELETE WAS ALLOWED'), 'kubectl delete pod was denied'],
+    ['a script that stopped early', (o: string) => o.replace('== done\n', ''), 'the kubectl agent finished its script'],
+  ])('reject %s', (_what, alter, message) => {
+    expect(() => checkKubectlOutput(alter(goodKubectlOutput()))).toThrow(message);
+  });
+});
+
+describe('the exec\'s recording in the operator\'s export', () => {
+  const line = (fields: Record<string, unknown>, seq: number): string => JSON.stringify({ chainId: 'c1', seq, hash: 'ab'.repeat(32), ...fields });
+  const exported = (stdout: string): string => [
+    JSON.stringify({ type: 'header', format: 'guarita-export/v2' }),
+    line({ type: 'command', sessionId: 's-held', command: 'kubectl create pods/exec orders-db-1 -n orders-data', decision: 'requireApproval', approvalRequest: 'kubernetes-api-4f2a' }, 1),
+    line({ type: 'command', sessionId: 's-exec', command: 'kubectl create pods/exec orders-db-1 -n orders-data', decision: 'allow', approvalRequest: 'kubernetes-api-4f2a', approval: { required: 1, approvals: 1 } }, 2),
+    line({ type: 'stream', sessionId: 's-exec', frames: [{ t: 0, ch: 'o', data: stdout }] }, 3),
+    line({ type: 'stream', sessionId: 's-other', frames: [{ t: 0, ch: 'o', data: 'unrelated\n' }] }, 4),
+  ].join('\n');
+
+  it('finds the approved exec\'s stream records, masked', () => {
+    expect(execRecording(exported('1|***.***.***-33|l***@e***.br\n'), 'kubernetes-api-4f2a')).toBe('exec session s-exec: 1 recorded frames, stdout masked');
+  });
+
+  it('waits while the approved exec or its output has not arrived', () => {
+    expect(execRecording(exported('1|***.***.***-33|l***@e***.br\n'), 'kubernetes-api-9999')).toBeUndefined();
+    expect(execRecording(exported(''), 'kubernetes-api-4f2a')).toBeUndefined();
+  });
+
+  it('rejects a recording with the raw CPF, or without customer 1', () => {
+    expect(() => execRecording(exported('1|590.830.166-33|l***@e***.br\n'), 'kubernetes-api-4f2a')).toThrow('the exec\'s recorded stdout shows customer 1 with the CPF masked');
+    expect(() => execRecording(exported('(0 rows)\n'), 'kubernetes-api-4f2a')).toThrow('the exec\'s recorded stdout shows customer 1');
   });
 });
 

@@ -12,6 +12,16 @@ export const AGENTS_NAMESPACE = 'lgpd-orders';
 export const DATA_NAMESPACE = 'orders-data';
 /** The agent Job, its ServiceAccount and the label its pod carries. */
 export const AGENT = 'support-agent';
+/** The agent's second Job, which runs kubectl through the Kubernetes API target, and that target's policy. */
+export const KUBECTL_AGENT = 'support-agent-kubectl';
+export const KUBERNETES_POLICY = 'kubernetes-api';
+/**
+ * How the approver reads the agent's held `kubectl exec` into the database pod: the kubectl-like
+ * line of the request (core/policy/kubernetes-request.ts describeKubernetesRequest), then the request.
+ */
+export function isDatabaseExec(commandText: string): boolean {
+  return /^kubectl create pods\/exec orders-db-\S+ -n orders-data\n/.test(commandText);
+}
 /** Statement the agent retries until the DPO approves it (the policy's copyExport rule). */
 export const EXPORT_SQL = 'COPY (SELECT id, cpf, email FROM customers ORDER BY id LIMIT 2) TO STDOUT';
 

@@ -2,15 +2,23 @@
 // current context is the cluster). It applies the example as users do (`kubectl apply -k
 // examples/lgpd-orders`: its own PostgreSQL and customers API, the agent's ServiceAccount, the
 // credentials, the policies and the agent Job); the webhook injects the sidecar into the Job's pod,
-// the agent runs psql and wget through it, the DPO approves the held export with `kubectl patch`,
-// and the operator anchors the recording in the AccessPolicy status. Exits non-zero naming the
-// first expectation that failed.
+// the agent runs psql and wget through it, and its kubectl container troubleshoots through the
+// Kubernetes API target (pods and logs masked, Secrets and delete denied, an exec into the database
+// pod held). The DPO approves the held export and the held exec with `kubectl patch`; the operator
+// anchors the recordings in the AccessPolicy status, the exec's stream records are in its export,
+// masked, and `guarita verify` verifies the chain. Exits non-zero naming the first expectation
+// that failed.
 //
 //   node e2e/kind/scenario.ts [--approver dana --approver-group dpo] [--timeout 600]
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCommand, type CommandResult } from '../harness/exec.ts';
 import { EXAMPLE_DIR } from '../support/examples.ts';
-import { AGENT, AGENTS_NAMESPACE, DATA_NAMESPACE, EXPORT_SQL, rawIdentifiers, seededCustomers } from './manifests.ts';
+import { AGENT, AGENTS_NAMESPACE, DATA_NAMESPACE, EXPORT_SQL, isDatabaseExec, KUBECTL_AGENT, KUBERNETES_POLICY, rawIdentifiers, seededCustomers } from './manifests.ts';
+
+const GUARITA_CLI = join(import.meta.dirname, '../../cli/bin/guarita');
 
 interface Options { approver: string; approverGroup: string; timeoutMs: number }
 
@@ -48,7 +56,7 @@ async function poll<T>(what: string, timeoutMs: number, probe: () => Promise<T |
 
 async function setUp(): Promise<void> {
   log(`applying the example (kubectl apply -k ${EXAMPLE_DIR})`);
-  await kubectl(['-n', AGENTS_NAMESPACE, 'delete', 'job', AGENT, '--ignore-not-found', '--wait=true']);
+  await kubectl(['-n', AGENTS_NAMESPACE, 'delete', 'job', AGENT, KUBECTL_AGENT, '--ignore-not-found', '--wait=true']);
   await kubectl(['apply', '-k', EXAMPLE_DIR]);
   await kubectl(['-n', DATA_NAMESPACE, 'rollout', 'status', 'deployment/orders-db', 'deployment/customers-api', '--timeout=300s']);
 }
@@ -69,14 +77,18 @@ async function checkInjection(): Promise<void> {
 
 interface ApprovalJson { metadata: { name: string }; spec: { command: { text: string }; reviews?: { decision: string }[] }; status?: { phase?: string; reviews?: { reviewer?: string }[] } }
 
-async function approveExport(o: Options): Promise<string> {
-  const held = await poll('the ApprovalRequest of the held export', o.timeoutMs, async () =>
-    (await json<{ items: ApprovalJson[] }>(['-n', AGENTS_NAMESPACE, 'get', 'approvalrequests'])).items.find((r) => r.spec.command.text === EXPORT_SQL));
+/** Waits for the ApprovalRequest of a held command and approves it as the DPO would, with kubectl patch. */
+async function approveHeld(o: Options, what: string, matches: (commandText: string) => boolean): Promise<string> {
+  const held = await poll(`the ApprovalRequest of ${what}`, o.timeoutMs, async () =>
+    (await json<{ items: ApprovalJson[] }>(['-n', AGENTS_NAMESPACE, 'get', 'approvalrequests'])).items.find((r) => matches(r.spec.command.text)));
   log(`approving ApprovalRequest ${held.metadata.name} as ${o.approver} (group ${o.approverGroup})`);
   const review = [{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: 'kind e2e: ticket 4711' } }];
   await kubectl(['-n', AGENTS_NAMESPACE, 'patch', 'approvalrequest', held.metadata.name, '--type=json', '-p', JSON.stringify(review), '--as', o.approver, '--as-group', o.approverGroup]);
   return held.metadata.name;
 }
+
+const approveExport = (o: Options): Promise<string> => approveHeld(o, 'the held export', (text) => text === EXPORT_SQL);
+const approveExec = (o: Options): Promise<string> => approveHeld(o, 'the held kubectl exec into orders-db', isDatabaseExec);
 
 /** The lines of one `== name` section of the agent's output. */
 export function section(output: string, name: string): string[] {
@@ -101,9 +113,90 @@ export function checkAgentOutput(output: string): void {
   expectThat(section(output, 'done').length === 0 && output.includes('== done'), 'the agent finished its script');
 }
 
+const MASKED_CPF = /\*{3}\.\*{3}\.\*{3}-\d{2}/;
+
+/** kubectl's answer to a denial: the Forbidden Status naming the rule, and a failed exit. */
+function deniedByRule(lines: readonly string[], rule: string): boolean {
+  return lines.some((l) => l.startsWith('Error from server (Forbidden):') && l.includes(`rule ${rule}`) && l.includes(`AccessPolicy ${KUBERNETES_POLICY}`))
+    && lines.includes('exit status 1');
+}
+
+/** The reads the policy allows: the pods as kubectl's Table, the database's log lines masked. */
+function checkKubectlReads(output: string): void {
+  const pods = section(output, 'pods');
+  expectThat(pods[0]?.startsWith('NAME ') === true && pods.some((l) => l.startsWith('orders-db-')), 'kubectl get pods -n orders-data was allowed (a Table listing orders-db)');
+  const logs = section(output, 'logs');
+  expectThat(logs.some((l) => l.includes('INSERT INTO customers')) && logs.some((l) => MASKED_CPF.test(l)), 'kubectl logs of the database was allowed and its CPFs came back masked');
+}
+
+/** What the agent's kubectl Job printed (agent-kubectl-job.yaml): the Kubernetes API target's answers. */
+export function checkKubectlOutput(output: string): void {
+  checkKubectlReads(output);
+  expectThat(deniedByRule(section(output, 'secrets'), 'no-secrets') && !output.includes('SECRETS WERE LISTED'), 'kubectl get secrets was denied (Forbidden, rule no-secrets, exit status 1)');
+  // Approved within the sidecar's wait, the first attempt runs and prints nothing here; otherwise
+  // each earlier attempt printed the pending ApprovalRequest (kubectl's Forbidden) and nothing else.
+  expectThat(section(output, 'exec').every((l) => l.includes('ApprovalRequest')), 'the kubectl exec was held for approval (no other error before it ran)');
+  const execOutput = section(output, 'exec output');
+  expectThat(execOutput.length === 1 && execOutput[0]?.startsWith('1|') === true && MASKED_CPF.test(execOutput[0]), `the approved exec ran once and printed customer 1 with the CPF masked (${execOutput.join(' / ')})`);
+  expectThat(deniedByRule(section(output, 'delete'), 'no-deletes') && !output.includes('DELETE WAS ALLOWED'), 'kubectl delete pod was denied (Forbidden, rule no-deletes, exit status 1)');
+  const leaked = rawIdentifiers(Array.from({ length: seededCustomers() }, (_, i) => i + 1)).filter((raw) => output.includes(raw));
+  expectThat(leaked.length === 0, `no raw CPF, e-mail or phone reached kubectl (leaked: ${leaked.join(', ') || 'none'})`);
+  expectThat(section(output, 'done').length === 0 && output.includes('== done'), 'the kubectl agent finished its script');
+}
+
 async function checkAgent(o: Options): Promise<void> {
-  await kubectl(['-n', AGENTS_NAMESPACE, 'wait', '--for=condition=complete', `job/${AGENT}`, `--timeout=${Math.round(o.timeoutMs / 1000)}s`]);
+  await kubectl(['-n', AGENTS_NAMESPACE, 'wait', '--for=condition=complete', `job/${AGENT}`, `job/${KUBECTL_AGENT}`, `--timeout=${Math.round(o.timeoutMs / 1000)}s`]);
   checkAgentOutput(await kubectl(['-n', AGENTS_NAMESPACE, 'logs', `job/${AGENT}`, '-c', 'agent']));
+  checkKubectlOutput(await kubectl(['-n', AGENTS_NAMESPACE, 'logs', `job/${KUBECTL_AGENT}`, '-c', 'kubectl']));
+}
+
+interface ExportedRecord { type?: string; seq?: number; hash?: string; chainId?: string; sessionId?: string; command?: string; approvalRequest?: string; approval?: object; frames?: { ch: string; data: string }[] }
+
+/**
+ * The approved exec in a JSONL export of the Kubernetes API policy: its command record (carrying
+ * the approval) and the stream records of the same session, whose stdout shows customer 1 masked.
+ * Returns a summary, or undefined while the records have not arrived at the operator yet.
+ */
+export function execRecording(exportJsonl: string, approval: string): string | undefined {
+  const records = exportJsonl.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as ExportedRecord)
+    .filter((r) => typeof r.seq === 'number' && typeof r.hash === 'string' && typeof r.chainId === 'string');
+  const exec = records.find((r) => r.type === 'command' && r.approvalRequest === approval && r.approval !== undefined);
+  if (exec === undefined) return undefined;
+  const frames = records.filter((r) => r.type === 'stream' && r.sessionId === exec.sessionId).flatMap((r) => r.frames ?? []);
+  const stdout = frames.filter((f) => f.ch === 'o').map((f) => f.data).join('');
+  if (!stdout.includes('\n')) return undefined;
+  expectThat(/^1\|/m.test(stdout) && MASKED_CPF.test(stdout), `the exec's recorded stdout shows customer 1 with the CPF masked (${JSON.stringify(stdout.slice(0, 200))})`);
+  const leaked = rawIdentifiers([1]).filter((raw) => exportJsonl.includes(raw));
+  expectThat(leaked.length === 0, `the export of ${KUBERNETES_POLICY} holds no raw identifier of customer 1 (leaked: ${leaked.join(', ') || 'none'})`);
+  return `exec session ${String(exec.sessionId)}: ${frames.length} recorded frames, stdout masked`;
+}
+
+async function guarita(args: readonly string[]): Promise<CommandResult> {
+  return runCommand(GUARITA_CLI, args, { timeoutMs: 120_000 });
+}
+
+/** The exec's stream records in the operator's export (masked), and the chain verified by guarita verify, online and offline. */
+async function checkExecRecorded(approval: string): Promise<void> {
+  const scope = ['-n', AGENTS_NAMESPACE, '--policy', KUBERNETES_POLICY];
+  let exported = '';
+  const summary = await poll('the exec\'s stream records in the operator\'s export', 180_000, async () => {
+    const run = await guarita(['export', ...scope, '--format', 'jsonl']);
+    if (run.code !== 0) throw new ScenarioFailure(`guarita export ${scope.join(' ')} exited ${run.code}: ${run.stderr.trim()}`);
+    exported = run.stdout;
+    return execRecording(exported, approval);
+  });
+  log(`ok: ${summary}`);
+  const online = await guarita(['verify', ...scope]);
+  expectThat(online.code === 0, `guarita verify ${scope.join(' ')} verified the operator's store against the anchor (exit ${online.code}: ${(online.stdout + online.stderr).trim().slice(-400)})`);
+  const dir = mkdtempSync(join(tmpdir(), 'guarita-kind-'));
+  try {
+    const file = join(dir, 'kubernetes-api.jsonl');
+    writeFileSync(file, exported, { mode: 0o600 });
+    const offline = await guarita(['verify', '--file', file, ...scope]);
+    expectThat(offline.code === 0, `guarita verify --file verified the export against the anchored head (exit ${offline.code}: ${(offline.stdout + offline.stderr).trim().slice(-400)})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function checkApproval(name: string): Promise<void> {
@@ -133,10 +226,13 @@ async function checkRecording(): Promise<void> {
 export async function runScenario(o: Options): Promise<void> {
   await setUp();
   await checkInjection();
-  const approval = await approveExport(o);
+  // The agent's two Jobs wait at the same time: psql for the export, kubectl for the exec.
+  const [exportApproval, execApproval] = await Promise.all([approveExport(o), approveExec(o)]);
   await checkAgent(o);
-  await checkApproval(approval);
+  await checkApproval(exportApproval);
+  await checkApproval(execApproval);
   await checkRecording();
+  await checkExecRecorded(execApproval);
   log('the LGPD scenario passed');
 }
 
