@@ -484,6 +484,15 @@ describe('issue 23 review: env, fsetstat, long names, channel types', () => {
     expect(ok.code).toBe(0);
   });
 
+  it('an identifier in terminal colours (ls --color=always) is masked', async () => {
+    mkdirSync(join(data, 'colour'), { recursive: true });
+    writeFileSync(join(data, 'colour', '590.830.166-33.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    const r = await ssh(`ls --color=always ${data}/colour`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('.sh');
+    expect(r.stdout).not.toMatch(/830\.166/);
+  });
+
   it('sftp ls -l: the long names the host lists are masked (a CPF in a file name)', async () => {
     mkdirSync(join(data, 'people'), { recursive: true });
     writeFileSync(join(data, 'people', 'cliente-590.830.166-33.txt'), 'x\n');

@@ -24,6 +24,26 @@ describe('terminal masking', () => {
     expect(shown).toContain('x ');
   });
 
+  it('masks identifiers inside or cut by terminal colours (grep --color), however the output is cut (issue 23 review)', () => {
+    for (const text of [`\u001b[1;31m${CPF}\u001b[0m\n`, `590\u001b[31m.830.166\u001b[0m-33\n`, `\u001b[01;31m\u001b[K${CPF}\u001b[m\u001b[K ok\n`]) {
+      for (let cut = 0; cut < text.length; cut++) {
+        const m = masker();
+        const shown = m.push(Buffer.from(text.slice(0, cut))) + m.flushIdle() + m.push(Buffer.from(text.slice(cut))) + m.end();
+        expect(shown).not.toMatch(/590|166-33/);
+        expect(shown).toContain('[CPF]');
+      }
+    }
+  });
+
+  it('keeps cursor movement, line clearing and titles in place (a shell stays usable)', () => {
+    const text = `\u001b]0;user@host: ~\u0007$ \u001b[K${CPF}\u001b[2D\u001b[C done\u0000\n`;
+    for (let cut = 0; cut < text.length; cut++) {
+      const m = masker();
+      const shown = m.push(Buffer.from(text.slice(0, cut))) + m.flushIdle() + m.push(Buffer.from(text.slice(cut))) + m.end();
+      expect(shown).toBe('\u001b]0;user@host: ~\u0007$ \u001b[K[CPF]\u001b[2D\u001b[C done\u0000\n');
+    }
+  });
+
   it('completes a UTF-8 character split across chunks and flushes everything at the end', () => {
     const m = masker();
     const bytes = Buffer.from('ação ok');
