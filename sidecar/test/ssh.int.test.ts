@@ -493,6 +493,26 @@ describe('issue 23 review: env, fsetstat, long names, channel types', () => {
     expect(r.stdout).not.toMatch(/830\.166/);
   });
 
+  it('a client opening many session channels on one connection is refused past the cap and keeps being served', async () => {
+    const c = await rawClient();
+    try {
+      const opened = await Promise.all(Array.from({ length: 48 }, () => new Promise<import('ssh2').ClientChannel | undefined>((resolve) => {
+        // head waits for its stdin, so each allowed channel stays open until the test sends EOF.
+        c.exec('head -c 1', (err, ch) => resolve(err ? undefined : ch));
+      })));
+      expect(opened.filter((ch) => ch === undefined).length).toBeGreaterThan(0);
+      await Promise.all(opened.map((ch) => new Promise<void>((resolve) => { if (ch === undefined) resolve(); else ch.once('close', () => resolve()).resume().end(); })));
+      const out = await new Promise<string>((resolve, reject) => c.exec('echo again', (err, ch) => {
+        if (err) return reject(err);
+        let text = '';
+        ch.on('data', (d: Buffer) => { text += d.toString('utf8'); }).on('close', () => resolve(text));
+      }));
+      expect(out).toBe('again\n');
+    } finally {
+      c.end();
+    }
+  });
+
   it('sftp ls -l: the long names the host lists are masked (a CPF in a file name)', async () => {
     mkdirSync(join(data, 'people'), { recursive: true });
     writeFileSync(join(data, 'people', 'cliente-590.830.166-33.txt'), 'x\n');

@@ -21,6 +21,12 @@ import { connectUpstream, sshUpstream } from './upstream.ts';
 const AUTH_TIMEOUT_MS = 30_000;
 /** Failed credentials per connection before it is closed. */
 const MAX_AUTH_FAILURES = 3;
+/**
+ * Session channels open at once per agent connection (OpenSSH's MaxSessions is 10): each holds a
+ * channel to the host, masking state and a recorder, so a client opening thousands is refused
+ * past this instead of making the sidecar hold them (issue 23 review).
+ */
+export const MAX_SESSION_CHANNELS = 32;
 const UPSTREAM_READY_TIMEOUT_MS = 20_000;
 
 interface Ctx { config: SidecarConfig; enforcer: SidecarEnforcer; logger: Logger; metrics: Metrics }
@@ -163,7 +169,7 @@ function handleConnection(conn: Connection, connection: string, address: string,
     count: (outcome) => ctx.metrics.requests.inc({ target: t.target, protocol: 'ssh', outcome }),
   });
   conn.on('session', (accept, reject) => {
-    if (ending) return reject();
+    if (ending || channels >= MAX_SESSION_CHANNELS) return reject();
     const ch = accept();
     channels++;
     ch.once('close', () => {
