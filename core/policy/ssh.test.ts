@@ -128,6 +128,19 @@ describe('match.ssh semantics', () => {
     expect(q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'remoteForward', host: 'db', port: 5432 }) }).decision).toBe('deny');
   });
 
+  it('forwarding destinations are judged in one spelling per address (numeric IPv4 forms, mapped IPv6, trailing dots: issue 23 review)', () => {
+    const p = sshPolicy([
+      { name: 'metadata', action: 'deny', match: { ssh: { requests: ['localForward'], destinations: ['169.254.169.254:*', 'localhost:*', '127.0.0.1:*', '[::1]:*'] } } },
+      { name: 'any', action: 'allow', match: { ssh: { requests: ['localForward'], destinations: ['*:*'] } } },
+    ]);
+    const d = (host: string) => p.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'localForward', host, port: 80 }) });
+    for (const host of ['169.254.169.254', '2852039166', '0xa9fea9fe', '0251.0376.0251.0376', '169.254.43518', '::ffff:169.254.169.254', '[::ffff:a9fe:a9fe]', 'LOCALHOST', 'localhost.', '127.1', '0x7f.1', '[::1]', '0:0:0:0:0:0:0:1']) {
+      expect(d(host)).toMatchObject({ decision: 'deny', rule: 'metadata' });
+    }
+    for (const host of ['evil@127.0.0.1', '127.0.0.1/x', '1.2.3.256', 'fe80::1%eth0', '']) expect(d(host)).toMatchObject({ decision: 'deny', code: 'Unparseable' });
+    expect(d('db.internal').decision).toBe('allow');
+  });
+
   it('legacy scp is judged where the host resolves its path too (a symlink under an allowed directory: issue 23 review)', () => {
     const p = sshPolicy([
       { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/etc/**'] } } },

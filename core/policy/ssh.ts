@@ -103,11 +103,35 @@ function pathSegments(path: string): string[] | undefined {
   return norm === undefined ? undefined : norm.split('/').slice(1).filter((s) => s !== '');
 }
 
+/**
+ * One spelling per address, as the host's resolver reads it: the host's getaddrinfo takes
+ * 2130706433, 0x7f.1, 0177.0.0.1 and 127.1 for 127.0.0.1, and ::ffff:127.0.0.1 too, so a rule on
+ * 127.0.0.1 (or 169.254.169.254) must see those as it (issue 23 review). WHATWG URL host parsing
+ * does the same IPv4 number forms; IPv4-mapped IPv6 becomes the IPv4 address; names lose a
+ * trailing dot. Undefined: not a host name or address.
+ */
+export function canonicalForwardHost(host: string): string | undefined {
+  if (!/^[A-Za-z0-9._:[\]-]{1,255}$/.test(host)) return undefined;
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  let parsed: string;
+  try {
+    parsed = new URL(`http://${bare.includes(':') ? `[${bare}]` : bare}/`).hostname;
+  } catch {
+    return undefined;
+  }
+  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(parsed);
+  if (mapped !== null) {
+    const [hi, lo] = [parseInt(mapped[1] ?? '0', 16), parseInt(mapped[2] ?? '0', 16)];
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return parsed.endsWith('.') ? parsed.slice(0, -1) : parsed;
+}
+
 function judgeForward(req: Extract<SshRequest, { kind: 'localForward' | 'remoteForward' }>): Judged {
   if (!Number.isInteger(req.port) || req.port < 0 || req.port > 65535) return { ok: false, problem: `port ${req.port} is not a port number` };
-  // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  if (/[\s\u0000-\u001f]/.test(req.host) || req.host.length > 255) return { ok: false, problem: 'the forwarding host is not a host name or address' };
-  return { ok: true, judged: { kind: req.kind, destination: `${req.host.toLowerCase()}:${req.port}` } };
+  const host = canonicalForwardHost(req.host);
+  if (host === undefined) return { ok: false, problem: 'the forwarding host is not a host name or address' };
+  return { ok: true, judged: { kind: req.kind, destination: `${host}:${req.port}` } };
 }
 
 function judgeExec(command: string, resolved: readonly string[] = []): Judged {
