@@ -513,6 +513,22 @@ describe('issue 23 review: env, fsetstat, long names, channel types', () => {
     }
   });
 
+  it('a burst of sftp opens sent before any is answered stays within the handle cap', async () => {
+    const c = await rawClient();
+    try {
+      const sftp = await rawSftp(c);
+      const results = await Promise.all(Array.from({ length: 300 }, () => new Promise<Buffer | Error>((resolve) => {
+        sftp.open(join(data, 'logs', 'app.log'), 'r', (err, h) => resolve(err ?? h));
+      })));
+      const refused = results.filter((r): r is Error => r instanceof Error);
+      expect(results.length - refused.length).toBeLessThanOrEqual(256);
+      expect(refused.length).toBeGreaterThanOrEqual(44);
+      expect(refused[0]?.message).toContain('open handles');
+    } finally {
+      c.end();
+    }
+  });
+
   it('sftp ls -l: the long names the host lists are masked (a CPF in a file name)', async () => {
     mkdirSync(join(data, 'people'), { recursive: true });
     writeFileSync(join(data, 'people', 'cliente-590.830.166-33.txt'), 'x\n');

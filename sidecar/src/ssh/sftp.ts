@@ -116,7 +116,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   };
 
   /** Runs a judged operation on the host and records how it went. */
-  const run = <T>(id: number, operation: SftpOperation, paths: string[], call: (sftp: SFTPWrapper, paths: string[], done: (err: Error | null | undefined, value?: T) => void) => void, answer: (value: T | undefined) => void): void => {
+  const run = <T>(id: number, operation: SftpOperation, paths: string[], call: (sftp: SFTPWrapper, paths: string[], done: (err: Error | null | undefined, value?: T) => void) => void, answer: (value: T | undefined) => void, settled?: () => void): void => {
     void (async () => {
       const started = performance.now();
       try {
@@ -127,6 +127,8 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
         answer(value);
       } catch (err) {
         fail(id, err);
+      } finally {
+        settled?.();
       }
     })();
   };
@@ -143,12 +145,18 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     return h;
   };
 
+  // Opens being judged count against the cap too: checked on the handles alone, a burst of opens
+  // sent before any was answered all passed (issue 23 review).
+  let opening = 0;
+  const overCap = (id: number): boolean => {
+    if (handles.size + opening < MAX_HANDLES) return false;
+    agent.status(id, STATUS_CODE.FAILURE, `guarita: more than ${MAX_HANDLES} open handles`);
+    return true;
+  };
   agent.on('OPEN', (id: number, filename: string, flags: number, attrs) => {
+    if (overCap(id)) return;
+    opening++;
     void (async () => {
-      if (handles.size >= MAX_HANDLES) {
-        agent.status(id, STATUS_CODE.FAILURE, `guarita: more than ${MAX_HANDLES} open handles`);
-        return;
-      }
       const writes = (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
       try {
         const j = await judge(id, writes ? 'write' : 'read', [filename]);
@@ -166,6 +174,8 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
         agent.handle(id, newHandle({ host: hostHandle, kind: 'file', auth: j.allowed, bytes: 0, started: performance.now(), path: filename, writable: writes }));
       } catch (err) {
         fail(id, err);
+      } finally {
+        opening--;
       }
     })();
   });
@@ -217,10 +227,11 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     }), (err: unknown) => fail(id, err));
   });
   agent.on('OPENDIR', (id: number, path: string) => {
-    if (handles.size >= MAX_HANDLES) return agent.status(id, STATUS_CODE.FAILURE, `guarita: more than ${MAX_HANDLES} open handles`);
+    if (overCap(id)) return;
+    opening++;
     run<Buffer>(id, 'list', [path], (sftp, [p = ''], done) => sftp.opendir(p, done), (h) => {
       if (h !== undefined) agent.handle(id, newHandle({ host: h, kind: 'dir', bytes: 0, started: performance.now(), path, writable: false }));
-    });
+    }, () => { opening--; });
   });
   agent.on('READDIR', (id: number, handle: Buffer) => {
     const h = handleOf(id, handle);
