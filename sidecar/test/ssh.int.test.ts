@@ -83,6 +83,15 @@ function agent(program: 'ssh' | 'scp' | 'sftp', args: string[], opts: { input?: 
 
 const ssh = (command: string): Promise<Run> => agent('ssh', [`${PURPOSE}@${POLICY}`, command]);
 
+/** `ssh host true` succeeds; otherwise fails with the client's stderr and the sidecar's and sshd's last log lines (a failure seen once under load). */
+async function expectSshTrue(): Promise<void> {
+  const r = await ssh('true');
+  if (r.code === 0) return;
+  const sshdLog = join(work, 'sshd', 'sshd.log');
+  const sshdTail = existsSync(sshdLog) ? readFileSync(sshdLog, 'utf8').split('\n').slice(-30).join('\n') : '(no sshd log)';
+  throw new Error(`ssh true exited ${r.code}: ${r.stderr}\n--- sidecar ---\n${sidecar.log(30)}\n--- sshd ---\n${sshdTail}`);
+}
+
 /** The real `guarita` CLI as audrey (a session reader) against this test's operator. */
 function guarita(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
@@ -312,7 +321,7 @@ describe('upstream host key', () => {
     } finally {
       mountCredentials(fx, POLICY, { known_hosts: sshd.knownHosts });
     }
-    expect((await ssh('true')).code).toBe(0);
+    await expectSshTrue();
   });
 });
 
@@ -400,7 +409,7 @@ describe('bad input', () => {
   it('closes a connection that sends garbage instead of an SSH banner, and keeps serving', async () => {
     const got = await rawConnection(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(50)));
     expect(got.startsWith('SSH-2.0-')).toBe(true);
-    expect((await ssh('true')).code).toBe(0);
+    await expectSshTrue();
   });
 
   it('200 connections opened and dropped: memory stays bounded and the sidecar keeps serving', async () => {
@@ -410,7 +419,7 @@ describe('bad input', () => {
       s.on('connect', () => { s.write('SSH-2.0-OpenSSH_9.2\r\n'); setTimeout(() => { s.destroy(); resolve(); }, 20); });
       s.on('error', () => resolve());
     })));
-    expect((await ssh('true')).code).toBe(0);
+    await expectSshTrue();
     const after = await rssBytes();
     expect(after - before).toBeLessThan(64 * 1024 * 1024);
   });
@@ -430,7 +439,7 @@ describe('bad input', () => {
     const during = await rssBytes();
     child.kill('SIGKILL');
     expect(during - before).toBeLessThan(64 * 1024 * 1024);
-    expect((await ssh('true')).code).toBe(0);
+    await expectSshTrue();
   });
 });
 
