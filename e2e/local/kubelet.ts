@@ -1,7 +1,10 @@
 // A kubelet stand-in for one container of a stored Pod: there is no kubelet on the local control
 // plane, so this materialises the container's volumes (emptyDir, Secret and projected volumes with
-// bound service-account tokens) under a local root, resolves its environment (values, downward API
-// fields) and rewrites mount paths to the local directories. The process then runs with exactly
+// bound service-account tokens and downward API items) under a local root, resolves its
+// environment (values, downward API fields) and rewrites mount paths to the local directories, in
+// the command, the environment and the downward API files (a KUBECONFIG that names its token and
+// CA files by their mount paths). Containers of one pod materialised under the same root share
+// their emptyDirs, as in a pod. The process then runs with exactly
 // the command, arguments and environment the admission webhook put into the pod spec.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,7 +18,10 @@ interface ProjectionSource {
   serviceAccountToken?: { path: string; audience?: string; expirationSeconds?: number };
   secret?: { name: string; items?: KeyToPath[]; optional?: boolean };
   configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
+  downwardAPI?: { items: { path: string; fieldRef?: { fieldPath: string } }[] };
 }
+/** Rewrites the container's mount paths in a text to their local directories. */
+type LocalPaths = (text: string) => string;
 interface Volume { name: string; emptyDir?: object; secret?: { secretName: string; items?: KeyToPath[]; optional?: boolean }; projected?: { sources: ProjectionSource[] } }
 /** The parts of a stored Pod the local kubelet reads. */
 export interface Pod {
@@ -70,8 +76,24 @@ async function podToken(api: KubeClient, pod: Pod, source: NonNullable<Projectio
   return res.status.token;
 }
 
-async function projectSource(api: KubeClient, pod: Pod, source: ProjectionSource, dir: string): Promise<void> {
+/** A downward API item's value: a label, an annotation, or one of the fields fieldValue knows. */
+function downwardValue(pod: Pod, fieldPath: string): string {
+  const keyed = /^metadata\.(labels|annotations)\['([^']+)'\]$/.exec(fieldPath);
+  if (keyed === null) return fieldValue(pod, fieldPath);
+  const map = keyed[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations;
+  return map?.[keyed[2] ?? ''] ?? '';
+}
+
+function projectDownwardApi(pod: Pod, items: NonNullable<ProjectionSource['downwardAPI']>['items'], dir: string, localPaths: LocalPaths): void {
+  for (const item of items) {
+    if (item.fieldRef === undefined) throw new Error(`downward API item ${item.path}: only fieldRef is supported locally`);
+    writeFile(dir, item.path, localPaths(downwardValue(pod, item.fieldRef.fieldPath)));
+  }
+}
+
+async function projectSource(api: KubeClient, pod: Pod, source: ProjectionSource, dir: string, localPaths: LocalPaths): Promise<void> {
   const ns = pod.metadata.namespace;
+  if (source.downwardAPI !== undefined) projectDownwardApi(pod, source.downwardAPI.items, dir, localPaths);
   if (source.serviceAccountToken !== undefined) writeFile(dir, source.serviceAccountToken.path, await podToken(api, pod, source.serviceAccountToken));
   if (source.secret !== undefined) {
     const data = await secretData(api, ns, source.secret.name, source.secret.optional === true) ?? {};
@@ -83,12 +105,12 @@ async function projectSource(api: KubeClient, pod: Pod, source: ProjectionSource
   }
 }
 
-async function materialiseVolume(api: KubeClient, pod: Pod, volume: Volume, dir: string): Promise<void> {
+async function materialiseVolume(api: KubeClient, pod: Pod, volume: Volume, dir: string, localPaths: LocalPaths): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (volume.projected !== undefined) {
-    for (const source of volume.projected.sources) await projectSource(api, pod, source, dir);
+    for (const source of volume.projected.sources) await projectSource(api, pod, source, dir, localPaths);
   } else if (volume.secret !== undefined) {
-    await projectSource(api, pod, { secret: { name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional } }, dir);
+    await projectSource(api, pod, { secret: { name: volume.secret.secretName, items: volume.secret.items, optional: volume.secret.optional } }, dir, localPaths);
   } else if (volume.emptyDir === undefined) {
     throw new Error(`volume ${volume.name}: only emptyDir, secret and projected volumes are supported locally`);
   }
@@ -132,14 +154,23 @@ export async function materialiseContainer(api: KubeClient, pod: Pod, containerN
   return { command, env, mounts };
 }
 
+/** Replaces each mount path that starts a path in a text (one pass, longest first) with its local directory. */
+function localPathsOf(fsRoot: string, mountPaths: string[]): LocalPaths {
+  if (mountPaths.length === 0) return (text) => text;
+  const alternatives = [...mountPaths].sort((a, b) => b.length - a.length).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const pattern = new RegExp(`(?<![\\w./-])(?:${alternatives.join('|')})(?=/|$|[\\s"'])`, 'gm');
+  return (text) => text.replace(pattern, (path) => join(fsRoot, path));
+}
+
 /** Each volume is written where it is mounted, under `fsRoot` (a local stand-in for the container's filesystem). */
 async function materialiseMounts(api: KubeClient, pod: Pod, container: Container, fsRoot: string): Promise<Record<string, string>> {
   const mounts: Record<string, string> = {};
+  const localPaths = localPathsOf(fsRoot, (container.volumeMounts ?? []).map((m) => m.mountPath));
   for (const mount of container.volumeMounts ?? []) {
     const volume = (pod.spec.volumes ?? []).find((v) => v.name === mount.name);
     if (volume === undefined) throw new Error(`volumeMount ${mount.name} has no volume`);
     const dir = join(fsRoot, mount.mountPath);
-    await materialiseVolume(api, pod, volume, dir);
+    await materialiseVolume(api, pod, volume, dir, localPaths);
     mounts[mount.mountPath] = dir;
   }
   return mounts;

@@ -33,11 +33,16 @@ export interface StackOptions {
   /**
    * pod (default): agent-pod.yaml, and policies with the OIDC identity of examples/lgpd-orders-oidc
    * (the scenario's agents present IdP tokens). job: the pod of agent-job.yaml, and the policies'
-   * own service-account identity, as examples/lgpd-orders applies them on a cluster.
+   * own service-account identity, as examples/lgpd-orders applies them on a cluster. kubectl-job:
+   * the same with the pod of agent-kubectl-job.yaml (its policy and credentials: `beforeAgent`).
    */
-  agent?: 'pod' | 'job';
+  agent?: AgentKind;
+  /** Runs after the example is applied, before the agent pod is created (more policies, their Secrets). */
+  beforeAgent?: (namespace: string) => Promise<void>;
   progress?: (message: string) => void;
 }
+
+export type AgentKind = 'pod' | 'job' | 'kubectl-job';
 
 export interface SidecarHandle { proc: Supervised; adminUrl: string; log(lines?: number): string; stop(): Promise<void> }
 
@@ -97,7 +102,7 @@ function sidecarRbac(ns: string, sa: string): Manifest[] {
 }
 
 /** The example, moved into `ns`, pointed at the harness PostgreSQL/IdP and the local customers API. */
-async function exampleManifests(ns: string, scope: Record<string, string>, customersApiUrl: string, agent: 'pod' | 'job'): Promise<Manifest[]> {
+async function exampleManifests(ns: string, scope: Record<string, string>, customersApiUrl: string, agent: AgentKind): Promise<Manifest[]> {
   const pg = requirePostgres();
   const [pgPort = 0, httpPort = 0] = await freePorts(2);
   const o = { namespace: ns, ...(agent === 'pod' ? { issuer: requireIdp().issuer } : {}), postgresEndpoint: `127.0.0.1:${pg.port}`, httpEndpoint: customersApiUrl };
@@ -120,15 +125,15 @@ function rootCaConfigMap(ns: string): Manifest {
 }
 
 /** The pod the example's agent Job would create (no Job controller here): its template, as a Pod. */
-function jobPod(ns: string): Manifest {
-  const [job] = loadExample('agent-job.yaml', { namespace: ns });
+function jobPod(ns: string, file = 'agent-job.yaml'): Manifest {
+  const [job] = loadExample(file, { namespace: ns });
   const template = (job?.spec as { template?: { metadata?: Record<string, unknown>; spec?: object } } | undefined)?.template;
-  if (job === undefined || template === undefined) throw new Error('examples/lgpd-orders/agent-job.yaml has no pod template');
+  if (job === undefined || template === undefined) throw new Error(`examples/lgpd-orders/${file} has no pod template`);
   return { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, name: `${String(job.metadata?.name)}-job`, namespace: ns }, spec: template.spec };
 }
 
-async function createAgentPod(ns: string, agent: 'pod' | 'job'): Promise<Pod> {
-  const [example] = agent === 'job' ? [jobPod(ns)] : loadExample('agent-pod.yaml', { namespace: ns });
+async function createAgentPod(ns: string, agent: AgentKind): Promise<Pod> {
+  const [example] = agent === 'job' ? [jobPod(ns)] : agent === 'kubectl-job' ? [jobPod(ns, 'agent-kubectl-job.yaml')] : loadExample('agent-pod.yaml', { namespace: ns });
   if (example === undefined) throw new Error('examples/lgpd-orders/agent-pod.yaml is empty');
   const pod = { ...example, spec: { ...(example.spec as object), serviceAccountName: 'support-agent' } };
   const created = await kubectl(['create', '-f', '-', '-o', 'json'], { user: 'admin', input: toYaml([pod]) });
@@ -156,7 +161,8 @@ async function startSidecarFromPod(pod: Pod, root: string): Promise<SidecarHandl
 }
 
 function agentEnvironment(pod: Pod): Record<string, string> {
-  const agent = containerOf(pod, 'agent');
+  // The example's agent container, or the kubectl Job's only one.
+  const agent = pod.spec.containers.find((c) => c.name === 'agent') ?? containerOf(pod, pod.spec.containers[0]?.name ?? 'agent');
   return Object.fromEntries((agent.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value ?? '']));
 }
 
@@ -189,6 +195,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   await step(`applying the LGPD example in namespace ${ns}`, async () => {
     await apply(await exampleManifests(ns, scope, customersApi.url, opts.agent ?? 'pod'));
     await apply([...sidecarRbac(ns, 'support-agent'), ...peopleRbac(ns), rootCaConfigMap(ns)]);
+    await opts.beforeAgent?.(ns);
   });
   const pod = await step('creating the agent pod (the webhook injects the sidecar)', () => createAgentPod(ns, opts.agent ?? 'pod'));
   const sidecar = await step('starting the injected sidecar from the stored pod spec', () => startSidecarFromPod(pod, join(dir, 'pod')));

@@ -4,7 +4,8 @@
 // a Node whose status.daemonEndpoints.kubeletEndpoint and InternalIP point at it, and binds pods to
 // that node (spec.nodeName, status Running) so the real apiserver proxies their streams there as to
 // a real kubelet. exec runs the command on this machine in the pod's working directory
-// (`podDir`); port-forward reaches the local port `forward` maps the pod's port to.
+// (`podDir`) with the environment `podEnv` gives it; pods/log serves what `containerLog` wrote;
+// port-forward reaches the local port `forward` maps the pod's port to.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,10 @@ export interface KubeletStandIn {
   readonly address: string;
   /** The working directory exec runs in for a pod. */
   podDir(namespace: string, pod: string): string;
+  /** The pod's environment, which exec'd commands get (as a kubelet gives exec the container's). */
+  podEnv(namespace: string, pod: string, env: Record<string, string>): void;
+  /** What `kubectl logs` (pods/log) of that container reads: this text, whole. */
+  containerLog(namespace: string, pod: string, container: string, text: string): void;
   /** Port-forwards to `podPort` of the pod reach 127.0.0.1:`localPort`. */
   forward(namespace: string, pod: string, podPort: number, localPort: number): void;
   /** Creates (or updates) a Running pod bound to this node; `spec` adds to a one-container spec. */
@@ -40,13 +45,20 @@ export async function startKubeletStandIn(node = `standin-${process.pid}`): Prom
   await k(['patch', 'node', node, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
   const forwardsFile = join(root, 'forwards.json');
   writeFileSync(forwardsFile, '{}');
+  const podDir = (namespace: string, pod: string): string => {
+    const dir = join(root, namespace, pod);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
   return {
     node,
     address,
-    podDir(namespace, pod) {
-      const dir = join(root, namespace, pod);
-      mkdirSync(dir, { recursive: true });
-      return dir;
+    podDir,
+    podEnv(namespace, pod, env) {
+      writeFileSync(join(podDir(namespace, pod), '.env'), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
+    },
+    containerLog(namespace, pod, container, text) {
+      writeFileSync(join(podDir(namespace, pod), `${container}.log`), text);
     },
     forward(namespace, pod, podPort, localPort) {
       const forwards = JSON.parse(readFileSync(forwardsFile, 'utf8')) as Record<string, Record<string, number>>;

@@ -8,6 +8,11 @@
 //   - attach attaches to the pod's "main process", which here is a fresh `cat` (stdin echoed).
 //   - port-forward dials the local port that <root>/forwards.json maps the pod's port to:
 //     {"<ns>/<pod>": {"<podPort>": <localPort>}}, read on every request.
+//   - exec also gets the pod's own environment, as a kubelet gives exec the container's: the
+//     KEY=VALUE lines of <root>/<ns>/<pod>/.env, if the test wrote one.
+//   - containerLogs (pods/log) serves <root>/<ns>/<pod>/<container>.log, whole (no follow, tail
+//     or timestamps): the log a test wrote for that container.
+//
 // It prints "listening <host:port>" on stdout once it serves.
 package main
 
@@ -71,6 +76,13 @@ func (s *standIn) run(ctx context.Context, ns, pod string, cmd []string, in io.R
 	c.WaitDelay = 2 * time.Second
 	c.Dir = dir
 	c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir, "POD_NAMESPACE=" + ns, "POD_NAME=" + pod}
+	if extra, rerr := os.ReadFile(filepath.Join(dir, ".env")); rerr == nil {
+		for _, line := range strings.Split(string(extra), "\n") {
+			if strings.Contains(line, "=") {
+				c.Env = append(c.Env, line)
+			}
+		}
+	}
 	if out != nil {
 		c.Stdout = out
 	}
@@ -158,6 +170,11 @@ func route(path string) (verb, ns, pod, container string, ok bool) {
 	switch verb {
 	case "portForward":
 		return verb, ns, pod, "", len(rest) <= 1
+	case "containerLogs":
+		if len(rest) != 1 || rest[0] == "" || rest[0] == "." || rest[0] == ".." || strings.ContainsAny(rest[0], "/\\") {
+			return "", "", "", "", false
+		}
+		return verb, ns, pod, rest[0], true
 	case "exec", "attach":
 		if len(rest) == 2 {
 			rest = rest[1:] // uid
@@ -178,6 +195,19 @@ func (s *standIn) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	name := nsPod(ns, pod)
 	switch verb {
+	case "containerLogs":
+		dir, err := s.podDir(ns, pod)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		logs, err := os.ReadFile(filepath.Join(dir, container+".log"))
+		if err != nil {
+			http.Error(w, fmt.Sprintf("container %q in pod %s has no log: %v", container, name, err), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(logs)
 	case "exec", "attach":
 		opts, err := crirc.NewOptions(req)
 		if err != nil {
