@@ -144,9 +144,11 @@ const goodKubectlOutput = (): string => [
   "\t  (1, 'Larissa Oliveira', '***.***.***-33', NULL, 'l***@e***.br', '+** ** *****-2186', '2002-09-04', NULL),",
   "\t  (2, 'Carla Santos', '***.***.***-88', NULL, 'c***@e***.br', '+** ** *****-1968', '2002-10-04', NULL),",
   '== secrets', FORBIDDEN('no-secrets', 'kubectl list secrets -n orders-data'), 'exit status 1',
+  '== secret by name', FORBIDDEN('no-secrets', 'kubectl get secrets orders-db-server -n orders-data'), 'exit status 1',
   '== exec', HELD, HELD,
   '== exec output', '1|***.***.***-33|l***@e***.br',
   '== delete', FORBIDDEN('no-deletes', 'kubectl delete pods orders-db-7c9d8-x2x -n orders-data'), 'exit status 1',
+  '== delete all', FORBIDDEN('no-deletes', 'kubectl delete pods orders-db-7c9d8-x2x -n orders-data'), FORBIDDEN('no-deletes', 'kubectl delete pods customers-api-5d6f7-abcde -n orders-data'), 'exit status 1',
   '== done', '',
 ].join('\n');
 
@@ -197,6 +199,8 @@ describe('the agent\'s kubectl Job (the Kubernetes API target)', () => {
     ['another error before the exec ran', (o: string) => o.replace('== exec\n', '== exec\nerror: unable to upgrade connection\n'), 'the kubectl exec was held for approval'],
     ['an exec that ran twice', (o: string) => o.replace('== exec output\n1|', '== exec output\n1|***.***.***-33|l***@e***.br\n1|'), 'the approved exec ran once'],
     ['an unmasked CPF of another customer', (o: string) => o.replace('== exec output\n1|***.***.***-33', '== exec output\n1|390.996.030-88'), 'the approved exec ran once and printed customer 1 with the CPF masked'],
+    ['a Secret read by name', (o: string) => o.replace(`${FORBIDDEN('no-secrets', 'kubectl get secrets orders-db-server -n orders-data')}\nexit status 1`, '{"postgres-password":"Y2hhbmdlLW1l"}exit status 0\nA SECRET WAS READ'), 'kubectl get secret orders-db-server was denied'],
+    ['one pod deleted by delete --all', (o: string) => o.replace(`${FORBIDDEN('no-deletes', 'kubectl delete pods customers-api-5d6f7-abcde -n orders-data')}\n`, 'pod "customers-api-5d6f7-abcde" deleted\n'), 'kubectl delete pods --all was denied for every pod'],
     ['a delete that went through', (o: string) => o.replace(`${FORBIDDEN('no-deletes', 'kubectl delete pods orders-db-7c9d8-x2x -n orders-data')}\nexit status 1`, 'pod "orders-db-7c9d8-x2x" deleted\nexit status 0\nDELETE WAS ALLOWED'), 'kubectl delete pod was denied'],
     ['a script that stopped early', (o: string) => o.replace('== done\n', ''), 'the kubectl agent finished its script'],
   ])('reject %s', (_what, alter, message) => {

@@ -133,12 +133,15 @@ function checkKubectlReads(output: string): void {
 export function checkKubectlOutput(output: string): void {
   checkKubectlReads(output);
   expectThat(deniedByRule(section(output, 'secrets'), 'no-secrets') && !output.includes('SECRETS WERE LISTED'), 'kubectl get secrets was denied (Forbidden, rule no-secrets, exit status 1)');
+  expectThat(deniedByRule(section(output, 'secret by name'), 'no-secrets') && !output.includes('A SECRET WAS READ'), 'kubectl get secret orders-db-server was denied (Forbidden, rule no-secrets, exit status 1)');
   // Approved within the sidecar's wait, the first attempt runs and prints nothing here; otherwise
   // each earlier attempt printed the pending ApprovalRequest (kubectl's Forbidden) and nothing else.
   expectThat(section(output, 'exec').every((l) => l.includes('ApprovalRequest')), 'the kubectl exec was held for approval (no other error before it ran)');
   const execOutput = section(output, 'exec output');
   expectThat(execOutput.length === 1 && execOutput[0]?.startsWith('1|') === true && MASKED_CPF.test(execOutput[0]), `the approved exec ran once and printed customer 1 with the CPF masked (${execOutput.join(' / ')})`);
   expectThat(deniedByRule(section(output, 'delete'), 'no-deletes') && !output.includes('DELETE WAS ALLOWED'), 'kubectl delete pod was denied (Forbidden, rule no-deletes, exit status 1)');
+  const deleteAll = section(output, 'delete all');
+  expectThat(deniedByRule(deleteAll, 'no-deletes') && !deleteAll.some((l) => / deleted$/.test(l)), 'kubectl delete pods --all was denied for every pod (Forbidden, rule no-deletes, exit status 1)');
   const leaked = rawIdentifiers(Array.from({ length: seededCustomers() }, (_, i) => i + 1)).filter((raw) => output.includes(raw));
   expectThat(leaked.length === 0, `no raw CPF, e-mail or phone reached kubectl (leaked: ${leaked.join(', ') || 'none'})`);
   expectThat(section(output, 'done').length === 0 && output.includes('== done'), 'the kubectl agent finished its script');
