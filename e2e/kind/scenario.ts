@@ -75,6 +75,16 @@ async function checkInjection(): Promise<void> {
   expectThat(!mounts.some((m) => m.name.startsWith('guarita-') && !(m.name.startsWith('guarita-agent-') && m.readOnly === true)), 'the agent container mounts none of the sidecar\'s volumes (credentials, tokens)');
 }
 
+/** The kubectl Job's pod: the sidecar, and KUBECONFIG pointing at it through read-only agent volumes only. */
+async function checkKubectlInjection(): Promise<void> {
+  const pod = await poll('the kubectl agent pod', 120_000, async () => (await json<{ items: PodJson[] }>(['-n', AGENTS_NAMESPACE, 'get', 'pods', '-l', `job-name=${KUBECTL_AGENT}`])).items[0]);
+  expectThat(pod.spec.initContainers?.find((c) => c.name === 'guarita-proxy')?.restartPolicy === 'Always', `the webhook injected guarita-proxy into ${pod.metadata.name}`);
+  const agent = pod.spec.containers.find((c) => c.name === 'kubectl');
+  expectThat(agent?.env?.some((e) => e.name === 'KUBECONFIG' && e.value === '/var/run/guarita/kubeconfig/config') === true, 'the kubectl container got the injected KUBECONFIG');
+  const mounts = agent?.volumeMounts ?? [];
+  expectThat(mounts.length > 0 && mounts.every((m) => m.name.startsWith('guarita-agent-') && m.readOnly === true), 'the kubectl container mounts only the read-only agent volumes (the proxy\'s CA, the KUBECONFIG with its own token)');
+}
+
 interface ApprovalJson { metadata: { name: string }; spec: { command: { text: string }; reviews?: { decision: string }[] }; status?: { phase?: string; reviews?: { reviewer?: string }[] } }
 
 /** Waits for the ApprovalRequest of a held command and approves it as the DPO would, with kubectl patch. */
@@ -229,6 +239,7 @@ async function checkRecording(): Promise<void> {
 export async function runScenario(o: Options): Promise<void> {
   await setUp();
   await checkInjection();
+  await checkKubectlInjection();
   // The agent's two Jobs wait at the same time: psql for the export, kubectl for the exec.
   const [exportApproval, execApproval] = await Promise.all([approveExport(o), approveExec(o)]);
   await checkAgent(o);

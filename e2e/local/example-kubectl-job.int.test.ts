@@ -104,6 +104,14 @@ afterAll(async () => {
   await kubelet?.stop();
 }, 120_000);
 
+/** What the kind scenario checks of the injected pod (checkKubectlInjection): KUBECONFIG, read-only agent volumes only. */
+function expectInjectedKubectl(s: Stack): void {
+  const container = s.pod.spec.containers.find((c) => c.name === 'kubectl');
+  expect(container?.env).toContainEqual({ name: 'KUBECONFIG', value: '/var/run/guarita/kubeconfig/config' });
+  const mounts = (container?.volumeMounts ?? []) as { name: string; readOnly?: boolean }[];
+  expect(mounts.map((m) => ({ agentVolume: m.name.startsWith('guarita-agent-'), readOnly: m.readOnly }))).toEqual([{ agentVolume: true, readOnly: true }, { agentVolume: true, readOnly: true }]);
+}
+
 /** The kubectl container of the stored pod, run like the kubelet would, sharing the sidecar's emptyDirs (the proxy's CA). */
 async function runKubectlAgent(s: Stack): Promise<Ran> {
   const root = join(loadHarnessState().runDir, `stack-${s.id}`, 'pod');
@@ -139,6 +147,7 @@ describe('the example\'s kubectl Job on the local control plane', () => {
     const s = stack;
     if (s === undefined) throw new Error('the stack did not start');
     expect(s.pod.spec.initContainers?.[0]?.name).toBe('guarita-proxy');
+    expectInjectedKubectl(s);
     let done = false;
     const running = runKubectlAgent(s).finally(() => { done = true; });
     const [ran, approval] = await Promise.all([running, approveExecWhenHeld(s, () => done).catch((err: unknown) => `${String(err)}`)]);
