@@ -26,6 +26,7 @@ import {
   acceptEncoding, boundHeaderLines, boundTarget, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
 } from './headers.ts';
 import { HttpSessions } from './sessions.ts';
+import { drainServer } from '../drain.ts';
 
 export interface HttpListenerOptions {
   host: string;
@@ -321,13 +322,7 @@ export class HttpProxy {
   async close(drainMs: number): Promise<void> {
     const server = this.#server;
     if (server === undefined) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const deadline = Date.now() + drainMs;
-    while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    server.closeAllConnections();
-    for (const s of this.#sockets) s.destroy();
-    await closed;
+    await drainServer(server, () => this.#inFlight, this.#sockets, drainMs);
     await this.#sessions.closeAll('the Guarita sidecar is shutting down');
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
   }

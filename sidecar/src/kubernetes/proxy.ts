@@ -29,6 +29,7 @@ import { createServingIdentity, publishCa } from './serving-cert.ts';
 import { sendStatus, statusOnSocket } from './status.ts';
 import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
+import { drainServer } from '../drain.ts';
 
 export interface KubeListenerOptions {
   host: string;
@@ -212,13 +213,7 @@ export class KubeProxy {
   async close(drainMs: number): Promise<void> {
     const server = this.#server;
     if (server === undefined) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const deadline = Date.now() + drainMs;
-    while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    server.closeAllConnections();
-    for (const s of this.#sockets) s.destroy();
-    await closed;
+    await drainServer(server, () => this.#inFlight, this.#sockets, drainMs);
     await this.#sessions.closeAll('the Guarita sidecar is shutting down');
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
   }
