@@ -3,12 +3,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { kubeconfigPath, kubectl, requireKube } from '../harness/state.ts';
 import { createNamespaces } from './kube-apply.ts';
 import { suffix } from './kubectl.ts';
 import { startKubeletStandIn, type KubeletStandIn } from './kubelet-stand-in.ts';
+import { echoThrough, forwardedPort } from './port-forward-client.ts';
 
 const ns = `standin-${suffix()}`;
 let standIn: KubeletStandIn;
@@ -45,25 +46,8 @@ describe('kubelet stand-in', () => {
   it('serves kubectl port-forward to the mapped local port', async () => {
     const child = spawn(join(requireKube().binDir, 'kubectl'), ['--kubeconfig', kubeconfigPath('admin'), 'port-forward', '-n', ns, 'pod/worker', ':8080'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      let out = '';
-      const local = await new Promise<number>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
-          if (m?.[1] !== undefined) resolve(Number(m[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}`)));
-      });
-      // Written without half-closing (kubectl ends the stream on the local side's FIN); read until echoed.
-      const socket = connect(local, '127.0.0.1');
-      socket.write('ping through the apiserver');
-      let back = '';
-      for await (const chunk of socket) {
-        back += (chunk as Buffer).toString();
-        if (back.length >= 'ping through the apiserver'.length) break;
-      }
-      socket.destroy();
-      expect(back).toBe('ping through the apiserver');
+      const local = await forwardedPort(child);
+      expect(await echoThrough(local, 'ping through the apiserver')).toBe('ping through the apiserver');
     } finally {
       child.kill();
     }

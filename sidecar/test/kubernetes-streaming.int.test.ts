@@ -19,6 +19,7 @@ import { k, REPO, suffix } from '../../e2e/support/kubectl.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
+import { echoThrough, forwardedPort } from '../../e2e/support/port-forward-client.ts';
 import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
@@ -222,25 +223,8 @@ describe('kubectl exec through the sidecar', () => {
     let err = '';
     child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     try {
-      let out = '';
-      const local = await new Promise<number>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
-          if (m?.[1] !== undefined) resolve(Number(m[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`kubectl port-forward exited ${code}: ${err}\n${sidecar.log(30)}`)));
-      });
-      // Written without half-closing (kubectl ends the stream on the local side's FIN); read until echoed.
-      const socket = connect(local, '127.0.0.1');
-      socket.write('ping through the sidecar');
-      let back = '';
-      for await (const chunk of socket) {
-        back += (chunk as Buffer).toString();
-        if (back.length >= 'ping through the sidecar'.length) break;
-      }
-      socket.destroy();
-      expect(back).toBe('ping through the sidecar');
+      const local = await forwardedPort(child, (code) => `kubectl port-forward exited ${code}: ${err}\n${sidecar.log(30)}`);
+      expect(await echoThrough(local, 'ping through the sidecar')).toBe('ping through the sidecar');
     } finally {
       child.kill();
     }
@@ -349,14 +333,7 @@ describe('kubectl exec through the sidecar', () => {
     const child = spawn(join(requireKube().binDir, 'kubectl'), ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), 'port-forward', 'pod/worker-0', ':8080'], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir } });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      let out = '';
-      const local = await new Promise<number>((resolve) => {
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
-          if (m?.[1] !== undefined) resolve(Number(m[1]));
-        });
-      });
+      const local = await forwardedPort(child);
       const socket = connect(local, '127.0.0.1');
       socket.write('before');
       let back = '';
