@@ -6,18 +6,13 @@ import { describe, expect, it } from '@jest/globals';
 import { decideInjection } from './inject.ts';
 import type { Container, Pod } from './kube-types.ts';
 import { podViolations, type GuardConfig } from './pod-guard.ts';
-import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
+import { examplePolicy, injectedExamplePod, OPTED_IN, proxyContainer, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-kubernetes.yaml')];
 const cfg: GuardConfig = { sidecar: TEST_SIDECAR, allowedCsiDrivers: [] };
 
-function injectedPod(): Pod {
-  const d = decideInjection({ pod: examplePod(), namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
-  if (d.action !== 'inject') throw new Error(d.action);
-  return d.pod;
-}
-
-const proxy = (pod: Pod): Container => pod.spec.initContainers?.find((c) => c.name === 'guarita-proxy') as Container;
+const injectedPod = (): Pod => injectedExamplePod(policies);
+const proxy = proxyContainer;
 const agent = (pod: Pod): Container => pod.spec.containers[0] as Container;
 
 describe('kubernetes targets', () => {

@@ -2,21 +2,15 @@
 // mount, read-only, the directory where the proxy publishes its host key (known_hosts, ssh_config);
 // the target's key and known_hosts are mounted into the proxy only; the pod guard accepts the pod.
 import { describe, expect, it } from '@jest/globals';
-import { decideInjection } from './inject.ts';
 import type { Container, Pod } from './kube-types.ts';
 import { podViolations, type GuardConfig } from './pod-guard.ts';
-import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
+import { examplePolicy, injectedExamplePod, proxyContainer, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-ssh.yaml')];
 const cfg: GuardConfig = { sidecar: TEST_SIDECAR, allowedCsiDrivers: [] };
 
-function injectedPod(): Pod {
-  const d = decideInjection({ pod: examplePod(), namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
-  if (d.action !== 'inject') throw new Error(d.action);
-  return d.pod;
-}
-
-const proxy = (pod: Pod): Container => pod.spec.initContainers?.find((c) => c.name === 'guarita-proxy') as Container;
+const injectedPod = (): Pod => injectedExamplePod(policies);
+const proxy = proxyContainer;
 const agent = (pod: Pod): Container => pod.spec.containers[0] as Container;
 
 describe('ssh targets', () => {

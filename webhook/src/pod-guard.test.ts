@@ -6,22 +6,13 @@ import { describe, expect, it } from '@jest/globals';
 import { decideInjection } from './inject.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
 import { connectViolation, ephemeralViolations, firstDifference, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig } from './pod-guard.ts';
-import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
+import { examplePod, examplePolicy, injectedExamplePod, OPTED_IN, proxyContainer, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
 const cfg: GuardConfig = { sidecar: TEST_SIDECAR, allowedCsiDrivers: ['secrets-store.csi.k8s.io'] };
 
-function injectedPod(): Pod {
-  const d = decideInjection({ pod: examplePod(), namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
-  if (d.action !== 'inject') throw new Error(d.action);
-  return d.pod;
-}
-
-function proxy(pod: Pod): Container {
-  const c = pod.spec.initContainers?.find((x) => x.name === 'guarita-proxy');
-  if (c === undefined) throw new Error('no proxy');
-  return c;
-}
+const injectedPod = (): Pod => injectedExamplePod(policies);
+const proxy = proxyContainer;
 
 function agent(pod: Pod): Container {
   return pod.spec.containers[0]!;

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { AccessPolicy, ApprovalRequest } from '../../crds/types.ts';
 import { parseAccessPolicy } from '../../crds/validators.ts';
-import type { InjectorConfig } from '../src/inject.ts';
-import type { AdmissionRequest, AdmissionReview, Pod } from '../src/kube-types.ts';
+import { decideInjection, type InjectorConfig } from '../src/inject.ts';
+import type { AdmissionRequest, AdmissionReview, Container, Pod } from '../src/kube-types.ts';
 import type { SidecarConfig } from '../src/sidecar.ts';
 
 const EXAMPLES = new URL('../../examples/lgpd-orders/', import.meta.url);
@@ -47,6 +47,20 @@ export const TEST_INJECTOR: InjectorConfig = {
 };
 
 export const OPTED_IN = { 'guarita.io/injection': 'enabled' };
+
+/** The example agent pod as the injector writes it for these policies, in the opted-in example namespace. */
+export function injectedExamplePod(policies: readonly AccessPolicy[]): Pod {
+  const d = decideInjection({ pod: examplePod(), namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies: [...policies], config: TEST_INJECTOR });
+  if (d.action !== 'inject') throw new Error(d.action);
+  return d.pod;
+}
+
+/** The injected proxy (a native sidecar: an init container). */
+export function proxyContainer(pod: Pod): Container {
+  const c = pod.spec.initContainers?.find((x) => x.name === 'guarita-proxy');
+  if (c === undefined) throw new Error('no proxy');
+  return c;
+}
 
 /** A pod shaped like the one the Job controller creates for Job `name`. */
 export function jobPod(namespace: string, name: string): Pod {
