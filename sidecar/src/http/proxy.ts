@@ -26,7 +26,7 @@ import {
   acceptEncoding, boundHeaderLines, boundTarget, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
 } from './headers.ts';
 import { HttpSessions } from './sessions.ts';
-import { drainServer } from '../drain.ts';
+import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 
 export interface HttpListenerOptions {
   host: string;
@@ -286,14 +286,7 @@ export class HttpProxy {
   get inFlight(): number { return this.#inFlight; }
 
   async listen(): Promise<{ host: string; port: number }> {
-    // A request dribbled a byte at a time, or thousands of idle connections, would hold the
-    // sidecar's memory and sockets for as long as the agent likes: both are bounded.
-    const requestTimeout = this.#opts.requestTimeoutMs ?? 300_000;
-    const server = createServer({
-      keepAliveTimeout: 65_000, requestTimeout, headersTimeout: Math.min(60_000, requestTimeout),
-      // Node checks both timeouts on this interval (30 s by default): keep it a fraction of the bound.
-      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)),
-    }, (req, res) => {
+    const server = createServer(listenerTimeouts(this.#opts.requestTimeoutMs), (req, res) => {
       this.#inFlight++;
       res.once('close', () => { this.#inFlight--; });
       void this.#handle(req, res);

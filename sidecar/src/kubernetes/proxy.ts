@@ -29,7 +29,7 @@ import { createServingIdentity, publishCa } from './serving-cert.ts';
 import { sendStatus, statusOnSocket } from './status.ts';
 import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
-import { drainServer } from '../drain.ts';
+import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 
 export interface KubeListenerOptions {
   host: string;
@@ -181,12 +181,10 @@ export class KubeProxy {
   async listen(): Promise<{ host: string; port: number; caFile: string }> {
     const identity = await createServingIdentity(this.#opts.target.target);
     const caFile = publishCa(this.#opts.caDir, this.#opts.target.target, identity.caPem);
-    const requestTimeout = this.#opts.requestTimeoutMs ?? 300_000;
     // requestCert: a client certificate meant for the apiserver is detected and refused (never forwarded, never trusted).
     const server = createServer({
       cert: identity.certPem, key: identity.keyPem, requestCert: true, rejectUnauthorized: false,
-      keepAliveTimeout: 65_000, requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), maxHeaderSize: 32 * 1024,
-      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)),
+      ...listenerTimeouts(this.#opts.requestTimeoutMs), maxHeaderSize: 32 * 1024,
     }, (req, res) => {
       this.#inFlight++;
       res.once('close', () => { this.#inFlight--; });
