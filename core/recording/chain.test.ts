@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { canonicalJson } from './canonical.ts';
-import { ChainWriter, GENESIS, SignedChainWriter, verifyRecords, describeFailure, isLeafRecord, type SignedRecord } from './chain.ts';
+import { ChainWriter, GENESIS, SignedChainWriter, hashOf, verifyRecords, describeFailure, isLeafRecord, type SignedRecord } from './chain.ts';
 import { generateSigningKey, importPublicKey, exportPrivateJwk, importSigningKey } from './keys.ts';
 
 interface Payload { n: number; text: string }
@@ -86,6 +86,25 @@ describe('format 2 records (leaves, no per-record signature)', () => {
     const { sig: _sig, ...stripped } = records[0] as SignedRecord<Payload>;
     expect(verifyRecords([{ ...stripped, v: 2 } as never], keys)).toMatchObject({ ok: false, problem: 'hash-mismatch' });
     expect(verifyRecords([{ ...stripped } as never], keys)).toMatchObject({ ok: false, problem: 'bad-signature' });
+  });
+
+  it('writes each record\'s line once: its canonical JSON with the hash last, parsing back to the record', () => {
+    const writer = new ChainWriter<Record<string, unknown>>('pod-a/5', key);
+    const payloads = [
+      { type: 'command', time: '2026-01-01T00:00:00.000Z', namespace: 'ns', pod: 'p', command: 'SELECT "é" \u2028 😀', result: { rows: 1, sample: 'a\nb' }, purpose: undefined, masked: { cpf: 1 } },
+      // A member record-text.ts does not know: the generic canonical form, same result.
+      { type: 'command', extra: { z: 1, a: [1, 'x'] }, n: 1e21 },
+    ];
+    const written = [];
+    for (const payload of payloads) {
+      const { record, line } = writer.appendWithLine(payload);
+      written.push(JSON.parse(line) as typeof record);
+      expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(record)));
+      const { hash, ...unhashed } = record;
+      expect(line).toBe(`${canonicalJson(unhashed).slice(0, -1)},"hash":"${hash}"}`);
+      expect(hash).toBe(hashOf(unhashed as never));
+    }
+    expect(verifyRecords(written, keys)).toMatchObject({ ok: true, count: 2 });
   });
 
   it('a mixed chain (format 1, then format 2) verifies', () => {

@@ -8,6 +8,7 @@
 import { hash as oneShotHash, type KeyObject } from 'node:crypto';
 import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
 import { signHash, verifyHashSignature, type SigningKey } from './keys.ts';
+import { recordCanonicalText } from './record-text.ts';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -60,10 +61,24 @@ export class ChainWriter<T extends object> {
   get position(): ChainPosition { return { ...this.#position }; }
 
   append(payload: T): LeafRecord<T> {
-    const linked = { ...payload, chainId: this.chainId, seq: this.#position.seq + 1, prev: this.#position.head, keyId: this.#keyId, v: RECORD_FORMAT } as Linked<T>;
-    const hash = hashOf(linked);
-    this.#position = { seq: linked.seq, head: hash };
-    return { ...linked, hash } as LeafRecord<T>;
+    return this.appendWithLine(payload).record;
+  }
+
+  /**
+   * Appends and also returns the record's JSON line (no newline): its canonical JSON with `hash`
+   * added last, the text its hash was just computed over, so a writer does not serialize the record
+   * a second time. Parsed, the line is the record (JSON.parse ignores member order). The record is
+   * built with one copy of the payload and hashed from its known members in their fixed order
+   * (record-text.ts; any other member goes through canonical.ts, same text).
+   */
+  appendWithLine(payload: T): { record: LeafRecord<T>; line: string } {
+    const record = { ...payload, chainId: this.chainId, seq: this.#position.seq + 1, prev: this.#position.head, keyId: this.#keyId, v: RECORD_FORMAT } as Linked<T> & { hash?: string };
+    const text = recordCanonicalText(record);
+    const hash = oneShotHash('sha256', text, 'hex');
+    record.hash = hash;
+    this.#position = { seq: record.seq, head: hash };
+    // `text` is at least '{}'; a record always has members, so the hash follows a comma.
+    return { record: record as unknown as LeafRecord<T>, line: `${text.slice(0, -1)},"hash":"${hash}"}` };
   }
 }
 

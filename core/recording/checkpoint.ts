@@ -66,10 +66,24 @@ function checkKeyName(name: string): void {
   if (name === '' || /[\s+]/u.test(name)) throw new Error(`a signed-note key name is non-empty without spaces or '+' (got '${name}')`);
 }
 
+/**
+ * Key hashes already computed, per public key object and key name: a writer signs a checkpoint per
+ * window with the same key and name, and recomputing the hash (a JWK decode and a SHA-256) each
+ * time cost a few percent of a busy sidecar. Keyed weakly by the JWK object, so a key dropped
+ * (rotation) takes its entry with it; a caller mutating a JWK in place is not supported.
+ */
+const keyHashes = new WeakMap<JsonWebKey, Map<string, Buffer>>();
+
 /** The signed-note key hash: SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key)[0:4]. */
 export function noteKeyHash(name: string, publicJwk: JsonWebKey): Buffer {
+  let byName = keyHashes.get(publicJwk);
+  const known = byName?.get(name);
+  if (known !== undefined) return known;
   checkKeyName(name);
-  return createHash('sha256').update(name).update('\n').update(Buffer.from([ED25519_ALGORITHM])).update(rawPublicKey(publicJwk)).digest().subarray(0, 4);
+  const keyHash = createHash('sha256').update(name).update('\n').update(Buffer.from([ED25519_ALGORITHM])).update(rawPublicKey(publicJwk)).digest().subarray(0, 4);
+  if (byName === undefined) keyHashes.set(publicJwk, (byName = new Map<string, Buffer>()));
+  byName.set(name, keyHash);
+  return keyHash;
 }
 
 /** A verifier for notes signed under `name` (by default the key's keyId) by this public key. */

@@ -21,6 +21,8 @@ export class Metrics {
   readonly spoolAppend: Histogram;
   readonly spoolPending: Gauge;
   readonly spoolFailures: Counter;
+  /** Spool lines cut at start (a torn or non-verifying line, with everything after it). */
+  readonly spoolRecoveryCuts: Counter;
   readonly shipped: Counter;
   readonly shipFailures: Counter<'reason'>;
   readonly policySynced: Gauge<'policy'>;
@@ -49,6 +51,7 @@ export class Metrics {
     this.spoolAppend = new Histogram({ name: 'guarita_sidecar_spool_append_seconds', help: 'Durable append latency of session records (write + fdatasync).', buckets: latency, registers });
     this.spoolPending = new Gauge({ name: 'guarita_sidecar_spool_pending_records', help: 'Records in the spool not yet acknowledged by the operator.', registers });
     this.spoolFailures = new Counter({ name: 'guarita_sidecar_spool_failures_total', help: 'Failed spool writes (the commands concerned failed).', registers });
+    this.spoolRecoveryCuts = new Counter({ name: 'guarita_sidecar_spool_recovery_cuts_total', help: 'Times the spool was cut at start at a torn or non-verifying line (logged with the segment, offset and problem).', registers });
     this.shipped = new Counter({ name: 'guarita_sidecar_records_shipped_total', help: 'Records acknowledged by the operator.', registers });
     this.shipFailures = new Counter({ name: 'guarita_sidecar_ship_failures_total', help: 'Failed deliveries to the operator, by reason.', labelNames: ['reason'], registers });
     this.policySynced = new Gauge({ name: 'guarita_sidecar_policy_in_force', help: '1 when the AccessPolicy is synced and valid, 0 otherwise.', labelNames: ['policy'], registers });

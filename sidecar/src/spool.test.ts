@@ -1,12 +1,15 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { checkChainCheckpoint, checkpointVerifier } from '../../core/recording/chain-checkpoint.ts';
 import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
 import { exportPrivateJwk, generateSigningKey, importPublicKey, SignedChainWriter, verifyLink, type ChainPosition, type SessionEvent } from '../../core/recording/index.ts';
-import { GROUP_RECORDS, Spool, SpoolError, SYNC_DELAY_MS, type SpoolRecord } from './spool.ts';
+import { createLogger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { GROUP_BYTES, GROUP_RECORDS, Spool, SpoolError, SYNC_DELAY_MS, type SpoolRecord } from './spool.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -66,6 +69,196 @@ function verify(spool: Spool, _records?: SpoolRecord[]): { ok: boolean; count: n
   return { ok: true, count, checkpoints };
 }
 
+/** The spool's files as a kill -9 leaves them (the page cache outlives the process), in a new directory. */
+function crashCopy(dir: string): string {
+  const copy = tempDir();
+  for (const name of readdirSync(dir)) if (!name.startsWith('.')) copyFileSync(join(dir, name), join(copy, name));
+  return copy;
+}
+
+/** A logger whose JSON lines are kept, and metrics, to check what recovery reports. */
+function observed(): { logger: ReturnType<typeof createLogger>; logs: Record<string, unknown>[]; metrics: Metrics } {
+  const logs: Record<string, unknown>[] = [];
+  const destination = new Writable({ write(chunk: Buffer, _enc, done) { logs.push(JSON.parse(String(chunk)) as Record<string, unknown>); done(); } });
+  return { logger: createLogger({ level: 'info', destination }), logs, metrics: new Metrics() };
+}
+
+async function counter(metrics: Metrics, name: string): Promise<number> {
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  return Number(metric?.values[0]?.value ?? 0);
+}
+
+const checkpointSizes = (dir: string): number[] => lines(dir).flatMap((l) => ('checkpoint' in l ? [parseCheckpoint(l.checkpoint).checkpoint.size] : []));
+
+/** Long enough that no window deadline passes during a test: the test decides when windows close. */
+const NO_DEADLINE = { checkpointWindowMs: 3_600_000 };
+
+describe('Spool signing windows', () => {
+  it('answers each group without a signature, then signs one checkpoint over all the window\'s groups', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE });
+    for (let i = 1; i <= 5; i++) await spool.append(event(i)); // five groups of one record, each synced
+    expect(spool.position.seq).toBe(5);
+    expect(checkpointSizes(dir)).toEqual([]); // answered and durable; the window is still open
+    await spool.settle();
+    expect(checkpointSizes(dir)).toEqual([5]);
+    expect(verify(spool)).toEqual({ ok: true, count: 5, checkpoints: 1 });
+    await spool.close();
+  });
+
+  it('closes a window at its deadline without any other trigger', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', checkpointWindowMs: 20 });
+    let notified = 0;
+    spool.onAppend(() => { notified++; });
+    await Promise.all([1, 2, 3].map((n) => spool.append(event(n), 'Written')));
+    await spool.append(event(4));
+    for (let waited = 0; checkpointSizes(dir).length === 0 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    expect(checkpointSizes(dir)).toEqual([4]);
+    // Its line is synced and the shipper told, without a read from it.
+    for (let waited = 0; notified < 2 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    const batch = await spool.readAfter(0, 100, 1 << 20);
+    expect(batch.records.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(parseCheckpoint(batch.checkpoint!).checkpoint.size).toBe(4);
+    await spool.close();
+    expect(checkpointSizes(dir)).toEqual([4]); // nothing left to sign at close
+  });
+
+  it.each([
+    ['in memory', {}],
+    ['read back from disk', { memoryBytes: 1 }],
+  ])('ships only records ending at a checkpoint, and has the window signed when nothing signed is left (%s)', async (_where, extra) => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, ...extra });
+    for (let i = 1; i <= 3; i++) await spool.append(event(i));
+    await spool.settle();
+    await spool.append(event(4));
+    await spool.append(event(5));
+    const verifier = checkpointVerifier(spool.key.publicJwk, spool.key.keyId);
+    const tree = ChainTree.empty();
+    const first = await spool.readAfter(0, 100, 1 << 20);
+    expect(first.records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    for (const r of first.records) tree.append(r.hash);
+    expect(checkChainCheckpoint(first.checkpoint, { origin: spool.chainId, size: 3, root: tree.root(), verifier })).toBeUndefined();
+    expect(checkpointSizes(dir)).toEqual([3]);
+    // Nothing signed after 3: the read signs the open window (4, 5) rather than return nothing.
+    const second = await spool.readAfter(3, 100, 1 << 20);
+    expect(second.records.map((r) => r.seq)).toEqual([4, 5]);
+    for (const r of second.records) tree.append(r.hash);
+    expect(checkChainCheckpoint(second.checkpoint, { origin: spool.chainId, size: 5, root: tree.root(), verifier })).toBeUndefined();
+    expect(checkpointSizes(dir)).toEqual([3, 5]);
+    expect(await spool.readAfter(5, 100, 1 << 20)).toEqual({ records: [], checkpoint: undefined });
+    await spool.close();
+  });
+
+  it('never lets one checkpoint cover more than the byte cap (one ingest batch)', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE });
+    const big = (n: number): SessionEvent => ({ ...event(n), command: `GET /customers/${n}?q=${'x'.repeat(300 * 1024)}` });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => spool.append(big(i))));
+    for (let i = 10; i < 20; i++) await spool.append(big(i));
+    await spool.settle();
+    const records = readAll(dir);
+    const sizes = checkpointSizes(dir);
+    expect(sizes.at(-1)).toBe(20);
+    let from = 0;
+    for (const size of sizes) {
+      const chars = records.slice(from, size).reduce((n, r) => n + JSON.stringify(r).length + 1, 0);
+      expect(chars).toBeLessThanOrEqual(GROUP_BYTES);
+      from = size;
+    }
+    expect(verify(spool)).toMatchObject({ ok: true, count: 20 });
+    await spool.close();
+  });
+});
+
+describe('Spool recovery of an open window', () => {
+  /** Records 1 (signed) and 2..4 (answered, durable, window still open) as a kill -9 leaves them. */
+  async function crashedWithOpenWindow(): Promise<{ dir: string; records: SpoolRecord[]; chainId: string; keyId: string; firstNote: string }> {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE });
+    const records = [await spool.append(event(1))];
+    await spool.settle();
+    for (let i = 2; i <= 4; i++) records.push(await spool.append(event(i)));
+    expect(checkpointSizes(dir)).toEqual([1]);
+    const copy = crashCopy(dir);
+    const firstNote = lines(copy).flatMap((l) => ('checkpoint' in l ? [l.checkpoint] : []))[0]!;
+    await spool.close();
+    return { dir: copy, records, chainId: spool.chainId, keyId: spool.key.keyId, firstNote };
+  }
+
+  it('keeps the unsigned records that verify and signs a checkpoint over them at open', async () => {
+    const { dir, records, chainId, firstNote } = await crashedWithOpenWindow();
+    const { logger, logs, metrics } = observed();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', logger, metrics, ...NO_DEADLINE });
+    expect(reopened.chainId).toBe(chainId);
+    expect(reopened.position).toEqual({ seq: 4, head: records[3]!.hash });
+    expect(checkpointSizes(dir)).toEqual([1, 4]);
+    expect(verify(reopened)).toEqual({ ok: true, count: 4, checkpoints: 2 });
+    const times = lines(dir).flatMap((l) => ('checkpoint' in l ? [Date.parse(parseCheckpoint(l.checkpoint).checkpoint.time!)] : []));
+    expect(times[1]).toBeGreaterThanOrEqual(Date.parse(parseCheckpoint(firstNote).checkpoint.time!));
+    expect(logs.find((l) => l.msg === 'signed a checkpoint over the unsigned records recovered from the spool')).toMatchObject({ records: 3, fromSeq: 2, toSeq: 4 });
+    expect(await counter(metrics, 'guarita_sidecar_spool_recovery_cuts_total')).toBe(0);
+    const batch = await reopened.readAfter(0, 100, 1 << 20);
+    expect(batch.records.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(parseCheckpoint(batch.checkpoint!).checkpoint.size).toBe(4);
+    expect(await reopened.append(event(5))).toMatchObject({ seq: 5, prev: records[3]!.hash });
+    await reopened.close();
+  });
+
+  // The last segment's lines: 0 header, 1 record 1, 2 checkpoint(1), 3..5 records 2..4 (the open window).
+  it.each([
+    ['altered content', (l: string[]) => { l[4] = l[4]!.replace('GET /customers/3', 'GET /customers/999'); }, 'record seq 3: hash-mismatch', 2],
+    ['a record removed', (l: string[]) => { l.splice(4, 1); }, 'record seq 4: sequence-gap', 2],
+    ['records reordered', (l: string[]) => { [l[4], l[5]] = [l[5]!, l[4]!]; }, 'record seq 4: sequence-gap', 2],
+    ['a record of another chain', (l: string[]) => { l[5] = l[5]!.replace(/"chainId":"[^"]+"/, '"chainId":"ns/pod/ffffffffffff"'); }, 'record seq 4: wrong-chain', 3],
+    ['a torn last line', (l: string[]) => { l[5] = l[5]!.slice(0, 40); }, 'incomplete or unreadable line', 3],
+  ])('cuts the unsigned tail from %s, logs what and where, and counts it', async (_what, tamper, problem, keptSeq) => {
+    const { dir, records } = await crashedWithOpenWindow();
+    const segment = join(dir, readdirSync(dir).find((n) => n.startsWith('seg-'))!);
+    const l = readFileSync(segment, 'utf8').split('\n').filter((x) => x !== '');
+    expect(l).toHaveLength(6);
+    tamper(l);
+    writeFileSync(segment, `${l.join('\n')}${problem.startsWith('incomplete') ? '' : '\n'}`);
+    const { logger, logs, metrics } = observed();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', logger, metrics, ...NO_DEADLINE });
+    expect(reopened.position).toEqual({ seq: keptSeq, head: records[keptSeq - 1]!.hash });
+    expect(logs.find((x) => x.msg === 'cutting the spool at a torn or non-verifying line (with everything after it)')).toMatchObject({ segment, problem: expect.stringContaining(problem), keptSeq, offset: expect.any(Number) });
+    expect(await counter(metrics, 'guarita_sidecar_spool_recovery_cuts_total')).toBe(1);
+    expect(verify(reopened)).toMatchObject({ ok: true, count: keptSeq });
+    expect(await reopened.append(event(9))).toMatchObject({ seq: keptSeq + 1, prev: records[keptSeq - 1]!.hash });
+    await reopened.close();
+  });
+
+  it('refuses an earlier segment that ends without a checkpoint over its records', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 600, ...NO_DEADLINE });
+    for (let n = 1; n <= 4; n++) await spool.append(event(n));
+    await spool.close();
+    const segments = readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
+    expect(segments.length).toBeGreaterThan(1);
+    const first = join(dir, segments[0]!);
+    writeFileSync(first, readFileSync(first, 'utf8').split('\n').filter((x) => x !== '' && !x.startsWith('{"checkpoint"')).map((x) => `${x}\n`).join(''));
+    await expect(Spool.open({ dir, chainPrefix: 'ns/pod' })).rejects.toThrow(/without a checkpoint over its records/);
+  });
+
+  it('a failed checkpoint write leaves the window unsigned on file, and it is signed once the volume takes writes', async () => {
+    const dir = tempDir();
+    let failing = false;
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeWrite: () => { if (failing) throw new Error('ENOSPC: no space left on device'); } } });
+    const one = await spool.append(event(1));
+    failing = true;
+    await expect(spool.readAfter(0, 100, 1 << 20)).rejects.toThrow(/ENOSPC/);
+    expect(checkpointSizes(dir)).toEqual([]);
+    expect(verify(spool)).toEqual({ ok: true, count: 1, checkpoints: 0 });
+    failing = false;
+    const batch = await spool.readAfter(0, 100, 1 << 20);
+    expect(batch.records).toEqual([one]);
+    expect(checkpointSizes(dir)).toEqual([1]);
+    await spool.close();
+  });
+});
+
 describe('Spool', () => {
   it('appends a verifiable chain durably and group-commits concurrent appends', async () => {
     const dir = tempDir();
@@ -74,10 +267,9 @@ describe('Spool', () => {
     const records = await Promise.all(Array.from({ length: 50 }, (_, i) => spool.append(event(i))));
     expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(records.every((r) => r.v === 2 && !('sig' in r))).toBe(true);
-    const verdict = verify(spool, readAll(dir));
-    expect(verdict).toMatchObject({ ok: true, count: 50 });
-    // One signed checkpoint per commit group, not one signature per record.
-    expect(verdict.checkpoints).toBeLessThan(50);
+    await spool.settle();
+    // One signed checkpoint per signing window (here one: 50 records), not one signature per record or per group.
+    expect(verify(spool, readAll(dir))).toEqual({ ok: true, count: 50, checkpoints: 1 });
     expect(spool.pendingCount).toBe(50);
     await spool.close();
   });
@@ -149,6 +341,7 @@ describe('Spool', () => {
     const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 300 });
     const records: SpoolRecord[] = [];
     for (let i = 0; i < 6; i++) records.push(await spool.append(event(i)));
+    await spool.settle(); // the open window (record 6) signed
     const before = readdirSync(dir).filter((n) => n.startsWith('seg-')).length;
     await spool.ack({ seq: 4, head: records[3]!.hash });
     expect(spool.pendingCount).toBe(2);
@@ -187,9 +380,10 @@ describe('Spool', () => {
     const dir = tempDir();
     const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
     await Promise.all(Array.from({ length: GROUP_RECORDS * 2 + 10 }, (_, i) => spool.append(event(i))));
+    await spool.settle();
     const sizes = lines(dir).flatMap((l) => ('checkpoint' in l ? [parseCheckpoint(l.checkpoint).checkpoint.size] : []));
-    expect(sizes.length).toBeGreaterThanOrEqual(3);
-    sizes.forEach((size, i) => expect(size - (sizes[i - 1] ?? 0)).toBeLessThanOrEqual(GROUP_RECORDS));
+    // Whatever the groups were, no checkpoint covers more than GROUP_RECORDS records after the one before it.
+    expect(sizes).toEqual([GROUP_RECORDS, GROUP_RECORDS * 2, GROUP_RECORDS * 2 + 10]);
     // Fewer records asked than a group holds: the whole first group comes, with its checkpoint.
     const small = await spool.readAfter(0, 10, 1 << 20);
     expect(small.records).toHaveLength(sizes[0]!);
@@ -214,26 +408,28 @@ describe('Spool', () => {
     await spool.close();
   });
 
-  it('cuts records a crash left without their checkpoint, and a checkpoint that does not match them', async () => {
+  it('cuts a record that does not verify, and a checkpoint that does not match the records before it', async () => {
     const dir = tempDir();
     const spool = await Spool.open({ dir, chainPrefix: 'ns/pod' });
-    await spool.append(event(1));
+    const one = await spool.append(event(1));
     const two = await spool.append(event(2));
     await spool.close();
     const segment = join(dir, readdirSync(dir).find((n) => n.startsWith('seg-'))!);
     const intact = readFileSync(segment, 'utf8');
-    // The group's records made it to the file, its checkpoint line did not.
-    const lastGroup = intact.split('\n').filter((l) => l !== '').slice(-2, -1)[0]!;
-    appendFileSync(segment, `${lastGroup.replace('"seq":2', '"seq":3')}\n`);
+    const [header, r1, r2, c2] = intact.split('\n');
+    expect('checkpoint' in (JSON.parse(c2!) as object)).toBe(true);
+    // A record line re-numbered (its hash no longer matches its content): cut, the chain resumes before it.
+    appendFileSync(segment, `${r2!.replace('"seq":2', '"seq":3')}\n`);
     const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod' });
     expect(reopened.position).toEqual({ seq: 2, head: two.hash });
     await reopened.close();
-    // A checkpoint line whose root is not the tree's: cut with everything after it.
-    const [header, r1, c1] = intact.split('\n');
-    const forged = JSON.parse(c1!) as { checkpoint: string };
-    writeFileSync(segment, `${header}\n${r1}\n${JSON.stringify({ ...forged, checkpoint: forged.checkpoint.replace(/^(.*\n)1\n/, '$12\n') })}\n`);
+    // A checkpoint line whose size is not the tree's: cut with everything after it; record 1 before
+    // it verifies (hash, link, seq) and is kept, under a checkpoint signed at open.
+    const forged = JSON.parse(c2!) as { checkpoint: string };
+    writeFileSync(segment, `${header}\n${r1}\n${JSON.stringify({ ...forged, checkpoint: forged.checkpoint.replace(/^(.*\n)2\n/, '$11\n') })}\n${r2}\n`);
     const cut = await Spool.open({ dir, chainPrefix: 'ns/pod' });
-    expect(cut.position.seq).toBe(0);
+    expect(cut.position).toEqual({ seq: 1, head: one.hash });
+    expect(verify(cut)).toMatchObject({ ok: true, count: 1, checkpoints: 1 });
     await cut.close();
   });
 
@@ -275,7 +471,8 @@ describe('Spool', () => {
     it('answers after the write, syncs within SYNC_DELAY_MS, and ships only what is synced', async () => {
       const dir = tempDir();
       let syncs = 0;
-      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', faults: { beforeSync: () => { syncs++; } } });
+      // No window deadline during the test: only the records' syncs are counted.
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeSync: () => { syncs++; } } });
       let notified = 0;
       spool.onAppend(() => { notified++; });
       const records = await Promise.all([1, 2, 3].map((n) => spool.append(event(n), 'Written')));
@@ -308,7 +505,8 @@ describe('Spool', () => {
     it('a Synced append syncs the Written records before it in the same fdatasync', async () => {
       const dir = tempDir();
       let syncs = 0;
-      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', faults: { beforeSync: () => { syncs++; } } });
+      // No window deadline during the test: only the records' syncs are counted.
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeSync: () => { syncs++; } } });
       await spool.append(event(1), 'Written');
       const strict = await spool.append(event(2), 'Synced');
       expect(syncs).toBe(1);

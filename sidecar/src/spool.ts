@@ -14,7 +14,7 @@
 // from the header and the records, so a group of one record costs one short line more). After a crash, a torn tail of the last segment is cut after its last complete, verifying
 // checkpoint; the records after it were never acknowledged to anyone.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, writeSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
 import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -34,9 +34,19 @@ export type SpoolRecord = LeafRecord<SessionEvent>;
 /** What the shipper sends: records ending at a checkpoint, and that checkpoint (signed note). */
 export interface SpoolBatch { records: SpoolRecord[]; checkpoint: string | undefined }
 
-/** Commit groups are capped so that one group always fits one ingest batch. */
+/**
+ * The records one checkpoint covers (and so one commit group) are capped so that they always fit
+ * one ingest batch: the shipper sends whole signed windows.
+ */
 export const GROUP_RECORDS = 256;
 export const GROUP_BYTES = 1024 * 1024;
+/**
+ * How long the first record of a signing window waits for its checkpoint. It bounds how late a
+ * record can ship (the shipper sends only records ending at a checkpoint; when it has nothing
+ * signed to send it has the window signed at once) and costs at most 1000 / 50 = 20 signatures a
+ * second below the cap (~1 ms of CPU). The operator anchors every 15 s: 50 ms is invisible there.
+ */
+export const CHECKPOINT_WINDOW_MS = 50;
 const SPOOL_FORMAT = 'guarita-spool/v2';
 
 /** When an append counts as kept: AccessPolicy spec.recording.durability. */
@@ -62,6 +72,8 @@ export interface SpoolOptions {
   memoryBytes?: number;
   /** Refuse appends when the volume has less free space than this. */
   minFreeBytes?: number;
+  /** How long a signing window stays open (default CHECKPOINT_WINDOW_MS). */
+  checkpointWindowMs?: number;
   logger?: Logger;
   metrics?: Metrics;
   /** Test hook: throw from here to simulate a failing volume. */
@@ -165,6 +177,8 @@ interface Recovered {
   records: SpoolRecord[];
   /** Signed notes by tree size. */
   checkpoints: Map<number, string>;
+  /** Tree size of the newest checkpoint on disk (records after it: an unsigned tail, signed at open). */
+  signed: number;
 }
 
 type SpoolLine = { kind: 'record'; record: SpoolRecord } | { kind: 'checkpoint'; line: CheckpointLine } | { kind: 'header'; header: HeaderLine['segment'] };
@@ -189,20 +203,32 @@ function parseRecord(text: string): SpoolRecord | undefined {
   return l?.kind === 'record' ? l.record : undefined;
 }
 
-interface SegmentScan { records: SpoolRecord[]; checkpoints: Map<number, string>; size: number; end: { position: ChainPosition; tree: ChainTree } | undefined; problem?: { offset: number; what: string } }
+interface SegmentScan {
+  records: SpoolRecord[];
+  checkpoints: Map<number, string>;
+  /** Byte length of the verified prefix. */
+  size: number;
+  /** Where the chain and tree stand after the verified prefix (undefined: not even a header). */
+  end: { position: ChainPosition; tree: ChainTree } | undefined;
+  /** Tree size of the last verified checkpoint in the segment (0: none). */
+  signed: number;
+  problem?: { offset: number; what: string };
+}
 
 /**
- * Reads one segment: its header (where the chain and tree stand before it), then commit groups,
- * each accepted only once its checkpoint line verifies (size, root and signature by the chain key).
- * Stops at the first problem; `scan.size` is the byte length of the verified prefix.
+ * Reads one segment: its header (where the chain and tree stand before it), then records, each
+ * kept once it verifies alone (its content hashes to its `hash`, `prev` is the record before it,
+ * `seq` follows: what ingest checks), and checkpoint lines, each kept once it verifies against the
+ * tree of the records before it (size, root, signature by the chain key). Records after the last
+ * checkpoint are the unsigned tail of a signing window (the caller decides whether one may stand
+ * there). Stops at the first problem; `scan.size` is the byte length of the verified prefix.
  */
 class SegmentScanner {
-  readonly scan: SegmentScan = { records: [], checkpoints: new Map(), size: 0, end: undefined };
+  readonly scan: SegmentScan = { records: [], checkpoints: new Map(), size: 0, end: undefined, signed: 0 };
   readonly #chainId: string;
   readonly #publicKey: ReturnType<typeof importPublicKey>;
   readonly #verifier: ReturnType<typeof checkpointVerifier>;
   readonly #expected: ChainPosition | undefined;
-  #group: SpoolRecord[] = [];
   #position: ChainPosition | undefined;
   #tree: ChainTree | undefined;
 
@@ -218,12 +244,7 @@ class SegmentScanner {
     if (line === undefined) return 'incomplete or unreadable line';
     if (line.kind === 'header') return offset === 0 ? this.#header(line.header, end) : 'a segment header in the middle of a segment';
     if (this.#position === undefined || this.#tree === undefined) return 'no segment header';
-    return line.kind === 'record' ? this.#record(line.record, this.#position, this.#tree) : this.#checkpoint(line.line, this.#position, this.#tree, end);
-  }
-
-  /** After the last line: records without their checkpoint are a group a crash cut short. */
-  finish(): string | undefined {
-    return this.#group.length > 0 ? `records after seq ${this.scan.end?.position.seq ?? '?'} without a checkpoint (a commit group cut short)` : undefined;
+    return line.kind === 'record' ? this.#record(line.record, this.#position, this.#tree, end) : this.#checkpoint(line.line, this.#position, this.#tree, end);
   }
 
   #header(h: HeaderLine['segment'], end: number): string | undefined {
@@ -236,32 +257,34 @@ class SegmentScanner {
       return errorMessage(err);
     }
     this.#position = { seq: h.start - 1, head: h.prev };
+    // Segments are closed with a checkpoint: everything before this one's first record is signed.
+    this.scan.signed = h.start - 1;
     this.#commit(end);
     return undefined;
   }
 
-  #record(record: SpoolRecord, position: ChainPosition, tree: ChainTree): string | undefined {
+  #record(record: SpoolRecord, position: ChainPosition, tree: ChainTree, end: number): string | undefined {
     const problem = verifyLink(record, { ...position, chainId: this.#chainId }, this.#publicKey);
-    if (problem !== undefined) return `record seq ${record.seq}: ${problem}`;
+    if (problem !== undefined) return `record seq ${String(record.seq)}: ${problem}`;
     tree.append(record.hash);
     this.#position = { seq: record.seq, head: record.hash };
-    this.#group.push(record);
+    this.scan.records.push(record);
+    this.#commit(end);
     return undefined;
   }
 
   #checkpoint(line: CheckpointLine, position: ChainPosition, tree: ChainTree, end: number): string | undefined {
     const bad = checkChainCheckpoint(line.checkpoint, { origin: this.#chainId, size: position.seq, root: tree.root(), verifier: this.#verifier });
     if (bad !== undefined) return `checkpoint at seq ${position.seq}: ${bad.problem}: ${bad.detail}`;
-    this.scan.records.push(...this.#group);
-    this.#group = [];
     this.scan.checkpoints.set(position.seq, line.checkpoint);
+    this.scan.signed = position.seq;
     this.#commit(end);
     return undefined;
   }
 
   #commit(end: number): void {
     this.scan.size = end;
-    this.scan.end = { position: this.#position!, tree: this.#tree!.clone() };
+    this.scan.end = { position: this.#position!, tree: this.#tree! };
   }
 }
 
@@ -274,8 +297,7 @@ function scanSegment(content: Buffer, chainId: string, key: SigningKey, expected
     if (problem !== undefined) return { ...scanner.scan, problem: { offset: scanner.scan.size, what: problem } };
     offset = nl + 1;
   }
-  const problem = scanner.finish();
-  return problem === undefined ? scanner.scan : { ...scanner.scan, problem: { offset: scanner.scan.size, what: problem } };
+  return scanner.scan;
 }
 
 /**
@@ -292,26 +314,48 @@ function latestCheckpointTime(notes: ReadonlyMap<number, string>): number {
   return latest;
 }
 
-/** Reads every segment, verifying the chain and its checkpoints; cuts a torn tail of the last segment. */
-function recoverSegments(dir: string, chainId: string, key: SigningKey, log: Logger | undefined): Recovered {
+/**
+ * Cuts the last segment at its first torn or non-verifying line, with everything after it. Torn:
+ * records never answered; not verifying: altered, and neither can be chained on nor would the
+ * operator take it. Logged with what and where, and counted.
+ */
+function cutAt(file: string, length: number, scan: SegmentScan, log: Logger | undefined, metrics: Metrics | undefined): void {
+  log?.warn({ segment: file, offset: scan.size, cutBytes: length - scan.size, problem: scan.problem?.what, keptSeq: scan.end?.position.seq }, 'cutting the spool at a torn or non-verifying line (with everything after it)');
+  metrics?.spoolRecoveryCuts.inc();
+  truncateSync(file, scan.size);
+}
+
+/**
+ * Reads every segment, verifying the chain and its checkpoints. In the last segment, a torn or
+ * non-verifying line is cut with everything after it (logged, counted), and complete records that
+ * verify after the last checkpoint are kept (the caller signs a checkpoint over them). Anywhere
+ * else a problem, or records left without a checkpoint, stop the sidecar: the chain cannot continue.
+ */
+function recoverSegments(dir: string, chainId: string, key: SigningKey, log: Logger | undefined, metrics: Metrics | undefined): Recovered {
   const names = readdirSync(dir).filter((n) => SEGMENT.test(n)).sort();
-  const out: Recovered = { segments: [], last: undefined, records: [], checkpoints: new Map() };
+  const out: Recovered = { segments: [], last: undefined, records: [], checkpoints: new Map(), signed: 0 };
   for (const [i, name] of names.entries()) {
     const file = join(dir, name);
     const start = Number(SEGMENT.exec(name)?.[1]);
-    const scan = scanSegment(readFileSync(file), chainId, key, out.last?.position);
+    const content = readFileSync(file);
+    const scan = scanSegment(content, chainId, key, out.last?.position);
+    const isLast = i === names.length - 1;
     if (scan.problem !== undefined) {
-      if (i !== names.length - 1) throw new SpoolError(`spool segment ${file} is corrupt at byte ${scan.problem.offset} (${scan.problem.what}) and is not the last segment: refusing to continue the chain`);
-      log?.warn({ segment: file, offset: scan.problem.offset, problem: scan.problem.what }, 'cutting the torn tail of the spool (records never acknowledged)');
-      truncateSync(file, scan.size);
+      if (!isLast) throw new SpoolError(`spool segment ${file} is corrupt at byte ${scan.problem.offset} (${scan.problem.what}) and is not the last segment: refusing to continue the chain`);
+      cutAt(file, content.length, scan, log, metrics);
     }
     if (scan.end === undefined) {
       // Not even a complete header: the first write into this segment was cut short.
       unlinkSync(file);
       continue;
     }
+    if (!isLast && scan.signed !== scan.end.position.seq) {
+      // A segment is closed with a checkpoint over its last record (synced) before the next one is created.
+      throw new SpoolError(`spool segment ${file} ends at seq ${scan.end.position.seq} without a checkpoint over its records (the last covers seq ${scan.signed}) and is not the last segment: refusing to continue the chain`);
+    }
     out.records.push(...scan.records);
     for (const [size, note] of scan.checkpoints) out.checkpoints.set(size, note);
+    out.signed = scan.signed;
     out.last = scan.end;
     out.segments.push({ start, end: scan.end.position.seq, file, size: scan.size });
   }
@@ -324,10 +368,19 @@ export class Spool {
   readonly dir: string;
   readonly #opts: Required<Pick<SpoolOptions, 'segmentBytes' | 'memoryBytes' | 'minFreeBytes'>> & SpoolOptions;
   #writer: ChainWriter<SessionEvent>;
-  /** The chain's Merkle tree up to #written (leaves appended when a group is written). */
+  /** The chain's Merkle tree up to #written (leaves appended when a group is written; its root computed only to sign). */
   #tree: ChainTree;
   /** Signed checkpoints (by tree size) of records not yet acknowledged, for the shipper. */
   #checkpoints = new Map<number, string>();
+  /** Tree size of the last checkpoint line written: records after it form the open signing window. */
+  #signed = 0;
+  /** Characters of the record lines in the open window (the 1 MiB cap, counted as groups count it). */
+  #unsignedChars = 0;
+  /** Tree size of the last checkpoint line on stable storage: the shipper's limit. */
+  #durableSigned = 0;
+  /** The open window's deadline (CHECKPOINT_WINDOW_MS after its first record), or its cap reached. */
+  #windowTimer: NodeJS.Timeout | undefined;
+  #windowImmediate: NodeJS.Immediate | undefined;
   /** Last record on stable storage: what may be shipped (the operator must never get a record a node crash could take back). */
   #durable: ChainPosition;
   /** Last record written to the segment file (>= #durable). */
@@ -366,6 +419,7 @@ export class Spool {
     for (const r of recovered.records) if (r.seq > acked.seq) this.#remember(r);
     for (const [size, note] of recovered.checkpoints) if (size > acked.seq) this.#checkpoints.set(size, note);
     this.#lastCheckpointAt = latestCheckpointTime(recovered.checkpoints);
+    this.#signed = Math.min(recovered.signed, this.#tree.size);
     opts.metrics?.spoolPending.set(this.pendingCount);
   }
 
@@ -374,9 +428,9 @@ export class Spool {
     const { identity, key, created } = loadIdentity(opts.dir, opts.chainPrefix, opts.logger);
     const ackedFile = join(opts.dir, 'acked.json');
     const acked = existsSync(ackedFile) ? (JSON.parse(readFileSync(ackedFile, 'utf8')) as ChainPosition) : { seq: 0, head: GENESIS };
-    const recovered = recoverSegments(opts.dir, identity.chainId, key, opts.logger);
+    const recovered = recoverSegments(opts.dir, identity.chainId, key, opts.logger, opts.metrics);
     const spool = new Spool(opts, identity, key, acked, recovered);
-    await spool.#reopenLast();
+    await spool.#resume();
     opts.logger?.info({ chainId: spool.chainId, seq: spool.position.seq, acked: acked.seq, newChain: created }, 'spool open');
     return spool;
   }
@@ -434,9 +488,9 @@ export class Spool {
   /** Appends one event; resolves with the chained record once it is kept as `durability` asks. */
   append(event: SessionEvent, durability: Durability = 'Synced'): Promise<SpoolRecord> {
     if (this.#closed) return Promise.reject(new SpoolError('the session spool is closed'));
-    const record = this.#writer.append(event);
+    const { record, line } = this.#writer.appendWithLine(event);
     return new Promise<SpoolRecord>((resolve, reject) => {
-      this.#queue.push({ record, line: `${JSON.stringify(record)}\n`, durability, resolve, reject });
+      this.#queue.push({ record, line: `${line}\n`, durability, resolve, reject });
       this.#kick();
     });
   }
@@ -452,20 +506,93 @@ export class Spool {
 
   async #flushLoop(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, groupLength(this.#queue));
+      // A group never overfills the open signing window (one checkpoint's records fit one ingest
+      // batch). When the window is full and records are queued (a backlog), its checkpoint is
+      // signed before the next group: once per GROUP_RECORDS records at most.
+      let length = groupLength(this.#queue, GROUP_RECORDS - (this.#tree.size - this.#signed), GROUP_BYTES - this.#unsignedChars);
+      const signFirst = length === 0;
+      if (signFirst) length = groupLength(this.#queue, GROUP_RECORDS, GROUP_BYTES);
+      const batch = this.#queue.splice(0, length);
       const started = performance.now();
       const sync = batch.some((p) => p.durability === 'Synced');
       try {
-        await this.#exclusive(() => this.#write(batch, sync));
+        await this.#exclusive(async () => {
+          if (signFirst) this.#writeCheckpoint();
+          await this.#write(batch, sync);
+        });
         this.#failure = undefined;
         this.#opts.metrics?.spoolAppend.observe((performance.now() - started) / 1000);
         for (const p of batch) p.resolve(p.record);
         if (sync) this.#notify();
         else this.#scheduleSync();
+        this.#windowAfterWrite();
       } catch (err) {
         this.#failBatch(batch, err);
       }
     }
+  }
+
+  /**
+   * After a group: the open window is signed when it reaches its cap (on the next turn of the
+   * event loop, after the group's answers went out), else CHECKPOINT_WINDOW_MS after its first record.
+   */
+  #windowAfterWrite(): void {
+    if (this.#tree.size <= this.#signed) return;
+    if (this.#tree.size - this.#signed >= GROUP_RECORDS || this.#unsignedChars >= GROUP_BYTES) {
+      this.#windowImmediate ??= setImmediate(() => this.#signWindow());
+      return;
+    }
+    this.#windowTimer ??= setTimeout(() => this.#signWindow(), this.#opts.checkpointWindowMs ?? CHECKPOINT_WINDOW_MS);
+  }
+
+  #stopWindow(): void {
+    clearTimeout(this.#windowTimer);
+    clearImmediate(this.#windowImmediate);
+    this.#windowTimer = undefined;
+    this.#windowImmediate = undefined;
+  }
+
+  /** Signs the open window (off the answers' path) and has the checkpoint line synced within SYNC_DELAY_MS. */
+  #signWindow(): void {
+    this.#stopWindow();
+    if (this.#closed) return;
+    this.#exclusive(() => this.#writeCheckpoint()).then(() => this.#scheduleSync(), (err: unknown) => this.#checkpointFailed(err));
+  }
+
+  #checkpointFailed(err: unknown): void {
+    // The window's records are answered and on file; without a checkpoint they cannot ship. The
+    // volume is failing: refuse requests until a probe write succeeds, and try again.
+    this.#failure = errorMessage(err);
+    this.#opts.logger?.error({ err: this.#failure, unsigned: this.#tree.size - this.#signed }, 'writing the spool checkpoint failed: the records stay unsigned on file (signed again on the next try or at restart); refusing requests until the volume recovers');
+    if (!this.#closed) setTimeout(() => this.#signWindow(), 1000).unref();
+  }
+
+  /**
+   * Signs one checkpoint over the whole tree (the chain's records up to #written) and writes its
+   * line after them. Run under the lock (file order: the line follows exactly the records it
+   * covers). A failed write is cut back off the file and throws; nothing is signed then.
+   */
+  #writeCheckpoint(): void {
+    const current = this.#current;
+    const size = this.#tree.size;
+    if (size <= this.#signed || current === undefined) return;
+    this.#stopWindow();
+    this.#lastCheckpointAt = Math.max(Date.now(), this.#lastCheckpointAt);
+    const note = signChainCheckpoint(this.chainId, size, this.#tree.root(), this.key, new Date(this.#lastCheckpointAt));
+    const buf = Buffer.from(`${JSON.stringify({ checkpoint: note })}\n`, 'utf8');
+    const before = current.seg.size;
+    try {
+      this.#writeAll(current.fh, buf);
+    } catch (err) {
+      try {
+        ftruncateSync(current.fh.fd, before);
+      } catch { /* the next recovery cuts the torn line */ }
+      throw err;
+    }
+    current.seg.size += buf.length;
+    this.#signed = size;
+    this.#unsignedChars = 0;
+    this.#checkpoints.set(size, note);
   }
 
   #notify(): void {
@@ -485,13 +612,14 @@ export class Spool {
   async #syncWritten(): Promise<void> {
     while (this.#syncing !== undefined) await this.#syncing;
     const upTo = this.#written;
+    const signed = this.#signed;
     const current = this.#current;
-    if (upTo.seq <= this.#durable.seq || current === undefined) return;
+    if ((upTo.seq <= this.#durable.seq && signed <= this.#durableSigned) || current === undefined) return;
     this.#syncing = (async () => {
       this.#opts.faults?.beforeSync?.();
-      // Covers every write completed before it starts, so at least up to `upTo`.
+      // Covers every write completed before it starts, so at least up to `upTo` and `signed`.
       await current.fh.datasync();
-      if (upTo.seq > this.#durable.seq) this.#durable = upTo;
+      this.#synced(upTo, signed);
       this.#opts.metrics?.spoolPending.set(this.pendingCount);
     })().finally(() => { this.#syncing = undefined; });
     await this.#syncing;
@@ -521,22 +649,22 @@ export class Spool {
 
   /**
    * One write for the group, on the event loop: a page-cache write of a few KiB costs less than
-   * the thread-pool round trip an asynchronous write takes. The group's records are appended to
-   * the tree and one checkpoint over it is signed and written after them (with a new segment's
-   * header before them). The fdatasync (when `sync`) does not block the loop. A failed write or
-   * sync is cut back off the file, leaves the tree as it was and fails the whole group.
+   * the thread-pool round trip an asynchronous write takes. No signature here: the group's
+   * records join the open signing window (their leaves go into the tree; the root is computed
+   * only when the window is signed). The fdatasync (when `sync`) does not block the loop and
+   * also makes every checkpoint line before it durable. A failed write or sync is cut back off
+   * the file, leaves the tree as it was and fails the whole group.
    */
   async #write(batch: Pending[], sync: boolean): Promise<void> {
     const first = batch[0]!.record;
     const last = batch.at(-1)!.record;
     const current = await this.#segmentFor(first.seq);
-    const header = current.seg.size === 0 ? `${JSON.stringify({ segment: { format: SPOOL_FORMAT, start: first.seq, prev: first.prev, frontier: this.#tree.frontier() } })}\n` : '';
-    const tree = this.#tree.clone();
-    for (const p of batch) tree.append(p.record.hash);
-    this.#lastCheckpointAt = Math.max(Date.now(), this.#lastCheckpointAt);
-    const checkpoint = signChainCheckpoint(this.chainId, tree.size, tree.root(), this.key, new Date(this.#lastCheckpointAt));
-    const buf = Buffer.from(`${header}${batch.map((p) => p.line).join('')}${JSON.stringify({ checkpoint })}\n`, 'utf8');
+    const header = current.seg.size === 0 ? this.#headerLine(first) : '';
+    let lines = '';
+    for (const p of batch) lines += p.line;
+    const buf = Buffer.from(header + lines, 'utf8');
     const before = current.seg.size;
+    const signed = this.#signed;
     try {
       this.#writeAll(current.fh, buf);
       if (sync) {
@@ -549,12 +677,25 @@ export class Spool {
     }
     current.seg.size += buf.length;
     current.seg.end = last.seq;
-    this.#tree = tree;
-    this.#checkpoints.set(tree.size, checkpoint);
+    this.#unsignedChars += lines.length;
     this.#written = { seq: last.seq, head: last.hash };
-    if (sync) this.#durable = this.#written;
-    for (const p of batch) this.#remember(p.record);
+    for (const p of batch) {
+      this.#tree.append(p.record.hash);
+      this.#remember(p.record);
+    }
+    if (sync) this.#synced(this.#written, signed);
     this.#opts.metrics?.spoolPending.set(this.pendingCount);
+  }
+
+  /** A new segment's first line: where the chain and its tree stand before `first`. */
+  #headerLine(first: SpoolRecord): string {
+    return `${JSON.stringify({ segment: { format: SPOOL_FORMAT, start: first.seq, prev: first.prev, frontier: this.#tree.frontier() } })}\n`;
+  }
+
+  /** An fdatasync covered the records up to `upTo` and the checkpoint lines up to tree size `signed`. */
+  #synced(upTo: ChainPosition, signed: number): void {
+    if (upTo.seq > this.#durable.seq) this.#durable = upTo;
+    if (signed > this.#durableSigned) this.#durableSigned = signed;
   }
 
   #writeAll(fh: FileHandle, buf: Buffer): void {
@@ -577,7 +718,10 @@ export class Spool {
   async #segmentFor(seq: number): Promise<{ fh: FileHandle; seg: Segment }> {
     if (this.#current !== undefined && this.#current.seg.size < this.#opts.segmentBytes) return this.#current;
     if (this.#current !== undefined) {
-      // Written records in the segment being left get their sync now: later syncs cover only the new file.
+      // A segment closes with a checkpoint over its last record (recovery refuses an earlier
+      // segment without one), and Written records in it get their sync now: later syncs cover
+      // only the new file.
+      this.#writeCheckpoint();
       await this.#syncWritten();
       await this.#current.fh.close();
     }
@@ -589,13 +733,25 @@ export class Spool {
     return this.#current;
   }
 
-  async #reopenLast(): Promise<void> {
+  /**
+   * After recovery: reopens the last segment, signs a checkpoint over the unsigned tail of records
+   * recovery kept (times stay monotonic: #lastCheckpointAt is the newest recovered one), and syncs,
+   * so what a kill -9 left in the page cache is on stable storage before anything ships or chains on it.
+   */
+  async #resume(): Promise<void> {
     const last = this.#segments.at(-1);
-    if (last === undefined || last.size >= this.#opts.segmentBytes) return;
+    if (last === undefined) return;
     this.#current = { fh: await open(last.file, 'a', 0o600), seg: last };
+    const unsigned = this.#tree.size - this.#signed;
+    if (unsigned > 0) {
+      this.#writeCheckpoint();
+      this.#opts.logger?.info({ records: unsigned, fromSeq: this.#tree.size - unsigned + 1, toSeq: this.#tree.size }, 'signed a checkpoint over the unsigned records recovered from the spool');
+    }
+    await this.#current.fh.datasync();
+    this.#durableSigned = this.#signed;
   }
 
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  #exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
     const run = this.#lock.then(fn, fn);
     this.#lock = run.catch(() => undefined);
     return run;
@@ -606,7 +762,15 @@ export class Spool {
    * bounded by count and bytes, but at least one whole commit group (groups are capped to fit).
    */
   async readAfter(seq: number, maxRecords: number, maxBytes: number): Promise<SpoolBatch> {
-    const upTo = this.#durable.seq;
+    if (this.#durableSigned <= seq && this.#durable.seq > seq && !this.#closed) {
+      // Nothing signed to ship yet, but durable records wait: sign the open window now rather
+      // than leave the shipper idle until its deadline.
+      await this.#exclusive(() => this.#writeCheckpoint());
+      await this.#syncWritten();
+    }
+    // Only records ending at a checkpoint on stable storage leave (a node crash cannot take back
+    // what the operator holds).
+    const upTo = this.#durableSigned;
     if (seq >= upTo) return { records: [], checkpoint: undefined };
     const firstInMemory = this.#memory[0]?.seq ?? Number.POSITIVE_INFINITY;
     const { records, checkpoints: notes } = seq + 1 >= firstInMemory
@@ -670,6 +834,7 @@ export class Spool {
    */
   async settle(): Promise<void> {
     while (this.#flushing !== undefined) await this.#flushing;
+    await this.#exclusive(() => this.#writeCheckpoint());
     await this.#syncWritten();
     this.#notify();
   }
@@ -681,7 +846,13 @@ export class Spool {
     this.#closed = true;
     clearTimeout(this.#syncTimer);
     this.#syncTimer = undefined;
+    this.#stopWindow();
     await this.#exclusive(async () => {
+      try {
+        this.#writeCheckpoint();
+      } catch (err) {
+        this.#opts.logger?.error({ err: errorMessage(err), unsigned: this.#tree.size - this.#signed }, 'writing the spool checkpoint at close failed: the next start signs the records recovered after the last one');
+      }
       await this.#syncWritten().catch((err: unknown) => this.#syncFailed(err));
       await this.#current?.fh.close();
       this.#current = undefined;
@@ -727,12 +898,16 @@ function collectLines(content: string, seq: number, upTo: number, out: DiskRead)
   }
 }
 
-/** How many queued appends form the next commit group (at least one). */
-function groupLength(queue: readonly Pending[]): number {
-  let bytes = 0;
+/**
+ * How many queued appends form the next commit group within `records` and `chars` (what is left
+ * of the open signing window): 0 when not even the first fits a window that already holds records.
+ * A window with room for everything takes at least one (a single record beyond the byte cap).
+ */
+function groupLength(queue: readonly Pending[], records: number, chars: number): number {
+  let total = 0;
   for (const [i, p] of queue.entries()) {
-    bytes += p.line.length;
-    if (i > 0 && (i >= GROUP_RECORDS || bytes > GROUP_BYTES)) return i;
+    total += p.line.length;
+    if (i >= records || total > chars) return i === 0 && records === GROUP_RECORDS && chars === GROUP_BYTES ? 1 : i;
   }
   return queue.length;
 }
