@@ -22,6 +22,8 @@ describe('recordCanonicalText', () => {
     ['a member the list does not know (the generic path)', { ...base, zeta: 1, Alpha: { b: 1, a: 2 } }],
     ['null and -0', { ...base, reason: null, durationMs: -0 }],
     ['no members but hash', { hash: 'x' }],
+    ['top-level numbers in every notation', { ...base, seq: 9007199254740991, durationMs: 0.1 + 0.2, channel: 1e21, v: -1e-7 }],
+    ['members in reverse order (as a sidecar may send them)', Object.fromEntries(Object.entries({ ...base, purpose: 'support', result: { rows: 1 } }).reverse())],
   ];
   for (const [name, record] of cases) {
     it(`is canonicalJsonWithout(record, [hash, sig]): ${name}`, () => {
@@ -33,6 +35,13 @@ describe('recordCanonicalText', () => {
     const record = Object.assign(Object.create({ purpose: 'inherited' }) as Record<string, unknown>, base);
     expect(recordCanonicalText(record)).toBe(canonicalJsonWithout(record, ['hash', 'sig']));
     expect(recordCanonicalText(record)).not.toContain('inherited');
+  });
+
+  it('leaves out a non-enumerable own member, as canonicalJson does', () => {
+    const record: Record<string, unknown> = { ...base };
+    Object.defineProperty(record, 'purpose', { value: 'hidden', enumerable: false });
+    expect(recordCanonicalText(record)).toBe(canonicalJsonWithout(record, ['hash', 'sig']));
+    expect(recordCanonicalText(record)).not.toContain('hidden');
   });
 
   it('refuses what canonical JSON refuses (a non-finite number)', () => {

@@ -17,18 +17,34 @@ const MEMBERS = {
 /** In RFC 8785 order (UTF-16 code units: all ASCII here, so the default sort). */
 const NAMES = Object.keys(MEMBERS).sort();
 const PREFIXES = NAMES.map((n) => `"${n}":`);
-const KNOWN = new Set([...NAMES, 'hash', 'sig']);
+/** Each known member's place in NAMES. */
+const SLOT = new Map(NAMES.map((n, i) => [n, i]));
 const NOT_HASHED = ['hash', 'sig'] as const;
+
+/** A member's canonical JSON: strings and finite numbers directly (JSON.stringify's text, as canonical.ts writes them), the rest through canonical.ts. */
+function memberValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return canonicalJson(value);
+}
 
 export function recordCanonicalText(record: object): string {
   const r = record as Record<string, unknown>;
-  for (const name of Object.keys(r)) if (!KNOWN.has(name)) return canonicalJsonWithout(r, NOT_HASHED);
+  // The record's own enumerable members (what canonicalJson reads, never an inherited one), each
+  // put in its sorted place: one pass over the members the record has, not over every known name.
+  const names = Object.keys(r);
+  const values: unknown[] = new Array<unknown>(NAMES.length);
+  for (let k = 0; k < names.length; k++) {
+    const name = names[k]!;
+    const slot = SLOT.get(name);
+    if (slot !== undefined) values[slot] = r[name];
+    else if (name !== 'hash' && name !== 'sig') return canonicalJsonWithout(r, NOT_HASHED);
+  }
   let out = '';
   for (let i = 0; i < NAMES.length; i++) {
-    const value = r[NAMES[i]!];
-    // Own members only, as canonicalJson reads them (never one inherited from a prototype).
-    if (value === undefined || !Object.hasOwn(r, NAMES[i]!)) continue;
-    out += `${out === '' ? '{' : ','}${PREFIXES[i]!}${typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value)}`;
+    const value = values[i];
+    if (value === undefined) continue;
+    out += `${out === '' ? '{' : ','}${PREFIXES[i]!}${memberValue(value)}`;
   }
   return `${out === '' ? '{' : out}}`;
 }

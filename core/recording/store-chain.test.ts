@@ -27,6 +27,22 @@ describe('storeLinkHash', () => {
   });
 });
 
+describe('linkRecordWithText', () => {
+  it('writes canonicalJson of each link as time and source chain change between links (the last ones\' JSON is reused)', () => {
+    const chain = new StoreChain('ns', 'p', generateSigningKey());
+    const steps: [string, string, number][] = [
+      ['ns/pod/1', '2026-01-01T00:00:00.000Z', 1], ['ns/pod/1', '2026-01-01T00:00:00.000Z', 2], ['ns/pod/"2"', '2026-01-01T00:00:00.000Z', 1],
+      ['ns/pod/"2"', '2026-01-01T00:00:01.000Z', 2], ['ns/pod/1', '2026-01-01T00:00:01.000Z', 3], ['ns/pod/1', 'x"\u00e9\u2028', 4.5],
+    ];
+    for (const [chainId, time, seq] of steps) {
+      const { link, text } = chain.linkRecordWithText({ chainId, seq, hash: 'a'.repeat(64) } as SessionRecord, time);
+      const { hash, sig: _s, ...linked } = link;
+      expect(text).toBe(canonicalJson(linked));
+      expect(hash).toBe(hashOf(linked as Linked<object>));
+    }
+  });
+});
+
 describe('recordLeaf', () => {
   it('is merkle.ts leafHashOfHex, and refuses what is not a 32-byte hex hash', async () => {
     const { recordLeaf } = await import('./chain-tree.ts');

@@ -34,6 +34,9 @@ export class StoreChain {
   #tree: ChainTree | undefined;
   /** The canonical JSON of a store.record link up to its `prev` (the members before it never change for this log). */
   readonly #recordLinkPrefix: string;
+  /** The JSON of the last store.record link's time and source chain id (the next link mostly has the same). */
+  #linkTime = { text: '', json: '""' };
+  #sourceChain = { text: '', json: '""' };
 
   /** `tree`: the store log's tree at `from`; null writes format 1 links (a tree that cannot be rebuilt). */
   constructor(namespace: string, policy: string, key: SigningKey, from: ChainPosition = { seq: 0, head: GENESIS }, tree: ChainTree | null = from.seq === 0 ? ChainTree.empty() : null) {
@@ -78,7 +81,11 @@ export class StoreChain {
     const seq = this.#position.seq + 1;
     const prev = this.#position.head;
     const source = { chainId: record.chainId, seq: record.seq, hash: record.hash };
-    const text = `${this.#recordLinkPrefix}${JSON.stringify(prev)},"seq":${seq},"source":{"chainId":${JSON.stringify(source.chainId)},"hash":${JSON.stringify(source.hash)},"seq":${canonicalJson(source.seq)}},"time":${JSON.stringify(time)},"type":"store.record"${this.#tree === undefined ? '' : `,"v":${RECORD_FORMAT}`}}`;
+    // A commit group's links share their time and mostly their source chain: their JSON is kept from the previous link.
+    if (time !== this.#linkTime.text) this.#linkTime = { text: time, json: JSON.stringify(time) };
+    if (source.chainId !== this.#sourceChain.text) this.#sourceChain = { text: source.chainId, json: JSON.stringify(source.chainId) };
+    const sourceSeq = Number.isSafeInteger(source.seq) ? String(source.seq) : canonicalJson(source.seq);
+    const text = `${this.#recordLinkPrefix}${JSON.stringify(prev)},"seq":${seq},"source":{"chainId":${this.#sourceChain.json},"hash":${JSON.stringify(source.hash)},"seq":${sourceSeq}},"time":${this.#linkTime.json},"type":"store.record"${this.#tree === undefined ? '' : `,"v":${RECORD_FORMAT}`}}`;
     const hash = oneShotHash('sha256', text, 'hex');
     // The link #append would make (same members, same order).
     const link = (this.#tree === undefined

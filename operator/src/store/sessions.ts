@@ -7,6 +7,17 @@ export function emptyCounters(): PolicyCounters {
   return { total: 0, denied: 0, approvalsRequested: 0 };
 }
 
+/** Each counters' lastSessionTime as Date.parse gave it, kept until the text changes (a record then costs no parse of it). */
+const lastSessionMs = new WeakMap<PolicyCounters, { text: string; ms: number }>();
+
+function lastSessionTimeMs(c: PolicyCounters, text: string): number {
+  const known = lastSessionMs.get(c);
+  if (known?.text === text) return known.ms;
+  const ms = Date.parse(text);
+  lastSessionMs.set(c, { text, ms });
+  return ms;
+}
+
 /** Counted: `command` records (total), those with decision deny (denied), `approval.requested` records. `time`: Date.parse(r.time), parsed once by the caller. */
 export function countRecord(c: PolicyCounters, r: SessionRecord, time: number = Date.parse(r.time)): void {
   if (r.type === 'command') {
@@ -14,7 +25,7 @@ export function countRecord(c: PolicyCounters, r: SessionRecord, time: number = 
     if (r.decision === 'deny') c.denied++;
   }
   if (r.type === 'approval.requested') c.approvalsRequested++;
-  if (c.lastSessionTime === undefined || time > Date.parse(c.lastSessionTime)) c.lastSessionTime = r.time;
+  if (c.lastSessionTime === undefined || time > lastSessionTimeMs(c, c.lastSessionTime)) c.lastSessionTime = r.time;
 }
 
 export function newSummary(r: SessionRecord): SessionSummary {

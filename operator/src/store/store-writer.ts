@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { kubeTime } from '../../../core/duration.ts';
 import { fsyncDir, mkdirDurable, writeAll } from './fs-util.ts';
 import { jsonWithHash } from '../../../core/recording/batch-check.ts';
+import { LineBuffer, stageRange, type StagedRanges } from './line-buffer.ts';
 import { entryLine, headerLine, segmentName, SEGMENT_FORMAT, type EntryExtras } from './segment.ts';
 import type { ChainMem, PolicyState, Segment } from './state.ts';
 import { newSegment, type StoreIndex } from './store-index.ts';
@@ -40,11 +41,8 @@ interface PendingWrite { policy: PolicyState; segment: Segment; link: StoreLink;
 /** An entry to write; `linkText`/`recordText`: their canonical JSON without hash and sig when the writer has it (the line is made from it). */
 interface StagedEntry { policy: PolicyState; link: StoreLink; linkText?: string; record?: SessionRecord; recordText?: string | undefined; extras: EntryExtras }
 
-/** Lines staged for one segment, and their length in bytes (UTF-8). */
-interface SegmentLines { lines: string[]; bytes: number }
-
-/** Lines staged for one flush: per segment, and the directories that gained entries. */
-interface Staging { now: number; pending: Map<Segment, SegmentLines>; dirs: Set<string>; writes: PendingWrite[] }
+/** Lines staged for one flush: encoded once (lines), their byte ranges per segment, and the directories that gained entries. */
+interface Staging { now: number; lines: LineBuffer; pending: Map<Segment, StagedRanges>; dirs: Set<string>; writes: PendingWrite[] }
 
 /** One signature per policy and commit group: the store checkpoint on its last entry covers every link before it. */
 function seal(entries: readonly StagedEntry[], time: Date): void {
@@ -61,6 +59,8 @@ export class GroupWriter {
   readonly #queue: Job[] = [];
   #draining = false;
   #failed: Error | undefined;
+  /** Every group's lines are encoded here (one group at a time: #flush copies them out before the next). */
+  readonly #lines = new LineBuffer();
 
   constructor(opts: WriterOptions) {
     this.#opts = opts;
@@ -87,10 +87,10 @@ export class GroupWriter {
 
   /** Writes one store link (a tombstone's) durably, sealed by a store checkpoint, and indexes it: only inside `exclusive`. */
   async writeLink(policy: PolicyState, link: StoreLink, now: number, extras: EntryExtras = {}): Promise<void> {
-    const staging: Staging = { now, pending: new Map(), dirs: new Set(), writes: [] };
+    const staging = this.#newStaging(now);
     const storeCheckpoint = policy.chain.seal(link, new Date(now));
     await this.#stage(staging, { policy, link, extras: { ...extras, ...(storeCheckpoint === undefined ? {} : { storeCheckpoint }) } });
-    await this.#flush(staging.pending, staging.dirs);
+    await this.#flush(staging);
     for (const w of staging.writes) this.#opts.index.indexEntry(w.policy, w.segment, w.link, undefined, w.offset, w.length, w.extras);
   }
 
@@ -136,6 +136,11 @@ export class GroupWriter {
     }
   }
 
+  #newStaging(now: number): Staging {
+    this.#lines.reset();
+    return { now, lines: this.#lines, pending: new Map(), dirs: new Set(), writes: [] };
+  }
+
   #takeRecordJobs(): RecordJob[] {
     const idx = this.#queue.findIndex((j) => j.kind === 'exclusive');
     return this.#queue.splice(0, idx < 0 ? this.#queue.length : idx) as RecordJob[];
@@ -149,14 +154,17 @@ export class GroupWriter {
     const seg = newSegment(policy, name, join(segDir, name), s.now);
     seg.lastHash = first.prev;
     const header = headerLine({ format: SEGMENT_FORMAT, namespace: policy.namespace, policy: policy.policy, firstSeq: seg.firstSeq, createdAt: kubeTime(s.now) });
-    seg.bytes = Buffer.byteLength(header);
-    s.pending.set(seg, { lines: [header], bytes: seg.bytes });
+    const staged: StagedRanges = { ranges: [], bytes: 0 };
+    seg.bytes = s.lines.encode(header);
+    stageRange(staged, s.lines.end, seg.bytes);
+    s.pending.set(seg, staged);
     s.dirs.add(segDir);
     policy.segments.push(seg);
     policy.active = seg;
     return seg;
   }
 
+  /** The segment `link`'s line of `size` bytes goes to. */
   async #segmentFor(policy: PolicyState, link: StoreLink, size: number, s: Staging): Promise<Segment> {
     const a = policy.active;
     // Not empty: it holds an earlier link (committed, or staged in this group).
@@ -169,15 +177,17 @@ export class GroupWriter {
     const linkJson = e.linkText === undefined ? JSON.stringify(e.link) : jsonWithHash(e.linkText, e.link);
     const recordJson = e.record === undefined ? undefined : e.recordText === undefined ? JSON.stringify(e.record) : jsonWithHash(e.recordText, e.record);
     const line = entryLine(linkJson, recordJson, e.extras);
-    const size = Buffer.byteLength(line);
+    // Encoded once; its segment is known after (the size decides a rollover; a new segment's header
+    // is encoded after the line but staged before it).
+    const size = s.lines.encode(line);
+    const end = s.lines.end;
     const seg = await this.#segmentFor(e.policy, e.link, size, s);
     let staged = s.pending.get(seg);
     if (staged === undefined) {
-      staged = { lines: [], bytes: 0 };
+      staged = { ranges: [], bytes: 0 };
       s.pending.set(seg, staged);
     }
-    staged.lines.push(line);
-    staged.bytes += size;
+    stageRange(staged, end, size);
     const write: PendingWrite = { policy: e.policy, segment: seg, link: e.link, extras: e.extras, offset: seg.bytes, length: size - 1 };
     if (e.record !== undefined) write.record = e.record;
     s.writes.push(write);
@@ -215,12 +225,12 @@ export class GroupWriter {
   async #commit(jobs: RecordJob[]): Promise<void> {
     const now = this.#opts.now();
     const time = new Date(now).toISOString();
-    const staging: Staging = { now, pending: new Map(), dirs: new Set(), writes: [] };
+    const staging = this.#newStaging(now);
     const entries: StagedEntry[] = [];
     for (const job of jobs) this.#entriesOf(job, time, entries);
     seal(entries, new Date(now));
     for (const e of entries) await this.#stage(staging, e);
-    const fsyncSeconds = await this.#flush(staging.pending, staging.dirs);
+    const fsyncSeconds = await this.#flush(staging);
     for (const w of staging.writes) this.#opts.index.indexEntry(w.policy, w.segment, w.link, w.record, w.offset, w.length, w.extras);
     for (const job of jobs) {
       const last = job.records[job.records.length - 1];
@@ -230,15 +240,12 @@ export class GroupWriter {
   }
 
   /** Writes staged buffers, fdatasyncs the files and fsyncs new directory entries; returns fsync seconds. */
-  async #flush(pending: Map<Segment, SegmentLines>, dirs: Set<string>): Promise<number> {
+  async #flush({ lines, pending, dirs }: Staging): Promise<number> {
     const touched = [...pending.entries()];
     await Promise.all(touched.map(async ([seg, staged]) => {
+      // The segment's lines as #stage encoded them, copied out in order (no second encoding).
+      const buf = lines.gather(staged);
       seg.fh ??= await open(seg.path, 'a', 0o640);
-      // Encoded straight into one buffer of the length #stage measured (no joined copy of the lines).
-      const buf = Buffer.allocUnsafe(staged.bytes);
-      let at = 0;
-      for (const line of staged.lines) at += buf.write(line, at);
-      if (at !== staged.bytes) throw new Error(`segment ${seg.name}: staged ${staged.bytes} bytes but encoded ${at}`);
       await writeAll(seg.fh, buf);
     }));
     const t0 = process.hrtime.bigint();
