@@ -1,36 +1,58 @@
-// A small least-recently-used cache keyed by SQL text (or its numeric shape), shared by the
-// classifier and the sensitive-column guard: agents repeat statements, and one libpg-query parse
-// costs far more than a map lookup. Long texts are not kept: they rarely repeat and would hold
-// memory for nothing.
+// A small, approximately least-recently-used cache keyed by SQL text (or its numeric shape), shared
+// by the classifier and the sensitive-column guard: agents repeat statements, and one libpg-query
+// parse costs far more than a map lookup. Long texts are not kept: they rarely repeat and would
+// hold memory for nothing.
+//
+// Two generations instead of an exact LRU list: a hit in the young map is one lookup (an exact LRU
+// moves the entry on every hit, a delete and a set that showed on the statement path); a hit in the
+// old map promotes the entry. When the young map is full it becomes the old one and the previous
+// old one is dropped, so what was used since the last turn survives it.
 
 /** Texts longer than this are neither cached nor shaped (their parse is paid each time). */
 export const CACHEABLE_SQL_LENGTH = 4096;
 
 export class TextCache<V> {
-  readonly #entries = new Map<string, V>();
-  readonly #maxEntries: number;
+  #young = new Map<string, V>();
+  #old = new Map<string, V>();
+  readonly #generation: number;
 
+  /** At most `maxEntries` entries are kept (two generations of half as many). */
   constructor(maxEntries: number) {
-    this.#maxEntries = maxEntries;
+    this.#generation = Math.max(1, Math.floor(maxEntries / 2));
   }
 
-  /** The cached value; a hit moves to the back, so the least recently used leaves first. */
+  get size(): number {
+    return this.#young.size + this.#old.size;
+  }
+
+  /** The cached value; a value found in the old generation moves to the young one. */
   get(key: string): V | undefined {
-    const hit = this.#entries.get(key);
-    if (hit !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, hit);
+    const young = this.#young.get(key);
+    if (young !== undefined) return young;
+    const old = this.#old.get(key);
+    if (old !== undefined) {
+      this.#old.delete(key);
+      this.#put(key, old);
     }
-    return hit;
+    return old;
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#young.clear();
+    this.#old.clear();
   }
 
   set(key: string, value: V): void {
     if (key.length > CACHEABLE_SQL_LENGTH) return;
-    if (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value ?? '');
-    this.#entries.set(key, value);
+    this.#old.delete(key);
+    this.#put(key, value);
+  }
+
+  #put(key: string, value: V): void {
+    if (this.#young.size >= this.#generation && !this.#young.has(key)) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
+    this.#young.set(key, value);
   }
 }

@@ -1,7 +1,7 @@
 // The Enforcer: authentication, live policy, approvals and recording behind the listener-facing
 // interface of enforcement.ts. Every answer is recorded durably before the listener may act on
 // it (denials and holds at once, allowed commands through complete()).
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import { describeKubernetesRequest } from '../../core/policy/kubernetes-request.ts';
 import { sshCommandText } from '../../core/policy/ssh.ts';
@@ -36,7 +36,7 @@ export interface EnforcerDeps {
 type Available = { ok: true; target: CompiledTarget } | { ok: false; message: string };
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** The exact text a command is bound to (approvals) and hashed as (records): SQL, or METHOD path. */
@@ -50,6 +50,8 @@ export function commandText(command: Command): string {
 }
 
 function truncate(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: most samples fit without encoding them.
+  if (text.length * 3 <= maxBytes) return { text, truncated: false };
   const buf = Buffer.from(text, 'utf8');
   if (buf.length <= maxBytes) return { text, truncated: false };
   // Cut on a character boundary.

@@ -39,7 +39,7 @@ export async function localEnforcer(opts: { policyFile: string; tokens: Record<s
   let approvalSeq = 0;
 
   /** Holds like the real enforcer; true (and one approval consumed) when approved in time. */
-  async function awaitApproval(sql: string, name: string, hooks: Parameters<Session['authorize']>[1]): Promise<boolean> {
+  async function awaitApproval(sql: string, name: string, hooks: Parameters<Session['authorize']>[1], closed: AbortSignal): Promise<boolean> {
     if ((approved.get(sql) ?? 0) === 0) {
       hooks?.onApprovalPending?.(name, `statement held for approval: ApprovalRequest ${name}`);
       await new Promise<void>((resolve) => {
@@ -47,7 +47,9 @@ export async function localEnforcer(opts: { policyFile: string; tokens: Record<s
         const wake = (): void => { if ((approved.get(sql) ?? 0) > 0) done(); };
         const t = setTimeout(done, opts.approvalWaitMs ?? 200);
         waiters.add(wake);
+        // Like the real enforcer: the wait ends when the client cancels or the session closes.
         hooks?.signal?.addEventListener('abort', done, { once: true });
+        closed.addEventListener('abort', done, { once: true });
       });
     }
     const left = approved.get(sql) ?? 0;
@@ -83,7 +85,7 @@ export async function localEnforcer(opts: { policyFile: string; tokens: Record<s
         let approvalRequest: string | undefined;
         if (decision.decision === 'requireApproval') {
           const name = `ar-${++approvalSeq}`;
-          if (!(await awaitApproval(sql, name, hooks))) {
+          if (!(await awaitApproval(sql, name, hooks, controller.signal))) {
             record('pending');
             return { verdict: 'pending', approvalRequest: name, message: `approval pending: ApprovalRequest ${name} was not decided in time` };
           }

@@ -49,8 +49,9 @@ export class StatementDecider {
     const s = this.s;
     const wait = { controller: new AbortController(), canceled: false };
     this.wait = wait;
-    const onClosed = (): void => wait.controller.abort(new Error('session closed'));
-    s.session.closed.addEventListener('abort', onClosed, { once: true });
+    // No listener on the session's own closing here: the only wait (an approval) already ends
+    // with the session (the enforcer combines its signal with this one), and an EventTarget
+    // listener added and removed per statement is measurable on the statement path.
     try {
       const auth = await s.session.authorize({ protocol: 'postgres', sql }, {
         onApprovalPending: (requestName, message) => {
@@ -64,7 +65,6 @@ export class StatementDecider {
       s.log.error({ err }, 'authorization failed');
       return { denial: { code: '57P03', message: `the Guarita sidecar could not decide the statement: ${err instanceof Error ? err.message : String(err)}` } };
     } finally {
-      s.session.closed.removeEventListener('abort', onClosed);
       this.wait = undefined;
     }
   }
