@@ -1,3 +1,4 @@
+import { describe, expect, it } from '@jest/globals';
 import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
 
 describe('TextCache', () => {
