@@ -130,15 +130,64 @@ export function exportRecordLine(record: { hash: string; sig?: string; v?: unkno
 }
 
 /**
- * Whether a record line written by exportRecordLine hashes to its hash, from its bytes: true means
- * the line is authentic (the text before the hash member is what the writer hashed, and the record
- * parsed from the line is that text's record plus the hash); false means "check the parsed record
- * by canonicalizing it" (a line in another form), not that it was altered.
+ * The hash a record line written by exportRecordLine proves from its own text or bytes: the 64 hex
+ * digits of its last member `"hash"` when the text before that member, closed with '}', hashes to
+ * them. A line the writer made this way is then authentic as far as that hash goes (the text before
+ * the member is what the sidecar hashed, so the record parsed from the line is that text's record
+ * plus the hash). undefined means "check the parsed record by canonicalizing it" (a line in another
+ * form), not that it was altered.
+ *
+ * Bytes, as a file is read, are hashed as they are: no decoding, no regular expression, one SHA-256
+ * of the line's length. A line whose bytes are not valid UTF-8 cannot match (what the writer hashed
+ * was the UTF-8 of a string).
  */
-export function recordLineHashOk(line: string): boolean {
+export function recordLineHash(line: string | Uint8Array): string | undefined {
+  return typeof line === 'string' ? textLineHash(line) : bytesLineHash(line);
+}
+
+/** Whether recordLineHash finds the line's hash: its bytes prove it. */
+export function recordLineHashOk(line: string | Uint8Array): boolean {
+  return recordLineHash(line) !== undefined;
+}
+
+function textLineHash(line: string): string | undefined {
   const m = HASH_MEMBER.exec(line);
-  if (m === null) return false;
-  return hash('sha256', `${line.slice(0, m.index)}}`, 'hex') === m[1];
+  if (m === null) return undefined;
+  return hash('sha256', `${line.slice(0, m.index)}}`, 'hex') === m[1] ? m[1] : undefined;
+}
+
+/** `,"hash":"` + 64 hex digits + `"}`: the tail exportRecordLine ends a line with. */
+const HASH_TAIL = Buffer.from(`,"hash":"${'0'.repeat(64)}"}`);
+const HASH_MARK = HASH_TAIL.subarray(0, 9);
+/**
+ * The text before the hash member, closed with '}', assembled for a one-shot hash (hash() reads it
+ * synchronously); grown as lines need up to HASHED_TEXT_MAX, longer lines are hashed in two updates.
+ */
+let hashedText = Buffer.alloc(1 << 12);
+const HASHED_TEXT_MAX = 1 << 20;
+
+function bodyDigest(line: Uint8Array, body: number): string {
+  if (body + 1 > HASHED_TEXT_MAX) return createHash('sha256').update(line.subarray(0, body)).update('}').digest('hex');
+  if (hashedText.length < body + 1) hashedText = Buffer.alloc(Math.min(HASHED_TEXT_MAX, Math.max(body + 1, hashedText.length * 2)));
+  if (Buffer.isBuffer(line)) line.copy(hashedText, 0, 0, body);
+  else hashedText.set(line.subarray(0, body));
+  hashedText[body] = 0x7d;
+  return hash('sha256', hashedText.subarray(0, body + 1), 'hex');
+}
+
+function bytesAt(line: Uint8Array, at: number, expected: Uint8Array): boolean {
+  for (let i = 0; i < expected.length; i++) if (line[at + i] !== expected[i]) return false;
+  return true;
+}
+
+function bytesLineHash(line: Uint8Array): string | undefined {
+  const body = line.length - HASH_TAIL.length;
+  if (body < 1 || line[line.length - 1] !== 0x7d || line[line.length - 2] !== 0x22 || !bytesAt(line, body, HASH_MARK)) return undefined;
+  const digest = bodyDigest(line, body);
+  // The digest is lowercase hex, so equality also proves the member holds 64 lowercase hex digits.
+  const at = body + HASH_MARK.length;
+  for (let i = 0; i < digest.length; i++) if (digest.charCodeAt(i) !== line[at + i]) return undefined;
+  return digest;
 }
 
 /**

@@ -19,14 +19,23 @@ const store = testStore(NS, 'orders-db');
 const A = writeChain(NS, 100, { group: 16 });
 const B = writeChain(NS, 30, { group: 8 });
 
-function verify(lines: readonly unknown[], trust: TrustOptions = {}): ExportVerdict {
+/** Record lines as the operator writes them, or in another form (JSON.stringify: the slow path). */
+function feed(lines: readonly unknown[], trust: TrustOptions, how: 'bytes' | 'text' | 'other-form'): ExportVerdict {
   const v = new ExportVerifier(trust);
   lines.forEach((l, i) => {
     const rec = typeof (l as Line).hash === 'string' && typeof (l as Line).seq === 'number';
-    const text = rec ? exportRecordLine(l as SessionRecord) : JSON.stringify(l);
-    v.add(i + 1, JSON.parse(text), text);
+    const text = rec && how !== 'other-form' ? exportRecordLine(l as SessionRecord) : JSON.stringify(l);
+    v.add(i + 1, JSON.parse(text), text, how === 'bytes' ? Buffer.from(text) : undefined);
   });
   return v.finish();
+}
+
+/** As the CLI feeds a file (bytes), and the same verdict with the line's text and with records in another form. */
+function verify(lines: readonly unknown[], trust: TrustOptions = {}): ExportVerdict {
+  const verdict = feed(lines, trust, 'bytes');
+  expect(feed(lines, trust, 'text')).toEqual(verdict);
+  expect(feed(lines, trust, 'other-form')).toEqual(verdict);
+  return verdict;
 }
 
 const clone = (lines: readonly unknown[]): Line[] => lines.map((l) => structuredClone(l) as Line);
@@ -244,14 +253,16 @@ describe('classes that hold (kept so they stay held)', () => {
       text.replace('{', '{"n":-0,'),
       text.replace('{', '{"n":1e21,'),
     ]) {
-      const v = new ExportVerifier();
-      lines.forEach((l, j) => {
-        const t = j === i ? bad : typeof l.hash === 'string' ? exportRecordLine(l as unknown as SessionRecord) : JSON.stringify(l);
-        v.add(j + 1, JSON.parse(t), t);
-      });
-      const verdict = v.finish();
-      expect(verdict.ok).toBe(false);
-      expect(verdict.firstBad?.line).toBe(i + 1);
+      for (const bytes of [false, true]) {
+        const v = new ExportVerifier();
+        lines.forEach((l, j) => {
+          const t = j === i ? bad : typeof l.hash === 'string' ? exportRecordLine(l as unknown as SessionRecord) : JSON.stringify(l);
+          v.add(j + 1, JSON.parse(t), t, bytes ? Buffer.from(t) : undefined);
+        });
+        const verdict = v.finish();
+        expect(verdict.ok).toBe(false);
+        expect(verdict.firstBad?.line).toBe(i + 1);
+      }
     }
     // The parsed record an auditor sees hashes as the line's bytes do.
     expect(canonicalJsonWithout(JSON.parse(text) as Line, ['hash'])).toBe(text.replace(/,"hash":"[0-9a-f]{64}"\}$/, '}'));

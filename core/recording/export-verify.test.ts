@@ -7,7 +7,7 @@ import { generateSigningKey, hashOf, type Linked } from './index.ts';
 import { ExportVerifier, type ExportVerdict, type TrustOptions } from './export-verify.ts';
 import { exportOf, testStore, writeChain, type TestChain, type TestStore } from '../../e2e/support/export-testkit.ts';
 import type { SessionRecord } from './store-types.ts';
-import { exportRecordLine, recordLineHashOk } from './export-format.ts';
+import { exportRecordLine, recordLineHash, recordLineHashOk } from './export-format.ts';
 import { planExport } from './export-build.ts';
 import { leafHashOfHex, MerkleAppender } from './merkle.ts';
 
@@ -19,14 +19,34 @@ const store = testStore(NS, 'orders-db');
 const A = writeChain(NS, 200, { format1: 10, group: 64 });
 const B = writeChain(NS, 50, { group: 16 });
 
-/** As the CLI feeds a file: each line parsed, with its text (records in the form the operator writes them). */
-function verify(lines: readonly unknown[], trust: TrustOptions = {}): ExportVerdict {
+/**
+ * How a line reaches the verifier: as the CLI feeds a file (each line parsed, with its bytes), with
+ * its text, or with record lines in another form than the operator's (JSON.stringify: no record
+ * hashes from its line, every one is canonicalized from the parsed record, the slow path).
+ */
+type Feed = 'bytes' | 'text' | 'other-form';
+
+function feed(lines: readonly unknown[], trust: TrustOptions, how: Feed): ExportVerdict {
   const v = new ExportVerifier(trust);
   lines.forEach((l, i) => {
-    const text = l === undefined ? undefined : isRecord(l as Line) ? exportRecordLine(l as SessionRecord) : JSON.stringify(l);
-    v.add(i + 1, text === undefined ? undefined : JSON.parse(text), text);
+    const text = l === undefined ? undefined : isRecord(l as Line) && how !== 'other-form' ? exportRecordLine(l as SessionRecord) : JSON.stringify(l);
+    const value = text === undefined ? undefined : JSON.parse(text);
+    if (how === 'bytes') v.add(i + 1, value, text, text === undefined ? undefined : Buffer.from(text));
+    else v.add(i + 1, value, text);
   });
   return v.finish();
+}
+
+/**
+ * Verifies the lines the three ways and requires the same verdict from each: the fast path (a
+ * record hashed from its line's bytes) refuses exactly what the slow one (canonicalizing the parsed
+ * record) refuses, with the same first bad record and problems, across every tampering below.
+ */
+function verify(lines: readonly unknown[], trust: TrustOptions = {}): ExportVerdict {
+  const verdict = feed(lines, trust, 'bytes');
+  expect(feed(lines, trust, 'text')).toEqual(verdict);
+  expect(feed(lines, trust, 'other-form')).toEqual(verdict);
+  return verdict;
 }
 
 const clone = (lines: readonly unknown[]): Line[] => lines.map((l) => structuredClone(l) as Line);
@@ -300,6 +320,50 @@ describe('record lines hashed from their bytes', () => {
     const w = new ExportVerifier();
     bad.forEach((t, i) => w.add(i + 1, JSON.parse(t), t));
     expect(w.finish().firstBad?.problem).toMatch(/altered/);
+  });
+
+  it('from bytes: the same hash as from the text, and nothing for any line the text refuses', () => {
+    const line = exportRecordLine(r);
+    const bytes = Buffer.from(line);
+    expect(recordLineHash(bytes)).toBe(r.hash);
+    expect(recordLineHash(line)).toBe(r.hash);
+    // Inside a larger buffer (a chunk read from a file), as the CLI hands it over.
+    const chunk = Buffer.from(`xx\n${line}\nyy`);
+    expect(recordLineHash(chunk.subarray(3, 3 + bytes.length))).toBe(r.hash);
+    const hashAt = line.length - 66;
+    const forms: [string, Buffer][] = [
+      ['every single byte flipped', bytes],
+      ['the hash in uppercase', Buffer.from(`${line.slice(0, hashAt)}${r.hash.toUpperCase()}"}`)],
+      ['the hash member not last', Buffer.from(`${line.slice(0, -1)},"z":1}`)],
+      ['a carriage return after it (a CRLF file)', Buffer.from(`${line}\r`)],
+      ['a space before the hash member', Buffer.from(line.replace(',"hash":', ', "hash":'))],
+      ['the hash one digit short', Buffer.from(`${line.slice(0, hashAt)}${r.hash.slice(1)}"}`)],
+      ['invalid UTF-8 in place of a character', Buffer.concat([bytes.subarray(0, 10), Buffer.from([0xff]), bytes.subarray(11)])],
+      ['the tail alone', Buffer.from(`{,"hash":"${r.hash}"}`)],
+      ['nothing', Buffer.alloc(0)],
+    ];
+    for (const [name, form] of forms) {
+      if (name === 'every single byte flipped') {
+        for (let i = 0; i < form.length; i++) {
+          const flipped = Buffer.from(form);
+          flipped[i] = (flipped[i] as number) ^ 0x01;
+          expect([i, recordLineHash(flipped)]).toEqual([i, undefined]);
+          expect(recordLineHash(flipped.toString('latin1'))).toBeUndefined();
+        }
+        continue;
+      }
+      expect([name, recordLineHash(form)]).toEqual([name, undefined]);
+      expect([name, recordLineHash(form.toString('utf8'))]).toEqual([name, undefined]);
+    }
+  });
+
+  it('a long line (beyond the reused buffer) hashes from its bytes too', () => {
+    const long = { ...r, command: `SELECT '${'x'.repeat(3 << 20)}'` } as Record<string, unknown>;
+    delete long.hash;
+    const record = { ...long, hash: hashOf(long as Linked<object>) } as unknown as SessionRecord;
+    const line = exportRecordLine(record);
+    expect(recordLineHash(Buffer.from(line))).toBe(record.hash);
+    expect(recordLineHash(Buffer.from(line.replace("SELECT 'x", "SELECT 'y")))).toBeUndefined();
   });
 });
 

@@ -16,13 +16,13 @@
 import { hash, type KeyObject } from 'node:crypto';
 import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
 import { CheckpointError, noteVerifier, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
-import { decompose, leafHash, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
+import { decompose, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { importPublicKey, keyIdOf, verifyHashSignature } from './keys.ts';
 import { hashOf, type Linked } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import {
-  duplicateMember, EXPORT_FORMAT_V2, recordLineHashOk, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
+  duplicateMember, EXPORT_FORMAT_V2, recordLineHash, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
   type RegistrationLine, type StoreKeyLine,
 } from './export-format.ts';
 import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
@@ -111,8 +111,7 @@ function recordHashOk(r: SessionRecord): boolean {
  * shows would not be what was verified. Such a line is refused.
  */
 function lineFormProblem(text: string | undefined): string | undefined {
-  if (text === undefined || recordLineHashOk(text)) return undefined;
-  const name = duplicateMember(text);
+  const name = text === undefined ? undefined : duplicateMember(text);
   return name === undefined ? undefined : `its line holds member ${JSON.stringify(name.slice(0, 40))} twice: JSON readers disagree on which one counts, so what a tool shows may not be what was verified`;
 }
 
@@ -235,11 +234,11 @@ class ExportV2Verifier {
     this.#problems.push(b);
   }
 
-  add(line: number, value: unknown, text?: string): void {
+  add(line: number, value: unknown, text?: string, bytes?: Uint8Array): void {
     this.#lines++;
     if (value === undefined || typeof value !== 'object' || value === null) return this.#bad({ line, problem: 'the line is not a JSON object: the file was altered or truncated' });
     const v = value as Json;
-    if (isRecordLine(v)) return this.#record(line, v as unknown as SessionRecord, text);
+    if (isRecordLine(v)) return this.#record(line, v as unknown as SessionRecord, bytes ?? text);
     this.#endRun(line);
     const handler = typeof v.type === 'string' ? this.#handlers[v.type] : undefined;
     if (handler === undefined) return this.#bad({ line, problem: `the line is none of the export's kinds (type ${JSON.stringify(v.type)})` });
@@ -456,7 +455,7 @@ class ExportV2Verifier {
     this.#bad(b);
   }
 
-  #record(line: number, r: SessionRecord, text: string | undefined): void {
+  #record(line: number, r: SessionRecord, text: string | Uint8Array | undefined): void {
     this.#records++;
     this.#span(r.time);
     const run = this.#run;
@@ -475,16 +474,22 @@ class ExportV2Verifier {
     if (problem !== undefined) return this.#runBad(run, { line, ...about(r), problem });
     run.prev = r.hash;
     c.lastHash = r.hash;
-    // r.hash was checked to be 64 hex digits above.
-    run.tree?.append(leafHash(Buffer.from(r.hash, 'hex')));
+    run.tree?.append(leafHashOfHex(r.hash));
     return undefined;
   }
 
-  #recordProblem(r: SessionRecord, run: Run, text: string | undefined): string | undefined {
-    if (!isHex32(r.hash)) return 'its hash is not 64 hex digits: the record was altered';
-    const form = lineFormProblem(text);
-    if (form !== undefined) return form;
-    if (!(text !== undefined && recordLineHashOk(text)) && !recordHashOk(r)) return 'its content does not match its hash: the record was altered';
+  /**
+   * A line as exportRecordLine writes it proves its hash from its bytes (one SHA-256, no
+   * canonicalizing); any other form is checked the slow way, from the parsed record: the same
+   * verdict for the same record, whichever way it came.
+   */
+  #recordProblem(r: SessionRecord, run: Run, text: string | Uint8Array | undefined): string | undefined {
+    if (text === undefined || recordLineHash(text) !== r.hash) {
+      if (!isHex32(r.hash)) return 'its hash is not 64 hex digits: the record was altered';
+      const form = lineFormProblem(typeof text === 'string' || text === undefined ? text : Buffer.from(text.buffer, text.byteOffset, text.length).toString('utf8'));
+      if (form !== undefined) return form;
+      if (!recordHashOk(r)) return 'its content does not match its hash: the record was altered';
+    }
     if (run.prev !== undefined && r.prev !== run.prev) return `it does not link to ${r.chainId}#${r.seq - 1} (prev differs): a record was replaced, inserted or re-hashed`;
     return formatProblem(r, run);
   }
@@ -613,10 +618,13 @@ export class ExportVerifier {
     this.#trust = trust;
   }
 
-  /** `text`, the line as read, lets format 2 records be hashed from their bytes (export-format.ts exportRecordLine). */
-  add(line: number, value: unknown, text?: string): void {
+  /**
+   * `text`, the line as read (or `bytes`, its bytes without the newline, cheaper still), lets
+   * format 2 records be hashed from the line itself (export-format.ts exportRecordLine).
+   */
+  add(line: number, value: unknown, text?: string, bytes?: Uint8Array): void {
     this.#impl ??= isV2Header(value) ? new ExportV2Verifier(this.#trust) : new LegacyExportVerifier();
-    if (this.#impl instanceof ExportV2Verifier) this.#impl.add(line, value, text);
+    if (this.#impl instanceof ExportV2Verifier) this.#impl.add(line, value, text, bytes);
     else this.#impl.add(line, value);
   }
 

@@ -228,6 +228,24 @@ describe('record leaves', () => {
     expect(() => leafHashOfHex('AB'.repeat(32))).toThrow(/64 lowercase hex/);
     expect(() => leafHashOfHex('ab')).toThrow(/64 lowercase hex/);
   });
+
+  it('hashes of 32-byte inputs (assembled in a reused buffer) are the definitions, and independent of one another', () => {
+    const sha = (...parts: Uint8Array[]): Buffer => createHash('sha256').update(Buffer.concat(parts)).digest();
+    const a = Buffer.alloc(32, 0xaa);
+    const b = Buffer.alloc(32, 0xbb);
+    const leafA = leafHash(a);
+    const node = nodeHash(a, b);
+    const leafB = leafHash(b);
+    const again = nodeHash(b, a);
+    expect(leafA.equals(sha(Buffer.from([0]), a))).toBe(true);
+    expect(leafB.equals(sha(Buffer.from([0]), b))).toBe(true);
+    expect(node.equals(sha(Buffer.from([1]), a, b))).toBe(true);
+    expect(again.equals(sha(Buffer.from([1]), b, a))).toBe(true);
+    expect(leafHashOfHex(a.toString('hex')).equals(leafA)).toBe(true);
+    // Other lengths take the general path and give the same definitions.
+    expect(leafHash(Buffer.alloc(31, 1)).equals(sha(Buffer.from([0]), Buffer.alloc(31, 1)))).toBe(true);
+    expect(nodeHash(Buffer.alloc(33, 2), a).equals(sha(Buffer.from([1]), Buffer.alloc(33, 2), a))).toBe(true);
+  });
 });
 
 describe('a tree resumed from a compact range', () => {

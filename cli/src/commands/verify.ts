@@ -196,7 +196,7 @@ async function verifyFile(file: string, io: CliIo, trust: TrustOptions): Promise
       if (line.number === 1 && !line.text.trimStart().startsWith('{')) {
         throw new Error(`${file} is not a JSONL export${line.text.startsWith('time,') ? ' (it is a CSV export, which carries no hashes or signatures)' : ''}: export with 'guarita export --format jsonl' to verify`);
       }
-      verifier.add(line.number, parseLine(line.text), line.text);
+      verifier.add(line.number, parseLine(line.text), line.text, line.raw);
       bytes += line.raw.length + 1;
     }
     progress.update(size > 0 ? bytes / size : undefined, humanBytes(bytes));
