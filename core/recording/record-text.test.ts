@@ -37,6 +37,16 @@ describe('recordCanonicalText', () => {
     expect(recordCanonicalText(record)).not.toContain('inherited');
   });
 
+  it('writes every record of a sequence whose members repeat, change and come back (each member\'s last JSON is reused)', () => {
+    const long = `SELECT '${'x'.repeat(300)}' "é"`;
+    const values = ['support', 'support', 'a "quoted" \\ \n purpose', 'support', long, long, 'é😀\u2028', '', 'support'];
+    for (const [i, purpose] of values.entries()) {
+      // The same strings in other members too (a value memoized for one member is not another's).
+      const record = { ...base, purpose, rule: values[(i + 3) % values.length], subject: i % 2 === 0 ? purpose : 'agent', seq: i + 1 };
+      expect(recordCanonicalText(record)).toBe(canonicalJsonWithout(record, ['hash', 'sig']));
+    }
+  });
+
   it('leaves out a non-enumerable own member, as canonicalJson does', () => {
     const record: Record<string, unknown> = { ...base };
     Object.defineProperty(record, 'purpose', { value: 'hidden', enumerable: false });

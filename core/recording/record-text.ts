@@ -21,9 +21,27 @@ const PREFIXES = NAMES.map((n) => `"${n}":`);
 const SLOT = new Map(NAMES.map((n, i) => [n, i]));
 const NOT_HASHED = ['hash', 'sig'] as const;
 
+/**
+ * The last short string written for each member and its JSON: most members (namespace, pod, policy,
+ * subject, purpose, rule, ...) repeat from record to record of a batch, so their JSON is reused
+ * rather than escaped again. A pure memo (same string in, same JSON out); long strings (commands)
+ * are not kept, so it holds at most a few kilobytes.
+ */
+const MEMO_MAX_CHARS = 256;
+const lastString: (string | undefined)[] = new Array<string | undefined>(NAMES.length);
+const lastJson: string[] = new Array<string>(NAMES.length);
+
 /** A member's canonical JSON: strings and finite numbers directly (JSON.stringify's text, as canonical.ts writes them), the rest through canonical.ts. */
-function memberValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+function memberValue(slot: number, value: unknown): string {
+  if (typeof value === 'string') {
+    if (value === lastString[slot]) return lastJson[slot]!;
+    const json = JSON.stringify(value);
+    if (value.length <= MEMO_MAX_CHARS) {
+      lastString[slot] = value;
+      lastJson[slot] = json;
+    }
+    return json;
+  }
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   return canonicalJson(value);
 }
@@ -44,7 +62,7 @@ export function recordCanonicalText(record: object): string {
   for (let i = 0; i < NAMES.length; i++) {
     const value = values[i];
     if (value === undefined) continue;
-    out += `${out === '' ? '{' : ','}${PREFIXES[i]!}${memberValue(value)}`;
+    out += `${out === '' ? '{' : ','}${PREFIXES[i]!}${memberValue(i, value)}`;
   }
   return `${out === '' ? '{' : out}}`;
 }
