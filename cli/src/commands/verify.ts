@@ -2,15 +2,18 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { CliIo } from '../io.ts';
 import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError, type OutputFormat } from '../args.ts';
-import { connect, OperatorError, OPERATOR_HELP, OPERATOR_OPTIONS, type Connection } from '../operator-client.ts';
+// verify --file runs offline: the operator's client (undici, yaml), the store chain's verifier and
+// the cluster's types load only for --policy (and --file --policy), on use.
+import { OPERATOR_HELP, OPERATOR_OPTIONS } from '../operator-flags.ts';
+import type { Connection, connect } from '../operator-client.ts';
 import type { KubeAccess } from '../kube.ts';
 import { paint, writeStructured, type Paint } from '../output.ts';
 import { Progress } from '../progress.ts';
 import { jsonlBatches, jsonlLines, parseLine } from '../jsonl.ts';
 import { ExportVerifier, recordName, type BadRecord, type ExportVerdict, type TrustOptions } from '../../../core/recording/export-verify.ts';
-import { verifyPolicy, type Anchor, type PolicyVerdict } from '../../../core/recording/policy-verdict.ts';
+import type { Anchor, PolicyVerdict } from '../../../core/recording/policy-verdict.ts';
 import { humanBytes } from '../time.ts';
-import { GROUP, VERSION } from '../../../crds/definitions.ts';
+import { GROUP, VERSION } from '../../../crds/api.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import type { PolicyEntryLine } from '../../../core/recording/store-types.ts';
 
@@ -221,6 +224,7 @@ async function readAnchor(kube: KubeAccess, namespace: string, policy: string): 
 }
 
 async function policyEntries(c: Connection, policy: string, io: CliIo): Promise<PolicyEntryLine[]> {
+  const { OperatorError } = await import('../operator-client.ts');
   const action = `reading the store chain of policy ${policy} in namespace ${c.operator.namespace}`;
   const lines: PolicyEntryLine[] = [];
   const progress = new Progress(io.stderr, { label: 'reading' });
@@ -238,6 +242,7 @@ async function verifyOnePolicy(c: Connection, policy: string, io: CliIo): Promis
   // The anchor first: read after the entries, it could name links the entries do not hold yet.
   const anchor = await readAnchor(c.kube, c.operator.namespace, policy);
   const lines = await policyEntries(c, policy, io);
+  const { verifyPolicy } = await import('../../../core/recording/policy-verdict.ts');
   return verifyPolicy(c.operator.namespace, policy, lines, anchor.anchor, anchor.exists);
 }
 
@@ -255,6 +260,7 @@ async function verifyAll(c: Connection, io: CliIo, p: Paint): Promise<PolicyVerd
   const names = await policyNames(c.kube);
   if (names.length === 0) throw new Error(`no AccessPolicies in namespace ${c.kube.namespace}: nothing to verify (pick another with -n, or verify an export with --file)`);
   const verdicts: PolicyVerdict[] = [];
+  const { OperatorError } = await import('../operator-client.ts');
   for (const name of names) {
     try {
       verdicts.push(await verifyOnePolicy(c, name, io));
@@ -286,7 +292,7 @@ function emit(io: CliIo, format: OutputFormat, text: string, value: unknown): vo
 }
 
 async function verifyPolicies(values: { policy?: string | undefined } & Parameters<typeof connect>[0], io: CliIo, format: OutputFormat, p: Paint): Promise<boolean> {
-  const c = await connect(values, io.env);
+  const c = await (await import('../operator-client.ts')).connect(values, io.env);
   try {
     const verdicts = values.policy === undefined ? await verifyAll(c, io, p) : [await verifyOnePolicy(c, values.policy, io)];
     const ok = verdicts.every((v) => v.ok);
