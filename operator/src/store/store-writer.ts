@@ -164,16 +164,20 @@ export class GroupWriter {
     return seg;
   }
 
-  /** The segment `link`'s line of `size` bytes goes to. */
-  async #segmentFor(policy: PolicyState, link: StoreLink, size: number, s: Staging): Promise<Segment> {
+  /** The policy's active segment if `link`'s line of `size` bytes still goes there, else undefined (a new segment). */
+  #activeFor(policy: PolicyState, link: StoreLink, size: number, s: Staging): Segment | undefined {
     const a = policy.active;
     // Not empty: it holds an earlier link (committed, or staged in this group).
     const full = a !== undefined && link.seq > a.firstSeq && (a.bytes + size > this.#opts.segmentMaxBytes || s.now - a.createdAt > this.#opts.segmentMaxAgeMs);
-    if (a !== undefined && !full) return a;
-    return this.#newSegment(policy, link, s);
+    return a !== undefined && !full ? a : undefined;
   }
 
-  async #stage(s: Staging, e: StagedEntry): Promise<void> {
+  /**
+   * Stages an entry's line. Synchronous unless the line opens a new segment (its directory may have
+   * to be created): then the returned promise resolves once it is staged. A group stages a thousand
+   * entries, and a promise per entry cost more than staging it.
+   */
+  #stage(s: Staging, e: StagedEntry): Promise<void> | undefined {
     const linkJson = e.linkText === undefined ? JSON.stringify(e.link) : jsonWithHash(e.linkText, e.link);
     const recordJson = e.record === undefined ? undefined : e.recordText === undefined ? JSON.stringify(e.record) : jsonWithHash(e.recordText, e.record);
     const line = entryLine(linkJson, recordJson, e.extras);
@@ -181,7 +185,16 @@ export class GroupWriter {
     // is encoded after the line but staged before it).
     const size = s.lines.encode(line);
     const end = s.lines.end;
-    const seg = await this.#segmentFor(e.policy, e.link, size, s);
+    const active = this.#activeFor(e.policy, e.link, size, s);
+    if (active !== undefined) {
+      this.#place(s, e, active, end, size);
+      return undefined;
+    }
+    return this.#newSegment(e.policy, e.link, s).then((seg) => this.#place(s, e, seg, end, size));
+  }
+
+  /** Adds the line of `size` bytes ending at `end` to `seg`'s staged bytes, and the write to index once durable. */
+  #place(s: Staging, e: StagedEntry, seg: Segment, end: number, size: number): void {
     let staged = s.pending.get(seg);
     if (staged === undefined) {
       staged = { ranges: [], bytes: 0 };
@@ -229,7 +242,10 @@ export class GroupWriter {
     const entries: StagedEntry[] = [];
     for (const job of jobs) this.#entriesOf(job, time, entries);
     seal(entries, new Date(now));
-    for (const e of entries) await this.#stage(staging, e);
+    for (const e of entries) {
+      const opening = this.#stage(staging, e);
+      if (opening !== undefined) await opening;
+    }
     const fsyncSeconds = await this.#flush(staging);
     for (const w of staging.writes) this.#opts.index.indexEntry(w.policy, w.segment, w.link, w.record, w.offset, w.length, w.extras);
     for (const job of jobs) {
