@@ -10,6 +10,7 @@ import { exportPrivateJwk, generateSigningKey, importPublicKey, SignedChainWrite
 import { createLogger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { GROUP_BYTES, GROUP_RECORDS, Spool, SpoolError, SYNC_DELAY_MS, type SpoolRecord } from './spool.ts';
+import { QUIET_SYNCS_TO_LOOP } from './sync-placement.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -168,6 +169,51 @@ describe('Spool signing windows', () => {
       from = size;
     }
     expect(verify(spool)).toMatchObject({ ok: true, count: 20 });
+    await spool.close();
+  });
+});
+
+describe('Spool Synced groups synced on the event loop (one appender at a time)', () => {
+  it('syncs on the loop once appends come one at a time, with the same durability, answers and chain', async () => {
+    const dir = tempDir();
+    const where: string[] = [];
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeSync: (w) => { where.push(w ?? 'background'); } } });
+    const records: SpoolRecord[] = [];
+    for (let n = 1; n <= QUIET_SYNCS_TO_LOOP + 4; n++) {
+      records.push(await spool.append(event(n)));
+      // Answered means synced, on either path.
+      expect(spool.position).toEqual({ seq: n, head: records.at(-1)!.hash });
+    }
+    expect(where.slice(0, QUIET_SYNCS_TO_LOOP)).toEqual(Array(QUIET_SYNCS_TO_LOOP).fill('pool'));
+    expect(where.slice(QUIET_SYNCS_TO_LOOP)).toEqual(['loop', 'loop', 'loop', 'loop']);
+    // Concurrent appends still group-commit (one write and one sync for the queued ones).
+    await Promise.all([1, 2, 3, 4].map((n) => spool.append(event(100 + n))));
+    await spool.settle();
+    expect(verify(spool)).toMatchObject({ ok: true, count: QUIET_SYNCS_TO_LOOP + 8 });
+    await spool.close();
+  });
+
+  it('a failed sync on the loop fails its group like one on the thread pool, and the chain continues from the last durable record', async () => {
+    const dir = tempDir();
+    let failing = false;
+    const where: string[] = [];
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeSync: (w) => { where.push(w ?? 'background'); if (failing) throw new Error('EIO: i/o error'); } } });
+    for (let n = 1; n <= QUIET_SYNCS_TO_LOOP + 1; n++) await spool.append(event(n));
+    expect(where.at(-1)).toBe('loop');
+    const durable = spool.position;
+    failing = true;
+    await expect(spool.append(event(99))).rejects.toBeInstanceOf(SpoolError);
+    expect(where.at(-1)).toBe('loop');
+    expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('EIO') });
+    expect(spool.position).toEqual(durable);
+    failing = false;
+    await new Promise((r) => setTimeout(r, 1100)); // the probe write runs at most once a second
+    expect(spool.health()).toEqual({ ok: true });
+    // Back on the thread pool after the failure; the failed record's line was cut off the file.
+    expect(await spool.append(event(100))).toMatchObject({ seq: durable.seq + 1, prev: durable.head });
+    expect(where.at(-1)).toBe('pool');
+    await spool.settle();
+    expect(verify(spool)).toMatchObject({ ok: true, count: durable.seq + 1 });
     await spool.close();
   });
 });

@@ -14,7 +14,7 @@
 // from the header and the records, so a group of one record costs one short line more). After a crash, a torn tail of the last segment is cut after its last complete, verifying
 // checkpoint; the records after it were never acknowledged to anyone.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, writeSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
 import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -25,6 +25,7 @@ import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { checkChainCheckpoint, checkpointVerifier, signChainCheckpoint } from '../../core/recording/chain-checkpoint.ts';
 import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
 import { errorMessage, type Logger } from './log.ts';
+import { SyncPlacement } from './sync-placement.ts';
 import type { Metrics } from './metrics.ts';
 import type { JsonWebKey } from 'node:crypto';
 import type { AccessPolicySpec } from '../../crds/types.ts';
@@ -77,7 +78,7 @@ export interface SpoolOptions {
   logger?: Logger;
   metrics?: Metrics;
   /** Test hook: throw from here to simulate a failing volume. */
-  faults?: { beforeWrite?(): void; beforeSync?(): void };
+  faults?: { beforeWrite?(): void; beforeSync?(where?: 'loop' | 'pool'): void };
 }
 
 interface Segment { start: number; end: number; file: string; size: number }
@@ -381,6 +382,7 @@ export class Spool {
   /** The open window's deadline (CHECKPOINT_WINDOW_MS after its first record), or its cap reached. */
   #windowTimer: NodeJS.Timeout | undefined;
   #windowImmediate: NodeJS.Immediate | undefined;
+  readonly #placement = new SyncPlacement();
   /** Last record on stable storage: what may be shipped (the operator must never get a record a node crash could take back). */
   #durable: ChainPosition;
   /** Last record written to the segment file (>= #durable). */
@@ -667,10 +669,7 @@ export class Spool {
     const signed = this.#signed;
     try {
       this.#writeAll(current.fh, buf);
-      if (sync) {
-        this.#opts.faults?.beforeSync?.();
-        await current.fh.datasync();
-      }
+      if (sync) await this.#syncGroup(current.fh);
     } catch (err) {
       await current.fh.truncate(before).catch(() => undefined);
       throw err;
@@ -685,6 +684,24 @@ export class Spool {
     }
     if (sync) this.#synced(this.#written, signed);
     this.#opts.metrics?.spoolPending.set(this.pendingCount);
+  }
+
+  /** A Synced group's fdatasync, on the loop or the thread pool (sync-placement.ts says which and why). */
+  async #syncGroup(fh: FileHandle): Promise<void> {
+    try {
+      if (this.#placement.nextOnLoop()) {
+        this.#opts.faults?.beforeSync?.('loop');
+        fdatasyncSync(fh.fd);
+        return;
+      }
+      this.#opts.faults?.beforeSync?.('pool');
+      const queued = this.#queue.length;
+      await fh.datasync();
+      this.#placement.poolSyncDone(this.#queue.length > queued);
+    } catch (err) {
+      this.#placement.failed();
+      throw err;
+    }
   }
 
   /** A new segment's first line: where the chain and its tree stand before `first`. */

@@ -1,0 +1,54 @@
+import { describe, expect, it } from '@jest/globals';
+import { PROBE_EVERY, QUIET_SYNCS_TO_LOOP, SyncPlacement } from './sync-placement.ts';
+
+/** Runs `groups` syncs; `arrives(i)` says whether an append arrived during sync i (only observable on the thread pool). */
+function run(p: SyncPlacement, groups: number, arrives: (i: number) => boolean): ('loop' | 'pool')[] {
+  const where: ('loop' | 'pool')[] = [];
+  for (let i = 0; i < groups; i++) {
+    if (p.nextOnLoop()) {
+      where.push('loop');
+    } else {
+      where.push('pool');
+      p.poolSyncDone(arrives(i));
+    }
+  }
+  return where;
+}
+
+describe('SyncPlacement', () => {
+  it('starts on the thread pool and moves to the loop after QUIET_SYNCS_TO_LOOP syncs nothing arrived during', () => {
+    const p = new SyncPlacement();
+    const where = run(p, QUIET_SYNCS_TO_LOOP + 3, () => false);
+    expect(where.slice(0, QUIET_SYNCS_TO_LOOP)).toEqual(Array(QUIET_SYNCS_TO_LOOP).fill('pool'));
+    expect(where.slice(QUIET_SYNCS_TO_LOOP)).toEqual(['loop', 'loop', 'loop']);
+  });
+
+  it('stays on the thread pool while appends overlap syncs (several clients: groups form during the sync)', () => {
+    const p = new SyncPlacement();
+    expect(run(p, 200, (i) => i % 8 === 0).every((w) => w === 'pool')).toBe(true);
+  });
+
+  it('on the loop, probes on the thread pool every PROBE_EVERY syncs and goes back there when appends overlap', () => {
+    const p = new SyncPlacement();
+    run(p, QUIET_SYNCS_TO_LOOP, () => false);
+    const quiet = run(p, PROBE_EVERY * 2, () => false);
+    expect(quiet.filter((w) => w === 'pool')).toHaveLength(2);
+    expect(quiet[PROBE_EVERY - 1]).toBe('pool');
+    expect(p.onLoop).toBe(true);
+    // A second client starts: the next probe sees an append arrive during the sync.
+    const busy = run(p, PROBE_EVERY + 5, () => true);
+    expect(busy.indexOf('pool')).toBe(PROBE_EVERY - 1);
+    expect(busy.slice(PROBE_EVERY - 1).every((w) => w === 'pool')).toBe(true);
+    expect(p.onLoop).toBe(false);
+  });
+
+  it('goes back to the thread pool after a failed sync, and needs a full quiet run to return to the loop', () => {
+    const p = new SyncPlacement();
+    run(p, QUIET_SYNCS_TO_LOOP, () => false);
+    expect(p.onLoop).toBe(true);
+    p.failed();
+    expect(p.onLoop).toBe(false);
+    expect(run(p, QUIET_SYNCS_TO_LOOP, () => false).every((w) => w === 'pool')).toBe(true);
+    expect(p.onLoop).toBe(true);
+  });
+});

@@ -1,0 +1,51 @@
+// Where the spool runs a Synced commit group's fdatasync: on the event loop (fdatasyncSync) or on
+// libuv's thread pool (FileHandle.datasync). On the thread pool the loop keeps reading the other
+// connections while the disk syncs, so their records form the next group: with 4 pgbench clients
+// under Synced that is about twice the throughput of syncing on the loop (measured with the pg rig,
+// docs/benchmarks.md). With one appender nothing arrives during the sync, and the hand-off costs:
+// the request to a pool thread and the wake-up of the loop when it is done, ~0.04-0.06 ms of a
+// ~0.2 ms fdatasync here (bench/spool.ts, interleaved). So the spool syncs on the loop while appends
+// come one at a time, and on the thread pool as soon as one arrives during a sync. On the loop
+// nothing can arrive during a sync, so every PROBE_EVERY-th sync goes to the thread pool to look.
+// Pure decision logic; the spool does the I/O.
+
+/** Thread-pool syncs in a row during which no append arrived before the loop takes over. */
+export const QUIET_SYNCS_TO_LOOP = 16;
+/** On the loop, one sync in this many runs on the thread pool to see whether appends now overlap. */
+export const PROBE_EVERY = 32;
+
+export class SyncPlacement {
+  #onLoop = false;
+  #quiet = 0;
+  #loopSyncs = 0;
+
+  /** Whether the next group's sync runs on the event loop. */
+  nextOnLoop(): boolean {
+    if (!this.#onLoop) return false;
+    this.#loopSyncs++;
+    return this.#loopSyncs % PROBE_EVERY !== 0;
+  }
+
+  /** After a thread-pool sync: whether any append arrived while it ran. */
+  poolSyncDone(appendsArrived: boolean): void {
+    if (appendsArrived) {
+      this.#onLoop = false;
+      this.#quiet = 0;
+      return;
+    }
+    if (this.#onLoop) return;
+    this.#quiet++;
+    if (this.#quiet >= QUIET_SYNCS_TO_LOOP) {
+      this.#onLoop = true;
+      this.#loopSyncs = 0;
+    }
+  }
+
+  /** A failed sync: back to the thread pool (a failing or stalling volume must not hold the loop). */
+  failed(): void {
+    this.#onLoop = false;
+    this.#quiet = 0;
+  }
+
+  get onLoop(): boolean { return this.#onLoop; }
+}
