@@ -1,9 +1,11 @@
 // The session spool on this machine's disk, one append at a time (what one client waits for per
-// command): a Synced append (hash, one checkpoint signature for the group, write, fdatasync) beside a
-// raw write + fdatasync of the same bytes, and a Written append (the sync follows off the request
-// path). Then many connections at once (spool.concurrentRecordsPerSec, Written): appends made while
-// a group is written share the next group's one checkpoint signature (spool.signaturesPerRecord
-// says how many checkpoints a record cost; before issue 19 it was 1).
+// command): a Synced append (hash, write, fdatasync; no signature: checkpoints are signed per
+// window, off the answer's path) beside a raw write + fdatasync of the same bytes, and a Written
+// append (the sync follows off the request path). spool.oneClientSignaturesPerRecord: checkpoints
+// per record of that one-at-a-time phase (a window closes 50 ms after its first record; one per
+// group, so one per record here, before signing windows). Then many connections at once
+// (spool.concurrentRecordsPerSec, Written): spool.signaturesPerRecord says how many checkpoints a
+// record cost there (1 before issue 19, one per group after item 1, 1/256 with signing windows).
 //   node bench/spool.ts [--quick]
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,9 +43,13 @@ async function concurrent(dir: string, clients: number, perClient: number): Prom
   }));
   const s = (performance.now() - t0) / 1000;
   await spool.close();
+  return { rps: (clients * perClient) / s, signaturesPerRecord: checkpointsPerRecord(dir, clients * perClient) };
+}
+
+/** Checkpoint lines in a spool directory per record written. */
+function checkpointsPerRecord(dir: string, records: number): number {
   const text = readdirSync(dir).filter((n) => n.startsWith('seg-')).map((n) => readFileSync(join(dir, n), 'utf8')).join('');
-  const checkpoints = text.split('\n').filter((l) => l.startsWith('{"checkpoint"')).length;
-  return { rps: (clients * perClient) / s, signaturesPerRecord: checkpoints / (clients * perClient) };
+  return text.split('\n').filter((l) => l.startsWith('{"checkpoint"')).length / records;
 }
 
 function rawFdatasync(dir: string, bytes: number, count: number): number[] {
@@ -73,11 +79,13 @@ export async function benchSpool(opts: { quick: boolean }): Promise<Record<strin
     const written = await appendLatencies(spool, count, 'Written');
     const bytes = Buffer.byteLength(JSON.stringify(await spool.append(event(0)))) + 1;
     await spool.close();
+    const oneClient = checkpointsPerRecord(dir, 50 + 2 * count + 1);
     const raw = rawFdatasync(dir, bytes, count);
     const many = await concurrent(mkdtempSync(join(dir, 'concurrent-')), 64, opts.quick ? 50 : 200);
     return {
       'spool.concurrentRecordsPerSec': many.rps,
       'spool.signaturesPerRecord': many.signaturesPerRecord,
+      'spool.oneClientSignaturesPerRecord': oneClient,
       'spool.syncedAppendP50Ms': percentile(synced, 50),
       'spool.syncedAppendP99Ms': percentile(synced, 99),
       'spool.writtenAppendP50Ms': percentile(written, 50),
