@@ -14,6 +14,10 @@
 // default workload (`pgbench -i`, then `-c 4`) directly, through PgBouncer and through the sidecar
 // (`pg.tpcb*`), after which balances and history must agree (the run fails otherwise); and 5,000
 // single INSERTs on one connection, direct and through the sidecar (`pg.inserts*`).
+// Beside the throughput, the CPU each proxy's processes spent per transaction (`*CpuMicrosPerTx`:
+// the sidecar, the listener alone, the pass-through, PgBouncer), read from /proc around the runs:
+// on a machine the proxies share with pgbench and PostgreSQL, it is the figure that says which
+// process bounds the throughput and moves least with other load.
 //   node bench/pg.ts [--quick]   (uses $GUARITA_HARNESS_STATE, or starts a harness)
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +34,7 @@ import { PGBOUNCER, startPgBouncer, type PgBouncer } from './pgbouncer.ts';
 import { getObject } from '../e2e/support/kube-apply.ts';
 import { eventually } from '../e2e/support/wait.ts';
 import { buildProduction, builtEntry } from '../e2e/harness/build.ts';
-import { alternated, median, sidecarNodeOptions, startPassThrough } from './support.ts';
+import { alternated, median, ownCpuSeconds, processTreeCpuSeconds, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 const CUSTOMER_SCRIPT = '\\set id random(1, 50)\nSELECT id, nome, cpf, email, telefone FROM customers WHERE id = :id;\n';
 
@@ -38,6 +42,19 @@ const INSERT_SCRIPT = "INSERT INTO bench_inserts (note) VALUES ('one row, one st
 const INSERTS = 5000;
 
 interface Run { tps: number; latenciesUs: number[]; transactions: number }
+
+/** Reads a process's CPU seconds so far (a process tree, or this process). */
+type CpuMeter = () => number;
+
+/**
+ * A run and the CPU one process spent per transaction during it (microseconds): the figure a
+ * loaded or shared machine moves least, and the one that says which process bounds throughput.
+ */
+async function metered(meter: CpuMeter, run: () => Promise<Run>): Promise<{ run: Run; cpuMicrosPerTx: number }> {
+  const before = meter();
+  const r = await run();
+  return { run: r, cpuMicrosPerTx: ((meter() - before) * 1e6) / r.transactions };
+}
 
 async function pgbench(env: NodeJS.ProcessEnv, args: string[], logDir?: string): Promise<Run> {
   const pg = requirePostgres();
@@ -68,7 +85,10 @@ async function anchorRuns(s: PgScenario, load: string[], bouncer: PgBouncer | un
   const out: Record<string, number> = {};
   const pass = await startPassThrough(pg.port, pg.host);
   try {
-    out['pg.passThroughSelectOnlyTps'] = (await pgbench({ ...s.directEnv(), PGHOST: '127.0.0.1', PGPORT: String(pass.port) }, ['-S', ...load])).tps;
+    // The pass-through runs in this process: its CPU is this process's during the run.
+    const m = await metered(ownCpuSeconds, () => pgbench({ ...s.directEnv(), PGHOST: '127.0.0.1', PGPORT: String(pass.port) }, ['-S', ...load]));
+    out['pg.passThroughSelectOnlyTps'] = m.run.tps;
+    out['pg.passThroughCpuMicrosPerTx'] = m.cpuMicrosPerTx;
   } finally {
     await pass.close();
   }
@@ -100,7 +120,11 @@ async function useDurability(s: PgScenario, durability: 'Synced' | 'Written'): P
   }, 30_000, 100);
 }
 
-interface Setup { s: PgScenario; direct: NodeJS.ProcessEnv; proxy: NodeJS.ProcessEnv; bouncer: NodeJS.ProcessEnv | undefined; script: string; insertScript: string; quick: boolean }
+interface Setup {
+  s: PgScenario; direct: NodeJS.ProcessEnv; proxy: NodeJS.ProcessEnv; bouncer: NodeJS.ProcessEnv | undefined; script: string; insertScript: string; quick: boolean;
+  /** CPU of the sidecar's process tree, and of PgBouncer's. */
+  sidecarCpu: CpuMeter; bouncerCpu: CpuMeter | undefined;
+}
 
 function loads(quick: boolean): { seconds: number; rounds: number; clients: string[]; load: string[]; roundLoad: string[] } {
   const seconds = quick ? 3 : 15;
@@ -118,11 +142,29 @@ function pairedWith(x: Setup, baseline: NodeJS.ProcessEnv, args: string[]): Pair
   return alternated(rounds, async () => (await pgbench(baseline, [...args, ...roundLoad])).tps, async () => (await pgbench(x.proxy, [...args, ...roundLoad])).tps);
 }
 
-/** Sidecar ÷ PgBouncer on the same workload, alternated; nothing when PgBouncer is not installed. */
+/**
+ * Sidecar ÷ PgBouncer on the same workload, alternated; nothing when PgBouncer is not installed.
+ * Also the CPU each process spent per transaction over all rounds (`<key>SidecarCpuMicrosPerTx`,
+ * `<key>PgbouncerCpuMicrosPerTx`).
+ */
 async function vsBouncer(x: Setup, key: string, args: string[]): Promise<Record<string, number>> {
-  if (x.bouncer === undefined) return {};
-  const r = await pairedWith(x, x.bouncer, args);
-  return { [`${key}PgbouncerTps`]: r.baseline, [`${key}ProxyTps`]: r.measured, [`${key}VsPgbouncer`]: r.ratio };
+  const bouncer = x.bouncer;
+  const bouncerCpu = x.bouncerCpu;
+  if (bouncer === undefined || bouncerCpu === undefined) return {};
+  const { rounds, roundLoad } = loads(x.quick);
+  const cpu = { sidecar: { seconds: 0, transactions: 0 }, bouncer: { seconds: 0, transactions: 0 } };
+  const side = async (env: NodeJS.ProcessEnv, meter: CpuMeter, into: { seconds: number; transactions: number }): Promise<number> => {
+    const m = await metered(meter, () => pgbench(env, [...args, ...roundLoad]));
+    into.seconds += (m.cpuMicrosPerTx * m.run.transactions) / 1e6;
+    into.transactions += m.run.transactions;
+    return m.run.tps;
+  };
+  const r = await alternated(rounds, () => side(bouncer, bouncerCpu, cpu.bouncer), () => side(x.proxy, x.sidecarCpu, cpu.sidecar));
+  return {
+    [`${key}PgbouncerTps`]: r.baseline, [`${key}ProxyTps`]: r.measured, [`${key}VsPgbouncer`]: r.ratio,
+    [`${key}SidecarCpuMicrosPerTx`]: (cpu.sidecar.seconds * 1e6) / cpu.sidecar.transactions,
+    [`${key}PgbouncerCpuMicrosPerTx`]: (cpu.bouncer.seconds * 1e6) / cpu.bouncer.transactions,
+  };
 }
 
 /** 5,000 single INSERTs on one connection: seconds from pgbench's TPS (without connection time). */
@@ -173,7 +215,10 @@ async function prepare(s: PgScenario, dir: string, bouncer: PgBouncer | undefine
   const insertScript = join(dir, 'inserts.sql');
   writeFileSync(insertScript, INSERT_SCRIPT);
   const proxy = s.libpqEnv(await s.token('support-agent'));
-  return { s, direct, proxy, bouncer: bouncer === undefined ? undefined : bouncerEnv(s, bouncer), script, insertScript, quick };
+  return {
+    s, direct, proxy, bouncer: bouncer === undefined ? undefined : bouncerEnv(s, bouncer), script, insertScript, quick,
+    sidecarCpu: () => processTreeCpuSeconds(s.sidecar.pid), bouncerCpu: bouncer === undefined ? undefined : () => processTreeCpuSeconds(bouncer.pid),
+  };
 }
 
 async function syncedRuns(x: Setup): Promise<Record<string, number>> {
@@ -249,6 +294,7 @@ async function measure(s: PgScenario, quick: boolean): Promise<Record<string, nu
       ...written,
       'pg.written.insertsVsDirect': (written['pg.written.insertsSeconds'] ?? Number.NaN) / directInserts,
       'pg.listenerOnlySelectOnlyTps': listenerOnly.select,
+      'pg.listenerOnlyCpuMicrosPerTx': listenerOnly.cpuMicrosPerTx,
       'pg.listenerOnlySelectOnlyTpsRatio': listenerOnly.select / base,
       'pg.listenerOnlyCustomerRowsTpsRatio': listenerOnly.customers / (synced['pg.directCustomerRowsTps'] ?? Number.NaN),
       'pg.listenerOnlyAddedP50Ms': listenerOnly.p50 - (synced['pg.directP50Ms'] ?? Number.NaN),
@@ -263,7 +309,7 @@ async function measure(s: PgScenario, quick: boolean): Promise<Record<string, nu
 }
 
 /** The listener in this process with an in-memory enforcer: protocol, policy and masking work, no recording I/O. */
-async function listenerOnlyRuns(s: PgScenario, load: string[], script: string): Promise<{ select: number; customers: number; p50: number }> {
+async function listenerOnlyRuns(s: PgScenario, load: string[], script: string): Promise<{ select: number; customers: number; p50: number; cpuMicrosPerTx: number }> {
   const pg = requirePostgres();
   const enforcer = await localEnforcer({
     policyFile: join(import.meta.dirname, '../examples/lgpd-orders/accesspolicy.yaml'),
@@ -277,10 +323,11 @@ async function listenerOnlyRuns(s: PgScenario, load: string[], script: string): 
   const trim = setInterval(() => { enforcer.records.length = 0; }, 200);
   try {
     const env = { ...s.libpqEnv('bench-token', PURPOSE_OPTIONS), PGPORT: String(listener.address.port) };
-    const select = await pgbench(env, ['-S', ...load]);
+    // The listener runs in this process: its CPU is this process's during the run.
+    const select = await metered(ownCpuSeconds, () => pgbench(env, ['-S', ...load]));
     const customers = await pgbench(env, ['-f', script, ...load]);
     const p50 = await latencyP50Ms(env, 2);
-    return { select: select.tps, customers: customers.tps, p50 };
+    return { select: select.run.tps, customers: customers.tps, p50, cpuMicrosPerTx: select.cpuMicrosPerTx };
   } finally {
     clearInterval(trim);
     await listener.close();

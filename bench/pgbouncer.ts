@@ -12,7 +12,8 @@ import { asUser, runAsUser } from '../e2e/harness/postgres.ts';
 
 export const PGBOUNCER = '/usr/sbin/pgbouncer';
 
-export interface PgBouncer { port: number; stop(): Promise<void> }
+/** `pid`: the process PgBouncer runs under (its CPU is that process tree's). */
+export interface PgBouncer { port: number; pid: number; stop(): Promise<void> }
 
 export interface PgBouncerTarget { host: string; port: number; database: string; user: string; password: string }
 
@@ -54,6 +55,7 @@ export async function startPgBouncer(target: PgBouncerTarget): Promise<PgBouncer
   }
   return {
     port,
+    pid: child.pid ?? 0,
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

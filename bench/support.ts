@@ -1,7 +1,7 @@
 // Shared by the benchmark suites: percentiles, process memory, the "no inspection" pass-through
 // proxy and the bare Node process that serve as baselines for the sidecar's own figures.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /** `sorted` ascending; nearest-rank percentile. */
@@ -36,6 +36,44 @@ export async function alternated(rounds: number, baseline: () => Promise<number>
 export function sidecarNodeOptions(): Record<string, string> {
   const o = process.env.GUARITA_BENCH_SIDECAR_NODE_OPTIONS;
   return o === undefined || o === '' ? {} : { NODE_OPTIONS: o };
+}
+
+/** Linux's USER_HZ: /proc reports CPU times in these ticks. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system) used so far by a process and every descendant still alive (from
+ * /proc): a supervised component runs under a watchdog shell, PgBouncer under runuser.
+ */
+export function processTreeCpuSeconds(rootPid: number): number {
+  const parents = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // Fields after the command name (which may hold spaces): state, ppid, ... utime (14th), stime (15th).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    parents.set(Number(entry), Number(fields[1]));
+    ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parents.get(p)) if (p === rootPid) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, t] of ticks) if (inTree(pid)) total += t;
+  return total / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU seconds (user + system) of this process so far. */
+export function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
 export function rssMB(pid: number): number {
