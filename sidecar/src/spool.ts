@@ -603,7 +603,9 @@ export class Spool {
 
   /** The fdatasync that `Written` records were promised within SYNC_DELAY_MS. */
   #scheduleSync(): void {
-    if (this.#syncTimer !== undefined) return;
+    // After close() nothing is left to sync (it synced under the lock); a window signed just
+    // before it must not leave a timer behind.
+    if (this.#syncTimer !== undefined || this.#closed) return;
     this.#syncTimer = setTimeout(() => {
       this.#syncTimer = undefined;
       this.#syncWritten().then(() => this.#notify(), (err: unknown) => this.#syncFailed(err));
