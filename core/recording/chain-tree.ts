@@ -11,7 +11,8 @@
 // or 65 bytes itself (a Buffer allocated per call), answering a string does not. The strings are
 // the hashes' 32 bytes as latin1 (one character per byte), not hex: writing them back into the
 // input buffer is a copy rather than a hex decode, which made a node hash ~1.4x as fast. Hex
-// appears only at the edges (a record's hash in, roots and frontiers out). The hashes are
+// appears only at the edges (a record's hash in, roots and frontiers out); node:crypto names the
+// latin1 output encoding 'binary'. The hashes are
 // merkle.ts's (leafHash, nodeHash, MerkleAppender): a unit test compares roots and frontiers.
 import { hash } from 'node:crypto';
 import { EMPTY_ROOT } from './merkle.ts';
@@ -30,14 +31,14 @@ const hexOfBin = (bin: string): string => Buffer.from(bin, 'latin1').toString('h
 /** The leaf hash (latin1) of a record whose hash is `hashHex`. */
 function leafBin(hashHex: string): string {
   if (hashHex.length !== 64 || LEAF_INPUT.write(hashHex, 1, 'hex') !== 32) throw new RangeError(`a record hash is 64 hex digits (got '${String(hashHex).slice(0, 70)}')`);
-  return hash('sha256', LEAF_INPUT, 'latin1');
+  return hash('sha256', LEAF_INPUT, 'binary');
 }
 
 /** The node hash (latin1) over two subtree hashes (latin1). */
 function nodeBin(left: string, right: string): string {
   NODE_INPUT.write(left, 1, 'latin1');
   NODE_INPUT.write(right, 33, 'latin1');
-  return hash('sha256', NODE_INPUT, 'latin1');
+  return hash('sha256', NODE_INPUT, 'binary');
 }
 
 /**
