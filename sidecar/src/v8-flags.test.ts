@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import { missingV8Flags, reexecArgs } from './v8-flags.ts';
 
 describe('V8 flags for the targets', () => {
-  it('asks for --liftoff-only where a PostgreSQL target loads the WebAssembly parser, and nothing else', () => {
-    expect(missingV8Flags([{ protocol: 'postgres' }], [])).toEqual(['--liftoff-only']);
-    expect(missingV8Flags([{ protocol: 'http' }, { protocol: 'postgres' }], ['--max-semi-space-size=16'])).toEqual(['--liftoff-only']);
+  it('asks for --liftoff-only and a larger young generation where a PostgreSQL target loads the WebAssembly parser, and nothing else', () => {
+    expect(missingV8Flags([{ protocol: 'postgres' }], [])).toEqual(['--liftoff-only', '--max-semi-space-size=16']);
+    expect(missingV8Flags([{ protocol: 'http' }, { protocol: 'postgres' }], ['--max-semi-space-size=32'])).toEqual(['--liftoff-only']);
     expect(missingV8Flags([{ protocol: 'http' }, { protocol: 'ssh' }], [])).toEqual([]);
   });
 
-  it('asks nothing once the process runs with it (no second re-execution)', () => {
-    expect(missingV8Flags([{ protocol: 'postgres' }], ['--liftoff-only'])).toEqual([]);
+  it('asks nothing once the process runs with them (no second re-execution)', () => {
+    expect(missingV8Flags([{ protocol: 'postgres' }], ['--liftoff-only', '--max-semi-space-size=16'])).toEqual([]);
   });
 
   it('re-executes the same entry point with the flags first and the original options after', () => {
@@ -35,6 +35,6 @@ process.stdout.write('after ' + process.pid + ' ' + JSON.stringify(process.execA
     expect(run.status).toBe(0);
     const [before, after] = run.stdout.trim().split('\n');
     expect(before).toMatch(/^before \d+$/);
-    expect(after).toBe(`after ${before?.split(' ')[1]} ${JSON.stringify(['--liftoff-only', '--disable-warning=ExperimentalWarning'])}`);
+    expect(after).toBe(`after ${before?.split(' ')[1]} ${JSON.stringify(['--liftoff-only', '--max-semi-space-size=16', '--disable-warning=ExperimentalWarning'])}`);
   });
 });
