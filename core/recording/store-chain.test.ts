@@ -29,16 +29,20 @@ describe('storeLinkHash', () => {
 
 describe('linkRecordWithText', () => {
   it('writes canonicalJson of each link as time and source chain change between links (the last ones\' JSON is reused)', () => {
-    const chain = new StoreChain('ns', 'p', generateSigningKey());
     const steps: [string, string, number][] = [
       ['ns/pod/1', '2026-01-01T00:00:00.000Z', 1], ['ns/pod/1', '2026-01-01T00:00:00.000Z', 2], ['ns/pod/"2"', '2026-01-01T00:00:00.000Z', 1],
       ['ns/pod/"2"', '2026-01-01T00:00:01.000Z', 2], ['ns/pod/1', '2026-01-01T00:00:01.000Z', 3], ['ns/pod/1', 'x"\u00e9\u2028', 4.5],
     ];
-    for (const [chainId, time, seq] of steps) {
-      const { link, text } = chain.linkRecordWithText({ chainId, seq, hash: 'a'.repeat(64) } as SessionRecord, time);
-      const { hash, sig: _s, ...linked } = link;
-      expect(text).toBe(canonicalJson(linked));
-      expect(hash).toBe(hashOf(linked as Linked<object>));
+    // A new log (format 2), and one resumed at a stored position (format 1: its tree unknown): the first link's prev is that head.
+    for (const chain of [new StoreChain('ns', 'p', generateSigningKey()), new StoreChain('ns', 'p', generateSigningKey(), { seq: 4, head: 'b'.repeat(64) }, null)]) {
+      for (const [i, [chainId, time, seq]] of steps.entries()) {
+        // A checkpoint link between records: the next record link's prev is its hash.
+        if (i === 3) chain.linkCheckpoint({ chainId, size: seq, root: 'c'.repeat(64) }, time);
+        const { link, text } = chain.linkRecordWithText({ chainId, seq, hash: 'a'.repeat(64) } as SessionRecord, time);
+        const { hash, sig: _s, ...linked } = link;
+        expect(text).toBe(canonicalJson(linked));
+        expect(hash).toBe(hashOf(linked as Linked<object>));
+      }
     }
   });
 });

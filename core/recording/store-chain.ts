@@ -30,6 +30,8 @@ export class StoreChain {
   readonly chainId: string;
   readonly #key: SigningKey;
   #position: ChainPosition;
+  /** JSON of #position.head (a store.record link's `prev`): a head this log hashed is hex, quoted as is. */
+  #headJson: string;
   /** The store log's tree at #position; undefined: a format 1 policy whose tree is unknown. */
   #tree: ChainTree | undefined;
   /** The canonical JSON of a store.record link up to its `prev` (the members before it never change for this log). */
@@ -45,6 +47,7 @@ export class StoreChain {
     this.chainId = storeChainId(namespace, policy);
     this.#key = key;
     this.#position = { ...from };
+    this.#headJson = JSON.stringify(from.head);
     this.#tree = tree ?? undefined;
     this.#recordLinkPrefix = `{"chainId":${JSON.stringify(this.chainId)},"keyId":${JSON.stringify(key.keyId)},"namespace":${JSON.stringify(namespace)},"policy":${JSON.stringify(policy)},"prev":`;
   }
@@ -59,6 +62,7 @@ export class StoreChain {
     const text = storeLinkText(linked);
     const hash = oneShotHash('sha256', text, 'hex');
     this.#position = { seq: linked.seq, head: hash };
+    this.#headJson = `"${hash}"`;
     this.#tree?.append(hash);
     const link = linked as StoreLink;
     link.hash = hash;
@@ -85,13 +89,14 @@ export class StoreChain {
     if (time !== this.#linkTime.text) this.#linkTime = { text: time, json: JSON.stringify(time) };
     if (source.chainId !== this.#sourceChain.text) this.#sourceChain = { text: source.chainId, json: JSON.stringify(source.chainId) };
     const sourceSeq = Number.isSafeInteger(source.seq) ? String(source.seq) : canonicalJson(source.seq);
-    const text = `${this.#recordLinkPrefix}${JSON.stringify(prev)},"seq":${seq},"source":{"chainId":${this.#sourceChain.json},"hash":${JSON.stringify(source.hash)},"seq":${sourceSeq}},"time":${this.#linkTime.json},"type":"store.record"${this.#tree === undefined ? '' : `,"v":${RECORD_FORMAT}`}}`;
+    const text = `${this.#recordLinkPrefix}${this.#headJson},"seq":${seq},"source":{"chainId":${this.#sourceChain.json},"hash":${JSON.stringify(source.hash)},"seq":${sourceSeq}},"time":${this.#linkTime.json},"type":"store.record"${this.#tree === undefined ? '' : `,"v":${RECORD_FORMAT}`}}`;
     const hash = oneShotHash('sha256', text, 'hex');
     // The link #append would make (same members, same order).
     const link = (this.#tree === undefined
       ? { type: 'store.record', namespace: this.namespace, policy: this.policy, time, source, chainId: this.chainId, seq, prev, keyId: this.#key.keyId, hash, sig: '' }
       : { type: 'store.record', namespace: this.namespace, policy: this.policy, time, source, chainId: this.chainId, seq, prev, keyId: this.#key.keyId, v: RECORD_FORMAT, hash }) as StoreLink;
     this.#position = { seq, head: hash };
+    this.#headJson = `"${hash}"`;
     this.#tree?.append(hash);
     return { link, text };
   }
