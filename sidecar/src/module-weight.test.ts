@@ -55,6 +55,12 @@ describe('modules an HTTP-only sidecar loads at start', () => {
     expect(urls.filter((u) => u.endsWith('/node_modules/jose/dist/webapi/index.js'))).toEqual([]);
   });
 
+  it("undici's dispatchers without its index (fetch, WebSocket, mock agents...: sidecar/src/undici.ts)", () => {
+    expect(urls.filter((u) => u.endsWith('/node_modules/undici/index.js'))).toEqual([]);
+    expect(urls.some((u) => u.endsWith('/node_modules/undici/lib/dispatcher/pool.js'))).toBe(true);
+    expect(urls.filter((u) => u.includes('/node_modules/undici/lib/web/'))).toEqual([]);
+  });
+
   it("not Node's own bundled undici (loaded by an ES import of node:http)", () => {
     expect(builtins.filter((m) => m.includes('internal/deps/undici'))).toEqual([]);
   });

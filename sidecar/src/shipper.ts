@@ -4,7 +4,8 @@
 // operator skips records it already has with the same hash).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, request } from './undici.ts';
 import type { ChainPosition } from '../../core/recording/index.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';

@@ -11,7 +11,8 @@ import { once } from 'node:events';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { TextDecoder } from 'node:util';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool } from '../undici.ts';
 import type { TargetConfig } from '../config.ts';
 import type { Authorization, Command, CommandOutcome, Session } from '../enforcement.ts';
 import type { SidecarEnforcer } from '../enforcer.ts';
@@ -60,8 +61,11 @@ type RequestBody =
   | { kind: 'buffered'; data: Buffer }
   | { kind: 'streamed'; stream: Readable; length?: string };
 
-/** The request as judged, and as it is forwarded (target, method and headers are the same). */
-interface Outgoing { method: string; target: string; headers: Record<string, string | string[]>; masking: boolean; body: RequestBody }
+/**
+ * The request as judged, and as it is forwarded (target, method and headers are the same); `abort`
+ * fires when the agent goes away (or its session closes while forwarding): one per request.
+ */
+interface Outgoing { method: string; target: string; headers: Record<string, string | string[]>; masking: boolean; body: RequestBody; abort: AbortController }
 
 const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 503 } as const;
 const MAX_TEXT_IN_COMMAND = 60 * 1024;
@@ -95,6 +99,20 @@ async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ head: B
     }
   }
   return { head, complete, rest: rest() };
+}
+
+/**
+ * The whole of a body of declared length, read by its events (no async iterator per chunk: this is
+ * every small JSON answer's path); undici fails it when fewer or more bytes than declared arrive,
+ * and when the request is aborted.
+ */
+function readWhole(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    body.on('data', (chunk: Buffer) => parts.push(chunk));
+    body.once('end', () => resolve(parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts)));
+    body.once('error', reject);
+  });
 }
 
 /**
@@ -373,14 +391,16 @@ export class HttpProxy {
     const masking = this.#traits().masking;
     const forwarded = this.#forwardHeaders(req, masking);
     const command: Command = { protocol: 'http', method, path: target, ...opt('jsonBody', json) };
+    // One controller for the whole exchange: an approval wait ends when the agent leaves, and so
+    // does the upstream request (also one not yet sent when the agent left during the wait).
     const clientGone = new AbortController();
-    res.once('close', () => { if (!res.writableFinished) clientGone.abort(); });
+    res.once('close', () => { if (!res.writableFinished) clientGone.abort(new Error('the client closed the connection')); });
     const auth = await session.authorize(command, {
       commandText: requestText(method, norm.ok ? boundTarget(target) : target, boundHeaderLines(forwarded), body, this.#sha256),
       signal: clientGone.signal,
       ...opt('unapprovable', body.kind === 'streamed' ? `the request body is larger than ${this.#opts.maxBufferedBody} bytes and cannot be bound to an approval` : undefined),
     });
-    await this.#answer(res, session, auth, { method, target, headers: forwarded, masking, body });
+    await this.#answer(res, session, auth, { method, target, headers: forwarded, masking, body, abort: clientGone });
   }
 
   async #answer(res: ServerResponse, session: Session, auth: Authorization, out: Outgoing): Promise<void> {
@@ -474,8 +494,9 @@ export class HttpProxy {
     return headers;
   }
 
+  /** The forwarded headers plus the sidecar's Host and credential (set on them: they were bound and recorded before this). */
   #requestHeaders(out: Outgoing, upstream: HttpUpstream, host: string): Record<string, string | string[]> {
-    const headers = { ...out.headers };
+    const { headers } = out;
     headers.host = host;
     if (upstream.token !== undefined) headers.authorization = `Bearer ${upstream.token}`;
     if (out.body.kind === 'streamed' && out.body.length !== undefined) headers['content-length'] = out.body.length;
@@ -484,10 +505,9 @@ export class HttpProxy {
 
   async #forward(res: ServerResponse, session: Session, auth: Extract<Authorization, { verdict: 'allow' }>, out: Outgoing): Promise<void> {
     const started = performance.now();
-    const abort = new AbortController();
+    const { abort } = out;
     const onClosed = (): void => abort.abort(session.closed.reason);
     session.closed.addEventListener('abort', onClosed, { once: true });
-    res.once('close', () => { if (!res.writableFinished) abort.abort(new Error('the client closed the connection')); });
     let forwarded: Forwarded = { status: 0, bytes: 0 };
     let maskSession;
     try {
@@ -572,9 +592,9 @@ export class HttpProxy {
     // server-sent events, is never waited for): when masking cannot change it, it goes out as the
     // bytes it arrived in, without decoding, masking and re-encoding.
     if (decoder === undefined && text.encoding === 'utf-8' && Number.isSafeInteger(declared) && declared <= WHOLE_BODY_LIMIT) {
-      const { head, complete, rest } = await peek(source, declared + 1);
-      if (complete && passesUnchanged(head, kind, maskSession, this.#traits().nameRules)) return this.#unchanged(res, up, type, head, maskSession, sampleLimit, headers);
-      return this.#masked(res, up, kind, type, rest, text, maskSession, sampleLimit, headers);
+      const whole = await readWhole(up.body);
+      if (passesUnchanged(whole, kind, maskSession, this.#traits().nameRules)) return this.#unchanged(res, up, type, whole, maskSession, sampleLimit, headers);
+      return this.#masked(res, up, kind, type, [whole], text, maskSession, sampleLimit, headers);
     }
     return this.#masked(res, up, kind, type, source, text, maskSession, sampleLimit, headers);
   }
@@ -645,7 +665,7 @@ export class HttpProxy {
     return { decoder, text };
   }
 
-  async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer>, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
+  async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer> | Iterable<Buffer>, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
     const pipeline = new MaskingPipeline(maskSession, kind, text, sampleLimit);
     // Headers wait until masked bytes are written (the second piece of masked output, or the end):
     // a body found unmaskable before then is refused with a 502 naming why; one found later is cut

@@ -21,7 +21,7 @@ import * as errors from 'jose/errors';
 import { createLocalJWKSet } from 'jose/jwks/local';
 import { decodeJwt } from 'jose/jwt/decode';
 import { jwtVerify } from 'jose/jwt/verify';
-import { request } from 'undici';
+import { request } from '../undici.ts';
 import { recordedClaims } from '../../../core/approvals/requester.ts';
 import { formatDuration } from '../../../core/duration.ts';
 import type { Identity } from '../core-types.ts';

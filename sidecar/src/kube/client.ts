@@ -6,7 +6,8 @@
 // replaces the kubeconfig user's credentials so the process acts as the pod's service account.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, request } from '../undici.ts';
 import { parse as parseYaml } from 'yaml';
 import { kubeStatusError, type KubeStatus } from '../../../core/kube/errors.ts';
 import { TokenFile } from '../token-file.ts';
