@@ -31,7 +31,13 @@ describe('LineBuffer', () => {
     stageRange(a, lines.end, size);
     const out = lines.gather(a);
     lines.reset();
-    lines.encode('SECOND\n'.repeat(100_000));
+    // Past the size kept between groups (16 MiB reserved for 7 MB of text): the next reset lets it go.
+    lines.encode('SECOND\n'.repeat(1_000_000));
     expect(out.toString()).toBe('first\n');
+    lines.reset();
+    const again: StagedRanges = { ranges: [], bytes: 0 };
+    const third = lines.encode('third\n');
+    stageRange(again, lines.end, third);
+    expect(lines.gather(again).toString()).toBe('third\n');
   });
 });

@@ -7,6 +7,8 @@
 export interface StagedRanges { ranges: number[]; bytes: number }
 
 const INITIAL_BYTES = 256 * 1024;
+/** A buffer grown past this by an exceptional group (huge records) is not kept for the next one. */
+const MAX_KEPT_BYTES = 16 * 1024 * 1024;
 
 /** Reused from group to group (reset): it grows to the size of a busy group once, not per group. */
 export class LineBuffer {
@@ -16,6 +18,7 @@ export class LineBuffer {
   /** Forgets the lines encoded so far: only once every buffer gathered from them is written. */
   reset(): void {
     this.#used = 0;
+    if (this.#buf.length > MAX_KEPT_BYTES) this.#buf = Buffer.allocUnsafe(INITIAL_BYTES);
   }
 
   /** Encodes `line` after the lines before it; returns its size in bytes (it ends at `end`). */
