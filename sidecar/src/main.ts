@@ -1,9 +1,7 @@
 // guarita-proxy: the enforcement sidecar. `node sidecar/src/main.ts` (the image runs it from /app).
 // Configuration comes from the environment the admission webhook injects (docs/sidecar.md).
 import { ConfigError, loadConfig } from './config.ts';
-import { createLogger, errorMessage } from './log.ts';
-import { startSidecar } from './sidecar.ts';
-import { missingV8Flags, reexecArgs } from './v8-flags.ts';
+import { missingEnvironment, missingV8Flags, reexecArgs } from './v8-flags.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -16,10 +14,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  // Flags V8 takes only on its command line (see v8-flags.ts): the process replaces itself with the
-  // same one run with them, before it has started anything (same PID, environment and descriptors).
+  // Flags V8 takes only on its command line and allocator settings read at process start (see
+  // v8-flags.ts): the process replaces itself with the same one run with them, before it has
+  // started or even loaded anything else (same PID and descriptors; the environment plus those).
   const flags = missingV8Flags(config.targets, process.execArgv);
-  if (flags.length > 0 && typeof process.execve === 'function') process.execve(process.execPath, reexecArgs(process.execPath, flags, process.execArgv, process.argv), process.env);
+  const env = missingEnvironment(process.env);
+  if ((flags.length > 0 || Object.keys(env).length > 0) && typeof process.execve === 'function') {
+    process.execve(process.execPath, reexecArgs(process.execPath, flags, process.execArgv, process.argv), { ...process.env, ...env });
+  }
+  // Loaded only now: a process about to re-execute itself would load the whole sidecar twice.
+  const [{ createLogger, errorMessage }, { startSidecar }] = await Promise.all([import('./log.ts'), import('./sidecar.ts')]);
   const logger = createLogger({ level: config.logLevel, namespace: config.namespace, pod: config.podName });
   const sidecar = await startSidecar(config, logger);
   let signals = 0;

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { missingV8Flags, reexecArgs } from './v8-flags.ts';
+import { missingEnvironment, missingV8Flags, reexecArgs } from './v8-flags.ts';
 
 describe('V8 flags for the targets', () => {
   it('asks for --liftoff-only and a larger young generation where a PostgreSQL target loads the WebAssembly parser, and nothing else', () => {
@@ -14,6 +14,13 @@ describe('V8 flags for the targets', () => {
 
   it('asks nothing once the process runs with them (no second re-execution)', () => {
     expect(missingV8Flags([{ protocol: 'postgres' }], ['--liftoff-only', '--max-semi-space-size=16'])).toEqual([]);
+  });
+
+  it('asks for two malloc arenas for every target kind, keeps a value already set (also by the re-executed process)', () => {
+    expect(missingEnvironment({})).toEqual({ MALLOC_ARENA_MAX: '2' });
+    expect(missingEnvironment({ PATH: '/bin' })).toEqual({ MALLOC_ARENA_MAX: '2' });
+    expect(missingEnvironment({ MALLOC_ARENA_MAX: '2' })).toEqual({});
+    expect(missingEnvironment({ MALLOC_ARENA_MAX: '4' })).toEqual({});
   });
 
   it('re-executes the same entry point with the flags first and the original options after', () => {
@@ -36,5 +43,25 @@ process.stdout.write('after ' + process.pid + ' ' + JSON.stringify(process.execA
     const [before, after] = run.stdout.trim().split('\n');
     expect(before).toMatch(/^before \d+$/);
     expect(after).toBe(`after ${before?.split(' ')[1]} ${JSON.stringify(['--liftoff-only', '--max-semi-space-size=16', '--disable-warning=ExperimentalWarning'])}`);
+  });
+
+  it('an HTTP-only process re-executes once for the allocator setting: same PID, MALLOC_ARENA_MAX=2 in effect, no V8 flag added', () => {
+    const script = `
+const { missingEnvironment, missingV8Flags, reexecArgs } = await import(${JSON.stringify(new URL('./v8-flags.ts', import.meta.url).href)});
+const flags = missingV8Flags([{ protocol: 'http' }], process.execArgv);
+const env = missingEnvironment(process.env);
+if (flags.length > 0 || Object.keys(env).length > 0) { process.stdout.write('before ' + process.pid + '\\n'); process.execve(process.execPath, reexecArgs(process.execPath, flags, process.execArgv, process.argv), { ...process.env, ...env }); }
+process.stdout.write('after ' + process.pid + ' ' + process.env.MALLOC_ARENA_MAX + ' ' + JSON.stringify(process.execArgv) + '\\n');
+`;
+    const file = join(mkdtempSync(join(tmpdir(), 'guarita-v8-flags-')), 'entry.mjs');
+    writeFileSync(file, script);
+    const env = { ...process.env };
+    delete env.MALLOC_ARENA_MAX;
+    const run = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', file], { encoding: 'utf8', timeout: 30_000, env });
+    expect(run.status).toBe(0);
+    const [before, after, extra] = run.stdout.trim().split('\n');
+    expect(before).toMatch(/^before \d+$/);
+    expect(after).toBe(`after ${before?.split(' ')[1]} 2 ${JSON.stringify(['--disable-warning=ExperimentalWarning'])}`);
+    expect(extra).toBeUndefined();
   });
 });
