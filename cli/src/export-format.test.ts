@@ -53,6 +53,24 @@ describe('jsonl', () => {
   });
 });
 
+describe('jsonl, every way a stream can cut it', () => {
+  it('gives the same lines and numbers whatever the chunk size (blank lines, CR, a last line without newline)', async () => {
+    const bytes = Buffer.from('{"a":1}\n\n  \n{"b":"é"}\n{"c":3}\r\n{"x":"€😀"}\nlast');
+    const read = async (parts: Buffer[]): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const l of jsonlLines(Readable.from(parts))) out.push(`${l.number}:${l.text}:${l.raw.toString('hex')}`);
+      return out;
+    };
+    const whole = await read([bytes]);
+    expect(whole.map((l) => l.split(':')[0])).toEqual(['1', '4', '5', '6', '7']);
+    for (let size = 1; size <= bytes.length; size++) {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
+      expect([size, await read(parts)]).toEqual([size, whole]);
+    }
+  });
+});
+
 describe('time flags', () => {
   const now = Date.parse('2026-01-10T12:00:00Z');
 

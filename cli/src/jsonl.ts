@@ -18,24 +18,38 @@ export async function* jsonlLines(source: AsyncIterable<Buffer | string>): Async
  * verify --file, a million lines) pays one await per chunk instead of one per line.
  */
 export async function* jsonlBatches(source: AsyncIterable<Buffer | string>): AsyncGenerator<JsonlLine[]> {
+  // A line split across reads is joined from its pieces; whole lines are read in place, without
+  // copying the chunk (a stream hands over a new Buffer per read).
   let pending: Buffer = Buffer.alloc(0);
   let number = 0;
   for await (const chunk of source) {
-    let buf = pending.length === 0 ? Buffer.from(chunk) : Buffer.concat([pending, Buffer.from(chunk)]);
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const batch: JsonlLine[] = [];
+    let start = 0;
     let nl = buf.indexOf(0x0a);
-    while (nl >= 0) {
+    if (pending.length > 0 && nl >= 0) {
       number++;
-      const raw = buf.subarray(0, nl);
-      const text = raw.toString('utf8');
-      if (text.trim() !== '') batch.push({ number, text, raw });
-      buf = buf.subarray(nl + 1);
-      nl = buf.indexOf(0x0a);
+      pushLine(batch, number, Buffer.concat([pending, buf.subarray(0, nl)]));
+      start = nl + 1;
+      nl = buf.indexOf(0x0a, start);
     }
-    pending = buf;
+    for (; nl >= 0; nl = buf.indexOf(0x0a, start)) {
+      number++;
+      pushLine(batch, number, buf.subarray(start, nl));
+      start = nl + 1;
+    }
+    pending = pending.length > 0 && start === 0 ? Buffer.concat([pending, buf]) : buf.subarray(start);
     if (batch.length > 0) yield batch;
   }
-  if (pending.length > 0 && pending.toString('utf8').trim() !== '') yield [{ number: number + 1, text: pending.toString('utf8'), raw: pending }];
+  const last: JsonlLine[] = [];
+  pushLine(last, number + 1, pending);
+  if (last.length > 0) yield last;
+}
+
+/** Adds the line unless it is blank. */
+function pushLine(batch: JsonlLine[], number: number, raw: Buffer): void {
+  const text = raw.toString('utf8');
+  if (text.trim() !== '') batch.push({ number, text, raw });
 }
 
 /** Parses a line as JSON, or returns undefined. */

@@ -474,7 +474,7 @@ class ExportV2Verifier {
     if (problem !== undefined) return this.#runBad(run, { line, ...about(r), problem });
     run.prev = r.hash;
     c.lastHash = r.hash;
-    run.tree?.append(leafHashOfHex(r.hash));
+    run.tree?.appendHex(r.hash);
     return undefined;
   }
 

@@ -229,6 +229,22 @@ describe('record leaves', () => {
     expect(() => leafHashOfHex('ab')).toThrow(/64 lowercase hex/);
   });
 
+  it('appendHex is append(leafHashOfHex) and refuses what leafHashOfHex refuses', () => {
+    const hashes = Array.from({ length: 37 }, (_, i) => createHash('sha256').update(String(i)).digest('hex'));
+    const a = new MerkleAppender();
+    const b = new MerkleAppender();
+    for (const h of hashes) {
+      a.appendHex(h);
+      b.append(leafHashOfHex(h));
+      expect(a.root().equals(b.root())).toBe(true);
+      expect(a.compactRange()).toEqual(b.compactRange());
+    }
+    for (const bad of ['AB'.repeat(32), 'ab', `${'ab'.repeat(31)}zz`, `${'ab'.repeat(32)}0`]) {
+      expect(() => a.appendHex(bad)).toThrow(/64 lowercase hex/);
+    }
+    expect(a.size).toBe(37);
+  });
+
   it('hashes of 32-byte inputs (assembled in a reused buffer) are the definitions, and independent of one another', () => {
     const sha = (...parts: Uint8Array[]): Buffer => createHash('sha256').update(Buffer.concat(parts)).digest();
     const a = Buffer.alloc(32, 0xaa);

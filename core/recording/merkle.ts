@@ -40,11 +40,16 @@ export function leafHash(data: Uint8Array | string): Buffer {
  * leaf = SHA-256(0x00 ‖ bytes(hash)). Throws on anything but 64 lowercase hex digits.
  */
 export function leafHashOfHex(hashHex: string): Buffer {
+  checkHexHash(hashHex);
+  return sha256(LEAF_INPUT);
+}
+
+/** Checks a record hash is 64 lowercase hex digits and leaves its bytes in LEAF_INPUT after 0x00. */
+function checkHexHash(hashHex: string): void {
   // Decoding stops at the first character that is not hex; writing the bytes back as (lowercase)
   // hex and comparing also refuses uppercase: cheaper than a regular expression, once per record.
   const ok = typeof hashHex === 'string' && hashHex.length === 2 * HASH_SIZE && LEAF_INPUT.write(hashHex, 1, HASH_SIZE, 'hex') === HASH_SIZE && LEAF_INPUT.toString('hex', 1) === hashHex;
   if (!ok) throw new RangeError(`a record hash is 64 lowercase hex digits (got '${String(hashHex).slice(0, 70)}')`);
-  return sha256(LEAF_INPUT);
 }
 
 /** An interior node: SHA-256(0x01 ‖ left ‖ right). */
@@ -94,15 +99,27 @@ export function rootOf(leafHashes: readonly Uint8Array[]): Buffer {
   return a.root();
 }
 
+/** A hash's 32 bytes as a binary (latin1) string, one character per byte: the appender's form. */
+const binOf = (h: Uint8Array): string => Buffer.from(h.buffer, h.byteOffset, h.length).toString('latin1');
+
+/** A node hash over two binary strings, as a binary string (no Buffer made: once per record or so). */
+function nodeBin(left: string, right: string): string {
+  NODE_INPUT.write(left, 1, HASH_SIZE, 'latin1');
+  NODE_INPUT.write(right, 1 + HASH_SIZE, HASH_SIZE, 'latin1');
+  return hash('sha256', NODE_INPUT, 'binary');
+}
+
 /**
  * Appends leaf hashes one by one and gives the root at any size in O(log n) memory: it keeps only
  * the right edge of the tree (the "compact range" [0, size)), one perfect subtree hash per set bit
  * of size, largest first. Persist `compactRange()` with `size` and resume with `MerkleAppender.resume`.
+ * The edge is kept as binary strings (as chain-tree.ts keeps it): a hash answered as a string and
+ * copied back into the reused input costs less than one answered as a Buffer; Buffers at the API.
  */
 export class MerkleAppender {
   #size: number;
-  /** Roots of the perfect subtrees covering [0, size), largest (leftmost) first. */
-  readonly #range: Buffer[];
+  /** Roots of the perfect subtrees covering [0, size), largest (leftmost) first, as binary strings. */
+  readonly #range: string[];
 
   constructor() {
     this.#size = 0;
@@ -117,7 +134,7 @@ export class MerkleAppender {
     compactRange.forEach((h, i) => checkHash(`compact range hash ${i}`, h));
     const a = new MerkleAppender();
     a.#size = size;
-    a.#range.push(...compactRange.map((h) => Buffer.from(h)));
+    a.#range.push(...compactRange.map(binOf));
     return a;
   }
 
@@ -127,15 +144,28 @@ export class MerkleAppender {
 
   /** The perfect subtree hashes covering [0, size), largest first (copies). */
   compactRange(): Buffer[] {
-    return this.#range.map((h) => Buffer.from(h));
+    return this.#range.map((h) => Buffer.from(h, 'latin1'));
   }
 
   /** Appends one leaf hash (leafHash(data), not the data). */
   append(leaf: Uint8Array): void {
     checkHash('leaf hash', leaf);
-    // appendSubtree(1, leaf), without its checks (a single leaf always fits): once per record.
-    let h: Buffer = Buffer.from(leaf);
-    for (let n = this.#size; isOdd(n); n = half(n)) h = nodeHash(this.#range.pop() as Buffer, h);
+    this.#appendLeaf(binOf(leaf));
+  }
+
+  /**
+   * Appends the leaf of a record or store link whose `hash` is `hashHex`: append(leafHashOfHex(hashHex)),
+   * without a Buffer per hash (a verifier's once-per-record path). Throws on anything but 64 lowercase hex digits.
+   */
+  appendHex(hashHex: string): void {
+    checkHexHash(hashHex);
+    this.#appendLeaf(hash('sha256', LEAF_INPUT, 'binary'));
+  }
+
+  /** appendSubtree(1, leaf) without its checks (a single leaf always fits). */
+  #appendLeaf(leaf: string): void {
+    let h = leaf;
+    for (let n = this.#size; isOdd(n); n = half(n)) h = nodeBin(this.#range.pop() as string, h);
     this.#range.push(h);
     this.#size++;
   }
@@ -150,14 +180,14 @@ export class MerkleAppender {
     if (!Number.isSafeInteger(leaves) || leaves < 1 || lowestBit(leaves) !== leaves) throw new RangeError(`a subtree holds a power of two leaves (got ${leaves})`);
     if (this.#size % leaves !== 0) throw new RangeError(`a subtree of ${leaves} leaves cannot start at leaf ${this.#size} (not aligned)`);
     if (this.#size > 0 && lowestBit(this.#size) < leaves) throw new RangeError(`a subtree of ${leaves} leaves cannot follow a smaller one at leaf ${this.#size}`);
-    let h: Buffer = Buffer.from(hash);
+    let h = binOf(hash);
     let width = leaves;
     let size = this.#size;
     // Merge with the equal-sized subtrees on the right edge, as binary addition carries.
     while (size % (width * 2) !== 0 && size > 0) {
       const left = this.#range.pop();
       if (left === undefined) throw new Error('compact range out of step with its size');
-      h = nodeHash(left, h);
+      h = nodeBin(left, h);
       size -= width;
       width *= 2;
     }
@@ -169,9 +199,9 @@ export class MerkleAppender {
   root(): Buffer {
     const last = this.#range.length - 1;
     if (last < 0) return Buffer.from(EMPTY_ROOT);
-    let h = this.#range[last] as Buffer;
-    for (let i = last - 1; i >= 0; i--) h = nodeHash(this.#range[i] as Buffer, h);
-    return h;
+    let h = this.#range[last] as string;
+    for (let i = last - 1; i >= 0; i--) h = nodeBin(this.#range[i] as string, h);
+    return Buffer.from(h, 'latin1');
   }
 }
 
