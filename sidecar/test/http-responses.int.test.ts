@@ -61,6 +61,9 @@ const LEAKS: Record<string, Leak> = {
   // Nothing to mask: with a declared length the sidecar forwards the bytes as they arrived (issue 19).
   'plain-json': { type: 'application/json; charset=utf-8', body: Buffer.from('{"cliente":{"nome":"Larissa","status":"ativo","nota":"café ☕"}}'), expect: 'unchanged' },
   'plain-text': { type: 'text/plain', body: Buffer.from('Larissa: cliente satisfeita, sem pendências.\n'), expect: 'unchanged' },
+  // No candidate for any detector, but keys a name rule masks whatever the value (built-in names):
+  // masked like on the streaming path, never forwarded as its bytes.
+  'named-keys-json': { type: 'application/json', body: Buffer.from('{"nome":"Larissa","email":"larissa at exemplo dot com","telefone":"não informado","contato":{"celular":"ver ficha"}}'), expect: 'masked' },
   // A real binary still passes through byte for byte (GUARITA_HTTP_BINARY=passthrough, the default).
   'png': { type: 'image/png', body: Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '00'.repeat(40), 'hex'), expect: 'binary' },
 };
@@ -274,6 +277,16 @@ describe('response bodies whose bytes are not what their label says', () => {
     const text = a.body.toString('utf8');
     expect(text).toMatch(/cpf|Conceição|Larissa/);
     expect(text).not.toContain('\0');
+  });
+});
+
+describe('JSON keys a name rule masks (built-in names), values without any candidate', () => {
+  it.each(['', '?sized'])('the values are masked by their keys, streamed and whole%s', async (query) => {
+    const a = await rawGet(port, `/customers/leak/named-keys-json${query}`, token);
+    expect(a.status).toBe(200);
+    const text = a.body.toString('utf8');
+    for (const value of ['larissa at exemplo dot com', 'não informado', 'ver ficha']) expect(text).not.toContain(value);
+    expect(JSON.parse(text)).toMatchObject({ nome: 'Larissa', email: expect.stringMatching(/\*/), telefone: expect.stringMatching(/\*/), contato: { celular: expect.stringMatching(/\*/) } });
   });
 });
 

@@ -119,16 +119,53 @@ function isControlByte(b: number): boolean {
  * UTF-8 without a byte-order mark (the pipeline drops a BOM and turns invalid sequences into
  * U+FFFD), hold no control character the pipeline refuses, and nothing masking could change: the
  * masker's byte pre-scan says no candidate of its detectors can be there (custom patterns always
- * may), and for JSON the policy has no name rules (spec.masking.fields mask by key, whatever the
- * value). body.test.ts checks it against the pipeline on corpora of bodies with and without identifiers.
+ * may), and for JSON no key has a name rule (jsonKeysMayBeNamed). body.test.ts checks it against
+ * the pipeline on corpora of bodies with and without identifiers.
  */
-export function passesUnchanged(body: Buffer, kind: 'json' | 'text', session: MaskSession, nameRules: boolean): boolean {
-  if (kind === 'json' && nameRules) return false;
+export function passesUnchanged(body: Buffer, kind: 'json' | 'text', session: MaskSession): boolean {
   // The pre-scan first: a body with identifiers (the common case under masking) stops at its first digit.
   if (session.textMayChange(body)) return false;
   if (bomEncoding(body) !== undefined) return false;
   for (const b of body) if (isControlByte(b)) return false;
-  return isUtf8(body);
+  if (!isUtf8(body)) return false;
+  return kind === 'text' || !jsonKeysMayBeNamed(body, session);
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const isJsonSpace = (b: number | undefined): boolean => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+
+/**
+ * Whether a key of this JSON text may carry a name rule, which masks its value whatever the value
+ * is (`{"email":"ana at exemplo"}`, `{"telefone":"não informado"}`: no digit, no '@', masked all
+ * the same): the policy's own fields and the built-in names (`cpf`, `email`, `telefone`,
+ * `nascimento`... core/masking/names.ts), as the pipeline's JSON masker asks the session for each
+ * key. Every string followed by ':' counts as a key (also in text that is not valid JSON); a key
+ * written with an escape, or a string that does not end, counts as named.
+ */
+export function jsonKeysMayBeNamed(body: Buffer, session: MaskSession): boolean {
+  const none = new Uint8Array(0);
+  for (let i = body.indexOf(QUOTE); i !== -1; i = body.indexOf(QUOTE, i)) {
+    const start = i + 1;
+    let end = start;
+    let escaped = false;
+    while (end < body.length && body[end] !== QUOTE) {
+      if (body[end] === BACKSLASH) {
+        escaped = true;
+        end += 2;
+      } else {
+        end++;
+      }
+    }
+    if (end >= body.length) return true;
+    let next = end + 1;
+    while (isJsonSpace(body[next])) next++;
+    // A name with a rule makes any value "change" (cellMayChange of an empty value: the rule alone).
+    if (body[next] === COLON && (escaped || session.cellMayChange(body.toString('utf8', start, end), none))) return true;
+    i = end + 1;
+  }
+  return false;
 }
 
 /** Bytes in, masked UTF-8 out; keeps a bounded masked sample for the record. */

@@ -272,8 +272,8 @@ class ExchangeError extends Error {
   }
 }
 
-interface PolicyTraits { masking: boolean; nameRules: boolean; judgesBodies: boolean }
-const NO_POLICY: PolicyTraits = { masking: true, nameRules: true, judgesBodies: false };
+interface PolicyTraits { masking: boolean; judgesBodies: boolean }
+const NO_POLICY: PolicyTraits = { masking: true, judgesBodies: false };
 
 interface Forwarded { status: number; bytes: number; sample?: { sample: string; truncated: boolean }; error?: string }
 
@@ -472,7 +472,7 @@ export class HttpProxy {
     let traits = this.#policyTraits.get(available.target);
     if (traits === undefined) {
       const spec = available.target.policy.spec;
-      traits = { masking: spec.masking?.enabled !== false, nameRules: (spec.masking?.fields?.length ?? 0) > 0, judgesBodies: spec.rules.some((r) => r.action !== 'allow' && (r.match?.http?.jsonBody?.length ?? 0) > 0) };
+      traits = { masking: spec.masking?.enabled !== false, judgesBodies: spec.rules.some((r) => r.action !== 'allow' && (r.match?.http?.jsonBody?.length ?? 0) > 0) };
       this.#policyTraits.set(available.target, traits);
     }
     return traits;
@@ -593,7 +593,7 @@ export class HttpProxy {
     // bytes it arrived in, without decoding, masking and re-encoding.
     if (decoder === undefined && text.encoding === 'utf-8' && Number.isSafeInteger(declared) && declared <= WHOLE_BODY_LIMIT) {
       const whole = await readWhole(up.body);
-      if (passesUnchanged(whole, kind, maskSession, this.#traits().nameRules)) return this.#unchanged(res, up, type, whole, maskSession, sampleLimit, headers);
+      if (passesUnchanged(whole, kind, maskSession)) return this.#unchanged(res, up, type, whole, maskSession, sampleLimit, headers);
       return this.#masked(res, up, kind, type, [whole], text, maskSession, sampleLimit, headers);
     }
     return this.#masked(res, up, kind, type, source, text, maskSession, sampleLimit, headers);
