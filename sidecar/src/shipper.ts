@@ -41,6 +41,14 @@ class IngestError extends Error {
 
 interface ChainState { chainId?: string; keyId?: string; seq: number; head: string }
 
+/** A request body already serialized as JSON. */
+class JsonText {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
 export class Shipper {
   readonly #opts: ShipperOptions;
   readonly #agent: Agent;
@@ -132,10 +140,12 @@ export class Shipper {
     if (spool.pendingCount === 0) return false;
     // Records ending at a commit group's checkpoint, and that checkpoint: the operator checks the
     // records against its root and verifies its one signature for the whole batch.
-    const { records, checkpoint } = await spool.readAfter(spool.acked.seq, this.#opts.batchRecords ?? 500, this.#opts.batchBytes ?? 1024 * 1024);
+    const { records, lines, checkpoint } = await spool.readAfter(spool.acked.seq, this.#opts.batchRecords ?? 500, this.#opts.batchBytes ?? 1024 * 1024);
     if (records.length === 0) return false;
     try {
-      const stored = await this.#call<ChainState>('POST', `/v1/chains/${encodeURIComponent(spool.chainId)}/records`, { records, checkpoint });
+      // {records, checkpoint} from the records' lines as the spool wrote them: no record serialized again.
+      const body = new JsonText(`{"records":[${lines.join(',')}],"checkpoint":${JSON.stringify(checkpoint)}}`);
+      const stored = await this.#call<ChainState>('POST', `/v1/chains/${encodeURIComponent(spool.chainId)}/records`, body);
       await this.#ack(stored);
       this.#opts.metrics?.shipped.inc(records.length);
     } catch (err) {
@@ -179,7 +189,7 @@ export class Shipper {
       method,
       dispatcher: this.#agent,
       headers: { authorization: `Bearer ${this.#token.read()}`, accept: 'application/json', ...opt('content-type', body === undefined ? undefined : 'application/json') },
-      ...opt('body', body === undefined ? undefined : JSON.stringify(body)),
+      ...opt('body', body === undefined ? undefined : body instanceof JsonText ? body.text : JSON.stringify(body)),
       headersTimeout: 30_000,
       bodyTimeout: 30_000,
       signal: this.#stop.signal,

@@ -148,7 +148,7 @@ describe('Spool signing windows', () => {
     for (const r of second.records) tree.append(r.hash);
     expect(checkChainCheckpoint(second.checkpoint, { origin: spool.chainId, size: 5, root: tree.root(), verifier })).toBeUndefined();
     expect(checkpointSizes(dir)).toEqual([3, 5]);
-    expect(await spool.readAfter(5, 100, 1 << 20)).toEqual({ records: [], checkpoint: undefined });
+    expect(await spool.readAfter(5, 100, 1 << 20)).toEqual({ records: [], lines: [], checkpoint: undefined });
     await spool.close();
   });
 
@@ -527,7 +527,7 @@ describe('Spool', () => {
       expect(verify(spool, readAll(dir))).toMatchObject({ ok: true, count: 3 });
       expect(syncs).toBe(0);
       expect(spool.position.seq).toBe(0);
-      expect(await spool.readAfter(0, 100, 1 << 20)).toEqual({ records: [], checkpoint: undefined });
+      expect(await spool.readAfter(0, 100, 1 << 20)).toEqual({ records: [], lines: [], checkpoint: undefined });
       await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
       expect(syncs).toBe(1);
       expect(notified).toBe(1);

@@ -32,8 +32,16 @@ import type { AccessPolicySpec } from '../../crds/types.ts';
 
 export type SpoolRecord = LeafRecord<SessionEvent>;
 
-/** What the shipper sends: records ending at a checkpoint, and that checkpoint (signed note). */
-export interface SpoolBatch { records: SpoolRecord[]; checkpoint: string | undefined }
+/**
+ * What the shipper sends: records ending at a checkpoint, and that checkpoint (signed note).
+ * `lines[i]` is records[i] as JSON, as the spool wrote it (canonical JSON, hash last), so the batch
+ * body is made without serializing each record again.
+ */
+export interface SpoolBatch { records: SpoolRecord[]; lines: string[]; checkpoint: string | undefined }
+
+/** Each record's JSON line as written or read (a record the spool did not write or read as text has none). */
+const LINES = new WeakMap<SpoolRecord, string>();
+const lineOf = (r: SpoolRecord): string => LINES.get(r) ?? JSON.stringify(r);
 
 /**
  * The records one checkpoint covers (and so one commit group) are capped so that they always fit
@@ -88,9 +96,9 @@ interface Identity { format?: string; chainId: string; privateJwk: JsonWebKey }
 interface CheckpointLine { checkpoint: string }
 interface HeaderLine { segment: { format: string; start: number; prev: string; frontier: string[] } }
 
-/** Rough in-memory weight of a record, for the memory bound. */
+/** Rough in-memory weight of a record (and its line), for the memory bound. */
 function weight(r: SpoolRecord): number {
-  return 1536 + 2 * ((r.command?.length ?? 0) + (r.result?.sample?.length ?? 0) + (r.reason?.length ?? 0));
+  return 1536 + (LINES.get(r)?.length ?? 0) + 2 * ((r.command?.length ?? 0) + (r.result?.sample?.length ?? 0) + (r.reason?.length ?? 0));
 }
 
 const SEGMENT = /^seg-(\d{12})\.jsonl$/;
@@ -491,6 +499,7 @@ export class Spool {
   append(event: SessionEvent, durability: Durability = 'Synced'): Promise<SpoolRecord> {
     if (this.#closed) return Promise.reject(new SpoolError('the session spool is closed'));
     const { record, line } = this.#writer.appendWithLine(event);
+    LINES.set(record, line);
     return new Promise<SpoolRecord>((resolve, reject) => {
       this.#queue.push({ record, line: `${line}\n`, durability, resolve, reject });
       this.#kick();
@@ -790,7 +799,7 @@ export class Spool {
     // Only records ending at a checkpoint on stable storage leave (a node crash cannot take back
     // what the operator holds).
     const upTo = this.#durableSigned;
-    if (seq >= upTo) return { records: [], checkpoint: undefined };
+    if (seq >= upTo) return { records: [], lines: [], checkpoint: undefined };
     const firstInMemory = this.#memory[0]?.seq ?? Number.POSITIVE_INFINITY;
     const { records, checkpoints: notes } = seq + 1 >= firstInMemory
       ? { records: this.#memory.filter((r) => r.seq > seq && r.seq <= upTo), checkpoints: this.#checkpoints }
@@ -889,17 +898,20 @@ function resumePoint(dir: string, acked: ChainPosition, recovered: Recovered): {
   return { position: acked, tree: ChainTree.empty() };
 }
 
-/** The records of a batch: whole commit groups while within the limits, at least one group. */
+/** The records of a batch: whole signing windows while within the limits, at least one window. */
 function wholeGroups(records: readonly SpoolRecord[], checkpoints: ReadonlyMap<number, string>, maxRecords: number, maxBytes: number): SpoolBatch {
   let end = 0;
   let bytes = 0;
+  const lines: string[] = [];
   for (const [i, r] of records.entries()) {
-    bytes += Buffer.byteLength(JSON.stringify(r));
+    const line = lineOf(r);
+    bytes += Buffer.byteLength(line);
     if (end > 0 && (i + 1 > maxRecords || bytes > maxBytes)) break;
+    lines.push(line);
     if (checkpoints.has(r.seq)) end = i + 1;
   }
   const out = records.slice(0, end);
-  return { records: out, checkpoint: out.length === 0 ? undefined : checkpoints.get(out.at(-1)!.seq) };
+  return { records: out, lines: lines.slice(0, end), checkpoint: out.length === 0 ? undefined : checkpoints.get(out.at(-1)!.seq) };
 }
 
 /** One segment's records and checkpoints after `seq`, up to `upTo`, into `out`. */
@@ -910,7 +922,10 @@ function collectLines(content: string, seq: number, upTo: number, out: DiskRead)
     const line = text === '' ? undefined : parseLine(text);
     if (line?.kind === 'record') {
       at = line.record.seq;
-      if (wanted()) out.records.push(line.record);
+      if (wanted()) {
+        out.records.push(line.record);
+        LINES.set(line.record, text);
+      }
     } else if (line?.kind === 'checkpoint') {
       if (wanted()) out.checkpoints.set(at, line.line.checkpoint);
     }
