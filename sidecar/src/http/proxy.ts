@@ -366,7 +366,7 @@ export class HttpProxy {
     const purpose = headerValue(req.headers, 'x-guarita-purpose')?.trim();
     const opened = await this.#sessions.get(credential, purpose === '' ? undefined : purpose, {
       remoteAddress: req.socket.remoteAddress ?? 'unknown', connection: `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`, ...opt('application', headerValue(req.headers, 'user-agent')?.slice(0, 200)),
-    });
+    }, req.socket);
     if (!opened.ok) throw new ExchangeError(STATUS_FOR_REFUSAL[opened.code], opened.code, opened.message);
     return opened.session;
   }

@@ -13,6 +13,12 @@ export class HttpSessions {
   readonly #idleMs: number;
   readonly #entries = new Map<string, Entry>();
   readonly #opening = new Map<string, Promise<{ ok: true; session: Session } | SessionRefusal>>();
+  /**
+   * The key of the last credential and purpose seen on each agent connection (held only while the
+   * connection lives): a connection almost always repeats them, and the key's SHA-256 of a ~1 KB
+   * token was the per-request cost of this lookup.
+   */
+  readonly #lastKey = new WeakMap<object, { credential: string; purpose: string | undefined; key: string }>();
   readonly #timer: NodeJS.Timeout;
 
   constructor(enforcer: Enforcer, target: string, idleMs = 300_000) {
@@ -22,8 +28,9 @@ export class HttpSessions {
     this.#timer = setInterval(() => this.#sweep(), Math.min(60_000, idleMs)).unref();
   }
 
-  async get(credential: string, purpose: string | undefined, client: { remoteAddress: string; application?: string; connection?: string }): Promise<{ ok: true; session: Session } | SessionRefusal> {
-    const key = createHash('sha256').update(credential).update('\u0000').update(purpose ?? '\u0001').digest('base64url');
+  /** `connection`: the agent's socket, to remember its last key by. */
+  async get(credential: string, purpose: string | undefined, client: { remoteAddress: string; application?: string; connection?: string }, connection?: object): Promise<{ ok: true; session: Session } | SessionRefusal> {
+    const key = this.#key(credential, purpose, connection);
     const entry = this.#entries.get(key);
     if (entry !== undefined && !entry.session.closed.aborted) {
       entry.lastUsed = Date.now();
@@ -39,6 +46,14 @@ export class HttpSessions {
       }, () => undefined).finally(() => this.#opening.delete(key));
     }
     return opening;
+  }
+
+  #key(credential: string, purpose: string | undefined, connection: object | undefined): string {
+    const last = connection === undefined ? undefined : this.#lastKey.get(connection);
+    if (last !== undefined && last.credential === credential && last.purpose === purpose) return last.key;
+    const key = createHash('sha256').update(credential).update('\u0000').update(purpose ?? '\u0001').digest('base64url');
+    if (connection !== undefined) this.#lastKey.set(connection, { credential, purpose, key });
+    return key;
   }
 
   #sweep(): void {
