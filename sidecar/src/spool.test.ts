@@ -173,11 +173,14 @@ describe('Spool signing windows', () => {
   });
 });
 
+/** The shared disk's occasional slow fdatasync must not decide which path a test exercises. */
+const ANY_SYNC_SPEED = { slowSyncMs: Number.POSITIVE_INFINITY };
+
 describe('Spool Synced groups synced on the event loop (one appender at a time)', () => {
   it('syncs on the loop once appends come one at a time, with the same durability, answers and chain', async () => {
     const dir = tempDir();
     const where: string[] = [];
-    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeSync: (w) => { where.push(w ?? 'background'); } } });
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, ...ANY_SYNC_SPEED, faults: { beforeSync: (w) => { where.push(w ?? 'background'); } } });
     const records: SpoolRecord[] = [];
     for (let n = 1; n <= QUIET_SYNCS_TO_LOOP + 4; n++) {
       records.push(await spool.append(event(n)));
@@ -197,7 +200,7 @@ describe('Spool Synced groups synced on the event loop (one appender at a time)'
     const dir = tempDir();
     let failing = false;
     const where: string[] = [];
-    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeSync: (w) => { where.push(w ?? 'background'); if (failing) throw new Error('EIO: i/o error'); } } });
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, ...ANY_SYNC_SPEED, faults: { beforeSync: (w) => { where.push(w ?? 'background'); if (failing) throw new Error('EIO: i/o error'); } } });
     for (let n = 1; n <= QUIET_SYNCS_TO_LOOP + 1; n++) await spool.append(event(n));
     expect(where.at(-1)).toBe('loop');
     const durable = spool.position;

@@ -83,6 +83,8 @@ export interface SpoolOptions {
   minFreeBytes?: number;
   /** How long a signing window stays open (default CHECKPOINT_WINDOW_MS). */
   checkpointWindowMs?: number;
+  /** A Synced group's sync this long (ms) keeps syncs off the event loop (default SLOW_SYNC_MS, sync-placement.ts). */
+  slowSyncMs?: number;
   logger?: Logger;
   metrics?: Metrics;
   /** Test hook: throw from here to simulate a failing volume. */
@@ -390,7 +392,7 @@ export class Spool {
   /** The open window's deadline (CHECKPOINT_WINDOW_MS after its first record), or its cap reached. */
   #windowTimer: NodeJS.Timeout | undefined;
   #windowImmediate: NodeJS.Immediate | undefined;
-  readonly #placement = new SyncPlacement();
+  readonly #placement: SyncPlacement;
   /** Last record on stable storage: what may be shipped (the operator must never get a record a node crash could take back). */
   #durable: ChainPosition;
   /** Last record written to the segment file (>= #durable). */
@@ -417,6 +419,7 @@ export class Spool {
   private constructor(opts: SpoolOptions, identity: Identity, key: SigningKey, acked: ChainPosition, recovered: Recovered) {
     this.#opts = { segmentBytes: 8 * 1024 * 1024, memoryBytes: 8 * 1024 * 1024, minFreeBytes: 1024 * 1024, ...opts };
     this.dir = opts.dir;
+    this.#placement = new SyncPlacement(opts.slowSyncMs);
     this.chainId = identity.chainId;
     this.key = key;
     this.#acked = acked;
@@ -702,13 +705,16 @@ export class Spool {
     try {
       if (this.#placement.nextOnLoop()) {
         this.#opts.faults?.beforeSync?.('loop');
+        const started = performance.now();
         fdatasyncSync(fh.fd);
+        this.#placement.loopSyncDone(performance.now() - started);
         return;
       }
       this.#opts.faults?.beforeSync?.('pool');
       const queued = this.#queue.length;
+      const started = performance.now();
       await fh.datasync();
-      this.#placement.poolSyncDone(this.#queue.length > queued);
+      this.#placement.poolSyncDone(this.#queue.length > queued, performance.now() - started);
     } catch (err) {
       this.#placement.failed();
       throw err;

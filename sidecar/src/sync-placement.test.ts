@@ -1,15 +1,19 @@
 import { describe, expect, it } from '@jest/globals';
-import { PROBE_EVERY, QUIET_SYNCS_TO_LOOP, SyncPlacement } from './sync-placement.ts';
+import { PROBE_EVERY, QUIET_SYNCS_TO_LOOP, SLOW_SYNC_MS, SyncPlacement } from './sync-placement.ts';
 
-/** Runs `groups` syncs; `arrives(i)` says whether an append arrived during sync i (only observable on the thread pool). */
-function run(p: SyncPlacement, groups: number, arrives: (i: number) => boolean): ('loop' | 'pool')[] {
+/**
+ * Runs `groups` syncs; `arrives(i)` says whether an append arrived during sync i (only observable
+ * on the thread pool), `ms(i)` how long sync i took.
+ */
+function run(p: SyncPlacement, groups: number, arrives: (i: number) => boolean, ms: (i: number) => number = () => 0.2): ('loop' | 'pool')[] {
   const where: ('loop' | 'pool')[] = [];
   for (let i = 0; i < groups; i++) {
     if (p.nextOnLoop()) {
       where.push('loop');
+      p.loopSyncDone(ms(i));
     } else {
       where.push('pool');
-      p.poolSyncDone(arrives(i));
+      p.poolSyncDone(arrives(i), ms(i));
     }
   }
   return where;
@@ -39,6 +43,17 @@ describe('SyncPlacement', () => {
     const busy = run(p, PROBE_EVERY + 5, () => true);
     expect(busy.indexOf('pool')).toBe(PROBE_EVERY - 1);
     expect(busy.slice(PROBE_EVERY - 1).every((w) => w === 'pool')).toBe(true);
+    expect(p.onLoop).toBe(false);
+  });
+
+  it('never holds the loop for a slow volume: slow pool syncs keep it on the pool, one slow loop sync sends it back', () => {
+    const slow = new SyncPlacement();
+    expect(run(slow, 100, () => false, (i) => (i % 10 === 9 ? SLOW_SYNC_MS : 0.2)).every((w) => w === 'pool')).toBe(true);
+    const p = new SyncPlacement();
+    run(p, QUIET_SYNCS_TO_LOOP, () => false);
+    expect(p.onLoop).toBe(true);
+    const where = run(p, 3, () => false, (i) => (i === 0 ? SLOW_SYNC_MS * 4 : 0.2));
+    expect(where).toEqual(['loop', 'pool', 'pool']);
     expect(p.onLoop).toBe(false);
   });
 
