@@ -237,6 +237,7 @@ interface SegmentScan {
 class SegmentScanner {
   readonly scan: SegmentScan = { records: [], checkpoints: new Map(), size: 0, end: undefined, signed: 0 };
   readonly #chainId: string;
+  readonly #keyId: string;
   readonly #publicKey: ReturnType<typeof importPublicKey>;
   readonly #verifier: ReturnType<typeof checkpointVerifier>;
   readonly #expected: ChainPosition | undefined;
@@ -245,6 +246,7 @@ class SegmentScanner {
 
   constructor(chainId: string, key: SigningKey, expected: ChainPosition | undefined) {
     this.#chainId = chainId;
+    this.#keyId = key.keyId;
     this.#publicKey = importPublicKey(key.publicJwk);
     this.#verifier = checkpointVerifier(key.publicJwk, key.keyId);
     this.#expected = expected;
@@ -277,6 +279,9 @@ class SegmentScanner {
   #record(record: SpoolRecord, position: ChainPosition, tree: ChainTree, end: number): string | undefined {
     const problem = verifyLink(record, { ...position, chainId: this.#chainId }, this.#publicKey);
     if (problem !== undefined) return `record seq ${String(record.seq)}: ${problem}`;
+    // verifyLink leaves keyId to the caller; ingest refuses a record naming another key, so a tail
+    // record re-hashed with one must not be signed at open (it would block the shipper for good).
+    if (record.keyId !== this.#keyId) return `record seq ${record.seq}: keyId ${JSON.stringify(String(record.keyId).slice(0, 64))} is not the chain key's`;
     tree.append(record.hash);
     this.#position = { seq: record.seq, head: record.hash };
     this.scan.records.push(record);
@@ -337,12 +342,21 @@ function cutAt(file: string, length: number, scan: SegmentScan, log: Logger | un
 }
 
 /**
+ * A cut below what the operator acknowledged would continue the chain from an earlier record and
+ * fork what it stored: refused, the file left as it is for inspection.
+ */
+function refuseCutBelow(acked: ChainPosition, file: string, scan: SegmentScan): void {
+  const kept = scan.end?.position.seq ?? 0;
+  if (kept < acked.seq) throw new SpoolError(`spool segment ${file} is corrupt at byte ${scan.problem?.offset} (${scan.problem?.what}), before seq ${acked.seq} the operator acknowledged (it verifies up to seq ${kept}): refusing to continue the chain; move the spool away to start a new chain`);
+}
+
+/**
  * Reads every segment, verifying the chain and its checkpoints. In the last segment, a torn or
  * non-verifying line is cut with everything after it (logged, counted), and complete records that
  * verify after the last checkpoint are kept (the caller signs a checkpoint over them). Anywhere
  * else a problem, or records left without a checkpoint, stop the sidecar: the chain cannot continue.
  */
-function recoverSegments(dir: string, chainId: string, key: SigningKey, log: Logger | undefined, metrics: Metrics | undefined): Recovered {
+function recoverSegments(dir: string, chainId: string, key: SigningKey, acked: ChainPosition, log: Logger | undefined, metrics: Metrics | undefined): Recovered {
   const names = readdirSync(dir).filter((n) => SEGMENT.test(n)).sort();
   const out: Recovered = { segments: [], last: undefined, records: [], checkpoints: new Map(), signed: 0 };
   for (const [i, name] of names.entries()) {
@@ -353,6 +367,7 @@ function recoverSegments(dir: string, chainId: string, key: SigningKey, log: Log
     const isLast = i === names.length - 1;
     if (scan.problem !== undefined) {
       if (!isLast) throw new SpoolError(`spool segment ${file} is corrupt at byte ${scan.problem.offset} (${scan.problem.what}) and is not the last segment: refusing to continue the chain`);
+      refuseCutBelow(acked, file, scan);
       cutAt(file, content.length, scan, log, metrics);
     }
     if (scan.end === undefined) {
@@ -385,7 +400,7 @@ export class Spool {
   #checkpoints = new Map<number, string>();
   /** Tree size of the last checkpoint line written: records after it form the open signing window. */
   #signed = 0;
-  /** Characters of the record lines in the open window (the 1 MiB cap, counted as groups count it). */
+  /** UTF-8 bytes of the record lines in the open window (the 1 MiB cap, counted as groups count it). */
   #unsignedChars = 0;
   /** Tree size of the last checkpoint line on stable storage: the shipper's limit. */
   #durableSigned = 0;
@@ -441,7 +456,7 @@ export class Spool {
     const { identity, key, created } = loadIdentity(opts.dir, opts.chainPrefix, opts.logger);
     const ackedFile = join(opts.dir, 'acked.json');
     const acked = existsSync(ackedFile) ? (JSON.parse(readFileSync(ackedFile, 'utf8')) as ChainPosition) : { seq: 0, head: GENESIS };
-    const recovered = recoverSegments(opts.dir, identity.chainId, key, opts.logger, opts.metrics);
+    const recovered = recoverSegments(opts.dir, identity.chainId, key, acked, opts.logger, opts.metrics);
     const spool = new Spool(opts, identity, key, acked, recovered);
     await spool.#resume();
     opts.logger?.info({ chainId: spool.chainId, seq: spool.position.seq, acked: acked.seq, newChain: created }, 'spool open');
@@ -690,7 +705,8 @@ export class Spool {
     }
     current.seg.size += buf.length;
     current.seg.end = last.seq;
-    this.#unsignedChars += lines.length;
+    // Bytes, not UTF-16 units: a window of multi-byte text (accented names, '€') must still fit one batch. The header is ASCII.
+    this.#unsignedChars += buf.length - header.length;
     this.#written = { seq: last.seq, head: last.hash };
     for (const p of batch) {
       this.#tree.append(p.record.hash);
@@ -898,7 +914,14 @@ interface DiskRead { records: SpoolRecord[]; checkpoints: Map<number, string> }
 
 /** Where the chain and its tree stand after recovery. */
 function resumePoint(dir: string, acked: ChainPosition, recovered: Recovered): { position: ChainPosition; tree: ChainTree } {
-  if (recovered.last !== undefined) return recovered.last;
+  if (recovered.last !== undefined) {
+    // The chain continues after the record the operator acknowledged, never before or beside it.
+    const last = recovered.last.position;
+    if (last.seq < acked.seq) throw new SpoolError(`the spool in ${dir} ends at seq ${last.seq}, before seq ${acked.seq} the operator acknowledged: continuing would fork what it stored; move the spool away to start a new chain`);
+    const head = last.seq === acked.seq ? last.head : recovered.records.find((r) => r.seq === acked.seq)?.hash;
+    if (head !== undefined && head !== acked.head) throw new SpoolError(`the spool in ${dir} holds ${head.slice(0, 12)}… at seq ${acked.seq}, not ${String(acked.head).slice(0, 12)}… the operator acknowledged (fork): move the spool away to start a new chain`);
+    return recovered.last;
+  }
   // The last segment is never deleted (its header holds the tree's frontier, its records the rest).
   if (acked.seq > 0) throw new SpoolError(`the spool in ${dir} has an acknowledged position (seq ${acked.seq}) but no segment to resume the chain's tree from: it was altered; move it away to start a new chain`);
   return { position: acked, tree: ChainTree.empty() };
@@ -946,7 +969,7 @@ function collectLines(content: string, seq: number, upTo: number, out: DiskRead)
 function groupLength(queue: readonly Pending[], records: number, chars: number): number {
   let total = 0;
   for (const [i, p] of queue.entries()) {
-    total += p.line.length;
+    total += Buffer.byteLength(p.line);
     if (i >= records || total > chars) return i === 0 && records === GROUP_RECORDS && chars === GROUP_BYTES ? 1 : i;
   }
   return queue.length;
