@@ -218,6 +218,8 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
     'http.written.proxyRps': writtenVsPass.measured,
     'http.written.throughputRatio': writtenVsPass.measured / load.baseline,
     'http.written.vsPassThrough': writtenVsPass.ratio,
+    // The pass-through's own rounds beside Written (the baseline of http.written.vsPassThrough).
+    'http.written.passThroughRps': writtenVsPass.baseline,
     'sidecar.rssIdleMB': rssIdleMB,
     'sidecar.idleHeapUsedMB': idleHeap.used,
     'sidecar.idleHeapTotalMB': idleHeap.total,

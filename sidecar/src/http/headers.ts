@@ -112,10 +112,13 @@ export interface RequestRefusal { status: number; code: string; message: string 
 
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);
 
+/** The raw header lines, and each line's name in canonical form (any case, `_` for `-`), worked out once per request. */
+interface RawHead { rawHeaders: readonly string[]; names: string[] }
+
 /** Raw header lines named `name` (any case, `_` for `-`), as the client sent them. */
-function rawValues(rawHeaders: readonly string[], name: string): string[] {
+function rawValues(head: RawHead, name: string): string[] {
   const out: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (canonicalName(rawHeaders[i] ?? '') === name) out.push(rawHeaders[i + 1] ?? '');
+  for (let i = 0; i < head.names.length; i++) if (head.names[i] === name) out.push(head.rawHeaders[2 * i + 1] ?? '');
   return out;
 }
 
@@ -126,25 +129,28 @@ function rawValues(rawHeaders: readonly string[], name: string): string[] {
  * repeated Content-Length, transfer codings other than chunked, obs-fold), and protocol upgrades.
  */
 export function requestProblem(method: string, rawHeaders: readonly string[]): RequestRefusal | undefined {
-  return overrideHeader(method, rawHeaders) ?? framingProblem(method, rawHeaders) ?? upgradeProblem(rawHeaders);
+  const names: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) names.push(canonicalName(rawHeaders[i] ?? ''));
+  const head: RawHead = { rawHeaders, names };
+  return overrideHeader(method, head) ?? framingProblem(method, head) ?? upgradeProblem(head);
 }
 
-function overrideHeader(method: string, rawHeaders: readonly string[]): RequestRefusal | undefined {
-  const name = METHOD_OVERRIDE_HEADERS.find((n) => rawValues(rawHeaders, n).length > 0);
+function overrideHeader(method: string, head: RawHead): RequestRefusal | undefined {
+  const name = METHOD_OVERRIDE_HEADERS.find((n) => rawValues(head, n).length > 0);
   if (name === undefined) return undefined;
   return { status: 400, code: 'MethodOverride', message: `the ${name} header asks the upstream to treat this ${method} request as another method, which the policy did not judge; send the request with that method instead` };
 }
 
 const framing = (message: string): RequestRefusal => ({ status: 400, code: 'AmbiguousFraming', message });
 
-function framingProblem(method: string, rawHeaders: readonly string[]): RequestRefusal | undefined {
-  const te = rawValues(rawHeaders, 'transfer-encoding');
-  const cl = rawValues(rawHeaders, 'content-length');
+function framingProblem(method: string, head: RawHead): RequestRefusal | undefined {
+  const te = rawValues(head, 'transfer-encoding');
+  const cl = rawValues(head, 'content-length');
   if (te.length > 0 && cl.length > 0) return framing('the request has both Transfer-Encoding and Content-Length; send only one');
   if (cl.length > 1) return framing('the request has more than one Content-Length header; send exactly one');
   const codings = te.join(',').split(',').map((t) => t.trim().toLowerCase());
   if (te.length > 0 && codings.join(',') !== 'chunked') return framing(`Transfer-Encoding ${te.join(', ')} is not accepted; only chunked is`);
-  return foldProblem(rawHeaders) ?? bodyProblem(method, te, cl);
+  return foldProblem(head.rawHeaders) ?? bodyProblem(method, te, cl);
 }
 
 function foldProblem(rawHeaders: readonly string[]): RequestRefusal | undefined {
@@ -158,10 +164,10 @@ function bodyProblem(method: string, te: readonly string[], cl: readonly string[
   return { status: 400, code: 'UnexpectedBody', message: `${method} requests must not carry a body (an upstream that ignores it could read it as another request); send the request without one` };
 }
 
-function upgradeProblem(rawHeaders: readonly string[]): RequestRefusal | undefined {
-  const upgrade = rawValues(rawHeaders, 'upgrade');
+function upgradeProblem(head: RawHead): RequestRefusal | undefined {
+  const upgrade = rawValues(head, 'upgrade');
   if (upgrade.length > 0) return { status: 400, code: 'UpgradeRefused', message: `protocol upgrades (Upgrade: ${upgrade.join(', ')}) cannot be governed by the Guarita sidecar; send plain HTTP/1.1 requests` };
-  if (rawValues(rawHeaders, 'http2-settings').length > 0) return { status: 400, code: 'UpgradeRefused', message: 'HTTP2-Settings (h2c upgrade) is not accepted; send plain HTTP/1.1 requests' };
+  if (rawValues(head, 'http2-settings').length > 0) return { status: 400, code: 'UpgradeRefused', message: 'HTTP2-Settings (h2c upgrade) is not accepted; send plain HTTP/1.1 requests' };
   return undefined;
 }
 
