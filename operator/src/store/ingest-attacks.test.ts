@@ -104,6 +104,26 @@ describe('ingest under interleaved batches', () => {
     expect(verifyExport(await collect(reopened.exportLines('shop', {})), true)).toMatchObject({ ok: true, count: 6 * 27 });
   });
 
+  it('policy heads (what anchoring writes to AccessPolicy status) never name a link before it is durable', async () => {
+    const store = await open();
+    const sc = fakeSidecar('shop');
+    await store.registerChain(sc.registration());
+    await put(store, sc, sc.next(5, over(0)));
+    const head = (): string => JSON.stringify(store.policyHeads().map((h) => [h.policy, h.records, h.head, h.checkpoint?.size]).sort());
+    for (let round = 0; round < 5; round++) {
+      const before = head();
+      let answered = false;
+      const pending = put(store, sc, sc.next(20, (i) => over(0)(i + round))).then((r) => { answered = true; return r; });
+      // Every turn of the event loop while the group is staged, written and synced: the heads are still the durable ones.
+      while (!answered) {
+        expect(head()).toBe(before);
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(await pending).toMatchObject({ ok: true, stored: 20 });
+      expect(head()).not.toBe(before);
+    }
+  });
+
   it('the same batch sent twice at once is stored once; a re-send after is a duplicate', async () => {
     const store = await open();
     const sc = fakeSidecar('shop');

@@ -64,6 +64,12 @@ export interface PolicyState {
   /** The segment new entries go to; undefined until the next append creates one. */
   active?: Segment;
   chain: StoreChain;
+  /**
+   * The last link indexed: durable (indexed after its commit group's fdatasync, or read back at
+   * open). `chain.position` runs ahead of it while a group is staged and synced, so what the store
+   * reports as a policy's head (anchors, the read API) comes from here.
+   */
+  durable?: { seq: number; head: string };
   /** The newest store checkpoint (format 2 policies): what anchoring writes to AccessPolicy status. */
   checkpoint?: { size: number; root: string; note: string; head: string };
   tombstone?: Tombstone;

@@ -59,6 +59,7 @@ export class StoreIndex {
   indexEntry(policy: PolicyState, seg: Segment, link: StoreLink, record: SessionRecord | undefined, offset: number, length: number, extras: EntryExtras = {}): void {
     seg.keyIds.add(link.keyId);
     policy.version++;
+    policy.durable = { seq: link.seq, head: link.hash };
     seg.lastSeq = link.seq;
     seg.lastHash = link.hash;
     seg.maxTime = Math.max(seg.maxTime, this.#linkTime(link.time));

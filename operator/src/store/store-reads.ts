@@ -165,9 +165,12 @@ function exportFilterText(f: ExportFilter): ExportFilterV2 {
   };
 }
 
+/** A policy's head as stored: never a link of a commit group still being written (store-writer.ts links a group before its fdatasync). */
+const storedHead = (p: PolicyState): { seq: number; head: string } => p.durable ?? p.chain.position;
+
 export function policyHeads(index: StoreIndex): PolicyHead[] {
   return [...index.policies.values()].map((p) => ({
-    namespace: p.namespace, policy: p.policy, records: p.chain.position.seq, head: p.chain.position.head,
+    namespace: p.namespace, policy: p.policy, records: storedHead(p).seq, head: storedHead(p).head,
     counters: { ...p.counters }, version: p.version,
   }));
 }
@@ -183,7 +186,7 @@ export function policyChain(index: StoreIndex, namespace: string, policy: string
   const own = index.key;
   const keyIds = new Set([...p.segments.flatMap((s) => [...s.keyIds]), ...(p.tombstone === undefined ? [] : [p.tombstone.keyId])]);
   return {
-    namespace, policy, chainId: storeChainId(namespace, policy), head: p.chain.position.head, records: p.chain.position.seq,
+    namespace, policy, chainId: storeChainId(namespace, policy), head: storedHead(p).head, records: storedHead(p).seq,
     storeKey: { keyId: own.keyId, publicJwk: own.publicJwk },
     storeKeys: [...keyIds].flatMap((id) => keyInfo(index, id) ?? []),
     ...(p.tombstone === undefined ? {} : { tombstone: p.tombstone }),
