@@ -962,17 +962,28 @@ function collectLines(content: string, seq: number, upTo: number, out: DiskRead)
 }
 
 /**
- * How many queued appends form the next commit group within `records` and `chars` (what is left
+ * How many queued appends form the next commit group within `records` and `bytes` (what is left
  * of the open signing window): 0 when not even the first fits a window that already holds records.
  * A window with room for everything takes at least one (a single record beyond the byte cap).
  */
-function groupLength(queue: readonly Pending[], records: number, chars: number): number {
-  let total = 0;
+function groupLength(queue: readonly Pending[], records: number, bytes: number): number {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: while the units are within a third of the room no
+  // line is measured (a typical group never is); past it, every line of the group is, exactly.
+  let units = 0;
+  let total = -1;
   for (const [i, p] of queue.entries()) {
-    total += Buffer.byteLength(p.line);
-    if (i >= records || total > chars) return i === 0 && records === GROUP_RECORDS && chars === GROUP_BYTES ? 1 : i;
+    units += p.line.length;
+    if (total >= 0) total += Buffer.byteLength(p.line);
+    else if (units * 3 > bytes) total = utf8Bytes(queue, i + 1);
+    if (i >= records || total > bytes) return i === 0 && records === GROUP_RECORDS && bytes === GROUP_BYTES ? 1 : i;
   }
   return queue.length;
+}
+
+function utf8Bytes(queue: readonly Pending[], count: number): number {
+  let n = 0;
+  for (let k = 0; k < count; k++) n += Buffer.byteLength(queue[k]!.line);
+  return n;
 }
 
 /** Deletes a spool directory's files (tests). */
