@@ -17,7 +17,8 @@ async function main(): Promise<void> {
   // Flags V8 takes only on its command line and allocator settings read at process start (see
   // v8-flags.ts): the process replaces itself with the same one run with them, before it has
   // started or even loaded anything else (same PID and descriptors; the environment plus those).
-  const flags = missingV8Flags(config.targets, process.execArgv);
+  // An operator's own choice of a flag (on the command line or in NODE_OPTIONS) is kept as given.
+  const flags = missingV8Flags(config.targets, [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]);
   const env = missingEnvironment(process.env);
   if ((flags.length > 0 || Object.keys(env).length > 0) && typeof process.execve === 'function') {
     process.execve(process.execPath, reexecArgs(process.execPath, flags, process.execArgv, process.argv), { ...process.env, ...env });

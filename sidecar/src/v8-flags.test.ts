@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { missingEnvironment, missingV8Flags, reexecArgs } from './v8-flags.ts';
 
 describe('V8 flags for the targets', () => {
-  it('asks for --liftoff-only and a larger young generation where a PostgreSQL target loads the WebAssembly parser, and nothing else', () => {
+  it('asks for --liftoff-only where a PostgreSQL target loads the WebAssembly parser, and a fixed young generation for every target', () => {
     expect(missingV8Flags([{ protocol: 'postgres' }], [])).toEqual(['--liftoff-only', '--max-semi-space-size=16']);
     expect(missingV8Flags([{ protocol: 'http' }, { protocol: 'postgres' }], ['--max-semi-space-size=32'])).toEqual(['--liftoff-only']);
-    expect(missingV8Flags([{ protocol: 'http' }, { protocol: 'ssh' }], [])).toEqual([]);
+    expect(missingV8Flags([{ protocol: 'http' }, { protocol: 'ssh' }], [])).toEqual(['--max-semi-space-size=16']);
+    expect(missingV8Flags([{ protocol: 'http' }], ['--disable-warning=ExperimentalWarning', '--max-semi-space-size=8'])).toEqual([]);
   });
 
   it('asks nothing once the process runs with them (no second re-execution)', () => {
@@ -45,7 +46,7 @@ process.stdout.write('after ' + process.pid + ' ' + JSON.stringify(process.execA
     expect(after).toBe(`after ${before?.split(' ')[1]} ${JSON.stringify(['--liftoff-only', '--max-semi-space-size=16', '--disable-warning=ExperimentalWarning'])}`);
   });
 
-  it('an HTTP-only process re-executes once for the allocator setting: same PID, MALLOC_ARENA_MAX=2 in effect, no V8 flag added', () => {
+  it('an HTTP-only process re-executes once: same PID, MALLOC_ARENA_MAX=2 and the young generation flag in effect', () => {
     const script = `
 const { missingEnvironment, missingV8Flags, reexecArgs } = await import(${JSON.stringify(new URL('./v8-flags.ts', import.meta.url).href)});
 const flags = missingV8Flags([{ protocol: 'http' }], process.execArgv);
@@ -61,7 +62,7 @@ process.stdout.write('after ' + process.pid + ' ' + process.env.MALLOC_ARENA_MAX
     expect(run.status).toBe(0);
     const [before, after, extra] = run.stdout.trim().split('\n');
     expect(before).toMatch(/^before \d+$/);
-    expect(after).toBe(`after ${before?.split(' ')[1]} 2 ${JSON.stringify(['--disable-warning=ExperimentalWarning'])}`);
+    expect(after).toBe(`after ${before?.split(' ')[1]} 2 ${JSON.stringify(['--max-semi-space-size=16', '--disable-warning=ExperimentalWarning'])}`);
     expect(extra).toBeUndefined();
   });
 });

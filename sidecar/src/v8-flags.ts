@@ -8,19 +8,27 @@
 // (classifications are cached by text and numeric shape, so repeated statements do not parse).
 
 //
-// The same re-execution gives a PostgreSQL sidecar a larger young generation
-// (--max-semi-space-size=16, MiB per semi-space; V8's default for this heap size is far smaller):
-// every statement allocates short-lived objects (its record, decision and masking session), and
-// with the default semi-spaces, scavenges took ~9 % of the sidecar's CPU under `pgbench -S`
-// (~6 % with 16 MiB; CPU profiles of the same run). The space grows only under load.
-const POSTGRES_FLAGS = ['--liftoff-only', '--max-semi-space-size=16'];
+// Every sidecar runs with a fixed young generation (--max-semi-space-size=16, MiB per semi-space)
+// instead of the one V8 derives from the memory it sees, which differs between a pod and a host:
+// inside a 256 MiB pod (Node sizes the heap from the cgroup limit) the default semi-spaces are far
+// smaller, and every statement or request allocates short-lived objects (its record, decision,
+// masking session): scavenges took ~9 % of a PostgreSQL sidecar's CPU under `pgbench -S` with the
+// default, ~6 % with 16 MiB (CPU profiles of the same run). On a large host the default is far
+// larger: the HTTP sidecar's new space reached 128 MB at 32 connections and its RSS 242-255 MB,
+// at the pod's limit; with 16 MiB, 146-173 MB at the same CPU per request (three alternated runs,
+// within noise). The space grows to that size only under load.
+const POSTGRES_FLAGS = ['--liftoff-only'];
+const EVERY_TARGET_FLAGS = ['--max-semi-space-size=16'];
 
-/** The flags a process serving these targets must run with, missing from `execArgv`; empty when none. */
-export function missingV8Flags(targets: readonly { protocol: string }[], execArgv: readonly string[]): string[] {
-  const wanted = targets.some((t) => t.protocol === 'postgres') ? POSTGRES_FLAGS : [];
+/**
+ * The flags a process serving these targets must run with, missing from `given` (its command-line
+ * options and NODE_OPTIONS' words); empty when none.
+ */
+export function missingV8Flags(targets: readonly { protocol: string }[], given: readonly string[]): string[] {
+  const wanted = [...(targets.some((t) => t.protocol === 'postgres') ? POSTGRES_FLAGS : []), ...EVERY_TARGET_FLAGS];
   const named = (flag: string): string => flag.split('=')[0] ?? flag;
   // A flag already given (with any value: an operator's own NODE_OPTIONS choice) is kept as given.
-  return wanted.filter((flag) => !execArgv.some((a) => named(a) === named(flag)));
+  return wanted.filter((flag) => !given.some((a) => named(a) === named(flag)));
 }
 
 // The C library reads its allocator settings only when a process starts, so they ride on the same
