@@ -58,6 +58,9 @@ function truncate(text: string, maxBytes: number): { text: string; truncated: bo
   return { text: new TextDecoder().decode(buf.subarray(0, maxBytes)).replace(/\uFFFD$/, ''), truncated: true };
 }
 
+/** Sample bounds when no policy was ever in force for the session (never written to: shared). */
+const DEFAULT_RECORDING_LIMITS: Readonly<{ maxRows: number; maxBytes: number }> = Object.freeze({ maxRows: 20, maxBytes: 16384 });
+
 const identityKeys = new WeakMap<CompiledTarget, string>();
 
 /** The identity configuration a credential was verified under (a change re-verifies open sessions); once per compiled policy. */
@@ -199,7 +202,7 @@ export class SidecarEnforcer implements Enforcer {
   }
 }
 
-interface Running { decision: EnforcementDecision; text: string; approval?: ApprovalRequest; startedAt: string }
+interface Running { decision: EnforcementDecision; text: string; approval?: ApprovalRequest }
 
 export class SidecarSession implements Session {
   readonly id = `s-${randomBytes(9).toString('base64url')}`;
@@ -246,9 +249,9 @@ export class SidecarSession implements Session {
    * session is closed, naming why. Fails closed: a verifier that cannot answer closes it too.
    */
   identityHolds(target: CompiledTarget): Promise<boolean> {
-    if (this.closed.aborted) return Promise.resolve(false);
+    const known = this.#identityKnown(target);
+    if (known !== undefined) return Promise.resolve(known);
     const key = identityKey(target);
-    if (key === this.#verifiedFor) return Promise.resolve(true);
     if (this.#rechecking?.key !== key) {
       const holds = this.#reverify(target, key).finally(() => { if (this.#rechecking?.holds === holds) this.#rechecking = undefined; });
       this.#rechecking = { key, holds };
@@ -299,11 +302,13 @@ export class SidecarSession implements Session {
 
   event(type: SessionEvent['type'], extra: Partial<SessionEvent>): SessionEvent {
     const d = this.#enforcer.deps;
-    return {
+    const event: SessionEvent = {
       type, time: new Date().toISOString(), namespace: d.config.namespace, pod: d.config.podName, policy: this.policyName, target: this.target,
       protocol: this.protocol, sessionId: this.id, subject: this.identity.subject, subjectKind: this.identity.kind, groups: this.identity.groups,
-      ...opt('purpose', this.purpose === '' ? undefined : this.purpose), ...extra,
     };
+    if (this.purpose !== '') event.purpose = this.purpose;
+    // Like a spread: every own member of extra (one object fewer per record).
+    return Object.assign(event, extra);
   }
 
   #masked(text: string, target: CompiledTarget | undefined): string {
@@ -313,8 +318,12 @@ export class SidecarSession implements Session {
   }
 
   async #record(type: SessionEvent['type'], extra: Partial<SessionEvent>): Promise<SpoolRecord> {
+    return this.#recordIn(this.#enforcer.available(this.#targetConfig), type, extra);
+  }
+
+  /** Appends the record under `available`, which must be the policy in force now (taken in the same synchronous step). */
+  #recordIn(available: Available, type: SessionEvent['type'], extra: Partial<SessionEvent>): Promise<SpoolRecord> {
     // The policy in force decides; without one (it was deleted or broke), the strict default.
-    const available = this.#enforcer.available(this.#targetConfig);
     const durability = available.ok ? available.target.durability : 'Synced';
     return this.#enforcer.deps.spool.append(this.event(type, extra), durability);
   }
@@ -329,26 +338,51 @@ export class SidecarSession implements Session {
     return { verdict: 'deny', decision, message: `denied${rule}: ${decision.reason}` };
   }
 
-  /** The policy in force for the next command, or the recorded denial when there is none. */
-  async #inForce(text: string): Promise<CompiledTarget | Authorization> {
+  /**
+   * Whether the session's identity holds under `target` when that is known without verifying
+   * again (closed: false; verified under this spec.identity: true); undefined when a re-check is due.
+   */
+  #identityKnown(target: CompiledTarget): boolean | undefined {
+    if (this.closed.aborted) return false;
+    return identityKey(target) === this.#verifiedFor ? true : undefined;
+  }
+
+  /**
+   * The policy in force for the next command, or the recorded denial when there is none. Answers
+   * without a promise when nothing has to wait (the identity holds as verified): the statement
+   * path's common case, where each promise and microtask turn is measurable.
+   */
+  #inForce(text: string): CompiledTarget | Promise<CompiledTarget | Authorization> {
     if (this.closed.aborted) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
     const available = this.#enforcer.available(this.#targetConfig);
     if (!available.ok) return this.#deny(sidecarDenial('Unavailable', available.message), text);
-    if (!(await this.identityHolds(available.target))) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
-    this.#last = available.target;
+    const known = this.#identityKnown(available.target);
+    if (known === true) return this.#ready(available.target);
+    return this.#inForceAfterRecheck(text, available.target);
+  }
+
+  async #inForceAfterRecheck(text: string, target: CompiledTarget): Promise<CompiledTarget | Authorization> {
+    if (!(await this.identityHolds(target))) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
+    return this.#ready(target);
+  }
+
+  /** The policy in force, once the session may run a command under it; throws while recording is impossible. */
+  #ready(target: CompiledTarget): CompiledTarget {
+    this.#last = target;
     const spool = this.#enforcer.deps.spool.health();
     if (!spool.ok) throw new Error(`${spool.message}; recording is mandatory, so the command is refused`);
-    return available.target;
+    return target;
   }
 
   async authorize(command: Command, hooks: AuthorizeOptions = {}): Promise<Authorization> {
     const text = hooks.commandText ?? commandText(command);
-    const target = await this.#inForce(text);
+    const inForce = this.#inForce(text);
+    const target = inForce instanceof Promise ? await inForce : inForce;
     if ('verdict' in target) return target;
     const decision: EnforcementDecision = target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command });
     if (decision.decision === 'deny') return this.#deny(decision, text);
     this.#enforcer.deps.metrics.decisions.inc({ target: this.target, decision: decision.decision, rule: decision.rule ?? '' });
-    if (decision.decision === 'allow') return this.#allow({ decision, text, startedAt: new Date().toISOString() });
+    if (decision.decision === 'allow') return this.#allow({ decision, text });
     if (hooks.unapprovable !== undefined) return this.#deny(sidecarDenial('ApprovalUnavailable', `rule ${decision.rule ?? ''} requires approval, but ${hooks.unapprovable}`, decision.rule), text);
     return this.#approval(decision, command, text, hooks);
   }
@@ -359,32 +393,40 @@ export class SidecarSession implements Session {
       verdict: 'allow',
       decision: run.decision,
       ...opt('approvalRequest', run.approval?.metadata.name),
-      complete: async (outcome: CommandOutcome): Promise<void> => {
-        if (done) return;
+      // #complete is async: what it throws still arrives as a rejection.
+      complete: (outcome: CommandOutcome): Promise<void> => {
+        if (done) return Promise.resolve();
         done = true;
-        await this.#complete(run, outcome);
+        return this.#complete(run, outcome);
       },
     };
   }
 
-  #boundedResult(outcome: CommandOutcome): CommandOutcome['result'] {
+  #boundedResult(outcome: CommandOutcome, limits: { maxBytes: number }): CommandOutcome['result'] {
     const result = outcome.result;
     if (result?.sample === undefined) return result;
-    const sample = truncate(result.sample, this.recordingLimits().maxBytes);
+    const sample = truncate(result.sample, limits.maxBytes);
+    if (!sample.truncated && sample.text === result.sample) return result;
     return { ...result, sample: sample.text, ...(sample.truncated ? { truncated: true } : {}) };
   }
 
   async #complete(run: Running, outcome: CommandOutcome): Promise<void> {
     const d = this.#enforcer.deps;
-    const result = this.#boundedResult(outcome);
+    // One look at the policy in force for the sample's bound and the record's durability (nothing
+    // between them waits, so it is the policy in force when the record is appended).
+    const available = this.#enforcer.available(this.#targetConfig);
+    const result = this.#boundedResult(outcome, this.#limitsOf(available));
     d.metrics.countMasked(this.target, outcome.masked);
-    const fields: Partial<SessionEvent> = {
-      command: this.#masked(run.text, undefined), commandSha256: sha256Hex(run.text), decision: 'allow', ...opt('rule', run.decision.rule), reason: run.decision.reason,
-      ...opt('approvalRequest', run.approval?.metadata.name), ...opt('result', result), masked: outcome.masked, durationMs: Math.round(outcome.durationMs),
-      // Who approved and why, signed into the record: it outlives the ApprovalRequest (retention).
-      ...opt('approval', run.approval === undefined ? undefined : approvalEvidence(run.approval, run.decision.approval, (t) => this.#masked(t, undefined))),
-    };
-    await this.#record('command', fields);
+    // Members assigned only when present (an undefined member is not the same JSON as an absent one).
+    const fields: Partial<SessionEvent> = { command: this.#masked(run.text, undefined), commandSha256: sha256Hex(run.text), decision: 'allow', reason: run.decision.reason };
+    if (run.decision.rule !== undefined) fields.rule = run.decision.rule;
+    if (run.approval !== undefined) fields.approvalRequest = run.approval.metadata.name;
+    if (result !== undefined) fields.result = result;
+    fields.masked = outcome.masked;
+    fields.durationMs = Math.round(outcome.durationMs);
+    // Who approved and why, signed into the record: it outlives the ApprovalRequest (retention).
+    if (run.approval !== undefined) fields.approval = approvalEvidence(run.approval, run.decision.approval, (t) => this.#masked(t, undefined));
+    await this.#recordIn(available, 'command', fields);
     // The operator writes the ApprovalRequest's status.execution from this record.
     if (run.approval !== undefined) await this.#record('approval.consumed', fields);
   }
@@ -420,7 +462,7 @@ export class SidecarSession implements Session {
   async #approvalAnswer(outcome: ApprovalOutcome, decision: EnforcementDecision, text: string, commandSha256: string, masked: string): Promise<Authorization> {
     const name = outcome.request.metadata.name;
     if (outcome.kind === 'approved') {
-      return this.#allow({ decision: { ...decision, decision: 'allow', reason: `approved: ApprovalRequest ${name}` }, text, approval: outcome.request, startedAt: new Date().toISOString() });
+      return this.#allow({ decision: { ...decision, decision: 'allow', reason: `approved: ApprovalRequest ${name}` }, text, approval: outcome.request });
     }
     if (outcome.kind === 'pending') {
       await this.#record('command', { command: masked, commandSha256, decision: 'requireApproval', ...opt('rule', decision.rule), reason: outcome.message, approvalRequest: name });
@@ -450,8 +492,11 @@ export class SidecarSession implements Session {
   }
 
   recordingLimits(): { maxRows: number; maxBytes: number } {
-    const available = this.#enforcer.available(this.#targetConfig);
-    return (available.ok ? available.target : this.#last)?.limits ?? { maxRows: 20, maxBytes: 16384 };
+    return this.#limitsOf(this.#enforcer.available(this.#targetConfig));
+  }
+
+  #limitsOf(available: Available): { maxRows: number; maxBytes: number } {
+    return (available.ok ? available.target : this.#last)?.limits ?? DEFAULT_RECORDING_LIMITS;
   }
 
   close(reason = 'closed by the client', kind = 'client'): Promise<void> {

@@ -60,10 +60,13 @@ export class ClientHalf {
   }
 
 
+  // The statement path awaits only what is pending (a step that has nothing to wait for returns
+  // undefined): an await of a settled value still costs a microtask turn and a promise per
+  // statement, measurable at line rate (docs/benchmarks.md, listener CPU per statement).
   private async onQuery(m: Extract<FrontendMessage, { type: 'query' }>): Promise<void> {
     // A simple Query destroys the unnamed statement and portal.
-    await this.dropStatement('');
-    await this.dropPortal('');
+    const dropped = this.dropUnnamed();
+    if (dropped !== undefined) await dropped;
     if (isBlank(m.sql)) {
       this.s.send(m.raw, { kind: 'query', batch: this.s.batch, plans: [], planIndex: 0, result: {} });
       return;
@@ -74,15 +77,16 @@ export class ClientHalf {
       return;
     }
     const exec = new Execution(d.exec, this.s.session);
-    await this.probe.ifNeeded();
-    await this.idle();
+    const ready = this.probedAndIdle();
+    if (ready !== undefined) await ready;
     if (this.s.stopped) {
       await this.s.finishExec(exec, 'not run: the session ended');
       return;
     }
     if (d.facts.copyOut.some((p) => p.describeSql !== undefined) && !this.s.unsynced) this.describeCopySources(d.facts.copyOut);
     this.s.send(m.raw, { kind: 'query', batch: this.s.batch, exec, plans: d.facts.copyOut, planIndex: 0, result: {} });
-    await this.s.io.upstreamBackpressure();
+    const backpressure = this.s.io.upstreamBackpressure();
+    if (backpressure !== undefined) await backpressure;
   }
 
   /**
@@ -95,11 +99,29 @@ export class ClientHalf {
    * same batch is not held (docs/postgres.md, what stays out of reach). It also bounds a
    * pipelining client's in-flight simple queries to one.
    */
-  private async idle(): Promise<void> {
-    if (this.s.entries.length === 0 || this.s.copyIn) return;
+  private idle(): Promise<void> | undefined {
+    if (this.s.entries.length === 0 || this.s.copyIn) return undefined;
+    return this.idleWait();
+  }
+
+  private async idleWait(): Promise<void> {
     // Answers of an unsynced extended batch may sit in the server's buffer: ask for them.
     if (this.s.unsynced) this.s.io.toUpstream(serialize.flush());
     while (this.s.entries.length > 0 && !this.s.copyIn && !this.s.stopped) await new Promise<void>((r) => this.s.idleWaiters.push(r));
+  }
+
+  /** The unnamed statement, then the unnamed portal, dropped (recorded if allowed and unrun); undefined when nothing was to record. */
+  private dropUnnamed(): Promise<void> | undefined {
+    const dropped = this.dropStatement('');
+    if (dropped !== undefined) return dropped.then(() => this.dropPortal(''));
+    return this.dropPortal('');
+  }
+
+  /** A probe if the batch needs one, then idle(); undefined when neither waits. */
+  private probedAndIdle(): Promise<void> | undefined {
+    const probed = this.probe.ifNeeded();
+    if (probed !== undefined) return probed.then(() => this.idle());
+    return this.idle();
   }
 
   private denyQuery(denial: Denial): void {
@@ -131,20 +153,41 @@ export class ClientHalf {
     return { name, sql, facts, pendingAuth: auth, columns: undefined, described, resolveDescribed };
   }
 
+  /** A reserved name or blank text is answered here; other text is decided (a promise). */
+  private parseDecision(m: Extract<FrontendMessage, { type: 'parse' }>): ReturnType<StatementDecider['decide']> | { denial: Denial } | { exec: undefined; facts: StatementFacts } {
+    if (m.name.startsWith(RESERVED_PREFIX)) return { denial: reservedName('statement', m.name) };
+    if (isBlank(m.sql)) return { exec: undefined, facts: statementFacts('') };
+    return this.decider.decide(m.sql);
+  }
+
+  /**
+   * The first Parse of a batch waits, like a simple Query, until earlier batches are answered;
+   * a later one is preceded by a probe when the batch already ran something. Undefined when neither waits.
+   */
+  private parseReady(): Promise<void> | undefined {
+    return this.s.unsynced ? this.probe.ifNeeded() : this.idle();
+  }
+
+  private denyParse(name: string, denial: Denial): void {
+    this.s.discardBatch = this.s.batch;
+    this.forwardExtended(serialize.parse({ name: name.startsWith(RESERVED_PREFIX) ? DENIED_NAME : name, text: DENIED_SQL }), { kind: 'parse', batch: this.s.batch, internal: false, denial });
+  }
+
   private async onParse(m: Extract<FrontendMessage, { type: 'parse' }>): Promise<void> {
-    if (m.name === '') await this.dropStatement('');
-    const d = m.name.startsWith(RESERVED_PREFIX) ? { denial: reservedName('statement', m.name) }
-      : isBlank(m.sql) ? { exec: undefined, facts: statementFacts('') } : await this.decider.decide(m.sql);
+    const dropped = m.name === '' ? this.dropStatement('') : undefined;
+    if (dropped !== undefined) await dropped;
+    const decision = this.parseDecision(m);
+    const d = decision instanceof Promise ? await decision : decision;
     if ('denial' in d) {
-      this.s.discardBatch = this.s.batch;
-      this.forwardExtended(serialize.parse({ name: m.name.startsWith(RESERVED_PREFIX) ? DENIED_NAME : m.name, text: DENIED_SQL }), { kind: 'parse', batch: this.s.batch, internal: false, denial: d.denial });
+      this.denyParse(m.name, d.denial);
       return;
     }
     if (!isBlank(m.sql)) {
       // The first Parse of a batch waits, like a simple Query, until earlier batches are answered
       // up to their ReadyForQuery (where the server reports changed settings); a later one is
       // preceded by a probe when the batch already ran something.
-      await (this.s.unsynced ? this.probe.ifNeeded() : this.idle());
+      const ready = this.parseReady();
+      if (ready !== undefined) await ready;
       if (this.s.stopped) {
         await this.s.completeUnrun(d.exec, 'not run: the session ended');
         return;
@@ -156,23 +199,26 @@ export class ClientHalf {
     this.forwardExtended(m.raw, { kind: 'parse', batch: this.s.batch, internal: false, stmt, ...(prev === undefined ? {} : { prev }) });
     // Learn the result columns now: Bind/Execute need them to mask, and clients need not Describe.
     this.forwardExtended(serialize.describe({ type: 'S', name: m.name }), { kind: 'describe', batch: this.s.batch, internal: true, target: 'S', stmt });
-    await this.s.io.upstreamBackpressure();
+    const backpressure = this.s.io.upstreamBackpressure();
+    if (backpressure !== undefined) await backpressure;
   }
 
-  private async dropStatement(name: string): Promise<void> {
+  /** Undefined when there was nothing to record (no promise to await). */
+  private dropStatement(name: string): Promise<void> | undefined {
     const stmt = this.s.statements.get(name);
-    if (stmt === undefined) return;
+    if (stmt === undefined) return undefined;
     this.s.statements.delete(name);
     const auth = stmt.pendingAuth;
     stmt.pendingAuth = undefined;
-    await this.s.completeUnrun(auth);
+    return this.s.completeUnrun(auth);
   }
 
-  private async dropPortal(name: string): Promise<void> {
+  /** Undefined when there was nothing to record (no promise to await). */
+  private dropPortal(name: string): Promise<void> | undefined {
     const portal = this.s.portals.get(name);
-    if (portal === undefined) return;
+    if (portal === undefined) return undefined;
     this.s.portals.delete(name);
-    await portal.exec?.finish();
+    return portal.exec?.finish();
   }
 
   private async onBind(m: Extract<FrontendMessage, { type: 'bind' }>): Promise<void> {
@@ -192,11 +238,13 @@ export class ClientHalf {
         return;
       }
     }
-    if (m.portal === '') await this.dropPortal('');
+    const dropped = m.portal === '' ? this.dropPortal('') : undefined;
+    if (dropped !== undefined) await dropped;
     const portal: PortalState = { name: m.portal, stmt, resultFormats: m.resultFormats, batch: this.s.batch, columns: undefined, exec: undefined };
     this.s.portals.set(m.portal, portal);
     this.forwardExtended(m.raw, { kind: 'bind', batch: this.s.batch, portal });
-    await this.s.io.upstreamBackpressure();
+    const backpressure = this.s.io.upstreamBackpressure();
+    if (backpressure !== undefined) await backpressure;
   }
 
   private async binaryResultRefusal(stmt: StatementState, formats: number[]): Promise<string | undefined> {
@@ -248,7 +296,8 @@ export class ClientHalf {
     portal.exec?.begin();
     this.forwardExtended(m.raw, { kind: 'execute', batch: this.s.batch, portal, result: {}, ...this.optional('exec', portal.exec) });
     this.s.batchRan = true;
-    await this.s.io.upstreamBackpressure();
+    const backpressure = this.s.io.upstreamBackpressure();
+    if (backpressure !== undefined) await backpressure;
   }
 
   /** The Parse-time authorization for the first run; every later run is decided again (live policy, one approval per run). */
@@ -263,8 +312,8 @@ export class ClientHalf {
   }
 
   private async onClose(m: Extract<FrontendMessage, { type: 'close' }>): Promise<void> {
-    if (m.target === 'S') await this.dropStatement(m.name);
-    else await this.dropPortal(m.name);
+    const dropped = m.target === 'S' ? this.dropStatement(m.name) : this.dropPortal(m.name);
+    if (dropped !== undefined) await dropped;
     this.forwardExtended(m.raw, { kind: 'close', batch: this.s.batch });
   }
 

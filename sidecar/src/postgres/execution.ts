@@ -1,6 +1,6 @@
 // One allowed command as it runs: its masking session, the bounded sample for the record, row
 // and byte counts, timing, and the single `complete()` call that records it.
-import type { Authorization, MaskSession, Session } from '../enforcement.ts';
+import type { Authorization, CommandOutcome, MaskSession, Session } from '../enforcement.ts';
 import { SampleCollector } from './rows.ts';
 
 export type Allowed = Extract<Authorization, { verdict: 'allow' }>;
@@ -61,16 +61,20 @@ export class Execution {
   finish(error?: string): Promise<void> {
     if (error !== undefined) this.fail(error);
     this.finished ??= this.auth.complete({
-      result: {
-        rows: this.rows + this.setRows,
-        bytes: this.bytes,
-        ...(this.sample.text() === undefined ? {} : { sample: this.sample.text() }),
-        truncated: this.sample.truncated,
-        ...(this.error === undefined ? {} : { error: this.error }),
-      },
+      result: this.result(),
       masked: this.mask.counts(),
       durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
     });
     return this.finished;
+  }
+
+  /** The record's result: members assigned only when present (an undefined member is not the same JSON as an absent one). */
+  private result(): NonNullable<CommandOutcome['result']> {
+    const result: NonNullable<CommandOutcome['result']> = { rows: this.rows + this.setRows, bytes: this.bytes };
+    const sample = this.sample.text();
+    if (sample !== undefined) result.sample = sample;
+    result.truncated = this.sample.truncated;
+    if (this.error !== undefined) result.error = this.error;
+    return result;
   }
 }

@@ -26,10 +26,18 @@ export class SettingsProbe {
     this.s = s;
   }
 
-  /** Probes when the current batch is unsynced and already ran an Execute; resolves once the probe is answered. */
-  async ifNeeded(): Promise<void> {
+  /**
+   * Probes when the current batch is unsynced and already ran an Execute; resolves once the probe
+   * is answered. Undefined when no probe is needed (the statement path awaits only a pending promise).
+   */
+  ifNeeded(): Promise<void> | undefined {
     const s = this.s;
-    if (!s.unsynced || !s.batchRan) return;
+    if (!s.unsynced || !s.batchRan) return undefined;
+    return this.probe();
+  }
+
+  private async probe(): Promise<void> {
+    const s = this.s;
     s.batchRan = false;
     const name = `${RESERVED_PREFIX}probe.${this.probeSeq++}`;
     let done: () => void = () => undefined;

@@ -45,7 +45,8 @@ export class StatementDecider {
     this.wait?.controller.abort(new Error(reason));
   }
 
-  private async authorize(sql: string): Promise<{ auth: Authorization; canceled: boolean } | { denial: Denial }> {
+  /** The session's answer for one statement; an approval wait is abandoned by cancelWait() or abort(). */
+  private async authorize(sql: string): Promise<Authorization | { denial: Denial }> {
     const s = this.s;
     const wait = { controller: new AbortController(), canceled: false };
     this.wait = wait;
@@ -53,14 +54,11 @@ export class StatementDecider {
     // with the session (the enforcer combines its signal with this one), and an EventTarget
     // listener added and removed per statement is measurable on the statement path.
     try {
-      const auth = await s.session.authorize({ protocol: 'postgres', sql }, {
-        onApprovalPending: (requestName, message) => {
-          s.io.toClient(noticeResponse({ code: '00000', message, hint: `waiting for ApprovalRequest ${requestName}` }));
-        },
-        signal: wait.controller.signal,
-      });
+      const auth = await s.session.authorize({ protocol: 'postgres', sql }, { onApprovalPending: this.onApprovalPending, signal: wait.controller.signal });
       s.opts.onVerdict?.(auth.verdict);
-      return { auth, canceled: wait.canceled };
+      // Read once the answer is in: a CancelRequest during the approval wait set it.
+      this.canceled = wait.canceled;
+      return auth;
     } catch (err) {
       s.log.error({ err }, 'authorization failed');
       return { denial: { code: '57P03', message: `the Guarita sidecar could not decide the statement: ${err instanceof Error ? err.message : String(err)}` } };
@@ -68,6 +66,14 @@ export class StatementDecider {
       this.wait = undefined;
     }
   }
+
+  /** The client hears that its statement is held (a NOTICE), while it waits. */
+  private readonly onApprovalPending = (requestName: string, message: string): void => {
+    this.s.io.toClient(noticeResponse({ code: '00000', message, hint: `waiting for ApprovalRequest ${requestName}` }));
+  };
+
+  /** Whether the latest authorize() ended with the client's CancelRequest. */
+  private canceled = false;
 
   /** Refusals of the listener itself, after the policy allowed. */
   private factsRefusal(facts: StatementFacts): Denial | undefined {
@@ -81,10 +87,9 @@ export class StatementDecider {
   }
 
   async decide(sql: string): Promise<{ exec: Allowed; facts: StatementFacts } | { denial: Denial }> {
-    const decided = await this.authorize(sql);
-    if ('denial' in decided) return decided;
-    const { auth, canceled } = decided;
-    if (auth.verdict !== 'allow') return { denial: denialOf(auth, canceled) };
+    const auth = await this.authorize(sql);
+    if ('denial' in auth) return auth;
+    if (auth.verdict !== 'allow') return { denial: denialOf(auth, this.canceled) };
     this.s.binaryMode = auth.decision.masking?.binaryColumns ?? 'refuse';
     const facts = statementFacts(sql);
     const refusal = this.factsRefusal(facts);
