@@ -428,7 +428,8 @@ export class ProxyConnection {
       this.watchStatement(pipeline);
       const bp = this.upstreamDrain;
       if (bp !== undefined) await bp;
-      await this.roomForMore(pipeline);
+      const room = this.roomForMore(pipeline);
+      if (room !== undefined) await room;
     }
   }
 
@@ -460,9 +461,14 @@ export class ProxyConnection {
   /**
    * Waits while the client has too much outstanding: answers due from upstream, or answers it
    * has not read. Nothing more is read from the client meanwhile (its data waits in the reader,
-   * up to CLIENT_HIGH_WATER, then in the kernel).
+   * up to CLIENT_HIGH_WATER, then in the kernel). Undefined when there is room (nothing to await).
    */
-  private async roomForMore(pipeline: Pipeline): Promise<void> {
+  private roomForMore(pipeline: Pipeline): Promise<void> | undefined {
+    if (this.phase !== 'ready' || (pipeline.pending < MAX_PENDING_MESSAGES && this.clientBacklog() < CLIENT_OUT_HIGH)) return undefined;
+    return this.waitForRoom(pipeline);
+  }
+
+  private async waitForRoom(pipeline: Pipeline): Promise<void> {
     if (pipeline.pending >= MAX_PENDING_MESSAGES && this.phase === 'ready') {
       // Without Sync or Flush the server may keep its answers buffered; ask for them (Flush has
       // no answer and no effect on the batch). Reading resumes at half the bound, so a client
@@ -569,7 +575,12 @@ export class ProxyConnection {
     this.upPumping = true;
     try {
       let item: [BackendMessage, Buffer] | undefined;
-      while (this.upstreamActive() && (item = this.upQueue.shift()) !== undefined) await this.relayUpstream(pipeline, item[0], item[1]);
+      while (this.upstreamActive() && (item = this.upQueue.shift()) !== undefined) {
+        // Awaited only when pending (a ReadyForQuery behind its record, a client that does not read):
+        // RowDescription, DataRows and CommandComplete are relayed without a promise each.
+        const relayed = this.relayUpstream(pipeline, item[0], item[1]);
+        if (relayed !== undefined) await relayed;
+      }
     } catch (err) {
       this.log.error({ err }, 'handling an upstream message failed');
       this.terminate('XX000', 'the Guarita sidecar failed to process the server response');
@@ -581,16 +592,22 @@ export class ProxyConnection {
     else this.resumeUpstreamIfDrained();
   }
 
-  private async relayUpstream(pipeline: Pipeline, msg: BackendMessage, raw: Buffer): Promise<void> {
+  /** Undefined when the message was handled without waiting. */
+  private relayUpstream(pipeline: Pipeline, msg: BackendMessage, raw: Buffer): Promise<void> | undefined {
     this.upQueueBytes -= raw.length;
     if (msg.name === 'error' && isFatalError(raw)) this.serverFatal = (msg as { code?: string }).code ?? 'unknown';
     const step = pipeline.handleUpstream(msg, raw);
-    if (step !== undefined) await step;
+    if (step !== undefined) return step.then(() => this.afterRelay(pipeline));
+    return this.afterRelay(pipeline);
+  }
+
+  private afterRelay(pipeline: Pipeline): Promise<void> | undefined {
     pipeline.progressed();
     this.watchStatement(pipeline);
     this.wakeRoom();
     // A client that does not read: stop handling answers until it does (the upstream is paused meanwhile).
-    if (this.clientBacklog() >= CLIENT_OUT_HIGH) await this.clientDrained();
+    if (this.clientBacklog() >= CLIENT_OUT_HIGH) return this.clientDrained();
+    return undefined;
   }
 
   /**
