@@ -228,22 +228,28 @@ export class UpstreamHalf {
     this.s.io.toClient(copyData(masked));
   }
 
-  private async queryReady(e: Extract<Entry, { kind: 'query' }>, msg: ReadyForQueryMessage, raw: Buffer): Promise<void> {
+  /** The ReadyForQuery goes to the client only once the statement's record is kept. */
+  private queryReady(e: Extract<Entry, { kind: 'query' }>, msg: ReadyForQueryMessage, raw: Buffer): Promise<void> | undefined {
     this.s.shift();
-    if (e.exec !== undefined) await this.s.finishExec(e.exec);
-    await this.ready(msg, raw, false, e.batch);
+    if (e.exec !== undefined) return this.s.finishExec(e.exec).then(() => this.ready(msg, raw, false, e.batch));
+    return this.ready(msg, raw, false, e.batch);
   }
 
-  private async ready(msg: ReadyForQueryMessage, raw: Buffer, internal: boolean, batch: number): Promise<void> {
+  /** Undefined when no portal had to be recorded first (a simple query's common case: no promise). */
+  private ready(msg: ReadyForQueryMessage, raw: Buffer, internal: boolean, batch: number): Promise<void> | undefined {
     this.s.status = msg.status as TransactionStatus;
     this.s.copyIn = false;
-    if (this.s.status === 'I' && batch >= 0) {
-      // Outside a transaction block no portal survives (those bound by later batches are not there yet).
-      for (const p of [...this.s.portals.values()]) {
-        if (p.batch > batch) continue;
-        this.s.portals.delete(p.name);
-        if (p.exec !== undefined && !p.exec.isFinished) await this.s.finishExec(p.exec);
-      }
+    if (this.s.status === 'I' && batch >= 0 && this.s.portals.size > 0) return this.endPortals(batch, raw, internal);
+    if (!internal) this.s.io.toClient(raw);
+    return undefined;
+  }
+
+  private async endPortals(batch: number, raw: Buffer, internal: boolean): Promise<void> {
+    // Outside a transaction block no portal survives (those bound by later batches are not there yet).
+    for (const p of [...this.s.portals.values()]) {
+      if (p.batch > batch) continue;
+      this.s.portals.delete(p.name);
+      if (p.exec !== undefined && !p.exec.isFinished) await this.s.finishExec(p.exec);
     }
     if (!internal) this.s.io.toClient(raw);
   }
