@@ -68,7 +68,7 @@ const DEFAULT_RECORDING_LIMITS: Readonly<{ maxRows: number; maxBytes: number }> 
  */
 let isoMs = Number.NaN;
 let isoText = '';
-function isoNow(): string {
+export function isoNow(): string {
   const ms = Date.now();
   if (ms !== isoMs) {
     isoText = new Date(ms).toISOString();
