@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { generateSigningKey } from './index.ts';
 import { ExportVerifier, type ExportVerdict, type TrustOptions } from './export-verify.ts';
-import { exportOf, testStore, writeChain } from '../../e2e/support/export-testkit.ts';
+import { exportOf, feedExport, testStore, writeChain } from '../../e2e/support/export-testkit.ts';
 import type { SessionRecord } from './store-types.ts';
 import { duplicateMember, exportRecordLine, signStatement } from './export-format.ts';
 import { noteVerifier, parseCheckpoint, signCheckpoint, verifyCheckpoint } from './checkpoint.ts';
@@ -19,22 +19,11 @@ const store = testStore(NS, 'orders-db');
 const A = writeChain(NS, 100, { group: 16 });
 const B = writeChain(NS, 30, { group: 8 });
 
-/** Record lines as the operator writes them, or in another form (JSON.stringify: the slow path). */
-function feed(lines: readonly unknown[], trust: TrustOptions, how: 'bytes' | 'text' | 'other-form'): ExportVerdict {
-  const v = new ExportVerifier(trust);
-  lines.forEach((l, i) => {
-    const rec = typeof (l as Line).hash === 'string' && typeof (l as Line).seq === 'number';
-    const text = rec && how !== 'other-form' ? exportRecordLine(l as SessionRecord) : JSON.stringify(l);
-    v.add(i + 1, JSON.parse(text), text, how === 'bytes' ? Buffer.from(text) : undefined);
-  });
-  return v.finish();
-}
-
 /** As the CLI feeds a file (bytes), and the same verdict with the line's text and with records in another form. */
 function verify(lines: readonly unknown[], trust: TrustOptions = {}): ExportVerdict {
-  const verdict = feed(lines, trust, 'bytes');
-  expect(feed(lines, trust, 'text')).toEqual(verdict);
-  expect(feed(lines, trust, 'other-form')).toEqual(verdict);
+  const verdict = feedExport(lines, trust, 'bytes');
+  expect(feedExport(lines, trust, 'text')).toEqual(verdict);
+  expect(feedExport(lines, trust, 'other-form')).toEqual(verdict);
   return verdict;
 }
 

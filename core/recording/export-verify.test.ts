@@ -5,7 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { generateSigningKey, hashOf, type Linked } from './index.ts';
 import { ExportVerifier, type ExportVerdict, type TrustOptions } from './export-verify.ts';
-import { exportOf, testStore, writeChain, type TestChain, type TestStore } from '../../e2e/support/export-testkit.ts';
+import { exportOf, feedExport, testStore, writeChain, type TestChain, type TestStore } from '../../e2e/support/export-testkit.ts';
 import type { SessionRecord } from './store-types.ts';
 import { exportRecordLine, recordLineHash, recordLineHashOk } from './export-format.ts';
 import { planExport } from './export-build.ts';
@@ -20,32 +20,14 @@ const A = writeChain(NS, 200, { format1: 10, group: 64 });
 const B = writeChain(NS, 50, { group: 16 });
 
 /**
- * How a line reaches the verifier: as the CLI feeds a file (each line parsed, with its bytes), with
- * its text, or with record lines in another form than the operator's (JSON.stringify: no record
- * hashes from its line, every one is canonicalized from the parsed record, the slow path).
- */
-type Feed = 'bytes' | 'text' | 'other-form';
-
-function feed(lines: readonly unknown[], trust: TrustOptions, how: Feed): ExportVerdict {
-  const v = new ExportVerifier(trust);
-  lines.forEach((l, i) => {
-    const text = l === undefined ? undefined : isRecord(l as Line) && how !== 'other-form' ? exportRecordLine(l as SessionRecord) : JSON.stringify(l);
-    const value = text === undefined ? undefined : JSON.parse(text);
-    if (how === 'bytes') v.add(i + 1, value, text, text === undefined ? undefined : Buffer.from(text));
-    else v.add(i + 1, value, text);
-  });
-  return v.finish();
-}
-
-/**
  * Verifies the lines the three ways and requires the same verdict from each: the fast path (a
  * record hashed from its line's bytes) refuses exactly what the slow one (canonicalizing the parsed
  * record) refuses, with the same first bad record and problems, across every tampering below.
  */
 function verify(lines: readonly unknown[], trust: TrustOptions = {}): ExportVerdict {
-  const verdict = feed(lines, trust, 'bytes');
-  expect(feed(lines, trust, 'text')).toEqual(verdict);
-  expect(feed(lines, trust, 'other-form')).toEqual(verdict);
+  const verdict = feedExport(lines, trust, 'bytes');
+  expect(feedExport(lines, trust, 'text')).toEqual(verdict);
+  expect(feedExport(lines, trust, 'other-form')).toEqual(verdict);
   return verdict;
 }
 

@@ -9,7 +9,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { ExportVerifier, type ExportVerdict } from './export-verify.ts';
-import { exportOf, testStore, writeChain } from '../../e2e/support/export-testkit.ts';
+import { exportOf, isRecordLine, testStore, writeChain } from '../../e2e/support/export-testkit.ts';
 import { duplicateMember, exportRecordLine } from './export-format.ts';
 import type { SessionRecord } from './store-types.ts';
 
@@ -17,10 +17,9 @@ const NS = 'ns-bytes';
 const store = testStore(NS, 'orders-db');
 const A = writeChain(NS, 12, { group: 4, event: (i) => ({ command: `GET /customers/${i}?name=Jo\u00e3o`, purpose: 'support' }) });
 const lines = exportOf(store, [A]) as Record<string, unknown>[];
-const isRecord = (l: Record<string, unknown>): boolean => typeof l.hash === 'string' && typeof l.seq === 'number';
 /** Every line's bytes as the operator writes the file. */
-const texts = lines.map((l) => (isRecord(l) ? exportRecordLine(l as unknown as SessionRecord) : JSON.stringify(l)));
-const TARGET = lines.findIndex((l) => isRecord(l) && l.seq === 6);
+const texts = lines.map((l) => (isRecordLine(l) ? exportRecordLine(l as unknown as SessionRecord) : JSON.stringify(l)));
+const TARGET = lines.findIndex((l) => isRecordLine(l) && l.seq === 6);
 const original = texts[TARGET]!;
 
 function parse(text: string): unknown {

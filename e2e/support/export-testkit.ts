@@ -9,7 +9,8 @@ import { signCheckpoint } from '../../core/recording/checkpoint.ts';
 import { leafHashOfHex, MerkleAppender, MerkleTree } from '../../core/recording/merkle.ts';
 import { StoreChain } from '../../core/recording/store-chain.ts';
 import { planExport, type ExportChainSource } from '../../core/recording/export-build.ts';
-import type { AnchorLine, ExportFilterV2, StoreKeyLine } from '../../core/recording/export-format.ts';
+import { exportRecordLine, type AnchorLine, type ExportFilterV2, type StoreKeyLine } from '../../core/recording/export-format.ts';
+import { ExportVerifier, type ExportVerdict, type TrustOptions } from '../../core/recording/export-verify.ts';
 import type { SessionEvent } from '../../core/recording/session-event.ts';
 import type { SessionRecord, StoreLink } from '../../core/recording/store-types.ts';
 import { event } from './store-testkit.ts';
@@ -124,4 +125,29 @@ export function exportOf(store: TestStore, chains: readonly TestChain[], opts: E
     lines.push(...(bySeq.get(run.chainId) ?? []).slice(run.from - 1, run.to));
   }
   return lines;
+}
+
+/** Whether an export line is a session record (it has a hash and a seq). */
+export function isRecordLine(line: unknown): boolean {
+  const l = line as Record<string, unknown> | undefined;
+  return typeof l?.hash === 'string' && typeof l.seq === 'number';
+}
+
+/**
+ * How a line reaches the verifier: as the CLI feeds a file (each line parsed, with its bytes), with
+ * its text, or with record lines in another form than the operator's (JSON.stringify: no record
+ * hashes from its line, every one is canonicalized from the parsed record, the slow path).
+ */
+export type ExportFeed = 'bytes' | 'text' | 'other-form';
+
+/** Feeds export lines (undefined: an unreadable line) to a verifier the way `how` says, and returns its verdict. */
+export function feedExport(lines: readonly unknown[], trust: TrustOptions, how: ExportFeed): ExportVerdict {
+  const v = new ExportVerifier(trust);
+  lines.forEach((l, i) => {
+    const text = l === undefined ? undefined : isRecordLine(l) && how !== 'other-form' ? exportRecordLine(l as SessionRecord) : JSON.stringify(l);
+    const value: unknown = text === undefined ? undefined : JSON.parse(text);
+    if (how === 'bytes') v.add(i + 1, value, text, text === undefined ? undefined : Buffer.from(text));
+    else v.add(i + 1, value, text);
+  });
+  return v.finish();
 }
