@@ -15,7 +15,8 @@ import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { kubeconfigPath, kubectl, requireKube } from '../../e2e/harness/state.ts';
 import { apply, createServiceAccount, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
-import { k, REPO, suffix } from '../../e2e/support/kubectl.ts';
+import { k, suffix } from '../../e2e/support/kubectl.ts';
+import { spawnCli } from '../../cli/test/spawn-cli.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
@@ -95,16 +96,9 @@ async function agentOk(args: readonly string[], input?: string): Promise<string>
 }
 
 /** The real CLI as audrey (a session reader), to the test's operator. */
-function guarita(args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    const env = { PATH: process.env.PATH ?? '', HOME: fx.dir, KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: system.op.url, GUARITA_OPERATOR_CA: requireKube().caFile };
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(REPO, 'cli/src/main.ts'), ...args, '-n', ns], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+async function guarita(args: string[]): Promise<Ran> {
+  const r = await spawnCli([...args, '-n', ns], { PATH: process.env.PATH ?? '', HOME: fx.dir, KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: system.op.url, GUARITA_OPERATOR_CA: requireKube().caFile });
+  return { ...r, code: r.code ?? 1 };
 }
 
 beforeAll(async () => {

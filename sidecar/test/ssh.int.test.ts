@@ -17,7 +17,8 @@ import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarit
 import { apply, getObject, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
 import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { fetchExport, mountCredentials, RAW_PERSONAL, REPO, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
+import { spawnCli } from '../../cli/test/spawn-cli.ts';
+import { fetchExport, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -94,15 +95,7 @@ async function expectSshTrue(): Promise<void> {
 
 /** The real `guarita` CLI as audrey (a session reader) against this test's operator. */
 function guarita(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const env = { PATH: process.env.PATH ?? '', HOME: work, KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: system.op.url, GUARITA_OPERATOR_CA: requireKube().caFile };
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(REPO, 'cli/src/main.ts'), ...args, '-n', ns], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return spawnCli([...args, '-n', ns], { PATH: process.env.PATH ?? '', HOME: work, KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: system.op.url, GUARITA_OPERATOR_CA: requireKube().caFile });
 }
 
 beforeAll(async () => {
