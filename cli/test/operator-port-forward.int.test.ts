@@ -5,13 +5,13 @@
 // (e2e/support/operator-process.ts) serving the chart's certificate; the apiserver's port-forward
 // reaches it through the kubelet stand-in (there is no node), as a kubelet would reach its pod.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { one, template } from '../../charts/guarita/tests/helm.ts';
 import { kubeconfigPath } from '../../e2e/harness/state.ts';
 import { apply, createNamespaces } from '../../e2e/support/kube-apply.ts';
-import { k, REPO, suffix } from '../../e2e/support/kubectl.ts';
+import { installCrds, k, suffix } from '../../e2e/support/kubectl.ts';
+import { spawnCli, type SpawnedCli } from './spawn-cli.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
 
@@ -27,22 +27,14 @@ let standIn: KubeletStandIn;
 let dir: string;
 let harnessCert: string;
 
-interface Ran { code: number | null; stdout: string; stderr: string }
-
 /** The real CLI with only a kubeconfig: no operator URL, CA or server name. */
-function guarita(args: string[], extraEnv: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve) => {
-    const env = { PATH: process.env.PATH ?? '', HOME: dir, KUBECONFIG: kubeconfigPath('audrey'), ...extraEnv };
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(REPO, 'cli/src/main.ts'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function guarita(args: string[], extraEnv: Record<string, string> = {}): Promise<SpawnedCli> {
+  return spawnCli(args, { PATH: process.env.PATH ?? '', HOME: dir, KUBECONFIG: kubeconfigPath('audrey'), ...extraEnv });
 }
 
 beforeAll(async () => {
+  // The operator waits for the CRDs: installed here, not left to whichever test ran before.
+  await installCrds();
   await createNamespaces(ns);
   const fx = await operatorFixture(opNs);
   dir = fx.dir;
