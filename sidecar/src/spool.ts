@@ -401,7 +401,7 @@ export class Spool {
   /** Tree size of the last checkpoint line written: records after it form the open signing window. */
   #signed = 0;
   /** UTF-8 bytes of the record lines in the open window (the 1 MiB cap, counted as groups count it). */
-  #unsignedChars = 0;
+  #unsignedBytes = 0;
   /** Tree size of the last checkpoint line on stable storage: the shipper's limit. */
   #durableSigned = 0;
   /** The open window's deadline (CHECKPOINT_WINDOW_MS after its first record), or its cap reached. */
@@ -538,7 +538,7 @@ export class Spool {
       // A group never overfills the open signing window (one checkpoint's records fit one ingest
       // batch). When the window is full and records are queued (a backlog), its checkpoint is
       // signed before the next group: once per GROUP_RECORDS records at most.
-      let length = groupLength(this.#queue, GROUP_RECORDS - (this.#tree.size - this.#signed), GROUP_BYTES - this.#unsignedChars);
+      let length = groupLength(this.#queue, GROUP_RECORDS - (this.#tree.size - this.#signed), GROUP_BYTES - this.#unsignedBytes);
       const signFirst = length === 0;
       if (signFirst) length = groupLength(this.#queue, GROUP_RECORDS, GROUP_BYTES);
       const batch = this.#queue.splice(0, length);
@@ -567,7 +567,7 @@ export class Spool {
    */
   #windowAfterWrite(): void {
     if (this.#tree.size <= this.#signed) return;
-    if (this.#tree.size - this.#signed >= GROUP_RECORDS || this.#unsignedChars >= GROUP_BYTES) {
+    if (this.#tree.size - this.#signed >= GROUP_RECORDS || this.#unsignedBytes >= GROUP_BYTES) {
       this.#windowImmediate ??= setImmediate(() => this.#signWindow());
       return;
     }
@@ -620,7 +620,7 @@ export class Spool {
     }
     current.seg.size += buf.length;
     this.#signed = size;
-    this.#unsignedChars = 0;
+    this.#unsignedBytes = 0;
     this.#checkpoints.set(size, note);
   }
 
@@ -706,7 +706,7 @@ export class Spool {
     current.seg.size += buf.length;
     current.seg.end = last.seq;
     // Bytes, not UTF-16 units: a window of multi-byte text (accented names, '€') must still fit one batch. The header is ASCII.
-    this.#unsignedChars += buf.length - header.length;
+    this.#unsignedBytes += buf.length - header.length;
     this.#written = { seq: last.seq, head: last.hash };
     for (const p of batch) {
       this.#tree.append(p.record.hash);
