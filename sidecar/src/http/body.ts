@@ -135,6 +135,8 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const isJsonSpace = (b: number | undefined): boolean => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+/** An empty value: asked about a key alone, only its name rule can make it change. */
+const NO_VALUE = new Uint8Array(0);
 
 /**
  * Whether a key of this JSON text may carry a name rule, which masks its value whatever the value
@@ -145,7 +147,6 @@ const isJsonSpace = (b: number | undefined): boolean => b === 0x20 || b === 0x09
  * written with an escape, or a string that does not end, counts as named.
  */
 export function jsonKeysMayBeNamed(body: Buffer, session: MaskSession): boolean {
-  const none = new Uint8Array(0);
   for (let i = body.indexOf(QUOTE); i !== -1; i = body.indexOf(QUOTE, i)) {
     const start = i + 1;
     let end = start;
@@ -162,7 +163,7 @@ export function jsonKeysMayBeNamed(body: Buffer, session: MaskSession): boolean 
     let next = end + 1;
     while (isJsonSpace(body[next])) next++;
     // A name with a rule makes any value "change" (cellMayChange of an empty value: the rule alone).
-    if (body[next] === COLON && (escaped || session.cellMayChange(body.toString('utf8', start, end), none))) return true;
+    if (body[next] === COLON && (escaped || session.cellMayChange(body.toString('utf8', start, end), NO_VALUE))) return true;
     i = end + 1;
   }
   return false;
