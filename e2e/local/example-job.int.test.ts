@@ -9,12 +9,12 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ApprovalRequest } from '../../crds/types.ts';
 import { kubectl, loadHarnessState } from '../harness/state.ts';
 import { adminApi } from '../support/kube-apply.ts';
 import { checkAgentOutput } from '../kind/scenario.ts';
 import { EXPORT_SQL } from '../kind/manifests.ts';
 import { collect, type Ran } from './agent.ts';
+import { approveFirstHeld } from './approver.ts';
 import { materialiseContainer } from './kubelet.ts';
 import { startStack, type Stack } from './stack.ts';
 
@@ -40,17 +40,9 @@ async function runAgent(s: Stack): Promise<Ran> {
 }
 
 async function approveWhenHeld(s: Stack): Promise<string> {
-  for (;;) {
-    const list = await kubectl(['get', 'approvalrequests', '-n', s.namespace, '-o', 'json'], { user: 'admin' });
-    const held = (JSON.parse(list.stdout) as { items: ApprovalRequest[] }).items.find((r) => r.spec.command.text === EXPORT_SQL);
-    if (held !== undefined) {
-      const patch = JSON.stringify([{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: 'ticket 4711' } }]);
-      const approved = await kubectl(['patch', 'approvalrequest', held.metadata.name, '-n', s.namespace, '--type=json', '-p', patch], { user: 'dana' });
-      if (approved.code !== 0) throw new Error(`dana's approval failed: ${approved.stderr}`);
-      return held.metadata.name;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  const name = await approveFirstHeld(s.namespace, (text) => text === EXPORT_SQL);
+  if (name === undefined) throw new Error('unreachable: approveFirstHeld waits until one is held');
+  return name;
 }
 
 describe('the example\'s agent Job on the local control plane', () => {

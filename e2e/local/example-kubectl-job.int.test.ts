@@ -18,7 +18,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
-import type { AccessPolicySpec, ApprovalRequest } from '../../crds/types.ts';
+import type { AccessPolicySpec } from '../../crds/types.ts';
 import { freePorts } from '../harness/ports.ts';
 import { binDir } from '../harness/paths.ts';
 import { kubeconfigPath, kubectl, loadHarnessState, postgresConnection, requireKube, requirePostgres } from '../harness/state.ts';
@@ -28,6 +28,7 @@ import { startKubeletStandIn, type KubeletStandIn } from '../support/kubelet-sta
 import { checkKubectlOutput, execRecording } from '../kind/scenario.ts';
 import { DATA_NAMESPACE, isDatabaseExec, KUBERNETES_POLICY } from '../kind/manifests.ts';
 import { collect, type Ran } from './agent.ts';
+import { approveFirstHeld } from './approver.ts';
 import { materialiseContainer } from './kubelet.ts';
 import { startStack, type Stack } from './stack.ts';
 
@@ -123,18 +124,10 @@ async function runKubectlAgent(s: Stack): Promise<Ran> {
 }
 
 async function approveExecWhenHeld(s: Stack, agentDone: () => boolean): Promise<string> {
-  for (let i = 0; i < 480 && !agentDone(); i++) {
-    const list = await kubectl(['get', 'approvalrequests', '-n', s.namespace, '-o', 'json'], { user: 'admin' });
-    const held = (JSON.parse(list.stdout) as { items: ApprovalRequest[] }).items.find((r) => isDatabaseExec(r.spec.command.text));
-    if (held !== undefined) {
-      const patch = JSON.stringify([{ op: 'add', path: '/spec/reviews/-', value: { decision: 'Approved', reason: 'ticket 4711' } }]);
-      const approved = await kubectl(['patch', 'approvalrequest', held.metadata.name, '-n', s.namespace, '--type=json', '-p', patch], { user: 'dana' });
-      if (approved.code !== 0) throw new Error(`dana's approval failed: ${approved.stderr}`);
-      return held.metadata.name;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('the kubectl agent\'s exec into orders-db created no ApprovalRequest before the agent ended (or in 4 min)');
+  let polls = 0;
+  const name = await approveFirstHeld(s.namespace, isDatabaseExec, () => polls++ < 480 && !agentDone());
+  if (name === undefined) throw new Error('the kubectl agent\'s exec into orders-db created no ApprovalRequest before the agent ended (or in 4 min)');
+  return name;
 }
 
 function guarita(s: Stack, args: string[]): Promise<Ran> {
