@@ -8,7 +8,7 @@ import { compileKubernetesMatch, type CompiledKubernetesMatch } from './kubernet
 import { describeKubernetesRequest, reachingRequest, type KubernetesAttributes } from './kubernetes-request.ts';
 import { compileSshMatch, describeSshRequest, judgeSshRequest, unmatchedApplies, type CompiledSshMatch, type SshCompileProblem, type SshRequest } from './ssh.ts';
 import { SensitiveColumnGuard, SensitiveColumnsConfigError } from './sql-columns.ts';
-import { classifySql, policyEngineReady, SqlParseError } from './sql.ts';
+import { classifySql, policyEngineReady, SqlParseError, withSharedParse } from './sql.ts';
 import type { ApprovalPlan, Command, CompiledPolicy, Decision, DecisionCode, Identity, StatementInfo, Verdict } from './types.ts';
 
 /** A policy the schema accepts but the engine cannot apply; `field` is the kubectl-style path. */
@@ -264,7 +264,8 @@ class Compiled implements CompiledPolicy {
       if (cmd.protocol !== protocol) return denial('ProtocolMismatch', `a ${cmd.protocol} command cannot be evaluated against a ${protocol} target`);
       if (cmd.protocol === 'kubernetes') return this.evaluateKubernetes(cmd.request, purpose);
       if (cmd.protocol === 'ssh') return this.evaluateSsh(cmd.ssh, purpose);
-      return cmd.protocol === 'postgres' ? this.evaluateSql(cmd.sql, purpose) : this.evaluateHttp(cmd, purpose);
+      // One parse for the classifier and the sensitive-column guard (sql.ts withSharedParse).
+      return cmd.protocol === 'postgres' ? withSharedParse(() => this.evaluateSql(cmd.sql, purpose)) : this.evaluateHttp(cmd, purpose);
     } catch (err) {
       return denial('Unparseable', `policy engine error: ${err instanceof Error ? err.message : String(err)}`);
     }

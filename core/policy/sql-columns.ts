@@ -14,7 +14,7 @@
 import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
 import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
-import { parseStatements, type ParsedStatement } from './sql.ts';
+import { parseStatements, SqlParseError, type ParsedStatement } from './sql.ts';
 import type { SensitiveColumnUse } from './types.ts';
 
 export type { SensitiveColumnUse };
@@ -88,7 +88,97 @@ interface Rel {
   guess: boolean;
 }
 
-interface Scope { rels: Rel[]; parent: Scope | undefined; ctes: Map<string, Rel> }
+/**
+ * A query level's relations (only ever appended to: RelsIndex relies on it), the enclosing level,
+ * and the CTE names visible.
+ */
+interface Scope { rels: Rel[]; parent: Scope | undefined; ctes: CteNames }
+
+/**
+ * CTE names visible in a scope: this WITH's own, then the enclosing WITHs' (a chain, never
+ * copied: copying the enclosing names at every nested WITH cost n² for n CTEs each holding a WITH).
+ */
+class CteNames {
+  readonly own = new Map<string, Rel>();
+  readonly parent: CteNames | undefined;
+  constructor(parent?: CteNames) {
+    this.parent = parent;
+  }
+
+  get(name: string, guard: SensitiveColumnGuard): Rel | undefined {
+    guard.charge(1);
+    return this.own.get(name) ?? this.parent?.get(name, guard);
+  }
+
+  set(name: string, rel: Rel): void {
+    this.own.set(name, rel);
+  }
+}
+
+/**
+ * What name lookups need from one list of relations (a query level, or one side of a join), built
+ * incrementally: lists of relations are only appended to, so the index covers rels[0, indexed) and
+ * catches up at the next lookup. Scanning every relation per lookup made a chain of n joins cost
+ * n² (each join's condition scanned every relation before it; NATURAL JOIN and USING re-read every
+ * earlier column): with the index each relation is read once per list it joins.
+ */
+class RelsIndex {
+  indexed = 0;
+  /** lower(qualifier) → position of the first relation it names. */
+  readonly byQual = new Map<string, number>();
+  /** lower(column name) → position of the first relation with a personal column so named. */
+  readonly personalAt = new Map<string, number>();
+  /** Personal column name → position of the first guessed relation with no column so named. */
+  readonly guessAt = new Map<string, number>();
+
+  add(r: Rel, at: number, personalNames: readonly string[]): void {
+    for (const q of r.quals) setFirst(this.byQual, lower(q), at);
+    for (const c of r.cols) if (c.source !== undefined) setFirst(this.personalAt, lower(c.name), at);
+    if (r.complete || !r.guess) return;
+    for (const p of personalNames) if (!r.cols.some((c) => lower(c.name) === p)) setFirst(this.guessAt, p, at);
+  }
+}
+
+/** What NATURAL JOIN and USING compare on one side of a join, built incrementally like RelsIndex. */
+class JoinSide {
+  indexed = 0;
+  /** Every column name (NATURAL JOIN compares the columns both sides have). */
+  readonly names = new Set<string>();
+  /** lower(column name) → the personal sources of the columns so named. */
+  readonly sources = new Map<string, Set<string>>();
+  /** Some relation's column list is not complete: NATURAL JOIN may compare any column. */
+  open = false;
+  /** Labels of the guessed relations (unknown to the policy, columns not all known). */
+  readonly guessLabels = new Set<string>();
+  /** Personal column name → labels of guessed relations with no column so named (they may hold one). */
+  readonly guessLacking = new Map<string, Set<string>>();
+
+  add(r: Rel, personalNames: readonly string[]): void {
+    const own = new Set<string>();
+    for (const c of r.cols) {
+      const n = lower(c.name);
+      own.add(n);
+      this.names.add(n);
+      if (c.source !== undefined) addTo(this.sources, n, c.source);
+    }
+    if (r.complete) return;
+    this.open = true;
+    if (!r.guess) return;
+    this.guessLabels.add(r.label);
+    for (const p of personalNames) if (!own.has(p)) addTo(this.guessLacking, p, r.label);
+  }
+}
+
+/** Keeps the first position a name was seen at (lookups resolve to the first relation, as a scan in order did). */
+function setFirst(m: Map<string, number>, key: string, at: number): void {
+  if (!m.has(key)) m.set(key, at);
+}
+
+function addTo(m: Map<string, Set<string>>, key: string, value: string): void {
+  const set = m.get(key);
+  if (set === undefined) m.set(key, new Set([value]));
+  else set.add(value);
+}
 
 interface Resolved { source: string; how: 'plain' | 'derived' | 'wholeRow' | 'guess' }
 
@@ -187,8 +277,14 @@ function readsUnseen(name: string): boolean {
  */
 const WORK_BUDGET = 1_000_000;
 
-/** Deeper expressions are refused rather than followed (the walk is recursive). */
+/**
+ * Deeper expressions and queries are refused rather than followed (the walk is recursive, and the
+ * stack would run out first, at a depth that depends on how the JIT compiled the walk). Chains of
+ * joins and of set operations are followed in loops and do not count. Hand-written and generated
+ * SQL nests far less: an ORM's deepest subquery nesting is a handful of levels.
+ */
 const MAX_DEPTH = 400;
+const MAX_QUERY_DEPTH = 100;
 /** Uses reported per statement: the first ones say enough. */
 const MAX_USES = 16;
 
@@ -214,7 +310,9 @@ class Analysis {
   readonly uses: SensitiveColumnUse[] = [];
   /** A number's value decided something (ORDER BY 1): the result holds for this exact text only. */
   readsNumbers = false;
+  /** Expression nesting (MAX_DEPTH) and query nesting (MAX_QUERY_DEPTH) of the node being checked. */
   private depth = 0;
+  private queryDepth = 0;
   private readonly guard: SensitiveColumnGuard;
   readonly statement: number;
   private readonly viewStack: readonly string[];
@@ -233,7 +331,7 @@ class Analysis {
   // --- statements --------------------------------------------------------------------------------
 
   statementNode(type: string, node: Json, path: string): void {
-    const root: Scope = { rels: [], parent: undefined, ctes: new Map() };
+    const root: Scope = { rels: [], parent: undefined, ctes: new CteNames() };
     const handler = STATEMENTS[type];
     if (handler !== undefined) handler(this, node, root, path);
     else this.byName(node, `${path}${type.replace(/Stmt$/, '')} statement`);
@@ -324,7 +422,7 @@ class Analysis {
 
   private withCtes(withClause: Json | undefined, outer: Scope, path: string): Scope {
     if (withClause === undefined) return outer;
-    const ctes = new Map(outer.ctes);
+    const ctes = new CteNames(outer.ctes);
     const scope: Scope = { rels: outer.rels, parent: outer.parent, ctes };
     const recursive = withClause.recursive === true;
     for (const c of arr(withClause.ctes)) {
@@ -404,8 +502,20 @@ class Analysis {
   select(node: Json, outer: Scope, path: string, sink: Sink, quiet = false): { cols: Col[]; complete: boolean } {
     if (quiet) {
       const probe = new Analysis(this.guard, this.statement, this.viewStack);
+      // The probe runs on the same stack: it continues this analysis's nesting counts.
+      probe.depth = this.depth;
+      probe.queryDepth = this.queryDepth;
       return probe.select(node, outer, path, sink);
     }
+    if (++this.queryDepth > MAX_QUERY_DEPTH) throw new NestingLimit(`queries (subqueries, CTEs, views) nested more than ${MAX_QUERY_DEPTH} levels deep`);
+    try {
+      return this.selectInner(node, outer, path, sink);
+    } finally {
+      this.queryDepth--;
+    }
+  }
+
+  private selectInner(node: Json, outer: Scope, path: string, sink: Sink): { cols: Col[]; complete: boolean } {
     const scope0 = this.withCtes(obj(node.withClause), outer, path);
     const op = str(node.op);
     if (op !== undefined && op !== 'SETOP_NONE') return this.setOp(node, scope0, path, sink, op);
@@ -445,9 +555,34 @@ class Analysis {
     for (const c of cols) if (c.source !== undefined) this.report(c.source, use, where);
   }
 
+  /**
+   * UNION, INTERSECT, EXCEPT. PostgreSQL parses a chain of them left-deep (a UNION b UNION c is
+   * (a UNION b) UNION c): the chain is followed in a loop, deepest first, as the recursion did, so
+   * 5,000 branches are 5,000 steps instead of 5,000 stack frames (which ran out).
+   */
   private setOp(node: Json, scope: Scope, path: string, sink: Sink, op: string): { cols: Col[]; complete: boolean } {
-    const name = op.replace('SETOP_', '') + (node.all === true ? ' ALL' : '');
-    const left = this.select(obj(node.larg) ?? {}, scope, `${path}${name} branch 1: `, sink);
+    const chain: SetOpLevel[] = [];
+    let level: SetOpLevel = { node, op, path };
+    for (;;) {
+      chain.push(level);
+      const larg = obj(level.node.larg) ?? {};
+      const lop = str(larg.op);
+      const leftPath = `${level.path}${setOpName(level.op, level.node)} branch 1: `;
+      // A left branch with its own WITH is a query of its own (select() opens its CTEs).
+      if (lop === undefined || lop === 'SETOP_NONE' || larg.withClause !== undefined) {
+        let out = this.select(larg, scope, leftPath, sink);
+        for (let i = chain.length - 1; i >= 0; i--) out = this.setOpLevel(chain[i] as SetOpLevel, out, scope, sink);
+        return out;
+      }
+      this.guard.charge(1);
+      level = { node: larg, op: lop, path: leftPath };
+    }
+  }
+
+  /** One set operation whose left branch is analysed: its right branch, the rows it compares, its ORDER BY and LIMIT. */
+  private setOpLevel(level: SetOpLevel, left: { cols: Col[]; complete: boolean }, scope: Scope, sink: Sink): { cols: Col[]; complete: boolean } {
+    const { node, op, path } = level;
+    const name = setOpName(op, node);
     const right = this.select(obj(node.rarg) ?? {}, scope, `${path}${name} branch 2: `, sink);
     this.guard.charge(left.cols.length + right.cols.length);
     const cols = left.cols.map((c, i) => {
@@ -529,9 +664,15 @@ class Analysis {
 
   /** ORDER BY / GROUP BY / DISTINCT ON: an integer or a bare output name refers to a select-list column. */
   private clauseItems(list: unknown, scope: Scope, outputs: readonly Col[], path: string, use: string): void {
-    arr(list).forEach((item, i) => {
+    const items = arr(list);
+    if (items.length === 0) return;
+    // Output names indexed once: finding each item's name among the outputs made ORDER BY a1, ..., an quadratic.
+    this.guard.charge(outputs.length);
+    const byName = new Map<string, Col>();
+    for (const o of outputs) if (!byName.has(lower(o.name))) byName.set(lower(o.name), o);
+    items.forEach((item, i) => {
       const where = `${path} item ${i + 1}`;
-      const c = outputRef(item, outputs);
+      const c = outputRef(item, outputs, byName);
       if (unwrap(item)[0] === 'A_Const') this.readsNumbers = true;
       if (c?.source !== undefined) this.report(c.source, use, where);
       this.expr(item, scope, where, use);
@@ -601,37 +742,44 @@ class Analysis {
     return { quals: [name], label: `${name}()`, cols: [], complete: false, guess: false };
   }
 
+  /**
+   * A join's relations: the left side's list (a new one from fromRels, so this join's own) with the
+   * right side's appended, never copied, and one scope over them in front of the FROM items before
+   * it (LATERAL items on the right see the left side, the condition sees both). Copying both sides
+   * at every level, and reading every earlier column again for NATURAL JOIN and USING, made a chain
+   * of n joins cost n² (1,000 NATURAL JOINs: ~85 ms, past the work budget); the sides' name indexes
+   * (RelsIndex) grow with the chain instead.
+   */
   private join(n: Json, scope: Scope, path: string): Rel[] {
-    const left = this.fromRels(n.larg, scope, path);
-    const lateralScope: Scope = { rels: [...scope.rels, ...left], parent: scope.parent, ctes: scope.ctes };
-    const right = this.fromRels(n.rarg, lateralScope, path);
-    const both: Scope = { rels: [...scope.rels, ...left, ...right], parent: scope.parent, ctes: scope.ctes };
-    this.expr(n.quals, both, `${path}JOIN ON`, 'join condition');
-    for (const u of stringList(n.usingClause)) {
-      for (const r of [...left, ...right]) {
-        const c = findCol(r, u, this.guard);
-        if (c !== undefined) this.report(c.source, 'join condition USING', `${path}JOIN USING`);
+    // a JOIN b JOIN c is (a JOIN b) JOIN c: the left-deep chain in a loop, deepest first, as the recursion did (no stack frame per join).
+    const chain: Json[] = [n];
+    for (let [t, l] = unwrap(n.larg); t === 'JoinExpr'; [t, l] = unwrap(l.larg)) {
+      this.guard.charge(1);
+      chain.push(l);
+    }
+    let rels = this.fromRels((chain[chain.length - 1] as Json).larg, scope, path);
+    for (let i = chain.length - 1; i >= 0; i--) rels = this.joinLevel(chain[i] as Json, rels, scope, path);
+    return rels;
+  }
+
+  /** One join whose left side is analysed (`left`, this join's own list). */
+  private joinLevel(n: Json, left: Rel[], scope: Scope, path: string): Rel[] {
+    const here: Scope = { rels: left, parent: scope, ctes: scope.ctes };
+    const right = this.fromRels(n.rarg, here, path);
+    const using = stringList(n.usingClause);
+    if (using.length > 0 || n.isNatural === true) {
+      const sides = [this.guard.joinSide(left), this.guard.joinSide(right)] as const;
+      for (const u of using) for (const side of sides) this.usingUses(side, u, `${path}JOIN USING`);
+      if (n.isNatural === true) {
+        this.naturalUses(sides[0], sides[1], `${path}NATURAL JOIN`);
+        this.naturalUses(sides[1], sides[0], `${path}NATURAL JOIN`);
       }
     }
-    if (n.isNatural === true) {
-      const sides = [left, right];
-      // Each side's column names once: comparing every column with every other one made a chain of joins cubic.
-      this.guard.charge([...left, ...right].reduce((k, r) => k + r.cols.length, 0));
-      const named = sides.map((side) => ({ open: side.some((o) => !o.complete), names: new Set(side.flatMap((o) => o.cols.map((x) => lower(x.name)))) }));
-      sides.forEach((side, i) => {
-        const other = named[1 - i];
-        for (const r of side) {
-          this.guard.charge(r.cols.length);
-          for (const c of r.cols) {
-            if (c.source === undefined) continue;
-            if (other !== undefined && (other.open || other.names.has(lower(c.name)))) this.report(c.source, 'NATURAL JOIN comparison', `${path}NATURAL JOIN`);
-          }
-          if (r.guess && !r.complete) this.reportGuessRelation(r, 'NATURAL JOIN comparison', `${path}NATURAL JOIN`);
-        }
-      });
-    }
+    this.guard.charge(right.length);
+    for (const r of right) left.push(r);
+    this.expr(n.quals, here, `${path}JOIN ON`, 'join condition');
     const alias = obj(n.alias);
-    const all = [...left, ...right];
+    const all = left;
     if (alias === undefined) return all;
     const name = str(alias.aliasname) ?? 'join';
     this.guard.charge(all.reduce((k, r) => k + r.cols.length, 0));
@@ -639,12 +787,54 @@ class Analysis {
     return [this.renamed(merged, stringList(alias.colnames), path)];
   }
 
+  /** USING (u): findCol(r, u) for every relation r of a side (a personal column u, or an unknown relation that may have one). */
+  private usingUses(side: JoinSide, u: string, where: string): void {
+    const name = lower(u);
+    for (const source of side.sources.get(name) ?? []) {
+      if (this.full()) return;
+      this.report(source, 'join condition USING', where);
+    }
+    const p = this.guard.personalByName(u);
+    if (p === undefined) return;
+    for (const label of side.guessLacking.get(name) ?? []) {
+      if (this.full()) return;
+      this.report(`${label}.${name} (unknown relation; named like ${p})`, 'join condition USING', where);
+    }
+  }
+
+  /**
+   * NATURAL JOIN compares the columns both sides name: a personal column of `side` is compared when
+   * the other side has a column so named, or may have (a column list not known in full). Walks the
+   * smaller of the two name sets; stops once the uses are full (MAX_USES).
+   */
+  private naturalUses(side: JoinSide, other: JoinSide, where: string): void {
+    const use = 'NATURAL JOIN comparison';
+    const compared = (name: string): Iterable<string> => (other.open || other.names.has(name) ? (side.sources.get(name) ?? []) : []);
+    const names = other.open || side.sources.size <= other.names.size ? side.sources.keys() : other.names.values();
+    for (const name of names) {
+      this.guard.charge(1);
+      for (const source of compared(name)) {
+        if (this.full()) return;
+        this.report(source, use, where);
+      }
+    }
+    for (const label of side.guessLabels) {
+      if (this.full()) return;
+      this.report(`${label}.* (unknown relation; may hold ${this.guard.personalNames().join(', ')})`, use, where);
+    }
+  }
+
+  /** No more uses are recorded for this statement (MAX_USES): loops that only report may stop. */
+  private full(): boolean {
+    return this.uses.length >= MAX_USES;
+  }
+
   /** A table, view or CTE named in FROM (or as a write's target). */
   relation(n: Json, scope: Scope, path: string): Rel {
     const rel = str(n.relname) ?? '';
     const schema = str(n.schemaname);
     const alias = obj(n.alias);
-    const cte = schema === undefined ? lookupCte(scope, rel) : undefined;
+    const cte = schema === undefined ? scope.ctes.get(lower(rel), this.guard) : undefined;
     const base = cte ?? this.guard.catalogRel(schema, rel, this.viewStack, path);
     return this.renamed({ ...base, quals: qualifiers(rel, schema, str(alias?.aliasname)) }, stringList(alias?.colnames), path);
   }
@@ -664,7 +854,7 @@ class Analysis {
 
   private starRels(qual: string[], scope: Scope, where: string): Rel[] {
     if (qual.length === 0) return scope.rels;
-    const r = findRel(scope, qual);
+    const r = findRel(scope, qual, this.guard);
     if (r !== undefined) return [r];
     // A qualifier the guard cannot place: (composite).* and the like.
     this.report(`${qual.join('.')}.* (unresolved; may hold ${this.guard.personalNames().join(', ')})`, 'expansion the guard cannot resolve', where);
@@ -678,7 +868,7 @@ class Analysis {
     if (fields.length === 1) return resolveSingle(fields[0] ?? '', scope, this.guard);
     // a.b: column b of relation a; or (a.b).c, a composite's field; s.t.c: schema-qualified.
     for (let k = fields.length - 1; k >= 1; k--) {
-      const r = findRel(scope, fields.slice(0, k));
+      const r = findRel(scope, fields.slice(0, k), this.guard);
       if (r === undefined) continue;
       const c = findCol(r, fields[k] ?? '', this.guard);
       // A field of a personal composite column is computed from it.
@@ -710,11 +900,7 @@ class Analysis {
   expr(node: unknown, scope: Scope, where: string, use: string): string | undefined {
     if (node === undefined || node === null || typeof node !== 'object') return undefined;
     this.guard.charge(1);
-    if (++this.depth > MAX_DEPTH) {
-      this.depth--;
-      this.report(`(unchecked; may hold ${this.guard.personalNames().join(', ')})`, 'expression nested too deeply to check', where);
-      return undefined;
-    }
+    if (++this.depth > MAX_DEPTH) throw new NestingLimit(`expressions nested more than ${MAX_DEPTH} levels deep`);
     try {
       return this.exprInner(node, scope, where, use);
     } finally {
@@ -744,7 +930,7 @@ class Analysis {
     const fields = fieldNames(n.fields);
     if (fields[fields.length - 1] === '*') {
       // row_to_json(c.*), ROW(c.*): a whole row; count(*): nothing.
-      const r = fields.length === 1 ? undefined : findRel(scope, fields.slice(0, -1));
+      const r = fields.length === 1 ? undefined : findRel(scope, fields.slice(0, -1), this.guard);
       const w = r === undefined ? undefined : wholeRow(r, this.guard);
       if (w !== undefined) this.report(w.source, `whole-row reference in ${use}`, where);
       return w?.source;
@@ -795,6 +981,12 @@ class Analysis {
   }
 }
 
+interface SetOpLevel { readonly node: Json; readonly op: string; readonly path: string }
+
+function setOpName(op: string, node: Json): string {
+  return op.replace('SETOP_', '') + (node.all === true ? ' ALL' : '');
+}
+
 /** What each column carries, as one comparable string. */
 function sourcesOf(cols: readonly Col[]): string {
   return JSON.stringify(cols.map((c) => [c.source ?? null, c.derived === true]));
@@ -807,13 +999,13 @@ function returningItems(node: Json): unknown[] {
 }
 
 /** ORDER BY / GROUP BY / DISTINCT ON item that names a select-list column: by position (ORDER BY 1) or by output name. */
-function outputRef(item: unknown, outputs: readonly Col[]): Col | undefined {
+function outputRef(item: unknown, outputs: readonly Col[], byName: ReadonlyMap<string, Col>): Col | undefined {
   const [t, n] = unwrap(item);
   const ival = obj(n.ival);
   if (t === 'A_Const' && ival !== undefined) return outputs[Number(ival.ival ?? 0) - 1];
   if (t !== 'ColumnRef') return undefined;
   const f = fieldNames(n.fields);
-  return f.length === 1 ? outputs.find((o) => lower(o.name) === lower(f[0] ?? '')) : undefined;
+  return f.length === 1 ? byName.get(lower(f[0] ?? '')) : undefined;
 }
 
 /**
@@ -851,19 +1043,22 @@ function qualifiers(rel: string, schema: string | undefined, alias: string | und
   return schema === undefined ? [rel] : [rel, `${schema}.${rel}`];
 }
 
-function lookupCte(scope: Scope, name: string): Rel | undefined {
-  return scope.ctes.get(lower(name));
-}
 
 /** PostgreSQL tries a column first, then a whole-row reference to a relation of that name (in every enclosing scope). */
 function resolveSingle(name: string, scope: Scope, guard: SensitiveColumnGuard): Resolved | undefined {
+  const n = lower(name);
+  // The first relation of a level that has a personal column so named, or is unknown and may have one (findCol's two cases).
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
-    const hit = s.rels.map((r) => findCol(r, name, guard)).find((c) => c !== undefined);
+    const ix = guard.relsIndex(s.rels);
+    const personal = ix.personalAt.get(n);
+    const guessed = ix.guessAt.get(n);
+    const at = personal === undefined ? guessed : guessed === undefined ? personal : Math.min(personal, guessed);
+    const hit = at === undefined ? undefined : findCol(s.rels[at] as Rel, name, guard);
     if (hit !== undefined) return hit;
   }
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
-    const r = s.rels.find((x) => x.quals.some((q) => lower(q) === lower(name)));
-    if (r !== undefined) return wholeRow(r, guard);
+    const at = guard.relsIndex(s.rels).byQual.get(n);
+    if (at !== undefined) return wholeRow(s.rels[at] as Rel, guard);
   }
   return undefined;
 }
@@ -875,16 +1070,13 @@ function starFields(v: unknown): string[] | undefined {
   return fields[fields.length - 1] === '*' ? fields.slice(0, -1) : undefined;
 }
 
-function findRel(scope: Scope, qual: string[]): Rel | undefined {
+function findRel(scope: Scope, qual: string[], guard: SensitiveColumnGuard): Rel | undefined {
   const q = lower(qual.join('.'));
   const tail = lower(qual[qual.length - 1] ?? '');
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
-    const exact = s.rels.find((r) => r.quals.some((x) => lower(x) === q));
-    if (exact !== undefined) return exact;
-    if (qual.length > 1) {
-      const byTail = s.rels.find((r) => r.quals.some((x) => lower(x) === tail));
-      if (byTail !== undefined) return byTail;
-    }
+    const ix = guard.relsIndex(s.rels);
+    const at = ix.byQual.get(q) ?? (qual.length > 1 ? ix.byQual.get(tail) : undefined);
+    if (at !== undefined) return s.rels[at];
   }
   return undefined;
 }
@@ -986,6 +1178,34 @@ class WorkLimit extends Error {
   }
 }
 
+/** A statement nested deeper than MAX_DEPTH or MAX_QUERY_DEPTH; the message names which. */
+class NestingLimit extends Error {
+  constructor(what: string) {
+    super(what);
+    this.name = 'NestingLimit';
+  }
+}
+
+/**
+ * A statement past the guard's bounds: refused (the decision is a denial, code Unparseable) with
+ * the bound and how to split the work, never allowed and never held for an approver who would be
+ * approving what nobody checked. Other errors are bugs: passed on (the decision fails closed too).
+ */
+function uncheckable(err: unknown, index: number, location: number): unknown {
+  const which = `statement ${index + 1}`;
+  if (err instanceof WorkLimit) {
+    return new SqlParseError(`${which} needs more than ${WORK_BUDGET.toLocaleString('en-US')} steps for the sensitive-column guard to check (its joins, CTEs or set operations make it read the same columns again and again); split it into smaller statements`, location, 'unsupported');
+  }
+  if (err instanceof NestingLimit) {
+    return new SqlParseError(`${which} has ${err.message}, deeper than the sensitive-column guard checks; flatten it, or split it into several statements`, location, 'unsupported');
+  }
+  if (err instanceof RangeError) {
+    // The stack ran out before a nesting bound (a form the bounds do not count).
+    return new SqlParseError(`${which} is nested too deeply for the sensitive-column guard to check; flatten it, or split it into several statements`, location, 'unsupported');
+  }
+  return err;
+}
+
 const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 
 /** Compiled from spec.sensitiveColumns: the catalog knowledge, and a per-text cache of findings. */
@@ -999,6 +1219,45 @@ export class SensitiveColumnGuard {
   private readonly shapeCache = new TextCache<SensitiveColumnUse[]>(512);
   /** Work spent on the SQL text being checked (check() is synchronous: one text at a time). */
   private spent = 0;
+  /** Name indexes of the lists of relations of the text being checked (RelsIndex, JoinSide). */
+  private indexes = new WeakMap<readonly Rel[], RelsIndex>();
+  private joinSides = new WeakMap<readonly Rel[], JoinSide>();
+
+  /** Work units the last check() spent (nodes visited, columns and relations read): tests assert it grows linearly. */
+  get lastCheckWork(): number {
+    return this.spent;
+  }
+
+  /** The name index of a list of relations, caught up with what was appended since the last lookup. */
+  relsIndex(rels: readonly Rel[]): RelsIndex {
+    let ix = this.indexes.get(rels);
+    if (ix === undefined) {
+      ix = new RelsIndex();
+      this.indexes.set(rels, ix);
+    }
+    this.charge(1);
+    for (; ix.indexed < rels.length; ix.indexed++) {
+      const r = rels[ix.indexed] as Rel;
+      this.charge(r.cols.length + r.quals.length + 1);
+      ix.add(r, ix.indexed, this.names);
+    }
+    return ix;
+  }
+
+  /** One side of a join as NATURAL JOIN and USING read it, caught up like relsIndex. */
+  joinSide(rels: readonly Rel[]): JoinSide {
+    let side = this.joinSides.get(rels);
+    if (side === undefined) {
+      side = new JoinSide();
+      this.joinSides.set(rels, side);
+    }
+    for (; side.indexed < rels.length; side.indexed++) {
+      const r = rels[side.indexed] as Rel;
+      this.charge(r.cols.length + 1);
+      side.add(r, this.names);
+    }
+    return side;
+  }
 
   /** Counts work against WORK_BUDGET; throws WorkLimit past it. */
   charge(units: number): void {
@@ -1103,7 +1362,7 @@ export class SensitiveColumnGuard {
     if (stmts.length !== 1 || first?.type !== 'SelectStmt') throw new ViewProblem(view.name, `view ${view.name}, whose definition in the policy cannot be followed`, path);
     // The view's own filters and joins are its owner's, not the agent's: only what its columns carry matters.
     const a = new Analysis(this, 0, [...viewStack, key]);
-    const out = a.select(first.node, { rels: [], parent: undefined, ctes: new Map() }, '', 'pass');
+    const out = a.select(first.node, { rels: [], parent: undefined, ctes: new CteNames() }, '', 'pass');
     const r: Rel = { quals: [label], label, cols: out.cols, complete: out.complete, guess: false };
     this.viewCache.set(key, r);
     return r;
@@ -1125,18 +1384,9 @@ export class SensitiveColumnGuard {
       try {
         a.statementNode(s.type, s.node, '');
       } catch (err) {
-        const unchecked = `(unchecked; may hold ${this.names.join(', ')})`;
-        if (err instanceof ViewProblem) {
-          // The view cannot be followed: whatever it returns may be personal (fail closed).
-          a.report(`${err.view}.* (view; may hold ${this.names.join(', ')})`, err.message, err.path || 'FROM');
-        } else if (err instanceof WorkLimit) {
-          a.report(unchecked, `statement too large for the guard to check (more than ${WORK_BUDGET} steps in this SQL text; send smaller statements)`, 'statement');
-        } else if (err instanceof RangeError) {
-          // Stack exhausted by nesting (joins, set operations, subqueries thousands deep).
-          a.report(unchecked, 'statement nested too deeply for the guard to check', 'statement');
-        } else {
-          throw err;
-        }
+        if (!(err instanceof ViewProblem)) throw uncheckable(err, i, s.location);
+        // The view cannot be followed: whatever it returns may be personal (fail closed).
+        a.report(`${err.view}.* (view; may hold ${this.names.join(', ')})`, err.message, err.path || 'FROM');
       }
       readsNumbers ||= a.readsNumbers;
       return a.uses;

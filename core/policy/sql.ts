@@ -657,15 +657,57 @@ function refuseUncheckable(sql: string): void {
   if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');
 }
 
-/** The statements of a SQL text as libpg-query parse trees (the sensitive-column guard walks them too). */
+/**
+ * The parse of the text being decided, kept while one decision runs (withSharedParse): the
+ * classifier and the sensitive-column guard both read the same text, and a text beyond the caches'
+ * length limit was parsed twice per decision (half of a long text's parse time). Held only for the
+ * duration of one synchronous decision, so a 256 KiB text's tree is never kept in memory after it.
+ */
+let shared: { sql: string; statements: ParsedStatement[] } | undefined;
+let sharing = false;
+
+/** Runs `decide` (synchronous) with parseStatements remembering the last text it parsed. */
+export function withSharedParse<T>(decide: () => T): T {
+  if (sharing) return decide();
+  sharing = true;
+  try {
+    return decide();
+  } finally {
+    sharing = false;
+    shared = undefined;
+  }
+}
+
+const parseStats = { parses: 0, sharedHits: 0 };
+
+/** libpg-query calls made by parseStatements, and parses answered by withSharedParse's memo (tests). */
+export function parseStatementStats(): Readonly<typeof parseStats> {
+  return { ...parseStats };
+}
+
+/** The statements of a SQL text as libpg-query parse trees (the sensitive-column guard walks them too). Callers never modify the trees. */
 export function parseStatements(sql: string): ParsedStatement[] {
   if (parser === undefined) throw new Error('policy engine not initialized: await initPolicyEngine() first');
   refuseUncheckable(sql);
   if (sql === '') return [];
+  if (shared !== undefined && shared.sql === sql) {
+    parseStats.sharedHits++;
+    return shared.statements;
+  }
+  const statements = parseUnshared(sql);
+  if (sharing) shared = { sql, statements };
+  return statements;
+}
+
+function parseUnshared(sql: string): ParsedStatement[] {
+  if (parser === undefined) throw new Error('policy engine not initialized: await initPolicyEngine() first');
+  parseStats.parses++;
   let tree: Json;
   try {
     tree = parser.parseSync(sql) as unknown as Json;
   } catch (err) {
+    // libpg-query hands the tree over as JSON: a tree deeper than JSON.parse's stack fails there, not in the grammar.
+    if (err instanceof RangeError) throw new SqlParseError('the SQL text is nested too deeply for the policy engine to read (its parse tree is deeper than the stack); flatten it, or split it into several statements', 0, 'unsupported');
     const details = (err as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails;
     const msg = safeMessage(details?.message ?? (err instanceof Error ? err.message : String(err)));
     const pos = details?.cursorPosition ?? 0;
