@@ -1,5 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it, jest } from '@jest/globals';
-import { isoNow } from './enforcer.ts';
+import { parse as parseYaml } from 'yaml';
+import { initPolicyEngine } from '../../core/policy/index.ts';
+import type { SessionEvent } from '../../core/recording/index.ts';
+import { parseAccessPolicy } from '../../crds/validators.ts';
+import type { Session } from './enforcement.ts';
+import { isoNow, sha256Hex, SidecarEnforcer, type EnforcerDeps } from './enforcer.ts';
+import { Metrics } from './metrics.ts';
+import type { PolicyState } from './policy-watch.ts';
+import { compileTarget, type CompiledTarget } from './targets.ts';
 
 describe('isoNow (a record\'s time, kept for the millisecond it names)', () => {
   it('is new Date().toISOString() of the current millisecond, also across millisecond boundaries', () => {
@@ -32,5 +42,94 @@ describe('isoNow (a record\'s time, kept for the millisecond it names)', () => {
     } finally {
       jest.useRealTimers();
     }
+  });
+});
+
+describe('a command record\'s masked text and SHA-256 (reused while a connection repeats a text)', () => {
+  const cpf = '529.982.247-25';
+  const sqlWith = (n: number): string => `SELECT id, total_cents FROM orders WHERE customer_cpf = '${cpf}' AND id = ${n}`;
+
+  /** The real enforcer over the example policy (fakes for identity, policy watch and spool); `use` swaps the policy in force as the watch would. */
+  async function harness(): Promise<{
+    session: Session; records: SessionEvent[]; metrics: Metrics; plans: { partial: CompiledTarget; redact: CompiledTarget }; use(plan: CompiledTarget): void;
+  }> {
+    await initPolicyEngine();
+    const load = (style: 'partial' | 'redact'): CompiledTarget => {
+      const policy = parseAccessPolicy(parseYaml(readFileSync(join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml'), 'utf8')));
+      policy.spec.masking = { ...(policy.spec.masking ?? {}), style };
+      return compileTarget(policy, '/nonexistent');
+    };
+    const plans = { partial: load('partial'), redact: load('redact') };
+    let state: PolicyState<CompiledTarget> = { state: 'ok', policy: plans.partial.policy, compiled: plans.partial, generation: 1 };
+    const listeners: ((name: string, s: PolicyState<CompiledTarget>) => void)[] = [];
+    const records: SessionEvent[] = [];
+    const metrics = new Metrics();
+    const logger = { info() {}, warn() {}, error() {}, debug() {}, child() { return logger; } };
+    const enforcer = new SidecarEnforcer({
+      config: { namespace: 'ns', podName: 'pod', targets: [{ target: 'orders-db', protocol: 'postgres', policy: 'orders-db', listenPort: 0 }], approvalWaitMs: 1000 },
+      policies: { availability: () => ({ ok: true }), get: () => state, onChange: (fn: (name: string, s: PolicyState<CompiledTarget>) => void) => { listeners.push(fn); return () => undefined; } },
+      authenticator: { authenticate: () => Promise.resolve({ identity: { subject: 'support-agent', groups: ['support'], kind: 'User' } }) },
+      approvals: {}, metrics, logger,
+      spool: { health: () => ({ ok: true }), append: (event: SessionEvent) => { records.push(event); return Promise.resolve({}); } },
+    } as unknown as EnforcerDeps);
+    const opened = await enforcer.openSession({ target: 'orders-db', credential: 't', purpose: 'customer-support', client: { remoteAddress: '127.0.0.1' } });
+    if (!opened.ok) throw new Error(opened.message);
+    return {
+      session: opened.session, records, metrics, plans,
+      use(plan) {
+        state = { state: 'ok', policy: plan.policy, compiled: plan, generation: (state.state === 'ok' ? (state.generation ?? 0) : 0) + 1 };
+        for (const fn of listeners) fn('orders-db', state);
+      },
+    };
+  }
+
+  async function run(session: Session, sql: string): Promise<void> {
+    const auth = await session.authorize({ protocol: 'postgres', sql });
+    if (auth.verdict !== 'allow') throw new Error(`${auth.verdict}: ${'message' in auth ? auth.message : ''}`);
+    await auth.complete({ result: { rows: 1, bytes: 10, sample: 'id\n1', truncated: false }, masked: {}, durationMs: 0.2 });
+  }
+
+  /** What the record of `sql` must carry under `plan`, computed afresh. */
+  const expected = (plan: CompiledTarget, sql: string): { command: string; commandSha256: string } => ({ command: plan.recordMasker.newSession().maskText(sql), commandSha256: sha256Hex(sql) });
+  const carried = (r: SessionEvent | undefined): { command: string | undefined; commandSha256: string | undefined } => ({ command: r?.command, commandSha256: r?.commandSha256 });
+
+  it('the same text run again, other texts between, and the same text once more: every record as computed afresh', async () => {
+    const h = await harness();
+    const texts = [sqlWith(1), sqlWith(1), sqlWith(1), sqlWith(2), sqlWith(1), 'SELECT 1', 'SELECT 1', sqlWith(2)];
+    for (const sql of texts) await run(h.session, sql);
+    const commands = h.records.filter((r) => r.type === 'command');
+    expect(commands.map(carried)).toEqual(texts.map((sql) => expected(h.plans.partial, sql)));
+    // The masking is real: the CPF never reaches a record.
+    expect(commands.every((r) => !(r.command ?? '').includes(cpf) && !(r.command ?? '').includes('52998224725'))).toBe(true);
+  });
+
+  it('a changed masking plan between two runs of the same text: the second record is masked under the new plan', async () => {
+    const h = await harness();
+    await run(h.session, sqlWith(1));
+    h.use(h.plans.redact);
+    await run(h.session, sqlWith(1));
+    h.use(h.plans.partial);
+    await run(h.session, sqlWith(1));
+    const commands = h.records.filter((r) => r.type === 'command').map(carried);
+    const partial = expected(h.plans.partial, sqlWith(1));
+    const redact = expected(h.plans.redact, sqlWith(1));
+    expect(partial.command).not.toBe(redact.command);
+    expect(commands).toEqual([partial, redact, partial]);
+  });
+
+  it('a denied text run twice between allowed ones: each record as computed afresh, decisions counted per verdict and rule', async () => {
+    const h = await harness();
+    const denied = `DROP TABLE orders -- ${cpf}`;
+    await run(h.session, denied.replace('DROP TABLE orders', 'SELECT 1'));
+    for (let i = 0; i < 2; i++) {
+      const auth = await h.session.authorize({ protocol: 'postgres', sql: denied });
+      expect(auth.verdict).toBe('deny');
+    }
+    await run(h.session, sqlWith(3));
+    const commands = h.records.filter((r) => r.type === 'command');
+    expect(commands.map((r) => r.decision)).toEqual(['allow', 'deny', 'deny', 'allow']);
+    expect(commands.map(carried)).toEqual([denied.replace('DROP TABLE orders', 'SELECT 1'), denied, denied, sqlWith(3)].map((sql) => expected(h.plans.partial, sql)));
+    const decisions = (await h.metrics.decisions.get()).values.map((v) => [v.labels.decision, v.labels.rule, v.value]).sort();
+    expect(decisions).toEqual([['allow', 'allow-the-rest', 2], ['deny', 'deny-ddl-and-dcl', 2]]);
   });
 });

@@ -220,6 +220,9 @@ export class SidecarEnforcer implements Enforcer {
 
 interface Running { decision: EnforcementDecision; text: string; approval?: ApprovalRequest }
 
+/** What a record carries for one command text under one masking plan. */
+interface CommandMemo { readonly text: string; readonly plan: CompiledTarget | undefined; readonly masked: string; readonly sha256: string }
+
 export class SidecarSession implements Session {
   readonly id = `s-${randomBytes(9).toString('base64url')}`;
   readonly identity: Identity;
@@ -240,6 +243,8 @@ export class SidecarSession implements Session {
   #expiryTimer: NodeJS.Timeout | undefined;
   #last: CompiledTarget | undefined;
   #closing: Promise<void> | undefined;
+  /** The last command's record text (see #command); dropped at close like the credential. */
+  #lastCommand: CommandMemo | undefined;
 
   constructor(
     enforcer: SidecarEnforcer, target: TargetConfig, identity: Identity, purpose: string, expiresAt: number | undefined,
@@ -333,6 +338,20 @@ export class SidecarSession implements Session {
     return masker.recordMasker.newSession().maskText(text);
   }
 
+  /**
+   * The masked text and SHA-256 a record carries for `text`. A connection repeats its texts (a
+   * prepared statement run again, an application's fixed queries), so the last answer is kept and
+   * reused while the text and the masking plan are the same: the same inputs, the same bytes.
+   */
+  #command(text: string): CommandMemo {
+    const plan = this.#last;
+    const last = this.#lastCommand;
+    if (last !== undefined && last.plan === plan && last.text === text) return last;
+    const memo: CommandMemo = { text, plan, masked: this.#masked(text, undefined), sha256: sha256Hex(text) };
+    this.#lastCommand = memo;
+    return memo;
+  }
+
   async #record(type: SessionEvent['type'], extra: Partial<SessionEvent>): Promise<SpoolRecord> {
     return this.#recordIn(this.#enforcer.available(this.#targetConfig), type, extra);
   }
@@ -346,9 +365,10 @@ export class SidecarSession implements Session {
 
   async #deny(decision: EnforcementDecision, text: string, extra: Partial<SessionEvent> = {}): Promise<Authorization> {
     const d = this.#enforcer.deps;
-    d.metrics.decisions.inc({ target: this.target, decision: 'deny', rule: decision.rule ?? '' });
+    d.metrics.decisionCell(this.target, 'deny', decision.rule ?? '').inc();
+    const command = this.#command(text);
     await this.#record('command', {
-      command: this.#masked(text, undefined), commandSha256: sha256Hex(text), decision: 'deny', reason: decision.reason, ...opt('rule', decision.rule), ...extra,
+      command: command.masked, commandSha256: command.sha256, decision: 'deny', reason: decision.reason, ...opt('rule', decision.rule), ...extra,
     });
     const rule = decision.rule === undefined ? '' : ` (rule ${decision.rule})`;
     return { verdict: 'deny', decision, message: `denied${rule}: ${decision.reason}` };
@@ -397,7 +417,7 @@ export class SidecarSession implements Session {
     if ('verdict' in target) return target;
     const decision: EnforcementDecision = target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command });
     if (decision.decision === 'deny') return this.#deny(decision, text);
-    this.#enforcer.deps.metrics.decisions.inc({ target: this.target, decision: decision.decision, rule: decision.rule ?? '' });
+    this.#enforcer.deps.metrics.decisionCell(this.target, decision.decision, decision.rule ?? '').inc();
     if (decision.decision === 'allow') return this.#allow({ decision, text });
     if (hooks.unapprovable !== undefined) return this.#deny(sidecarDenial('ApprovalUnavailable', `rule ${decision.rule ?? ''} requires approval, but ${hooks.unapprovable}`, decision.rule), text);
     return this.#approval(decision, command, text, hooks);
@@ -434,7 +454,8 @@ export class SidecarSession implements Session {
     const result = this.#boundedResult(outcome, this.#limitsOf(available));
     d.metrics.countMasked(this.target, outcome.masked);
     // Members assigned only when present (an undefined member is not the same JSON as an absent one).
-    const fields: Partial<SessionEvent> = { command: this.#masked(run.text, undefined), commandSha256: sha256Hex(run.text), decision: 'allow', reason: run.decision.reason };
+    const command = this.#command(run.text);
+    const fields: Partial<SessionEvent> = { command: command.masked, commandSha256: command.sha256, decision: 'allow', reason: run.decision.reason };
     if (run.decision.rule !== undefined) fields.rule = run.decision.rule;
     if (run.approval !== undefined) fields.approvalRequest = run.approval.metadata.name;
     if (result !== undefined) fields.result = result;
@@ -523,6 +544,7 @@ export class SidecarSession implements Session {
   async #doClose(reason: string, kind: string): Promise<void> {
     clearTimeout(this.#expiryTimer);
     this.#credential = undefined;
+    this.#lastCommand = undefined;
     this.#closed.abort(new Error(reason));
     this.#enforcer.forget(this, kind);
     this.#enforcer.deps.logger.info({ sessionId: this.id, target: this.target, subject: this.identity.subject, reason }, 'session closed');

@@ -34,10 +34,16 @@ function resolve(t: TargetConfig, ctx: Ctx): PostgresTargetConfig {
 
 export async function startPostgresTarget(t: TargetConfig, ctx: Ctx): Promise<{ target: string; port: number; close(drainMs: number): Promise<void> }> {
   const logger = ctx.logger.child({ listener: 'postgres', target: t.target });
+  // Counted on every statement: the cells, found once, instead of a label lookup per statement.
+  const decided = {
+    allow: ctx.metrics.requestCell(t.target, 'postgres', 'allowed'),
+    deny: ctx.metrics.requestCell(t.target, 'postgres', 'denied'),
+    pending: ctx.metrics.requestCell(t.target, 'postgres', 'pending'),
+  };
   const start = (upstream: PostgresTargetConfig): Promise<PostgresListener> => startPostgresListener({
     host: ctx.config.bindHost, port: t.listenPort, target: upstream, enforcer: ctx.enforcer, logger,
     metrics: {
-      statementDecided: (verdict) => ctx.metrics.requests.inc({ target: t.target, protocol: 'postgres', outcome: verdict === 'allow' ? 'allowed' : verdict === 'deny' ? 'denied' : 'pending' }),
+      statementDecided: (verdict) => decided[verdict].inc(),
       connectionRefused: (sqlstate) => ctx.metrics.requests.inc({ target: t.target, protocol: 'postgres', outcome: sqlstate === '28P01' ? 'unauthenticated' : sqlstate === '42501' ? 'forbidden' : 'unavailable' }),
     },
   });
