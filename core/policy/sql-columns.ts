@@ -285,6 +285,7 @@ const WORK_BUDGET = 1_000_000;
  */
 const MAX_DEPTH = 400;
 const MAX_QUERY_DEPTH = 100;
+const QUERY_NESTING = `queries (subqueries, CTEs, views, joins in parentheses) nested more than ${MAX_QUERY_DEPTH} levels deep`;
 /** Uses reported per statement: the first ones say enough. */
 const MAX_USES = 16;
 
@@ -507,7 +508,7 @@ class Analysis {
       probe.queryDepth = this.queryDepth;
       return probe.select(node, outer, path, sink);
     }
-    if (++this.queryDepth > MAX_QUERY_DEPTH) throw new NestingLimit(`queries (subqueries, CTEs, views) nested more than ${MAX_QUERY_DEPTH} levels deep`);
+    if (++this.queryDepth > MAX_QUERY_DEPTH) throw new NestingLimit(QUERY_NESTING);
     try {
       return this.selectInner(node, outer, path, sink);
     } finally {
@@ -765,7 +766,7 @@ class Analysis {
   /** One join whose left side is analysed (`left`, this join's own list). */
   private joinLevel(n: Json, left: Rel[], scope: Scope, path: string): Rel[] {
     const here: Scope = { rels: left, parent: scope, ctes: scope.ctes };
-    const right = this.fromRels(n.rarg, here, path);
+    const right = this.rightSide(n.rarg, here, path);
     const using = stringList(n.usingClause);
     if (using.length > 0 || n.isNatural === true) {
       const sides = [this.guard.joinSide(left), this.guard.joinSide(right)] as const;
@@ -785,6 +786,21 @@ class Analysis {
     this.guard.charge(all.reduce((k, r) => k + r.cols.length, 0));
     const merged: Rel = { quals: [name], label: `join ${name}`, cols: all.flatMap((r) => r.cols), complete: all.every((r) => r.complete), guess: all.some((r) => r.guess) };
     return [this.renamed(merged, stringList(alias.colnames), path)];
+  }
+
+  /**
+   * A join's right side. A join in parentheses there (a JOIN (b JOIN c ...)) is followed by
+   * recursion and its relations are appended to the left side's at each level (quadratic in the
+   * nesting): such nesting counts against MAX_QUERY_DEPTH like a subquery.
+   */
+  private rightSide(rarg: unknown, here: Scope, path: string): Rel[] {
+    if (unwrap(rarg)[0] !== 'JoinExpr') return this.fromRels(rarg, here, path);
+    if (++this.queryDepth > MAX_QUERY_DEPTH) throw new NestingLimit(QUERY_NESTING);
+    try {
+      return this.fromRels(rarg, here, path);
+    } finally {
+      this.queryDepth--;
+    }
   }
 
   /** USING (u): findCol(r, u) for every relation r of a side (a personal column u, or an unknown relation that may have one). */
