@@ -12,6 +12,7 @@ import { parseAccessPolicy } from '../crds/validators.ts';
 import { compilePolicy, initPolicyEngine, type Command, type CompiledPolicy, type Identity } from '../core/policy/index.ts';
 import { CACHEABLE_SQL_LENGTH } from '../core/policy/text-cache.ts';
 import { LGPD_ORDERS_CORPUS } from '../core/policy/corpus/lgpd-orders.sql-corpus.ts';
+import { LONG_FORMS } from '../core/policy/corpus/long-forms.sql-corpus.ts';
 
 /** What a support agent typically sends: point reads, joins, bounded writes, transactions. */
 export const TYPICAL_SQL: readonly string[] = [
@@ -73,6 +74,26 @@ function percentileMicros<T>(inputs: readonly T[], samples: number, p: number, f
   return times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] ?? 0;
 }
 
+/**
+ * Decision time per KiB of each long SQL form (core/policy/corpus/long-forms.sql-corpus.ts) at 4x
+ * its test size (tens to a couple of hundred KiB): the median of `reps` decisions, each a new text
+ * (a comment), so every one parses and checks. Returns the worst form's and the median form's figure.
+ */
+function longFormsMsPerKiB(reps: number, decideSql: (sql: string) => unknown): { worst: number; median: number } {
+  const perKiB = LONG_FORMS.map((form) => {
+    const sql = form.make(4 * form.n);
+    const times: number[] = [];
+    for (let i = 0; i <= reps; i++) {
+      const t0 = performance.now();
+      decideSql(`${sql} /* ${i} */`);
+      if (i > 0) times.push(performance.now() - t0); // the first one warms up
+    }
+    times.sort((a, b) => a - b);
+    return (times[Math.floor(times.length / 2)] ?? 0) / (sql.length / 1024);
+  }).sort((a, b) => a - b);
+  return { worst: perKiB[perKiB.length - 1] ?? 0, median: perKiB[Math.floor(perKiB.length / 2)] ?? 0 };
+}
+
 export async function benchPolicy(opts: { quick: boolean }): Promise<Record<string, number>> {
   await initPolicyEngine();
   const ms = opts.quick ? 400 : 3000;
@@ -91,6 +112,7 @@ export async function benchPolicy(opts: { quick: boolean }): Promise<Record<stri
   const uniqueParse = (sql: string): unknown => parseSync(`${sql} /* ${n++} */`);
   // What pgbench -S and id lookups send: one text with a new number each time (shared by numeric shape).
   const renumbered = (sql: string): unknown => decideSql(`${sql}${1 + (n++ % 100_000)}`);
+  const longForms = longFormsMsPerKiB(opts.quick ? 3 : 9, decideSql);
   return {
     'policy.parseOnlyPerSec': rate(TYPICAL_SQL, ms, uniqueParse),
     'policy.sqlDecisionsUncachedPerSec': rate(TYPICAL_SQL, ms, unique),
@@ -100,6 +122,9 @@ export async function benchPolicy(opts: { quick: boolean }): Promise<Record<stri
     'policy.sqlDecisionUncachedP99Micros': percentileMicros(TYPICAL_SQL, opts.quick ? 2000 : 20000, 99, unique),
     'policy.corpusDecisionsPerSec': rate(corpus, ms, decideSql),
     'policy.corpusLongTextDecisionMs': 1000 / rate(longTexts, ms, decideSql),
+    // The class behind the corpus's long text: the costliest long form, and the middle one, per KiB of SQL.
+    'policy.longFormWorstDecisionMsPerKiB': longForms.worst,
+    'policy.longFormMedianDecisionMsPerKiB': longForms.median,
     'policy.httpDecisionsPerSec': rate(HTTP, ms, decideHttp),
   };
 }

@@ -2,13 +2,17 @@
 // harness PostgreSQL (sidecar/test/pg-scenario.ts, the example policy), clients node-pg and
 // psql; and the classifier's reading of SQL text checked against the real server's.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { requirePostgres } from '../../e2e/harness/state.ts';
+import { grantSessionReaders } from '../../e2e/support/kube-apply.ts';
+import { eventually } from '../../e2e/support/wait.ts';
 import { LEXING_CORPUS } from '../../core/policy/corpus/lexing.sql-corpus.ts';
 import { PINNED_SERVER_SETTINGS } from '../../core/policy/pg-settings.ts';
 import { SETTINGS_VIEWS } from '../../core/policy/sql-catalog.ts';
 import { classifySql, initPolicyEngine, SqlParseError } from '../../core/policy/index.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
+import { fetchExport } from './support.ts';
 
 jest.setTimeout(60_000);
 
@@ -224,5 +228,74 @@ describe('through the sidecar', () => {
     expect(r.stderr).toMatch(/NOTICE: .*ApprovalRequest .*imports-need-dpo/);
     expect(r.stderr).toMatch(/ERROR: .*ApprovalRequest/);
     expect(await orderCount()).toBe(before);
+  });
+});
+
+// One SQL text must not stall the sidecar: past the policy engine's bounds (text length, the
+// sensitive-column guard's work budget, query nesting) a statement is denied, naming the bound and
+// how to split the work, through every entry point (simple query, extended protocol Parse, COPY,
+// psql), the session goes on, and the denial is recorded. The same real sidecar, with an operator
+// so the records can be read back.
+describe('statements past the policy engine\'s bounds', () => {
+  let bounded: PgScenario;
+  let agentToken: string;
+
+  beforeAll(async () => {
+    bounded = await startPgScenario({ operator: true });
+    await grantSessionReaders(bounded.namespace, { kind: 'User', name: 'audrey' });
+    agentToken = await bounded.token('support-agent');
+  }, 240_000);
+
+  afterAll(async () => {
+    await bounded?.stop();
+  }, 60_000);
+
+  const nested = `SELECT ${'(SELECT '.repeat(150)}1${')'.repeat(150)} AS n`;
+  // Every CTE reads all the earlier ones' columns: past the guard's work budget.
+  const budget = `WITH ${Array.from({ length: 3000 }, (_, i) => `c${i} AS (SELECT * FROM ${i === 0 ? 'orders' : `c${i - 1}, orders o`})`).join(', ')} SELECT 1 AS n FROM c2999`;
+  const long = `SELECT 1 AS n FROM orders WHERE id IN (${Array.from({ length: 60_000 }, (_, i) => String(i)).join(',')})`;
+  const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+  async function boundedAgent(): Promise<pg.Client> {
+    return connect({ host: '127.0.0.1', port: bounded.port, user: 'agent', password: agentToken, database: bounded.database, options: PURPOSE_OPTIONS });
+  }
+
+  it.each([
+    ['queries nested 150 deep', nested, /nested more than 100 levels deep.*split it into several statements/],
+    ['a text past the guard\'s work budget', budget, /needs more than 1,000,000 steps.*split it into smaller statements/],
+    ['a text longer than 256 KiB', long, /at most 262144.*send statements one at a time/],
+  ])('%s: denied as simple query, Parse and COPY, naming the bound; the session goes on; each denial is recorded', async (_name, sql, reason) => {
+    const c = await boundedAgent();
+    const copy = `COPY (${sql}) TO STDOUT`;
+    // A named statement goes as Parse/Bind/Execute (the extended protocol).
+    for (const attempt of [() => c.query(sql), () => c.query({ name: 'bounded', text: sql }), () => c.query(copy)]) {
+      const err = await attempt().then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+      expect(err?.code).toBe('42501');
+      expect(err?.message).toMatch(/cannot (be )?check/);
+      expect(err?.message).toMatch(reason);
+      expect((await c.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+    }
+    const operator = bounded.operator;
+    if (operator === undefined) throw new Error('the operator is not running');
+    const denials = await eventually('the three denials in the signed records', async () => {
+      const found = (await fetchExport(operator.url, bounded.namespace)).records.filter((r) => r.type === 'command' && (r.commandSha256 === sha256(sql) || r.commandSha256 === sha256(copy)));
+      return found.length >= 3 ? found : undefined;
+    }, 60_000, 300);
+    for (const r of denials) {
+      expect(r.decision).toBe('deny');
+      expect(r.reason).toMatch(reason);
+    }
+  });
+
+  it('psql shows the agent the bound and how to split the work', async () => {
+    const r = await bounded.psql(agentToken, ['-c', nested], { onErrorStop: false });
+    expect(r.stderr).toMatch(/ERROR: .*nested more than 100 levels deep.*split it into several statements/);
+  });
+
+  it('a long form the guard used to give up on (3,000 UNION ALL branches) is checked in full and runs', async () => {
+    const c = await boundedAgent();
+    const text = Array.from({ length: 3000 }, (_, i) => `SELECT ${i} AS n, id FROM orders WHERE id = 1`).join(' UNION ALL ');
+    const r = await c.query<{ n: number }>(text);
+    expect(r.rows.length).toBe(3000);
   });
 });
