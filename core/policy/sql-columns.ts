@@ -13,8 +13,8 @@
 // relation whose column order it does not know.
 import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
-import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
-import { parseStatements, SqlParseError, type ParsedStatement } from './sql.ts';
+import { CACHEABLE_SQL_LENGTH, TextCache, textDigest } from './text-cache.ts';
+import { MAX_SQL_TEXT, parseStatements, SqlParseError, type ParsedStatement } from './sql.ts';
 import type { SensitiveColumnUse } from './types.ts';
 
 export type { SensitiveColumnUse };
@@ -288,6 +288,8 @@ const MAX_QUERY_DEPTH = 100;
 const QUERY_NESTING = `queries (subqueries, CTEs, views, joins in parentheses) nested more than ${MAX_QUERY_DEPTH} levels deep`;
 /** Uses reported per statement: the first ones say enough. */
 const MAX_USES = 16;
+/** A long text's result is remembered only with at most this many uses (a 256 KiB text can hold thousands of statements). */
+const LONG_RESULT_USES = 64;
 
 interface PersonalColumn { schema: string | undefined; table: string; column: string; id: string }
 
@@ -1224,6 +1226,13 @@ function uncheckable(err: unknown, index: number, location: number): unknown {
 
 const COLUMN_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 
+interface CacheKeys {
+  exact: TextCache<SensitiveColumnUse[] | SqlParseError>;
+  key: string | undefined;
+  shape: string | undefined;
+  long: boolean;
+}
+
 /** Compiled from spec.sensitiveColumns: the catalog knowledge, and a per-text cache of findings. */
 export class SensitiveColumnGuard {
   private readonly personal: PersonalColumn[];
@@ -1231,8 +1240,10 @@ export class SensitiveColumnGuard {
   private readonly relations: { want: { schema: string | undefined; rel: string }; columns: string[] }[];
   private readonly views: { want: { schema: string | undefined; rel: string }; name: string; query: string; field: string }[];
   private readonly viewCache = new Map<string, Rel>();
-  private readonly cache = new TextCache<SensitiveColumnUse[]>(512);
+  private readonly cache = new TextCache<SensitiveColumnUse[] | SqlParseError>(512);
   private readonly shapeCache = new TextCache<SensitiveColumnUse[]>(512);
+  /** Texts beyond CACHEABLE_SQL_LENGTH, by digest; results of at most LONG_RESULT_USES uses. */
+  private readonly longCache = new TextCache<SensitiveColumnUse[] | SqlParseError>(32);
   /** Work spent on the SQL text being checked (check() is synchronous: one text at a time). */
   private spent = 0;
   /** Name indexes of the lists of relations of the text being checked (RelsIndex, JoinSide). */
@@ -1390,11 +1401,44 @@ export class SensitiveColumnGuard {
    * numeric shape (sql-shape.ts) when no number decided anything (ORDER BY 1 refers to a column).
    */
   check(sql: string): SensitiveColumnUse[] {
-    const shape = sql.length > CACHEABLE_SQL_LENGTH ? undefined : numericShape(sql);
-    const hit = this.cache.get(sql) ?? (shape === undefined ? undefined : this.shapeCache.get(shape));
-    if (hit !== undefined) return hit.map((u) => ({ ...u }));
-    let readsNumbers = false;
     this.spent = 0;
+    const keys = this.cacheKeys(sql);
+    const hit = (keys.key === undefined ? undefined : keys.exact.get(keys.key)) ?? (keys.shape === undefined ? undefined : this.shapeCache.get(keys.shape));
+    if (hit instanceof SqlParseError) throw hit;
+    if (hit !== undefined) return hit.map((u) => ({ ...u }));
+    let result: SensitiveColumnUse[] | SqlParseError;
+    let readsNumbers = false;
+    try {
+      ({ uses: result, readsNumbers } = this.analyse(sql));
+    } catch (err) {
+      if (!(err instanceof SqlParseError)) throw err;
+      result = err;
+    }
+    this.remember(keys, result, readsNumbers);
+    if (result instanceof SqlParseError) throw result;
+    return result.map((u) => ({ ...u }));
+  }
+
+  /**
+   * Where a text's result is kept: by text and by numeric shape (short texts); by digest (a long
+   * prepared statement is decided at every run), unless past MAX_SQL_TEXT, which parseStatements
+   * refuses at once (hashing megabytes would cost more than refusing them).
+   */
+  private cacheKeys(sql: string): CacheKeys {
+    if (sql.length <= CACHEABLE_SQL_LENGTH) return { exact: this.cache, key: sql, shape: numericShape(sql), long: false };
+    return { exact: this.longCache, key: sql.length <= MAX_SQL_TEXT ? textDigest(sql) : undefined, shape: undefined, long: true };
+  }
+
+  /** Refusals are remembered too (the same text past a bound would cost its whole budget again); long results only when small. */
+  private remember(keys: CacheKeys, result: SensitiveColumnUse[] | SqlParseError, readsNumbers: boolean): void {
+    const failed = result instanceof SqlParseError;
+    if (keys.key !== undefined && (!keys.long || failed || result.length <= LONG_RESULT_USES)) keys.exact.set(keys.key, result);
+    if (keys.shape !== undefined && !readsNumbers && !failed) this.shapeCache.set(keys.shape, result);
+  }
+
+  /** Every statement's uses; throws SqlParseError (a syntax error, a bound). */
+  private analyse(sql: string): { uses: SensitiveColumnUse[]; readsNumbers: boolean } {
+    let readsNumbers = false;
     const uses = parseStatements(sql).flatMap((s, i) => {
       const a = new Analysis(this, i + 1);
       try {
@@ -1407,9 +1451,7 @@ export class SensitiveColumnGuard {
       readsNumbers ||= a.readsNumbers;
       return a.uses;
     });
-    this.cache.set(sql, uses);
-    if (shape !== undefined && !readsNumbers) this.shapeCache.set(shape, uses);
-    return uses.map((u) => ({ ...u }));
+    return { uses, readsNumbers };
   }
 }
 

@@ -10,7 +10,8 @@ import { parseAccessPolicy } from '../../crds/validators.ts';
 import { LONG_FORMS } from './corpus/long-forms.sql-corpus.ts';
 import { compilePolicy, initPolicyEngine, type CompiledPolicy, type Identity } from './index.ts';
 import { SensitiveColumnGuard } from './sql-columns.ts';
-import { MAX_SQL_TEXT, parseStatementStats, SqlParseError } from './sql.ts';
+import { classifySql, MAX_SQL_TEXT, parseStatementStats, resetSqlCaches, sqlCacheStats, SqlParseError } from './sql.ts';
+import { CACHEABLE_SQL_LENGTH } from './text-cache.ts';
 
 const POLICY_FILE = new URL('../../examples/lgpd-orders/accesspolicy.yaml', import.meta.url);
 const agent: Identity = { subject: 'agent-7', groups: ['support'], kind: 'User' };
@@ -77,7 +78,7 @@ describe('long SQL forms cost linear work', () => {
   });
 });
 
-describe('one parse per decision', () => {
+describe('one parse per decision, and none for a long text decided again', () => {
   it('the classifier and the sensitive-column guard share the parse of a text beyond the caches', () => {
     const text = `${LONG_FORMS[0]?.make(200) ?? ''} /* shared */`;
     const before = parseStatementStats();
@@ -85,9 +86,38 @@ describe('one parse per decision', () => {
     const after = parseStatementStats();
     expect(after.parses - before.parses).toBe(1);
     expect(after.sharedHits - before.sharedHits).toBe(1);
-    // Nothing is kept after the decision: the next one parses again.
-    decide(text);
+    // The same text again (a long prepared statement's next run): remembered by its digest, not parsed.
+    expect(decide(text).decision).toBe('requireApproval');
+    expect(parseStatementStats().parses - after.parses).toBe(0);
+    // Another text (a comment changed): parsed; the parse is not kept past its decision.
+    expect(decide(`${text} `).decision).toBe('requireApproval');
     expect(parseStatementStats().parses - after.parses).toBe(1);
+  });
+
+  it('a long text is remembered by digest in the classifier and the guard, refusals included', () => {
+    resetSqlCaches();
+    const text = `${LONG_FORMS[1]?.make(300) ?? ''} /* digest */`;
+    classifySql(text);
+    classifySql(text);
+    expect(sqlCacheStats()).toMatchObject({ parses: 1, longHits: 1 });
+    guard.check(text);
+    expect(guard.lastCheckWork).toBeGreaterThan(1000);
+    guard.check(text);
+    expect(guard.lastCheckWork).toBe(0);
+    const past = `SELECT ${'(SELECT '.repeat(120)}1${')'.repeat(120)} /* ${'x'.repeat(4096)} */`;
+    expect(() => guard.check(past)).toThrow(/nested more than 100 levels deep/);
+    const before = parseStatementStats().parses;
+    expect(() => guard.check(past)).toThrow(/nested more than 100 levels deep/);
+    expect(parseStatementStats().parses).toBe(before);
+  });
+
+  it('a long text whose result names many tables is not kept (memory): decided again in full', () => {
+    resetSqlCaches();
+    const text = `SELECT 1 FROM ${Array.from({ length: 600 }, (_, i) => `table_${i}`).join(', ')}`;
+    expect(text.length).toBeGreaterThan(CACHEABLE_SQL_LENGTH);
+    expect(classifySql(text)[0]?.tables).toHaveLength(600);
+    classifySql(text);
+    expect(sqlCacheStats()).toMatchObject({ parses: 2, longHits: 0 });
   });
 });
 

@@ -338,7 +338,7 @@ describe('classification shared by numeric shape', () => {
     const second = one('SELECT abalance FROM pgbench_accounts WHERE aid = 77');
     expect(second).toEqual(first);
     expect(second).toEqual(expect.objectContaining({ kind: 'select', tables: ['pgbench_accounts'], traits: ['readsData'] }));
-    expect(sqlCacheStats()).toEqual({ parses: 1, exactHits: 0, shapeHits: 1 });
+    expect(sqlCacheStats()).toEqual({ parses: 1, exactHits: 0, shapeHits: 1, longHits: 0 });
   });
 
   it('does not share a result that depended on a constant\'s value', () => {
@@ -348,7 +348,7 @@ describe('classification shared by numeric shape', () => {
     expect(one("SELECT set_config('search_path', 'public', false), 1").traits).toEqual(['securitySetting']);
     expect(one('SET statement_timeout = 5').kind).toBe('set');
     expect(one('SET statement_timeout = 6').kind).toBe('set');
-    expect(sqlCacheStats()).toEqual({ parses: 5, exactHits: 0, shapeHits: 0 });
+    expect(sqlCacheStats()).toEqual({ parses: 5, exactHits: 0, shapeHits: 0, longHits: 0 });
   });
 
   it('does not share errors, whose positions move with the constants', () => {

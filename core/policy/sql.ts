@@ -20,7 +20,7 @@ import {
 } from './sql-catalog.ts';
 import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
-import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
+import { CACHEABLE_SQL_LENGTH, TextCache, textDigest } from './text-cache.ts';
 import type { SqlStatementKind, SqlTrait, StatementInfo } from './types.ts';
 
 
@@ -747,10 +747,17 @@ function classifyOne(s: ParsedStatement, index: number): { info: StatementInfo; 
 // share a result, provided classifying them read no constant's value.
 const cache = new TextCache<StatementInfo[] | SqlParseError>(1024);
 const shapeCache = new TextCache<StatementInfo[]>(1024);
+/**
+ * Texts longer than CACHEABLE_SQL_LENGTH (up to MAX_SQL_TEXT), by digest: a long prepared
+ * statement is decided at every run. Few entries, and only results of bounded size (a 256 KiB text
+ * can name tens of thousands of tables): at most LONG_CACHE_ENTRIES × LONG_RESULT_ITEMS names held.
+ */
+const longCache = new TextCache<StatementInfo[] | SqlParseError>(64);
+const LONG_RESULT_ITEMS = 512;
 
 interface Classified { result: StatementInfo[] | SqlParseError; shareable: boolean }
 
-const stats = { parses: 0, exactHits: 0, shapeHits: 0 };
+const stats = { parses: 0, exactHits: 0, shapeHits: 0, longHits: 0 };
 
 /** How classifications were answered since start (or the last reset): by parsing, or from either cache. */
 export function sqlCacheStats(): Readonly<typeof stats> {
@@ -761,7 +768,8 @@ export function sqlCacheStats(): Readonly<typeof stats> {
 export function resetSqlCaches(): void {
   cache.clear();
   shapeCache.clear();
-  Object.assign(stats, { parses: 0, exactHits: 0, shapeHits: 0 });
+  longCache.clear();
+  Object.assign(stats, { parses: 0, exactHits: 0, shapeHits: 0, longHits: 0 });
 }
 
 function copyInfo(list: readonly StatementInfo[]): StatementInfo[] {
@@ -779,13 +787,34 @@ function classifyUncached(sql: string): Classified {
   }
 }
 
+/** Names a result holds (what keeping it costs). */
+function resultItems(result: StatementInfo[] | SqlParseError): number {
+  if (result instanceof SqlParseError) return 1;
+  return result.reduce((n, s) => n + 1 + s.tables.length + s.functions.length + s.traits.length, 0);
+}
+
+/** A text beyond CACHEABLE_SQL_LENGTH: by digest, unless past MAX_SQL_TEXT (refused before parsing; hashing megabytes to refuse them would cost more). */
+function classifyLong(sql: string): StatementInfo[] | SqlParseError {
+  const key = sql.length > MAX_SQL_TEXT ? undefined : textDigest(sql);
+  const hit = key === undefined ? undefined : longCache.get(key);
+  if (hit !== undefined) {
+    stats.longHits++;
+    return hit;
+  }
+  stats.parses++;
+  const { result } = classifyUncached(sql);
+  if (key !== undefined && resultItems(result) <= LONG_RESULT_ITEMS) longCache.set(key, result);
+  return result;
+}
+
 function classifyCached(sql: string): StatementInfo[] | SqlParseError {
+  if (sql.length > CACHEABLE_SQL_LENGTH) return classifyLong(sql);
   const exact = cache.get(sql);
   if (exact !== undefined) {
     stats.exactHits++;
     return exact;
   }
-  const shape = sql.length > CACHEABLE_SQL_LENGTH ? undefined : numericShape(sql);
+  const shape = numericShape(sql);
   const shared = shape === undefined ? undefined : shapeCache.get(shape);
   if (shared !== undefined) {
     stats.shapeHits++;

@@ -1,15 +1,25 @@
 // A small, approximately least-recently-used cache keyed by SQL text (or its numeric shape), shared
 // by the classifier and the sensitive-column guard: agents repeat statements, and one libpg-query
-// parse costs far more than a map lookup. Long texts are not kept: they rarely repeat and would
-// hold memory for nothing.
+// parse costs far more than a map lookup. Long texts are not kept as keys (they would hold memory
+// for nothing): a cache of long texts is keyed by textDigest instead.
 //
 // Two generations instead of an exact LRU list: a hit in the young map is one lookup (an exact LRU
 // moves the entry on every hit, a delete and a set that showed on the statement path); a hit in the
 // old map promotes the entry. When the young map is full it becomes the old one and the previous
 // old one is dropped, so what was used since the last turn survives it.
+import { createHash } from 'node:crypto';
 
-/** Texts longer than this are neither cached nor shaped (their parse is paid each time). */
+/**
+ * Texts longer than this are not kept as keys, nor shaped: they are remembered by their SHA-256
+ * (textDigest) in a small cache of their own, so that a long prepared statement run again is not
+ * parsed again (the sidecar decides every run of a prepared statement).
+ */
 export const CACHEABLE_SQL_LENGTH = 4096;
+
+/** The key of a long text in a cache of long texts: its SHA-256 (a few µs per KiB, against milliseconds of parsing). */
+export function textDigest(text: string): string {
+  return createHash('sha256').update(text).digest('base64');
+}
 
 export class TextCache<V> {
   #young = new Map<string, V>();
