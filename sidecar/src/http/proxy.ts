@@ -11,7 +11,6 @@ import { once } from 'node:events';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { TextDecoder } from 'node:util';
-import type { Dispatcher } from 'undici';
 import { Pool } from '../undici.ts';
 import type { TargetConfig } from '../config.ts';
 import type { Authorization, Command, CommandOutcome, Session } from '../enforcement.ts';
@@ -27,6 +26,7 @@ import {
   acceptEncoding, boundHeaderLines, boundTarget, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
 } from './headers.ts';
 import { HttpSessions } from './sessions.ts';
+import { dispatchUpstream, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 
 export interface HttpListenerOptions {
@@ -101,31 +101,9 @@ async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ head: B
   return { head, complete, rest: rest() };
 }
 
-/**
- * The whole of a body of declared length, read by its events (no async iterator per chunk: this is
- * every small JSON answer's path); undici fails it when fewer or more bytes than declared arrive,
- * and when the request is aborted.
- */
-function readWhole(body: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    body.on('data', (chunk: Buffer) => parts.push(chunk));
-    body.once('end', () => resolve(parts.length === 1 && parts[0] !== undefined ? parts[0] : Buffer.concat(parts)));
-    body.once('error', reject);
-  });
-}
-
-/**
- * Stops reading an upstream body the sidecar refuses. undici's body emits an abort error when
- * destroyed; with no listener that would be an uncaught exception ending the sidecar process.
- */
-function discard(body: Readable): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
-
-/** The body decoded from its content-encoding (the decoder fails with the body). */
-function decodedBody(body: Readable, decoder: Transform | undefined): AsyncIterable<Buffer> {
+/** The body as a stream, decoded from its content-encoding (the decoder fails with the body). */
+function decodedBody(upstream: UpstreamBody, decoder: Transform | undefined): AsyncIterable<Buffer> {
+  const body = upstream.stream();
   if (decoder === undefined) return body;
   body.on('error', (err) => decoder.destroy(err));
   return body.pipe(decoder);
@@ -552,16 +530,15 @@ export class HttpProxy {
     const { masking, body } = out;
     const t0 = performance.now();
     const route = this.#route(upstream);
-    const up = await route.pool.request({
+    const up = await dispatchUpstream(route.pool, {
       // The checked target, never the raw one the agent sent.
       path: `${upstream.basePath}${out.target}`,
       method: out.method,
       headers: this.#requestHeaders(out, upstream, route.host),
       ...opt('body', body.kind === 'buffered' ? body.data : body.kind === 'streamed' ? body.stream : undefined),
-      signal,
       headersTimeout: 300_000,
       bodyTimeout: 300_000,
-    });
+    }, signal);
     this.#upstreamLatency ??= this.#opts.metrics.upstreamLatency.labels({ target: this.#opts.target.target, protocol: 'http' });
     this.#upstreamLatency.observe((performance.now() - t0) / 1000);
     // Response headers are masked like bodies (custom headers, Content-Disposition, Location...).
@@ -584,19 +561,18 @@ export class HttpProxy {
   }
 
   /** A JSON or text body with masking on: decoded and masked in stream, or forwarded as it is when masking cannot change it. */
-  async #text(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
+  async #text(res: ServerResponse, up: UpstreamResponse, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
     const { decoder, text } = this.#decoders(up, type);
-    const source = decodedBody(up.body, decoder);
     const declared = Number(headerValue(up.headers, 'content-length') ?? Number.NaN);
     // A small UTF-8 body of declared length is read whole (a stream of unknown length, such as
     // server-sent events, is never waited for): when masking cannot change it, it goes out as the
     // bytes it arrived in, without decoding, masking and re-encoding.
     if (decoder === undefined && text.encoding === 'utf-8' && Number.isSafeInteger(declared) && declared <= WHOLE_BODY_LIMIT) {
-      const whole = await readWhole(up.body);
+      const whole = await up.body.whole();
       if (passesUnchanged(whole, kind, maskSession)) return this.#unchanged(res, up, type, whole, maskSession, sampleLimit, headers);
       return this.#masked(res, up, kind, type, [whole], text, maskSession, sampleLimit, headers);
     }
-    return this.#masked(res, up, kind, type, source, text, maskSession, sampleLimit, headers);
+    return this.#masked(res, up, kind, type, decodedBody(up.body, decoder), text, maskSession, sampleLimit, headers);
   }
 
   /**
@@ -604,7 +580,7 @@ export class HttpProxy {
    * gives (headers masked, Content-Type as the pipeline labels UTF-8, the body's own length), in one
    * write released once recorded; the record's sample is the body's start, as the pipeline keeps it.
    */
-  #unchanged(res: ServerResponse, up: Dispatcher.ResponseData, type: ReturnType<typeof parseContentType>, body: Buffer, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Forwarded {
+  #unchanged(res: ServerResponse, up: UpstreamResponse, type: ReturnType<typeof parseContentType>, body: Buffer, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Forwarded {
     const contentType = maskedContentType(type);
     if (contentType !== undefined) headers['content-type'] = maskHeaderValue(contentType, (t) => maskSession.maskText(t));
     headers['content-length'] = String(body.length);
@@ -621,10 +597,10 @@ export class HttpProxy {
    * are text (JSON or CSV served as application/octet-stream, multipart, UTF-16); otherwise passed
    * through or refused as GUARITA_HTTP_BINARY says.
    */
-  async #binary(res: ServerResponse, up: Dispatcher.ResponseData, type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headersFor: (drop?: ReadonlySet<string>) => Record<string, string | string[]>): Promise<Forwarded> {
+  async #binary(res: ServerResponse, up: UpstreamResponse, type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headersFor: (drop?: ReadonlySet<string>) => Record<string, string | string[]>): Promise<Forwarded> {
     const decoder = decoderFor(headerValue(up.headers, 'content-encoding'));
     if (typeof decoder === 'string') {
-      discard(up.body);
+      up.body.discard();
       throw new ExchangeError(502, 'BadGateway', `the ${type?.mime ?? 'unlabelled'} response cannot be checked for identifiers: ${decoder}; refused rather than passed unmasked`);
     }
     const { head, complete, rest } = await peek(decodedBody(up.body, decoder), SNIFF_BYTES);
@@ -633,14 +609,15 @@ export class HttpProxy {
     return this.#passthrough(res, up, 'binary', headersFor(decoder === undefined ? undefined : MASKED_RESPONSE_DROP), rest);
   }
 
-  async #passthrough(res: ServerResponse, up: Dispatcher.ResponseData, kind: string, headers: Record<string, string | string[]>, source: AsyncIterable<Buffer> = up.body): Promise<Forwarded> {
+  async #passthrough(res: ServerResponse, up: UpstreamResponse, kind: string, headers: Record<string, string | string[]>, source?: AsyncIterable<Buffer>): Promise<Forwarded> {
     if (kind === 'binary' && this.#opts.binary === 'refuse') {
-      discard(up.body);
+      up.body.discard();
       throw new ExchangeError(502, 'BadGateway', `the upstream answered ${headerValue(up.headers, 'content-type') ?? 'a binary body'}, which cannot be masked, and GUARITA_HTTP_BINARY=refuse`);
     }
     let bytes = 0;
     let held: Buffer | undefined;
-    for await (const chunk of source) {
+    const chunks: AsyncIterable<Buffer> = source ?? up.body.stream();
+    for await (const chunk of chunks) {
       bytes += chunk.length;
       if (held !== undefined) {
         if (!res.headersSent) res.writeHead(up.statusCode, headers);
@@ -654,18 +631,18 @@ export class HttpProxy {
     return { status: up.statusCode, bytes };
   }
 
-  #decoders(up: Dispatcher.ResponseData, type: ReturnType<typeof parseContentType>): { decoder: ReturnType<typeof decoderFor> & object | undefined; text: TextDecoder } {
+  #decoders(up: UpstreamResponse, type: ReturnType<typeof parseContentType>): { decoder: ReturnType<typeof decoderFor> & object | undefined; text: TextDecoder } {
     const decoder = decoderFor(headerValue(up.headers, 'content-encoding'));
     const text = textDecoderFor(type?.charset);
     const problem = typeof decoder === 'string' ? decoder : typeof text === 'string' ? text : undefined;
     if (problem !== undefined || typeof decoder === 'string' || typeof text === 'string') {
-      discard(up.body);
+      up.body.discard();
       throw new ExchangeError(502, 'BadGateway', `the response cannot be masked: ${problem ?? ''}; refused rather than passed unmasked`);
     }
     return { decoder, text };
   }
 
-  async #masked(res: ServerResponse, up: Dispatcher.ResponseData, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer> | Iterable<Buffer>, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
+  async #masked(res: ServerResponse, up: UpstreamResponse, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer> | Iterable<Buffer>, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
     const pipeline = new MaskingPipeline(maskSession, kind, text, sampleLimit);
     // Headers wait until masked bytes are written (the second piece of masked output, or the end):
     // a body found unmaskable before then is refused with a 502 naming why; one found later is cut
@@ -691,7 +668,7 @@ export class HttpProxy {
       }
       tail = pipeline.end();
     } catch (err) {
-      discard(up.body);
+      up.body.discard();
       if (err instanceof UnmaskableBody) throw new ExchangeError(502, 'BadGateway', `the ${type?.mime ?? 'unlabelled'} response cannot be masked: ${err.message}; refused rather than passed unmasked`);
       throw err;
     }
