@@ -111,6 +111,20 @@ describe('one parse per decision, and none for a long text decided again', () =>
     expect(parseStatementStats().parses).toBe(before);
   });
 
+  it('the digest cache answers only the same text: long texts differing in one statement or one column are decided afresh', () => {
+    const base = LONG_FORMS.find((f) => f.name === 'UNION ALL chain')?.make(300) ?? '';
+    expect(base.length).toBeGreaterThan(CACHEABLE_SQL_LENGTH);
+    expect(decide(base).decision).toBe('allow');
+    expect(decide(base).decision).toBe('allow');
+    const destructive = decide(`${base}; DELETE FROM orders`);
+    expect({ decision: destructive.decision, rule: destructive.rule }).toEqual({ decision: 'deny', rule: 'deny-unbounded-writes' });
+    const personal = decide(base.replace('SELECT id, nome FROM customers WHERE id = 0', 'SELECT id, md5(cpf) FROM customers WHERE id = 0'));
+    expect(personal.decision).toBe('requireApproval');
+    expect(personal.sensitiveColumns?.[0]).toMatchObject({ column: 'public.customers.cpf', use: 'function argument md5()' });
+    // And the original is still what it was.
+    expect(decide(base).decision).toBe('allow');
+  });
+
   it('a long text whose result names many tables is not kept (memory): decided again in full', () => {
     resetSqlCaches();
     const text = `SELECT 1 FROM ${Array.from({ length: 600 }, (_, i) => `table_${i}`).join(', ')}`;
