@@ -191,7 +191,8 @@ export class MaskingPipeline {
     if (this.#head !== undefined) {
       // A byte-order mark outranks the label (WHATWG Encoding, as browsers and most clients decode):
       // the first bytes are held until it can be told apart.
-      this.#head = Buffer.concat([this.#head, chunk]);
+      // The first chunk is most often the whole head (and the whole body): no copy of it then.
+      this.#head = this.#head.length === 0 ? chunk : Buffer.concat([this.#head, chunk]);
       if (this.#head.length < 3) return Buffer.alloc(0);
       return this.#decodeHead();
     }
@@ -202,7 +203,8 @@ export class MaskingPipeline {
     const head = this.#head === undefined ? Buffer.alloc(0) : this.#decodeHead();
     const rest = checkedText(this.#decoder.decode());
     const text = (rest === '' ? '' : this.#masker.push(rest)) + this.#masker.end();
-    return Buffer.concat([head, this.#emit(text)]);
+    const tail = this.#emit(text);
+    return head.length === 0 ? tail : tail.length === 0 ? head : Buffer.concat([head, tail]);
   }
 
   /** The encoding a byte-order mark switched the decoding to (the label was wrong); undefined when none did. */

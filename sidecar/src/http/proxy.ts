@@ -130,8 +130,10 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /** Buffers the request body up to `max` bytes; beyond that it is streamed upstream as is. */
+const NO_BODY: RequestBody = Object.freeze({ kind: 'none' });
+
 function readBody(req: IncomingMessage, max: number): Promise<RequestBody> {
-  if (!hasBody(req)) return Promise.resolve({ kind: 'none' });
+  if (!hasBody(req)) return Promise.resolve(NO_BODY);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -338,18 +340,25 @@ export class HttpProxy {
     }
   }
 
-  async #open(req: IncomingMessage): Promise<Session> {
+  /** The agent's session: the open one of its credential and purpose (no promise), or one opened now. */
+  #open(req: IncomingMessage): Session | Promise<Session> {
     const credential = bearer(req);
     if (credential === undefined) throw new ExchangeError(401, 'Unauthenticated', 'send Authorization: Bearer <OIDC or service-account token>');
-    const purpose = headerValue(req.headers, 'x-guarita-purpose')?.trim();
-    const opened = await this.#sessions.get(credential, purpose === '' ? undefined : purpose, {
+    const declared = headerValue(req.headers, 'x-guarita-purpose')?.trim();
+    const purpose = declared === '' ? undefined : declared;
+    return this.#sessions.cached(credential, purpose, req.socket) ?? this.#opened(req, credential, purpose);
+  }
+
+  async #opened(req: IncomingMessage, credential: string, purpose: string | undefined): Promise<Session> {
+    const opened = await this.#sessions.get(credential, purpose, {
       remoteAddress: req.socket.remoteAddress ?? 'unknown', connection: `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`, ...opt('application', headerValue(req.headers, 'user-agent')?.slice(0, 200)),
     }, req.socket);
     if (!opened.ok) throw new ExchangeError(STATUS_FOR_REFUSAL[opened.code], opened.code, opened.message);
     return opened.session;
   }
 
-  async #exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The request's method, once its method and framing are ones the sidecar forwards (else the refusal is thrown). */
+  #checkedMethod(req: IncomingMessage, res: ServerResponse): string {
     if (req.method === 'CONNECT') throw new ExchangeError(405, 'MethodNotAllowed', 'CONNECT is not supported by the Guarita sidecar');
     const method = req.method ?? 'GET';
     const framing = requestProblem(method, req.rawHeaders);
@@ -358,8 +367,15 @@ export class HttpProxy {
       res.shouldKeepAlive = false;
       throw new ExchangeError(framing.status, framing.code, framing.message);
     }
-    const session = await this.#open(req);
-    const body = await readBody(req, this.#opts.maxBufferedBody);
+    return method;
+  }
+
+  async #exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = this.#checkedMethod(req, res);
+    const open = this.#open(req);
+    const session = open instanceof Promise ? await open : open;
+    // Most requests (GET) have no body: no promise and no turn of the event loop for it.
+    const body = hasBody(req) ? await readBody(req, this.#opts.maxBufferedBody) : NO_BODY;
     // What the policy judges is what the upstream receives: the normalized target (never the raw
     // one), and the headers exactly as they will be forwarded. A target that cannot be normalized
     // goes to the policy as sent, which refuses it (Unparseable) and records the attempt.
@@ -570,7 +586,7 @@ export class HttpProxy {
     if (decoder === undefined && text.encoding === 'utf-8' && Number.isSafeInteger(declared) && declared <= WHOLE_BODY_LIMIT) {
       const whole = await up.body.whole();
       if (passesUnchanged(whole, kind, maskSession)) return this.#unchanged(res, up, type, whole, maskSession, sampleLimit, headers);
-      return this.#masked(res, up, kind, type, [whole], text, maskSession, sampleLimit, headers);
+      return this.#masked(res, up, kind, type, whole, text, maskSession, sampleLimit, headers);
     }
     return this.#masked(res, up, kind, type, decodedBody(up.body, decoder), text, maskSession, sampleLimit, headers);
   }
@@ -642,7 +658,7 @@ export class HttpProxy {
     return { decoder, text };
   }
 
-  async #masked(res: ServerResponse, up: UpstreamResponse, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer> | Iterable<Buffer>, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
+  async #masked(res: ServerResponse, up: UpstreamResponse, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer> | Buffer, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
     const pipeline = new MaskingPipeline(maskSession, kind, text, sampleLimit);
     // Headers wait until masked bytes are written (the second piece of masked output, or the end):
     // a body found unmaskable before then is refused with a 502 naming why; one found later is cut
@@ -657,22 +673,15 @@ export class HttpProxy {
     let held: Buffer | undefined;
     let tail: Buffer;
     try {
-      for await (const chunk of source) {
-        const out = pipeline.push(chunk);
-        if (out.length === 0) continue;
-        if (held !== undefined) {
-          writeHead();
-          await write(res, held);
-        }
-        held = out;
-      }
+      // A body in hand whole (read by its declared length) is masked in this turn, without an iterator.
+      held = Buffer.isBuffer(source) ? nonEmpty(pipeline.push(source)) : await maskStream(res, source, pipeline, writeHead);
       tail = pipeline.end();
     } catch (err) {
       up.body.discard();
       if (err instanceof UnmaskableBody) throw new ExchangeError(502, 'BadGateway', `the ${type?.mime ?? 'unlabelled'} response cannot be masked: ${err.message}; refused rather than passed unmasked`);
       throw err;
     }
-    const last = held === undefined ? tail : Buffer.concat([held, tail]);
+    const last = held === undefined ? tail : tail.length === 0 ? held : Buffer.concat([held, tail]);
     // Nothing written yet: the whole masked body is in hand, and goes out with its own length in
     // one write with the headers (released once recorded), instead of chunk framing and a last chunk.
     if (!res.headersSent) Object.assign(headers, sized(headers, last.length));
@@ -680,6 +689,25 @@ export class HttpProxy {
     this.#held.set(res, last);
     return { status: up.statusCode, bytes: pipeline.bytesOut, sample: pipeline.sample() };
   }
+}
+
+/** Masks a streamed body, writing each masked piece once the next one exists; returns the last piece, held back. */
+async function maskStream(res: ServerResponse, source: AsyncIterable<Buffer>, pipeline: MaskingPipeline, writeHead: () => void): Promise<Buffer | undefined> {
+  let held: Buffer | undefined;
+  for await (const chunk of source) {
+    const out = pipeline.push(chunk);
+    if (out.length === 0) continue;
+    if (held !== undefined) {
+      writeHead();
+      await write(res, held);
+    }
+    held = out;
+  }
+  return held;
+}
+
+function nonEmpty(b: Buffer): Buffer | undefined {
+  return b.length === 0 ? undefined : b;
 }
 
 export async function startHttpListener(opts: HttpListenerOptions, sha256: (b: Buffer) => string): Promise<HttpListener> {

@@ -36,4 +36,33 @@ describe('HTTP sessions: the key remembered per connection', () => {
     expect(opened.map((r) => [r.credential, r.purpose])).toEqual([['token-a', 'support'], ['token-b', 'support'], ['token-a', 'fraud'], ['token-a', undefined]]);
     await sessions.closeAll('test');
   });
+
+  it('cached() (the proxy\'s no-promise path) gives exactly the session get() would, and none for a pair never opened, another credential or a closed session', async () => {
+    const opened: SessionRequest[] = [];
+    const controllers: AbortController[] = [];
+    const enforcer = {
+      openSession: (req: SessionRequest) => {
+        opened.push(req);
+        const controller = new AbortController();
+        controllers.push(controller);
+        return Promise.resolve({ ok: true as const, session: { credential: req.credential, closed: controller.signal, close: () => Promise.resolve() } as unknown as Session });
+      },
+    } as unknown as Enforcer;
+    const sessions = new HttpSessions(enforcer, 'api');
+    const socket = {};
+    expect(sessions.cached('token-a', 'support', socket)).toBeUndefined();
+    const got = await sessions.get('token-a', 'support', client, socket);
+    expect(got.ok && sessions.cached('token-a', 'support', socket)).toBe(got.ok && got.session);
+    expect(sessions.cached('token-a', 'support', {})).toBe(got.ok && got.session);
+    expect(sessions.cached('token-b', 'support', socket)).toBeUndefined();
+    expect(sessions.cached('token-a', 'fraud', socket)).toBeUndefined();
+    expect(sessions.cached('token-a', undefined, socket)).toBeUndefined();
+    // Revoked (the enforcer closed it): not handed out again; the next get() opens a new one.
+    controllers[0]?.abort('revoked');
+    expect(sessions.cached('token-a', 'support', socket)).toBeUndefined();
+    const again = await sessions.get('token-a', 'support', client, socket);
+    expect(again.ok && again.session).not.toBe(got.ok && got.session);
+    expect(opened).toHaveLength(2);
+    await sessions.closeAll('test');
+  });
 });

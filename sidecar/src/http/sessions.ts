@@ -28,14 +28,23 @@ export class HttpSessions {
     this.#timer = setInterval(() => this.#sweep(), Math.min(60_000, idleMs)).unref();
   }
 
+  /**
+   * The open session of this credential and purpose, when there is one: without a promise, for
+   * the common case of a connection repeating its last request's credential. `connection`: the
+   * agent's socket, to remember its last key by.
+   */
+  cached(credential: string, purpose: string | undefined, connection?: object): Session | undefined {
+    const entry = this.#entries.get(this.#key(credential, purpose, connection));
+    if (entry === undefined || entry.session.closed.aborted) return undefined;
+    entry.lastUsed = Date.now();
+    return entry.session;
+  }
+
   /** `connection`: the agent's socket, to remember its last key by. */
   async get(credential: string, purpose: string | undefined, client: { remoteAddress: string; application?: string; connection?: string }, connection?: object): Promise<{ ok: true; session: Session } | SessionRefusal> {
+    const session = this.cached(credential, purpose, connection);
+    if (session !== undefined) return { ok: true, session };
     const key = this.#key(credential, purpose, connection);
-    const entry = this.#entries.get(key);
-    if (entry !== undefined && !entry.session.closed.aborted) {
-      entry.lastUsed = Date.now();
-      return { ok: true, session: entry.session };
-    }
     this.#entries.delete(key);
     let opening = this.#opening.get(key);
     if (opening === undefined) {
