@@ -918,11 +918,13 @@ class Analysis {
   expr(node: unknown, scope: Scope, where: string, use: string): string | undefined {
     if (node === undefined || node === null || typeof node !== 'object') return undefined;
     this.guard.charge(1);
-    if (++this.depth > MAX_DEPTH) throw new NestingLimit(`expressions nested more than ${MAX_DEPTH} levels deep`);
+    // A list (arguments, elements) is not a level of its own: the count follows the SQL's nesting.
+    const level = Array.isArray(node) ? 0 : 1;
+    if ((this.depth += level) > MAX_DEPTH) throw new NestingLimit(`expressions nested more than ${MAX_DEPTH} levels deep`);
     try {
       return this.exprInner(node, scope, where, use);
     } finally {
-      this.depth--;
+      this.depth -= level;
     }
   }
 

@@ -158,6 +158,15 @@ describe('bounds: denied, naming the bound and how to split the work', () => {
     denied(`UPDATE orders SET status = 'x' WHERE ${Array.from({ length: 600 }, (_, i) => `(id = ${i} ${i % 2 === 0 ? 'OR' : 'AND'} `).join('')}id = 0${')'.repeat(600)}`, /nested more than 400 levels/);
   });
 
+  it('the nesting bounds count the SQL\'s levels: 390 nested calls and 98 nested subqueries are checked, one level more is refused', () => {
+    const calls = (k: number): string => `SELECT ${'abs('.repeat(k)}id${')'.repeat(k)} FROM orders`;
+    expect(decide(calls(390)).decision).toBe('allow');
+    denied(calls(410), /expressions nested more than 400 levels deep/);
+    const subqueries = (k: number): string => `SELECT * FROM ${'(SELECT * FROM '.repeat(k)}orders${') s'.repeat(k)}`;
+    expect(decide(subqueries(98)).decision).toBe('allow');
+    denied(subqueries(101), /nested more than 100 levels deep/);
+  });
+
   it('queries nested more than 100 levels (scalar subqueries, FROM subqueries)', () => {
     denied(`SELECT ${'(SELECT '.repeat(120)}1${')'.repeat(120)}`, /queries \(subqueries, CTEs, views, joins in parentheses\) nested more than 100 levels deep/);
     denied(`SELECT * FROM ${'(SELECT * FROM '.repeat(120)}orders${') s'.repeat(120)}`, /nested more than 100 levels deep/);
