@@ -345,7 +345,8 @@ class Analysis {
     const stack: unknown[] = [root];
     for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
       if (Array.isArray(v)) {
-        stack.push(...(v as unknown[]));
+        // One at a time: a list of 100,000+ items spread as arguments overflows the stack.
+        for (const x of v as unknown[]) stack.push(x);
         continue;
       }
       if (!isObj(v)) continue;
@@ -356,7 +357,8 @@ class Analysis {
         if (p !== undefined) this.report(p, 'column reference', path);
         continue;
       }
-      stack.push(...Object.values(v));
+      this.guard.charge(1);
+      for (const x of Object.values(v)) stack.push(x);
     }
   }
 
@@ -607,7 +609,7 @@ class Analysis {
     let complete = true;
     items.forEach((item, i) => {
       const out = this.targetItem(obj(obj(item)?.ResTarget) ?? {}, scope, `${path}select list item ${i + 1}`, sink);
-      cols.push(...out.cols);
+      for (const c of out.cols) cols.push(c);
       complete &&= out.complete;
     });
     return { cols, complete };
@@ -634,8 +636,10 @@ class Analysis {
     for (const r of this.starRels(qual, scope, where)) {
       this.guard.charge(r.cols.length);
       complete &&= r.complete;
-      for (const c of r.cols) this.plainOutput(c, sink, where);
-      cols.push(...r.cols);
+      for (const c of r.cols) {
+        this.plainOutput(c, sink, where);
+        cols.push(c);
+      }
       if (r.guess && !r.complete && (sink === 'store' || sink === 'export')) this.reportGuessRelation(r, sinkUse(sink), where);
     }
     return { cols, complete };

@@ -16,12 +16,14 @@ import { CACHEABLE_SQL_LENGTH } from './text-cache.ts';
 const POLICY_FILE = new URL('../../examples/lgpd-orders/accesspolicy.yaml', import.meta.url);
 const agent: Identity = { subject: 'agent-7', groups: ['support'], kind: 'User' };
 
+let policyDoc: ReturnType<typeof parseAccessPolicy>;
 let policy: CompiledPolicy;
 let guard: SensitiveColumnGuard;
 
 beforeAll(async () => {
   await initPolicyEngine();
   const doc = parseAccessPolicy(parse(readFileSync(POLICY_FILE, 'utf8')), 'accesspolicy.yaml');
+  policyDoc = doc;
   policy = compilePolicy(doc);
   const cfg = doc.spec.sensitiveColumns;
   if (cfg === undefined) throw new Error('the example policy declares spec.sensitiveColumns');
@@ -177,6 +179,16 @@ describe('bounds: denied, naming the bound and how to split the work', () => {
     expect(decide(nested(99)).decision).toBe('allow');
     denied(nested(101), /joins in parentheses\) nested more than 100 levels deep/);
     denied(nested(6000), /nested more than 100 levels deep|nested too deeply|memory exhausted/);
+  });
+
+  it('a flat list of 131,000 items is not mistaken for nesting (no list is spread as arguments)', () => {
+    const items = Array.from({ length: 131_000 }, () => '1').join(',');
+    const guarded = compilePolicy({ ...policyDoc, spec: { ...policyDoc.spec, rules: policyDoc.spec.rules.filter((r) => r.name !== 'deny-hidden-execution') } });
+    for (const sql of [`CALL refresh(ARRAY[${items}])`, `SELECT * FROM orders WHERE id IN (${items})`]) {
+      expect(sql.length).toBeLessThanOrEqual(MAX_SQL_TEXT);
+      const d = guarded.evaluate({ identity: agent, purpose: 'customer-support', command: { protocol: 'postgres', sql } });
+      expect({ decision: d.decision, code: d.code }).toEqual({ decision: 'allow', code: 'Allowed' });
+    }
   });
 
   it('parse trees deeper than the JSON reader are refused with the reason, not as a crash', () => {
