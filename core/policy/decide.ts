@@ -200,9 +200,13 @@ function ruleLabel(rule: CompiledRule): string {
   return rule.description === undefined ? `rule "${rule.name}"` : `rule "${rule.name}" (${rule.description.trim()})`;
 }
 
+/** Tables named in a reason: the first ones say enough (a long text can touch thousands, and the reason is recorded and sent). */
+const REASON_TABLES = 20;
+
 function describeStatement(s: StatementInfo, i: number, n: number): string {
   const which = n > 1 ? `statement ${i + 1} of ${n}` : 'the statement';
-  const on = s.tables.length > 0 ? ` on ${s.tables.join(', ')}` : '';
+  const more = s.tables.length > REASON_TABLES ? ` and ${s.tables.length - REASON_TABLES} more` : '';
+  const on = s.tables.length > 0 ? ` on ${s.tables.slice(0, REASON_TABLES).join(', ')}${more}` : '';
   const traits = s.traits.length > 0 ? ` [${s.traits.join(', ')}]` : '';
   return `${which} (${s.kind}${on}${traits})`;
 }
@@ -287,16 +291,20 @@ class Compiled implements CompiledPolicy {
     if (statements.length === 0) {
       return { decision: 'allow', code: 'Allowed', reason: 'empty query: nothing to run', ...(masking === undefined ? {} : { masking }), statements };
     }
-    const n = statements.length;
-    const decisions = statements.map((s, i) => {
+    // The strictest statement decides; among equals, the first. Only its reason is written (a text
+    // of thousands of statements wrote thousands of reasons, and kept one).
+    let decidingAt = 0;
+    let decidingRule: CompiledRule | undefined;
+    statements.forEach((s, i) => {
       const rule = this.firstRule(purpose, (r) => r.http === undefined && r.kubernetes === undefined && (r.sql === undefined || sqlMatches(r.sql, s, r.mode)));
-      const d = ruleDecision(rule, describeStatement(s, i, n), masking);
-      s.verdict = d.decision;
+      s.verdict = rule?.action ?? 'deny'; // no matching rule denies (ruleDecision)
       if (rule !== undefined) s.rule = rule.name;
-      return d;
+      if (i === 0 || RANK[s.verdict] > RANK[(statements[decidingAt] as StatementInfo).verdict]) {
+        decidingAt = i;
+        decidingRule = rule;
+      }
     });
-    // The strictest statement decides; among equals, the first.
-    const deciding = decisions.reduce((best, d) => (RANK[d.decision] > RANK[best.decision] ? d : best));
+    const deciding = ruleDecision(decidingRule, describeStatement(statements[decidingAt] as StatementInfo, decidingAt, statements.length), masking);
     return withGuard(this.guard, deciding, statements, sql, masking);
   }
 

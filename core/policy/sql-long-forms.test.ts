@@ -69,6 +69,23 @@ describe('long SQL forms cost linear work', () => {
     ]);
   });
 
+  it('a text of thousands of statements is decided by its strictest statement, named in the one reason written', () => {
+    const many = Array.from({ length: 3000 }, (_, i) => `SELECT id FROM orders WHERE id = ${i}`);
+    many[2000] = 'DELETE FROM orders';
+    many[2500] = 'TRUNCATE orders';
+    const d = decide(many.join('; '));
+    expect({ decision: d.decision, rule: d.rule }).toEqual({ decision: 'deny', rule: 'deny-unbounded-writes' });
+    expect(d.reason).toMatch(/^statement 2001 of 3000 \(delete on orders/);
+    expect(d.statements?.[2500]).toMatchObject({ verdict: 'deny', rule: 'deny-ddl-and-dcl' });
+    expect(d.statements?.[1]).toMatchObject({ verdict: 'allow', rule: 'allow-the-rest' });
+  });
+
+  it('a reason names at most 20 tables, then how many more', () => {
+    const d = decide(`SELECT 1 FROM ${Array.from({ length: 30 }, (_, i) => `t${i}`).join(', ')}`);
+    expect(d.reason).toMatch(/on t0, t1, .*, t19 and 10 more/);
+    expect(d.reason).not.toMatch(/t20/);
+  });
+
   it('a long chain reports what a chain of two joins reports (the indexes find what scans found)', () => {
     const chain = (join: string, n: number): string => `SELECT 1 FROM orders o0 ${Array.from({ length: n }, (_, i) => `${join.replaceAll('#', String(i + 1))}`).join(' ')}`;
     for (const join of ['JOIN customers c# USING (cpf)', 'NATURAL JOIN customers c#', 'JOIN customers c# ON c#.email LIKE \'a%\'', 'JOIN customers c# ON telefone > \'1\'', 'JOIN mystery m# USING (telefone)', 'NATURAL JOIN mystery m#']) {
