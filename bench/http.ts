@@ -21,7 +21,7 @@ import { getToken, requireIdp } from '../e2e/harness/state.ts';
 import { apply } from '../e2e/support/kube-apply.ts';
 import { installCrds } from '../e2e/support/kubectl.ts';
 import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
-import { alternated, bareNodeBaseline, percentile, rssMB, sidecarNodeOptions, startPassThrough } from './support.ts';
+import { alternated, bareNodeBaseline, median, percentile, processTreeCpuSeconds, rssMB, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 interface CannonResult {
   requests: { average: number; total: number };
@@ -176,16 +176,25 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
   // Issue 19's yardstick: Guarita against a Node process that only copies bytes, alternated the
   // same way, so the ratio says what inspection, masking and recording cost over any Node proxy.
   const passRun = async (): Promise<number> => (await run(passUrl, 32, each)).requests.average;
+  // The sidecar's CPU (user + system, all its threads, from /proc) per request in its saturation
+  // rounds: what bounds the ratio on a machine whose cores the load generator and upstream share.
+  const cpuPerRequest = { Synced: [] as number[], Written: [] as number[] };
+  const proxiedRun = (samples: number[]) => async (): Promise<number> => {
+    const before = processTreeCpuSeconds(pid);
+    const result = await run(proxyUrl, 32, each, headers);
+    samples.push(((processTreeCpuSeconds(pid) - before) * 1e6) / result.requests.total);
+    return result.requests.average;
+  };
   let vsPass: Awaited<ReturnType<typeof alternated>>;
   let writtenLatency: { p50: number; p99: number };
   let writtenVsPass: Awaited<ReturnType<typeof alternated>>;
   try {
-    vsPass = await alternated(rounds, passRun, async () => (await run(proxyUrl, 32, each, headers)).requests.average);
+    vsPass = await alternated(rounds, passRun, proxiedRun(cpuPerRequest.Synced));
     await started.setDurability('Written');
     writtenLatency = await latency(proxyUrl, seconds, headers);
     // Alternated with the pass-through in rounds too (medians), like Synced: one lone run at the
     // end of the suite read as Written being slower than Synced on a machine whose load drifts.
-    writtenVsPass = await alternated(rounds, passRun, async () => (await run(proxyUrl, 32, each, headers)).requests.average);
+    writtenVsPass = await alternated(rounds, passRun, proxiedRun(cpuPerRequest.Written));
   } finally {
     await pass.close();
   }
@@ -211,6 +220,7 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
     'http.passThroughRps': vsPass.baseline,
     'http.passThroughRatio': vsPass.baseline / load.baseline,
     'http.vsPassThrough': vsPass.ratio,
+    'http.sidecarCpuUsPerRequest': median(cpuPerRequest.Synced),
     'http.written.proxyP50Ms': writtenLatency.p50,
     'http.written.addedP50Ms': writtenLatency.p50 - directLatency.p50,
     'http.written.proxyP99Ms': writtenLatency.p99,
@@ -218,6 +228,7 @@ async function measure(quick: boolean, upstreamUrl: string, started: Started): P
     'http.written.proxyRps': writtenVsPass.measured,
     'http.written.throughputRatio': writtenVsPass.measured / load.baseline,
     'http.written.vsPassThrough': writtenVsPass.ratio,
+    'http.written.sidecarCpuUsPerRequest': median(cpuPerRequest.Written),
     // The pass-through's own rounds beside Written (the baseline of http.written.vsPassThrough).
     'http.written.passThroughRps': writtenVsPass.baseline,
     'sidecar.rssIdleMB': rssIdleMB,
