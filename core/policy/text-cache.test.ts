@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { CACHEABLE_SQL_LENGTH, TextCache } from './text-cache.ts';
+import { createHash } from 'node:crypto';
+import { CACHEABLE_SQL_LENGTH, TextCache, textDigest } from './text-cache.ts';
 
 describe('TextCache', () => {
   it('keeps at most its capacity, whatever is inserted', () => {
@@ -40,5 +41,14 @@ describe('TextCache', () => {
     expect(cache.get(long)).toBeUndefined();
     cache.clear();
     expect(cache.size).toBe(0);
+  });
+
+  it('textDigest is the SHA-256 of the text, whichever was asked last', () => {
+    const sha = (t: string): string => createHash('sha256').update(t).digest('base64');
+    const a = `SELECT 1 /* ${'a'.repeat(5000)} */`;
+    const b = `SELECT 1 /* ${'a'.repeat(4999)}b */`;
+    for (const t of [a, b, a, a, `${a.slice(0, -1)}/`, b]) expect(textDigest(t)).toBe(sha(t));
+    // Equal content in another string is the same text.
+    expect(textDigest(a.split('').join(''))).toBe(sha(a));
   });
 });

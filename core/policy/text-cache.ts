@@ -16,9 +16,20 @@ import { createHash } from 'node:crypto';
  */
 export const CACHEABLE_SQL_LENGTH = 4096;
 
-/** The key of a long text in a cache of long texts: its SHA-256 (a few µs per KiB, against milliseconds of parsing). */
+let lastText: string | undefined;
+let lastDigest = '';
+
+/**
+ * The key of a long text in a cache of long texts: its SHA-256 (a few µs per KiB, against
+ * milliseconds of parsing). The last one is kept: the classifier and the guard ask for the same
+ * text in one decision.
+ */
 export function textDigest(text: string): string {
-  return createHash('sha256').update(text).digest('base64');
+  if (text !== lastText) {
+    lastDigest = createHash('sha256').update(text).digest('base64');
+    lastText = text;
+  }
+  return lastDigest;
 }
 
 export class TextCache<V> {
