@@ -9,7 +9,7 @@ import type { SessionEvent } from './session-event.ts';
 
 /** Every member a record can have besides hash and sig: the compiler refuses this list if a SessionEvent member is missing. */
 const MEMBERS = {
-  approval: 0, approvalRequest: 0, chainId: 0, channel: 0, command: 0, commandSha256: 0, decision: 0, durationMs: 0, frames: 0,
+  approval: 0, approvalRequest: 0, chainId: 0, channel: 0, command: 0, commandSha256: 0, commandTruncated: 0, decision: 0, durationMs: 0, frames: 0,
   groups: 0, keyId: 0, masked: 0, namespace: 0, pod: 0, policy: 0, prev: 0, protocol: 0, purpose: 0, reason: 0, result: 0,
   rule: 0, seq: 0, sessionId: 0, subject: 0, subjectKind: 0, target: 0, time: 0, type: 0, v: 0,
 } satisfies Record<keyof SessionEvent | keyof ChainFields | 'v', 0>;

@@ -52,6 +52,8 @@ export interface SessionEvent {
   purpose?: string;
   command?: string;                   // masked SQL text or "METHOD /path"
   commandSha256?: string;             // of the exact, unmasked command (ties records to ApprovalRequests)
+  /** True when `command` is only the first 64 KiB (UTF-8) of the masked text; `commandSha256` is still of the whole command. Absent otherwise. */
+  commandTruncated?: boolean;
   decision?: Verdict;
   rule?: string;
   reason?: string;

@@ -6,7 +6,7 @@ import { initPolicyEngine } from '../../core/policy/index.ts';
 import type { SessionEvent } from '../../core/recording/index.ts';
 import { parseAccessPolicy } from '../../crds/validators.ts';
 import type { Session } from './enforcement.ts';
-import { isoNow, sha256Hex, SidecarEnforcer, type EnforcerDeps } from './enforcer.ts';
+import { COMMAND_RECORD_MAX_BYTES, isoNow, sha256Hex, SidecarEnforcer, type EnforcerDeps } from './enforcer.ts';
 import { Metrics } from './metrics.ts';
 import type { PolicyState } from './policy-watch.ts';
 import { compileTarget, type CompiledTarget } from './targets.ts';
@@ -131,5 +131,86 @@ describe('a command record\'s masked text and SHA-256 (reused while a connection
     expect(commands.map(carried)).toEqual([denied.replace('DROP TABLE orders', 'SELECT 1'), denied, denied, sqlWith(3)].map((sql) => expected(h.plans.partial, sql)));
     const decisions = (await h.metrics.decisions.get()).values.map((v) => [v.labels.decision, v.labels.rule, v.value]).sort();
     expect(decisions).toEqual([['allow', 'allow-the-rest', 2], ['deny', 'deny-ddl-and-dcl', 2]]);
+  });
+
+  describe('a text past the record bound (COMMAND_RECORD_MAX_BYTES): a masked prefix, the whole text\'s SHA-256, marked truncated', () => {
+    const bound = COMMAND_RECORD_MAX_BYTES;
+    const digits = /\d/;
+
+    it('a multi-MiB query is denied unread and recorded as the first 64 KiB of its masked text, CPFs masked, SHA-256 of the whole', async () => {
+      const h = await harness();
+      const sql = `SELECT id FROM orders WHERE customer_cpf IN (${Array.from({ length: 200_000 }, () => `'${cpf}'`).join(',')})`;
+      expect(sql.length).toBeGreaterThan(3 * 1024 * 1024);
+      const auth = await h.session.authorize({ protocol: 'postgres', sql });
+      expect(auth.verdict).toBe('deny');
+      const [r] = h.records.filter((x) => x.type === 'command');
+      expect(r?.commandTruncated).toBe(true);
+      expect(r?.commandSha256).toBe(sha256Hex(sql));
+      const recorded = r?.command ?? '';
+      expect(Buffer.byteLength(recorded)).toBeLessThanOrEqual(bound);
+      expect(Buffer.byteLength(recorded)).toBeGreaterThan(bound - 64);
+      // Exactly a prefix of what masking the whole text gives (the same masks, nothing unmasked).
+      expect(h.plans.partial.recordMasker.newSession().maskText(sql).startsWith(recorded)).toBe(true);
+      expect(recorded.includes('529.982') || recorded.includes('52998')).toBe(false);
+      // The session goes on, and the next record is a whole text again.
+      await run(h.session, sqlWith(1));
+      const next = h.records.filter((x) => x.type === 'command')[1];
+      expect(carried(next)).toEqual(expected(h.plans.partial, sqlWith(1)));
+      expect('commandTruncated' in (next ?? {})).toBe(false);
+    });
+
+    it('a CPF straddling the cut, at every offset across it: never a digit of it in the record (masked whole or left out)', async () => {
+      const h = await harness();
+      // Masks of the 'redact' style carry no digits, so any digit in a record is part of a CPF.
+      h.use(h.plans.redact);
+      const head = 'SELECT true -- ';
+      for (let shift = -20; shift <= 4; shift++) {
+        // Masked, the CPF becomes '[CPF]' at about the bound: the cut falls before, inside and after it.
+        const sql = `${head}${'x'.repeat(bound - head.length + shift)} ${cpf} tail ${'y'.repeat(1000)}`;
+        const auth = await h.session.authorize({ protocol: 'postgres', sql });
+        expect(auth.verdict).toBe('allow');
+        if (auth.verdict === 'allow') await auth.complete({ masked: {}, durationMs: 0 });
+        const r = h.records.filter((x) => x.type === 'command').at(-1);
+        expect(r?.commandTruncated).toBe(true);
+        expect(r?.commandSha256).toBe(sha256Hex(sql));
+        expect(digits.test(r?.command ?? '')).toBe(false);
+        expect(h.plans.redact.recordMasker.newSession().maskText(sql).startsWith(r?.command ?? '\u0000')).toBe(true);
+      }
+    });
+
+    it('multi-byte characters at the cut: never half a character; a text just within the bound is recorded whole as before', async () => {
+      const h = await harness();
+      for (const unit of ['é', '€', '😀']) {
+        for (let pad = 0; pad < 4; pad++) {
+          const sql = `SELECT '${'a'.repeat(pad)}${unit.repeat(Math.ceil(bound / Buffer.byteLength(unit)) + 10)}'`;
+          await run(h.session, sql);
+          const r = h.records.filter((x) => x.type === 'command').at(-1);
+          const recorded = r?.command ?? '';
+          expect(r?.commandTruncated).toBe(true);
+          expect(Buffer.byteLength(recorded)).toBeLessThanOrEqual(bound);
+          expect(Buffer.byteLength(recorded)).toBeGreaterThan(bound - 4);
+          expect(recorded.includes('\ufffd')).toBe(false);
+          expect(sql.startsWith(recorded)).toBe(true);
+        }
+      }
+      const fits = `SELECT '${'z'.repeat(bound - 9)}'`;
+      expect(Buffer.byteLength(fits)).toBe(bound);
+      await run(h.session, fits);
+      const whole = h.records.filter((x) => x.type === 'command').at(-1);
+      expect(carried(whole)).toEqual(expected(h.plans.partial, fits));
+      expect('commandTruncated' in (whole ?? {})).toBe(false);
+    });
+
+    it('a text masking shortens a lot (addresses): a shorter prefix, still a prefix of the masked whole; the same long text run twice records the same bytes', async () => {
+      const h = await harness();
+      const sql = `SELECT 1 -- ${Array.from({ length: 40_000 }, (_, i) => `${'a'.repeat(40)}${i}@example.com`).join(' ')}`;
+      for (let i = 0; i < 2; i++) expect((await h.session.authorize({ protocol: 'postgres', sql })).verdict).toBe('deny');
+      const [a, b] = h.records.filter((x) => x.type === 'command');
+      expect(a?.commandTruncated).toBe(true);
+      expect(carried(b)).toEqual(carried(a));
+      expect(Buffer.byteLength(a?.command ?? '')).toBeLessThanOrEqual(bound);
+      expect(h.plans.partial.recordMasker.newSession().maskText(sql).startsWith(a?.command ?? '\u0000')).toBe(true);
+      expect((a?.command ?? '').includes('aaaaaaaaaa0@')).toBe(false);
+    });
   });
 });

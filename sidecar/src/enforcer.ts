@@ -3,6 +3,7 @@
 // it (denials and holds at once, allowed commands through complete()).
 import { hash, randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
+import { maskedPrefix } from '../../core/masking/prefix.ts';
 import { describeKubernetesRequest } from '../../core/policy/kubernetes-request.ts';
 import { sshCommandText } from '../../core/policy/ssh.ts';
 import type { SensitiveColumnsConfig } from '../../core/policy/sql-columns.ts';
@@ -57,6 +58,19 @@ function truncate(text: string, maxBytes: number): { text: string; truncated: bo
   // Cut on a character boundary.
   return { text: new TextDecoder().decode(buf.subarray(0, maxBytes)).replace(/\uFFFD$/, ''), truncated: true };
 }
+
+/**
+ * The most of a command's masked text one record carries, in UTF-8 bytes (docs/recording.md,
+ * "Long commands"). A longer text is recorded as the first 64 KiB of its masked form, marked
+ * `commandTruncated`, with `commandSha256` of the whole text. The policy engine refuses SQL past
+ * 256 K characters unread, but the listener takes Query messages of up to 16 MiB: masked and
+ * recorded whole, one costs seconds of the event loop and one record larger than the spool's signing
+ * window and the shipper's batch (1 MiB each) and than the operator's default request body. 64 KiB
+ * keeps sixteen such records per window, and masking at most COMMAND_MASK_MAX_CHARS of input.
+ */
+export const COMMAND_RECORD_MAX_BYTES = 64 * 1024;
+/** The input masked at most to fill COMMAND_RECORD_MAX_BYTES (masking can shorten a text: an address becomes a few characters). */
+const COMMAND_MASK_MAX_CHARS = 4 * COMMAND_RECORD_MAX_BYTES;
 
 /** Sample bounds when no policy was ever in force for the session (never written to: shared). */
 const DEFAULT_RECORDING_LIMITS: Readonly<{ maxRows: number; maxBytes: number }> = Object.freeze({ maxRows: 20, maxBytes: 16384 });
@@ -221,7 +235,19 @@ export class SidecarEnforcer implements Enforcer {
 interface Running { decision: EnforcementDecision; text: string; approval?: ApprovalRequest }
 
 /** What a record carries for one command text under one masking plan. */
-interface CommandMemo { readonly text: string; readonly plan: CompiledTarget | undefined; readonly masked: string; readonly sha256: string }
+interface CommandMemo {
+  readonly text: string; readonly plan: CompiledTarget | undefined; readonly masked: string; readonly sha256: string;
+  /** `masked` is only a prefix of the masked text (COMMAND_RECORD_MAX_BYTES). */
+  readonly truncated: boolean;
+}
+
+/** A record's command members: the masked text, its SHA-256, and the mark of a text cut at the bound. */
+function commandFields(command: CommandMemo): Pick<SessionEvent, 'command' | 'commandSha256' | 'commandTruncated'> {
+  const fields: Pick<SessionEvent, 'command' | 'commandSha256' | 'commandTruncated'> = { command: command.masked, commandSha256: command.sha256 };
+  // Only when cut: the record of every other command is the same bytes as before the bound existed.
+  if (command.truncated) fields.commandTruncated = true;
+  return fields;
+}
 
 export class SidecarSession implements Session {
   readonly id = `s-${randomBytes(9).toString('base64url')}`;
@@ -347,8 +373,11 @@ export class SidecarSession implements Session {
     const plan = this.#last;
     const last = this.#lastCommand;
     if (last !== undefined && last.plan === plan && last.text === text) return last;
-    const memo: CommandMemo = { text, plan, masked: this.#masked(text, undefined), sha256: sha256Hex(text) };
-    this.#lastCommand = memo;
+    const recorded = plan === undefined ? { text: '[unavailable: no masking plan]', truncated: false } : maskedPrefix(plan.recordMasker.newSession(), text, COMMAND_RECORD_MAX_BYTES, COMMAND_MASK_MAX_CHARS);
+    const memo: CommandMemo = { text, plan, masked: recorded.text, sha256: sha256Hex(text), truncated: recorded.truncated };
+    // A text past the input bound is not kept for the session's next command (up to 16 MiB held for
+    // a comparison): such a text is refused by the policy engine unread, and rarely repeated.
+    if (text.length <= COMMAND_MASK_MAX_CHARS) this.#lastCommand = memo;
     return memo;
   }
 
@@ -368,7 +397,7 @@ export class SidecarSession implements Session {
     d.metrics.decisionCell(this.target, 'deny', decision.rule ?? '').inc();
     const command = this.#command(text);
     await this.#record('command', {
-      command: command.masked, commandSha256: command.sha256, decision: 'deny', reason: decision.reason, ...opt('rule', decision.rule), ...extra,
+      ...commandFields(command), decision: 'deny', reason: decision.reason, ...opt('rule', decision.rule), ...extra,
     });
     const rule = decision.rule === undefined ? '' : ` (rule ${decision.rule})`;
     return { verdict: 'deny', decision, message: `denied${rule}: ${decision.reason}` };
@@ -455,7 +484,9 @@ export class SidecarSession implements Session {
     d.metrics.countMasked(this.target, outcome.masked);
     // Members assigned only when present (an undefined member is not the same JSON as an absent one).
     const command = this.#command(run.text);
-    const fields: Partial<SessionEvent> = { command: command.masked, commandSha256: command.sha256, decision: 'allow', reason: run.decision.reason };
+    const fields: Partial<SessionEvent> = commandFields(command);
+    fields.decision = 'allow';
+    fields.reason = run.decision.reason;
     if (run.decision.rule !== undefined) fields.rule = run.decision.rule;
     if (run.approval !== undefined) fields.approvalRequest = run.approval.metadata.name;
     if (result !== undefined) fields.result = result;
@@ -472,8 +503,9 @@ export class SidecarSession implements Session {
     const d = this.#enforcer.deps;
     const plan = decision.approval ?? { approverGroups: [], minApprovals: 1, ttlSeconds: 900 };
     const started = performance.now();
-    const commandSha256 = sha256Hex(text);
-    const masked = this.#masked(text, undefined);
+    const memo = this.#command(text);
+    const recorded = commandFields(memo);
+    const commandSha256 = memo.sha256;
     let outcome: ApprovalOutcome;
     try {
       outcome = await d.approvals.resolve({
@@ -483,7 +515,7 @@ export class SidecarSession implements Session {
         waitMs: d.config.approvalWaitMs,
         signal: AbortSignal.any([this.closed, ...(hooks.signal === undefined ? [] : [hooks.signal])]),
         onCreated: async (request) => {
-          await this.#record('approval.requested', { command: masked, commandSha256, decision: 'requireApproval', ...opt('rule', decision.rule), reason: decision.reason, approvalRequest: request.metadata.name });
+          await this.#record('approval.requested', { ...recorded, decision: 'requireApproval', ...opt('rule', decision.rule), reason: decision.reason, approvalRequest: request.metadata.name });
         },
         onHeld: (request) => hooks.onApprovalPending?.(request.metadata.name, describeApproval(request)),
       });
@@ -493,16 +525,18 @@ export class SidecarSession implements Session {
       return this.#deny(sidecarDenial('ApprovalUnavailable', `approval could not be obtained: ${errorMessage(err)}`, decision.rule), text);
     }
     d.metrics.approvalWait.observe({ target: this.target, outcome: outcome.kind }, (performance.now() - started) / 1000);
-    return this.#approvalAnswer(outcome, decision, text, commandSha256, masked);
+    return this.#approvalAnswer(outcome, decision, text, recorded);
   }
 
-  async #approvalAnswer(outcome: ApprovalOutcome, decision: EnforcementDecision, text: string, commandSha256: string, masked: string): Promise<Authorization> {
+  async #approvalAnswer(
+    outcome: ApprovalOutcome, decision: EnforcementDecision, text: string, command: Pick<SessionEvent, 'command' | 'commandSha256' | 'commandTruncated'>,
+  ): Promise<Authorization> {
     const name = outcome.request.metadata.name;
     if (outcome.kind === 'approved') {
       return this.#allow({ decision: { ...decision, decision: 'allow', reason: `approved: ApprovalRequest ${name}` }, text, approval: outcome.request });
     }
     if (outcome.kind === 'pending') {
-      await this.#record('command', { command: masked, commandSha256, decision: 'requireApproval', ...opt('rule', decision.rule), reason: outcome.message, approvalRequest: name });
+      await this.#record('command', { ...command, decision: 'requireApproval', ...opt('rule', decision.rule), reason: outcome.message, approvalRequest: name });
       return { verdict: 'pending', approvalRequest: name, message: outcome.message };
     }
     const code = outcome.kind === 'denied' ? 'ApprovalDenied' : 'ApprovalExpired';
