@@ -610,3 +610,78 @@ describe('Spool', () => {
     });
   });
 });
+
+describe('Spool commit groups per turn of the event loop', () => {
+  /** Appends made by separate callbacks of one turn (timers due together run in one timers phase), as socket reads of one epoll wake-up are. */
+  function appendInSeparateCallbacks(spool: Spool, ns: number[], durability: 'Written' | 'Synced'): Promise<SpoolRecord[]> {
+    return new Promise((resolve, reject) => {
+      const answers: Promise<SpoolRecord>[] = [];
+      for (const n of ns) setTimeout(() => { answers.push(spool.append(event(n), durability)); if (answers.length === ns.length) Promise.all(answers).then(resolve, reject); }, 0);
+    });
+  }
+
+  it.each(['Written', 'Synced'] as const)('records the appends of separate callbacks of one turn with one write (%s), in order, each answered once kept', async (durability) => {
+    const dir = tempDir();
+    let writes = 0;
+    let syncs = 0;
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeWrite: () => { writes++; }, beforeSync: () => { syncs++; } } });
+    const records = await appendInSeparateCallbacks(spool, [1, 2, 3, 4], durability);
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(records.map((r) => r.command)).toEqual([1, 2, 3, 4].map((n) => `GET /customers/${n}`));
+    expect(writes).toBe(1);
+    if (durability === 'Synced') {
+      expect(syncs).toBe(1);
+      expect(spool.position.seq).toBe(4);
+    }
+    await spool.close();
+    expect(verify(spool)).toMatchObject({ ok: true, count: 4 });
+  });
+
+  it('a failed write of a Written group (written at once, without the flush loop) fails every append of the group and those queued after it; the chain continues from the last written record', async () => {
+    const dir = tempDir();
+    let failing = false;
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeWrite: () => { if (failing) throw new Error('EIO: i/o error'); } } });
+    const first = await spool.append(event(1), 'Written');
+    failing = true;
+    const outcomes = await Promise.allSettled([2, 3, 4].map((n) => spool.append(event(n), 'Written')));
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const o of outcomes) expect((o as PromiseRejectedResult).reason).toBeInstanceOf(SpoolError);
+    expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('EIO') });
+    failing = false;
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(spool.health()).toEqual({ ok: true });
+    expect(await spool.append(event(5), 'Written')).toMatchObject({ seq: 2, prev: first.hash });
+    await spool.close();
+    expect(readAll(dir).map((r) => r.command)).toEqual(['GET /customers/1', 'GET /customers/5']);
+    expect(verify(spool)).toMatchObject({ ok: true, count: 2 });
+  });
+
+  it('close() and settle() record the appends of the current turn before they return (none is refused or left unsigned)', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE });
+    const settled = [1, 2].map((n) => spool.append(event(n), 'Written'));
+    await spool.settle();
+    expect(spool.pendingCount).toBe(2);
+    const closing = [3, 4].map((n) => spool.append(event(n), 'Written'));
+    await spool.close();
+    expect((await Promise.all([...settled, ...closing])).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(checkpointSizes(dir).at(-1)).toBe(4);
+    expect(verify(spool)).toMatchObject({ ok: true, count: 4 });
+    await expect(spool.append(event(5), 'Written')).rejects.toBeInstanceOf(SpoolError);
+  });
+
+  it('a Written group appended while an ack holds the lock waits for it: the chain on file stays whole and in order', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', checkpointWindowMs: 1 });
+    const first = await spool.append(event(1), 'Synced');
+    await spool.settle();
+    // The ack writes acked.json under the lock (two fsyncs); the appends of this turn queue behind it.
+    const acking = spool.ack({ seq: first.seq, head: first.hash });
+    const during = await Promise.all([2, 3, 4].map((n) => spool.append(event(n), 'Written')));
+    await acking;
+    expect(during.map((r) => r.seq)).toEqual([2, 3, 4]);
+    await spool.close();
+    expect(readAll(dir).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(verify(spool)).toMatchObject({ ok: true, count: 4 });
+  });
+});

@@ -92,7 +92,9 @@ export interface SpoolOptions {
 }
 
 interface Segment { start: number; end: number; file: string; size: number }
-interface Pending { record: SpoolRecord; line: string; durability: Durability; resolve(r: SpoolRecord): void; reject(e: Error): void }
+/** How an append learns its outcome: a promise's resolvers. */
+interface Settlement { resolve(r: SpoolRecord): void; reject(e: Error): void }
+interface Pending { record: SpoolRecord; line: string; durability: Durability; settle: Settlement }
 interface Identity { format?: string; chainId: string; privateJwk: JsonWebKey }
 /** A signed checkpoint line: the note over the tree of every record before it. */
 interface CheckpointLine { checkpoint: string }
@@ -420,7 +422,18 @@ export class Spool {
   #current: { fh: FileHandle; seg: Segment } | undefined;
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
+  /** The flush of this turn's appends, at the end of the event loop's poll phase (see append). */
+  #flushImmediate: NodeJS.Immediate | undefined;
+  readonly #flushAtTurnEnd = (): void => {
+    this.#flushImmediate = undefined;
+    this.#kick();
+  };
   #lock: Promise<unknown> = Promise.resolve();
+  /** Lock holders queued or running: with none, a group may be written at once, without taking the lock (no await in between). */
+  #lockHolders = 0;
+  readonly #releaseLock = (): void => {
+    this.#lockHolders--;
+  };
   #memory: SpoolRecord[] = [];
   #memoryBytes = 0;
   #listeners = new Set<() => void>();
@@ -513,19 +526,33 @@ export class Spool {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Appends one event; resolves with the chained record once it is kept as `durability` asks. */
+  /**
+   * Appends one event; resolves with the chained record once it is kept as `durability` asks.
+   *
+   * The group is flushed at the end of this turn of the event loop (setImmediate runs after the
+   * poll phase), not at the next microtask: the answers of all the connections whose data one
+   * epoll wake-up delivered are recorded by one write(2) (and, Synced, one fdatasync) instead of
+   * one each. An answer waits for the rest of the turn's callbacks, microseconds.
+   */
   append(event: SessionEvent, durability: Durability = 'Synced'): Promise<SpoolRecord> {
     if (this.#closed) return Promise.reject(new SpoolError('the session spool is closed'));
     const { record, line } = this.#writer.appendWithLine(event);
     LINES.set(record, line);
-    return new Promise<SpoolRecord>((resolve, reject) => {
-      this.#queue.push({ record, line: `${line}\n`, durability, resolve, reject });
-      this.#kick();
-    });
+    const settle = Promise.withResolvers<SpoolRecord>();
+    this.#queue.push({ record, line: `${line}\n`, durability, settle });
+    if (this.#flushing === undefined) this.#flushImmediate ??= setImmediate(this.#flushAtTurnEnd);
+    return settle.promise;
   }
 
+  /** Flushes the queue now: the groups that can be written at once are, the rest by the flush loop. */
   #kick(): void {
+    if (this.#flushImmediate !== undefined) {
+      clearImmediate(this.#flushImmediate);
+      this.#flushImmediate = undefined;
+    }
     if (this.#flushing !== undefined) return;
+    while (this.#queue.length > 0 && this.#writeGroupNow()) { /* next group */ }
+    if (this.#queue.length === 0) return;
     this.#flushing = this.#flushLoop().finally(() => {
       this.#flushing = undefined;
       // Appends made while the loop was finishing.
@@ -533,32 +560,72 @@ export class Spool {
     });
   }
 
+  /**
+   * The next commit group: its length and whether the open window is signed first. A group never
+   * overfills the open signing window (one checkpoint's records fit one ingest batch). When the
+   * window is full and records are queued (a backlog), its checkpoint is signed before the next
+   * group: once per GROUP_RECORDS records at most.
+   */
+  #nextGroup(): { length: number; signFirst: boolean; sync: boolean } {
+    let length = groupLength(this.#queue, GROUP_RECORDS - (this.#tree.size - this.#signed), GROUP_BYTES - this.#unsignedBytes);
+    const signFirst = length === 0;
+    if (signFirst) length = groupLength(this.#queue, GROUP_RECORDS, GROUP_BYTES);
+    let sync = false;
+    for (let i = 0; i < length && !sync; i++) sync = this.#queue[i]!.durability === 'Synced';
+    return { length, signFirst, sync };
+  }
+
+  /**
+   * Writes the next group at once when nothing needs waiting for: no lock holder (an ack, a
+   * checkpoint, another group) queued or running, an open segment with room, and no fdatasync to
+   * wait for (only `Written` records). The same write, checks and failure handling as the flush
+   * loop's, without its promises: the common `Written` case. False (nothing taken) otherwise.
+   */
+  #writeGroupNow(): boolean {
+    const current = this.#current;
+    if (this.#lockHolders > 0 || current === undefined || current.seg.size >= this.#opts.segmentBytes) return false;
+    const { length, signFirst, sync } = this.#nextGroup();
+    if (sync) return false;
+    const batch = this.#queue.splice(0, length);
+    const started = performance.now();
+    try {
+      if (signFirst) this.#writeCheckpoint();
+      this.#writeGroup(current, batch);
+    } catch (err) {
+      this.#failBatch(batch, err);
+      return true;
+    }
+    this.#groupKept(batch, started, false);
+    return true;
+  }
+
   async #flushLoop(): Promise<void> {
     while (this.#queue.length > 0) {
-      // A group never overfills the open signing window (one checkpoint's records fit one ingest
-      // batch). When the window is full and records are queued (a backlog), its checkpoint is
-      // signed before the next group: once per GROUP_RECORDS records at most.
-      let length = groupLength(this.#queue, GROUP_RECORDS - (this.#tree.size - this.#signed), GROUP_BYTES - this.#unsignedBytes);
-      const signFirst = length === 0;
-      if (signFirst) length = groupLength(this.#queue, GROUP_RECORDS, GROUP_BYTES);
+      if (this.#writeGroupNow()) continue;
+      const { length, signFirst, sync } = this.#nextGroup();
       const batch = this.#queue.splice(0, length);
       const started = performance.now();
-      const sync = batch.some((p) => p.durability === 'Synced');
       try {
         await this.#exclusive(async () => {
           if (signFirst) this.#writeCheckpoint();
           await this.#write(batch, sync);
         });
-        this.#failure = undefined;
-        this.#opts.metrics?.spoolAppend.observe((performance.now() - started) / 1000);
-        for (const p of batch) p.resolve(p.record);
-        if (sync) this.#notify();
-        else this.#scheduleSync();
-        this.#windowAfterWrite();
       } catch (err) {
         this.#failBatch(batch, err);
+        continue;
       }
+      this.#groupKept(batch, started, sync);
     }
+  }
+
+  /** A group is kept as asked: answer its appends, then the sync `Written` records were promised and the window's deadline. */
+  #groupKept(batch: readonly Pending[], started: number, synced: boolean): void {
+    this.#failure = undefined;
+    this.#opts.metrics?.spoolAppend.observe((performance.now() - started) / 1000);
+    for (const p of batch) p.settle.resolve(p.record);
+    if (synced) this.#notify();
+    else this.#scheduleSync();
+    this.#windowAfterWrite();
   }
 
   /**
@@ -675,7 +742,7 @@ export class Spool {
     this.#opts.metrics?.spoolFailures.inc(failed.length);
     this.#opts.logger?.error({ err: this.#failure, records: failed.length }, 'spool write failed: the commands concerned fail');
     const error = new SpoolError(`the session spool cannot be written (${this.#failure}); recording is mandatory, so the command fails`, { cause: err });
-    for (const p of failed) p.reject(error);
+    for (const p of failed) p.settle.reject(error);
   }
 
   /**
@@ -687,32 +754,61 @@ export class Spool {
    * the file, leaves the tree as it was and fails the whole group.
    */
   async #write(batch: Pending[], sync: boolean): Promise<void> {
-    const first = batch[0]!.record;
-    const last = batch.at(-1)!.record;
-    const current = await this.#segmentFor(first.seq);
-    const header = current.seg.size === 0 ? this.#headerLine(first) : '';
-    let lines = '';
-    for (const p of batch) lines += p.line;
-    const buf = Buffer.from(header + lines, 'utf8');
+    const current = await this.#segmentFor(batch[0]!.record.seq);
+    if (!sync) {
+      this.#writeGroup(current, batch);
+      return;
+    }
     const before = current.seg.size;
     const signed = this.#signed;
+    const { buf, headerBytes } = this.#groupBytes(current, batch);
     try {
       this.#writeAll(current.fh, buf);
-      if (sync) await this.#syncGroup(current.fh);
+      await this.#syncGroup(current.fh);
     } catch (err) {
       await current.fh.truncate(before).catch(() => undefined);
       throw err;
     }
-    current.seg.size += buf.length;
+    this.#groupWritten(current, batch, buf.length, headerBytes);
+    this.#synced(this.#written, signed);
+  }
+
+  /** One page-cache write of a group (no sync), synchronously; a failed write is cut back off the file and throws, the tree left as it was. */
+  #writeGroup(current: { fh: FileHandle; seg: Segment }, batch: readonly Pending[]): void {
+    const before = current.seg.size;
+    const { buf, headerBytes } = this.#groupBytes(current, batch);
+    try {
+      this.#writeAll(current.fh, buf);
+    } catch (err) {
+      try {
+        ftruncateSync(current.fh.fd, before);
+      } catch { /* the next recovery cuts the torn line */ }
+      throw err;
+    }
+    this.#groupWritten(current, batch, buf.length, headerBytes);
+  }
+
+  /** A group's bytes: its records' lines, after the segment's header line when it is the segment's first. */
+  #groupBytes(current: { seg: Segment }, batch: readonly Pending[]): { buf: Buffer; headerBytes: number } {
+    const header = current.seg.size === 0 ? this.#headerLine(batch[0]!.record) : '';
+    let text = header;
+    for (const p of batch) text += p.line;
+    // The header is ASCII: its length is its byte count.
+    return { buf: Buffer.from(text, 'utf8'), headerBytes: header.length };
+  }
+
+  /** After a group's write: where the segment, the chain and the open window stand; its leaves join the tree. */
+  #groupWritten(current: { seg: Segment }, batch: readonly Pending[], bytes: number, headerBytes: number): void {
+    const last = batch.at(-1)!.record;
+    current.seg.size += bytes;
     current.seg.end = last.seq;
-    // Bytes, not UTF-16 units: a window of multi-byte text (accented names, '€') must still fit one batch. The header is ASCII.
-    this.#unsignedBytes += buf.length - header.length;
+    // Bytes, not UTF-16 units: a window of multi-byte text (accented names, '€') must still fit one batch.
+    this.#unsignedBytes += bytes - headerBytes;
     this.#written = { seq: last.seq, head: last.hash };
     for (const p of batch) {
       this.#tree.append(p.record.hash);
       this.#remember(p.record);
     }
-    if (sync) this.#synced(this.#written, signed);
     this.#opts.metrics?.spoolPending.set(this.pendingCount);
   }
 
@@ -802,9 +898,18 @@ export class Spool {
   }
 
   #exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.#lockHolders++;
     const run = this.#lock.then(fn, fn);
-    this.#lock = run.catch(() => undefined);
+    this.#lock = run.then(this.#releaseLock, this.#releaseLock);
     return run;
+  }
+
+  /** Flushes what is queued (a turn's appends not yet flushed included) and waits for the flush loop. */
+  async #drain(): Promise<void> {
+    do {
+      this.#kick();
+      while (this.#flushing !== undefined) await this.#flushing;
+    } while (this.#queue.length > 0);
   }
 
   /**
@@ -883,7 +988,7 @@ export class Spool {
    * not settle first could see nothing pending while the last answers were still unsynced.
    */
   async settle(): Promise<void> {
-    while (this.#flushing !== undefined) await this.#flushing;
+    await this.#drain();
     await this.#exclusive(() => this.#writeCheckpoint());
     await this.#syncWritten();
     this.#notify();
@@ -892,7 +997,7 @@ export class Spool {
   /** Waits for queued appends, then closes the segment file. Later appends are refused. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    while (this.#flushing !== undefined) await this.#flushing;
+    await this.#drain();
     this.#closed = true;
     clearTimeout(this.#syncTimer);
     this.#syncTimer = undefined;
