@@ -2,8 +2,13 @@
 // a command far larger than any record should hold (a 16 MiB query costs seconds to mask whole).
 import type { MaskSession } from './types.ts';
 
-/** Input handed to the stream masker at a time while looking for the prefix. */
-const CHUNK_CHARS = 16 * 1024;
+/**
+ * Masked output dropped from the end of a window's masked form when the text goes on past the
+ * window: an identifier cut by the window's end is not recognized there and would be copied as is.
+ * The longest candidate is an e-mail address of 254 characters written as HTML references (up to 10
+ * characters each: 2,540), and a mask is at most about twice what it replaces.
+ */
+const WINDOW_TAIL = 8192;
 
 export interface MaskedPrefix {
   /** The longest prefix of maskText(text) the bound allows, cut on a character boundary. */
@@ -13,39 +18,24 @@ export interface MaskedPrefix {
 }
 
 /**
- * At most `maxBytes` UTF-8 bytes of `session.maskText(text)`, masking at most about `maxChars`
+ * At most `maxBytes` UTF-8 bytes of `session.maskText(text)`, masking at most `maxChars`
  * characters of `text`.
  *
- * The text goes through the session's stream masker, which emits only output no later input can
- * change: it holds back the last characters where an identifier could still be growing (README,
- * "Streams"), so everything emitted is exactly a prefix of maskText(text). An identifier that
- * straddles where masking stops is therefore either masked whole (it started early enough to be
- * complete in what the stream held) or not emitted at all; cutting that output afterwards can only
- * shorten a mask or plain text, never uncover part of an identifier. `maxChars` bounds the work when
- * masking shortens the text a lot (addresses become a few characters): what was emitted by then is
- * kept, shorter than `maxBytes`.
+ * A text within `maxChars` is masked whole (maskText, one pass with no boundary inside it) and the
+ * result cut: cutting can only shorten a mask or plain text, never uncover part of an identifier.
+ * (Feeding the text to the stream masker in chunks, as a first version did, missed escaped
+ * candidates longer than the stream's 264-character holdback across a chunk boundary: a
+ * \u-escaped e-mail address was recorded as is; README "Streams".) A longer text is masked up to
+ * `maxChars` and the last WINDOW_TAIL characters of that are dropped, where an identifier cut by the
+ * window may have been left unmasked: what remains is a prefix of maskText(text).
  */
 export function maskedPrefix(session: MaskSession, text: string, maxBytes: number, maxChars: number): MaskedPrefix {
-  // A UTF-16 unit is at most 3 UTF-8 bytes; masking only maps a text to a text of similar size, so
-  // a short text is masked whole as before (the same record as without a bound).
-  if (text.length <= maxBytes && (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes)) {
-    return { text: session.maskText(text), truncated: false };
-  }
-  const stream = session.textStream();
-  const parts: string[] = [];
-  let units = 0;
-  let at = 0;
-  // Stop once the output holds maxBytes UTF-16 units (so at least maxBytes bytes), or the input bound.
-  while (at < text.length && units < maxBytes && at < maxChars) {
-    const out = stream.push(text.slice(at, at + CHUNK_CHARS));
-    at += CHUNK_CHARS;
-    units += out.length;
-    if (out !== '') parts.push(out);
-  }
-  const whole = at >= text.length;
-  if (whole) parts.push(stream.end());
-  const cut = utf8Prefix(parts.join(''), maxBytes);
-  return { text: cut.text, truncated: !whole || cut.truncated };
+  if (text.length <= maxChars) return utf8Prefix(session.maskText(text), maxBytes);
+  const masked = session.maskText(text.slice(0, maxChars));
+  let keep = Math.max(0, masked.length - WINDOW_TAIL);
+  // Never end on the first half of a surrogate pair.
+  if (keep > 0 && /[\ud800-\udbff]/.test(masked.charAt(keep - 1))) keep--;
+  return { text: utf8Prefix(masked.slice(0, keep), maxBytes).text, truncated: true };
 }
 
 /** At most maxBytes UTF-8 bytes of `text`, never cutting a character (nor a surrogate pair). */
