@@ -55,6 +55,18 @@ describe('replay rendering', () => {
     expect(text).not.toContain('… ');
   });
 
+  it('marks a command the sidecar recorded truncated (past 64 KiB), with the SHA-256 of the whole command', async () => {
+    const sc = fakeSidecar('shop', 'agent-1');
+    const base = { sessionId: 's-1', subject: 'support-agent', purpose: 'customer-support' };
+    const sha = 'ab'.repeat(32);
+    const records = [
+      ...sc.next(1, { ...base, type: 'session.start', time: at(0), decision: 'allow', reason: 'from 10.0.0.7', command: undefined, result: undefined }),
+      ...sc.next(1, { ...base, time: at(10), command: "SELECT 1 -- 'x", commandSha256: sha, commandTruncated: true, decision: 'deny', rule: 'r', reason: 'too long', result: undefined }),
+    ];
+    const { text } = await render(records, { timing: false });
+    expect(text).toContain(`support-agent> SELECT 1 -- 'x\n              … (command truncated: the record keeps the first 64 KiB of its masked text; SHA-256 of the whole command ${sha})\n              ✗ denied`);
+  });
+
   it('waits as recorded, scaled by --speed, with long pauses shortened and labelled', async () => {
     const { text, sleeps } = await render(session(), { speed: 2 });
     expect(sleeps).toEqual([600, 400, 250, 50, 2500, 199.5]);

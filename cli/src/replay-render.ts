@@ -97,7 +97,10 @@ function sampleLines(r: SessionRecord, p: Paint): string[] {
 
 function commandLines(r: SessionRecord, p: Paint): string[] {
   const text = (r.command ?? '').split('\n');
-  return [`${p.bold(`${r.subject}>`)} ${text[0] ?? ''}`, ...text.slice(1).map((l) => `${' '.repeat(r.subject.length + 2)}${l}`)];
+  const lines = [`${p.bold(`${r.subject}>`)} ${text[0] ?? ''}`, ...text.slice(1).map((l) => `${' '.repeat(r.subject.length + 2)}${l}`)];
+  // The sidecar records at most the first 64 KiB of a command's masked text (docs/recording.md).
+  if (r.commandTruncated === true) lines.push(p.dim(`… (command truncated: the record keeps the first 64 KiB of its masked text; SHA-256 of the whole command ${r.commandSha256 ?? '?'})`));
+  return lines;
 }
 
 /**

@@ -12,7 +12,7 @@ describe('recordCanonicalText', () => {
   const cases: [string, Record<string, unknown>][] = [
     ['a minimal record', base],
     ['every optional member, nested out of order', {
-      ...base, purpose: 'support', command: 'SELECT "x" \\ \n é 😀 \u2028 \u0001', commandSha256: 'c'.repeat(64), decision: 'allow', rule: 'r', reason: 'why',
+      ...base, purpose: 'support', command: 'SELECT "x" \\ \n é 😀 \u2028 \u0001', commandSha256: 'c'.repeat(64), commandTruncated: true, decision: 'allow', rule: 'r', reason: 'why',
       approvalRequest: 'ar-1', approval: { rule: 'r', request: 'ar-1', required: 1, approvals: 1, reviews: [{ time: 't', reviewer: 'x', groups: [], decision: 'Approved', reason: '' }] },
       result: { sample: 'id=1', rows: 1, bytes: 1e21, truncated: false, error: undefined }, masked: { z: 1, cpf: 2, 'é': 3, '\u0080': 4 }, durationMs: 0.5,
       frames: [{ t: 0, ch: 'o', data: 'x' }], channel: 0,

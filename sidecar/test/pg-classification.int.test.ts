@@ -3,8 +3,12 @@
 // psql; and the classifier's reading of SQL text checked against the real server's.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
-import { requirePostgres } from '../../e2e/harness/state.ts';
+import { spawnCli } from '../../cli/test/spawn-cli.ts';
+import { kubeconfigPath, requireKube, requirePostgres } from '../../e2e/harness/state.ts';
 import { grantSessionReaders } from '../../e2e/support/kube-apply.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { LEXING_CORPUS } from '../../core/policy/corpus/lexing.sql-corpus.ts';
@@ -12,7 +16,7 @@ import { PINNED_SERVER_SETTINGS } from '../../core/policy/pg-settings.ts';
 import { SETTINGS_VIEWS } from '../../core/policy/sql-catalog.ts';
 import { classifySql, initPolicyEngine, SqlParseError } from '../../core/policy/index.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
-import { fetchExport } from './support.ts';
+import { fetchExport, verifyExportedChain } from './support.ts';
 
 jest.setTimeout(60_000);
 
@@ -290,6 +294,62 @@ describe('statements past the policy engine\'s bounds', () => {
   it('psql shows the agent the bound and how to split the work', async () => {
     const r = await bounded.psql(agentToken, ['-c', nested], { onErrorStop: false });
     expect(r.stderr).toMatch(/ERROR: .*nested more than 100 levels deep.*split it into several statements/);
+  });
+
+  it('a multi-MiB query (simple and Parse) is denied unread, the session goes on, and its record is bounded: the first 64 KiB of the masked text, marked truncated, SHA-256 of the whole, shipped and verifying', async () => {
+    const c = await boundedAgent();
+    const cpf = '529.982.247-25';
+    const marker = `huge-${bounded.id}`;
+    const huge = `SELECT id FROM customers /* ${marker} */ WHERE cpf IN (${Array.from({ length: 250_000 }, () => `'${cpf}'`).join(', ')})`;
+    expect(huge.length).toBeGreaterThan(4 * 1024 * 1024);
+    for (const attempt of [() => c.query(huge), () => c.query({ name: 'huge', text: huge })]) {
+      const err = await attempt().then(() => undefined, (e: unknown) => e as { code?: string; message: string });
+      expect(err?.code).toBe('42501');
+      expect(err?.message).toMatch(/at most 262144.*send statements one at a time/);
+      expect((await c.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+    }
+    const operator = bounded.operator;
+    if (operator === undefined) throw new Error('the operator is not running');
+    const found = await eventually('the two denials in the signed records', async () => {
+      const exported = await fetchExport(operator.url, bounded.namespace);
+      const records = exported.records.filter((r) => r.type === 'command' && r.commandSha256 === sha256(huge));
+      return records.length >= 2 ? { exported, records } : undefined;
+    }, 60_000, 300);
+    for (const r of found.records) {
+      expect(r.decision).toBe('deny');
+      expect(r.commandTruncated).toBe(true);
+      const command = r.command ?? '';
+      expect(command.startsWith(`SELECT id FROM customers /* ${marker} */ WHERE cpf IN (`)).toBe(true);
+      expect(Buffer.byteLength(command)).toBeLessThanOrEqual(64 * 1024);
+      expect(Buffer.byteLength(command)).toBeGreaterThan(60 * 1024);
+      // Masked up to the cut: no CPF, nor a piece of one, in the record.
+      expect(command).not.toMatch(/529|982|247/);
+      expect(command).toMatch(/\*\*\*\.\*\*\*\.\*\*\*-\*\*|\*\*\*\.\*\*\*\.\*\*\*-25/);
+    }
+    // The chain the operator exports, truncated records included, verifies with the sidecar's key
+    // (read again until the export holds the checkpoint covering the chain's last record shipped).
+    const chainId = found.records[0]!.chainId;
+    const verified = await eventually('the exported chain verifying', async () => {
+      const { verdict, chain } = verifyExportedChain(await fetchExport(operator.url, bounded.namespace), chainId);
+      return verdict.ok && chain.some((r) => r.commandTruncated === true) ? { verdict, chain } : undefined;
+    }, 30_000, 300);
+    expect(verified.verdict).toMatchObject({ ok: true, count: verified.chain.length });
+    // The auditor's tools: `guarita export` and `guarita verify --file` (real processes) accept them,
+    // and `guarita replay` marks the command truncated with the SHA-256 of the whole.
+    const work = mkdtempSync(join(tmpdir(), `guarita-huge-${bounded.id}-`));
+    try {
+      const env = { PATH: process.env.PATH ?? '', HOME: work, KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: operator.url, GUARITA_OPERATOR_CA: requireKube().caFile };
+      const file = join(work, 'audit.jsonl');
+      expect(await spawnCli(['export', '-n', bounded.namespace, '-o', file], env)).toMatchObject({ code: 0 });
+      const v = await spawnCli(['verify', '--file', file], env);
+      expect(v.stderr).toBe('');
+      expect(v.code).toBe(0);
+      const replay = await spawnCli(['replay', found.records[0]!.sessionId, '-n', bounded.namespace], env);
+      expect(replay.code).toBe(0);
+      expect(replay.stdout).toContain(`… (command truncated: the record keeps the first 64 KiB of its masked text; SHA-256 of the whole command ${sha256(huge)})`);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('a long form the guard used to give up on (3,000 UNION ALL branches) is checked in full and runs', async () => {
