@@ -66,6 +66,39 @@ const rnd = (n: number): number => {
   return (seed >>> 8) % n;
 };
 
+/** One turn's appends (1-6 of them, random sessions and durabilities), made from separate timer callbacks, microtasks and the next turn. */
+function oneTurn(append: (session: number, k: number, durability: 'Written' | 'Synced') => void, next: () => number): Promise<void> {
+  return new Promise<void>((turnDone) => {
+    const count = 1 + rnd(6);
+    let started = 0;
+    for (let i = 0; i < count; i++) {
+      const durability = rnd(3) === 0 ? 'Synced' : 'Written';
+      const session = rnd(4);
+      const k = next();
+      const go = (): void => {
+        append(session, k, durability);
+        if (++started === count) turnDone();
+      };
+      const how = rnd(3);
+      if (how === 0) setTimeout(go, 0);
+      else if (how === 1) queueMicrotask(go);
+      else setImmediate(go);
+    }
+  });
+}
+
+/** Between turns, now and then: settle and ack what was answered, let a deadline pass, let a failed volume recover. */
+async function betweenTurns(spool: Spool, answered: readonly SpoolRecord[]): Promise<void> {
+  if (rnd(5) === 0 && answered.length > 0) {
+    const last = answered.reduce((x, y) => (x.seq > y.seq ? x : y));
+    await spool.settle().catch(() => undefined);
+    await spool.ack({ seq: last.seq, head: last.hash }).catch(() => undefined);
+  }
+  if (rnd(4) === 0) await new Promise((r) => setTimeout(r, 2));
+  // A failure refuses requests until a probe write succeeds.
+  if (!spool.health().ok && rnd(2) === 0) await new Promise((r) => setTimeout(r, 1100));
+}
+
 describe('Spool commit groups per turn, attacked: no answer before its record is kept, no refused record kept', () => {
   it.each([1, 2, 3])('a random schedule of turns, durabilities, failures, segment rolls and acks (seed %i)', async (s) => {
     seed = s;
@@ -112,33 +145,11 @@ describe('Spool commit groups per turn, attacked: no answer before its record is
       const roll = rnd(10);
       if (roll === 0) failWrites = 1 + rnd(2);
       if (roll === 1) failSyncs = 1;
-      await new Promise<void>((turnDone) => {
-        const count = 1 + rnd(6);
-        let started = 0;
-        for (let i = 0; i < count; i++) {
-          const durability = rnd(3) === 0 ? 'Synced' : 'Written';
-          const session = rnd(4);
-          const k = ++n;
-          const go = (): void => {
-            const e = event(session, k);
-            all.push(watch(spool.append(e, durability), e.command ?? '', durability));
-            if (++started === count) turnDone();
-          };
-          // Separate callbacks of one turn, microtasks of one callback, and the next turn.
-          const how = rnd(3);
-          if (how === 0) setTimeout(go, 0);
-          else if (how === 1) queueMicrotask(go);
-          else setImmediate(go);
-        }
-      });
-      if (rnd(5) === 0 && answered.length > 0) {
-        const last = answered.reduce((a, b) => (a.seq > b.seq ? a : b));
-        await spool.settle().catch(() => undefined);
-        await spool.ack({ seq: last.seq, head: last.hash }).catch(() => undefined);
-      }
-      if (rnd(4) === 0) await new Promise((r) => setTimeout(r, 2));
-      // A failure refuses requests until a probe write succeeds: let it recover now and then.
-      if (!spool.health().ok && rnd(2) === 0) await new Promise((r) => setTimeout(r, 1100));
+      await oneTurn((session, k, durability) => {
+        const e = event(session, k);
+        all.push(watch(spool.append(e, durability), e.command ?? '', durability));
+      }, () => ++n);
+      await betweenTurns(spool, answered);
     }
     await Promise.all(all);
     failWrites = 0;
