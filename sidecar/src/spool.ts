@@ -39,9 +39,12 @@ export type SpoolRecord = LeafRecord<SessionEvent>;
  */
 export interface SpoolBatch { records: SpoolRecord[]; lines: string[]; checkpoint: string | undefined }
 
-/** Each record's JSON line as written or read (a record the spool did not write or read as text has none). */
-const LINES = new WeakMap<SpoolRecord, string>();
-const lineOf = (r: SpoolRecord): string => LINES.get(r) ?? JSON.stringify(r);
+/**
+ * A record's JSON line as written or read, beside it (never in a WeakMap keyed by the record: its
+ * ephemeron entries cost the garbage collector ~2 µs per record on the append path); a record the
+ * spool did not write or read as text has none and is serialized.
+ */
+const lineOf = (r: SpoolRecord, line: string | undefined): string => line ?? JSON.stringify(r);
 
 /**
  * The records one checkpoint covers (and so one commit group) are capped so that they always fit
@@ -94,15 +97,16 @@ export interface SpoolOptions {
 interface Segment { start: number; end: number; file: string; size: number }
 /** How an append learns its outcome: a promise's resolvers. */
 interface Settlement { resolve(r: SpoolRecord): void; reject(e: Error): void }
-interface Pending { record: SpoolRecord; line: string; durability: Durability; settle: Settlement }
+/** `json`: the record's JSON line; `line`: it with its newline, as written. */
+interface Pending { record: SpoolRecord; json: string; line: string; durability: Durability; settle: Settlement }
 interface Identity { format?: string; chainId: string; privateJwk: JsonWebKey }
 /** A signed checkpoint line: the note over the tree of every record before it. */
 interface CheckpointLine { checkpoint: string }
 interface HeaderLine { segment: { format: string; start: number; prev: string; frontier: string[] } }
 
 /** Rough in-memory weight of a record (and its line), for the memory bound. */
-function weight(r: SpoolRecord): number {
-  return 1536 + (LINES.get(r)?.length ?? 0) + 2 * ((r.command?.length ?? 0) + (r.result?.sample?.length ?? 0) + (r.reason?.length ?? 0));
+function weight(r: SpoolRecord, line: string | undefined): number {
+  return 1536 + (line?.length ?? 0) + 2 * ((r.command?.length ?? 0) + (r.result?.sample?.length ?? 0) + (r.reason?.length ?? 0));
 }
 
 const SEGMENT = /^seg-(\d{12})\.jsonl$/;
@@ -435,6 +439,8 @@ export class Spool {
     this.#lockHolders--;
   };
   #memory: SpoolRecord[] = [];
+  /** #memory[i]'s JSON line (undefined: a recovered record, serialized when shipped). */
+  #memoryLines: (string | undefined)[] = [];
   #memoryBytes = 0;
   #listeners = new Set<() => void>();
   #failure: string | undefined;
@@ -457,7 +463,7 @@ export class Spool {
     this.#written = this.#durable;
     this.#writer = new ChainWriter<SessionEvent>(this.chainId, key, this.#durable);
     this.#segments = recovered.segments;
-    for (const r of recovered.records) if (r.seq > acked.seq) this.#remember(r);
+    for (const r of recovered.records) if (r.seq > acked.seq) this.#remember(r, undefined);
     for (const [size, note] of recovered.checkpoints) if (size > acked.seq) this.#checkpoints.set(size, note);
     this.#lastCheckpointAt = latestCheckpointTime(recovered.checkpoints);
     this.#signed = Math.min(recovered.signed, this.#tree.size);
@@ -537,9 +543,8 @@ export class Spool {
   append(event: SessionEvent, durability: Durability = 'Synced'): Promise<SpoolRecord> {
     if (this.#closed) return Promise.reject(new SpoolError('the session spool is closed'));
     const { record, line } = this.#writer.appendWithLine(event);
-    LINES.set(record, line);
     const settle = Promise.withResolvers<SpoolRecord>();
-    this.#queue.push({ record, line: `${line}\n`, durability, settle });
+    this.#queue.push({ record, json: line, line: `${line}\n`, durability, settle });
     if (this.#flushing === undefined) this.#flushImmediate ??= setImmediate(this.#flushAtTurnEnd);
     return settle.promise;
   }
@@ -807,7 +812,7 @@ export class Spool {
     this.#written = { seq: last.seq, head: last.hash };
     for (const p of batch) {
       this.#tree.append(p.record.hash);
-      this.#remember(p.record);
+      this.#remember(p.record, p.json);
     }
     this.#opts.metrics?.spoolPending.set(this.pendingCount);
   }
@@ -850,12 +855,13 @@ export class Spool {
     while (offset < buf.length) offset += writeSync(fh.fd, buf, offset, buf.length - offset, null);
   }
 
-  #remember(record: SpoolRecord): void {
+  #remember(record: SpoolRecord, line: string | undefined): void {
     this.#memory.push(record);
-    this.#memoryBytes += weight(record);
+    this.#memoryLines.push(line);
+    this.#memoryBytes += weight(record, line);
     while (this.#memoryBytes > this.#opts.memoryBytes && this.#memory.length > 1) {
       const dropped = this.#memory.shift()!;
-      this.#memoryBytes -= weight(dropped);
+      this.#memoryBytes -= weight(dropped, this.#memoryLines.shift());
       // Read back from disk with its records when the shipper gets there.
       this.#checkpoints.delete(dropped.seq);
     }
@@ -928,14 +934,25 @@ export class Spool {
     const upTo = this.#durableSigned;
     if (seq >= upTo) return { records: [], lines: [], checkpoint: undefined };
     const firstInMemory = this.#memory[0]?.seq ?? Number.POSITIVE_INFINITY;
-    const { records, checkpoints: notes } = seq + 1 >= firstInMemory
-      ? { records: this.#memory.filter((r) => r.seq > seq && r.seq <= upTo), checkpoints: this.#checkpoints }
+    const { records, lines, checkpoints: notes } = seq + 1 >= firstInMemory
+      ? this.#fromMemory(seq, upTo)
       : await this.#readFromDisk(seq, upTo, maxRecords + GROUP_RECORDS);
-    return wholeGroups(records, notes, maxRecords, maxBytes);
+    return wholeGroups(records, lines, notes, maxRecords, maxBytes);
+  }
+
+  /** The records in memory after `seq` up to `upTo`, with their lines and the checkpoints. */
+  #fromMemory(seq: number, upTo: number): DiskRead {
+    const out: DiskRead = { records: [], lines: [], checkpoints: this.#checkpoints };
+    for (const [i, r] of this.#memory.entries()) {
+      if (r.seq <= seq || r.seq > upTo) continue;
+      out.records.push(r);
+      out.lines.push(this.#memoryLines[i]);
+    }
+    return out;
   }
 
   async #readFromDisk(seq: number, upTo: number, maxRecords: number): Promise<DiskRead> {
-    const out: DiskRead = { records: [], checkpoints: new Map() };
+    const out: DiskRead = { records: [], lines: [], checkpoints: new Map() };
     for (const seg of this.#segments) {
       if (seg.end <= seq || out.records.length >= maxRecords) continue;
       collectLines((await readFile(seg.file)).subarray(0, seg.size).toString('utf8'), seq, upTo, out);
@@ -956,9 +973,12 @@ export class Spool {
       this.#acked = { ...position };
       await this.#dropAcked();
     });
-    this.#memory = this.#memory.filter((r) => r.seq > position.seq);
+    const kept = this.#memory.findIndex((r) => r.seq > position.seq);
+    const forgotten = kept < 0 ? this.#memory.length : kept;
+    this.#memory.splice(0, forgotten);
+    this.#memoryLines.splice(0, forgotten);
     for (const size of this.#checkpoints.keys()) if (size <= position.seq) this.#checkpoints.delete(size);
-    this.#memoryBytes = this.#memory.reduce((n, r) => n + weight(r), 0);
+    this.#memoryBytes = this.#memory.reduce((n, r, i) => n + weight(r, this.#memoryLines[i]), 0);
     this.#opts.metrics?.spoolPending.set(this.pendingCount);
   }
 
@@ -1015,7 +1035,7 @@ export class Spool {
   }
 }
 
-interface DiskRead { records: SpoolRecord[]; checkpoints: Map<number, string> }
+interface DiskRead { records: SpoolRecord[]; lines: (string | undefined)[]; checkpoints: Map<number, string> }
 
 /** Where the chain and its tree stand after recovery. */
 function resumePoint(dir: string, acked: ChainPosition, recovered: Recovered): { position: ChainPosition; tree: ChainTree } {
@@ -1033,12 +1053,12 @@ function resumePoint(dir: string, acked: ChainPosition, recovered: Recovered): {
 }
 
 /** The records of a batch: whole signing windows while within the limits, at least one window. */
-function wholeGroups(records: readonly SpoolRecord[], checkpoints: ReadonlyMap<number, string>, maxRecords: number, maxBytes: number): SpoolBatch {
+function wholeGroups(records: readonly SpoolRecord[], recordLines: readonly (string | undefined)[], checkpoints: ReadonlyMap<number, string>, maxRecords: number, maxBytes: number): SpoolBatch {
   let end = 0;
   let bytes = 0;
   const lines: string[] = [];
   for (const [i, r] of records.entries()) {
-    const line = lineOf(r);
+    const line = lineOf(r, recordLines[i]);
     bytes += Buffer.byteLength(line);
     if (end > 0 && (i + 1 > maxRecords || bytes > maxBytes)) break;
     lines.push(line);
@@ -1058,7 +1078,7 @@ function collectLines(content: string, seq: number, upTo: number, out: DiskRead)
       at = line.record.seq;
       if (wanted()) {
         out.records.push(line.record);
-        LINES.set(line.record, text);
+        out.lines.push(text);
       }
     } else if (line?.kind === 'checkpoint') {
       if (wanted()) out.checkpoints.set(at, line.line.checkpoint);
