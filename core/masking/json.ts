@@ -126,6 +126,8 @@ for (const c of 'tfn') VALUE_START[c.charCodeAt(0)] = 5;
 export class JsonStream implements StreamMasker {
   readonly #ops: MaskOps;
   readonly #stack: Frame[] = [];
+  /** The innermost open array or object (the stack's last frame), kept apart: read on every token. */
+  #topFrame: Frame | undefined = undefined;
   #state = VALUE;
   #buf = '';
   #out: string[] = [];
@@ -243,7 +245,7 @@ export class JsonStream implements StreamMasker {
   }
 
   #top(): Frame | undefined {
-    return this.#stack[this.#stack.length - 1];
+    return this.#topFrame;
   }
 
   #valueRule(): Rule | null {
@@ -279,7 +281,9 @@ export class JsonStream implements StreamMasker {
   }
 
   #open(obj: boolean, rule: Rule | null, i: number): number {
-    this.#stack.push({ obj, rule: obj ? null : rule, empty: true, keys: null });
+    const frame: Frame = { obj, rule: obj ? null : rule, empty: true, keys: null };
+    this.#stack.push(frame);
+    this.#topFrame = frame;
     return this.#to(obj ? KEY : VALUE, i + 1);
   }
 
@@ -287,6 +291,7 @@ export class JsonStream implements StreamMasker {
     const top = this.#top();
     if (top === undefined || top.obj !== (c === 125)) return this.#fail(b, i);
     this.#stack.pop();
+    this.#topFrame = this.#stack[this.#stack.length - 1];
     return this.#to(AFTER, i + 1);
   }
 
@@ -354,10 +359,19 @@ export class JsonStream implements StreamMasker {
   #string(b: string, i: number, final: boolean): number {
     const q = b.indexOf('"', i);
     const j = Math.min(q === -1 ? b.length : q, this.#nextBackslash(b, i));
+    if (j === q && this.#wholeInHand(j - i)) {
+      this.#acc = b.slice(i, j); // the common case: a whole string without escapes, in hand, under its buffer bound
+      return this.#endString(b, j + 1);
+    }
     if (j > i) this.#append(b, b.slice(i, j), j);
     if (j === b.length) return j;
     if (j === q) return this.#endString(b, j + 1);
     return this.#escape(b, j, final);
+  }
+
+  /** Whether the rest of the string, `length` characters up to its closing quote, is all of it and #append would keep it as is. */
+  #wholeInHand(length: number): boolean {
+    return this.#acc === '' && this.#stream === null && !this.#overflow && length <= (this.#rule !== null ? RULED_CAP : STRING_BUFFER);
   }
 
   /** The next backslash at or after i in the current buffer (b.length if none), found once per buffer region. */
