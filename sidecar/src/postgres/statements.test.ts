@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { loadStatementParser, statementFacts } from './statements.ts';
+import { LEXING_CORPUS } from '../../../core/policy/corpus/lexing.sql-corpus.ts';
+import { LGPD_ORDERS_CORPUS } from '../../../core/policy/corpus/lgpd-orders.sql-corpus.ts';
+import { loadStatementParser, parsedStatementFacts, statementFacts } from './statements.ts';
 
 beforeAll(async () => {
   await loadStatementParser();
@@ -26,6 +28,39 @@ describe('statementFacts', () => {
     expect(statementFacts('DECLARE c CURSOR FOR SELECT * FROM customers').binaryCursor).toBe(false);
     expect(statementFacts('select 1')).toEqual({ copyOut: [], binaryCursor: false });
     expect(statementFacts('copy (((')).toEqual({ copyOut: [], binaryCursor: false });
+  });
+
+  describe('the pre-check (COPY or BINARY as a word) skips only texts whose parse has no COPY and no binary cursor', () => {
+    // Every way a COPY or BINARY keyword can be delimited, and identifiers, strings and comments
+    // that merely contain the letters.
+    const keywords = [
+      'COPY customers TO STDOUT', 'copy (select 1) to stdout with (format binary)', 'COPY customers TO STDOUT BINARY', 'DECLARE c BINARY CURSOR FOR SELECT 1',
+      'declare c no scroll binary cursor for select 1', 'DECLARE "c"BINARY CURSOR FOR SELECT 1', 'DECLARE c/**/BINARY/**/CURSOR FOR SELECT 1',
+      '/* x */COPY customers TO STDOUT', '--x\nCOPY customers TO STDOUT', 'SELECT 1;COPY customers TO STDOUT', 'SELECT 1\tCOPY', '(COPY customers TO STDOUT)',
+      'CoPy customers TO STDOUT', 'BEGIN;\ncopy\tcustomers\tto\tstdout;\nCOMMIT', 'COPY"customers"TO STDOUT', 'COPY customers TO STDOUT (FORMAT"binary")',
+    ];
+    const lookalikes = [
+      'SELECT copy_id FROM t', 'SELECT copies, binary_data FROM t', 'SELECT "copy" FROM t', "SELECT 'COPY customers TO STDOUT'", 'SELECT 1 -- COPY customers TO STDOUT',
+      'SELECT 1 /* DECLARE c BINARY CURSOR */', 'SELECT $$COPY customers TO STDOUT$$', 'SELECT $copy$x$copy$', 'SELECT copy$1 FROM t', 'SELECT écopy, copyé FROM t',
+      'SELECT 1copy', 'SELECT xcopy, binaryx FROM t', 'SELECT U&"copy" FROM t', 'CREATE TABLE copy_of (binary_col bytea)', "SELECT E'\\' COPY",
+    ];
+    const corpus = [...keywords, ...lookalikes, ...LEXING_CORPUS.map((e) => e.sql), ...LGPD_ORDERS_CORPUS.map((e) => e.sql)];
+
+    it('gives the facts a parse gives, for every text of the corpora and the keyword and look-alike forms', () => {
+      for (const sql of corpus) expect([sql, statementFacts(sql)]).toEqual([sql, parsedStatementFacts(sql)]);
+      // The forms with the keyword are found (not all skipped by accident).
+      const found = keywords.map((sql) => { const f = statementFacts(sql); return f.copyOut.length > 0 || f.binaryCursor; });
+      expect(found.filter(Boolean).length).toBeGreaterThanOrEqual(12);
+    });
+
+    it('each keyword form, shifted to every position after other text and with identifiers touching it, still gives the parse\'s facts', () => {
+      for (const sql of keywords) {
+        for (const before of ['', ' ', 'SELECT 1;', 'SELECT copy_id FROM t;', '/*copy*/', 'SELECT "x";', 'SELECT é;']) {
+          const text = `${before}${sql}`;
+          expect([text, statementFacts(text)]).toEqual([text, parsedStatementFacts(text)]);
+        }
+      }
+    });
   });
 
   it('handles multi-byte text before the statement (parser offsets are bytes)', () => {

@@ -150,9 +150,25 @@ function statementText(bytes: Buffer, s: ParsedStatement): string {
   return bytes.subarray(start, end).toString('utf8');
 }
 
+/**
+ * COPY or BINARY as a word of their own: a COPY statement starts with the keyword COPY and a binary
+ * cursor is declared with the keyword BINARY, and PostgreSQL reads a keyword only where the letters
+ * before and after it are not part of an identifier (a letter, digit, _ or $). JavaScript's \b only
+ * knows [A-Za-z0-9_] as word characters, so it also matches next to $ or a non-ASCII letter (copy$1,
+ * écopy): more texts are parsed, never fewer. What it skips are identifiers such as copy_id,
+ * copies or binary_data (the earlier test, the letters anywhere, parsed those a third time per
+ * statement, after the policy engine's parse).
+ */
+const MAY_COPY_OR_BINARY = /\b(?:copy|binary)\b/i;
+
 /** The facts of `sql`; text that does not parse yields none (the upstream rejects it anyway). */
 export function statementFacts(sql: string): StatementFacts {
-  if (!/copy|binary/i.test(sql)) return NONE;
+  if (!MAY_COPY_OR_BINARY.test(sql)) return NONE;
+  return parsedStatementFacts(sql);
+}
+
+/** statementFacts without the pre-check: the text is always parsed (tests compare the two). */
+export function parsedStatementFacts(sql: string): StatementFacts {
   const stmts = parseStatements(sql);
   if (stmts === undefined) return NONE;
   const facts: StatementFacts = { copyOut: [], binaryCursor: false };
