@@ -197,6 +197,18 @@ describe('JWT attacks', () => {
     expect(upstream.seen.length).toBe(before);
   });
 
+  it('counts each request once by outcome, and its upstream latency, in the scrape', async () => {
+    const count = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? '0');
+    const allowed = 'guarita_sidecar_requests_total{target="customers-api",protocol="http",outcome="allowed"}';
+    const denied = 'guarita_sidecar_requests_total{target="customers-api",protocol="http",outcome="denied"}';
+    const latency = 'guarita_sidecar_upstream_latency_seconds_count{target="customers-api",protocol="http"}';
+    const before = await sidecar.metrics();
+    for (let i = 0; i < 3; i++) expect((await agentRequest(url('/customers/1'), { token, purpose: PURPOSE })).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await agentRequest(url('/customers/2'), { token, purpose: PURPOSE, method: 'DELETE' })).status).toBe(403);
+    const after = await sidecar.metrics();
+    expect([allowed, denied, latency].map((m) => count(after, m) - count(before, m))).toEqual([3, 2, 3]);
+  });
+
   it('counts the rejections by reason', async () => {
     const metrics = await sidecar.metrics();
     for (const reason of ['algorithm', 'expired', 'claim-aud', 'unknown-key', 'signature']) {
