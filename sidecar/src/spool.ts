@@ -247,11 +247,13 @@ class SegmentScanner {
   readonly #publicKey: ReturnType<typeof importPublicKey>;
   readonly #verifier: ReturnType<typeof checkpointVerifier>;
   readonly #expected: ChainPosition | undefined;
+  readonly #owner: Owner | undefined;
   #position: ChainPosition | undefined;
   #tree: ChainTree | undefined;
 
-  constructor(chainId: string, key: SigningKey, expected: ChainPosition | undefined) {
+  constructor(chainId: string, key: SigningKey, expected: ChainPosition | undefined, owner: Owner | undefined) {
     this.#chainId = chainId;
+    this.#owner = owner;
     this.#keyId = key.keyId;
     this.#publicKey = importPublicKey(key.publicJwk);
     this.#verifier = checkpointVerifier(key.publicJwk, key.keyId);
@@ -288,6 +290,11 @@ class SegmentScanner {
     // verifyLink leaves keyId to the caller; ingest refuses a record naming another key, so a tail
     // record re-hashed with one must not be signed at open (it would block the shipper for good).
     if (record.keyId !== this.#keyId) return `record seq ${record.seq}: keyId ${JSON.stringify(String(record.keyId).slice(0, 64))} is not the chain key's`;
+    // Likewise a record naming another namespace or pod than this one, which the shipper registers the chain for.
+    const owner = this.#owner;
+    if (owner !== undefined && (record.namespace !== owner.namespace || record.pod !== owner.pod)) {
+      return `record seq ${record.seq}: namespace/pod ${JSON.stringify(`${String(record.namespace)}/${String(record.pod)}`.slice(0, 128))} is not this pod's (${owner.namespace}/${owner.pod})`;
+    }
     tree.append(record.hash);
     this.#position = { seq: record.seq, head: record.hash };
     this.scan.records.push(record);
@@ -310,8 +317,18 @@ class SegmentScanner {
   }
 }
 
-function scanSegment(content: Buffer, chainId: string, key: SigningKey, expected: ChainPosition | undefined): SegmentScan {
-  const scanner = new SegmentScanner(chainId, key, expected);
+/** The namespace and pod every record of this spool names (the pod's own: the spool is its emptyDir). */
+interface Owner { namespace: string; pod: string }
+
+/** The owner a chain prefix `<namespace>/<pod>` names (undefined: not of that form, nothing checked). */
+function ownerOf(chainPrefix: string): Owner | undefined {
+  const slash = chainPrefix.indexOf('/');
+  if (slash <= 0 || slash === chainPrefix.length - 1 || chainPrefix.includes('/', slash + 1)) return undefined;
+  return { namespace: chainPrefix.slice(0, slash), pod: chainPrefix.slice(slash + 1) };
+}
+
+function scanSegment(content: Buffer, chainId: string, key: SigningKey, expected: ChainPosition | undefined, owner: Owner | undefined): SegmentScan {
+  const scanner = new SegmentScanner(chainId, key, expected, owner);
   let offset = 0;
   while (offset < content.length) {
     const nl = content.indexOf(0x0a, offset);
@@ -362,14 +379,14 @@ function refuseCutBelow(acked: ChainPosition, file: string, scan: SegmentScan): 
  * verify after the last checkpoint are kept (the caller signs a checkpoint over them). Anywhere
  * else a problem, or records left without a checkpoint, stop the sidecar: the chain cannot continue.
  */
-function recoverSegments(dir: string, chainId: string, key: SigningKey, acked: ChainPosition, log: Logger | undefined, metrics: Metrics | undefined): Recovered {
+function recoverSegments(dir: string, chainId: string, key: SigningKey, acked: ChainPosition, owner: Owner | undefined, log: Logger | undefined, metrics: Metrics | undefined): Recovered {
   const names = readdirSync(dir).filter((n) => SEGMENT.test(n)).sort();
   const out: Recovered = { segments: [], last: undefined, records: [], checkpoints: new Map(), signed: 0 };
   for (const [i, name] of names.entries()) {
     const file = join(dir, name);
     const start = Number(SEGMENT.exec(name)?.[1]);
     const content = readFileSync(file);
-    const scan = scanSegment(content, chainId, key, out.last?.position);
+    const scan = scanSegment(content, chainId, key, out.last?.position, owner);
     const isLast = i === names.length - 1;
     if (scan.problem !== undefined) {
       if (!isLast) throw new SpoolError(`spool segment ${file} is corrupt at byte ${scan.problem.offset} (${scan.problem.what}) and is not the last segment: refusing to continue the chain`);
@@ -475,7 +492,7 @@ export class Spool {
     const { identity, key, created } = loadIdentity(opts.dir, opts.chainPrefix, opts.logger);
     const ackedFile = join(opts.dir, 'acked.json');
     const acked = existsSync(ackedFile) ? (JSON.parse(readFileSync(ackedFile, 'utf8')) as ChainPosition) : { seq: 0, head: GENESIS };
-    const recovered = recoverSegments(opts.dir, identity.chainId, key, acked, opts.logger, opts.metrics);
+    const recovered = recoverSegments(opts.dir, identity.chainId, key, acked, ownerOf(opts.chainPrefix), opts.logger, opts.metrics);
     const spool = new Spool(opts, identity, key, acked, recovered);
     await spool.#resume();
     opts.logger?.info({ chainId: spool.chainId, seq: spool.position.seq, acked: acked.seq, newChain: created }, 'spool open');
