@@ -149,7 +149,7 @@ describe('an agent that never reads a large answer', () => {
     const headEnd = raw.indexOf('\r\n\r\n');
     const head = raw.subarray(0, headEnd).toString('latin1');
     expect(head).toMatch(/^HTTP\/1\.1 200 /);
-    let body = raw.subarray(headEnd + 4);
+    let body: Buffer = raw.subarray(headEnd + 4);
     if (/\r\ntransfer-encoding: chunked/i.test(head)) body = dechunk(body);
     if (/\r\ncontent-encoding: gzip/i.test(head)) body = gunzipSync(body, { finishFlush: constants.Z_SYNC_FLUSH });
     if (name === 'binary') {
