@@ -36,7 +36,7 @@ export interface PolicyWatchOptions<C> {
 }
 
 interface KubeList { metadata?: { resourceVersion?: string }; items?: unknown[] }
-interface KubeObject { metadata?: { name?: string; resourceVersion?: string; generation?: number }; code?: number; message?: string }
+interface KubeObject { metadata?: { name?: string; resourceVersion?: string; generation?: number; uid?: string }; code?: number; message?: string }
 
 class Gone extends Error {}
 
@@ -183,10 +183,13 @@ export class PolicyWatch<C> {
   }
 
   #apply(name: string, object: unknown): void {
-    const generation = (object as KubeObject).metadata?.generation;
+    const { generation, uid } = (object as KubeObject).metadata ?? {};
     const previous = this.get(name);
-    // Status updates (by the operator) do not change the generation: nothing to recompile.
-    if (previous.state !== 'missing' && generation !== undefined && previous.generation === generation) return;
+    // Status updates (by the operator) do not change the generation: nothing to recompile. A policy
+    // deleted and created again starts again at generation 1: when a relist is all the watch saw
+    // of it, only its uid tells it from the one compiled.
+    const sameObject = previous.state !== 'ok' || previous.policy.metadata.uid === uid;
+    if (previous.state !== 'missing' && generation !== undefined && previous.generation === generation && sameObject) return;
     this.#set(name, this.#compile(name, object, generation));
   }
 
