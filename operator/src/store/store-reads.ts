@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { readRange } from './fs-util.ts';
 import { parseSegment, type ParsedSegment } from './segment.ts';
 import { matchesSession } from './sessions.ts';
-import { policyKey, type ChainMem, type PolicyState, type RecordRef, type Segment } from './state.ts';
+import { policyKey, type ChainMem, type CheckpointRef, type PolicyState, type RecordRef, type Segment } from './state.ts';
 import { storeChainId } from '../../../core/recording/store-chain.ts';
 import { planExport, type ExportChainSource } from '../../../core/recording/export-build.ts';
 import type { AnchorLine, ExportFilterV2, ExportV2Line, StoreKeyLine } from '../../../core/recording/export-format.ts';
@@ -55,9 +55,9 @@ export type AnchoredLookup = (policy: string) => { head: string; records: number
 interface StoredCheckpoints { notes: { size: number; note: string }[]; frontiers: { size: number; frontier: string[] }[] }
 
 /** The sidecar checkpoint notes of a chain (and the tree frontiers stored with them), read from their store.checkpoint entry lines. */
-async function storedCheckpoints(c: ChainMem): Promise<StoredCheckpoints> {
+async function storedCheckpoints(refs: readonly CheckpointRef[]): Promise<StoredCheckpoints> {
   const out: StoredCheckpoints = { notes: [], frontiers: [] };
-  for (const ref of c.checkpoints) {
+  for (const ref of refs) {
     let line: { c?: { note?: unknown; frontier?: unknown } };
     try {
       line = JSON.parse((await readRange(ref.segment.path, ref.offset, ref.length)).toString('utf8')) as typeof line;
@@ -72,14 +72,27 @@ async function storedCheckpoints(c: ChainMem): Promise<StoredCheckpoints> {
   return out;
 }
 
-async function chainSource(c: ChainMem, refs: readonly RecordRef[]): Promise<ExportChainSource> {
-  const s = c.state;
+/**
+ * A chain as the index holds it at one moment: the records selected, the leaves and the stored
+ * checkpoint refs, taken together synchronously. A commit group indexes its records and checkpoint
+ * in one step, so they agree; read across an await, a checkpoint of a group indexed meanwhile
+ * would lie beyond the leaves held, and the plan could prove nothing of the chain (every run
+ * operator-only, no checkpoint line).
+ */
+interface ChainSnapshot { c: ChainMem; refs: RecordRef[]; hashes: (string | undefined)[]; checkpoints: CheckpointRef[] }
+
+function chainSnapshot(c: ChainMem, refs: RecordRef[]): ChainSnapshot {
   const hashes: (string | undefined)[] = [];
   for (const [seq, ref] of c.refs) hashes[seq - 1] = ref.hash;
-  const stored = await storedCheckpoints(c);
+  return { c, refs, hashes: Array.from({ length: hashes.length }, (_, i) => hashes[i]), checkpoints: [...c.checkpoints] };
+}
+
+async function chainSource({ c, refs, hashes, checkpoints }: ChainSnapshot): Promise<ExportChainSource> {
+  const s = c.state;
+  const stored = await storedCheckpoints(checkpoints);
   return {
     registration: { type: 'chain.registration', chainId: s.chainId, namespace: s.namespace, pod: s.pod, keyId: s.keyId, publicJwk: s.publicJwk, registeredBy: s.registeredBy, registeredAt: s.registeredAt },
-    hashes: Array.from({ length: hashes.length }, (_, i) => hashes[i]),
+    hashes,
     checkpoints: stored.notes,
     frontiers: stored.frontiers,
     ...(s.vouched === undefined ? {} : { vouched: s.vouched }),
@@ -132,7 +145,8 @@ function storeKeyLines(index: StoreIndex): StoreKeyLine[] {
  */
 export async function* exportLines(index: StoreIndex, namespace: string, filter: ExportFilter, anchored: AnchoredLookup = () => undefined): AsyncIterable<ExportV2Line | SessionRecord> {
   const chains = [...index.chains.values()].filter((c) => c.state.namespace === namespace);
-  const selected = chains.map((c) => ({ c, refs: [...c.refs.values()].filter((r) => exported(r, filter)).sort((a, b) => a.seq - b.seq) })).filter((x) => x.refs.length > 0);
+  // Every chain's records, leaves and checkpoints at this one moment, before any await (chainSnapshot).
+  const selected = chains.map((c) => chainSnapshot(c, [...c.refs.values()].filter((r) => exported(r, filter)).sort((a, b) => a.seq - b.seq))).filter((x) => x.refs.length > 0);
   const policies = new Set(selected.flatMap((x) => x.refs.map((r) => r.policy)));
   const anchors: AnchorLine[] = [];
   for (const policy of [...policies].sort()) {
@@ -142,7 +156,7 @@ export async function* exportLines(index: StoreIndex, namespace: string, filter:
   }
   const plan = planExport({
     namespace, filter: exportFilterText(filter), createdAt: new Date().toISOString(), storeKey: index.key, storeKeys: storeKeyLines(index), anchors,
-    chains: await Promise.all(selected.map(({ c, refs }) => chainSource(c, refs))),
+    chains: await Promise.all(selected.map(chainSource)),
   });
   yield* plan.preamble;
   const refsOf = new Map(selected.map(({ c }) => [c.state.chainId, c.refs]));
