@@ -685,3 +685,21 @@ describe('Spool commit groups per turn of the event loop', () => {
     expect(verify(spool)).toMatchObject({ ok: true, count: 4 });
   });
 });
+
+describe('Spool pending gauge', () => {
+  it('guarita_sidecar_spool_pending_records follows synced records: a Synced answer counts at once, a Written one once its sync ran, an ack takes them off', async () => {
+    const metrics = new Metrics();
+    const pending = (): Promise<number> => counter(metrics, 'guarita_sidecar_spool_pending_records');
+    const spool = await Spool.open({ dir: tempDir(), chainPrefix: 'ns/pod', ...NO_DEADLINE, metrics });
+    await spool.append(event(1), 'Synced');
+    expect(await pending()).toBe(1);
+    const written = await spool.append(event(2), 'Written');
+    expect(await pending()).toBe(1);
+    await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
+    expect(await pending()).toBe(2);
+    await spool.settle();
+    await spool.ack({ seq: written.seq, head: written.hash });
+    expect(await pending()).toBe(0);
+    await spool.close();
+  });
+});

@@ -793,6 +793,7 @@ export class Spool {
     }
     this.#groupWritten(current, batch, buf.length, headerBytes);
     this.#synced(this.#written, signed);
+    this.#opts.metrics?.spoolPending.set(this.pendingCount);
   }
 
   /** One page-cache write of a group (no sync), synchronously; a failed write is cut back off the file and throws, the tree left as it was. */
@@ -831,7 +832,7 @@ export class Spool {
       this.#tree.append(p.record.hash);
       this.#remember(p.record, p.json);
     }
-    this.#opts.metrics?.spoolPending.set(this.pendingCount);
+    // No spoolPending here: pending counts synced records, which a write alone does not change.
   }
 
   /** A Synced group's fdatasync, on the loop or the thread pool (sync-placement.ts says which and why). */
