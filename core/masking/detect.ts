@@ -46,7 +46,7 @@ const ES = '(?! [0-9])';
 // Printed layouts (README "Layouts"): each identifier is also found with the separators people and systems print
 // it with — spaces, dots, dashes, slashes, mixed — not only in its canonical mask. Unicode spaces, dashes and
 // fullwidth forms are folded to ASCII before scanning (fold.ts), so these classes stay ASCII.
-const ALTERNATIVES: readonly string[] = [
+const alternatives = (E: string): readonly string[] => [
   /* 1 bare digit run */ `([0-9]{8,19})${E}`,
   /* 2 CPF formatted, RENAVAM mask */ `([0-9]{3}\\.[0-9]{3}\\.[0-9]{3}-[0-9]{2}|[0-9]{9}(?:-[0-9]{2}|[0-9]-[0-9]))${E}`,
   /* 3 CNPJ formatted (numeric or alphanumeric): 2.3.3/4-2 with dots, spaces or none, '/', '.' or none before the
@@ -60,6 +60,16 @@ const ALTERNATIVES: readonly string[] = [
   /* 9 digit groups */ `${BS}([0-9]{3,4}(?:[ ./-][0-9]{1,6}){2,4})${ES}${E}`,
   /* 10 alphanumeric CNPJ */ `([0-9A-Z]{12}[0-9]{2})${E}`,
 ];
+const ALTERNATIVES = alternatives(E);
+
+// Formatted identifiers glued to letters (x529.982.247-25, cliente:joao529.982.247-25, ...166-33obs): the layout's
+// punctuation is the evidence a word boundary gives a bare run, so a letter touching it does not stop the match;
+// a digit still does (1529.982.247-25 is no CPF), and so does "digit." / "digit-" before it or ".digit" / "-digit"
+// after it. Tried only where the strict boundaries found nothing; looseCandidate keeps only formatted layouts.
+const BL = '(?<![0-9]|[0-9][.-])';
+const EL = '(?![0-9]|[.-][0-9])';
+const LOOSE_ALTERNATIVES = alternatives(EL);
+
 
 const GROUP_RUN = 1;
 const GROUP_CPF = 2;
@@ -86,6 +96,9 @@ export interface NumericScanner {
   /** The same without the start boundary, tried right after a glued keyword. */
   glued: RegExp;
   eachGlued: RegExp[];
+  /** The same with letters allowed on either side, tried for formatted layouts glued to a word (looseCandidate). */
+  loose: RegExp;
+  eachLoose: RegExp[];
 }
 
 export function numericScanner(): NumericScanner {
@@ -97,6 +110,8 @@ export function numericScanner(): NumericScanner {
     each: ALTERNATIVES.map((alt) => new RegExp(`${B}${alt}`, 'y')),
     glued: new RegExp(`(?:${ALTERNATIVES.join('|')})`, 'y'),
     eachGlued: ALTERNATIVES.map((alt) => new RegExp(alt, 'y')),
+    loose: new RegExp(`${BL}(?:${LOOSE_ALTERNATIVES.join('|')})`, 'y'),
+    eachLoose: LOOSE_ALTERNATIVES.map((alt) => new RegExp(`${BL}${alt}`, 'y')),
   };
 }
 
@@ -104,16 +119,100 @@ function isAsciiAlnum(c: number): boolean {
   return c < 128 && ((ASCII[c] ?? 0) & 16) !== 0;
 }
 
-/** Set by gluedCandidate for the candidate being read: its alternatives are tried without the start boundary. */
-let glued = false;
+const STRICT = 0;
+const GLUED = 1;
+const LOOSE = 2;
+/**
+ * Set by gluedCandidate / looseCandidate for the candidate being read: its other alternatives are tried the same way
+ * (GLUED: without the start boundary; LOOSE: with letters allowed on either side).
+ */
+let mode = STRICT;
 
 /** The candidate at `p` right after a glued keyword, or null (then no candidate starts at p). */
 function gluedCandidate(sc: NumericScanner, s: string, p: number): RegExpExecArray | null {
   if (!gluedKeywordBefore(s, p)) return null;
   sc.glued.lastIndex = p;
   const m = sc.glued.exec(s);
-  glued = m !== null; // reset by readCandidate once the candidate is read
+  if (m !== null) mode = GLUED; // reset by readCandidate once the candidate is read
   return m;
+}
+
+/**
+ * The formatted candidate at `p` that a letter touches on the left or the right (x529.982.247-25, 529.982.247-25x),
+ * or null. Only layouts whose punctuation is evidence qualify: not bare runs (hotel5299... stays a word), not
+ * dotted quads (v1.2.3.4 is a version), not numbers grouped by one or two spaces only (a phone's shape is weak).
+ */
+function looseCandidate(sc: NumericScanner, s: string, p: number): RegExpExecArray | null {
+  if (!separatorSoon(s, p) || afterDigit(s, p) || !letterTouches(s, p)) return null;
+  sc.loose.lastIndex = p;
+  const m = sc.loose.exec(s);
+  if (m === null) return null;
+  // A phone shape too weak to stand glued (isFormattedLayout) is no candidate: dashed hex ids are full of them, and
+  // reading every other layout there (longestReading) would cost more than the rest of their scan.
+  const group = matchedGroup(m);
+  if (group === GROUP_PHONE && !isFormattedLayout(group, m[0])) return null;
+  mode = LOOSE; // reset by readCandidate once the candidate is read; classify applies isFormattedLayout
+  return m;
+}
+
+/**
+ * Every formatted layout starts with '(' or '+', or with at most eleven digits or capital letters (the RENAVAM mask
+ * dddddddddd-d has the longest first group) and a separator before the next group's digit, capital or '(': the cheap
+ * test that keeps hex ids, words with digits and the like (0b41a661, joao123 foi) away from the loose expression.
+ */
+function separatorSoon(s: string, p: number): boolean {
+  const first = s.charCodeAt(p);
+  if (first === 40 || first === 43) return true;
+  const end = Math.min(s.length, p + 11);
+  let i = p;
+  while (i < end && isDigitOrCapital(s.charCodeAt(i))) i++;
+  const next = s.charCodeAt(i + 1);
+  return i > p && isGroupSeparator(s.charCodeAt(i)) && (isDigitOrCapital(next) || next === 40);
+}
+
+function isGroupSeparator(c: number): boolean {
+  return c === 46 || c === 45 || c === 47 || c === 32;
+}
+
+/**
+ * Whether an ASCII letter touches what starts at `p`: right before it, or right after the run of digits and layout
+ * punctuation that follows (a capital letter anywhere there: an alphanumeric CNPJ or a letter glued to one). Where
+ * none does, the strict boundaries already said all there is (a number followed by a space and a word).
+ */
+function letterTouches(s: string, p: number): boolean {
+  if (isAsciiLetter(s.charCodeAt(p - 1))) return true;
+  const end = Math.min(s.length, p + 24);
+  let i = p;
+  while (i < end && isLayoutChar(s.charCodeAt(i))) i++;
+  const c = s.charCodeAt(i);
+  const prev = s.charCodeAt(i - 1);
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122 && prev >= 48 && prev <= 57);
+}
+
+/** Digits and the punctuation of printed layouts: space . - / ( ) +. */
+function isLayoutChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || c === 32 || c === 46 || c === 45 || c === 47 || c === 40 || c === 41 || c === 43;
+}
+
+/** What BL refuses, tested before the expression runs: a digit, or "digit." / "digit-", right before `p`. */
+function afterDigit(s: string, p: number): boolean {
+  const c = s.charCodeAt(p - 1);
+  if (c >= 48 && c <= 57) return true;
+  const d = s.charCodeAt(p - 2);
+  return (c === 46 || c === 45) && d >= 48 && d <= 57;
+}
+
+function isDigitOrCapital(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90);
+}
+
+function isFormattedLayout(group: number, text: string): boolean {
+  if (group === GROUP_RUN || group === GROUP_CNPJ_ALNUM || group === GROUP_IPV4) return false;
+  // A phone is only a shape and an area code: dashes alone are what dashed hex ids are made of (a UUID's
+  // de77-2570-4002 reads as (77) 2570-4002), spaces alone what columns of numbers are; a glued phone needs its '(',
+  // its '+', or a space and a dash or dot (11 91234-5678).
+  if (group === GROUP_PHONE) return /[(+]/.test(text) || (text.includes(' ') && /[.-]/.test(text));
+  return group === GROUP_GROUPS || /[./()+-]/.test(text);
 }
 
 /** Whether the letters right before `p` are a whole word that names an identifier (CPF529..., tel119...). */
@@ -280,18 +379,32 @@ export function scanNumeric(sc: NumericScanner, on: DetectorSet, s: string, star
     let m = at.exec(s);
     // Keywords have three letters or more: "T00:00" (a timestamp) costs two comparisons.
     if (m === null && isAsciiLetter(s.charCodeAt(p - 3)) && isAsciiLetter(s.charCodeAt(p - 1))) m = gluedCandidate(sc, s, p);
+    if (m === null) m = looseCandidate(sc, s, p);
     if (m === null) {
       starts.lastIndex = skipWord(s, p);
       continue;
     }
-    frontier = readCandidate(sc, on, s, p, m, out);
+    const end = readCandidate(sc, on, s, p, m, out);
+    if (end < 0) {
+      starts.lastIndex = skipWord(s, p); // a loose candidate that did not validate
+      continue;
+    }
+    frontier = end;
     starts.lastIndex = frontier;
   }
   return frontier;
 }
 
+/** A separator and a digit at `i`: where a longer layout could have gone on but for what follows it. */
+function separatorThenDigit(s: string, i: number): boolean {
+  const sep = s.charCodeAt(i);
+  const c = s.charCodeAt(i + 1);
+  return (sep === 32 || sep === 46 || sep === 45 || sep === 47) && c >= 48 && c <= 57;
+}
+
 /**
- * Reads the candidate `m` at `p`, pushes it when it validates, returns where scanning resumes. The first alternative
+ * Reads the candidate `m` at `p`, pushes it when it validates, returns where scanning resumes (-1 for a loose
+ * candidate that does not validate: scanning goes on as if it had not been found). The first alternative
  * that matches is not always the answer: it may be rejected while another layout of the same characters validates
  * (529.982.247.25 is no IPv4 address), or be a valid prefix of a longer identifier (the phone 829 2530 3431 inside
  * the CNS 829 2530 3431 0787). Only then are the others tried, one by one (longestReading); the common path
@@ -305,17 +418,33 @@ function readCandidate(sc: NumericScanner, on: DetectorSet, s: string, p: number
     const best = longestReading(sc, on, s, p, group, end, det !== null);
     if (best.det !== null || best.end > end) [det, end] = [best.det, best.end];
   }
-  glued = false;
+  const wasLoose = mode === LOOSE;
+  mode = STRICT;
+  if (det !== null) {
+    out.push({ start: p, end, type: det, detector: det, rank: 0 });
+    return end;
+  }
+  // A loose candidate that does not validate changes nothing: scanning goes on as if it had not been tried.
+  return wasLoose ? -1 : rejected(sc, on, s, p, end, out);
+}
+
+/** Where scanning resumes after the strict or glued candidate at `p`, read up to `end`, was rejected. */
+function rejected(sc: NumericScanner, on: DetectorSet, s: string, p: number, end: number, out: Hit[]): number {
+  // A rejected piece of a longer layout a letter ends (the 3-3-3 of 529.982.247/25x): read the whole layout loosely.
+  if (separatorThenDigit(s, end)) {
+    const loose = looseCandidate(sc, s, p);
+    const looseEnd = loose === null ? -1 : readCandidate(sc, on, s, p, loose, out);
+    if (looseEnd >= 0) return looseEnd;
+  }
   // A rejected alphanumeric-CNPJ shape that starts with letters (CPF33157458892) hides only its letters: the digits
   // after a glued keyword are read on their own.
-  if (det === null && s.charCodeAt(p) > 57) end = skipWord(s, p);
-  if (det !== null) out.push({ start: p, end, type: det, detector: det, rank: 0 });
-  return end;
+  return s.charCodeAt(p) > 57 ? skipWord(s, p) : end;
 }
 
 interface Read { det: DetectorName | null; end: number }
 
 function classify(on: DetectorSet, s: string, p: number, group: number, text: string): DetectorName | null {
+  if (mode === LOOSE && !isFormattedLayout(group, text)) return null;
   return CLASSIFIERS[group]?.(on, s, p, text) ?? null;
 }
 
@@ -331,12 +460,12 @@ function mayReadOtherwise(s: string, end: number, det: DetectorName | null, grou
 
 /** A bare digit run has the readings of its length only (RUN_READINGS: a bare landline needs its keyword). */
 function classifyOther(on: DetectorSet, s: string, p: number, g: number, text: string): DetectorName | null {
-  return g !== GROUP_RUN && isAllDigits(text) ? null : (CLASSIFIERS[g]?.(on, s, p, text) ?? null);
+  return g !== GROUP_RUN && isAllDigits(text) ? null : classify(on, s, p, g, text);
 }
 
 /** What alternative `g` alone matches at `p`, or null. */
 function matchAt(sc: NumericScanner, g: number, s: string, p: number): string | null {
-  const re = (glued ? sc.eachGlued : sc.each)[g - 1];
+  const re = (mode === GLUED ? sc.eachGlued : mode === LOOSE ? sc.eachLoose : sc.each)[g - 1];
   if (re === undefined) return null;
   re.lastIndex = p;
   return re.exec(s)?.[0] ?? null;
