@@ -163,11 +163,27 @@ function looseCandidate(sc: NumericScanner, s: string, p: number): RegExpExecArr
 function separatorSoon(s: string, p: number): boolean {
   const first = s.charCodeAt(p);
   if (first === 40 || first === 43) return true;
+  const i = firstGroupEnd(s, p);
+  if (i < 0 || !isGroupSeparator(s.charCodeAt(i))) return false;
+  const next = s.charCodeAt(i + 1);
+  return (next >= 48 && next <= 57) || next === 40 || (next >= 65 && next <= 90 && isCnpjFirstGroup(i - p));
+}
+
+/**
+ * The end of the first group at `p` (digits, or digits and capitals), or -1. Capitals belong only to an alphanumeric
+ * CNPJ, whose first group has 2 characters, or 8 undotted (12ABC345/01DE-35): not the "00Z INFO" of a log timestamp.
+ */
+function firstGroupEnd(s: string, p: number): number {
   const end = Math.min(s.length, p + 11);
   let i = p;
-  while (i < end && isDigitOrCapital(s.charCodeAt(i))) i++;
-  const next = s.charCodeAt(i + 1);
-  return i > p && isGroupSeparator(s.charCodeAt(i)) && (isDigitOrCapital(next) || next === 40);
+  let capitals = false;
+  for (let c = s.charCodeAt(i); i < end && isDigitOrCapital(c); c = s.charCodeAt(++i)) capitals ||= c >= 65;
+  const length = i - p;
+  return (capitals ? isCnpjFirstGroup(length) : length > 0) ? i : -1;
+}
+
+function isCnpjFirstGroup(length: number): boolean {
+  return length === 2 || length === 8;
 }
 
 function isGroupSeparator(c: number): boolean {
