@@ -698,15 +698,7 @@ export class Spool {
     this.#lastCheckpointAt = Math.max(Date.now(), this.#lastCheckpointAt);
     const note = signChainCheckpoint(this.chainId, size, this.#tree.root(), this.key, new Date(this.#lastCheckpointAt));
     const buf = Buffer.from(`${JSON.stringify({ checkpoint: note })}\n`, 'utf8');
-    const before = current.seg.size;
-    try {
-      this.#writeAll(current.fh, buf);
-    } catch (err) {
-      try {
-        ftruncateSync(current.fh.fd, before);
-      } catch { /* the next recovery cuts the torn line */ }
-      throw err;
-    }
+    this.#appendOrCut(current, buf);
     current.seg.size += buf.length;
     this.#signed = size;
     this.#unsignedBytes = 0;
@@ -798,8 +790,14 @@ export class Spool {
 
   /** One page-cache write of a group (no sync), synchronously; a failed write is cut back off the file and throws, the tree left as it was. */
   #writeGroup(current: { fh: FileHandle; seg: Segment }, batch: readonly Pending[]): void {
-    const before = current.seg.size;
     const { buf, headerBytes } = this.#groupBytes(current, batch);
+    this.#appendOrCut(current, buf);
+    this.#groupWritten(current, batch, buf.length, headerBytes);
+  }
+
+  /** Writes `buf` at the end of the open segment; a failed write is cut back off the file (the segment's size is left to the caller) and throws. */
+  #appendOrCut(current: { fh: FileHandle; seg: Segment }, buf: Buffer): void {
+    const before = current.seg.size;
     try {
       this.#writeAll(current.fh, buf);
     } catch (err) {
@@ -808,7 +806,6 @@ export class Spool {
       } catch { /* the next recovery cuts the torn line */ }
       throw err;
     }
-    this.#groupWritten(current, batch, buf.length, headerBytes);
   }
 
   /** A group's bytes: its records' lines, after the segment's header line when it is the segment's first. */
