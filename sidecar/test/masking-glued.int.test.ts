@@ -6,15 +6,12 @@
 // time, or in one large write with the identifier across the proxy's read boundaries, they come back masked too.
 // Look-alikes with broken check digits, versions and UUIDs glued the same way come back unchanged.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { createServer, type Server, type ServerResponse } from 'node:http';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
-import { apply, createNamespaces } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { requirePostgres } from '../../e2e/harness/state.ts';
+import { suffix } from '../../e2e/support/kubectl.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
+import { startContentMaskingHttp, type ContentMaskingHttp, type FixedBodies } from './content-masking-http.ts';
 
 jest.setTimeout(90_000);
 
@@ -100,72 +97,34 @@ const BIG_BODY = (() => {
 })();
 const BIG_MASKED = BIG_BODY.replaceAll('x590.830.166-33x', 'x***.***.***-33x');
 
-const BODIES: Record<string, [string, string, boolean]> = {
+const BODIES: FixedBodies = {
   '/customers/glued.json': ['application/json', JSON.stringify(JSON_BODY), true],
   '/customers/glued.txt': ['text/plain; charset=utf-8', TEXT_BODY, true],
   '/customers/big.txt': ['text/plain; charset=utf-8', BIG_BODY, false],
 };
 
-/** Writes the body three bytes at a time, each write on its own turn of the event loop. */
-async function dribble(res: ServerResponse, body: string): Promise<void> {
-  const bytes = Buffer.from(body, 'utf8');
-  for (let i = 0; i < bytes.length; i += 3) {
-    res.write(bytes.subarray(i, i + 3));
-    await new Promise((r) => setImmediate(r));
-  }
-  res.end();
-}
-
 describe('formatted identifiers glued to letters in HTTP response bodies', () => {
   const POLICY = 'customers-api';
   const ns = `mask-glued-${suffix()}`;
-  let server: Server;
-  let sidecar: SidecarProcess;
-  let httpToken: string;
+  let http: ContentMaskingHttp;
 
-  beforeAll(async () => {
-    server = createServer((req, res) => {
-      const [type, body, slow] = BODIES[(req.url ?? '').split('?')[0] ?? ''] ?? ['text/plain', 'not found', false];
-      res.writeHead(body === 'not found' ? 404 : 200, { 'content-type': type });
-      if (slow) dribble(res, body).catch(() => res.destroy());
-      else res.end(body);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const address = server.address();
-    const endpoint = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
-    await installCrds();
-    await createNamespaces(ns);
-    const fx = await sidecarFixture(ns);
-    await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
-    mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-    const [listenPort = 0] = await freePorts(1);
-    // Every built-in detector, no name rules: only content detection can catch these values.
-    await apply([httpPolicy(ns, POLICY, { endpoint, issuer: requireIdp().issuer, listenPort, over: { masking: { style: 'partial' } } })]);
-    sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9' });
-    httpToken = await getToken({ clientId: 'support-agent', audience: 'guarita' });
-  }, 180_000);
-
-  afterAll(async () => {
-    await sidecar?.stop();
-    await new Promise<void>((r) => { server?.closeAllConnections(); server?.close(() => r()); });
-  }, 60_000);
-
-  const get = (path: string): ReturnType<typeof agentRequest> => agentRequest(`${sidecar.url(POLICY)}${path}`, { token: httpToken, purpose: 'customer-support' });
+  beforeAll(async () => { http = await startContentMaskingHttp(ns, POLICY, BODIES); }, 180_000);
+  afterAll(async () => { await http?.stop(); }, 60_000);
 
   it('a JSON body written three bytes at a time', async () => {
-    const r = await get('/customers/glued.json');
+    const r = await http.get('/customers/glued.json');
     expect(r.status).toBe(200);
     expect(r.json()).toEqual(JSON_MASKED);
   });
 
   it('a plain-text body written three bytes at a time', async () => {
-    const r = await get('/customers/glued.txt');
+    const r = await http.get('/customers/glued.txt');
     expect(r.status).toBe(200);
     expect(r.text).toBe(TEXT_MASKED);
   });
 
   it('a large body with glued identifiers across read boundaries', async () => {
-    const r = await get('/customers/big.txt');
+    const r = await http.get('/customers/big.txt');
     expect(r.status).toBe(200);
     expect(r.text.length).toBe(BIG_MASKED.length);
     expect(r.text).toBe(BIG_MASKED);

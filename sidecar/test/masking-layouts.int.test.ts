@@ -7,16 +7,13 @@
 // The same layouts in HTTP response bodies (JSON, plain text, HTML) from a real upstream that writes them a few
 // bytes at a time, so identifiers arrive cut across network reads, through the real sidecar's HTTP listener.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { createServer, type Server, type ServerResponse } from 'node:http';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
+import { requirePostgres } from '../../e2e/harness/state.ts';
 import { isCns, phoneKind } from '../../core/masking/checksums.ts';
-import { apply, createNamespaces } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { suffix } from '../../e2e/support/kubectl.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
+import { startContentMaskingHttp, type ContentMaskingHttp, type FixedBodies } from './content-masking-http.ts';
 
 jest.setTimeout(90_000);
 
@@ -118,71 +115,35 @@ const TEXT_MASKED = `cartão ***.****.****.**61\ncpf ***.***.***.25\n${LINK_MASK
 const HTML_BODY = '<p>joao&#64;gmail.com</p><p>CNS 762&nbsp;3763&nbsp;4591&nbsp;2761</p><p>1.234,56</p>';
 const HTML_MASKED = '<p>j***@g***.com</p><p>CNS *** **** **** **61</p><p>1.234,56</p>';
 
-const BODIES: Record<string, [string, string]> = {
-  '/customers/layouts.json': ['application/json', JSON.stringify(JSON_BODY)],
-  '/customers/layouts.txt': ['text/plain; charset=utf-8', TEXT_BODY],
-  '/customers/layouts.html': ['text/html; charset=utf-8', HTML_BODY],
+/** Each written three bytes at a time. */
+const BODIES: FixedBodies = {
+  '/customers/layouts.json': ['application/json', JSON.stringify(JSON_BODY), true],
+  '/customers/layouts.txt': ['text/plain; charset=utf-8', TEXT_BODY, true],
+  '/customers/layouts.html': ['text/html; charset=utf-8', HTML_BODY, true],
 };
-
-/** Writes the body three bytes at a time, each write on its own turn of the event loop. */
-async function dribble(res: ServerResponse, body: string): Promise<void> {
-  const bytes = Buffer.from(body, 'utf8');
-  for (let i = 0; i < bytes.length; i += 3) {
-    res.write(bytes.subarray(i, i + 3));
-    await new Promise((r) => setImmediate(r));
-  }
-  res.end();
-}
 
 describe('identifiers in printed layouts in HTTP response bodies', () => {
   const POLICY = 'customers-api';
   const ns = `mask-layouts-${suffix()}`;
-  let server: Server;
-  let sidecar: SidecarProcess;
-  let httpToken: string;
+  let http: ContentMaskingHttp;
 
-  beforeAll(async () => {
-    server = createServer((req, res) => {
-      const [type, body] = BODIES[(req.url ?? '').split('?')[0] ?? ''] ?? ['text/plain', 'not found'];
-      res.writeHead(body === 'not found' ? 404 : 200, { 'content-type': type });
-      dribble(res, body).catch(() => res.destroy());
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const address = server.address();
-    const endpoint = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
-    await installCrds();
-    await createNamespaces(ns);
-    const fx = await sidecarFixture(ns);
-    await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
-    mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-    const [listenPort = 0] = await freePorts(1);
-    // Every built-in detector, no name rules: only content detection can catch these values.
-    await apply([httpPolicy(ns, POLICY, { endpoint, issuer: requireIdp().issuer, listenPort, over: { masking: { style: 'partial' } } })]);
-    sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9' });
-    httpToken = await getToken({ clientId: 'support-agent', audience: 'guarita' });
-  }, 180_000);
-
-  afterAll(async () => {
-    await sidecar?.stop();
-    await new Promise<void>((r) => { server?.closeAllConnections(); server?.close(() => r()); });
-  }, 60_000);
-
-  const get = (path: string): ReturnType<typeof agentRequest> => agentRequest(`${sidecar.url(POLICY)}${path}`, { token: httpToken, purpose: 'customer-support' });
+  beforeAll(async () => { http = await startContentMaskingHttp(ns, POLICY, BODIES); }, 180_000);
+  afterAll(async () => { await http?.stop(); }, 60_000);
 
   it('a JSON body: every layout masked, escapes re-encoded, the rest unchanged', async () => {
-    const r = await get('/customers/layouts.json');
+    const r = await http.get('/customers/layouts.json');
     expect(r.status).toBe(200);
     expect(r.json()).toEqual(JSON_MASKED);
   });
 
   it('a plain-text body', async () => {
-    const r = await get('/customers/layouts.txt');
+    const r = await http.get('/customers/layouts.txt');
     expect(r.status).toBe(200);
     expect(r.text).toBe(TEXT_MASKED);
   });
 
   it('an HTML body with character references', async () => {
-    const r = await get('/customers/layouts.html');
+    const r = await http.get('/customers/layouts.html');
     expect(r.status).toBe(200);
     expect(r.text).toBe(HTML_MASKED);
   });
