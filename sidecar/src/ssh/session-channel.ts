@@ -122,9 +122,10 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   const parsed = req.kind === 'exec' ? parseCommandLine(req.command) : undefined;
   const transfer = parsed?.ok === true && legacyScp(parsed.words) !== undefined;
   let upstream: ClientChannel;
+  let exit: HostExit;
   try {
     const client = await ctx.upstream();
-    upstream = await openUpstream(client, req, pty);
+    ({ channel: upstream, exit } = await openUpstream(client, req, pty));
   } catch (err) {
     await auth.complete({ result: { error: errorMessage(err) }, masked: {}, durationMs: 0 }).catch(() => undefined);
     answerAndClose(stream, errorMessage(err), EXIT.unavailable);
@@ -146,23 +147,44 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
     },
   });
   if (pty !== undefined) recorder.add('r', `${pty.cols}x${pty.rows}`);
-  await pump(stream, upstream, { ctx, recorder, transfer, started, auth });
+  await pump(stream, upstream, { ctx, recorder, transfer, started, auth, exit });
 }
 
 function streamChannelId(stream: ServerChannel): number {
   return (stream as unknown as { incoming?: { id?: number } }).incoming?.id ?? 0;
 }
 
-function openUpstream(client: import('ssh2').Client, req: Request, pty: (PseudoTtyInfo & { term?: string }) | undefined): Promise<ClientChannel> {
+/** How the host's command ended: filled by the channel's 'exit' event (exit-status or exit-signal). */
+interface HostExit { code?: number; signal?: string }
+
+/**
+ * Opens the exec or shell on the host, listening for its exit from the start: a command that ends
+ * at once (`true`) can have its exit-status, EOF and close arrive in the same read as the request's
+ * success, and ssh2 emits 'exit' while parsing that read, before an awaiting caller resumes. A
+ * listener attached later misses it and the agent's channel closes without an exit status (the
+ * agent's ssh exits 255, saying nothing).
+ */
+function openUpstream(client: import('ssh2').Client, req: Request, pty: (PseudoTtyInfo & { term?: string }) | undefined): Promise<{ channel: ClientChannel; exit: HostExit }> {
   const window = pty === undefined ? false : { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term ?? 'xterm', modes: pty.modes };
   return new Promise((resolve, reject) => {
-    const done = (err: Error | undefined, ch: ClientChannel): void => (err === undefined ? resolve(ch) : reject(new Error(`the SSH host refused the ${req.kind}: ${err.message}`)));
+    const done = (err: Error | undefined, ch: ClientChannel): void => {
+      if (err !== undefined) {
+        reject(new Error(`the SSH host refused the ${req.kind}: ${err.message}`));
+        return;
+      }
+      const exit: HostExit = {};
+      ch.on('exit', (code: number | null, signal?: string) => {
+        if (code === null) exit.signal = signal ?? 'KILL';
+        else exit.code = code;
+      });
+      resolve({ channel: ch, exit });
+    };
     if (req.kind === 'exec') client.exec(req.command, window === false ? {} : { pty: window }, done);
     else client.shell(window, done);
   });
 }
 
-interface PumpOptions { ctx: ChannelContext; recorder: FrameRecorder; transfer: boolean; started: number; auth: Extract<Authorization, { verdict: 'allow' }> }
+interface PumpOptions { ctx: ChannelContext; recorder: FrameRecorder; transfer: boolean; started: number; auth: Extract<Authorization, { verdict: 'allow' }>; exit: HostExit }
 
 /** Copies both ways with backpressure, masking and recording, until the host's side closes. */
 function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promise<void> {
@@ -226,10 +248,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   // The agent's EOF goes to the host as sent (sshd decides what it means for a pty).
   agent.on('end', () => host.end());
   agent.on('close', () => host.close());
-  let exit: { code?: number; signal?: string } = {};
-  host.on('exit', (code: number | null, signal?: string) => {
-    exit = code === null ? { signal: signal ?? 'KILL' } : { code };
-  });
+  const exit = o.exit;
   // End after what is queued has gone out (close() alone would drop it), then close the channel.
   const closed = (): void => {
     if (!agent.writable) {

@@ -1,0 +1,154 @@
+// The host's exit status reaches the agent however the host's packets are batched. A command that
+// ends at once can have its exec success, exit-status, EOF and close arrive in one read (seen under
+// load with the real sshd: `ssh true` exited 255 with nothing on stderr). Here the host is an
+// in-process ssh2 server that corks its socket while it answers, so the success, exit-status,
+// EOF and close leave in one write and the sidecar's upstream parses them in one chunk every
+// time: the interleaving is forced, not timed.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import ssh2, { type Client, type Connection, type ServerChannel } from 'ssh2';
+import { compileMasker } from '../../../core/masking/index.ts';
+import type { Session } from '../enforcement.ts';
+import { silentLogger } from '../log.ts';
+import { generateHostKey } from './host-key.ts';
+import { parseKnownHosts } from './known-hosts.ts';
+import { handleSessionChannel, type ChannelContext } from './session-channel.ts';
+import { connectUpstream } from './upstream.ts';
+
+type HostAnswer = (stream: ServerChannel) => void;
+/** What the fake host does for each command, synchronously in the exec handler. */
+const ANSWERS: Record<string, HostAnswer> = {
+  true: (s) => { s.exit(0); s.end(); },
+  'exit 3': (s) => { s.exit(3); s.end(); },
+  'echo done; exit 4': (s) => { s.write('done\n'); s.exit(4); s.end(); },
+  'kill -TERM $$': (s) => { s.exit('TERM', false, ''); s.end(); },
+};
+
+const servers: { close(): void }[] = [];
+const clients: Client[] = [];
+let sidecarPort: number;
+let lastHostSocket: Socket | undefined;
+let work: string | undefined;
+
+function listen(server: ssh2.Server): Promise<number> {
+  servers.push(server);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+function fakeSession(): Session {
+  const masker = compileMasker({ style: 'partial' });
+  return {
+    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+    authorize: () => Promise.resolve({ verdict: 'allow', decision: {} as never, complete: () => Promise.resolve() }),
+    newMaskSession: () => masker.newSession(),
+    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
+    recordStream: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+beforeAll(async () => {
+  const hostKey = generateHostKey();
+  const host = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (conn: Connection) => {
+    const socket = lastHostSocket;
+    conn.on('authentication', (auth) => auth.accept());
+    conn.on('session', (accept) => {
+      accept().on('exec', (acceptExec, _reject, info) => {
+        // One write: the sidecar's upstream reads every packet of the answer at once.
+        socket?.cork();
+        (ANSWERS[info.command] ?? ANSWERS.true)?.(acceptExec());
+        process.nextTick(() => socket?.uncork());
+      });
+    });
+  });
+  // The host's sockets are ours (injected into ssh2), so an answer can be corked into one write.
+  const hostSockets = createServer((socket) => {
+    lastHostSocket = socket;
+    host.injectSocket(socket);
+  });
+  servers.push(hostSockets);
+  const hostPort = await new Promise<number>((resolve) => hostSockets.listen(0, '127.0.0.1', () => resolve((hostSockets.address() as AddressInfo).port)));
+  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const upstreamConfig = { host: '127.0.0.1', port: hostPort, username: 'root', privateKey: clientKey.private, knownHosts: parseKnownHosts(`[127.0.0.1]:${hostPort} ${hostKey.publicKey}\n`) };
+  const sidecarKey = generateHostKey();
+  const sidecar = new ssh2.Server({ hostKeys: [sidecarKey.privateKey] }, (conn: Connection) => {
+    let upstream: Promise<Client> | undefined;
+    conn.on('authentication', (auth) => auth.accept());
+    conn.on('session', (accept) => {
+      const ctx: ChannelContext = {
+        session: fakeSession(), logger: silentLogger(), recordMaxChars: 10_000, refusal: undefined, count: () => undefined,
+        upstream: () => (upstream ??= connectUpstream(upstreamConfig, { readyTimeoutMs: 10_000 }).then((c) => { clients.push(c); return c; })),
+      };
+      handleSessionChannel(accept(), ctx);
+    });
+  });
+  sidecarPort = await listen(sidecar);
+  work = mkdtempSync(join(tmpdir(), 'guarita-session-channel-'));
+  writeFileSync(join(work, 'known_hosts'), `[127.0.0.1]:${sidecarPort} ${sidecarKey.publicKey}\n`);
+});
+
+afterAll(() => {
+  for (const c of clients) c.end();
+  for (const s of servers) s.close();
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+});
+
+/** Runs a command as the agent; resolves with the exit the agent's channel reported (undefined: none). */
+function agentExec(command: string): Promise<{ exit: unknown[] | undefined; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const agent = new ssh2.Client();
+    agent.on('error', reject);
+    agent.on('ready', () => {
+      agent.exec(command, (err, stream) => {
+        if (err !== undefined) return reject(err);
+        let exit: unknown[] | undefined;
+        let stdout = '';
+        stream.on('exit', (...args: unknown[]) => { exit = args; });
+        stream.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
+        stream.stderr.resume();
+        stream.on('close', () => { agent.end(); resolve({ exit, stdout }); });
+        stream.end();
+      });
+    });
+    agent.connect({ host: '127.0.0.1', port: sidecarPort, username: 'p', password: 'token', hostVerifier: () => true });
+  });
+}
+
+describe('the host exit status on the agent channel', () => {
+  it('reaches the agent when the host sends success, exit-status and close in one read (the agent ssh exited 255)', async () => {
+    expect(await agentExec('true')).toEqual({ exit: [0], stdout: '' });
+    expect(await agentExec('exit 3')).toEqual({ exit: [3], stdout: '' });
+  });
+
+  it('keeps output sent in the same read, and a signal', async () => {
+    expect(await agentExec('echo done; exit 4')).toEqual({ exit: [4], stdout: 'done\n' });
+    const signalled = await agentExec('kill -TERM $$');
+    expect(signalled.exit?.slice(0, 2)).toEqual([null, 'SIGTERM']);
+  });
+
+  it('every time, on fresh connections', async () => {
+    for (let i = 0; i < 5; i++) expect((await agentExec('true')).exit).toEqual([0]);
+  });
+});
+
+/** The real OpenSSH client as the agent (default LogLevel; this rig accepts "none" auth): its exit status is the host's, or 255 when none came. */
+function opensshExec(command: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('ssh', ['-F', '/dev/null', '-p', String(sidecarPort), '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${join(work ?? '', 'known_hosts')}`, '-o', 'BatchMode=yes', 'p@127.0.0.1', command], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    child.on('close', (code) => resolve({ code, stderr }));
+    child.stdin.end();
+  });
+}
+
+describe('the host exit status through OpenSSH ssh', () => {
+  it('ssh exits with the host command status (it exited 255 with an empty stderr when the status was lost)', async () => {
+    expect(await opensshExec('true')).toEqual({ code: 0, stderr: '' });
+    expect(await opensshExec('exit 3')).toEqual({ code: 3, stderr: '' });
+  });
+});
