@@ -41,9 +41,24 @@ interface OpenHandle { host: Buffer; kind: 'file' | 'dir'; auth?: Extract<Author
 
 type Allowed = Extract<Authorization, { verdict: 'allow' }>;
 
-function hostSftp(client: Client): Promise<SFTPWrapper> {
-  return new Promise((resolve, reject) => client.sftp((err, sftp) => (err === undefined ? resolve(sftp) : reject(err))));
+/**
+ * Opens an SFTP channel to the host. onClose is listened for as ssh2 hands the channel over, not
+ * after an await: ssh2 emits an SFTP channel's 'close' synchronously while it parses the host's
+ * CHANNEL_CLOSE, which can arrive in the same read as the VERSION (or as a first answer).
+ */
+function hostSftp(client: Client, onClose?: () => void): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) => client.sftp((err, sftp) => {
+    if (err !== undefined) return reject(err);
+    sftp.on('close', () => {
+      closedHostChannels.add(sftp);
+      onClose?.();
+    });
+    resolve(sftp);
+  }));
 }
+
+/** Host channels the host has closed: ssh2 drops a request sent on one without ever calling back. */
+const closedHostChannels = new WeakSet<SFTPWrapper>();
 
 function statusOf(err: unknown): number {
   const code = (err as { code?: unknown }).code;
@@ -51,6 +66,7 @@ function statusOf(err: unknown): number {
 }
 
 function realpathOf(sftp: SFTPWrapper, path: string): Promise<string | undefined> {
+  if (closedHostChannels.has(sftp)) return Promise.resolve(undefined);
   return new Promise((resolve) => sftp.realpath(path, (err, r) => resolve(err ? undefined : r)));
 }
 
@@ -85,10 +101,20 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   let hostP: Promise<{ sftp: SFTPWrapper; home: string }> | undefined;
   const host = (): Promise<{ sftp: SFTPWrapper; home: string }> => {
     hostP ??= (async () => {
-      const sftp = await hostSftp(await ctx.upstream());
-      const home = await new Promise<string>((resolve, reject) => sftp.realpath('.', (err, p) => (err ? reject(err) : resolve(p))));
-      sftp.on('close', () => agent.end());
-      return { sftp, home };
+      // The host's close ends the agent's channel, from the moment the host's channel exists: a
+      // listener attached after the waits (the channel, then realpath) missed a close that came in
+      // the same read as the VERSION or the realpath answer, and ssh2 drops requests on a closed
+      // channel without calling back, so every later request of the agent waited forever.
+      const sftp = await hostSftp(await ctx.upstream(), () => agent.end());
+      try {
+        if (closedHostChannels.has(sftp)) throw new Error('the host closed its SFTP channel');
+        const home = await new Promise<string>((resolve, reject) => sftp.realpath('.', (err, p) => (err ? reject(err) : resolve(p))));
+        return { sftp, home };
+      } catch (err) {
+        // No login directory, no proxy: the host's channel is ended (its close ends the agent's).
+        sftp.end();
+        throw err;
+      }
     })();
     return hostP;
   };
