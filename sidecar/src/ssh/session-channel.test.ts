@@ -9,15 +9,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
-import ssh2, { type Client, type Connection, type ServerChannel } from 'ssh2';
-import { compileMasker } from '../../../core/masking/index.ts';
-import type { Session } from '../enforcement.ts';
-import { silentLogger } from '../log.ts';
+import type { Socket } from 'node:net';
+import ssh2, { type Connection, type ServerChannel } from 'ssh2';
+import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 import { generateHostKey } from './host-key.ts';
-import { parseKnownHosts } from './known-hosts.ts';
-import { handleSessionChannel, type ChannelContext } from './session-channel.ts';
-import { connectUpstream } from './upstream.ts';
 
 type HostAnswer = (stream: ServerChannel) => void;
 /** What the fake host does for each command, synchronously in the exec handler. */
@@ -28,28 +23,10 @@ const ANSWERS: Record<string, HostAnswer> = {
   'kill -TERM $$': (s) => { s.exit('TERM', false, ''); s.end(); },
 };
 
-const servers: { close(): void }[] = [];
-const clients: Client[] = [];
+let rig: ChannelRig | undefined;
 let sidecarPort: number;
 let lastHostSocket: Socket | undefined;
 let work: string | undefined;
-
-function listen(server: ssh2.Server): Promise<number> {
-  servers.push(server);
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
-function fakeSession(): Session {
-  const masker = compileMasker({ style: 'partial' });
-  return {
-    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
-    authorize: () => Promise.resolve({ verdict: 'allow', decision: {} as never, complete: () => Promise.resolve() }),
-    newMaskSession: () => masker.newSession(),
-    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
-    recordStream: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
-}
 
 beforeAll(async () => {
   const hostKey = generateHostKey();
@@ -66,34 +43,14 @@ beforeAll(async () => {
     });
   });
   // The host's sockets are ours (injected into ssh2), so an answer can be corked into one write.
-  const hostSockets = createServer((socket) => {
-    lastHostSocket = socket;
-    host.injectSocket(socket);
-  });
-  servers.push(hostSockets);
-  const hostPort = await new Promise<number>((resolve) => hostSockets.listen(0, '127.0.0.1', () => resolve((hostSockets.address() as AddressInfo).port)));
-  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
-  const upstreamConfig = { host: '127.0.0.1', port: hostPort, username: 'root', privateKey: clientKey.private, knownHosts: parseKnownHosts(`[127.0.0.1]:${hostPort} ${hostKey.publicKey}\n`) };
-  const sidecarKey = generateHostKey();
-  const sidecar = new ssh2.Server({ hostKeys: [sidecarKey.privateKey] }, (conn: Connection) => {
-    let upstream: Promise<Client> | undefined;
-    conn.on('authentication', (auth) => auth.accept());
-    conn.on('session', (accept) => {
-      const ctx: ChannelContext = {
-        session: fakeSession(), logger: silentLogger(), recordMaxChars: 10_000, refusal: undefined, count: () => undefined,
-        upstream: () => (upstream ??= connectUpstream(upstreamConfig, { readyTimeoutMs: 10_000 }).then((c) => { clients.push(c); return c; })),
-      };
-      handleSessionChannel(accept(), ctx);
-    });
-  });
-  sidecarPort = await listen(sidecar);
+  rig = await startChannelRig(hostKey, host, (socket) => { lastHostSocket = socket; });
+  sidecarPort = rig.sidecarPort;
   work = mkdtempSync(join(tmpdir(), 'guarita-session-channel-'));
-  writeFileSync(join(work, 'known_hosts'), `[127.0.0.1]:${sidecarPort} ${sidecarKey.publicKey}\n`);
+  writeFileSync(join(work, 'known_hosts'), `[127.0.0.1]:${sidecarPort} ${rig.sidecarPublicKey}\n`);
 });
 
 afterAll(() => {
-  for (const c of clients) c.end();
-  for (const s of servers) s.close();
+  rig?.close();
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 

@@ -7,15 +7,9 @@
 // while it handles each read, so an answer and the close leave in one write and the sidecar's
 // upstream parses them in one chunk every time: the interleaving is forced, not timed.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, type AddressInfo } from 'node:net';
-import ssh2, { type Client, type Connection, type Stats } from 'ssh2';
-import { compileMasker } from '../../../core/masking/index.ts';
-import type { Session } from '../enforcement.ts';
-import { silentLogger } from '../log.ts';
+import ssh2, { type Connection, type Stats } from 'ssh2';
+import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 import { generateHostKey } from './host-key.ts';
-import { parseKnownHosts } from './known-hosts.ts';
-import { handleSessionChannel, type ChannelContext } from './session-channel.ts';
-import { connectUpstream } from './upstream.ts';
 
 /** When the fake host closes its SFTP channel: with its VERSION, or with its first realpath answer. */
 type HostClose = 'with-version' | 'with-realpath';
@@ -24,21 +18,8 @@ let hostClose: HostClose = 'with-version';
 let hostClosed: Promise<void> = Promise.resolve();
 let markHostClosed: () => void = () => undefined;
 
-const servers: { close(): void }[] = [];
-const clients: Client[] = [];
+let rig: ChannelRig | undefined;
 let sidecarPort: number;
-
-function fakeSession(): Session {
-  const masker = compileMasker({ style: 'partial' });
-  return {
-    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
-    authorize: () => Promise.resolve({ verdict: 'allow', decision: {} as never, complete: () => Promise.resolve() }),
-    newMaskSession: () => masker.newSession(),
-    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
-    recordStream: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
-}
 
 beforeAll(async () => {
   const hostKey = generateHostKey();
@@ -60,36 +41,16 @@ beforeAll(async () => {
   });
   // The host's sockets are ours (injected into ssh2): corked while ssh2 handles a read (this
   // listener runs before ssh2's), so everything the host answers to one read leaves in one write.
-  const hostSockets = createServer((socket) => {
-    host.injectSocket(socket);
+  rig = await startChannelRig(hostKey, host, (socket) => {
     socket.on('data', () => {
       socket.cork();
       process.nextTick(() => socket.uncork());
     });
   });
-  servers.push(hostSockets);
-  const hostPort = await new Promise<number>((resolve) => hostSockets.listen(0, '127.0.0.1', () => resolve((hostSockets.address() as AddressInfo).port)));
-  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
-  const upstreamConfig = { host: '127.0.0.1', port: hostPort, username: 'root', privateKey: clientKey.private, knownHosts: parseKnownHosts(`[127.0.0.1]:${hostPort} ${hostKey.publicKey}\n`) };
-  const sidecar = new ssh2.Server({ hostKeys: [generateHostKey().privateKey] }, (conn: Connection) => {
-    let upstream: Promise<Client> | undefined;
-    conn.on('authentication', (auth) => auth.accept());
-    conn.on('session', (accept) => {
-      const ctx: ChannelContext = {
-        session: fakeSession(), logger: silentLogger(), recordMaxChars: 10_000, refusal: undefined, count: () => undefined,
-        upstream: () => (upstream ??= connectUpstream(upstreamConfig, { readyTimeoutMs: 10_000 }).then((c) => { clients.push(c); return c; })),
-      };
-      handleSessionChannel(accept(), ctx);
-    });
-  });
-  servers.push(sidecar);
-  sidecarPort = await new Promise<number>((resolve) => sidecar.listen(0, '127.0.0.1', () => resolve((sidecar.address() as AddressInfo).port)));
+  sidecarPort = rig.sidecarPort;
 });
 
-afterAll(() => {
-  for (const c of clients) c.end();
-  for (const s of servers) s.close();
-});
+afterAll(() => { rig?.close(); });
 
 /**
  * As the agent: opens SFTP through the sidecar and asks realpath("."), which makes the sidecar

@@ -1,0 +1,72 @@
+// For the SSH channel tests: an in-process ssh2 server as the host, reached through its own TCP
+// sockets (injected into ssh2, so a test can cork them and make an answer leave in one write),
+// behind a sidecar that runs the real handleSessionChannel and connectUpstream with an allowing
+// session. What the host answers is the test's.
+import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import ssh2, { type Client, type Connection } from 'ssh2';
+import { compileMasker } from '../../core/masking/index.ts';
+import type { Session } from '../src/enforcement.ts';
+import { silentLogger } from '../src/log.ts';
+import { generateHostKey, type HostKey } from '../src/ssh/host-key.ts';
+import { parseKnownHosts } from '../src/ssh/known-hosts.ts';
+import { handleSessionChannel, type ChannelContext } from '../src/ssh/session-channel.ts';
+import { connectUpstream } from '../src/ssh/upstream.ts';
+
+export interface ChannelRig {
+  /** Where the agent connects (any user and password are accepted). */
+  sidecarPort: number;
+  sidecarPublicKey: string;
+  close(): void;
+}
+
+/** A session that allows every command and records nothing. */
+function allowingSession(): Session {
+  const masker = compileMasker({ style: 'partial' });
+  return {
+    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+    authorize: () => Promise.resolve({ verdict: 'allow', decision: {} as never, complete: () => Promise.resolve() }),
+    newMaskSession: () => masker.newSession(),
+    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
+    recordStream: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+function listen(server: NetServer | ssh2.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+/** Starts the sidecar in front of `host` (whose key is `hostKey`); each host-side socket goes through `onHostSocket` first. */
+export async function startChannelRig(hostKey: HostKey, host: ssh2.Server, onHostSocket: (socket: Socket) => void = () => undefined): Promise<ChannelRig> {
+  const clients: Client[] = [];
+  const hostSockets = createServer((socket) => {
+    onHostSocket(socket);
+    host.injectSocket(socket);
+  });
+  const hostPort = await listen(hostSockets);
+  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const upstreamConfig = { host: '127.0.0.1', port: hostPort, username: 'root', privateKey: clientKey.private, knownHosts: parseKnownHosts(`[127.0.0.1]:${hostPort} ${hostKey.publicKey}\n`) };
+  const sidecarKey = generateHostKey();
+  const sidecar = new ssh2.Server({ hostKeys: [sidecarKey.privateKey] }, (conn: Connection) => {
+    let upstream: Promise<Client> | undefined;
+    conn.on('authentication', (auth) => auth.accept());
+    conn.on('session', (accept) => {
+      const ctx: ChannelContext = {
+        session: allowingSession(), logger: silentLogger(), recordMaxChars: 10_000, refusal: undefined, count: () => undefined,
+        upstream: () => (upstream ??= connectUpstream(upstreamConfig, { readyTimeoutMs: 10_000 }).then((c) => { clients.push(c); return c; })),
+      };
+      handleSessionChannel(accept(), ctx);
+    });
+  });
+  const sidecarPort = await listen(sidecar);
+  return {
+    sidecarPort,
+    sidecarPublicKey: sidecarKey.publicKey,
+    close: () => {
+      for (const c of clients) c.end();
+      sidecar.close();
+      hostSockets.close();
+      host.close();
+    },
+  };
+}
