@@ -4,73 +4,15 @@
 // the policy changing between authorize and complete, pipelined commands, two sessions under
 // different plans, approvals, and identifiers (escaped ones included) where a long record is cut.
 // Every record must be what masking the text afresh under the plan in force gives.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { parse as parseYaml } from 'yaml';
-import { initPolicyEngine } from '../../core/policy/index.ts';
 import type { SessionEvent } from '../../core/recording/index.ts';
-import { parseAccessPolicy } from '../../crds/validators.ts';
+import { exampleEnforcer, type ExampleEnforcer } from '../test/example-enforcer.ts';
 import type { Authorization, Session } from './enforcement.ts';
-import { COMMAND_RECORD_MAX_BYTES, sha256Hex, SidecarEnforcer, type EnforcerDeps } from './enforcer.ts';
-import { Metrics } from './metrics.ts';
-import type { PolicyState } from './policy-watch.ts';
-import { compileTarget, type CompiledTarget } from './targets.ts';
+import { COMMAND_RECORD_MAX_BYTES, sha256Hex } from './enforcer.ts';
+import type { CompiledTarget } from './targets.ts';
 
 const CPF = '529.982.247-25';
 const sqlWith = (n: number): string => `SELECT id, total_cents FROM orders WHERE customer_cpf = '${CPF}' AND id = ${n}`;
-
-interface Harness {
-  open(): Promise<Session>;
-  records: SessionEvent[];
-  plans: { partial: CompiledTarget; redact: CompiledTarget };
-  use(plan: CompiledTarget): void;
-  /** Approvals: the next resolve() answers this. */
-  approve: 'approved' | 'denied';
-}
-
-/** The real enforcer over the example policy (fakes for identity, policy watch, approvals and spool); `use` swaps the policy in force as the watch would. */
-async function harness(): Promise<Harness> {
-  await initPolicyEngine();
-  const load = (style: 'partial' | 'redact'): CompiledTarget => {
-    const policy = parseAccessPolicy(parseYaml(readFileSync(join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml'), 'utf8')));
-    policy.spec.masking = { ...(policy.spec.masking ?? {}), style };
-    return compileTarget(policy, '/nonexistent');
-  };
-  const plans = { partial: load('partial'), redact: load('redact') };
-  let state: PolicyState<CompiledTarget> = { state: 'ok', policy: plans.partial.policy, compiled: plans.partial, generation: 1 };
-  const listeners: ((name: string, s: PolicyState<CompiledTarget>) => void)[] = [];
-  const records: SessionEvent[] = [];
-  const logger = { info() {}, warn() {}, error() {}, debug() {}, child() { return logger; } };
-  const h: Harness = {
-    records, plans, approve: 'approved',
-    open: async () => {
-      const opened = await enforcer.openSession({ target: 'orders-db', credential: 't', purpose: 'customer-support', client: { remoteAddress: '127.0.0.1' } });
-      if (!opened.ok) throw new Error(opened.message);
-      return opened.session;
-    },
-    use(plan) {
-      state = { state: 'ok', policy: plan.policy, compiled: plan, generation: (state.state === 'ok' ? (state.generation ?? 0) : 0) + 1 };
-      for (const fn of listeners) fn('orders-db', state);
-    },
-  };
-  let approvals = 0;
-  const approvalsFake = {
-    resolve: async (req: { commandText: string }, opts: { onCreated?: (r: unknown) => Promise<void> }) => {
-      const request = { metadata: { name: `ar-${++approvals}`, namespace: 'ns' }, spec: { commandText: req.commandText }, status: { decisions: [{ approver: 'dana', decision: 'approve', reason: 'ok', at: new Date().toISOString() }] } };
-      await opts.onCreated?.(request);
-      return { kind: h.approve, request, message: h.approve };
-    },
-  };
-  const enforcer = new SidecarEnforcer({
-    config: { namespace: 'ns', podName: 'pod', targets: [{ target: 'orders-db', protocol: 'postgres', policy: 'orders-db', listenPort: 0 }], approvalWaitMs: 1000 },
-    policies: { availability: () => ({ ok: true }), get: () => state, onChange: (fn: (name: string, s: PolicyState<CompiledTarget>) => void) => { listeners.push(fn); return () => undefined; } },
-    authenticator: { authenticate: () => Promise.resolve({ identity: { subject: 'support-agent', groups: ['support'], kind: 'User' } }) },
-    approvals: approvalsFake, metrics: new Metrics(), logger,
-    spool: { health: () => ({ ok: true }), append: (event: SessionEvent) => { records.push(event); return Promise.resolve({}); } },
-  } as unknown as EnforcerDeps);
-  return h;
-}
 
 const complete = (auth: Authorization): Promise<void> => {
   if (auth.verdict !== 'allow') throw new Error(`${auth.verdict}: ${'message' in auth ? auth.message : ''}`);
@@ -78,11 +20,11 @@ const complete = (auth: Authorization): Promise<void> => {
 };
 const afresh = (plan: CompiledTarget, sql: string): { command: string; commandSha256: string } => ({ command: plan.recordMasker.newSession().maskText(sql), commandSha256: sha256Hex(sql) });
 const carried = (r: SessionEvent | undefined): { command: string | undefined; commandSha256: string | undefined } => ({ command: r?.command, commandSha256: r?.commandSha256 });
-const commands = (h: Harness): SessionEvent[] => h.records.filter((r) => r.type === 'command');
+const commands = (h: ExampleEnforcer): SessionEvent[] => h.records.filter((r) => r.type === 'command');
 
 describe('the command memo: a record is never another plan\'s or another text\'s', () => {
   it('the policy changes between authorize and complete of the same text: the record is masked under the plan in force at complete, as computed afresh', async () => {
-    const h = await harness();
+    const h = await exampleEnforcer();
     const s = await h.open();
     await complete(await s.authorize({ protocol: 'postgres', sql: sqlWith(1) }));
     const auth = await s.authorize({ protocol: 'postgres', sql: sqlWith(1) });
@@ -98,7 +40,7 @@ describe('the command memo: a record is never another plan\'s or another text\'s
   });
 
   it('pipelined commands completed out of order: each record carries its own text', async () => {
-    const h = await harness();
+    const h = await exampleEnforcer();
     const s = await h.open();
     const a = await s.authorize({ protocol: 'postgres', sql: sqlWith(1) });
     const b = await s.authorize({ protocol: 'postgres', sql: sqlWith(2) });
@@ -110,7 +52,7 @@ describe('the command memo: a record is never another plan\'s or another text\'s
   });
 
   it('two sessions alternating the same and different texts across a plan change: no session gets the other\'s memo', async () => {
-    const h = await harness();
+    const h = await exampleEnforcer();
     const [s1, s2] = [await h.open(), await h.open()];
     await complete(await s1.authorize({ protocol: 'postgres', sql: sqlWith(1) }));
     h.use(h.plans.redact);
@@ -125,7 +67,7 @@ describe('the command memo: a record is never another plan\'s or another text\'s
   });
 
   it('an approval held across a plan change: the request, the run and its consumption carry the text masked as computed afresh', async () => {
-    const h = await harness();
+    const h = await exampleEnforcer();
     const s = await h.open();
     // Held for the DPO by the example policy (a personal column compared).
     const held = `SELECT nome FROM customers WHERE cpf = '${CPF}'`;
@@ -150,7 +92,7 @@ describe('a command past the record bound: escaped identifiers where masking sto
   const email = escapeU('maria.aparecida.dos.santos.oliveira@exemplo.com.br');
 
   it('a \\u-escaped e-mail address at every offset across the 16 KiB marks of a long command: masked in the record, the record a prefix of the whole text masked', async () => {
-    const h = await harness();
+    const h = await exampleEnforcer();
     const s = await h.open();
     for (const mark of [16_384, 32_768, COMMAND_RECORD_MAX_BYTES]) {
       for (let off = -email.length; off <= 8; off += 41) {

@@ -1,15 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it, jest } from '@jest/globals';
-import { parse as parseYaml } from 'yaml';
-import { initPolicyEngine } from '../../core/policy/index.ts';
 import type { SessionEvent } from '../../core/recording/index.ts';
-import { parseAccessPolicy } from '../../crds/validators.ts';
+import { exampleEnforcer } from '../test/example-enforcer.ts';
 import type { Session } from './enforcement.ts';
-import { COMMAND_RECORD_MAX_BYTES, isoNow, sha256Hex, SidecarEnforcer, type EnforcerDeps } from './enforcer.ts';
-import { Metrics } from './metrics.ts';
-import type { PolicyState } from './policy-watch.ts';
-import { compileTarget, type CompiledTarget } from './targets.ts';
+import { COMMAND_RECORD_MAX_BYTES, isoNow, sha256Hex } from './enforcer.ts';
+import type { Metrics } from './metrics.ts';
+import type { CompiledTarget } from './targets.ts';
 
 describe('isoNow (a record\'s time, kept for the millisecond it names)', () => {
   it('is new Date().toISOString() of the current millisecond, also across millisecond boundaries', () => {
@@ -49,38 +44,12 @@ describe('a command record\'s masked text and SHA-256 (reused while a connection
   const cpf = '529.982.247-25';
   const sqlWith = (n: number): string => `SELECT id, total_cents FROM orders WHERE customer_cpf = '${cpf}' AND id = ${n}`;
 
-  /** The real enforcer over the example policy (fakes for identity, policy watch and spool); `use` swaps the policy in force as the watch would. */
+  /** The real enforcer over the example policy with one open session; `use` swaps the policy in force as the watch would. */
   async function harness(): Promise<{
     session: Session; records: SessionEvent[]; metrics: Metrics; plans: { partial: CompiledTarget; redact: CompiledTarget }; use(plan: CompiledTarget): void;
   }> {
-    await initPolicyEngine();
-    const load = (style: 'partial' | 'redact'): CompiledTarget => {
-      const policy = parseAccessPolicy(parseYaml(readFileSync(join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml'), 'utf8')));
-      policy.spec.masking = { ...(policy.spec.masking ?? {}), style };
-      return compileTarget(policy, '/nonexistent');
-    };
-    const plans = { partial: load('partial'), redact: load('redact') };
-    let state: PolicyState<CompiledTarget> = { state: 'ok', policy: plans.partial.policy, compiled: plans.partial, generation: 1 };
-    const listeners: ((name: string, s: PolicyState<CompiledTarget>) => void)[] = [];
-    const records: SessionEvent[] = [];
-    const metrics = new Metrics();
-    const logger = { info() {}, warn() {}, error() {}, debug() {}, child() { return logger; } };
-    const enforcer = new SidecarEnforcer({
-      config: { namespace: 'ns', podName: 'pod', targets: [{ target: 'orders-db', protocol: 'postgres', policy: 'orders-db', listenPort: 0 }], approvalWaitMs: 1000 },
-      policies: { availability: () => ({ ok: true }), get: () => state, onChange: (fn: (name: string, s: PolicyState<CompiledTarget>) => void) => { listeners.push(fn); return () => undefined; } },
-      authenticator: { authenticate: () => Promise.resolve({ identity: { subject: 'support-agent', groups: ['support'], kind: 'User' } }) },
-      approvals: {}, metrics, logger,
-      spool: { health: () => ({ ok: true }), append: (event: SessionEvent) => { records.push(event); return Promise.resolve({}); } },
-    } as unknown as EnforcerDeps);
-    const opened = await enforcer.openSession({ target: 'orders-db', credential: 't', purpose: 'customer-support', client: { remoteAddress: '127.0.0.1' } });
-    if (!opened.ok) throw new Error(opened.message);
-    return {
-      session: opened.session, records, metrics, plans,
-      use(plan) {
-        state = { state: 'ok', policy: plan.policy, compiled: plan, generation: (state.state === 'ok' ? (state.generation ?? 0) : 0) + 1 };
-        for (const fn of listeners) fn('orders-db', state);
-      },
-    };
+    const h = await exampleEnforcer();
+    return { session: await h.open(), records: h.records, metrics: h.metrics, plans: h.plans, use: (plan) => h.use(plan) };
   }
 
   async function run(session: Session, sql: string): Promise<void> {
