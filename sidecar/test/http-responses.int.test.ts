@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
-import { httpPolicy, startHttpSidecar, type SidecarProcess } from './support.ts';
+import { dechunk, httpPolicy, startHttpSidecar, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -188,21 +188,6 @@ function rawGet(port: number, target: string, token: string, extra: string[] = [
     });
     socket.write([`GET ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, 'Accept-Encoding: gzip, deflate, br, zstd', ...extra, 'Connection: close', '', ''].join('\r\n'));
   });
-}
-
-function dechunk(body: Buffer, head: string): Buffer {
-  if (!/\r\ntransfer-encoding: chunked/i.test(head)) return body;
-  const out: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const eol = body.indexOf('\r\n', at);
-    if (eol < 0) break;
-    const size = parseInt(body.subarray(at, eol).toString('latin1'), 16);
-    if (!(size > 0)) break;
-    out.push(body.subarray(eol + 2, eol + 2 + size));
-    at = eol + 2 + size + 2;
-  }
-  return Buffer.concat(out);
 }
 
 /** Every way a client could read the answer: as sent, without NULs (UTF-16/32), decompressed. */

@@ -418,3 +418,19 @@ export async function startHttpSidecar(namespace: string, policy: string, o: { u
   const sidecar = await startSidecarProcess(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort: port }], operatorUrl: o.operatorUrl });
   return { sidecar, port };
 }
+
+/** A raw HTTP/1.1 answer's body as a client reads it: the chunks joined when `head` says chunked, else as sent. */
+export function dechunk(body: Buffer, head: string): Buffer {
+  if (!/\r\ntransfer-encoding: chunked/i.test(head)) return body;
+  const out: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = body.indexOf('\r\n', at);
+    if (eol < 0) break;
+    const size = parseInt(body.subarray(at, eol).toString('latin1'), 16);
+    if (!(size > 0)) break;
+    out.push(body.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+  return Buffer.concat(out);
+}
