@@ -29,3 +29,35 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
   const target = typeof url === 'string' ? new URL(url) : url;
   return dispatcher.request({ ...rest, origin: target.origin, path: `${target.pathname}${target.search}`, method: options.method ?? (options.body === undefined || options.body === null ? 'GET' : 'PUT') });
 }
+
+const { kParser, kSocket } = load('undici/lib/core/symbols.js') as { kParser: symbol; kSocket: symbol };
+
+/** What an HTTP/1.1 connection's response parser is called with when a response head is complete. */
+type OnHeadersComplete = (statusCode: number, upgrade: boolean, shouldKeepAlive: boolean) => number;
+/**
+ * The status `100 Continue` is handed to undici's parser as: another interim status, which it
+ * skips like 102 and 103 (and hands to the dispatch handler, which skips and counts it).
+ */
+export const CONTINUE_STAND_IN = 199;
+
+/**
+ * Makes every HTTP/1.1 connection of `dispatcher` read a `100 Continue` like any other interim
+ * answer. undici's parser fails the exchange ("bad response") on a 100, because undici never sends
+ * `Expect: 100-continue` (nodejs/undici#197, wontfix); but RFC 9110 §15.2 has a client parse any
+ * number of 1xx before the final answer, and servers send 100 unasked (some send one to every
+ * request with a body). The parser of each new connection (an instance of undici's own class,
+ * reached through its socket as undici's client keeps it) gets an own `onHeadersComplete` that
+ * passes a 100 on as `CONTINUE_STAND_IN`; every other status, 101 and upgrades included, goes to
+ * undici's unchanged. HTTP/2 connections have no such parser and are left as they are.
+ */
+export function readContinueAsInterim(dispatcher: { on(event: 'connect', listener: (origin: URL, targets: readonly unknown[]) => void): unknown }): void {
+  dispatcher.on('connect', (_origin, targets) => {
+    const client = targets.at(-1) as Record<symbol, { [k: symbol]: unknown } | undefined> | undefined;
+    const parser = client?.[kSocket]?.[kParser] as { onHeadersComplete?: OnHeadersComplete } | undefined;
+    const original = parser?.onHeadersComplete;
+    if (parser === undefined || typeof original !== 'function') return;
+    parser.onHeadersComplete = function onHeadersComplete(this: unknown, statusCode, upgrade, shouldKeepAlive): number {
+      return original.call(this, statusCode === 100 ? CONTINUE_STAND_IN : statusCode, upgrade, shouldKeepAlive);
+    };
+  });
+}

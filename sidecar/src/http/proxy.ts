@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { TextDecoder } from 'node:util';
-import { Pool } from '../undici.ts';
+import { Pool, readContinueAsInterim } from '../undici.ts';
 import type { TargetConfig } from '../config.ts';
 import type { Authorization, Command, CommandOutcome, Session } from '../enforcement.ts';
 import type { SidecarEnforcer } from '../enforcer.ts';
@@ -421,6 +421,7 @@ export class HttpProxy {
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(upstream.origin, { connections: 256, keepAliveTimeout: 30_000, pipelining: 1, connect: { ...upstream.tls } });
+      readContinueAsInterim(pool);
       this.#pools.set(key, pool);
     }
     route = { pool, host: new URL(upstream.origin).host };

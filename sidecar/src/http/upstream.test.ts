@@ -5,11 +5,11 @@
 // a reader that stops reading stops the upstream socket (backpressure), as undici's request() did.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
-import { Pool } from '../undici.ts';
-import { dispatchUpstream } from './upstream.ts';
+import { Pool, readContinueAsInterim } from '../undici.ts';
+import { dispatchUpstream, MAX_INTERIM_ANSWERS } from './upstream.ts';
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -192,5 +192,101 @@ describe('dispatchUpstream (undici dispatch() with the proxy\'s own handler)', (
     gone.abort(new Error('agent gone'));
     await expect(failing).rejects.toThrow('agent gone');
     expect(stuck.destroyed).toBe(true);
+  });
+});
+
+describe('interim (1xx) answers the upstream sends unasked (RFC 9110 §15.2)', () => {
+  // A raw upstream: each request on a connection is answered by the next script of the test, its
+  // parts written apart (a pause between them) or glued in one write.
+  let server: NetServer;
+  let scripts: { parts: string[]; close?: boolean }[] = [];
+  const sockets = new Set<Socket>();
+  const origin = (): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  beforeAll(async () => {
+    server = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+      socket.on('data', () => {
+        const script = scripts.shift();
+        if (script === undefined) return;
+        void (async () => {
+          for (const part of script.parts) {
+            socket.write(part);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          if (script.close === true) socket.end();
+        })();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  const OK = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nfinal';
+  const CHUNKED = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n2\r\nfi\r\n3\r\nnal\r\n0\r\n\r\n';
+  const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+  const PROCESSING = 'HTTP/1.1 102 Processing\r\n\r\n';
+  const HINTS = 'HTTP/1.1 103 Early Hints\r\nlink: </customers/59083016633.json>; rel=preload\r\n\r\n';
+
+  /** One pool (one connection) per case, with the proxy's reading of 100 Continue; `read` the body whole. */
+  async function exchange(parts: string[], opts: { close?: boolean; plain?: boolean; then?: string[] } = {}): Promise<{ status: number; body: string; headers: Record<string, unknown>; next?: string }> {
+    scripts = [{ parts, ...(opts.close === true ? { close: true } : {}) }, ...(opts.then === undefined ? [] : [{ parts: opts.then }])];
+    const pool = new Pool(origin(), { connections: 1 });
+    if (opts.plain !== true) readContinueAsInterim(pool);
+    try {
+      const up = await dispatchUpstream(pool, { path: '/', method: 'GET', headers: {} }, new AbortController().signal);
+      const body = (await up.body.whole()).toString();
+      let next: string | undefined;
+      if (opts.then !== undefined) next = (await (await dispatchUpstream(pool, { path: '/next', method: 'GET', headers: {} }, new AbortController().signal)).body.whole()).toString();
+      return { status: up.statusCode, body, headers: up.headers, ...(next === undefined ? {} : { next }) };
+    } finally {
+      await pool.destroy();
+    }
+  }
+
+  it.each([
+    ['100 Continue, apart', [CONTINUE, OK]],
+    ['100 Continue glued to the answer', [CONTINUE + OK]],
+    ['102 Processing', [PROCESSING, OK]],
+    ['103 Early Hints', [HINTS, OK]],
+    ['several, of each kind, apart and glued', [PROCESSING, HINTS + CONTINUE, CONTINUE + HINTS + OK]],
+    ['a chunked answer after them', [CONTINUE, HINTS + CHUNKED]],
+    [`${MAX_INTERIM_ANSWERS} (the bound)`, [HINTS.repeat(MAX_INTERIM_ANSWERS), OK]],
+  ])('%s: skipped, the final answer is the answer', async (_name, parts) => {
+    const answer = await exchange(parts);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toBe('final');
+    // The interim answers' headers are not the answer's (103's Link is dropped).
+    expect(answer.headers.link).toBeUndefined();
+  });
+
+  it('the connection stays in step: the next request on it gets its own answer', async () => {
+    const answer = await exchange([CONTINUE + HINTS, OK], { then: ['HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nnext'] });
+    expect(answer.body).toBe('final');
+    expect(answer.next).toBe('next');
+  });
+
+  it('without readContinueAsInterim undici fails the exchange on a 100 (why the proxy needs it)', async () => {
+    await expect(exchange([CONTINUE, OK], { plain: true })).rejects.toThrow('bad response');
+  });
+
+  it(`more than ${MAX_INTERIM_ANSWERS} interim answers fail the exchange (an upstream cannot hold it forever)`, async () => {
+    await expect(exchange([HINTS.repeat(MAX_INTERIM_ANSWERS + 1), OK])).rejects.toThrow(`more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers`);
+    await expect(exchange([PROCESSING.repeat(1000) + OK])).rejects.toThrow('interim (1xx) answers');
+  });
+
+  it('101 Switching Protocols to a request that asked for no upgrade is refused, with or without Upgrade headers', async () => {
+    await expect(exchange(['HTTP/1.1 101 Switching Protocols\r\n\r\n', OK])).rejects.toThrow('101 Switching Protocols');
+    await expect(exchange(['HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n', 'not http'])).rejects.toThrow();
+  });
+
+  it('an interim answer, then the connection closed: fails (no final answer), never hangs', async () => {
+    await expect(exchange([CONTINUE], { close: true })).rejects.toThrow();
+    await expect(exchange([HINTS + PROCESSING], { close: true })).rejects.toThrow();
   });
 });

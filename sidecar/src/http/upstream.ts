@@ -13,6 +13,13 @@ type Controller = Dispatcher.DispatchController;
 
 /** Bytes kept before the proxy picks a way to read the body; beyond it the upstream socket is paused. */
 const BUFFER_BEFORE_READ = 64 * 1024;
+/**
+ * Interim (1xx) answers skipped before the final one; one more fails the exchange. RFC 9110 §15.2
+ * sets no bound, but each one restarts undici's headers timeout: an upstream answering 102 or 103
+ * without end would hold the agent's request (and a pooled connection) forever. A real server
+ * sends a few (103 Early Hints, 100 Continue, 102 heartbeats of a long WebDAV operation).
+ */
+export const MAX_INTERIM_ANSWERS = 32;
 
 export interface UpstreamResponse {
   statusCode: number;
@@ -131,7 +138,7 @@ export class UpstreamBody {
 
 /**
  * Sends `options` on `dispatcher` and resolves with the answer's status and headers once they
- * arrive (1xx interim answers are skipped, as request() skips them). `signal` aborts the exchange
+ * arrive (1xx interim answers are skipped, at most MAX_INTERIM_ANSWERS of them; a 101 fails it). `signal` aborts the exchange
  * at any point with its reason. A request body stream is destroyed when the exchange fails.
  */
 export function dispatchUpstream(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal: AbortSignal): Promise<UpstreamResponse> {
@@ -139,6 +146,7 @@ export function dispatchUpstream(dispatcher: Dispatcher, options: Dispatcher.Dis
     let controller: Controller | undefined;
     let body: UpstreamBody | undefined;
     let settled = false;
+    let interim = 0;
     const onAbort = (): void => {
       const reason = signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
       if (controller !== undefined) controller.abort(reason);
@@ -169,7 +177,15 @@ export function dispatchUpstream(dispatcher: Dispatcher, options: Dispatcher.Dis
         if (signal.aborted) onAbort();
       },
       onResponseStart(c, statusCode, headers) {
-        if (statusCode < 200) return;
+        if (statusCode < 200) {
+          // An interim answer (100 Continue unasked, 102 Processing, 103 Early Hints) is skipped, as
+          // RFC 9110 §15.2 asks of a client; its headers are dropped, never forwarded (docs/sidecar.md says why).
+          // 101 switches the connection to another protocol nobody asked for (the proxy never sends
+          // Upgrade): the answer that follows is not HTTP and is refused.
+          if (statusCode === 101) c.abort(new Error('the upstream answered 101 Switching Protocols to a request that asked for no protocol upgrade'));
+          else if (++interim > MAX_INTERIM_ANSWERS) c.abort(new Error(`the upstream sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers before its final answer`));
+          return;
+        }
         body = new UpstreamBody(c);
         settled = true;
         resolve({ statusCode, headers, body });
