@@ -53,3 +53,28 @@ describe('per-statement count cells (requests, decisions)', () => {
     expect(await scraped(m, 'guarita_sidecar_decisions_total')).toEqual(['guarita_sidecar_decisions_total{target="t",decision="deny",rule=""} 1']);
   });
 });
+
+describe('masked values (countMasked on count cells)', () => {
+  it('a scrape shows exactly what Counter.inc({ target, type }, n) per type would: same lines, values and order; zero counts not exposed', async () => {
+    const cells = new Metrics();
+    const direct = new Metrics();
+    const answers: Record<string, number>[] = [
+      { cpf: 1, email: 1, phone: 1 }, { cpf: 0, email: 2 }, {}, { cnpj: 3, cpf: 2 }, { 'custom "x" \\ y': 1, phone: 0 }, { rg: 0 },
+    ];
+    for (let i = 0; i < 300; i++) {
+      const counts = answers[i % answers.length]!;
+      const target = Math.floor(i / answers.length) % 2 === 0 ? 'customers-api' : 'orders-db';
+      cells.countMasked(target, counts);
+      for (const [type, n] of Object.entries(counts)) if (n > 0) direct.masked.inc({ target, type }, n);
+      // A scrape in the middle: counts keep adding up across scrapes, in the order label sets first appeared.
+      if (i === 100) expect(await cells.registry.getSingleMetricAsString('guarita_sidecar_masked_values_total')).toBe(await direct.registry.getSingleMetricAsString('guarita_sidecar_masked_values_total'));
+    }
+    const [a, b] = [await cells.registry.getSingleMetricAsString('guarita_sidecar_masked_values_total'), await direct.registry.getSingleMetricAsString('guarita_sidecar_masked_values_total')];
+    expect(a).toBe(b);
+    expect(a).toContain('guarita_sidecar_masked_values_total{target="orders-db",type="cpf"} ');
+    expect(a).not.toContain('type="rg"');
+    // Both targets × the five types counted above zero somewhere.
+    expect(await scraped(cells, 'guarita_sidecar_masked_values_total')).toHaveLength(10);
+    expect((await cells.masked.get()).values).toEqual((await direct.masked.get()).values);
+  });
+});

@@ -8,6 +8,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly #requestCells = new CountCells(['target', 'protocol', 'outcome']);
   readonly #decisionCells = new CountCells(['target', 'decision', 'rule']);
+  readonly #maskedCells = new CountCells(['target', 'type']);
   /** Requests (HTTP) or statements (PostgreSQL) by how they ended. */
   readonly requests: Counter<'target' | 'protocol' | 'outcome'>;
   /** Policy decisions by verdict and rule (rule "" when no rule matched). */
@@ -45,6 +46,7 @@ export class Metrics {
     const latency = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
     const requestCells = this.#requestCells;
     const decisionCells = this.#decisionCells;
+    const maskedCells = this.#maskedCells;
     this.requests = new Counter({
       name: 'guarita_sidecar_requests_total', help: 'Requests (HTTP) and statements (PostgreSQL) by outcome.', labelNames: ['target', 'protocol', 'outcome'], registers,
       collect() { requestCells.foldInto(this); },
@@ -53,7 +55,10 @@ export class Metrics {
       name: 'guarita_sidecar_decisions_total', help: 'Policy decisions by verdict and rule.', labelNames: ['target', 'decision', 'rule'], registers,
       collect() { decisionCells.foldInto(this); },
     });
-    this.masked = new Counter({ name: 'guarita_sidecar_masked_values_total', help: 'Personal-data values masked, by detector type.', labelNames: ['target', 'type'], registers });
+    this.masked = new Counter({
+      name: 'guarita_sidecar_masked_values_total', help: 'Personal-data values masked, by detector type.', labelNames: ['target', 'type'], registers,
+      collect() { maskedCells.foldInto(this); },
+    });
     this.approvalWait = new Histogram({ name: 'guarita_sidecar_approval_wait_seconds', help: 'How long commands were held for approval, by outcome.', labelNames: ['target', 'outcome'], buckets: [0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300], registers });
     this.upstreamLatency = new Histogram({ name: 'guarita_sidecar_upstream_latency_seconds', help: 'Upstream latency (HTTP: to response headers).', labelNames: ['target', 'protocol'], buckets: latency, registers });
     this.sessionsOpen = new Gauge({ name: 'guarita_sidecar_sessions_open', help: 'Open sessions.', labelNames: ['target'], registers });
@@ -85,8 +90,12 @@ export class Metrics {
     return this.#decisionCells.cell(target, decision, rule);
   }
 
-  countMasked(target: string, counts: Record<string, number>): void {
-    for (const [type, n] of Object.entries(counts)) if (n > 0) this.masked.inc({ target, type }, n);
+  /** `masked` for each detector type of an answer or statement (counts of 0 are not counted), on count cells. */
+  countMasked(target: string, counts: Readonly<Record<string, number>>): void {
+    for (const type in counts) {
+      const n = counts[type] ?? 0;
+      if (n > 0) this.#maskedCells.cell(target, type).add(n);
+    }
   }
 }
 
@@ -96,24 +105,26 @@ export class CountCell {
   readonly labels: Readonly<Record<string, string>>;
   constructor(labels: Readonly<Record<string, string>>) { this.labels = labels; }
   inc(): void { this.pending++; }
+  add(n: number): void { this.pending += n; }
 }
 
 /**
  * Counts of a counter incremented on every statement, kept per label set as plain numbers and
  * added to the prom-client counter when it is read (its collect hook: every scrape and every
  * get()). Counter.inc builds and validates a hash of its label object on each call (~0.3 µs
- * measured here, twice per statement); a cell, found once per label set, costs a few ns. The
- * cells are as many as the counter's label sets (targets × outcomes × rules), as in prom-client.
+ * measured here, twice per statement; `masked` once per detector type of every masked answer); a
+ * cell, found once per label set, costs a few ns. The cells are as many as the counter's label
+ * sets (targets × outcomes × rules), as in prom-client. Two or three label names.
  */
 class CountCells {
-  readonly #names: readonly [string, string, string];
+  readonly #names: readonly [string, string, string?];
   readonly #byLabels = new Map<string, Map<string, Map<string, CountCell>>>();
   readonly #all: CountCell[] = [];
 
-  constructor(names: readonly [string, string, string]) { this.#names = names; }
+  constructor(names: readonly [string, string, string?]) { this.#names = names; }
 
-  /** The cell of the label set whose values (in the order of the names given) are a, b and c. */
-  cell(a: string, b: string, c: string): CountCell {
+  /** The cell of the label set whose values (in the order of the names given) are a, b and c (no c for two names). */
+  cell(a: string, b: string, c = ''): CountCell {
     let byB = this.#byLabels.get(a);
     if (byB === undefined) this.#byLabels.set(a, (byB = new Map<string, Map<string, CountCell>>()));
     let byC = byB.get(b);
@@ -121,7 +132,7 @@ class CountCells {
     let cell = byC.get(c);
     if (cell === undefined) {
       const [na, nb, nc] = this.#names;
-      cell = new CountCell({ [na]: a, [nb]: b, [nc]: c });
+      cell = new CountCell(nc === undefined ? { [na]: a, [nb]: b } : { [na]: a, [nb]: b, [nc]: c });
       byC.set(c, cell);
       this.#all.push(cell);
     }
