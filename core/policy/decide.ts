@@ -6,7 +6,7 @@ import { compileTableGlob, tableGlobProblem, type MatchMode, type TableGlob } fr
 import { compileHttpMatch, normalizePath, parseQueryString, queryRecord, type CompiledHttpMatch, type HttpCompileProblem, type HttpRequest } from './http.ts';
 import { compileKubernetesMatch, type CompiledKubernetesMatch } from './kubernetes-match.ts';
 import { describeKubernetesRequest, reachingRequest, type KubernetesAttributes } from './kubernetes-request.ts';
-import { compileSshMatch, describeSshRequest, judgeSshRequest, unmatchedApplies, type CompiledSshMatch, type SshCompileProblem, type SshRequest } from './ssh.ts';
+import { compileSshMatch, describeSshRequest, judgeSshRequest, unmatchedApplies, unresolvedReason, type CompiledSshMatch, type SshCompileProblem, type SshRequest } from './ssh.ts';
 import { SensitiveColumnGuard, SensitiveColumnsConfigError } from './sql-columns.ts';
 import { classifySql, policyEngineReady, SqlParseError, withSharedParse } from './sql.ts';
 import type { ApprovalPlan, Command, CompiledPolicy, Decision, DecisionCode, Identity, StatementInfo, Verdict } from './types.ts';
@@ -327,7 +327,10 @@ class Compiled implements CompiledPolicy {
     const judged = judgeSshRequest(request);
     if (!judged.ok) return denial('Unparseable', `the SSH request cannot be checked: ${judged.problem}`);
     const req = judged.judged;
-    const rule = this.firstRule(purpose, (r) => (r.ssh === undefined ? unmatchedApplies(req, r.mode) : r.ssh.matches(req, r.mode)));
+    const rule = this.firstRule(purpose, (r) => (r.ssh === undefined ? unmatchedApplies(req, r.mode) : r.ssh.matches(req, r.mode) !== false));
+    // A path the host could not resolve fails closed under a rule that judges paths (ssh.ts).
+    const unresolved = rule === undefined ? undefined : unresolvedReason(req, rule);
+    if (unresolved !== undefined) return denial('PathUnresolved', unresolved);
     // Arguments and paths stay out of the reason (they may carry identifiers); the record keeps the masked command.
     return ruleDecision(rule, describeSshRequest(req), this.policy.spec.masking);
   }

@@ -156,13 +156,17 @@ describe('option clusters and legacy scp', () => {
     expect(splitOptionClusters(['-rf', '--force', '-n5', '/x', '-'])).toEqual(['-r', '-f', '--force', '-n5', '/x', '-']);
   });
   it.each([
-    ['scp -t /tmp/in', { operation: 'write', path: '/tmp/in' }],
-    ['scp -r -d -t -- /tmp/in', { operation: 'write', path: '/tmp/in' }],
-    ['scp -f /var/backups/db.sql', { operation: 'read', path: '/var/backups/db.sql' }],
-    ['/usr/bin/scp -pf /var/backups/db.sql', { operation: 'read', path: '/var/backups/db.sql' }],
+    ['scp -t /tmp/in', { operation: 'write', paths: ['/tmp/in'], recursive: false, toDirectory: false }],
+    ['scp -r -d -t -- /tmp/in', { operation: 'write', paths: ['/tmp/in'], recursive: true, toDirectory: true }],
+    ['scp -f /var/backups/db.sql', { operation: 'read', paths: ['/var/backups/db.sql'], recursive: false, toDirectory: false }],
+    ['/usr/bin/scp -pf /var/backups/db.sql', { operation: 'read', paths: ['/var/backups/db.sql'], recursive: false, toDirectory: false }],
+    // Several sources of one download (scp -O host:a host:b .): each is a path to judge.
+    ['scp -f /a /b', { operation: 'read', paths: ['/a', '/b'], recursive: false, toDirectory: false }],
+    ['scp -rf /a', { operation: 'read', paths: ['/a'], recursive: true, toDirectory: false }],
     ['scp /a /b', undefined],
-    ['scp -f /a /b', undefined],
+    ['scp -t /a /b', undefined],
     ['scp -tf /a', undefined],
+    ['scp -f', undefined],
   ])('%s', (line, expected) => {
     expect(legacyScp(words(line))).toEqual(expected);
   });

@@ -242,19 +242,20 @@ export function splitOptionClusters(words: readonly string[]): string[] {
 }
 
 /**
- * Legacy scp (scp -O, or scp from OpenSSH before 9.0) runs `scp -t PATH` (upload) or `scp -f PATH`
- * (download) on the host. Recognized so it is judged as the file transfer it is (SFTP write or
- * read of PATH), not as a command.
+ * Legacy scp (scp -O, or scp from OpenSSH before 9.0) runs `scp -t PATH` (upload) or `scp -f
+ * PATH...` (download, one or more sources) on the host. Recognized so it is judged as the file
+ * transfer it is (SFTP write or read of each PATH), not as a command. `recursive` (-r) and
+ * `toDirectory` (-d, several sources into one target) say that files below PATH are read or
+ * written under names only the transfer carries.
  */
-export function legacyScp(words: readonly string[]): { operation: 'read' | 'write'; path: string } | undefined {
+export function legacyScp(words: readonly string[]): { operation: 'read' | 'write'; paths: string[]; recursive: boolean; toDirectory: boolean } | undefined {
   if (programName(words[0] ?? '') !== 'scp') return undefined;
   const { options, operands } = splitOptions(words.slice(1));
   const letters = options.join('');
   const upload = letters.includes('t');
   const download = letters.includes('f');
-  const path = operands[0];
-  if (upload === download || path === undefined || operands.length !== 1) return undefined;
-  return { operation: upload ? 'write' : 'read', path };
+  if (upload === download || operands.length === 0 || (upload && operands.length !== 1)) return undefined;
+  return { operation: upload ? 'write' : 'read', paths: operands, recursive: letters.includes('r'), toDirectory: letters.includes('d') };
 }
 
 /** Option clusters (without their dash) and operands; `--` ends the options. */

@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { parseAccessPolicy } from '../../crds/validators.ts';
 import { compilePolicy, PolicyCompileError, type Command, type CompiledPolicy, type Identity } from './index.ts';
-import type { SshRequest } from './ssh.ts';
+import type { SshRequest, UnresolvedPath } from './ssh.ts';
 
 const agent: Identity = { subject: 'system:serviceaccount:lgpd-orders:support-agent', groups: [], kind: 'ServiceAccount' };
 const ssh = (req: SshRequest): Command => ({ protocol: 'ssh', ssh: req });
 const exec = (command: string): Command => ssh({ kind: 'exec', command });
-const sftp = (operation: Extract<SshRequest, { kind: 'sftp' }>['operation'], path: string, extra: { toPath?: string; resolved?: string[] } = {}): Command => ssh({ kind: 'sftp', operation, path, ...extra });
+const sftp = (operation: Extract<SshRequest, { kind: 'sftp' }>['operation'], path: string, extra: { toPath?: string; resolved?: string[]; unresolved?: UnresolvedPath[] } = {}): Command => ssh({ kind: 'sftp', operation, path, ...extra });
 
 function example(): CompiledPolicy {
   const text = readFileSync(new URL('../../examples/lgpd-orders/accesspolicy-ssh.yaml', import.meta.url), 'utf8');
@@ -164,5 +164,109 @@ describe('match.ssh semantics', () => {
     expect(() => sshPolicy([{ name: 'x', action: 'deny', match: { ssh: { requests: ['shell'], commands: ['rm *'] } } }])).toThrow('spec.rules[0].match.ssh.commands');
     expect(() => sshPolicy([{ name: 'x', action: 'deny', match: { ssh: { paths: ['/a/**b'] } } }])).toThrow('spec.rules[0].match.ssh.paths[0]');
     expect(() => sshPolicy([{ name: 'x', action: 'deny', match: { ssh: { commands: ['rm; ls'] } } }])).toThrow('spec.rules[0].match.ssh.commands[0]');
+  });
+});
+
+// The sidecar resolves each path on the host; a path it cannot resolve (a symlink chain longer
+// than sftp-server follows, a loop, an error answer, a closed channel, no answer in time) is
+// unresolved: where it leads is unknown. Before, such a path was judged as sent only (a symlink
+// under an allowed directory whose resolution failed was allowed, and the host followed it).
+describe('unresolved paths fail closed', () => {
+  const unresolved = [{ shown: '/data/logs/l34', why: 'it is a symlink the host cannot resolve' }];
+  const p = sshPolicy([
+    { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/etc/**'] } } },
+    { name: 'backups', action: 'requireApproval', approval: { approverGroups: ['dpo'] }, match: { ssh: { paths: ['/data/backups/**'] } } },
+    { name: 'data', action: 'allow', match: { ssh: { operations: ['read', 'list', 'stat', 'write', 'mkdir'], paths: ['/data/**'] } } },
+    { name: 'no-remove', action: 'deny', match: { ssh: { operations: ['remove'] } } },
+  ]);
+  const d = (req: SshRequest) => p.evaluate({ identity: support, purpose: 'p', command: ssh(req) });
+
+  it.each([
+    ['read', '/data/logs/l34'],
+    ['write', '/data/new/file'],
+    ['list', '/data/logs/dir-link'],
+    ['mkdir', '/data/logs/newdir'],
+  ] as const)('sftp %s of an unresolved path under an allow rule that judges paths is denied, naming the path and why', (operation, path) => {
+    const r = d({ kind: 'sftp', operation, path, resolved: [], unresolved });
+    expect(r).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    expect(r.reason).toContain('/data/logs/l34');
+    expect(r.reason).toContain('it is a symlink the host cannot resolve');
+    expect(r.reason).toContain('rule "secrets"');
+    // The same request resolved into the allowed tree is allowed: only the unknown is refused.
+    expect(d({ kind: 'sftp', operation, path, resolved: [path], unresolved: [] }).decision).toBe('allow');
+  });
+
+  it('a deny rule that judges paths and misses the known paths cannot be passed by an unknown target (it stops the search)', () => {
+    const q = sshPolicy([
+      { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/etc/**'] } } },
+      { name: 'rest', action: 'allow', match: { ssh: { requests: ['sftp'] } } },
+    ]);
+    const r = q.evaluate({ identity: support, purpose: 'p', command: sftp('read', '/data/l34', { resolved: [], unresolved }) });
+    expect(r).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    expect(r.reason).toContain('rule "secrets"');
+    // Before the fix the catch-all allow decided: judged as sent, /data/l34 passed the deny rule.
+    expect(q.evaluate({ identity: support, purpose: 'p', command: sftp('read', '/data/l34', { resolved: [] }) }).decision).toBe('allow');
+  });
+
+  it('a deny rule a known path already matches denies as the rule (the unknown changes nothing)', () => {
+    expect(d({ kind: 'sftp', operation: 'read', path: '/etc/l', resolved: [], unresolved })).toMatchObject({ decision: 'deny', code: 'RuleDenied', rule: 'secrets' });
+  });
+
+  it('an approval rule is not asked for a path whose target is unknown (the approver could not see where it leads)', () => {
+    const r = d({ kind: 'sftp', operation: 'read', path: '/data/backups/l', resolved: [], unresolved });
+    expect(r).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    expect(d({ kind: 'sftp', operation: 'read', path: '/data/backups/l', resolved: ['/data/backups/db.sql'] }).decision).toBe('requireApproval');
+  });
+
+  it('decides as usual when the deciding rule names no paths and no earlier rule naming paths could match (allowed or denied by construction)', () => {
+    const q = sshPolicy([
+      { name: 'no-remove', action: 'deny', match: { ssh: { operations: ['remove'] } } },
+      { name: 'readlinks', action: 'allow', match: { ssh: { operations: ['readlink'] } } },
+      { name: 'data', action: 'allow', match: { ssh: { operations: ['read'], paths: ['/data/**'] } } },
+    ]);
+    const e = (operation: 'remove' | 'readlink' | 'read') => q.evaluate({ identity: support, purpose: 'p', command: sftp(operation, '/data/l', { resolved: [], unresolved }) });
+    expect(e('remove')).toMatchObject({ decision: 'deny', code: 'RuleDenied', rule: 'no-remove' });
+    expect(e('readlink')).toMatchObject({ decision: 'allow', rule: 'readlinks' });
+    expect(e('read')).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    // No rule judges paths at all: nothing depends on where a path leads.
+    const none = sshPolicy([{ name: 'sftp', action: 'allow', match: { ssh: { requests: ['sftp'] } } }]);
+    expect(none.evaluate({ identity: support, purpose: 'p', command: sftp('read', '/data/l', { resolved: [], unresolved }) }).decision).toBe('allow');
+  });
+
+  it('an allow rule a known path already fails is skipped whatever the unknown is; a rename with one unresolved end is denied', () => {
+    const r = d({ kind: 'sftp', operation: 'read', path: '/srv/x', resolved: [], unresolved });
+    expect(r).toMatchObject({ decision: 'deny' });
+    const q = sshPolicy([{ name: 'tmp', action: 'allow', match: { ssh: { paths: ['/tmp/**'] } } }]);
+    const rename = q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'sftp', operation: 'rename', path: '/tmp/a', toPath: '/tmp/link/b', resolved: ['/tmp/a'], unresolved: [{ shown: '/tmp/link/b', why: 'the host did not answer within 10 s' }] }) });
+    expect(rename).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    expect(rename.reason).toContain('did not answer');
+  });
+
+  it('the reason shows the path as the sidecar gave it (masked), never another spelling of the request', () => {
+    const r = d({ kind: 'sftp', operation: 'read', path: '/data/590.830.166-33.txt', resolved: [], unresolved: [{ shown: '/data/***.***.***-**.txt', why: 'the host closed its SFTP channel' }] });
+    expect(r.reason).toContain('/data/***.***.***-**.txt');
+    expect(r.reason).not.toContain('590.830.166-33');
+  });
+
+  it('legacy scp: an unresolved path, a -r transfer and a directory target (names below it) fail closed under path rules', () => {
+    const scp = (command: string, extra: { resolved?: string[]; unresolved?: typeof unresolved } = {}) => d({ kind: 'exec', command, ...extra });
+    expect(scp('scp -f /data/logs/l34', { resolved: [], unresolved })).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    expect(scp('scp -f /data/logs/app.log', { resolved: ['/data/logs/app.log'], unresolved: [] }).decision).toBe('allow');
+    expect(scp('scp -r -f /data/logs', { resolved: ['/data/logs'], unresolved: [{ shown: '/data/logs', why: 'legacy scp reads or writes the files below it' }] })).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    // Several sources: each is judged; one outside the allowed tree denies the whole transfer.
+    expect(scp('scp -f /data/a /etc/passwd', { resolved: ['/data/a', '/etc/passwd'] })).toMatchObject({ decision: 'deny', rule: 'secrets' });
+    expect(scp('scp -f /data/a /data/b', { resolved: ['/data/a', '/data/b'] }).decision).toBe('allow');
+    expect(scp('scp -f /data/a\u0001', { resolved: [] })).toMatchObject({ decision: 'deny', code: 'Unparseable' });
+  });
+
+  it('scp run on the host without -t/-f (a remote-to-remote copy) is not judged as a command', () => {
+    const q = sshPolicy([{ name: 'exec', action: 'allow', match: { ssh: { requests: ['exec'] } } }]);
+    for (const c of ['scp /etc/shadow /data/x', 'scp /data/a other-host:/tmp/a', 'scp -S /tmp/evil /a b:/c']) {
+      expect(q.evaluate({ identity: support, purpose: 'p', command: exec(c) })).toMatchObject({ decision: 'deny', code: 'Unparseable' });
+    }
+  });
+
+  it('without host resolution (guarita policy eval) a path is judged as sent, as before', () => {
+    expect(d({ kind: 'sftp', operation: 'read', path: '/data/logs/app.log' }).decision).toBe('allow');
   });
 });

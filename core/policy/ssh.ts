@@ -2,35 +2,57 @@
 // shells, SFTP operations by path glob, and port forwarding by destination. Restrictive rules
 // (deny, requireApproval) match liberally and allow rules strictly, so what the engine cannot pin
 // down falls to the stricter outcome. Pure: the sidecar resolves SFTP paths on the host (realpath)
-// before it asks.
+// before it asks, and says which paths it could not resolve: where such a path leads is unknown, so
+// a rule that judges paths cannot decide it and the request is denied (unresolvedReason).
 import type { PolicyRule, SftpOperation, SshRequestKind } from '../../crds/types.ts';
 import { compilePathGlob, pathGlobProblem, wildcardMatch, type MatchMode, type PathGlob } from './glob.ts';
 import { legacyScp, parseCommandLine, programName, splitOptionClusters } from './ssh-command.ts';
 
 type SshMatch = NonNullable<NonNullable<PolicyRule['match']>['ssh']>;
 
+/**
+ * A path the sidecar could not resolve on the host: where it leads is unknown. `shown` is the path
+ * as a record may show it (masked by the sidecar: it may carry personal data); `why` a fixed phrase
+ * (never the host's own error text, which can name files).
+ */
+export interface UnresolvedPath { shown: string; why: string }
+
 /** One SSH request the sidecar judges: a channel request, or one SFTP operation. */
 export type SshRequest =
-  /** `resolved`: for legacy scp (scp -t/-f PATH), PATH as the host resolves it (realpath), when the sidecar could ask. */
-  | { kind: 'exec'; command: string; resolved?: string[] }
+  /**
+   * `resolved`: for legacy scp (scp -t/-f PATH), PATH as the host resolves it (realpath), when the
+   * sidecar could ask; `unresolved`: the paths it could not resolve (or, for -r and directory
+   * targets, the names below the path, which only the transfer carries).
+   */
+  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[] }
   | { kind: 'shell' }
   /**
    * `path` (and `toPath` for rename and symlink) as the agent sent them, absolute (the sidecar
    * makes relative ones absolute against the SFTP login directory); `resolved`: the same paths as
-   * the host resolves them (realpath, symlinks followed), when the sidecar could ask.
+   * the host resolves them (realpath, symlinks followed), when the sidecar could ask; `unresolved`:
+   * the paths it asked about and could not resolve.
    */
-  | { kind: 'sftp'; operation: SftpOperation; path: string; toPath?: string; resolved?: string[] }
+  | { kind: 'sftp'; operation: SftpOperation; path: string; toPath?: string; resolved?: string[]; unresolved?: UnresolvedPath[] }
   | { kind: 'localForward' | 'remoteForward'; host: string; port: number };
 
+/**
+ * `unresolved`: the rule judges paths and its answer depends on where an unresolved path leads
+ * (an allow rule every known path satisfies, a deny or approval rule no known path hits).
+ */
+export type SshMatchResult = boolean | 'unresolved';
+
 export interface CompiledSshMatch {
-  matches(req: JudgedSshRequest, mode: MatchMode): boolean;
+  matches(req: JudgedSshRequest, mode: MatchMode): SshMatchResult;
+  /** The rule names paths (match.ssh.paths): its decision on an SFTP or scp request depends on them. */
+  readonly judgesPaths: boolean;
 }
 
 /** A request after parsing: exec commands split into words, legacy scp turned into sftp, paths normalized. */
 export type JudgedSshRequest =
   | { kind: 'exec'; words: string[] }
   | { kind: 'shell' }
-  | { kind: 'sftp'; operation: SftpOperation; paths: string[][]; via: 'sftp' | 'scp' }
+  /** `unknown`: paths the host could not resolve (they may lead anywhere). */
+  | { kind: 'sftp'; operation: SftpOperation; paths: string[][]; unknown: UnresolvedPath[]; via: 'sftp' | 'scp' }
   | { kind: 'localForward' | 'remoteForward'; destination: string };
 
 export interface SshCompileProblem { field: string; message: string }
@@ -134,19 +156,32 @@ function judgeForward(req: Extract<SshRequest, { kind: 'localForward' | 'remoteF
   return { ok: true, judged: { kind: req.kind, destination: `${host}:${req.port}` } };
 }
 
-function judgeExec(command: string, resolved: readonly string[] = []): Judged {
-  const parsed = parseCommandLine(command);
+/** A legacy scp path as sent: scp -t/-f take paths relative to the login directory, which only the host knows (kept under "~"). */
+function scpPathSegments(path: string): string[] | undefined {
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(path)) return undefined;
+  if (path.startsWith('/')) return pathSegments(path);
+  const relative = path.split('/');
+  // A relative path through .. is refused: it climbs from a directory the policy cannot see.
+  return relative.includes('..') ? undefined : ['~', ...relative.filter((x) => x !== '' && x !== '.')];
+}
+
+function judgeExec(req: Extract<SshRequest, { kind: 'exec' }>): Judged {
+  const parsed = parseCommandLine(req.command);
   if (!parsed.ok) return parsed;
   const scp = legacyScp(parsed.words);
-  if (scp === undefined) return { ok: true, judged: { kind: 'exec', words: parsed.words } };
-  // scp -t/-f take paths relative to the login directory, which only the host knows: a relative
-  // path without .. is kept under "~", one through .. is refused.
-  const relative = scp.path.split('/');
-  const segs = scp.path.startsWith('/') ? pathSegments(scp.path) : relative.includes('..') ? undefined : ['~', ...relative.filter((x) => x !== '' && x !== '.')];
-  if (segs === undefined) return { ok: false, problem: 'the scp path climbs above / or, relative, goes through ..' };
-  const real = resolved.map(pathSegments);
-  if (real.some((r) => r === undefined)) return { ok: false, problem: 'the host resolved the scp path to a path that is not absolute' };
-  return { ok: true, judged: { kind: 'sftp', operation: scp.operation, paths: [segs, ...real.filter((r) => r !== undefined)], via: 'scp' } };
+  if (scp === undefined) {
+    // scp on the host without -t/-f copies between the host's own paths or on to another host
+    // (remote-to-remote): neither is a transfer the path rules see, and -S, -o and -J run programs.
+    if (programName(parsed.words[0] ?? '') === 'scp') return { ok: false, problem: 'scp run on the host (a remote-to-remote copy) copies where path rules cannot see; copy through the agent (scp -3) instead' };
+    return { ok: true, judged: { kind: 'exec', words: parsed.words } };
+  }
+  const sent = scp.paths.map(scpPathSegments);
+  if (sent.some((s) => s === undefined)) return { ok: false, problem: 'an scp path has control characters, climbs above / or, relative, goes through ..' };
+  const real = (req.resolved ?? []).map(pathSegments);
+  if (real.some((r) => r === undefined)) return { ok: false, problem: 'the host resolved an scp path to a path that is not absolute' };
+  const paths = [...sent, ...real].filter((s) => s !== undefined);
+  return { ok: true, judged: { kind: 'sftp', operation: scp.operation, paths, unknown: req.unresolved ?? [], via: 'scp' } };
 }
 
 function judgeSftp(req: Extract<SshRequest, { kind: 'sftp' }>): Judged {
@@ -159,7 +194,7 @@ function judgeSftp(req: Extract<SshRequest, { kind: 'sftp' }>): Judged {
     if (segs === undefined) return { ok: false, problem: 'an SFTP path is not absolute or climbs above /' };
     paths.push(segs);
   }
-  return { ok: true, judged: { kind: 'sftp', operation: req.operation, paths, via: 'sftp' } };
+  return { ok: true, judged: { kind: 'sftp', operation: req.operation, paths, unknown: req.unresolved ?? [], via: 'sftp' } };
 }
 
 type Judged = { ok: true; judged: JudgedSshRequest } | { ok: false; problem: string };
@@ -168,7 +203,7 @@ type Judged = { ok: true; judged: JudgedSshRequest } | { ok: false; problem: str
 export function judgeSshRequest(req: SshRequest): Judged {
   switch (req.kind) {
     case 'shell': return { ok: true, judged: req };
-    case 'exec': return judgeExec(req.command, req.resolved);
+    case 'exec': return judgeExec(req);
     case 'sftp': return judgeSftp(req);
     default: return judgeForward(req);
   }
@@ -216,15 +251,19 @@ interface SshMatchers {
   destinations: readonly string[] | undefined;
 }
 
-function sftpMatches(m: SshMatchers, req: Extract<JudgedSshRequest, { kind: 'sftp' }>, mode: MatchMode): boolean {
+function sftpMatches(m: SshMatchers, req: Extract<JudgedSshRequest, { kind: 'sftp' }>, mode: MatchMode): SshMatchResult {
   if (m.operations !== undefined && !m.operations.has(req.operation)) return false;
+  // No paths named: the rule decides whatever the paths resolve to, resolved or not.
   if (m.paths.length === 0) return true;
   const hit = (segs: string[]): boolean => m.paths.some((g) => g.matches(segs, mode));
   // Allow: every path (given and resolved, both ends of a rename) must be allowed; deny and approval: any.
-  return mode === 'permissive' ? req.paths.every(hit) : req.paths.some(hit);
+  // An unresolved path may lead anywhere: it decides only when the known paths do not.
+  const known = mode === 'permissive' ? req.paths.every(hit) : req.paths.some(hit);
+  if (req.unknown.length === 0) return known;
+  return mode === 'permissive' ? (known ? 'unresolved' : false) : (known ? true : 'unresolved');
 }
 
-function requestMatches(m: SshMatchers, req: JudgedSshRequest, mode: MatchMode): boolean {
+function requestMatches(m: SshMatchers, req: JudgedSshRequest, mode: MatchMode): SshMatchResult {
   switch (req.kind) {
     case 'exec': return m.commands.length === 0 || m.commands.some((g) => commandMatches(g, req.words, mode));
     case 'sftp': return sftpMatches(m, req, mode);
@@ -242,6 +281,7 @@ export function compileSshMatch(m: SshMatch, problems: SshCompileProblem[]): Com
   const kinds = ruleKinds(m, problems);
   const named = new Set(m.requests ?? []);
   return {
+    judgesPaths: matchers.paths.length > 0,
     matches(req, mode) {
       if (!kinds.has(req.kind)) return false;
       // Port forwarding opens a network path, not a command: only a rule that names it allows it.
@@ -249,6 +289,22 @@ export function compileSshMatch(m: SshMatch, problems: SshCompileProblem[]): Com
       return requestMatches(matchers, req, mode);
     },
   };
+}
+
+/**
+ * Why a request with unresolved paths is denied whatever the first matching rule says, or
+ * undefined when that rule decides it whatever the paths resolve to. Fail closed: a rule that
+ * judges paths cannot allow, or hold for an approver, a path whose target nobody knows; it decides
+ * only a denial a known path already matched. A rule that names no paths (or a request with every
+ * path resolved) decides as usual; earlier rules that name paths and might have matched the unknown
+ * target stop the search themselves (their match is 'unresolved').
+ */
+export function unresolvedReason(req: JudgedSshRequest, rule: { name: string; action: string; mode: MatchMode; ssh?: CompiledSshMatch }): string | undefined {
+  if (req.kind !== 'sftp' || req.unknown.length === 0 || rule.ssh?.judgesPaths !== true) return undefined;
+  if (rule.action === 'deny' && rule.ssh.matches(req, rule.mode) === true) return undefined;
+  const first = req.unknown[0] as UnresolvedPath;
+  const more = req.unknown.length > 1 ? ` (and ${req.unknown.length - 1} more)` : '';
+  return `${describeSshRequest(req)} is denied: the host could not resolve ${first.shown}${more}: ${first.why}; rule "${rule.name}" judges paths, and where this one leads is unknown`;
 }
 
 /** A match.ssh rule without a match (or with another protocol's) applies to all but forwarding, as the schema says. */

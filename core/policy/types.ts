@@ -33,7 +33,9 @@ export type DecisionCode =
   | 'Allowed' | 'NoMatchingRule' | 'RuleDenied' | 'ApprovalRequired' | 'SubjectNotAllowed' | 'SubjectRevoked'
   | 'PurposeMissing' | 'PurposeNotAllowed' | 'Unparseable' | 'ProtocolMismatch'
   // spec.sensitiveColumns: a personal column used otherwise than returned as is (deny; held statements are ApprovalRequired).
-  | 'SensitiveColumnUse';
+  | 'SensitiveColumnUse'
+  // SSH: a path the host could not resolve, under a rule that judges paths (fail closed, core/policy/ssh.ts).
+  | 'PathUnresolved';
 
 export interface ApprovalPlan { approverGroups: string[]; minApprovals: number; ttlSeconds: number }
 

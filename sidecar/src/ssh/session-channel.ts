@@ -10,7 +10,7 @@ import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
-import { outcomeOf, resolveScpPath, startSftpProxy, type SftpContext } from './sftp.ts';
+import { outcomeOf, resolveScpPaths, startSftpProxy, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
 /** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
@@ -77,12 +77,17 @@ export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void 
   ch.on('subsystem', (_accept, reject) => reject());
 }
 
-/** The request to judge: legacy scp (scp -t/-f PATH) with PATH as the host resolves it, judged like an SFTP path. */
-async function withScpResolved(req: Request, ctx: ChannelContext): Promise<Request & { resolved?: string[] }> {
+/**
+ * The request to judge: legacy scp (scp -t/-f PATH) with PATH as the host resolves it, judged like
+ * an SFTP path; what the host cannot resolve is said (the policy fails closed on it), shown masked.
+ */
+async function withScpResolved(req: Request, ctx: ChannelContext): Promise<Request & Partial<PathFacts>> {
   if (req.kind !== 'exec') return req;
   const parsed = parseCommandLine(req.command);
   const scp = parsed.ok ? legacyScp(parsed.words) : undefined;
-  return scp === undefined ? req : { ...req, resolved: await resolveScpPath(await ctx.upstream(), scp.path) };
+  if (scp === undefined) return req;
+  const masker = ctx.session.newMaskSession();
+  return { ...req, ...(await resolveScpPaths(await ctx.upstream(), scp, (t) => masker.maskText(t), ctx.resolveTimeoutMs)) };
 }
 
 function verdictExit(auth: Exclude<Authorization, { verdict: 'allow' }>): { message: string; exit: number } {

@@ -1,16 +1,19 @@
 // The SFTP subsystem between the agent (ssh2's SFTP server side) and the host (ssh2's SFTP
 // client): every operation that names a path is judged (read, write, remove, list, stat, rename,
 // mkdir, rmdir, setstat, symlink, readlink) on the path as sent, made absolute against the login
-// directory and normalized, and on the path as the host resolves it (realpath: symlinks
-// followed), then run on the host and recorded with its path and size. Reads and writes use
+// directory and normalized, and on the path as the host resolves it (host-paths.ts: realpath,
+// symlinks followed; a path the host cannot resolve is said to be unresolved, and the policy
+// fails closed on it), then run on the host and recorded with its path and size. Reads and writes use
 // handles the sidecar issued for a judged open; the host's handles never reach the agent. File
 // contents are not masked (offsets and sizes must stay exact): the rules decide which files an
 // agent may read.
 import { posix } from 'node:path';
 import ssh2, { type Client, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
+import type { UnresolvedPath } from '../../../core/policy/ssh.ts';
 import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
+import { isDirectory, resolveFollowing, resolveName, type Resolution, type ResolveOptions } from './host-paths.ts';
 
 // ssh2 is CommonJS: named exports come from its default export.
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
@@ -19,6 +22,8 @@ const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 const MAX_HANDLES = 256;
 /** Largest read the sidecar asks the host for at once (the agent's request may ask for more). */
 const MAX_READ = 256 * 1024;
+/** How long the host's answer to one path resolution is waited for; past it the path is unresolved. */
+const RESOLVE_TIMEOUT_MS = 10_000;
 
 export interface SftpContext {
   session: Session;
@@ -28,6 +33,8 @@ export interface SftpContext {
   refusal: { message: string; exit: number } | undefined;
   /** Counts a judged request by outcome (guarita_sidecar_requests_total, protocol ssh). */
   count(outcome: 'allowed' | 'denied' | 'pending' | 'unavailable'): void;
+  /** How long one path resolution on the host is waited for (RESOLVE_TIMEOUT_MS by default). */
+  resolveTimeoutMs?: number;
 }
 
 /** The metrics outcome of an authorization. */
@@ -65,33 +72,93 @@ function statusOf(err: unknown): number {
   return typeof code === 'number' ? code : STATUS_CODE.FAILURE;
 }
 
-function realpathOf(sftp: SFTPWrapper, path: string): Promise<string | undefined> {
-  if (closedHostChannels.has(sftp)) return Promise.resolve(undefined);
-  return new Promise((resolve) => sftp.realpath(path, (err, r) => resolve(err ? undefined : r)));
+function resolveOptions(sftp: SFTPWrapper, timeoutMs = RESOLVE_TIMEOUT_MS): ResolveOptions {
+  return { timeoutMs, closed: () => closedHostChannels.has(sftp) };
 }
 
-/** The path as the host resolves it: realpath, or that of its directory for a name that does not exist yet. */
-async function resolvedOnHost(sftp: SFTPWrapper, path: string): Promise<string[]> {
-  const whole = await realpathOf(sftp, path);
-  if (whole !== undefined) return [whole];
-  const dir = await realpathOf(sftp, posix.dirname(path));
-  return dir === undefined ? [] : [posix.join(dir, posix.basename(path))];
+/** A path the request names: as sent (absolute), what the host is asked to resolve, and whether the operation follows a final symlink. */
+interface NamedPath { sent: string; ask: string; follows: boolean }
+
+/** The paths of an operation, made absolute against the login directory; a symlink's target (`linkTarget`) against the link's directory. */
+function namedPaths(home: string, paths: readonly string[], o: { follows: boolean; linkTarget?: string }): NamedPath[] {
+  const absolute = (p: string): string => (p.startsWith('/') ? p : posix.join(home, p));
+  const named: NamedPath[] = paths.map((p) => ({ sent: absolute(p), ask: absolute(p), follows: o.follows }));
+  const link = named[0];
+  const t = o.linkTarget;
+  if (t === undefined || link === undefined) return named;
+  if (t.startsWith('/')) return [...named, { sent: t, ask: t, follows: true }];
+  // Joined without normalizing for the host: "../x" is taken from where the link's directory really is.
+  const dir = posix.dirname(link.sent);
+  return [...named, { sent: posix.join(dir, t), ask: `${dir}/${t}`, follows: true }];
 }
+
+/** What the policy is told about the paths of a request: where the host resolves them, and which it could not. */
+export interface PathFacts { resolved: string[]; unresolved: UnresolvedPath[] }
+
+/** Resolves each named path on the host; `mask` shows a path in the policy's reason (it may carry personal data). */
+async function pathFacts(sftp: SFTPWrapper, paths: readonly NamedPath[], mask: (text: string) => string, timeoutMs?: number): Promise<PathFacts> {
+  const o = resolveOptions(sftp, timeoutMs);
+  const facts: PathFacts = { resolved: [], unresolved: [] };
+  for (const p of paths) {
+    const r = p.follows ? await resolveFollowing(sftp, p.ask, o) : await resolveName(sftp, p.ask, o);
+    if ('why' in r) facts.unresolved.push({ shown: mask(p.sent), why: r.why });
+    else facts.resolved.push(...r.real);
+  }
+  return facts;
+}
+
+/** Legacy scp's transfer (core/policy/ssh-command.ts legacyScp). */
+interface LegacyScp { operation: 'read' | 'write'; paths: string[]; recursive: boolean; toDirectory: boolean }
+
+const BELOW = 'legacy scp reads or writes the files below it under names only the transfer carries (scp without -O judges each file)';
 
 /**
- * Where the host resolves a legacy scp path (scp -t/-f PATH, relative to the login directory),
- * through a short-lived SFTP channel: judged like an SFTP path, so a symlink under an allowed
- * directory does not lead scp -O elsewhere.
+ * Where the host resolves legacy scp's paths (scp -t/-f PATH, relative to the login directory),
+ * through a short-lived SFTP channel: judged like SFTP paths, so a symlink under an allowed
+ * directory does not lead scp -O elsewhere. What cannot be resolved is unresolved (the policy then
+ * fails closed), and so are the names below a directory target, a -d target or a -r transfer.
  */
-export async function resolveScpPath(client: Client, path: string): Promise<string[]> {
-  const sftp = await hostSftp(client);
+export async function resolveScpPaths(client: Client, scp: LegacyScp, mask: (text: string) => string, timeoutMs?: number): Promise<PathFacts> {
+  let sftp: SFTPWrapper;
   try {
-    const home = await realpathOf(sftp, '.');
-    if (home === undefined) return [];
-    return await resolvedOnHost(sftp, path.startsWith('/') ? path : posix.join(home, path));
+    sftp = await hostSftp(client);
+  } catch {
+    return { resolved: [], unresolved: scp.paths.map((p) => ({ shown: mask(p), why: 'the host has no SFTP subsystem to resolve paths with' })) };
+  }
+  try {
+    const o = resolveOptions(sftp, timeoutMs);
+    const home = scp.paths.every((p) => p.startsWith('/')) ? undefined : await resolveFollowing(sftp, '.', o);
+    const facts: PathFacts = { resolved: [], unresolved: [] };
+    for (const p of scp.paths) {
+      const r = await scpPathFacts(sftp, scp, p, home, o);
+      facts.resolved.push(...r.resolved);
+      facts.unresolved.push(...r.whys.map((why) => ({ shown: mask(p), why })));
+    }
+    return facts;
   } finally {
     sftp.end();
   }
+}
+
+/** A legacy scp path made absolute against the login directory, or why it cannot be. */
+function scpAbsolute(p: string, home: Resolution | undefined): { abs: string } | { why: string } {
+  if (p.startsWith('/')) return { abs: p };
+  if (home === undefined) return { why: 'the host did not tell its login directory' };
+  return 'why' in home ? { why: `the host did not tell its login directory: ${home.why}` } : { abs: `${home.real[0] ?? ''}/${p}` };
+}
+
+/** One legacy scp path: where the host resolves it, and why what it reaches is not known, if it is not. */
+async function scpPathFacts(sftp: SFTPWrapper, scp: LegacyScp, p: string, home: Resolution | undefined, o: ResolveOptions): Promise<{ resolved: string[]; whys: string[] }> {
+  const a = scpAbsolute(p, home);
+  if ('why' in a) return { resolved: [], whys: [a.why] };
+  const r = await resolveFollowing(sftp, a.abs, o);
+  if ('why' in r) return { resolved: [], whys: [r.why] };
+  if (scp.recursive || scp.toDirectory) return { resolved: r.real, whys: [BELOW] };
+  if (scp.operation === 'read') return { resolved: r.real, whys: [] };
+  // A directory target: the sink writes a file below it, named by the transfer, not the command.
+  const dir = await isDirectory(sftp, r.real[0] ?? a.abs, o);
+  if (dir === true) return { resolved: r.real, whys: [`it is a directory: ${BELOW}`] };
+  return { resolved: r.real, whys: typeof dir === 'object' ? [dir.why] : [] };
 }
 
 /** Runs the proxy on an accepted sftp channel until either side closes it. */
@@ -123,30 +190,37 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   const fail = (id: number, err: unknown): void => { agent.status(id, statusOf(err), masker.maskText(errorMessage(err))); };
   const absolute = (home: string, p: string): string => (p.startsWith('/') ? p : posix.join(home, p));
 
-  /** Judges one operation; answers the agent itself when it is not allowed. */
-  const judge = async (id: number, operation: SftpOperation, paths: string[]): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | undefined> => {
+  /**
+   * Judges one operation; answers the agent itself when it is not allowed. Each path is made
+   * absolute against the login directory and resolved on the host (following a final symlink or
+   * not, as the operation does); a symlink's target (`linkTarget`) is relative to the link's
+   * directory, as the host reads it.
+   */
+  const judge = async (id: number, operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | undefined> => {
     if (ctx.refusal !== undefined) {
       agent.status(id, STATUS_CODE.PERMISSION_DENIED, `guarita: ${ctx.refusal.message}`);
       return undefined;
     }
     const { sftp, home } = await host();
-    const abs = paths.map((p) => absolute(home, p));
-    const real = (await Promise.all(abs.map((p) => resolvedOnHost(sftp, p)))).flat();
-    const [path = '', toPath] = abs;
-    const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), resolved: real } });
+    const named = namedPaths(home, paths, o);
+    // A path with control characters is refused by the policy as sent: the host is not asked about it.
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused
+    const facts = named.some((p) => /[\u0000-\u001f]/.test(p.ask)) ? { resolved: [], unresolved: [] } : await pathFacts(sftp, named, (t) => masker.maskText(t), ctx.resolveTimeoutMs);
+    const [path = '', toPath] = named.map((p) => p.sent);
+    const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), ...facts } });
     ctx.count(outcomeOf(auth));
-    if (auth.verdict === 'allow') return { allowed: auth, sftp, paths: abs };
+    if (auth.verdict === 'allow') return { allowed: auth, sftp, paths: named.slice(0, paths.length).map((p) => p.sent) };
     const message = auth.verdict === 'pending' ? `${auth.message}; retry once it is approved` : auth.message;
     agent.status(id, STATUS_CODE.PERMISSION_DENIED, `guarita: ${message}`);
     return undefined;
   };
 
   /** Runs a judged operation on the host and records how it went. */
-  const run = <T>(id: number, operation: SftpOperation, paths: string[], call: (sftp: SFTPWrapper, paths: string[], done: (err: Error | null | undefined, value?: T) => void) => void, answer: (value: T | undefined) => void, settled?: () => void): void => {
+  const run = <T>(id: number, operation: SftpOperation, paths: string[], call: (sftp: SFTPWrapper, paths: string[], done: (err: Error | null | undefined, value?: T) => void) => void, answer: (value: T | undefined) => void, settled?: () => void, how: { follows: boolean; linkTarget?: string } = { follows: true }): void => {
     void (async () => {
       const started = performance.now();
       try {
-        const j = await judge(id, operation, paths);
+        const j = await judge(id, operation, paths, how);
         if (j === undefined) return;
         const value = await new Promise<T | undefined>((resolve, reject) => call(j.sftp, j.paths, (err, v) => (err ? reject(err) : resolve(v))));
         await j.allowed.complete({ result: {}, masked: {}, durationMs: performance.now() - started });
@@ -272,18 +346,22 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     // Path resolution only (sftp asks for "." at start): no file is read, so it is not judged.
     void host().then(({ sftp, home }) => sftp.realpath(absolute(home, path), (err, p) => (err ? fail(id, err) : agent.name(id, [{ filename: p, longname: p, attrs: {} as Stats }]))), (err: unknown) => fail(id, err));
   });
+  // Operations on the name itself do not follow a final symlink: judged where its directory resolves, plus the name.
+  const onName = { follows: false };
   const statLike = (event: 'STAT' | 'LSTAT'): void => {
-    agent.on(event, (id: number, path: string) => run<Stats>(id, 'stat', [path], (sftp, [p = ''], done) => (event === 'STAT' ? sftp.stat(p, done) : sftp.lstat(p, done)), (st) => st && agent.attrs(id, st)));
+    agent.on(event, (id: number, path: string) => run<Stats>(id, 'stat', [path], (sftp, [p = ''], done) => (event === 'STAT' ? sftp.stat(p, done) : sftp.lstat(p, done)), (st) => st && agent.attrs(id, st), undefined, { follows: event === 'STAT' }));
   };
   statLike('STAT');
   statLike('LSTAT');
-  agent.on('REMOVE', (id: number, path: string) => run(id, 'remove', [path], (sftp, [p = ''], done) => sftp.unlink(p, done), ok(id)));
-  agent.on('RMDIR', (id: number, path: string) => run(id, 'rmdir', [path], (sftp, [p = ''], done) => sftp.rmdir(p, done), ok(id)));
-  agent.on('MKDIR', (id: number, path: string, attrs) => run(id, 'mkdir', [path], (sftp, [p = ''], done) => sftp.mkdir(p, attrs, done), ok(id)));
+  agent.on('REMOVE', (id: number, path: string) => run(id, 'remove', [path], (sftp, [p = ''], done) => sftp.unlink(p, done), ok(id), undefined, onName));
+  agent.on('RMDIR', (id: number, path: string) => run(id, 'rmdir', [path], (sftp, [p = ''], done) => sftp.rmdir(p, done), ok(id), undefined, onName));
+  agent.on('MKDIR', (id: number, path: string, attrs) => run(id, 'mkdir', [path], (sftp, [p = ''], done) => sftp.mkdir(p, attrs, done), ok(id), undefined, onName));
   agent.on('SETSTAT', (id: number, path: string, attrs) => run(id, 'setstat', [path], (sftp, [p = ''], done) => sftp.setstat(p, attrs, done), ok(id)));
-  agent.on('RENAME', (id: number, from: string, to: string) => run(id, 'rename', [from, to], (sftp, [a = '', b = ''], done) => sftp.rename(a, b, done), ok(id)));
-  agent.on('READLINK', (id: number, path: string) => run<string>(id, 'readlink', [path], (sftp, [p = ''], done) => sftp.readlink(p, done), (t) => agent.name(id, [{ filename: t ?? '', longname: t ?? '', attrs: {} as Stats }])));
-  agent.on('SYMLINK', (id: number, linkPath: string, targetPath: string) => run(id, 'symlink', [linkPath, targetPath], (sftp, [l = '', t = ''], done) => sftp.symlink(t, l, done), ok(id)));
+  agent.on('RENAME', (id: number, from: string, to: string) => run(id, 'rename', [from, to], (sftp, [a = '', b = ''], done) => sftp.rename(a, b, done), ok(id), undefined, onName));
+  agent.on('READLINK', (id: number, path: string) => run<string>(id, 'readlink', [path], (sftp, [p = ''], done) => sftp.readlink(p, done), (t) => agent.name(id, [{ filename: t ?? '', longname: t ?? '', attrs: {} as Stats }]), undefined, onName));
+  // The link is created as the agent wrote its target (a relative target stays relative); the
+  // target is judged where the host would resolve it from the link's directory.
+  agent.on('SYMLINK', (id: number, linkPath: string, targetPath: string) => run(id, 'symlink', [linkPath], (sftp, [l = ''], done) => sftp.symlink(targetPath, l, done), ok(id), undefined, { follows: false, linkTarget: targetPath }));
   agent.on('EXTENDED', (id: number) => agent.status(id, STATUS_CODE.OP_UNSUPPORTED, 'guarita: extended SFTP requests are not supported'));
   // The agent's EOF ends the subsystem: exit status 0 (scp checks it; ssh2's SFTP stream has no
   // exit(), so through its protocol object), then our side, so the channel closes.
