@@ -1,12 +1,15 @@
 // The CSV audit export: one row per command record (who, what, when, purpose, decision, approval,
-// result size, masked counts, the reviews signed into an approved command's record), RFC 4180
-// quoting. Command texts come from AI agents, so a cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is prefixed with an apostrophe.
+// result size, masked counts, the reviews signed into an approved command's record, whether the
+// command text was cut and the SHA-256 of the whole command), RFC 4180 quoting. Columns added later
+// go last, so a spreadsheet or script reading the earlier ones by position keeps working. Command
+// texts come from AI agents, so a cell that a spreadsheet would run as a formula (=, +, -, @, tab,
+// CR first) is prefixed with an apostrophe.
 import type { SessionRecord } from '../../core/recording/store-types.ts';
 import { maskedCounts } from './replay-render.ts';
 
 export const CSV_COLUMNS = [
   'time', 'namespace', 'policy', 'target', 'session', 'subject', 'groups', 'purpose', 'command', 'decision', 'rule',
-  'approvalRequest', 'rows', 'bytes', 'masked', 'record', 'reviews',
+  'approvalRequest', 'rows', 'bytes', 'masked', 'record', 'reviews', 'commandTruncated', 'commandSha256',
 ] as const;
 
 /** An approved command's reviews from its signed record: "dana [dpo] Approved 2026-...: reason; ...". */
@@ -41,6 +44,9 @@ export function commandRow(r: SessionRecord): string | undefined {
     groups: Array.isArray(r.groups) ? r.groups.join(';') : '', purpose: r.purpose, command: r.command, decision: r.decision, rule: r.rule,
     approvalRequest: r.approvalRequest, rows: r.result?.rows, bytes: r.result?.bytes, masked: maskedCounts(r.masked, ';'),
     record: `${r.chainId}#${r.seq}`, reviews: reviewsCell(r),
+    // As in JSON lines: a record of a command longer than 64 KiB holds only its masked text's first
+    // 64 KiB; the row must say the cell is not the whole command (core/masking/prefix.ts).
+    commandTruncated: r.commandTruncated === true ? 'true' : 'false', commandSha256: r.commandSha256,
   };
   return csvLine(CSV_COLUMNS.map((c) => row[c]));
 }
