@@ -124,9 +124,21 @@ function planRuns(c: ExportChainSource, sizes: readonly number[], start: number,
   return { runs, used, operatorOnly };
 }
 
+/**
+ * Checkpoints whose tree is larger than the leaves held (the chain's newest records gone with
+ * another policy's retention, or a checkpoint read after the records were chosen) can prove
+ * nothing the export holds: a proof against one needs the missing leaves. They are left out, so the
+ * tree is built to the largest checkpoint the leaves reach; built to one of them, it would resume
+ * from that checkpoint's frontier and prove none of the chain (every run vouched for by the
+ * operator alone, no checkpoint line).
+ */
+function heldCheckpoints(c: ExportChainSource): Map<number, string> {
+  return new Map(c.checkpoints.filter((k) => k.size <= c.hashes.length && c.hashes[k.size - 1] !== undefined).map((k) => [k.size, k.note]));
+}
+
 function planChain(c: ExportChainSource): ChainPlan {
   const chainId = c.registration.chainId;
-  const bySize = new Map(c.checkpoints.map((k) => [k.size, k.note]));
+  const bySize = heldCheckpoints(c);
   const newest = Math.max(0, ...bySize.keys());
   // Without the leaves (or a frontier standing in for them) no proof can be built: such runs get
   // checkpoint 0 (format 1 records still verify by their signatures; others are reported unproven).

@@ -23,7 +23,7 @@ import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import {
   duplicateMember, EXPORT_FORMAT_V2, recordLineHash, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
-  type RegistrationLine, type StoreKeyLine,
+  type RegistrationLine, type StoreHeadAtExport, type StoreKeyLine,
 } from './export-format.ts';
 import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
 
@@ -39,8 +39,8 @@ export interface TrustOptions {
 
 export interface TrustSummary {
   storeKeys: string[];
-  /** The store heads the export carries, verified against the store key. */
-  anchors: { policy: string; records: number; head: string; root?: string }[];
+  /** The store heads the export carries, verified against the store key (`store`: the export's own, past the anchor). */
+  anchors: { policy: string; records: number; head: string; root?: string; store?: { records: number; head: string; root: string } }[];
   /** anchored: an anchor given from outside the file matched; self-asserted: nothing outside vouches for the store key. */
   state: 'anchored' | 'self-asserted' | 'failed';
 }
@@ -51,6 +51,12 @@ export interface ExportVerdict extends LegacyVerdict {
   checkpoints?: number;
   /** Records no sidecar checkpoint proves any more (retention): only the operator's signed manifest vouches for them. */
   operatorOnly?: number;
+  /**
+   * Checkpoints of the file no proof line uses (the operator never writes one): they prove no
+   * record, so they are named here and trusted for nothing (they still count against forks and
+   * rollbacks, and need their consistency proofs).
+   */
+  unusedCheckpoints?: { chainId: string; size: number; line: number }[];
 }
 
 type Json = Record<string, unknown>;
@@ -65,6 +71,8 @@ interface ChainV2 {
   signed: Map<number, { line: number; time?: string }>;
   /** Verified consistency proofs, as `${from}-${to}`. */
   consistent: Set<string>;
+  /** Checkpoint sizes a proof line was checked against (a range proof: the records' inclusion). */
+  used: Set<number>;
   /** Expected record ranges (manifest). */
   expected: [number, number][];
   /** Runs the operator alone vouches for (manifest operatorOnly): [from, to, hash of to]. */
@@ -167,7 +175,7 @@ function newChain(s: RegistrationLine['statement']): ChainV2 {
   return {
     summary: { chainId: s.chainId, pod: s.pod, records: 0, startsMidChain: false, retentionHoles: 0 },
     verifier: noteVerifier(s.publicJwk, s.keyId), key: importPublicKey(s.publicJwk), keyId: s.keyId,
-    roots: new Map(), signed: new Map(), consistent: new Set(), expected: [], vouched: [], seen: [], lastSeq: 0, proven: false,
+    roots: new Map(), signed: new Map(), consistent: new Set(), used: new Set(), expected: [], vouched: [], seen: [], lastSeq: 0, proven: false,
   };
 }
 
@@ -204,6 +212,20 @@ function headerProblem(m: ManifestLine['statement'], h: ExportHeader | undefined
   if (m.namespace !== h?.namespace) return 'the manifest is for another namespace than the header';
   if (canonicalJson(m.filter) !== canonicalJson(h.filter ?? {}) || m.createdAt !== h.createdAt) return 'the header\'s filter or time is not what the operator\'s manifest signed: the header was altered';
   return undefined;
+}
+
+/** What an export anchors for a policy, against a head AccessPolicy status shows (`records` links), and what to do. */
+function exportHeadsText(a: AnchorLine, records: number): string {
+  const mine = `anchors ${a.records} (head ${a.head.slice(0, 12)}…)${a.store === undefined ? '' : ` and holds the store up to ${a.store.records} (head ${a.store.head.slice(0, 12)}…)`}`;
+  const newest = a.store?.records ?? a.records;
+  if (records > newest) return `${mine}: the AccessPolicy's head is newer than the export (records ingested after it was taken, which it cannot prove); verify it with --anchor and the head AccessPolicy status showed when it was exported, or export again`;
+  return `${mine}: re-signed, or made against another head (verify it with --anchor and the head of that time)`;
+}
+
+/** An anchor with no store checkpoint: only a signed format 1 link anchors alone, and nothing ties a store head to it. */
+function uncheckpointedAnchorProblem(a: AnchorLine, signed: boolean): string | undefined {
+  if (a.store !== undefined) return 'it carries the export\'s store head but no store checkpoint at the anchor to tie it to';
+  return signed ? undefined : 'the anchored store link carries no store-key signature and no store checkpoint';
 }
 
 /** Format 2: the streaming verifier. */
@@ -315,8 +337,46 @@ class ExportV2Verifier {
     const sig = (link as { sig?: string }).sig;
     const signed = typeof sig === 'string' && sig !== '';
     if (signed && !verifyHashSignature(this.#storeKeys.get(link.keyId) as KeyObject, link.hash, sig)) return 'the store key\'s signature over the head does not verify';
-    if (a.note !== undefined) return this.#anchorNoteProblem(a, jwk, link.keyId);
-    return signed ? undefined : 'the anchored store link carries no store-key signature and no store checkpoint';
+    if (a.note === undefined) return uncheckpointedAnchorProblem(a, signed);
+    return this.#anchorNoteProblem(a, jwk, link.keyId) ?? this.#storeHeadProblem(a, jwk, link.keyId);
+  }
+
+  /**
+   * The export's store head (past the anchor): a store checkpoint of the policy's store log signed
+   * by the anchored link's store key, its head the last leaf of that checkpoint's tree, and the
+   * tree only grown since the anchored one (RFC 9162 consistency proof).
+   */
+  #storeHeadProblem(a: AnchorLine, jwk: StoreKeyLine['publicJwk'], keyId: string): string | undefined {
+    const s = a.store;
+    if (s === undefined) return undefined;
+    const where = `the export's store head (#${String(s.records)})`;
+    if (!Number.isSafeInteger(s.records) || s.records <= a.records || !isHex32(s.head)) return `${where} is not a store link past the anchored #${a.records}`;
+    const verifier = noteVerifier(jwk, keyId);
+    const cp = this.#storeCheckpointOf(a.policy, s, verifier);
+    if (typeof cp === 'string') return `${where}: ${cp}`;
+    const inclusion = hexes(s.inclusion);
+    if (inclusion === undefined || !verifyInclusion(s.records - 1, s.records, leafHashOfHex(s.head), inclusion, cp)) return `${where}: its head is not the last leaf of its store checkpoint (inclusion proof fails)`;
+    const consistency = hexes(s.consistency);
+    // The anchor's own checkpoint verified just before (#anchorNoteProblem).
+    const anchoredRoot = verifyCheckpoint(a.note as string, verifier).rootHash;
+    if (consistency === undefined || !verifyConsistency(a.records, s.records, anchoredRoot, cp, consistency)) {
+      return `${where} is not consistent with the anchored store checkpoint (#${a.records}): the store log was rewritten between them (or the proof altered)`;
+    }
+    return undefined;
+  }
+
+  /** The root of the store head's checkpoint: signed by the store key, of the policy's store log at its size, the root it names; or why not. */
+  #storeCheckpointOf(policy: string, s: StoreHeadAtExport, verifier: NoteVerifier): Buffer | string {
+    let cp;
+    try {
+      cp = verifyCheckpoint(String(s.note), verifier);
+    } catch (err) {
+      if (err instanceof CheckpointError) return `its store checkpoint ${err.message}`;
+      throw err;
+    }
+    const origin = storeChainId(this.#header?.namespace ?? '', policy);
+    if (cp.origin !== origin || cp.size !== s.records) return `its store checkpoint is for ${cp.origin} at size ${cp.size}, not ${origin} at ${s.records}`;
+    return s.root === cp.rootHash.toString('hex') ? cp.rootHash : 'the store checkpoint\'s root is not the one named';
   }
 
   /** The link hashes to the head, is the policy's link #records, and names a listed store key by its thumbprint. */
@@ -447,6 +507,7 @@ class ExportV2Verifier {
     } catch {
       return `the proof does not fit records starting at #${p.from} (a proof for another place or tree size)`;
     }
+    run.chain.used.add(p.checkpoint);
     return undefined;
   }
 
@@ -554,6 +615,11 @@ class ExportV2Verifier {
     }
   }
 
+  /** Checkpoints that verified but that no proof line is checked against, in file order. */
+  #unusedCheckpoints(): { chainId: string; size: number; line: number }[] {
+    return [...this.#chains].flatMap(([chainId, c]) => [...c.signed].filter(([size]) => !c.used.has(size)).map(([size, { line }]) => ({ chainId, size, line }))).sort((a, b) => a.line - b.line);
+  }
+
   /** Records the manifest lists that the file did not deliver, or delivered without being listed. */
   #coverage(): void {
     if (this.#manifest === undefined) return this.#bad({ problem: 'the export has no (valid) manifest: nothing says which records it must hold' });
@@ -566,37 +632,46 @@ class ExportV2Verifier {
     return undefined;
   }
 
-  #trustState(): TrustSummary {
-    const anchors = this.#anchors.map((a) => ({ policy: a.policy, records: a.records, head: a.head, ...(a.root === undefined ? {} : { root: a.root }) }));
+  #trustState(trust: TrustOptions): TrustSummary {
+    const anchors = this.#anchors.map((a) => ({
+      policy: a.policy, records: a.records, head: a.head, ...(a.root === undefined ? {} : { root: a.root }),
+      ...(a.store === undefined ? {} : { store: { records: a.store.records, head: a.store.head, root: a.store.root } }),
+    }));
     const summary = { storeKeys: [...this.#storeKeys.keys()], anchors };
-    const { anchor, policyAnchor } = this.#trust;
+    const { anchor, policyAnchor } = trust;
     if (anchor === undefined && policyAnchor === undefined) return { ...summary, state: 'self-asserted' };
-    const problem = this.#anchorMismatch();
+    const problem = this.#anchorMismatch(trust);
     if (problem === undefined) return { ...summary, state: 'anchored' };
     this.#bad({ problem });
     return { ...summary, state: 'failed' };
   }
 
-  /** Why the anchors given from outside do not match one signed by the manifest's store key. */
-  #anchorMismatch(): string | undefined {
-    const { anchor, policyAnchor } = this.#trust;
+  /**
+   * Why the anchors given from outside do not match one signed by the manifest's store key. A head
+   * matches an anchor line's anchored link or the export's store head on it (verified: the same
+   * store key's checkpoint, consistent with the anchored one), so a head AccessPolicy status shows
+   * after the export, up to the records the export holds, anchors it too.
+   */
+  #anchorMismatch(trust: TrustOptions): string | undefined {
+    const { anchor, policyAnchor } = trust;
     const signer = this.#manifest?.storeKeyId ?? 'none';
     const fromKey = this.#anchors.filter((a) => a.link.keyId === signer);
-    if (anchor !== undefined && !fromKey.some((a) => a.head === anchor || a.root === anchor)) {
+    const heads = (a: AnchorLine): { records: number; head: string; root?: string }[] => [a, ...(a.store === undefined ? [] : [a.store])];
+    if (anchor !== undefined && !fromKey.some((a) => heads(a).some((h) => h.head === anchor || h.root === anchor))) {
       return `no anchor of the export signed by its store key (${signer}) is ${anchor.slice(0, 16)}…: the export was re-signed with another key, or made against another store head`;
     }
     if (policyAnchor === undefined) return undefined;
     const a = fromKey.find((x) => x.policy === policyAnchor.policy);
-    if (a !== undefined && a.records === policyAnchor.records && a.head === policyAnchor.head) return undefined;
-    return `AccessPolicy ${policyAnchor.policy} anchors ${policyAnchor.records} links (head ${policyAnchor.head.slice(0, 12)}…) and the export, signed by store key ${signer}, ${a === undefined ? 'carries no anchor for it' : `anchors ${a.records} (head ${a.head.slice(0, 12)}…)`}: re-signed, or made against an older head (verify it with --anchor and the head of that time)`;
+    if (a !== undefined && heads(a).some((h) => h.records === policyAnchor.records && h.head === policyAnchor.head)) return undefined;
+    return `AccessPolicy ${policyAnchor.policy} anchors ${policyAnchor.records} links (head ${policyAnchor.head.slice(0, 12)}…) and the export, signed by store key ${signer}, ${a === undefined ? 'carries no anchor for it' : exportHeadsText(a, policyAnchor.records)}`;
   }
 
-  finish(): ExportVerdict {
+  finish(trust: TrustOptions = this.#trust): ExportVerdict {
     this.#endRun(this.#lines + 1);
     this.#history();
     this.#coverage();
     if (this.#header !== undefined && this.#header.records !== this.#records) this.#bad({ line: this.#lines + 1, problem: `the header announces ${this.#header.records} record(s) and the file holds ${this.#records}: records were removed or inserted, or the file was truncated` });
-    const trust = this.#trustState();
+    const trustState = this.#trustState(trust);
     const first = [...this.#problems].sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))[0];
     return {
       format: 2, ok: this.#problems.length === 0, lines: this.#lines, records: this.#records,
@@ -604,7 +679,7 @@ class ExportV2Verifier {
       problems: this.#problems,
       ...(first === undefined ? {} : { firstBad: first }),
       ...(this.#from === undefined || this.#to === undefined ? {} : { timeRange: { from: this.#from, to: this.#to } }),
-      trust, checkpoints: this.#checkpoints, operatorOnly: this.#operatorOnly,
+      trust: trustState, checkpoints: this.#checkpoints, operatorOnly: this.#operatorOnly, unusedCheckpoints: this.#unusedCheckpoints(),
     };
   }
 }
@@ -628,11 +703,16 @@ export class ExportVerifier {
     else this.#impl.add(line, value);
   }
 
-  finish(): ExportVerdict {
+  /**
+   * `trust` (default: the constructor's) is what the file is anchored to: `guarita verify --file
+   * --policy` reads AccessPolicy status once the file is read, so the head it compares is not older
+   * than the export's.
+   */
+  finish(trust: TrustOptions = this.#trust): ExportVerdict {
     const impl = this.#impl ?? new LegacyExportVerifier();
-    if (impl instanceof ExportV2Verifier) return impl.finish();
+    if (impl instanceof ExportV2Verifier) return impl.finish(trust);
     const verdict = impl.finish();
-    if (this.#trust.anchor !== undefined || this.#trust.policyAnchor !== undefined) {
+    if (trust.anchor !== undefined || trust.policyAnchor !== undefined) {
       const problem = { problem: 'this export is in format 1 (before issue 19): it carries no store anchors, so --anchor and --policy cannot be checked against it; export again to get a format 2 file' };
       return { ...verdict, format: 1, ok: false, problems: [...verdict.problems, problem], firstBad: verdict.firstBad ?? problem };
     }

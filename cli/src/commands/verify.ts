@@ -164,12 +164,21 @@ function recordLines(v: ExportVerdict, span: string, p: Paint): string[] {
   return [
     `  ${p.green('✓')} ${v.records} record(s) of ${v.chains.length} chain(s)${span}: each intact, proven against ${v.checkpoints ?? 0} checkpoint(s) signed by its sidecar's registered key${vouched > 0 ? `, except ${vouched}` : ''}`,
     ...(vouched > 0 ? [`  ${p.yellow('!')} ${vouched} record(s) rest on the operator's signed manifest alone: retention removed what their sidecar's checkpoints need to prove them`] : []),
+    ...unusedLines(v, p),
   ];
+}
+
+/** Checkpoints no proof line uses: the operator never writes one, so the file was edited; they prove nothing and are ignored. */
+function unusedLines(v: ExportVerdict, p: Paint): string[] {
+  const unused = v.unusedCheckpoints ?? [];
+  if (unused.length === 0) return [];
+  const named = unused.slice(0, 5).map((u) => `${u.chainId} size ${u.size} (line ${u.line})`).join(', ');
+  return [`  ${p.yellow('!')} ${unused.length} checkpoint(s) of the file prove no record it holds and were ignored (the operator writes none such): ${named}${unused.length > 5 ? ', …' : ''}`];
 }
 
 function trustLines(v: ExportVerdict, p: Paint): string[] {
   const keys = v.trust?.storeKeys.join(', ') ?? '?';
-  const heads = (v.trust?.anchors ?? []).map((a) => `${a.policy} at ${a.records} links, head ${short(a.head)}`).join('; ');
+  const heads = (v.trust?.anchors ?? []).map((a) => `${a.policy} at ${a.records} links, head ${short(a.head)}${a.store === undefined ? '' : ` (store at export ${a.store.records} links, head ${short(a.store.head)})`}`).join('; ');
   if (v.trust?.state === 'anchored') return [`  ${p.green('✓')} anchored: the store head given matches the file's (${heads}), made with store key ${keys}`];
   return [
     `  ${p.yellow('!')} not anchored: the operator's store key (${keys}) is the file's own claim; compare a head (${heads === '' ? 'none' : heads})`,
@@ -187,11 +196,12 @@ function fileSize(file: string): number {
   }
 }
 
-async function verifyFile(file: string, io: CliIo, trust: TrustOptions): Promise<ExportVerdict> {
+/** `trust` is read once the file is (`--policy`: AccessPolicy status then, not older than the export). */
+async function verifyFile(file: string, io: CliIo, trust: () => Promise<TrustOptions>): Promise<ExportVerdict> {
   const stdin = file === '-';
   const size = stdin ? 0 : fileSize(file);
   const source = stdin ? io.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
-  const verifier = new ExportVerifier(trust);
+  const verifier = new ExportVerifier();
   const progress = new Progress(io.stderr, { label: 'verifying' });
   let bytes = 0;
   for await (const batch of jsonlBatches(source as AsyncIterable<Buffer>)) {
@@ -205,7 +215,7 @@ async function verifyFile(file: string, io: CliIo, trust: TrustOptions): Promise
     progress.update(size > 0 ? bytes / size : undefined, humanBytes(bytes));
   }
   progress.done();
-  return verifier.finish();
+  return verifier.finish(await trust());
 }
 
 // ---- --policy ---------------------------------------------------------------------------------------
@@ -272,16 +282,27 @@ async function verifyAll(c: Connection, io: CliIo, p: Paint): Promise<PolicyVerd
   return verdicts;
 }
 
-/** The anchor an export is checked against: --anchor, or the policy's status.chain read from the cluster. */
-async function fileTrust(values: { anchor?: string | undefined; policy?: string | undefined; kubeconfig?: string | undefined; context?: string | undefined; namespace?: string | undefined }, io: CliIo): Promise<TrustOptions> {
-  if (values.anchor !== undefined) return { anchor: values.anchor };
-  if (values.policy === undefined) return {};
+/**
+ * The anchor an export is checked against: --anchor, or the policy's status.chain read from the
+ * cluster. Read once before the file (a missing policy or anchor fails at once) and used as read
+ * after it: the export is complete then (`guarita export | guarita verify --file - --policy P`
+ * included), so status is the export's anchor, its store head, or newer, never older.
+ */
+async function fileTrust(values: { anchor?: string | undefined; policy?: string | undefined; kubeconfig?: string | undefined; context?: string | undefined; namespace?: string | undefined }, io: CliIo): Promise<() => Promise<TrustOptions>> {
+  const anchor = values.anchor;
+  if (anchor !== undefined) return () => Promise.resolve({ anchor });
+  const policy = values.policy;
+  if (policy === undefined) return () => Promise.resolve({});
   const { loadKube } = await import('../kube.ts');
   const kube = loadKube(values, io.env);
-  const a = await readAnchor(kube, kube.namespace, values.policy);
-  if (!a.exists) throw new Error(`AccessPolicy ${kube.namespace}/${values.policy} does not exist: nothing anchors the export (use --anchor with the head you recorded)`);
-  if (a.anchor === undefined) throw new Error(`AccessPolicy ${kube.namespace}/${values.policy} has no status.chain yet: nothing anchors the export (the operator anchors every --anchor-interval)`);
-  return { policyAnchor: { policy: values.policy, head: a.anchor.head, records: a.anchor.records } };
+  const read = async (): Promise<TrustOptions> => {
+    const a = await readAnchor(kube, kube.namespace, policy);
+    if (!a.exists) throw new Error(`AccessPolicy ${kube.namespace}/${policy} does not exist: nothing anchors the export (use --anchor with the head you recorded)`);
+    if (a.anchor === undefined) throw new Error(`AccessPolicy ${kube.namespace}/${policy} has no status.chain yet: nothing anchors the export (the operator anchors every --anchor-interval)`);
+    return { policyAnchor: { policy, head: a.anchor.head, records: a.anchor.records } };
+  };
+  await read();
+  return read;
 }
 
 // ---- the command --------------------------------------------------------------------------------------

@@ -12,12 +12,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, type SigningKey } from '../../../core/recording/index.ts';
+import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
+import { ExportVerifier, type ExportVerdict, type TrustOptions } from '../../../core/recording/export-verify.ts';
+import type { AnchorLine } from '../../../core/recording/export-format.ts';
 import { fakeSidecar, verifyExport } from '../../../e2e/support/store-testkit.ts';
 import { FileStore } from './file-store.ts';
-import { exportLines } from './store-reads.ts';
+import { exportLines, policyEntries } from './store-reads.ts';
 import { loadStore } from './store-open.ts';
 import { StoreIndex } from './store-index.ts';
-import type { RecordRef } from './state.ts';
+import type { PolicyState, RecordRef } from './state.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -67,5 +70,108 @@ describe('export while a commit group is indexed', () => {
     expect(manifest.statement.operatorOnly).toBeUndefined();
     expect(lines.filter((l) => (l as { type?: string }).type === 'checkpoint').map((l) => (l as { size: number }).size)).toEqual([3, 5]);
     expect(verifyExport(lines, true)).toEqual({ ok: true, problems: [], count: 5 });
+  });
+
+  /** Each store checkpoint of a policy's store log, in order, as PolicyState.checkpoint holds the newest. */
+  async function storeCheckpoints(index: StoreIndex, policy: string): Promise<NonNullable<PolicyState['checkpoint']>[]> {
+    const out: NonNullable<PolicyState['checkpoint']>[] = [];
+    for await (const e of policyEntries(index, 'shop', policy)) {
+      if (e.type === 'entry' && e.checkpoint !== undefined) out.push({ size: e.link.seq, head: e.link.hash, note: e.checkpoint, root: parseCheckpoint(e.checkpoint).checkpoint.rootHash.toString('hex') });
+    }
+    return out;
+  }
+
+  function verify(lines: readonly unknown[], trust: TrustOptions): ExportVerdict {
+    const v = new ExportVerifier();
+    lines.forEach((l, i) => v.add(i + 1, l));
+    return v.finish(trust);
+  }
+
+  const POLICIES = ['alpha', 'beta'] as const;
+  type Groups = Record<string, NonNullable<PolicyState['checkpoint']>[]>;
+
+  /** A store of one chain over two policies, three commit groups each touching both; reopened, with each group's store checkpoint per policy. */
+  async function twoPolicyStore(): Promise<{ index: StoreIndex; chainId: string; groups: Groups }> {
+    const now = () => Date.parse('2026-01-10T12:00:00Z');
+    const store = await FileStore.open({ dir, key, segmentMaxBytes: 64 * 1024, segmentMaxAgeMs: 3600_000, log: quiet, now });
+    const sc = fakeSidecar('shop');
+    await store.registerChain(sc.registration());
+    for (const n of [4, 4, 4]) {
+      const records = sc.next(n, (i) => ({ policy: POLICIES[i % 2]! }));
+      expect(await store.append(sc.chainId, records, sc.checkpointAt(records[records.length - 1]!.seq))).toMatchObject({ ok: true });
+    }
+    await store.close();
+    const index = new StoreIndex(dir, key);
+    await loadStore({ index, now, log: quiet });
+    const groups: Groups = Object.fromEntries(await Promise.all(POLICIES.map(async (p) => [p, await storeCheckpoints(index, p)] as const)));
+    for (const p of POLICIES) expect(groups[p]).toHaveLength(3);
+    return { index, chainId: sc.chainId, groups };
+  }
+
+  /** Holds the last group back (its records, the chain's checkpoint, each policy's store head); the returned function indexes it as the writer does. */
+  function holdBackLastGroup(index: StoreIndex, chainId: string, groups: Groups): () => void {
+    const chain = index.chains.get(chainId)!;
+    const held: RecordRef[] = [9, 10, 11, 12].map((seq) => chain.refs.get(seq)!);
+    for (const r of held) chain.refs.delete(r.seq);
+    const heldCheckpoint = chain.checkpoints.pop()!;
+    const policyState = (p: string): PolicyState => index.policies.get(`shop/${p}`)!;
+    for (const p of POLICIES) policyState(p).checkpoint = groups[p]![1];
+    return () => {
+      for (const r of held) chain.refs.set(r.seq, r);
+      chain.checkpoints.push(heldCheckpoint);
+      for (const p of POLICIES) policyState(p).checkpoint = groups[p]![2];
+    };
+  }
+
+  const statusOf = (groups: Groups, p: string, group: number): { head: string; records: number } => ({ head: groups[p]![group]!.head, records: groups[p]![group]!.size });
+
+  /** The head (or root) status showed at the export's moment, or its store head then, anchors it; a head anchored after it does not. */
+  function expectAnchoredOnlyByItsHeads(lines: readonly unknown[], groups: Groups, p: string): void {
+    for (const group of [0, 1]) {
+      const at = groups[p]![group]!;
+      for (const trust of [{ anchor: at.head }, { anchor: at.root }, { policyAnchor: { policy: p, ...statusOf(groups, p, group) } }]) {
+        const v = verify(lines, trust);
+        expect([p, group, trust, v.problems, v.trust?.state]).toEqual([p, group, trust, [], 'anchored']);
+      }
+    }
+    const later = verify(lines, { policyAnchor: { policy: p, ...statusOf(groups, p, 2) } });
+    expect(later.ok).toBe(false);
+    expect(later.firstBad?.problem).toMatch(new RegExp(`AccessPolicy ${p} anchors ${groups[p]![2]!.size} links .*the AccessPolicy's head is newer than the export`));
+    expect(verify(lines, { anchor: groups[p]![2]!.head }).firstBad?.problem).toMatch(/no anchor of the export signed by its store key .* is /);
+  }
+
+  it('carries the anchors and store heads of its own moment, and verifies with them while status moves on (issue 21, E1)', async () => {
+    // Two policies, so the export reads the second one's anchor after awaiting the first's.
+    const { index, chainId, groups } = await twoPolicyStore();
+    const release = holdBackLastGroup(index, chainId, groups);
+    // AccessPolicy status as the operator sees it: anchored at the first group, then (the anchorer
+    // catching up with the newest store checkpoint) at the last one, while the export is running.
+    let status = (p: string) => statusOf(groups, p, 0);
+    const iterator = exportLines(index, 'shop', {}, (p) => status(p))[Symbol.asyncIterator]();
+    const first = iterator.next();
+    release();
+    status = (p) => statusOf(groups, p, 2);
+    const lines: unknown[] = [];
+    for (let r = await first; r.done !== true; r = await iterator.next()) lines.push(r.value);
+
+    expect(lines.filter((l) => typeof (l as { seq?: unknown }).seq === 'number').map((l) => (l as { seq: number }).seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const anchors = lines.filter((l) => (l as { type?: string }).type === 'anchor') as AnchorLine[];
+    // The anchor each policy's status showed when the export took its records, and its store head then.
+    expect(anchors.map((a) => [a.policy, a.records, a.store?.records])).toEqual(POLICIES.map((p) => [p, groups[p]![0]!.size, groups[p]![1]!.size]));
+    expect(verify(lines, {}).problems).toEqual([]);
+    for (const p of POLICIES) expectAnchoredOnlyByItsHeads(lines, groups, p);
+    // A forged head fails; so does the right head with a forged size.
+    expect(verify(lines, { anchor: 'e'.repeat(64) }).firstBad?.problem).toMatch(/no anchor of the export signed by its store key/);
+    expect(verify(lines, { policyAnchor: { policy: 'alpha', head: groups.alpha![1]!.head, records: groups.alpha![0]!.size } }).ok).toBe(false);
+  });
+
+  it('anchored at its store head already, carries that one head and verifies by it', async () => {
+    const { index, chainId, groups } = await twoPolicyStore();
+    holdBackLastGroup(index, chainId, groups);
+    const lines: unknown[] = [];
+    for await (const l of exportLines(index, 'shop', {}, (p) => statusOf(groups, p, 1))) lines.push(l);
+    const anchors = lines.filter((l) => (l as { type?: string }).type === 'anchor') as AnchorLine[];
+    expect(anchors.map((a) => [a.policy, a.records, a.store])).toEqual(POLICIES.map((p) => [p, groups[p]![1]!.size, undefined]));
+    for (const p of POLICIES) expect(verify(lines, { policyAnchor: { policy: p, ...statusOf(groups, p, 1) } }).problems).toEqual([]);
   });
 });

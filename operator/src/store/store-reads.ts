@@ -7,11 +7,12 @@ import { parseSegment, type ParsedSegment } from './segment.ts';
 import { matchesSession } from './sessions.ts';
 import { policyKey, type ChainMem, type CheckpointRef, type PolicyState, type RecordRef, type Segment } from './state.ts';
 import { storeChainId } from '../../../core/recording/store-chain.ts';
+import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { planExport, type ExportChainSource } from '../../../core/recording/export-build.ts';
 import type { AnchorLine, ExportFilterV2, ExportV2Line, StoreKeyLine } from '../../../core/recording/export-format.ts';
-import { leafHashOfHex, MerkleAppender } from '../../../core/recording/merkle.ts';
+import { leafHashOfHex, MerkleAppender, MerkleTree } from '../../../core/recording/merkle.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
-import type { ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo } from './types.ts';
+import type { ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo, StoreLink } from './types.ts';
 
 export function listSessions(index: StoreIndex, namespace: string, filter: SessionFilter): SessionSummary[] {
   const byId = index.sessions.get(namespace);
@@ -101,21 +102,87 @@ async function chainSource({ c, refs, hashes, checkpoints }: ChainSnapshot): Pro
 }
 
 /**
+ * A policy's anchor and store head at the export's moment, read with the records' snapshot (no
+ * await between): status.chain as the operator last saw it, and the newest durable store checkpoint.
+ * Read after an await, the anchor could name a store link newer than every record of the export.
+ */
+interface PolicyHeads { policy: string; anchored: { head: string; records: number } | undefined; store: PolicyState['checkpoint'] }
+
+function policyHeadsAt(index: StoreIndex, namespace: string, policies: Iterable<string>, anchored: AnchoredLookup): PolicyHeads[] {
+  return [...policies].sort().map((policy) => ({ policy, anchored: anchored(policy), store: index.policies.get(policyKey(namespace, policy))?.checkpoint }));
+}
+
+/**
  * The anchor line of a policy: the store link at the anchored size (it hashes to status.chain.head
  * and names the store key), with the store checkpoint of that size and the link's inclusion proof
- * when the store log has them. Undefined when nothing is anchored or the link is gone (retention).
+ * when the store log has them, and, when the store log had grown past the anchor at the export's
+ * moment, that store head tied to the anchor by a consistency proof (withStoreHead). Undefined when
+ * nothing is anchored or the link is gone (retention).
  */
-async function anchorLine(index: StoreIndex, namespace: string, policy: string, anchored: { head: string; records: number }): Promise<AnchorLine | undefined> {
+async function anchorLine(index: StoreIndex, namespace: string, heads: PolicyHeads): Promise<AnchorLine | undefined> {
+  const { policy, anchored, store } = heads;
   const p = index.policies.get(policyKey(namespace, policy));
-  if (p === undefined) return undefined;
-  let tree = storeTreeAtCut(p);
-  for await (const e of policyEntries(index, namespace, policy)) {
+  if (p === undefined || anchored === undefined) return undefined;
+  const entries = policyEntries(index, namespace, policy)[Symbol.asyncIterator]();
+  try {
+    const at = await anchoredEntry(entries, anchored.records, storeTreeAtCut(p));
+    if (at?.link.hash !== anchored.head) return undefined;
+    const line = withStoreCheckpoint({ type: 'anchor', policy, records: anchored.records, head: anchored.head, link: at.link }, at.checkpoint, at.before);
+    const past = storeHeadPast(line, store);
+    if (past === undefined || at.before === undefined) return line;
+    at.before.append(leafHashOfHex(at.link.hash));
+    const since = await storeLogTo(entries, MerkleTree.resume(at.before.size, at.before.compactRange()), past);
+    return since === undefined ? line : withStoreHead(line, past, since);
+  } finally {
+    await entries.return?.();
+  }
+}
+
+/** The export's store head when the store log had grown past the anchor and the anchor has its store checkpoint (to prove consistency from). */
+function storeHeadPast(line: AnchorLine, store: PolicyState['checkpoint']): NonNullable<PolicyState['checkpoint']> | undefined {
+  return line.note !== undefined && store !== undefined && store.size > line.records ? store : undefined;
+}
+
+type Entries = AsyncIterator<PolicyEntryLine>;
+type EntryOf = Extract<PolicyEntryLine, { type: 'entry' }>;
+
+/** Reads the policy's entries up to link `seq`: the link, its store checkpoint, and the store log before it (undefined if unknown). */
+async function anchoredEntry(entries: Entries, seq: number, tree: MerkleAppender | undefined): Promise<{ link: StoreLink; checkpoint?: string; before: MerkleAppender | undefined } | undefined> {
+  let before = tree;
+  for (let r = await entries.next(); r.done !== true; r = await entries.next()) {
+    const e = r.value;
     if (e.type !== 'entry') continue;
-    if (e.link.seq === anchored.records) return e.link.hash === anchored.head ? withStoreCheckpoint({ type: 'anchor', policy, records: anchored.records, head: anchored.head, link: e.link }, e.checkpoint, tree) : undefined;
-    if (tree?.size === e.link.seq - 1) tree.append(leafHashOfHex(e.link.hash));
-    else tree = undefined;
+    if (e.link.seq === seq) return { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }), before };
+    if (before?.size === e.link.seq - 1) before.append(leafHashOfHex(e.link.hash));
+    else before = undefined;
   }
   return undefined;
+}
+
+/** Reads on to the export's store head: the store log grown to it, or undefined when the links read are not that head's (gone, or another store). */
+async function storeLogTo(entries: Entries, since: MerkleTree, store: NonNullable<PolicyState['checkpoint']>): Promise<MerkleTree | undefined> {
+  for (let r = await entries.next(); r.done !== true; r = await entries.next()) {
+    const e = r.value;
+    if (e.type !== 'entry') continue;
+    if (since.size !== e.link.seq - 1) return undefined;
+    since.append(leafHashOfHex(e.link.hash));
+    if (e.link.seq === store.size) return isStoreHead(e, store) ? since : undefined;
+  }
+  return undefined;
+}
+
+const isStoreHead = (e: EntryOf, store: NonNullable<PolicyState['checkpoint']>): boolean => e.link.hash === store.head && e.checkpoint === store.note;
+
+/** The export's store head on its anchor line: its checkpoint, its last link's inclusion and the consistency proof from the anchored size. */
+function withStoreHead(a: AnchorLine, store: NonNullable<PolicyState['checkpoint']>, since: MerkleTree): AnchorLine {
+  const hex = (hashes: Buffer[]): string[] => hashes.map((h) => h.toString('hex'));
+  return {
+    ...a,
+    store: {
+      records: store.size, head: store.head, root: store.root, note: store.note,
+      inclusion: hex(since.inclusionProof(store.size - 1, store.size)), consistency: hex(since.consistencyProof(a.records, store.size)),
+    },
+  };
 }
 
 /** The store log's tree where the policy's stored links start: empty, or the retention cut's frontier (undefined if unknown). */
@@ -128,7 +195,8 @@ function storeTreeAtCut(p: PolicyState): MerkleAppender | undefined {
 /** The anchored link's store checkpoint and its inclusion proof: the last leaf's path is the compact range before it, smallest first. */
 function withStoreCheckpoint(a: AnchorLine, note: string | undefined, before: MerkleAppender | undefined): AnchorLine {
   if (note === undefined || before?.size !== a.records - 1) return a;
-  return { ...a, note, inclusion: before.compactRange().reverse().map((h) => h.toString('hex')) };
+  // The root too, so --anchor takes the store-log root as it takes the head.
+  return { ...a, root: parseCheckpoint(note).checkpoint.rootHash.toString('hex'), note, inclusion: before.compactRange().reverse().map((h) => h.toString('hex')) };
 }
 
 /** Public store keys: the current one and every key that signed something still stored. */
@@ -147,11 +215,11 @@ export async function* exportLines(index: StoreIndex, namespace: string, filter:
   const chains = [...index.chains.values()].filter((c) => c.state.namespace === namespace);
   // Every chain's records, leaves and checkpoints at this one moment, before any await (chainSnapshot).
   const selected = chains.map((c) => chainSnapshot(c, [...c.refs.values()].filter((r) => exported(r, filter)).sort((a, b) => a.seq - b.seq))).filter((x) => x.refs.length > 0);
-  const policies = new Set(selected.flatMap((x) => x.refs.map((r) => r.policy)));
+  // The anchors and store heads at that same moment: an anchor read later could be newer than the records.
+  const heads = policyHeadsAt(index, namespace, new Set(selected.flatMap((x) => x.refs.map((r) => r.policy))), anchored);
   const anchors: AnchorLine[] = [];
-  for (const policy of [...policies].sort()) {
-    const a = anchored(policy);
-    const line = a === undefined ? undefined : await anchorLine(index, namespace, policy, a);
+  for (const h of heads) {
+    const line = await anchorLine(index, namespace, h);
     if (line !== undefined) anchors.push(line);
   }
   const plan = planExport({

@@ -1,0 +1,106 @@
+// An export's anchor with its store head (issue 21, item E1): the anchored store link (status.chain
+// at the export's moment) and, when the store log had grown past it, the store checkpoint of the
+// export's moment tied to it by a consistency proof. --anchor and --policy take either head; a
+// store head that is not the same store key's, not consistent, not the checkpoint's last leaf, or
+// newer than the export, fails naming what is wrong. An anchor without one verifies as before.
+import { describe, expect, it } from '@jest/globals';
+import { generateSigningKey, type SigningKey } from './index.ts';
+import { StoreChain } from './store-chain.ts';
+import { leafHashOfHex, MerkleTree } from './merkle.ts';
+import type { AnchorLine, StoreKeyLine } from './export-format.ts';
+import type { SessionRecord, StoreLink } from './store-types.ts';
+import type { ExportVerdict, TrustOptions } from './export-verify.ts';
+import { exportOf, feedExport, writeChain, type TestStore } from '../../e2e/support/export-testkit.ts';
+import { signCheckpoint } from './checkpoint.ts';
+
+type Line = Record<string, unknown>;
+
+const NS = 'ns-anchor';
+const POLICY = 'orders-db';
+
+/** A store log of 7 links, sealed at 3 (the anchor) and at 7 (the export's store head), and the anchor line with both. */
+function storeWithHead(key: SigningKey = generateSigningKey()): { store: TestStore; links: StoreLink[]; tree: MerkleTree } {
+  const chain = new StoreChain(NS, POLICY, key);
+  const links: StoreLink[] = [];
+  const notes = new Map<number, string>();
+  for (let seq = 1; seq <= 7; seq++) {
+    const link = chain.linkRecord({ chainId: `${NS}/p/x`, seq, hash: seq.toString(16).padStart(64, '0') } as SessionRecord, `2026-11-01T00:00:0${seq}.000Z`);
+    links.push(link);
+    if (seq === 3 || seq === 7) notes.set(seq, chain.seal(link, new Date(`2026-11-01T00:00:0${seq}.000Z`))!.note);
+  }
+  const tree = new MerkleTree(links.map((l) => leafHashOfHex(l.hash)));
+  const hex = (hs: Buffer[]): string[] => hs.map((h) => h.toString('hex'));
+  const at3 = links[2]!;
+  const anchor: AnchorLine = {
+    type: 'anchor', policy: POLICY, records: 3, head: at3.hash, link: at3, root: tree.root(3).toString('hex'), note: notes.get(3)!, inclusion: hex(tree.inclusionProof(2, 3)),
+    store: { records: 7, head: links[6]!.hash, root: tree.root(7).toString('hex'), note: notes.get(7)!, inclusion: hex(tree.inclusionProof(6, 7)), consistency: hex(tree.consistencyProof(3, 7)) },
+  };
+  const keyLine: StoreKeyLine = { type: 'storeKey', keyId: key.keyId, publicJwk: key.publicJwk };
+  return { store: { key, keyLine, anchor }, links, tree };
+}
+
+const { store, links, tree } = storeWithHead();
+const A = writeChain(NS, 20, { group: 8 });
+const lines = exportOf(store, [A]).map((l) => structuredClone(l) as Line);
+const anchorAt = lines.findIndex((l) => l.type === 'anchor');
+
+function verify(file: readonly unknown[], trust: TrustOptions = {}): ExportVerdict {
+  return feedExport(file, trust, 'bytes');
+}
+
+function withAnchor(edit: (a: AnchorLine) => void): Line[] {
+  const out = lines.map((l) => structuredClone(l));
+  edit(out[anchorAt] as unknown as AnchorLine);
+  return out;
+}
+
+describe('an anchor carrying the export\'s store head', () => {
+  it('verifies, and either head (or root) anchors it, by --anchor or --policy', () => {
+    expect(verify(lines).problems).toEqual([]);
+    for (const trust of [
+      { anchor: links[2]!.hash }, { anchor: tree.root(3).toString('hex') }, { anchor: links[6]!.hash }, { anchor: tree.root(7).toString('hex') },
+      { policyAnchor: { policy: POLICY, records: 3, head: links[2]!.hash } }, { policyAnchor: { policy: POLICY, records: 7, head: links[6]!.hash } },
+    ]) {
+      const v = verify(lines, trust);
+      expect([trust, v.problems]).toEqual([trust, []]);
+      expect(v.trust).toMatchObject({ state: 'anchored', anchors: [{ policy: POLICY, records: 3, store: { records: 7, head: links[6]!.hash } }] });
+    }
+  });
+
+  it('a head between them, or after the export, is not one the file can show, and says which', () => {
+    const between = verify(lines, { policyAnchor: { policy: POLICY, records: 5, head: links[4]!.hash } });
+    expect(between.ok).toBe(false);
+    expect(between.firstBad?.problem).toMatch(/anchors 5 links .*anchors 3 .* and holds the store up to 7 .*re-signed, or made against another head/);
+    const newer = verify(lines, { policyAnchor: { policy: POLICY, records: 9, head: 'f'.repeat(64) } });
+    expect(newer.firstBad?.problem).toMatch(/the AccessPolicy's head is newer than the export .* --anchor and the head AccessPolicy status showed when it was exported, or export again/);
+    expect(verify(lines, { anchor: links[4]!.hash }).firstBad?.problem).toMatch(/no anchor of the export signed by its store key/);
+  });
+
+  const forged: [string, (a: AnchorLine) => void, RegExp][] = [
+    ['a head that is not the checkpoint\'s last leaf', (a) => { a.store!.head = links[5]!.hash; }, /store head \(#7\): its head is not the last leaf of its store checkpoint/],
+    ['an altered consistency proof', (a) => { a.store!.consistency[0] = 'ab'.repeat(32); }, /store head \(#7\) is not consistent with the anchored store checkpoint \(#3\)/],
+    ['a dropped consistency proof', (a) => { a.store!.consistency = []; }, /not consistent with the anchored store checkpoint/],
+    ['a size that is not its checkpoint\'s', (a) => { a.store!.records = 6; }, /store head \(#6\): its store checkpoint is for store\/ns-anchor\/orders-db at size 7/],
+    ['a size at or before the anchor', (a) => { a.store!.records = 3; }, /store head \(#3\) is not a store link past the anchored #3/],
+    ['a root that is not its checkpoint\'s', (a) => { a.store!.root = 'cd'.repeat(32); }, /the store checkpoint's root is not the one named/],
+    ['a checkpoint of another policy', (a) => { a.store!.note = signCheckpoint({ origin: `store/${NS}/other`, size: 7, rootHash: tree.root(7), time: '2026-11-01T00:00:07.000Z' }, store.key); }, /its store checkpoint is for store\/ns-anchor\/other at size 7/],
+    ['a checkpoint signed by another store key', (a) => { a.store!.note = signCheckpoint({ origin: `store/${NS}/${POLICY}`, size: 7, rootHash: tree.root(7), time: '2026-11-01T00:00:07.000Z' }, generateSigningKey()); }, /store head \(#7\): its store checkpoint/],
+    ['a store head with no checkpoint at the anchor', (a) => { delete a.note; delete a.inclusion; }, /carries the export's store head but no store checkpoint at the anchor/],
+  ];
+
+  it.each(forged)('%s is named on the anchor line, and no head anchors the file', (_name, edit, problem) => {
+    const bad = withAnchor(edit);
+    const v = verify(bad);
+    expect(v.ok).toBe(false);
+    expect(v.firstBad).toMatchObject({ line: anchorAt + 1 });
+    expect(v.firstBad?.problem).toMatch(/^the anchor of policy orders-db: /);
+    expect(v.firstBad?.problem).toMatch(problem);
+    expect(verify(bad, { anchor: links[6]!.hash }).trust?.state).toBe('failed');
+  });
+
+  it('an anchor without one (exports before it) verifies as before', () => {
+    const old = withAnchor((a) => { delete a.store; });
+    expect(verify(old, { anchor: links[2]!.hash }).problems).toEqual([]);
+    expect(verify(old, { anchor: links[6]!.hash }).ok).toBe(false);
+  });
+});
