@@ -33,7 +33,7 @@ function storeWithHead(key: SigningKey = generateSigningKey()): { store: TestSto
   const at3 = links[2]!;
   const anchor: AnchorLine = {
     type: 'anchor', policy: POLICY, records: 3, head: at3.hash, link: at3, root: tree.root(3).toString('hex'), note: notes.get(3)!, inclusion: hex(tree.inclusionProof(2, 3)),
-    store: { records: 7, head: links[6]!.hash, root: tree.root(7).toString('hex'), note: notes.get(7)!, inclusion: hex(tree.inclusionProof(6, 7)), consistency: hex(tree.consistencyProof(3, 7)) },
+    store: { records: 7, head: links[6]!.hash, link: links[6]!, root: tree.root(7).toString('hex'), note: notes.get(7)!, inclusion: hex(tree.inclusionProof(6, 7)), consistency: hex(tree.consistencyProof(3, 7)) },
   };
   const keyLine: StoreKeyLine = { type: 'storeKey', keyId: key.keyId, publicJwk: key.publicJwk };
   return { store: { key, keyLine, anchor }, links, tree };
@@ -77,10 +77,14 @@ describe('an anchor carrying the export\'s store head', () => {
   });
 
   const forged: [string, (a: AnchorLine) => void, RegExp][] = [
-    ['a head that is not the checkpoint\'s last leaf', (a) => { a.store!.head = links[5]!.hash; }, /store head \(#7\): its head is not the last leaf of its store checkpoint/],
+    ['a head that is not its link\'s', (a) => { a.store!.head = links[5]!.hash; }, /store head \(#7\): its store link does not hash to the anchored head/],
+    ['no link', (a) => { delete (a.store as Partial<NonNullable<AnchorLine['store']>>).link; }, /store head \(#7\): it carries no store link/],
+    ['a link of another size', (a) => { a.store!.link = links[5]!; a.store!.head = links[5]!.hash; }, /store head \(#7\): its store link is not link #7/],
+    ['a head that is not the checkpoint\'s last leaf', (a) => { a.store!.inclusion = tree.inclusionProof(5, 7).map((h) => h.toString('hex')); }, /store head \(#7\): its head is not the last leaf of its store checkpoint/],
     ['an altered consistency proof', (a) => { a.store!.consistency[0] = 'ab'.repeat(32); }, /store head \(#7\) is not consistent with the anchored store checkpoint \(#3\)/],
     ['a dropped consistency proof', (a) => { a.store!.consistency = []; }, /not consistent with the anchored store checkpoint/],
-    ['a size that is not its checkpoint\'s', (a) => { a.store!.records = 6; }, /store head \(#6\): its store checkpoint is for store\/ns-anchor\/orders-db at size 7/],
+    ['a size that is not its link\'s', (a) => { a.store!.records = 6; }, /store head \(#6\): its store link is not link #6/],
+    ['a checkpoint of another size', (a) => { a.store!.note = a.note!; }, /store head \(#7\): its store checkpoint is for store\/ns-anchor\/orders-db at size 3, not store\/ns-anchor\/orders-db at 7/],
     ['a size at or before the anchor', (a) => { a.store!.records = 3; }, /store head \(#3\) is not a store link past the anchored #3/],
     ['a root that is not its checkpoint\'s', (a) => { a.store!.root = 'cd'.repeat(32); }, /the store checkpoint's root is not the one named/],
     ['a checkpoint of another policy', (a) => { a.store!.note = signCheckpoint({ origin: `store/${NS}/other`, size: 7, rootHash: tree.root(7), time: '2026-11-01T00:00:07.000Z' }, store.key); }, /its store checkpoint is for store\/ns-anchor\/other at size 7/],
@@ -96,6 +100,31 @@ describe('an anchor carrying the export\'s store head', () => {
     expect(v.firstBad?.problem).toMatch(/^the anchor of policy orders-db: /);
     expect(v.firstBad?.problem).toMatch(problem);
     expect(verify(bad, { anchor: links[6]!.hash }).trust?.state).toBe('failed');
+  });
+
+  it('a forger with a fresh store key cannot show the real store head as its own', () => {
+    // The forger builds its own store log and export (its key listed, its manifest), then names the
+    // real store head (status.chain shows it) as its store head: its link, checkpoint and proofs.
+    const forger = storeWithHead();
+    const real = links[6]!;
+    const file = exportOf(forger.store, [A]).map((l) => structuredClone(l) as Line);
+    const a = file[anchorAt] as unknown as AnchorLine;
+    // Its own checkpoint over a tree whose last leaf is the real head, consistent with its own anchor.
+    const leaves = forger.links.slice(0, 6).map((l) => leafHashOfHex(l.hash));
+    const forgedTree = new MerkleTree([...leaves, leafHashOfHex(real.hash)]);
+    const note = signCheckpoint({ origin: `store/${NS}/${POLICY}`, size: 7, rootHash: forgedTree.root(), time: '2026-11-01T00:00:07.000Z' }, forger.store.key);
+    const hex = (hs: Buffer[]): string[] => hs.map((h) => h.toString('hex'));
+    a.store = { records: 7, head: real.hash, link: real, root: forgedTree.root().toString('hex'), note, inclusion: hex(forgedTree.inclusionProof(6, 7)), consistency: hex(forgedTree.consistencyProof(3, 7)) };
+    const v = verify(file, { anchor: real.hash });
+    expect(v.ok).toBe(false);
+    expect(v.firstBad?.problem).toMatch(/store head \(#7\): its store link was made with store key .*which the export does not list/);
+    expect(v.trust?.state).toBe('failed');
+    // With the real store key listed too, the real link names it, not the key that signed the manifest.
+    const both = [...file.slice(0, 2), store.keyLine as unknown as Line, ...file.slice(2)];
+    const w = verify(both, { anchor: real.hash });
+    expect(w.ok).toBe(false);
+    expect(w.problems.map((p) => p.problem).join('\n')).toMatch(/store head \(#7\): its store checkpoint|no anchor of the export signed by its store key/);
+    expect(verify(both, { policyAnchor: { policy: POLICY, records: 7, head: real.hash } }).trust?.state).toBe('failed');
   });
 
   it('an anchor without one (exports before it) verifies as before', () => {

@@ -86,14 +86,14 @@ export interface AnchorLine {
   /**
    * The export's store head, when the store log had grown past the anchor at the export's moment
    * (records ingested since the last anchoring): the policy's newest store checkpoint then (`note`,
-   * size `records`, `root`), its last link's hash `head` with its `inclusion` proof, and the RFC 9162
+   * size `records`, `root`), its last `link` (hash `head`) with its `inclusion` proof, and the RFC 9162
    * `consistency` proof from the anchored size to it. Additive (readers before it ignore it): it lets
    * a head AccessPolicy status shows after the export, up to the records it holds, anchor it too.
    */
   store?: StoreHeadAtExport;
 }
 
-export interface StoreHeadAtExport { records: number; head: string; root: string; note: string; inclusion: string[]; consistency: string[] }
+export interface StoreHeadAtExport { records: number; head: string; link: StoreLink; root: string; note: string; inclusion: string[]; consistency: string[] }
 
 export interface CheckpointLine { type: 'checkpoint'; chainId: string; size: number; note: string }
 export interface ConsistencyLine { type: 'consistency'; chainId: string; from: number; to: number; proof: string[] }

@@ -222,6 +222,17 @@ function exportHeadsText(a: AnchorLine, records: number): string {
   return `${mine}: re-signed, or made against another head (verify it with --anchor and the head of that time)`;
 }
 
+/** The store head is the last leaf of its checkpoint's tree, which only grew from the anchored one (RFC 9162). */
+function storeHeadProofProblem(anchored: number, s: StoreHeadAtExport, root: Buffer, anchoredRoot: Buffer): string | undefined {
+  const inclusion = hexes(s.inclusion);
+  if (inclusion === undefined || !verifyInclusion(s.records - 1, s.records, leafHashOfHex(s.head), inclusion, root)) return ': its head is not the last leaf of its store checkpoint (inclusion proof fails)';
+  const consistency = hexes(s.consistency);
+  if (consistency === undefined || !verifyConsistency(anchored, s.records, anchoredRoot, root, consistency)) {
+    return ` is not consistent with the anchored store checkpoint (#${anchored}): the store log was rewritten between them (or the proof altered)`;
+  }
+  return undefined;
+}
+
 /** An anchor with no store checkpoint: only a signed format 1 link anchors alone, and nothing ties a store head to it. */
 function uncheckpointedAnchorProblem(a: AnchorLine, signed: boolean): string | undefined {
   if (a.store !== undefined) return 'it carries the export\'s store head but no store checkpoint at the anchor to tie it to';
@@ -350,19 +361,26 @@ class ExportV2Verifier {
     const s = a.store;
     if (s === undefined) return undefined;
     const where = `the export's store head (#${String(s.records)})`;
-    if (!Number.isSafeInteger(s.records) || s.records <= a.records || !isHex32(s.head)) return `${where} is not a store link past the anchored #${a.records}`;
-    const verifier = noteVerifier(jwk, keyId);
-    const cp = this.#storeCheckpointOf(a.policy, s, verifier);
+    const shape = this.#storeHeadLinkProblem(a, s);
+    if (shape !== undefined) return `${where}${shape}`;
+    const cp = this.#storeCheckpointOf(a.policy, s, noteVerifier(this.#storeJwks.get(s.link.keyId) as StoreKeyLine['publicJwk'], s.link.keyId));
     if (typeof cp === 'string') return `${where}: ${cp}`;
-    const inclusion = hexes(s.inclusion);
-    if (inclusion === undefined || !verifyInclusion(s.records - 1, s.records, leafHashOfHex(s.head), inclusion, cp)) return `${where}: its head is not the last leaf of its store checkpoint (inclusion proof fails)`;
-    const consistency = hexes(s.consistency);
     // The anchor's own checkpoint verified just before (#anchorNoteProblem).
-    const anchoredRoot = verifyCheckpoint(a.note as string, verifier).rootHash;
-    if (consistency === undefined || !verifyConsistency(a.records, s.records, anchoredRoot, cp, consistency)) {
-      return `${where} is not consistent with the anchored store checkpoint (#${a.records}): the store log was rewritten between them (or the proof altered)`;
-    }
-    return undefined;
+    const anchoredRoot = verifyCheckpoint(a.note as string, noteVerifier(jwk, keyId)).rootHash;
+    const proof = storeHeadProofProblem(a.records, s, cp, anchoredRoot);
+    return proof === undefined ? undefined : `${where}${proof}`;
+  }
+
+  /**
+   * The store head is a link past the anchor, carried itself, as the anchor's is: its hash covers
+   * the store key it names, so a file re-signed with another key cannot show a real head of
+   * status.chain as its own.
+   */
+  #storeHeadLinkProblem(a: AnchorLine, s: StoreHeadAtExport): string | undefined {
+    if (!Number.isSafeInteger(s.records) || s.records <= a.records) return ` is not a store link past the anchored #${a.records}`;
+    const link = s.link as StoreLink | undefined;
+    const shape = typeof link !== 'object' || link === null ? 'it carries no store link' : this.#anchorLinkProblem({ policy: a.policy, records: s.records, head: s.head }, link);
+    return shape === undefined ? undefined : `: ${shape}`;
   }
 
   /** The root of the store head's checkpoint: signed by the store key, of the policy's store log at its size, the root it names; or why not. */
@@ -380,7 +398,7 @@ class ExportV2Verifier {
   }
 
   /** The link hashes to the head, is the policy's link #records, and names a listed store key by its thumbprint. */
-  #anchorLinkProblem(a: AnchorLine, link: StoreLink): string | undefined {
+  #anchorLinkProblem(a: Pick<AnchorLine, 'policy' | 'records' | 'head'>, link: StoreLink): string | undefined {
     const { hash, sig: _sig, ...rest } = link;
     if (hashOf(rest as Linked<object>) !== hash || hash !== a.head) return 'its store link does not hash to the anchored head (altered)';
     const origin = storeChainId(this.#header?.namespace ?? '', a.policy);
@@ -656,7 +674,8 @@ class ExportV2Verifier {
     const { anchor, policyAnchor } = trust;
     const signer = this.#manifest?.storeKeyId ?? 'none';
     const fromKey = this.#anchors.filter((a) => a.link.keyId === signer);
-    const heads = (a: AnchorLine): { records: number; head: string; root?: string }[] => [a, ...(a.store === undefined ? [] : [a.store])];
+    // A head anchors the file only when its own link was made with the key that signed the manifest.
+    const heads = (a: AnchorLine): { records: number; head: string; root?: string }[] => [a, ...(a.store?.link.keyId === signer ? [a.store] : [])];
     if (anchor !== undefined && !fromKey.some((a) => heads(a).some((h) => h.head === anchor || h.root === anchor))) {
       return `no anchor of the export signed by its store key (${signer}) is ${anchor.slice(0, 16)}…: the export was re-signed with another key, or made against another store head`;
     }

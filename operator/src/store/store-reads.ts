@@ -131,8 +131,8 @@ async function anchorLine(index: StoreIndex, namespace: string, heads: PolicyHea
     const past = storeHeadPast(line, store);
     if (past === undefined || at.before === undefined) return line;
     at.before.append(leafHashOfHex(at.link.hash));
-    const since = await storeLogTo(entries, MerkleTree.resume(at.before.size, at.before.compactRange()), past);
-    return since === undefined ? line : withStoreHead(line, past, since);
+    const head = await storeLogTo(entries, MerkleTree.resume(at.before.size, at.before.compactRange()), past);
+    return head === undefined ? line : withStoreHead(line, past, head);
   } finally {
     await entries.return?.();
   }
@@ -159,27 +159,27 @@ async function anchoredEntry(entries: Entries, seq: number, tree: MerkleAppender
   return undefined;
 }
 
-/** Reads on to the export's store head: the store log grown to it, or undefined when the links read are not that head's (gone, or another store). */
-async function storeLogTo(entries: Entries, since: MerkleTree, store: NonNullable<PolicyState['checkpoint']>): Promise<MerkleTree | undefined> {
+/** Reads on to the export's store head: its link and the store log grown to it, or undefined when the links read are not that head's (gone, or another store). */
+async function storeLogTo(entries: Entries, since: MerkleTree, store: NonNullable<PolicyState['checkpoint']>): Promise<{ link: StoreLink; since: MerkleTree } | undefined> {
   for (let r = await entries.next(); r.done !== true; r = await entries.next()) {
     const e = r.value;
     if (e.type !== 'entry') continue;
     if (since.size !== e.link.seq - 1) return undefined;
     since.append(leafHashOfHex(e.link.hash));
-    if (e.link.seq === store.size) return isStoreHead(e, store) ? since : undefined;
+    if (e.link.seq === store.size) return isStoreHead(e, store) ? { link: e.link, since } : undefined;
   }
   return undefined;
 }
 
 const isStoreHead = (e: EntryOf, store: NonNullable<PolicyState['checkpoint']>): boolean => e.link.hash === store.head && e.checkpoint === store.note;
 
-/** The export's store head on its anchor line: its checkpoint, its last link's inclusion and the consistency proof from the anchored size. */
-function withStoreHead(a: AnchorLine, store: NonNullable<PolicyState['checkpoint']>, since: MerkleTree): AnchorLine {
+/** The export's store head on its anchor line: its checkpoint, its last link with its inclusion and the consistency proof from the anchored size. */
+function withStoreHead(a: AnchorLine, store: NonNullable<PolicyState['checkpoint']>, { link, since }: { link: StoreLink; since: MerkleTree }): AnchorLine {
   const hex = (hashes: Buffer[]): string[] => hashes.map((h) => h.toString('hex'));
   return {
     ...a,
     store: {
-      records: store.size, head: store.head, root: store.root, note: store.note,
+      records: store.size, head: store.head, link, root: store.root, note: store.note,
       inclusion: hex(since.inclusionProof(store.size - 1, store.size)), consistency: hex(since.consistencyProof(a.records, store.size)),
     },
   };
