@@ -32,12 +32,19 @@ function allowingSession(): Session {
   };
 }
 
+/** What a test may change in each connection's channel context. */
+export interface RigOptions {
+  /** The session of each agent connection (default: one that allows every request). */
+  session?: () => Session;
+  resolveTimeoutMs?: number;
+}
+
 function listen(server: NetServer | ssh2.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
 /** Starts the sidecar in front of `host` (whose key is `hostKey`); each host-side socket goes through `onHostSocket` first. */
-export async function startChannelRig(hostKey: HostKey, host: ssh2.Server, onHostSocket: (socket: Socket) => void = () => undefined): Promise<ChannelRig> {
+export async function startChannelRig(hostKey: HostKey, host: ssh2.Server, onHostSocket: (socket: Socket) => void = () => undefined, opts: RigOptions = {}): Promise<ChannelRig> {
   const clients: Client[] = [];
   const hostSockets = createServer((socket) => {
     onHostSocket(socket);
@@ -52,7 +59,8 @@ export async function startChannelRig(hostKey: HostKey, host: ssh2.Server, onHos
     conn.on('authentication', (auth) => auth.accept());
     conn.on('session', (accept) => {
       const ctx: ChannelContext = {
-        session: allowingSession(), logger: silentLogger(), recordMaxChars: 10_000, refusal: undefined, count: () => undefined,
+        session: opts.session?.() ?? allowingSession(), logger: silentLogger(), recordMaxChars: 10_000, refusal: undefined, count: () => undefined,
+        ...(opts.resolveTimeoutMs === undefined ? {} : { resolveTimeoutMs: opts.resolveTimeoutMs }),
         upstream: () => (upstream ??= connectUpstream(upstreamConfig, { readyTimeoutMs: 10_000 }).then((c) => { clients.push(c); return c; })),
       };
       handleSessionChannel(accept(), ctx);

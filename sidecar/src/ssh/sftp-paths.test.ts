@@ -1,0 +1,205 @@
+// Path resolution fails closed through the real SFTP proxy and legacy scp handling
+// (handleSessionChannel, startSftpProxy) and the real policy engine, against an in-process ssh2
+// host whose answers to realpath the test writes: an error (with a host text naming a file), a
+// permission denial, a symlink it cannot resolve, no answer at all, a closed channel, no SFTP
+// subsystem. Each must deny the operation before the host is asked to run it, naming the path
+// (masked) and why; before, each was judged as sent under the allowed tree and the host opened
+// the file (or, with no answer, the agent's request waited forever).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
+import { compileMasker } from '../../../core/masking/index.ts';
+import { compilePolicy, initPolicyEngine, type Command, type CompiledPolicy } from '../../../core/policy/index.ts';
+import { parseAccessPolicy } from '../../../crds/validators.ts';
+import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
+import type { Session } from '../enforcement.ts';
+import { generateHostKey } from './host-key.ts';
+
+const { STATUS_CODE } = ssh2.utils.sftp;
+const S_IFLNK = 0o120000;
+
+let rig: ChannelRig | undefined;
+let policy: CompiledPolicy;
+/** Paths the host was asked to open. */
+const opened: string[] = [];
+/** Commands the policy was asked about. */
+const judged: Command[] = [];
+let hostHasSftp = true;
+
+/** The host's realpath answers, by path. */
+function answerRealpath(sftp: SFTPWrapper, id: number, path: string): void {
+  const name = (p: string): void => { sftp.name(id, [{ filename: p, longname: p, attrs: {} as Stats }]); };
+  switch (path) {
+    case '.': return name('/home/u');
+    case '/data': case '/data/ok.txt': return name(path);
+    case '/data/err.txt': return void sftp.status(id, STATUS_CODE.FAILURE, 'cannot resolve /secret/590.830.166-33.txt');
+    case '/data/eperm.txt': return void sftp.status(id, STATUS_CODE.PERMISSION_DENIED, 'denied');
+    case '/data/silent.txt': return;
+    case '/data/close.txt': return void sftp.end();
+    default: return void sftp.status(id, STATUS_CODE.NO_SUCH_FILE, 'No such file');
+  }
+}
+
+function hostSftp(sftp: SFTPWrapper): void {
+  sftp.on('REALPATH', (id: number, path: string) => answerRealpath(sftp, id, path));
+  sftp.on('LSTAT', (id: number, path: string) => {
+    if (path === '/data/chain.txt') sftp.attrs(id, { mode: S_IFLNK | 0o777, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0 });
+    else sftp.status(id, STATUS_CODE.NO_SUCH_FILE, 'No such file');
+  });
+  sftp.on('OPEN', (id: number, path: string) => {
+    opened.push(path);
+    sftp.handle(id, Buffer.from([1]));
+  });
+  let sent = false;
+  sftp.on('READ', (id: number) => {
+    if (sent) return void sftp.status(id, STATUS_CODE.EOF);
+    sent = true;
+    sftp.data(id, Buffer.from('SECRET'));
+  });
+  sftp.on('CLOSE', (id: number) => sftp.status(id, STATUS_CODE.OK));
+}
+
+/** A session deciding with the real policy engine; an allowed request runs, a denied one answers the decision's reason. */
+function policySession(): Session {
+  const masker = compileMasker({ style: 'partial' });
+  return {
+    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+    authorize: (command) => {
+      judged.push(command);
+      const d = policy.evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
+      return Promise.resolve(d.decision === 'allow' ? { verdict: 'allow', decision: d, complete: () => Promise.resolve() } : { verdict: 'deny', decision: d, message: `denied: ${d.reason}` });
+    },
+    newMaskSession: () => masker.newSession(),
+    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
+    recordStream: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+beforeAll(async () => {
+  await initPolicyEngine();
+  policy = compilePolicy(parseAccessPolicy({
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
+    spec: {
+      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
+      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }],
+      rules: [
+        { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
+        { name: 'data', action: 'allow', match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'stat'], paths: ['/data/**'] } } },
+      ],
+    },
+  }));
+  const hostKey = generateHostKey();
+  const host = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (conn: Connection) => {
+    conn.on('authentication', (auth) => auth.accept());
+    conn.on('session', (accept) => {
+      const session = accept();
+      session.on('sftp', (acceptSftp, rejectSftp) => (hostHasSftp ? hostSftp(acceptSftp()) : rejectSftp()));
+      session.on('exec', (acceptExec) => { const s = acceptExec(); s.exit(0); s.end(); });
+    });
+  });
+  rig = await startChannelRig(hostKey, host, undefined, { session: policySession, resolveTimeoutMs: 200 });
+});
+
+afterAll(() => { rig?.close(); });
+
+function connect(): Promise<ssh2.Client> {
+  return new Promise((resolve, reject) => {
+    const agent = new ssh2.Client();
+    agent.on('error', reject);
+    agent.on('ready', () => resolve(agent));
+    agent.connect({ host: '127.0.0.1', port: rig?.sidecarPort ?? 0, username: 'p', password: 'token', hostVerifier: () => true });
+  });
+}
+
+/** As the agent: opens `path` (for reading, or writing) over SFTP and reads it; the error text or what was read. */
+async function openAndRead(path: string, mode: 'r' | 'w' = 'r'): Promise<string> {
+  const agent = await connect();
+  try {
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => agent.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    return await new Promise<string>((resolve) => {
+      sftp.on('close', () => resolve('closed'));
+      sftp.open(path, mode, (err, handle) => {
+        if (err) return resolve(`error: ${err.message}`);
+        if (mode === 'w') return resolve('opened');
+        const buf = Buffer.alloc(64);
+        sftp.read(handle, buf, 0, 64, 0, (e, n) => resolve(e ? `error: ${e.message}` : buf.subarray(0, n).toString()));
+      });
+    });
+  } finally {
+    agent.end();
+  }
+}
+
+/** As the agent: runs a command; its exit status and stderr. */
+async function exec(command: string): Promise<{ code: unknown; stderr: string }> {
+  const agent = await connect();
+  try {
+    return await new Promise((resolve, reject) => agent.exec(command, (err, stream) => {
+      if (err !== undefined) return reject(err);
+      let code: unknown;
+      let stderr = '';
+      stream.on('exit', (c: unknown) => { code = c; });
+      stream.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      stream.resume();
+      stream.on('close', () => resolve({ code, stderr }));
+      stream.end();
+    }));
+  } finally {
+    agent.end();
+  }
+}
+
+describe('sftp paths the host does not resolve are denied before the host runs anything', () => {
+  it('a resolved path under the allowed tree is opened and read', async () => {
+    expect(await openAndRead('/data/ok.txt')).toBe('SECRET');
+    expect(opened).toContain('/data/ok.txt');
+  });
+
+  it.each([
+    ['/data/err.txt', 'the host answered an error (SFTP status 4)'],
+    ['/data/eperm.txt', 'the host refused to resolve it (permission denied)'],
+    ['/data/chain.txt', 'it is a symlink the host cannot resolve'],
+    ['/data/silent.txt', 'the host did not answer within 0.2 s'],
+  ])('%s: denied, naming the path and why (%s)', async (path, why) => {
+    const answer = await openAndRead(path);
+    expect(answer).toContain('could not resolve');
+    expect(answer).toContain(path);
+    expect(answer).toContain(why);
+    expect(answer).toContain('rule "secrets"');
+    // The host's own error text (which named a file with a CPF) is not passed on.
+    expect(answer).not.toContain('590.830.166-33');
+    expect(opened).not.toContain(path);
+  });
+
+  it('a host that closes its SFTP channel while asked to resolve: nothing is opened', async () => {
+    const answer = await openAndRead('/data/close.txt');
+    expect(answer === 'closed' || answer.startsWith('error:')).toBe(true);
+    expect(opened).not.toContain('/data/close.txt');
+  });
+
+  it('a new file: its directory resolves, so the write is judged there and allowed', async () => {
+    expect(await openAndRead('/data/new.txt', 'w')).toBe('opened');
+    expect(opened).toContain('/data/new.txt');
+    const last = judged.at(-1);
+    expect(last).toMatchObject({ protocol: 'ssh', ssh: { kind: 'sftp', operation: 'write', path: '/data/new.txt', resolved: ['/data/new.txt'], unresolved: [] } });
+  });
+});
+
+describe('legacy scp paths the host does not resolve are denied', () => {
+  it('scp -f of a symlink the host cannot resolve: exit 126, the reason on stderr', async () => {
+    const r = await exec('scp -f /data/chain.txt');
+    expect(r.code).toBe(126);
+    expect(r.stderr).toContain('could not resolve /data/chain.txt');
+  });
+
+  it('a host without an SFTP subsystem: the path cannot be resolved, denied under path rules (not refused as unrecordable)', async () => {
+    hostHasSftp = false;
+    try {
+      const r = await exec('scp -f /data/ok.txt');
+      expect(r.code).toBe(126);
+      expect(r.stderr).toContain('the host has no SFTP subsystem to resolve paths with');
+    } finally {
+      hostHasSftp = true;
+    }
+  });
+});
