@@ -7,7 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import { generateSigningKey, type SigningKey } from './index.ts';
 import { StoreChain } from './store-chain.ts';
 import { leafHashOfHex, MerkleTree } from './merkle.ts';
-import type { AnchorLine, StoreKeyLine } from './export-format.ts';
+import type { AnchorLine, StoreKeyLine, StoreProof } from './export-format.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import type { ExportVerdict, TrustOptions } from './export-verify.ts';
 import { exportOf, feedExport, writeChain, type TestStore } from '../../e2e/support/export-testkit.ts';
@@ -18,15 +18,19 @@ type Line = Record<string, unknown>;
 const NS = 'ns-anchor';
 const POLICY = 'orders-db';
 
-/** A store log of 7 links, sealed at 3 (the anchor) and at 7 (the export's store head), and the anchor line with both. */
-function storeWithHead(key: SigningKey = generateSigningKey()): { store: TestStore; links: StoreLink[]; tree: MerkleTree } {
+/**
+ * A store log of 10 links, sealed at 3 (the anchor), 7 (the export's store head) and 10 (a head
+ * anchored after the export), and the anchor line with the first two.
+ */
+function storeWithHead(key: SigningKey = generateSigningKey()): { store: TestStore; links: StoreLink[]; tree: MerkleTree; notes: Map<number, string> } {
   const chain = new StoreChain(NS, POLICY, key);
   const links: StoreLink[] = [];
   const notes = new Map<number, string>();
-  for (let seq = 1; seq <= 7; seq++) {
-    const link = chain.linkRecord({ chainId: `${NS}/p/x`, seq, hash: seq.toString(16).padStart(64, '0') } as SessionRecord, `2026-11-01T00:00:0${seq}.000Z`);
+  for (let seq = 1; seq <= 10; seq++) {
+    const time = new Date(Date.parse('2026-11-01T00:00:00.000Z') + seq * 1000);
+    const link = chain.linkRecord({ chainId: `${NS}/p/x`, seq, hash: seq.toString(16).padStart(64, '0') } as SessionRecord, time.toISOString());
     links.push(link);
-    if (seq === 3 || seq === 7) notes.set(seq, chain.seal(link, new Date(`2026-11-01T00:00:0${seq}.000Z`))!.note);
+    if (seq === 3 || seq === 7 || seq === 10) notes.set(seq, chain.seal(link, time)!.note);
   }
   const tree = new MerkleTree(links.map((l) => leafHashOfHex(l.hash)));
   const hex = (hs: Buffer[]): string[] => hs.map((h) => h.toString('hex'));
@@ -36,10 +40,10 @@ function storeWithHead(key: SigningKey = generateSigningKey()): { store: TestSto
     store: { records: 7, head: links[6]!.hash, link: links[6]!, root: tree.root(7).toString('hex'), note: notes.get(7)!, inclusion: hex(tree.inclusionProof(6, 7)), consistency: hex(tree.consistencyProof(3, 7)) },
   };
   const keyLine: StoreKeyLine = { type: 'storeKey', keyId: key.keyId, publicJwk: key.publicJwk };
-  return { store: { key, keyLine, anchor }, links, tree };
+  return { store: { key, keyLine, anchor }, links, tree, notes };
 }
 
-const { store, links, tree } = storeWithHead();
+const { store, links, tree, notes } = storeWithHead();
 const A = writeChain(NS, 20, { group: 8 });
 const lines = exportOf(store, [A]).map((l) => structuredClone(l) as Line);
 const anchorAt = lines.findIndex((l) => l.type === 'anchor');
@@ -125,6 +129,53 @@ describe('an anchor carrying the export\'s store head', () => {
     expect(w.ok).toBe(false);
     expect(w.problems.map((p) => p.problem).join('\n')).toMatch(/store head \(#7\): its store checkpoint|no anchor of the export signed by its store key/);
     expect(verify(both, { policyAnchor: { policy: POLICY, records: 7, head: real.hash } }).trust?.state).toBe('failed');
+  });
+
+  describe('a head anchored after the export, with the operator\'s proof that the store log grew to it', () => {
+    const hex = (hs: Buffer[]): string[] => hs.map((h) => h.toString('hex'));
+    /** What GET .../chain/proof?from=7&to=10 answers (store-reads.ts storeProof). */
+    const proof = (): StoreProof => ({
+      policy: POLICY, from: 7, records: 10, head: links[9]!.hash, link: links[9]!, root: tree.root(10).toString('hex'), note: notes.get(10)!,
+      inclusion: hex(tree.inclusionProof(9, 10)), consistency: hex(tree.consistencyProof(7, 10)),
+    });
+    const status = { policy: POLICY, records: 10, head: links[9]!.hash };
+
+    it('anchors the file, and says through what', () => {
+      const v = verify(lines, { policyAnchor: { ...status, proof: proof() } });
+      expect(v.problems).toEqual([]);
+      expect(v.trust).toMatchObject({ state: 'anchored', grown: { policy: POLICY, from: 7, records: 10 } });
+      // Without it, the newer head is named as newer than the export.
+      expect(verify(lines, { policyAnchor: status }).firstBad?.problem).toMatch(/the AccessPolicy's head is newer than the export/);
+    });
+
+    const bad: [string, (p: StoreProof) => void, RegExp][] = [
+      ['starting elsewhere than the file\'s store head', (p) => { p.from = 3; p.consistency = hex(tree.consistencyProof(3, 10)); }, /does not start at the export's store head \(#7\)/],
+      ['for another head', (p) => { p.records = 9; p.head = links[8]!.hash; p.link = links[8]!; }, /is not for AccessPolicy orders-db's head \(#10/],
+      ['with an altered consistency proof', (p) => { p.consistency[0] = 'ab'.repeat(32); }, /not consistent with .*#7.*the export and the cluster's head are not one store log/],
+      ['with the head not its checkpoint\'s last leaf', (p) => { p.inclusion = hex(tree.inclusionProof(8, 10)); }, /its head is not the last leaf of its store checkpoint/],
+      ['with a checkpoint of another key', (p) => { p.note = signCheckpoint({ origin: `store/${NS}/${POLICY}`, size: 10, rootHash: tree.root(10), time: '2026-11-01T00:00:10.000Z' }, generateSigningKey()); }, /its store checkpoint/],
+      ['with a checkpoint of another root', (p) => { p.root = tree.root(9).toString('hex'); }, /the store checkpoint's root is not the one named/],
+    ];
+
+    it.each(bad)('%s fails, naming it', (_name, edit, problem) => {
+      const p = proof();
+      edit(p);
+      const v = verify(lines, { policyAnchor: { ...status, proof: p } });
+      expect(v.ok).toBe(false);
+      expect(v.trust?.state).toBe('failed');
+      expect(v.firstBad?.problem).toMatch(problem);
+    });
+
+    it('cannot anchor a file re-signed with another store key: the real head names the real key', () => {
+      const forger = storeWithHead();
+      const forged = exportOf(forger.store, [A]);
+      // The real operator's proof, or one the forger makes over its own log ending in the real head's link.
+      const v = verify(forged, { policyAnchor: { ...status, proof: proof() } });
+      expect(v.ok).toBe(false);
+      expect(v.firstBad?.problem).toMatch(/does not start at the export's store head|is not for .* made with the store key that signed the export/);
+      const own: StoreProof = { ...proof(), root: forger.tree.root(10).toString('hex'), note: forger.notes.get(10)!, consistency: hex(forger.tree.consistencyProof(7, 10)) };
+      expect(verify(forged, { policyAnchor: { ...status, proof: own } }).firstBad?.problem).toMatch(/made with the store key that signed the export/);
+    });
   });
 
   it('an anchor without one (exports before it) verifies as before', () => {

@@ -95,6 +95,14 @@ export interface AnchorLine {
 
 export interface StoreHeadAtExport { records: number; head: string; link: StoreLink; root: string; note: string; inclusion: string[]; consistency: string[] }
 
+/**
+ * The operator's answer to GET .../policies/{policy}/chain/proof?from=&to= : the policy's store log
+ * grown from size `from` to the store checkpoint of size `records`, as an anchor line's store head
+ * is proven from its anchor. `guarita verify --file --policy` asks for it when AccessPolicy status
+ * anchors a head newer than the export's store head, and checks it as it checks the file.
+ */
+export interface StoreProof extends StoreHeadAtExport { policy: string; from: number }
+
 export interface CheckpointLine { type: 'checkpoint'; chainId: string; size: number; note: string }
 export interface ConsistencyLine { type: 'consistency'; chainId: string; from: number; to: number; proof: string[] }
 

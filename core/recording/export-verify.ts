@@ -15,7 +15,7 @@
 // verified as before (export-verify-v1.ts).
 import { hash, type KeyObject } from 'node:crypto';
 import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
-import { CheckpointError, noteVerifier, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
+import { CheckpointError, noteVerifier, parseCheckpoint, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
 import { decompose, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { importPublicKey, keyIdOf, verifyHashSignature } from './keys.ts';
 import { hashOf, type Linked } from './chain.ts';
@@ -23,7 +23,7 @@ import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import {
   duplicateMember, EXPORT_FORMAT_V2, recordLineHash, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
-  type RegistrationLine, type StoreHeadAtExport, type StoreKeyLine,
+  type RegistrationLine, type StoreHeadAtExport, type StoreKeyLine, type StoreProof,
 } from './export-format.ts';
 import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
 
@@ -33,9 +33,15 @@ export { recordName, type BadRecord, type ChainSummary } from './export-verify-v
 export interface TrustOptions {
   /** A store head or store-log root as AccessPolicy status.chain shows it (`--anchor`). */
   anchor?: string;
-  /** AccessPolicy status.chain of a policy, read from the cluster (`--policy P` with `--file`). */
-  policyAnchor?: { policy: string; head: string; records: number; root?: string };
+  /**
+   * AccessPolicy status.chain of a policy, read from the cluster (`--policy P` with `--file`); with
+   * `proof`, the operator's proof that the store log grew from the export's store head to it.
+   */
+  policyAnchor?: { policy: string; head: string; records: number; root?: string; proof?: StoreProof };
 }
+
+/** A verified size of a policy's store log and its root. */
+interface StoreBase { records: number; root: Buffer }
 
 export interface TrustSummary {
   storeKeys: string[];
@@ -43,6 +49,8 @@ export interface TrustSummary {
   anchors: { policy: string; records: number; head: string; root?: string; store?: { records: number; head: string; root: string } }[];
   /** anchored: an anchor given from outside the file matched; self-asserted: nothing outside vouches for the store key. */
   state: 'anchored' | 'self-asserted' | 'failed';
+  /** Anchored to a head newer than the export's, through the operator's proof that the store log grew from the export's store head to it. */
+  grown?: { policy: string; from: number; records: number };
 }
 
 export interface ExportVerdict extends LegacyVerdict {
@@ -214,6 +222,11 @@ function headerProblem(m: ManifestLine['statement'], h: ExportHeader | undefined
   return undefined;
 }
 
+/** The heads an anchor line shows: its anchored link, and its store head when that link was made with the key that signed the manifest. */
+function headsOf(a: AnchorLine, signer: string): { records: number; head: string; root?: string }[] {
+  return [a, ...(a.store?.link.keyId === signer ? [a.store] : [])];
+}
+
 /** What an export anchors for a policy, against a head AccessPolicy status shows (`records` links), and what to do. */
 function exportHeadsText(a: AnchorLine, records: number): string {
   const mine = `anchors ${a.records} (head ${a.head.slice(0, 12)}…)${a.store === undefined ? '' : ` and holds the store up to ${a.store.records} (head ${a.store.head.slice(0, 12)}…)`}`;
@@ -358,17 +371,27 @@ class ExportV2Verifier {
    * tree only grown since the anchored one (RFC 9162 consistency proof).
    */
   #storeHeadProblem(a: AnchorLine, jwk: StoreKeyLine['publicJwk'], keyId: string): string | undefined {
-    const s = a.store;
-    if (s === undefined) return undefined;
-    const where = `the export's store head (#${String(s.records)})`;
-    const shape = this.#storeHeadLinkProblem(a, s);
-    if (shape !== undefined) return `${where}${shape}`;
-    const cp = this.#storeCheckpointOf(a.policy, s, noteVerifier(this.#storeJwks.get(s.link.keyId) as StoreKeyLine['publicJwk'], s.link.keyId));
-    if (typeof cp === 'string') return `${where}: ${cp}`;
+    if (a.store === undefined) return undefined;
     // The anchor's own checkpoint verified just before (#anchorNoteProblem).
     const anchoredRoot = verifyCheckpoint(a.note as string, noteVerifier(jwk, keyId)).rootHash;
-    const proof = storeHeadProofProblem(a.records, s, cp, anchoredRoot);
+    return this.#growthProblem(a.policy, { records: a.records, root: anchoredRoot }, a.store, 'the export\'s store head');
+  }
+
+  /** Why `s` is not the policy's store log grown from `base` (a verified size and root): its link, its checkpoint, its proofs. */
+  #growthProblem(policy: string, base: StoreBase, s: StoreHeadAtExport, name: string): string | undefined {
+    const where = `${name} (#${String(s.records)})`;
+    const shape = this.#storeHeadLinkProblem({ policy, records: base.records }, s);
+    if (shape !== undefined) return `${where}${shape}`;
+    const cp = this.#storeCheckpointOf(policy, s, noteVerifier(this.#storeJwks.get(s.link.keyId) as StoreKeyLine['publicJwk'], s.link.keyId));
+    if (typeof cp === 'string') return `${where}: ${cp}`;
+    const proof = storeHeadProofProblem(base.records, s, cp, base.root);
     return proof === undefined ? undefined : `${where}${proof}`;
+  }
+
+  /** The newest verified store head of an anchor line (its store head, else the anchor): where a proof to a newer head starts. */
+  #baseOf(a: AnchorLine): StoreBase | undefined {
+    if (a.store !== undefined) return { records: a.store.records, root: Buffer.from(a.store.root, 'hex') };
+    return a.note === undefined ? undefined : { records: a.records, root: parseCheckpoint(a.note).checkpoint.rootHash };
   }
 
   /**
@@ -376,7 +399,7 @@ class ExportV2Verifier {
    * the store key it names, so a file re-signed with another key cannot show a real head of
    * status.chain as its own.
    */
-  #storeHeadLinkProblem(a: AnchorLine, s: StoreHeadAtExport): string | undefined {
+  #storeHeadLinkProblem(a: Pick<AnchorLine, 'policy' | 'records'>, s: StoreHeadAtExport): string | undefined {
     if (!Number.isSafeInteger(s.records) || s.records <= a.records) return ` is not a store link past the anchored #${a.records}`;
     const link = s.link as StoreLink | undefined;
     const shape = typeof link !== 'object' || link === null ? 'it carries no store link' : this.#anchorLinkProblem({ policy: a.policy, records: s.records, head: s.head }, link);
@@ -659,7 +682,8 @@ class ExportV2Verifier {
     const { anchor, policyAnchor } = trust;
     if (anchor === undefined && policyAnchor === undefined) return { ...summary, state: 'self-asserted' };
     const problem = this.#anchorMismatch(trust);
-    if (problem === undefined) return { ...summary, state: 'anchored' };
+    const proof = policyAnchor?.proof;
+    if (problem === undefined) return { ...summary, state: 'anchored', ...(proof === undefined ? {} : { grown: { policy: proof.policy, from: proof.from, records: proof.records } }) };
     this.#bad({ problem });
     return { ...summary, state: 'failed' };
   }
@@ -674,15 +698,42 @@ class ExportV2Verifier {
     const { anchor, policyAnchor } = trust;
     const signer = this.#manifest?.storeKeyId ?? 'none';
     const fromKey = this.#anchors.filter((a) => a.link.keyId === signer);
-    // A head anchors the file only when its own link was made with the key that signed the manifest.
-    const heads = (a: AnchorLine): { records: number; head: string; root?: string }[] => [a, ...(a.store?.link.keyId === signer ? [a.store] : [])];
-    if (anchor !== undefined && !fromKey.some((a) => heads(a).some((h) => h.head === anchor || h.root === anchor))) {
+    if (anchor !== undefined && !fromKey.some((a) => headsOf(a, signer).some((h) => h.head === anchor || h.root === anchor))) {
       return `no anchor of the export signed by its store key (${signer}) is ${anchor.slice(0, 16)}…: the export was re-signed with another key, or made against another store head`;
     }
-    if (policyAnchor === undefined) return undefined;
+    return policyAnchor === undefined ? undefined : this.#policyAnchorMismatch(policyAnchor, fromKey, signer);
+  }
+
+  /** `--policy`: one of the file's heads for the policy is AccessPolicy status.chain, or the operator's proof ties its newest to it. */
+  #policyAnchorMismatch(policyAnchor: NonNullable<TrustOptions['policyAnchor']>, fromKey: readonly AnchorLine[], signer: string): string | undefined {
     const a = fromKey.find((x) => x.policy === policyAnchor.policy);
-    if (a !== undefined && heads(a).some((h) => h.records === policyAnchor.records && h.head === policyAnchor.head)) return undefined;
+    if (a !== undefined && headsOf(a, signer).some((h) => h.records === policyAnchor.records && h.head === policyAnchor.head)) return undefined;
+    if (a !== undefined && policyAnchor.proof !== undefined) return this.#grownToProblem(a, policyAnchor, signer);
     return `AccessPolicy ${policyAnchor.policy} anchors ${policyAnchor.records} links (head ${policyAnchor.head.slice(0, 12)}…) and the export, signed by store key ${signer}, ${a === undefined ? 'carries no anchor for it' : exportHeadsText(a, policyAnchor.records)}`;
+  }
+
+  /**
+   * A head newer than the export's, with the operator's proof that the store log grew from the
+   * export's newest verified store head to it: the head's own link (its hash is status.chain.head,
+   * and it names the store key that signed the manifest), a checkpoint of that key with the head as
+   * its last leaf, and a consistency proof from the export's root.
+   */
+  #grownToProblem(a: AnchorLine, policyAnchor: NonNullable<TrustOptions['policyAnchor']>, signer: string): string | undefined {
+    const proof = policyAnchor.proof as StoreProof;
+    const base = this.#baseOf(a);
+    const target = `AccessPolicy ${policyAnchor.policy}'s head (#${policyAnchor.records}, ${policyAnchor.head.slice(0, 12)}…)`;
+    if (base === undefined || proof.from !== base.records) return `the operator's proof that the store log grew to ${target} does not start at the export's store head (#${base?.records ?? '?'})`;
+    if (proof.records !== policyAnchor.records || proof.head !== policyAnchor.head || proof.link?.keyId !== signer) {
+      return `the operator's proof is not for ${target} made with the store key that signed the export (${signer})`;
+    }
+    const problem = this.#growthProblem(a.policy, base, proof, `the operator's proof to ${target}`);
+    return problem === undefined ? undefined : `${problem}: the export and the cluster's head are not one store log`;
+  }
+
+  /** The newest store head of the policy the file proves (signed by the manifest's store key), once the file is read. */
+  newestStoreHead(policy: string): number | undefined {
+    const a = this.#anchors.find((x) => x.policy === policy && x.link.keyId === this.#manifest?.storeKeyId);
+    return a === undefined ? undefined : (this.#baseOf(a)?.records ?? a.records);
   }
 
   finish(trust: TrustOptions = this.#trust): ExportVerdict {
@@ -720,6 +771,11 @@ export class ExportVerifier {
     this.#impl ??= isV2Header(value) ? new ExportV2Verifier(this.#trust) : new LegacyExportVerifier();
     if (this.#impl instanceof ExportV2Verifier) this.#impl.add(line, value, text, bytes);
     else this.#impl.add(line, value);
+  }
+
+  /** The newest store head of `policy` the file proves, once every line was added (format 1: none). */
+  newestStoreHead(policy: string): number | undefined {
+    return this.#impl instanceof ExportV2Verifier ? this.#impl.newestStoreHead(policy) : undefined;
   }
 
   /**

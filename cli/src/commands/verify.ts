@@ -16,6 +16,7 @@ import { humanBytes } from '../time.ts';
 import { GROUP, VERSION } from '../../../crds/api.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import type { PolicyEntryLine } from '../../../core/recording/store-types.ts';
+import type { StoreProof } from '../../../core/recording/export-format.ts';
 
 const HELP = `usage: guarita verify [--policy P | --file EXPORT [--anchor HASH | --policy P]] [-n NAMESPACE] [-o json|yaml]
 
@@ -176,10 +177,16 @@ function unusedLines(v: ExportVerdict, p: Paint): string[] {
   return [`  ${p.yellow('!')} ${unused.length} checkpoint(s) of the file prove no record it holds and were ignored (the operator writes none such): ${named}${unused.length > 5 ? ', …' : ''}`];
 }
 
+function anchoredLine(trust: NonNullable<ExportVerdict['trust']>, heads: string, keys: string, p: Paint): string {
+  const grown = trust.grown;
+  if (grown === undefined) return `  ${p.green('✓')} anchored: the store head given matches the file's (${heads}), made with store key ${keys}`;
+  return `  ${p.green('✓')} anchored: AccessPolicy ${grown.policy}'s head (${grown.records} links) extends the file's store head (${grown.from} links): the operator's consistency proof verified with store key ${keys}`;
+}
+
 function trustLines(v: ExportVerdict, p: Paint): string[] {
   const keys = v.trust?.storeKeys.join(', ') ?? '?';
   const heads = (v.trust?.anchors ?? []).map((a) => `${a.policy} at ${a.records} links, head ${short(a.head)}${a.store === undefined ? '' : ` (store at export ${a.store.records} links, head ${short(a.store.head)})`}`).join('; ');
-  if (v.trust?.state === 'anchored') return [`  ${p.green('✓')} anchored: the store head given matches the file's (${heads}), made with store key ${keys}`];
+  if (v.trust?.state === 'anchored') return [anchoredLine(v.trust, heads, keys, p)];
   return [
     `  ${p.yellow('!')} not anchored: the operator's store key (${keys}) is the file's own claim; compare a head (${heads === '' ? 'none' : heads})`,
     '    with AccessPolicy status.chain: guarita verify --file F --anchor HEAD, or --policy P against the cluster',
@@ -196,8 +203,11 @@ function fileSize(file: string): number {
   }
 }
 
-/** `trust` is read once the file is (`--policy`: AccessPolicy status then, not older than the export). */
-async function verifyFile(file: string, io: CliIo, trust: () => Promise<TrustOptions>): Promise<ExportVerdict> {
+/**
+ * `trust` is read once the file is (`--policy`: AccessPolicy status then, not older than the
+ * export), given the newest store head the file proves per policy.
+ */
+async function verifyFile(file: string, io: CliIo, trust: (newestStoreHead: (policy: string) => number | undefined) => Promise<TrustOptions>): Promise<ExportVerdict> {
   const stdin = file === '-';
   const size = stdin ? 0 : fileSize(file);
   const source = stdin ? io.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
@@ -215,7 +225,7 @@ async function verifyFile(file: string, io: CliIo, trust: () => Promise<TrustOpt
     progress.update(size > 0 ? bytes / size : undefined, humanBytes(bytes));
   }
   progress.done();
-  return verifier.finish(await trust());
+  return verifier.finish(await trust((policy) => verifier.newestStoreHead(policy)));
 }
 
 // ---- --policy ---------------------------------------------------------------------------------------
@@ -288,21 +298,46 @@ async function verifyAll(c: Connection, io: CliIo, p: Paint): Promise<PolicyVerd
  * after it: the export is complete then (`guarita export | guarita verify --file - --policy P`
  * included), so status is the export's anchor, its store head, or newer, never older.
  */
-async function fileTrust(values: { anchor?: string | undefined; policy?: string | undefined; kubeconfig?: string | undefined; context?: string | undefined; namespace?: string | undefined }, io: CliIo): Promise<() => Promise<TrustOptions>> {
+type FileTrustFlags = { anchor?: string | undefined; policy?: string | undefined } & Parameters<typeof connect>[0];
+
+async function fileTrust(values: FileTrustFlags, io: CliIo): Promise<Parameters<typeof verifyFile>[2]> {
   const anchor = values.anchor;
   if (anchor !== undefined) return () => Promise.resolve({ anchor });
   const policy = values.policy;
   if (policy === undefined) return () => Promise.resolve({});
   const { loadKube } = await import('../kube.ts');
   const kube = loadKube(values, io.env);
-  const read = async (): Promise<TrustOptions> => {
+  const read = async (): Promise<Anchor> => {
     const a = await readAnchor(kube, kube.namespace, policy);
     if (!a.exists) throw new Error(`AccessPolicy ${kube.namespace}/${policy} does not exist: nothing anchors the export (use --anchor with the head you recorded)`);
     if (a.anchor === undefined) throw new Error(`AccessPolicy ${kube.namespace}/${policy} has no status.chain yet: nothing anchors the export (the operator anchors every --anchor-interval)`);
-    return { policyAnchor: { policy, head: a.anchor.head, records: a.anchor.records } };
+    return a.anchor;
   };
   await read();
-  return read;
+  return async (newestStoreHead) => {
+    const a = await read();
+    const policyAnchor = { policy, head: a.head, records: a.records };
+    const from = newestStoreHead(policy);
+    // Anchored after the export took its records: the operator proves the store log grew from the export's store head to it.
+    if (from === undefined || a.records <= from) return { policyAnchor };
+    return { policyAnchor: { ...policyAnchor, proof: await storeProof(values, io, policy, from, a.records) } };
+  };
+}
+
+/** The operator's proof that policy's store log grew from size `from` to `to` (checked by the verifier, not trusted). */
+async function storeProof(values: FileTrustFlags, io: CliIo, policy: string, from: number, to: number): Promise<StoreProof> {
+  const why = `AccessPolicy ${policy} anchors ${to} store links, more than the export's ${from} (anchored after it was taken): showing they are one store log needs the operator's proof`;
+  let c: Connection;
+  try {
+    c = await (await import('../operator-client.ts')).connect(values, io.env);
+  } catch (err) {
+    throw new Error(`${why}, and ${err instanceof Error ? err.message : String(err)}\n(or verify with --anchor and the head AccessPolicy status showed when the export was taken)`, { cause: err });
+  }
+  try {
+    return await c.operator.json<StoreProof>(`/policies/${encodeURIComponent(policy)}/chain/proof`, { from: String(from), to: String(to) }, `${why}: reading it`);
+  } finally {
+    await c.operator.close();
+  }
 }
 
 // ---- the command --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 //   verb list  : GET sessions, GET chains, GET export (with get; a verifiable export, format
 //                guarita-export/v2: ?policy, ?session, ?since, ?until), GET .../chain/entries (with get)
 //   verb get   : GET sessions/{id} (name = session id), GET export, GET policies/{name}/chain[...]
+//                (chain/proof?from=&to=: the store log's growth between two sizes)
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, type Identity, type KubeAuth } from '../auth/kube-auth.ts';
 import { durationMs } from '../../../core/duration.ts';
@@ -48,6 +49,13 @@ export function parseTime(value: string | undefined, field: string, now: number)
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new ReadError(400, `${field}: expected an RFC 3339 time (2026-11-01T00:00:00Z) or a duration (24h), got ${JSON.stringify(value)}`);
   return t;
+}
+
+/** A store log size (a link seq) given as a query parameter. */
+function linkSeq(value: string | undefined, field: string): number {
+  const n = value === undefined || !/^[1-9][0-9]{0,15}$/.test(value) ? Number.NaN : Number(value);
+  if (!Number.isSafeInteger(n)) throw new ReadError(400, `${field}: expected a store link number (a positive integer, as AccessPolicy status.chain.records), got ${JSON.stringify(value ?? '')}`);
+  return n;
 }
 
 function ns(value: string): string {
@@ -141,6 +149,19 @@ export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
     await authorize(req, namespace, ['list', 'get']);
     if (store.policyChain(namespace, req.params.name) === undefined) throw new ReadError(404, `nothing is stored for policy ${req.params.name} in namespace ${namespace}`);
     await streamJsonl(reply, store.policyEntries(namespace, req.params.name), `${namespace}-${req.params.name}-chain.jsonl`);
+  }));
+
+  // The store log's growth between two of its sizes (an export's store head and a newer anchored
+  // one): guarita verify --file --policy checks it against the export's store key and roots.
+  app.get<{ Params: PolicyParams; Querystring: Query }>('/v1/namespaces/:ns/policies/:name/chain/proof', (req, reply) => handle('policy-proof', reply, async (store) => {
+    const namespace = ns(req.params.ns);
+    await authorize(req, namespace, ['get']);
+    const from = linkSeq(req.query.from, 'from');
+    const to = linkSeq(req.query.to, 'to');
+    if (from >= to) throw new ReadError(400, `from (${from}) must be smaller than to (${to}): the proof shows the store log grown from one to the other`);
+    const proof = await store.storeProof(namespace, req.params.name, from, to);
+    if (typeof proof === 'string') throw new ReadError(404, proof);
+    return proof;
   }));
 
   app.get<{ Params: PolicyParams }>('/v1/namespaces/:ns/policies/:name/verify', (req, reply) => handle('policy-verify', reply, async (store) => {

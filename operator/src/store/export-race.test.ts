@@ -17,7 +17,7 @@ import { ExportVerifier, type ExportVerdict, type TrustOptions } from '../../../
 import type { AnchorLine } from '../../../core/recording/export-format.ts';
 import { fakeSidecar, verifyExport } from '../../../e2e/support/store-testkit.ts';
 import { FileStore } from './file-store.ts';
-import { exportLines, policyEntries } from './store-reads.ts';
+import { exportLines, policyEntries, storeProof } from './store-reads.ts';
 import { loadStore } from './store-open.ts';
 import { StoreIndex } from './store-index.ts';
 import type { PolicyState, RecordRef } from './state.ts';
@@ -163,6 +163,19 @@ describe('export while a commit group is indexed', () => {
     // A forged head fails; so does the right head with a forged size.
     expect(verify(lines, { anchor: 'e'.repeat(64) }).firstBad?.problem).toMatch(/no anchor of the export signed by its store key/);
     expect(verify(lines, { policyAnchor: { policy: 'alpha', head: groups.alpha![1]!.head, records: groups.alpha![0]!.size } }).ok).toBe(false);
+
+    // The head anchored after the export, with the store's proof that its log grew from the export's store head to it.
+    for (const p of POLICIES) {
+      const proof = await storeProof(index, 'shop', p, groups[p]![1]!.size, groups[p]![2]!.size);
+      if (typeof proof === 'string') throw new Error(proof);
+      const v = verify(lines, { policyAnchor: { policy: p, ...statusOf(groups, p, 2), proof } });
+      expect([p, v.problems, v.trust?.state, v.trust?.grown]).toEqual([p, [], 'anchored', { policy: p, from: groups[p]![1]!.size, records: groups[p]![2]!.size }]);
+    }
+    // It proves nothing from or to a link that is not held, nor to one that is not a store checkpoint.
+    expect(await storeProof(index, 'shop', 'alpha', groups.alpha![1]!.size, groups.alpha![2]!.size - 1)).toMatch(/is not a stored store checkpoint/);
+    expect(await storeProof(index, 'shop', 'alpha', groups.alpha![1]!.size, 99)).toMatch(/is not a stored store checkpoint/);
+    expect(await storeProof(index, 'shop', 'alpha', 99, 100)).toMatch(/store link #99 of policy alpha is not held/);
+    expect(await storeProof(index, 'shop', 'gamma', 1, 2)).toMatch(/nothing is stored for policy gamma/);
   });
 
   it('anchored at its store head already, carries that one head and verifies by it', async () => {

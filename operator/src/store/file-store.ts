@@ -23,7 +23,7 @@ import { isRemoved, vouchRegistration } from '../../../core/recording/store-chai
 import { StoreIndex } from './store-index.ts';
 import { loadStore } from './store-open.ts';
 import * as reads from './store-reads.ts';
-import type { ExportV2Line } from '../../../core/recording/export-format.ts';
+import type { ExportV2Line, StoreProof } from '../../../core/recording/export-format.ts';
 import { GroupWriter, type CheckpointToStore } from './store-writer.ts';
 import type {
   AppendResult, ChainRegistration, ChainState, ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead,
@@ -165,6 +165,10 @@ export class FileStore implements SessionStore {
 
   policyEntries(namespace: string, policy: string): AsyncIterable<PolicyEntryLine> {
     return reads.policyEntries(this.#index, namespace, policy);
+  }
+
+  storeProof(namespace: string, policy: string, from: number, to: number): Promise<StoreProof | string> {
+    return reads.storeProof(this.#index, namespace, policy, from, to);
   }
 
   // ---- retention -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { policyKey, type ChainMem, type CheckpointRef, type PolicyState, type Re
 import { storeChainId } from '../../../core/recording/store-chain.ts';
 import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { planExport, type ExportChainSource } from '../../../core/recording/export-build.ts';
-import type { AnchorLine, ExportFilterV2, ExportV2Line, StoreKeyLine } from '../../../core/recording/export-format.ts';
+import type { AnchorLine, ExportFilterV2, ExportV2Line, StoreHeadAtExport, StoreKeyLine, StoreProof } from '../../../core/recording/export-format.ts';
 import { leafHashOfHex, MerkleAppender, MerkleTree } from '../../../core/recording/merkle.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
 import type { ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo, StoreLink } from './types.ts';
@@ -116,7 +116,7 @@ function policyHeadsAt(index: StoreIndex, namespace: string, policies: Iterable<
  * The anchor line of a policy: the store link at the anchored size (it hashes to status.chain.head
  * and names the store key), with the store checkpoint of that size and the link's inclusion proof
  * when the store log has them, and, when the store log had grown past the anchor at the export's
- * moment, that store head tied to the anchor by a consistency proof (withStoreHead). Undefined when
+ * moment, that store head tied to the anchor by a consistency proof (storeGrowth). Undefined when
  * nothing is anchored or the link is gone (retention).
  */
 async function anchorLine(index: StoreIndex, namespace: string, heads: PolicyHeads): Promise<AnchorLine | undefined> {
@@ -131,11 +131,17 @@ async function anchorLine(index: StoreIndex, namespace: string, heads: PolicyHea
     const past = storeHeadPast(line, store);
     if (past === undefined || at.before === undefined) return line;
     at.before.append(leafHashOfHex(at.link.hash));
-    const head = await storeLogTo(entries, MerkleTree.resume(at.before.size, at.before.compactRange()), past);
-    return head === undefined ? line : withStoreHead(line, past, head);
+    const head = await storeLogTo(entries, MerkleTree.resume(at.before.size, at.before.compactRange()), past.size);
+    return withStoreHead(line, past, head);
   } finally {
     await entries.return?.();
   }
+}
+
+/** The anchor line with the export's store head, when the links read are that head's (not gone with retention meanwhile, nor another store's). */
+function withStoreHead(line: AnchorLine, past: NonNullable<PolicyState['checkpoint']>, head: StoreLogAt | undefined): AnchorLine {
+  if (head?.link.hash !== past.head || head.checkpoint !== past.note) return line;
+  return { ...line, store: storeGrowth(line.records, { ...head, checkpoint: past.note }) };
 }
 
 /** The export's store head when the store log had grown past the anchor and the anchor has its store checkpoint (to prove consistency from). */
@@ -144,7 +150,6 @@ function storeHeadPast(line: AnchorLine, store: PolicyState['checkpoint']): NonN
 }
 
 type Entries = AsyncIterator<PolicyEntryLine>;
-type EntryOf = Extract<PolicyEntryLine, { type: 'entry' }>;
 
 /** Reads the policy's entries up to link `seq`: the link, its store checkpoint, and the store log before it (undefined if unknown). */
 async function anchoredEntry(entries: Entries, seq: number, tree: MerkleAppender | undefined): Promise<{ link: StoreLink; checkpoint?: string; before: MerkleAppender | undefined } | undefined> {
@@ -159,30 +164,49 @@ async function anchoredEntry(entries: Entries, seq: number, tree: MerkleAppender
   return undefined;
 }
 
-/** Reads on to the export's store head: its link and the store log grown to it, or undefined when the links read are not that head's (gone, or another store). */
-async function storeLogTo(entries: Entries, since: MerkleTree, store: NonNullable<PolicyState['checkpoint']>): Promise<{ link: StoreLink; since: MerkleTree } | undefined> {
+interface StoreLogAt { link: StoreLink; checkpoint?: string; since: MerkleTree }
+
+/** Reads on to link `size`: the link, its store checkpoint, and the store log grown to it; undefined when the links stop or skip before it. */
+async function storeLogTo(entries: Entries, since: MerkleTree, size: number): Promise<StoreLogAt | undefined> {
   for (let r = await entries.next(); r.done !== true; r = await entries.next()) {
     const e = r.value;
     if (e.type !== 'entry') continue;
     if (since.size !== e.link.seq - 1) return undefined;
     since.append(leafHashOfHex(e.link.hash));
-    if (e.link.seq === store.size) return isStoreHead(e, store) ? { link: e.link, since } : undefined;
+    if (e.link.seq === size) return { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }), since };
   }
   return undefined;
 }
 
-const isStoreHead = (e: EntryOf, store: NonNullable<PolicyState['checkpoint']>): boolean => e.link.hash === store.head && e.checkpoint === store.note;
-
-/** The export's store head on its anchor line: its checkpoint, its last link with its inclusion and the consistency proof from the anchored size. */
-function withStoreHead(a: AnchorLine, store: NonNullable<PolicyState['checkpoint']>, { link, since }: { link: StoreLink; since: MerkleTree }): AnchorLine {
+/** The store log grown from size `from` to a store checkpoint: that checkpoint, its last link with its inclusion, and the consistency proof from `from`. */
+function storeGrowth(from: number, { link, checkpoint, since }: StoreLogAt & { checkpoint: string }): StoreHeadAtExport {
   const hex = (hashes: Buffer[]): string[] => hashes.map((h) => h.toString('hex'));
   return {
-    ...a,
-    store: {
-      records: store.size, head: store.head, link, root: store.root, note: store.note,
-      inclusion: hex(since.inclusionProof(store.size - 1, store.size)), consistency: hex(since.consistencyProof(a.records, store.size)),
-    },
+    records: link.seq, head: link.hash, link, root: parseCheckpoint(checkpoint).checkpoint.rootHash.toString('hex'), note: checkpoint,
+    inclusion: hex(since.inclusionProof(link.seq - 1, link.seq)), consistency: hex(since.consistencyProof(from, link.seq)),
   };
+}
+
+/**
+ * What `guarita verify --file --policy` asks for when AccessPolicy status anchors a head newer than
+ * the export's: the store log's growth from the export's store head (`from`) to that head (`to`,
+ * a store checkpoint), which the verifier checks against the store key and roots it already holds.
+ * A string says why it cannot be given (read API: 404).
+ */
+export async function storeProof(index: StoreIndex, namespace: string, policy: string, from: number, to: number): Promise<StoreProof | string> {
+  const p = index.policies.get(policyKey(namespace, policy));
+  if (p === undefined) return `nothing is stored for policy ${policy} in namespace ${namespace}`;
+  const entries = policyEntries(index, namespace, policy)[Symbol.asyncIterator]();
+  try {
+    const at = await anchoredEntry(entries, from, storeTreeAtCut(p));
+    if (at?.before === undefined) return `store link #${from} of policy ${policy} is not held with the store log before it (removed by retention, or not stored yet): no proof can start there`;
+    at.before.append(leafHashOfHex(at.link.hash));
+    const head = await storeLogTo(entries, MerkleTree.resume(at.before.size, at.before.compactRange()), to);
+    if (head?.checkpoint === undefined) return `store link #${to} of policy ${policy} is not a stored store checkpoint (not stored yet, or not a head the operator anchors)`;
+    return { policy, from, ...storeGrowth(from, { ...head, checkpoint: head.checkpoint }) };
+  } finally {
+    await entries.return?.();
+  }
 }
 
 /** The store log's tree where the policy's stored links start: empty, or the retention cut's frontier (undefined if unknown). */

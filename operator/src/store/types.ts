@@ -6,7 +6,7 @@ import type { ChainPosition } from '../../../core/recording/index.ts';
 import type {
   AppendResult, ChainRegistration, ChainState, PolicyCounters, PolicyEntryLine, SessionRecord, SessionSummary, StoreKeyInfo, Tombstone,
 } from '../../../core/recording/store-types.ts';
-import type { ExportV2Line } from '../../../core/recording/export-format.ts';
+import type { ExportV2Line, StoreProof } from '../../../core/recording/export-format.ts';
 
 // Re-exported: the store's modules and the operator keep importing them from here.
 export type { ExportLine, PolicyCounters, PolicyEntryLine, RemovedRange, SessionRecord, SessionSummary, StoreCheckpoint, StoredChainCheckpoint, StoreKeyInfo, StoreLink, StoreLinkPayload, Tombstone } from '../../../core/recording/store-types.ts';
@@ -77,6 +77,8 @@ export interface SessionStore {
   policyChain(namespace: string, policy: string): PolicyChainInfo | undefined;
   /** The store chain with its records, for offline verification (JSONL lines). */
   policyEntries(namespace: string, policy: string): AsyncIterable<PolicyEntryLine>;
+  /** The policy's store log grown from size `from` to its store checkpoint of size `to` (store-reads.ts storeProof); a string says why not. */
+  storeProof(namespace: string, policy: string, from: number, to: number): Promise<StoreProof | string>;
   applyRetention(retentionFor: RetentionFor, now: number): Promise<RetentionOutcome[]>;
   close(): Promise<void>;
 }
