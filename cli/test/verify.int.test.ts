@@ -42,6 +42,9 @@ function cli(user: TestUser, args: string[], env: NodeJS.ProcessEnv = {}): Promi
   });
 }
 
+/** A command recorded as cut (its text only the first 64 KiB of the masked text): what the CSV must say. */
+const CUT = { commandTruncated: true, commandSha256: 'c0ffee'.padEnd(64, '0') } as const;
+
 /** Records of one sidecar for `policy`: a session with allowed, denied and held commands. */
 async function record(policy: Policy): Promise<void> {
   const sc = await sidecarClient(ns, 'agent', `agent-${policy}`);
@@ -49,7 +52,7 @@ async function record(policy: Policy): Promise<void> {
   const base = { policy, target: policy, sessionId: `s-${policy}`, subject: 'support-agent' };
   const records = [
     ...sc.next(1, { ...base, type: 'session.start', decision: 'allow', reason: 'from 10.0.0.7', command: undefined, result: undefined }),
-    ...sc.next(4, (i) => ({ ...base, command: `SELECT name, cpf FROM customers WHERE id = ${i}`, masked: { cpf: 1 } })),
+    ...sc.next(4, (i) => ({ ...base, command: `SELECT name, cpf FROM customers WHERE id = ${i}`, masked: { cpf: 1 }, ...(policy === 'orders-db' && i === 3 ? CUT : {}) })),
     ...sc.next(1, { ...base, command: 'DELETE FROM customers', decision: 'deny', rule: 'no-deletes', reason: 'deletes are not allowed', result: undefined }),
     ...sc.next(1, { ...base, type: 'session.end', reason: 'closed by the client', command: undefined, result: undefined }),
   ];
@@ -287,8 +290,11 @@ describe('guarita export and verify --file', () => {
     expect(r.err).toContain('Exported 5 command row(s) from 7 record(s)');
     expect(r.err).toContain('A CSV export is not verifiable');
     const rows = readFileSync(csv, 'utf8').trimEnd().split('\r\n');
-    expect(rows[0]).toBe('time,namespace,policy,target,session,subject,groups,purpose,command,decision,rule,approvalRequest,rows,bytes,masked,record,reviews');
+    expect(rows[0]).toBe('time,namespace,policy,target,session,subject,groups,purpose,command,decision,rule,approvalRequest,rows,bytes,masked,record,reviews,commandTruncated,commandSha256');
     expect(rows).toHaveLength(6);
+    expect(rows[1]!.endsWith(',false,')).toBe(true);
+    expect(rows[4]).toContain('"SELECT name, cpf FROM customers WHERE id = 3"');
+    expect(rows[4]!.endsWith(`,true,${CUT.commandSha256}`)).toBe(true);
     expect(rows[1]).toMatch(new RegExp(`^\\S+Z,${ns},orders-db,orders-db,s-orders-db,support-agent,support,customer-support,"SELECT name, cpf FROM customers WHERE id = 0",allow,allow-the-rest,,1,64,cpf=1,${ns}/agent-orders-db/`));
     expect(rows[5]).toContain(',DELETE FROM customers,deny,no-deletes,,,,,');
   });
@@ -394,5 +400,68 @@ describe('errors say what to do next', () => {
     expect(r.err).toMatch(/the operator's TLS certificate at .* is not trusted .*--operator-ca FILE/);
     const wrongName = await cli('audrey', ['sessions', 'list', '--operator-tls-server-name', 'guarita-operator.guarita-system.svc']);
     expect(wrongName.err).toContain('--operator-tls-server-name');
+  });
+});
+
+describe('an export taken while a sidecar ships and the operator anchors (issue 21, E1)', () => {
+  const POLICY = 'racing';
+
+  it('verifies against AccessPolicy status right after, and later through the operator\'s proof that the store log grew', async () => {
+    await apply([accessPolicy(ns, POLICY)]);
+    const sc = await sidecarClient(ns, 'agent', 'agent-racing');
+    expect((await sc.register(op.url)).status).toBe(201);
+    const base = { policy: POLICY, target: POLICY, sessionId: 's-racing', subject: 'support-agent' };
+    let shipping = true;
+    let batches = 0;
+    const shipper = (async () => {
+      while (shipping) {
+        const r = await sc.send(op.url, sc.next(3, (i) => ({ ...base, command: `SELECT name FROM customers WHERE id = ${i}` })));
+        if (r.status !== 200) throw new Error(`batch ${batches}: ${r.status} ${JSON.stringify(r.body)}`);
+        batches++;
+      }
+    })();
+    await eventually('racing anchored', async () => ((await getObject<{ status?: { chain?: unknown } }>('accesspolicy', ns, POLICY)).status?.chain === undefined ? undefined : true));
+
+    const files: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const file = join(dir, `racing-${i}.jsonl`);
+      const atStart = batches;
+      expect((await cli('audrey', ['export', '--policy', POLICY, '-o', file])).code).toBe(0);
+      // AccessPolicy status read once the file is: its head, the export's own, or newer (the operator's proof).
+      const v = await cli('audrey', ['verify', '--file', file, '--policy', POLICY]);
+      expect([i, v.code, v.err]).toEqual([i, 0, '']);
+      expect(v.out).toMatch(/✓ anchored: /);
+      files.push(file);
+      await eventually(`batches after export ${i}`, () => Promise.resolve(batches > atStart + 1 ? true : undefined));
+    }
+    // Piped as auditors run it: the status is read after the export ends.
+    const piped = await cli('audrey', ['export', '--policy', POLICY]);
+    expect((await runCli(['verify', '--file', '-', '--policy', POLICY, '-n', ns], { stdin: piped.out, env: { KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: op.url, GUARITA_OPERATOR_CA: requireKube().caFile } })).code).toBe(0);
+    shipping = false;
+    await shipper;
+
+    // Ingest stopped and anchored to the end: status is newer than every export taken meanwhile.
+    const chain = await call<{ records: number }>(op.url, 'GET', `/v1/namespaces/${ns}/policies/${POLICY}/chain`, userToken('audrey'));
+    await eventually('racing anchored to its store head', async () => ((await getObject<{ status?: { chain?: { records: number } } }>('accesspolicy', ns, POLICY)).status?.chain?.records === chain.body.records ? true : undefined));
+    for (const file of files) {
+      const v = await cli('audrey', ['verify', '--file', file, '--policy', POLICY, '-o', 'json']);
+      const out = JSON.parse(v.out) as { ok: boolean; trust: { state: string; grown?: { records: number } } };
+      expect([file, v.code, out.ok, out.trust.state, out.trust.grown?.records]).toEqual([file, 0, true, 'anchored', chain.body.records]);
+    }
+    expect((await cli('audrey', ['verify', '--file', files[0]!, '--policy', POLICY])).out).toMatch(new RegExp(`✓ anchored: AccessPolicy ${POLICY}'s head \\(${chain.body.records} links\\) extends the file's store head \\(\\d+ links\\): the operator's consistency proof verified`));
+
+    // A head the store never had still fails, naming what it is not.
+    const forged = await cli('audrey', ['verify', '--file', files[0]!, '--anchor', 'e'.repeat(64)]);
+    expect(forged.code).toBe(1);
+    expect(forged.out).toContain('no anchor of the export signed by its store key');
+  });
+
+  it('the proof endpoint names a bad parameter and what it cannot prove', async () => {
+    const path = `/v1/namespaces/${ns}/policies/${POLICY}/chain/proof`;
+    const token = userToken('audrey');
+    expect(await call(op.url, 'GET', `${path}?from=x&to=3`, token)).toMatchObject({ status: 400, body: { message: expect.stringContaining('from: expected a store link number') } });
+    expect(await call(op.url, 'GET', `${path}?from=5&to=5`, token)).toMatchObject({ status: 400, body: { message: expect.stringContaining('from (5) must be smaller than to (5)') } });
+    expect(await call(op.url, 'GET', `${path}?from=1&to=999999`, token)).toMatchObject({ status: 404, body: { message: expect.stringContaining('store link #999999 of policy racing is not a stored store checkpoint') } });
+    expect((await call(op.url, 'GET', `${path}?from=1&to=2`, userToken('eve'))).status).toBe(403);
   });
 });
