@@ -28,7 +28,9 @@ stderr when it is a terminal and the export takes a while.
   csv              one row per command: time, namespace, policy, target, session, subject, groups,
                    purpose, command (masked), decision, rule, approvalRequest, rows, bytes, masked
                    (e.g. cpf=3;email=2), record (chainId#seq, to find it in a JSONL export),
-                   reviews (an approved command's reviewers, groups, decisions, times, reasons).
+                   reviews (an approved command's reviewers, groups, decisions, times, reasons),
+                   commandTruncated (true when the record keeps only the first 64 KiB of the
+                   masked command), commandSha256 (of the whole, unmasked command).
                    For spreadsheets: NOT verifiable (no hashes or signatures); cells a spreadsheet
                    would run as formulas (starting with = + - @) get a leading apostrophe.
 ${ASCIICAST_HELP}

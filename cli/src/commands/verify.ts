@@ -38,7 +38,9 @@ that nothing was removed, inserted or reordered. Names the first bad record when
     --anchor HASH  the store head (or store-log root) of AccessPolicy status.chain, e.g.
                  kubectl get accesspolicy P -o jsonpath='{.status.chain.head}': the file must
                  carry that head, made with the store key that signed it
-    --policy P     with --file: read that anchor from the cluster (needs 'get' on accesspolicies)
+    --policy P     with --file: read that anchor from the cluster once the file is read (needs
+                 'get' on accesspolicies); when it was anchored after the export, the operator's
+                 proof that the store log grew from the file's store head to it is checked too
                  A CSV export carries no hashes or signatures and cannot be verified.
   (neither)      every AccessPolicy of the namespace, as with --policy.
 
