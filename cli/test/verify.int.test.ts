@@ -450,6 +450,12 @@ describe('an export taken while a sidecar ships and the operator anchors (issue 
     }
     expect((await cli('audrey', ['verify', '--file', files[0]!, '--policy', POLICY])).out).toMatch(new RegExp(`✓ anchored: AccessPolicy ${POLICY}'s head \\(${chain.body.records} links\\) extends the file's store head \\(\\d+ links\\): the operator's consistency proof verified`));
 
+    // Without the operator the newer head cannot be tied to the file: could not verify (3), saying what is missing.
+    const offline = await cli('audrey', ['verify', '--file', files[0]!, '--policy', POLICY], { GUARITA_OPERATOR_URL: 'https://127.0.0.1:1' });
+    expect(offline.code).toBe(3);
+    expect(offline.err).toMatch(new RegExp(`AccessPolicy ${POLICY} anchors ${chain.body.records} store links, more than the export's \\d+ .*needs the operator's proof.*cannot reach the Guarita operator`, 's'));
+    expect(offline.err).toContain('--anchor and the head AccessPolicy status showed when the export was taken');
+
     // A head the store never had still fails, naming what it is not.
     const forged = await cli('audrey', ['verify', '--file', files[0]!, '--anchor', 'e'.repeat(64)]);
     expect(forged.code).toBe(1);

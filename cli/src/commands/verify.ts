@@ -329,14 +329,17 @@ async function fileTrust(values: FileTrustFlags, io: CliIo): Promise<Parameters<
 /** The operator's proof that policy's store log grew from size `from` to `to` (checked by the verifier, not trusted). */
 async function storeProof(values: FileTrustFlags, io: CliIo, policy: string, from: number, to: number): Promise<StoreProof> {
   const why = `AccessPolicy ${policy} anchors ${to} store links, more than the export's ${from} (anchored after it was taken): showing they are one store log needs the operator's proof`;
+  const hint = '(or verify with --anchor and the head AccessPolicy status showed when the export was taken)';
   let c: Connection;
   try {
     c = await (await import('../operator-client.ts')).connect(values, io.env);
   } catch (err) {
-    throw new Error(`${why}, and ${err instanceof Error ? err.message : String(err)}\n(or verify with --anchor and the head AccessPolicy status showed when the export was taken)`, { cause: err });
+    throw new Error(`${why}, and ${err instanceof Error ? err.message : String(err)}\n${hint}`, { cause: err });
   }
   try {
     return await c.operator.json<StoreProof>(`/policies/${encodeURIComponent(policy)}/chain/proof`, { from: String(from), to: String(to) }, `${why}: reading it`);
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message.trimEnd() : String(err)}\n${hint}`, { cause: err });
   } finally {
     await c.operator.close();
   }
