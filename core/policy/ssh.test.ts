@@ -270,3 +270,51 @@ describe('unresolved paths fail closed', () => {
     expect(d({ kind: 'sftp', operation: 'read', path: '/data/logs/app.log' }).decision).toBe('allow');
   });
 });
+
+// Exec arguments naming paths are resolved on the host too: a symlink under an allowed directory
+// led an allowed `cat /data/link` to any file. The sidecar passes the arguments a symlink leads
+// elsewhere (argumentPaths) and those it could not resolve (unresolved).
+describe('exec path arguments where the host resolves them', () => {
+  const p = sshPolicy([
+    { name: 'backups-need-dpo', action: 'requireApproval', approval: { approverGroups: ['dpo'] }, match: { ssh: { commands: ['* /var/backups/*'] } } },
+    { name: 'read-logs', action: 'allow', match: { ssh: { commands: ['cat /var/log/*', 'tail -n 5 /var/log/*'] } } },
+    { name: 'any-ls', action: 'allow', match: { ssh: { commands: ['ls *'] } } },
+  ]);
+  const d = (command: string, extra: { argumentPaths?: Record<string, string>; unresolved?: UnresolvedPath[] } = {}) => p.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'exec', command, ...extra }) });
+  const unresolved = [{ shown: '/var/log/l34', why: 'it is a symlink the host cannot resolve' }];
+
+  it('an allowed argument a symlink leads elsewhere: judged there too (allow needs both, approval and deny match either)', () => {
+    expect(d('cat /var/log/app.log').decision).toBe('allow');
+    expect(d('cat /var/log/link', { argumentPaths: { '/var/log/link': '/var/backups/orders.sql' } })).toMatchObject({ decision: 'requireApproval', rule: 'backups-need-dpo' });
+    expect(d('cat /var/log/link', { argumentPaths: { '/var/log/link': '/etc/shadow' } })).toMatchObject({ decision: 'deny', code: 'NoMatchingRule' });
+    expect(d('tail -n 5 /var/log/link', { argumentPaths: { '/var/log/link': '/var/log/app.log.1' } }).decision).toBe('allow');
+    // Before, judged as sent only: allowed.
+    expect(d('cat /var/log/link').decision).toBe('allow');
+  });
+
+  it('an argument the host cannot resolve: denied under argument globs, naming it and why', () => {
+    const r = d('cat /var/log/l34', { unresolved });
+    expect(r).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    expect(r.reason).toContain('/var/log/l34');
+    expect(r.reason).toContain('judges arguments');
+  });
+
+  it('decided as usual by a glob whose arguments are all * (any file), and by a deny a known argument matches', () => {
+    // Here the approval glob `* /var/backups/*` comes first and could match the unknown target.
+    expect(d('ls /var/log/l34', { unresolved })).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    const q = sshPolicy([
+      { name: 'no-rm', action: 'deny', match: { ssh: { commands: ['rm *'] } } },
+      { name: 'any-ls', action: 'allow', match: { ssh: { commands: ['ls *'] } } },
+      { name: 'exec', action: 'allow', match: { ssh: { requests: ['exec'] } } },
+    ]);
+    expect(q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'exec', command: 'ls /x/l', unresolved }) })).toMatchObject({ decision: 'allow', rule: 'any-ls' });
+    expect(q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'exec', command: 'rm /x/l', unresolved }) })).toMatchObject({ decision: 'deny', rule: 'no-rm' });
+    expect(q.evaluate({ identity: support, purpose: 'p', command: ssh({ kind: 'exec', command: 'cat /x/l', unresolved }) }).decision).toBe('allow');
+  });
+
+  it('an approval glob for the program that might match the unknown target stops the search', () => {
+    const r = d('head /var/log/l34', { unresolved });
+    expect(r).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+    expect(r.reason).toContain('rule "backups-need-dpo"');
+  });
+});

@@ -22,9 +22,11 @@ export type SshRequest =
   /**
    * `resolved`: for legacy scp (scp -t/-f PATH), PATH as the host resolves it (realpath), when the
    * sidecar could ask; `unresolved`: the paths it could not resolve (or, for -r and directory
-   * targets, the names below the path, which only the transfer carries).
+   * targets, the names below the path, which only the transfer carries). `argumentPaths`: for
+   * other commands, the arguments naming paths (with a /) that a symlink leads elsewhere, mapped
+   * to where the host resolves them; those it could not resolve are in `unresolved`.
    */
-  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[] }
+  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[]; argumentPaths?: Record<string, string> }
   | { kind: 'shell' }
   /**
    * `path` (and `toPath` for rename and symlink) as the agent sent them, absolute (the sidecar
@@ -45,11 +47,14 @@ export interface CompiledSshMatch {
   matches(req: JudgedSshRequest, mode: MatchMode): SshMatchResult;
   /** The rule names paths (match.ssh.paths): its decision on an SFTP or scp request depends on them. */
   readonly judgesPaths: boolean;
+  /** The rule names command arguments other than a final `*`: its decision on an exec depends on them. */
+  readonly judgesArguments: boolean;
 }
 
 /** A request after parsing: exec commands split into words, legacy scp turned into sftp, paths normalized. */
 export type JudgedSshRequest =
-  | { kind: 'exec'; words: string[] }
+  /** `real`: arguments a symlink on the host leads elsewhere, and where; `unknown`: arguments the host could not resolve. */
+  | { kind: 'exec'; words: string[]; real: ReadonlyMap<string, string>; unknown: UnresolvedPath[] }
   | { kind: 'shell' }
   /** `unknown`: paths the host could not resolve (they may lead anywhere). */
   | { kind: 'sftp'; operation: SftpOperation; paths: string[][]; unknown: UnresolvedPath[]; via: 'sftp' | 'scp' }
@@ -86,22 +91,48 @@ function argumentForms(word: string, mode: MatchMode): string[] | undefined {
   return norm === undefined ? [word] : [word, norm];
 }
 
-function commandMatches(g: CommandGlob, words: readonly string[], mode: MatchMode): boolean {
+/** Where a symlink on the host leads an argument, if it does (a path the host resolved elsewhere). */
+function realForm(word: string, real: ReadonlyMap<string, string>): string[] {
+  const r = real.get(word);
+  return r === undefined ? [] : [r];
+}
+
+function commandMatches(g: CommandGlob, words: readonly string[], mode: MatchMode, real: ReadonlyMap<string, string> = new Map()): boolean {
   const [program = '', ...args] = words;
   if (!programMatches(g.program, program, mode)) return false;
   if (mode === 'restrictive') {
-    // Any position, options unclustered: `rm -rf *` matches `rm -f -r x` and `rm x -rf`.
-    const have = splitOptionClusters(args).flatMap((a) => argumentForms(a, mode) ?? [a]);
+    // Any position, options unclustered: `rm -rf *` matches `rm -f -r x` and `rm x -rf`; an
+    // argument also where a symlink on the host leads it.
+    const have = splitOptionClusters(args).flatMap((a) => [...(argumentForms(a, mode) ?? [a]), ...realForm(a, real)]);
     const want = splitOptionClusters(g.args);
     if (!g.rest && args.length === 0 && want.length > 0) return false;
     // A relative argument through .. may reach any absolute path a glob names.
     return want.every((p) => have.some((a) => wildcardMatch(p, a)) || (p.startsWith('/') && args.some((a) => !a.startsWith('/') && a.split('/').includes('..'))));
   }
   if (g.rest ? args.length < g.args.length : args.length !== g.args.length) return false;
+  // Allow: the argument as sent and where a symlink leads it must both match.
   return g.args.every((p, i) => {
     const forms = argumentForms(args[i] ?? '', mode);
-    return forms !== undefined && forms.every((a) => wildcardMatch(p, a));
+    return forms !== undefined && [...forms, ...realForm(args[i] ?? '', real)].every((a) => wildcardMatch(p, a));
   });
+}
+
+/**
+ * An exec whose arguments the host could not all resolve: whether rule globs decide it whatever
+ * those arguments lead to. Allow: a glob matching as sent whose arguments are all `*` (any file)
+ * decides; another matching glob cannot tell. Deny and approval: a match as sent decides; a glob
+ * for the program with argument patterns might match the unknown target.
+ */
+function execMatches(m: SshMatchers, req: Extract<JudgedSshRequest, { kind: 'exec' }>, mode: MatchMode): SshMatchResult {
+  if (m.commands.length === 0) return true;
+  const hits = m.commands.filter((g) => commandMatches(g, req.words, mode, req.real));
+  if (req.unknown.length === 0) return hits.length > 0;
+  if (mode === 'permissive') {
+    if (hits.length === 0) return false;
+    return hits.some((g) => g.args.every((a) => a === '*')) ? true : 'unresolved';
+  }
+  if (hits.length > 0) return true;
+  return m.commands.some((g) => programMatches(g.program, req.words[0] ?? '', mode) && (g.args.length > 0 || g.rest)) ? 'unresolved' : false;
 }
 
 /** An absolute path with . and .. applied and repeated slashes folded; undefined if .. climbs above /. */
@@ -166,16 +197,19 @@ function scpPathSegments(path: string): string[] | undefined {
   return relative.includes('..') ? undefined : ['~', ...relative.filter((x) => x !== '' && x !== '.')];
 }
 
+/** An exec other than legacy scp: its words, and its path arguments as the host resolves them. */
+function judgeCommand(req: Extract<SshRequest, { kind: 'exec' }>, words: string[]): Judged {
+  // scp on the host without -t/-f copies between the host's own paths or on to another host
+  // (remote-to-remote): neither is a transfer the path rules see, and -S, -o and -J run programs.
+  if (programName(words[0] ?? '') === 'scp') return { ok: false, problem: 'scp run on the host (a remote-to-remote copy) copies where path rules cannot see; copy through the agent (scp -3) instead' };
+  return { ok: true, judged: { kind: 'exec', words, real: new Map(Object.entries(req.argumentPaths ?? {})), unknown: req.unresolved ?? [] } };
+}
+
 function judgeExec(req: Extract<SshRequest, { kind: 'exec' }>): Judged {
   const parsed = parseCommandLine(req.command);
   if (!parsed.ok) return parsed;
   const scp = legacyScp(parsed.words);
-  if (scp === undefined) {
-    // scp on the host without -t/-f copies between the host's own paths or on to another host
-    // (remote-to-remote): neither is a transfer the path rules see, and -S, -o and -J run programs.
-    if (programName(parsed.words[0] ?? '') === 'scp') return { ok: false, problem: 'scp run on the host (a remote-to-remote copy) copies where path rules cannot see; copy through the agent (scp -3) instead' };
-    return { ok: true, judged: { kind: 'exec', words: parsed.words } };
-  }
+  if (scp === undefined) return judgeCommand(req, parsed.words);
   const sent = scp.paths.map(scpPathSegments);
   if (sent.some((s) => s === undefined)) return { ok: false, problem: 'an scp path has control characters, climbs above / or, relative, goes through ..' };
   const real = (req.resolved ?? []).map(pathSegments);
@@ -265,7 +299,7 @@ function sftpMatches(m: SshMatchers, req: Extract<JudgedSshRequest, { kind: 'sft
 
 function requestMatches(m: SshMatchers, req: JudgedSshRequest, mode: MatchMode): SshMatchResult {
   switch (req.kind) {
-    case 'exec': return m.commands.length === 0 || m.commands.some((g) => commandMatches(g, req.words, mode));
+    case 'exec': return execMatches(m, req, mode);
     case 'sftp': return sftpMatches(m, req, mode);
     case 'shell': return true;
     default: return m.destinations === undefined || m.destinations.some((d) => wildcardMatch(mode === 'restrictive' ? d.toLowerCase() : d, req.destination));
@@ -282,6 +316,7 @@ export function compileSshMatch(m: SshMatch, problems: SshCompileProblem[]): Com
   const named = new Set(m.requests ?? []);
   return {
     judgesPaths: matchers.paths.length > 0,
+    judgesArguments: matchers.commands.some((g) => g.args.some((a) => a !== '*')),
     matches(req, mode) {
       if (!kinds.has(req.kind)) return false;
       // Port forwarding opens a network path, not a command: only a rule that names it allows it.
@@ -292,19 +327,29 @@ export function compileSshMatch(m: SshMatch, problems: SshCompileProblem[]): Com
 }
 
 /**
- * Why a request with unresolved paths is denied whatever the first matching rule says, or
- * undefined when that rule decides it whatever the paths resolve to. Fail closed: a rule that
- * judges paths cannot allow, or hold for an approver, a path whose target nobody knows; it decides
- * only a denial a known path already matched. A rule that names no paths (or a request with every
- * path resolved) decides as usual; earlier rules that name paths and might have matched the unknown
- * target stop the search themselves (their match is 'unresolved').
+ * Why a request with unresolved paths (SFTP and scp paths, exec arguments) is denied whatever the
+ * first matching rule says, or undefined when that rule decides it whatever the paths resolve to.
+ * Fail closed: a rule that judges paths (or argument globs) cannot allow, or hold for an approver,
+ * a path whose target nobody knows; it decides only a denial a known path already matched. A rule
+ * that names no paths, an exec glob whose arguments are all `*`, or a request with every path
+ * resolved decides as usual; earlier rules that might have matched the unknown target stop the
+ * search themselves (their match is 'unresolved').
  */
 export function unresolvedReason(req: JudgedSshRequest, rule: { name: string; action: string; mode: MatchMode; ssh?: CompiledSshMatch }): string | undefined {
-  if (req.kind !== 'sftp' || req.unknown.length === 0 || rule.ssh?.judgesPaths !== true) return undefined;
-  if (rule.action === 'deny' && rule.ssh.matches(req, rule.mode) === true) return undefined;
+  if ((req.kind !== 'sftp' && req.kind !== 'exec') || req.unknown.length === 0 || rule.ssh === undefined) return undefined;
+  if (!dependsOnUnknown(req, { ...rule, ssh: rule.ssh })) return undefined;
   const first = req.unknown[0] as UnresolvedPath;
   const more = req.unknown.length > 1 ? ` (and ${req.unknown.length - 1} more)` : '';
-  return `${describeSshRequest(req)} is denied: the host could not resolve ${first.shown}${more}: ${first.why}; rule "${rule.name}" judges paths, and where this one leads is unknown`;
+  return `${describeSshRequest(req)} is denied: the host could not resolve ${first.shown}${more}: ${first.why}; rule "${rule.name}" judges ${req.kind === 'sftp' ? 'paths' : 'arguments'}, and where this one leads is unknown`;
+}
+
+/**
+ * The rule's answer depends on the unknown target ('unresolved'), or it is an approval rule that
+ * judges paths or arguments (the approver would be shown a path whose target nobody knows).
+ */
+function dependsOnUnknown(req: Extract<JudgedSshRequest, { kind: 'sftp' | 'exec' }>, rule: { action: string; mode: MatchMode; ssh: CompiledSshMatch }): boolean {
+  if (rule.ssh.matches(req, rule.mode) === 'unresolved') return true;
+  return rule.action === 'requireApproval' && (req.kind === 'sftp' ? rule.ssh.judgesPaths : rule.ssh.judgesArguments);
 }
 
 /** A match.ssh rule without a match (or with another protocol's) applies to all but forwarding, as the schema says. */

@@ -88,6 +88,8 @@ function policy(listenPort: number): Record<string, unknown> {
       rules: [
         { name: 'secrets', match: { ssh: { paths: [`${secret}/**`] } }, action: 'deny' },
         { name: 'data-files', match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'list', 'stat', 'mkdir', 'setstat', 'readlink'], paths: [`${data}/**`] } }, action: 'allow' },
+        { name: 'secret-commands', match: { ssh: { commands: [`* ${secret}/*`] } }, action: 'deny' },
+        { name: 'read-data', match: { ssh: { commands: [`cat ${data}/*`] } }, action: 'allow' },
         { name: 'diagnostics', match: { ssh: { commands: ['true'] } }, action: 'allow' },
       ],
       masking: { style: 'partial' },
@@ -247,6 +249,32 @@ describe('legacy scp names files only its transfer carries', () => {
     expect(r.code).not.toBe(0);
     expect(readFileSync(join(local, 'ok.txt'), 'utf8')).toBe('fine\n');
     noSecret(join(local, 'leak.txt'));
+  });
+});
+
+describe('exec arguments are judged where the host resolves them', () => {
+  const ssh = (command: string): Promise<Run> => agent('ssh', [`${PURPOSE}@${POLICY}`, command]);
+
+  it('cat of a symlink under the allowed tree to the secret tree is denied by the rule on the secret tree', async () => {
+    const r = await ssh(`cat ${data}/tree/leak.txt`);
+    expect(r.code).toBe(126);
+    expect(r.stderr).toContain('secret-commands');
+    expect(r.stdout).not.toContain(SECRET);
+  });
+
+  it('cat through a symlink chain the host cannot resolve is denied, naming it', async () => {
+    const r = await ssh(`cat ${data}/chain/l${CHAIN}`);
+    expect(r.code).toBe(126);
+    expect(r.stderr).toContain('could not resolve');
+    expect(r.stdout).not.toContain(SECRET);
+  });
+
+  it('cat of an allowed file, also through a symlinked allowed directory, runs', async () => {
+    for (const path of [`${data}/logs/app.log`, `${data}/logs-link/app.log`]) {
+      const r = await ssh(`cat ${path}`);
+      expect(r.stderr).not.toContain('guarita');
+      expect(r).toMatchObject({ code: 0, stdout: 'started\nok\n' });
+    }
   });
 });
 

@@ -4,13 +4,13 @@
 // masked before the agent sees it, and stdin and output are recorded as masked, timed frames.
 // Agent forwarding, X11 and environment variables are refused (they would reach past the policy:
 // the agent's key on the host, a display channel, LD_PRELOAD or PATH for the host's shell).
-import type { ClientChannel, PseudoTtyInfo, ServerChannel, Session as SshSession } from 'ssh2';
+import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session as SshSession } from 'ssh2';
 import { legacyScp, parseCommandLine } from '../../../core/policy/ssh-command.ts';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
-import { outcomeOf, resolveScpPaths, startSftpProxy, type PathFacts, type SftpContext } from './sftp.ts';
+import { outcomeOf, pathArguments, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
 /** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
@@ -78,16 +78,30 @@ export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void 
 }
 
 /**
- * The request to judge: legacy scp (scp -t/-f PATH) with PATH as the host resolves it, judged like
- * an SFTP path; what the host cannot resolve is said (the policy fails closed on it), shown masked.
+ * The request to judge, with its paths as the host resolves them: legacy scp (scp -t/-f PATH)
+ * judged like an SFTP path, another exec with its path arguments (a symlink on the host can lead
+ * `cat /data/link` elsewhere). What the host cannot resolve is said (the policy fails closed on
+ * it), shown masked. A command without path arguments does not ask the host.
  */
-async function withScpResolved(req: Request, ctx: ChannelContext): Promise<Request & Partial<PathFacts>> {
+async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Request & Partial<PathFacts> & { argumentPaths?: Record<string, string> }> {
   if (req.kind !== 'exec') return req;
   const parsed = parseCommandLine(req.command);
-  const scp = parsed.ok ? legacyScp(parsed.words) : undefined;
-  if (scp === undefined) return req;
+  if (!parsed.ok) return req;
   const masker = ctx.session.newMaskSession();
-  return { ...req, ...(await resolveScpPaths(await ctx.upstream(), scp, (t) => masker.maskText(t), ctx.resolveTimeoutMs)) };
+  const mask = (t: string): string => masker.maskText(t);
+  const scp = legacyScp(parsed.words);
+  const args = scp === undefined ? pathArguments(parsed.words) : scp.paths;
+  if (args.length === 0) return req;
+  let client: Client;
+  try {
+    client = await ctx.upstream();
+  } catch (err) {
+    // Unreachable: the paths are unresolved (still judged and recorded); a rule that does not
+    // judge them lets the request through to the same error, answered as unavailable.
+    return { ...req, unresolved: args.map((a) => ({ shown: mask(a), why: `the host could not be reached to resolve it (${errorMessage(err)})` })) };
+  }
+  if (scp !== undefined) return { ...req, ...(await resolveScpPaths(client, scp, mask, ctx.resolveTimeoutMs)) };
+  return { ...req, ...(await resolveArgumentPaths(client, args, mask, ctx.resolveTimeoutMs)) };
 }
 
 function verdictExit(auth: Exclude<Authorization, { verdict: 'allow' }>): { message: string; exit: number } {
@@ -107,7 +121,7 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   stream.once('close', () => abandon.abort());
   let auth: Authorization;
   try {
-    auth = await session.authorize({ protocol: 'ssh', ssh: await withScpResolved(req, ctx) }, {
+    auth = await session.authorize({ protocol: 'ssh', ssh: await withPathsResolved(req, ctx) }, {
       signal: abandon.signal,
       onApprovalPending: (name, message) => {
         if (stream.writable) stream.stderr.write(`guarita: ${message.replace(/\r?\n/g, ' ')} (ApprovalRequest ${name}); waiting for the decision\r\n`);

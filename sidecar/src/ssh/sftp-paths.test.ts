@@ -85,6 +85,7 @@ beforeAll(async () => {
       rules: [
         { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
         { name: 'data', action: 'allow', match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'stat'], paths: ['/data/**'] } } },
+        { name: 'cat-data', action: 'allow', match: { ssh: { commands: ['cat /data/*'] } } },
       ],
     },
   }));
@@ -196,6 +197,29 @@ describe('legacy scp paths the host does not resolve are denied', () => {
     hostHasSftp = false;
     try {
       const r = await exec('scp -f /data/ok.txt');
+      expect(r.code).toBe(126);
+      expect(r.stderr).toContain('the host has no SFTP subsystem to resolve paths with');
+    } finally {
+      hostHasSftp = true;
+    }
+  });
+});
+
+describe('exec path arguments the host does not resolve are denied under argument globs', () => {
+  it('cat of a resolved path runs; of a symlink the host cannot resolve, or one it answers an error for, is denied (exit 126) naming it', async () => {
+    expect(await exec('cat /data/ok.txt')).toEqual({ code: 0, stderr: '' });
+    for (const [path, why] of [['/data/chain.txt', 'it is a symlink the host cannot resolve'], ['/data/err.txt', 'the host answered an error (SFTP status 4)']] as const) {
+      const r = await exec(`cat ${path}`);
+      expect(r.code).toBe(126);
+      expect(r.stderr).toContain(`could not resolve ${path}: ${why}`);
+      expect(r.stderr).toContain('rule "cat-data" judges arguments');
+    }
+  });
+
+  it('a host without an SFTP subsystem: path arguments cannot be resolved, denied under argument globs', async () => {
+    hostHasSftp = false;
+    try {
+      const r = await exec('cat /data/ok.txt');
       expect(r.code).toBe(126);
       expect(r.stderr).toContain('the host has no SFTP subsystem to resolve paths with');
     } finally {

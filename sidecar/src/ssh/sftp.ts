@@ -161,6 +161,44 @@ async function scpPathFacts(sftp: SFTPWrapper, scp: LegacyScp, p: string, home: 
   return { resolved: r.real, whys: typeof dir === 'object' ? [dir.why] : [] };
 }
 
+/** Path arguments of one exec resolved at most; more are unresolved (the policy fails closed on them if its globs judge arguments). */
+const MAX_ARGUMENT_PATHS = 32;
+
+/** The arguments of an exec that name paths: words with a /, not options. */
+export function pathArguments(words: readonly string[]): string[] {
+  return [...new Set(words.slice(1).filter((w) => w.includes('/') && !w.startsWith('-')))];
+}
+
+/**
+ * Where the host resolves the path arguments of an exec (`cat /data/link`), through a short-lived
+ * SFTP channel: an argument a symlink leads elsewhere is judged there too, and one the host cannot
+ * resolve is unresolved. Relative arguments are taken from the login directory (where the host's
+ * shell runs the command).
+ */
+export async function resolveArgumentPaths(client: Client, args: readonly string[], mask: (text: string) => string, timeoutMs?: number): Promise<{ argumentPaths: Record<string, string>; unresolved: UnresolvedPath[] }> {
+  const out = { argumentPaths: {} as Record<string, string>, unresolved: [] as UnresolvedPath[] };
+  let sftp: SFTPWrapper;
+  try {
+    sftp = await hostSftp(client);
+  } catch {
+    out.unresolved.push(...args.map((a) => ({ shown: mask(a), why: 'the host has no SFTP subsystem to resolve paths with' })));
+    return out;
+  }
+  try {
+    const o = resolveOptions(sftp, timeoutMs);
+    const home = args.every((a) => a.startsWith('/')) ? undefined : await resolveFollowing(sftp, '.', o);
+    for (const [i, a] of args.entries()) {
+      const abs = i < MAX_ARGUMENT_PATHS ? scpAbsolute(a, home) : { why: `more than ${MAX_ARGUMENT_PATHS} path arguments` };
+      const r = 'why' in abs ? abs : await resolveFollowing(sftp, abs.abs, o);
+      if ('why' in r) out.unresolved.push({ shown: mask(a), why: r.why });
+      else if ('abs' in abs && r.real[0] !== undefined && r.real[0] !== posix.resolve(abs.abs)) out.argumentPaths[a] = r.real[0];
+    }
+    return out;
+  } finally {
+    sftp.end();
+  }
+}
+
 /** Runs the proxy on an accepted sftp channel until either side closes it. */
 export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   const handles = new Map<string, OpenHandle>();
