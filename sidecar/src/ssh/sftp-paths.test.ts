@@ -85,7 +85,7 @@ beforeAll(async () => {
       rules: [
         { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
         { name: 'data', action: 'allow', match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'stat'], paths: ['/data/**'] } } },
-        { name: 'cat-data', action: 'allow', match: { ssh: { commands: ['cat /data/*'] } } },
+        { name: 'cat-data', action: 'allow', match: { ssh: { commands: ['cat /data/*', 'cat /data/* *'] } } },
       ],
     },
   }));
@@ -186,6 +186,18 @@ describe('sftp paths the host does not resolve are denied before the host runs a
   });
 });
 
+describe('path spellings', () => {
+  it('a NUL or another control byte: refused as sent, the host is not asked to resolve or open it', async () => {
+    const before = judged.length;
+    for (const path of ['/data/ok.txt\u0000/../../secret/x', '/data/ok\u0001.txt']) {
+      const answer = await openAndRead(path);
+      expect(answer).toContain('control characters');
+      expect(opened).not.toContain(path);
+    }
+    expect(judged.slice(before)).toEqual([expect.objectContaining({ ssh: expect.objectContaining({ resolved: [], unresolved: [] }) }), expect.anything()]);
+  });
+});
+
 describe('legacy scp paths the host does not resolve are denied', () => {
   it('scp -f of a symlink the host cannot resolve: exit 126, the reason on stderr', async () => {
     const r = await exec('scp -f /data/chain.txt');
@@ -214,6 +226,13 @@ describe('exec path arguments the host does not resolve are denied under argumen
       expect(r.stderr).toContain(`could not resolve ${path}: ${why}`);
       expect(r.stderr).toContain('rule "cat-data" judges arguments');
     }
+  });
+
+  it('more path arguments than are resolved (32): the rest are unresolved, denied under argument globs', async () => {
+    const many = Array.from({ length: 40 }, (_, i) => `/data/f${i}.txt`).join(' ');
+    const r = await exec(`cat ${many}`);
+    expect(r.code).toBe(126);
+    expect(r.stderr).toContain('more than 32 path arguments');
   });
 
   it('a host without an SFTP subsystem: path arguments cannot be resolved, denied under argument globs', async () => {
