@@ -93,6 +93,7 @@ describe('an anchor carrying the export\'s store head', () => {
     ['a root that is not its checkpoint\'s', (a) => { a.store!.root = 'cd'.repeat(32); }, /the store checkpoint's root is not the one named/],
     ['a checkpoint of another policy', (a) => { a.store!.note = signCheckpoint({ origin: `store/${NS}/other`, size: 7, rootHash: tree.root(7), time: '2026-11-01T00:00:07.000Z' }, store.key); }, /its store checkpoint is for store\/ns-anchor\/other at size 7/],
     ['a checkpoint signed by another store key', (a) => { a.store!.note = signCheckpoint({ origin: `store/${NS}/${POLICY}`, size: 7, rootHash: tree.root(7), time: '2026-11-01T00:00:07.000Z' }, generateSigningKey()); }, /store head \(#7\): its store checkpoint/],
+    ['a store head that is not an object', (a) => { (a as { store: unknown }).store = null; }, /its store head is not an object/],
     ['a store head with no checkpoint at the anchor', (a) => { delete a.note; delete a.inclusion; }, /carries the export's store head but no store checkpoint at the anchor/],
   ];
 
@@ -156,6 +157,11 @@ describe('an anchor carrying the export\'s store head', () => {
       ['with a checkpoint of another key', (p) => { p.note = signCheckpoint({ origin: `store/${NS}/${POLICY}`, size: 10, rootHash: tree.root(10), time: '2026-11-01T00:00:10.000Z' }, generateSigningKey()); }, /its store checkpoint/],
       ['with a checkpoint of another root', (p) => { p.root = tree.root(9).toString('hex'); }, /the store checkpoint's root is not the one named/],
     ];
+
+    it('an answer that is not a proof fails, naming it', () => {
+      const v = verify(lines, { policyAnchor: { ...status, proof: null as unknown as StoreProof } });
+      expect(v.firstBad?.problem).toMatch(/the operator's answer is not a store-log proof/);
+    });
 
     it.each(bad)('%s fails, naming it', (_name, edit, problem) => {
       const p = proof();

@@ -222,6 +222,11 @@ function headerProblem(m: ManifestLine['statement'], h: ExportHeader | undefined
   return undefined;
 }
 
+/** The proof ends on the head status.chain names, whose link names the store key that signed the export. */
+function provesHead(proof: StoreProof, head: { records: number; head: string }, signer: string): boolean {
+  return proof.records === head.records && proof.head === head.head && (proof.link as StoreProof['link'] | undefined)?.keyId === signer;
+}
+
 /** The heads an anchor line shows: its anchored link, and its store head when that link was made with the key that signed the manifest. */
 function headsOf(a: AnchorLine, signer: string): { records: number; head: string; root?: string }[] {
   return [a, ...(a.store?.link.keyId === signer ? [a.store] : [])];
@@ -372,6 +377,7 @@ class ExportV2Verifier {
    */
   #storeHeadProblem(a: AnchorLine, jwk: StoreKeyLine['publicJwk'], keyId: string): string | undefined {
     if (a.store === undefined) return undefined;
+    if (typeof a.store !== 'object' || a.store === null) return 'its store head is not an object (altered)';
     // The anchor's own checkpoint verified just before (#anchorNoteProblem).
     const anchoredRoot = verifyCheckpoint(a.note as string, noteVerifier(jwk, keyId)).rootHash;
     return this.#growthProblem(a.policy, { records: a.records, root: anchoredRoot }, a.store, 'the export\'s store head');
@@ -719,13 +725,12 @@ class ExportV2Verifier {
    * its last leaf, and a consistency proof from the export's root.
    */
   #grownToProblem(a: AnchorLine, policyAnchor: NonNullable<TrustOptions['policyAnchor']>, signer: string): string | undefined {
-    const proof = policyAnchor.proof as StoreProof;
+    const proof = policyAnchor.proof as StoreProof | null;
+    if (typeof proof !== 'object' || proof === null) return 'the operator\'s answer is not a store-log proof';
     const base = this.#baseOf(a);
     const target = `AccessPolicy ${policyAnchor.policy}'s head (#${policyAnchor.records}, ${policyAnchor.head.slice(0, 12)}…)`;
     if (base === undefined || proof.from !== base.records) return `the operator's proof that the store log grew to ${target} does not start at the export's store head (#${base?.records ?? '?'})`;
-    if (proof.records !== policyAnchor.records || proof.head !== policyAnchor.head || proof.link?.keyId !== signer) {
-      return `the operator's proof is not for ${target} made with the store key that signed the export (${signer})`;
-    }
+    if (!provesHead(proof, policyAnchor, signer)) return `the operator's proof is not for ${target} made with the store key that signed the export (${signer})`;
     const problem = this.#growthProblem(a.policy, base, proof, `the operator's proof to ${target}`);
     return problem === undefined ? undefined : `${problem}: the export and the cluster's head are not one store log`;
   }
