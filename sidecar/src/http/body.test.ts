@@ -3,7 +3,8 @@ import { gzipSync } from 'node:zlib';
 import { TextDecoder } from 'node:util';
 import { compileMasker } from '../../../core/masking/index.ts';
 import { generateCorpus, KEYWORDS, NEGATIVES, textTemplates } from '../../../core/masking/corpus.ts';
-import { bodyKind, decoderFor, jsonKeysMayBeNamed, MaskingPipeline, maskedContentType, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
+import { isUtf8 } from 'node:buffer';
+import { bodyKind, bomEncoding, decoderFor, jsonKeysMayBeNamed, MaskingPipeline, maskedContentType, maskWholeUtf8, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
 import { acceptEncoding, endToEnd, REQUEST_DROP } from './headers.ts';
 
 const masker = compileMasker({ fields: [{ names: ['cpf'], detector: 'cpf' }, { names: ['email'], detector: 'email' }] });
@@ -249,5 +250,46 @@ describe('bodies forwarded as their bytes (passesUnchanged) are exactly what the
     for (const body of ['{"nome":"Ana","status":"ativo"}', '{"campo":"email"}', '["email"]', '{"payload":"{\\"email\\":1}"}']) {
       expect({ body, named: jsonKeysMayBeNamed(Buffer.from(body), m.newSession()) }).toEqual({ body, named: false });
     }
+  });
+
+  /** The sample as the enforcer records it (enforcer.ts truncate: cut to maxBytes on a character boundary). */
+  function recorded(sample: { sample: string; truncated: boolean }, maxBytes: number): { sample: string; truncated: boolean } {
+    const buf = Buffer.from(sample.sample, 'utf8');
+    if (buf.length <= maxBytes) return sample;
+    return { sample: new TextDecoder().decode(buf.subarray(0, maxBytes)).replace(/\uFFFD$/, ''), truncated: true };
+  }
+
+  it.each(maskers)('%s: a whole body masked in one pass (maskWholeUtf8) is what the pipeline sends and records, or is left to it', (_name, m, _applies) => {
+    const withIds = [...corpus.valid.slice(0, 40).map((s) => JSON.stringify({ cliente: { nota: `${KEYWORDS[s.type]} ${s.value}`, [s.type]: s.value } })), doc, `${doc}\n${doc}`, 'a'.repeat(5000) + doc];
+    const all: ['json' | 'text', Buffer][] = [...bodies, ...withIds.flatMap((t): ['json' | 'text', Buffer][] => [['json', Buffer.from(t)], ['text', Buffer.from(t)]])];
+    let oneP = 0;
+    for (const [kind, body] of all) {
+      for (const limit of [1 << 20, 64, 7, 1]) {
+        const session = m.newSession();
+        const pipeline = new MaskingPipeline(session, kind, textDecoderFor('utf-8') as TextDecoder, limit);
+        let expected: { out: string; sample: { sample: string; truncated: boolean }; counts: Record<string, number> } | string;
+        try {
+          const out = Buffer.concat([pipeline.push(body), pipeline.end()]).toString('latin1');
+          expected = { out, sample: recorded(pipeline.sample(), limit), counts: session.counts() };
+        } catch (err) {
+          expected = `refused: ${(err as Error).message}`;
+        }
+        const whole = m.newSession();
+        let got: typeof expected | undefined;
+        try {
+          const r = maskWholeUtf8(body, kind, whole, limit);
+          got = r === undefined ? undefined : { out: r.bytes.toString('latin1'), sample: recorded(r.sample, limit), counts: whole.counts() };
+        } catch (err) {
+          got = `refused: ${(err as Error).message}`;
+        }
+        // Left to the pipeline exactly when it decodes otherwise: a byte-order mark, or bytes that are not strict UTF-8.
+        const needsPipeline = bomEncoding(body) !== undefined || !isUtf8(body);
+        expect({ body: body.toString('latin1'), kind, limit, left: got === undefined }).toEqual({ body: body.toString('latin1'), kind, limit, left: needsPipeline });
+        if (got === undefined) continue;
+        oneP++;
+        expect({ body: body.toString('latin1'), kind, limit, got }).toEqual({ body: body.toString('latin1'), kind, limit, got: expected });
+      }
+    }
+    expect(oneP).toBeGreaterThan(1000);
   });
 });

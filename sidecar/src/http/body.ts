@@ -13,19 +13,37 @@ const TEXT_TYPES = /^(?:text\/[\w.+-]+|application\/(?:[\w.+-]+\+)?xml|applicati
 
 export interface ContentType { mime: string; charset?: string; raw: string }
 
+/** Content types parsed, by the header's value: an upstream answers with a handful of them. */
+const parsedTypes = new Map<string, Readonly<ContentType>>();
+const PARSED_TYPES_KEPT = 256;
+
+/** The header's value parsed (the same frozen object for the same value: parsing and classifying it was per answer). */
 export function parseContentType(value: string | undefined): ContentType | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
+  if (value === undefined) return undefined;
+  const known = parsedTypes.get(value);
+  if (known !== undefined) return known;
+  if (value.trim() === '') return undefined;
   const [mime = '', ...params] = value.split(';').map((p) => p.trim());
   const charsetParam = params.find((p) => p.toLowerCase().startsWith('charset='));
   const charset = charsetParam?.slice('charset='.length).replace(/^"|"$/g, '').toLowerCase();
-  return { mime: mime.toLowerCase(), raw: value, ...(charset === undefined || charset === '' ? {} : { charset }) };
+  const parsed = Object.freeze({ mime: mime.toLowerCase(), raw: value, ...(charset === undefined || charset === '' ? {} : { charset }) });
+  // Bounded: an upstream that varies its parameters (a boundary per answer) cannot grow it.
+  if (parsedTypes.size >= PARSED_TYPES_KEPT) parsedTypes.clear();
+  parsedTypes.set(value, parsed);
+  return parsed;
 }
+
+const kinds = new WeakMap<ContentType, BodyKind>();
 
 /** JSON → JSON stream masking; text-like and unlabeled → text masking; everything else binary. */
 export function bodyKind(type: ContentType | undefined): BodyKind {
   if (type === undefined) return 'text';
-  if (JSON_TYPE.test(type.mime)) return 'json';
-  return TEXT_TYPES.test(type.mime) ? 'text' : 'binary';
+  let kind = kinds.get(type);
+  if (kind === undefined) {
+    kind = JSON_TYPE.test(type.mime) ? 'json' : TEXT_TYPES.test(type.mime) ? 'text' : 'binary';
+    kinds.set(type, kind);
+  }
+  return kind;
 }
 
 /** The content type as sent after masking: same type, UTF-8. */
@@ -37,6 +55,7 @@ export function maskedContentType(type: ContentType | undefined): string | undef
 
 /** A decompressor for a content-encoding; undefined for identity; a string problem when unsupported. */
 export function decoderFor(encoding: string | undefined): Transform | undefined | string {
+  if (encoding === undefined) return undefined;
   const list = (encoding ?? '').split(',').map((e) => e.trim().toLowerCase()).filter((e) => e !== '' && e !== 'identity');
   if (list.length === 0) return undefined;
   if (list.length > 1) return `stacked content-encodings (${list.join(', ')}) are not decoded`;
@@ -167,6 +186,29 @@ export function jsonKeysMayBeNamed(body: Buffer, session: MaskSession): boolean 
     i = end + 1;
   }
   return false;
+}
+
+/** A masked body and the record's sample of it. */
+export interface MaskedWhole { bytes: Buffer; sample: { sample: string; truncated: boolean } }
+
+/**
+ * A whole body in strict UTF-8 without a byte-order mark, masked in one pass: the bytes, sample and
+ * counts MaskingPipeline gives for the body in one chunk (its masker fed the same text, then ended),
+ * without the pipeline's head bookkeeping, TextDecoder, second encode and concatenation; the small
+ * answer of declared length is the common case. Undefined for a body the pipeline must decode (a
+ * byte-order mark switches its decoder; invalid bytes become U+FFFD). The sample is cut on a byte
+ * past `sampleLimit` as for bytes forwarded unchanged (the enforcer cuts it on a character boundary
+ * at the same limit, so the record is the pipeline's). body.test.ts checks it against the pipeline.
+ * Throws UnmaskableBody as the pipeline does.
+ */
+export function maskWholeUtf8(body: Buffer, kind: 'json' | 'text', session: MaskSession, sampleLimit: number): MaskedWhole | undefined {
+  if (bomEncoding(body) !== undefined || !isUtf8(body)) return undefined;
+  const text = checkedText(body.toString('utf8'));
+  const masker = kind === 'json' ? session.jsonStream() : session.textStream();
+  const masked = (text === '' ? '' : masker.push(text)) + masker.end();
+  const bytes = Buffer.from(masked, 'utf8');
+  const truncated = bytes.length > sampleLimit;
+  return { bytes, sample: { sample: truncated ? bytes.subarray(0, sampleLimit + 4).toString('utf8') : masked, truncated } };
 }
 
 /** Bytes in, masked UTF-8 out; keeps a bounded masked sample for the record. */

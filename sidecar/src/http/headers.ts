@@ -8,8 +8,11 @@ import { TextDecoder } from 'node:util';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
 /** Headers named in Connection are hop-by-hop too. */
-function connectionTokens(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Set<string> {
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): ReadonlySet<string> {
   const raw = headers.connection;
+  if (raw === undefined) return NO_TOKENS;
   const list = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
   return new Set(list.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== ''));
 }

@@ -19,7 +19,7 @@ import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics, RequestOutcome } from '../metrics.ts';
 import { httpUpstream, type HttpUpstream } from '../targets.ts';
 import { opt } from '../util.ts';
-import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
+import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, maskWholeUtf8, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody, type MaskedWhole } from './body.ts';
 import { normalizePath, parseQueryString } from '../../../core/policy/http.ts';
 import { readJsonBody } from '../../../core/policy/http-json.ts';
 import {
@@ -119,11 +119,7 @@ function sendJson(res: ServerResponse, status: number, body: Record<string, unkn
   res.end(text);
 }
 
-function bearer(req: IncomingMessage): string | undefined {
-  const value = req.headers.authorization;
-  const match = value === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(value);
-  return match?.[1];
-}
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
@@ -274,6 +270,7 @@ export class HttpProxy {
   #inFlight = 0;
   #server: Server | undefined;
   readonly #sha256: (b: Buffer) => string;
+  #lastAuthorization: { value: string; credential: string | undefined } | undefined;
 
   constructor(opts: HttpListenerOptions, sha256: (b: Buffer) => string) {
     this.#opts = opts;
@@ -286,8 +283,14 @@ export class HttpProxy {
   async listen(): Promise<{ host: string; port: number }> {
     const server = createServer(listenerTimeouts(this.#opts.requestTimeoutMs), (req, res) => {
       this.#inFlight++;
-      res.once('close', () => { this.#inFlight--; });
-      void this.#handle(req, res);
+      // One controller for the whole exchange: an approval wait ends when the agent leaves, and so
+      // does the upstream request (also one not yet sent when the agent left during the wait).
+      const clientGone = new AbortController();
+      res.once('close', () => {
+        this.#inFlight--;
+        if (!res.writableFinished) clientGone.abort(new Error('the client closed the connection'));
+      });
+      void this.#handle(req, res, clientGone);
     });
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
@@ -329,9 +332,9 @@ export class HttpProxy {
     counter.inc();
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: IncomingMessage, res: ServerResponse, clientGone: AbortController): Promise<void> {
     try {
-      await this.#exchange(req, res);
+      await this.#exchange(req, res, clientGone);
     } catch (err) {
       const status = err instanceof ExchangeError ? err.status : 503;
       const code = err instanceof ExchangeError ? err.code : 'Unavailable';
@@ -342,8 +345,17 @@ export class HttpProxy {
   }
 
   /** The agent's session: the open one of its credential and purpose (no promise), or one opened now. */
+  /** The bearer credential of an Authorization value (the last value's, remembered: agents repeat it, and the ~1 KB token was scanned per request). */
+  #bearer(value: string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    if (value === this.#lastAuthorization?.value) return this.#lastAuthorization.credential;
+    const credential = BEARER.exec(value)?.[1];
+    this.#lastAuthorization = { value, credential };
+    return credential;
+  }
+
   #open(req: IncomingMessage): Session | Promise<Session> {
-    const credential = bearer(req);
+    const credential = this.#bearer(req.headers.authorization);
     if (credential === undefined) throw new ExchangeError(401, 'Unauthenticated', 'send Authorization: Bearer <OIDC or service-account token>');
     const declared = headerValue(req.headers, 'x-guarita-purpose')?.trim();
     const purpose = declared === '' ? undefined : declared;
@@ -371,7 +383,7 @@ export class HttpProxy {
     return method;
   }
 
-  async #exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #exchange(req: IncomingMessage, res: ServerResponse, clientGone: AbortController): Promise<void> {
     const method = this.#checkedMethod(req, res);
     const open = this.#open(req);
     const session = open instanceof Promise ? await open : open;
@@ -386,10 +398,6 @@ export class HttpProxy {
     const masking = this.#traits().masking;
     const forwarded = this.#forwardHeaders(req, masking);
     const command: Command = { protocol: 'http', method, path: target, ...opt('jsonBody', json) };
-    // One controller for the whole exchange: an approval wait ends when the agent leaves, and so
-    // does the upstream request (also one not yet sent when the agent left during the wait).
-    const clientGone = new AbortController();
-    res.once('close', () => { if (!res.writableFinished) clientGone.abort(new Error('the client closed the connection')); });
     const auth = await session.authorize(command, {
       commandText: requestText(method, norm.ok ? boundTarget(target) : target, boundHeaderLines(forwarded), body, this.#sha256),
       signal: clientGone.signal,
@@ -450,7 +458,8 @@ export class HttpProxy {
     if (body.kind === 'streamed' && this.#traits().judgesBodies) {
       throw new ExchangeError(413, 'BodyTooLarge', `a deny or requireApproval rule of the policy matches request bodies (match.http.jsonBody), and a body over ${this.#opts.maxBufferedBody} bytes cannot be judged; send a smaller body`);
     }
-    if (query !== undefined) {
+    // Without a body and a query there is no field an override could hide in (the headers were checked).
+    if (query !== undefined && (query !== '' || body.kind !== 'none')) {
       const override = overrideProblem(req, query, body, json, this.#opts.maxBufferedBody);
       if (override !== undefined) throw override;
     }
@@ -520,11 +529,14 @@ export class HttpProxy {
 
   /** Records the exchange, then releases the held-back end of the response (or the error). */
   async #finish(res: ServerResponse, auth: Extract<Authorization, { verdict: 'allow' }>, f: Forwarded, masked: Record<string, number>, durationMs: number): Promise<void> {
-    const outcome: CommandOutcome = {
-      result: { status: f.status, bytes: f.bytes, ...opt('sample', f.sample?.sample), ...(f.sample?.truncated === true ? { truncated: true } : {}), ...opt('error', f.error) },
-      masked,
-      durationMs,
-    };
+    // Members assigned only when present (an undefined member is not the same JSON as an absent one).
+    const result: NonNullable<CommandOutcome['result']> = { status: f.status, bytes: f.bytes };
+    if (f.sample !== undefined) {
+      result.sample = f.sample.sample;
+      if (f.sample.truncated) result.truncated = true;
+    }
+    if (f.error !== undefined) result.error = f.error;
+    const outcome: CommandOutcome = { result, masked, durationMs };
     try {
       await auth.complete(outcome);
     } catch (err) {
@@ -584,13 +596,32 @@ export class HttpProxy {
     const declared = Number(headerValue(up.headers, 'content-length') ?? Number.NaN);
     // A small UTF-8 body of declared length is read whole (a stream of unknown length, such as
     // server-sent events, is never waited for): when masking cannot change it, it goes out as the
-    // bytes it arrived in, without decoding, masking and re-encoding.
-    if (decoder === undefined && text.encoding === 'utf-8' && Number.isSafeInteger(declared) && declared <= WHOLE_BODY_LIMIT) {
+    // bytes it arrived in, without decoding, masking and re-encoding; otherwise it is masked in one
+    // pass when it is strict UTF-8 without a byte-order mark (what the pipeline would send for it).
+    if (decoder === undefined && (text === UTF8 || text.encoding === 'utf-8') && Number.isSafeInteger(declared) && declared <= WHOLE_BODY_LIMIT) {
       const whole = await up.body.whole();
       if (passesUnchanged(whole, kind, maskSession)) return this.#unchanged(res, up, type, whole, maskSession, sampleLimit, headers);
-      return this.#masked(res, up, kind, type, whole, text, maskSession, sampleLimit, headers);
+      let masked;
+      try {
+        masked = maskWholeUtf8(whole, kind, maskSession, sampleLimit);
+      } catch (err) {
+        throw unmaskable(type, err);
+      }
+      if (masked !== undefined) return this.#maskedWhole(res, up, type, masked, maskSession, headers);
+      return this.#masked(res, up, kind, type, whole, textDecoderOf(text), maskSession, sampleLimit, headers);
     }
-    return this.#masked(res, up, kind, type, decodedBody(up.body, decoder), text, maskSession, sampleLimit, headers);
+    return this.#masked(res, up, kind, type, decodedBody(up.body, decoder), textDecoderOf(text), maskSession, sampleLimit, headers);
+  }
+
+  /** A body masked whole (maskWholeUtf8): the masking path's answer, in one write with its length, released once recorded. */
+  #maskedWhole(res: ServerResponse, up: UpstreamResponse, type: ReturnType<typeof parseContentType>, masked: MaskedWhole, maskSession: ReturnType<Session['newMaskSession']>, headers: Record<string, string | string[]>): Forwarded {
+    const contentType = maskedContentType(type);
+    if (contentType !== undefined) headers['content-type'] = maskHeaderValue(contentType, (t) => maskSession.maskText(t));
+    // The upstream's Content-Length was dropped with what masking changes (MASKED_RESPONSE_DROP).
+    headers['content-length'] = String(masked.bytes.length);
+    res.writeHead(up.statusCode, headers);
+    this.#held.set(res, masked.bytes);
+    return { status: up.statusCode, bytes: masked.bytes.length, sample: masked.sample };
   }
 
   /**
@@ -649,9 +680,10 @@ export class HttpProxy {
     return { status: up.statusCode, bytes };
   }
 
-  #decoders(up: UpstreamResponse, type: ReturnType<typeof parseContentType>): { decoder: ReturnType<typeof decoderFor> & object | undefined; text: TextDecoder } {
+  /** The body's content decoder and text decoder (UTF8 for UTF-8: a TextDecoder is made only for the pipeline, textDecoderOf). */
+  #decoders(up: UpstreamResponse, type: ReturnType<typeof parseContentType>): { decoder: ReturnType<typeof decoderFor> & object | undefined; text: TextDecoder | typeof UTF8 } {
     const decoder = decoderFor(headerValue(up.headers, 'content-encoding'));
-    const text = textDecoderFor(type?.charset);
+    const text = isUtf8Label(type?.charset) ? UTF8 : textDecoderFor(type?.charset);
     const problem = typeof decoder === 'string' ? decoder : typeof text === 'string' ? text : undefined;
     if (problem !== undefined || typeof decoder === 'string' || typeof text === 'string') {
       up.body.discard();
@@ -680,8 +712,7 @@ export class HttpProxy {
       tail = pipeline.end();
     } catch (err) {
       up.body.discard();
-      if (err instanceof UnmaskableBody) throw new ExchangeError(502, 'BadGateway', `the ${type?.mime ?? 'unlabelled'} response cannot be masked: ${err.message}; refused rather than passed unmasked`);
-      throw err;
+      throw unmaskable(type, err);
     }
     const last = held === undefined ? tail : tail.length === 0 ? held : Buffer.concat([held, tail]);
     // Nothing written yet: the whole masked body is in hand, and goes out with its own length in
@@ -691,6 +722,21 @@ export class HttpProxy {
     this.#held.set(res, last);
     return { status: up.statusCode, bytes: pipeline.bytesOut, sample: pipeline.sample() };
   }
+}
+
+/** A UTF-8 body's text decoder before one is needed (UTF-8 bodies masked whole need none). */
+const UTF8 = Symbol('utf-8');
+
+const isUtf8Label = (charset: string | undefined): boolean => charset === undefined || charset === 'utf-8' || charset === 'utf8';
+
+function textDecoderOf(text: TextDecoder | typeof UTF8): TextDecoder {
+  return text === UTF8 ? new TextDecoder('utf-8', { fatal: false }) : text;
+}
+
+/** The refusal of a body found unmaskable before its headers were sent (anything else is rethrown as is). */
+function unmaskable(type: ReturnType<typeof parseContentType>, err: unknown): unknown {
+  if (err instanceof UnmaskableBody) return new ExchangeError(502, 'BadGateway', `the ${type?.mime ?? 'unlabelled'} response cannot be masked: ${err.message}; refused rather than passed unmasked`);
+  return err;
 }
 
 /** Masks a streamed body, writing each masked piece once the next one exists; returns the last piece, held back. */
