@@ -164,9 +164,17 @@ async function scpPathFacts(sftp: SFTPWrapper, scp: LegacyScp, p: string, home: 
 /** Path arguments of one exec resolved at most; more are unresolved (the policy fails closed on them if its globs judge arguments). */
 const MAX_ARGUMENT_PATHS = 32;
 
-/** The arguments of an exec that name paths: words with a /, not options. */
+/**
+ * The arguments of an exec that may name paths: every operand, not only words with a / (`cat
+ * link` reads a symlink in the login directory as surely as `cat ./link`), and after `--` also
+ * those starting with - (`cat -- -d/link`). Options and their attached values are not resolved.
+ */
 export function pathArguments(words: readonly string[]): string[] {
-  return [...new Set(words.slice(1).filter((w) => w.includes('/') && !w.startsWith('-')))];
+  const args = words.slice(1);
+  const end = args.indexOf('--');
+  const operand = (w: string): boolean => w !== '' && !w.startsWith('-');
+  const operands = end < 0 ? args.filter(operand) : [...args.slice(0, end).filter(operand), ...args.slice(end + 1).filter((w) => w !== '')];
+  return [...new Set(operands)];
 }
 
 /**
