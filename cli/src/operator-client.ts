@@ -150,6 +150,40 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * Largest store-log proof the CLI reads (GET .../chain/proof): a real one is a few kilobytes (a
+ * checkpoint, one link, two hash lists of at most 2·log2(size) hashes). A compromised operator, or
+ * whatever answers on a hijacked port-forward, chooses its answer's size; the verifier checks the
+ * content, this bounds the memory reading it takes.
+ */
+export const STORE_PROOF_MAX_BYTES = 1024 * 1024;
+
+function sizeText(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
+}
+
+/** The answer's body as text, refused (and the connection dropped) once it is larger than `maxBytes`. */
+async function boundedText(res: Dispatcher.ResponseData, maxBytes: number, action: string): Promise<string> {
+  const tooLarge = (detail: string): OperatorError => new OperatorError(`${action}: the operator's answer is larger than ${sizeText(maxBytes)}${detail}, more than this answer can hold: the operator (or whatever answers on its address) is not answering as it should; nothing of it was used`);
+  const declared = Number(headerValue(res.headers['content-length']) ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    res.body.destroy();
+    throw tooLarge(` (it declares ${declared} bytes)`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > maxBytes) {
+      res.body.destroy();
+      throw tooLarge('');
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** One user's session with the operator's read API, for one namespace. */
 export class OperatorClient {
   readonly endpoint: OperatorEndpoint;
@@ -195,10 +229,12 @@ export class OperatorClient {
     throw explainStatus(res.statusCode, text, action, headerValue(res.headers['retry-after']));
   }
 
-  async json<T>(path: string, query: Query, action: string): Promise<T> {
+  /** `maxBytes`: an answer known to be small (a store-log proof) is refused past it while it streams, not held whole. */
+  async json<T>(path: string, query: Query, action: string, o: { maxBytes?: number } = {}): Promise<T> {
     const res = await this.#send(path, query, action, 'application/json');
+    const text = o.maxBytes === undefined ? undefined : await boundedText(res, o.maxBytes, action);
     try {
-      return (await res.body.json()) as T;
+      return (text === undefined ? await res.body.json() : JSON.parse(text)) as T;
     } catch (err) {
       throw new OperatorError(`${action}: the operator's answer is not JSON (${err instanceof Error ? err.message : String(err)})`);
     }

@@ -330,14 +330,15 @@ async function fileTrust(values: FileTrustFlags, io: CliIo): Promise<Parameters<
 async function storeProof(values: FileTrustFlags, io: CliIo, policy: string, from: number, to: number): Promise<StoreProof> {
   const why = `AccessPolicy ${policy} anchors ${to} store links, more than the export's ${from} (anchored after it was taken): showing they are one store log needs the operator's proof`;
   const hint = '(or verify with --anchor and the head AccessPolicy status showed when the export was taken)';
+  const client = await import('../operator-client.ts');
   let c: Connection;
   try {
-    c = await (await import('../operator-client.ts')).connect(values, io.env);
+    c = await client.connect(values, io.env);
   } catch (err) {
     throw new Error(`${why}, and ${err instanceof Error ? err.message : String(err)}\n${hint}`, { cause: err });
   }
   try {
-    return await c.operator.json<StoreProof>(`/policies/${encodeURIComponent(policy)}/chain/proof`, { from: String(from), to: String(to) }, `${why}: reading it`);
+    return await c.operator.json<StoreProof>(`/policies/${encodeURIComponent(policy)}/chain/proof`, { from: String(from), to: String(to) }, `${why}: reading it`, { maxBytes: client.STORE_PROOF_MAX_BYTES });
   } catch (err) {
     throw new Error(`${err instanceof Error ? err.message.trimEnd() : String(err)}\n${hint}`, { cause: err });
   } finally {
