@@ -28,6 +28,14 @@ export interface ReadDeps {
 
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/**
+ * Store links one store-log proof spans at most (to - from). Building it holds every link hash
+ * between the two in a Merkle tree (about 65 bytes a link: 1,000,000 links ~ 65 MB); the caller
+ * chooses from and to, and the operator (memory limit 512 MiB) also ingests every sidecar's
+ * evidence. An export older than that verifies offline with --anchor and the head of its time.
+ */
+export const MAX_PROOF_GROWTH = 1_000_000;
+
 class ReadError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
@@ -65,6 +73,7 @@ function ns(value: string): string {
 
 export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
   const now = deps.now ?? Date.now;
+  let proofBuilding = false;
 
   const authorize = async (req: FastifyRequest, namespace: string, verbs: string[], name?: string): Promise<Identity> => {
     const token = bearerToken(req.headers.authorization);
@@ -159,9 +168,20 @@ export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
     const from = linkSeq(req.query.from, 'from');
     const to = linkSeq(req.query.to, 'to');
     if (from >= to) throw new ReadError(400, `from (${from}) must be smaller than to (${to}): the proof shows the store log grown from one to the other`);
-    const proof = await store.storeProof(namespace, req.params.name, from, to);
-    if (typeof proof === 'string') throw new ReadError(404, proof);
-    return proof;
+    if (to - from > MAX_PROOF_GROWTH) throw new ReadError(400, `the proof from store link #${from} to #${to} spans more than ${MAX_PROOF_GROWTH} store links, more than one proof is built for: verify the export with --anchor and the head AccessPolicy status showed when it was taken, or export again`);
+    // One proof at a time: each holds the hashes it spans in memory.
+    if (proofBuilding) {
+      reply.header('retry-after', String(deps.retryAfterSeconds ?? 2));
+      throw new ReadError(503, 'another store-log proof is being built on this operator: retry shortly');
+    }
+    proofBuilding = true;
+    try {
+      const proof = await store.storeProof(namespace, req.params.name, from, to);
+      if (typeof proof === 'string') throw new ReadError(404, proof);
+      return proof;
+    } finally {
+      proofBuilding = false;
+    }
   }));
 
   app.get<{ Params: PolicyParams }>('/v1/namespaces/:ns/policies/:name/verify', (req, reply) => handle('policy-verify', reply, async (store) => {
