@@ -7,13 +7,13 @@
 // (Synced); a refused append is never on file; the records on file are exactly the answered ones,
 // in chain order, and the chain verifies.
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { checkChainCheckpoint, checkpointVerifier } from '../../core/recording/chain-checkpoint.ts';
 import { importPublicKey, verifyLink, type ChainPosition, type SessionEvent } from '../../core/recording/index.ts';
-import { Spool, SpoolError, type SpoolRecord } from './spool.ts';
+import { readSegmentText, Spool, SpoolError, type SpoolRecord } from './spool.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -31,7 +31,7 @@ type Line = SpoolRecord | { checkpoint: string } | { segment: { start: number; p
 
 function lines(dir: string): Line[] {
   return readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()
-    .flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Line));
+    .flatMap((n) => readSegmentText(join(dir, n)).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Line));
 }
 const commandsOnFile = (dir: string): string[] => lines(dir).flatMap((l) => ('seq' in l ? [l.command ?? ''] : []));
 

@@ -10,13 +10,16 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { checkChainCheckpoint, checkpointVerifier } from '../../core/recording/chain-checkpoint.ts';
 import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
 import { canonicalJsonWithout } from '../../core/recording/canonical.ts';
 import type { SessionEvent } from '../../core/recording/index.ts';
-import { GROUP_BYTES, GROUP_RECORDS, Spool, SpoolError, type Durability, type SpoolRecord } from './spool.ts';
+import { createLogger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { GROUP_BYTES, GROUP_RECORDS, readSegmentText, Spool, SpoolError, type Durability, type SpoolRecord } from './spool.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -42,11 +45,11 @@ function segmentFile(dir: string): string {
 }
 
 function segmentLines(dir: string): string[] {
-  return readFileSync(segmentFile(dir), 'utf8').split('\n').filter((x) => x !== '');
+  return readSegmentText(segmentFile(dir)).split('\n').filter((x) => x !== '');
 }
 
 const checkpointSizes = (dir: string): number[] => readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()
-  .flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter((l) => l.startsWith('{"checkpoint"')))
+  .flatMap((n) => readSegmentText(join(dir, n)).split('\n').filter((l) => l.startsWith('{"checkpoint"')))
   .map((l) => parseCheckpoint((JSON.parse(l) as { checkpoint: string }).checkpoint).checkpoint.size);
 
 /** A record line changed and re-hashed, as someone who can write the volume would (the hash matches the new content). */
@@ -262,7 +265,7 @@ describe('the shipper sends exactly what a checkpoint covers, whatever the order
   /** One checkpoint's records fit one ingest batch: at most GROUP_RECORDS records and GROUP_BYTES bytes of lines after the checkpoint before it. */
   function expectWindowsWithinCaps(dir: string, appended: number): void {
     const records = readdirSync(dir).filter((x) => x.startsWith('seg-')).sort()
-      .flatMap((x) => readFileSync(join(dir, x), 'utf8').split('\n').filter((l) => l.startsWith('{') && !l.startsWith('{"checkpoint"') && !l.startsWith('{"segment"')));
+      .flatMap((x) => readSegmentText(join(dir, x)).split('\n').filter((l) => l.startsWith('{') && !l.startsWith('{"checkpoint"') && !l.startsWith('{"segment"')));
     const sizes = checkpointSizes(dir);
     expect(sizes.at(-1) ?? 0).toBe(appended);
     const first = appended - records.length; // acknowledged segments are gone
@@ -322,5 +325,254 @@ describe('the shipper sends exactly what a checkpoint covers, whatever the order
     expect(checkpointSizes(spool.dir).length).toBeGreaterThan(1);
     await spool.close();
     expectWindowsWithinCaps(spool.dir, 6);
+  });
+});
+
+/** A logger whose JSON lines are kept, and metrics, to check what recovery reports. */
+function observed(): { logger: ReturnType<typeof createLogger>; logs: Record<string, unknown>[]; metrics: Metrics } {
+  const logs: Record<string, unknown>[] = [];
+  const destination = new Writable({ write(chunk: Buffer, _enc, done) { logs.push(JSON.parse(String(chunk)) as Record<string, unknown>); done(); } });
+  return { logger: createLogger({ level: 'info', destination }), logs, metrics: new Metrics() };
+}
+
+async function recoveryCuts(metrics: Metrics): Promise<number> {
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'guarita_sidecar_spool_recovery_cuts_total');
+  return Number(metric?.values[0]?.value ?? 0);
+}
+
+/** The spool's files as they are now (what a kill -9 leaves: the page cache outlives the process), in a new directory. */
+function killCopy(dir: string): string {
+  const copy = tempDir();
+  for (const name of readdirSync(dir)) if (!name.startsWith('.')) writeFileSync(join(copy, name), readFileSync(join(dir, name)));
+  return copy;
+}
+
+const CUT_MESSAGE = 'cutting the spool at a torn or non-verifying line (with everything after it)';
+const SEGMENT_BYTES = 64 * 1024;
+
+describe('pre-sized segments: the data ends at the first NUL byte, whatever a crash left after it', () => {
+  it('no line the spool writes holds a NUL byte, whatever the record holds (JSON escapes U+0000): every record with one recovers after a kill', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: SEGMENT_BYTES, ...NO_DEADLINE });
+    const nul = ['\u0000', 'a\u0000b', '\u0000'.repeat(300), 'SELECT \'x\u0000\' -- é\u0000€', '\\u0000 \u0000\n\u0000'];
+    const records: SpoolRecord[] = [];
+    for (const [i, text] of nul.entries()) {
+      records.push(await spool.append({ ...event(i, text), reason: text, result: { rows: 1, sample: text, error: text } }, i % 2 === 0 ? 'Synced' : 'Written'));
+    }
+    await spool.settle();
+    records.push(await spool.append(event(99, 'after the checkpoint \u0000')));
+    const file = segmentFile(dir);
+    const content = readFileSync(file);
+    // Open and pre-sized: segmentBytes long, its data up to the first NUL, zeros after it.
+    expect(content.length).toBe(SEGMENT_BYTES);
+    const data = readSegmentText(file);
+    expect(content.indexOf(0)).toBe(Buffer.byteLength(data));
+    expect(content.subarray(Buffer.byteLength(data)).every((b) => b === 0)).toBe(true);
+    const onFile = data.split('\n').filter((l) => l !== '');
+    expect(onFile.filter((l) => l.startsWith('{"checkpoint"'))).toHaveLength(1);
+    expect(onFile.filter((l) => l.includes('"seq"')).map((l) => (JSON.parse(l) as SpoolRecord).command)).toEqual(records.map((r) => r.command));
+    const copy = killCopy(dir);
+    await spool.close();
+    const { logger, logs, metrics } = observed();
+    const reopened = await Spool.open({ dir: copy, chainPrefix: 'ns/pod', segmentBytes: SEGMENT_BYTES, logger, metrics, ...NO_DEADLINE });
+    // A zero tail is the end of the data, not damage: nothing cut, nothing counted.
+    expect(reopened.position).toEqual({ seq: records.length, head: records.at(-1)!.hash });
+    expect(logs.filter((l) => l.msg === CUT_MESSAGE)).toEqual([]);
+    expect(await recoveryCuts(metrics)).toBe(0);
+    const batch = await reopened.readAfter(0, 1000, 1 << 30);
+    expect(batch.records).toEqual(records);
+    await reopened.close();
+  });
+
+  it('the open segment is zero-filled to segmentBytes; segments left for the next one and the last one at close are cut to their data', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 4096, ...NO_DEADLINE });
+    for (let i = 0; i < 40; i++) await spool.append(event(i), i % 3 === 0 ? 'Written' : 'Synced');
+    const names = readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
+    expect(names.length).toBeGreaterThan(2);
+    for (const name of names.slice(0, -1)) {
+      const content = readFileSync(join(dir, name));
+      expect(content.indexOf(0)).toBe(-1);
+      expect(content.length).toBe(Buffer.byteLength(readSegmentText(join(dir, name))));
+    }
+    // A group may run past segmentBytes (the segment rolls at the next one).
+    const open = join(dir, names.at(-1)!);
+    expect(readFileSync(open).length).toBe(Math.max(4096, Buffer.byteLength(readSegmentText(open))));
+    await spool.close();
+    const last = join(dir, names.at(-1)!);
+    expect(readFileSync(last).indexOf(0)).toBe(-1);
+    expect(readFileSync(last).length).toBe(Buffer.byteLength(readSegmentText(last)));
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: SEGMENT_BYTES, ...NO_DEADLINE });
+    expect(reopened.position.seq).toBe(40);
+    // Reopened: pre-sized again.
+    expect(readFileSync(last).length).toBe(SEGMENT_BYTES);
+    await reopened.close();
+  });
+
+  it('a kill -9 mid-group (a torn line, then zeros): the torn line is cut, the answered records kept, the segment pre-sized again', async () => {
+    const { dir, records } = await crashedWithOpenWindow();
+    const file = segmentFile(dir);
+    const content = readFileSync(file);
+    const end = content.indexOf(0);
+    expect(end).toBeGreaterThan(0);
+    // A group's write the kill cut short: the start of a record line inside the zero tail.
+    Buffer.from('{"chainId":"ns/pod/x","command":"GET /customers/5"').copy(content, end);
+    writeFileSync(file, content);
+    const { logger, logs, metrics } = observed();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', logger, metrics, ...NO_DEADLINE });
+    expect(reopened.position).toEqual({ seq: 4, head: records[3]!.hash });
+    expect(logs.find((l) => l.msg === CUT_MESSAGE)).toMatchObject({ segment: file, offset: end, problem: 'incomplete or unreadable line', keptSeq: 4 });
+    expect(await recoveryCuts(metrics)).toBe(1);
+    expect(await reopened.append(event(5))).toMatchObject({ seq: 5, prev: records[3]!.hash });
+    expect(segmentLines(dir).filter((l) => l.includes('"seq"')).map((l) => (JSON.parse(l) as SpoolRecord).seq)).toEqual([1, 2, 3, 4, 5]);
+    await reopened.close();
+  });
+
+  it('zeros, then data (a node crash kept a later page, not an earlier one): cut at the first NUL, logged and counted, the stale bytes gone', async () => {
+    const { dir, records } = await crashedWithOpenWindow();
+    const file = segmentFile(dir);
+    const content = readFileSync(file);
+    const end = content.indexOf(0);
+    // Complete, valid-looking lines a page later: what was written after the unsynced page (records never synced).
+    const stale = Buffer.from(`${segmentLines(dir).slice(3).join('\n')}\n`);
+    stale.copy(content, end + 4096);
+    writeFileSync(file, content);
+    const { logger, logs, metrics } = observed();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', logger, metrics, ...NO_DEADLINE });
+    expect(reopened.position).toEqual({ seq: 4, head: records[3]!.hash });
+    expect(logs.find((l) => l.msg === CUT_MESSAGE)).toMatchObject({ segment: file, offset: end, problem: expect.stringContaining(`non-zero bytes after the NUL byte at ${end}`) as unknown, keptSeq: 4 });
+    expect(await recoveryCuts(metrics)).toBe(1);
+    // Pre-sized again with zeros: nothing of the stale bytes is left to be read as data later.
+    const after = readFileSync(file);
+    expect(after.subarray(after.indexOf(0)).every((b) => b === 0)).toBe(true);
+    expect(await reopened.append(event(5))).toMatchObject({ seq: 5, prev: records[3]!.hash });
+    await reopened.close();
+    expect(segmentLines(dir).filter((l) => l.includes('"seq"'))).toHaveLength(5);
+  });
+
+  it('zeros then data below what the operator acknowledged, or in a segment that is not the last, is refused and left as it is', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 2048, ...NO_DEADLINE });
+    for (let i = 1; i <= 12; i++) await spool.append(event(i));
+    await spool.close();
+    const names = readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
+    expect(names.length).toBeGreaterThan(1);
+    const first = join(dir, names[0]!);
+    const intact = readFileSync(first);
+    // A page of the closed first segment lost: zeros where its middle was, its end intact.
+    const holed = Buffer.from(intact);
+    holed.fill(0, 200, 400);
+    writeFileSync(first, holed);
+    await expect(Spool.open({ dir, chainPrefix: 'ns/pod' })).rejects.toThrow(/seg-000000000001\.jsonl is corrupt at byte \d+ \(incomplete or unreadable line, and non-zero bytes after the NUL byte at 200 .*\) and is not the last segment/);
+    expect(readFileSync(first)).toEqual(holed);
+    // The same in the last segment, below the acknowledged position: refused too (cutting would fork the operator's chain).
+    writeFileSync(first, intact);
+    const last = join(dir, names.at(-1)!);
+    const lastContent = readFileSync(last);
+    const lastRecords = readSegmentText(last).split('\n').filter((l) => l.includes('"seq"')).map((l) => JSON.parse(l) as SpoolRecord);
+    writeFileSync(join(dir, 'acked.json'), JSON.stringify({ seq: lastRecords.at(-1)!.seq, head: lastRecords.at(-1)!.hash }));
+    const lastHoled = Buffer.from(lastContent);
+    lastHoled.fill(0, lastContent.indexOf('\n') + 1, lastContent.indexOf('\n') + 30);
+    writeFileSync(last, lastHoled);
+    await expect(Spool.open({ dir, chainPrefix: 'ns/pod' })).rejects.toThrow(/non-zero bytes after the NUL byte.*before seq \d+ the operator acknowledged/);
+    expect(readFileSync(last)).toEqual(lastHoled);
+  });
+
+  it('a closed segment whose cut to its data did not reach the disk (a zero tail) still reads as closed', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 2048, ...NO_DEADLINE });
+    const records: SpoolRecord[] = [];
+    for (let i = 1; i <= 12; i++) records.push(await spool.append(event(i)));
+    await spool.close();
+    const names = readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
+    for (const name of names) writeFileSync(join(dir, name), Buffer.concat([readFileSync(join(dir, name)), Buffer.alloc(5000)]));
+    const { logger, logs, metrics } = observed();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 2048, logger, metrics, ...NO_DEADLINE });
+    expect(reopened.position).toEqual({ seq: 12, head: records[11]!.hash });
+    expect(logs.filter((l) => l.msg === CUT_MESSAGE)).toEqual([]);
+    expect(await recoveryCuts(metrics)).toBe(0);
+    const shipped = await reopened.readAfter(0, 1000, 1 << 30);
+    expect(shipped.records).toEqual(records);
+    await reopened.close();
+  });
+
+  it('a segment an older sidecar appended (no zero tail) and one pre-sized to another length both recover, and are pre-sized to this one', async () => {
+    for (const tail of [0, 1 << 20]) {
+      const dir = tempDir();
+      const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE });
+      const records: SpoolRecord[] = [];
+      for (let i = 1; i <= 3; i++) records.push(await spool.append(event(i), 'Written'));
+      await spool.settle();
+      records.push(await spool.append(event(4)));
+      const file = segmentFile(dir);
+      // The older layout: just the lines (tail 0), or a zero tail of another size than this spool's.
+      writeFileSync(file, Buffer.concat([Buffer.from(readSegmentText(file)), Buffer.alloc(tail)]));
+      const copy = killCopy(dir);
+      await spool.close();
+      const { logger, logs, metrics } = observed();
+      const reopened = await Spool.open({ dir: copy, chainPrefix: 'ns/pod', segmentBytes: SEGMENT_BYTES, logger, metrics, ...NO_DEADLINE });
+      expect(reopened.position).toEqual({ seq: 4, head: records[3]!.hash });
+      expect(logs.filter((l) => l.msg === CUT_MESSAGE)).toEqual([]);
+      expect(readFileSync(segmentFile(copy)).length).toBe(SEGMENT_BYTES);
+      expect(await reopened.append(event(5))).toMatchObject({ seq: 5 });
+      await reopened.close();
+      expect(segmentLines(copy).filter((l) => l.includes('"seq"'))).toHaveLength(5);
+    }
+  });
+
+  it('a volume that cannot take a new segment\'s zero fill (full) fails the group closed, names the fix, leaves no file; the next append after it recovers', async () => {
+    const dir = tempDir();
+    let full = false;
+    const { logger, logs } = observed();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 2048, logger, ...NO_DEADLINE, faults: { beforePresize: () => { if (full) throw new Error('ENOSPC: no space left on device, write'); } } });
+    const records: SpoolRecord[] = [];
+    while (readdirSync(dir).filter((n) => n.startsWith('seg-')).length < 2) records.push(await spool.append(event(records.length + 1)));
+    const segments = (): string[] => readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
+    // Append until one rolls to a new segment, the volume full by then.
+    let before: string[];
+    let refused: unknown;
+    for (;;) {
+      full = true;
+      before = segments();
+      const outcome = await spool.append(event(records.length + 1), 'Synced').catch((err: unknown) => err as Error);
+      if (outcome instanceof Error) {
+        refused = outcome;
+        break;
+      }
+      records.push(outcome);
+      full = false;
+    }
+    expect(refused).toBeInstanceOf(SpoolError);
+    expect((refused as Error).message).toMatch(/zero-filling the new spool segment .*seg-\d{12}\.jsonl to 2048 bytes failed: ENOSPC.*needs that much free space per open segment/);
+    expect(logs.find((l) => l.msg === 'spool write failed: the commands concerned fail')).toMatchObject({ err: expect.stringContaining('ENOSPC') as unknown });
+    // No file for the segment that could not be made; the chain is where the last kept record left it.
+    expect(segments()).toEqual(before);
+    expect(await spool.append(event(999)).catch((err: unknown) => err)).toBeInstanceOf(SpoolError);
+    full = false;
+    const after = await spool.append(event(1000));
+    expect(after).toMatchObject({ seq: records.length + 1, prev: records.at(-1)!.hash });
+    records.push(after);
+    await spool.close();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', segmentBytes: 2048, ...NO_DEADLINE });
+    expect((await reopened.readAfter(0, 1000, 1 << 30)).records).toEqual(records);
+    await reopened.close();
+  });
+
+  it('a full volume when the reopened segment is zero-filled: logged, the segment grows with its writes, nothing lost', async () => {
+    const dir = tempDir();
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE });
+    const records = [await spool.append(event(1)), await spool.append(event(2))];
+    await spool.close();
+    const { logger, logs } = observed();
+    const reopened = await Spool.open({ dir, chainPrefix: 'ns/pod', logger, ...NO_DEADLINE, faults: { beforePresize: () => { throw new Error('ENOSPC: no space left on device, write'); } } });
+    expect(logs.find((l) => l.msg === 'zero-filling the reopened spool segment failed: it grows with each write instead (syncs cost more)')).toMatchObject({ err: expect.stringContaining('ENOSPC') as unknown });
+    const file = segmentFile(dir);
+    expect(readFileSync(file).indexOf(0)).toBe(-1);
+    records.push(await reopened.append(event(3)));
+    expect(readFileSync(file).length).toBe(Buffer.byteLength(readSegmentText(file)));
+    await reopened.close();
+    const again = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE });
+    expect((await again.readAfter(0, 1000, 1 << 30)).records).toEqual(records);
+    await again.close();
   });
 });

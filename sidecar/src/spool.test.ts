@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
 import { exportPrivateJwk, generateSigningKey, importPublicKey, SignedChainWriter, verifyLink, type ChainPosition, type SessionEvent } from '../../core/recording/index.ts';
 import { createLogger } from './log.ts';
 import { Metrics } from './metrics.ts';
-import { GROUP_BYTES, GROUP_RECORDS, Spool, SpoolError, SYNC_DELAY_MS, type SpoolRecord } from './spool.ts';
+import { GROUP_BYTES, GROUP_RECORDS, readSegmentText, Spool, SpoolError, SYNC_DELAY_MS, type SpoolRecord } from './spool.ts';
 import { QUIET_SYNCS_TO_LOOP } from './sync-placement.ts';
 
 const dirs: string[] = [];
@@ -33,7 +33,7 @@ type Line = SpoolRecord | { checkpoint: string } | { segment: { start: number; p
 
 function lines(dir: string): Line[] {
   return readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()
-    .flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Line));
+    .flatMap((n) => readSegmentText(join(dir, n)).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Line));
 }
 
 function readAll(dir: string): SpoolRecord[] {
@@ -265,7 +265,7 @@ describe('Spool recovery of an open window', () => {
   ])('cuts the unsigned tail from %s, logs what and where, and counts it', async (_what, tamper, problem, keptSeq) => {
     const { dir, records } = await crashedWithOpenWindow();
     const segment = join(dir, readdirSync(dir).find((n) => n.startsWith('seg-'))!);
-    const l = readFileSync(segment, 'utf8').split('\n').filter((x) => x !== '');
+    const l = readSegmentText(segment).split('\n').filter((x) => x !== '');
     expect(l).toHaveLength(6);
     tamper(l);
     writeFileSync(segment, `${l.join('\n')}${problem.startsWith('incomplete') ? '' : '\n'}`);
@@ -287,7 +287,7 @@ describe('Spool recovery of an open window', () => {
     const segments = readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
     expect(segments.length).toBeGreaterThan(1);
     const first = join(dir, segments[0]!);
-    writeFileSync(first, readFileSync(first, 'utf8').split('\n').filter((x) => x !== '' && !x.startsWith('{"checkpoint"')).map((x) => `${x}\n`).join(''));
+    writeFileSync(first, readSegmentText(first).split('\n').filter((x) => x !== '' && !x.startsWith('{"checkpoint"')).map((x) => `${x}\n`).join(''));
     await expect(Spool.open({ dir, chainPrefix: 'ns/pod' })).rejects.toThrow(/without a checkpoint over its records/);
   });
 
@@ -381,7 +381,7 @@ describe('Spool', () => {
     const segments = readdirSync(dir).filter((n) => n.startsWith('seg-')).sort();
     expect(segments.length).toBeGreaterThan(1);
     const first = join(dir, segments[0]!);
-    writeFileSync(first, readFileSync(first, 'utf8').replace('GET /customers/0', 'GET /customers/9'));
+    writeFileSync(first, readSegmentText(first).replace('GET /customers/0', 'GET /customers/9'));
     await expect(Spool.open({ dir, chainPrefix: 'ns/pod' })).rejects.toThrow(/corrupt/);
   });
 
@@ -464,7 +464,7 @@ describe('Spool', () => {
     const two = await spool.append(event(2));
     await spool.close();
     const segment = join(dir, readdirSync(dir).find((n) => n.startsWith('seg-'))!);
-    const intact = readFileSync(segment, 'utf8');
+    const intact = readSegmentText(segment);
     const [header, r1, r2, c2] = intact.split('\n');
     expect('checkpoint' in (JSON.parse(c2!) as object)).toBe(true);
     // A record line re-numbered (its hash no longer matches its content): cut, the chain resumes before it.

@@ -3,7 +3,7 @@
 // back. A kill -9 of the sidecar under load loses no record of an answered request, and the chain
 // the operator exports verifies with the key the sidecar registered.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePorts } from '../../e2e/harness/ports.ts';
@@ -16,6 +16,7 @@ import {
   agentRequest, fetchExport, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, tcpForwarder, verifyExportedChain,
   type Exported, type SidecarFixture, type SidecarProcess, type TargetSpec, type TcpForwarder, type Upstream,
 } from './support.ts';
+import { readSegmentText } from '../src/spool.ts';
 
 jest.setTimeout(180_000);
 
@@ -104,7 +105,7 @@ function openWindowRecords(spoolDir: string): number {
   const last = readdirSync(spoolDir).filter((n) => n.startsWith('seg-')).sort().at(-1);
   if (last === undefined) return 0;
   let records = 0;
-  for (const line of readFileSync(join(spoolDir, last), 'utf8').split('\n')) {
+  for (const line of readSegmentText(join(spoolDir, last)).split('\n')) {
     if (line.startsWith('{"checkpoint"')) records = 0;
     else if (line !== '' && !line.startsWith('{"segment"')) records++;
   }
