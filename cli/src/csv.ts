@@ -21,14 +21,20 @@ function reviewsCell(r: SessionRecord): string | undefined {
 
 const FORMULA = /^[=+\-@\t\r]/;
 
-export function csvCell(value: string | number | undefined): string {
-  if (value === undefined) return '';
-  let text = String(value);
-  if (typeof value === 'string' && FORMULA.test(text)) text = `'${text}`;
+/**
+ * One cell. Records are the sidecar's, and ingest checks only the fields the store needs: a value
+ * of another type than the schema's (an array, an object) is written as its JSON, never through
+ * String() (an object's own toString member made String() throw, ending the export), and only
+ * numbers skip the formula defence (String(['=1+1']) is "=1+1").
+ */
+export function csvCell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  let text = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : (JSON.stringify(value) ?? '');
+  if (typeof value !== 'number' && FORMULA.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function csvLine(cells: readonly (string | number | undefined)[]): string {
+export function csvLine(cells: readonly unknown[]): string {
   return `${cells.map(csvCell).join(',')}\r\n`;
 }
 
@@ -41,7 +47,7 @@ export function commandRow(r: SessionRecord): string | undefined {
   if (r.type !== 'command') return undefined;
   const row: Record<(typeof CSV_COLUMNS)[number], string | number | undefined> = {
     time: r.time, namespace: r.namespace, policy: r.policy, target: r.target, session: r.sessionId, subject: r.subject,
-    groups: Array.isArray(r.groups) ? r.groups.join(';') : '', purpose: r.purpose, command: r.command, decision: r.decision, rule: r.rule,
+    groups: Array.isArray(r.groups) ? (r.groups as unknown[]).map((g) => (typeof g === 'string' ? g : JSON.stringify(g) ?? '')).join(';') : '', purpose: r.purpose, command: r.command, decision: r.decision, rule: r.rule,
     approvalRequest: r.approvalRequest, rows: r.result?.rows, bytes: r.result?.bytes, masked: maskedCounts(r.masked, ';'),
     record: `${r.chainId}#${r.seq}`, reviews: reviewsCell(r),
     // As in JSON lines: a record of a command longer than 64 KiB holds only its masked text's first
