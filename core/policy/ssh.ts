@@ -202,7 +202,15 @@ function judgeCommand(req: Extract<SshRequest, { kind: 'exec' }>, words: string[
   // scp on the host without -t/-f copies between the host's own paths or on to another host
   // (remote-to-remote): neither is a transfer the path rules see, and -S, -o and -J run programs.
   if (programName(words[0] ?? '') === 'scp') return { ok: false, problem: 'scp run on the host (a remote-to-remote copy) copies where path rules cannot see; copy through the agent (scp -3) instead' };
-  return { ok: true, judged: { kind: 'exec', words, real: new Map(Object.entries(req.argumentPaths ?? {})), unknown: req.unresolved ?? [] } };
+  // Where the host leads an argument is matched normalized, as SFTP and scp paths are: a host
+  // answering "/data/../secret/x" passed an allow glob on /data/* and missed a deny on /secret/*.
+  const real = new Map<string, string>();
+  for (const [word, path] of Object.entries(req.argumentPaths ?? {})) {
+    const norm = normalizeAbsolute(path);
+    if (norm === undefined) return { ok: false, problem: 'the host resolved a path argument to a path that is not absolute or climbs above /' };
+    real.set(word, norm);
+  }
+  return { ok: true, judged: { kind: 'exec', words, real, unknown: req.unresolved ?? [] } };
 }
 
 function judgeExec(req: Extract<SshRequest, { kind: 'exec' }>): Judged {

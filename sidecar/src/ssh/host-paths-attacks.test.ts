@@ -24,6 +24,8 @@ const TREE: Record<string, string> = {
   '.': '/home/u', '/home/u': '/home/u', '/home/u/link': '/secret/x.txt', '/home/u/-d': '/home/u/-d', '/home/u/-d/link': '/secret/x.txt',
   '/home/u/report.txt': '/home/u/report.txt', '/data': '/data', '/data/ok.txt': '/data/ok.txt', '/data/moved': '/secret/x.txt',
   '/data/to-secret': '/secret/x.txt', '/secret': '/secret', '/secret/x.txt': '/secret/x.txt',
+  // A host whose realpath answers without normalising (some SFTP servers join a link's relative target).
+  '/data/odd.txt': '/data/../secret/x.txt',
 };
 /** Names that are symlinks (lstat). */
 const LINKS = new Set(['/home/u/link', '/home/u/-d/link', '/data/moved', '/data/to-secret']);
@@ -161,6 +163,7 @@ describe('exec arguments without a / (or after --, starting with -) are resolved
     ['cat -- -d/link', 'a name starting with - after --'],
     ['cat ./link', 'the same link spelled with ./'],
     ['cat /home/u/link', 'the same link, absolute'],
+    ['cat /data/odd.txt', 'a host answering /data/../secret/x.txt'],
   ])('%s (%s): denied by the /secret/* command rule, the host runs nothing', async (command) => {
     hostDid.length = 0;
     const r = await exec(command);
@@ -209,6 +212,22 @@ describe('denial texts never carry an unmasked identifier from a file name', () 
 });
 
 describe('sftp requests that reach /secret through a link, a rename or a symlink are denied', () => {
+  it('a host answering /data/../secret/x.txt for a path under /data: the read is denied', async () => {
+    hostDid.length = 0;
+    const r = await withSftp((sftp) => outcome((cb) => sftp.open('/data/odd.txt', 'r', (err) => cb(err))));
+    expect(r).toMatch(/^3 .*secret-files/);
+    expect(hostDid).toEqual([]);
+  });
+
+  it('a new file 17 missing directories deep: unresolved (16 are walked), denied; 3 deep is judged where /data resolves', async () => {
+    hostDid.length = 0;
+    const deep = `/data/${Array.from({ length: 17 }, (_, i) => `d${i}`).join('/')}/f.txt`;
+    const r = await withSftp((sftp) => outcome((cb) => sftp.open(deep, 'w', (err) => cb(err))));
+    expect(r).toMatch(/^3 .*more than 16 directories of it do not exist/);
+    expect(await withSftp((sftp) => outcome((cb) => sftp.open('/data/a/b/c/f.txt', 'w', (err) => cb(err))))).toBe('ok');
+    expect(hostDid).toEqual(['open /data/a/b/c/f.txt']);
+  });
+
   it('reading through a link that now leads to /secret (made allowed, then renamed): denied at read time', async () => {
     hostDid.length = 0;
     const r = await withSftp((sftp) => outcome((cb) => sftp.open('/data/moved', 'r', (err) => cb(err))));

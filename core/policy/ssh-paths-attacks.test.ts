@@ -1,0 +1,72 @@
+// Round 5 review: the policy's side of SSH path resolution (core/policy/ssh.ts). Where the host
+// says a path leads is matched as the host's path, whatever its spelling: an answer that is not
+// normalised (/data/../secret/x, //secret//x, a trailing /) must hit a deny glob on /secret and
+// must not pass an allow glob on /data, for SFTP paths, legacy scp and exec arguments alike; an
+// answer that is not absolute cannot be judged and is refused.
+import { describe, expect, it } from '@jest/globals';
+import { parseAccessPolicy } from '../../crds/validators.ts';
+import { compilePolicy, type CompiledPolicy, type Identity } from './index.ts';
+import type { SshRequest } from './ssh.ts';
+
+const support: Identity = { subject: 'u', groups: ['support'], kind: 'User' };
+
+function sshPolicy(rules: unknown[]): CompiledPolicy {
+  return compilePolicy(parseAccessPolicy({
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
+    spec: {
+      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
+      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }], rules,
+    },
+  }));
+}
+
+const withDeny = sshPolicy([
+  { name: 'secret-commands', action: 'deny', match: { ssh: { commands: ['* /secret/*'] } } },
+  { name: 'secret-files', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
+  { name: 'cat-any', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
+  { name: 'data', action: 'allow', match: { ssh: { paths: ['/data/**'] } } },
+]);
+const allowOnly = sshPolicy([
+  { name: 'cat-data', action: 'allow', match: { ssh: { commands: ['cat /data/*'] } } },
+  { name: 'data', action: 'allow', match: { ssh: { paths: ['/data/**'] } } },
+]);
+
+const decide = (p: CompiledPolicy, req: SshRequest) => p.evaluate({ identity: support, purpose: 'p', command: { protocol: 'ssh', ssh: req } });
+
+const ODD_ANSWERS = ['/data/../secret/x.txt', '/data//../secret/x.txt', '//secret//x.txt', '/secret/./x.txt/', '/data/./../secret/x.txt'];
+
+describe('a host answer that is not normalised is matched where it leads', () => {
+  it.each(ODD_ANSWERS)('exec argument resolved to %j: denied by the deny glob on /secret, not allowed by cat /data/*', (real) => {
+    const req: SshRequest = { kind: 'exec', command: 'cat /data/odd.txt', argumentPaths: { '/data/odd.txt': real } };
+    expect(decide(withDeny, req)).toMatchObject({ decision: 'deny', rule: 'secret-commands' });
+    expect(decide(allowOnly, req).decision).toBe('deny');
+  });
+
+  it.each(ODD_ANSWERS)('SFTP read resolved to %j: denied', (real) => {
+    const req: SshRequest = { kind: 'sftp', operation: 'read', path: '/data/odd.txt', resolved: [real] };
+    expect(decide(withDeny, req)).toMatchObject({ decision: 'deny', rule: 'secret-files' });
+    expect(decide(allowOnly, req).decision).toBe('deny');
+  });
+
+  it.each(ODD_ANSWERS)('legacy scp -f resolved to %j: denied', (real) => {
+    const req: SshRequest = { kind: 'exec', command: 'scp -f /data/odd.txt', resolved: [real] };
+    expect(decide(withDeny, req)).toMatchObject({ decision: 'deny', rule: 'secret-files' });
+    expect(decide(allowOnly, req).decision).toBe('deny');
+  });
+
+  it.each(['secret/x.txt', '', '../secret/x.txt', '/../secret/x.txt'])('an answer %j that is not an absolute path below /: refused, never allowed', (real) => {
+    for (const req of [
+      { kind: 'exec', command: 'cat /data/odd.txt', argumentPaths: { '/data/odd.txt': real } },
+      { kind: 'sftp', operation: 'read', path: '/data/odd.txt', resolved: [real] },
+      { kind: 'exec', command: 'scp -f /data/odd.txt', resolved: [real] },
+    ] as SshRequest[]) {
+      expect([req, decide(withDeny, req).decision]).toEqual([req, 'deny']);
+      expect([req, decide(allowOnly, req).decision]).toEqual([req, 'deny']);
+    }
+  });
+
+  it('a normal answer inside the allowed tree still allows', () => {
+    expect(decide(allowOnly, { kind: 'exec', command: 'cat /data/link', argumentPaths: { '/data/link': '/data/real.txt' } }).decision).toBe('allow');
+    expect(decide(allowOnly, { kind: 'exec', command: 'cat /data/link', argumentPaths: { '/data/link': '/data/sub/../real.txt' } }).decision).toBe('allow');
+  });
+});
