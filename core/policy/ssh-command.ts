@@ -234,6 +234,17 @@ export function programName(word: string): string {
 }
 
 /**
+ * The value an option carries in its own word, which a program opens like an operand: `--file=/x`,
+ * `if=/x` (dd), `-f/x` (a short option's attached value holding a /). Undefined when the word
+ * carries none (`-rf`, `-n5`, an operand).
+ */
+export function optionValue(word: string): string | undefined {
+  const assigned = /^(?:--?[A-Za-z0-9][A-Za-z0-9_-]*|[A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(word);
+  if (assigned !== null) return assigned[1];
+  return /^-[A-Za-z0-9](.*\/.*)$/.exec(word)?.[1];
+}
+
+/**
  * Short options clustered as one word (-rf) as the separate options they are (-r -f), so `rm -rf *`
  * also matches `rm -fr x` and `rm -r -f x`. Long options and option values are kept whole.
  */

@@ -70,3 +70,18 @@ describe('a host answer that is not normalised is matched where it leads', () =>
     expect(decide(allowOnly, { kind: 'exec', command: 'cat /data/link', argumentPaths: { '/data/link': '/data/sub/../real.txt' } }).decision).toBe('allow');
   });
 });
+
+describe('a path an option carries in its own word is judged like an operand', () => {
+  it.each([
+    ['grep -f/secret/x.txt pattern', {}], ['grep --file=/secret/x.txt pattern', {}], ['dd if=/secret/x.txt', {}], ['grep --file=/secret//./x.txt pattern', {}],
+    ['grep --file=/data/link pattern', { '/data/link': '/secret/x.txt' }], ['grep -f/data/link pattern', { '/data/link': '/secret/x.txt' }],
+    ['dd if=/data/link', { '/data/link': '/secret/x.txt' }], ['grep --file=../../secret/x.txt pattern', {}],
+  ])('%s: denied by the deny glob on /secret', (command, argumentPaths) => {
+    expect(decide(withDeny, { kind: 'exec', command, argumentPaths })).toMatchObject({ decision: 'deny', rule: 'secret-commands' });
+  });
+
+  it('options without a value, and values elsewhere, are not mistaken for one', () => {
+    expect(decide(withDeny, { kind: 'exec', command: 'cat -n5 --number=5 -rf /data/ok.txt' }).decision).toBe('allow');
+    expect(decide(withDeny, { kind: 'exec', command: 'cat --label=/data/x /data/ok.txt' }).decision).toBe('allow');
+  });
+});

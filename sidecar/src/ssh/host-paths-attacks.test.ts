@@ -151,11 +151,12 @@ function outcome(call: (cb: (err: (Error & { code?: unknown }) | null | undefine
   return new Promise((resolve) => call((err) => resolve(err ? `${String(err.code)} ${err.message}` : 'ok')));
 }
 
-describe('exec arguments without a / (or after --, starting with -) are resolved where the host leads them', () => {
+describe('exec arguments without a / (after --, starting with -; option values) are resolved where the host leads them', () => {
   it('pathArguments names every operand: bare names, ./ names, and after -- those starting with -', () => {
     expect(pathArguments(['cat', 'link'])).toEqual(['link']);
     expect(pathArguments(['cat', '-n', '--', '-d/link', '-x'])).toEqual(['-d/link', '-x']);
     expect(pathArguments(['df', '-h'])).toEqual([]);
+    expect(pathArguments(['grep', '--file=/data/l', '-f./l', '-n5', '-rf', 'if=/x', 'pat'])).toEqual(['/data/l', './l', 'if=/x', '/x', 'pat']);
   });
 
   it.each([
@@ -164,6 +165,9 @@ describe('exec arguments without a / (or after --, starting with -) are resolved
     ['cat ./link', 'the same link spelled with ./'],
     ['cat /home/u/link', 'the same link, absolute'],
     ['cat /data/odd.txt', 'a host answering /data/../secret/x.txt'],
+    ['cat --file=link', 'a long option\'s value that is the link'],
+    ['cat -f./link', 'a short option\'s attached value'],
+    ['cat if=/home/u/link', 'a dd-style value'],
   ])('%s (%s): denied by the /secret/* command rule, the host runs nothing', async (command) => {
     hostDid.length = 0;
     const r = await exec(command);

@@ -9,6 +9,7 @@
 // agent may read.
 import { posix } from 'node:path';
 import ssh2, { type Client, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
+import { optionValue } from '../../../core/policy/ssh-command.ts';
 import type { UnresolvedPath } from '../../../core/policy/ssh.ts';
 import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
@@ -166,15 +167,22 @@ const MAX_ARGUMENT_PATHS = 32;
 
 /**
  * The arguments of an exec that may name paths: every operand, not only words with a / (`cat
- * link` reads a symlink in the login directory as surely as `cat ./link`), and after `--` also
- * those starting with - (`cat -- -d/link`). Options and their attached values are not resolved.
+ * link` reads a symlink in the login directory as surely as `cat ./link`), after `--` also those
+ * starting with - (`cat -- -d/link`), and the value an option carries in its own word
+ * (`--file=/x`, `if=/x`, `-f/x`: core/policy/ssh-command.ts optionValue).
  */
 export function pathArguments(words: readonly string[]): string[] {
   const args = words.slice(1);
   const end = args.indexOf('--');
-  const operand = (w: string): boolean => w !== '' && !w.startsWith('-');
-  const operands = end < 0 ? args.filter(operand) : [...args.slice(0, end).filter(operand), ...args.slice(end + 1).filter((w) => w !== '')];
-  return [...new Set(operands)];
+  const head = end < 0 ? args : args.slice(0, end);
+  const tail = end < 0 ? [] : args.slice(end + 1);
+  const named = head.flatMap((w) => {
+    const value = optionValue(w);
+    // `x=/y` is also a file name to most programs (cat x=/y opens it): both are resolved.
+    const own = w.startsWith('-') ? [] : [w];
+    return value === undefined ? own : [...own, value];
+  });
+  return [...new Set([...named, ...tail].filter((w) => w !== ''))];
 }
 
 /**
