@@ -9,12 +9,20 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 
 /** Headers named in Connection are hop-by-hop too. */
 const NO_TOKENS: ReadonlySet<string> = new Set();
+/** Connection values seen (`keep-alive` on every upstream answer), parsed once; bounded. */
+const tokensOf = new Map<string, ReadonlySet<string>>();
 
 function connectionTokens(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): ReadonlySet<string> {
   const raw = headers.connection;
   if (raw === undefined) return NO_TOKENS;
-  const list = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
-  return new Set(list.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== ''));
+  const list = Array.isArray(raw) ? raw.join(',') : raw;
+  let tokens = tokensOf.get(list);
+  if (tokens === undefined) {
+    tokens = new Set(list.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== ''));
+    if (tokensOf.size >= 64) tokensOf.clear();
+    tokensOf.set(list, tokens);
+  }
+  return tokens;
 }
 
 /** Copies end-to-end headers, dropping hop-by-hop ones and those in `drop`. */
@@ -115,14 +123,33 @@ export interface RequestRefusal { status: number; code: string; message: string 
 
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);
 
-/** The raw header lines, and each line's name in canonical form (any case, `_` for `-`), worked out once per request. */
-interface RawHead { rawHeaders: readonly string[]; names: string[] }
+/**
+ * The raw header lines the checks below look at, gathered in one pass over the request's raw
+ * headers (names compared in canonical form: any case, `_` for `-`): the method-override headers
+ * present, Transfer-Encoding, Content-Length and Upgrade values as sent, HTTP2-Settings, and the
+ * first line folded over several (its index in rawHeaders, -1 when none).
+ */
+interface RawHead { rawHeaders: readonly string[]; overrides: Set<string> | undefined; te: string[]; cl: string[]; upgrade: string[]; h2Settings: boolean; folded: number }
 
-/** Raw header lines named `name` (any case, `_` for `-`), as the client sent them. */
-function rawValues(head: RawHead, name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < head.names.length; i++) if (head.names[i] === name) out.push(head.rawHeaders[2 * i + 1] ?? '');
-  return out;
+const NONE: readonly string[] = Object.freeze([]);
+const OVERRIDE_HEADER_NAMES: ReadonlySet<string> = new Set(METHOD_OVERRIDE_HEADERS);
+
+function rawHead(rawHeaders: readonly string[]): RawHead {
+  const head: RawHead = { rawHeaders, overrides: undefined, te: NONE as string[], cl: NONE as string[], upgrade: NONE as string[], h2Settings: false, folded: -1 };
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const value = rawHeaders[i + 1] ?? '';
+    if (head.folded < 0 && (value.includes('\r') || value.includes('\n'))) head.folded = i + 1;
+    noteLine(head, canonicalName(rawHeaders[i] ?? ''), value);
+  }
+  return head;
+}
+
+function noteLine(head: RawHead, name: string, value: string): void {
+  if (name === 'transfer-encoding') head.te = [...head.te, value];
+  else if (name === 'content-length') head.cl = [...head.cl, value];
+  else if (name === 'upgrade') head.upgrade = [...head.upgrade, value];
+  else if (name === 'http2-settings') head.h2Settings = true;
+  else if (OVERRIDE_HEADER_NAMES.has(name)) (head.overrides ??= new Set()).add(name);
 }
 
 /**
@@ -132,14 +159,14 @@ function rawValues(head: RawHead, name: string): string[] {
  * repeated Content-Length, transfer codings other than chunked, obs-fold), and protocol upgrades.
  */
 export function requestProblem(method: string, rawHeaders: readonly string[]): RequestRefusal | undefined {
-  const names: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) names.push(canonicalName(rawHeaders[i] ?? ''));
-  const head: RawHead = { rawHeaders, names };
+  const head = rawHead(rawHeaders);
   return overrideHeader(method, head) ?? framingProblem(method, head) ?? upgradeProblem(head);
 }
 
 function overrideHeader(method: string, head: RawHead): RequestRefusal | undefined {
-  const name = METHOD_OVERRIDE_HEADERS.find((n) => rawValues(head, n).length > 0);
+  const present = head.overrides;
+  // Named in the list's order, whatever the order of the lines.
+  const name = present === undefined ? undefined : METHOD_OVERRIDE_HEADERS.find((n) => present.has(n));
   if (name === undefined) return undefined;
   return { status: 400, code: 'MethodOverride', message: `the ${name} header asks the upstream to treat this ${method} request as another method, which the policy did not judge; send the request with that method instead` };
 }
@@ -147,18 +174,15 @@ function overrideHeader(method: string, head: RawHead): RequestRefusal | undefin
 const framing = (message: string): RequestRefusal => ({ status: 400, code: 'AmbiguousFraming', message });
 
 function framingProblem(method: string, head: RawHead): RequestRefusal | undefined {
-  const te = rawValues(head, 'transfer-encoding');
-  const cl = rawValues(head, 'content-length');
+  const { te, cl } = head;
   if (te.length > 0 && cl.length > 0) return framing('the request has both Transfer-Encoding and Content-Length; send only one');
   if (cl.length > 1) return framing('the request has more than one Content-Length header; send exactly one');
-  const codings = te.join(',').split(',').map((t) => t.trim().toLowerCase());
-  if (te.length > 0 && codings.join(',') !== 'chunked') return framing(`Transfer-Encoding ${te.join(', ')} is not accepted; only chunked is`);
-  return foldProblem(head.rawHeaders) ?? bodyProblem(method, te, cl);
+  if (te.length > 0 && te.join(',').split(',').map((t) => t.trim().toLowerCase()).join(',') !== 'chunked') return framing(`Transfer-Encoding ${te.join(', ')} is not accepted; only chunked is`);
+  return foldProblem(head) ?? bodyProblem(method, te, cl);
 }
 
-function foldProblem(rawHeaders: readonly string[]): RequestRefusal | undefined {
-  const folded = rawHeaders.findIndex((v, i) => i % 2 === 1 && /[\r\n]/.test(v));
-  return folded > 0 ? framing(`the ${rawHeaders[folded - 1] ?? ''} header is folded over several lines (obs-fold); send it on one line`) : undefined;
+function foldProblem(head: RawHead): RequestRefusal | undefined {
+  return head.folded > 0 ? framing(`the ${head.rawHeaders[head.folded - 1] ?? ''} header is folded over several lines (obs-fold); send it on one line`) : undefined;
 }
 
 function bodyProblem(method: string, te: readonly string[], cl: readonly string[]): RequestRefusal | undefined {
@@ -168,9 +192,9 @@ function bodyProblem(method: string, te: readonly string[], cl: readonly string[
 }
 
 function upgradeProblem(head: RawHead): RequestRefusal | undefined {
-  const upgrade = rawValues(head, 'upgrade');
+  const { upgrade } = head;
   if (upgrade.length > 0) return { status: 400, code: 'UpgradeRefused', message: `protocol upgrades (Upgrade: ${upgrade.join(', ')}) cannot be governed by the Guarita sidecar; send plain HTTP/1.1 requests` };
-  if (rawValues(head, 'http2-settings').length > 0) return { status: 400, code: 'UpgradeRefused', message: 'HTTP2-Settings (h2c upgrade) is not accepted; send plain HTTP/1.1 requests' };
+  if (head.h2Settings) return { status: 400, code: 'UpgradeRefused', message: 'HTTP2-Settings (h2c upgrade) is not accepted; send plain HTTP/1.1 requests' };
   return undefined;
 }
 
@@ -249,11 +273,15 @@ export function maskHeaderValue(value: string, maskText: (text: string) => strin
   });
 }
 
-/** Every response header but framing, dates and numbers, masked (repeated headers one by one). */
-export function maskResponseHeaders(headers: Record<string, string | string[]>, maskText: (text: string) => string): Record<string, string | string[]> {
+/**
+ * Every response header but framing, dates and numbers, masked (repeated headers one by one).
+ * `rewritten`: a header the caller sets again itself, masked from its own value (Content-Type on
+ * the masking path): copied as it is, not masked twice.
+ */
+export function maskResponseHeaders(headers: Record<string, string | string[]>, maskText: (text: string) => string, rewritten?: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (UNMASKED_RESPONSE.has(name)) out[name] = value;
+    if (UNMASKED_RESPONSE.has(name) || name === rewritten) out[name] = value;
     else out[name] = Array.isArray(value) ? value.map((v) => maskHeaderValue(v, maskText)) : maskHeaderValue(value, maskText);
   }
   return out;

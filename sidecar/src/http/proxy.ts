@@ -248,6 +248,13 @@ class ExchangeError extends Error {
   }
 }
 
+/** A request target normalized (what is judged and forwarded, its query, and how it is recorded), or not. */
+type CheckedTarget = Readonly<{ ok: true; target: string; query: string; bound: string } | { ok: false }>;
+const NOT_NORMALIZED: CheckedTarget = Object.freeze({ ok: false });
+const CHECKED_TARGETS_KEPT = 512;
+/** Longer targets are checked every time rather than kept. */
+const CHECKED_TARGET_MAX_LENGTH = 2048;
+
 interface PolicyTraits { masking: boolean; judgesBodies: boolean }
 const NO_POLICY: PolicyTraits = { masking: true, judgesBodies: false };
 
@@ -271,6 +278,7 @@ export class HttpProxy {
   #server: Server | undefined;
   readonly #sha256: (b: Buffer) => string;
   #lastAuthorization: { value: string; credential: string | undefined } | undefined;
+  readonly #checkedTargets = new Map<string, CheckedTarget>();
 
   constructor(opts: HttpListenerOptions, sha256: (b: Buffer) => string) {
     this.#opts = opts;
@@ -370,6 +378,23 @@ export class HttpProxy {
     return opened.session;
   }
 
+  /**
+   * The request target as judged and forwarded (normalizePath) and as recorded (boundTarget), or
+   * not ok when it cannot be normalized; remembered per target as sent (bounded), since agents
+   * repeat theirs (polling, paging), and both are pure functions of it.
+   */
+  #checkedTarget(url: string): CheckedTarget {
+    const known = this.#checkedTargets.get(url);
+    if (known !== undefined) return known;
+    const norm = normalizePath(url);
+    const checked: CheckedTarget = norm.ok ? Object.freeze({ ok: true, target: norm.target, query: norm.query, bound: boundTarget(norm.target) }) : NOT_NORMALIZED;
+    if (url.length <= CHECKED_TARGET_MAX_LENGTH) {
+      if (this.#checkedTargets.size >= CHECKED_TARGETS_KEPT) this.#checkedTargets.clear();
+      this.#checkedTargets.set(url, checked);
+    }
+    return checked;
+  }
+
   /** The request's method, once its method and framing are ones the sidecar forwards (else the refusal is thrown). */
   #checkedMethod(req: IncomingMessage, res: ServerResponse): string {
     if (req.method === 'CONNECT') throw new ExchangeError(405, 'MethodNotAllowed', 'CONNECT is not supported by the Guarita sidecar');
@@ -392,14 +417,14 @@ export class HttpProxy {
     // What the policy judges is what the upstream receives: the normalized target (never the raw
     // one), and the headers exactly as they will be forwarded. A target that cannot be normalized
     // goes to the policy as sent, which refuses it (Unparseable) and records the attempt.
-    const norm = normalizePath(req.url ?? '/');
+    const norm = this.#checkedTarget(req.url ?? '/');
     const target = norm.ok ? norm.target : req.url ?? '/';
     const json = this.#judgedBody(req, body, norm.ok ? norm.query : undefined);
     const masking = this.#traits().masking;
     const forwarded = this.#forwardHeaders(req, masking);
     const command: Command = { protocol: 'http', method, path: target, ...opt('jsonBody', json) };
     const auth = await session.authorize(command, {
-      commandText: requestText(method, norm.ok ? boundTarget(target) : target, boundHeaderLines(forwarded), body, this.#sha256),
+      commandText: requestText(method, norm.ok ? norm.bound : target, boundHeaderLines(forwarded), body, this.#sha256),
       signal: clientGone.signal,
       ...opt('unapprovable', body.kind === 'streamed' ? `the request body is larger than ${this.#opts.maxBufferedBody} bytes and cannot be bound to an approval` : undefined),
     });
@@ -572,9 +597,9 @@ export class HttpProxy {
     this.#upstreamLatency ??= this.#opts.metrics.upstreamLatency.labels({ target: this.#opts.target.target, protocol: 'http' });
     this.#upstreamLatency.observe((performance.now() - t0) / 1000);
     // Response headers are masked like bodies (custom headers, Content-Disposition, Location...).
-    const headersFor = (drop?: ReadonlySet<string>): Record<string, string | string[]> => {
+    const headersFor = (drop?: ReadonlySet<string>, rewritten?: string): Record<string, string | string[]> => {
       const h = endToEnd(up.headers, drop);
-      return masking ? maskResponseHeaders(h, (t) => maskSession.maskText(t)) : h;
+      return masking ? maskResponseHeaders(h, (t) => maskSession.maskText(t), rewritten) : h;
     };
     const noBody = out.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304;
     if (noBody) {
@@ -587,7 +612,8 @@ export class HttpProxy {
     const sampleLimit = session.recordingLimits().maxBytes;
     if (!masking) return this.#passthrough(res, up, kind, headersFor());
     if (kind === 'binary') return this.#binary(res, up, type, maskSession, sampleLimit, headersFor);
-    return this.#text(res, up, kind, type, maskSession, sampleLimit, headersFor(MASKED_RESPONSE_DROP));
+    // A JSON or text answer's Content-Type is set again from its parsed value, masked then (#text).
+    return this.#text(res, up, kind, type, maskSession, sampleLimit, headersFor(MASKED_RESPONSE_DROP, type === undefined ? undefined : 'content-type'));
   }
 
   /** A JSON or text body with masking on: decoded and masked in stream, or forwarded as it is when masking cannot change it. */
