@@ -216,6 +216,17 @@ describe('denial texts never carry an unmasked identifier from a file name', () 
 });
 
 describe('sftp requests that reach /secret through a link, a rename or a symlink are denied', () => {
+  it('realpath of a link into /secret does not tell the agent where it leads (the target\'s name can carry a CPF); of plain paths it answers', async () => {
+    TREE['/data/cpf-link'] = `/secret/cliente-${CPF}.txt`;
+    const realpath = (p: string): Promise<string> => withSftp((sftp) => new Promise((resolve) => sftp.realpath(p, (err, r) => resolve(err ? `${String((err as { code?: unknown }).code)} ${err.message}` : r))));
+    const r = await realpath('/data/cpf-link');
+    expect(r).not.toContain('590.830.166');
+    expect(r).toMatch(/^3 .*secret-files/);
+    expect(await realpath('/data/ok.txt')).toBe('/data/ok.txt');
+    expect(await realpath('.')).toBe('/home/u');
+    expect(await realpath('/data/./x/..//ok.txt')).toBe('/data/ok.txt');
+  });
+
   it('a host answering /data/../secret/x.txt for a path under /data: the read is denied', async () => {
     hostDid.length = 0;
     const r = await withSftp((sftp) => outcome((cb) => sftp.open('/data/odd.txt', 'r', (err) => cb(err))));

@@ -397,8 +397,27 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     void host().then(({ sftp }) => readdir(sftp, (err, list) => (err ? fail(id, err) : agent.name(id, masked(list)))), (err: unknown) => fail(id, err));
   });
   agent.on('REALPATH', (id: number, path: string) => {
-    // Path resolution only (sftp asks for "." at start): no file is read, so it is not judged.
-    void host().then(({ sftp, home }) => sftp.realpath(absolute(home, path), (err, p) => (err ? fail(id, err) : agent.name(id, [{ filename: p, longname: p, attrs: {} as Stats }]))), (err: unknown) => fail(id, err));
+    // Path resolution (sftp asks for "." at start and on cd): answered unjudged when the host's
+    // answer is the path itself. An answer a symlink led elsewhere tells where it leads, as
+    // readlink would (and the target's name can carry personal data): judged as the stat of the
+    // path it is (stat follows the link as realpath does), so a link into a denied tree is not
+    // named to the agent.
+    void (async () => {
+      const started = performance.now();
+      try {
+        const { sftp, home } = await host();
+        const asked = absolute(home, path);
+        const real = await new Promise<string>((resolve, reject) => sftp.realpath(asked, (err, p) => (err ? reject(err) : resolve(p))));
+        if (real !== posix.resolve(asked)) {
+          const j = await judge(id, 'stat', [path]);
+          if (j === undefined) return;
+          await j.allowed.complete({ result: {}, masked: {}, durationMs: performance.now() - started });
+        }
+        agent.name(id, [{ filename: real, longname: real, attrs: {} as Stats }]);
+      } catch (err) {
+        fail(id, err);
+      }
+    })();
   });
   // Operations on the name itself do not follow a final symlink: judged where its directory resolves, plus the name.
   const onName = { follows: false };
