@@ -225,6 +225,15 @@ describe('sftp requests that reach /secret through a link, a rename or a symlink
     expect(await realpath('/data/ok.txt')).toBe('/data/ok.txt');
     expect(await realpath('.')).toBe('/home/u');
     expect(await realpath('/data/./x/..//ok.txt')).toBe('/data/ok.txt');
+    expect(await realpath('/home/u')).toBe('/home/u');
+  });
+
+  it('realpath under /secret is no existence oracle: a name that exists and one that does not get the same denial, before the host is asked', async () => {
+    const realpath = (p: string): Promise<string> => withSftp((sftp) => new Promise((resolve) => sftp.realpath(p, (err, r) => resolve(err ? `${String((err as { code?: unknown }).code)} ${err.message}` : r))));
+    const there = await realpath('/secret/x.txt');
+    const absent = await realpath('/secret/cliente-000.000.000-00.txt');
+    expect(there).toMatch(/^3 .*secret-files/);
+    expect(absent).toMatch(/^3 .*secret-files/);
   });
 
   it('a host answering /data/../secret/x.txt for a path under /data: the read is denied', async () => {

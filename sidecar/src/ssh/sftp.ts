@@ -397,22 +397,20 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     void host().then(({ sftp }) => readdir(sftp, (err, list) => (err ? fail(id, err) : agent.name(id, masked(list)))), (err: unknown) => fail(id, err));
   });
   agent.on('REALPATH', (id: number, path: string) => {
-    // Path resolution (sftp asks for "." at start and on cd): answered unjudged when the host's
-    // answer is the path itself. An answer a symlink led elsewhere tells where it leads, as
-    // readlink would (and the target's name can carry personal data): judged as the stat of the
-    // path it is (stat follows the link as realpath does), so a link into a denied tree is not
-    // named to the agent.
+    // Path resolution: the login directory (sftp asks for "." at start) is answered unjudged. Any
+    // other path is judged as the stat it amounts to (a stat follows links as realpath does) before
+    // the host is asked: unjudged, realpath named a link's target in a denied tree (where readlink
+    // is denied; the target's name can carry personal data) and told whether a name there exists.
     void (async () => {
       const started = performance.now();
       try {
         const { sftp, home } = await host();
         const asked = absolute(home, path);
+        const login = posix.resolve(asked) === home;
+        const j = login ? undefined : await judge(id, 'stat', [path]);
+        if (!login && j === undefined) return;
         const real = await new Promise<string>((resolve, reject) => sftp.realpath(asked, (err, p) => (err ? reject(err) : resolve(p))));
-        if (real !== posix.resolve(asked)) {
-          const j = await judge(id, 'stat', [path]);
-          if (j === undefined) return;
-          await j.allowed.complete({ result: {}, masked: {}, durationMs: performance.now() - started });
-        }
+        await j?.allowed.complete({ result: {}, masked: {}, durationMs: performance.now() - started });
         agent.name(id, [{ filename: real, longname: real, attrs: {} as Stats }]);
       } catch (err) {
         fail(id, err);
