@@ -85,3 +85,22 @@ describe('a path an option carries in its own word is judged like an operand', (
     expect(decide(withDeny, { kind: 'exec', command: 'cat --label=/data/x /data/ok.txt' }).decision).toBe('allow');
   });
 });
+
+describe('a relative argument is seen by deny globs where the login directory puts it', () => {
+  const p = sshPolicy([
+    { name: 'private', action: 'deny', match: { ssh: { commands: ['* /home/u/private/*'] } } },
+    { name: 'cat-any', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
+    { name: 'tail-logs', action: 'allow', match: { ssh: { commands: ['tail -n 5 logs/*'] } } },
+  ]);
+  const d = (command: string, loginDirectory?: string) => decide(p, { kind: 'exec', command, ...(loginDirectory === undefined ? {} : { loginDirectory }) });
+
+  it.each(['cat private/x.txt', 'cat ./private/x.txt', 'cat private//./x.txt', 'cat --file=private/x.txt', 'cat -- private/x.txt'])('%s from /home/u: denied', (command) => {
+    expect(d(command, '/home/u')).toMatchObject({ decision: 'deny', rule: 'private' });
+  });
+
+  it('from another login directory, or without one, the glob does not apply; allow globs on relative paths keep working', () => {
+    expect(d('cat private/x.txt', '/home/v').decision).toBe('allow');
+    expect(d('cat private/x.txt').decision).toBe('allow');
+    expect(d('tail -n 5 logs/app.log', '/home/u').decision).toBe('allow');
+  });
+});

@@ -26,7 +26,7 @@ export type SshRequest =
    * other commands, the arguments naming paths (with a /) that a symlink leads elsewhere, mapped
    * to where the host resolves them; those it could not resolve are in `unresolved`.
    */
-  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[]; argumentPaths?: Record<string, string> }
+  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[]; argumentPaths?: Record<string, string>; loginDirectory?: string }
   | { kind: 'shell' }
   /**
    * `path` (and `toPath` for rename and symlink) as the agent sent them, absolute (the sidecar
@@ -53,8 +53,11 @@ export interface CompiledSshMatch {
 
 /** A request after parsing: exec commands split into words, legacy scp turned into sftp, paths normalized. */
 export type JudgedSshRequest =
-  /** `real`: arguments a symlink on the host leads elsewhere, and where; `unknown`: arguments the host could not resolve. */
-  | { kind: 'exec'; words: string[]; real: ReadonlyMap<string, string>; unknown: UnresolvedPath[] }
+  /**
+   * `real`: arguments a symlink on the host leads elsewhere, and where; `unknown`: arguments the
+   * host could not resolve; `home`: the login directory the host runs the command in, when known.
+   */
+  | { kind: 'exec'; words: string[]; real: ReadonlyMap<string, string>; unknown: UnresolvedPath[]; home?: string }
   | { kind: 'shell' }
   /** `unknown`: paths the host could not resolve (they may lead anywhere). */
   | { kind: 'sftp'; operation: SftpOperation; paths: string[][]; unknown: UnresolvedPath[]; via: 'sftp' | 'scp' }
@@ -97,14 +100,21 @@ function realForm(word: string, real: ReadonlyMap<string, string>): string[] {
   return r === undefined ? [] : [r];
 }
 
-function commandMatches(g: CommandGlob, words: readonly string[], mode: MatchMode, real: ReadonlyMap<string, string> = new Map()): boolean {
+/** A relative argument where the login directory puts it (deny and approval globs on absolute paths see it there). */
+function homeForm(word: string, home: string | undefined): string[] {
+  if (home === undefined || word.startsWith('/') || word.startsWith('-')) return [];
+  const abs = normalizeAbsolute(`${home}/${word}`);
+  return abs === undefined ? [] : [abs];
+}
+
+function commandMatches(g: CommandGlob, words: readonly string[], mode: MatchMode, real: ReadonlyMap<string, string> = new Map(), home?: string): boolean {
   const [program = '', ...args] = words;
   if (!programMatches(g.program, program, mode)) return false;
   if (mode === 'restrictive') {
     // Any position, options unclustered: `rm -rf *` matches `rm -f -r x` and `rm x -rf`; an
     // argument also where a symlink on the host leads it.
     // An option's own value (--file=/x, if=/x, -f/x) too: the program opens it like an operand.
-    const forms = (a: string): string[] => [...(argumentForms(a, mode) ?? [a]), ...realForm(a, real)];
+    const forms = (a: string): string[] => [...(argumentForms(a, mode) ?? [a]), ...realForm(a, real), ...homeForm(a, home)];
     const have = splitOptionClusters(args).flatMap((a) => {
       const value = optionValue(a);
       return value === undefined ? forms(a) : [...forms(a), ...forms(value)];
@@ -130,7 +140,7 @@ function commandMatches(g: CommandGlob, words: readonly string[], mode: MatchMod
  */
 function execMatches(m: SshMatchers, req: Extract<JudgedSshRequest, { kind: 'exec' }>, mode: MatchMode): SshMatchResult {
   if (m.commands.length === 0) return true;
-  const hits = m.commands.filter((g) => commandMatches(g, req.words, mode, req.real));
+  const hits = m.commands.filter((g) => commandMatches(g, req.words, mode, req.real, req.home));
   if (req.unknown.length === 0) return hits.length > 0;
   if (mode === 'permissive') {
     if (hits.length === 0) return false;
@@ -215,7 +225,8 @@ function judgeCommand(req: Extract<SshRequest, { kind: 'exec' }>, words: string[
     if (norm === undefined) return { ok: false, problem: 'the host resolved a path argument to a path that is not absolute or climbs above /' };
     real.set(word, norm);
   }
-  return { ok: true, judged: { kind: 'exec', words, real, unknown: req.unresolved ?? [] } };
+  const home = req.loginDirectory === undefined ? undefined : normalizeAbsolute(req.loginDirectory);
+  return { ok: true, judged: { kind: 'exec', words, real, unknown: req.unresolved ?? [], ...(home === undefined ? {} : { home }) } };
 }
 
 function judgeExec(req: Extract<SshRequest, { kind: 'exec' }>): Judged {

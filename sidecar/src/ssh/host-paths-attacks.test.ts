@@ -26,6 +26,7 @@ const TREE: Record<string, string> = {
   '/data/to-secret': '/secret/x.txt', '/secret': '/secret', '/secret/x.txt': '/secret/x.txt',
   // A host whose realpath answers without normalising (some SFTP servers join a link's relative target).
   '/data/odd.txt': '/data/../secret/x.txt',
+  '/home/u/private': '/home/u/private', '/home/u/private/x.txt': '/home/u/private/x.txt',
 };
 /** Names that are symlinks (lstat). */
 const LINKS = new Set(['/home/u/link', '/home/u/-d/link', '/data/moved', '/data/to-secret']);
@@ -88,7 +89,7 @@ beforeAll(async () => {
       identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }],
       rules: [
         { name: 'secret-files', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
-        { name: 'secret-commands', action: 'deny', match: { ssh: { commands: ['* /secret/*'] } } },
+        { name: 'secret-commands', action: 'deny', match: { ssh: { commands: ['* /secret/*', '* /home/u/private/*'] } } },
         { name: 'work', action: 'allow', match: { ssh: { requests: ['sftp'], paths: ['/data/**', '/home/u/**'] } } },
         { name: 'cat-any', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
       ],
@@ -168,6 +169,9 @@ describe('exec arguments without a / (after --, starting with -; option values) 
     ['cat --file=link', 'a long option\'s value that is the link'],
     ['cat -f./link', 'a short option\'s attached value'],
     ['cat if=/home/u/link', 'a dd-style value'],
+    ['cat private/x.txt', 'a relative path (no link) under a denied absolute glob'],
+    ['cat ./private/x.txt', 'the same with ./'],
+    ['cat --file=private/x.txt', 'the same as an option value'],
   ])('%s (%s): denied by the /secret/* command rule, the host runs nothing', async (command) => {
     hostDid.length = 0;
     const r = await exec(command);

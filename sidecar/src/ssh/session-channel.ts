@@ -83,7 +83,7 @@ export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void 
  * `cat /data/link` elsewhere). What the host cannot resolve is said (the policy fails closed on
  * it), shown masked. A command without path arguments does not ask the host.
  */
-async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Request & Partial<PathFacts> & { argumentPaths?: Record<string, string> }> {
+async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Request & Partial<PathFacts> & { argumentPaths?: Record<string, string>; loginDirectory?: string }> {
   if (req.kind !== 'exec') return req;
   const parsed = parseCommandLine(req.command);
   if (!parsed.ok) return req;

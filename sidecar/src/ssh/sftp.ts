@@ -191,8 +191,8 @@ export function pathArguments(words: readonly string[]): string[] {
  * resolve is unresolved. Relative arguments are taken from the login directory (where the host's
  * shell runs the command).
  */
-export async function resolveArgumentPaths(client: Client, args: readonly string[], mask: (text: string) => string, timeoutMs?: number): Promise<{ argumentPaths: Record<string, string>; unresolved: UnresolvedPath[] }> {
-  const out = { argumentPaths: {} as Record<string, string>, unresolved: [] as UnresolvedPath[] };
+export async function resolveArgumentPaths(client: Client, args: readonly string[], mask: (text: string) => string, timeoutMs?: number): Promise<{ argumentPaths: Record<string, string>; unresolved: UnresolvedPath[]; loginDirectory?: string }> {
+  const out: { argumentPaths: Record<string, string>; unresolved: UnresolvedPath[]; loginDirectory?: string } = { argumentPaths: {}, unresolved: [] };
   let sftp: SFTPWrapper;
   try {
     sftp = await hostSftp(client);
@@ -203,16 +203,28 @@ export async function resolveArgumentPaths(client: Client, args: readonly string
   try {
     const o = resolveOptions(sftp, timeoutMs);
     const home = args.every((a) => a.startsWith('/')) ? undefined : await resolveFollowing(sftp, '.', o);
+    // Deny and approval globs on absolute paths see relative arguments where the login directory puts them.
+    Object.assign(out, loginDirectoryOf(home));
     for (const [i, a] of args.entries()) {
       const abs = i < MAX_ARGUMENT_PATHS ? scpAbsolute(a, home) : { why: `more than ${MAX_ARGUMENT_PATHS} path arguments` };
       const r = 'why' in abs ? abs : await resolveFollowing(sftp, abs.abs, o);
       if ('why' in r) out.unresolved.push({ shown: mask(a), why: r.why });
-      else if ('abs' in abs && r.real[0] !== undefined && r.real[0] !== posix.resolve(abs.abs)) out.argumentPaths[a] = r.real[0];
+      else if (ledElsewhere(abs, r.real[0])) out.argumentPaths[a] = r.real[0];
     }
     return out;
   } finally {
     sftp.end();
   }
+}
+
+function loginDirectoryOf(home: Resolution | undefined): { loginDirectory?: string } {
+  const dir = home !== undefined && 'real' in home ? home.real[0] : undefined;
+  return dir === undefined ? {} : { loginDirectory: dir };
+}
+
+/** A resolved argument a symlink led elsewhere than its own (lexical) path. */
+function ledElsewhere(abs: { abs: string } | { why: string }, real: string | undefined): real is string {
+  return 'abs' in abs && real !== undefined && real !== posix.resolve(abs.abs);
 }
 
 /** Runs the proxy on an accepted sftp channel until either side closes it. */
