@@ -65,12 +65,21 @@ function hostSftp(sftp: SFTPWrapper): void {
   sftp.on('EXTENDED', (id: number, request: string) => { hostDid.push(`extended ${request}`); sftp.status(id, STATUS_CODE.OK); });
 }
 
+/** What happens on the host while an approver decides (the test's swap of a link), before the approval allows. */
+let duringApproval: () => void = () => undefined;
+
 function policySession(): Session {
   const masker = compileMasker({ style: 'partial' });
   return {
     id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
-    authorize: (command) => {
+    authorize: (command, hooks) => {
       const d = policy.evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
+      if (d.decision === 'requireApproval' && hooks?.onApprovalPending !== undefined) {
+        // As the enforcer does with GUARITA_APPROVAL_WAIT: says it waits, and the approver approves.
+        hooks.onApprovalPending('areq-1', 'waiting for approval');
+        duringApproval();
+        return Promise.resolve({ verdict: 'allow', decision: d, complete: () => Promise.resolve() });
+      }
       return Promise.resolve(d.decision === 'allow' ? { verdict: 'allow', decision: d, complete: () => Promise.resolve() } : { verdict: 'deny', decision: d, message: `denied: ${d.reason}` });
     },
     newMaskSession: () => masker.newSession(),
@@ -91,6 +100,7 @@ beforeAll(async () => {
         { name: 'secret-files', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
         { name: 'secret-commands', action: 'deny', match: { ssh: { commands: ['* /secret/*', '* /home/u/private/*'] } } },
         { name: 'work', action: 'allow', match: { ssh: { requests: ['sftp'], paths: ['/data/**', '/home/u/**'] } } },
+        { name: 'reports-need-approval', action: 'requireApproval', approval: { approverGroups: ['dpo'] }, match: { ssh: { commands: ['cat /data/reports/*'] } } },
         { name: 'cat-any', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
       ],
     },
@@ -297,6 +307,31 @@ describe('sftp requests that reach /secret through a link, a rename or a symlink
     });
     for (const r of results) expect(r).toMatch(/^8 /);
     expect(hostDid).toEqual([]);
+  });
+});
+
+describe('a path resolved before an approval wait', () => {
+  it('is resolved again once approved: a link swapped to /secret while the approver decided is refused, the host runs nothing', async () => {
+    TREE['/data/reports'] = '/data/reports';
+    TREE['/data/reports/q3.txt'] = '/data/reports/q3.txt';
+    duringApproval = () => { TREE['/data/reports/q3.txt'] = '/secret/x.txt'; };
+    hostDid.length = 0;
+    try {
+      const r = await exec('cat /data/reports/q3.txt');
+      expect(r.code).toBe(126);
+      expect(r.stderr).toContain('changed while it waited for approval');
+      expect(hostDid).toEqual([]);
+    } finally {
+      duringApproval = () => undefined;
+    }
+  });
+
+  it('runs when nothing moved during the wait', async () => {
+    TREE['/data/reports/q4.txt'] = '/data/reports/q4.txt';
+    hostDid.length = 0;
+    const r = await exec('cat /data/reports/q4.txt');
+    expect(r.code).toBe(0);
+    expect(hostDid).toEqual(['exec cat /data/reports/q4.txt']);
   });
 });
 

@@ -104,6 +104,53 @@ async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Req
   return { ...req, ...(await resolveArgumentPaths(client, args, mask, ctx.resolveTimeoutMs)) };
 }
 
+/**
+ * Judges the request with its paths as the host resolves them; answers the agent itself (and
+ * returns undefined) when it may not run, also when an approval was waited for and the host now
+ * resolves the paths otherwise than when the request was judged.
+ */
+async function judgeRequest(stream: ServerChannel, req: Request, ctx: ChannelContext, signal: AbortSignal): Promise<Extract<Authorization, { verdict: 'allow' }> | undefined> {
+  let auth: Authorization;
+  let judged: Awaited<ReturnType<typeof withPathsResolved>>;
+  let waited = false;
+  try {
+    judged = await withPathsResolved(req, ctx);
+    auth = await ctx.session.authorize({ protocol: 'ssh', ssh: judged }, {
+      signal,
+      onApprovalPending: (name, message) => {
+        waited = true;
+        if (stream.writable) stream.stderr.write(`guarita: ${message.replace(/\r?\n/g, ' ')} (ApprovalRequest ${name}); waiting for the decision\r\n`);
+      },
+    });
+  } catch (err) {
+    answerAndClose(stream, `the request cannot be recorded, so it is refused: ${errorMessage(err)}`, EXIT.unavailable);
+    return undefined;
+  }
+  ctx.count(outcomeOf(auth));
+  if (auth.verdict !== 'allow') {
+    const answer = verdictExit(auth);
+    answerAndClose(stream, answer.message, answer.exit);
+    return undefined;
+  }
+  if (waited && await pathsMovedSince(judged, req, ctx)) {
+    const why = 'the paths of the approved command changed while it waited for approval (a symlink on the host now leads elsewhere): run it again to have it judged where they lead now';
+    await auth.complete({ result: { error: why }, masked: {}, durationMs: 0 }).catch(() => undefined);
+    answerAndClose(stream, `denied: ${why}`, EXIT.denied);
+    return undefined;
+  }
+  return auth;
+}
+
+/**
+ * Whether the host now resolves the request's paths otherwise than when it was judged: an approval
+ * wait can last minutes, and a link swapped meanwhile would lead the approved command elsewhere.
+ */
+async function pathsMovedSince(judged: Awaited<ReturnType<typeof withPathsResolved>>, req: Request, ctx: ChannelContext): Promise<boolean> {
+  if (req.kind !== 'exec') return false;
+  const facts = (r: Awaited<ReturnType<typeof withPathsResolved>>): string => JSON.stringify([r.resolved ?? [], r.argumentPaths ?? {}, r.loginDirectory ?? '', (r.unresolved ?? []).map((u) => u.shown)]);
+  return facts(await withPathsResolved(req, ctx)) !== facts(judged);
+}
+
 function verdictExit(auth: Exclude<Authorization, { verdict: 'allow' }>): { message: string; exit: number } {
   if (auth.verdict === 'pending') return { message: `${auth.message}; run the same command again once it is approved`, exit: EXIT.pending };
   const unavailable = auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable';
@@ -119,24 +166,8 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   const session = ctx.session;
   const abandon = new AbortController();
   stream.once('close', () => abandon.abort());
-  let auth: Authorization;
-  try {
-    auth = await session.authorize({ protocol: 'ssh', ssh: await withPathsResolved(req, ctx) }, {
-      signal: abandon.signal,
-      onApprovalPending: (name, message) => {
-        if (stream.writable) stream.stderr.write(`guarita: ${message.replace(/\r?\n/g, ' ')} (ApprovalRequest ${name}); waiting for the decision\r\n`);
-      },
-    });
-  } catch (err) {
-    answerAndClose(stream, `the request cannot be recorded, so it is refused: ${errorMessage(err)}`, EXIT.unavailable);
-    return;
-  }
-  ctx.count(outcomeOf(auth));
-  if (auth.verdict !== 'allow') {
-    const answer = verdictExit(auth);
-    answerAndClose(stream, answer.message, answer.exit);
-    return;
-  }
+  const auth = await judgeRequest(stream, req, ctx, abandon.signal);
+  if (auth === undefined) return;
   // Legacy scp (scp -t/-f) is a file transfer judged as sftp write/read: its bytes are the scp protocol, passed unmasked.
   const parsed = req.kind === 'exec' ? parseCommandLine(req.command) : undefined;
   const transfer = parsed?.ok === true && legacyScp(parsed.words) !== undefined;
