@@ -32,6 +32,8 @@ const FINAL = `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-leng
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const PROCESSING = 'HTTP/1.1 102 Processing\r\n\r\n';
 const HINTS = `HTTP/1.1 103 Early Hints\r\nlink: ${HINT_LINK}\r\nx-customer: ${CPF}\r\n\r\n`;
+const HELD_TEXT = `start ${'pedido pago '.repeat(300)}`;
+const HELD_PIECE = `${Buffer.byteLength(HELD_TEXT).toString(16)}\r\n${HELD_TEXT}\r\n`;
 const RAW: Record<string, { parts: string[]; close?: boolean }> = {
   '/raw/glued': { parts: [CONTINUE + PROCESSING + HINTS + FINAL] },
   '/raw/apart': { parts: [CONTINUE, HINTS, PROCESSING, FINAL] },
@@ -40,6 +42,10 @@ const RAW: Record<string, { parts: string[]; close?: boolean }> = {
   '/raw/endless': { parts: Array.from({ length: 200 }, () => HINTS) },
   '/raw/then-close': { parts: [CONTINUE + HINTS], close: true },
   '/raw/switch': { parts: ['HTTP/1.1 101 Switching Protocols\r\n\r\n', FINAL] },
+  // An answer begun and never finished: the exchange stays in flight until something cuts it.
+  // (Two large chunks: the masker holds back a short tail and the listener writes a masked piece
+  // once the next one exists.)
+  '/raw/hold': { parts: [`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n${HELD_PIECE}`, HELD_PIECE] },
   '/raw/switch-upgrade': { parts: ['HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n', CPF] },
 };
 
@@ -235,5 +241,31 @@ describe('interim answers from a raw upstream', () => {
 
   it('the listener keeps serving after all of it', async () => {
     expectFinalMasked(await rawGet(ports.raw, '/raw/glued'));
+  });
+});
+
+describe('an exchange in flight when its session closes', () => {
+  it('is cut when the subject is revoked mid-answer (the policy changes under it), and the next request is refused', async () => {
+    const issuer = requireIdp().issuer;
+    const policy = (subjects: unknown[]): Record<string, unknown> => httpPolicy(ns, 'interim-raw', { endpoint: `http://127.0.0.1:${rawPort}`, issuer, listenPort: ports.raw, over: { subjects, rules: [{ name: 'orders', match: { http: { methods: ['GET', 'POST'], paths: ['/**'] } }, action: 'allow' }] } });
+    const socket = connect(ports.raw, '127.0.0.1');
+    let received = '';
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.on('error', () => undefined);
+    const started = new Promise<void>((r) => socket.on('data', (c: Buffer) => { received += c.toString('latin1'); if (received.includes('start')) r(); }));
+    socket.write(['GET /raw/hold HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, '', ''].join('\r\n'));
+    await started;
+    try {
+      await apply([policy([{ kind: 'Group', name: 'nobody-here' }])]);
+      // The answer is cut (the connection closes) without its last chunk: never completed as if whole.
+      await closed;
+      expect(received).toMatch(/^HTTP\/1\.1 200 /);
+      expect(received).not.toContain('0\r\n\r\n');
+      const after = await agentRequest(`http://127.0.0.1:${ports.raw}/raw/glued`, { token, purpose: PURPOSE });
+      expect(after.status).toBe(403);
+    } finally {
+      socket.destroy();
+      await apply([policy([{ kind: 'Group', name: 'support' }, { kind: 'ServiceAccount', name: 'batch-runner', namespace: ns }])]);
+    }
   });
 });

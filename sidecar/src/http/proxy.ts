@@ -258,7 +258,8 @@ const CHECKED_TARGET_MAX_LENGTH = 2048;
 interface PolicyTraits { masking: boolean; judgesBodies: boolean }
 const NO_POLICY: PolicyTraits = { masking: true, judgesBodies: false };
 
-interface Forwarded { status: number; bytes: number; sample?: { sample: string; truncated: boolean }; error?: string }
+/** How an exchange went; `last`: the last bytes of the answer, held back until the exchange is recorded. */
+interface Forwarded { status: number; bytes: number; sample?: { sample: string; truncated: boolean }; error?: string; last?: Buffer }
 
 export class HttpProxy {
   readonly #opts: HttpListenerOptions;
@@ -272,8 +273,8 @@ export class HttpProxy {
   #upstreamLatency: { observe(seconds: number): void } | undefined;
   readonly #sockets = new Set<Socket>();
   #upstream: { target: object; upstream: HttpUpstream; at: number } | undefined;
-  /** The last bytes of each response, released once the exchange is recorded. */
-  readonly #held = new WeakMap<ServerResponse, Buffer>();
+  /** The exchanges being forwarded per session, cut together when it closes: one listener per session, not per exchange. */
+  readonly #forwarding = new WeakMap<Session, Set<AbortController>>();
   #inFlight = 0;
   #server: Server | undefined;
   readonly #sha256: (b: Buffer) => string;
@@ -428,10 +429,12 @@ export class HttpProxy {
       signal: clientGone.signal,
       ...opt('unapprovable', body.kind === 'streamed' ? `the request body is larger than ${this.#opts.maxBufferedBody} bytes and cannot be bound to an approval` : undefined),
     });
-    await this.#answer(res, session, auth, { method, target, headers: forwarded, masking, body, abort: clientGone });
+    const forwarding = this.#answer(res, session, auth, { method, target, headers: forwarded, masking, body, abort: clientGone });
+    if (forwarding !== undefined) await forwarding;
   }
 
-  async #answer(res: ServerResponse, session: Session, auth: Authorization, out: Outgoing): Promise<void> {
+  /** Answers a refusal or a hold at once; an allowed request is forwarded (the promise of its exchange). */
+  #answer(res: ServerResponse, session: Session, auth: Authorization, out: Outgoing): Promise<void> | undefined {
     if (auth.verdict === 'deny') {
       const unavailable = auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable' || auth.decision.code === 'SessionClosed';
       this.#count(unavailable ? 'unavailable' : 'denied');
@@ -444,7 +447,7 @@ export class HttpProxy {
       return;
     }
     this.#count('allowed');
-    await this.#forward(res, session, auth, out);
+    return this.#forward(res, session, auth, out);
   }
 
   #route(upstream: HttpUpstream): { pool: Pool; host: string } {
@@ -536,8 +539,7 @@ export class HttpProxy {
   async #forward(res: ServerResponse, session: Session, auth: Extract<Authorization, { verdict: 'allow' }>, out: Outgoing): Promise<void> {
     const started = performance.now();
     const { abort } = out;
-    const onClosed = (): void => abort.abort(session.closed.reason);
-    session.closed.addEventListener('abort', onClosed, { once: true });
+    const cutWithSession = this.#cutWithSession(session, abort);
     let forwarded: Forwarded = { status: 0, bytes: 0 };
     let maskSession;
     try {
@@ -547,9 +549,29 @@ export class HttpProxy {
       forwarded = { ...forwarded, error: abort.signal.aborted ? errorMessage(abort.signal.reason) : errorMessage(err), status: forwarded.status || (res.headersSent ? res.statusCode : 502) };
       if (!res.headersSent && !(err instanceof ExchangeError)) this.#opts.logger.warn({ err: forwarded.error, target: this.#opts.target.target }, 'upstream request failed');
     } finally {
-      session.closed.removeEventListener('abort', onClosed);
+      cutWithSession.delete(abort);
     }
     await this.#finish(res, auth, forwarded, maskSession?.counts() ?? {}, performance.now() - started);
+  }
+
+  /**
+   * Registers an exchange to be cut when its session closes (revocation, policy change, expiry,
+   * shutdown), at once when it already has; the set it is in, to leave when the exchange ends.
+   */
+  #cutWithSession(session: Session, abort: AbortController): Set<AbortController> {
+    let exchanges = this.#forwarding.get(session);
+    if (exchanges === undefined) {
+      const these = new Set<AbortController>();
+      exchanges = these;
+      this.#forwarding.set(session, these);
+      session.closed.addEventListener('abort', () => {
+        for (const a of these) a.abort(session.closed.reason);
+        these.clear();
+      }, { once: true });
+    }
+    if (session.closed.aborted) abort.abort(session.closed.reason);
+    else exchanges.add(abort);
+    return exchanges;
   }
 
   /** Records the exchange, then releases the held-back end of the response (or the error). */
@@ -571,8 +593,7 @@ export class HttpProxy {
       return;
     }
     if (f.error === undefined) {
-      res.end(this.#held.get(res));
-      this.#held.delete(res);
+      res.end(f.last);
     } else if (res.headersSent) {
       res.destroy();
     } else {
@@ -646,8 +667,7 @@ export class HttpProxy {
     // The upstream's Content-Length was dropped with what masking changes (MASKED_RESPONSE_DROP).
     headers['content-length'] = String(masked.bytes.length);
     res.writeHead(up.statusCode, headers);
-    this.#held.set(res, masked.bytes);
-    return { status: up.statusCode, bytes: masked.bytes.length, sample: masked.sample };
+    return { status: up.statusCode, bytes: masked.bytes.length, sample: masked.sample, last: masked.bytes };
   }
 
   /**
@@ -660,10 +680,9 @@ export class HttpProxy {
     if (contentType !== undefined) headers['content-type'] = maskHeaderValue(contentType, (t) => maskSession.maskText(t));
     headers['content-length'] = String(body.length);
     res.writeHead(up.statusCode, headers);
-    this.#held.set(res, body);
     // Cut to the recording limit here (on a byte; the enforcer cuts on a character boundary).
     const sample = body.subarray(0, sampleLimit + 4).toString('utf8');
-    return { status: up.statusCode, bytes: body.length, sample: { sample, truncated: body.length > sampleLimit } };
+    return { status: up.statusCode, bytes: body.length, sample: { sample, truncated: body.length > sampleLimit }, last: body };
   }
 
   /**
@@ -702,8 +721,7 @@ export class HttpProxy {
     }
     // A body that came whole goes out in one write with the headers.
     if (!res.headersSent) res.writeHead(up.statusCode, sized(headers, bytes));
-    if (held !== undefined) this.#held.set(res, held);
-    return { status: up.statusCode, bytes };
+    return { status: up.statusCode, bytes, ...(held === undefined ? {} : { last: held }) };
   }
 
   /** The body's content decoder and text decoder (UTF8 for UTF-8: a TextDecoder is made only for the pipeline, textDecoderOf). */
@@ -745,8 +763,7 @@ export class HttpProxy {
     // one write with the headers (released once recorded), instead of chunk framing and a last chunk.
     if (!res.headersSent) Object.assign(headers, sized(headers, last.length));
     writeHead();
-    this.#held.set(res, last);
-    return { status: up.statusCode, bytes: pipeline.bytesOut, sample: pipeline.sample() };
+    return { status: up.statusCode, bytes: pipeline.bytesOut, sample: pipeline.sample(), last };
   }
 }
 
