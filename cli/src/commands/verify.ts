@@ -61,6 +61,22 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 // ---- describing verdicts --------------------------------------------------------------------------
 
+// eslint-disable-next-line no-control-regex -- control characters are what is escaped
+const ACTS_ON_TERMINAL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A verdict as a terminal may show it: control characters (C0 but newline, DEL, C1) and
+ * bidirectional overrides in its strings written as \u escapes. Its text comes from the file (key
+ * ids, chain ids, a record's command: the agent's own text) or the operator: ESC sequences there
+ * erased the FAILED lines, drew "✓ anchored" and set the auditor's terminal title.
+ */
+export function inert<T>(value: T): T {
+  if (typeof value === 'string') return value.replace(ACTS_ON_TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) as T;
+  if (Array.isArray(value)) return value.map((x: unknown) => inert(x)) as T;
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, inert(x)])) as T;
+  return value;
+}
+
 function short(hash: string | undefined): string {
   return hash === undefined ? '?' : `${hash.slice(0, 12)}…`;
 }
@@ -358,7 +374,7 @@ async function verifyPolicies(values: { policy?: string | undefined } & Paramete
   try {
     const verdicts = values.policy === undefined ? await verifyAll(c, io, p) : [await verifyOnePolicy(c, values.policy, io)];
     const ok = verdicts.every((v) => v.ok);
-    emit(io, format, verdicts.map((v) => policyText(v, p)).join('\n\n'), values.policy === undefined ? { ok, items: verdicts } : verdicts[0]);
+    emit(io, format, verdicts.map((v) => policyText(inert(v), p)).join('\n\n'), values.policy === undefined ? { ok, items: verdicts } : verdicts[0]);
     return ok;
   } finally {
     await c.operator.close();
@@ -385,7 +401,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
     if (values.file === undefined) return (await verifyPolicies(values, io, format, p)) ? 0 : 1;
     const verdict = await verifyFile(values.file, io, await fileTrust(values, io));
-    emit(io, format, exportText(values.file, verdict, p), { file: values.file, ...verdict });
+    emit(io, format, exportText(inert(values.file), inert(verdict), p), { file: values.file, ...verdict });
     return verdict.ok ? 0 : 1;
   } catch (err) {
     if (err instanceof UsageError) throw err;
