@@ -104,3 +104,25 @@ describe('a relative argument is seen by deny globs where the login directory pu
     expect(d('tail -n 5 logs/app.log', '/home/u').decision).toBe('allow');
   });
 });
+
+describe('a program path a symlink on the host leads to another program', () => {
+  const p = sshPolicy([
+    { name: 'no-rm', action: 'deny', match: { ssh: { commands: ['rm *'] } } },
+    { name: 'any-exec', action: 'allow', match: { ssh: { requests: ['exec'] } } },
+  ]);
+  const d = (req: Omit<Extract<SshRequest, { kind: 'exec' }>, 'kind'>) => decide(p, { kind: 'exec', ...req });
+
+  it('./tool leading to /bin/rm is judged as rm by deny globs', () => {
+    expect(d({ command: './tool -rf /data', argumentPaths: { './tool': '/bin/rm' } })).toMatchObject({ decision: 'deny', rule: 'no-rm' });
+    expect(d({ command: '/home/u/bin/tool x', argumentPaths: { '/home/u/bin/tool': '/usr/bin/rm' } })).toMatchObject({ decision: 'deny', rule: 'no-rm' });
+  });
+
+  it('a program path the host cannot resolve fails closed under a deny glob on programs', () => {
+    expect(d({ command: './chain x', unresolved: [{ shown: './chain', why: 'it is a symlink the host cannot resolve' }], programUnresolved: true })).toMatchObject({ decision: 'deny', code: 'PathUnresolved' });
+  });
+
+  it('a program path that leads to another harmless program runs', () => {
+    expect(d({ command: './tool x', argumentPaths: { './tool': '/usr/bin/true' } })).toMatchObject({ decision: 'allow', rule: 'any-exec' });
+    expect(d({ command: './tool x' }).decision).toBe('allow');
+  });
+});

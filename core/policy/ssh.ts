@@ -26,7 +26,7 @@ export type SshRequest =
    * other commands, the arguments naming paths (with a /) that a symlink leads elsewhere, mapped
    * to where the host resolves them; those it could not resolve are in `unresolved`.
    */
-  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[]; argumentPaths?: Record<string, string>; loginDirectory?: string }
+  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[]; argumentPaths?: Record<string, string>; loginDirectory?: string; programUnresolved?: boolean }
   | { kind: 'shell' }
   /**
    * `path` (and `toPath` for rename and symlink) as the agent sent them, absolute (the sidecar
@@ -57,7 +57,7 @@ export type JudgedSshRequest =
    * `real`: arguments a symlink on the host leads elsewhere, and where; `unknown`: arguments the
    * host could not resolve; `home`: the login directory the host runs the command in, when known.
    */
-  | { kind: 'exec'; words: string[]; real: ReadonlyMap<string, string>; unknown: UnresolvedPath[]; home?: string }
+  | { kind: 'exec'; words: string[]; real: ReadonlyMap<string, string>; unknown: UnresolvedPath[]; home?: string; programUnknown?: boolean }
   | { kind: 'shell' }
   /** `unknown`: paths the host could not resolve (they may lead anywhere). */
   | { kind: 'sftp'; operation: SftpOperation; paths: string[][]; unknown: UnresolvedPath[]; via: 'sftp' | 'scp' }
@@ -107,9 +107,17 @@ function homeForm(word: string, home: string | undefined): string[] {
   return abs === undefined ? [] : [abs];
 }
 
+/**
+ * The program as sent and, for deny and approval globs, where a symlink on the host leads a
+ * program path (`./tool` to /bin/rm is rm). Allow globs keep matching the program as sent.
+ */
+function programHit(glob: string, program: string, mode: MatchMode, real: ReadonlyMap<string, string>): boolean {
+  return [program, ...(mode === 'restrictive' ? realForm(program, real) : [])].some((w) => programMatches(glob, w, mode));
+}
+
 function commandMatches(g: CommandGlob, words: readonly string[], mode: MatchMode, real: ReadonlyMap<string, string> = new Map(), home?: string): boolean {
   const [program = '', ...args] = words;
-  if (!programMatches(g.program, program, mode)) return false;
+  if (!programHit(g.program, program, mode, real)) return false;
   if (mode === 'restrictive') {
     // Any position, options unclustered: `rm -rf *` matches `rm -f -r x` and `rm x -rf`; an
     // argument also where a symlink on the host leads it.
@@ -144,10 +152,13 @@ function execMatches(m: SshMatchers, req: Extract<JudgedSshRequest, { kind: 'exe
   if (req.unknown.length === 0) return hits.length > 0;
   if (mode === 'permissive') {
     if (hits.length === 0) return false;
-    return hits.some((g) => g.args.every((a) => a === '*')) ? true : 'unresolved';
+    // A program path the host could not resolve may be another program than the glob names.
+    return !req.programUnknown && hits.some((g) => g.args.every((a) => a === '*')) ? true : 'unresolved';
   }
   if (hits.length > 0) return true;
-  return m.commands.some((g) => programMatches(g.program, req.words[0] ?? '', mode) && (g.args.length > 0 || g.rest)) ? 'unresolved' : false;
+  // A program path the host could not resolve may be any program a glob names.
+  if (req.programUnknown) return 'unresolved';
+  return m.commands.some((g) => programHit(g.program, req.words[0] ?? '', mode, req.real) && (g.args.length > 0 || g.rest)) ? 'unresolved' : false;
 }
 
 /** An absolute path with . and .. applied and repeated slashes folded; undefined if .. climbs above /. */
@@ -226,7 +237,7 @@ function judgeCommand(req: Extract<SshRequest, { kind: 'exec' }>, words: string[
     real.set(word, norm);
   }
   const home = req.loginDirectory === undefined ? undefined : normalizeAbsolute(req.loginDirectory);
-  return { ok: true, judged: { kind: 'exec', words, real, unknown: req.unresolved ?? [], ...(home === undefined ? {} : { home }) } };
+  return { ok: true, judged: { kind: 'exec', words, real, unknown: req.unresolved ?? [], ...(home === undefined ? {} : { home }), ...(req.programUnresolved === true ? { programUnknown: true } : {}) } };
 }
 
 function judgeExec(req: Extract<SshRequest, { kind: 'exec' }>): Judged {

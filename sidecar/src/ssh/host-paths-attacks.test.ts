@@ -27,6 +27,8 @@ const TREE: Record<string, string> = {
   // A host whose realpath answers without normalising (some SFTP servers join a link's relative target).
   '/data/odd.txt': '/data/../secret/x.txt',
   '/home/u/private': '/home/u/private', '/home/u/private/x.txt': '/home/u/private/x.txt',
+  // Programs given as paths: a link to rm, and a plain tool.
+  '/home/u/tool': '/bin/rm', '/home/u/tool2': '/home/u/tool2',
 };
 /** Names that are symlinks (lstat). */
 const LINKS = new Set(['/home/u/link', '/home/u/-d/link', '/data/moved', '/data/to-secret']);
@@ -102,6 +104,8 @@ beforeAll(async () => {
         { name: 'work', action: 'allow', match: { ssh: { requests: ['sftp'], paths: ['/data/**', '/home/u/**'] } } },
         { name: 'reports-need-approval', action: 'requireApproval', approval: { approverGroups: ['dpo'] }, match: { ssh: { commands: ['cat /data/reports/*'] } } },
         { name: 'cat-any', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
+        { name: 'no-rm', action: 'deny', match: { ssh: { commands: ['rm *'] } } },
+        { name: 'tools', action: 'allow', match: { ssh: { commands: ['./tool* *'] } } },
       ],
     },
   }));
@@ -195,6 +199,17 @@ describe('exec arguments without a / (after --, starting with -; option values) 
     expect(await exec('cat report.txt')).toEqual({ code: 0, stderr: '' });
     expect(await exec('cat missing.txt')).toEqual({ code: 0, stderr: '' });
     expect(hostDid).toEqual(['exec cat report.txt', 'exec cat missing.txt']);
+  });
+});
+
+describe('a program given as a path is judged where the host leads it', () => {
+  it('./tool, a link to /bin/rm: denied by the rule on rm, the host runs nothing; ./tool2 (a plain file) runs', async () => {
+    hostDid.length = 0;
+    const r = await exec('./tool -rf /data');
+    expect(r.code).toBe(126);
+    expect(r.stderr).toContain('no-rm');
+    expect(await exec('./tool2 /data/ok.txt')).toEqual({ code: 0, stderr: '' });
+    expect(hostDid).toEqual(['exec ./tool2 /data/ok.txt']);
   });
 });
 

@@ -10,7 +10,7 @@ import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
-import { outcomeOf, pathArguments, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type PathFacts, type SftpContext } from './sftp.ts';
+import { outcomeOf, pathArguments, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type ArgumentFacts, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
 /** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
@@ -83,7 +83,7 @@ export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void 
  * `cat /data/link` elsewhere). What the host cannot resolve is said (the policy fails closed on
  * it), shown masked. A command without path arguments does not ask the host.
  */
-async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Request & Partial<PathFacts> & { argumentPaths?: Record<string, string>; loginDirectory?: string }> {
+async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Request & Partial<PathFacts> & Partial<ArgumentFacts>> {
   if (req.kind !== 'exec') return req;
   const parsed = parseCommandLine(req.command);
   if (!parsed.ok) return req;
@@ -98,10 +98,11 @@ async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Req
   } catch (err) {
     // Unreachable: the paths are unresolved (still judged and recorded); a rule that does not
     // judge them lets the request through to the same error, answered as unavailable.
-    return { ...req, unresolved: args.map((a) => ({ shown: mask(a), why: `the host could not be reached to resolve it (${errorMessage(err)})` })) };
+    const program = parsed.words[0] ?? '';
+    return { ...req, unresolved: args.map((a) => ({ shown: mask(a), why: `the host could not be reached to resolve it (${errorMessage(err)})` })), ...(scp === undefined && args.includes(program) ? { programUnresolved: true } : {}) };
   }
   if (scp !== undefined) return { ...req, ...(await resolveScpPaths(client, scp, mask, ctx.resolveTimeoutMs)) };
-  return { ...req, ...(await resolveArgumentPaths(client, args, mask, ctx.resolveTimeoutMs)) };
+  return { ...req, ...(await resolveArgumentPaths(client, args, mask, ctx.resolveTimeoutMs, parsed.words[0])) };
 }
 
 /**

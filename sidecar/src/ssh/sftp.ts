@@ -182,7 +182,9 @@ export function pathArguments(words: readonly string[]): string[] {
     const own = w.startsWith('-') ? [] : [w];
     return value === undefined ? own : [...own, value];
   });
-  return [...new Set([...named, ...tail].filter((w) => w !== ''))];
+  // A program given as a path (./tool, /opt/x/tool) is resolved too: a symlink can make it another program.
+  const program = words[0] ?? '';
+  return [...new Set([...(program.includes('/') ? [program] : []), ...named, ...tail].filter((w) => w !== ''))];
 }
 
 /**
@@ -191,13 +193,20 @@ export function pathArguments(words: readonly string[]): string[] {
  * resolve is unresolved. Relative arguments are taken from the login directory (where the host's
  * shell runs the command).
  */
-export async function resolveArgumentPaths(client: Client, args: readonly string[], mask: (text: string) => string, timeoutMs?: number): Promise<{ argumentPaths: Record<string, string>; unresolved: UnresolvedPath[]; loginDirectory?: string }> {
-  const out: { argumentPaths: Record<string, string>; unresolved: UnresolvedPath[]; loginDirectory?: string } = { argumentPaths: {}, unresolved: [] };
+export interface ArgumentFacts { argumentPaths: Record<string, string>; unresolved: UnresolvedPath[]; loginDirectory?: string; programUnresolved?: boolean }
+
+/** `program`: the command's program word; when it is among `args` and not resolved, that is said (programUnresolved). */
+export async function resolveArgumentPaths(client: Client, args: readonly string[], mask: (text: string) => string, timeoutMs?: number, program?: string): Promise<ArgumentFacts> {
+  const out: ArgumentFacts = { argumentPaths: {}, unresolved: [] };
+  const unresolved = (a: string, why: string): void => {
+    out.unresolved.push({ shown: mask(a), why });
+    if (a === program) out.programUnresolved = true;
+  };
   let sftp: SFTPWrapper;
   try {
     sftp = await hostSftp(client);
   } catch {
-    out.unresolved.push(...args.map((a) => ({ shown: mask(a), why: 'the host has no SFTP subsystem to resolve paths with' })));
+    for (const a of args) unresolved(a, 'the host has no SFTP subsystem to resolve paths with');
     return out;
   }
   try {
@@ -208,7 +217,7 @@ export async function resolveArgumentPaths(client: Client, args: readonly string
     for (const [i, a] of args.entries()) {
       const abs = i < MAX_ARGUMENT_PATHS ? scpAbsolute(a, home) : { why: `more than ${MAX_ARGUMENT_PATHS} path arguments` };
       const r = 'why' in abs ? abs : await resolveFollowing(sftp, abs.abs, o);
-      if ('why' in r) out.unresolved.push({ shown: mask(a), why: r.why });
+      if ('why' in r) unresolved(a, r.why);
       else if (ledElsewhere(abs, r.real[0])) out.argumentPaths[a] = r.real[0];
     }
     return out;
