@@ -234,14 +234,18 @@ export function programName(word: string): string {
 }
 
 /**
- * The value an option carries in its own word, which a program opens like an operand: `--file=/x`,
- * `if=/x` (dd), `-f/x` (a short option's attached value holding a /). Undefined when the word
- * carries none (`-rf`, `-n5`, an operand).
+ * The values an option may carry in its own word, which a program opens like an operand:
+ * `--file=/x`, `if=/x` (dd), and a short option's attached value holding a / after any of the
+ * letters clustered before it (`-f/x`; `tar -xf/x` is -x then -f with /x: both `f/x` and `/x`).
+ * None when the word carries no such value (`-rf`, `-n5`, an operand).
  */
-export function optionValue(word: string): string | undefined {
+export function optionValues(word: string): string[] {
   const assigned = /^(?:--?[A-Za-z0-9][A-Za-z0-9_-]*|[A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(word);
-  if (assigned !== null) return assigned[1];
-  return /^-[A-Za-z0-9](.*\/.*)$/.exec(word)?.[1];
+  if (assigned !== null) return [assigned[1] ?? ''];
+  const short = /^-([A-Za-z0-9]+)(.*)$/.exec(word);
+  if (short === null) return [];
+  const [, letters = '', rest = ''] = short;
+  return [...letters].map((_, k) => `${letters.slice(k + 1)}${rest}`).filter((v) => v.includes('/'));
 }
 
 /**

@@ -76,6 +76,7 @@ describe('a path an option carries in its own word is judged like an operand', (
     ['grep -f/secret/x.txt pattern', {}], ['grep --file=/secret/x.txt pattern', {}], ['dd if=/secret/x.txt', {}], ['grep --file=/secret//./x.txt pattern', {}],
     ['grep --file=/data/link pattern', { '/data/link': '/secret/x.txt' }], ['grep -f/data/link pattern', { '/data/link': '/secret/x.txt' }],
     ['dd if=/data/link', { '/data/link': '/secret/x.txt' }], ['grep --file=../../secret/x.txt pattern', {}],
+    ['tar -xf/secret/x.txt', {}], ['tar -tvf/data/link', { '/data/link': '/secret/x.txt' }],
   ])('%s: denied by the deny glob on /secret', (command, argumentPaths) => {
     expect(decide(withDeny, { kind: 'exec', command, argumentPaths })).toMatchObject({ decision: 'deny', rule: 'secret-commands' });
   });

@@ -6,7 +6,7 @@
 // a rule that judges paths cannot decide it and the request is denied (unresolvedReason).
 import type { PolicyRule, SftpOperation, SshRequestKind } from '../../crds/types.ts';
 import { compilePathGlob, pathGlobProblem, wildcardMatch, type MatchMode, type PathGlob } from './glob.ts';
-import { legacyScp, optionValue, parseCommandLine, programName, splitOptionClusters } from './ssh-command.ts';
+import { legacyScp, optionValues, parseCommandLine, programName, splitOptionClusters } from './ssh-command.ts';
 
 type SshMatch = NonNullable<NonNullable<PolicyRule['match']>['ssh']>;
 
@@ -123,10 +123,7 @@ function commandMatches(g: CommandGlob, words: readonly string[], mode: MatchMod
     // argument also where a symlink on the host leads it.
     // An option's own value (--file=/x, if=/x, -f/x) too: the program opens it like an operand.
     const forms = (a: string): string[] => [...(argumentForms(a, mode) ?? [a]), ...realForm(a, real), ...homeForm(a, home)];
-    const have = splitOptionClusters(args).flatMap((a) => {
-      const value = optionValue(a);
-      return value === undefined ? forms(a) : [...forms(a), ...forms(value)];
-    });
+    const have = splitOptionClusters(args).flatMap((a) => [...forms(a), ...optionValues(a).flatMap(forms)]);
     const want = splitOptionClusters(g.args);
     if (!g.rest && args.length === 0 && want.length > 0) return false;
     // A relative argument through .. may reach any absolute path a glob names.

@@ -172,6 +172,7 @@ describe('exec arguments without a / (after --, starting with -; option values) 
     expect(pathArguments(['cat', '-n', '--', '-d/link', '-x'])).toEqual(['-d/link', '-x']);
     expect(pathArguments(['df', '-h'])).toEqual([]);
     expect(pathArguments(['grep', '--file=/data/l', '-f./l', '-n5', '-rf', 'if=/x', 'pat'])).toEqual(['/data/l', './l', 'if=/x', '/x', 'pat']);
+    expect(pathArguments(['tar', '-xf/d/a.tar'])).toEqual(['f/d/a.tar', '/d/a.tar']);
   });
 
   it.each([

@@ -9,7 +9,7 @@
 // agent may read.
 import { posix } from 'node:path';
 import ssh2, { type Client, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
-import { optionValue } from '../../../core/policy/ssh-command.ts';
+import { optionValues } from '../../../core/policy/ssh-command.ts';
 import type { UnresolvedPath } from '../../../core/policy/ssh.ts';
 import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
@@ -169,7 +169,7 @@ const MAX_ARGUMENT_PATHS = 32;
  * The arguments of an exec that may name paths: every operand, not only words with a / (`cat
  * link` reads a symlink in the login directory as surely as `cat ./link`), after `--` also those
  * starting with - (`cat -- -d/link`), and the value an option carries in its own word
- * (`--file=/x`, `if=/x`, `-f/x`: core/policy/ssh-command.ts optionValue).
+ * (`--file=/x`, `if=/x`, `-f/x`: core/policy/ssh-command.ts optionValues).
  */
 export function pathArguments(words: readonly string[]): string[] {
   const args = words.slice(1);
@@ -177,10 +177,8 @@ export function pathArguments(words: readonly string[]): string[] {
   const head = end < 0 ? args : args.slice(0, end);
   const tail = end < 0 ? [] : args.slice(end + 1);
   const named = head.flatMap((w) => {
-    const value = optionValue(w);
     // `x=/y` is also a file name to most programs (cat x=/y opens it): both are resolved.
-    const own = w.startsWith('-') ? [] : [w];
-    return value === undefined ? own : [...own, value];
+    return [...(w.startsWith('-') ? [] : [w]), ...optionValues(w)];
   });
   // A program given as a path (./tool, /opt/x/tool) is resolved too: a symlink can make it another program.
   const program = words[0] ?? '';
