@@ -612,11 +612,16 @@ describe('Spool', () => {
 });
 
 describe('Spool commit groups per turn of the event loop', () => {
-  /** Appends made by separate callbacks of one turn (timers due together run in one timers phase), as socket reads of one epoll wake-up are. */
+  /**
+   * Appends made by separate callbacks of one turn, as socket reads of one epoll wake-up are:
+   * immediates queued together run in one check phase (the spool's flush, queued during it, runs on
+   * the next turn). Not timers: Node reads the clock as it queues each one, and under load a
+   * millisecond boundary between them split the four into two turns (two groups).
+   */
   function appendInSeparateCallbacks(spool: Spool, ns: number[], durability: 'Written' | 'Synced'): Promise<SpoolRecord[]> {
     return new Promise((resolve, reject) => {
       const answers: Promise<SpoolRecord>[] = [];
-      for (const n of ns) setTimeout(() => { answers.push(spool.append(event(n), durability)); if (answers.length === ns.length) Promise.all(answers).then(resolve, reject); }, 0);
+      for (const n of ns) setImmediate(() => { answers.push(spool.append(event(n), durability)); if (answers.length === ns.length) Promise.all(answers).then(resolve, reject); });
     });
   }
 

@@ -1,10 +1,11 @@
 // Where the spool runs a Synced commit group's fdatasync: on the event loop (fdatasyncSync) or on
-// libuv's thread pool (FileHandle.datasync). On the thread pool the loop keeps reading the other
+// libuv's thread pool (fs.fdatasync). On the thread pool the loop keeps reading the other
 // connections while the disk syncs, so their records form the next group: with 4 pgbench clients
 // under Synced that is about twice the throughput of syncing on the loop (measured with the pg rig,
 // docs/benchmarks.md). With one appender nothing arrives during the sync, and the hand-off costs:
 // the request to a pool thread and the wake-up of the loop when it is done, ~0.04-0.06 ms of a
-// ~0.2 ms fdatasync here (bench/spool.ts, interleaved). So the spool syncs on the loop while appends
+// ~0.2 ms fdatasync here (bench/spool.ts, interleaved), ~0.1 ms into a pre-sized segment (spool.ts),
+// where the hand-off weighs more still. So the spool syncs on the loop while appends
 // come one at a time, and on the thread pool as soon as one arrives during a sync. On the loop
 // nothing can arrive during a sync, so every PROBE_EVERY-th sync goes to the thread pool to look.
 // A slow sync (SLOW_SYNC_MS or more: a volume's hiccup, well above this disk's p99 of ~13 ms under
