@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { TextDecoder } from 'node:util';
+import type { Dispatcher } from 'undici';
 import { Pool, readContinueAsInterim } from '../undici.ts';
 import type { TargetConfig } from '../config.ts';
 import type { Authorization, Command, CommandOutcome, Session } from '../enforcement.ts';
@@ -208,7 +209,9 @@ function jsonBody(req: IncomingMessage, body: RequestBody): unknown {
  */
 function overrideField(type: string, query: string, body: RequestBody, json: unknown): string | undefined {
   const data = body.kind === 'buffered' ? body.data.toString('latin1') : '';
-  const form = FORM_REQUEST.test(type) ? parseQueryString(data) : undefined;
+  // An unlabelled body is read as a form too: Rack parses the fields of a POST without Content-Type
+  // (Rack::Request#form_data?), and Rack::MethodOverride then runs it as the `_method` it names.
+  const form = FORM_REQUEST.test(type) || type.trim() === '' ? parseQueryString(data) : undefined;
   const found = methodOverrideParam(parseQueryString(query), form, json);
   if (found !== undefined || !MULTIPART_REQUEST.test(type)) return found;
   return /name\s*=\s*"?(?:_method|__method|_http_method|x-http-method-override)\b/i.test(data) ? 'multipart field _method' : undefined;
@@ -216,14 +219,22 @@ function overrideField(type: string, query: string, body: RequestBody, json: unk
 
 /** The refusal of a request that carries a method override (or may, unseen); undefined when none. */
 function overrideProblem(req: IncomingMessage, query: string, body: RequestBody, json: unknown, maxBuffered: number): ExchangeError | undefined {
-  const type = req.headers['content-type'] ?? '';
-  const readsFields = [JSON_REQUEST, FORM_REQUEST, MULTIPART_REQUEST].some((r) => r.test(type));
+  // The Content-Type the upstream reads: none when the agent names it in Connection (endToEnd drops it).
+  const type = connectionNames(req.headers.connection, 'content-type') ? '' : req.headers['content-type'] ?? '';
+  const unlabelled = type.trim() === '';
+  const readsFields = unlabelled || [JSON_REQUEST, FORM_REQUEST, MULTIPART_REQUEST].some((r) => r.test(type));
   if (body.kind === 'streamed' && readsFields) {
-    return new ExchangeError(413, 'BodyTooLarge', `a ${type.split(';')[0] ?? ''} request body over ${maxBuffered} bytes cannot be checked for method-override fields (_method); send a smaller body`);
+    const what = unlabelled ? 'an unlabelled request body (no Content-Type reaches the upstream, and frameworks read it as a form)' : `a ${type.split(';')[0] ?? ''} request body`;
+    return new ExchangeError(413, 'BodyTooLarge', `${what} over ${maxBuffered} bytes cannot be checked for method-override fields (_method); send a smaller body${unlabelled ? ', or label it with its Content-Type' : ''}`);
   }
   const found = overrideField(type, query, body, json);
   if (found === undefined) return undefined;
   return new ExchangeError(400, 'MethodOverride', `the request carries ${found}, which asks the upstream to treat this ${req.method ?? 'GET'} request as another method the policy did not judge; send the request with that method instead`);
+}
+
+/** Whether a Connection header value names `name` (so the header is hop-by-hop and never forwarded). */
+function connectionNames(connection: string | undefined, name: string): boolean {
+  return connection !== undefined && connection.split(',').some((t) => t.trim().toLowerCase() === name);
 }
 
 /** The headers of a body sent whole: its length, unless the upstream's (of these very bytes) is there. */
@@ -606,15 +617,16 @@ export class HttpProxy {
     const { masking, body } = out;
     const t0 = performance.now();
     const route = this.#route(upstream);
-    const up = await dispatchUpstream(route.pool, {
+    const request: Dispatcher.DispatchOptions = {
       // The checked target, never the raw one the agent sent.
       path: `${upstream.basePath}${out.target}`,
       method: out.method,
       headers: this.#requestHeaders(out, upstream, route.host),
-      ...opt('body', body.kind === 'buffered' ? body.data : body.kind === 'streamed' ? body.stream : undefined),
       headersTimeout: 300_000,
       bodyTimeout: 300_000,
-    }, signal);
+    };
+    if (body.kind !== 'none') request.body = body.kind === 'buffered' ? body.data : body.stream;
+    const up = await dispatchUpstream(route.pool, request, signal);
     this.#upstreamLatency ??= this.#opts.metrics.upstreamLatency.labels({ target: this.#opts.target.target, protocol: 'http' });
     this.#upstreamLatency.observe((performance.now() - t0) / 1000);
     // Response headers are masked like bodies (custom headers, Content-Disposition, Location...).

@@ -143,68 +143,97 @@ export class UpstreamBody {
  */
 export function dispatchUpstream(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal: AbortSignal): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    let controller: Controller | undefined;
-    let body: UpstreamBody | undefined;
-    let settled = false;
-    let interim = 0;
-    const onAbort = (): void => {
-      const reason = signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
-      if (controller !== undefined) controller.abort(reason);
-      else fail(reason);
-    };
-    const done = (): void => signal.removeEventListener('abort', onAbort);
-    const fail = (err: Error): void => {
-      done();
-      const sent = options.body;
-      if (sent instanceof Readable) {
-        sent.on('error', () => undefined);
-        sent.destroy(err);
-      }
-      if (body !== undefined) body.fail(err);
-      else if (!settled) {
-        settled = true;
-        reject(err);
-      }
-    };
+    const exchange = new Exchange(options, signal, resolve, reject);
     if (signal.aborted) {
-      onAbort();
+      exchange.onAbort();
       return;
     }
-    signal.addEventListener('abort', onAbort, { once: true });
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (signal.aborted) onAbort();
-      },
-      onResponseStart(c, statusCode, headers) {
-        if (statusCode < 200) {
-          // An interim answer (100 Continue unasked, 102 Processing, 103 Early Hints) is skipped, as
-          // RFC 9110 §15.2 asks of a client; its headers are dropped, never forwarded (docs/sidecar.md says why).
-          // 101 switches the connection to another protocol nobody asked for (the proxy never sends
-          // Upgrade): the answer that follows is not HTTP and is refused.
-          if (statusCode === 101) c.abort(new Error('the upstream answered 101 Switching Protocols to a request that asked for no protocol upgrade'));
-          else if (++interim > MAX_INTERIM_ANSWERS) c.abort(new Error(`the upstream sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers before its final answer`));
-          return;
-        }
-        body = new UpstreamBody(c);
-        settled = true;
-        resolve({ statusCode, headers, body });
-      },
-      onResponseData(_c, chunk) {
-        body?.data(chunk);
-      },
-      onResponseEnd() {
-        done();
-        body?.end();
-      },
-      onResponseError(_c, err) {
-        fail(err);
-      },
-    };
+    signal.addEventListener('abort', exchange.onAbort, { once: true });
     try {
-      dispatcher.dispatch(options, handler);
+      dispatcher.dispatch(options, exchange);
     } catch (err) {
-      fail(err instanceof Error ? err : new Error(String(err)));
+      exchange.fail(err instanceof Error ? err : new Error(String(err)));
     }
   });
+}
+
+/**
+ * One upstream exchange as undici's dispatch handler: its state in fields and its callbacks on the
+ * prototype (the handler was an object of closures made per exchange).
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #options: Dispatcher.DispatchOptions;
+  readonly #signal: AbortSignal;
+  readonly #resolve: (answer: UpstreamResponse) => void;
+  readonly #reject: (err: Error) => void;
+  #controller: Controller | undefined;
+  #body: UpstreamBody | undefined;
+  #settled = false;
+  #interim = 0;
+
+  constructor(options: Dispatcher.DispatchOptions, signal: AbortSignal, resolve: (answer: UpstreamResponse) => void, reject: (err: Error) => void) {
+    this.#options = options;
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  /** The signal's listener (bound: it is added to and removed from the signal as it is). */
+  readonly onAbort = (): void => {
+    const reason = this.#signal.reason instanceof Error ? this.#signal.reason : new Error(String(this.#signal.reason));
+    if (this.#controller !== undefined) this.#controller.abort(reason);
+    else this.fail(reason);
+  };
+
+  #done(): void {
+    this.#signal.removeEventListener('abort', this.onAbort);
+  }
+
+  fail(err: Error): void {
+    this.#done();
+    const sent = this.#options.body;
+    if (sent instanceof Readable) {
+      sent.on('error', () => undefined);
+      sent.destroy(err);
+    }
+    if (this.#body !== undefined) this.#body.fail(err);
+    else if (!this.#settled) {
+      this.#settled = true;
+      this.#reject(err);
+    }
+  }
+
+  onRequestStart(c: Controller): void {
+    this.#controller = c;
+    if (this.#signal.aborted) this.onAbort();
+  }
+
+  onResponseStart(c: Controller, statusCode: number, headers: UpstreamResponse['headers']): void {
+    if (statusCode < 200) {
+      // An interim answer (100 Continue unasked, 102 Processing, 103 Early Hints) is skipped, as
+      // RFC 9110 §15.2 asks of a client; its headers are dropped, never forwarded (docs/sidecar.md says why).
+      // 101 switches the connection to another protocol nobody asked for (the proxy never sends
+      // Upgrade): the answer that follows is not HTTP and is refused.
+      if (statusCode === 101) c.abort(new Error('the upstream answered 101 Switching Protocols to a request that asked for no protocol upgrade'));
+      else if (++this.#interim > MAX_INTERIM_ANSWERS) c.abort(new Error(`the upstream sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers before its final answer`));
+      return;
+    }
+    const body = new UpstreamBody(c);
+    this.#body = body;
+    this.#settled = true;
+    this.#resolve({ statusCode, headers, body });
+  }
+
+  onResponseData(_c: Controller, chunk: Buffer): void {
+    this.#body?.data(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#done();
+    this.#body?.end();
+  }
+
+  onResponseError(_c: Controller, err: Error): void {
+    this.fail(err);
+  }
 }
