@@ -1,0 +1,175 @@
+// Round 5 review of the HTTP listener's request checks (0e97c31: request heads checked in one pass,
+// Connection values parsed once, targets remembered): what the upstream reads must be what the
+// policy judged. Through the real listener (the sidecar in-process, on the harness apiserver and
+// IdP) to a node:http upstream that keeps what it receives, from a raw agent: a Connection header
+// naming the headers the sidecar reads (Authorization, X-Guarita-Purpose, Host, Content-Type,
+// Content-Length, a method-override header) must not make the upstream read the request another
+// way, and a POST body the upstream's framework reads as a form (Rack reads the fields of a POST
+// without Content-Type as a form, and Rack::MethodOverride then runs it as the `_method` it names)
+// is checked for method-override fields like a labelled form.
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { freePorts } from '../../e2e/harness/ports.ts';
+import { getToken, requireIdp } from '../../e2e/harness/state.ts';
+import { apply } from '../../e2e/support/kube-apply.ts';
+import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { loadConfig } from '../src/config.ts';
+import { silentLogger } from '../src/log.ts';
+import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
+import { httpPolicy, mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+
+jest.setTimeout(90_000);
+
+const ns = `sc-heads-${suffix()}`;
+const PURPOSE = 'customer-support';
+
+interface Received { method: string; url: string; headers: IncomingMessage['headers']; body: string }
+const received: Received[] = [];
+let upstream: Server;
+let sidecar: RunningSidecar;
+let token: string;
+let listenPort = 0;
+
+beforeAll(async () => {
+  await installCrds();
+  upstream = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(parts).toString() });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const address = upstream.address();
+  const upstreamPort = typeof address === 'object' && address !== null ? address.port : 0;
+  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
+  const [port = 0, adminPort = 0] = await freePorts(2);
+  listenPort = port;
+  const fx = await sidecarFixture(ns);
+  mountCredentials(fx, 'heads', { token: 'upstream-service-token' });
+  await apply([
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'heads-credentials', namespace: ns }, stringData: { token: 'upstream-service-token' } },
+    // Orders may be read and created, never deleted (the rule a method override would get around).
+    httpPolicy(ns, 'heads', {
+      endpoint: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, listenPort,
+      over: { rules: [{ name: 'orders', match: { http: { methods: ['GET', 'POST'], paths: ['/orders', '/orders/**'] } }, action: 'allow' }] },
+    }),
+  ]);
+  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: 'heads', target: 'heads', protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
+  sidecar = await startSidecar(config, silentLogger());
+  await sidecar.ready;
+  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+});
+
+afterAll(async () => {
+  await sidecar?.shutdown('test over');
+  upstream?.closeAllConnections();
+  await new Promise((r) => upstream?.close(r));
+});
+
+/** One raw request on a fresh connection: the status and the sidecar's JSON answer, if any. */
+function send(method: string, target: string, headers: [string, string][], body = ''): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(listenPort, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head = '', rest = ''] = text.split('\r\n\r\n');
+      let json: Record<string, unknown> | undefined;
+      try {
+        json = JSON.parse(rest) as Record<string, unknown>;
+      } catch {
+        json = undefined;
+      }
+      resolve({ status: Number(head.split(' ')[1] ?? 0), json });
+    });
+    const lines = [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
+    if (body !== '' && !headers.some(([n]) => n.toLowerCase() === 'content-length')) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+    socket.write(`${[...lines, 'Connection: close'].join('\r\n')}\r\n\r\n${body}`);
+  });
+}
+
+/** The request was refused as a method override before anything reached the upstream. */
+async function expectRefusedOverride(method: string, target: string, headers: [string, string][], body: string): Promise<void> {
+  const before = received.length;
+  const res = await send(method, target, headers, body);
+  expect({ status: res.status, error: res.json?.error }).toEqual({ status: 400, error: 'MethodOverride' });
+  expect(received.length).toBe(before);
+}
+
+describe('a POST body the upstream reads as a form is checked for method-override fields', () => {
+  it.each([
+    ['no Content-Type (Rack reads the fields of an unlabelled POST as a form)', [] as [string, string][]],
+    ['an empty Content-Type', [['Content-Type', '']] as [string, string][]],
+    ['Content-Type named in Connection (the upstream gets none)', [['Content-Type', 'text/plain'], ['Connection', 'content-type']] as [string, string][]],
+    ['Content-Type named in Connection among others', [['Content-Type', 'application/octet-stream'], ['Connection', 'keep-alive, Content-Type']] as [string, string][]],
+  ])('%s: _method=DELETE is refused, the upstream never sees it', async (_what, headers) => {
+    await expectRefusedOverride('POST', '/orders', headers, '_method=DELETE&id=1');
+    await expectRefusedOverride('POST', '/orders', headers, 'id=1&__method=delete');
+  });
+
+  it('a labelled form is refused too, also with its Content-Type named in Connection (control)', async () => {
+    await expectRefusedOverride('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], '_method=DELETE');
+    await expectRefusedOverride('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded'], ['Connection', 'content-type']], '_method=DELETE');
+  });
+
+  it('a JSON body whose Content-Type is named in Connection is read as the form the upstream gets: a _method pair inside a string is refused', async () => {
+    await expectRefusedOverride('POST', '/orders', [['Content-Type', 'application/json'], ['Connection', 'content-type']], '{"nota":"&_method=DELETE&"}');
+    // Labelled and forwarded labelled, the same text is a JSON string and goes through (control).
+    const before = received.length;
+    expect((await send('POST', '/orders', [['Content-Type', 'application/json']], '{"nota":"&_method=DELETE&"}')).status).toBe(200);
+    expect(received.length).toBe(before + 1);
+  });
+
+  it('an unlabelled body too large to check (over GUARITA_HTTP_MAX_BUFFERED_BODY) is refused (413) naming the fix, and never forwarded', async () => {
+    const before = received.length;
+    const res = await send('POST', '/orders', [], `id=1&${'x'.repeat(1024 * 1024)}&_method=DELETE`);
+    expect(res.status).toBe(413);
+    expect(res.json).toMatchObject({ error: 'BodyTooLarge', message: expect.stringMatching(/unlabelled request body.*label it with its Content-Type/) });
+    expect(received.length).toBe(before);
+  });
+
+  it('an unlabelled POST without override fields is forwarded as sent (control)', async () => {
+    const before = received.length;
+    const res = await send('POST', '/orders', [], 'id=1&item=livro');
+    expect(res.status).toBe(200);
+    expect(received.slice(before)).toEqual([expect.objectContaining({ method: 'POST', url: '/orders', body: 'id=1&item=livro' })]);
+  });
+});
+
+describe('Connection naming the headers the sidecar reads changes nothing the upstream reads', () => {
+  it('Authorization, X-Guarita-Purpose and Host named in Connection: the agent is still judged by its own, the upstream gets the sidecar\'s credential and Host', async () => {
+    const before = received.length;
+    const res = await send('GET', '/orders/1', [['Connection', 'authorization, x-guarita-purpose, host']]);
+    expect(res.status).toBe(200);
+    const got = received.slice(before);
+    expect(got).toHaveLength(1);
+    expect(got[0]?.headers.authorization).toBe('Bearer upstream-service-token');
+    expect(got[0]?.headers.host).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(got[0]?.headers['x-guarita-purpose']).toBeUndefined();
+  });
+
+  it('Content-Length named in Connection: the body reaches the upstream whole, with its own length', async () => {
+    const before = received.length;
+    const body = '{"item":"livro","quantidade":2}';
+    const res = await send('POST', '/orders', [['Content-Type', 'application/json'], ['Connection', 'content-length']], body);
+    expect(res.status).toBe(200);
+    const got = received.slice(before);
+    expect(got).toHaveLength(1);
+    expect(got[0]?.body).toBe(body);
+    expect(got[0]?.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+  });
+
+  it('a method-override header named in Connection (so a proxy would strip it) is still refused', async () => {
+    await expectRefusedOverride('GET', '/orders/1', [['X-HTTP-Method-Override', 'DELETE'], ['Connection', 'x-http-method-override']], '');
+    await expectRefusedOverride('POST', '/orders', [['Connection', 'X_HTTP_Method_Override'], ['X_HTTP_Method_Override', 'DELETE'], ['Content-Type', 'application/json']], '{}');
+  });
+
+  it('a Connection value seen before (remembered) names the same headers: the cache never lets a header through', async () => {
+    for (let i = 0; i < 3; i++) await expectRefusedOverride('POST', '/orders', [['Content-Type', 'text/plain'], ['Connection', 'content-type']], '_method=DELETE');
+  });
+});
