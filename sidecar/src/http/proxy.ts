@@ -223,13 +223,16 @@ function overrideProblem(req: IncomingMessage, query: string, body: RequestBody,
   const type = connectionNames(req.headers.connection, 'content-type') ? '' : req.headers['content-type'] ?? '';
   const unlabelled = type.trim() === '';
   const readsFields = unlabelled || [JSON_REQUEST, FORM_REQUEST, MULTIPART_REQUEST].some((r) => r.test(type));
-  if (body.kind === 'streamed' && readsFields) {
-    const what = unlabelled ? 'an unlabelled request body (no Content-Type reaches the upstream, and frameworks read it as a form)' : `a ${type.split(';')[0] ?? ''} request body`;
-    return new ExchangeError(413, 'BodyTooLarge', `${what} over ${maxBuffered} bytes cannot be checked for method-override fields (_method); send a smaller body${unlabelled ? ', or label it with its Content-Type' : ''}`);
-  }
+  if (body.kind === 'streamed' && readsFields) return uncheckedBody(type, unlabelled, maxBuffered);
   const found = overrideField(type, query, body, json);
   if (found === undefined) return undefined;
   return new ExchangeError(400, 'MethodOverride', `the request carries ${found}, which asks the upstream to treat this ${req.method ?? 'GET'} request as another method the policy did not judge; send the request with that method instead`);
+}
+
+/** The refusal of a body too large to be checked for method-override fields, of a type frameworks read them from. */
+function uncheckedBody(type: string, unlabelled: boolean, maxBuffered: number): ExchangeError {
+  const what = unlabelled ? 'an unlabelled request body (no Content-Type reaches the upstream, and frameworks read it as a form)' : `a ${type.split(';')[0] ?? ''} request body`;
+  return new ExchangeError(413, 'BodyTooLarge', `${what} over ${maxBuffered} bytes cannot be checked for method-override fields (_method); send a smaller body${unlabelled ? ', or label it with its Content-Type' : ''}`);
 }
 
 /** Whether a Connection header value names `name` (so the header is hop-by-hop and never forwarded). */
