@@ -110,6 +110,16 @@ const SCRIPTS: Record<string, Script> = {
   '/nobody/head': { parts: [head('200 OK', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON_ANSWER), 'x-cliente': CPF })] },
   // A 103 whose headers name the identifier, before an answer that carries it too.
   '/interim/hints-then-text': { parts: [utf8(`HTTP/1.1 103 Early Hints\r\nlink: </c/${CPF_DIGITS}>\r\nx-cliente: ${CPF}\r\n\r\n`), head('200 OK', { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(TEXT_ANSWER) }), utf8(TEXT_ANSWER)] },
+  '/interim/hints-with-body': { parts: [utf8(`HTTP/1.1 103 Early Hints\r\ncontent-length: ${CPF.length}\r\n\r\n${CPF}`), head('200 OK', { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(TEXT_ANSWER) }), utf8(TEXT_ANSWER)] },
+  '/interim/continue-then-204': { parts: [utf8(`HTTP/1.1 100 Continue\r\nx-cliente: ${CPF}\r\n\r\n`), head('204 No Content', { 'x-cliente': CPF })] },
+  // Identifiers in the Content-Type's own parameters, on each masking path (one pass, unchanged body, pipeline, binary).
+  '/ct/param-masked': sized(`application/json; charset=utf-8; profile="/c/${CPF_DIGITS}"`, utf8(JSON_ANSWER)),
+  '/ct/param-unchanged': sized(`text/plain; name=${CPF}`, utf8('nada a mascarar aqui')),
+  '/ct/param-pipeline': sized(`text/plain; charset=latin1; name=${CPF}`, Buffer.from('Atenção', 'latin1')),
+  '/ct/param-binary': sized(`application/octet-stream; name=${CPF_DIGITS}`, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0x02])),
+  '/ct/two-types-identifier': { parts: [head('200 OK', { 'content-type': `text/plain; name=${CPF}`, 'Content-Type': `text/csv; name=${CPF_DIGITS}`, 'content-length': 4 }), utf8('nada')] },
+  // Text served under a binary label, sniffed: UTF-16 without a byte-order mark.
+  '/ct/octet-utf16': sized('application/octet-stream', Buffer.from(TEXT_ANSWER, 'utf16le')),
 };
 
 let rawUpstream: NetServer;
@@ -207,7 +217,7 @@ const MASKED = [
   '/chunked/split-digits', '/chunked/split-utf8', '/chunked/bom-split',
   '/size/under', '/size/at', '/size/over', '/size/at-json',
   '/enc/gzip', '/enc/br', '/enc/identity', '/enc/GZIP-upper', '/enc/gzip-binary-label',
-  '/interim/hints-then-text',
+  '/interim/hints-then-text', '/ct/param-masked', '/ct/octet-utf16',
 ];
 
 describe('answers masked whatever their labels, encodings and framing', () => {
@@ -240,6 +250,21 @@ describe('answers the sidecar cannot mask are refused or cut, never passed', () 
     expectNoIdentifier(path, a);
     // A 200 is a masked body, a 502 the refusal; a connection cut mid-answer carries at most masked bytes.
     if (a.status === 200 && a.body.length > 40) expect(a.body.toString('utf8')).toContain('*');
+  });
+});
+
+describe('identifiers in the Content-Type\'s parameters and in interim answers', () => {
+  it.each(['/ct/param-unchanged', '/ct/param-pipeline', '/ct/param-binary', '/ct/two-types-identifier', '/interim/hints-with-body'])('%s: never in the agent\'s bytes', async (path) => {
+    const a = await rawRequest(path);
+    expectNoIdentifier(path, a);
+    expect({ path, status: [200, 502].includes(a.status) }).toEqual({ path, status: true });
+  });
+
+  it.each([['/interim/hints-then-text', 'HEAD'], ['/interim/continue-then-204', 'GET']])('%s (%s): the interim answer is skipped, the final head masked', async (path, method) => {
+    const a = await rawRequest(path, method);
+    expectNoIdentifier(path, a);
+    expect(a.heads).toHaveLength(1);
+    expect(a.status).toBe(method === 'HEAD' ? 200 : 204);
   });
 });
 
