@@ -4,6 +4,8 @@
 // same run, alternated in rounds so drift moves both sides alike.
 //   - ssh.execAddedP50Ms: one `ssh host true` (a new connection each: key exchange,
 //     authentication, exec), p50 proxied − direct;
+//   - ssh.execPathAddedP50Ms: one `ssh host cat FILE` the same way: a path argument the sidecar
+//     resolves on the host (an SFTP channel, realpath) before judging the command;
 //   - ssh.throughputRatio: `cat` of a 100 MB text file (--quick: 20 MB) to /dev/null, MB/s
 //     proxied ÷ direct.
 //   node bench/ssh.ts [--quick]   (uses $GUARITA_HARNESS_STATE, or starts a harness)
@@ -35,9 +37,9 @@ function run(side: Side, command: string): Promise<number> {
   });
 }
 
-async function execP50(side: Side, count: number): Promise<number> {
+async function execP50(side: Side, count: number, command = 'true'): Promise<number> {
   const samples: number[] = [];
-  for (let i = 0; i < count; i++) samples.push(await run(side, 'true'));
+  for (let i = 0; i < count; i++) samples.push(await run(side, command));
   samples.sort((a, b) => a - b);
   return percentile(samples, 50);
 }
@@ -97,6 +99,8 @@ export async function benchSsh(opts: { quick: boolean }): Promise<Record<string,
   const sshd = await startSshd(join(work, 'sshd'));
   const mb = opts.quick ? 20 : 100;
   const file = join(work, 'big.txt');
+  const small = join(work, 'small.txt');
+  writeFileSync(small, 'pedido 12345 status enviado\n');
   // Text the masker scans in full (no identifiers in it, so the output keeps its size).
   const line = 'pedido 12345 status enviado transportadora ok 2026-12-05 lote a\n';
   writeFileSync(file, line.repeat(Math.ceil((mb * 1024 * 1024) / line.length)));
@@ -108,9 +112,11 @@ export async function benchSsh(opts: { quick: boolean }): Promise<Record<string,
     await run(direct, 'true');
     await run(proxied, 'true');
     const latency = await alternated(rounds, () => execP50(direct, count), () => execP50(proxied, count));
+    const pathLatency = await alternated(rounds, () => execP50(direct, count, `cat ${small}`), () => execP50(proxied, count, `cat ${small}`));
     const throughput = await alternated(opts.quick ? 2 : 3, () => catMBps(direct, file, mb), () => catMBps(proxied, file, mb));
     return {
       'ssh.directExecP50Ms': latency.baseline, 'ssh.proxyExecP50Ms': latency.measured, 'ssh.execAddedP50Ms': latency.measured - latency.baseline,
+      'ssh.directExecPathP50Ms': pathLatency.baseline, 'ssh.proxyExecPathP50Ms': pathLatency.measured, 'ssh.execPathAddedP50Ms': pathLatency.measured - pathLatency.baseline,
       'ssh.directCatMBps': throughput.baseline, 'ssh.proxyCatMBps': throughput.measured, 'ssh.throughputRatio': throughput.ratio,
     };
   } finally {
