@@ -17,6 +17,7 @@ import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
+import { TARGET_CORPUS } from '../../core/policy/corpus/http-targets.corpus.ts';
 import { httpPolicy, mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
 
 jest.setTimeout(90_000);
@@ -91,6 +92,13 @@ function send(method: string, target: string, headers: [string, string][], body 
     if (body !== '' && !headers.some(([n]) => n.toLowerCase() === 'content-length')) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
     socket.write(`${[...lines, 'Connection: close'].join('\r\n')}\r\n\r\n${body}`);
   });
+}
+
+/** The upstream's target for a raw request target (undefined: refused, never forwarded), and the status. */
+async function targetOutcome(raw: string): Promise<{ status: number; forwarded: string | undefined }> {
+  const before = received.length;
+  const res = await send('GET', raw, []);
+  return { status: res.status, forwarded: received.length > before ? received.at(-1)?.url : undefined };
 }
 
 /** The request was refused as a method override before anything reached the upstream. */
@@ -171,5 +179,20 @@ describe('Connection naming the headers the sidecar reads changes nothing the up
 
   it('a Connection value seen before (remembered) names the same headers: the cache never lets a header through', async () => {
     for (let i = 0; i < 3; i++) await expectRefusedOverride('POST', '/orders', [['Content-Type', 'text/plain'], ['Connection', 'content-type']], '_method=DELETE');
+  });
+});
+
+describe('request targets remembered per target as sent (0e97c31) are judged as the first time', () => {
+  it('each corpus target sent again, and again after more than 512 others flushed what was remembered: the same refusal or the same forwarded target', async () => {
+    // The policy allows /orders/**: the corpus targets live under /customers, so they go to /orders here.
+    const targets = TARGET_CORPUS.map((c) => c.raw.replace('/customers', '/orders'));
+    const first = [];
+    for (const t of targets) first.push(await targetOutcome(t));
+    for (const [i, t] of targets.entries()) expect({ t, again: await targetOutcome(t) }).toEqual({ t, again: first[i] });
+    // More targets than the cache keeps (512): it is cleared, and every target is worked out anew.
+    for (let i = 0; i < 520; i++) await targetOutcome(`/orders/${i}?p=${i}`);
+    for (const [i, t] of targets.entries()) expect({ t, flushed: await targetOutcome(t) }).toEqual({ t, flushed: first[i] });
+    // Nothing refused the first time reached the upstream, and a dot segment never did.
+    expect(first.filter((o) => o.forwarded !== undefined && /(^|\/)\.\.?(\/|$)/.test(o.forwarded))).toEqual([]);
   });
 });
