@@ -118,6 +118,14 @@ const SCRIPTS: Record<string, Script> = {
   '/ct/param-pipeline': sized(`text/plain; charset=latin1; name=${CPF}`, Buffer.from('Atenção', 'latin1')),
   '/ct/param-binary': sized(`application/octet-stream; name=${CPF_DIGITS}`, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0x02])),
   '/ct/two-types-identifier': { parts: [head('200 OK', { 'content-type': `text/plain; name=${CPF}`, 'Content-Type': `text/csv; name=${CPF_DIGITS}`, 'content-length': 4 }), utf8('nada')] },
+  // UTF-8 text labelled UTF-16 (or behind a UTF-16 byte-order mark): decoded as UTF-16 it is CJK text
+  // no detector matches, and a client re-encoding what it got as UTF-16 reads every identifier back.
+  '/mislabel/utf8-as-utf16': sized('text/plain; charset=utf-16', utf8(TEXT_ANSWER)),
+  '/mislabel/utf8-as-utf16be': sized('text/plain; charset=utf-16be', utf8(`${TEXT_ANSWER} `)),
+  '/mislabel/json-as-utf16le': sized('application/json; charset=utf-16le', utf8(JSON_ANSWER)),
+  '/mislabel/bom-then-utf8': sized('text/plain', Buffer.concat([BOM16LE, utf8(TEXT_ANSWER)])),
+  '/mislabel/chunked-utf8-as-utf16': chunked('text/plain; charset=utf-16le', [utf8(TEXT_ANSWER.slice(0, 25)), utf8(TEXT_ANSWER.slice(25, 41)), utf8(TEXT_ANSWER.slice(41))]),
+  '/mislabel/octet-bom-then-utf8': sized('application/octet-stream', Buffer.concat([BOM16LE, utf8(TEXT_ANSWER)])),
   // Text served under a binary label, sniffed: UTF-16 without a byte-order mark.
   '/ct/octet-utf16': sized('application/octet-stream', Buffer.from(TEXT_ANSWER, 'utf16le')),
 };
@@ -265,6 +273,17 @@ describe('identifiers in the Content-Type\'s parameters and in interim answers',
     expectNoIdentifier(path, a);
     expect(a.heads).toHaveLength(1);
     expect(a.status).toBe(method === 'HEAD' ? 200 : 204);
+  });
+});
+
+describe('UTF-8 text labelled UTF-16: no identifier a client gets back by reading the answer as UTF-16', () => {
+  it.each(['/mislabel/utf8-as-utf16', '/mislabel/utf8-as-utf16be', '/mislabel/json-as-utf16le', '/mislabel/bom-then-utf8', '/mislabel/chunked-utf8-as-utf16', '/mislabel/octet-bom-then-utf8'])('%s: refused or cut, never recoverable', async (path) => {
+    const a = await rawRequest(path);
+    expectNoIdentifier(path, a);
+    // What the agent got, read back as the UTF-16 the sidecar decoded it as: the original bytes.
+    const text = a.body.toString('utf8');
+    const back = [Buffer.from(text, 'utf16le'), Buffer.from(text, 'utf16le').swap16()].map((b) => b.toString('latin1'));
+    for (const form of [CPF, CPF_DIGITS]) expect({ path, recoverable: back.some((b) => b.includes(form)) }).toEqual({ path, recoverable: false });
   });
 });
 

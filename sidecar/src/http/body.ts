@@ -211,12 +211,23 @@ export function maskWholeUtf8(body: Buffer, kind: 'json' | 'text', session: Mask
   return { bytes, sample: { sample: truncated ? bytes.subarray(0, sampleLimit + 4).toString('utf8') : masked, truncated } };
 }
 
+const countsTotal = (session: MaskSession): number => Object.values(session.counts()).reduce((n, c) => n + c, 0);
+
 /** Bytes in, masked UTF-8 out; keeps a bounded masked sample for the record. */
 export class MaskingPipeline {
   #decoder: TextDecoder;
   #head: Buffer | undefined = Buffer.alloc(0);
   #bomEncoding: string | undefined;
   readonly #masker: StreamMasker;
+  readonly #session: MaskSession;
+  /**
+   * The bytes as ASCII read them, masked alongside, when they are decoded as UTF-16: UTF-8 text
+   * labelled UTF-16 (or behind a UTF-16 byte-order mark) decodes to CJK characters no detector
+   * matches, and a client that encodes what it got as UTF-16 again has the original bytes, every
+   * identifier in them. Genuine UTF-16 text has a NUL beside each ASCII character, which no
+   * identifier pattern spans. Undefined for other encodings.
+   */
+  #asAscii: StreamMasker | undefined;
   readonly #sampleLimit: number;
   #sample = '';
   #sampleBytes = 0;
@@ -226,6 +237,7 @@ export class MaskingPipeline {
   constructor(session: MaskSession, kind: 'json' | 'text', decoder: TextDecoder, sampleLimit: number) {
     this.#decoder = decoder;
     this.#masker = kind === 'json' ? session.jsonStream() : session.textStream();
+    this.#session = session;
     this.#sampleLimit = sampleLimit;
   }
 
@@ -238,11 +250,13 @@ export class MaskingPipeline {
       if (this.#head.length < 3) return Buffer.alloc(0);
       return this.#decodeHead();
     }
+    this.#checkAsAscii(chunk);
     return this.#emit(this.#masker.push(checkedText(this.#decoder.decode(chunk, { stream: true }))));
   }
 
   end(): Buffer {
     const head = this.#head === undefined ? Buffer.alloc(0) : this.#decodeHead();
+    this.#checkAsAscii(undefined);
     const rest = checkedText(this.#decoder.decode());
     const text = (rest === '' ? '' : this.#masker.push(rest)) + this.#masker.end();
     const tail = this.#emit(text);
@@ -260,7 +274,20 @@ export class MaskingPipeline {
       this.#decoder = new TextDecoder(bom);
       this.#bomEncoding = bom;
     }
+    if (this.#decoder.encoding.startsWith('utf-16')) this.#asAscii = this.#session.textStream();
+    this.#checkAsAscii(head);
     return head.length === 0 ? head : this.#emit(this.#masker.push(checkedText(this.#decoder.decode(head, { stream: true }))));
+  }
+
+  /** Masks `raw` (undefined: the end) read as ASCII; refuses the body when that reading holds an identifier. */
+  #checkAsAscii(raw: Buffer | undefined): void {
+    if (this.#asAscii === undefined) return;
+    const before = countsTotal(this.#session);
+    if (raw === undefined) this.#asAscii.end();
+    else this.#asAscii.push(raw.toString('latin1'));
+    if (countsTotal(this.#session) > before) {
+      throw new UnmaskableBody(`the body is decoded as ${this.#decoder.encoding} (its label or byte-order mark), but its bytes read as ASCII or UTF-8 carry identifiers: a client that reads it that way (or encodes the decoded text as UTF-16 again) would get them unmasked`);
+    }
   }
 
   #emit(text: string): Buffer {

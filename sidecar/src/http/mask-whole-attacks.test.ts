@@ -120,3 +120,30 @@ describe('no identifier survives the one-pass path in text', () => {
     }
   });
 });
+
+describe('UTF-8 text decoded as UTF-16 (a label or byte-order mark that lies)', () => {
+  const m = compileMasker({});
+  const text = 'Cliente Larissa, CPF 590.830.166-33, e-mail larissa.oliveira1@exemplo.com.br, pedido pago.';
+  const feed = (decoder: string, body: Buffer, chunk: number): string => {
+    const pipeline = new MaskingPipeline(m.newSession(), 'text', new TextDecoder(decoder), 1 << 20);
+    const out: Buffer[] = [];
+    for (let i = 0; i < body.length; i += chunk) out.push(pipeline.push(body.subarray(i, i + chunk)));
+    out.push(pipeline.end());
+    return Buffer.concat(out).toString('utf8');
+  };
+
+  it.each([1, 2, 3, 7, 64, 4096])('chunks of %i bytes: refused when the bytes read as ASCII carry an identifier (the client would get them back by encoding the CJK text as UTF-16)', (chunk) => {
+    for (const [decoder, body] of [['utf-16le', Buffer.from(text)], ['utf-16be', Buffer.from(`${text} `)], ['utf-8', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text)])]] as const) {
+      expect(() => feed(decoder, body, chunk)).toThrow(/bytes read as ASCII or UTF-8 carry identifiers/);
+    }
+  });
+
+  it.each([1, 2, 3, 7, 64, 4096])('chunks of %i bytes: genuine UTF-16 text (labelled, or behind its byte-order mark) is still masked, not refused', (chunk) => {
+    for (const [decoder, body] of [['utf-16le', Buffer.from(text, 'utf16le')], ['utf-16be', Buffer.from(text, 'utf16le').swap16()], ['utf-8', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')])]] as const) {
+      const out = feed(decoder, body, chunk);
+      expect(out).not.toContain('590.830.166-33');
+      expect(out).not.toContain('larissa.oliveira1@exemplo.com.br');
+      expect(out).toContain('Cliente Larissa');
+    }
+  });
+});
