@@ -126,6 +126,9 @@ const SCRIPTS: Record<string, Script> = {
   '/mislabel/bom-then-utf8': sized('text/plain', Buffer.concat([BOM16LE, utf8(TEXT_ANSWER)])),
   '/mislabel/chunked-utf8-as-utf16': chunked('text/plain; charset=utf-16le', [utf8(TEXT_ANSWER.slice(0, 25)), utf8(TEXT_ANSWER.slice(25, 41)), utf8(TEXT_ANSWER.slice(41))]),
   '/mislabel/octet-bom-then-utf8': sized('application/octet-stream', Buffer.concat([BOM16LE, utf8(TEXT_ANSWER)])),
+  // ISO-2022-JP: an escape sequence turns the ASCII after it into two-byte characters (the identifier decodes to kanji).
+  '/mislabel/iso-2022-jp': sized('text/plain; charset=iso-2022-jp', Buffer.concat([utf8('CPF '), Buffer.from([0x1b, 0x24, 0x42]), utf8(`${CPF} ${CPF_DIGITS}`), Buffer.from([0x1b, 0x28, 0x42])])),
+  '/mislabel/csiso2022jp-json': sized('application/json; charset=csISO2022JP', Buffer.concat([utf8('{"nota":"'), Buffer.from([0x1b, 0x24, 0x42]), utf8(CPF_DIGITS), Buffer.from([0x1b, 0x28, 0x42]), utf8('"}')])),
   // Text served under a binary label, sniffed: UTF-16 without a byte-order mark.
   '/ct/octet-utf16': sized('application/octet-stream', Buffer.from(TEXT_ANSWER, 'utf16le')),
 };
@@ -284,6 +287,15 @@ describe('UTF-8 text labelled UTF-16: no identifier a client gets back by readin
     const text = a.body.toString('utf8');
     const back = [Buffer.from(text, 'utf16le'), Buffer.from(text, 'utf16le').swap16()].map((b) => b.toString('latin1'));
     for (const form of [CPF, CPF_DIGITS]) expect({ path, recoverable: back.some((b) => b.includes(form)) }).toEqual({ path, recoverable: false });
+  });
+});
+
+describe('a stateful charset that turns ASCII bytes into two-byte characters', () => {
+  it.each(['/mislabel/iso-2022-jp', '/mislabel/csiso2022jp-json'])('%s: refused (502) naming the charset, never decoded into kanji that hide the identifier', async (path) => {
+    const a = await rawRequest(path);
+    expectNoIdentifier(path, a);
+    expect(a.status).toBe(502);
+    expect(JSON.parse(a.body.toString('utf8'))).toMatchObject({ error: 'BadGateway', message: expect.stringMatching(/ISO-2022-JP.*not supported.*refused rather than passed unmasked/) });
   });
 });
 

@@ -69,11 +69,17 @@ export function decoderFor(encoding: string | undefined): Transform | undefined 
 }
 
 export function textDecoderFor(charset: string | undefined): TextDecoder | string {
+  let decoder: TextDecoder;
   try {
-    return new TextDecoder(charset ?? 'utf-8', { fatal: false });
+    decoder = new TextDecoder(charset ?? 'utf-8', { fatal: false });
   } catch {
     return `charset ${charset ?? ''} is not supported`;
   }
+  // ISO-2022-JP is stateful: an escape sequence turns the ASCII bytes after it into two-byte JIS
+  // characters, so an identifier in the bytes decodes to kanji no detector matches, and a client
+  // encoding the answer back to ISO-2022-JP reads it again. Refused rather than masked wrong.
+  if (decoder.encoding === 'iso-2022-jp') return `charset ${charset ?? ''} (ISO-2022-JP: escape sequences turn ASCII bytes into two-byte characters, hiding identifiers from the masking) is not supported`;
+  return decoder;
 }
 
 /** A body the sidecar cannot mask reliably: refused (502) before its headers, cut after. */
