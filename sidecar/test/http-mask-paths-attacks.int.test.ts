@@ -129,6 +129,8 @@ const SCRIPTS: Record<string, Script> = {
   // ISO-2022-JP: an escape sequence turns the ASCII after it into two-byte characters (the identifier decodes to kanji).
   '/mislabel/iso-2022-jp': sized('text/plain; charset=iso-2022-jp', Buffer.concat([utf8('CPF '), Buffer.from([0x1b, 0x24, 0x42]), utf8(`${CPF} ${CPF_DIGITS}`), Buffer.from([0x1b, 0x28, 0x42])])),
   '/mislabel/csiso2022jp-json': sized('application/json; charset=csISO2022JP', Buffer.concat([utf8('{"nota":"'), Buffer.from([0x1b, 0x24, 0x42]), utf8(CPF_DIGITS), Buffer.from([0x1b, 0x28, 0x42]), utf8('"}')])),
+  // x-user-defined: the bytes of a UTF-8 no-break space between the digits become invisible private-use characters.
+  '/mislabel/x-user-defined': sized('text/plain; charset=x-user-defined', utf8(`CPF ${CPF_DIGITS.slice(0, 3)}\u00a0${CPF_DIGITS.slice(3, 6)}\u00a0${CPF_DIGITS.slice(6, 9)}\u00a0${CPF_DIGITS.slice(9)}`)),
   // Text served under a binary label, sniffed: UTF-16 without a byte-order mark.
   '/ct/octet-utf16': sized('application/octet-stream', Buffer.from(TEXT_ANSWER, 'utf16le')),
 };
@@ -290,12 +292,18 @@ describe('UTF-8 text labelled UTF-16: no identifier a client gets back by readin
   });
 });
 
-describe('a stateful charset that turns ASCII bytes into two-byte characters', () => {
-  it.each(['/mislabel/iso-2022-jp', '/mislabel/csiso2022jp-json'])('%s: refused (502) naming the charset, never decoded into kanji that hide the identifier', async (path) => {
+describe('charsets that turn the bytes of an identifier into characters no pattern matches', () => {
+  it.each([
+    ['/mislabel/iso-2022-jp', /ISO-2022-JP/], ['/mislabel/csiso2022jp-json', /ISO-2022-JP/], ['/mislabel/x-user-defined', /x-user-defined/],
+  ] as const)('%s: refused (502) naming the charset, never decoded into characters that hide the identifier', async (path, named) => {
     const a = await rawRequest(path);
     expectNoIdentifier(path, a);
+    // The digits with whatever sits between them dropped: what a reader of the answer would see.
+    expect(a.body.toString('utf8').replace(/[^0-9]/g, '')).not.toContain(CPF_DIGITS);
     expect(a.status).toBe(502);
-    expect(JSON.parse(a.body.toString('utf8'))).toMatchObject({ error: 'BadGateway', message: expect.stringMatching(/ISO-2022-JP.*not supported.*refused rather than passed unmasked/) });
+    const message = (JSON.parse(a.body.toString('utf8')) as { message: string }).message;
+    expect(message).toMatch(named);
+    expect(message).toMatch(/not supported.*refused rather than passed unmasked/);
   });
 });
 

@@ -79,6 +79,10 @@ export function textDecoderFor(charset: string | undefined): TextDecoder | strin
   // characters, so an identifier in the bytes decodes to kanji no detector matches, and a client
   // encoding the answer back to ISO-2022-JP reads it again. Refused rather than masked wrong.
   if (decoder.encoding === 'iso-2022-jp') return `charset ${charset ?? ''} (ISO-2022-JP: escape sequences turn ASCII bytes into two-byte characters, hiding identifiers from the masking) is not supported`;
+  // x-user-defined maps every byte over 0x7F to a private-use character, which no identifier
+  // pattern skips and a reader does not see: a UTF-8 separator's bytes between the digits of a CPF
+  // hide it from the masking while the digits stay readable.
+  if (decoder.encoding === 'x-user-defined') return `charset ${charset ?? ''} (x-user-defined: bytes over 0x7F become invisible private-use characters that hide identifiers from the masking) is not supported`;
   return decoder;
 }
 
