@@ -31,6 +31,8 @@ let upstreamPort = 0;
 let sidecar: RunningSidecar;
 let token: string;
 let listenPort = 0;
+/** /hold-sized requests the upstream has answered (half). */
+let heldSized = 0;
 
 function startRawUpstream(): Promise<NetServer> {
   const server = createNetServer((socket) => {
@@ -43,6 +45,12 @@ function startRawUpstream(): Promise<NetServer> {
       if (!seen.includes('\r\n\r\n')) return;
       const path = /^\w+ (\S+)/.exec(seen)?.[1] ?? '';
       seen = '';
+      if (path === '/hold-sized') {
+        heldSized++;
+        // A declared length under the one-pass limit, half sent, the rest never: read whole, so held before any byte goes out.
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\nCPF 590.830.166-33 ${'x'.repeat(400)}`);
+        return;
+      }
       if (path === '/quick') {
         socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${QUICK.length}\r\n\r\n${QUICK}`);
         return;
@@ -115,7 +123,39 @@ async function expectAllCut(held: readonly Held[]): Promise<void> {
 
 const quick = async (): Promise<number> => (await agentRequest(`http://127.0.0.1:${listenPort}/quick`, { token, purpose: PURPOSE })).status;
 
+/** A request whose answer (of declared length) will never be whole; resolves with what the agent got once the connection closes. */
+function holdSized(): { sent: Promise<void>; answer: Promise<string>; socket: Socket } {
+  const socket = connect(listenPort, '127.0.0.1');
+  let received = '';
+  socket.on('error', () => undefined);
+  socket.on('data', (c: Buffer) => { received += c.toString('latin1'); });
+  const answer = new Promise<string>((r) => socket.once('close', () => r(received)));
+  const sent = new Promise<void>((r) => socket.write(['GET /hold-sized HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, 'Connection: close', '', ''].join('\r\n'), () => r()));
+  return { sent, answer, socket };
+}
+
 describe('every exchange of a session is cut when it closes', () => {
+  it('answers read whole (declared length, one-pass masking) and never completed: revocation ends them with no byte of the body, the identifier nowhere', async () => {
+    const held = Array.from({ length: 4 }, () => holdSized());
+    try {
+      await Promise.all(held.map((h) => h.sent));
+      // Every request reached the upstream (its half answer sent) before the revocation.
+      while (heldSized < 4) await new Promise((r) => setTimeout(r, 20));
+      await apply([policy([{ kind: 'Group', name: 'nobody-here' }])]);
+      for (const answer of await Promise.all(held.map((h) => h.answer))) {
+        expect(answer).not.toContain('590.830.166-33');
+        expect(answer).not.toContain('59083016633');
+        // Refused (the session closed) or cut before any head: never a 200.
+        expect(answer).not.toMatch(/^HTTP\/1\.1 200/);
+      }
+    } finally {
+      for (const h of held) h.socket.destroy();
+      await apply([policy(ALLOWED)]);
+    }
+    for (let i = 0; i < 100 && await quick() !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await quick()).toBe(200);
+  });
+
   it('twelve answers held on one session while others start and finish beside them: revoking the subject cuts all twelve, the next request is refused', async () => {
     const held: Held[] = [];
     try {
