@@ -1,10 +1,12 @@
 // The decoded view of a text: what a reader of the text sees once its escapes are resolved. An identifier written
 // through an escape — percent-encoded in a URL or form (joao%40gmail.com, 239+6230+8471+0018, %2B55%2011%20...),
 // an HTML character reference (joao&#64;gmail.com, 529&period;982...), a JavaScript/JSON escape left in plain text
-// (529\u002e982...), or split by invisible characters (zero-width spaces, soft hyphens) — is detected on this view.
+// (529\u002e982...), or split by invisible characters (invisible.ts: zero-width and bidi controls, soft hyphens,
+// variation selectors, tags, private use; written as themselves or as escapes) — is detected on this view.
 // Unlike fold.ts, decoding changes positions: `at` maps every view character back to the text, so a hit in the view
 // replaces exactly the escaped span of the original, and everything outside hits is copied byte for byte.
 // One level only: %2540 stays %40 (a reader decodes once too).
+import { INVISIBLE, INVISIBLE_SOURCE } from './invisible.ts';
 
 export interface DecodedView {
   text: string;
@@ -13,8 +15,8 @@ export interface DecodedView {
 }
 
 /** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
-export const ESCAPE = /%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|[\u00ad\u200b-\u200d\u2060\ufeff]|[0-9]\+[0-9]/;
-const TOKEN = /%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|([\u00ad\u200b-\u200d\u2060\ufeff])|(?<=[0-9])(\+)(?=[0-9])/g;
+export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|[0-9]\+[0-9]`);
+const TOKEN = new RegExp(String.raw`%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])`, 'g');
 
 /** HTML named references that can stand for a character of an identifier's layout. */
 const NAMED: Readonly<Record<string, string>> = {
@@ -27,7 +29,6 @@ const NAMED: Readonly<Record<string, string>> = {
 const AT_PERCENT = /%[0-9A-Fa-f]{2}/y;
 const AT_BACKSLASH = /\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}/y;
 const AT_AMPERSAND = /&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};/y;
-const INVISIBLE = /[\u00ad\u200b-\u200d\u2060\ufeff]/;
 
 function escapeAt(s: string, ch: string, re: RegExp): boolean {
   for (let i = s.indexOf(ch); i !== -1; i = s.indexOf(ch, i + 1)) {
@@ -74,7 +75,10 @@ const DECODERS: readonly ((g: string) => string | null)[] = [
 function decodeToken(m: RegExpExecArray): string | null {
   for (let g = 1; g <= DECODERS.length; g++) {
     const v = m[g];
-    if (v !== undefined) return DECODERS[g - 1]?.(v) ?? null;
+    if (v === undefined) continue;
+    const ch = DECODERS[g - 1]?.(v) ?? null;
+    // An escape of an invisible character (`\u200b`, `&#8203;`, `&#xFEFF;`) is invisible once a reader decodes it.
+    return ch !== null && INVISIBLE.test(ch) ? '' : ch;
   }
   return null;
 }

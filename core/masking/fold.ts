@@ -4,9 +4,10 @@
 // number formatting), thin and figure spaces, typographic dashes (U+2010–U+2015, U+2212 minus), and fullwidth forms
 // (U+FF01–U+FF5E: digits, '@', '.', '-', letters). The detectors and check-digit functions work on ASCII only, so
 // the engine scans the folded text and renders masks from it; text outside a hit is copied from the original.
-// Characters that would have to be removed (zero-width spaces, soft hyphens) or decoded (%2E, \u0030, &#46;)
+// Characters that would have to be removed (invisible.ts: zero-width spaces, bidi controls, soft hyphens) or decoded (%2E, \u0030, &#46;)
 // change positions and are not folded here: see README "Layouts".
 import { hasEscape } from './decode.ts';
+import { INVISIBLE_SOURCE, mayStartInvisible } from './invisible.ts';
 
 /** Every character fold() changes. */
 const FOLDABLE = /[\u00a0\u00b7\u1680\u2000-\u200a\u2010-\u2015\u2024\u2027\u202f\u2044\u205f\u2212\u2215\u3000\ufe58\ufe63\uff01-\uff5e]/;
@@ -32,8 +33,8 @@ for (const c of '\u2044\u2215') FOLDS.set(c, '/');
 
 const foldChar = (ch: string): string => FOLDS.get(ch) ?? ch;
 
-/** The look-alikes fold() changes and the invisible characters decodeView() drops (decode.ts). */
-const LOOK_ALIKE = new RegExp(`[\\u00ad\\u200b-\\u200d\\u2060\\ufeff${FOLDABLE.source.slice(1)}`);
+/** The look-alikes fold() changes and the invisible characters decodeView() drops (decode.ts, invisible.ts). */
+const LOOK_ALIKE = new RegExp(`${FOLDABLE.source}|${INVISIBLE_SOURCE}`);
 
 /**
  * No character that fold() or decodeView() (decode.ts) would change: the common case (ASCII text, accented letters)
@@ -52,7 +53,8 @@ const LOOK = 1;
 const ESCAPE_START = 2;
 /** Per UTF-16 unit: LOOK for a look-alike or invisible character, ESCAPE_START for '%', '\\', '&', '+'. */
 const CHAR_FLAGS = new Uint8Array(65536);
-for (let c = 0; c < 65536; c++) if (LOOK_ALIKE.test(String.fromCharCode(c))) CHAR_FLAGS[c] = LOOK;
+// A high surrogate that may start an invisible pair is flagged: the regular expressions then decide.
+for (let c = 0; c < 65536; c++) if (FOLDABLE.test(String.fromCharCode(c)) || mayStartInvisible(c)) CHAR_FLAGS[c] = LOOK;
 for (const c of '%\\&+') CHAR_FLAGS[c.charCodeAt(0)] = ESCAPE_START;
 
 /** The text with look-alike separators, dashes and fullwidth forms replaced by ASCII; the same string when none. */

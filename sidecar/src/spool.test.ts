@@ -175,12 +175,14 @@ describe('Spool signing windows', () => {
 
 /** The shared disk's occasional slow fdatasync must not decide which path a test exercises. */
 const ANY_SYNC_SPEED = { slowSyncMs: Number.POSITIVE_INFINITY };
+/** The loop idle during every thread-pool sync (one appender; a loaded test machine would read as busy at times). */
+const IDLE_LOOP = (): number => 0;
 
 describe('Spool Synced groups synced on the event loop (one appender at a time)', () => {
   it('syncs on the loop once appends come one at a time, with the same durability, answers and chain', async () => {
     const dir = tempDir();
     const where: string[] = [];
-    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, ...ANY_SYNC_SPEED, faults: { beforeSync: (w) => { where.push(w ?? 'background'); } } });
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, ...ANY_SYNC_SPEED, faults: { beforeSync: (w) => { where.push(w ?? 'background'); }, loopActiveMs: IDLE_LOOP } });
     const records: SpoolRecord[] = [];
     for (let n = 1; n <= QUIET_SYNCS_TO_LOOP + 4; n++) {
       records.push(await spool.append(event(n)));
@@ -196,11 +198,34 @@ describe('Spool Synced groups synced on the event loop (one appender at a time)'
     await spool.close();
   });
 
+  it('stays on the thread pool while the loop has other work during the syncs (what a loop sync would hold back), though appends come one at a time', async () => {
+    const dir = tempDir();
+    const where: string[] = [];
+    // The busy phase is measured (a spinning loop reads busy on any machine); the idle one is told.
+    let busy = true;
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, ...ANY_SYNC_SPEED, faults: { beforeSync: (w) => { where.push(w ?? 'background'); }, loopActiveMs: (measured) => (busy ? measured : 0) } });
+    // Other connections' work: the loop never waits idle for the sync's completion.
+    const spin = (): void => {
+      const until = performance.now() + 0.3;
+      while (performance.now() < until) { /* a request being decided and masked */ }
+      if (busy) setImmediate(spin);
+    };
+    setImmediate(spin);
+    for (let n = 1; n <= QUIET_SYNCS_TO_LOOP * 2; n++) await spool.append(event(n));
+    busy = false;
+    expect(where).toEqual(Array(QUIET_SYNCS_TO_LOOP * 2).fill('pool'));
+    // The loop idle again: one appender at a time moves to the loop as before.
+    for (let n = 1; n <= QUIET_SYNCS_TO_LOOP + 2; n++) await spool.append(event(100 + n));
+    expect(where.slice(-2)).toEqual(['loop', 'loop']);
+    await spool.close();
+    expect(verify(spool)).toMatchObject({ ok: true, count: QUIET_SYNCS_TO_LOOP * 3 + 2 });
+  });
+
   it('a failed sync on the loop fails its group like one on the thread pool, and the chain continues from the last durable record', async () => {
     const dir = tempDir();
     let failing = false;
     const where: string[] = [];
-    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, ...ANY_SYNC_SPEED, faults: { beforeSync: (w) => { where.push(w ?? 'background'); if (failing) throw new Error('EIO: i/o error'); } } });
+    const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, ...ANY_SYNC_SPEED, faults: { beforeSync: (w) => { where.push(w ?? 'background'); if (failing) throw new Error('EIO: i/o error'); }, loopActiveMs: IDLE_LOOP } });
     for (let n = 1; n <= QUIET_SYNCS_TO_LOOP + 1; n++) await spool.append(event(n));
     expect(where.at(-1)).toBe('loop');
     const durable = spool.position;

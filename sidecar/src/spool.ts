@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, writeSync, readdirSync, readFileSync, renameSync, statfsSync, writeFileSync, existsSync, unlinkSync, truncateSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   ChainWriter, GENESIS, exportPrivateJwk, generateSigningKey, importPublicKey, importSigningKey, verifyLink,
   type ChainPosition, type LeafRecord, type SessionEvent, type SigningKey,
@@ -25,7 +26,7 @@ import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { checkChainCheckpoint, checkpointVerifier, signChainCheckpoint } from '../../core/recording/chain-checkpoint.ts';
 import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
 import { errorMessage, type Logger } from './log.ts';
-import { SyncPlacement } from './sync-placement.ts';
+import { overlapOf, SyncPlacement } from './sync-placement.ts';
 import type { Metrics } from './metrics.ts';
 import type { JsonWebKey } from 'node:crypto';
 import type { AccessPolicySpec } from '../../crds/types.ts';
@@ -90,8 +91,11 @@ export interface SpoolOptions {
   slowSyncMs?: number;
   logger?: Logger;
   metrics?: Metrics;
-  /** Test hook: throw from here to simulate a failing volume. */
-  faults?: { beforeWrite?(): void; beforeSync?(where?: 'loop' | 'pool'): void; beforePresize?(): void };
+  /**
+   * Test hooks: throw from before* to simulate a failing volume; loopActiveMs replaces the event
+   * loop's measured busy time during a thread-pool sync (a loaded test machine reads as busy).
+   */
+  faults?: { beforeWrite?(): void; beforeSync?(where?: 'loop' | 'pool'): void; beforePresize?(): void; loopActiveMs?(measured: number): number };
 }
 
 /**
@@ -951,11 +955,14 @@ export class Spool {
       }
       this.#opts.faults?.beforeSync?.('pool');
       const queued = this.#queue.length;
+      const loop = performance.eventLoopUtilization();
       const started = performance.now();
       // fs.fdatasync's callback, not FileHandle.datasync(): the same syscall on the thread pool
       // without the handle's reference counting and its extra promises (profiled on this path).
       await datasyncOnPool(fh.fd);
-      this.#placement.poolSyncDone(this.#queue.length > queued, performance.now() - started);
+      const ms = performance.now() - started;
+      const active = performance.eventLoopUtilization(loop).active;
+      this.#placement.poolSyncDone(overlapOf(this.#queue.length > queued, this.#opts.faults?.loopActiveMs?.(active) ?? active, ms), ms);
     } catch (err) {
       this.#placement.failed();
       throw err;

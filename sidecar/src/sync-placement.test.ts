@@ -1,11 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { PROBE_EVERY, QUIET_SYNCS_TO_LOOP, SLOW_SYNC_MS, SyncPlacement } from './sync-placement.ts';
+import { BUSY_SHARE, BUSY_TOLERATED, overlapOf, PROBE_EVERY, QUIET_SYNCS_TO_LOOP, SLOW_SYNC_MS, SyncPlacement, type SyncOverlap } from './sync-placement.ts';
 
 /**
  * Runs `groups` syncs; `arrives(i)` says whether an append arrived during sync i (only observable
- * on the thread pool), `ms(i)` how long sync i took.
+ * on the thread pool; or what the sync ran beside), `ms(i)` how long sync i took.
  */
-function run(p: SyncPlacement, groups: number, arrives: (i: number) => boolean, ms: (i: number) => number = () => 0.2): ('loop' | 'pool')[] {
+function run(p: SyncPlacement, groups: number, arrives: (i: number) => boolean | SyncOverlap, ms: (i: number) => number = () => 0.2): ('loop' | 'pool')[] {
   const where: ('loop' | 'pool')[] = [];
   for (let i = 0; i < groups; i++) {
     if (p.nextOnLoop()) {
@@ -13,7 +13,8 @@ function run(p: SyncPlacement, groups: number, arrives: (i: number) => boolean, 
       p.loopSyncDone(ms(i));
     } else {
       where.push('pool');
-      p.poolSyncDone(arrives(i), ms(i));
+      const a = arrives(i);
+      p.poolSyncDone(a === true ? 'appends' : a === false ? 'quiet' : a, ms(i));
     }
   }
   return where;
@@ -65,5 +66,44 @@ describe('SyncPlacement', () => {
     expect(p.onLoop).toBe(false);
     expect(run(p, QUIET_SYNCS_TO_LOOP, () => false).every((w) => w === 'pool')).toBe(true);
     expect(p.onLoop).toBe(true);
+  });
+});
+
+describe('overlapOf and a busy loop', () => {
+  it('names appends first, then a loop busy for BUSY_SHARE of the sync, else quiet', () => {
+    expect(overlapOf(true, 0, 0.1)).toBe('appends');
+    expect(overlapOf(false, 0.1 * BUSY_SHARE, 0.1)).toBe('busy');
+    expect(overlapOf(false, 0.09, 0.1)).toBe('busy');
+    // One appender: the loop only ran the completion's callback.
+    expect(overlapOf(false, 0.02, 0.1)).toBe('quiet');
+    expect(overlapOf(false, 0, 0)).toBe('quiet');
+  });
+
+  it('a busy loop keeps syncs on the thread pool though no append arrives during them', () => {
+    const p = new SyncPlacement();
+    expect(run(p, QUIET_SYNCS_TO_LOOP * 4, () => 'busy').every((w) => w === 'pool')).toBe(true);
+    // Busy one sync in two: still the pool.
+    expect(run(p, QUIET_SYNCS_TO_LOOP * 4, (i) => (i % 2 === 0 ? 'busy' : 'quiet')).every((w) => w === 'pool')).toBe(true);
+  });
+
+  it('tolerates BUSY_TOLERATED blips (a garbage collection during a sync) among the quiet syncs, not one more', () => {
+    const blips = (n: number) => (i: number): SyncOverlap => (i < n * 5 && i % 5 === 2 ? 'busy' : 'quiet');
+    const p = new SyncPlacement();
+    const where = run(p, QUIET_SYNCS_TO_LOOP + 2, blips(BUSY_TOLERATED));
+    expect(where.slice(QUIET_SYNCS_TO_LOOP)).toEqual(['loop', 'loop']);
+    const q = new SyncPlacement();
+    const more = run(q, QUIET_SYNCS_TO_LOOP + 2, blips(BUSY_TOLERATED + 1));
+    expect(more.every((w) => w === 'pool')).toBe(true);
+    // The blips leave the window of the last QUIET_SYNCS_TO_LOOP: the loop takes over then.
+    expect(run(q, QUIET_SYNCS_TO_LOOP, () => 'quiet')).toContain('loop');
+  });
+
+  it('on the loop, a probe that finds the loop busy goes back to the thread pool', () => {
+    const p = new SyncPlacement();
+    run(p, QUIET_SYNCS_TO_LOOP, () => 'quiet');
+    expect(p.onLoop).toBe(true);
+    const where = run(p, PROBE_EVERY + 2, () => 'busy');
+    expect(where.indexOf('pool')).toBe(PROBE_EVERY - 1);
+    expect(p.onLoop).toBe(false);
   });
 });

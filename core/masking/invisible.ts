@@ -1,0 +1,38 @@
+// Characters a reader does not see, which the decoded view (decode.ts) drops before detection.
+// Placed between an identifier's digits they leave `529.982.247-25` on the screen while the text
+// holds something no layout matches (round 5 review: every target shares this engine, so a CPF
+// with a left-to-right mark after each group went out of PostgreSQL cells, HTTP bodies, Kubernetes
+// answers and SSH output unmasked). The set is Unicode's Default_Ignorable_Code_Point (zero-width
+// spaces and joiners, soft hyphen, the combining grapheme joiner U+034F, Arabic letter mark,
+// Hangul fillers, Khmer inherent vowels, Mongolian free variation selectors and vowel separator,
+// bidi marks, embeddings, overrides and isolates U+200E/F, U+202A–U+202E, U+2066–U+2069, the
+// invisible operators U+2060–U+2064, variation selectors U+FE00–U+FE0F and U+E0100–U+E01EF, tag
+// characters U+E0000–U+E007F, the byte-order mark), the interlinear annotation controls
+// U+FFF9–U+FFFB, and the private-use areas (U+E000–U+F8FF, planes 15 and 16: no standard glyph,
+// so a font that has none shows nothing).
+//
+// The classes are written on UTF-16 code units (no `u` flag), so positions stay code-unit offsets
+// like everywhere else in the engine; a supplementary character is matched as its surrogate pair.
+
+/** BMP code points in the set, as a character-class body. */
+const BMP = '\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u206f\\u3164\\ue000-\\uf8ff\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb';
+
+/**
+ * Supplementary code points in the set, as surrogate pairs: U+1BCA0–U+1BCA3 (shorthand format
+ * controls), U+1D173–U+1D17A (musical format controls), U+E0000–U+E0FFF (tags, variation selectors
+ * supplement, unassigned ignorables), U+F0000–U+10FFFF (private use planes 15 and 16).
+ */
+const ASTRAL = '\\ud82f[\\udca0-\\udca3]|\\ud834[\\udd73-\\udd7a]|[\\udb40-\\udb43\\udb80-\\udbff][\\udc00-\\udfff]';
+
+/** One invisible character (a BMP unit or a surrogate pair), as a regular-expression source. */
+export const INVISIBLE_SOURCE = `[${BMP}]|${ASTRAL}`;
+
+// eslint-disable-next-line no-misleading-character-class -- the class holds lone combining and joining marks on purpose: each is matched alone
+export const INVISIBLE = new RegExp(INVISIBLE_SOURCE);
+
+/** Whether the code unit `c` is, or may start (a high surrogate), an invisible character: the fast tables' test. */
+export function mayStartInvisible(c: number): boolean {
+  if (c < 0x00ad) return false;
+  if (c === 0xd82f || c === 0xd834 || (c >= 0xdb40 && c <= 0xdb43) || (c >= 0xdb80 && c <= 0xdbff)) return true;
+  return INVISIBLE.test(String.fromCharCode(c));
+}
