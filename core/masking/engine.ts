@@ -225,9 +225,21 @@ export class Session implements MaskSession, MaskOps {
   readonly #m: CompiledMasker;
   readonly #counts: MaskCounts = {};
   readonly #keyed = new Map<string, string>();
+  /** What this session masks is removed instead of rendered: removingSession(). */
+  readonly #removing: boolean;
 
-  constructor(m: CompiledMasker) {
+  constructor(m: CompiledMasker, removing = false) {
     this.#m = m;
+    this.#removing = removing;
+  }
+
+  /**
+   * Another session of the same masker, with its own counts, that removes what it masks: for a second reading of
+   * the same data (a check) that must not count in the record, and in which nothing a mask is made of can be found
+   * again (a surrogate is a valid CPF, a hash can be all digits, a custom pattern may match '[CPF]').
+   */
+  removingSession(): Session {
+    return new Session(this.#m, true);
   }
 
   #count(type: string): void {
@@ -286,6 +298,7 @@ export class Session implements MaskSession, MaskOps {
 
   /** Keyed styles cost an HMAC; values repeat within a session (the same customer, row after row), so cache them. */
   #styled(style: MaskStyle, type: string, detector: DetectorName | null, text: string): string {
+    if (this.#removing) return '';
     if (style !== 'hash' && style !== 'surrogate') return render(style, this.#m.hmac, type, detector, text);
     const key = `${style}\u0000${type}\u0000${text}`;
     let out = this.#keyed.get(key);

@@ -64,6 +64,12 @@ export interface MaskSession {
   textStream(): StreamMasker;
   jsonStream(): StreamMasker;
   counts(): MaskCounts;
+  /**
+   * Another session of the same masker, with its own counts, that removes every value it masks: for a
+   * second reading of the same data, a check that must neither count in the record nor leave masks that
+   * read as identifiers again (a surrogate is a valid CPF, a custom pattern may match `[CPF]`).
+   */
+  removingSession(): MaskSession;
 }
 
 export interface Masker {

@@ -5,6 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Transform } from 'node:stream';
 import { TextDecoder } from 'node:util';
 import type { MaskSession, StreamMasker } from '../enforcement.ts';
+import { otherReadings, type OtherReadings } from './other-readings.ts';
 
 export type BodyKind = 'json' | 'text' | 'binary';
 
@@ -221,8 +222,6 @@ export function maskWholeUtf8(body: Buffer, kind: 'json' | 'text', session: Mask
   return { bytes, sample: { sample: truncated ? bytes.subarray(0, sampleLimit + 4).toString('utf8') : masked, truncated } };
 }
 
-const countsTotal = (session: MaskSession): number => Object.values(session.counts()).reduce((n, c) => n + c, 0);
-
 /** Bytes in, masked UTF-8 out; keeps a bounded masked sample for the record. */
 export class MaskingPipeline {
   #decoder: TextDecoder;
@@ -231,13 +230,12 @@ export class MaskingPipeline {
   readonly #masker: StreamMasker;
   readonly #session: MaskSession;
   /**
-   * The bytes as ASCII read them, masked alongside, when they are decoded as UTF-16: UTF-8 text
-   * labelled UTF-16 (or behind a UTF-16 byte-order mark) decodes to CJK characters no detector
-   * matches, and a client that encodes what it got as UTF-16 again has the original bytes, every
-   * identifier in them. Genuine UTF-16 text has a NUL beside each ASCII character, which no
-   * identifier pattern spans. Undefined for other encodings.
+   * The body's other readings, checked alongside when it is decoded as anything but UTF-8
+   * (other-readings.ts): UTF-8 text under a UTF-16 or single-byte label hides identifiers from the
+   * masking of the label's reading while a client reading it as UTF-8 (or as the original bytes)
+   * gets them. Undefined for UTF-8.
    */
-  #asAscii: StreamMasker | undefined;
+  #other: OtherReadings | undefined;
   readonly #sampleLimit: number;
   #sample = '';
   #sampleBytes = 0;
@@ -260,14 +258,13 @@ export class MaskingPipeline {
       if (this.#head.length < 3) return Buffer.alloc(0);
       return this.#decodeHead();
     }
-    this.#checkAsAscii(chunk);
-    return this.#emit(this.#masker.push(checkedText(this.#decoder.decode(chunk, { stream: true }))));
+    return this.#emit(this.#masker.push(this.#checkedOther(chunk, checkedText(this.#decoder.decode(chunk, { stream: true })))));
   }
 
   end(): Buffer {
     const head = this.#head === undefined ? Buffer.alloc(0) : this.#decodeHead();
-    this.#checkAsAscii(undefined);
-    const rest = checkedText(this.#decoder.decode());
+    const rest = this.#checkedOther(Buffer.alloc(0), checkedText(this.#decoder.decode()));
+    this.#refuse(this.#other?.end());
     const text = (rest === '' ? '' : this.#masker.push(rest)) + this.#masker.end();
     const tail = this.#emit(text);
     return head.length === 0 ? tail : tail.length === 0 ? head : Buffer.concat([head, tail]);
@@ -284,20 +281,18 @@ export class MaskingPipeline {
       this.#decoder = new TextDecoder(bom);
       this.#bomEncoding = bom;
     }
-    if (this.#decoder.encoding.startsWith('utf-16')) this.#asAscii = this.#session.textStream();
-    this.#checkAsAscii(head);
-    return head.length === 0 ? head : this.#emit(this.#masker.push(checkedText(this.#decoder.decode(head, { stream: true }))));
+    this.#other = otherReadings(this.#session, this.#decoder.encoding);
+    return head.length === 0 ? head : this.#emit(this.#masker.push(this.#checkedOther(head, checkedText(this.#decoder.decode(head, { stream: true })))));
   }
 
-  /** Masks `raw` (undefined: the end) read as ASCII; refuses the body when that reading holds an identifier. */
-  #checkAsAscii(raw: Buffer | undefined): void {
-    if (this.#asAscii === undefined) return;
-    const before = countsTotal(this.#session);
-    if (raw === undefined) this.#asAscii.end();
-    else this.#asAscii.push(raw.toString('latin1'));
-    if (countsTotal(this.#session) > before) {
-      throw new UnmaskableBody(`the body is decoded as ${this.#decoder.encoding} (its label or byte-order mark), but its bytes read as ASCII or UTF-8 carry identifiers: a client that reads it that way (or encodes the decoded text as UTF-16 again) would get them unmasked`);
-    }
+  /** `text` (decoded from `raw`) once the body's other readings hold no identifier it does not show; throws otherwise. */
+  #checkedOther(raw: Buffer, text: string): string {
+    if (this.#other !== undefined) this.#refuse(this.#other.push(raw, text));
+    return text;
+  }
+
+  #refuse(problem: string | undefined): void {
+    if (problem !== undefined) throw new UnmaskableBody(problem);
   }
 
   #emit(text: string): Buffer {

@@ -157,7 +157,7 @@ describe('RowMasker: rows forwarded as bytes are exactly the rows masking every 
     const noPrescan: MaskSession = {
       maskText: (t) => everyCell.maskText(t), maskJson: (v) => everyCell.maskJson(v), maskCell: (n, v) => everyCell.maskCell(n, v),
       textStream: () => everyCell.textStream(), jsonStream: () => everyCell.jsonStream(), counts: () => everyCell.counts(),
-      textMayChange: () => true, cellMayChange: () => true,
+      textMayChange: () => true, cellMayChange: () => true, removingSession: () => everyCell.removingSession(),
     };
     const fullSample = new SampleCollector({ maxRows: 3, maxBytes: 100_000 });
     const reference2 = new RowMasker(cols, noPrescan, 'refuse', fullSample);
