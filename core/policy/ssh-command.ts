@@ -249,6 +249,23 @@ export function optionValues(word: string): string[] {
 }
 
 /**
+ * The words of an exec the host may read as paths: the program when given as a path (`./tool`: a
+ * symlink can make it another program), every operand, not only words with a / (`cat link` reads a
+ * symlink in the login directory as surely as `cat ./link`), after `--` also those starting with -
+ * (`cat -- -d/link`), and the value an option carries in its own word (`--file=/x`, `if=/x`,
+ * `-f/x`: optionValues; `x=/y` is also a file name to most programs, so both are named).
+ */
+export function pathOperands(words: readonly string[]): string[] {
+  const args = words.slice(1);
+  const end = args.indexOf('--');
+  const head = end < 0 ? args : args.slice(0, end);
+  const tail = end < 0 ? [] : args.slice(end + 1);
+  const named = head.flatMap((w) => [...(w.startsWith('-') ? [] : [w]), ...optionValues(w)]);
+  const program = words[0] ?? '';
+  return [...new Set([...(program.includes('/') ? [program] : []), ...named, ...tail].filter((w) => w !== ''))];
+}
+
+/**
  * Short options clustered as one word (-rf) as the separate options they are (-r -f), so `rm -rf *`
  * also matches `rm -fr x` and `rm -r -f x`. Long options and option values are kept whole.
  */

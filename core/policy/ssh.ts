@@ -4,9 +4,9 @@
 // down falls to the stricter outcome. Pure: the sidecar resolves SFTP paths on the host (realpath)
 // before it asks, and says which paths it could not resolve: where such a path leads is unknown, so
 // a rule that judges paths cannot decide it and the request is denied (unresolvedReason).
-import type { PolicyRule, SftpOperation, SshRequestKind } from '../../crds/types.ts';
+import type { AccessPolicy, PolicyRule, SftpOperation, SshRequestKind } from '../../crds/types.ts';
 import { compilePathGlob, pathGlobProblem, wildcardMatch, type MatchMode, type PathGlob } from './glob.ts';
-import { legacyScp, optionValues, parseCommandLine, programName, splitOptionClusters } from './ssh-command.ts';
+import { legacyScp, optionValues, parseCommandLine, pathOperands, programName, splitOptionClusters } from './ssh-command.ts';
 
 type SshMatch = NonNullable<NonNullable<PolicyRule['match']>['ssh']>;
 
@@ -25,8 +25,11 @@ export type SshRequest =
    * targets, the names below the path, which only the transfer carries). `argumentPaths`: for
    * other commands, the arguments naming paths (with a /) that a symlink leads elsewhere, mapped
    * to where the host resolves them; those it could not resolve are in `unresolved`.
+   * `resolution: 'skipped'`: the sidecar did not ask the host, because no rule of the policy it
+   * consulted could be changed by the answer (resolutionMatters); the policy deciding may be a
+   * newer one, so every path operand is then judged unresolved (what is resolved is ignored).
    */
-  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[]; argumentPaths?: Record<string, string>; loginDirectory?: string; programUnresolved?: boolean }
+  | { kind: 'exec'; command: string; resolved?: string[]; unresolved?: UnresolvedPath[]; argumentPaths?: Record<string, string>; loginDirectory?: string; programUnresolved?: boolean; resolution?: 'skipped' }
   | { kind: 'shell' }
   /**
    * `path` (and `toPath` for rename and symlink) as the agent sent them, absolute (the sidecar
@@ -49,7 +52,15 @@ export interface CompiledSshMatch {
   readonly judgesPaths: boolean;
   /** The rule names command arguments other than a final `*`: its decision on an exec depends on them. */
   readonly judgesArguments: boolean;
+  /** Whether where the host resolves the request's paths can change this rule's answer (resolutionMatters). */
+  resolutionCanChange(need: ResolutionNeed): boolean;
 }
+
+/**
+ * What resolving an exec would tell the policy about: legacy scp's paths (judged as an SFTP read
+ * or write), or another command's operands, whose program word is given.
+ */
+export type ResolutionNeed = { kind: 'scp'; operation: SftpOperation } | { kind: 'exec'; program: string };
 
 /** A request after parsing: exec commands split into words, legacy scp turned into sftp, paths normalized. */
 export type JudgedSshRequest =
@@ -220,6 +231,17 @@ function scpPathSegments(path: string): string[] | undefined {
   return relative.includes('..') ? undefined : ['~', ...relative.filter((x) => x !== '' && x !== '.')];
 }
 
+/** Where the host leads each argument, normalized; undefined when an answer is not absolute or climbs above /. */
+function realArguments(argumentPaths: Record<string, string>): Map<string, string> | undefined {
+  const real = new Map<string, string>();
+  for (const [word, path] of Object.entries(argumentPaths)) {
+    const norm = normalizeAbsolute(path);
+    if (norm === undefined) return undefined;
+    real.set(word, norm);
+  }
+  return real;
+}
+
 /** An exec other than legacy scp: its words, and its path arguments as the host resolves them. */
 function judgeCommand(req: Extract<SshRequest, { kind: 'exec' }>, words: string[]): Judged {
   // scp on the host without -t/-f copies between the host's own paths or on to another host
@@ -227,14 +249,25 @@ function judgeCommand(req: Extract<SshRequest, { kind: 'exec' }>, words: string[
   if (programName(words[0] ?? '') === 'scp') return { ok: false, problem: 'scp run on the host (a remote-to-remote copy) copies where path rules cannot see; copy through the agent (scp -3) instead' };
   // Where the host leads an argument is matched normalized, as SFTP and scp paths are: a host
   // answering "/data/../secret/x" passed an allow glob on /data/* and missed a deny on /secret/*.
-  const real = new Map<string, string>();
-  for (const [word, path] of Object.entries(req.argumentPaths ?? {})) {
-    const norm = normalizeAbsolute(path);
-    if (norm === undefined) return { ok: false, problem: 'the host resolved a path argument to a path that is not absolute or climbs above /' };
-    real.set(word, norm);
-  }
+  if (req.resolution === 'skipped') return { ok: true, judged: skippedCommand(words) };
+  const real = realArguments(req.argumentPaths ?? {});
+  if (real === undefined) return { ok: false, problem: 'the host resolved a path argument to a path that is not absolute or climbs above /' };
   const home = req.loginDirectory === undefined ? undefined : normalizeAbsolute(req.loginDirectory);
   return { ok: true, judged: { kind: 'exec', words, real, unknown: req.unresolved ?? [], ...(home === undefined ? {} : { home }), ...(req.programUnresolved === true ? { programUnknown: true } : {}) } };
+}
+
+/** Why operands the sidecar did not resolve are unknown (no path text: the reason is not masked). */
+const SKIPPED_WHY = 'they were not resolved on the host, because no rule of the policy in force when the request arrived judged them, and the policy has changed since; run the command again';
+
+/**
+ * An exec the sidecar did not resolve: every path operand is unknown (and a program given as a
+ * path), so a rule of a newer policy that judges them fails closed (PathUnresolved) as it would
+ * for a host that could not resolve them; a policy under which they do not matter decides as usual.
+ */
+function skippedCommand(words: string[]): JudgedSshRequest {
+  const operands = pathOperands(words);
+  const unknown = operands.length === 0 ? [] : [{ shown: `its ${operands.length === 1 ? 'path operand' : `${operands.length} path operands`}`, why: SKIPPED_WHY }];
+  return { kind: 'exec', words, real: new Map(), unknown, ...((words[0] ?? '').includes('/') ? { programUnknown: true } : {}) };
 }
 
 function judgeExec(req: Extract<SshRequest, { kind: 'exec' }>): Judged {
@@ -244,6 +277,10 @@ function judgeExec(req: Extract<SshRequest, { kind: 'exec' }>): Judged {
   if (scp === undefined) return judgeCommand(req, parsed.words);
   const sent = scp.paths.map(scpPathSegments);
   if (sent.some((s) => s === undefined)) return { ok: false, problem: 'an scp path has control characters, climbs above / or, relative, goes through ..' };
+  if (req.resolution === 'skipped') {
+    const unknown = [{ shown: `its ${scp.paths.length === 1 ? 'path' : `${scp.paths.length} paths`}`, why: SKIPPED_WHY }];
+    return { ok: true, judged: { kind: 'sftp', operation: scp.operation, paths: sent.filter((s) => s !== undefined), unknown, via: 'scp' } };
+  }
   const real = (req.resolved ?? []).map(pathSegments);
   if (real.some((r) => r === undefined)) return { ok: false, problem: 'the host resolved an scp path to a path that is not absolute' };
   const paths = [...sent, ...real].filter((s) => s !== undefined);
@@ -338,6 +375,21 @@ function requestMatches(m: SshMatchers, req: JudgedSshRequest, mode: MatchMode):
   }
 }
 
+/**
+ * Whether where the host resolves the request's paths can change a rule's answer. Legacy scp: a
+ * rule naming `paths` for its operation (one naming none decides whatever they resolve to). Other
+ * execs: a program given as a path under any rule naming commands (a symlink can make it another
+ * program); else a command glob for this program naming arguments other than `*` (resolution adds
+ * forms those match; a glob whose arguments are all `*` matches every form, and decides alone when
+ * some are unresolved). The program is matched as deny globs match it, the wider way.
+ */
+function resolutionCanChange(m: SshMatchers, kinds: ReadonlySet<SshRequestKind>, need: ResolutionNeed): boolean {
+  if (need.kind === 'scp') return kinds.has('sftp') && m.paths.length > 0 && (m.operations === undefined || m.operations.has(need.operation));
+  if (!kinds.has('exec') || m.commands.length === 0) return false;
+  if (need.program.includes('/')) return true;
+  return m.commands.some((g) => g.args.some((a) => a !== '*') && programMatches(g.program, need.program, 'restrictive'));
+}
+
 /** Compiles match.ssh; problems name the field under the match (commands[2], paths[0], ...). */
 export function compileSshMatch(m: SshMatch, problems: SshCompileProblem[]): CompiledSshMatch {
   const matchers: SshMatchers = {
@@ -349,6 +401,7 @@ export function compileSshMatch(m: SshMatch, problems: SshCompileProblem[]): Com
   return {
     judgesPaths: matchers.paths.length > 0,
     judgesArguments: matchers.commands.some((g) => g.args.some((a) => a !== '*')),
+    resolutionCanChange: (need) => resolutionCanChange(matchers, kinds, need),
     matches(req, mode) {
       if (!kinds.has(req.kind)) return false;
       // Port forwarding opens a network path, not a command: only a rule that names it allows it.
@@ -411,4 +464,45 @@ export function sshCommandText(req: SshRequest): string {
     case 'sftp': return `sftp ${req.operation} ${req.path}${req.toPath === undefined ? '' : ` → ${req.toPath}`}`;
     default: return `${req.kind} ${req.host}:${req.port}`;
   }
+}
+
+interface ResolutionRule { purposes?: ReadonlySet<string>; ssh?: CompiledSshMatch; broken: boolean }
+
+/** Each policy's rules compiled once for resolutionMatters (a policy object is never changed once parsed). */
+const resolutionRules = new WeakMap<AccessPolicy['spec'], ResolutionRule[]>();
+
+function rulesOf(policy: AccessPolicy): ResolutionRule[] {
+  let rules = resolutionRules.get(policy.spec);
+  if (rules === undefined) {
+    rules = policy.spec.rules.map((r) => {
+      const problems: SshCompileProblem[] = [];
+      const ssh = r.match?.ssh === undefined ? undefined : compileSshMatch(r.match.ssh, problems);
+      return { ...(r.purposes === undefined ? {} : { purposes: new Set(r.purposes) }), ...(ssh === undefined ? {} : { ssh }), broken: problems.length > 0 };
+    });
+    resolutionRules.set(policy.spec, rules);
+  }
+  return rules;
+}
+
+/**
+ * Whether resolving an exec's paths on the host can change its decision under `policy`: some rule
+ * that can apply to it (the session's purpose, the request's kind: legacy scp is an SFTP read or
+ * write) judges paths or arguments in a way resolution changes (resolutionCanChange). When it
+ * cannot, the sidecar does not ask the host (an SFTP channel and a round trip per operand) and
+ * sends the request with `resolution: 'skipped'`; should the policy deciding it be another, the
+ * decision treats every operand as unresolved. `access`: whether the session's subject and
+ * purpose may use the policy at all (CompiledPolicy.checkAccess), else everything is refused
+ * anyway. SFTP operations are always resolved (every one names a path); a shell, a forward, a
+ * command that cannot be parsed or names no path need nothing.
+ */
+export function resolutionMatters(policy: AccessPolicy, request: SshRequest, facts: { purpose: string; access: boolean }): boolean {
+  if (request.kind === 'sftp') return true;
+  if (request.kind !== 'exec' || !facts.access || policy.spec.target.protocol !== 'ssh') return false;
+  const parsed = parseCommandLine(request.command);
+  if (!parsed.ok) return false;
+  const scp = legacyScp(parsed.words);
+  if (scp === undefined && pathOperands(parsed.words).length === 0) return false;
+  const need: ResolutionNeed = scp === undefined ? { kind: 'exec', program: parsed.words[0] ?? '' } : { kind: 'scp', operation: scp.operation };
+  // A rule that does not compile never decides (the policy is refused): resolving is the safe answer.
+  return rulesOf(policy).some((r) => (r.purposes === undefined || r.purposes.has(facts.purpose)) && (r.broken || (r.ssh?.resolutionCanChange(need) ?? false)));
 }

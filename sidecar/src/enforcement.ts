@@ -4,6 +4,7 @@
 // command, mask what flows back with `Session.newMaskSession()`, and report the outcome with
 // `complete()`. Authentication, live policy, approvals and tamper-evident recording live behind
 // this interface (enforcer.ts).
+import type { SshRequest } from '../../core/policy/ssh.ts';
 import type { SensitiveColumnsConfig } from '../../core/policy/sql-columns.ts';
 import type { SessionEvent, StreamFrame } from '../../core/recording/session-event.ts';
 import type { Command, Decision, DecisionCode, Identity, MaskSession } from './core-types.ts';
@@ -108,6 +109,11 @@ export interface Session {
    * Throws when no policy is in force.
    */
   sensitiveColumns?(): SensitiveColumnsConfig | undefined;
+  /**
+   * SSH targets: whether resolving an exec's paths on the host can change its decision under the
+   * policy in force now (core/policy/ssh.ts resolutionMatters). Absent: the listener always resolves.
+   */
+  sshResolutionMatters?(request: SshRequest): boolean;
   /** Interactive targets: records masked, timed frames of a channel (SSH exec and shell) as a 'stream' record; rejects when the spool cannot be written. */
   recordStream?(frames: StreamFrame[], extra?: Pick<SessionEvent, 'channel' | 'commandSha256'>): Promise<unknown>;
   /** Records session.end (once) and releases the session. */

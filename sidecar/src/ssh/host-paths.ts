@@ -26,7 +26,12 @@ export interface ResolveOptions {
   timeoutMs: number;
   /** The host has closed the channel (ssh2 drops a request sent on it without calling back). */
   closed(): boolean;
+  /** An answer was not given within timeoutMs (a shared channel is then dropped: its request is lost). */
+  onTimeout?(): void;
 }
+
+/** A call refused before it reaches the host (a bound of the channel); its message says why. */
+export class ResolutionRefused extends Error {}
 
 /** Where the host resolves a path (one or two real paths), or why it cannot be said. */
 export type Resolution = { real: string[] } | { why: string };
@@ -47,10 +52,13 @@ function statusWhy(status: number | undefined): string {
 }
 
 /** One call to the host, answered, failed, or given up after timeoutMs. */
-function ask<T>(o: ResolveOptions, call: (cb: Callback<T>) => void): Promise<Answer<T>> {
+export function ask<T>(o: ResolveOptions, call: (cb: Callback<T>) => void): Promise<Answer<T>> {
   if (o.closed()) return Promise.resolve({ ok: false, status: undefined, why: 'the host closed its SFTP channel' });
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve({ ok: false, status: undefined, why: `the host did not answer within ${o.timeoutMs / 1000} s` }), o.timeoutMs);
+    const timer = setTimeout(() => {
+      resolve({ ok: false, status: undefined, why: `the host did not answer within ${o.timeoutMs / 1000} s` });
+      o.onTimeout?.();
+    }, o.timeoutMs);
     timer.unref();
     try {
       call((err, value) => {
@@ -60,9 +68,9 @@ function ask<T>(o: ResolveOptions, call: (cb: Callback<T>) => void): Promise<Ans
         const status = typeof code === 'number' ? code : undefined;
         resolve({ ok: false, status, why: statusWhy(status) });
       });
-    } catch {
+    } catch (err) {
       clearTimeout(timer);
-      resolve({ ok: false, status: undefined, why: 'the host\'s SFTP channel is not usable' });
+      resolve({ ok: false, status: undefined, why: err instanceof ResolutionRefused ? err.message : 'the host\'s SFTP channel is not usable' });
     }
   });
 }

@@ -30,6 +30,9 @@ export interface ChannelContext extends SftpContext {
 
 type Request = { kind: 'exec'; command: string } | { kind: 'shell' };
 
+/** A request with what the host said of its paths, or that it was not asked (resolution skipped). */
+type ResolvedRequest = Request & Partial<PathFacts> & Partial<ArgumentFacts> & { resolution?: 'skipped' };
+
 function answerAndClose(stream: ServerChannel, message: string, status: number): void {
   stream.stderr.write(`guarita: ${message.replace(/\r?\n/g, ' ')}\r\n`);
   stream.exit(status);
@@ -83,7 +86,7 @@ export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void 
  * `cat /data/link` elsewhere). What the host cannot resolve is said (the policy fails closed on
  * it), shown masked. A command without path arguments does not ask the host.
  */
-async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Request & Partial<PathFacts> & Partial<ArgumentFacts>> {
+async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<ResolvedRequest> {
   if (req.kind !== 'exec') return req;
   const parsed = parseCommandLine(req.command);
   if (!parsed.ok) return req;
@@ -92,17 +95,25 @@ async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Req
   const scp = legacyScp(parsed.words);
   const args = scp === undefined ? pathArguments(parsed.words) : scp.paths;
   if (args.length === 0) return req;
+  // No rule that can apply to the request judges its paths: the host is not asked. The policy
+  // deciding may be newer than the one consulted here; it then treats every operand as unresolved.
+  if (ctx.session.sshResolutionMatters?.(req) === false) return { ...req, resolution: 'skipped' };
   let client: Client;
   try {
     client = await ctx.upstream();
   } catch (err) {
     // Unreachable: the paths are unresolved (still judged and recorded); a rule that does not
     // judge them lets the request through to the same error, answered as unavailable.
-    const program = parsed.words[0] ?? '';
-    return { ...req, unresolved: args.map((a) => ({ shown: mask(a), why: `the host could not be reached to resolve it (${errorMessage(err)})` })), ...(scp === undefined && args.includes(program) ? { programUnresolved: true } : {}) };
+    return { ...req, ...unreachable(args, err, mask, scp === undefined ? parsed.words[0] : undefined) };
   }
   if (scp !== undefined) return { ...req, ...(await resolveScpPaths(client, scp, mask, ctx.resolveTimeoutMs)) };
   return { ...req, ...(await resolveArgumentPaths(client, args, mask, ctx.resolveTimeoutMs, parsed.words[0])) };
+}
+
+/** Every path unresolved, the host being unreachable; `program`: the command's program word, said unresolved when among them. */
+function unreachable(args: readonly string[], err: unknown, mask: (t: string) => string, program: string | undefined): Partial<ArgumentFacts> {
+  const unresolved = args.map((a) => ({ shown: mask(a), why: `the host could not be reached to resolve it (${errorMessage(err)})` }));
+  return { unresolved, ...(program !== undefined && args.includes(program) ? { programUnresolved: true } : {}) };
 }
 
 /**
@@ -112,7 +123,7 @@ async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Req
  */
 async function judgeRequest(stream: ServerChannel, req: Request, ctx: ChannelContext, signal: AbortSignal): Promise<Extract<Authorization, { verdict: 'allow' }> | undefined> {
   let auth: Authorization;
-  let judged: Awaited<ReturnType<typeof withPathsResolved>>;
+  let judged: ResolvedRequest;
   let waited = false;
   try {
     judged = await withPathsResolved(req, ctx);
@@ -146,9 +157,10 @@ async function judgeRequest(stream: ServerChannel, req: Request, ctx: ChannelCon
  * Whether the host now resolves the request's paths otherwise than when it was judged: an approval
  * wait can last minutes, and a link swapped meanwhile would lead the approved command elsewhere.
  */
-async function pathsMovedSince(judged: Awaited<ReturnType<typeof withPathsResolved>>, req: Request, ctx: ChannelContext): Promise<boolean> {
+async function pathsMovedSince(judged: ResolvedRequest, req: Request, ctx: ChannelContext): Promise<boolean> {
   if (req.kind !== 'exec') return false;
-  const facts = (r: Awaited<ReturnType<typeof withPathsResolved>>): string => JSON.stringify([r.resolved ?? [], r.argumentPaths ?? {}, r.loginDirectory ?? '', (r.unresolved ?? []).map((u) => u.shown)]);
+  // Skipped before and now needed (the policy changed during the wait) counts as moved: refused, run again.
+  const facts = (r: ResolvedRequest): string => JSON.stringify([r.resolution ?? '', r.resolved ?? [], r.argumentPaths ?? {}, r.loginDirectory ?? '', (r.unresolved ?? []).map((u) => u.shown)]);
   return facts(await withPathsResolved(req, ctx)) !== facts(judged);
 }
 

@@ -9,12 +9,13 @@
 // agent may read.
 import { posix } from 'node:path';
 import ssh2, { type Client, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
-import { optionValues } from '../../../core/policy/ssh-command.ts';
+import { pathOperands } from '../../../core/policy/ssh-command.ts';
 import type { UnresolvedPath } from '../../../core/policy/ssh.ts';
 import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
-import { isDirectory, resolveFollowing, resolveName, type Resolution, type ResolveOptions } from './host-paths.ts';
+import { isDirectory, resolveFollowing, resolveName, type HostPathCalls, type Resolution, type ResolveOptions } from './host-paths.ts';
+import { resolutionChannelOf } from './resolution-channel.ts';
 
 // ssh2 is CommonJS: named exports come from its default export.
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
@@ -115,30 +116,21 @@ const BELOW = 'legacy scp reads or writes the files below it under names only th
 
 /**
  * Where the host resolves legacy scp's paths (scp -t/-f PATH, relative to the login directory),
- * through a short-lived SFTP channel: judged like SFTP paths, so a symlink under an allowed
+ * over the connection's resolution channel (resolution-channel.ts): judged like SFTP paths, so a symlink under an allowed
  * directory does not lead scp -O elsewhere. What cannot be resolved is unresolved (the policy then
  * fails closed), and so are the names below a directory target, a -d target or a -r transfer.
  */
-export async function resolveScpPaths(client: Client, scp: LegacyScp, mask: (text: string) => string, timeoutMs?: number): Promise<PathFacts> {
-  let sftp: SFTPWrapper;
-  try {
-    sftp = await hostSftp(client);
-  } catch {
-    return { resolved: [], unresolved: scp.paths.map((p) => ({ shown: mask(p), why: 'the host has no SFTP subsystem to resolve paths with' })) };
+export async function resolveScpPaths(client: Client, scp: LegacyScp, mask: (text: string) => string, timeoutMs = RESOLVE_TIMEOUT_MS): Promise<PathFacts> {
+  const channel = await resolutionChannelOf(client).acquire(timeoutMs);
+  if ('why' in channel) return { resolved: [], unresolved: scp.paths.map((p) => ({ shown: mask(p), why: channel.why })) };
+  const home = scp.paths.every((p) => p.startsWith('/')) ? undefined : await channel.loginDirectory();
+  const facts: PathFacts = { resolved: [], unresolved: [] };
+  for (const p of scp.paths) {
+    const r = await scpPathFacts(channel.calls, scp, p, home, channel.options);
+    facts.resolved.push(...r.resolved);
+    facts.unresolved.push(...r.whys.map((why) => ({ shown: mask(p), why })));
   }
-  try {
-    const o = resolveOptions(sftp, timeoutMs);
-    const home = scp.paths.every((p) => p.startsWith('/')) ? undefined : await resolveFollowing(sftp, '.', o);
-    const facts: PathFacts = { resolved: [], unresolved: [] };
-    for (const p of scp.paths) {
-      const r = await scpPathFacts(sftp, scp, p, home, o);
-      facts.resolved.push(...r.resolved);
-      facts.unresolved.push(...r.whys.map((why) => ({ shown: mask(p), why })));
-    }
-    return facts;
-  } finally {
-    sftp.end();
-  }
+  return facts;
 }
 
 /** A legacy scp path made absolute against the login directory, or why it cannot be. */
@@ -149,7 +141,7 @@ function scpAbsolute(p: string, home: Resolution | undefined): { abs: string } |
 }
 
 /** One legacy scp path: where the host resolves it, and why what it reaches is not known, if it is not. */
-async function scpPathFacts(sftp: SFTPWrapper, scp: LegacyScp, p: string, home: Resolution | undefined, o: ResolveOptions): Promise<{ resolved: string[]; whys: string[] }> {
+async function scpPathFacts(sftp: HostPathCalls, scp: LegacyScp, p: string, home: Resolution | undefined, o: ResolveOptions): Promise<{ resolved: string[]; whys: string[] }> {
   const a = scpAbsolute(p, home);
   if ('why' in a) return { resolved: [], whys: [a.why] };
   const r = await resolveFollowing(sftp, a.abs, o);
@@ -165,28 +157,11 @@ async function scpPathFacts(sftp: SFTPWrapper, scp: LegacyScp, p: string, home: 
 /** Path arguments of one exec resolved at most; more are unresolved (the policy fails closed on them if its globs judge arguments). */
 const MAX_ARGUMENT_PATHS = 32;
 
-/**
- * The arguments of an exec that may name paths: every operand, not only words with a / (`cat
- * link` reads a symlink in the login directory as surely as `cat ./link`), after `--` also those
- * starting with - (`cat -- -d/link`), and the value an option carries in its own word
- * (`--file=/x`, `if=/x`, `-f/x`: core/policy/ssh-command.ts optionValues).
- */
-export function pathArguments(words: readonly string[]): string[] {
-  const args = words.slice(1);
-  const end = args.indexOf('--');
-  const head = end < 0 ? args : args.slice(0, end);
-  const tail = end < 0 ? [] : args.slice(end + 1);
-  const named = head.flatMap((w) => {
-    // `x=/y` is also a file name to most programs (cat x=/y opens it): both are resolved.
-    return [...(w.startsWith('-') ? [] : [w]), ...optionValues(w)];
-  });
-  // A program given as a path (./tool, /opt/x/tool) is resolved too: a symlink can make it another program.
-  const program = words[0] ?? '';
-  return [...new Set([...(program.includes('/') ? [program] : []), ...named, ...tail].filter((w) => w !== ''))];
-}
+/** The arguments of an exec that may name paths (core/policy/ssh-command.ts pathOperands). */
+export const pathArguments = pathOperands;
 
 /**
- * Where the host resolves the path arguments of an exec (`cat /data/link`), through a short-lived
+ * Where the host resolves the path arguments of an exec (`cat /data/link`), over the connection's resolution
  * SFTP channel: an argument a symlink leads elsewhere is judged there too, and one the host cannot
  * resolve is unresolved. Relative arguments are taken from the login directory (where the host's
  * shell runs the command).
@@ -194,34 +169,27 @@ export function pathArguments(words: readonly string[]): string[] {
 export interface ArgumentFacts { argumentPaths: Record<string, string>; unresolved: UnresolvedPath[]; loginDirectory?: string; programUnresolved?: boolean }
 
 /** `program`: the command's program word; when it is among `args` and not resolved, that is said (programUnresolved). */
-export async function resolveArgumentPaths(client: Client, args: readonly string[], mask: (text: string) => string, timeoutMs?: number, program?: string): Promise<ArgumentFacts> {
+export async function resolveArgumentPaths(client: Client, args: readonly string[], mask: (text: string) => string, timeoutMs = RESOLVE_TIMEOUT_MS, program?: string): Promise<ArgumentFacts> {
   const out: ArgumentFacts = { argumentPaths: {}, unresolved: [] };
   const unresolved = (a: string, why: string): void => {
     out.unresolved.push({ shown: mask(a), why });
     if (a === program) out.programUnresolved = true;
   };
-  let sftp: SFTPWrapper;
-  try {
-    sftp = await hostSftp(client);
-  } catch {
-    for (const a of args) unresolved(a, 'the host has no SFTP subsystem to resolve paths with');
+  const channel = await resolutionChannelOf(client).acquire(timeoutMs);
+  if ('why' in channel) {
+    for (const a of args) unresolved(a, channel.why);
     return out;
   }
-  try {
-    const o = resolveOptions(sftp, timeoutMs);
-    const home = args.every((a) => a.startsWith('/')) ? undefined : await resolveFollowing(sftp, '.', o);
-    // Deny and approval globs on absolute paths see relative arguments where the login directory puts them.
-    Object.assign(out, loginDirectoryOf(home));
-    for (const [i, a] of args.entries()) {
-      const abs = i < MAX_ARGUMENT_PATHS ? scpAbsolute(a, home) : { why: `more than ${MAX_ARGUMENT_PATHS} path arguments` };
-      const r = 'why' in abs ? abs : await resolveFollowing(sftp, abs.abs, o);
-      if ('why' in r) unresolved(a, r.why);
-      else if (ledElsewhere(abs, r.real[0])) out.argumentPaths[a] = r.real[0];
-    }
-    return out;
-  } finally {
-    sftp.end();
+  const home = args.every((a) => a.startsWith('/')) ? undefined : await channel.loginDirectory();
+  // Deny and approval globs on absolute paths see relative arguments where the login directory puts them.
+  Object.assign(out, loginDirectoryOf(home));
+  for (const [i, a] of args.entries()) {
+    const abs = i < MAX_ARGUMENT_PATHS ? scpAbsolute(a, home) : { why: `more than ${MAX_ARGUMENT_PATHS} path arguments` };
+    const r = 'why' in abs ? abs : await resolveFollowing(channel.calls, abs.abs, channel.options);
+    if ('why' in r) unresolved(a, r.why);
+    else if (ledElsewhere(abs, r.real[0])) out.argumentPaths[a] = r.real[0];
   }
+  return out;
 }
 
 function loginDirectoryOf(home: Resolution | undefined): { loginDirectory?: string } {

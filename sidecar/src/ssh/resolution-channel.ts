@@ -1,0 +1,209 @@
+// The SFTP channel one upstream connection resolves exec paths over (exec operands, legacy scp
+// paths). Opening an SFTP channel makes sshd fork and exec sftp-server, which cost more than the
+// resolution itself; agents that keep one connection and run many execs (ControlMaster, ssh2,
+// paramiko, Ansible) paid it per exec. The channel is opened on the first resolution, kept for the
+// connection's life, reopened after the host closes it, and never shared: one per upstream
+// Client, which serves one agent connection (one session). It holds one of the host's MaxSessions
+// slots while open (docs/ssh.md).
+//
+// Bounds, each failing closed (the path is unresolved): at most MAX_IN_FLIGHT requests
+// outstanding on it (more are refused at once, not queued); a channel that does not open, or a
+// request unanswered, within the resolution timeout (the channel is then dropped and ended, so a
+// hung sftp-server holds nothing past it; the next resolution opens another); a channel the host
+// closes mid-resolution (ssh2 fails its pending requests; later ones are refused as closed).
+//
+// The login directory is not taken from this channel's "." (sftp-server's working directory is
+// the one it started in, and a long-lived channel would keep an old one if what the login
+// directory resolves to changes): it is asked through the host's home-directory extension and
+// resolved now, or, on a host without it, over a short-lived channel of its own, as each exec's
+// shell starts there.
+import type { Client, SFTPWrapper } from 'ssh2';
+import { ask, ResolutionRefused, type HostPathCalls, type Resolution, type ResolveOptions } from './host-paths.ts';
+
+/** Requests outstanding on one resolution channel, at most (an exec resolves one at a time; 32 session channels per connection). */
+export const MAX_IN_FLIGHT = 64;
+
+type Callback<T> = (err: Error | null | undefined, value: T) => void;
+
+/** One open channel, with its own count of requests in flight. */
+interface OpenChannel { sftp: SFTPWrapper; inFlight: number; closed: boolean }
+
+/** What a resolution gets: calls on the channel and their options, or why there is no channel. */
+export type Acquired = { calls: HostPathCalls; options: ResolveOptions; loginDirectory(): Promise<Resolution> } | { why: string };
+
+const channels = new WeakMap<Client, ResolutionChannel>();
+
+/** The resolution channel of an upstream connection (created on first use, closed with it). */
+export function resolutionChannelOf(client: Client): ResolutionChannel {
+  let channel = channels.get(client);
+  if (channel === undefined) {
+    const created = new ResolutionChannel(client);
+    client.once('close', () => created.close());
+    channels.set(client, created);
+    channel = created;
+  }
+  return channel;
+}
+
+/** Why no channel opened, in fixed words (not the host's own). */
+function openFailure(err: unknown): string {
+  return err instanceof OpenTimeout ? err.message : 'the host has no SFTP subsystem to resolve paths with (or refused the channel: its MaxSessions reached)';
+}
+
+class OpenTimeout extends Error {}
+
+/** Opens an SFTP channel, or rejects: the host refused it (no subsystem, MaxSessions reached) or did not answer in time. */
+function openSftp(client: Client, timeoutMs: number): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new OpenTimeout(`the host did not open an SFTP channel within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    timer.unref();
+    try {
+      client.sftp((err, sftp) => {
+        clearTimeout(timer);
+        if (late) {
+          // Given up on: not kept (it would hold a MaxSessions slot nobody uses).
+          if (err === undefined) sftp.end();
+          return;
+        }
+        if (err !== undefined) reject(err);
+        else resolve(sftp);
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+}
+
+export class ResolutionChannel {
+  readonly #client: Client;
+  #current: Promise<OpenChannel> | undefined;
+  #ended = false;
+  /** Channels opened so far (tests and the rig count them). */
+  opened = 0;
+
+  constructor(client: Client) {
+    this.#client = client;
+  }
+
+  /** The open channel (opened or reopened now if need be), or why there is none. */
+  async acquire(timeoutMs: number): Promise<Acquired> {
+    if (this.#ended) return { why: 'the connection to the host has ended' };
+    let current = this.#current;
+    if (current !== undefined) {
+      const was = await current.catch(() => undefined);
+      // Closed by the host (or dropped) since: forgotten, and another opened.
+      if (was === undefined || was.closed) {
+        if (this.#current === current) this.#current = undefined;
+        current = undefined;
+      }
+    }
+    current ??= this.#current ?? this.#open(timeoutMs);
+    let open: OpenChannel;
+    try {
+      open = await current;
+    } catch (err) {
+      return { why: openFailure(err) };
+    }
+    const options: ResolveOptions = { timeoutMs, closed: () => open.closed, onTimeout: () => this.#drop(open) };
+    return { calls: guarded(open), options, loginDirectory: () => this.#loginDirectory(open, options) };
+  }
+
+  #open(timeoutMs: number): Promise<OpenChannel> {
+    const opening = openSftp(this.#client, timeoutMs).then((sftp) => {
+      const open: OpenChannel = { sftp, inFlight: 0, closed: false };
+      this.opened++;
+      sftp.on('close', () => {
+        open.closed = true;
+        if (this.#current === opening) this.#current = undefined;
+      });
+      if (this.#ended) this.#drop(open);
+      return open;
+    });
+    this.#current = opening;
+    opening.catch(() => {
+      if (this.#current === opening) this.#current = undefined;
+    });
+    return opening;
+  }
+
+  /** Ends a channel that a request outlived (or the connection): its pending requests fail, the next resolution opens another. */
+  #drop(open: OpenChannel): void {
+    if (open.closed) return;
+    open.closed = true;
+    open.sftp.end();
+  }
+
+  /**
+   * Where the host's shell starts an exec, now: the user's home as the host's home-directory
+   * extension names it (sshd chdirs there for each channel; a long-lived sftp-server stays in the
+   * directory it started in), realpath'd now; on a host without the extension, realpath(".") over
+   * a short-lived channel of its own. (ssh2's expand-path@openssh.com request is malformed, and
+   * OpenSSH's sftp-server closes the channel on it.)
+   */
+  async #loginDirectory(open: OpenChannel, options: ResolveOptions): Promise<Resolution> {
+    const user = (this.#client as unknown as { config?: { username?: unknown } }).config?.username;
+    const extensions = (open.sftp as unknown as { _extensions?: Record<string, string> })._extensions ?? {};
+    if (typeof user !== 'string' || user === '' || extensions['home-directory'] !== '1') return freshLoginDirectory(this.#client, options.timeoutMs);
+    const home = absolute(await ask<string>(options, (cb) => guard(open, (c: Callback<string>) => (open.sftp as SFTPWrapper & { ext_home_dir(user: string, cb: Callback<string>): void }).ext_home_dir(user, c), cb)));
+    if ('why' in home) return home;
+    // A home that does not resolve (sshd then starts the shell in /) is not guessed: unresolved.
+    return absolute(await ask<string>(options, (cb) => guard(open, (c: Callback<string>) => open.sftp.realpath(home.real[0] ?? '', c), cb)));
+  }
+
+  /** The connection ended: the channel goes with it, and none is opened again. */
+  close(): void {
+    this.#ended = true;
+    void this.#current?.then((open) => this.#drop(open), () => undefined);
+    this.#current = undefined;
+  }
+}
+
+/** realpath(".") over a short-lived channel of its own: sshd starts it in the login directory, as each exec's shell. */
+async function freshLoginDirectory(client: Client, timeoutMs: number): Promise<Resolution> {
+  let fresh: SFTPWrapper;
+  try {
+    fresh = await openSftp(client, timeoutMs);
+  } catch (err) {
+    return { why: openFailure(err) };
+  }
+  let closed = false;
+  fresh.on('close', () => { closed = true; });
+  try {
+    return absolute(await ask<string>({ timeoutMs, closed: () => closed }, (cb) => fresh.realpath('.', cb)));
+  } finally {
+    fresh.end();
+  }
+}
+
+function absolute(home: Awaited<ReturnType<typeof ask<string>>>): Resolution {
+  if (!home.ok) return { why: home.why };
+  return typeof home.value === 'string' && home.value.startsWith('/') ? { real: [home.value] } : { why: 'the host answered a path that is not absolute' };
+}
+
+/** One call counted against the channel's bound: refused (thrown, ask() answers why) past MAX_IN_FLIGHT. */
+function guard<T>(open: OpenChannel, call: (cb: Callback<T>) => void, cb: Callback<T>): void {
+  if (open.inFlight >= MAX_IN_FLIGHT) throw new ResolutionRefused(`more than ${MAX_IN_FLIGHT} path resolutions are in flight on this connection`);
+  open.inFlight++;
+  let settled = false;
+  call((err, value) => {
+    if (!settled) {
+      settled = true;
+      open.inFlight--;
+    }
+    cb(err, value);
+  });
+}
+
+/** The channel's calls, each counted in flight until its answer. */
+function guarded(open: OpenChannel): HostPathCalls {
+  return {
+    realpath: (path, cb) => guard(open, (c) => open.sftp.realpath(path, c), cb),
+    lstat: (path, cb) => guard(open, (c) => open.sftp.lstat(path, c), cb),
+    stat: (path, cb) => guard(open, (c) => open.sftp.stat(path, c), cb),
+  };
+}
