@@ -222,6 +222,18 @@ export function maskWholeUtf8(body: Buffer, kind: 'json' | 'text', session: Mask
   return { bytes, sample: { sample: truncated ? bytes.subarray(0, sampleLimit + 4).toString('utf8') : masked, truncated } };
 }
 
+/**
+ * The text of the next bytes (undefined: the end). Node's ICU decoders (GBK, GB18030) throw on
+ * some invalid sequences cut by a chunk even when not fatal: the body is refused naming that.
+ */
+function decoded(decoder: TextDecoder, bytes: Buffer | undefined): string {
+  try {
+    return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
+  } catch (err) {
+    throw new UnmaskableBody(`its bytes are not valid ${decoder.encoding}, its label (the decoder failed: ${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
 /** Bytes in, masked UTF-8 out; keeps a bounded masked sample for the record. */
 export class MaskingPipeline {
   #decoder: TextDecoder;
@@ -258,12 +270,12 @@ export class MaskingPipeline {
       if (this.#head.length < 3) return Buffer.alloc(0);
       return this.#decodeHead();
     }
-    return this.#emit(this.#masker.push(this.#checkedOther(chunk, checkedText(this.#decoder.decode(chunk, { stream: true })))));
+    return this.#emit(this.#masker.push(this.#checkedOther(chunk, checkedText(decoded(this.#decoder, chunk)))));
   }
 
   end(): Buffer {
     const head = this.#head === undefined ? Buffer.alloc(0) : this.#decodeHead();
-    const rest = this.#checkedOther(Buffer.alloc(0), checkedText(this.#decoder.decode()));
+    const rest = this.#checkedOther(Buffer.alloc(0), checkedText(decoded(this.#decoder, undefined)));
     this.#refuse(this.#other?.end());
     const text = (rest === '' ? '' : this.#masker.push(rest)) + this.#masker.end();
     const tail = this.#emit(text);
@@ -282,7 +294,7 @@ export class MaskingPipeline {
       this.#bomEncoding = bom;
     }
     this.#other = otherReadings(this.#session, this.#decoder.encoding);
-    return head.length === 0 ? head : this.#emit(this.#masker.push(this.#checkedOther(head, checkedText(this.#decoder.decode(head, { stream: true })))));
+    return head.length === 0 ? head : this.#emit(this.#masker.push(this.#checkedOther(head, checkedText(decoded(this.#decoder, head)))));
   }
 
   /** `text` (decoded from `raw`) once the body's other readings hold no identifier it does not show; throws otherwise. */
