@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MIN_SPOOL_BUDGET_BYTES } from '../../core/recording/spool-budget.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { durationMs } from '../../core/duration.ts';
 
@@ -48,6 +49,11 @@ describe('loadConfig', () => {
     expect(c.targets.map((t) => t.target)).toEqual(['orders-db', 'customers-api']);
   });
 
+  it('reads the spool budget the injector sets (unset: none)', () => {
+    expect(loadConfig(env).spoolMaxBytes).toBeUndefined();
+    expect(loadConfig({ ...env, GUARITA_SPOOL_MAX_BYTES: String(MIN_SPOOL_BUDGET_BYTES) }).spoolMaxBytes).toBe(MIN_SPOOL_BUDGET_BYTES);
+  });
+
   it('accepts Go-style durations', () => {
     expect(loadConfig({ ...env, GUARITA_APPROVAL_WAIT: '1m30s', GUARITA_POLICY_STALENESS: '2m' })).toMatchObject({ approvalWaitMs: 90_000, policyStalenessMs: 120_000 });
     expect(durationMs('250ms')).toBe(250);
@@ -91,6 +97,8 @@ describe('loadConfig', () => {
     ['GUARITA_APPROVAL_WAIT', { GUARITA_APPROVAL_WAIT: '30 seconds' }, /duration/],
     ['GUARITA_POLICY_STALENESS', { GUARITA_POLICY_STALENESS: '10ms' }, /at least/],
     ['GUARITA_HTTP_BINARY', { GUARITA_HTTP_BINARY: 'mask' }, /passthrough, refuse/],
+    ['GUARITA_SPOOL_MAX_BYTES', { GUARITA_SPOOL_MAX_BYTES: '256Mi' }, /positive integer/],
+    ['GUARITA_SPOOL_MAX_BYTES', { GUARITA_SPOOL_MAX_BYTES: String(MIN_SPOOL_BUDGET_BYTES - 1) }, /at least \d+ bytes .*spoolSizeLimit/],
   ] as const)('names %s when it is wrong', (setting, over, message) => {
     const err = error(over);
     expect(err.setting).toBe(setting);

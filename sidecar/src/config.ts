@@ -4,6 +4,7 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { durationMs } from '../../core/duration.ts';
+import { MIN_SPOOL_BUDGET_BYTES, SPOOL_SEGMENT_BYTES } from '../../core/recording/spool-budget.ts';
 import { opt } from './util.ts';
 
 export interface TargetConfig {
@@ -25,6 +26,8 @@ export interface SidecarConfig {
   operatorUrl: string;
   operatorCaFile?: string;
   spoolDir: string;
+  /** GUARITA_SPOOL_MAX_BYTES: what the spool's files may take at most (core/recording/spool-budget.ts); unset, no budget but the volume's free space. */
+  spoolMaxBytes?: number;
   credentialsDir: string;
   tokenDir: string;
   kubeconfig?: string;
@@ -113,6 +116,16 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) throw new ConfigError(name, `must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** GUARITA_SPOOL_MAX_BYTES, set by the injector from the spool emptyDir's sizeLimit; refused when no spool could work in it. */
+function spoolBudget(env: Env): number | undefined {
+  if (optional(env, 'GUARITA_SPOOL_MAX_BYTES') === undefined) return undefined;
+  const n = positiveInt(env, 'GUARITA_SPOOL_MAX_BYTES', 0);
+  if (n < MIN_SPOOL_BUDGET_BYTES) {
+    throw new ConfigError('GUARITA_SPOOL_MAX_BYTES', `must be at least ${MIN_SPOOL_BUDGET_BYTES} bytes (a segment awaiting shipment, the open one pre-sized to ${SPOOL_SEGMENT_BYTES} and a commit group past its end), got ${n}: raise the spool emptyDir's sizeLimit (the chart's sidecar.spoolSizeLimit, GUARITA_SIDECAR_SPOOL_SIZE_LIMIT)`);
+  }
   return n;
 }
 
@@ -257,12 +270,14 @@ export function loadConfig(env: Env = process.env): SidecarConfig {
   checkKubeAccess(env, kubeconfig);
   const spoolDir = optional(env, 'GUARITA_SPOOL_DIR') ?? '/var/run/guarita/spool';
   writableDir('GUARITA_SPOOL_DIR', spoolDir);
+  const spoolMaxBytes = spoolBudget(env);
   const tokenDir = optional(env, 'GUARITA_TOKEN_DIR') ?? '/var/run/guarita/tokens';
   checkTokenDir(tokenDir, kubeconfig);
   return {
     namespace, podName, ...opt('podUid', optional(env, 'GUARITA_POD_UID')), targets, adminPort, operatorUrl,
     ...opt('operatorCaFile', operatorCaFile),
     spoolDir,
+    ...opt('spoolMaxBytes', spoolMaxBytes),
     credentialsDir: optional(env, 'GUARITA_CREDENTIALS_DIR') ?? '/var/run/guarita/targets',
     tokenDir,
     ...opt('kubeconfig', kubeconfig),

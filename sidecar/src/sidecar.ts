@@ -84,7 +84,7 @@ export async function startSidecar(config: SidecarConfig, logger: Logger, opts: 
   // The SQL parser only where a PostgreSQL target needs it (HTTP-only sidecars save its memory).
   const enginePromise = config.targets.some((t) => t.protocol === 'postgres') ? initPolicyEngine() : Promise.resolve();
   const spool = await Spool.open({
-    dir: config.spoolDir, chainPrefix: `${config.namespace}/${config.podName}`, logger: logger.child({ part: 'spool' }), metrics, ...(opts.spoolFaults === undefined ? {} : { faults: opts.spoolFaults }),
+    dir: config.spoolDir, chainPrefix: `${config.namespace}/${config.podName}`, ...(config.spoolMaxBytes === undefined ? {} : { maxBytes: config.spoolMaxBytes }), logger: logger.child({ part: 'spool' }), metrics, ...(opts.spoolFaults === undefined ? {} : { faults: opts.spoolFaults }),
   });
   const kube = new KubeClient(kubeConnection(config));
   await enginePromise;

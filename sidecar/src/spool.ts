@@ -25,6 +25,7 @@ import {
 import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { checkChainCheckpoint, checkpointVerifier, signChainCheckpoint } from '../../core/recording/chain-checkpoint.ts';
 import { parseCheckpoint } from '../../core/recording/checkpoint.ts';
+import { SPOOL_GROUP_BYTES, SPOOL_SEGMENT_BYTES } from '../../core/recording/spool-budget.ts';
 import { errorMessage, type Logger } from './log.ts';
 import { overlapOf, SyncPlacement } from './sync-placement.ts';
 import type { Metrics } from './metrics.ts';
@@ -52,7 +53,7 @@ const lineOf = (r: SpoolRecord, line: string | undefined): string => line ?? JSO
  * one ingest batch: the shipper sends whole signed windows.
  */
 export const GROUP_RECORDS = 256;
-export const GROUP_BYTES = 1024 * 1024;
+export const GROUP_BYTES = SPOOL_GROUP_BYTES;
 /**
  * How long the first record of a signing window waits for its checkpoint. It bounds how late a
  * record can ship (the shipper sends only records ending at a checkpoint; when it has nothing
@@ -85,6 +86,14 @@ export interface SpoolOptions {
   memoryBytes?: number;
   /** Refuse appends when the volume has less free space than this. */
   minFreeBytes?: number;
+  /**
+   * Bytes the spool's files may take at most (GUARITA_SPOOL_MAX_BYTES; the injector sets it below
+   * the emptyDir's sizeLimit). kubelet does not make a full emptyDir refuse writes (ENOSPC): it
+   * evicts the pod once the volume's usage exceeds sizeLimit, losing every unshipped record. So
+   * the spool refuses to open a segment that could take it past this budget and fails the group
+   * closed instead, with a message naming the budget, until shipped segments free room.
+   */
+  maxBytes?: number;
   /** How long a signing window stays open (default CHECKPOINT_WINDOW_MS). */
   checkpointWindowMs?: number;
   /** A Synced group's sync this long (ms) keeps syncs off the event loop (default SLOW_SYNC_MS, sync-placement.ts). */
@@ -568,7 +577,7 @@ export class Spool {
   #closed = false;
 
   private constructor(opts: SpoolOptions, identity: Identity, key: SigningKey, acked: ChainPosition, recovered: Recovered) {
-    this.#opts = { segmentBytes: 8 * 1024 * 1024, memoryBytes: 8 * 1024 * 1024, minFreeBytes: 1024 * 1024, ...opts };
+    this.#opts = { segmentBytes: SPOOL_SEGMENT_BYTES, memoryBytes: 8 * 1024 * 1024, minFreeBytes: 1024 * 1024, ...opts };
     this.dir = opts.dir;
     this.#placement = new SyncPlacement(opts.slowSyncMs);
     this.chainId = identity.chainId;
@@ -609,6 +618,11 @@ export class Spool {
     if (this.#closed) return { ok: false, message: 'the session spool is closed (shutting down)' };
     const now = Date.now();
     if (this.#failure !== undefined && !this.#probe(now)) return { ok: false, message: `the session spool cannot be written: ${this.#failure}` };
+    // A full open segment and no room for the next: the next append fails (a probe write would pass).
+    if (this.#current === undefined || this.#current.seg.size >= this.#opts.segmentBytes) {
+      const problem = this.#budgetProblem();
+      if (problem !== undefined) return { ok: false, message: problem };
+    }
     if (now - this.#freeCheckedAt > 1000) {
       this.#freeCheckedAt = now;
       try {
@@ -1002,6 +1016,7 @@ export class Spool {
 
   async #segmentFor(seq: number): Promise<{ fh: FileHandle; seg: Segment }> {
     if (this.#current !== undefined && this.#current.seg.size < this.#opts.segmentBytes) return this.#current;
+    this.#checkBudget();
     if (this.#current !== undefined) {
       // A segment closes with a checkpoint over its last record (recovery refuses an earlier
       // segment without one), and Written records in it get their sync now: later syncs cover
@@ -1028,6 +1043,26 @@ export class Spool {
     this.#segments.push(seg);
     this.#current = { fh, seg };
     return this.#current;
+  }
+
+  /**
+   * Whether a new segment fits the size budget: the closed segments awaiting shipment (the full
+   * open one is about to be closed at its data) and a new one pre-sized to segmentBytes, plus the
+   * group that may run past its end (GROUP_BYTES). Throws, failing the group closed, when not.
+   */
+  #checkBudget(): void {
+    const problem = this.#budgetProblem();
+    if (problem !== undefined) throw new SpoolError(problem);
+  }
+
+  #budgetProblem(): string | undefined {
+    const max = this.#opts.maxBytes;
+    if (max === undefined) return undefined;
+    const held = this.#segments.reduce((n, seg) => n + seg.size, 0);
+    const next = this.#opts.segmentBytes + GROUP_BYTES;
+    if (held + next <= max) return undefined;
+    return `the session spool has reached its size budget (GUARITA_SPOOL_MAX_BYTES=${max}): ${held} bytes of records await shipment to the operator and a new segment needs ${next}; `
+      + 'records are refused until the operator acknowledges shipped ones (check that the operator is reachable: guarita_sidecar_spool_pending_records, the shipper\'s log), or give the spool more room (the chart\'s sidecar.spoolSizeLimit)';
   }
 
   /**

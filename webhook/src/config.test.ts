@@ -74,4 +74,21 @@ describe('webhook configuration', () => {
     expect(usage()).toContain('--sidecar-image');
     expect(usage()).toContain('GUARITA_WEBHOOK_TLS_MODE');
   });
+
+  it('reads the spool emptyDir\'s sizeLimit as bytes and gives the sidecar its budget inside it', () => {
+    expect(loadConfig([], base).injector.sidecar.spoolMaxBytes).toBeUndefined();
+    expect(loadConfig([], { ...base, GUARITA_SIDECAR_SPOOL_SIZE_LIMIT: '256Mi' }).injector.sidecar).toMatchObject({ spoolSizeLimit: '256Mi', spoolMaxBytes: 255 * 2 ** 20 });
+    expect(loadConfig(['--sidecar-spool-size-limit', '1Gi'], base).injector.sidecar.spoolMaxBytes).toBe(2 ** 30 - 2 ** 20);
+    expect(loadConfig([], { ...base, GUARITA_SIDECAR_SPOOL_SIZE_LIMIT: '32Mi' }).injector.sidecar.spoolMaxBytes).toBe(31 * 2 ** 20);
+    expect(loadConfig([], { ...base, GUARITA_SIDECAR_SPOOL_SIZE_LIMIT: '100M' }).injector.sidecar.spoolMaxBytes).toBe(100e6 - 2 ** 20);
+  });
+
+  it('refuses a spool sizeLimit under which kubelet would evict the pod before the spool could refuse, or one it cannot read', () => {
+    for (const small of ['8Mi', '31Mi', String(32 * 2 ** 20 - 1), '33M', '0']) {
+      expect(() => loadConfig([], { ...base, GUARITA_SIDECAR_SPOOL_SIZE_LIMIT: small })).toThrow(`GUARITA_SIDECAR_SPOOL_SIZE_LIMIT (--sidecar-spool-size-limit): must be at least 32Mi`);
+    }
+    for (const bad of ['0.5Gi', '1e9', '-64Mi', '256MiB', '256 Mi', 'lots', '9999999999999999Gi']) {
+      expect(() => loadConfig([], { ...base, GUARITA_SIDECAR_SPOOL_SIZE_LIMIT: bad })).toThrow(`GUARITA_SIDECAR_SPOOL_SIZE_LIMIT (--sidecar-spool-size-limit): must be a whole number of bytes with an optional suffix`);
+    }
+  });
 });

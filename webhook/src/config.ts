@@ -3,6 +3,7 @@
 // Every problem is reported at once, naming the variable and the flag.
 import { MAPPINGS_ENV, MAPPINGS_FLAG, parseUsernameMappings, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import { envThenFlag, parseFlags, SettingsError, SettingsReader, type Setting } from '../../core/settings.ts';
+import { MIN_SPOOL_SIZE_LIMIT_BYTES, SPOOL_SEGMENT_BYTES, spoolBudgetFor } from '../../core/recording/spool-budget.ts';
 import { durationSeconds } from './access-policy.ts';
 import { DEFAULT_CONFIGURATION_NAME, DEFAULT_OPERATOR_SERVICE_ACCOUNT, SYSTEM_NAMESPACES } from './constants.ts';
 import type { InjectorConfig } from './inject.ts';
@@ -90,6 +91,9 @@ const S = {
   staleness: { env: 'GUARITA_SIDECAR_POLICY_STALENESS', flag: 'sidecar-policy-staleness', help: 'GUARITA_POLICY_STALENESS for sidecars (default: the sidecar\'s).' },
 } as const satisfies Record<string, Setting>;
 
+/** Multipliers of the Kubernetes quantity suffixes spoolSizeLimit takes. */
+const QUANTITY_SUFFIX: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
 export const SETTINGS: readonly Setting[] = Object.values(S);
 
 export class ConfigError extends Error {
@@ -151,6 +155,26 @@ class Reader {
     return this.raw(s);
   }
 
+  /**
+   * The spool emptyDir's sizeLimit, a Kubernetes quantity of bytes, and the spool's budget in it
+   * (core/recording/spool-budget.ts). Under MIN_SPOOL_SIZE_LIMIT_BYTES it is refused: kubelet
+   * would evict the pod (losing its unshipped records) before the spool could fail closed.
+   */
+  spoolSizeLimit(s: Setting): { sizeLimit: string; maxBytes: number } | undefined {
+    const v = this.raw(s);
+    if (v === undefined) return undefined;
+    const min = `${MIN_SPOOL_SIZE_LIMIT_BYTES / (1024 * 1024)}Mi`;
+    // Whole numbers with a suffix only (Kubernetes also takes 0.5Gi and 1e9): one reading, no rounding.
+    const m = /^([0-9]{1,15})(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(v);
+    if (m === null) return this.#fail(s, `must be a whole number of bytes with an optional suffix (Ki, Mi, Gi, Ti, k, M, G, T), at least ${min}, e.g. 256Mi; got "${v}"`, undefined);
+    const bytes = Number(m[1]) * (QUANTITY_SUFFIX[m[2] ?? ''] ?? 1);
+    if (!Number.isSafeInteger(bytes)) return this.#fail(s, `is larger than this setting can hold (2^53 bytes); got "${v}"`, undefined);
+    if (bytes < MIN_SPOOL_SIZE_LIMIT_BYTES) {
+      return this.#fail(s, `must be at least ${min}: a spool segment is pre-sized to ${SPOOL_SEGMENT_BYTES / (1024 * 1024)} MiB and one awaits shipment while the next fills; below that kubelet evicts the pod (losing its unshipped records) before the sidecar can refuse requests; got "${v}"`, undefined);
+    }
+    return { sizeLimit: v, maxBytes: spoolBudgetFor(bytes) };
+  }
+
   /** `namespace:name` of a ServiceAccount (DNS labels / subdomain, as Kubernetes validates them). */
   serviceAccount(s: Setting, fallback: { namespace: string; name: string }): { namespace: string; name: string } {
     const v = this.raw(s);
@@ -208,10 +232,14 @@ function sidecarConfig(r: Reader, namespace: string): SidecarConfig {
     operatorUrl: r.optional(S.operatorUrl) ?? `https://guarita-operator.${namespace}.svc:8443`,
     operatorAudience: r.str(S.operatorAudience),
     ...optional('operatorCaConfigMap', r.optional(S.operatorCa)),
-    ...optional('spoolSizeLimit', r.optional(S.spool)),
+    ...spoolLimit(r.spoolSizeLimit(S.spool)),
     ...optional('approvalWait', r.optional(S.approvalWait)),
     ...optional('policyStaleness', r.optional(S.staleness)),
   };
+}
+
+function spoolLimit(limit: { sizeLimit: string; maxBytes: number } | undefined): Pick<SidecarConfig, 'spoolSizeLimit' | 'spoolMaxBytes'> {
+  return limit === undefined ? {} : { spoolSizeLimit: limit.sizeLimit, spoolMaxBytes: limit.maxBytes };
 }
 
 /** Fails closed: certificate is the default, and it needs the CA; "none" must be chosen explicitly. */

@@ -53,6 +53,15 @@ describe('decideInjection', () => {
     expect(downward).toEqual([['GUARITA_NAMESPACE', 'metadata.namespace'], ['GUARITA_POD_NAME', 'metadata.name'], ['GUARITA_POD_UID', 'metadata.uid']]);
   });
 
+  it('bounds the spool emptyDir and tells the sidecar its budget inside it (kubelet evicts past sizeLimit; the spool refuses first)', () => {
+    const config = { ...TEST_INJECTOR, sidecar: { ...TEST_INJECTOR.sidecar, spoolSizeLimit: '256Mi', spoolMaxBytes: 255 * 2 ** 20 } };
+    const d = injected(decideInjection(input(examplePod(), { config })));
+    expect(envOf(d.pod.spec.initContainers?.[0]).GUARITA_SPOOL_MAX_BYTES).toBe(String(255 * 2 ** 20));
+    expect(d.pod.spec.volumes?.find((v) => v.name === 'guarita-spool')?.emptyDir).toEqual({ sizeLimit: '256Mi' });
+    // Unbounded emptyDir: no budget either.
+    expect(envOf(injected(decideInjection(input(examplePod()))).pod.spec.initContainers?.[0]).GUARITA_SPOOL_MAX_BYTES).toBeUndefined();
+  });
+
   it('gives agent containers the local endpoints, PGHOST/PGPORT for the single postgres target, and keeps their own variables', () => {
     const pod = examplePod();
     pod.spec.containers[0]?.env?.push({ name: 'PGHOST', value: 'orders-db.lgpd-orders.svc' });

@@ -29,6 +29,8 @@ export interface SidecarConfig {
   /** How long the proxy may take to become ready before the kubelet restarts it. */
   startupTimeoutSeconds: number;
   spoolSizeLimit?: string;
+  /** The spool's budget inside spoolSizeLimit (GUARITA_SPOOL_MAX_BYTES; core/recording/spool-budget.ts). */
+  spoolMaxBytes?: number;
   approvalWait?: string;
   policyStaleness?: string;
 }
@@ -194,6 +196,7 @@ function sidecarEnv(targets: readonly TargetPlan[], cfg: SidecarConfig): EnvVar[
     { name: 'GUARITA_TOKEN_DIR', value: TOKEN_DIR },
   ];
   if (cfg.operatorCaConfigMap !== undefined) env.push({ name: 'GUARITA_OPERATOR_CA_FILE', value: `${TOKEN_DIR}/${OPERATOR_CA_FILE}` });
+  if (cfg.spoolMaxBytes !== undefined) env.push({ name: 'GUARITA_SPOOL_MAX_BYTES', value: String(cfg.spoolMaxBytes) });
   if (cfg.approvalWait !== undefined) env.push({ name: 'GUARITA_APPROVAL_WAIT', value: cfg.approvalWait });
   if (cfg.policyStaleness !== undefined) env.push({ name: 'GUARITA_POLICY_STALENESS', value: cfg.policyStaleness });
   if (kubeTargets(targets).length > 0) env.push({ name: 'GUARITA_KUBE_CA_DIR', value: KUBE_CA_DIR });
