@@ -1,12 +1,17 @@
 // The decoded view of a text: what a reader of the text sees once its escapes are resolved. An identifier written
 // through an escape — percent-encoded in a URL or form (joao%40gmail.com, 239+6230+8471+0018, %2B55%2011%20...),
 // an HTML character reference (joao&#64;gmail.com, 529&period;982...), a JavaScript/JSON escape left in plain text
-// (529\u002e982...), or split by invisible characters (invisible.ts: zero-width and bidi controls, soft hyphens,
-// variation selectors, tags, private use; written as themselves or as escapes) — is detected on this view.
+// (529\u002e982...), split by invisible characters (invisible.ts: zero-width and bidi controls, soft hyphens,
+// variation selectors, tags, private use; written as themselves or as escapes), or in Mathematical digits (𝟓𝟐𝟗,
+// digits.ts) — is detected on this view.
 // Unlike fold.ts, decoding changes positions: `at` maps every view character back to the text, so a hit in the view
 // replaces exactly the escaped span of the original, and everything outside hits is copied byte for byte.
 // One level only: %2540 stays %40 (a reader decodes once too).
+import { MATH_DIGIT_SOURCE, mathDigit } from './digits.ts';
 import { INVISIBLE, INVISIBLE_SOURCE } from './invisible.ts';
+
+/** Characters decodeView() drops or reads as another (invisible characters, Mathematical digits). */
+const SPECIAL_CHAR = new RegExp(`${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}`);
 
 export interface DecodedView {
   text: string;
@@ -15,8 +20,8 @@ export interface DecodedView {
 }
 
 /** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
-export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|[0-9]\+[0-9]`);
-const TOKEN = new RegExp(String.raw`%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])`, 'g');
+export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}|[0-9]\+[0-9]`);
+const TOKEN = new RegExp(String.raw`%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${MATH_DIGIT_SOURCE})`, 'g');
 
 /** HTML named references that can stand for a character of an identifier's layout. */
 const NAMED: Readonly<Record<string, string>> = {
@@ -54,7 +59,7 @@ export function hasEscape(s: string): boolean {
 
 /** Whether decodeView() would change anything: ESCAPE.test(s), faster. */
 export function needsDecoding(s: string): boolean {
-  return hasEscape(s) || INVISIBLE.test(s);
+  return hasEscape(s) || SPECIAL_CHAR.test(s);
 }
 
 const charRef = (code: number): string | null => (code > 0 && code <= 0xffff ? String.fromCharCode(code) : null);
@@ -70,6 +75,7 @@ const DECODERS: readonly ((g: string) => string | null)[] = [
   (n) => NAMED[n] ?? null, // &name;
   () => '', // invisible
   () => ' ', // '+' between digits: a form-encoded space
+  mathDigit, // a Mathematical digit (two UTF-16 units): its ASCII digit
 ];
 
 function decodeToken(m: RegExpExecArray): string | null {

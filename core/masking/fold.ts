@@ -1,23 +1,24 @@
 // Folding of look-alike characters before content detection, one UTF-16 unit for one, so positions do not move.
 // Identifiers reach the proxy with the spacing and punctuation of whatever printed them: a no-break space (U+00A0)
 // or narrow no-break space (U+202F) between digit groups (spreadsheets, PDF and word-processor exports, Intl
-// number formatting), thin and figure spaces, typographic dashes (U+2010–U+2015, U+2212 minus), and fullwidth forms
-// (U+FF01–U+FF5E: digits, '@', '.', '-', letters). The detectors and check-digit functions work on ASCII only, so
+// number formatting), thin and figure spaces, typographic dashes (U+2010–U+2015, U+2212 minus), fullwidth forms
+// (U+FF01–U+FF5E: digits, '@', '.', '-', letters), and the decimal digits of other scripts (digits.ts). The detectors and check-digit functions work on ASCII only, so
 // the engine scans the folded text and renders masks from it; text outside a hit is copied from the original.
 // Characters that would have to be removed (invisible.ts: zero-width spaces, bidi controls, soft hyphens) or decoded (%2E, \u0030, &#46;)
 // change positions and are not folded here: see README "Layouts".
 import { hasEscape } from './decode.ts';
+import { DIGITS_CLASS, MATH_DIGIT_SOURCE, otherDigits } from './digits.ts';
 import { INVISIBLE_SOURCE, mayStartInvisible } from './invisible.ts';
 
 /** Every character fold() changes. */
-const FOLDABLE = /[\u00a0\u00b7\u1680\u2000-\u200a\u2010-\u2015\u2024\u2027\u202f\u2044\u205f\u2212\u2215\u3000\ufe58\ufe63\uff01-\uff5e]/;
+const FOLDABLE = new RegExp(`[\\u00a0\\u00b7\\u1680\\u2000-\\u200a\\u2010-\\u2015\\u2024\\u2027\\u202f\\u2044\\u205f\\u2212\\u2215\\u3000\\ufe58\\ufe63\\uff01-\\uff5e${DIGITS_CLASS}]`);
 const FOLDABLE_ALL = new RegExp(FOLDABLE.source, 'g');
 
 /**
- * Can the text hold an identifier once folded and decoded? An ASCII or fullwidth digit or '@', or an HTML character
- * reference ('&commat;' has neither; see decode.ts).
+ * Can the text hold an identifier once folded and decoded? An ASCII, fullwidth or other script's digit (digits.ts) or
+ * '@', or an HTML character reference ('&commat;' has neither; see decode.ts).
  */
-const MAY_CONTAIN = /[0-9@&\uff10-\uff19\uff20]/;
+const MAY_CONTAIN = new RegExp(`[0-9@&\\uff10-\\uff19\\uff20${DIGITS_CLASS}]|${MATH_DIGIT_SOURCE}`);
 
 export function mayHoldIdentifier(s: string): boolean {
   return MAY_CONTAIN.test(s);
@@ -30,11 +31,12 @@ for (const c of '\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2
 for (const c of '\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63') FOLDS.set(c, '-');
 for (const c of '\u00b7\u2024\u2027') FOLDS.set(c, '.');
 for (const c of '\u2044\u2215') FOLDS.set(c, '/');
+for (const [c, d] of otherDigits()) FOLDS.set(c, d); // Arabic-Indic, Devanagari, Thai... digits
 
 const foldChar = (ch: string): string => FOLDS.get(ch) ?? ch;
 
-/** The look-alikes fold() changes and the invisible characters decodeView() drops (decode.ts, invisible.ts). */
-const LOOK_ALIKE = new RegExp(`${FOLDABLE.source}|${INVISIBLE_SOURCE}`);
+/** The look-alikes fold() changes, the invisible characters decodeView() drops and the Mathematical digits it reads (decode.ts). */
+const LOOK_ALIKE = new RegExp(`${FOLDABLE.source}|${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}`);
 
 /**
  * No character that fold() or decodeView() (decode.ts) would change: the common case (ASCII text, accented letters)
@@ -53,8 +55,8 @@ const LOOK = 1;
 const ESCAPE_START = 2;
 /** Per UTF-16 unit: LOOK for a look-alike or invisible character, ESCAPE_START for '%', '\\', '&', '+'. */
 const CHAR_FLAGS = new Uint8Array(65536);
-// A high surrogate that may start an invisible pair is flagged: the regular expressions then decide.
-for (let c = 0; c < 65536; c++) if (FOLDABLE.test(String.fromCharCode(c)) || mayStartInvisible(c)) CHAR_FLAGS[c] = LOOK;
+// A high surrogate that may start an invisible pair or a Mathematical digit is flagged: the regular expressions decide.
+for (let c = 0; c < 65536; c++) if (FOLDABLE.test(String.fromCharCode(c)) || mayStartInvisible(c) || c === 0xd835) CHAR_FLAGS[c] = LOOK;
 for (const c of '%\\&+') CHAR_FLAGS[c.charCodeAt(0)] = ESCAPE_START;
 
 /** The text with look-alike separators, dashes and fullwidth forms replaced by ASCII; the same string when none. */

@@ -6,18 +6,21 @@
 // Why it holds. Every built-in candidate, in the text as folded and decoded by the engine (fold.ts,
 // decode.ts), has an ASCII digit (numeric identifiers, IP addresses: IPv6 must hold one) or an '@'
 // (e-mail). In the original text such a character is either itself, or fullwidth (U+FF10–U+FF19,
-// U+FF20: UTF-8 EF BC 90–99 and EF BC A0), or an escape decodeView() resolves: %XX, \uXXXX, \xXX and
+// U+FF20: UTF-8 EF BC 90–99 and EF BC A0), or another script's digit (digits.ts: Arabic-Indic,
+// Devanagari..., Mathematical digits), or an escape decodeView() resolves: %XX, \uXXXX, \xXX and
 // &#NN; all contain ASCII digits, and a named reference (&commat;) an '&'. Nothing else folds or
 // decodes into a digit or an '@' (the engine's own gate, mayHoldIdentifier, tests the same set).
 // UTF-8 encodes ASCII characters only as themselves and Node's decoder rejects overlong forms, so
 // the byte test is exact. Custom patterns (RE2, anything) and name rules make every value a
 // candidate; a cell that may be JSON (maskCell reads it with key rules) too.
 
+import { utf8OtherDigitAt } from './digits.ts';
+
 /** What the enabled detectors need to see before there can be a candidate. */
 export interface Utf8Prescan {
   /** Per byte value: 1 when the ASCII character can be part of (or announce) a candidate. */
   readonly ascii: Uint8Array;
-  /** Fullwidth digits fold into ASCII digits (numeric detectors). */
+  /** Fullwidth digits and other scripts' digits (digits.ts) fold into ASCII digits (numeric detectors). */
   readonly fullwidthDigits: boolean;
   /** The fullwidth '@' folds into '@' (e-mail). */
   readonly fullwidthAt: boolean;
@@ -42,12 +45,19 @@ function fullwidthCandidate(p: Utf8Prescan, bytes: Uint8Array, i: number, end: n
   return p.fullwidthDigits ? (c >= 0x90 && c <= 0x99) || (p.fullwidthAt && c === 0xa0) : p.fullwidthAt && c === 0xa0;
 }
 
+/** Whether the sequence at i (a lead byte over 0x7F) folds or decodes into a candidate character. */
+function nonAsciiCandidate(p: Utf8Prescan, bytes: Uint8Array, i: number, end: number): boolean {
+  if (bytes[i] === 0xef && fullwidthCandidate(p, bytes, i, end)) return true;
+  return p.fullwidthDigits && utf8OtherDigitAt(bytes, i, end);
+}
+
 /** False when the UTF-8 text bytes[start, end) cannot hold a candidate of the enabled built-in detectors. */
 export function utf8MayHoldCandidate(p: Utf8Prescan, bytes: Uint8Array, start = 0, end = bytes.length): boolean {
   const ascii = p.ascii;
   for (let i = start; i < end; i++) {
     const b = bytes[i] ?? 0;
-    if (ascii[b] === 1 || (b === 0xef && fullwidthCandidate(p, bytes, i, end))) return true;
+    // Only bytes over 0x7F cost more than a table look-up: a lead byte may start another script's digit.
+    if (ascii[b] === 1 || (b >= 0xc2 && nonAsciiCandidate(p, bytes, i, end))) return true;
   }
   return false;
 }

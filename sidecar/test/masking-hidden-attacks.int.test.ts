@@ -1,7 +1,8 @@
 // Round 5 review, through the real sidecar: two ways an identifier reached agents unmasked while a
 // person (or a client decoding it another way) could read it.
 // 1. Invisible characters inside it (a left-to-right mark, bidi isolates, invisible operators, a
-//    variation selector, tag and private-use characters: core/masking/invisible.ts). Stored in
+//    variation selector, tag and private-use characters: core/masking/invisible.ts), or other
+//    scripts' digits (Arabic-Indic, Devanagari, Mathematical bold: core/masking/digits.ts). Stored in
 //    PostgreSQL in a column no name rule covers and read by psql (simple protocol) and node-pg
 //    (extended), or served by an HTTP upstream as text and JSON (also as \u escapes), written a few
 //    bytes at a time: masked whole.
@@ -31,8 +32,16 @@ const DIGITS = '59083016633';
 /** The CPF with `c` after each of its characters but the last. */
 const spread = (c: string, v = CPF): string => [...v].join(c);
 
-/** What a reader sees: the text with every character that is not a digit removed. */
-const readDigits = (s: string): string => s.normalize('NFKC').replace(/[^0-9]/g, '');
+/** The ASCII digit of any decimal digit (Unicode Nd comes in runs of a multiple of ten, each from a zero). */
+function asciiDigit(d: string): string {
+  const cp = d.codePointAt(0) ?? 0x30;
+  let zero = cp;
+  while (/\p{Nd}/u.test(String.fromCodePoint(zero - 1))) zero--;
+  return String((cp - zero) % 10);
+}
+
+/** What a reader sees: the digits of any script, every other character removed. */
+const readDigits = (s: string): string => s.normalize('NFKC').replace(/\p{Nd}/gu, asciiDigit).replace(/[^0-9]/g, '');
 
 // ---- PostgreSQL ------------------------------------------------------------------------------------------------
 
@@ -45,6 +54,9 @@ const ROWS: Record<number, string> = {
   945: `doc ${spread('\ue000')} e ${spread('\u{f0000}')} fim`,
   946: `doc ５\u180e９０.８\u2064３０.１６６-３３ fim`,
   947: `doc \u2060\u2061\u2062${spread('\u200e\u2066\u{e0100}')}\u2069 fim`,
+  948: 'doc ٥٩٠\u200e.٨٣٠.١٦٦-٣٣ fim',
+  949: 'doc ५९०८३०१६६३३ fim',
+  950: 'doc 𝟓𝟗𝟎.𝟖𝟑𝟎.𝟏𝟔𝟔-𝟑𝟑 fim',
 };
 const IDS = Object.keys(ROWS).join(', ');
 /** Rows holding the CPF twice: two masks, two pairs of check digits. */
@@ -127,6 +139,7 @@ const HIDDEN_UTF8: Record<string, string> = {
   'en-dash': `CPF 590.830.166\u201333`,
   'nb-hyphen': `CPF 590.830.166\u201133`,
   fullwidth: 'CPF ５９０.８３０.１６６-３３',
+  'arabic-indic': 'CPF ٥٩٠.٨٣٠.١٦٦-٣٣',
   lrm: `CPF ${spread('\u200e')}`,
 };
 const LABELS = ['latin1', 'ISO-8859-1', 'windows-1252', 'us-ascii', 'cp1252', 'x-cp1251', 'koi8-r', 'iso-8859-15', 'gbk', 'utf-16'];

@@ -1,8 +1,8 @@
 // Round 5 review: UTF-8 text under a label that is not UTF-8. An answer labelled latin1,
 // windows-1252, iso-8859-*, koi8-r (any single-byte label), a double-byte one (Shift_JIS, GBK,
 // Big5, EUC) or UTF-16, whose bytes are UTF-8 with an identifier printed with non-ASCII separators
-// or digits (no-break spaces, U+202F, U+2011/U+2013 dashes, minus, fullwidth forms, invisible
-// characters), decoded to mojibake (`590Â 830Â 166Â 33`) no pattern matched, and went out unmasked.
+// or digits (no-break spaces, U+202F, U+2011/U+2013 dashes, minus, fullwidth forms, Arabic-Indic or
+// Mathematical digits, invisible characters), decoded to mojibake (`590Â 830Â 166Â 33`) no pattern matched, and went out unmasked.
 // MaskingPipeline now reads the bytes as UTF-8 too (other-readings.ts) and refuses such a body;
 // identifiers with ASCII separators are still masked in place, genuine latin1 (é as the byte 0xE9),
 // koi8-r and Shift_JIS text is masked as before, and no mask or count is doubled. Every label alias,
@@ -38,6 +38,8 @@ const HIDDEN: Record<string, string> = {
   'thin space': `CPF ${cpf('\u2009')} ok`,
   'ideographic space': `CPF ${cpf('\u3000')} ok`,
   'fullwidth digits': 'CPF ５９０.８３０.１６６-３３ ok',
+  'Arabic-Indic digits': 'CPF ٥٩٠.٨٣٠.١٦٦-٣٣ ok',
+  'Mathematical bold digits': 'CPF 𝟓𝟗𝟎.𝟖𝟑𝟎.𝟏𝟔𝟔-𝟑𝟑 ok',
   'fullwidth dot and slash (CNPJ)': 'CNPJ 11．222．333／0001-81 ok',
   'left-to-right marks': `CPF ${cpf('\u200e')} ok`,
   'word joiners in a bare CPF': `doc ${[...'59083016633'].join('\u2060')} ok`,
