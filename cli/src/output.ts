@@ -1,12 +1,13 @@
 // Output for people (aligned tables, colour only on a TTY) and for scripts (-o json|yaml).
-import { stringify } from 'yaml';
+import { inertJson, inertText, inertYaml } from './inert.ts';
 import type { CliIo } from './io.ts';
 import type { OutputFormat } from './args.ts';
 
 export interface Column<T> { header: string; value: (row: T) => string }
 
 export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
-  const cells = rows.map((r) => columns.map((c) => c.value(r)));
+  // Cells carry text from records and CRDs: shown inert (inert.ts).
+  const cells = rows.map((r) => columns.map((c) => inertText(c.value(r))));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]?.length ?? 0)));
   const line = (values: string[]): string => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('   ').trimEnd();
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
@@ -18,11 +19,11 @@ export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]
  */
 export function streamTable<T>(columns: readonly Column<T>[], widths: readonly number[] = columns.map((c) => Math.max(c.header.length, 12))): { header(): string; row(value: T): string } {
   const line = (values: string[]): string => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('   ').trimEnd() + '\n';
-  return { header: () => line(columns.map((c) => c.header)), row: (value) => line(columns.map((c) => c.value(value))) };
+  return { header: () => line(columns.map((c) => c.header)), row: (value) => line(columns.map((c) => inertText(c.value(value)))) };
 }
 
 export function writeStructured(io: CliIo, format: Exclude<OutputFormat, 'table'>, value: unknown): void {
-  io.stdout.write(format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value));
+  io.stdout.write(format === 'json' ? `${inertJson(value, 2)}\n` : inertYaml(value));
 }
 
 export interface Paint { bold(s: string): string; red(s: string): string; green(s: string): string; yellow(s: string): string; dim(s: string): string }

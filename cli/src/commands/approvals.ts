@@ -1,4 +1,5 @@
 // guarita approvals [list] [-n NS | -A] [--pending] [-o json|yaml] [-w]
+import { inertJson } from '../inert.ts';
 import type { CliIo } from '../io.ts';
 import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError, type OutputFormat } from '../args.ts';
 import { loadKube, type KubeAccess } from '../kube.ts';
@@ -49,7 +50,7 @@ async function watch(io: CliIo, kube: KubeAccess, all: boolean, pending: boolean
     // --pending: requests waiting for a decision, and the change that ends the wait of one shown.
     if (pending && phaseOf(e.object) !== 'Pending' && !shown.has(id)) return;
     shown.add(id);
-    io.stdout.write(format === 'json' ? `${JSON.stringify(e)}\n` : table.row(e.object));
+    io.stdout.write(format === 'json' ? `${inertJson(e)}\n` : table.row(e.object));
   };
   if (format === 'table') io.stdout.write(table.header());
   try {

@@ -10,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { validateAccessPolicy } from '../../../crds/validators.ts';
 import { compilePolicy, initPolicyEngine, PolicyCompileError, type Command, type CompiledPolicy, type Decision, type Identity, type SshRequest, type Verdict } from '../../../core/policy/index.ts';
 import { kubectlAttributes } from '../../../core/policy/kubernetes-command.ts';
+import { inertJson } from '../inert.ts';
 import type { CliIo } from '../io.ts';
 
 const USAGE = `usage: guarita policy <subcommand> [flags]
@@ -182,7 +183,7 @@ function checkSources(flags: EvalFlags): void {
 
 function output(d: Decision, extra: Record<string, unknown> = {}): string {
   const { decision, rule, reason, code, approval, statements, masking, sensitiveColumns } = d;
-  return `${JSON.stringify({ ...extra, decision, rule: rule ?? null, reason, code, approval, sensitiveColumns, statements, masking })}\n`;
+  return `${inertJson({ ...extra, decision, rule: rule ?? null, reason, code, approval, sensitiveColumns, statements, masking })}\n`;
 }
 
 interface Evaluation { policy: CompiledPolicy; identity: Identity; purpose: string | undefined }

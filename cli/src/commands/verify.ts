@@ -7,6 +7,7 @@ import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError, type OutputFormat
 import { OPERATOR_HELP, OPERATOR_OPTIONS } from '../operator-flags.ts';
 import type { Connection, connect } from '../operator-client.ts';
 import type { KubeAccess } from '../kube.ts';
+import { inert } from '../inert.ts';
 import { paint, writeStructured, type Paint } from '../output.ts';
 import { Progress } from '../progress.ts';
 import { jsonlBatches, jsonlLines, parseLine } from '../jsonl.ts';
@@ -60,22 +61,6 @@ const HASH = /^[0-9a-f]{64}$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 // ---- describing verdicts --------------------------------------------------------------------------
-
-// eslint-disable-next-line no-control-regex -- control characters are what is escaped
-const ACTS_ON_TERMINAL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * A verdict as a terminal may show it: control characters (C0 but newline, DEL, C1) and
- * bidirectional overrides in its strings written as \u escapes. Its text comes from the file (key
- * ids, chain ids, a record's command: the agent's own text) or the operator: ESC sequences there
- * erased the FAILED lines, drew "✓ anchored" and set the auditor's terminal title.
- */
-export function inert<T>(value: T): T {
-  if (typeof value === 'string') return value.replace(ACTS_ON_TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) as T;
-  if (Array.isArray(value)) return value.map((x: unknown) => inert(x)) as T;
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, inert(x)])) as T;
-  return value;
-}
 
 function short(hash: string | undefined): string {
   return hash === undefined ? '?' : `${hash.slice(0, 12)}…`;
