@@ -241,6 +241,7 @@ export class MaskingPipeline {
   #bomEncoding: string | undefined;
   readonly #masker: StreamMasker;
   readonly #session: MaskSession;
+  readonly #kind: 'json' | 'text';
   /**
    * The body's other readings, checked alongside when it is decoded as anything but UTF-8
    * (other-readings.ts): UTF-8 text under a UTF-16 or single-byte label hides identifiers from the
@@ -258,6 +259,7 @@ export class MaskingPipeline {
     this.#decoder = decoder;
     this.#masker = kind === 'json' ? session.jsonStream() : session.textStream();
     this.#session = session;
+    this.#kind = kind;
     this.#sampleLimit = sampleLimit;
   }
 
@@ -293,7 +295,7 @@ export class MaskingPipeline {
       this.#decoder = new TextDecoder(bom);
       this.#bomEncoding = bom;
     }
-    this.#other = otherReadings(this.#session, this.#decoder.encoding);
+    this.#other = otherReadings(this.#session, this.#decoder.encoding, this.#kind);
     return head.length === 0 ? head : this.#emit(this.#masker.push(this.#checkedOther(head, checkedText(decoded(this.#decoder, head)))));
   }
 

@@ -114,6 +114,20 @@ describe('UTF-8 text under a single-byte label: refused when an identifier reads
 });
 
 describe('what keeps working under single-byte labels', () => {
+  it('a JSON value masked whole by its name rule is not refused for what the text reading of it would find', () => {
+    const body = Buffer.from(JSON.stringify({ nome: 'José', cpf: `590\u00a0830\u00a0166\u00a033`, email: 'joão＠exemplo.com' }), 'utf8');
+    for (const cuts of chunkings(body)) {
+      const decoder = textDecoderFor('latin1');
+      if (typeof decoder === 'string') throw new Error(decoder);
+      const session = masker.newSession();
+      const pipeline = new MaskingPipeline(session, 'json', decoder, 1 << 20);
+      const from = Array.isArray(cuts) ? (cuts[0] ?? body.length) : 1;
+      const out = Buffer.concat([pipeline.push(body.subarray(0, from)), pipeline.push(body.subarray(from)), pipeline.end()]).toString('utf8');
+      expect(out).not.toMatch(/590|830|166|jo/);
+      expect(session.counts()).toEqual({ cpf: 1, email: 1 });
+    }
+  });
+
   it.each(SINGLE_BYTE_LABELS)('charset=%s: UTF-8 text with ASCII separators is masked in place, counted once, cut anywhere', (label) => {
     const body = Buffer.from('José, Atenção: CPF 590.830.166-33, tel (11) 91234-5678, joao@exemplo.com ✓', 'utf8');
     for (const cuts of chunkings(body)) {

@@ -30,10 +30,10 @@ export interface OtherReadings {
 }
 
 /** The other readings to check for a body decoded as `encoding` (a TextDecoder's name); undefined for UTF-8. */
-export function otherReadings(session: MaskSession, encoding: string): OtherReadings | undefined {
+export function otherReadings(session: MaskSession, encoding: string, kind: 'json' | 'text'): OtherReadings | undefined {
   if (encoding === 'utf-8') return undefined;
   if (encoding === 'utf-16le' || encoding === 'utf-16be') return new RawReadings(session, encoding);
-  return new RoundTrip(session, encoding);
+  return new RoundTrip(session, encoding, kind);
 }
 
 const countsTotal = (session: MaskSession): number => Object.values(session.counts()).reduce((n, c) => n + c, 0);
@@ -92,8 +92,10 @@ class RoundTrip implements OtherReadings {
   #tail = '';
   #started = false;
 
-  constructor(session: MaskSession, encoding: string) {
-    this.#removed = session.removingSession().textStream();
+  constructor(session: MaskSession, encoding: string, kind: 'json' | 'text') {
+    // Removed as the answer is masked (a JSON value under a name rule whole), so what is left is what the answer shows.
+    const removing = session.removingSession();
+    this.#removed = kind === 'json' ? removing.jsonStream() : removing.textStream();
     this.#found = session.removingSession();
     this.#reading = this.#found.textStream();
     this.#encoding = encoding;
