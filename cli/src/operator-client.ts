@@ -3,6 +3,7 @@
 // and sends the user's own Kubernetes bearer token (from the kubeconfig: token, token file, exec
 // or OIDC plugin). The operator authenticates it with TokenReview and authorizes every request
 // with a SubjectAccessReview on sessions.guarita.io, so Kubernetes RBAC decides who reads what.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -184,6 +185,21 @@ async function boundedText(res: Dispatcher.ResponseData, maxBytes: number, actio
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * A 503 (the operator builds one store-log proof at a time, or is not ready yet) is asked again,
+ * this many times in all, after the Retry-After it names: every request here is a GET. A wait
+ * longer than BUSY_WAIT_MAX_MS is not waited for: the error says when to retry.
+ */
+export const BUSY_ATTEMPTS = 3;
+export const BUSY_WAIT_MAX_MS = 10_000;
+
+/** How long to wait before asking again, or undefined when the operator asks for longer than BUSY_WAIT_MAX_MS. */
+export function busyWaitMs(retryAfter: string | undefined): number | undefined {
+  // Seconds as digits; an HTTP date or anything else: one second.
+  const ms = retryAfter !== undefined && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) * 1000 : 1000;
+  return ms > BUSY_WAIT_MAX_MS ? undefined : Math.max(ms, 100);
+}
+
 /** One user's session with the operator's read API, for one namespace. */
 export class OperatorClient {
   readonly endpoint: OperatorEndpoint;
@@ -215,18 +231,23 @@ export class OperatorClient {
 
   async #send(path: string, query: Query, action: string, accept: string): Promise<Dispatcher.ResponseData> {
     const url = this.url(path, query);
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(url, {
-        method: 'GET', dispatcher: this.#agent, headersTimeout: 60_000, bodyTimeout: 120_000,
-        headers: { authorization: `Bearer ${this.#token}`, accept, 'user-agent': 'guarita-cli' },
-      });
-    } catch (err) {
-      throw explainTransportError(err, action, url);
+    for (let attempt = 1; ; attempt++) {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          method: 'GET', dispatcher: this.#agent, headersTimeout: 60_000, bodyTimeout: 120_000,
+          headers: { authorization: `Bearer ${this.#token}`, accept, 'user-agent': 'guarita-cli' },
+        });
+      } catch (err) {
+        throw explainTransportError(err, action, url);
+      }
+      if (res.statusCode >= 200 && res.statusCode < 300) return res;
+      const text = await res.body.text().catch(() => '');
+      const retryAfter = headerValue(res.headers['retry-after']);
+      const wait = res.statusCode === 503 && attempt < BUSY_ATTEMPTS ? busyWaitMs(retryAfter) : undefined;
+      if (wait === undefined) throw explainStatus(res.statusCode, text, action, retryAfter);
+      await sleep(wait);
     }
-    if (res.statusCode >= 200 && res.statusCode < 300) return res;
-    const text = await res.body.text().catch(() => '');
-    throw explainStatus(res.statusCode, text, action, headerValue(res.headers['retry-after']));
   }
 
   /** `maxBytes`: an answer known to be small (a store-log proof) is refused past it while it streams, not held whole. */
