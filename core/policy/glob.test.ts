@@ -102,6 +102,25 @@ describe('path globs', () => {
     expect(g.matches(seg('/Customers/EXPORT'), 'permissive')).toBe(false);
   });
 
+  it('ignores Unicode forms when restricting only (file systems that fold them reach one file by every spelling)', () => {
+    const nfc = compilePathGlob('/dados/relatório-*');
+    const nfd = 'relato\u0301rio-2026.csv';
+    expect(nfc.matches(['dados', nfd], 'restrictive')).toBe(true);
+    expect(nfc.matches(['DADOS', 'RELATÓRIO-2026.CSV'], 'restrictive')).toBe(true);
+    expect(nfc.matches(['dados', nfd], 'permissive')).toBe(false);
+    // A glob written decomposed denies the composed spelling too.
+    expect(compilePathGlob('/dados/relato\u0301rio-*').matches(['dados', 'relatório-1'], 'restrictive')).toBe(true);
+    // Compatibility forms: fullwidth letters, ligatures.
+    const secret = compilePathGlob('/secret/**');
+    expect(secret.matches(['ｓｅｃｒｅｔ', 'x'], 'restrictive')).toBe(true);
+    expect(secret.matches(['SECRET', 'x'], 'restrictive')).toBe(true);
+    expect(compilePathGlob('/office/*').matches(['ofﬁce', 'a'], 'restrictive')).toBe(true);
+    expect(secret.matches(['ｓｅｃｒｅｔ', 'x'], 'permissive')).toBe(false);
+    // Other names stay other names.
+    expect(secret.matches(['secrets', 'x'], 'restrictive')).toBe(false);
+    expect(nfc.matches(['dados', 'relatorio-1'], 'restrictive')).toBe(false);
+  });
+
   it('refuses ** inside a segment and empty segments', () => {
     expect(pathGlobProblem('/a**')).toBeDefined();
     expect(pathGlobProblem('/a//b')).toBeDefined();

@@ -101,6 +101,18 @@ function pathSegments(source: string): string[] {
   return segs;
 }
 
+/**
+ * A path segment as restrictive rules compare it: lower case, and outside ASCII in NFKC, so the
+ * spellings one file has on a host whose file system folds case or Unicode forms (ext4 casefold,
+ * macOS APFS/HFS+: `relato\u0301rio` and `relatório`, fullwidth `ｓｅｃｒｅｔ`) meet one deny glob.
+ * ASCII, most paths, skips the normalization.
+ */
+function foldSegment(text: string): string {
+  const lower = text.toLowerCase();
+  // eslint-disable-next-line no-control-regex -- ASCII is the range tested
+  return /^[\u0000-\u007f]*$/.test(lower) ? lower : lower.normalize('NFKC').toLowerCase();
+}
+
 function matchSegments(pattern: readonly Segment[], path: readonly string[], fold: boolean): boolean {
   // reach[j]: the pattern prefix seen so far can consume exactly path[0..j).
   let reach: boolean[] = path.map(() => false).concat(false);
@@ -113,7 +125,7 @@ function matchSegments(pattern: readonly Segment[], path: readonly string[], fol
         any = any || reach[j] === true;
         next[j] = any;
       } else if (reach[j] === true && j < path.length) {
-        const text = fold ? (path[j] ?? '').toLowerCase() : (path[j] ?? '');
+        const text = fold ? foldSegment(path[j] ?? '') : (path[j] ?? '');
         next[j + 1] = wildcardMatch(seg.pattern, text);
       }
     }
@@ -124,10 +136,11 @@ function matchSegments(pattern: readonly Segment[], path: readonly string[], fol
 
 export function compilePathGlob(source: string): PathGlob {
   const exact: Segment[] = pathSegments(source).map((s) => (s === '**' ? { kind: 'any' } : { kind: 'one', pattern: s }));
-  const folded: Segment[] = exact.map((s) => (s.kind === 'any' ? s : { kind: 'one', pattern: s.pattern.toLowerCase() }));
+  const folded: Segment[] = exact.map((s) => (s.kind === 'any' ? s : { kind: 'one', pattern: foldSegment(s.pattern) }));
   return {
     source,
-    // Restrictive rules ignore case: some upstreams route /Customers/Export like /customers/export.
+    // Restrictive rules ignore case and Unicode forms: some upstreams route /Customers/Export like
+    // /customers/export, and some file systems fold both (foldSegment).
     matches: (segments, mode) => (mode === 'restrictive' ? matchSegments(folded, segments, true) : matchSegments(exact, segments, false)),
   };
 }
