@@ -52,8 +52,11 @@ function openFailure(err: unknown): string {
 
 class OpenTimeout extends Error {}
 
+/** An SFTP channel as opened, and whether the host has closed it since (listened for from the moment ssh2 hands it over). */
+interface OpenedSftp { sftp: SFTPWrapper; closed: boolean }
+
 /** Opens an SFTP channel, or rejects: the host refused it (no subsystem, MaxSessions reached) or did not answer in time. */
-function openSftp(client: Client, timeoutMs: number): Promise<SFTPWrapper> {
+function openSftp(client: Client, timeoutMs: number): Promise<OpenedSftp> {
   return new Promise((resolve, reject) => {
     let late = false;
     const timer = setTimeout(() => {
@@ -69,8 +72,14 @@ function openSftp(client: Client, timeoutMs: number): Promise<SFTPWrapper> {
           if (err === undefined) sftp.end();
           return;
         }
-        if (err !== undefined) reject(err);
-        else resolve(sftp);
+        if (err !== undefined) return reject(err);
+        // Listened for as ssh2 hands the channel over, not after an await: ssh2 emits 'close'
+        // synchronously while it parses the host's CHANNEL_CLOSE, which can come in the same read
+        // as the VERSION; missed, the channel was kept as open, and ssh2 drops requests on a closed
+        // channel without calling back (every resolution waited out the timeout).
+        const opened: OpenedSftp = { sftp, closed: false };
+        sftp.once('close', () => { opened.closed = true; });
+        resolve(opened);
       });
     } catch (err) {
       clearTimeout(timer);
@@ -114,13 +123,15 @@ export class ResolutionChannel {
   }
 
   #open(timeoutMs: number): Promise<OpenChannel> {
-    const opening = openSftp(this.#client, timeoutMs).then((sftp) => {
-      const open: OpenChannel = { sftp, inFlight: 0, closed: false };
+    const opening = openSftp(this.#client, timeoutMs).then(({ sftp, closed }) => {
+      const open: OpenChannel = { sftp, inFlight: 0, closed };
       this.opened++;
       sftp.on('close', () => {
         open.closed = true;
         if (this.#current === opening) this.#current = undefined;
       });
+      // Closed before this turn (with its VERSION): not the current channel; the next acquire opens another.
+      if (closed && this.#current === opening) this.#current = undefined;
       if (this.#ended) this.#drop(open);
       return open;
     });
@@ -152,7 +163,15 @@ export class ResolutionChannel {
     const home = absolute(await ask<string>(options, (cb) => guard(open, (c: Callback<string>) => (open.sftp as SFTPWrapper & { ext_home_dir(user: string, cb: Callback<string>): void }).ext_home_dir(user, c), cb)));
     if ('why' in home) return home;
     // A home that does not resolve (sshd then starts the shell in /) is not guessed: unresolved.
-    return absolute(await ask<string>(options, (cb) => guard(open, (c: Callback<string>) => open.sftp.realpath(home.real[0] ?? '', c), cb)));
+    const real = absolute(await ask<string>(options, (cb) => guard(open, (c: Callback<string>) => open.sftp.realpath(home.real[0] ?? '', c), cb)));
+    if ('why' in real) return real;
+    // Nor one sshd cannot chdir into: realpath answers for a file (/dev/null, a home replaced by a
+    // file or a symlink to one) and for a directory without search permission, while the shell
+    // then starts in sshd's own directory (/), where `cat secret/x` reads /secret/x. stat of
+    // HOME/. succeeds exactly when chdir(HOME) would (a directory the user may search).
+    const entered = await ask<{ isDirectory(): boolean }>(options, (cb) => guard(open, (c: Callback<{ isDirectory(): boolean }>) => open.sftp.stat(`${real.real[0] ?? ''}/.`, c), cb));
+    if (!entered.ok) return { why: `the login directory cannot be entered (${entered.why}): the host's shell starts elsewhere` };
+    return entered.value.isDirectory() ? real : { why: 'the login directory is not a directory: the host\'s shell starts elsewhere' };
   }
 
   /** The connection ended: the channel goes with it, and none is opened again. */
@@ -165,18 +184,16 @@ export class ResolutionChannel {
 
 /** realpath(".") over a short-lived channel of its own: sshd starts it in the login directory, as each exec's shell. */
 async function freshLoginDirectory(client: Client, timeoutMs: number): Promise<Resolution> {
-  let fresh: SFTPWrapper;
+  let fresh: OpenedSftp;
   try {
     fresh = await openSftp(client, timeoutMs);
   } catch (err) {
     return { why: openFailure(err) };
   }
-  let closed = false;
-  fresh.on('close', () => { closed = true; });
   try {
-    return absolute(await ask<string>({ timeoutMs, closed: () => closed }, (cb) => fresh.realpath('.', cb)));
+    return absolute(await ask<string>({ timeoutMs, closed: () => fresh.closed }, (cb) => fresh.sftp.realpath('.', cb)));
   } finally {
-    fresh.end();
+    fresh.sftp.end();
   }
 }
 
