@@ -43,7 +43,8 @@ function banner(port: number): Promise<boolean> {
 }
 
 /** Starts sshd under `dir` (created); stop() ends it. */
-export async function startSshd(dir: string, logFile = join(dir, 'sshd.log')): Promise<SshdHandle> {
+/** `maxSessions`: sshd's MaxSessions (sessions per connection; 50 unless a test needs the host's bound). */
+export async function startSshd(dir: string, logFile = join(dir, 'sshd.log'), opts: { maxSessions?: number } = {}): Promise<SshdHandle> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const hostKeyFile = join(dir, 'ssh_host_ed25519_key');
   const clientKeyFile = join(dir, 'client_key');
@@ -72,7 +73,7 @@ export async function startSshd(dir: string, logFile = join(dir, 'sshd.log')): P
     'Subsystem sftp internal-sftp',
     'LogLevel VERBOSE',
     'MaxStartups 300:30:600',
-    'MaxSessions 50',
+    `MaxSessions ${opts.maxSessions ?? 50}`,
     // Debian's bash sources ~/.bashrc when sshd runs it (SHLVL < 2): the machine user's startup
     // files (pyenv rehash and its lock, a slow PATH) are not the test's; SHLVL=1 skips them.
     'SetEnv SHLVL=1',

@@ -174,6 +174,27 @@ export class ResolutionChannel {
     return entered.value.isDirectory() ? real : { why: 'the login directory is not a directory: the host\'s shell starts elsewhere' };
   }
 
+  /**
+   * Frees the host's session slot the channel holds (sshd's MaxSessions counts it as a session):
+   * ends the open channel and waits for the host's close, at most waitMs. Resolutions still on it
+   * fail closed (unresolved); the next one opens another channel. False when none was open.
+   */
+  async release(waitMs: number): Promise<boolean> {
+    const current = this.#current;
+    if (current === undefined) return false;
+    const open = await current.catch(() => undefined);
+    if (open === undefined || open.closed) return false;
+    if (this.#current === current) this.#current = undefined;
+    const closed = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, waitMs);
+      timer.unref();
+      open.sftp.once('close', () => { clearTimeout(timer); resolve(); });
+    });
+    this.#drop(open);
+    await closed;
+    return true;
+  }
+
   /** The connection ended: the channel goes with it, and none is opened again. */
   close(): void {
     this.#ended = true;
@@ -223,4 +244,24 @@ function guarded(open: OpenChannel): HostPathCalls {
     lstat: (path, cb) => guard(open, (c) => open.sftp.lstat(path, c), cb),
     stat: (path, cb) => guard(open, (c) => open.sftp.stat(path, c), cb),
   };
+}
+
+/** How long a released channel's close is waited for before the session channel is asked again. */
+const RELEASE_WAIT_MS = 2_000;
+
+/**
+ * Opens a session channel on the host (an exec, a shell, the agent's SFTP) with the connection's
+ * resolution channel out of its way: the host refusing it (sshd's MaxSessions reached, the kept
+ * resolution channel holding a slot) releases the resolution channel and asks once more. Before
+ * 8ffc5bc resolution channels were closed before the command's channel opened; kept, one took the
+ * only slot under MaxSessions 1 and every exec that needed resolution was refused.
+ */
+export async function openWithSlot<T>(client: Client, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    const channel = channels.get(client);
+    if (channel === undefined || !(await channel.release(RELEASE_WAIT_MS))) throw err;
+    return open();
+  }
 }

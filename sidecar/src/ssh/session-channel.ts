@@ -10,6 +10,7 @@ import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
+import { openWithSlot } from './resolution-channel.ts';
 import { outcomeOf, pathArguments, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type ArgumentFacts, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
@@ -188,7 +189,7 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   let exit: HostExit;
   try {
     const client = await ctx.upstream();
-    ({ channel: upstream, exit } = await openUpstream(client, req, pty));
+    ({ channel: upstream, exit } = await openWithSlot(client, () => openUpstream(client, req, pty)));
   } catch (err) {
     await auth.complete({ result: { error: errorMessage(err) }, masked: {}, durationMs: 0 }).catch(() => undefined);
     answerAndClose(stream, errorMessage(err), EXIT.unavailable);

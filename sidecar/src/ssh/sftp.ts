@@ -15,7 +15,7 @@ import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { isDirectory, resolveFollowing, resolveName, type HostPathCalls, type Resolution, type ResolveOptions } from './host-paths.ts';
-import { resolutionChannelOf } from './resolution-channel.ts';
+import { openWithSlot, resolutionChannelOf } from './resolution-channel.ts';
 
 // ssh2 is CommonJS: named exports come from its default export.
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
@@ -213,7 +213,9 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
       // listener attached after the waits (the channel, then realpath) missed a close that came in
       // the same read as the VERSION or the realpath answer, and ssh2 drops requests on a closed
       // channel without calling back, so every later request of the agent waited forever.
-      const sftp = await hostSftp(await ctx.upstream(), () => agent.end());
+      const client = await ctx.upstream();
+      // The host's session slots (MaxSessions): the connection's kept resolution channel makes way.
+      const sftp = await openWithSlot(client, () => hostSftp(client, () => agent.end()));
       try {
         if (closedHostChannels.has(sftp)) throw new Error('the host closed its SFTP channel');
         const home = await new Promise<string>((resolve, reject) => sftp.realpath('.', (err, p) => (err ? reject(err) : resolve(p))));
