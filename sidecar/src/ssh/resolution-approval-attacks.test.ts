@@ -1,0 +1,152 @@
+// Round 5 review of 8ffc5bc: an exec held for approval whose resolution was skipped (no rule of the
+// policy then judged its operands), and a policy that needs resolution swapped in while the
+// approver decides. The approved command must not run on paths nobody resolved: the sidecar
+// resolves again once approved, and a request skipped before and resolved now (or a link that
+// leads elsewhere) is refused. Through the real exec handling (handleSessionChannel), the real
+// policy engine and resolutionMatters, against an in-process ssh2 host that counts what it runs.
+import { posix } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
+import { compileMasker } from '../../../core/masking/index.ts';
+import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
+import { resolutionMatters } from '../../../core/policy/ssh.ts';
+import type { AccessPolicy } from '../../../crds/types.ts';
+import { parseAccessPolicy } from '../../../crds/validators.ts';
+import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
+import type { Session } from '../enforcement.ts';
+import { generateHostKey } from './host-key.ts';
+
+const { STATUS_CODE } = ssh2.utils.sftp;
+
+const TREE: Record<string, string> = { '/home/u': '/home/u', '/home/u/link': '/secret/x.txt', '/data': '/data', '/data/ok.txt': '/data/ok.txt', '/secret/x.txt': '/secret/x.txt' };
+
+const host = { sftpChannels: 0, execs: [] as string[] };
+
+function serveSftp(sftp: SFTPWrapper): void {
+  host.sftpChannels++;
+  sftp.on('REALPATH', (id: number, path: string) => {
+    const real = path === '.' ? '/home/u' : TREE[posix.normalize(path)];
+    if (real === undefined) sftp.status(id, STATUS_CODE.NO_SUCH_FILE, 'No such file');
+    else sftp.name(id, [{ filename: real, longname: real, attrs: {} as Stats }]);
+  });
+  sftp.on('LSTAT', (id: number) => sftp.status(id, STATUS_CODE.NO_SUCH_FILE, 'No such file'));
+}
+
+function sshPolicy(rules: unknown[]): AccessPolicy {
+  return parseAccessPolicy({
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
+    spec: {
+      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
+      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }], rules,
+    },
+  });
+}
+
+const APPROVE_CAT = { name: 'approve-cat', action: 'requireApproval', approval: { approverGroups: ['dpo'] }, match: { ssh: { commands: ['cat *'] } } };
+const DENY_SECRET = { name: 'secret-args', action: 'deny', match: { ssh: { commands: ['* /secret/*'] } } };
+/** Approval for any cat: no rule judges the operands, resolution is skipped. */
+const skipping = sshPolicy([APPROVE_CAT]);
+/** The same with a deny on the secret tree before it: resolution needed. */
+const resolving = sshPolicy([DENY_SECRET, APPROVE_CAT]);
+
+/** The policy in force before the approval wait, and the one swapped in while the approver decides. */
+const policies: { before: AccessPolicy; during: AccessPolicy; now: AccessPolicy } = { before: skipping, during: skipping, now: skipping };
+
+function approvingSession(): Session {
+  const masker = compileMasker({ style: 'partial' });
+  return {
+    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+    sshResolutionMatters: (request) => resolutionMatters(policies.now, request, { purpose: 'p', access: true }),
+    authorize: (command, hooks) => {
+      const d = compilePolicy(policies.now).evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
+      if (d.decision === 'deny') return Promise.resolve({ verdict: 'deny', decision: d, message: `denied: ${d.code}: ${d.reason}` });
+      if (d.decision === 'requireApproval') {
+        hooks?.onApprovalPending?.('ar-1', 'held for approval');
+        // The approver decides; meanwhile the policy is replaced.
+        policies.now = policies.during;
+      }
+      return Promise.resolve({ verdict: 'allow', decision: d, complete: () => Promise.resolve() });
+    },
+    newMaskSession: () => masker.newSession(),
+    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
+    recordStream: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+const hostKey = generateHostKey();
+let rig: ChannelRig | undefined;
+const hostServer = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (conn: Connection) => {
+  conn.on('authentication', (auth) => auth.accept());
+  conn.on('session', (accept) => {
+    const session = accept();
+    session.on('sftp', (acceptSftp) => serveSftp(acceptSftp()));
+    session.on('exec', (acceptExec, _reject, info) => { host.execs.push(info.command); const s = acceptExec(); s.exit(0); s.end(); });
+  });
+});
+
+beforeAll(async () => {
+  await initPolicyEngine();
+  rig = await startChannelRig(hostKey, hostServer, undefined, { session: approvingSession, resolveTimeoutMs: 10_000 });
+});
+
+afterAll(() => { rig?.close(); });
+
+beforeEach(() => { Object.assign(host, { sftpChannels: 0, execs: [] }); });
+
+function exec(command: string): Promise<{ code: unknown; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const agent = new ssh2.Client();
+    agent.on('error', reject);
+    agent.on('ready', () => agent.exec(command, (err, stream) => {
+      if (err !== undefined) return reject(err);
+      let code: unknown;
+      let stderr = '';
+      stream.on('exit', (c: unknown) => { code = c; });
+      stream.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      stream.resume();
+      stream.on('close', () => { agent.end(); resolve({ code, stderr }); });
+      stream.end();
+    }));
+    agent.connect({ host: '127.0.0.1', port: rig?.sidecarPort ?? 0, username: 'p', password: 'token', hostVerifier: () => true });
+  });
+}
+
+describe('a skipped resolution and a policy that needs it swapped in during the approval wait', () => {
+  it('cat of a link into the secret tree, approved under "approve any cat", with a deny on the secret tree added meanwhile: refused, nothing runs', async () => {
+    Object.assign(policies, { now: skipping, during: resolving });
+    const r = await exec('cat /home/u/link');
+    expect(r.code).toBe(126);
+    expect(r.stderr).toContain('changed while it waited for approval');
+    expect(host.execs).toEqual([]);
+  });
+
+  it('a relative link (cat link) the same way: refused', async () => {
+    Object.assign(policies, { now: skipping, during: resolving });
+    const r = await exec('cat link');
+    expect(r.code).toBe(126);
+    expect(host.execs).toEqual([]);
+  });
+
+  it('the policy unchanged during the wait: the approved command runs, the host never asked', async () => {
+    Object.assign(policies, { now: skipping, during: skipping });
+    const r = await exec('cat /home/u/link');
+    expect(r.code).toBe(0);
+    expect(host.execs).toEqual(['cat /home/u/link']);
+    expect(host.sftpChannels).toBe(0);
+  });
+
+  it('resolved before and after (a policy that needs it throughout), the paths unchanged: it runs', async () => {
+    Object.assign(policies, { now: resolving, during: resolving });
+    const r = await exec('cat /data/ok.txt');
+    expect(r.code).toBe(0);
+    expect(host.execs).toEqual(['cat /data/ok.txt']);
+  });
+
+  it('resolved before, skipped after (the deny removed during the wait): refused and run again (judged afresh)', async () => {
+    Object.assign(policies, { now: resolving, during: skipping });
+    const r = await exec('cat /data/ok.txt');
+    expect(r.code).toBe(126);
+    expect(host.execs).toEqual([]);
+  });
+});
