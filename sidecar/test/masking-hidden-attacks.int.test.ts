@@ -7,10 +7,10 @@
 //    (extended), or served by an HTTP upstream as text and JSON (also as \u escapes), written a few
 //    bytes at a time: masked whole.
 // 2. UTF-8 text under a label that is not UTF-8 (latin1, windows-1252, koi8-r, any single-byte
-//    alias, GBK, UTF-16) with a CPF printed with no-break spaces, dashes or fullwidth digits: a 502
-//    naming the charset (a cut when the head is already out), never the identifier in a form a
-//    reader of the UTF-8 reading, or of the answer as sent, sees. Genuine latin1 and UTF-8 text
-//    with ASCII separators under those labels are masked in place.
+//    alias, GBK, UTF-16) with a CPF printed with no-break spaces, dashes or fullwidth digits, and
+//    the reverse (latin1 bytes under a UTF-8 label or none): a 502 naming the charset (a cut when
+//    the head is already out), never the identifier in a form a reader of the other reading, or of
+//    the answer as sent, sees. Text with ASCII separators under those labels is masked in place.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import pg from 'pg';
@@ -163,6 +163,13 @@ for (const label of LABELS) {
   }
   SCRIPTS[`/mislabel/${label}/json`] = sized(`application/json; charset=${label}`, utf8(JSON.stringify({ nota: NBSP_TEXT })));
 }
+// The reverse: latin1 bytes under a UTF-8 label (or none), the CPF's groups split by the latin1 no-break space 0xA0.
+const LATIN1_NBSP = Buffer.from(`Atenção: ${NBSP_TEXT}`, 'latin1');
+SCRIPTS['/reverse/latin1-as-utf8'] = sized('text/plain; charset=utf-8', LATIN1_NBSP);
+SCRIPTS['/reverse/latin1-unlabelled'] = [Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${LATIN1_NBSP.length}\r\nconnection: close\r\n\r\n`, 'latin1'), LATIN1_NBSP];
+SCRIPTS['/reverse/latin1-as-utf8-chunked'] = chunked('text/plain; charset=utf-8', LATIN1_NBSP, 1);
+SCRIPTS['/reverse/json-latin1-as-utf8'] = sized('application/json', Buffer.from(JSON.stringify({ nota: NBSP_TEXT, nome: 'José' }), 'latin1'));
+SCRIPTS['/reverse/latin1-ascii-separators'] = sized('text/plain; charset=utf-8', Buffer.from(`Atenção: José, CPF ${CPF}.`, 'latin1'));
 // A long streamed answer: its head is out before the identifier arrives, so it is cut, not refused.
 SCRIPTS['/mislabel/long-stream'] = chunked('text/plain; charset=latin1', utf8(`${'linha sem nada '.repeat(4000)}${NBSP_TEXT}${' fim'.repeat(100)}`), 4096);
 
@@ -281,6 +288,20 @@ describe('HTTP answers: invisible characters, and UTF-8 under labels that are no
     // Node's GBK decoder throws on some invalid sequences cut by a one-byte chunk: refused as not GBK, before any check.
     expect(message).toMatch(/labelled charset [\w-]+, but its bytes are also UTF-8 text|read as ASCII or UTF-8 carry identifiers|bytes are not valid gbk/);
     expect(message).toMatch(/refused rather than passed unmasked/);
+  });
+
+  it.each(['/reverse/latin1-as-utf8', '/reverse/latin1-unlabelled', '/reverse/latin1-as-utf8-chunked', '/reverse/json-latin1-as-utf8'])('%s: latin1 under a UTF-8 label refused (502), the CPF in no reading of the bytes', async (path) => {
+    const a = await get(path);
+    expectNoCpf(path, a);
+    expect({ path, status: a.status }).toEqual({ path, status: 502 });
+    expect((JSON.parse(a.body.toString('utf8')) as { message: string }).message).toMatch(/labelled UTF-8 but is not valid UTF-8.*windows-1252.*refused rather than passed unmasked/);
+  });
+
+  it('latin1 with ASCII separators under a UTF-8 label is masked in place', async () => {
+    const a = await get('/reverse/latin1-ascii-separators');
+    expect(a.status).toBe(200);
+    expectNoCpf('/reverse/latin1-ascii-separators', a);
+    expect(a.body.toString('utf8')).toContain('***.***.***-33');
   });
 
   it('a long streamed answer whose identifier comes after the head is cut, the CPF in no reading of what arrived', async () => {

@@ -243,10 +243,9 @@ export class MaskingPipeline {
   readonly #session: MaskSession;
   readonly #kind: 'json' | 'text';
   /**
-   * The body's other readings, checked alongside when it is decoded as anything but UTF-8
-   * (other-readings.ts): UTF-8 text under a UTF-16 or single-byte label hides identifiers from the
-   * masking of the label's reading while a client reading it as UTF-8 (or as the original bytes)
-   * gets them. Undefined for UTF-8.
+   * The body's other readings, checked alongside (other-readings.ts): UTF-8 text under a UTF-16 or
+   * single-byte label, or latin1 under a UTF-8 label, hides identifiers from the masking of the
+   * label's reading while a client reading it the other way (or as the original bytes) gets them.
    */
   #other: OtherReadings | undefined;
   readonly #sampleLimit: number;

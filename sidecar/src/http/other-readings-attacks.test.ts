@@ -215,3 +215,55 @@ describe('UTF-16 labels: the bytes read as UTF-8 are checked as well as read as 
     }
   });
 });
+
+describe('the reverse: latin1 bytes under a UTF-8 label (or none) are also read as windows-1252', () => {
+  const latin1 = (t: string): Buffer => Buffer.from(t, 'latin1');
+  const cp1252 = (t: string): Buffer => Buffer.from([...t].map((c) => (c === '\u2013' ? 0x96 : c === '\u2014' ? 0x97 : c.charCodeAt(0))));
+  const HIDDEN_LATIN1: Record<string, Buffer> = {
+    'no-break space 0xA0': latin1(`Atenção: CPF ${cpf('\u00a0')} ok`),
+    'en dash 0x96': cp1252('José CPF 590.830.166\u201333 ok'),
+    'middle dot 0xB7': latin1('CPF 590\u00b7830\u00b7166-33 ok'),
+    'soft hyphen 0xAD': latin1(`doc ${[...'59083016633'].join('\u00ad')} ok`),
+    'no-break spaces in a phone': latin1('tel (11)\u00a091234-5678 ok'),
+  };
+
+  it.each(['utf-8', 'utf8', 'unicode-1-1-utf-8', 'UTF-8'])('charset=%s: refused naming why, cut anywhere', (label) => {
+    const passed: string[] = [];
+    for (const [what, body] of Object.entries(HIDDEN_LATIN1)) {
+      for (const cuts of chunkings(body)) {
+        const r = run(label.toLowerCase(), body, cuts);
+        if (r.refused === undefined || !/labelled UTF-8 but is not valid UTF-8.*windows-1252/.test(r.refused)) passed.push(`${what} ${JSON.stringify(cuts)}: ${r.out ?? r.refused}`);
+      }
+    }
+    expect(passed).toEqual([]);
+  });
+
+  it('far into a long body, the first rejected byte inside the identifier', () => {
+    const prefix = Buffer.from(`${'ação '.repeat(2000)}CPF 590`, 'utf8');
+    const body = Buffer.concat([prefix, latin1(`\u00a0830\u00a0166\u00a033 ${'fim '.repeat(500)}`)]);
+    for (const at of [prefix.length - 4, prefix.length - 1, prefix.length, prefix.length + 1, prefix.length + 4]) expect(run('utf-8', body, [at]).refused).toMatch(/windows-1252/);
+    expect(run('utf-8', body, 'bytes').refused).toMatch(/windows-1252/);
+  });
+
+  it('latin1 with ASCII separators, and valid UTF-8 holding U+FFFD, are masked in place, counted once', () => {
+    for (const body of [latin1('José, CPF 590.830.166-33 e tel (11) 91234-5678 ©'), Buffer.from('caractere \ufffd inválido, CPF 590.830.166-33 e tel (11) 91234-5678', 'utf8')]) {
+      for (const cuts of chunkings(body)) {
+        const r = run('utf-8', body, cuts);
+        expect({ cuts, refused: r.refused }).toEqual({ cuts, refused: undefined });
+        expect(r.counts).toEqual({ cpf: 1, phone: 1 });
+      }
+    }
+  });
+});
+
+describe('the bytes kept before the check starts', () => {
+  const every = (size: number, length: number): number[] => Array.from({ length: Math.ceil(length / size) - 1 }, (_, i) => (i + 1) * size);
+  it.each([1, 7, 1000, 4095, 4096, 4097, 9000])('chunks of %i bytes: the identifier reaching the first byte the readings differ on is found, however far in', (size) => {
+    const cases: [string, Buffer][] = [
+      ['latin1', Buffer.concat([Buffer.from(`${'pedido 123 ok '.repeat(1500)}CPF 590`, 'utf8'), Buffer.from('\u00a0830\u00a0166\u00a033 fim', 'utf8')])],
+      ['utf-8', Buffer.concat([Buffer.from(`${'ação 123 ok '.repeat(1500)}CPF 590`, 'utf8'), Buffer.from('\u00a0830\u00a0166\u00a033 fim', 'latin1')])],
+      ['koi8-r', Buffer.concat([Buffer.from(`${'x'.repeat(20_000)} 5`, 'utf8'), Buffer.from('９０.８３０.１６６-３３', 'utf8')])],
+    ];
+    for (const [label, body] of cases) expect({ label, refused: run(label, body, every(size, body.length)).refused !== undefined }).toEqual({ label, refused: true });
+  });
+});

@@ -29,11 +29,10 @@ export interface OtherReadings {
   end(): string | undefined;
 }
 
-/** The other readings to check for a body decoded as `encoding` (a TextDecoder's name); undefined for UTF-8. */
-export function otherReadings(session: MaskSession, encoding: string, kind: 'json' | 'text'): OtherReadings | undefined {
-  if (encoding === 'utf-8') return undefined;
+/** The other readings to check for a body decoded as `encoding` (a TextDecoder's name). */
+export function otherReadings(session: MaskSession, encoding: string, kind: 'json' | 'text'): OtherReadings {
   if (encoding === 'utf-16le' || encoding === 'utf-16be') return new RawReadings(session, encoding);
-  return new RoundTrip(session, encoding, kind);
+  return new RoundTrip(session, encoding === 'utf-8' ? latin1Other : utf8Other(encoding), kind);
 }
 
 const countsTotal = (session: MaskSession): number => Object.values(session.counts()).reduce((n, c) => n + c, 0);
@@ -74,74 +73,163 @@ class RawReadings implements OtherReadings {
 }
 
 /**
- * Label text with its identifiers removed, encoded back to the label's bytes, read as UTF-8 and
- * masked. While every byte so far is ASCII both readings are the same text and nothing is masked
- * twice: the last WINDOW characters are kept, and the check starts from them at the first other
- * byte (they hold any identifier that reaches it, and its keyword).
+ * The label's reading with its identifiers removed, encoded back to the label's bytes, read the
+ * other way (`Other`) and masked. Until the first byte the two readings may disagree on (a byte
+ * over 0x7F, or for UTF-8 one it rejects) they are the same text and nothing is masked twice: the
+ * last WINDOW bytes are kept, and the check starts from them there (they hold any identifier that
+ * reaches that byte, and its keyword).
  */
 class RoundTrip implements OtherReadings {
+  readonly #session: MaskSession;
+  readonly #kind: 'json' | 'text';
+  readonly #other: Other;
+  /** Set at the start (nothing is made for a body that never needs the check: most UTF-8 answers). */
+  #check: Check | undefined;
+  /** The bytes before the check started (at least the last WINDOW of them), and how many. */
+  #ring: Buffer | undefined;
+  #held = 0;
+
+  constructor(session: MaskSession, other: Other, kind: 'json' | 'text') {
+    this.#session = session;
+    this.#other = other;
+    this.#kind = kind;
+  }
+
+  push(raw: Buffer, text: string): string | undefined {
+    let check = this.#check;
+    if (check === undefined) {
+      if (!this.#other.differs(raw, text)) {
+        this.#keep(raw);
+        return undefined;
+      }
+      check = new Check(this.#session, this.#other, this.#kind);
+      this.#check = check;
+      raw = this.#held === 0 ? raw : Buffer.concat([(this.#ring ?? raw).subarray(0, this.#held), raw]);
+      this.#ring = undefined;
+    }
+    return check.push(raw);
+  }
+
+  end(): string | undefined {
+    return this.#check?.end();
+  }
+
+  /**
+   * Keeps at least the last WINDOW bytes, in a buffer of twice that made at the first chunk and
+   * compacted when full (no allocation per chunk: this runs on every UTF-8 answer).
+   */
+  #keep(raw: Buffer): void {
+    const ring = (this.#ring ??= Buffer.allocUnsafe(2 * WINDOW));
+    if (raw.length >= WINDOW) {
+      ring.set(raw.subarray(raw.length - WINDOW));
+      this.#held = WINDOW;
+      return;
+    }
+    if (this.#held + raw.length > ring.length) {
+      ring.copyWithin(0, this.#held - WINDOW, this.#held);
+      this.#held = WINDOW;
+    }
+    ring.set(raw, this.#held);
+    this.#held += raw.length;
+  }
+}
+
+/** The round trip itself, from the byte where the readings may differ. */
+class Check {
   /** What the label's reading finds is removed by this one (its own counts)... */
   readonly #removed: StreamMasker;
-  /** ...and what the UTF-8 reading of the rest finds is counted by this one. */
+  /** ...and what the other reading of the rest finds is counted by this one. */
   readonly #found: MaskSession;
   readonly #reading: StreamMasker;
-  readonly #encoding: string;
+  readonly #other: Other;
   readonly #codec: Codec;
   readonly #decode: (raw: Buffer, final: boolean) => string;
-  readonly #utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
-  #tail = '';
-  #started = false;
+  readonly #readOther: (bytes: Buffer, final: boolean) => string;
 
-  constructor(session: MaskSession, encoding: string, kind: 'json' | 'text') {
+  constructor(session: MaskSession, other: Other, kind: 'json' | 'text') {
     // Removed as the answer is masked (a JSON value under a name rule whole), so what is left is what the answer shows.
     const removing = session.removingSession();
     this.#removed = kind === 'json' ? removing.jsonStream() : removing.textStream();
     this.#found = session.removingSession();
     this.#reading = this.#found.textStream();
-    this.#encoding = encoding;
-    this.#codec = codecFor(encoding);
+    this.#other = other;
+    this.#codec = other.codec();
     this.#decode = this.#codec.reader();
+    this.#readOther = other.reader();
   }
 
-  push(raw: Buffer, text: string): string | undefined {
-    // Until the first byte over 0x7F the label's text is the bytes' own (every label here keeps ASCII ASCII).
-    if (!this.#started) {
-      if (isAscii(raw)) {
-        this.#tail = this.#tail.length + text.length <= WINDOW ? this.#tail + text : (this.#tail + text).slice(-WINDOW);
-        return undefined;
-      }
-      this.#started = true;
-    }
-    const own = this.#tail + this.#decode(raw, false);
-    this.#tail = '';
-    return this.#read(this.#removed.push(own));
+  push(raw: Buffer): string | undefined {
+    return this.#read(this.#removed.push(this.#decode(raw, false)), false);
   }
 
   end(): string | undefined {
-    if (!this.#started) return undefined;
     const last = this.#decode(Buffer.alloc(0), true);
-    const problem = this.#read((last === '' ? '' : this.#removed.push(last)) + this.#removed.end());
+    const problem = this.#read((last === '' ? '' : this.#removed.push(last)) + this.#removed.end(), true);
     if (problem !== undefined) return problem;
-    const rest = this.#utf8.decode();
-    if (rest !== '') this.#reading.push(rest);
     this.#reading.end();
     return this.#problem();
   }
 
-  #read(removed: string): string | undefined {
-    if (removed === '') return undefined;
-    this.#reading.push(this.#utf8.decode(this.#codec.encode(removed), { stream: true }));
+  #read(removed: string, final: boolean): string | undefined {
+    if (removed === '' && !final) return undefined;
+    const text = this.#readOther(this.#codec.encode(removed), final);
+    if (text !== '') this.#reading.push(text);
     return this.#problem();
   }
 
   #problem(): string | undefined {
-    if (countsTotal(this.#found) === 0) return undefined;
-    return `the body is labelled charset ${this.#encoding}, but its bytes are also UTF-8 text in which an identifier is readable that the ${this.#encoding} reading does not show as one (printed with no-break spaces, typographic dashes or fullwidth digits, which ${this.#encoding} turns into other characters): a client or person reading it as UTF-8 would get it unmasked; label the answer charset=utf-8`;
+    return countsTotal(this.#found) === 0 ? undefined : this.#other.problem;
   }
 }
 
-/** Characters of label text kept while the body is ASCII: more than the longest candidate and its keyword window (core/masking HOLD + LEFT). */
-const WINDOW = 1024;
+/** The other way a body's bytes are read, for RoundTrip. */
+interface Other {
+  /** Whether these bytes (or the label's text of them) may read differently: the check starts there. */
+  differs(raw: Buffer, text: string): boolean;
+  /** How the label's bytes are read and written exactly (codecFor). */
+  codec(): Codec;
+  /** A reader of bytes the other way, for one body. */
+  reader(): (bytes: Buffer, final: boolean) => string;
+  problem: string;
+}
+
+/** A label that is not UTF-8 (single- or double-byte): the other reading is UTF-8. */
+function utf8Other(encoding: string): Other {
+  return {
+    differs: (raw) => !isAscii(raw),
+    codec: () => codecFor(encoding),
+    reader: () => {
+      const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+      return (bytes, final) => (final ? decoder.decode(bytes) : decoder.decode(bytes, { stream: true }));
+    },
+    problem: `the body is labelled charset ${encoding}, but its bytes are also UTF-8 text in which an identifier is readable that the ${encoding} reading does not show as one (printed with no-break spaces, typographic dashes or other scripts' digits, which ${encoding} turns into other characters): a client or person reading it as UTF-8 would get it unmasked; label the answer charset=utf-8`,
+  };
+}
+
+let cp1252: Uint16Array | undefined;
+
+/**
+ * A UTF-8 label on bytes UTF-8 rejects: the other reading is windows-1252, what clients fall back
+ * to (latin1 text labelled UTF-8, a common misconfiguration: a CPF with the latin1 no-break space
+ * 0xA0 between its groups decodes to U+FFFD between them, which no pattern spans and a person
+ * reads through).
+ */
+const latin1Other: Other = {
+  differs: (_raw, text) => text.includes('\ufffd'),
+  codec: utf8Codec,
+  reader: () => {
+    cp1252 ??= singleBytes(new TextDecoder('windows-1252'), new Map());
+    const units = cp1252;
+    return (bytes) => decodeSingle(units, bytes);
+  },
+  problem: 'the body is labelled UTF-8 but is not valid UTF-8, and read as windows-1252 (what clients fall back to) it shows an identifier the UTF-8 reading does not (separated by bytes UTF-8 rejects, such as the latin1 no-break space 0xA0): a client or person reading it that way would get it unmasked; label the answer with its charset',
+};
+
+/**
+ * Bytes kept before the check starts: more than the longest candidate and its keyword window
+ * (core/masking HOLD + LEFT: 344 characters) in UTF-8's widest characters.
+ */
+const WINDOW = 4096;
 
 /** Double-byte encodings (WHATWG): their two-byte characters are encoded back too. */
 const DOUBLE_BYTE = new Set(['shift_jis', 'euc-jp', 'euc-kr', 'big5', 'gbk', 'gb18030']);
@@ -289,6 +377,90 @@ function learn(decoder: TextDecoder, table: Map<number, Buffer>, bytes: Buffer):
   if (!isOneChar(ch)) return [...bytes].map((b) => String.fromCharCode(UNMAPPED + b)).join('');
   if (table.size < LEARNT_LIMIT * 2) addChar(table, ch, Buffer.from(bytes));
   return ch;
+}
+
+/** Sentinels of the UTF-8 codec: the bytes UTF-8 rejects, as U+40000 + byte (unassigned, two units, a symbol to every detector). */
+const REJECTED = 0x40000;
+const REJECTED_HIGH = String.fromCodePoint(REJECTED).charCodeAt(0);
+
+let utf8: Codec | undefined;
+
+/** UTF-8 read and written exactly: every byte it rejects is REJECTED + byte and written back as itself. */
+function utf8Codec(): Codec {
+  utf8 ??= { reader: utf8Reader, encode: encodeUtf8 };
+  return utf8;
+}
+
+function utf8Reader(): (raw: Buffer, final: boolean) => string {
+  let carry = Buffer.alloc(0);
+  return (raw, final) => {
+    const bytes = carry.length === 0 ? raw : Buffer.concat([carry, raw]);
+    const out: string[] = [];
+    let run = 0;
+    let i = 0;
+    while (i < bytes.length) {
+      const n = utf8SequenceAt(bytes, i);
+      if (n > 0) {
+        i += n;
+        continue;
+      }
+      if (n === 0 && !final) break;
+      out.push(bytes.toString('utf8', run, i), String.fromCodePoint(REJECTED + (bytes[i] ?? 0)));
+      i += 1;
+      run = i;
+    }
+    out.push(bytes.toString('utf8', run, i));
+    carry = Buffer.from(bytes.subarray(i));
+    return out.join('');
+  };
+}
+
+/** The second byte's range after each lead (WHATWG UTF-8 decoder: no overlong forms, surrogates or code points past U+10FFFF). */
+function secondRange(b: number): [number, number] {
+  if (b === 0xe0) return [0xa0, 0xbf];
+  if (b === 0xed) return [0x80, 0x9f];
+  if (b === 0xf0) return [0x90, 0xbf];
+  if (b === 0xf4) return [0x80, 0x8f];
+  return [0x80, 0xbf];
+}
+
+/** The length of the sequence each lead byte starts (0: a byte UTF-8 never starts a character with). */
+const LEAD_LENGTH = new Uint8Array(256);
+LEAD_LENGTH.fill(1, 0, 0x80);
+LEAD_LENGTH.fill(2, 0xc2, 0xe0);
+LEAD_LENGTH.fill(3, 0xe0, 0xf0);
+LEAD_LENGTH.fill(4, 0xf0, 0xf5);
+
+/** The length of the valid UTF-8 sequence at i, -1 when the byte there is rejected, 0 when the sequence is cut by the end. */
+function utf8SequenceAt(bytes: Buffer, i: number): number {
+  const b = bytes[i] ?? 0;
+  const len = LEAD_LENGTH[b] ?? 0;
+  if (len <= 1) return len === 1 ? 1 : -1;
+  const [lo, hi] = secondRange(b);
+  for (let k = 1; k < len; k++) {
+    if (i + k >= bytes.length) return 0;
+    const ok = k === 1 ? inRange(bytes[i + k], lo, hi) : inRange(bytes[i + k], 0x80, 0xbf);
+    if (!ok) return -1;
+  }
+  return len;
+}
+
+function encodeUtf8(text: string): Buffer {
+  if (!text.includes(String.fromCharCode(REJECTED_HIGH))) return Buffer.from(text, 'utf8');
+  const out: Buffer[] = [];
+  let from = 0;
+  for (let i = text.indexOf(String.fromCharCode(REJECTED_HIGH)); i !== -1; i = text.indexOf(String.fromCharCode(REJECTED_HIGH), from)) {
+    const cp = text.codePointAt(i) ?? 0;
+    if (cp < REJECTED || cp > REJECTED + 0xff) {
+      out.push(Buffer.from(text.slice(from, i + 1), 'utf8'));
+      from = i + 1;
+      continue;
+    }
+    out.push(Buffer.from(text.slice(from, i), 'utf8'), Buffer.from([cp - REJECTED]));
+    from = i + 2;
+  }
+  out.push(Buffer.from(text.slice(from), 'utf8'));
+  return Buffer.concat(out);
 }
 
 /** Maps a non-ASCII character to its bytes (the first form kept; lead bytes alone, errors and sequences of several characters skipped). */
