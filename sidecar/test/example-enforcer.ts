@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { initPolicyEngine } from '../../core/policy/index.ts';
 import type { SessionEvent } from '../../core/recording/index.ts';
+import type { AccessPolicy } from '../../crds/types.ts';
 import { parseAccessPolicy } from '../../crds/validators.ts';
 import type { Session } from '../src/enforcement.ts';
 import { SidecarEnforcer, type EnforcerDeps } from '../src/enforcer.ts';
@@ -20,14 +21,19 @@ export interface ExampleEnforcer {
   use(plan: CompiledTarget): void;
   /** Approvals: the next resolve() answers this. */
   approve: 'approved' | 'denied';
+  /** Called while an approval is awaited (after the request is created, before the answer). */
+  duringWait?: () => void;
+  /** The example policy (style partial) changed by `edit`, compiled. */
+  variant(edit: (spec: AccessPolicy['spec']) => void): CompiledTarget;
 }
 
 /** The real enforcer over the example policy (fakes for identity, policy watch, approvals and spool); `use` swaps the policy in force as the watch would. */
 export async function exampleEnforcer(): Promise<ExampleEnforcer> {
   await initPolicyEngine();
-  const load = (style: 'partial' | 'redact'): CompiledTarget => {
+  const load = (style: 'partial' | 'redact', edit: (spec: AccessPolicy['spec']) => void = () => undefined): CompiledTarget => {
     const policy = parseAccessPolicy(parseYaml(readFileSync(join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml'), 'utf8')));
     policy.spec.masking = { ...(policy.spec.masking ?? {}), style };
+    edit(policy.spec);
     return compileTarget(policy, '/nonexistent');
   };
   const plans = { partial: load('partial'), redact: load('redact') };
@@ -38,6 +44,7 @@ export async function exampleEnforcer(): Promise<ExampleEnforcer> {
   const logger = { info() {}, warn() {}, error() {}, debug() {}, child() { return logger; } };
   const h: ExampleEnforcer = {
     records, metrics, plans, approve: 'approved',
+    variant: (edit) => load('partial', edit),
     open: async () => {
       const opened = await enforcer.openSession({ target: 'orders-db', credential: 't', purpose: 'customer-support', client: { remoteAddress: '127.0.0.1' } });
       if (!opened.ok) throw new Error(opened.message);
@@ -53,6 +60,7 @@ export async function exampleEnforcer(): Promise<ExampleEnforcer> {
     resolve: async (req: { commandText: string }, opts: { onCreated?: (r: unknown) => Promise<void> }) => {
       const request = { metadata: { name: `ar-${++approvals}`, namespace: 'ns' }, spec: { commandText: req.commandText }, status: { decisions: [{ approver: 'dana', decision: 'approve', reason: 'ok', at: new Date().toISOString() }] } };
       await opts.onCreated?.(request);
+      h.duringWait?.();
       return { kind: h.approve, request, message: h.approve };
     },
   };
