@@ -87,7 +87,7 @@ describe('a policy changed while an approval is awaited decides whether the appr
   });
 
   it('the session\'s purpose no longer allowed: denied', async () => {
-    const { verdict } = await heldAcross((spec) => { spec.purposes = ['billing']; });
+    const { verdict } = await heldAcross((spec) => { spec.purposes = [{ name: 'billing' }]; });
     expect(verdict).toBe('deny');
   });
 });
