@@ -114,6 +114,12 @@ export interface Session {
    * policy in force now (core/policy/ssh.ts resolutionMatters). Absent: the listener always resolves.
    */
   sshResolutionMatters?(request: SshRequest): boolean;
+  /**
+   * The policy in force now, as an opaque mark that changes whenever the policy does (undefined:
+   * none is in force). Long-lived grants (an open SFTP handle) compare it with the mark they were
+   * judged under and are judged again when it differs. Absent: grants are not re-judged.
+   */
+  policyMark?(): object | undefined;
   /** Interactive targets: records masked, timed frames of a channel (SSH exec and shell) as a 'stream' record; rejects when the spool cannot be written. */
   recordStream?(frames: StreamFrame[], extra?: Pick<SessionEvent, 'channel' | 'commandSha256'>): Promise<unknown>;
   /** Records session.end (once) and releases the session. */

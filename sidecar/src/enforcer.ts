@@ -591,6 +591,12 @@ export class SidecarSession implements Session {
     return target.policy.spec.sensitiveColumns;
   }
 
+  policyMark(): object | undefined {
+    const available = this.#enforcer.available(this.#targetConfig);
+    // Each policy version compiles to its own CompiledTarget: the object is the mark.
+    return available.ok ? available.target : undefined;
+  }
+
   sshResolutionMatters(request: SshRequest): boolean {
     const available = this.#enforcer.available(this.#targetConfig);
     // No policy in force: the request is refused anyway; resolving is still the safe answer.

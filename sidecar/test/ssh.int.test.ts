@@ -561,3 +561,42 @@ describe('issue 23 review: env, fsetstat, long names, channel types', () => {
     }
   });
 });
+
+// ---- round 5: open SFTP handles across a policy change ------------------------------------------------
+
+describe('an open SFTP handle is judged again once the policy changes', () => {
+  const readChunk = (sftp: SFTPWrapper, handle: Buffer): Promise<string | Error> => new Promise((resolve) => {
+    const buf = Buffer.alloc(64);
+    sftp.read(handle, buf, 0, buf.length, 0, (err, n) => resolve(err ?? buf.subarray(0, n).toString('utf8')));
+  });
+  const open = (sftp: SFTPWrapper, path: string, how: 'r' | 'w'): Promise<Buffer> => new Promise((resolve, reject) => sftp.open(path, how, (err, h) => (err ? reject(err) : resolve(h))));
+
+  it('a read handle on a file the new policy denies is refused and closed; one on a file it still allows keeps working', async () => {
+    const denied = join(data, 'logs', 'app.log');
+    const kept = join(data, 'customers.txt');
+    const c = await rawClient();
+    try {
+      const sftp = await rawSftp(c);
+      const [h1, h2] = [await open(sftp, denied, 'r'), await open(sftp, kept, 'r')];
+      expect(await readChunk(sftp, h1)).toBe('started\nok\n');
+      // The logs leave the readable tree: a deny on them before the read rule.
+      const rules = (sshPolicy().spec as { rules: unknown[] }).rules;
+      await apply([sshPolicy({ rules: [{ name: 'no-logs', match: { ssh: { paths: [`${data}/logs/**`] } }, action: 'deny' }, ...rules] })]);
+      await eventually('the sidecar denies new opens under the logs', async () => {
+        const fresh = await new Promise<Error | undefined>((resolve) => sftp.open(denied, 'r', (err, h) => { if (!err) sftp.close(h, () => undefined); resolve(err ?? undefined); }));
+        return fresh === undefined ? undefined : true;
+      }, 30_000, 300);
+      const after = await readChunk(sftp, h1);
+      expect(after).toBeInstanceOf(Error);
+      expect((after as Error).message).toMatch(/no-logs.*the policy changed since this handle was opened/);
+      // Closed by the sidecar: the handle is gone.
+      const again = await readChunk(sftp, h1);
+      expect(again).toBeInstanceOf(Error);
+      expect(await readChunk(sftp, h2)).toContain('Larissa');
+    } finally {
+      c.end();
+      await apply([sshPolicy()]);
+    }
+    await eventually('the restored policy is in force', async () => ((await ssh('true')).code === 0 ? true : undefined), 30_000, 500);
+  });
+});

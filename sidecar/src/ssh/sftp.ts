@@ -46,7 +46,15 @@ export function outcomeOf(auth: Authorization): 'allowed' | 'denied' | 'pending'
   return auth.decision.code === 'Unavailable' || auth.decision.code === 'ApprovalUnavailable' ? 'unavailable' : 'denied';
 }
 
-interface OpenHandle { host: Buffer; kind: 'file' | 'dir'; auth?: Extract<Authorization, { verdict: 'allow' }>; bytes: number; started: number; path: string; writable: boolean }
+/**
+ * `judgedUnder`: the policy mark (Session.policyMark) the open was judged under; `operations`:
+ * what the open was allowed as (read, write or both; list for a directory), judged again under a
+ * newer policy before the handle is used (`recheck`: that judgement while it runs).
+ */
+interface OpenHandle {
+  host: Buffer; kind: 'file' | 'dir'; auth?: Extract<Authorization, { verdict: 'allow' }>; bytes: number; started: number; path: string; writable: boolean;
+  judgedUnder: object | undefined; operations: SftpOperation[]; recheck?: Promise<string | undefined>;
+}
 
 type Allowed = Extract<Authorization, { verdict: 'allow' }>;
 
@@ -239,11 +247,8 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
    * not, as the operation does); a symlink's target (`linkTarget`) is relative to the link's
    * directory, as the host reads it.
    */
-  const judge = async (id: number, operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | undefined> => {
-    if (ctx.refusal !== undefined) {
-      agent.status(id, STATUS_CODE.PERMISSION_DENIED, `guarita: ${ctx.refusal.message}`);
-      return undefined;
-    }
+  const decide = async (operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | { refused: string }> => {
+    if (ctx.refusal !== undefined) return { refused: `guarita: ${ctx.refusal.message}` };
     const { sftp, home } = await host();
     const named = namedPaths(home, paths, o);
     // A path with control characters is refused by the policy as sent: the host is not asked about it.
@@ -253,8 +258,13 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), ...facts } });
     ctx.count(outcomeOf(auth));
     if (auth.verdict === 'allow') return { allowed: auth, sftp, paths: named.slice(0, paths.length).map((p) => p.sent) };
-    const message = auth.verdict === 'pending' ? `${auth.message}; retry once it is approved` : auth.message;
-    agent.status(id, STATUS_CODE.PERMISSION_DENIED, `guarita: ${message}`);
+    return { refused: `guarita: ${auth.verdict === 'pending' ? `${auth.message}; retry once it is approved` : auth.message}` };
+  };
+  /** decide(), answering the agent itself when the operation is not allowed. */
+  const judge = async (id: number, operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | undefined> => {
+    const d = await decide(operation, paths, o);
+    if ('allowed' in d) return d;
+    agent.status(id, STATUS_CODE.PERMISSION_DENIED, d.refused);
     return undefined;
   };
 
@@ -288,6 +298,44 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     return h;
   };
 
+  /**
+   * An open handle outlives the decision that opened it: once the policy in force is not the one
+   * it was judged under (a rule changed, the policy was replaced or deleted), its open is judged
+   * again, as what it was allowed as, before the handle is used. Refused: the handle is closed on
+   * the host and forgotten, and the request is denied. Concurrent requests share one judgement.
+   */
+  const recheck = async (h: OpenHandle): Promise<string | undefined> => {
+    const mark = ctx.session.policyMark?.();
+    for (const operation of h.operations) {
+      const d = await decide(operation, [h.path]);
+      if ('refused' in d) return d.refused;
+      await d.allowed.complete({ result: {}, masked: {}, durationMs: 0 });
+    }
+    h.judgedUnder = mark;
+    return undefined;
+  };
+  /** The handle, judged again first when the policy changed since it was (answers the agent itself when not usable). */
+  const usable = async (id: number, b: Buffer): Promise<OpenHandle | undefined> => {
+    const h = handleOf(id, b);
+    if (h === undefined || ctx.session.policyMark === undefined || ctx.session.policyMark() === h.judgedUnder) return h;
+    const key = b.toString('hex');
+    let refused: string | undefined;
+    try {
+      h.recheck ??= recheck(h).finally(() => { h.recheck = undefined; });
+      refused = await h.recheck;
+    } catch (err) {
+      refused = `guarita: the handle could not be judged again under the policy in force (${errorMessage(err)})`;
+    }
+    if (refused === undefined) return h;
+    if (handles.get(key) === h) {
+      handles.delete(key);
+      void host().then(({ sftp }) => sftp.close(h.host, () => undefined), () => undefined);
+      void h.auth?.complete({ result: { bytes: h.bytes, error: 'closed: the policy in force no longer allows it' }, masked: {}, durationMs: performance.now() - h.started }).catch(() => undefined);
+    }
+    agent.status(id, STATUS_CODE.PERMISSION_DENIED, `${refused} (the policy changed since this handle was opened; it is closed)`);
+    return undefined;
+  };
+
   // Opens being judged count against the cap too: checked on the handles alone, a burst of opens
   // sent before any was answered all passed (issue 23 review).
   let opening = 0;
@@ -301,6 +349,9 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     opening++;
     void (async () => {
       const writes = (flags & (OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC)) !== 0;
+      const operations: SftpOperation[] = writes ? ((flags & OPEN_MODE.READ) !== 0 ? ['write', 'read'] : ['write']) : ['read'];
+      // Taken before judging: a policy that changes during the judgement makes the first use judge again.
+      const judgedUnder = ctx.session.policyMark?.();
       try {
         const j = await judge(id, writes ? 'write' : 'read', [filename]);
         if (j === undefined) return;
@@ -314,7 +365,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
           await r.allowed.complete({ result: {}, masked: {}, durationMs: 0 });
         }
         const hostHandle = await new Promise<Buffer>((resolve, reject) => j.sftp.open(j.paths[0] ?? '', flags, attrs, (err, h) => (err ? reject(err) : resolve(h))));
-        agent.handle(id, newHandle({ host: hostHandle, kind: 'file', auth: j.allowed, bytes: 0, started: performance.now(), path: filename, writable: writes }));
+        agent.handle(id, newHandle({ host: hostHandle, kind: 'file', auth: j.allowed, bytes: 0, started: performance.now(), path: filename, writable: writes, judgedUnder, operations }));
       } catch (err) {
         fail(id, err);
       } finally {
@@ -323,9 +374,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     })();
   });
   agent.on('READ', (id: number, handle: Buffer, offset: number, length: number) => {
-    const h = handleOf(id, handle);
-    if (h === undefined) return;
-    void host().then(({ sftp }) => {
+    void usable(id, handle).then((h) => h && host().then(({ sftp }) => {
       const buf = Buffer.alloc(Math.min(length, MAX_READ));
       sftp.read(h.host, buf, 0, buf.length, offset, (err, n) => {
         if (err) return fail(id, err);
@@ -333,29 +382,26 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
         h.bytes += n;
         agent.data(id, buf.subarray(0, n));
       });
-    }, (err: unknown) => fail(id, err));
+    }), (err: unknown) => fail(id, err));
   });
   agent.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
-    const h = handleOf(id, handle);
-    if (h === undefined) return;
-    void host().then(({ sftp }) => sftp.write(h.host, data, 0, data.length, offset, (err) => {
+    void usable(id, handle).then((h) => h && host().then(({ sftp }) => sftp.write(h.host, data, 0, data.length, offset, (err) => {
       if (err) return fail(id, err);
       h.bytes += data.length;
       agent.status(id, STATUS_CODE.OK);
-    }), (err: unknown) => fail(id, err));
+    })), (err: unknown) => fail(id, err));
   });
   agent.on('FSTAT', (id: number, handle: Buffer) => {
-    const h = handleOf(id, handle);
-    if (h === undefined) return;
-    void host().then(({ sftp }) => sftp.fstat(h.host, (err, st) => (err ? fail(id, err) : agent.attrs(id, st))), (err: unknown) => fail(id, err));
+    void usable(id, handle).then((h) => h && host().then(({ sftp }) => sftp.fstat(h.host, (err, st) => (err ? fail(id, err) : agent.attrs(id, st)))), (err: unknown) => fail(id, err));
   });
   agent.on('FSETSTAT', (id: number, handle: Buffer, attrs) => {
-    const h = handleOf(id, handle);
-    if (h === undefined) return;
-    // Only on a handle opened for writing, and judged as the setstat it is: fsetstat on a handle
-    // opened for reading would otherwise truncate (size 0) or chmod a file only reading was allowed.
-    if (h.kind !== 'file' || !h.writable) return agent.status(id, STATUS_CODE.PERMISSION_DENIED, 'guarita: fsetstat needs a handle opened for writing');
-    run(id, 'setstat', [h.path], (sftp, _paths, done) => sftp.fsetstat(h.host, attrs, done), ok(id));
+    void usable(id, handle).then((h) => {
+      if (h === undefined) return;
+      // Only on a handle opened for writing, and judged as the setstat it is: fsetstat on a handle
+      // opened for reading would otherwise truncate (size 0) or chmod a file only reading was allowed.
+      if (h.kind !== 'file' || !h.writable) return agent.status(id, STATUS_CODE.PERMISSION_DENIED, 'guarita: fsetstat needs a handle opened for writing');
+      run(id, 'setstat', [h.path], (sftp, _paths, done) => sftp.fsetstat(h.host, attrs, done), ok(id));
+    }, (err: unknown) => fail(id, err));
   });
   agent.on('CLOSE', (id: number, handle: Buffer) => {
     const key = handle.toString('hex');
@@ -372,19 +418,21 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   agent.on('OPENDIR', (id: number, path: string) => {
     if (overCap(id)) return;
     opening++;
+    const judgedUnder = ctx.session.policyMark?.();
     run<Buffer>(id, 'list', [path], (sftp, [p = ''], done) => sftp.opendir(p, done), (h) => {
-      if (h !== undefined) agent.handle(id, newHandle({ host: h, kind: 'dir', bytes: 0, started: performance.now(), path, writable: false }));
+      if (h !== undefined) agent.handle(id, newHandle({ host: h, kind: 'dir', bytes: 0, started: performance.now(), path, writable: false, judgedUnder, operations: ['list'] }));
     }, () => { opening--; });
   });
   agent.on('READDIR', (id: number, handle: Buffer) => {
-    const h = handleOf(id, handle);
-    if (h === undefined) return;
+    void usable(id, handle).then((h) => h && readdirOn(id, h), (err: unknown) => fail(id, err));
+  });
+  const readdirOn = (id: number, h: OpenHandle): void => {
     // full: the host's entries as listed, . and .. included (ssh2 drops them otherwise).
     const readdir = (sftp: SFTPWrapper, cb: (err: Error | undefined, list: FileEntry[]) => void): void => (sftp.readdir as unknown as (h: Buffer, o: { full: boolean }, c: typeof cb) => void).call(sftp, h.host, { full: true }, cb);
     // Long names (ls -l lines) are display text: masked. File names are addresses the agent opens by: kept.
     const masked = (list: FileEntry[]): FileEntry[] => list.map((e) => ({ ...e, longname: masker.maskText(e.longname) }));
     void host().then(({ sftp }) => readdir(sftp, (err, list) => (err ? fail(id, err) : agent.name(id, masked(list)))), (err: unknown) => fail(id, err));
-  });
+  };
   agent.on('REALPATH', (id: number, path: string) => {
     // Path resolution: the login directory (sftp asks for "." at start) is answered unjudged. Any
     // other path is judged as the stat it amounts to (a stat follows links as realpath does) before
