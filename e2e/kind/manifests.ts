@@ -22,6 +22,17 @@ export const KUBERNETES_POLICY = 'kubernetes-api';
 export function isDatabaseExec(commandText: string): boolean {
   return /^kubectl create pods\/exec orders-db-\S+ -n orders-data\n/.test(commandText);
 }
+/** The agent's third Job, which runs ssh, scp and sftp through the SSH target, and that target's policy. */
+export const SSH_AGENT = 'support-agent-ssh';
+export const SSH_POLICY = 'orders-host';
+/**
+ * How the approver reads the SSH Job's held backup read (rule dumps-and-backups-need-dpo): the exact
+ * command, under the host's backup directory (/var/backups on orders-host; elsewhere on the local
+ * control plane, where the Job's BACKUP_DIR points at the test's host).
+ */
+export function isBackupRead(commandText: string): boolean {
+  return /^head -n 4 (?:\/[\w.-]+)*\/var\/backups\/orders-2026-12-04\.sql$/.test(commandText);
+}
 /** Statement the agent retries until the DPO approves it (the policy's copyExport rule). */
 export const EXPORT_SQL = 'COPY (SELECT id, cpf, email FROM customers ORDER BY id LIMIT 2) TO STDOUT';
 

@@ -2,6 +2,7 @@
 // agent's held command created, as the example's runbook tells her to.
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { kubectl } from '../harness/state.ts';
+import type { Ran } from './agent.ts';
 
 /**
  * Polls the namespace's ApprovalRequests every 500 ms while `stillWaiting()` says so; approves the
@@ -20,4 +21,19 @@ export async function approveFirstHeld(namespace: string, matches: (commandText:
     await new Promise((r) => setTimeout(r, 500));
   }
   return undefined;
+}
+
+/**
+ * Runs an agent while acting as the DPO beside it: approves the first ApprovalRequest whose command
+ * `matches` (`held` names it for the failure message), polling until the agent ends (or 4 min).
+ * Returns the agent's run and the approved request's name, or why none was approved.
+ */
+export async function runApprovingHeld(namespace: string, matches: (commandText: string) => boolean, held: string, run: () => Promise<Ran>): Promise<{ ran: Ran; approval: string }> {
+  let done = false;
+  let polls = 0;
+  const running = run().finally(() => { done = true; });
+  const approving = approveFirstHeld(namespace, matches, () => polls++ < 480 && !done)
+    .then((name) => name ?? `${held} created no ApprovalRequest before the agent ended (or in 4 min)`, (err: unknown) => String(err));
+  const [ran, approval] = await Promise.all([running, approving]);
+  return { ran, approval };
 }

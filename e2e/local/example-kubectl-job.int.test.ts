@@ -13,26 +13,24 @@
 // requests as to a kubelet. Its exec runs psql on this machine against the harness's PostgreSQL
 // (seeded with seed.sql; the pod's environment names it); its log is what a PostgreSQL with
 // log_statement=mod (orders-db.yaml) prints while seed.sql runs, written from seed.sql.
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import type { AccessPolicySpec } from '../../crds/types.ts';
 import { freePorts } from '../harness/ports.ts';
 import { binDir } from '../harness/paths.ts';
-import { kubeconfigPath, kubectl, loadHarnessState, postgresConnection, requireKube, requirePostgres } from '../harness/state.ts';
+import { kubectl, postgresConnection, requireKube, requirePostgres } from '../harness/state.ts';
 import { EXAMPLE_DIR, loadExample, type Manifest } from '../support/examples.ts';
 import { adminApi, apply } from '../support/kube-apply.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../support/kubelet-stand-in.ts';
 import { checkKubectlOutput, execRecording } from '../kind/scenario.ts';
 import { DATA_NAMESPACE, isDatabaseExec, KUBERNETES_POLICY } from '../kind/manifests.ts';
-import { collect, type Ran } from './agent.ts';
-import { approveFirstHeld } from './approver.ts';
-import { materialiseContainer } from './kubelet.ts';
-import { startStack, type Stack } from './stack.ts';
+import type { Ran } from './agent.ts';
+import { runApprovingHeld } from './approver.ts';
+import { auditPolicy } from './audit.ts';
+import { runAgentContainer, startStack, type Stack } from './stack.ts';
 
-const CLI = join(import.meta.dirname, '../../cli/bin/guarita');
 const TARGET_SA = 'support-agent-kube-target';
 
 let stack: Stack | undefined;
@@ -114,25 +112,9 @@ function expectInjectedKubectl(s: Stack): void {
 }
 
 /** The kubectl container of the stored pod, run like the kubelet would, sharing the sidecar's emptyDirs (the proxy's CA). */
-async function runKubectlAgent(s: Stack): Promise<Ran> {
-  const root = join(loadHarnessState().runDir, `stack-${s.id}`, 'pod');
-  const agent = await materialiseContainer(adminApi(), s.pod, 'kubectl', root);
-  const [file = 'sh', ...args] = agent.command;
+function runKubectlAgent(s: Stack): Promise<Ran> {
   // The image's kubectl is the pinned one here.
-  const env = { ...agent.env, PATH: `${binDir()}:${process.env.PATH ?? ''}` };
-  return collect(spawn(file, args, { env, cwd: root }), '');
-}
-
-async function approveExecWhenHeld(s: Stack, agentDone: () => boolean): Promise<string> {
-  let polls = 0;
-  const name = await approveFirstHeld(s.namespace, isDatabaseExec, () => polls++ < 480 && !agentDone());
-  if (name === undefined) throw new Error('the kubectl agent\'s exec into orders-db created no ApprovalRequest before the agent ended (or in 4 min)');
-  return name;
-}
-
-function guarita(s: Stack, args: string[]): Promise<Ran> {
-  const env = { ...process.env, KUBECONFIG: kubeconfigPath('audrey'), GUARITA_OPERATOR_URL: s.operator.url, GUARITA_OPERATOR_CA: requireKube().caFile };
-  return collect(spawn(CLI, [...args, '-n', s.namespace, '--policy', KUBERNETES_POLICY], { env }), '');
+  return runAgentContainer(s, 'kubectl', { PATH: `${binDir()}:${process.env.PATH ?? ''}` });
 }
 
 describe('the example\'s kubectl Job on the local control plane', () => {
@@ -141,9 +123,7 @@ describe('the example\'s kubectl Job on the local control plane', () => {
     if (s === undefined) throw new Error('the stack did not start');
     expect(s.pod.spec.initContainers?.[0]?.name).toBe('guarita-proxy');
     expectInjectedKubectl(s);
-    let done = false;
-    const running = runKubectlAgent(s).finally(() => { done = true; });
-    const [ran, approval] = await Promise.all([running, approveExecWhenHeld(s, () => done).catch((err: unknown) => `${String(err)}`)]);
+    const { ran, approval } = await runApprovingHeld(s.namespace, isDatabaseExec, 'the kubectl agent\'s exec into orders-db', () => runKubectlAgent(s));
     const detail = `kubectl agent exited ${ran.code}\n--- stdout ---\n${ran.stdout}\n--- stderr ---\n${ran.stderr}\n--- sidecar ---\n${s.sidecar.log(40)}`;
     expect({ code: ran.code, detail: ran.code === 0 ? '' : detail }).toEqual({ code: 0, detail: '' });
 
@@ -152,20 +132,9 @@ describe('the example\'s kubectl Job on the local control plane', () => {
     expect(consumed.stdout).toBe('Consumed');
 
     // The exec's stream records reach the operator's export, masked; the chain verifies.
-    let exported = '';
-    for (let i = 0; i < 120; i++) {
-      const run = await guarita(s, ['export', '--format', 'jsonl']);
-      expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
-      exported = run.stdout;
-      if (execRecording(exported, approval) !== undefined) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    expect(execRecording(exported, approval)).toMatch(/^exec session \S+: \d+ recorded frames, stdout masked$/);
-    const online = await guarita(s, ['verify']);
-    expect({ code: online.code, out: online.code === 0 ? '' : online.stdout + online.stderr }).toEqual({ code: 0, out: '' });
-    const file = join(loadHarnessState().runDir, `stack-${s.id}`, 'kubernetes-api.jsonl');
-    writeFileSync(file, exported, { mode: 0o600 });
-    const offline = await guarita(s, ['verify', '--file', file]);
-    expect({ code: offline.code, out: offline.code === 0 ? '' : offline.stdout + offline.stderr }).toEqual({ code: 0, out: '' });
+    const audit = await auditPolicy(s, KUBERNETES_POLICY, (exported) => execRecording(exported, approval));
+    expect(audit.summary).toMatch(/^exec session \S+: \d+ recorded frames, stdout masked$/);
+    expect(audit.online).toEqual({ code: 0, out: '' });
+    expect(audit.offline).toEqual({ code: 0, out: '' });
   }, 300_000);
 });

@@ -4,8 +4,9 @@
 // injects it), and the sidecar started from the stored pod spec exactly as the injected container
 // would run. The three processes run the production build (dist/, what the image carries at /app).
 // Used by the local end-to-end test and by `npm run demo`.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProduction, builtEntry, DIST_DIR } from '../harness/build.ts';
 import { freePorts } from '../harness/ports.ts';
@@ -17,6 +18,7 @@ import { installCrds } from '../support/kubectl.ts';
 import { operatorIdentity, servingCert, startOperator, type OperatorProcess } from '../support/operator-process.ts';
 import { registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
 import { SIDECAR_RULES } from '../../sidecar/test/support.ts';
+import { collect, type Ran } from './agent.ts';
 import { startCustomersApi, type CustomersApi } from './customers-api.ts';
 import { containerOf, materialiseContainer, type Pod } from './kubelet.ts';
 
@@ -34,7 +36,8 @@ export interface StackOptions {
    * pod (default): agent-pod.yaml, and policies with the OIDC identity of examples/lgpd-orders-oidc
    * (the scenario's agents present IdP tokens). job: the pod of agent-job.yaml, and the policies'
    * own service-account identity, as examples/lgpd-orders applies them on a cluster. kubectl-job:
-   * the same with the pod of agent-kubectl-job.yaml (its policy and credentials: `beforeAgent`).
+   * the same with the pod of agent-kubectl-job.yaml (its policy and credentials: `beforeAgent`);
+   * ssh-job, with the pod of agent-ssh-job.yaml (the same).
    */
   agent?: AgentKind;
   /** Runs after the example is applied, before the agent pod is created (more policies, their Secrets). */
@@ -42,7 +45,10 @@ export interface StackOptions {
   progress?: (message: string) => void;
 }
 
-export type AgentKind = 'pod' | 'job' | 'kubectl-job';
+export type AgentKind = 'pod' | 'job' | 'kubectl-job' | 'ssh-job';
+
+/** The example file of each Job agent (its pod template is created as a Pod). */
+const JOB_FILES: Partial<Record<AgentKind, string>> = { job: 'agent-job.yaml', 'kubectl-job': 'agent-kubectl-job.yaml', 'ssh-job': 'agent-ssh-job.yaml' };
 
 export interface SidecarHandle { proc: Supervised; adminUrl: string; log(lines?: number): string; stop(): Promise<void> }
 
@@ -133,7 +139,8 @@ function jobPod(ns: string, file = 'agent-job.yaml'): Manifest {
 }
 
 async function createAgentPod(ns: string, agent: AgentKind): Promise<Pod> {
-  const [example] = agent === 'job' ? [jobPod(ns)] : agent === 'kubectl-job' ? [jobPod(ns, 'agent-kubectl-job.yaml')] : loadExample('agent-pod.yaml', { namespace: ns });
+  const jobFile = JOB_FILES[agent];
+  const [example] = jobFile !== undefined ? [jobPod(ns, jobFile)] : loadExample('agent-pod.yaml', { namespace: ns });
   if (example === undefined) throw new Error('examples/lgpd-orders/agent-pod.yaml is empty');
   const pod = { ...example, spec: { ...(example.spec as object), serviceAccountName: 'support-agent' } };
   const created = await kubectl(['create', '-f', '-', '-o', 'json'], { user: 'admin', input: toYaml([pod]) });
@@ -206,6 +213,26 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await Promise.allSettled([webhook.stop(), operator.stop()]);
   };
   return { id, namespace: ns, systemNamespace: systemNs, operator, webhook, customersApi, pod, sidecar, agentEnv: agentEnvironment(pod), issuer: requireIdp().issuer, stop };
+}
+
+/**
+ * Runs a container of the stored agent pod as the kubelet would: its command, environment and
+ * volumes materialised under the same root as the sidecar's (so they share the pod's emptyDirs: the
+ * proxy's CA, the ssh_config it publishes), mount paths named inside its script moved there too.
+ * `env` adds to (or replaces) the container's environment, for what differs on this machine;
+ * `files` replaces files of its volumes (by their path in the container) after they are materialised.
+ */
+export async function runAgentContainer(s: Stack, container: string, env: Record<string, string> = {}, files: Record<string, string> = {}): Promise<Ran> {
+  const root = join(loadHarnessState().runDir, `stack-${s.id}`, 'pod');
+  const agent = await materialiseContainer(adminApi(), s.pod, container, root);
+  for (const [path, content] of Object.entries(files)) {
+    const mount = Object.keys(agent.mounts).find((m) => path.startsWith(`${m}/`));
+    if (mount === undefined) throw new Error(`${path} is in no volume of container ${container}`);
+    writeFileSync(join(agent.mounts[mount] ?? '', path.slice(mount.length)), content, { mode: 0o600 });
+  }
+  const command = agent.command.map((part) => Object.entries(agent.mounts).reduce((text, [path, local]) => text.replaceAll(path, local), part));
+  const [file = 'sh', ...args] = command;
+  return collect(spawn(file, args, { env: { PATH: process.env.PATH ?? '', HOME: root, ...agent.env, ...env }, cwd: root }), '');
 }
 
 /** The operator's store directory, for the tampering step of the scenario. */
