@@ -38,6 +38,8 @@ describe('the example on the apiserver', () => {
       'configmap/customers-api-content', 'configmap/orders-db-init-HASH',
       'deployment.apps/customers-api', 'deployment.apps/orders-db', 'job.batch/support-agent', 'job.batch/support-agent-kubectl',
       'accesspolicy.guarita.io/kubernetes-api', 'secret/kubernetes-api-credentials',
+      'accesspolicy.guarita.io/orders-host', 'secret/orders-host-ssh-credentials', 'job.batch/support-agent-ssh',
+      'configmap/orders-host-files', 'secret/orders-host-server', 'deployment.apps/orders-host', 'service/orders-host',
       'secret/orders-db-credentials', 'secret/orders-db-server',
       'service/customers-api', 'service/orders-db', 'serviceaccount/support-agent',
     ]));

@@ -4,15 +4,16 @@
 // token, the OIDC overlay; the scenario's output checks accept a good run and reject leaks; the
 // chart renders with the scenario's values.
 import { beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateAccessPolicy } from '../../crds/validators.ts';
 import { find, template } from '../../charts/guarita/tests/helm.ts';
 import { binDir } from '../harness/paths.ts';
 import { OIDC_EXAMPLE_DIR, type Manifest } from '../support/examples.ts';
 import { runCommand } from '../harness/exec.ts';
-import { AGENTS_NAMESPACE, DATA_NAMESPACE, EXPORT_SQL, isDatabaseExec, KUBECTL_AGENT, KUBERNETES_POLICY, kustomize, rawIdentifiers, seededCustomers } from './manifests.ts';
-import { checkAgentOutput, checkKubectlOutput, execRecording, section } from './scenario.ts';
+import { AGENTS_NAMESPACE, DATA_NAMESPACE, EXPORT_SQL, isBackupRead, isDatabaseExec, KUBECTL_AGENT, KUBERNETES_POLICY, kustomize, rawIdentifiers, seededCustomers, SSH_AGENT, SSH_POLICY } from './manifests.ts';
+import { checkAgentOutput, checkKubectlOutput, checkSshOutput, execRecording, section, SSH_CONFIG, sshRecording } from './scenario.ts';
 
 // helm and kubectl are real processes; a loaded machine makes them slow.
 jest.setTimeout(60_000);
@@ -62,7 +63,7 @@ describe('examples/lgpd-orders (kubectl kustomize)', () => {
       expect(validateAccessPolicy(policy)).toMatchObject({ ok: true });
       expect(spec.identity).toEqual({ serviceAccounts: { audiences: ['guarita'] } });
       expect(spec.subjects).toContainEqual({ kind: 'ServiceAccount', name: 'support-agent', namespace: AGENTS_NAMESPACE });
-      if (spec.target.protocol === 'postgres' || spec.target.protocol === 'http') expect(services).toContain(String(spec.target.endpoint).replace(/^http:\/\//, ''));
+      if (['postgres', 'http', 'ssh'].includes(spec.target.protocol)) expect(services).toContain(String(spec.target.endpoint).replace(/^http:\/\//, ''));
     }
   });
 
@@ -230,6 +231,132 @@ describe('the exec\'s recording in the operator\'s export', () => {
   it('rejects a recording with the raw CPF, or without customer 1', () => {
     expect(() => execRecording(exported('1|590.830.166-33|l***@e***.br\n'), 'kubernetes-api-4f2a')).toThrow('the exec\'s recorded stdout shows customer 1 with the CPF masked');
     expect(() => execRecording(exported('(0 rows)\n'), 'kubernetes-api-4f2a')).toThrow('the exec\'s recorded stdout shows customer 1');
+  });
+});
+
+const SSH_HELD = 'guarita: the command is held for approval: ApprovalRequest orders-host-8e4b-93f6 awaits dumps-and-backups-need-dpo approvers (kubectl get approvalrequest orders-host-8e4b-93f6 -n lgpd-orders); retry the same command once it is approved (ApprovalRequest orders-host-8e4b-93f6); waiting for the decision\r';
+const goodSshOutput = (): string => [
+  '== diagnostics', 'Filesystem      Size  Used Avail Use% Mounted on', 'overlay          98G   21G   73G  23% /',
+  '== logs', '2026-12-04T09:15:41Z INFO order 1002 created for customer 2 (cpf ***.***.***-88, c***@e***.br)', '2026-12-04T09:20:07Z WARN payment retry for order 1002, customer phone +** ** *****-1968', '2026-12-04T10:02:55Z INFO order 1001 shipped',
+  '== rm', 'guarita: denied (rule deny-rm): the exec of rm is denied by rule "deny-rm" (Agents never delete files on the host.)\r', 'exit status 126',
+  '== backup', SSH_HELD,
+  '== backup rows', '-- orders database, nightly backup 2026-12-04 (pg_dump --data-only, excerpt)', 'COPY public.customers (id, nome, cpf, email, telefone) FROM stdin;',
+  '1\tLarissa Oliveira\t***.***.***-33\tl***@e***.br\t+** ** *****-2186', '2\tCarla Santos\t***.***.***-88\tc***@e***.br\t+** ** *****-1968',
+  '== download', 'app.log: 4 lines',
+  '== upload', 'sftp> put /tmp/app.log /var/log/orders/app.log.copy', 'dest open "/var/log/orders/app.log.copy": Permission denied\r', 'exit status 1',
+  '== done', '',
+].join('\n');
+
+describe('the agent\'s ssh Job (the SSH target)', () => {
+  it('runs OpenSSH\'s clients as the same agent, with no credential but its token and the injected ssh_config', async () => {
+    const objects = await kustomize(KUBECTL);
+    const agent = only(objects, 'Job', 'support-agent').spec.template;
+    const job = only(objects, 'Job', SSH_AGENT).spec.template;
+    expect(job.metadata).toEqual(agent.metadata);
+    // The same pod but for its user: OpenSSH's clients need a passwd entry for their uid (nobody).
+    expect({ ...job.spec, containers: [], securityContext: undefined }).toEqual({ ...agent.spec, containers: [], securityContext: undefined });
+    expect(job.spec.securityContext).toEqual({ ...agent.spec.securityContext, runAsUser: 65534, runAsGroup: 65534 });
+    expect(job.spec.containers).toHaveLength(1);
+    const container = job.spec.containers[0] as Record<string, any>;
+    expect(container.name).toBe('agent');
+    expect(container.image).toBe('buildpack-deps:bookworm-scm');
+    expect(container.volumeMounts).toEqual([{ name: 'agent-token', mountPath: '/var/run/agent', readOnly: true }]);
+    expect(JSON.stringify(job)).not.toContain('orders-host-ssh-credentials');
+    const script = String(container.command[2]);
+    for (const step of ['ssh -F "$C"', 'scp -F "$C" "$H:$LOG_DIR/app.log"', 'sftp -F "$C" -o BatchMode=no -b', 'H=customer-support@orders-host', 'SSH_ASKPASS=']) expect(script).toContain(step);
+    expect(script).toContain('C="$ORDERS_HOST_SSH_CONFIG"');
+    expect(SSH_CONFIG).toBe('/var/run/guarita/ssh/orders-host/ssh_config');
+    const at = (kind: string, name: string): number => objects.findIndex((o) => o.kind === kind && o.metadata?.name === name);
+    expect(at('Secret', 'orders-host-ssh-credentials')).toBeLessThan(at('AccessPolicy', SSH_POLICY));
+    expect(at('AccessPolicy', SSH_POLICY)).toBeLessThan(at('Job', SSH_AGENT));
+  });
+
+  it('aims the SSH policy at orders-host, whose host key its credentials\' known_hosts names, and which lets in the credentials\' key', async () => {
+    const objects = await kustomize(KUBECTL);
+    const policy = only(objects, 'AccessPolicy', SSH_POLICY).spec;
+    expect(policy.target).toMatchObject({ protocol: 'ssh', endpoint: `orders-host.${DATA_NAMESPACE}.svc.cluster.local:22`, credentialsSecretRef: { name: 'orders-host-ssh-credentials' } });
+    expect(only(objects, 'Service', 'orders-host').spec.ports).toEqual([{ name: 'ssh', port: 22, targetPort: 'ssh' }]);
+    const credentials = only(objects, 'Secret', 'orders-host-ssh-credentials').stringData as Record<string, string>;
+    const server = only(objects, 'Secret', 'orders-host-server').stringData as Record<string, string>;
+    const dir = mkdtempSync(join(tmpdir(), 'guarita-example-keys-'));
+    const publicKey = async (privateKey: string): Promise<string> => {
+      const file = join(dir, 'key');
+      writeFileSync(file, privateKey, { mode: 0o600 });
+      const derived = await runCommand('ssh-keygen', ['-y', '-f', file]);
+      expect(derived).toMatchObject({ code: 0 });
+      return derived.stdout.trim().split(/\s+/).slice(0, 2).join(' ');
+    };
+    try {
+      expect(credentials.known_hosts?.trim()).toBe(`orders-host.${DATA_NAMESPACE}.svc.cluster.local ${await publicKey(server.ssh_host_ed25519_key ?? '')}`);
+      expect(server.authorized_keys?.trim().split(/\s+/).slice(0, 2).join(' ')).toBe(await publicKey(credentials['ssh-privatekey'] ?? ''));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(credentials.username).toBe('orders');
+    const files = only(objects, 'ConfigMap', 'orders-host-files').data as Record<string, string>;
+    expect(files['start.sh']).toContain('useradd --create-home --shell /bin/bash orders');
+    expect(files['app.log']).toContain(rawIdentifiers([2])[0]);
+  });
+
+  it('knows the held backup read by its exact command, wherever the host keeps its backups', () => {
+    expect(isBackupRead('head -n 4 /var/backups/orders-2026-12-04.sql')).toBe(true);
+    expect(isBackupRead('head -n 4 /tmp/guarita-harness-x/example-ssh-1/host/var/backups/orders-2026-12-04.sql')).toBe(true);
+    expect(isBackupRead('head -n 4 /var/backups/orders-2026-12-04.sql; rm -rf /')).toBe(false);
+    expect(isBackupRead('cat /var/backups/orders-2026-12-04.sql')).toBe(false);
+    expect(isBackupRead(EXPORT_SQL)).toBe(false);
+  });
+
+  it('accept a run with the log masked, rm denied, a held then approved backup read, the download and the refused upload', () => {
+    expect(() => checkSshOutput(goodSshOutput())).not.toThrow();
+    expect(() => checkSshOutput(goodSshOutput().replace(`== backup\n${SSH_HELD}\n`, `== backup\n${SSH_HELD}\n${SSH_HELD}\n${SSH_HELD}\n`))).not.toThrow();
+  });
+
+  it.each([
+    ['a raw e-mail in the log', (o: string) => o.replace('-88, c***@e***.br)', '-88, carla.santos2@exemplo.com.br)'), 'no raw CPF, e-mail or phone reached the ssh agent (leaked: carla.santos2@exemplo.com.br)'],
+    ['a raw CPF in the log', (o: string) => o.replace('(cpf ***.***.***-88,', '(cpf 390.996.030-88,'), 'ssh tail of the application\'s log was allowed and its CPF came back masked'],
+    ['a raw phone in the backup', (o: string) => o.replace('l***@e***.br\t+** ** *****-2186', 'l***@e***.br\t+55 71 91791-2186'), 'no raw CPF, e-mail or phone reached the ssh agent (leaked: +55 71 91791-2186)'],
+    ['a log with nothing masked in it', (o: string) => o.replace(/\(cpf [^\n]*\n/, 'x\n'), 'ssh tail of the application\'s log was allowed and its CPF came back masked'],
+    ['df refused', (o: string) => o.replace(/== diagnostics\n[^=]*/, '== diagnostics\nguarita: denied (rule x)\n'), 'ssh df -h / was allowed'],
+    ['rm that ran', (o: string) => o.replace(/== rm\n[^=]*/, '== rm\nexit status 0\nRM WAS ALLOWED\n'), 'ssh rm was denied'],
+    ['rm refused by the host instead of the policy', (o: string) => o.replace(/== rm\n[^=]*/, '== rm\nrm: cannot remove \'/var/log/orders/app.log\': Permission denied\nexit status 1\n'), 'ssh rm was denied'],
+    ['another error before the backup read ran', (o: string) => o.replace('== backup\n', '== backup\nssh: connect to host 127.0.0.1 port 12222: Connection refused\n'), 'the ssh read of the backup was held for approval'],
+    ['a backup read that was never held', (o: string) => o.replace(`== backup\n${SSH_HELD}\n`, '== backup\n'), 'the ssh read of the backup was held for approval'],
+    ['a backup with an unmasked CPF of another customer', (o: string) => o.replace('2\tCarla Santos\t***.***.***-88', '2\tCarla Santos\t482.199.351-11'), 'the approved backup read ran once and printed customers 1 and 2 with their CPFs masked'],
+    ['no download', (o: string) => o.replace('app.log: 4 lines', 'scp: /var/log/orders/app.log: Permission denied'), 'scp downloaded the application\'s log'],
+    ['an upload that went through', (o: string) => o.replace(/== upload\n[^=]*/, '== upload\nsftp> put /tmp/app.log /var/log/orders/app.log.copy\nexit status 0\nUPLOAD WAS ALLOWED\n'), 'sftp put was denied'],
+    ['a script that stopped early', (o: string) => o.replace('== done\n', ''), 'the ssh agent finished its script'],
+  ])('reject %s', (_what, alter, message) => {
+    expect(() => checkSshOutput(alter(goodSshOutput()))).toThrow(message);
+  });
+});
+
+describe('the ssh Job\'s records in the operator\'s export', () => {
+  const line = (fields: Record<string, unknown>, seq: number): string => JSON.stringify({ chainId: 'c1', seq, hash: 'ab'.repeat(32), ...fields });
+  const exported = (backup: string, uploaded = true): string => [
+    JSON.stringify({ type: 'export', format: 'guarita-export/v2' }),
+    line({ type: 'stream', sessionId: 's-tail', channel: 0, frames: [{ t: 0, ch: 'o', data: '2026-12-04T09:15:41Z INFO order 1002 created for customer 2 (cpf ***.***.***-88, c***@e***.br)\n' }] }, 1),
+    line({ type: 'command', sessionId: 's-tail', command: 'tail -n 3 /var/log/orders/app.log', decision: 'allow', rule: 'read-only-diagnostics' }, 2),
+    line({ type: 'command', sessionId: 's-rm', command: 'rm -f /var/log/orders/app.log', decision: 'deny', rule: 'deny-rm' }, 3),
+    line({ type: 'approval.requested', sessionId: 's-held', command: 'head -n 4 /var/backups/orders-2026-12-04.sql', approvalRequest: 'orders-host-4f2a' }, 4),
+    line({ type: 'stream', sessionId: 's-held', channel: 0, frames: [{ t: 0, ch: 'o', data: backup }] }, 5),
+    line({ type: 'command', sessionId: 's-held', command: 'head -n 4 /var/backups/orders-2026-12-04.sql', decision: 'allow', rule: 'dumps-and-backups-need-dpo', approvalRequest: 'orders-host-4f2a', approval: { required: 1, approvals: 1 } }, 6),
+    ...(uploaded ? [line({ type: 'command', sessionId: 's-put', command: 'sftp write /var/log/orders/app.log.copy', decision: 'deny', rule: 'deny-uploads-and-deletes' }, 7)] : []),
+  ].join('\n');
+  const masked = '-- orders database\nCOPY public.customers (id, nome, cpf, email, telefone) FROM stdin;\n1\tLarissa Oliveira\t***.***.***-33\tl***@e***.br\n';
+
+  it('finds the approved backup read and the log\'s tail with their outputs masked, and the denials', () => {
+    expect(sshRecording(exported(masked), 'orders-host-4f2a')).toBe('ssh: 4 commands recorded (the approved backup read in session s-held), outputs masked');
+  });
+
+  it('waits while the approved read, its output or the last request has not arrived', () => {
+    expect(sshRecording(exported(masked), 'orders-host-9999')).toBeUndefined();
+    expect(sshRecording(exported(''), 'orders-host-4f2a')).toBeUndefined();
+    expect(sshRecording(exported(masked, false), 'orders-host-4f2a')).toBeUndefined();
+  });
+
+  it('rejects a recording with a raw CPF, or without the denied rm', () => {
+    expect(() => sshRecording(exported(masked.replace('***.***.***-33', '590.830.166-33')), 'orders-host-4f2a')).toThrow('the approved backup read\'s recorded stdout shows customer 1 with the CPF masked');
+    expect(() => sshRecording(exported(masked).replace('"deny-rm"', '"other"'), 'orders-host-4f2a')).toThrow('the denied rm is recorded (rule deny-rm)');
   });
 });
 

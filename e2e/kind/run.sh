@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The LGPD scenario on a kind cluster with real pods, for users' CI (.github/workflows/kind-e2e.yaml)
 # and for a laptop with Docker: create the cluster, build and load the image, `helm install`, run
-# e2e/kind/scenario.ts (which applies examples/lgpd-orders with `kubectl apply -k`), and collect
-# logs into $GUARITA_E2E_ARTIFACTS when anything fails.
+# e2e/kind/scenario.ts (which applies examples/lgpd-orders with `kubectl apply -k`: PostgreSQL, the
+# customers API and the SSH host orders-host in orders-data, the agent's psql, kubectl and ssh Jobs
+# in lgpd-orders), and collect logs into $GUARITA_E2E_ARTIFACTS when anything fails.
 #
-# Needs: docker, kind, kubectl, helm, and Node 24 with the project's npm dependencies (npm ci).
+# Needs: docker, kind, kubectl, helm, and Node 24 with the project's npm dependencies (npm ci); the
+# cluster's nodes need egress to the public images' registries and to deb.debian.org (orders-host
+# installs openssh-server at start).
 # Settings (environment):
 #   GUARITA_KIND_CLUSTER     cluster name (default guarita-e2e); an existing cluster is reused
 #   GUARITA_KIND_NODE_IMAGE  kind node image (default: the kind release's own)
