@@ -14,27 +14,22 @@
 // this test's, and that directory is put before the host's paths where they are named: in the
 // policy's command and path globs and in the Job's LOG_DIR and BACKUP_DIR.
 //
-// KNOWN PRODUCT BUG, worked around here: OpenSSH's clients send at most 1023 bytes of a password
-// (readpass.c reads SSH_ASKPASS's answer, and a typed one, into a 1024-byte buffer), and the pod's
-// bound service-account token is longer (1038 bytes here, more on a cluster, where it also names
-// the node): the sidecar gets it cut and the TokenReview fails ("Permission denied"). So the policy
-// trusts the harness's IdP too (identity.oidc beside the example's serviceAccounts, as
-// examples/lgpd-orders-oidc does) and the Job's token file holds an IdP token of the same agent
-// (shorter). The last test runs ssh with the pod's own token and is marked failing until the sidecar
-// accepts such tokens.
+// The Job logs in with the pod's own bound service-account token (about 1,040 bytes here), which
+// OpenSSH can send only in parts (it reads at most 1023 bytes of an answer): through the askpass
+// helper the sidecar publishes beside ssh_config (sidecar/src/ssh/token-parts.ts).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { AccessPolicySpec } from '../../crds/types.ts';
 import { freePorts } from '../harness/ports.ts';
 import { startSshd, type SshdHandle } from '../harness/sshd.ts';
-import { kubectl, loadHarnessState, requireIdp } from '../harness/state.ts';
-import { loadExample, oidcIdentity } from '../support/examples.ts';
+import { kubectl, loadHarnessState } from '../harness/state.ts';
+import { loadExample } from '../support/examples.ts';
 import { adminApi, apply } from '../support/kube-apply.ts';
 import { checkSshOutput, sshRecording } from '../kind/scenario.ts';
 import { isBackupRead, SSH_POLICY } from '../kind/manifests.ts';
-import { agentToken, collect } from './agent.ts';
+import { collect } from './agent.ts';
 import { runApprovingHeld } from './approver.ts';
 import { auditPolicy } from './audit.ts';
 import { materialiseContainer } from './kubelet.ts';
@@ -70,10 +65,6 @@ async function sshTarget(ns: string): Promise<void> {
     const spec = JSON.parse(onHost(JSON.stringify(d.spec))) as AccessPolicySpec & { target: { endpoint: string; listenPort: number } };
     spec.target.endpoint = `${host.host}:${host.port}`;
     spec.target.listenPort = listenPort;
-    // The workaround above: IdP tokens of the agent too.
-    const oidc = oidcIdentity().oidc;
-    if (oidc === undefined) throw new Error('examples/lgpd-orders-oidc has no OIDC identity');
-    spec.identity = { ...spec.identity, oidc: { ...oidc, issuer: requireIdp().issuer } };
     return { ...d, spec };
   });
   // The Secret first: the webhook refuses a policy whose Secret is missing.
@@ -111,8 +102,8 @@ describe('the example\'s ssh Job on the local control plane', () => {
     expect(s.pod.spec.initContainers?.[0]?.name).toBe('guarita-proxy');
     expectInjectedSsh(s);
     const env = { LOG_DIR: onHost('/var/log/orders'), BACKUP_DIR: onHost('/var/backups') };
-    const token = await agentToken('support-agent');
-    const { ran, approval } = await runApprovingHeld(s.namespace, isBackupRead, 'the ssh agent\'s backup read', () => runAgentContainer(s, 'agent', env, { '/var/run/agent/token': token }));
+    // The pod's own projected token (materialised by the kubelet stand-in), longer than OpenSSH sends at once.
+    const { ran, approval } = await runApprovingHeld(s.namespace, isBackupRead, 'the ssh agent\'s backup read', () => runAgentContainer(s, 'agent', env));
     const detail = `ssh agent exited ${ran.code}\n--- stdout ---\n${ran.stdout}\n--- stderr ---\n${ran.stderr}\n--- sidecar ---\n${s.sidecar.log(40)}`;
     expect({ code: ran.code, detail: ran.code === 0 ? '' : detail }).toEqual({ code: 0, detail: '' });
     expect(() => checkSshOutput(ran.stdout)).not.toThrow();
@@ -129,17 +120,29 @@ describe('the example\'s ssh Job on the local control plane', () => {
     expect(audit.offline).toEqual({ code: 0, out: '' });
   }, 300_000);
 
-  // The known product bug above: passes (as failing) while OpenSSH's ssh cannot send the pod's own
-  // service-account token; when the sidecar accepts it, drop `.failing` and the workaround.
-  it.failing('logs in with the pod\'s own service-account token as the SSH password', async () => {
+  it('the pod\'s own service-account token is over 1023 bytes: sent in parts through the sidecar\'s askpass; whole to any other prompt; a helper that prints it whole to every prompt is cut and refused', async () => {
     const s = stack;
     if (s === undefined) throw new Error('the stack did not start');
     const root = join(loadHarnessState().runDir, `stack-${s.id}`, 'pod');
     const agent = await materialiseContainer(adminApi(), s.pod, 'agent', root);
-    const askpass = join(root, 'askpass-service-account');
-    writeFileSync(askpass, `#!/bin/sh\nexec cat ${join(agent.mounts['/var/run/agent'] ?? '', 'token')}\n`, { mode: 0o700 });
-    const env = { PATH: process.env.PATH ?? '', HOME: root, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: 'none' };
-    const ran = await collect(spawn('ssh', ['-F', agent.env.ORDERS_HOST_SSH_CONFIG ?? '', 'customer-support@orders-host', 'uptime'], { env }), '');
+    const tokenFile = join(agent.mounts['/var/run/agent'] ?? '', 'token');
+    expect(readFileSync(tokenFile, 'utf8').trim().length).toBeGreaterThan(1023);
+    const config = agent.env.ORDERS_HOST_SSH_CONFIG ?? '';
+    const helper = join(dirname(config), 'askpass');
+    const ssh = (askpass: string): Promise<{ code: number | null; stdout: string; stderr: string }> => collect(spawn('ssh', ['-F', config, 'customer-support@orders-host', 'uptime'], {
+      env: { PATH: process.env.PATH ?? '', HOME: root, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: 'none', GUARITA_SSH_TOKEN_FILE: tokenFile },
+    }), '');
+    const ran = await ssh(helper);
     expect({ code: ran.code, stderr: ran.stderr }).toEqual({ code: 0, stderr: '' });
+    // The helper answers a prompt without a part with the whole token (a person's or another tool's prompt).
+    const whole = await collect(spawn(helper, ['Password: '], { env: { PATH: process.env.PATH ?? '', GUARITA_SSH_TOKEN_FILE: tokenFile } }), '');
+    expect(whole.stdout).toBe(readFileSync(tokenFile, 'utf8').trim());
+    // The convention before: a script printing the whole token. OpenSSH cuts it at 1023 bytes.
+    const cat = join(root, 'askpass-cat');
+    writeFileSync(cat, `#!/bin/sh\nexec cat ${tokenFile}\n`, { mode: 0o700 });
+    const cut = await ssh(cat);
+    // Refused (after three tries the sidecar ends the connection).
+    expect(cut.code).toBe(255);
+    expect(cut.stdout).toBe('');
   }, 60_000);
 });

@@ -5,6 +5,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
+import { askpassScript } from './token-parts.ts';
 
 export interface HostKey { privateKey: string; publicKey: string }
 
@@ -15,9 +16,9 @@ export function generateHostKey(): HostKey {
   return { privateKey: pair.private, publicKey: `${type} ${key}` };
 }
 
-function writeAtomic(file: string, content: string): void {
+function writeAtomic(file: string, content: string, mode = 0o644): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, content, { mode: 0o644 });
+  writeFileSync(tmp, content, { mode });
   renameSync(tmp, file);
 }
 
@@ -26,7 +27,7 @@ export function hostKeyAlias(target: string): string {
   return `guarita-${target}`;
 }
 
-/** Writes <dir>/<target>/known_hosts and ssh_config; returns the directory. */
+/** Writes <dir>/<target>/known_hosts, ssh_config and askpass (token-parts.ts); returns the directory. */
 export function publishHostKey(dir: string, target: string, port: number, publicKey: string): string {
   const out = join(dir, target);
   mkdirSync(out, { recursive: true, mode: 0o755 });
@@ -35,6 +36,7 @@ export function publishHostKey(dir: string, target: string, port: number, public
   writeAtomic(join(out, 'ssh_config'), [
     `# Written by the Guarita sidecar for target ${target}: ssh -F ${join(out, 'ssh_config')} PURPOSE@${target} COMMAND`,
     `# The password is the agent's token (OIDC or service account); the user name is the declared purpose.`,
+    `# Tokens over 1023 bytes (service-account tokens): GUARITA_SSH_TOKEN_FILE=FILE SSH_ASKPASS=${join(out, 'askpass')} SSH_ASKPASS_REQUIRE=force`,
     `Host ${target} 127.0.0.1 localhost`,
     '  HostName 127.0.0.1',
     `  Port ${port}`,
@@ -48,5 +50,6 @@ export function publishHostKey(dir: string, target: string, port: number, public
     '  ForwardX11 no',
     '',
   ].join('\n'));
+  writeAtomic(join(out, 'askpass'), askpassScript(), 0o755);
   return out;
 }

@@ -14,6 +14,7 @@ import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { handleForwarding } from './forward.ts';
 import { generateHostKey, publishHostKey } from './host-key.ts';
+import { answerText, partPrompt, tokenComplete } from './token-parts.ts';
 import { EXIT, handleSessionChannel, type ChannelContext } from './session-channel.ts';
 import { connectUpstream, sshUpstream } from './upstream.ts';
 
@@ -157,8 +158,16 @@ function handleConnection(conn: Connection, connection: string, address: string,
     };
     if (auth.method === 'password') return decide(auth.password);
     if (auth.method === 'keyboard-interactive') {
-      // No title or instructions: OpenSSH prints them on stderr of every connection.
-      auth.prompt([{ prompt: 'Guarita token (OIDC or service-account JWT): ', echo: false }], (answers) => decide(answers[0] ?? ''));
+      // The token in parts (token-parts.ts): OpenSSH sends at most 1023 bytes of one answer. No
+      // title or instructions: OpenSSH prints them on stderr of every connection.
+      const parts: string[] = [];
+      const ask = (n: number): void => auth.prompt([{ prompt: partPrompt(n), echo: false }], (answers: string[] | Error) => {
+        if (!Array.isArray(answers)) return;
+        parts.push(answerText(answers[0]));
+        if (tokenComplete(parts)) decide(parts.join(''));
+        else ask(n + 1);
+      });
+      ask(1);
       return;
     }
     auth.reject(methods);
