@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -581,12 +581,19 @@ describe('Spool', () => {
       let syncs = 0;
       // No window deadline during the test: only the records' syncs are counted.
       const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', ...NO_DEADLINE, faults: { beforeSync: () => { syncs++; } } });
-      await spool.append(event(1), 'Written');
-      const strict = await spool.append(event(2), 'Synced');
-      expect(syncs).toBe(1);
-      expect(spool.position).toEqual({ seq: 2, head: strict.hash });
-      await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
-      expect(syncs).toBe(1); // the timer found nothing left to sync
+      // The Written record's delayed sync (SYNC_DELAY_MS) must not fire before the Synced append
+      // does on a loaded machine: timers are the test's; file I/O and immediates stay real.
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'performance', 'Date', 'hrtime'] });
+      try {
+        await spool.append(event(1), 'Written');
+        const strict = await spool.append(event(2), 'Synced');
+        expect(syncs).toBe(1);
+        expect(spool.position).toEqual({ seq: 2, head: strict.hash });
+        await jest.advanceTimersByTimeAsync(SYNC_DELAY_MS + 40);
+        expect(syncs).toBe(1); // the timer found nothing left to sync
+      } finally {
+        jest.useRealTimers();
+      }
       await spool.close();
     });
 
