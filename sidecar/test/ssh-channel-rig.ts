@@ -7,7 +7,7 @@ import ssh2, { type Client, type Connection } from 'ssh2';
 import { compileMasker } from '../../core/masking/index.ts';
 import type { Session } from '../src/enforcement.ts';
 import { silentLogger } from '../src/log.ts';
-import { generateHostKey, type HostKey } from '../src/ssh/host-key.ts';
+import { generateHostKey, generateSshKeyPair, type HostKey } from '../src/ssh/host-key.ts';
 import { parseKnownHosts } from '../src/ssh/known-hosts.ts';
 import { handleSessionChannel, type ChannelContext } from '../src/ssh/session-channel.ts';
 import { connectUpstream } from '../src/ssh/upstream.ts';
@@ -51,7 +51,7 @@ export async function startChannelRig(hostKey: HostKey, host: ssh2.Server, onHos
     host.injectSocket(socket);
   });
   const hostPort = await listen(hostSockets);
-  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const clientKey = generateSshKeyPair();
   const upstreamConfig = { host: '127.0.0.1', port: hostPort, username: 'root', privateKey: clientKey.private, knownHosts: parseKnownHosts(`[127.0.0.1]:${hostPort} ${hostKey.publicKey}\n`) };
   const sidecarKey = generateHostKey();
   const sidecar = new ssh2.Server({ hostKeys: [sidecarKey.privateKey] }, (conn: Connection) => {

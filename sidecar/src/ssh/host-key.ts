@@ -9,8 +9,26 @@ import { askpassScript } from './token-parts.ts';
 
 export interface HostKey { privateKey: string; publicKey: string }
 
+/** Tries at most: each fails with probability 1/256 (below), so 16 in a row is ~3e-39. */
+const KEYGEN_TRIES = 16;
+
+/**
+ * An Ed25519 key pair ssh2 can read back. ssh2's generateKeyPairSync strips leading zero bytes
+ * from the public key (keygen.js parseDERs), so one key in 256 (a public key starting with 0x00)
+ * comes out malformed and ssh2.Server refuses it ("Malformed OpenSSH private key"): the sidecar
+ * failed to start its SSH listener once in 256 starts (mscdex/ssh2#1513, #1390; seen in CI). A pair
+ * both halves of which parse is kept.
+ */
+export function generateSshKeyPair(): { private: string; public: string } {
+  for (let i = 0; i < KEYGEN_TRIES; i++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error) && !(ssh2.utils.parseKey(pair.public) instanceof Error)) return pair;
+  }
+  throw new Error(`ssh2 generated ${KEYGEN_TRIES} Ed25519 keys in a row it cannot read back`);
+}
+
 export function generateHostKey(): HostKey {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateSshKeyPair();
   // "ssh-ed25519 AAAA... comment": keep type and key only.
   const [type = '', key = ''] = pair.public.trim().split(/\s+/);
   return { privateKey: pair.private, publicKey: `${type} ${key}` };

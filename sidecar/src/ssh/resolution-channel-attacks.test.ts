@@ -16,7 +16,7 @@ import type { AccessPolicy } from '../../../crds/types.ts';
 import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
-import { generateHostKey } from './host-key.ts';
+import { generateHostKey, generateSshKeyPair } from './host-key.ts';
 import { ask } from './host-paths.ts';
 import { parseKnownHosts } from './known-hosts.ts';
 import { MAX_IN_FLIGHT, resolutionChannelOf } from './resolution-channel.ts';
@@ -226,7 +226,7 @@ describe('the channel bounds what it holds', () => {
       s.listen(0, '127.0.0.1', () => resolve(s));
     });
     hostPort = (hostSockets.address() as AddressInfo).port;
-    const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+    const clientKey = generateSshKeyPair();
     upstream = await connectUpstream({ host: '127.0.0.1', port: hostPort, username: 'root', privateKey: clientKey.private, knownHosts: parseKnownHosts(`[127.0.0.1]:${hostPort} ${hostKey.publicKey}\n`) }, { readyTimeoutMs: 10_000 });
     upstream.once('close', () => hostSockets.close());
   });
