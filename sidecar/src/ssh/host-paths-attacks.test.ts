@@ -13,7 +13,7 @@ import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
-import { pathArguments } from './sftp.ts';
+import { pathOperands } from '../../../core/policy/ssh-command.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 
@@ -167,12 +167,12 @@ function outcome(call: (cb: (err: (Error & { code?: unknown }) | null | undefine
 }
 
 describe('exec arguments without a / (after --, starting with -; option values) are resolved where the host leads them', () => {
-  it('pathArguments names every operand: bare names, ./ names, and after -- those starting with -', () => {
-    expect(pathArguments(['cat', 'link'])).toEqual(['link']);
-    expect(pathArguments(['cat', '-n', '--', '-d/link', '-x'])).toEqual(['-d/link', '-x']);
-    expect(pathArguments(['df', '-h'])).toEqual([]);
-    expect(pathArguments(['grep', '--file=/data/l', '-f./l', '-n5', '-rf', 'if=/x', 'pat'])).toEqual(['/data/l', './l', 'if=/x', '/x', 'pat']);
-    expect(pathArguments(['tar', '-xf/d/a.tar'])).toEqual(['f/d/a.tar', '/d/a.tar']);
+  it('pathOperands names every operand: bare names, ./ names, and after -- those starting with -', () => {
+    expect(pathOperands(['cat', 'link'])).toEqual(['link']);
+    expect(pathOperands(['cat', '-n', '--', '-d/link', '-x'])).toEqual(['-d/link', '-x']);
+    expect(pathOperands(['df', '-h'])).toEqual([]);
+    expect(pathOperands(['grep', '--file=/data/l', '-f./l', '-n5', '-rf', 'if=/x', 'pat'])).toEqual(['/data/l', './l', 'if=/x', '/x', 'pat']);
+    expect(pathOperands(['tar', '-xf/d/a.tar'])).toEqual(['f/d/a.tar', '/d/a.tar']);
   });
 
   it.each([

@@ -20,7 +20,8 @@ import type { SshRequest } from '../../../core/policy/ssh.ts';
 import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { ask } from './host-paths.ts';
 import { resolutionChannelOf } from './resolution-channel.ts';
-import { pathArguments, resolveArgumentPaths, resolveScpPaths } from './sftp.ts';
+import { pathOperands } from '../../../core/policy/ssh-command.ts';
+import { resolveArgumentPaths, resolveScpPaths } from './sftp.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 
@@ -132,7 +133,7 @@ async function decide(host: FakeHost, command: string): Promise<string> {
   const words = command.split(' ');
   const req: SshRequest = words[0] === 'scp'
     ? { kind: 'exec', command, ...(await resolveScpPaths(client, { operation: words.includes('-f') ? 'read' : 'write', paths: words.slice(2), recursive: false, toDirectory: false }, (t) => t, 500)) }
-    : { kind: 'exec', command, ...(await resolveArgumentPaths(client, pathArguments(words), (t) => t, 500, words[0])) };
+    : { kind: 'exec', command, ...(await resolveArgumentPaths(client, pathOperands(words), (t) => t, 500, words[0])) };
   const d = compilePolicy(policy).evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command: { protocol: 'ssh', ssh: req } });
   return `${d.decision} ${d.code}`;
 }

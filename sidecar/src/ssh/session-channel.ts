@@ -5,13 +5,13 @@
 // Agent forwarding, X11 and environment variables are refused (they would reach past the policy:
 // the agent's key on the host, a display channel, LD_PRELOAD or PATH for the host's shell).
 import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session as SshSession } from 'ssh2';
-import { legacyScp, parseCommandLine } from '../../../core/policy/ssh-command.ts';
+import { legacyScp, parseCommandLine, pathOperands } from '../../../core/policy/ssh-command.ts';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
 import { openWithSlot } from './resolution-channel.ts';
-import { outcomeOf, pathArguments, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type ArgumentFacts, type PathFacts, type SftpContext } from './sftp.ts';
+import { outcomeOf, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type ArgumentFacts, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
 /** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
@@ -94,7 +94,7 @@ async function withPathsResolved(req: Request, ctx: ChannelContext): Promise<Res
   const masker = ctx.session.newMaskSession();
   const mask = (t: string): string => masker.maskText(t);
   const scp = legacyScp(parsed.words);
-  const args = scp === undefined ? pathArguments(parsed.words) : scp.paths;
+  const args = scp === undefined ? pathOperands(parsed.words) : scp.paths;
   if (args.length === 0) return req;
   // No rule that can apply to the request judges its paths: the host is not asked. The policy
   // deciding may be newer than the one consulted here; it then treats every operand as unresolved.

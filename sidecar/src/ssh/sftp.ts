@@ -9,7 +9,6 @@
 // agent may read.
 import { posix } from 'node:path';
 import ssh2, { type Client, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
-import { pathOperands } from '../../../core/policy/ssh-command.ts';
 import type { UnresolvedPath } from '../../../core/policy/ssh.ts';
 import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
@@ -164,9 +163,6 @@ async function scpPathFacts(sftp: HostPathCalls, scp: LegacyScp, p: string, home
 
 /** Path arguments of one exec resolved at most; more are unresolved (the policy fails closed on them if its globs judge arguments). */
 const MAX_ARGUMENT_PATHS = 32;
-
-/** The arguments of an exec that may name paths (core/policy/ssh-command.ts pathOperands). */
-export const pathArguments = pathOperands;
 
 /**
  * Where the host resolves the path arguments of an exec (`cat /data/link`), over the connection's resolution
