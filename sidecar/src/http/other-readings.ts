@@ -206,8 +206,6 @@ function utf8Other(encoding: string): Other {
   };
 }
 
-let cp1252: Uint16Array | undefined;
-
 /**
  * A UTF-8 label on bytes UTF-8 rejects: the other reading is windows-1252, what clients fall back
  * to (latin1 text labelled UTF-8, a common misconfiguration: a CPF with the latin1 no-break space
@@ -217,11 +215,7 @@ let cp1252: Uint16Array | undefined;
 const latin1Other: Other = {
   differs: (_raw, text) => text.includes('\ufffd'),
   codec: utf8Codec,
-  reader: () => {
-    cp1252 ??= singleBytes(new TextDecoder('windows-1252'), new Map());
-    const units = cp1252;
-    return (bytes) => decodeSingle(units, bytes);
-  },
+  reader: () => codecFor('windows-1252').reader(),
   problem: 'the body is labelled UTF-8 but is not valid UTF-8, and read as windows-1252 (what clients fall back to) it shows an identifier the UTF-8 reading does not (separated by bytes UTF-8 rejects, such as the latin1 no-break space 0xA0): a client or person reading it that way would get it unmasked; label the answer with its charset',
 };
 
