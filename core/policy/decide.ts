@@ -6,7 +6,7 @@ import { compileTableGlob, tableGlobProblem, type MatchMode, type TableGlob } fr
 import { compileHttpMatch, normalizePath, parseQueryString, queryRecord, type CompiledHttpMatch, type HttpCompileProblem, type HttpRequest } from './http.ts';
 import { compileKubernetesMatch, type CompiledKubernetesMatch } from './kubernetes-match.ts';
 import { describeKubernetesRequest, reachingRequest, type KubernetesAttributes } from './kubernetes-request.ts';
-import { compileSshMatch, describeSshRequest, judgeSshRequest, unmatchedApplies, unresolvedReason, type CompiledSshMatch, type SshCompileProblem, type SshRequest } from './ssh.ts';
+import { compileSshMatch, describeSshRequest, judgeSshRequest, resolutionMatters, unmatchedApplies, unresolvedReason, type CompiledSshMatch, type SshCompileProblem, type SshRequest } from './ssh.ts';
 import { SensitiveColumnGuard, SensitiveColumnsConfigError } from './sql-columns.ts';
 import { classifySql, policyEngineReady, SqlParseError, withSharedParse } from './sql.ts';
 import type { ApprovalPlan, Command, CompiledPolicy, Decision, DecisionCode, Identity, StatementInfo, Verdict } from './types.ts';
@@ -268,6 +268,10 @@ class Compiled implements CompiledPolicy {
    * evaluated every time.
    */
   private lastHttpAllow: { identity: Identity; purpose: string | undefined; method: string; path: string; decision: Decision } | undefined;
+
+  resolutionMatters(request: SshRequest, facts: { purpose: string; access: boolean }): boolean {
+    return resolutionMatters(this.rules, this.policy.spec.target.protocol, request, facts);
+  }
 
   evaluate(input: { identity: Identity; purpose: string | undefined; command: Command }): Decision {
     const cmd = input.command;

@@ -9,7 +9,7 @@ import { parseAccessPolicy } from '../../crds/validators.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import { compilePolicy, type Identity } from './index.ts';
 import { pathOperands } from './ssh-command.ts';
-import { resolutionMatters, type SshRequest } from './ssh.ts';
+import type { SshRequest } from './ssh.ts';
 
 const support: Identity = { subject: 'u', groups: ['support'], kind: 'User' };
 
@@ -95,7 +95,7 @@ describe('resolutionMatters: when it says the host need not be asked, nothing th
     for (const { names, command, purpose } of cases) {
       const policy = sshPolicy(names.map((n) => RULES[n]));
       const decisions = hostAnswers(command).map((req) => decisionOf(policy, req, purpose));
-      if (resolutionMatters(policy, { kind: 'exec', command }, { purpose, access: true })) {
+      if (compilePolicy(policy).resolutionMatters({ kind: 'exec', command }, { purpose, access: true })) {
         if (new Set(decisions).size > 1) changed++;
         continue;
       }
@@ -111,7 +111,7 @@ describe('resolutionMatters: when it says the host need not be asked, nothing th
 });
 
 describe('resolutionMatters names the rules resolution can change', () => {
-  const matters = (names: string[], command: string, purpose = 'p'): boolean => resolutionMatters(sshPolicy(names.map((n) => RULES[n])), { kind: 'exec', command }, { purpose, access: true });
+  const matters = (names: string[], command: string, purpose = 'p'): boolean => compilePolicy(sshPolicy(names.map((n) => RULES[n]))).resolutionMatters({ kind: 'exec', command }, { purpose, access: true });
 
   it.each([
     [['allowCatAny'], 'cat /data/x', false],
@@ -141,19 +141,19 @@ describe('resolutionMatters names the rules resolution can change', () => {
 
   it('a paths rule for another SFTP operation than scp\'s does not count; one for it does', () => {
     const policy = sshPolicy([{ name: 'uploads', action: 'deny', match: { ssh: { operations: ['write'], paths: ['/secret/**'] } } }, RULES['allowReads']]);
-    expect(resolutionMatters(policy, { kind: 'exec', command: 'scp -f /data/x' }, { purpose: 'p', access: true })).toBe(false);
-    expect(resolutionMatters(policy, { kind: 'exec', command: 'scp -t /data/x' }, { purpose: 'p', access: true })).toBe(true);
+    expect(compilePolicy(policy).resolutionMatters({ kind: 'exec', command: 'scp -f /data/x' }, { purpose: 'p', access: true })).toBe(false);
+    expect(compilePolicy(policy).resolutionMatters({ kind: 'exec', command: 'scp -t /data/x' }, { purpose: 'p', access: true })).toBe(true);
   });
 
   it('SFTP operations are always resolved; shells, forwards, unparseable commands and a refused session never', () => {
     const policy = sshPolicy([RULES['denySecretArgs'], RULES['denySecretPaths'], RULES['allowAllNoMatch']]);
     const facts = { purpose: 'p', access: true };
-    expect(resolutionMatters(policy, { kind: 'sftp', operation: 'read', path: '/data/x' }, facts)).toBe(true);
-    expect(resolutionMatters(policy, { kind: 'shell' }, facts)).toBe(false);
-    expect(resolutionMatters(policy, { kind: 'localForward', host: 'db', port: 5432 }, facts)).toBe(false);
-    expect(resolutionMatters(policy, { kind: 'exec', command: 'cat /data/x; rm /y' }, facts)).toBe(false);
-    expect(resolutionMatters(policy, { kind: 'exec', command: 'cat /data/x' }, { purpose: 'p', access: false })).toBe(false);
-    expect(resolutionMatters(policy, { kind: 'exec', command: 'cat /data/x' }, facts)).toBe(true);
+    expect(compilePolicy(policy).resolutionMatters({ kind: 'sftp', operation: 'read', path: '/data/x' }, facts)).toBe(true);
+    expect(compilePolicy(policy).resolutionMatters({ kind: 'shell' }, facts)).toBe(false);
+    expect(compilePolicy(policy).resolutionMatters({ kind: 'localForward', host: 'db', port: 5432 }, facts)).toBe(false);
+    expect(compilePolicy(policy).resolutionMatters({ kind: 'exec', command: 'cat /data/x; rm /y' }, facts)).toBe(false);
+    expect(compilePolicy(policy).resolutionMatters({ kind: 'exec', command: 'cat /data/x' }, { purpose: 'p', access: false })).toBe(false);
+    expect(compilePolicy(policy).resolutionMatters({ kind: 'exec', command: 'cat /data/x' }, facts)).toBe(true);
   });
 });
 
@@ -171,7 +171,7 @@ describe('a policy swapped between the check and the decision fails closed', () 
     const before = sshPolicy(command.startsWith('./') ? [RULES['allowExec']] : [RULES['allowCatAny'], RULES['allowReads']]);
     const after = sshPolicy(names.map((n) => RULES[n]));
     // The sidecar's check ran under the old policy, which needs no resolution...
-    expect(resolutionMatters(before, { kind: 'exec', command }, { purpose: 'p', access: true })).toBe(false);
+    expect(compilePolicy(before).resolutionMatters({ kind: 'exec', command }, { purpose: 'p', access: true })).toBe(false);
     // ...and the request carries that it skipped it; the new policy decides it.
     expect(decisionOf(after, { kind: 'exec', command, resolution: 'skipped' })).toBe(expected);
   });

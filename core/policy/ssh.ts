@@ -4,7 +4,7 @@
 // down falls to the stricter outcome. Pure: the sidecar resolves SFTP paths on the host (realpath)
 // before it asks, and says which paths it could not resolve: where such a path leads is unknown, so
 // a rule that judges paths cannot decide it and the request is denied (unresolvedReason).
-import type { AccessPolicy, PolicyRule, SftpOperation, SshRequestKind } from '../../crds/types.ts';
+import type { PolicyRule, SftpOperation, SshRequestKind } from '../../crds/types.ts';
 import { compilePathGlob, pathGlobProblem, wildcardMatch, type MatchMode, type PathGlob } from './glob.ts';
 import { legacyScp, optionValues, parseCommandLine, pathOperands, programName, splitOptionClusters } from './ssh-command.ts';
 
@@ -466,26 +466,12 @@ export function sshCommandText(req: SshRequest): string {
   }
 }
 
-interface ResolutionRule { purposes?: ReadonlySet<string>; ssh?: CompiledSshMatch; broken: boolean }
-
-/** Each policy's rules compiled once for resolutionMatters (a policy object is never changed once parsed). */
-const resolutionRules = new WeakMap<AccessPolicy['spec'], ResolutionRule[]>();
-
-function rulesOf(policy: AccessPolicy): ResolutionRule[] {
-  let rules = resolutionRules.get(policy.spec);
-  if (rules === undefined) {
-    rules = policy.spec.rules.map((r) => {
-      const problems: SshCompileProblem[] = [];
-      const ssh = r.match?.ssh === undefined ? undefined : compileSshMatch(r.match.ssh, problems);
-      return { ...(r.purposes === undefined ? {} : { purposes: new Set(r.purposes) }), ...(ssh === undefined ? {} : { ssh }), broken: problems.length > 0 };
-    });
-    resolutionRules.set(policy.spec, rules);
-  }
-  return rules;
-}
+/** What resolutionMatters reads of a compiled rule (decide.ts CompiledRule). */
+export interface ResolutionRule { readonly purposes?: ReadonlySet<string>; readonly ssh?: CompiledSshMatch }
 
 /**
- * Whether resolving an exec's paths on the host can change its decision under `policy`: some rule
+ * Whether resolving an exec's paths on the host can change its decision under a policy (its
+ * compiled `rules`, CompiledPolicy.resolutionMatters): some rule
  * that can apply to it (the session's purpose, the request's kind: legacy scp is an SFTP read or
  * write) judges paths or arguments in a way resolution changes (resolutionCanChange). When it
  * cannot, the sidecar does not ask the host (an SFTP channel and a round trip per operand) and
@@ -495,14 +481,13 @@ function rulesOf(policy: AccessPolicy): ResolutionRule[] {
  * anyway. SFTP operations are always resolved (every one names a path); a shell, a forward, a
  * command that cannot be parsed or names no path need nothing.
  */
-export function resolutionMatters(policy: AccessPolicy, request: SshRequest, facts: { purpose: string; access: boolean }): boolean {
+export function resolutionMatters(rules: readonly ResolutionRule[], protocol: string, request: SshRequest, facts: { purpose: string; access: boolean }): boolean {
   if (request.kind === 'sftp') return true;
-  if (request.kind !== 'exec' || !facts.access || policy.spec.target.protocol !== 'ssh') return false;
+  if (request.kind !== 'exec' || !facts.access || protocol !== 'ssh') return false;
   const parsed = parseCommandLine(request.command);
   if (!parsed.ok) return false;
   const scp = legacyScp(parsed.words);
   if (scp === undefined && pathOperands(parsed.words).length === 0) return false;
   const need: ResolutionNeed = scp === undefined ? { kind: 'exec', program: parsed.words[0] ?? '' } : { kind: 'scp', operation: scp.operation };
-  // A rule that does not compile never decides (the policy is refused): resolving is the safe answer.
-  return rulesOf(policy).some((r) => (r.purposes === undefined || r.purposes.has(facts.purpose)) && (r.broken || (r.ssh?.resolutionCanChange(need) ?? false)));
+  return rules.some((r) => (r.purposes === undefined || r.purposes.has(facts.purpose)) && (r.ssh?.resolutionCanChange(need) ?? false));
 }

@@ -87,4 +87,9 @@ export interface CompiledPolicy {
   checkAccess(identity: Identity, purpose: string | undefined): Decision | undefined;
   /** Synchronous once initPolicyEngine() has resolved. Never throws for any command: what it cannot follow it denies. */
   evaluate(input: { identity: Identity; purpose: string | undefined; command: Command }): Decision;
+  /**
+   * SSH targets: whether resolving an exec's paths on the host can change its decision, for a
+   * session of `purpose` that `access` says may use the policy (core/policy/ssh.ts resolutionMatters).
+   */
+  resolutionMatters(request: SshRequest, facts: { purpose: string; access: boolean }): boolean;
 }

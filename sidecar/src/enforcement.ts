@@ -111,7 +111,7 @@ export interface Session {
   sensitiveColumns?(): SensitiveColumnsConfig | undefined;
   /**
    * SSH targets: whether resolving an exec's paths on the host can change its decision under the
-   * policy in force now (core/policy/ssh.ts resolutionMatters). Absent: the listener always resolves.
+   * policy in force now (CompiledPolicy.resolutionMatters). Absent: the listener always resolves.
    */
   sshResolutionMatters?(request: SshRequest): boolean;
   /**

@@ -5,7 +5,7 @@ import { hash, randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import { maskedPrefix } from '../../core/masking/prefix.ts';
 import { describeKubernetesRequest } from '../../core/policy/kubernetes-request.ts';
-import { resolutionMatters, sshCommandText, type SshRequest } from '../../core/policy/ssh.ts';
+import { sshCommandText, type SshRequest } from '../../core/policy/ssh.ts';
 import type { SensitiveColumnsConfig } from '../../core/policy/sql-columns.ts';
 import type { SessionEvent, StreamFrame } from '../../core/recording/index.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
@@ -602,7 +602,7 @@ export class SidecarSession implements Session {
     // No policy in force: the request is refused anyway; resolving is still the safe answer.
     if (!available.ok) return true;
     const access = available.target.compiled.checkAccess(this.identity, this.purpose) === undefined;
-    return resolutionMatters(available.target.policy, request, { purpose: this.purpose, access });
+    return available.target.compiled.resolutionMatters(request, { purpose: this.purpose, access });
   }
 
   recordingLimits(): { maxRows: number; maxBytes: number } {

@@ -18,7 +18,6 @@ import ssh2, { type Client, type Connection } from 'ssh2';
 import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
 import { compileMasker } from '../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../core/policy/index.ts';
-import { resolutionMatters } from '../../core/policy/ssh.ts';
 import { parseAccessPolicy } from '../../crds/validators.ts';
 import type { Session } from '../src/enforcement.ts';
 import { silentLogger } from '../src/log.ts';
@@ -59,7 +58,7 @@ function policySession(): Session {
   const compiled = compilePolicy(policy);
   return {
     id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
-    sshResolutionMatters: (request) => resolutionMatters(policy, request, { purpose: 'p', access: true }),
+    sshResolutionMatters: (request) => compilePolicy(policy).resolutionMatters(request, { purpose: 'p', access: true }),
     authorize: (command) => {
       const d = compiled.evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
       return Promise.resolve(d.decision === 'allow' ? { verdict: 'allow', decision: d, complete: () => Promise.resolve() } : { verdict: 'deny', decision: d, message: `denied: ${d.code}: ${d.reason}` });

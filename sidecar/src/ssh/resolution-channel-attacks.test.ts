@@ -11,7 +11,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import ssh2, { type Client, type Connection, type SFTPWrapper, type Stats } from 'ssh2';
 import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
-import { resolutionMatters } from '../../../core/policy/ssh.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
@@ -74,7 +73,7 @@ function policySession(): Session {
   const masker = compileMasker({ style: 'partial' });
   return {
     id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
-    sshResolutionMatters: (request) => resolutionMatters(policies.checked, request, { purpose: 'p', access: true }),
+    sshResolutionMatters: (request) => compilePolicy(policies.checked).resolutionMatters(request, { purpose: 'p', access: true }),
     authorize: (command) => {
       const d = compilePolicy(policies.deciding).evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
       return Promise.resolve(d.decision === 'allow' ? { verdict: 'allow', decision: d, complete: () => Promise.resolve() } : { verdict: 'deny', decision: d, message: `denied: ${d.code}: ${d.reason}` });
