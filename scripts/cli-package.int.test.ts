@@ -1,11 +1,21 @@
-// The npm package `guarita` as a user gets it: scripts/pack-cli.ts builds and packs it, `npm
-// install -g` puts it into an empty prefix (offline: from the npm cache that `npm install` of the
-// repository filled; re2's prebuilt addon from a local mirror, RE2_DOWNLOAD_MIRROR, as a release
-// download would bring it), and the installed `guarita` runs with no checkout around it:
-// --version, policy eval on an example policy, mask; `kubectl-guarita` too, and the krew launcher
-// (plugins/kubectl-guarita) called through a symlink, as krew installs it.
+// The npm package `guarita` as a user gets it: scripts/pack-cli.ts builds and packs it, a registry
+// on loopback publishes it (a packument as registry.npmjs.org serves it, with `_hasShrinkwrap`),
+// and `npm install -g guarita` puts it into an empty prefix, re2's prebuilt addon from a local
+// mirror (RE2_DOWNLOAD_MIRROR), as a release download would bring it. The installed `guarita` runs
+// with no checkout around it: --version, policy eval on an example policy, mask; `kubectl-guarita`
+// too, and the krew launcher (plugins/kubectl-guarita) called through a symlink, as krew installs it.
+//
+// Installing through a registry is what makes npm honour the package's npm-shrinkwrap.json: from a
+// tarball path npm resolves the dependencies' ranges against the registry instead, which needs
+// their packuments (the network, or a cache that happens to hold them; CI's did not). Through the
+// shrinkwrap npm needs only the dependencies' tarballs, by integrity, which the repository's own
+// `npm install` left in the npm cache; any other request reaches the loopback registry and fails
+// there (404), never the internet.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { runCommand, type CommandResult } from '../e2e/harness/exec.ts';
@@ -32,10 +42,43 @@ beforeAll(async () => {
   const mirror = join(scratch, 're2-mirror');
   mkdirSync(mirror);
   copyFileSync(join(ROOT, 'node_modules/re2/build/Release/re2.node'), join(mirror, `${process.platform}-${process.arch}-${process.versions.modules}`));
-  const env = { ...process.env, RE2_DOWNLOAD_MIRROR: mirror, RE2_DOWNLOAD_SKIP_PATH: '1', RE2_DOWNLOAD_SKIP_VER: '1' };
-  const installed = await runCommand('npm', ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tarball], { cwd: work, env, timeoutMs: 240_000 });
-  if (installed.code !== 0) throw new Error(`npm install -g of ${tarball} failed: ${installed.stderr}`);
+  const registry = await publish(tarball);
+  try {
+    const env = { ...process.env, RE2_DOWNLOAD_MIRROR: mirror, RE2_DOWNLOAD_SKIP_PATH: '1', RE2_DOWNLOAD_SKIP_VER: '1',
+      // Every request to a registry goes to the loopback one, whatever host the shrinkwrap names.
+      npm_config_registry: registry.url, npm_config_replace_registry_host: 'always' };
+    const installed = await runCommand('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', `guarita@${version}`], { cwd: work, env, timeoutMs: 240_000 });
+    if (installed.code !== 0) throw new Error(`npm install -g guarita@${version} from the loopback registry failed: ${installed.stderr}\nrequests the registry could not answer: ${registry.missed.join(', ') || 'none'}`);
+  } finally {
+    await new Promise((done) => registry.server.close(done));
+  }
 }, 480_000);
+
+/**
+ * A registry on loopback that publishes the packed tarball as `guarita`: its packument (the
+ * manifest, `_hasShrinkwrap`, dist.tarball and integrity) and the tarball. Everything else is a
+ * 404, listed in `missed` so a failed install says what npm looked for.
+ */
+async function publish(tgz: string): Promise<{ server: Server; url: string; missed: string[] }> {
+  const bytes = readFileSync(tgz);
+  const integrity = `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
+  const manifest = JSON.parse((await runCommand('tar', ['-xzOf', tgz, 'package/package.json'])).stdout) as Record<string, unknown>;
+  const missed: string[] = [];
+  const server = createServer((req, res) => {
+    const base = `http://${req.headers.host ?? ''}`;
+    if (req.url === '/guarita') {
+      const published = { ...manifest, _hasShrinkwrap: true, dist: { tarball: `${base}/guarita/-/guarita-${version}.tgz`, integrity } };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: 'guarita', 'dist-tags': { latest: version }, versions: { [version]: published } }));
+    } else if (req.url === `/guarita/-/guarita-${version}.tgz`) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes);
+    } else {
+      missed.push(`${req.method ?? ''} ${req.url ?? ''}`);
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    }
+  });
+  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, missed };
+}
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
