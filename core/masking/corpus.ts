@@ -5,6 +5,7 @@
 // ISO/IEC 7812 for Luhn), so the corpus checks the detectors instead of mirroring them.
 // A look-alike must be invalid for every type that could claim its shape: a mutated CPF that happens to be a valid
 // PIS is not a look-alike, and is skipped.
+import { ESCAPE_SEQUENCE_SOURCE, INVISIBLE } from './invisible.ts';
 import type { DetectorName, Masker } from './types.ts';
 
 export interface Sample {
@@ -742,4 +743,37 @@ export function streamingMismatches(masker: Masker, doc: string, sizes: readonly
     out += stream.end();
     return out !== expected || JSON.stringify(session.counts()) !== counts;
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attack placements: a character or sequence a reader does not see, put everywhere in an identifier
+// (invisible-attacks.test.ts, terminal-attacks.test.ts)
+
+const ESCAPE_SEQUENCES = new RegExp(ESCAPE_SEQUENCE_SOURCE, 'g');
+
+/** Identifiers of every numeric family and an e-mail, each with what its partial mask keeps. */
+export const ATTACK_IDENTIFIERS: readonly (readonly [value: string, kept: string])[] = [
+  ['529.982.247-25', '25'], ['52998224725', '25'], ['11.222.333/0001-81', '81'], ['(11) 91234-5678', '5678'],
+  ['+55 11 91234-5678', '5678'], ['4111 1111 1111 1111', '1111'], ['762 3763 4591 2761', '61'], ['joao.silva@exemplo.com.br', '.br'],
+];
+
+/** The value with `inv` before its first character, between every pair, or after its last. */
+export function placements(value: string, inv: string): string[] {
+  const chars = [...value];
+  return [
+    inv + value,
+    value + inv,
+    chars.join(inv),
+    chars.join(inv + inv + inv),
+    inv + chars.join(inv) + inv,
+    ...chars.slice(1).map((_, i) => chars.slice(0, i + 1).join('') + inv + chars.slice(i + 1).join('')),
+  ];
+}
+
+/** No run of the value's digits (or its local part) long enough to read it: what a masked value leaves. */
+export function exposes(out: string, value: string): boolean {
+  const visible = [...out.replace(ESCAPE_SEQUENCES, '')].filter((c) => !INVISIBLE.test(c)).join('');
+  const digits = value.replace(/[^0-9]/g, '');
+  if (digits.length >= 8) return visible.replace(/[^0-9*]/g, '').includes(digits.slice(0, 6));
+  return visible.includes(value.split('@')[0] ?? value);
 }

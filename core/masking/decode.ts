@@ -2,26 +2,32 @@
 // through an escape — percent-encoded in a URL or form (joao%40gmail.com, 239+6230+8471+0018, %2B55%2011%20...),
 // an HTML character reference (joao&#64;gmail.com, 529&period;982...), a JavaScript/JSON escape left in plain text
 // (529\u002e982...), split by invisible characters (invisible.ts: zero-width and bidi controls, soft hyphens,
-// variation selectors, tags, private use; written as themselves or as escapes), or in Mathematical digits (𝟓𝟐𝟗,
-// digits.ts) — is detected on this view.
+// variation selectors, tags, private use, control characters; written as themselves or as escapes) or terminal
+// escape sequences (colours, cursor moves, hyperlinks), overwritten by a backspace (`529.982.247-2X\b5` shows the
+// CPF in a terminal), or in Mathematical digits (𝟓𝟐𝟗, digits.ts) — is detected on this view.
 // Unlike fold.ts, decoding changes positions: `at` maps every view character back to the text, so a hit in the view
 // replaces exactly the escaped span of the original, and everything outside hits is copied byte for byte.
 // One level only: %2540 stays %40 (a reader decodes once too).
 import { MATH_DIGIT_SOURCE, mathDigit } from './digits.ts';
-import { INVISIBLE, INVISIBLE_SOURCE } from './invisible.ts';
+import { ESCAPE_SEQUENCE_SOURCE, INVISIBLE, INVISIBLE_SOURCE } from './invisible.ts';
 
-/** Characters decodeView() drops or reads as another (invisible characters, Mathematical digits). */
+/** Characters decodeView() drops or reads as another (invisible characters, escape sequences start with one; Mathematical digits). */
 const SPECIAL_CHAR = new RegExp(`${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}`);
 
 export interface DecodedView {
   text: string;
   /** Offset in the original of each view character, plus the original's length at index text.length. */
   at: Int32Array;
+  /**
+   * Offset in the original just after each view character's source: a hit ends there, so what a reader does not see
+   * right after it (a colour reset, a hyperlink's end, a zero-width space) stays in place instead of going with it.
+   */
+  end: Int32Array;
 }
 
 /** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
 export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}|[0-9]\+[0-9]`);
-const TOKEN = new RegExp(String.raw`%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${MATH_DIGIT_SOURCE})`, 'g');
+const TOKEN = new RegExp(String.raw`%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(\u0008)|(${ESCAPE_SEQUENCE_SOURCE})|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${MATH_DIGIT_SOURCE})`, 'g');
 
 /** HTML named references that can stand for a character of an identifier's layout. */
 const NAMED: Readonly<Record<string, string>> = {
@@ -65,7 +71,10 @@ export function needsDecoding(s: string): boolean {
 const charRef = (code: number): string | null => (code > 0 && code <= 0xffff ? String.fromCharCode(code) : null);
 const hex = (h: string): number => Number.parseInt(h, 16);
 
-/** By TOKEN group: the character the token stands for, '' for invisible characters, null to leave it as written. */
+/** What a backspace stands for in the view: the character before it is taken back (a terminal overwrites it). */
+const ERASE = '\u0008';
+
+/** By TOKEN group: the character the token stands for, '' for invisible characters, ERASE, null to leave it as written. */
 const DECODERS: readonly ((g: string) => string | null)[] = [
   (h) => (hex(h) < 0x80 ? String.fromCharCode(hex(h)) : null), // %XX; UTF-8 bytes of other characters: no identifier has them
   (h) => String.fromCharCode(hex(h)), // \uXXXX
@@ -73,16 +82,21 @@ const DECODERS: readonly ((g: string) => string | null)[] = [
   (d) => charRef(Number.parseInt(d, 10)), // &#NN;
   (h) => charRef(hex(h)), // &#xHH;
   (n) => NAMED[n] ?? null, // &name;
+  () => ERASE, // a backspace
+  () => '', // a terminal escape sequence
   () => '', // invisible
   () => ' ', // '+' between digits: a form-encoded space
   mathDigit, // a Mathematical digit (two UTF-16 units): its ASCII digit
 ];
+
+const BACKSPACE_GROUP = 7;
 
 function decodeToken(m: RegExpExecArray): string | null {
   for (let g = 1; g <= DECODERS.length; g++) {
     const v = m[g];
     if (v === undefined) continue;
     const ch = DECODERS[g - 1]?.(v) ?? null;
+    if (g === BACKSPACE_GROUP) return ch;
     // An escape of an invisible character (`\u200b`, `&#8203;`, `&#xFEFF;`) is invisible once a reader decodes it.
     return ch !== null && INVISIBLE.test(ch) ? '' : ch;
   }
@@ -92,10 +106,14 @@ function decodeToken(m: RegExpExecArray): string | null {
 /** The decoded text and its position map. Call only when needsDecoding(s). */
 export function decodeView(s: string): DecodedView {
   const at = new Int32Array(s.length + 1);
+  const end = new Int32Array(s.length + 1);
   let text = '';
   let pos = 0;
   const copy = (to: number): void => {
-    for (let i = pos; i < to; i++) at[text.length + i - pos] = i;
+    for (let i = pos; i < to; i++) {
+      at[text.length + i - pos] = i;
+      end[text.length + i - pos] = i + 1;
+    }
     text += s.slice(pos, to);
   };
   TOKEN.lastIndex = 0;
@@ -104,15 +122,21 @@ export function decodeView(s: string): DecodedView {
     const ch = decodeToken(m);
     if (ch === null) continue;
     copy(m.index);
-    if (ch !== '') {
+    // A backspace takes back the character before it on the line (the view shrinks; `at` stays increasing).
+    if (ch === ERASE) {
+      const last = text.charCodeAt(text.length - 1);
+      if (text.length > 0 && last !== 0x0a) text = text.slice(0, last >= 0xdc00 && last <= 0xdfff && text.length > 1 ? -2 : -1);
+    } else if (ch !== '') {
       at[text.length] = m.index;
+      end[text.length] = m.index + m[0].length;
       text += ch;
     }
     pos = m.index + m[0].length;
   }
   copy(s.length);
   at[text.length] = s.length;
-  return { text, at: at.subarray(0, text.length + 1) };
+  end[text.length] = s.length;
+  return { text, at: at.subarray(0, text.length + 1), end: end.subarray(0, text.length + 1) };
 }
 
 /** The view index of original offset `o`: the first view character at or after it. */

@@ -1,5 +1,6 @@
 // The compiled masker (immutable, shareable) and its sessions (counters, stream maskers).
 import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
+import { mayReverse, reversedRuns, shownReversed } from './bidi.ts';
 import { CONTEXT_WINDOW } from './context.ts';
 import { decodeView, needsDecoding, reencode, viewIndex, type DecodedView } from './decode.ts';
 import { fold, mayHoldIdentifier, nothingSpecial } from './fold.ts';
@@ -197,6 +198,37 @@ export class CompiledMasker implements Masker {
   }
 }
 
+/** The view span [lo, hi) a hit in what is seen covers, `viewOf` mapping each seen character to the view. */
+function spanOf(h: Hit, viewOf: (i: number) => number): [number, number] {
+  let lo = Infinity;
+  let hi = -1;
+  for (let i = h.start; i < h.end; i++) {
+    lo = Math.min(lo, viewOf(i));
+    hi = Math.max(hi, viewOf(i));
+  }
+  return [lo, hi + 1];
+}
+
+/** A hit, and whether it was read in a run shown reversed (bidi.ts). */
+interface ReadHit extends Hit {
+  reversed?: true;
+}
+
+const REPLACEMENT_CHARACTER = '\ufffd';
+/** The separators a byte a decoder rejected may have been, besides the space fold() reads it as. */
+const REJECTED_BYTE_READINGS: readonly string[] = ['.', '-', '/'];
+
+/** `v` (the folded `unfolded`, same length) with every U+FFFD of `unfolded` read as `sep`. */
+function readRejectedAs(unfolded: string, v: string, sep: string): string {
+  let out = '';
+  let pos = 0;
+  for (let i = unfolded.indexOf(REPLACEMENT_CHARACTER); i !== -1; i = unfolded.indexOf(REPLACEMENT_CHARACTER, i + 1)) {
+    out += v.slice(pos, i) + sep;
+    pos = i + 1;
+  }
+  return out + v.slice(pos);
+}
+
 function resolveOverlaps(hits: Hit[]): Hit[] {
   hits.sort(byStartThenLength);
   const out: Hit[] = [];
@@ -254,7 +286,7 @@ export class Session implements MaskSession, MaskOps {
     const plain = nothingSpecial(s);
     if (!plain && needsDecoding(s)) return this.#maskDecoded(s, decodeView(s), from, limit, out, scan);
     const v = plain ? s : fold(s);
-    const hits = this.#m.findHits(v, from, limit, scan);
+    const hits = this.#hits(s, v, from, limit, scan);
     let pos = from;
     for (const h of hits) {
       out.push(s.slice(pos, h.start), this.#render(h, v.slice(h.start, h.end)));
@@ -272,18 +304,71 @@ export class Session implements MaskSession, MaskOps {
   #maskDecoded(s: string, d: DecodedView, from: number, limit: number, out: string[], scan: ScanState | null): number {
     const v = fold(d.text);
     if (scan !== null) mapScan(scan, (o) => viewIndex(d, o));
-    const hits = this.#m.findHits(v, viewIndex(d, from), viewIndex(d, limit), scan);
+    const viewFrom = viewIndex(d, from);
+    const viewLimit = viewIndex(d, limit);
+    let hits: ReadHit[] = this.#hits(d.text, v, viewFrom, viewLimit, scan);
     if (scan !== null) mapScan(scan, (i) => d.at[i] ?? s.length);
+    // What a reader sees first: where both readings find the same span, the reversed one is rendered.
+    if (mayReverse(s)) hits = resolveOverlaps([...this.#reversedHits(s, d, v, viewFrom, viewLimit), ...hits]);
     let pos = from;
     for (const h of hits) {
       const a = d.at[h.start] ?? s.length;
-      const b = d.at[h.end] ?? s.length;
-      out.push(s.slice(pos, a), reencode(s.slice(a, b), this.#render(h, v.slice(h.start, h.end))));
+      const b = h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a;
+      // A reversed run is shown right to left: its mask is rendered from what the reader sees and written reversed.
+      const mask = h.reversed === true ? shownReversed(this.#render(h, shownReversed(v.slice(h.start, h.end)))) : this.#render(h, v.slice(h.start, h.end));
+      out.push(s.slice(pos, a), reencode(s.slice(a, b), mask));
       pos = b;
     }
     const end = Math.max(pos, limit);
     out.push(s.slice(pos, end));
     return end;
+  }
+
+  /**
+   * The hits in `v`, the folded view of `unfolded`. Where that holds U+FFFD, also those found reading it as each other
+   * separator: U+FFFD is what a UTF-8 decoder shows for a byte it rejects, and text in latin1 or windows-1252 read as
+   * UTF-8 (an SSH host's file, a container's log, a mislabelled answer) turns its no-break spaces, dashes and middle
+   * dots between digit groups into it: `529�982�247-25` on the screen, the digits whole, once the sidecar has
+   * re-encoded the text and the byte is gone. Which separator it was is unknown and the layouts take some separators
+   * only in some places, so each is tried (fold() reads it as a space; masks are rendered from that reading); the
+   * first reading's hits win where readings overlap.
+   */
+  #hits(unfolded: string, v: string, from: number, limit: number, scan: ScanState | null): Hit[] {
+    const hits = this.#m.findHits(v, from, limit, scan);
+    if (!unfolded.includes(REPLACEMENT_CHARACTER)) return hits;
+    const all = [...hits];
+    for (const sep of REJECTED_BYTE_READINGS) all.push(...this.#m.findHits(readRejectedAs(unfolded, v, sep), from, limit, null));
+    return resolveOverlaps(all);
+  }
+
+  /**
+   * The hits in each run a right-to-left override shows reversed (bidi.ts), read as a reader sees the line: the text
+   * before the run, the run reversed, the text after it (keywords before it count; an identifier half outside it is
+   * seen whole). View positions in [from, limit); a hit inside the run is marked `reversed` (its mask is written
+   * reversed), one across its edge replaces the whole span it covers.
+   */
+  #reversedHits(s: string, d: DecodedView, v: string, from: number, limit: number): ReadHit[] {
+    const found: ReadHit[] = [];
+    for (const [start, end] of reversedRuns(s)) {
+      const a = viewIndex(d, start);
+      const b = viewIndex(d, end);
+      if (b > from - HOLD && a < limit) found.push(...this.#runHits(v, a, b).filter((h) => h.start >= from && h.start < limit));
+    }
+    return found;
+  }
+
+  /** The hits that touch the reversed run [a, b) of the view `v`, as the line is seen, in view positions. */
+  #runHits(v: string, a: number, b: number): ReadHit[] {
+    const before = v.slice(Math.max(0, a - LEFT), a);
+    const seen = before + shownReversed(v.slice(a, b)) + v.slice(b, b + HOLD);
+    const runStart = before.length;
+    const runEnd = runStart + (b - a);
+    // Where the character at `i` of what is seen sits in the view.
+    const viewOf = (i: number): number => (i < runStart ? a - runStart + i : i < runEnd ? a + (runEnd - 1 - i) : b + (i - runEnd));
+    return this.#m.findHits(seen, 0, seen.length, null).filter((h) => h.end > runStart && h.start < runEnd).map((h) => {
+      const [lo, hi] = spanOf(h, viewOf);
+      return { ...h, start: lo, end: hi, ...(h.start >= runStart && h.end <= runEnd ? { reversed: true as const } : {}) };
+    });
   }
 
   customCount(): number {
@@ -319,7 +404,7 @@ export class Session implements MaskSession, MaskOps {
       return out.join('');
     }
     const v = plain ? text : fold(text);
-    const hits = this.#m.findHits(v, 0, v.length);
+    const hits = this.#hits(text, v, 0, v.length, null);
     if (hits.length === 0) return text;
     let out = '';
     let pos = 0;

@@ -4,6 +4,7 @@
 // number formatting), thin and figure spaces, typographic dashes (U+2010–U+2015, U+2212 minus), fullwidth forms
 // (U+FF01–U+FF5E: digits, '@', '.', '-', letters), and the decimal digits of other scripts (digits.ts). The detectors and check-digit functions work on ASCII only, so
 // the engine scans the folded text and renders masks from it; text outside a hit is copied from the original.
+// U+FFFD (a byte a decoder rejected) is read as a space here, and as the other separators by the engine (Session#hits).
 // Characters that would have to be removed (invisible.ts: zero-width spaces, bidi controls, soft hyphens) or decoded (%2E, \u0030, &#46;)
 // change positions and are not folded here: see README "Layouts".
 import { hasEscape } from './decode.ts';
@@ -11,7 +12,7 @@ import { DIGITS_CLASS, MATH_DIGIT_SOURCE, otherDigits } from './digits.ts';
 import { INVISIBLE_SOURCE, mayStartInvisible } from './invisible.ts';
 
 /** Every character fold() changes. */
-const FOLDABLE = new RegExp(`[\\u00a0\\u00b7\\u1680\\u2000-\\u200a\\u2010-\\u2015\\u2024\\u2027\\u202f\\u2044\\u205f\\u2212\\u2215\\u3000\\ufe58\\ufe63\\uff01-\\uff5e${DIGITS_CLASS}]`);
+const FOLDABLE = new RegExp(`[\\u00a0\\u00b7\\u1680\\u2000-\\u200a\\u2010-\\u2015\\u2024\\u2027\\u202f\\u2044\\u205f\\u2212\\u2215\\u3000\\ufe58\\ufe63\\uff01-\\uff5e\\ufffd${DIGITS_CLASS}]`);
 const FOLDABLE_ALL = new RegExp(FOLDABLE.source, 'g');
 
 /**
@@ -27,7 +28,7 @@ export function mayHoldIdentifier(s: string): boolean {
 /** The ASCII character each foldable character stands for. */
 const FOLDS = new Map<string, string>();
 for (let c = 0xff01; c <= 0xff5e; c++) FOLDS.set(String.fromCharCode(c), String.fromCharCode(c - 0xfee0)); // fullwidth ASCII
-for (const c of '\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000') FOLDS.set(c, ' ');
+for (const c of '\u00a0\u1680\ufffd\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000') FOLDS.set(c, ' ');
 for (const c of '\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63') FOLDS.set(c, '-');
 for (const c of '\u00b7\u2024\u2027') FOLDS.set(c, '.');
 for (const c of '\u2044\u2215') FOLDS.set(c, '/');

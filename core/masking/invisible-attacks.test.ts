@@ -8,8 +8,8 @@
 // text, JSON, cells and streams cut at every position, and through the byte pre-scan; look-alikes
 // (versions, UUIDs, broken check digits) with the same characters stay as they are.
 import { describe, expect, it } from '@jest/globals';
+import { ATTACK_IDENTIFIERS as IDENTIFIERS, exposes, placements } from './corpus.ts';
 import { compileMasker } from './index.ts';
-import { INVISIBLE } from './invisible.ts';
 
 const masker = compileMasker({});
 const session = () => masker.newSession();
@@ -21,36 +21,12 @@ const INVISIBLES: readonly string[] = [
   '\u180e', '\u180b', '\ufe00', '\ufe0f', '\u{e0100}', '\u{e01ef}', '\u{e0000}', '\u{e0001}', '\u{e0041}', '\u{e007f}',
   '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u061c', '\u3164', '\uffa0', '\u115f',
   '\u17b4', '\ufff9', '\ue000', '\uf8ff', '\u{f0000}', '\u{ffffd}', '\u{100000}', '\u{10fffd}', '\u{1bca0}', '\u{1d173}',
+  // Control characters (round 6): a terminal, a browser or an editor prints none of them. ESC, the C1 CSI and the
+  // backspace start or are more than a character to a terminal: terminal-attacks.test.ts.
+  '\u0001', '\u0007', '\u000e', '\u001a', '\u001c', '\u001f', '\u007f', '\u0080', '\u0085', '\u009a', '\u009c', '\u009f',
 ];
 
 const hex = (c: string): string => `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase()}`;
-
-/** Identifiers of every numeric family and an e-mail, each with what its partial mask keeps. */
-const IDENTIFIERS: readonly (readonly [value: string, kept: string])[] = [
-  ['529.982.247-25', '25'], ['52998224725', '25'], ['11.222.333/0001-81', '81'], ['(11) 91234-5678', '5678'],
-  ['+55 11 91234-5678', '5678'], ['4111 1111 1111 1111', '1111'], ['762 3763 4591 2761', '61'], ['joao.silva@exemplo.com.br', '.br'],
-];
-
-/** The value with `inv` before its first character, between every pair, or after its last. */
-function placements(value: string, inv: string): string[] {
-  const chars = [...value];
-  return [
-    inv + value,
-    value + inv,
-    chars.join(inv),
-    chars.join(inv + inv + inv),
-    inv + chars.join(inv) + inv,
-    ...chars.slice(1).map((_, i) => chars.slice(0, i + 1).join('') + inv + chars.slice(i + 1).join('')),
-  ];
-}
-
-/** No run of the value's digits (or its local part) long enough to read it: what a masked value leaves. */
-function exposes(out: string, value: string): boolean {
-  const visible = [...out].filter((c) => !INVISIBLE.test(c)).join('');
-  const digits = value.replace(/[^0-9]/g, '');
-  if (digits.length >= 8) return visible.replace(/[^0-9*]/g, '').includes(digits.slice(0, 6));
-  return visible.includes(value.split('@')[0] ?? value);
-}
 
 describe('invisible characters inside identifiers are skipped, the identifier masked whole', () => {
   it.each(INVISIBLES.map((c) => [hex(c), c] as const))('%s in every position of every family, in text', (_name, inv) => {
@@ -59,7 +35,10 @@ describe('invisible characters inside identifiers are skipped, the identifier ma
       for (const form of placements(value, inv)) {
         const text = `Cliente: ${form} fim`;
         const out = maskText(text);
-        if (exposes(out, value) || !out.includes('*') || !out.replace(/[^\x20-\x7e]/g, '').includes(kept)) leaks.push(JSON.stringify(form));
+        // After a right-to-left override the reader sees the run reversed, and so is its mask written (what it keeps
+        // reads in order on the screen, reversed in the text): bidi-attacks.test.ts checks it as shown.
+        const keeps = inv === '\u202e' || out.replace(/[^\x20-\x7e]/g, '').includes(kept);
+        if (exposes(out, value) || !out.includes('*') || !keeps) leaks.push(JSON.stringify(form));
       }
     }
     expect(leaks).toEqual([]);

@@ -11,11 +11,20 @@
 // U+FFF9–U+FFFB, and the private-use areas (U+E000–U+F8FF, planes 15 and 16: no standard glyph,
 // so a font that has none shows nothing).
 //
+// Control characters too (round 6): terminals, browsers and editors show none of C0 but the
+// whitespace ones, DEL or C1, so `529\x01982\x01247\x0125` prints as a bare CPF in `kubectl logs`,
+// an SSH session or a text answer. Kept as they are: NUL (no identifier spans it, and the SSH
+// terminal masker uses it as a boundary), tab, line feed, vertical tab, form feed and carriage
+// return (a reader sees space or a new line there). ESC and the C1 CSI (U+009B) are in the set
+// alone; with what follows them they are terminal escape sequences (ESCAPE_SEQUENCE_SOURCE below),
+// which a terminal does not print either: colours (`\e[32m590.830.166-33\e[39m` in a coloured log
+// line), cursor and erase sequences, titles and hyperlinks.
+//
 // The classes are written on UTF-16 code units (no `u` flag), so positions stay code-unit offsets
 // like everywhere else in the engine; a supplementary character is matched as its surrogate pair.
 
 /** BMP code points in the set, as a character-class body. */
-const BMP = '\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u206f\\u3164\\ue000-\\uf8ff\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb';
+const BMP = '\\u0001-\\u0008\\u000e-\\u001f\\u007f-\\u009f\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u206f\\u3164\\ue000-\\uf8ff\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb';
 
 /**
  * Supplementary code points in the set, as surrogate pairs: U+1BCA0–U+1BCA3 (shorthand format
@@ -30,9 +39,21 @@ export const INVISIBLE_SOURCE = `[${BMP}]|${ASTRAL}`;
 // eslint-disable-next-line no-misleading-character-class -- the class holds lone combining and joining marks on purpose: each is matched alone
 export const INVISIBLE = new RegExp(INVISIBLE_SOURCE);
 
+/**
+ * A terminal escape sequence, as ECMA-48 frames them and terminals consume them: CSI (ESC `[` or
+ * U+009B, parameters, intermediates, a final byte: colours, cursor moves, erases), OSC (ESC `]` up
+ * to BEL or ESC `\`: titles, OSC 8 hyperlinks) and two-character sequences (ESC, intermediates, a
+ * final). Bounded, so a stream holds every sequence it must read whole (engine HOLD): a longer
+ * one is read as its ESC, dropped, and the text after it.
+ */
+export const ESCAPE_SEQUENCE_SOURCE = '(?:\\u001b\\[|\\u009b)[0-?]{0,24}[ -/]{0,4}[@-~]|\\u001b\\][^\\u0007\\u001b]{0,80}(?:\\u0007|\\u001b\\\\)|\\u001b[ -/]{0,4}[0-~]';
+
+/** A control character in the set: C0 but NUL and the whitespace ones, DEL, C1. */
+const isControl = (c: number): boolean => (c >= 0x01 && c <= 0x08) || (c >= 0x0e && c <= 0x1f) || (c >= 0x7f && c <= 0x9f);
+
 /** Whether the code unit `c` is, or may start (a high surrogate), an invisible character: the fast tables' test. */
 export function mayStartInvisible(c: number): boolean {
-  if (c < 0x00ad) return false;
+  if (c < 0x00ad) return isControl(c);
   if (c === 0xd82f || c === 0xd834 || (c >= 0xdb40 && c <= 0xdb43) || (c >= 0xdb80 && c <= 0xdbff)) return true;
   return INVISIBLE.test(String.fromCharCode(c));
 }

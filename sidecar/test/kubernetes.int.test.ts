@@ -347,9 +347,16 @@ describe('pods/log', () => {
   let kubelet: Server | undefined;
   afterAll(() => { kubelet?.close(); });
 
-  it('masks logs as a text stream, identifiers split across chunks included', async () => {
+  it('masks logs as a text stream, identifiers split across chunks included; coloured, latin1, controls and backspaces as a terminal shows them (round 6)', async () => {
     const identity = await createServingIdentity('fake-kubelet');
-    const lines = Array.from({ length: 200 }, (_, i) => `${new Date(0).toISOString()} pedido ${i} cliente CPF ${CPF} email ${EMAIL}\n`).join('');
+    const plain = Array.from({ length: 200 }, (_, i) => `${new Date(0).toISOString()} pedido ${i} cliente CPF ${CPF} email ${EMAIL}\n`).join('');
+    // A coloured logger, a latin1 one (0xA0 no-break spaces, 0x96 en dash: U+FFFD once read as UTF-8), controls
+    // and a backspace overwrite: each shows the CPF whole on the terminal kubectl logs prints to.
+    const shownWhole = [
+      '\u001b[36mINFO\u001b[39m cliente cpf=\u001b[32m590.830.166-33\u001b[39m\n', 'erase 590\u001b[K.830.166-33\n',
+      `ctl ${[...CPF].join('\u0001')}\n`, 'bs 590.830.166-3X\b3\n',
+    ].join('');
+    const lines = Buffer.concat([Buffer.from(plain + shownWhole), Buffer.from('latino 590\u00a0830\u00a0166\u009633\n', 'latin1')]);
     kubelet = createHttpsServer({ cert: identity.certPem, key: identity.keyPem }, (req, res) => {
       if (!(req.url ?? '').startsWith(`/containerLogs/${ns}/logger-0/app`)) {
         res.writeHead(404).end();
@@ -357,7 +364,7 @@ describe('pods/log', () => {
       }
       res.writeHead(200, { 'content-type': 'text/plain' });
       // 7-byte chunks: every identifier is cut somewhere.
-      const buf = Buffer.from(lines);
+      const buf = lines;
       let i = 0;
       const next = (): void => {
         if (i >= buf.length) { res.end(); return; }
@@ -375,10 +382,15 @@ describe('pods/log', () => {
     await k(['patch', 'node', node, '--subresource=status', '--type=merge', '-p', status]);
     await apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger-0', namespace: ns, labels: { app: 'logger' } }, spec: { nodeName: node, serviceAccountName: 'cluster-reader', automountServiceAccountToken: false, containers: [{ name: 'app', image: 'busybox' }] } }]);
     const out = await agentOk(['logs', 'logger-0']);
-    expect(out.split('\n').filter((l) => l !== '')).toHaveLength(200);
+    expect(out.split('\n').filter((l) => l !== '')).toHaveLength(205);
     expect(out).toContain('pedido 199 cliente CPF');
     expect(out).not.toContain(CPF);
     expect(out).not.toContain(EMAIL);
+    // What the terminal shows: sequences and controls print nothing, a backspace takes back a character.
+    // eslint-disable-next-line no-control-regex -- terminal output is what is read
+    const shown = out.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/.\u0008/g, '').replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, '');
+    expect(shown.split('\n').filter((l) => l.replace(/[^0-9]/g, '').includes('59083016'))).toEqual([]);
+    expect(out).toContain('\u001b[36mINFO\u001b[39m cliente cpf=\u001b[32m***.***.***-33\u001b[39m');
     const followed = await agentOk(['logs', '-f', 'logger-0']);
     expect(followed).not.toContain(CPF);
     expect(followed).toContain('pedido 199');

@@ -19,6 +19,7 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
 import { apply } from '../../e2e/support/kube-apply.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { shownReversed } from '../../core/masking/bidi.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
@@ -40,8 +41,19 @@ function asciiDigit(d: string): string {
   return String((cp - zero) % 10);
 }
 
-/** What a reader sees: the digits of any script, every other character removed. */
-const readDigits = (s: string): string => s.normalize('NFKC').replace(/\p{Nd}/gu, asciiDigit).replace(/[^0-9]/g, '');
+/**
+ * What a screen shows: overridden runs reversed (bidi), escape sequences and controls not printed, a backspace
+ * taking back the character before it.
+ */
+const shown = (s: string): string => s
+  .replace(/\u202e([^\u202c\n]*)/g, (_m, run: string) => shownReversed(run))
+  // eslint-disable-next-line no-control-regex -- what a terminal does not print is what is removed
+  .replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/.\u0008/g, '').replace(/[\u0001-\u0008\u000e-\u001f\u007f-\u009f]/g, '');
+
+/** The digits of any script in stored order, every other character removed. */
+const digitsIn = (s: string): string => s.normalize('NFKC').replace(/\p{Nd}/gu, asciiDigit).replace(/[^0-9]/g, '');
+/** What a reader sees: the digits of any script as shown, every other character removed. */
+const readDigits = (s: string): string => digitsIn(shown(s));
 
 // ---- PostgreSQL ------------------------------------------------------------------------------------------------
 
@@ -57,6 +69,12 @@ const ROWS: Record<number, string> = {
   948: 'doc ٥٩٠\u200e.٨٣٠.١٦٦-٣٣ fim',
   949: 'doc ५९०८३०१६६३३ fim',
   950: 'doc 𝟓𝟗𝟎.𝟖𝟑𝟎.𝟏𝟔𝟔-𝟑𝟑 fim',
+  // Round 6: what a screen shows whole (core/masking/terminal-attacks, bidi-attacks).
+  951: 'doc \u202e33-661.038.095\u202c fim',
+  952: 'doc cpf=\u001b[32m590.830.166-33\u001b[0m fim',
+  953: 'doc 590\u0001.830\u0007.166\u007f-33 fim',
+  954: 'doc 590.830.166-3X\b3 fim',
+  955: 'doc 590\ufffd830\ufffd166\ufffd33 fim',
 };
 const IDS = Object.keys(ROWS).join(', ');
 /** Rows holding the CPF twice: two masks, two pairs of check digits. */
@@ -87,7 +105,8 @@ describe('invisible characters inside identifiers in PostgreSQL rows', () => {
     const direct = await runCommand(`${requirePostgres().binDir}/psql`, ['-X', '-A', '-t', '-F', '|', '-c', `SELECT id, notes FROM customers WHERE id IN (${IDS}) ORDER BY id`], { env: s.directEnv() });
     const lines = direct.stdout.trim().split('\n');
     expect(lines).toEqual(Object.entries(ROWS).map(([id, notes]) => `${id}|${notes}`));
-    for (const line of lines) expect(readDigits(line)).toContain(DIGITS);
+    // A client that ignores bidi reads the stored order, a screen the shown one: one of them holds the CPF.
+    for (const line of lines) expect(`${digitsIn(line)} ${readDigits(line)}`).toContain(DIGITS);
   });
 
   it('psql through the sidecar reads them masked whole', async () => {

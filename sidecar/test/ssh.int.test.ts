@@ -495,6 +495,25 @@ describe('issue 23 review: env, fsetstat, long names, channel types', () => {
     expect(r.stdout).not.toMatch(/830\.166/);
   });
 
+  it('round 6: identifiers a terminal shows whole are masked: latin1 no-break spaces and dashes (read as U+FFFD), colours, erases, controls, backspaces', async () => {
+    // A file as a latin1 system writes it (0xA0 no-break spaces, 0x96 en dash, 0xB7 middle dot), and one as a
+    // coloured or hostile log prints it; real cat through the real sshd.
+    const latin1 = Buffer.from('nbsp 590\u00a0830\u00a0166\u00a033\ndash 390.996.030\u009688\ndot 482\u00b7199\u00b7351-11\n', 'latin1');
+    const hostile = '\u001b[32mcpf=\u001b[1m590.830.166-33\u001b[0m\nerase 390\u001b[K.996.030-88\nctl 4\u00018\u00012.199\u007f.351-11\nbs 590.830.166-3X\b3\n';
+    writeFileSync(join(data, 'latin1.txt'), latin1);
+    writeFileSync(join(data, 'hostile.log'), hostile);
+    for (const file of ['latin1.txt', 'hostile.log']) {
+      const r = await ssh(`cat ${data}/${file}`);
+      expect(r.code).toBe(0);
+      expect(r.stdout.split('\n').filter((l) => l !== '')).toHaveLength(file === 'latin1.txt' ? 3 : 4);
+      // What a reader sees: escape sequences and controls print nothing, a backspace takes back a character.
+      // eslint-disable-next-line no-control-regex -- terminal output is what is read
+      const shown = r.stdout.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/.\u0008/g, '').replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, '');
+      for (const digits of ['59083016633', '39099603088', '48219935111']) expect([file, shown.replace(/[^0-9\n]/g, '')]).not.toEqual([file, expect.stringContaining(digits.slice(0, 8))]);
+      expect(shown).toMatch(/\*\*\*/);
+    }
+  });
+
   it('a client opening many session channels on one connection is refused past the cap and keeps being served', async () => {
     const c = await rawClient();
     try {

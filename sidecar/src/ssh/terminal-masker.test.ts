@@ -35,6 +35,32 @@ describe('terminal masking', () => {
     }
   });
 
+  it('masks identifiers the screen shows whole through any escape sequence, control character, backspace or rejected byte, however the output is cut (round 6)', () => {
+    const texts = [
+      `590\u001b[K.830\u001b[s.166\u001b[u-33\n`, // erase, cursor save and restore: nothing printed
+      `\u001b]8;;https://crm.example/c/7\u001b\\${CPF}\u001b]8;;\u001b\\ ok\n`, // an OSC 8 hyperlink around it
+      `590\u001b]0;t\u0007.830.166-33\n`, // a title set between its groups
+      `590\u0001.830\u007f.166\u0085-33\n`, // C0, DEL and C1 controls print nothing
+      `590.830.166-3X\b3\n`, // a backspace overwrites the X
+      `590\ufffd830\ufffd166\ufffd33\n`, // latin1 no-break spaces, read as UTF-8
+      `\u001b[38;2;255;0;0m590.830.166-33\u001b[39m\n`, // truecolour
+    ];
+    for (const text of texts) {
+      for (let cut = 0; cut < text.length; cut++) {
+        const m = masker();
+        const shown = m.push(Buffer.from(text.slice(0, cut))) + m.flushIdle() + m.push(Buffer.from(text.slice(cut))) + m.end();
+        expect([text, cut, shown]).toEqual([text, cut, expect.stringContaining('[CPF]')]);
+        // eslint-disable-next-line no-control-regex -- terminal output is what is read
+        expect(shown.replace(/\u001b\[[0-9;]*[A-Za-z]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|[\u0000-\u001f\u007f-\u009f]/g, '')).not.toMatch(/[0-9]{3}/);
+      }
+    }
+  });
+
+  it('keeps the colours around a masked identifier (a coloured log line stays coloured)', () => {
+    const m = masker();
+    expect(m.push(Buffer.from(`\u001b[32mcpf=${CPF}\u001b[39m ok\n`)) + m.end()).toBe('\u001b[32mcpf=[CPF]\u001b[39m ok\n');
+  });
+
   it('keeps cursor movement, line clearing and titles in place (a shell stays usable)', () => {
     const text = `\u001b]0;user@host: ~\u0007$ \u001b[K${CPF}\u001b[2D\u001b[C done\u0000\n`;
     for (let cut = 0; cut < text.length; cut++) {

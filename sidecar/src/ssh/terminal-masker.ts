@@ -8,22 +8,21 @@
 // Residual risk (docs/ssh.md): an identifier containing spaces (a phone number "(11) 98765-4321")
 // printed slowly, pausing longer than the idle delay at the space, is masked in two halves.
 import { StringDecoder } from 'node:string_decoder';
+import { ESCAPE_SEQUENCE_SOURCE } from '../../../core/masking/index.ts';
 import type { MaskSession, StreamMasker } from '../core-types.ts';
 
 /** Longest partial word kept back waiting for whitespace; longer runs go to the masker (which keeps its own tail). */
 const MAX_PARTIAL = 1024;
 
-// Terminal escape sequences (CSI, OSC, two-character ESC sequences). Colours (SGR) are dropped:
-// `grep --color` wraps a match in them, and `\e[1m590.830.166-33` or `590\e[31m.830.166-33` is
-// not an identifier to the masker while the terminal shows one (issue 23 review). Other sequences
-// (cursor movement, titles) are kept but shown to the masker as a NUL, a boundary it does not
-// mask, and put back in order in what it returns.
+// Terminal escape sequences (colours, cursor moves, erases, titles, hyperlinks) go to the masker as
+// they are: the engine reads text as a terminal shows it (core/masking/invisible.ts), so
+// `590\e[31m.830.166-33` and `590\e[K.830.166-33` are the CPF the screen shows (issue 23 review,
+// round 6), and the sequences outside an identifier come out in place. A sequence still arriving
+// is kept back with the partial word, so the masker never reads half of one.
+const ESCAPE = new RegExp(ESCAPE_SEQUENCE_SOURCE, 'y');
+/** The start of a sequence that may still complete: what follows ESC to the end of the text, within the engine's bounds. */
 // eslint-disable-next-line no-control-regex -- escape sequences are what is matched
-const ESCAPE = /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)|[ -/]*[0-~])|\u0000/g;
-// eslint-disable-next-line no-control-regex -- escape sequences are what is matched
-const SGR = /^\u001b\[[0-9;:]*m$/;
-/** Longest escape sequence waited for across chunks; a longer unterminated one is text. */
-const MAX_ESCAPE = 4096;
+const ARRIVING = /\u001b(?:\[[0-?]{0,24}[ -/]{0,4}|\][^\u0007\u001b]{0,80}\u001b?|[ -/]{0,4})$/y;
 
 export class TerminalMasker {
   readonly #session: MaskSession;
@@ -33,8 +32,6 @@ export class TerminalMasker {
   #partial = '';
   /** Whether the masker holds text given since the last flush. */
   #fed = false;
-  /** Escape sequences (and literal NULs) given to the masker as NULs, in order, not yet shown. */
-  readonly #held: string[] = [];
 
   constructor(session: MaskSession) {
     this.#session = session;
@@ -50,28 +47,14 @@ export class TerminalMasker {
     this.#partial = text.slice(cut);
     if (cut === 0) return '';
     this.#fed = true;
-    return this.#restore(this.#stream.push(this.#hide(text.slice(0, cut))));
-  }
-
-  /** Escape sequences out of the text the masker sees: colours dropped, the rest held as NULs. */
-  #hide(text: string): string {
-    return text.replace(ESCAPE, (seq) => {
-      if (SGR.test(seq)) return '';
-      this.#held.push(seq);
-      return '\u0000';
-    });
-  }
-
-  /** The held sequences back in place of the NULs the masker returned. */
-  #restore(masked: string): string {
-    return masked.includes('\u0000') ? masked.replaceAll('\u0000', () => this.#held.shift() ?? '') : masked;
+    return this.#stream.push(text.slice(0, cut));
   }
 
   /** The stream went idle: show what the masker holds (it ends at a word boundary). */
   flushIdle(): string {
     if (!this.#fed) return '';
     this.#fed = false;
-    const out = this.#restore(this.#stream.end());
+    const out = this.#stream.end();
     this.#stream = this.#session.textStream();
     return out;
   }
@@ -80,23 +63,22 @@ export class TerminalMasker {
   end(): string {
     const rest = this.#partial + this.#decoder.end();
     this.#partial = '';
-    const out = this.#restore(this.#stream.push(this.#hide(rest)) + this.#stream.end());
+    const out = this.#stream.push(rest) + this.#stream.end();
     this.#stream = this.#session.textStream();
     this.#fed = false;
     return out;
   }
 }
 
-/** Where to cut `text` so that an escape sequence still arriving is not split (at most `cut`). */
+/** Where to cut `text` so that no escape sequence is split, the one still arriving included (at most `cut`). */
 function unterminatedEscape(text: string, cut: number): number {
   const esc = text.lastIndexOf('\u001b', cut - 1);
-  if (esc < 0 || cut - esc > MAX_ESCAPE) return cut;
+  if (esc < 0) return cut;
+  ARRIVING.lastIndex = esc;
+  if (ARRIVING.test(text)) return esc;
   ESCAPE.lastIndex = esc;
   const m = ESCAPE.exec(text);
-  ESCAPE.lastIndex = 0;
-  // Complete (and ending before the cut) or not an escape we know: cut where planned.
-  if (m?.index === esc && esc + m[0].length <= cut) return cut;
-  return m?.index === esc || text.length - esc < MAX_ESCAPE ? esc : cut;
+  return m !== null && esc + m[0].length > cut ? esc : cut;
 }
 
 function lastWhitespace(text: string): number {
