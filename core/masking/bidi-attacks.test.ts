@@ -70,6 +70,26 @@ describe('identifiers stored reversed after a right-to-left override are masked 
     }
   });
 
+  it('nesting follows the embedding stack: a pop closes the innermost, an isolate keeps its own direction (review of round 6)', () => {
+    for (const t of [`cpf ${RLO}\u202d${PDF}52-742.289.925${PDF} ok`, `cpf ${RLO}\u202ax${PDF}52-742.289.925 ok`, `cpf ${RLO}\u2067x\u206952-742.289.925 ok`]) {
+      expect([t, maskText(t)]).toEqual([t, expect.stringContaining('52-***.***.***')]);
+    }
+    // Inside an isolate opened in the override, a number is one left-to-right run: shown as stored, no CPF.
+    const isolated = `cpf ${RLO}\u2067 52-742.289.925\u2069 ok`;
+    expect(maskText(isolated)).toBe(isolated);
+  });
+
+  it('a stream carries an override still open into its next pieces, however far back it opened (review of round 6)', () => {
+    const text = `${RLO}${'a'.repeat(400)} 52-742.289.925 ok ${'x '.repeat(300)}`;
+    const whole = maskText(text);
+    expect(whole).toContain('52-***.***.***');
+    for (let cut = 0; cut <= text.length; cut += 3) {
+      const st = session().textStream();
+      const out = st.push(text.slice(0, cut)) + st.push(text.slice(cut)) + st.end();
+      if (out !== whole) throw new Error(`cut at ${cut}: ${JSON.stringify(out)}`);
+    }
+  });
+
   it('reversed numbers that are no identifier, and right-to-left text, stay as they are', () => {
     for (const t of [`v ${RLO}3.2.1v${PDF}`, `${RLO}51-70-6202${PDF}`, `${RLO}62-742.289.925${PDF}`, `\u202bשלום 123\u202c`, `${RLO}مرحبا${PDF}`]) expect(maskText(t)).toBe(t);
   });

@@ -5,32 +5,74 @@
 // the engine also reads each overridden run reversed (Session#maskDecoded). Other bidi controls do
 // not reorder a number: in a right-to-left embedding or isolate, digits with the dots and dashes
 // between them stay one left-to-right run (UAX #9 rules W4 and I2), so only the override counts.
-// The override and the pop count as written and as a reader decodes their escapes (`\u202e`,
-// `&#8238;`, `&#x202E;`); nested embeddings inside an override are not tracked (the run is read
-// both ways, so a left-to-right part inside it is still read in order).
+// The controls count as written and as a reader decodes their escapes (`\u202e`, `&#8238;`,
+// `&#x202E;`); nesting follows UAX #9's stack: a pop closes the innermost embedding or override
+// (`RLO LRO PDF digits` is still overridden), an isolate's end closes what opened inside it, a
+// paragraph end closes all.
 
-// Paragraph ends per UAX #9 (BD7: B class) also end an override.
-const OVERRIDE = /\u202e|\\u202[eE]|&#8238;|&#[xX]0*202[eE];/g;
+// The explicit directional controls, as characters and as the escapes a reader decodes, and paragraph ends
+// (UAX #9 BD7: B class), which close every embedding, override and isolate.
 // eslint-disable-next-line no-control-regex -- the information separators U+001C-U+001E end a paragraph
-const POP_OR_PARAGRAPH_END = /\u202c|\\u202[cC]|&#8236;|&#[xX]0*202[cC];|[\n\r\u001c-\u001e\u0085\u2029]/g;
+const CONTROL = /([\u202a-\u202e\u2066-\u2069])|\\u(202[a-eA-E]|206[6-9])|&#(823[4-8]|829[4-7]);|&#[xX]0*(202[a-eA-E]|206[6-9]);|([\n\r\u001c-\u001e\u0085\u2029])/g;
+
+/** The code point a CONTROL match stands for (0x0a for a paragraph end). */
+function controlOf(m: RegExpExecArray): number {
+  if (m[1] !== undefined) return m[1].charCodeAt(0);
+  if (m[2] !== undefined) return Number.parseInt(m[2], 16);
+  if (m[3] !== undefined) return Number.parseInt(m[3], 10);
+  if (m[4] !== undefined) return Number.parseInt(m[4], 16);
+  return 0x0a;
+}
+
+const RLO = 0x202e;
+const ISOLATE = 0x2066;
+const MAX_DEPTH = 125;
+
+const push = (stack: number[], entry: number): void => {
+  if (stack.length < MAX_DEPTH) stack.push(entry);
+};
+
+/** The embedding stack after `control` (UAX #9 X1–X8, kept to what decides an override: pushes, pops, isolates). */
+function step(stack: number[], control: number): void {
+  if (control === 0x0a) stack.length = 0; // a paragraph end closes all
+  else if (control === 0x202c) popEmbedding(stack);
+  else if (control === 0x2069) popIsolate(stack);
+  else push(stack, control >= 0x2066 ? ISOLATE : control); // LRE, RLE, LRO, RLO; LRI, RLI, FSI
+}
+
+/** PDF: closes the innermost embedding or override, never an isolate. */
+function popEmbedding(stack: number[]): void {
+  if (stack.length > 0 && stack.at(-1) !== ISOLATE) stack.pop();
+}
+
+/** PDI: closes the innermost isolate and everything opened inside it. */
+function popIsolate(stack: number[]): void {
+  if (!stack.includes(ISOLATE)) return;
+  while (stack.pop() !== ISOLATE) { /* pop to the matching isolate */ }
+}
 
 /** Whether the text holds a right-to-left override (as a character or an escape). */
 export function mayReverse(s: string): boolean {
   return s.includes('\u202e') || /\\u202[eE]|&#8238;|&#[xX]0*202[eE];/.test(s);
 }
 
-/** The overridden runs of `s`: [start, end) offsets after each override, up to its pop or the paragraph's end. */
-export function reversedRuns(s: string): [start: number, end: number][] {
+/**
+ * The runs of `s` a right-to-left override governs, [start, end) offsets between directional controls, and whether
+ * one is still open at the end (a stream carries that into its next piece). `openAtStart`: an override was open
+ * before `s`.
+ */
+export function reversedRuns(s: string, openAtStart = false): { runs: [start: number, end: number][]; openAtEnd: boolean } {
   const runs: [number, number][] = [];
-  OVERRIDE.lastIndex = 0;
-  for (let m = OVERRIDE.exec(s); m !== null; m = OVERRIDE.exec(s)) {
-    const start = m.index + m[0].length;
-    POP_OR_PARAGRAPH_END.lastIndex = start;
-    const end = POP_OR_PARAGRAPH_END.exec(s)?.index ?? s.length;
-    if (end > start) runs.push([start, end]);
-    OVERRIDE.lastIndex = Math.max(end, start);
+  const stack: number[] = openAtStart ? [RLO] : [];
+  let from = 0;
+  CONTROL.lastIndex = 0;
+  for (let m = CONTROL.exec(s); m !== null; m = CONTROL.exec(s)) {
+    if (stack.at(-1) === RLO && m.index > from) runs.push([from, m.index]);
+    step(stack, controlOf(m));
+    from = m.index + m[0].length;
   }
-  return runs;
+  if (stack.at(-1) === RLO && s.length > from) runs.push([from, s.length]);
+  return { runs, openAtEnd: stack.at(-1) === RLO };
 }
 
 /** Brackets a right-to-left run shows mirrored (Bidi_Mirrored: `(11)` is stored `(11)` and shown `)11(` reversed, mirrored back). */

@@ -103,8 +103,12 @@ function decodeToken(m: RegExpExecArray): string | null {
   return null;
 }
 
-/** The decoded text and its position map. Call only when needsDecoding(s). */
-export function decodeView(s: string): DecodedView {
+/**
+ * The decoded text and its position map. Call only when needsDecoding(s). With `eraseBackspaces`, each backspace takes
+ * back the character before it (what a terminal shows once a character is written over it: `529.982.247-2X\b5`); the
+ * engine reads both ways where a text holds one.
+ */
+export function decodeView(s: string, eraseBackspaces = false): DecodedView {
   const at = new Int32Array(s.length + 1);
   const end = new Int32Array(s.length + 1);
   let text = '';
@@ -122,10 +126,11 @@ export function decodeView(s: string): DecodedView {
     const ch = decodeToken(m);
     if (ch === null) continue;
     copy(m.index);
-    // A backspace takes back the character before it on the line (the view shrinks; `at` stays increasing).
+    // A backspace takes back the character before it on the line in the erasing reading (the view shrinks; `at` stays
+    // increasing); otherwise it is dropped like any control (a terminal only moves the cursor: what is not written
+    // over stays on the screen, `529.982.247-25\b`).
     if (ch === ERASE) {
-      const last = text.charCodeAt(text.length - 1);
-      if (text.length > 0 && last !== 0x0a) text = text.slice(0, last >= 0xdc00 && last <= 0xdfff && text.length > 1 ? -2 : -1);
+      if (eraseBackspaces) text = takeBack(text);
     } else if (ch !== '') {
       at[text.length] = m.index;
       end[text.length] = m.index + m[0].length;
@@ -137,6 +142,13 @@ export function decodeView(s: string): DecodedView {
   at[text.length] = s.length;
   end[text.length] = s.length;
   return { text, at: at.subarray(0, text.length + 1), end: end.subarray(0, text.length + 1) };
+}
+
+/** The text without its last character, unless it is empty or ends a line. */
+function takeBack(text: string): string {
+  const last = text.charCodeAt(text.length - 1);
+  if (text.length === 0 || last === 0x0a) return text;
+  return text.slice(0, last >= 0xdc00 && last <= 0xdfff && text.length > 1 ? -2 : -1);
 }
 
 /** The view index of original offset `o`: the first view character at or after it. */

@@ -198,6 +198,32 @@ export class CompiledMasker implements Masker {
   }
 }
 
+/** A hit placed in the original text: its span [a, b) there and the view text it was found in. */
+interface PlacedHit {
+  a: number;
+  b: number;
+  hit: ReadHit;
+  text: string;
+}
+
+function placedHit(s: string, d: DecodedView, v: string, h: ReadHit): PlacedHit {
+  const a = d.at[h.start] ?? s.length;
+  return { a, b: h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a, hit: h, text: v.slice(h.start, h.end) };
+}
+
+/** Placed hits of two readings, sorted, without overlaps (earliest start, then longest; the first reading on ties). */
+function resolvePlaced(placed: PlacedHit[]): PlacedHit[] {
+  placed.sort((x, y) => x.a - y.a || y.b - x.b);
+  const out: PlacedHit[] = [];
+  let end = -1;
+  for (const p of placed) {
+    if (p.a < end) continue;
+    out.push(p);
+    end = p.b;
+  }
+  return out;
+}
+
 /** The view span [lo, hi) a hit in what is seen covers, `viewOf` mapping each seen character to the view. */
 function spanOf(h: Hit, viewOf: (i: number) => number): [number, number] {
   let lo = Infinity;
@@ -310,14 +336,20 @@ export class Session implements MaskSession, MaskOps {
     if (scan !== null) mapScan(scan, (i) => d.at[i] ?? s.length);
     // What a reader sees first: where both readings find the same span, the reversed one is rendered.
     if (mayReverse(s)) hits = resolveOverlaps([...this.#reversedHits(s, d, v, viewFrom, viewLimit), ...hits]);
+    let placed = hits.map((h) => placedHit(s, d, v, h));
+    // A backspace leaves on the screen what is not written over, and hides what is: read both ways (decode.ts).
+    if (s.includes('\b')) {
+      const e = decodeView(s, true);
+      const ev = fold(e.text);
+      const erased = this.#m.findHits(ev, viewIndex(e, from), viewIndex(e, limit), null).map((h) => placedHit(s, e, ev, h));
+      if (erased.length > 0) placed = resolvePlaced([...placed, ...erased]);
+    }
     let pos = from;
-    for (const h of hits) {
-      const a = d.at[h.start] ?? s.length;
-      const b = h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a;
+    for (const p of placed) {
       // A reversed run is shown right to left: its mask is rendered from what the reader sees and written reversed.
-      const mask = h.reversed === true ? shownReversed(this.#render(h, shownReversed(v.slice(h.start, h.end)))) : this.#render(h, v.slice(h.start, h.end));
-      out.push(s.slice(pos, a), reencode(s.slice(a, b), mask));
-      pos = b;
+      const mask = p.hit.reversed === true ? shownReversed(this.#render(p.hit, shownReversed(p.text))) : this.#render(p.hit, p.text);
+      out.push(s.slice(pos, p.a), reencode(s.slice(p.a, p.b), mask));
+      pos = p.b;
     }
     const end = Math.max(pos, limit);
     out.push(s.slice(pos, end));
@@ -349,7 +381,7 @@ export class Session implements MaskSession, MaskOps {
    */
   #reversedHits(s: string, d: DecodedView, v: string, from: number, limit: number): ReadHit[] {
     const found: ReadHit[] = [];
-    for (const [start, end] of reversedRuns(s)) {
+    for (const [start, end] of reversedRuns(s).runs) {
       const a = viewIndex(d, start);
       const b = viewIndex(d, end);
       if (b > from - HOLD && a < limit) found.push(...this.#runHits(v, a, b).filter((h) => h.start >= from && h.start < limit));
@@ -504,7 +536,9 @@ export class TextStream implements StreamMasker {
     const out: string[] = [];
     const end = this.#session.maskRange(s, from, final ? s.length : s.length - HOLD, out, this.#scan);
     rebase(this.#scan, end, 0);
-    this.#left = s.slice(Math.max(0, end - LEFT), end);
+    // An override still open where the output stops governs what comes next (bidi.ts): the left context says so.
+    const open = mayReverse(s) && reversedRuns(s.slice(0, end)).openAtEnd;
+    this.#left = (open ? '\u202e' : '') + s.slice(Math.max(0, end - LEFT), end);
     this.#pending = s.slice(end);
     return out.join('');
   }

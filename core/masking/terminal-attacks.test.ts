@@ -72,6 +72,16 @@ describe('a backspace takes back the character before it, as a terminal overwrit
     expect(leaks).toEqual([]);
   });
 
+  it('a backspace nothing writes over leaves the character on the screen: read both ways (review of round 6)', () => {
+    for (const t of ['cpf 529.982.247-25\b\n', 'cpf 529.982.247-25\b', 'cpf 529.982.247-25\u001b[0m\b\n', 'cpf 529.982.247-25\b\b\b ok']) {
+      expect([t, maskText(t)]).toEqual([t, expect.stringContaining('***.***.***-25')]);
+    }
+    const s = session();
+    expect(s.maskCell('obs', '529.982.247-25\b')).toBe('***.***.***-25\b');
+    const js = s.jsonStream();
+    expect(JSON.parse(js.push('{"note":"cpf 529.982.247-25\\b"}') + js.end())).toEqual({ note: 'cpf ***.***.***-25\b' });
+  });
+
   it('stops at the start of the text and at a line feed; text with backspaces and no identifier is unchanged', () => {
     expect(maskText('\b\b590.830.166-33')).toBe('\b\b***.***.***-33');
     expect(maskText('x\n\b590.830.166-33')).toBe('x\n\b***.***.***-33');

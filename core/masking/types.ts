@@ -61,7 +61,8 @@ export interface MaskSession {
   textMayChange(utf8: Uint8Array, start?: number, end?: number): boolean;
   /** The same for maskCell(columnName, ...): a column with a name rule, or a value that may be JSON, always may. */
   cellMayChange(columnName: string | undefined, utf8: Uint8Array, start?: number, end?: number): boolean;
-  textStream(): StreamMasker;
+  /** `left`: text already shown before the stream's first chunk (its context: keywords, an open override). */
+  textStream(left?: string): StreamMasker;
   jsonStream(): StreamMasker;
   counts(): MaskCounts;
   /**

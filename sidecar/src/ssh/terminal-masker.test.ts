@@ -56,6 +56,14 @@ describe('terminal masking', () => {
     }
   });
 
+  it('an override opened before an idle flush still governs the output after it (review of round 6)', () => {
+    const m = masker();
+    const shown = m.push(Buffer.from('\u202ecpf ')) + m.flushIdle() + m.push(Buffer.from('52-742.289.925 ok\n')) + m.flushIdle() + m.end();
+    expect(shown).not.toContain('52-742.289.925');
+    // Written reversed, so the override shows it as [CPF].
+    expect(shown).toContain('[FPC]');
+  });
+
   it('keeps the colours around a masked identifier (a coloured log line stays coloured)', () => {
     const m = masker();
     expect(m.push(Buffer.from(`\u001b[32mcpf=${CPF}\u001b[39m ok\n`)) + m.end()).toBe('\u001b[32mcpf=[CPF]\u001b[39m ok\n');

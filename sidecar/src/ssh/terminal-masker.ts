@@ -8,7 +8,7 @@
 // Residual risk (docs/ssh.md): an identifier containing spaces (a phone number "(11) 98765-4321")
 // printed slowly, pausing longer than the idle delay at the space, is masked in two halves.
 import { StringDecoder } from 'node:string_decoder';
-import { ESCAPE_SEQUENCE_SOURCE } from '../../../core/masking/index.ts';
+import { ESCAPE_SEQUENCE_SOURCE, reversedRuns } from '../../../core/masking/index.ts';
 import type { MaskSession, StreamMasker } from '../core-types.ts';
 
 /** Longest partial word kept back waiting for whitespace; longer runs go to the masker (which keeps its own tail). */
@@ -32,6 +32,8 @@ export class TerminalMasker {
   #partial = '';
   /** Whether the masker holds text given since the last flush. */
   #fed = false;
+  /** Whether a right-to-left override is open in what was given to the masker: the next stream starts inside it. */
+  #overrideOpen = false;
 
   constructor(session: MaskSession) {
     this.#session = session;
@@ -47,7 +49,14 @@ export class TerminalMasker {
     this.#partial = text.slice(cut);
     if (cut === 0) return '';
     this.#fed = true;
-    return this.#stream.push(text.slice(0, cut));
+    const given = text.slice(0, cut);
+    this.#overrideOpen = reversedRuns(given, this.#overrideOpen).openAtEnd;
+    return this.#stream.push(given);
+  }
+
+  /** A stream for what comes next, inside an override still open in what was shown. */
+  #newStream(): StreamMasker {
+    return this.#session.textStream(this.#overrideOpen ? '\u202e' : '');
   }
 
   /** The stream went idle: show what the masker holds (it ends at a word boundary). */
@@ -55,7 +64,7 @@ export class TerminalMasker {
     if (!this.#fed) return '';
     this.#fed = false;
     const out = this.#stream.end();
-    this.#stream = this.#session.textStream();
+    this.#stream = this.#newStream();
     return out;
   }
 
@@ -64,7 +73,8 @@ export class TerminalMasker {
     const rest = this.#partial + this.#decoder.end();
     this.#partial = '';
     const out = this.#stream.push(rest) + this.#stream.end();
-    this.#stream = this.#session.textStream();
+    this.#overrideOpen = false;
+    this.#stream = this.#newStream();
     this.#fed = false;
     return out;
   }
