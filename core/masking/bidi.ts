@@ -58,12 +58,11 @@ export function mayReverse(s: string): boolean {
 
 /**
  * The runs of `s` a right-to-left override governs, [start, end) offsets between directional controls, and whether
- * one is still open at the end (a stream carries that into its next piece). `openAtStart`: an override was open
- * before `s`.
+ * one is still open at the end (a stream carries that into its next piece).
  */
-export function reversedRuns(s: string, openAtStart = false): { runs: [start: number, end: number][]; openAtEnd: boolean } {
+export function reversedRuns(s: string): { runs: [start: number, end: number][]; openAtEnd: boolean } {
   const runs: [number, number][] = [];
-  const stack: number[] = openAtStart ? [RLO] : [];
+  const stack: number[] = [];
   let from = 0;
   CONTROL.lastIndex = 0;
   for (let m = CONTROL.exec(s); m !== null; m = CONTROL.exec(s)) {

@@ -12,7 +12,7 @@ import { JsonStream, maskJsonValue } from './json.ts';
 import { builtinNameDetector } from './names.ts';
 import { utf8MayBeJson, utf8MayHoldCandidate, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
-import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker } from './types.ts';
+import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
 import { DETECTOR_NAMES, MaskingConfigError } from './types.ts';
 import { validateMaskingSpec } from './validate.ts';
 
@@ -486,7 +486,7 @@ export class Session implements MaskSession, MaskOps {
     return this.maskText(value);
   }
 
-  textStream(left = ''): StreamMasker {
+  textStream(left = ''): TextStreamMasker {
     return this.#m.enabled ? new TextStream(this, left) : passThrough();
   }
 
@@ -499,15 +499,15 @@ export class Session implements MaskSession, MaskOps {
   }
 }
 
-function passThrough(): StreamMasker {
-  return { push: (chunk) => chunk, end: () => '' };
+function passThrough(): TextStreamMasker {
+  return { push: (chunk) => chunk, end: () => '', flush: () => '' };
 }
 
 /**
  * Text in arbitrary chunks. Holds back the last HOLD characters (a candidate starting there could still grow) and
  * keeps LEFT characters of already-emitted input as left context; output equals maskText of the concatenation.
  */
-export class TextStream implements StreamMasker {
+export class TextStream implements TextStreamMasker {
   readonly #session: Session;
   #left: string;
   #pending = '';
@@ -522,14 +522,18 @@ export class TextStream implements StreamMasker {
 
   push(chunk: string): string {
     this.#pending += chunk;
-    return this.#pending.length < 2 * HOLD ? '' : this.#flush(false);
+    return this.#pending.length < 2 * HOLD ? '' : this.#emit(false);
   }
 
   end(): string {
-    return this.#pending === '' ? '' : this.#flush(true);
+    return this.flush();
   }
 
-  #flush(final: boolean): string {
+  flush(): string {
+    return this.#pending === '' ? '' : this.#emit(true);
+  }
+
+  #emit(final: boolean): string {
     const s = this.#left + this.#pending;
     const from = this.#left.length;
     rebase(this.#scan, -from, from);

@@ -5,13 +5,12 @@ import type { Masker, MaskingSpec } from './types.ts';
 
 export type {
   CompileOptions, CustomPattern, DetectorName, FieldRule, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle,
-  SpecProblem, StreamMasker,
+  SpecProblem, StreamMasker, TextStreamMasker,
 } from './types.ts';
 export { DETECTOR_NAMES, MASK_STYLES, MaskingConfigError } from './types.ts';
 export { validateMaskingSpec } from './validate.ts';
 export { HOLD as STREAM_LOOKAHEAD } from './engine.ts';
 export { ESCAPE_SEQUENCE_SOURCE } from './invisible.ts';
-export { reversedRuns } from './bidi.ts';
 
 /** Compiles a spec once; the result is immutable and shared by all sessions. Throws MaskingConfigError. */
 export function compileMasker(spec: MaskingSpec, opts?: { hashKey?: Uint8Array }): Masker {

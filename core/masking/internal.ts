@@ -1,5 +1,5 @@
 // Internal contracts between the engine, the JSON walkers and the stream maskers.
-import type { DetectorName, MaskStyle, StreamMasker } from './types.ts';
+import type { DetectorName, MaskStyle, TextStreamMasker } from './types.ts';
 
 /** A name rule resolved for one column/key: how to mask the whole value. */
 export interface Rule {
@@ -16,5 +16,5 @@ export interface MaskOps {
   maskText(text: string): string;
   maskWhole(value: string, rule: Rule): string;
   ruleFor(name: string): Rule | null;
-  textStream(left?: string): StreamMasker;
+  textStream(left?: string): TextStreamMasker;
 }

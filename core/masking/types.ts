@@ -50,6 +50,15 @@ export interface StreamMasker {
   end(): string;
 }
 
+/** A stream of text (not JSON), which can also be flushed mid-way. */
+export interface TextStreamMasker extends StreamMasker {
+  /**
+   * Emits everything held back, as end() does, but keeps the context: what is pushed next continues the same text
+   * (keywords before it count, an override still open governs it). For output shown as it comes (a terminal).
+   */
+  flush(): string;
+}
+
 export interface MaskSession {
   maskText(text: string): string;
   maskJson(value: unknown): unknown;
@@ -61,8 +70,7 @@ export interface MaskSession {
   textMayChange(utf8: Uint8Array, start?: number, end?: number): boolean;
   /** The same for maskCell(columnName, ...): a column with a name rule, or a value that may be JSON, always may. */
   cellMayChange(columnName: string | undefined, utf8: Uint8Array, start?: number, end?: number): boolean;
-  /** `left`: text already shown before the stream's first chunk (its context: keywords, an open override). */
-  textStream(left?: string): StreamMasker;
+  textStream(): TextStreamMasker;
   jsonStream(): StreamMasker;
   counts(): MaskCounts;
   /**

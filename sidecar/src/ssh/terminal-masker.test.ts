@@ -64,6 +64,12 @@ describe('terminal masking', () => {
     expect(shown).toContain('[FPC]');
   });
 
+  it('a keyword printed before an idle pause still names the number after it (the stream is flushed, not ended)', () => {
+    const m = new TerminalMasker(compileMasker({ style: 'redact' }).newSession());
+    const shown = m.push(Buffer.from('RENAVAM: ')) + m.flushIdle() + m.push(Buffer.from('28713305550\n')) + m.end();
+    expect(shown).not.toContain('2871330');
+  });
+
   it('keeps the colours around a masked identifier (a coloured log line stays coloured)', () => {
     const m = masker();
     expect(m.push(Buffer.from(`\u001b[32mcpf=${CPF}\u001b[39m ok\n`)) + m.end()).toBe('\u001b[32mcpf=[CPF]\u001b[39m ok\n');

@@ -8,8 +8,8 @@
 // Residual risk (docs/ssh.md): an identifier containing spaces (a phone number "(11) 98765-4321")
 // printed slowly, pausing longer than the idle delay at the space, is masked in two halves.
 import { StringDecoder } from 'node:string_decoder';
-import { ESCAPE_SEQUENCE_SOURCE, reversedRuns } from '../../../core/masking/index.ts';
-import type { MaskSession, StreamMasker } from '../core-types.ts';
+import { ESCAPE_SEQUENCE_SOURCE } from '../../../core/masking/index.ts';
+import type { MaskSession, TextStreamMasker } from '../core-types.ts';
 
 /** Longest partial word kept back waiting for whitespace; longer runs go to the masker (which keeps its own tail). */
 const MAX_PARTIAL = 1024;
@@ -27,13 +27,9 @@ const ARRIVING = /\u001b(?:\[[0-?]{0,24}[ -/]{0,4}|\][^\u0007\u001b]{0,80}\u001b
 export class TerminalMasker {
   readonly #session: MaskSession;
   readonly #decoder = new StringDecoder('utf8');
-  #stream: StreamMasker;
+  #stream: TextStreamMasker;
   /** Text not yet given to the masker: a word that may continue. */
   #partial = '';
-  /** Whether the masker holds text given since the last flush. */
-  #fed = false;
-  /** Whether a right-to-left override is open in what was given to the masker: the next stream starts inside it. */
-  #overrideOpen = false;
 
   constructor(session: MaskSession) {
     this.#session = session;
@@ -48,24 +44,13 @@ export class TerminalMasker {
     cut = unterminatedEscape(text, cut);
     this.#partial = text.slice(cut);
     if (cut === 0) return '';
-    this.#fed = true;
-    const given = text.slice(0, cut);
-    this.#overrideOpen = reversedRuns(given, this.#overrideOpen).openAtEnd;
-    return this.#stream.push(given);
-  }
-
-  /** A stream for what comes next, inside an override still open in what was shown. */
-  #newStream(): StreamMasker {
-    return this.#session.textStream(this.#overrideOpen ? '\u202e' : '');
+    return this.#stream.push(text.slice(0, cut));
   }
 
   /** The stream went idle: show what the masker holds (it ends at a word boundary). */
   flushIdle(): string {
-    if (!this.#fed) return '';
-    this.#fed = false;
-    const out = this.#stream.end();
-    this.#stream = this.#newStream();
-    return out;
+    // Flushed, not ended: what comes next continues the same text (a keyword or an override before the pause counts).
+    return this.#stream.flush();
   }
 
   /** The stream ended: everything, the partial word included. */
@@ -73,9 +58,7 @@ export class TerminalMasker {
     const rest = this.#partial + this.#decoder.end();
     this.#partial = '';
     const out = this.#stream.push(rest) + this.#stream.end();
-    this.#overrideOpen = false;
-    this.#stream = this.#newStream();
-    this.#fed = false;
+    this.#stream = this.#session.textStream();
     return out;
   }
 }
