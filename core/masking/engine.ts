@@ -54,10 +54,6 @@ function mapScan(st: ScanState, f: (x: number) => number): void {
   st.custom = st.custom.map(f);
 }
 
-function byStartThenLength(a: Hit, b: Hit): number {
-  return a.start - b.start || b.end - a.end || a.rank - b.rank;
-}
-
 /** The first place in the spec that asks for a keyed style, or null. */
 function usesKey(spec: MaskingSpec): string | null {
   const styles: [string, MaskStyle | undefined][] = [
@@ -211,19 +207,6 @@ function placedHit(s: string, d: DecodedView, v: string, h: ReadHit): PlacedHit 
   return { a, b: h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a, hit: h, text: v.slice(h.start, h.end) };
 }
 
-/** Placed hits of two readings, sorted, without overlaps (earliest start, then longest; the first reading on ties). */
-function resolvePlaced(placed: PlacedHit[]): PlacedHit[] {
-  placed.sort((x, y) => x.a - y.a || y.b - x.b);
-  const out: PlacedHit[] = [];
-  let end = -1;
-  for (const p of placed) {
-    if (p.a < end) continue;
-    out.push(p);
-    end = p.b;
-  }
-  return out;
-}
-
 /** The view span [lo, hi) a hit in what is seen covers, `viewOf` mapping each seen character to the view. */
 function spanOf(h: Hit, viewOf: (i: number) => number): [number, number] {
   let lo = Infinity;
@@ -256,13 +239,21 @@ function readRejectedAs(unfolded: string, v: string, sep: string): string {
 }
 
 function resolveOverlaps(hits: Hit[]): Hit[] {
-  hits.sort(byStartThenLength);
-  const out: Hit[] = [];
-  let end = -1;
-  for (const h of hits) {
-    if (h.start < end) continue;
-    out.push(h);
-    end = h.end;
+  return withoutOverlaps(hits, (h) => h.start, (h) => h.end, (a, b) => a.rank - b.rank);
+}
+
+/**
+ * Spans sorted by start, then longest, then `tie` (else their order in `items`), and swept: a span overlapping one
+ * kept before it is dropped.
+ */
+function withoutOverlaps<T>(items: T[], start: (t: T) => number, end: (t: T) => number, tie: (a: T, b: T) => number = () => 0): T[] {
+  items.sort((a, b) => start(a) - start(b) || end(b) - end(a) || tie(a, b));
+  const out: T[] = [];
+  let last = -1;
+  for (const t of items) {
+    if (start(t) < last) continue;
+    out.push(t);
+    last = end(t);
   }
   return out;
 }
@@ -332,18 +323,20 @@ export class Session implements MaskSession, MaskOps {
     if (scan !== null) mapScan(scan, (o) => viewIndex(d, o));
     const viewFrom = viewIndex(d, from);
     const viewLimit = viewIndex(d, limit);
-    let hits: ReadHit[] = this.#hits(d.text, v, viewFrom, viewLimit, scan);
+    const hits = this.#hits(d.text, v, viewFrom, viewLimit, scan);
     if (scan !== null) mapScan(scan, (i) => d.at[i] ?? s.length);
-    // What a reader sees first: where both readings find the same span, the reversed one is rendered.
-    if (mayReverse(s)) hits = resolveOverlaps([...this.#reversedHits(s, d, v, viewFrom, viewLimit), ...hits]);
-    let placed = hits.map((h) => placedHit(s, d, v, h));
+    // Other readings of what a reader sees. Where two find the same span, the first listed is rendered: the reversed
+    // one (what the reader sees) before the stored order.
+    const readings: PlacedHit[][] = [];
+    if (mayReverse(s)) readings.push(this.#reversedHits(s, d, v, viewFrom, viewLimit).map((h) => placedHit(s, d, v, h)));
+    readings.push(hits.map((h) => placedHit(s, d, v, h)));
     // A backspace leaves on the screen what is not written over, and hides what is: read both ways (decode.ts).
     if (s.includes('\b')) {
       const e = decodeView(s, true);
       const ev = fold(e.text);
-      const erased = this.#m.findHits(ev, viewIndex(e, from), viewIndex(e, limit), null).map((h) => placedHit(s, e, ev, h));
-      if (erased.length > 0) placed = resolvePlaced([...placed, ...erased]);
+      readings.push(this.#hits(e.text, ev, viewIndex(e, from), viewIndex(e, limit), null).map((h) => placedHit(s, e, ev, h)));
     }
+    const placed = readings.length === 1 ? (readings[0] ?? []) : withoutOverlaps(readings.flat(), (p) => p.a, (p) => p.b, (x, y) => x.hit.rank - y.hit.rank);
     let pos = from;
     for (const p of placed) {
       // A reversed run is shown right to left: its mask is rendered from what the reader sees and written reversed.
