@@ -6,7 +6,7 @@
 // cells and streams cut at every position; reversed numbers that are no identifier stay.
 import { describe, expect, it } from '@jest/globals';
 import { shownReversed } from './bidi.ts';
-import { ATTACK_IDENTIFIERS, KEYWORDS, layoutCorpus } from './corpus.ts';
+import { ATTACK_IDENTIFIERS, KEYWORDS, layoutCorpus, onScreen } from './corpus.ts';
 import { compileMasker } from './index.ts';
 
 const masker = compileMasker({});
@@ -15,12 +15,10 @@ const maskText = (t: string): string => session().maskText(t);
 
 const RLO = '\u202e';
 const PDF = '\u202c';
-/** What a reader sees of `text`: every overridden run shown reversed (the override up to a pop or a line end). */
-const shown = (text: string): string => text.replace(/\u202e([^\u202c\n]*)/g, (_m, run: string) => shownReversed(run)).replace(/\u202c/g, '');
 /** Whether the reader sees `value`'s digits (or its local part) whole. */
 const readable = (out: string, value: string): boolean => {
   const digits = value.replace(/[^0-9]/g, '');
-  return digits.length >= 8 ? shown(out).replace(/[^0-9*]/g, '').includes(digits.slice(0, 6)) : shown(out).includes(value.split('@')[0] ?? value);
+  return digits.length >= 8 ? onScreen(out).replace(/[^0-9*]/g, '').includes(digits.slice(0, 6)) : onScreen(out).includes(value.split('@')[0] ?? value);
 };
 
 describe('identifiers stored reversed after a right-to-left override are masked as shown', () => {
@@ -31,7 +29,7 @@ describe('identifiers stored reversed after a right-to-left override are masked 
       for (const [open, close] of [[RLO, PDF], [RLO, '\n'], [RLO, ''], ['\\u202e', '\\u202c'], ['&#8238;', '&#8236;'], ['&#x202E;', '&#x202C;']] as const) {
         const text = `Cliente: ${open}${stored}${close} fim`;
         const out = maskText(text);
-        if (readable(open === RLO ? out : out.replace(/\\u202e|&#8238;|&#x202E;/g, RLO).replace(/\\u202c|&#8236;|&#x202C;/g, PDF), value) || !shown(out.replace(/\\u202e|&#8238;|&#x202E;/g, RLO)).includes(kept)) {
+        if (readable(open === RLO ? out : out.replace(/\\u202e|&#8238;|&#x202E;/g, RLO).replace(/\\u202c|&#8236;|&#x202C;/g, PDF), value) || !onScreen(out.replace(/\\u202e|&#8238;|&#x202E;/g, RLO)).includes(kept)) {
           leaks.push(`${JSON.stringify(text)} -> ${JSON.stringify(out)}`);
         }
       }
@@ -51,8 +49,8 @@ describe('identifiers stored reversed after a right-to-left override are masked 
   });
 
   it('the mask is written reversed, so the reader sees it in its usual layout; text outside the run is unchanged', () => {
-    expect(shown(maskText(`CPF ${RLO}${shownReversed('529.982.247-25')}${PDF} ok`))).toBe('CPF ***.***.***-25 ok');
-    expect(shown(maskText(`tel ${RLO}${shownReversed('(11) 91234-5678')}${PDF}`))).toBe('tel (**) *****-5678');
+    expect(onScreen(maskText(`CPF ${RLO}${shownReversed('529.982.247-25')}${PDF} ok`))).toBe('CPF ***.***.***-25 ok');
+    expect(onScreen(maskText(`tel ${RLO}${shownReversed('(11) 91234-5678')}${PDF}`))).toBe('tel (**) *****-5678');
     expect(maskText(`a ${RLO}xyz${PDF} CPF 529.982.247-25`)).toBe(`a ${RLO}xyz${PDF} CPF ***.***.***-25`);
   });
 
@@ -62,7 +60,7 @@ describe('identifiers stored reversed after a right-to-left override are masked 
     expect(s.maskCell('observacao', `${RLO}52-742.289.925`)).toBe(`${RLO}52-***.***.***`);
     const text = `${'a '.repeat(150)}${RLO}x 52-742.289.925 y ${'b '.repeat(150)}18-1000/333.222.11${PDF} fim`;
     const whole = maskText(text);
-    expect(shown(whole)).not.toMatch(/982|222\.333/);
+    expect(onScreen(whole)).not.toMatch(/982|222\.333/);
     for (let cut = 0; cut <= text.length; cut++) {
       const st = session().textStream();
       const out = st.push(text.slice(0, cut)) + st.push(text.slice(cut)) + st.end();

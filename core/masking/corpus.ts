@@ -5,6 +5,7 @@
 // ISO/IEC 7812 for Luhn), so the corpus checks the detectors instead of mirroring them.
 // A look-alike must be invalid for every type that could claim its shape: a mutated CPF that happens to be a valid
 // PIS is not a look-alike, and is skipped.
+import { shownReversed } from './bidi.ts';
 import { ESCAPE_SEQUENCE_SOURCE, INVISIBLE } from './invisible.ts';
 import type { DetectorName, Masker } from './types.ts';
 
@@ -750,6 +751,20 @@ export function streamingMismatches(masker: Masker, doc: string, sizes: readonly
 // (invisible-attacks.test.ts, terminal-attacks.test.ts)
 
 const ESCAPE_SEQUENCES = new RegExp(ESCAPE_SEQUENCE_SOURCE, 'g');
+
+/**
+ * What a screen shows of `text`, as the tests read it: a right-to-left override's run reversed (to its pop or the line's
+ * end), escape sequences and control characters not printed, a backspace taking back the character before it.
+ */
+export function onScreen(text: string): string {
+  return text
+    .replace(/\u202e([^\u202c\n]*)\u202c?/g, (_m, run: string) => shownReversed(run))
+    .replace(ESCAPE_SEQUENCES, '')
+    // eslint-disable-next-line no-control-regex -- a backspace and what it takes back
+    .replace(/.\u0008/g, '')
+    // eslint-disable-next-line no-control-regex -- what a terminal does not print is what is removed
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '');
+}
 
 /** Identifiers of every numeric family and an e-mail, each with what its partial mask keeps. */
 export const ATTACK_IDENTIFIERS: readonly (readonly [value: string, kept: string])[] = [

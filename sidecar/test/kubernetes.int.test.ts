@@ -21,6 +21,7 @@ import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarit
 import { eventually } from '../../e2e/support/wait.ts';
 import { createServingIdentity } from '../src/kubernetes/serving-cert.ts';
 import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, verifyExportedChain, type SidecarFixture, type SidecarProcess } from './support.ts';
+import { onScreen } from '../../core/masking/corpus.ts';
 
 jest.setTimeout(120_000);
 
@@ -386,9 +387,7 @@ describe('pods/log', () => {
     expect(out).toContain('pedido 199 cliente CPF');
     expect(out).not.toContain(CPF);
     expect(out).not.toContain(EMAIL);
-    // What the terminal shows: sequences and controls print nothing, a backspace takes back a character.
-    // eslint-disable-next-line no-control-regex -- terminal output is what is read
-    const shown = out.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/.\u0008/g, '').replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, '');
+    const shown = onScreen(out);
     expect(shown.split('\n').filter((l) => l.replace(/[^0-9]/g, '').includes('59083016'))).toEqual([]);
     expect(out).toContain('\u001b[36mINFO\u001b[39m cliente cpf=\u001b[32m***.***.***-33\u001b[39m');
     const followed = await agentOk(['logs', '-f', 'logger-0']);

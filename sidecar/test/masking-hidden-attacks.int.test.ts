@@ -19,7 +19,7 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
 import { apply } from '../../e2e/support/kube-apply.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import { shownReversed } from '../../core/masking/bidi.ts';
+import { onScreen } from '../../core/masking/corpus.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
@@ -41,19 +41,10 @@ function asciiDigit(d: string): string {
   return String((cp - zero) % 10);
 }
 
-/**
- * What a screen shows: overridden runs reversed (bidi), escape sequences and controls not printed, a backspace
- * taking back the character before it.
- */
-const shown = (s: string): string => s
-  .replace(/\u202e([^\u202c\n]*)/g, (_m, run: string) => shownReversed(run))
-  // eslint-disable-next-line no-control-regex -- what a terminal does not print is what is removed
-  .replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/.\u0008/g, '').replace(/[\u0001-\u0008\u000e-\u001f\u007f-\u009f]/g, '');
-
 /** The digits of any script in stored order, every other character removed. */
 const digitsIn = (s: string): string => s.normalize('NFKC').replace(/\p{Nd}/gu, asciiDigit).replace(/[^0-9]/g, '');
 /** What a reader sees: the digits of any script as shown, every other character removed. */
-const readDigits = (s: string): string => digitsIn(shown(s));
+const readDigits = (s: string): string => digitsIn(onScreen(s));
 
 // ---- PostgreSQL ------------------------------------------------------------------------------------------------
 

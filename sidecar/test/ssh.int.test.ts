@@ -19,6 +19,7 @@ import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { spawnCli } from '../../cli/test/spawn-cli.ts';
 import { fetchExport, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
+import { onScreen } from '../../core/masking/corpus.ts';
 
 jest.setTimeout(120_000);
 
@@ -506,9 +507,7 @@ describe('issue 23 review: env, fsetstat, long names, channel types', () => {
       const r = await ssh(`cat ${data}/${file}`);
       expect(r.code).toBe(0);
       expect(r.stdout.split('\n').filter((l) => l !== '')).toHaveLength(file === 'latin1.txt' ? 3 : 4);
-      // What a reader sees: escape sequences and controls print nothing, a backspace takes back a character.
-      // eslint-disable-next-line no-control-regex -- terminal output is what is read
-      const shown = r.stdout.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/.\u0008/g, '').replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, '');
+      const shown = onScreen(r.stdout);
       for (const digits of ['59083016633', '39099603088', '48219935111']) expect([file, shown.replace(/[^0-9\n]/g, '')]).not.toEqual([file, expect.stringContaining(digits.slice(0, 8))]);
       expect(shown).toMatch(/\*\*\*/);
     }
