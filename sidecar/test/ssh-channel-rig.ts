@@ -78,3 +78,43 @@ export async function startChannelRig(hostKey: HostKey, host: ssh2.Server, onHos
     },
   };
 }
+
+/** What an agent's exec ended with: its exit status (as ssh2 reports it) and stderr. */
+export interface ExecResult {
+  code: unknown;
+  stderr: string;
+}
+
+/** An agent's SSH client, connected to the rig's sidecar at `port` (any user and password are accepted). */
+export function connectAgent(port: number): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const agent = new ssh2.Client();
+    agent.on('error', reject);
+    agent.on('ready', () => resolve(agent));
+    agent.connect({ host: '127.0.0.1', port, username: 'p', password: 'token', hostVerifier: () => true });
+  });
+}
+
+/** Runs `command` on the agent's connection, stdin closed, output read and dropped. */
+export function execOn(agent: Client, command: string): Promise<ExecResult> {
+  return new Promise((resolve, reject) => agent.exec(command, (err, stream) => {
+    if (err !== undefined) return reject(err);
+    let code: unknown;
+    let stderr = '';
+    stream.on('exit', (c: unknown) => { code = c; });
+    stream.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    stream.resume();
+    stream.on('close', () => resolve({ code, stderr }));
+    stream.end();
+  }));
+}
+
+/** Connects, runs `command`, disconnects. */
+export async function execOnce(port: number, command: string): Promise<ExecResult> {
+  const agent = await connectAgent(port);
+  try {
+    return await execOn(agent, command);
+  } finally {
+    agent.end();
+  }
+}

@@ -10,7 +10,7 @@ import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
 import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine, type CompiledPolicy } from '../../../core/policy/index.ts';
 import { parseAccessPolicy } from '../../../crds/validators.ts';
-import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
+import { connectAgent, execOnce, startChannelRig, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
 import { pathOperands } from '../../../core/policy/ssh-command.ts';
@@ -123,32 +123,9 @@ beforeAll(async () => {
 
 afterAll(() => { rig?.close(); });
 
-function connect(): Promise<ssh2.Client> {
-  return new Promise((resolve, reject) => {
-    const agent = new ssh2.Client();
-    agent.on('error', reject);
-    agent.on('ready', () => resolve(agent));
-    agent.connect({ host: '127.0.0.1', port: rig?.sidecarPort ?? 0, username: 'p', password: 'token', hostVerifier: () => true });
-  });
-}
-
-async function exec(command: string): Promise<{ code: unknown; stderr: string }> {
-  const agent = await connect();
-  try {
-    return await new Promise((resolve, reject) => agent.exec(command, (err, stream) => {
-      if (err !== undefined) return reject(err);
-      let code: unknown;
-      let stderr = '';
-      stream.on('exit', (c: unknown) => { code = c; });
-      stream.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-      stream.resume();
-      stream.on('close', () => resolve({ code, stderr }));
-      stream.end();
-    }));
-  } finally {
-    agent.end();
-  }
-}
+const connect = (): Promise<ssh2.Client> => connectAgent(rig?.sidecarPort ?? 0);
+/** As the agent: runs a command; its exit status and stderr. */
+const exec = (command: string): Promise<ExecResult> => execOnce(rig?.sidecarPort ?? 0, command);
 
 /** As the agent, over one SFTP channel: `use` runs requests on it. */
 async function withSftp<T>(use: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {

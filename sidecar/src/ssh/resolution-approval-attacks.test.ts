@@ -11,7 +11,7 @@ import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { parseAccessPolicy } from '../../../crds/validators.ts';
-import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
+import { execOnce, startChannelRig, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
 
@@ -93,23 +93,7 @@ afterAll(() => { rig?.close(); });
 
 beforeEach(() => { Object.assign(host, { sftpChannels: 0, execs: [] }); });
 
-function exec(command: string): Promise<{ code: unknown; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const agent = new ssh2.Client();
-    agent.on('error', reject);
-    agent.on('ready', () => agent.exec(command, (err, stream) => {
-      if (err !== undefined) return reject(err);
-      let code: unknown;
-      let stderr = '';
-      stream.on('exit', (c: unknown) => { code = c; });
-      stream.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-      stream.resume();
-      stream.on('close', () => { agent.end(); resolve({ code, stderr }); });
-      stream.end();
-    }));
-    agent.connect({ host: '127.0.0.1', port: rig?.sidecarPort ?? 0, username: 'p', password: 'token', hostVerifier: () => true });
-  });
-}
+const exec = (command: string): Promise<ExecResult> => execOnce(rig?.sidecarPort ?? 0, command);
 
 describe('a skipped resolution and a policy that needs it swapped in during the approval wait', () => {
   it('cat of a link into the secret tree, approved under "approve any cat", with a deny on the secret tree added meanwhile: refused, nothing runs', async () => {

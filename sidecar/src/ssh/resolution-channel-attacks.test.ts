@@ -13,7 +13,7 @@ import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { parseAccessPolicy } from '../../../crds/validators.ts';
-import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
+import { connectAgent, execOn, startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey, generateSshKeyPair } from './host-key.ts';
 import { ask } from './host-paths.ts';
@@ -110,27 +110,8 @@ beforeEach(() => {
   Object.assign(policies, { checked: strict, deciding: strict });
 });
 
-function connect(port = rig?.sidecarPort ?? 0): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const agent = new ssh2.Client();
-    agent.on('error', reject);
-    agent.on('ready', () => resolve(agent));
-    agent.connect({ host: '127.0.0.1', port, username: 'p', password: 'token', hostVerifier: () => true });
-  });
-}
-
-function exec(agent: Client, command: string): Promise<{ code: unknown; stderr: string }> {
-  return new Promise((resolve, reject) => agent.exec(command, (err, stream) => {
-    if (err !== undefined) return reject(err);
-    let code: unknown;
-    let stderr = '';
-    stream.on('exit', (c: unknown) => { code = c; });
-    stream.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    stream.resume();
-    stream.on('close', () => resolve({ code, stderr }));
-    stream.end();
-  }));
-}
+const connect = (port = rig?.sidecarPort ?? 0): Promise<Client> => connectAgent(port);
+const exec = execOn;
 
 async function onOneConnection<T>(use: (agent: Client) => Promise<T>): Promise<T> {
   const agent = await connect();
