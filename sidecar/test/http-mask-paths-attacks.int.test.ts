@@ -12,14 +12,10 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
-import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply } from '../../e2e/support/kube-apply.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import { loadConfig } from '../src/config.ts';
-import { silentLogger } from '../src/log.ts';
-import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { dechunk, httpPolicy, mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+import type { RunningSidecar } from '../src/sidecar.ts';
+import { dechunk, startInProcessHttpSidecar } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -175,18 +171,7 @@ beforeAll(async () => {
   rawUpstream = await startRawUpstream();
   const address = rawUpstream.address();
   const upstreamPort = typeof address === 'object' && address !== null ? address.port : 0;
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-  const [port = 0, adminPort = 0] = await freePorts(2);
-  listenPort = port;
-  const fx = await sidecarFixture(ns);
-  mountCredentials(fx, 'mask-paths', { token: 'upstream-service-token' });
-  await apply([
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'mask-paths-credentials', namespace: ns }, stringData: { token: 'upstream-service-token' } },
-    httpPolicy(ns, 'mask-paths', { endpoint: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, listenPort, over: { rules: [{ name: 'all', match: { http: { methods: ['GET', 'HEAD'], paths: ['/**'] } }, action: 'allow' }] } }),
-  ]);
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: 'mask-paths', target: 'mask-paths', protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
-  sidecar = await startSidecar(config, silentLogger());
-  await sidecar.ready;
+  ({ sidecar, listenPort } = await startInProcessHttpSidecar(ns, 'mask-paths', { upstreamUrl: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, rules: [{ name: 'all', match: { http: { methods: ['GET', 'HEAD'], paths: ['/**'] } }, action: 'allow' }] }));
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 });
 

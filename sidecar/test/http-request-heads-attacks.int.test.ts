@@ -10,15 +10,11 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply } from '../../e2e/support/kube-apply.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import { loadConfig } from '../src/config.ts';
-import { silentLogger } from '../src/log.ts';
-import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
+import type { RunningSidecar } from '../src/sidecar.ts';
 import { TARGET_CORPUS } from '../../core/policy/corpus/http-targets.corpus.ts';
-import { httpPolicy, mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+import { startInProcessHttpSidecar } from './support.ts';
 
 jest.setTimeout(90_000);
 
@@ -45,22 +41,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const address = upstream.address();
   const upstreamPort = typeof address === 'object' && address !== null ? address.port : 0;
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-  const [port = 0, adminPort = 0] = await freePorts(2);
-  listenPort = port;
-  const fx = await sidecarFixture(ns);
-  mountCredentials(fx, 'heads', { token: 'upstream-service-token' });
-  await apply([
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'heads-credentials', namespace: ns }, stringData: { token: 'upstream-service-token' } },
-    // Orders may be read and created, never deleted (the rule a method override would get around).
-    httpPolicy(ns, 'heads', {
-      endpoint: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, listenPort,
-      over: { rules: [{ name: 'orders', match: { http: { methods: ['GET', 'POST'], paths: ['/orders', '/orders/**'] } }, action: 'allow' }] },
-    }),
-  ]);
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: 'heads', target: 'heads', protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
-  sidecar = await startSidecar(config, silentLogger());
-  await sidecar.ready;
+  // Orders may be read and created, never deleted (the rule a method override would get around).
+  ({ sidecar, listenPort } = await startInProcessHttpSidecar(ns, 'heads', { upstreamUrl: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, rules: [{ name: 'orders', match: { http: { methods: ['GET', 'POST'], paths: ['/orders', '/orders/**'] } }, action: 'allow' }] }));
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 });
 

@@ -15,16 +15,12 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
-import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
-import { apply } from '../../e2e/support/kube-apply.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { onScreen } from '../../core/masking/corpus.ts';
-import { loadConfig } from '../src/config.ts';
-import { silentLogger } from '../src/log.ts';
-import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
+import type { RunningSidecar } from '../src/sidecar.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
-import { dechunk, httpPolicy, mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+import { dechunk, startInProcessHttpSidecar } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -216,18 +212,7 @@ describe('HTTP answers: invisible characters, and UTF-8 under labels that are no
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     const address = upstream.address();
     const upstreamPort = typeof address === 'object' && address !== null ? address.port : 0;
-    await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-    const [port = 0, adminPort = 0] = await freePorts(2);
-    listenPort = port;
-    const fx = await sidecarFixture(ns);
-    mountCredentials(fx, 'hidden', { token: 'upstream-service-token' });
-    await apply([
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hidden-credentials', namespace: ns }, stringData: { token: 'upstream-service-token' } },
-      httpPolicy(ns, 'hidden', { endpoint: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, listenPort, over: { rules: [{ name: 'all', match: { http: { methods: ['GET'], paths: ['/**'] } }, action: 'allow' }] } }),
-    ]);
-    const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: 'hidden', target: 'hidden', protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
-    sidecar = await startSidecar(config, silentLogger());
-    await sidecar.ready;
+    ({ sidecar, listenPort } = await startInProcessHttpSidecar(ns, 'hidden', { upstreamUrl: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, rules: [{ name: 'all', match: { http: { methods: ['GET'], paths: ['/**'] } }, action: 'allow' }] }));
     token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
   }, 180_000);
 

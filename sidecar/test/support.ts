@@ -19,6 +19,9 @@ import { ChainTree } from '../../core/recording/chain-tree.ts';
 import { injectedProxyToken } from '../../e2e/support/bound-pods.ts';
 import { apply, createServiceAccount, serviceAccountToken, userToken } from '../../e2e/support/kube-apply.ts';
 import { call, parseJsonl } from '../../e2e/support/operator-api.ts';
+import { loadConfig } from '../src/config.ts';
+import { silentLogger } from '../src/log.ts';
+import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
 
@@ -417,6 +420,26 @@ export async function startHttpSidecar(namespace: string, policy: string, o: { u
   mountCredentials(fx, policy, { token: 'upstream-service-token' });
   const sidecar = await startSidecarProcess(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort: port }], operatorUrl: o.operatorUrl });
   return { sidecar, port };
+}
+
+/**
+ * The same set-up with the sidecar in this process (startSidecar): for tests that drive the listener through a raw
+ * or hand-made upstream and need no operator (records are shipped nowhere). Creates the namespace; `rules` are the
+ * policy's.
+ */
+export async function startInProcessHttpSidecar(namespace: string, policy: string, o: { upstreamUrl: string; issuer: string; rules: unknown[] }): Promise<{ sidecar: RunningSidecar; listenPort: number }> {
+  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }]);
+  const [listenPort = 0, adminPort = 0] = await freePorts(2);
+  const fx = await sidecarFixture(namespace);
+  mountCredentials(fx, policy, { token: 'upstream-service-token' });
+  await apply([
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policy}-credentials`, namespace }, stringData: { token: 'upstream-service-token' } },
+    httpPolicy(namespace, policy, { endpoint: o.upstreamUrl, issuer: o.issuer, listenPort, over: { rules: o.rules } }),
+  ]);
+  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
+  const sidecar = await startSidecar(config, silentLogger());
+  await sidecar.ready;
+  return { sidecar, listenPort };
 }
 
 /** A raw HTTP/1.1 answer's body as a client reads it: the chunks joined when `head` says chunked, else as sent. */
