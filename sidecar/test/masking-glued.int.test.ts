@@ -37,12 +37,7 @@ beforeAll(async () => {
   // Every built-in detector (the example policy enables only cpf, cnpj, email and phone).
   s = await startPgScenario({ spec: (spec) => { delete (spec.masking as Record<string, unknown>).detectors; } });
   token = await s.token('support-agent');
-  const values = Object.entries(ROWS).map(([id, [notes]]) =>
-    `(${id}, 'Glued ${id}', 'glued-${id}', 'glued${id}@exemplo.com.br', '+55 11 90000-0000', '1990-01-01', '${notes.replace(/'/g, "''")}')`);
-  const insert = await runCommand(`${requirePostgres().binDir}/psql`, ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-c',
-    `INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc, notes) VALUES ${values.join(', ')}`], { env: s.directEnv(), timeoutMs: 30_000 });
-  expect(insert.stderr).toBe('');
-  expect(insert.code).toBe(0);
+  await s.insertNotes('Glued', Object.fromEntries(Object.entries(ROWS).map(([id, [notes]]) => [id, notes])));
 }, 180_000);
 
 afterAll(async () => {

@@ -75,12 +75,7 @@ describe('invisible characters inside identifiers in PostgreSQL rows', () => {
   beforeAll(async () => {
     s = await startPgScenario({ spec: (spec) => { delete (spec.masking as Record<string, unknown>).detectors; } });
     token = await s.token('support-agent');
-    const values = Object.entries(ROWS).map(([id, notes]) =>
-      `(${id}, 'Hidden ${id}', 'hidden-${id}', 'hidden${id}@exemplo.com.br', '+55 11 90000-0000', '1990-01-01', '${notes.replace(/'/g, "''")}')`);
-    const insert = await runCommand(`${requirePostgres().binDir}/psql`, ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-c',
-      `INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc, notes) VALUES ${values.join(', ')}`], { env: s.directEnv(), timeoutMs: 30_000 });
-    expect(insert.stderr).toBe('');
-    expect(insert.code).toBe(0);
+    await s.insertNotes('Hidden', ROWS);
   }, 180_000);
 
   afterAll(async () => {

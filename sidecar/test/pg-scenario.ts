@@ -53,6 +53,12 @@ export interface PgScenario {
   libpqEnv(token: string, options?: string): NodeJS.ProcessEnv;
   /** Environment for libpq tools connecting straight to the harness PostgreSQL as orders_app. */
   directEnv(): NodeJS.ProcessEnv;
+  /**
+   * Inserts one customer per `notes` entry straight into the database (id → its notes column; name, e-mail and the
+   * rest made from `label` and the id): a test's rows to read back through the sidecar. Throws on any psql output on
+   * stderr or a failed exit.
+   */
+  insertNotes(label: string, notes: Readonly<Record<number, string>>): Promise<void>;
   /** Runs psql through the sidecar (no ~/.psqlrc; ON_ERROR_STOP unless asked otherwise). */
   psql(token: string, args: readonly string[], opts?: { input?: string; onErrorStop?: boolean; options?: string; timeoutMs?: number }): Promise<CommandResult>;
   applyPolicy(change: (spec: Record<string, unknown>) => void): Promise<void>;
@@ -150,11 +156,20 @@ export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgSce
   const libpqEnv = (token: string, options = PURPOSE_OPTIONS): NodeJS.ProcessEnv => ({
     ...cleanEnv(), PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'agent', PGDATABASE: database, PGPASSWORD: token, PGSSLMODE: 'disable', PGOPTIONS: options, PGCONNECT_TIMEOUT: '10',
   });
+  const directEnv = (): NodeJS.ProcessEnv => ({ ...cleanEnv(), PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'orders_app', PGDATABASE: database, PGPASSWORD: pg.passwords.orders_app, PGSSLMODE: 'disable' });
   return {
     id, namespace, database, port, adminPort, sidecar, operator: side.operator,
     token: (client) => getToken({ clientId: client, audience: 'guarita' }),
     libpqEnv,
-    directEnv: () => ({ ...cleanEnv(), PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'orders_app', PGDATABASE: database, PGPASSWORD: pg.passwords.orders_app, PGSSLMODE: 'disable' }),
+    directEnv,
+    insertNotes: async (label, notes) => {
+      const lower = label.toLowerCase();
+      const values = Object.entries(notes).map(([id, text]) =>
+        `(${id}, '${label} ${id}', '${lower}-${id}', '${lower}${id}@exemplo.com.br', '+55 11 90000-0000', '1990-01-01', '${text.replace(/'/g, "''")}')`);
+      const insert = await runCommand(join(pg.binDir, 'psql'), ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-c',
+        `INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc, notes) VALUES ${values.join(', ')}`], { env: directEnv(), timeoutMs: 30_000 });
+      if (insert.code !== 0 || insert.stderr !== '') throw new Error(`inserting ${label} rows: exit ${insert.code}: ${insert.stderr}`);
+    },
     psql: (token, args, o = {}) => runCommand(join(pg.binDir, 'psql'), ['-X', ...(o.onErrorStop === false ? [] : ['-v', 'ON_ERROR_STOP=1']), ...args], {
       env: libpqEnv(token, o.options), ...(o.input === undefined ? {} : { input: o.input }), timeoutMs: o.timeoutMs ?? 60_000,
     }),
