@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
 import { MAX_INTERIM_ANSWERS } from '../src/http/upstream.ts';
-import { agentRequest, dechunk, httpPolicy, mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+import { agentRequest, dechunk, httpPolicy, mountCredentials, rawExchange, sidecarEnv, sidecarFixture } from './support.ts';
 
 jest.setTimeout(90_000);
 
@@ -154,24 +154,15 @@ afterAll(async () => {
 });
 
 /** One request on a fresh connection, every byte of what the agent receives kept (interim answers would show). */
-function rawGet(port: number, target: string, body?: string): Promise<{ raw: string; heads: string[]; status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const raw = Buffer.concat(chunks);
-      const text = raw.toString('latin1');
-      const heads = [...text.matchAll(/(?:^|\r\n)(HTTP\/1\.1 \d{3}[^\r]*)/g)].map((m) => m[1] ?? '');
-      const end = raw.indexOf('\r\n\r\n');
-      const head = raw.subarray(0, end).toString('latin1');
-      resolve({ raw: text, heads, status: Number(head.split(' ')[1] ?? 0), body: dechunk(raw.subarray(end + 4), head).toString('utf8') });
-    });
-    const lines = [body === undefined ? `GET ${target} HTTP/1.1` : `POST ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, 'Connection: close'];
-    if (body !== undefined) lines.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`);
-    socket.write([...lines, '', body ?? ''].join('\r\n'));
-  });
+async function rawGet(port: number, target: string, body?: string): Promise<{ raw: string; heads: string[]; status: number; body: string }> {
+  const lines = [body === undefined ? `GET ${target} HTTP/1.1` : `POST ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, 'Connection: close'];
+  if (body !== undefined) lines.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`);
+  const raw = await rawExchange(port, [...lines, '', body ?? ''].join('\r\n'));
+  const text = raw.toString('latin1');
+  const heads = [...text.matchAll(/(?:^|\r\n)(HTTP\/1\.1 \d{3}[^\r]*)/g)].map((m) => m[1] ?? '');
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end).toString('latin1');
+  return { raw: text, heads, status: Number(head.split(' ')[1] ?? 0), body: dechunk(raw.subarray(end + 4), head).toString('utf8') };
 }
 
 /** The agent received exactly one answer (no interim one), masked, with no identifier anywhere in its bytes. */

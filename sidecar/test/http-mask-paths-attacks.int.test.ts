@@ -10,12 +10,12 @@
 // carrying identifiers. Each answer is read as raw bytes by a raw agent: it is a masked 200 or a
 // 502 naming why, and no form of the identifier (formatted, digits, UTF-16) is in any byte.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import type { RunningSidecar } from '../src/sidecar.ts';
-import { dechunk, startInProcessHttpSidecar } from './support.ts';
+import { dechunk, rawExchange, startInProcessHttpSidecar } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -184,22 +184,13 @@ afterAll(async () => {
 interface RawAnswer { raw: Buffer; heads: string[]; status: number; headText: string; body: Buffer }
 
 /** One request on a fresh connection; every byte the agent receives is kept. */
-function rawRequest(target: string, method = 'GET'): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(listenPort, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const raw = Buffer.concat(chunks);
-      const text = raw.toString('latin1');
-      const heads = [...text.matchAll(/(?:^|\r\n)(HTTP\/1\.1 \d{3}[^\r]*)/g)].map((m) => m[1] ?? '');
-      const end = raw.indexOf('\r\n\r\n');
-      const headText = raw.subarray(0, end).toString('latin1');
-      resolve({ raw, heads, status: Number(headText.split(' ')[1] ?? 0), headText, body: method === 'HEAD' ? Buffer.alloc(0) : dechunk(raw.subarray(end + 4), headText) });
-    });
-    socket.write([`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, 'Accept-Encoding: gzip, br', 'Connection: close', '', ''].join('\r\n'));
-  });
+async function rawRequest(target: string, method = 'GET'): Promise<RawAnswer> {
+  const raw = await rawExchange(listenPort, [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, 'Accept-Encoding: gzip, br', 'Connection: close', '', ''].join('\r\n'));
+  const text = raw.toString('latin1');
+  const heads = [...text.matchAll(/(?:^|\r\n)(HTTP\/1\.1 \d{3}[^\r]*)/g)].map((m) => m[1] ?? '');
+  const end = raw.indexOf('\r\n\r\n');
+  const headText = raw.subarray(0, end).toString('latin1');
+  return { raw, heads, status: Number(headText.split(' ')[1] ?? 0), headText, body: method === 'HEAD' ? Buffer.alloc(0) : dechunk(raw.subarray(end + 4), headText) };
 }
 
 /** No form of the identifier anywhere in what the agent received. */

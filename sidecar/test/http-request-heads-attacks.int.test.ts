@@ -9,12 +9,11 @@
 // is checked for method-override fields like a labelled form.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { connect } from 'node:net';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import type { RunningSidecar } from '../src/sidecar.ts';
 import { TARGET_CORPUS } from '../../core/policy/corpus/http-targets.corpus.ts';
-import { startInProcessHttpSidecar } from './support.ts';
+import { rawExchange, startInProcessHttpSidecar } from './support.ts';
 
 jest.setTimeout(90_000);
 
@@ -53,27 +52,18 @@ afterAll(async () => {
 });
 
 /** One raw request on a fresh connection: the status and the sidecar's JSON answer, if any. */
-function send(method: string, target: string, headers: [string, string][], body = ''): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(listenPort, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const [head = '', rest = ''] = text.split('\r\n\r\n');
-      let json: Record<string, unknown> | undefined;
-      try {
-        json = JSON.parse(rest) as Record<string, unknown>;
-      } catch {
-        json = undefined;
-      }
-      resolve({ status: Number(head.split(' ')[1] ?? 0), json });
-    });
-    const lines = [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
-    if (body !== '' && !headers.some(([n]) => n.toLowerCase() === 'content-length')) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
-    socket.write(`${[...lines, 'Connection: close'].join('\r\n')}\r\n\r\n${body}`);
-  });
+async function send(method: string, target: string, headers: [string, string][], body = ''): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
+  const lines = [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
+  if (body !== '' && !headers.some(([n]) => n.toLowerCase() === 'content-length')) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  const text = (await rawExchange(listenPort, `${[...lines, 'Connection: close'].join('\r\n')}\r\n\r\n${body}`)).toString('utf8');
+  const [head = '', rest = ''] = text.split('\r\n\r\n');
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = JSON.parse(rest) as Record<string, unknown>;
+  } catch {
+    json = undefined;
+  }
+  return { status: Number(head.split(' ')[1] ?? 0), json };
 }
 
 /** The upstream's target for a raw request target (undefined: refused, never forwarded), and the status. */

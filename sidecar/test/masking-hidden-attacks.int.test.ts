@@ -12,7 +12,7 @@
 //    the head is already out), never the identifier in a form a reader of the other reading, or of
 //    the answer as sent, sees. Text with ASCII separators under those labels is masked in place.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { getToken, requireIdp, requirePostgres } from '../../e2e/harness/state.ts';
@@ -20,7 +20,7 @@ import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { onScreen } from '../../core/masking/corpus.ts';
 import type { RunningSidecar } from '../src/sidecar.ts';
 import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
-import { dechunk, startInProcessHttpSidecar } from './support.ts';
+import { dechunk, rawExchange, startInProcessHttpSidecar } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -219,26 +219,17 @@ describe('HTTP answers: invisible characters, and UTF-8 under labels that are no
 
   interface Answer { status: number; headText: string; body: Buffer; raw: Buffer }
 
-  function get(target: string): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(listenPort, '127.0.0.1');
-      const chunks: Buffer[] = [];
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      socket.on('error', reject);
-      socket.on('close', () => {
-        const raw = Buffer.concat(chunks);
-        const end = raw.indexOf('\r\n\r\n');
-        const headText = raw.subarray(0, Math.max(0, end)).toString('latin1');
-        let body: Buffer;
-        try {
-          body = dechunk(raw.subarray(end + 4), headText);
-        } catch {
-          body = raw.subarray(end + 4); // a cut chunked answer: what arrived
-        }
-        resolve({ status: Number(headText.split(' ')[1] ?? 0), headText, body, raw });
-      });
-      socket.write([`GET ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, 'X-Guarita-Purpose: customer-support', 'Connection: close', '', ''].join('\r\n'));
-    });
+  async function get(target: string): Promise<Answer> {
+    const raw = await rawExchange(listenPort, [`GET ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, 'X-Guarita-Purpose: customer-support', 'Connection: close', '', ''].join('\r\n'));
+    const end = raw.indexOf('\r\n\r\n');
+    const headText = raw.subarray(0, Math.max(0, end)).toString('latin1');
+    let body: Buffer;
+    try {
+      body = dechunk(raw.subarray(end + 4), headText);
+    } catch {
+      body = raw.subarray(end + 4); // a cut chunked answer: what arrived
+    }
+    return { status: Number(headText.split(' ')[1] ?? 0), headText, body, raw };
   }
 
   /** Every reading of the agent's bytes a client or a person could make: as sent, and mojibake undone to UTF-8. */

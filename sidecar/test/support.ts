@@ -442,6 +442,18 @@ export async function startInProcessHttpSidecar(namespace: string, policy: strin
   return { sidecar, listenPort };
 }
 
+/** Sends `request` on a fresh connection to 127.0.0.1:`port`: every byte received until the other side closes it. */
+export function rawExchange(port: number, request: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+    socket.write(request);
+  });
+}
+
 /** A raw HTTP/1.1 answer's body as a client reads it: the chunks joined when `head` says chunked, else as sent. */
 export function dechunk(body: Buffer, head: string): Buffer {
   if (!/\r\ntransfer-encoding: chunked/i.test(head)) return body;
