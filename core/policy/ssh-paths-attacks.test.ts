@@ -4,20 +4,14 @@
 // must not pass an allow glob on /data, for SFTP paths, legacy scp and exec arguments alike; an
 // answer that is not absolute cannot be judged and is refused.
 import { describe, expect, it } from '@jest/globals';
-import { parseAccessPolicy } from '../../crds/validators.ts';
 import { compilePolicy, type CompiledPolicy, type Identity } from './index.ts';
 import type { SshRequest } from './ssh.ts';
+import { sshTestPolicy } from './corpus/ssh-policy.ts';
 
 const support: Identity = { subject: 'u', groups: ['support'], kind: 'User' };
 
 function sshPolicy(rules: unknown[]): CompiledPolicy {
-  return compilePolicy(parseAccessPolicy({
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-    spec: {
-      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }], rules,
-    },
-  }));
+  return compilePolicy(sshTestPolicy(rules));
 }
 
 const withDeny = sshPolicy([

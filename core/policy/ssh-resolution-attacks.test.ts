@@ -5,23 +5,15 @@
 // operand leading to the secret tree, none resolvable, skipped), over a pool of policies and
 // commands; a policy swapped between the check and the decision (a live update) must fail closed.
 import { describe, expect, it } from '@jest/globals';
-import { parseAccessPolicy } from '../../crds/validators.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import { compilePolicy, type Identity } from './index.ts';
 import { pathOperands } from './ssh-command.ts';
 import type { SshRequest } from './ssh.ts';
+import { sshTestPolicy } from './corpus/ssh-policy.ts';
 
 const support: Identity = { subject: 'u', groups: ['support'], kind: 'User' };
 
-function sshPolicy(rules: unknown[], purposes = ['p', 'q']): AccessPolicy {
-  return parseAccessPolicy({
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-    spec: {
-      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: purposes.map((name) => ({ name })), rules,
-    },
-  });
-}
+const sshPolicy = (rules: unknown[], purposes = ['p', 'q']): AccessPolicy => sshTestPolicy(rules, purposes);
 
 const approval = { approverGroups: ['dpo'] };
 const RULES: Record<string, unknown> = {

@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { parseAccessPolicy } from '../../crds/validators.ts';
 import { compilePolicy, PolicyCompileError, type Command, type CompiledPolicy, type Identity } from './index.ts';
 import type { SshRequest, UnresolvedPath } from './ssh.ts';
+import { sshTestPolicy } from './corpus/ssh-policy.ts';
 
 const agent: Identity = { subject: 'system:serviceaccount:lgpd-orders:support-agent', groups: [], kind: 'ServiceAccount' };
 const ssh = (req: SshRequest): Command => ({ protocol: 'ssh', ssh: req });
@@ -16,13 +17,7 @@ function example(): CompiledPolicy {
 }
 
 function sshPolicy(rules: unknown[]): CompiledPolicy {
-  return compilePolicy(parseAccessPolicy({
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-    spec: {
-      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }], rules,
-    },
-  }));
+  return compilePolicy(sshTestPolicy(rules));
 }
 
 const support: Identity = { subject: 'u', groups: ['support'], kind: 'User' };

@@ -18,13 +18,13 @@ import ssh2, { type Client, type Connection } from 'ssh2';
 import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
 import { compileMasker } from '../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../core/policy/index.ts';
-import { parseAccessPolicy } from '../../crds/validators.ts';
 import type { Session } from '../src/enforcement.ts';
 import { silentLogger } from '../src/log.ts';
 import { generateHostKey } from '../src/ssh/host-key.ts';
 import { parseKnownHosts } from '../src/ssh/known-hosts.ts';
 import { handleSessionChannel, type ChannelContext } from '../src/ssh/session-channel.ts';
 import { connectUpstream } from '../src/ssh/upstream.ts';
+import { sshTestPolicy } from '../../core/policy/corpus/ssh-policy.ts';
 
 jest.setTimeout(60_000);
 
@@ -43,18 +43,11 @@ const hosts: Host[] = [];
 
 function policySession(): Session {
   const masker = compileMasker({ style: 'partial' });
-  const policy = parseAccessPolicy({
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-    spec: {
-      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }],
-      rules: [
-        { name: 'secret-commands', action: 'deny', match: { ssh: { commands: [`* ${secret}/*`] } } },
-        { name: 'run', action: 'allow', match: { ssh: { commands: ['cat *', 'sleep *'] } } },
-        { name: 'files', action: 'allow', match: { ssh: { requests: ['sftp'] } } },
-      ],
-    },
-  });
+  const policy = sshTestPolicy([
+    { name: 'secret-commands', action: 'deny', match: { ssh: { commands: [`* ${secret}/*`] } } },
+    { name: 'run', action: 'allow', match: { ssh: { commands: ['cat *', 'sleep *'] } } },
+    { name: 'files', action: 'allow', match: { ssh: { requests: ['sftp'] } } },
+  ]);
   const compiled = compilePolicy(policy);
   return {
     id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,

@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
 import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine, type CompiledPolicy } from '../../../core/policy/index.ts';
-import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { connectAgent, execOnce, startChannelRig, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
 import { pathOperands } from '../../../core/policy/ssh-command.ts';
+import { sshTestPolicy } from '../../../core/policy/corpus/ssh-policy.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 
@@ -93,22 +93,15 @@ function policySession(): Session {
 
 beforeAll(async () => {
   await initPolicyEngine();
-  policy = compilePolicy(parseAccessPolicy({
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-    spec: {
-      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }],
-      rules: [
-        { name: 'secret-files', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
-        { name: 'secret-commands', action: 'deny', match: { ssh: { commands: ['* /secret/*', '* /home/u/private/*'] } } },
-        { name: 'work', action: 'allow', match: { ssh: { requests: ['sftp'], paths: ['/data/**', '/home/u/**'] } } },
-        { name: 'reports-need-approval', action: 'requireApproval', approval: { approverGroups: ['dpo'] }, match: { ssh: { commands: ['cat /data/reports/*'] } } },
-        { name: 'cat-any', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
-        { name: 'no-rm', action: 'deny', match: { ssh: { commands: ['rm *'] } } },
-        { name: 'tools', action: 'allow', match: { ssh: { commands: ['./tool* *'] } } },
-      ],
-    },
-  }));
+  policy = compilePolicy(sshTestPolicy([
+    { name: 'secret-files', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
+    { name: 'secret-commands', action: 'deny', match: { ssh: { commands: ['* /secret/*', '* /home/u/private/*'] } } },
+    { name: 'work', action: 'allow', match: { ssh: { requests: ['sftp'], paths: ['/data/**', '/home/u/**'] } } },
+    { name: 'reports-need-approval', action: 'requireApproval', approval: { approverGroups: ['dpo'] }, match: { ssh: { commands: ['cat /data/reports/*'] } } },
+    { name: 'cat-any', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
+    { name: 'no-rm', action: 'deny', match: { ssh: { commands: ['rm *'] } } },
+    { name: 'tools', action: 'allow', match: { ssh: { commands: ['./tool* *'] } } },
+  ]));
   const hostKey = generateHostKey();
   const host = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (conn: Connection) => {
     conn.on('authentication', (auth) => auth.accept());

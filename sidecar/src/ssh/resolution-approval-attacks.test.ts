@@ -10,10 +10,10 @@ import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
 import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
-import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { execOnce, startChannelRig, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
+import { sshTestPolicy } from '../../../core/policy/corpus/ssh-policy.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 
@@ -31,22 +31,12 @@ function serveSftp(sftp: SFTPWrapper): void {
   sftp.on('LSTAT', (id: number) => sftp.status(id, STATUS_CODE.NO_SUCH_FILE, 'No such file'));
 }
 
-function sshPolicy(rules: unknown[]): AccessPolicy {
-  return parseAccessPolicy({
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-    spec: {
-      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }], rules,
-    },
-  });
-}
-
 const APPROVE_CAT = { name: 'approve-cat', action: 'requireApproval', approval: { approverGroups: ['dpo'] }, match: { ssh: { commands: ['cat *'] } } };
 const DENY_SECRET = { name: 'secret-args', action: 'deny', match: { ssh: { commands: ['* /secret/*'] } } };
 /** Approval for any cat: no rule judges the operands, resolution is skipped. */
-const skipping = sshPolicy([APPROVE_CAT]);
+const skipping = sshTestPolicy([APPROVE_CAT]);
 /** The same with a deny on the secret tree before it: resolution needed. */
-const resolving = sshPolicy([DENY_SECRET, APPROVE_CAT]);
+const resolving = sshTestPolicy([DENY_SECRET, APPROVE_CAT]);
 
 /** The policy in force before the approval wait, and the one swapped in while the approver decides. */
 const policies: { before: AccessPolicy; during: AccessPolicy; now: AccessPolicy } = { before: skipping, during: skipping, now: skipping };

@@ -12,7 +12,6 @@ import ssh2, { type Client, type Connection, type SFTPWrapper, type Stats } from
 import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
-import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { connectAgent, execOn, startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey, generateSshKeyPair } from './host-key.ts';
@@ -20,6 +19,7 @@ import { ask } from './host-paths.ts';
 import { parseKnownHosts } from './known-hosts.ts';
 import { MAX_IN_FLIGHT, resolutionChannelOf } from './resolution-channel.ts';
 import { connectUpstream } from './upstream.ts';
+import { sshTestPolicy } from '../../../core/policy/corpus/ssh-policy.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 
@@ -51,20 +51,10 @@ function serveSftp(sftp: SFTPWrapper): void {
   sftp.on('LSTAT', (id: number) => sftp.status(id, STATUS_CODE.NO_SUCH_FILE, 'No such file'));
 }
 
-function sshPolicy(rules: unknown[]): AccessPolicy {
-  return parseAccessPolicy({
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-    spec: {
-      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }], rules,
-    },
-  });
-}
-
 const CAT_ANY = { name: 'cat-any', action: 'allow', match: { ssh: { commands: ['cat *'] } } };
 const SECRET_ARGS = { name: 'secret-args', action: 'deny', match: { ssh: { commands: ['* /secret/*', '* /home/u/private/*'] } } };
-const lenient = sshPolicy([CAT_ANY]);
-const strict = sshPolicy([SECRET_ARGS, CAT_ANY]);
+const lenient = sshTestPolicy([CAT_ANY]);
+const strict = sshTestPolicy([SECRET_ARGS, CAT_ANY]);
 
 /** The policy the listener consults before resolving, and the one in force when the request is decided (a live update between). */
 const policies: { checked: AccessPolicy; deciding: AccessPolicy } = { checked: strict, deciding: strict };

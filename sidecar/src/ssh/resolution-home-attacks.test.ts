@@ -17,11 +17,11 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import ssh2, { type Client } from 'ssh2';
 import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
 import type { SshRequest } from '../../../core/policy/ssh.ts';
-import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { ask } from './host-paths.ts';
 import { resolutionChannelOf } from './resolution-channel.ts';
 import { pathOperands } from '../../../core/policy/ssh-command.ts';
 import { resolveArgumentPaths, resolveScpPaths } from './sftp.ts';
+import { sshTestPolicy } from '../../../core/policy/corpus/ssh-policy.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 
@@ -112,19 +112,12 @@ const BASE: Record<string, Node> = {
   '/home': { type: 'dir' }, '/data': { type: 'dir' }, '/data/ok.txt': { type: 'file' }, '/dev': { type: 'dir' }, '/dev/null': { type: 'file' },
 };
 
-const policy = parseAccessPolicy({
-  apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-  spec: {
-    podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-    identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }],
-    rules: [
-      { name: 'secret', action: 'deny', match: { ssh: { commands: ['* /secret/*'] } } },
-      { name: 'scp-secret', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
-      { name: 'cat', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
-      { name: 'copy', action: 'allow', match: { ssh: { operations: ['read', 'write'] } } },
-    ],
-  },
-});
+const policy = sshTestPolicy([
+  { name: 'secret', action: 'deny', match: { ssh: { commands: ['* /secret/*'] } } },
+  { name: 'scp-secret', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
+  { name: 'cat', action: 'allow', match: { ssh: { commands: ['cat *'] } } },
+  { name: 'copy', action: 'allow', match: { ssh: { operations: ['read', 'write'] } } },
+]);
 
 beforeAll(async () => { await initPolicyEngine(); });
 

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
 import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine, type Command, type CompiledPolicy } from '../../../core/policy/index.ts';
-import { parseAccessPolicy } from '../../../crds/validators.ts';
 import { connectAgent, execOnce, startChannelRig, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
+import { sshTestPolicy } from '../../../core/policy/corpus/ssh-policy.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 const S_IFLNK = 0o120000;
@@ -77,18 +77,11 @@ function policySession(): Session {
 
 beforeAll(async () => {
   await initPolicyEngine();
-  policy = compilePolicy(parseAccessPolicy({
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ns' },
-    spec: {
-      podSelector: {}, target: { name: 'host', protocol: 'ssh', endpoint: 'host:22', listenPort: 12222, credentialsSecretRef: { name: 's' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'p' }],
-      rules: [
-        { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
-        { name: 'data', action: 'allow', match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'stat'], paths: ['/data/**'] } } },
-        { name: 'cat-data', action: 'allow', match: { ssh: { commands: ['cat /data/*', 'cat /data/* *'] } } },
-      ],
-    },
-  }));
+  policy = compilePolicy(sshTestPolicy([
+    { name: 'secrets', action: 'deny', match: { ssh: { paths: ['/secret/**'] } } },
+    { name: 'data', action: 'allow', match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'stat'], paths: ['/data/**'] } } },
+    { name: 'cat-data', action: 'allow', match: { ssh: { commands: ['cat /data/*', 'cat /data/* *'] } } },
+  ]));
   const hostKey = generateHostKey();
   const host = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (conn: Connection) => {
     conn.on('authentication', (auth) => auth.accept());
