@@ -19,18 +19,24 @@ export interface ChannelRig {
   close(): void;
 }
 
-/** A session that allows every command and records nothing. */
-function allowingSession(): Session {
+/**
+ * A channel test's session: purpose `p`, partial masking, nothing recorded; `over` says how it decides (authorize,
+ * sshResolutionMatters).
+ */
+export function testSession(over: Pick<Session, 'authorize'> & Partial<Session>): Session {
   const masker = compileMasker({ style: 'partial' });
   return {
     id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
-    authorize: () => Promise.resolve({ verdict: 'allow', decision: {} as never, complete: () => Promise.resolve() }),
     newMaskSession: () => masker.newSession(),
     recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
     recordStream: () => Promise.resolve(),
     close: () => Promise.resolve(),
+    ...over,
   };
 }
+
+/** A session that allows every command and records nothing. */
+const allowingSession = (): Session => testSession({ authorize: () => Promise.resolve({ verdict: 'allow', decision: {} as never, complete: () => Promise.resolve() }) });
 
 /** What a test may change in each connection's channel context. */
 export interface RigOptions {

@@ -16,7 +16,6 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2, { type Client, type Connection } from 'ssh2';
 import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
-import { compileMasker } from '../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../core/policy/index.ts';
 import type { Session } from '../src/enforcement.ts';
 import { silentLogger } from '../src/log.ts';
@@ -25,6 +24,7 @@ import { parseKnownHosts } from '../src/ssh/known-hosts.ts';
 import { handleSessionChannel, type ChannelContext } from '../src/ssh/session-channel.ts';
 import { connectUpstream } from '../src/ssh/upstream.ts';
 import { sshTestPolicy } from '../../core/policy/corpus/ssh-policy.ts';
+import { testSession } from './ssh-channel-rig.ts';
 
 jest.setTimeout(60_000);
 
@@ -42,25 +42,19 @@ interface Host { sshd: SshdHandle; sidecarPort: number; close(): void }
 const hosts: Host[] = [];
 
 function policySession(): Session {
-  const masker = compileMasker({ style: 'partial' });
   const policy = sshTestPolicy([
     { name: 'secret-commands', action: 'deny', match: { ssh: { commands: [`* ${secret}/*`] } } },
     { name: 'run', action: 'allow', match: { ssh: { commands: ['cat *', 'sleep *'] } } },
     { name: 'files', action: 'allow', match: { ssh: { requests: ['sftp'] } } },
   ]);
   const compiled = compilePolicy(policy);
-  return {
-    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+  return testSession({
     sshResolutionMatters: (request) => compilePolicy(policy).resolutionMatters(request, { purpose: 'p', access: true }),
     authorize: (command) => {
       const d = compiled.evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
       return Promise.resolve(d.decision === 'allow' ? { verdict: 'allow', decision: d, complete: () => Promise.resolve() } : { verdict: 'deny', decision: d, message: `denied: ${d.code}: ${d.reason}` });
     },
-    newMaskSession: () => masker.newSession(),
-    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
-    recordStream: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
+  });
 }
 
 /** A real sshd with `maxSessions`, and the sidecar's exec handling in front of it. */

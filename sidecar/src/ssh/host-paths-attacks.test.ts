@@ -7,9 +7,8 @@
 import { posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
-import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine, type CompiledPolicy } from '../../../core/policy/index.ts';
-import { connectAgent, execOnce, startChannelRig, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
+import { connectAgent, execOnce, startChannelRig, testSession, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
 import { pathOperands } from '../../../core/policy/ssh-command.ts';
@@ -71,9 +70,7 @@ function hostSftp(sftp: SFTPWrapper): void {
 let duringApproval: () => void = () => undefined;
 
 function policySession(): Session {
-  const masker = compileMasker({ style: 'partial' });
-  return {
-    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+  return testSession({
     authorize: (command, hooks) => {
       const d = policy.evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
       if (d.decision === 'requireApproval' && hooks?.onApprovalPending !== undefined) {
@@ -84,11 +81,7 @@ function policySession(): Session {
       }
       return Promise.resolve(d.decision === 'allow' ? { verdict: 'allow', decision: d, complete: () => Promise.resolve() } : { verdict: 'deny', decision: d, message: `denied: ${d.reason}` });
     },
-    newMaskSession: () => masker.newSession(),
-    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
-    recordStream: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
+  });
 }
 
 beforeAll(async () => {

@@ -7,10 +7,9 @@
 import { posix } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
-import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
-import { execOnce, startChannelRig, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
+import { execOnce, startChannelRig, testSession, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
 import { sshTestPolicy } from '../../../core/policy/corpus/ssh-policy.ts';
@@ -42,9 +41,7 @@ const resolving = sshTestPolicy([DENY_SECRET, APPROVE_CAT]);
 const policies: { before: AccessPolicy; during: AccessPolicy; now: AccessPolicy } = { before: skipping, during: skipping, now: skipping };
 
 function approvingSession(): Session {
-  const masker = compileMasker({ style: 'partial' });
-  return {
-    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+  return testSession({
     sshResolutionMatters: (request) => compilePolicy(policies.now).resolutionMatters(request, { purpose: 'p', access: true }),
     authorize: (command, hooks) => {
       const d = compilePolicy(policies.now).evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
@@ -56,11 +53,7 @@ function approvingSession(): Session {
       }
       return Promise.resolve({ verdict: 'allow', decision: d, complete: () => Promise.resolve() });
     },
-    newMaskSession: () => masker.newSession(),
-    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
-    recordStream: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
+  });
 }
 
 const hostKey = generateHostKey();

@@ -9,10 +9,9 @@ import { createServer, type AddressInfo, type Server as NetServer } from 'node:n
 import { posix } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import ssh2, { type Client, type Connection, type SFTPWrapper, type Stats } from 'ssh2';
-import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine } from '../../../core/policy/index.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
-import { connectAgent, execOn, startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
+import { connectAgent, execOn, startChannelRig, testSession, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey, generateSshKeyPair } from './host-key.ts';
 import { ask } from './host-paths.ts';
@@ -60,19 +59,13 @@ const strict = sshTestPolicy([SECRET_ARGS, CAT_ANY]);
 const policies: { checked: AccessPolicy; deciding: AccessPolicy } = { checked: strict, deciding: strict };
 
 function policySession(): Session {
-  const masker = compileMasker({ style: 'partial' });
-  return {
-    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+  return testSession({
     sshResolutionMatters: (request) => compilePolicy(policies.checked).resolutionMatters(request, { purpose: 'p', access: true }),
     authorize: (command) => {
       const d = compilePolicy(policies.deciding).evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
       return Promise.resolve(d.decision === 'allow' ? { verdict: 'allow', decision: d, complete: () => Promise.resolve() } : { verdict: 'deny', decision: d, message: `denied: ${d.code}: ${d.reason}` });
     },
-    newMaskSession: () => masker.newSession(),
-    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
-    recordStream: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
+  });
 }
 
 const hostKey = generateHostKey();

@@ -7,9 +7,8 @@
 // the file (or, with no answer, the agent's request waited forever).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import ssh2, { type Connection, type SFTPWrapper, type Stats } from 'ssh2';
-import { compileMasker } from '../../../core/masking/index.ts';
 import { compilePolicy, initPolicyEngine, type Command, type CompiledPolicy } from '../../../core/policy/index.ts';
-import { connectAgent, execOnce, startChannelRig, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
+import { connectAgent, execOnce, startChannelRig, testSession, type ChannelRig, type ExecResult } from '../../test/ssh-channel-rig.ts';
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
 import { sshTestPolicy } from '../../../core/policy/corpus/ssh-policy.ts';
@@ -60,19 +59,13 @@ function hostSftp(sftp: SFTPWrapper): void {
 
 /** A session deciding with the real policy engine; an allowed request runs, a denied one answers the decision's reason. */
 function policySession(): Session {
-  const masker = compileMasker({ style: 'partial' });
-  return {
-    id: 's-test', identity: {} as Session['identity'], purpose: 'p', policyName: 'p', target: 't', closed: new AbortController().signal,
+  return testSession({
     authorize: (command) => {
       judged.push(command);
       const d = policy.evaluate({ identity: { subject: 'u', groups: ['support'], kind: 'User' }, purpose: 'p', command });
       return Promise.resolve(d.decision === 'allow' ? { verdict: 'allow', decision: d, complete: () => Promise.resolve() } : { verdict: 'deny', decision: d, message: `denied: ${d.reason}` });
     },
-    newMaskSession: () => masker.newSession(),
-    recordingLimits: () => ({ maxRows: 0, maxBytes: 0 }),
-    recordStream: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
+  });
 }
 
 beforeAll(async () => {
