@@ -53,17 +53,20 @@ function openFailure(err: unknown): string {
 class OpenTimeout extends Error {}
 
 /** An SFTP channel as opened, and whether the host has closed it since (listened for from the moment ssh2 hands it over). */
-interface OpenedSftp { sftp: SFTPWrapper; closed: boolean }
+export interface OpenedSftp { sftp: SFTPWrapper; closed: boolean }
 
-/** Opens an SFTP channel, or rejects: the host refused it (no subsystem, MaxSessions reached) or did not answer in time. */
-function openSftp(client: Client, timeoutMs: number): Promise<OpenedSftp> {
+/**
+ * Opens an SFTP channel, or rejects: the host refused it (no subsystem, MaxSessions reached) or, with `timeoutMs`, did
+ * not answer in time. `onClose` runs when the host closes it, also when that happens as it opens.
+ */
+export function openSftp(client: Client, timeoutMs?: number, onClose?: () => void): Promise<OpenedSftp> {
   return new Promise((resolve, reject) => {
     let late = false;
-    const timer = setTimeout(() => {
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
       late = true;
       reject(new OpenTimeout(`the host did not open an SFTP channel within ${timeoutMs / 1000} s`));
     }, timeoutMs);
-    timer.unref();
+    timer?.unref();
     try {
       client.sftp((err, sftp) => {
         clearTimeout(timer);
@@ -78,7 +81,10 @@ function openSftp(client: Client, timeoutMs: number): Promise<OpenedSftp> {
         // as the VERSION; missed, the channel was kept as open, and ssh2 drops requests on a closed
         // channel without calling back (every resolution waited out the timeout).
         const opened: OpenedSftp = { sftp, closed: false };
-        sftp.once('close', () => { opened.closed = true; });
+        sftp.once('close', () => {
+          opened.closed = true;
+          onClose?.();
+        });
         resolve(opened);
       });
     } catch (err) {

@@ -14,7 +14,7 @@ import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { isDirectory, resolveFollowing, resolveName, type HostPathCalls, type Resolution, type ResolveOptions } from './host-paths.ts';
-import { openWithSlot, resolutionChannelOf } from './resolution-channel.ts';
+import { openSftp, openWithSlot, resolutionChannelOf } from './resolution-channel.ts';
 
 // ssh2 is CommonJS: named exports come from its default export.
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
@@ -57,32 +57,12 @@ interface OpenHandle {
 
 type Allowed = Extract<Authorization, { verdict: 'allow' }>;
 
-/**
- * Opens an SFTP channel to the host. onClose is listened for as ssh2 hands the channel over, not
- * after an await: ssh2 emits an SFTP channel's 'close' synchronously while it parses the host's
- * CHANNEL_CLOSE, which can arrive in the same read as the VERSION (or as a first answer).
- */
-function hostSftp(client: Client, onClose?: () => void): Promise<SFTPWrapper> {
-  return new Promise((resolve, reject) => client.sftp((err, sftp) => {
-    if (err !== undefined) return reject(err);
-    sftp.on('close', () => {
-      closedHostChannels.add(sftp);
-      onClose?.();
-    });
-    resolve(sftp);
-  }));
-}
-
-/** Host channels the host has closed: ssh2 drops a request sent on one without ever calling back. */
-const closedHostChannels = new WeakSet<SFTPWrapper>();
+/** The host's SFTP channel behind the agent's, the login directory it started in, and whether the host has closed it. */
+interface HostSftp { sftp: SFTPWrapper; home: string; closed: () => boolean }
 
 function statusOf(err: unknown): number {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'number' ? code : STATUS_CODE.FAILURE;
-}
-
-function resolveOptions(sftp: SFTPWrapper, timeoutMs = RESOLVE_TIMEOUT_MS): ResolveOptions {
-  return { timeoutMs, closed: () => closedHostChannels.has(sftp) };
 }
 
 /** A path the request names: as sent (absolute), what the host is asked to resolve, and whether the operation follows a final symlink. */
@@ -105,8 +85,7 @@ function namedPaths(home: string, paths: readonly string[], o: { follows: boolea
 export interface PathFacts { resolved: string[]; unresolved: UnresolvedPath[] }
 
 /** Resolves each named path on the host; `mask` shows a path in the policy's reason (it may carry personal data). */
-async function pathFacts(sftp: SFTPWrapper, paths: readonly NamedPath[], mask: (text: string) => string, timeoutMs?: number): Promise<PathFacts> {
-  const o = resolveOptions(sftp, timeoutMs);
+async function pathFacts(sftp: SFTPWrapper, paths: readonly NamedPath[], mask: (text: string) => string, o: ResolveOptions): Promise<PathFacts> {
   const facts: PathFacts = { resolved: [], unresolved: [] };
   for (const p of paths) {
     const r = p.follows ? await resolveFollowing(sftp, p.ask, o) : await resolveName(sftp, p.ask, o);
@@ -210,8 +189,8 @@ function ledElsewhere(abs: { abs: string } | { why: string }, real: string | und
 export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   const handles = new Map<string, OpenHandle>();
   let nextHandle = 0;
-  let hostP: Promise<{ sftp: SFTPWrapper; home: string }> | undefined;
-  const host = (): Promise<{ sftp: SFTPWrapper; home: string }> => {
+  let hostP: Promise<HostSftp> | undefined;
+  const host = (): Promise<HostSftp> => {
     hostP ??= (async () => {
       // The host's close ends the agent's channel, from the moment the host's channel exists: a
       // listener attached after the waits (the channel, then realpath) missed a close that came in
@@ -219,11 +198,12 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
       // channel without calling back, so every later request of the agent waited forever.
       const client = await ctx.upstream();
       // The host's session slots (MaxSessions): the connection's kept resolution channel makes way.
-      const sftp = await openWithSlot(client, () => hostSftp(client, () => agent.end()));
+      const opened = await openWithSlot(client, () => openSftp(client, undefined, () => agent.end()));
+      const { sftp } = opened;
       try {
-        if (closedHostChannels.has(sftp)) throw new Error('the host closed its SFTP channel');
+        if (opened.closed) throw new Error('the host closed its SFTP channel');
         const home = await new Promise<string>((resolve, reject) => sftp.realpath('.', (err, p) => (err ? reject(err) : resolve(p))));
-        return { sftp, home };
+        return { sftp, home, closed: () => opened.closed };
       } catch (err) {
         // No login directory, no proxy: the host's channel is ended (its close ends the agent's).
         sftp.end();
@@ -245,11 +225,11 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
    */
   const decide = async (operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | { refused: string }> => {
     if (ctx.refusal !== undefined) return { refused: `guarita: ${ctx.refusal.message}` };
-    const { sftp, home } = await host();
+    const { sftp, home, closed } = await host();
     const named = namedPaths(home, paths, o);
     // A path with control characters is refused by the policy as sent: the host is not asked about it.
     // eslint-disable-next-line no-control-regex -- control characters are what is refused
-    const facts = named.some((p) => /[\u0000-\u001f]/.test(p.ask)) ? { resolved: [], unresolved: [] } : await pathFacts(sftp, named, (t) => masker.maskText(t), ctx.resolveTimeoutMs);
+    const facts = named.some((p) => /[\u0000-\u001f]/.test(p.ask)) ? { resolved: [], unresolved: [] } : await pathFacts(sftp, named, (t) => masker.maskText(t), { timeoutMs: ctx.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS, closed });
     const [path = '', toPath] = named.map((p) => p.sent);
     const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), ...facts } });
     ctx.count(outcomeOf(auth));
