@@ -329,11 +329,12 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
       // Taken before judging: a policy that changes during the judgement makes the first use judge again.
       const judgedUnder = ctx.session.policyMark?.();
       try {
-        const j = await judge(id, writes ? 'write' : 'read', [filename]);
+        const [first = 'read', alsoRead] = operations;
+        const j = await judge(id, first, [filename]);
         if (j === undefined) return;
         // Read and write: both must be allowed; the write's decision is recorded, the read's too.
-        if (writes && (flags & OPEN_MODE.READ) !== 0) {
-          const r = await judge(id, 'read', [filename]);
+        if (alsoRead !== undefined) {
+          const r = await judge(id, alsoRead, [filename]);
           if (r === undefined) {
             await j.allowed.complete({ result: { error: 'reading was not allowed' }, masked: {}, durationMs: 0 });
             return;
