@@ -10,6 +10,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ATTACK_IDENTIFIERS as IDENTIFIERS, exposes, placements } from './corpus.ts';
 import { compileMasker } from './index.ts';
+import { INVISIBLE, mayStartInvisible } from './invisible.ts';
 
 const masker = compileMasker({});
 const session = () => masker.newSession();
@@ -42,6 +43,20 @@ describe('invisible characters inside identifiers are skipped, the identifier ma
       }
     }
     expect(leaks).toEqual([]);
+  });
+
+  it('mayStartInvisible (the fast tables\' hand-written test) agrees with the set on every code unit and every lead surrogate', () => {
+    const wrong: string[] = [];
+    for (let c = 0; c <= 0xffff; c++) {
+      if (c >= 0xd800 && c <= 0xdfff) continue;
+      if (mayStartInvisible(c) !== INVISIBLE.test(String.fromCharCode(c))) wrong.push(hex(String.fromCharCode(c)));
+    }
+    for (let h = 0xd800; h <= 0xdbff; h++) {
+      let starts = false;
+      for (let l = 0xdc00; l <= 0xdfff && !starts; l++) starts = INVISIBLE.test(String.fromCharCode(h, l));
+      if (mayStartInvisible(h) !== starts) wrong.push(`lead ${h.toString(16)}`);
+    }
+    expect(wrong).toEqual([]);
   });
 
   it('every code point the review listed, and each range end, between the groups of a CPF', () => {

@@ -130,6 +130,17 @@ describe('folding', () => {
     expect(skipped).toEqual([]);
     expect(fold('não 1ª')).toBe('não 1ª');
   });
+
+  it('nor any surrogate pair: its flags are set on the lead surrogate by hand (fold.ts CHAR_FLAGS, invisible.ts)', () => {
+    const skipped: string[] = [];
+    for (let h = 0xd800; h <= 0xdbff; h++) {
+      for (let l = 0xdc00; l <= 0xdfff; l++) {
+        const t = `1${String.fromCharCode(h, l)}1`;
+        if (nothingSpecial(t) && (fold(t) !== t || needsDecoding(t))) skipped.push(`${h.toString(16)} ${l.toString(16)}`);
+      }
+    }
+    expect(skipped).toEqual([]);
+  });
 });
 
 describe('keywords typed without a space', () => {
