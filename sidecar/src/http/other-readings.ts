@@ -375,7 +375,8 @@ function learn(decoder: TextDecoder, table: Map<number, Buffer>, bytes: Buffer):
 
 /** Sentinels of the UTF-8 codec: the bytes UTF-8 rejects, as U+40000 + byte (unassigned, two units, a symbol to every detector). */
 const REJECTED = 0x40000;
-const REJECTED_HIGH = String.fromCodePoint(REJECTED).charCodeAt(0);
+/** Their lead surrogate (all 256 share it), searched for when encoding back. */
+const REJECTED_LEAD = String.fromCodePoint(REJECTED)[0] ?? '';
 
 let utf8: Codec | undefined;
 
@@ -440,10 +441,10 @@ function utf8SequenceAt(bytes: Buffer, i: number): number {
 }
 
 function encodeUtf8(text: string): Buffer {
-  if (!text.includes(String.fromCharCode(REJECTED_HIGH))) return Buffer.from(text, 'utf8');
+  if (!text.includes(REJECTED_LEAD)) return Buffer.from(text, 'utf8');
   const out: Buffer[] = [];
   let from = 0;
-  for (let i = text.indexOf(String.fromCharCode(REJECTED_HIGH)); i !== -1; i = text.indexOf(String.fromCharCode(REJECTED_HIGH), from)) {
+  for (let i = text.indexOf(REJECTED_LEAD); i !== -1; i = text.indexOf(REJECTED_LEAD, from)) {
     const cp = text.codePointAt(i) ?? 0;
     if (cp < REJECTED || cp > REJECTED + 0xff) {
       out.push(Buffer.from(text.slice(from, i + 1), 'utf8'));
