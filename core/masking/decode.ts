@@ -71,8 +71,10 @@ export function needsDecoding(s: string): boolean {
 const charRef = (code: number): string | null => (code > 0 && code <= 0xffff ? String.fromCharCode(code) : null);
 const hex = (h: string): number => Number.parseInt(h, 16);
 
-/** What a backspace stands for in the view: the character before it is taken back (a terminal overwrites it). */
+/** What a backspace decodes to: dropped, or in the erasing reading taking back the character before it. */
 const ERASE = '\u0008';
+
+const backspace = (): string => ERASE;
 
 /** By TOKEN group: the character the token stands for, '' for invisible characters, ERASE, null to leave it as written. */
 const DECODERS: readonly ((g: string) => string | null)[] = [
@@ -82,14 +84,15 @@ const DECODERS: readonly ((g: string) => string | null)[] = [
   (d) => charRef(Number.parseInt(d, 10)), // &#NN;
   (h) => charRef(hex(h)), // &#xHH;
   (n) => NAMED[n] ?? null, // &name;
-  () => ERASE, // a backspace
+  backspace, // a backspace as itself (written as the escape `\u0008` it is invisible once decoded)
   () => '', // a terminal escape sequence
   () => '', // invisible
   () => ' ', // '+' between digits: a form-encoded space
   mathDigit, // a Mathematical digit (two UTF-16 units): its ASCII digit
 ];
 
-const BACKSPACE_GROUP = 7;
+/** TOKEN's group of a backspace written as itself. */
+const BACKSPACE_GROUP = DECODERS.indexOf(backspace) + 1;
 
 function decodeToken(m: RegExpExecArray): string | null {
   for (let g = 1; g <= DECODERS.length; g++) {
