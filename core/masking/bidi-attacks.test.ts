@@ -88,6 +88,22 @@ describe('identifiers stored reversed after a right-to-left override are masked 
     }
   });
 
+  it('an identifier spread over several runs, each shown reversed in place, is read as the line shows it', () => {
+    // Shown: 529.982 then .247-25, each run reversed where it stands.
+    const spread = `CPF ${RLO}${shownReversed('529.982')}${PDF}${RLO}${shownReversed('.247-25')}${PDF} ok`;
+    expect(onScreen(spread)).toBe('CPF 529.982.247-25 ok');
+    expect(onScreen(maskText(spread))).not.toMatch(/982|529/);
+    // Among a thousand short runs (one scan for runs close together), and streamed cut anywhere.
+    const many = `${`${RLO}1.${PDF}`.repeat(1000)} ${spread} ${`${RLO}x${PDF}`.repeat(500)}`;
+    const whole = maskText(many);
+    expect(onScreen(whole)).not.toMatch(/982|529/);
+    for (let cut = 0; cut <= many.length; cut += 97) {
+      const st = session().textStream();
+      const out = st.push(many.slice(0, cut)) + st.push(many.slice(cut)) + st.end();
+      if (out !== whole) throw new Error(`cut at ${cut}: ${JSON.stringify(out.slice(3990, 4100))}`);
+    }
+  });
+
   it('reversed numbers that are no identifier, and right-to-left text, stay as they are', () => {
     for (const t of [`v ${RLO}3.2.1v${PDF}`, `${RLO}51-70-6202${PDF}`, `${RLO}62-742.289.925${PDF}`, `\u202bשלום 123\u202c`, `${RLO}مرحبا${PDF}`]) expect(maskText(t)).toBe(t);
   });

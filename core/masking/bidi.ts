@@ -74,6 +74,55 @@ export function reversedRuns(s: string): { runs: [start: number, end: number][];
   return { runs, openAtEnd: stack.at(-1) === RLO };
 }
 
+/** Text as a reader sees it around reversed runs, and where each of its characters sits in the text it was made from. */
+export interface ShownLine {
+  text: string;
+  /** Per character of `text`: its offset in the source. */
+  sourceOf: Int32Array;
+  /** Per character of `text`: 1 + the index of the reversed run it comes from, 0 outside the runs. */
+  runOf: Int32Array;
+}
+
+/**
+ * `v` from `from` to `to` as a reader sees it: the reversed runs (sorted, inside [from, to)) shown reversed in place,
+ * the text between and around them as stored. One string for runs close together, so text made of many short runs
+ * costs one scan, and an identifier spread over several runs is seen whole.
+ */
+export function shownLine(v: string, runs: readonly (readonly [number, number])[], from: number, to: number): ShownLine {
+  const sourceOf = new Int32Array(to - from);
+  const runOf = new Int32Array(to - from);
+  let text = '';
+  const put = (a: number, b: number, run: number): void => {
+    const reversed = run > 0;
+    for (let i = 0; i < b - a; i++) {
+      sourceOf[text.length + i] = reversed ? b - 1 - i : a + i;
+      runOf[text.length + i] = run;
+    }
+    text += reversed ? shownReversed(v.slice(a, b)) : v.slice(a, b);
+  };
+  let at = from;
+  runs.forEach(([a, b], i) => {
+    put(at, a, 0);
+    put(a, b, i + 1);
+    at = b;
+  });
+  put(at, to, 0);
+  return { text, sourceOf, runOf };
+}
+
+/** Runs (sorted) in groups whose neighbours are at most `gap` apart: each group is read as one line. */
+export function nearbyRuns(runs: readonly (readonly [number, number])[], gap: number): [number, number][][] {
+  const groups: [number, number][][] = [];
+  for (const [a, b] of runs) {
+    if (b <= a) continue;
+    const group = groups.at(-1);
+    const last = group?.at(-1);
+    if (group !== undefined && last !== undefined && a - last[1] <= gap) group.push([a, b]);
+    else groups.push([[a, b]]);
+  }
+  return groups;
+}
+
 /** Brackets a right-to-left run shows mirrored (Bidi_Mirrored: `(11)` is stored `(11)` and shown `)11(` reversed, mirrored back). */
 const MIRRORED: Readonly<Record<string, string>> = {
   '(': ')', ')': '(', '[': ']', ']': '[', '{': '}', '}': '{', '<': '>', '>': '<',

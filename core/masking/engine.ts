@@ -1,6 +1,6 @@
 // The compiled masker (immutable, shareable) and its sessions (counters, stream maskers).
 import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
-import { mayReverse, reversedRuns, shownReversed } from './bidi.ts';
+import { mayReverse, nearbyRuns, reversedRuns, shownLine, shownReversed, type ShownLine } from './bidi.ts';
 import { CONTEXT_WINDOW } from './context.ts';
 import { decodeView, needsDecoding, reencode, viewIndex, type DecodedView } from './decode.ts';
 import { fold, mayHoldIdentifier, nothingSpecial } from './fold.ts';
@@ -207,15 +207,22 @@ function placedHit(s: string, d: DecodedView, v: string, h: ReadHit): PlacedHit 
   return { a, b: h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a, hit: h, text: v.slice(h.start, h.end) };
 }
 
-/** The view span [lo, hi) a hit in what is seen covers, `viewOf` mapping each seen character to the view. */
-function spanOf(h: Hit, viewOf: (i: number) => number): [number, number] {
+/**
+ * The source span [lo, hi) a hit in a shown line covers, and its run: the run's number when the hit lies inside one
+ * reversed run, -1 when it touches a run and something else, 0 when it touches none.
+ */
+function seenSpan(h: Hit, line: ShownLine): { lo: number; hi: number; run: number } {
   let lo = Infinity;
   let hi = -1;
+  let run: number | undefined;
   for (let i = h.start; i < h.end; i++) {
-    lo = Math.min(lo, viewOf(i));
-    hi = Math.max(hi, viewOf(i));
+    const at = line.sourceOf[i] ?? 0;
+    lo = Math.min(lo, at);
+    hi = Math.max(hi, at);
+    const r = line.runOf[i] ?? 0;
+    run = run === undefined ? r : run === r ? run : r > 0 || run !== 0 ? -1 : 0;
   }
-  return [lo, hi + 1];
+  return { lo, hi: hi + 1, run: run ?? 0 };
 }
 
 /** A hit, and whether it was read in a run shown reversed (bidi.ts). */
@@ -367,33 +374,33 @@ export class Session implements MaskSession, MaskOps {
   }
 
   /**
-   * The hits in each run a right-to-left override shows reversed (bidi.ts), read as a reader sees the line: the text
-   * before the run, the run reversed, the text after it (keywords before it count; an identifier half outside it is
-   * seen whole). View positions in [from, limit); a hit inside the run is marked `reversed` (its mask is written
-   * reversed), one across its edge replaces the whole span it covers.
+   * The hits in the runs a right-to-left override shows reversed (bidi.ts), read as a reader sees the line: the text
+   * before, the runs reversed in place, the text between and after (keywords before a run count; an identifier half
+   * outside a run is seen whole). Runs close together are read as one line (one scan). View positions in
+   * [from, limit); a hit inside one run is marked `reversed` (its mask is written reversed), one across a run's edge
+   * replaces the whole span it covers.
    */
   #reversedHits(s: string, d: DecodedView, v: string, from: number, limit: number): ReadHit[] {
+    const runs = reversedRuns(s).runs.map(([start, end]) => [viewIndex(d, start), viewIndex(d, end)] as const);
     const found: ReadHit[] = [];
-    for (const [start, end] of reversedRuns(s).runs) {
-      const a = viewIndex(d, start);
-      const b = viewIndex(d, end);
-      if (b > from - HOLD && a < limit) found.push(...this.#runHits(v, a, b).filter((h) => h.start >= from && h.start < limit));
+    for (const group of nearbyRuns(runs, HOLD)) {
+      const a = group[0]?.[0] ?? 0;
+      const b = group.at(-1)?.[1] ?? 0;
+      if (b > from - HOLD && a < limit) found.push(...this.#runHits(v, group, a, b).filter((h) => h.start >= from && h.start < limit));
     }
     return found;
   }
 
-  /** The hits that touch the reversed run [a, b) of the view `v`, as the line is seen, in view positions. */
-  #runHits(v: string, a: number, b: number): ReadHit[] {
-    const before = v.slice(Math.max(0, a - LEFT), a);
-    const seen = before + shownReversed(v.slice(a, b)) + v.slice(b, b + HOLD);
-    const runStart = before.length;
-    const runEnd = runStart + (b - a);
-    // Where the character at `i` of what is seen sits in the view.
-    const viewOf = (i: number): number => (i < runStart ? a - runStart + i : i < runEnd ? a + (runEnd - 1 - i) : b + (i - runEnd));
-    return this.#m.findHits(seen, 0, seen.length, null).filter((h) => h.end > runStart && h.start < runEnd).map((h) => {
-      const [lo, hi] = spanOf(h, viewOf);
-      return { ...h, start: lo, end: hi, ...(h.start >= runStart && h.end <= runEnd ? { reversed: true as const } : {}) };
-    });
+  /** The hits that touch the reversed runs `group` (from a to b) of the view `v`, as the line is seen, in view positions. */
+  #runHits(v: string, group: readonly (readonly [number, number])[], a: number, b: number): ReadHit[] {
+    const line = shownLine(v, group, Math.max(0, a - LEFT), Math.min(v.length, b + HOLD));
+    const hits: ReadHit[] = [];
+    for (const h of this.#m.findHits(line.text, 0, line.text.length, null)) {
+      const span = seenSpan(h, line);
+      if (span.run === 0) continue;
+      hits.push({ ...h, start: span.lo, end: span.hi, ...(span.run > 0 ? { reversed: true as const } : {}) });
+    }
+    return hits;
   }
 
   customCount(): number {
