@@ -120,3 +120,19 @@ describe('replay of a terminal session (stream records)', () => {
     expect(sleeps).toEqual([]);
   });
 });
+
+describe('replay of SSH commands', () => {
+  it('names the channel a command came on, as the terminal banner of that channel does; records without one are unchanged', async () => {
+    const sc = fakeSidecar('shop', 'agent-1');
+    const base = { sessionId: 's-2', subject: 'ops-agent', purpose: 'maintenance', protocol: 'ssh' as const };
+    const records: SessionRecord[] = [
+      ...sc.next(1, { ...base, time: at(0), command: 'exec: tail -n 5 /var/log/app.log', channel: 3, result: { bytes: 40 } }),
+      ...sc.next(1, { ...base, time: at(10), command: 'sftp read /srv/data/report.csv', channel: 4, decision: 'deny', rule: 'no-reports', reason: 'not for this purpose', result: undefined }),
+      ...sc.next(1, { ...base, time: at(20), command: 'exec: uptime', result: { bytes: 10 } }),
+    ];
+    const { text } = await render(records, { timing: false });
+    expect(text).toContain('ops-agent> exec: tail -n 5 /var/log/app.log [channel 3]');
+    expect(text).toContain('ops-agent> sftp read /srv/data/report.csv [channel 4]');
+    expect(text).toMatch(/ops-agent> exec: uptime\n/);
+  });
+});

@@ -97,7 +97,9 @@ function sampleLines(r: SessionRecord, p: Paint): string[] {
 
 function commandLines(r: SessionRecord, p: Paint): string[] {
   const text = (r.command ?? '').split('\n');
-  const lines = [`${p.bold(`${r.subject}>`)} ${text[0] ?? ''}`, ...text.slice(1).map((l) => `${' '.repeat(r.subject.length + 2)}${l}`)];
+  // SSH: which exec, shell or SFTP session of the connection the command came on (its terminal's banner names the same channel).
+  const channel = r.channel === undefined ? '' : ` ${p.dim(`[channel ${r.channel}]`)}`;
+  const lines = [`${p.bold(`${r.subject}>`)} ${text[0] ?? ''}${channel}`, ...text.slice(1).map((l) => `${' '.repeat(r.subject.length + 2)}${l}`)];
   // The sidecar records at most the first 64 KiB of a command's masked text (docs/recording.md).
   if (r.commandTruncated === true) lines.push(p.dim(`… (command truncated: the record keeps the first 64 KiB of its masked text; SHA-256 of the whole command ${r.commandSha256 ?? '?'})`));
   return lines;

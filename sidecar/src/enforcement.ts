@@ -39,6 +39,8 @@ export interface AuthorizeOptions {
    * ApprovalRequest: the command cannot be bound exactly (e.g. an HTTP body too large to buffer).
    */
   unapprovable?: string;
+  /** SSH: the channel (exec, shell or SFTP session) the command arrives on, named in its records as in the channel's stream records. */
+  channel?: number;
 }
 
 /** What a listener knows when a client connects (HTTP: per request; PostgreSQL: per connection). */

@@ -183,3 +183,21 @@ describe('a command record\'s masked text and SHA-256 (reused while a connection
     });
   });
 });
+
+describe('the channel a command arrived on (AuthorizeOptions.channel: SSH exec, shell and SFTP sessions)', () => {
+  it('is carried by the command record whether allowed or denied, and absent when not given (other targets\' records unchanged)', async () => {
+    const h = await exampleEnforcer();
+    const session = await h.open();
+    const allowed = await session.authorize({ protocol: 'postgres', sql: 'SELECT 1' }, { channel: 7 });
+    if (allowed.verdict !== 'allow') throw new Error(`expected allow, got ${allowed.verdict}`);
+    await allowed.complete({ result: { rows: 1 }, masked: {}, durationMs: 0.1 });
+    const denied = await session.authorize({ protocol: 'postgres', sql: 'DROP TABLE customers' }, { channel: 9 });
+    expect(denied.verdict).toBe('deny');
+    const plain = await session.authorize({ protocol: 'postgres', sql: 'SELECT 2' });
+    if (plain.verdict !== 'allow') throw new Error(`expected allow, got ${plain.verdict}`);
+    await plain.complete({ result: { rows: 1 }, masked: {}, durationMs: 0.1 });
+    const commands = h.records.filter((r) => r.type === 'command');
+    expect(commands.map((r) => [r.decision, r.channel])).toEqual([['allow', 7], ['deny', 9], ['allow', undefined]]);
+    expect('channel' in (commands[2] ?? {})).toBe(false);
+  });
+});

@@ -240,7 +240,15 @@ export class SidecarEnforcer implements Enforcer {
   }
 }
 
-interface Running { decision: EnforcementDecision; text: string; approval?: ApprovalRequest }
+interface Running { decision: EnforcementDecision; text: string; place: CommandPlace; approval?: ApprovalRequest }
+
+/** Where in its session a command ran, carried by every record of it (SSH: the channel of the exec, shell or SFTP session). */
+type CommandPlace = Pick<SessionEvent, 'channel'>;
+const NO_PLACE: CommandPlace = Object.freeze({});
+
+function placeOf(hooks: AuthorizeOptions): CommandPlace {
+  return hooks.channel === undefined ? NO_PLACE : { channel: hooks.channel };
+}
 
 /** What a record carries for one command text under one masking plan. */
 interface CommandMemo {
@@ -425,17 +433,17 @@ export class SidecarSession implements Session {
    * without a promise when nothing has to wait (the identity holds as verified): the statement
    * path's common case, where each promise and microtask turn is measurable.
    */
-  #inForce(text: string): CompiledTarget | Promise<CompiledTarget | Authorization> {
-    if (this.closed.aborted) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
+  #inForce(text: string, place: CommandPlace): CompiledTarget | Promise<CompiledTarget | Authorization> {
+    if (this.closed.aborted) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text, place);
     const available = this.#enforcer.available(this.#targetConfig);
-    if (!available.ok) return this.#deny(sidecarDenial('Unavailable', available.message), text);
+    if (!available.ok) return this.#deny(sidecarDenial('Unavailable', available.message), text, place);
     const known = this.#identityKnown(available.target);
     if (known === true) return this.#ready(available.target);
-    return this.#inForceAfterRecheck(text, available.target);
+    return this.#inForceAfterRecheck(text, place, available.target);
   }
 
-  async #inForceAfterRecheck(text: string, target: CompiledTarget): Promise<CompiledTarget | Authorization> {
-    if (!(await this.identityHolds(target))) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text);
+  async #inForceAfterRecheck(text: string, place: CommandPlace, target: CompiledTarget): Promise<CompiledTarget | Authorization> {
+    if (!(await this.identityHolds(target))) return this.#deny(sidecarDenial('SessionClosed', `the session is closed: ${errorMessage(this.closed.reason)}`), text, place);
     return this.#ready(target);
   }
 
@@ -449,15 +457,16 @@ export class SidecarSession implements Session {
 
   async authorize(command: Command, hooks: AuthorizeOptions = {}): Promise<Authorization> {
     const text = hooks.commandText ?? commandText(command);
-    const inForce = this.#inForce(text);
+    const place = placeOf(hooks);
+    const inForce = this.#inForce(text, place);
     const target = inForce instanceof Promise ? await inForce : inForce;
     if ('verdict' in target) return target;
     const decision: EnforcementDecision = target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command });
-    if (decision.decision === 'deny') return this.#deny(decision, text);
+    if (decision.decision === 'deny') return this.#deny(decision, text, place);
     this.#enforcer.deps.metrics.decisionCell(this.target, decision.decision, decision.rule ?? '').inc();
-    if (decision.decision === 'allow') return this.#allow({ decision, text });
-    if (hooks.unapprovable !== undefined) return this.#deny(sidecarDenial('ApprovalUnavailable', `rule ${decision.rule ?? ''} requires approval, but ${hooks.unapprovable}`, decision.rule), text);
-    return this.#approval(decision, command, text, hooks);
+    if (decision.decision === 'allow') return this.#allow({ decision, text, place });
+    if (hooks.unapprovable !== undefined) return this.#deny(sidecarDenial('ApprovalUnavailable', `rule ${decision.rule ?? ''} requires approval, but ${hooks.unapprovable}`, decision.rule), text, place);
+    return this.#approval(decision, command, text, hooks, place);
   }
 
   #allow(run: Running): Authorization {
@@ -493,6 +502,7 @@ export class SidecarSession implements Session {
     // Members assigned only when present (an undefined member is not the same JSON as an absent one).
     const command = this.#command(run.text);
     const fields: Partial<SessionEvent> = commandFields(command);
+    if (run.place.channel !== undefined) fields.channel = run.place.channel;
     fields.decision = 'allow';
     fields.reason = run.decision.reason;
     if (run.decision.rule !== undefined) fields.rule = run.decision.rule;
@@ -507,12 +517,12 @@ export class SidecarSession implements Session {
     if (run.approval !== undefined) await this.#record('approval.consumed', fields);
   }
 
-  async #approval(decision: EnforcementDecision, command: Command, text: string, hooks: AuthorizeOptions): Promise<Authorization> {
+  async #approval(decision: EnforcementDecision, command: Command, text: string, hooks: AuthorizeOptions, place: CommandPlace): Promise<Authorization> {
     const d = this.#enforcer.deps;
     const plan = decision.approval ?? { approverGroups: [], minApprovals: 1, ttlSeconds: 900 };
     const started = performance.now();
     const memo = this.#command(text);
-    const recorded = commandFields(memo);
+    const recorded = { ...commandFields(memo), ...place };
     const commandSha256 = memo.sha256;
     let outcome: ApprovalOutcome;
     try {
@@ -530,27 +540,27 @@ export class SidecarSession implements Session {
     } catch (err) {
       d.metrics.approvalWait.observe({ target: this.target, outcome: 'error' }, (performance.now() - started) / 1000);
       if (err instanceof Error && err.name === 'SpoolError') throw err;
-      return this.#deny(sidecarDenial('ApprovalUnavailable', `approval could not be obtained: ${errorMessage(err)}`, decision.rule), text);
+      return this.#deny(sidecarDenial('ApprovalUnavailable', `approval could not be obtained: ${errorMessage(err)}`, decision.rule), text, place);
     }
     d.metrics.approvalWait.observe({ target: this.target, outcome: outcome.kind }, (performance.now() - started) / 1000);
-    return this.#approvalAnswer(outcome, decision, command, text, recorded);
+    return this.#approvalAnswer(outcome, decision, command, text, recorded, place);
   }
 
   async #approvalAnswer(
-    outcome: ApprovalOutcome, decision: EnforcementDecision, asked: Command, text: string, command: Pick<SessionEvent, 'command' | 'commandSha256' | 'commandTruncated'>,
+    outcome: ApprovalOutcome, decision: EnforcementDecision, asked: Command, text: string, command: Pick<SessionEvent, 'command' | 'commandSha256' | 'commandTruncated' | 'channel'>, place: CommandPlace,
   ): Promise<Authorization> {
     const name = outcome.request.metadata.name;
     if (outcome.kind === 'approved') {
-      const changed = await this.#stillApprovable(decision, asked, text, name);
+      const changed = await this.#stillApprovable(decision, asked, text, name, place);
       if (changed !== undefined) return changed;
-      return this.#allow({ decision: { ...decision, decision: 'allow', reason: `approved: ApprovalRequest ${name}` }, text, approval: outcome.request });
+      return this.#allow({ decision: { ...decision, decision: 'allow', reason: `approved: ApprovalRequest ${name}` }, text, place, approval: outcome.request });
     }
     if (outcome.kind === 'pending') {
       await this.#record('command', { ...command, decision: 'requireApproval', ...opt('rule', decision.rule), reason: outcome.message, approvalRequest: name });
       return { verdict: 'pending', approvalRequest: name, message: outcome.message };
     }
     const code = outcome.kind === 'denied' ? 'ApprovalDenied' : 'ApprovalExpired';
-    return this.#deny(sidecarDenial(code, outcome.message, decision.rule), text, { approvalRequest: name });
+    return this.#deny(sidecarDenial(code, outcome.message, decision.rule), text, { ...place, approvalRequest: name });
   }
 
   /**
@@ -560,13 +570,13 @@ export class SidecarSession implements Session {
    * plan the approval satisfies (the same approver groups, no more approvals). Otherwise the
    * denial (undefined: it may run).
    */
-  async #stillApprovable(asked: EnforcementDecision, command: Command, text: string, approvalRequest: string): Promise<Authorization | undefined> {
-    const inForce = this.#inForce(text);
+  async #stillApprovable(asked: EnforcementDecision, command: Command, text: string, approvalRequest: string, place: CommandPlace): Promise<Authorization | undefined> {
+    const inForce = this.#inForce(text, place);
     const target = inForce instanceof Promise ? await inForce : inForce;
     if ('verdict' in target) return target;
     const now: EnforcementDecision = target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command });
     if (now.decision === 'allow') return undefined;
-    const extra = { approvalRequest };
+    const extra = { ...place, approvalRequest };
     if (now.decision === 'deny') return this.#deny({ ...now, reason: `the policy changed while approval was awaited, and now denies it: ${now.reason}` }, text, extra);
     if (now.rule === asked.rule && approvalCovers(asked.approval, now.approval)) return undefined;
     return this.#deny(sidecarDenial('ApprovalRequired', `the policy changed while approval was awaited: rule ${now.rule ?? ''} now holds the command for another approval than the one given (rule ${asked.rule ?? ''}); run it again to ask for approval under the rule in force`, now.rule), text, extra);

@@ -18,7 +18,7 @@ import { apply, getObject, grantSessionReaders } from '../../e2e/support/kube-ap
 import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { spawnCli } from '../../cli/test/spawn-cli.ts';
-import { fetchExport, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
+import { fetchExport, type Exported, mountCredentials, RAW_PERSONAL, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
 import { onScreen } from '../../core/masking/corpus.ts';
 
 jest.setTimeout(120_000);
@@ -263,6 +263,14 @@ describe('sftp and scp', () => {
     writeFileSync(batch, `get /etc/hostname ${join(work, 'hostname')}\n`);
     expect((await agent('sftp', ['-o', 'BatchMode=no', '-b', batch, `${PURPOSE}@${POLICY}`])).code).not.toBe(0);
     expect(existsSync(join(work, 'hostname'))).toBe(false);
+
+    // Every record of an SFTP operation, allowed or denied, names the channel of its SFTP session.
+    const records = await eventually('the SFTP operations\' records at the operator', async () => {
+      const exported = await fetchExport(system.op.url, ns);
+      const ops = exported.records.filter((x) => x.type === 'command' && /app\.log|uploaded\.log/.test(x.command ?? ''));
+      return ops.some((x) => x.decision === 'allow') && ops.some((x) => x.decision === 'deny') ? ops : undefined;
+    }, 30_000, 500);
+    for (const r of records) expect(typeof r.channel).toBe('number');
   });
 
   it('sftp: a symlink inside an allowed directory pointing outside it is judged where the host resolves it', async () => {
@@ -321,6 +329,16 @@ describe('upstream host key', () => {
 
 // ---- shells: recording, replay, revocation -----------------------------------------------------------
 
+/** The channel a shell session's command record names, checked to be the one its stream records name. */
+function shellChannel(records: Exported['records'], sessionId: string): number {
+  const streamChannels = new Set(records.filter((x) => x.type === 'stream' && x.sessionId === sessionId).map((x) => x.channel));
+  const command = records.find((x) => x.type === 'command' && x.sessionId === sessionId);
+  expect(streamChannels.size).toBe(1);
+  expect(typeof command?.channel).toBe('number');
+  expect(streamChannels.has(command?.channel)).toBe(true);
+  return command?.channel ?? -1;
+}
+
 describe('interactive shells', () => {
   it('records a shell session (typed and shown, masked, timed) that replays', async () => {
     // A terminal session (-tt: a pty on the host, its size recorded), as an agent driving a shell would open it.
@@ -339,11 +357,13 @@ describe('interactive shells', () => {
     expect(frames.some((f) => f.ch === 'i' && f.data.includes('echo done'))).toBe(true);
     expect(frames.some((f) => f.ch === 'r' && /^\d+x\d+$/.test(f.data))).toBe(true);
     const sessionId = shellStreams.find((x) => x.frames?.some((f) => f.data.includes('done-42')))?.sessionId ?? '';
+    const channel = shellChannel(streams.records, sessionId);
 
     // An auditor replays it with the real CLI (as audrey, a session reader), and exports it as asciicast v2.
     const replay = await guarita(['replay', sessionId, '--no-timing']);
     // (Its exit status is the records' integrity verdict, which the CLI's own tests cover.)
-    expect(replay.stdout).toContain('▶ terminal (channel');
+    expect(replay.stdout).toContain(`▶ terminal (channel ${channel})`);
+    expect(replay.stdout).toContain(`[channel ${channel}]`);
     expect(replay.stdout).toContain('done-42');
     expect(replay.stdout).toContain('Larissa Oliveira;');
     for (const raw of RAW_PERSONAL) expect(replay.stdout).not.toContain(raw);

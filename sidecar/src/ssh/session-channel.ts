@@ -11,6 +11,7 @@ import { errorMessage, type Logger } from '../log.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
 import { openWithSlot } from './resolution-channel.ts';
+import { channelIdOf } from './channel-id.ts';
 import { outcomeOf, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type ArgumentFacts, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
@@ -129,7 +130,7 @@ async function judgeRequest(stream: ServerChannel, req: Request, ctx: ChannelCon
   try {
     judged = await withPathsResolved(req, ctx);
     auth = await ctx.session.authorize({ protocol: 'ssh', ssh: judged }, {
-      signal,
+      signal, channel: channelIdOf(stream),
       onApprovalPending: (name, message) => {
         waited = true;
         if (stream.writable) stream.stderr.write(`guarita: ${message.replace(/\r?\n/g, ' ')} (ApprovalRequest ${name}); waiting for the decision\r\n`);
@@ -203,7 +204,7 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   const commandSha256 = sha256Hex(req.kind === 'exec' ? req.command : 'shell');
   const recorder = new FrameRecorder({
     startedAt: started, maxChars: ctx.recordMaxChars,
-    write: (frames) => session.recordStream?.(frames, { channel: streamChannelId(stream), commandSha256 }) ?? Promise.resolve(),
+    write: (frames) => session.recordStream?.(frames, { channel: channelIdOf(stream), commandSha256 }) ?? Promise.resolve(),
     onFailure: (err) => {
       ctx.logger.error({ err: errorMessage(err), sessionId: session.id }, 'cannot record the SSH stream: closing the channel');
       if (stream.writable) answerAndClose(stream, 'the session cannot be recorded, so it is closed', EXIT.unavailable);
@@ -212,10 +213,6 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   });
   if (pty !== undefined) recorder.add('r', `${pty.cols}x${pty.rows}`);
   await pump(stream, upstream, { ctx, recorder, transfer, started, auth, exit });
-}
-
-function streamChannelId(stream: ServerChannel): number {
-  return (stream as unknown as { incoming?: { id?: number } }).incoming?.id ?? 0;
 }
 
 /** How the host's command ended: filled by the channel's 'exit' event (exit-status or exit-signal). */

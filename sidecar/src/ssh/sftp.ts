@@ -13,6 +13,7 @@ import type { UnresolvedPath } from '../../../core/policy/ssh.ts';
 import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
+import { channelIdOf } from './channel-id.ts';
 import { isDirectory, resolveFollowing, resolveName, type HostPathCalls, type Resolution, type ResolveOptions } from './host-paths.ts';
 import { openSftp, openWithSlot, resolutionChannelOf } from './resolution-channel.ts';
 
@@ -187,6 +188,7 @@ function ledElsewhere(abs: { abs: string } | { why: string }, real: string | und
 
 /** Runs the proxy on an accepted sftp channel until either side closes it. */
 export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
+  const channel = channelIdOf(agent);
   const handles = new Map<string, OpenHandle>();
   let nextHandle = 0;
   let hostP: Promise<HostSftp> | undefined;
@@ -231,7 +233,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     // eslint-disable-next-line no-control-regex -- control characters are what is refused
     const facts = named.some((p) => /[\u0000-\u001f]/.test(p.ask)) ? { resolved: [], unresolved: [] } : await pathFacts(sftp, named, (t) => masker.maskText(t), { timeoutMs: ctx.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS, closed });
     const [path = '', toPath] = named.map((p) => p.sent);
-    const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), ...facts } });
+    const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), ...facts } }, { channel });
     ctx.count(outcomeOf(auth));
     if (auth.verdict === 'allow') return { allowed: auth, sftp, paths: named.slice(0, paths.length).map((p) => p.sent) };
     return { refused: `guarita: ${auth.verdict === 'pending' ? `${auth.message}; retry once it is approved` : auth.message}` };
