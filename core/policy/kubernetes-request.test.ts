@@ -19,6 +19,9 @@ const CORPUS: ReadonlyArray<[string, string, Expected]> = [
   ['POST', '/api/v1/namespaces/other/pods/foo/exec', { verb: 'create', resource: 'pods', subresource: 'exec', name: 'foo' }],
   // WebSocket exec/attach/port-forward: GET, authorized by the apiserver (1.31+) as create.
   ['GET', '/api/v1/namespaces/other/pods/foo/exec?command=ls', { verb: 'create', resource: 'pods', subresource: 'exec', name: 'foo' }],
+  ['GET', '/api/v1/namespaces/other/pods/foo/portforward?ports=5432', { verb: 'create', resource: 'pods', subresource: 'portforward', name: 'foo' }],
+  ['POST', '/api/v1/namespaces/other/pods/foo/attach?stdin=true', { verb: 'create', resource: 'pods', subresource: 'attach', name: 'foo' }],
+  ['HEAD', '/api/v1/namespaces/other/pods/foo/exec', { verb: 'create', resource: 'pods', subresource: 'exec', name: 'foo' }],
   ['GET', '/api/v1/namespaces/other/pods/foo/attach', { verb: 'create', subresource: 'attach' }],
   ['GET', '/api/v1/namespaces/other/pods/foo/portforward', { verb: 'create', subresource: 'portforward' }],
   ['GET', '/api/v1/namespaces/other/pods/foo/log', { verb: 'get', subresource: 'log' }],
@@ -126,6 +129,9 @@ const REFUSED: ReadonlyArray<[string, string, RegExp]> = [
   ['GET', '/api/v1/namespaces/other/pods?watch=true&watch=true', /repeats watch/],
   ['GET', '/api/v1/namespaces/other/secrets?fieldSelector=metadata.name%3Dx&fieldSelector=metadata.name%3Dy', /repeats fieldSelector/],
   ['GET', '/api/v1/namespaces/other/pods?x=%2525', /double encoding/],
+  // exec, attach and port-forward with another method than GET or POST: read as delete, patch or
+  // update they would be judged as something other than the create the apiserver runs (round 7).
+  ...['PUT', 'PATCH', 'DELETE'].flatMap((method) => ['exec?command=sh', 'attach?stdin=true', 'portforward?ports=5432', 'exec'].map((sub): [string, string, RegExp] => [method, `/api/v1/namespaces/other/pods/vault-0/${sub}`, /GET \(a WebSocket upgrade\) or POST/])),
 ];
 
 describe('Kubernetes request attributes (apiserver request info)', () => {

@@ -124,8 +124,13 @@ function namespaceOf(parts: string[]): { namespace: string; parts: string[] } {
 }
 
 /** The verb of a request naming an object: a WebSocket stream (GET) is authorized as create. */
-function namedVerb(verb: string, subresource: string): string {
-  return verb === 'get' && CREATE_ON_GET.has(subresource) ? 'create' : verb;
+function namedVerb(verb: string, subresource: string): string | { problem: string } {
+  if (!CREATE_ON_GET.has(subresource)) return verb;
+  if (verb === 'get' || verb === 'create') return 'create';
+  // The apiserver connects these on GET and POST only (their ConnectMethods), and the sidecar opens
+  // them upstream as a GET: a PUT, PATCH or DELETE read as its own verb would be judged as
+  // something other than what runs.
+  return { problem: `pods/${subresource} is reached with GET (a WebSocket upgrade) or POST (SPDY), which the apiserver runs as create; the method of this request (verb ${verb}) is not a form of it` };
 }
 
 /**
@@ -152,7 +157,9 @@ function objectName(segment: string, proxied: boolean): string | { problem: stri
 function verbAndName(verb: string, subresource: string, segment: string, query: URLSearchParams): { verb: string; name: string } | { problem: string } {
   const named = objectName(segment, subresource === 'proxy' || verb === 'proxy');
   if (typeof named !== 'string') return named;
-  return named === '' ? collectionVerb(verb, query) : { verb: namedVerb(verb, subresource), name: named };
+  if (named === '') return collectionVerb(verb, query);
+  const judged = namedVerb(verb, subresource);
+  return typeof judged === 'string' ? { verb: judged, name: named } : judged;
 }
 
 /** Attributes of a resource request, or undefined when the path is a non-resource URL. */

@@ -72,8 +72,9 @@ describe('other objects', () => {
     expect((out.metadata as { ownerReferences: { uid: string }[] }).ownerReferences[0]?.uid).toBe('59083016633');
     const table = mask({ kind: 'Table', rows: [{ cells: ['pod-a', `env ${CPF}`] }] });
     expect(JSON.stringify(table)).not.toContain(CPF);
+    // The continue token goes out sealed by the caller (tested in kubernetes-round7-attacks.test.ts), or not at all.
     const list = mask({ kind: 'PodList', metadata: { continue: 'eyJydiI6NTkwODMwMTY2MzN9', resourceVersion: '59083016633' }, items: [] });
-    expect(list.metadata).toEqual({ continue: 'eyJydiI6NTkwODMwMTY2MzN9', resourceVersion: '59083016633' });
+    expect(list.metadata).toEqual({ resourceVersion: '59083016633' });
   });
 });
 

@@ -4,8 +4,13 @@
 // value that is not UTF-8 text cannot be judged, so it is redacted. Everything else goes through
 // the masking engine (detectors and field rules over every string: ConfigMap data, env values,
 // annotations, Table cells, Status messages), except the bookkeeping fields clients send back
-// (resourceVersion, uid, continue tokens, timestamps): masking those would break updates, watches
-// and paging, and they carry no personal data. Pure: no I/O.
+// (resourceVersion, uid, timestamps) where the apiserver puts them (the metadata of the object, of
+// a list and its items, of a watch event's object, of a Table's rows' objects): masking those would
+// break updates, watches and paging, and they carry no personal data. Two members of that metadata
+// do carry values: managedFields (fieldsV1 names map keys, keyed-list merge keys and set members:
+// `f:590.830.166-33`, `k:{"email":...}`, `v:"..."`) is dropped, which an update sent back without it
+// leaves as it was on the server; and a list's continue token (base64 of the page's last storage
+// key, its object's name) goes out sealed by the caller, or not at all. Pure: no I/O.
 
 export interface KubernetesMaskOps {
   maskJson(value: unknown): unknown;
@@ -17,6 +22,12 @@ export interface KubernetesMaskOptions {
   secrets: boolean;
   /** The deciding rule has revealSecretData. */
   revealSecretData: boolean;
+  /**
+   * Turns a list's continue token into one that carries nothing readable (the caller opens it when
+   * the agent sends it back). Without it the token is dropped: the agent cannot page, but reads no
+   * name through it.
+   */
+  sealContinue?: (token: string) => string;
 }
 
 /** What a redacted Secret value decodes to (still valid base64, so clients that decode keep working). */
@@ -32,8 +43,8 @@ export function carriesRedaction(body: Buffer): boolean {
   return body.includes(REDACTED_SECRET_VALUE) || body.includes(REDACTED_B64);
 }
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-// Object metadata fields kept as the apiserver sent them.
-const BOOKKEEPING = new Set(['resourceVersion', 'uid', 'continue', 'creationTimestamp', 'deletionTimestamp', 'generation', 'selfLink', 'remainingItemCount', 'managedFields', 'deletionGracePeriodSeconds']);
+// Object and list metadata fields kept as the apiserver sent them (continue: sealed, see above).
+const BOOKKEEPING = new Set(['resourceVersion', 'uid', 'creationTimestamp', 'deletionTimestamp', 'generation', 'selfLink', 'remainingItemCount', 'deletionGracePeriodSeconds']);
 
 type Json = Record<string, unknown>;
 
@@ -166,25 +177,62 @@ function listedKindOf(key: string, itemKind: string | undefined): string | undef
 
 type Path = (string | number)[];
 
-/** The bookkeeping fields of one metadata object (and its ownerReferences' uids). */
-function metadataFields(meta: Json, path: Path, found: [Path, unknown][]): void {
+/** The bookkeeping fields of one metadata object the apiserver wrote (and its ownerReferences' uids). */
+function metadataFields(meta: Json, path: Path, found: [Path, unknown][], opts: KubernetesMaskOptions): void {
   for (const [k, v] of Object.entries(meta)) {
     if (BOOKKEEPING.has(k)) found.push([[...path, k], v]);
+    else if (k === 'continue' && typeof v === 'string' && v !== '' && opts.sealContinue !== undefined) found.push([[...path, k], opts.sealContinue(v)]);
     else if (k === 'ownerReferences' && Array.isArray(v)) v.forEach((o, i) => { if (isObject(o) && 'uid' in o) found.push([[...path, k, i, 'uid'], o.uid]); });
-    else bookkeeping(v, [...path, k], found);
   }
 }
 
-/** [path, value] of every bookkeeping field under a `metadata` object. */
-function bookkeeping(value: unknown, path: Path = [], found: [Path, unknown][] = []): [Path, unknown][] {
-  if (Array.isArray(value)) value.forEach((v, i) => bookkeeping(v, [...path, i], found));
-  else if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'metadata' && isObject(v)) metadataFields(v, [...path, k], found);
-      else bookkeeping(v, [...path, k], found);
-    }
+function isWatchEvent(value: Json): boolean {
+  // {"type": "ADDED", "object": {...}}; WatchEvent when it names its kind.
+  return typeof value.type === 'string' && (value.kind === undefined || value.kind === 'WatchEvent');
+}
+
+/** Where the apiserver nests whole objects in an answer: a list's items, a Table's rows' objects, a watch event's object. */
+function nestedObjects(value: Json): [Path, Json][] {
+  const out: [Path, Json][] = [];
+  if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
+    value.items.forEach((item, i) => { if (isObject(item)) out.push([['items', i], item]); });
   }
+  if (value.kind === 'Table' && Array.isArray(value.rows)) {
+    value.rows.forEach((row, i) => { if (isObject(row) && isObject(row.object)) out.push([['rows', i, 'object'], row.object]); });
+  }
+  if (isWatchEvent(value) && isObject(value.object)) out.push([['object'], value.object]);
+  return out;
+}
+
+/**
+ * The metadata objects the apiserver writes in an answer, with their paths: the object's or the
+ * list's own, and those of the objects nested in it (nestedObjects), recursively. A `metadata`
+ * anywhere else (a custom resource's status.payer.metadata) is the resource's own data, masked like
+ * any field.
+ */
+function apiserverMetadata(value: unknown, path: Path, visit: (meta: Json, path: Path) => void): void {
+  if (!isObject(value)) return;
+  if (isObject(value.metadata)) visit(value.metadata, [...path, 'metadata']);
+  for (const [at, nested] of nestedObjects(value)) apiserverMetadata(nested, [...path, ...at], visit);
+}
+
+/** [path, value] of every bookkeeping field the agent gets as the apiserver sent it (continue sealed). */
+function bookkeeping(value: unknown, opts: KubernetesMaskOptions): [Path, unknown][] {
+  const found: [Path, unknown][] = [];
+  apiserverMetadata(value, [], (meta, path) => metadataFields(meta, path, found, opts));
   return found;
+}
+
+/**
+ * Drops the metadata members that carry values the agent may not read as sent: managedFields (an
+ * object sent back without it keeps the server's) and continue (restored sealed, or not at all).
+ * In place: `value` is the copy redactSecrets made.
+ */
+function dropValueCarriers(value: unknown): void {
+  apiserverMetadata(value, [], (meta) => {
+    delete meta.managedFields;
+    delete meta.continue;
+  });
 }
 
 function restore(value: unknown, fields: readonly [Path, unknown][]): void {
@@ -220,7 +268,8 @@ function maskedBase64(b64: unknown, ops: KubernetesMaskOps): string {
 /** One parsed response object (an object, a list, a Table, a Status, a watch event) as the agent may see it. */
 export function maskKubernetesValue(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): unknown {
   const redacted = maskBinaryData(redactSecrets(value, ops, opts), ops);
-  const kept = bookkeeping(redacted);
+  const kept = bookkeeping(redacted, opts);
+  dropValueCarriers(redacted);
   const masked = ops.maskJson(redacted);
   restore(masked, kept);
   return masked;

@@ -25,6 +25,7 @@ import { HttpSessions } from '../http/sessions.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics, RequestOutcome } from '../metrics.ts';
 import { opt } from '../util.ts';
+import { ContinueSeal, openContinue, targetPath } from './continue-seal.ts';
 import { bearerToken, forwardedHeaders, headerProblem } from './request-headers.ts';
 import { createServingIdentity, publishCa } from './serving-cert.ts';
 import { sendStatus, statusOnSocket } from './status.ts';
@@ -109,6 +110,15 @@ function discard(body: Dispatcher.ResponseData['body']): void {
   body.destroy();
 }
 
+/** The apiserver's JSON answer, parsed; unparseable JSON cannot be masked, so it is refused. */
+function parseAnswer(data: Buffer): unknown {
+  try {
+    return JSON.parse(data.toString('utf8'));
+  } catch {
+    throw new Refusal(502, 'guarita: the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused');
+  }
+}
+
 /** The first `limit` bytes of masked output kept for the record. */
 class Sample {
   #text = '';
@@ -166,6 +176,8 @@ export class KubeProxy {
   readonly #sessions: HttpSessions;
   readonly #sockets = new Set<Socket>();
   readonly #pools = new Map<string, Pool>();
+  /** Seals list continue tokens on the way out and opens them on the way back (continue-seal.ts). */
+  readonly #continueSeal = new ContinueSeal();
   #upstream: { target: object; upstream: KubeUpstream; at: number } | undefined;
   #server: Server | undefined;
   #inFlight = 0;
@@ -312,8 +324,13 @@ export class KubeProxy {
       await auth.complete({ result: { status: 422, bytes: 0, error: 'request body carries a redacted value' }, masked: {}, durationMs: 0 });
       throw new Refusal(422, message);
     }
+    const opened = openContinue(judged.target, this.#continueSeal);
+    if ('problem' in opened) {
+      await auth.complete({ result: { status: 410, bytes: 0, error: opened.problem }, masked: {}, durationMs: 0 });
+      throw new Refusal(410, `guarita: ${opened.problem}`);
+    }
     this.#count('allowed');
-    await this.#forward(req, res, judged.session, auth, attrs, judged.target, body);
+    await this.#forward(req, res, judged.session, auth, attrs, opened.target, body);
   }
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -464,7 +481,11 @@ export class KubeProxy {
     const headers = this.#responseHeaders(up, x.maskSession);
     const type = String(up.headers['content-type'] ?? '').toLowerCase();
     const sample = new Sample(x.session.recordingLimits().maxBytes);
-    const maskOpts = { secrets: x.attrs.resource === 'secrets', revealSecretData: x.auth.decision.revealSecretData === true };
+    const listPath = targetPath(x.target);
+    const maskOpts = {
+      secrets: x.attrs.resource === 'secrets', revealSecretData: x.auth.decision.revealSecretData === true,
+      sealContinue: (token: string): string => this.#continueSeal.seal(token, listPath),
+    };
     const maskValue = (v: unknown): unknown => maskKubernetesValue(v, x.maskSession, maskOpts);
     if (x.req.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304) {
       await up.body.dump();
@@ -490,15 +511,28 @@ export class KubeProxy {
     throw new Refusal(502, `guarita: the apiserver answered ${type === '' ? 'an unlabelled body' : type}, which cannot be inspected for personal data; refused rather than passed unmasked (the sidecar asks for JSON)`);
   }
 
-  async #readAtMost(up: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+  async #readAtMost(up: Dispatcher.ResponseData, limit: number, onChunk?: (bytes: number) => void): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      onChunk?.(chunk.length);
       chunks.push(chunk);
       size += chunk.length;
       if (size > limit) break;
     }
     return Buffer.concat(chunks);
+  }
+
+  /**
+   * Counts `bytes` of an answer being read and masked against the same budget as the answers held
+   * for agents (its parsed form and masked copy live as long); beyond it the answer is refused.
+   */
+  #charge(bytes: number): void {
+    const budget = HELD_BUDGET * this.#opts.maxResponseBytes;
+    if (this.#held + bytes > budget) {
+      throw new Refusal(503, `guarita: the proxy already holds ${this.#held} bytes of answers being masked or not yet read by agents (limit ${budget}, 4 × GUARITA_KUBE_MAX_RESPONSE); retry shortly, or page the list (kubectl --chunk-size)`);
+    }
+    this.#held += bytes;
   }
 
   /**
@@ -524,18 +558,21 @@ export class KubeProxy {
   /** One JSON document (object, list page, Table, Status): read whole (bounded), masked, sent with its length. */
   async #json(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample): Promise<{ forwarded: Forwarded; held: Buffer }> {
     const max = this.#opts.maxResponseBytes;
-    const data = await this.#readAtMost(up, max);
-    if (data.length > max) {
-      discard(up.body);
-      throw new Refusal(502, `guarita: the apiserver's response is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked whole; page the list (kubectl --chunk-size, ?limit=)`);
-    }
-    let parsed: unknown;
+    let reading = 0;
+    let text: string;
     try {
-      parsed = JSON.parse(data.toString('utf8'));
-    } catch {
-      throw new Refusal(502, 'guarita: the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused');
+      const data = await this.#readAtMost(up, max, (bytes) => {
+        this.#charge(bytes);
+        reading += bytes;
+      });
+      if (data.length > max) throw new Refusal(502, `guarita: the apiserver's response is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked whole; page the list (kubectl --chunk-size, ?limit=)`);
+      text = `${JSON.stringify(maskValue(parseAnswer(data)))}\n`;
+    } catch (err) {
+      discard(up.body);
+      throw err;
+    } finally {
+      this.#held -= reading;
     }
-    const text = `${JSON.stringify(maskValue(parsed))}\n`;
     const out = Buffer.from(text, 'utf8');
     this.#hold(res, out.length);
     sample.add(text);

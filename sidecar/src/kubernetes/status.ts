@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 
 const REASONS: Readonly<Record<number, string>> = {
   400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 406: 'NotAcceptable', 408: 'Timeout', 409: 'Conflict',
-  413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests', 431: 'BadRequest', 500: 'InternalError', 502: 'InternalError', 503: 'ServiceUnavailable',
+  410: 'Expired', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests', 431: 'BadRequest', 500: 'InternalError', 502: 'InternalError', 503: 'ServiceUnavailable',
 };
 
 export interface StatusBody {

@@ -47,10 +47,45 @@ export interface StreamingExchange {
 
 /** The subprotocol the apiserver chose for an agent's request: the agent is answered with the same one. */
 const chosenFor = new WeakMap<IncomingMessage, string>();
+/** The exchanges waiting for ws to complete their agent's handshake, told when ws turns it down instead. */
+const handshakeRefused = new WeakMap<IncomingMessage, (err: Error) => void>();
 const agentServer = new WebSocketServer({
   noServer: true, maxPayload: 16 * 1024 * 1024, perMessageDeflate: false,
   handleProtocols: (_offered, req) => chosenFor.get(req) ?? false,
 });
+// With a listener, ws leaves the answer to a handshake it refuses to us (serveStreaming records it
+// and closes the upstream it already opened); without one it would answer and forget the request.
+agentServer.on('wsClientError', (err: Error, socket: Duplex, req: IncomingMessage) => {
+  const refused = handshakeRefused.get(req);
+  if (refused === undefined) socket.destroy();
+  else refused(err);
+});
+
+/** The agent's side of the exchange cannot become a WebSocket (its handshake, or its connection, ended). */
+class AgentHandshakeFailed extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// RFC 6455 §4.1-4.2 as ws checks it (websocket-server.js handleUpgrade): the key is 16 bytes in base64.
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * Why ws would turn the agent's handshake down, checked before anything is opened upstream: an
+ * exec opened upstream runs in the container whether or not the agent's side then becomes a
+ * WebSocket.
+ */
+function handshakeProblem(req: IncomingMessage, what: string): { code: number; message: string } | undefined {
+  if (req.method !== 'GET') return { code: 405, message: `guarita: ${what}: a WebSocket upgrade is a GET (RFC 6455), not ${req.method ?? 'no method'}` };
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !WEBSOCKET_KEY.test(key)) return { code: 400, message: `guarita: ${what}: the WebSocket upgrade has no valid Sec-WebSocket-Key (16 bytes in base64)` };
+  const version = Number(req.headers['sec-websocket-version']);
+  if (version !== 13 && version !== 8) return { code: 400, message: `guarita: ${what}: Sec-WebSocket-Version must be 13` };
+  return undefined;
+}
 
 function offered(req: IncomingMessage): string[] {
   const header = req.headers['sec-websocket-protocol'];
@@ -73,6 +108,8 @@ function check(x: StreamingExchange): { code: number; message: string } | { prot
   if (upgrade !== 'websocket') {
     return { code: 400, message: `guarita: ${what} over ${upgrade === '' ? 'this upgrade' : upgrade.toUpperCase()} is not supported by the sidecar; it relays the WebSocket protocols kubectl 1.30+ uses by default (unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS / KUBECTL_PORT_FORWARD_WEBSOCKETS=false, or upgrade kubectl)` };
   }
+  const handshake = handshakeProblem(x.req, what);
+  if (handshake !== undefined) return handshake;
   const known: readonly string[] = x.attributes.subresource === 'portforward' ? PORT_FORWARD_PROTOCOLS : CHANNEL_PROTOCOLS;
   const protocols = offered(x.req).filter((p) => known.includes(p));
   if (protocols.length === 0) {
@@ -82,7 +119,7 @@ function check(x: StreamingExchange): { code: number; message: string } | { prot
 }
 
 function failure(x: StreamingExchange, err: unknown): { code: number; message: string } {
-  if (err instanceof UpstreamRefusal) return { code: err.code, message: err.message };
+  if (err instanceof UpstreamRefusal || err instanceof AgentHandshakeFailed) return { code: err.code, message: err.message };
   return { code: 502, message: `guarita: the apiserver could not be reached for ${x.attributes.resource}/${x.attributes.subresource}: ${errorMessage(err)}` };
 }
 
@@ -111,10 +148,37 @@ export async function serveStreaming(x: StreamingExchange): Promise<void> {
   }
   const chosen = upstream.protocol;
   chosenFor.set(x.req, chosen);
-  const agent = await new Promise<WebSocket>((resolve) => {
-    agentServer.handleUpgrade(x.req, x.socket, x.head, resolve);
-  });
+  let agent: WebSocket;
+  try {
+    agent = await acceptAgent(x);
+  } catch (err) {
+    // The exec may have started in the container: it ends now, and its record says why.
+    upstream.terminate();
+    const f = failure(x, err);
+    await refuse(x, f.code, f.message);
+    return;
+  }
   await relayChannels({ x, agent, upstream, v5: chosen === 'v5.channel.k8s.io' });
+}
+
+/**
+ * The agent's side as a WebSocket; rejects when ws turns the handshake down (what handshakeProblem
+ * does not foresee: a malformed Sec-WebSocket-Protocol) or the agent's connection ends first (ws
+ * then drops it without a word), so that the exec opened upstream is closed and recorded.
+ */
+function acceptAgent(x: StreamingExchange): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const gone = (): void => reject(new AgentHandshakeFailed(400, 'guarita: the agent\'s connection ended before its WebSocket handshake completed'));
+    x.socket.once('close', gone);
+    handshakeRefused.set(x.req, (err) => {
+      x.socket.off('close', gone);
+      reject(new AgentHandshakeFailed(400, `guarita: the WebSocket handshake cannot be completed: ${err.message}`));
+    });
+    agentServer.handleUpgrade(x.req, x.socket, x.head, (ws) => {
+      x.socket.off('close', gone);
+      resolve(ws);
+    });
+  });
 }
 
 /** An exec of tar in create mode (kubectl cp POD:PATH LOCAL runs `tar cf - ...`): its stdout is an archive. */
