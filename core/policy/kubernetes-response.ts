@@ -23,6 +23,12 @@ export interface KubernetesMaskOptions {
   /** The deciding rule has revealSecretData. */
   revealSecretData: boolean;
   /**
+   * The answer is the apiserver's (or an aggregated API's) own JSON, whose metadata is
+   * bookkeeping; false for what a pod, service or node answers through the proxy subresources, all
+   * of it the application's data, masked like any field. Default true.
+   */
+  apiserverAnswer?: boolean;
+  /**
    * Turns a list's continue token into one that carries nothing readable (the caller opens it when
    * the agent sends it back). Without it the token is dropped: the agent cannot page, but reads no
    * name through it.
@@ -43,8 +49,23 @@ export function carriesRedaction(body: Buffer): boolean {
   return body.includes(REDACTED_SECRET_VALUE) || body.includes(REDACTED_B64);
 }
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-// Object and list metadata fields kept as the apiserver sent them (continue: sealed, see above).
-const BOOKKEEPING = new Set(['resourceVersion', 'uid', 'creationTimestamp', 'deletionTimestamp', 'generation', 'selfLink', 'remainingItemCount', 'deletionGracePeriodSeconds']);
+// Object and list metadata fields kept as the apiserver sent them (continue: sealed, see above),
+// each only in the form the apiserver generates it: a client writes some of them (an owner
+// reference's uid is any non-empty text), and an answer of another server (an aggregated API) can
+// put anything there, so a value in another form is masked like any field. selfLink is not kept
+// (the apiserver no longer fills it; anything there was written by someone else).
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+const isInteger = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v);
+const BOOKKEEPING: Readonly<Record<string, (v: unknown) => boolean>> = {
+  resourceVersion: (v) => typeof v === 'string' && /^\d{1,20}$/.test(v),
+  uid: (v) => typeof v === 'string' && UUID.test(v),
+  creationTimestamp: (v) => v === null || (typeof v === 'string' && RFC3339.test(v)),
+  deletionTimestamp: (v) => typeof v === 'string' && RFC3339.test(v),
+  generation: isInteger,
+  remainingItemCount: isInteger,
+  deletionGracePeriodSeconds: isInteger,
+};
 
 type Json = Record<string, unknown>;
 
@@ -180,40 +201,53 @@ type Path = (string | number)[];
 /** The bookkeeping fields of one metadata object the apiserver wrote (and its ownerReferences' uids). */
 function metadataFields(meta: Json, path: Path, found: [Path, unknown][], opts: KubernetesMaskOptions): void {
   for (const [k, v] of Object.entries(meta)) {
-    if (BOOKKEEPING.has(k)) found.push([[...path, k], v]);
+    if (BOOKKEEPING[k]?.(v) === true) found.push([[...path, k], v]);
     else if (k === 'continue' && typeof v === 'string' && v !== '' && opts.sealContinue !== undefined) found.push([[...path, k], opts.sealContinue(v)]);
-    else if (k === 'ownerReferences' && Array.isArray(v)) v.forEach((o, i) => { if (isObject(o) && 'uid' in o) found.push([[...path, k, i, 'uid'], o.uid]); });
+    else if (k === 'ownerReferences' && Array.isArray(v)) v.forEach((o, i) => { if (isObject(o) && BOOKKEEPING.uid?.(o.uid) === true) found.push([[...path, k, i, 'uid'], o.uid]); });
   }
 }
 
 function isWatchEvent(value: Json): boolean {
   // {"type": "ADDED", "object": {...}}; WatchEvent when it names its kind.
-  return typeof value.type === 'string' && (value.kind === undefined || value.kind === 'WatchEvent');
+  return typeof value.type === 'string' && isObject(value.object) && (value.kind === undefined || value.kind === 'WatchEvent');
 }
 
-/** Where the apiserver nests whole objects in an answer: a list's items, a Table's rows' objects, a watch event's object. */
-function nestedObjects(value: Json): [Path, Json][] {
+/**
+ * A list the apiserver writes: `items` beside list metadata (ListMeta has no name; an object of a
+ * kind that happens to end in List, or has its own `items`, has one). Recognised by that shape,
+ * not by the kind's name: a CRD chooses its listKind freely.
+ */
+function isList(value: Json): boolean {
+  return typeof value.kind === 'string' && Array.isArray(value.items) && !(isObject(value.metadata) && 'name' in value.metadata);
+}
+
+/** The apiserver's Table (meta.k8s.io), not a custom resource that is also called Table. */
+function isTable(value: Json): boolean {
+  return value.kind === 'Table' && typeof value.apiVersion === 'string' && value.apiVersion.startsWith('meta.k8s.io/') && Array.isArray(value.rows);
+}
+
+/** The objects of a list or a Table (each a leaf: an item's own `items` or `rows` are its data). */
+function memberObjects(value: Json): [Path, Json][] {
   const out: [Path, Json][] = [];
-  if (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items)) {
-    value.items.forEach((item, i) => { if (isObject(item)) out.push([['items', i], item]); });
-  }
-  if (value.kind === 'Table' && Array.isArray(value.rows)) {
-    value.rows.forEach((row, i) => { if (isObject(row) && isObject(row.object)) out.push([['rows', i, 'object'], row.object]); });
-  }
-  if (isWatchEvent(value) && isObject(value.object)) out.push([['object'], value.object]);
+  if (isList(value)) (value.items as unknown[]).forEach((item, i) => { if (isObject(item)) out.push([['items', i], item]); });
+  if (isTable(value)) (value.rows as unknown[]).forEach((row, i) => { if (isObject(row) && isObject(row.object)) out.push([['rows', i, 'object'], row.object]); });
   return out;
 }
 
 /**
- * The metadata objects the apiserver writes in an answer, with their paths: the object's or the
- * list's own, and those of the objects nested in it (nestedObjects), recursively. A `metadata`
- * anywhere else (a custom resource's status.payer.metadata) is the resource's own data, masked like
- * any field.
+ * The metadata objects the apiserver writes in an answer, with their paths: the answer's own (an
+ * object, a list, a Table, a Status), or a watch event's object's, and the metadata of the objects
+ * of that list or Table. A `metadata` anywhere else (a custom resource's status.payer.metadata, an
+ * item's own nested list) is the resource's data, masked like any field.
  */
 function apiserverMetadata(value: unknown, path: Path, visit: (meta: Json, path: Path) => void): void {
   if (!isObject(value)) return;
+  if (isWatchEvent(value)) {
+    apiserverMetadata(value.object, [...path, 'object'], visit);
+    return;
+  }
   if (isObject(value.metadata)) visit(value.metadata, [...path, 'metadata']);
-  for (const [at, nested] of nestedObjects(value)) apiserverMetadata(nested, [...path, ...at], visit);
+  for (const [at, member] of memberObjects(value)) if (isObject(member.metadata)) visit(member.metadata, [...path, ...at, 'metadata']);
 }
 
 /** [path, value] of every bookkeeping field the agent gets as the apiserver sent it (continue sealed). */
@@ -268,6 +302,7 @@ function maskedBase64(b64: unknown, ops: KubernetesMaskOps): string {
 /** One parsed response object (an object, a list, a Table, a Status, a watch event) as the agent may see it. */
 export function maskKubernetesValue(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): unknown {
   const redacted = maskBinaryData(redactSecrets(value, ops, opts), ops);
+  if (opts.apiserverAnswer === false) return ops.maskJson(redacted);
   const kept = bookkeeping(redacted, opts);
   dropValueCarriers(redacted);
   const masked = ops.maskJson(redacted);

@@ -67,7 +67,7 @@ describe('continue tokens carry the page\'s last object\'s name', () => {
     kind, apiVersion: 'v1', metadata: { resourceVersion: '4242', continue: token, remainingItemCount: 1 },
     ...(rows === 'items'
       ? { items: [{ metadata: { name: 'aaa-first', namespace: 'orders' }, data: {} }, { metadata: { name, namespace: 'orders' }, data: {} }] }
-      : { columnDefinitions: [{ name: 'Name', type: 'string' }], rows: [{ cells: [name], object: { kind: 'PartialObjectMetadata', metadata: { name } } }] }),
+      : { apiVersion: 'meta.k8s.io/v1', columnDefinitions: [{ name: 'Name', type: 'string' }], rows: [{ cells: [name], object: { kind: 'PartialObjectMetadata', metadata: { name } } }] }),
   });
   const sealed = (t: string): string => `sealed:${t.length}`;
 
@@ -105,22 +105,23 @@ describe('bookkeeping fields are kept by position, under any "metadata" key', ()
 });
 
 describe('where the apiserver writes metadata: bookkeeping kept, managedFields dropped', () => {
+  const UID = '59083016-6330-4a5b-8c9d-0e1f2a3b4c5d';
   const meta = (rv: string): Record<string, unknown> => ({
-    name: `n-${rv}`, resourceVersion: rv, uid: `uid-${rv}`, creationTimestamp: '2026-12-06T03:00:00Z',
+    name: `n-${rv}`, resourceVersion: rv, uid: UID, creationTimestamp: '2026-12-06T03:00:00Z',
     managedFields: [{ manager: 'm', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { [`f:${CPF}`]: {} } } }],
   });
   const forms: [string, Record<string, unknown>, (out: Record<string, unknown>) => Record<string, unknown>[]][] = [
     ['an object', { kind: 'ConfigMap', metadata: meta('59083016633') }, (o) => [o.metadata as Record<string, unknown>]],
     ['a list\'s items', { kind: 'ConfigMapList', metadata: { resourceVersion: '1' }, items: [{ metadata: meta('59083016633') }] }, (o) => [((o.items as Record<string, unknown>[])[0]?.metadata ?? {}) as Record<string, unknown>]],
     ['a watch event\'s object', { type: 'MODIFIED', object: { kind: 'ConfigMap', metadata: meta('59083016633') } }, (o) => [(o.object as Record<string, unknown>).metadata as Record<string, unknown>]],
-    ['a Table row\'s object', { kind: 'Table', rows: [{ cells: ['x'], object: { kind: 'PartialObjectMetadata', metadata: meta('59083016633') } }] }, (o) => [((o.rows as { object: { metadata: Record<string, unknown> } }[])[0]?.object.metadata ?? {})]],
-    ['a watch event of a Table', { type: 'ADDED', object: { kind: 'Table', rows: [{ cells: ['x'], object: { kind: 'PartialObjectMetadata', metadata: meta('59083016633') } }] } }, (o) => [(((o.object as Record<string, unknown>).rows as { object: { metadata: Record<string, unknown> } }[])[0]?.object.metadata ?? {})]],
+    ['a Table row\'s object', { kind: 'Table', apiVersion: 'meta.k8s.io/v1', rows: [{ cells: ['x'], object: { kind: 'PartialObjectMetadata', metadata: meta('59083016633') } }] }, (o) => [((o.rows as { object: { metadata: Record<string, unknown> } }[])[0]?.object.metadata ?? {})]],
+    ['a watch event of a Table', { type: 'ADDED', object: { kind: 'Table', apiVersion: 'meta.k8s.io/v1', rows: [{ cells: ['x'], object: { kind: 'PartialObjectMetadata', metadata: meta('59083016633') } }] } }, (o) => [(((o.object as Record<string, unknown>).rows as { object: { metadata: Record<string, unknown> } }[])[0]?.object.metadata ?? {})]],
   ];
   it.each(forms)('%s: resourceVersion, uid and timestamps as sent (a resourceVersion that looks like a CPF included); no managedFields', (_what, value, metadataOf) => {
     const out = mask(value) as Record<string, unknown>;
     expect(JSON.stringify(out)).not.toContain(CPF);
     for (const m of metadataOf(out)) {
-      expect(m).toMatchObject({ resourceVersion: '59083016633', uid: 'uid-59083016633', creationTimestamp: '2026-12-06T03:00:00Z' });
+      expect(m).toMatchObject({ resourceVersion: '59083016633', uid: UID, creationTimestamp: '2026-12-06T03:00:00Z' });
       expect('managedFields' in m).toBe(false);
     }
   });

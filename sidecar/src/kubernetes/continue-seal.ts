@@ -10,6 +10,22 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 const PREFIX = 'guarita.';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+// Sealed text is padded to a multiple of this (NULs, which base64 tokens never hold): AES-GCM keeps
+// the length, and a token's length would tell the length of the name it ends at.
+const PAD_TO = 512;
+
+function padded(token: string): Buffer {
+  const bytes = Buffer.from(token, 'utf8');
+  const size = Math.max(PAD_TO, Math.ceil(bytes.length / PAD_TO) * PAD_TO);
+  const out = Buffer.alloc(size);
+  bytes.copy(out);
+  return out;
+}
+
+function unpadded(bytes: Buffer): string {
+  const end = bytes.indexOf(0);
+  return bytes.subarray(0, end < 0 ? bytes.length : end).toString('utf8');
+}
 
 export class ContinueSeal {
   readonly #key = randomBytes(32);
@@ -19,7 +35,7 @@ export class ContinueSeal {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
     cipher.setAAD(Buffer.from(path, 'utf8'));
-    const sealed = Buffer.concat([cipher.update(token, 'utf8'), cipher.final()]);
+    const sealed = Buffer.concat([cipher.update(padded(token)), cipher.final()]);
     return `${PREFIX}${Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString('base64url')}`;
   }
 
@@ -32,7 +48,7 @@ export class ContinueSeal {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, bytes.subarray(0, IV_BYTES));
       decipher.setAAD(Buffer.from(path, 'utf8'));
       decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-      return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+      return unpadded(Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]));
     } catch {
       return undefined;
     }

@@ -484,6 +484,8 @@ export class KubeProxy {
     const listPath = targetPath(x.target);
     const maskOpts = {
       secrets: x.attrs.resource === 'secrets', revealSecretData: x.auth.decision.revealSecretData === true,
+      // What a pod, service or node answers through the proxy subresources is the application's data throughout.
+      apiserverAnswer: !(x.attrs.verb === 'proxy' || x.attrs.subresource === 'proxy'),
       sealContinue: (token: string): string => this.#continueSeal.seal(token, listPath),
     };
     const maskValue = (v: unknown): unknown => maskKubernetesValue(v, x.maskSession, maskOpts);
@@ -593,16 +595,22 @@ export class KubeProxy {
     let bytes = 0;
     const emit = async (line: Buffer): Promise<void> => {
       if (line.toString('utf8').trim() === '') return;
-      let event: unknown;
+      // An event being masked, and until the agent takes it, counts against the same budget as whole answers.
+      this.#charge(line.length);
       try {
-        event = JSON.parse(line.toString('utf8'));
-      } catch {
-        throw new Refusal(502, 'guarita: a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut');
+        let event: unknown;
+        try {
+          event = JSON.parse(line.toString('utf8'));
+        } catch {
+          throw new Refusal(502, 'guarita: a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut');
+        }
+        const text = `${JSON.stringify(maskValue(event))}\n`;
+        sample.add(text);
+        bytes += Buffer.byteLength(text);
+        await write(res, text);
+      } finally {
+        this.#held -= line.length;
       }
-      const text = `${JSON.stringify(maskValue(event))}\n`;
-      sample.add(text);
-      bytes += Buffer.byteLength(text);
-      await write(res, text);
     };
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);

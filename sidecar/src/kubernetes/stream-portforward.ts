@@ -51,6 +51,13 @@ export async function relayOpaque(x: StreamingExchange, protocols: string[]): Pr
   const up = await upgradeUpstream(x, protocols);
   const agent = x.socket;
   const started = performance.now();
+  if (agent.destroyed || !agent.readable || !agent.writable) {
+    // The agent left while the tunnel was opened upstream: it is closed at once, and recorded so.
+    up.socket.destroy();
+    await x.auth.complete({ result: { bytes: 0, error: 'the agent\'s connection ended before the port-forward was established' }, masked: {}, durationMs: performance.now() - started })
+      .catch((e: unknown) => x.logger.error({ err: errorMessage(e) }, 'cannot record the end of a port-forward'));
+    return;
+  }
   let toPod = 0;
   let fromPod = 0;
   let cut: string | undefined;

@@ -11,6 +11,8 @@
 // need a SPDY/3.1 framer with its zlib header dictionary, for which there is no maintained Node
 // library; every supported kubectl speaks WebSocket first.
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { KubernetesAttributes } from '../../../core/policy/kubernetes-request.ts';
@@ -45,6 +47,15 @@ export interface StreamingExchange {
   recordMaxChars?: number;
 }
 
+// ws's own Sec-WebSocket-Protocol parser (the package does not export it): the agent's header is
+// read by the rules ws will apply to it when it completes the handshake, so a header ws would turn
+// down is refused before anything is opened upstream.
+const require = createRequire(import.meta.url);
+const subprotocol = require(join(dirname(require.resolve('ws')), 'lib', 'subprotocol.js')) as { parse: (header: string) => Set<string> };
+
+/** How long ws may take to complete an agent's handshake once the upstream is open (it is synchronous: a backstop). */
+const AGENT_HANDSHAKE_MS = 10_000;
+
 /** The subprotocol the apiserver chose for an agent's request: the agent is answered with the same one. */
 const chosenFor = new WeakMap<IncomingMessage, string>();
 /** The exchanges waiting for ws to complete their agent's handshake, told when ws turns it down instead. */
@@ -70,6 +81,8 @@ class AgentHandshakeFailed extends Error {
   }
 }
 
+const AGENT_GONE = 'guarita: the agent\'s connection ended before its WebSocket handshake completed';
+
 // RFC 6455 §4.1-4.2 as ws checks it (websocket-server.js handleUpgrade): the key is 16 bytes in base64.
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -84,12 +97,24 @@ function handshakeProblem(req: IncomingMessage, what: string): { code: number; m
   if (typeof key !== 'string' || !WEBSOCKET_KEY.test(key)) return { code: 400, message: `guarita: ${what}: the WebSocket upgrade has no valid Sec-WebSocket-Key (16 bytes in base64)` };
   const version = Number(req.headers['sec-websocket-version']);
   if (version !== 13 && version !== 8) return { code: 400, message: `guarita: ${what}: Sec-WebSocket-Version must be 13` };
+  if (offered(req) === undefined) return { code: 400, message: `guarita: ${what}: the Sec-WebSocket-Protocol header is not a list of protocol names (RFC 6455 §4.1)` };
   return undefined;
 }
 
-function offered(req: IncomingMessage): string[] {
+/** The protocols the agent offers, as ws reads them; undefined when ws would refuse the header. */
+function offered(req: IncomingMessage): string[] | undefined {
   const header = req.headers['sec-websocket-protocol'];
-  return (Array.isArray(header) ? header.join(',') : header ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (header === undefined) return [];
+  try {
+    return [...subprotocol.parse(header)];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The agent's connection cannot be upgraded any more: ws would drop it without completing the handshake. */
+function agentGone(socket: Duplex): boolean {
+  return socket.destroyed || !socket.readable || !socket.writable;
 }
 
 async function refuse(x: StreamingExchange, code: number, message: string): Promise<void> {
@@ -110,10 +135,16 @@ function check(x: StreamingExchange): { code: number; message: string } | { prot
   }
   const handshake = handshakeProblem(x.req, what);
   if (handshake !== undefined) return handshake;
+  return protocolsToOffer(x, what);
+}
+
+/** The agent's offered protocols the sidecar can read (offered upstream in its order), or why there are none. */
+function protocolsToOffer(x: StreamingExchange, what: string): { code: number; message: string } | { protocols: string[] } {
   const known: readonly string[] = x.attributes.subresource === 'portforward' ? PORT_FORWARD_PROTOCOLS : CHANNEL_PROTOCOLS;
-  const protocols = offered(x.req).filter((p) => known.includes(p));
+  const all = offered(x.req) ?? [];
+  const protocols = all.filter((p) => known.includes(p));
   if (protocols.length === 0) {
-    return { code: 400, message: `guarita: ${what}: none of the offered WebSocket protocols (${offered(x.req).join(', ') || 'none'}) is one the sidecar can inspect; it accepts ${known.join(', ')}` };
+    return { code: 400, message: `guarita: ${what}: none of the offered WebSocket protocols (${all.join(', ') || 'none'}) is one the sidecar can inspect; it accepts ${known.join(', ')}` };
   }
   return { protocols };
 }
@@ -127,6 +158,11 @@ export async function serveStreaming(x: StreamingExchange): Promise<void> {
   const checked = check(x);
   if (!('protocols' in checked)) {
     await refuse(x, checked.code, checked.message);
+    return;
+  }
+  // An agent gone while its request was judged: nothing is opened for it (and its record says so).
+  if (agentGone(x.socket)) {
+    await refuse(x, 400, AGENT_GONE);
     return;
   }
   if (x.attributes.subresource === 'portforward') {
@@ -148,6 +184,11 @@ export async function serveStreaming(x: StreamingExchange): Promise<void> {
   }
   const chosen = upstream.protocol;
   chosenFor.set(x.req, chosen);
+  if (agentGone(x.socket)) {
+    upstream.terminate();
+    await refuse(x, 400, AGENT_GONE);
+    return;
+  }
   let agent: WebSocket;
   try {
     agent = await acceptAgent(x);
@@ -168,14 +209,24 @@ export async function serveStreaming(x: StreamingExchange): Promise<void> {
  */
 function acceptAgent(x: StreamingExchange): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const gone = (): void => reject(new AgentHandshakeFailed(400, 'guarita: the agent\'s connection ended before its WebSocket handshake completed'));
+    if (agentGone(x.socket)) {
+      reject(new AgentHandshakeFailed(400, AGENT_GONE));
+      return;
+    }
+    const settle = (): void => {
+      clearTimeout(deadline);
+      x.socket.off('close', gone);
+    };
+    const fail = (message: string): void => {
+      settle();
+      reject(new AgentHandshakeFailed(400, message));
+    };
+    const gone = (): void => fail(AGENT_GONE);
+    const deadline = setTimeout(() => fail('guarita: the agent\'s WebSocket handshake did not complete'), AGENT_HANDSHAKE_MS);
     x.socket.once('close', gone);
-    handshakeRefused.set(x.req, (err) => {
-      x.socket.off('close', gone);
-      reject(new AgentHandshakeFailed(400, `guarita: the WebSocket handshake cannot be completed: ${err.message}`));
-    });
+    handshakeRefused.set(x.req, (err) => fail(`guarita: the WebSocket handshake cannot be completed: ${err.message}`));
     agentServer.handleUpgrade(x.req, x.socket, x.head, (ws) => {
-      x.socket.off('close', gone);
+      settle();
       resolve(ws);
     });
   });
