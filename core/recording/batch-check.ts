@@ -10,7 +10,7 @@ import { recordCanonicalText } from './record-text.ts';
 import { contentIntact, isLeafRecord, verifyHashSignature, type ChainPosition } from './index.ts';
 import { checkChainCheckpoint } from './chain-checkpoint.ts';
 import type { ChainTree } from './chain-tree.ts';
-import type { NoteVerifier } from './checkpoint.ts';
+import { checkpointTime, type NoteVerifier } from './checkpoint.ts';
 import type { AppendResult, ChainState, RecordProblem, SessionRecord } from './store-types.ts';
 
 export interface BatchPlan {
@@ -35,6 +35,12 @@ export interface BatchProof {
   /** The chain's tree at the stored position; undefined when the store cannot rebuild it. */
   tree: ChainTree | undefined;
   verifier: NoteVerifier;
+  /**
+   * The time of the chain's newest stored checkpoint: a checkpoint for a larger tree dated before
+   * it is refused (a verifier reads it as a rollback or a forged time, and would refuse every export
+   * holding the chain).
+   */
+  newestTime?: string;
 }
 
 type Failure = Extract<AppendResult, { ok: false }>;
@@ -60,6 +66,7 @@ const PROBLEM_TEXT: Record<RecordProblem, string> = {
   'checkpoint-size': 'the checkpoint is not for the tree size the batch ends at',
   'root-mismatch': 'the checkpoint\'s root is not the root of the chain\'s records',
   'checkpoint-signature': 'the checkpoint is not signed by the key this chain registered',
+  'checkpoint-time': 'the checkpoint is dated before the chain\'s newest stored checkpoint',
 };
 
 function invalid(problem: RecordProblem, index: number, record: SessionRecord): Failure {
@@ -151,8 +158,17 @@ function checkProof(chain: ChainState, records: readonly SessionRecord[], fresh:
   if (fresh.length === 0 && tree.size !== size) return { tree: undefined };
   const bad = checkChainCheckpoint(proof.checkpoint, { origin: chain.chainId, size, root: tree.root(), verifier: proof.verifier });
   if (bad !== undefined) return checkpointFailure(bad.problem, bad.detail, records);
+  const backwards = fresh.length === 0 ? undefined : timeGoingBack(proof.checkpoint as string, proof.newestTime);
+  if (backwards !== undefined) return checkpointFailure('checkpoint-time', backwards, records);
   // A re-sent batch's checkpoint is returned too: the store keeps it if a crash lost its copy.
   return { tree: fresh.length === 0 ? undefined : tree, checkpoint: { note: proof.checkpoint as string, size, root: tree.rootHex() } };
+}
+
+/** Why the checkpoint's time is before the newest stored one's; undefined when it is not (or either has none). */
+function timeGoingBack(note: string, newestTime: string | undefined): string | undefined {
+  const time = checkpointTime(note);
+  if (time === undefined || newestTime === undefined || Date.parse(time) >= Date.parse(newestTime)) return undefined;
+  return `the checkpoint is dated ${time}, before the chain's newest stored checkpoint (${newestTime}): a chain's checkpoints do not go back in time (the sidecar's clock, or a forged time)`;
 }
 
 function appendAll(tree: ChainTree | undefined, records: readonly SessionRecord[]): ChainTree | undefined {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { JsonWebKey } from 'node:crypto';
 import {
-  CheckpointError, formatCheckpoint, noteKeyHash, noteVerifier, noteVerifierKey, parseCheckpoint, signCheckpoint, signNote, verifyCheckpoint,
+  CheckpointError, checkpointTime, formatCheckpoint, isRealTime, noteKeyHash, noteVerifier, noteVerifierKey, parseCheckpoint, signCheckpoint, signNote, verifyCheckpoint,
   verifyNote, type Checkpoint, type CheckpointProblem,
 } from './checkpoint.ts';
 import { generateSigningKey, importSigningKey } from './keys.ts';
@@ -123,5 +123,25 @@ describe('checkpoints', () => {
     expect(() => formatCheckpoint({ ...cp, extensions: [''] })).toThrow(/empty/);
     expect(() => formatCheckpoint({ ...cp, rootHash: Buffer.alloc(20) })).toThrow(/32 bytes/);
     expect(() => signCheckpoint(cp, key, 'has space')).toThrow(/key name/);
+  });
+});
+
+describe('checkpoint times name real instants (round 7 review)', () => {
+  const key = generateSigningKey();
+  const root = Buffer.alloc(32, 7);
+  it('a time of the right form that is no date (month 13, 30 February, 24:00, second 60) is refused when signed and when read', () => {
+    for (const time of ['2026-13-45T25:61:61Z', '2026-02-30T00:00:00Z', '2026-02-28T24:00:00Z', '2026-02-28T23:59:60Z', '2026-00-10T00:00:00Z']) {
+      expect(isRealTime(time)).toBe(false);
+      expect(() => signCheckpoint({ origin: 'o', size: 1, rootHash: root, time }, key)).toThrow(/real RFC 3339/);
+      const forged = signNote(`o\n1\n${root.toString('base64')}\ntime ${time}\n`, key);
+      expect(() => parseCheckpoint(forged)).toThrow(/real RFC 3339/);
+    }
+    for (const time of ['2026-02-28T23:59:59.999Z', '2024-02-29T00:00:00Z', '2026-12-06T03:04:05.678Z']) expect(isRealTime(time)).toBe(true);
+  });
+
+  it('checkpointTime reads the time line of a note (none: undefined), not a signature line', () => {
+    const note = signCheckpoint({ origin: 'o', size: 1, rootHash: root, time: '2026-12-06T03:04:05.678Z' }, key);
+    expect(checkpointTime(note)).toBe('2026-12-06T03:04:05.678Z');
+    expect(checkpointTime(signCheckpoint({ origin: 'o', size: 1, rootHash: root }, key))).toBeUndefined();
   });
 });

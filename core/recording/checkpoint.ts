@@ -109,7 +109,7 @@ export function formatCheckpoint(cp: Checkpoint): string {
   if (cp.rootHash.length !== HASH_SIZE) fail('bad-root-hash', `root hash must be ${HASH_SIZE} bytes (got ${cp.rootHash.length})`);
   const lines = [cp.origin, String(cp.size), cp.rootHash.toString('base64')];
   if (cp.time !== undefined) {
-    if (!RFC3339_UTC.test(cp.time)) fail('bad-time', `time must be RFC 3339 in UTC, like 2026-01-02T03:04:05.678Z (got '${cp.time}')`);
+    if (!isRealTime(cp.time)) fail('bad-time', `time must be a real RFC 3339 time in UTC, like 2026-01-02T03:04:05.678Z (got '${cp.time}')`);
     lines.push(`${TIME_PREFIX}${cp.time}`);
   }
   lines.push(...(cp.extensions ?? []).map(extensionLine));
@@ -179,6 +179,21 @@ function splitNote(note: string): { text: string; body: string[]; signatures: Si
   return { text, body: text.slice(0, -1).split('\n'), signatures: sigLines.map((l, i) => parseSignatureLine(l, i + 1)) };
 }
 
+/** The time line of a checkpoint note, without checking the rest (undefined: none, or not a note). */
+export function checkpointTime(note: string): string | undefined {
+  const end = note.indexOf('\n\n');
+  const match = /^time (\S+)$/m.exec(end < 0 ? note : note.slice(0, end));
+  return match?.[1];
+}
+
+/** An RFC 3339 UTC time that names a real instant: the form, and a calendar date and clock time that exist. */
+export function isRealTime(time: string): boolean {
+  if (!RFC3339_UTC.test(time)) return false;
+  const ms = Date.parse(time);
+  // Date.parse rolls 2026-02-30 over to March and reads 24:00: the date must come back as written.
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 19) === time.slice(0, 19);
+}
+
 /** Parses a signed checkpoint note for form only (no signature checked): for display and errors. */
 export function parseCheckpoint(note: string): { checkpoint: Checkpoint; text: string; signatures: SignatureLine[] } {
   const { text, body, signatures } = splitNote(note);
@@ -191,7 +206,7 @@ export function parseCheckpoint(note: string): { checkpoint: Checkpoint; text: s
     if (line.startsWith(TIME_PREFIX)) {
       const time = line.slice(TIME_PREFIX.length);
       if (checkpoint.time !== undefined) fail('bad-time', 'two time lines');
-      if (!RFC3339_UTC.test(time)) fail('bad-time', `the time line must be RFC 3339 in UTC (got '${time.slice(0, 40)}')`);
+      if (!isRealTime(time)) fail('bad-time', `the time line must be a real RFC 3339 time in UTC (got '${time.slice(0, 40)}')`);
       checkpoint.time = time;
     } else {
       extensions.push(line);

@@ -17,7 +17,7 @@ import { hash, type KeyObject } from 'node:crypto';
 import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
 import { CheckpointError, noteVerifier, parseCheckpoint, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
 import { decompose, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
-import { importPublicKey, keyIdOf, verifyHashSignature } from './keys.ts';
+import { importPublicKey, keyIdOf, storeKeyLineProblem, verifyHashSignature } from './keys.ts';
 import { hashOf, type Linked } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
@@ -314,12 +314,16 @@ class ExportV2Verifier {
   }
 
   #storeKey(line: number, k: StoreKeyLine): void {
-    try {
-      this.#storeKeys.set(k.keyId, importPublicKey(k.publicJwk));
-      this.#storeJwks.set(k.keyId, k.publicJwk);
-    } catch (err) {
-      this.#bad({ line, problem: `store key ${String(k.keyId)} is unusable (${err instanceof Error ? err.message : String(err)})` });
-    }
+    // A key id names one key for the whole file: its thumbprint (RFC 7638). A line naming another
+    // key's id would let statements signed by one key be read later under the other's name (a
+    // forger's key listed under the store key's id, then the real key under the same id for the
+    // anchor).
+    const problem = storeKeyLineProblem(k);
+    if (problem !== undefined) return this.#bad({ line, problem });
+    if (this.#storeKeys.has(k.keyId)) return undefined;
+    this.#storeKeys.set(k.keyId, importPublicKey(k.publicJwk));
+    this.#storeJwks.set(k.keyId, k.publicJwk);
+    return undefined;
   }
 
   #registration(line: number, r: RegistrationLine): void {

@@ -44,3 +44,16 @@ export function verifyHashSignature(publicKey: KeyObject, hashHex: string, signa
     return false;
   }
 }
+
+/** Why a storeKey line cannot be used: an unusable key, or an id that is not the key's thumbprint. */
+export function storeKeyLineProblem(k: { keyId: unknown; publicJwk: unknown }): string | undefined {
+  let thumbprint: string;
+  try {
+    importPublicKey(k.publicJwk as JsonWebKey);
+    thumbprint = keyIdOf(k.publicJwk as JsonWebKey);
+  } catch (err) {
+    return `store key ${String(k.keyId)} is unusable (${err instanceof Error ? err.message : String(err)})`;
+  }
+  if (k.keyId !== thumbprint) return `the store key listed as ${String(k.keyId)} is another key (its thumbprint is ${thumbprint}): a key listed under another key's id, so statements could be read as signed by the wrong key`;
+  return undefined;
+}

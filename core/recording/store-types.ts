@@ -145,5 +145,7 @@ export type RecordProblem =
   | 'hash-mismatch' | 'bad-signature' | 'unknown-key' | 'wrong-chain' | 'wrong-namespace' | 'wrong-pod' | 'not-ordered'
   /** Format 2 records came without the checkpoint covering them. */
   | 'checkpoint-missing'
+  /** The checkpoint is dated before the chain's newest stored one. */
+  | 'checkpoint-time'
   | ChainCheckpointProblem;
 

@@ -6,7 +6,7 @@
 // algorithm for them (streaming, as an auditor runs it on a file).
 import { createHash, type JsonWebKey, type KeyObject } from 'node:crypto';
 import {
-  canonicalJson, GENESIS, hashOf, importPublicKey, isLeafRecord, verifyHashSignature, type ChainPosition, type Linked,
+  canonicalJson, GENESIS, hashOf, importPublicKey, isLeafRecord, storeKeyLineProblem, verifyHashSignature, type ChainPosition, type Linked,
 } from './index.ts';
 import { checkChainCheckpoint, checkpointVerifier } from './chain-checkpoint.ts';
 import { ChainTree } from './chain-tree.ts';
@@ -29,12 +29,18 @@ function recordHashOk(record: SessionRecord): boolean {
 
 type Entry = Extract<PolicyEntryLine, { type: 'entry' }>;
 interface ChainKey { key: KeyObject; verifier: NoteVerifier }
-interface PolicyMaterial { storeKeys: Map<string, KeyObject>; storeJwks: Map<string, JsonWebKey>; chainKeys: Map<string, ChainKey>; tombstone?: Tombstone; entries: Entry[] }
+interface PolicyMaterial { storeKeys: Map<string, KeyObject>; storeJwks: Map<string, JsonWebKey>; chainKeys: Map<string, ChainKey>; tombstone?: Tombstone; entries: Entry[]; problems: string[] }
 
 function collect(lines: Iterable<PolicyEntryLine>): PolicyMaterial {
-  const m: PolicyMaterial = { storeKeys: new Map(), storeJwks: new Map(), chainKeys: new Map(), entries: [] };
+  const m: PolicyMaterial = { storeKeys: new Map(), storeJwks: new Map(), chainKeys: new Map(), entries: [], problems: [] };
   for (const l of lines) {
     if (l.type === 'storeKey') {
+      // One id, one key: the key's thumbprint (as in export-verify.ts); a line that is not is left out, and said.
+      const problem = storeKeyLineProblem(l);
+      if (problem !== undefined) {
+        m.problems.push(`store key line: ${problem}`);
+        continue;
+      }
       m.storeKeys.set(l.keyId, importPublicKey(l.publicJwk));
       m.storeJwks.set(l.keyId, l.publicJwk);
     } else if (l.type === 'chainKey') {
@@ -202,7 +208,7 @@ function tombstoneProblems(m: PolicyMaterial): string[] {
 /** Verifies a policy's store chain and records; `anchor` is AccessPolicy status.chain. */
 export function verifyPolicyEntries(namespace: string, policy: string, lines: Iterable<PolicyEntryLine>, anchor?: { head: string; records: number }): VerifyReport {
   const m = collect(lines);
-  const problems: string[] = tombstoneProblems(m);
+  const problems: string[] = [...m.problems, ...tombstoneProblems(m)];
   const from: ChainPosition & { frontier?: string[] } = m.tombstone?.cut ?? { seq: 0, head: GENESIS };
   const links = m.entries.map((e) => e.link);
   const chain = verifyStoreLinks(m.entries, (id) => m.storeKeys.get(id), from, storeChainId(namespace, policy), m.storeJwks);

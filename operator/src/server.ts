@@ -22,6 +22,10 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     ajv: { customOptions: AJV_OPTIONS },
     // Chain ids travel URL-encoded (ns%2Fpod%2Fid): allow long parameters.
     routerOptions: { maxParamLength: 1024 },
+    // A whole request (headers and body: a batch is at most the body limit) must arrive within
+    // this; Node's default (300 s) let a client hold a connection and its buffer for minutes by
+    // sending slowly. Answers (exports stream for long) are not bounded by it.
+    requestTimeout: 30_000,
   });
   app.get('/healthz', () => ({ ok: true }));
   return app;

@@ -111,11 +111,30 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     return reply.code(503).header('retry-after', String(deps.retryAfterSeconds ?? 2)).send({ message: 'the store could not take the batch, or the apiserver did not answer whether the sender is an injected proxy; retry later' });
   };
 
-  app.post<{ Body: RegisterBody }>('/v1/chains', { schema: { body: registerSchema } }, async (req, reply) => {
+  // Who sends is settled before the body is read (onRequest runs before Fastify reads and parses
+  // it): an unauthenticated client gets its 401 at once, and its connection closed, instead of
+  // making the operator buffer, parse and validate up to the body limit first.
+  const senders = new WeakMap<FastifyRequest, Sender>();
+  const authenticated = (fresh: boolean) => async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    if (deps.store() === undefined) return unavailable(reply.header('connection', 'close'));
+    try {
+      senders.set(req, await caller(req, fresh));
+      return undefined;
+    } catch (err) {
+      return fail(reply.header('connection', 'close'), err);
+    }
+  };
+  const senderOf = (req: FastifyRequest): Sender => {
+    const sender = senders.get(req);
+    if (sender === undefined) throw new HttpError(401, 'unauthenticated', 'the request was not authenticated');
+    return sender;
+  };
+
+  app.post<{ Body: RegisterBody }>('/v1/chains', { schema: { body: registerSchema }, onRequest: authenticated(true) }, async (req, reply) => {
     const store = deps.store();
     if (store === undefined) return unavailable(reply);
     try {
-      const sa = await caller(req, true);
+      const sa = senderOf(req);
       const body = req.body;
       checkRegistration(body, sa);
       const key = importKey(body.publicJwk);
@@ -131,21 +150,21 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     }
   });
 
-  app.get<{ Params: ChainParams }>('/v1/chains/:chainId', async (req, reply) => {
+  app.get<{ Params: ChainParams }>('/v1/chains/:chainId', { onRequest: authenticated(false) }, async (req, reply) => {
     const store = deps.store();
     if (store === undefined) return unavailable(reply);
     try {
-      return await reply.send(position(owned(store, req.params.chainId, await caller(req, false))));
+      return await reply.send(position(owned(store, req.params.chainId, senderOf(req))));
     } catch (err) {
       return fail(reply, err);
     }
   });
 
-  app.post<{ Params: ChainParams; Body: BatchBody }>('/v1/chains/:chainId/records', { schema: { body: batchSchema(deps.maxBatchRecords) } }, async (req, reply) => {
+  app.post<{ Params: ChainParams; Body: BatchBody }>('/v1/chains/:chainId/records', { schema: { body: batchSchema(deps.maxBatchRecords) }, onRequest: authenticated(false) }, async (req, reply) => {
     const store = deps.store();
     if (store === undefined) return unavailable(reply);
     try {
-      const chain = owned(store, req.params.chainId, await caller(req, false));
+      const chain = owned(store, req.params.chainId, senderOf(req));
       const result = await store.append(chain.chainId, req.body.records, req.body.checkpoint);
       return await answer(reply, chain, req.body.records, result);
     } catch (err) {

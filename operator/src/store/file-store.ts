@@ -124,7 +124,7 @@ export class FileStore implements SessionStore {
     const plan = checkBatch(chain.state, records, chain.publicKey, {
       hash: (seq) => chain.refs.get(seq)?.hash,
       removed: (seq) => isRemoved(chain.removed, seq),
-    }, { checkpoint, tree: chain.tree, verifier: chain.verifier });
+    }, { checkpoint, tree: chain.tree, verifier: chain.verifier, ...(chain.checkpoints.at(-1)?.time === undefined ? {} : { newestTime: chain.checkpoints.at(-1)?.time }) });
     if ('ok' in plan) return plan;
     const toStore = checkpointToStore(chain, plan);
     if (plan.fresh.length > 0 || toStore !== undefined) await this.#writer.appendRecords(chain, plan.fresh, toStore, plan.freshTexts);

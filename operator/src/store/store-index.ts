@@ -5,14 +5,20 @@
 import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { SigningKey } from '../../../core/recording/index.ts';
-import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
+import { checkpointTime, parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { segmentFirstSeq, type EntryExtras } from './segment.ts';
 import { addToSummary, countRecord, emptyCounters, newSummary, summaryBounds } from './sessions.ts';
-import { kindOf, policyKey, type ChainMem, type PolicyState, type RecordRef, type Segment, type SessionEntry } from './state.ts';
+import { kindOf, policyKey, type ChainMem, type CheckpointRef, type PolicyState, type RecordRef, type Segment, type SessionEntry } from './state.ts';
 import { mergeRanges, StoreChain } from '../../../core/recording/store-chain.ts';
 import type { RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.ts';
 
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** An index entry for a stored chain checkpoint, with the time its note carries. */
+function checkpointRef(cp: { size: number; root: string }, segment: Segment, offset: number, length: number, stored: EntryExtras['chainCheckpoint']): CheckpointRef {
+  const time = stored === undefined ? undefined : checkpointTime(stored.note);
+  return { size: cp.size, root: cp.root, segment, offset, length, ...(time === undefined ? {} : { time }) };
+}
 
 export class StoreIndex {
   readonly dir: string;
@@ -84,8 +90,8 @@ export class StoreIndex {
     if (cp === undefined || chain === undefined) return;
     const newest = chain.checkpoints.at(-1)?.size ?? 0;
     // One copy per policy the batch touched: the index keeps the first.
-    if (newest < cp.size) chain.checkpoints.push({ size: cp.size, root: cp.root, segment: seg, offset, length });
     const stored = extras.chainCheckpoint;
+    if (newest < cp.size) chain.checkpoints.push(checkpointRef(cp, seg, offset, length, stored));
     if (stored !== undefined && cp.size >= newest) chain.newest = { size: cp.size, frontier: stored.frontier };
   }
 
