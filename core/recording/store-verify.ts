@@ -150,27 +150,65 @@ function linkProblem(link: StoreLink, pos: ChainPosition, chainId: string, key: 
 export interface StoreLogEntry { link: StoreLink; checkpoint?: string }
 
 /**
+ * A store chain checked link by link (the store's open checks its logs with it, so an entry written
+ * on the volume by anyone but the operator is found where it starts): each link hash-chained from
+ * `from`, its content its hash, a format 1 signed link signed, a format 2 store checkpoint the
+ * store log's Merkle root at its size signed by the key its link names. `from.frontier` (a
+ * tombstone's) resumes the tree after a retention cut.
+ */
+export class StoreLogChecker {
+  readonly #keys: (keyId: string) => KeyObject | undefined;
+  readonly #jwks: ReadonlyMap<string, JsonWebKey>;
+  readonly #chainId: string;
+  readonly #tree: ChainTree | undefined;
+  #pos: ChainPosition;
+  #covered = true;
+
+  constructor(keys: (keyId: string) => KeyObject | undefined, from: ChainPosition & { frontier?: string[] }, chainId: string, storeJwks: ReadonlyMap<string, JsonWebKey>) {
+    this.#keys = keys;
+    this.#jwks = storeJwks;
+    this.#chainId = chainId;
+    this.#tree = storeTreeFrom(from);
+    this.#pos = { seq: from.seq, head: from.head };
+  }
+
+  /** Checks the next link (and the store checkpoint it carries); the problem, or undefined. */
+  add(link: StoreLink, checkpoint: string | undefined): string | undefined {
+    const problem = linkProblem(link, this.#pos, this.#chainId, this.#keys(link.keyId)) ?? sealProblem(link, checkpoint, this.#chainId, this.#tree, this.#jwks);
+    if (problem !== undefined) return `link seq ${link.seq}: ${problem}`;
+    this.#pos = { seq: link.seq, head: link.hash };
+    this.#covered = checkpoint !== undefined || (!isLeafRecord(link) && link.sig !== '');
+    return undefined;
+  }
+
+  get position(): ChainPosition {
+    return this.#pos;
+  }
+
+  /** Whether the newest link is covered by a signature (a store checkpoint, or a signed format 1 link). */
+  get covered(): boolean {
+    return this.#covered;
+  }
+}
+
+/**
  * A store chain: every link hash-chained from `from`, and covered by a signature: a format 1 link
  * by the next signed link (the newest must be signed), a format 2 link by the next store checkpoint
- * (the store log's Merkle root at that size, signed by a store key; the newest link must carry one).
- * `from.frontier` (a tombstone's) resumes the tree after a retention cut.
+ * (the store log's Merkle root at that size, signed by the store key its link names; the newest
+ * link must carry one). `from.frontier` (a tombstone's) resumes the tree after a retention cut.
  */
 export function verifyStoreLinks(
   links: readonly (StoreLink | StoreLogEntry)[], keys: (keyId: string) => KeyObject | undefined, from: ChainPosition & { frontier?: string[] }, chainId: string,
   storeJwks: ReadonlyMap<string, JsonWebKey> = new Map(),
 ): { ok: true; position: ChainPosition } | { ok: false; problem: string } {
-  let pos: ChainPosition = { seq: from.seq, head: from.head };
-  const tree = storeTreeFrom(from);
-  let covered = true;
+  const checker = new StoreLogChecker(keys, from, chainId, storeJwks);
   for (const item of links) {
     const { link, checkpoint } = 'link' in item ? item : { link: item, checkpoint: undefined };
-    const problem = linkProblem(link, pos, chainId, keys(link.keyId)) ?? sealProblem(link, checkpoint, chainId, tree, storeJwks);
-    if (problem !== undefined) return { ok: false, problem: `link seq ${link.seq}: ${problem}` };
-    pos = { seq: link.seq, head: link.hash };
-    covered = checkpoint !== undefined || (!isLeafRecord(link) && link.sig !== '');
+    const problem = checker.add(link, checkpoint);
+    if (problem !== undefined) return { ok: false, problem };
   }
-  if (!covered) return { ok: false, problem: `the newest link (seq ${pos.seq}) is not covered by a signed store checkpoint: links after the last checkpoint cannot be trusted` };
-  return { ok: true, position: pos };
+  if (!checker.covered) return { ok: false, problem: `the newest link (seq ${checker.position.seq}) is not covered by a signed store checkpoint: links after the last checkpoint cannot be trusted` };
+  return { ok: true, position: checker.position };
 }
 
 function storeTreeFrom(from: ChainPosition & { frontier?: string[] }): ChainTree | undefined {
@@ -183,20 +221,15 @@ function sealProblem(link: StoreLink, checkpoint: string | undefined, chainId: s
   tree?.append(link.hash);
   if (checkpoint === undefined) return undefined;
   if (tree === undefined) return 'a store checkpoint after a retention cut without a tree frontier cannot be checked';
-  const bad = storeCheckpointProblem(checkpoint, chainId, tree, storeJwks);
+  const bad = storeCheckpointProblem(checkpoint, chainId, tree, link.keyId, storeJwks.get(link.keyId));
   return bad === undefined ? undefined : `store checkpoint: ${bad}`;
 }
 
-function storeCheckpointProblem(note: string, chainId: string, tree: ChainTree, jwks: ReadonlyMap<string, JsonWebKey>): string | undefined {
-  const verifiers = [...jwks].map(([keyId, jwk]) => checkpointVerifier(jwk, keyId));
-  let last: string | undefined = 'no store key to verify it with';
-  for (const verifier of verifiers) {
-    const bad = checkChainCheckpoint(note, { origin: chainId, size: tree.size, root: tree.root(), verifier });
-    if (bad === undefined) return undefined;
-    last = `${bad.problem}: ${bad.detail}`;
-    if (bad.problem !== 'checkpoint-signature') return last;
-  }
-  return last;
+/** The store checkpoint against the store tree, signed by the store key its link names (not any key listed). */
+function storeCheckpointProblem(note: string, chainId: string, tree: ChainTree, keyId: string, jwk: JsonWebKey | undefined): string | undefined {
+  if (jwk === undefined) return `its link names store key ${keyId}, which is not a known store key`;
+  const bad = checkChainCheckpoint(note, { origin: chainId, size: tree.size, root: tree.root(), verifier: checkpointVerifier(jwk, keyId) });
+  return bad === undefined ? undefined : `${bad.problem}: ${bad.detail}`;
 }
 
 function tombstoneProblems(m: PolicyMaterial): string[] {

@@ -3,7 +3,9 @@
 // disk: as torn lines at segment tails, or as a sidecar chain with a hole (a batch spread over
 // several policies' segments, some written, some not). Pure: decides, per policy, how many entries
 // form the consistent prefix; the store moves everything after it into quarantine.
-import { GENESIS, type ChainPosition } from '../../../core/recording/index.ts';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
+import { contentIntact, GENESIS, type ChainPosition } from '../../../core/recording/index.ts';
+import { StoreLogChecker } from '../../../core/recording/store-verify.ts';
 import type { RemovedRange, SessionRecord, StoreCheckpoint, StoreLink } from './types.ts';
 
 export interface LoadedEntry {
@@ -26,6 +28,35 @@ export interface LoadedPolicy {
   from: ChainPosition;
   /** Removed sidecar-record ranges from this policy's tombstone. */
   removed: Record<string, RemovedRange[]>;
+  /** Checks each entry in order as written by the operator (entryChecker); absent: links' order only. */
+  check?: (e: LoadedEntry) => string | undefined;
+}
+
+/**
+ * What only the operator can have written, entry by entry: each link's content is its hash, each
+ * record's content its hash, each commit group's store checkpoint the store log's root signed by
+ * the store key its link names, and once the operator's current key (the Secret's, off the volume)
+ * has signed a checkpoint of the log, every later one is its: a key dropped in keys/ by someone
+ * who can write the volume cannot seal entries after the operator's own. An entry that fails is
+ * where the log stops being the operator's: recovery moves it and what follows to quarantine.
+ */
+export function entryChecker(o: {
+  keys: (keyId: string) => KeyObject | undefined; jwks: ReadonlyMap<string, JsonWebKey>; currentKeyId: string;
+  from: ChainPosition & { frontier?: string[] }; chainId: string;
+}): (e: LoadedEntry) => string | undefined {
+  const log = new StoreLogChecker(o.keys, o.from, o.chainId, o.jwks);
+  let currentKeySealed = false;
+  return (e) => {
+    if (e.record !== undefined && !contentIntact(e.record)) return `the record at link seq ${e.link.seq} does not match its hash (altered on the volume)`;
+    const sealed = isCheckpointEntry(e);
+    if (sealed && currentKeySealed && e.link.keyId !== o.currentKeyId) {
+      return `link seq ${e.link.seq} is sealed by store key ${e.link.keyId} after the operator's current key ${o.currentKeyId} sealed earlier links: not written by this operator`;
+    }
+    const problem = log.add(e.link, e.storeCheckpoint?.note);
+    if (problem !== undefined) return problem;
+    if (sealed && e.link.keyId === o.currentKeyId) currentKeySealed = true;
+    return undefined;
+  };
 }
 
 export interface RecoveryPlan {
@@ -59,6 +90,8 @@ export function consistentPrefix(p: LoadedPolicy): { length: number; reason?: st
     if (e.record !== undefined && e.link.source?.hash !== e.record.hash) {
       return { length: checkpointBefore(p, i), reason: `link seq ${e.link.seq} does not reference the record stored with it` };
     }
+    const altered = p.check?.(e);
+    if (altered !== undefined) return { length: checkpointBefore(p, i), reason: `the store was altered: ${altered}` };
     pos = { seq: e.link.seq, head: e.link.hash };
   }
   const length = checkpointBefore(p, p.entries.length);

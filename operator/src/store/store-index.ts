@@ -2,7 +2,7 @@
 // and positions, each policy's segments and store chain, and the per-session summaries the read
 // API lists. The opener fills it from disk, the writer adds what a commit made durable, retention
 // drops what a cut removed; the read side only reads it.
-import type { KeyObject } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import type { SigningKey } from '../../../core/recording/index.ts';
 import { checkpointTime, parseCheckpoint } from '../../../core/recording/checkpoint.ts';
@@ -24,6 +24,8 @@ export class StoreIndex {
   readonly dir: string;
   readonly key: SigningKey;
   readonly keys = new Map<string, KeyObject>();
+  /** The same store keys as JWKs (store checkpoints are verified as signed notes). */
+  readonly jwks = new Map<string, JsonWebKey>();
   readonly chains = new Map<string, ChainMem>();
   readonly policies = new Map<string, PolicyState>();
   readonly sessions = new Map<string, Map<string, SessionEntry>>();

@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { GENESIS, importPublicKey, type ChainPosition } from '../../../core/recording/index.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { fsyncDir, listDir, mkdirDurable, readRange, writeFileDurable } from './fs-util.ts';
-import { planRecovery, type LoadedEntry, type LoadedPolicy } from './recovery.ts';
+import { entryChecker, planRecovery, type LoadedEntry, type LoadedPolicy } from './recovery.ts';
 import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { parseSegment, segmentFirstSeq, type ParsedSegment } from './segment.ts';
 import { emptyCounters } from './sessions.ts';
 import { newChainMem, policyKey, type ChainMem, type PolicyState } from './state.ts';
-import { StoreChain, verifyTombstone } from '../../../core/recording/store-chain.ts';
+import { StoreChain, storeChainId, verifyTombstone } from '../../../core/recording/store-chain.ts';
 import { isEnoent, newSegment, type StoreIndex } from './store-index.ts';
 import type { ChainRegistration, StoreHooks, StoreLogger, Tombstone } from './types.ts';
 
@@ -59,6 +59,7 @@ async function loadKeys(index: StoreIndex): Promise<void> {
     if (!name.endsWith('.jwk')) continue;
     const jwk = JSON.parse(await readFile(join(keysDir, name), 'utf8')) as Parameters<typeof importPublicKey>[0];
     index.keys.set(name.slice(0, -4), importPublicKey(jwk));
+    index.jwks.set(name.slice(0, -4), jwk);
   }
 }
 
@@ -135,6 +136,11 @@ async function recover(ctx: OpenContext, loaded: Map<string, Loaded>): Promise<v
     entries: parsed.flatMap((p) => p.entries),
     from: policy.chain.position,
     removed: policy.tombstone?.chains ?? {},
+    check: entryChecker({
+      keys: (id) => index.keys.get(id), jwks: index.jwks, currentKeyId: index.key.keyId,
+      from: { ...policy.chain.position, ...(policy.tombstone?.cut.frontier === undefined ? {} : { frontier: policy.tombstone.cut.frontier }) },
+      chainId: storeChainId(policy.namespace, policy.policy),
+    }),
   }));
   const plan = planRecovery(inputs);
   for (const { policy, parsed, names } of loaded.values()) {
