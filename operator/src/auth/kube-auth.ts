@@ -110,7 +110,9 @@ export class KubeAuth {
   /** SubjectAccessReview: may `who` do `verb` on sessions.guarita.io in `namespace`? */
   async allowed(who: Identity, verb: string, namespace: string, resource = 'sessions', name?: string): Promise<boolean> {
     const now = this.#now();
-    const key = JSON.stringify([who.username, who.groups, who.uid, verb, namespace, resource, name]);
+    // Everything the review is asked about, `extra` included (an authorizer may decide on a token's
+    // scopes there): two tokens of one user with other extras do not share a verdict.
+    const key = JSON.stringify([who.username, who.groups, who.uid, sortedExtra(who.extra), verb, namespace, resource, name]);
     const cached = this.#decisions.get(key, now);
     if (cached !== undefined) return cached;
     const review = await this.#api.create<{ status?: { allowed?: boolean } }>(paths.subjectAccessReviews, {
@@ -140,4 +142,9 @@ export function serviceAccountOf(id: Identity): ServiceAccountIdentity | undefin
 export function bearerToken(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return m?.[1];
+}
+
+/** `extra` in a stable order (its keys, and each key's values as the token carries them). */
+function sortedExtra(extra: Identity['extra']): [string, unknown][] {
+  return extra === undefined ? [] : Object.entries(extra).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
