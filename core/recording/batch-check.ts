@@ -167,7 +167,9 @@ function checkProof(chain: ChainState, records: readonly SessionRecord[], fresh:
 /** Why the checkpoint's time is before the newest stored one's; undefined when it is not (or either has none). */
 function timeGoingBack(note: string, newestTime: string | undefined): string | undefined {
   const time = checkpointTime(note);
-  if (time === undefined || newestTime === undefined || Date.parse(time) >= Date.parse(newestTime)) return undefined;
+  if (newestTime === undefined) return undefined;
+  if (time === undefined) return `the checkpoint carries no time, after checkpoints dated up to ${newestTime}: a chain that dates its checkpoints keeps dating them`;
+  if (Date.parse(time) >= Date.parse(newestTime)) return undefined;
   return `the checkpoint is dated ${time}, before the chain's newest stored checkpoint (${newestTime}): a chain's checkpoints do not go back in time (the sidecar's clock, or a forged time)`;
 }
 

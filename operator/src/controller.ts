@@ -61,11 +61,27 @@ export class Controller {
     });
   }
 
+  /** Every served AccessPolicy's status.chain, by namespace/name. */
+  async #anchoredHeads(): Promise<Map<string, { head: string; records: number }>> {
+    const out = new Map<string, { head: string; records: number }>();
+    for (const path of this.#listPaths(paths.accessPolicies(), (ns) => paths.accessPolicies(ns))) {
+      for (const p of (await this.#d.api.list<AccessPolicy>(path)).items) {
+        const chain = p.status?.chain;
+        if (chain !== undefined) out.set(`${p.metadata.namespace ?? ''}/${p.metadata.name}`, { head: chain.head, records: chain.records });
+      }
+    }
+    return out;
+  }
+
   async start(): Promise<void> {
     const { config, api, metrics, log } = this.#d;
     const key = await retry('loading the store key', () => (config.storeKeyFile === undefined ? loadKeySecret(api, config.namespace, config.storeKeySecret) : loadKeyFile(config.storeKeyFile)), log);
+    // The anchored heads vouch for each policy's log up to them; after them the store accepts only
+    // this operator's seals (store-open.ts): the volume's writer cannot write AccessPolicy status.
+    const anchored = await retry('reading the anchored heads (AccessPolicy status.chain)', () => this.#anchoredHeads(), log);
     const store = await FileStore.open({
       dir: config.dataDir, key, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, log,
+      anchors: (namespace, policy) => anchored.get(`${namespace}/${policy}`),
       hooks: {
         quarantined: (namespace, policy, bytes) => metrics.storeQuarantinedBytes.inc({ namespace, policy }, bytes),
         committed: (records, seconds) => { metrics.commitFsyncSeconds.observe(seconds); metrics.commitRecords.observe(records); },

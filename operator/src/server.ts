@@ -27,8 +27,19 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     // sending slowly. Answers (exports stream for long) are not bounded by it.
     requestTimeout: 30_000,
   });
+  answerUnroutedBeforeBody(app);
   app.get('/healthz', () => ({ ok: true }));
   return app;
+}
+
+/**
+ * A request no route takes is answered before its body is read (Fastify's not-found path would read
+ * and parse it first, up to the body limit, for anyone): 404, connection closed.
+ */
+export function answerUnroutedBeforeBody(app: FastifyInstance): void {
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.is404) await reply.code(404).header('connection', 'close').send({ message: `no ${req.method} ${req.url.split('?')[0] ?? ''} on this API` });
+  });
 }
 
 /** Re-reads the serving certificate when its files change (cert-manager renewals). */

@@ -40,6 +40,12 @@ export interface FileStoreOptions {
   log: StoreLogger;
   hooks?: StoreHooks;
   now?: () => number;
+  /**
+   * Each policy's anchored head (AccessPolicy status.chain, written with a privilege the volume's
+   * writer does not hold): the log up to it is vouched for by it; after it only the operator's
+   * current key (and the key that sealed the anchored head, until the current one seals) may seal.
+   */
+  anchors?: (namespace: string, policy: string) => { head: string; records: number } | undefined;
 }
 
 function chainFile(dir: string, namespace: string, chainId: string): string {
@@ -71,7 +77,7 @@ export class FileStore implements SessionStore {
 
   static async open(opts: FileStoreOptions): Promise<FileStore> {
     const store = new FileStore(opts);
-    await loadStore({ index: store.#index, now: opts.now ?? Date.now, log: opts.log, ...(opts.hooks === undefined ? {} : { hooks: opts.hooks }) });
+    await loadStore({ index: store.#index, now: opts.now ?? Date.now, log: opts.log, ...(opts.hooks === undefined ? {} : { hooks: opts.hooks }), ...(opts.anchors === undefined ? {} : { anchors: opts.anchors }) });
     return store;
   }
 
@@ -124,7 +130,7 @@ export class FileStore implements SessionStore {
     const plan = checkBatch(chain.state, records, chain.publicKey, {
       hash: (seq) => chain.refs.get(seq)?.hash,
       removed: (seq) => isRemoved(chain.removed, seq),
-    }, { checkpoint, tree: chain.tree, verifier: chain.verifier, ...(chain.checkpoints.at(-1)?.time === undefined ? {} : { newestTime: chain.checkpoints.at(-1)?.time }) });
+    }, { checkpoint, tree: chain.tree, verifier: chain.verifier, ...(chain.newestTime === undefined ? {} : { newestTime: chain.newestTime }) });
     if ('ok' in plan) return plan;
     const toStore = checkpointToStore(chain, plan);
     if (plan.fresh.length > 0 || toStore !== undefined) await this.#writer.appendRecords(chain, plan.fresh, toStore, plan.freshTexts);

@@ -35,27 +35,37 @@ export interface LoadedPolicy {
 /**
  * What only the operator can have written, entry by entry: each link's content is its hash, each
  * record's content its hash, each commit group's store checkpoint the store log's root signed by
- * the store key its link names, and once the operator's current key (the Secret's, off the volume)
- * has signed a checkpoint of the log, every later one is its: a key dropped in keys/ by someone
- * who can write the volume cannot seal entries after the operator's own. An entry that fails is
- * where the log stops being the operator's: recovery moves it and what follows to quarantine.
+ * the store key its link names; the log reaches the policy's anchored head (AccessPolicy
+ * status.chain, which the volume's writer cannot write) with exactly that link; and after it, only
+ * the operator's current key (the Secret's) seals — or the key that sealed the anchored head, until
+ * the current one has sealed (a rotation between the anchor and this start). Keys in keys/ are on
+ * the volume: they verify what the anchor vouches for, never what comes after it. An entry that
+ * fails is where the log stops being the operator's: recovery moves it and what follows to
+ * quarantine.
  */
 export function entryChecker(o: {
   keys: (keyId: string) => KeyObject | undefined; jwks: ReadonlyMap<string, JsonWebKey>; currentKeyId: string;
-  from: ChainPosition & { frontier?: string[] }; chainId: string;
+  from: ChainPosition & { frontier?: string[] }; chainId: string; anchored?: { head: string; records: number } | undefined;
 }): (e: LoadedEntry) => string | undefined {
   const log = new StoreLogChecker(o.keys, o.from, o.chainId, o.jwks);
-  let currentKeySealed = false;
+  const anchoredSeq = o.anchored?.records ?? 0;
+  // The keys that may seal after the anchor: the current one, and the anchored head's until the current one seals.
+  let sealers = new Set([o.currentKeyId]);
+  const atAnchor = (e: LoadedEntry): string | undefined => {
+    if (o.anchored === undefined || e.link.seq !== anchoredSeq) return undefined;
+    if (e.link.hash !== o.anchored.head) return `link seq ${e.link.seq} is not the anchored head (AccessPolicy status.chain.head ${o.anchored.head.slice(0, 12)}…): the log was altered`;
+    sealers = new Set([o.currentKeyId, e.link.keyId]);
+    return undefined;
+  };
+  const afterAnchor = (e: LoadedEntry): string | undefined => {
+    if (e.link.seq <= anchoredSeq || !isCheckpointEntry(e)) return undefined;
+    if (!sealers.has(e.link.keyId)) return `link seq ${e.link.seq}, after the anchored head, is sealed by store key ${e.link.keyId}, not by the operator's key (${o.currentKeyId}): not written by this operator`;
+    if (e.link.keyId === o.currentKeyId) sealers = new Set([o.currentKeyId]);
+    return undefined;
+  };
   return (e) => {
     if (e.record !== undefined && !contentIntact(e.record)) return `the record at link seq ${e.link.seq} does not match its hash (altered on the volume)`;
-    const sealed = isCheckpointEntry(e);
-    if (sealed && currentKeySealed && e.link.keyId !== o.currentKeyId) {
-      return `link seq ${e.link.seq} is sealed by store key ${e.link.keyId} after the operator's current key ${o.currentKeyId} sealed earlier links: not written by this operator`;
-    }
-    const problem = log.add(e.link, e.storeCheckpoint?.note);
-    if (problem !== undefined) return problem;
-    if (sealed && e.link.keyId === o.currentKeyId) currentKeySealed = true;
-    return undefined;
+    return log.add(e.link, e.storeCheckpoint?.note) ?? atAnchor(e) ?? afterAnchor(e);
   };
 }
 

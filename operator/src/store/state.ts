@@ -91,6 +91,8 @@ export interface ChainMem {
   /** Stored checkpoints, by size ascending; the newest with the frontier the tree resumes from. */
   checkpoints: CheckpointRef[];
   newest?: { size: number; frontier: string[] };
+  /** The latest time any stored checkpoint of the chain carries (a later one may not be dated before it, nor undated). */
+  newestTime?: string;
   refs: Map<number, RecordRef>;
   removed: RemovedRange[];
   mutex: Mutex;

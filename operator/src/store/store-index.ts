@@ -14,6 +14,12 @@ import type { RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.
 
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/** The later of two checkpoint times (either may be absent). */
+function laterTime(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  return b !== undefined && Date.parse(b) > Date.parse(a) ? b : a;
+}
+
 /** An index entry for a stored chain checkpoint, with the time its note carries. */
 function checkpointRef(cp: { size: number; root: string }, segment: Segment, offset: number, length: number, stored: EntryExtras['chainCheckpoint']): CheckpointRef {
   const time = stored === undefined ? undefined : checkpointTime(stored.note);
@@ -93,7 +99,11 @@ export class StoreIndex {
     const newest = chain.checkpoints.at(-1)?.size ?? 0;
     // One copy per policy the batch touched: the index keeps the first.
     const stored = extras.chainCheckpoint;
-    if (newest < cp.size) chain.checkpoints.push(checkpointRef(cp, seg, offset, length, stored));
+    if (newest < cp.size) {
+      const ref = checkpointRef(cp, seg, offset, length, stored);
+      chain.checkpoints.push(ref);
+      chain.newestTime = laterTime(chain.newestTime, ref.time);
+    }
     if (stored !== undefined && cp.size >= newest) chain.newest = { size: cp.size, frontier: stored.frontier };
   }
 

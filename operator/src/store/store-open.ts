@@ -4,7 +4,7 @@
 // writer appends again.
 import { open, readFile, rename, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GENESIS, importPublicKey, type ChainPosition } from '../../../core/recording/index.ts';
+import { GENESIS, importPublicKey, storeKeyLineProblem, type ChainPosition } from '../../../core/recording/index.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { fsyncDir, listDir, mkdirDurable, readRange, writeFileDurable } from './fs-util.ts';
 import { entryChecker, planRecovery, type LoadedEntry, type LoadedPolicy } from './recovery.ts';
@@ -23,6 +23,7 @@ export interface OpenContext {
   now: () => number;
   log: StoreLogger;
   hooks?: StoreHooks;
+  anchors?: (namespace: string, policy: string) => { head: string; records: number } | undefined;
 }
 
 interface Loaded { policy: PolicyState; parsed: ParsedSegment[]; names: string[] }
@@ -32,7 +33,7 @@ export async function loadStore(ctx: OpenContext): Promise<void> {
   const { dir } = ctx.index;
   await mkdirDurable(dir);
   await marker(ctx);
-  await loadKeys(ctx.index);
+  await loadKeys(ctx);
   await loadChains(ctx.index);
   const loaded = await loadPolicies(ctx.index);
   await recover(ctx, loaded);
@@ -49,7 +50,8 @@ async function marker(ctx: OpenContext): Promise<void> {
   }
 }
 
-async function loadKeys(index: StoreIndex): Promise<void> {
+async function loadKeys(ctx: OpenContext): Promise<void> {
+  const { index } = ctx;
   const keysDir = join(index.dir, 'keys');
   await mkdirDurable(keysDir);
   const own = join(keysDir, `${index.key.keyId}.jwk`);
@@ -57,10 +59,21 @@ async function loadKeys(index: StoreIndex): Promise<void> {
   if (!names.includes(`${index.key.keyId}.jwk`)) await writeFileDurable(own, `${JSON.stringify(index.key.publicJwk)}\n`, 0o644);
   for (const name of await listDir(keysDir)) {
     if (!name.endsWith('.jwk')) continue;
-    const jwk = JSON.parse(await readFile(join(keysDir, name), 'utf8')) as Parameters<typeof importPublicKey>[0];
-    index.keys.set(name.slice(0, -4), importPublicKey(jwk));
-    index.jwks.set(name.slice(0, -4), jwk);
+    const keyId = name.slice(0, -4);
+    // The current key is the Secret's, whatever the volume's copy says.
+    if (keyId === index.key.keyId) continue;
+    try {
+      const jwk = JSON.parse(await readFile(join(keysDir, name), 'utf8')) as Parameters<typeof importPublicKey>[0];
+      const problem = storeKeyLineProblem({ keyId, publicJwk: jwk });
+      if (problem !== undefined) throw new Error(problem);
+      index.keys.set(keyId, importPublicKey(jwk));
+      index.jwks.set(keyId, jwk);
+    } catch (err) {
+      ctx.log.warn({ file: join(keysDir, name), err: err instanceof Error ? err.message : String(err) }, 'store: a file in keys/ is not a public store key named by its thumbprint; ignored');
+    }
   }
+  index.keys.set(index.key.keyId, importPublicKey(index.key.publicJwk));
+  index.jwks.set(index.key.keyId, index.key.publicJwk);
 }
 
 async function loadChains(index: StoreIndex): Promise<void> {
@@ -137,7 +150,7 @@ async function recover(ctx: OpenContext, loaded: Map<string, Loaded>): Promise<v
     from: policy.chain.position,
     removed: policy.tombstone?.chains ?? {},
     check: entryChecker({
-      keys: (id) => index.keys.get(id), jwks: index.jwks, currentKeyId: index.key.keyId,
+      keys: (id) => index.keys.get(id), jwks: index.jwks, currentKeyId: index.key.keyId, anchored: ctx.anchors?.(policy.namespace, policy.policy),
       from: { ...policy.chain.position, ...(policy.tombstone?.cut.frontier === undefined ? {} : { frontier: policy.tombstone.cut.frontier }) },
       chainId: storeChainId(policy.namespace, policy.policy),
     }),

@@ -28,10 +28,24 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function open(dir: string, key: SigningKey): Promise<FileStore> {
-  const s = await FileStore.open({ dir, key, segmentMaxBytes: 1 << 20, segmentMaxAgeMs: 3600_000, log: quiet });
+type Anchors = (namespace: string, policy: string) => { head: string; records: number } | undefined;
+
+/**
+ * `anchors`: what AccessPolicy status.chain says (the controller passes it at open); the writer
+ * running the honest code on its copy passes the heads it found, so that its copy opens and it can
+ * append after them.
+ */
+async function open(dir: string, key: SigningKey, anchors?: Anchors): Promise<FileStore> {
+  const s = await FileStore.open({ dir, key, segmentMaxBytes: 1 << 20, segmentMaxAgeMs: 3600_000, log: quiet, ...(anchors === undefined ? {} : { anchors }) });
   stores.push(s);
   return s;
+}
+
+/** The policy's head as the anchorer would write it to AccessPolicy status.chain now. */
+function anchorsOf(store: FileStore): Anchors {
+  const head = store.policyHeads().find((h) => h.namespace === NS && h.policy === POLICY)?.checkpoint;
+  const anchor = head === undefined ? undefined : { head: head.head, records: head.size };
+  return (_ns, p) => (p === POLICY ? anchor : undefined);
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -53,6 +67,7 @@ describe('entries appended to the store volume while the operator is down', () =
     await store.registerChain(A.registration());
     const b1 = A.batch(5);
     expect((await store.append(A.chainId, b1.records, b1.checkpoint)).ok).toBe(true);
+    const status = anchorsOf(store);
     await store.close();
     stores.splice(0);
 
@@ -62,7 +77,7 @@ describe('entries appended to the store volume while the operator is down', () =
     const scratch = mkdtempSync(join(tmpdir(), 'guarita-r7-vol-forge-'));
     dirs.push(scratch);
     cpSync(dir, scratch, { recursive: true });
-    const forger = await open(scratch, generateSigningKey());
+    const forger = await open(scratch, generateSigningKey(), status);
     const G = fakeSidecar(NS, 'agent-ghost');
     await forger.registerChain(G.registration());
     const g = G.batch(3, { command: 'DELETE FROM customers -- fabricated, never ran', subject: 'alice' });
@@ -78,13 +93,14 @@ describe('entries appended to the store volume while the operator is down', () =
     // sends its next batch, sealed by the real store key over a log that now holds G.
     let opened: FileStore | undefined;
     try {
-      opened = await open(dir, realKey);
+      opened = await open(dir, realKey, status);
     } catch {
       return; // refused to open an altered store: held
     }
     store = opened;
     const b2 = A.batch(2);
-    expect((await store.append(A.chainId, b2.records, b2.checkpoint)).ok).toBe(true);
+    const r2 = await store.append(A.chainId, b2.records, b2.checkpoint);
+    expect(r2).toMatchObject({ ok: true });
 
     // Anchoring writes the newest durable store checkpoint to AccessPolicy status.chain.
     const head = store.policyHeads().find((h) => h.namespace === NS && h.policy === POLICY)?.checkpoint;
@@ -110,12 +126,13 @@ describe('entries appended to the store volume while the operator is down', () =
     await store.registerChain(A.registration());
     const b1 = A.batch(5);
     expect((await store.append(A.chainId, b1.records, b1.checkpoint)).ok).toBe(true);
+    const status = anchorsOf(store);
     await store.close();
     stores.splice(0);
     const scratch = mkdtempSync(join(tmpdir(), 'guarita-r7-vol-forge-'));
     dirs.push(scratch);
     cpSync(dir, scratch, { recursive: true });
-    const forger = await open(scratch, generateSigningKey());
+    const forger = await open(scratch, generateSigningKey(), status);
     const G = fakeSidecar(NS, 'agent-ghost');
     await forger.registerChain(G.registration());
     const g = G.batch(3, { command: 'DELETE FROM customers -- fabricated, never ran', subject: 'alice' });
@@ -128,7 +145,7 @@ describe('entries appended to the store volume while the operator is down', () =
     for (const f of readdirSync(join(scratch, 'keys'))) cpSync(join(scratch, 'keys', f), join(dir, 'keys', f));
     let opened: FileStore | undefined;
     try {
-      opened = await open(dir, realKey);
+      opened = await open(dir, realKey, status);
     } catch {
       return; // held
     }

@@ -91,20 +91,26 @@ const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
  * exec opened upstream runs in the container whether or not the agent's side then becomes a
  * WebSocket.
  */
-function handshakeProblem(req: IncomingMessage, what: string): { code: number; message: string } | undefined {
+function handshakeProblem(req: IncomingMessage, what: string, viaWs: boolean): { code: number; message: string } | undefined {
   if (req.method !== 'GET') return { code: 405, message: `guarita: ${what}: a WebSocket upgrade is a GET (RFC 6455), not ${req.method ?? 'no method'}` };
   const key = req.headers['sec-websocket-key'];
   if (typeof key !== 'string' || !WEBSOCKET_KEY.test(key)) return { code: 400, message: `guarita: ${what}: the WebSocket upgrade has no valid Sec-WebSocket-Key (16 bytes in base64)` };
   const version = Number(req.headers['sec-websocket-version']);
   if (version !== 13 && version !== 8) return { code: 400, message: `guarita: ${what}: Sec-WebSocket-Version must be 13` };
-  if (offered(req) === undefined) return { code: 400, message: `guarita: ${what}: the Sec-WebSocket-Protocol header is not a list of protocol names (RFC 6455 §4.1)` };
+  if (offered(req, viaWs) === undefined) return { code: 400, message: `guarita: ${what}: the Sec-WebSocket-Protocol header is not a list of protocol names (RFC 6455 §4.1)` };
   return undefined;
 }
 
-/** The protocols the agent offers, as ws reads them; undefined when ws would refuse the header. */
-function offered(req: IncomingMessage): string[] | undefined {
+/**
+ * The protocols the agent offers. exec and attach complete their handshake through ws, so their
+ * header is read as ws reads it (undefined when ws would refuse it); port-forward's handshake is the
+ * sidecar's own (relayOpaque) and its protocol name, SPDY/3.1+portforward.k8s.io, is one ws's parser
+ * refuses (a '/' is no token character), so it is split on commas.
+ */
+function offered(req: IncomingMessage, viaWs: boolean): string[] | undefined {
   const header = req.headers['sec-websocket-protocol'];
   if (header === undefined) return [];
+  if (!viaWs) return header.split(',').map((p) => p.trim()).filter((p) => p !== '');
   try {
     return [...subprotocol.parse(header)];
   } catch {
@@ -122,6 +128,11 @@ async function refuse(x: StreamingExchange, code: number, message: string): Prom
   x.socket.end(statusOnSocket(code, message));
 }
 
+/** exec and attach complete the agent's handshake through ws; port-forward answers it itself (relayOpaque). */
+function viaWs(x: StreamingExchange): boolean {
+  return x.attributes.subresource !== 'portforward';
+}
+
 /** Why the upgrade is refused before anything goes upstream, or the protocols to offer the apiserver. */
 function check(x: StreamingExchange): { code: number; message: string } | { protocols: string[] } {
   const what = `${x.attributes.resource}/${x.attributes.subresource}`;
@@ -133,7 +144,7 @@ function check(x: StreamingExchange): { code: number; message: string } | { prot
   if (upgrade !== 'websocket') {
     return { code: 400, message: `guarita: ${what} over ${upgrade === '' ? 'this upgrade' : upgrade.toUpperCase()} is not supported by the sidecar; it relays the WebSocket protocols kubectl 1.30+ uses by default (unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS / KUBECTL_PORT_FORWARD_WEBSOCKETS=false, or upgrade kubectl)` };
   }
-  const handshake = handshakeProblem(x.req, what);
+  const handshake = handshakeProblem(x.req, what, viaWs(x));
   if (handshake !== undefined) return handshake;
   return protocolsToOffer(x, what);
 }
@@ -141,7 +152,7 @@ function check(x: StreamingExchange): { code: number; message: string } | { prot
 /** The agent's offered protocols the sidecar can read (offered upstream in its order), or why there are none. */
 function protocolsToOffer(x: StreamingExchange, what: string): { code: number; message: string } | { protocols: string[] } {
   const known: readonly string[] = x.attributes.subresource === 'portforward' ? PORT_FORWARD_PROTOCOLS : CHANNEL_PROTOCOLS;
-  const all = offered(x.req) ?? [];
+  const all = offered(x.req, viaWs(x)) ?? [];
   const protocols = all.filter((p) => known.includes(p));
   if (protocols.length === 0) {
     return { code: 400, message: `guarita: ${what}: none of the offered WebSocket protocols (${all.join(', ') || 'none'}) is one the sidecar can inspect; it accepts ${known.join(', ')}` };
