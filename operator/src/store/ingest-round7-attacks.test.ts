@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey } from '../../../core/recording/index.ts';
 import { signChainCheckpoint } from '../../../core/recording/chain-checkpoint.ts';
-import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
+import { parseCheckpoint, signCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { fakeSidecar, verifyExport } from '../../../e2e/support/store-testkit.ts';
 import { FileStore } from './file-store.ts';
 
@@ -72,5 +72,57 @@ describe('checkpoint times going backwards', () => {
     expect((await store.append(sc.chainId, b2.records, redated(b2.checkpoint, '2026-11-02T00:00:00Z', sc))).ok).toBe(true);
     const v = verifyExport(await collect(store.exportLines(NS, {})), true);
     expect(again.ok && !v.ok).toBe(false);
+  });
+});
+
+// Its review (round 7c) of the round 7 checkpoint-time fix (0c7db12): ingest refuses a
+// checkpoint dated before the chain's newest STORED one (batch-check.ts timeGoingBack), but a
+// checkpoint with no time line is accepted and becomes the newest stored one, after which the
+// guard has nothing to compare with. The verifier (export-verify.ts #history) compares the
+// checkpoints an export carries pairwise: an export that carries the dated ones on either side of
+// the time-less one but not it (a session or time-window export) is refused as "a rollback or a
+// forged time". Each test here FAILED on the code it was written against.
+
+/** The same checkpoint re-signed by the chain key with no time line (a form parseCheckpoint accepts). */
+function undated(note: string, sc: ReturnType<typeof fakeSidecar>): string {
+  const cp = parseCheckpoint(note).checkpoint;
+  return signCheckpoint({ origin: cp.origin, size: cp.size, rootHash: cp.rootHash }, sc.key);
+}
+
+describe('a checkpoint without a time line between dated ones', () => {
+  it('cannot carry a rogue sidecar\'s checkpoint time back past the ingest check (a session export of the namespace still verifies)', async () => {
+    const store = await fresh();
+    const honest = fakeSidecar(NS, 'agent-honest');
+    const rogue = fakeSidecar(NS, 'agent-rogue');
+    for (const sc of [honest, rogue]) await store.registerChain(sc.registration());
+    const h = honest.batch(4, { sessionId: 'incident-7' });
+    expect((await store.append(honest.chainId, h.records, h.checkpoint)).ok).toBe(true);
+    // Batch 1 in the audited session, dated today; batch 2 in another session with an undated
+    // checkpoint; batch 3 in the audited session again, dated years back.
+    const r1 = rogue.batch(4, { sessionId: 'incident-7' });
+    expect((await store.append(rogue.chainId, r1.records, redated(r1.checkpoint, '2026-11-01T00:00:00Z', rogue))).ok).toBe(true);
+    const r2 = rogue.batch(4, { sessionId: 'other' });
+    const r2ok = (await store.append(rogue.chainId, r2.records, undated(r2.checkpoint, rogue))).ok;
+    const r3 = rogue.batch(4, { sessionId: 'incident-7' });
+    const r3ok = (await store.append(rogue.chainId, r3.records, redated(r3.checkpoint, '2020-01-01T00:00:00Z', rogue))).ok;
+    // The whole namespace's export still verifies (the time-less checkpoint sits between them)...
+    const all = verifyExport(await collect(store.exportLines(NS, {})), false);
+    // ...but the auditor's export of the session (the honest chain's records too) does not.
+    const session = verifyExport(await collect(store.exportLines(NS, { sessionId: 'incident-7' })), false);
+    expect({ r2ok, r3ok, all: all.ok }).toEqual({ r2ok, r3ok, all: true });
+    expect(r2ok && r3ok && !session.ok).toBe(false);
+  });
+
+  it('(the simplest form) a dated checkpoint after an undated one is checked against the newest dated one', async () => {
+    const store = await fresh();
+    const rogue = fakeSidecar(NS, 'agent-rogue');
+    await store.registerChain(rogue.registration());
+    const r1 = rogue.batch(2);
+    expect((await store.append(rogue.chainId, r1.records, redated(r1.checkpoint, '2026-11-01T00:00:00Z', rogue))).ok).toBe(true);
+    const r2 = rogue.batch(2);
+    const r2ok = (await store.append(rogue.chainId, r2.records, undated(r2.checkpoint, rogue))).ok;
+    const r3 = rogue.batch(2);
+    const r3ok = (await store.append(rogue.chainId, r3.records, redated(r3.checkpoint, '2020-01-01T00:00:00Z', rogue))).ok;
+    expect(r2ok && r3ok).toBe(false);
   });
 });

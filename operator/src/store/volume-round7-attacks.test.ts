@@ -54,50 +54,58 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** The real operator's store with a genuine chain A of 5 records, closed; what status.chain says of it. */
+async function genuineStore(realKey: SigningKey): Promise<{ dir: string; A: ReturnType<typeof fakeSidecar>; status: Anchors }> {
+  const dir = mkdtempSync(join(tmpdir(), 'guarita-r7-vol-'));
+  dirs.push(dir);
+  const A = fakeSidecar(NS, 'agent-a');
+  const store = await open(dir, realKey);
+  await store.registerChain(A.registration());
+  const b1 = A.batch(5);
+  expect((await store.append(A.chainId, b1.records, b1.checkpoint)).ok).toBe(true);
+  const status = anchorsOf(store);
+  await store.close();
+  stores.splice(stores.indexOf(store), 1);
+  return { dir, A, status };
+}
+
+/**
+ * The volume writer copies the store, opens the copy with a key of its own, and lets the honest
+ * code write a fabricated chain G after the real entries (every line well formed, linked and
+ * frontier-correct); then it copies the segment, G's registration and (with `copyKeys`) its key back.
+ */
+async function forgeGhostChain(dir: string, status: Anchors, copyKeys: boolean): Promise<ReturnType<typeof fakeSidecar>> {
+  const scratch = mkdtempSync(join(tmpdir(), 'guarita-r7-vol-forge-'));
+  dirs.push(scratch);
+  cpSync(dir, scratch, { recursive: true });
+  const forger = await open(scratch, generateSigningKey(), status);
+  const G = fakeSidecar(NS, 'agent-ghost');
+  await forger.registerChain(G.registration());
+  const g = G.batch(3, { command: 'DELETE FROM customers -- fabricated, never ran', subject: 'alice' });
+  expect((await forger.append(G.chainId, g.records, g.checkpoint)).ok).toBe(true);
+  await forger.close();
+  stores.splice(stores.indexOf(forger), 1);
+  const segs = join('policies', NS, POLICY, 'segments');
+  for (const f of readdirSync(join(scratch, segs))) cpSync(join(scratch, segs, f), join(dir, segs, f));
+  for (const f of readdirSync(join(scratch, 'chains', NS))) cpSync(join(scratch, 'chains', NS, f), join(dir, 'chains', NS, f));
+  if (copyKeys) for (const f of readdirSync(join(scratch, 'keys'))) cpSync(join(scratch, 'keys', f), join(dir, 'keys', f));
+  return G;
+}
+
 describe('entries appended to the store volume while the operator is down', () => {
   it('are refused at open (or at least not exported as anchored evidence)', async () => {
-    const copyKeys = false;
     const realKey = generateSigningKey();
-    const dir = mkdtempSync(join(tmpdir(), 'guarita-r7-vol-'));
-    dirs.push(dir);
-
-    // The real operator stores a genuine chain A, then stops.
-    const A = fakeSidecar(NS, 'agent-a');
-    let store = await open(dir, realKey);
-    await store.registerChain(A.registration());
-    const b1 = A.batch(5);
-    expect((await store.append(A.chainId, b1.records, b1.checkpoint)).ok).toBe(true);
-    const status = anchorsOf(store);
-    await store.close();
-    stores.splice(0);
-
-    // The volume writer copies the store, opens the copy with a key of its own, and lets the
-    // honest code write a fabricated chain G after the real entries (so every line is well formed,
-    // linked and frontier-correct); then it copies the segment and G's registration back.
-    const scratch = mkdtempSync(join(tmpdir(), 'guarita-r7-vol-forge-'));
-    dirs.push(scratch);
-    cpSync(dir, scratch, { recursive: true });
-    const forger = await open(scratch, generateSigningKey(), status);
-    const G = fakeSidecar(NS, 'agent-ghost');
-    await forger.registerChain(G.registration());
-    const g = G.batch(3, { command: 'DELETE FROM customers -- fabricated, never ran', subject: 'alice' });
-    expect((await forger.append(G.chainId, g.records, g.checkpoint)).ok).toBe(true);
-    await forger.close();
-    stores.splice(stores.indexOf(forger), 1);
-    const segs = join('policies', NS, POLICY, 'segments');
-    for (const f of readdirSync(join(scratch, segs))) cpSync(join(scratch, segs, f), join(dir, segs, f));
-    for (const f of readdirSync(join(scratch, 'chains', NS))) cpSync(join(scratch, 'chains', NS, f), join(dir, 'chains', NS, f));
-    if (copyKeys) for (const f of readdirSync(join(scratch, 'keys'))) cpSync(join(scratch, 'keys', f), join(dir, 'keys', f));
+    const { dir, A, status } = await genuineStore(realKey);
+    const G = await forgeGhostChain(dir, status, false);
 
     // The real operator restarts (its own key, from the Secret) and keeps working: the sidecar of A
     // sends its next batch, sealed by the real store key over a log that now holds G.
-    let opened: FileStore | undefined;
+    let store: FileStore;
     try {
-      opened = await open(dir, realKey, status);
+      store = await open(dir, realKey, status);
     } catch {
       return; // refused to open an altered store: held
     }
-    store = opened;
     const b2 = A.batch(2);
     const r2 = await store.append(A.chainId, b2.records, b2.checkpoint);
     expect(r2).toMatchObject({ ok: true });
@@ -119,37 +127,14 @@ describe('entries appended to the store volume while the operator is down', () =
 
   it('nor pass `guarita verify --policy` (verifyPolicyEntries against status.chain) once the forger also drops its public key in keys/', async () => {
     const realKey = generateSigningKey();
-    const dir = mkdtempSync(join(tmpdir(), 'guarita-r7-vol-'));
-    dirs.push(dir);
-    const A = fakeSidecar(NS, 'agent-a');
-    let store = await open(dir, realKey);
-    await store.registerChain(A.registration());
-    const b1 = A.batch(5);
-    expect((await store.append(A.chainId, b1.records, b1.checkpoint)).ok).toBe(true);
-    const status = anchorsOf(store);
-    await store.close();
-    stores.splice(0);
-    const scratch = mkdtempSync(join(tmpdir(), 'guarita-r7-vol-forge-'));
-    dirs.push(scratch);
-    cpSync(dir, scratch, { recursive: true });
-    const forger = await open(scratch, generateSigningKey(), status);
-    const G = fakeSidecar(NS, 'agent-ghost');
-    await forger.registerChain(G.registration());
-    const g = G.batch(3, { command: 'DELETE FROM customers -- fabricated, never ran', subject: 'alice' });
-    expect((await forger.append(G.chainId, g.records, g.checkpoint)).ok).toBe(true);
-    await forger.close();
-    stores.splice(stores.indexOf(forger), 1);
-    const segs = join('policies', NS, POLICY, 'segments');
-    for (const f of readdirSync(join(scratch, segs))) cpSync(join(scratch, segs, f), join(dir, segs, f));
-    for (const f of readdirSync(join(scratch, 'chains', NS))) cpSync(join(scratch, 'chains', NS, f), join(dir, 'chains', NS, f));
-    for (const f of readdirSync(join(scratch, 'keys'))) cpSync(join(scratch, 'keys', f), join(dir, 'keys', f));
-    let opened: FileStore | undefined;
+    const { dir, A, status } = await genuineStore(realKey);
+    const G = await forgeGhostChain(dir, status, true);
+    let store: FileStore;
     try {
-      opened = await open(dir, realKey, status);
+      store = await open(dir, realKey, status);
     } catch {
       return; // held
     }
-    store = opened;
     const b2 = A.batch(2);
     expect((await store.append(A.chainId, b2.records, b2.checkpoint)).ok).toBe(true);
     const head = store.policyHeads().find((h) => h.namespace === NS && h.policy === POLICY)?.checkpoint;
