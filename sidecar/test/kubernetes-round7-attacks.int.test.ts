@@ -21,13 +21,14 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { kubeconfigPath, requireKube } from '../../e2e/harness/state.ts';
-import { apply, createServiceAccount, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { apply, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
 import { suffix } from '../../e2e/support/kubectl.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { echoThrough, forwardedPort } from '../../e2e/support/port-forward-client.ts';
 import { createServingIdentity } from '../src/kubernetes/serving-cert.ts';
+import { agentKubectl, readerCredential, writeAgentKubeconfig, type Ran } from './kube-agent.ts';
 import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
@@ -74,24 +75,9 @@ function policy(): Record<string, unknown> {
   };
 }
 
-interface Ran { code: number; stdout: string; stderr: string }
-
-async function agent(args: readonly string[]): Promise<Ran> {
-  const bin = join(requireKube().binDir, 'kubectl');
-  try {
-    const { stdout, stderr } = await run(bin, ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), ...args], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-async function agentOk(args: readonly string[]): Promise<string> {
-  const r = await agent(args);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${sidecar.log(40)}`);
-  return r.stdout;
-}
+const kubectlAgent = agentKubectl(() => agentKubeconfig, () => fx.dir, () => sidecar.log(40));
+const agent = (args: readonly string[]): Promise<Ran> => kubectlAgent.run(args);
+const agentOk = (args: readonly string[]): Promise<string> => kubectlAgent.ok(args);
 
 /** A raw WebSocket-style upgrade request on a TLS connection; the agent's answer (first 2 s of it). */
 async function rawUpgrade(method: string, pod: string, command: readonly string[], extra: Record<string, string> = {}): Promise<string> {
@@ -122,10 +108,8 @@ beforeAll(async () => {
   system = await startGuaritaSystem('sc-k8s-r7');
   ns = system.ns;
   const kube = requireKube();
-  await createServiceAccount(ns, 'cluster-reader');
+  const readerToken = await readerCredential(ns, 'cluster-reader', [{ apiGroups: [''], resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward', 'pods/log', 'configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update'] }]);
   await apply([
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cluster-reader', namespace: ns }, rules: [{ apiGroups: [''], resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward', 'pods/log', 'configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update'] }] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'cluster-reader', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cluster-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }] },
     // Personal data the application wrote: a ledger keyed by CPF, and one object per customer named with it.
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ledger', namespace: ns }, data: { [CPF]: 'saldo 10' } },
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a-first', namespace: ns }, data: { note: 'first page' } },
@@ -138,7 +122,6 @@ beforeAll(async () => {
   echo.listen(0, '127.0.0.1');
   await once(echo, 'listening');
   standIn.forward(ns, 'vault-0', 8080, (echo.address() as AddressInfo).port);
-  const readerToken = await serviceAccountToken(ns, 'cluster-reader', undefined, 7200);
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
   [listenPort = 0] = await freePorts(1);
   await apply([policy()]);
@@ -149,15 +132,8 @@ beforeAll(async () => {
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir } });
   await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
   agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
+  agentKubeconfig = writeAgentKubeconfig({ dir: fx.dir, listenPort, purpose: PURPOSE, target: TARGET, namespace: ns, token: agentToken, caFile: join(caDir, TARGET, 'ca.crt') });
   const tokenFile = join(fx.dir, 'agent-token');
-  writeFileSync(tokenFile, agentToken, { mode: 0o600 });
-  agentKubeconfig = join(fx.dir, 'agent.kubeconfig');
-  writeFileSync(agentKubeconfig, stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': PURPOSE,
-    clusters: [{ name: TARGET, cluster: { server: `https://127.0.0.1:${listenPort}/guarita-purpose/${PURPOSE}`, 'certificate-authority': join(caDir, TARGET, 'ca.crt') } }],
-    users: [{ name: 'agent', user: { tokenFile } }],
-    contexts: [{ name: PURPOSE, context: { cluster: TARGET, user: 'agent', namespace: ns } }],
-  }));
   // What an agent can put in front of the sidecar in its own container: a TLS relay (its own CA in
   // its own KUBECONFIG) that sends kubectl's port-forward upgrade as DELETE instead of GET.
   const identity = await createServingIdentity('agent-shim');

@@ -19,14 +19,14 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { kubeconfigPath, requireKube } from '../../e2e/harness/state.ts';
-import { apply, createServiceAccount, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { apply, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
 import { suffix } from '../../e2e/support/kubectl.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
+import { agentKubectl, readerCredential, writeAgentKubeconfig } from './kube-agent.ts';
 import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
@@ -70,24 +70,8 @@ function policy(): Record<string, unknown> {
   };
 }
 
-interface Ran { code: number; stdout: string; stderr: string }
-
-async function agent(args: readonly string[]): Promise<Ran> {
-  const bin = join(requireKube().binDir, 'kubectl');
-  try {
-    const { stdout, stderr } = await run(bin, ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), ...args], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-async function agentOk(args: readonly string[]): Promise<string> {
-  const r = await agent(args);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${sidecar.log(40)}`);
-  return r.stdout;
-}
+const kubectlAgent = agentKubectl(() => agentKubeconfig, () => fx.dir, () => sidecar.log(40));
+const agentOk = (args: readonly string[]): Promise<string> => kubectlAgent.ok(args);
 
 function admin(args: readonly string[]): Promise<{ stdout: string }> {
   return run(join(requireKube().binDir, 'kubectl'), ['--kubeconfig', kubeconfigPath('admin'), ...args]);
@@ -151,7 +135,7 @@ beforeAll(async () => {
   system = await startGuaritaSystem('sc-k8s-r7b');
   ns = system.ns;
   const kube = requireKube();
-  await createServiceAccount(ns, 'cluster-reader');
+  const readerToken = await readerCredential(ns, 'cluster-reader', [{ apiGroups: [''], resources: ['pods', 'pods/exec', 'pods/proxy', 'pods/log', 'configmaps'], verbs: ['get', 'list', 'watch', 'create'] }, { apiGroups: [GROUP], resources: ['subscriberlists'], verbs: ['get', 'list', 'watch'] }]);
   // A CRD whose kind ends in List, with its own top-level items (kind SubscriberList; its listKind is SubscriberListList, the default).
   await apply([{
     apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: `subscriberlists.${GROUP}` },
@@ -162,8 +146,6 @@ beforeAll(async () => {
   }]);
   await admin(['wait', '--for=condition=Established', `crd/subscriberlists.${GROUP}`, '--timeout=60s']);
   await apply([
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cluster-reader', namespace: ns }, rules: [{ apiGroups: [''], resources: ['pods', 'pods/exec', 'pods/proxy', 'pods/log', 'configmaps'], verbs: ['get', 'list', 'watch', 'create'] }, { apiGroups: [GROUP], resources: ['subscriberlists'], verbs: ['get', 'list', 'watch'] }] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'cluster-reader', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cluster-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }] },
     // What an application wrote: a ConfigMap whose owner reference names its customer by CPF (the apiserver checks only that uid is not empty).
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'owned', namespace: ns, ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'customer', uid: CPF }] }, data: { note: `cliente ${CPF}` } },
   ]);
@@ -188,7 +170,6 @@ beforeAll(async () => {
   appPort = (app.address() as AddressInfo).port;
   await standIn.runPod(ns, 'app-0');
   await admin(['-n', ns, 'patch', 'pod', 'app-0', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { podIP: address, podIPs: [{ ip: address }] } })]);
-  const readerToken = await serviceAccountToken(ns, 'cluster-reader', undefined, 7200);
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
   [listenPort = 0] = await freePorts(1);
   await apply([policy()]);
@@ -199,15 +180,7 @@ beforeAll(async () => {
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir } });
   await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
   agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
-  const tokenFile = join(fx.dir, 'agent-token');
-  writeFileSync(tokenFile, agentToken, { mode: 0o600 });
-  agentKubeconfig = join(fx.dir, 'agent.kubeconfig');
-  writeFileSync(agentKubeconfig, stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': PURPOSE,
-    clusters: [{ name: TARGET, cluster: { server: `https://127.0.0.1:${listenPort}/guarita-purpose/${PURPOSE}`, 'certificate-authority': join(caDir, TARGET, 'ca.crt') } }],
-    users: [{ name: 'agent', user: { tokenFile } }],
-    contexts: [{ name: PURPOSE, context: { cluster: TARGET, user: 'agent', namespace: ns } }],
-  }));
+  agentKubeconfig = writeAgentKubeconfig({ dir: fx.dir, listenPort, purpose: PURPOSE, target: TARGET, namespace: ns, token: agentToken, caFile: join(caDir, TARGET, 'ca.crt') });
 }, 240_000);
 
 afterAll(async () => {

@@ -4,28 +4,26 @@
 // records. What the container prints is masked before kubectl shows it; stdin, stdout and stderr
 // are recorded as timed 'stream' records; the decision is the policy's rules.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import WebSocket from 'ws';
-import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { kubeconfigPath, kubectl, requireKube } from '../../e2e/harness/state.ts';
-import { apply, createServiceAccount, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { apply, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
 import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { spawnCli } from '../../cli/test/spawn-cli.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { echoThrough, forwardedPort } from '../../e2e/support/port-forward-client.ts';
+import { agentKubectl, readerCredential, writeAgentKubeconfig, type Ran } from './kube-agent.ts';
 import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
 
-const run = promisify(execFile);
 const POLICY = 'cluster-access';
 const TARGET = 'cluster';
 const PURPOSE = 'troubleshooting';
@@ -64,36 +62,10 @@ function policy(revoked = false): Record<string, unknown> {
   };
 }
 
-interface Ran { code: number; stdout: string; stderr: string }
-
+const kubectlAgent = agentKubectl(() => agentKubeconfig, () => fx.dir, () => sidecar.log(40));
 /** kubectl as the agent: only the injected-style KUBECONFIG. */
-async function agent(args: readonly string[], input?: string, extraEnv: Record<string, string> = {}): Promise<Ran> {
-  const bin = join(requireKube().binDir, 'kubectl');
-  const full = ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), ...args];
-  if (input !== undefined) {
-    const child = spawn(bin, full, { env: { PATH: process.env.PATH ?? '', HOME: fx.dir, ...extraEnv } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.stdin.end(input);
-    const [code] = await once(child, 'exit') as [number | null];
-    return { code: code ?? 1, stdout, stderr };
-  }
-  try {
-    const { stdout, stderr } = await run(bin, full, { env: { PATH: process.env.PATH ?? '', HOME: fx.dir, ...extraEnv }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-async function agentOk(args: readonly string[], input?: string): Promise<string> {
-  const r = await agent(args, input);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${sidecar.log(40)}`);
-  return r.stdout;
-}
+const agent = (args: readonly string[], input?: string, env: Record<string, string> = {}): Promise<Ran> => kubectlAgent.run(args, { ...(input === undefined ? {} : { input }), env });
+const agentOk = (args: readonly string[], input?: string): Promise<string> => kubectlAgent.ok(args, input === undefined ? {} : { input });
 
 /** The real CLI as audrey (a session reader), to the test's operator. */
 async function guarita(args: string[]): Promise<Ran> {
@@ -105,10 +77,8 @@ beforeAll(async () => {
   system = await startGuaritaSystem('sc-k8s-stream');
   ns = system.ns;
   const kube = requireKube();
-  await createServiceAccount(ns, 'cluster-reader');
+  const readerToken = await readerCredential(ns, 'cluster-reader', [{ apiGroups: [''], resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['get', 'list', 'create'] }]);
   await apply([
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cluster-reader', namespace: ns }, rules: [{ apiGroups: [''], resources: ['pods', 'pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['get', 'list', 'create'] }] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'cluster-reader', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cluster-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }] },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch'] }] },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reviewers', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reviewers' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dpo' }] },
   ]);
@@ -120,7 +90,6 @@ beforeAll(async () => {
   echo.listen(0, '127.0.0.1');
   await once(echo, 'listening');
   standIn.forward(ns, 'worker-0', 8080, (echo.address() as AddressInfo).port);
-  const readerToken = await serviceAccountToken(ns, 'cluster-reader', undefined, 7200);
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
   [listenPort = 0] = await freePorts(1);
   await apply([policy()]);
@@ -131,15 +100,7 @@ beforeAll(async () => {
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir } });
   await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
   agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
-  const tokenFile = join(fx.dir, 'agent-token');
-  writeFileSync(tokenFile, agentToken, { mode: 0o600 });
-  agentKubeconfig = join(fx.dir, 'agent.kubeconfig');
-  writeFileSync(agentKubeconfig, stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': PURPOSE,
-    clusters: [{ name: TARGET, cluster: { server: `https://127.0.0.1:${listenPort}/guarita-purpose/${PURPOSE}`, 'certificate-authority': join(caDir, TARGET, 'ca.crt') } }],
-    users: [{ name: 'agent', user: { tokenFile } }],
-    contexts: [{ name: PURPOSE, context: { cluster: TARGET, user: 'agent', namespace: ns } }],
-  }));
+  agentKubeconfig = writeAgentKubeconfig({ dir: fx.dir, listenPort, purpose: PURPOSE, target: TARGET, namespace: ns, token: agentToken, caFile: join(caDir, TARGET, 'ca.crt') });
 }, 240_000);
 
 afterAll(async () => {

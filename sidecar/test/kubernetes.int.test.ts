@@ -4,28 +4,27 @@
 // process, with the real operator and admission webhook for approvals and records. The local
 // control plane has no kubelet: pods stay Pending, so logs and exec reach no container here.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
-import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { kubectl, requireKube } from '../../e2e/harness/state.ts';
-import { apply, createServiceAccount, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { apply, getObject, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
 import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { createServingIdentity } from '../src/kubernetes/serving-cert.ts';
+import { agentKubectl, readerCredential, writeAgentKubeconfig, type Ran } from './kube-agent.ts';
 import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, verifyExportedChain, type SidecarFixture, type SidecarProcess } from './support.ts';
 import { onScreen } from '../../core/masking/corpus.ts';
 
 jest.setTimeout(120_000);
 
-const run = promisify(execFile);
 const POLICY = 'cluster-access';
 const TARGET = 'cluster';
 const PURPOSE = 'troubleshooting';
@@ -94,25 +93,11 @@ function policy(): Record<string, unknown> {
   };
 }
 
-interface Ran { code: number; stdout: string; stderr: string }
 
 /** kubectl as the agent: only the injected-style KUBECONFIG, its own discovery cache. */
-async function agent(args: readonly string[]): Promise<Ran> {
-  const kube = requireKube();
-  try {
-    const { stdout, stderr } = await run(join(kube.binDir, 'kubectl'), ['--kubeconfig', agentKubeconfig, '--cache-dir', join(fx.dir, 'kcache'), ...args], { env: { PATH: process.env.PATH ?? '', HOME: fx.dir }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-async function agentOk(args: readonly string[]): Promise<string> {
-  const r = await agent(args);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}\n${sidecar.log(40)}`);
-  return r.stdout;
-}
+const kubectlAgent = agentKubectl(() => agentKubeconfig, () => fx.dir, () => sidecar.log(40));
+const agent = (args: readonly string[]): Promise<Ran> => kubectlAgent.run(args);
+const agentOk = (args: readonly string[]): Promise<string> => kubectlAgent.ok(args);
 
 const tls = new Agent({ connect: { rejectUnauthorized: false } });
 
@@ -140,10 +125,8 @@ beforeAll(async () => {
   ns = system.ns;
   const kube = requireKube();
   // The sidecar's own credential for the apiserver: a service account that may read and write what the test needs.
-  await createServiceAccount(ns, 'cluster-reader');
+  const readerToken = await readerCredential(ns, 'cluster-reader', [{ apiGroups: ['', 'apps'], resources: ['pods', 'pods/log', 'pods/exec', 'configmaps', 'secrets', 'events', 'deployments'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] }]);
   await apply([
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cluster-reader', namespace: ns }, rules: [{ apiGroups: ['', 'apps'], resources: ['pods', 'pods/log', 'pods/exec', 'configmaps', 'secrets', 'events', 'deployments'], verbs: ['get', 'list', 'watch', 'patch', 'delete'] }] },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'cluster-reader', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cluster-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }] },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reviewers', namespace: ns }, rules: [{ apiGroups: ['guarita.io'], resources: ['approvalrequests'], verbs: ['get', 'list', 'watch', 'patch'] }] },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reviewers', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reviewers' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dpo' }] },
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'customer-notes', namespace: ns, annotations: { 'owner-email': EMAIL } }, data: { note: `cliente CPF ${CPF}, e-mail ${EMAIL}` } },
@@ -151,14 +134,8 @@ beforeAll(async () => {
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-password', namespace: ns }, stringData: { password: 'correct-horse-battery-staple' } },
     { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'orders-db-0', namespace: ns, labels: { app: 'orders-db' } }, spec: { serviceAccountName: 'cluster-reader', automountServiceAccountToken: false, containers: [{ name: 'db', image: 'postgres:17', env: [{ name: 'OWNER_CPF', value: CPF }] }] } },
   ]);
-  const readerToken = await serviceAccountToken(ns, 'cluster-reader', undefined, 7200);
   const mirror = MIRROR_RULES(ns);
-  await createServiceAccount(ns, 'mirror-reader');
-  await apply([
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'mirror-reader', namespace: ns }, rules: mirror.rbac },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'mirror-reader', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'mirror-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'mirror-reader', namespace: ns }] },
-  ]);
-  mirrorToken = await serviceAccountToken(ns, 'mirror-reader', undefined, 7200);
+  mirrorToken = await readerCredential(ns, 'mirror-reader', mirror.rbac);
   // The webhook checks that the target's Secret exists; the sidecar reads it where the injector mounts it.
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
   [listenPort = 0, mirrorPort = 0] = await freePorts(2);
@@ -173,16 +150,8 @@ beforeAll(async () => {
   sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }, { policy: 'mirror', target: 'mirror', protocol: 'kubernetes', listenPort: mirrorPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir, GUARITA_KUBE_MAX_RESPONSE: String(256 * 1024), GUARITA_KUBE_MAX_WATCHES: '6' } });
   caFile = join(caDir, TARGET, 'ca.crt');
   agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
-  const tokenFile = join(fx.dir, 'agent-token');
-  writeFileSync(tokenFile, agentToken, { mode: 0o600 });
   // What the injector writes for agent containers: the sidecar on loopback, its CA, the agent's own token file.
-  agentKubeconfig = join(fx.dir, 'agent.kubeconfig');
-  writeFileSync(agentKubeconfig, stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': PURPOSE,
-    clusters: [{ name: TARGET, cluster: { server: `https://127.0.0.1:${listenPort}/guarita-purpose/${PURPOSE}`, 'certificate-authority': caFile } }],
-    users: [{ name: 'agent', user: { tokenFile } }],
-    contexts: [{ name: PURPOSE, context: { cluster: TARGET, user: 'agent', namespace: ns } }],
-  }));
+  agentKubeconfig = writeAgentKubeconfig({ dir: fx.dir, listenPort, purpose: PURPOSE, target: TARGET, namespace: ns, token: agentToken, caFile });
 }, 240_000);
 
 afterAll(async () => {
