@@ -74,6 +74,7 @@ function ns(value: string): string {
 export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
   const now = deps.now ?? Date.now;
   let proofBuilding = false;
+  let verifying = false;
 
   const authorize = async (req: FastifyRequest, namespace: string, verbs: string[], name?: string): Promise<Identity> => {
     const token = bearerToken(req.headers.authorization);
@@ -188,10 +189,20 @@ export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
     const namespace = ns(req.params.ns);
     await authorize(req, namespace, ['get']);
     if (store.policyChain(namespace, req.params.name) === undefined) throw new ReadError(404, `nothing is stored for policy ${req.params.name} in namespace ${namespace}`);
-    const lines = [];
-    for await (const l of store.policyEntries(namespace, req.params.name)) lines.push(l);
-    const anchored = deps.anchored(namespace, req.params.name);
-    return { ...verifyPolicyEntries(namespace, req.params.name, lines, anchored), ...(anchored === undefined ? {} : { anchored }) };
+    // One verification at a time: each holds the policy's whole log in memory while it checks it.
+    if (verifying) {
+      reply.header('retry-after', String(deps.retryAfterSeconds ?? 2));
+      throw new ReadError(503, 'another policy log is being verified on this operator: retry shortly');
+    }
+    verifying = true;
+    try {
+      const lines = [];
+      for await (const l of store.policyEntries(namespace, req.params.name)) lines.push(l);
+      const anchored = deps.anchored(namespace, req.params.name);
+      return { ...verifyPolicyEntries(namespace, req.params.name, lines, anchored), ...(anchored === undefined ? {} : { anchored }) };
+    } finally {
+      verifying = false;
+    }
   }));
 }
 
