@@ -9,7 +9,7 @@
 import { request } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../log.ts';
-import { UpstreamRefusal, upstreamRefusal } from './stream-relay.ts';
+import { agentGone, UpstreamRefusal, upstreamRefusal } from './stream-relay.ts';
 import type { StreamingExchange } from './streaming.ts';
 
 /** The upstream's upgraded connection, its 101 headers and what came after them. */
@@ -51,7 +51,7 @@ export async function relayOpaque(x: StreamingExchange, protocols: string[]): Pr
   const up = await upgradeUpstream(x, protocols);
   const agent = x.socket;
   const started = performance.now();
-  if (agent.destroyed || !agent.readable || !agent.writable) {
+  if (agentGone(agent)) {
     // The agent left while the tunnel was opened upstream: it is closed at once, and recorded so.
     up.socket.destroy();
     await x.auth.complete({ result: { bytes: 0, error: 'the agent\'s connection ended before the port-forward was established' }, masked: {}, durationMs: performance.now() - started })

@@ -1,11 +1,17 @@
 // What both stream relays share: WebSocket message data as one Buffer, and sending with
 // backpressure, so a side that never reads pauses the other instead of growing the sidecar.
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Session } from '../enforcement.ts';
 
 /** Most bytes queued toward either side before the other side is paused. */
 export const HIGH_WATER_BYTES = 1024 * 1024;
+
+/** The agent's connection cannot be upgraded any more (ws would drop it without completing the handshake; a tunnel has no one to relay to). */
+export function agentGone(socket: Duplex): boolean {
+  return socket.destroyed || !socket.readable || !socket.writable;
+}
 
 export function toBuffer(data: WebSocket.RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;

@@ -21,7 +21,7 @@ import { errorMessage, type Logger } from '../log.ts';
 import { statusOnSocket } from './status.ts';
 import { relayChannels } from './stream-exec.ts';
 import { relayOpaque } from './stream-portforward.ts';
-import { UpstreamRefusal, upstreamRefusal } from './stream-relay.ts';
+import { agentGone, UpstreamRefusal, upstreamRefusal } from './stream-relay.ts';
 import type { KubeUpstream } from './upstream.ts';
 
 /** Subresources that switch protocols to a stream of frames. */
@@ -91,13 +91,13 @@ const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
  * exec opened upstream runs in the container whether or not the agent's side then becomes a
  * WebSocket.
  */
-function handshakeProblem(req: IncomingMessage, what: string, viaWs: boolean): { code: number; message: string } | undefined {
+function handshakeProblem(req: IncomingMessage, what: string, protocols: string[] | undefined): { code: number; message: string } | undefined {
   if (req.method !== 'GET') return { code: 405, message: `guarita: ${what}: a WebSocket upgrade is a GET (RFC 6455), not ${req.method ?? 'no method'}` };
   const key = req.headers['sec-websocket-key'];
   if (typeof key !== 'string' || !WEBSOCKET_KEY.test(key)) return { code: 400, message: `guarita: ${what}: the WebSocket upgrade has no valid Sec-WebSocket-Key (16 bytes in base64)` };
   const version = Number(req.headers['sec-websocket-version']);
   if (version !== 13 && version !== 8) return { code: 400, message: `guarita: ${what}: Sec-WebSocket-Version must be 13` };
-  if (offered(req, viaWs) === undefined) return { code: 400, message: `guarita: ${what}: the Sec-WebSocket-Protocol header is not a list of protocol names (RFC 6455 §4.1)` };
+  if (protocols === undefined) return { code: 400, message: `guarita: ${what}: the Sec-WebSocket-Protocol header is not a list of protocol names (RFC 6455 §4.1)` };
   return undefined;
 }
 
@@ -116,11 +116,6 @@ function offered(req: IncomingMessage, viaWs: boolean): string[] | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The agent's connection cannot be upgraded any more: ws would drop it without completing the handshake. */
-function agentGone(socket: Duplex): boolean {
-  return socket.destroyed || !socket.readable || !socket.writable;
 }
 
 async function refuse(x: StreamingExchange, code: number, message: string): Promise<void> {
@@ -144,15 +139,15 @@ function check(x: StreamingExchange): { code: number; message: string } | { prot
   if (upgrade !== 'websocket') {
     return { code: 400, message: `guarita: ${what} over ${upgrade === '' ? 'this upgrade' : upgrade.toUpperCase()} is not supported by the sidecar; it relays the WebSocket protocols kubectl 1.30+ uses by default (unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS / KUBECTL_PORT_FORWARD_WEBSOCKETS=false, or upgrade kubectl)` };
   }
-  const handshake = handshakeProblem(x.req, what, viaWs(x));
+  const all = offered(x.req, viaWs(x));
+  const handshake = handshakeProblem(x.req, what, all);
   if (handshake !== undefined) return handshake;
-  return protocolsToOffer(x, what);
+  return protocolsToOffer(x, what, all ?? []);
 }
 
 /** The agent's offered protocols the sidecar can read (offered upstream in its order), or why there are none. */
-function protocolsToOffer(x: StreamingExchange, what: string): { code: number; message: string } | { protocols: string[] } {
-  const known: readonly string[] = x.attributes.subresource === 'portforward' ? PORT_FORWARD_PROTOCOLS : CHANNEL_PROTOCOLS;
-  const all = offered(x.req, viaWs(x)) ?? [];
+function protocolsToOffer(x: StreamingExchange, what: string, all: readonly string[]): { code: number; message: string } | { protocols: string[] } {
+  const known: readonly string[] = viaWs(x) ? CHANNEL_PROTOCOLS : PORT_FORWARD_PROTOCOLS;
   const protocols = all.filter((p) => known.includes(p));
   if (protocols.length === 0) {
     return { code: 400, message: `guarita: ${what}: none of the offered WebSocket protocols (${all.join(', ') || 'none'}) is one the sidecar can inspect; it accepts ${known.join(', ')}` };
