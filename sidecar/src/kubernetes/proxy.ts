@@ -544,11 +544,7 @@ export class KubeProxy {
    * memory; beyond it, the answer is refused (503) and others are served.
    */
   #hold(res: ServerResponse, bytes: number): void {
-    const budget = HELD_BUDGET * this.#opts.maxResponseBytes;
-    if (this.#held + bytes > budget) {
-      throw new Refusal(503, `guarita: the proxy already holds ${this.#held} bytes of answers agents have not read (limit ${budget}, 4 × GUARITA_KUBE_MAX_RESPONSE); retry shortly, or page the list (kubectl --chunk-size)`);
-    }
-    this.#held += bytes;
+    this.#charge(bytes);
     const deadline = setTimeout(() => res.destroy(new Error('the agent did not read the answer in time')), READ_DEADLINE_MS);
     deadline.unref();
     res.once('close', () => {
