@@ -78,8 +78,7 @@ export interface PolicyState {
 }
 
 /** Where a stored sidecar checkpoint is (its store.checkpoint entry), for exports. */
-/** `time`: the signer's time in the note (format 2 checkpoints carry one), for the next batch's check that time does not go back. */
-export interface CheckpointRef { size: number; root: string; segment: Segment; offset: number; length: number; time?: string }
+export interface CheckpointRef { size: number; root: string; segment: Segment; offset: number; length: number }
 
 export interface ChainMem {
   state: ChainState;

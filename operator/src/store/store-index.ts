@@ -8,22 +8,17 @@ import type { SigningKey } from '../../../core/recording/index.ts';
 import { checkpointTime, parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { segmentFirstSeq, type EntryExtras } from './segment.ts';
 import { addToSummary, countRecord, emptyCounters, newSummary, summaryBounds } from './sessions.ts';
-import { kindOf, policyKey, type ChainMem, type CheckpointRef, type PolicyState, type RecordRef, type Segment, type SessionEntry } from './state.ts';
+import { kindOf, policyKey, type ChainMem, type PolicyState, type RecordRef, type Segment, type SessionEntry } from './state.ts';
 import { mergeRanges, StoreChain } from '../../../core/recording/store-chain.ts';
 import type { RemovedRange, SessionRecord, StoreLink, Tombstone } from './types.ts';
 
 const DNS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** The later of two checkpoint times (either may be absent). */
-function laterTime(a: string | undefined, b: string | undefined): string | undefined {
-  if (a === undefined) return b;
-  return b !== undefined && Date.parse(b) > Date.parse(a) ? b : a;
-}
-
-/** An index entry for a stored chain checkpoint, with the time its note carries. */
-function checkpointRef(cp: { size: number; root: string }, segment: Segment, offset: number, length: number, stored: EntryExtras['chainCheckpoint']): CheckpointRef {
+/** The later of a chain's newest checkpoint time and the time `stored`'s note carries (either may be absent). */
+function laterTime(newest: string | undefined, stored: EntryExtras['chainCheckpoint']): string | undefined {
   const time = stored === undefined ? undefined : checkpointTime(stored.note);
-  return { size: cp.size, root: cp.root, segment, offset, length, ...(time === undefined ? {} : { time }) };
+  if (newest === undefined) return time;
+  return time !== undefined && Date.parse(time) > Date.parse(newest) ? time : newest;
 }
 
 export class StoreIndex {
@@ -100,9 +95,8 @@ export class StoreIndex {
     // One copy per policy the batch touched: the index keeps the first.
     const stored = extras.chainCheckpoint;
     if (newest < cp.size) {
-      const ref = checkpointRef(cp, seg, offset, length, stored);
-      chain.checkpoints.push(ref);
-      chain.newestTime = laterTime(chain.newestTime, ref.time);
+      chain.checkpoints.push({ size: cp.size, root: cp.root, segment: seg, offset, length });
+      chain.newestTime = laterTime(chain.newestTime, stored);
     }
     if (stored !== undefined && cp.size >= newest) chain.newest = { size: cp.size, frontier: stored.frontier };
   }
