@@ -14,7 +14,7 @@ import { ApprovalReconciler } from './reconcile/approval-request.ts';
 import { WorkQueue } from './reconcile/queue.ts';
 import { FileStore, type StoreLogger } from './store/file-store.ts';
 import { loadKeyFile, loadKeySecret } from './store/key.ts';
-import type { SessionRecord, SessionStore } from './store/types.ts';
+import type { AnchoredHead, SessionRecord, SessionStore } from './store/types.ts';
 import { retry } from './util.ts';
 
 export interface Logger extends StoreLogger {
@@ -62,8 +62,8 @@ export class Controller {
   }
 
   /** Every served AccessPolicy's status.chain, by namespace/name. */
-  async #anchoredHeads(): Promise<Map<string, { head: string; records: number }>> {
-    const out = new Map<string, { head: string; records: number }>();
+  async #anchoredHeads(): Promise<Map<string, AnchoredHead>> {
+    const out = new Map<string, AnchoredHead>();
     for (const path of this.#listPaths(paths.accessPolicies(), (ns) => paths.accessPolicies(ns))) {
       for (const p of (await this.#d.api.list<AccessPolicy>(path)).items) {
         const chain = p.status?.chain;

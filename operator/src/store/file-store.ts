@@ -26,7 +26,7 @@ import * as reads from './store-reads.ts';
 import type { ExportV2Line, StoreProof } from '../../../core/recording/export-format.ts';
 import { GroupWriter, type CheckpointToStore } from './store-writer.ts';
 import type {
-  AppendResult, ChainRegistration, ChainState, ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead,
+  AnchoredHead, AppendResult, ChainRegistration, ChainState, ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead,
   RetentionFor, RetentionOutcome, SessionFilter, SessionRecord, SessionStore, SessionSummary, StoreHooks, StoreLogger,
 } from './types.ts';
 
@@ -45,7 +45,7 @@ export interface FileStoreOptions {
    * writer does not hold): the log up to it is vouched for by it; after it only the operator's
    * current key (and the key that sealed the anchored head, until the current one seals) may seal.
    */
-  anchors?: (namespace: string, policy: string) => { head: string; records: number } | undefined;
+  anchors?: (namespace: string, policy: string) => AnchoredHead | undefined;
 }
 
 function chainFile(dir: string, namespace: string, chainId: string): string {

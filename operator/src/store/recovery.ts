@@ -6,7 +6,7 @@
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { contentIntact, GENESIS, type ChainPosition } from '../../../core/recording/index.ts';
 import { StoreLogChecker } from '../../../core/recording/store-verify.ts';
-import type { RemovedRange, SessionRecord, StoreCheckpoint, StoreLink } from './types.ts';
+import type { AnchoredHead, RemovedRange, SessionRecord, StoreCheckpoint, StoreLink } from './types.ts';
 
 export interface LoadedEntry {
   link: StoreLink;
@@ -45,7 +45,7 @@ export interface LoadedPolicy {
  */
 export function entryChecker(o: {
   keys: (keyId: string) => KeyObject | undefined; jwks: ReadonlyMap<string, JsonWebKey>; currentKeyId: string;
-  from: ChainPosition & { frontier?: string[] }; chainId: string; anchored?: { head: string; records: number } | undefined;
+  from: ChainPosition & { frontier?: string[] }; chainId: string; anchored?: AnchoredHead | undefined;
 }): (e: LoadedEntry) => string | undefined {
   const log = new StoreLogChecker(o.keys, o.from, o.chainId, o.jwks);
   const anchoredSeq = o.anchored?.records ?? 0;

@@ -14,7 +14,7 @@ import { emptyCounters } from './sessions.ts';
 import { newChainMem, policyKey, type ChainMem, type PolicyState } from './state.ts';
 import { StoreChain, storeChainId, verifyTombstone } from '../../../core/recording/store-chain.ts';
 import { isEnoent, newSegment, type StoreIndex } from './store-index.ts';
-import type { ChainRegistration, StoreHooks, StoreLogger, Tombstone } from './types.ts';
+import type { AnchoredHead, ChainRegistration, StoreHooks, StoreLogger, Tombstone } from './types.ts';
 
 const STORE_FORMAT = 'guarita-store/v1';
 
@@ -23,7 +23,7 @@ export interface OpenContext {
   now: () => number;
   log: StoreLogger;
   hooks?: StoreHooks;
-  anchors?: (namespace: string, policy: string) => { head: string; records: number } | undefined;
+  anchors?: (namespace: string, policy: string) => AnchoredHead | undefined;
 }
 
 interface Loaded { policy: PolicyState; parsed: ParsedSegment[]; names: string[] }

@@ -12,7 +12,7 @@ import { planExport, type ExportChainSource } from '../../../core/recording/expo
 import type { AnchorLine, ExportFilterV2, ExportV2Line, StoreHeadAtExport, StoreKeyLine, StoreProof } from '../../../core/recording/export-format.ts';
 import { leafHashOfHex, MerkleAppender, MerkleTree } from '../../../core/recording/merkle.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
-import type { ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo, StoreLink } from './types.ts';
+import type { AnchoredHead, ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo, StoreLink } from './types.ts';
 
 export function listSessions(index: StoreIndex, namespace: string, filter: SessionFilter): SessionSummary[] {
   const byId = index.sessions.get(namespace);
@@ -51,7 +51,7 @@ function exported(ref: RecordRef, f: ExportFilter): boolean {
 }
 
 /** The store head anchored in AccessPolicy status.chain (the read API knows it), for an export's anchors. */
-export type AnchoredLookup = (policy: string) => { head: string; records: number } | undefined;
+export type AnchoredLookup = (policy: string) => AnchoredHead | undefined;
 
 interface StoredCheckpoints { notes: { size: number; note: string }[]; frontiers: { size: number; frontier: string[] }[] }
 
@@ -106,7 +106,7 @@ async function chainSource({ c, refs, hashes, checkpoints }: ChainSnapshot): Pro
  * await between): status.chain as the operator last saw it, and the newest durable store checkpoint.
  * Read after an await, the anchor could name a store link newer than every record of the export.
  */
-interface PolicyHeads { policy: string; anchored: { head: string; records: number } | undefined; store: PolicyState['checkpoint'] }
+interface PolicyHeads { policy: string; anchored: AnchoredHead | undefined; store: PolicyState['checkpoint'] }
 
 function policyHeadsAt(index: StoreIndex, namespace: string, policies: Iterable<string>, anchored: AnchoredLookup): PolicyHeads[] {
   return [...policies].sort().map((policy) => ({ policy, anchored: anchored(policy), store: index.policies.get(policyKey(namespace, policy))?.checkpoint }));

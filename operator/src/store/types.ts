@@ -33,6 +33,9 @@ export interface PolicyHead {
   version: number;
 }
 
+/** A policy's store-log head as AccessPolicy status.chain anchors it. */
+export interface AnchoredHead { head: string; records: number }
+
 export interface SessionFilter { policy?: string; subject?: string; since?: number }
 export interface ExportFilter { policy?: string; sessionId?: string; since?: number; until?: number }
 
@@ -72,7 +75,7 @@ export interface SessionStore {
   listSessions(namespace: string, filter: SessionFilter): SessionSummary[];
   sessionRecords(namespace: string, sessionId: string): Promise<SessionRecord[] | undefined>;
   /** A verifiable export (format guarita-export/v2); `anchored` gives AccessPolicy status.chain per policy. */
-  exportLines(namespace: string, filter: ExportFilter, anchored?: (policy: string) => { head: string; records: number } | undefined): AsyncIterable<ExportV2Line | SessionRecord>;
+  exportLines(namespace: string, filter: ExportFilter, anchored?: (policy: string) => AnchoredHead | undefined): AsyncIterable<ExportV2Line | SessionRecord>;
   policyHeads(): PolicyHead[];
   policyChain(namespace: string, policy: string): PolicyChainInfo | undefined;
   /** The store chain with its records, for offline verification (JSONL lines). */
