@@ -110,12 +110,15 @@ function discard(body: Dispatcher.ResponseData['body']): void {
   body.destroy();
 }
 
-/** The apiserver's JSON answer, parsed; unparseable JSON cannot be masked, so it is refused. */
-function parseAnswer(data: Buffer): unknown {
+/**
+ * JSON from the apiserver (a whole answer or one watch event), parsed; JSON that cannot be parsed
+ * cannot be masked, so it is refused with `refusal` (what happens to the answer or watch).
+ */
+function parseApiserverJson(data: Buffer, refusal: string): unknown {
   try {
     return JSON.parse(data.toString('utf8'));
   } catch {
-    throw new Refusal(502, 'guarita: the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused');
+    throw new Refusal(502, `guarita: ${refusal}`);
   }
 }
 
@@ -564,7 +567,7 @@ export class KubeProxy {
         reading += bytes;
       });
       if (data.length > max) throw new Refusal(502, `guarita: the apiserver's response is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked whole; page the list (kubectl --chunk-size, ?limit=)`);
-      text = `${JSON.stringify(maskValue(parseAnswer(data)))}\n`;
+      text = `${JSON.stringify(maskValue(parseApiserverJson(data, 'the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused')))}\n`;
     } catch (err) {
       discard(up.body);
       throw err;
@@ -594,12 +597,7 @@ export class KubeProxy {
       // An event being masked, and until the agent takes it, counts against the same budget as whole answers.
       this.#charge(line.length);
       try {
-        let event: unknown;
-        try {
-          event = JSON.parse(line.toString('utf8'));
-        } catch {
-          throw new Refusal(502, 'guarita: a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut');
-        }
+        const event = parseApiserverJson(line, 'a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut');
         const text = `${JSON.stringify(maskValue(event))}\n`;
         sample.add(text);
         bytes += Buffer.byteLength(text);
