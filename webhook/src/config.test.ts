@@ -48,6 +48,14 @@ describe('webhook configuration', () => {
     expect(message).toContain('GUARITA_WEBHOOK_CERT_VALIDITY (--cert-validity): must be a positive duration');
   });
 
+  it('reads sidecar resources the pod guard can compare by value, and refuses quantities it cannot read', () => {
+    const spelled = { requests: { cpu: '0.05', memory: '64Mi' }, limits: { memory: '268435456', cpu: '1e0' } };
+    expect(loadConfig([], { ...base, GUARITA_SIDECAR_RESOURCES: JSON.stringify(spelled) }).injector.sidecar.resources).toEqual(spelled);
+    for (const bad of ['1K', '256 Mi', '64mb', '.', '1e']) {
+      expect(() => loadConfig([], { ...base, GUARITA_SIDECAR_RESOURCES: JSON.stringify({ limits: { memory: bad } }) })).toThrow('GUARITA_SIDECAR_RESOURCES (--sidecar-resources): must be JSON like');
+    }
+  });
+
   it('requires the apiserver\'s client certificate by default, and an explicit choice to go without', () => {
     expect(loadConfig([], base).clientAuth).toEqual({ mode: 'certificate', caFile: '/var/run/guarita/client-ca/ca.crt', names: [] });
     const { GUARITA_WEBHOOK_CLIENT_CA_FILE: _ca, ...withoutCa } = base;

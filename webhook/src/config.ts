@@ -3,6 +3,7 @@
 // Every problem is reported at once, naming the variable and the flag.
 import { MAPPINGS_ENV, MAPPINGS_FLAG, parseUsernameMappings, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import { envThenFlag, parseFlags, SettingsError, SettingsReader, type Setting } from '../../core/settings.ts';
+import { parseQuantity } from '../../core/kube/quantity.ts';
 import { MIN_SPOOL_SIZE_LIMIT_BYTES, SPOOL_SEGMENT_BYTES, spoolBudgetFor } from '../../core/recording/spool-budget.ts';
 import { durationSeconds } from './access-policy.ts';
 import { DEFAULT_CONFIGURATION_NAME, DEFAULT_OPERATOR_SERVICE_ACCOUNT, SYSTEM_NAMESPACES } from './constants.ts';
@@ -190,12 +191,13 @@ class Reader {
       const parsed = JSON.parse(v) as unknown;
       if (isResources(parsed)) return parsed;
     } catch { /* reported below */ }
-    return this.#fail(s, `must be JSON like {"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"memory":"256Mi"}}, got ${v}`, {});
+    return this.#fail(s, `must be JSON like {"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"memory":"256Mi"}} whose values are Kubernetes quantities (50m, 0.5, 64Mi, 1e9), got ${v}`, {});
   }
 }
 
+/** Quantities the pod guard can read (core/kube/quantity.ts): it compares the proxy's resources with these by value. */
 function isQuantityMap(v: unknown): boolean {
-  return v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((q) => typeof q === 'string' && /^[0-9.]+[a-zA-Z]*$/.test(q)));
+  return v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((q) => typeof q === 'string' && parseQuantity(q) !== undefined));
 }
 
 function isResources(v: unknown): v is ResourceRequirements {

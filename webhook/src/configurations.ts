@@ -116,9 +116,14 @@ export function validatingWebhookConfiguration(o: ConfigurationOptions): Record<
       {
         name: WEBHOOK_NAMES.validatePods,
         clientConfig: clientConfig(o, PATHS.validatePods),
-        // UPDATE of pods: the injected proxy may not change (kubectl set image); of
-        // pods/ephemeralcontainers: kubectl debug adds containers through that subresource only.
-        rules: [podRule(['CREATE', 'UPDATE'], ['pods']), podRule(['UPDATE'], ['pods/ephemeralcontainers']), podRule(['CONNECT'], ['pods/exec', 'pods/attach'])],
+        // UPDATE of pods: the injected proxy may not change (kubectl set image); of pods/resize:
+        // nor its resources (in-place resize, on by default since 1.33, goes through that
+        // subresource only, which a rule for pods does not match); of pods/ephemeralcontainers:
+        // kubectl debug adds containers through that subresource only.
+        rules: [
+          podRule(['CREATE', 'UPDATE'], ['pods']), podRule(['UPDATE'], ['pods/ephemeralcontainers']), podRule(['UPDATE'], ['pods/resize']),
+          podRule(['CONNECT'], ['pods/exec', 'pods/attach']),
+        ],
         namespaceSelector: namespaceSelector(o),
         timeoutSeconds: 5,
         ...common,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { decideInjection, type InjectionDecision, type InjectionInput } from './inject.ts';
+import { decideInjection, decisionAtCreate, type InjectionDecision, type InjectionInput } from './inject.ts';
 import { applyPatch } from './json-patch.ts';
 import type { Container, Pod } from './kube-types.ts';
 import { examplePod, examplePolicy, jobPod, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
@@ -150,6 +150,19 @@ describe('decideInjection', () => {
     const other = examplePod();
     other.metadata.labels = { app: 'billing' };
     expect(decideInjection(input(other))).toMatchObject({ action: 'skip', reason: 'no-matching-policy' });
+  });
+
+  it('decisionAtCreate adds the apiserver\'s part: the objectSelector keeps a pod labelled guarita.io/inject=false from the injector', () => {
+    const labelled = examplePod();
+    labelled.metadata.labels = { app: 'support-agent', 'guarita.io/inject': 'false' };
+    labelled.metadata.annotations = { 'guarita.io/inject': 'true' };
+    // The injector alone would follow the annotation; the apiserver never asks it.
+    expect(decideInjection(input(labelled)).action).toBe('inject');
+    expect(decisionAtCreate(input(labelled))).toMatchObject({ action: 'skip', reason: 'opted-out', message: expect.stringContaining('label guarita.io/inject=false') });
+    // Any other label value reaches the injector (the objectSelector is NotIn [false]).
+    labelled.metadata.labels['guarita.io/inject'] = 'False';
+    expect(decisionAtCreate(input(labelled)).action).toBe('inject');
+    expect(decisionAtCreate(input(examplePod()))).toEqual(decideInjection(input(examplePod())));
   });
 
   it('refuses a pod that insists on the sidecar (inject: "true") when no policy selects it', () => {

@@ -282,3 +282,15 @@ export function decideInjection(input: InjectionInput): InjectionDecision {
   if (problems.length > 0) return { action: 'reject', message: `guarita cannot inject this pod: ${problems.join('; ')}` };
   return injectedDecision(pod, freshInjection(input, targets), policies.map((p) => p.metadata.name), warningsFor(pod, config.sidecar), false);
 }
+
+/**
+ * What a CREATE of this pod gets, the apiserver's part included: the mutating webhook's
+ * objectSelector (configurations.ts) never sends a pod labelled guarita.io/inject=false to the
+ * injector, whatever its annotation says; every other pod gets decideInjection's answer.
+ */
+export function decisionAtCreate(input: InjectionInput): InjectionDecision {
+  if (input.pod.metadata.labels?.[INJECT_ANNOTATION] === 'false') {
+    return { action: 'skip', reason: 'opted-out', message: `pod opted out with the label ${INJECT_ANNOTATION}=false (the apiserver does not call the injector)` };
+  }
+  return decideInjection(input);
+}

@@ -5,11 +5,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { decideInjection } from './inject.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
-import { connectViolation, ephemeralViolations, firstDifference, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig } from './pod-guard.ts';
+import { connectViolation, ephemeralViolations, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig, type InjectionContext } from './pod-guard.ts';
 import { examplePod, examplePolicy, injectedExamplePod, OPTED_IN, proxyContainer, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
 const cfg: GuardConfig = { sidecar: TEST_SIDECAR, allowedCsiDrivers: ['secrets-store.csi.k8s.io'] };
+const at: InjectionContext = { namespace: 'lgpd-orders', config: TEST_INJECTOR };
 
 const injectedPod = (): Pod => injectedExamplePod(policies);
 const proxy = proxyContainer;
@@ -221,13 +222,71 @@ describe('pod guard: the node and the pod network, with or without a proxy', () 
     const old = injectedPod();
     const moved = structuredClone(old);
     moved.metadata.labels = { app: 'billing-agent' };
-    expect(selectionViolations(moved, old, policies)).toEqual([expect.stringMatching(/^the new labels change which AccessPolicies select this pod \(customers-api, orders-db before, none after\), but guarita-proxy keeps serving what it was injected with; delete the pod/)]);
+    expect(selectionViolations(moved, old, policies, at)).toEqual([expect.stringMatching(/^the new labels change which AccessPolicies select this pod \(customers-api, orders-db before, none after\), but guarita-proxy keeps serving what it was injected with; delete the pod/)]);
     const relabelled = structuredClone(old);
     relabelled.metadata.labels = { ...old.metadata.labels, reviewed: 'yes' };
-    expect(selectionViolations(relabelled, old, policies)).toEqual([]);
-    // Without a proxy there is nothing the labels could keep serving.
+    expect(selectionViolations(relabelled, old, policies, at)).toEqual([]);
+    // Without a proxy there is nothing the labels could keep serving: a pod the policies select
+    // (created before them) may leave them; the opposite direction is the next test's.
     const plain = examplePod();
-    expect(selectionViolations({ ...plain, metadata: { ...plain.metadata, labels: {} } }, plain, policies)).toEqual([]);
+    expect(selectionViolations({ ...plain, metadata: { ...plain.metadata, labels: {} } }, plain, policies, at)).toEqual([]);
+  });
+
+  describe('a pod admitted without the proxy may not become one the injector governs (round 8, finding 3)', () => {
+    const withLabels = (labels: Record<string, string>, annotations?: Record<string, string>): Pod => {
+      const p = examplePod();
+      p.metadata.labels = labels;
+      if (annotations !== undefined) p.metadata.annotations = annotations;
+      return p;
+    };
+    const refused: [string, Pod, Pod, RegExp][] = [
+      ['opt-out label removed', withLabels({ app: 'support-agent', 'guarita.io/inject': 'false' }), withLabels({ app: 'support-agent' }), /it would get guarita-proxy for AccessPolicies customers-api, orders-db.*opted out with the label guarita.io\/inject=false/],
+      ['opt-out label set to "true"', withLabels({ app: 'support-agent', 'guarita.io/inject': 'false' }), withLabels({ app: 'support-agent', 'guarita.io/inject': 'true' }), /would get guarita-proxy/],
+      ['opt-out label set to another value', withLabels({ app: 'support-agent', 'guarita.io/inject': 'false' }), withLabels({ app: 'support-agent', 'guarita.io/inject': 'no' }), /would get guarita-proxy/],
+      ['opt-out annotation removed', withLabels({ app: 'support-agent' }, { 'guarita.io/inject': 'false' }), withLabels({ app: 'support-agent' }, {}), /would get guarita-proxy.*opted out with guarita.io\/inject: "false"/],
+      ['opt-out annotation flipped to "true"', withLabels({ app: 'support-agent' }, { 'guarita.io/inject': 'false' }), withLabels({ app: 'support-agent' }, { 'guarita.io/inject': 'true' }), /would get guarita-proxy/],
+      ['label-opted-out pod whose annotation insisted, label removed', withLabels({ app: 'support-agent', 'guarita.io/inject': 'false' }, { 'guarita.io/inject': 'true' }), withLabels({ app: 'support-agent' }, { 'guarita.io/inject': 'true' }), /would get guarita-proxy/],
+      ['unselected pod relabelled into a policy', withLabels({ app: 'billing-agent' }), withLabels({ app: 'support-agent' }), /would get guarita-proxy for AccessPolicies customers-api, orders-db.*no AccessPolicy in lgpd-orders selects this pod/],
+      ['unselected pod gains a policy\'s label beside its own', withLabels({ tier: 'x' }), withLabels({ tier: 'x', app: 'support-agent' }), /would get guarita-proxy/],
+      ['unselected pod relabelled and insisting', withLabels({ app: 'billing-agent' }), withLabels({ app: 'support-agent' }, { 'guarita.io/inject': 'true' }), /would get guarita-proxy/],
+      ['unselected pod insisting without a selecting policy (the injector would refuse it)', withLabels({ app: 'billing-agent' }), withLabels({ app: 'billing-agent' }, { 'guarita.io/inject': 'true' }), /created with them it would be refused \(guarita cannot inject this pod: it carries guarita.io\/inject: "true" but no AccessPolicy/],
+    ];
+    it.each(refused)('refuses: %s', (_name, before, after, message) => {
+      const v = selectionViolations(after, before, policies, at);
+      expect(v).toHaveLength(1);
+      expect(v[0]).toMatch(/^the new labels or annotations make this pod one the injector governs \(/);
+      expect(v[0]).toMatch(message);
+      expect(v[0]).toMatch(/an update cannot add it; delete the pod and create it with the new labels$/);
+    });
+
+    const allowed: [string, Pod, Pod][] = [
+      ['opted out by label, stays opted out (other labels change)', withLabels({ app: 'support-agent', 'guarita.io/inject': 'false' }), withLabels({ app: 'support-agent', 'guarita.io/inject': 'false', team: 'b' })],
+      ['opted out by label, the annotation changes (the label still keeps the injector away)', withLabels({ app: 'support-agent', 'guarita.io/inject': 'false' }), withLabels({ app: 'support-agent', 'guarita.io/inject': 'false' }, { 'guarita.io/inject': 'true' })],
+      ['opted out by annotation, labels change', withLabels({ app: 'support-agent' }, { 'guarita.io/inject': 'false' }), withLabels({ app: 'support-agent', team: 'b' }, { 'guarita.io/inject': 'false' })],
+      ['opt-out annotation added to a skipped pod', withLabels({ app: 'billing-agent' }), withLabels({ app: 'support-agent' }, { 'guarita.io/inject': 'false' })],
+      ['unselected pod, unrelated labels', withLabels({ app: 'billing-agent' }), withLabels({ app: 'billing-agent', team: 'b' })],
+      ['unselected pod, a label removed', withLabels({ app: 'billing-agent', team: 'a' }), withLabels({ app: 'billing-agent' })],
+      ['a pod the current policies select already (a policy created after it), any change', withLabels({ app: 'support-agent' }), withLabels({ app: 'support-agent', team: 'b' })],
+      ['a pod the current policies select already, opting out', withLabels({ app: 'support-agent' }), withLabels({ app: 'support-agent', 'guarita.io/inject': 'false' })],
+    ];
+    it.each(allowed)('allows: %s', (_name, before, after) => {
+      expect(selectionViolations(after, before, policies, at)).toEqual([]);
+    });
+
+    it('judges with the namespace the injector would (an excluded namespace never governs)', () => {
+      const before = withLabels({ app: 'billing-agent' });
+      const after = withLabels({ app: 'support-agent' });
+      expect(selectionViolations(after, before, policies, { ...at, namespace: 'kube-system' })).toEqual([]);
+    });
+
+    it('agrees with the injector\'s decision on every case above (the two cannot disagree)', () => {
+      for (const [, before, after] of [...refused.map(([n, b, a]) => [n, b, a] as const), ...allowed]) {
+        const decide = (p: Pod) => decideInjection({ pod: p, namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR }).action;
+        const objectSelector = (p: Pod) => p.metadata.labels?.['guarita.io/inject'] === 'false';
+        const skipped = (p: Pod) => objectSelector(p) || decide(p) === 'skip';
+        expect(selectionViolations(after, before, policies, at).length > 0).toBe(skipped(before) && !skipped(after));
+      }
+    });
   });
 
   it('drops the runtime\'s default NET_RAW from every container but the proxy at injection, and refuses a governed pod or debug container keeping it', () => {
@@ -335,12 +394,6 @@ describe('pod guard: look-alike proxies and forged injection', () => {
     pod.spec.ephemeralContainers = [{ name: 'guarita-proxy', image: TEST_SIDECAR.image }];
     expect(violations(pod)).toContainEqual(expect.stringMatching(/^ephemeral container guarita-proxy: the name guarita-proxy is reserved/));
   });
-
-  it('reports the first difference with a path', () => {
-    expect(firstDifference({ a: [1, { b: 'x' }] }, { a: [1, { b: 'y' }] }, 'c')).toBe('c.a[1].b is "y", the injector writes "x"');
-    expect(firstDifference({ a: 1 }, { a: 1, terminationMessagePath: '/dev/termination-log' }, 'c')).toBeUndefined();
-    expect(firstDifference({ a: 1 }, { a: 1, terminationMessagePath: '/spool/x' }, 'c')).toBe('c.terminationMessagePath is set ("/spool/x"), which the injector never writes');
-  });
 });
 
 describe('pod guard: updates and debug containers', () => {
@@ -352,6 +405,24 @@ describe('pod guard: updates and debug containers', () => {
     expect(updateViolations(next, old)).toEqual([]);
     proxy(next).image = 'evil/proxy:1';
     expect(updateViolations(next, old)).toEqual(['container guarita-proxy cannot change after admission (guarita-proxy.image is "evil/proxy:1", the injector writes "ghcr.io/guarita/guarita:test"); delete the pod and create it again to get a new proxy']);
+  });
+
+  it('freezes the proxy\'s resources (pods/resize, round 8 finding 2) and lets agents resize', () => {
+    const old = injectedPod();
+    const agentResized = structuredClone(old);
+    agent(agentResized).resources = { requests: { cpu: '2', memory: '1Gi' }, limits: { memory: '1Gi' } };
+    expect(updateViolations(agentResized, old)).toEqual([]);
+    const resizes: [string, (c: Container) => void][] = [
+      ['a lower memory limit', (c) => { c.resources = { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '8Mi' } }; }],
+      ['a starved CPU request', (c) => { c.resources = { requests: { cpu: '1m', memory: '64Mi' }, limits: { memory: '256Mi' } }; }],
+      ['an added CPU limit', (c) => { c.resources = { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi', cpu: '1m' } }; }],
+      ['requests removed', (c) => { c.resources = { limits: { memory: '256Mi' } }; }],
+    ];
+    for (const [, resize] of resizes) {
+      const next = structuredClone(old);
+      resize(proxy(next));
+      expect(updateViolations(next, old)).toEqual([expect.stringMatching(/^container guarita-proxy cannot change after admission \(guarita-proxy\.resources\b.* is .*\); delete the pod and create it again/)]);
+    }
   });
 
   it('refuses debug containers that target the proxy, mount its volumes, read its secrets or run privileged', () => {

@@ -5,13 +5,16 @@
 // - the volumes the injector adds (guarita-spool holds the chain's signing key and unsent
 //   records, guarita-tokens the operator token, guarita-target-* the credentials). Every volume
 //   name starting with guarita- is reserved for them.
-// "Genuine" is decided by recomputing what the injector writes for the policies the proxy lists,
+// "Genuine" is decided by recomputing what the injector writes for the policies the proxy lists and
+// comparing field by field (injector-difference.ts: apiserver defaults aside, quantities by value),
 // so a pod created already "injected" (forged annotation and a look-alike proxy) is refused, and an
-// UPDATE may not change the proxy at all. Covers init, regular and ephemeral (debug) containers,
-// and exec/attach into the proxy. Pure.
+// UPDATE (pods/resize included) may not change the proxy at all. Covers init, regular and
+// ephemeral (debug) containers, exec/attach into the proxy, and label changes that would make the
+// injector's decision differ from what the pod runs. Pure.
 import type { AccessPolicy } from '../../crds/types.ts';
-import { AGENT_VOLUME_PREFIX, SIDECAR_NAME, VOLUME_PREFIX } from './constants.ts';
-import { matchingPolicies, targetOf } from './inject.ts';
+import { AGENT_VOLUME_PREFIX, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, SIDECAR_NAME, VOLUME_PREFIX } from './constants.ts';
+import { decisionAtCreate, matchingPolicies, targetOf, type InjectionDecision, type InjectorConfig } from './inject.ts';
+import { firstDifference, short } from './injector-difference.ts';
 import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
 import { dropsRawNetwork, sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
@@ -212,48 +215,6 @@ function hostNamespaces(pod: Pod): string[] {
   return out;
 }
 
-function short(v: unknown): string {
-  const s = JSON.stringify(v) ?? 'nothing';
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-}
-
-/** Fields the apiserver fills in with these defaults after the injector ran. */
-const DEFAULTED: Record<string, unknown> = { terminationMessagePath: '/dev/termination-log', successThreshold: 1 };
-/** Quantities the apiserver may rewrite in canonical form ("0.5" → "500m"); they carry no security decision. */
-const QUANTITIES = new Set(['resources', 'sizeLimit']);
-
-function arrayDifference(expected: unknown[], actual: unknown, path: string): string | undefined {
-  if (!Array.isArray(actual) || actual.length !== expected.length) return `${path} is ${short(actual)}, the injector writes ${short(expected)}`;
-  for (let i = 0; i < expected.length; i++) {
-    const name = (expected[i] as { name?: unknown } | null)?.name;
-    const d = firstDifference(expected[i], actual[i], `${path}[${typeof name === 'string' ? name : i}]`);
-    if (d !== undefined) return d;
-  }
-  return undefined;
-}
-
-function isDefaulted(key: string, value: unknown): boolean {
-  return value === undefined || (key in DEFAULTED && deepEqual(value, DEFAULTED[key]));
-}
-
-function objectDifference(e: Record<string, unknown>, actual: unknown, path: string): string | undefined {
-  if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return `${path} is ${short(actual)}, the injector writes an object`;
-  const a = actual as Record<string, unknown>;
-  for (const key of Object.keys(e).filter((k) => !(QUANTITIES.has(k) && a[k] !== undefined))) {
-    const d = firstDifference(e[key], a[key], `${path}.${key}`);
-    if (d !== undefined) return d;
-  }
-  const extra = Object.keys(a).find((key) => !(key in e) && !isDefaulted(key, a[key]));
-  return extra === undefined ? undefined : `${path}.${extra} is set (${short(a[extra])}), which the injector never writes`;
-}
-
-/** The first place `actual` differs from what the injector writes (`expected`), or undefined. */
-export function firstDifference(expected: unknown, actual: unknown, path: string): string | undefined {
-  if (Array.isArray(expected)) return arrayDifference(expected, actual, path);
-  if (typeof expected === 'object' && expected !== null) return objectDifference(expected as Record<string, unknown>, actual, path);
-  return expected === actual ? undefined : `${path} is ${short(actual)}, the injector writes ${short(expected)}`;
-}
-
 interface Expected { container: Container; volumes: Volume[] }
 
 /**
@@ -347,13 +308,53 @@ function proxiesOf(pod: Pod): Container[] {
   return [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])].filter((c) => c.name === SIDECAR_NAME);
 }
 
-/** UPDATE of the pod itself: the injected proxy (image included) is frozen; everything else the apiserver already keeps immutable. */
+/**
+ * The first field of the proxy an update changed, for a change the admission comparison accepts
+ * from the apiserver (a CPU limit the LimitRanger adds) but an update may not make.
+ */
+function changedField(before: Container, after: Container): string {
+  const b = before as unknown as Record<string, unknown>;
+  const a = after as unknown as Record<string, unknown>;
+  const key = [...new Set([...Object.keys(b), ...Object.keys(a)])].find((k) => !deepEqual(b[k], a[k]));
+  return key === undefined ? 'it changed' : `${SIDECAR_NAME}.${key} is ${short(a[key])}, it was ${short(b[key])}`;
+}
+
+/**
+ * UPDATE of the pod itself or of pods/resize: the injected proxy (image and resources included) is
+ * frozen; everything else the apiserver already keeps immutable, and agent containers stay resizable.
+ */
 export function updateViolations(pod: Pod, oldPod: Pod): string[] {
   if (deepEqual(proxiesOf(pod), proxiesOf(oldPod))) return [];
   const before = proxiesOf(oldPod)[0];
   const after = proxiesOf(pod)[0];
-  const where = before === undefined || after === undefined ? 'it was added or removed' : firstDifference(before, after, SIDECAR_NAME) ?? 'it changed';
+  const where = before === undefined || after === undefined ? 'it was added or removed' : firstDifference(before, after, SIDECAR_NAME) ?? changedField(before, after);
   return [`container ${SIDECAR_NAME} cannot change after admission (${where}); delete the pod and create it again to get a new proxy`];
+}
+
+/** Where the pod lives, and the injector's configuration: what its CREATE would have got. */
+export interface InjectionContext { namespace: string; config: InjectorConfig }
+
+/** The pod webhooks are only called for opted-in namespaces (namespaceSelector). */
+const OPTED_IN_NAMESPACE = { [INJECTION_NAMESPACE_LABEL]: INJECTION_NAMESPACE_VALUE };
+
+/**
+ * UPDATE of a pod admitted without the proxy (opted out, or selected by no policy): its labels and
+ * annotations may not change so that the injector, asked about the new pod, would inject it or
+ * refuse it. An update cannot add the proxy, so the pod would keep running ungoverned while looking
+ * like a governed one (selected by an AccessPolicy's podSelector, or insisting with
+ * guarita.io/inject: "true") to inventories, NetworkPolicies written against the same selector, and
+ * auditors. The injector's own decision (decisionAtCreate) judges old and new pod, so the two can
+ * never disagree; pods that stay skipped, and pods the current policies would govern already (a
+ * policy created after them), keep their other updates.
+ */
+function governanceViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPolicy[], at: InjectionContext): string[] {
+  const decide = (p: Pod): InjectionDecision => decisionAtCreate({ pod: p, namespace: { name: at.namespace, labels: OPTED_IN_NAMESPACE }, policies, config: at.config });
+  const before = decide(oldPod);
+  if (before.action !== 'skip') return [];
+  const after = decide(pod);
+  if (after.action === 'skip') return [];
+  const created = after.action === 'inject' ? `created with them it would get ${SIDECAR_NAME} for AccessPolicies ${after.policies.join(', ')}` : `created with them it would be refused (${after.message})`;
+  return [`the new labels or annotations make this pod one the injector governs (${created}), but it was admitted without ${SIDECAR_NAME} (${before.message}) and an update cannot add it; delete the pod and create it with the new labels`];
 }
 
 /**
@@ -361,10 +362,11 @@ export function updateViolations(pod: Pod, oldPod: Pod): string[] {
  * The proxy serves the policies that selected the pod at admission and keeps serving them, so a
  * label removed to take a pod out of a policy (revoking its access) would otherwise change nothing
  * while looking done. Compared with the current policies, old labels against new, so a policy
- * whose podSelector changed since does not block unrelated updates.
+ * whose podSelector changed since does not block unrelated updates. A pod without the proxy is
+ * judged by governanceViolations.
  */
-export function selectionViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPolicy[]): string[] {
-  if (proxiesOf(oldPod).length === 0) return [];
+export function selectionViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPolicy[], at: InjectionContext): string[] {
+  if (proxiesOf(oldPod).length === 0) return governanceViolations(pod, oldPod, policies, at);
   const before = matchingPolicies(oldPod, policies).map((p) => p.metadata.name);
   const after = matchingPolicies(pod, policies).map((p) => p.metadata.name);
   if (deepEqual(before, after)) return [];

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import type { WebhookContext } from './context.ts';
+import { decideInjection } from './inject.ts';
 import { applyPatch, type PatchOp } from './json-patch.ts';
 import type { AdmissionResponse, AdmissionReview, Pod } from './kube-types.ts';
 import { maskingCheck } from './masking-check.ts';
@@ -9,7 +10,7 @@ import { createMetrics } from './metrics.ts';
 import { StaticPolicies } from './policy-cache.ts';
 import { buildServer, clientRefusal, type WebhookServer } from './server.ts';
 import { createCa, issueServing } from './tls-certs.ts';
-import { admissionReview, APPROVALS_GVR, approvalRequest, examplePod, examplePolicy, FIXTURE_ISSUER, POLICIES_GVR, TEST_INJECTOR } from '../test/fixtures.ts';
+import { admissionReview, APPROVALS_GVR, approvalRequest, examplePod, examplePolicy, FIXTURE_ISSUER, OPTED_IN, POLICIES_GVR, TEST_INJECTOR } from '../test/fixtures.ts';
 
 let server: WebhookServer;
 /** What the webhook logged (info and above), parsed. */
@@ -101,6 +102,23 @@ describe('webhook server', () => {
     const res = await post('/validate/pods', admissionReview({ operation: 'CREATE', namespace: 'lgpd-orders', object: pod }));
     expect(res.allowed).toBe(false);
     expect(res.status?.message).toContain('container agent reads Secret orders-db-credentials (envFrom)');
+  });
+
+  it('judges pods/resize: the proxy\'s resources are frozen, agents resize, no oldObject is refused, other subresources too', async () => {
+    const d = decideInjection({ pod: examplePod(), namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
+    if (d.action !== 'inject') throw new Error(d.action);
+    const old = d.pod;
+    const resize = (object: Pod, oldObject?: Pod, subResource = 'resize'): AdmissionReview => admissionReview({ operation: 'UPDATE', subResource, namespace: 'lgpd-orders', object, ...(oldObject === undefined ? {} : { oldObject }) });
+    const agentResized = structuredClone(old);
+    agentResized.spec.containers[0]!.resources = { requests: { cpu: '1' }, limits: { cpu: '1' } };
+    expect((await post('/validate/pods', resize(agentResized, old))).allowed).toBe(true);
+    const proxyResized = structuredClone(old);
+    proxyResized.spec.initContainers![0]!.resources = { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '8Mi' } };
+    const refused = await post('/validate/pods', resize(proxyResized, old));
+    expect(refused.allowed).toBe(false);
+    expect(refused.status?.message).toContain('guarita: container guarita-proxy cannot change after admission (guarita-proxy.resources.limits.memory is "8Mi", the injector writes "256Mi"');
+    expect((await post('/validate/pods', resize(agentResized))).status?.message).toContain('request.oldObject is missing or not an object');
+    expect((await post('/validate/pods', resize(agentResized, old, 'status'))).status?.message).toContain('subresource pods/status is not judged by this webhook');
   });
 
   it('stamps reviews and rejects forged reviewers', async () => {

@@ -75,22 +75,29 @@ function guardConfig(ctx: WebhookContext): GuardConfig {
   return { sidecar: ctx.injector.sidecar, allowedCsiDrivers: ctx.allowedCsiDrivers };
 }
 
+/** The pod subresources this webhook judges on UPDATE (its configuration's rules name the same). */
+const JUDGED_SUBRESOURCES = new Set(['', 'ephemeralcontainers', 'resize']);
+
 /**
  * CREATE: the whole pod. UPDATE of the pod (images, labels...): the proxy must not change, nor
- * which AccessPolicies its labels select.
+ * which AccessPolicies its labels select, nor (a pod admitted without the proxy) whether the
+ * injector would govern it. UPDATE of pods/resize (in-place resize, Kubernetes 1.33+): the proxy's
+ * resources are frozen like the rest of it; agent containers stay resizable.
  * UPDATE of pods/ephemeralcontainers (kubectl debug): the added debug containers. An UPDATE without
  * its oldObject cannot be compared, so it is refused (fail closed). Other subresources are not
  * registered; should one arrive, it is refused rather than waved through.
  */
 async function podSpecViolations(req: AdmissionRequest, ctx: WebhookContext, sub: string): Promise<string[]> {
   if (req.operation === 'DELETE') return [];
-  if (sub !== '' && sub !== 'ephemeralcontainers') return [`subresource pods/${sub} is not judged by this webhook; remove it from the webhook configuration's rules`];
+  if (!JUDGED_SUBRESOURCES.has(sub)) return [`subresource pods/${sub} is not judged by this webhook; remove it from the webhook configuration's rules`];
   const pod = podOf(req, 'object');
-  if (req.operation === 'CREATE' && sub === '') return podViolations(pod, await namespacePolicies(ctx, namespaceOf(req, pod)), guardConfig(ctx));
+  const namespace = namespaceOf(req, pod);
+  if (req.operation === 'CREATE' && sub === '') return podViolations(pod, await namespacePolicies(ctx, namespace), guardConfig(ctx));
   if (req.operation !== 'UPDATE') return [`operation ${req.operation} on pods${sub === '' ? '' : `/${sub}`} is not judged by this webhook`];
   const old = podOf(req, 'oldObject');
-  const policies = await namespacePolicies(ctx, namespaceOf(req, pod));
-  if (sub === '') return [...updateViolations(pod, old), ...selectionViolations(pod, old, policies)];
+  if (sub === 'resize') return updateViolations(pod, old);
+  const policies = await namespacePolicies(ctx, namespace);
+  if (sub === '') return [...updateViolations(pod, old), ...selectionViolations(pod, old, policies, { namespace, config: ctx.injector })];
   return ephemeralViolations(pod, old, policies, guardConfig(ctx));
 }
 
