@@ -16,6 +16,11 @@ function reservedName(what: string, name: string): Denial {
   return { code: '42602', message: `${what} name "${name}" is reserved by the Guarita sidecar (names starting with "${RESERVED_PREFIX}")` };
 }
 
+/** An SQL identifier, double-quoted (a cursor's name as the protocol gave it). */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
 function isBlank(sql: string): boolean {
   return /^[\s;]*$/.test(sql);
 }
@@ -76,6 +81,8 @@ export class ClientHalf {
       this.denyQuery(d.denial);
       return;
     }
+    const forgotten = this.forgetDeallocated(d.facts);
+    if (forgotten !== undefined) await forgotten;
     const exec = new Execution(d.exec, this.s.session);
     const ready = this.probedAndIdle();
     if (ready !== undefined) await ready;
@@ -150,7 +157,7 @@ export class ClientHalf {
   private newStatement(name: string, sql: string, facts: StatementFacts, auth: Allowed | undefined): StatementState {
     let resolveDescribed: () => void = () => undefined;
     const described = new Promise<void>((r) => { resolveDescribed = r; });
-    return { name, sql, facts, pendingAuth: auth, columns: undefined, described, resolveDescribed };
+    return { name, sql, facts, pendingAuth: auth, columns: undefined, described, resolveDescribed, batch: this.s.batch, confirmed: false };
   }
 
   /** A reserved name or blank text is answered here; other text is decided (a promise). */
@@ -161,11 +168,17 @@ export class ClientHalf {
   }
 
   /**
-   * The first Parse of a batch waits, like a simple Query, until earlier batches are answered;
-   * a later one is preceded by a probe when the batch already ran something. Undefined when neither waits.
+   * The first Parse of a batch waits, like a simple Query, until earlier batches are answered up
+   * to their ReadyForQuery (where the server reports changed settings); a later one is preceded by
+   * a probe when the batch already ran something. False when the session ended meanwhile (the
+   * allowed statement is recorded as not run).
    */
-  private parseReady(): Promise<void> | undefined {
-    return this.s.unsynced ? this.probe.ifNeeded() : this.idle();
+  private async readyToParse(auth: Allowed | undefined): Promise<boolean> {
+    const ready = this.s.unsynced ? this.probe.ifNeeded() : this.idle();
+    if (ready !== undefined) await ready;
+    if (!this.s.stopped) return true;
+    await this.s.completeUnrun(auth, 'not run: the session ended');
+    return false;
   }
 
   private denyParse(name: string, denial: Denial): void {
@@ -182,17 +195,9 @@ export class ClientHalf {
       this.denyParse(m.name, d.denial);
       return;
     }
-    if (!isBlank(m.sql)) {
-      // The first Parse of a batch waits, like a simple Query, until earlier batches are answered
-      // up to their ReadyForQuery (where the server reports changed settings); a later one is
-      // preceded by a probe when the batch already ran something.
-      const ready = this.parseReady();
-      if (ready !== undefined) await ready;
-      if (this.s.stopped) {
-        await this.s.completeUnrun(d.exec, 'not run: the session ended');
-        return;
-      }
-    }
+    const forgotten = this.forgetDeallocated(d.facts);
+    if (forgotten !== undefined) await forgotten;
+    if (!isBlank(m.sql) && !await this.readyToParse(d.exec)) return;
     const stmt = this.newStatement(m.name, m.sql, d.facts, d.exec);
     const prev = this.s.statements.get(m.name);
     this.s.statements.set(m.name, stmt);
@@ -201,6 +206,19 @@ export class ClientHalf {
     this.forwardExtended(serialize.describe({ type: 'S', name: m.name }), { kind: 'describe', batch: this.s.batch, internal: true, target: 'S', stmt });
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
+  }
+
+  /**
+   * SQL `DEALLOCATE` about to be sent: the listener forgets those names now, so a Bind of one is
+   * refused here (26000) instead of binding whatever the server holds under it by then (`PREPARE`
+   * under a freed name creates a statement whose text the listener never decided). Forgotten at
+   * the decision, before the server runs it: if it then fails, a later Bind is refused, never
+   * misread. Undefined when nothing was forgotten.
+   */
+  private forgetDeallocated(facts: StatementFacts): Promise<void> | undefined {
+    const names = facts.deallocates === 'all' ? [...this.s.statements.keys()].filter((n) => n !== '') : facts.deallocates;
+    const dropped = names.map((n) => this.dropStatement(n)).filter((p) => p !== undefined);
+    return dropped.length === 0 ? undefined : Promise.all(dropped).then(() => undefined);
   }
 
   /** Undefined when there was nothing to record (no promise to await). */
@@ -221,40 +239,78 @@ export class ClientHalf {
     return portal.exec?.finish();
   }
 
+  /**
+   * The statement or portal filed under `name`, once the server said whether it holds it as filed.
+   * Filed by an earlier batch whose Parse or Bind is still unanswered, it may not exist upstream
+   * as filed (a Parse under a name the server holds fails, 42P05, and the server keeps its old
+   * statement): a Bind or Execute pipelined behind it would then be decided and recorded as the
+   * new text while the server runs the old one. So that lookup waits for the earlier answers.
+   * Within one batch no wait is needed: after a failure the server skips the rest of the batch,
+   * and so does the listener. Undefined when nothing is filed under the name.
+   */
+  private settled<T extends StatementState | PortalState>(map: ReadonlyMap<string, T>, name: string): T | undefined | Promise<T | undefined> {
+    const filed = map.get(name);
+    if (filed === undefined || filed.confirmed || filed.batch === this.s.batch) return filed;
+    const idle = this.idle();
+    return idle === undefined ? filed : idle.then(() => map.get(name));
+  }
+
   private async onBind(m: Extract<FrontendMessage, { type: 'bind' }>): Promise<void> {
     if (m.portal.startsWith(RESERVED_PREFIX)) {
       this.denyBind('', reservedName('portal', m.portal));
       return;
     }
-    const stmt = this.s.statements.get(m.statement);
-    if (stmt === undefined) {
-      this.denyBind(m.portal, { code: '26000', message: `prepared statement "${m.statement}" does not exist (statements must be prepared through the Guarita sidecar)` });
+    const stmt = await this.statementToBind(m);
+    if ('denial' in stmt) {
+      this.denyBind(m.portal, stmt.denial);
       return;
     }
-    if (m.resultFormats.includes(1)) {
-      const refusal = await this.binaryResultRefusal(stmt, m.resultFormats);
-      if (refusal !== undefined) {
-        this.denyBind(m.portal, { code: '0A000', message: refusal });
-        return;
-      }
-    }
+    const prev = this.s.portals.get(m.portal);
     const dropped = m.portal === '' ? this.dropPortal('') : undefined;
     if (dropped !== undefined) await dropped;
-    const portal: PortalState = { name: m.portal, stmt, resultFormats: m.resultFormats, batch: this.s.batch, columns: undefined, exec: undefined };
+    const portal: PortalState = { name: m.portal, stmt, resultFormats: m.resultFormats, batch: this.s.batch, confirmed: false, columns: undefined, exec: undefined };
     this.s.portals.set(m.portal, portal);
-    this.forwardExtended(m.raw, { kind: 'bind', batch: this.s.batch, portal });
+    this.forwardExtended(m.raw, { kind: 'bind', batch: this.s.batch, portal, ...this.optional('prev', prev) });
+    this.describePortal(portal);
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
   }
 
-  private async binaryResultRefusal(stmt: StatementState, formats: number[]): Promise<string | undefined> {
+  /**
+   * Rows are masked by the columns the server describes for the portal at Bind, not those it
+   * described for the statement at Parse: a statement's result can change between the two while
+   * its text does not (`FETCH 1 FROM c` after c was closed and declared again over other columns;
+   * a name resolving elsewhere once search_path or a temporary table changed, which a re-plan
+   * accepts while the column types match), and masking by a column's name needs the name of the
+   * cell being sent. The Describe travels in the same write as the Bind.
+   */
+  private describePortal(portal: PortalState): void {
+    this.forwardExtended(serialize.describe({ type: 'P', name: portal.name }), { kind: 'describe', batch: this.s.batch, internal: true, target: 'P', portal });
+  }
+
+  /** The statement a Bind names, as the server holds it, or why it cannot be bound. */
+  private async statementToBind(m: Extract<FrontendMessage, { type: 'bind' }>): Promise<StatementState | { denial: Denial }> {
+    const filed = this.settled(this.s.statements, m.statement);
+    const stmt = filed instanceof Promise ? await filed : filed;
+    if (stmt === undefined) return { denial: { code: '26000', message: `prepared statement "${m.statement}" does not exist (statements must be prepared through the Guarita sidecar)` } };
+    const refusal = await this.binaryResultRefusal(stmt, m.resultFormats);
+    return refusal === undefined ? stmt : { denial: refusal };
+  }
+
+  /**
+   * A binary result format the policy refuses for the statement's columns, as a denial; undefined
+   * when none. (Rows are refused cell by cell too, by the portal's own description.)
+   */
+  private async binaryResultRefusal(stmt: StatementState, formats: number[]): Promise<Denial | undefined> {
+    if (!formats.includes(1)) return undefined;
     if (stmt.columns === undefined) {
       // The statement's description is on its way; make the upstream send it now.
       this.s.io.toUpstream(serialize.flush());
       await stmt.described;
     }
     if (stmt.columns === undefined) return undefined;
-    return binaryRefusal(withResultFormats(stmt.columns, formats), this.s.binaryMode);
+    const refusal = binaryRefusal(withResultFormats(stmt.columns, formats), this.s.binaryMode);
+    return refusal === undefined ? undefined : { code: '0A000', message: refusal };
   }
 
   private denyBind(portal: string, denial: Denial): void {
@@ -274,21 +330,16 @@ export class ClientHalf {
   }
 
   private async onExecute(m: Extract<FrontendMessage, { type: 'execute' }>): Promise<void> {
-    let portal = this.s.portals.get(m.portal);
+    const filed = this.settled(this.s.portals, m.portal);
+    const portal = filed instanceof Promise ? await filed : filed;
     if (portal === undefined) {
-      // Not bound through the listener: an SQL cursor (DECLARE ran as a statement and was
-      // decided then), or nothing (the upstream says so). Describe it to mask by column.
-      portal = { name: m.portal, stmt: undefined, resultFormats: [], batch: this.s.batch, columns: undefined, exec: undefined };
-      this.forwardExtended(serialize.describe({ type: 'P', name: m.portal }), { kind: 'describe', batch: this.s.batch, internal: true, target: 'P', portal });
-      this.forwardExtended(m.raw, { kind: 'execute', batch: this.s.batch, portal, result: {}, mask: this.s.session.newMaskSession() });
-      this.s.batchRan = true;
+      await this.executeCursor(m);
       return;
     }
     if (portal.exec === undefined && portal.stmt !== undefined && !isBlank(portal.stmt.sql)) {
       const exec = await this.executionFor(portal.stmt);
       if ('denial' in exec) {
-        this.s.discardBatch = this.s.batch;
-        this.forwardExtended(serialize.execute({ portal: DENIED_NAME }), { kind: 'execute', batch: this.s.batch, portal, denial: exec.denial, result: {} });
+        this.denyExecute(portal, exec.denial);
         return;
       }
       portal.exec = exec;
@@ -298,6 +349,32 @@ export class ClientHalf {
     this.s.batchRan = true;
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
+  }
+
+  private denyExecute(portal: PortalState, denial: Denial): void {
+    this.s.discardBatch = this.s.batch;
+    this.forwardExtended(serialize.execute({ portal: DENIED_NAME }), { kind: 'execute', batch: this.s.batch, portal, denial, result: {} });
+  }
+
+  /**
+   * An Execute of a portal the listener did not bind: an SQL cursor (`DECLARE c ...` ran as a
+   * statement), or nothing (the upstream says so). The protocol's Execute of a cursor is what
+   * `FETCH n FROM c` is in SQL, so it is decided and recorded as that statement (its rows, masked
+   * counts and sample in the record; a policy denying FETCH denies it), and described first to
+   * mask by column.
+   */
+  private async executeCursor(m: Extract<FrontendMessage, { type: 'execute' }>): Promise<void> {
+    const portal: PortalState = { name: m.portal, stmt: undefined, resultFormats: [], batch: this.s.batch, confirmed: true, columns: undefined, exec: undefined };
+    const d = await this.decider.decide(`FETCH ${m.maxRows > 0 ? String(m.maxRows) : 'ALL'} FROM ${quoteIdent(m.portal)}`);
+    if ('denial' in d) {
+      this.denyExecute(portal, d.denial);
+      return;
+    }
+    const exec = new Execution(d.exec, this.s.session);
+    exec.begin();
+    this.describePortal(portal);
+    this.forwardExtended(m.raw, { kind: 'execute', batch: this.s.batch, portal, result: {}, exec });
+    this.s.batchRan = true;
   }
 
   /** The Parse-time authorization for the first run; every later run is decided again (live policy, one approval per run). */

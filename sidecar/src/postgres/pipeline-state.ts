@@ -45,7 +45,18 @@ export interface PipelineOptions {
   onVerdict?: (verdict: Authorization['verdict']) => void;
 }
 
-export interface StatementState {
+/**
+ * A statement or portal as the listener filed it when it sent the Parse or Bind that creates it.
+ * Until the server answers that message it may not exist upstream as filed (a Parse under a name
+ * the server holds fails with 42P05 and the server keeps its old statement; a failed Bind leaves
+ * the old portal): `confirmed` says the answer came, `batch` which batch sent it.
+ */
+interface Filed {
+  batch: number;
+  confirmed: boolean;
+}
+
+export interface StatementState extends Filed {
   name: string;
   sql: string;
   facts: StatementFacts;
@@ -57,12 +68,11 @@ export interface StatementState {
   resolveDescribed: () => void;
 }
 
-export interface PortalState {
+export interface PortalState extends Filed {
   name: string;
   stmt: StatementState | undefined;
   resultFormats: number[];
-  /** The batch that bound it: a ReadyForQuery outside a transaction ends the portals of its batch and before. */
-  batch: number;
+  /** (Also) a ReadyForQuery outside a transaction ends the portals of its batch and before. */
   /** Columns with actual formats (from Describe portal), when known. */
   columns: ColumnInfo[] | undefined;
   exec: Execution | undefined;
@@ -78,7 +88,7 @@ export interface ResultState {
 export type Entry =
   | { kind: 'query'; batch: number; exec?: Execution; denial?: Denial; plans: CopyPlan[]; planIndex: number; result: ResultState; mask?: MaskSession }
   | { kind: 'parse'; batch: number; internal: boolean; denial?: Denial; stmt?: StatementState; prev?: StatementState }
-  | { kind: 'bind'; batch: number; denial?: Denial; portal?: PortalState }
+  | { kind: 'bind'; batch: number; denial?: Denial; portal?: PortalState; prev?: PortalState }
   | { kind: 'describe'; batch: number; internal: boolean; target: 'S' | 'P'; stmt?: StatementState; portal?: PortalState; onColumns?: (c: ColumnInfo[]) => void }
   | { kind: 'execute'; batch: number; portal: PortalState; exec?: Execution; denial?: Denial; result: ResultState; mask?: MaskSession }
   | { kind: 'close'; batch: number }
@@ -175,22 +185,49 @@ export class PipelineState {
       case 'parse':
         await this.parseFailed(e);
         return;
+      case 'bind':
+        this.bindFailed(e);
+        return;
       case 'execute':
         if (e.portal.exec === e.exec) e.portal.exec = undefined;
-        if (e.exec !== undefined) await this.finishExec(e.exec, 'not run: an earlier message of the batch failed');
-        return;
+        return this.skippedRun(e.exec);
       case 'query':
-        if (e.exec !== undefined) await this.finishExec(e.exec, 'not run: an earlier message of the batch failed');
-        return;
+        return this.skippedRun(e.exec);
       default:
         return;
     }
+  }
+
+  private async skippedRun(exec: Execution | undefined): Promise<void> {
+    if (exec !== undefined) await this.finishExec(exec, 'not run: an earlier message of the batch failed');
+  }
+
+  /**
+   * A Bind the upstream rejected (or skipped): the portal does not exist as bound. A failure before
+   * the server creates the portal (unknown statement, parameter count, an aborted transaction, a
+   * duplicate name: 42P03) leaves the portal it held under that name, which survives a ROLLBACK TO
+   * SAVEPOINT: the listener's previous portal goes back under the name, to be decided again at its
+   * next Execute (its earlier run was recorded when it ended).
+   */
+  bindFailed(e: Extract<Entry, { kind: 'bind' }>): void {
+    const portal = e.portal;
+    if (portal === undefined) return;
+    portal.confirmed = true;
+    if (this.portals.get(portal.name) !== portal) return;
+    const prev = e.prev;
+    if (prev === undefined) {
+      this.portals.delete(portal.name);
+      return;
+    }
+    if (prev.exec?.isFinished === true) prev.exec = undefined;
+    this.portals.set(portal.name, prev);
   }
 
   /** A Parse the upstream rejected: the statement does not exist; a named one keeps its predecessor. */
   async parseFailed(e: Extract<Entry, { kind: 'parse' }>): Promise<void> {
     const stmt = e.stmt;
     if (stmt === undefined) return;
+    stmt.confirmed = true;
     stmt.resolveDescribed();
     if (this.statements.get(stmt.name) === stmt) {
       if (e.prev !== undefined && stmt.name !== '') this.statements.set(stmt.name, e.prev);

@@ -26,8 +26,18 @@ describe('statementFacts', () => {
   it('spots binary cursors, and parses nothing when the text mentions neither COPY nor BINARY', () => {
     expect(statementFacts('DECLARE c BINARY CURSOR FOR SELECT * FROM customers').binaryCursor).toBe(true);
     expect(statementFacts('DECLARE c CURSOR FOR SELECT * FROM customers').binaryCursor).toBe(false);
-    expect(statementFacts('select 1')).toEqual({ copyOut: [], binaryCursor: false });
-    expect(statementFacts('copy (((')).toEqual({ copyOut: [], binaryCursor: false });
+    expect(statementFacts('select 1')).toEqual({ copyOut: [], binaryCursor: false, deallocates: [] });
+    expect(statementFacts('copy (((')).toEqual({ copyOut: [], binaryCursor: false, deallocates: [] });
+  });
+
+  it('names the prepared statements SQL DEALLOCATE removes, in every spelling, or all of them', () => {
+    expect(statementFacts('DEALLOCATE s1').deallocates).toEqual(['s1']);
+    expect(statementFacts('deallocate prepare "S 1"; DEALLOCATE s2').deallocates).toEqual(['S 1', 's2']);
+    expect(statementFacts('SELECT 1;/**/DeAlLoCaTe\tU&"s\\0031"').deallocates).toEqual(['s1']);
+    expect(statementFacts('DEALLOCATE ALL').deallocates).toBe('all');
+    expect(statementFacts('DEALLOCATE PREPARE ALL; DEALLOCATE s1').deallocates).toBe('all');
+    expect(statementFacts('DEALLOCATE s1; DEALLOCATE ALL').deallocates).toBe('all');
+    expect(statementFacts("SELECT 'DEALLOCATE s1', deallocate_at FROM t").deallocates).toEqual([]);
   });
 
   describe('the pre-check (COPY or BINARY as a word) skips only texts whose parse has no COPY and no binary cursor', () => {
@@ -38,6 +48,7 @@ describe('statementFacts', () => {
       'declare c no scroll binary cursor for select 1', 'DECLARE "c"BINARY CURSOR FOR SELECT 1', 'DECLARE c/**/BINARY/**/CURSOR FOR SELECT 1',
       '/* x */COPY customers TO STDOUT', '--x\nCOPY customers TO STDOUT', 'SELECT 1;COPY customers TO STDOUT', 'SELECT 1\tCOPY', '(COPY customers TO STDOUT)',
       'CoPy customers TO STDOUT', 'BEGIN;\ncopy\tcustomers\tto\tstdout;\nCOMMIT', 'COPY"customers"TO STDOUT', 'COPY customers TO STDOUT (FORMAT"binary")',
+      'DEALLOCATE s1', 'deallocate prepare "s1"', 'DEALLOCATE ALL', '/**/DEALLOCATE"s1"',
     ];
     const lookalikes = [
       'SELECT copy_id FROM t', 'SELECT copies, binary_data FROM t', 'SELECT "copy" FROM t', "SELECT 'COPY customers TO STDOUT'", 'SELECT 1 -- COPY customers TO STDOUT',
@@ -49,8 +60,8 @@ describe('statementFacts', () => {
     it('gives the facts a parse gives, for every text of the corpora and the keyword and look-alike forms', () => {
       for (const sql of corpus) expect([sql, statementFacts(sql)]).toEqual([sql, parsedStatementFacts(sql)]);
       // The forms with the keyword are found (not all skipped by accident).
-      const found = keywords.map((sql) => { const f = statementFacts(sql); return f.copyOut.length > 0 || f.binaryCursor; });
-      expect(found.filter(Boolean).length).toBeGreaterThanOrEqual(12);
+      const found = keywords.map((sql) => { const f = statementFacts(sql); return f.copyOut.length > 0 || f.binaryCursor || f.deallocates.length > 0; });
+      expect(found.filter(Boolean).length).toBeGreaterThanOrEqual(16);
     });
 
     it('each keyword form, shifted to every position after other text and with identifiers touching it, still gives the parse\'s facts', () => {

@@ -32,9 +32,11 @@ export interface StatementFacts {
   copyOut: CopyPlan[];
   /** DECLARE ... BINARY CURSOR present. */
   binaryCursor: boolean;
+  /** Prepared statements SQL `DEALLOCATE` removes: their names, or every one (`DEALLOCATE ALL`). */
+  deallocates: string[] | 'all';
 }
 
-const NONE: StatementFacts = { copyOut: [], binaryCursor: false };
+const NONE: StatementFacts = { copyOut: [], binaryCursor: false, deallocates: [] };
 
 type Node = Record<string, unknown>;
 
@@ -133,6 +135,14 @@ function isBinaryCursor(stmt: Node): boolean {
   return d !== undefined && ((d.options ?? 0) & 0x1) !== 0;
 }
 
+/** DEALLOCATE name (or ALL): the server forgets prepared statements the listener filed. */
+function addDeallocated(facts: StatementFacts, stmt: Node): void {
+  const d = stmt.DeallocateStmt as { name?: string; isall?: boolean } | undefined;
+  if (d === undefined || facts.deallocates === 'all') return;
+  if (d.isall === true || d.name === undefined) facts.deallocates = 'all';
+  else facts.deallocates.push(d.name);
+}
+
 type ParsedStatement = { stmt?: Node; stmt_location?: number; stmt_len?: number };
 
 function parseStatements(sql: string): ParsedStatement[] | undefined {
@@ -151,19 +161,19 @@ function statementText(bytes: Buffer, s: ParsedStatement): string {
 }
 
 /**
- * COPY or BINARY as a word of their own: a COPY statement starts with the keyword COPY and a binary
- * cursor is declared with the keyword BINARY, and PostgreSQL reads a keyword only where the letters
+ * COPY, BINARY or DEALLOCATE as a word of their own: a COPY statement starts with the keyword COPY,
+ * a binary cursor is declared with the keyword BINARY, DEALLOCATE starts its statement, and PostgreSQL reads a keyword only where the letters
  * before and after it are not part of an identifier (a letter, digit, _ or $). JavaScript's \b only
  * knows [A-Za-z0-9_] as word characters, so it also matches next to $ or a non-ASCII letter (copy$1,
  * écopy): more texts are parsed, never fewer. What it skips are identifiers such as copy_id,
  * copies or binary_data (the earlier test, the letters anywhere, parsed those a third time per
  * statement, after the policy engine's parse).
  */
-const MAY_COPY_OR_BINARY = /\b(?:copy|binary)\b/i;
+const MAY_HAVE_FACTS = /\b(?:copy|binary|deallocate)\b/i;
 
 /** The facts of `sql`; text that does not parse yields none (the upstream rejects it anyway). */
 export function statementFacts(sql: string): StatementFacts {
-  if (!MAY_COPY_OR_BINARY.test(sql)) return NONE;
+  if (!MAY_HAVE_FACTS.test(sql)) return NONE;
   return parsedStatementFacts(sql);
 }
 
@@ -171,11 +181,12 @@ export function statementFacts(sql: string): StatementFacts {
 export function parsedStatementFacts(sql: string): StatementFacts {
   const stmts = parseStatements(sql);
   if (stmts === undefined) return NONE;
-  const facts: StatementFacts = { copyOut: [], binaryCursor: false };
+  const facts: StatementFacts = { copyOut: [], binaryCursor: false, deallocates: [] };
   const bytes = Buffer.from(sql, 'utf8');
   for (const s of stmts) {
     if (s.stmt === undefined) continue;
     if (isBinaryCursor(s.stmt)) facts.binaryCursor = true;
+    addDeallocated(facts, s.stmt);
     const copy = s.stmt.CopyStmt as Node | undefined;
     const plan = copy === undefined ? undefined : copyPlan(statementText(bytes, s), copy);
     if (plan !== undefined) facts.copyOut.push(plan);

@@ -269,6 +269,7 @@ export class UpstreamHalf {
     }
     if (msg.name !== 'parseComplete') return this.s.refuseMessage(msg);
     this.s.shift();
+    if (e.stmt !== undefined) e.stmt.confirmed = true;
     if (e.prev !== undefined && e.prev !== e.stmt) {
       const auth = e.prev.pendingAuth;
       e.prev.pendingAuth = undefined;
@@ -281,11 +282,12 @@ export class UpstreamHalf {
 
   private async onBindResponse(e: Extract<Entry, { kind: 'bind' }>, msg: BackendMessage, raw: Buffer): Promise<void> {
     if (msg.name === 'error') {
-      if (e.portal !== undefined && this.s.portals.get(e.portal.name) === e.portal) this.s.portals.delete(e.portal.name);
+      this.s.bindFailed(e);
       return this.failExtended(e, msg, raw, false);
     }
     if (msg.name !== 'bindComplete') return this.s.refuseMessage(msg);
     this.s.shift();
+    if (e.portal !== undefined) e.portal.confirmed = true;
     this.s.io.toClient(raw);
     return undefined;
   }
@@ -339,10 +341,7 @@ export class UpstreamHalf {
     },
     commandComplete: (e, msg, raw) => this.executeDone(e, msg, raw),
     emptyQuery: (e, msg, raw) => this.executeDone(e, msg, raw),
-    portalSuspended: (_e, _msg, raw) => {
-      this.s.shift();
-      this.s.io.toClient(raw);
-    },
+    portalSuspended: (e, _msg, raw) => this.executeSuspended(e, raw),
     error: (e, msg, raw) => this.executeFailed(e, msg, raw),
   };
 
@@ -374,6 +373,16 @@ export class UpstreamHalf {
       e.result.rows = new RowMasker(columns, mask, this.s.binaryMode, e.exec?.sample);
     }
     this.dataRow(e, raw, mask);
+  }
+
+  /**
+   * A row-limited Execute paused. A portal the listener bound keeps its run open for the next
+   * Execute; an Execute of a cursor was decided and recorded as one `FETCH n`, which ends here.
+   */
+  private async executeSuspended(e: Extract<Entry, { kind: 'execute' }>, raw: Buffer): Promise<void> {
+    this.s.shift();
+    if (e.exec !== undefined && e.portal.exec !== e.exec) await this.s.finishExec(e.exec);
+    this.s.io.toClient(raw);
   }
 
   private async executeDone(e: Extract<Entry, { kind: 'execute' }>, msg: BackendMessage, raw: Buffer): Promise<void> {
