@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { readJsonBody, repeatedKey } from './http-json.ts';
+import { firstSignificant, isJsonLabel, jsonEncoding, readJsonBody, repeatedKey } from './http-json.ts';
 
 const read = (text: string | Buffer, labelled = true): ReturnType<typeof readJsonBody> => readJsonBody(Buffer.isBuffer(text) ? text : Buffer.from(text), labelled);
 
@@ -39,8 +39,93 @@ describe('request bodies judged as JSON (match.http.jsonBody)', () => {
 
   it('leaves other bodies under other labels unjudged as JSON', () => {
     expect(read('action=export', false)).toEqual({ ok: true, json: undefined });
-    expect(read('{not json', false)).toEqual({ ok: true, json: undefined });
+    expect(read('plain text with {"action":"export"} inside', false)).toEqual({ ok: true, json: undefined });
+    expect(read('"a JSON string"', false)).toEqual({ ok: true, json: undefined });
+    expect(read(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), false)).toEqual({ ok: true, json: undefined });
+    expect(read(' \n\t ', false)).toEqual({ ok: true, json: undefined });
+    // Text that starts with a bracket but that no JSON reader (JSON5, Json.NET, Python) takes as JSON.
+    for (const text of ['[INFO] an order was exported', '{name} was exported', '[1] first item', '{{template}}', '[]]', Buffer.from('[INFO] é', 'utf16le')]) {
+      expect([String(text), read(text, false)]).toEqual([String(text), { ok: true, json: undefined }]);
+    }
     expect(read('', true)).toEqual({ ok: true, json: undefined });
+  });
+});
+
+describe('bodies under another label (or none) that a lenient reader takes as JSON', () => {
+  const doc = '{"action":"export"}';
+  const bom8 = Buffer.from([0xef, 0xbb, 0xbf]);
+  const utf16be = (t: string): Buffer => Buffer.from(t, 'utf16le').swap16();
+  const utf32 = (t: string, le: boolean): Buffer => Buffer.concat([...t].map((c) => {
+    const b = Buffer.alloc(4);
+    if (le) b.writeUInt32LE(c.codePointAt(0) ?? 0);
+    else b.writeUInt32BE(c.codePointAt(0) ?? 0);
+    return b;
+  }));
+
+  it.each([
+    ['64 spaces first (past the old 64-byte window)', `${' '.repeat(64)}${doc}`],
+    ['100 newlines first', `${'\n'.repeat(100)}${doc}`],
+    ['a megabyte of tabs and carriage returns first', `${'\t\r'.repeat(512 * 1024)}${doc}`],
+    ['an array after whitespace', `\r\n [${doc}]`],
+  ])('judges %s as the JSON it is', (_what, text) => {
+    expect(read(text, false)).toEqual({ ok: true, json: JSON.parse(text) });
+  });
+
+  it.each([
+    ['a UTF-8 byte-order mark (json.loads(bytes), System.Text.Json skip it)', Buffer.concat([bom8, Buffer.from(doc)]), /byte-order mark/],
+    ['a UTF-8 byte-order mark, then whitespace', Buffer.concat([bom8, Buffer.from(`\n  ${doc}`)]), /byte-order mark/],
+    ['UTF-16LE without a mark (told by its NULs)', Buffer.from(doc, 'utf16le'), /UTF-16LE/],
+    ['UTF-16LE with a mark', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(doc, 'utf16le')]), /UTF-16LE/],
+    ['UTF-16BE without a mark', utf16be(doc), /UTF-16BE/],
+    ['UTF-16BE with a mark', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(doc)]), /UTF-16BE/],
+    ['UTF-16LE after whitespace', Buffer.from(`   \n${doc}`, 'utf16le'), /UTF-16LE/],
+    ['UTF-32LE without a mark', utf32(doc, true), /UTF-32LE/],
+    ['UTF-32LE with a mark', Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), utf32(doc, true)]), /UTF-32LE/],
+    ['UTF-32BE without a mark', utf32(doc, false), /UTF-32BE/],
+    ['UTF-32BE with a mark', Buffer.concat([Buffer.from([0, 0, 0xfe, 0xff]), utf32(doc, false)]), /UTF-32BE/],
+    ['whitespace JSON does not allow (form feed, no-break space: Json.NET skips any)', `\f\u00a0${doc}`, /not strict JSON/],
+    ['a repeated key', '{"action":"view","action":"export"}', /key action appears twice/],
+    ['a comment', '{"action":"view" /* x */}', /not strict JSON/],
+    ['a trailing comma', '[1,2,]', /not strict JSON/],
+    ['single quotes', "{'action':'export'}", /not strict JSON/],
+    ['NaN (Python\'s json.loads reads it)', '{"action":"export","n":NaN}', /not strict JSON/],
+    ['unquoted keys (Json.NET, JSON5)', '{action:"export"}', /not strict JSON/],
+    ['invalid UTF-8 after {', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]), /not UTF-8/],
+  ])('refuses %s, rather than leaving it unjudged', (_what, body, problem) => {
+    const r = read(body, false);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problem).toMatch(/starts like JSON/);
+    if (!r.ok) expect(r.problem).toMatch(problem);
+  });
+
+  it('tells the encoding as json.detect_encoding does', () => {
+    expect(jsonEncoding(Buffer.from('{}'))).toEqual({ encoding: 'utf-8', bom: 0 });
+    expect(jsonEncoding(Buffer.concat([bom8, Buffer.from('{}')]))).toEqual({ encoding: 'utf-8', bom: 3 });
+    expect(jsonEncoding(Buffer.from('{', 'utf16le'))).toEqual({ encoding: 'utf-16le', bom: 0 });
+    expect(jsonEncoding(utf16be('{'))).toEqual({ encoding: 'utf-16be', bom: 0 });
+    expect(jsonEncoding(Buffer.from([0x7b, 0, 0x7d, 0]))).toEqual({ encoding: 'utf-16le', bom: 0 });
+    expect(jsonEncoding(Buffer.from([0x7b, 0, 0, 0]))).toEqual({ encoding: 'utf-32le', bom: 0 });
+    expect(jsonEncoding(Buffer.from([0, 0, 0, 0x7b]))).toEqual({ encoding: 'utf-32be', bom: 0 });
+    expect(jsonEncoding(Buffer.from([0xff, 0xfe, 0, 0]))).toEqual({ encoding: 'utf-32le', bom: 4 });
+    expect(jsonEncoding(Buffer.from([0xff, 0xfe, 0x7b, 0]))).toEqual({ encoding: 'utf-16le', bom: 2 });
+  });
+
+  it('finds the first significant character across scan steps and split characters', () => {
+    expect(firstSignificant(Buffer.from(`${' '.repeat(4095)}\u00e9`))).toBe('\u00e9');
+    expect(firstSignificant(Buffer.from(`${' '.repeat(10_000)}[`, 'utf16le'))).toBe('[');
+    expect(firstSignificant(Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), utf32(`${'\u3000'.repeat(5000)}{`, true)]))).toBe('{');
+    expect(firstSignificant(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${'\u2028\u00a0'.repeat(3000)}[`)]))).toBe('[');
+    expect(firstSignificant(Buffer.from('   '))).toBeUndefined();
+  });
+
+  it('takes every label frameworks bind as JSON as a JSON label, with parameters and in any case', () => {
+    for (const label of ['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'text/json', 'text/json;charset=utf-8', 'application/problem+json',
+      'application/+json', 'application/vnd.api+json; ext=x', 'application/merge-patch+json', 'application/x-json', 'text/x-json', 'application/json-seq', 'application/json;']) {
+      expect([label, isJsonLabel(label)]).toEqual([label, true]);
+    }
+    for (const label of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', 'application/jsonl', 'application/octet-stream', '', undefined]) {
+      expect([label, isJsonLabel(label)]).toEqual([label, false]);
+    }
   });
 
   it('finds no repeated key where there is none', () => {

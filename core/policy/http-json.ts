@@ -2,7 +2,12 @@
 // every upstream reads it the same way: strict RFC 8259 JSON in UTF-8, without a byte-order mark,
 // and without an object key twice — JSON.parse keeps the last of two equal keys, while gjson,
 // several streaming parsers and some validators read the first; and ASP.NET binds names
-// case-insensitively, so "action" and "Action" are one field to it.
+// case-insensitively, so "action" and "Action" are one field to it. A body under another label
+// is read as lenient readers read it (a byte-order mark, UTF-16/32, any leading whitespace, the
+// JSON5 dialect) only to tell whether it could be JSON; if it could, it must be that strict JSON too.
+
+import { TextDecoder } from 'node:util';
+import JSON5 from 'json5';
 
 export type JsonBodyReading =
   | { ok: true; json: unknown }
@@ -97,17 +102,129 @@ function strict(data: Buffer): JsonBodyReading {
   return { ok: true, json };
 }
 
+/** The encodings a lenient JSON reader may take a body in. */
+type JsonEncoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'utf-32le' | 'utf-32be';
+
+const BOMS: readonly (readonly [JsonEncoding, readonly number[]])[] = [
+  // UTF-32LE's mark starts with UTF-16LE's: it is tried first.
+  ['utf-32be', [0x00, 0x00, 0xfe, 0xff]], ['utf-32le', [0xff, 0xfe, 0x00, 0x00]],
+  ['utf-16be', [0xfe, 0xff]], ['utf-16le', [0xff, 0xfe]], ['utf-8', [0xef, 0xbb, 0xbf]],
+];
+
+/** The encoding of a body without a byte-order mark, told by where its first NULs are (json.detect_encoding). */
+function byNuls(b: Buffer): JsonEncoding {
+  if (b.length >= 4) {
+    if (b[0] === 0) return b[1] === 0 ? 'utf-32be' : 'utf-16be';
+    if (b[1] === 0) return b[2] === 0 && b[3] === 0 ? 'utf-32le' : 'utf-16le';
+  } else if (b.length === 2) {
+    if (b[0] === 0) return 'utf-16be';
+    if (b[1] === 0) return 'utf-16le';
+  }
+  return 'utf-8';
+}
+
 /**
- * The JSON a buffered request body is judged as. A body labelled JSON must be strict JSON; a body
- * under another label that is a JSON object or array is judged as JSON too (many handlers decode
- * the body whatever its Content-Type), and refused when it repeats a key. Anything else is not JSON
- * (json undefined).
+ * The encoding a lenient JSON reader decodes a body in, and the length of its byte-order mark:
+ * as Python's json.loads(bytes) does (json.detect_encoding, behind Flask's get_json and
+ * Starlette's request.json()): a UTF-8, UTF-16 or UTF-32 mark, else the NUL pattern of the first
+ * bytes (JSON starts with ASCII, so UTF-16 and UTF-32 show NULs there).
+ */
+export function jsonEncoding(data: Buffer): { encoding: JsonEncoding; bom: number } {
+  for (const [encoding, mark] of BOMS) {
+    if (mark.every((byte, i) => data[i] === byte)) return { encoding, bom: mark.length };
+  }
+  return { encoding: byNuls(data), bom: 0 };
+}
+
+/** Code units read per step while looking for the first significant character. */
+const SCAN_CHUNK = 4096;
+
+/** The text of `data` from `start` to `end` in `encoding` (whole code units; UTF-8 through a streaming decoder). */
+function decodeUnits(data: Buffer, start: number, end: number, encoding: JsonEncoding, utf8: TextDecoder): string {
+  const part = data.subarray(start, end);
+  if (encoding === 'utf-8') return utf8.decode(part, { stream: end < data.length });
+  if (encoding === 'utf-16le') return part.toString('utf16le');
+  if (encoding === 'utf-16be') return Buffer.from(part).swap16().toString('utf16le');
+  let text = '';
+  for (let i = 0; i + 4 <= part.length; i += 4) {
+    const cp = encoding === 'utf-32le' ? part.readUInt32LE(i) : part.readUInt32BE(i);
+    text += cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : '\ufffd';
+  }
+  return text;
+}
+
+/**
+ * The first character of a body that is not whitespace, as a lenient reader decodes it (undefined
+ * when there is none). Whitespace is any Unicode white space, not only JSON's four: Json.NET and
+ * JSON5 readers skip more, and skipping more only judges more bodies. Linear, in steps: a body of
+ * whitespace is read once, and a body that starts with text is barely read.
+ */
+export function firstSignificant(data: Buffer): string | undefined {
+  const { encoding, bom } = jsonEncoding(data);
+  // Most bodies (forms, text, JSON itself) start with a visible ASCII character: no decoding.
+  const head = data[0] ?? 0;
+  if (encoding === 'utf-8' && bom === 0 && head > 0x20 && head < 0x7f) return String.fromCharCode(head);
+  const unit = encoding.startsWith('utf-32') ? 4 : encoding.startsWith('utf-16') ? 2 : 1;
+  const utf8 = new TextDecoder('utf-8');
+  for (let at = bom; at < data.length; at += SCAN_CHUNK * unit) {
+    const text = decodeUnits(data, at, Math.min(data.length, at + SCAN_CHUNK * unit), encoding, utf8);
+    const found = /\S/u.exec(text);
+    if (found !== null) return found[0];
+  }
+  return undefined;
+}
+
+/**
+ * Whether some lenient reader takes a body as JSON: decoded as json.detect_encoding decodes it
+ * (invalid UTF-8 replaced, as Go's encoding/json does), then read as JSON5, which accepts what
+ * Python's json (NaN, Infinity, repeated keys), Json.NET (comments, single quotes, unquoted keys,
+ * trailing commas) and JSON5 readers accept beyond RFC 8259. Text no such reader takes as JSON
+ * (`[INFO] an order was exported`, `{name} was exported`) is no JSON to any upstream.
+ */
+function lenientlyJson(data: Buffer): boolean {
+  const { encoding, bom } = jsonEncoding(data);
+  try {
+    JSON5.parse(decodeUnits(data, bom, data.length, encoding, new TextDecoder('utf-8')));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a body that a lenient reader takes as JSON is not judged as one (strict's problem, named). */
+function unlabelledProblem(data: Buffer, problem: string): string {
+  const { encoding, bom } = jsonEncoding(data);
+  const read = encoding === 'utf-8' ? (bom > 0 ? 'after its byte-order mark ' : '') : `decoded as ${encoding.toUpperCase()} `;
+  return `it starts like JSON ({ or [ ${read}after any whitespace), which handlers that decode any body read as JSON whatever its Content-Type, but ${problem}`;
+}
+
+/**
+ * The JSON a buffered request body is judged as. A body labelled JSON must be strict JSON. A body
+ * under another label (or none) is judged as JSON when a lenient reader could take it as JSON:
+ * its first significant character, after a byte-order mark, in UTF-16 or UTF-32 when its NULs say
+ * so, and after any amount of whitespace, is { or [ (many handlers decode the body whatever its
+ * Content-Type: Flask's get_json(force=True), FastAPI without a Content-Type). Such a body must
+ * then be strict JSON too, or it is refused when a lenient reader takes it as JSON (lenientlyJson):
+ * never left unjudged as "not JSON". Anything else is not JSON (json undefined).
  */
 export function readJsonBody(data: Buffer, labelledJson: boolean): JsonBodyReading {
   if (data.length === 0) return { ok: true, json: undefined };
   if (labelledJson) return strict(data);
-  const first = data.toString('latin1', 0, Math.min(data.length, 64)).trimStart()[0];
+  const first = firstSignificant(data);
   if (first !== '{' && first !== '[') return { ok: true, json: undefined };
   const reading = strict(data);
-  return reading.ok || reading.problem.startsWith('key ') ? reading : { ok: true, json: undefined };
+  if (reading.ok) return reading;
+  return lenientlyJson(data) ? { ok: false, problem: unlabelledProblem(data, reading.problem) } : { ok: true, json: undefined };
+}
+
+/**
+ * Whether a Content-Type is one frameworks bind as JSON, parameters and case aside:
+ * application/json, text/json (ASP.NET Core), any `+json` suffix (application/problem+json,
+ * application/+json), and the `x-json`, `json-seq` kinds some readers accept. A body under such a
+ * label must be strict JSON, whatever it starts with; erring towards JSON only judges more bodies.
+ */
+const JSON_LABEL = /^\s*(?:application|text)\/(?:[\w.+-]*[+.-])?json\b/i;
+
+export function isJsonLabel(contentType: string | undefined): boolean {
+  return contentType !== undefined && JSON_LABEL.test(contentType);
 }

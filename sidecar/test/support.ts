@@ -444,8 +444,11 @@ export async function startInProcessHttpSidecar(namespace: string, policy: strin
   return { sidecar, listenPort };
 }
 
-/** Sends `request` on a fresh connection to 127.0.0.1:`port`: every byte received until the other side closes it. */
-export function rawExchange(port: number, request: string): Promise<Buffer> {
+/**
+ * Sends `request` on a fresh connection to 127.0.0.1:`port` (a string as UTF-8, bytes as they
+ * are): every byte received until the other side closes it.
+ */
+export function rawExchange(port: number, request: string | Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { compileMasker } from '../../../core/masking/index.ts';
-import { boundHeaderLines, boundTarget, endToEnd, isForwardingClaim, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem } from './headers.ts';
+import { boundHeaderLines, boundTarget, endToEnd, isForwardingClaim, maskHeaderValue, maskResponseHeaders, methodOverrideParam, multipartOverride, overrideParamName, REQUEST_DROP, requestContentCoding, requestProblem } from './headers.ts';
 import { FORGEABLE_HEADERS, REFUSED_HEADS } from './request-headers.corpus.ts';
 
 const raw = (headers: readonly [string, string][]): string[] => headers.flat();
@@ -38,6 +38,64 @@ describe('method-override parameters', () => {
 
   it('lets ordinary parameters and nested fields through', () => {
     expect(methodOverrideParam({ method: ['card'], page: ['1'] }, { name: ['x'] }, { payment: { _method: 'x' } })).toBeUndefined();
+  });
+
+  // Names as PHP ($_GET/$_POST: Laravel, Symfony), Rack and qs (Express) read them: each is _method to one of them.
+  it.each([
+    ['.method', '_method'], [' _method', '_method'], ['  .method', '_method'], ['\t_method', '_method'], ['_method\0junk', '_method'],
+    ['[_method]', '_method'], ['[[_method]]', '_method'], ['_method]', '_method'], ['][_method', '_method'], ['_method[]', '_method'], ['_method[0]', '_method'],
+    ['_METHOD', '_method'], ['_Method', '_method'], ['._method', '__method'], ['_.method', '__method'], ['_[method', '__method'], [' .method[]', '_method'],
+    ['_http.method', '_http_method'], ['_http method', '_http_method'], ['_http[method', '_http_method'], ['X-HTTP-Method-Override', 'x-http-method-override'],
+  ])('reads %j as %j', (name, read) => {
+    expect(overrideParamName(name)).toBe(read);
+    expect(methodOverrideParam({ [name]: ['DELETE'] }, undefined, undefined)).toBe(`query parameter ${JSON.stringify(name)} (read as ${read})`);
+    expect(methodOverrideParam({}, { [name]: ['DELETE'] }, undefined)).toMatch(/^form field /);
+    expect(methodOverrideParam({}, undefined, { [name]: 'DELETE' })).toMatch(/^JSON body field /);
+  });
+
+  it.each(['method', '_methods', 'my_method', '_method_', 'a[_method]', '_meth', 'x-http-method', 'payment_method', '_method-x'])('lets %j through', (name) => {
+    expect(overrideParamName(name)).not.toMatch(/^(?:_method|__method|_http_method|x-http-method-override)$/);
+    expect(methodOverrideParam({ [name]: ['DELETE'] }, { [name]: ['DELETE'] }, { [name]: 'DELETE' })).toBeUndefined();
+  });
+
+  it('reads names after percent-decoding, as the query and form parsers hand them over', () => {
+    for (const text of ['%2Emethod=DELETE', '%20_method=DELETE', '+_method=DELETE', '%5B_method%5D=DELETE', '%5Fmethod=DELETE', '_method%00=DELETE', '_method%5B%5D=DELETE']) {
+      const parsed: Record<string, string[]> = {};
+      for (const [k, v] of new URLSearchParams(text)) (parsed[k] ??= []).push(v);
+      expect([text, methodOverrideParam(parsed, undefined, undefined)]).toEqual([text, expect.stringMatching(/^query parameter /)]);
+    }
+  });
+});
+
+describe('method-override fields in a multipart body', () => {
+  const part = (disposition: string): string => `--b\r\nContent-Disposition: form-data; ${disposition}\r\n\r\nDELETE\r\n--b--\r\n`;
+  it.each([
+    'name="_method"', 'name=_method', 'NAME = "_method"', 'name=".method"', 'name=" _method"', 'name="[_method]"', 'name="_method[]"',
+    'name="\\_method"', 'name="_me\\thod"', "name*=utf-8''%5Fmethod", "name*=UTF-8'en'_method", 'name="%5Fmethod"', 'name="__method"', 'name="X-HTTP-Method-Override"',
+    'filename="a.txt"; name="_method"',
+  ])('finds %s', (disposition) => {
+    expect(multipartOverride(part(disposition))).toMatch(/^multipart field /);
+  });
+
+  it.each(['name="method"', 'name="file"; filename="_method"', 'name="my_method"', 'name="_methods"'])('lets %s through', (disposition) => {
+    expect(multipartOverride(part(disposition))).toBeUndefined();
+  });
+});
+
+describe('request content codings (bodies the upstream may inflate)', () => {
+  it.each([
+    [['Content-Encoding', 'gzip'], 'gzip'], [['content-encoding', 'GZIP'], 'GZIP'], [['Content-Encoding', ' deflate '], ' deflate '], [['Content-Encoding', 'br'], 'br'],
+    [['Content-Encoding', 'zstd'], 'zstd'], [['Content-Encoding', 'x-gzip'], 'x-gzip'], [['Content-Encoding', 'gzip, identity'], 'gzip, identity'],
+    [['Content-Encoding', 'identity', 'Content-Encoding', 'gzip'], 'identity, gzip'], [['Content-Encoding', 'compress'], 'compress'], [['Content-Encoding', ''], ''],
+    [['Content_Encoding', 'gzip'], 'gzip'], [['CONTENT-ENCODING', 'deflate, gzip'], 'deflate, gzip'],
+  ])('finds %j', (raw, coding) => {
+    expect(requestContentCoding(raw)).toBe(coding);
+  });
+
+  it('finds none without the header, or with identity only', () => {
+    expect(requestContentCoding(['Content-Type', 'application/json'])).toBeUndefined();
+    expect(requestContentCoding(['Content-Encoding', 'identity'])).toBeUndefined();
+    expect(requestContentCoding(['Content-Encoding', ' Identity , identity'])).toBeUndefined();
   });
 });
 

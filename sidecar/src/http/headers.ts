@@ -198,14 +198,80 @@ function upgradeProblem(head: RawHead): RequestRefusal | undefined {
   return undefined;
 }
 
-/** A method-override parameter in the query or a form/JSON body, named for the refusal; undefined when none. */
-export function methodOverrideParam(query: Record<string, string[]>, form: Record<string, string[]> | undefined, json: unknown): string | undefined {
-  for (const name of METHOD_OVERRIDE_PARAMS) {
-    if (Object.hasOwn(query, name)) return `query parameter ${name}`;
-    if (form !== undefined && Object.hasOwn(form, name)) return `form field ${name}`;
-    if (json !== null && typeof json === 'object' && !Array.isArray(json) && Object.hasOwn(json, name)) return `JSON body field ${name}`;
+const OVERRIDE_PARAM_NAMES: ReadonlySet<string> = new Set(METHOD_OVERRIDE_PARAMS);
+
+/**
+ * A parameter name as the frameworks that act on method overrides read it, so every spelling of
+ * `_method` they take is compared as `_method`: PHP ($_GET/$_POST, behind Laravel and Symfony)
+ * reads a name up to a NUL, drops leading spaces, turns `.` and spaces into `_`, and an unmatched
+ * `[` into `_`; Rack's normalize_params and qs (Express) drop brackets around a name (`[_method]`);
+ * `_method[]` and `_method[0]` are the `_method` array, whose first value Express's
+ * method-override takes. Case is ignored (it costs nothing). Erring towards an override name only
+ * refuses more requests.
+ */
+export function overrideParamName(name: string): string {
+  let n = (name.split('\0', 1)[0] ?? '').trimStart().toLowerCase().replace(/^[[\]]+/, '');
+  const open = n.indexOf('[');
+  if (open >= 0) n = n.indexOf(']', open) > open ? n.slice(0, open) : `${n.slice(0, open)}_${n.slice(open + 1)}`;
+  return n.replace(/\]+$/, '').replace(/[. ]/g, '_');
+}
+
+/** The first of `names` read as a method-override parameter, named for the refusal (as sent, and as read when that differs). */
+function overrideIn(where: string, names: Iterable<string>): string | undefined {
+  for (const name of names) {
+    const read = overrideParamName(name);
+    if (OVERRIDE_PARAM_NAMES.has(read)) return read === name ? `${where} ${name}` : `${where} ${JSON.stringify(name)} (read as ${read})`;
   }
   return undefined;
+}
+
+/** A method-override parameter in the query or a form/JSON body (any spelling overrideParamName reads as one), named for the refusal; undefined when none. */
+export function methodOverrideParam(query: Record<string, string[]>, form: Record<string, string[]> | undefined, json: unknown): string | undefined {
+  return overrideIn('query parameter', Object.keys(query))
+    ?? (form === undefined ? undefined : overrideIn('form field', Object.keys(form)))
+    ?? (json !== null && typeof json === 'object' && !Array.isArray(json) ? overrideIn('JSON body field', Object.keys(json)) : undefined);
+}
+
+// A name parameter of a multipart part's Content-Disposition: quoted (with backslash escapes, which
+// Rack's dequote undoes), a token, or an RFC 5987 ext-value (name*=utf-8''%5Fmethod, busboy).
+const PART_NAME = /\bname(\*?)[ \t]*=[ \t]*("(?:[^"\\\r\n]|\\.)*"?|[^;\s]*)/gi;
+
+/** Every reading of one name parameter's value: as sent, unescaped, percent-decoded. */
+function partNameReadings(ext: boolean, value: string): string[] {
+  const quoted = value.startsWith('"');
+  const inner = quoted ? value.slice(1, value.endsWith('"') && value.length > 1 ? -1 : undefined) : value;
+  const raw = ext ? inner.slice(inner.indexOf("'", inner.indexOf("'") + 1) + 1) : inner;
+  return [raw, raw.replace(/\\(.)/g, '$1'), percentDecoded(raw) ?? raw];
+}
+
+/**
+ * A method-override field among the parts of a multipart body (read as latin1), named for the
+ * refusal; undefined when none. Every `name=` parameter in the body is read, in each way a parser
+ * could (quoted, escaped, ext-value, percent-encoded), through overrideParamName: a part's own
+ * data that looks like one is refused too, which errs towards refusing.
+ */
+export function multipartOverride(body: string): string | undefined {
+  for (const m of body.matchAll(PART_NAME)) {
+    const found = overrideIn('multipart field', partNameReadings(m[1] === '*', m[2] ?? ''));
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * The content coding a request body declares, as sent (every Content-Encoding line, also spelled
+ * Content_Encoding, which CGI-style servers read as the same header), when it is anything but
+ * `identity`; undefined when there is none. Any other value counts, unknown, stacked or empty:
+ * the upstream, not the sidecar, decides what it undoes.
+ */
+export function requestContentCoding(rawHeaders: readonly string[]): string | undefined {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (canonicalName(rawHeaders[i] ?? '') === 'content-encoding') values.push(rawHeaders[i + 1] ?? '');
+  }
+  if (values.length === 0) return undefined;
+  const identity = values.join(',').split(',').every((t) => t.trim().toLowerCase() === 'identity');
+  return identity ? undefined : values.join(', ');
 }
 
 const ENCODINGS_WE_DECODE = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'zstd', 'identity']);

@@ -22,9 +22,9 @@ import { httpUpstream, type HttpUpstream } from '../targets.ts';
 import { opt } from '../util.ts';
 import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, maskWholeUtf8, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody, type MaskedWhole } from './body.ts';
 import { normalizePath, parseQueryString } from '../../../core/policy/http.ts';
-import { readJsonBody } from '../../../core/policy/http-json.ts';
+import { isJsonLabel, readJsonBody } from '../../../core/policy/http-json.ts';
 import {
-  acceptEncoding, boundHeaderLines, boundTarget, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, REQUEST_DROP, requestProblem,
+  acceptEncoding, boundHeaderLines, boundTarget, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, multipartOverride, REQUEST_DROP, requestContentCoding, requestProblem,
 } from './headers.ts';
 import { HttpSessions } from './sessions.ts';
 import { dispatchUpstream, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
@@ -186,18 +186,19 @@ function requestText(method: string, target: string, headerLines: readonly strin
   return `${head}\n\n[request body: ${body.data.length} bytes, sha256 ${sha256(body.data)}]`;
 }
 
-const JSON_REQUEST = /^application\/(?:[\w.+-]+\+)?json\b/i;
 const FORM_REQUEST = /^application\/x-www-form-urlencoded\b/i;
 const MULTIPART_REQUEST = /^multipart\//i;
 
 /**
- * The JSON body the policy judges (core/policy/http-json.ts): strict JSON with each key once, also
- * under another label when it is a JSON object or array; a body upstreams could read otherwise
- * (repeated keys, comments, a byte-order mark...) is refused.
+ * The JSON body the policy judges (core/policy/http-json.ts): strict JSON with each key once, under
+ * a JSON label (isJsonLabel: also text/json, any +json), and under another label or none whenever a
+ * lenient reader could take it as JSON (it starts with { or [ after a byte-order mark, in UTF-16/32,
+ * after any whitespace); a body upstreams could read otherwise (repeated keys, comments, a
+ * byte-order mark...) is refused.
  */
 function jsonBody(req: IncomingMessage, body: RequestBody): unknown {
   if (body.kind !== 'buffered') return undefined;
-  const reading = readJsonBody(body.data, JSON_REQUEST.test(req.headers['content-type'] ?? ''));
+  const reading = readJsonBody(body.data, isJsonLabel(req.headers['content-type']));
   if (!reading.ok) throw new ExchangeError(400, 'AmbiguousBody', `the request body cannot be judged: ${reading.problem}; send strict UTF-8 JSON (RFC 8259) with each key once`);
   return reading.json;
 }
@@ -214,16 +215,24 @@ function overrideField(type: string, query: string, body: RequestBody, json: unk
   const form = FORM_REQUEST.test(type) || type.trim() === '' ? parseQueryString(data) : undefined;
   const found = methodOverrideParam(parseQueryString(query), form, json);
   if (found !== undefined || !MULTIPART_REQUEST.test(type)) return found;
-  return /name\s*=\s*"?(?:_method|__method|_http_method|x-http-method-override)\b/i.test(data) ? 'multipart field _method' : undefined;
+  return multipartOverride(data);
+}
+
+/** The Content-Type the upstream reads: none when the agent names it in Connection (endToEnd drops it). */
+function upstreamType(req: IncomingMessage): string {
+  return connectionNames(req.headers.connection, 'content-type') ? '' : req.headers['content-type'] ?? '';
+}
+
+/** Whether frameworks read fields (a method override) from a body of this type: none, JSON, a form, multipart. */
+function readsFields(type: string): boolean {
+  return type.trim() === '' || isJsonLabel(type) || FORM_REQUEST.test(type) || MULTIPART_REQUEST.test(type);
 }
 
 /** The refusal of a request that carries a method override (or may, unseen); undefined when none. */
 function overrideProblem(req: IncomingMessage, query: string, body: RequestBody, json: unknown, maxBuffered: number): ExchangeError | undefined {
-  // The Content-Type the upstream reads: none when the agent names it in Connection (endToEnd drops it).
-  const type = connectionNames(req.headers.connection, 'content-type') ? '' : req.headers['content-type'] ?? '';
+  const type = upstreamType(req);
   const unlabelled = type.trim() === '';
-  const readsFields = unlabelled || [JSON_REQUEST, FORM_REQUEST, MULTIPART_REQUEST].some((r) => r.test(type));
-  if (body.kind === 'streamed' && readsFields) return uncheckedBody(type, unlabelled, maxBuffered);
+  if (body.kind === 'streamed' && readsFields(type)) return uncheckedBody(type, unlabelled, maxBuffered);
   const found = overrideField(type, query, body, json);
   if (found === undefined) return undefined;
   return new ExchangeError(400, 'MethodOverride', `the request carries ${found}, which asks the upstream to treat this ${req.method ?? 'GET'} request as another method the policy did not judge; send the request with that method instead`);
@@ -496,6 +505,8 @@ export class HttpProxy {
 
   /** The JSON body the policy judges, or the refusal of a body it cannot judge (too large, ambiguous, a method override). */
   #judgedBody(req: IncomingMessage, body: RequestBody, query: string | undefined): unknown {
+    const encoded = this.#encodedBody(req, body);
+    if (encoded !== undefined) throw encoded;
     const json = jsonBody(req, body);
     if (body.kind === 'streamed' && this.#traits().judgesBodies) {
       throw new ExchangeError(413, 'BodyTooLarge', `a deny or requireApproval rule of the policy matches request bodies (match.http.jsonBody), and a body over ${this.#opts.maxBufferedBody} bytes cannot be judged; send a smaller body`);
@@ -506,6 +517,28 @@ export class HttpProxy {
       if (override !== undefined) throw override;
     }
     return json;
+  }
+
+  /**
+   * The refusal of a compressed body (any Content-Encoding but identity) that the sidecar reads:
+   * every buffered body (its JSON reading and method-override fields), and one too large to buffer
+   * that a body rule or the override check would read (refused as too large otherwise). The checks
+   * read the bytes as they arrive, while Express's body-parser, ASP.NET Core's RequestDecompression
+   * and gateways inflate them first: a gzip form's `_method` or a gzip `{"action":"export"}` would
+   * pass unseen. Refused rather than decoded: decoding would need its own bound against
+   * decompression bombs (a few KiB inflating to gigabytes) and could still differ from the
+   * upstream's decoder (stacked codings, x-gzip, zlib-wrapped or raw deflate, concatenated gzip
+   * members), and clients can always send the body uncompressed.
+   */
+  #encodedBody(req: IncomingMessage, body: RequestBody): ExchangeError | undefined {
+    if (body.kind === 'none') return undefined;
+    const coding = requestContentCoding(req.rawHeaders);
+    if (coding === undefined) return undefined;
+    // A body over the buffering limit, of a type no check reads fields from, under a policy without
+    // body rules, is forwarded unread whether compressed or not: the sidecar judges none of its
+    // bytes, so a coding hides nothing from it (and such a body cannot be approved: unapprovable).
+    if (body.kind === 'streamed' && !this.#traits().judgesBodies && !readsFields(upstreamType(req))) return undefined;
+    return new ExchangeError(415, 'EncodedBody', `the request has Content-Encoding: ${coding}; the upstream may decode the body into another one than the policy judged (which reads the bytes as sent); send the body uncompressed, without Content-Encoding`);
   }
 
   /**
