@@ -281,7 +281,8 @@ describe('canonical forms and apiserver defaults: a webhook whose sidecar values
     try {
       const stored = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(examplePod(ns, `agent-lrc-${suffix()}`)))) as Pod;
       // The LimitRanger added the CPU limit the injector leaves out: admitted.
-      expect(stored.spec.initContainers?.find((c) => c.name === 'guarita-proxy')?.resources?.limits).toEqual(expect.objectContaining({ cpu: '2' }));
+      const resources = stored.spec.initContainers?.find((c) => c.name === 'guarita-proxy')?.resources as { limits?: Record<string, string> } | undefined;
+      expect(resources?.limits).toEqual(expect.objectContaining({ cpu: '2' }));
     } finally {
       await k(['-n', ns, 'delete', 'limitrange', 'defaults']);
     }
