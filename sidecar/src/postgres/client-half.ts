@@ -6,7 +6,7 @@
 import { serialize } from 'pg-protocol';
 import { Execution, type Allowed } from './execution.ts';
 import type { FrontendMessage } from './frontend.ts';
-import { DENIED_NAME, DENIED_SQL, RESERVED_PREFIX, type Denial, type Entry, type PipelineState, type PortalState, type StatementState } from './pipeline-state.ts';
+import { answered, DENIED_NAME, DENIED_SQL, filedIn, RESERVED_PREFIX, type Denial, type Entry, type PipelineState, type PortalState, type StatementState } from './pipeline-state.ts';
 import { binaryRefusal, withResultFormats } from './rows.ts';
 import type { SettingsProbe } from './settings-probe.ts';
 import type { StatementDecider } from './statement-decision.ts';
@@ -81,8 +81,13 @@ export class ClientHalf {
       this.denyQuery(d.denial);
       return;
     }
-    const forgotten = this.forgetDeallocated(d.facts);
-    if (forgotten !== undefined) await forgotten;
+    const fetching = this.fetchRefusal(d.facts);
+    if (fetching !== undefined) {
+      await this.s.completeUnrun(d.exec, fetching.message);
+      this.denyQuery(fetching);
+      return;
+    }
+    await this.portalEffects(d.facts);
     const exec = new Execution(d.exec, this.s.session);
     const ready = this.probedAndIdle();
     if (ready !== undefined) await ready;
@@ -157,7 +162,7 @@ export class ClientHalf {
   private newStatement(name: string, sql: string, facts: StatementFacts, auth: Allowed | undefined): StatementState {
     let resolveDescribed: () => void = () => undefined;
     const described = new Promise<void>((r) => { resolveDescribed = r; });
-    return { name, sql, facts, pendingAuth: auth, columns: undefined, described, resolveDescribed, batch: this.s.batch, confirmed: false };
+    return { name, sql, facts, pendingAuth: auth, columns: undefined, described, resolveDescribed, ...filedIn(this.s.batch) };
   }
 
   /** A reserved name or blank text is answered here; other text is decided (a promise). */
@@ -244,15 +249,15 @@ export class ClientHalf {
    * Filed by an earlier batch whose Parse or Bind is still unanswered, it may not exist upstream
    * as filed (a Parse under a name the server holds fails, 42P05, and the server keeps its old
    * statement): a Bind or Execute pipelined behind it would then be decided and recorded as the
-   * new text while the server runs the old one. So that lookup waits for the earlier answers.
-   * Within one batch no wait is needed: after a failure the server skips the rest of the batch,
-   * and so does the listener. Undefined when nothing is filed under the name.
+   * new text while the server runs the old one. So that lookup waits for that message's own
+   * answer (not for the connection to be idle, which a COPY FROM STDIN in progress skips). Within
+   * one batch no wait is needed: after a failure the server skips the rest of the batch, and so
+   * does the listener. Undefined when nothing is filed under the name.
    */
   private settled<T extends StatementState | PortalState>(map: ReadonlyMap<string, T>, name: string): T | undefined | Promise<T | undefined> {
     const filed = map.get(name);
     if (filed === undefined || filed.confirmed || filed.batch === this.s.batch) return filed;
-    const idle = this.idle();
-    return idle === undefined ? filed : idle.then(() => map.get(name));
+    return filed.answered.then(() => map.get(name));
   }
 
   private async onBind(m: Extract<FrontendMessage, { type: 'bind' }>): Promise<void> {
@@ -268,21 +273,21 @@ export class ClientHalf {
     const prev = this.s.portals.get(m.portal);
     const dropped = m.portal === '' ? this.dropPortal('') : undefined;
     if (dropped !== undefined) await dropped;
-    const portal: PortalState = { name: m.portal, stmt, resultFormats: m.resultFormats, batch: this.s.batch, confirmed: false, columns: undefined, exec: undefined };
+    const portal: PortalState = { name: m.portal, stmt, resultFormats: m.resultFormats, columns: undefined, exec: undefined, ...filedIn(this.s.batch) };
     this.s.portals.set(m.portal, portal);
     this.forwardExtended(m.raw, { kind: 'bind', batch: this.s.batch, portal, ...this.optional('prev', prev) });
-    this.describePortal(portal);
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
   }
 
   /**
-   * Rows are masked by the columns the server describes for the portal at Bind, not those it
-   * described for the statement at Parse: a statement's result can change between the two while
-   * its text does not (`FETCH 1 FROM c` after c was closed and declared again over other columns;
-   * a name resolving elsewhere once search_path or a temporary table changed, which a re-plan
-   * accepts while the column types match), and masking by a column's name needs the name of the
-   * cell being sent. The Describe travels in the same write as the Bind.
+   * Rows are masked by the columns the server describes for the portal just before it runs, not
+   * those it described for the statement at Parse: a statement's result can change between the two
+   * while its text does not (`FETCH 1 FROM c` after c was closed and declared again over other
+   * columns; a name resolving elsewhere once search_path or a temporary table changed, which a
+   * re-plan accepts while the column types match; a portal name an SQL statement reused), and
+   * masking by a column's name needs the name of the cell being sent. The Describe travels in the
+   * same write as the Execute.
    */
   private describePortal(portal: PortalState): void {
     this.forwardExtended(serialize.describe({ type: 'P', name: portal.name }), { kind: 'describe', batch: this.s.batch, internal: true, target: 'P', portal });
@@ -336,19 +341,57 @@ export class ClientHalf {
       await this.executeCursor(m);
       return;
     }
-    if (portal.exec === undefined && portal.stmt !== undefined && !isBlank(portal.stmt.sql)) {
-      const exec = await this.executionFor(portal.stmt);
-      if ('denial' in exec) {
-        this.denyExecute(portal, exec.denial);
-        return;
-      }
-      portal.exec = exec;
+    const refusal = this.portalRefusal(portal) ?? (portal.exec === undefined ? await this.decideRun(portal) : undefined);
+    if (refusal !== undefined) {
+      this.denyExecute(portal, refusal);
+      return;
     }
+    await this.portalEffects(portal.stmt?.facts);
     portal.exec?.begin();
+    this.describePortal(portal);
     this.forwardExtended(m.raw, { kind: 'execute', batch: this.s.batch, portal, result: {}, ...this.optional('exec', portal.exec) });
     this.s.batchRan = true;
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
+  }
+
+  /** A portal an SQL statement may have dropped or replaced since it was bound, or a statement that would FETCH a portal the listener bound. */
+  private portalRefusal(portal: PortalState): Denial | undefined {
+    if (portal.doubtful === true) {
+      return { code: '34000', message: `portal "${portal.name}" may have been closed or replaced by an SQL statement (CLOSE, DECLARE, a transaction's end, ROLLBACK TO SAVEPOINT) since it was bound through the Guarita sidecar; bind it again` };
+    }
+    return portal.stmt === undefined ? undefined : this.fetchRefusal(portal.stmt.facts);
+  }
+
+  /**
+   * SQL FETCH or MOVE of a portal the listener bound would run that portal's statement decided as
+   * `FETCH` (no table): a run the policy never judged as its statement (one approval, many runs).
+   */
+  private fetchRefusal(facts: StatementFacts): Denial | undefined {
+    const bound = facts.fetchesPortals.find((name) => this.s.portals.has(name));
+    return bound === undefined ? undefined : { code: '0A000', message: `portal "${bound}" was bound through the Guarita sidecar's protocol: run it with Execute, where each run is decided as its statement, not with SQL FETCH or MOVE` };
+  }
+
+  /** This run's decision, set on the portal; the denial when refused. */
+  private async decideRun(portal: PortalState): Promise<Denial | undefined> {
+    if (portal.stmt === undefined || isBlank(portal.stmt.sql)) return undefined;
+    const exec = await this.executionFor(portal.stmt);
+    if ('denial' in exec) return exec.denial;
+    portal.exec = exec;
+    return undefined;
+  }
+
+  /**
+   * What a statement about to run does to names the listener filed: DEALLOCATE frees statements,
+   * CLOSE, DECLARE and a transaction's end drop or replace portals (each run: a prepared DEALLOCATE
+   * frees its names every time it runs).
+   */
+  private async portalEffects(facts: StatementFacts | undefined): Promise<void> {
+    if (facts === undefined) return;
+    const forgotten = this.forgetDeallocated(facts);
+    if (forgotten !== undefined) await forgotten;
+    const dropped = facts.dropsPortals === 'all' ? [...this.s.portals.values()] : facts.dropsPortals.map((n) => this.s.portals.get(n));
+    for (const p of dropped) if (p !== undefined) p.doubtful = true;
   }
 
   private denyExecute(portal: PortalState, denial: Denial): void {
@@ -364,7 +407,8 @@ export class ClientHalf {
    * mask by column.
    */
   private async executeCursor(m: Extract<FrontendMessage, { type: 'execute' }>): Promise<void> {
-    const portal: PortalState = { name: m.portal, stmt: undefined, resultFormats: [], batch: this.s.batch, confirmed: true, columns: undefined, exec: undefined };
+    const portal: PortalState = { name: m.portal, stmt: undefined, resultFormats: [], columns: undefined, exec: undefined, ...filedIn(this.s.batch) };
+    answered(portal);
     const d = await this.decider.decide(`FETCH ${m.maxRows > 0 ? String(m.maxRows) : 'ALL'} FROM ${quoteIdent(m.portal)}`);
     if ('denial' in d) {
       this.denyExecute(portal, d.denial);

@@ -54,6 +54,22 @@ export interface PipelineOptions {
 interface Filed {
   batch: number;
   confirmed: boolean;
+  /** Resolved once the server answered the Parse or Bind, either way (or skipped it). */
+  answered: Promise<void>;
+  resolveAnswered: () => void;
+}
+
+/** The bookkeeping of a statement or portal filed now, in `batch`, not yet answered. */
+export function filedIn(batch: number): Filed {
+  let resolveAnswered: () => void = () => undefined;
+  const answered = new Promise<void>((r) => { resolveAnswered = r; });
+  return { batch, confirmed: false, answered, resolveAnswered };
+}
+
+/** The server answered the Parse or Bind that filed `f` (or skipped it). */
+export function answered(f: Filed): void {
+  f.confirmed = true;
+  f.resolveAnswered();
 }
 
 export interface StatementState extends Filed {
@@ -76,6 +92,12 @@ export interface PortalState extends Filed {
   /** Columns with actual formats (from Describe portal), when known. */
   columns: ColumnInfo[] | undefined;
   exec: Execution | undefined;
+  /**
+   * An SQL statement may have dropped it in the server, or put a cursor under its name, since it
+   * was bound (CLOSE, DECLARE, a transaction's end, ROLLBACK TO SAVEPOINT): its next Execute is
+   * refused rather than decided and recorded as a statement the server may not run.
+   */
+  doubtful?: boolean;
 }
 
 export interface ResultState {
@@ -212,7 +234,7 @@ export class PipelineState {
   bindFailed(e: Extract<Entry, { kind: 'bind' }>): void {
     const portal = e.portal;
     if (portal === undefined) return;
-    portal.confirmed = true;
+    answered(portal);
     if (this.portals.get(portal.name) !== portal) return;
     const prev = e.prev;
     if (prev === undefined) {
@@ -227,7 +249,7 @@ export class PipelineState {
   async parseFailed(e: Extract<Entry, { kind: 'parse' }>): Promise<void> {
     const stmt = e.stmt;
     if (stmt === undefined) return;
-    stmt.confirmed = true;
+    answered(stmt);
     stmt.resolveDescribed();
     if (this.statements.get(stmt.name) === stmt) {
       if (e.prev !== undefined && stmt.name !== '') this.statements.set(stmt.name, e.prev);

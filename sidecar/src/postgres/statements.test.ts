@@ -26,8 +26,8 @@ describe('statementFacts', () => {
   it('spots binary cursors, and parses nothing when the text mentions neither COPY nor BINARY', () => {
     expect(statementFacts('DECLARE c BINARY CURSOR FOR SELECT * FROM customers').binaryCursor).toBe(true);
     expect(statementFacts('DECLARE c CURSOR FOR SELECT * FROM customers').binaryCursor).toBe(false);
-    expect(statementFacts('select 1')).toEqual({ copyOut: [], binaryCursor: false, deallocates: [] });
-    expect(statementFacts('copy (((')).toEqual({ copyOut: [], binaryCursor: false, deallocates: [] });
+    expect(statementFacts('select 1')).toEqual({ copyOut: [], binaryCursor: false, deallocates: [], dropsPortals: [], fetchesPortals: [] });
+    expect(statementFacts('copy (((')).toEqual({ copyOut: [], binaryCursor: false, deallocates: [], dropsPortals: [], fetchesPortals: [] });
   });
 
   it('names the prepared statements SQL DEALLOCATE removes, in every spelling, or all of them', () => {
@@ -40,6 +40,19 @@ describe('statementFacts', () => {
     expect(statementFacts("SELECT 'DEALLOCATE s1', deallocate_at FROM t").deallocates).toEqual([]);
   });
 
+  it('names the portals SQL statements drop or replace (or all of them) and those FETCH or MOVE run', () => {
+    expect(statementFacts('CLOSE c').dropsPortals).toEqual(['c']);
+    expect(statementFacts('close "P 1"; DECLARE d CURSOR FOR SELECT 1').dropsPortals).toEqual(['P 1', 'd']);
+    for (const ends of ['CLOSE ALL', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'ROLLBACK TO SAVEPOINT a', 'rollback to a', "PREPARE TRANSACTION 'x'", 'COMMIT AND CHAIN', 'SELECT 1; COMMIT; BEGIN']) {
+      expect([ends, statementFacts(ends).dropsPortals]).toEqual([ends, 'all']);
+    }
+    for (const keeps of ['BEGIN', 'SAVEPOINT a', 'RELEASE a', 'SELECT "close", fetch_at FROM t', "SELECT 'COMMIT'", 'SELECT CASE WHEN true THEN 1 END']) {
+      expect([keeps, statementFacts(keeps).dropsPortals]).toEqual([keeps, []]);
+    }
+    expect(statementFacts('FETCH ALL FROM p2; MOVE 5 IN "P x"; FETCH 2 c').fetchesPortals).toEqual(['p2', 'P x', 'c']);
+    expect(statementFacts('FETCH NEXT FROM U&"\\0070"').fetchesPortals).toEqual(['p']);
+  });
+
   describe('the pre-check (COPY or BINARY as a word) skips only texts whose parse has no COPY and no binary cursor', () => {
     // Every way a COPY or BINARY keyword can be delimited, and identifiers, strings and comments
     // that merely contain the letters.
@@ -48,7 +61,8 @@ describe('statementFacts', () => {
       'declare c no scroll binary cursor for select 1', 'DECLARE "c"BINARY CURSOR FOR SELECT 1', 'DECLARE c/**/BINARY/**/CURSOR FOR SELECT 1',
       '/* x */COPY customers TO STDOUT', '--x\nCOPY customers TO STDOUT', 'SELECT 1;COPY customers TO STDOUT', 'SELECT 1\tCOPY', '(COPY customers TO STDOUT)',
       'CoPy customers TO STDOUT', 'BEGIN;\ncopy\tcustomers\tto\tstdout;\nCOMMIT', 'COPY"customers"TO STDOUT', 'COPY customers TO STDOUT (FORMAT"binary")',
-      'DEALLOCATE s1', 'deallocate prepare "s1"', 'DEALLOCATE ALL', '/**/DEALLOCATE"s1"',
+      'DEALLOCATE s1', 'deallocate prepare "s1"', 'DEALLOCATE ALL', '/**/DEALLOCATE"s1"', 'CLOSE c', 'close all', 'DECLARE c CURSOR FOR SELECT 1',
+      'FETCH 1 FROM c', 'MOVE c', 'COMMIT', 'END', 'ROLLBACK TO a', 'ABORT', "PREPARE TRANSACTION 'x'",
     ];
     const lookalikes = [
       'SELECT copy_id FROM t', 'SELECT copies, binary_data FROM t', 'SELECT "copy" FROM t', "SELECT 'COPY customers TO STDOUT'", 'SELECT 1 -- COPY customers TO STDOUT',
@@ -60,8 +74,8 @@ describe('statementFacts', () => {
     it('gives the facts a parse gives, for every text of the corpora and the keyword and look-alike forms', () => {
       for (const sql of corpus) expect([sql, statementFacts(sql)]).toEqual([sql, parsedStatementFacts(sql)]);
       // The forms with the keyword are found (not all skipped by accident).
-      const found = keywords.map((sql) => { const f = statementFacts(sql); return f.copyOut.length > 0 || f.binaryCursor || f.deallocates.length > 0; });
-      expect(found.filter(Boolean).length).toBeGreaterThanOrEqual(16);
+      const found = keywords.map((sql) => { const f = statementFacts(sql); return f.copyOut.length > 0 || f.binaryCursor || f.deallocates.length > 0 || f.dropsPortals.length > 0 || f.fetchesPortals.length > 0; });
+      expect(found.filter(Boolean).length).toBeGreaterThanOrEqual(27);
     });
 
     it('each keyword form, shifted to every position after other text and with identifiers touching it, still gives the parse\'s facts', () => {

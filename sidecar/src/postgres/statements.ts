@@ -34,9 +34,17 @@ export interface StatementFacts {
   binaryCursor: boolean;
   /** Prepared statements SQL `DEALLOCATE` removes: their names, or every one (`DEALLOCATE ALL`). */
   deallocates: string[] | 'all';
+  /**
+   * Portals the statement may drop or put another cursor under, in the server: by name (`CLOSE c`,
+   * `DECLARE c`), or any (`CLOSE ALL`, and COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT, PREPARE
+   * TRANSACTION, which end portals without a ReadyForQuery saying so when a transaction follows).
+   */
+  dropsPortals: string[] | 'all';
+  /** Portals SQL `FETCH` or `MOVE` runs by name. */
+  fetchesPortals: string[];
 }
 
-const NONE: StatementFacts = { copyOut: [], binaryCursor: false, deallocates: [] };
+const NONE: StatementFacts = Object.freeze({ copyOut: [], binaryCursor: false, deallocates: [], dropsPortals: [], fetchesPortals: [] });
 
 type Node = Record<string, unknown>;
 
@@ -143,6 +151,27 @@ function addDeallocated(facts: StatementFacts, stmt: Node): void {
   else facts.deallocates.push(d.name);
 }
 
+/** Transaction statements that end the transaction's portals (or, ROLLBACK TO, those of the savepoint's). */
+const ENDS_PORTALS = new Set(['TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_ROLLBACK_TO', 'TRANS_STMT_PREPARE', 'TRANS_STMT_COMMIT_PREPARED', 'TRANS_STMT_ROLLBACK_PREPARED']);
+
+function dropPortal(facts: StatementFacts, name: string | undefined): void {
+  if (facts.dropsPortals === 'all') return;
+  if (name === undefined) facts.dropsPortals = 'all';
+  else facts.dropsPortals.push(name);
+}
+
+/** CLOSE, DECLARE, FETCH/MOVE and transaction ends: what they do to portals by name. */
+function addPortalEffects(facts: StatementFacts, stmt: Node): void {
+  const close = stmt.ClosePortalStmt as { portalname?: string } | undefined;
+  if (close !== undefined) dropPortal(facts, close.portalname);
+  const declare = stmt.DeclareCursorStmt as { portalname?: string } | undefined;
+  if (declare?.portalname !== undefined) dropPortal(facts, declare.portalname);
+  const fetch = stmt.FetchStmt as { portalname?: string } | undefined;
+  if (fetch?.portalname !== undefined) facts.fetchesPortals.push(fetch.portalname);
+  const kind = (stmt.TransactionStmt as { kind?: string } | undefined)?.kind;
+  if (kind !== undefined && ENDS_PORTALS.has(kind)) dropPortal(facts, undefined);
+}
+
 type ParsedStatement = { stmt?: Node; stmt_location?: number; stmt_len?: number };
 
 function parseStatements(sql: string): ParsedStatement[] | undefined {
@@ -161,15 +190,16 @@ function statementText(bytes: Buffer, s: ParsedStatement): string {
 }
 
 /**
- * COPY, BINARY or DEALLOCATE as a word of their own: a COPY statement starts with the keyword COPY,
- * a binary cursor is declared with the keyword BINARY, DEALLOCATE starts its statement, and PostgreSQL reads a keyword only where the letters
+ * A keyword of a statement with facts as a word of its own: a COPY statement starts with the
+ * keyword COPY, a binary cursor is declared with the keyword BINARY, DEALLOCATE, CLOSE, DECLARE,
+ * FETCH, MOVE, COMMIT, END, ROLLBACK, ABORT and PREPARE (TRANSACTION) start theirs, and PostgreSQL reads a keyword only where the letters
  * before and after it are not part of an identifier (a letter, digit, _ or $). JavaScript's \b only
  * knows [A-Za-z0-9_] as word characters, so it also matches next to $ or a non-ASCII letter (copy$1,
  * écopy): more texts are parsed, never fewer. What it skips are identifiers such as copy_id,
  * copies or binary_data (the earlier test, the letters anywhere, parsed those a third time per
  * statement, after the policy engine's parse).
  */
-const MAY_HAVE_FACTS = /\b(?:copy|binary|deallocate)\b/i;
+const MAY_HAVE_FACTS = /\b(?:copy|binary|deallocate|close|declare|fetch|move|commit|end|rollback|abort|prepare)\b/i;
 
 /** The facts of `sql`; text that does not parse yields none (the upstream rejects it anyway). */
 export function statementFacts(sql: string): StatementFacts {
@@ -181,12 +211,13 @@ export function statementFacts(sql: string): StatementFacts {
 export function parsedStatementFacts(sql: string): StatementFacts {
   const stmts = parseStatements(sql);
   if (stmts === undefined) return NONE;
-  const facts: StatementFacts = { copyOut: [], binaryCursor: false, deallocates: [] };
+  const facts: StatementFacts = { copyOut: [], binaryCursor: false, deallocates: [], dropsPortals: [], fetchesPortals: [] };
   const bytes = Buffer.from(sql, 'utf8');
   for (const s of stmts) {
     if (s.stmt === undefined) continue;
     if (isBinaryCursor(s.stmt)) facts.binaryCursor = true;
     addDeallocated(facts, s.stmt);
+    addPortalEffects(facts, s.stmt);
     const copy = s.stmt.CopyStmt as Node | undefined;
     const plan = copy === undefined ? undefined : copyPlan(statementText(bytes, s), copy);
     if (plan !== undefined) facts.copyOut.push(plan);

@@ -10,7 +10,7 @@ import type { MaskSession } from '../enforcement.ts';
 import { copyData, fieldsMessage, type TransactionStatus } from './backend.ts';
 import { CopyOutMasker } from './copy.ts';
 import type { Execution } from './execution.ts';
-import type { Denial, Entry, PipelineState, PortalState, ResultState } from './pipeline-state.ts';
+import { answered, type Denial, type Entry, type PipelineState, type PortalState, type ResultState } from './pipeline-state.ts';
 import { binaryRefusal, RowMasker, withResultFormats, type ColumnInfo } from './rows.ts';
 import { isFatalError, maskNotification, maskParameterStatus, maskRowDescription, NO_DATA_MESSAGES, pinnedMismatch, pinnedMismatchMessage } from './server-messages.ts';
 import type { SettingsProbe } from './settings-probe.ts';
@@ -269,7 +269,7 @@ export class UpstreamHalf {
     }
     if (msg.name !== 'parseComplete') return this.s.refuseMessage(msg);
     this.s.shift();
-    if (e.stmt !== undefined) e.stmt.confirmed = true;
+    if (e.stmt !== undefined) answered(e.stmt);
     if (e.prev !== undefined && e.prev !== e.stmt) {
       const auth = e.prev.pendingAuth;
       e.prev.pendingAuth = undefined;
@@ -287,7 +287,7 @@ export class UpstreamHalf {
     }
     if (msg.name !== 'bindComplete') return this.s.refuseMessage(msg);
     this.s.shift();
-    if (e.portal !== undefined) e.portal.confirmed = true;
+    if (e.portal !== undefined) answered(e.portal);
     this.s.io.toClient(raw);
     return undefined;
   }
