@@ -208,7 +208,7 @@ describe('what the server holds under a name after a failure or an SQL statement
   // new portal and, on the error, dropped the name: the next Execute of it ran the old portal
   // with no decision (or, read as a cursor, decided as FETCH). It must be decided as the statement
   // that portal runs, under the policy in force now.
-  it('a portal kept by the server after a failed Bind never runs as the statement the failed Bind named', async () => {
+  it('a portal kept by the server after a failed Bind is decided again as its own statement at its next Execute', async () => {
     await customersDenied(false);
     const c = await raw();
     const secret = 'SELECT id, nome, cpf FROM customers WHERE id = 1';
@@ -226,9 +226,8 @@ describe('what the server holds under a name after a failure or an SQL statement
     c.messages.length = 0;
     await batch(c, [serialize.execute({ portal: 'p' }), serialize.sync()], 1);
     expect(rows(c)).toEqual([]);
-    // ROLLBACK TO SAVEPOINT may have dropped portals (those bound after the savepoint): every
-    // named portal is refused until bound again, this one (bound before it) included.
-    expect(errors(c).map((e) => e.code)).toEqual(['34000']);
+    // Bound before the savepoint, the portal survives ROLLBACK TO: decided now as its statement.
+    expect(errors(c).map((e) => e.code)).toEqual(['42501']);
     await batch(c, [serialize.query('ROLLBACK')], 1);
   });
 

@@ -8,6 +8,7 @@ import { Execution, type Allowed } from './execution.ts';
 import type { FrontendMessage } from './frontend.ts';
 import { answered, DENIED_NAME, DENIED_SQL, filedIn, RESERVED_PREFIX, type Denial, type Entry, type PipelineState, type PortalState, type StatementState } from './pipeline-state.ts';
 import { binaryRefusal, withResultFormats } from './rows.ts';
+import type { ServerNames } from './server-names.ts';
 import type { SettingsProbe } from './settings-probe.ts';
 import type { StatementDecider } from './statement-decision.ts';
 import { statementFacts, type CopyPlan, type StatementFacts } from './statements.ts';
@@ -221,7 +222,7 @@ export class ClientHalf {
    * misread. Undefined when nothing was forgotten.
    */
   private forgetDeallocated(facts: StatementFacts): Promise<void> | undefined {
-    const names = facts.deallocates === 'all' ? [...this.s.statements.keys()].filter((n) => n !== '') : facts.deallocates;
+    const names = facts.deallocates === 'all' ? [...this.s.statements.values()].map((st) => st.name).filter((n) => n !== '') : facts.deallocates;
     const dropped = names.map((n) => this.dropStatement(n)).filter((p) => p !== undefined);
     return dropped.length === 0 ? undefined : Promise.all(dropped).then(() => undefined);
   }
@@ -254,7 +255,7 @@ export class ClientHalf {
    * one batch no wait is needed: after a failure the server skips the rest of the batch, and so
    * does the listener. Undefined when nothing is filed under the name.
    */
-  private settled<T extends StatementState | PortalState>(map: ReadonlyMap<string, T>, name: string): T | undefined | Promise<T | undefined> {
+  private settled<T extends StatementState | PortalState>(map: ServerNames<T>, name: string): T | undefined | Promise<T | undefined> {
     const filed = map.get(name);
     if (filed === undefined || filed.confirmed || filed.batch === this.s.batch) return filed;
     return filed.answered.then(() => map.get(name));

@@ -11,6 +11,7 @@ import type { CopyOutMasker } from './copy.ts';
 import { Execution, type Allowed } from './execution.ts';
 import type { BinaryColumnsMode, ColumnInfo, RowMasker } from './rows.ts';
 import { maskErrorOrNotice } from './server-messages.ts';
+import { ServerNames } from './server-names.ts';
 import type { CopyPlan, StatementFacts } from './statements.ts';
 
 /** Sent upstream in place of a denied statement: fails in the parser, runs nothing. */
@@ -123,8 +124,8 @@ export class PipelineState {
   readonly log: Logger;
   readonly opts: PipelineOptions;
   readonly entries: Entry[] = [];
-  readonly statements = new Map<string, StatementState>();
-  readonly portals = new Map<string, PortalState>();
+  readonly statements = new ServerNames<StatementState>();
+  readonly portals = new ServerNames<PortalState>();
   /** Extended-protocol batch number: incremented by each Sync the client sends. */
   batch = 0;
   /** The batch the listener itself is discarding (after a denial), or the upstream is (after an error). */
@@ -242,6 +243,9 @@ export class PipelineState {
       return;
     }
     if (prev.exec?.isFinished === true) prev.exec = undefined;
+    // A statement that may have replaced the name while this Bind was pending marked the portal
+    // then filed: the mark holds for the one put back.
+    if (portal.doubtful === true) prev.doubtful = true;
     this.portals.set(portal.name, prev);
   }
 

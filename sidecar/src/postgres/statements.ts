@@ -36,8 +36,8 @@ export interface StatementFacts {
   deallocates: string[] | 'all';
   /**
    * Portals the statement may drop or put another cursor under, in the server: by name (`CLOSE c`,
-   * `DECLARE c`), or any (`CLOSE ALL`, and COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT, PREPARE
-   * TRANSACTION, which end portals without a ReadyForQuery saying so when a transaction follows).
+   * `DECLARE c`), or any (`CLOSE ALL`). A portal a transaction's end or ROLLBACK TO SAVEPOINT
+   * drops is simply gone (its Execute fails upstream); only DECLARE can put a cursor under its name.
    */
   dropsPortals: string[] | 'all';
   /** Portals SQL `FETCH` or `MOVE` runs by name. */
@@ -151,16 +151,13 @@ function addDeallocated(facts: StatementFacts, stmt: Node): void {
   else facts.deallocates.push(d.name);
 }
 
-/** Transaction statements that end the transaction's portals (or, ROLLBACK TO, those of the savepoint's). */
-const ENDS_PORTALS = new Set(['TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_ROLLBACK_TO', 'TRANS_STMT_PREPARE', 'TRANS_STMT_COMMIT_PREPARED', 'TRANS_STMT_ROLLBACK_PREPARED']);
-
 function dropPortal(facts: StatementFacts, name: string | undefined): void {
   if (facts.dropsPortals === 'all') return;
   if (name === undefined) facts.dropsPortals = 'all';
   else facts.dropsPortals.push(name);
 }
 
-/** CLOSE, DECLARE, FETCH/MOVE and transaction ends: what they do to portals by name. */
+/** CLOSE, DECLARE and FETCH/MOVE: what they do to portals by name. */
 function addPortalEffects(facts: StatementFacts, stmt: Node): void {
   const close = stmt.ClosePortalStmt as { portalname?: string } | undefined;
   if (close !== undefined) dropPortal(facts, close.portalname);
@@ -168,8 +165,6 @@ function addPortalEffects(facts: StatementFacts, stmt: Node): void {
   if (declare?.portalname !== undefined) dropPortal(facts, declare.portalname);
   const fetch = stmt.FetchStmt as { portalname?: string } | undefined;
   if (fetch?.portalname !== undefined) facts.fetchesPortals.push(fetch.portalname);
-  const kind = (stmt.TransactionStmt as { kind?: string } | undefined)?.kind;
-  if (kind !== undefined && ENDS_PORTALS.has(kind)) dropPortal(facts, undefined);
 }
 
 type ParsedStatement = { stmt?: Node; stmt_location?: number; stmt_len?: number };
@@ -192,14 +187,14 @@ function statementText(bytes: Buffer, s: ParsedStatement): string {
 /**
  * A keyword of a statement with facts as a word of its own: a COPY statement starts with the
  * keyword COPY, a binary cursor is declared with the keyword BINARY, DEALLOCATE, CLOSE, DECLARE,
- * FETCH, MOVE, COMMIT, END, ROLLBACK, ABORT and PREPARE (TRANSACTION) start theirs, and PostgreSQL reads a keyword only where the letters
+ * FETCH and MOVE start theirs, and PostgreSQL reads a keyword only where the letters
  * before and after it are not part of an identifier (a letter, digit, _ or $). JavaScript's \b only
  * knows [A-Za-z0-9_] as word characters, so it also matches next to $ or a non-ASCII letter (copy$1,
  * écopy): more texts are parsed, never fewer. What it skips are identifiers such as copy_id,
  * copies or binary_data (the earlier test, the letters anywhere, parsed those a third time per
  * statement, after the policy engine's parse).
  */
-const MAY_HAVE_FACTS = /\b(?:copy|binary|deallocate|close|declare|fetch|move|commit|end|rollback|abort|prepare)\b/i;
+const MAY_HAVE_FACTS = /\b(?:copy|binary|deallocate|close|declare|fetch|move)\b/i;
 
 /** The facts of `sql`; text that does not parse yields none (the upstream rejects it anyway). */
 export function statementFacts(sql: string): StatementFacts {
