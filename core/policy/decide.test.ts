@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { parseAccessPolicy } from '../../crds/validators.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import { compilePolicy, initPolicyEngine, PolicyCompileError, type Command, type CompiledPolicy, type Identity } from './index.ts';
+import { jsonPath } from './http.ts';
 
 beforeAll(async () => {
   await initPolicyEngine();
@@ -242,6 +243,10 @@ describe('HTTP', () => {
     // Deny and hold rules read keys and values whatever their case (upstreams binding names
     // case-insensitively); allow rules exactly.
     expect(ev({ protocol: 'http', method: 'POST', path: '/search', jsonBody: { Filter: { ALL: 'True' } } })).toBe('bulk-search');
+    expect(ev({ protocol: 'http', method: 'POST', path: '/search', jsonBody: { FILTER: { aLL: true } } })).toBe('bulk-search');
+    // Go's encoding/json folds the long s and the Kelvin sign onto s and k (Unicode simple folding).
+    expect(jsonPath({ ſtatus: { Kind: 'x' } }, ['status', 'kind'], true)).toBe('x');
+    expect(jsonPath({ ſtatus: 'x' }, ['status'], false)).toBeUndefined();
     expect(ev({ protocol: 'http', method: 'POST', path: '/search', jsonBody: { filter: { CustomerId: 7 } } })).toBeUndefined();
     expect(ev({ protocol: 'http', method: 'GET', path: '/customers?format=csv' })).toBe('csv');
     expect(ev({ protocol: 'http', method: 'GET', path: '/customers', query: { format: ['json', 'csv'] } })).toBe('csv');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { firstSignificant, isJsonLabel, jsonEncoding, readJsonBody, repeatedKey } from './http-json.ts';
+import { firstSignificant, foldCase, isJsonLabel, jsonEncoding, readJsonBody, repeatedKey } from './http-json.ts';
 
 const read = (text: string | Buffer, labelled = true): ReturnType<typeof readJsonBody> => readJsonBody(Buffer.isBuffer(text) ? text : Buffer.from(text), labelled);
 
@@ -44,7 +44,7 @@ describe('request bodies judged as JSON (match.http.jsonBody)', () => {
     expect(read(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), false)).toEqual({ ok: true, json: undefined });
     expect(read(' \n\t ', false)).toEqual({ ok: true, json: undefined });
     // Text that starts with a bracket but that no JSON reader (JSON5, Json.NET, Python) takes as JSON.
-    for (const text of ['[INFO] an order was exported', '{name} was exported', '[1] first item', '{{template}}', '[]]', Buffer.from('[INFO] é', 'utf16le')]) {
+    for (const text of ['[INFO] an order was exported', '{name} was exported', '{{template}}', '/* a comment */ plain text', '// note\n[INFO] x', Buffer.from('[INFO] é', 'utf16le')]) {
       expect([String(text), read(text, false)]).toEqual([String(text), { ok: true, json: undefined }]);
     }
     expect(read('', true)).toEqual({ ok: true, json: undefined });
@@ -89,6 +89,13 @@ describe('bodies under another label (or none) that a lenient reader takes as JS
     ['a trailing comma', '[1,2,]', /not strict JSON/],
     ['single quotes', "{'action':'export'}", /not strict JSON/],
     ['NaN (Python\'s json.loads reads it)', '{"action":"export","n":NaN}', /not strict JSON/],
+    ['trailing text after the object (Go\'s json.Decoder and gin read the first value)', '{"action":"export"} trailing', /not strict JSON/],
+    ['a second value after the object', '{"action":"export"}{"action":"view"}', /not strict JSON/],
+    ['a stray bracket after the array', '[{"action":"export"}]]', /not strict JSON/],
+    ['an array of one number, then text', '[1] first item', /not strict JSON/],
+    ['a block comment before the object (JSON5, Json.NET)', '/* c */{"action":"export"}', /not strict JSON/],
+    ['a line comment before the object', '// c\n{"action":"export"}', /not strict JSON/],
+    ['a comment holding brackets, then trailing text', '{"a":"}" /* ] */} and more', /not strict JSON/],
     ['unquoted keys (Json.NET, JSON5)', '{action:"export"}', /not strict JSON/],
     ['invalid UTF-8 after {', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]), /not UTF-8/],
   ])('refuses %s, rather than leaving it unjudged', (_what, body, problem) => {
@@ -96,6 +103,16 @@ describe('bodies under another label (or none) that a lenient reader takes as JS
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.problem).toMatch(/starts like JSON/);
     if (!r.ok) expect(r.problem).toMatch(problem);
+  });
+
+  it('refuses keys that fold onto another (Go folds the long s and the Kelvin sign) and integers JSON.parse rounds', () => {
+    expect(read('{"status":"open","ſtatus":"cancelled"}', true)).toMatchObject({ ok: false, problem: expect.stringMatching(/appears twice/) });
+    expect(read('{"kind":"a","\u212Aind":"b"}', true)).toMatchObject({ ok: false, problem: expect.stringMatching(/appears twice/) });
+    expect(foldCase('ſtatus')).toBe(foldCase('STATUS'));
+    expect(read('{"customer_id":1234567890123456789}', true)).toMatchObject({ ok: false, problem: expect.stringMatching(/1234567890123456789 is beyond/) });
+    expect(read('{"customer_id":-9007199254740993}', true)).toMatchObject({ ok: false });
+    // Safe integers, long digit runs in strings, and decimals stay judged.
+    expect(read('{"customer_id":9007199254740991,"note":"12345678901234567890","x":1.2345678901234567}', true)).toMatchObject({ ok: true });
   });
 
   it('tells the encoding as json.detect_encoding does', () => {

@@ -15,6 +15,16 @@ export type JsonBodyReading =
 
 interface ObjectFrame { keys: Map<string, string>; expectKey: boolean; path: string; key?: string }
 
+/**
+ * A key (or value) as readers that ignore case compare it: ASP.NET lower-cases, and Go's
+ * encoding/json matches struct fields by Unicode simple case folding, which also takes the long s
+ * (`ſ`, U+017F) for `s` and the Kelvin sign for `k`. Upper-casing first folds those; it also folds
+ * a few characters no reader folds (ß to ss), which only judges more keys as one.
+ */
+export function foldCase(text: string): string {
+  return text.toUpperCase().toLowerCase();
+}
+
 /** Walks valid JSON text, tracking the keys of each open object. */
 class KeyScanner {
   readonly #text: string;
@@ -38,9 +48,9 @@ class KeyScanner {
     const top = this.#objects.at(-1);
     if (top === undefined || !top.expectKey || !this.#inObject()) return { next: end };
     const key = JSON.parse(this.#text.slice(i, end + 1)) as string;
-    const seen = top.keys.get(key.toLowerCase());
+    const seen = top.keys.get(foldCase(key));
     if (seen !== undefined) return { next: end, repeated: `${top.path}${top.path === '' ? '' : '.'}${seen === key ? key : `${seen}/${key}`}` };
-    top.keys.set(key.toLowerCase(), key);
+    top.keys.set(foldCase(key), key);
     top.key = key;
     top.expectKey = false;
     return { next: end };
@@ -99,7 +109,29 @@ function strict(data: Buffer): JsonBodyReading {
   }
   const repeated = repeatedKey(text);
   if (repeated !== undefined) return { ok: false, problem: `key ${repeated} appears twice (upstreams keep either one; some ignore case)` };
+  const inexact = inexactInteger(text);
+  if (inexact !== undefined) return { ok: false, problem: `the number ${inexact} is beyond what the policy engine reads exactly (2^53), while upstreams reading 64-bit or big integers read it whole; send it as a string` };
   return { ok: true, json };
+}
+
+/** Sixteen digits in a row: the only texts that may hold an integer JSON.parse cannot hold exactly. */
+const LONG_DIGITS = /\d{16}/;
+
+/**
+ * The first integer literal of valid JSON text that JSON.parse rounds (beyond 2^53: a rule on
+ * customer_id 1234567890123456789 would read ...800 while Python, Go's int64 and Jackson read it
+ * whole); undefined when none. Read through JSON.parse's source text, only when the text has a
+ * run of sixteen digits at all.
+ */
+function inexactInteger(text: string): string | undefined {
+  if (!LONG_DIGITS.test(text)) return undefined;
+  let found: string | undefined;
+  JSON.parse(text, (_key, value: unknown, context?: { source?: string }) => {
+    const source = context?.source;
+    if (found === undefined && typeof value === 'number' && source !== undefined && /^-?\d+$/.test(source) && !Number.isSafeInteger(value)) found = source;
+    return value;
+  });
+  return found;
 }
 
 /** The encodings a lenient JSON reader may take a body in. */
@@ -174,21 +206,91 @@ export function firstSignificant(data: Buffer): string | undefined {
   return undefined;
 }
 
-/**
- * Whether some lenient reader takes a body as JSON: decoded as json.detect_encoding decodes it
- * (invalid UTF-8 replaced, as Go's encoding/json does), then read as JSON5, which accepts what
- * Python's json (NaN, Infinity, repeated keys), Json.NET (comments, single quotes, unquoted keys,
- * trailing commas) and JSON5 readers accept beyond RFC 8259. Text no such reader takes as JSON
- * (`[INFO] an order was exported`, `{name} was exported`) is no JSON to any upstream.
- */
-function lenientlyJson(data: Buffer): boolean {
+/** The body as a lenient reader decodes it (json.detect_encoding; invalid UTF-8 replaced, as Go's encoding/json does). */
+function lenientText(data: Buffer): string {
   const { encoding, bom } = jsonEncoding(data);
+  return decodeUnits(data, bom, data.length, encoding, new TextDecoder('utf-8'));
+}
+
+/** Where `text`'s first value starts: past white space and JSON5 comments (Json.NET skips them too). */
+function valueStart(text: string): number {
+  let at = 0;
+  for (;;) {
+    const ws = /\S/u.exec(text.slice(at));
+    if (ws === null) return text.length;
+    at += ws.index;
+    if (text.startsWith('//', at)) at = text.includes('\n', at) ? text.indexOf('\n', at) + 1 : text.length;
+    else if (text.startsWith('/*', at)) at = text.includes('*/', at + 2) ? text.indexOf('*/', at + 2) + 2 : text.length;
+    else return at;
+  }
+}
+
+/** The last index of the string opening at `i` (quote `q`, backslash escapes). */
+function stringEnd(text: string, i: number, q: string): number {
+  let j = i + 1;
+  while (j < text.length && text[j] !== q) j += text[j] === '\\' ? 2 : 1;
+  return j;
+}
+
+/** Where scanning resumes after the string or comment at `i` (its last index), or undefined when none starts there. */
+function skipped(text: string, i: number): number | undefined {
+  const c = text[i];
+  if (c === '"' || c === "'") return stringEnd(text, i, c);
+  const next = text[i + 1];
+  if (c !== '/' || (next !== '/' && next !== '*')) return undefined;
+  const close = next === '/' ? '\n' : '*/';
+  const found = text.indexOf(close, i + 2);
+  return found < 0 ? text.length : found + close.length - 1;
+}
+
+/** The closing index of the object or array opening at `start` (strings and comments skipped), or -1. */
+function valueEnd(text: string, start: number): number {
+  let depth = 0;
+  for (let i = start; i < text.length; i++) {
+    const past = skipped(text, i);
+    if (past !== undefined) {
+      i = past;
+      continue;
+    }
+    const c = text[i];
+    if (c === '{' || c === '[') depth++;
+    else if ((c === '}' || c === ']') && --depth === 0) return i;
+  }
+  return -1;
+}
+
+function json5Reads(text: string): boolean {
   try {
-    JSON5.parse(decodeUnits(data, bom, data.length, encoding, new TextDecoder('utf-8')));
+    JSON5.parse(text);
     return true;
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether some lenient reader takes a body as a JSON object or array: decoded as lenient readers
+ * decode it, its first value (past white space and comments) is an object or array JSON5 reads —
+ * the whole body, or only that first value, as Go's json.Decoder and gin's ShouldBindJSON read
+ * `{"action":"export"} trailing` — JSON5 accepting what Python's json (NaN, Infinity, repeated
+ * keys), Json.NET (comments, single quotes, unquoted keys, trailing commas) and JSON5 readers
+ * accept beyond RFC 8259. Text no such reader takes (`[INFO] an order was exported`, `{name} was
+ * exported`) is no JSON to any upstream.
+ */
+export function lenientlyJson(data: Buffer): boolean {
+  const text = lenientText(data);
+  const start = valueStart(text);
+  if (text[start] !== '{' && text[start] !== '[') return false;
+  if (json5Reads(text)) return true;
+  const end = valueEnd(text, start);
+  return end > start && json5Reads(text.slice(start, end + 1));
+}
+
+/** Whether a body's first significant character (a byte-order mark, encoding, white space and comments aside) may open JSON. */
+function mayOpenJson(data: Buffer): boolean {
+  const first = firstSignificant(data);
+  if (first === '{' || first === '[') return true;
+  return first === '/' && lenientlyJson(data);
 }
 
 /** Why a body that a lenient reader takes as JSON is not judged as one (strict's problem, named). */
@@ -210,8 +312,7 @@ function unlabelledProblem(data: Buffer, problem: string): string {
 export function readJsonBody(data: Buffer, labelledJson: boolean): JsonBodyReading {
   if (data.length === 0) return { ok: true, json: undefined };
   if (labelledJson) return strict(data);
-  const first = firstSignificant(data);
-  if (first !== '{' && first !== '[') return { ok: true, json: undefined };
+  if (!mayOpenJson(data)) return { ok: true, json: undefined };
   const reading = strict(data);
   if (reading.ok) return reading;
   return lenientlyJson(data) ? { ok: false, problem: unlabelledProblem(data, reading.problem) } : { ok: true, json: undefined };

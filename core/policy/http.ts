@@ -5,6 +5,7 @@
 // what the policy judged.
 import { compilePathGlob, pathGlobProblem, type MatchMode, type PathGlob } from './glob.ts';
 import type { PolicyRule } from '../../crds/types.ts';
+import { foldCase as foldedCase } from './http-json.ts';
 
 type HttpMatch = NonNullable<NonNullable<PolicyRule['match']>['http']>;
 
@@ -163,7 +164,7 @@ export function jsonPath(body: unknown, path: readonly string[], foldCase = fals
   let cur: unknown = body;
   for (const key of path) {
     if (cur === null || typeof cur !== 'object') return undefined;
-    const found = Object.hasOwn(cur, key) ? key : foldCase && !Array.isArray(cur) ? Object.keys(cur).find((k) => k.toLowerCase() === key.toLowerCase()) : undefined;
+    const found = Object.hasOwn(cur, key) ? key : foldCase && !Array.isArray(cur) ? Object.keys(cur).find((k) => foldedCase(k) === foldedCase(key)) : undefined;
     if (found === undefined) return undefined;
     cur = (cur as Record<string, unknown>)[found];
   }
@@ -202,7 +203,7 @@ function bodyMatches(conditions: readonly BodyCondition[], body: unknown, mode: 
     if (v === undefined) return false;
     if (c.equals === undefined) return true;
     const s = scalarString(v);
-    return fold ? s?.toLowerCase() === c.equals.toLowerCase() : s === c.equals;
+    return fold ? s !== undefined && foldedCase(s) === foldedCase(c.equals) : s === c.equals;
   });
 }
 

@@ -72,12 +72,13 @@ describe('method-override fields in a multipart body', () => {
   it.each([
     'name="_method"', 'name=_method', 'NAME = "_method"', 'name=".method"', 'name=" _method"', 'name="[_method]"', 'name="_method[]"',
     'name="\\_method"', 'name="_me\\thod"', "name*=utf-8''%5Fmethod", "name*=UTF-8'en'_method", 'name="%5Fmethod"', 'name="__method"', 'name="X-HTTP-Method-Override"',
-    'filename="a.txt"; name="_method"',
+    'filename="a.txt"; name="_method"', "name='_method'", "name='.method'", "name='_me\\thod'", 'name="=?UTF-8?B?X21ldGhvZA==?="', 'name="=?utf-8?q?=5Fmethod?="',
+    'name==?ISO-8859-1?Q?=5Fmethod?=', 'name="=?UTF-8?B?Lm1ldGhvZA==?="',
   ])('finds %s', (disposition) => {
     expect(multipartOverride(part(disposition))).toMatch(/^multipart field /);
   });
 
-  it.each(['name="method"', 'name="file"; filename="_method"', 'name="my_method"', 'name="_methods"'])('lets %s through', (disposition) => {
+  it.each(['name="method"', 'name="file"; filename="_method"', 'name="my_method"', 'name="_methods"', "name='file'", 'name="=?UTF-8?B?ZmlsZQ==?="'])('lets %s through', (disposition) => {
     expect(multipartOverride(part(disposition))).toBeUndefined();
   });
 });

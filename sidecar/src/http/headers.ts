@@ -232,16 +232,29 @@ export function methodOverrideParam(query: Record<string, string[]>, form: Recor
     ?? (json !== null && typeof json === 'object' && !Array.isArray(json) ? overrideIn('JSON body field', Object.keys(json)) : undefined);
 }
 
-// A name parameter of a multipart part's Content-Disposition: quoted (with backslash escapes, which
-// Rack's dequote undoes), a token, or an RFC 5987 ext-value (name*=utf-8''%5Fmethod, busboy).
-const PART_NAME = /\bname(\*?)[ \t]*=[ \t]*("(?:[^"\\\r\n]|\\.)*"?|[^;\s]*)/gi;
+// A name parameter of a multipart part's Content-Disposition: double-quoted (with backslash escapes,
+// which Rack's dequote undoes), single-quoted (PHP's rfc1867 parser takes either quote), a token,
+// or an RFC 5987 ext-value (name*=utf-8''%5Fmethod, busboy).
+const PART_NAME = /\bname(\*?)[ \t]*=[ \t]*("(?:[^"\\\r\n]|\\.)*"?|'(?:[^'\\\r\n]|\\.)*'?|[^;\s]*)/gi;
 
-/** Every reading of one name parameter's value: as sent, unescaped, percent-decoded. */
+/** An RFC 2047 encoded word (`=?UTF-8?B?X21ldGhvZA==?=`, `=?UTF-8?Q?=5Fmethod?=`), decoded as commons-fileupload and Tomcat decode a part's name; undefined when it is none. */
+function encodedWordDecoded(raw: string): string | undefined {
+  const m = /^=\?([^?]+)\?([bq])\?([^?]*)\?=$/i.exec(raw);
+  if (m === null) return undefined;
+  const charset = (m[1] ?? '').toLowerCase().startsWith('utf') ? 'utf8' : 'latin1';
+  const text = m[3] ?? '';
+  if ((m[2] ?? '').toLowerCase() === 'b') return Buffer.from(text, 'base64').toString(charset);
+  const bytes = text.replace(/_/g, ' ').replace(/=([0-9a-f]{2})/gi, (_all, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return Buffer.from(bytes, 'latin1').toString(charset);
+}
+
+/** Every reading of one name parameter's value: as sent, unescaped, percent-decoded, an encoded word decoded. */
 function partNameReadings(ext: boolean, value: string): string[] {
-  const quoted = value.startsWith('"');
-  const inner = quoted ? value.slice(1, value.endsWith('"') && value.length > 1 ? -1 : undefined) : value;
+  const quote = value[0] === '"' || value[0] === "'" ? value[0] : undefined;
+  const inner = quote === undefined ? value : value.slice(1, value.endsWith(quote) && value.length > 1 ? -1 : undefined);
   const raw = ext ? inner.slice(inner.indexOf("'", inner.indexOf("'") + 1) + 1) : inner;
-  return [raw, raw.replace(/\\(.)/g, '$1'), percentDecoded(raw) ?? raw];
+  const unescaped = raw.replace(/\\(.)/g, '$1');
+  return [raw, unescaped, percentDecoded(raw) ?? raw, encodedWordDecoded(unescaped) ?? raw];
 }
 
 /**
