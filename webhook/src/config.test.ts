@@ -56,6 +56,14 @@ describe('webhook configuration', () => {
     }
   });
 
+  it('refuses a sidecar ephemeral-storage limit that cannot hold the spool and its logs (every injected pod would be refused)', () => {
+    const withLimit = (limit: string, spool?: string): Record<string, string> => ({ ...base, GUARITA_SIDECAR_RESOURCES: JSON.stringify({ limits: { memory: '256Mi', 'ephemeral-storage': limit } }), ...(spool === undefined ? {} : { GUARITA_SIDECAR_SPOOL_SIZE_LIMIT: spool }) });
+    expect(loadConfig([], withLimit('320Mi', '256Mi')).injector.sidecar.resources.limits?.['ephemeral-storage']).toBe('320Mi');
+    expect(loadConfig([], withLimit('0.5Gi', '256Mi')).injector.sidecar.resources.limits?.['ephemeral-storage']).toBe('0.5Gi');
+    expect(() => loadConfig([], withLimit('319Mi', '256Mi'))).toThrow('GUARITA_SIDECAR_RESOURCES (--sidecar-resources): limits.ephemeral-storage "319Mi" is below the spool\'s sizeLimit 256Mi plus 64Mi for the proxy\'s logs: every injected pod would be refused; raise it to at least 320Mi');
+    expect(() => loadConfig([], withLimit('1Gi'))).toThrow('limits.ephemeral-storage "1Gi" cannot hold the spool, which has no sizeLimit: set GUARITA_SIDECAR_SPOOL_SIZE_LIMIT');
+  });
+
   it('requires the apiserver\'s client certificate by default, and an explicit choice to go without', () => {
     expect(loadConfig([], base).clientAuth).toEqual({ mode: 'certificate', caFile: '/var/run/guarita/client-ca/ca.crt', names: [] });
     const { GUARITA_WEBHOOK_CLIENT_CA_FILE: _ca, ...withoutCa } = base;

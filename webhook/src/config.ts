@@ -9,6 +9,7 @@ import { durationSeconds } from './access-policy.ts';
 import { DEFAULT_CONFIGURATION_NAME, DEFAULT_OPERATOR_SERVICE_ACCOUNT, SYSTEM_NAMESPACES } from './constants.ts';
 import type { InjectorConfig } from './inject.ts';
 import { parseSidecarNamespaces } from './sidecar-namespaces.ts';
+import { storageShortfall } from './spool-storage.ts';
 import type { ResourceRequirements, SidecarConfig } from './sidecar.ts';
 import type { TlsPolicy } from './tls-certs.ts';
 
@@ -240,6 +241,14 @@ function sidecarConfig(r: Reader, namespace: string): SidecarConfig {
   };
 }
 
+/** An ephemeral-storage limit in sidecar.resources must hold the spool, else every injected pod is refused (spool-storage.ts). */
+function checkProxyStorage(r: Reader, sidecar: SidecarConfig): SidecarConfig {
+  const limit = sidecar.resources.limits?.['ephemeral-storage'];
+  const problem = limit === undefined ? undefined : storageShortfall(limit, sidecar.spoolSizeLimit);
+  if (problem !== undefined) r.problems.push(`${S.resources.env} (--${S.resources.flag}): limits.ephemeral-storage ${problem}`);
+  return sidecar;
+}
+
 function spoolLimit(limit: { sizeLimit: string; maxBytes: number } | undefined): Pick<SidecarConfig, 'spoolSizeLimit' | 'spoolMaxBytes'> {
   return limit === undefined ? {} : { spoolSizeLimit: limit.sizeLimit, spoolMaxBytes: limit.maxBytes };
 }
@@ -298,7 +307,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
     metricsPort: r.int(S.metricsPort, 0, 65535),
     tls: { mode: r.oneOf(S.tlsMode, ['self', 'files'] as const), secretName: r.str(S.tlsSecret), dir: r.str(S.tlsDir), policy: tlsPolicy(r, namespace), checkIntervalMs: r.durationMs(S.tlsCheck) },
     configurationName: r.str(S.configuration),
-    injector: { sidecar: sidecarConfig(r, namespace), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)], ...sidecarNamespaces(r, namespace) },
+    injector: { sidecar: checkProxyStorage(r, sidecarConfig(r, namespace)), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)], ...sidecarNamespaces(r, namespace) },
     clientAuth: clientAuth(r),
     allowedCsiDrivers: r.list(S.csiDrivers),
     missingSecret: r.oneOf(S.missingSecret, ['reject', 'warn'] as const),

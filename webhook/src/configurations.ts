@@ -73,6 +73,19 @@ function scope(o: ConfigurationOptions): Record<string, unknown> {
  */
 const NEWLY_OPTED_IN = `!(has(oldObject.metadata.labels) && '${INJECTION_NAMESPACE_LABEL}' in oldObject.metadata.labels && oldObject.metadata.labels['${INJECTION_NAMESPACE_LABEL}'] == '${INJECTION_NAMESPACE_VALUE}')`;
 
+/** A map field of the object, or an empty map when it is absent (CEL's has() on objects without labels or annotations). */
+const mapOf = (object: string, field: string): string => `(has(${object}.metadata.${field}) ? ${object}.metadata.${field} : {})`;
+
+/**
+ * CEL: a pods/status write that changes labels or annotations (the status strategy keeps the
+ * request's metadata). The kubelet's and the scheduler's status writes change neither, so they
+ * never call the webhook and never wait on it.
+ */
+const METADATA_CHANGED = ['labels', 'annotations'].map((f) => `${mapOf('object', f)} != ${mapOf('oldObject', f)}`).join(' || ');
+
+/** CEL: a Binding carrying a guarita.io/ annotation (the apiserver merges a Binding's annotations into the pod). */
+const GUARITA_ANNOTATION = `has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('${GROUP}/'))`;
+
 const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', matchPolicy: 'Equivalent', failurePolicy: 'Fail' } as const;
 
 const podRule = (operations: string[], resources: string[]): Rule => ({ apiGroups: [''], apiVersions: ['v1'], operations, resources, scope: 'Namespaced' });
@@ -125,6 +138,30 @@ export function validatingWebhookConfiguration(o: ConfigurationOptions): Record<
           podRule(['CONNECT'], ['pods/exec', 'pods/attach']),
         ],
         namespaceSelector: namespaceSelector(o),
+        timeoutSeconds: 5,
+        ...common,
+      },
+      {
+        // pods/status writes keep the request's labels and annotations: judged with the label
+        // rules of a pod update, only when they change them (matchConditions; apiservers before
+        // 1.28 ignore them and send every status write).
+        name: WEBHOOK_NAMES.validatePodStatus,
+        clientConfig: clientConfig(o, PATHS.validatePodStatus),
+        rules: [podRule(['UPDATE'], ['pods/status'])],
+        namespaceSelector: namespaceSelector(o),
+        matchConditions: [{ name: 'metadata-changed', expression: METADATA_CHANGED }],
+        timeoutSeconds: 5,
+        ...common,
+      },
+      {
+        // A Binding's annotations are merged into the pod (pods/binding, and the legacy bindings
+        // resource): a guarita.io/ one would change the pod past the pod rules. The scheduler never
+        // sets them; only such Bindings call the webhook, and they are refused.
+        name: WEBHOOK_NAMES.validateBindings,
+        clientConfig: clientConfig(o, PATHS.validateBindings),
+        rules: [podRule(['CREATE'], ['pods/binding', 'bindings'])],
+        namespaceSelector: namespaceSelector(o),
+        matchConditions: [{ name: 'guarita-annotation', expression: GUARITA_ANNOTATION }],
         timeoutSeconds: 5,
         ...common,
       },

@@ -63,6 +63,8 @@ export { GROUP, VERSION } from '../../crds/definitions.ts';
 export const PATHS = {
   mutatePods: '/mutate/pods',
   validatePods: '/validate/pods',
+  validatePodStatus: '/validate/pods/status',
+  validateBindings: '/validate/bindings',
   mutateApprovalRequests: '/mutate/approvalrequests',
   validateApprovalRequests: '/validate/approvalrequests',
   validateApprovalStatus: '/validate/approvalrequests/status',
@@ -74,6 +76,8 @@ export const PATHS = {
 export const WEBHOOK_NAMES = {
   injectPods: 'inject.pods.guarita.io',
   validatePods: 'validate.pods.guarita.io',
+  validatePodStatus: 'status.pods.guarita.io',
+  validateBindings: 'binding.pods.guarita.io',
   stampReviews: 'stamp.approvalrequests.guarita.io',
   validateApprovalRequests: 'validate.approvalrequests.guarita.io',
   validateApprovalStatus: 'status.approvalrequests.guarita.io',

@@ -5,6 +5,8 @@
 // Idempotent by construction: an injected pod (status annotation AND a guarita-proxy container)
 // keeps its sidecar and volumes untouched; only agent containers added since (by another mutating
 // webhook, on reinvocation) get the endpoint variables, and the proxy is moved back to the front.
+// The one exception: the proxy gets an ephemeral-storage limit holding its spool once another
+// container has one (spool-storage.ts), whichever invocation first sees that limit.
 // Running the injector on its own output yields an empty patch.
 import type { AccessPolicy } from '../../crds/types.ts';
 import {
@@ -15,6 +17,7 @@ import { diff, type PatchOp } from './json-patch.ts';
 import type { Container, EnvVar, Pod, VolumeMount } from './kube-types.ts';
 import { matchesSelector } from './selector.ts';
 import { missingSidecarAccess, type SidecarNamespaces } from './sidecar-namespaces.ts';
+import { withSpoolInPodLimit } from './spool-storage.ts';
 import { agentEnv, agentMounts, isSidecarVolume, kubeconfigFor, sidecarContainer, sidecarVolumes, withAgentEnv, withAgentMounts, withoutRawNetwork, type SecretSource, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
 
 export interface InjectorConfig {
@@ -201,7 +204,8 @@ function freshInjection(input: InjectionInput, targets: TargetPlan[]): Pod {
   const { pod, config } = input;
   const sidecarCfg = config.sidecar;
   const stripped: Pod = { ...pod, spec: { ...pod.spec, volumes: (pod.spec.volumes ?? []).filter((v) => !isSidecarVolume(v.name)) } };
-  const desired = assemble(stripped, sidecarContainer(targets, sidecarCfg), agentEnv(targets, sidecarCfg.adminPort), sidecarCfg.mode, agentMounts(targets));
+  const assembled = assemble(stripped, sidecarContainer(targets, sidecarCfg), agentEnv(targets, sidecarCfg.adminPort), sidecarCfg.mode, agentMounts(targets));
+  const desired = withSpoolInPodLimit(assembled, sidecarCfg.spoolSizeLimit);
   desired.spec.volumes = [...(desired.spec.volumes ?? []), ...sidecarVolumes(targets, sidecarCfg)];
   // Projected service-account tokens need a service account; the ServiceAccount admission plugin
   // normally sets "default" before webhooks run. Do the same where it does not run.
@@ -237,7 +241,7 @@ function reinvocation(pod: Pod, sidecar: Container, targets: TargetPlan[], confi
   const adminPort = Number(envValue(sidecar, 'GUARITA_ADMIN_PORT') ?? config.sidecar.adminPort);
   const native = sidecar.restartPolicy === 'Always';
   const env = injectedAgentEnv(pod, agentEnv(targets, adminPort));
-  return assemble(pod, sidecar, env, native ? 'native' : 'container', agentMounts(targets));
+  return withSpoolInPodLimit(assemble(pod, sidecar, env, native ? 'native' : 'container', agentMounts(targets)), config.sidecar.spoolSizeLimit);
 }
 
 function injectedDecision(original: Pod, desired: Pod, policies: string[], warnings: string[], again: boolean): InjectionDecision {

@@ -51,45 +51,63 @@ describe('firstDifference: the proxy\'s resources, by value', () => {
     expect(resources(undefined, {})).toBeUndefined();
   });
 
-  const FIX = '(the proxy\'s resources are the webhook\'s GUARITA_SIDECAR_RESOURCES (chart value sidecar.resources)';
+  // Round 8b: judged by what each entry decides. Requests only place the pod, CPU and memory
+  // limits bound only this proxy's own availability, the ephemeral-storage limit is judged for
+  // the whole pod (spool-storage.ts): mutators that raise them (GKE Autopilot, Kyverno, LimitRange
+  // defaults, VPA) keep working, whatever value, spelling, addition or removal.
   it.each([
-    ['a lower memory limit (OOM under load)', { ...INJECTED, limits: { memory: '8Mi' } }, 'guarita-proxy.resources.limits.memory is "8Mi", the injector writes "256Mi"'],
-    ['the limit one byte off', { ...INJECTED, limits: { memory: '268435455' } }, 'guarita-proxy.resources.limits.memory is "268435455", the injector writes "256Mi"'],
-    ['decimal instead of binary', { ...INJECTED, limits: { memory: '256M' } }, 'guarita-proxy.resources.limits.memory is "256M"'],
-    ['a starved CPU request', { ...INJECTED, requests: { cpu: '1m', memory: '64Mi' } }, 'guarita-proxy.resources.requests.cpu is "1m", the injector writes "50m"'],
-    ['a request missing', { ...INJECTED, requests: { memory: '64Mi' } }, 'guarita-proxy.resources.requests.cpu is nothing, the injector writes "50m"'],
-    ['the limits missing', { requests: INJECTED.requests }, 'guarita-proxy.resources.limits.memory is nothing, the injector writes "256Mi"'],
-    ['no resources at all', {}, 'guarita-proxy.resources.limits.memory is nothing'],
-    ['an added resource request', { ...INJECTED, requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '1Mi' } }, 'guarita-proxy.resources.requests.ephemeral-storage is set ("1Mi"), which the injector never writes'],
-    ['an extended resource', { ...INJECTED, limits: { memory: '256Mi', 'nvidia.com/gpu': '1' }, requests: { ...INJECTED.requests, 'nvidia.com/gpu': '1' } }, 'guarita-proxy.resources.limits.nvidia.com/gpu is set ("1")'],
+    ['a lower memory limit', { ...INJECTED, limits: { memory: '8Mi' } }],
+    ['a raised memory limit', { ...INJECTED, limits: { memory: '1Gi' } }],
+    ['the memory limit one byte off, or decimal', { ...INJECTED, limits: { memory: '256M' } }],
+    ['a CPU limit added (a LimitRange default)', { ...INJECTED, limits: { memory: '256Mi', cpu: '1m' } }],
+    ['a starved CPU request', { ...INJECTED, requests: { cpu: '1m', memory: '64Mi' } }],
+    ['raised requests (GKE Autopilot)', { requests: { cpu: '250m', memory: '512Mi', 'ephemeral-storage': '1Gi' }, limits: { memory: '512Mi' } }],
+    ['an ephemeral-storage request added (a Kyverno policy)', { ...INJECTED, requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '1Mi' } }],
+    ['an ephemeral-storage limit (judged for the pod, not here)', { ...INJECTED, limits: { memory: '256Mi', 'ephemeral-storage': '1Mi' } }],
+    ['a request missing', { ...INJECTED, requests: { memory: '64Mi' } }],
+    ['the limits missing', { requests: INJECTED.requests }],
+    ['no resources at all', {}],
+    ['resources absent', undefined],
+    ['unreadable values of those entries (the apiserver refuses them before us)', { requests: { cpu: 'x' }, limits: { memory: '256 Mi', cpu: 5 } }],
+  ])('admits %s', (_name, actual) => {
+    expect(resources(actual)).toBeUndefined();
+  });
+
+  const FIX = '(the proxy\'s resources are the webhook\'s GUARITA_SIDECAR_RESOURCES (chart value sidecar.resources)';
+  // Every other resource name, in requests or limits, hands the proxy devices or memory the
+  // injector did not give it; names are exact (the apiserver's are case-sensitive).
+  const OTHER_NAMES = ['nvidia.com/gpu', 'example.com/device', 'hugepages-2Mi', 'hugepages-1Gi', 'CPU', 'Memory', 'ephemeral_storage', 'storage', 'pods', 'cpu ', 'requests.cpu', 'limits.memory', '__proto__', 'constructor'];
+  it.each(OTHER_NAMES.flatMap((name) => [['requests', name], ['limits', name]]))('refuses %s.%s', (list, name) => {
+    const actual = { requests: { ...INJECTED.requests }, limits: { ...INJECTED.limits } } as Record<string, Record<string, string>>;
+    Object.defineProperty(actual[list], name, { value: '1', enumerable: true });
+    expect(resources(actual)).toContain(`guarita-proxy.resources.${list}.${name} is set ("1"), which the injector never writes`);
+    expect(resources(actual)).toContain(FIX);
+  });
+
+  it.each([
     ['DRA claims', { ...INJECTED, claims: [{ name: 'gpu' }] }, 'guarita-proxy.resources.claims is set ([{"name":"gpu"}]), which the injector never writes'],
+    ['empty DRA claims', { ...INJECTED, claims: [] }, 'guarita-proxy.resources.claims is set ([])'],
     ['an unknown field', { ...INJECTED, extra: {} }, 'guarita-proxy.resources.extra is set ({})'],
-    ['an unreadable quantity', { ...INJECTED, limits: { memory: '256 Mi' } }, 'guarita-proxy.resources.limits.memory is "256 Mi", the injector writes "256Mi"'],
-    ['a number instead of a quantity string', { ...INJECTED, limits: { memory: 268435456 } }, 'guarita-proxy.resources.limits.memory is 268435456, the injector writes "256Mi"'],
     ['a list instead of a map', { ...INJECTED, limits: ['256Mi'] }, 'guarita-proxy.resources.limits is ["256Mi"], the injector writes {"memory":"256Mi"}'],
+    ['requests that are not a map', { ...INJECTED, requests: 'big' }, 'guarita-proxy.resources.requests is "big"'],
     ['resources that are not an object', 'big', 'guarita-proxy.resources is "big", the injector writes an object'],
   ])('refuses %s', (_name, actual, message) => {
     expect(resources(actual)).toContain(message);
     expect(resources(actual)).toContain(FIX);
   });
 
-  it('admits CPU and memory entries the injector leaves out (a LimitRange\'s defaults; they bound only this proxy), never a change to those it writes', () => {
-    expect(resources({ ...INJECTED, limits: { memory: '256Mi', cpu: '1' } })).toBeUndefined();
-    expect(resources({ ...INJECTED, limits: { memory: '256Mi', cpu: '1m' }, requests: { cpu: '50m', memory: '64Mi' } })).toBeUndefined();
-    const limitsOnly: ResourceRequirements = { limits: { memory: '256Mi' } };
-    expect(resources({ limits: { memory: '256Mi' }, requests: { cpu: '100m', memory: '256Mi' } }, limitsOnly)).toBeUndefined();
-    expect(resources({ ...INJECTED, limits: { memory: '512Mi', cpu: '1' } })).toContain('guarita-proxy.resources.limits.memory is "512Mi", the injector writes "256Mi"');
+  it('names the fix for entries the injector never writes (a LimitRange or a mutating policy adds them after it)', () => {
+    expect(resources({ ...INJECTED, limits: { memory: '256Mi', 'nvidia.com/gpu': '1' } })).toContain('which the injector never writes (the proxy\'s resources are the webhook\'s GUARITA_SIDECAR_RESOURCES (chart value sidecar.resources); only requests of cpu, memory and ephemeral-storage and limits of cpu, memory and ephemeral-storage may be added to it (by a LimitRange or a mutating policy): remove the entry from the mutator, or set it in sidecar.resources)');
   });
 
-  it('names the LimitRange fix for entries the injector never writes (the apiserver\'s LimitRanger adds defaults after it)', () => {
-    expect(resources({ ...INJECTED, limits: { memory: '256Mi', 'ephemeral-storage': '1Gi' } })).toContain('which the injector never writes (the proxy\'s resources are the webhook\'s GUARITA_SIDECAR_RESOURCES (chart value sidecar.resources); a LimitRange default of the namespace adds the requests and limits it leaves out: set them in sidecar.resources)');
-  });
-
-  it('refuses a defaulted-looking request of another resource, and compares the requests the injector writes with its own values', () => {
-    // A request for a resource the injector set no limit for is no apiserver default.
-    expect(resources({ ...INJECTED, requests: { ...INJECTED.requests, 'ephemeral-storage': '256Mi' } })).toContain('requests.ephemeral-storage is set');
-    // A request the injector wrote is compared with its own value, never with the limit.
-    expect(resources({ ...INJECTED, requests: { cpu: '50m', memory: '256Mi' } })).toContain('guarita-proxy.resources.requests.memory is "256Mi", the injector writes "64Mi"');
+  it('compares by value the other resources the injector writes, and accepts their requests defaulted from its limits', () => {
+    const gpu: ResourceRequirements = { requests: { cpu: '50m' }, limits: { memory: '256Mi', 'example.com/device': '1' } };
+    expect(resources({ requests: { cpu: '50m', 'example.com/device': '1' }, limits: { memory: '256Mi', 'example.com/device': '1' } }, gpu)).toBeUndefined();
+    expect(resources({ requests: { cpu: '50m' }, limits: { memory: '256Mi', 'example.com/device': '1000m' } }, gpu)).toBeUndefined();
+    expect(resources({ requests: { cpu: '50m' }, limits: { memory: '256Mi', 'example.com/device': '2' } }, gpu)).toContain('guarita-proxy.resources.limits.example.com/device is "2", the injector writes "1"');
+    expect(resources({ requests: { cpu: '50m' }, limits: { memory: '256Mi' } }, gpu)).toContain('guarita-proxy.resources.limits.example.com/device is nothing');
+    // A request of it other than the limit is no apiserver default.
+    expect(resources({ requests: { cpu: '50m', 'example.com/device': '2' }, limits: { memory: '256Mi', 'example.com/device': '1' } }, gpu)).toContain('requests.example.com/device is set ("2")');
   });
 });
 

@@ -7,11 +7,12 @@
 //   "268435456" → "256Mi"): compared BY VALUE (core/kube/quantity.ts), never skipped. They carry
 //   security decisions: the spool's sizeLimit is what the kubelet evicts the pod at, losing its
 //   unshipped records, so it must be the one the proxy's GUARITA_SPOOL_MAX_BYTES budget was
-//   computed from; the proxy's memory limit and CPU decide whether it is OOM-killed or starved;
+//   computed from; the proxy's extended resources and claims would hand it devices;
 // - a container request the injector did not write, equal to the limit it wrote for that
 //   resource: the apiserver defaults a missing request to its limit (containers and init
 //   containers alike);
-// - CPU and memory requests and limits the injector leaves out (OWN_AVAILABILITY).
+// - resource entries that decide nothing this comparison guards (NOT_COMPARED: requests, CPU
+//   and memory limits; the ephemeral-storage limit is judged for the whole pod, spool-storage.ts).
 // Pure.
 import { sameQuantity } from '../../core/kube/quantity.ts';
 import { deepEqual } from './json-patch.ts';
@@ -37,19 +38,28 @@ function isDefaulted(key: string, value: unknown): boolean {
 
 const RESOURCES_FIX = 'the proxy\'s resources are the webhook\'s GUARITA_SIDECAR_RESOURCES (chart value sidecar.resources)';
 /**
- * Resources the injector leaves out whose requests and limits may be added. The apiserver's
- * LimitRanger runs again after the injector (admission reinvocation) and fills in a namespace
- * LimitRange's defaults, which a pod's own entry cannot be told from without reading LimitRanges;
- * namespaces commonly default CPU and memory. These two bound only this proxy's own CPU time and
- * memory: the worst a pod's author gets is a slow or restarting proxy for their own agents (the
- * spool is an emptyDir a restart keeps; answered records are written before their answers).
- * Every other resource is refused: an ephemeral-storage limit makes the kubelet evict the pod,
- * deleting the spool with its unshipped records, once the pod's storage passes the sum of its
- * containers' limits; extended resources hand the proxy devices the injector did not give it.
+ * The proxy's resources are judged by what each entry decides, not field by field, so that
+ * mutators that raise requests and limits (GKE Autopilot, Kyverno "add ephemeral-storage
+ * requests" policies, a LimitRange's defaults, which the apiserver's LimitRanger adds after the
+ * injector on reinvocation) keep working. Entries not compared, whatever their value, added,
+ * changed or removed:
+ * - requests of cpu, memory and ephemeral-storage: they only place the pod on a node;
+ * - limits of cpu and memory: they bound only this proxy's own CPU time and memory, so the worst a
+ *   pod's author gets is a slow or restarting proxy for their own agents (the spool is an emptyDir
+ *   a restart keeps; answered records are written before their answers). Pod-level
+ *   spec.resources bound the same two, and are admitted for the same reason;
+ * - limits of ephemeral-storage: judged for the whole pod by spool-storage.ts (it must hold the
+ *   spool once any container has one; the kubelet evicts the pod past the sum of the limits).
+ * Every other entry the injector writes is compared by value, and any other resource (extended
+ * resources such as nvidia.com/gpu, hugepages-*) and `claims` are refused: they hand the proxy
+ * devices or memory the injector did not give it.
  */
-const OWN_AVAILABILITY = new Set(['cpu', 'memory']);
-/** What to do about an entry the injector never writes (a LimitRange default included). */
-const EXTRA_FIX = `${RESOURCES_FIX}; a LimitRange default of the namespace adds the requests and limits it leaves out: set them in sidecar.resources`;
+const NOT_COMPARED = {
+  requests: new Set(['cpu', 'memory', 'ephemeral-storage']),
+  limits: new Set(['cpu', 'memory', 'ephemeral-storage']),
+} as const;
+/** What to do about an entry the injector never writes (a mutator's or LimitRange default included). */
+const EXTRA_FIX = `${RESOURCES_FIX}; only requests of cpu, memory and ephemeral-storage and limits of cpu, memory and ephemeral-storage may be added to it (by a LimitRange or a mutating policy): remove the entry from the mutator, or set it in sidecar.resources`;
 const SIZE_LIMIT_FIX = 'the spool\'s sizeLimit is the webhook\'s GUARITA_SIDECAR_SPOOL_SIZE_LIMIT (chart value sidecar.spoolSizeLimit), from which the proxy\'s GUARITA_SPOOL_MAX_BYTES is computed';
 
 /** One quantity: the same value, whatever the spelling; an unreadable one is different. */
@@ -58,26 +68,27 @@ function quantityDifference(expected: unknown, actual: unknown, path: string, fi
 }
 
 /**
- * A ResourceList (`requests` or `limits`): every quantity the injector writes present with the
- * same value; any other entry refused unless `defaulted` accepts it.
+ * A ResourceList (`requests` or `limits`): the entries in `free` are not compared; every other
+ * quantity the injector writes must be present with the same value, and any other entry is refused
+ * unless `defaulted` accepts it.
  */
-function listDifference(expected: unknown, actual: unknown, path: string, defaulted: (name: string, value: unknown) => boolean): string | undefined {
+function listDifference(expected: unknown, actual: unknown, path: string, free: ReadonlySet<string>, defaulted: (name: string, value: unknown) => boolean): string | undefined {
   const e = isObject(expected) ? expected : {};
   if (actual !== undefined && !isObject(actual)) return `${path} is ${short(actual)}, the injector writes ${short(e)} (${RESOURCES_FIX})`;
   const a = actual ?? {};
-  for (const name of Object.keys(e)) {
+  for (const name of Object.keys(e).filter((n) => !free.has(n))) {
     const d = quantityDifference(e[name], a[name], `${path}.${name}`, RESOURCES_FIX);
     if (d !== undefined) return d;
   }
-  const extra = Object.keys(a).find((name) => !Object.hasOwn(e, name) && !defaulted(name, a[name]));
+  const extra = Object.keys(a).find((name) => !free.has(name) && !Object.hasOwn(e, name) && !defaulted(name, a[name]));
   return extra === undefined ? undefined : `${path}.${extra} is set (${short(a[extra])}), which the injector never writes (${EXTRA_FIX})`;
 }
 
 /**
- * A container's `resources`. Requests the injector leaves out may carry the apiserver's default,
- * the limit the injector wrote for that resource; CPU and memory entries it leaves out may be
- * added (OWN_AVAILABILITY); nothing else may (another resource, `claims`: DRA claims hand the
- * proxy a device the injector did not give it).
+ * A container's `resources` (NOT_COMPARED says which entries decide nothing here). A request the
+ * injector leaves out may carry the apiserver's default, the limit the injector wrote for that
+ * resource; nothing else may be added (another resource; `claims`: DRA claims hand the proxy a
+ * device the injector did not give it).
  */
 function resourcesDifference(expected: unknown, actual: unknown, path: string): string | undefined {
   const e = isObject(expected) ? expected : {};
@@ -85,9 +96,8 @@ function resourcesDifference(expected: unknown, actual: unknown, path: string): 
   const a = actual ?? {};
   const limits = isObject(e.limits) ? e.limits : {};
   const requestIsLimit = (name: string, value: unknown): boolean => Object.hasOwn(limits, name) && sameQuantity(value, limits[name]);
-  const ownAvailability = (name: string): boolean => OWN_AVAILABILITY.has(name);
-  const d = listDifference(e.limits, a.limits, `${path}.limits`, ownAvailability)
-    ?? listDifference(e.requests, a.requests, `${path}.requests`, (name, value) => ownAvailability(name) || requestIsLimit(name, value));
+  const d = listDifference(e.limits, a.limits, `${path}.limits`, NOT_COMPARED.limits, () => false)
+    ?? listDifference(e.requests, a.requests, `${path}.requests`, NOT_COMPARED.requests, requestIsLimit);
   if (d !== undefined) return d;
   const extra = Object.keys(a).find((key) => key !== 'limits' && key !== 'requests' && a[key] !== undefined);
   return extra === undefined ? undefined : `${path}.${extra} is set (${short(a[extra])}), which the injector never writes (${RESOURCES_FIX})`;

@@ -417,11 +417,15 @@ describe('pod guard: updates and debug containers', () => {
       ['a starved CPU request', (c) => { c.resources = { requests: { cpu: '1m', memory: '64Mi' }, limits: { memory: '256Mi' } }; }],
       ['an added CPU limit', (c) => { c.resources = { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi', cpu: '1m' } }; }],
       ['requests removed', (c) => { c.resources = { limits: { memory: '256Mi' } }; }],
+      // Round 8b: entries admission leaves to mutators are still frozen after admission.
+      ['an ephemeral-storage request added', (c) => { c.resources = { requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '1Gi' }, limits: { memory: '256Mi' } }; }],
+      ['an ephemeral-storage limit added', (c) => { c.resources = { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi', 'ephemeral-storage': '1Gi' } }; }],
+      ['the same value respelled', (c) => { c.resources = { requests: { cpu: '0.05', memory: '64Mi' }, limits: { memory: '256Mi' } }; }],
     ];
     for (const [, resize] of resizes) {
       const next = structuredClone(old);
       resize(proxy(next));
-      expect(updateViolations(next, old)).toEqual([expect.stringMatching(/^container guarita-proxy cannot change after admission \(guarita-proxy\.resources\b.* is .*\); delete the pod and create it again/)]);
+      expect(updateViolations(next, old)).toEqual([expect.stringMatching(/^container guarita-proxy cannot change after admission \(guarita-proxy\.resources\.(requests|limits)(\.[a-z-]+)? is .*, it was .*\); delete the pod and create it again/)]);
     }
   });
 

@@ -6,9 +6,11 @@
 //   records, guarita-tokens the operator token, guarita-target-* the credentials). Every volume
 //   name starting with guarita- is reserved for them.
 // "Genuine" is decided by recomputing what the injector writes for the policies the proxy lists and
-// comparing field by field (injector-difference.ts: apiserver defaults aside, quantities by value),
+// comparing field by field (injector-difference.ts: apiserver defaults aside, quantities by value,
+// resource entries that only place the pod or bound the proxy's own availability not compared),
 // so a pod created already "injected" (forged annotation and a look-alike proxy) is refused, and an
-// UPDATE (pods/resize included) may not change the proxy at all. Covers init, regular and
+// UPDATE (pods/resize included) may not change the proxy at all. Once any container limits
+// ephemeral-storage, the proxy's own limit must hold its spool (spool-storage.ts). Covers init, regular and
 // ephemeral (debug) containers, exec/attach into the proxy, and label changes that would make the
 // injector's decision differ from what the pod runs. Pure.
 import type { AccessPolicy } from '../../crds/types.ts';
@@ -18,6 +20,7 @@ import { firstDifference, short } from './injector-difference.ts';
 import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
 import { dropsRawNetwork, sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
+import { spoolStorageViolations } from './spool-storage.ts';
 
 /** What the guard needs from the webhook's configuration. */
 export interface GuardConfig {
@@ -300,7 +303,7 @@ export function podViolations(pod: Pod, policies: readonly AccessPolicy[], cfg: 
     ...podEscapes(pod),
     ...nodeVolumes(pod, cfg),
     ...hostNamespaces(pod),
-    ...(proxy.genuine === undefined ? [] : [...sharedNamespaces(pod), ...nameResolution(pod), ...others.flatMap(keepsRawNetwork)]),
+    ...(proxy.genuine === undefined ? [] : [...sharedNamespaces(pod), ...nameResolution(pod), ...others.flatMap(keepsRawNetwork), ...spoolStorageViolations(pod, cfg.sidecar.spoolSizeLimit)]),
   ];
 }
 
@@ -309,14 +312,19 @@ function proxiesOf(pod: Pod): Container[] {
 }
 
 /**
- * The first field of the proxy an update changed, for a change the admission comparison accepts
- * from the apiserver (a CPU limit the LimitRanger adds) but an update may not make.
+ * Where an update changed the proxy, exactly (spelling included), for a change the admission
+ * comparison accepts from the apiserver and mutators (a CPU limit the LimitRanger adds, a raised
+ * request) but an update may not make.
  */
-function changedField(before: Container, after: Container): string {
-  const b = before as unknown as Record<string, unknown>;
-  const a = after as unknown as Record<string, unknown>;
-  const key = [...new Set([...Object.keys(b), ...Object.keys(a)])].find((k) => !deepEqual(b[k], a[k]));
-  return key === undefined ? 'it changed' : `${SIDECAR_NAME}.${key} is ${short(a[key])}, it was ${short(b[key])}`;
+function changedPath(before: unknown, after: unknown, path: string): string {
+  const nested = typeof before === 'object' && before !== null && typeof after === 'object' && after !== null;
+  if (nested) {
+    const b = before as Record<string, unknown>;
+    const a = after as Record<string, unknown>;
+    const key = [...new Set([...Object.keys(b), ...Object.keys(a)])].find((k) => !deepEqual(b[k], a[k]));
+    if (key !== undefined) return changedPath(b[key], a[key], `${path}.${key}`);
+  }
+  return `${path} is ${short(after)}, it was ${short(before)}`;
 }
 
 /**
@@ -327,7 +335,7 @@ export function updateViolations(pod: Pod, oldPod: Pod): string[] {
   if (deepEqual(proxiesOf(pod), proxiesOf(oldPod))) return [];
   const before = proxiesOf(oldPod)[0];
   const after = proxiesOf(pod)[0];
-  const where = before === undefined || after === undefined ? 'it was added or removed' : firstDifference(before, after, SIDECAR_NAME) ?? changedField(before, after);
+  const where = before === undefined || after === undefined ? 'it was added or removed' : firstDifference(before, after, SIDECAR_NAME) ?? changedPath(before, after, SIDECAR_NAME);
   return [`container ${SIDECAR_NAME} cannot change after admission (${where}); delete the pod and create it again to get a new proxy`];
 }
 

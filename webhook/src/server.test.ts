@@ -116,9 +116,58 @@ describe('webhook server', () => {
     proxyResized.spec.initContainers![0]!.resources = { requests: { cpu: '1m', memory: '8Mi' }, limits: { memory: '8Mi' } };
     const refused = await post('/validate/pods', resize(proxyResized, old));
     expect(refused.allowed).toBe(false);
-    expect(refused.status?.message).toContain('guarita: container guarita-proxy cannot change after admission (guarita-proxy.resources.limits.memory is "8Mi", the injector writes "256Mi"');
+    // The admission comparison leaves requests and CPU/memory limits to mutators; an update may not change them.
+    expect(refused.status?.message).toContain('guarita: container guarita-proxy cannot change after admission (guarita-proxy.resources.requests.cpu is "1m", it was "50m")');
     expect((await post('/validate/pods', resize(agentResized))).status?.message).toContain('request.oldObject is missing or not an object');
     expect((await post('/validate/pods', resize(agentResized, old, 'status'))).status?.message).toContain('subresource pods/status is not judged by this webhook');
+  });
+
+  it('judges pods/status writes with the label rules of a pod update (round 8b, finding A)', async () => {
+    const d = decideInjection({ pod: examplePod(), namespace: { name: 'lgpd-orders', labels: OPTED_IN }, policies, config: TEST_INJECTOR });
+    if (d.action !== 'inject') throw new Error(d.action);
+    const status = (object: Pod, oldObject: Pod, operation: 'UPDATE' | 'CREATE' = 'UPDATE', subResource = 'status'): AdmissionReview => admissionReview({ operation, subResource, namespace: 'lgpd-orders', object, oldObject });
+    // A pod with the proxy relabelled out of its AccessPolicy.
+    const relabelled = structuredClone(d.pod);
+    relabelled.metadata.labels = { app: 'billing-agent' };
+    const out = await post('/validate/pods/status', status(relabelled, d.pod));
+    expect(out).toMatchObject({ allowed: false, status: { message: expect.stringContaining('the new labels change which AccessPolicies select this pod (customers-api, orders-db before, none after)') } });
+    expect(out.status?.message).toContain('(the labels and annotations were written through pods/status)');
+    // A pod without the proxy: the opt-out removed, or inject: "true" added over it.
+    const optedOut = examplePod();
+    optedOut.metadata.labels = { ...optedOut.metadata.labels, 'guarita.io/inject': 'false' };
+    const optedIn = structuredClone(optedOut);
+    delete optedIn.metadata.labels!['guarita.io/inject'];
+    expect((await post('/validate/pods/status', status(optedIn, optedOut))).status?.message).toContain('the new labels or annotations make this pod one the injector governs');
+    const annotated = structuredClone(optedOut);
+    annotated.metadata.annotations = { 'guarita.io/inject': 'true' };
+    delete annotated.metadata.labels!['guarita.io/inject'];
+    expect((await post('/validate/pods/status', status(annotated, optedOut))).allowed).toBe(false);
+    // Status and unrelated metadata pass; other operations and subresources are refused (not registered).
+    const phase = structuredClone(d.pod);
+    phase.status = { phase: 'Running' };
+    phase.metadata.annotations = { ...phase.metadata.annotations, 'example.com/x': 'y' };
+    expect((await post('/validate/pods/status', status(phase, d.pod))).allowed).toBe(true);
+    expect((await post('/validate/pods/status', status(phase, d.pod, 'UPDATE', ''))).status?.message).toContain('UPDATE on pods/ is not judged by this webhook');
+    expect((await post('/validate/pods/status', status(phase, d.pod, 'CREATE'))).allowed).toBe(false);
+    expect((await post('/validate/pods/status', admissionReview({ operation: 'UPDATE', subResource: 'status', namespace: 'lgpd-orders', object: phase }))).status?.message).toContain('request.oldObject is missing or not an object');
+  });
+
+  it('refuses a Binding that carries a guarita.io/ annotation, on pods/binding and the legacy bindings (round 8b, finding B)', async () => {
+    const binding = (annotations: Record<string, string> | undefined, resource: string, subResource?: string): AdmissionReview => admissionReview({
+      operation: 'CREATE', namespace: 'lgpd-orders', resource: { group: '', version: 'v1', resource }, ...(subResource === undefined ? {} : { subResource }),
+      object: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'agent', ...(annotations === undefined ? {} : { annotations }) }, target: { kind: 'Node', name: 'n1' } },
+    });
+    for (const [resource, sub] of [['pods', 'binding'], ['bindings', undefined]] as const) {
+      for (const key of ['guarita.io/inject', 'guarita.io/status', 'guarita.io/policies', 'guarita.io/anything']) {
+        const res = await post('/validate/bindings', binding({ [key]: 'true', 'example.com/x': 'y' }, resource, sub));
+        expect(res).toMatchObject({ allowed: false, status: { message: expect.stringContaining(`guarita: a Binding may not set ${key}`) } });
+      }
+      // What the scheduler sends (no guarita.io/ annotation; a prefix look-alike is another key).
+      const scheduler: (Record<string, string> | undefined)[] = [undefined, {}, { 'example.com/guarita.io/inject': 'true', 'guarita.iox/inject': 'true', 'Guarita.io/inject': 'true' }];
+      for (const annotations of scheduler) {
+        expect((await post('/validate/bindings', binding(annotations, resource, sub))).allowed).toBe(true);
+      }
+    }
   });
 
   it('stamps reviews and rejects forged reviewers', async () => {

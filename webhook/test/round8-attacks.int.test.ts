@@ -14,7 +14,7 @@
 //    AccessPolicy's podSelector and keeps running ungoverned.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadHarnessState } from '../../e2e/harness/state.ts';
-import type { Pod, Volume } from '../src/kube-types.ts';
+import type { Container, Pod, Volume } from '../src/kube-types.ts';
 import { applyJson, createNamespace, installCrds, k, kFails, registerWebhooks, startWebhookProcess, suffix, unregisterWebhooks, webhookIdentity, type WebhookProcess } from './cluster.ts';
 import { examplePod, examplePolicy, exampleYaml } from './fixtures.ts';
 
@@ -108,17 +108,35 @@ describe('finding 1, the class: every quantity of a forged proxy compared by val
     expect(stored.spec.initContainers?.[0]?.resources).toEqual({ requests: { cpu: '50m', memory: '67108864' }, limits: { memory: '256Mi' } });
   });
 
+  // Round 8b: requests, and CPU and memory limits, are judged by what they decide (scheduling, the
+  // proxy's own availability) and admitted whatever their value; what can lose evidence (the
+  // spool's sizeLimit, an ephemeral-storage limit below the spool) or hand the proxy a device is
+  // refused.
   it.each([
-    ['a lower memory limit (OOM under load)', { requests: { cpu: '50m', memory: '8Mi' }, limits: { memory: '8Mi' } }, 'guarita-proxy.resources.limits.memory is "8Mi", the injector writes "256Mi"'],
-    ['a starved CPU request', { requests: { cpu: '1m', memory: '64Mi' }, limits: { memory: '256Mi' } }, 'guarita-proxy.resources.requests.cpu is "1m", the injector writes "50m"'],
-    ['an extra resource', { requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '1Mi' }, limits: { memory: '256Mi', 'ephemeral-storage': '1Mi' } }, 'guarita-proxy.resources.limits.ephemeral-storage is set ("1Mi")'],
-  ])('refuses a forged proxy with %s', async (_name, resources, message) => {
+    ['a lower memory limit', { requests: { cpu: '50m', memory: '8Mi' }, limits: { memory: '8Mi' } }],
+    ['a starved CPU request', { requests: { cpu: '1m', memory: '64Mi' }, limits: { memory: '256Mi' } }],
+    ['raised requests, ephemeral-storage included (GKE Autopilot, Kyverno)', { requests: { cpu: '250m', memory: '512Mi', 'ephemeral-storage': '1Gi' }, limits: { memory: '512Mi' } }],
+    // The apiserver defaults the missing ephemeral-storage request to the limit.
+    ['an ephemeral-storage limit that holds the spool and its logs', { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi', 'ephemeral-storage': '320Mi' } }, { requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '320Mi' }, limits: { memory: '256Mi', 'ephemeral-storage': '320Mi' } }],
+  ])('admits a copy whose proxy has %s', async (_name, resources, as: unknown = resources) => {
+    const copy = copyOf(await getPod('agent-1'), `agent-res-${suffix()}`);
+    copy.spec.initContainers![0]!.resources = resources;
+    const stored = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(copy))) as Pod;
+    expect(stored.spec.initContainers?.[0]?.resources).toEqual(as);
+  });
+
+  it.each([
+    ['an ephemeral-storage limit below the spool (the kubelet evicts the pod)', { requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '1Mi' }, limits: { memory: '256Mi', 'ephemeral-storage': '1Mi' } }, 'guarita-proxy.resources.limits.ephemeral-storage is "1Mi", below the spool\'s sizeLimit 256Mi plus 64Mi for the proxy\'s logs (320Mi)', 'sidecar.resources.limits.ephemeral-storage (GUARITA_SIDECAR_RESOURCES)'],
+    ['the spool alone, without the margin for its logs', { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi', 'ephemeral-storage': '256Mi' } }, 'guarita-proxy.resources.limits.ephemeral-storage is "256Mi", below', 'LimitRange\'s default ephemeral-storage'],
+    ['an extended resource (a device)', { requests: { cpu: '50m', memory: '64Mi', 'example.com/device': '1' }, limits: { memory: '256Mi', 'example.com/device': '1' } }, 'guarita-proxy.resources.limits.example.com/device is set ("1"), which the injector never writes', 'GUARITA_SIDECAR_RESOURCES (chart value sidecar.resources)'],
+    ['hugepages', { requests: { cpu: '50m', memory: '64Mi', 'hugepages-2Mi': '4Mi' }, limits: { memory: '256Mi', 'hugepages-2Mi': '4Mi' } }, 'guarita-proxy.resources.limits.hugepages-2Mi is set ("4Mi"), which the injector never writes', 'GUARITA_SIDECAR_RESOURCES (chart value sidecar.resources)'],
+  ])('refuses a forged proxy with %s', async (_name, resources, message, fix) => {
     const forged = copyOf(await getPod('agent-1'), `agent-res-${suffix()}`);
     forged.spec.initContainers![0]!.resources = resources;
     const err = await kFails(['create', '-f', '-'], 'admin', JSON.stringify(forged));
     expect(err).toContain(denied);
     expect(err).toContain(message);
-    expect(err).toContain('GUARITA_SIDECAR_RESOURCES (chart value sidecar.resources)');
+    expect(err).toContain(fix);
   });
 
   it('refuses a forged spool sizeLimit in every spelling of another value, and admits the same value in every spelling', async () => {
@@ -169,7 +187,7 @@ describe('finding 2, what stays allowed', () => {
     const patch = JSON.stringify({ spec: { initContainers: [{ name: 'guarita-proxy', resources: { limits: { memory: '268435455' } } }] } });
     const err = await kFails(['-n', ns, 'patch', 'pod', 'agent-1', '--subresource', 'resize', '--type=strategic', '-p', patch]);
     expect(err).toContain(denied);
-    expect(err).toContain('guarita-proxy cannot change after admission (guarita-proxy.resources.limits.memory is "268435455", the injector writes "256Mi"');
+    expect(err).toContain('guarita-proxy cannot change after admission (guarita-proxy.resources.limits.memory is "268435455", it was "256Mi")');
   });
 });
 
@@ -265,18 +283,27 @@ describe('canonical forms and apiserver defaults: a webhook whose sidecar values
     expect(stored.spec.volumes?.find((v) => v.name === 'guarita-spool')?.emptyDir?.sizeLimit).toBe('268435456');
   });
 
-  it('admits a copy created "already injected" with those forms, and refuses a request of a resource the injector leaves out', async () => {
+  it('admits a copy created "already injected" with those forms, and with a request the injector leaves out (a mutator\'s); refuses a device', async () => {
     const genuine = JSON.parse(await k(['-n', ns2, 'get', 'pod', 'agent-b', '-o', 'json'])) as Pod;
     const copy = { ...genuine, metadata: { name: `agent-b-${suffix()}`, namespace: ns2, labels: genuine.metadata.labels, annotations: genuine.metadata.annotations }, spec: structuredClone(genuine.spec) };
     await k(['create', '-f', '-'], 'admin', JSON.stringify(copy));
+    const raised = { ...copy, metadata: { ...copy.metadata, name: `agent-b-${suffix()}` }, spec: structuredClone(genuine.spec) };
+    raised.spec.initContainers![0]!.resources = { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '1Mi' } };
+    await k(['create', '-f', '-'], 'admin', JSON.stringify(raised));
     const forged = { ...copy, metadata: { ...copy.metadata, name: `agent-b-${suffix()}` }, spec: structuredClone(genuine.spec) };
-    forged.spec.initContainers![0]!.resources = { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '1Mi' } };
+    forged.spec.initContainers![0]!.resources = { limits: { cpu: '500m', memory: '256Mi', 'example.com/device': '1' }, requests: { cpu: '500m', memory: '256Mi', 'example.com/device': '1' } };
     const err = await kFails(['create', '-f', '-'], 'admin', JSON.stringify(forged));
     expect(err).toContain(denied);
-    expect(err).toContain('guarita-proxy.resources.requests.ephemeral-storage is set ("1Mi"), which the injector never writes');
+    expect(err).toContain('guarita-proxy.resources.limits.example.com/device is set ("1"), which the injector never writes');
   });
 
-  it('admits injected pods in a namespace whose LimitRange defaults CPU and memory, and refuses them, naming the fix, when it defaults ephemeral storage', async () => {
+  /** The proxy's and the agent's ephemeral-storage limits as stored. */
+  function storageLimits(stored: Pod): { proxy: unknown; agent: unknown } {
+    const limit = (c: Container | undefined): unknown => (c?.resources as { limits?: Record<string, unknown> } | undefined)?.limits?.['ephemeral-storage'];
+    return { proxy: limit(stored.spec.initContainers?.find((c) => c.name === 'guarita-proxy')), agent: limit(stored.spec.containers.find((c) => c.name === 'agent')) };
+  }
+
+  it('admits injected pods in a namespace whose LimitRange defaults CPU and memory', async () => {
     await applyJson({ apiVersion: 'v1', kind: 'LimitRange', metadata: { name: 'defaults', namespace: ns }, spec: { limits: [{ type: 'Container', default: { cpu: '2', memory: '1Gi' }, defaultRequest: { cpu: '100m', memory: '128Mi' } }] } });
     try {
       const stored = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(examplePod(ns, `agent-lrc-${suffix()}`)))) as Pod;
@@ -286,12 +313,39 @@ describe('canonical forms and apiserver defaults: a webhook whose sidecar values
     } finally {
       await k(['-n', ns, 'delete', 'limitrange', 'defaults']);
     }
-    await applyJson({ apiVersion: 'v1', kind: 'LimitRange', metadata: { name: 'defaults', namespace: ns2 }, spec: { limits: [{ type: 'Container', default: { 'ephemeral-storage': '1Gi' } }] } });
+  });
+
+  it.each([
+    ['above the spool and its logs', '1Gi'],
+    ['exactly the spool and its logs', '320Mi'],
+    ['below them (the agents\' limits set a pod limit the proxy\'s must hold)', '1Mi'],
+  ])('admits injected pods in a namespace whose LimitRange defaults ephemeral storage %s, with a pod limit that holds the spool', async (_name, limit) => {
+    await applyJson({ apiVersion: 'v1', kind: 'LimitRange', metadata: { name: 'defaults', namespace: ns2 }, spec: { limits: [{ type: 'Container', default: { 'ephemeral-storage': limit } }] } });
     try {
-      const err = await kFails(['create', '-f', '-'], 'admin', JSON.stringify(examplePod(ns2, `agent-lr-${suffix()}`)));
+      const stored = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(examplePod(ns2, `agent-lr-${suffix()}`)))) as Pod;
+      const limits = storageLimits(stored);
+      expect(limits.agent).toBe(limit);
+      // The apiserver's LimitRanger runs before the mutating webhooks: the injector sees the
+      // agent's default and gives the proxy sizeLimit + 64Mi, which the LimitRanger then keeps.
+      expect(limits.proxy).toBe('320Mi');
+    } finally {
+      await k(['-n', ns2, 'delete', 'limitrange', 'defaults']);
+    }
+  });
+
+  it('refuses, naming the fix, a pod whose proxy limit a mutator lowered below the spool (a copy created with it)', async () => {
+    await applyJson({ apiVersion: 'v1', kind: 'LimitRange', metadata: { name: 'defaults', namespace: ns2 }, spec: { limits: [{ type: 'Container', default: { 'ephemeral-storage': '1Mi' } }] } });
+    try {
+      const stored = JSON.parse(await k(['create', '-o', 'json', '-f', '-'], 'admin', JSON.stringify(examplePod(ns2, `agent-lr-${suffix()}`)))) as Pod;
+      const forged = { ...stored, metadata: { name: `agent-lr-${suffix()}`, namespace: ns2, labels: stored.metadata.labels, annotations: stored.metadata.annotations }, spec: structuredClone(stored.spec) };
+      delete forged.spec.nodeName;
+      // Without the proxy's own limit the LimitRanger gives it the namespace default, 1Mi.
+      const proxy = forged.spec.initContainers![0]!;
+      proxy.resources = { limits: { cpu: '500m', memory: '268435456' }, requests: { cpu: '500m', memory: '268435456' } };
+      const err = await kFails(['create', '-f', '-'], 'admin', JSON.stringify(forged));
       expect(err).toContain(denied);
-      expect(err).toContain('guarita-proxy.resources.limits.ephemeral-storage is set ("1Gi"), which the injector never writes');
-      expect(err).toContain('a LimitRange default of the namespace adds the requests and limits it leaves out: set them in sidecar.resources');
+      expect(err).toContain('guarita-proxy.resources.limits.ephemeral-storage is "1Mi", below the spool\'s sizeLimit 268435456 plus 64Mi for the proxy\'s logs (320Mi)');
+      expect(err).toContain('the namespace LimitRange\'s default ephemeral-storage');
     } finally {
       await k(['-n', ns2, 'delete', 'limitrange', 'defaults']);
     }

@@ -288,7 +288,7 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
   it('keeps every webhook failing closed', () => {
     const policies = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']
       .flatMap((kind) => (one(objects, kind).webhooks as { failurePolicy: string }[]).map((w) => w.failurePolicy));
-    expect(policies).toEqual(['Fail', 'Fail', 'Fail', 'Fail', 'Fail', 'Fail', 'Fail']);
+    expect(policies).toEqual(['Fail', 'Fail', 'Fail', 'Fail', 'Fail', 'Fail', 'Fail', 'Fail', 'Fail']);
   });
 
   it('renders per-namespace sidecar Roles bound to the listed service accounts, and TokenReview for them', () => {

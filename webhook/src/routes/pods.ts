@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { allow, deny, podOf } from '../admission.ts';
-import { INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, SKIP_AUDIT_KEY, WEBHOOK_NAMES } from '../constants.ts';
+import { GROUP, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, SKIP_AUDIT_KEY, WEBHOOK_NAMES } from '../constants.ts';
 import type { WebhookContext } from '../context.ts';
 import { decideInjection, type InjectionDecision } from '../inject.ts';
 import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
@@ -113,6 +113,34 @@ async function validatePod(req: AdmissionRequest, ctx: WebhookContext): Promise<
   return problems.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${problems.join('; ')}`);
 }
 
+/**
+ * UPDATE of pods/status: the status strategy resets the spec but keeps the request's labels and
+ * annotations, so a status write relabels a pod like an update of the pod does, and is judged by
+ * the same label rules (selectionViolations: a pod with the proxy keeps its AccessPolicies; a pod
+ * without it may not become one the injector governs). The configuration sends only writes that
+ * change labels or annotations (matchConditions); anything else that arrives is judged the same.
+ */
+async function validatePodStatus(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {
+  if (req.operation !== 'UPDATE' || req.subResource !== 'status') return deny(req.uid, `guarita: ${req.operation} on ${req.resource.resource}/${req.subResource ?? ''} is not judged by this webhook; remove it from the webhook configuration's rules`);
+  const pod = podOf(req, 'object');
+  const namespace = namespaceOf(req, pod);
+  const problems = selectionViolations(pod, podOf(req, 'oldObject'), await namespacePolicies(ctx, namespace), { namespace, config: ctx.injector });
+  return problems.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${problems.join('; ')} (the labels and annotations were written through pods/status)`);
+}
+
+/**
+ * CREATE of pods/binding or of the legacy bindings resource: the apiserver merges the Binding's
+ * annotations into the pod, past the pod rules (guarita.io/inject: "true" over an opt-out). The
+ * scheduler never sets guarita.io/ annotations, so a Binding carrying one is refused outright; the
+ * configuration sends only those (matchConditions).
+ */
+function validateBinding(req: AdmissionRequest): AdmissionResponse {
+  const annotations = (req.object as { metadata?: { annotations?: unknown } } | null | undefined)?.metadata?.annotations;
+  const keys = typeof annotations === 'object' && annotations !== null ? Object.keys(annotations).filter((key) => key.startsWith(`${GROUP}/`)) : [];
+  if (keys.length === 0) return allow(req.uid);
+  return deny(req.uid, `guarita: a Binding may not set ${keys.join(', ')}: the apiserver merges a Binding's annotations into the pod, past the rules that judge a pod's labels and annotations; schedulers never set ${GROUP}/ annotations: remove them from the Binding, and set them when the pod is created`);
+}
+
 function labelsOf(o: unknown): Record<string, unknown> {
   const labels = (o as { metadata?: { labels?: unknown } } | null | undefined)?.metadata?.labels;
   return typeof labels === 'object' && labels !== null ? labels as Record<string, unknown> : {};
@@ -156,6 +184,8 @@ export function podRoutes(ctx: WebhookContext) {
   return (app: FastifyInstance): Promise<void> => {
     admissionRoute(app, ctx, PATHS.mutatePods, WEBHOOK_NAMES.injectPods, mutatePod);
     admissionRoute(app, ctx, PATHS.validatePods, WEBHOOK_NAMES.validatePods, validatePod);
+    admissionRoute(app, ctx, PATHS.validatePodStatus, WEBHOOK_NAMES.validatePodStatus, validatePodStatus);
+    admissionRoute(app, ctx, PATHS.validateBindings, WEBHOOK_NAMES.validateBindings, validateBinding);
     admissionRoute(app, ctx, PATHS.validateNamespaceOptIn, WEBHOOK_NAMES.validateNamespaceOptIn, validateNamespaceOptIn);
     return Promise.resolve();
   };
