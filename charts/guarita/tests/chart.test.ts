@@ -285,6 +285,15 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
     expect(podSpec(one(objects, 'Deployment', 'audit-guarita-webhook')).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'audit-guarita-webhook-tls' } });
   });
 
+  it('leaves the pods/status and Binding webhooks out for an apiserver before 1.28 (no matchConditions: every status write would wait on the webhook)', async () => {
+    const names = (objs: K8sObject[]): string[] => (one(objs, 'ValidatingWebhookConfiguration').webhooks as { name: string }[]).map((w) => w.name);
+    expect(names(objects)).toEqual(expect.arrayContaining(['status.pods.guarita.io', 'binding.pods.guarita.io']));
+    const old = names(await template({ kubeVersion: '1.27.3' }));
+    expect(old).not.toContain('status.pods.guarita.io');
+    expect(old).not.toContain('binding.pods.guarita.io');
+    expect(old).toContain('validate.pods.guarita.io');
+  });
+
   it('keeps every webhook failing closed', () => {
     const policies = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']
       .flatMap((kind) => (one(objects, kind).webhooks as { failurePolicy: string }[]).map((w) => w.failurePolicy));

@@ -25,6 +25,8 @@ export interface RenderOptions {
   values?: readonly string[];
   /** Render without REQUIRED_VALUES (to test the refusal). */
   bare?: boolean;
+  /** The apiserver version rendered for (--kube-version; default 1.34.0). */
+  kubeVersion?: string;
 }
 
 export function helmPath(): string {
@@ -58,7 +60,7 @@ export async function template(o: RenderOptions = {}): Promise<K8sObject[]> {
 }
 
 export function templateRaw(o: RenderOptions = {}): Promise<CommandResult> {
-  return helm(['template', o.release ?? 'guarita', CHART_DIR, '--namespace', o.namespace ?? 'guarita-system', '--kube-version', '1.34.0', ...valueArgs(o)]);
+  return helm(['template', o.release ?? 'guarita', CHART_DIR, '--namespace', o.namespace ?? 'guarita-system', '--kube-version', o.kubeVersion ?? '1.34.0', ...valueArgs(o)]);
 }
 
 export function find(objects: readonly K8sObject[], kind: string, name?: string, namespace?: string): K8sObject[] {
