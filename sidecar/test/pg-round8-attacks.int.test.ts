@@ -4,96 +4,27 @@
 // test failed on the code before the fix (docs/security-model.md, "Round 8 review: PostgreSQL").
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { serialize } from 'pg-protocol';
-import type { BackendMessage } from 'pg-protocol/dist/messages.js';
-import { readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { requirePostgres } from '../../e2e/harness/state.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { RawClient } from './pg-raw-client.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
+import type { RawClient } from './pg-raw-client.ts';
+import { batch, errors, rows, startRawPgScenario, UNPUNCTUATED_CPF, type RawPgScenario, type SpoolRecord } from './pg-raw-scenario.ts';
 
 jest.setTimeout(120_000);
 
-let s: PgScenario;
-let token: string;
-const clients: RawClient[] = [];
+const OPTIONS = { allowPrepare: true };
+
+let t: RawPgScenario;
 
 beforeAll(async () => {
-  // The example policy, with SQL PREPARE allowed (a policy may allow it; the DEALLOCATE case needs it).
-  s = await startPgScenario({ logLevel: 'warn', spec: (spec) => {
-    for (const r of spec.rules as Array<{ name: string; match: { sql: { traits?: string[] } } }>) {
-      if (r.name === 'deny-hidden-execution') r.match.sql.traits = (r.match.sql.traits ?? []).filter((t) => t !== 'prepare');
-    }
-  } });
-  token = await s.token('support-agent');
+  t = await startRawPgScenario(OPTIONS);
 }, 180_000);
 
 afterAll(async () => {
-  for (const c of clients) c.close();
-  await s?.stop();
+  await t?.stop();
 }, 60_000);
 
-async function raw(): Promise<RawClient> {
-  const c = new RawClient(s.port);
-  clients.push(c);
-  await c.login({ token, database: s.database, options: PURPOSE_OPTIONS });
-  return c;
-}
-
-type Row = BackendMessage & { fields: Array<string | null> };
-type Err = BackendMessage & { code?: string; message?: string };
-
-function rows(c: RawClient): Array<Array<string | null>> {
-  return c.messages.filter((m) => m.name === 'dataRow').map((m) => (m as Row).fields);
-}
-
-function errors(c: RawClient): Err[] {
-  return c.messages.filter((m): m is Err => m.name === 'error');
-}
-
-function rfq(c: RawClient): number {
-  return c.messages.filter((m) => m.name === 'readyForQuery').length;
-}
-
-interface SpoolRecord { type?: string; command?: string; decision?: string; sessionId?: string; result?: { rows?: number; sample?: string } }
-
-/** The records of the scenario's spool, as the sidecar wrote them (the fixture's temporary directory). */
-function spoolRecords(): SpoolRecord[] {
-  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`guarita-sidecar-${s.namespace}-`));
-  const out: SpoolRecord[] = [];
-  const segments = dirs.flatMap((d) => {
-    const spool = join(tmpdir(), d, 'spool');
-    return readdirSync(spool).filter((n) => n.endsWith('.jsonl')).sort().map((f) => join(spool, f));
-  });
-  for (const file of segments) {
-    // Segments are presized: the unwritten tail is padding, not records.
-    for (const line of readFileSync(file, 'utf8').split('\n')) if (line.trimStart().startsWith('{')) out.push(JSON.parse(line) as SpoolRecord);
-  }
-  return out.filter((r) => r.type === 'command');
-}
-
-/** The example policy, or (`deny`) it with every statement on customers denied first; waits until the sidecar applies it. */
-async function customersDenied(deny: boolean): Promise<void> {
-  await s.applyPolicy((spec) => {
-    if (deny) (spec.rules as unknown[]).unshift({ name: 'deny-customers', match: { sql: { tables: ['public.customers'] } }, action: 'deny' });
-  });
-  await eventually(`the sidecar ${deny ? 'denies' : 'allows'} statements on customers`, async () => {
-    const probe = await raw();
-    await batch(probe, [serialize.query('SELECT nome FROM customers WHERE id = 2')], 1);
-    const denied = errors(probe).some((e) => e.code === '42501');
-    probe.close();
-    return denied === deny ? true : undefined;
-  }, 30_000, 500);
-}
-
-/** Sends `parts` in one write and waits for `n` more ReadyForQuery. */
-async function batch(c: RawClient, parts: Buffer[], n: number): Promise<void> {
-  const before = rfq(c);
-  c.send(Buffer.concat(parts));
-  await c.readyCount(before + n, 15_000);
-}
+const raw = (): Promise<RawClient> => t.raw();
+const customersDenied = (deny: boolean): Promise<void> => t.customersDenied(deny);
+const spoolRecords = (): SpoolRecord[] => t.spoolRecords();
 
 describe('cursors fetched through the extended protocol: masking by stale column names', () => {
   // A prepared `FETCH ... FROM c` is described once, at Parse, with the columns cursor c had then.
@@ -102,20 +33,11 @@ describe('cursors fetched through the extended protocol: masking by stale column
   // the old names (and binary handling of the old types). A column masked by its name (`cpf`:
   // "whatever it contains") is then masked by content only.
   it('a prepared FETCH is masked by the columns its cursor has when it runs (a cpf column masked by name, as stored without punctuation)', async () => {
-    const pgs = requirePostgres();
-    const admin = new pg.Client({ host: pgs.host, port: pgs.port, user: 'orders_app', password: pgs.passwords.orders_app, database: s.database });
-    await admin.connect();
-    try {
-      // A CPF stored without its leading zero and punctuation (018.780.175-43): caught by the column name only.
-      await admin.query("INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) VALUES (90, 'Rafael Costa', '1878017543', 'r@x', '0', '1993-09-17') ON CONFLICT (id) DO NOTHING");
-    } finally {
-      await admin.end();
-    }
     const c = await raw();
     // Control: read plainly, the column is masked by its name.
     await batch(c, [serialize.query('SELECT cpf FROM customers WHERE id = 90')], 1);
     expect(rows(c)).toHaveLength(1);
-    expect(rows(c)[0]?.[0]).not.toBe('1878017543');
+    expect(rows(c)[0]?.[0]).not.toBe(UNPUNCTUATED_CPF);
 
     c.messages.length = 0;
     await batch(c, [serialize.query('BEGIN')], 1);
@@ -130,7 +52,7 @@ describe('cursors fetched through the extended protocol: masking by stale column
     const fetched = rows(c);
     expect(fetched).toHaveLength(1);
     // The cpf column, whatever it contains, never reaches the agent as stored.
-    expect(fetched[0]?.[0]).not.toBe('1878017543');
+    expect(fetched[0]?.[0]).not.toBe(UNPUNCTUATED_CPF);
   });
 });
 

@@ -7,105 +7,29 @@
 // PostgreSQL"). Tests run in file order: the record tests read the spool the tests before them left.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { serialize } from 'pg-protocol';
-import type { BackendMessage } from 'pg-protocol/dist/messages.js';
-import { readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { requirePostgres } from '../../e2e/harness/state.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { RawClient } from './pg-raw-client.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
+import type { RawClient } from './pg-raw-client.ts';
+import { batch, errors, rows, startRawPgScenario, UNPUNCTUATED_CPF, type RawPgScenario, type SpoolRecord } from './pg-raw-scenario.ts';
 
 jest.setTimeout(120_000);
 
-let s: PgScenario;
-let token: string;
-const clients: RawClient[] = [];
+const OPTIONS = { allowPrepare: true };
+
+let t: RawPgScenario;
 
 beforeAll(async () => {
-  // The example policy, with SQL PREPARE allowed (as rounds 8 and 8b have it; only the DEALLOCATE
-  // test needs it: the others work under the example policy as shipped).
-  s = await startPgScenario({ logLevel: 'warn', spec: (spec) => {
-    for (const r of spec.rules as Array<{ name: string; match: { sql: { traits?: string[] } } }>) {
-      if (r.name === 'deny-hidden-execution') r.match.sql.traits = (r.match.sql.traits ?? []).filter((t) => t !== 'prepare');
-    }
-  } });
-  token = await s.token('support-agent');
-  const pgs = requirePostgres();
-  const admin = new pg.Client({ host: pgs.host, port: pgs.port, user: 'orders_app', password: pgs.passwords.orders_app, database: s.database });
-  await admin.connect();
-  try {
-    // A CPF stored without its leading zero and punctuation (018.780.175-43): caught by the column name only.
-    await admin.query("INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) VALUES (90, 'Rafael Costa', '1878017543', 'r@x', '0', '1993-09-17') ON CONFLICT (id) DO NOTHING");
-  } finally {
-    await admin.end();
-  }
+  t = await startRawPgScenario(OPTIONS);
 }, 180_000);
 
 afterAll(async () => {
-  for (const c of clients) c.close();
-  await s?.stop();
+  await t?.stop();
 }, 60_000);
 
-async function raw(): Promise<RawClient> {
-  const c = new RawClient(s.port);
-  clients.push(c);
-  await c.login({ token, database: s.database, options: PURPOSE_OPTIONS });
-  return c;
-}
-
-type Row = BackendMessage & { fields: Array<string | null> };
-type Err = BackendMessage & { code?: string; message?: string };
-
-function rows(c: RawClient): Array<Array<string | null>> {
-  return c.messages.filter((m) => m.name === 'dataRow').map((m) => (m as Row).fields);
-}
-
-function errors(c: RawClient): Err[] {
-  return c.messages.filter((m): m is Err => m.name === 'error');
-}
-
-function rfq(c: RawClient): number {
-  return c.messages.filter((m) => m.name === 'readyForQuery').length;
-}
-
-interface SpoolRecord { type?: string; command?: string; decision?: string; result?: { rows?: number; sample?: string } }
-
-/** The command records of the scenario's spool, as the sidecar wrote them. */
-function spoolRecords(): SpoolRecord[] {
-  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`guarita-sidecar-${s.namespace}-`));
-  const out: SpoolRecord[] = [];
-  const segments = dirs.flatMap((d) => {
-    const spool = join(tmpdir(), d, 'spool');
-    return readdirSync(spool).filter((n) => n.endsWith('.jsonl')).sort().map((f) => join(spool, f));
-  });
-  for (const file of segments) {
-    for (const line of readFileSync(file, 'utf8').split('\n')) if (line.trimStart().startsWith('{')) out.push(JSON.parse(line) as SpoolRecord);
-  }
-  return out.filter((r) => r.type === 'command');
-}
-
-/** Sends `parts` in one write and waits for `n` more ReadyForQuery. */
-async function batch(c: RawClient, parts: Buffer[], n: number, ms = 15_000): Promise<void> {
-  const before = rfq(c);
-  c.send(Buffer.concat(parts));
-  await c.readyCount(before + n, ms);
-}
-
-/** The example policy (SQL PREPARE allowed), or it with every statement on customers denied first; waits until the sidecar applies it. */
-async function customersDenied(deny: boolean): Promise<void> {
-  await s.applyPolicy((spec) => {
-    if (deny) (spec.rules as unknown[]).unshift({ name: 'deny-customers', match: { sql: { tables: ['public.customers'] } }, action: 'deny' });
-  });
-  await eventually(`the sidecar ${deny ? 'denies' : 'allows'} statements on customers`, async () => {
-    const probe = await raw();
-    await batch(probe, [serialize.query('SELECT nome FROM customers WHERE id = 2')], 1);
-    const denied = errors(probe).some((e) => e.code === '42501');
-    probe.close();
-    return denied === deny ? true : undefined;
-  }, 30_000, 500);
-}
+const raw = (): Promise<RawClient> => t.raw();
+const customersDenied = (deny: boolean): Promise<void> => t.customersDenied(deny);
+const spoolRecords = (): SpoolRecord[] => t.spoolRecords();
 
 const SECRET = 'SELECT id, nome, cpf FROM customers WHERE id = 1';
 
@@ -123,7 +47,7 @@ describe('protocol names longer than 63 bytes: the server keys them by their fir
   it('control: the server takes a cursor declared as LONG under its first 63 bytes (no sidecar)', async () => {
     // Direct to the harness PostgreSQL, no sidecar: the protocol's own behaviour.
     const pgs = requirePostgres();
-    const direct = new pg.Client({ host: pgs.host, port: pgs.port, user: 'orders_app', password: pgs.passwords.orders_app, database: s.database });
+    const direct = new pg.Client({ host: pgs.host, port: pgs.port, user: 'orders_app', password: pgs.passwords.orders_app, database: t.scenario.database });
     await direct.connect();
     try {
       await direct.query('BEGIN');
@@ -200,7 +124,7 @@ describe('protocol names longer than 63 bytes: the server keys them by their fir
     const codes = errors(c).map((e) => e.code);
     await batch(c, [serialize.query('ROLLBACK')], 1);
     // Masked (the Describe before each Execute holds); never raw.
-    expect(JSON.stringify(fetched)).not.toContain('1878017543');
+    expect(JSON.stringify(fetched)).not.toContain(UNPUNCTUATED_CPF);
     // Refused, as for the same attack under a short name (round 8b): the listener cannot know what runs.
     expect(codes).toEqual(['34000']);
   });
@@ -292,7 +216,7 @@ describe('the doubtful mark, lost when a failed Bind puts back the portal the se
     const codes = errors(c).map((e) => e.code);
     const fetched = rows(c);
     await batch(c, [serialize.query('ROLLBACK')], 1);
-    expect(JSON.stringify(fetched)).not.toContain('1878017543');
+    expect(JSON.stringify(fetched)).not.toContain(UNPUNCTUATED_CPF);
     // Refused, as round 8b promises after CLOSE/DECLARE of a portal's name: bind it again.
     expect(codes).toEqual(['34000']);
   });
