@@ -8,38 +8,26 @@
 // without Content-Type as a form, and Rack::MethodOverride then runs it as the `_method` it names)
 // is checked for method-override fields like a labelled form.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import type { RunningSidecar } from '../src/sidecar.ts';
 import { TARGET_CORPUS } from '../../core/policy/corpus/http-targets.corpus.ts';
-import { rawExchange, startInProcessHttpSidecar } from './support.ts';
+import { rawExchange, startInProcessHttpSidecar, startRecordingUpstream, type RecordingUpstream } from './support.ts';
 
 jest.setTimeout(90_000);
 
 const ns = `sc-heads-${suffix()}`;
 const PURPOSE = 'customer-support';
 
-interface Received { method: string; url: string; headers: IncomingMessage['headers']; body: string }
-const received: Received[] = [];
-let upstream: Server;
+let upstream: RecordingUpstream;
 let sidecar: RunningSidecar;
 let token: string;
 let listenPort = 0;
 
 beforeAll(async () => {
   await installCrds();
-  upstream = createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(parts).toString() });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const address = upstream.address();
-  const upstreamPort = typeof address === 'object' && address !== null ? address.port : 0;
+  upstream = await startRecordingUpstream();
+  const upstreamPort = upstream.port;
   // Orders may be read and created, never deleted (the rule a method override would get around).
   ({ sidecar, listenPort } = await startInProcessHttpSidecar(ns, 'heads', { upstreamUrl: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, rules: [{ name: 'orders', match: { http: { methods: ['GET', 'POST'], paths: ['/orders', '/orders/**'] } }, action: 'allow' }] }));
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
@@ -47,8 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sidecar?.shutdown('test over');
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
+  await upstream?.close();
 });
 
 /** One raw request on a fresh connection: the status and the sidecar's JSON answer, if any. */
@@ -68,17 +55,17 @@ async function send(method: string, target: string, headers: [string, string][],
 
 /** The upstream's target for a raw request target (undefined: refused, never forwarded), and the status. */
 async function targetOutcome(raw: string): Promise<{ status: number; forwarded: string | undefined }> {
-  const before = received.length;
+  const before = upstream.received.length;
   const res = await send('GET', raw, []);
-  return { status: res.status, forwarded: received.length > before ? received.at(-1)?.url : undefined };
+  return { status: res.status, forwarded: upstream.received.length > before ? upstream.received.at(-1)?.url : undefined };
 }
 
 /** The request was refused as a method override before anything reached the upstream. */
 async function expectRefusedOverride(method: string, target: string, headers: [string, string][], body: string): Promise<void> {
-  const before = received.length;
+  const before = upstream.received.length;
   const res = await send(method, target, headers, body);
   expect({ status: res.status, error: res.json?.error }).toEqual({ status: 400, error: 'MethodOverride' });
-  expect(received.length).toBe(before);
+  expect(upstream.received.length).toBe(before);
 }
 
 describe('a POST body the upstream reads as a form is checked for method-override fields', () => {
@@ -100,33 +87,33 @@ describe('a POST body the upstream reads as a form is checked for method-overrid
   it('a JSON body whose Content-Type is named in Connection is read as the form the upstream gets: a _method pair inside a string is refused', async () => {
     await expectRefusedOverride('POST', '/orders', [['Content-Type', 'application/json'], ['Connection', 'content-type']], '{"nota":"&_method=DELETE&"}');
     // Labelled and forwarded labelled, the same text is a JSON string and goes through (control).
-    const before = received.length;
+    const before = upstream.received.length;
     expect((await send('POST', '/orders', [['Content-Type', 'application/json']], '{"nota":"&_method=DELETE&"}')).status).toBe(200);
-    expect(received.length).toBe(before + 1);
+    expect(upstream.received.length).toBe(before + 1);
   });
 
   it('an unlabelled body too large to check (over GUARITA_HTTP_MAX_BUFFERED_BODY) is refused (413) naming the fix, and never forwarded', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     const res = await send('POST', '/orders', [], `id=1&${'x'.repeat(1024 * 1024)}&_method=DELETE`);
     expect(res.status).toBe(413);
     expect(res.json).toMatchObject({ error: 'BodyTooLarge', message: expect.stringMatching(/unlabelled request body.*label it with its Content-Type/) });
-    expect(received.length).toBe(before);
+    expect(upstream.received.length).toBe(before);
   });
 
   it('an unlabelled POST without override fields is forwarded as sent (control)', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     const res = await send('POST', '/orders', [], 'id=1&item=livro');
     expect(res.status).toBe(200);
-    expect(received.slice(before)).toEqual([expect.objectContaining({ method: 'POST', url: '/orders', body: 'id=1&item=livro' })]);
+    expect(upstream.received.slice(before)).toEqual([expect.objectContaining({ method: 'POST', url: '/orders', body: Buffer.from('id=1&item=livro') })]);
   });
 });
 
 describe('Connection naming the headers the sidecar reads changes nothing the upstream reads', () => {
   it('Authorization, X-Guarita-Purpose and Host named in Connection: the agent is still judged by its own, the upstream gets the sidecar\'s credential and Host', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     const res = await send('GET', '/orders/1', [['Connection', 'authorization, x-guarita-purpose, host']]);
     expect(res.status).toBe(200);
-    const got = received.slice(before);
+    const got = upstream.received.slice(before);
     expect(got).toHaveLength(1);
     expect(got[0]?.headers.authorization).toBe('Bearer upstream-service-token');
     expect(got[0]?.headers.host).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -134,13 +121,13 @@ describe('Connection naming the headers the sidecar reads changes nothing the up
   });
 
   it('Content-Length named in Connection: the body reaches the upstream whole, with its own length', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     const body = '{"item":"livro","quantidade":2}';
     const res = await send('POST', '/orders', [['Content-Type', 'application/json'], ['Connection', 'content-length']], body);
     expect(res.status).toBe(200);
-    const got = received.slice(before);
+    const got = upstream.received.slice(before);
     expect(got).toHaveLength(1);
-    expect(got[0]?.body).toBe(body);
+    expect(got[0]?.body.toString()).toBe(body);
     expect(got[0]?.headers['content-length']).toBe(String(Buffer.byteLength(body)));
   });
 

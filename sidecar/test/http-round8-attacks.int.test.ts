@@ -16,38 +16,26 @@
 // Each test FAILS on the code this review was run against (c226056): the request reaches the
 // upstream, which reads the denied action or method from it.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { deflateSync, gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import type { RunningSidecar } from '../src/sidecar.ts';
-import { rawExchange, startInProcessHttpSidecar } from './support.ts';
+import { rawExchange, startInProcessHttpSidecar, startRecordingUpstream, type ReceivedRequest, type RecordingUpstream } from './support.ts';
 
 jest.setTimeout(90_000);
 
 const ns = `sc-r8-${suffix()}`;
 const PURPOSE = 'customer-support';
 
-interface Received { method: string; url: string; headers: IncomingMessage['headers']; body: Buffer }
-const received: Received[] = [];
-let upstream: Server;
+let upstream: RecordingUpstream;
 let sidecar: RunningSidecar;
 let token: string;
 let listenPort = 0;
 
 beforeAll(async () => {
   await installCrds();
-  upstream = createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(parts) });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const address = upstream.address();
-  const upstreamPort = typeof address === 'object' && address !== null ? address.port : 0;
+  upstream = await startRecordingUpstream();
+  const upstreamPort = upstream.port;
   // Orders may be read and created, never deleted; an order export is denied by its JSON body.
   const rules = [
     { name: 'deny-deletes', match: { http: { methods: ['DELETE'] } }, action: 'deny' },
@@ -60,8 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sidecar?.shutdown('test over');
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
+  await upstream?.close();
 });
 
 /** One raw request on a fresh connection (body as bytes): the status the agent got. */
@@ -96,7 +83,7 @@ function pythonJson(b: Buffer): unknown {
 }
 
 /** The body as a framework with request decompression reads it (Content-Encoding undone). */
-function inflated(r: Received): Buffer {
+function inflated(r: ReceivedRequest): Buffer {
   const enc = String(r.headers['content-encoding'] ?? '').trim().toLowerCase();
   try {
     if (enc === 'gzip') return gunzipSync(r.body);
@@ -116,13 +103,13 @@ function phpParams(text: string): Record<string, string> {
 }
 
 /** Whether some upstream request asked for an order export through its body. */
-const exportReached = (before: number): boolean => received.slice(before).some((r) => {
+const exportReached = (before: number): boolean => upstream.received.slice(before).some((r) => {
   const json = pythonJson(inflated(r)) as { action?: unknown } | undefined;
   return typeof json === 'object' && json !== null && String(json.action).toLowerCase() === 'export';
 });
 
 /** Whether some upstream request was turned into a DELETE by a `_method` field (query or body) as PHP or Express read it. */
-const deleteReached = (before: number): boolean => received.slice(before).some((r) => {
+const deleteReached = (before: number): boolean => upstream.received.slice(before).some((r) => {
   const query = r.url.includes('?') ? r.url.slice(r.url.indexOf('?') + 1) : '';
   const form = inflated(r).toString('latin1');
   return [phpParams(query)._method, phpParams(form)._method, new URLSearchParams(form).get('_method')].some((m) => m?.toUpperCase() === 'DELETE');
@@ -132,13 +119,13 @@ const deleteReached = (before: number): boolean => received.slice(before).some((
 
 describe('controls (pass today)', () => {
   it('{"action":"export"} is denied as JSON, as text/plain and unlabelled; _method=DELETE is refused in the query and a form', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     expect(await send('POST', '/orders', [['Content-Type', 'application/json']], Buffer.from('{"action":"export"}'))).toBe(403);
     expect(await send('POST', '/orders', [['Content-Type', 'text/plain']], Buffer.from('{"action":"export"}'))).toBe(403);
     expect(await send('POST', '/orders', [], Buffer.from('{"action":"export"}'))).toBe(403);
     expect(await send('POST', '/orders?_method=DELETE', [])).toBe(400);
     expect(await send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('_method=DELETE'))).toBe(400);
-    expect(received.length).toBe(before);
+    expect(upstream.received.length).toBe(before);
     expect(await send('POST', '/orders', [['Content-Type', 'application/json']], Buffer.from('{"action":"view"}'))).toBe(200);
   });
 });
@@ -155,7 +142,7 @@ describe('finding 1: JSON bodies under another label (or none) that every JSON r
     ['no Content-Type, UTF-16LE without BOM (json.loads(bytes) detects it)', [] as [string, string][], Buffer.from(doc, 'utf16le')],
     ['text/plain, UTF-16LE with BOM', [['Content-Type', 'text/plain']] as [string, string][], Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(doc, 'utf16le')])],
   ])('%s: denied or refused, never forwarded', async (_what, headers, body) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders', headers, body);
     expect({ status, refused: status >= 400, exportReached: exportReached(before) }).toEqual({ status, refused: true, exportReached: false });
     // Strict JSON after whitespace is judged (the rule denies it, 403); a byte-order mark or UTF-16 is refused as ambiguous (400).
@@ -169,19 +156,19 @@ describe('finding 1: JSON bodies under another label (or none) that every JSON r
     ['application/octet-stream, UTF-16BE', Buffer.from(doc, 'utf16le').swap16(), 400],
     ['text/plain, a form feed before the object (Json.NET skips any white space)', Buffer.from(`\f${doc}`), 400],
   ])('%s: denied or refused, never forwarded', async (label, body, expected) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders', [['Content-Type', label.split(',')[0] ?? '']], body);
     expect({ status, exportReached: exportReached(before) }).toEqual({ status: expected, exportReached: false });
   });
 
   it('control: legitimate JSON, forms and plain text under their labels are answered as before', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     expect(await send('POST', '/orders', [['Content-Type', 'text/plain']], Buffer.from('an ordinary note about an order'))).toBe(200);
     expect(await send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('id=1&note=a+b'))).toBe(200);
     expect(await send('POST', '/orders', [['Content-Type', 'application/merge-patch+json']], Buffer.from('{"action":"view"}'))).toBe(200);
     expect(await send('POST', '/orders', [['Content-Type', 'text/json']], Buffer.from('  {"action":"view"}'))).toBe(200);
     expect(await send('POST', '/orders', [['Content-Encoding', 'identity'], ['Content-Type', 'application/json']], Buffer.from('{"action":"view"}'))).toBe(200);
-    expect(received.length).toBe(before + 5);
+    expect(upstream.received.length).toBe(before + 5);
   });
 });
 
@@ -206,10 +193,10 @@ describe('finding 2: _method spelled as PHP (Laravel, Symfony) reads it', () => 
     ['multipart name="\\_method" (Rack unescapes it)', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']] as [string, string][], '--b\r\nContent-Disposition: form-data; name="\\_method"\r\n\r\nDELETE\r\n--b--\r\n'],
     ['JSON " _method"', '/orders', [['Content-Type', 'application/json']] as [string, string][], '{" _method":"DELETE"}'],
   ])('%s: refused as a method override, never forwarded', async (_what, target, headers, body) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', target, headers, Buffer.from(body));
     expect({ status, deleteReached: deleteReached(before) }).toEqual({ status: 400, deleteReached: false });
-    expect(received.length).toBe(before);
+    expect(upstream.received.length).toBe(before);
   });
 });
 
@@ -221,7 +208,7 @@ describe('finding 3: request bodies with a Content-Encoding the upstream undoes'
     ['a deflate form with _method=DELETE', [['Content-Type', 'application/x-www-form-urlencoded'], ['Content-Encoding', 'deflate']] as [string, string][], deflateSync('_method=DELETE&id=1')],
     ['an unlabelled gzip body with _method=DELETE (Rack reads unlabelled POSTs as forms)', [['Content-Encoding', 'gzip']] as [string, string][], gzipSync('_method=DELETE')],
   ])('%s: refused, never forwarded', async (_what, headers, body) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders', headers, body);
     expect({ status, refused: status >= 400, deleteReached: deleteReached(before) }).toEqual({ status: 415, refused: true, deleteReached: false });
   });
@@ -236,36 +223,36 @@ describe('finding 3: request bodies with a Content-Encoding the upstream undoes'
     ['text/plain, gzip', [['Content-Type', 'text/plain'], ['Content-Encoding', 'gzip']] as [string, string][]],
     ['multipart, gzip', [['Content-Type', 'multipart/form-data; boundary=b'], ['Content-Encoding', 'gzip']] as [string, string][]],
   ])('a compressed body with %s: refused (415), never forwarded', async (_what, headers) => {
-    const before = received.length;
+    const before = upstream.received.length;
     expect(await send('POST', '/orders', headers, gzipSync('_method=DELETE&id=1'))).toBe(415);
-    expect(received.length).toBe(before);
+    expect(upstream.received.length).toBe(before);
   });
 
   it.each([
     ['text/json, gzip (ASP.NET Core RequestDecompression + text/json)', [['Content-Type', 'text/json'], ['Content-Encoding', 'gzip']] as [string, string][]],
     ['no Content-Type, gzip (a handler decompressing and decoding any body)', [['Content-Encoding', 'gzip']] as [string, string][]],
   ])('{"action":"export"} %s: denied or refused, never forwarded', async (_what, headers) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders', headers, gzipSync('{"action":"export"}'));
     expect({ status, refused: status >= 400, exportReached: exportReached(before) }).toEqual({ status: 415, refused: true, exportReached: false });
   });
 
   it('control: application/json with gzip is refused (it was 400, strict JSON required under a JSON label; now 415, the coding is named first)', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     expect(await send('POST', '/orders', [['Content-Type', 'application/json'], ['Content-Encoding', 'gzip']], gzipSync('{"action":"export"}'))).toBe(415);
-    expect(received.length).toBe(before);
+    expect(upstream.received.length).toBe(before);
   });
 
   it('a compressed body over the buffering limit, under a policy with a body rule: refused (415), never forwarded', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     const big = Buffer.alloc(1024 * 1024 + 4096, 0x61);
     expect(await send('POST', '/orders', [['Content-Type', 'application/octet-stream'], ['Content-Encoding', 'gzip']], big)).toBe(415);
-    expect(received.length).toBe(before);
+    expect(upstream.received.length).toBe(before);
   });
 
   it('a request without a body may carry Content-Encoding (nothing to decode)', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     expect(await send('GET', '/orders', [['Content-Encoding', 'gzip']])).toBe(200);
-    expect(received.length).toBe(before + 1);
+    expect(upstream.received.length).toBe(before + 1);
   });
 });

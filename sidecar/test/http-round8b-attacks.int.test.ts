@@ -24,22 +24,19 @@
 // the upstream receives a request that it reads as the denied action or method.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { promisify } from 'node:util';
 import JSON5 from 'json5';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import type { RunningSidecar } from '../src/sidecar.ts';
-import { rawExchange, startInProcessHttpSidecar } from './support.ts';
+import { rawExchange, startInProcessHttpSidecar, startRecordingUpstream, type ReceivedRequest, type RecordingUpstream } from './support.ts';
 
 jest.setTimeout(90_000);
 
 const ns = `sc-r8b-${suffix()}`;
 const PURPOSE = 'customer-support';
 
-interface Received { method: string; url: string; headers: IncomingMessage['headers']; body: Buffer }
-const received: Received[] = [];
-let upstream: Server;
+let upstream: RecordingUpstream;
 let sidecar: RunningSidecar;
 let token: string;
 let listenPort = 0;
@@ -47,17 +44,8 @@ let upstreamPort = 0;
 
 beforeAll(async () => {
   await installCrds();
-  upstream = createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(parts) });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const address = upstream.address();
-  upstreamPort = typeof address === 'object' && address !== null ? address.port : 0;
+  upstream = await startRecordingUpstream();
+  upstreamPort = upstream.port;
   // Orders may be read and created, never deleted; an order export, and cancelling an order through
   // its status, are denied by the JSON body.
   const rules = [
@@ -74,8 +62,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sidecar?.shutdown('test over');
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
+  await upstream?.close();
 });
 
 /** One raw request on a fresh connection (body as bytes): the status the agent got. */
@@ -134,7 +121,7 @@ function json5Value(body: Buffer): unknown {
   }
 }
 
-const since = (before: number): Received[] => received.slice(before);
+const since = (before: number): ReceivedRequest[] => upstream.received.slice(before);
 
 /** What the agent was told: denied (403) or refused (400), or the status it got instead. */
 const outcome = (status: number): string => ([400, 403].includes(status) ? 'denied or refused' : `answered ${status}`);
@@ -143,7 +130,7 @@ const outcome = (status: number): string => ([400, 403].includes(status) ? 'deni
 
 describe('finding 1: {"action":"export"} followed by more text, which Go\'s json.Decoder (gin ShouldBindJSON) reads as the export', () => {
   it('control (passes): under application/json the same body is refused as not strict JSON', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     expect(await send('POST', '/orders', [['Content-Type', 'application/json']], Buffer.from('{"action":"export"} trailing'))).toBe(400);
     expect(since(before)).toEqual([]);
   });
@@ -154,7 +141,7 @@ describe('finding 1: {"action":"export"} followed by more text, which Go\'s json
     ['no Content-Type, a stray bracket', [], '{"action":"export"}]'],
     ['application/octet-stream, trailing newline and text', [['Content-Type', 'application/octet-stream']], '{"action":"export"}\nEOF'],
   ] as [string, [string, string][], string][])('%s: denied or refused, never forwarded', async (_what, headers, body) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders', headers, Buffer.from(body));
     const exportReached = since(before).some((r) => goField(goDecoderValue(r.body), 'action') === 'export');
     expect({ answer: outcome(status), exportReached }).toEqual({ answer: 'denied or refused', exportReached: false });
@@ -174,7 +161,7 @@ describe('finding 2: keys Go\'s encoding/json folds onto a judged field ("ſtatu
     ['application/json, "status" then "ſtatus" (Go keeps the last)', [['Content-Type', 'application/json']], '{"status":"open","\u017ftatus":"cancelled"}'],
     ['no Content-Type, "ſtatus"', [], '{"\u017ftatus":"cancelled"}'],
   ] as [string, [string, string][], string][])('%s: denied or refused, never forwarded', async (_what, headers, body) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders/7', headers, Buffer.from(body));
     const cancelReached = since(before).some((r) => goField(goDecoderValue(r.body), 'status') === 'cancelled');
     expect({ answer: outcome(status), cancelReached }).toEqual({ answer: 'denied or refused', cancelReached: false });
@@ -195,7 +182,7 @@ describe('finding 3: multipart names other parsers read as _method (PHP single q
     ['name="=?UTF-8?B?X21ldGhvZA==?=" (RFC 2047: commons-fileupload, Tomcat; Spring HiddenHttpMethodFilter)', '--b\r\nContent-Disposition: form-data; name="=?UTF-8?B?X21ldGhvZA==?="\r\n\r\nDELETE\r\n--b--\r\n'],
     ['name="=?UTF-8?Q?=5Fmethod?=" (RFC 2047, Q encoding)', '--b\r\nContent-Disposition: form-data; name="=?UTF-8?Q?=5Fmethod?="\r\n\r\nDELETE\r\n--b--\r\n'],
   ])('%s: refused as a method override, never forwarded', async (_what, body) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from(body));
     const deleteReached = since(before).some((r) => {
       const text = r.body.toString('latin1');
@@ -213,7 +200,7 @@ describe('finding 4: a comment before {"action":"export"}, which JSON5 (the fix\
     ['text/plain, /* */ first', [['Content-Type', 'text/plain']], '/* order */{"action":"export"}'],
     ['no Content-Type, // line first', [], '// order\n{"action":"export"}'],
   ] as [string, [string, string][], string][])('%s: denied or refused, never forwarded', async (_what, headers, body) => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders', headers, Buffer.from(body));
     const exportReached = since(before).some((r) => (json5Value(r.body) as { action?: unknown } | undefined)?.action === 'export');
     expect({ answer: outcome(status), exportReached }).toEqual({ answer: 'denied or refused', exportReached: false });
@@ -241,7 +228,7 @@ describe('finding 5: {"customer_id":1234567890123456789} as a number, which the 
   });
 
   it('the id as a JSON number: denied (or refused as a number no reader agrees on), never forwarded', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     const status = await send('POST', '/orders', [['Content-Type', 'application/json']], Buffer.from('{"customer_id":1234567890123456789,"action":"view"}'));
     const customerReached = since(before).some((r) => exactNumber(r.body, 'customer_id') === '1234567890123456789');
     expect({ answer: outcome(status), customerReached }).toEqual({ answer: 'denied or refused', customerReached: false });
@@ -255,7 +242,7 @@ describe('ordinary clients keep working (controls, pass)', () => {
   const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}`, 'x-guarita-purpose': PURPOSE });
 
   it('fetch (undici): JSON, form, multipart upload, plain text and an empty POST are forwarded as sent', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     const json = await fetch(`${base()}/orders`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ action: 'view', note: 'ſ, K, é, \u2028' }) });
     const form = await fetch(`${base()}/orders`, { method: 'POST', headers: auth(), body: new URLSearchParams({ method: 'card', payment_method: 'visa' }) });
     const data = new FormData();
@@ -269,7 +256,7 @@ describe('ordinary clients keep working (controls, pass)', () => {
   });
 
   it('curl: a 4 KiB JSON body (Expect: 100-continue), a form (-d), a multipart upload (-F) and text (--data-binary) are forwarded', async () => {
-    const before = received.length;
+    const before = upstream.received.length;
     const curl = async (...args: string[]): Promise<string> => (await promisify(execFile)('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Authorization: Bearer ${token}`, '-H', `X-Guarita-Purpose: ${PURPOSE}`, ...args, `http://127.0.0.1:${listenPort}/orders`])).stdout;
     const big = JSON.stringify({ action: 'view', note: 'x'.repeat(4096) });
     expect([

@@ -474,3 +474,36 @@ export function dechunk(body: Buffer, head: string): Buffer {
   }
   return Buffer.concat(out);
 }
+
+/** One request an upstream received, as it arrived. */
+export interface ReceivedRequest { method: string; url: string; headers: IncomingMessage['headers']; body: Buffer }
+
+export interface RecordingUpstream {
+  port: number;
+  /** Every request received, in order. */
+  received: ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+/** An HTTP upstream on loopback that keeps every request's bytes and answers `{"ok":true}`: what reached it is what the sidecar forwarded. */
+export async function startRecordingUpstream(): Promise<RecordingUpstream> {
+  const received: ReceivedRequest[] = [];
+  const server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(parts) });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    received,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
