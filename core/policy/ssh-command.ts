@@ -19,7 +19,7 @@ export const MAX_COMMAND_LENGTH = 16384;
  * they run is not the program a rule sees, so they are refused rather than judged by their name.
  */
 export const COMMAND_RUNNERS: ReadonlySet<string> = new Set([
-  'sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'csh', 'tcsh', 'fish', 'busybox', 'toybox',
+  'sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'csh', 'tcsh', 'fish', 'busybox', 'toybox',
   'env', 'sudo', 'su', 'doas', 'runuser', 'pkexec', 'setpriv', 'chroot', 'nsenter', 'unshare', 'setsid',
   'xargs', 'parallel', 'exec', 'eval', 'command', 'builtin', 'source', '.', 'nohup', 'timeout', 'nice',
   'ionice', 'stdbuf', 'time', 'watch', 'strace', 'ltrace', 'script', 'flock', 'unbuffer', 'chrt', 'taskset',
@@ -33,6 +33,11 @@ export const COMMAND_RUNNERS: ReadonlySet<string> = new Set([
   // Pagers, editors and clients with shell escapes (!cmd, :!cmd, \\!): with a pty they are a shell.
   'less', 'more', 'most', 'pg', 'man', 'vi', 'vim', 'nvim', 'view', 'vimdiff', 'rvim', 'ex', 'ed', 'emacs', 'nano',
   'pico', 'joe', 'mc', 'ftp', 'sftp', 'lftp', 'telnet', 'mysql', 'mariadb', 'psql', 'sqlite3', 'irb', 'jshell',
+  // The same under the names distributions give them (Debian's alternatives /usr/bin/pager and
+  // editor, wrappers that run a pager, package-suffixed vims) (round 8 review).
+  'pager', 'sensible-pager', 'zless', 'zmore', 'bzless', 'bzmore', 'xzless', 'xzmore', 'lzless', 'lzmore', 'zstdless',
+  'editor', 'sensible-editor', 'select-editor', 'vim.basic', 'vim.tiny', 'vim.nox', 'vim.gtk3', 'rview', 'nvi', 'elvis',
+  'jed', 'mcedit', 'vile',
 ]);
 
 /**
@@ -40,8 +45,10 @@ export const COMMAND_RUNNERS: ReadonlySet<string> = new Set([
  * text can run anything, so a command with one is refused; a script file path is judged as usual.
  */
 const INLINE_CODE_OPTIONS: ReadonlyArray<{ programs: RegExp; options: RegExp }> = [
-  { programs: /^(python|pypy)[0-9.]*$/, options: /^-[A-Za-z]*c/ },
-  { programs: /^perl[0-9.]*$/, options: /^-[A-Za-z]*[eE]/ },
+  // -m runs a module with the arguments: timeit and code run their arguments as Python, pdb too.
+  { programs: /^(python|pypy)[0-9.]*$/, options: /^-[A-Za-z]*[cm]/ },
+  // -M/-m load a module as `use MODULE ...;`, and `-MPOSIX;system(...)` appends code to it.
+  { programs: /^perl[0-9.]*$/, options: /^-[A-Za-z]*[eEmM]/ },
   { programs: /^ruby[0-9.]*$/, options: /^-[A-Za-z]*e/ },
   { programs: /^(node|nodejs|deno|bun)$/, options: /^(-[A-Za-z]*[ep]|--eval|--print|eval$|-e=|--eval=)/ },
   { programs: /^php[0-9.]*$/, options: /^-[A-Za-z]*[rRBFE]/ },
@@ -273,15 +280,21 @@ export function splitOptionClusters(words: readonly string[]): string[] {
   return words.flatMap((w) => (/^-[A-Za-z]{2,}$/.test(w) ? [...w.slice(1)].map((c) => `-${c}`) : [w]));
 }
 
+/** What runs legacy scp on a host: the bare name (OpenSSH's client sends it) or the system's own paths. */
+const SYSTEM_SCP: ReadonlySet<string> = new Set(['scp', '/usr/bin/scp', '/bin/scp', '/usr/local/bin/scp']);
+
 /**
- * Legacy scp (scp -O, or scp from OpenSSH before 9.0) runs `scp -t PATH` (upload) or `scp -f
+ * Legacy scp (scp -O, or scp from OpenSSH before 9.0) runs the bare `scp -t PATH` (upload) or `scp -f
  * PATH...` (download, one or more sources) on the host. Recognized so it is judged as the file
  * transfer it is (SFTP write or read of each PATH), not as a command. `recursive` (-r) and
  * `toDirectory` (-d, several sources into one target) say that files below PATH are read or
  * written under names only the transfer carries.
  */
 export function legacyScp(words: readonly string[]): { operation: 'read' | 'write'; paths: string[]; recursive: boolean; toDirectory: boolean } | undefined {
-  if (programName(words[0] ?? '') !== 'scp') return undefined;
+  // The bare name, as OpenSSH's scp sends it, or scp where the system installs it: any other
+  // program called scp (scratch/scp, an upload) would be judged as a transfer of its own
+  // arguments and run unjudged.
+  if (!SYSTEM_SCP.has(words[0] ?? '')) return undefined;
   const { options, operands } = splitOptions(words.slice(1));
   const letters = options.join('');
   const upload = letters.includes('t');

@@ -112,6 +112,13 @@ export interface Session {
    */
   sensitiveColumns?(): SensitiveColumnsConfig | undefined;
   /**
+   * SSH targets: whether the policy in force now allows this session an interactive shell outright
+   * (no approval), without deciding or recording anything. An exec asking for a terminal gets one
+   * only then: a program that pages its output under a terminal (git log, journalctl) opens less,
+   * whose `!command` is a shell. Absent: no terminal for execs.
+   */
+  sshAllowsShell?(): boolean;
+  /**
    * SSH targets: whether resolving an exec's paths on the host can change its decision under the
    * policy in force now (CompiledPolicy.resolutionMatters). Absent: the listener always resolves.
    */

@@ -607,6 +607,13 @@ export class SidecarSession implements Session {
     return available.ok ? available.target : undefined;
   }
 
+  sshAllowsShell(): boolean {
+    const available = this.#enforcer.available(this.#targetConfig);
+    if (!available.ok) return false;
+    const d = available.target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command: { protocol: 'ssh', ssh: { kind: 'shell' } } });
+    return d.decision === 'allow';
+  }
+
   sshResolutionMatters(request: SshRequest): boolean {
     const available = this.#enforcer.available(this.#targetConfig);
     // No policy in force: the request is refused anyway; resolving is still the safe answer.

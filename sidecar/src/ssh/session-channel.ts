@@ -31,6 +31,8 @@ export interface ChannelContext extends SftpContext {
 }
 
 type Request = { kind: 'exec'; command: string } | { kind: 'shell' };
+/** The agent's pty-req, as ssh2 hands it over. */
+type PtyRequest = PseudoTtyInfo & { term?: string };
 
 /** A request with what the host said of its paths, or that it was not asked (resolution skipped). */
 type ResolvedRequest = Request & Partial<PathFacts> & Partial<ArgumentFacts> & { resolution?: 'skipped' };
@@ -43,7 +45,7 @@ function answerAndClose(stream: ServerChannel, message: string, status: number):
 
 /** Handles the requests of one session channel until it runs something or is refused. */
 export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void {
-  let pty: PseudoTtyInfo & { term?: string } | undefined;
+  let pty: PtyRequest | undefined;
   let started = false;
   const resizes: PseudoTtyInfo[] = [];
   let resize: ((info: { cols: number; rows: number; width: number; height: number }) => void) | undefined;
@@ -188,16 +190,17 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   const transfer = parsed?.ok === true && legacyScp(parsed.words) !== undefined;
   let upstream: ClientChannel;
   let exit: HostExit;
+  const hostPty = terminalFor(stream, req, pty, ctx);
   try {
     const client = await ctx.upstream();
-    ({ channel: upstream, exit } = await openWithSlot(client, () => openUpstream(client, req, pty)));
+    ({ channel: upstream, exit } = await openWithSlot(client, () => openUpstream(client, req, hostPty)));
   } catch (err) {
     await auth.complete({ result: { error: errorMessage(err) }, masked: {}, durationMs: 0 }).catch(() => undefined);
     answerAndClose(stream, errorMessage(err), EXIT.unavailable);
     return;
   }
   onStart((info) => {
-    upstream.setWindow(info.rows, info.cols, info.height, info.width);
+    if (hostPty !== undefined) upstream.setWindow(info.rows, info.cols, info.height, info.width);
     recorder.add('r', `${info.cols}x${info.rows}`);
   }, (name) => upstream.signal(name));
   const started = performance.now();
@@ -215,6 +218,19 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   await pump(stream, upstream, { ctx, recorder, transfer, started, auth, exit });
 }
 
+/**
+ * The terminal the host's side gets. A shell gets the agent's (the shell itself was judged). An
+ * exec gets it only when the policy allows this session an interactive shell outright: under a
+ * terminal, an allowed program that pages its output (git log, journalctl, systemctl status)
+ * opens less, whose `!command` runs anything unjudged (round 8 review). Otherwise the command runs
+ * as from a pipe, where those programs do not page, and the agent is told why.
+ */
+function terminalFor(stream: ServerChannel, req: Request, pty: PtyRequest | undefined, ctx: ChannelContext): PtyRequest | undefined {
+  if (pty === undefined || req.kind === 'shell' || ctx.session.sshAllowsShell?.() === true) return pty;
+  if (stream.writable) stream.stderr.write('guarita: the command runs without a terminal: the policy allows no interactive shell, and a program that pages its output under a terminal would be one\r\n');
+  return undefined;
+}
+
 /** How the host's command ended: filled by the channel's 'exit' event (exit-status or exit-signal). */
 interface HostExit { code?: number; signal?: string }
 
@@ -225,7 +241,7 @@ interface HostExit { code?: number; signal?: string }
  * listener attached later misses it and the agent's channel closes without an exit status (the
  * agent's ssh exits 255, saying nothing).
  */
-function openUpstream(client: import('ssh2').Client, req: Request, pty: (PseudoTtyInfo & { term?: string }) | undefined): Promise<{ channel: ClientChannel; exit: HostExit }> {
+function openUpstream(client: import('ssh2').Client, req: Request, pty: PtyRequest | undefined): Promise<{ channel: ClientChannel; exit: HostExit }> {
   const window = pty === undefined ? false : { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term ?? 'xterm', modes: pty.modes };
   return new Promise((resolve, reject) => {
     const done = (err: Error | undefined, ch: ClientChannel): void => {
