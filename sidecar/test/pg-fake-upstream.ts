@@ -179,7 +179,7 @@ class FakeConnection {
   private finishAuth(): void {
     this.phase = 'ready';
     this.socket.write(Buffer.concat([
-      authenticationOk(), parameterStatus('server_version', '15.0 (fake)'), parameterStatus('client_encoding', 'UTF8'), parameterStatus('standard_conforming_strings', 'on'),
+      authenticationOk(), parameterStatus('server_version', '15.0 (fake)'), parameterStatus('client_encoding', 'UTF8'), parameterStatus('server_encoding', 'UTF8'), parameterStatus('standard_conforming_strings', 'on'),
       backendKeyData(FAKE_PID, FAKE_KEY), readyForQuery('I'),
     ]));
   }

@@ -206,6 +206,7 @@ export class ClientHalf {
     if (!isBlank(m.sql) && !await this.readyToParse(d.exec)) return;
     const stmt = this.newStatement(m.name, m.sql, d.facts, d.exec);
     const prev = this.s.statements.get(m.name);
+    stmt.replaced = prev;
     this.s.statements.set(m.name, stmt);
     this.forwardExtended(m.raw, { kind: 'parse', batch: this.s.batch, internal: false, stmt, ...(prev === undefined ? {} : { prev }) });
     // Learn the result columns now: Bind/Execute need them to mask, and clients need not Describe.
@@ -274,7 +275,7 @@ export class ClientHalf {
     const prev = this.s.portals.get(m.portal);
     const dropped = m.portal === '' ? this.dropPortal('') : undefined;
     if (dropped !== undefined) await dropped;
-    const portal: PortalState = { name: m.portal, stmt, resultFormats: m.resultFormats, columns: undefined, exec: undefined, ...filedIn(this.s.batch) };
+    const portal: PortalState = { name: m.portal, stmt, resultFormats: m.resultFormats, columns: undefined, exec: undefined, replaced: prev, ...filedIn(this.s.batch) };
     this.s.portals.set(m.portal, portal);
     this.forwardExtended(m.raw, { kind: 'bind', batch: this.s.batch, portal, ...this.optional('prev', prev) });
     const backpressure = this.s.io.upstreamBackpressure();

@@ -55,6 +55,8 @@ export interface PipelineOptions {
 interface Filed {
   batch: number;
   confirmed: boolean;
+  /** The server refused the Parse or Bind that filed it: it never existed there. */
+  rejected?: boolean;
   /** Resolved once the server answered the Parse or Bind, either way (or skipped it). */
   answered: Promise<void>;
   resolveAnswered: () => void;
@@ -75,6 +77,8 @@ export function answered(f: Filed): void {
 
 export interface StatementState extends Filed {
   name: string;
+  /** What the listener filed under the name before this (what the server keeps if this is refused). */
+  replaced?: StatementState;
   sql: string;
   facts: StatementFacts;
   /** The Parse-time authorization, used by the first Execute. */
@@ -87,6 +91,8 @@ export interface StatementState extends Filed {
 
 export interface PortalState extends Filed {
   name: string;
+  /** What the listener filed under the name before this (what the server keeps if this is refused). */
+  replaced?: PortalState;
   stmt: StatementState | undefined;
   resultFormats: number[];
   /** (Also) a ReadyForQuery outside a transaction ends the portals of its batch and before. */
@@ -117,6 +123,24 @@ export type Entry =
   | { kind: 'close'; batch: number }
   | { kind: 'sync'; batch: number; internal: boolean }
   | { kind: 'probe'; batch: number; acks: number; done: () => void };
+
+/**
+ * What the server holds under a refused filing's name: the nearest earlier filing it did not
+ * refuse. Two Parses (or Binds) of one name pipelined in a batch both fail when the first does (the
+ * server skips the rest of the batch); putting back the first, refused, one would file a text the
+ * server never held (round 8d review).
+ */
+function kept<T extends { replaced?: T; rejected?: boolean }>(refused: T): T | undefined {
+  let prev = refused.replaced;
+  while (prev?.rejected === true) prev = prev.replaced;
+  return prev;
+}
+
+/** Whether a refused portal, or one refused between it and `kept`, was marked doubtful. */
+function markedSince(refused: PortalState, keptPortal: PortalState): boolean {
+  for (let p: PortalState | undefined = refused; p !== undefined && p !== keptPortal; p = p.replaced) if (p.doubtful === true) return true;
+  return false;
+}
 
 export class PipelineState {
   readonly session: Session;
@@ -236,16 +260,17 @@ export class PipelineState {
     const portal = e.portal;
     if (portal === undefined) return;
     answered(portal);
+    portal.rejected = true;
     if (this.portals.get(portal.name) !== portal) return;
-    const prev = e.prev;
+    const prev = kept(portal);
     if (prev === undefined) {
       this.portals.delete(portal.name);
       return;
     }
     if (prev.exec?.isFinished === true) prev.exec = undefined;
-    // A statement that may have replaced the name while this Bind was pending marked the portal
-    // then filed: the mark holds for the one put back.
-    if (portal.doubtful === true) prev.doubtful = true;
+    // A statement that may have replaced the name while a refused Bind was pending marked the
+    // portal then filed: the mark holds for the one put back.
+    if (markedSince(portal, prev)) prev.doubtful = true;
     this.portals.set(portal.name, prev);
   }
 
@@ -254,9 +279,11 @@ export class PipelineState {
     const stmt = e.stmt;
     if (stmt === undefined) return;
     answered(stmt);
+    stmt.rejected = true;
     stmt.resolveDescribed();
     if (this.statements.get(stmt.name) === stmt) {
-      if (e.prev !== undefined && stmt.name !== '') this.statements.set(stmt.name, e.prev);
+      const prev = kept(stmt);
+      if (prev !== undefined && stmt.name !== '') this.statements.set(stmt.name, prev);
       else this.statements.delete(stmt.name);
     }
     const auth = stmt.pendingAuth;

@@ -94,8 +94,13 @@ describe('ParameterStatus', () => {
   });
 
   it('a session must start with the reported pinned settings present and as pinned', () => {
-    const ok = new Map([['server_version', '16'], ['standard_conforming_strings', 'on'], ['client_encoding', 'UTF8']]);
+    const ok = new Map([['server_version', '16'], ['standard_conforming_strings', 'on'], ['client_encoding', 'UTF8'], ['server_encoding', 'UTF8']]);
     expect(startupPinnedProblem(ok)).toBeUndefined();
+    // Names are keyed as a UTF8 server keys them: other database encodings are refused.
+    for (const encoding of ['LATIN1', 'WIN1252', 'SQL_ASCII', 'EUC_JP']) {
+      expect(startupPinnedProblem(new Map([...ok, ['server_encoding', encoding]]))).toMatch(new RegExp(`server_encoding is ${encoding}; .*UTF8 databases only`));
+    }
+    expect(startupPinnedProblem(new Map([...ok].filter(([k]) => k !== 'server_encoding')))).toMatch(/server_encoding is not reported/);
     expect(startupPinnedProblem(new Map([...ok, ['standard_conforming_strings', 'off']]))).toMatch(/standard_conforming_strings = off/);
     expect(startupPinnedProblem(new Map([...ok, ['client_encoding', 'LATIN1']]))).toMatch(/client_encoding = LATIN1/);
     expect(startupPinnedProblem(new Map([['client_encoding', 'UTF8']]))).toMatch(/did not report standard_conforming_strings/);

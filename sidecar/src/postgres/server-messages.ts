@@ -138,5 +138,17 @@ export function startupPinnedProblem(parameters: ReadonlyMap<string, string>): s
   for (const name of REPORTED_PINNED_SETTINGS) {
     if (!reported.has(name)) return `the server did not report ${name}; the Guarita sidecar needs it to be ${PINNED_SERVER_SETTINGS[name] ?? ''} and refuses the session`;
   }
-  return undefined;
+  return serverEncodingProblem(reported.get('server_encoding'));
+}
+
+/**
+ * The database's encoding decides how the server keys prepared statements and portals: by the
+ * first 63 bytes of the name in that encoding (and the SQL scanner cuts identifiers there). The
+ * sidecar keys them by their UTF-8 bytes (server-names.ts), which is the server's key only in a
+ * UTF8 database: in LATIN1, `é` is one byte to the server and two to the sidecar, so two portals
+ * one to the server were one to the sidecar (round 8d review). Other databases are refused.
+ */
+export function serverEncodingProblem(encoding: string | undefined): string | undefined {
+  if (encoding?.toUpperCase() === 'UTF8') return undefined;
+  return `the database's server_encoding is ${encoding ?? 'not reported'}; the Guarita sidecar serves UTF8 databases only (it keys prepared statements and portals as a UTF8 server does); use a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8'), and refuses the session`;
 }

@@ -269,7 +269,12 @@ export class UpstreamHalf {
     }
     if (msg.name !== 'parseComplete') return this.s.refuseMessage(msg);
     this.s.shift();
-    if (e.stmt !== undefined) answered(e.stmt);
+    if (e.stmt !== undefined) {
+      answered(e.stmt);
+      // The server holds this one now: what it replaced no longer matters (and a name re-parsed per
+      // statement, as the unnamed one is, must not chain every earlier statement in memory).
+      e.stmt.replaced = undefined;
+    }
     if (e.prev !== undefined && e.prev !== e.stmt) {
       const auth = e.prev.pendingAuth;
       e.prev.pendingAuth = undefined;
@@ -287,7 +292,10 @@ export class UpstreamHalf {
     }
     if (msg.name !== 'bindComplete') return this.s.refuseMessage(msg);
     this.s.shift();
-    if (e.portal !== undefined) answered(e.portal);
+    if (e.portal !== undefined) {
+      answered(e.portal);
+      e.portal.replaced = undefined;
+    }
     this.s.io.toClient(raw);
     return undefined;
   }
