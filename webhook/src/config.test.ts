@@ -64,6 +64,16 @@ describe('webhook configuration', () => {
     expect(() => loadConfig([], withLimit('1Gi'))).toThrow('limits.ephemeral-storage "1Gi" cannot hold the spool, which has no sizeLimit: set GUARITA_SIDECAR_SPOOL_SIZE_LIMIT');
   });
 
+  it('refuses sidecar resources whose request is above its limit (the apiserver would refuse every injected pod; round 8c, finding F)', () => {
+    const resources = (requests: Record<string, string>, limits: Record<string, string>): Record<string, string> => ({ ...base, GUARITA_SIDECAR_SPOOL_SIZE_LIMIT: '256Mi', GUARITA_SIDECAR_RESOURCES: JSON.stringify({ requests, limits }) });
+    for (const [name, request, limit] of [['ephemeral-storage', '1Gi', '512Mi'], ['ephemeral-storage', '335544321', '320Mi'], ['ephemeral-storage', '1G', '0.5Gi'], ['memory', '512Mi', '256Mi'], ['memory', '268435457', '256Mi'], ['cpu', '2', '1500m'], ['cpu', '1001m', '1']] as const) {
+      expect(() => loadConfig([], resources({ [name]: request }, { memory: '1Gi', 'ephemeral-storage': '1Gi', [name]: limit }))).toThrow(`GUARITA_SIDECAR_RESOURCES (--sidecar-resources): requests.${name} "${request}" is above limits.${name} "${limit}": the apiserver would refuse every injected pod; lower the request or raise the limit`);
+    }
+    // Equal in another spelling, or a request without a limit (the injector then adds one at least the request).
+    expect(loadConfig([], resources({ memory: '0.25Gi', 'ephemeral-storage': '512Mi' }, { memory: '268435456' })).injector.sidecar.resources.requests).toEqual({ memory: '0.25Gi', 'ephemeral-storage': '512Mi' });
+    expect(loadConfig([], resources({ cpu: '1000m' }, { cpu: '1', 'ephemeral-storage': '320Mi' })).injector.sidecar.resources.limits?.cpu).toBe('1');
+  });
+
   it('requires the apiserver\'s client certificate by default, and an explicit choice to go without', () => {
     expect(loadConfig([], base).clientAuth).toEqual({ mode: 'certificate', caFile: '/var/run/guarita/client-ca/ca.crt', names: [] });
     const { GUARITA_WEBHOOK_CLIENT_CA_FILE: _ca, ...withoutCa } = base;

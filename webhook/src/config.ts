@@ -249,6 +249,22 @@ function checkProxyStorage(r: Reader, sidecar: SidecarConfig): SidecarConfig {
   return sidecar;
 }
 
+/**
+ * A request above its limit in sidecar.resources (an ephemeral-storage request reserving room for
+ * the spool, say): the apiserver refuses every container so written, so every injected pod.
+ */
+function checkRequestsWithinLimits(r: Reader, sidecar: SidecarConfig): SidecarConfig {
+  const { requests = {}, limits = {} } = sidecar.resources;
+  for (const [name, limit] of Object.entries(limits)) {
+    const request = requests[name];
+    const l = parseQuantity(limit);
+    const q = request === undefined ? undefined : parseQuantity(request);
+    if (l === undefined || q === undefined || q.numerator * l.denominator <= l.numerator * q.denominator) continue;
+    r.problems.push(`${S.resources.env} (--${S.resources.flag}): requests.${name} ${JSON.stringify(request)} is above limits.${name} ${JSON.stringify(limit)}: the apiserver would refuse every injected pod; lower the request or raise the limit`);
+  }
+  return sidecar;
+}
+
 function spoolLimit(limit: { sizeLimit: string; maxBytes: number } | undefined): Pick<SidecarConfig, 'spoolSizeLimit' | 'spoolMaxBytes'> {
   return limit === undefined ? {} : { spoolSizeLimit: limit.sizeLimit, spoolMaxBytes: limit.maxBytes };
 }
@@ -307,7 +323,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Web
     metricsPort: r.int(S.metricsPort, 0, 65535),
     tls: { mode: r.oneOf(S.tlsMode, ['self', 'files'] as const), secretName: r.str(S.tlsSecret), dir: r.str(S.tlsDir), policy: tlsPolicy(r, namespace), checkIntervalMs: r.durationMs(S.tlsCheck) },
     configurationName: r.str(S.configuration),
-    injector: { sidecar: checkProxyStorage(r, sidecarConfig(r, namespace)), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)], ...sidecarNamespaces(r, namespace) },
+    injector: { sidecar: checkRequestsWithinLimits(r, checkProxyStorage(r, sidecarConfig(r, namespace))), excludedNamespaces: [...SYSTEM_NAMESPACES, namespace, ...r.list(S.excluded)], ...sidecarNamespaces(r, namespace) },
     clientAuth: clientAuth(r),
     allowedCsiDrivers: r.list(S.csiDrivers),
     missingSecret: r.oneOf(S.missingSecret, ['reject', 'warn'] as const),

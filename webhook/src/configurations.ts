@@ -12,7 +12,7 @@
 //   again and gives them the endpoints (its output is idempotent).
 // - sideEffects None: handlers have no side effects, so dry runs are answered like real requests.
 // - Short timeouts: a slow webhook fails fast with a clear error instead of a 30 s stall.
-import { GROUP, INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, SYSTEM_NAMESPACES, VERSION, WEBHOOK_NAMES } from './constants.ts';
+import { BINDING_TOPOLOGY_LABELS, GROUP, INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, SYSTEM_NAMESPACES, VERSION, WEBHOOK_NAMES } from './constants.ts';
 
 export type Endpoint =
   | { service: { name: string; namespace: string; port: number } }
@@ -45,11 +45,13 @@ function clientConfig(o: ConfigurationOptions, path: string): Record<string, unk
   return o.caBundle === undefined ? base : { ...base, caBundle: o.caBundle };
 }
 
+/** The namespaces never judged, by name (immutable, so the stored and the new namespace agree). */
+function excludedNamespaces(o: ConfigurationOptions): Record<string, unknown> {
+  return { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...SYSTEM_NAMESPACES, o.namespace, ...(o.extraExcludedNamespaces ?? [])] }] };
+}
+
 function namespaceSelector(o: ConfigurationOptions): Record<string, unknown> {
-  return {
-    matchLabels: { [INJECTION_NAMESPACE_LABEL]: INJECTION_NAMESPACE_VALUE, ...o.scopeLabels },
-    matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...SYSTEM_NAMESPACES, o.namespace, ...(o.extraExcludedNamespaces ?? [])] }],
-  };
+  return { matchLabels: { [INJECTION_NAMESPACE_LABEL]: INJECTION_NAMESPACE_VALUE, ...o.scopeLabels }, ...excludedNamespaces(o) };
 }
 
 function metadata(o: ConfigurationOptions): Record<string, unknown> {
@@ -73,6 +75,19 @@ function scope(o: ConfigurationOptions): Record<string, unknown> {
  */
 const NEWLY_OPTED_IN = `!(has(oldObject.metadata.labels) && '${INJECTION_NAMESPACE_LABEL}' in oldObject.metadata.labels && oldObject.metadata.labels['${INJECTION_NAMESPACE_LABEL}'] == '${INJECTION_NAMESPACE_VALUE}')`;
 
+/**
+ * CEL: the namespace's NEW labels opt it in (this installation's scope labels included). The opt-in
+ * webhook says so here rather than in its namespaceSelector: for namespaces/status and
+ * namespaces/finalize the apiserver matches the namespaceSelector against the STORED namespace,
+ * whose labels do not opt in yet (its matcher reads the request's object for the namespace itself
+ * only), so a selector on the label would never send the very writes that turn it on.
+ */
+function optsInNow(o: ConfigurationOptions): string {
+  return Object.entries({ [INJECTION_NAMESPACE_LABEL]: INJECTION_NAMESPACE_VALUE, ...o.scopeLabels })
+    .map(([key, value]) => `'${key}' in object.metadata.labels && object.metadata.labels['${key}'] == '${value}'`)
+    .reduce((all, one) => `${all} && ${one}`, 'has(object.metadata.labels)');
+}
+
 /** A map field of the object, or an empty map when it is absent (CEL's has() on objects without labels or annotations). */
 const mapOf = (object: string, field: string): string => `(has(${object}.metadata.${field}) ? ${object}.metadata.${field} : {})`;
 
@@ -83,8 +98,12 @@ const mapOf = (object: string, field: string): string => `(has(${object}.metadat
  */
 const METADATA_CHANGED = ['labels', 'annotations'].map((f) => `${mapOf('object', f)} != ${mapOf('oldObject', f)}`).join(' || ');
 
-/** CEL: a Binding carrying a guarita.io/ annotation (the apiserver merges a Binding's annotations into the pod). */
-const GUARITA_ANNOTATION = `has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('${GROUP}/'))`;
+/**
+ * CEL: a Binding carrying a guarita.io/ annotation (the apiserver merges a Binding's annotations
+ * into the pod), or any label but the topology labels the apiserver itself adds (from 1.35 it
+ * writes a Binding's labels over the pod's). One expression: matchConditions are AND-ed.
+ */
+const BINDING_WRITES_METADATA = `(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('${GROUP}/'))) || (has(object.metadata.labels) && object.metadata.labels.exists(k, !(k in [${BINDING_TOPOLOGY_LABELS.map((l) => `'${l}'`).join(', ')}])))`;
 
 const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', matchPolicy: 'Equivalent', failurePolicy: 'Fail' } as const;
 
@@ -155,13 +174,15 @@ export function validatingWebhookConfiguration(o: ConfigurationOptions): Record<
       },
       {
         // A Binding's annotations are merged into the pod (pods/binding, and the legacy bindings
-        // resource): a guarita.io/ one would change the pod past the pod rules. The scheduler never
-        // sets them; only such Bindings call the webhook, and they are refused.
+        // resource), and from 1.35 its labels are written over the pod's: a guarita.io/ annotation
+        // or any label would change the pod past the pod rules. The scheduler sets neither (the
+        // apiserver adds the node's topology labels); only such Bindings call the webhook, and
+        // they are refused.
         name: WEBHOOK_NAMES.validateBindings,
         clientConfig: clientConfig(o, PATHS.validateBindings),
         rules: [podRule(['CREATE'], ['pods/binding', 'bindings'])],
         namespaceSelector: namespaceSelector(o),
-        matchConditions: [{ name: 'guarita-annotation', expression: GUARITA_ANNOTATION }],
+        matchConditions: [{ name: 'pod-metadata', expression: BINDING_WRITES_METADATA }],
         timeoutSeconds: 5,
         ...common,
       },
@@ -187,11 +208,14 @@ export function validatingWebhookConfiguration(o: ConfigurationOptions): Record<
         // A namespace that gains guarita.io/injection=enabled: its pods were created without the
         // pod guard (or while the label was briefly removed), so they are judged now, once, on the
         // transition only (matchConditions), so an outage blocks no other namespace update.
+        // namespaces/status and namespaces/finalize keep the request's labels (their strategies
+        // reset only status or spec), so they turn the label on too; the label is matched on the
+        // new object by CEL (optsInNow), the namespaceSelector only excludes by name.
         name: WEBHOOK_NAMES.validateNamespaceOptIn,
         clientConfig: clientConfig(o, PATHS.validateNamespaceOptIn),
-        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces'], scope: 'Cluster' }],
-        namespaceSelector: namespaceSelector(o),
-        matchConditions: [{ name: 'newly-opted-in', expression: NEWLY_OPTED_IN }],
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces', 'namespaces/status', 'namespaces/finalize'], scope: 'Cluster' }],
+        namespaceSelector: excludedNamespaces(o),
+        matchConditions: [{ name: 'newly-opted-in', expression: NEWLY_OPTED_IN }, { name: 'opts-in', expression: optsInNow(o) }],
         timeoutSeconds: 10,
         ...common,
       },

@@ -59,6 +59,14 @@ export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public
 // The API group and version come from the CRD definitions (the one source of both).
 export { GROUP, VERSION } from '../../crds/definitions.ts';
 
+/**
+ * The labels the apiserver's PodTopologyLabels admission plugin copies from the Node onto a Binding
+ * (Kubernetes 1.33+, on by default from 1.35), which the Binding then writes over the pod's labels:
+ * topology.kubernetes.io/ in 1.35's plugin, topology.k8s.io/ in the 1.33-1.34 alpha. Schedulers set
+ * no labels of their own; a Binding carrying any other label is refused (binding.pods.guarita.io).
+ */
+export const BINDING_TOPOLOGY_LABELS = ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'topology.k8s.io/zone', 'topology.k8s.io/region'] as const;
+
 /** HTTP paths of the admission endpoints. */
 export const PATHS = {
   mutatePods: '/mutate/pods',

@@ -170,6 +170,46 @@ describe('webhook server', () => {
     }
   });
 
+  it('refuses a Binding that carries labels other than the apiserver\'s topology labels (from 1.35 written over the pod\'s; round 8c, finding E)', async () => {
+    const binding = (labels: Record<string, string> | undefined, resource: string, subResource?: string, annotations?: Record<string, string>): AdmissionReview => admissionReview({
+      operation: 'CREATE', namespace: 'lgpd-orders', resource: { group: '', version: 'v1', resource }, ...(subResource === undefined ? {} : { subResource }),
+      object: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'agent', ...(labels === undefined ? {} : { labels }), ...(annotations === undefined ? {} : { annotations }) }, target: { kind: 'Node', name: 'n1' } },
+    });
+    const topology = { 'topology.kubernetes.io/zone': 'z1', 'topology.kubernetes.io/region': 'r1', 'topology.k8s.io/zone': 'z1', 'topology.k8s.io/region': 'r1' };
+    for (const [resource, sub] of [['pods', 'binding'], ['bindings', undefined]] as const) {
+      // Any other key, whatever it looks like: the selection and governance labels, look-alikes of
+      // the topology keys (case, prefix, suffix), and an empty-valued label.
+      for (const key of ['app', 'guarita.io/inject', 'pod-template-hash', 'Topology.kubernetes.io/zone', 'topology.kubernetes.io/zone2', 'topology.kubernetes.io/hostname', 'kubernetes.io/hostname', 'example.com/topology.kubernetes.io/zone', 'topology.k8s.io/rack']) {
+        const res = await post('/validate/bindings', binding({ ...topology, [key]: '' }, resource, sub));
+        expect(res).toMatchObject({ allowed: false, status: { message: expect.stringContaining(`guarita: a Binding may not set ${key} (labels: from Kubernetes 1.35 the apiserver writes a Binding's labels over the pod's`) } });
+        expect(res.status?.message).not.toContain('topology.kubernetes.io/region');
+      }
+      // Annotations and labels together: both named.
+      const both = await post('/validate/bindings', binding({ app: 'billing-agent' }, resource, sub, { 'guarita.io/inject': 'true' }));
+      expect(both.status?.message).toContain('a Binding may not set guarita.io/inject (annotations: the apiserver merges a Binding\'s annotations into the pod); app (labels:');
+      // What the scheduler sends, with what the apiserver adds: no labels, or the topology labels only.
+      const scheduler: (Record<string, string> | undefined)[] = [undefined, {}, topology, { 'topology.kubernetes.io/zone': 'z1' }];
+      for (const labels of scheduler) {
+        expect((await post('/validate/bindings', binding(labels, resource, sub))).allowed).toBe(true);
+      }
+    }
+  });
+
+  it('judges a namespace opt-in written through namespaces/status or namespaces/finalize like one of the namespace (round 8c, finding H)', async () => {
+    const ns = (labels: Record<string, string>): unknown => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'late', labels } });
+    const update = (subResource: string | undefined, labels: Record<string, string>, oldLabels: Record<string, string>): AdmissionReview => admissionReview({
+      operation: 'UPDATE', name: 'late', resource: { group: '', version: 'v1', resource: 'namespaces' }, ...(subResource === undefined ? {} : { subResource }),
+      object: ns(labels), oldObject: ns(oldLabels),
+    });
+    // This context cannot list pods: a judged opt-in is refused saying so, an unjudged one allowed.
+    for (const sub of [undefined, 'status', 'finalize', 'anything-new']) {
+      const res = await post('/validate/namespaces', update(sub, { 'guarita.io/injection': 'enabled' }, {}));
+      expect(res).toMatchObject({ allowed: false, status: { message: expect.stringContaining('guarita: namespace late cannot be opted in to injection: this webhook cannot list its pods to judge them') } });
+      expect((await post('/validate/namespaces', update(sub, { 'guarita.io/injection': 'enabled', a: 'b' }, { 'guarita.io/injection': 'enabled' }))).allowed).toBe(true);
+      expect((await post('/validate/namespaces', update(sub, { 'guarita.io/injection': 'disabled' }, {}))).allowed).toBe(true);
+    }
+  });
+
   it('stamps reviews and rejects forged reviewers', async () => {
     const old = approvalRequest('lgpd-orders', 'export-1');
     const next: ApprovalRequest = structuredClone(old);

@@ -8,7 +8,7 @@ import { decideInjection } from './inject.ts';
 import type { Container, Pod } from './kube-types.ts';
 import { podViolations, type GuardConfig } from './pod-guard.ts';
 import type { SidecarConfig } from './sidecar.ts';
-import { PROXY_STORAGE_MARGIN_BYTES, proxyStorageFloor, spoolStorageViolations, withSpoolInPodLimit } from './spool-storage.ts';
+import { PROXY_STORAGE_MARGIN_BYTES, proxyStorageFloor, proxyStorageLimit, spoolStorageViolations, withSpoolInPodLimit } from './spool-storage.ts';
 import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml')];
@@ -133,6 +133,64 @@ describe('the injector gives the proxy a limit that holds the spool once another
     expect(proxyStorage(injected)).toBeUndefined();
     expect(podViolations(injected, policies, guard(TEST_SIDECAR)).join('\n')).toContain('the spool has no sizeLimit (GUARITA_SIDECAR_SPOOL_SIZE_LIMIT, chart value sidecar.spoolSizeLimit)');
     expect(withSpoolInPodLimit(agentPod('1Mi'), '256Mi')).toEqual(agentPod('1Mi'));
+  });
+});
+
+describe('a configured ephemeral-storage request above the floor (round 8c, finding F): the added limit is the larger of the two', () => {
+  // The apiserver refuses a container whose request exceeds its limit, so a limit at the floor under
+  // sidecar.resources' request (reserving node room for the spool) got every pod with a limited
+  // agent refused. The limit is max(floor, request), exact in every spelling of the request.
+  const floor = proxyStorageFloor('256Mi')!;
+  const withRequest = (request: string): SidecarConfig => ({ ...SPOOL, resources: { requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': request }, limits: { memory: '256Mi' } } });
+
+  it.each([
+    ['no request', undefined, '320Mi'],
+    ['a request below the floor', '10Mi', '320Mi'],
+    ['a request equal to the floor', '320Mi', '320Mi'],
+    ['the floor respelled in bytes', '335544320', '320Mi'],
+    ['one byte above the floor', '335544321', '335544321'],
+    ['512Mi', '512Mi', '512Mi'],
+    ['0.5Gi', '0.5Gi', '512Mi'],
+    ['524288Ki', '524288Ki', '512Mi'],
+    ['an exponent', '5.36870912e8', '512Mi'],
+    ['decimal G', '1G', '1000000000'],
+    ['decimal with a fraction of a byte (rounded up)', '400000000.5', '400000001'],
+    ['milli-bytes', '400000000500m', '400000001'],
+  ])('%s', (_name, request, limit) => {
+    const v = request === undefined ? undefined : parseQuantity(request);
+    expect(proxyStorageLimit(floor, v)).toBe(limit);
+    if (request === undefined) return;
+    expect(bytes(limit)).toBeGreaterThanOrEqual(bytes(request));
+    expect(bytes(limit)).toBeGreaterThanOrEqual(FLOOR_BYTES);
+  });
+
+  it.each([['512Mi'], ['1Gi'], ['0.75Gi'], ['1G'], ['10Mi']])('an injected pod with a limited agent and request %s is one the apiserver accepts, and the guard admits', (request) => {
+    for (const pod of [agentPod('1Mi'), agentPod('1Mi', 'initContainers'), agentPod('100Gi')]) {
+      const injected = inject(pod, withRequest(request));
+      const r = proxy(injected).resources as { requests: Record<string, string>; limits: Record<string, string> };
+      expect(r.requests['ephemeral-storage']).toBe(request);
+      expect(bytes(r.limits['ephemeral-storage'])).toBeGreaterThanOrEqual(Math.max(bytes(request), FLOOR_BYTES));
+      expect(kubeletPodLimit(injected)).toBeGreaterThanOrEqual(FLOOR_BYTES);
+      expect(podViolations(injected, policies, guard(withRequest(request)))).toEqual([]);
+    }
+  });
+
+  it('in container mode, and on reinvocation, when a later webhook limited the agent', () => {
+    const injected = inject(agentPod('1Mi'), { ...withRequest('512Mi'), mode: 'container' });
+    expect(proxyStorage(injected)).toBe('512Mi');
+    const later = inject(agentPod(), withRequest('512Mi'));
+    expect(proxyStorage(later)).toBeUndefined();
+    later.spec.containers[0]!.resources = { limits: { 'ephemeral-storage': '100Mi' } };
+    expect(proxyStorage(inject(later, withRequest('512Mi')))).toBe('512Mi');
+  });
+
+  it('reads the request the pod carries (a mutator may have changed it) and leaves an unreadable one to the apiserver', () => {
+    const pod = inject(agentPod(), withRequest('512Mi'));
+    pod.spec.containers[0]!.resources = { limits: { 'ephemeral-storage': '1Mi' } };
+    (proxy(pod).resources as { requests: Record<string, unknown> }).requests['ephemeral-storage'] = '2Gi';
+    expect(proxyStorage(withSpoolInPodLimit(pod, '256Mi'))).toBe('2048Mi');
+    (proxy(pod).resources as { requests: Record<string, unknown> }).requests['ephemeral-storage'] = 512;
+    expect(proxyStorage(withSpoolInPodLimit(pod, '256Mi'))).toBe('320Mi');
   });
 });
 

@@ -59,11 +59,29 @@ function withProxy(pod: Pod, change: (proxy: Container) => Container): Pod {
   return { ...pod, spec };
 }
 
+/** The proxy's `requests.ephemeral-storage` when readable, else undefined. */
+function storageRequest(c: Container): QuantityValue | undefined {
+  const requests = (c.resources as { requests?: unknown } | undefined)?.requests;
+  const value = typeof requests === 'object' && requests !== null ? (requests as Record<string, unknown>)[STORAGE] : undefined;
+  return typeof value === 'string' ? parseQuantity(value) : undefined;
+}
+
+/**
+ * The limit the injector gives the proxy: the floor, or the proxy's own request when that is
+ * larger (sidecar.resources reserving node room for the spool), since the apiserver refuses a
+ * container whose request exceeds its limit. An unreadable request is left to the apiserver, which
+ * reads quantities the same way (the webhook's settings only accept readable ones).
+ */
+export function proxyStorageLimit(floor: QuantityValue, request: QuantityValue | undefined): string {
+  const larger = request !== undefined && request.numerator * floor.denominator > floor.numerator * request.denominator;
+  return bytesQuantity(larger ? request : floor);
+}
+
 /**
  * The injector's part: when a container other than the proxy limits ephemeral-storage and the
- * proxy has no limit of its own (sidecar.resources sets none), the proxy gets sizeLimit + margin.
- * Runs on every invocation, reinvocation included (a later mutating webhook may add the agents'
- * limits); a pod that needs nothing is returned as it is.
+ * proxy has no limit of its own (sidecar.resources sets none), the proxy gets sizeLimit + margin,
+ * or its request when larger. Runs on every invocation, reinvocation included (a later mutating
+ * webhook may add the agents' limits); a pod that needs nothing is returned as it is.
  */
 export function withSpoolInPodLimit(pod: Pod, sizeLimit: string | undefined): Pod {
   const floor = proxyStorageFloor(sizeLimit);
@@ -72,7 +90,7 @@ export function withSpoolInPodLimit(pod: Pod, sizeLimit: string | undefined): Po
   if (!podContainers(pod).some((c) => c !== proxy && storageLimit(c) !== undefined)) return pod;
   return withProxy(pod, (c) => {
     const resources = (c.resources ?? {}) as { requests?: Record<string, string>; limits?: Record<string, string> };
-    return { ...c, resources: { ...resources, limits: { ...resources.limits, [STORAGE]: bytesQuantity(floor) } } };
+    return { ...c, resources: { ...resources, limits: { ...resources.limits, [STORAGE]: proxyStorageLimit(floor, storageRequest(c)) } } };
   });
 }
 

@@ -294,6 +294,18 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
     expect(old).toContain('validate.pods.guarita.io');
   });
 
+  it('judges namespaces/status and namespaces/finalize opt-ins from 1.28 (the label matched by CEL on the new object), the namespace itself only before', async () => {
+    interface W { name: string; rules: { resources: string[] }[]; namespaceSelector: { matchLabels?: Record<string, string> }; matchConditions: { name: string }[] }
+    const optIn = (objs: K8sObject[]): W => (one(objs, 'ValidatingWebhookConfiguration').webhooks as W[]).find((w) => w.name === 'optin.namespaces.guarita.io')!;
+    const now = optIn(objects);
+    expect(now.rules.flatMap((r) => r.resources)).toEqual(['namespaces', 'namespaces/status', 'namespaces/finalize']);
+    expect(now.namespaceSelector.matchLabels).toBeUndefined();
+    expect(now.matchConditions.map((c) => c.name)).toEqual(['newly-opted-in', 'opts-in']);
+    const old = optIn(await template({ kubeVersion: '1.27.3' }));
+    expect(old.rules.flatMap((r) => r.resources)).toEqual(['namespaces']);
+    expect(old.namespaceSelector.matchLabels).toEqual({ 'guarita.io/injection': 'enabled' });
+  });
+
   it('keeps every webhook failing closed', () => {
     const policies = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']
       .flatMap((kind) => (one(objects, kind).webhooks as { failurePolicy: string }[]).map((w) => w.failurePolicy));

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { allow, deny, podOf } from '../admission.ts';
-import { GROUP, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, SKIP_AUDIT_KEY, WEBHOOK_NAMES } from '../constants.ts';
+import { BINDING_TOPOLOGY_LABELS, GROUP, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, PATHS, SKIP_AUDIT_KEY, WEBHOOK_NAMES } from '../constants.ts';
 import type { WebhookContext } from '../context.ts';
 import { decideInjection, type InjectionDecision } from '../inject.ts';
 import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
@@ -128,22 +128,36 @@ async function validatePodStatus(req: AdmissionRequest, ctx: WebhookContext): Pr
   return problems.length === 0 ? allow(req.uid) : deny(req.uid, `guarita: ${problems.join('; ')} (the labels and annotations were written through pods/status)`);
 }
 
-/**
- * CREATE of pods/binding or of the legacy bindings resource: the apiserver merges the Binding's
- * annotations into the pod, past the pod rules (guarita.io/inject: "true" over an opt-out). The
- * scheduler never sets guarita.io/ annotations, so a Binding carrying one is refused outright; the
- * configuration sends only those (matchConditions).
- */
-function validateBinding(req: AdmissionRequest): AdmissionResponse {
-  const annotations = (req.object as { metadata?: { annotations?: unknown } } | null | undefined)?.metadata?.annotations;
-  const keys = typeof annotations === 'object' && annotations !== null ? Object.keys(annotations).filter((key) => key.startsWith(`${GROUP}/`)) : [];
-  if (keys.length === 0) return allow(req.uid);
-  return deny(req.uid, `guarita: a Binding may not set ${keys.join(', ')}: the apiserver merges a Binding's annotations into the pod, past the rules that judge a pod's labels and annotations; schedulers never set ${GROUP}/ annotations: remove them from the Binding, and set them when the pod is created`);
+/** A metadata map (labels, annotations) of an object, or an empty one when absent or not a map. */
+function metadataMap(o: unknown, field: 'labels' | 'annotations'): Record<string, unknown> {
+  const map = (o as { metadata?: Record<string, unknown> } | null | undefined)?.metadata?.[field];
+  return typeof map === 'object' && map !== null ? map as Record<string, unknown> : {};
 }
 
 function labelsOf(o: unknown): Record<string, unknown> {
-  const labels = (o as { metadata?: { labels?: unknown } } | null | undefined)?.metadata?.labels;
-  return typeof labels === 'object' && labels !== null ? labels as Record<string, unknown> : {};
+  return metadataMap(o, 'labels');
+}
+
+const TOPOLOGY_LABELS: ReadonlySet<string> = new Set(BINDING_TOPOLOGY_LABELS);
+
+/**
+ * CREATE of pods/binding or of the legacy bindings resource: the apiserver merges the Binding's
+ * annotations into the pod, and from Kubernetes 1.35 (PodTopologyLabelsAdmission) writes its labels
+ * over the pod's, past the pod rules (guarita.io/inject: "true" over an opt-out; app=billing-agent
+ * moving a proxied pod out of its AccessPolicy). Schedulers set neither; the apiserver adds only the
+ * node's topology labels. So a Binding carrying a guarita.io/ annotation or any other label is
+ * refused outright (judging the merged labels would need the pod); the configuration sends only
+ * those (matchConditions).
+ */
+function validateBinding(req: AdmissionRequest): AdmissionResponse {
+  const annotations = Object.keys(metadataMap(req.object, 'annotations')).filter((key) => key.startsWith(`${GROUP}/`));
+  const labels = Object.keys(labelsOf(req.object)).filter((key) => !TOPOLOGY_LABELS.has(key));
+  const problems = [
+    ...(annotations.length === 0 ? [] : [`${annotations.join(', ')} (annotations: the apiserver merges a Binding's annotations into the pod)`]),
+    ...(labels.length === 0 ? [] : [`${labels.join(', ')} (labels: from Kubernetes 1.35 the apiserver writes a Binding's labels over the pod's; it adds the node's topology labels itself)`]),
+  ];
+  if (problems.length === 0) return allow(req.uid);
+  return deny(req.uid, `guarita: a Binding may not set ${problems.join('; ')}: that changes the pod past the rules that judge its labels and annotations, and schedulers set neither: remove them from the Binding, and set them when the pod is created`);
 }
 
 /**
@@ -156,9 +170,13 @@ function optsIn(o: unknown): boolean {
   return labelsOf(o)[INJECTION_NAMESPACE_LABEL] === INJECTION_NAMESPACE_VALUE;
 }
 
-/** Only an UPDATE of the namespace itself that turns the label on is judged; a missing oldObject counts as "was off" (fail closed). */
+/**
+ * An UPDATE that turns the label on is judged, whichever subresource wrote it: namespaces/status
+ * and namespaces/finalize keep the request's labels like the namespace itself. A missing oldObject
+ * counts as "was off" (fail closed).
+ */
 function turnsOptInOn(req: AdmissionRequest): boolean {
-  return req.operation === 'UPDATE' && (req.subResource ?? '') === '' && optsIn(req.object) && !optsIn(req.oldObject);
+  return req.operation === 'UPDATE' && optsIn(req.object) && !optsIn(req.oldObject);
 }
 
 async function validateNamespaceOptIn(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {
