@@ -435,9 +435,31 @@ export class ClientHalf {
   }
 
   private async onClose(m: Extract<FrontendMessage, { type: 'close' }>): Promise<void> {
-    const dropped = m.target === 'S' ? this.dropStatement(m.name) : this.dropPortal(m.name);
-    if (dropped !== undefined) await dropped;
-    this.forwardExtended(m.raw, { kind: 'close', batch: this.s.batch });
+    if (m.target === 'S') {
+      const dropped = this.dropStatement(m.name);
+      if (dropped !== undefined) await dropped;
+      this.forwardExtended(m.raw, { kind: 'close', batch: this.s.batch });
+      return;
+    }
+    const portal = await this.closingPortal(m.name);
+    this.forwardExtended(m.raw, { kind: 'close', batch: this.s.batch, ...this.optional('portal', portal) });
+  }
+
+  /**
+   * A portal being closed stays filed, marked, until the server's CloseComplete: a Close the
+   * server skips (an earlier message of its batch failed) leaves the portal there, and forgotten,
+   * its next Execute would be taken for a cursor's (decided as a FETCH of no table) and SQL FETCH
+   * of it would not be refused (round 8e review). Its run ends (recorded) now either way; a closed
+   * statement needs no mark: a Bind of a name the listener forgot is refused.
+   */
+  private async closingPortal(name: string): Promise<PortalState | undefined> {
+    const portal = this.s.portals.get(name);
+    if (portal === undefined) return undefined;
+    portal.doubtful = true;
+    const exec = portal.exec;
+    portal.exec = undefined;
+    if (exec !== undefined) await exec.finish();
+    return portal;
   }
 
   private onSync(m: FrontendMessage): void {

@@ -120,7 +120,7 @@ export type Entry =
   | { kind: 'bind'; batch: number; denial?: Denial; portal?: PortalState; prev?: PortalState }
   | { kind: 'describe'; batch: number; internal: boolean; target: 'S' | 'P'; stmt?: StatementState; portal?: PortalState; onColumns?: (c: ColumnInfo[]) => void }
   | { kind: 'execute'; batch: number; portal: PortalState; exec?: Execution; denial?: Denial; result: ResultState; mask?: MaskSession }
-  | { kind: 'close'; batch: number }
+  | { kind: 'close'; batch: number; portal?: PortalState }
   | { kind: 'sync'; batch: number; internal: boolean }
   | { kind: 'probe'; batch: number; acks: number; done: () => void };
 

@@ -302,7 +302,11 @@ export class UpstreamHalf {
 
   private async onSimpleAck(e: Extract<Entry, { kind: 'close' }>, msg: BackendMessage, raw: Buffer, expected: string): Promise<void> {
     if (msg.name === 'error') return this.failExtended(e, msg, raw, false);
-    if (msg.name === expected) this.s.shift();
+    if (msg.name === expected) {
+      this.s.shift();
+      // The server closed it: forgotten now (a portal filed since under the name stays).
+      if (e.portal !== undefined && this.s.portals.get(e.portal.name) === e.portal) this.s.portals.delete(e.portal.name);
+    }
     this.forwardNoData(msg, raw);
     return undefined;
   }
