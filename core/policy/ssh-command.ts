@@ -44,11 +44,20 @@ export const COMMAND_RUNNERS: ReadonlySet<string> = new Set([
  * Interpreters and their options that take program text inline (python -c, perl -e, ...): the
  * text can run anything, so a command with one is refused; a script file path is judged as usual.
  */
+/** Programs, by name pattern, that run code or commands from their arguments (pdb3.11 is python -m pdb). */
+const RUNNER_NAME_PATTERNS: readonly RegExp[] = [/^pdb[0-9.]*$/];
+
+/** Python standard-library modules run as script files that run their arguments as code (timeit.py STMT, pdb.py -c CMD). */
+const PYTHON = /^(python|pypy)[0-9.]*$/;
+const PYTHON_CODE_RUNNERS = /(^|\/)(timeit|code|pdb|trace|profile|cProfile|runpy|doctest)\.py$/;
+
 const INLINE_CODE_OPTIONS: ReadonlyArray<{ programs: RegExp; options: RegExp }> = [
   // -m runs a module with the arguments: timeit and code run their arguments as Python, pdb too.
   { programs: /^(python|pypy)[0-9.]*$/, options: /^-[A-Za-z]*[cm]/ },
-  // -M/-m load a module as `use MODULE ...;`, and `-MPOSIX;system(...)` appends code to it.
-  { programs: /^perl[0-9.]*$/, options: /^-[A-Za-z]*[eEmM]/ },
+  // -M/-m load a module as `use MODULE ...;`, and `-MPOSIX;system(...)` appends code to it; -d:MOD
+  // is `use Devel::MOD...;` the same way (-d:Peek;system(...), round 8b review). Any option word
+  // with a `;` is code for the same reason.
+  { programs: /^perl[0-9.]*$/, options: /^-(?:[A-Za-z]*(?:[eEmM]|d[:=])|.*;)/ },
   { programs: /^ruby[0-9.]*$/, options: /^-[A-Za-z]*e/ },
   { programs: /^(node|nodejs|deno|bun)$/, options: /^(-[A-Za-z]*[ep]|--eval|--print|eval$|-e=|--eval=)/ },
   { programs: /^php[0-9.]*$/, options: /^-[A-Za-z]*[rRBFE]/ },
@@ -218,7 +227,7 @@ function checkWords(words: string[]): ParsedCommand {
   if (ASSIGNMENT.test(program)) return refuse('the command starts with an environment assignment (NAME=value)');
   if (RESERVED.has(program)) return refuse(`the command starts with the shell keyword ${program}`);
   const name = programName(program);
-  if (COMMAND_RUNNERS.has(name)) return refuse(`${name} runs another command given in its arguments`);
+  if (COMMAND_RUNNERS.has(name) || RUNNER_NAME_PATTERNS.some((r) => r.test(name))) return refuse(`${name} runs another command given in its arguments`);
   if (name === 'find' && words.some((w) => /^-(exec|execdir|ok|okdir|fprint|fprint0|fprintf|fls|delete)$/.test(w))) return refuse('find -exec (or -delete, -fprint) runs another command or changes files given in its arguments');
   const runner = programRunsCode(name, words.slice(1));
   if (runner !== undefined) return refuse(runner);
@@ -228,7 +237,10 @@ function checkWords(words: string[]): ParsedCommand {
 /** Why a program runs code or another command given in its arguments, if it does. */
 function programRunsCode(name: string, args: readonly string[]): string | undefined {
   const inline = INLINE_CODE_OPTIONS.find((i) => i.programs.test(name));
+  // Every word is read (a script's own -m option too): an option's value (python -W ignore -c ...)
+  // would otherwise end the scan before the option that runs code.
   if (inline !== undefined && args.some((a) => inline.options.test(a))) return `${name} runs program text given in its arguments`;
+  if (PYTHON.test(name) && args.some((a) => PYTHON_CODE_RUNNERS.test(a))) return `${name} runs a standard-library module that runs its arguments as code`;
   if (AWK.test(name) && args.some((a) => AWK_DANGER.test(a))) return `${name} program text that runs commands or opens other files (system, |, >, <, getline)`;
   const option = RUNNER_OPTIONS.find((o) => o.program.test(name) && args.some((a) => o.option.test(a)));
   return option?.why;

@@ -1,6 +1,6 @@
 // Round 8 review of the SSH target (adversarial): exec commands the policy judges as something
 // other than what the host runs. Each case here FAILS on the code as reviewed (see
-// /work/tmp/ssh-review.md); the real-sshd demonstrations are in
+// docs/security-model.md); the real-sshd demonstrations are in
 // sidecar/test/ssh-round8-attacks.int.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { compilePolicy, type Command, type Identity } from './index.ts';

@@ -1,6 +1,6 @@
 // Round 7 adversarial review of the evidence path: forgeries of an export that `guarita verify
 // --file` accepted. Each test here FAILED on the code it was written against (see
-// /work/tmp/evidence-review.md); they name the class and the fix expected.
+// docs/security-model.md); they name the class and the fix expected.
 import { describe, expect, it } from '@jest/globals';
 import { generateSigningKey, type SigningKey } from './index.ts';
 import { type ExportVerdict, type TrustOptions } from './export-verify.ts';

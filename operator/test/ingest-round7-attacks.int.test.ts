@@ -4,7 +4,7 @@
 // reaches the operator's Service, with no token at all, makes it buffer and parse a 16 MiB body per
 // request, and can hold each such buffer for as long as it sends its body slowly: memory is
 // bounded by the number of connections, not by who is authenticated. Each test FAILED on the code
-// it was written against (docs: /work/tmp/evidence-review.md).
+// it was written against (docs: docs/security-model.md).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';

@@ -2,7 +2,7 @@
 // files about portals and statements against what the server holds, through the real sidecar
 // process in front of the harness PostgreSQL (raw protocol bytes where a driver would not send the
 // sequence). Each test fails on the code as of 61f400f for the reason its comment gives
-// (report: /work/tmp/pg-fix-review.md).
+// (report: docs/security-model.md).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { serialize } from 'pg-protocol';
 import { eventually } from '../../e2e/support/wait.ts';

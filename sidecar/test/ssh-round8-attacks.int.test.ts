@@ -1,6 +1,6 @@
 // Round 8 review of the SSH target (adversarial), end to end: the real OpenSSH server
 // (e2e/harness/sshd.ts), the real ssh and sftp clients as the agent, the real sidecar and
-// operator. Every test here FAILS on the code as reviewed; the report is /work/tmp/ssh-review.md.
+// operator. Every test here failed on the code as reviewed (docs/security-model.md, "Round 8 review: the SSH target again").
 //
 // The policy: a secret tree denied to every SFTP operation and to every command naming it; under
 // the purpose customer-support, a scratch directory the agent may read and write over SFTP and a

@@ -1,6 +1,6 @@
 // Round 8 adversarial review, the pure half (the integration half, through kubectl and the
 // apiserver, is webhook/test/round8-attacks.int.test.ts). Each test states what SHOULD happen; on
-// the code under review two failed (see /work/tmp/webhook-review.md). The classes' corpora are in
+// the code under review two failed (see docs/security-model.md). The classes' corpora are in
 // injector-difference.test.ts, pod-guard.test.ts and core/kube/quantity.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { decideInjection } from './inject.ts';

@@ -1,6 +1,6 @@
 // Round 8b review of the round 8 fixes (a619c41), the pure half of findings C and D (the
 // integration half, through kubectl and the apiserver, with findings A and B, is
-// webhook/test/round8b-attacks.int.test.ts; report /work/tmp/webhook-fix-review.md). Each test
+// webhook/test/round8b-attacks.int.test.ts; report docs/security-model.md). Each test
 // states what SHOULD happen; the "finding" tests fail on the code under review. Round 8b fixes:
 // C as decided (the injector gives the proxy a limit that holds the spool; the guard refuses one
 // below it), D as decided (CPU and memory are the pod author's, on the proxy and the pod alike).

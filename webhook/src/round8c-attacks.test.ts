@@ -1,6 +1,6 @@
 // Round 8c review of the round 8b fixes (6e86efd, d80c4b8): the pure half of findings E, F and H
 // (the integration half, through kubectl and the apiserver, is
-// webhook/test/round8c-attacks.int.test.ts; report /work/tmp/webhook-fix2-review.md). Each test
+// webhook/test/round8c-attacks.int.test.ts; report docs/security-model.md). Each test
 // states what SHOULD happen; the "finding" tests failed on the code under review and pass with the
 // round 8c fixes (spool-storage.ts, configurations.ts; their own tests cover the other spellings).
 import { describe, expect, it } from '@jest/globals';

@@ -4,7 +4,7 @@
 // (GUARITA_SIDECAR_SPOOL_SIZE_LIMIT=256Mi, values.yaml sidecar.spoolSizeLimit).
 //
 // Each test states what SHOULD happen; on the code under review the first five failed (see
-// /work/tmp/webhook-review.md); the others pin the class and what must stay admitted (the
+// docs/security-model.md); the others pin the class and what must stay admitted (the
 // apiserver's spellings and defaults, agent resizes, unrelated label changes):
 // 1. a pod created already "injected" with the genuine proxy but a spool emptyDir whose sizeLimit
 //    is not the injector's is accepted as genuine (sizeLimit is skipped as a "quantity");

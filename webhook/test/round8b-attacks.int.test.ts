@@ -1,7 +1,7 @@
 // Round 8b: adversarial review of the round 8 webhook fixes (commit a619c41), through the real
 // path: kubectl against the harness kube-apiserver (1.34), which calls the webhook process
 // (least-privilege token, client certificate required), as webhook/test/round8-attacks.int does.
-// Report: /work/tmp/webhook-fix-review.md.
+// Report: docs/security-model.md.
 //
 // Each test states what SHOULD happen; the "finding" tests FAIL on the code under review, the
 // "control" tests pass and show the rule the finding gets around:

@@ -1,6 +1,6 @@
 // Round 8c: adversarial review of the round 8b webhook fixes (commits 6e86efd, d80c4b8), through the
 // real path: kubectl against the harness kube-apiserver (1.34), which calls the webhook process, as
-// webhook/test/round8b-attacks.int does. Report: /work/tmp/webhook-fix2-review.md.
+// webhook/test/round8b-attacks.int does. Report: docs/security-model.md.
 //
 // Each test states what SHOULD happen; "finding" tests failed on the code under review and pass
 // with the round 8c fixes (E, F, H in code and chart; G in docs/webhook.md, whose text the G test

@@ -4,7 +4,7 @@
 // and the tombstone is verified with a key read from keys/ on the volume: a writer that drops its
 // own key there and writes its own retention cut resets "the current key sealed this log", so
 // entries sealed by its key after the cut pass, are sealed over by the real key and anchored.
-// Each test here FAILED on the code it was written against (see /work/tmp/evidence-r7c-review.md).
+// Each test here FAILED on the code it was written against (see docs/security-model.md).
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
