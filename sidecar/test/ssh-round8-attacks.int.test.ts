@@ -249,3 +249,24 @@ describe('finding 3: an allowed program that pages its output through less, give
     expect(r.stdout).not.toContain(SECRET);
   });
 });
+
+// Round 8b, a review of the round 8 fixes (same set-up and policy): each finding test failed on 5534712.
+describe('round 8b (a review of the round 8 fixes): controls', () => {
+  it('cat of the secret is denied; the round 8 spellings are refused', async () => {
+    expect((await ssh(OPS, `cat ${secret}/customers.txt`)).code).toBe(126);
+    expect((await ssh(OPS, `perl '-MPOSIX;system(q(cat ${secret}/customers.txt))' /dev/null`)).code).toBe(126);
+    expect((await ssh(OPS, `python3 -m pdb -c "import os;os.system('cat ${secret}/customers.txt')" -c q /usr/lib/python3.11/this.py`)).code).toBe(126);
+  });
+});
+
+describe('findings A and B: program text from the arguments, under spellings the round 8 fix missed', () => {
+  it.each([
+    ['perl -d:Peek;code', () => `perl '-d:Peek;system(q(cat ${secret}/customers.txt))' /dev/null`],
+    ['pdb3 -c CMD (python3 -m pdb)', () => `pdb3 -c "import os;os.system('cat ${secret}/customers.txt')" -c q /usr/lib/python3.11/this.py`],
+  ])('%s under an allow-the-rest policy does not read the denied tree', async (_name, command) => {
+    const r = await ssh(OPS, command());
+    // On the reviewed code: exit 0 and the secret's marker printed (the CPF masked: exec output is).
+    expect(r.stdout).not.toContain(SECRET);
+    expect(r.code).toBe(126);
+  });
+});
