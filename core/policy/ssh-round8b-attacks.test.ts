@@ -2,7 +2,7 @@
 // refused "runs program text from its arguments" class that the new perl -M / python -m rules and
 // the new runner names miss, and a false refusal the -m rule introduced. Each case FAILS on the
 // code as reviewed; see docs/security-model.md ("Round 8 review: the SSH target again"). Real-sshd demonstrations:
-// sidecar/test/ssh-round8b-attacks.int.test.ts.
+// sidecar/test/ssh-round8-attacks.int.test.ts (its round 8b part).
 import { describe, expect, it } from '@jest/globals';
 import { compilePolicy, type Command, type Identity } from './index.ts';
 import { parseCommandLine } from './ssh-command.ts';
