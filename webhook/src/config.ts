@@ -93,9 +93,6 @@ const S = {
   staleness: { env: 'GUARITA_SIDECAR_POLICY_STALENESS', flag: 'sidecar-policy-staleness', help: 'GUARITA_POLICY_STALENESS for sidecars (default: the sidecar\'s).' },
 } as const satisfies Record<string, Setting>;
 
-/** Multipliers of the Kubernetes quantity suffixes spoolSizeLimit takes. */
-const QUANTITY_SUFFIX: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
-
 export const SETTINGS: readonly Setting[] = Object.values(S);
 
 export class ConfigError extends Error {
@@ -169,7 +166,9 @@ class Reader {
     // Whole numbers with a suffix only (Kubernetes also takes 0.5Gi and 1e9): one reading, no rounding.
     const m = /^([0-9]{1,15})(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(v);
     if (m === null) return this.#fail(s, `must be a whole number of bytes with an optional suffix (Ki, Mi, Gi, Ti, k, M, G, T), at least ${min}, e.g. 256Mi; got "${v}"`, undefined);
-    const bytes = Number(m[1]) * (QUANTITY_SUFFIX[m[2] ?? ''] ?? 1);
+    // The grammar above is a subset of Kubernetes quantities: read by the one quantity reader.
+    const q = parseQuantity(v);
+    const bytes = q === undefined ? Number.NaN : Number(q.numerator / q.denominator);
     if (!Number.isSafeInteger(bytes)) return this.#fail(s, `is larger than this setting can hold (2^53 bytes); got "${v}"`, undefined);
     if (bytes < MIN_SPOOL_SIZE_LIMIT_BYTES) {
       return this.#fail(s, `must be at least ${min}: a spool segment is pre-sized to ${SPOOL_SEGMENT_BYTES / (1024 * 1024)} MiB and one awaits shipment while the next fills; below that kubelet evicts the pod (losing its unshipped records) before the sidecar can refuse requests; got "${v}"`, undefined);

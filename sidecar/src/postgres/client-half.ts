@@ -11,15 +11,10 @@ import { binaryRefusal, withResultFormats } from './rows.ts';
 import type { ServerNames } from './server-names.ts';
 import type { SettingsProbe } from './settings-probe.ts';
 import type { StatementDecider } from './statement-decision.ts';
-import { statementFacts, type CopyPlan, type StatementFacts } from './statements.ts';
+import { quoteIdent, statementFacts, type CopyPlan, type StatementFacts } from './statements.ts';
 
 function reservedName(what: string, name: string): Denial {
   return { code: '42602', message: `${what} name "${name}" is reserved by the Guarita sidecar (names starting with "${RESERVED_PREFIX}")` };
-}
-
-/** An SQL identifier, double-quoted (a cursor's name as the protocol gave it). */
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 function isBlank(sql: string): boolean {

@@ -53,7 +53,8 @@ function str(node: unknown): string | undefined {
   return typeof s === 'string' ? s : undefined;
 }
 
-function quoteIdent(name: string): string {
+/** An SQL identifier, double-quoted. */
+export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
