@@ -7,6 +7,8 @@
 // assignments before the program, shell keywords, and programs that run another command given as
 // arguments (sh -c, env, sudo, xargs, find -exec, ...). Pure: no I/O.
 
+import { gitRunsCommand } from './ssh-git.ts';
+
 export type ParsedCommand =
   | { ok: true; words: string[] }
   | { ok: false; problem: string };
@@ -243,7 +245,7 @@ function programRunsCode(name: string, args: readonly string[]): string | undefi
   if (PYTHON.test(name) && args.some((a) => PYTHON_CODE_RUNNERS.test(a))) return `${name} runs a standard-library module that runs its arguments as code`;
   if (AWK.test(name) && args.some((a) => AWK_DANGER.test(a))) return `${name} program text that runs commands or opens other files (system, |, >, <, getline)`;
   const option = RUNNER_OPTIONS.find((o) => o.program.test(name) && args.some((a) => o.option.test(a)));
-  return option?.why;
+  return option?.why ?? (name === 'git' ? gitRunsCommand(args) : undefined);
 }
 
 /** The program's name without its directory (/usr/bin/rm → rm). */
