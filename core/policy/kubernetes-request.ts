@@ -7,6 +7,7 @@
 // (encoded slashes, dot segments, empty segments, repeated or malformed watch/fieldSelector
 // parameters) are refused rather than guessed; the sidecar forwards the normalized target only.
 import { normalizePath } from './http.ts';
+import { labelSelectorProblem } from './kubernetes-selectors.ts';
 
 export interface KubernetesAttributes {
   /** false: a non-resource URL (/version, /api, /apis/apps/v1, /openapi/v3, /healthz). */
@@ -186,6 +187,8 @@ export function kubernetesRequestInfo(method: string, target: string): Kubernete
   const upper = method.toUpperCase();
   const path = `/${norm.segments.join('/')}`;
   const query = new URLSearchParams(norm.query);
+  const labels = labelSelectorProblem(query);
+  if (labels !== undefined) return { ok: false, problem: labels };
   const attrs = resourceAttributes(upper, norm.segments, query, path);
   if (attrs !== undefined && 'problem' in attrs) return { ok: false, problem: attrs.problem };
   return { ok: true, attributes: attrs ?? nonResource(upper.toLowerCase(), path), target: norm.target };

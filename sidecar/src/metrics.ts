@@ -4,6 +4,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type RequestOutcome = 'allowed' | 'denied' | 'pending' | 'unauthenticated' | 'forbidden' | 'unavailable' | 'error';
 
+/** The outcome counted for a request answered with a refusal of this status. */
+export function refusedOutcome(status: number): RequestOutcome {
+  return status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : status === 503 ? 'unavailable' : 'error';
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly #requestCells = new CountCells(['target', 'protocol', 'outcome']);

@@ -17,7 +17,7 @@ import type { TargetConfig } from '../config.ts';
 import type { Authorization, Command, CommandOutcome, Session } from '../enforcement.ts';
 import type { SidecarEnforcer } from '../enforcer.ts';
 import { errorMessage, type Logger } from '../log.ts';
-import type { Metrics, RequestOutcome } from '../metrics.ts';
+import { type Metrics, type RequestOutcome, refusedOutcome } from '../metrics.ts';
 import { httpUpstream, type HttpUpstream } from '../targets.ts';
 import { opt } from '../util.ts';
 import { bodyKind, decoderFor, MaskingPipeline, maskedContentType, maskWholeUtf8, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody, type MaskedWhole } from './body.ts';
@@ -29,6 +29,7 @@ import {
 import { HttpSessions } from './sessions.ts';
 import { dispatchUpstream, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
+import { BODY_DEADLINE_MS, BodyBudget, bodyDeadlineMessage, type BodyHold } from '../body-budget.ts';
 
 export interface HttpListenerOptions {
   host: string;
@@ -129,17 +130,33 @@ function hasBody(req: IncomingMessage): boolean {
 /** Buffers the request body up to `max` bytes; beyond that it is streamed upstream as is. */
 const NO_BODY: RequestBody = Object.freeze({ kind: 'none' });
 
-function readBody(req: IncomingMessage, max: number): Promise<RequestBody> {
+/**
+ * The body's first `max` bytes are charged to the listener's body budget as they arrive and must
+ * arrive within the deadline; beyond the budget 503, past the deadline 408 (the rest left unread,
+ * the connection closed after the answer: body-budget.ts).
+ */
+function readBody(req: IncomingMessage, max: number, hold: BodyHold, budget: BodyBudget): Promise<RequestBody> {
   if (!hasBody(req)) return Promise.resolve(NO_BODY);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const cleanup = (): void => {
+      clearTimeout(deadline);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
     };
+    const fail = (err: ExchangeError): void => {
+      cleanup();
+      req.pause();
+      reject(err);
+    };
+    const deadline = setTimeout(() => fail(new ExchangeError(408, 'BodyTimeout', bodyDeadlineMessage(), true)), BODY_DEADLINE_MS);
     const onData = (chunk: Buffer): void => {
+      if (!hold.take(chunk.length)) {
+        fail(new ExchangeError(503, 'Unavailable', budget.overMessage(), true));
+        return;
+      }
       chunks.push(chunk);
       size += chunk.length;
       if (size <= max) return;
@@ -264,10 +281,13 @@ async function write(res: ServerResponse, chunk: Buffer): Promise<void> {
 class ExchangeError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  /** The request's body was left unread: the answer closes the connection, which is out of step. */
+  readonly closes: boolean;
+  constructor(status: number, code: string, message: string, closes = false) {
     super(message);
     this.status = status;
     this.code = code;
+    this.closes = closes;
   }
 }
 
@@ -287,6 +307,8 @@ interface Forwarded { status: number; bytes: number; sample?: { sample: string; 
 export class HttpProxy {
   readonly #opts: HttpListenerOptions;
   readonly #sessions: HttpSessions;
+  /** Request bodies being read or forwarded (body-budget.ts). */
+  readonly #bodies: BodyBudget;
   readonly #pools = new Map<string, Pool>();
   /** The pool and Host header of an upstream setting (re-read every few seconds), found once per setting. */
   readonly #upstreamRoutes = new WeakMap<HttpUpstream, { pool: Pool; host: string }>();
@@ -308,6 +330,7 @@ export class HttpProxy {
     this.#opts = opts;
     this.#sha256 = sha256;
     this.#sessions = new HttpSessions(opts.enforcer, opts.target.target, opts.sessionIdleMs);
+    this.#bodies = new BodyBudget(opts.maxBufferedBody);
   }
 
   get inFlight(): number { return this.#inFlight; }
@@ -370,8 +393,9 @@ export class HttpProxy {
     } catch (err) {
       const status = err instanceof ExchangeError ? err.status : 503;
       const code = err instanceof ExchangeError ? err.code : 'Unavailable';
-      this.#count(status === 401 ? 'unauthenticated' : status === 403 ? 'forbidden' : status === 503 ? 'unavailable' : 'error');
+      this.#count(refusedOutcome(status));
       if (!(err instanceof ExchangeError)) this.#opts.logger.error({ err: errorMessage(err) }, 'request failed');
+      if (err instanceof ExchangeError && err.closes) res.shouldKeepAlive = false;
       sendJson(res, status, { error: code, message: errorMessage(err) }, status === 401 ? { 'www-authenticate': 'Bearer realm="guarita"' } : {});
     }
   }
@@ -432,12 +456,19 @@ export class HttpProxy {
     return method;
   }
 
+  /** The request's body, charged to the listener's budget until its exchange ends. */
+  #readBody(req: IncomingMessage, res: ServerResponse): Promise<RequestBody> {
+    const hold = this.#bodies.open();
+    res.once('close', () => hold.release());
+    return readBody(req, this.#opts.maxBufferedBody, hold, this.#bodies);
+  }
+
   async #exchange(req: IncomingMessage, res: ServerResponse, clientGone: AbortController): Promise<void> {
     const method = this.#checkedMethod(req, res);
     const open = this.#open(req);
     const session = open instanceof Promise ? await open : open;
     // Most requests (GET) have no body: no promise and no turn of the event loop for it.
-    const body = hasBody(req) ? await readBody(req, this.#opts.maxBufferedBody) : NO_BODY;
+    const body = hasBody(req) ? await this.#readBody(req, res) : NO_BODY;
     // What the policy judges is what the upstream receives: the normalized target (never the raw
     // one), and the headers exactly as they will be forwarded. A target that cannot be normalized
     // goes to the policy as sent, which refuses it (Unparseable) and records the attempt.

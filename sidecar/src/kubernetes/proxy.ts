@@ -18,12 +18,13 @@ import { Pool } from '../undici.ts';
 import { kubernetesCommandText } from '../../../core/policy/kubernetes-command.ts';
 import { kubernetesRequestInfo, type KubernetesAttributes } from '../../../core/policy/kubernetes-request.ts';
 import { carriesRedaction, maskKubernetesValue } from '../../../core/policy/kubernetes-response.ts';
+import { maskedSelectorKey } from '../../../core/policy/kubernetes-selectors.ts';
 import type { TargetConfig } from '../config.ts';
 import type { Authorization, MaskSession, Session } from '../enforcement.ts';
 import type { SidecarEnforcer } from '../enforcer.ts';
 import { HttpSessions } from '../http/sessions.ts';
 import { errorMessage, type Logger } from '../log.ts';
-import type { Metrics, RequestOutcome } from '../metrics.ts';
+import { type Metrics, type RequestOutcome, refusedOutcome } from '../metrics.ts';
 import { opt } from '../util.ts';
 import { ContinueSeal, openContinue, targetPath } from './continue-seal.ts';
 import { bearerToken, forwardedHeaders, headerProblem } from './request-headers.ts';
@@ -32,6 +33,7 @@ import { sendStatus, statusOnSocket } from './status.ts';
 import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
+import { BODY_DEADLINE_MS, BodyBudget, bodyDeadlineMessage, type BodyHold } from '../body-budget.ts';
 
 export interface KubeListenerOptions {
   host: string;
@@ -73,9 +75,12 @@ const READ_DEADLINE_MS = 60_000;
 
 class Refusal extends Error {
   readonly code: number;
-  constructor(code: number, message: string) {
+  /** The request's body was left unread: the answer closes the connection, which is out of step. */
+  readonly closes: boolean;
+  constructor(code: number, message: string, closes = false) {
     super(message);
     this.code = code;
+    this.closes = closes;
   }
 }
 
@@ -154,23 +159,39 @@ function splitPurpose(url: string): { purpose?: string; target: string } {
   return { purpose: m[1] ?? '', target: rest === '' || rest.startsWith('?') ? `/${rest}` : rest };
 }
 
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+/**
+ * The request body, read whole (it is judged and bound to approvals) and charged to the listener's
+ * body budget as it arrives; refused over `max` (413), beyond the budget (503) or when it does not
+ * arrive within the deadline (408).
+ */
+function readBody(req: IncomingMessage, max: number, hold: BodyHold, budget: BodyBudget): Promise<Buffer | undefined> {
   if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') return Promise.resolve(undefined);
-  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(new Refusal(413, `guarita: the request body is over ${max} bytes (GUARITA_HTTP_MAX_BUFFERED_BODY); bodies are read whole to be judged and bound to approvals`));
+  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(new Refusal(413, `guarita: the request body is over ${max} bytes (GUARITA_HTTP_MAX_BUFFERED_BODY); bodies are read whole to be judged and bound to approvals`, true));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // The rest of the body is left unread and the answer closes the connection (see #handle).
+    const fail = (refusal: Refusal): void => {
+      clearTimeout(deadline);
+      req.pause();
+      req.removeAllListeners('data');
+      reject(refusal);
+    };
+    const deadline = setTimeout(() => fail(new Refusal(408, bodyDeadlineMessage(), true)), BODY_DEADLINE_MS);
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        req.destroy();
-        reject(new Refusal(413, `guarita: the request body is over ${max} bytes (GUARITA_HTTP_MAX_BUFFERED_BODY)`));
-        return;
-      }
-      chunks.push(c);
+      if (size > max) fail(new Refusal(413, `guarita: the request body is over ${max} bytes (GUARITA_HTTP_MAX_BUFFERED_BODY)`, true));
+      else if (!hold.take(c.length)) fail(new Refusal(503, budget.overMessage(), true));
+      else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('end', () => {
+      clearTimeout(deadline);
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (err) => {
+      clearTimeout(deadline);
+      reject(err);
+    });
   });
 }
 
@@ -188,10 +209,13 @@ export class KubeProxy {
   #held = 0;
   /** Watches and followed logs open now (see #admitStream). */
   #streams = 0;
+  /** Request bodies being read or forwarded (body-budget.ts). */
+  readonly #bodies: BodyBudget;
 
   constructor(opts: KubeListenerOptions) {
     this.#opts = opts;
     this.#sessions = new HttpSessions(opts.enforcer, opts.target.target, opts.sessionIdleMs);
+    this.#bodies = new BodyBudget(opts.maxBufferedBody);
   }
 
   async listen(): Promise<{ host: string; port: number; caFile: string }> {
@@ -241,8 +265,9 @@ export class KubeProxy {
       await this.#exchange(req, res);
     } catch (err) {
       const code = err instanceof Refusal ? err.code : 503;
-      this.#count(code === 401 ? 'unauthenticated' : code === 403 ? 'forbidden' : code === 503 ? 'unavailable' : 'error');
+      this.#count(refusedOutcome(code));
       if (!(err instanceof Refusal)) this.#opts.logger.error({ err: errorMessage(err) }, 'kubernetes request failed');
+      if (err instanceof Refusal && err.closes) res.shouldKeepAlive = false;
       sendStatus(res, code, err instanceof Refusal ? err.message : `guarita: ${errorMessage(err)}`, code === 401 ? { 'www-authenticate': 'Bearer realm="guarita"' } : {});
     }
   }
@@ -269,11 +294,15 @@ export class KubeProxy {
     return opened.session;
   }
 
-  /** Everything before the decision's answer: refusals, identity, attributes, the decision itself (recorded). */
-  async #judge(req: IncomingMessage, body: Buffer | undefined, signal: AbortSignal): Promise<Judged> {
+  /** Foreign credentials refused, then the agent's session: everything a request needs before its body is read. */
+  async #authenticated(req: IncomingMessage): Promise<Session> {
     this.#refuseForeignCredentials(req);
-    const { purpose, target: raw } = splitPurpose(req.url ?? '/');
-    const session = await this.#session(req, purpose);
+    return this.#session(req, splitPurpose(req.url ?? '/').purpose);
+  }
+
+  /** Attributes and the decision itself (recorded), for an authenticated session. */
+  async #judge(req: IncomingMessage, session: Session, body: Buffer | undefined, signal: AbortSignal): Promise<Judged> {
+    const { target: raw } = splitPurpose(req.url ?? '/');
     const method = req.method ?? 'GET';
     const reading = kubernetesRequestInfo(method, raw);
     const attributes = reading.ok ? reading.attributes : undefined;
@@ -313,19 +342,22 @@ export class KubeProxy {
     if (req.method === 'CONNECT') throw new Refusal(405, 'guarita: CONNECT is not supported');
     const clientGone = new AbortController();
     res.once('close', () => { if (!res.writableFinished) clientGone.abort(); });
-    // Foreign credentials are refused before the body is read: a refused request does not get to send one.
-    this.#refuseForeignCredentials(req);
-    const body = await readBody(req, this.#opts.maxBufferedBody);
-    const judged = await this.#judge(req, body, clientGone.signal);
+    // Foreign credentials and unauthenticated requests are refused before the body is read: they do
+    // not get to make the sidecar hold one (round 9 review).
+    const session = await this.#authenticated(req);
+    const hold = this.#bodies.open();
+    res.once('close', () => hold.release());
+    const body = await readBody(req, this.#opts.maxBufferedBody, hold, this.#bodies);
+    const judged = await this.#judge(req, session, body, clientGone.signal);
     const { auth, attrs } = this.#allowed(judged);
     if (attrs.resourceRequest && STREAMING_SUBRESOURCES.has(attrs.subresource)) {
       await auth.complete({ result: { status: 400, bytes: 0, error: 'not a protocol upgrade' }, masked: {}, durationMs: 0 });
       throw new Refusal(400, `guarita: ${attrs.resource}/${attrs.subresource} needs a protocol upgrade (WebSocket or SPDY), as kubectl sends`);
     }
-    if (body !== undefined && carriesRedaction(body)) {
-      const message = 'guarita: the request body carries a value the proxy redacted ([redacted by guarita]); sent, it would overwrite the real value. Write only the fields you change (kubectl patch), with their real values';
-      await auth.complete({ result: { status: 422, bytes: 0, error: 'request body carries a redacted value' }, masked: {}, durationMs: 0 });
-      throw new Refusal(422, message);
+    const unsendable = this.#unsendable(judged, body);
+    if (unsendable !== undefined) {
+      await auth.complete({ result: { status: unsendable.status, bytes: 0, error: unsendable.error }, masked: {}, durationMs: 0 });
+      throw new Refusal(unsendable.status, unsendable.message);
     }
     const opened = openContinue(judged.target, this.#continueSeal);
     if ('problem' in opened) {
@@ -336,10 +368,24 @@ export class KubeProxy {
     await this.#forward(req, res, judged.session, auth, attrs, opened.target, body);
   }
 
+  /** Why an allowed request is still not sent (a redacted value written back, a selector on masked values), if it is not. */
+  #unsendable(judged: Judged, body: Buffer | undefined): { status: number; error: string; message: string } | undefined {
+    if (body !== undefined && carriesRedaction(body)) {
+      return { status: 422, error: 'request body carries a redacted value', message: 'guarita: the request body carries a value the proxy redacted ([redacted by guarita]); sent, it would overwrite the real value. Write only the fields you change (kubectl patch), with their real values' };
+    }
+    const query = judged.target.includes('?') ? new URLSearchParams(judged.target.slice(judged.target.indexOf('?') + 1)) : undefined;
+    if (query === undefined || (!query.has('labelSelector') && !query.has('fieldSelector'))) return undefined;
+    // A fresh session: the check neither counts in the record nor shares the answer's state.
+    const check = judged.session.newMaskSession();
+    const key = maskedSelectorKey(query, (k, v) => check.maskCell(k, v) !== v || check.maskText(v) !== v);
+    if (key === undefined) return undefined;
+    return { status: 400, error: 'selector compares a value the answers mask', message: `guarita: the selector compares ${key} with a value the answers mask (which objects match would tell it); select by other labels or fields` };
+  }
+
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
     try {
-      const judged = await this.#judge(req, undefined, new AbortController().signal);
+      const judged = await this.#judge(req, await this.#authenticated(req), undefined, new AbortController().signal);
       const { auth, attrs } = this.#allowed(judged);
       if (!attrs.resourceRequest || !STREAMING_SUBRESOURCES.has(attrs.subresource)) {
         await auth.complete({ result: { status: 400, bytes: 0, error: 'upgrade refused' }, masked: {}, durationMs: 0 });
