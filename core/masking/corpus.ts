@@ -609,7 +609,9 @@ const EMAIL_LAYOUTS: Record<string, (local: string, domain: string) => string> =
 /**
  * Escapes a reader resolves (decode.ts), applied to a printed layout: every non-alphanumeric character of the value
  * percent-encoded (URLs, forms), spaces as '+' (forms), HTML decimal and named references, JavaScript \u escapes left
- * in plain text, and invisible characters (zero-width space, soft hyphen between every two characters, word joiner).
+ * in plain text, JSON's two-character escapes left in plain text (`\/` as PHP's json_encode writes every slash; a
+ * `\n` or `\t` glued before the value, as a JSON string's line break before it), and invisible characters (zero-width
+ * space, soft hyphen between every two characters, word joiner).
  */
 export const ENCODINGS: Readonly<Record<string, (printed: string) => string>> = {
   percent: (v) => v.replace(/[^A-Za-z0-9]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`),
@@ -617,6 +619,9 @@ export const ENCODINGS: Readonly<Record<string, (printed: string) => string>> = 
   htmlDecimal: (v) => v.replace(/[^A-Za-z0-9]/g, (c) => `&#${c.charCodeAt(0)};`),
   htmlNamed: (v) => v.replace(/[.@/ -]/g, (c) => ({ '.': '&period;', '@': '&commat;', '/': '&sol;', ' ': '&nbsp;', '-': '&hyphen;' })[c] ?? c),
   jsEscape: (v) => v.replace(/[^A-Za-z0-9]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  jsonSlash: (v) => v.replace(/\//g, '\\/'),
+  jsonLineBreak: (v) => `\\n${v}`,
+  jsonTab: (v) => `\\t${v}`,
   zeroWidth: (v) => [...v].join('\u200b'),
   softHyphen: (v) => [...v].join('\u00ad'),
   wordJoiner: (v) => v.replace(/(?<=[0-9])(?=[0-9]{4}(?![0-9]))/g, '\u2060'),
@@ -624,7 +629,7 @@ export const ENCODINGS: Readonly<Record<string, (printed: string) => string>> = 
 
 /** The layouts each encoding is applied to (one spaced or separated form per type). */
 const ENCODED_LAYOUTS: readonly [DetectorName, string][] = [
-  ['cpf', 'canonical'], ['cpf', 'spaced'], ['cnpj', 'canonical'], ['cns', 'card'], ['pis', 'canonical'], ['tituloEleitor', 'spaced'],
+  ['cpf', 'canonical'], ['cpf', 'spaced'], ['cpf', 'dotsSlash'], ['cnpj', 'canonical'], ['cns', 'card'], ['pis', 'canonical'], ['tituloEleitor', 'spaced'],
   ['cnh', 'spaced'], ['phone', 'intlSpaced'], ['email', 'plain'],
 ];
 

@@ -1,7 +1,8 @@
 // The decoded view of a text: what a reader of the text sees once its escapes are resolved. An identifier written
 // through an escape — percent-encoded in a URL or form (joao%40gmail.com, 239+6230+8471+0018, %2B55%2011%20...),
 // an HTML character reference (joao&#64;gmail.com, 529&period;982...), a JavaScript/JSON escape left in plain text
-// (529\u002e982...), split by invisible characters (invisible.ts: zero-width and bidi controls, soft hyphens,
+// (529\u002e982..., a surrogate pair written as two escapes, and JSON's two-character escapes: `\/` is how PHP's
+// json_encode writes every slash, so `11.222.333\/0001-81`; `\n52998224725` glued the `n` to the digits), split by invisible characters (invisible.ts: zero-width and bidi controls, soft hyphens,
 // variation selectors, tags, private use, control characters; written as themselves or as escapes) or terminal
 // escape sequences (colours, cursor moves, hyperlinks), overwritten by a backspace (`529.982.247-2X\b5` shows the
 // CPF in a terminal), or in Mathematical digits (𝟓𝟐𝟗, digits.ts) — is detected on this view.
@@ -26,8 +27,8 @@ export interface DecodedView {
 }
 
 /** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
-export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}|[0-9]\+[0-9]`);
-const TOKEN = new RegExp(String.raw`%([0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(\u0008)|(${ESCAPE_SEQUENCE_SOURCE})|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${MATH_DIGIT_SOURCE})`, 'g');
+export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}|[0-9]\+[0-9]`);
+const TOKEN = new RegExp(String.raw`%([0-9A-Fa-f]{2})|\\u([dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\([/bfnrt])|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(\u0008)|(${ESCAPE_SEQUENCE_SOURCE})|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${MATH_DIGIT_SOURCE})`, 'g');
 
 /** HTML named references that can stand for a character of an identifier's layout. */
 const NAMED: Readonly<Record<string, string>> = {
@@ -38,7 +39,7 @@ const NAMED: Readonly<Record<string, string>> = {
 
 /** Sticky forms of ESCAPE's branches, tried only where their first character is (indexOf is far cheaper than a scan). */
 const AT_PERCENT = /%[0-9A-Fa-f]{2}/y;
-const AT_BACKSLASH = /\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}/y;
+const AT_BACKSLASH = /\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]/y;
 const AT_AMPERSAND = /&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};/y;
 
 function escapeAt(s: string, ch: string, re: RegExp): boolean {
@@ -58,7 +59,7 @@ function plusBetweenDigits(s: string): boolean {
   return false;
 }
 
-/** An escape decodeView() resolves (%XX, \\u, \\x, character references, '+' between digits), found from each first character. */
+/** An escape decodeView() resolves (%XX, \\u, \\x, JSON's \\/ \\b \\f \\n \\r \\t, character references, '+' between digits), found from each first character. */
 export function hasEscape(s: string): boolean {
   return escapeAt(s, '%', AT_PERCENT) || escapeAt(s, '\\', AT_BACKSLASH) || escapeAt(s, '&', AT_AMPERSAND) || plusBetweenDigits(s);
 }
@@ -76,11 +77,28 @@ const ERASE = '\u0008';
 
 const backspace = (): string => ERASE;
 
+/**
+ * JSON's two-character escapes, read as the `\uXXXX` escape of the same character is. `\"` and `\\` are left as
+ * written: neither character is part of a layout, both already end a word, and reading `\\` would hide the escape
+ * after it (`\\n52998224725` is read as `\` and a newline before the digits, as a reader of the text may read it).
+ */
+const JSON_ESCAPES: Readonly<Record<string, string>> = { '/': '/', b: '\u0008', f: '\u000c', n: '\n', r: '\r', t: '\t' };
+
+const MATH_DIGIT = new RegExp(`^(?:${MATH_DIGIT_SOURCE})$`);
+
+/** A supplementary character written as its surrogate pair's two \u escapes (`d835\udfd3`: the Mathematical 5). */
+function surrogatePair(g: string): string {
+  const pair = String.fromCharCode(hex(g.slice(0, 4)), hex(g.slice(6, 10)));
+  return MATH_DIGIT.test(pair) ? mathDigit(pair) : pair;
+}
+
 /** By TOKEN group: the character the token stands for, '' for invisible characters, ERASE, null to leave it as written. */
 const DECODERS: readonly ((g: string) => string | null)[] = [
   (h) => (hex(h) < 0x80 ? String.fromCharCode(hex(h)) : null), // %XX; UTF-8 bytes of other characters: no identifier has them
+  surrogatePair, // \uD8xx\uDCxx
   (h) => String.fromCharCode(hex(h)), // \uXXXX
   (h) => String.fromCharCode(hex(h)), // \xXX
+  (c) => JSON_ESCAPES[c] ?? null, // \/ \b \f \n \r \t
   (d) => charRef(Number.parseInt(d, 10)), // &#NN;
   (h) => charRef(hex(h)), // &#xHH;
   (n) => NAMED[n] ?? null, // &name;
@@ -168,13 +186,17 @@ export function viewIndex(v: DecodedView, o: number): number {
 
 const PERCENT = /%[0-9A-Fa-f]{2}|[0-9]\+[0-9]/;
 const HTML = /&#?[0-9A-Za-z]+;/;
+const JSON_SLASH = /\\\//;
 
 /**
  * A mask to replace an escaped span with, written for the span's context: percent-encoded where the span was
- * (a raw space or '@' would change the URL), HTML-escaped where it held character references.
+ * (a raw space or '@' would change the URL), HTML-escaped where it held character references, its slashes escaped
+ * where the span's were (`\/`).
  */
 export function reencode(span: string, mask: string): string {
   if (PERCENT.test(span)) return mask.replace(/[^A-Za-z0-9*._~-]/g, (c) => (c.charCodeAt(0) < 0x80 ? `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}` : encodeURIComponent(c)));
   if (HTML.test(span)) return mask.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  // JSON written with escaped slashes (PHP's json_encode) keeps them escaped: `**.***.***\/****-81`.
+  if (JSON_SLASH.test(span)) return mask.replace(/\//g, '\\/');
   return mask;
 }

@@ -6,21 +6,22 @@
 // Decisions (README: "JSON"):
 //  - a key's name rule masks its string and number values whole; arrays inherit the rule, objects do not;
 //  - keys themselves are content-scanned (maps keyed by CPF or e-mail); two keys masked alike get '#2', '#3', ...;
-//  - non-negative integers with 8+ digits are content-scanned like bare digits (CPFs, phones and cards are often
-//    serialised as numbers); a masked number becomes a string, since masks are not numbers;
+//  - integers with 8+ digits are content-scanned like bare digits (CPFs, phones and cards are often serialised as
+//    numbers), however the number is written (`52998224725.0`, `5.2998224725E10`: json-number.ts reads every path's
+//    numbers alike); a masked number becomes a string, since masks are not numbers;
 //  - null and booleans are never masked;
 //  - a string whose masked value changed is re-encoded with minimal escaping; unchanged tokens keep their bytes;
 //  - text that is not JSON (after a syntax error) is masked as plain text from that point on, so NDJSON and
 //    PostgreSQL array literals are still masked.
 import type { MaskOps, Rule } from './internal.ts';
+import { MAX_INTEGER_DIGITS, maskNumberToken } from './json-number.ts';
 import type { StreamMasker } from './types.ts';
 
 const MAX_DEPTH = 256;
 export const STRING_BUFFER = 8192;
 export const RULED_CAP = 65536;
 /** Numbers and literals longer than this are not JSON anyone sends; the rest of the input is masked as text. */
-const TOKEN_CAP = 4096;
-const NUMBER_MIN = 10_000_000;
+const TOKEN_CAP = MAX_INTEGER_DIGITS;
 
 function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
@@ -47,12 +48,9 @@ function walk(ops: MaskOps, v: unknown, rule: Rule | null, depth: number): unkno
   return walkObject(ops, v as Record<string, unknown>, depth + 1);
 }
 
+/** A parsed number, read through its shortest decimal form (String(v)) as jsonStream reads a token. */
 function maskNumber(ops: MaskOps, v: number, rule: Rule | null): unknown {
-  if (rule !== null) return ops.maskWhole(String(v), rule);
-  if (!Number.isSafeInteger(v) || v < NUMBER_MIN) return v;
-  const s = String(v);
-  const m = ops.maskText(s);
-  return m === s ? v : m;
+  return maskNumberToken(ops, String(v), rule) ?? v;
 }
 
 function walkObject(ops: MaskOps, o: Record<string, unknown>, depth: number): Record<string, unknown> {
@@ -110,7 +108,6 @@ interface Frame {
 const NON_WHITESPACE = /[^ \t\r\n\ufeff]/g;
 const NUMBER_CHARS = /[^0-9eE.+-]/g;
 const LITERAL_CHARS = /[^a-z]/g;
-const INTEGER = /^[0-9]+$/;
 const LITERALS = new Set(['true', 'false', 'null']);
 
 /** What a value starting with this ASCII character is: 1 string, 2 object/array, 3 ']', 4 number, 5 literal. */
@@ -335,11 +332,8 @@ export class JsonStream implements StreamMasker {
   }
 
   #maskNumber(raw: string): string | null {
-    const rule = this.#valueRule();
-    if (rule !== null) return `"${escapeJson(this.#ops.maskWhole(raw, rule))}"`;
-    if (raw.length < 8 || !INTEGER.test(raw)) return null;
-    const m = this.#ops.maskText(raw);
-    return m === raw ? null : `"${m}"`;
+    const m = maskNumberToken(this.#ops, raw, this.#valueRule());
+    return m === null ? null : `"${escapeJson(m)}"`;
   }
 
   /** Unchanged tokens stay in the copy region (or come from #raw); changed ones replace their bytes. */

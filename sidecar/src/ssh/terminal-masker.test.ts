@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { onScreen } from '../../../core/masking/corpus.ts';
-import { compileMasker } from '../../../core/masking/index.ts';
+import { compileMasker, STREAM_LOOKAHEAD } from '../../../core/masking/index.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
 const masker = (): TerminalMasker => new TerminalMasker(compileMasker({ style: 'redact' }).newSession());
@@ -82,6 +82,71 @@ describe('terminal masking', () => {
       const shown = m.push(Buffer.from(text.slice(0, cut))) + m.flushIdle() + m.push(Buffer.from(text.slice(cut))) + m.end();
       expect(shown).toBe('\u001b]0;user@host: ~\u0007$ \u001b[K[CPF]\u001b[2D\u001b[C done\u0000\n');
     }
+  });
+
+  // Round 9 review, finding 2: a word longer than the partial-word limit (1,024) went to the masker whole and the
+  // idle flush emitted it, so output paused inside an identifier (block-buffered output of a slow producer, curl of
+  // an API, jq -c) reached the agent in two unmasked halves.
+  describe('words longer than the partial-word limit (minified JSON, CSV lines without spaces)', () => {
+    const record = (i: number): string => `{"id":${i},"nome":"Cliente${i}","status":"ativo"}`;
+    const ids = ['529.982.247-25', '11.222.333/0001-81', '52998224725', 'joao.silva@gmail.com', '+55\\u002011\\u002091234-5678'];
+    /** A run without whitespace over 1 KiB with identifiers at its start, middle and end. */
+    const run = ((): string => {
+      let s = `[{"cpf":"${CPF}"},`;
+      for (let i = 0; s.length < 1300; i++) s += `${record(i)},{"doc":"${ids[i % ids.length] ?? ''}"},`;
+      return `${s}{"fim":"${CPF}"}]`;
+    })();
+    const whole = ((): string => {
+      const m = masker();
+      return m.push(Buffer.from(`${run}
+`)) + m.end();
+    })();
+
+    it('shows the same masked output however the run is cut, with an idle flush at the cut', () => {
+      expect(whole).not.toMatch(/590\.830|529\.982|11\.222|52998224725|joao\.silva|91234/);
+      for (let cut = 1; cut < run.length; cut++) {
+        const m = masker();
+        const shown = m.push(Buffer.from(run.slice(0, cut))) + m.flushIdle() + m.push(Buffer.from(`${run.slice(cut)}\n`)) + m.flushIdle() + m.end();
+        if (shown !== whole) expect([cut, shown]).toEqual([cut, whole]);
+      }
+    });
+
+    it('shows the same with an idle flush after every few characters, however long the run', () => {
+      for (const step of [1, 7, 100, 1025]) {
+        const m = masker();
+        let shown = '';
+        const text = `${run}${run}\n`;
+        for (let i = 0; i < text.length; i += step) shown += m.push(Buffer.from(text.slice(i, i + step))) + m.flushIdle();
+        const ref = masker();
+        expect([step, shown + m.end()]).toEqual([step, ref.push(Buffer.from(text)) + ref.end()]);
+      }
+    });
+
+    it('holds back no more than the masker\'s lookahead of a long run, and shows the rest and the prompt after it', () => {
+      const m = masker();
+      const long = 'x;'.repeat(2000);
+      const first = m.push(Buffer.from(long)) + m.flushIdle();
+      expect(first.length).toBeGreaterThanOrEqual(long.length - 2 * STREAM_LOOKAHEAD);
+      expect(first.length).toBeLessThan(long.length);
+      const rest = m.push(Buffer.from('\r\n$ ')) + m.flushIdle();
+      expect(first + rest).toBe(`${long}\r\n$ `);
+    });
+
+    it('shows a long run in full when the stream ends', () => {
+      const m = masker();
+      const long = `${'a,'.repeat(700)}${CPF}`;
+      expect(m.push(Buffer.from(long)) + m.flushIdle() + m.end()).toBe(`${'a,'.repeat(700)}[CPF]`);
+    });
+
+    it('masks an identifier cut by colours inside a long run, paused at every position around it', () => {
+      const text = `${'k=v;'.repeat(300)}\u001b[1;31m590\u001b[0m.830.166\u001b[31m-33\u001b[0m;${'k=v;'.repeat(80)}\n`;
+      const at = text.indexOf('590');
+      for (let cut = at - 300; cut < at + 40; cut++) {
+        const m = masker();
+        const shown = m.push(Buffer.from(text.slice(0, cut))) + m.flushIdle() + m.push(Buffer.from(text.slice(cut))) + m.flushIdle() + m.end();
+        expect([cut, onScreen(shown).includes('[CPF]'), /590|166/.test(shown)]).toEqual([cut, true, false]);
+      }
+    });
   });
 
   it('completes a UTF-8 character split across chunks and flushes everything at the end', () => {
