@@ -155,17 +155,17 @@ export class ClientHalf {
     this.s.send(raw, entry);
   }
 
-  private newStatement(name: string, sql: string, facts: StatementFacts, auth: Allowed | undefined): StatementState {
+  private newStatement(m: Extract<FrontendMessage, { type: 'parse' }>, facts: StatementFacts, auth: Allowed | undefined): StatementState {
     let resolveDescribed: () => void = () => undefined;
     const described = new Promise<void>((r) => { resolveDescribed = r; });
-    return { name, sql, facts, pendingAuth: auth, columns: undefined, described, resolveDescribed, ...filedIn(this.s.batch) };
+    return { name: m.name, sql: m.sql, declaredParameters: m.paramTypes.length, facts, pendingAuth: auth, columns: undefined, described, resolveDescribed, ...filedIn(this.s.batch) };
   }
 
   /** A reserved name or blank text is answered here; other text is decided (a promise). */
   private parseDecision(m: Extract<FrontendMessage, { type: 'parse' }>): ReturnType<StatementDecider['decide']> | { denial: Denial } | { exec: undefined; facts: StatementFacts } {
     if (m.name.startsWith(RESERVED_PREFIX)) return { denial: reservedName('statement', m.name) };
     if (isBlank(m.sql)) return { exec: undefined, facts: statementFacts('') };
-    return this.decider.decide(m.sql);
+    return this.decider.decide(m.sql, m.paramTypes.length);
   }
 
   /**
@@ -199,7 +199,7 @@ export class ClientHalf {
     const forgotten = this.forgetDeallocated(d.facts);
     if (forgotten !== undefined) await forgotten;
     if (!isBlank(m.sql) && !await this.readyToParse(d.exec)) return;
-    const stmt = this.newStatement(m.name, m.sql, d.facts, d.exec);
+    const stmt = this.newStatement(m, d.facts, d.exec);
     const prev = this.s.statements.get(m.name);
     stmt.replaced = prev;
     this.s.statements.set(m.name, stmt);
@@ -425,7 +425,7 @@ export class ClientHalf {
       stmt.pendingAuth = undefined;
       return new Execution(pending, this.s.session);
     }
-    const d = await this.decider.decide(stmt.sql);
+    const d = await this.decider.decide(stmt.sql, stmt.declaredParameters);
     return 'denial' in d ? d : new Execution(d.exec, this.s.session);
   }
 

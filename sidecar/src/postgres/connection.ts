@@ -9,6 +9,7 @@ import { serialize } from 'pg-protocol';
 import type { CatalogProblem } from '../../../core/policy/sql-columns-catalog.ts';
 import type { SensitiveColumnsConfig } from '../../../core/policy/sql-columns.ts';
 import type { Enforcer, Session } from '../enforcement.ts';
+import { boundCommandText } from './approval-binding.ts';
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, parameterStatus, readyForQuery } from './backend.ts';
 import { FrontendReader, ProtocolError, type FrontendMessage, type StartupPacket } from './frontend.ts';
 import { catalogProblems } from './catalog-check.ts';
@@ -261,7 +262,7 @@ export class ProxyConnection {
       await opened.session.close(this.closeReason);
       return;
     }
-    if (!(await this.judgeStartupSettings(opened.session, req))) return;
+    if (!(await this.judgeStartupSettings(opened.session, req, this.boundDatabase(database)))) return;
     await this.connect(opened.session, req, database);
   }
 
@@ -271,10 +272,11 @@ export class ProxyConnection {
    * skip every rule a policy has on those settings (securitySetting, timeoutChange). Each one is
    * decided and recorded as `SET name TO 'value'`, before anything reaches the server.
    */
-  private async judgeStartupSettings(session: Session, req: StartupRequest): Promise<boolean> {
+  private async judgeStartupSettings(session: Session, req: StartupRequest, database: string | undefined): Promise<boolean> {
     for (const [name, value] of req.settings) {
       const sql = `SET ${name.toLowerCase()} TO '${value.replaceAll("'", "''")}'`;
-      const auth = await session.authorize({ protocol: 'postgres', sql }).catch((err: unknown) => ({
+      const hooks = database === undefined ? {} : { commandText: boundCommandText(sql, database) };
+      const auth = await session.authorize({ protocol: 'postgres', sql }, hooks).catch((err: unknown) => ({
         verdict: 'deny' as const, message: `the Guarita sidecar could not decide the startup setting ${name}: ${err instanceof Error ? err.message : String(err)}`,
       }));
       if (this.phase === 'closed') return false;
@@ -286,6 +288,15 @@ export class ProxyConnection {
       return false;
     }
     return true;
+  }
+
+  /**
+   * The database statements are bound to (approval-binding.ts): the session's, when the client
+   * chose it; undefined when the policy names it (spec.target.database: every session runs there).
+   */
+  private boundDatabase(database: string): string | undefined {
+    const pinned = this.ctx.target.database;
+    return pinned === undefined || pinned === '' ? database : undefined;
   }
 
   private tryDatabase(req: StartupRequest): string | undefined {
@@ -315,7 +326,7 @@ export class ProxyConnection {
       return;
     }
     if (!(await this.catalogHolds(session, this.upstream))) return;
-    this.ready(session, this.upstream);
+    this.ready(session, this.upstream, database);
   }
 
   /**
@@ -349,7 +360,7 @@ export class ProxyConnection {
     return false;
   }
 
-  private ready(session: Session, up: UpstreamConnection): void {
+  private ready(session: Session, up: UpstreamConnection, database: string): void {
     // Role or database defaults (ALTER ROLE ... SET) are outranked by the pinned startup options;
     // a server that still reports another value (or none) is not one the classifier can judge for.
     const pinned = startupPinnedProblem(up.parameters);
@@ -363,6 +374,7 @@ export class ProxyConnection {
     this.reader.maxMessageBytes = this.ctx.maxMessageBytes;
     this.pipeline = new Pipeline({
       session,
+      database: this.boundDatabase(database),
       logger: this.log,
       onVerdict: (v) => this.ctx.metrics?.statementDecided?.(v),
       io: {

@@ -44,6 +44,12 @@ export interface PipelineOptions {
   io: PipelineIO;
   logger: Logger;
   onVerdict?: (verdict: Authorization['verdict']) => void;
+  /**
+   * The database the session runs in, when the client chose it (the policy names no
+   * spec.target.database): every statement is decided, recorded and approved as a text that names
+   * it (approval-binding.ts), so an approval given in one database does not run in another.
+   */
+  database?: string;
 }
 
 /**
@@ -80,6 +86,8 @@ export interface StatementState extends Filed {
   /** What the listener filed under the name before this (what the server keeps if this is refused). */
   replaced?: StatementState;
   sql: string;
+  /** Parameter types the Parse declared: every run is decided knowing the statement has parameters. */
+  declaredParameters: number;
   facts: StatementFacts;
   /** The Parse-time authorization, used by the first Execute. */
   pendingAuth: Allowed | undefined;
