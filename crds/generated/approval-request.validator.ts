@@ -5,8 +5,8 @@ import required0 from 'ajv-formats/dist/formats.js';
 import required1 from 'ajv/dist/runtime/ucs2length.js';
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","required":["spec"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object","required":["name"],"properties":{"name":{"type":"string","minLength":1}}},"spec":{"x-kubernetes-validations":[{"rule":"has(self.reviews) == has(oldSelf.reviews) || !has(oldSelf.reviews)","message":"reviews cannot be removed","fieldPath":".reviews"}],"type":"object","required":["policyRef","rule","requester","purpose","target","command","podRef","sessionId","expiresAt"],"properties":{"policyRef":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"policyRef is immutable"}],"type":"object","required":["name"],"properties":{"name":{"minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","type":"string"}},"additionalProperties":false},"rule":{"minLength":1,"maxLength":63,"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"rule is immutable"}],"type":"string"},"requester":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"requester is immutable"},{"rule":"self.kind != 'ServiceAccount' || self.username.startsWith('system:serviceaccount:')","message":"a ServiceAccount requester is recorded as system:serviceaccount:<namespace>:<name>"}],"type":"object","required":["username","kind"],"properties":{"username":{"minLength":1,"maxLength":256,"type":"string"},"groups":{"maxItems":64,"type":"array","items":{"maxLength":256,"type":"string"}},"kind":{"type":"string","enum":["User","ServiceAccount"]},"issuer":{"maxLength":2048,"type":"string"},"claims":{"maxProperties":8,"type":"object","additionalProperties":{"maxLength":256,"type":"string"}}},"additionalProperties":false},"purpose":{"minLength":1,"maxLength":64,"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"purpose is immutable"}],"type":"string"},"target":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"target is immutable"}],"type":"object","required":["name","protocol"],"properties":{"name":{"minLength":1,"maxLength":40,"type":"string"},"protocol":{"type":"string","enum":["postgres","http","kubernetes","ssh"]}},"additionalProperties":false},"command":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"command is immutable"}],"type":"object","required":["text","preview","sha256"],"properties":{"text":{"minLength":1,"maxLength":65536,"type":"string"},"preview":{"maxLength":80,"type":"string"},"sha256":{"pattern":"^[0-9a-f]{64}$","type":"string"}},"additionalProperties":false},"podRef":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"podRef is immutable"}],"type":"object","required":["name"],"properties":{"name":{"minLength":1,"maxLength":253,"type":"string"},"uid":{"maxLength":64,"type":"string"}},"additionalProperties":false},"sessionId":{"minLength":1,"maxLength":128,"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"sessionId is immutable"}],"type":"string"},"expiresAt":{"format":"date-time","x-kubernetes-validations":[{"rule":"self == oldSelf","message":"expiresAt is immutable"}],"type":"string"},"reviews":{"maxItems":20,"x-kubernetes-validations":[{"rule":"size(self) >= size(oldSelf) && oldSelf.all(r, r in self)","message":"reviews are append-only: add one with op add at /spec/reviews/-"}],"type":"array","items":{"type":"object","required":["decision","reason"],"properties":{"decision":{"type":"string","enum":["Approved","Denied"]},"reason":{"minLength":1,"maxLength":1024,"type":"string"},"reviewer":{"maxLength":256,"type":"string"},"reviewerGroups":{"maxItems":64,"type":"array","items":{"maxLength":256,"type":"string"}},"reviewerUid":{"maxLength":256,"type":"string"},"time":{"format":"date-time","type":"string"}},"additionalProperties":false}}},"additionalProperties":false},"status":{"type":"object","properties":{"phase":{"type":"string","enum":["Pending","Approved","Denied","Expired","Consumed"]},"approvals":{"minimum":0,"type":"integer"},"required":{"minimum":1,"type":"integer"},"reviews":{"maxItems":20,"type":"array","items":{"type":"object","required":["reviewer","decision","reason","time"],"properties":{"reviewer":{"maxLength":256,"type":"string"},"decision":{"type":"string","enum":["Approved","Denied"]},"reason":{"maxLength":1024,"type":"string"},"time":{"format":"date-time","type":"string"}},"additionalProperties":false}},"decidedAt":{"format":"date-time","type":"string"},"consumedAt":{"format":"date-time","type":"string"},"message":{"maxLength":1024,"type":"string"},"execution":{"type":"object","required":["startedAt","outcome"],"properties":{"startedAt":{"format":"date-time","type":"string"},"finishedAt":{"format":"date-time","type":"string"},"outcome":{"type":"string","enum":["Succeeded","Failed"]},"rows":{"minimum":0,"type":"integer"},"bytes":{"minimum":0,"type":"integer"},"error":{"maxLength":4096,"type":"string"},"recordSequence":{"minimum":0,"type":"integer"}},"additionalProperties":false},"conditions":{"x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["type"],"maxItems":16,"type":"array","items":{"type":"object","required":["type","status","lastTransitionTime","reason","message"],"properties":{"type":{"maxLength":316,"type":"string"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"minimum":0,"type":"integer"},"lastTransitionTime":{"format":"date-time","type":"string"},"reason":{"maxLength":1024,"type":"string"},"message":{"maxLength":32768,"type":"string"}},"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false};
-const schema12 = [{"rule":"has(self.reviews) == has(oldSelf.reviews) || !has(oldSelf.reviews)","message":"reviews cannot be removed","fieldPath":".reviews"}];
+const schema11 = {"type":"object","required":["spec"],"properties":{"apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object","required":["name"],"properties":{"name":{"type":"string","minLength":1}}},"spec":{"x-kubernetes-validations":[{"rule":"has(self.reviews) == has(oldSelf.reviews) || !has(oldSelf.reviews)","message":"reviews cannot be removed","fieldPath":".reviews"},{"rule":"has(self.approval) == has(oldSelf.approval)","message":"approval is immutable: it is recorded when the request is created and cannot be added or removed","fieldPath":".approval"}],"type":"object","required":["policyRef","rule","requester","purpose","target","command","podRef","sessionId","expiresAt"],"properties":{"policyRef":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"policyRef is immutable"}],"type":"object","required":["name"],"properties":{"name":{"minLength":1,"maxLength":253,"pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","type":"string"}},"additionalProperties":false},"rule":{"minLength":1,"maxLength":63,"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"rule is immutable"}],"type":"string"},"requester":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"requester is immutable"},{"rule":"self.kind != 'ServiceAccount' || self.username.startsWith('system:serviceaccount:')","message":"a ServiceAccount requester is recorded as system:serviceaccount:<namespace>:<name>"}],"type":"object","required":["username","kind"],"properties":{"username":{"minLength":1,"maxLength":256,"type":"string"},"groups":{"maxItems":64,"type":"array","items":{"maxLength":256,"type":"string"}},"kind":{"type":"string","enum":["User","ServiceAccount"]},"issuer":{"maxLength":2048,"type":"string"},"claims":{"maxProperties":8,"type":"object","additionalProperties":{"maxLength":256,"type":"string"}}},"additionalProperties":false},"purpose":{"minLength":1,"maxLength":64,"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"purpose is immutable"}],"type":"string"},"target":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"target is immutable"}],"type":"object","required":["name","protocol"],"properties":{"name":{"minLength":1,"maxLength":40,"type":"string"},"protocol":{"type":"string","enum":["postgres","http","kubernetes","ssh"]}},"additionalProperties":false},"command":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"command is immutable"}],"type":"object","required":["text","preview","sha256"],"properties":{"text":{"minLength":1,"maxLength":65536,"type":"string"},"preview":{"maxLength":80,"type":"string"},"sha256":{"pattern":"^[0-9a-f]{64}$","type":"string"}},"additionalProperties":false},"podRef":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"podRef is immutable"}],"type":"object","required":["name"],"properties":{"name":{"minLength":1,"maxLength":253,"type":"string"},"uid":{"maxLength":64,"type":"string"}},"additionalProperties":false},"sessionId":{"minLength":1,"maxLength":128,"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"sessionId is immutable"}],"type":"string"},"expiresAt":{"format":"date-time","x-kubernetes-validations":[{"rule":"self == oldSelf","message":"expiresAt is immutable"}],"type":"string"},"approval":{"x-kubernetes-validations":[{"rule":"self == oldSelf","message":"approval is immutable"}],"type":"object","required":["approverGroups","minApprovals","ttlSeconds"],"properties":{"approverGroups":{"minItems":1,"maxItems":16,"type":"array","items":{"minLength":1,"maxLength":256,"type":"string"}},"minApprovals":{"minimum":1,"maximum":10,"type":"integer"},"ttlSeconds":{"minimum":0,"type":"integer"}},"additionalProperties":false},"reviews":{"maxItems":20,"x-kubernetes-validations":[{"rule":"size(self) >= size(oldSelf) && oldSelf.all(r, r in self)","message":"reviews are append-only: add one with op add at /spec/reviews/-"}],"type":"array","items":{"type":"object","required":["decision","reason"],"properties":{"decision":{"type":"string","enum":["Approved","Denied"]},"reason":{"minLength":1,"maxLength":1024,"type":"string"},"reviewer":{"maxLength":256,"type":"string"},"reviewerGroups":{"maxItems":64,"type":"array","items":{"maxLength":256,"type":"string"}},"reviewerUid":{"maxLength":256,"type":"string"},"time":{"format":"date-time","type":"string"}},"additionalProperties":false}}},"additionalProperties":false},"status":{"type":"object","properties":{"phase":{"type":"string","enum":["Pending","Approved","Denied","Expired","Consumed"]},"approvals":{"minimum":0,"type":"integer"},"required":{"minimum":1,"type":"integer"},"reviews":{"maxItems":20,"type":"array","items":{"type":"object","required":["reviewer","decision","reason","time"],"properties":{"reviewer":{"maxLength":256,"type":"string"},"decision":{"type":"string","enum":["Approved","Denied"]},"reason":{"maxLength":1024,"type":"string"},"time":{"format":"date-time","type":"string"}},"additionalProperties":false}},"decidedAt":{"format":"date-time","type":"string"},"consumeBy":{"format":"date-time","type":"string"},"consumedAt":{"format":"date-time","type":"string"},"message":{"maxLength":1024,"type":"string"},"execution":{"type":"object","required":["startedAt","outcome"],"properties":{"startedAt":{"format":"date-time","type":"string"},"finishedAt":{"format":"date-time","type":"string"},"outcome":{"type":"string","enum":["Succeeded","Failed"]},"rows":{"minimum":0,"type":"integer"},"bytes":{"minimum":0,"type":"integer"},"error":{"maxLength":4096,"type":"string"},"recordSequence":{"minimum":0,"type":"integer"}},"additionalProperties":false},"conditions":{"x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["type"],"maxItems":16,"type":"array","items":{"type":"object","required":["type","status","lastTransitionTime","reason","message"],"properties":{"type":{"maxLength":316,"type":"string"},"status":{"type":"string","enum":["True","False","Unknown"]},"observedGeneration":{"minimum":0,"type":"integer"},"lastTransitionTime":{"format":"date-time","type":"string"},"reason":{"maxLength":1024,"type":"string"},"message":{"maxLength":32768,"type":"string"}},"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false};
+const schema12 = [{"rule":"has(self.reviews) == has(oldSelf.reviews) || !has(oldSelf.reviews)","message":"reviews cannot be removed","fieldPath":".reviews"},{"rule":"has(self.approval) == has(oldSelf.approval)","message":"approval is immutable: it is recorded when the request is created and cannot be added or removed","fieldPath":".approval"}];
 const schema13 = [{"rule":"self == oldSelf","message":"policyRef is immutable"}];
 const schema14 = [{"rule":"self == oldSelf","message":"rule is immutable"}];
 const schema15 = [{"rule":"self == oldSelf","message":"requester is immutable"},{"rule":"self.kind != 'ServiceAccount' || self.username.startsWith('system:serviceaccount:')","message":"a ServiceAccount requester is recorded as system:serviceaccount:<namespace>:<name>"}];
@@ -16,12 +16,13 @@ const schema18 = [{"rule":"self == oldSelf","message":"command is immutable"}];
 const schema19 = [{"rule":"self == oldSelf","message":"podRef is immutable"}];
 const schema20 = [{"rule":"self == oldSelf","message":"sessionId is immutable"}];
 const schema21 = [{"rule":"self == oldSelf","message":"expiresAt is immutable"}];
-const schema22 = [{"rule":"size(self) >= size(oldSelf) && oldSelf.all(r, r in self)","message":"reviews are append-only: add one with op add at /spec/reviews/-"}];
-const schema23 = ["type"];
+const schema22 = [{"rule":"self == oldSelf","message":"approval is immutable"}];
+const schema23 = [{"rule":"size(self) >= size(oldSelf) && oldSelf.all(r, r in self)","message":"reviews are append-only: add one with op add at /spec/reviews/-"}];
+const schema24 = ["type"];
 const func2 = required1.default;
 const func3 = runtime.celRuleErrors;
 const func4 = Object.prototype.hasOwnProperty;
-const func46 = runtime.listMapKeyErrors;
+const func49 = runtime.listMapKeyErrors;
 const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "u");
 const pattern1 = new RegExp("^[0-9a-f]{64}$", "u");
 const formats0 = required0.fullFormats["date-time"];
@@ -1068,16 +1069,16 @@ vErrors.push(err83);
 errors++;
 }
 }
-if(data4.reviews !== undefined){
-let data29 = data4.reviews;
-const kerrs10 = func3(schema22, data29, "/spec/reviews");
+if(data4.approval !== undefined){
+let data29 = data4.approval;
+const kerrs10 = func3(schema22, data29, "/spec/approval");
 if(kerrs10 !== null){
 vErrors = vErrors === null ? kerrs10 : vErrors.concat(kerrs10);
 errors = vErrors.length;
 }
-if(Array.isArray(data29)){
-if(data29.length > 20){
-const err84 = {instancePath:instancePath+"/spec/reviews",schemaPath:"#/properties/spec/properties/reviews/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+if(data29.approverGroups === undefined){
+const err84 = {instancePath:instancePath+"/spec/approval",schemaPath:"#/properties/spec/properties/approval/required",keyword:"required",params:{missingProperty: "approverGroups"},message:"must have required property '"+"approverGroups"+"'"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1086,12 +1087,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-const len1 = data29.length;
-for(let i1=0; i1<len1; i1++){
-let data30 = data29[i1];
-if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
-if(data30.decision === undefined){
-const err85 = {instancePath:instancePath+"/spec/reviews/" + i1,schemaPath:"#/properties/spec/properties/reviews/items/required",keyword:"required",params:{missingProperty: "decision"},message:"must have required property '"+"decision"+"'"};
+if(data29.minApprovals === undefined){
+const err85 = {instancePath:instancePath+"/spec/approval",schemaPath:"#/properties/spec/properties/approval/required",keyword:"required",params:{missingProperty: "minApprovals"},message:"must have required property '"+"minApprovals"+"'"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1100,8 +1097,8 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(data30.reason === undefined){
-const err86 = {instancePath:instancePath+"/spec/reviews/" + i1,schemaPath:"#/properties/spec/properties/reviews/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+if(data29.ttlSeconds === undefined){
+const err86 = {instancePath:instancePath+"/spec/approval",schemaPath:"#/properties/spec/properties/approval/required",keyword:"required",params:{missingProperty: "ttlSeconds"},message:"must have required property '"+"ttlSeconds"+"'"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1110,9 +1107,9 @@ vErrors.push(err86);
 }
 errors++;
 }
-for(const key8 in data30){
-if(!((((((key8 === "decision") || (key8 === "reason")) || (key8 === "reviewer")) || (key8 === "reviewerGroups")) || (key8 === "reviewerUid")) || (key8 === "time"))){
-const err87 = {instancePath:instancePath+"/spec/reviews/" + i1,schemaPath:"#/properties/spec/properties/reviews/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+for(const key8 in data29){
+if(!(((key8 === "approverGroups") || (key8 === "minApprovals")) || (key8 === "ttlSeconds"))){
+const err87 = {instancePath:instancePath+"/spec/approval",schemaPath:"#/properties/spec/properties/approval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1122,10 +1119,11 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data30.decision !== undefined){
-let data31 = data30.decision;
-if(typeof data31 !== "string"){
-const err88 = {instancePath:instancePath+"/spec/reviews/" + i1+"/decision",schemaPath:"#/properties/spec/properties/reviews/items/properties/decision/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data29.approverGroups !== undefined){
+let data30 = data29.approverGroups;
+if(Array.isArray(data30)){
+if(data30.length > 16){
+const err88 = {instancePath:instancePath+"/spec/approval/approverGroups",schemaPath:"#/properties/spec/properties/approval/properties/approverGroups/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1134,8 +1132,8 @@ vErrors.push(err88);
 }
 errors++;
 }
-if(!((data31 === "Approved") || (data31 === "Denied"))){
-const err89 = {instancePath:instancePath+"/spec/reviews/" + i1+"/decision",schemaPath:"#/properties/spec/properties/reviews/items/properties/decision/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.reviews.items.properties.decision.enum},message:"must be equal to one of the allowed values"};
+if(data30.length < 1){
+const err89 = {instancePath:instancePath+"/spec/approval/approverGroups",schemaPath:"#/properties/spec/properties/approval/properties/approverGroups/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1144,12 +1142,12 @@ vErrors.push(err89);
 }
 errors++;
 }
-}
-if(data30.reason !== undefined){
-let data32 = data30.reason;
-if(typeof data32 === "string"){
-if(func2(data32) > 1024){
-const err90 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reason",schemaPath:"#/properties/spec/properties/reviews/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+const len1 = data30.length;
+for(let i1=0; i1<len1; i1++){
+let data31 = data30[i1];
+if(typeof data31 === "string"){
+if(func2(data31) > 256){
+const err90 = {instancePath:instancePath+"/spec/approval/approverGroups/" + i1,schemaPath:"#/properties/spec/properties/approval/properties/approverGroups/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1158,8 +1156,8 @@ vErrors.push(err90);
 }
 errors++;
 }
-if(func2(data32) < 1){
-const err91 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reason",schemaPath:"#/properties/spec/properties/reviews/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(func2(data31) < 1){
+const err91 = {instancePath:instancePath+"/spec/approval/approverGroups/" + i1,schemaPath:"#/properties/spec/properties/approval/properties/approverGroups/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1170,7 +1168,7 @@ errors++;
 }
 }
 else {
-const err92 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reason",schemaPath:"#/properties/spec/properties/reviews/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err92 = {instancePath:instancePath+"/spec/approval/approverGroups/" + i1,schemaPath:"#/properties/spec/properties/approval/properties/approverGroups/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1180,11 +1178,9 @@ vErrors.push(err92);
 errors++;
 }
 }
-if(data30.reviewer !== undefined){
-let data33 = data30.reviewer;
-if(typeof data33 === "string"){
-if(func2(data33) > 256){
-const err93 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reviewer",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewer/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+}
+else {
+const err93 = {instancePath:instancePath+"/spec/approval/approverGroups",schemaPath:"#/properties/spec/properties/approval/properties/approverGroups/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1194,8 +1190,10 @@ vErrors.push(err93);
 errors++;
 }
 }
-else {
-const err94 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reviewer",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewer/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data29.minApprovals !== undefined){
+let data32 = data29.minApprovals;
+if(!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))){
+const err94 = {instancePath:instancePath+"/spec/approval/minApprovals",schemaPath:"#/properties/spec/properties/approval/properties/minApprovals/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1204,12 +1202,9 @@ vErrors.push(err94);
 }
 errors++;
 }
-}
-if(data30.reviewerGroups !== undefined){
-let data34 = data30.reviewerGroups;
-if(Array.isArray(data34)){
-if(data34.length > 64){
-const err95 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reviewerGroups",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerGroups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
+if((typeof data32 == "number") && (isFinite(data32))){
+if(data32 > 10 || isNaN(data32)){
+const err95 = {instancePath:instancePath+"/spec/approval/minApprovals",schemaPath:"#/properties/spec/properties/approval/properties/minApprovals/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1218,12 +1213,8 @@ vErrors.push(err95);
 }
 errors++;
 }
-const len2 = data34.length;
-for(let i2=0; i2<len2; i2++){
-let data35 = data34[i2];
-if(typeof data35 === "string"){
-if(func2(data35) > 256){
-const err96 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reviewerGroups/" + i2,schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerGroups/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+if(data32 < 1 || isNaN(data32)){
+const err96 = {instancePath:instancePath+"/spec/approval/minApprovals",schemaPath:"#/properties/spec/properties/approval/properties/minApprovals/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1233,8 +1224,11 @@ vErrors.push(err96);
 errors++;
 }
 }
-else {
-const err97 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reviewerGroups/" + i2,schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerGroups/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data29.ttlSeconds !== undefined){
+let data33 = data29.ttlSeconds;
+if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
+const err97 = {instancePath:instancePath+"/spec/approval/ttlSeconds",schemaPath:"#/properties/spec/properties/approval/properties/ttlSeconds/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1243,10 +1237,9 @@ vErrors.push(err97);
 }
 errors++;
 }
-}
-}
-else {
-const err98 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reviewerGroups",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerGroups/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data33 == "number") && (isFinite(data33))){
+if(data33 < 0 || isNaN(data33)){
+const err98 = {instancePath:instancePath+"/spec/approval/ttlSeconds",schemaPath:"#/properties/spec/properties/approval/properties/ttlSeconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1256,11 +1249,10 @@ vErrors.push(err98);
 errors++;
 }
 }
-if(data30.reviewerUid !== undefined){
-let data36 = data30.reviewerUid;
-if(typeof data36 === "string"){
-if(func2(data36) > 256){
-const err99 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reviewerUid",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerUid/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+}
+}
+else {
+const err99 = {instancePath:instancePath+"/spec/approval",schemaPath:"#/properties/spec/properties/approval/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1270,8 +1262,16 @@ vErrors.push(err99);
 errors++;
 }
 }
-else {
-const err100 = {instancePath:instancePath+"/spec/reviews/" + i1+"/reviewerUid",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerUid/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data4.reviews !== undefined){
+let data34 = data4.reviews;
+const kerrs11 = func3(schema23, data34, "/spec/reviews");
+if(kerrs11 !== null){
+vErrors = vErrors === null ? kerrs11 : vErrors.concat(kerrs11);
+errors = vErrors.length;
+}
+if(Array.isArray(data34)){
+if(data34.length > 20){
+const err100 = {instancePath:instancePath+"/spec/reviews",schemaPath:"#/properties/spec/properties/reviews/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1280,12 +1280,12 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-if(data30.time !== undefined){
-let data37 = data30.time;
-if(typeof data37 === "string"){
-if(!(formats0.validate(data37))){
-const err101 = {instancePath:instancePath+"/spec/reviews/" + i1+"/time",schemaPath:"#/properties/spec/properties/reviews/items/properties/time/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const len2 = data34.length;
+for(let i2=0; i2<len2; i2++){
+let data35 = data34[i2];
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.decision === undefined){
+const err101 = {instancePath:instancePath+"/spec/reviews/" + i2,schemaPath:"#/properties/spec/properties/reviews/items/required",keyword:"required",params:{missingProperty: "decision"},message:"must have required property '"+"decision"+"'"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1294,9 +1294,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-else {
-const err102 = {instancePath:instancePath+"/spec/reviews/" + i1+"/time",schemaPath:"#/properties/spec/properties/reviews/items/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data35.reason === undefined){
+const err102 = {instancePath:instancePath+"/spec/reviews/" + i2,schemaPath:"#/properties/spec/properties/reviews/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1305,10 +1304,9 @@ vErrors.push(err102);
 }
 errors++;
 }
-}
-}
-else {
-const err103 = {instancePath:instancePath+"/spec/reviews/" + i1,schemaPath:"#/properties/spec/properties/reviews/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key9 in data35){
+if(!((((((key9 === "decision") || (key9 === "reason")) || (key9 === "reviewer")) || (key9 === "reviewerGroups")) || (key9 === "reviewerUid")) || (key9 === "time"))){
+const err103 = {instancePath:instancePath+"/spec/reviews/" + i2,schemaPath:"#/properties/spec/properties/reviews/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1318,9 +1316,10 @@ vErrors.push(err103);
 errors++;
 }
 }
-}
-else {
-const err104 = {instancePath:instancePath+"/spec/reviews",schemaPath:"#/properties/spec/properties/reviews/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data35.decision !== undefined){
+let data36 = data35.decision;
+if(typeof data36 !== "string"){
+const err104 = {instancePath:instancePath+"/spec/reviews/" + i2+"/decision",schemaPath:"#/properties/spec/properties/reviews/items/properties/decision/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1329,10 +1328,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-}
-else {
-const err105 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data36 === "Approved") || (data36 === "Denied"))){
+const err105 = {instancePath:instancePath+"/spec/reviews/" + i2+"/decision",schemaPath:"#/properties/spec/properties/reviews/items/properties/decision/enum",keyword:"enum",params:{allowedValues: schema11.properties.spec.properties.reviews.items.properties.decision.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1342,12 +1339,11 @@ vErrors.push(err105);
 errors++;
 }
 }
-if(data.status !== undefined){
-let data38 = data.status;
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-for(const key9 in data38){
-if(!(func4.call(schema11.properties.status.properties, key9))){
-const err106 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(data35.reason !== undefined){
+let data37 = data35.reason;
+if(typeof data37 === "string"){
+if(func2(data37) > 1024){
+const err106 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reason",schemaPath:"#/properties/spec/properties/reviews/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1356,11 +1352,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-}
-if(data38.phase !== undefined){
-let data39 = data38.phase;
-if(typeof data39 !== "string"){
-const err107 = {instancePath:instancePath+"/status/phase",schemaPath:"#/properties/status/properties/phase/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func2(data37) < 1){
+const err107 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reason",schemaPath:"#/properties/spec/properties/reviews/items/properties/reason/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1369,8 +1362,9 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(!(((((data39 === "Pending") || (data39 === "Approved")) || (data39 === "Denied")) || (data39 === "Expired")) || (data39 === "Consumed"))){
-const err108 = {instancePath:instancePath+"/status/phase",schemaPath:"#/properties/status/properties/phase/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.phase.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err108 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reason",schemaPath:"#/properties/spec/properties/reviews/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1380,10 +1374,11 @@ vErrors.push(err108);
 errors++;
 }
 }
-if(data38.approvals !== undefined){
-let data40 = data38.approvals;
-if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
-const err109 = {instancePath:instancePath+"/status/approvals",schemaPath:"#/properties/status/properties/approvals/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data35.reviewer !== undefined){
+let data38 = data35.reviewer;
+if(typeof data38 === "string"){
+if(func2(data38) > 256){
+const err109 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reviewer",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewer/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1392,9 +1387,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-if((typeof data40 == "number") && (isFinite(data40))){
-if(data40 < 0 || isNaN(data40)){
-const err110 = {instancePath:instancePath+"/status/approvals",schemaPath:"#/properties/status/properties/approvals/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err110 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reviewer",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewer/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1404,11 +1399,11 @@ vErrors.push(err110);
 errors++;
 }
 }
-}
-if(data38.required !== undefined){
-let data41 = data38.required;
-if(!(((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41))) && (isFinite(data41)))){
-const err111 = {instancePath:instancePath+"/status/required",schemaPath:"#/properties/status/properties/required/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data35.reviewerGroups !== undefined){
+let data39 = data35.reviewerGroups;
+if(Array.isArray(data39)){
+if(data39.length > 64){
+const err111 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reviewerGroups",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerGroups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1417,9 +1412,12 @@ vErrors.push(err111);
 }
 errors++;
 }
-if((typeof data41 == "number") && (isFinite(data41))){
-if(data41 < 1 || isNaN(data41)){
-const err112 = {instancePath:instancePath+"/status/required",schemaPath:"#/properties/status/properties/required/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const len3 = data39.length;
+for(let i3=0; i3<len3; i3++){
+let data40 = data39[i3];
+if(typeof data40 === "string"){
+if(func2(data40) > 256){
+const err112 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reviewerGroups/" + i3,schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerGroups/items/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1429,12 +1427,8 @@ vErrors.push(err112);
 errors++;
 }
 }
-}
-if(data38.reviews !== undefined){
-let data42 = data38.reviews;
-if(Array.isArray(data42)){
-if(data42.length > 20){
-const err113 = {instancePath:instancePath+"/status/reviews",schemaPath:"#/properties/status/properties/reviews/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
+else {
+const err113 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reviewerGroups/" + i3,schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerGroups/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1443,12 +1437,10 @@ vErrors.push(err113);
 }
 errors++;
 }
-const len3 = data42.length;
-for(let i3=0; i3<len3; i3++){
-let data43 = data42[i3];
-if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-if(data43.reviewer === undefined){
-const err114 = {instancePath:instancePath+"/status/reviews/" + i3,schemaPath:"#/properties/status/properties/reviews/items/required",keyword:"required",params:{missingProperty: "reviewer"},message:"must have required property '"+"reviewer"+"'"};
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reviewerGroups",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerGroups/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1457,8 +1449,12 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(data43.decision === undefined){
-const err115 = {instancePath:instancePath+"/status/reviews/" + i3,schemaPath:"#/properties/status/properties/reviews/items/required",keyword:"required",params:{missingProperty: "decision"},message:"must have required property '"+"decision"+"'"};
+}
+if(data35.reviewerUid !== undefined){
+let data41 = data35.reviewerUid;
+if(typeof data41 === "string"){
+if(func2(data41) > 256){
+const err115 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reviewerUid",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerUid/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1467,8 +1463,9 @@ vErrors.push(err115);
 }
 errors++;
 }
-if(data43.reason === undefined){
-const err116 = {instancePath:instancePath+"/status/reviews/" + i3,schemaPath:"#/properties/status/properties/reviews/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+else {
+const err116 = {instancePath:instancePath+"/spec/reviews/" + i2+"/reviewerUid",schemaPath:"#/properties/spec/properties/reviews/items/properties/reviewerUid/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1477,8 +1474,12 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(data43.time === undefined){
-const err117 = {instancePath:instancePath+"/status/reviews/" + i3,schemaPath:"#/properties/status/properties/reviews/items/required",keyword:"required",params:{missingProperty: "time"},message:"must have required property '"+"time"+"'"};
+}
+if(data35.time !== undefined){
+let data42 = data35.time;
+if(typeof data42 === "string"){
+if(!(formats0.validate(data42))){
+const err117 = {instancePath:instancePath+"/spec/reviews/" + i2+"/time",schemaPath:"#/properties/spec/properties/reviews/items/properties/time/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1487,9 +1488,9 @@ vErrors.push(err117);
 }
 errors++;
 }
-for(const key10 in data43){
-if(!((((key10 === "reviewer") || (key10 === "decision")) || (key10 === "reason")) || (key10 === "time"))){
-const err118 = {instancePath:instancePath+"/status/reviews/" + i3,schemaPath:"#/properties/status/properties/reviews/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+else {
+const err118 = {instancePath:instancePath+"/spec/reviews/" + i2+"/time",schemaPath:"#/properties/spec/properties/reviews/items/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1499,11 +1500,9 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data43.reviewer !== undefined){
-let data44 = data43.reviewer;
-if(typeof data44 === "string"){
-if(func2(data44) > 256){
-const err119 = {instancePath:instancePath+"/status/reviews/" + i3+"/reviewer",schemaPath:"#/properties/status/properties/reviews/items/properties/reviewer/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
+}
+else {
+const err119 = {instancePath:instancePath+"/spec/reviews/" + i2,schemaPath:"#/properties/spec/properties/reviews/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1513,8 +1512,9 @@ vErrors.push(err119);
 errors++;
 }
 }
+}
 else {
-const err120 = {instancePath:instancePath+"/status/reviews/" + i3+"/reviewer",schemaPath:"#/properties/status/properties/reviews/items/properties/reviewer/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err120 = {instancePath:instancePath+"/spec/reviews",schemaPath:"#/properties/spec/properties/reviews/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1524,10 +1524,9 @@ vErrors.push(err120);
 errors++;
 }
 }
-if(data43.decision !== undefined){
-let data45 = data43.decision;
-if(typeof data45 !== "string"){
-const err121 = {instancePath:instancePath+"/status/reviews/" + i3+"/decision",schemaPath:"#/properties/status/properties/reviews/items/properties/decision/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err121 = {instancePath:instancePath+"/spec",schemaPath:"#/properties/spec/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1536,8 +1535,13 @@ vErrors.push(err121);
 }
 errors++;
 }
-if(!((data45 === "Approved") || (data45 === "Denied"))){
-const err122 = {instancePath:instancePath+"/status/reviews/" + i3+"/decision",schemaPath:"#/properties/status/properties/reviews/items/properties/decision/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.reviews.items.properties.decision.enum},message:"must be equal to one of the allowed values"};
+}
+if(data.status !== undefined){
+let data43 = data.status;
+if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
+for(const key10 in data43){
+if(!(func4.call(schema11.properties.status.properties, key10))){
+const err122 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1547,11 +1551,10 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data43.reason !== undefined){
-let data46 = data43.reason;
-if(typeof data46 === "string"){
-if(func2(data46) > 1024){
-const err123 = {instancePath:instancePath+"/status/reviews/" + i3+"/reason",schemaPath:"#/properties/status/properties/reviews/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(data43.phase !== undefined){
+let data44 = data43.phase;
+if(typeof data44 !== "string"){
+const err123 = {instancePath:instancePath+"/status/phase",schemaPath:"#/properties/status/properties/phase/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1560,9 +1563,8 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-else {
-const err124 = {instancePath:instancePath+"/status/reviews/" + i3+"/reason",schemaPath:"#/properties/status/properties/reviews/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data44 === "Pending") || (data44 === "Approved")) || (data44 === "Denied")) || (data44 === "Expired")) || (data44 === "Consumed"))){
+const err124 = {instancePath:instancePath+"/status/phase",schemaPath:"#/properties/status/properties/phase/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.phase.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1572,11 +1574,10 @@ vErrors.push(err124);
 errors++;
 }
 }
-if(data43.time !== undefined){
-let data47 = data43.time;
-if(typeof data47 === "string"){
-if(!(formats0.validate(data47))){
-const err125 = {instancePath:instancePath+"/status/reviews/" + i3+"/time",schemaPath:"#/properties/status/properties/reviews/items/properties/time/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(data43.approvals !== undefined){
+let data45 = data43.approvals;
+if(!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))){
+const err125 = {instancePath:instancePath+"/status/approvals",schemaPath:"#/properties/status/properties/approvals/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1585,9 +1586,9 @@ vErrors.push(err125);
 }
 errors++;
 }
-}
-else {
-const err126 = {instancePath:instancePath+"/status/reviews/" + i3+"/time",schemaPath:"#/properties/status/properties/reviews/items/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data45 == "number") && (isFinite(data45))){
+if(data45 < 0 || isNaN(data45)){
+const err126 = {instancePath:instancePath+"/status/approvals",schemaPath:"#/properties/status/properties/approvals/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1598,8 +1599,10 @@ errors++;
 }
 }
 }
-else {
-const err127 = {instancePath:instancePath+"/status/reviews/" + i3,schemaPath:"#/properties/status/properties/reviews/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data43.required !== undefined){
+let data46 = data43.required;
+if(!(((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46))) && (isFinite(data46)))){
+const err127 = {instancePath:instancePath+"/status/required",schemaPath:"#/properties/status/properties/required/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1608,10 +1611,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-}
-else {
-const err128 = {instancePath:instancePath+"/status/reviews",schemaPath:"#/properties/status/properties/reviews/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if((typeof data46 == "number") && (isFinite(data46))){
+if(data46 < 1 || isNaN(data46)){
+const err128 = {instancePath:instancePath+"/status/required",schemaPath:"#/properties/status/properties/required/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1621,11 +1623,12 @@ vErrors.push(err128);
 errors++;
 }
 }
-if(data38.decidedAt !== undefined){
-let data48 = data38.decidedAt;
-if(typeof data48 === "string"){
-if(!(formats0.validate(data48))){
-const err129 = {instancePath:instancePath+"/status/decidedAt",schemaPath:"#/properties/status/properties/decidedAt/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+}
+if(data43.reviews !== undefined){
+let data47 = data43.reviews;
+if(Array.isArray(data47)){
+if(data47.length > 20){
+const err129 = {instancePath:instancePath+"/status/reviews",schemaPath:"#/properties/status/properties/reviews/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1634,9 +1637,12 @@ vErrors.push(err129);
 }
 errors++;
 }
-}
-else {
-const err130 = {instancePath:instancePath+"/status/decidedAt",schemaPath:"#/properties/status/properties/decidedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len4 = data47.length;
+for(let i4=0; i4<len4; i4++){
+let data48 = data47[i4];
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+if(data48.reviewer === undefined){
+const err130 = {instancePath:instancePath+"/status/reviews/" + i4,schemaPath:"#/properties/status/properties/reviews/items/required",keyword:"required",params:{missingProperty: "reviewer"},message:"must have required property '"+"reviewer"+"'"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1645,12 +1651,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data38.consumedAt !== undefined){
-let data49 = data38.consumedAt;
-if(typeof data49 === "string"){
-if(!(formats0.validate(data49))){
-const err131 = {instancePath:instancePath+"/status/consumedAt",schemaPath:"#/properties/status/properties/consumedAt/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(data48.decision === undefined){
+const err131 = {instancePath:instancePath+"/status/reviews/" + i4,schemaPath:"#/properties/status/properties/reviews/items/required",keyword:"required",params:{missingProperty: "decision"},message:"must have required property '"+"decision"+"'"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1659,9 +1661,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-else {
-const err132 = {instancePath:instancePath+"/status/consumedAt",schemaPath:"#/properties/status/properties/consumedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data48.reason === undefined){
+const err132 = {instancePath:instancePath+"/status/reviews/" + i4,schemaPath:"#/properties/status/properties/reviews/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1670,12 +1671,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-}
-if(data38.message !== undefined){
-let data50 = data38.message;
-if(typeof data50 === "string"){
-if(func2(data50) > 1024){
-const err133 = {instancePath:instancePath+"/status/message",schemaPath:"#/properties/status/properties/message/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(data48.time === undefined){
+const err133 = {instancePath:instancePath+"/status/reviews/" + i4,schemaPath:"#/properties/status/properties/reviews/items/required",keyword:"required",params:{missingProperty: "time"},message:"must have required property '"+"time"+"'"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1684,9 +1681,9 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-else {
-const err134 = {instancePath:instancePath+"/status/message",schemaPath:"#/properties/status/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key11 in data48){
+if(!((((key11 === "reviewer") || (key11 === "decision")) || (key11 === "reason")) || (key11 === "time"))){
+const err134 = {instancePath:instancePath+"/status/reviews/" + i4,schemaPath:"#/properties/status/properties/reviews/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1696,11 +1693,11 @@ vErrors.push(err134);
 errors++;
 }
 }
-if(data38.execution !== undefined){
-let data51 = data38.execution;
-if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
-if(data51.startedAt === undefined){
-const err135 = {instancePath:instancePath+"/status/execution",schemaPath:"#/properties/status/properties/execution/required",keyword:"required",params:{missingProperty: "startedAt"},message:"must have required property '"+"startedAt"+"'"};
+if(data48.reviewer !== undefined){
+let data49 = data48.reviewer;
+if(typeof data49 === "string"){
+if(func2(data49) > 256){
+const err135 = {instancePath:instancePath+"/status/reviews/" + i4+"/reviewer",schemaPath:"#/properties/status/properties/reviews/items/properties/reviewer/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1709,8 +1706,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-if(data51.outcome === undefined){
-const err136 = {instancePath:instancePath+"/status/execution",schemaPath:"#/properties/status/properties/execution/required",keyword:"required",params:{missingProperty: "outcome"},message:"must have required property '"+"outcome"+"'"};
+}
+else {
+const err136 = {instancePath:instancePath+"/status/reviews/" + i4+"/reviewer",schemaPath:"#/properties/status/properties/reviews/items/properties/reviewer/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1719,9 +1717,11 @@ vErrors.push(err136);
 }
 errors++;
 }
-for(const key11 in data51){
-if(!(((((((key11 === "startedAt") || (key11 === "finishedAt")) || (key11 === "outcome")) || (key11 === "rows")) || (key11 === "bytes")) || (key11 === "error")) || (key11 === "recordSequence"))){
-const err137 = {instancePath:instancePath+"/status/execution",schemaPath:"#/properties/status/properties/execution/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+if(data48.decision !== undefined){
+let data50 = data48.decision;
+if(typeof data50 !== "string"){
+const err137 = {instancePath:instancePath+"/status/reviews/" + i4+"/decision",schemaPath:"#/properties/status/properties/reviews/items/properties/decision/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1730,12 +1730,8 @@ vErrors.push(err137);
 }
 errors++;
 }
-}
-if(data51.startedAt !== undefined){
-let data52 = data51.startedAt;
-if(typeof data52 === "string"){
-if(!(formats0.validate(data52))){
-const err138 = {instancePath:instancePath+"/status/execution/startedAt",schemaPath:"#/properties/status/properties/execution/properties/startedAt/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(!((data50 === "Approved") || (data50 === "Denied"))){
+const err138 = {instancePath:instancePath+"/status/reviews/" + i4+"/decision",schemaPath:"#/properties/status/properties/reviews/items/properties/decision/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.reviews.items.properties.decision.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1745,8 +1741,11 @@ vErrors.push(err138);
 errors++;
 }
 }
-else {
-const err139 = {instancePath:instancePath+"/status/execution/startedAt",schemaPath:"#/properties/status/properties/execution/properties/startedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data48.reason !== undefined){
+let data51 = data48.reason;
+if(typeof data51 === "string"){
+if(func2(data51) > 1024){
+const err139 = {instancePath:instancePath+"/status/reviews/" + i4+"/reason",schemaPath:"#/properties/status/properties/reviews/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1756,11 +1755,8 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data51.finishedAt !== undefined){
-let data53 = data51.finishedAt;
-if(typeof data53 === "string"){
-if(!(formats0.validate(data53))){
-const err140 = {instancePath:instancePath+"/status/execution/finishedAt",schemaPath:"#/properties/status/properties/execution/properties/finishedAt/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err140 = {instancePath:instancePath+"/status/reviews/" + i4+"/reason",schemaPath:"#/properties/status/properties/reviews/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1770,8 +1766,11 @@ vErrors.push(err140);
 errors++;
 }
 }
-else {
-const err141 = {instancePath:instancePath+"/status/execution/finishedAt",schemaPath:"#/properties/status/properties/execution/properties/finishedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data48.time !== undefined){
+let data52 = data48.time;
+if(typeof data52 === "string"){
+if(!(formats0.validate(data52))){
+const err141 = {instancePath:instancePath+"/status/reviews/" + i4+"/time",schemaPath:"#/properties/status/properties/reviews/items/properties/time/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1781,10 +1780,8 @@ vErrors.push(err141);
 errors++;
 }
 }
-if(data51.outcome !== undefined){
-let data54 = data51.outcome;
-if(typeof data54 !== "string"){
-const err142 = {instancePath:instancePath+"/status/execution/outcome",schemaPath:"#/properties/status/properties/execution/properties/outcome/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err142 = {instancePath:instancePath+"/status/reviews/" + i4+"/time",schemaPath:"#/properties/status/properties/reviews/items/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1793,8 +1790,10 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(!((data54 === "Succeeded") || (data54 === "Failed"))){
-const err143 = {instancePath:instancePath+"/status/execution/outcome",schemaPath:"#/properties/status/properties/execution/properties/outcome/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.execution.properties.outcome.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err143 = {instancePath:instancePath+"/status/reviews/" + i4,schemaPath:"#/properties/status/properties/reviews/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1804,10 +1803,9 @@ vErrors.push(err143);
 errors++;
 }
 }
-if(data51.rows !== undefined){
-let data55 = data51.rows;
-if(!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))){
-const err144 = {instancePath:instancePath+"/status/execution/rows",schemaPath:"#/properties/status/properties/execution/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err144 = {instancePath:instancePath+"/status/reviews",schemaPath:"#/properties/status/properties/reviews/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1816,9 +1814,12 @@ vErrors.push(err144);
 }
 errors++;
 }
-if((typeof data55 == "number") && (isFinite(data55))){
-if(data55 < 0 || isNaN(data55)){
-const err145 = {instancePath:instancePath+"/status/execution/rows",schemaPath:"#/properties/status/properties/execution/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data43.decidedAt !== undefined){
+let data53 = data43.decidedAt;
+if(typeof data53 === "string"){
+if(!(formats0.validate(data53))){
+const err145 = {instancePath:instancePath+"/status/decidedAt",schemaPath:"#/properties/status/properties/decidedAt/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1828,11 +1829,8 @@ vErrors.push(err145);
 errors++;
 }
 }
-}
-if(data51.bytes !== undefined){
-let data56 = data51.bytes;
-if(!(((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56))) && (isFinite(data56)))){
-const err146 = {instancePath:instancePath+"/status/execution/bytes",schemaPath:"#/properties/status/properties/execution/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err146 = {instancePath:instancePath+"/status/decidedAt",schemaPath:"#/properties/status/properties/decidedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1841,9 +1839,12 @@ vErrors.push(err146);
 }
 errors++;
 }
-if((typeof data56 == "number") && (isFinite(data56))){
-if(data56 < 0 || isNaN(data56)){
-const err147 = {instancePath:instancePath+"/status/execution/bytes",schemaPath:"#/properties/status/properties/execution/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data43.consumeBy !== undefined){
+let data54 = data43.consumeBy;
+if(typeof data54 === "string"){
+if(!(formats0.validate(data54))){
+const err147 = {instancePath:instancePath+"/status/consumeBy",schemaPath:"#/properties/status/properties/consumeBy/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1853,12 +1854,8 @@ vErrors.push(err147);
 errors++;
 }
 }
-}
-if(data51.error !== undefined){
-let data57 = data51.error;
-if(typeof data57 === "string"){
-if(func2(data57) > 4096){
-const err148 = {instancePath:instancePath+"/status/execution/error",schemaPath:"#/properties/status/properties/execution/properties/error/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+else {
+const err148 = {instancePath:instancePath+"/status/consumeBy",schemaPath:"#/properties/status/properties/consumeBy/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1868,8 +1865,11 @@ vErrors.push(err148);
 errors++;
 }
 }
-else {
-const err149 = {instancePath:instancePath+"/status/execution/error",schemaPath:"#/properties/status/properties/execution/properties/error/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data43.consumedAt !== undefined){
+let data55 = data43.consumedAt;
+if(typeof data55 === "string"){
+if(!(formats0.validate(data55))){
+const err149 = {instancePath:instancePath+"/status/consumedAt",schemaPath:"#/properties/status/properties/consumedAt/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1879,10 +1879,8 @@ vErrors.push(err149);
 errors++;
 }
 }
-if(data51.recordSequence !== undefined){
-let data58 = data51.recordSequence;
-if(!(((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58))) && (isFinite(data58)))){
-const err150 = {instancePath:instancePath+"/status/execution/recordSequence",schemaPath:"#/properties/status/properties/execution/properties/recordSequence/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err150 = {instancePath:instancePath+"/status/consumedAt",schemaPath:"#/properties/status/properties/consumedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1891,9 +1889,12 @@ vErrors.push(err150);
 }
 errors++;
 }
-if((typeof data58 == "number") && (isFinite(data58))){
-if(data58 < 0 || isNaN(data58)){
-const err151 = {instancePath:instancePath+"/status/execution/recordSequence",schemaPath:"#/properties/status/properties/execution/properties/recordSequence/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data43.message !== undefined){
+let data56 = data43.message;
+if(typeof data56 === "string"){
+if(func2(data56) > 1024){
+const err151 = {instancePath:instancePath+"/status/message",schemaPath:"#/properties/status/properties/message/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1903,10 +1904,8 @@ vErrors.push(err151);
 errors++;
 }
 }
-}
-}
 else {
-const err152 = {instancePath:instancePath+"/status/execution",schemaPath:"#/properties/status/properties/execution/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err152 = {instancePath:instancePath+"/status/message",schemaPath:"#/properties/status/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1916,16 +1915,11 @@ vErrors.push(err152);
 errors++;
 }
 }
-if(data38.conditions !== undefined){
-let data59 = data38.conditions;
-const kerrs11 = func46(schema23, data59, "/status/conditions");
-if(kerrs11 !== null){
-vErrors = vErrors === null ? kerrs11 : vErrors.concat(kerrs11);
-errors = vErrors.length;
-}
-if(Array.isArray(data59)){
-if(data59.length > 16){
-const err153 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
+if(data43.execution !== undefined){
+let data57 = data43.execution;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.startedAt === undefined){
+const err153 = {instancePath:instancePath+"/status/execution",schemaPath:"#/properties/status/properties/execution/required",keyword:"required",params:{missingProperty: "startedAt"},message:"must have required property '"+"startedAt"+"'"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1934,12 +1928,8 @@ vErrors.push(err153);
 }
 errors++;
 }
-const len4 = data59.length;
-for(let i4=0; i4<len4; i4++){
-let data60 = data59[i4];
-if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
-if(data60.type === undefined){
-const err154 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+if(data57.outcome === undefined){
+const err154 = {instancePath:instancePath+"/status/execution",schemaPath:"#/properties/status/properties/execution/required",keyword:"required",params:{missingProperty: "outcome"},message:"must have required property '"+"outcome"+"'"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1948,8 +1938,9 @@ vErrors.push(err154);
 }
 errors++;
 }
-if(data60.status === undefined){
-const err155 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
+for(const key12 in data57){
+if(!(((((((key12 === "startedAt") || (key12 === "finishedAt")) || (key12 === "outcome")) || (key12 === "rows")) || (key12 === "bytes")) || (key12 === "error")) || (key12 === "recordSequence"))){
+const err155 = {instancePath:instancePath+"/status/execution",schemaPath:"#/properties/status/properties/execution/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1958,8 +1949,12 @@ vErrors.push(err155);
 }
 errors++;
 }
-if(data60.lastTransitionTime === undefined){
-const err156 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
+}
+if(data57.startedAt !== undefined){
+let data58 = data57.startedAt;
+if(typeof data58 === "string"){
+if(!(formats0.validate(data58))){
+const err156 = {instancePath:instancePath+"/status/execution/startedAt",schemaPath:"#/properties/status/properties/execution/properties/startedAt/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1968,8 +1963,9 @@ vErrors.push(err156);
 }
 errors++;
 }
-if(data60.reason === undefined){
-const err157 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
+}
+else {
+const err157 = {instancePath:instancePath+"/status/execution/startedAt",schemaPath:"#/properties/status/properties/execution/properties/startedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -1978,8 +1974,12 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data60.message === undefined){
-const err158 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+}
+if(data57.finishedAt !== undefined){
+let data59 = data57.finishedAt;
+if(typeof data59 === "string"){
+if(!(formats0.validate(data59))){
+const err158 = {instancePath:instancePath+"/status/execution/finishedAt",schemaPath:"#/properties/status/properties/execution/properties/finishedAt/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -1988,9 +1988,9 @@ vErrors.push(err158);
 }
 errors++;
 }
-for(const key12 in data60){
-if(!((((((key12 === "type") || (key12 === "status")) || (key12 === "observedGeneration")) || (key12 === "lastTransitionTime")) || (key12 === "reason")) || (key12 === "message"))){
-const err159 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+else {
+const err159 = {instancePath:instancePath+"/status/execution/finishedAt",schemaPath:"#/properties/status/properties/execution/properties/finishedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2000,11 +2000,10 @@ vErrors.push(err159);
 errors++;
 }
 }
-if(data60.type !== undefined){
-let data61 = data60.type;
-if(typeof data61 === "string"){
-if(func2(data61) > 316){
-const err160 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+if(data57.outcome !== undefined){
+let data60 = data57.outcome;
+if(typeof data60 !== "string"){
+const err160 = {instancePath:instancePath+"/status/execution/outcome",schemaPath:"#/properties/status/properties/execution/properties/outcome/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2013,9 +2012,8 @@ vErrors.push(err160);
 }
 errors++;
 }
-}
-else {
-const err161 = {instancePath:instancePath+"/status/conditions/" + i4+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data60 === "Succeeded") || (data60 === "Failed"))){
+const err161 = {instancePath:instancePath+"/status/execution/outcome",schemaPath:"#/properties/status/properties/execution/properties/outcome/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.execution.properties.outcome.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2025,10 +2023,10 @@ vErrors.push(err161);
 errors++;
 }
 }
-if(data60.status !== undefined){
-let data62 = data60.status;
-if(typeof data62 !== "string"){
-const err162 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.rows !== undefined){
+let data61 = data57.rows;
+if(!(((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61))) && (isFinite(data61)))){
+const err162 = {instancePath:instancePath+"/status/execution/rows",schemaPath:"#/properties/status/properties/execution/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2037,8 +2035,9 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(!(((data62 === "True") || (data62 === "False")) || (data62 === "Unknown"))){
-const err163 = {instancePath:instancePath+"/status/conditions/" + i4+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
+if((typeof data61 == "number") && (isFinite(data61))){
+if(data61 < 0 || isNaN(data61)){
+const err163 = {instancePath:instancePath+"/status/execution/rows",schemaPath:"#/properties/status/properties/execution/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2048,10 +2047,11 @@ vErrors.push(err163);
 errors++;
 }
 }
-if(data60.observedGeneration !== undefined){
-let data63 = data60.observedGeneration;
-if(!(((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63))) && (isFinite(data63)))){
-const err164 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data57.bytes !== undefined){
+let data62 = data57.bytes;
+if(!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))){
+const err164 = {instancePath:instancePath+"/status/execution/bytes",schemaPath:"#/properties/status/properties/execution/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2060,9 +2060,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-if((typeof data63 == "number") && (isFinite(data63))){
-if(data63 < 0 || isNaN(data63)){
-const err165 = {instancePath:instancePath+"/status/conditions/" + i4+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data62 == "number") && (isFinite(data62))){
+if(data62 < 0 || isNaN(data62)){
+const err165 = {instancePath:instancePath+"/status/execution/bytes",schemaPath:"#/properties/status/properties/execution/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2073,11 +2073,11 @@ errors++;
 }
 }
 }
-if(data60.lastTransitionTime !== undefined){
-let data64 = data60.lastTransitionTime;
-if(typeof data64 === "string"){
-if(!(formats0.validate(data64))){
-const err166 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(data57.error !== undefined){
+let data63 = data57.error;
+if(typeof data63 === "string"){
+if(func2(data63) > 4096){
+const err166 = {instancePath:instancePath+"/status/execution/error",schemaPath:"#/properties/status/properties/execution/properties/error/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2088,7 +2088,7 @@ errors++;
 }
 }
 else {
-const err167 = {instancePath:instancePath+"/status/conditions/" + i4+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err167 = {instancePath:instancePath+"/status/execution/error",schemaPath:"#/properties/status/properties/execution/properties/error/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2098,11 +2098,10 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data60.reason !== undefined){
-let data65 = data60.reason;
-if(typeof data65 === "string"){
-if(func2(data65) > 1024){
-const err168 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(data57.recordSequence !== undefined){
+let data64 = data57.recordSequence;
+if(!(((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64))) && (isFinite(data64)))){
+const err168 = {instancePath:instancePath+"/status/execution/recordSequence",schemaPath:"#/properties/status/properties/execution/properties/recordSequence/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2111,9 +2110,9 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-else {
-const err169 = {instancePath:instancePath+"/status/conditions/" + i4+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data64 == "number") && (isFinite(data64))){
+if(data64 < 0 || isNaN(data64)){
+const err169 = {instancePath:instancePath+"/status/execution/recordSequence",schemaPath:"#/properties/status/properties/execution/properties/recordSequence/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2123,11 +2122,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data60.message !== undefined){
-let data66 = data60.message;
-if(typeof data66 === "string"){
-if(func2(data66) > 32768){
-const err170 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+}
+}
+else {
+const err170 = {instancePath:instancePath+"/status/execution",schemaPath:"#/properties/status/properties/execution/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2137,8 +2135,16 @@ vErrors.push(err170);
 errors++;
 }
 }
-else {
-const err171 = {instancePath:instancePath+"/status/conditions/" + i4+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data43.conditions !== undefined){
+let data65 = data43.conditions;
+const kerrs12 = func49(schema24, data65, "/status/conditions");
+if(kerrs12 !== null){
+vErrors = vErrors === null ? kerrs12 : vErrors.concat(kerrs12);
+errors = vErrors.length;
+}
+if(Array.isArray(data65)){
+if(data65.length > 16){
+const err171 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/maxItems",keyword:"maxItems",params:{limit: 16},message:"must NOT have more than 16 items"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2147,10 +2153,12 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-}
-else {
-const err172 = {instancePath:instancePath+"/status/conditions/" + i4,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len5 = data65.length;
+for(let i5=0; i5<len5; i5++){
+let data66 = data65[i5];
+if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
+if(data66.type === undefined){
+const err172 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2159,10 +2167,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-}
-}
-else {
-const err173 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data66.status === undefined){
+const err173 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "status"},message:"must have required property '"+"status"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2171,10 +2177,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-}
-else {
-const err174 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data66.lastTransitionTime === undefined){
+const err174 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "lastTransitionTime"},message:"must have required property '"+"lastTransitionTime"+"'"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2183,15 +2187,230 @@ vErrors.push(err174);
 }
 errors++;
 }
-}
-}
-else {
-const err175 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data66.reason === undefined){
+const err175 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "reason"},message:"must have required property '"+"reason"+"'"};
 if(vErrors === null){
 vErrors = [err175];
 }
 else {
 vErrors.push(err175);
+}
+errors++;
+}
+if(data66.message === undefined){
+const err176 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err176];
+}
+else {
+vErrors.push(err176);
+}
+errors++;
+}
+for(const key13 in data66){
+if(!((((((key13 === "type") || (key13 === "status")) || (key13 === "observedGeneration")) || (key13 === "lastTransitionTime")) || (key13 === "reason")) || (key13 === "message"))){
+const err177 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+}
+if(data66.type !== undefined){
+let data67 = data66.type;
+if(typeof data67 === "string"){
+if(func2(data67) > 316){
+const err178 = {instancePath:instancePath+"/status/conditions/" + i5+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/maxLength",keyword:"maxLength",params:{limit: 316},message:"must NOT have more than 316 characters"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
+}
+errors++;
+}
+}
+else {
+const err179 = {instancePath:instancePath+"/status/conditions/" + i5+"/type",schemaPath:"#/properties/status/properties/conditions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err179];
+}
+else {
+vErrors.push(err179);
+}
+errors++;
+}
+}
+if(data66.status !== undefined){
+let data68 = data66.status;
+if(typeof data68 !== "string"){
+const err180 = {instancePath:instancePath+"/status/conditions/" + i5+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err180];
+}
+else {
+vErrors.push(err180);
+}
+errors++;
+}
+if(!(((data68 === "True") || (data68 === "False")) || (data68 === "Unknown"))){
+const err181 = {instancePath:instancePath+"/status/conditions/" + i5+"/status",schemaPath:"#/properties/status/properties/conditions/items/properties/status/enum",keyword:"enum",params:{allowedValues: schema11.properties.status.properties.conditions.items.properties.status.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err181];
+}
+else {
+vErrors.push(err181);
+}
+errors++;
+}
+}
+if(data66.observedGeneration !== undefined){
+let data69 = data66.observedGeneration;
+if(!(((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69))) && (isFinite(data69)))){
+const err182 = {instancePath:instancePath+"/status/conditions/" + i5+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err182];
+}
+else {
+vErrors.push(err182);
+}
+errors++;
+}
+if((typeof data69 == "number") && (isFinite(data69))){
+if(data69 < 0 || isNaN(data69)){
+const err183 = {instancePath:instancePath+"/status/conditions/" + i5+"/observedGeneration",schemaPath:"#/properties/status/properties/conditions/items/properties/observedGeneration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err183];
+}
+else {
+vErrors.push(err183);
+}
+errors++;
+}
+}
+}
+if(data66.lastTransitionTime !== undefined){
+let data70 = data66.lastTransitionTime;
+if(typeof data70 === "string"){
+if(!(formats0.validate(data70))){
+const err184 = {instancePath:instancePath+"/status/conditions/" + i5+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err184];
+}
+else {
+vErrors.push(err184);
+}
+errors++;
+}
+}
+else {
+const err185 = {instancePath:instancePath+"/status/conditions/" + i5+"/lastTransitionTime",schemaPath:"#/properties/status/properties/conditions/items/properties/lastTransitionTime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err185];
+}
+else {
+vErrors.push(err185);
+}
+errors++;
+}
+}
+if(data66.reason !== undefined){
+let data71 = data66.reason;
+if(typeof data71 === "string"){
+if(func2(data71) > 1024){
+const err186 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters"};
+if(vErrors === null){
+vErrors = [err186];
+}
+else {
+vErrors.push(err186);
+}
+errors++;
+}
+}
+else {
+const err187 = {instancePath:instancePath+"/status/conditions/" + i5+"/reason",schemaPath:"#/properties/status/properties/conditions/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err187];
+}
+else {
+vErrors.push(err187);
+}
+errors++;
+}
+}
+if(data66.message !== undefined){
+let data72 = data66.message;
+if(typeof data72 === "string"){
+if(func2(data72) > 32768){
+const err188 = {instancePath:instancePath+"/status/conditions/" + i5+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/maxLength",keyword:"maxLength",params:{limit: 32768},message:"must NOT have more than 32768 characters"};
+if(vErrors === null){
+vErrors = [err188];
+}
+else {
+vErrors.push(err188);
+}
+errors++;
+}
+}
+else {
+const err189 = {instancePath:instancePath+"/status/conditions/" + i5+"/message",schemaPath:"#/properties/status/properties/conditions/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err189];
+}
+else {
+vErrors.push(err189);
+}
+errors++;
+}
+}
+}
+else {
+const err190 = {instancePath:instancePath+"/status/conditions/" + i5,schemaPath:"#/properties/status/properties/conditions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err190];
+}
+else {
+vErrors.push(err190);
+}
+errors++;
+}
+}
+}
+else {
+const err191 = {instancePath:instancePath+"/status/conditions",schemaPath:"#/properties/status/properties/conditions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err191];
+}
+else {
+vErrors.push(err191);
+}
+errors++;
+}
+}
+}
+else {
+const err192 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err192];
+}
+else {
+vErrors.push(err192);
+}
+errors++;
+}
+}
+}
+else {
+const err193 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err193];
+}
+else {
+vErrors.push(err193);
 }
 errors++;
 }

@@ -50,12 +50,22 @@ export const approvalRequestSpec = obj('The held command and who asked. Everythi
   }, immutable('podRef')),
   sessionId: Type.String({ description: 'Session the command belongs to (see guarita sessions).', minLength: 1, maxLength: 128, ...immutable('sessionId') }),
   expiresAt: Type.String({ description: 'After this time the request can no longer be approved.', format: 'date-time', ...immutable('expiresAt') }),
+  // The plan the approval answers (core/approvals/plan.ts): the sidecar runs the command only while
+  // the rule in force asks no more than this, and the signed evidence names it.
+  approval: Type.Optional(obj('Set by the sidecar: the approval plan of the rule when the command was held (the rule\'s approval block). The webhook checks it against the rule at creation. The approval is used only while the rule in force asks no more (its approver groups include these, it needs no more approvals) and the counted reviews satisfy the rule in force; otherwise the command is held on a new request. Absent on requests of older sidecars.', {
+    approverGroups: Type.Array(str('A group whose members may approve.', { minLength: 1, maxLength: 256 }), { description: 'The rule\'s approverGroups.', minItems: 1, maxItems: 16 }),
+    minApprovals: Type.Integer({ description: 'The rule\'s minApprovals.', minimum: 1, maximum: 10 }),
+    ttlSeconds: Type.Integer({ description: 'The rule\'s ttl, in seconds.', minimum: 0 }),
+  }, immutable('approval'))),
   reviews: Type.Optional(Type.Array(review, {
     description: 'Append-only list of decisions. Reviewers must be in an approver group of the rule and cannot be the requester; one Denied ends the request.',
     maxItems: 20,
     ...cel({ rule: 'size(self) >= size(oldSelf) && oldSelf.all(r, r in self)', message: 'reviews are append-only: add one with op add at /spec/reviews/-' }),
   })),
-}, cel({ rule: 'has(self.reviews) == has(oldSelf.reviews) || !has(oldSelf.reviews)', message: 'reviews cannot be removed', fieldPath: '.reviews' }));
+}, cel(
+  { rule: 'has(self.reviews) == has(oldSelf.reviews) || !has(oldSelf.reviews)', message: 'reviews cannot be removed', fieldPath: '.reviews' },
+  { rule: 'has(self.approval) == has(oldSelf.approval)', message: 'approval is immutable: it is recorded when the request is created and cannot be added or removed', fieldPath: '.approval' },
+));
 
 const execution = obj('What happened when the sidecar ran the approved command.', {
   startedAt: str('When it started.', { format: 'date-time' }),
@@ -80,6 +90,7 @@ export const approvalRequestStatus = obj('Observed state, written by the operato
     time: str('When it was admitted.', { format: 'date-time' }),
   }), { description: 'Reviews as counted by the operator.', maxItems: 20 })),
   decidedAt: Type.Optional(str('When the phase left Pending.', { format: 'date-time' })),
+  consumeBy: Type.Optional(str('Set by the operator while Approved: the last moment the sidecar may run the approved command (spec.expiresAt plus the operator\'s GUARITA_APPROVED_GRACE); the request expires after it. Sidecars refuse to claim past it (spec.expiresAt when absent) even while the operator is down.', { format: 'date-time' })),
   consumedAt: Type.Optional(str('When the sidecar ran the command.', { format: 'date-time' })),
   message: Type.Optional(str('Human-readable state.', { maxLength: 1024 })),
   execution: Type.Optional(execution),

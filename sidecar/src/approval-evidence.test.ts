@@ -32,6 +32,15 @@ describe('approval evidence', () => {
     });
   });
 
+  // Round 9 (approvals, finding 1): the evidence named the rule's groups at consumption (auditors)
+  // while the only approver was a dpo member who answered "1 approval from dpo".
+  it('states the plan the approval answered (spec.approval), not the rule\'s at consumption', () => {
+    const r = request({ phase: 'Consumed', approvals: 1, required: 2, reviews: [{ reviewer: 'dana', decision: 'Approved', reason: 'ok', time: '2026-01-10T12:01:00Z' }] });
+    r.spec.approval = { approverGroups: ['dpo'], minApprovals: 1, ttlSeconds: 900 };
+    const ev = approvalEvidence(r, { approverGroups: ['auditors'], minApprovals: 2, ttlSeconds: 900 }, mask);
+    expect(ev).toMatchObject({ approverGroups: ['dpo'], required: 1, approvals: 1 });
+  });
+
   it('falls back to the stamped spec reviews when the operator listed none', () => {
     const ev = approvalEvidence(request({ phase: 'Consumed' }), undefined, mask);
     expect(ev.reviews).toEqual([{ reviewer: 'dana', groups: ['dpo', 'legal'], decision: 'Approved', reason: 'ticket 1, cliente ***', time: '2026-01-10T12:01:00Z' }]);

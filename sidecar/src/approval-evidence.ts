@@ -2,8 +2,12 @@
 // ApprovalRequest is deleted by retention long before the sessions are, so the record carries who
 // decided (the webhook-stamped reviewer and groups), their decisions, times and reasons, the rule,
 // the approver groups and the approvals it required. Read from the request as the sidecar claimed
-// it (the Approved → Consumed patch answers with the whole object).
+// it (the Approved → Consumed patch answers with the whole object). The approver groups and the
+// approvals required are those of the plan the approval answered (spec.approval, recorded when the
+// command was held), not the rule's at consumption: a rule changed since would otherwise present the
+// approval as given under terms nobody reviewed.
 import type { ApprovalRequest } from '../../crds/types.ts';
+import { recordedPlan } from '../../core/approvals/plan.ts';
 import type { ApprovalEvidence, ApprovalReviewEvidence } from '../../core/recording/index.ts';
 import type { ApprovalPlan } from './core-types.ts';
 import { opt } from './util.ts';
@@ -11,7 +15,9 @@ import { opt } from './util.ts';
 const MAX_REVIEWS = 20;
 
 /**
- * The evidence of a consumed request. The counted reviews (status.reviews, as the operator counted
+ * The evidence of a consumed request. `plan` (the rule's at consumption) stands in only for a
+ * request without a recorded plan (older sidecars), which the sidecar consumed only after checking
+ * its reviews against that plan. The counted reviews (status.reviews, as the operator counted
  * them) come first; their groups are those the webhook stamped on the matching spec review. When
  * the operator listed none, the stamped spec reviews stand in. Reasons go through `mask` (approvers
  * may paste identifiers); reviewer names are the accountable people and are kept.
@@ -19,17 +25,25 @@ const MAX_REVIEWS = 20;
 export function approvalEvidence(request: ApprovalRequest, plan: ApprovalPlan | undefined, mask: (text: string) => string): ApprovalEvidence {
   const reviews = reviewsOf(request, mask);
   const status = request.status ?? {};
+  const terms = termsOf(request, plan);
   return {
     request: request.metadata.name,
     rule: request.spec.rule,
-    required: status.required ?? plan?.minApprovals ?? 1,
+    required: terms.required,
     approvals: status.approvals ?? reviews.filter((r) => r.decision === 'Approved').length,
-    ...opt('approverGroups', plan?.approverGroups),
+    ...opt('approverGroups', terms.approverGroups),
     ...opt('requestedAt', request.metadata.creationTimestamp),
     ...opt('decidedAt', status.decidedAt),
     ...opt('consumedAt', status.consumedAt),
     reviews,
   };
+}
+
+/** The approvals required and the approver groups: the recorded plan's, else the operator's count and `plan`'s groups. */
+function termsOf(request: ApprovalRequest, plan: ApprovalPlan | undefined): { required: number; approverGroups: string[] | undefined } {
+  const answered = recordedPlan(request);
+  if (answered !== undefined) return { required: answered.minApprovals, approverGroups: answered.approverGroups };
+  return { required: request.status?.required ?? plan?.minApprovals ?? 1, approverGroups: plan?.approverGroups };
 }
 
 function reviewsOf(request: ApprovalRequest, mask: (text: string) => string): ApprovalReviewEvidence[] {

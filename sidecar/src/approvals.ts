@@ -3,11 +3,15 @@
 // that one object (no polling) until the operator decides it or the wait ends. An Approved
 // request is claimed by patching its status Approved → Consumed guarded by resourceVersion, so it
 // runs exactly once; a retry of the same command by the same subject (same policy, rule, purpose,
-// target and pod) finds the request again by label and consumes it.
+// target and pod) finds the request again by label and consumes it, while it still answers the
+// rule in force (core/approvals/plan.ts): the plan recorded in spec.approval covers the rule's plan
+// now, its counted reviews satisfy it, and its time to be used has not passed. Otherwise the command
+// is held on a new request.
 import { createHash, randomUUID } from 'node:crypto';
 import { API_VERSION, apiPath } from '../../crds/api.ts';
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { commandPreview } from '../../core/approvals/command.ts';
+import { approvalShortfall, claimTimeShortfall, lifetimeShortfall, planField, planShortfall, recordedPlan } from '../../core/approvals/plan.ts';
 import type { ApprovalPlan, Identity } from './core-types.ts';
 import { isConflict, isNotFound, kubeStatusError, type KubeClient, type WatchEvent } from './kube/client.ts';
 import { errorMessage, type Logger } from './log.ts';
@@ -76,17 +80,24 @@ function sameRequester(r: ApprovalRequest['spec']['requester'], id: Identity): b
     && JSON.stringify(r.groups ?? []) === JSON.stringify(id.groups.slice(0, 64));
 }
 
-/** Clock skew between the apiserver and this sidecar tolerated when checking a request's lifetime. */
-const LIFETIME_SKEW_MS = 120_000;
-
 /**
- * The request lives no longer than the rule's ttl from its creation, as the sidecar writes it: one
- * the agent created with a far expiresAt would keep an approval usable long after reviewers meant.
+ * Why the request cannot answer the plan in force for any phase (undefined: it can): it lives
+ * longer than the rule's ttl now (one the agent created with a far expiresAt would keep an approval
+ * usable long after reviewers meant), or it records a plan the rule's now is not covered by.
  */
-function withinTtl(r: ApprovalRequest, ttlSeconds: number): boolean {
-  const created = Date.parse(r.metadata.creationTimestamp ?? '');
-  const expires = Date.parse(r.spec.expiresAt);
-  return Number.isFinite(created) && Number.isFinite(expires) && expires - created <= ttlSeconds * 1000 + LIFETIME_SKEW_MS;
+function planProblem(r: ApprovalRequest, plan: ApprovalPlan): string | undefined {
+  const given = recordedPlan(r);
+  return lifetimeShortfall(r, plan.ttlSeconds) ?? (given === undefined ? undefined : planShortfall(given, plan));
+}
+
+/** Why an Approved request cannot be claimed now under `plan` (undefined: it can). */
+function claimProblem(r: ApprovalRequest, plan: ApprovalPlan): string | undefined {
+  return claimTimeShortfall(r, Date.now()) ?? approvalShortfall(r, plan);
+}
+
+/** The pod is this sidecar's: by name, and by uid when both sides have one (a pod re-created under the same name is another pod). */
+function samePod(ref: ApprovalRequest['spec']['podRef'], pod: { name: string; uid?: string }): boolean {
+  return ref.name === pod.name && (ref.uid === undefined || pod.uid === undefined || ref.uid === pod.uid);
 }
 
 function lastReviewReason(r: ApprovalRequest, decision: 'Denied'): string {
@@ -145,7 +156,7 @@ export class Approvals {
     // serialized. The request name is unique per call, so two creations can never collide.
     const step = await this.#exclusive(key, async (): Promise<{ outcome: ApprovalOutcome | 'retry' } | { request: ApprovalRequest; created: boolean }> => {
       const found = await this.find(binding);
-      const settled = found === undefined ? undefined : await this.#settle(found, false);
+      const settled = found === undefined ? undefined : await this.#settle(found, binding, false);
       if (settled !== undefined) return { outcome: settled };
       if (found !== undefined && phaseOf(found) === 'Pending') return { request: found, created: false };
       return { request: await this.#create(binding, attempt), created: true };
@@ -155,7 +166,7 @@ export class Approvals {
     opts.onHeld?.(step.request);
     const latest = await this.#hold(step.request, deadline, opts.signal);
     if (phaseOf(latest) === 'Pending') return { kind: 'pending', request: latest, message: describe(latest) };
-    return (await this.#exclusive(key, () => this.#settle(latest, true))) ?? 'retry';
+    return (await this.#exclusive(key, () => this.#settle(latest, binding, true))) ?? 'retry';
   }
 
   /** Runs `fn` after every earlier call with the same key has finished (an in-process mutex). */
@@ -178,9 +189,10 @@ export class Approvals {
    * still pending). A request decided while this command was held is its answer; one found on a
    * retry answers only if it still stands: a denial until its expiresAt, never an expiry.
    */
-  async #settle(request: ApprovalRequest, heldOnIt: boolean): Promise<ApprovalOutcome | 'retry' | undefined> {
+  async #settle(request: ApprovalRequest, binding: ApprovalBinding, heldOnIt: boolean): Promise<ApprovalOutcome | 'retry' | undefined> {
     const phase = phaseOf(request);
-    if (phase === 'Approved') return (await this.#claim(request)) ?? 'retry';
+    // An approval the rule in force no longer accepts is left alone: the command is held on a new request.
+    if (phase === 'Approved') return this.#unclaimable(request, binding) === undefined ? ((await this.#claim(request)) ?? 'retry') : 'retry';
     const stands = heldOnIt || (phase === 'Denied' && !this.#pastExpiry(request));
     if (phase === 'Denied' && stands) return { kind: 'denied', request, message: describe(request) };
     if (phase === 'Expired' && stands) return { kind: 'expired', request, message: describe(request) };
@@ -197,7 +209,19 @@ export class Approvals {
     // service account may create ApprovalRequests (the sidecar shares it), so a request showing a
     // harmless text under the hash of another command would otherwise approve the unseen one.
     return s.command.sha256 === b.commandSha256 && s.command.text === b.commandText && s.command.preview === preview(b.commandText) && s.policyRef.name === b.policy && s.rule === b.rule
-      && sameRequester(s.requester, b.identity) && withinTtl(r, b.plan.ttlSeconds) && s.purpose === b.purpose && s.target.name === b.target && s.podRef.name === this.#pod.name;
+      && sameRequester(s.requester, b.identity) && s.purpose === b.purpose && s.target.name === b.target && samePod(s.podRef, this.#pod);
+  }
+
+  /**
+   * Why a request of this binding cannot be used under the plan in force (undefined: it can). Any
+   * phase: its lifetime and recorded plan. Approved: also its reviews and its time to be used,
+   * checked here rather than left to the operator, which may be down or not have seen the change.
+   */
+  #unclaimable(r: ApprovalRequest, b: ApprovalBinding): string | undefined {
+    const approved = phaseOf(r) === 'Approved';
+    const problem = planProblem(r, b.plan) ?? (approved ? claimProblem(r, b.plan) : undefined);
+    if (problem !== undefined && approved) this.#logger.info({ approvalRequest: r.metadata.name, rule: b.rule, problem }, 'approved ApprovalRequest does not answer the rule in force; the command is held on a new request');
+    return problem;
   }
 
   /** The most useful existing request for this binding: Approved, then Pending, then a standing denial. */
@@ -205,7 +229,7 @@ export class Approvals {
     const selector = `${LABEL_COMMAND}=${binding.commandSha256.slice(0, 63)},${LABEL_REQUESTER}=${requesterLabel(binding.identity)}`;
     const list = await this.#kube.request<{ items?: ApprovalRequest[] }>(`${this.#collection()}?labelSelector=${encodeURIComponent(selector)}`);
     const rank: Record<Phase, number> = { Approved: 0, Pending: 1, Denied: 2, Expired: 3, Consumed: 4 };
-    const candidates = (list.items ?? []).filter((r) => this.#matches(r, binding) && phaseOf(r) !== 'Consumed')
+    const candidates = (list.items ?? []).filter((r) => this.#matches(r, binding) && phaseOf(r) !== 'Consumed' && this.#unclaimable(r, binding) === undefined)
       .sort((a, b) => rank[phaseOf(a)] - rank[phaseOf(b)] || (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''));
     return candidates[0];
   }
@@ -235,6 +259,8 @@ export class Approvals {
         podRef: this.#pod,
         sessionId: binding.sessionId,
         expiresAt: new Date(Date.now() + binding.plan.ttlSeconds * 1000).toISOString(),
+        // The plan this request asks approvers to answer: the approval is used only while the rule in force asks no more.
+        approval: planField(binding.plan),
         reviews: [],
       },
     };

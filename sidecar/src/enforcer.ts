@@ -3,6 +3,7 @@
 // it (denials and holds at once, allowed commands through complete()).
 import { hash, randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
+import { approvalShortfall } from '../../core/approvals/plan.ts';
 import { maskedPrefix } from '../../core/masking/prefix.ts';
 import { describeKubernetesRequest } from '../../core/policy/kubernetes-request.ts';
 import { sshCommandText, type SshRequest } from '../../core/policy/ssh.ts';
@@ -15,7 +16,6 @@ import type { SidecarConfig, TargetConfig } from './config.ts';
 import type {
   Authorization, Command, CommandOutcome, EnforcementDecision, Enforcer, Identity, MaskSession, Session, SessionRefusal, SessionRequest, AuthorizeOptions,
 } from './enforcement.ts';
-import type { ApprovalPlan } from './core-types.ts';
 import { AuthError, type Authenticator, type VerifiedToken } from './identity/index.ts';
 import { unauthenticated } from './identity/errors.ts';
 import { errorMessage, type Logger } from './log.ts';
@@ -106,13 +106,6 @@ function identityKey(target: CompiledTarget): string {
 
 function sameIdentity(a: Identity, b: Identity): boolean {
   return a.subject === b.subject && a.kind === b.kind && a.namespace === b.namespace && [...a.groups].sort().join('\u0000') === [...b.groups].sort().join('\u0000');
-}
-
-/** Whether approvals given under plan `given` satisfy plan `now`: the same approver groups, no more approvals needed. */
-function approvalCovers(given: ApprovalPlan | undefined, now: ApprovalPlan | undefined): boolean {
-  if (given === undefined || now === undefined) return given === now;
-  const groups = (p: ApprovalPlan): string => JSON.stringify([...p.approverGroups].sort());
-  return groups(given) === groups(now) && now.minApprovals <= given.minApprovals;
 }
 
 const sidecarDenial = (code: EnforcementDecision['code'], reason: string, rule?: string): EnforcementDecision => ({ decision: 'deny', code, reason, ...opt('rule', rule) });
@@ -551,7 +544,7 @@ export class SidecarSession implements Session {
   ): Promise<Authorization> {
     const name = outcome.request.metadata.name;
     if (outcome.kind === 'approved') {
-      const changed = await this.#stillApprovable(decision, asked, text, name, place);
+      const changed = await this.#stillApprovable(decision, asked, text, outcome.request, place);
       if (changed !== undefined) return changed;
       return this.#allow({ decision: { ...decision, decision: 'allow', reason: `approved: ApprovalRequest ${name}` }, text, place, approval: outcome.request });
     }
@@ -567,19 +560,20 @@ export class SidecarSession implements Session {
    * An approval answers the policy in force when it was asked for; the wait can last minutes (an
    * approval given earlier is found at once), and the policy may have changed since. The command
    * runs only if the policy in force now still lets it: allowed, or held by the same rule with a
-   * plan the approval satisfies (the same approver groups, no more approvals). Otherwise the
-   * denial (undefined: it may run).
+   * plan the approval answers (core/approvals/plan.ts: the plan recorded in the request covers it,
+   * and the request's counted reviews satisfy it). Otherwise the denial (undefined: it may run).
    */
-  async #stillApprovable(asked: EnforcementDecision, command: Command, text: string, approvalRequest: string, place: CommandPlace): Promise<Authorization | undefined> {
+  async #stillApprovable(asked: EnforcementDecision, command: Command, text: string, request: ApprovalRequest, place: CommandPlace): Promise<Authorization | undefined> {
     const inForce = this.#inForce(text, place);
     const target = inForce instanceof Promise ? await inForce : inForce;
     if ('verdict' in target) return target;
     const now: EnforcementDecision = target.compiled.evaluate({ identity: this.identity, purpose: this.purpose, command });
     if (now.decision === 'allow') return undefined;
-    const extra = { ...place, approvalRequest };
+    const extra = { ...place, approvalRequest: request.metadata.name };
     if (now.decision === 'deny') return this.#deny({ ...now, reason: `the policy changed while approval was awaited, and now denies it: ${now.reason}` }, text, extra);
-    if (now.rule === asked.rule && approvalCovers(asked.approval, now.approval)) return undefined;
-    return this.#deny(sidecarDenial('ApprovalRequired', `the policy changed while approval was awaited: rule ${now.rule ?? ''} now holds the command for another approval than the one given (rule ${asked.rule ?? ''}); run it again to ask for approval under the rule in force`, now.rule), text, extra);
+    const shortfall = now.rule !== asked.rule || now.approval === undefined ? 'another rule' : approvalShortfall(request, now.approval);
+    if (shortfall === undefined) return undefined;
+    return this.#deny(sidecarDenial('ApprovalRequired', `the policy changed while approval was awaited: rule ${now.rule ?? ''} now holds the command for another approval than the one given (rule ${asked.rule ?? ''}: ${shortfall}); run it again to ask for approval under the rule in force`, now.rule), text, extra);
   }
 
   /** Interactive targets (SSH channels): appends masked, timed frames as a 'stream' record. */

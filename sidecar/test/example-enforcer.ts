@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { initPolicyEngine } from '../../core/policy/index.ts';
+import { planField } from '../../core/approvals/plan.ts';
+import type { ApprovalPlan } from '../../core/policy/types.ts';
 import type { SessionEvent } from '../../core/recording/index.ts';
 import type { AccessPolicy } from '../../crds/types.ts';
 import { parseAccessPolicy } from '../../crds/validators.ts';
@@ -57,8 +59,17 @@ export async function exampleEnforcer(): Promise<ExampleEnforcer> {
   };
   let approvals = 0;
   const approvalsFake = {
-    resolve: async (req: { commandText: string }, opts: { onCreated?: (r: unknown) => Promise<void> }) => {
-      const request = { metadata: { name: `ar-${++approvals}`, namespace: 'ns' }, spec: { commandText: req.commandText }, status: { decisions: [{ approver: 'dana', decision: 'approve', reason: 'ok', at: new Date().toISOString() }] } };
+    // An ApprovalRequest as the sidecar creates it (the plan recorded) and the operator approves it: one review by dana (group dpo).
+    resolve: async (req: { commandText: string; rule: string; plan: ApprovalPlan }, opts: { onCreated?: (r: unknown) => Promise<void> }) => {
+      const time = new Date().toISOString();
+      const request = {
+        metadata: { name: `ar-${++approvals}`, namespace: 'ns', creationTimestamp: time },
+        spec: {
+          rule: req.rule, commandText: req.commandText, expiresAt: new Date(Date.now() + req.plan.ttlSeconds * 1000).toISOString(), approval: planField(req.plan),
+          reviews: [{ decision: 'Approved', reason: 'ok', reviewer: 'dana', reviewerGroups: ['dpo'], time }],
+        },
+        status: { phase: 'Consumed', approvals: 1, required: req.plan.minApprovals, reviews: [{ reviewer: 'dana', decision: 'Approved', reason: 'ok', time }] },
+      };
       await opts.onCreated?.(request);
       h.duringWait?.();
       return { kind: h.approve, request, message: h.approve };

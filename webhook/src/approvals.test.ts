@@ -130,6 +130,45 @@ describe('ApprovalRequest admission', () => {
     expect(validateApprovalCreate(misleading)).toEqual([expect.stringMatching(/^spec\.command\.preview: must be the first line/)]);
   });
 
+  // Round 9 (approvals, finding 1): the plan recorded in spec.approval is what the signed evidence
+  // names as the terms approvers answered; the webhook holds it to the rule in force.
+  describe('the recorded approval plan (spec.approval)', () => {
+    const withPlan = (approval: NonNullable<ApprovalRequest['spec']['approval']>): ApprovalRequest => ({ ...req, spec: { ...req.spec, approval } });
+    const rulePlanNow = { approverGroups: ['dpo'], minApprovals: 1, ttlSeconds: 900 };
+
+    it('is admitted at creation when it is the rule\'s in force (groups in any order), or absent (older sidecars), or when the policy cannot be seen', () => {
+      expect(validateApprovalCreate(withPlan(rulePlanNow), ctx.policy)).toEqual([]);
+      expect(validateApprovalCreate(req, ctx.policy)).toEqual([]);
+      expect(validateApprovalCreate(withPlan({ ...rulePlanNow, minApprovals: 3 }), undefined)).toEqual([]);
+    });
+
+    it.each([
+      ['fewer approvals than the rule asks', { ...rulePlanNow, minApprovals: 1 }, 2],
+      ['more approvals than the rule asks', { ...rulePlanNow, minApprovals: 2 }, 1],
+      ['other approver groups', { ...rulePlanNow, approverGroups: ['support'] }, 1],
+      ['an extra approver group', { ...rulePlanNow, approverGroups: ['dpo', 'support'] }, 1],
+      ['another ttl', { ...rulePlanNow, ttlSeconds: 86_400 }, 1],
+    ])('is refused at creation when it records %s', (_what, approval, minApprovals) => {
+      const policy = structuredClone(ctx.policy!);
+      const rule = policy.spec.rules.find((r) => r.name === 'exports-need-dpo')!;
+      rule.approval = { ...rule.approval!, minApprovals };
+      expect(validateApprovalCreate(withPlan(approval), policy)).toEqual([expect.stringMatching(/^spec\.approval: .* is not the plan of rule exports-need-dpo of AccessPolicy orders-db \(/)]);
+    });
+
+    it('is refused at creation for a rule that does not hold commands', () => {
+      const other = { ...withPlan(rulePlanNow), spec: { ...withPlan(rulePlanNow).spec, rule: 'allow-the-rest' } };
+      expect(validateApprovalCreate(other, ctx.policy)).toEqual([expect.stringMatching(/^spec\.rule: rule allow-the-rest of AccessPolicy orders-db does not exist or does not require approval/)]);
+    });
+
+    it('cannot be added, changed or removed afterwards', () => {
+      const recorded = withPlan(rulePlanNow);
+      const op = { username: 'system:serviceaccount:lgpd-orders:agent' };
+      expect(validateApprovalUpdate(req, recorded, op, ctx)).toEqual(['spec.approval: is immutable (only spec.reviews can change, by appending)']);
+      expect(validateApprovalUpdate(recorded, withPlan({ ...rulePlanNow, minApprovals: 2 }), op, ctx)).toEqual(['spec.approval: is immutable (only spec.reviews can change, by appending)']);
+      expect(validateApprovalUpdate(recorded, req, op, ctx)).toEqual(['spec.approval: is immutable (only spec.reviews can change, by appending)']);
+    });
+  });
+
   describe('four-eyes whatever the apiserver calls the requester', () => {
     // dana asked; the apiserver knows her as <prefix><claim> depending on its OIDC flags.
     const own = approvalRequest('lgpd-orders', 'export-own', { requester: 'dana' });

@@ -9,9 +9,12 @@
 // Validating (CREATE, UPDATE), which sees the stamped object: reviews can only be appended, one
 // per request and one per reviewer; the reviewer is the authenticated user, belongs to an approver
 // group of the policy rule and is not the requester; no review after expiry or a final outcome;
-// every spec field but reviews is immutable.
+// every spec field but reviews is immutable. At CREATE, the recorded approval plan (spec.approval)
+// is the rule's in force when the webhook can see the policy: the signed evidence names it as the
+// plan approvers answered.
 import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import { commandProblems } from '../../core/approvals/command.ts';
+import { describePlan, recordedPlan, rulePlan, samePlan } from '../../core/approvals/plan.ts';
 import type { AccessPolicy, ApprovalRequest, PolicyRule } from '../../crds/types.ts';
 import { deepEqual, type PatchOp } from './json-patch.ts';
 import type { UserInfo } from './kube-types.ts';
@@ -47,12 +50,30 @@ export function stampReviews(oldReq: ApprovalRequest, newReq: ApprovalRequest, u
   });
 }
 
-export function validateApprovalCreate(req: ApprovalRequest): string[] {
+/**
+ * The recorded plan is the rule's in force (`policy`: the AccessPolicy named by spec.policyRef,
+ * undefined when the webhook cannot see it; a request without a plan comes from an older sidecar
+ * and is judged by its reviews at consumption). A request recording a looser plan than its rule
+ * would otherwise present the approval as given under terms nobody set.
+ */
+function planErrors(req: ApprovalRequest, policy: AccessPolicy | undefined): string[] {
+  const given = recordedPlan(req);
+  if (given === undefined || policy === undefined) return [];
+  const rule = findRule(policy, req.spec.rule);
+  const plan = rulePlan(rule);
+  const policyName = req.spec.policyRef.name;
+  if (plan === undefined) return [`spec.rule: rule ${req.spec.rule} of AccessPolicy ${policyName} does not exist or does not require approval: spec.approval cannot be its plan (the policy may have changed: run the command again)`];
+  if (samePlan(given, plan)) return [];
+  return [`spec.approval: ${describePlan(given)} is not the plan of rule ${req.spec.rule} of AccessPolicy ${policyName} (${describePlan(plan)}): the sidecar records the rule's approverGroups, minApprovals and ttl (the policy may have changed: run the command again)`];
+}
+
+export function validateApprovalCreate(req: ApprovalRequest, policy?: AccessPolicy): string[] {
   // The agent shares the pod's service account with its sidecar and may create requests too: one
   // whose preview or hash is not its text's would show reviewers one command and approve another.
   const command = typeof req.spec.command?.text === 'string' ? commandProblems(req.spec.command) : ['spec.command.text: is required (the command reviewers read)'];
-  if (reviewsOf(req).length === 0) return command;
-  return [...command, `spec.reviews: must be empty when the request is created (the requester cannot bring its own reviews); reviewers ${HOW_TO_REVIEW}`];
+  const problems = [...command, ...planErrors(req, policy)];
+  if (reviewsOf(req).length === 0) return problems;
+  return [...problems, `spec.reviews: must be empty when the request is created (the requester cannot bring its own reviews); reviewers ${HOW_TO_REVIEW}`];
 }
 
 export interface ApprovalContext {

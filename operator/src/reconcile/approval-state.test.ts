@@ -171,3 +171,48 @@ describe('decideApproval', () => {
     expect(decideApproval(req, policy(), T0 + 1000, opts).patch).toBeUndefined();
   });
 });
+
+// Round 9 (approvals, finding 1): an Approved request kept Approved after its rule became stricter
+// was consumed under the new rule. It now expires, naming the change; a change elsewhere keeps it.
+describe('decideApproval: an Approved request whose rule changed', () => {
+  const withRule = (edit: (rule: AccessPolicy['spec']['rules'][number]) => void, p = policy(1)): AccessPolicy => {
+    const changed = structuredClone(p);
+    edit(changed.spec.rules[0]!);
+    return changed;
+  };
+  const approvedUnder = (p = policy(1)): ApprovalRequest => {
+    const req = apply(request([review('dana', 'Approved')]), T0 + 60_000, p);
+    req.spec.approval = { approverGroups: ['dpo'], minApprovals: 1, ttlSeconds: 900 };
+    return req;
+  };
+  const later = T0 + 5 * 60_000;
+
+  it('records until when the sidecar may run it (status.consumeBy = expiresAt + grace)', () => {
+    expect(approvedUnder().status).toMatchObject({ phase: 'Approved', consumeBy: '2026-03-01T10:25:00Z' });
+  });
+
+  it.each<[string, AccessPolicy, RegExp]>([
+    ['more approvals', policy(2), /the rule now needs 2 approval\(s\), the request asked for 1/],
+    ['another approver group', withRule((r) => { r.approval = { approverGroups: ['auditors'], minApprovals: 1 }; }), /approver group\(s\) dpo no longer approve/],
+    ['the rule no longer requiring approval', withRule((r) => { r.action = 'allow'; delete r.approval; }), /rule exports of AccessPolicy orders-db no longer requires approval/],
+  ])('expires it after %s, naming the change', (_what, changed, why) => {
+    const d = decideApproval(approvedUnder(), changed, later, opts);
+    expect(d).toMatchObject({ from: 'Approved', to: 'Expired' });
+    expect(d.patch?.message).toMatch(/^the policy changed after the approval: /);
+    expect(d.patch?.message).toMatch(why);
+  });
+
+  it('expires one of an older sidecar (no recorded plan) whose reviews fall short of the rule in force', () => {
+    const legacy = approvedUnder();
+    delete legacy.spec.approval;
+    expect(decideApproval(legacy, policy(2), later, opts)).toMatchObject({ to: 'Expired' });
+    expect(decideApproval(legacy, policy(1), later, opts)).toMatchObject({ to: 'Approved' });
+  });
+
+  it('keeps it Approved after a change elsewhere, a looser rule, a shorter ttl (the sidecar judges the lifetime), or while the policy is not seen', () => {
+    expect(decideApproval(approvedUnder(), withRule((r) => { r.approval = { approverGroups: ['dpo'], minApprovals: 1, ttl: '5m' }; }), later, opts)).toMatchObject({ to: 'Approved' });
+    expect(decideApproval(approvedUnder(), withRule((r) => { r.description = 'reworded'; }), later, opts)).toMatchObject({ to: 'Approved' });
+    expect(decideApproval(approvedUnder(), withRule((r) => { r.approval = { approverGroups: ['dpo', 'legal'], minApprovals: 1, ttl: '1h' }; }), later, opts)).toMatchObject({ to: 'Approved' });
+    expect(decideApproval(approvedUnder(), undefined, later, opts)).toMatchObject({ to: 'Approved' });
+  });
+});

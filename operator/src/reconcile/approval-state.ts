@@ -2,13 +2,19 @@
 //
 //   Pending ──(valid approvals ≥ rule.minApprovals)──▶ Approved ──(sidecar runs it)──▶ Consumed
 //      │ └──(any valid Denied)──▶ Denied                  │
-//      └──(now ≥ expiresAt)──▶ Expired ◀──(not consumed by expiresAt + grace)──┘
+//      └──(now ≥ expiresAt)──▶ Expired ◀──(not consumed by expiresAt + grace, = status.consumeBy;
+//                                          or the rule in force no longer accepts it)──┘
 //
 // Only reviews the admission webhook stamped (reviewer and time) count, and only if the reviewer
 // is in one of the rule's approverGroups (reviewerGroups, stamped too), is not the requester,
-// reviewed before expiresAt and has not reviewed before. The operator never moves a request out
-// of Consumed, Denied or Expired; finished requests are deleted after the policy's retention.
+// reviewed before expiresAt and has not reviewed before. An Approved request whose rule changed
+// so that its approval no longer answers it (core/approvals/plan.ts: more approvals, other
+// approvers, the rule gone) expires, naming the change: the sidecar would not run it either. (A
+// ttl shortened since is judged by the sidecar on the request's lifetime; the request then expires
+// here at expiresAt + grace as any unused approval.) The operator never moves a request out of Consumed, Denied or Expired; finished
+// requests are deleted after the policy's retention.
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus, PolicyRule } from '../../../crds/types.ts';
+import { approvalShortfall, rulePlan } from '../../../core/approvals/plan.ts';
 import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../../core/approvals/requester.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { compact } from '../util.ts';
@@ -118,15 +124,30 @@ function pendingMessage(approvals: number, required: number, rule: PolicyRule | 
 
 interface Tally { phase: Phase; message: string; wakeAt?: number }
 
-function tally(req: ApprovalRequest, counted: CountedReview[], required: number, rule: PolicyRule | undefined, now: number, opts: ApprovalOptions): Tally {
+/**
+ * Why an Approved request no longer answers its rule in force (undefined: it does). A policy the
+ * operator has not seen decides nothing here: the sidecar refuses commands under a missing policy.
+ */
+function policyChange(req: ApprovalRequest, policy: AccessPolicy | undefined, rule: PolicyRule | undefined): string | undefined {
+  if (policy === undefined) return undefined;
+  const plan = rulePlan(rule);
+  if (plan === undefined) return `rule ${req.spec.rule} of AccessPolicy ${req.spec.policyRef.name} no longer requires approval`;
+  return approvalShortfall(req, plan);
+}
+
+function approvedTally(req: ApprovalRequest, policy: AccessPolicy | undefined, rule: PolicyRule | undefined, now: number, opts: ApprovalOptions): Tally {
+  const deadline = Date.parse(req.spec.expiresAt) + opts.approvedGraceMs;
+  if (now >= deadline) return { phase: 'Expired', message: `approved but not run by the sidecar before ${kubeTime(deadline)}` };
+  const changed = policyChange(req, policy, rule);
+  if (changed !== undefined) return { phase: 'Expired', message: `the policy changed after the approval: ${changed}; the command must be approved again under the rule in force` };
+  return { phase: 'Approved', message: req.status?.message ?? 'approved', wakeAt: deadline };
+}
+
+function tally(req: ApprovalRequest, counted: CountedReview[], required: number, policy: AccessPolicy | undefined, now: number, opts: ApprovalOptions): Tally {
+  const rule = findApprovalRule(policy, req.spec.rule);
   const expiresAt = Date.parse(req.spec.expiresAt);
-  const current = req.status?.phase;
   const approvals = counted.filter((r) => r.decision === 'Approved').length;
-  if (current === 'Approved') {
-    const deadline = expiresAt + opts.approvedGraceMs;
-    if (now >= deadline) return { phase: 'Expired', message: `approved but not run by the sidecar before ${kubeTime(deadline)}` };
-    return { phase: 'Approved', message: req.status?.message ?? 'approved', wakeAt: deadline };
-  }
+  if (req.status?.phase === 'Approved') return approvedTally(req, policy, rule, now, opts);
   const denial = counted.find((r) => r.decision === 'Denied');
   if (denial !== undefined) return { phase: 'Denied', message: `denied by ${denial.reviewer}: ${denial.reason}` };
   if (approvals >= required) return { phase: 'Approved', message: `approved by ${counted.filter((r) => r.decision === 'Approved').map((r) => r.reviewer).join(', ')}`, wakeAt: expiresAt + opts.approvedGraceMs };
@@ -151,12 +172,20 @@ export function decideApproval(req: ApprovalRequest, policy: AccessPolicy | unde
   const required = rule?.approval?.minApprovals ?? 1;
   const { counted, ignored } = countReviews(req, rule, opts.usernameMappings);
   const reviews = frozenReviews(req) ?? counted;
-  const t = tally(req, reviews, required, rule, now, opts);
+  const t = tally(req, reviews, required, policy, now, opts);
   const patch: Partial<ApprovalRequestStatus> = {
     phase: t.phase, required, approvals: reviews.filter((r) => r.decision === 'Approved').length, reviews, message: t.message.slice(0, 1024),
-    ...compact({ decidedAt: decidedAt(req, t.phase, now) }),
+    ...compact({ decidedAt: decidedAt(req, t.phase, now), consumeBy: consumeBy(req, t.phase, opts) }),
   };
   return { ...(samePatch(req, patch) ? {} : { patch }), from, to: t.phase, delete: false, ignored, ...compact({ wakeAt: t.wakeAt }) };
+}
+
+/**
+ * While Approved: the last moment the sidecar may run the command (expiresAt + grace). Sidecars
+ * read it so that an approval is not usable forever while the operator is down.
+ */
+function consumeBy(req: ApprovalRequest, phase: Phase, opts: ApprovalOptions): string | undefined {
+  return phase === 'Approved' ? kubeTime(Date.parse(req.spec.expiresAt) + opts.approvedGraceMs) : req.status?.consumeBy;
 }
 
 /** When the phase left Pending: now for a decision made now, else as recorded. */

@@ -29,10 +29,25 @@ async function policyFor(req: ApprovalRequest, ctx: WebhookContext): Promise<Acc
   return ctx.policies.get(ns, req.spec.policyRef.name) ?? ctx.policies.fetchOne(ns, req.spec.policyRef.name);
 }
 
+/**
+ * The policy as stored now, for checking a new request's recorded plan: the cache may trail the
+ * sidecar's own watch by a moment after a change, and creations are rare (approvals). The cached
+ * copy when the apiserver cannot be asked.
+ */
+async function currentPolicyFor(req: ApprovalRequest, ctx: WebhookContext): Promise<AccessPolicy | undefined> {
+  const ns = req.metadata.namespace ?? '';
+  try {
+    return await ctx.policies.fetchOne(ns, req.spec.policyRef.name);
+  } catch {
+    return ctx.policies.get(ns, req.spec.policyRef.name);
+  }
+}
+
 async function problems(req: AdmissionRequest, ctx: WebhookContext): Promise<string[]> {
   const next = approvalOf<ApprovalRequest>(req, 'object');
   if (next.metadata.namespace === undefined && req.namespace !== undefined) next.metadata.namespace = req.namespace;
-  if (req.operation === 'CREATE') return validateApprovalCreate(next);
+  // The recorded approval plan is checked against the rule in force (when the policy can be seen).
+  if (req.operation === 'CREATE') return validateApprovalCreate(next, next.spec.approval === undefined ? undefined : await currentPolicyFor(next, ctx));
   if (req.operation !== 'UPDATE') return [];
   if (req.oldObject === undefined) return [NO_OLD_OBJECT];
   const old = approvalOf<ApprovalRequest>(req, 'oldObject');
