@@ -32,13 +32,20 @@ describe('approval evidence', () => {
     });
   });
 
-  // Round 9 (approvals, finding 1): the evidence named the rule's groups at consumption (auditors)
-  // while the only approver was a dpo member who answered "1 approval from dpo".
-  it('states the plan the approval answered (spec.approval), not the rule\'s at consumption', () => {
+  // Round 9 (approvals, finding 1) then 9b: a claim now needs the counted reviews to satisfy the
+  // rule in force, so the record states that plan: after a rule was loosened (dpo, then dpo or
+  // auditors) an auditor's approval is listed beside the groups it satisfied, never beside [dpo].
+  it('states the plan the counted reviews were checked against at the claim', () => {
+    const r = request({ phase: 'Consumed', approvals: 1, required: 1, reviews: [{ reviewer: 'audrey', decision: 'Approved', reason: 'ok', time: '2026-01-10T12:01:00Z' }] });
+    r.spec.approval = { approverGroups: ['dpo'], minApprovals: 2, ttlSeconds: 900 };
+    const ev = approvalEvidence(r, { approverGroups: ['dpo', 'auditors'], minApprovals: 1, ttlSeconds: 900 }, mask);
+    expect(ev).toMatchObject({ approverGroups: ['dpo', 'auditors'], required: 1, approvals: 1 });
+  });
+
+  it('states the recorded plan when no plan in force was given', () => {
     const r = request({ phase: 'Consumed', approvals: 1, required: 2, reviews: [{ reviewer: 'dana', decision: 'Approved', reason: 'ok', time: '2026-01-10T12:01:00Z' }] });
     r.spec.approval = { approverGroups: ['dpo'], minApprovals: 1, ttlSeconds: 900 };
-    const ev = approvalEvidence(r, { approverGroups: ['auditors'], minApprovals: 2, ttlSeconds: 900 }, mask);
-    expect(ev).toMatchObject({ approverGroups: ['dpo'], required: 1, approvals: 1 });
+    expect(approvalEvidence(r, undefined, mask)).toMatchObject({ approverGroups: ['dpo'], required: 1, approvals: 1 });
   });
 
   it('falls back to the stamped spec reviews when the operator listed none', () => {

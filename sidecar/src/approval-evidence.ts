@@ -3,9 +3,9 @@
 // decided (the webhook-stamped reviewer and groups), their decisions, times and reasons, the rule,
 // the approver groups and the approvals it required. Read from the request as the sidecar claimed
 // it (the Approved → Consumed patch answers with the whole object). The approver groups and the
-// approvals required are those of the plan the approval answered (spec.approval, recorded when the
-// command was held), not the rule's at consumption: a rule changed since would otherwise present the
-// approval as given under terms nobody reviewed.
+// approvals required are those of the plan the counted reviews were checked against when the request
+// was claimed (the rule's then, which the plan recorded at creation must cover: core/approvals/plan.ts),
+// so they always agree with the reviews the record lists.
 import type { ApprovalRequest } from '../../crds/types.ts';
 import { recordedPlan } from '../../core/approvals/plan.ts';
 import type { ApprovalEvidence, ApprovalReviewEvidence } from '../../core/recording/index.ts';
@@ -15,9 +15,8 @@ import { opt } from './util.ts';
 const MAX_REVIEWS = 20;
 
 /**
- * The evidence of a consumed request. `plan` (the rule's at consumption) stands in only for a
- * request without a recorded plan (older sidecars), which the sidecar consumed only after checking
- * its reviews against that plan. The counted reviews (status.reviews, as the operator counted
+ * The evidence of a consumed request. `plan` is the rule's at consumption, against which the
+ * sidecar checked the counted reviews before claiming (termsOf). The counted reviews (status.reviews, as the operator counted
  * them) come first; their groups are those the webhook stamped on the matching spec review. When
  * the operator listed none, the stamped spec reviews stand in. Reasons go through `mask` (approvers
  * may paste identifiers); reviewer names are the accountable people and are kept.
@@ -39,11 +38,18 @@ export function approvalEvidence(request: ApprovalRequest, plan: ApprovalPlan | 
   };
 }
 
-/** The approvals required and the approver groups: the recorded plan's, else the operator's count and `plan`'s groups. */
+/**
+ * The approvals required and the approver groups: those of the plan the sidecar checked the
+ * counted reviews against when it claimed the request (the rule's at consumption, which the
+ * recorded plan covers), so the record never names groups its reviewers are outside of or more
+ * approvals than it lists (round 9b review: after a rule was loosened, the recorded plan's did);
+ * without it, the recorded plan's, else the operator's count.
+ */
 function termsOf(request: ApprovalRequest, plan: ApprovalPlan | undefined): { required: number; approverGroups: string[] | undefined } {
+  if (plan !== undefined) return { required: plan.minApprovals, approverGroups: plan.approverGroups };
   const answered = recordedPlan(request);
   if (answered !== undefined) return { required: answered.minApprovals, approverGroups: answered.approverGroups };
-  return { required: request.status?.required ?? plan?.minApprovals ?? 1, approverGroups: plan?.approverGroups };
+  return { required: request.status?.required ?? 1, approverGroups: undefined };
 }
 
 function reviewsOf(request: ApprovalRequest, mask: (text: string) => string): ApprovalReviewEvidence[] {

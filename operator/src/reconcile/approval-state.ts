@@ -138,6 +138,9 @@ function policyChange(req: ApprovalRequest, policy: AccessPolicy | undefined, ru
 function approvedTally(req: ApprovalRequest, policy: AccessPolicy | undefined, rule: PolicyRule | undefined, now: number, opts: ApprovalOptions): Tally {
   const deadline = Date.parse(req.spec.expiresAt) + opts.approvedGraceMs;
   if (now >= deadline) return { phase: 'Expired', message: `approved but not run by the sidecar before ${kubeTime(deadline)}` };
+  // Approved with no counted review (set Approved outside the review flow, as the operator's
+  // account): no approver answered the rule, whatever the policy did (round 9b review).
+  if ((req.status?.reviews ?? []).length === 0) return { phase: 'Expired', message: 'approved without a counted review (only reviews by the rule\'s approver groups, through spec.reviews, approve a command); the command must be approved through the review flow' };
   const changed = policyChange(req, policy, rule);
   if (changed !== undefined) return { phase: 'Expired', message: `the policy changed after the approval: ${changed}; the command must be approved again under the rule in force` };
   return { phase: 'Approved', message: req.status?.message ?? 'approved', wakeAt: deadline };

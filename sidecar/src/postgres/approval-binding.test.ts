@@ -93,6 +93,29 @@ describe('statements an approval cannot bind', () => {
   });
 });
 
+describe('statements with a comment an approver reads as the database line (round 9b review)', () => {
+  it.each([
+    ['the line itself', '-- database: "orders_stg"\nCOPY (SELECT id FROM orders) TO STDOUT'],
+    ['after whitespace and a semicolon', '  ;\n--database:"orders_stg"\nSELECT 1'],
+    ['in another case', '-- DATABASE: orders_stg\nSELECT 1'],
+    ['as a block comment', '/* database: "orders_stg" */ SELECT 1'],
+    ['with other words first', '-- runs in database orders_stg\nSELECT 1'],
+    ['on a later leading comment line', '-- monthly export\n-- database: "orders_stg"\nSELECT 1'],
+    ['after a block comment', '/* export */\n-- database: "orders_stg"\nSELECT 1'],
+    ['inside a nested block comment', '/* /* x */ database: "orders_stg" */ SELECT 1'],
+    ['at the end', 'COPY (SELECT id FROM orders) TO STDOUT -- database: "orders_stg"'],
+  ])('%s', (_what, sql) => {
+    expect(unapprovableReason(sql)).toMatch(/has a comment naming a database.*remove the comment/);
+  });
+
+  it.each([
+    ['a leading comment about something else', '-- monthly export\nCOPY (SELECT id FROM orders) TO STDOUT'],
+    ['the word in the statement', "SELECT current_database(), 'database'"],
+  ])('approvable: %s', (_what, sql) => {
+    expect(unapprovableReason(sql)).toBeUndefined();
+  });
+});
+
 describe('texts past the policy engine\'s bound', () => {
   it('are not scanned: with $ and a digit, or EXECUTE, they count as unapprovable (the engine refuses them unread anyway)', () => {
     const long = `SELECT '${'x'.repeat(300 * 1024)}'`;

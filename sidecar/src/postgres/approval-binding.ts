@@ -52,6 +52,25 @@ const PARAMETERS = `the statement has parameters ($1, $2, ...) whose values are 
 const EXECUTE = `SQL EXECUTE runs a statement prepared earlier, whose text is not part of the EXECUTE an ApprovalRequest shows and binds; ${FIX}`;
 
 /**
+ * Whether a comment in the text (as PostgreSQL's own scanner reads comments: nested blocks too)
+ * names a database. Under a policy that pins the database the text has no line of the sidecar's,
+ * and the agent's own `-- database: "staging"` read to the approver as where the statement runs
+ * (round 9b review); an unpinned policy's text sent verbatim after a pin matched that approval too.
+ * Text that cannot be scanned, or is past the engine's bound, counts.
+ */
+function commentNamesDatabase(sql: string): boolean {
+  if (!/database/i.test(sql) || !/--|\/\*/.test(sql)) return false;
+  if (sql.length > MAX_SQL_TEXT) return true;
+  try {
+    return scanSync(sql).tokens.some((t) => (t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT') && /database/i.test(t.text));
+  } catch {
+    return true;
+  }
+}
+
+const LOOKALIKE = 'the statement has a comment naming a database, which an approver would read as the database it runs in (the sidecar writes that line itself when the client chooses the database); remove the comment and send the statement again';
+
+/**
  * Whether the scanner finds a parameter reference (`$1`) outside literals and comments; text it
  * cannot scan counts as having one, and so does text past the policy engine's bound (which refuses
  * it unread: scanning megabytes to refuse them would cost more).
@@ -91,6 +110,7 @@ function runsExecute(sql: string): boolean {
  * references them (fail closed).
  */
 export function unapprovableReason(sql: string, declaredParameters = 0): string | undefined {
+  if (commentNamesDatabase(sql)) return LOOKALIKE;
   if (declaredParameters > 0 || hasParameterReference(sql)) return PARAMETERS;
   if (runsExecute(sql)) return EXECUTE;
   return undefined;
