@@ -148,6 +148,9 @@ export async function materialiseContainer(api: KubeClient, pod: Pod, containerN
   const env: Record<string, string> = {};
   for (const e of container.env ?? []) {
     const fieldRef = e.valueFrom?.fieldRef;
+    // The local stand-in runs every "pod" on the host's loopback: it has no pod addresses for the
+    // proxy to refuse (sidecar/src/upstream-address.ts), so GUARITA_POD_IPS is left unset.
+    if (fieldRef?.fieldPath === 'status.podIPs') continue;
     env[e.name] = rewritePaths(fieldRef !== undefined ? fieldValue(pod, fieldRef.fieldPath) : e.value ?? '', fsRoot, mountPaths);
   }
   const command = [...(container.command ?? []), ...(container.args ?? [])].map((part) => rewritePaths(part, fsRoot, mountPaths));

@@ -54,6 +54,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...env, GUARITA_SPOOL_MAX_BYTES: String(MIN_SPOOL_BUDGET_BYTES) }).spoolMaxBytes).toBe(MIN_SPOOL_BUDGET_BYTES);
   });
 
+  it('reads the pod\'s own addresses (GUARITA_POD_IPS, status.podIPs) and refuses a blank or a non-address', () => {
+    expect(loadConfig(env).podIps).toBeUndefined();
+    expect(loadConfig({ ...env, GUARITA_POD_IPS: '10.244.1.7,fd00::7' }).podIps).toEqual(['10.244.1.7', 'fd00::7']);
+    expect(error({ GUARITA_POD_IPS: '' }).message).toMatch(/^GUARITA_POD_IPS: is set but lists no address/);
+    expect(error({ GUARITA_POD_IPS: 'support-agent' }).message).toMatch(/^GUARITA_POD_IPS: must list the pod's IP addresses/);
+  });
+
   it('accepts Go-style durations', () => {
     expect(loadConfig({ ...env, GUARITA_APPROVAL_WAIT: '1m30s', GUARITA_POLICY_STALENESS: '2m' })).toMatchObject({ approvalWaitMs: 90_000, policyStalenessMs: 120_000 });
     expect(durationMs('250ms')).toBe(250);

@@ -5,6 +5,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } 
 import { join } from 'node:path';
 import { durationMs } from '../../core/duration.ts';
 import { MIN_SPOOL_BUDGET_BYTES, SPOOL_SEGMENT_BYTES } from '../../core/recording/spool-budget.ts';
+import { parsePodIps, POD_IPS_VARIABLE } from './upstream-address.ts';
 import { opt } from './util.ts';
 
 export interface TargetConfig {
@@ -21,6 +22,8 @@ export interface SidecarConfig {
   namespace: string;
   podName: string;
   podUid?: string;
+  /** GUARITA_POD_IPS (status.podIPs): the pod's own addresses, never connected to upstream (upstream-address.ts); unset outside a pod. */
+  podIps?: string[];
   targets: TargetConfig[];
   adminPort: number;
   operatorUrl: string;
@@ -256,6 +259,15 @@ function sshTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConf
   return { sshDir, sshMaxConnections: positiveInt(env, 'GUARITA_SSH_MAX_CONNECTIONS', 256), sshRecordMaxChars: positiveInt(env, 'GUARITA_SSH_RECORD_MAX_CHARS', 16 * 1024 * 1024) };
 }
 
+/** GUARITA_POD_IPS, checked at start: upstream-address.ts reads it again at each connection and would refuse every one. */
+function podIps(env: Env): string[] | undefined {
+  try {
+    return parsePodIps(env[POD_IPS_VARIABLE]);
+  } catch (err) {
+    throw new ConfigError(POD_IPS_VARIABLE, err instanceof Error ? err.message : String(err));
+  }
+}
+
 /** Reads and checks the configuration. Throws ConfigError naming the first bad setting. */
 export function loadConfig(env: Env = process.env): SidecarConfig {
   const namespace = required(env, 'GUARITA_NAMESPACE');
@@ -274,7 +286,7 @@ export function loadConfig(env: Env = process.env): SidecarConfig {
   const tokenDir = optional(env, 'GUARITA_TOKEN_DIR') ?? '/var/run/guarita/tokens';
   checkTokenDir(tokenDir, kubeconfig);
   return {
-    namespace, podName, ...opt('podUid', optional(env, 'GUARITA_POD_UID')), targets, adminPort, operatorUrl,
+    namespace, podName, ...opt('podUid', optional(env, 'GUARITA_POD_UID')), ...opt('podIps', podIps(env)), targets, adminPort, operatorUrl,
     ...opt('operatorCaFile', operatorCaFile),
     spoolDir,
     ...opt('spoolMaxBytes', spoolMaxBytes),

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { Agent, request } from './undici.ts';
+import { upstreamLookup } from './upstream-address.ts';
 import type { ChainPosition } from '../../core/recording/index.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -64,7 +65,8 @@ export class Shipper {
     this.#opts = opts;
     this.#token = new TokenFile(join(opts.tokenDir, 'operator'));
     const ca = opts.operatorCaFile === undefined ? undefined : readFileSync(opts.operatorCaFile, 'utf8');
-    this.#agent = new Agent({ connect: { ...opt('ca', ca) }, keepAliveTimeout: 30_000 });
+    // The operator is reached by name: never at this pod's own addresses (upstream-address.ts), where an agent could take the ingest token.
+    this.#agent = new Agent({ connect: { ...opt('ca', ca), lookup: upstreamLookup }, keepAliveTimeout: 30_000 });
   }
 
   /** Last delivery problem, if the latest attempt failed. */

@@ -9,6 +9,7 @@
 // dispatcher when none is given). sidecar/src/module-weight.test.ts checks the index stays unloaded.
 import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
+import { upstreamLookup } from './upstream-address.ts';
 
 const load = createRequire(import.meta.url);
 
@@ -18,7 +19,21 @@ const { getGlobalDispatcher } = load('undici/lib/global.js') as { getGlobalDispa
 
 export const Agent = load('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;
 export type Agent = Undici.Agent;
-export const Pool = load('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
+const UndiciPool = load('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
+
+/**
+ * undici's Pool whose connections resolve names with the sidecar's upstream lookup
+ * (upstream-address.ts: never the pod's own addresses or loopback). Pools are what the HTTP and
+ * Kubernetes targets reach their upstreams with (http/proxy.ts, kubernetes/proxy.ts); undici hands
+ * `connect` options to net.connect and tls.connect, `lookup` included. The lookup replaces any
+ * other; a connector function (none is used) is left as it is.
+ */
+export const Pool = class UpstreamPool extends UndiciPool {
+  constructor(url: string | URL, options: Undici.Pool.Options = {}) {
+    const connect = typeof options.connect === 'function' ? options.connect : { ...options.connect, lookup: upstreamLookup };
+    super(url, { ...options, connect });
+  }
+} as typeof Undici.Pool;
 export type Pool = Undici.Pool;
 
 type RequestOptions = Omit<Undici.Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { method?: Undici.Dispatcher.HttpMethod; dispatcher?: Undici.Dispatcher };

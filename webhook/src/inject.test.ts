@@ -50,7 +50,7 @@ describe('decideInjection', () => {
       GUARITA_CREDENTIALS_DIR: '/var/run/guarita/targets', GUARITA_TOKEN_DIR: '/var/run/guarita/tokens',
     });
     const downward = d.pod.spec.initContainers?.[0]?.env?.filter((e) => e.valueFrom?.fieldRef !== undefined).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]);
-    expect(downward).toEqual([['GUARITA_NAMESPACE', 'metadata.namespace'], ['GUARITA_POD_NAME', 'metadata.name'], ['GUARITA_POD_UID', 'metadata.uid']]);
+    expect(downward).toEqual([['GUARITA_NAMESPACE', 'metadata.namespace'], ['GUARITA_POD_NAME', 'metadata.name'], ['GUARITA_POD_UID', 'metadata.uid'], ['GUARITA_POD_IPS', 'status.podIPs']]);
   });
 
   it('bounds the spool emptyDir and tells the sidecar its budget inside it (kubelet evicts past sizeLimit; the spool refuses first)', () => {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { decideInjection } from './inject.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
-import { connectViolation, ephemeralViolations, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig, type InjectionContext } from './pod-guard.ts';
+import { connectViolation, ephemeralViolations, missingProxyViolations, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig, type InjectionContext } from './pod-guard.ts';
 import { examplePod, examplePolicy, injectedExamplePod, OPTED_IN, proxyContainer, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
 const policies = [examplePolicy('accesspolicy.yaml'), examplePolicy('accesspolicy-http.yaml')];
@@ -328,8 +328,12 @@ describe('pod guard: the node and the pod network, with or without a proxy', () 
     const extra = injectedPod();
     extra.spec.dnsConfig = { nameservers: ['10.9.9.9'] };
     expect(violations(extra)).toHaveLength(1);
+    // Round 9: search domains choose which name is asked first, so they are refused too (name-resolution.test.ts has the class).
+    const searched = injectedPod();
+    searched.spec.dnsConfig = { searches: ['corp.example'], options: [{ name: 'ndots', value: '2' }] };
+    expect(violations(searched)).toEqual([expect.stringMatching(/^spec.dnsConfig.searches \(corp.example\)/), expect.stringMatching(/^spec.dnsConfig.options\[0\] ndots with spec.dnsConfig.searches/)]);
     const fine = injectedPod();
-    fine.spec.dnsConfig = { searches: ['corp.example'], options: [{ name: 'ndots', value: '2' }] };
+    fine.spec.dnsConfig = { options: [{ name: 'ndots', value: '2' }, { name: 'timeout', value: '3' }, { name: 'edns0' }] };
     expect(violations(fine)).toEqual([]);
     // Without the proxy, a pod's name resolution is its own business.
     const plain = examplePod();
@@ -452,5 +456,59 @@ describe('pod guard: updates and debug containers', () => {
   it('rejects exec and attach into the proxy only', () => {
     expect(connectViolation('exec', { container: 'guarita-proxy' })).toContain('exec into guarita-proxy is not allowed');
     expect(connectViolation('exec', { container: 'agent' })).toBeUndefined();
+  });
+});
+
+describe('pod guard: a pod the injector governs that reaches validation without the proxy (round 9, C)', () => {
+  const stripped = (): Pod => {
+    const pod = injectedPod();
+    pod.spec.initContainers = (pod.spec.initContainers ?? []).filter((c) => c.name !== 'guarita-proxy');
+    pod.spec.containers = pod.spec.containers.filter((c) => c.name !== 'guarita-proxy');
+    pod.spec.volumes = (pod.spec.volumes ?? []).filter((v) => !v.name.startsWith('guarita-'));
+    return pod;
+  };
+
+  it('refuses the injector\'s output with the proxy removed, naming the policies and the fix', () => {
+    expect(violations(stripped())).toEqual([]);
+    expect(missingProxyViolations(stripped(), policies, at)).toEqual([
+      expect.stringMatching(/^the pod carries guarita.io\/status: injected but has no guarita-proxy/),
+      expect.stringMatching(/^the injector governs this pod \(AccessPolicies customers-api, orders-db select it\) but it reached validation without guarita-proxy: another mutating webhook removed the proxy.*exclude these pods from that webhook/),
+    ]);
+  });
+
+  it('refuses every spelling: a selected pod, an insisting pod, one the injector would refuse, the status annotation alone', () => {
+    expect(missingProxyViolations(examplePod(), policies, at)).toEqual([expect.stringMatching(/^the injector governs this pod \(AccessPolicies customers-api, orders-db select it\)/)]);
+    const insisting = examplePod();
+    insisting.metadata.labels = { app: 'nobody' };
+    insisting.metadata.annotations = { 'guarita.io/inject': 'true' };
+    expect(missingProxyViolations(insisting, policies, at)).toEqual([expect.stringMatching(/^this pod reached validation without guarita-proxy, and the injector refuses it as it is: guarita cannot inject this pod: it carries guarita.io\/inject: "true" but no AccessPolicy/)]);
+    const clash = examplePod();
+    agent(clash).ports = [{ containerPort: 15432 }];
+    expect(missingProxyViolations(clash, policies, at)).toEqual([expect.stringMatching(/injector refuses it as it is: .*declares port 15432/)]);
+    const statusOnly = examplePod();
+    statusOnly.metadata.labels = { app: 'nobody' };
+    statusOnly.metadata.annotations = { 'guarita.io/status': 'injected', 'guarita.io/policies': 'orders-db' };
+    expect(missingProxyViolations(statusOnly, policies, at)).toEqual([expect.stringMatching(/^the pod carries guarita.io\/status: injected but has no guarita-proxy/)]);
+    // An opted-out pod forging the annotation is refused too: the operator keys evidence on it.
+    const optedOut = stripped();
+    optedOut.metadata.labels = { ...optedOut.metadata.labels, 'guarita.io/inject': 'false' };
+    expect(missingProxyViolations(optedOut, policies, at)).toEqual([expect.stringMatching(/^the pod carries guarita.io\/status: injected/)]);
+  });
+
+  it('admits pods the injector skips, and leaves pods with a proxy to podViolations', () => {
+    const byLabel = examplePod();
+    byLabel.metadata.labels = { ...byLabel.metadata.labels, 'guarita.io/inject': 'false' };
+    const byAnnotation = examplePod();
+    byAnnotation.metadata.annotations = { 'guarita.io/inject': 'false' };
+    const unselected = examplePod();
+    unselected.metadata.labels = { app: 'nobody' };
+    for (const pod of [byLabel, byAnnotation, unselected]) expect(missingProxyViolations(pod, policies, at)).toEqual([]);
+    expect(missingProxyViolations(examplePod(), policies, { ...at, config: { ...TEST_INJECTOR, excludedNamespaces: ['lgpd-orders'] } })).toEqual([]);
+    expect(missingProxyViolations(examplePod(), [], at)).toEqual([]);
+    expect(missingProxyViolations(injectedPod(), policies, at)).toEqual([]);
+    const forged = injectedPod();
+    proxy(forged).image = 'evil/proxy:1';
+    expect(missingProxyViolations(forged, policies, at)).toEqual([]);
+    expect(violations(forged)).not.toEqual([]);
   });
 });

@@ -14,11 +14,12 @@
 // ephemeral (debug) containers, exec/attach into the proxy, and label changes that would make the
 // injector's decision differ from what the pod runs. Pure.
 import type { AccessPolicy } from '../../crds/types.ts';
-import { AGENT_VOLUME_PREFIX, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, SIDECAR_NAME, VOLUME_PREFIX } from './constants.ts';
+import { AGENT_VOLUME_PREFIX, INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, SIDECAR_NAME, STATUS_ANNOTATION, STATUS_INJECTED, VOLUME_PREFIX } from './constants.ts';
 import { decisionAtCreate, matchingPolicies, targetOf, type InjectionDecision, type InjectorConfig } from './inject.ts';
 import { firstDifference, short } from './injector-difference.ts';
 import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
+import { dnsViolations, hostnameViolations, resolvedHosts } from './name-resolution.ts';
 import { dropsRawNetwork, sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
 import { spoolStorageViolations } from './spool-storage.ts';
 
@@ -145,25 +146,6 @@ function escapes(p: Placed): string[] {
   if (files.length > 0) out.push(`${p.kind} ${p.c.name} adds capabilities ${files.join(', ')}: they reach other containers' files; remove them from securityContext.capabilities.add`);
   const network = add.filter((cap) => NETWORK_CAPABILITIES.has(capabilityName(cap)));
   if (network.length > 0) out.push(`${p.kind} ${p.c.name} adds capabilities ${network.join(', ')}: the pod's network is ${SIDECAR_NAME}'s too, and they redirect or capture its connections (rows from the target travel there unmasked); remove them from securityContext.capabilities.add`);
-  return out;
-}
-
-/**
- * Pod-level name resolution is the proxy's too: an alias in /etc/hosts, or nameservers the pod
- * chooses, send its connections (to the target, where it presents the credentials; to the operator,
- * with its ingest token; to the identity provider, whose keys it trusts) to another address.
- */
-function nameResolution(pod: Pod): string[] {
-  const out: string[] = [];
-  const aliases = Array.isArray(pod.spec.hostAliases) ? pod.spec.hostAliases as { ip?: unknown; hostnames?: unknown }[] : [];
-  if (aliases.length > 0) {
-    const names = aliases.flatMap((a) => (Array.isArray(a.hostnames) ? a.hostnames.map(String) : [])).slice(0, 5).join(', ');
-    out.push(`spec.hostAliases (${names}) writes the pod's /etc/hosts, which is ${SIDECAR_NAME}'s too: an alias can send its connections to the target (with its credentials), the operator or the identity provider to another address; remove hostAliases and publish the names in DNS`);
-  }
-  const dnsConfig = pod.spec.dnsConfig as { nameservers?: unknown } | undefined;
-  if (pod.spec.dnsPolicy === 'None' || (Array.isArray(dnsConfig?.nameservers) && dnsConfig.nameservers.length > 0)) {
-    out.push(`spec.dnsPolicy None or spec.dnsConfig.nameservers chooses the nameservers ${SIDECAR_NAME} resolves its target, the operator and the identity provider with; remove them (dnsConfig searches and options stay allowed)`);
-  }
   return out;
 }
 
@@ -303,7 +285,18 @@ export function podViolations(pod: Pod, policies: readonly AccessPolicy[], cfg: 
     ...podEscapes(pod),
     ...nodeVolumes(pod, cfg),
     ...hostNamespaces(pod),
-    ...(proxy.genuine === undefined ? [] : [...sharedNamespaces(pod), ...nameResolution(pod), ...others.flatMap(keepsRawNetwork), ...spoolStorageViolations(pod, cfg.sidecar.spoolSizeLimit)]),
+    ...(proxy.genuine === undefined ? [] : proxiedPodViolations(pod, others, policies, cfg)),
+  ];
+}
+
+/** What only matters where the proxy runs: what shares its processes, its network and its name resolution, and its spool. */
+function proxiedPodViolations(pod: Pod, others: readonly Placed[], policies: readonly AccessPolicy[], cfg: GuardConfig): string[] {
+  return [
+    ...sharedNamespaces(pod),
+    ...dnsViolations(pod),
+    ...hostnameViolations(pod, resolvedHosts(matchingPolicies(pod, policies), cfg.sidecar.operatorUrl)),
+    ...others.flatMap(keepsRawNetwork),
+    ...spoolStorageViolations(pod, cfg.sidecar.spoolSizeLimit),
   ];
 }
 
@@ -363,6 +356,32 @@ function governanceViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPo
   if (after.action === 'skip') return [];
   const created = after.action === 'inject' ? `created with them it would get ${SIDECAR_NAME} for AccessPolicies ${after.policies.join(', ')}` : `created with them it would be refused (${after.message})`;
   return [`the new labels or annotations make this pod one the injector governs (${created}), but it was admitted without ${SIDECAR_NAME} (${before.message}) and an update cannot add it; delete the pod and create it with the new labels`];
+}
+
+/**
+ * CREATE of a pod that reaches validation without guarita-proxy: refused when the injector, asked
+ * about this final pod, would inject it or refuse it. A later mutating webhook (reinvoked, or run
+ * after the injector's reinvocation) can remove what the injector added; the pod would then run
+ * ungoverned while looking governed (its AccessPolicy's podSelector, guarita.io/inject: "true",
+ * the injector's annotations and agent variables). The injector's own decision (decisionAtCreate,
+ * the objectSelector's opt-out label included) judges, so pods it skips (opted out, selected by no
+ * policy, excluded namespaces) keep passing. guarita.io/status: injected without the proxy is
+ * refused in any pod: only the injector writes it, and the operator accepts evidence by it.
+ * A pod whose guarita-proxy is not genuine is refused by podViolations already.
+ */
+export function missingProxyViolations(pod: Pod, policies: readonly AccessPolicy[], at: InjectionContext): string[] {
+  if (proxiesOf(pod).length > 0) return [];
+  const out: string[] = [];
+  if (pod.metadata.annotations?.[STATUS_ANNOTATION] === STATUS_INJECTED) {
+    out.push(`the pod carries ${STATUS_ANNOTATION}: ${STATUS_INJECTED} but has no ${SIDECAR_NAME}: only the injector writes that annotation, with the proxy; remove the annotation (and ${SIDECAR_NAME}'s other annotations), or find the mutating webhook that removed the proxy and exclude these pods from it`);
+  }
+  const decision = decisionAtCreate({ pod, namespace: { name: at.namespace, labels: OPTED_IN_NAMESPACE }, policies, config: at.config });
+  if (decision.action === 'inject') {
+    out.push(`the injector governs this pod (AccessPolicies ${decision.policies.join(', ')} select it) but it reached validation without ${SIDECAR_NAME}: another mutating webhook removed the proxy after the injector ran (reinvocationPolicy IfNeeded runs it again after ours); exclude these pods from that webhook, or opt the pod out with the label ${INJECT_ANNOTATION}=false`);
+  } else if (decision.action === 'reject') {
+    out.push(`this pod reached validation without ${SIDECAR_NAME}, and the injector refuses it as it is: ${decision.message}`);
+  }
+  return out;
 }
 
 /**

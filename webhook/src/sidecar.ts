@@ -188,6 +188,9 @@ function sidecarEnv(targets: readonly TargetPlan[], cfg: SidecarConfig): EnvVar[
     fieldEnv('GUARITA_NAMESPACE', 'metadata.namespace'),
     fieldEnv('GUARITA_POD_NAME', 'metadata.name'),
     fieldEnv('GUARITA_POD_UID', 'metadata.uid'),
+    // The pod's own addresses, which the proxy never connects upstream to (the kubelet's /etc/hosts
+    // maps the pod's hostname there; sidecar/src/upstream-address.ts).
+    fieldEnv('GUARITA_POD_IPS', 'status.podIPs'),
     { name: 'GUARITA_TARGETS', value: targetsJson(targets) },
     { name: 'GUARITA_ADMIN_PORT', value: String(cfg.adminPort) },
     { name: 'GUARITA_OPERATOR_URL', value: cfg.operatorUrl },

@@ -174,9 +174,12 @@ describe('pod-level name resolution, which the proxy shares', () => {
     const extra = examplePod(ns, `dns-${suffix()}`);
     extra.spec.dnsConfig = { nameservers: ['10.9.9.9'] };
     expect(await refused(extra)).toContain('spec.dnsConfig.nameservers');
-    // Searches and options do not choose who answers.
+    // Round 9: search domains choose which name is asked first (refused); timing options stay allowed.
+    const searched = examplePod(ns, `dns-${suffix()}`);
+    searched.spec.dnsConfig = { searches: ['corp.example'], options: [{ name: 'ndots', value: '2' }] };
+    expect(await refused(searched)).toContain('spec.dnsConfig.searches (corp.example) adds search domains');
     const fine = examplePod(ns, `dns-${suffix()}`);
-    fine.spec.dnsConfig = { searches: ['corp.example'], options: [{ name: 'ndots', value: '2' }] };
+    fine.spec.dnsConfig = { options: [{ name: 'ndots', value: '2' }, { name: 'timeout', value: '3' }] };
     await k(['create', '-f', '-'], 'admin', JSON.stringify(fine));
   });
 });

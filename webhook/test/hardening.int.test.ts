@@ -219,7 +219,13 @@ describe('sidecar-only volumes (item 4) through kubectl and the apiserver', () =
 });
 
 describe('who may call the webhook (item 17), raw HTTPS against its port', () => {
-  const validPod = (): string => JSON.stringify(admissionReview({ operation: 'CREATE', namespace: ns, object: examplePod(ns, 'probe') }));
+  // Opted out: a pod a policy selects that reaches validation without the proxy is refused (round 9, C).
+  const probe = (): Pod => {
+    const pod = examplePod(ns, 'probe');
+    pod.metadata.labels = { ...pod.metadata.labels, 'guarita.io/inject': 'false' };
+    return pod;
+  };
+  const validPod = (): string => JSON.stringify(admissionReview({ operation: 'CREATE', namespace: ns, object: probe() }));
 
   it('refuses a caller without a client certificate, and one whose certificate another CA issued', async () => {
     const none = await post('/validate/pods', validPod());

@@ -21,7 +21,8 @@ import * as errors from 'jose/errors';
 import { createLocalJWKSet } from 'jose/jwks/local';
 import { decodeJwt } from 'jose/jwt/decode';
 import { jwtVerify } from 'jose/jwt/verify';
-import { request } from '../undici.ts';
+import { Agent, request } from '../undici.ts';
+import { upstreamLookup } from '../upstream-address.ts';
 import { recordedClaims } from '../../../core/approvals/requester.ts';
 import { formatDuration } from '../../../core/duration.ts';
 import type { Identity } from '../core-types.ts';
@@ -165,6 +166,14 @@ function precheck(token: string, algorithms: string[], issuer: string): { alg?: 
   return header;
 }
 
+let issuers: Agent | undefined;
+
+/** Issuers are reached by name, never at this pod's own addresses (upstream-address.ts): keys served there would be trusted. */
+function issuerAgent(): Agent {
+  issuers ??= new Agent({ connect: { lookup: upstreamLookup } });
+  return issuers;
+}
+
 export class OidcVerifier {
   readonly #opts: Required<Omit<OidcOptions, 'metrics'>>;
   readonly #metrics: OidcOptions['metrics'];
@@ -196,7 +205,7 @@ export class OidcVerifier {
   }
 
   async #getJson(url: string, what: string): Promise<unknown> {
-    const res = await request(url, { headersTimeout: this.#opts.fetchTimeoutMs, bodyTimeout: this.#opts.fetchTimeoutMs, headers: { accept: 'application/json' } });
+    const res = await request(url, { dispatcher: issuerAgent(), headersTimeout: this.#opts.fetchTimeoutMs, bodyTimeout: this.#opts.fetchTimeoutMs, headers: { accept: 'application/json' } });
     if (Number(res.headers['content-length'] ?? 0) > this.#opts.maxDocumentBytes) {
       res.body.destroy();
       throw new Error(`${what} at ${url} is larger than ${this.#opts.maxDocumentBytes} bytes`);

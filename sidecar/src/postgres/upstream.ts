@@ -9,6 +9,7 @@ import type { AuthenticationMD5Password, BackendKeyDataMessage, DatabaseError, R
 import type { TransactionStatus } from './backend.ts';
 import { AuthError, md5PasswordResponse, SCRAM_MECHANISM, ScramClient } from './scram.ts';
 import { UpstreamReader, type BackendMessage } from './upstream-reader.ts';
+import { upstreamLookup } from '../upstream-address.ts';
 
 export interface PostgresTargetTls {
   mode: 'disable' | 'require' | 'verify-full';
@@ -76,7 +77,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeout: () =
 
 function tcpConnect(host: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host, port });
+    // The pod's own addresses are refused (upstream-address.ts): /etc/hosts maps the pod's hostname to them.
+    const socket = netConnect({ host, port, lookup: upstreamLookup });
     socket.setNoDelay(true);
     socket.once('connect', () => {
       socket.removeListener('error', reject);

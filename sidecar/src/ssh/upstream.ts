@@ -2,9 +2,11 @@
 // key and known_hosts from the target's credentials Secret (mounted into the sidecar only). Read
 // per agent connection, so a rotated key or known_hosts applies to the next connection. The host
 // key is verified against known_hosts before authentication: no trust on first use.
+import { connect as netConnect } from 'node:net';
 import ssh2, { type Client, type ConnectConfig } from 'ssh2';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import { readCredential } from '../targets.ts';
+import { upstreamLookup } from '../upstream-address.ts';
 import { parseKnownHosts, verifyHostKey, type KnownHostKey } from './known-hosts.ts';
 
 export interface SshUpstreamConfig {
@@ -47,6 +49,9 @@ export function connectUpstream(cfg: SshUpstreamConfig, opts: { readyTimeoutMs: 
     let hostKeyProblem: string | undefined;
     const config: ConnectConfig = {
       host: cfg.host, port: cfg.port, username: cfg.username, privateKey: cfg.privateKey,
+      // ssh2 connects without a lookup of ours: the socket is opened here, never to this pod's own
+      // addresses (upstream-address.ts); ssh2 reports its errors and times the handshake as its own.
+      sock: netConnect({ host: cfg.host, port: cfg.port, lookup: upstreamLookup }),
       readyTimeout: opts.readyTimeoutMs, keepaliveInterval: 30_000, keepaliveCountMax: 3,
       hostVerifier: (key: Buffer): boolean => {
         const verdict = verifyHostKey(cfg.knownHosts, cfg.host, cfg.port, key);

@@ -6,7 +6,7 @@ import { BINDING_TOPOLOGY_LABELS, GROUP, INJECTION_NAMESPACE_LABEL, INJECTION_NA
 import type { WebhookContext } from '../context.ts';
 import { decideInjection, type InjectionDecision } from '../inject.ts';
 import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
-import { connectViolation, ephemeralViolations, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig } from '../pod-guard.ts';
+import { connectViolation, ephemeralViolations, missingProxyViolations, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig } from '../pod-guard.ts';
 import { optInWarning } from '../sidecar-namespaces.ts';
 import { admissionRoute } from './admission-route.ts';
 
@@ -79,7 +79,7 @@ function guardConfig(ctx: WebhookContext): GuardConfig {
 const JUDGED_SUBRESOURCES = new Set(['', 'ephemeralcontainers', 'resize']);
 
 /**
- * CREATE: the whole pod. UPDATE of the pod (images, labels...): the proxy must not change, nor
+ * CREATE: the whole pod, and (without the proxy) whether the injector would have governed it. UPDATE of the pod (images, labels...): the proxy must not change, nor
  * which AccessPolicies its labels select, nor (a pod admitted without the proxy) whether the
  * injector would govern it. UPDATE of pods/resize (in-place resize, Kubernetes 1.33+): the proxy's
  * resources are frozen like the rest of it; agent containers stay resizable.
@@ -92,7 +92,10 @@ async function podSpecViolations(req: AdmissionRequest, ctx: WebhookContext, sub
   if (!JUDGED_SUBRESOURCES.has(sub)) return [`subresource pods/${sub} is not judged by this webhook; remove it from the webhook configuration's rules`];
   const pod = podOf(req, 'object');
   const namespace = namespaceOf(req, pod);
-  if (req.operation === 'CREATE' && sub === '') return podViolations(pod, await namespacePolicies(ctx, namespace), guardConfig(ctx));
+  if (req.operation === 'CREATE' && sub === '') {
+    const policies = await namespacePolicies(ctx, namespace);
+    return [...podViolations(pod, policies, guardConfig(ctx)), ...missingProxyViolations(pod, policies, { namespace, config: ctx.injector })];
+  }
   if (req.operation !== 'UPDATE') return [`operation ${req.operation} on pods${sub === '' ? '' : `/${sub}`} is not judged by this webhook`];
   const old = podOf(req, 'oldObject');
   if (sub === 'resize') return updateViolations(pod, old);
