@@ -1,11 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { boundPodOf, judgeEvidenceSource, type NamespaceFacts, type PodFacts } from './evidence-source.ts';
+import { boundPodOf, governingPolicies, judgeEvidenceSource, type NamespaceFacts, type PodFacts } from './evidence-source.ts';
 
 const bound = { namespace: 'team', name: 'agent-0', uid: 'u-1' };
 const optedIn: NamespaceFacts = { metadata: { labels: { 'guarita.io/injection': 'enabled' } } };
 const proxy = { name: 'guarita-proxy', volumeMounts: [{ name: 'guarita-spool' }, { name: 'guarita-tokens' }] };
 const injected: PodFacts = {
-  metadata: { name: 'agent-0', namespace: 'team', uid: 'u-1', annotations: { 'guarita.io/status': 'injected' } },
+  metadata: { name: 'agent-0', namespace: 'team', uid: 'u-1', annotations: { 'guarita.io/status': 'injected', 'guarita.io/policies': 'orders-db' } },
   spec: { initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: [{ name: 'work' }] }] },
 };
 const withSpec = (spec: PodFacts['spec']): PodFacts => ({ ...injected, spec });
@@ -13,18 +13,18 @@ const withAnnotations = (annotations: Record<string, string> | undefined): PodFa
 
 describe('judgeEvidenceSource', () => {
   it('accepts the injected proxy of an opted-in namespace (native or ordinary sidecar)', () => {
-    expect(judgeEvidenceSource(bound, optedIn, injected)).toEqual({ ok: true });
-    expect(judgeEvidenceSource(bound, optedIn, withSpec({ containers: [{ name: 'agent' }, proxy] }))).toEqual({ ok: true });
+    expect(judgeEvidenceSource(bound, optedIn, injected)).toEqual({ ok: true, policies: ['orders-db'] });
+    expect(judgeEvidenceSource(bound, optedIn, withSpec({ containers: [{ name: 'agent' }, proxy] }))).toEqual({ ok: true, policies: ['orders-db'] });
   });
 
   it('accepts agents that mount the kubernetes target volumes read-only (the proxy CA, the KUBECONFIG)', () => {
     const mounts = [{ name: 'guarita-agent-kube-ca', readOnly: true }, { name: 'guarita-agent-kubeconfig', readOnly: true }];
-    expect(judgeEvidenceSource(bound, optedIn, withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: mounts }] }))).toEqual({ ok: true });
+    expect(judgeEvidenceSource(bound, optedIn, withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: mounts }] }))).toEqual({ ok: true, policies: ['orders-db'] });
   });
 
   it('accepts agents that mount the ssh target host key (published by the proxy) read-only', () => {
     const mounts = [{ name: 'guarita-agent-ssh', readOnly: true }];
-    expect(judgeEvidenceSource(bound, optedIn, withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: mounts }] }))).toEqual({ ok: true });
+    expect(judgeEvidenceSource(bound, optedIn, withSpec({ initContainers: [proxy], containers: [{ name: 'agent', volumeMounts: mounts }] }))).toEqual({ ok: true, policies: ['orders-db'] });
   });
 
   it.each<[string, NamespaceFacts | undefined, RegExp]>([
@@ -58,6 +58,56 @@ describe('judgeEvidenceSource', () => {
     const v = judgeEvidenceSource(bound, optedIn, pod);
     expect(v.ok).toBe(false);
     if (!v.ok) expect(v.reason).toMatch(reason);
+  });
+});
+
+describe('governingPolicies (the policies a proxy may record under)', () => {
+  const annotated = (policies: string | undefined, targets?: string): PodFacts => ({
+    metadata: { annotations: { 'guarita.io/status': 'injected', ...(policies === undefined ? {} : { 'guarita.io/policies': policies }) } },
+    spec: { containers: [{ name: 'agent' }, { name: 'guarita-proxy', ...(targets === undefined ? {} : { env: [{ name: 'GUARITA_TARGETS', value: targets }] }) }] },
+  });
+
+  it('reads the injector\'s comma-separated annotation', () => {
+    expect(governingPolicies(annotated('customers-api,orders-db'))).toEqual(['customers-api', 'orders-db']);
+    expect(governingPolicies(annotated(' orders-db , orders-db,,'))).toEqual(['orders-db']);
+  });
+
+  it.each<[string, PodFacts]>([
+    ['no annotation', annotated(undefined)],
+    ['an empty annotation', annotated('')],
+    ['only commas', annotated(' , ,')],
+    ['no metadata at all', {}],
+    ['the annotation as a label', { metadata: { labels: { 'guarita.io/policies': 'orders-db' } } as PodFacts['metadata'] }],
+  ])('allows no policy with %s (fail closed)', (_what, pod) => {
+    expect(governingPolicies(pod)).toEqual([]);
+  });
+
+  it('keeps only policies the proxy\'s GUARITA_TARGETS also names: an edited annotation narrows, never widens', () => {
+    const targets = JSON.stringify([{ policy: 'orders-db', target: 'orders-db' }, { policy: 'orders-db', target: 'replica' }]);
+    expect(governingPolicies(annotated('orders-db', targets))).toEqual(['orders-db']);
+    expect(governingPolicies(annotated('orders-db,payments-db', targets))).toEqual(['orders-db']);
+    expect(governingPolicies(annotated('payments-db', targets))).toEqual([]);
+  });
+
+  it.each<[string, string]>([
+    ['not JSON', '{orders-db'],
+    ['not a list', JSON.stringify({ policy: 'orders-db' })],
+    ['a list without policy names', JSON.stringify([{ target: 'orders-db' }, null, 'orders-db', { policy: 7 }])],
+    ['empty', ''],
+  ])('allows no policy when the proxy\'s GUARITA_TARGETS is %s', (_what, targets) => {
+    expect(governingPolicies(annotated('orders-db', targets))).toEqual([]);
+  });
+
+  it('reads GUARITA_TARGETS of guarita-proxy only (an agent\'s variable of that name changes nothing)', () => {
+    const pod: PodFacts = {
+      metadata: { annotations: { 'guarita.io/policies': 'orders-db,payments-db' } },
+      spec: { initContainers: [{ name: 'guarita-proxy', env: [{ name: 'GUARITA_TARGETS', value: JSON.stringify([{ policy: 'orders-db' }]) }] }], containers: [{ name: 'agent', env: [{ name: 'GUARITA_TARGETS', value: JSON.stringify([{ policy: 'payments-db' }]) }] }] },
+    };
+    expect(governingPolicies(pod)).toEqual(['orders-db']);
+  });
+
+  it('is what an accepted verdict carries', () => {
+    expect(judgeEvidenceSource(bound, optedIn, withAnnotations({ 'guarita.io/status': 'injected' }))).toEqual({ ok: true, policies: [] });
   });
 });
 

@@ -14,6 +14,10 @@ export const INJECTION_NAMESPACE_LABEL = 'guarita.io/injection';
 export const INJECTION_NAMESPACE_VALUE = 'enabled';
 export const STATUS_ANNOTATION = 'guarita.io/status';
 export const STATUS_INJECTED = 'injected';
+/** The AccessPolicies whose podSelector chose the pod at admission, comma-separated (the injector stamps it). */
+export const POLICIES_ANNOTATION = 'guarita.io/policies';
+/** The proxy's targets, a JSON list of { policy, ... } (the injector sets it; a container's env cannot change after admission). */
+export const TARGETS_ENV = 'GUARITA_TARGETS';
 export const SIDECAR_NAME = 'guarita-proxy';
 /** Volumes the injector adds and only the proxy may mount (the webhook reserves every guarita-* name). */
 export const SIDECAR_VOLUME_PREFIX = 'guarita-';
@@ -29,7 +33,7 @@ export const AGENT_READ_ONLY_VOLUMES: readonly string[] = ['guarita-agent-kube-c
 /** The TokenReview's bound-pod claims (status.user.extra authentication.kubernetes.io/pod-*). */
 export interface BoundPod { namespace: string; name: string; uid: string }
 
-interface ContainerFacts { name: string; volumeMounts?: readonly { name: string; readOnly?: boolean }[] }
+interface ContainerFacts { name: string; volumeMounts?: readonly { name: string; readOnly?: boolean }[]; env?: readonly { name: string; value?: string }[] }
 
 /** The parts of a Namespace and a Pod the decision reads (as the apiserver returns them). */
 export interface NamespaceFacts { metadata?: { labels?: Record<string, string> } }
@@ -38,7 +42,11 @@ export interface PodFacts {
   spec?: { containers?: readonly ContainerFacts[]; initContainers?: readonly ContainerFacts[]; ephemeralContainers?: readonly ContainerFacts[] };
 }
 
-export type EvidenceSourceVerdict = { ok: true } | { ok: false; reason: string };
+/**
+ * `policies`: the AccessPolicies the pod's proxy records under (governingPolicies); a record naming
+ * any other is refused at ingest.
+ */
+export type EvidenceSourceVerdict = { ok: true; policies: readonly string[] } | { ok: false; reason: string };
 
 function namespaceProblem(bound: BoundPod, namespace: NamespaceFacts | undefined): string | undefined {
   if (namespace === undefined) return `namespace ${bound.namespace} does not exist`;
@@ -78,7 +86,36 @@ function proxyProblem(where: string, containers: readonly ContainerFacts[]): str
  */
 export function judgeEvidenceSource(bound: BoundPod, namespace: NamespaceFacts | undefined, pod: PodFacts | undefined): EvidenceSourceVerdict {
   const reason = namespaceProblem(bound, namespace) ?? podProblem(bound, pod);
-  return reason === undefined ? { ok: true } : { ok: false, reason };
+  // podProblem refuses a missing pod, so `pod` is there past it.
+  return reason === undefined ? { ok: true, policies: governingPolicies(pod ?? {}) } : { ok: false, reason };
+}
+
+/** The policy names of a proxy's GUARITA_TARGETS; undefined without the variable, [] when it is not a list of { policy }. */
+function targetPolicies(pod: PodFacts): string[] | undefined {
+  const env = containersOf(pod).find((c) => c.name === SIDECAR_NAME)?.env?.find((e) => e.name === TARGETS_ENV);
+  if (env === undefined) return undefined;
+  try {
+    const targets = JSON.parse(env.value ?? '') as unknown;
+    if (!Array.isArray(targets)) return [];
+    return targets.flatMap((t: unknown) => typeof (t as { policy?: unknown } | null)?.policy === 'string' ? [(t as { policy: string }).policy] : []);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The AccessPolicies a pod's proxy may record under: those its guarita.io/policies annotation names
+ * (what the injector stamped), and, where the proxy carries GUARITA_TARGETS, only those of them it
+ * also names. The annotation is an annotation: anyone who may patch the pod can edit it, and the
+ * webhook does not guard it on UPDATE; the proxy's environment cannot change after admission. So an
+ * edit can only narrow the list (refusing the pod's own evidence), never widen it. No annotation:
+ * no policy (fail closed).
+ */
+export function governingPolicies(pod: PodFacts): string[] {
+  const annotated = (pod.metadata?.annotations?.[POLICIES_ANNOTATION] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const targets = targetPolicies(pod);
+  const allowed = targets === undefined ? annotated : annotated.filter((p) => targets.includes(p));
+  return [...new Set(allowed)];
 }
 
 /**

@@ -11,6 +11,7 @@ import { contentIntact, isLeafRecord, verifyHashSignature, type ChainPosition } 
 import { checkChainCheckpoint } from './chain-checkpoint.ts';
 import type { ChainTree } from './chain-tree.ts';
 import { checkpointTime, type NoteVerifier } from './checkpoint.ts';
+import { isRealInstant } from './record-time.ts';
 import type { AppendResult, ChainState, RecordProblem, SessionRecord } from './store-types.ts';
 
 export interface BatchPlan {
@@ -41,6 +42,16 @@ export interface BatchProof {
    * holding the chain).
    */
   newestTime?: string;
+  /**
+   * The size of the chain's newest stored checkpoint (0: none): a batch's checkpoint is stored only
+   * when it is larger, and then the time rules apply to it whether or not the batch has fresh records.
+   */
+  storedSize?: number;
+  /**
+   * The chain already holds format 2 records: a format 1 record after them is a downgrade (records
+   * no checkpoint needs to cover, so the chain's tail could end with no stored checkpoint).
+   */
+  formatTwo?: boolean;
 }
 
 type Failure = Extract<AppendResult, { ok: false }>;
@@ -67,6 +78,9 @@ const PROBLEM_TEXT: Record<RecordProblem, string> = {
   'root-mismatch': 'the checkpoint\'s root is not the root of the chain\'s records',
   'checkpoint-signature': 'the checkpoint is not signed by the key this chain registered',
   'checkpoint-time': 'the checkpoint is dated before the chain\'s newest stored checkpoint',
+  'bad-time': 'time is not a real instant: RFC 3339 (Z or ±hh:mm) of a calendar date and clock time that exist, e.g. 2026-11-01T12:00:00Z',
+  'downgrade': 'a format 1 record (v absent, signed alone) after format 2 records of the same chain: a chain that writes format 2 keeps writing it; send v: 2 records with their checkpoint',
+  'wrong-policy': 'policy is not one of the AccessPolicies governing the sending pod (its guarita.io/policies annotation): a proxy records only under the policies it was injected for',
 };
 
 function invalid(problem: RecordProblem, index: number, record: SessionRecord): Failure {
@@ -103,12 +117,16 @@ function checkDuplicate(record: SessionRecord, index: number, stored: Stored): F
  * order (sequence, link, content hash, a format 1 record's signature), keeping the canonical JSON
  * its hash is checked over: the record's text on success.
  */
-function checkFresh(record: SessionRecord, index: number, position: ChainPosition, key: KeyObject): Failure | string {
+function checkFresh(record: SessionRecord, index: number, position: ChainPosition, key: KeyObject, formatTwo: boolean): Failure | string {
   if (record.seq !== position.seq + 1) return gap(position.seq + 1, record.seq);
   if (record.prev !== position.head) return fork(record.seq, `prev does not match the stored head at seq ${position.seq}`);
   const text = recordCanonicalText(record);
   if (oneShotHash('sha256', text, 'hex') !== record.hash) return invalid('hash-mismatch', index, record);
+  // A time of the right form that names no instant (month 13, hour 25) parses to NaN, which every
+  // since/until bound compares false with: the record would pass every time filter.
+  if (!isRealInstant(record.time)) return invalid('bad-time', index, record);
   if (isLeafRecord(record)) return text;
+  if (formatTwo) return invalid('downgrade', index, record);
   if (typeof record.sig !== 'string' || !verifyHashSignature(key, record.hash, record.sig)) return invalid('bad-signature', index, record);
   return text;
 }
@@ -158,10 +176,21 @@ function checkProof(chain: ChainState, records: readonly SessionRecord[], fresh:
   if (fresh.length === 0 && tree.size !== size) return { tree: undefined };
   const bad = checkChainCheckpoint(proof.checkpoint, { origin: chain.chainId, size, root: tree.root(), verifier: proof.verifier });
   if (bad !== undefined) return checkpointFailure(bad.problem, bad.detail, records);
-  const backwards = fresh.length === 0 ? undefined : timeGoingBack(proof.checkpoint as string, proof.newestTime);
+  return checkpointToKeep(proof, records, tree, fresh.length === 0 ? undefined : tree);
+}
+
+/**
+ * The verified checkpoint of a batch ending at `tree`'s size, to store unless the store holds one
+ * as large already. Every checkpoint that will be stored obeys the time rules, a re-sent batch's
+ * too (it is kept when the store lacks a checkpoint that large): else a re-sent batch stored one
+ * dated back, or undated after dated ones.
+ */
+function checkpointToKeep(proof: BatchProof, records: readonly SessionRecord[], tree: ChainTree, treeAfter: ChainTree | undefined): Failure | Pick<BatchPlan, 'tree' | 'checkpoint'> {
+  const note = proof.checkpoint as string;
+  if (tree.size <= (proof.storedSize ?? 0)) return { tree: treeAfter };
+  const backwards = timeGoingBack(note, proof.newestTime);
   if (backwards !== undefined) return checkpointFailure('checkpoint-time', backwards, records);
-  // A re-sent batch's checkpoint is returned too: the store keeps it if a crash lost its copy.
-  return { tree: fresh.length === 0 ? undefined : tree, checkpoint: { note: proof.checkpoint as string, size, root: tree.rootHex() } };
+  return { tree: treeAfter, checkpoint: { note, size: tree.size, root: tree.rootHex() } };
 }
 
 /** Why the checkpoint's time is before the newest stored one's; undefined when it is not (or either has none). */
@@ -180,6 +209,20 @@ function appendAll(tree: ChainTree | undefined, records: readonly SessionRecord[
   return next;
 }
 
+/**
+ * The first record whose policy is not one of `allowed` (the policies governing the sending pod),
+ * as a refusal of the whole batch; undefined when every record's is. Without it a proxy files its
+ * records under any policy of its namespace (or under made-up names, each a new store log).
+ */
+export function checkPolicies(records: readonly SessionRecord[], allowed: readonly string[]): Failure | undefined {
+  const index = records.findIndex((r) => !allowed.includes(r.policy));
+  const record = records[index];
+  if (record === undefined) return undefined;
+  const governing = allowed.length === 0 ? 'none (the pod has no guarita.io/policies annotation)' : allowed.join(', ');
+  const failure = invalid('wrong-policy', index, record);
+  return { ...failure, message: `${failure.message}; it names ${JSON.stringify(record.policy)}, the pod is governed by ${governing}: write each record under the policy whose target it went to, or recreate the pod so the webhook injects it for that policy` };
+}
+
 /** Decides a batch: what is new, what was already stored, or why it is refused. */
 export function checkBatch(chain: ChainState, records: readonly SessionRecord[], key: KeyObject, stored: Stored, proof: BatchProof): BatchPlan | Failure {
   const order = ordered(records);
@@ -188,6 +231,7 @@ export function checkBatch(chain: ChainState, records: readonly SessionRecord[],
   const fresh: SessionRecord[] = [];
   const freshTexts: string[] = [];
   let duplicates = 0;
+  let formatTwo = proof.formatTwo === true;
   for (let index = 0; index < records.length; index++) {
     const record = records[index]!;
     const problem = identityProblem(chain, record);
@@ -197,8 +241,9 @@ export function checkBatch(chain: ChainState, records: readonly SessionRecord[],
       if (failure !== undefined) return failure;
       duplicates++;
     } else {
-      const text = checkFresh(record, index, position, key);
+      const text = checkFresh(record, index, position, key, formatTwo);
       if (typeof text !== 'string') return text;
+      formatTwo ||= isLeafRecord(record);
       fresh.push(record);
       freshTexts.push(text);
       position = { seq: record.seq, head: record.hash };

@@ -653,16 +653,35 @@ class ExportV2Verifier {
   #history(): void {
     for (const [chainId, c] of this.#chains) {
       const sizes = [...c.signed.keys()].sort((a, b) => a - b);
+      const unlinked = new Set<number>();
       sizes.slice(1).forEach((to, i) => {
         const from = sizes[i] as number;
-        const later = c.signed.get(to) as { line: number; time?: string };
-        const earlier = c.signed.get(from) as { line: number; time?: string };
         if (!c.consistent.has(`${from}-${to}`)) {
+          unlinked.add(to);
           this.#bad({ line: this.#lines + 1, chainId, problem: `chain ${chainId}: no consistency proof ties its checkpoints of size ${from} and ${to}: nothing shows the chain only grew between them (a proof was dropped, or the chain forked)` });
-        } else if (earlier.time !== undefined && later.time !== undefined && Date.parse(later.time) < Date.parse(earlier.time)) {
-          this.#bad({ line: later.line, chainId, problem: `chain ${chainId}: its checkpoint of size ${to} was signed before (${later.time}) its checkpoint of size ${from} (${earlier.time}): a rollback or a forged time` });
         }
       });
+      this.#timesGoForward(chainId, c, sizes.filter((size) => !unlinked.has(size)));
+    }
+  }
+
+  /**
+   * Each dated checkpoint against the latest time of every dated checkpoint of a smaller size, not
+   * only its neighbour's: an undated checkpoint between two dated ones (old stores hold such) then
+   * hides no rollback across it, and neither does a run of them. A checkpoint no consistency proof
+   * ties to the one below it is refused for that already, and left out here.
+   */
+  #timesGoForward(chainId: string, c: ChainV2, sizes: readonly number[]): void {
+    let latest: { size: number; time: string; ms: number } | undefined;
+    for (const size of sizes) {
+      const signed = c.signed.get(size) as { line: number; time?: string };
+      if (signed.time === undefined) continue;
+      const ms = Date.parse(signed.time);
+      if (latest !== undefined && ms < latest.ms) {
+        this.#bad({ line: signed.line, chainId, problem: `chain ${chainId}: its checkpoint of size ${size} was signed before (${signed.time}) its checkpoint of size ${latest.size} (${latest.time}): a rollback or a forged time` });
+      } else {
+        latest = { size, time: signed.time, ms };
+      }
     }
   }
 

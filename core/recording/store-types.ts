@@ -147,5 +147,11 @@ export type RecordProblem =
   | 'checkpoint-missing'
   /** The checkpoint is dated before the chain's newest stored one. */
   | 'checkpoint-time'
+  /** A record's time names no instant (month 13, hour 25): it would pass every time filter. */
+  | 'bad-time'
+  /** A format 1 record after format 2 records of the same chain. */
+  | 'downgrade'
+  /** A record's policy is not one governing the sending pod (ingest, before the store). */
+  | 'wrong-policy'
   | ChainCheckpointProblem;
 

@@ -18,6 +18,12 @@ export interface PodShape {
   agentMounts?: string[];
   /** Pod labels (the fallback through a live webhook needs a policy's podSelector to match). */
   labels?: Record<string, string>;
+  /**
+   * The guarita.io/policies annotation the injector stamps: the policies the proxy records under
+   * (the operator refuses records naming any other). Default: every AccessPolicy of the namespace
+   * when the pod is created, as if each selected it, else orders-db (store-testkit's records).
+   */
+  policies?: string[];
 }
 
 /**
@@ -58,12 +64,35 @@ async function handMadePod(namespace: string, sa: string, name: string, shape: P
   const volumes = [{ name: 'guarita-spool', emptyDir: {} }, { name: 'guarita-tokens', emptyDir: {} }];
   const proxy = { name: 'guarita-proxy', image: 'registry.invalid/guarita:test', volumeMounts: volumes.map((v) => ({ name: v.name, mountPath: `/var/run/guarita/${v.name}` })) };
   const agent = { name: 'agent', image: 'registry.invalid/agent:test', volumeMounts: (shape.agentMounts ?? []).map((n) => ({ name: n, mountPath: `/mnt/${n}` })) };
+  const policies = shape.policies ?? await namespacePolicies(namespace);
+  const annotations = { 'guarita.io/status': 'injected', 'guarita.io/policies': policies.join(',') };
   const pod = await adminApi().create<{ metadata: { uid: string } }>(`/api/v1/namespaces/${namespace}/pods`, {
     apiVersion: 'v1', kind: 'Pod',
-    metadata: { name, namespace, labels: shape.labels ?? {}, annotations: shape.injected === false ? {} : { 'guarita.io/status': 'injected' } },
+    metadata: { name, namespace, labels: shape.labels ?? {}, annotations: shape.injected === false ? {} : annotations },
     spec: { serviceAccountName: sa, automountServiceAccountToken: false, volumes, containers: [agent, ...(shape.proxy === false ? [] : [proxy])] },
   });
   return pod.metadata.uid;
+}
+
+/** The AccessPolicies of a namespace now (orders-db when it has none yet: the store testkit's records name it). */
+async function namespacePolicies(namespace: string): Promise<string[]> {
+  const list = await adminApi().list<{ metadata: { name: string } }>(`/apis/guarita.io/v1alpha1/namespaces/${namespace}/accesspolicies`);
+  const names = list.items.map((p) => p.metadata.name);
+  return names.length > 0 ? names : ['orders-db'];
+}
+
+/**
+ * Adds `policies` to a pod's guarita.io/policies, as the injector would have stamped them for a
+ * proxy serving them (the operator takes records only under these): for hand-made pods created
+ * before the test's AccessPolicies. A pod that lists them already is left alone.
+ */
+export async function governedBy(namespace: string, pod: string, policies: readonly string[]): Promise<void> {
+  const api = adminApi();
+  const path = `/api/v1/namespaces/${namespace}/pods/${pod}`;
+  const annotations = (await api.get<{ metadata: { annotations?: Record<string, string> } }>(path)).metadata.annotations ?? {};
+  const current = (annotations['guarita.io/policies'] ?? '').split(',').filter((p) => p !== '');
+  if (annotations['guarita.io/status'] !== 'injected' || policies.every((p) => current.includes(p))) return;
+  await api.mergePatch(path, { metadata: { annotations: { 'guarita.io/policies': [...new Set([...current, ...policies])].join(',') } } });
 }
 
 /** A TokenRequest bound to a Pod, as the kubelet projects it (TokenReview then names the pod in user.extra). */

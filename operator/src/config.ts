@@ -39,6 +39,8 @@ export interface OperatorConfig {
   resyncPeriodMs: number;
   workers: number;
   maxBatchRecords: number;
+  /** Chains one pod may register at ingest (operator/src/ingest/chain-quota.ts). */
+  maxChainsPerPod: number;
   maxBodyBytes: number;
   /** How the apiserver names users of each OIDC issuer: the four-eyes check (core/approvals/requester.ts). */
   usernameMappings: OidcUsernameMapping[];
@@ -82,6 +84,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'resync-period', env: 'GUARITA_RESYNC_PERIOD', help: 'full re-reconcile interval (safety net)', default: '10m' },
   { flag: 'workers', env: 'GUARITA_WORKERS', help: 'reconciles running at once, per kind', default: '16' },
   { flag: 'max-batch-records', env: 'GUARITA_MAX_BATCH_RECORDS', help: 'records per ingest batch', default: '5000' },
+  { flag: 'max-chains-per-pod', env: 'GUARITA_MAX_CHAINS_PER_POD', help: 'chains one pod may register (a proxy registers one per spool)', default: '8' },
   { flag: 'max-body-bytes', env: 'GUARITA_MAX_BODY_BYTES', help: 'request body limit (bytes, or Ki/Mi/Gi)', default: '16Mi' },
   { flag: MAPPINGS_FLAG, env: MAPPINGS_ENV, help: 'JSON list: how the apiserver names the users of each OIDC issuer ([{"issuer":"https://idp","claim":"email","prefix":""}] or {"issuer":...,"apiserver":false}); reviews of an OIDC requester whose issuer has none are not counted' },
   { flag: 'event-repeat-interval', env: 'GUARITA_EVENT_REPEAT_INTERVAL', help: 'minimum interval between Events with the same object and reason', default: '60s' },
@@ -251,6 +254,7 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     resyncPeriodMs: r.duration('resync-period', 1000),
     workers: positiveInt(r, 'workers'),
     maxBatchRecords: positiveInt(r, 'max-batch-records'),
+    maxChainsPerPod: positiveInt(r, 'max-chains-per-pod'),
     maxBodyBytes: r.size('max-body-bytes', 1024),
     usernameMappings: usernameMappings(r, env),
     eventRepeatIntervalMs: r.duration('event-repeat-interval', 0),

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
 
   const app = createApiServer({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, bodyLimit: config.maxBodyBytes, logger: log });
   registerIngest(app, {
-    store: () => controller.store, auth, sources: new EvidenceSources(api), audience: config.ingestAudience, metrics, events, log, maxBatchRecords: config.maxBatchRecords,
+    store: () => controller.store, auth, sources: new EvidenceSources(api), audience: config.ingestAudience, metrics, events, log, maxBatchRecords: config.maxBatchRecords, maxChainsPerPod: config.maxChainsPerPod,
     ...(served === undefined ? {} : { namespaces: served }),
     eventTarget: (ns, policy, pod) => controller.eventTarget(ns, policy, pod),
     onStored: (records) => controller.recordsStored(records),

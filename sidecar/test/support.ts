@@ -16,7 +16,7 @@ import { logTail, supervise, waitUntilReady, type Supervised } from '../../e2e/h
 import { importPublicKey, isLeafRecord, verifyRecords, type ChainRecord, type SessionEvent } from '../../core/recording/index.ts';
 import { checkChainCheckpoint, checkpointVerifier } from '../../core/recording/chain-checkpoint.ts';
 import { ChainTree } from '../../core/recording/chain-tree.ts';
-import { injectedProxyToken } from '../../e2e/support/bound-pods.ts';
+import { governedBy, injectedProxyToken } from '../../e2e/support/bound-pods.ts';
 import { apply, createServiceAccount, serviceAccountToken, userToken } from '../../e2e/support/kube-apply.ts';
 import { call, parseJsonl } from '../../e2e/support/operator-api.ts';
 import { loadConfig } from '../src/config.ts';
@@ -141,6 +141,8 @@ export function sidecarEnv(fx: SidecarFixture, o: SidecarStart, adminPort: numbe
 }
 
 export async function startSidecarProcess(fx: SidecarFixture, o: SidecarStart): Promise<SidecarProcess> {
+  // The operator takes records only under the policies the pod's guarita.io/policies names.
+  await governedBy(fx.namespace, o.podName ?? fx.podName, o.targets.map((t) => t.policy));
   const [adminPort = 0] = await freePorts(1);
   const logs = join(loadHarnessState().runDir, 'logs');
   mkdirSync(logs, { recursive: true });

@@ -11,7 +11,7 @@ function api(state: { labelled: boolean; injected: boolean; broken?: boolean }, 
       if (state.broken === true) return Promise.reject(new KubeError(500, 'InternalError', `${path}: etcd unavailable`));
       if (path === '/api/v1/namespaces/team') return Promise.resolve({ metadata: { labels: state.labelled ? { 'guarita.io/injection': 'enabled' } : {} } } as T);
       if (path === '/api/v1/namespaces/team/pods/agent-0') {
-        return Promise.resolve({ metadata: { uid: 'u-1', annotations: state.injected ? { 'guarita.io/status': 'injected' } : {} }, spec: { containers: [{ name: 'guarita-proxy' }] } } as T);
+        return Promise.resolve({ metadata: { uid: 'u-1', annotations: state.injected ? { 'guarita.io/status': 'injected', 'guarita.io/policies': 'orders-db' } : {} }, spec: { containers: [{ name: 'guarita-proxy' }] } } as T);
       }
       return Promise.reject(new KubeError(404, 'NotFound', `${path} not found`));
     },
@@ -27,17 +27,17 @@ describe('EvidenceSources', () => {
     const state = { labelled: true, injected: true };
     let now = 0;
     const sources = new EvidenceSources(api(state, gets), { positiveTtlMs: 1000, negativeTtlMs: 100, now: () => now });
-    expect(await sources.check(pod, true)).toEqual({ ok: true });
+    expect(await sources.check(pod, true)).toEqual({ ok: true, policies: ['orders-db'] });
     expect(gets).toHaveLength(2);
     state.labelled = false;
-    expect(await sources.check(pod)).toEqual({ ok: true }); // cached: a batch costs no apiserver call
+    expect(await sources.check(pod)).toEqual({ ok: true, policies: ['orders-db'] }); // cached: a batch costs no apiserver call
     expect(gets).toHaveLength(2);
     expect((await sources.check(pod, true)).ok).toBe(false); // registration asks again
     state.labelled = true;
     now = 50;
     expect((await sources.check(pod)).ok).toBe(false); // the refusal is cached briefly
     now = 200;
-    expect(await sources.check(pod)).toEqual({ ok: true });
+    expect(await sources.check(pod)).toEqual({ ok: true, policies: ['orders-db'] });
     expect(gets).toHaveLength(6);
   });
 

@@ -23,7 +23,7 @@ const quiet = { info: (): void => undefined, warn: (): void => undefined, error:
  * TokenReview: "sa:<ns>:<name>[:<pod>]" tokens are service accounts bound to guarita-operator and to
  * pod <pod> (default pod-1), "unbound:<ns>:<name>" the same without a bound pod, "wrong-aud:..." to
  * another audience, "user:<name>" users. Namespaces shop and other are opted in, plain is not; pod-1
- * and pod-2 are injected proxies, bare is not.
+ * and pod-2 are injected proxies (for policy orders-db), bare is not.
  */
 function fakeApi(events: unknown[]): KubeApi {
   const review = (token: string, audiences: string[] | undefined): unknown => {
@@ -50,7 +50,7 @@ function fakeApi(events: unknown[]): KubeApi {
       const pod = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/]+)$/.exec(path)?.[1];
       if (pod === undefined || pod === 'gone') return Promise.reject(new KubeError(404, 'NotFound', `${path} not found`));
       const proxy = pod === 'bare' ? [] : [{ name: 'guarita-proxy' }];
-      return Promise.resolve({ metadata: { uid: `uid-${pod}`, annotations: pod === 'bare' ? {} : { 'guarita.io/status': 'injected' } }, spec: { containers: [{ name: 'agent' }, ...proxy] } } as T);
+      return Promise.resolve({ metadata: { uid: `uid-${pod}`, annotations: pod === 'bare' ? {} : { 'guarita.io/status': 'injected', 'guarita.io/policies': 'orders-db' } }, spec: { containers: [{ name: 'agent' }, ...proxy] } } as T);
     },
     list: fail, replace: fail, mergePatch: fail, remove: fail, watch: fail,
   };

@@ -3,7 +3,9 @@
 // operator's audience (TokenReview), bound to a pod that is a genuine injected proxy in an opted-in
 // namespace (auth/evidence-source.ts), and may only touch their own pod's chains. A batch is
 // answered 200 only after the store has fsync'd it; gaps, forks and bad records are refused,
-// counted (guarita_chain_integrity_failures_total) and reported as a Warning Event.
+// counted (guarita_chain_integrity_failures_total) and reported as a Warning Event. A record may
+// name only a policy that governs the sending pod (its guarita.io/policies), and a pod may register
+// only a few chains (chain-quota.ts).
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { importPublicKey } from '../../../core/recording/index.ts';
@@ -13,8 +15,12 @@ import { bearerToken, serviceAccountOf, type KubeAuth, type ServiceAccountIdenti
 import type { EventRecorder, ObjectRef } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AppendResult, ChainState, SessionRecord, SessionStore } from '../store/types.ts';
-import { TreeUnknownError } from '../../../core/recording/batch-check.ts';
+import { checkPolicies, TreeUnknownError } from '../../../core/recording/batch-check.ts';
+import { ChainQuota } from './chain-quota.ts';
 import { batchSchema, registerSchema } from './schemas.ts';
+
+/** Chains one pod may register by default (--max-chains-per-pod). */
+export const MAX_CHAINS_PER_POD = 8;
 
 export interface IngestLogger {
   info(obj: object, msg: string): void;
@@ -33,6 +39,8 @@ export interface IngestDeps {
   events: EventRecorder;
   log: IngestLogger;
   maxBatchRecords: number;
+  /** Chains one pod (by UID) may register; MAX_CHAINS_PER_POD when unset. */
+  maxChainsPerPod?: number;
   /** Namespaces this operator serves (undefined: all). */
   namespaces?: ReadonlySet<string>;
   /** The object a chain-integrity Event is attached to (the AccessPolicy if it exists, else the Pod). */
@@ -45,8 +53,8 @@ export interface IngestDeps {
 interface RegisterBody { chainId: string; namespace: string; pod: string; publicJwk: { kty: string; crv: string; x: string } }
 interface BatchBody { records: SessionRecord[]; checkpoint?: string }
 type ChainParams = { chainId: string };
-/** An ingest caller: its service account and the injected proxy's pod its token is bound to. */
-type Sender = ServiceAccountIdentity & { pod: string; bound: BoundPod };
+/** An ingest caller: its service account, the injected proxy's pod its token is bound to, and the policies governing that pod. */
+type Sender = ServiceAccountIdentity & { pod: string; bound: BoundPod; policies: readonly string[] };
 
 class HttpError extends Error {
   readonly status: number;
@@ -84,8 +92,9 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
       deps.log.warn({ sa: `${sa.namespace}/${sa.name}`, pod: bound.pod.name, reason: verdict.reason }, 'refused evidence from a pod that is not an injected proxy');
       throw new HttpError(403, 'forbidden', `service account ${sa.namespace}/${sa.name}: ${verdict.reason}`);
     }
-    return { ...sa, pod: bound.pod.name, bound: bound.pod };
+    return { ...sa, pod: bound.pod.name, bound: bound.pod, policies: verdict.policies };
   };
+  const quota = new ChainQuota(deps.maxChainsPerPod ?? MAX_CHAINS_PER_POD);
 
   // A chain is its pod's: another pod of the namespace (even an injected one) may not read or extend it.
   const owned = (store: SessionStore, chainId: string, sender: Sender): ChainState => {
@@ -137,12 +146,16 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
       const sa = senderOf(req);
       const body = req.body;
       checkRegistration(body, sa);
+      if (store.getChain(body.chainId) === undefined && !quota.allows(sa.bound.uid, body.chainId)) {
+        throw new HttpError(429, 'too-many-chains', `pod ${sa.namespace}/${sa.pod} registered ${quota.maxPerPod} chains already (--max-chains-per-pod): a proxy registers one per spool; keep sending to a registered chain, or recreate the pod`);
+      }
       const key = importKey(body.publicJwk);
       const { outcome, chain } = await store.registerChain({
         chainId: body.chainId, namespace: body.namespace, pod: body.pod, publicJwk: body.publicJwk, keyId: key,
         registeredBy: `system:serviceaccount:${sa.namespace}:${sa.name}`, registeredAt: new Date().toISOString(),
       });
       if (outcome === 'conflict') throw new HttpError(409, 'conflict', `chain ${body.chainId} is registered with another key (${chain.keyId})`);
+      quota.add(sa.bound.uid, chain.chainId);
       if (outcome === 'created') deps.log.info({ chainId: chain.chainId, keyId: chain.keyId, sa: `${sa.namespace}/${sa.name}` }, 'chain registered');
       return await reply.code(outcome === 'created' ? 201 : 200).send(position(chain));
     } catch (err) {
@@ -164,8 +177,10 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     const store = deps.store();
     if (store === undefined) return unavailable(reply);
     try {
-      const chain = owned(store, req.params.chainId, senderOf(req));
-      const result = await store.append(chain.chainId, req.body.records, req.body.checkpoint);
+      const sender = senderOf(req);
+      const chain = owned(store, req.params.chainId, sender);
+      // Before the store: a policy no AccessPolicy of the pod names gets no directory, segment or status.
+      const result = checkPolicies(req.body.records, sender.policies) ?? await store.append(chain.chainId, req.body.records, req.body.checkpoint);
       return await answer(reply, chain, req.body.records, result);
     } catch (err) {
       return fail(reply, err);

@@ -40,6 +40,8 @@ export interface FileStoreOptions {
   log: StoreLogger;
   hooks?: StoreHooks;
   now?: () => number;
+  /** Segment files kept open at most (store-writer.ts MAX_OPEN_SEGMENTS by default). */
+  maxOpenSegments?: number;
   /**
    * Each policy's anchored head (AccessPolicy status.chain, written with a privilege the volume's
    * writer does not hold): the log up to it is vouched for by it; after it only the operator's
@@ -72,6 +74,7 @@ export class FileStore implements SessionStore {
     this.#writer = new GroupWriter({
       index: this.#index, segmentMaxBytes: opts.segmentMaxBytes, segmentMaxAgeMs: opts.segmentMaxAgeMs, now: opts.now ?? Date.now,
       ...(opts.hooks === undefined ? {} : { hooks: opts.hooks }),
+      ...(opts.maxOpenSegments === undefined ? {} : { maxOpenSegments: opts.maxOpenSegments }),
     });
   }
 
@@ -130,7 +133,11 @@ export class FileStore implements SessionStore {
     const plan = checkBatch(chain.state, records, chain.publicKey, {
       hash: (seq) => chain.refs.get(seq)?.hash,
       removed: (seq) => isRemoved(chain.removed, seq),
-    }, { checkpoint, tree: chain.tree, verifier: chain.verifier, ...(chain.newestTime === undefined ? {} : { newestTime: chain.newestTime }) });
+    }, {
+      checkpoint, tree: chain.tree, verifier: chain.verifier, storedSize: chain.checkpoints.at(-1)?.size ?? 0,
+      formatTwo: chain.formatTwo === true || chain.newest !== undefined,
+      ...(chain.newestTime === undefined ? {} : { newestTime: chain.newestTime }),
+    });
     if ('ok' in plan) return plan;
     const toStore = checkpointToStore(chain, plan);
     if (plan.fresh.length > 0 || toStore !== undefined) await this.#writer.appendRecords(chain, plan.fresh, toStore, plan.freshTexts);

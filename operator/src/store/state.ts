@@ -92,6 +92,8 @@ export interface ChainMem {
   newest?: { size: number; frontier: string[] };
   /** The latest time any stored checkpoint of the chain carries (a later one may not be dated before it, nor undated). */
   newestTime?: string;
+  /** The chain holds (or held) format 2 records: a format 1 record after them is a downgrade (batch-check.ts). */
+  formatTwo?: boolean;
   refs: Map<number, RecordRef>;
   removed: RemovedRange[];
   mutex: Mutex;

@@ -4,7 +4,7 @@
 // drops what a cut removed; the read side only reads it.
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import type { SigningKey } from '../../../core/recording/index.ts';
+import { isLeafRecord, type SigningKey } from '../../../core/recording/index.ts';
 import { checkpointTime, parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { segmentFirstSeq, type EntryExtras } from './segment.ts';
 import { addToSummary, countRecord, emptyCounters, newSummary, summaryBounds } from './sessions.ts';
@@ -83,7 +83,9 @@ export class StoreIndex {
     };
     seg.refs.push(ref);
     countRecord(policy.counters, record, ref.time);
-    this.chains.get(record.chainId)?.refs.set(record.seq, ref);
+    const chain = this.chains.get(record.chainId);
+    chain?.refs.set(record.seq, ref);
+    if (chain !== undefined && isLeafRecord(record)) chain.formatTwo = true;
     this.#indexSession(ref, record);
   }
 
@@ -94,6 +96,8 @@ export class StoreIndex {
     const newest = chain.checkpoints.at(-1)?.size ?? 0;
     // One copy per policy the batch touched: the index keeps the first.
     const stored = extras.chainCheckpoint;
+    // Only format 2 batches store checkpoints: the chain writes format 2 even once its records expire.
+    chain.formatTwo = true;
     if (newest < cp.size) {
       chain.checkpoints.push({ size: cp.size, root: cp.root, segment: seg, offset, length });
       chain.newestTime = laterTime(chain.newestTime, stored);

@@ -22,7 +22,17 @@ export interface WriterOptions {
   segmentMaxAgeMs: number;
   now: () => number;
   hooks?: StoreHooks;
+  /** Segment files kept open at most (least recently written closed first, reopened on the next write). */
+  maxOpenSegments?: number;
 }
+
+/**
+ * Open segment handles kept at most by default. Each policy's active segment used to stay open for
+ * the life of the process, so one file descriptor per policy ever written: enough policies (a
+ * sender naming many) reached the process's limit, and EMFILE stops the writer for every chain.
+ * Reopening a segment to append costs one open(2) beside the fdatasync every commit does anyway.
+ */
+export const MAX_OPEN_SEGMENTS = 128;
 
 /** A verified sidecar checkpoint to store with a batch (frontier: the chain tree's at its size). */
 export interface CheckpointToStore { note: string; size: number; root: string; frontier: string[] }
@@ -61,9 +71,13 @@ export class GroupWriter {
   #failed: Error | undefined;
   /** Every group's lines are encoded here (one group at a time: #flush copies them out before the next). */
   readonly #lines = new LineBuffer();
+  /** Segments with an open handle, least recently written first (a Set keeps insertion order). */
+  readonly #open = new Set<Segment>();
+  readonly #maxOpen: number;
 
   constructor(opts: WriterOptions) {
     this.#opts = opts;
+    this.#maxOpen = Math.max(1, opts.maxOpenSegments ?? MAX_OPEN_SEGMENTS);
   }
 
   /** The I/O error that stopped the writer, if any. */
@@ -98,11 +112,15 @@ export class GroupWriter {
   async seal(p: PolicyState): Promise<void> {
     const a = p.active;
     delete p.active;
-    if (a?.fh !== undefined) {
-      const fh = a.fh;
-      delete a.fh;
-      await fh.close();
-    }
+    if (a !== undefined) await this.#closeSegment(a);
+  }
+
+  async #closeSegment(seg: Segment): Promise<void> {
+    this.#open.delete(seg);
+    const fh = seg.fh;
+    if (fh === undefined) return;
+    delete seg.fh;
+    await fh.close();
   }
 
   #drain(): void {
@@ -255,20 +273,42 @@ export class GroupWriter {
     this.#opts.hooks?.committed?.(staging.writes.filter((w) => w.record !== undefined).length, fsyncSeconds);
   }
 
-  /** Writes staged buffers, fdatasyncs the files and fsyncs new directory entries; returns fsync seconds. */
+  /**
+   * Writes staged buffers, fdatasyncs the files and fsyncs new directory entries; returns fsync
+   * seconds. At most #maxOpen segments are open at once: a group touching more is written in slices,
+   * each synced before the least recently written handles are closed.
+   */
   async #flush({ lines, pending, dirs }: Staging): Promise<number> {
     const touched = [...pending.entries()];
-    await Promise.all(touched.map(async ([seg, staged]) => {
-      // The segment's lines as #stage encoded them, copied out in order (no second encoding).
-      const buf = lines.gather(staged);
-      seg.fh ??= await open(seg.path, 'a', 0o640);
-      await writeAll(seg.fh, buf);
-    }));
-    const t0 = process.hrtime.bigint();
-    await Promise.all([...touched.map(([seg]) => seg.fh?.datasync()), ...[...dirs].map((d) => fsyncDir(d))]);
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    let seconds = 0;
+    for (let i = 0; i < touched.length; i += this.#maxOpen) {
+      const slice = touched.slice(i, i + this.#maxOpen);
+      await Promise.all(slice.map(async ([seg, staged]) => {
+        // The segment's lines as #stage encoded them, copied out in order (no second encoding).
+        const buf = lines.gather(staged);
+        seg.fh ??= await open(seg.path, 'a', 0o640);
+        this.#open.delete(seg);
+        this.#open.add(seg);
+        await writeAll(seg.fh, buf);
+      }));
+      const t0 = process.hrtime.bigint();
+      await Promise.all(slice.map(async ([seg]) => seg.fh?.datasync()));
+      seconds += Number(process.hrtime.bigint() - t0) / 1e9;
+      await this.#evict();
+    }
+    const t1 = process.hrtime.bigint();
+    await Promise.all([...dirs].map((d) => fsyncDir(d)));
+    seconds += Number(process.hrtime.bigint() - t1) / 1e9;
     await this.#closeSealed(touched.map(([seg]) => seg));
     return seconds;
+  }
+
+  /** Closes the least recently written handles beyond #maxOpen (their writes are synced already). */
+  async #evict(): Promise<void> {
+    for (const seg of this.#open) {
+      if (this.#open.size <= this.#maxOpen) return;
+      await this.#closeSegment(seg);
+    }
   }
 
   /** Closes the file handles of segments that are no longer their policy's active one. */
@@ -277,10 +317,7 @@ export class GroupWriter {
     for (const owner of owners) {
       const policy = this.#opts.index.policies.get(owner);
       for (const seg of policy?.segments ?? []) {
-        if (policy?.active === seg || seg.fh === undefined) continue;
-        const fh = seg.fh;
-        delete seg.fh;
-        await fh.close();
+        if (policy?.active !== seg && seg.fh !== undefined) await this.#closeSegment(seg);
       }
     }
   }
