@@ -4,6 +4,7 @@
 // is replaced by a message certain to fail without side effects, and the rest of its batch is
 // discarded here.
 import { serialize } from 'pg-protocol';
+import { copyStatementRefusal } from './copy-refusal.ts';
 import { Execution, type Allowed } from './execution.ts';
 import type { FrontendMessage } from './frontend.ts';
 import { answered, DENIED_NAME, DENIED_SQL, filedIn, RESERVED_PREFIX, type Denial, type Entry, type PipelineState, type PortalState, type StatementState } from './pipeline-state.ts';
@@ -77,10 +78,10 @@ export class ClientHalf {
       this.denyQuery(d.denial);
       return;
     }
-    const fetching = this.fetchRefusal(d.facts);
-    if (fetching !== undefined) {
-      await this.s.completeUnrun(d.exec, fetching.message);
-      this.denyQuery(fetching);
+    const refusal = this.fetchRefusal(d.facts) ?? copyStatementRefusal(d.facts, { extended: false, unsynced: this.s.unsynced });
+    if (refusal !== undefined) {
+      await this.s.completeUnrun(d.exec, refusal.message);
+      this.denyQuery(refusal);
       return;
     }
     await this.portalEffects(d.facts);
@@ -91,7 +92,8 @@ export class ClientHalf {
       await this.s.finishExec(exec, 'not run: the session ended');
       return;
     }
-    if (d.facts.copyOut.some((p) => p.describeSql !== undefined) && !this.s.unsynced) this.describeCopySources(d.facts.copyOut);
+    // Never while unsynced: copyStatementRefusal refused that (the description's Sync would end the client's batch).
+    if (d.facts.copyOut.some((p) => p.describeSql !== undefined)) this.describeCopySources(d.facts.copyOut);
     this.s.send(m.raw, { kind: 'query', batch: this.s.batch, exec, plans: d.facts.copyOut, planIndex: 0, result: {} });
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
@@ -165,7 +167,16 @@ export class ClientHalf {
   private parseDecision(m: Extract<FrontendMessage, { type: 'parse' }>): ReturnType<StatementDecider['decide']> | { denial: Denial } | { exec: undefined; facts: StatementFacts } {
     if (m.name.startsWith(RESERVED_PREFIX)) return { denial: reservedName('statement', m.name) };
     if (isBlank(m.sql)) return { exec: undefined, facts: statementFacts('') };
-    return this.decider.decide(m.sql, m.paramTypes.length);
+    return this.decider.decide(m.sql, m.paramTypes.length).then((d) => this.copyRefused(d));
+  }
+
+  /** An allowed Parse of a COPY ... TO STDOUT the listener refuses (copy-refusal.ts) becomes that denial, recorded as not run. */
+  private async copyRefused(d: Awaited<ReturnType<StatementDecider['decide']>>): Promise<Awaited<ReturnType<StatementDecider['decide']>>> {
+    if ('denial' in d) return d;
+    const refusal = copyStatementRefusal(d.facts, { extended: true, unsynced: this.s.unsynced });
+    if (refusal === undefined) return d;
+    await this.s.completeUnrun(d.exec, refusal.message);
+    return { denial: refusal };
   }
 
   /**
@@ -343,13 +354,41 @@ export class ClientHalf {
       this.denyExecute(portal, refusal);
       return;
     }
-    await this.portalEffects(portal.stmt?.facts);
+    if (!await this.readyToRun(portal)) return;
     portal.exec?.begin();
     this.describePortal(portal);
     this.forwardExtended(m.raw, { kind: 'execute', batch: this.s.batch, portal, result: {}, ...this.optional('exec', portal.exec) });
     this.s.batchRan = true;
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
+  }
+
+  /** The statement's effects on filed names, then the probe before a COPY; false when the Execute must not be sent. */
+  private async readyToRun(portal: PortalState): Promise<boolean> {
+    await this.portalEffects(portal.stmt?.facts);
+    const go = this.probedForCopy(portal);
+    return go === true || go;
+  }
+
+  /**
+   * A COPY ... TO STDOUT run after another Execute of the same batch: a function that Execute ran
+   * may have changed client_encoding (reported only at the batch's ReadyForQuery), and COPY writes
+   * in the client_encoding it starts with. The pinned settings are probed first, as before a
+   * Parse. False when the COPY must not be sent (the session ended, or the probe failed the batch);
+   * true, not a promise, when there is nothing to probe (the Execute path awaits only what is pending).
+   */
+  private probedForCopy(portal: PortalState): true | Promise<boolean> {
+    if ((portal.stmt?.facts.copyOut.length ?? 0) === 0) return true;
+    const probed = this.probe.ifNeeded();
+    return probed === undefined ? true : probed.then(() => this.afterCopyProbe(portal));
+  }
+
+  private async afterCopyProbe(portal: PortalState): Promise<boolean> {
+    if (!this.s.stopped && !this.discarding()) return true;
+    const exec = portal.exec;
+    portal.exec = undefined;
+    if (exec !== undefined) await this.s.finishExec(exec, 'not run: an earlier message of the batch failed');
+    return false;
   }
 
   /** A portal an SQL statement may have dropped or replaced since it was bound, or a statement that would FETCH a portal the listener bound. */

@@ -1,17 +1,18 @@
 import { describe, expect, it } from '@jest/globals';
 import { compileMasker } from '../../../core/masking/index.ts';
-import { CopyOutMasker, escapeCopyText, splitCsv, splitTextFields, unescapeCopyText } from './copy.ts';
+import { decodeTextField } from './copy-format.ts';
+import { CopyOutMasker, CopyRowRefused, escapeCopyText, splitCsv, splitTextFields } from './copy.ts';
 import { SampleCollector } from './rows.ts';
 import type { CopyPlan } from './statements.ts';
 
 const masker = compileMasker({ detectors: ['cpf', 'email'], style: 'partial', fields: [{ names: ['nome'] }] });
-const textPlan: CopyPlan = { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N', header: false };
-const csvPlan: CopyPlan = { format: 'csv', delimiter: ',', quote: '"', escape: '"', nullString: '', header: true };
+const textPlan: CopyPlan = { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N', header: false, statement: 0 };
+const csvPlan: CopyPlan = { format: 'csv', delimiter: ',', quote: '"', escape: '"', nullString: '', header: true, statement: 0 };
 
 describe('COPY text format', () => {
   it('splits on unescaped delimiters and round-trips escapes', () => {
     expect(splitTextFields('a\\tb\tc\\\\\t\\N', '\t')).toEqual(['a\\tb', 'c\\\\', '\\N']);
-    expect(unescapeCopyText('a\\tb\\nc\\\\d\\x41\\101')).toBe('a\tb\nc\\dAA');
+    expect(decodeTextField('a\\tb\\nc\\\\d', '\t')).toBe('a\tb\nc\\d');
     expect(escapeCopyText('a\tb\nc\\d', '\t')).toBe('a\\tb\\nc\\\\d');
   });
 
@@ -29,9 +30,8 @@ describe('COPY text format', () => {
     expect(sample.text()?.split('\n')[0]).toBe('id\tnome\tcpf\tnotes');
   });
 
-  it('masks by content when the columns are unknown', () => {
-    const m = new CopyOutMasker(undefined, masker.newSession());
-    expect(m.maskRow(Buffer.from('1\t590.830.166-33\n')).toString()).not.toContain('590.830.166');
+  it('refuses to mask without the columns (never by content alone)', () => {
+    expect(() => new CopyOutMasker(textPlan, masker.newSession())).toThrow(CopyRowRefused);
   });
 });
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { LEXING_CORPUS } from '../../../core/policy/corpus/lexing.sql-corpus.ts';
 import { LGPD_ORDERS_CORPUS } from '../../../core/policy/corpus/lgpd-orders.sql-corpus.ts';
-import { loadStatementParser, parsedStatementFacts, statementFacts } from './statements.ts';
+import { isUtf8Output, loadStatementParser, parsedStatementFacts, statementFacts } from './statements.ts';
 
 beforeAll(async () => {
   await loadStatementParser();
@@ -11,10 +11,34 @@ describe('statementFacts', () => {
   it('finds COPY ... TO STDOUT with its format options and where its columns come from', () => {
     const facts = statementFacts("BEGIN; COPY public.customers TO STDOUT WITH (FORMAT csv, HEADER, DELIMITER ';'); COPY customers (id, cpf) TO STDOUT; COPY (SELECT nome, cpf AS doc FROM customers WHERE id IN (1, (2))) TO STDOUT; COMMIT");
     expect(facts.copyOut).toEqual([
-      { format: 'csv', delimiter: ';', quote: '"', escape: '"', nullString: '', header: true, describeSql: 'SELECT * FROM "public"."customers"' },
-      { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N', header: false, columns: ['id', 'cpf'] },
-      { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N', header: false, describeSql: 'SELECT nome, cpf AS doc FROM customers WHERE id IN (1, (2))' },
+      { format: 'csv', delimiter: ';', quote: '"', escape: '"', nullString: '', header: true, statement: 1, describeSql: 'SELECT * FROM "public"."customers"' },
+      { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N', header: false, statement: 2, columns: ['id', 'cpf'] },
+      { format: 'text', delimiter: '\t', quote: '"', escape: '"', nullString: '\\N', header: false, statement: 3, describeSql: 'SELECT nome, cpf AS doc FROM customers WHERE id IN (1, (2))' },
     ]);
+  });
+
+  it.each([
+    ["COPY customers TO STDOUT (ENCODING 'SJIS')", 'SJIS'],
+    ["COPY customers TO STDOUT WITH (FORMAT csv, ENCODING 'big5')", 'big5'],
+    ['COPY customers TO STDOUT (encoding gbk)', 'gbk'],
+    ["COPY customers TO STDOUT WITH ENCODING 'UHC'", 'UHC'],
+    ["copy customers to stdout encoding 'johab'", 'johab'],
+    ["COPY (SELECT 1) TO STDOUT (\"ENCODING\" 'GB18030')", 'GB18030'],
+    ['COPY customers TO STDOUT (ENCODING 6)', '6'],
+    ["COPY customers TO STDOUT (ENCODING 'UTF8', ENCODING 'SJIS')", 'SJIS'],
+    ["COPY customers TO STDOUT (ENCODING 'SJIS', ENCODING 'utf-8')", 'SJIS'],
+  ])('reads the ENCODING option in every spelling: %s', (sql, encoding) => {
+    expect(statementFacts(sql).copyOut[0]?.encoding).toBe(encoding);
+  });
+
+  it('finds the query of a COPY whose literals hold control characters (the scanner\'s JSON does not escape them)', () => {
+    const sql = "COPY (SELECT E'a\u0001b' AS x, '\u001f' AS y, cpf FROM customers) TO STDOUT";
+    expect(statementFacts(sql).copyOut[0]?.describeSql).toBe("SELECT E'a\u0001b' AS x, '\u001f' AS y, cpf FROM customers");
+  });
+
+  it('tells UTF8 output (and SQL_ASCII: no conversion) from every other encoding, as PostgreSQL compares names', () => {
+    for (const name of ['UTF8', 'utf-8', 'Utf_8', 'UNICODE', 'SQL_ASCII', 'sql-ascii']) expect(isUtf8Output(name)).toBe(true);
+    for (const name of ['SJIS', 'shift_jis_2004', 'BIG5', 'GBK', 'UHC', 'GB18030', 'JOHAB', 'LATIN1', 'WIN1252', 'EUC_JP', '', 'utf16', '6']) expect(isUtf8Output(name)).toBe(false);
   });
 
   it('ignores COPY FROM, COPY to files and programs, and says binary when it is', () => {

@@ -25,6 +25,13 @@ export interface CopyPlan {
   columns?: string[];
   /** A query whose description gives the columns (SELECT * FROM rel, or the COPY's own query). */
   describeSql?: string;
+  /**
+   * The ENCODING option's value as written (every spelling: `(ENCODING 'x')`, `WITH (encoding x)`,
+   * the legacy `WITH ENCODING 'x'`); absent when the statement has none (the client_encoding, UTF8).
+   */
+  encoding?: string;
+  /** The COPY's position among the statements of its text (0: the first). */
+  statement: number;
 }
 
 export interface StatementFacts {
@@ -67,6 +74,43 @@ function optionValue(arg: unknown): string | boolean | undefined {
   return undefined;
 }
 
+/** An option's argument as the text PostgreSQL's defGetString would read (a number, a word), or a marker for any other node. */
+function optionText(arg: unknown): string {
+  if (arg === undefined) return '';
+  const a = arg as { String?: { sval?: string }; Integer?: { ival?: number }; Float?: { fval?: string }; Boolean?: { boolval?: boolean } };
+  if (a.String !== undefined) return a.String.sval ?? '';
+  if (a.Integer !== undefined) return String(a.Integer.ival ?? 0);
+  if (a.Float !== undefined) return a.Float.fval ?? '';
+  if (a.Boolean !== undefined) return a.Boolean.boolval === true ? 'true' : 'false';
+  return JSON.stringify(arg);
+}
+
+/**
+ * The ENCODING option of a COPY, whatever the case of its name (PostgreSQL knows only `encoding`;
+ * a spelling it would refuse is read too: fail closed). Of two (PostgreSQL refuses the statement),
+ * one that is not UTF8 is kept.
+ */
+function encodingOf(options: unknown): string | undefined {
+  let found: string | undefined;
+  for (const o of (options as Node[] | undefined) ?? []) {
+    const d = (o as { DefElem?: { defname?: string; arg?: unknown } }).DefElem;
+    if (d?.defname?.toLowerCase() !== 'encoding') continue;
+    const value = optionText(d.arg);
+    found = found === undefined || isUtf8Output(found) ? value : found;
+  }
+  return found;
+}
+
+/**
+ * Whether COPY writes with this ENCODING in the database's encoding (UTF8: sessions to other
+ * databases are refused at startup). PostgreSQL compares encoding names without case and
+ * non-alphanumerics (utf-8 = UTF8, UNICODE an alias); SQL_ASCII means no conversion at all
+ * (copyto.c: need_transcoding is false for it).
+ */
+export function isUtf8Output(encoding: string): boolean {
+  return ['utf8', 'unicode', 'sqlascii'].includes(encoding.toLowerCase().replace(/[^a-z0-9]/g, ''));
+}
+
 function isTrue(v: string | boolean | undefined): boolean {
   if (typeof v === 'boolean') return v;
   return v !== undefined && ['true', 'on', '1', 'match'].includes(v.toLowerCase());
@@ -85,8 +129,9 @@ function stringOption(v: string | boolean | undefined, fallback: string): string
   return typeof v === 'string' ? v : fallback;
 }
 
-function copyOptions(options: unknown): CopyPlan {
+function copyOptions(options: unknown, statement: number): CopyPlan {
   const set = optionMap(options);
+  const encoding = encodingOf(options);
   const named = stringOption(set.format, 'text').toLowerCase();
   const format: CopyFormat = named === 'csv' || named === 'binary' ? named : 'text';
   const csv = format === 'csv';
@@ -98,12 +143,26 @@ function copyOptions(options: unknown): CopyPlan {
     escape: stringOption(set.escape, quote),
     nullString: stringOption(set.null, csv ? '' : '\\N'),
     header: isTrue(set.header),
+    statement,
+    ...(encoding === undefined ? {} : { encoding }),
   };
 }
 
+/**
+ * Control characters other than tab, LF and CR, which libpg-query's scanner puts unescaped into
+ * its JSON (JSON.parse then throws). The text parsed, so they sit inside literals, quoted names or
+ * comments, where a space (one byte too) ends no token: the offsets stay those of the text.
+ */
+const SCANNER_UNSAFE = /[^\t\n\r\u0020-\uffff]/g;
+
 /** The text of `( query )` in `COPY ( query ) TO ...`, found with the scanner (balanced parentheses). */
 function innerQueryText(stmt: string): string | undefined {
-  const tokens = scanSync(stmt).tokens;
+  let tokens: Array<{ text: string; start: number }>;
+  try {
+    tokens = scanSync(stmt.replace(SCANNER_UNSAFE, ' ')).tokens;
+  } catch {
+    return undefined; // no description: the COPY is refused when it starts (copy-refusal.ts)
+  }
   const open = tokens.findIndex((t) => t.text === '(');
   if (open < 0) return undefined;
   let depth = 0;
@@ -126,10 +185,10 @@ function describeSqlFor(sql: string, copy: Node): string | undefined {
   return copy.query === undefined ? undefined : innerQueryText(sql);
 }
 
-/** `sql` is the COPY statement alone. */
-function copyPlan(sql: string, copy: Node): CopyPlan | undefined {
+/** `sql` is the COPY statement alone; `statement` its position in the text. */
+function copyPlan(sql: string, copy: Node, statement: number): CopyPlan | undefined {
   if (copy.is_from === true || copy.is_program === true || copy.filename !== undefined) return undefined;
-  const plan = copyOptions(copy.options);
+  const plan = copyOptions(copy.options, statement);
   const attlist = ((copy.attlist as unknown[] | undefined) ?? []).map(str).filter((s): s is string => s !== undefined);
   if (attlist.length > 0) {
     plan.columns = attlist;
@@ -209,13 +268,13 @@ export function parsedStatementFacts(sql: string): StatementFacts {
   if (stmts === undefined) return NONE;
   const facts: StatementFacts = { copyOut: [], binaryCursor: false, deallocates: [], dropsPortals: [], fetchesPortals: [] };
   const bytes = Buffer.from(sql, 'utf8');
-  for (const s of stmts) {
+  for (const [index, s] of stmts.entries()) {
     if (s.stmt === undefined) continue;
     if (isBinaryCursor(s.stmt)) facts.binaryCursor = true;
     addDeallocated(facts, s.stmt);
     addPortalEffects(facts, s.stmt);
     const copy = s.stmt.CopyStmt as Node | undefined;
-    const plan = copy === undefined ? undefined : copyPlan(statementText(bytes, s), copy);
+    const plan = copy === undefined ? undefined : copyPlan(statementText(bytes, s), copy, index);
     if (plan !== undefined) facts.copyOut.push(plan);
   }
   return facts;

@@ -8,7 +8,8 @@ import type {
 } from 'pg-protocol/dist/messages.js';
 import type { MaskSession } from '../enforcement.ts';
 import { copyData, fieldsMessage, type TransactionStatus } from './backend.ts';
-import { CopyOutMasker } from './copy.ts';
+import { CopyOutMasker, CopyRowRefused } from './copy.ts';
+import { copyOutRefusal } from './copy-refusal.ts';
 import type { Execution } from './execution.ts';
 import { answered, type Denial, type Entry, type PipelineState, type PortalState, type ResultState } from './pipeline-state.ts';
 import { binaryRefusal, RowMasker, withResultFormats, type ColumnInfo } from './rows.ts';
@@ -147,8 +148,11 @@ export class UpstreamHalf {
     rowDescription: (e, msg, raw, mask) => this.queryRowDescription(e, msg as RowDescriptionMessage, raw, mask),
     dataRow: (e, _msg, raw, mask) => this.dataRow(e, raw, mask),
     commandComplete: (e, msg, raw) => this.queryCommandComplete(e, msg as CommandCompleteMessage, raw),
-    copyOutResponse: (e, msg, raw, mask) => this.copyOutResponse(e, msg as CopyResponse, raw, mask, e.plans[e.planIndex++]),
-    copyData: (e, _msg, raw) => this.copyData(e, raw),
+    copyOutResponse: (e, msg, raw, mask) => this.copyOutResponse(e, msg as CopyResponse, raw, mask, e.plans[e.planIndex++], (why) => this.cutQueryCopy(e, why)),
+    copyData: (e, _msg, raw) => this.copyData(e, raw, (why) => this.cutQueryCopy(e, why)),
+    copyDone: (e, _msg, raw) => {
+      if (e.result.refused === undefined) this.s.io.toClient(raw);
+    },
     copyInResponse: (_e, _msg, raw) => {
       this.s.copyIn = true;
       this.s.io.toClient(raw);
@@ -202,30 +206,61 @@ export class UpstreamHalf {
     this.s.io.toClient(raw);
   }
 
-  private copyOutResponse(e: { result: ResultState; exec?: Execution }, msg: CopyResponse, raw: Buffer, mask: MaskSession, plan: CopyPlan | undefined): void {
+  /**
+   * A COPY OUT starts: masked row by row under the columns it writes, or refused (`cut`) when the
+   * sidecar does not know them as the server writes them (copy-refusal.ts).
+   */
+  private copyOutResponse(e: { result: ResultState; exec?: Execution }, msg: CopyResponse, raw: Buffer, mask: MaskSession, plan: CopyPlan | undefined, cut: (why: string) => void): void {
     if (msg.binary) {
       this.s.io.terminate('0A000', 'binary COPY data cannot be masked; the Guarita sidecar closed the session');
+      return;
+    }
+    const refusal = copyOutRefusal(plan, msg.columnTypes.length, mask);
+    if (refusal !== undefined || plan === undefined) {
+      cut(refusal ?? 'no COPY plan');
       return;
     }
     e.result = { copy: new CopyOutMasker(plan, mask, e.exec?.sample) };
     this.s.io.toClient(raw);
   }
 
-  private copyData(e: { result: ResultState; exec?: Execution }, raw: Buffer): void {
+  private copyData(e: { result: ResultState; exec?: Execution }, raw: Buffer, cut: (why: string) => void): void {
+    if (e.result.refused !== undefined) return;
     const copy = e.result.copy;
     if (copy === undefined) {
       // CopyData outside a COPY OUT the listener saw start (no plan to split it by): never forwarded unmasked.
       this.s.io.terminate('0A000', 'the server sent COPY data the Guarita sidecar cannot attribute to a COPY ... TO STDOUT; the session is closed');
       return;
     }
-    e.exec?.row(raw.length);
     const data = raw.subarray(5);
-    const masked = copy.maskRow(data);
-    if (masked === data) {
-      this.s.io.toClient(raw);
+    let masked: Buffer;
+    try {
+      masked = copy.maskRow(data);
+    } catch (err) {
+      if (!(err instanceof CopyRowRefused)) throw err;
+      cut(`COPY ... TO STDOUT was cut by the Guarita sidecar: ${err.message}, so its fields cannot be masked under their columns`);
       return;
     }
-    this.s.io.toClient(copyData(masked));
+    e.exec?.row(raw.length);
+    this.s.io.toClient(masked === data ? raw : copyData(masked));
+  }
+
+  /**
+   * A simple Query's COPY the sidecar refuses: nothing more of it reaches the client (CopyData and
+   * CopyDone are dropped), and its CommandComplete becomes an ErrorResponse with the reason
+   * (queryCommandComplete), which also ends a COPY OUT the client was in. The rest of the Query's
+   * results go on as the server sends them.
+   */
+  private cutQueryCopy(e: { result: ResultState; exec?: Execution }, why: string): void {
+    this.s.log.warn({ reason: why }, 'COPY ... TO STDOUT refused');
+    e.exec?.fail(why);
+    e.result = { refused: why };
+  }
+
+  /** An Execute's COPY the sidecar refuses: the server goes on with the batch, so the session ends (as for binary COPY). */
+  private cutExecuteCopy(e: { exec?: Execution }, why: string): void {
+    e.exec?.fail(why);
+    this.s.io.terminate('0A000', why);
   }
 
   /** The ReadyForQuery goes to the client only once the statement's record is kept. */
@@ -345,8 +380,8 @@ export class UpstreamHalf {
 
   private readonly executeHandlers: Partial<Record<MessageName, ResultHandler<Extract<Entry, { kind: 'execute' }>>>> = {
     dataRow: (e, _msg, raw, mask) => this.executeDataRow(e, raw, mask),
-    copyOutResponse: (e, msg, raw, mask) => this.copyOutResponse(e, msg as CopyResponse, raw, mask, e.portal.stmt?.facts.copyOut[0]),
-    copyData: (e, _msg, raw) => this.copyData(e, raw),
+    copyOutResponse: (e, msg, raw, mask) => this.copyOutResponse(e, msg as CopyResponse, raw, mask, e.portal.stmt?.facts.copyOut[0], (why) => this.cutExecuteCopy(e, why)),
+    copyData: (e, _msg, raw) => this.copyData(e, raw, (why) => this.cutExecuteCopy(e, why)),
     copyInResponse: (_e, _msg, raw) => {
       this.s.copyIn = true;
       this.s.io.toClient(raw);
