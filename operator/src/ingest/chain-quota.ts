@@ -18,10 +18,23 @@ export class ChainQuota {
 
   get maxPerPod(): number { return this.#max; }
 
-  /** Whether the pod may register `chainId`: always if it counts already, else while under the cap. */
-  allows(podUid: string, chainId: string): boolean {
+  /**
+   * Takes a slot for `chainId` at once, before the registration's awaits, so registrations sent
+   * together cannot all pass the check before any is counted (round 9b review: 40 at once passed a
+   * cap of 3). `counted`: the pod counts it already; `reserved`: counted now, to be released if the
+   * registration fails; `full`: the pod is at the cap.
+   */
+  reserve(podUid: string, chainId: string): 'counted' | 'reserved' | 'full' {
     const chains = this.#byPod.get(podUid);
-    return chains === undefined || chains.has(chainId) || chains.size < this.#max;
+    if (chains?.has(chainId) === true) return 'counted';
+    if (chains !== undefined && chains.size >= this.#max) return 'full';
+    this.add(podUid, chainId);
+    return 'reserved';
+  }
+
+  /** Gives back a slot `reserve` took for a registration that failed. */
+  release(podUid: string, chainId: string): void {
+    this.#byPod.get(podUid)?.delete(chainId);
   }
 
   /** Counts a chain the pod registered (created now, or registered before and asked for again). */

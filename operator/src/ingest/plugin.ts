@@ -146,15 +146,12 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
       const sa = senderOf(req);
       const body = req.body;
       checkRegistration(body, sa);
-      if (store.getChain(body.chainId) === undefined && !quota.allows(sa.bound.uid, body.chainId)) {
+      const slot = store.getChain(body.chainId) === undefined ? quota.reserve(sa.bound.uid, body.chainId) : 'counted';
+      if (slot === 'full') {
         throw new HttpError(429, 'too-many-chains', `pod ${sa.namespace}/${sa.pod} registered ${quota.maxPerPod} chains already (--max-chains-per-pod): a proxy registers one per spool; keep sending to a registered chain, or recreate the pod`);
       }
-      const key = importKey(body.publicJwk);
-      const { outcome, chain } = await store.registerChain({
-        chainId: body.chainId, namespace: body.namespace, pod: body.pod, publicJwk: body.publicJwk, keyId: key,
-        registeredBy: `system:serviceaccount:${sa.namespace}:${sa.name}`, registeredAt: new Date().toISOString(),
-      });
-      if (outcome === 'conflict') throw new HttpError(409, 'conflict', `chain ${body.chainId} is registered with another key (${chain.keyId})`);
+      const registered = await registerCounted(store, body, sa, () => { if (slot === 'reserved') quota.release(sa.bound.uid, body.chainId); });
+      const { outcome, chain } = registered;
       quota.add(sa.bound.uid, chain.chainId);
       if (outcome === 'created') deps.log.info({ chainId: chain.chainId, keyId: chain.keyId, sa: `${sa.namespace}/${sa.name}` }, 'chain registered');
       return await reply.code(outcome === 'created' ? 201 : 200).send(position(chain));
@@ -208,6 +205,25 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     deps.events.emit(deps.eventTarget(chain.namespace, first?.policy, chain.pod), 'Warning', 'ChainIntegrity',
       `Refused a batch from chain ${chain.chainId} (pod ${chain.pod}): ${result.message}. Nothing of it was stored.`);
   };
+}
+
+/**
+ * Registers the chain (its key checked first); `release` gives back the pod's quota slot when the
+ * registration fails or conflicts with another key.
+ */
+async function registerCounted(store: SessionStore, body: RegisterBody, sa: Sender, release: () => void): Promise<{ outcome: 'created' | 'exists'; chain: ChainState }> {
+  try {
+    const key = importKey(body.publicJwk);
+    const { outcome, chain } = await store.registerChain({
+      chainId: body.chainId, namespace: body.namespace, pod: body.pod, publicJwk: body.publicJwk, keyId: key,
+      registeredBy: `system:serviceaccount:${sa.namespace}:${sa.name}`, registeredAt: new Date().toISOString(),
+    });
+    if (outcome === 'conflict') throw new HttpError(409, 'conflict', `chain ${body.chainId} is registered with another key (${chain.keyId})`);
+    return { outcome, chain };
+  } catch (err) {
+    release();
+    throw err;
+  }
 }
 
 function checkRegistration(body: RegisterBody, sa: Sender): void {

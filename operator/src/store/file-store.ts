@@ -18,7 +18,7 @@ import { checkBatch, type BatchPlan } from '../../../core/recording/batch-check.
 import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { mkdirDurable, writeFileDurable } from './fs-util.ts';
 import { applyRetention } from './retention-cut.ts';
-import { newChainMem, policyKey, type ChainMem } from './state.ts';
+import { FORMAT_TWO_MARK, newChainMem, policyKey, type ChainMem } from './state.ts';
 import { isRemoved, vouchRegistration } from '../../../core/recording/store-chain.ts';
 import { StoreIndex } from './store-index.ts';
 import { loadStore } from './store-open.ts';
@@ -111,6 +111,13 @@ export class FileStore implements SessionStore {
     return { outcome: 'created', chain: { ...mem.state } };
   }
 
+  /** Writes the chain's format 2 mark beside its registration, once (before the batch that showed it is answered). */
+  async #markFormatTwo(chain: ChainMem): Promise<void> {
+    if (chain.formatTwo !== true || chain.formatTwoMarked === true) return;
+    await writeFileDurable(`${chainFile(this.#opts.dir, chain.state.namespace, chain.state.chainId)}${FORMAT_TWO_MARK}`, 'format 2\n');
+    chain.formatTwoMarked = true;
+  }
+
   getChain(chainId: string): ChainState | undefined {
     const c = this.#index.chains.get(chainId);
     return c === undefined ? undefined : { ...c.state };
@@ -142,6 +149,7 @@ export class FileStore implements SessionStore {
     const toStore = checkpointToStore(chain, plan);
     if (plan.fresh.length > 0 || toStore !== undefined) await this.#writer.appendRecords(chain, plan.fresh, toStore, plan.freshTexts);
     if (plan.tree !== undefined) chain.tree = plan.tree;
+    await this.#markFormatTwo(chain);
     return { ok: true, seq: chain.state.seq, head: chain.state.head, stored: plan.fresh.length, duplicates: plan.duplicates };
   }
 

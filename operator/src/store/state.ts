@@ -94,6 +94,11 @@ export interface ChainMem {
   newestTime?: string;
   /** The chain holds (or held) format 2 records: a format 1 record after them is a downgrade (batch-check.ts). */
   formatTwo?: boolean;
+  /**
+   * formatTwo is on disk beside the chain's registration (FORMAT_TWO_MARK): retention may remove
+   * every record that showed it, and a restart would then forget it (round 9b review).
+   */
+  formatTwoMarked?: boolean;
   refs: Map<number, RecordRef>;
   removed: RemovedRange[];
   mutex: Mutex;
@@ -113,3 +118,7 @@ export function policyKey(namespace: string, policy: string): string {
 export function newChainMem(state: ChainState, publicKey: KeyObject, tree: ChainTree | undefined): ChainMem {
   return { state, publicKey, verifier: checkpointVerifier(state.publicJwk, state.keyId), tree, checkpoints: [], refs: new Map(), removed: [], mutex: new Mutex() };
 }
+
+/** Suffix of the file beside a chain's registration that says the chain writes format 2 (see ChainMem.formatTwoMarked). */
+export const FORMAT_TWO_MARK = '.format2';
+

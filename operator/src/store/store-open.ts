@@ -2,7 +2,7 @@
 // policy's segments are read back into the index, and recovery cuts what no commit acknowledged
 // (a torn tail, or a tail inconsistent with the other policies) into quarantine/ before the
 // writer appends again.
-import { open, readFile, rename, truncate, unlink } from 'node:fs/promises';
+import { access, open, readFile, rename, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GENESIS, importPublicKey, storeKeyLineProblem, type ChainPosition } from '../../../core/recording/index.ts';
 import { kubeTime } from '../../../core/duration.ts';
@@ -11,7 +11,7 @@ import { entryChecker, planRecovery, type LoadedEntry, type LoadedPolicy } from 
 import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { parseSegment, segmentFirstSeq, type ParsedSegment } from './segment.ts';
 import { emptyCounters } from './sessions.ts';
-import { newChainMem, policyKey, type ChainMem, type PolicyState } from './state.ts';
+import { FORMAT_TWO_MARK, newChainMem, policyKey, type ChainMem, type PolicyState } from './state.ts';
 import { StoreChain, storeChainId, verifyTombstone } from '../../../core/recording/store-chain.ts';
 import { isEnoent, newSegment, type StoreIndex } from './store-index.ts';
 import type { AnchoredHead, ChainRegistration, StoreHooks, StoreLogger, Tombstone } from './types.ts';
@@ -76,13 +76,29 @@ async function loadKeys(ctx: OpenContext): Promise<void> {
   index.jwks.set(index.key.keyId, index.key.publicJwk);
 }
 
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch (err) {
+    if (isEnoent(err)) return false;
+    throw err;
+  }
+}
+
 async function loadChains(index: StoreIndex): Promise<void> {
   const base = join(index.dir, 'chains');
   for (const ns of await listDir(base)) {
     for (const name of await listDir(join(base, ns))) {
       if (!name.endsWith('.json')) continue;
       const reg = JSON.parse(await readFile(join(base, ns, name), 'utf8')) as ChainRegistration;
-      index.chains.set(reg.chainId, newChainMem({ ...reg, seq: 0, head: GENESIS }, importPublicKey(reg.publicJwk), undefined));
+      const mem = newChainMem({ ...reg, seq: 0, head: GENESIS }, importPublicKey(reg.publicJwk), undefined);
+      // Retention may have removed every format 2 record of the chain: the mark remembers them.
+      if (await exists(join(base, ns, `${name}${FORMAT_TWO_MARK}`))) {
+        mem.formatTwo = true;
+        mem.formatTwoMarked = true;
+      }
+      index.chains.set(reg.chainId, mem);
     }
   }
 }

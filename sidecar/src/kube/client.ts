@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { kubeStatusError, type KubeStatus } from '../../../core/kube/errors.ts';
 import { TokenFile } from '../token-file.ts';
 import { opt } from '../util.ts';
+import { upstreamLookup } from '../upstream-address.ts';
 
 export interface KubeConnection {
   server: string;
@@ -140,6 +141,8 @@ export class KubeClient {
       connect: {
         ...opt('ca', conn.ca), ...opt('cert', conn.cert), ...opt('key', conn.key), ...opt('servername', conn.servername),
         rejectUnauthorized: conn.skipTLSVerify !== true,
+        // The sidecar's own token goes nowhere inside its pod either (upstream-address.ts).
+        lookup: upstreamLookup,
       },
       keepAliveTimeout: 30_000,
     });

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { errorMessage } from '../log.ts';
 import { agentGone, UpstreamRefusal, upstreamRefusal } from './stream-relay.ts';
 import type { StreamingExchange } from './streaming.ts';
+import { upstreamLookup } from '../upstream-address.ts';
 
 /** The upstream's upgraded connection, its 101 headers and what came after them. */
 function upgradeUpstream(x: StreamingExchange, protocols: string[]): Promise<{ socket: Duplex; head: Buffer; accept: string; protocol: string }> {
@@ -26,6 +27,8 @@ function upgradeUpstream(x: StreamingExchange, protocols: string[]): Promise<{ s
   return new Promise((resolve, reject) => {
     const req = request({
       hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: 'GET', headers, timeout: 30_000,
+      // The pod's own addresses are refused here as on every upstream connection (upstream-address.ts).
+      lookup: upstreamLookup,
       rejectUnauthorized: tls.rejectUnauthorized,
       ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert }), ...(tls.key === undefined ? {} : { key: tls.key }),
       ...(tls.servername === undefined ? {} : { servername: tls.servername }),

@@ -23,6 +23,7 @@ import { relayChannels } from './stream-exec.ts';
 import { relayOpaque } from './stream-portforward.ts';
 import { agentGone, UpstreamRefusal, upstreamRefusal } from './stream-relay.ts';
 import type { KubeUpstream } from './upstream.ts';
+import { upstreamLookup } from '../upstream-address.ts';
 
 /** Subresources that switch protocols to a stream of frames. */
 export const STREAMING_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
@@ -254,6 +255,8 @@ function openUpstream(x: StreamingExchange, protocols: string[]): Promise<WebSoc
   const tls = x.upstream.tls;
   const ws = new WebSocket(url, protocols, {
     headers, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, handshakeTimeout: 30_000,
+    // The pod's own addresses are refused here as on every upstream connection (upstream-address.ts).
+    lookup: upstreamLookup,
     rejectUnauthorized: tls.rejectUnauthorized,
     ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert }), ...(tls.key === undefined ? {} : { key: tls.key }),
     ...(tls.servername === undefined ? {} : { servername: tls.servername }),
