@@ -17,6 +17,32 @@ function refusal(sql: string, context = simple): string | undefined {
   return copyStatementRefusal(statementFacts(sql), context)?.message;
 }
 
+describe('COPY layout options read as PostgreSQL reads them (round 9b review of real clients)', () => {
+  it.each([
+    ['COPY customers (id, cpf) TO STDOUT (FORMAT csv, DELIMITER 9)', { delimiter: '9' }],
+    ['COPY customers (id, cpf) TO STDOUT (FORMAT csv, DELIMITER *)', { delimiter: '*' }],
+    ['COPY customers (id, cpf) TO STDOUT (FORMAT csv, QUOTE *, ESCAPE 7)', { quote: '*', escape: '7' }],
+    ['COPY customers (id, cpf) TO STDOUT (NULL 5)', { nullString: '5' }],
+    ['COPY customers (id, cpf) TO STDOUT (FORMAT csv, DELIMITER 1.5)', { delimiter: '1.5' }],
+    ['COPY customers (id, cpf) TO STDOUT (FORMAT csv, HEADER 1)', { header: true }],
+    ['COPY customers (id, cpf) TO STDOUT (FORMAT csv, HEADER 0)', { header: false }],
+  ])('%s', (sql, expected) => {
+    expect(statementFacts(sql).copyOut[0]).toMatchObject(expected);
+    expect(refusal(sql)).toBeUndefined();
+  });
+
+  it('reads a negative number and a word as PostgreSQL does', () => {
+    expect(statementFacts('COPY customers (id, cpf) TO STDOUT (NULL -5)').copyOut[0]).toMatchObject({ nullString: '-5' });
+    expect(statementFacts('COPY customers (id, cpf) TO STDOUT (FORMAT csv, NULL int)').copyOut[0]).toMatchObject({ nullString: 'int' });
+  });
+
+  it('refuses an argument it does not read as defGetString does (a list), naming the option', () => {
+    const sql = "COPY customers (id, cpf) TO STDOUT (FORMAT csv, NULL ('a', 'b'))";
+    expect(statementFacts(sql).copyOut[0]?.unreadOption).toBe('null');
+    expect(refusal(sql)).toMatch(/NULL argument the sidecar does not read/);
+  });
+});
+
 describe('copyStatementRefusal: before the COPY runs', () => {
   it.each([
     "COPY customers TO STDOUT (ENCODING 'SJIS')",

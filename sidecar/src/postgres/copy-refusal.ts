@@ -6,6 +6,8 @@
 // Before it runs (copyStatementRefusal, from the statement's parse):
 // - an ENCODING other than UTF8 (or SQL_ASCII, no conversion): the rows would come in SJIS, BIG5,
 //   ... where a character's second byte can be `\` or the delimiter;
+// - a DELIMITER, QUOTE, ESCAPE, NULL, DEFAULT or FORMAT argument that is not a string, number, word
+//   or `*` (a type name, a list): the sidecar would not read it as PostgreSQL's defGetString does;
 // - a COPY after other statements of the same simple Query: its columns are described before the
 //   Query runs, and the statements before it can change them (ROLLBACK of an aborted transaction
 //   that made the description fail, DDL) or the output encoding (a function calling set_config);
@@ -29,6 +31,15 @@ function encodingRefusal(plan: CopyPlan): Denial | undefined {
     code: '0A000',
     message: `${REFUSED} with ENCODING '${plan.encoding}': COPY data is masked as UTF8 only (in encodings such as SJIS or BIG5 a character's second byte can read as \\ or the delimiter)`,
     hint: 'drop the ENCODING option (or write ENCODING \'UTF8\') and convert the output on the client, e.g. iconv -f UTF-8 -t SJIS',
+  };
+}
+
+function optionRefusal(plan: CopyPlan): Denial | undefined {
+  if (plan.unreadOption === undefined) return undefined;
+  return {
+    code: '0A000',
+    message: `${REFUSED} with a ${plan.unreadOption.toUpperCase()} argument the sidecar does not read as PostgreSQL does (a type name or a list): the rows would be split otherwise than the server writes them`,
+    hint: `write the ${plan.unreadOption.toUpperCase()} argument as a quoted string, e.g. DELIMITER ';'`,
   };
 }
 
@@ -61,7 +72,7 @@ function describeRefusal(plan: CopyPlan, context: { extended: boolean; unsynced:
 /** Why the listener refuses a statement's COPY ... TO STDOUT before it runs; undefined when it does not. */
 export function copyStatementRefusal(facts: StatementFacts, context: { extended: boolean; unsynced: boolean }): Denial | undefined {
   for (const plan of facts.copyOut) {
-    const refusal = encodingRefusal(plan) ?? positionRefusal(plan) ?? describeRefusal(plan, context);
+    const refusal = encodingRefusal(plan) ?? optionRefusal(plan) ?? positionRefusal(plan) ?? describeRefusal(plan, context);
     if (refusal !== undefined) return refusal;
   }
   return undefined;

@@ -32,6 +32,8 @@ export interface CopyPlan {
   encoding?: string;
   /** The COPY's position among the statements of its text (0: the first). */
   statement: number;
+  /** A layout option (DELIMITER, QUOTE, ...) whose argument is not one the sidecar reads as PostgreSQL does: refused. */
+  unreadOption?: string;
 }
 
 export interface StatementFacts {
@@ -65,12 +67,34 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/**
+ * An option's argument as PostgreSQL reads it: the text defGetString gives for the string options
+ * (DELIMITER 9 is the delimiter '9', QUOTE * is '*': the round 9 review of real clients found an
+ * unquoted argument read as absent, the rows split at commas and a CPF filed under another column),
+ * true for an option without one, a boolean for TRUE/FALSE. `undefined` for a node the sidecar does
+ * not read (a type name, a list): the COPY is refused (unreadOption).
+ */
 function optionValue(arg: unknown): string | boolean | undefined {
   if (arg === undefined) return true;
-  const a = arg as { String?: { sval?: string }; Boolean?: { boolval?: boolean }; Integer?: { ival?: number } };
+  const a = arg as { String?: { sval?: string }; Boolean?: { boolval?: boolean }; Integer?: { ival?: number }; Float?: { fval?: string }; A_Star?: unknown };
   if (a.String !== undefined) return a.String.sval ?? '';
   if (a.Boolean !== undefined) return a.Boolean.boolval === true;
-  if (a.Integer !== undefined) return (a.Integer.ival ?? 0) !== 0;
+  if (a.Integer !== undefined) return String(a.Integer.ival ?? 0);
+  if (a.Float !== undefined) return a.Float.fval ?? '';
+  if (a.A_Star !== undefined) return '*';
+  return undefined;
+}
+
+/** Options whose argument decides how the rows are split or what a NULL is written as. */
+const LAYOUT_OPTIONS = new Set(['delimiter', 'quote', 'escape', 'null', 'default', 'format']);
+
+/** The first layout option whose argument the sidecar cannot read as PostgreSQL does, if any. */
+function unreadOption(options: unknown): string | undefined {
+  for (const o of (options as Node[] | undefined) ?? []) {
+    const d = (o as { DefElem?: { defname?: string; arg?: unknown } }).DefElem;
+    const name = d?.defname?.toLowerCase();
+    if (name !== undefined && LAYOUT_OPTIONS.has(name) && d?.arg !== undefined && typeof optionValue(d.arg) !== 'string') return name;
+  }
   return undefined;
 }
 
@@ -125,6 +149,10 @@ function optionMap(options: unknown): Record<string, string | boolean | undefine
   return set;
 }
 
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
 function stringOption(v: string | boolean | undefined, fallback: string): string {
   return typeof v === 'string' ? v : fallback;
 }
@@ -145,6 +173,7 @@ function copyOptions(options: unknown, statement: number): CopyPlan {
     header: isTrue(set.header),
     statement,
     ...(encoding === undefined ? {} : { encoding }),
+    ...optional('unreadOption', unreadOption(options)),
   };
 }
 
