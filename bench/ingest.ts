@@ -138,7 +138,8 @@ function fakeApi(namespace: string, pod: string): KubeApi {
   const extra = { 'authentication.kubernetes.io/pod-name': [pod], 'authentication.kubernetes.io/pod-uid': ['bench-uid'] };
   const objects: Record<string, unknown> = {
     [`/api/v1/namespaces/${namespace}`]: { metadata: { labels: { 'guarita.io/injection': 'enabled' } } },
-    [`/api/v1/namespaces/${namespace}/pods/${pod}`]: { metadata: { uid: 'bench-uid', annotations: { 'guarita.io/status': 'injected' } }, spec: { containers: [{ name: 'agent' }, { name: 'guarita-proxy' }] } },
+    // Injected for the two policies the workload's records name (the operator takes records only under those).
+    [`/api/v1/namespaces/${namespace}/pods/${pod}`]: { metadata: { uid: 'bench-uid', annotations: { 'guarita.io/status': 'injected', 'guarita.io/policies': 'orders-db,customers-api' } }, spec: { containers: [{ name: 'agent' }, { name: 'guarita-proxy' }] } },
   };
   return {
     create: <T>(path: string) => Promise.resolve((path.includes('tokenreviews') ? { status: { authenticated: true, audiences: ['guarita-operator'], user: { username: `system:serviceaccount:${namespace}:agent`, groups: [], extra } } } : {}) as T),
