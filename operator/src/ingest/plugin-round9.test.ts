@@ -167,4 +167,22 @@ describe('ingest round 9: record policies and chain registrations', () => {
     // The old pod's token no longer passes (UID mismatch), whatever its count.
     expect((await register(fakeSidecar('shop', 'greedy'))).statusCode).toBe(403);
   });
+
+  it('40 registrations sent at once by one pod pass a cap of 3 only three times (round 9b: all passed)', async () => {
+    pods.set('burst', { uid: 'uid-burst', annotations: { 'guarita.io/policies': 'orders-db' } });
+    const register = (sc: FakeSidecar): ReturnType<typeof post> => post('/v1/chains', 'sa:shop:agent:burst', { chainId: sc.chainId, namespace: 'shop', pod: 'burst', publicJwk: sc.key.publicJwk });
+    const answers = await Promise.all(Array.from({ length: 40 }, () => register(fakeSidecar('shop', 'burst'))));
+    const created = answers.filter((a) => a.statusCode === 201).length;
+    const refused = answers.filter((a) => a.statusCode === 429).length;
+    // The cap is 3: at most 3 chains may be created, the rest refused with 429.
+    expect({ created, refused }).toEqual({ created: 3, refused: 37 });
+  });
+
+  it('registrations sent one after another stop at the cap too', async () => {
+    pods.set('serial', { uid: 'uid-serial', annotations: { 'guarita.io/policies': 'orders-db' } });
+    const register = (sc: FakeSidecar): ReturnType<typeof post> => post('/v1/chains', 'sa:shop:agent:serial', { chainId: sc.chainId, namespace: 'shop', pod: 'serial', publicJwk: sc.key.publicJwk });
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await register(fakeSidecar('shop', 'serial'))).statusCode);
+    expect(codes).toEqual([201, 201, 201, 429, 429]);
+  });
 });
