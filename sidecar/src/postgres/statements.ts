@@ -98,15 +98,11 @@ function unreadOption(options: unknown): string | undefined {
   return undefined;
 }
 
-/** An option's argument as the text PostgreSQL's defGetString would read (a number, a word), or a marker for any other node. */
+/** An option's argument as the text PostgreSQL's defGetString would read (optionValue), or a marker for any other node. */
 function optionText(arg: unknown): string {
-  if (arg === undefined) return '';
-  const a = arg as { String?: { sval?: string }; Integer?: { ival?: number }; Float?: { fval?: string }; Boolean?: { boolval?: boolean } };
-  if (a.String !== undefined) return a.String.sval ?? '';
-  if (a.Integer !== undefined) return String(a.Integer.ival ?? 0);
-  if (a.Float !== undefined) return a.Float.fval ?? '';
-  if (a.Boolean !== undefined) return a.Boolean.boolval === true ? 'true' : 'false';
-  return JSON.stringify(arg);
+  const value = optionValue(arg);
+  if (typeof value === 'string') return value;
+  return arg === undefined ? '' : typeof value === 'boolean' ? String(value) : JSON.stringify(arg);
 }
 
 /**
