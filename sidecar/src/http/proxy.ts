@@ -8,7 +8,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from '../node-http.ts';
 import { once } from 'node:events';
-import { PassThrough, type Readable, type Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { TextDecoder } from 'node:util';
 import type { Dispatcher } from 'undici';
@@ -29,7 +29,7 @@ import {
 import { HttpSessions } from './sessions.ts';
 import { dispatchUpstream, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
-import { BODY_DEADLINE_MS, BodyBudget, bodyDeadlineMessage, type BodyHold } from '../body-budget.ts';
+import { BodyBudget, BodyRefusal, collectBody, hasRequestBody, NO_BODY, type CollectedBody } from '../body-budget.ts';
 
 export interface HttpListenerOptions {
   host: string;
@@ -58,10 +58,8 @@ export interface HttpListener {
   close(drainMs: number): Promise<void>;
 }
 
-type RequestBody =
-  | { kind: 'none' }
-  | { kind: 'buffered'; data: Buffer }
-  | { kind: 'streamed'; stream: Readable; length?: string };
+/** Buffered up to GUARITA_HTTP_MAX_BUFFERED_BODY; beyond that streamed upstream as is. */
+type RequestBody = CollectedBody;
 
 /**
  * The request as judged, and as it is forwarded (target, method and headers are the same); `abort`
@@ -122,64 +120,6 @@ function sendJson(res: ServerResponse, status: number, body: Record<string, unkn
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
-
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-}
-
-/** Buffers the request body up to `max` bytes; beyond that it is streamed upstream as is. */
-const NO_BODY: RequestBody = Object.freeze({ kind: 'none' });
-
-/**
- * The body's first `max` bytes are charged to the listener's body budget as they arrive and must
- * arrive within the deadline; beyond the budget 503, past the deadline 408 (the rest left unread,
- * the connection closed after the answer: body-budget.ts).
- */
-function readBody(req: IncomingMessage, max: number, hold: BodyHold, budget: BodyBudget): Promise<RequestBody> {
-  if (!hasBody(req)) return Promise.resolve(NO_BODY);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      clearTimeout(deadline);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    const fail = (err: ExchangeError): void => {
-      cleanup();
-      req.pause();
-      reject(err);
-    };
-    const deadline = setTimeout(() => fail(new ExchangeError(408, 'BodyTimeout', bodyDeadlineMessage(), true)), BODY_DEADLINE_MS);
-    const onData = (chunk: Buffer): void => {
-      if (!hold.take(chunk.length)) {
-        fail(new ExchangeError(503, 'Unavailable', budget.overMessage(), true));
-        return;
-      }
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size <= max) return;
-      req.pause();
-      cleanup();
-      const stream = new PassThrough();
-      for (const c of chunks) stream.write(c);
-      req.pipe(stream);
-      resolve({ kind: 'streamed', stream, ...opt('length', req.headers['content-length']) });
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve({ kind: 'buffered', data: Buffer.concat(chunks) });
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
-}
 
 function isUtf8Text(data: Buffer): boolean {
   try {
@@ -457,10 +397,15 @@ export class HttpProxy {
   }
 
   /** The request's body, charged to the listener's budget until its exchange ends. */
-  #readBody(req: IncomingMessage, res: ServerResponse): Promise<RequestBody> {
+  async #readBody(req: IncomingMessage, res: ServerResponse): Promise<RequestBody> {
     const hold = this.#bodies.open();
     res.once('close', () => hold.release());
-    return readBody(req, this.#opts.maxBufferedBody, hold, this.#bodies);
+    try {
+      return await collectBody(req, { max: this.#opts.maxBufferedBody, overMax: 'stream', hold, budget: this.#bodies });
+    } catch (err) {
+      if (err instanceof BodyRefusal) throw new ExchangeError(err.status, err.status === 408 ? 'BodyTimeout' : 'Unavailable', err.message, true);
+      throw err;
+    }
   }
 
   async #exchange(req: IncomingMessage, res: ServerResponse, clientGone: AbortController): Promise<void> {
@@ -468,7 +413,7 @@ export class HttpProxy {
     const open = this.#open(req);
     const session = open instanceof Promise ? await open : open;
     // Most requests (GET) have no body: no promise and no turn of the event loop for it.
-    const body = hasBody(req) ? await this.#readBody(req, res) : NO_BODY;
+    const body = hasRequestBody(req) ? await this.#readBody(req, res) : NO_BODY;
     // What the policy judges is what the upstream receives: the normalized target (never the raw
     // one), and the headers exactly as they will be forwarded. A target that cannot be normalized
     // goes to the policy as sent, which refuses it (Unparseable) and records the attempt.

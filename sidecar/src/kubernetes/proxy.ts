@@ -33,7 +33,7 @@ import { sendStatus, statusOnSocket } from './status.ts';
 import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
-import { BODY_DEADLINE_MS, BodyBudget, bodyDeadlineMessage, type BodyHold } from '../body-budget.ts';
+import { BodyBudget, BodyRefusal, collectBody, type BodyHold } from '../body-budget.ts';
 
 export interface KubeListenerOptions {
   host: string;
@@ -157,42 +157,6 @@ function splitPurpose(url: string): { purpose?: string; target: string } {
   if (m === null) return { target: url };
   const rest = url.slice(m[0].length);
   return { purpose: m[1] ?? '', target: rest === '' || rest.startsWith('?') ? `/${rest}` : rest };
-}
-
-/**
- * The request body, read whole (it is judged and bound to approvals) and charged to the listener's
- * body budget as it arrives; refused over `max` (413), beyond the budget (503) or when it does not
- * arrive within the deadline (408).
- */
-function readBody(req: IncomingMessage, max: number, hold: BodyHold, budget: BodyBudget): Promise<Buffer | undefined> {
-  if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') return Promise.resolve(undefined);
-  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(new Refusal(413, `guarita: the request body is over ${max} bytes (GUARITA_HTTP_MAX_BUFFERED_BODY); bodies are read whole to be judged and bound to approvals`, true));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    // The rest of the body is left unread and the answer closes the connection (see #handle).
-    const fail = (refusal: Refusal): void => {
-      clearTimeout(deadline);
-      req.pause();
-      req.removeAllListeners('data');
-      reject(refusal);
-    };
-    const deadline = setTimeout(() => fail(new Refusal(408, bodyDeadlineMessage(), true)), BODY_DEADLINE_MS);
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) fail(new Refusal(413, `guarita: the request body is over ${max} bytes (GUARITA_HTTP_MAX_BUFFERED_BODY)`, true));
-      else if (!hold.take(c.length)) fail(new Refusal(503, budget.overMessage(), true));
-      else chunks.push(c);
-    });
-    req.on('end', () => {
-      clearTimeout(deadline);
-      resolve(Buffer.concat(chunks));
-    });
-    req.on('error', (err) => {
-      clearTimeout(deadline);
-      reject(err);
-    });
-  });
 }
 
 export class KubeProxy {
@@ -338,6 +302,21 @@ export class KubeProxy {
     return { auth: judged.auth as Allowed, attrs: judged.attributes };
   }
 
+  /**
+   * The request body, read whole (it is judged and bound to approvals) and charged to the listener's
+   * body budget as it arrives; refused over GUARITA_HTTP_MAX_BUFFERED_BODY (413), beyond the budget
+   * (503) or when it does not arrive within the deadline (408), the connection closed after the answer.
+   */
+  async #readBody(req: IncomingMessage, hold: BodyHold): Promise<Buffer | undefined> {
+    try {
+      const body = await collectBody(req, { max: this.#opts.maxBufferedBody, overMax: 'refuse', hold, budget: this.#bodies });
+      return body.kind === 'buffered' ? body.data : undefined;
+    } catch (err) {
+      if (err instanceof BodyRefusal) throw new Refusal(err.status, err.message, true);
+      throw err;
+    }
+  }
+
   async #exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'CONNECT') throw new Refusal(405, 'guarita: CONNECT is not supported');
     const clientGone = new AbortController();
@@ -347,7 +326,7 @@ export class KubeProxy {
     const session = await this.#authenticated(req);
     const hold = this.#bodies.open();
     res.once('close', () => hold.release());
-    const body = await readBody(req, this.#opts.maxBufferedBody, hold, this.#bodies);
+    const body = await this.#readBody(req, hold);
     const judged = await this.#judge(req, session, body, clientGone.signal);
     const { auth, attrs } = this.#allowed(judged);
     if (attrs.resourceRequest && STREAMING_SUBRESOURCES.has(attrs.subresource)) {
