@@ -9,6 +9,7 @@ import {
 } from './checkpoint.ts';
 import { generateSigningKey, importSigningKey } from './keys.ts';
 import { leafHash } from './merkle.ts';
+import { isRealInstant } from './record-time.ts';
 
 // golang.org/x/mod/sumdb/note: PRIVATE+KEY+PeterNeumann+c74f20a3+AYEK… and its verifier key.
 const GO_SEED = Buffer.from('AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz', 'base64').subarray(1);
@@ -143,5 +144,30 @@ describe('checkpoint times name real instants (round 7 review)', () => {
     const note = signCheckpoint({ origin: 'o', size: 1, rootHash: root, time: '2026-12-06T03:04:05.678Z' }, key);
     expect(checkpointTime(note)).toBe('2026-12-06T03:04:05.678Z');
     expect(checkpointTime(signCheckpoint({ origin: 'o', size: 1, rootHash: root }, key))).toBeUndefined();
+  });
+});
+
+describe('record and checkpoint times agree with the calendar (arithmetic, not a Date round trip)', () => {
+  it('every day of four years, each month edge and leap rule, reads as Date does', () => {
+    for (const year of [1900, 2000, 2024, 2026]) {
+      for (let month = 1; month <= 12; month++) {
+        for (let day = 28; day <= 32; day++) {
+          const date = `${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+          const ms = Date.parse(`${date}T00:00:00Z`);
+          const real = Number.isFinite(ms) && new Date(ms).toISOString().startsWith(date);
+          expect([date, isRealTime(`${date}T23:59:59.123456789Z`)]).toEqual([date, real]);
+          expect([date, isRealInstant(`${date}T23:59:59-03:00`)]).toEqual([date, real]);
+        }
+      }
+    }
+  });
+
+  it('records take any offset up to 23:59 and any fraction; checkpoints only Z and 9 digits', () => {
+    expect(isRealInstant('2026-12-06T03:04:05.1234567891234+23:59')).toBe(true);
+    for (const bad of ['2026-12-06T03:04:05+24:00', '2026-12-06T03:04:05-03:60', '2026-12-06T03:04:05', '2026-12-06 03:04:05Z', '2026-12-06T24:00:00Z', '2026-12-06T03:60:00Z', 12, undefined]) {
+      expect([bad, isRealInstant(bad)]).toEqual([bad, false]);
+    }
+    expect(isRealTime('2026-12-06T03:04:05.123456789Z')).toBe(true);
+    for (const bad of ['2026-12-06T03:04:05.1234567891Z', '2026-12-06T03:04:05+00:00', '0000-02-29T00:00:00Z'.replace('0000', '1900')]) expect([bad, isRealTime(bad)]).toEqual([bad, false]);
   });
 });

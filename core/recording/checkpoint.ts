@@ -15,6 +15,7 @@
 import { createHash, sign, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { importPublicKey, type SigningKey } from './keys.ts';
 import { HASH_SIZE } from './merkle.ts';
+import { isRealUtcTime } from './record-time.ts';
 
 export interface Checkpoint {
   /** The log's unique name (first line): a sidecar chain id, or store/<ns>/<policy>. */
@@ -35,7 +36,6 @@ const SIGNATURE_PREFIX = '\u2014 ';
 /** Checkpoints are small; a bigger note is refused before anything is parsed. */
 export const MAX_CHECKPOINT_BYTES = 16 * 1024;
 const TIME_PREFIX = 'time ';
-const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export type CheckpointProblem =
@@ -187,12 +187,7 @@ export function checkpointTime(note: string): string | undefined {
 }
 
 /** An RFC 3339 UTC time that names a real instant: the form, and a calendar date and clock time that exist. */
-export function isRealTime(time: string): boolean {
-  if (!RFC3339_UTC.test(time)) return false;
-  const ms = Date.parse(time);
-  // Date.parse rolls 2026-02-30 over to March and reads 24:00: the date must come back as written.
-  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 19) === time.slice(0, 19);
-}
+export const isRealTime = isRealUtcTime;
 
 /** Parses a signed checkpoint note for form only (no signature checked): for display and errors. */
 export function parseCheckpoint(note: string): { checkpoint: Checkpoint; text: string; signatures: SignatureLine[] } {
