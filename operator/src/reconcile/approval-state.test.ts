@@ -216,3 +216,30 @@ describe('decideApproval: an Approved request whose rule changed', () => {
     expect(decideApproval(approvedUnder(), undefined, later, opts)).toMatchObject({ to: 'Approved' });
   });
 });
+
+describe('a Pending request under a rule that tightened while it waited', () => {
+  const recorded = (req: ApprovalRequest): ApprovalRequest => ({ ...req, spec: { ...req.spec, approval: { approverGroups: ['dpo'], minApprovals: 1, ttlSeconds: 900 } } });
+  const withRule = (approval: { approverGroups: string[]; minApprovals?: number }): AccessPolicy => {
+    const p = policy(1);
+    return { ...p, spec: { ...p.spec, rules: [{ name: 'exports', action: 'requireApproval', approval }, { name: 'rest', action: 'allow' }] } };
+  };
+
+  it('expires at once, naming the change, when the rule needs more approvals or other approvers', () => {
+    for (const [approval, change] of [
+      [{ approverGroups: ['dpo'], minApprovals: 2 }, /the rule now needs 2 approval\(s\), the request asked for 1/],
+      [{ approverGroups: ['security'] }, /approver group\(s\) dpo no longer approve/],
+    ] as const) {
+      const d = decideApproval(recorded(request([review('dana', 'Approved')])), withRule({ ...approval, approverGroups: [...approval.approverGroups] }), T0 + 60_000, opts);
+      expect(d.to).toBe('Expired');
+      expect(d.patch?.message).toMatch(/^the policy changed while the request waited: /);
+      expect(d.patch?.message).toMatch(change);
+    }
+  });
+
+  it('keeps waiting when the rule loosened (more groups, fewer approvals), records no plan, or the policy is not seen; a denial still wins', () => {
+    expect(decideApproval(recorded(request()), withRule({ approverGroups: ['dpo', 'security'] }), T0 + 60_000, opts).to).toBe('Pending');
+    expect(decideApproval(request(), withRule({ approverGroups: ['security'] }), T0 + 60_000, opts).to).toBe('Pending');
+    expect(decideApproval(recorded(request()), undefined, T0 + 60_000, opts).to).toBe('Pending');
+    expect(decideApproval(recorded(request([review('dana', 'Denied', 1, ['security'])])), withRule({ approverGroups: ['security'] }), T0 + 60_000, opts).to).toBe('Denied');
+  });
+});

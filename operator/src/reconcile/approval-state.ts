@@ -9,12 +9,14 @@
 // is in one of the rule's approverGroups (reviewerGroups, stamped too), is not the requester,
 // reviewed before expiresAt and has not reviewed before. An Approved request whose rule changed
 // so that its approval no longer answers it (core/approvals/plan.ts: more approvals, other
-// approvers, the rule gone) expires, naming the change: the sidecar would not run it either. (A
+// approvers, the rule gone) expires, naming the change: the sidecar would not run it either; so
+// does a Pending request whose recorded plan no longer covers the rule (no approver's time is
+// spent on a request the sidecar would not use). (A
 // ttl shortened since is judged by the sidecar on the request's lifetime; the request then expires
 // here at expiresAt + grace as any unused approval.) The operator never moves a request out of Consumed, Denied or Expired; finished
 // requests are deleted after the policy's retention.
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus, PolicyRule } from '../../../crds/types.ts';
-import { approvalShortfall, rulePlan } from '../../../core/approvals/plan.ts';
+import { approvalShortfall, planShortfall, recordedPlan, rulePlan } from '../../../core/approvals/plan.ts';
 import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../../core/approvals/requester.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { compact } from '../util.ts';
@@ -135,6 +137,18 @@ function policyChange(req: ApprovalRequest, policy: AccessPolicy | undefined, ru
   return approvalShortfall(req, plan);
 }
 
+/**
+ * Why a Pending request's recorded plan no longer covers its rule in force (undefined: it does, or
+ * the request records none, or the rule is gone: it waits for the rule to come back as before).
+ * Approving it would be wasted: the sidecar claims only a request whose recorded plan covers the
+ * rule, and it would expire once Approved anyway (policyChange).
+ */
+function pendingPlanChange(req: ApprovalRequest, policy: AccessPolicy | undefined, rule: PolicyRule | undefined): string | undefined {
+  const given = recordedPlan(req);
+  const plan = policy === undefined ? undefined : rulePlan(rule);
+  return given === undefined || plan === undefined ? undefined : planShortfall(given, plan);
+}
+
 function approvedTally(req: ApprovalRequest, policy: AccessPolicy | undefined, rule: PolicyRule | undefined, now: number, opts: ApprovalOptions): Tally {
   const deadline = Date.parse(req.spec.expiresAt) + opts.approvedGraceMs;
   if (now >= deadline) return { phase: 'Expired', message: `approved but not run by the sidecar before ${kubeTime(deadline)}` };
@@ -153,6 +167,8 @@ function tally(req: ApprovalRequest, counted: CountedReview[], required: number,
   if (req.status?.phase === 'Approved') return approvedTally(req, policy, rule, now, opts);
   const denial = counted.find((r) => r.decision === 'Denied');
   if (denial !== undefined) return { phase: 'Denied', message: `denied by ${denial.reviewer}: ${denial.reason}` };
+  const changed = pendingPlanChange(req, policy, rule);
+  if (changed !== undefined) return { phase: 'Expired', message: `the policy changed while the request waited: ${changed}; the agent's next try asks again under the rule in force` };
   if (approvals >= required) return { phase: 'Approved', message: `approved by ${counted.filter((r) => r.decision === 'Approved').map((r) => r.reviewer).join(', ')}`, wakeAt: expiresAt + opts.approvedGraceMs };
   if (now >= expiresAt) return { phase: 'Expired', message: `expired at ${req.spec.expiresAt} with ${approvals}/${required} approval(s)` };
   return { phase: 'Pending', message: pendingMessage(approvals, required, rule, req), wakeAt: expiresAt };
