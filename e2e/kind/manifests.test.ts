@@ -364,7 +364,7 @@ describe('the chart with the scenario\'s values', () => {
   it('creates lgpd-orders, and renders the sidecar Role, the operator CA and the approver binding there', async () => {
     const objects = await template({ values: [join(import.meta.dirname, 'values.yaml')], set: ['image.repository=guarita', 'image.tag=e2e', 'image.pullPolicy=Never'] });
     const inAgents = objects.filter((o) => o.metadata.namespace === AGENTS_NAMESPACE).map((o) => `${o.kind}/${o.metadata.name}`).sort();
-    expect(inAgents).toEqual(['ConfigMap/guarita-operator-ca', 'Role/guarita-sidecar', 'RoleBinding/guarita-approver-0', 'RoleBinding/guarita-auditor-0', 'RoleBinding/guarita-sidecar']);
+    expect(inAgents).toEqual(['ConfigMap/guarita-operator-ca', 'Role/guarita-sidecar', 'Role/guarita-webhook-pods', 'RoleBinding/guarita-approver-0', 'RoleBinding/guarita-auditor-0', 'RoleBinding/guarita-sidecar', 'RoleBinding/guarita-webhook-pods']);
     expect(find(objects, 'Namespace', AGENTS_NAMESPACE)[0]?.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
     const webhook = find(objects, 'Deployment', 'guarita-webhook')[0]!;
     const env = ((webhook.spec as Record<string, any>).template.spec.containers[0].env as { name: string; value?: string }[]);

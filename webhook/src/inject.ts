@@ -17,6 +17,7 @@ import { diff, type PatchOp } from './json-patch.ts';
 import type { Container, EnvVar, Pod, VolumeMount } from './kube-types.ts';
 import { matchesSelector } from './selector.ts';
 import { missingSidecarAccess, type SidecarNamespaces } from './sidecar-namespaces.ts';
+import { withoutRoot } from './run-as-non-root.ts';
 import { withSpoolInPodLimit } from './spool-storage.ts';
 import { agentEnv, agentMounts, isSidecarVolume, kubeconfigFor, sidecarContainer, sidecarVolumes, withAgentEnv, withAgentMounts, withoutRawNetwork, type SecretSource, type SidecarConfig, type SidecarMode, type TargetPlan } from './sidecar.ts';
 
@@ -172,11 +173,14 @@ function agentContainers(list: Container[], env: EnvVar[], mounts: readonly Volu
 
 /**
  * Places the sidecar and applies agent env; init containers get the env only when they run after
- * the proxy. Every other container drops NET_RAW (sidecar.ts withoutRawNetwork).
+ * the proxy. Every other container drops NET_RAW (sidecar.ts withoutRawNetwork) and, where it and
+ * the pod leave them unset, gets runAsNonRoot: true and allowPrivilegeEscalation: false
+ * (run-as-non-root.ts: root in any container rewrites the /etc/hosts the proxy resolves with).
  */
 function assemble(pod: Pod, sidecar: Container, env: EnvVar[], mode: SidecarMode, mounts: readonly VolumeMount[] = []): Pod {
-  const init = withoutSidecar(pod.spec.initContainers).map(withoutRawNetwork);
-  const main = agentContainers(withoutSidecar(pod.spec.containers), env, mounts).map(withoutRawNetwork);
+  const harden = (c: Container): Container => withoutRoot(withoutRawNetwork(c), pod.spec.securityContext);
+  const init = withoutSidecar(pod.spec.initContainers).map(harden);
+  const main = agentContainers(withoutSidecar(pod.spec.containers), env, mounts).map(harden);
   const spec = { ...pod.spec };
   if (mode === 'native') {
     spec.initContainers = [sidecar, ...agentContainers(init, env, mounts)];

@@ -147,8 +147,11 @@ describe('pod guard: user volumes with reserved names or the sidecar\'s sources'
       expect.stringMatching(/^container agent is privileged/),
       expect.stringMatching(/^container agent is a Windows host process/),
       expect.stringMatching(/^container agent adds capabilities CAP_SYS_ADMIN, sys_ptrace/),
-      // The replaced securityContext lost the NET_RAW drop the injector wrote.
+      // The replaced securityContext lost the NET_RAW drop and the non-root settings the injector wrote.
       expect.stringMatching(/^container agent keeps the NET_RAW capability/),
+      expect.stringMatching(/^container agent can run as root \(neither runAsNonRoot: true nor a non-zero runAsUser/),
+      // allowPrivilegeEscalation unset: the injector leaves it unset next to privileged (the apiserver refuses false there).
+      expect.stringMatching(/^container agent may regain root \(securityContext.allowPrivilegeEscalation is unset/),
     ]);
   });
 
@@ -307,13 +310,13 @@ describe('pod guard: the node and the pod network, with or without a proxy', () 
     expect(again).toMatchObject({ action: 'skip', reason: 'already-injected' });
 
     const kept = structuredClone(d.pod);
-    kept.spec.containers[1]!.securityContext = { runAsUser: 1000 };
+    kept.spec.containers[1]!.securityContext = { runAsUser: 1000, allowPrivilegeEscalation: false };
     expect(violations(kept)).toEqual([expect.stringMatching(/^container helper keeps the NET_RAW capability container runtimes grant by default.*add NET_RAW \(or ALL\) to securityContext.capabilities.drop/)]);
     // Without a proxy there is no proxy traffic to capture.
     expect(violations(examplePod())).toEqual([]);
 
     const debug = structuredClone(d.pod);
-    debug.spec.ephemeralContainers = [{ name: 'legacy', image: 'busybox', targetContainerName: 'agent' }];
+    debug.spec.ephemeralContainers = [{ name: 'legacy', image: 'busybox', targetContainerName: 'agent', securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false } }];
     expect(ephemeralViolations(debug, d.pod, policies, cfg)).toEqual([expect.stringMatching(/^ephemeral container legacy keeps the NET_RAW capability.*kubectl debug --profile=restricted does/)]);
   });
 
@@ -349,7 +352,7 @@ describe('pod guard: the node and the pod network, with or without a proxy', () 
 
   it('still accepts harmless capabilities and settings', () => {
     const pod = injectedPod();
-    agent(pod).securityContext = { capabilities: { add: ['NET_BIND_SERVICE', 'CHOWN'], drop: ['ALL'] } };
+    agent(pod).securityContext = { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { add: ['NET_BIND_SERVICE', 'KILL'], drop: ['ALL'] } };
     pod.spec.hostUsers = false;
     expect(violations(pod)).toEqual([]);
   });
@@ -442,7 +445,7 @@ describe('pod guard: updates and debug containers', () => {
       { name: 'spool', image: 'busybox', volumeMounts: [{ name: 'guarita-spool', mountPath: '/x', subPath: 'keys' }] },
       { name: 'root', image: 'busybox', securityContext: { privileged: true } },
       { name: 'guarita-proxy', image: TEST_SIDECAR.image },
-      { name: 'fine', image: 'busybox', targetContainerName: 'agent', securityContext: { capabilities: { drop: ['ALL'] } } },
+      { name: 'fine', image: 'busybox', targetContainerName: 'agent', securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } },
     ];
     const v = ephemeralViolations(pod, old, policies, cfg);
     expect(v).toContain('ephemeral container debugger targets guarita-proxy, whose files hold target credentials; target an agent container instead');

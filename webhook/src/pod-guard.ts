@@ -12,7 +12,8 @@
 // UPDATE (pods/resize included) may not change the proxy at all. Once any container limits
 // ephemeral-storage, the proxy's own limit must hold its spool (spool-storage.ts). Covers init, regular and
 // ephemeral (debug) containers, exec/attach into the proxy, and label changes that would make the
-// injector's decision differ from what the pod runs. Pure.
+// injector's decision differ from what the pod runs. Next to the proxy, no other container may be
+// or become root (run-as-non-root.ts: it would rewrite the /etc/hosts the proxy resolves with). Pure.
 import type { AccessPolicy } from '../../crds/types.ts';
 import { AGENT_VOLUME_PREFIX, INJECT_ANNOTATION, INJECTION_NAMESPACE_LABEL, INJECTION_NAMESPACE_VALUE, SIDECAR_NAME, STATUS_ANNOTATION, STATUS_INJECTED, VOLUME_PREFIX } from './constants.ts';
 import { decisionAtCreate, matchingPolicies, targetOf, type InjectionDecision, type InjectorConfig } from './inject.ts';
@@ -20,6 +21,7 @@ import { firstDifference, short } from './injector-difference.ts';
 import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
 import { dnsViolations, hostnameViolations, resolvedHosts } from './name-resolution.ts';
+import { rootViolations } from './run-as-non-root.ts';
 import { dropsRawNetwork, sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
 import { spoolStorageViolations } from './spool-storage.ts';
 
@@ -289,13 +291,14 @@ export function podViolations(pod: Pod, policies: readonly AccessPolicy[], cfg: 
   ];
 }
 
-/** What only matters where the proxy runs: what shares its processes, its network and its name resolution, and its spool. */
+/** What only matters where the proxy runs: what shares its processes, its network and its name resolution (root in any container rewrites its /etc/hosts), and its spool. */
 function proxiedPodViolations(pod: Pod, others: readonly Placed[], policies: readonly AccessPolicy[], cfg: GuardConfig): string[] {
   return [
     ...sharedNamespaces(pod),
     ...dnsViolations(pod),
     ...hostnameViolations(pod, resolvedHosts(matchingPolicies(pod, policies), cfg.sidecar.operatorUrl)),
     ...others.flatMap(keepsRawNetwork),
+    ...others.flatMap((p) => rootViolations(p.c, p.kind, pod.spec.securityContext)),
     ...spoolStorageViolations(pod, cfg.sidecar.spoolSizeLimit),
   ];
 }
@@ -400,7 +403,7 @@ export function selectionViolations(pod: Pod, oldPod: Pod, policies: readonly Ac
   return [`the new labels change which AccessPolicies select this pod (${before.join(', ') || 'none'} before, ${after.join(', ') || 'none'} after), but ${SIDECAR_NAME} keeps serving what it was injected with; delete the pod and create it with the new labels`];
 }
 
-/** Ephemeral (debug) containers added to a running pod: no proxy volumes, no governed secrets, no sharing the proxy's namespaces. */
+/** Ephemeral (debug) containers added to a running pod: no proxy volumes, no governed secrets, no sharing the proxy's namespaces, no root next to it. */
 export function ephemeralViolations(pod: Pod, oldPod: Pod, policies: readonly AccessPolicy[], cfg: GuardConfig): string[] {
   const before = new Set((oldPod.spec.ephemeralContainers ?? []).map((c) => c.name));
   const added = (pod.spec.ephemeralContainers ?? []).filter((c) => !before.has(c.name)).map((c) => ({ c, kind: 'ephemeral container' as const }));
@@ -414,7 +417,7 @@ export function ephemeralViolations(pod: Pod, oldPod: Pod, policies: readonly Ac
       ...reservedMounts(p),
       ...containerLeaks(p, volumes, governed, cfg.sidecar.operatorAudience),
       ...escapes(p),
-      ...(proxiesOf(pod).length === 0 ? [] : keepsRawNetwork(p)),
+      ...(proxiesOf(pod).length === 0 ? [] : [...keepsRawNetwork(p), ...rootViolations(p.c, p.kind, pod.spec.securityContext)]),
     ]),
   ];
 }

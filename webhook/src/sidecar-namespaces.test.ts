@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { examplePod, examplePolicy, OPTED_IN, TEST_INJECTOR } from '../test/fixtures.ts';
 import { decideInjection } from './inject.ts';
-import { missingSidecarAccess, optInWarning, parseSidecarNamespaces, upgradeCommand, type SidecarNamespaces } from './sidecar-namespaces.ts';
+import { missingSidecarAccess, optInRefusal, parseSidecarNamespaces, upgradeCommand, type SidecarNamespaces } from './sidecar-namespaces.ts';
 
 const listed: SidecarNamespaces = {
   entries: [{ namespace: 'lgpd-orders', serviceAccounts: ['support-agent'], create: true }, { namespace: 'batch', serviceAccounts: [] }],
@@ -54,12 +54,13 @@ describe('missingSidecarAccess', () => {
   });
 });
 
-describe('optInWarning', () => {
-  it('warns when a namespace the chart does not list is labelled, in fewer than 256 characters', () => {
-    const warning = optInWarning(listed, 'a-namespace-with-a-rather-long-name-of-sixty-three-characters-x') ?? '';
-    expect(warning).toContain('is not in the chart\'s sidecar.rbac.namespaces: its agent pods will be refused');
-    expect(warning.length).toBeLessThan(256);
-    expect(optInWarning(listed, 'lgpd-orders')).toBeUndefined();
+describe('optInRefusal', () => {
+  it('refuses to opt in a namespace the chart does not list (the webhook may list pods only in listed ones), with the helm upgrade that adds it', () => {
+    const refusal = optInRefusal(listed, 'team-a') ?? '';
+    expect(refusal).toContain('namespace team-a is not in the chart\'s sidecar.rbac.namespaces: the webhook may list pods');
+    expect(/^\s*(helm upgrade .*)$/m.exec(refusal)?.[1]).toBe(`helm upgrade guarita charts/guarita -n guarita-system --reuse-values --set-json 'sidecar.rbac.namespaces=[{"namespace":"lgpd-orders","serviceAccounts":["support-agent"],"create":true},{"namespace":"batch","serviceAccounts":[]},{"namespace":"team-a"}]'`);
+    expect(optInRefusal(listed, 'lgpd-orders')).toBeUndefined();
+    expect(optInRefusal(listed, 'batch')).toBeUndefined();
   });
 });
 

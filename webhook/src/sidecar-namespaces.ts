@@ -54,10 +54,11 @@ function covers(entry: SidecarNamespace, serviceAccount: string): boolean {
   return (entry.serviceAccounts ?? []).length === 0 || (entry.serviceAccounts ?? []).includes(serviceAccount);
 }
 
-/** The list with this namespace and service account added (least privilege: that account only). */
-function withAccount(entries: readonly SidecarNamespace[], namespace: string, serviceAccount: string): SidecarNamespace[] {
+/** The list with this namespace and service account added (least privilege: that account only; none: every account of the namespace). */
+function withAccount(entries: readonly SidecarNamespace[], namespace: string, serviceAccount: string | undefined): SidecarNamespace[] {
   const listed = entries.some((e) => e.namespace === namespace);
-  if (!listed) return [...entries, { namespace, serviceAccounts: [serviceAccount] }];
+  if (!listed) return [...entries, { namespace, ...(serviceAccount === undefined ? {} : { serviceAccounts: [serviceAccount] }) }];
+  if (serviceAccount === undefined) return [...entries];
   return entries.map((e) => (e.namespace === namespace ? { ...e, serviceAccounts: [...(e.serviceAccounts ?? []), serviceAccount] } : e));
 }
 
@@ -66,7 +67,7 @@ function shellQuote(text: string): string {
 }
 
 /** The exact command that grants it: the whole list, since --set-json replaces it (other entries kept as they are). */
-export function upgradeCommand(config: SidecarNamespaces, namespace: string, serviceAccount: string): string {
+export function upgradeCommand(config: SidecarNamespaces, namespace: string, serviceAccount?: string): string {
   const list = JSON.stringify(withAccount(config.entries, namespace, serviceAccount));
   return `helm upgrade ${config.release} ${config.chart} -n ${config.releaseNamespace} --reuse-values --set-json ${shellQuote(`sidecar.rbac.namespaces=${list}`)}`;
 }
@@ -85,11 +86,13 @@ export function missingSidecarAccess(config: SidecarNamespaces, namespace: strin
 }
 
 /**
- * A warning (not a refusal) when a namespace is labelled for injection but the chart lists it
- * not: the label is harmless alone, its agent pods are what gets refused. Short: the apiserver
- * may truncate admission warnings beyond 256 characters.
+ * Why a namespace the chart does not list cannot be opted in, or undefined when it is listed. The
+ * label is judged by listing the namespace's pods (they were admitted without the pod guard), and
+ * the chart lets this webhook list pods only in sidecar.rbac.namespaces (round 10: not every pod
+ * spec of the cluster); its agent pods would be refused there anyway. The command adds the
+ * namespace for every service account; narrow it with serviceAccounts.
  */
-export function optInWarning(config: SidecarNamespaces, namespace: string): string | undefined {
+export function optInRefusal(config: SidecarNamespaces, namespace: string): string | undefined {
   if (config.entries.some((e) => e.namespace === namespace)) return undefined;
-  return `guarita: namespace ${namespace} is not in the chart's sidecar.rbac.namespaces: its agent pods will be refused, naming the helm upgrade that adds it, until it is there`;
+  return `namespace ${namespace} is not in the chart's sidecar.rbac.namespaces: the webhook may list pods (to judge the namespace's running pods before the label) only there, and Guarita's sidecar has no RBAC and no operator CA in it. A cluster admin adds it with:\n  ${upgradeCommand(config, namespace)}\n(add "serviceAccounts":[...] to its entry to narrow it to the agents' service accounts), then label the namespace again`;
 }

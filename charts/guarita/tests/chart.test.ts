@@ -202,6 +202,21 @@ describe('default values', () => {
     expect(cluster.some((r) => r.resources?.some((res) => ['secrets', 'configmaps'].includes(res)))).toBe(false);
   });
 
+  it('lets the webhook list pods only in sidecar.rbac.namespaces (round 10, B1), cluster-wide only with refuseUnlisted=false', async () => {
+    const listsPods = (r: { resources?: string[]; verbs: string[] }): boolean => (r.resources ?? []).includes('pods') && r.verbs.includes('list');
+    expect(rules(one(objects, 'ClusterRole', 'guarita-webhook')).some(listsPods)).toBe(false);
+    expect(find(objects, 'Role').filter((r) => rules(r).some(listsPods))).toEqual([]);
+    const scoped = await template({ set: ['sidecar.rbac.namespaces[0].namespace=team-a', 'sidecar.rbac.namespaces[1].namespace=team-b'] });
+    expect(rules(one(scoped, 'ClusterRole', 'guarita-webhook')).some(listsPods)).toBe(false);
+    const roles = find(scoped, 'Role', 'guarita-webhook-pods');
+    expect(roles.map((r) => [r.metadata.namespace, rules(r)])).toEqual(['team-a', 'team-b'].map((n) => [n, [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]]));
+    const bindings = find(scoped, 'RoleBinding', 'guarita-webhook-pods');
+    expect(bindings.map((b) => [b.metadata.namespace, b.subjects])).toEqual(['team-a', 'team-b'].map((n) => [n, [{ kind: 'ServiceAccount', name: 'guarita-webhook', namespace: 'guarita-system' }]]));
+    const open = await template({ set: ['sidecar.rbac.refuseUnlisted=false', 'sidecar.rbac.namespaces[0].namespace=team-a'] });
+    expect(rules(one(open, 'ClusterRole', 'guarita-webhook')).filter(listsPods)).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]);
+    expect(find(open, 'Role', 'guarita-webhook-pods')).toEqual([]);
+  });
+
   it('grants the webhook get/update on its own Secret and get/patch on its own configurations only', () => {
     expect(rules(one(objects, 'Role', 'guarita-webhook'))).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['guarita-webhook-tls'], verbs: ['get', 'update'] }]);
     const cluster = rules(one(objects, 'ClusterRole', 'guarita-webhook'));

@@ -137,9 +137,9 @@ describe('helm install into the harness apiserver', () => {
       expect(await ok(['get', 'clusterrole', role, '-o', 'name'])).toContain(role);
     }
     expect((await ok(['get', 'role,rolebinding,configmap', '-n', agents, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name'])).split('\n').filter(Boolean).sort()).toEqual([
-      `configmap/${release}-operator-ca`, `role.rbac.authorization.k8s.io/${release}-sidecar`,
+      `configmap/${release}-operator-ca`, `role.rbac.authorization.k8s.io/${release}-sidecar`, `role.rbac.authorization.k8s.io/${release}-webhook-pods`,
       `rolebinding.rbac.authorization.k8s.io/${release}-approver-0`, `rolebinding.rbac.authorization.k8s.io/${release}-auditor-0`,
-      `rolebinding.rbac.authorization.k8s.io/${release}-sidecar`,
+      `rolebinding.rbac.authorization.k8s.io/${release}-sidecar`, `rolebinding.rbac.authorization.k8s.io/${release}-webhook-pods`,
     ]);
     expect(await ok(['get', 'crd', 'accesspolicies.guarita.io', 'approvalrequests.guarita.io', '-o', 'name'])).toContain('accesspolicies.guarita.io');
   });
@@ -166,7 +166,7 @@ describe('the webhook ServiceAccount', () => {
       'create subjectaccessreviews.authorization.k8s.io',
       'get accesspolicies.guarita.io', 'get mutatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK, 'get namespaces',
       'get secrets', `get secrets/${WEBHOOK}-tls`, 'get validatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK,
-      'list accesspolicies.guarita.io', 'list pods', 'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK,
+      'list accesspolicies.guarita.io', 'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK,
       'patch validatingwebhookconfigurations.admissionregistration.k8s.io/' + WEBHOOK, `update secrets/${WEBHOOK}-tls`, 'watch accesspolicies.guarita.io',
     ].sort());
   });
@@ -186,9 +186,13 @@ describe('the webhook ServiceAccount', () => {
     ['delete', `validatingwebhookconfiguration/${WEBHOOK}`, undefined, false],
     ['update', 'accesspolicies.guarita.io', agents, false],
     ['create', 'pods', agents, false],
-    // A namespace being opted in: its pods are judged (list only, no watch).
+    // A namespace being opted in: its pods are judged (list only, no watch), only in
+    // sidecar.rbac.namespaces (round 10: not kube-system, its own namespace or unlisted ones).
     ['list', 'pods', agents, true],
     ['watch', 'pods', agents, false],
+    ['list', 'pods', other, false],
+    ['list', 'pods', ns, false],
+    ['list', 'pods', 'kube-system', false],
   ] as const)('%s %s in %s: %s', async (verb, resource, namespace, expected) => {
     expect(await can(who(), verb, resource, namespace)).toBe(expected);
   });

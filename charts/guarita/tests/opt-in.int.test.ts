@@ -3,7 +3,9 @@
 // - `helm install` before the agents' namespace exists: the chart creates it (create: true),
 //   opted in, with the sidecar Role and the operator's CA, and keeps it on uninstall; without
 //   create it names the missing namespace and the fix instead of failing on a Role;
-// - a namespace opted in by label alone (the chart knows nothing of it): the webhook, run with the
+// - a namespace opted in by label alone (the chart knows nothing of it): the label is refused,
+//   naming the helm upgrade (round 10: the webhook may list pods only in listed namespaces); in a
+//   namespace created already labelled, the webhook, run with the
 //   settings the installed chart gave its Deployment, refuses the agent pod with the exact
 //   `helm upgrade`; the test runs that command as printed, and the pod is then admitted with the
 //   sidecar (the webhook restarted with the upgraded Deployment's settings, as a rollout does).
@@ -27,6 +29,7 @@ const release = `guarita-optin-${id}`;
 const ns = `optin-system-${id}`;
 const created = `optin-created-${id}`;
 const labelled = `optin-labelled-${id}`;
+const born = `optin-born-${id}`;
 const missing = `optin-missing-${id}`;
 const scope = { 'guarita.io/test-scope': `optin-${id}` };
 const configuration = `guarita-optin-${id}`;
@@ -81,7 +84,7 @@ afterAll(async () => {
   await webhook?.stop();
   await unregisterWebhooks(configuration).catch(() => undefined);
   await helm(['uninstall', release, '--namespace', ns], { kubeconfig, timeoutMs: 120_000 });
-  await kubectl(['delete', 'namespace', created, labelled, '--ignore-not-found', '--wait=false'], admin);
+  await kubectl(['delete', 'namespace', created, labelled, born, '--ignore-not-found', '--wait=false'], admin);
 }, 180_000);
 
 describe('helm install before the agents\' namespace exists', () => {
@@ -101,7 +104,8 @@ describe('helm install before the agents\' namespace exists', () => {
     expect(namespace.metadata.labels['guarita.io/injection']).toBe('enabled');
     expect(namespace.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
     expect((await ok(['get', 'role,rolebinding,configmap', '-n', created, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name'])).split('\n').filter(Boolean).sort()).toEqual([
-      `configmap/${release}-operator-ca`, `role.rbac.authorization.k8s.io/${release}-sidecar`, `rolebinding.rbac.authorization.k8s.io/${release}-sidecar`,
+      `configmap/${release}-operator-ca`, `role.rbac.authorization.k8s.io/${release}-sidecar`, `role.rbac.authorization.k8s.io/${release}-webhook-pods`,
+      `rolebinding.rbac.authorization.k8s.io/${release}-sidecar`, `rolebinding.rbac.authorization.k8s.io/${release}-webhook-pods`,
     ]);
   }, 120_000);
 
@@ -123,41 +127,48 @@ describe('helm install before the agents\' namespace exists', () => {
 });
 
 describe('a namespace opted in by label alone', () => {
-  it('gets its agent pods refused with the helm upgrade to run, then admitted once it ran', async () => {
+  it('refuses the label on a namespace the chart does not list (the webhook may list pods only in listed ones), naming the helm upgrade', async () => {
     webhook = await startChartWebhook();
     await registerWebhooks(configuration, ns, webhook.url, scope);
     const label = await kubectl(['label', 'namespace', labelled, 'guarita.io/injection=enabled', ...Object.entries(scope).map(([k, v]) => `${k}=${v}`)], admin);
-    expect(label.code).toBe(0);
-    expect(label.stderr).toContain(`Warning: guarita: namespace ${labelled} is not in the chart's sidecar.rbac.namespaces: its agent pods will be refused`);
-    await ok(['create', 'serviceaccount', 'support-agent', '-n', labelled]);
+    expect(label.code).not.toBe(0);
+    expect(label.stderr).toContain(`namespace ${labelled} is not in the chart's sidecar.rbac.namespaces: the webhook may list pods`);
+    expect(/^\s*(helm upgrade .*)$/m.exec(label.stderr)?.[1]).toBe(`helm upgrade ${release} charts/guarita -n ${ns} --reuse-values --set-json 'sidecar.rbac.namespaces=[{"create":true,"namespace":"${created}","serviceAccounts":["support-agent"]},{"namespace":"${labelled}"}]'`);
+    expect(await ok(['get', 'namespace', labelled, '-o', 'jsonpath={.metadata.labels}'])).not.toContain('guarita.io/injection');
+  }, 120_000);
+
+  it('gets the agent pods of a namespace created with the label refused with the helm upgrade to run, then admitted once it ran', async () => {
+    // Created already labelled (as examples/lgpd-orders/namespace.yaml is applied): no label change to judge.
+    await ok(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: born, labels: { 'guarita.io/injection': 'enabled', ...scope } } }));
+    await ok(['create', 'serviceaccount', 'support-agent', '-n', born]);
     // The example Job's pod created before its AccessPolicy (apply order, or a slow policy): refused,
     // never started without the sidecar; the Job controller would create it again.
-    const early = await kubectl(['create', '-f', '-'], { ...admin, input: jobPod(labelled) });
+    const early = await kubectl(['create', '-f', '-'], { ...admin, input: jobPod(born) });
     expect(early.code).not.toBe(0);
-    expect(early.stderr).toContain(`it carries guarita.io/inject: "true" but no AccessPolicy in namespace ${labelled} selects it`);
-    const example = [...loadExample('orders-db-credentials.yaml', { namespace: labelled }), ...loadExample('accesspolicy.yaml', { namespace: labelled })];
+    expect(early.stderr).toContain(`it carries guarita.io/inject: "true" but no AccessPolicy in namespace ${born} selects it`);
+    const example = [...loadExample('orders-db-credentials.yaml', { namespace: born }), ...loadExample('accesspolicy.yaml', { namespace: born })];
     await ok(['apply', '-f', '-'], toYaml(example));
 
-    const refused = await kubectl(['create', '-f', '-'], { ...admin, input: agentPod(labelled, 'agent-1') });
+    const refused = await kubectl(['create', '-f', '-'], { ...admin, input: agentPod(born, 'agent-1') });
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain(`namespace ${labelled} is opted in (guarita.io/injection=enabled) but Guarita's sidecar has no RBAC and no operator CA there`);
+    expect(refused.stderr).toContain(`namespace ${born} is opted in (guarita.io/injection=enabled) but Guarita's sidecar has no RBAC and no operator CA there`);
     const command = /^\s*(helm upgrade .*)$/m.exec(refused.stderr)?.[1] ?? '';
-    expect(command).toBe(`helm upgrade ${release} charts/guarita -n ${ns} --reuse-values --set-json 'sidecar.rbac.namespaces=[{"create":true,"namespace":"${created}","serviceAccounts":["support-agent"]},{"namespace":"${labelled}","serviceAccounts":["support-agent"]}]'`);
+    expect(command).toBe(`helm upgrade ${release} charts/guarita -n ${ns} --reuse-values --set-json 'sidecar.rbac.namespaces=[{"create":true,"namespace":"${created}","serviceAccounts":["support-agent"]},{"namespace":"${born}","serviceAccounts":["support-agent"]}]'`);
 
     // As printed, from the repository (charts/guarita), with the pinned helm first on PATH.
     const ran = await runCommand('bash', ['-c', command], { cwd: REPO_ROOT, timeoutMs: 120_000, env: { ...process.env, PATH: `${binDir()}:${process.env.PATH ?? ''}`, KUBECONFIG: kubeconfig, HELM_CACHE_HOME: '/tmp/guarita-helm/cache', HELM_CONFIG_HOME: '/tmp/guarita-helm/config', HELM_DATA_HOME: '/tmp/guarita-helm/data' } });
     expect(ran).toMatchObject({ code: 0, stderr: '' });
-    expect((await ok(['get', 'role,configmap', '-n', labelled, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name'])).split('\n').filter(Boolean).sort()).toEqual([`configmap/${release}-operator-ca`, `role.rbac.authorization.k8s.io/${release}-sidecar`]);
+    expect((await ok(['get', 'role,configmap', '-n', born, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name'])).split('\n').filter(Boolean).sort()).toEqual([`configmap/${release}-operator-ca`, `role.rbac.authorization.k8s.io/${release}-sidecar`, `role.rbac.authorization.k8s.io/${release}-webhook-pods`]);
 
-    await webhook.stop();
+    await webhook?.stop();
     webhook = await startChartWebhook();
     await registerWebhooks(configuration, ns, webhook.url, scope);
-    const admitted = await kubectl(['create', '-f', '-', '-o', 'jsonpath={.spec.initContainers[0].name}'], { ...admin, input: agentPod(labelled, 'agent-2') });
+    const admitted = await kubectl(['create', '-f', '-', '-o', 'jsonpath={.spec.initContainers[0].name}'], { ...admin, input: agentPod(born, 'agent-2') });
     expect(admitted).toMatchObject({ code: 0, stdout: 'guarita-proxy' });
 
     // The default service account of the namespace is still not the sidecar's: refused, naming it.
-    const other = await kubectl(['create', '-f', '-'], { ...admin, input: agentPod(labelled, 'agent-3').replace('serviceAccountName: support-agent', 'serviceAccountName: default') });
-    expect(other.stderr).toContain(`service account default is not among the sidecar's service accounts of namespace ${labelled}`);
+    const other = await kubectl(['create', '-f', '-'], { ...admin, input: agentPod(born, 'agent-3').replace('serviceAccountName: support-agent', 'serviceAccountName: default') });
+    expect(other.stderr).toContain(`service account default is not among the sidecar's service accounts of namespace ${born}`);
   }, 240_000);
 
   it('keeps the namespace the chart created when the release is uninstalled', async () => {

@@ -7,7 +7,7 @@ import type { WebhookContext } from '../context.ts';
 import { decideInjection, type InjectionDecision } from '../inject.ts';
 import type { AdmissionRequest, AdmissionResponse, Pod } from '../kube-types.ts';
 import { connectViolation, ephemeralViolations, missingProxyViolations, optInViolations, podViolations, selectionViolations, updateViolations, type GuardConfig } from '../pod-guard.ts';
-import { optInWarning } from '../sidecar-namespaces.ts';
+import { optInRefusal } from '../sidecar-namespaces.ts';
 import { admissionRoute } from './admission-route.ts';
 
 /**
@@ -185,6 +185,8 @@ function turnsOptInOn(req: AdmissionRequest): boolean {
 async function validateNamespaceOptIn(req: AdmissionRequest, ctx: WebhookContext): Promise<AdmissionResponse> {
   if (!turnsOptInOn(req)) return allow(req.uid);
   const namespace = req.name ?? '';
+  const unlisted = ctx.injector.sidecarNamespaces === undefined ? undefined : optInRefusal(ctx.injector.sidecarNamespaces, namespace);
+  if (unlisted !== undefined) return deny(req.uid, `guarita: ${unlisted}`);
   if (ctx.lookups.podsIn === undefined) return deny(req.uid, `guarita: namespace ${namespace} cannot be opted in to injection: this webhook cannot list its pods to judge them; grant it list on pods`);
   let pods: Pod[];
   try {
@@ -194,10 +196,7 @@ async function validateNamespaceOptIn(req: AdmissionRequest, ctx: WebhookContext
     return deny(req.uid, `guarita: namespace ${namespace} cannot be opted in to injection now: its pods could not be listed to judge them (${err instanceof Error ? err.message : String(err)}); retry`, 500);
   }
   const problems = optInViolations(pods, await ctx.policies.fetchNamespace(namespace), guardConfig(ctx));
-  if (problems.length === 0) {
-    const unlisted = ctx.injector.sidecarNamespaces === undefined ? undefined : optInWarning(ctx.injector.sidecarNamespaces, namespace);
-    return allow(req.uid, unlisted === undefined ? {} : { warnings: [unlisted] });
-  }
+  if (problems.length === 0) return allow(req.uid);
   return deny(req.uid, `guarita: namespace ${namespace} cannot be opted in to injection (${INJECTION_NAMESPACE_LABEL}=${INJECTION_NAMESPACE_VALUE}) while it runs pods admitted without the pod guard that it refuses; delete or fix them first: ${problems.join('; ')}`);
 }
 
