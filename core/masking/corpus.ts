@@ -625,7 +625,19 @@ export const ENCODINGS: Readonly<Record<string, (printed: string) => string>> = 
   zeroWidth: (v) => [...v].join('\u200b'),
   softHyphen: (v) => [...v].join('\u00ad'),
   wordJoiner: (v) => v.replace(/(?<=[0-9])(?=[0-9]{4}(?![0-9]))/g, '\u2060'),
+  // Percent-encoded UTF-8 of the look-alikes the layouts fold (round 10): a browser's form or URL encoding of a value
+  // pasted with no-break spaces, typographic dashes, one-dot leaders, fullwidth digits or a zero-width space.
+  percentLookAlikes: (v) => percentUtf8(v.replace(/ /g, '\u00a0').replace(/-/g, '\u2013').replace(/\./g, '\u2024')),
+  percentFullwidth: (v) => percentUtf8(v.replace(/[0-9]/g, (d) => String.fromCharCode(d.charCodeAt(0) + 0xfee0))),
+  // (Beside each separator: one between every character of an e-mail address is ten characters per character, past
+  // the stream lookahead, README "Streams".)
+  percentZeroWidth: (v) => percentUtf8(v.replace(/[ .@/-]/g, (c) => `\u200b${c}`)),
 };
+
+/** Every character but ASCII letters and digits percent-encoded, as UTF-8 bytes. */
+function percentUtf8(v: string): string {
+  return [...v].map((c) => (/[A-Za-z0-9]/.test(c) ? c : [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''))).join('');
+}
 
 /** The layouts each encoding is applied to (one spaced or separated form per type). */
 const ENCODED_LAYOUTS: readonly [DetectorName, string][] = [

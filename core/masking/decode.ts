@@ -8,7 +8,8 @@
 // CPF in a terminal), or in Mathematical digits (𝟓𝟐𝟗, digits.ts) — is detected on this view.
 // Unlike fold.ts, decoding changes positions: `at` maps every view character back to the text, so a hit in the view
 // replaces exactly the escaped span of the original, and everything outside hits is copied byte for byte.
-// One level only: %2540 stays %40 (a reader decodes once too).
+// Percent-encoding is read as UTF-8, as browsers write it: `529%C2%A0982...` is the CPF with no-break spaces, which
+// fold.ts then reads like the raw character. One level only: %2540 stays %40 (a reader decodes once too).
 import { MATH_DIGIT_SOURCE, mathDigit } from './digits.ts';
 import { ESCAPE_SEQUENCE_SOURCE, INVISIBLE, INVISIBLE_SOURCE } from './invisible.ts';
 
@@ -26,9 +27,16 @@ export interface DecodedView {
   end: Int32Array;
 }
 
+/**
+ * One percent-encoded character: an ASCII byte, or the bytes of one UTF-8 sequence (2 to 4 bytes, each `%XX`; lead
+ * byte C2-F4, continuation bytes 80-BF), as a browser encodes a form field or a URL: a CPF pasted from a spreadsheet
+ * with no-break spaces becomes `529%C2%A0982%C2%A0247%C2%A025`. A lone byte of 0x80 or more stays as written.
+ */
+const PERCENT_CHARACTER = String.raw`[0-7][0-9A-Fa-f]|(?:[cCdD][0-9A-Fa-f]|[eE][0-9A-Fa-f]%[89abAB][0-9A-Fa-f]|[fF][0-4]%[89abAB][0-9A-Fa-f]%[89abAB][0-9A-Fa-f])%[89abAB][0-9A-Fa-f]`;
+
 /** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
 export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}|[0-9]\+[0-9]`);
-const TOKEN = new RegExp(String.raw`%([0-9A-Fa-f]{2})|\\u([dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\([/bfnrt])|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(\u0008)|(${ESCAPE_SEQUENCE_SOURCE})|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${MATH_DIGIT_SOURCE})`, 'g');
+const TOKEN = new RegExp(String.raw`%(${PERCENT_CHARACTER})|\\u([dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\([/bfnrt])|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(\u0008)|(${ESCAPE_SEQUENCE_SOURCE})|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${MATH_DIGIT_SOURCE})`, 'g');
 
 /** HTML named references that can stand for a character of an identifier's layout. */
 const NAMED: Readonly<Record<string, string>> = {
@@ -92,9 +100,29 @@ function surrogatePair(g: string): string {
   return MATH_DIGIT.test(pair) ? mathDigit(pair) : pair;
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The character a percent-encoded run stands for (`2C` or `C2%A0`, the `%` before it dropped), or null to leave it as
+ * written: invalid UTF-8 (an overlong form, a surrogate, past U+10FFFF) and supplementary characters other than the
+ * Mathematical digits (no identifier holds one, and a view character is one UTF-16 unit of the original's map).
+ */
+function percentCharacter(run: string): string | null {
+  if (run.length === 2) return String.fromCharCode(hex(run));
+  const bytes = new Uint8Array(run.split('%').map(hex));
+  let ch: string;
+  try {
+    ch = STRICT_UTF8.decode(bytes);
+  } catch {
+    return null;
+  }
+  if (ch.length === 1) return ch;
+  return MATH_DIGIT.test(ch) ? mathDigit(ch) : null;
+}
+
 /** By TOKEN group: the character the token stands for, '' for invisible characters, ERASE, null to leave it as written. */
 const DECODERS: readonly ((g: string) => string | null)[] = [
-  (h) => (hex(h) < 0x80 ? String.fromCharCode(hex(h)) : null), // %XX; UTF-8 bytes of other characters: no identifier has them
+  percentCharacter, // %XX, or %XX%XX... of one UTF-8 character
   surrogatePair, // \uD8xx\uDCxx
   (h) => String.fromCharCode(hex(h)), // \uXXXX
   (h) => String.fromCharCode(hex(h)), // \xXX

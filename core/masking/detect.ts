@@ -23,6 +23,8 @@ export interface Hit {
   detector: DetectorName | null;
   /** 0 for built-in detectors, 1 + index for custom patterns: breaks ties between equal spans. */
   rank: number;
+  /** What the mask is rendered from when not the span's text: the integer a decimal spelling denotes (text-number.ts). */
+  value?: string;
 }
 
 export type DetectorSet = Readonly<Record<DetectorName, boolean>>;

@@ -9,8 +9,10 @@ import {
 } from './detect.ts';
 import type { MaskOps, Rule } from './internal.ts';
 import { JsonStream, maskJsonValue } from './json.ts';
+import { JsonLinesStream, mayOpenJsonLine } from './json-lines.ts';
+import { integerSpellings } from './text-number.ts';
 import { builtinNameDetector } from './names.ts';
-import { utf8MayBeJson, utf8MayHoldCandidate, utf8Prescan, type Utf8Prescan } from './prescan.ts';
+import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8MayOpenJsonLine, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
 import { DETECTOR_NAMES, MaskingConfigError } from './types.ts';
@@ -204,7 +206,7 @@ interface PlacedHit {
 
 function placedHit(s: string, d: DecodedView, v: string, h: ReadHit): PlacedHit {
   const a = d.at[h.start] ?? s.length;
-  return { a, b: h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a, hit: h, text: v.slice(h.start, h.end) };
+  return { a, b: h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a, hit: h, text: h.value ?? v.slice(h.start, h.end) };
 }
 
 /**
@@ -277,16 +279,31 @@ const DOCUMENT_SHAPE = /^\s*[0-9A-Z][0-9A-Z./ -]*\s*$/;
 
 const JSON_START = /^\s*[[{]/;
 
-export class Session implements MaskSession, MaskOps {
+export class Session implements MaskSession {
   readonly #m: CompiledMasker;
   readonly #counts: MaskCounts = {};
   readonly #keyed = new Map<string, string>();
   /** What this session masks is removed instead of rendered: removingSession(). */
   readonly #removing: boolean;
+  /**
+   * What the JSON maskers use: a value is masked as the text it is (the JSON masker has already read what is JSON in
+   * it), long values and text after a syntax error stream as plain text.
+   */
+  readonly #ops: MaskOps = {
+    maskText: (text) => this.#maskPlain(text),
+    maskWhole: (value, rule) => this.maskWhole(value, rule),
+    ruleFor: (name) => this.ruleFor(name),
+    textStream: (left = '') => new TextStream(this, left),
+  };
 
   constructor(m: CompiledMasker, removing = false) {
     this.#m = m;
     this.#removing = removing;
+  }
+
+  /** The MaskOps the JSON maskers of this session get (json-equivalence.test.ts runs its reference tokeniser on them). */
+  get jsonOps(): MaskOps {
+    return this.#ops;
   }
 
   /**
@@ -313,7 +330,7 @@ export class Session implements MaskSession, MaskOps {
     const hits = this.#hits(s, v, from, limit, scan);
     let pos = from;
     for (const h of hits) {
-      out.push(s.slice(pos, h.start), this.#render(h, v.slice(h.start, h.end)));
+      out.push(s.slice(pos, h.start), this.#render(h, h.value ?? v.slice(h.start, h.end)));
       pos = h.end;
     }
     const end = Math.max(pos, limit);
@@ -367,10 +384,25 @@ export class Session implements MaskSession, MaskOps {
    */
   #hits(unfolded: string, v: string, from: number, limit: number, scan: ScanState | null): Hit[] {
     const hits = this.#m.findHits(v, from, limit, scan);
-    if (!unfolded.includes(REPLACEMENT_CHARACTER)) return hits;
-    const all = [...hits];
+    const spelled = this.#m.anyNumeric ? this.#spelledHits(v, from, limit) : [];
+    if (!unfolded.includes(REPLACEMENT_CHARACTER)) return spelled.length === 0 ? hits : resolveOverlaps([...hits, ...spelled]);
+    const all = [...hits, ...spelled];
     for (const sep of REJECTED_BYTE_READINGS) all.push(...this.#m.findHits(readRejectedAs(unfolded, v, sep), from, limit, null));
     return resolveOverlaps(all);
+  }
+
+  /**
+   * Integers spelled as decimals (`52998224725.0`, `5.2998224725E10`: text-number.ts), read as JSON reads its number
+   * tokens: the integer's digits are scanned like bare digits, and a hit on all of them covers the whole token and is
+   * rendered from the digits (the token's mask is the integer's).
+   */
+  #spelledHits(v: string, from: number, limit: number): Hit[] {
+    const out: Hit[] = [];
+    for (const n of integerSpellings(v, from, limit)) {
+      const h = this.#m.findHits(n.digits, 0, n.digits.length, null)[0];
+      if (h !== undefined && h.start === 0 && h.end === n.digits.length) out.push({ ...h, start: n.start, end: n.end, value: n.digits });
+    }
+    return out;
   }
 
   /**
@@ -427,7 +459,15 @@ export class Session implements MaskSession, MaskOps {
     return out;
   }
 
+  /** Text, whose lines that open a JSON document are read as JSON (json-lines.ts), as textStream() reads them. */
   maskText(text: string): string {
+    if (!this.#m.enabled) return text;
+    if (!mayOpenJsonLine(text)) return this.#maskPlain(text);
+    const stream = this.textStream();
+    return stream.push(text) + stream.end();
+  }
+
+  #maskPlain(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
     const plain = nothingSpecial(text);
     if (!plain && needsDecoding(text)) {
@@ -441,7 +481,7 @@ export class Session implements MaskSession, MaskOps {
     let out = '';
     let pos = 0;
     for (const h of hits) {
-      out += text.slice(pos, h.start) + this.#render(h, v.slice(h.start, h.end));
+      out += text.slice(pos, h.start) + this.#render(h, h.value ?? v.slice(h.start, h.end));
       pos = h.end;
     }
     return out + text.slice(pos);
@@ -449,7 +489,15 @@ export class Session implements MaskSession, MaskOps {
 
   textMayChange(utf8: Uint8Array, start = 0, end = utf8.length): boolean {
     const m = this.#m;
-    return m.enabled && (m.custom.length > 0 || utf8MayHoldCandidate(m.prescan, utf8, start, end));
+    return m.enabled && (m.custom.length > 0 || utf8MayHoldCandidate(m.prescan, utf8, start, end) || this.#jsonLineMayChange(utf8, start, end));
+  }
+
+  /**
+   * Without a candidate, a line read as JSON (maskText reads them: json-lines.ts) changes only through a name rule on
+   * one of its keys.
+   */
+  #jsonLineMayChange(utf8: Uint8Array, start: number, end: number): boolean {
+    return utf8MayOpenJsonLine(utf8, start, end) && utf8JsonKeysMayBeNamed(utf8, (key) => this.#m.ruleFor(key) !== null, start, end);
   }
 
   cellMayChange(columnName: string | undefined, utf8: Uint8Array, start = 0, end = utf8.length): boolean {
@@ -471,7 +519,7 @@ export class Session implements MaskSession, MaskOps {
   }
 
   maskJson(value: unknown): unknown {
-    return this.#m.enabled ? maskJsonValue(this, value) : value;
+    return this.#m.enabled ? maskJsonValue(this.#ops, value) : value;
   }
 
   maskCell(columnName: string | undefined, value: string): string {
@@ -480,18 +528,19 @@ export class Session implements MaskSession, MaskOps {
     if (rule !== null) return this.maskWhole(value, rule);
     const first = value.charCodeAt(0);
     if (first === 123 || first === 91 || (first <= 32 && JSON_START.test(value))) {
-      const js = new JsonStream(this);
+      const js = new JsonStream(this.#ops);
       return js.push(value) + js.end();
     }
     return this.maskText(value);
   }
 
-  textStream(left = ''): TextStreamMasker {
-    return this.#m.enabled ? new TextStream(this, left) : passThrough();
+  /** Text in chunks; lines that open a JSON document are read as JSON (NDJSON, `data:` of an event stream, JSON logs). */
+  textStream(): TextStreamMasker {
+    return this.#m.enabled ? new JsonLinesStream(new TextStream(this, ''), () => new JsonStream(this.#ops)) : passThrough();
   }
 
   jsonStream(): StreamMasker {
-    return this.#m.enabled ? new JsonStream(this) : passThrough();
+    return this.#m.enabled ? new JsonStream(this.#ops) : passThrough();
   }
 
   counts(): MaskCounts {

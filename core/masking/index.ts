@@ -11,6 +11,7 @@ export { DETECTOR_NAMES, MASK_STYLES, MaskingConfigError } from './types.ts';
 export { validateMaskingSpec } from './validate.ts';
 export { HOLD as STREAM_LOOKAHEAD } from './engine.ts';
 export { ESCAPE_SEQUENCE_SOURCE } from './invisible.ts';
+export { utf8JsonKeysMayBeNamed } from './prescan.ts';
 
 /** Compiles a spec once; the result is immutable and shared by all sessions. Throws MaskingConfigError. */
 export function compileMasker(spec: MaskingSpec, opts?: { hashKey?: Uint8Array }): Masker {

@@ -3,12 +3,15 @@
 // inside strings, as numbers, under keys with name rules), escapes, unicode, whitespace, NDJSON, broken tails, and
 // every chunking of the same text. Numbers are the one thing both read through the same code since round 9
 // (json-number.ts: `52998224725.0` and `5.2998224725E10` are the integer they denote, json-number.test.ts), so the
-// reference's #maskNumber calls it too, and the generator writes numbers in those spellings.
+// reference's #maskNumber calls it too, and the generator writes numbers in those spellings. Since round 10 a
+// changed string is re-escaped as it was written (escapeLike) and a string holding a JSON document is masked as JSON
+// (json.ts): the reference does both through the same functions, and both tokenisers get the session's own MaskOps.
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { Rng } from './corpus.ts';
 import { compileMasker } from './index.ts';
-import { JsonStream } from './json.ts';
+import type { Session } from './engine.ts';
+import { escapeLike, JsonStream, opensJson } from './json.ts';
 import { maskNumberToken } from './json-number.ts';
 import type { MaskOps, Rule } from './internal.ts';
 import type { StreamMasker } from './types.ts';
@@ -382,7 +385,8 @@ class JsonStreamBefore implements StreamMasker {
       this.#copyFrom = end;
     } else {
       const masked = isKey ? this.#maskKey(this.#acc) : this.#maskString(this.#acc);
-      const replacement = masked === this.#acc ? null : `"${this.#escaped ? escapeJson(masked) : masked}"`;
+      const nested = !isKey && this.#rule === null && opensJson(this.#acc) === true;
+      const replacement = masked === this.#acc ? null : `"${this.#escaped || nested ? escapeLike(this.#tokenRaw(b, end), masked) : masked}"`;
       this.#emitToken(b, end, replacement);
     }
     this.#acc = '';
@@ -392,6 +396,10 @@ class JsonStreamBefore implements StreamMasker {
 
   #maskString(s: string): string {
     const rule = this.#rule;
+    if (rule === null && opensJson(s) === true) {
+      const nested = new JsonStream(this.#ops, 1);
+      return nested.push(s) + nested.end();
+    }
     if (rule === null) return this.#ops.maskText(s);
     if (this.#overflow) return this.#ops.maskWhole('-', { ...rule, style: 'redact' });
     return this.#ops.maskWhole(s, rule);
@@ -503,7 +511,7 @@ const maskers = [
 
 function run(make: (ops: MaskOps) => StreamMasker, masker: (typeof maskers)[number], text: string, cuts: number[]): { out: string; counts: unknown } {
   const session = masker.newSession();
-  const s = make(session as unknown as MaskOps);
+  const s = make((session as Session).jsonOps);
   let out = '';
   let at = 0;
   for (const c of [...cuts, text.length]) {

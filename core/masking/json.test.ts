@@ -24,9 +24,9 @@ describe('jsonStream', () => {
     expect(streamed(doc, 3)).toBe(streamed(doc));
   });
 
-  it('decodes escapes before detection and re-escapes what it changes', () => {
+  it('decodes escapes before detection and re-escapes what it changes as the string was written', () => {
     const doc = '{"obs":"CNPJ 11.222.333\\/0001-81 \\"ok\\""}';
-    expect(streamed(doc)).toBe('{"obs":"CNPJ **.***.***/****-81 \\"ok\\""}');
+    expect(streamed(doc)).toBe('{"obs":"CNPJ **.***.***\\/****-81 \\"ok\\""}');
     expect(streamed(doc, 1)).toBe(streamed(doc));
   });
 
@@ -122,5 +122,71 @@ describe('jsonStream against maskJson on random documents', () => {
       if (out !== expected) failures.push(`${doc}\n  stream: ${out}\n  value:  ${expected}`);
     }
     expect(failures.slice(0, 3)).toEqual([]);
+  });
+});
+
+// Round 10 review, finding 1: a JSON document inside a JSON string (a ConfigMap's data file, kubectl's
+// last-applied-configuration, an event's payload) is masked as JSON, by both JSON maskers, and re-escaped as written.
+describe('JSON documents inside JSON strings', () => {
+  const fields = compileMasker({ fields: [{ names: ['rg'] }] });
+  const RG = '12.345.678-9';
+  const INNER = { rg: RG, cpf: '529.982.247-20', n: 52998224725, email: 'ana at exemplo' };
+  const LEAKS = [RG, '529.982.247-20', '52998224725', 'ana at exemplo'];
+  function both(doc: string, chunk = doc.length): [string, string] {
+    const s = fields.newSession().jsonStream();
+    let out = '';
+    for (let i = 0; i < doc.length; i += chunk) out += s.push(doc.slice(i, i + chunk));
+    return [out + s.end(), JSON.stringify(fields.newSession().maskJson(JSON.parse(doc)))];
+  }
+  const inner = (v: unknown, level: number): string => (level === 0 ? JSON.stringify(v) : JSON.stringify({ payload: inner(v, level - 1) }));
+
+  it.each([
+    ['an object', JSON.stringify({ payload: JSON.stringify(INNER) })],
+    ['an array, pretty-printed, with a leading newline', JSON.stringify({ 'clientes.json': `\n${JSON.stringify([INNER, INNER], null, 2)}\n` })],
+    ['two levels deep', inner(INNER, 2)],
+    ['three levels deep', inner(INNER, 3)],
+    ['the number written 52998224725.0', JSON.stringify({ payload: JSON.stringify(INNER).replace('52998224725', '52998224725.0') })],
+  ])('masks %s with key rules and the number reading, in any chunks, as valid JSON', (_what, doc) => {
+    for (const chunk of [1, 3, 7, doc.length]) {
+      for (const out of both(doc, chunk)) {
+        for (const leak of LEAKS) expect(out).not.toContain(leak);
+        expect(() => JSON.parse(out) as unknown).not.toThrow();
+      }
+    }
+  });
+
+  it('reads deeper documents as text (bounded work): content detection still applies', () => {
+    const out = both(inner({ rg: RG, doc: '529.982.247-25' }, 4));
+    for (const o of out) {
+      expect(o).toContain(RG);
+      expect(o).not.toContain('529.982.247-25');
+    }
+  });
+
+  it('streams a document longer than the string buffer as JSON', () => {
+    const long = JSON.stringify({ payload: JSON.stringify([...Array(400).keys()].map((i) => ({ i, ...INNER }))) });
+    expect(long.length).toBeGreaterThan(STRING_BUFFER * 2);
+    for (const out of both(long, 1000)) {
+      for (const leak of LEAKS) expect(out).not.toContain(leak);
+      expect((JSON.parse(JSON.parse(out).payload as string) as unknown[]).length).toBe(400);
+    }
+  });
+
+  it('keeps the string\'s own escaping: escaped slashes, ASCII-only, and unchanged strings byte for byte', () => {
+    const php = '{"p":"{\\"rg\\":\\"12.345.678-9\\",\\"url\\":\\"http:\\\\/\\\\/x\\\\/y\\"}"}';
+    expect(both(php)[0]).toBe('{"p":"{\\"rg\\":\\"**.***.***-*\\",\\"url\\":\\"http:\\\\/\\\\/x\\\\/y\\"}"}');
+    const python = JSON.stringify({ p: JSON.stringify({ rg: RG, nome: 'João' }) }).replace('ã', '\\\\u00e3');
+    expect(both(python)[0]).toBe('{"p":"{\\"rg\\": \\"**.***.***-*\\", \\"nome\\": \\"Jo\\\\u00e3o\\"}"}'.replace(/": /g, '":').replace(/, /g, ','));
+    const slashOnce = '{"a":"529.982.247-25 em http:\\/\\/x"}';
+    expect(streamed(slashOnce)).toBe('{"a":"***.***.***-25 em http:\\/\\/x"}');
+    const unchanged = '{"p":"{\\"status\\":\\"ok\\",\\"u\\":\\"\\\\u00e9\\"}"}';
+    expect(streamed(unchanged)).toBe(unchanged);
+  });
+
+  it('does not read strings under a name rule, keys, or strings that only start with a brace', () => {
+    const s = fields.newSession();
+    expect(s.maskJson({ rg: JSON.stringify({ a: 1 }) })).toEqual({ rg: '{"*":*}' }); // masked whole by the rule
+    expect(both(JSON.stringify({ [JSON.stringify({ rg: RG })]: 1 }))[0]).toContain(RG); // a key is a name, not a document
+    for (const t of ['[INFO] ok', '{ nao json }', '[1,2]', '{']) expect(both(JSON.stringify({ a: t }))).toEqual([JSON.stringify({ a: t }), JSON.stringify({ a: t })]);
   });
 });

@@ -12,7 +12,11 @@
 //  - null and booleans are never masked;
 //  - a string whose masked value changed is re-encoded with minimal escaping; unchanged tokens keep their bytes;
 //  - text that is not JSON (after a syntax error) is masked as plain text from that point on, so NDJSON and
-//    PostgreSQL array literals are still masked.
+//    PostgreSQL array literals are still masked;
+//  - a string value that holds a JSON document (a ConfigMap's `clientes.json`, kubectl's last-applied-configuration
+//    annotation, an event's `payload`) is masked as the JSON it is, key rules and number reading included (round 10
+//    review, finding 1), then re-escaped as the string was (`\/`, `\u00e9`); up to MAX_NESTED levels, each level
+//    reading its string once (the string itself is bounded: STRING_BUFFER, or streamed).
 import type { MaskOps, Rule } from './internal.ts';
 import { MAX_INTEGER_DIGITS, maskNumberToken } from './json-number.ts';
 import type { StreamMasker } from './types.ts';
@@ -39,8 +43,48 @@ export function maskJsonValue(ops: MaskOps, v: unknown): unknown {
   return walk(ops, v, null, 0);
 }
 
+/** JSON documents inside JSON strings are read as JSON this many levels deep; deeper ones as text. */
+const MAX_NESTED = 3;
+const JSON_SPACE = new Set([32, 9, 10, 13]);
+/** What may follow an opening `{` (a key, or the end) or `[` (a value that is not a bare number or literal: `[INFO]`, `[1]` stay text). */
+const AFTER_BRACE = new Set([34, 125]);
+const AFTER_BRACKET = new Set([34, 91, 93, 123]);
+/** Leading whitespace looked through before giving up on a document. */
+const MAX_LEADING_SPACE = 64;
+
+/**
+ * Whether `s` from `i` opens a JSON object or array (after JSON whitespace): `{` then `"` or `}`, `[` then `"`, `[`,
+ * `{` or `]`. True, false, or null when `s` ends before it can tell.
+ */
+export function opensJson(s: string, i = 0): boolean | null {
+  const k = afterSpace(s, i, i);
+  const open = s.charCodeAt(k);
+  if (open !== 123 && open !== 91) return k >= s.length ? null : false;
+  const next = afterSpace(s, k + 1, i);
+  if (next >= s.length) return null;
+  return (open === 123 ? AFTER_BRACE : AFTER_BRACKET).has(s.charCodeAt(next));
+}
+
+/** The first position at or after `k` that is not JSON whitespace, looking no further than MAX_LEADING_SPACE past `from`. */
+function afterSpace(s: string, k: number, from: number): number {
+  let j = k;
+  while (JSON_SPACE.has(s.charCodeAt(j)) && j - from <= MAX_LEADING_SPACE) j++;
+  return j;
+}
+
+/** Whether a string value `level` strings deep is read as the JSON document it holds. */
+function holdsJson(s: string, level: number): boolean {
+  return level < MAX_NESTED && opensJson(s) === true;
+}
+
+/** A string value that holds a JSON document, masked as JSON over its own text (its formatting kept). */
+function maskNested(ops: MaskOps, s: string, level: number): string {
+  const js = new JsonStream(ops, level + 1);
+  return js.push(s) + js.end();
+}
+
 function walk(ops: MaskOps, v: unknown, rule: Rule | null, depth: number): unknown {
-  if (typeof v === 'string') return rule !== null ? ops.maskWhole(v, rule) : ops.maskText(v);
+  if (typeof v === 'string') return rule !== null ? ops.maskWhole(v, rule) : holdsJson(v, 0) ? maskNested(ops, v, 0) : ops.maskText(v);
   if (typeof v === 'number') return maskNumber(ops, v, rule);
   if (typeof v !== 'object' || v === null) return v;
   if (depth > MAX_DEPTH) return maskDeep(ops, v);
@@ -82,6 +126,24 @@ export function escapeJson(s: string): string {
   if (!NEEDS_ESCAPE.test(s)) return s;
   // eslint-disable-next-line no-control-regex -- as above
   return s.replace(/["\\\u0000-\u001f]/g, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `\/` itself, not `\\/` (an escaped backslash before a slash). */
+const ESCAPED_SLASH = /(?<!\\)(?:\\\\)*\\\//;
+const ESCAPED_NON_ASCII = /(?<!\\)(?:\\\\)*\\u(?:00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])[0-9a-fA-F]{2}/;
+const NON_ASCII = /[\u0080-\uffff]/g;
+const HAS_NON_ASCII = /[\u0080-\uffff]/;
+
+/**
+ * `s` escaped as the raw string token `raw` was: slashes as `\/` where it escaped them (PHP's json_encode), non-ASCII
+ * characters as `\uXXXX` where it was written in ASCII only (Python's json.dumps, ensure_ascii): a masked string keeps
+ * its writer's escaping, so a client comparing or re-reading it reads the same kind of text.
+ */
+export function escapeLike(raw: string, s: string): string {
+  let out = escapeJson(s);
+  if (ESCAPED_SLASH.test(raw)) out = out.replaceAll('/', '\\/');
+  if (ESCAPED_NON_ASCII.test(raw) && !HAS_NON_ASCII.test(raw)) out = out.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return out;
 }
 
 const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
@@ -137,13 +199,23 @@ export class JsonStream implements StreamMasker {
   #isKey = false;
   #rule: Rule | null = null;
   #escaped = false;
+  /** The string in hand held a JSON document, masked as one: it is re-escaped as it was written. */
+  #nested = false;
   #overflow = false;
   #stream: StreamMasker | null = null;
   #stall = 0;
   #backslash = -1;
+  /** How many JSON strings this document is inside (maskUnnamed). */
+  readonly #level: number;
 
-  constructor(ops: MaskOps) {
+  constructor(ops: MaskOps, level = 0) {
     this.#ops = ops;
+    this.#level = level;
+  }
+
+  /** Between top-level values (or reading the rest as text): what comes next starts a new line of NDJSON. */
+  get betweenValues(): boolean {
+    return this.#text !== null || (this.#topFrame === undefined && (this.#state === AFTER || this.#state === VALUE));
   }
 
   push(chunk: string): string {
@@ -305,6 +377,7 @@ export class JsonStream implements StreamMasker {
     this.#isKey = isKey;
     this.#rule = rule;
     this.#escaped = false;
+    this.#nested = false;
     this.#overflow = false;
     return i + 1;
   }
@@ -427,7 +500,8 @@ export class JsonStream implements StreamMasker {
     if (this.#tokStart >= 0) this.#out.push(b.slice(this.#copyFrom, this.#tokStart));
     this.#tokStart = -1;
     this.#raw = '';
-    this.#stream = this.#ops.textStream();
+    // A long JSON document in the string is streamed as JSON; anything else as text.
+    this.#stream = !this.#isKey && holdsJson(this.#acc, this.#level) ? new JsonStream(this.#ops, this.#level + 1) : this.#ops.textStream();
     this.#out.push(`"${escapeJson(this.#stream.push(this.#acc))}`);
     this.#acc = '';
     this.#copyFrom = at;
@@ -446,7 +520,7 @@ export class JsonStream implements StreamMasker {
       this.#copyFrom = end;
     } else {
       const masked = isKey ? this.#maskKey(this.#acc) : this.#maskString(this.#acc);
-      const replacement = masked === this.#acc ? null : `"${this.#escaped ? escapeJson(masked) : masked}"`;
+      const replacement = masked === this.#acc ? null : `"${this.#reescape(masked, b, end)}"`;
       this.#emitToken(b, end, replacement);
     }
     this.#acc = '';
@@ -454,8 +528,22 @@ export class JsonStream implements StreamMasker {
     return this.#to(isKey ? COLON : AFTER, end);
   }
 
+  /**
+   * A changed string's new token content, escaped as the string was written (escapeLike: `\/`, ASCII-only); a string
+   * written without escapes needs none unless it held a JSON document (whose masked numbers gain quotes).
+   */
+  #reescape(masked: string, b: string, end: number): string {
+    if (!this.#escaped && !this.#nested) return masked;
+    this.#nested = false;
+    return escapeLike(this.#tokenRaw(b, end), masked);
+  }
+
   #maskString(s: string): string {
     const rule = this.#rule;
+    if (rule === null && holdsJson(s, this.#level)) {
+      this.#nested = true;
+      return maskNested(this.#ops, s, this.#level);
+    }
     if (rule === null) return this.#ops.maskText(s);
     if (this.#overflow) return this.#ops.maskWhole('-', { ...rule, style: 'redact' });
     return this.#ops.maskWhole(s, rule);

@@ -194,6 +194,30 @@ describe('escapes (decode.ts)', () => {
   it('decodes one level only, as a reader does', () => {
     expect(maskText('joao%2540gmail.com')).toBe('joao%2540gmail.com');
   });
+
+  // Round 10 review, finding 3: percent-encoding is read as UTF-8, so the look-alikes the layouts fold count in URLs too.
+  it.each([
+    ['no-break spaces', 'cpf=529%C2%A0982%C2%A0247%C2%A025&x=1', 'cpf=***%20***%20***%2025&x=1'],
+    ['lower-case hex', 'cpf=529%c2%a0982%c2%a0247%c2%a025&x=1', 'cpf=***%20***%20***%2025&x=1'],
+    ['an en dash and an em dash', 'cpf=529.982.247%E2%80%9325 cnpj=11.222.333/0001%E2%80%9481', 'cpf=***.***.***-25 cnpj=**.***.***%2F****-81'],
+    ['a one-dot leader and a fullwidth full stop', 'cpf=529%E2%80%A4982%EF%BC%8E247-25', 'cpf=***.***.***-25'],
+    ['fullwidth digits', 'cpf=%EF%BC%95%EF%BC%92%EF%BC%99%EF%BC%99%EF%BC%98%EF%BC%92%EF%BC%92%EF%BC%94%EF%BC%97%EF%BC%92%EF%BC%95', 'cpf=*********25'],
+    ['a zero-width space and a soft hyphen', 'cpf=529.%E2%80%8B982.247%C2%AD-25', 'cpf=***.***.***-25'],
+    ['Mathematical digits (four bytes each)', 'cpf=%F0%9D%9F%93%F0%9D%9F%90%F0%9D%9F%97.982.247-25', 'cpf=***.***.***-25'],
+    ['a fullwidth at sign', 'email=joao%EF%BC%A0gmail.com', 'email=j***%40g***.com'],
+    ['a phone with a narrow no-break space', 'tel=(11)%E2%80%AF91234-5678', 'tel=%28**%29%20*****-5678'],
+  ])('reads %s percent-encoded as UTF-8', (_what, text, want) => {
+    expect(maskText(text)).toBe(want);
+    expect(masker.newSession().maskCell('referer', text)).toBe(want);
+  });
+
+  it('leaves percent-encoded bytes that are no UTF-8 character as written (a lone byte, overlong forms, surrogates, past U+10FFFF)', () => {
+    for (const t of ['529%A0982%A0247%A025', '529%C0%A0982%C0%A0247%C0%A025', '529%E0%80%A0982', '%ED%A0%80', '%F4%90%80%80', '%C2', '%E2%80', 'caf%C3%A9 %F0%9F%98%80']) {
+      expect(maskText(t)).toBe(t);
+    }
+    // A CPF broken by bytes a decoder rejects is no CPF to a reader either.
+    expect(maskText('cpf=529%C2982%C2247%C225')).toBe('cpf=529%C2982%C2247%C225');
+  });
 });
 
 describe('RENAVAM', () => {

@@ -121,7 +121,8 @@ describe('finding 3: the JSON escape \\/ (PHP json_encode\'s default) in text', 
   });
 
   it('control: a JSON body is decoded by the JSON masker and masked', () => {
-    expect(streamed('{"cnpj":"11.222.333\\/0001-81"}')).toBe('{"cnpj":"**.***.***/****-81"}');
+    // Its slash stays escaped as the writer escaped it (round 10: a changed string keeps its escaping).
+    expect(streamed('{"cnpj":"11.222.333\\/0001-81"}')).toBe('{"cnpj":"**.***.***\\/****-81"}');
   });
 
   it.each([

@@ -12,7 +12,8 @@
 // decodes into a digit or an '@' (the engine's own gate, mayHoldIdentifier, tests the same set).
 // UTF-8 encodes ASCII characters only as themselves and Node's decoder rejects overlong forms, so
 // the byte test is exact. Custom patterns (RE2, anything) and name rules make every value a
-// candidate; a cell that may be JSON (maskCell reads it with key rules) too.
+// candidate; a cell that may be JSON (maskCell reads it with key rules) too, and so does a text with a line that
+// opens a JSON document (json-lines.ts) and a key a name rule may govern (round 10: the JSON reading of text).
 
 import { utf8OtherDigitAt } from './digits.ts';
 
@@ -70,4 +71,80 @@ export function utf8MayBeJson(bytes: Uint8Array, start = 0, end = bytes.length):
   if (start >= end) return false;
   const first = bytes[start] ?? 0;
   return first === 0x7b || first === 0x5b || first <= 0x20;
+}
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+/** `data:`, the field name of a server-sent event. */
+const DATA = [0x64, 0x61, 0x74, 0x61, 0x3a];
+
+/**
+ * Whether a line of the text may open a JSON document as json-lines.ts reads it: `{` or `[` at a line's start after
+ * spaces and tabs, or after an SSE `data:` field name. Looser than the reader (it does not look past the brace).
+ */
+export function utf8MayOpenJsonLine(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  for (let i = start; i < end;) {
+    if (opensAt(bytes, i, end)) return true;
+    const nl = bytes.indexOf(NEWLINE, i);
+    if (nl === -1 || nl >= end) return false;
+    i = nl + 1;
+  }
+  return false;
+}
+
+function opensAt(bytes: Uint8Array, i: number, end: number): boolean {
+  let k = skipBlanks(bytes, i, end);
+  if (DATA.every((c, j) => bytes[k + j] === c)) k = skipBlanks(bytes, k + DATA.length, end);
+  return k < end && (bytes[k] === 0x7b || bytes[k] === 0x5b);
+}
+
+function skipBlanks(bytes: Uint8Array, i: number, end: number): number {
+  let k = i;
+  while (k < end && (bytes[k] === SPACE || bytes[k] === TAB)) k++;
+  return k;
+}
+
+const isJsonSpace = (b: number | undefined): boolean => b === SPACE || b === TAB || b === NEWLINE || b === 0x0d;
+
+/**
+ * Whether a key of this JSON text may carry a name rule (`named`), which masks its value whatever the value is
+ * (`{"email":"ana at exemplo"}`: no digit, no '@'). Every string followed by ':' counts as a key (also in text that
+ * is not valid JSON); a key written with an escape, a string that does not end, and a string that may hold a JSON
+ * document (its keys are escaped: json.ts reads it as JSON) count as named.
+ */
+export function utf8JsonKeysMayBeNamed(bytes: Uint8Array, named: (key: string) => boolean, start = 0, end = bytes.length): boolean {
+  for (let i = bytes.indexOf(QUOTE, start); i !== -1 && i < end; i = bytes.indexOf(QUOTE, i)) {
+    const text = i + 1;
+    const close = stringEnd(bytes, text, end);
+    if (close.at >= end || opensAt(bytes, text, close.at)) return true;
+    if (isKey(bytes, close.at + 1) && (close.escaped || named(new TextDecoder().decode(bytes.subarray(text, close.at))))) return true;
+    i = close.at + 1;
+  }
+  return false;
+}
+
+/** Whether a string that ends before `i` is followed by ':' (after JSON whitespace): a key. */
+function isKey(bytes: Uint8Array, i: number): boolean {
+  let k = i;
+  while (isJsonSpace(bytes[k])) k++;
+  return bytes[k] === COLON;
+}
+
+/** The closing quote of the string whose text starts at `i` (end when none), and whether it holds an escape. */
+function stringEnd(bytes: Uint8Array, i: number, end: number): { at: number; escaped: boolean } {
+  let k = i;
+  let escaped = false;
+  while (k < end && bytes[k] !== QUOTE) {
+    if (bytes[k] === BACKSLASH) {
+      escaped = true;
+      k += 2;
+    } else {
+      k++;
+    }
+  }
+  return { at: Math.min(k, end), escaped };
 }

@@ -103,9 +103,13 @@ describe('PostgreSQL (findings 1 and 3): JSON numbers with a fraction or exponen
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(2);
     expect(r.stdout).not.toContain('11.222.333');
-    // The mask keeps the slash escaped as the text had it, at both levels.
+    // The mask keeps the slash escaped as the text had it, at both levels (round 10: the document inside the string is
+    // read as JSON, and each level's string is re-escaped as it was written, `\\\/` as in the cell).
     expect(r.stdout).toContain('944|pedido criado payload={"razao":"ACME","doc":"**.***.***\\/****-81"}');
-    expect(r.stdout).toContain('945|{"evento": "pedido", "payload": "{\\"doc\\":\\"**.***.***\\\\/****-81\\"}"}');
+    expect(r.stdout).toContain('945|{"evento": "pedido", "payload": "{\\"doc\\":\\"**.***.***\\\\\\/****-81\\"}"}');
+    // Still JSON that reads as the masked CNPJ at both levels.
+    const cell = r.stdout.split('\n').find((l) => l.startsWith('945|'))?.slice(4) ?? '';
+    expect(JSON.parse((JSON.parse(cell) as { payload: string }).payload)).toEqual({ doc: '**.***.***/****-81' });
   });
 
   it('finding 3 (control, psql): the same with the slash escaped as \\u002f is masked', async () => {

@@ -47,11 +47,12 @@ describe('guarita mask', () => {
     for (const size of [1, 3, 7, 100]) expect((await cli([], bytesIn(big, size))).stdout).toBe(whole.stdout);
   });
 
-  it('detects JSON and masks by key and value; --format text treats it as text', async () => {
+  it('detects JSON and masks by key and value; --format text still reads a line that opens JSON as JSON (round 10)', async () => {
     const doc = '{"cpf": "000", "obs": "tel (11) 91234-5678"}\n';
     expect((await cli([], doc)).stdout).toBe('{"cpf": "***", "obs": "tel (**) *****-5678"}\n');
     expect((await cli(['--format', 'json'], bytesIn(doc, 2))).stdout).toBe('{"cpf": "***", "obs": "tel (**) *****-5678"}\n');
-    expect((await cli(['--format', 'text'], doc)).stdout).toBe('{"cpf": "000", "obs": "tel (**) *****-5678"}\n');
+    expect((await cli(['--format', 'text'], doc)).stdout).toBe('{"cpf": "***", "obs": "tel (**) *****-5678"}\n');
+    expect((await cli(['--format', 'text'], `note: ${doc}`)).stdout).toBe('note: {"cpf": "000", "obs": "tel (**) *****-5678"}\n');
   });
 
   it('prints per-type counts to stderr with --stats', async () => {

@@ -31,7 +31,7 @@ flags:
   --detectors a,b,...  built-in detectors to run (default: all):
                          ${DETECTOR_NAMES.join(', ')}
   --format F           auto (default: JSON when the input starts with { or [), json (JSON or NDJSON, masked by
-                       key and value) or text
+                       key and value) or text (a line that opens a JSON object or array is still read as JSON)
   --stats              print how many values of each type were masked to stderr
   --hash-key-file F    HMAC key for hash and surrogate (the file's bytes, one trailing newline ignored);
                        or set GUARITA_HASH_KEY. At least 16 bytes.

@@ -23,7 +23,13 @@ describe('response classification', () => {
     ['application/json; charset=utf-8', 'json'],
     ['application/problem+json', 'json'],
     ['text/csv', 'text'],
-    ['application/x-ndjson', 'text'],
+    ['application/x-ndjson', 'text'], // each line that opens JSON is read as JSON (core/masking/json-lines.ts)
+    ['application/jsonl', 'text'],
+    ['application/x-jsonlines', 'text'],
+    ['text/event-stream', 'text'],
+    ['text/json', 'json'],
+    ['text/x-json', 'json'],
+    ['application/x-json', 'json'],
     ['application/xml', 'text'],
     [undefined, 'text'],
     ['application/octet-stream', 'binary'],
@@ -54,6 +60,22 @@ describe('MaskingPipeline', () => {
     for (const raw of ['590.830.166-33', 'larissa.oliveira1@exemplo.com.br', '390.996.030-88']) expect(out).not.toContain(raw);
     expect(JSON.parse(out)).toMatchObject({ a: { b: [{ nota: expect.stringContaining('outro cpf') }] } });
     expect(pipeline.bytesOut).toBe(Buffer.byteLength(out));
+  });
+
+  // Round 10 review, finding 1: JSON that reaches the text masker (NDJSON and JSON Lines, server-sent events, JSON in
+  // text/html or sniffed from octet-stream) keeps the JSON reading: name rules (`email` masks what is no address) and
+  // the number reading (`52998224725.0`).
+  it.each([
+    ['NDJSON', `${doc}\n{"email":"ana at exemplo","n":52998224725.0}\n`],
+    ['NDJSON with a broken line between', `${doc}\nnot json {\n{"email":"ana at exemplo","n":5.2998224725E10}\n`],
+    ['server-sent events', `event: c\ndata: ${doc}\n\nid: 2\ndata:{"email":"ana at exemplo","n":52998224725.0}\n\n`],
+    ['pretty-printed JSON in text/html', `${JSON.stringify(JSON.parse(doc), null, 2)}\n{\n  "email": "ana at exemplo",\n  "n": 52998224725.0\n}\n`],
+  ])('masks %s as JSON in a text body, in any chunks', (_what, body) => {
+    for (const chunk of [1, 3, 7, 4096]) {
+      const { out } = run('text', Buffer.from(body), chunk);
+      for (const raw of ['590.830.166-33', 'larissa.oliveira1@exemplo.com.br', '390.996.030-88', 'ana at exemplo', '52998224725']) expect(out).not.toContain(raw);
+      expect(out).toContain('outro cpf');
+    }
   });
 
   it('keeps multi-byte characters split across chunks intact', () => {
@@ -190,6 +212,12 @@ describe('bodies forwarded as their bytes (passesUnchanged) are exactly what the
     ...texts.flatMap((t): ['json' | 'text', Buffer][] => [['text', Buffer.from(t)], ['json', Buffer.from(JSON.stringify({ nome: t, itens: [t, { nota: t }] }))]]),
     ...edges.flatMap((b): ['json' | 'text', Buffer][] => [['text', b], ['json', b]]),
     ...named.flatMap((t): ['json' | 'text', Buffer][] => [['json', Buffer.from(t)], ['text', Buffer.from(t)]]),
+    // JSON read in text bodies (NDJSON, server-sent events) and inside JSON strings, under keys no rule names (round 10).
+    ...[...plain, ...namedValues].flatMap((t): ['json' | 'text', Buffer][] => [
+      ['text', Buffer.from(`${JSON.stringify({ nota: t })}\n${JSON.stringify([t])}\n`)],
+      ['text', Buffer.from(`event: nota\ndata: ${JSON.stringify({ nota: t })}\n\n`)],
+      ['json', Buffer.from(JSON.stringify({ payload: JSON.stringify({ nota: t }) }))],
+    ]),
   ];
   const maskers = [
     // The last member: whether the fast path can apply at all (a custom pattern always may match).
@@ -242,12 +270,13 @@ describe('bodies forwarded as their bytes (passesUnchanged) are exactly what the
 
   it('never forwards as they arrived JSON bodies whose keys a name rule masks whatever the value (built-in names included)', () => {
     const m = compileMasker({});
-    for (const body of ['{"email":"ana at exemplo dot com"}', '{"telefone":"não informado"}', '{"cpf":"abc"}', '{"dataNascimento":"ontem"}', '{"a":[{"celular" : "x"}]}', '{"e\\u006dail":"xyz"}']) {
+    // A JSON document inside a string is read as JSON since round 10 (its `email` masks the 1), in JSON bodies and text.
+    for (const body of ['{"email":"ana at exemplo dot com"}', '{"telefone":"não informado"}', '{"cpf":"abc"}', '{"dataNascimento":"ontem"}', '{"a":[{"celular" : "x"}]}', '{"e\\u006dail":"xyz"}', '{"payload":"{\\"email\\":1}"}']) {
       expect({ body, named: jsonKeysMayBeNamed(Buffer.from(body), m.newSession()) }).toEqual({ body, named: true });
       expect({ body, passes: passesUnchanged(Buffer.from(body), 'json', m.newSession()) }).toEqual({ body, passes: false });
       expect({ body, masked: piped(m, 'json', Buffer.from(body)).out.toString() !== body }).toEqual({ body, masked: true });
     }
-    for (const body of ['{"nome":"Ana","status":"ativo"}', '{"campo":"email"}', '["email"]', '{"payload":"{\\"email\\":1}"}']) {
+    for (const body of ['{"nome":"Ana","status":"ativo"}', '{"campo":"email"}', '["email"]', '{"payload":"email: 1"}']) {
       expect({ body, named: jsonKeysMayBeNamed(Buffer.from(body), m.newSession()) }).toEqual({ body, named: false });
     }
   });

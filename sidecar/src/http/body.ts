@@ -4,13 +4,19 @@ import { createBrotliDecompress, createGunzip, createInflate, createZstdDecompre
 import { isUtf8 } from 'node:buffer';
 import type { Transform } from 'node:stream';
 import { TextDecoder } from 'node:util';
+import { utf8JsonKeysMayBeNamed } from '../../../core/masking/index.ts';
 import type { MaskSession, StreamMasker } from '../enforcement.ts';
 import { otherReadings, type OtherReadings } from './other-readings.ts';
 
 export type BodyKind = 'json' | 'text' | 'binary';
 
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json$/;
-const TEXT_TYPES = /^(?:text\/[\w.+-]+|application\/(?:[\w.+-]+\+)?xml|application\/(?:x-ndjson|ndjson|jsonl|x-www-form-urlencoded|javascript|ecmascript|csv|graphql|yaml|x-yaml|sql)|application\/[\w.+-]+\+(?:xml|yaml))$/;
+// JSON by any of its labels: application/json, +json suffixes, and the older text/json, text/x-json, application/x-json.
+// NDJSON and JSON Lines (application/x-ndjson, jsonl, x-jsonlines) are masked as text: the text masker reads each line
+// that opens a JSON document as JSON (core/masking/json-lines.ts), with a fresh reading per line, so one broken line
+// does not turn the rest of the stream into plain text as it would in one JSON stream. So are server-sent events
+// (`data: {...}`), JSON in text/html (PHP's echo json_encode) and JSON in bodies sniffed as text (sniffText).
+const JSON_TYPE = /^(?:application\/(?:[\w.+-]+\+)?json|application\/x-json|text\/(?:x-)?json)$/;
+const TEXT_TYPES = /^(?:text\/[\w.+-]+|application\/(?:[\w.+-]+\+)?xml|application\/(?:x-ndjson|ndjson|jsonl|x-jsonlines|jsonlines|x-www-form-urlencoded|javascript|ecmascript|csv|graphql|yaml|x-yaml|sql)|application\/[\w.+-]+\+(?:xml|yaml))$/;
 
 export interface ContentType { mime: string; charset?: string; raw: string }
 
@@ -161,10 +167,6 @@ export function passesUnchanged(body: Buffer, kind: 'json' | 'text', session: Ma
   return kind === 'text' || !jsonKeysMayBeNamed(body, session);
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const isJsonSpace = (b: number | undefined): boolean => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 /** An empty value: asked about a key alone, only its name rule can make it change. */
 const NO_VALUE = new Uint8Array(0);
 
@@ -173,30 +175,12 @@ const NO_VALUE = new Uint8Array(0);
  * is (`{"email":"ana at exemplo"}`, `{"telefone":"não informado"}`: no digit, no '@', masked all
  * the same): the policy's own fields and the built-in names (`cpf`, `email`, `telefone`,
  * `nascimento`... core/masking/names.ts), as the pipeline's JSON masker asks the session for each
- * key. Every string followed by ':' counts as a key (also in text that is not valid JSON); a key
- * written with an escape, or a string that does not end, counts as named.
+ * key. The byte scan is the engine's (utf8JsonKeysMayBeNamed: every string followed by ':' is a
+ * key, escaped keys and strings that may hold a JSON document count as named).
  */
 export function jsonKeysMayBeNamed(body: Buffer, session: MaskSession): boolean {
-  for (let i = body.indexOf(QUOTE); i !== -1; i = body.indexOf(QUOTE, i)) {
-    const start = i + 1;
-    let end = start;
-    let escaped = false;
-    while (end < body.length && body[end] !== QUOTE) {
-      if (body[end] === BACKSLASH) {
-        escaped = true;
-        end += 2;
-      } else {
-        end++;
-      }
-    }
-    if (end >= body.length) return true;
-    let next = end + 1;
-    while (isJsonSpace(body[next])) next++;
-    // A name with a rule makes any value "change" (cellMayChange of an empty value: the rule alone).
-    if (body[next] === COLON && (escaped || session.cellMayChange(body.toString('utf8', start, end), NO_VALUE))) return true;
-    i = end + 1;
-  }
-  return false;
+  // A name with a rule makes any value "change" (cellMayChange of an empty value: the rule alone).
+  return utf8JsonKeysMayBeNamed(body, (key) => session.cellMayChange(key, NO_VALUE));
 }
 
 /** A masked body and the record's sample of it. */
