@@ -59,7 +59,7 @@ export interface SessionEvent {
   reason?: string;
   approvalRequest?: string;
   approval?: ApprovalEvidence;        // who approved, why, under which rule (approved commands)
-  result?: { rows?: number; bytes?: number; status?: number; sample?: string; truncated?: boolean; error?: string };
+  result?: { rows?: number; bytes?: number; bytesIn?: number; status?: number; sample?: string; truncated?: boolean; error?: string };
   masked?: Record<string, number>;    // per-type counts of masked values
   durationMs?: number;
   /** type 'stream': consecutive masked frames of one session, in order (several per record, so a fast stream is not one record per byte). */

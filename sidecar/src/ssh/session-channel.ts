@@ -31,6 +31,8 @@ export interface ChannelContext extends SftpContext {
 }
 
 type Request = { kind: 'exec'; command: string } | { kind: 'shell' };
+/** Legacy scp's direction (scp -t: the agent uploads; scp -f: the host sends), undefined for another exec or a shell. */
+type Transfer = 'upload' | 'download' | undefined;
 /** The agent's pty-req, as ssh2 hands it over. */
 type PtyRequest = PseudoTtyInfo & { term?: string };
 
@@ -185,9 +187,7 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   stream.once('close', () => abandon.abort());
   const auth = await judgeRequest(stream, req, ctx, abandon.signal);
   if (auth === undefined) return;
-  // Legacy scp (scp -t/-f) is a file transfer judged as sftp write/read: its bytes are the scp protocol, passed unmasked.
-  const parsed = req.kind === 'exec' ? parseCommandLine(req.command) : undefined;
-  const transfer = parsed?.ok === true && legacyScp(parsed.words) !== undefined;
+  const transfer = transferOf(req);
   let upstream: ClientChannel;
   let exit: HostExit;
   const hostPty = terminalFor(stream, req, pty, ctx);
@@ -216,6 +216,14 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   });
   if (pty !== undefined) recorder.add('r', `${pty.cols}x${pty.rows}`);
   await pump(stream, upstream, { ctx, recorder, transfer, started, auth, exit });
+}
+
+/** Legacy scp (scp -t/-f) is a file transfer judged as sftp write/read: its bytes are the scp protocol, passed unmasked. */
+function transferOf(req: Request): Transfer {
+  const parsed = req.kind === 'exec' ? parseCommandLine(req.command) : undefined;
+  const scp = parsed?.ok === true ? legacyScp(parsed.words) : undefined;
+  if (scp === undefined) return undefined;
+  return scp.operation === 'write' ? 'upload' : 'download';
 }
 
 /**
@@ -261,7 +269,45 @@ function openUpstream(client: import('ssh2').Client, req: Request, pty: PtyReque
   });
 }
 
-interface PumpOptions { ctx: ChannelContext; recorder: FrameRecorder; transfer: boolean; started: number; auth: Extract<Authorization, { verdict: 'allow' }>; exit: HostExit }
+interface PumpOptions { ctx: ChannelContext; recorder: FrameRecorder; transfer: Transfer; started: number; auth: Extract<Authorization, { verdict: 'allow' }>; exit: HostExit }
+
+/** What backpressure uses of the agent's streams, and of the host's. */
+interface Drains { once(event: 'drain', listener: () => void): unknown }
+interface Pausable { pause(): unknown; resume(): unknown }
+
+/**
+ * Backpressure toward the agent: when either of the agent's streams (stdout, stderr) is full, both
+ * of the host's are paused, and resumed once both have drained. ssh2 shares one channel window
+ * between the host's stdout and stderr and opens it again as either stream is read: pausing only
+ * the stream whose agent side was full left the other flowing, and a host writing to stderr for an
+ * agent that did not read was queued in the sidecar without bound (round 10 review). Paused, each
+ * of the host's streams buffers one window at most before ssh2 stops opening it.
+ */
+export function agentBackpressure(agent: Drains & { stderr: Drains }, host: Pausable & { stderr: Pausable }): (target: 'o' | 'e', written: boolean) => void {
+  const full = new Set<'o' | 'e'>();
+  return (target, written) => {
+    if (written || full.has(target)) return;
+    full.add(target);
+    host.pause();
+    host.stderr.pause();
+    (target === 'o' ? agent : agent.stderr).once('drain', () => {
+      full.delete(target);
+      if (full.size > 0) return;
+      host.resume();
+      host.stderr.resume();
+    });
+  };
+}
+
+/**
+ * The channel's byte counts as recorded: `bytes`, what the record is of (a legacy scp upload's
+ * data, which the agent sends, as an SFTP write records what it wrote; otherwise what the host
+ * sent: output, or a download), and `bytesIn`, what the agent sent the host (stdin, an upload).
+ * Before, an scp -t upload was recorded with the host's acknowledgements only (3 bytes).
+ */
+export function channelBytes(transfer: Transfer, bytesOut: number, bytesIn: number): { bytes: number; bytesIn: number } {
+  return { bytes: transfer === 'upload' ? bytesIn : bytesOut, bytesIn };
+}
 
 /** Copies both ways with backpressure, masking and recording, until the host's side closes. */
 function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promise<void> {
@@ -274,17 +320,13 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   let bytesOut = 0;
   let bytesIn = 0;
   let idle: NodeJS.Timeout | undefined;
+  // The agent stopped reading: stop reading the host (its window fills, the host's process blocks).
+  const written = agentBackpressure(agent, host);
+  const toAgent = (target: 'o' | 'e', data: string | Buffer): void => { written(target, target === 'o' ? agent.write(data) : agent.stderr.write(data)); };
   const send = (target: 'o' | 'e', text: string): void => {
     if (text === '') return;
     recorder.add(target, text);
-    const ok = target === 'o' ? agent.write(text) : agent.stderr.write(text);
-    // The agent stopped reading: stop reading the host (its window fills, the host's process blocks).
-    if (!ok) {
-      host.pause();
-      const resume = (): void => { host.resume(); };
-      if (target === 'o') agent.once('drain', resume);
-      else agent.stderr.once('drain', resume);
-    }
+    toAgent(target, text);
   };
   const armIdle = (): void => {
     clearTimeout(idle);
@@ -297,11 +339,8 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   };
   const fromHost = (target: 'o' | 'e', masker: TerminalMasker) => (chunk: Buffer): void => {
     bytesOut += chunk.length;
-    if (o.transfer) {
-      if (!(target === 'o' ? agent.write(chunk) : agent.stderr.write(chunk))) {
-        host.pause();
-        (target === 'o' ? agent : agent.stderr).once('drain', () => host.resume());
-      }
+    if (o.transfer !== undefined) {
+      toAgent(target, chunk);
       return;
     }
     send(target, masker.push(chunk));
@@ -313,7 +352,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   host.stderr.on('data', onErr);
   agent.on('data', (chunk: Buffer) => {
     bytesIn += chunk.length;
-    if (!o.transfer) {
+    if (o.transfer === undefined) {
       recorder.add('i', typed.push(chunk));
       armIdle();
     }
@@ -352,7 +391,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
       for (let c = host.stderr.read() as Buffer | null; c !== null; c = host.stderr.read() as Buffer | null) onErr(c);
       clearTimeout(idle);
       ctx.session.closed.removeEventListener('abort', revoked);
-      if (!o.transfer) {
+      if (o.transfer === undefined) {
         send('o', out.end());
         send('e', err.end());
         recorder.add('i', typed.end());
@@ -365,7 +404,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
       closed();
       void (async () => {
         await recorder.flush();
-        const result = { bytes: bytesOut, ...(exit.code === undefined ? {} : { status: exit.code }), ...(exit.signal === undefined ? {} : { error: `killed by signal ${exit.signal}` }), ...(recorder.truncated ? { truncated: true } : {}) };
+        const result = { ...channelBytes(o.transfer, bytesOut, bytesIn), ...(exit.code === undefined ? {} : { status: exit.code }), ...(exit.signal === undefined ? {} : { error: `killed by signal ${exit.signal}` }), ...(recorder.truncated ? { truncated: true } : {}) };
         await o.auth.complete({ result, masked: maskSession.counts(), durationMs: performance.now() - o.started }).catch((e: unknown) => ctx.logger.error({ err: errorMessage(e) }, 'cannot record the end of an SSH channel'));
         ctx.logger.debug({ sessionId: ctx.session.id, bytesOut, bytesIn }, 'ssh channel closed');
         resolve();

@@ -12,6 +12,7 @@ import { connectAgent, execOnce, startChannelRig, testSession, type ChannelRig, 
 import type { Session } from '../enforcement.ts';
 import { generateHostKey } from './host-key.ts';
 import { sshTestPolicy } from '../../../core/policy/corpus/ssh-policy.ts';
+import { absoluteSftpPath, namedPaths, namesLoginDirectory } from './sftp-paths.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 const S_IFLNK = 0o120000;
@@ -24,12 +25,29 @@ const opened: string[] = [];
 const judged: Command[] = [];
 let hostHasSftp = true;
 
+const SECRET_DIR = '/secret/cliente-529.982.247-25';
+const CPF_DIR = '/data/cliente-529.982.247-25';
+/**
+ * Where the host takes a path through a symlink in the home (latest -> /secret/cliente-CPF/docs):
+ * component by component, so `latest/..` is the link target's parent.
+ */
+const THROUGH_LINK: Record<string, string> = {
+  '/home/u/latest': `${SECRET_DIR}/docs`,
+  '/home/u/latest/..': SECRET_DIR,
+  '/home/u/latest/../.': SECRET_DIR,
+  '/home/u/latest/../../../home/u': '/home/u',
+};
+/** Paths the host was asked to resolve. */
+const resolvedOnHost: string[] = [];
+
 /** The host's realpath answers, by path. */
 function answerRealpath(sftp: SFTPWrapper, id: number, path: string): void {
   const name = (p: string): void => { sftp.name(id, [{ filename: p, longname: p, attrs: {} as Stats }]); };
+  const through = THROUGH_LINK[path];
+  if (through !== undefined) return name(through);
   switch (path) {
     case '.': return name('/home/u');
-    case '/data': case '/data/ok.txt': return name(path);
+    case '/data': case '/data/ok.txt': case CPF_DIR: return name(path);
     case '/data/err.txt': return void sftp.status(id, STATUS_CODE.FAILURE, 'cannot resolve /secret/590.830.166-33.txt');
     case '/data/eperm.txt': return void sftp.status(id, STATUS_CODE.PERMISSION_DENIED, 'denied');
     case '/data/silent.txt': return;
@@ -39,7 +57,7 @@ function answerRealpath(sftp: SFTPWrapper, id: number, path: string): void {
 }
 
 function hostSftp(sftp: SFTPWrapper): void {
-  sftp.on('REALPATH', (id: number, path: string) => answerRealpath(sftp, id, path));
+  sftp.on('REALPATH', (id: number, path: string) => { resolvedOnHost.push(path); answerRealpath(sftp, id, path); });
   sftp.on('LSTAT', (id: number, path: string) => {
     if (path === '/data/chain.txt') sftp.attrs(id, { mode: S_IFLNK | 0o777, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0 });
     else sftp.status(id, STATUS_CODE.NO_SUCH_FILE, 'No such file');
@@ -205,6 +223,127 @@ describe('exec path arguments the host does not resolve are denied under argumen
       expect(r.stderr).toContain('the host has no SFTP subsystem to resolve paths with');
     } finally {
       hostHasSftp = true;
+    }
+  });
+});
+
+describe('sftp-paths: the path the host is asked is the path judged', () => {
+  it('namesLoginDirectory: the login directory spelled with extra / and . only', () => {
+    for (const p of ['/home/u', '/home/u/', '/home/u/.', '//home//u/./', '/./home/u']) expect([p, namesLoginDirectory(p, '/home/u')]).toEqual([p, true]);
+    expect(namesLoginDirectory('/', '/')).toBe(true);
+    expect(namesLoginDirectory('/.', '/')).toBe(true);
+  });
+
+  it('namesLoginDirectory: never a path with `..`, though it folds to the login directory as text (the host takes `..` from a symlink\'s target)', () => {
+    for (const p of ['/home/u/latest/..', '/home/u/latest/../.', '/home/x/../u', '/secret/c/../../home/u', '/home/u/..', '/home/u/../u', '/home/../home/u', '/..', '/home/u/a/b/../..']) {
+      expect([p, namesLoginDirectory(p, '/home/u')]).toEqual([p, false]);
+    }
+    expect(namesLoginDirectory('/..', '/')).toBe(false);
+  });
+
+  it('namesLoginDirectory: other directories, and paths that are not absolute, are not the login directory', () => {
+    for (const p of ['/home/u2', '/home', '/home/u/x', 'home/u', '.', '', '/home/u\u0000']) expect([p, namesLoginDirectory(p, '/home/u')]).toEqual([p, false]);
+  });
+
+  it('absoluteSftpPath: a relative path is joined to the login directory and folded; an absolute one is kept as written', () => {
+    expect(absoluteSftpPath('/home/u', '.')).toBe('/home/u');
+    expect(absoluteSftpPath('/home/u', '')).toBe('/home/u');
+    expect(absoluteSftpPath('/home/u', 'latest/..')).toBe('/home/u');
+    expect(absoluteSftpPath('/home/u', '../../etc/passwd')).toBe('/etc/passwd');
+    expect(absoluteSftpPath('/home/u', '/home/u/latest/..')).toBe('/home/u/latest/..');
+    expect(absoluteSftpPath('/home/u', '//x/./y/')).toBe('//x/./y/');
+  });
+
+  it('namedPaths: every path asks the host the string it is judged by; a link target is asked from the link\'s directory unfolded', () => {
+    for (const p of ['/home/u/latest/../x', 'latest/../x', '/a//b/./c/', 'x']) {
+      const [named] = namedPaths('/home/u', [p], { follows: false });
+      expect(named?.ask).toBe(named?.sent);
+      expect(named?.ask).toBe(absoluteSftpPath('/home/u', p));
+    }
+    expect(namedPaths('/home/u', ['/home/u/latest/l'], { follows: false, linkTarget: '../x' })).toEqual([
+      { sent: '/home/u/latest/l', ask: '/home/u/latest/l', follows: false },
+      // Sent: the policy's lexical form; asked: where the host takes it from (the link's real
+      // directory), which is what the policy's resolved facts come from.
+      { sent: '/home/u/x', ask: '/home/u/latest/../x', follows: true },
+    ]);
+    expect(namedPaths('/home/u', ['a', 'b'], { follows: true })).toEqual([
+      { sent: '/home/u/a', ask: '/home/u/a', follows: true },
+      { sent: '/home/u/b', ask: '/home/u/b', follows: true },
+    ]);
+  });
+});
+
+/** As the agent: realpath of `path` over SFTP; the name, or the error text. */
+async function realpathOf(path: string): Promise<string> {
+  const agent = await connect();
+  try {
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => agent.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    return await new Promise<string>((resolve) => sftp.realpath(path, (err, name) => resolve(err ? `error: ${err.message}` : name)));
+  } finally {
+    agent.end();
+  }
+}
+
+describe('REALPATH: only the login directory itself is answered unjudged (round 10 review)', () => {
+  it('the login directory, spelled with . and / only: answered as the host named it at start, not asked again', async () => {
+    for (const p of ['.', '', '/home/u', '/home/u/', '/home/u/.', '//home/u']) {
+      resolvedOnHost.length = 0;
+      expect([p, await realpathOf(p)]).toEqual([p, '/home/u']);
+      // The sidecar's own realpath(".") at start, nothing for the agent's request.
+      expect(resolvedOnHost).toEqual(['.']);
+    }
+  });
+
+  it.each([
+    '/home/u/latest/..', '/home/u/latest/../.', '/home/u/latest/../../../home/u',
+  ])('%s folds to the login directory as text, but the host takes it through a symlink: judged as the stat, denied, nothing of the target told', async (p) => {
+    const answer = await realpathOf(p);
+    expect(answer).toMatch(/^error: /);
+    expect(answer).not.toContain('529.982.247-25');
+    expect(answer).not.toContain('/secret/cliente');
+    const last = judged.at(-1);
+    expect(last).toMatchObject({ ssh: { kind: 'sftp', operation: 'stat', path: p } });
+  });
+
+  it('a relative `latest/..` is folded by the sidecar before the host and the policy see it: the login directory', async () => {
+    expect(await realpathOf('latest/..')).toBe('/home/u');
+  });
+
+  it('a path the policy allows stat of is answered by the host, judged as the stat', async () => {
+    expect(await realpathOf(CPF_DIR)).toBe(CPF_DIR);
+    expect(judged.at(-1)).toMatchObject({ ssh: { kind: 'sftp', operation: 'stat', path: CPF_DIR, resolved: [CPF_DIR] } });
+  });
+
+  it('the answer\'s display name (longname) is masked as listings are; the name the agent addresses by is kept', async () => {
+    const agent = await connect();
+    try {
+      const longname = await new Promise<string>((resolve, reject) => agent.subsys('sftp', (err, ch) => {
+        if (err) return reject(err);
+        let buf = Buffer.alloc(0);
+        const frame = (type: number, body: Buffer): Buffer => { const h = Buffer.alloc(5); h.writeUInt32BE(body.length + 1, 0); h[4] = type; return Buffer.concat([h, body]); };
+        const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n, 0); return b; };
+        ch.on('data', (d: Buffer) => {
+          buf = Buffer.concat([buf, d]);
+          if (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0)) return;
+          const type = buf[4];
+          const payload = buf.subarray(5, 4 + buf.readUInt32BE(0));
+          buf = buf.subarray(4 + buf.readUInt32BE(0));
+          // VERSION: ask REALPATH; NAME: id, count, filename, longname.
+          if (type === 2) ch.write(frame(16, Buffer.concat([u32(1), u32(CPF_DIR.length), Buffer.from(CPF_DIR)])));
+          else if (type === 104) {
+            const fl = payload.readUInt32BE(8);
+            const filename = payload.subarray(12, 12 + fl).toString();
+            const ll = payload.readUInt32BE(12 + fl);
+            expect(filename).toBe(CPF_DIR);
+            resolve(payload.subarray(16 + fl, 16 + fl + ll).toString());
+          } else reject(new Error(`unexpected answer type ${type}`));
+        });
+        ch.write(frame(1, u32(3)));
+      }));
+      expect(longname).not.toContain('529.982.247-25');
+      expect(longname).toContain('/data/cliente-');
+    } finally {
+      agent.end();
     }
   });
 });

@@ -16,14 +16,14 @@ import { errorMessage, type Logger } from '../log.ts';
 import { channelIdOf } from './channel-id.ts';
 import { isDirectory, resolveFollowing, resolveName, type HostPathCalls, type Resolution, type ResolveOptions } from './host-paths.ts';
 import { openSftp, openWithSlot, resolutionChannelOf } from './resolution-channel.ts';
+import { boundSftpIntake, MAX_READ, type SftpInternals } from './sftp-intake.ts';
+import { absoluteSftpPath, namedPaths, namesLoginDirectory, type NamedPath } from './sftp-paths.ts';
 
 // ssh2 is CommonJS: named exports come from its default export.
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 
 /** Open handles per SFTP session; more are refused (each holds a host handle). */
 const MAX_HANDLES = 256;
-/** Largest read the sidecar asks the host for at once (the agent's request may ask for more). */
-const MAX_READ = 256 * 1024;
 /** How long the host's answer to one path resolution is waited for; past it the path is unresolved. */
 const RESOLVE_TIMEOUT_MS = 10_000;
 
@@ -64,22 +64,6 @@ interface HostSftp { sftp: SFTPWrapper; home: string; closed: () => boolean }
 function statusOf(err: unknown): number {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'number' ? code : STATUS_CODE.FAILURE;
-}
-
-/** A path the request names: as sent (absolute), what the host is asked to resolve, and whether the operation follows a final symlink. */
-interface NamedPath { sent: string; ask: string; follows: boolean }
-
-/** The paths of an operation, made absolute against the login directory; a symlink's target (`linkTarget`) against the link's directory. */
-function namedPaths(home: string, paths: readonly string[], o: { follows: boolean; linkTarget?: string }): NamedPath[] {
-  const absolute = (p: string): string => (p.startsWith('/') ? p : posix.join(home, p));
-  const named: NamedPath[] = paths.map((p) => ({ sent: absolute(p), ask: absolute(p), follows: o.follows }));
-  const link = named[0];
-  const t = o.linkTarget;
-  if (t === undefined || link === undefined) return named;
-  if (t.startsWith('/')) return [...named, { sent: t, ask: t, follows: true }];
-  // Joined without normalizing for the host: "../x" is taken from where the link's directory really is.
-  const dir = posix.dirname(link.sent);
-  return [...named, { sent: posix.join(dir, t), ask: `${dir}/${t}`, follows: true }];
 }
 
 /** What the policy is told about the paths of a request: where the host resolves them, and which it could not. */
@@ -189,6 +173,8 @@ function ledElsewhere(abs: { abs: string } | { why: string }, real: string | und
 /** Runs the proxy on an accepted sftp channel until either side closes it. */
 export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   const channel = channelIdOf(agent);
+  // Installed before the agent's first packet: requests and bytes in flight are bounded (sftp-intake.ts).
+  const intake = boundSftpIntake(agent as unknown as SftpInternals);
   const handles = new Map<string, OpenHandle>();
   let nextHandle = 0;
   let hostP: Promise<HostSftp> | undefined;
@@ -217,7 +203,8 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   // The host's error text can name a file (and the personal data in its name): masked like output.
   const masker = ctx.session.newMaskSession();
   const fail = (id: number, err: unknown): void => { agent.status(id, statusOf(err), masker.maskText(errorMessage(err))); };
-  const absolute = (home: string, p: string): string => (p.startsWith('/') ? p : posix.join(home, p));
+  /** A name answered to the agent (realpath, readlink): the path kept (the agent opens by it), its display text masked, as listings are. */
+  const answerName = (id: number, name: string): void => { agent.name(id, [{ filename: name, longname: masker.maskText(name), attrs: {} as Stats }]); };
 
   /**
    * Judges one operation; answers the agent itself when it is not allowed. Each path is made
@@ -413,21 +400,18 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     void host().then(({ sftp }) => readdir(sftp, (err, list) => (err ? fail(id, err) : agent.name(id, masked(list)))), (err: unknown) => fail(id, err));
   };
   agent.on('REALPATH', (id: number, path: string) => {
-    // Path resolution: the login directory (sftp asks for "." at start) is answered unjudged. Any
-    // other path is judged as the stat it amounts to (a stat follows links as realpath does) before
-    // the host is asked: unjudged, realpath named a link's target in a denied tree (where readlink
-    // is denied; the target's name can carry personal data) and told whether a name there exists.
+    // Path resolution: the login directory (sftp asks for "." at start) is answered unjudged, from
+    // what the host said of it, without asking again. Any other path, one that folds to the login
+    // directory through a `..` included (the host takes `link/..` from the link's target:
+    // sftp-paths.ts), is judged as the stat it amounts to (a stat follows links as realpath does)
+    // before the host is asked that same path: unjudged, realpath named a link's target in a
+    // denied tree (where readlink is denied; the target's name can carry personal data) and told
+    // whether a name there exists (round 5, and round 10 for the folding spellings).
     void (async () => {
-      const started = performance.now();
       try {
-        const { sftp, home } = await host();
-        const asked = absolute(home, path);
-        const login = posix.resolve(asked) === home;
-        const j = login ? undefined : await judge(id, 'stat', [path]);
-        if (!login && j === undefined) return;
-        const real = await new Promise<string>((resolve, reject) => sftp.realpath(asked, (err, p) => (err ? reject(err) : resolve(p))));
-        await j?.allowed.complete({ result: {}, masked: {}, durationMs: performance.now() - started });
-        agent.name(id, [{ filename: real, longname: real, attrs: {} as Stats }]);
+        const { home } = await host();
+        if (namesLoginDirectory(absoluteSftpPath(home, path), home)) return answerName(id, home);
+        run<string>(id, 'stat', [path], (sftp, [p = ''], done) => sftp.realpath(p, done), (real) => answerName(id, real ?? ''));
       } catch (err) {
         fail(id, err);
       }
@@ -445,7 +429,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   agent.on('MKDIR', (id: number, path: string, attrs) => run(id, 'mkdir', [path], (sftp, [p = ''], done) => sftp.mkdir(p, attrs, done), ok(id), undefined, onName));
   agent.on('SETSTAT', (id: number, path: string, attrs) => run(id, 'setstat', [path], (sftp, [p = ''], done) => sftp.setstat(p, attrs, done), ok(id)));
   agent.on('RENAME', (id: number, from: string, to: string) => run(id, 'rename', [from, to], (sftp, [a = '', b = ''], done) => sftp.rename(a, b, done), ok(id), undefined, onName));
-  agent.on('READLINK', (id: number, path: string) => run<string>(id, 'readlink', [path], (sftp, [p = ''], done) => sftp.readlink(p, done), (t) => agent.name(id, [{ filename: t ?? '', longname: t ?? '', attrs: {} as Stats }]), undefined, onName));
+  agent.on('READLINK', (id: number, path: string) => run<string>(id, 'readlink', [path], (sftp, [p = ''], done) => sftp.readlink(p, done), (t) => answerName(id, t ?? ''), undefined, onName));
   // The link is created as the agent wrote its target (a relative target stays relative); the
   // target is judged where the host would resolve it from the link's directory.
   agent.on('SYMLINK', (id: number, linkPath: string, targetPath: string) => run(id, 'symlink', [linkPath], (sftp, [l = ''], done) => sftp.symlink(targetPath, l, done), ok(id), undefined, { follows: false, linkTarget: targetPath }));
@@ -458,6 +442,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     agent.end();
   });
   agent.on('close', () => {
+    intake.dispose();
     for (const h of handles.values()) void h.auth?.complete({ result: { bytes: h.bytes, error: 'closed without CLOSE' }, masked: {}, durationMs: performance.now() - h.started }).catch(() => undefined);
     handles.clear();
     void hostP?.then(({ sftp }) => sftp.end(), () => undefined);
