@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { legacyScp, parseCommandLine, splitOptionClusters } from './ssh-command.ts';
+import { legacyScp, namesStdin, parseCommandLine, splitOptionClusters } from './ssh-command.ts';
 
 const words = (line: string): string[] => {
   const r = parseCommandLine(line);
@@ -169,5 +169,101 @@ describe('option clusters and legacy scp', () => {
     ['scp -f', undefined],
   ])('%s', (line, expected) => {
     expect(legacyScp(words(line))).toEqual(expected);
+  });
+});
+
+// Round 10 review: an interpreter that reads its program from stdin runs program text nobody
+// judged, as inline code (-c, -e) would; refused whatever the policy says, with the fix named.
+describe('interpreters reading their program from stdin are refused (round 10)', () => {
+  it.each([
+    // No script operand, under every name the family has.
+    'perl', '/usr/bin/perl', 'perl5.36.0', 'perl5.36-x86_64-linux-gnu', 'perl -w', 'python3', 'python', 'python3.11', 'python3-dbg',
+    'pypy3', 'ipython3', 'jython', '/usr/bin/python3 -I', 'ruby', 'jruby', 'node', 'nodejs', 'deno', 'bun', 'php', 'php8.2', 'php-cgi',
+    'lua', 'luajit', 'lua5.4', 'texlua', 'R', 'R --vanilla', 'R --no-save -q', 'Rscript', 'dc',
+    // `-`, and names of fd 0 (as text, folded, or climbing from the login directory).
+    'perl -', 'perl -w -', 'python3 -', 'python3 -- -', 'ruby -', 'node -', 'lua -', 'Rscript -', 'dc -',
+    'perl /dev/stdin', 'python3 /dev/fd/0', 'ruby /proc/self/fd/0', 'node /proc/thread-self/fd/0', 'perl /proc/1234/fd/0',
+    'perl //dev//stdin', 'perl /dev/./stdin', 'perl /tmp/../dev/stdin', 'perl ../../../../dev/stdin', 'perl /proc/self/root/dev/stdin',
+    'python3 ../../proc/self/fd/0',
+    // An option's value is not the script: what is left is none.
+    'python3 -W ignore', 'python3 -W ignore -', 'python3 -Wignore -', 'python3 -BW ignore', 'python3 -X dev', 'python3 -u',
+    'python3 --check-hash-based-pycs always', 'perl -I /opt/lib', 'perl -I /opt/lib -', 'ruby -I lib', 'ruby -C /tmp -', 'ruby -E utf-8',
+    'node --no-warnings', 'node --title x', 'node --stack-size 100', 'node -r dotenv/config', 'perl --', 'python3 --',
+    // Interactive, or a debugger reading its commands from stdin, after the script.
+    'python3 -i /opt/x.py', 'python3 -Bi /opt/x.py', 'perl -d /opt/x.pl', 'perl -wd /opt/x.pl', 'ruby -r debug /opt/x.rb',
+    'node -i /opt/app.js', 'node --interactive', 'node inspect /opt/app.js', 'php -a', 'php --interactive',
+    'lua -i /opt/x.lua', 'deno repl', 'deno jupyter', 'bun repl',
+    // A file the interpreter loads as code, named as stdin.
+    'node -r /dev/stdin /opt/app.js', 'node --require /dev/stdin /opt/app.js', 'node --import=/dev/stdin /opt/app.js',
+    'ruby -r /dev/stdin /opt/x.rb', 'php -c /dev/stdin /opt/x.php', 'php -z /dev/stdin /opt/x.php',
+    // The program file option, given stdin or nothing.
+    'php -f -', 'php -f /dev/stdin', 'php -f', 'R -f -', 'R --file=/dev/stdin', 'R -f', 'dc -f -', 'dc --file /dev/stdin',
+    'deno run -', 'deno run', 'bun run -',
+    'awk -f -', 'awk -f /dev/stdin', 'gawk --file=-', 'gawk --file /dev/stdin', 'gawk -f- /x', 'awk -f', 'mawk -v x=1 -f -', 'gawk -E /dev/stdin',
+    "gawk -i /dev/stdin '{print}'",
+    // A script that is a REPL reading stdin.
+    'ruby -S irb', 'ruby /usr/bin/irb', 'ruby -S pry', 'python3 /usr/bin/ipython3', 'perl -S cpan', 'perl /usr/bin/cpan',
+    // Less common interpreters: no script, `-`, or an option read as taking the script.
+    'julia', 'julia -', 'julia -t 4', 'julia -q /opt/x.jl', 'octave', 'octave-cli --no-gui', 'guile', 'racket', 'sbcl', 'sbcl --script',
+    'clisp', 'ghci', 'runghc', 'erl', 'escript -', 'elixir', 'iex', 'groovy', 'scala', 'gnuplot', 'gnuplot -', 'm4', 'm4 -', 'csi',
+    'make -f -', 'make -f /dev/stdin', 'gmake --file=-', 'make --makefile /dev/stdin', 'make -kf -', 'openssl',
+    // A file server on stdin: every SFTP operation unjudged.
+    '/usr/lib/openssh/sftp-server', 'sftp-server -R', 'internal-sftp', '/usr/libexec/openssh/sftp-server -l DEBUG3',
+  ])('%s', (line) => {
+    const r = parseCommandLine(line);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problem).toMatch(/stdin/);
+    if (!r.ok) expect(r.problem).toContain('give the script as a file argument');
+  });
+
+  it.each([
+    // Wrappers in front of them are refused as the runners they are (round 8), whatever follows.
+    'env python3', 'env -i perl -', 'nice perl', 'nice -n 5 python3 -', 'timeout 5 python3 -', 'xargs perl', 'nohup python3',
+    'stdbuf -o0 perl', 'setsid python3', 'time perl', 'command python3', 'ionice -c3 perl', 'chrt 0 perl', 'taskset 1 perl',
+    'R CMD BATCH /opt/x.R', 'R CMD sh -c id',
+    // Program text inline under the wider names, and as a URL.
+    "dc -e '!id'", 'dc --expression=1p', "python3-dbg -c 'import os'", "perl5.36-x86_64-linux-gnu -e 1", "php8.2 -r 'x'",
+    'node --import data:text/javascript,1 /opt/app.js', 'deno run data:text/javascript,1', 'deno run https://example.com/x.ts',
+    "gawk -l readfile 'BEGIN{print readfile(\"/s\")}'", "gawk -lreadfile 'BEGIN{}'", "gawk --load=readfile 'BEGIN{}'",
+    'php -d auto_prepend_file=/opt/y.php /opt/x.php', 'php -dauto_prepend_file=/opt/y.php /opt/x.php', 'php -d extension=/tmp/x.so /opt/x.php',
+    'php -d allow_url_include=1 /opt/x.php', 'php -d auto_prepend_file=/dev/stdin',
+    "julia -e 'run(`id`)'", "octave --eval 'system(1)'", "gnuplot -e 'system(1)'", "racket -e '(system 1)'", "sbcl --eval '(x)'",
+    "clisp -x '(x)'", "ghc -e 'x'", "elixir -e 'x'", "erl -eval 'x'", "guile -c '(system 1)'",
+    // Refused as inline code already (the e of -rdebug reads as -e): refused either way.
+    'ruby -rdebug /opt/x.rb',
+  ])('%s', (line) => {
+    expect(parseCommandLine(line).ok).toBe(false);
+  });
+
+  it.each([
+    'python3 /opt/report.py', 'python3 -W ignore /opt/report.py', 'python3 -Wignore /opt/report.py', 'python3 -u -B /opt/x.py arg -',
+    'python3 /opt/x.py -i', 'python3 -X dev /opt/x.py', 'python3 --version', 'python3 -V', 'python3 -h', 'python3 dev/tool.py',
+    'python3 ./dev/stdin', 'python3 -- /opt/x.py', 'python3 /opt/x.py /dev/stdin',
+    'perl /opt/x.pl', 'perl -w /opt/x.pl', 'perl -I /opt/lib /opt/x.pl', 'perl -Idir /opt/x.pl', 'perl -v', 'perl -V', 'perl -0777 -n /opt/x.pl',
+    'perl -i.bak /opt/x.pl /tmp/f', 'perl5.36.0 /opt/x.pl',
+    'ruby /opt/x.rb', 'ruby -I lib /opt/x.rb', 'ruby -rjson /opt/x.rb', 'ruby -v', 'ruby --version', 'ruby --disable-gems /opt/x.rb',
+    'node /opt/app.js', 'node --no-warnings /opt/app.js', 'node -r dotenv/config /opt/app.js', 'node --enable-source-maps app.js',
+    'node -v', 'node --version', 'node --max-old-space-size=100 app.js', 'node --title=x app.js',
+    'deno run /opt/x.ts', 'deno run --allow-read /opt/x.ts', 'deno --version', 'deno x.ts', 'bun run /opt/x.ts', 'bun /opt/x.ts',
+    'php /opt/x.php', 'php -f /opt/x.php', 'php -d memory_limit=1G /opt/x.php', 'php -v', 'php -m',
+    'lua /opt/x.lua', 'lua -v', 'lua -l socket /opt/x.lua',
+    'R -f /opt/x.R', 'R --vanilla --file=/opt/x.R', 'R --version', 'Rscript /opt/x.R', 'Rscript --vanilla /opt/x.R',
+    'dc /opt/x.dc', 'dc --version',
+    'julia /opt/x.jl', 'julia -O3 /opt/x.jl', 'julia --project=. /opt/x.jl', 'gnuplot /opt/plot.gp', 'm4 /opt/x.m4', 'octave /opt/x.m',
+    'ruby /opt/irbtools.rb', 'python3 /opt/ipython_helper.py',
+    'make', 'make -C /opt/app build', 'make -f /opt/app/Makefile', 'openssl version', 'openssl x509 -in /etc/ssl/x.pem -noout',
+    "awk '{print}' /x", 'awk -f /opt/x.awk /x', 'gawk -v x=1 -f /opt/x.awk /x', "awk -F: '{print}' /etc/passwd", "awk '{print}' -",
+  ])('%s is still judged as a command', (line) => {
+    expect(() => words(line)).not.toThrow();
+  });
+});
+
+describe('namesStdin: the operands an interpreter reads from fd 0', () => {
+  it.each([
+    ['-', true], ['/dev/stdin', true], ['/dev/fd/0', true], ['/proc/self/fd/0', true], ['//dev/stdin', true], ['/x/../dev/stdin', true],
+    ['../dev/stdin', true], ['a/../../dev/stdin', true], ['/dev/tty', true], ['/proc/self/cwd/x.py', true],
+    ['dev/stdin', false], ['./dev/stdin', false], ['a/../dev/x', false], ['/opt/dev/stdin', false], ['/opt/x.py', false], ['x.py', false],
+  ])('%s → %s', (word, expected) => {
+    expect(namesStdin(word)).toBe(expected);
   });
 });

@@ -42,34 +42,258 @@ export const COMMAND_RUNNERS: ReadonlySet<string> = new Set([
   'jed', 'mcedit', 'vile',
 ]);
 
+/** Programs, by name pattern, that run code or commands from their arguments (pdb3.11 is python -m pdb). */
+const RUNNER_NAME_PATTERNS: readonly RegExp[] = [/^pdb[0-9.]*$/];
+
+// Interpreter names, each family once: the inline-code rule and the stdin rule below read the same
+// names, as distributions install them (python3.11, python3-dbg, perl5.36-x86_64-linux-gnu, php8.2,
+// php-cgi8.2, luajit).
+const PYTHON = /^(python|pypy|jython|graalpy|ipython)[0-9.]*(m|d|u|-dbg|-debug)?$/;
+const PERL = /^perl[0-9.]*(-[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*)?$/;
+const RUBY = /^(ruby|jruby|truffleruby)[0-9.]*$/;
+const NODE = /^(node|nodejs)[0-9.]*$/;
+const PHP = /^php(-cgi|-cli)?[0-9.]*$/;
+const LUA = /^(lua|luajit|texlua)[0-9.]*$/;
+
+/** Python standard-library modules run as script files that run their arguments as code (timeit.py STMT, pdb.py -c CMD). */
+const PYTHON_CODE_RUNNERS = /(^|\/)(timeit|code|pdb|trace|profile|cProfile|runpy|doctest)\.py$/;
+
 /**
  * Interpreters and their options that take program text inline (python -c, perl -e, ...): the
  * text can run anything, so a command with one is refused; a script file path is judged as usual.
  */
-/** Programs, by name pattern, that run code or commands from their arguments (pdb3.11 is python -m pdb). */
-const RUNNER_NAME_PATTERNS: readonly RegExp[] = [/^pdb[0-9.]*$/];
-
-/** Python standard-library modules run as script files that run their arguments as code (timeit.py STMT, pdb.py -c CMD). */
-const PYTHON = /^(python|pypy)[0-9.]*$/;
-const PYTHON_CODE_RUNNERS = /(^|\/)(timeit|code|pdb|trace|profile|cProfile|runpy|doctest)\.py$/;
-
 const INLINE_CODE_OPTIONS: ReadonlyArray<{ programs: RegExp; options: RegExp }> = [
   // -m runs a module with the arguments: timeit and code run their arguments as Python, pdb too.
-  { programs: /^(python|pypy)[0-9.]*$/, options: /^-[A-Za-z]*[cm]/ },
+  { programs: PYTHON, options: /^-[A-Za-z]*[cm]/ },
   // -M/-m load a module as `use MODULE ...;`, and `-MPOSIX;system(...)` appends code to it; -d:MOD
   // is `use Devel::MOD...;` the same way (-d:Peek;system(...), round 8b review). Any option word
   // with a `;` is code for the same reason.
-  { programs: /^perl[0-9.]*$/, options: /^-(?:[A-Za-z]*(?:[eEmM]|d[:=])|.*;)/ },
-  { programs: /^ruby[0-9.]*$/, options: /^-[A-Za-z]*e/ },
-  { programs: /^(node|nodejs|deno|bun)$/, options: /^(-[A-Za-z]*[ep]|--eval|--print|eval$|-e=|--eval=)/ },
-  { programs: /^php[0-9.]*$/, options: /^-[A-Za-z]*[rRBFE]/ },
-  { programs: /^(lua|luajit)[0-9.]*$/, options: /^-[A-Za-z]*e/ },
+  { programs: PERL, options: /^-(?:[A-Za-z]*(?:[eEmM]|d[:=])|.*;)/ },
+  { programs: RUBY, options: /^-[A-Za-z]*e/ },
+  // A data: URL is program text inline (node --import data:text/javascript,..., deno run data:...);
+  // an http(s): one is program text from a server the agent may control.
+  { programs: /^(node|nodejs|deno|bun)[0-9.]*$/, options: /^(-[A-Za-z]*[ep]|--eval|--print|eval$|-e=|--eval=)|(^|=)(data|https?|blob):/i },
+  { programs: PHP, options: /^-[A-Za-z]*[rRBFE]/ },
+  { programs: LUA, options: /^-[A-Za-z]*e/ },
   { programs: /^(R|Rscript)$/, options: /^(-e|--expr)/ },
+  // dc's `!` runs a shell command (round 10 review).
+  { programs: /^dc$/, options: /^(-[A-Za-z]*e|--expression)/ },
+  // Other interpreters, with their eval options (gnuplot's `system` and `!` run commands).
+  { programs: /^julia[0-9.]*$/, options: /^(-[A-Za-z]*[eE]|--eval|--print)/ },
+  { programs: /^(octave|octave-cli)[0-9.]*$/, options: /^--eval/ },
+  { programs: /^(guile|racket|sbcl|clisp|ghci|ghc|runghc|runhaskell|elixir|iex|groovy|scala|gnuplot)[0-9.-]*$/, options: /^(-[A-Za-z]*[ecx]|--eval|--expression)/ },
+  { programs: /^erl$/, options: /^-(eval|s|run|S)$/ },
 ];
 
 /** awk program text that runs commands or touches other files: system(), pipes, redirections, getline, gawk extensions. */
 const AWK = /^(awk|gawk|mawk|nawk|busybox-awk)$/;
 const AWK_DANGER = /system|\||>|<|getline|@|ENVIRON|PROCINFO/;
+
+/**
+ * How an interpreter's arguments say where its program comes from, read to find whether it reads
+ * program text from stdin: with no script operand (`perl`, `python3`), with `-` or a name of fd 0
+ * (`/dev/stdin`) as the script or as a file an option loads (`node -r /dev/stdin app.js`), or
+ * interactively (`python3 -i x.py` reads stdin after the script; perl's debugger). Stdin is program
+ * text exactly as `-e` text is: typed input the policy never judges (round 10 review). Reading is
+ * fail-closed: a long option not known to take no value is read as taking the next word, which can
+ * only leave no script (refused), never take an option's value for the script.
+ */
+interface StdinInterpreter {
+  programs: RegExp;
+  /** Short option letters that take a value: attached (-Wignore) or the next word (-W ignore). */
+  valued: string;
+  /** Of those, the letters whose value is the program file (php -f FILE, dc -f FILE). */
+  file?: string;
+  /** Long options (without =) that take no value; every other long option takes the next word. */
+  flags: RegExp;
+  /** Long options whose value is the program file (--file FILE, --file=FILE). */
+  fileLong?: RegExp;
+  /** Options after which the program prints and exits without reading a program (-V, --version, --help). */
+  informational: RegExp;
+  /** What reads program text from stdin whatever else is given: short letters (before any valued one), long options, option values. */
+  interactive?: { letters?: string; long?: RegExp; values?: RegExp };
+  /** Subcommands before the script (deno run SCRIPT); true: they read stdin (deno repl). */
+  subcommands?: Readonly<Record<string, boolean>>;
+  /** The program comes only from a file option, never from an operand (R). */
+  fileOnly?: boolean;
+  /** Scripts, by name, that are a REPL reading stdin (ruby -S irb, python3 /usr/bin/ipython3, perl -S cpan). */
+  repls?: RegExp;
+}
+
+const HELP = /^(-h|--help.*|-V|--version|-\?)$/;
+const STDIN_INTERPRETERS: readonly StdinInterpreter[] = [
+  { programs: PYTHON, valued: 'WXcmQ', flags: /^--(help.*|version)$/, informational: HELP, interactive: { letters: 'i' }, repls: /^(i?python[0-9.]*|bpython[0-9.]*|ptpython[0-9.]*|idle[0-9.]*)$/ },
+  // -d runs the debugger, which reads its commands from stdin when there is no terminal.
+  { programs: PERL, valued: 'IeEmM', flags: /^--(help|version)$/, informational: /^(-v|-V.*|-h|--help|--version)$/, interactive: { letters: 'd' }, repls: /^(cpan|cpanp|perl5db\.pl)$/ },
+  // -r debug starts the debugger (stdin) as the script begins.
+  { programs: RUBY, valued: 'IrCEe', flags: /^--(version|verbose|copyright|help|yydebug|jit|yjit|(enable|disable)-[a-z-]+)$/, informational: /^(-v|-h|--version|--help|--copyright)$/, interactive: { values: /^(debug|byebug|pry)\b/ }, repls: /^(irb|pry|rdbg|byebug)[0-9.]*(\.rb)?$/ },
+  {
+    programs: NODE, valued: 'rCep', informational: /^(-v|-h|--version|--help|--v8-options)$/, interactive: { letters: 'i', long: /^--interactive$/ }, subcommands: { inspect: true },
+    flags: /^--(no-[a-z-]+|trace-(warnings|deprecation|uncaught|exit|sigint|sync-io)|throw-deprecation|pending-deprecation|enable-source-maps|preserve-symlinks(-main)?|abort-on-uncaught-exception|experimental-(vm-modules|strip-types|transform-types|detect-module|require-module|wasm-modules|json-modules)|frozen-intrinsics|zero-fill-buffers|expose-gc|inspect(-brk|-wait)?|interactive|watch|test|check|version|help)$/,
+  },
+  {
+    programs: /^deno$/, valued: 'cL', informational: /^(-V|-h|--version|--help)$/,
+    flags: /^--((allow|deny)-[a-z-]+|unstable[a-z-]*|no-[a-z-]+|quiet|reload|cached-only|check|watch|inspect(-brk|-wait)?|version|help)$/,
+    subcommands: { run: false, serve: false, test: false, bench: false, check: false, compile: false, install: false, cache: false, info: false, fmt: false, lint: false, doc: false, task: false, repl: true, jupyter: true },
+  },
+  { programs: /^bun$/, valued: 'rcdlep', informational: /^(-v|-h|--version|--help)$/, flags: /^--(bun|watch|hot|smol|silent|if-present|no-[a-z-]+|version|help)$/, subcommands: { run: false, test: false, build: false, repl: true } },
+  { programs: PHP, valued: 'cdztSf', file: 'f', fileLong: /^--file$/, flags: /^--(version|help|info|modules|ini|syntax-check|no-php-ini|no-chdir|strip|hide-args|interactive)$/, informational: /^(-[vimh?]|--version|--help|--info|--modules|--ini)$/, interactive: { letters: 'a', long: /^--interactive$/ } },
+  { programs: LUA, valued: 'el', flags: /^$/, informational: /^-v$/, interactive: { letters: 'i' } },
+  // R reads its program from stdin unless given --file (its operands are ignored); Rscript takes the script as its operand.
+  { programs: /^R$/, valued: 'fe', file: 'f', fileLong: /^--file$/, fileOnly: true, flags: /^--(?!file$|encoding$)/, informational: /^(--version|--help|-h)$/ },
+  { programs: /^Rscript$/, valued: 'e', flags: /^--/, informational: /^(--version|--help)$/ },
+  { programs: /^dc$/, valued: 'ef', file: 'f', fileLong: /^--file$/, flags: /^--(version|help)$/, informational: HELP },
+  // Less common interpreters and REPLs, read without knowing their options: every short option and
+  // every long one without = is read as taking the next word, so a refusal is the worst a reading
+  // error does (julia -q x.jl is refused; write the options after the script or with =).
+  {
+    programs: /^(julia|octave|octave-cli|guile|racket|sbcl|clisp|ghci|runghc|runhaskell|erl|escript|elixir|iex|groovy|groovysh|scala|gnuplot|m4|gm4|csi|gsi|irb|pry|rdbg|byebug|bpython|ptpython)[0-9.-]*$/,
+    valued: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', flags: /^$/, informational: /^(-v|-V|-h|--version|--help)$/,
+  },
+];
+
+/** Operands that name stdin: `-`, and any path into /dev or /proc (/dev/stdin, /dev/fd/0, /proc/self/fd/0, /proc/self/root/dev/stdin). */
+export function namesStdin(word: string): boolean {
+  if (word === '-' || word === '') return true;
+  const { parts, climbs } = foldPath(word);
+  // A relative path that climbs out of the login directory (../../dev/stdin) can land anywhere: read from /.
+  if (!word.startsWith('/') && !climbs) return false;
+  return parts[0] === 'dev' || parts[0] === 'proc';
+}
+
+/** A path's segments with `.` and `x/..` folded as text; `climbs`: a `..` went above where it starts. */
+function foldPath(word: string): { parts: string[]; climbs: boolean } {
+  const parts: string[] = [];
+  let climbs = false;
+  for (const seg of word.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg !== '..') parts.push(seg);
+    else climbs = parts.pop() === undefined || climbs;
+  }
+  return { parts, climbs };
+}
+
+/** What an interpreter's arguments say of its program's source. */
+interface ProgramSource { script?: string; files: string[]; informational: boolean; interactive: boolean; stdinValue: boolean }
+
+/** An option's value names stdin itself or after its `KEY=` (php -d auto_prepend_file=/dev/stdin). */
+function valueNamesStdin(value: string): boolean {
+  const eq = value.indexOf('=');
+  return namesStdin(value) || (eq >= 0 && namesStdin(value.slice(eq + 1)));
+}
+
+/** A long option word: what it says; how many following words it takes (0 or 1). */
+function readLong(spec: StdinInterpreter, word: string, next: string | undefined, out: ProgramSource): number {
+  const eq = word.indexOf('=');
+  const name = eq < 0 ? word : word.slice(0, eq);
+  const takesNext = eq < 0 && !spec.flags.test(name);
+  if (matches(spec.interactive?.long, name)) out.interactive = true;
+  noteValue(spec, eq >= 0 ? word.slice(eq + 1) : takesNext ? next : undefined, matches(spec.fileLong, name), out);
+  return takesNext ? 1 : 0;
+}
+
+const matches = (r: RegExp | undefined, word: string): boolean => r !== undefined && r.test(word);
+const hasLetter = (letters: string | undefined, c: string): boolean => letters !== undefined && letters.includes(c);
+
+/** An option's value: the program file (`isFile`), or a file it loads that is stdin, or a debugger. */
+function noteValue(spec: StdinInterpreter, value: string | undefined, isFile: boolean, out: ProgramSource): void {
+  // A file option with nothing after it: the interpreter fails or reads stdin; either way no script.
+  if (isFile) out.files.push(value ?? '-');
+  if (value === undefined) return;
+  if (valueNamesStdin(value)) out.stdinValue = true;
+  if (matches(spec.interactive?.values, value)) out.interactive = true;
+}
+
+/** A short option cluster (-BW ignore): its letters up to the first that takes a value, which takes the rest or the next word. */
+function readShort(spec: StdinInterpreter, word: string, next: string | undefined, out: ProgramSource): number {
+  for (let k = 1; k < word.length; k++) {
+    const letter = word[k] ?? '';
+    if (hasLetter(spec.interactive?.letters, letter)) out.interactive = true;
+    if (!spec.valued.includes(letter)) continue;
+    const attached = word.slice(k + 1);
+    noteValue(spec, attached === '' ? next : attached, hasLetter(spec.file, letter), out);
+    return attached === '' ? 1 : 0;
+  }
+  return 0;
+}
+
+/** Where an interpreter's arguments take its program from. */
+function programSource(spec: StdinInterpreter, args: readonly string[]): ProgramSource {
+  const out: ProgramSource = { files: [], informational: false, interactive: false, stdinValue: false };
+  let subcommands = spec.subcommands;
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i] ?? '';
+    if (word === '--') return withScript(out, args[i + 1]);
+    if (word === '-' || !word.startsWith('-')) {
+      // Only the first operand may be a subcommand (deno run SCRIPT); any other is the script.
+      const reads = subcommands?.[word];
+      subcommands = undefined;
+      if (reads === undefined) return withScript(out, word);
+      out.interactive ||= reads;
+      continue;
+    }
+    i += readOption(spec, word, args[i + 1], out);
+  }
+  return out;
+}
+
+function withScript(out: ProgramSource, script: string | undefined): ProgramSource {
+  return script === undefined ? out : { ...out, script };
+}
+
+/** One option word; how many following words it takes (0 or 1). */
+function readOption(spec: StdinInterpreter, word: string, next: string | undefined, out: ProgramSource): number {
+  if (spec.informational.test(word)) out.informational = true;
+  return word.startsWith('--') ? readLong(spec, word, next, out) : readShort(spec, word, next, out);
+}
+
+/** Why an interpreter's command reads program text from stdin, if it does. */
+function readsProgramFromStdin(name: string, args: readonly string[]): string | undefined {
+  const spec = STDIN_INTERPRETERS.find((s) => s.programs.test(name));
+  if (spec === undefined) return undefined;
+  const source = programSource(spec, args);
+  if (source.interactive || startsRepl(spec, source.script)) return `${name} reads program text from stdin (interactively, or in its debugger)`;
+  const programs = [...source.files, ...(spec.fileOnly === true || source.script === undefined ? [] : [source.script])];
+  if (source.stdinValue || programs.some(namesStdin)) return `${name} reads program text from stdin (-, /dev/stdin or another name of fd 0)`;
+  if (programs.length === 0 && !source.informational) return `${name} has no script operand, so it reads its program from stdin`;
+  return undefined;
+}
+
+function startsRepl(spec: StdinInterpreter, script: string | undefined): boolean {
+  return script !== undefined && matches(spec.repls, programName(script));
+}
+
+/**
+ * Programs whose program text comes from a file option, else from an operand they judge as text
+ * (awk) or a file in the working directory (make): only the file option can name stdin.
+ */
+const PROGRAM_FILE_OPTIONS: ReadonlyArray<{ programs: RegExp; short: RegExp; long: RegExp; what: string }> = [
+  // awk -f - (-f /dev/stdin, --file=-), gawk's -E and -i the same.
+  { programs: AWK, short: /^-[A-Za-z]*?[fEi](.*)$/, long: /^--(?:file|exec|include)(?:=(.*))?$/, what: 'its program file' },
+  // A makefile's recipes are shell commands.
+  { programs: /^(make|gmake|bmake|pmake|remake)$/, short: /^-[A-Za-z]*?f(.*)$/, long: /^--(?:file|makefile)(?:=(.*))?$/, what: 'its makefile (whose recipes are shell commands)' },
+];
+
+/** What a program reads from stdin as its program file, if it does. */
+function programFileFromStdin(name: string, args: readonly string[]): string | undefined {
+  const spec = PROGRAM_FILE_OPTIONS.find((p) => p.programs.test(name));
+  const reads = spec !== undefined && args.some((word, i) => {
+    const value = fileOptionValue(spec, word, args[i + 1]);
+    return value !== null && (value === undefined || namesStdin(value));
+  });
+  return reads ? `${name} reads ${spec.what} from stdin (-f -, -f /dev/stdin)` : undefined;
+}
+
+/** The file an option word names (null: it names none; undefined: its value is missing). */
+function fileOptionValue(spec: { short: RegExp; long: RegExp }, word: string, next: string | undefined): string | undefined | null {
+  const option = word.startsWith('--') ? spec.long.exec(word) : spec.short.exec(word);
+  if (option === null) return null;
+  const attached = option[1] ?? '';
+  return attached === '' ? next : attached;
+}
+
+/** Programs that serve a protocol on stdin whose requests the policy would never see (an SFTP server run as an exec). */
+const STDIN_SERVERS: ReadonlySet<string> = new Set(['sftp-server', 'internal-sftp', 'gvfsd-sftp']);
 
 /** Options of ordinary programs that make them run another command given as their value. */
 const RUNNER_OPTIONS: ReadonlyArray<{ program: RegExp; option: RegExp; why: string }> = [
@@ -80,6 +304,10 @@ const RUNNER_OPTIONS: ReadonlyArray<{ program: RegExp; option: RegExp; why: stri
   // GNU sed's e command and s///e flag run commands; r, w (and the w flag) read and write other files.
   { program: /^(sed|gsed)$/, option: /(^|[;}0-9$/!,\s])[eErRwW](\s|$|;|\/)|^s\/.*\/[gpiImM0-9]*[eEwW]|^-[A-Za-z]*f|^--file/, why: 'sed runs commands with its e command or s///e flag, reads or writes other files with r and w, and -f reads a script the policy cannot see' },
   { program: /^(ssh-keygen|ssh-agent|openssl)$/, option: /^(-D|engine|-engine|--engine)$/, why: 'the program loads code named in its arguments' },
+  // gawk -l loads a shared-library extension (readfile, filefuncs, fork) into the program, as @load does.
+  { program: AWK, option: /^(-l|--load)(=|$)|^-l./, why: 'gawk -l loads an extension library that reads files or runs commands' },
+  // php -d sets ini options that run or load other files before the script (auto_prepend_file=/dev/stdin, allow_url_include).
+  { program: PHP, option: /^(auto_(prepend|append)_file|allow_url_include|include_path|extension|zend_extension)=|^-d\s*(auto_(prepend|append)_file|allow_url_include|include_path|extension|zend_extension)=/, why: 'php -d sets an ini option that runs or loads another file (auto_prepend_file, extension)' },
 ];
 
 /** Shell reserved words: a command starting with one is shell syntax, not a program. */
@@ -229,21 +457,42 @@ function checkWords(words: string[]): ParsedCommand {
   if (ASSIGNMENT.test(program)) return refuse('the command starts with an environment assignment (NAME=value)');
   if (RESERVED.has(program)) return refuse(`the command starts with the shell keyword ${program}`);
   const name = programName(program);
-  if (COMMAND_RUNNERS.has(name) || RUNNER_NAME_PATTERNS.some((r) => r.test(name))) return refuse(`${name} runs another command given in its arguments`);
-  if (name === 'find' && words.some((w) => /^-(exec|execdir|ok|okdir|fprint|fprint0|fprintf|fls|delete)$/.test(w))) return refuse('find -exec (or -delete, -fprint) runs another command or changes files given in its arguments');
-  const runner = programRunsCode(name, words.slice(1));
+  const runner = runsAnother(name, words.slice(1));
   if (runner !== undefined) return refuse(runner);
+  const stdin = programFromStdin(name, words.slice(1));
+  if (stdin !== undefined) return { ok: false, problem: `${stdin}: program text on stdin is typed input the policy never judges, as inline code (-c, -e) is; give the script as a file argument (python3 /path/to/script.py)` };
   return { ok: true, words };
 }
 
-/** Why a program runs code or another command given in its arguments, if it does. */
-function programRunsCode(name: string, args: readonly string[]): string | undefined {
+/** Why a program runs program text, or serves requests, it reads from stdin, if it does. */
+function programFromStdin(name: string, args: readonly string[]): string | undefined {
+  if (STDIN_SERVERS.has(name)) return `${name} serves SFTP requests read from stdin, each of which the policy would never see (use the sftp subsystem: sftp, scp)`;
+  // With no command, openssl reads its commands (enc -in FILE, ...) from stdin.
+  if (name === 'openssl' && args.length === 0) return 'openssl with no command reads its commands from stdin';
+  return programFileFromStdin(name, args) ?? readsProgramFromStdin(name, args);
+}
+
+/** Why a program runs another command or code given in its arguments, if it does. */
+function runsAnother(name: string, args: readonly string[]): string | undefined {
+  if (COMMAND_RUNNERS.has(name) || RUNNER_NAME_PATTERNS.some((r) => r.test(name))) return `${name} runs another command given in its arguments`;
+  if (name === 'find' && args.some((w) => /^-(exec|execdir|ok|okdir|fprint|fprint0|fprintf|fls|delete)$/.test(w))) return 'find -exec (or -delete, -fprint) runs another command or changes files given in its arguments';
+  if (name === 'R' && args.includes('CMD')) return 'R CMD runs the program named in its arguments';
+  return interpreterRunsCode(name, args) ?? programRunsCode(name, args);
+}
+
+/** Why an interpreter runs program text given in its arguments, if it does. */
+function interpreterRunsCode(name: string, args: readonly string[]): string | undefined {
   const inline = INLINE_CODE_OPTIONS.find((i) => i.programs.test(name));
   // Every word is read (a script's own -m option too): an option's value (python -W ignore -c ...)
   // would otherwise end the scan before the option that runs code.
   if (inline !== undefined && args.some((a) => inline.options.test(a))) return `${name} runs program text given in its arguments`;
   if (PYTHON.test(name) && args.some((a) => PYTHON_CODE_RUNNERS.test(a))) return `${name} runs a standard-library module that runs its arguments as code`;
   if (AWK.test(name) && args.some((a) => AWK_DANGER.test(a))) return `${name} program text that runs commands or opens other files (system, |, >, <, getline)`;
+  return undefined;
+}
+
+/** Why an ordinary program runs another command named in an option's value, if it does. */
+function programRunsCode(name: string, args: readonly string[]): string | undefined {
   const option = RUNNER_OPTIONS.find((o) => o.program.test(name) && args.some((a) => o.option.test(a)));
   return option?.why ?? (name === 'git' ? gitRunsCommand(args) : undefined);
 }

@@ -1,86 +1,227 @@
-// Port forwarding, judged per connection request: local (ssh -L: the agent asks the host to
-// connect somewhere, direct-tcpip) and remote (ssh -R: the host listens and hands connections
-// back, tcpip-forward). Denied unless a rule names it (match.ssh.requests). Forwarded bytes are
-// an arbitrary protocol: they are counted, not masked or recorded; docs/ssh.md says so.
+// Port forwarding, judged per connection: local (ssh -L: the agent asks the host to connect
+// somewhere, direct-tcpip) and remote (ssh -R: the host listens and hands connections back,
+// tcpip-forward). Denied unless a rule names it (match.ssh.requests). Forwarded bytes are an
+// arbitrary protocol: they are counted, not masked or recorded; docs/ssh.md says so.
+//
+// A remote forward's listener outlives the request that opened it, so each connection the host
+// hands back is judged again under the policy in force and recorded with its byte count, as each
+// local-forward connection is: a policy that no longer allows the forward refuses the connection
+// and closes the host's listener (round 10 review: it kept handing connections to the agent,
+// unrecorded, for the connection's life).
 import type { Duplex } from 'node:stream';
-import type { Client, Connection } from 'ssh2';
+import type { Client, ClientChannel, Connection, ServerChannel, TcpConnectionDetails } from 'ssh2';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
 
 interface ForwardContext { session: Session | undefined; logger: Logger; upstream(): Promise<Client> }
 
-function splice(a: Duplex, b: Duplex, done: (bytes: number) => void): void {
-  let bytes = 0;
-  let finished = false;
-  const finish = (): void => {
-    if (finished) return;
-    finished = true;
-    a.destroy();
-    b.destroy();
-    done(bytes);
-  };
-  a.on('data', (c: Buffer) => { bytes += c.length; });
-  b.on('data', (c: Buffer) => { bytes += c.length; });
-  a.pipe(b).on('error', finish);
-  b.pipe(a).on('error', finish);
-  a.once('close', finish);
-  b.once('close', finish);
-  a.on('error', finish);
-  b.on('error', finish);
+/**
+ * Forwarded channels per agent connection, open or being judged (local forwards and connections a
+ * remote forward hands back): each holds a host channel and a record, and they are not session
+ * channels, so MAX_SESSION_CHANNELS did not bound them (round 10 review).
+ */
+export const MAX_FORWARD_CHANNELS = 32;
+/** Remote-forward listeners per agent connection, open or being judged: each is a socket listening on the host. */
+export const MAX_REMOTE_FORWARDS = 8;
+
+type Allowed = Extract<Authorization, { verdict: 'allow' }>;
+type Kind = 'localForward' | 'remoteForward';
+
+/** One listener the host holds for the agent: where the agent asked (as judged), the port the host bound, on which connection. */
+interface RemoteForward { bindAddr: string; bindPort: number; port: number; client: Client }
+
+/** Pipes two streams both ways until either ends; resolves with the bytes that went through. */
+function splice(a: Duplex, b: Duplex): Promise<number> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      a.destroy();
+      b.destroy();
+      resolve(bytes);
+    };
+    a.on('data', (c: Buffer) => { bytes += c.length; });
+    b.on('data', (c: Buffer) => { bytes += c.length; });
+    a.pipe(b).on('error', finish);
+    b.pipe(a).on('error', finish);
+    a.once('close', finish);
+    b.once('close', finish);
+    a.on('error', finish);
+    b.on('error', finish);
+  });
 }
 
-async function allowed(ctx: ForwardContext, kind: 'localForward' | 'remoteForward', host: string, port: number): Promise<Extract<Authorization, { verdict: 'allow' }> | undefined> {
+/** The decision on a forward under the policy in force, or undefined when it cannot be recorded (refused then). */
+async function judge(ctx: ForwardContext, kind: Kind, host: string, port: number): Promise<Authorization | undefined> {
   if (ctx.session === undefined) return undefined;
   try {
-    const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind, host, port } });
-    return auth.verdict === 'allow' ? auth : undefined;
+    return await ctx.session.authorize({ protocol: 'ssh', ssh: { kind, host, port } });
   } catch (err) {
     ctx.logger.warn({ err: errorMessage(err) }, 'port forwarding refused: cannot record the decision');
     return undefined;
   }
 }
 
+function finish(auth: Allowed, result: { bytes?: number; error?: string }, started: number): Promise<void> {
+  return auth.complete({ result, masked: {}, durationMs: performance.now() - started }).catch(() => undefined);
+}
+
+function openOut(client: Client, info: { srcIP: string; srcPort: number; destIP: string; destPort: number }): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => client.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, ch) => (err ? reject(err) : resolve(ch))));
+}
+
+function openBack(conn: Connection, details: TcpConnectionDetails): Promise<ServerChannel> {
+  return new Promise((resolve, reject) => conn.forwardOut(details.destIP, details.destPort, details.srcIP, details.srcPort, (err, ch) => (err ? reject(err) : resolve(ch))));
+}
+
+function listen(client: Client, bindAddr: string, bindPort: number): Promise<number> {
+  return new Promise((resolve, reject) => client.forwardIn(bindAddr, bindPort, (err, p) => (err ? reject(err) : resolve(p))));
+}
+
 /** Wires local and remote forwarding requests of one agent connection. */
 export function handleForwarding(conn: Connection, ctx: () => ForwardContext): void {
+  let channels = 0;
+  /** A place for one more forwarded channel; false (and logged) past the cap. */
+  const take = (): boolean => {
+    if (channels < MAX_FORWARD_CHANNELS) {
+      channels++;
+      return true;
+    }
+    ctx().logger.warn({ max: MAX_FORWARD_CHANNELS }, 'forwarded channel refused: too many open on this connection');
+    return false;
+  };
+  const release = (): void => { channels--; };
+
   conn.on('tcpip', (accept, reject, info) => {
-    void (async () => {
-      const c = ctx();
-      const auth = await allowed(c, 'localForward', info.destIP, info.destPort);
-      if (auth === undefined) return reject();
-      const started = performance.now();
-      try {
-        const client = await c.upstream();
-        const host = await new Promise<Duplex>((resolve, rej) => client.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, ch) => (err ? rej(err) : resolve(ch))));
-        splice(accept(), host, (bytes) => void auth.complete({ result: { bytes }, masked: {}, durationMs: performance.now() - started }).catch(() => undefined));
-      } catch (err) {
-        await auth.complete({ result: { error: errorMessage(err) }, masked: {}, durationMs: 0 }).catch(() => undefined);
-        reject();
-      }
-    })();
+    if (!take()) return reject();
+    void localForward(ctx(), accept, reject, info).finally(release);
   });
   conn.on('openssh.streamlocal', (_accept, reject) => reject());
+  const remote = remoteForwarding(conn, ctx, { take, release });
   conn.on('request', (accept, reject, name, info) => {
-    if (name !== 'tcpip-forward' || !('bindAddr' in info)) return reject?.();
-    void (async () => {
-      const c = ctx();
-      const auth = await allowed(c, 'remoteForward', info.bindAddr, info.bindPort);
-      if (auth === undefined) return reject?.();
-      try {
-        const client = await c.upstream();
-        const port = await new Promise<number>((resolve, rej) => client.forwardIn(info.bindAddr, info.bindPort, (err, p) => (err ? rej(err) : resolve(p))));
-        client.on('tcp connection', (details, acceptHost) => {
-          if (details.destPort !== port) return;
-          conn.forwardOut(details.destIP, details.destPort, details.srcIP, details.srcPort, (err, agentCh) => {
-            if (err) return;
-            splice(acceptHost(), agentCh, () => undefined);
-          });
-        });
-        accept?.(port);
-        await auth.complete({ result: {}, masked: {}, durationMs: 0 });
-      } catch (err) {
-        await auth.complete({ result: { error: errorMessage(err) }, masked: {}, durationMs: 0 }).catch(() => undefined);
-        reject?.();
-      }
-    })();
+    if (!('bindAddr' in info)) return reject?.();
+    if (name === 'tcpip-forward') return void remote.open(info, accept, reject);
+    if (name === 'cancel-tcpip-forward') return remote.cancel(info, accept, reject);
+    reject?.();
   });
+}
+
+/** ssh -L: one judged, recorded connection from the host to the destination; resolves when it ends. */
+async function localForward(c: ForwardContext, accept: () => ServerChannel, reject: () => void, info: { srcIP: string; srcPort: number; destIP: string; destPort: number }): Promise<void> {
+  const auth = await judge(c, 'localForward', info.destIP, info.destPort);
+  if (auth?.verdict !== 'allow') return reject();
+  const started = performance.now();
+  let host: ClientChannel;
+  try {
+    host = await openOut(await c.upstream(), info);
+  } catch (err) {
+    await finish(auth, { error: errorMessage(err) }, 0);
+    return reject();
+  }
+  const bytes = await splice(accept(), host);
+  await finish(auth, { bytes }, started);
+}
+
+type Accept = ((port?: number) => void) | undefined;
+type Reject = (() => void) | undefined;
+
+/** ssh -R of one agent connection: the listeners it opened on the host and the connections they hand back. */
+interface Slots { take: () => boolean; release: () => void }
+interface RemoteForwarding {
+  open: (info: { bindAddr: string; bindPort: number }, accept: Accept, reject: Reject) => Promise<void>;
+  cancel: (info: { bindAddr: string; bindPort: number }, accept: Accept, reject: Reject) => void;
+}
+
+function remoteForwarding(conn: Connection, ctx: () => ForwardContext, slots: Slots): RemoteForwarding {
+  const forwards = new Map<string, RemoteForward>();
+  let requesting = 0;
+  let dispatching = false;
+  const keyOf = (addr: string, port: number): string => `${addr}:${port}`;
+
+  /** Stops the host listening (the agent cancelled, or the policy no longer allows it). */
+  const close = (f: RemoteForward, why: string): void => {
+    if (forwards.get(keyOf(f.bindAddr, f.port)) !== f) return;
+    forwards.delete(keyOf(f.bindAddr, f.port));
+    ctx().logger.info({ bind: keyOf(f.bindAddr, f.port), why }, 'remote forward closed');
+    try {
+      // ssh2 keeps the listener under the port the host bound when 0 was asked.
+      f.client.unforwardIn(f.bindAddr, f.port, () => undefined);
+    } catch {
+      // The host connection is gone, and its listener with it.
+    }
+  };
+
+  /** One connection the host hands back: judged under the policy in force, then spliced and recorded. */
+  const handBack = async (f: RemoteForward, details: TcpConnectionDetails, acceptHost: () => ClientChannel, rejectHost: () => void): Promise<void> => {
+    const auth = await judge(ctx(), 'remoteForward', f.bindAddr, f.bindPort);
+    if (auth?.verdict !== 'allow') {
+      rejectHost();
+      // Denied (not merely held for approval or unrecordable): the listener goes too.
+      if (auth?.verdict === 'deny') close(f, auth.message);
+      return;
+    }
+    const started = performance.now();
+    let agent: ServerChannel;
+    try {
+      agent = await openBack(conn, details);
+    } catch (err) {
+      await finish(auth, { error: errorMessage(err) }, 0);
+      return rejectHost();
+    }
+    const bytes = await splice(acceptHost(), agent);
+    await finish(auth, { bytes }, started);
+  };
+
+  /** One dispatcher per host connection: ssh2 leaves a connection nobody accepts or rejects open. */
+  const dispatch = (client: Client): void => {
+    if (dispatching) return;
+    dispatching = true;
+    client.on('tcp connection', (details, acceptHost, rejectHost) => {
+      const f = forwards.get(keyOf(details.destIP, details.destPort));
+      if (f === undefined || !slots.take()) return rejectHost();
+      void handBack(f, details, acceptHost, rejectHost).finally(slots.release);
+    });
+  };
+
+  const open = async (info: { bindAddr: string; bindPort: number }, accept: Accept, reject: Reject): Promise<void> => {
+    if (forwards.size + requesting >= MAX_REMOTE_FORWARDS) {
+      ctx().logger.warn({ max: MAX_REMOTE_FORWARDS }, 'remote forward refused: too many on this connection');
+      return reject?.();
+    }
+    requesting++;
+    try {
+      await openRemote(info, accept, reject);
+    } finally {
+      requesting--;
+    }
+  };
+
+  const openRemote = async (info: { bindAddr: string; bindPort: number }, accept: Accept, reject: Reject): Promise<void> => {
+    const c = ctx();
+    const auth = await judge(c, 'remoteForward', info.bindAddr, info.bindPort);
+    if (auth?.verdict !== 'allow') return reject?.();
+    try {
+      const client = await c.upstream();
+      dispatch(client);
+      const port = await listen(client, info.bindAddr, info.bindPort);
+      forwards.set(keyOf(info.bindAddr, port), { bindAddr: info.bindAddr, bindPort: info.bindPort, port, client });
+      accept?.(port);
+      // The listener's own record; each connection it hands back has one with its bytes.
+      await finish(auth, {}, performance.now());
+    } catch (err) {
+      await finish(auth, { error: errorMessage(err) }, 0);
+      reject?.();
+    }
+  };
+
+  const cancel = (info: { bindAddr: string; bindPort: number }, accept: Accept, reject: Reject): void => {
+    const f = forwards.get(keyOf(info.bindAddr, info.bindPort));
+    if (f === undefined) return reject?.();
+    close(f, 'cancelled by the agent');
+    accept?.();
+  };
+
+  return { open, cancel };
 }
