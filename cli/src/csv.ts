@@ -9,7 +9,7 @@ import { maskedCounts } from './replay-render.ts';
 
 export const CSV_COLUMNS = [
   'time', 'namespace', 'policy', 'target', 'session', 'subject', 'groups', 'purpose', 'command', 'decision', 'rule',
-  'approvalRequest', 'rows', 'bytes', 'masked', 'record', 'reviews', 'commandTruncated', 'commandSha256',
+  'approvalRequest', 'rows', 'bytes', 'masked', 'record', 'reviews', 'commandTruncated', 'commandSha256', 'bytesIn',
 ] as const;
 
 /** An approved command's reviews from its signed record: "dana [dpo] Approved 2026-...: reason; ...". */
@@ -53,6 +53,8 @@ export function commandRow(r: SessionRecord): string | undefined {
     // As in JSON lines: a record of a command longer than 64 KiB holds only its masked text's first
     // 64 KiB; the row must say the cell is not the whole command (core/masking/prefix.ts).
     commandTruncated: r.commandTruncated === true ? 'true' : 'false', commandSha256: r.commandSha256,
+    // What the agent sent (SSH exec, shell and scp channels since round 10); added last, as columns are.
+    bytesIn: r.result?.bytesIn,
   };
   return csvLine(CSV_COLUMNS.map((c) => row[c]));
 }

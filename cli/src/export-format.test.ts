@@ -19,8 +19,10 @@ describe('csv', () => {
     expect(csvHeader()).toBe(`${CSV_COLUMNS.join(',')}\r\n`);
     expect(CSV_COLUMNS.slice(0, 15)).toEqual(['time', 'namespace', 'policy', 'target', 'session', 'subject', 'groups', 'purpose', 'command', 'decision', 'rule', 'approvalRequest', 'rows', 'bytes', 'masked']);
     const row = commandRow(record({ time: '2026-01-10T12:00:00.000Z', groups: ['support', 'batch'], masked: { email: 2, cpf: 3 }, approvalRequest: 'areq-1', result: { rows: 4, bytes: 120 } }));
-    expect(row).toBe('2026-01-10T12:00:00.000Z,shop,orders-db,orders-db,session-1,agent-1,support;batch,customer-support,SELECT id, cpf FROM customers WHERE id = $1,allow,allow-the-rest,areq-1,4,120,cpf=3;email=2,shop/agent-1/abc#7,,false,\r\n'.replace('SELECT id, cpf FROM customers WHERE id = $1', '"SELECT id, cpf FROM customers WHERE id = $1"'));
+    expect(row).toBe('2026-01-10T12:00:00.000Z,shop,orders-db,orders-db,session-1,agent-1,support;batch,customer-support,SELECT id, cpf FROM customers WHERE id = $1,allow,allow-the-rest,areq-1,4,120,cpf=3;email=2,shop/agent-1/abc#7,,false,,\r\n'.replace('SELECT id, cpf FROM customers WHERE id = $1', '"SELECT id, cpf FROM customers WHERE id = $1"'));
     expect(commandRow(record({ type: 'session.start' }))).toBeUndefined();
+    expect(CSV_COLUMNS.at(-1)).toBe('bytesIn');
+    expect(commandRow(record({ result: { bytes: 3, bytesIn: 200_000 } }))?.endsWith(',200000\r\n')).toBe(true);
   });
 
   it('shows the reviews signed into an approved command\'s record (issue 18, item 11)', () => {
@@ -29,14 +31,14 @@ describe('csv', () => {
       reviews: [{ reviewer: 'dana', groups: ['dpo', 'legal'], decision: 'Approved' as const, reason: 'ticket 9, export for the ANPD', time: '2026-01-10T11:59:00Z' }],
     };
     const row = commandRow(record({ approvalRequest: 'areq-1', approval })) ?? '';
-    expect(CSV_COLUMNS.at(-3)).toBe('reviews');
-    expect(row.trimEnd().endsWith('"dana [dpo legal] Approved 2026-01-10T11:59:00Z: ticket 9, export for the ANPD",false,')).toBe(true);
+    expect(CSV_COLUMNS.at(-4)).toBe('reviews');
+    expect(row.trimEnd().endsWith('"dana [dpo legal] Approved 2026-01-10T11:59:00Z: ticket 9, export for the ANPD",false,,')).toBe(true);
   });
 
   it('says when a command was cut, with the SHA-256 of the whole command, as JSON lines do', () => {
     const sha = 'a'.repeat(64);
-    const columns = (row: string | undefined): string[] => (row ?? '').trimEnd().split(',').slice(-2);
-    expect(CSV_COLUMNS.slice(-2)).toEqual(['commandTruncated', 'commandSha256']);
+    const columns = (row: string | undefined): string[] => (row ?? '').trimEnd().split(',').slice(-3, -1);
+    expect(CSV_COLUMNS.slice(-3, -1)).toEqual(['commandTruncated', 'commandSha256']);
     expect(columns(commandRow(record({ command: 'SELECT 1', commandSha256: sha, commandTruncated: true })))).toEqual(['true', sha]);
     expect(columns(commandRow(record({ command: 'SELECT 1', commandSha256: sha })))).toEqual(['false', sha]);
     // A record from before commandSha256 existed: not cut, no hash.
@@ -47,7 +49,7 @@ describe('csv', () => {
     // A record is the sidecar's; a forged or odd one still must not run in a spreadsheet.
     const row = commandRow(record({ command: '=1+1', commandSha256: '=HYPERLINK("http://x")', commandTruncated: true })) ?? '';
     expect(row).toContain(`,'=1+1,`);
-    expect(row.trimEnd().endsWith(`,true,"'=HYPERLINK(""http://x"")"`)).toBe(true);
+    expect(row.trimEnd().endsWith(`,true,"'=HYPERLINK(""http://x"")",`)).toBe(true);
     for (const lead of ['=', '+', '-', '@', '\t', '\r']) expect(commandRow(record({ commandSha256: `${lead}cmd` }))).toContain(`'${lead}cmd`);
   });
 

@@ -135,4 +135,12 @@ describe('replay of SSH commands', () => {
     expect(text).toContain('ops-agent> sftp read /srv/data/report.csv [channel 4]');
     expect(text).toMatch(/ops-agent> exec: uptime\n/);
   });
+
+  it('shows what the agent sent on a channel (bytesIn, round 10) beside what came back', async () => {
+    const sc = fakeSidecar('shop', 'agent-1');
+    const base = { sessionId: 's-3', subject: 'ops-agent', purpose: 'maintenance', protocol: 'ssh' as const };
+    const records: SessionRecord[] = [...sc.next(1, { ...base, time: at(0), command: 'exec: scp -t /srv/upload.bin', result: { bytes: 200_000, bytesIn: 200_000 } })];
+    const { text } = await render(records, { timing: false });
+    expect(text).toContain('✓ allowed · rule allow-the-rest · 200 kB · 200 kB sent');
+  });
 });

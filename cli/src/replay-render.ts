@@ -61,12 +61,19 @@ export function sessionHeader(records: readonly SessionRecord[], p: Paint): stri
   ].join('\n');
 }
 
+/** The result's sizes: HTTP status, rows, bytes back and (SSH channels) bytes the agent sent. */
+function sizeParts(res: SessionRecord['result']): string[] {
+  if (res === undefined) return [];
+  return [
+    ...(res.status === undefined ? [] : [`HTTP ${res.status}`]),
+    ...(res.rows === undefined ? [] : [plural(res.rows, 'row')]),
+    ...(res.bytes === undefined ? [] : [humanBytes(res.bytes)]),
+    ...(res.bytesIn === undefined ? [] : [`${humanBytes(res.bytesIn)} sent`]),
+  ];
+}
+
 function resultParts(r: SessionRecord): string[] {
-  const res = r.result;
-  const parts: string[] = [];
-  if (res?.status !== undefined) parts.push(`HTTP ${res.status}`);
-  if (res?.rows !== undefined) parts.push(plural(res.rows, 'row'));
-  if (res?.bytes !== undefined) parts.push(humanBytes(res.bytes));
+  const parts = sizeParts(r.result);
   if (r.durationMs !== undefined) parts.push(`${r.durationMs} ms`);
   const masked = maskedCounts(r.masked);
   if (masked !== '') parts.push(`masked ${masked}`);

@@ -290,11 +290,11 @@ describe('guarita export and verify --file', () => {
     expect(r.err).toContain('Exported 5 command row(s) from 7 record(s)');
     expect(r.err).toContain('A CSV export is not verifiable');
     const rows = readFileSync(csv, 'utf8').trimEnd().split('\r\n');
-    expect(rows[0]).toBe('time,namespace,policy,target,session,subject,groups,purpose,command,decision,rule,approvalRequest,rows,bytes,masked,record,reviews,commandTruncated,commandSha256');
+    expect(rows[0]).toBe('time,namespace,policy,target,session,subject,groups,purpose,command,decision,rule,approvalRequest,rows,bytes,masked,record,reviews,commandTruncated,commandSha256,bytesIn');
     expect(rows).toHaveLength(6);
-    expect(rows[1]!.endsWith(',false,')).toBe(true);
+    expect(rows[1]!.endsWith(',false,,')).toBe(true);
     expect(rows[4]).toContain('"SELECT name, cpf FROM customers WHERE id = 3"');
-    expect(rows[4]!.endsWith(`,true,${CUT.commandSha256}`)).toBe(true);
+    expect(rows[4]!.endsWith(`,true,${CUT.commandSha256},`)).toBe(true);
     expect(rows[1]).toMatch(new RegExp(`^\\S+Z,${ns},orders-db,orders-db,s-orders-db,support-agent,support,customer-support,"SELECT name, cpf FROM customers WHERE id = 0",allow,allow-the-rest,,1,64,cpf=1,${ns}/agent-orders-db/`));
     expect(rows[5]).toContain(',DELETE FROM customers,deny,no-deletes,,,,,');
   });
