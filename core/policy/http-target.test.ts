@@ -69,3 +69,41 @@ describe('policy decisions on normalized targets', () => {
     expect(evaluate('/customers/export/')).toBe('requireApproval');
   });
 });
+
+describe('restrictive query rules read every spelling upstreams bind to the parameter (round 10)', () => {
+  const policy = {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'n' },
+    spec: {
+      podSelector: {}, target: { name: 'api', protocol: 'http', endpoint: 'http://upstream', credentialsSecretRef: { name: 's' } },
+      identity: { serviceAccounts: { audiences: ['guarita'] } }, subjects: [{ kind: 'Group', name: 'support' }], purposes: [{ name: 'support' }],
+      rules: [
+        { name: 'deny-csv', match: { http: { methods: ['GET'], paths: ['/customers'], query: { format: 'csv' } } }, action: 'deny' },
+        { name: 'json-only', match: { http: { methods: ['GET'], paths: ['/reports'], query: { format: 'json' } } }, action: 'allow' },
+        { name: 'deny-xml-report', match: { http: { methods: ['GET'], paths: ['/reports'], query: { Format: 'XML' } } }, action: 'deny' },
+        { name: 'customers', match: { http: { methods: ['GET'], paths: ['/customers'] } }, action: 'allow' },
+      ],
+    },
+  } as unknown as AccessPolicy;
+  const compiled = compilePolicy(policy);
+  const rule = (path: string): string | undefined => compiled.evaluate({ identity: { kind: 'User', subject: 'a', groups: ['support'] }, purpose: 'support', command: { protocol: 'http', method: 'GET', path } }).rule;
+
+  it.each([
+    'format=csv', 'FORMAT=csv', 'Format=Csv', 'format=CSV', 'format=%20csv%20', 'format%5B%5D=csv', 'format%5B0%5D=csv', 'format%5Bx%5D=csv',
+    '%5Bformat%5D=csv', '%20format=csv', 'format=json&format=csv', 'format=csv&format=json', 'format%5B%5D=json&format%5B%5D=CSV', 'FORMAT=csv&format=json',
+    'format=%C5%BF', // not csv: stays allowed below
+  ].slice(0, -1))('?%s is denied', (q) => {
+    expect(rule(`/customers?${q}`)).toBe('deny-csv');
+  });
+
+  it('other values and names are not the rule\'s: allowed', () => {
+    for (const q of ['format=json', 'formats=csv', 'format_x=csv', 'xformat=csv', 'format=csvx']) expect(rule(`/customers?${q}`)).toBe('customers');
+  });
+
+  it('allow rules stay exact, and a folded spelling an allow does not read is still denied by a deny that folds', () => {
+    expect(rule('/reports?format=json')).toBe('json-only');
+    expect(rule('/reports?FORMAT=json')).toBeUndefined();
+    expect(rule('/reports?format=JSON')).toBeUndefined();
+    // The deny's own key and value are folded too (Format: XML).
+    expect(rule('/reports?format=json&format=xml')).toBe('deny-xml-report');
+  });
+});

@@ -184,26 +184,86 @@ export interface CompiledHttpMatch {
   matches(req: HttpRequest, mode: MatchMode): boolean;
 }
 
-function queryMatches(want: ReadonlyArray<[string, string]>, query: Record<string, string[]>, mode: MatchMode): boolean {
-  return want.every(([key, value]) => {
+/**
+ * A parameter name as the frameworks that bind query and form parameters read it, so that every
+ * spelling one of them takes as `name` is compared as `name`: PHP ($_GET/$_POST, behind Laravel
+ * and Symfony) reads a name up to a NUL, drops leading spaces, turns `.` and spaces into `_`, and
+ * an unmatched `[` into `_`; Rack's normalize_params and qs (Express) drop brackets around a name
+ * (`[format]`); `format[]` and `format[0]` are the array `format` (PHP, qs, Rails); ASP.NET Core
+ * binds names whatever their case. Erring towards one name only makes restrictive rules match more.
+ */
+export function paramName(name: string): string {
+  let n = (name.split('\0', 1)[0] ?? '').trimStart().toLowerCase().replace(/^[[\]]+/, '');
+  const open = n.indexOf('[');
+  if (open >= 0) n = n.indexOf(']', open) > open ? n.slice(0, open) : `${n.slice(0, open)}_${n.slice(open + 1)}`;
+  return n.replace(/\]+$/, '').replace(/[. ]/g, '_');
+}
+
+/**
+ * A parameter value as restrictive rules compare it: whatever its case (ASP.NET Core parses enums
+ * ignoring case, handlers lower-case) and surrounding whitespace (Enum.Parse trims it).
+ */
+export function foldedValue(value: string): string {
+  return foldedCase(value.trim());
+}
+
+/** Every value of the query under each name as read by paramName, folded (foldedValue); worked out once per query. */
+const foldedQueries = new WeakMap<Record<string, string[]>, Map<string, string[]>>();
+
+function foldedQuery(query: Record<string, string[]>): Map<string, string[]> {
+  let folded = foldedQueries.get(query);
+  if (folded !== undefined) return folded;
+  folded = new Map();
+  for (const [key, values] of Object.entries(query)) {
+    const name = paramName(key);
+    const list = folded.get(name) ?? [];
+    for (const v of values) list.push(foldedValue(v));
+    folded.set(name, list);
+  }
+  foldedQueries.set(query, folded);
+  return folded;
+}
+
+/** A rule's query condition: as written (allow rules) and as restrictive rules compare it. */
+interface QueryCondition { key: string; value: string; name: string; folded: string }
+
+// Restrictive rules read every spelling upstreams bind to the rule's parameter (paramName) and any
+// of its values whatever their case; allow rules read the parameter exactly, with every value equal
+// (a repeated parameter is read differently by different frameworks: first, last, all). A request
+// that matches an allow only in a folded spelling is thus still caught by a deny that folds.
+function queryMatches(want: readonly QueryCondition[], query: Record<string, string[]>, mode: MatchMode): boolean {
+  if (want.length === 0) return true;
+  if (mode === 'restrictive') {
+    const folded = foldedQuery(query);
+    return want.every((c) => {
+      const got = folded.get(c.name) ?? [];
+      return got.length > 0 && (c.value === '*' || got.includes(c.folded));
+    });
+  }
+  return want.every(({ key, value }) => {
     const got = query[key] ?? [];
-    if (got.length === 0) return false;
-    if (value === '*') return true;
-    // A repeated parameter is read differently by different frameworks (first, last, all).
-    return mode === 'restrictive' ? got.includes(value) : got.every((g) => g === value);
+    return got.length > 0 && (value === '*' || got.every((g) => g === value));
   });
 }
 
-// Restrictive rules read keys and values whatever their case, as upstreams that bind names
-// case-insensitively (ASP.NET) or parse enums so (Action: "EXPORT") do; allow rules exactly.
+// Restrictive rules read keys and values whatever their case (and values whatever surrounding
+// whitespace: foldedValue), as upstreams that bind names case-insensitively (ASP.NET) or parse
+// enums so (Action: "EXPORT") do; allow rules exactly.
+// An array of values matches a restrictive rule when any element does: a form's repeated name is
+// the array of its values (upstreams keep the first, the last or all), and qs's `['export']` is
+// loosely equal to 'export' in JavaScript.
 function bodyMatches(conditions: readonly BodyCondition[], body: unknown, mode: MatchMode): boolean {
   const fold = mode === 'restrictive';
   return conditions.every((c) => {
     const v = jsonPath(body, c.path, fold);
     if (v === undefined) return false;
     if (c.equals === undefined) return true;
-    const s = scalarString(v);
-    return fold ? s !== undefined && foldedCase(s) === foldedCase(c.equals) : s === c.equals;
+    if (!fold) return scalarString(v) === c.equals;
+    const want = foldedValue(c.equals);
+    return (Array.isArray(v) ? v : [v]).some((e) => {
+      const s = scalarString(e);
+      return s !== undefined && foldedValue(s) === want;
+    });
   });
 }
 
@@ -217,7 +277,7 @@ export function compileHttpMatch(m: HttpMatch, problems: HttpCompileProblem[]): 
     if (problem !== undefined) problems.push({ field: `paths[${i}]`, message: problem });
     return compilePathGlob(p);
   });
-  const query = m.query === undefined ? [] : Object.entries(m.query);
+  const query: QueryCondition[] = m.query === undefined ? [] : Object.entries(m.query).map(([key, value]) => ({ key, value, name: paramName(key), folded: foldedValue(value) }));
   const body: BodyCondition[] = (m.jsonBody ?? []).map((c, i) => {
     const path = c.path.split('.');
     if (path.some((s) => s === '')) problems.push({ field: `jsonBody[${i}].path`, message: 'empty segment in dot path' });

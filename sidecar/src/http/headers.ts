@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { createHash } from 'node:crypto';
 import { TextDecoder } from 'node:util';
+import { paramName } from '../../../core/policy/http.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
@@ -201,20 +202,12 @@ function upgradeProblem(head: RawHead): RequestRefusal | undefined {
 const OVERRIDE_PARAM_NAMES: ReadonlySet<string> = new Set(METHOD_OVERRIDE_PARAMS);
 
 /**
- * A parameter name as the frameworks that act on method overrides read it, so every spelling of
- * `_method` they take is compared as `_method`: PHP ($_GET/$_POST, behind Laravel and Symfony)
- * reads a name up to a NUL, drops leading spaces, turns `.` and spaces into `_`, and an unmatched
- * `[` into `_`; Rack's normalize_params and qs (Express) drop brackets around a name (`[_method]`);
- * `_method[]` and `_method[0]` are the `_method` array, whose first value Express's
- * method-override takes. Case is ignored (it costs nothing). Erring towards an override name only
- * refuses more requests.
+ * A parameter name as the frameworks that act on method overrides read it (core/policy/http.ts
+ * paramName, which restrictive query rules use too), so every spelling of `_method` they take is
+ * compared as `_method`: `_method[]`, `[_method]`, ` _method`, `_METHOD`, `_method.`... Erring
+ * towards an override name only refuses more requests.
  */
-export function overrideParamName(name: string): string {
-  let n = (name.split('\0', 1)[0] ?? '').trimStart().toLowerCase().replace(/^[[\]]+/, '');
-  const open = n.indexOf('[');
-  if (open >= 0) n = n.indexOf(']', open) > open ? n.slice(0, open) : `${n.slice(0, open)}_${n.slice(open + 1)}`;
-  return n.replace(/\]+$/, '').replace(/[. ]/g, '_');
-}
+export const overrideParamName = paramName;
 
 /** The first of `names` read as a method-override parameter, named for the refusal (as sent, and as read when that differs). */
 function overrideIn(where: string, names: Iterable<string>): string | undefined {
@@ -255,6 +248,16 @@ function partNameReadings(ext: boolean, value: string): string[] {
   const raw = ext ? inner.slice(inner.indexOf("'", inner.indexOf("'") + 1) + 1) : inner;
   const unescaped = raw.replace(/\\(.)/g, '$1');
   return [raw, unescaped, percentDecoded(raw) ?? raw, encodedWordDecoded(unescaped) ?? raw];
+}
+
+/**
+ * The names a multipart part's Content-Disposition value gives it, in every way a parser could read
+ * its name parameter (partNameReadings), each once; none when it has no name parameter.
+ */
+export function partNames(disposition: string): string[] {
+  const names = new Set<string>();
+  for (const m of disposition.matchAll(PART_NAME)) for (const n of partNameReadings(m[1] === '*', m[2] ?? '')) names.add(n);
+  return [...names];
 }
 
 /**

@@ -27,6 +27,8 @@ import {
   acceptEncoding, boundHeaderLines, boundTarget, endToEnd, headerValue, MASKED_RESPONSE_DROP, maskHeaderValue, maskResponseHeaders, methodOverrideParam, multipartOverride, REQUEST_DROP, requestContentCoding, requestProblem,
 } from './headers.ts';
 import { HttpSessions } from './sessions.ts';
+import { CredentialRedactor, redactedWhole, type CredentialStream } from './credential-redaction.ts';
+import { isFormType, mergedReadings, readFormBody } from './form-body.ts';
 import { dispatchUpstream, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 import { BodyBudget, BodyRefusal, collectBody, hasRequestBody, NO_BODY, type CollectedBody } from '../body-budget.ts';
@@ -65,7 +67,11 @@ type RequestBody = CollectedBody;
  * The request as judged, and as it is forwarded (target, method and headers are the same); `abort`
  * fires when the agent goes away (or its session closes while forwarding): one per request.
  */
-interface Outgoing { method: string; target: string; headers: Record<string, string | string[]>; masking: boolean; body: RequestBody; abort: AbortController }
+interface Outgoing {
+  method: string; target: string; headers: Record<string, string | string[]>; masking: boolean; body: RequestBody; abort: AbortController;
+  /** The credentials the forwarded request carries, redacted in all that comes back of it (set once the upstream is known). */
+  redactor?: CredentialRedactor | undefined;
+}
 
 const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 503 } as const;
 const MAX_TEXT_IN_COMMAND = 60 * 1024;
@@ -161,6 +167,20 @@ function jsonBody(req: IncomingMessage, body: RequestBody): unknown {
 }
 
 /**
+ * The body the policy judges, with a form's fields read as the body (form-body.ts) when the body
+ * reaches the upstream as a form (urlencoded, multipart, or unlabelled, which Rack reads as one);
+ * merged with its JSON reading when it has both. A form that cannot be judged is refused (400).
+ */
+function withFormFields(req: IncomingMessage, body: RequestBody, json: unknown): unknown {
+  const type = upstreamType(req);
+  if (body.kind !== 'buffered' || body.data.length === 0 || !isFormType(type)) return json;
+  const form = readFormBody(body.data, type);
+  const merged = form.ok ? (json === undefined ? { ok: true as const, body: form.fields } : mergedReadings(json, form.fields)) : form;
+  if (!merged.ok) throw new ExchangeError(400, 'AmbiguousBody', `the request body cannot be judged: ${merged.problem}; send strict UTF-8 JSON (RFC 8259) labelled application/json, or a form whose fields are each a value or an object`);
+  return merged.body;
+}
+
+/**
  * A method override hidden in the query or the body (`_method=DELETE`, as Rails, Laravel, Symfony
  * and Express's method-override read it); a body of a type frameworks read such fields from that
  * is too large to inspect is refused too (413).
@@ -211,6 +231,12 @@ function sized(headers: Record<string, string | string[]>, length: number): Reco
   return headerValue(headers, 'content-length') === undefined ? { ...headers, 'content-length': String(length) } : headers;
 }
 
+/** What an exchange that failed is recorded and answered with; it can quote the upstream (a Content-Type it answered): redacted like its answers. */
+function exchangeError(err: unknown, signal: AbortSignal, redactor: CredentialRedactor | undefined): string {
+  const error = signal.aborted ? errorMessage(signal.reason) : errorMessage(err);
+  return redactor === undefined ? error : redactor.text(error);
+}
+
 /** Resolves when `res` can take more data, or has closed. */
 async function write(res: ServerResponse, chunk: Buffer): Promise<void> {
   if (chunk.length === 0 || res.destroyed) return;
@@ -238,8 +264,15 @@ const CHECKED_TARGETS_KEPT = 512;
 /** Longer targets are checked every time rather than kept. */
 const CHECKED_TARGET_MAX_LENGTH = 2048;
 
-interface PolicyTraits { masking: boolean; judgesBodies: boolean }
-const NO_POLICY: PolicyTraits = { masking: true, judgesBodies: false };
+/** judgesBodies: a restrictive rule reads request bodies; readsBodies: any rule does (forms are read as bodies then). */
+interface PolicyTraits { masking: boolean; judgesBodies: boolean; readsBodies: boolean }
+const NO_POLICY: PolicyTraits = { masking: true, judgesBodies: false, readsBodies: false };
+
+/**
+ * Methods that ask the upstream to echo the request back (TRACE; TRACK, IIS's), with the
+ * credential the sidecar adds to it: judged and recorded like any request, never forwarded (405).
+ */
+const ECHO_METHODS: ReadonlySet<string> = new Set(['TRACE', 'TRACK']);
 
 /** How an exchange went; `last`: the last bytes of the answer, held back until the exchange is recorded. */
 interface Forwarded { status: number; bytes: number; sample?: { sample: string; truncated: boolean }; error?: string; last?: Buffer }
@@ -265,6 +298,8 @@ export class HttpProxy {
   readonly #sha256: (b: Buffer) => string;
   #lastAuthorization: { value: string; credential: string | undefined } | undefined;
   readonly #checkedTargets = new Map<string, CheckedTarget>();
+  /** The credential redactor of each upstream setting (null: it sends no credential). */
+  readonly #redactors = new WeakMap<HttpUpstream, CredentialRedactor | null>();
 
   constructor(opts: HttpListenerOptions, sha256: (b: Buffer) => string) {
     this.#opts = opts;
@@ -419,17 +454,41 @@ export class HttpProxy {
     // goes to the policy as sent, which refuses it (Unparseable) and records the attempt.
     const norm = this.#checkedTarget(req.url ?? '/');
     const target = norm.ok ? norm.target : req.url ?? '/';
-    const json = this.#judgedBody(req, body, norm.ok ? norm.query : undefined);
+    const json = this.#judgedBody(req, body, norm.ok ? norm : undefined);
     const masking = this.#traits().masking;
     const forwarded = this.#forwardHeaders(req, masking);
     const command: Command = { protocol: 'http', method, path: target, ...opt('jsonBody', json) };
     const auth = await session.authorize(command, {
       commandText: requestText(method, norm.ok ? norm.bound : target, boundHeaderLines(forwarded), body, this.#sha256),
       signal: clientGone.signal,
-      ...opt('unapprovable', body.kind === 'streamed' ? `the request body is larger than ${this.#opts.maxBufferedBody} bytes and cannot be bound to an approval` : undefined),
+      ...opt('unapprovable', this.#unapprovable(method, body)),
     });
     const forwarding = this.#answer(res, session, auth, { method, target, headers: forwarded, masking, body, abort: clientGone });
     if (forwarding !== undefined) await forwarding;
+  }
+
+  /** Why a request cannot be held for approval (a requireApproval decision denies it then); undefined when it can. */
+  #unapprovable(method: string, body: RequestBody): string | undefined {
+    if (ECHO_METHODS.has(method)) return `${method} is never forwarded (the upstream would echo the request back, with the credential the sidecar adds)`;
+    return body.kind === 'streamed' ? `the request body is larger than ${this.#opts.maxBufferedBody} bytes and cannot be bound to an approval` : undefined;
+  }
+
+  /**
+   * An allowed TRACE or TRACK: the upstream would echo the request, with the target credential the
+   * sidecar adds, back to the agent (Apache answers TRACE so by default). Recorded as refused, then
+   * answered 405, as CONNECT is.
+   */
+  async #refuseEcho(res: ServerResponse, auth: Extract<Authorization, { verdict: 'allow' }>, method: string): Promise<void> {
+    this.#count(refusedOutcome(405));
+    const message = `${method} is not forwarded by the Guarita sidecar: the upstream would echo the request back, with the credential the sidecar adds to it; send the request you want to see with its own method`;
+    try {
+      await auth.complete({ result: { status: 405, bytes: 0, error: message }, masked: {}, durationMs: 0 });
+    } catch (err) {
+      this.#opts.logger.error({ err: errorMessage(err) }, 'the refusal could not be recorded');
+      sendJson(res, 503, { error: 'Unavailable', message: errorMessage(err) });
+      return;
+    }
+    sendJson(res, 405, { error: 'MethodNotAllowed', message });
   }
 
   /** Answers a refusal or a hold at once; an allowed request is forwarded (the promise of its exchange). */
@@ -445,6 +504,7 @@ export class HttpProxy {
       sendJson(res, 409, { error: 'ApprovalPending', approvalRequest: auth.approvalRequest, message: auth.message }, { 'x-guarita-approval-request': auth.approvalRequest, 'retry-after': '10' });
       return;
     }
+    if (ECHO_METHODS.has(out.method)) return this.#refuseEcho(res, auth, out.method);
     this.#count('allowed');
     return this.#forward(res, session, auth, out);
   }
@@ -480,19 +540,22 @@ export class HttpProxy {
   }
 
   /** The JSON body the policy judges, or the refusal of a body it cannot judge (too large, ambiguous, a method override). */
-  #judgedBody(req: IncomingMessage, body: RequestBody, query: string | undefined): unknown {
+  #judgedBody(req: IncomingMessage, body: RequestBody, target: { query: string } | undefined): unknown {
     const encoded = this.#encodedBody(req, body);
     if (encoded !== undefined) throw encoded;
     const json = jsonBody(req, body);
     if (body.kind === 'streamed' && this.#traits().judgesBodies) {
       throw new ExchangeError(413, 'BodyTooLarge', `a deny or requireApproval rule of the policy matches request bodies (match.http.jsonBody), and a body over ${this.#opts.maxBufferedBody} bytes cannot be judged; send a smaller body`);
     }
+    if (target === undefined) return json;
+    const judged = this.#traits().readsBodies ? withFormFields(req, body, json) : json;
+    const query = target.query;
     // Without a body and a query there is no field an override could hide in (the headers were checked).
-    if (query !== undefined && (query !== '' || body.kind !== 'none')) {
+    if (query !== '' || body.kind !== 'none') {
       const override = overrideProblem(req, query, body, json, this.#opts.maxBufferedBody);
       if (override !== undefined) throw override;
     }
-    return json;
+    return judged;
   }
 
   /**
@@ -528,7 +591,8 @@ export class HttpProxy {
     let traits = this.#policyTraits.get(available.target);
     if (traits === undefined) {
       const spec = available.target.policy.spec;
-      traits = { masking: spec.masking?.enabled !== false, judgesBodies: spec.rules.some((r) => r.action !== 'allow' && (r.match?.http?.jsonBody?.length ?? 0) > 0) };
+      const bodyRules = spec.rules.filter((r) => (r.match?.http?.jsonBody?.length ?? 0) > 0);
+      traits = { masking: spec.masking?.enabled !== false, judgesBodies: bodyRules.some((r) => r.action !== 'allow'), readsBodies: bodyRules.length > 0 };
       this.#policyTraits.set(available.target, traits);
     }
     return traits;
@@ -569,7 +633,7 @@ export class HttpProxy {
       maskSession = session.newMaskSession();
       forwarded = await this.#relay(res, session, out, abort.signal, maskSession);
     } catch (err) {
-      forwarded = { ...forwarded, error: abort.signal.aborted ? errorMessage(abort.signal.reason) : errorMessage(err), status: forwarded.status || (res.headersSent ? res.statusCode : 502) };
+      forwarded = { ...forwarded, error: exchangeError(err, abort.signal, out.redactor), status: forwarded.status || (res.headersSent ? res.statusCode : 502) };
       if (!res.headersSent && !(err instanceof ExchangeError)) this.#opts.logger.warn({ err: forwarded.error, target: this.#opts.target.target }, 'upstream request failed');
     } finally {
       cutWithSession.delete(abort);
@@ -626,6 +690,8 @@ export class HttpProxy {
 
   async #relay(res: ServerResponse, session: Session, out: Outgoing, signal: AbortSignal, maskSession: ReturnType<Session['newMaskSession']>): Promise<Forwarded> {
     const upstream = this.#upstreamFor();
+    const redactor = this.#redactorFor(upstream);
+    out.redactor = redactor;
     const { masking, body } = out;
     const t0 = performance.now();
     const route = this.#route(upstream);
@@ -641,13 +707,8 @@ export class HttpProxy {
     const up = await dispatchUpstream(route.pool, request, signal);
     this.#upstreamLatency ??= this.#opts.metrics.upstreamLatency.labels({ target: this.#opts.target.target, protocol: 'http' });
     this.#upstreamLatency.observe((performance.now() - t0) / 1000);
-    // Response headers are masked like bodies (custom headers, Content-Disposition, Location...).
-    const headersFor = (drop?: ReadonlySet<string>, rewritten?: string): Record<string, string | string[]> => {
-      const h = endToEnd(up.headers, drop);
-      return masking ? maskResponseHeaders(h, (t) => maskSession.maskText(t), rewritten) : h;
-    };
-    const noBody = out.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304;
-    if (noBody) {
+    const headersFor = answerHeaders(up, masking, maskSession, redactor);
+    if (hasNoBody(out.method, up.statusCode)) {
       await up.body.dump();
       res.writeHead(up.statusCode, headersFor());
       return { status: up.statusCode, bytes: 0 };
@@ -655,14 +716,42 @@ export class HttpProxy {
     const type = parseContentType(headerValue(up.headers, 'content-type'));
     const kind = bodyKind(type);
     const sampleLimit = session.recordingLimits().maxBytes;
-    if (!masking) return this.#passthrough(res, up, kind, headersFor());
-    if (kind === 'binary') return this.#binary(res, up, type, maskSession, sampleLimit, headersFor);
+    const exchange: Answer = { res, up, type, maskSession, sampleLimit, redactor };
+    if (!masking) return redactor === undefined ? this.#passthrough(exchange, kind, headersFor()) : this.#unmaskedRedacted(exchange, kind, headersFor);
+    if (kind === 'binary') return this.#binary(exchange, headersFor);
     // A JSON or text answer's Content-Type is set again from its parsed value, masked then (#text).
-    return this.#text(res, up, kind, type, maskSession, sampleLimit, headersFor(MASKED_RESPONSE_DROP, type === undefined ? undefined : 'content-type'));
+    return this.#text(exchange, kind, headersFor(MASKED_RESPONSE_DROP, type === undefined ? undefined : 'content-type'));
+  }
+
+  /** The redactor of the credentials the sidecar sends this upstream (one per upstream setting), or undefined when it sends none. */
+  #redactorFor(upstream: HttpUpstream): CredentialRedactor | undefined {
+    if (upstream.token === undefined) return undefined;
+    let redactor = this.#redactors.get(upstream);
+    if (redactor === undefined) {
+      redactor = CredentialRedactor.of([upstream.token]) ?? null;
+      this.#redactors.set(upstream, redactor);
+    }
+    return redactor ?? undefined;
+  }
+
+  /**
+   * A body with masking off, from an upstream the sidecar sends a credential: decoded from its
+   * content-encoding so the credential can be found in it (an encoding the sidecar cannot decode
+   * is refused), then passed through redacted.
+   */
+  async #unmaskedRedacted(a: Answer, kind: string, headersFor: HeadersFor): Promise<Forwarded> {
+    const decoder = decoderFor(headerValue(a.up.headers, 'content-encoding'));
+    if (typeof decoder === 'string') {
+      a.up.body.discard();
+      throw new ExchangeError(502, 'BadGateway', `the response cannot be checked for the target credential the sidecar sent: ${decoder}; refused rather than passed unchecked`);
+    }
+    if (decoder === undefined) return this.#passthrough(a, kind, headersFor());
+    return this.#passthrough(a, kind, headersFor(MASKED_RESPONSE_DROP), decodedBody(a.up.body, decoder));
   }
 
   /** A JSON or text body with masking on: decoded and masked in stream, or forwarded as it is when masking cannot change it. */
-  async #text(res: ServerResponse, up: UpstreamResponse, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
+  async #text(a: Answer, kind: 'json' | 'text', headers: Record<string, string | string[]>): Promise<Forwarded> {
+    const { up, type } = a;
     const { decoder, text } = this.#decoders(up, type);
     const declared = Number(headerValue(up.headers, 'content-length') ?? Number.NaN);
     // A small UTF-8 body of declared length is read whole (a stream of unknown length, such as
@@ -671,27 +760,27 @@ export class HttpProxy {
     // pass when it is strict UTF-8 without a byte-order mark (what the pipeline would send for it).
     if (decoder === undefined && (text === UTF8 || text.encoding === 'utf-8') && Number.isSafeInteger(declared) && declared <= WHOLE_BODY_LIMIT) {
       const whole = await up.body.whole();
-      if (passesUnchanged(whole, kind, maskSession)) return this.#unchanged(res, up, type, whole, maskSession, sampleLimit, headers);
+      if (passesUnchanged(whole, kind, a.maskSession)) return this.#unchanged(a, whole, headers);
       let masked;
       try {
-        masked = maskWholeUtf8(whole, kind, maskSession, sampleLimit);
+        masked = maskWholeUtf8(whole, kind, a.maskSession, a.sampleLimit);
       } catch (err) {
         throw unmaskable(type, err);
       }
-      if (masked !== undefined) return this.#maskedWhole(res, up, type, masked, maskSession, headers);
-      return this.#masked(res, up, kind, type, whole, textDecoderOf(text), maskSession, sampleLimit, headers);
+      if (masked !== undefined) return this.#maskedWhole(a, masked, headers);
+      return this.#masked(a, kind, whole, textDecoderOf(text), headers);
     }
-    return this.#masked(res, up, kind, type, decodedBody(up.body, decoder), textDecoderOf(text), maskSession, sampleLimit, headers);
+    return this.#masked(a, kind, decodedBody(up.body, decoder), textDecoderOf(text), headers);
   }
 
   /** A body masked whole (maskWholeUtf8): the masking path's answer, in one write with its length, released once recorded. */
-  #maskedWhole(res: ServerResponse, up: UpstreamResponse, type: ReturnType<typeof parseContentType>, masked: MaskedWhole, maskSession: ReturnType<Session['newMaskSession']>, headers: Record<string, string | string[]>): Forwarded {
-    const contentType = maskedContentType(type);
-    if (contentType !== undefined) headers['content-type'] = maskHeaderValue(contentType, (t) => maskSession.maskText(t));
+  #maskedWhole(a: Answer, masked: MaskedWhole, headers: Record<string, string | string[]>): Forwarded {
+    relabel(headers, maskedContentType(a.type), a);
+    const sent = a.redactor === undefined ? masked : redactedWhole(a.redactor, masked.bytes, a.sampleLimit);
     // The upstream's Content-Length was dropped with what masking changes (MASKED_RESPONSE_DROP).
-    headers['content-length'] = String(masked.bytes.length);
-    res.writeHead(up.statusCode, headers);
-    return { status: up.statusCode, bytes: masked.bytes.length, sample: masked.sample, last: masked.bytes };
+    headers['content-length'] = String(sent.bytes.length);
+    a.res.writeHead(a.up.statusCode, headers);
+    return { status: a.up.statusCode, bytes: sent.bytes.length, sample: { sample: sent.sample.sample, truncated: sent.sample.truncated || masked.sample.truncated }, last: sent.bytes };
   }
 
   /**
@@ -699,14 +788,14 @@ export class HttpProxy {
    * gives (headers masked, Content-Type as the pipeline labels UTF-8, the body's own length), in one
    * write released once recorded; the record's sample is the body's start, as the pipeline keeps it.
    */
-  #unchanged(res: ServerResponse, up: UpstreamResponse, type: ReturnType<typeof parseContentType>, body: Buffer, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Forwarded {
-    const contentType = maskedContentType(type);
-    if (contentType !== undefined) headers['content-type'] = maskHeaderValue(contentType, (t) => maskSession.maskText(t));
+  #unchanged(a: Answer, whole: Buffer, headers: Record<string, string | string[]>): Forwarded {
+    relabel(headers, maskedContentType(a.type), a);
+    const body = a.redactor === undefined ? whole : a.redactor.bytes(whole);
     headers['content-length'] = String(body.length);
-    res.writeHead(up.statusCode, headers);
+    a.res.writeHead(a.up.statusCode, headers);
     // Cut to the recording limit here (on a byte; the enforcer cuts on a character boundary).
-    const sample = body.subarray(0, sampleLimit + 4).toString('utf8');
-    return { status: up.statusCode, bytes: body.length, sample: { sample, truncated: body.length > sampleLimit }, last: body };
+    const sample = body.subarray(0, a.sampleLimit + 4).toString('utf8');
+    return { status: a.up.statusCode, bytes: body.length, sample: { sample, truncated: body.length > a.sampleLimit }, last: body };
   }
 
   /**
@@ -715,7 +804,8 @@ export class HttpProxy {
    * are text (JSON or CSV served as application/octet-stream, multipart, UTF-16); otherwise passed
    * through or refused as GUARITA_HTTP_BINARY says.
    */
-  async #binary(res: ServerResponse, up: UpstreamResponse, type: ReturnType<typeof parseContentType>, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headersFor: (drop?: ReadonlySet<string>) => Record<string, string | string[]>): Promise<Forwarded> {
+  async #binary(a: Answer, headersFor: HeadersFor): Promise<Forwarded> {
+    const { up, type } = a;
     const decoder = decoderFor(headerValue(up.headers, 'content-encoding'));
     if (typeof decoder === 'string') {
       up.body.discard();
@@ -723,19 +813,20 @@ export class HttpProxy {
     }
     const { head, complete, rest } = await peek(decodedBody(up.body, decoder), SNIFF_BYTES);
     const text = sniffText(head, complete);
-    if (text !== undefined) return this.#masked(res, up, 'text', type, rest, new TextDecoder(text), maskSession, sampleLimit, headersFor(MASKED_RESPONSE_DROP));
-    return this.#passthrough(res, up, 'binary', headersFor(decoder === undefined ? undefined : MASKED_RESPONSE_DROP), rest);
+    if (text !== undefined) return this.#masked(a, 'text', rest, new TextDecoder(text), headersFor(MASKED_RESPONSE_DROP));
+    return this.#passthrough(a, 'binary', headersFor(decoder === undefined ? undefined : MASKED_RESPONSE_DROP), rest);
   }
 
-  async #passthrough(res: ServerResponse, up: UpstreamResponse, kind: string, headers: Record<string, string | string[]>, source?: AsyncIterable<Buffer>): Promise<Forwarded> {
+  /** A body passed through as it is (masking off, or binary), but for the target credential (redacted when the sidecar sent one). */
+  async #passthrough(a: Answer, kind: string, headers: Record<string, string | string[]>, source?: AsyncIterable<Buffer>): Promise<Forwarded> {
+    const { res, up } = a;
     if (kind === 'binary' && this.#opts.binary === 'refuse') {
       up.body.discard();
       throw new ExchangeError(502, 'BadGateway', `the upstream answered ${headerValue(up.headers, 'content-type') ?? 'a binary body'}, which cannot be masked, and GUARITA_HTTP_BINARY=refuse`);
     }
     let bytes = 0;
     let held: Buffer | undefined;
-    const chunks: AsyncIterable<Buffer> = source ?? up.body.stream();
-    for await (const chunk of chunks) {
+    for await (const chunk of redacted(source ?? up.body.stream(), a)) {
       bytes += chunk.length;
       if (held !== undefined) {
         if (!res.headersSent) res.writeHead(up.statusCode, headers);
@@ -760,24 +851,25 @@ export class HttpProxy {
     return { decoder, text };
   }
 
-  async #masked(res: ServerResponse, up: UpstreamResponse, kind: 'json' | 'text', type: ReturnType<typeof parseContentType>, source: AsyncIterable<Buffer> | Buffer, text: TextDecoder, maskSession: ReturnType<Session['newMaskSession']>, sampleLimit: number, headers: Record<string, string | string[]>): Promise<Forwarded> {
-    const pipeline = new MaskingPipeline(maskSession, kind, text, sampleLimit);
+  async #masked(a: Answer, kind: 'json' | 'text', source: AsyncIterable<Buffer> | Buffer, text: TextDecoder, headers: Record<string, string | string[]>): Promise<Forwarded> {
+    const { res, up, type } = a;
+    const pipeline = new MaskingPipeline(a.maskSession, kind, text, a.sampleLimit);
+    const output = new MaskedOutput(pipeline, a.redactor?.stream(a.sampleLimit));
     // Headers wait until masked bytes are written (the second piece of masked output, or the end):
     // a body found unmaskable before then is refused with a 502 naming why; one found later is cut
     // (the connection closes, the record says why).
     const writeHead = (): void => {
       if (res.headersSent) return;
-      const contentType = pipeline.bomEncoding !== undefined && type !== undefined ? `${type.mime}; charset=utf-8` : maskedContentType(type);
       // Rebuilt from the upstream's value: masked like every other header (a parameter can carry an identifier).
-      if (contentType !== undefined) headers['content-type'] = maskHeaderValue(contentType, (t) => maskSession.maskText(t));
+      relabel(headers, pipeline.bomEncoding !== undefined && type !== undefined ? `${type.mime}; charset=utf-8` : maskedContentType(type), a);
       res.writeHead(up.statusCode, headers);
     };
     let held: Buffer | undefined;
     let tail: Buffer;
     try {
       // A body in hand whole (read by its declared length) is masked in this turn, without an iterator.
-      held = Buffer.isBuffer(source) ? nonEmpty(pipeline.push(source)) : await maskStream(res, source, pipeline, writeHead);
-      tail = pipeline.end();
+      held = Buffer.isBuffer(source) ? nonEmpty(output.push(source)) : await maskStream(res, source, output, writeHead);
+      tail = output.end();
     } catch (err) {
       up.body.discard();
       throw unmaskable(type, err);
@@ -787,7 +879,98 @@ export class HttpProxy {
     // one write with the headers (released once recorded), instead of chunk framing and a last chunk.
     if (!res.headersSent) Object.assign(headers, sized(headers, last.length));
     writeHead();
-    return { status: up.statusCode, bytes: pipeline.bytesOut, sample: pipeline.sample(), last };
+    return { status: up.statusCode, bytes: output.bytesOut(), sample: output.sample(), last };
+  }
+}
+
+/** Whether an answer has no body (HEAD, 204, 304). */
+const hasNoBody = (method: string, status: number): boolean => method === 'HEAD' || status === 204 || status === 304;
+
+/** One upstream answer being relayed, and what shapes the agent's copy and the record of it. */
+interface Answer {
+  res: ServerResponse;
+  up: UpstreamResponse;
+  type: ReturnType<typeof parseContentType>;
+  maskSession: ReturnType<Session['newMaskSession']>;
+  /** How much of the answer the record keeps (spec.recording.maxBytes). */
+  sampleLimit: number;
+  /** The credentials the request carried, redacted in the answer and its record. */
+  redactor: CredentialRedactor | undefined;
+}
+
+/** The answer's headers for the agent, without those in `drop`; `rewritten`: one the caller sets again itself. */
+type HeadersFor = (drop?: ReadonlySet<string>, rewritten?: string) => Record<string, string | string[]>;
+
+/**
+ * The upstream's end-to-end headers as the agent gets them: masked like bodies (custom headers,
+ * Content-Disposition, Location...), and the credentials the request carried redacted. Set-Cookie
+ * is kept (masked and redacted): a cookie the upstream issues may be a session opened by the
+ * sidecar's credential, but the sidecar cannot tell one from a preference or CSRF cookie, and
+ * APIs the agent reaches through it keep working by cookie only when it is passed (see
+ * docs/sidecar.md, Headers).
+ */
+function answerHeaders(up: UpstreamResponse, masking: boolean, maskSession: ReturnType<Session['newMaskSession']>, redactor: CredentialRedactor | undefined): HeadersFor {
+  return (drop, rewritten) => {
+    const h = endToEnd(up.headers, drop);
+    const masked = masking ? maskResponseHeaders(h, (t) => maskSession.maskText(t), rewritten) : h;
+    return redactor === undefined ? masked : redactor.headers(masked);
+  };
+}
+
+/** Sets the Content-Type of a rewritten body from the upstream's value: masked, and the credentials redacted. */
+function relabel(headers: Record<string, string | string[]>, contentType: string | undefined, a: Answer): void {
+  if (contentType === undefined) return;
+  const masked = maskHeaderValue(contentType, (t) => a.maskSession.maskText(t));
+  headers['content-type'] = a.redactor === undefined ? masked : a.redactor.text(masked);
+}
+
+/** A body's chunks as the agent gets them: as they are, or with the credentials redacted (redactedChunks). */
+function redacted(source: AsyncIterable<Buffer>, a: Answer): AsyncIterable<Buffer> {
+  return a.redactor === undefined ? source : redactedChunks(source, a.redactor.stream(a.sampleLimit));
+}
+
+/** A body's chunks with the credentials redacted (CredentialStream: a credential split over two chunks is found whole). */
+async function* redactedChunks(source: AsyncIterable<Buffer>, stream: CredentialStream): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    const out = stream.push(chunk);
+    if (out.length > 0) yield out;
+  }
+  const last = stream.end();
+  if (last.length > 0) yield last;
+}
+
+/** The masking pipeline's output, through the credential redactor when the request carried a credential; the record's sample is of what is sent. */
+class MaskedOutput {
+  readonly #pipeline: MaskingPipeline;
+  readonly #redacting: CredentialStream | undefined;
+
+  constructor(pipeline: MaskingPipeline, redacting: CredentialStream | undefined) {
+    this.#pipeline = pipeline;
+    this.#redacting = redacting;
+  }
+
+  push(chunk: Buffer): Buffer {
+    const out = this.#pipeline.push(chunk);
+    return this.#redacting === undefined ? out : this.#redacting.push(out);
+  }
+
+  end(): Buffer {
+    const out = this.#pipeline.end();
+    if (this.#redacting === undefined) return out;
+    const before = this.#redacting.push(out);
+    const rest = this.#redacting.end();
+    return rest.length === 0 ? before : Buffer.concat([before, rest]);
+  }
+
+  bytesOut(): number {
+    return this.#redacting?.bytesOut ?? this.#pipeline.bytesOut;
+  }
+
+  sample(): { sample: string; truncated: boolean } {
+    const masked = this.#pipeline.sample();
+    if (this.#redacting === undefined) return masked;
+    const sent = this.#redacting.sample();
+    return { sample: sent.sample, truncated: sent.truncated || masked.truncated };
   }
 }
 
@@ -807,10 +990,10 @@ function unmaskable(type: ReturnType<typeof parseContentType>, err: unknown): un
 }
 
 /** Masks a streamed body, writing each masked piece once the next one exists; returns the last piece, held back. */
-async function maskStream(res: ServerResponse, source: AsyncIterable<Buffer>, pipeline: MaskingPipeline, writeHead: () => void): Promise<Buffer | undefined> {
+async function maskStream(res: ServerResponse, source: AsyncIterable<Buffer>, output: MaskedOutput, writeHead: () => void): Promise<Buffer | undefined> {
   let held: Buffer | undefined;
   for await (const chunk of source) {
-    const out = pipeline.push(chunk);
+    const out = output.push(chunk);
     if (out.length === 0) continue;
     if (held !== undefined) {
       writeHead();
