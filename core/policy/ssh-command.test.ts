@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { legacyScp, namesStdin, parseCommandLine, splitOptionClusters } from './ssh-command.ts';
+import { clusterHead, legacyScp, namesStdin, parseCommandLine, splitOptionClusters } from './ssh-command.ts';
 
 const words = (line: string): string[] => {
   const r = parseCommandLine(line);
@@ -265,5 +265,117 @@ describe('namesStdin: the operands an interpreter reads from fd 0', () => {
     ['dev/stdin', false], ['./dev/stdin', false], ['a/../dev/x', false], ['/opt/dev/stdin', false], ['/opt/x.py', false], ['x.py', false],
   ])('%s → %s', (word, expected) => {
     expect(namesStdin(word)).toBe(expected);
+  });
+});
+
+// Round 10b review: runners and interpreters are matched by name pattern (a base name with the
+// version, build and architecture suffixes distributions add), every awk spelling of -f is read,
+// and a short option cluster is read only up to its first letter that takes a value.
+describe('runners and interpreters under every name they are installed as (round 10b)', () => {
+  it.each([
+    // Tcl, Tk and Expect, versioned (Debian's tclsh is an alternatives link to tclsh8.6).
+    'tclsh8.6', 'wish8.6', 'expect5.45', 'jimsh', '/usr/bin/tclsh8.6 /opt/x.tcl', 'tclsh8.6 /opt/x.tcl',
+    // Shells under package, versioned and static names, and shells whose name has no sh.
+    'ksh93', 'ksh2020', 'lksh', 'mksh-static', 'bash-static', 'bash5.2', 'bash-5.2', 'zsh5', 'zsh-5.9', 'yash', 'posh', 'oksh',
+    'loksh', 'pdksh', 'static-sh', 'sh.distrib', 'busybox.static', 'pwsh', 'powershell', 'pwsh -Command -', 'rc', 'es', 'hush',
+    'sash', 'osh', 'ysh', 'xonsh', 'elvish', 'nu', 'ksh93 -c id', '/bin/mksh-static -c id',
+    // Other runners under suffixed names, gdb's target names, perf.
+    'gdb-multiarch -ex run', 'gdbserver :1 /bin/id', 'perf record id', 'perf_5.10 stat id', 'valgrind.bin id', 'nc6 -e /bin/sh h 1',
+    'strace.static id', 'nohup.real id',
+  ])('%s is refused as a runner', (line) => {
+    const r = parseCommandLine(line);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problem).toContain('runs another command');
+  });
+
+  it.each([
+    // With no script, each reads its program from stdin.
+    'raku', 'rakudo', 'perl6', 'micropython', 'ts-node', 'ts-node-esm', 'tsx', 'qjs', 'coffee', 'jrunscript', 'bb', 'ruby3.1', 'node18',
+    'lua5.4', 'php8.2-dbg', 'ts-node -', 'raku /dev/stdin', 'micropython -',
+  ])('%s reads its program from stdin', (line) => {
+    const r = parseCommandLine(line);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problem).toMatch(/stdin/);
+  });
+
+  it.each([
+    'raku -e x', 'rakudo -e x', 'perl6 -MFoo /opt/x.p6', 'ts-node -e x', 'ts-node --eval=x /opt/x.ts', 'tsx -p x', 'micropython -c x',
+    'qjs -e x', 'bb -e x', 'bb --eval x', 'coffee -e x', 'jrunscript -e x', 'ruby3.1 -e x', 'nodejs18 -e x',
+  ])('%s runs program text given in its arguments', (line) => {
+    const r = parseCommandLine(line);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problem).toContain('runs program text');
+  });
+
+  it.each([
+    // Names that merely start or end like a shell, a runner or gdb are not one.
+    'shasum /x', 'sha256sum /x', 'shred /x', 'shuf /x', 'ssh-keygen -l -f /x', 'ssh-add -l', 'shellcheck /x', 'gdbus introspect',
+    'wishlist', 'expr 1 + 1', 'nice-tool', 'dash-board', 'timeout-x', 'flash', 'push', 'lsblk', 'hashdeep /x', 'perfquery',
+    // The interpreters with a script file.
+    'raku /opt/x.raku', 'ts-node /opt/x.ts', 'tsx /opt/x.ts', 'micropython /opt/x.py', 'coffee /opt/x.coffee', 'bb /opt/x.clj',
+    'qjs /opt/x.js', 'ruby3.1 /opt/x.rb', 'lua5.4 /opt/x.lua',
+  ])('%s is still judged as a command', (line) => {
+    expect(() => words(line)).not.toThrow();
+  });
+});
+
+describe('every awk and make spelling of the program file option (round 10b)', () => {
+  it.each([
+    // mawk's -W exec FILE (the last option), abbreviated, attached, with =, in a comma list.
+    'mawk -W exec /dev/stdin', 'mawk -W exec -', 'mawk -We /dev/stdin', 'mawk -W e /dev/stdin', 'mawk -Wexec /dev/stdin',
+    'mawk -Wexec=/dev/stdin', 'mawk -W interactive,exec -', 'awk -We', 'awk -W exec',
+    // gawk's long options, abbreviated as getopt_long allows, and as -W NAME.
+    'gawk --exec /dev/stdin', 'gawk --ex=-', 'gawk --fi=-', 'gawk --f -', 'gawk --inc /dev/stdin', 'gawk -W include /dev/stdin',
+    'gawk -W in /dev/stdin', 'gawk -W file=/dev/stdin',
+    // -f in a cluster, after an operand (getopt may permute), and under other awk names.
+    'gawk -bf -', 'awk /opt/x -f -', 'goawk -f -', 'original-awk -f -', 'busybox-awk -f -', 'mawk1.3 -f -', 'gawk-5.1 -f -',
+    // The debugger reads its commands (which run awk code) from stdin.
+    'gawk -D -f /opt/x.awk', 'gawk --debug -f /opt/x.awk', 'gawk -W debug -f /opt/x.awk',
+    // make: abbreviated long options.
+    'make --fi=-', 'make --makef /dev/stdin',
+  ])('%s reads its program from stdin', (line) => {
+    const r = parseCommandLine(line);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problem).toMatch(/stdin/);
+  });
+
+  it.each(['gawk -bl readfile "{print}"', 'gawk -W load readfile "{print}"', 'gawk --lo=readfile "{print}"', 'make -E "x: ; id"', 'make --eval=x', 'make -kE x'])('%s is refused', (line) => {
+    expect(parseCommandLine(line).ok).toBe(false);
+  });
+
+  it.each([
+    'mawk -W interactive -f /opt/x.awk /x', 'mawk -W version', 'mawk -W dump -f /opt/x.awk', 'gawk --lint -f /opt/x.awk /x',
+    'gawk --field-separator=: -f /opt/x.awk /x', 'gawk -F: -f /opt/x.awk /etc/passwd', 'awk -Fi "{print}" /x', 'gawk -d -f /opt/x.awk',
+    'gawk -W posix -f /opt/x.awk', 'make -C /opt/app build', 'make -f /opt/Makefile', 'make -j4', 'make --file=/opt/Makefile', 'make -Cf build',
+  ])('%s is still judged as a command', (line) => {
+    expect(() => words(line)).not.toThrow();
+  });
+});
+
+describe('a short option cluster is read up to its first letter that takes a value (round 10b)', () => {
+  it.each([
+    ['-rtime', 'IrCE', '-r'], ['-wle', 'IxiDF', '-wle'], ['-Ime', 'IxiDF', '-I'], ['-d:Peek', 'IxiDF', '-d:'], ['-W:no-experimental', 'CEFIrxi', '-W:'],
+    ['-0777ne', 'IxiDF', '-0777ne'], ['--eval', 'e', ''], ['x.rb', 'e', ''], ['-', 'e', ''],
+  ])('%s (valued %s) → %s', (word, valued, head) => {
+    expect(clusterHead(word, valued)).toBe(head);
+  });
+
+  it.each([
+    'ruby -rtime /opt/x.rb', 'ruby -rset /opt/x.rb', 'ruby -rfileutils /opt/x.rb', 'ruby -W:no-experimental /opt/x.rb', 'ruby -Eutf-8 /opt/x.rb',
+    'ruby -Ilibexec /opt/x.rb', 'perl -Ime /opt/x.pl', 'perl -Iperl5lib /opt/x.pl', 'perl -i.orig-e /opt/x.pl /tmp/f', 'python3 -Ximporttime /opt/x.py',
+    'python3 -Wignore::DeprecationWarning /opt/x.py', 'php -dmemory_limit=1G /opt/x.php', 'lua -lsocket /opt/x.lua', 'julia -Cnative /opt/x.jl',
+    'julia -t4 /opt/x.jl', 'dc -f/opt/x.dc',
+  ])('%s is judged as a script run', (line) => {
+    expect(() => words(line)).not.toThrow();
+  });
+
+  it.each([
+    // A code letter before the valued one still counts, clustered or in its own word.
+    'ruby -rtime -e x', 'ruby -er x', 'perl -Ilib -e 1', 'perl -0777ne 1', 'perl -CSe 1', 'perl -d:Peek /opt/x.pl', 'perl -MPOSIX /opt/x.pl',
+    'python3 -Ic x', 'python3 -Bm timeit', 'lua -lsocket -e x', 'php -dmemory_limit=1 -r x', 'julia -Cnative -e 1', 'ruby -ne x',
+  ])('%s runs program text given in its arguments', (line) => {
+    const r = parseCommandLine(line);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problem).toContain('program text');
   });
 });

@@ -42,51 +42,124 @@ export const COMMAND_RUNNERS: ReadonlySet<string> = new Set([
   'jed', 'mcedit', 'vile',
 ]);
 
-/** Programs, by name pattern, that run code or commands from their arguments (pdb3.11 is python -m pdb). */
-const RUNNER_NAME_PATTERNS: readonly RegExp[] = [/^pdb[0-9.]*$/];
+/**
+ * A version, build or architecture suffix distributions give a program's name: ksh93, zsh5,
+ * tclsh8.6, zsh-5.9, mksh-static, bash.static, sh.distrib, valgrind.bin, ruby3.1-dbg. A runner or
+ * an interpreter under such a name is the same program (round 10b review: tclsh8.6 is Debian's
+ * tclsh, which is only an alternatives link).
+ */
+const SUFFIX = String.raw`(?:-?[0-9][0-9.]*)?(?:[-.](?:static|dbg|debug|distrib|bin|real|orig|[0-9][0-9.]*))*`;
+
+/** A family of program names: one of `bases`, with any SUFFIX, or `static-` before it (static-sh). */
+function named(bases: string): RegExp {
+  return new RegExp(`^(?:static-)?(?:${bases})${SUFFIX}$`);
+}
+
+/**
+ * Shells under every name they are installed as: sh with a prefix naming the shell (bash, rbash,
+ * dash, ksh, lksh, mksh, pdksh, oksh, loksh, yash, posh, zsh, csh, tcsh, fish, hush, sash, osh,
+ * ysh, gosh, xonsh, elvish, pwsh and Solaris' pf* profile shells) and any SUFFIX, and shells whose
+ * name has no sh. A name is read whole: shasum, shred and ssh-keygen are not shells.
+ */
+const SHELL = named('(?:pf)?(?:a|ba|rba|da|k|rk|mk|lk|pdk|ok|lok|o|y|ya|po|z|rz|c|tc|fi|hu|sa|e|r|m|j|bo|xon|elvi|go|pw)?sh|es|rc|nu|ion|murex|oil|powershell|busybox|toybox');
+
+/** Programs, by name pattern, that run code or commands from their arguments or stdin. */
+const RUNNER_NAME_PATTERNS: readonly RegExp[] = [
+  // pdb3.11 is python -m pdb.
+  /^pdb[0-9.]*$/,
+  SHELL,
+  // Tcl, Tk and Expect read commands from stdin with no script, and run any program with exec.
+  named('tclsh|wish|expect|expectk|jimsh|tixwish|itkwish|tkcon'),
+  // gdb under its target names (gdb-multiarch) runs a program and shell commands; perf runs the command
+  // after record, stat or trace (Debian's perf is a wrapper around perf_VERSION).
+  /^gdb(?:-[A-Za-z0-9_]+)*$|^gdbserver$|^perf(?:_[0-9][0-9.]*)?$/,
+];
+
+const ENDS_IN_SUFFIX = new RegExp(`${SUFFIX}$`);
+
+/** A COMMAND_RUNNERS name, as given or under a SUFFIX (nc6, expect5.45, valgrind.bin, strace.static). */
+function isRunner(name: string): boolean {
+  const base = name.replace(/^static-/, '').replace(ENDS_IN_SUFFIX, '');
+  return COMMAND_RUNNERS.has(name) || COMMAND_RUNNERS.has(base) || RUNNER_NAME_PATTERNS.some((r) => r.test(name));
+}
 
 // Interpreter names, each family once: the inline-code rule and the stdin rule below read the same
 // names, as distributions install them (python3.11, python3-dbg, perl5.36-x86_64-linux-gnu, php8.2,
-// php-cgi8.2, luajit).
-const PYTHON = /^(python|pypy|jython|graalpy|ipython)[0-9.]*(m|d|u|-dbg|-debug)?$/;
+// php-cgi8.2, luajit, ruby3.1).
+const PYTHON = /^(python|pypy|jython|graalpy|ipython|micropython)[0-9.]*(m|d|u|-dbg|-debug)?$/;
 const PERL = /^perl[0-9.]*(-[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*)?$/;
-const RUBY = /^(ruby|jruby|truffleruby)[0-9.]*$/;
-const NODE = /^(node|nodejs)[0-9.]*$/;
-const PHP = /^php(-cgi|-cli)?[0-9.]*$/;
-const LUA = /^(lua|luajit|texlua)[0-9.]*$/;
+const RUBY = named('ruby|jruby|truffleruby|mruby');
+const NODE = named('node|nodejs');
+const PHP = named('php(?:-cgi|-cli)?');
+const LUA = named('lua|luajit|texlua|luatex');
+/** JavaScript and TypeScript runners other than node: what reads program text as node does. */
+const JS_RUNNERS = named('ts-node(?:-esm|-script|-cwd|-transpile-only)?|tsx|qjs|quickjs|coffee|jrunscript|jjs|rhino');
+/** Raku under its names (perl6 is Raku, not Perl). */
+const RAKU = named('raku|rakudo|perl6');
 
 /** Python standard-library modules run as script files that run their arguments as code (timeit.py STMT, pdb.py -c CMD). */
 const PYTHON_CODE_RUNNERS = /(^|\/)(timeit|code|pdb|trace|profile|cProfile|runpy|doctest)\.py$/;
 
 /**
- * Interpreters and their options that take program text inline (python -c, perl -e, ...): the
- * text can run anything, so a command with one is refused; a script file path is judged as usual.
+ * An interpreter's options that take program text inline (python -c, perl -e, ...): the text can
+ * run anything, so a command with one is refused; a script file path is judged as usual. `short`
+ * is tested on a short option cluster up to its first letter that takes a value (`valued`, whose
+ * value is the rest of the word or the next word) or its first `:` or `=`: `ruby -rtime` is -r
+ * with `time`, not -r -t -i -m -e, and `perl -Ime` is -I with `me` (round 10b review). Digits do
+ * not end a cluster (`perl -0777ne` is -0777 -n -e). `word` is tested on the whole word (long
+ * options, URLs).
  */
-const INLINE_CODE_OPTIONS: ReadonlyArray<{ programs: RegExp; options: RegExp }> = [
+interface InlineCode { programs: RegExp; short?: RegExp; valued?: string; word?: RegExp }
+
+const INLINE_CODE_OPTIONS: readonly InlineCode[] = [
   // -m runs a module with the arguments: timeit and code run their arguments as Python, pdb too.
-  { programs: PYTHON, options: /^-[A-Za-z]*[cm]/ },
+  { programs: PYTHON, short: /[cm]/, valued: 'WXQ' },
   // -M/-m load a module as `use MODULE ...;`, and `-MPOSIX;system(...)` appends code to it; -d:MOD
   // is `use Devel::MOD...;` the same way (-d:Peek;system(...), round 8b review). Any option word
-  // with a `;` is code for the same reason.
-  { programs: PERL, options: /^-(?:[A-Za-z]*(?:[eEmM]|d[:=])|.*;)/ },
-  { programs: RUBY, options: /^-[A-Za-z]*e/ },
+  // with a `;` is code for the same reason. -I, -x, -i, -D and -F take the rest of the word.
+  { programs: PERL, short: /[eEmM]|d[:=]/, valued: 'IxiDF', word: /^-.*;/ },
+  // -C, -E, -F, -I, -r, -x and -i take the rest of the word; -W: takes the rest after its colon.
+  { programs: RUBY, short: /e/, valued: 'CEFIrxi' },
   // A data: URL is program text inline (node --import data:text/javascript,..., deno run data:...);
   // an http(s): one is program text from a server the agent may control.
-  { programs: /^(node|nodejs|deno|bun)[0-9.]*$/, options: /^(-[A-Za-z]*[ep]|--eval|--print|eval$|-e=|--eval=)|(^|=)(data|https?|blob):/i },
-  { programs: PHP, options: /^-[A-Za-z]*[rRBFE]/ },
-  { programs: LUA, options: /^-[A-Za-z]*e/ },
-  { programs: /^(R|Rscript)$/, options: /^(-e|--expr)/ },
+  { programs: new RegExp(`${NODE.source}|^(deno|bun)[0-9.]*$`), short: /[ep]/, valued: 'rC', word: /^(--eval|--print|eval$|-e=|--eval=)|(^|=)(data|https?|blob):/i },
+  { programs: JS_RUNNERS, short: /[ep]/, valued: 'rCPOI', word: /^--(eval|print)|(^|=)(data|https?|blob):/i },
+  { programs: PHP, short: /[rRBFE]/, valued: 'cdztSf' },
+  { programs: LUA, short: /e/, valued: 'l' },
+  { programs: RAKU, short: /[eM]/, valued: 'I' },
+  { programs: /^(R|Rscript)$/, word: /^(-e|--expr)/ },
   // dc's `!` runs a shell command (round 10 review).
-  { programs: /^dc$/, options: /^(-[A-Za-z]*e|--expression)/ },
-  // Other interpreters, with their eval options (gnuplot's `system` and `!` run commands).
-  { programs: /^julia[0-9.]*$/, options: /^(-[A-Za-z]*[eE]|--eval|--print)/ },
-  { programs: /^(octave|octave-cli)[0-9.]*$/, options: /^--eval/ },
-  { programs: /^(guile|racket|sbcl|clisp|ghci|ghc|runghc|runhaskell|elixir|iex|groovy|scala|gnuplot)[0-9.-]*$/, options: /^(-[A-Za-z]*[ecx]|--eval|--expression)/ },
-  { programs: /^erl$/, options: /^-(eval|s|run|S)$/ },
+  { programs: /^dc$/, short: /e/, valued: 'f', word: /^--expression/ },
+  // Other interpreters, with their eval options (gnuplot's `system` and `!` run commands). Their
+  // options taking values are not all known: their clusters are read whole (a refusal at worst).
+  { programs: named('julia'), short: /[eE]/, valued: 'tpOgCJLMH', word: /^--(eval|print)/ },
+  { programs: named('octave|octave-cli'), word: /^--eval/ },
+  { programs: named('guile|racket|sbcl|clisp|ghci|ghc|runghc|runhaskell|elixir|iex|groovy|scala|gnuplot|bb|swipl|ocaml|gosh|csi'), short: /[ecx]/, word: /^--(eval|expression)/ },
+  { programs: /^erl$/, word: /^-(eval|s|run|S)$/ },
 ];
 
-/** awk program text that runs commands or touches other files: system(), pipes, redirections, getline, gawk extensions. */
-const AWK = /^(awk|gawk|mawk|nawk|busybox-awk)$/;
+/** A short option cluster up to and including its first letter that takes a value, or its first `:` or `=` (none for other words). */
+export function clusterHead(word: string, valued: string): string {
+  if (!/^-[^-]/.test(word)) return '';
+  for (let i = 1; i < word.length; i++) {
+    const c = word[i] ?? '';
+    if (valued.includes(c) || c === ':' || c === '=') return word.slice(0, i + 1);
+  }
+  return word;
+}
+
+/** Whether an argument word gives program text inline under `spec`. */
+function givesInlineCode(spec: InlineCode, word: string): boolean {
+  const head = spec.short === undefined ? '' : clusterHead(word, spec.valued ?? '');
+  return (head !== '' && spec.short !== undefined && spec.short.test(head.slice(1))) || matches(spec.word, word);
+}
+
+/**
+ * awk under its names (gawk, mawk, nawk, goawk, original-awk, busybox-awk, mawk1.3), and program
+ * text that runs commands or touches other files: system(), pipes, redirections, getline, gawk
+ * extensions.
+ */
+const AWK = named('(?:[a-z0-9]+-)*[a-z]*awk');
 const AWK_DANGER = /system|\||>|<|getline|@|ENVIRON|PROCINFO/;
 
 /**
@@ -147,7 +220,7 @@ const STDIN_INTERPRETERS: readonly StdinInterpreter[] = [
   // every long one without = is read as taking the next word, so a refusal is the worst a reading
   // error does (julia -q x.jl is refused; write the options after the script or with =).
   {
-    programs: /^(julia|octave|octave-cli|guile|racket|sbcl|clisp|ghci|runghc|runhaskell|erl|escript|elixir|iex|groovy|groovysh|scala|gnuplot|m4|gm4|csi|gsi|irb|pry|rdbg|byebug|bpython|ptpython)[0-9.-]*$/,
+    programs: new RegExp(`${named('julia|octave|octave-cli|guile|racket|sbcl|clisp|ghci|runghc|runhaskell|erl|escript|elixir|iex|groovy|groovysh|scala|gnuplot|m4|gm4|csi|gsi|irb|pry|rdbg|byebug|bpython|ptpython|bb|swipl|gforth|ocaml|gosh|scheme|chezscheme').source}|${JS_RUNNERS.source}|${RAKU.source}`),
     valued: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', flags: /^$/, informational: /^(-v|-V|-h|--version|--help)$/,
   },
 ];
@@ -264,32 +337,113 @@ function startsRepl(spec: StdinInterpreter, script: string | undefined): boolean
 }
 
 /**
- * Programs whose program text comes from a file option, else from an operand they judge as text
- * (awk) or a file in the working directory (make): only the file option can name stdin.
+ * What an awk option does to its program. awk implementations spell -f differently: gawk's
+ * --file, --exec, --include (and -E, -i), mawk's `-W exec FILE`, and both read `-W NAME` as the
+ * long option --NAME, abbreviated as far as it is unique (`-We`, `--fi=FILE`, round 10b review).
+ * A name is read as the option it could abbreviate, fail-closed: `-W in` is gawk's --include
+ * (mawk's -W interactive is spelled at least `int`), `--f` is --file. --debug (-D) reads debugger
+ * commands, which run awk code, from stdin; --load (-l) loads an extension library.
  */
-const PROGRAM_FILE_OPTIONS: ReadonlyArray<{ programs: RegExp; short: RegExp; long: RegExp; what: string }> = [
-  // awk -f - (-f /dev/stdin, --file=-), gawk's -E and -i the same.
-  { programs: AWK, short: /^-[A-Za-z]*?[fEi](.*)$/, long: /^--(?:file|exec|include)(?:=(.*))?$/, what: 'its program file' },
-  // A makefile's recipes are shell commands.
-  { programs: /^(make|gmake|bmake|pmake|remake)$/, short: /^-[A-Za-z]*?f(.*)$/, long: /^--(?:file|makefile)(?:=(.*))?$/, what: 'its makefile (whose recipes are shell commands)' },
-];
+type AwkEffect = 'file' | 'load' | 'debug' | undefined;
+
+function awkLongEffect(name: string): AwkEffect {
+  if (/^(e|f(?!ie)|i(?!nt))/.test(name)) return 'file';
+  if (/^l(?!i)/.test(name)) return 'load';
+  return /^d(?!u)/.test(name) ? 'debug' : undefined;
+}
+
+/** awk's short options: which letters take a value (the rest of the word or the next word), and what they do. */
+const AWK_SHORT: Readonly<Record<string, AwkEffect | 'value' | 'optional'>> = {
+  f: 'file', E: 'file', i: 'file', l: 'load', D: 'debug', F: 'value', v: 'value', e: 'value',
+  // gawk's -d[FILE], -o[FILE], -p[FILE], -L[fatal] take only an attached value.
+  d: 'optional', o: 'optional', p: 'optional', L: 'optional',
+};
+
+/** One option's reading: its effect, its value (undefined: missing), how many following words it took. */
+interface AwkOption { effect: AwkEffect; value?: string | undefined; takes: number }
+
+/** A -W word (attached or next) or a long option: each comma-separated NAME[=VALUE] part read as --NAME. */
+function awkNamed(text: string, next: string | undefined, takes: number): AwkOption {
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    const effect = awkLongEffect(eq < 0 ? part : part.slice(0, eq));
+    if (effect !== undefined) return eq < 0 ? { effect, value: next, takes: takes + 1 } : { effect, value: part.slice(eq + 1), takes };
+  }
+  return { effect: undefined, takes };
+}
+
+/** A short cluster: its letters up to the first that takes a value. */
+function awkShort(word: string, next: string | undefined, after: string | undefined): AwkOption {
+  for (let k = 1; k < word.length; k++) {
+    const o = awkLetter(word[k] ?? '', word.slice(k + 1), next, after);
+    if (o !== undefined) return o;
+  }
+  return { effect: undefined, takes: 0 };
+}
+
+/** One letter of a short cluster with what follows it in the word: undefined when it takes no value (the cluster goes on). */
+function awkLetter(letter: string, attached: string, next: string | undefined, after: string | undefined): AwkOption | undefined {
+  const kind = AWK_SHORT[letter];
+  if (letter === 'W') return attached === '' ? awkNamed(next ?? '', after, 1) : awkNamed(attached, next, 0);
+  if (kind === 'optional') return { effect: undefined, takes: 0 };
+  if (kind === undefined) return undefined;
+  const effect = kind === 'value' ? undefined : kind;
+  return attached === '' ? { effect, value: next, takes: 1 } : { effect, value: attached, takes: 0 };
+}
+
+function awkOption(word: string, next: string | undefined, after: string | undefined): AwkOption {
+  return word.startsWith('--') ? awkNamed(word.slice(2), next, 0) : awkShort(word, next, after);
+}
+
+/** Every option of an awk command line, its values skipped. Operands are passed over, not ended at: some getopts permute. */
+function awkOptions(args: readonly string[]): AwkOption[] {
+  const out: AwkOption[] = [];
+  for (let i = 0; i < args.length && args[i] !== '--'; i++) {
+    const word = args[i] ?? '';
+    if (!word.startsWith('-') || word === '-') continue;
+    const o = awkOption(word, args[i + 1], args[i + 2]);
+    out.push(o);
+    i += o.takes;
+  }
+  return out;
+}
+
+/** Why awk reads its program (or debugger commands) from stdin, if it does. */
+function awkReadsProgram(name: string, args: readonly string[]): string | undefined {
+  const options = awkOptions(args);
+  if (options.some((o) => o.effect === 'debug')) return `${name} --debug (-D) reads debugger commands, which run awk code, from stdin`;
+  const stdin = options.some((o) => o.effect === 'file' && (o.value === undefined || namesStdin(o.value)));
+  return stdin ? `${name} reads its program file from stdin (-f -, -f /dev/stdin, -W exec /dev/stdin)` : undefined;
+}
+
+/**
+ * make's makefile comes from -f (--file, --makefile, abbreviated as getopt_long allows: --fi,
+ * --makef), else from the working directory: only -f can name stdin. Its recipes are shell
+ * commands. -C, -I, -o, -W and -E take a value (the rest of the word or the next word); -E
+ * (--eval) is makefile text inline (RUNNER_OPTIONS).
+ */
+const MAKE = named('make|gmake|bmake|pmake|remake');
+const MAKE_FILE_LONG = /^--(?:f(?:i(?:le?)?)?|mak(?:e(?:f(?:i(?:le?)?)?)?)?)(?:=(.*))?$/;
+
+/** The makefile an option word names (null: it names none; undefined: its value is missing). */
+function makefileOption(word: string, next: string | undefined): string | undefined | null {
+  const long = MAKE_FILE_LONG.exec(word);
+  if (long !== null) return long[1] ?? next;
+  const head = clusterHead(word, 'CIoWEf');
+  if (!head.endsWith('f')) return null;
+  const attached = word.slice(head.length);
+  return attached === '' ? next : attached;
+}
 
 /** What a program reads from stdin as its program file, if it does. */
 function programFileFromStdin(name: string, args: readonly string[]): string | undefined {
-  const spec = PROGRAM_FILE_OPTIONS.find((p) => p.programs.test(name));
-  const reads = spec !== undefined && args.some((word, i) => {
-    const value = fileOptionValue(spec, word, args[i + 1]);
+  if (AWK.test(name)) return awkReadsProgram(name, args);
+  if (!MAKE.test(name)) return undefined;
+  const reads = args.some((word, i) => {
+    const value = makefileOption(word, args[i + 1]);
     return value !== null && (value === undefined || namesStdin(value));
   });
-  return reads ? `${name} reads ${spec.what} from stdin (-f -, -f /dev/stdin)` : undefined;
-}
-
-/** The file an option word names (null: it names none; undefined: its value is missing). */
-function fileOptionValue(spec: { short: RegExp; long: RegExp }, word: string, next: string | undefined): string | undefined | null {
-  const option = word.startsWith('--') ? spec.long.exec(word) : spec.short.exec(word);
-  if (option === null) return null;
-  const attached = option[1] ?? '';
-  return attached === '' ? next : attached;
+  return reads ? `${name} reads its makefile (whose recipes are shell commands) from stdin (-f -, -f /dev/stdin)` : undefined;
 }
 
 /** Programs that serve a protocol on stdin whose requests the policy would never see (an SFTP server run as an exec). */
@@ -304,8 +458,8 @@ const RUNNER_OPTIONS: ReadonlyArray<{ program: RegExp; option: RegExp; why: stri
   // GNU sed's e command and s///e flag run commands; r, w (and the w flag) read and write other files.
   { program: /^(sed|gsed)$/, option: /(^|[;}0-9$/!,\s])[eErRwW](\s|$|;|\/)|^s\/.*\/[gpiImM0-9]*[eEwW]|^-[A-Za-z]*f|^--file/, why: 'sed runs commands with its e command or s///e flag, reads or writes other files with r and w, and -f reads a script the policy cannot see' },
   { program: /^(ssh-keygen|ssh-agent|openssl)$/, option: /^(-D|engine|-engine|--engine)$/, why: 'the program loads code named in its arguments' },
-  // gawk -l loads a shared-library extension (readfile, filefuncs, fork) into the program, as @load does.
-  { program: AWK, option: /^(-l|--load)(=|$)|^-l./, why: 'gawk -l loads an extension library that reads files or runs commands' },
+  // make --eval (-E, 4.4) reads makefile text from its value.
+  { program: MAKE, option: /^--ev|^-[A-Za-z]*E/, why: 'make --eval (-E) runs makefile text given in its arguments, whose recipes are shell commands' },
   // php -d sets ini options that run or load other files before the script (auto_prepend_file=/dev/stdin, allow_url_include).
   { program: PHP, option: /^(auto_(prepend|append)_file|allow_url_include|include_path|extension|zend_extension)=|^-d\s*(auto_(prepend|append)_file|allow_url_include|include_path|extension|zend_extension)=/, why: 'php -d sets an ini option that runs or loads another file (auto_prepend_file, extension)' },
 ];
@@ -474,7 +628,7 @@ function programFromStdin(name: string, args: readonly string[]): string | undef
 
 /** Why a program runs another command or code given in its arguments, if it does. */
 function runsAnother(name: string, args: readonly string[]): string | undefined {
-  if (COMMAND_RUNNERS.has(name) || RUNNER_NAME_PATTERNS.some((r) => r.test(name))) return `${name} runs another command given in its arguments`;
+  if (isRunner(name)) return `${name} runs another command given in its arguments`;
   if (name === 'find' && args.some((w) => /^-(exec|execdir|ok|okdir|fprint|fprint0|fprintf|fls|delete)$/.test(w))) return 'find -exec (or -delete, -fprint) runs another command or changes files given in its arguments';
   if (name === 'R' && args.includes('CMD')) return 'R CMD runs the program named in its arguments';
   return interpreterRunsCode(name, args) ?? programRunsCode(name, args);
@@ -485,9 +639,11 @@ function interpreterRunsCode(name: string, args: readonly string[]): string | un
   const inline = INLINE_CODE_OPTIONS.find((i) => i.programs.test(name));
   // Every word is read (a script's own -m option too): an option's value (python -W ignore -c ...)
   // would otherwise end the scan before the option that runs code.
-  if (inline !== undefined && args.some((a) => inline.options.test(a))) return `${name} runs program text given in its arguments`;
+  if (inline !== undefined && args.some((a) => givesInlineCode(inline, a))) return `${name} runs program text given in its arguments`;
   if (PYTHON.test(name) && args.some((a) => PYTHON_CODE_RUNNERS.test(a))) return `${name} runs a standard-library module that runs its arguments as code`;
   if (AWK.test(name) && args.some((a) => AWK_DANGER.test(a))) return `${name} program text that runs commands or opens other files (system, |, >, <, getline)`;
+  // gawk -l (--load, -W load) loads a shared-library extension (readfile, filefuncs, fork), as @load does.
+  if (AWK.test(name) && awkOptions(args).some((o) => o.effect === 'load')) return `${name} -l (--load) loads an extension library that reads files or runs commands`;
   return undefined;
 }
 
