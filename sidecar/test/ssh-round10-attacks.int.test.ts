@@ -488,6 +488,28 @@ describe('finding 3: an exec whose agent stops reading is throttled on stdout on
   });
 });
 
+describe('finding 3, another way in: an agent that opens a huge window and stops reading its socket', () => {
+  it('an allowed program writing 160 MiB to stdout keeps the sidecar within 64 MiB more memory (the agent connection\'s socket backlog throttles the host too)', async () => {
+    // ssh2's server writes channel data to the socket whenever the channel's window allows; an agent
+    // that grants a 4 GiB window and never reads made the sidecar queue everything in the socket's
+    // user-space buffer (the channel streams never said "full"). The agent here is ssh2 with one
+    // window adjustment sent by hand, then its socket paused.
+    const c = await connectAgent(OPS);
+    try {
+      const before = await rssMiB();
+      const ch = await new Promise<ClientChannel>((resolve, reject) => c.exec(`perl ${work}/stdout-flood.pl`, (err, stream) => (err ? reject(err) : resolve(stream))));
+      const internals = c as unknown as { _protocol: { channelWindowAdjust(id: number, amount: number): void }; _sock: { pause(): void } };
+      const remote = (ch as unknown as { outgoing: { id: number } }).outgoing.id;
+      internals._protocol.channelWindowAdjust(remote, 0xffffffff - 2 * 1024 * 1024);
+      internals._sock.pause();
+      expect((await peakRss(20_000)) - before).toBeLessThan(64);
+    } finally {
+      c.end();
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  });
+});
+
 describe('finding 2: SFTP READs are served without bound (an agent that pipelines them and does not read)', () => {
   it('2,048 pipelined READs of 256 KiB on an allowed file do not take the sidecar past 64 MiB more memory', async () => {
     const c = await connectAgent(PURPOSE);

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel, Connection, ServerChannel, TcpConnectionDetails } from 'ssh2';
 import type { Authorization, Session } from '../enforcement.ts';
 import { errorMessage, type Logger } from '../log.ts';
+import { agentSocketOf, drainGate, socketFull } from './agent-socket.ts';
 
 interface ForwardContext { session: Session | undefined; logger: Logger; upstream(): Promise<Client> }
 
@@ -31,25 +32,41 @@ type Kind = 'localForward' | 'remoteForward';
 interface RemoteForward { bindAddr: string; bindPort: number; port: number; client: Client }
 
 /** Pipes two streams both ways until either ends; resolves with the bytes that went through. */
-function splice(a: Duplex, b: Duplex): Promise<number> {
+/**
+ * Pipes `from` into the agent's channel `to`, pausing `from` while the channel or the agent's socket
+ * is full (agent-socket.ts: an agent that grants a huge window and never reads would otherwise have
+ * the sidecar queue the whole connection).
+ */
+function pipeToAgent(from: Duplex, to: Duplex): void {
+  const socket = agentSocketOf(to);
+  const block = drainGate(() => from.pause(), () => from.resume());
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) block('channel', to);
+    if (socketFull(socket)) block('socket', socket!);
+  });
+  from.once('end', () => to.end());
+}
+
+/** Relays an agent channel and a host channel both ways until either closes; resolves with the bytes relayed. */
+function splice(agent: Duplex, host: Duplex): Promise<number> {
   return new Promise((resolve) => {
     let bytes = 0;
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
-      a.destroy();
-      b.destroy();
+      agent.destroy();
+      host.destroy();
       resolve(bytes);
     };
-    a.on('data', (c: Buffer) => { bytes += c.length; });
-    b.on('data', (c: Buffer) => { bytes += c.length; });
-    a.pipe(b).on('error', finish);
-    b.pipe(a).on('error', finish);
-    a.once('close', finish);
-    b.once('close', finish);
-    a.on('error', finish);
-    b.on('error', finish);
+    agent.on('data', (c: Buffer) => { bytes += c.length; });
+    host.on('data', (c: Buffer) => { bytes += c.length; });
+    agent.pipe(host).on('error', finish);
+    pipeToAgent(host, agent);
+    agent.once('close', finish);
+    host.once('close', finish);
+    agent.on('error', finish);
+    host.on('error', finish);
   });
 }
 
@@ -170,7 +187,7 @@ function remoteForwarding(conn: Connection, ctx: () => ForwardContext, slots: Sl
       await finish(auth, { error: errorMessage(err) }, 0);
       return rejectHost();
     }
-    const bytes = await splice(acceptHost(), agent);
+    const bytes = await splice(agent, acceptHost());
     await finish(auth, { bytes }, started);
   };
 

@@ -12,6 +12,7 @@ import { sha256Hex } from '../enforcer.ts';
 import { FrameRecorder } from './frames.ts';
 import { openWithSlot } from './resolution-channel.ts';
 import { channelIdOf } from './channel-id.ts';
+import { agentSocketOf, drainGate, socketFull, type Drains, type SocketBacklog } from './agent-socket.ts';
 import { outcomeOf, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type ArgumentFacts, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 
@@ -271,8 +272,7 @@ function openUpstream(client: import('ssh2').Client, req: Request, pty: PtyReque
 
 interface PumpOptions { ctx: ChannelContext; recorder: FrameRecorder; transfer: Transfer; started: number; auth: Extract<Authorization, { verdict: 'allow' }>; exit: HostExit }
 
-/** What backpressure uses of the agent's streams, and of the host's. */
-interface Drains { once(event: 'drain', listener: () => void): unknown }
+/** What backpressure uses of the host's streams. */
 interface Pausable { pause(): unknown; resume(): unknown }
 
 /**
@@ -281,21 +281,15 @@ interface Pausable { pause(): unknown; resume(): unknown }
  * between the host's stdout and stderr and opens it again as either stream is read: pausing only
  * the stream whose agent side was full left the other flowing, and a host writing to stderr for an
  * agent that did not read was queued in the sidecar without bound (round 10 review). Paused, each
- * of the host's streams buffers one window at most before ssh2 stops opening it.
+ * of the host's streams buffers one window at most before ssh2 stops opening it. The agent's
+ * socket counts as a third stream (agent-socket.ts): an agent can grant a window it never reads.
  */
-export function agentBackpressure(agent: Drains & { stderr: Drains }, host: Pausable & { stderr: Pausable }): (target: 'o' | 'e', written: boolean) => void {
-  const full = new Set<'o' | 'e'>();
+export function agentBackpressure(agent: Drains & { stderr: Drains }, host: Pausable & { stderr: Pausable }, socket?: SocketBacklog): (target: 'o' | 'e', written: boolean) => void {
+  const block = drainGate(() => { host.pause(); host.stderr.pause(); }, () => { host.resume(); host.stderr.resume(); });
   return (target, written) => {
-    if (written || full.has(target)) return;
-    full.add(target);
-    host.pause();
-    host.stderr.pause();
-    (target === 'o' ? agent : agent.stderr).once('drain', () => {
-      full.delete(target);
-      if (full.size > 0) return;
-      host.resume();
-      host.stderr.resume();
-    });
+    if (!written) block(target, target === 'o' ? agent : agent.stderr);
+    // The agent's socket too (agent-socket.ts): an agent granting a huge window never fills a stream.
+    if (socketFull(socket)) block('socket', socket!);
   };
 }
 
@@ -321,7 +315,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   let bytesIn = 0;
   let idle: NodeJS.Timeout | undefined;
   // The agent stopped reading: stop reading the host (its window fills, the host's process blocks).
-  const written = agentBackpressure(agent, host);
+  const written = agentBackpressure(agent, host, agentSocketOf(agent));
   const toAgent = (target: 'o' | 'e', data: string | Buffer): void => { written(target, target === 'o' ? agent.write(data) : agent.stderr.write(data)); };
   const send = (target: 'o' | 'e', text: string): void => {
     if (text === '') return;
