@@ -199,6 +199,54 @@ export function paramName(name: string): string {
   return n.replace(/\]+$/, '').replace(/[. ]/g, '_');
 }
 
+/** `a[]` and `a[0]` are `a` (an array's element: its values are read as the array of them, as a repeated name's are). */
+function arrayElement(path: string[]): string[] {
+  const out = path.filter((s) => s !== '');
+  return out.length > 1 && /^\d+$/.test(out[out.length - 1] ?? '') ? out.slice(0, -1) : out;
+}
+
+/**
+ * The path of a form or query field name as nesting binders read it: up to a NUL (PHP), leading
+ * spaces and brackets dropped (PHP, Rack, qs), split at `[`...`]` and `.` (qs, Rack, ASP.NET Core).
+ */
+export function fieldPath(name: string): string[] {
+  const n = (name.split('\0', 1)[0] ?? '').trimStart().replace(/^[[\]]+/, '');
+  return arrayElement(n.split(/[[\].]+/));
+}
+
+/**
+ * The path of a field name as PHP registers it (main/php_variables.c, behind Laravel and Symfony;
+ * checked against PHP 8.2): up to a NUL, leading spaces dropped; in the name before its first `[`,
+ * `.` and spaces become `_`; a `[` with no `]` after it becomes `_` too, as do the `.`, spaces and
+ * `[` after it (`include[pii` is `include_pii`, `a[b.c` is `a_b_c`); otherwise each `[...]` that
+ * follows is an index (`a.b[c.d]` is a_b, then c.d), up to the first character that is no `[`.
+ * Empty when PHP registers nothing (an empty name, `[a]`).
+ */
+export function phpFieldPath(name: string): string[] {
+  const n = (name.split('\0', 1)[0] ?? '').replace(/^ +/, '');
+  const open = n.indexOf('[');
+  if (open < 0) return n === '' ? [] : [n.replace(/[. ]/g, '_')];
+  if (n.indexOf(']', open) < 0) return [`${n.slice(0, open)}_${n.slice(open + 1)}`.replace(/[. []/g, '_')];
+  const base = n.slice(0, open).replace(/[. ]/g, '_');
+  if (base === '') return [];
+  const path = [base];
+  for (let at = open; n[at] === '['; ) {
+    const close = n.indexOf(']', at);
+    if (close < 0) break;
+    path.push(n.slice(at + 1, close));
+    at = close + 1;
+  }
+  return arrayElement(path);
+}
+
+/** Every path a field name is bound to: nested (fieldPath) and as PHP registers it (phpFieldPath), each once. */
+export function fieldPaths(name: string): string[][] {
+  const nested = fieldPath(name);
+  const php = phpFieldPath(name);
+  const both = php.length === 0 || php.join('\0') === nested.join('\0') ? [nested] : [nested, php];
+  return both.filter((p) => p.length > 0);
+}
+
 /**
  * A parameter value as restrictive rules compare it: whatever its case (ASP.NET Core parses enums
  * ignoring case, handlers lower-case) and surrounding whitespace (Enum.Parse trims it).
@@ -252,19 +300,43 @@ function queryMatches(want: readonly QueryCondition[], query: Record<string, str
 // An array of values matches a restrictive rule when any element does: a form's repeated name is
 // the array of its values (upstreams keep the first, the last or all), and qs's `['export']` is
 // loosely equal to 'export' in JavaScript.
-function bodyMatches(conditions: readonly BodyCondition[], body: unknown, mode: MatchMode): boolean {
-  const fold = mode === 'restrictive';
-  return conditions.every((c) => {
-    const v = jsonPath(body, c.path, fold);
-    if (v === undefined) return false;
-    if (c.equals === undefined) return true;
-    if (!fold) return scalarString(v) === c.equals;
-    const want = foldedValue(c.equals);
-    return (Array.isArray(v) ? v : [v]).some((e) => {
-      const s = scalarString(e);
-      return s !== undefined && foldedValue(s) === want;
-    });
+function valueMatches(c: BodyCondition, v: unknown, fold: boolean): boolean {
+  if (v === undefined) return false;
+  if (c.equals === undefined) return true;
+  if (!fold) return scalarString(v) === c.equals;
+  const want = foldedValue(c.equals);
+  return (Array.isArray(v) ? v : [v]).some((e) => {
+    const s = scalarString(e);
+    return s !== undefined && foldedValue(s) === want;
   });
+}
+
+/** A query field's values as a body field at `path` (folded), when one of its names' paths is it; an object (`{}`) when the path leads into one. */
+function queryFieldAt(path: readonly string[], names: readonly string[][], values: string[]): unknown {
+  for (const p of names) {
+    if (p.length < path.length || !path.every((s, i) => foldedCase(s) === foldedCase(p[i] ?? ''))) continue;
+    return p.length === path.length ? values : {};
+  }
+  return undefined;
+}
+
+/**
+ * Whether a condition matches the query's fields read as body fields: Laravel's input(), PHP's
+ * $_REQUEST and Rails' params read the query and the body together, so `POST /orders?action=export`
+ * with `{}` is the body field action=export to them. Names are read as form fields are (fieldPaths).
+ */
+function queryFieldMatches(c: BodyCondition, query: Record<string, string[]>): boolean {
+  for (const [name, values] of Object.entries(query)) {
+    if (valueMatches(c, queryFieldAt(c.path, fieldPaths(name), values), true)) return true;
+  }
+  return false;
+}
+
+// Restrictive rules also read each condition in the query (queryFieldMatches): a deny of a body
+// field is not escaped by sending the field in the query instead. Allow rules read the body only.
+function bodyMatches(conditions: readonly BodyCondition[], req: HttpRequest, mode: MatchMode): boolean {
+  const fold = mode === 'restrictive';
+  return conditions.every((c) => valueMatches(c, jsonPath(req.jsonBody, c.path, fold), fold) || (fold && queryFieldMatches(c, req.query)));
 }
 
 export interface HttpCompileProblem { field: string; message: string }
@@ -287,7 +359,7 @@ export function compileHttpMatch(m: HttpMatch, problems: HttpCompileProblem[]): 
     matches(req, mode): boolean {
       if (methods !== undefined && !methods.has(req.method)) return false;
       if (paths !== undefined && !paths.some((p) => p.matches(req.segments, mode))) return false;
-      return queryMatches(query, req.query, mode) && bodyMatches(body, req.jsonBody, mode);
+      return queryMatches(query, req.query, mode) && bodyMatches(body, req, mode);
     },
   };
 }

@@ -82,3 +82,81 @@ describe('CredentialRedactor', () => {
     expect(stream.sample().sample).not.toContain(TOKEN.slice(0, 4));
   });
 });
+
+// Round 10b: HTML5 named references (PHP's htmlentities with ENT_HTML5), and a long credential
+// (a signed JWT is over a kilobyte) found wherever it is in large bodies, in any chunking.
+describe('CredentialRedactor: HTML5 named references', () => {
+  /** Every ASCII punctuation character, so each has its HTML5 names spelled. */
+  const PUNCT = 'tok.en_a/b+c=d:e-f!g#h$i%j&k(l)m*n,o;p?q@r[s\\t]u^v`w{x|y}z~\'"<>';
+  const punct = CredentialRedactor.of([PUNCT]) as CredentialRedactor;
+  const NAMES: Record<string, string[]> = {
+    '.': ['&period;'], _: ['&lowbar;', '&UnderBar;'], '/': ['&sol;'], '+': ['&plus;'], '=': ['&equals;'], ':': ['&colon;'], '!': ['&excl;'], '#': ['&num;'],
+    $: ['&dollar;'], '%': ['&percnt;'], '&': ['&amp;', '&AMP;'], '(': ['&lpar;'], ')': ['&rpar;'], '*': ['&ast;', '&midast;'], ',': ['&comma;'], ';': ['&semi;'],
+    '?': ['&quest;'], '@': ['&commat;'], '[': ['&lsqb;', '&lbrack;'], '\\': ['&bsol;'], ']': ['&rsqb;', '&rbrack;'], '^': ['&Hat;'], '`': ['&grave;', '&DiacriticalGrave;'],
+    '{': ['&lcub;', '&lbrace;'], '|': ['&verbar;', '&vert;', '&VerticalLine;'], '}': ['&rcub;', '&rbrace;'], "'": ['&apos;'], '"': ['&quot;', '&QUOT;'], '<': ['&lt;', '&LT;'], '>': ['&gt;', '&GT;'],
+  };
+  /** The token with each punctuation character as its `which`-th name (the last when it has fewer). */
+  const named = (which: number): string => [...PUNCT].map((c) => { const n = NAMES[c]; return n === undefined ? c : n[Math.min(which, n.length - 1)] ?? c; }).join('');
+
+  it.each([0, 1, 2])('names set %i, whole and mixed with other escapes', (which) => {
+    const spelled = named(which);
+    expect(punct.text(`<p>${spelled}</p>`)).toBe(`<p>${CREDENTIAL_MARKER}</p>`);
+    const mixed = spelled.replace('&period;', '&#46;').replace('tok', 't%6Fk').replace('&colon;', '\\u003a');
+    expect(punct.text(`<p>${mixed}</p>`)).toBe(`<p>${CREDENTIAL_MARKER}</p>`);
+  });
+
+  it('PHP htmlentities(ENT_QUOTES|ENT_HTML5) of a JWT, split at every cut and in 1- to 3-byte chunks', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzaWRlY2FyIn0.Xk3_-q9Zt0vW';
+    const r = CredentialRedactor.of([jwt]) as CredentialRedactor;
+    const page = Buffer.from(`<p>Authorization: Bearer ${jwt.replace(/\./g, '&period;').replace(/_/g, '&lowbar;')}</p>`);
+    for (const size of [1, 2, 3]) {
+      for (let cut = 1; cut < page.length; cut += 1) {
+        const s = r.stream(1 << 16);
+        const parts = [s.push(page.subarray(0, cut))];
+        for (let i = cut; i < page.length; i += size) parts.push(s.push(page.subarray(i, i + size)));
+        parts.push(s.end());
+        expect(Buffer.concat(parts).toString()).toBe(`<p>Authorization: Bearer ${CREDENTIAL_MARKER}</p>`);
+      }
+    }
+  });
+});
+
+describe('CredentialRedactor: a long credential in large bodies (correctness only; credential-redaction.bench.ts measures the cost)', () => {
+  const signature = Buffer.from(Array.from({ length: 900 }, (_v, i) => (i * 151 + 17) % 256)).toString('base64url');
+  const JWT = `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdmMifQ.${signature}`;
+  const r = CredentialRedactor.of([JWT]) as CredentialRedactor;
+  const through = (body: Buffer, chunk: number): string => {
+    const s = r.stream(1024);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < body.length; i += chunk) parts.push(s.push(body.subarray(i, i + chunk)));
+    parts.push(s.end());
+    return Buffer.concat(parts).toString('latin1');
+  };
+  const pct = (t: string): string => [...Buffer.from(t)].map((b) => `%${b.toString(16)}`).join('');
+
+  it.each([
+    ['its prefix repeated', JWT.slice(0, -1)],
+    ['its percent-encoded prefix repeated', pct(JWT.slice(0, -1))],
+    ['its first 8 characters repeated', JWT.slice(0, 8)],
+    ['an escape of its first character repeated', '&#x0065;'],
+  ])('after 512 KiB of %s, the credential in every form is found, and nothing else changes', (_what, unit) => {
+    const filler = `${unit} `.repeat(Math.ceil((512 * 1024) / (unit.length + 1)));
+    for (const spelled of [JWT, pct(JWT), Buffer.from(`Bearer ${JWT}`).toString('base64'), JWT.replace(/\./g, '&period;').replace(/_/g, '&lowbar;')]) {
+      const body = Buffer.from(`${filler}|${spelled}|${filler}`, 'latin1');
+      for (const chunk of [16 * 1024, 65_521]) {
+        const out = through(body, chunk);
+        expect(out).toBe(`${filler}|${out.slice(filler.length + 1, -filler.length - 1)}|${filler}`);
+        expect(out.slice(filler.length + 1, -filler.length - 1)).toContain(CREDENTIAL_MARKER);
+      }
+      expect(r.bytes(body).toString('latin1')).toBe(through(body, 16 * 1024));
+    }
+  });
+
+  it('holds back at most longestMatch - 1 bytes, and none after text that cannot start a match', () => {
+    const s = r.stream(1024);
+    expect(s.push(Buffer.from(JWT.slice(0, -1))).length).toBe(0);
+    expect(s.push(Buffer.from('!')).toString()).toBe(`${JWT.slice(0, -1)}!`);
+    const long = Buffer.from('x'.repeat(r.longestMatch * 2));
+    expect(s.push(long).length).toBe(long.length);
+  });
+});

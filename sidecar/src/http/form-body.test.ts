@@ -12,16 +12,21 @@ const policy: AccessPolicy = {
     rules: [
       { name: 'deny-export', match: { http: { methods: ['POST'], paths: ['/orders'], jsonBody: [{ path: 'action', equals: 'export' }] } }, action: 'deny' },
       { name: 'deny-closed', match: { http: { methods: ['POST'], paths: ['/orders'], jsonBody: [{ path: 'filter.status', equals: 'closed' }] } }, action: 'deny' },
+      { name: 'deny-pii', match: { http: { methods: ['POST'], paths: ['/reports'], jsonBody: [{ path: 'include_pii', equals: 'true' }] } }, action: 'deny' },
+      { name: 'deny-nested-pii', match: { http: { methods: ['POST'], paths: ['/reports'], jsonBody: [{ path: 'include.pii', equals: 'true' }] } }, action: 'deny' },
+      { name: 'reports', match: { http: { methods: ['POST'], paths: ['/reports'] } }, action: 'allow' },
       { name: 'orders', match: { http: { methods: ['POST'], paths: ['/orders'] } }, action: 'allow' },
     ],
   },
 } as unknown as AccessPolicy;
 
 const compiled = compilePolicy(policy);
-function verdict(body: string, type: string): string {
+/** The rule a form body sent to POST /orders (or /reports, when `reports` is set: then the only field asked for) is judged by. */
+function verdict(body: string, type: string, reports?: string): string {
   const form = readFormBody(Buffer.from(body, 'latin1'), type);
   if (!form.ok) return 'refused';
-  const d = compiled.evaluate({ identity: { kind: 'User', subject: 'a', groups: ['g'] }, purpose: 'p', command: { protocol: 'http', method: 'POST', path: '/orders', jsonBody: form.fields } });
+  const path = reports === undefined ? '/orders' : '/reports';
+  const d = compiled.evaluate({ identity: { kind: 'User', subject: 'a', groups: ['g'] }, purpose: 'p', command: { protocol: 'http', method: 'POST', path, jsonBody: form.fields } });
   return d.rule ?? d.code;
 }
 
@@ -75,6 +80,76 @@ describe('form bodies judged as the body', () => {
     expect(both.ok && mergedReadings({ Action: 'view&action=export' }, both.fields).ok).toBe(false);
     const array = readFormBody(Buffer.from('["&action=export"]'), '');
     expect(array.ok && mergedReadings(['&action=export'], array.fields).ok).toBe(false);
+  });
+
+  // Round 10b: PHP's name mangling (php_variables.c), filename* parts, boundaries read otherwise.
+  it.each([
+    ['a dot (PHP: include_pii)', 'include.pii=true'],
+    ['a space', 'include%20pii=true'],
+    ['a + (a space in a form)', 'include+pii=true'],
+    ['an unmatched [', 'include%5Bpii=true'],
+    ['an unmatched [ then a dot', 'include%5Bpii=true&x=1'],
+    ['a leading space and a dot', '%20include.pii=true'],
+    ['the mangled name with an index', 'include.pii[]=true'],
+    ['any case', 'INCLUDE.PII=TRUE'],
+    ['multipart, a dotted name', multipart('name="include.pii"', 'true')],
+  ])('%s: read as PHP registers the name too: denied', (_what, body) => {
+    const type = body.startsWith('--b') ? 'multipart/form-data; boundary=b' : 'application/x-www-form-urlencoded';
+    expect(verdict(body, type, 'include_pii=true')).toBe('deny-pii');
+  });
+
+  it('PHP\'s reading keeps the nested one, and joins a field both give', () => {
+    expect(readFormBody(Buffer.from('include.pii=true'), 'application/x-www-form-urlencoded')).toEqual({ ok: true, fields: { include: { pii: 'true' }, include_pii: 'true' } });
+    expect(verdict('include[x]=1&include.pii=true', 'application/x-www-form-urlencoded', 'nested')).toBe('deny-pii');
+    const form = readFormBody(Buffer.from('include_pii=false&include.pii=true'), 'application/x-www-form-urlencoded');
+    expect(form).toEqual({ ok: true, fields: { include_pii: ['false', 'true'], include: { pii: 'true' } } });
+    // A value under one reading and an object under the other: refused, naming the field.
+    const clash = readFormBody(Buffer.from('a.b=1&a%20b[c]=2'), 'application/x-www-form-urlencoded');
+    expect(clash.ok ? '' : clash.problem).toContain('a_b');
+    // Ordinary names get no second reading.
+    expect(readFormBody(Buffer.from('item[id]=1&tags[]=a&note=a.b'), 'application/x-www-form-urlencoded')).toEqual({ ok: true, fields: { item: { id: '1' }, tags: 'a', note: 'a.b' } });
+  });
+
+  it.each([
+    ['filename* only (RFC 2231)', "; filename*=UTF-8''a.txt"],
+    ['filename* in another case', "; FILENAME*=utf-8''a.txt"],
+    ['filename= inside a quoted parameter', '; x="; filename=a.txt"'],
+    ['filename= inside the quoted name', ''],
+  ])('a part with %s is a field (PHP reads only a plain filename parameter): denied', (what, extra) => {
+    const name = what.includes('quoted name') ? 'name="action"; x="a; filename=b"' : 'name="action"';
+    expect(verdict(multipart(name, 'export', extra), 'multipart/form-data; boundary=b')).toBe('deny-export');
+  });
+
+  it.each([
+    ['filename=', '; filename="a.txt"'],
+    ['FILENAME= (any case)', '; FILENAME="a.txt"'],
+    ['filename= and filename*', "; filename=\"a.txt\"; filename*=UTF-8''a.txt"],
+    ['filename= unquoted', '; filename=a.txt'],
+  ])('a part with %s is a file: not a field', (_what, extra) => {
+    expect(verdict(multipart('name="action"', 'export', extra), 'multipart/form-data; boundary=b')).toBe('orders');
+  });
+
+  it.each([
+    ['xboundary= before boundary= (PHP finds xboundary)', 'multipart/form-data; xboundary=b; boundary=sc'],
+    ['BOUNDARY= then boundary= (PHP: the lower-case one)', 'multipart/form-data; BOUNDARY=sc; boundary=b'],
+    ['boundary= twice', 'multipart/form-data; boundary=sc; boundary=b'],
+    ['a parameter ending in boundary only', 'multipart/form-data; myboundary=b'],
+    ['a parameter holding boundary after it', 'multipart/form-data; boundary=b; boundary_x=1'],
+    ['a value PHP cuts at a comma', 'multipart/form-data; boundary=b,c'],
+    ['an empty boundary', 'multipart/form-data; boundary='],
+  ])('a Content-Type with %s: refused, naming the fix', (_what, type) => {
+    const form = readFormBody(Buffer.from(multipart('name="action"', 'export')), type);
+    expect(form.ok).toBe(false);
+    expect(form.ok ? '' : form.problem).toMatch(/send (one )?(a )?boundary/);
+  });
+
+  it.each([
+    ['a browser boundary (Chrome)', 'multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW', '----WebKitFormBoundary7MA4YWxkTrZu0gW'],
+    ['a quoted boundary holding boundary', 'multipart/form-data; boundary="my boundary"', 'my boundary'],
+    ['a charset beside it', 'multipart/form-data; charset=utf-8; boundary=b', 'b'],
+  ])('%s is read', (_what, type, boundary) => {
+    const body = `--${boundary}\r\nContent-Disposition: form-data; name="action"\r\n\r\nexport\r\n--${boundary}--\r\n`;
+    expect(verdict(body, type)).toBe('deny-export');
   });
 
   it('form types and field paths', () => {

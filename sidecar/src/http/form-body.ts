@@ -6,8 +6,13 @@
 // name as the array of its values (qs keeps them all; PHP and Rails the last, ASP.NET the first:
 // restrictive rules read any element), and restrictive rules fold case as for JSON
 // (core/policy/http.ts bodyMatches). A name read as a value and as an object (`a=1&a[b]=2`) is
-// refused: upstreams keep either one.
+// refused: upstreams keep either one. Each field is also read under the name PHP registers it as
+// (`include.pii`, `include pii` and `include[pii` are include_pii: core/policy/http.ts
+// phpFieldPath), as the query's names are (paramName).
+import { fieldPath, phpFieldPath } from '../../../core/policy/http.ts';
 import { partNames } from './headers.ts';
+
+export { fieldPath };
 
 export type FormReading = { ok: true; fields: Record<string, unknown> } | { ok: false; problem: string };
 
@@ -17,17 +22,6 @@ const MULTIPART = /^multipart\//i;
 /** Whether frameworks read a body of this Content-Type (as it reaches the upstream; '' for none) as form fields. */
 export function isFormType(type: string): boolean {
   return type.trim() === '' || FORM.test(type) || MULTIPART.test(type);
-}
-
-/**
- * The path of a field name as nesting binders read it: up to a NUL (PHP), leading spaces and
- * brackets dropped (PHP, Rack, qs), split at `[`...`]` and `.`; `a[]` and `a[0]` are `a` (an
- * array's element: its values are read as the array of them, as a repeated name's are).
- */
-export function fieldPath(name: string): string[] {
-  const n = (name.split('\0', 1)[0] ?? '').trimStart().replace(/^[[\]]+/, '');
-  const path = n.split(/[[\].]+/).filter((s) => s !== '');
-  return path.length > 1 && /^\d+$/.test(path[path.length - 1] ?? '') ? path.slice(0, -1) : path;
 }
 
 type Node = Record<string, unknown>;
@@ -61,34 +55,106 @@ function addField(root: Node, path: readonly string[], value: string): string | 
   return undefined;
 }
 
-function build(pairs: Iterable<[string, string]>): FormReading {
-  const fields = emptyNode();
-  for (const [name, value] of pairs) {
-    const path = fieldPath(name);
-    if (path.length === 0) continue;
-    const clash = addField(fields, path, value);
-    if (clash !== undefined) return { ok: false, problem: `the form field ${clash} is sent both as a value and as an object (upstreams keep either one)` };
+const clashProblem = (field: string, php: boolean): string => `the form field ${field} is sent both as a value and as an object${php ? ' as PHP reads the names' : ''} (upstreams keep either one); send it under one name, as a value or as an object`;
+
+/**
+ * Adds `from` (the fields whose names PHP reads otherwise, under PHP's reading) into `into`: a
+ * name both give gets the values of both; one that is a value in one and an object in the other is
+ * the problem returned.
+ */
+function mergeInto(into: Node, from: Node, at: readonly string[]): string | undefined {
+  for (const [key, value] of Object.entries(from)) {
+    const existing = into[key];
+    const path = [...at, key];
+    if (existing === undefined) into[key] = value;
+    else if (isObject(existing) !== isObject(value)) return path.join('.');
+    else if (isObject(existing)) {
+      const clash = mergeInto(existing, value as Node, path);
+      if (clash !== undefined) return clash;
+    } else into[key] = [...[existing].flat(), ...[value].flat()];
   }
-  return { ok: true, fields };
+  return undefined;
 }
 
-/** The text fields of a multipart body (read as latin1): parts with a filename are files, which binders keep apart from fields. */
+function build(pairs: Iterable<[string, string]>): FormReading {
+  const fields = emptyNode();
+  // The fields whose names PHP registers under another path than the nested reading.
+  const php = emptyNode();
+  for (const [name, value] of pairs) {
+    const nested = fieldPath(name);
+    const clash = nested.length === 0 ? undefined : addField(fields, nested, value);
+    if (clash !== undefined) return { ok: false, problem: clashProblem(clash, false) };
+    const phpPath = phpFieldPath(name);
+    const phpClash = phpPath.length === 0 || phpPath.join('\0') === nested.join('\0') ? undefined : addField(php, phpPath, value);
+    if (phpClash !== undefined) return { ok: false, problem: clashProblem(phpClash, true) };
+  }
+  const clash = mergeInto(fields, php, []);
+  return clash === undefined ? { ok: true, fields } : { ok: false, problem: clashProblem(clash, true) };
+}
+
+/**
+ * Whether a part is a file, which binders keep apart from fields: its Content-Disposition has a
+ * plain `filename` parameter (outside quoted values). PHP (rfc1867.c) and python-multipart read
+ * no other: a part with only `filename*` (RFC 2231) is a field to them, and judged as one (busboy
+ * and Django take it for a file: judging it as a field only makes restrictive rules match more).
+ */
+function isFilePart(disposition: string): boolean {
+  const unquoted = disposition.replace(/"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?/g, '""');
+  return /(?:^|;)[ \t]*filename[ \t]*=/i.test(unquoted);
+}
+
+/** The text fields of a multipart body (read as latin1): file parts (isFilePart) are not fields. */
 function* multipartFields(body: string, boundary: string): Generator<[string, string]> {
   for (const part of body.split(`--${boundary}`).slice(1)) {
     const sep = /\r?\n\r?\n/.exec(part);
     if (sep === null) continue;
     const head = part.slice(0, sep.index);
     const disposition = /^content-disposition[ \t]*:(.*)$/im.exec(head)?.[1] ?? '';
-    if (/\bfilename\*?[ \t]*=/i.test(disposition)) continue;
+    if (isFilePart(disposition)) continue;
     const value = part.slice(sep.index + sep[0].length).replace(/\r?\n$/, '');
     for (const name of partNames(disposition)) yield [name, value];
   }
 }
 
-/** The boundary parameter of a multipart Content-Type; undefined when there is none. */
-function boundaryOf(type: string): string | undefined {
-  const m = /;\s*boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))/i.exec(type);
-  return m === null ? undefined : m[1] ?? m[2];
+/** The parameters of a Content-Type (after its media type), names lower-cased, values unquoted. */
+function typeParameters(type: string): [string, string][] {
+  const params: [string, string][] = [];
+  for (const m of type.matchAll(/;\s*([^=;\s]*)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?/g)) {
+    const raw = (m[2] ?? '').trim();
+    params.push([(m[1] ?? '').toLowerCase(), raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw]);
+  }
+  return params;
+}
+
+/**
+ * The boundary as PHP's rfc1867.c finds it: the first `boundary` in the Content-Type (a
+ * case-sensitive search, then a case-blind one), the text after the next `=`, quoted or up to
+ * `,` or `;`. PHP finds it inside `xboundary=`, and skips `BOUNDARY=` for a later `boundary=`.
+ */
+function phpBoundary(type: string): string | undefined {
+  let at = type.indexOf('boundary');
+  if (at < 0) at = type.toLowerCase().indexOf('boundary');
+  const eq = at < 0 ? -1 : type.indexOf('=', at);
+  if (eq < 0) return undefined;
+  const rest = type.slice(eq + 1);
+  return rest.startsWith('"') ? rest.slice(1, rest.indexOf('"', 1) < 0 ? undefined : rest.indexOf('"', 1)) : rest.split(/[,;]/)[0];
+}
+
+/**
+ * The boundary of a multipart Content-Type, or why it cannot be judged: none, or one that parsers
+ * read differently (a second boundary parameter in any case, a parameter whose name holds
+ * `boundary`, or a value PHP reads otherwise): the sidecar would split the body on another
+ * boundary than the upstream and judge other fields.
+ */
+function boundaryOf(type: string): { ok: true; boundary: string } | { ok: false; problem: string } {
+  const named = typeParameters(type).filter(([name]) => name.includes('boundary'));
+  const [only] = named;
+  if (only === undefined || only[1] === '') return { ok: false, problem: 'the multipart body has no boundary parameter in its Content-Type; send one boundary=' };
+  if (named.length > 1 || only[0] !== 'boundary') {
+    return { ok: false, problem: `the multipart Content-Type names its boundary more than once or in another parameter (${named.map(([n]) => n).join(', ')}), which upstreams read differently; send one boundary= parameter` };
+  }
+  if (phpBoundary(type) !== only[1]) return { ok: false, problem: 'the multipart Content-Type\'s boundary parameter is read differently by upstreams (PHP reads up to , or ;); send a boundary of letters, digits and - _ \' ( ) + . / : = ? only, quoted if need be' };
+  return { ok: true, boundary: only[1] };
 }
 
 /**
@@ -99,8 +165,7 @@ function boundaryOf(type: string): string | undefined {
 export function readFormBody(data: Buffer, type: string): FormReading {
   if (!MULTIPART.test(type)) return build(new URLSearchParams(data.toString('utf8')));
   const boundary = boundaryOf(type);
-  if (boundary === undefined) return { ok: false, problem: 'the multipart body has no boundary parameter in its Content-Type' };
-  return build(multipartFields(data.toString('latin1'), boundary));
+  return boundary.ok ? build(multipartFields(data.toString('latin1'), boundary.boundary)) : boundary;
 }
 
 /** Whether a form field holds a non-empty value somewhere (a JSON text read as a form gives fields named by its text, without values). */
