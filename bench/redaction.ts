@@ -43,7 +43,7 @@ function streamed(redactor: CredentialRedactor | undefined, body: Buffer): numbe
 }
 
 async function main(): Promise<void> {
-  const { CredentialRedactor: Redactor } = await import(modulePath) as typeof import('./credential-redaction.ts');
+  const { CredentialRedactor: Redactor } = await import(modulePath) as typeof import('../sidecar/src/http/credential-redaction.ts');
   const token = jwt();
   const redactor = Redactor.of([token]) as CredentialRedactor;
   const prefix = token.slice(0, -1);
