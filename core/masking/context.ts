@@ -23,6 +23,23 @@ const KEYWORD_GROUPS: readonly [DetectorName, string][] = [
 
 const KEYWORDS = new RegExp(`(?<![a-z])(?:${KEYWORD_GROUPS.map(([, src]) => `(${src})`).join('|')})`, 'gi');
 
+/** What the engine may read differently from the characters themselves: non-ASCII (folding), escapes (decode.ts). */
+const NOT_PLAIN = /[^\x20-\x7e]|[\\%&]/;
+
+/**
+ * The part of a left context that can change how a text after it is read: '' when none can. In plain ASCII only a
+ * keyword can (a keyword cannot span into the text: a JSON context ends with a quote or punctuation), and only the
+ * last one (keywordBefore takes the last in its window): the context from it on. A context holding what the engine
+ * reads as another character (folding, escapes) is kept whole. Spares the JSON maskers a longer scan per value.
+ */
+export function usefulContext(left: string): string {
+  if (NOT_PLAIN.test(left)) return left;
+  KEYWORDS.lastIndex = 0;
+  let last = -1;
+  for (let m = KEYWORDS.exec(left); m !== null; m = KEYWORDS.exec(left)) last = m.index;
+  return last === -1 ? '' : left.slice(last);
+}
+
 /**
  * The detector named by the last keyword in the CONTEXT_WINDOW characters before `start` on the same line,
  * or null. A keyword is a word start (not preceded by a letter): "CPF:", "Data de nascimento", "tel.".

@@ -1,13 +1,13 @@
 // The compiled masker (immutable, shareable) and its sessions (counters, stream maskers).
 import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
 import { mayReverse, nearbyRuns, reversedRuns, shownLine, shownReversed, type ShownLine } from './bidi.ts';
-import { CONTEXT_WINDOW } from './context.ts';
+import { CONTEXT_WINDOW, usefulContext } from './context.ts';
 import { decodeView, needsDecoding, reencode, viewIndex, type DecodedView } from './decode.ts';
 import { fold, mayHoldIdentifier, nothingSpecial } from './fold.ts';
 import {
   MAX_BUILTIN_MATCH, mayContainBuiltin, numericScanner, scanEmail, scanIpv6, scanNumeric, type DetectorSet, type Hit, type NumericScanner,
 } from './detect.ts';
-import type { MaskOps, Rule } from './internal.ts';
+import type { LeftContext, MaskOps, Rule } from './internal.ts';
 import { JsonStream, maskJsonValue } from './json.ts';
 import { JsonLinesStream, mayOpenJsonLine } from './json-lines.ts';
 import { integerSpellings } from './text-number.ts';
@@ -278,6 +278,12 @@ function retype(rule: Rule, value: string): Rule {
 const DOCUMENT_SHAPE = /^\s*[0-9A-Z][0-9A-Z./ -]*\s*$/;
 
 const JSON_START = /^\s*[[{]/;
+/**
+ * Only numeric candidates read a keyword (detect.ts), and they need a digit: an ASCII one (every escape of a digit
+ * holds one too: `\u0035`, `%35`, `&#53;`) or a non-ASCII character that folds into one. Text with neither reads no
+ * keyword, and is masked without its left context.
+ */
+const MAY_READ_A_KEYWORD = /[0-9]|[^\t\n\r\x20-\x7e]/;
 
 export class Session implements MaskSession {
   readonly #m: CompiledMasker;
@@ -290,7 +296,7 @@ export class Session implements MaskSession {
    * it), long values and text after a syntax error stream as plain text.
    */
   readonly #ops: MaskOps = {
-    maskText: (text) => this.#maskPlain(text),
+    maskText: (text, left) => this.#maskAfter(left, text),
     maskWhole: (value, rule) => this.maskWhole(value, rule),
     ruleFor: (name) => this.ruleFor(name),
     textStream: (left = '') => new TextStream(this, left),
@@ -399,8 +405,13 @@ export class Session implements MaskSession {
   #spelledHits(v: string, from: number, limit: number): Hit[] {
     const out: Hit[] = [];
     for (const n of integerSpellings(v, from, limit)) {
-      const h = this.#m.findHits(n.digits, 0, n.digits.length, null)[0];
-      if (h !== undefined && h.start === 0 && h.end === n.digits.length) out.push({ ...h, start: n.start, end: n.end, value: n.digits });
+      // In place: the line before the token is read with the digits, so a keyword before it counts as it does before
+      // the bare integer (`tel 1133334444.0`, `{'cep': 22041001.0}`: round 10b review, finding 2).
+      const at = Math.max(0, n.start - CONTEXT_WINDOW);
+      const read = v.slice(at, n.start) + n.digits;
+      const lo = n.start - at;
+      const h = this.#m.findHits(read, lo, read.length, null)[0];
+      if (h !== undefined && h.start === lo && h.end === read.length) out.push({ ...h, start: n.start, end: n.end, value: n.digits });
     }
     return out;
   }
@@ -465,6 +476,19 @@ export class Session implements MaskSession {
     if (!mayOpenJsonLine(text)) return this.#maskPlain(text);
     const stream = this.textStream();
     return stream.push(text) + stream.end();
+  }
+
+  /**
+   * `text` masked as plain text after `left`, which is read (keywords, boundaries) but not masked nor returned. The
+   * context costs a longer scan: only a value that may hold a candidate, after a context that may matter, pays it.
+   */
+  #maskAfter(context: LeftContext | undefined, text: string): string {
+    if (context === undefined || !this.#m.enabled || !this.#m.mayMatch(text) || !MAY_READ_A_KEYWORD.test(text)) return this.#maskPlain(text);
+    const left = usefulContext(context.text);
+    if (left === '') return this.#maskPlain(text);
+    const out: string[] = [];
+    this.maskRange(left + text, left.length, left.length + text.length, out, null);
+    return out.join('');
   }
 
   #maskPlain(text: string): string {

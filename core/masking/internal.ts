@@ -11,9 +11,18 @@ export interface Rule {
   builtin: boolean;
 }
 
+/** The text before a value, computed when read. */
+export interface LeftContext {
+  readonly text: string;
+}
+
 /** What the JSON maskers need from a session. */
 export interface MaskOps {
-  maskText(text: string): string;
+  /**
+   * `text` masked as plain text; `left.text`, the text before it (a JSON value's document before it: json-context.ts),
+   * is read for keywords and boundaries only and is not part of the result. Asked for only when it can matter.
+   */
+  maskText(text: string, left?: LeftContext): string;
   maskWhole(value: string, rule: Rule): string;
   ruleFor(name: string): Rule | null;
   textStream(left?: string): TextStreamMasker;

@@ -111,3 +111,33 @@ describe('the pre-scan still says no only where nothing changes', () => {
     }
   });
 });
+
+// Round 10b review, finding 4: a byte-order mark before a line's opening is read past as indentation, in maskText,
+// text streams cut anywhere, cells, and the byte pre-scan; it stays in the output.
+describe('a byte-order mark before a JSON line', () => {
+  it.each([
+    ['at the start of a JSON Lines file written "UTF-8 with BOM"', `\ufeff${DOC}\n${DOC}\n`, `\ufeff${MASKED}\n${MASKED}\n`],
+    ['before indentation', `\ufeff  ${DOC}\n`, `\ufeff  ${MASKED}\n`],
+    ['at the start of each file in `cat a.jsonl b.jsonl`', `\ufeff${DOC}\n\ufeff${DOC}\n`, `\ufeff${MASKED}\n\ufeff${MASKED}\n`],
+    ['before an SSE field', `\ufeffdata: ${DOC}\n\n`, `\ufeffdata: ${MASKED}\n\n`],
+    ['before an array', `\ufeff[${DOC}]\n`, `\ufeff[${MASKED}]\n`],
+  ])('%s', (_what, text, want) => {
+    expect(masked(text)).toBe(want);
+    expect(mayOpenJsonLine(text)).toBe(true);
+    expect(utf8MayOpenJsonLine(Buffer.from(text))).toBe(true);
+  });
+
+  it('in a cell, and the pre-scan says it may change', () => {
+    const s = masker.newSession();
+    expect(s.maskCell('linha', `\ufeff${DOC}`)).toBe(`\ufeff${MASKED}`);
+    expect(s.cellMayChange('linha', Buffer.from(`\ufeff{"rg":"x"}`))).toBe(true);
+    expect(s.textMayChange(Buffer.from(`\ufeff{"rg":"x"}`))).toBe(true);
+  });
+
+  it('a BOM inside a line, or a BOM then text, is no opening', () => {
+    for (const t of [`x\ufeff{"rg":"x"}`, '\ufeffINFO {"rg":"x"}']) {
+      expect([t, mayOpenJsonLine(t), masked(t)]).toEqual([t, false, t]);
+      expect(utf8MayOpenJsonLine(Buffer.from(t))).toBe(false);
+    }
+  });
+});

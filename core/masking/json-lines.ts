@@ -5,15 +5,18 @@
 // finding 1). Each line that opens a JSON object or array (after indentation, or after an SSE `data:` field name) is
 // read by a JSON stream until that document ends at a line's end (pretty-printed documents span lines; an SSE field
 // ends with its line); everything else goes to one text stream, which keeps its context across the JSON lines.
+// A byte-order mark before the opening is read past as indentation (round 10b review, finding 4): a file written
+// "UTF-8 with BOM" (.NET, PowerShell 5, Excel) starts with one, and so does every file after the first in `cat *.jsonl`;
+// the HTTP pipeline drops it while decoding, the other text paths keep it (it stays in the output, as text).
 // Bounded: the text held here is at most a line's opening (OPENING_HOLD characters); the JSON stream has its own bounds.
 import { JsonStream, opensJson } from './json.ts';
 import type { TextStreamMasker } from './types.ts';
 
-/** A line's opening before a JSON document: indentation, an SSE `data:` field name. Group 1 holds `data:`. */
-const OPENING = /\n[ \t]*(data:)?[ \t]*[{[]/g;
-const FIRST_OPENING = /[ \t]*(data:)?[ \t]*[{[]/y;
+/** A line's opening before a JSON document: indentation (byte-order marks too), an SSE `data:` field name. Group 1 holds `data:`. */
+const OPENING = /\n[ \t\ufeff]*(data:)?[ \t]*[{[]/g;
+const FIRST_OPENING = /[ \t\ufeff]*(data:)?[ \t]*[{[]/y;
 /** The end of a text that may still become an opening with the next chunk. */
-const PARTIAL_OPENING = /(?:^|\n)[ \t]*(?:d(?:a(?:t(?:a(?::[ \t]*)?)?)?)?)?$/;
+const PARTIAL_OPENING = /(?:^|\n)[ \t\ufeff]*(?:d(?:a(?:t(?:a(?::[ \t]*)?)?)?)?)?$/;
 /** The longest line opening held back to decide (opensJson looks through 64 spaces after the brace). */
 const OPENING_HOLD = 160;
 

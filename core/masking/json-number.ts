@@ -6,7 +6,7 @@
 // A reader sees the identifier in each (round 9 review, finding 1), so each is scanned like the
 // integer it denotes. The reading works on the decimal digits, never through a float: a double
 // rounds integers beyond 2^53 (16- to 19-digit cards).
-import type { MaskOps, Rule } from './internal.ts';
+import type { LeftContext, MaskOps, Rule } from './internal.ts';
 
 /** JSON's number grammar (RFC 8259 section 6): sign, integer part, fraction, exponent. */
 const GRAMMAR = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?)([0-9]+))?$/;
@@ -67,14 +67,15 @@ function exponent(sign: string, digits: string): number | null {
  *    `-52998224725` as the CPF), the mask keeping the sign;
  *  - an unreadable token scanned as the text it is (fails closed: `529.982.247-25` written unquoted is still a CPF);
  *  - fractions and short integers are kept.
+ * `left` is the document before the token (json-context.ts): `{"contato":1133334444}` is read after its keyword.
  */
-export function maskNumberToken(ops: MaskOps, token: string, rule: Rule | null): string | null {
+export function maskNumberToken(ops: MaskOps, token: string, rule: Rule | null, left?: LeftContext): string | null {
   const n = readJsonNumber(token);
   if (rule !== null) return ops.maskWhole(n.kind === 'integer' ? `${n.negative ? '-' : ''}${n.digits}` : token, rule);
   if (n.kind === 'fraction') return null;
-  if (n.kind === 'unreadable') return changed(token, ops.maskText(token));
+  if (n.kind === 'unreadable') return changed(token, ops.maskText(token, left));
   if (n.digits.length < MIN_SCANNED_DIGITS) return null;
-  const m = changed(n.digits, ops.maskText(n.digits));
+  const m = changed(n.digits, ops.maskText(n.digits, left));
   return m !== null && n.negative ? `-${m}` : m;
 }
 

@@ -16,8 +16,13 @@
 //  - a string value that holds a JSON document (a ConfigMap's `clientes.json`, kubectl's last-applied-configuration
 //    annotation, an event's `payload`) is masked as the JSON it is, key rules and number reading included (round 10
 //    review, finding 1), then re-escaped as the string was (`\/`, `\u00e9`); up to MAX_NESTED levels, each level
-//    reading its string once (the string itself is bounded: STRING_BUFFER, or streamed).
+//    reading its string once (the string itself is bounded: STRING_BUFFER, or streamed);
+//  - every string, key and number is read with the document before it as left context (json-context.ts), so a value
+//    that needs its keyword (`{"campo":"cep","valor":"01310-100"}`) is masked as the text reading of the line masks it
+//    (round 10b review, finding 1).
+import { CONTEXT_WINDOW } from './context.ts';
 import type { MaskOps, Rule } from './internal.ts';
+import { JsonContext } from './json-context.ts';
 import { MAX_INTEGER_DIGITS, maskNumberToken } from './json-number.ts';
 import type { StreamMasker } from './types.ts';
 
@@ -40,7 +45,7 @@ function dedupe(key: string, seen: Set<string>, taken: (k: string) => boolean): 
 }
 
 export function maskJsonValue(ops: MaskOps, v: unknown): unknown {
-  return walk(ops, v, null, 0);
+  return walk(ops, v, null, 0, new JsonContext());
 }
 
 /** JSON documents inside JSON strings are read as JSON this many levels deep; deeper ones as text. */
@@ -77,44 +82,85 @@ function holdsJson(s: string, level: number): boolean {
   return level < MAX_NESTED && opensJson(s) === true;
 }
 
+/**
+ * Whether a JSON string of the outermost document, as decoded, is read as the JSON document it holds: the one test
+ * both JSON maskers ask, and the byte pre-scan too (prescan.ts, on the string's head decoded by decodeJsonString), so
+ * the sidecar's fast path reads a string exactly as the masker does (round 10b review, finding 3).
+ */
+export function stringHoldsJson(decoded: string): boolean {
+  return holdsJson(decoded, 0);
+}
+
 /** A string value that holds a JSON document, masked as JSON over its own text (its formatting kept). */
-function maskNested(ops: MaskOps, s: string, level: number): string {
-  const js = new JsonStream(ops, level + 1);
+function maskNested(ops: MaskOps, s: string, level: number, left: string): string {
+  const js = new JsonStream(ops, level + 1, left);
   return js.push(s) + js.end();
 }
 
-function walk(ops: MaskOps, v: unknown, rule: Rule | null, depth: number): unknown {
-  if (typeof v === 'string') return rule !== null ? ops.maskWhole(v, rule) : holdsJson(v, 0) ? maskNested(ops, v, 0) : ops.maskText(v);
-  if (typeof v === 'number') return maskNumber(ops, v, rule);
-  if (typeof v !== 'object' || v === null) return v;
-  if (depth > MAX_DEPTH) return maskDeep(ops, v);
-  if (Array.isArray(v)) return v.map((x: unknown) => walk(ops, x, rule, depth + 1));
-  return walkObject(ops, v as Record<string, unknown>, depth + 1);
+function walk(ops: MaskOps, v: unknown, rule: Rule | null, depth: number, ctx: JsonContext): unknown {
+  if (typeof v === 'string') return walkString(ops, v, rule, ctx);
+  if (typeof v === 'number') return maskNumber(ops, v, rule, ctx);
+  if (typeof v !== 'object' || v === null) {
+    ctx.add('0');
+    return v;
+  }
+  if (depth > MAX_DEPTH) return maskDeep(ops, v, ctx);
+  if (Array.isArray(v)) return walkArray(ops, v, rule, depth + 1, ctx);
+  return walkObject(ops, v as Record<string, unknown>, depth + 1, ctx);
+}
+
+function walkString(ops: MaskOps, v: string, rule: Rule | null, ctx: JsonContext): string {
+  ctx.add('"');
+  const masked = rule !== null ? ops.maskWhole(v, rule) : holdsJson(v, 0) ? maskNested(ops, v, 0, ctx.text) : ops.maskText(v, ctx);
+  ctx.addText(v);
+  ctx.add('"');
+  return masked;
 }
 
 /** A parsed number, read through its shortest decimal form (String(v)) as jsonStream reads a token. */
-function maskNumber(ops: MaskOps, v: number, rule: Rule | null): unknown {
-  return maskNumberToken(ops, String(v), rule) ?? v;
+function maskNumber(ops: MaskOps, v: number, rule: Rule | null, ctx: JsonContext): unknown {
+  const masked = maskNumberToken(ops, String(v), rule, ctx) ?? v;
+  ctx.add('0');
+  return masked;
 }
 
-function walkObject(ops: MaskOps, o: Record<string, unknown>, depth: number): Record<string, unknown> {
+function walkArray(ops: MaskOps, a: unknown[], rule: Rule | null, depth: number, ctx: JsonContext): unknown[] {
+  ctx.add('[');
+  const out = a.map((x: unknown, i) => {
+    if (i > 0) ctx.add(',');
+    return walk(ops, x, rule, depth, ctx);
+  });
+  ctx.add(']');
+  return out;
+}
+
+function walkObject(ops: MaskOps, o: Record<string, unknown>, depth: number, ctx: JsonContext): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   let seen: Set<string> | null = null;
-  for (const k of Object.keys(o)) {
-    let nk = ops.maskText(k);
+  ctx.add('{');
+  for (const [i, k] of Object.keys(o).entries()) {
+    if (i > 0) ctx.add(',');
+    ctx.add('"');
+    let nk = ops.maskText(k, ctx);
+    ctx.addText(k);
+    ctx.add('"');
+    ctx.add(':');
     if (nk !== k) {
       seen ??= new Set();
       nk = dedupe(nk, seen, (x) => Object.hasOwn(out, x));
     }
-    setProp(out, nk, walk(ops, o[k], ops.ruleFor(k), depth));
+    setProp(out, nk, walk(ops, o[k], ops.ruleFor(k), depth, ctx));
   }
+  ctx.add('}');
   return out;
 }
 
 /** Very deep values go through the (iterative) stream masker instead of recursion. */
-function maskDeep(ops: MaskOps, v: object): unknown {
-  const js = new JsonStream(ops);
-  return JSON.parse(js.push(JSON.stringify(v)) + js.end()) as unknown;
+function maskDeep(ops: MaskOps, v: object, ctx: JsonContext): unknown {
+  const js = new JsonStream(ops, 0, ctx.text);
+  const out = JSON.parse(js.push(JSON.stringify(v)) + js.end()) as unknown;
+  ctx.add('0');
+  return out;
 }
 
 /** Minimal JSON string escaping: quote, backslash and control characters. */
@@ -147,6 +193,29 @@ export function escapeLike(raw: string, s: string): string {
 }
 
 const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/**
+ * The text of a JSON string's raw content (between its quotes), decoded as JsonStream decodes it (#escape): the
+ * simple escapes, `\uXXXX`, any other escaped character as itself, an escape cut by the end kept as its characters.
+ */
+export function decodeJsonString(raw: string): string {
+  let out = '';
+  let from = 0;
+  for (let j = raw.indexOf('\\'); j !== -1; j = raw.indexOf('\\', from)) {
+    out += raw.slice(from, j);
+    const e = raw[j + 1];
+    if (e === undefined || (e === 'u' && j + 6 > raw.length)) return out + raw.slice(j + 1);
+    if (e === 'u') {
+      const code = Number.parseInt(raw.slice(j + 2, j + 6), 16);
+      out += Number.isNaN(code) ? raw.slice(j + 2, j + 6) : String.fromCharCode(code);
+      from = j + 6;
+    } else {
+      out += SIMPLE_ESCAPES[e] ?? e;
+      from = j + 2;
+    }
+  }
+  return out + raw.slice(from);
+}
 
 // Tokeniser states.
 const VALUE = 0;
@@ -207,10 +276,18 @@ export class JsonStream implements StreamMasker {
   #backslash = -1;
   /** How many JSON strings this document is inside (maskUnnamed). */
   readonly #level: number;
+  /** The document before the current token, the left context its values are read with (json-context.ts). */
+  readonly #ctx: JsonContext;
+  /** The last characters of a string read without #acc (streamed, or an overflowing ruled value): its context. */
+  #tail = '';
+  /** A top-level value was read: the next one (NDJSON) starts a context of its own, as its line does. */
+  #started = false;
 
-  constructor(ops: MaskOps, level = 0) {
+  /** `left`: the context before the document (that of the string holding it, for a nested one). */
+  constructor(ops: MaskOps, level = 0, left = '') {
     this.#ops = ops;
     this.#level = level;
+    this.#ctx = new JsonContext(left);
   }
 
   /** Between top-level values (or reading the rest as text): what comes next starts a new line of NDJSON. */
@@ -303,9 +380,14 @@ export class JsonStream implements StreamMasker {
     switch (this.#state) {
       case VALUE: return this.#value(b, k, c);
       case KEY: return this.#key(b, k, c);
-      case COLON: return c === 58 ? this.#to(VALUE, k + 1) : this.#fail(b, k);
+      case COLON: return c === 58 ? this.#colon(k) : this.#fail(b, k);
       default: return this.#after(b, k, c);
     }
+  }
+
+  #colon(k: number): number {
+    this.#ctx.add(':');
+    return this.#to(VALUE, k + 1);
   }
 
   #to(state: number, i: number): number {
@@ -324,6 +406,7 @@ export class JsonStream implements StreamMasker {
   #value(b: string, i: number, c: number): number {
     const top = this.#top();
     if (top !== undefined) top.empty = false;
+    else this.#topLevel();
     switch (VALUE_START[c] ?? 0) {
       case 1: return this.#startString(i, false, this.#valueRule());
       case 2: return this.#open(c === 123, this.#valueRule(), i);
@@ -332,6 +415,12 @@ export class JsonStream implements StreamMasker {
       case 5: return this.#startToken(LITERAL, i);
       default: return this.#fail(b, i);
     }
+  }
+
+  /** A top-level value starts: after the first, the context starts over (each NDJSON value is a line of its own). */
+  #topLevel(): void {
+    if (this.#started) this.#ctx.clear();
+    this.#started = true;
   }
 
   #key(b: string, i: number, c: number): number {
@@ -344,7 +433,10 @@ export class JsonStream implements StreamMasker {
   #after(b: string, i: number, c: number): number {
     const top = this.#top();
     if (top === undefined) return this.#to(VALUE, i); // another top-level value (NDJSON)
-    if (c === 44) return this.#to(top.obj ? KEY : VALUE, i + 1);
+    if (c === 44) {
+      this.#ctx.add(',');
+      return this.#to(top.obj ? KEY : VALUE, i + 1);
+    }
     if ((c === 125 && top.obj) || (c === 93 && !top.obj)) return this.#close(b, i, c);
     return this.#fail(b, i);
   }
@@ -353,6 +445,7 @@ export class JsonStream implements StreamMasker {
     const frame: Frame = { obj, rule: obj ? null : rule, empty: true, keys: null };
     this.#stack.push(frame);
     this.#topFrame = frame;
+    this.#ctx.add(obj ? '{' : '[');
     return this.#to(obj ? KEY : VALUE, i + 1);
   }
 
@@ -361,6 +454,7 @@ export class JsonStream implements StreamMasker {
     if (top === undefined || top.obj !== (c === 125)) return this.#fail(b, i);
     this.#stack.pop();
     this.#topFrame = this.#stack[this.#stack.length - 1];
+    this.#ctx.add(c === 125 ? '}' : ']');
     return this.#to(AFTER, i + 1);
   }
 
@@ -379,6 +473,8 @@ export class JsonStream implements StreamMasker {
     this.#escaped = false;
     this.#nested = false;
     this.#overflow = false;
+    this.#tail = '';
+    this.#ctx.add('"');
     return i + 1;
   }
 
@@ -400,12 +496,13 @@ export class JsonStream implements StreamMasker {
     const raw = this.#tokenRaw(b, end);
     if (this.#state === LITERAL && !LITERALS.has(raw)) return this.#failToken(b);
     const replacement = this.#state === NUMBER ? this.#maskNumber(raw) : null;
+    this.#ctx.add('0');
     this.#emitToken(b, end, replacement);
     return this.#to(AFTER, end);
   }
 
   #maskNumber(raw: string): string | null {
-    const m = maskNumberToken(this.#ops, raw, this.#valueRule());
+    const m = maskNumberToken(this.#ops, raw, this.#valueRule(), this.#ctx);
     return m === null ? null : `"${escapeJson(m)}"`;
   }
 
@@ -481,16 +578,27 @@ export class JsonStream implements StreamMasker {
   /** Adds decoded characters of the current string; switches long strings to streaming. */
   #append(b: string, s: string, at: number): void {
     if (this.#stream !== null) {
+      this.#keepTail(s);
       this.#out.push(escapeJson(this.#stream.push(s)));
       this.#copyFrom = at;
       return;
     }
-    if (this.#overflow) return;
+    if (this.#overflow) {
+      this.#keepTail(s);
+      return;
+    }
     this.#acc += s;
     if (this.#acc.length > (this.#rule !== null ? RULED_CAP : STRING_BUFFER)) this.#tooLong(b, at);
   }
 
+  /** The end of a string read without #acc, for the context (amortised like JsonContext). */
+  #keepTail(s: string): void {
+    this.#tail += s;
+    if (this.#tail.length > 2 * CONTEXT_WINDOW) this.#tail = this.#tail.slice(-CONTEXT_WINDOW);
+  }
+
   #tooLong(b: string, at: number): void {
+    this.#tail = this.#acc.slice(-CONTEXT_WINDOW);
     if (this.#rule !== null) {
       this.#overflow = true;
       this.#acc = '';
@@ -501,7 +609,8 @@ export class JsonStream implements StreamMasker {
     this.#tokStart = -1;
     this.#raw = '';
     // A long JSON document in the string is streamed as JSON; anything else as text.
-    this.#stream = !this.#isKey && holdsJson(this.#acc, this.#level) ? new JsonStream(this.#ops, this.#level + 1) : this.#ops.textStream();
+    const left = this.#ctx.text;
+    this.#stream = !this.#isKey && holdsJson(this.#acc, this.#level) ? new JsonStream(this.#ops, this.#level + 1, left) : this.#ops.textStream(left);
     this.#out.push(`"${escapeJson(this.#stream.push(this.#acc))}`);
     this.#acc = '';
     this.#copyFrom = at;
@@ -523,6 +632,8 @@ export class JsonStream implements StreamMasker {
       const replacement = masked === this.#acc ? null : `"${this.#reescape(masked, b, end)}"`;
       this.#emitToken(b, end, replacement);
     }
+    this.#ctx.addText(this.#tail !== '' ? this.#tail : this.#acc); // (#tail is set only for a string read without #acc)
+    this.#ctx.add('"');
     this.#acc = '';
     this.#tokStart = -1;
     return this.#to(isKey ? COLON : AFTER, end);
@@ -542,16 +653,16 @@ export class JsonStream implements StreamMasker {
     const rule = this.#rule;
     if (rule === null && holdsJson(s, this.#level)) {
       this.#nested = true;
-      return maskNested(this.#ops, s, this.#level);
+      return maskNested(this.#ops, s, this.#level, this.#ctx.text);
     }
-    if (rule === null) return this.#ops.maskText(s);
+    if (rule === null) return this.#ops.maskText(s, this.#ctx);
     if (this.#overflow) return this.#ops.maskWhole('-', { ...rule, style: 'redact' });
     return this.#ops.maskWhole(s, rule);
   }
 
   #maskKey(key: string): string {
     this.#keyRule(this.#ops.ruleFor(key));
-    const masked = this.#ops.maskText(key);
+    const masked = this.#ops.maskText(key, this.#ctx);
     if (masked === key) return key;
     const top = this.#top();
     if (top === undefined) return masked;
@@ -574,7 +685,7 @@ export class JsonStream implements StreamMasker {
   }
 
   #unfinishedString(): string {
-    const masked = this.#isKey ? this.#ops.maskText(this.#acc) : this.#maskString(this.#acc);
+    const masked = this.#isKey ? this.#ops.maskText(this.#acc, this.#ctx) : this.#maskString(this.#acc);
     return masked === this.#acc ? this.#raw : `"${escapeJson(masked)}`;
   }
 

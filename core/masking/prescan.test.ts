@@ -6,7 +6,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { ENCODINGS, generateCorpus, layoutCorpus, NEGATIVES, Rng, textTemplates, type Sample } from './corpus.ts';
 import { compileMasker, DETECTOR_NAMES, type Masker, type MaskingSpec } from './index.ts';
-import { utf8MayBeJson, utf8MayHoldCandidate, utf8Prescan } from './prescan.ts';
+import { stringHoldsJson } from './json.ts';
+import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8Prescan } from './prescan.ts';
 
 const KEY = new Uint8Array(32).fill(9);
 
@@ -108,5 +109,46 @@ describe('pre-scan soundness against the full detector', () => {
     expect(utf8MayBeJson(Buffer.from(' \u00a0{"a":1}'))).toBe(true);
     expect(utf8MayBeJson(Buffer.from('a{'))).toBe(false);
     expect(utf8MayBeJson(Buffer.alloc(0))).toBe(false);
+  });
+});
+
+// Round 10b review, finding 3: whether a JSON string holds a document is one question (json.ts stringHoldsJson),
+// asked by the JSON masker on the decoded string and by the byte pre-scan on the string's head decoded the same way.
+describe('the pre-scan reads a JSON string as a document exactly when the JSON masker does', () => {
+  const m = compileMasker({ fields: [{ names: ['nome'] }] });
+  const none = (): boolean => false;
+  /** With no key named, the key scan says yes only for a string it reads as a document (or one that does not end). */
+  const readsDocument = (raw: string): boolean => utf8JsonKeysMayBeNamed(Buffer.from(`{"p":"${raw}"}`), none);
+
+  it.each([
+    ['\\n'], ['\\t'], ['\\r\\n'], ['\\r'], [' \\n\\t '], ['\\u0020'], ['\\u000a'], ['\\u000A'], ['\\u0009'], ['\\u000d\\u000a'], ['\\n\\n\\n'],
+  ])('a document after the escaped whitespace %s: both read it, and a body with a named key inside is never forwarded as it is', (lead) => {
+    for (const [open, close] of [['{', '}'], ['\\u007b', '\\u007d'], ['\\u007B', '}']]) {
+      const raw = `${lead}${open}\\"nome\\":\\"Joao Silva\\"${close}`;
+      const body = `{"evento":"cadastro","payload":"${raw}"}`;
+      const s = m.newSession().jsonStream();
+      expect([raw, (s.push(body) + s.end()).includes('Joao Silva')]).toEqual([raw, false]);
+      expect([raw, readsDocument(raw), stringHoldsJson(JSON.parse(`"${raw}"`) as string)]).toEqual([raw, true, true]);
+      expect([raw, m.newSession().textMayChange(Buffer.from(`${body}\n`))]).toEqual([raw, true]);
+    }
+  });
+
+  it('an escaped backslash, a letter escape, or text before the brace is no document to either', () => {
+    for (const raw of ['\\\\n{\\"nome\\":\\"a\\"}', '\\u0041{\\"nome\\":\\"a\\"}', 'x\\n{\\"nome\\":\\"a\\"}', '\\n{nome}', '\\n[INFO]', '\\ufeff{\\"nome\\":\\"a\\"}', ' '.repeat(70) + '{\\"a\\":1}']) {
+      expect([raw, readsDocument(raw), stringHoldsJson(JSON.parse(`"${raw}"`) as string)]).toEqual([raw, false, false]);
+    }
+  });
+
+  it('agrees with the masker\'s predicate on 20000 random string contents built from escapes, blanks and braces', () => {
+    const pieces = ['\\n', '\\t', '\\r', '\\u0020', '\\u000a', '\\u007b', '\\u005b', '\\u007d', '\\u0022', '\\"', '\\\\', '\\/', ' ', '\t', '{', '[', ']', '}', 'a', 'é', '\\u00e9', ':', ','];
+    const r = new Rng(20261206);
+    const failures: string[] = [];
+    for (let n = 0; n < 20_000; n++) {
+      let raw = '';
+      for (let i = 1 + r.int(12); i > 0; i--) raw += r.pick(pieces);
+      const decoded = JSON.parse(`"${raw.replace(/\t/g, '\\t')}"`) as string;
+      if (readsDocument(raw) !== stringHoldsJson(decoded)) failures.push(raw);
+    }
+    expect(failures.slice(0, 5)).toEqual([]);
   });
 });

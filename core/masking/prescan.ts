@@ -16,6 +16,7 @@
 // opens a JSON document (json-lines.ts) and a key a name rule may govern (round 10: the JSON reading of text).
 
 import { utf8OtherDigitAt } from './digits.ts';
+import { decodeJsonString, opensJson, stringHoldsJson } from './json.ts';
 
 /** What the enabled detectors need to see before there can be a candidate. */
 export interface Utf8Prescan {
@@ -84,7 +85,8 @@ const DATA = [0x64, 0x61, 0x74, 0x61, 0x3a];
 
 /**
  * Whether a line of the text may open a JSON document as json-lines.ts reads it: `{` or `[` at a line's start after
- * spaces and tabs, or after an SSE `data:` field name. Looser than the reader (it does not look past the brace).
+ * spaces, tabs and byte-order marks, or after an SSE `data:` field name. Looser than the reader (it does not look past
+ * the brace).
  */
 export function utf8MayOpenJsonLine(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
   for (let i = start; i < end;) {
@@ -97,30 +99,57 @@ export function utf8MayOpenJsonLine(bytes: Uint8Array, start = 0, end = bytes.le
 }
 
 function opensAt(bytes: Uint8Array, i: number, end: number): boolean {
-  let k = skipBlanks(bytes, i, end);
-  if (DATA.every((c, j) => bytes[k + j] === c)) k = skipBlanks(bytes, k + DATA.length, end);
+  let k = skipBlanks(bytes, i, end, true);
+  if (DATA.every((c, j) => bytes[k + j] === c)) k = skipBlanks(bytes, k + DATA.length, end, false);
   return k < end && (bytes[k] === 0x7b || bytes[k] === 0x5b);
 }
 
-function skipBlanks(bytes: Uint8Array, i: number, end: number): number {
+/** Spaces and tabs from i, and byte-order marks (EF BB BF) with `bom` (json-lines.ts reads them as a line's indentation). */
+function skipBlanks(bytes: Uint8Array, i: number, end: number, bom: boolean): number {
   let k = i;
-  while (k < end && (bytes[k] === SPACE || bytes[k] === TAB)) k++;
-  return k;
+  for (;;) {
+    if (k < end && (bytes[k] === SPACE || bytes[k] === TAB)) k++;
+    else if (bom && k + 2 < end && bytes[k] === 0xef && bytes[k + 1] === 0xbb && bytes[k + 2] === 0xbf) k += 3;
+    else return k;
+  }
 }
 
-const isJsonSpace = (b: number | undefined): boolean => b === SPACE || b === TAB || b === NEWLINE || b === 0x0d;
+const CR = 0x0d;
+const isJsonSpace = (b: number | undefined): boolean => b === SPACE || b === TAB || b === NEWLINE || b === CR;
+
+/**
+ * The first bytes a string's content may start with when it holds a JSON document: JSON whitespace, a brace or bracket,
+ * or a backslash (an escape may decode to either: `\n{`, `\u007b`). A string starting with any other byte decodes to a
+ * text starting with that character, which json.ts never reads as a document.
+ */
+const DOCUMENT_LEAD = new Set([SPACE, TAB, NEWLINE, CR, 0x7b, 0x5b, BACKSLASH]);
+/** A string's head decoded for the test: opensJson reads at most ~70 characters, each at most 6 bytes (`\u0020`). */
+const DOCUMENT_HEAD = 1024;
+
+/**
+ * Whether the JSON string whose content is bytes[text, close) is read as a document by the JSON masker: its head,
+ * decoded as JsonStream decodes it, asked the masker's own question (stringHoldsJson), so the two cannot disagree
+ * (round 10b review, finding 3: `"\n{\"nome\":...}"` was a document to the masker and not to the pre-scan).
+ */
+function mayHoldDocument(bytes: Uint8Array, text: number, close: number): boolean {
+  if (text >= close || !DOCUMENT_LEAD.has(bytes[text] ?? 0)) return false;
+  const headEnd = Math.min(close, text + DOCUMENT_HEAD);
+  const head = decodeJsonString(new TextDecoder().decode(bytes.subarray(text, headEnd)));
+  // A head this long always decides; were it cut before opensJson could tell, it fails closed all the same.
+  return stringHoldsJson(head) || (headEnd < close && opensJson(head) === null);
+}
 
 /**
  * Whether a key of this JSON text may carry a name rule (`named`), which masks its value whatever the value is
  * (`{"email":"ana at exemplo"}`: no digit, no '@'). Every string followed by ':' counts as a key (also in text that
- * is not valid JSON); a key written with an escape, a string that does not end, and a string that may hold a JSON
- * document (its keys are escaped: json.ts reads it as JSON) count as named.
+ * is not valid JSON); a key written with an escape, a string that does not end, and a string the JSON masker reads as
+ * a JSON document (its keys are escaped: mayHoldDocument) count as named.
  */
 export function utf8JsonKeysMayBeNamed(bytes: Uint8Array, named: (key: string) => boolean, start = 0, end = bytes.length): boolean {
   for (let i = bytes.indexOf(QUOTE, start); i !== -1 && i < end; i = bytes.indexOf(QUOTE, i)) {
     const text = i + 1;
     const close = stringEnd(bytes, text, end);
-    if (close.at >= end || opensAt(bytes, text, close.at)) return true;
+    if (close.at >= end || mayHoldDocument(bytes, text, close.at)) return true;
     if (isKey(bytes, close.at + 1) && (close.escaped || named(new TextDecoder().decode(bytes.subarray(text, close.at))))) return true;
     i = close.at + 1;
   }

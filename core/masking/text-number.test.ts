@@ -79,3 +79,43 @@ describe('the engine reads integers spelled as decimals in text', () => {
     }
   });
 });
+
+// Round 10b review, finding 2: the integer a spelling denotes is read in place, with the line before it, so the
+// identifiers masked only after their keyword (bare landlines, 8-digit CEPs, dates of birth, bare PIS) are masked
+// in every spelling exactly when their bare form is.
+describe('spellings of identifiers that need their keyword', () => {
+  // (A leading zero is no writer's float: `01310100.0` is not read, by design; a float column prints 1310100.0.)
+  const BARE: readonly [string, string][] = [
+    ['tel', '1133334444'], ['telefone:', '1133334444'], ['contato', '1133334444'], ['cep', '22041001'], ['CEP:', '22041001'],
+    ['nascimento', '19850312'], ['data de nascimento:', '19850312'], ['pis', '12056412545'], ['renavam', '63969782458'],
+  ];
+  const spellings = (d: string): string[] => {
+    const exp = d.length - 1;
+    return [`${d}.0`, `${d}.00`, `${d.slice(0, 1)}.${d.slice(1)}E${exp}`, `${d.slice(0, 1)}.${d.slice(1)}e+${exp}`, `${d}E0`];
+  };
+
+  it('masks each spelling after its keyword when the bare integer is masked there, in maskText and streams', () => {
+    const cases = BARE.flatMap(([kw, d]) => spellings(d).flatMap((sp) => [`${kw} ${sp}`, `INFO cliente {'${kw.replace(/:$/, '')}': ${sp}}`, `${kw}=${sp};`].map((t) => ({ kw, d, t }))));
+    const failures: string[] = [];
+    for (const { kw, d, t } of cases) {
+      const bareMasked = maskText(`${kw} ${d}`) !== `${kw} ${d}`;
+      for (const out of [maskText(t), streamed(t, 1), streamed(t, 4)]) if ((out !== t) !== bareMasked || (bareMasked && out.includes(d))) failures.push(`${t} -> ${out}`);
+    }
+    // Not vacuous: most of these are masked through their keyword.
+    expect(cases.filter(({ t }) => maskText(t) !== t).length).toBeGreaterThan(cases.length / 2);
+    expect(failures).toEqual([]);
+  });
+
+  it('a Python log line of a dict with float columns is masked as its int twin', () => {
+    const line = "INFO cliente {'telefone': 1133334444.0, 'cep': 22041001.0, 'nascimento': 19850312.0}";
+    expect(maskText(line)).toBe("INFO cliente {'telefone': ******4444, 'cep': 22******, 'nascimento': 1985****}");
+    expect(maskText(line)).toBe(maskText(line.replaceAll('.0', '')));
+  });
+
+  it('without the keyword (or with it on another line, or beyond the window) they stay, as the bare integer does', () => {
+    for (const t of ['pedido 1133334444.0', 'cep\n22041001.0', `cep ${'x'.repeat(60)} 22041001.0`, 'valor 19850312.0']) {
+      expect([t, maskText(t)]).toEqual([t, t]);
+      expect(maskText(t.replace('.0', ''))).toBe(t.replace('.0', ''));
+    }
+  });
+});

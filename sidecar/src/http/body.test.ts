@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { gzipSync } from 'node:zlib';
 import { TextDecoder } from 'node:util';
 import { compileMasker } from '../../../core/masking/index.ts';
-import { generateCorpus, KEYWORDS, NEGATIVES, textTemplates } from '../../../core/masking/corpus.ts';
+import { generateCorpus, KEYWORDS, NEGATIVES, Rng, textTemplates } from '../../../core/masking/corpus.ts';
 import { isUtf8 } from 'node:buffer';
 import { bodyKind, bomEncoding, decoderFor, jsonKeysMayBeNamed, MaskingPipeline, maskedContentType, maskWholeUtf8, parseContentType, passesUnchanged, sniffText, textDecoderFor, UnmaskableBody } from './body.ts';
 import { acceptEncoding, endToEnd, REQUEST_DROP } from './headers.ts';
@@ -218,6 +218,12 @@ describe('bodies forwarded as their bytes (passesUnchanged) are exactly what the
       ['text', Buffer.from(`event: nota\ndata: ${JSON.stringify({ nota: t })}\n\n`)],
       ['json', Buffer.from(JSON.stringify({ payload: JSON.stringify({ nota: t }) }))],
     ]),
+    // A JSON document in a string opened by JSON whitespace, written as an escape or as itself (round 10b, finding 3).
+    ...['\\n', '\\t', '\\r\\n', ' \\n ', '\\u0020', '\\u000a', '\t', '', '  '].flatMap((lead): ['json' | 'text', Buffer][] => namedValues.slice(0, 3).flatMap((v): ['json' | 'text', Buffer][] => [
+      ['json', Buffer.from(`{"evento":"cadastro","payload":"${lead}{\\"nome\\":\\"${v}\\"}"}`)],
+      ['text', Buffer.from(`{"evento":"cadastro","payload":"${lead}{\\"nome\\":\\"${v}\\"}"}\n`)],
+      ['json', Buffer.from(`{"evento":"cadastro","payload":"${lead}[\\"${v}\\"]"}`)],
+    ])),
   ];
   const maskers = [
     // The last member: whether the fast path can apply at all (a custom pattern always may match).
@@ -249,6 +255,30 @@ describe('bodies forwarded as their bytes (passesUnchanged) are exactly what the
       const { out, counted } = piped(m, kind, body);
       expect({ kind, body: body.toString('latin1'), out: out.toString('latin1'), counted }).toEqual({ kind, body: body.toString('latin1'), out: body.toString('latin1'), counted: 0 });
     }
+  });
+
+  it.each(maskers)('%s: on 3000 random bodies of JSON fragments, escapes and blanks, the fast path never forwards a body the pipeline changes', (_name, m, _applies) => {
+    // Fragments without digits or '@' (those stop the pre-scan at once): what is left to decide is the JSON reading.
+    const pieces = ['{', '}', '[', ']', ',', ':', '"', '"nome"', '"nota"', '"email"', '"payload"', '"x"', ' ', '\n', '\t', '\r\n', '\ufeff', 'data: ',
+      '\\n', '\\t', '\\r', '\\u0020', '\\u000a', '\\u007b', '\\u005b', '\\"', '\\\\', '\\/', '\\"nome\\"', '\\"email\\"', 'Ana', 'ana at exemplo', 'é', 'null', 'true'];
+    const r = new Rng(20261206);
+    const failures: string[] = [];
+    let passed = 0;
+    // Half the bodies hold a string that starts with blanks and escapes, then a document (or something close to one).
+    const docs = ['{\\"nome\\":\\"Ana\\"}', '[\\"nome\\"]', '{\\"x\\":1}', '{nome}', '\\u007b\\"email\\":\\"a\\"}'];
+    const some = (n: number): string => Array.from({ length: n }, () => r.pick(pieces)).join('');
+    for (let n = 0; n < 3000; n++) {
+      const t = n % 2 === 0 ? some(1 + r.int(16)) : `${some(r.int(3))}{"payload":"${some(r.int(4))}${r.pick(docs)}${some(r.int(3))}"}${some(r.int(3))}`;
+      for (const kind of ['json', 'text'] as const) {
+        const body = Buffer.from(t);
+        if (!passesUnchanged(body, kind, m.newSession())) continue;
+        passed++;
+        const { out, counted } = piped(m, kind, body);
+        if (!out.equals(body) || counted !== 0) failures.push(`${kind} ${JSON.stringify(t)} -> ${JSON.stringify(out.toString())}`);
+      }
+    }
+    expect(failures.slice(0, 5)).toEqual([]);
+    if (_applies) expect(passed).toBeGreaterThan(300);
   });
 
   it('takes the fast path for bodies without identifiers, and never for what the pipeline changes or refuses', () => {
