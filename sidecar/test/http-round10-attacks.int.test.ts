@@ -15,14 +15,13 @@
 // Each test in a `finding` block FAILS on the code this review was run against (e060c5a).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { readdirSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import type { RunningSidecar } from '../src/sidecar.ts';
+import { suffix } from '../../e2e/support/kubectl.ts';
 import { readSegmentText } from '../src/spool.ts';
-import { dechunk, rawExchange, startInProcessHttpSidecar } from './support.ts';
+import { RawHttpRig } from './http-raw-rig.ts';
+import { rawExchange, type ReceivedRequest as Received } from './support.ts';
 
 jest.setTimeout(90_000);
 
@@ -31,21 +30,14 @@ const PURPOSE = 'customer-support';
 /** What startInProcessHttpSidecar mounts as the target's tokenKey: it must never reach the agent. */
 const TARGET_TOKEN = 'upstream-service-token';
 
-interface Received { method: string; url: string; headers: IncomingMessage['headers']; body: Buffer }
-
-const received: Received[] = [];
-let server: Server;
-let upstreamPort = 0;
-let sidecar: RunningSidecar;
-let token: string;
-let listenPort = 0;
+const rig = new RawHttpRig(ns, 'round10', PURPOSE);
 
 /**
  * An echo of the request's Authorization in the encodings pages and tools put it in, its raw form
  * split over two writes (two chunks): in a header (percent-encoded), a Set-Cookie (base64), and
  * a text body (raw, base64, JSON-escaped, hex) or a binary one (UTF-16LE, raw).
  */
-function echoEncoded(req: IncomingMessage, res: import('node:http').ServerResponse): void {
+function echoEncoded(req: IncomingMessage, res: ServerResponse): void {
   const auth = String(req.headers.authorization ?? '');
   const bearer = auth.replace(/^Bearer /, '');
   const binary = req.url === '/debug/binary';
@@ -67,36 +59,24 @@ function traceEcho(req: IncomingMessage): string {
 
 const echoes = new Set(['/debug/encoded', '/debug/binary']);
 
-/** The upstream: keeps every request; TRACE echoes the request head (Apache), /debug/headers echoes the headers as JSON; else {"ok":true}. */
-async function startUpstream(): Promise<void> {
-  server = createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(parts) });
-      if (echoes.has(req.url ?? '')) {
-        echoEncoded(req, res);
-        return;
-      }
-      if (req.method === 'TRACE') {
-        res.writeHead(200, { 'content-type': 'message/http' }).end(traceEcho(req));
-        return;
-      }
-      if (req.url === '/debug/headers') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ headers: req.headers }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const a = server.address();
-  upstreamPort = typeof a === 'object' && a !== null ? a.port : 0;
+/** The upstream's own answers (it keeps every request): TRACE echoes the request head (Apache), /debug/headers echoes the headers as JSON; else {"ok":true}. */
+function respond(req: IncomingMessage, res: ServerResponse): boolean {
+  if (echoes.has(req.url ?? '')) {
+    echoEncoded(req, res);
+    return true;
+  }
+  if (req.method === 'TRACE') {
+    res.writeHead(200, { 'content-type': 'message/http' }).end(traceEcho(req));
+    return true;
+  }
+  if (req.url === '/debug/headers') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ headers: req.headers }));
+    return true;
+  }
+  return false;
 }
 
 beforeAll(async () => {
-  await installCrds();
-  await startUpstream();
   const rules = [
     // An order export is denied by its body; a CSV export of customers by its query.
     { name: 'deny-order-exports', match: { http: { methods: ['POST'], paths: ['/orders'], jsonBody: [{ path: 'action', equals: 'export' }] } }, action: 'deny' },
@@ -106,27 +86,10 @@ beforeAll(async () => {
     // Health and diagnostics, any method (a rule without methods, as docs/access-policy.md allows).
     { name: 'diagnostics', match: { http: { paths: ['/status', '/debug/**'] } }, action: 'allow' },
   ];
-  ({ sidecar, listenPort } = await startInProcessHttpSidecar(ns, 'round10', { upstreamUrl: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, rules }));
-  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+  await rig.start(rules, respond);
 });
 
-afterAll(async () => {
-  await sidecar?.shutdown('test over');
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
-});
-
-/** One raw request on a fresh connection: the status and the whole answer (body de-chunked) the agent got. */
-async function send(method: string, target: string, headers: [string, string][] = [], body: Buffer = Buffer.alloc(0)): Promise<{ status: number; answer: string }> {
-  const lines = [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
-  if (body.length > 0) lines.push(`Content-Length: ${body.length}`);
-  const head = `${[...lines, 'Connection: close'].join('\r\n')}\r\n\r\n`;
-  const raw = (await rawExchange(listenPort, Buffer.concat([Buffer.from(head, 'latin1'), body]))).toString('latin1');
-  const end = raw.indexOf('\r\n\r\n');
-  const answerHead = raw.slice(0, end);
-  const answerBody = dechunk(Buffer.from(raw.slice(end + 4), 'latin1'), answerHead).toString('latin1');
-  return { status: Number(raw.split(' ')[1] ?? 0), answer: `${answerHead}\r\n\r\n${answerBody}` };
-}
+afterAll(() => rig.stop());
 
 // ---- how the upstream frameworks read what they received ----------------------------------------
 
@@ -144,7 +107,7 @@ function formFields(r: Received): Record<string, string> {
 }
 
 /** Whether some upstream request asked for an order export through a form field (any case of name and value, as ASP.NET Core binds them). */
-const formExportReached = (before: number): boolean => received.slice(before).some((r) => Object.entries(formFields(r)).some(([k, v]) => k.toLowerCase() === 'action' && v.toLowerCase() === 'export'));
+const formExportReached = (before: number): boolean => rig.received.slice(before).some((r) => Object.entries(formFields(r)).some(([k, v]) => k.toLowerCase() === 'action' && v.toLowerCase() === 'export'));
 
 /** The `format` values an upstream reads from a query: ASP.NET Core (any case), PHP (leading spaces dropped, `format[]`), qs (`format[]`, `format[0]`). */
 function formatsRead(url: string): string[] {
@@ -157,32 +120,32 @@ function formatsRead(url: string): string[] {
   return out;
 }
 
-const csvExportReached = (before: number): boolean => received.slice(before).some((r) => r.url.startsWith('/customers') && formatsRead(r.url).includes('csv'));
+const csvExportReached = (before: number): boolean => rig.received.slice(before).some((r) => r.url.startsWith('/customers') && formatsRead(r.url).includes('csv'));
 
 // ---- controls: what is closed today -------------------------------------------------------------
 
 describe('controls (pass today)', () => {
   it('the denied export as JSON and ?format=csv are denied; an ordinary form, query and GET /status are forwarded; the agent\'s Authorization never reaches the upstream', async () => {
-    const before = received.length;
-    expect((await send('POST', '/orders', [['Content-Type', 'application/json']], Buffer.from('{"action":"export"}'))).status).toBe(403);
-    expect((await send('GET', '/customers?format=csv')).status).toBe(403);
-    expect(received.length).toBe(before);
-    expect((await send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('action=view&id=1'))).status).toBe(200);
-    expect((await send('GET', '/customers?format=json')).status).toBe(200);
-    const status = await send('GET', '/status');
+    const before = rig.received.length;
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'application/json']], Buffer.from('{"action":"export"}'))).status).toBe(403);
+    expect((await rig.send('GET', '/customers?format=csv')).status).toBe(403);
+    expect(rig.received.length).toBe(before);
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('action=view&id=1'))).status).toBe(200);
+    expect((await rig.send('GET', '/customers?format=json')).status).toBe(200);
+    const status = await rig.send('GET', '/status');
     expect(status.status).toBe(200);
-    const last = received[received.length - 1];
+    const last = rig.received[rig.received.length - 1];
     expect(last?.headers.authorization).toBe(`Bearer ${TARGET_TOKEN}`);
-    expect(received.slice(before).some((r) => JSON.stringify(r.headers).includes(token))).toBe(false);
+    expect(rig.received.slice(before).some((r) => JSON.stringify(r.headers).includes(rig.token))).toBe(false);
     // Header games: Connection naming authorization or the purpose changes nothing the upstream gets.
-    const hop = await send('GET', '/status', [['Connection', 'authorization, x-guarita-purpose']]);
+    const hop = await rig.send('GET', '/status', [['Connection', 'authorization, x-guarita-purpose']]);
     expect(hop.status).toBe(200);
-    expect(received[received.length - 1]?.headers.authorization).toBe(`Bearer ${TARGET_TOKEN}`);
+    expect(rig.received[rig.received.length - 1]?.headers.authorization).toBe(`Bearer ${TARGET_TOKEN}`);
   });
   it('framing and target games are refused or forwarded as judged: absolute form, h2c preface, chunked+identity, a trailer naming an override, a refused request pipelined before an allowed one', async () => {
-    const before = received.length;
-    const tokenLines = `Authorization: Bearer ${token}\r\nX-Guarita-Purpose: ${PURPOSE}\r\n`;
-    const statusOf = async (raw: string): Promise<string[]> => ((await rawExchange(listenPort, raw)).toString('latin1').match(/HTTP\/1\.[01] \d{3}/g) ?? []).map((l) => l.slice(9));
+    const before = rig.received.length;
+    const tokenLines = `Authorization: Bearer ${rig.token}\r\nX-Guarita-Purpose: ${PURPOSE}\r\n`;
+    const statusOf = async (raw: string): Promise<string[]> => ((await rawExchange(rig.listenPort, raw)).toString('latin1').match(/HTTP\/1\.[01] \d{3}/g) ?? []).map((l) => l.slice(9));
     expect(await statusOf(`GET http://other.example/customers?format=csv HTTP/1.1\r\nHost: other.example\r\n${tokenLines}Connection: close\r\n\r\n`)).not.toContain('200');
     expect(await statusOf('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')).not.toContain('200');
     expect(await statusOf(`POST /orders HTTP/1.1\r\nHost: x\r\n${tokenLines}Transfer-Encoding: chunked, identity\r\nConnection: close\r\n\r\n0\r\n\r\n`)).toEqual(['400']);
@@ -190,7 +153,7 @@ describe('controls (pass today)', () => {
     expect(await statusOf(`POST /orders HTTP/1.1\r\nHost: x\r\n${tokenLines}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n11;ext=1\r\n{"action":"view"}\r\n0\r\nX-HTTP-Method-Override: DELETE\r\n\r\n`)).toEqual(['200']);
     // Pipelined: the denied export is answered 403, the allowed read after it runs as itself.
     expect(await statusOf(`POST /orders HTTP/1.1\r\nHost: x\r\n${tokenLines}Content-Type: application/json\r\nContent-Length: 19\r\n\r\n{"action":"export"}GET /orders/1 HTTP/1.1\r\nHost: x\r\n${tokenLines}Connection: close\r\n\r\n`)).toEqual(['403', '200']);
-    const got = received.slice(before);
+    const got = rig.received.slice(before);
     expect(got.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /orders', 'GET /orders/1']);
     expect(got.every((r) => r.headers['x-http-method-override'] === undefined && !r.body.toString('latin1').includes('export'))).toBe(true);
   });
@@ -200,20 +163,20 @@ describe('controls (pass today)', () => {
 
 describe('finding 1: the credential the sidecar injects reaches the agent when the upstream echoes the request', () => {
   it('TRACE (Apache answers it by echoing the request head) returns Authorization: Bearer <target token> to the agent', async () => {
-    const before = received.length;
-    const { status, answer } = await send('TRACE', '/status');
+    const before = rig.received.length;
+    const { status, answer } = await rig.send('TRACE', '/status');
     // Fixed: TRACE (and TRACK) are judged, recorded and refused with 405; the upstream never sees them.
     expect({ status, leaked: answer.includes(TARGET_TOKEN) }).toEqual({ status: 405, leaked: false });
     // TRACK (IIS's TRACE) is refused by Node's parser already (400); the sidecar would refuse it as TRACE.
-    expect([400, 405]).toContain((await send('TRACK', '/status')).status);
-    expect(received.length).toBe(before);
+    expect([400, 405]).toContain((await rig.send('TRACK', '/status')).status);
+    expect(rig.received.length).toBe(before);
   });
 
   it.each([
     ['a text body', '/debug/encoded'],
     ['a binary body passed through', '/debug/binary'],
   ])('an echo of the credential in other encodings (%s: split over two chunks, base64 at an offset, JSON-escaped and upper-cased, hex, UTF-16, a percent-encoded header, a base64 Set-Cookie) is redacted', async (_what, target) => {
-    const { status, answer } = await send('GET', target);
+    const { status, answer } = await rig.send('GET', target);
     expect(status).toBe(200);
     const forms = [TARGET_TOKEN, Buffer.from(TARGET_TOKEN).toString('hex'), Buffer.from(TARGET_TOKEN, 'utf16le').toString('latin1'), 'c2VydmljZS10b2tlbg', 'ZXJ2aWNlLXRva2Vu', 'Vwc3RyZWFtLXNlcnZpY2U', 'upstream\\u002dservice'];
     expect(forms.filter((f) => answer.toLowerCase().includes(f.toLowerCase()))).toEqual([]);
@@ -221,13 +184,13 @@ describe('finding 1: the credential the sidecar injects reaches the agent when t
   });
 
   it('an allowed GET to an endpoint that echoes request headers (debug, httpbin-style /anything, error pages) returns the target token', async () => {
-    const { status, answer } = await send('GET', '/debug/headers');
+    const { status, answer } = await rig.send('GET', '/debug/headers');
     expect(status).toBe(200);
     expect(answer.includes(TARGET_TOKEN)).toBe(false);
   });
 
   it('the record of such an exchange keeps the target token too (the response sample), in the spool the operator ingests', async () => {
-    expect((await send('GET', '/debug/headers')).status).toBe(200);
+    expect((await rig.send('GET', '/debug/headers')).status).toBe(200);
     // The fixture's spool: <tmpdir>/guarita-sidecar-<namespace>-*/spool (support.ts sidecarFixture); records are on disk before the answer ends.
     const spools = readdirSync(tmpdir()).filter((n) => n.startsWith(`guarita-sidecar-${ns}-`)).map((n) => join(tmpdir(), n, 'spool'));
     const text = spools.flatMap((d) => readdirSync(d).filter((f) => f.startsWith('seg-')).map((f) => readSegmentText(join(d, f)))).join('\n');
@@ -247,8 +210,8 @@ describe('finding 2: a jsonBody deny rule does not see the same field sent as a 
     ['multipart/form-data (multer, Rails)', [['Content-Type', 'multipart/form-data; boundary=b']] as [string, string][], '--b\r\nContent-Disposition: form-data; name="action"\r\n\r\nexport\r\n--b--\r\n'],
     ['a form with Action=EXPORT (ASP.NET Core [FromForm] binds any case)', [['Content-Type', 'application/x-www-form-urlencoded']] as [string, string][], 'Action=EXPORT'],
   ])('%s: denied or refused, never forwarded', async (_what, headers, body) => {
-    const before = received.length;
-    const { status } = await send('POST', '/orders', headers, Buffer.from(body));
+    const before = rig.received.length;
+    const { status } = await rig.send('POST', '/orders', headers, Buffer.from(body));
     expect({ status, refused: status >= 400, exportReached: formExportReached(before) }).toEqual({ status, refused: true, exportReached: false });
   });
 });
@@ -263,8 +226,8 @@ describe('finding 3: a deny on query format=csv does not see spellings upstreams
     ['?format[0]=csv (qs)', '/customers?format%5B0%5D=csv'],
     ['? format=csv (PHP drops leading spaces of a name)', '/customers?%20format=csv'],
   ])('%s: denied, never forwarded', async (_what, target) => {
-    const before = received.length;
-    const { status } = await send('GET', target);
+    const before = rig.received.length;
+    const { status } = await rig.send('GET', target);
     expect({ status, csvExportReached: csvExportReached(before) }).toEqual({ status: 403, csvExportReached: false });
   });
 });

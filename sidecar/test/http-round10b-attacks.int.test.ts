@@ -14,47 +14,21 @@
 //   `params` merges query and request parameters.
 // Each test in a `finding` block FAILS on the code this review was run against (4d6000f / d27f2ad).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import { loadConfig } from '../src/config.ts';
-import { silentLogger } from '../src/log.ts';
-import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { dechunk, httpPolicy, mountCredentials, rawExchange, sidecarEnv, sidecarFixture, startInProcessHttpSidecar } from './support.ts';
+import { createServer, type Server } from 'node:http';
+import { requireIdp } from '../../e2e/harness/state.ts';
+import { suffix } from '../../e2e/support/kubectl.ts';
+import type { RunningSidecar } from '../src/sidecar.ts';
+import { RawHttpRig } from './http-raw-rig.ts';
+import { rawExchange, startInProcessHttpSidecar, type ReceivedRequest as Received } from './support.ts';
 
 jest.setTimeout(90_000);
 
 const ns = `sc-r10b-${suffix()}`;
 const PURPOSE = 'customer-support';
 
-interface Received { method: string; url: string; headers: IncomingMessage['headers']; body: Buffer }
-
-const received: Received[] = [];
-let server: Server;
-let upstreamPort = 0;
-let sidecar: RunningSidecar;
-let token: string;
-let listenPort = 0;
-
-async function startUpstream(): Promise<void> {
-  server = createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => parts.push(c));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(parts) });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const a = server.address();
-  upstreamPort = typeof a === 'object' && a !== null ? a.port : 0;
-}
+const rig = new RawHttpRig(ns, 'round10b', PURPOSE);
 
 beforeAll(async () => {
-  await installCrds();
-  await startUpstream();
   const rules = [
     // An order export is denied by its body; so is a report that includes personal data.
     { name: 'deny-order-exports', match: { http: { methods: ['POST'], paths: ['/orders'], jsonBody: [{ path: 'action', equals: 'export' }] } }, action: 'deny' },
@@ -66,27 +40,10 @@ beforeAll(async () => {
     { name: 'orders', match: { http: { methods: ['GET', 'POST'], paths: ['/orders', '/orders/**'] } }, action: 'allow' },
     { name: 'reports', match: { http: { methods: ['POST'], paths: ['/reports'] } }, action: 'allow' },
   ];
-  ({ sidecar, listenPort } = await startInProcessHttpSidecar(ns, 'round10b', { upstreamUrl: `http://127.0.0.1:${upstreamPort}`, issuer: requireIdp().issuer, rules }));
-  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+  await rig.start(rules);
 });
 
-afterAll(async () => {
-  await sidecar?.shutdown('test over');
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
-});
-
-/** One raw request on a fresh connection: the status and the whole answer the agent got. */
-async function send(method: string, target: string, headers: [string, string][] = [], body: Buffer = Buffer.alloc(0)): Promise<{ status: number; answer: string }> {
-  const lines = [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
-  if (body.length > 0 || method === 'POST') lines.push(`Content-Length: ${body.length}`);
-  const head = `${[...lines, 'Connection: close'].join('\r\n')}\r\n\r\n`;
-  const raw = (await rawExchange(listenPort, Buffer.concat([Buffer.from(head, 'latin1'), body]))).toString('latin1');
-  const end = raw.indexOf('\r\n\r\n');
-  const answerHead = raw.slice(0, end);
-  const answerBody = dechunk(Buffer.from(raw.slice(end + 4), 'latin1'), answerHead).toString('latin1');
-  return { status: Number(raw.split(' ')[1] ?? 0), answer: `${answerHead}\r\n\r\n${answerBody}` };
-}
+afterAll(() => rig.stop());
 
 // ---- how PHP (Laravel, Symfony) reads what the upstream received ---------------------------------
 
@@ -162,7 +119,7 @@ function laravelInput(r: Received): Map<string, string> {
 }
 
 /** Whether some request the upstream received since `before` reads `name` = `value` for a PHP/Laravel handler. */
-const phpReads = (before: number, name: string, value: string): boolean => received.slice(before).some((r) => laravelInput(r).get(name) === value);
+const phpReads = (before: number, name: string, value: string): boolean => rig.received.slice(before).some((r) => laravelInput(r).get(name) === value);
 
 // ---- finding E: the credential echoed with HTML5 named character references ----------------------------
 
@@ -185,20 +142,9 @@ describe('finding E: an echo of the credential as htmlentities(..., ENT_HTML5) w
     await new Promise<void>((r) => jwtServer.listen(0, '127.0.0.1', r));
     const a = jwtServer.address();
     const port = typeof a === 'object' && a !== null ? a.port : 0;
-    // startInProcessHttpSidecar with another token (it mounts upstream-service-token, which has no character HTML5 names).
-    const jwtNs = `${ns}-jwt`;
-    const policy = 'round10b-jwt';
-    await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: jwtNs } }]);
-    const [listen = 0, admin = 0] = await freePorts(2);
-    const fx = await sidecarFixture(jwtNs);
-    mountCredentials(fx, policy, { token: JWT_TOKEN });
-    await apply([
-      { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policy}-credentials`, namespace: jwtNs }, stringData: { token: JWT_TOKEN } },
-      httpPolicy(jwtNs, policy, { endpoint: `http://127.0.0.1:${port}`, issuer: requireIdp().issuer, listenPort: listen, over: { rules: [{ name: 'debug', match: { http: { methods: ['GET'], paths: ['/debug/**'] } }, action: 'allow' }] } }),
-    ]);
-    jwtSidecar = await startSidecar(loadConfig(sidecarEnv(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort: listen }], operatorUrl: 'https://127.0.0.1:9' }, admin)), silentLogger());
-    await jwtSidecar.ready;
-    jwtPort = listen;
+    // The sidecar with another target token (upstream-service-token, the default, has no character HTML5 names).
+    const rules = [{ name: 'debug', match: { http: { methods: ['GET'], paths: ['/debug/**'] } }, action: 'allow' }];
+    ({ sidecar: jwtSidecar, listenPort: jwtPort } = await startInProcessHttpSidecar(`${ns}-jwt`, 'round10b-jwt', { upstreamUrl: `http://127.0.0.1:${port}`, issuer: requireIdp().issuer, rules, token: JWT_TOKEN }));
   });
 
   afterAll(async () => {
@@ -208,7 +154,7 @@ describe('finding E: an echo of the credential as htmlentities(..., ENT_HTML5) w
   });
 
   it('GET /debug/error: the page\'s Authorization, HTML5-escaped, is redacted (the agent un-escapes it to the token otherwise)', async () => {
-    const raw = (await rawExchange(jwtPort, `GET /debug/error HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Guarita-Purpose: ${PURPOSE}\r\nConnection: close\r\n\r\n`)).toString('latin1');
+    const raw = (await rawExchange(jwtPort, `GET /debug/error HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${rig.token}\r\nX-Guarita-Purpose: ${PURPOSE}\r\nConnection: close\r\n\r\n`)).toString('latin1');
     expect(raw.split(' ')[1]).toBe('200');
     const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
     // The raw echo in the same page is redacted (the redactor runs on this exchange).
@@ -224,15 +170,15 @@ describe('finding E: an echo of the credential as htmlentities(..., ENT_HTML5) w
 
 describe('controls (pass today)', () => {
   it('the denied fields as JSON, as a form and as a multipart field are denied; ordinary ones forwarded; the PHP model reads them', async () => {
-    const before = received.length;
-    expect((await send('POST', '/orders', [['Content-Type', 'application/json']], Buffer.from('{"action":"export"}'))).status).toBe(403);
-    expect((await send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('action=export'))).status).toBe(403);
-    expect((await send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from('--b\r\nContent-Disposition: form-data; name="action"\r\n\r\nexport\r\n--b--\r\n'))).status).toBe(403);
-    expect((await send('POST', '/reports', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('include_pii=true'))).status).toBe(403);
+    const before = rig.received.length;
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'application/json']], Buffer.from('{"action":"export"}'))).status).toBe(403);
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('action=export'))).status).toBe(403);
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from('--b\r\nContent-Disposition: form-data; name="action"\r\n\r\nexport\r\n--b--\r\n'))).status).toBe(403);
+    expect((await rig.send('POST', '/reports', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('include_pii=true'))).status).toBe(403);
     // A file part named action (filename=) is a file for every parser: forwarded, and PHP does not read it as a field.
-    expect((await send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from('--b\r\nContent-Disposition: form-data; name="action"; filename="a.txt"\r\n\r\nexport\r\n--b--\r\n'))).status).toBe(200);
-    expect((await send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('action=view'))).status).toBe(200);
-    expect((await send('POST', '/reports', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('include_pii=false'))).status).toBe(200);
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from('--b\r\nContent-Disposition: form-data; name="action"; filename="a.txt"\r\n\r\nexport\r\n--b--\r\n'))).status).toBe(200);
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('action=view'))).status).toBe(200);
+    expect((await rig.send('POST', '/reports', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('include_pii=false'))).status).toBe(200);
     expect(phpReads(before, 'action', 'export')).toBe(false);
     expect(phpReads(before, 'include_pii', 'true')).toBe(false);
     expect(phpReads(before, 'action', 'view')).toBe(true);
@@ -244,13 +190,13 @@ describe('controls (pass today)', () => {
 
 describe('controls: what held (pass today)', () => {
   it('a form body over GUARITA_HTTP_MAX_BUFFERED_BODY (1 MiB) while a body rule is in force is refused 413, not streamed unjudged', async () => {
-    const before = received.length;
+    const before = rig.received.length;
     const big = Buffer.from(`action=export&pad=${'x'.repeat(1024 * 1024 + 10)}`);
     for (const type of ['application/x-www-form-urlencoded', '']) {
-      const { status } = await send('POST', '/orders', type === '' ? [] : [['Content-Type', type]], big);
+      const { status } = await rig.send('POST', '/orders', type === '' ? [] : [['Content-Type', type]], big);
       expect(status).toBe(413);
     }
-    expect(received.length).toBe(before);
+    expect(rig.received.length).toBe(before);
   });
 
   it.each([
@@ -262,21 +208,21 @@ describe('controls: what held (pass today)', () => {
     ['form%61t=csv (an escaped letter in the name)', '/customers?form%61t=csv'],
     ['format[x]=csv (read as format by the deny: erring towards refusing)', '/customers?format%5Bx%5D=csv'],
   ])('query spelling %s: denied or refused, never forwarded', async (_what, target) => {
-    const before = received.length;
-    const { status } = await send('GET', target);
+    const before = rig.received.length;
+    const { status } = await rig.send('GET', target);
     expect(status).toBeGreaterThanOrEqual(400);
-    expect(received.length).toBe(before);
+    expect(rig.received.length).toBe(before);
   });
 
   it('ordinary requests are not over-refused: other formats, pagination, nested and repeated form fields, a file upload beside fields, an exact allow query', async () => {
-    expect((await send('GET', '/customers?format=json&page=2&sort=-created')).status).toBe(200);
-    expect((await send('GET', '/customers?formats=csv&csv=1')).status).toBe(200);
-    expect((await send('GET', '/search?scope=public')).status).toBe(200);
-    expect((await send('GET', '/search?scope=PUBLIC')).status).toBe(403);
-    expect((await send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('item[id]=1&item[qty]=2&tags[]=a&tags[]=b&note=a.b+c'))).status).toBe(200);
+    expect((await rig.send('GET', '/customers?format=json&page=2&sort=-created')).status).toBe(200);
+    expect((await rig.send('GET', '/customers?formats=csv&csv=1')).status).toBe(200);
+    expect((await rig.send('GET', '/search?scope=public')).status).toBe(200);
+    expect((await rig.send('GET', '/search?scope=PUBLIC')).status).toBe(403);
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from('item[id]=1&item[qty]=2&tags[]=a&tags[]=b&note=a.b+c'))).status).toBe(200);
     const multipart = '--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nexport this please\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="orders.csv"\r\nContent-Type: text/csv\r\n\r\naction,export\r\n--b--\r\n';
-    expect((await send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from(multipart))).status).toBe(200);
-    expect((await send('POST', '/reports', [['Content-Type', 'application/json']], Buffer.from('{"include_pii":"false","include":{"pii":"true"}}'))).status).toBe(200);
+    expect((await rig.send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from(multipart))).status).toBe(200);
+    expect((await rig.send('POST', '/reports', [['Content-Type', 'application/json']], Buffer.from('{"include_pii":"false","include":{"pii":"true"}}'))).status).toBe(200);
   });
 });
 
@@ -284,9 +230,9 @@ describe('controls: what held (pass today)', () => {
 
 describe('finding A: a multipart part whose Content-Disposition has filename* (RFC 2231) but no filename', () => {
   it('name="action"; filename*=UTF-8\'\'a.txt: PHP (rfc1867.c reads only the key "filename") binds $_POST[action]=export: denied, never forwarded', async () => {
-    const before = received.length;
+    const before = rig.received.length;
     const body = '--b\r\nContent-Disposition: form-data; name="action"; filename*=UTF-8\'\'a.txt\r\n\r\nexport\r\n--b--\r\n';
-    const { status } = await send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from(body));
+    const { status } = await rig.send('POST', '/orders', [['Content-Type', 'multipart/form-data; boundary=b']], Buffer.from(body));
     expect({ status, exportReached: phpReads(before, 'action', 'export') }).toEqual({ status: 403, exportReached: false });
   });
 });
@@ -298,9 +244,9 @@ describe('finding B: a Content-Type whose boundary PHP finds elsewhere than the 
     ['xboundary=php; boundary=sc (PHP: strstr "boundary" finds xboundary)', 'multipart/form-data; xboundary=php; boundary=sc'],
     ['BOUNDARY=sc; boundary=php (PHP: the lower-case occurrence first; the sidecar: the first, any case)', 'multipart/form-data; BOUNDARY=sc; boundary=php'],
   ])('%s: the part PHP reads as action=export is denied, never forwarded', async (_what, type) => {
-    const before = received.length;
+    const before = rig.received.length;
     const body = '--php\r\nContent-Disposition: form-data; name="action"\r\n\r\nexport\r\n--php--\r\n';
-    const { status, answer } = await send('POST', '/orders', [['Content-Type', type]], Buffer.from(body));
+    const { status, answer } = await rig.send('POST', '/orders', [['Content-Type', type]], Buffer.from(body));
     expect({ status, exportReached: phpReads(before, 'action', 'export') }).toEqual({ status: 400, exportReached: false });
     // Refused as ambiguous, naming the fix (one boundary parameter).
     expect(answer).toContain('AmbiguousBody');
@@ -316,8 +262,8 @@ describe('finding C: a body rule on include_pii does not see the names PHP reads
     ['include pii=true', 'include%20pii=true'],
     ['include[pii=true (an unmatched [)', 'include%5Bpii=true'],
   ])('%s as a form: denied, never forwarded', async (_what, body) => {
-    const before = received.length;
-    const { status } = await send('POST', '/reports', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from(body));
+    const before = rig.received.length;
+    const { status } = await rig.send('POST', '/reports', [['Content-Type', 'application/x-www-form-urlencoded']], Buffer.from(body));
     expect({ status, piiReached: phpReads(before, 'include_pii', 'true') }).toEqual({ status: 403, piiReached: false });
   });
 });
@@ -330,8 +276,8 @@ describe('finding D: a body rule does not see its field sent in the query string
     ['POST /orders?action=export with an empty form', '/orders?action=export', [['Content-Type', 'application/x-www-form-urlencoded']] as [string, string][], 'id=1'],
     ['POST /reports?include_pii=true with a form', '/reports?include_pii=true', [['Content-Type', 'application/x-www-form-urlencoded']] as [string, string][], 'id=1'],
   ])('%s: denied, never forwarded', async (_what, target, headers, body) => {
-    const before = received.length;
-    const { status } = await send('POST', target, headers, Buffer.from(body));
+    const before = rig.received.length;
+    const { status } = await rig.send('POST', target, headers, Buffer.from(body));
     const reached = phpReads(before, 'action', 'export') || phpReads(before, 'include_pii', 'true');
     expect({ status, reached }).toEqual({ status: 403, reached: false });
   });

@@ -34,131 +34,55 @@
 // 5. A legacy scp upload (scp -O, judged as an SFTP write) is recorded with `bytes` = what the
 //    host's scp answered (its acknowledgements, 3 bytes), not what was written to the host.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
+import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { freePorts } from '../../e2e/harness/ports.ts';
-import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import { apply } from '../../e2e/support/kube-apply.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
+import { SshScenario, forwardIn, hostTree, rawOpen, reviewPolicy, sftpOf, sftpRead, type SshPolicySpec } from './ssh-scenario.ts';
+import { fetchExport } from './support.ts';
 
 jest.setTimeout(180_000);
 
-const id = suffix();
-const ns = `sc-sshr10-${id}`;
-const opNs = `sc-sshr10op-${id}`;
-const POLICY = 'files-host';
+const ssh = new SshScenario('sshr10', 'files-host');
+const { id, ns } = ssh;
+const POLICY = ssh.policyName;
 const PURPOSE = 'customer-support';
 const OPS = 'ops';
 const CPF = '529.982.247-25';
 const OTHER_CPF = '111.444.777-35';
 
-let op: OperatorProcess;
-let sshd: SshdHandle;
-let fx: SidecarFixture;
-let sidecar: SidecarProcess;
 let work: string;
 let secret: string;
 let scratch: string;
-let listenPort: number;
-let token: string;
 let homeLink: string;
-let sshConfig: string;
-let agentEnv: NodeJS.ProcessEnv;
 
-function policy(port: number, tunnels = true): Record<string, unknown> {
-  return {
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: POLICY, namespace: ns },
-    spec: {
-      podSelector: { matchLabels: { app: 'support-agent' } },
-      target: { name: POLICY, protocol: 'ssh', endpoint: `127.0.0.1:${sshd.port}`, listenPort: port, credentialsSecretRef: { name: `${POLICY}-credentials` } },
-      identity: { oidc: { issuer: requireIdp().issuer, audiences: ['guarita'] } },
-      subjects: [{ kind: 'Group', name: 'support' }],
-      purposes: [{ name: PURPOSE }, { name: OPS }],
-      rules: [
-        { name: 'secret-files', match: { ssh: { paths: [`${secret}/**`] } }, action: 'deny' },
-        { name: 'secret-commands', match: { ssh: { commands: [`* ${secret}/*`] } }, action: 'deny' },
-        { name: 'scratch-files', purposes: [PURPOSE], match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'stat', 'list'], paths: [`${scratch}/**`] } }, action: 'allow' },
-        ...(tunnels ? [{ name: 'tunnels', purposes: [OPS], match: { ssh: { requests: ['remoteForward'], destinations: ['127.0.0.1:*'] } }, action: 'allow' }] : []),
-        { name: 'ops-rest', purposes: [OPS], match: { ssh: { requests: ['exec'] } }, action: 'allow' },
-      ],
-      masking: { style: 'partial' },
-    },
-  };
-}
+const spec = (tunnels = true): SshPolicySpec => reviewPolicy({ secret, scratch, purpose: PURPOSE, ops: OPS, tunnels });
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), `guarita-ssh-r10-${id}-`));
-  secret = join(work, 'secret');
-  scratch = join(work, 'scratch');
-  mkdirSync(join(secret, `cliente-${CPF}`, 'docs'), { recursive: true });
-  mkdirSync(scratch, { recursive: true });
-  writeFileSync(join(secret, `cliente-${CPF}`, 'docs', 'contrato.txt'), `cpf=${CPF}\n`);
+  ({ secret, scratch } = hostTree(work, CPF));
   // A file the agent may read, larger than the reads below ask for.
   writeFileSync(join(scratch, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 0x61));
   // A script an allowed exec runs (ops may run any program): it writes 160 MiB to stderr.
   writeFileSync(join(work, 'stderr-flood.pl'), 'my $b = ("x" x 65535) . "\\n"; for (1..2560) { print STDERR $b; }\n');
   // The same on stdout: the control (stdout is throttled).
   writeFileSync(join(work, 'stdout-flood.pl'), 'my $b = ("x" x 65535) . "\\n"; for (1..2560) { print STDOUT $b; }\n');
-
-  sshd = await startSshd(join(work, 'sshd'));
   // The host account's home (the SFTP login directory) holds a link into the secret tree, as a
   // host's "latest export" link would. Unique name; removed in afterAll.
   homeLink = join(homedir(), `guarita-r10-${id}`);
   symlinkSync(join(secret, `cliente-${CPF}`, 'docs'), homeLink);
-
-  await installCrds();
-  const opFx = await operatorFixture(opNs);
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-  await grantSessionReaders(ns, { kind: 'User', name: 'audrey' });
-  op = await startOperator({ ...opFx, watchNamespaces: [ns] });
-  await waitServing(op);
-  const credentials = { username: sshd.user, 'ssh-privatekey': sshd.clientKey, known_hosts: sshd.knownHosts };
-  [listenPort = 0] = await freePorts(1);
-  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: credentials }, policy(listenPort)]);
-  fx = await sidecarFixture(ns);
-  mountCredentials(fx, POLICY, credentials);
-  sidecar = await startSidecarProcess(fx, {
-    targets: [{ policy: POLICY, target: POLICY, protocol: 'ssh', listenPort } as unknown as TargetSpec], operatorUrl: op.url,
-    env: { GUARITA_SSH_DIR: join(fx.dir, 'ssh') },
-  });
-  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
-  // The real OpenSSH clients: the published ssh_config, the token through SSH_ASKPASS.
-  sshConfig = join(fx.dir, 'ssh', POLICY, 'ssh_config');
-  const tokenFile = join(work, 'token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const askpass = join(work, 'askpass.sh');
-  writeFileSync(askpass, `#!/bin/sh\nexec cat ${tokenFile}\n`, { mode: 0o700 });
-  agentEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' };
+  await ssh.start(work, spec());
 }, 240_000);
 
 afterAll(async () => {
   if (homeLink !== undefined) rmSync(homeLink, { force: true });
-  await sidecar?.stop();
-  await Promise.all([op?.stop(), sshd?.stop()]);
+  await ssh.stop();
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
-
-/** The agent: a raw ssh2 client, authenticated with its token, the purpose as the user name. */
-function connectAgent(purpose: string): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('error', reject);
-    c.on('ready', () => resolve(c));
-    c.connect({ host: '127.0.0.1', port: listenPort, username: purpose, password: token, hostVerifier: () => true, readyTimeout: 30_000 });
-  });
-}
-
-function sftpOf(c: Client): Promise<SFTPWrapper> {
-  return new Promise((resolve, reject) => c.sftp((err, s) => (err ? reject(err) : resolve(s))));
-}
 
 /** What a REALPATH (or STAT) request came back with: the name, or the error's status code and text. */
 type Answer = { name: string } | { code: unknown; message: string };
@@ -169,27 +93,9 @@ function stat(s: SFTPWrapper, p: string): Promise<Answer> {
   return new Promise((resolve) => s.stat(p, (err) => resolve(err ? { code: (err as { code?: unknown }).code, message: err.message } : { name: 'stat ok' })));
 }
 
-/** The sidecar process's resident memory, in MiB. */
-async function rssMiB(): Promise<number> {
-  const status = readFileSync(`/proc/${await sidecar.pid()}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
-
-/** The highest RSS seen while polling for `ms` (or until `stop` says so). */
-async function peakRss(ms: number): Promise<number> {
-  let peak = 0;
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    peak = Math.max(peak, await rssMiB());
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return peak;
-}
-
 describe('controls: the policy holds where the review expected it to', () => {
   it('stat and realpath of the secret tree and of the home link are denied; scratch is readable', async () => {
-    const c = await connectAgent(PURPOSE);
+    const c = await ssh.connectAgent(PURPOSE);
     try {
       const s = await sftpOf(c);
       expect(await stat(s, `${secret}/cliente-${CPF}`)).toMatchObject({ code: ssh2.utils.sftp.STATUS_CODE.PERMISSION_DENIED });
@@ -207,7 +113,7 @@ describe('controls: the policy holds where the review expected it to', () => {
 
 describe('finding 1: REALPATH of a path that folds to the login directory is answered unjudged', () => {
   it('realpath HOME/LINK/.. does not name where a link in the home leads (the CPF in that name, unmasked)', async () => {
-    const c = await connectAgent(PURPOSE);
+    const c = await ssh.connectAgent(PURPOSE);
     try {
       const s = await sftpOf(c);
       // Absolute: a relative path is joined with posix.join, which folds the `..` before the host
@@ -224,7 +130,7 @@ describe('finding 1: REALPATH of a path that folds to the login directory is ans
   });
 
   it('realpath SECRET/NAME/../../..HOME does not tell whether SECRET/NAME exists', async () => {
-    const c = await connectAgent(PURPOSE);
+    const c = await ssh.connectAgent(PURPOSE);
     try {
       const s = await sftpOf(c);
       const through = (name: string): string => {
@@ -247,11 +153,6 @@ describe('finding 1: REALPATH of a path that folds to the login directory is ans
   });
 });
 
-/** The agent asks the host to listen on 127.0.0.1:`port` (ssh -R); resolves once the sidecar accepted, or with the refusal. */
-function forwardIn(c: Client, port: number): Promise<Error | undefined> {
-  return new Promise((resolve) => c.forwardIn('127.0.0.1', port, (err) => resolve(err ?? undefined)));
-}
-
 /** Connects to the host's 127.0.0.1:`port` (the test runs on the host), sends `bytes` bytes, and ends. */
 function sendToHost(port: number, bytes: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -265,7 +166,7 @@ function sendToHost(port: number, bytes: number): Promise<void> {
 describe('finding 4: connections through a remote forward (ssh -R)', () => {
   it('are recorded with their byte count, as local forwards and docs/ssh.md say', async () => {
     const [port = 0] = await freePorts(1);
-    const c = await connectAgent(OPS);
+    const c = await ssh.connectAgent(OPS);
     let received = 0;
     let connections = 0;
     c.on('tcp connection', (_info, accept) => {
@@ -283,14 +184,14 @@ describe('finding 4: connections through a remote forward (ssh -R)', () => {
       c.end();
     }
     const records = await eventually('the remote forward\'s record at the operator', async () => {
-      const exported = await fetchExport(op.url, ns);
+      const exported = await fetchExport(ssh.op.url, ns);
       const mine = exported.records.filter((x) => x.type === 'command' && (x.command ?? '').startsWith('remoteForward ') && (x.command ?? '').endsWith(`:${port}`));
       return mine.length > 0 ? { all: exported.records, mine } : undefined;
     }, 30_000, 500);
     // Let anything the connection's end writes reach the operator too.
     await new Promise((r) => setTimeout(r, 3000));
     const session = records.mine[0]?.sessionId;
-    const exported = await fetchExport(op.url, ns);
+    const exported = await fetchExport(ssh.op.url, ns);
     const ofSession = exported.records.filter((x) => x.sessionId === session);
     // (The address is masked in records: `remoteForward 127.0.*.*:PORT`.) On the reviewed code: one
     // record, `remoteForward 127.0.*.*:PORT` allowed, result {} (completed
@@ -302,7 +203,7 @@ describe('finding 4: connections through a remote forward (ssh -R)', () => {
 
   it('stop handing the host\'s connections to the agent once the policy no longer allows the forward', async () => {
     const [port = 0, probe = 0] = await freePorts(2);
-    const c = await connectAgent(OPS);
+    const c = await ssh.connectAgent(OPS);
     let connections = 0;
     c.on('tcp connection', (_info, accept) => {
       connections++;
@@ -315,9 +216,9 @@ describe('finding 4: connections through a remote forward (ssh -R)', () => {
       await sendToHost(port, 10);
       await eventually('the first connection at the agent', () => Promise.resolve(connections === 1 ? true : undefined), 20_000, 100);
       // The rule that allowed it is removed; once the sidecar enforces that, a new forward is refused.
-      await apply([policy(listenPort, false)]);
+      await apply([ssh.policy(spec(false))]);
       await eventually('the sidecar refuses new remote forwards', async () => {
-        const other = await connectAgent(OPS);
+        const other = await ssh.connectAgent(OPS);
         try {
           return (await forwardIn(other, probe)) === undefined ? undefined : true;
         } finally {
@@ -332,9 +233,9 @@ describe('finding 4: connections through a remote forward (ssh -R)', () => {
       expect(connections).toBe(1);
     } finally {
       c.end();
-      await apply([policy(listenPort, true)]);
+      await apply([ssh.policy(spec(true))]);
       await eventually('the restored policy is in force', async () => {
-        const other = await connectAgent(OPS);
+        const other = await ssh.connectAgent(OPS);
         try {
           return (await forwardIn(other, probe)) === undefined ? true : undefined;
         } finally {
@@ -345,26 +246,15 @@ describe('finding 4: connections through a remote forward (ssh -R)', () => {
   });
 });
 
-/** Runs OpenSSH's scp as the agent. */
-function scp(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('scp', ['-F', sshConfig, ...args], { env: agentEnv, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stderr }); });
-  });
-}
-
 describe('finding 5: a legacy scp upload (scp -O) is recorded with the bytes the host answered, not the bytes written', () => {
   it('the record of scp -O LOCAL host:SCRATCH/x carries the size uploaded', async () => {
     const local = join(work, 'legacy-up.bin');
     writeFileSync(local, Buffer.alloc(200_000, 0x63));
-    const r = await scp(['-O', local, `${PURPOSE}@${POLICY}:${scratch}/legacy-up.bin`]);
+    const r = await ssh.scp(['-O', local, `${PURPOSE}@${POLICY}:${scratch}/legacy-up.bin`]);
     expect(r).toMatchObject({ code: 0 });
     expect(existsSync(join(scratch, 'legacy-up.bin'))).toBe(true);
     const upload = await eventually('the upload\'s record at the operator', async () => {
-      const exported = await fetchExport(op.url, ns);
+      const exported = await fetchExport(ssh.op.url, ns);
       return exported.records.find((x) => x.type === 'command' && /^scp .*-t/.test(x.command ?? '') && (x.command ?? '').includes('legacy-up.bin') && x.result !== undefined);
     }, 30_000, 500);
     // On the reviewed code: decision allow (the scratch rule, as an sftp write), result
@@ -376,32 +266,12 @@ describe('finding 5: a legacy scp upload (scp -O) is recorded with the bytes the
   });
 });
 
-/** Runs `command` under `purpose`, writes `stdin` and closes it; stdout, stderr and the exit status. */
-async function execWithInput(purpose: string, command: string, stdin: string): Promise<{ code: unknown; stdout: string; stderr: string }> {
-  const c = await connectAgent(purpose);
-  try {
-    return await new Promise((resolve, reject) => c.exec(command, (err, ch) => {
-      if (err) return reject(err);
-      let stdout = '';
-      let stderr = '';
-      let code: unknown;
-      ch.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
-      ch.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-      ch.on('exit', (x: unknown) => { code = x; });
-      ch.on('close', () => resolve({ code, stdout, stderr }));
-      ch.end(stdin);
-    }));
-  } finally {
-    c.end();
-  }
-}
-
 describe('finding 6: an interpreter given no script reads its program from stdin, which nobody judges', () => {
   it('control: the same program text inline, and a shell reading stdin, are refused', async () => {
     const code = `open(F, "<${secret}/cliente-${CPF}/docs/contrato.txt"); print "MARK:", <F>;`;
-    expect((await execWithInput(OPS, `cat ${secret}/cliente-${CPF}/docs/contrato.txt`, '')).code).toBe(126);
-    expect((await execWithInput(OPS, `perl -e '${code}'`, '')).code).toBe(126);
-    expect((await execWithInput(OPS, 'bash', `cat ${secret}/cliente-${CPF}/docs/contrato.txt\n`)).code).toBe(126);
+    expect((await ssh.execWithInput(OPS, `cat ${secret}/cliente-${CPF}/docs/contrato.txt`, '')).code).toBe(126);
+    expect((await ssh.execWithInput(OPS, `perl -e '${code}'`, '')).code).toBe(126);
+    expect((await ssh.execWithInput(OPS, 'bash', `cat ${secret}/cliente-${CPF}/docs/contrato.txt\n`)).code).toBe(126);
   });
 
   it.each([
@@ -410,7 +280,7 @@ describe('finding 6: an interpreter given no script reads its program from stdin
     ['python3 (no arguments)', 'python3', () => `print("MARK:" + open("${secret}/cliente-${CPF}/docs/contrato.txt").read())\n`],
     ['python3 -', 'python3 -', () => `print("MARK:" + open("${secret}/cliente-${CPF}/docs/contrato.txt").read())\n`],
   ])('%s under an allow-the-rest policy does not read the denied tree', async (_name, command, program) => {
-    const r = await execWithInput(OPS, command, program());
+    const r = await ssh.execWithInput(OPS, command, program());
     // On the reviewed code: exit 0 and stdout `MARK:cpf=***.***.***-25` (the file's line, the CPF
     // masked as all exec output is): the program text came on stdin, recorded as typed input and
     // never judged; `bash` reading the same stdin is refused (COMMAND_RUNNERS), perl -e is refused
@@ -422,51 +292,14 @@ describe('finding 6: an interpreter given no script reads its program from stdin
 
 // --- floods: last, each on its own connection (the sidecar's memory is what they measure) ---
 
-/** A raw SFTP session on a subsystem channel: packets written by hand, answers parsed until told to stop. */
-function sftpPacket(type: number, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(body.length + 1, 0);
-  head[4] = type;
-  return Buffer.concat([head, body]);
-}
-const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0, 0); return b; };
-const u64 = (n: number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n), 0); return b; };
-const str = (v: string | Buffer): Buffer => { const b = Buffer.isBuffer(v) ? v : Buffer.from(v); return Buffer.concat([u32(b.length), b]); };
-
-/** Opens `path` for reading over a raw SFTP channel; resolves with the channel (paused: nothing more is read) and the handle. */
-function rawOpen(c: Client, path: string): Promise<{ ch: ClientChannel; handle: Buffer }> {
-  return new Promise((resolve, reject) => c.subsys('sftp', (err, ch) => {
-    if (err) return reject(err);
-    let buf = Buffer.alloc(0);
-    const onData = (d: Buffer): void => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
-        const len = buf.readUInt32BE(0);
-        const type = buf[4];
-        const payload = buf.subarray(5, 4 + len);
-        buf = buf.subarray(4 + len);
-        if (type === 2) ch.write(sftpPacket(3, u32(1), str(path), u32(1 /* READ */), u32(0)));
-        else if (type === 102) {
-          ch.off('data', onData);
-          ch.pause();
-          resolve({ ch, handle: Buffer.from(payload.subarray(4 + 4, 4 + 4 + payload.readUInt32BE(4))) });
-        } else if (type === 101) reject(new Error(`open refused: ${payload.toString('latin1')}`));
-      }
-    };
-    ch.on('data', onData);
-    ch.write(sftpPacket(1, u32(3)));
-  }));
-}
-
 /** Runs `command` under ops and never reads its output; the sidecar's RSS growth while it runs, in MiB. */
 async function unreadExecGrowth(command: string): Promise<number> {
-  const c = await connectAgent(OPS);
+  const c = await ssh.connectAgent(OPS);
   try {
-    const before = await rssMiB();
+    const before = await ssh.rssMiB();
     // The agent never reads the channel's stdout or stderr (no listener, nothing resumed).
     await new Promise<void>((resolve, reject) => c.exec(command, (err) => (err ? reject(err) : resolve())));
-    return (await peakRss(20_000)) - before;
+    return (await ssh.peakRss(20_000)) - before;
   } finally {
     c.end();
     await new Promise((r) => setTimeout(r, 2000));
@@ -494,15 +327,15 @@ describe('finding 3, another way in: an agent that opens a huge window and stops
     // that grants a 4 GiB window and never reads made the sidecar queue everything in the socket's
     // user-space buffer (the channel streams never said "full"). The agent here is ssh2 with one
     // window adjustment sent by hand, then its socket paused.
-    const c = await connectAgent(OPS);
+    const c = await ssh.connectAgent(OPS);
     try {
-      const before = await rssMiB();
+      const before = await ssh.rssMiB();
       const ch = await new Promise<ClientChannel>((resolve, reject) => c.exec(`perl ${work}/stdout-flood.pl`, (err, stream) => (err ? reject(err) : resolve(stream))));
       const internals = c as unknown as { _protocol: { channelWindowAdjust(id: number, amount: number): void }; _sock: { pause(): void } };
       const remote = (ch as unknown as { outgoing: { id: number } }).outgoing.id;
       internals._protocol.channelWindowAdjust(remote, 0xffffffff - 2 * 1024 * 1024);
       internals._sock.pause();
-      expect((await peakRss(20_000)) - before).toBeLessThan(64);
+      expect((await ssh.peakRss(20_000)) - before).toBeLessThan(64);
     } finally {
       c.end();
       await new Promise((r) => setTimeout(r, 2000));
@@ -512,16 +345,16 @@ describe('finding 3, another way in: an agent that opens a huge window and stops
 
 describe('finding 2: SFTP READs are served without bound (an agent that pipelines them and does not read)', () => {
   it('2,048 pipelined READs of 256 KiB on an allowed file do not take the sidecar past 64 MiB more memory', async () => {
-    const c = await connectAgent(PURPOSE);
+    const c = await ssh.connectAgent(PURPOSE);
     try {
       const { ch, handle } = await rawOpen(c, `${scratch}/big.bin`);
-      const before = await rssMiB();
+      const before = await ssh.rssMiB();
       const size = 8 * 1024 * 1024;
       const reads: Buffer[] = [];
-      for (let i = 0; i < 2048; i++) reads.push(sftpPacket(5, u32(100 + i), str(handle), u64((i * 256 * 1024) % size), u32(256 * 1024)));
+      for (let i = 0; i < 2048; i++) reads.push(sftpRead(100 + i, handle, (i * 256 * 1024) % size, 256 * 1024));
       // About 60 KiB of requests in all, written at once; the agent reads none of the answers.
       ch.write(Buffer.concat(reads));
-      const peak = await peakRss(15_000);
+      const peak = await ssh.peakRss(15_000);
       // On the reviewed code: the sidecar's RSS grows by hundreds of MiB (341 MiB for 1,024 READs
       // when run first, 107 to 154 MiB after the stderr flood's heap; every READ
       // gets its own buffer and its answer is queued for an agent that does not read), past the

@@ -11,114 +11,54 @@
 // - finding 5: legacy scp records the transfer's bytes both ways (scp -f: `bytes` the file; scp -t:
 //   `bytes` the upload, and `bytesIn` on both).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2, { type Client, type SFTPWrapper } from 'ssh2';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
+import ssh2, { type SFTPWrapper } from 'ssh2';
 import { eventually } from '../../e2e/support/wait.ts';
-import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
+import { SshScenario, hostTree, sftpOf } from './ssh-scenario.ts';
+import { fetchExport } from './support.ts';
 
 jest.setTimeout(180_000);
 
-const id = suffix();
-const ns = `sc-sshr10f-${id}`;
-const opNs = `sc-sshr10fop-${id}`;
-const POLICY = 'files-host';
+const ssh = new SshScenario('sshr10f', 'files-host');
+const { id, ns } = ssh;
+const POLICY = ssh.policyName;
 const PURPOSE = 'customer-support';
 const CPF = '529.982.247-25';
 const { STATUS_CODE } = ssh2.utils.sftp;
 
-let op: OperatorProcess;
-let sshd: SshdHandle;
-let fx: SidecarFixture;
-let sidecar: SidecarProcess;
 let work: string;
 let secret: string;
 let scratch: string;
-let listenPort: number;
-let token: string;
-let sshConfig: string;
-let agentEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), `guarita-ssh-r10f-${id}-`));
-  secret = join(work, 'secret');
-  scratch = join(work, 'scratch');
-  mkdirSync(join(secret, `cliente-${CPF}`, 'docs'), { recursive: true });
-  mkdirSync(scratch, { recursive: true });
-  writeFileSync(join(secret, `cliente-${CPF}`, 'docs', 'contrato.txt'), `cpf=${CPF}\n`);
+  ({ secret, scratch } = hostTree(work, CPF));
   // A link in the allowed tree into the denied one (a "latest" link a host job would make).
   symlinkSync(join(secret, `cliente-${CPF}`, 'docs'), join(scratch, 'lnk'));
   writeFileSync(join(scratch, 'plain.txt'), 'plain\n');
   // Not a multiple of any chunk size: the last read is short.
   writeFileSync(join(scratch, 'big.bin'), Buffer.from(Array.from({ length: 8 * 1024 * 1024 + 12_345 }, (_, i) => (i * 7) & 0xff)));
-
-  sshd = await startSshd(join(work, 'sshd'));
-  await installCrds();
-  const opFx = await operatorFixture(opNs);
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-  await grantSessionReaders(ns, { kind: 'User', name: 'audrey' });
-  op = await startOperator({ ...opFx, watchNamespaces: [ns] });
-  await waitServing(op);
-  const credentials = { username: sshd.user, 'ssh-privatekey': sshd.clientKey, known_hosts: sshd.knownHosts };
-  [listenPort = 0] = await freePorts(1);
-  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: credentials }, {
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: POLICY, namespace: ns },
-    spec: {
-      podSelector: { matchLabels: { app: 'support-agent' } },
-      target: { name: POLICY, protocol: 'ssh', endpoint: `127.0.0.1:${sshd.port}`, listenPort, credentialsSecretRef: { name: `${POLICY}-credentials` } },
-      identity: { oidc: { issuer: requireIdp().issuer, audiences: ['guarita'] } },
-      subjects: [{ kind: 'Group', name: 'support' }],
-      purposes: [{ name: PURPOSE }],
-      rules: [
-        { name: 'secret-files', match: { ssh: { paths: [`${secret}/**`] } }, action: 'deny' },
-        { name: 'scratch-files', match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'stat', 'list', 'setstat', 'rename', 'readlink', 'remove', 'mkdir'], paths: [`${scratch}`, `${scratch}/**`] } }, action: 'allow' },
-      ],
-      masking: { style: 'partial' },
-    },
-  }]);
-  fx = await sidecarFixture(ns);
-  mountCredentials(fx, POLICY, credentials);
-  sidecar = await startSidecarProcess(fx, {
-    targets: [{ policy: POLICY, target: POLICY, protocol: 'ssh', listenPort } as unknown as TargetSpec], operatorUrl: op.url,
-    env: { GUARITA_SSH_DIR: join(fx.dir, 'ssh') },
+  await ssh.start(work, {
+    purposes: [PURPOSE],
+    rules: [
+      { name: 'secret-files', match: { ssh: { paths: [`${secret}/**`] } }, action: 'deny' },
+      { name: 'scratch-files', match: { ssh: { requests: ['sftp'], operations: ['read', 'write', 'stat', 'list', 'setstat', 'rename', 'readlink', 'remove', 'mkdir'], paths: [`${scratch}`, `${scratch}/**`] } }, action: 'allow' },
+    ],
+    masking: { style: 'partial' },
   });
-  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
-  sshConfig = join(fx.dir, 'ssh', POLICY, 'ssh_config');
-  const tokenFile = join(work, 'token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const askpass = join(work, 'askpass.sh');
-  writeFileSync(askpass, `#!/bin/sh\nexec cat ${tokenFile}\n`, { mode: 0o700 });
-  agentEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' };
 }, 240_000);
 
 afterAll(async () => {
-  await sidecar?.stop();
-  await Promise.all([op?.stop(), sshd?.stop()]);
+  await ssh.stop();
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 
-function connectAgent(): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('error', reject);
-    c.on('ready', () => resolve(c));
-    c.connect({ host: '127.0.0.1', port: listenPort, username: PURPOSE, password: token, hostVerifier: () => true, readyTimeout: 30_000 });
-  });
-}
-
 async function withSftp<T>(f: (s: SFTPWrapper) => Promise<T>): Promise<T> {
-  const c = await connectAgent();
+  const c = await ssh.connectAgent(PURPOSE);
   try {
-    const s = await new Promise<SFTPWrapper>((resolve, reject) => c.sftp((err, x) => (err ? reject(err) : resolve(x))));
-    return await f(s);
+    return await f(await sftpOf(c));
   } finally {
     c.end();
   }
@@ -216,28 +156,18 @@ describe('finding 2: the bound on SFTP requests in flight keeps pipelining clien
   });
 });
 
-function scp(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('scp', ['-F', sshConfig, ...args], { env: agentEnv, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stderr }); });
-  });
-}
-
 describe('finding 5: legacy scp records the bytes of the transfer, both ways', () => {
   it('scp -O download: bytes is the file (what the host sent); scp -O upload: bytes is the upload; bytesIn is what the agent sent on both', async () => {
     const size = 150_000;
     writeFileSync(join(scratch, 'legacy-down.bin'), Buffer.alloc(size, 0x64));
     const local = join(work, 'legacy-up.bin');
     writeFileSync(local, Buffer.alloc(size, 0x75));
-    expect(await scp(['-O', `${PURPOSE}@${POLICY}:${scratch}/legacy-down.bin`, join(work, 'legacy-down.bin')])).toMatchObject({ code: 0 });
-    expect(await scp(['-O', local, `${PURPOSE}@${POLICY}:${scratch}/legacy-up.bin`])).toMatchObject({ code: 0 });
+    expect(await ssh.scp(['-O', `${PURPOSE}@${POLICY}:${scratch}/legacy-down.bin`, join(work, 'legacy-down.bin')])).toMatchObject({ code: 0 });
+    expect(await ssh.scp(['-O', local, `${PURPOSE}@${POLICY}:${scratch}/legacy-up.bin`])).toMatchObject({ code: 0 });
     const find = (records: { command?: string; result?: unknown; type: string }[], flag: string, name: string): { bytes?: number; bytesIn?: number } | undefined =>
       records.find((x) => x.type === 'command' && new RegExp(`^scp .*${flag}`).test(x.command ?? '') && (x.command ?? '').includes(name) && x.result !== undefined)?.result as { bytes?: number; bytesIn?: number } | undefined;
     const [down, up] = await eventually('both transfers\' records at the operator', async () => {
-      const { records } = await fetchExport(op.url, ns);
+      const { records } = await fetchExport(ssh.op.url, ns);
       const pair = [find(records, '-f', 'legacy-down.bin'), find(records, '-t', 'legacy-up.bin')];
       return pair.every((r) => r !== undefined) ? pair : undefined;
     }, 30_000, 500);

@@ -9,87 +9,43 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2, { type Client, type ClientChannel } from 'ssh2';
+import type { Client, ClientChannel } from 'ssh2';
 import { freePorts } from '../../e2e/harness/ports.ts';
-import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { MAX_FORWARD_CHANNELS } from '../src/ssh/forward.ts';
-import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess, type TargetSpec } from './support.ts';
+import { SshScenario, forwardIn } from './ssh-scenario.ts';
+import { fetchExport } from './support.ts';
 
 jest.setTimeout(180_000);
 
-const id = suffix();
-const ns = `sc-sshfw-${id}`;
-const opNs = `sc-sshfwop-${id}`;
-const POLICY = 'tunnel-host';
+const ssh = new SshScenario('sshfw', 'tunnel-host');
 const OPS = 'ops';
 
-let op: OperatorProcess;
-let sshd: SshdHandle;
-let fx: SidecarFixture;
-let sidecar: SidecarProcess;
 let work: string;
-let listenPort: number;
-let token: string;
 /** A TCP server on the host side that holds every connection open until the test ends. */
 let holder: Server;
 let holderPort: number;
 const held: Socket[] = [];
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), `guarita-ssh-fw-${id}-`));
+  work = mkdtempSync(join(tmpdir(), `guarita-ssh-fw-${ssh.id}-`));
   holder = createServer((s) => { held.push(s); s.on('data', (d: Buffer) => s.write(d)); s.on('error', () => undefined); });
   await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
   holderPort = (holder.address() as { port: number }).port;
-  sshd = await startSshd(join(work, 'sshd'));
-  await installCrds();
-  const opFx = await operatorFixture(opNs);
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-  await grantSessionReaders(ns, { kind: 'User', name: 'audrey' });
-  op = await startOperator({ ...opFx, watchNamespaces: [ns] });
-  await waitServing(op);
-  const credentials = { username: sshd.user, 'ssh-privatekey': sshd.clientKey, known_hosts: sshd.knownHosts };
-  [listenPort = 0] = await freePorts(1);
-  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: credentials }, {
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: POLICY, namespace: ns },
-    spec: {
-      podSelector: { matchLabels: { app: 'support-agent' } },
-      target: { name: POLICY, protocol: 'ssh', endpoint: `127.0.0.1:${sshd.port}`, listenPort, credentialsSecretRef: { name: `${POLICY}-credentials` } },
-      identity: { oidc: { issuer: requireIdp().issuer, audiences: ['guarita'] } },
-      subjects: [{ kind: 'Group', name: 'support' }],
-      purposes: [{ name: OPS }],
-      rules: [{ name: 'tunnels', match: { ssh: { requests: ['localForward', 'remoteForward'], destinations: ['127.0.0.1:*'] } }, action: 'allow' }],
-    },
-  }]);
-  fx = await sidecarFixture(ns);
-  mountCredentials(fx, POLICY, credentials);
-  sidecar = await startSidecarProcess(fx, {
-    targets: [{ policy: POLICY, target: POLICY, protocol: 'ssh', listenPort } as unknown as TargetSpec], operatorUrl: op.url,
-    env: { GUARITA_SSH_DIR: join(fx.dir, 'ssh') },
+  await ssh.start(work, {
+    purposes: [OPS],
+    rules: [{ name: 'tunnels', match: { ssh: { requests: ['localForward', 'remoteForward'], destinations: ['127.0.0.1:*'] } }, action: 'allow' }],
   });
-  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 }, 240_000);
 
 afterAll(async () => {
   for (const s of held) s.destroy();
   await new Promise((r) => holder?.close(r));
-  await sidecar?.stop();
-  await Promise.all([op?.stop(), sshd?.stop()]);
+  await ssh.stop();
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 
-function connectAgent(): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('error', reject);
-    c.on('ready', () => resolve(c));
-    c.connect({ host: '127.0.0.1', port: listenPort, username: OPS, password: token, hostVerifier: () => true, readyTimeout: 30_000 });
-  });
-}
+const connectAgent = (): Promise<Client> => ssh.connectAgent(OPS);
 
 /** ssh -L: a channel through the host to 127.0.0.1:`port`, or the refusal. */
 function forwardOut(c: Client, port: number): Promise<ClientChannel | Error> {
@@ -142,7 +98,7 @@ describe('forwarded channels of one agent connection are bounded', () => {
       c.end();
     }
     await eventually('a localForward record with the bytes both ways', async () => {
-      const exported = await fetchExport(op.url, ns);
+      const exported = await fetchExport(ssh.op.url, ssh.ns);
       return exported.records.find((x) => x.type === 'command' && (x.command ?? '').startsWith('localForward ') && (x.result?.bytes ?? 0) >= 10_000);
     }, 30_000, 500);
   });
@@ -154,7 +110,7 @@ describe('remote forwards end when the agent cancels them', () => {
     const c = await connectAgent();
     c.on('tcp connection', (_i, accept) => accept().resume());
     try {
-      expect(await new Promise((r) => c.forwardIn('127.0.0.1', port, (err) => r(err ?? undefined)))).toBeUndefined();
+      expect(await forwardIn(c, port)).toBeUndefined();
       expect(await listening(port)).toBe(true);
       expect(await new Promise((r) => c.unforwardIn('127.0.0.1', port, (err) => r(err ?? undefined)))).toBeUndefined();
       await eventually('the host no longer listens', async () => ((await listening(port)) ? undefined : true), 10_000, 200);

@@ -429,15 +429,16 @@ export async function startHttpSidecar(namespace: string, policy: string, o: { u
 /**
  * The same set-up with the sidecar in this process (startSidecar): for tests that drive the listener through a raw
  * or hand-made upstream and need no operator (records are shipped nowhere). Creates the namespace; `rules` are the
- * policy's.
+ * policy's; `token` is the target credential mounted (default upstream-service-token).
  */
-export async function startInProcessHttpSidecar(namespace: string, policy: string, o: { upstreamUrl: string; issuer: string; rules: unknown[] }): Promise<{ sidecar: RunningSidecar; listenPort: number }> {
+export async function startInProcessHttpSidecar(namespace: string, policy: string, o: { upstreamUrl: string; issuer: string; rules: unknown[]; token?: string }): Promise<{ sidecar: RunningSidecar; listenPort: number }> {
+  const token = o.token ?? 'upstream-service-token';
   await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }]);
   const [listenPort = 0, adminPort = 0] = await freePorts(2);
   const fx = await sidecarFixture(namespace);
-  mountCredentials(fx, policy, { token: 'upstream-service-token' });
+  mountCredentials(fx, policy, { token });
   await apply([
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policy}-credentials`, namespace }, stringData: { token: 'upstream-service-token' } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policy}-credentials`, namespace }, stringData: { token } },
     httpPolicy(namespace, policy, { endpoint: o.upstreamUrl, issuer: o.issuer, listenPort, over: { rules: o.rules } }),
   ]);
   const config = loadConfig(sidecarEnv(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
@@ -487,14 +488,18 @@ export interface RecordingUpstream {
   close(): Promise<void>;
 }
 
-/** An HTTP upstream on loopback that keeps every request's bytes and answers `{"ok":true}`: what reached it is what the sidecar forwarded. */
-export async function startRecordingUpstream(): Promise<RecordingUpstream> {
+/**
+ * An HTTP upstream on loopback that keeps every request's bytes and answers `{"ok":true}`: what reached it is what the
+ * sidecar forwarded. `respond`, when given, sees each request once kept and may answer it itself (it returns true).
+ */
+export async function startRecordingUpstream(respond?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<RecordingUpstream> {
   const received: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
       received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(parts) });
+      if (respond?.(req, res) === true) return;
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
   });
