@@ -22,7 +22,7 @@ import { deepEqual } from './json-patch.ts';
 import type { Container, Pod, Volume } from './kube-types.ts';
 import { dnsViolations, hostnameViolations, resolvedHosts } from './name-resolution.ts';
 import { rootViolations } from './run-as-non-root.ts';
-import { dropsRawNetwork, sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
+import { capabilityName, dropsRawNetwork, sidecarContainer, sidecarVolumes, targetsJson, type SidecarConfig } from './sidecar.ts';
 import { spoolStorageViolations } from './spool-storage.ts';
 
 /** What the guard needs from the webhook's configuration. */
@@ -127,10 +127,6 @@ const FILE_CAPABILITIES = new Set(['ALL', 'SYS_ADMIN', 'SYS_PTRACE', 'DAC_READ_S
  * --profile=netadmin adds both.
  */
 const NETWORK_CAPABILITIES = new Set(['NET_ADMIN', 'NET_RAW']);
-
-function capabilityName(cap: string): string {
-  return cap.toUpperCase().replace(/^CAP_/, '');
-}
 
 /** Windows host process, at the container or (inherited by every container) the pod level. */
 function hostProcess(sc: unknown): boolean {

@@ -15,6 +15,7 @@
 // proxy's Linux settings in one); windowsOptions mean nothing on Linux, so they count for nothing.
 // Pure.
 import type { Container } from './kube-types.ts';
+import { capabilityName } from './sidecar.ts';
 
 interface RootFields {
   runAsUser?: unknown;
@@ -34,10 +35,6 @@ function contextOf(sc: unknown): RootFields {
 function added(sc: RootFields): string[] {
   const add = sc.capabilities?.add;
   return Array.isArray(add) ? add.filter((x): x is string => typeof x === 'string') : [];
-}
-
-function capabilityName(cap: string): string {
-  return cap.toUpperCase().replace(/^CAP_/, '');
 }
 
 /**

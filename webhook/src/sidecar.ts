@@ -156,9 +156,14 @@ function dropped(c: Container): string[] {
   return Array.isArray(drop) ? drop.filter((x): x is string => typeof x === 'string') : [];
 }
 
+/** A capability as the runtime reads it: case and a CAP_ prefix aside (cap_net_raw is NET_RAW). */
+export function capabilityName(cap: string): string {
+  return cap.toUpperCase().replace(/^CAP_/, '');
+}
+
 /** Whether a container gives up NET_RAW (dropped by name, CAP_ prefix or case aside, or with ALL). */
 export function dropsRawNetwork(c: Container): boolean {
-  return dropped(c).some((cap) => ['NET_RAW', 'ALL'].includes(cap.toUpperCase().replace(/^CAP_/, '')));
+  return dropped(c).some((cap) => ['NET_RAW', 'ALL'].includes(capabilityName(cap)));
 }
 
 /**

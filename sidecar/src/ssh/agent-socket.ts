@@ -5,11 +5,11 @@
 // So whatever the sidecar relays toward the agent (exec and shell output, scp, forwarded
 // connections) also stops while the agent's socket holds more than one window of unsent bytes.
 
-/** What backpressure reads of a socket. */
+/** What backpressure reads of a socket (the SFTP budget, sftp-intake.ts, charges it too). */
 export interface SocketBacklog {
-  readonly writableLength: number;
-  readonly writableNeedDrain: boolean;
-  once(event: 'drain', listener: () => void): unknown;
+  writableLength: number;
+  writableNeedDrain: boolean;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
 }
 
 /** Unsent bytes toward the agent past which the sidecar stops reading what it relays: one SSH window. */

@@ -5,7 +5,8 @@
 // packets, one chunk holding many requests, answers the agent does not read, a repeated request
 // id, EOF behind held requests, a packet ssh2 refuses) is checked for what reaches the parser.
 import { describe, expect, it } from '@jest/globals';
-import { boundSftpIntake, MAX_BYTES_IN_FLIGHT, MAX_READ, MAX_REQUESTS_IN_FLIGHT, MAX_SHARED_BYTES, requestCost, SftpBudget, type AgentSocket, type SftpInternals } from './sftp-intake.ts';
+import { boundSftpIntake, MAX_BYTES_IN_FLIGHT, MAX_READ, MAX_REQUESTS_IN_FLIGHT, MAX_SHARED_BYTES, requestCost, SftpBudget, type SftpInternals } from './sftp-intake.ts';
+import type { SocketBacklog } from './agent-socket.ts';
 
 const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0, 0); return b; };
 const u64 = (n: number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n), 0); return b; };
@@ -335,7 +336,7 @@ describe('the budget every SFTP session shares', () => {
   it('the connection\'s socket backlog (an agent that opens a large window and reads nothing) is charged until it drains', async () => {
     const budget = new SftpBudget(1024 * KiB);
     const listeners = new Map<string, () => void>();
-    const sock: AgentSocket = { writableLength: 4 * 1024 * KiB, writableNeedDrain: true, once: (e, l) => { listeners.set(e, l); return sock; } };
+    const sock: SocketBacklog = { writableLength: 4 * 1024 * KiB, writableNeedDrain: true, once: (e, l) => { listeners.set(e, l); return sock; } };
     const f = onConnection({ _sock: sock });
     pipelined(f, budget, 4);
     expect(reads(f)).toBe(0);

@@ -19,6 +19,7 @@
 // one request id), `_buffer` (answers waiting for the agent's window), `_chunkcb` (called when the
 // agent opens its window), the channel's window fields (lib/Channel.js windowAdjust) and `_client`
 // (the agent's connection, lib/server.js, whose `_sock` is its socket).
+import type { SocketBacklog } from './agent-socket.ts';
 
 /** Requests of one SFTP session admitted and not yet answered, at most (OpenSSH's sftp pipelines 64). */
 export const MAX_REQUESTS_IN_FLIGHT = 64;
@@ -49,13 +50,6 @@ const READDIR = 12;
 const SMALL_REQUEST = 4 * 1024;
 const ANSWERS = ['status', 'handle', 'data', 'name', 'attrs'] as const;
 
-/** What the budget reads of the agent connection's socket: bytes written and not yet sent. */
-export interface AgentSocket {
-  writableLength: number;
-  writableNeedDrain: boolean;
-  once(event: 'drain' | 'close', listener: () => void): unknown;
-}
-
 /** What the intake uses of ssh2's server-side SFTP object. */
 export interface SftpInternals {
   push(data: Buffer | null): unknown;
@@ -65,7 +59,7 @@ export interface SftpInternals {
   _buffer: unknown[];
   _chunkcb?: (() => void) | undefined;
   /** The agent's connection (its sessions share one fair share of the budget) and its socket. */
-  _client?: { _sock?: AgentSocket };
+  _client?: { _sock?: SocketBacklog };
 }
 
 /** A session waiting for the budget: woken (off ssh2's stack) when bytes are released. */
@@ -120,7 +114,7 @@ export class SftpBudget {
   }
 
   /** Charges what the connection's socket holds unsent (only past its high-water mark, where Node emits `drain` when it empties). */
-  observeSocket(owner: object, socket: AgentSocket | undefined): void {
+  observeSocket(owner: object, socket: SocketBacklog | undefined): void {
     if (socket === undefined) return;
     const h = this.#holder(owner);
     const now = socket.writableNeedDrain ? socket.writableLength : 0;
