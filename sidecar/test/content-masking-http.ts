@@ -8,8 +8,11 @@ import { apply, createNamespaces } from '../../e2e/support/kube-apply.ts';
 import { installCrds } from '../../e2e/support/kubectl.ts';
 import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
 
-/** path → [content type, body, written three bytes at a time]. */
-export type FixedBodies = Record<string, [type: string, body: string, dribbled: boolean]>;
+/**
+ * path → [content type, body, how it is written: three bytes at a time (true), in one write
+ * (false, chunked), or in one write with its Content-Length ('sized': the sidecar may read it whole)].
+ */
+export type FixedBodies = Record<string, [type: string, body: string, dribbled: boolean | 'sized']>;
 
 export interface ContentMaskingHttp {
   get(path: string): ReturnType<typeof agentRequest>;
@@ -26,11 +29,13 @@ async function dribble(res: ServerResponse, body: string): Promise<void> {
   res.end();
 }
 
-export async function startContentMaskingHttp(ns: string, policy: string, bodies: FixedBodies): Promise<ContentMaskingHttp> {
+/** `masking` replaces the policy's masking section (default: partial style, no name or field rule). */
+export async function startContentMaskingHttp(ns: string, policy: string, bodies: FixedBodies, masking: Record<string, unknown> = { style: 'partial' }): Promise<ContentMaskingHttp> {
   const server: Server = createServer((req, res) => {
     const [type, body, dribbled] = bodies[(req.url ?? '').split('?')[0] ?? ''] ?? ['text/plain', 'not found', false];
-    res.writeHead(body === 'not found' ? 404 : 200, { 'content-type': type });
-    if (dribbled) dribble(res, body).catch(() => res.destroy());
+    const sized = dribbled === 'sized' ? { 'content-length': String(Buffer.byteLength(body)) } : {};
+    res.writeHead(body === 'not found' ? 404 : 200, { 'content-type': type, ...sized });
+    if (dribbled === true) dribble(res, body).catch(() => res.destroy());
     else res.end(body);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -48,7 +53,7 @@ export async function startContentMaskingHttp(ns: string, policy: string, bodies
     await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policy}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
     mountCredentials(fx, policy, { token: 'upstream-service-token' });
     const [listenPort = 0] = await freePorts(1);
-    await apply([httpPolicy(ns, policy, { endpoint, issuer: requireIdp().issuer, listenPort, over: { masking: { style: 'partial' } } })]);
+    await apply([httpPolicy(ns, policy, { endpoint, issuer: requireIdp().issuer, listenPort, over: { masking } })]);
     sidecar = await startSidecarProcess(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9' });
     const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
     const running = sidecar;

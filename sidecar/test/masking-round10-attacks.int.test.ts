@@ -16,18 +16,18 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts } from '../../e2e/harness/ports.ts';
 import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply, createNamespaces, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
+import { apply, grantSessionReaders } from '../../e2e/support/kube-apply.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
 import { eventually } from '../../e2e/support/wait.ts';
+import { startContentMaskingHttp, type ContentMaskingHttp, type FixedBodies } from './content-masking-http.ts';
 import { startPgScenario, type PgScenario } from './pg-scenario.ts';
-import { agentRequest, fetchExport, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess, type TargetSpec } from './support.ts';
+import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess, type TargetSpec } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -45,55 +45,26 @@ const CSV = `nome,documento\nJoao,${CPF_DIGITS}.0\nMaria,5.2998224725E10\n`;
 describe('HTTP: JSON under a text label (1), float spellings in text (2), percent-encoded UTF-8 (3)', () => {
   const POLICY = 'customers-api';
   const ns = `mask-r10-${suffix()}`;
-  /** path → [content type, body]. Written in 3-byte pieces, each on its own turn (a streamed answer). */
-  const BODIES: Record<string, [string, string]> = {
-    '/customers/export.json': ['application/json', `[${LINE}]`],
-    '/customers/export.ndjson': ['application/x-ndjson', `${LINE}\n${LINE}\n`],
-    '/customers/export.jsonl': ['application/jsonl', `${LINE}\n`],
-    '/customers/stream': ['text/event-stream', `event: cliente\ndata: ${LINE}\n\n`],
-    '/customers/legacy': ['text/json; charset=utf-8', `[${LINE}]`],
-    '/customers/export.csv': ['text/csv; charset=utf-8', CSV],
-    '/customers/access.log': ['text/plain; charset=utf-8', ACCESS_LOG],
-    '/customers/access-control.log': ['text/plain; charset=utf-8', ACCESS_LOG_CONTROL],
+  /** path → [content type, body, written in 3-byte pieces, each on its own turn (a streamed answer)]. */
+  const BODIES: FixedBodies = {
+    '/customers/export.json': ['application/json', `[${LINE}]`, true],
+    '/customers/export.ndjson': ['application/x-ndjson', `${LINE}\n${LINE}\n`, true],
+    '/customers/export.jsonl': ['application/jsonl', `${LINE}\n`, true],
+    '/customers/stream': ['text/event-stream', `event: cliente\ndata: ${LINE}\n\n`, true],
+    '/customers/legacy': ['text/json; charset=utf-8', `[${LINE}]`, true],
+    '/customers/export.csv': ['text/csv; charset=utf-8', CSV, true],
+    '/customers/access.log': ['text/plain; charset=utf-8', ACCESS_LOG, true],
+    '/customers/access-control.log': ['text/plain; charset=utf-8', ACCESS_LOG_CONTROL, true],
   };
-  let server: Server;
-  let sidecar: SidecarProcess | undefined;
-  let get: (path: string) => ReturnType<typeof agentRequest>;
+  let http: ContentMaskingHttp | undefined;
+  const get = (path: string): ReturnType<ContentMaskingHttp['get']> => http!.get(path);
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const [type, body] = BODIES[(req.url ?? '').split('?')[0] ?? ''] ?? ['text/plain', 'not found'];
-      res.writeHead(body === 'not found' ? 404 : 200, { 'content-type': type });
-      const bytes = Buffer.from(body, 'utf8');
-      void (async () => {
-        for (let i = 0; i < bytes.length; i += 3) {
-          res.write(bytes.subarray(i, i + 3));
-          await new Promise((r) => setImmediate(r));
-        }
-        res.end();
-      })().catch(() => res.destroy());
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const address = server.address();
-    const endpoint = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
-    await installCrds();
-    await createNamespaces(ns);
-    const fx = await sidecarFixture(ns);
-    await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
-    mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-    const [listenPort = 0] = await freePorts(1);
     // The policy's own rule for RG (README: "RG ... Add them as custom patterns if needed"; a field rule names its key).
-    await apply([httpPolicy(ns, POLICY, { endpoint, issuer: requireIdp().issuer, listenPort, over: { masking: { style: 'partial', fields: [{ names: ['rg'] }] } } })]);
-    sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9' });
-    const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
-    const running = sidecar;
-    get = (path) => agentRequest(`${running.url(POLICY)}${path}`, { token, purpose: 'customer-support' });
+    http = await startContentMaskingHttp(ns, POLICY, BODIES, { style: 'partial', fields: [{ names: ['rg'] }] });
   }, 180_000);
 
-  afterAll(async () => {
-    await sidecar?.stop();
-    await new Promise<void>((r) => { server?.closeAllConnections(); server?.close(() => r()); });
-  }, 60_000);
+  afterAll(async () => { await http?.stop(); }, 60_000);
 
   it('control: the export as application/json: RG (field rule), CPF with a typo (name rule) and the float CPF are masked', async () => {
     const r = await get('/customers/export.json');

@@ -12,12 +12,8 @@
 //    a document in a string opened by an escaped newline, with a name under the policy's field rule and an e-mail
 //    written without '@'. The same body streamed (no Content-Length) is masked.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { createServer, type Server } from 'node:http';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply, createNamespaces } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
+import { suffix } from '../../e2e/support/kubectl.ts';
+import { startContentMaskingHttp, type ContentMaskingHttp, type FixedBodies } from './content-masking-http.ts';
 
 jest.setTimeout(120_000);
 
@@ -32,57 +28,23 @@ const EVENT = `{"evento":"cadastro","payload":"\\n{\\"nome\\":\\"${NAME}\\",\\"e
 describe('HTTP: JSON log lines lose keyword context (1), spelled integers lose their keyword (2), fast path (3)', () => {
   const POLICY = 'customers-api';
   const ns = `mask-r10b-${suffix()}`;
-  /** path → [content type, body, sent with its Content-Length (else streamed in 3-byte pieces)]. */
-  const BODIES: Record<string, [string, string, boolean]> = {
-    '/customers/app.log': ['text/plain; charset=utf-8', JSON_LOG, false],
-    '/customers/app-prefixed.log': ['text/plain; charset=utf-8', TEXT_LOG, false],
-    '/customers/worker.log': ['text/plain; charset=utf-8', PY_LOG, false],
-    '/customers/worker-control.log': ['text/plain; charset=utf-8', PY_LOG_CONTROL, false],
-    '/customers/events/1': ['application/json', EVENT, true],
-    '/customers/events/1/stream': ['application/json', EVENT, false],
+  /** path → [content type, body, sent with its Content-Length ('sized') or streamed in 3-byte pieces (true)]. */
+  const BODIES: FixedBodies = {
+    '/customers/app.log': ['text/plain; charset=utf-8', JSON_LOG, true],
+    '/customers/app-prefixed.log': ['text/plain; charset=utf-8', TEXT_LOG, true],
+    '/customers/worker.log': ['text/plain; charset=utf-8', PY_LOG, true],
+    '/customers/worker-control.log': ['text/plain; charset=utf-8', PY_LOG_CONTROL, true],
+    '/customers/events/1': ['application/json', EVENT, 'sized'],
+    '/customers/events/1/stream': ['application/json', EVENT, true],
   };
-  let server: Server;
-  let sidecar: SidecarProcess | undefined;
-  let get: (path: string) => ReturnType<typeof agentRequest>;
+  let http: ContentMaskingHttp | undefined;
+  const get = (path: string): ReturnType<ContentMaskingHttp['get']> => http!.get(path);
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const [type, body, sized] = BODIES[(req.url ?? '').split('?')[0] ?? ''] ?? ['text/plain', 'not found', true];
-      const bytes = Buffer.from(body, 'utf8');
-      if (sized) {
-        res.writeHead(body === 'not found' ? 404 : 200, { 'content-type': type, 'content-length': String(bytes.length) });
-        res.end(bytes);
-        return;
-      }
-      res.writeHead(200, { 'content-type': type });
-      void (async () => {
-        for (let i = 0; i < bytes.length; i += 3) {
-          res.write(bytes.subarray(i, i + 3));
-          await new Promise((r) => setImmediate(r));
-        }
-        res.end();
-      })().catch(() => res.destroy());
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const address = server.address();
-    const endpoint = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
-    await installCrds();
-    await createNamespaces(ns);
-    const fx = await sidecarFixture(ns);
-    await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
-    mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-    const [listenPort = 0] = await freePorts(1);
-    await apply([httpPolicy(ns, POLICY, { endpoint, issuer: requireIdp().issuer, listenPort, over: { masking: { style: 'partial', fields: [{ names: ['nome'] }] } } })]);
-    sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9' });
-    const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
-    const running = sidecar;
-    get = (path) => agentRequest(`${running.url(POLICY)}${path}`, { token, purpose: 'customer-support' });
+    http = await startContentMaskingHttp(ns, POLICY, BODIES, { style: 'partial', fields: [{ names: ['nome'] }] });
   }, 180_000);
 
-  afterAll(async () => {
-    await sidecar?.stop();
-    await new Promise<void>((r) => { server?.closeAllConnections(); server?.close(() => r()); });
-  }, 60_000);
+  afterAll(async () => { await http?.stop(); }, 60_000);
 
   it('control: the JSON log line behind a prefix (read as text) has the landline under `contato` masked', async () => {
     const r = await get('/customers/app-prefixed.log');
