@@ -223,10 +223,42 @@ const STATISTICS_VIEWS: Readonly<Record<string, readonly string[]>> = {
 /**
  * Statement texts of other sessions of the same role (every agent behind the sidecar shares it):
  * an approved `WHERE cpf = '...'` stays visible in pg_stat_activity.query while it runs.
+ * pg_catalog's views; pg_stat_statements is the extension's (in whatever schema it was installed),
+ * whose texts keep the literals of utility statements and of statements it could not normalize.
  */
 const STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly string[]>> = {
   pg_stat_activity: ['query'],
 };
+const EXTENSION_STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly string[]>> = {
+  pg_stat_statements: ['query'],
+};
+
+/**
+ * The functions under those views, which return the same texts wherever they are called (select
+ * list, arguments, attribute notation `(2).pg_stat_get_backend_activity`): name → the output that
+ * is the text ('' for a text result, else the record's field). Found in the catalog, not from
+ * memory: PostgreSQL 15's pg_proc has no other function whose result holds other sessions' query
+ * text (pg_stat_get_backend_* give ids, times, addresses and wait events; pg_stat_get_wal_senders
+ * positions; current_query, pg_prepared_statement and pg_cursor the session's own), and
+ * pg_stat_activity is the only view of pg_catalog built on them with a query column
+ * (pg_stat_replication, pg_stat_ssl and pg_stat_gssapi join pg_stat_get_activity but return none
+ * of its text). Check again on each PostgreSQL upgrade: sidecar/test/pg-round11-attacks.int.test.ts
+ * lists them from the server's catalog.
+ */
+const STATEMENT_TEXT_FUNCTIONS: Readonly<Record<string, string>> = {
+  pg_stat_get_backend_activity: '',
+  pg_stat_get_activity: 'query',
+  pg_stat_statements: 'query', // extension pg_stat_statements: the function under its view
+};
+
+function isStatementTextFunction(name: string): boolean {
+  return Object.hasOwn(STATEMENT_TEXT_FUNCTIONS, lower(name));
+}
+
+/** The output of function `name` that is the text ('' for the result itself); undefined for other functions. */
+function statementTextField(name: string): string | undefined {
+  return isStatementTextFunction(name) ? STATEMENT_TEXT_FUNCTIONS[lower(name)] : undefined;
+}
 
 const COMPARISON_OPS: ReadonlySet<string> = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~', '~*', '!~', '!~*', '~~', '~~*', '!~~', '!~~*', '^@', '@@']);
 
@@ -618,6 +650,8 @@ class Analysis {
   private targetItem(t: Json, scope: Scope, where: string, sink: Sink): { cols: Col[]; complete: boolean } {
     const [vt, v] = unwrap(t.val);
     const alias = str(t.name);
+    const text = this.statementTextItem(vt, v, alias, scope, where, sink);
+    if (text !== undefined) return text;
     if (vt !== 'ColumnRef') {
       const before = this.uses.length;
       const found = this.expr(t.val, scope, where, 'expression') ?? this.uses[before]?.column;
@@ -627,6 +661,19 @@ class Analysis {
     const fields = fieldNames(v.fields);
     if (fields[fields.length - 1] === '*') return this.starItem(fields.slice(0, -1), scope, where, sink);
     return { cols: [this.plainItem(fields, alias ?? fields[fields.length - 1] ?? '?column?', scope, where, sink)], complete: true };
+  }
+
+  /**
+   * A select-list item returning other sessions' statement text as it is (plainStatementTextCall):
+   * a plain output like pg_stat_activity.query, masked by value. Its arguments are checked like
+   * any. Undefined for any other item.
+   */
+  private statementTextItem(vt: string, v: Json, alias: string | undefined, scope: Scope, where: string, sink: Sink): { cols: Col[]; complete: boolean } | undefined {
+    const call = plainStatementTextCall(vt, v);
+    if (call === undefined) return undefined;
+    const col: Col = { name: alias ?? defaultName(vt, v), source: this.funcCall(call, scope, where, 'expression', true) ?? '' };
+    this.plainOutput(col, sink, where);
+    return { cols: [col], complete: true };
   }
 
   /** `*` and `t.*` in a select list: the relations' columns, each passed through as is. */
@@ -888,6 +935,10 @@ class Analysis {
   /** Resolves a column reference (not *). Undefined: not personal. */
   resolve(fields: string[], scope: Scope, where: string): Resolved | undefined {
     if (fields.length === 1) return resolveSingle(fields[0] ?? '', scope, this.guard);
+    return attributeStatementText(fields, this.guard) ?? this.resolveQualified(fields, scope, where);
+  }
+
+  private resolveQualified(fields: string[], scope: Scope, where: string): Resolved | undefined {
     // a.b: column b of relation a; or (a.b).c, a composite's field; s.t.c: schema-qualified.
     for (let k = fields.length - 1; k >= 1; k--) {
       const r = findRel(scope, fields.slice(0, k), this.guard);
@@ -964,11 +1015,14 @@ class Analysis {
     return res?.source;
   }
 
-  funcCall(n: Json, scope: Scope, where: string): string | undefined {
+  /**
+   * `use` is the construct the call sits in; `plain`: the call is a select-list item returned as it
+   * is (plainStatementText), where a statement-text function's result is not itself a use.
+   */
+  funcCall(n: Json, scope: Scope, where: string, use: string, plain = false): string | undefined {
     const fn = stringList(n.funcname);
     const name = `${lower(fn[fn.length - 1] ?? '')}()`;
-    const windowed = n.over !== undefined;
-    const kind = windowed ? `window function ${name}` : AGGREGATES.has(name.slice(0, -2)) || n.agg_order !== undefined || n.agg_within_group === true ? `aggregate ${name}` : `function argument ${name}`;
+    const kind = argumentUse(n, name);
     const found = [
       this.expr(n.args, scope, where, kind),
       this.expr(arr(n.agg_order).map((s) => obj(obj(s)?.SortBy)?.node), scope, where, `ORDER BY of ${name}`),
@@ -981,7 +1035,22 @@ class Analysis {
       this.report(source, `function ${name} that returns rows of a query, table or cursor the guard cannot see`, where);
       return found.find((f) => f !== undefined) ?? source;
     }
+    if (isStatementTextFunction(name.slice(0, -2))) {
+      const source = this.guard.statementTextSource(name.slice(0, -2));
+      if (!plain) this.report(source, use, where);
+      return found.find((f) => f !== undefined) ?? source;
+    }
     return found.find((f) => f !== undefined);
+  }
+
+  /** (x).f: field selection, or an attribute-notation call of f (`(2).pg_stat_get_backend_activity`). */
+  indirection(n: Json, scope: Scope, where: string, use: string): string | undefined {
+    const found = this.each(Object.values(n), scope, where, NODE_USES.A_Indirection ?? use);
+    const called = stringList(n.indirection).find(isStatementTextFunction);
+    if (called === undefined) return found;
+    const source = this.guard.statementTextSource(called);
+    this.report(source, use, where);
+    return found ?? source;
   }
 
   subLink(n: Json, scope: Scope, where: string, use: string): string | undefined {
@@ -1006,6 +1075,35 @@ class Analysis {
 }
 
 interface SetOpLevel { readonly node: Json; readonly op: string; readonly path: string }
+
+/** What a call's arguments are to it: a window function's, an aggregate's, or a plain function's. */
+function argumentUse(n: Json, name: string): string {
+  if (n.over !== undefined) return `window function ${name}`;
+  const aggregate = AGGREGATES.has(name.slice(0, -2)) || n.agg_order !== undefined || n.agg_within_group === true;
+  return aggregate ? `aggregate ${name}` : `function argument ${name}`;
+}
+
+/**
+ * The call of a select-list item that returns other sessions' statement text as it is, like the
+ * column pg_stat_activity.query: `pg_stat_get_backend_activity(b)` or `(pg_stat_get_activity(NULL)).query`.
+ */
+function plainStatementTextCall(vt: string, v: Json): Json | undefined {
+  const [field, [ct, call]] = vt === 'A_Indirection' ? [stringList(v.indirection), unwrap(v.arg)] : [[''], [vt, v]];
+  if (ct !== 'FuncCall' || field.length !== 1 || call.over !== undefined || call.agg_filter !== undefined) return undefined;
+  const text = statementTextField(stringList(call.funcname).at(-1) ?? '');
+  return text !== undefined && text === lower(field[0] ?? '') ? call : undefined;
+}
+
+/**
+ * b.pg_stat_get_backend_activity calls the function (attribute notation): a text result named last
+ * is returned as is, like the view's column; anything taken from it (a record's field) is derived.
+ */
+function attributeStatementText(fields: readonly string[], guard: SensitiveColumnGuard): Resolved | undefined {
+  const called = fields.slice(1).find(isStatementTextFunction);
+  if (called === undefined) return undefined;
+  const plain = fields.at(-1) === called && statementTextField(called) === '';
+  return { source: guard.statementTextSource(called), how: plain ? 'plain' : 'derived' };
+}
 
 function setOpName(op: string, node: Json): string {
   return op.replace('SETOP_', '') + (node.all === true ? ' ALL' : '');
@@ -1162,7 +1260,8 @@ const EXPRESSIONS: Readonly<Record<string, ExpressionHandler>> = {
   SQLValueFunction: none,
   SubLink: (a, n, scope, where, use) => a.subLink(n, scope, where, use),
   SelectStmt: (a, n, scope, where) => a.subquery(n, scope, where, 'subquery'),
-  FuncCall: (a, n, scope, where) => a.funcCall(n, scope, where),
+  FuncCall: (a, n, scope, where, use) => a.funcCall(n, scope, where, use),
+  A_Indirection: (a, n, scope, where, use) => a.indirection(n, scope, where, use),
   A_Expr: (a, n, scope, where) => {
     const u = aExprUse(n);
     const left = a.expr(n.lexpr, scope, where, u);
@@ -1367,10 +1466,17 @@ export class SensitiveColumnGuard {
     return { quals: [rel], label, cols: personal.map((p) => ({ name: p.column, source: p.id })), complete: false, guess: personal.length === 0 };
   }
 
-  /** Catalog views that hold values of other columns or other sessions' statements (pg_stats, pg_stat_activity). */
+  /** Where a statement text came from, as a use names it: the function's result, which may hold personal values. */
+  statementTextSource(fn: string): string {
+    return `${lower(fn)}() result (statement text of other sessions; may hold ${this.names.join(', ')})`;
+  }
+
+  /** Catalog views that hold values of other columns or other sessions' statements (pg_stats, pg_stat_activity, pg_stat_statements). */
   private systemViewRel(schema: string | undefined, rel: string, label: string): Rel | undefined {
-    if (schema !== undefined && lower(schema) !== 'pg_catalog') return undefined;
     const may = `may hold ${this.names.join(', ')}`;
+    const extension = EXTENSION_STATEMENT_TEXT_VIEWS[lower(rel)];
+    if (extension !== undefined) return { quals: [rel], label, cols: extension.map((c) => ({ name: c, source: `${lower(rel)}.${c} (statement text of other sessions; ${may})` })), complete: false, guess: false };
+    if (schema !== undefined && lower(schema) !== 'pg_catalog') return undefined;
     const stats = STATISTICS_VIEWS[lower(rel)];
     // Every reference is a use: these arrays hold values of any column, and masking keys on column names.
     if (stats !== undefined) return { quals: [rel], label, cols: stats.map((c) => ({ name: c, source: `${lower(rel)}.${c} (values sampled from every column; ${may})`, derived: true })), complete: false, guess: false };

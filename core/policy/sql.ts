@@ -247,6 +247,18 @@ function mergeUnbounded(node: Json): boolean {
 
 // --- node handlers -------------------------------------------------------------------------------
 
+/**
+ * TABLESAMPLE wraps its table (RangeTableSample.relation): the table is read as if it stood in
+ * FROM itself, so it is handled here with the key it would have there, and not walked again.
+ */
+function onTableSample(node: Json, frame: Frame, acc: Acc): Plan | undefined {
+  const [type, relation] = nodeOf(obj(node.relation) ?? {}, 'relation');
+  if (type !== 'RangeVar') return undefined;
+  genericChecks(relation, acc);
+  onRangeVar(relation, { ...frame, key: 'fromClause' }, acc);
+  return { relation: 'skip' };
+}
+
 function onRangeVar(node: Json, frame: Frame, acc: Acc): Plan | undefined {
   const rel = str(node.relname) ?? '';
   const schema = str(node.schemaname);
@@ -501,6 +513,7 @@ type Handler = (node: Json, frame: Frame, acc: Acc) => Plan | undefined;
 
 const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['RangeVar', onRangeVar],
+  ['RangeTableSample', onTableSample],
   ['FuncCall', onFuncCall],
   ['ColumnRef', (n, _f, acc) => { onAttributeNames(names(n.fields).slice(1), acc); return undefined; }],
   ['A_Indirection', (n, _f, acc) => { onAttributeNames(names(n.indirection), acc); return undefined; }],
@@ -720,14 +733,53 @@ function parseUnshared(sql: string): ParsedStatement[] {
   });
 }
 
+/**
+ * The simple SELECT whose INTO PostgreSQL honours: a set operation's leftmost leaf, however deep
+ * (analyze.c, transformOptionalSelectInto: "If it's a set-operation tree, drill down to leftmost
+ * SelectStmt"). The grammar puts the INTO of `SELECT 1 INTO t UNION SELECT 2` and of
+ * `(SELECT 1 INTO t) UNION ...` there, not on the set operation; INTO on any other branch is an error.
+ */
+function leftmostLeaf(select: Json): Json {
+  let leaf = select;
+  for (let op = str(leaf.op); op !== undefined && op !== 'SETOP_NONE'; op = str(leaf.op)) leaf = obj(leaf.larg) ?? {};
+  return leaf;
+}
+
+/** A SELECT that PostgreSQL turns into CREATE TABLE AS. */
+function selectCreatesTable(select: Json): boolean {
+  return leftmostLeaf(select).intoClause !== undefined;
+}
+
+/**
+ * Whether a statement creates a table when it runs: SELECT ... INTO (in a set operation's leftmost
+ * branch too) and CREATE TABLE AS / CREATE MATERIALIZED VIEW. INTO anywhere else (a CTE, a
+ * subquery, DECLARE, COPY, a view or rule) is refused by the server.
+ */
+function createsTable(stmt: unknown): boolean {
+  const [type, node] = nodeOf(obj(stmt) ?? {}, '');
+  return type === 'CreateTableAsStmt' || (type === 'SelectStmt' && selectCreatesTable(node));
+}
+
+/**
+ * The kind a statement has by what it does, where a wrapper's node type would say less: EXPLAIN
+ * ANALYZE runs its target (`EXPLAIN ANALYZE SELECT 1 INTO t` creates t), and PREPARE's body is
+ * what every later EXECUTE runs (its text is not seen again): both are DDL when that target
+ * creates a table. Plain EXPLAIN plans without running, so it stays `explain`.
+ */
+function effectiveKind(s: ParsedStatement): SqlStatementKind | undefined {
+  if (s.type === 'SelectStmt') return selectCreatesTable(s.node) ? 'ddl' : undefined;
+  if (s.type === 'ExplainStmt') return explainAnalyzes(s.node.options) && createsTable(s.node.query) ? 'ddl' : undefined;
+  if (s.type === 'PrepareStmt') return createsTable(s.node.query) ? 'ddl' : undefined;
+  if (s.type === 'FetchStmt' && s.node.ismove === true) return 'utility'; // MOVE returns no rows
+  return undefined;
+}
+
 function kindOf(s: ParsedStatement, index: number): SqlStatementKind {
   const kind = KIND_BY_NODE.get(s.type);
   if (kind === undefined) {
     throw new SqlParseError(`statement ${index + 1}: ${s.type || 'this statement'} is not a statement the policy engine understands`, s.location, 'unsupported');
   }
-  if (s.type === 'SelectStmt' && s.node.intoClause !== undefined) return 'ddl'; // SELECT ... INTO creates a table
-  if (s.type === 'FetchStmt' && s.node.ismove === true) return 'utility'; // MOVE returns no rows
-  return kind;
+  return effectiveKind(s) ?? kind;
 }
 
 const TRAIT_ORDER: ReadonlyMap<SqlTrait, number> = new Map(SQL_TRAITS.map((t, i) => [t, i]));

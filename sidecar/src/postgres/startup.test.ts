@@ -1,8 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { PINNED_SERVER_SETTINGS } from '../../../core/policy/pg-settings.ts';
-import { buildOptions, parseOptionSettings, parseStartup, pgTimeoutMs, splitOptions, upstreamDatabase, upstreamParams } from './startup.ts';
+import {
+  buildOptions, parseOptionSettings, parseStartup, pgTimeoutMs, searchPathWithTempLast, splitOptions, splitSearchPath, upstreamDatabase, upstreamParams,
+} from './startup.ts';
 
-const PINNED_OPTIONS = buildOptions(Object.entries(PINNED_SERVER_SETTINGS));
+/** What every session gets after the client's settings: search_path with pg_temp last (the server's default when the client names none), then the pinned settings. */
+const PINNED_OPTIONS = buildOptions([['search_path', '"$user", public, pg_temp'], ...Object.entries(PINNED_SERVER_SETTINGS)]);
+const PINNED_ONLY = buildOptions(Object.entries(PINNED_SERVER_SETTINGS));
 
 describe('startup options', () => {
   it('splits like the server: whitespace separates, backslash escapes', () => {
@@ -17,7 +21,7 @@ describe('startup options', () => {
   it('takes the purpose from options or from a startup parameter, and keeps it from the upstream', () => {
     const viaOptions = parseStartup([['user', 'agent'], ['database', 'orders'], ['options', '-c guarita.purpose=customer-support -c search_path=public'], ['application_name', 'psql']]);
     expect(viaOptions).toMatchObject({ user: 'agent', database: 'orders', purpose: 'customer-support', applicationName: 'psql' });
-    expect(upstreamParams(viaOptions)).toEqual({ application_name: 'psql', options: `-c search_path=public ${PINNED_OPTIONS}` });
+    expect(upstreamParams(viaOptions)).toEqual({ application_name: 'psql', options: `${buildOptions([['search_path', 'public, pg_temp']])} ${PINNED_ONLY}` });
     expect(parseStartup([['user', 'a'], ['guarita.purpose', 'fraud-investigation']]).purpose).toBe('fraud-investigation');
     expect(parseStartup([['user', 'a']]).purpose).toBeUndefined();
   });
@@ -101,7 +105,44 @@ describe('pinned settings at startup (adversarial corpus)', () => {
     const req = parseStartup([['user', 'a'], ['options', '-c search_path=app -c DateStyle=ISO']]);
     const settings = parseOptionSettings(upstreamParams(req).options ?? '');
     expect(settings.slice(-pinned.length)).toEqual(Object.entries(PINNED_SERVER_SETTINGS));
-    expect(settings.slice(0, 2)).toEqual([['search_path', 'app'], ['DateStyle', 'ISO']]);
+    expect(settings.slice(0, 2)).toEqual([['DateStyle', 'ISO'], ['search_path', 'app, pg_temp']]);
+  });
+});
+
+// Unnamed, the temporary schema is searched before every other (namespace.c): a temporary table
+// `orders` would shadow the public.orders the policy and the sensitive-column guard mean (round 11).
+describe('search_path upstream: pg_temp explicitly last', () => {
+  const sent = (params: Array<[string, string]>): string[] => parseOptionSettings(upstreamParams(parseStartup([['user', 'a'], ...params])).options ?? '')
+    .filter(([k]) => k.toLowerCase() === 'search_path').map(([, v]) => v);
+
+  it('is sent for every session: the server\'s default with pg_temp last when the client names none', () => {
+    expect(sent([])).toEqual(['"$user", public, pg_temp']);
+  });
+
+  it.each([
+    ['app', 'app, pg_temp'],
+    ['pg_temp, public', 'public, pg_temp'],
+    ['PG_TEMP,public', 'public, pg_temp'],
+    ['"pg_temp", public', 'public, pg_temp'],
+    ['pg_temp_3, public', 'public, pg_temp'],
+    ['public, pg_temp', 'public, pg_temp'],
+    ['"$user" , public', '"$user", public, pg_temp'],
+    ['"My ""Schema""", public', '"My ""Schema""", public, pg_temp'],
+    ['"PG_TEMP", public', '"PG_TEMP", public, pg_temp'], // quoted capitals: another schema's name, not the temporary one
+    ['', 'pg_temp'],
+  ])('the client\'s %j is sent as %j (one setting, the client\'s replaced)', (asked, upstream) => {
+    expect(sent([['options', `-c ${buildOptions([['search_path', asked]]).slice(3)}`]])).toEqual([upstream]);
+    expect(sent([['search_path', asked]])).toEqual([upstream]);
+    expect(sent([['Search_Path', asked]])).toEqual([upstream]);
+  });
+
+  it('splits a list as the server does, and gives up on one the server would refuse', () => {
+    expect(splitSearchPath(' a , "B c" ,d')).toEqual([{ raw: 'a', name: 'a' }, { raw: '"B c"', name: 'B c' }, { raw: 'd', name: 'd' }]);
+    expect(splitSearchPath('a,')).toBeUndefined();
+    expect(splitSearchPath('"a')).toBeUndefined();
+    expect(splitSearchPath('a b')).toBeUndefined();
+    // The server refuses the list and ends the session: passed on with pg_temp after it.
+    expect(searchPathWithTempLast('pg_temp, "a')).toBe('pg_temp, "a, pg_temp');
   });
 });
 

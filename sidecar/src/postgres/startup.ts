@@ -185,20 +185,69 @@ export function pgTimeoutMs(value: string): number | undefined {
   return Math.round(Number(m[1]) * factor);
 }
 
+/** PostgreSQL's default search_path (guc_tables.c), used when the client names none. */
+export const DEFAULT_SEARCH_PATH = '"$user", public';
+
+/**
+ * The elements of a search_path value as the server splits it (SplitIdentifierString: commas,
+ * surrounding whitespace, double quotes with "" inside), each as written and as the name it
+ * means (unquoted names are lower-cased). Undefined when the server would not accept the list.
+ */
+export function splitSearchPath(value: string): Array<{ raw: string; name: string }> | undefined {
+  const out: Array<{ raw: string; name: string }> = [];
+  const item = /\s*(?:"((?:[^"]|"")*)"|([^",\s]+))\s*(,|$)/y;
+  if (value.trim() === '') return out;
+  for (let at = 0; at < value.length;) {
+    item.lastIndex = at;
+    const m = item.exec(value);
+    if (m === null) return undefined;
+    const quoted = m[1];
+    out.push(quoted === undefined ? { raw: m[2] ?? '', name: (m[2] ?? '').toLowerCase() } : { raw: `"${quoted}"`, name: quoted.replaceAll('""', '"') });
+    at = item.lastIndex;
+    if (m[3] === '') break;
+    if (at === value.length) return undefined; // a trailing comma
+  }
+  return out;
+}
+
+/** pg_temp, and pg_temp_N: the session's own temporary schema when N is its backend's number. */
+const TEMP_SCHEMA = /^pg_temp(_\d+)?$/;
+
+/**
+ * The search_path sent upstream: the client's (or the server's default) with the temporary schema
+ * named explicitly last. Unnamed, pg_temp is searched FIRST (namespace.c puts it in front of the
+ * list), so a temporary table the session creates (`CREATE TEMP TABLE orders (cpf text)`, or a
+ * `SELECT ... INTO TEMP orders` the policy should have denied) would shadow the table the policy
+ * and the sensitive-column guard mean by `orders`. Last, it shadows nothing. Any pg_temp the client
+ * placed earlier is moved (the startup setting is still decided as the client wrote it: a SET of
+ * search_path, trait securitySetting). A list the server would refuse is passed as it is, with
+ * pg_temp appended: the server ends the session over it either way.
+ */
+export function searchPathWithTempLast(value: string | undefined): string {
+  const asked = value ?? DEFAULT_SEARCH_PATH;
+  const items = splitSearchPath(asked);
+  if (items === undefined) return `${asked}, pg_temp`;
+  return [...items.filter((i) => !TEMP_SCHEMA.test(i.name)).map((i) => i.raw), 'pg_temp'].join(', ');
+}
+
 /**
  * The client's settings, then the pinned ones (later -c settings win, and startup settings
  * outrank role and database defaults such as ALTER ROLE ... SET standard_conforming_strings =
  * off). With a policy statementTimeout the client keeps its own statement_timeout only when it
- * is shorter (0 means none, so it is not).
+ * is shorter (0 means none, so it is not). search_path always goes, with pg_temp last
+ * (searchPathWithTempLast); a role or database default search_path is therefore not applied
+ * through the sidecar: clients that need another one name it at startup.
  */
 export function upstreamSettings(req: StartupRequest, statementTimeoutMs?: number): Array<[string, string]> {
-  const settings = req.settings.filter(([name]) => statementTimeoutMs === undefined || name.toLowerCase() !== 'statement_timeout');
+  const replaced = (name: string): boolean => name.toLowerCase() === 'search_path' || (statementTimeoutMs !== undefined && name.toLowerCase() === 'statement_timeout');
+  const settings = req.settings.filter(([name]) => !replaced(name));
   if (statementTimeoutMs !== undefined) {
     const asked = req.settings.find(([name]) => name.toLowerCase() === 'statement_timeout');
     const askedMs = asked === undefined ? undefined : pgTimeoutMs(asked[1]);
     const effective = askedMs !== undefined && askedMs > 0 && askedMs < statementTimeoutMs ? askedMs : statementTimeoutMs;
     settings.push(['statement_timeout', `${effective}ms`]);
   }
+  settings.push(['search_path', searchPathWithTempLast(req.settings.find(([name]) => name.toLowerCase() === 'search_path')?.[1])]);
   for (const [name, value] of Object.entries(PINNED_SERVER_SETTINGS)) settings.push([name, value]);
   return settings;
 }
