@@ -42,10 +42,16 @@ export interface OperatorConfig {
   /** Chains one pod may register at ingest (operator/src/ingest/chain-quota.ts). */
   maxChainsPerPod: number;
   maxBodyBytes: number;
+  /** Connections the API listener holds at once, and from one client address (operator/src/connection-limits.ts). */
+  maxConnections: number;
+  maxConnectionsPerClient: number;
   /** How the apiserver names users of each OIDC issuer: the four-eyes check (core/approvals/requester.ts). */
   usernameMappings: OidcUsernameMapping[];
   eventRepeatIntervalMs: number;
   logLevel: string;
+
+  /** Pending ApprovalRequests one requester may have per namespace; more expire at once (operator/src/reconcile/approval-cap.ts). */
+  maxPendingApprovalsPerRequester: number;
 }
 
 export class ConfigError extends Error {
@@ -86,9 +92,14 @@ export const SETTINGS: Setting[] = [
   { flag: 'max-batch-records', env: 'GUARITA_MAX_BATCH_RECORDS', help: 'records per ingest batch', default: '5000' },
   { flag: 'max-chains-per-pod', env: 'GUARITA_MAX_CHAINS_PER_POD', help: 'chains one pod may register (a proxy registers one per spool)', default: '8' },
   { flag: 'max-body-bytes', env: 'GUARITA_MAX_BODY_BYTES', help: 'request body limit (bytes, or Ki/Mi/Gi)', default: '16Mi' },
+  { flag: 'max-connections', env: 'GUARITA_MAX_CONNECTIONS', help: 'connections the API listener holds at once; more are closed on accept', default: '1024' },
+  { flag: 'max-connections-per-client', env: 'GUARITA_MAX_CONNECTIONS_PER_CLIENT', help: 'connections one client address may hold (a pod\'s IP; auditors through port-forward share 127.0.0.1)', default: '64' },
   { flag: MAPPINGS_FLAG, env: MAPPINGS_ENV, help: 'JSON list: how the apiserver names the users of each OIDC issuer ([{"issuer":"https://idp","claim":"email","prefix":""}] or {"issuer":...,"apiserver":false}); reviews of an OIDC requester whose issuer has none are not counted' },
   { flag: 'event-repeat-interval', env: 'GUARITA_EVENT_REPEAT_INTERVAL', help: 'minimum interval between Events with the same object and reason', default: '60s' },
   { flag: 'log-level', env: 'GUARITA_LOG_LEVEL', help: 'fatal, error, warn, info, debug or trace', default: 'info' },
+
+  // Approvals under a flood (round 11 review, finding 3).
+  { flag: 'max-pending-approvals-per-requester', env: 'GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER', help: 'Pending ApprovalRequests one requester may have per namespace; a new one past it expires at once, naming the limit, and approvers are not asked', default: '20' },
 ];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -256,8 +267,12 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     maxBatchRecords: positiveInt(r, 'max-batch-records'),
     maxChainsPerPod: positiveInt(r, 'max-chains-per-pod'),
     maxBodyBytes: r.size('max-body-bytes', 1024),
+    maxConnections: positiveInt(r, 'max-connections'),
+    maxConnectionsPerClient: positiveInt(r, 'max-connections-per-client'),
     usernameMappings: usernameMappings(r, env),
     eventRepeatIntervalMs: r.duration('event-repeat-interval', 0),
     logLevel,
+
+    maxPendingApprovalsPerRequester: positiveInt(r, 'max-pending-approvals-per-requester'),
   };
 }

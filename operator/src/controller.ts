@@ -107,13 +107,13 @@ export class Controller {
     this.#policyReconciler = policyReconciler;
     this.#approvalReconciler = new ApprovalReconciler({
       api, approvals, policies, events: this.#d.events, metrics, log,
-      options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernameMappings: config.usernameMappings, parseDuration: durationMs },
+      options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernameMappings: config.usernameMappings, parseDuration: durationMs, maxPendingPerRequester: config.maxPendingApprovalsPerRequester },
     });
     const approvalReconciler = this.#approvalReconciler;
     this.#policyQueue = this.#queue('AccessPolicy', (k) => policyReconciler.reconcile(k));
     this.#approvalQueue = this.#queue('ApprovalRequest', (k) => approvalReconciler.reconcile(k));
     await Promise.all([policies.start(), approvals.start()]);
-    this.#anchorer = new Anchorer({ api, store, policies, metrics, log, intervalMs: config.anchorIntervalMs });
+    this.#anchorer = new Anchorer({ api, store, policies, metrics, events: this.#d.events, log, intervalMs: config.anchorIntervalMs });
     this.#anchorer.start();
     this.#timers.push(setInterval(() => this.#resync(), config.resyncPeriodMs), setInterval(() => void this.#retention(), config.retentionIntervalMs));
     for (const t of this.#timers) t.unref();

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { component: 'guarita-operator', identity: config.identity } });
   const api = KubeClient.load(config.kubeconfig);
   const metrics = createMetrics();
-  const events = new EventRecorder(api, { component: 'guarita-operator', instance: config.identity, log, repeatIntervalMs: config.eventRepeatIntervalMs });
+  const events = new EventRecorder(api, { component: 'guarita-operator', instance: config.identity, log, repeatIntervalMs: config.eventRepeatIntervalMs, metrics });
   const auth = new KubeAuth(api);
 
   const fatal = (why: string, err?: unknown): never => {
@@ -56,7 +56,9 @@ async function main(): Promise<void> {
   const controller = new Controller({ config, api, events, metrics, log, onFatal: (err) => fatal('session store failed; restarting to recover from disk', err) });
   const served = config.watchNamespaces === undefined ? undefined : new Set(config.watchNamespaces);
 
-  const app = createApiServer({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, bodyLimit: config.maxBodyBytes, logger: log });
+  const app = createApiServer({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, bodyLimit: config.maxBodyBytes, logger: log,
+    connections: { maxConnections: config.maxConnections, maxPerClient: config.maxConnectionsPerClient }, metrics,
+  });
   registerIngest(app, {
     store: () => controller.store, auth, sources: new EvidenceSources(api), audience: config.ingestAudience, metrics, events, log, maxBatchRecords: config.maxBatchRecords, maxChainsPerPod: config.maxChainsPerPod,
     ...(served === undefined ? {} : { namespaces: served }),

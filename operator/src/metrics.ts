@@ -13,11 +13,15 @@ export interface Metrics {
   storeQuarantinedBytes: Counter<'namespace' | 'policy'>;
   retentionSegments: Counter<'namespace' | 'policy'>;
   anchors: Counter<'result'>;
+  anchorMismatches: Counter<'namespace' | 'policy' | 'reason'>;
   reconciles: Counter<'kind' | 'result'>;
   queueDepth: Gauge<'kind'>;
   approvalTransitions: Counter<'phase'>;
   leader: Gauge;
   readRequests: Counter<'endpoint' | 'result'>;
+  eventsShed: Counter<'namespace' | 'outcome'>;
+  approvalsOverCap: Counter<'namespace'>;
+  connectionsRefused: Counter<'reason'>;
 }
 
 export function createMetrics(withDefaults = true): Metrics {
@@ -34,10 +38,14 @@ export function createMetrics(withDefaults = true): Metrics {
     storeQuarantinedBytes: new Counter({ name: 'guarita_store_quarantined_bytes_total', help: 'Bytes moved to quarantine when reopening the store (torn or inconsistent tails).', labelNames: ['namespace', 'policy'], registers: r }),
     retentionSegments: new Counter({ name: 'guarita_retention_segments_deleted_total', help: 'Segments deleted by retention.', labelNames: ['namespace', 'policy'], registers: r }),
     anchors: new Counter({ name: 'guarita_anchor_writes_total', help: 'AccessPolicy status writes of chain heads and counters.', labelNames: ['result'], registers: r }),
+    anchorMismatches: new Counter({ name: 'guarita_anchor_mismatches_total', help: 'AccessPolicy status.chain found not to be the store head the operator anchored (AnchorOverwritten: changed while it ran; AnchorMismatch: at start, not a position of the stored log), re-anchored with a Warning. Alert on any increase.', labelNames: ['namespace', 'policy', 'reason'], registers: r }),
     reconciles: new Counter({ name: 'guarita_reconcile_total', help: 'Reconciliations by kind and result.', labelNames: ['kind', 'result'], registers: r }),
     queueDepth: new Gauge({ name: 'guarita_workqueue_depth', help: 'Keys waiting in the work queue.', labelNames: ['kind'], registers: r }),
     approvalTransitions: new Counter({ name: 'guarita_approval_transitions_total', help: 'ApprovalRequest phase changes made by the operator.', labelNames: ['phase'], registers: r }),
     leader: new Gauge({ name: 'guarita_operator_leader', help: '1 while this replica holds the leader Lease.', registers: r }),
     readRequests: new Counter({ name: 'guarita_read_requests_total', help: 'Read API requests by endpoint and result.', labelNames: ['endpoint', 'result'], registers: r }),
+    eventsShed: new Counter({ name: 'guarita_events_shed_total', help: 'Events not written separately because their namespace had too many waiting: dropped (routine), collapsed (into an earlier Event of the same reason and requester), transition_dropped (an approval transition; nothing else of the namespace was left to shed).', labelNames: ['namespace', 'outcome'], registers: r }),
+    approvalsOverCap: new Counter({ name: 'guarita_approval_requests_over_cap_total', help: 'ApprovalRequests expired at once because their requester already had the maximum of Pending requests in the namespace (GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER).', labelNames: ['namespace'], registers: r }),
+    connectionsRefused: new Counter({ name: 'guarita_api_connections_refused_total', help: 'API connections closed by the listener\'s bounds (max-connections, per-client, handshake or first-request timeout).', labelNames: ['reason'], registers: r }),
   };
 }

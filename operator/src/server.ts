@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import { readFileSync, statSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { HANDSHAKE_TIMEOUT_MS, limitConnections, type ConnectionLimits } from './connection-limits.ts';
 import { AJV_OPTIONS } from './ingest/schemas.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -11,11 +12,18 @@ export interface ApiServerOptions {
   keyFile: string;
   bodyLimit: number;
   logger: FastifyBaseLogger;
+  /** The listener's connection bounds (connection-limits.ts) and the counter of what they closed. */
+  connections: ConnectionLimits;
+  metrics: Pick<Metrics, 'connectionsRefused'>;
 }
 
 export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   const app = Fastify({
-    https: { cert: readFileSync(opts.certFile), key: readFileSync(opts.keyFile) },
+    https: { cert: readFileSync(opts.certFile), key: readFileSync(opts.keyFile), handshakeTimeout: opts.connections.handshakeMs ?? HANDSHAKE_TIMEOUT_MS,
+      // How often Node looks for requests past requestTimeout: its default (30 s) let a request that
+      // stalled after one byte hold its connection for up to 60 s instead of 30.
+      connectionsCheckingInterval: 2_000,
+    },
     bodyLimit: opts.bodyLimit,
     loggerInstance: opts.logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -26,6 +34,9 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     // this; Node's default (300 s) let a client hold a connection and its buffer for minutes by
     // sending slowly. Answers (exports stream for long) are not bounded by it.
     requestTimeout: 30_000,
+  });
+  limitConnections(app.server, opts.connections, {
+    refused: opts.metrics.connectionsRefused, warn: (fields, message) => opts.logger.warn(fields, message),
   });
   answerUnroutedBeforeBody(app);
   app.get('/healthz', () => ({ ok: true }));

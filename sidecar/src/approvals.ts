@@ -105,11 +105,18 @@ function lastReviewReason(r: ApprovalRequest, decision: 'Denied'): string {
   return review === undefined ? '' : ` by ${review.reviewer}: ${review.reason}`;
 }
 
+/** The operator's status.message of an Expired request, as a suffix (none when absent). */
+function expiryReason(r: ApprovalRequest): string {
+  const message = r.status?.message;
+  return typeof message === 'string' && message !== '' ? `: ${message}` : '';
+}
+
 export function describe(r: ApprovalRequest, phase: Phase = phaseOf(r)): string {
   const name = r.metadata.name;
   switch (phase) {
     case 'Denied': return `ApprovalRequest ${name} was denied${lastReviewReason(r, 'Denied')}`;
-    case 'Expired': return `ApprovalRequest ${name} expired without enough approvals`;
+    // The operator's message says why (e.g. the per-requester cap: not put before approvers at all).
+    case 'Expired': return `ApprovalRequest ${name} expired without enough approvals${expiryReason(r)}`;
     case 'Consumed': return `ApprovalRequest ${name} was already used`;
     case 'Approved': return `ApprovalRequest ${name} is approved`;
     default: return `the command is held for approval: ApprovalRequest ${name} awaits ${r.spec.rule} approvers (kubectl get approvalrequest ${name} -n ${r.metadata.namespace ?? ''}); retry the same command once it is approved`;

@@ -10,12 +10,23 @@ export { isAlreadyExists, isConflict, isNotFound, KubeError } from '../../../cor
 
 export type { ListResult, WatchEvent } from '../../../core/kube/rest.ts';
 
+/**
+ * The field manager the operator names on its status writes. The apiserver records it in
+ * managedFields for the fields the write changed (without one it derives a name from the user
+ * agent), so the anchorer can tell at a start whether status.chain was last written by the operator
+ * (reconcile/anchor-drift.ts). A name any client can choose: a tripwire, not an identity.
+ */
+export const OPERATOR_FIELD_MANAGER = 'guarita-operator';
+
+/** Options of a write: `fieldManager` is sent as the `fieldManager` query parameter. */
+export interface WriteOptions { fieldManager?: string }
+
 export interface KubeApi {
   get<T>(path: string): Promise<T>;
   list<T>(path: string, query?: Record<string, string>): Promise<ListResult<T>>;
   create<T>(path: string, body: unknown): Promise<T>;
   replace<T>(path: string, body: unknown): Promise<T>;
-  mergePatch<T>(path: string, body: unknown): Promise<T>;
+  mergePatch<T>(path: string, body: unknown, opts?: WriteOptions): Promise<T>;
   remove(path: string, body?: unknown): Promise<void>;
   watch<T>(path: string, query: Record<string, string>, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }>;
 }
@@ -49,7 +60,9 @@ export class KubeClient implements KubeApi {
 
   create<T>(path: string, body: unknown): Promise<T> { return this.#call<T>('POST', path, body); }
   replace<T>(path: string, body: unknown): Promise<T> { return this.#call<T>('PUT', path, body); }
-  mergePatch<T>(path: string, body: unknown): Promise<T> { return this.#call<T>('PATCH', path, body, 'application/merge-patch+json'); }
+  mergePatch<T>(path: string, body: unknown, opts: WriteOptions = {}): Promise<T> {
+    return this.#call<T>('PATCH', withFieldManager(path, opts.fieldManager), body, 'application/merge-patch+json');
+  }
   async remove(path: string, body?: unknown): Promise<void> { await this.#call('DELETE', path, body); }
 
   watch<T>(path: string, query: Record<string, string>, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }> {
@@ -59,6 +72,12 @@ export class KubeClient implements KubeApi {
   close(): Promise<void> {
     return this.#rest.close();
   }
+}
+
+/** `path` with the `fieldManager` query parameter (encoded), or as it is without one. */
+export function withFieldManager(path: string, fieldManager: string | undefined): string {
+  if (fieldManager === undefined) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}${new URLSearchParams({ fieldManager }).toString()}`;
 }
 
 // ---- paths -------------------------------------------------------------------------------------

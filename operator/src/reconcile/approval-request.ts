@@ -1,7 +1,10 @@
 // ApprovalRequest reconciler: applies the state machine (approval-state.ts) through the status
 // subresource, guarded by resourceVersion so it never overwrites the sidecar's Consumed; wakes at
 // expiresAt (a timer per request, so expiry is on time, not at the next resync); deletes finished
-// requests after the policy's retention; notifies through Events (the approvers' cue).
+// requests after the policy's retention; notifies through Events (the approvers' cue). A new
+// request over the cap on Pending requests per requester (approval-cap.ts) expires at once. Phase
+// Events are approval transitions for the Event recorder (never shed for routine Events) and carry
+// the requester, so a flood of one requester's Events collapses into one (events.ts).
 import { API_VERSION } from '../../../crds/definitions.ts';
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus } from '../../../crds/types.ts';
 import type { EventRecorder, EventType, ObjectRef } from '../events.ts';
@@ -10,6 +13,7 @@ import type { ChangeType, Informer } from '../../../core/kube/informer.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SessionRecord } from '../store/types.ts';
 import { splitKey } from './access-policy.ts';
+import { DEFAULT_MAX_PENDING_PER_REQUESTER, RequesterLines, requesterKey, type Ahead } from './approval-cap.ts';
 import { decideApproval, findApprovalRule, type ApprovalDecision, type ApprovalOptions, type Phase } from './approval-state.ts';
 import type { HandlerResult } from './queue.ts';
 
@@ -60,20 +64,31 @@ export class ApprovalReconciler {
   readonly #executions = new Map<string, Execution>();
   /** Ignored reviews already reported, so each gets one Event. */
   readonly #reported = new Set<string>();
+  /** Each requester's Pending and undecided requests, for the cap (approval-cap.ts). */
+  readonly #lines = new RequesterLines();
+  /** The last decision in each requester's line (see #inLine). */
+  readonly #deciding = new Map<string, Promise<void>>();
 
   constructor(deps: ApprovalDeps) {
     this.#d = deps;
   }
 
-  /** Informer hook: the sidecar's Approved→Consumed is not ours, so it is announced here. */
+  /** Informer hook: keeps the requesters' lines (the cap); the sidecar's Approved→Consumed is not ours, so it is announced here. */
   onChange(type: ChangeType, obj: ApprovalRequest, old: ApprovalRequest | undefined): void {
-    if (type === 'deleted') return;
-    if (obj.status?.phase === 'Consumed' && old !== undefined && old.status?.phase !== 'Consumed') {
-      const ex = obj.status.execution;
-      const summary = ex === undefined ? '' : ` (${ex.outcome}${ex.rows === undefined ? '' : `, ${ex.rows} row(s)`}${ex.error === undefined ? '' : `: ${ex.error}`})`;
-      this.#d.events.emit(approvalRef(obj), 'Normal', 'Consumed', `The sidecar ran the approved command${summary}: ${obj.spec.command.preview}`);
-      this.#d.metrics.approvalTransitions.inc({ phase: 'Consumed' });
+    if (type === 'deleted') {
+      this.#lines.forget(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`);
+      return;
     }
+    // Every request is in its requester's line before any worker decides one (the controller calls this before queueing).
+    this.#lines.observe(obj);
+    if (obj.status?.phase === 'Consumed' && old !== undefined && old.status?.phase !== 'Consumed') this.#announceConsumed(obj);
+  }
+
+  #announceConsumed(obj: ApprovalRequest): void {
+    const ex = obj.status?.execution;
+    const summary = ex === undefined ? '' : ` (${ex.outcome}${ex.rows === undefined ? '' : `, ${ex.rows} row(s)`}${ex.error === undefined ? '' : `: ${ex.error}`})`;
+    this.#d.events.emit(approvalRef(obj), 'Normal', 'Consumed', `The sidecar ran the approved command${summary}: ${obj.spec.command.preview}`, { priority: true, by: obj.spec.requester.username });
+    this.#d.metrics.approvalTransitions.inc({ phase: 'Consumed' });
   }
 
   /** Ingest hook: remember execution summaries of consumed approvals. Returns the keys to reconcile. */
@@ -98,11 +113,21 @@ export class ApprovalReconciler {
     const req = this.#d.approvals.get(ns, name);
     if (req === undefined) {
       this.#executions.delete(key);
+      this.#lines.forget(key);
       return undefined;
     }
+    this.#lines.observe(req);
+    // A request not decided yet is decided in its requester's line, one at a time: the cap counts the
+    // decisions before it, which a concurrent worker's write in flight would otherwise not show.
+    const decide = (): Promise<HandlerResult | undefined> => this.#decideAndWrite(req);
+    return req.status?.phase === undefined ? this.#inLine(requesterKey(req), decide) : decide();
+  }
+
+  async #decideAndWrite(req: ApprovalRequest): Promise<HandlerResult | undefined> {
+    const ns = req.metadata.namespace ?? '';
     const now = (this.#d.now ?? Date.now)();
     const policy = this.#d.policies.get(ns, req.spec.policyRef.name);
-    const d = decideApproval(req, policy, now, this.#d.options);
+    const d = decideApproval(req, policy, now, this.#d.options, this.#ahead(req));
     this.#reportIgnored(req, d);
     try {
       if (d.delete) return await this.#collect(req);
@@ -116,17 +141,41 @@ export class ApprovalReconciler {
     return d.wakeAt === undefined ? undefined : { requeueAfterMs: Math.max(0, d.wakeAt - now) };
   }
 
+  /** Runs `fn` after every earlier call for the same requester has finished. */
+  async #inLine<T>(requester: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#deciding.get(requester) ?? Promise.resolve();
+    const run = previous.then(fn);
+    const tail = run.then(() => undefined, () => undefined);
+    this.#deciding.set(requester, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#deciding.get(requester) === tail) this.#deciding.delete(requester);
+    }
+  }
+
+  /** The requester's requests ahead of a request not decided yet (the cap); undefined once it has a phase. */
+  #ahead(req: ApprovalRequest): Ahead | undefined {
+    if (req.status?.phase !== undefined) return undefined;
+    return this.#lines.ahead(req, this.#d.options.maxPendingPerRequester ?? DEFAULT_MAX_PENDING_PER_REQUESTER);
+  }
+
   async #write(req: ApprovalRequest, d: ApprovalDecision, policy: AccessPolicy | undefined): Promise<void> {
     if (d.patch === undefined) return;
     const { namespace = '', name } = req.metadata;
     // resourceVersion makes this a compare-and-swap: a concurrent Consumed (the sidecar) wins; we requeue.
     await this.#d.api.mergePatch(`${paths.approvalRequest(namespace, name)}/status`, { metadata: { resourceVersion: req.metadata.resourceVersion }, status: d.patch });
+    // Counted at once: the informer shows this write only when its watch event arrives.
+    this.#lines.observe(req, d.to);
     if (d.from === d.to) return;
     this.#d.metrics.approvalTransitions.inc({ phase: d.to });
-    this.#d.log.info({ approvalRequest: `${namespace}/${name}`, from: d.from ?? '(new)', to: d.to }, 'approval request phase changed');
-    const e = EVENT[d.to];
-    this.#d.events.emit(approvalRef(req), e.type, e.reason, this.#message(req, d, policy));
+    if (d.overCap === true) this.#d.metrics.approvalsOverCap.inc({ namespace });
+    this.#d.log.info({ approvalRequest: `${namespace}/${name}`, from: d.from ?? '(new)', to: d.to, ...(d.overCap === true ? { overCap: true } : {}) }, 'approval request phase changed');
+    // A request over the cap is not an approver's business: a routine Event, shed first when the namespace's Events back up.
+    const e = d.overCap === true ? { type: 'Warning' as const, reason: 'TooManyPending' } : EVENT[d.to];
+    this.#d.events.emit(approvalRef(req), e.type, e.reason, this.#message(req, d, policy), { priority: d.overCap !== true, by: req.spec.requester.username });
   }
+
 
   #message(req: ApprovalRequest, d: ApprovalDecision, policy: AccessPolicy | undefined): string {
     const cmd = req.spec.command.preview;
@@ -143,7 +192,7 @@ export class ApprovalReconciler {
       if (this.#reported.has(id)) continue;
       if (this.#reported.size >= 10_000) this.#reported.clear();
       this.#reported.add(id);
-      this.#d.events.emit(approvalRef(req), 'Warning', 'ReviewIgnored', `Review by ${i.reviewer} not counted: ${i.why}`);
+      this.#d.events.emit(approvalRef(req), 'Warning', 'ReviewIgnored', `Review by ${i.reviewer} not counted: ${i.why}`, { by: i.reviewer });
     }
   }
 

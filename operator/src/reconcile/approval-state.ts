@@ -15,11 +15,16 @@
 // ttl shortened since is judged by the sidecar on the request's lifetime; the request then expires
 // here at expiresAt + grace as any unused approval.) The operator never moves a request out of Consumed, Denied or Expired; finished
 // requests are deleted after the policy's retention.
+//
+// A new request whose requester already has the maximum of requests Pending in the namespace
+// (approval-cap.ts) expires at its first decision instead of becoming Pending: approvers are not
+// asked, and the sidecar holding the command gets its answer at once.
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus, PolicyRule } from '../../../crds/types.ts';
 import { approvalShortfall, planShortfall, recordedPlan, rulePlan } from '../../../core/approvals/plan.ts';
 import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../../core/approvals/requester.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { compact } from '../util.ts';
+import { DEFAULT_MAX_PENDING_PER_REQUESTER, overCap, type Ahead } from './approval-cap.ts';
 
 type Review = NonNullable<ApprovalRequest['spec']['reviews']>[number];
 type CountedReview = NonNullable<ApprovalRequestStatus['reviews']>[number];
@@ -35,6 +40,8 @@ export interface ApprovalOptions {
   /** How the apiserver names users of each OIDC issuer (GUARITA_OIDC_USERNAME_MAPPINGS): the four-eyes check. */
   usernameMappings: readonly OidcUsernameMapping[];
   parseDuration: (d: string) => number | undefined;
+  /** Pending ApprovalRequests one requester may have per namespace (GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER); default 20. */
+  maxPendingPerRequester?: number;
 }
 
 export interface ApprovalDecision {
@@ -47,6 +54,8 @@ export interface ApprovalDecision {
   /** Delete the request now (finished and past retention). */
   delete: boolean;
   ignored: { reviewer: string; why: string }[];
+  /** Expired at its first decision by the cap on Pending requests per requester. */
+  overCap?: true;
 }
 
 export function findApprovalRule(policy: AccessPolicy | undefined, rule: string): PolicyRule | undefined {
@@ -124,7 +133,7 @@ function pendingMessage(approvals: number, required: number, rule: PolicyRule | 
   return `waiting for ${required - approvals} more approval(s) from ${(rule.approval?.approverGroups ?? []).join(', ')} (${approvals}/${required}) until ${req.spec.expiresAt}`;
 }
 
-interface Tally { phase: Phase; message: string; wakeAt?: number }
+interface Tally { phase: Phase; message: string; wakeAt?: number; overCap?: true }
 
 /**
  * Why an Approved request no longer answers its rule in force (undefined: it does). A policy the
@@ -184,19 +193,30 @@ function frozenReviews(req: ApprovalRequest): CountedReview[] | undefined {
   return req.status?.phase === 'Approved' ? req.status.reviews : undefined;
 }
 
-export function decideApproval(req: ApprovalRequest, policy: AccessPolicy | undefined, now: number, opts: ApprovalOptions): ApprovalDecision {
+/** A request not decided yet whose requester is at the cap (undefined: no requests ahead given, or within the cap). */
+function capTally(req: ApprovalRequest, ahead: Ahead | undefined, opts: ApprovalOptions): Tally | undefined {
+  if (req.status?.phase !== undefined || ahead === undefined) return undefined;
+  const why = overCap(req, ahead, opts.maxPendingPerRequester ?? DEFAULT_MAX_PENDING_PER_REQUESTER);
+  return why === undefined ? undefined : { phase: 'Expired', message: why, overCap: true };
+}
+
+/**
+ * `ahead`: the requester's requests ahead of this one (approval-cap.ts), for the cap on Pending
+ * requests per requester; undefined checks no cap.
+ */
+export function decideApproval(req: ApprovalRequest, policy: AccessPolicy | undefined, now: number, opts: ApprovalOptions, ahead?: Ahead): ApprovalDecision {
   const from = req.status?.phase;
   if (from !== undefined && TERMINAL.includes(from)) return terminal(req, policy, now, opts);
   const rule = findApprovalRule(policy, req.spec.rule);
   const required = rule?.approval?.minApprovals ?? 1;
   const { counted, ignored } = countReviews(req, rule, opts.usernameMappings);
   const reviews = frozenReviews(req) ?? counted;
-  const t = tally(req, reviews, required, policy, now, opts);
+  const t = capTally(req, ahead, opts) ?? tally(req, reviews, required, policy, now, opts);
   const patch: Partial<ApprovalRequestStatus> = {
     phase: t.phase, required, approvals: reviews.filter((r) => r.decision === 'Approved').length, reviews, message: t.message.slice(0, 1024),
     ...compact({ decidedAt: decidedAt(req, t.phase, now), consumeBy: consumeBy(req, t.phase, opts) }),
   };
-  return { ...(samePatch(req, patch) ? {} : { patch }), from, to: t.phase, delete: false, ignored, ...compact({ wakeAt: t.wakeAt }) };
+  return { ...(samePatch(req, patch) ? {} : { patch }), from, to: t.phase, delete: false, ignored, ...compact({ wakeAt: t.wakeAt, overCap: t.overCap }) };
 }
 
 /**

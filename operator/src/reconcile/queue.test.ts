@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import { WorkQueue } from './queue.ts';
+import { FairQueue, namespaceOf, WorkQueue } from './queue.ts';
 
 // Jest's fake timers drive setTimeout and Date.now, so every test is one fixed sequence of events;
 // advanceTimersByTimeAsync also settles the handlers' promises between timers.
@@ -178,5 +178,116 @@ describe('WorkQueue', () => {
     await sleep(DAY);
     expect(runs).toEqual([60 * DAY]);
     q.stop();
+  });
+
+  // Round 11 review, finding 3: one FIFO let a burst of one namespace's keys (an agent flooding
+  // ApprovalRequests) delay every other namespace's reconciles by burst × latency / workers.
+  describe('fair across namespaces', () => {
+    it('serves another namespace\'s key next, however long one namespace\'s burst', async () => {
+      const g = gated();
+      const q = new WorkQueue(g.handler, { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 });
+      for (let i = 0; i < 5000; i++) q.add(`team-a/flood-${i}`);
+      q.add('team-b/refund-export');
+      expect(q.depth).toBe(5000); // team-a/flood-0 is running
+      await sleep(0);
+      g.release('team-a/flood-0');
+      await sleep(0);
+      // team-a had its turn (flood-0); team-b's first key comes before flood-2, not after flood-4999.
+      expect(g.started).toEqual(['team-a/flood-0', 'team-a/flood-1']);
+      g.release('team-a/flood-1');
+      await sleep(0);
+      expect(g.started[2]).toBe('team-b/refund-export');
+      q.stop();
+    });
+
+    it('takes turns among busy namespaces, in first-come order within each', async () => {
+      const order: string[] = [];
+      const q = new WorkQueue((k) => {
+        order.push(k);
+        return Promise.resolve(undefined);
+      }, { concurrency: 1, baseDelayMs: 10, maxDelayMs: 100 });
+      for (const k of ['a/1', 'a/2', 'a/3', 'a/4', 'b/1', 'b/2', 'c/1', 'cluster-scoped', 'a/5']) q.add(k);
+      await q.idle();
+      expect(order).toEqual(['a/1', 'a/2', 'b/1', 'c/1', 'cluster-scoped', 'a/3', 'b/2', 'a/4', 'a/5']);
+      q.stop();
+    });
+
+    it('keeps a key queued once and never runs it twice at once across the per-namespace lines', async () => {
+      const g = gated();
+      let peak = 0;
+      const running = new Map<string, number>();
+      const q = new WorkQueue(async (k) => {
+        running.set(k, (running.get(k) ?? 0) + 1);
+        peak = Math.max(peak, running.get(k) ?? 0);
+        await g.handler(k);
+        running.set(k, (running.get(k) ?? 1) - 1);
+        return undefined;
+      }, { concurrency: 4, baseDelayMs: 10, maxDelayMs: 100 });
+      for (let round = 0; round < 3; round++) for (const k of ['a/x', 'b/x', 'a/y']) q.add(k);
+      expect(q.depth).toBe(0); // all three running: the repeats were deduplicated into "dirty"
+      for (const k of ['a/x', 'b/x', 'a/y']) g.release(k);
+      await sleep(0);
+      for (const k of ['a/x', 'b/x', 'a/y']) g.release(k);
+      await q.idle();
+      expect(g.started.sort()).toEqual(['a/x', 'a/x', 'a/y', 'a/y', 'b/x', 'b/x']);
+      expect(peak).toBe(1);
+      q.stop();
+    });
+
+    it('retries a failed key of a busy namespace with backoff, then behind one key of the burst, not all of it', async () => {
+      const runs: { key: string; at: number }[] = [];
+      const t0 = Date.now();
+      let failed = false;
+      const q = new WorkQueue(async (k) => {
+        runs.push({ key: k, at: Date.now() - t0 });
+        if (k === 'b/x' && !failed) {
+          failed = true;
+          throw new Error('conflict');
+        }
+        await new Promise((r) => setTimeout(r, 10)); // each of a's keys takes 10 ms: the burst, 10 s
+        return undefined;
+      }, { concurrency: 1, baseDelayMs: 100, maxDelayMs: 1000, random: () => 1 });
+      q.add('b/x');
+      await sleep(0);
+      for (let i = 0; i < 1000; i++) q.add(`a/${i}`);
+      await sleep(200);
+      const retry = runs.filter((r) => r.key === 'b/x')[1];
+      // Queued again when its 100 ms backoff ended, it ran once the key in progress finished.
+      expect(retry?.at).toBeGreaterThanOrEqual(100);
+      expect(retry?.at).toBeLessThanOrEqual(120);
+      q.stop();
+    });
+  });
+});
+
+describe('FairQueue', () => {
+  it('is first-in first-out within a group and round-robin across groups', () => {
+    const f = new FairQueue<number>();
+    f.push('a', 1);
+    f.push('a', 2);
+    f.push('b', 3);
+    f.push('a', 4);
+    expect(f.length).toBe(4);
+    expect([f.shift(), f.shift(), f.shift(), f.shift(), f.shift()]).toEqual([1, 3, 2, 4, undefined]);
+    expect(f.length).toBe(0);
+    f.push('b', 5); // an emptied group joins the line again
+    expect(f.shift()).toBe(5);
+  });
+
+  it('shifts large bursts in order (compacting as it goes) and clears', () => {
+    const f = new FairQueue<number>();
+    for (let i = 0; i < 10_000; i++) f.push('a', i);
+    const out: number[] = [];
+    for (let i = 0; i < 6000; i++) out.push(f.shift() as number);
+    for (let i = 10_000; i < 10_010; i++) f.push('a', i);
+    while (f.length > 0) out.push(f.shift() as number);
+    expect(out).toEqual(Array.from({ length: 10_010 }, (_, i) => i));
+    f.push('x', 1);
+    f.clear();
+    expect([f.length, f.shift()]).toEqual([0, undefined]);
+  });
+
+  it('takes the namespace of a key from before its first slash', () => {
+    expect(['ns/name', 'cluster-scoped', '/odd', 'a/b/c'].map(namespaceOf)).toEqual(['ns', '', '', 'a']);
   });
 });

@@ -3,6 +3,11 @@
 // failures are retried with per-key exponential backoff and full jitter (core/backoff.ts), and a success resets the key's
 // backoff. Nothing requeues itself on success unless it asks to (a timer such as an expiry), so
 // the operator never hot-loops.
+//
+// Keys wait in one FIFO per namespace (the part of the key before '/'), served round-robin: a
+// burst of thousands of keys in one namespace (an agent flooding ApprovalRequests, a relist) delays
+// another namespace's next key by at most one key per busy namespace, not by the whole burst
+// (round 11 review, finding 3).
 
 import { backoff } from '../../../core/backoff.ts';
 
@@ -21,10 +26,78 @@ export interface HandlerResult { requeueAfterMs?: number }
 /** Node timers fire after at most ~24.8 days; longer waits are re-armed. */
 const MAX_TIMER_MS = 2_147_000_000;
 
+/** The namespace of a `namespace/name` key ('' for a cluster-scoped key without '/'). */
+export function namespaceOf(key: string): string {
+  const slash = key.indexOf('/');
+  return slash < 0 ? '' : key.slice(0, slash);
+}
+
+/** A FIFO whose shift is O(1) (Array#shift copies the array: a burst of 100k keys would be quadratic). */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+
+  get length(): number { return this.#items.length - this.#head; }
+
+  push(item: T): void { this.#items.push(item); }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#head++;
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
+/**
+ * FIFO per group, groups served round-robin: each shift takes the oldest item of the group whose
+ * turn it is, and a group that still has items goes to the back of the line.
+ */
+export class FairQueue<T = string> {
+  readonly #groups = new Map<string, Fifo<T>>();
+  /** Groups with waiting items, in serving order. */
+  #turns = new Fifo<string>();
+  #length = 0;
+
+  get length(): number { return this.#length; }
+
+  push(group: string, item: T): void {
+    let items = this.#groups.get(group);
+    if (items === undefined) {
+      items = new Fifo<T>();
+      this.#groups.set(group, items);
+      this.#turns.push(group);
+    }
+    items.push(item);
+    this.#length++;
+  }
+
+  shift(): T | undefined {
+    const group = this.#turns.shift();
+    if (group === undefined) return undefined;
+    const items = this.#groups.get(group);
+    const item = items?.shift();
+    if (items !== undefined && items.length > 0) this.#turns.push(group);
+    else this.#groups.delete(group);
+    this.#length--;
+    return item;
+  }
+
+  clear(): void {
+    this.#groups.clear();
+    this.#turns = new Fifo<string>();
+    this.#length = 0;
+  }
+}
+
 export class WorkQueue {
   readonly #handler: (key: string) => Promise<HandlerResult | undefined>;
   readonly #opts: QueueOptions;
-  readonly #queue: string[] = [];
+  readonly #queue = new FairQueue();
   readonly #queued = new Set<string>();
   readonly #active = new Set<string>();
   readonly #dirty = new Set<string>();
@@ -47,7 +120,7 @@ export class WorkQueue {
     }
     if (this.#queued.has(key)) return;
     this.#queued.add(key);
-    this.#queue.push(key);
+    this.#queue.push(namespaceOf(key), key);
     this.#opts.onDepth?.(this.#queue.length);
     this.#pump();
   }
@@ -127,7 +200,7 @@ export class WorkQueue {
     this.#stopped = true;
     for (const t of this.#timers.values()) clearTimeout(t.timer);
     this.#timers.clear();
-    this.#queue.length = 0;
+    this.#queue.clear();
     this.#queued.clear();
   }
 }

@@ -46,6 +46,9 @@ export interface FileStoreOptions {
    * Each policy's anchored head (AccessPolicy status.chain, written with a privilege the volume's
    * writer does not hold): the log up to it is vouched for by it; after it only the operator's
    * current key (and the key that sealed the anchored head, until the current one seals) may seal.
+   * One that is no position of the log is logged and vouches for nothing: anyone with
+   * `accesspolicies/status` can write it, so the log is then kept as far as the current key's seals
+   * cover it (recovery.ts policyChecker), never quarantined for the anchor's sake.
    */
   anchors?: (namespace: string, policy: string) => AnchoredHead | undefined;
 }

@@ -6,6 +6,7 @@
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { contentIntact, GENESIS, type ChainPosition } from '../../../core/recording/index.ts';
 import { StoreLogChecker } from '../../../core/recording/store-verify.ts';
+import { anchorVerdict, type AnchorVerdict } from './anchor-verdict.ts';
 import type { AnchoredHead, RemovedRange, SessionRecord, StoreCheckpoint, StoreLink } from './types.ts';
 
 export interface LoadedEntry {
@@ -32,41 +33,70 @@ export interface LoadedPolicy {
   check?: (e: LoadedEntry) => string | undefined;
 }
 
+/** The keys and position a policy's log is checked with (entryChecker). */
+export interface CheckerBase {
+  keys: (keyId: string) => KeyObject | undefined; jwks: ReadonlyMap<string, JsonWebKey>; currentKeyId: string;
+  from: ChainPosition & { frontier?: string[] }; chainId: string;
+}
+
 /**
  * What only the operator can have written, entry by entry: each link's content is its hash, each
  * record's content its hash, each commit group's store checkpoint the store log's root signed by
- * the store key its link names; the log reaches the policy's anchored head (AccessPolicy
- * status.chain, which the volume's writer cannot write) with exactly that link; and after it, only
- * the operator's current key (the Secret's) seals — or the key that sealed the anchored head, until
- * the current one has sealed (a rotation between the anchor and this start). Keys in keys/ are on
- * the volume: they verify what the anchor vouches for, never what comes after it. An entry that
- * fails is where the log stops being the operator's: recovery moves it and what follows to
- * quarantine.
+ * the store key its link names; up to `vouchedTo` (a link something outside the volume vouches
+ * for: the anchored head in AccessPolicy status.chain, or a seal by the current key, whose root
+ * covers every link before it) any key in keys/ may have sealed; after it only the operator's
+ * current key (the Secret's) seals, or the key that sealed the vouched link until the current one
+ * has sealed (a rotation between the anchor and this start). Keys in keys/ are on the volume: they
+ * verify what is vouched for, never what comes after it. An entry that fails is where the log stops
+ * being the operator's: recovery moves it and what follows to quarantine.
  */
-export function entryChecker(o: {
-  keys: (keyId: string) => KeyObject | undefined; jwks: ReadonlyMap<string, JsonWebKey>; currentKeyId: string;
-  from: ChainPosition & { frontier?: string[] }; chainId: string; anchored?: AnchoredHead | undefined;
-}): (e: LoadedEntry) => string | undefined {
+export function entryChecker(o: CheckerBase & { vouchedTo?: number }): (e: LoadedEntry) => string | undefined {
   const log = new StoreLogChecker(o.keys, o.from, o.chainId, o.jwks);
-  const anchoredSeq = o.anchored?.records ?? 0;
-  // The keys that may seal after the anchor: the current one, and the anchored head's until the current one seals.
+  const vouchedTo = o.vouchedTo ?? 0;
+  // The keys that may seal after the vouched link: the current one, and the vouched link's until the current one seals.
   let sealers = new Set([o.currentKeyId]);
-  const atAnchor = (e: LoadedEntry): string | undefined => {
-    if (o.anchored === undefined || e.link.seq !== anchoredSeq) return undefined;
-    if (e.link.hash !== o.anchored.head) return `link seq ${e.link.seq} is not the anchored head (AccessPolicy status.chain.head ${o.anchored.head.slice(0, 12)}…): the log was altered`;
-    sealers = new Set([o.currentKeyId, e.link.keyId]);
-    return undefined;
-  };
-  const afterAnchor = (e: LoadedEntry): string | undefined => {
-    if (e.link.seq <= anchoredSeq || !isCheckpointEntry(e)) return undefined;
-    if (!sealers.has(e.link.keyId)) return `link seq ${e.link.seq}, after the anchored head, is sealed by store key ${e.link.keyId}, not by the operator's key (${o.currentKeyId}): not written by this operator`;
+  const afterVouch = (e: LoadedEntry): string | undefined => {
+    if (e.link.seq === vouchedTo) sealers = new Set([o.currentKeyId, e.link.keyId]);
+    if (e.link.seq <= vouchedTo || !isCheckpointEntry(e)) return undefined;
+    if (!sealers.has(e.link.keyId)) return `link seq ${e.link.seq}, after the last link vouched for (the anchored head, or a seal by the operator's key), is sealed by store key ${e.link.keyId}, not by the operator's key (${o.currentKeyId}): not written by this operator`;
     if (e.link.keyId === o.currentKeyId) sealers = new Set([o.currentKeyId]);
     return undefined;
   };
   return (e) => {
     if (e.record !== undefined && !contentIntact(e.record)) return `the record at link seq ${e.link.seq} does not match its hash (altered on the volume)`;
-    return log.add(e.link, e.storeCheckpoint?.note) ?? atAnchor(e) ?? afterAnchor(e);
+    return log.add(e.link, e.storeCheckpoint?.note) ?? afterVouch(e);
   };
+}
+
+/**
+ * The last link the operator's current key (the Secret's, which a volume's writer does not hold)
+ * sealed in the part of the log that verifies with every key in keys/: its signed root covers every
+ * link before it, whoever sealed those. 0 when every seal is the current key's (nothing to vouch
+ * for beyond what the strict check accepts anyway, and no second pass over the log).
+ */
+export function ownSealedThrough(o: CheckerBase & { entries: readonly LoadedEntry[] }): number {
+  if (o.entries.every((e) => !isCheckpointEntry(e) || e.link.keyId === o.currentKeyId)) return 0;
+  const trusting = entryChecker({ ...o, vouchedTo: Number.POSITIVE_INFINITY });
+  const { length } = consistentPrefix({ key: '', entries: [...o.entries], from: o.from, removed: {}, check: trusting });
+  let seq = 0;
+  for (const e of o.entries.slice(0, length)) if (isCheckpointEntry(e) && e.link.keyId === o.currentKeyId) seq = e.link.seq;
+  return seq;
+}
+
+/**
+ * A policy's checker and what its anchor says about the log. Two things outside the volume vouch
+ * for a link: an anchor that matches it, and a seal by the current key (its signed root covers
+ * every link before it). The later of the two is the vouch point: a matching anchor never vouches
+ * for less than the current key's seal does, or a status writer could pick a genuine but earlier
+ * position (any earlier status.chain) and have the seals of keys rotated out since quarantined.
+ * An anchor that does not match, or none, vouches for nothing: it is written by whoever holds
+ * `accesspolicies/status`, a weaker privilege than the volume's, so a mismatch alone is never a
+ * reason to withdraw the log; what no one outside the volume vouches for is quarantined as before.
+ */
+export function policyChecker(o: CheckerBase & { entries: readonly LoadedEntry[]; anchored?: AnchoredHead | undefined }): { check: (e: LoadedEntry) => string | undefined; verdict: AnchorVerdict } {
+  const verdict = anchorVerdict(o.entries, o.from, o.anchored);
+  const vouchedTo = Math.max(verdict.kind === 'match' ? verdict.seq : 0, ownSealedThrough(o));
+  return { check: entryChecker({ ...o, vouchedTo }), verdict };
 }
 
 export interface RecoveryPlan {

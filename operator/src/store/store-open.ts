@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { GENESIS, importPublicKey, storeKeyLineProblem, type ChainPosition } from '../../../core/recording/index.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { fsyncDir, listDir, mkdirDurable, readRange, writeFileDurable } from './fs-util.ts';
-import { entryChecker, planRecovery, type LoadedEntry, type LoadedPolicy } from './recovery.ts';
+import { verdictProblem } from './anchor-verdict.ts';
+import { planRecovery, policyChecker, type LoadedEntry, type LoadedPolicy } from './recovery.ts';
 import { ChainTree } from '../../../core/recording/chain-tree.ts';
 import { parseSegment, segmentFirstSeq, type ParsedSegment } from './segment.ts';
 import { emptyCounters } from './sessions.ts';
@@ -160,17 +161,18 @@ async function loadPolicy(index: StoreIndex, namespace: string, name: string): P
 
 async function recover(ctx: OpenContext, loaded: Map<string, Loaded>): Promise<void> {
   const { index } = ctx;
-  const inputs: LoadedPolicy[] = [...loaded.values()].map(({ policy, parsed }) => ({
-    key: policy.key,
-    entries: parsed.flatMap((p) => p.entries),
-    from: policy.chain.position,
-    removed: policy.tombstone?.chains ?? {},
-    check: entryChecker({
-      keys: (id) => index.keys.get(id), jwks: index.jwks, currentKeyId: index.key.keyId, anchored: ctx.anchors?.(policy.namespace, policy.policy),
+  const inputs: LoadedPolicy[] = [...loaded.values()].map(({ policy, parsed }) => {
+    const entries = parsed.flatMap((p) => p.entries);
+    const { check, verdict } = policyChecker({
+      keys: (id) => index.keys.get(id), jwks: index.jwks, currentKeyId: index.key.keyId, anchored: ctx.anchors?.(policy.namespace, policy.policy), entries,
       from: { ...policy.chain.position, ...(policy.tombstone?.cut.frontier === undefined ? {} : { frontier: policy.tombstone.cut.frontier }) },
       chainId: storeChainId(policy.namespace, policy.policy),
-    }),
-  }));
+    });
+    const problem = verdictProblem(verdict);
+    // Reported, never acted on alone: the log is kept or cut by what it verifies as (recovery.ts); the anchorer re-anchors with a Warning.
+    if (problem !== undefined) ctx.log.warn({ policy: policy.key, anchor: verdict.kind }, `store: ${problem}`);
+    return { key: policy.key, entries, from: policy.chain.position, removed: policy.tombstone?.chains ?? {}, check };
+  });
   const plan = planRecovery(inputs);
   for (const { policy, parsed, names } of loaded.values()) {
     const keep = plan.keep.get(policy.key) ?? Number.POSITIVE_INFINITY;
