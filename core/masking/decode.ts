@@ -25,6 +25,11 @@ export interface DecodedView {
    * right after it (a colour reset, a hyperlink's end, a zero-width space) stays in place instead of going with it.
    */
   end: Int32Array;
+  /**
+   * A reading of UTF-16 text read as UTF-8 (utf16.ts): its byte order, and per view character 1 when it was read as a
+   * UTF-16 character (with its NUL, or from two ASCII bytes), so a mask over it is written back the same way.
+   */
+  utf16?: { order: 'le' | 'be'; wide: Uint8Array };
 }
 
 /**
@@ -191,6 +196,17 @@ export function decodeView(s: string, eraseBackspaces = false): DecodedView {
   at[text.length] = s.length;
   end[text.length] = s.length;
   return { text, at: at.subarray(0, text.length + 1), end: end.subarray(0, text.length + 1) };
+}
+
+/** The view of a text nothing in it decodes: each character itself (the base of utf16.ts's readings). */
+export function plainView(s: string): DecodedView {
+  const at = new Int32Array(s.length + 1);
+  const end = new Int32Array(s.length + 1);
+  for (let i = 0; i <= s.length; i++) {
+    at[i] = i;
+    end[i] = Math.min(i + 1, s.length);
+  }
+  return { text: s, at, end };
 }
 
 /** The text without its last character, unless it is empty or ends a line. */

@@ -2,7 +2,7 @@
 import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
 import { mayReverse, nearbyRuns, reversedRuns, shownLine, shownReversed, type ShownLine } from './bidi.ts';
 import { CONTEXT_WINDOW, usefulContext } from './context.ts';
-import { decodeView, needsDecoding, reencode, viewIndex, type DecodedView } from './decode.ts';
+import { decodeView, needsDecoding, plainView, viewIndex, type DecodedView } from './decode.ts';
 import { fold, mayHoldIdentifier, nothingSpecial } from './fold.ts';
 import {
   MAX_BUILTIN_MATCH, mayContainBuiltin, numericScanner, scanEmail, scanIpv6, scanNumeric, type DetectorSet, type Hit, type NumericScanner,
@@ -14,6 +14,7 @@ import { integerSpellings } from './text-number.ts';
 import { builtinNameDetector } from './names.ts';
 import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8MayOpenJsonLine, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
+import { interleavedReadings, reencodeSpan, trimmedEnd, type ByteOrder } from './utf16.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
 import { DETECTOR_NAMES, MaskingConfigError } from './types.ts';
 import { validateMaskingSpec } from './validate.ts';
@@ -127,9 +128,12 @@ export class CompiledMasker implements Masker {
     return rules;
   }
 
-  /** False when no detector can match: no digit and no '@', ASCII or fullwidth (every built-in candidate has one), no custom pattern. */
+  /**
+   * False when no detector can match: no digit and no '@', ASCII or fullwidth (every built-in candidate has one), no
+   * custom pattern, no NUL (UTF-16 read as UTF-8 may hold another script's digits as two ASCII characters: utf16.ts).
+   */
   mayMatch(s: string): boolean {
-    return this.custom.length > 0 || mayHoldIdentifier(s);
+    return this.custom.length > 0 || mayHoldIdentifier(s) || s.includes('\0');
   }
 
   styleOf(detector: DetectorName): MaskStyle {
@@ -202,11 +206,14 @@ interface PlacedHit {
   b: number;
   hit: ReadHit;
   text: string;
+  /** The byte order its mask is written in: a hit a reading of UTF-16 text took as UTF-16 (utf16.ts), else null. */
+  order: ByteOrder | null;
 }
 
 function placedHit(s: string, d: DecodedView, v: string, h: ReadHit): PlacedHit {
   const a = d.at[h.start] ?? s.length;
-  return { a, b: h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a, hit: h, text: h.value ?? v.slice(h.start, h.end) };
+  const order = d.utf16 !== undefined && d.utf16.wide[h.start] === 1 ? d.utf16.order : null;
+  return { a, b: h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a, hit: h, text: h.value ?? v.slice(h.start, h.end), order };
 }
 
 /**
@@ -265,6 +272,36 @@ function withoutOverlaps<T>(items: T[], start: (t: T) => number, end: (t: T) => 
     last = end(t);
   }
   return out;
+}
+
+/**
+ * The hits of several readings, in the order they are written: by start, then longest, then rank, then reading. A hit
+ * inside what an earlier one covers is dropped (the same identifier read twice); one reaching past it is kept and
+ * written after it, as a reading's own overlapping hits are (maskRange), so what only it covers is masked too: a
+ * reading must not unmask what it would have masked alone (utf16-attacks.test.ts: e-mails glued to one another).
+ */
+function acrossReadings(s: string, placed: PlacedHit[]): PlacedHit[] {
+  placed.sort((x, y) => x.a - y.a || y.b - x.b || x.hit.rank - y.hit.rank);
+  const out: PlacedHit[] = [];
+  let covered = -1;
+  for (const p of placed) {
+    // Compared without the NUL at their ends: the byte orders' readings of one identifier differ by that NUL only.
+    const b = trimmedEnd(s, p.a, p.b);
+    if (b <= covered) continue;
+    out.push(p);
+    covered = b;
+  }
+  return out;
+}
+
+/**
+ * The view a text is masked on when it is not the text itself (`plain`: nothing to fold or decode, nothingSpecial):
+ * its escapes resolved, or for text holding a NUL the text as it is, which #maskDecoded also reads with its NULs
+ * dropped (utf16.ts). s.includes is the memchr-speed pre-check that keeps text without NUL off that path.
+ */
+function viewToMask(s: string, plain: boolean): DecodedView | null {
+  if (!plain && needsDecoding(s)) return decodeView(s);
+  return s.includes('\0') ? plainView(s) : null;
 }
 
 /** cpf ↔ cnpj by length for built-in rules on columns such as `cpf_cnpj`. */
@@ -331,7 +368,8 @@ export class Session implements MaskSession {
    */
   maskRange(s: string, from: number, limit: number, out: string[], scan: ScanState | null = null): number {
     const plain = nothingSpecial(s);
-    if (!plain && needsDecoding(s)) return this.#maskDecoded(s, decodeView(s), from, limit, out, scan);
+    const d = viewToMask(s, plain);
+    if (d !== null) return this.#maskDecoded(s, d, from, limit, out, scan);
     const v = plain ? s : fold(s);
     const hits = this.#hits(s, v, from, limit, scan);
     let pos = from;
@@ -360,23 +398,41 @@ export class Session implements MaskSession {
     const readings: PlacedHit[][] = [];
     if (mayReverse(s)) readings.push(this.#reversedHits(s, d, v, viewFrom, viewLimit).map((h) => placedHit(s, d, v, h)));
     readings.push(hits.map((h) => placedHit(s, d, v, h)));
-    // A backspace leaves on the screen what is not written over, and hides what is: read both ways (decode.ts).
-    if (s.includes('\b')) {
-      const e = decodeView(s, true);
-      const ev = fold(e.text);
-      readings.push(this.#hits(e.text, ev, viewIndex(e, from), viewIndex(e, limit), null).map((h) => placedHit(s, e, ev, h)));
-    }
-    const placed = readings.length === 1 ? (readings[0] ?? []) : withoutOverlaps(readings.flat(), (p) => p.a, (p) => p.b, (x, y) => x.hit.rank - y.hit.rank);
+    readings.push(...this.#screenReadings(s, from, limit));
+    const placed = readings.length === 1 ? (readings[0] ?? []) : acrossReadings(s, readings.flat());
+    return this.#writePlaced(s, placed, from, limit, out);
+  }
+
+  /**
+   * The readings of control characters a screen does not show as the text stores them: a backspace leaves what is not
+   * written over and hides what is (read both ways: decode.ts); NUL is dropped by a terminal and is the other half of
+   * each character of UTF-16 text read as UTF-8 (utf16.ts).
+   */
+  #screenReadings(s: string, from: number, limit: number): PlacedHit[][] {
+    const readings: PlacedHit[][] = [];
+    if (s.includes('\b')) readings.push(this.#placedHits(s, decodeView(s, true), from, limit));
+    if (s.includes('\0')) for (const u of interleavedReadings(s)) readings.push(this.#placedHits(s, u, from, limit));
+    return readings;
+  }
+
+  /** Writes s[from, end) with the placed hits' masks (end ≥ limit, the end of the last hit or limit); returns end. */
+  #writePlaced(s: string, placed: readonly PlacedHit[], from: number, limit: number, out: string[]): number {
     let pos = from;
     for (const p of placed) {
       // A reversed run is shown right to left: its mask is rendered from what the reader sees and written reversed.
       const mask = p.hit.reversed === true ? shownReversed(this.#render(p.hit, shownReversed(p.text))) : this.#render(p.hit, p.text);
-      out.push(s.slice(pos, p.a), reencode(s.slice(p.a, p.b), mask));
+      out.push(s.slice(pos, p.a), reencodeSpan(s.slice(p.a, p.b), mask, p.order));
       pos = p.b;
     }
     const end = Math.max(pos, limit);
     out.push(s.slice(pos, end));
     return end;
+  }
+
+  /** The hits of another reading `d` of `s` (a fresh scan of [from, limit)), placed in `s`. */
+  #placedHits(s: string, d: DecodedView, from: number, limit: number): PlacedHit[] {
+    const v = fold(d.text);
+    return this.#hits(d.text, v, viewIndex(d, from), viewIndex(d, limit), null).map((h) => placedHit(s, d, v, h));
   }
 
   /**
@@ -494,9 +550,10 @@ export class Session implements MaskSession {
   #maskPlain(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
     const plain = nothingSpecial(text);
-    if (!plain && needsDecoding(text)) {
+    const d = viewToMask(text, plain);
+    if (d !== null) {
       const out: string[] = [];
-      this.#maskDecoded(text, decodeView(text), 0, text.length, out, null);
+      this.#maskDecoded(text, d, 0, text.length, out, null);
       return out.join('');
     }
     const v = plain ? text : fold(text);
@@ -572,6 +629,11 @@ export class Session implements MaskSession {
   }
 }
 
+/** The stream's lookahead and left context for text `s`: doubled when it holds a NUL (UTF-16 read as UTF-8). */
+function widths(s: string): { hold: number; left: number } {
+  return s.includes('\0') ? { hold: 2 * HOLD, left: 2 * LEFT } : { hold: HOLD, left: LEFT };
+}
+
 function passThrough(): TextStreamMasker {
   return { push: (chunk) => chunk, end: () => '', flush: () => '' };
 }
@@ -579,6 +641,8 @@ function passThrough(): TextStreamMasker {
 /**
  * Text in arbitrary chunks. Holds back the last HOLD characters (a candidate starting there could still grow) and
  * keeps LEFT characters of already-emitted input as left context; output equals maskText of the concatenation.
+ * Text holding a NUL may be UTF-16 read as UTF-8 (utf16.ts): two characters for each one a reader sees, so both are
+ * doubled while the text at hand holds one.
  */
 export class TextStream implements TextStreamMasker {
   readonly #session: Session;
@@ -589,13 +653,13 @@ export class TextStream implements TextStreamMasker {
 
   constructor(session: Session, left: string) {
     this.#session = session;
-    this.#left = left.slice(-LEFT);
+    this.#left = left.slice(-widths(left).left);
     this.#scan = newScanState(0, session.customCount());
   }
 
   push(chunk: string): string {
     this.#pending += chunk;
-    return this.#pending.length < 2 * HOLD ? '' : this.#emit(false);
+    return this.#pending.length < 2 * widths(this.#pending).hold ? '' : this.#emit(false);
   }
 
   end(): string {
@@ -609,13 +673,14 @@ export class TextStream implements TextStreamMasker {
   #emit(final: boolean): string {
     const s = this.#left + this.#pending;
     const from = this.#left.length;
+    const { hold, left } = widths(s);
     rebase(this.#scan, -from, from);
     const out: string[] = [];
-    const end = this.#session.maskRange(s, from, final ? s.length : s.length - HOLD, out, this.#scan);
+    const end = this.#session.maskRange(s, from, final ? s.length : Math.max(from, s.length - hold), out, this.#scan);
     rebase(this.#scan, end, 0);
     // An override still open where the output stops governs what comes next (bidi.ts): the left context says so.
     const open = mayReverse(s) && reversedRuns(s.slice(0, end)).openAtEnd;
-    this.#left = (open ? '\u202e' : '') + s.slice(Math.max(0, end - LEFT), end);
+    this.#left = (open ? '\u202e' : '') + s.slice(Math.max(0, end - left), end);
     this.#pending = s.slice(end);
     return out.join('');
   }

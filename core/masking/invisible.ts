@@ -13,9 +13,11 @@
 //
 // Control characters too (round 6): terminals, browsers and editors show none of C0 but the
 // whitespace ones, DEL or C1, so `529\x01982\x01247\x0125` prints as a bare CPF in `kubectl logs`,
-// an SSH session or a text answer. Kept as they are: NUL (no identifier spans it, and the SSH
-// terminal masker uses it as a boundary), tab, line feed, vertical tab, form feed and carriage
-// return (a reader sees space or a new line there). ESC and the C1 CSI (U+009B) are in the set
+// an SSH session or a text answer. Kept as they are: tab, line feed, vertical tab, form feed and
+// carriage return (a reader sees space or a new line there), and NUL, which stays a boundary in
+// this reading (`abc\0` + a CPF: an editor shows a mark between them, so the CPF is no word's tail)
+// and is dropped in a second one, utf16.ts (round 11): a terminal prints nothing for it, and it is
+// the other half of every character of UTF-16 text read as UTF-8 (`5\09\00\0.\0...`). ESC and the C1 CSI (U+009B) are in the set
 // alone; with what follows them they are terminal escape sequences (ESCAPE_SEQUENCE_SOURCE below),
 // which a terminal does not print either: colours (`\e[32m590.830.166-33\e[39m` in a coloured log
 // line), cursor and erase sequences, titles and hyperlinks.

@@ -11,7 +11,8 @@
 // &#NN; all contain ASCII digits, and a named reference (&commat;) an '&'. Nothing else folds or
 // decodes into a digit or an '@' (the engine's own gate, mayHoldIdentifier, tests the same set).
 // UTF-8 encodes ASCII characters only as themselves and Node's decoder rejects overlong forms, so
-// the byte test is exact. Custom patterns (RE2, anything) and name rules make every value a
+// the byte test is exact. A NUL byte counts for the numeric detectors: text holding one is also read
+// as UTF-16 (utf16.ts), where a Devanagari or Arabic-Indic digit is two ASCII bytes that are no digit. Custom patterns (RE2, anything) and name rules make every value a
 // candidate; a cell that may be JSON (maskCell reads it with key rules) too, and so does a text with a line that
 // opens a JSON document (json-lines.ts) and a key a name rule may govern (round 10: the JSON reading of text).
 
@@ -33,6 +34,8 @@ export function utf8Prescan(enabled: { numeric: boolean; email: boolean }): Utf8
   const ascii = new Uint8Array(256);
   // Digits: identifiers themselves, and every numeric escape of a digit or an '@' (%40, \u0040, &#64;).
   if (enabled.numeric || enabled.email) for (let c = 0x30; c <= 0x39; c++) ascii[c] = 1;
+  // NUL: the text may be UTF-16 read as UTF-8, whose other scripts' digits are two ASCII bytes each (utf16.ts).
+  if (enabled.numeric) ascii[0x00] = 1;
   if (enabled.email) {
     ascii[0x40] = 1; // '@'
     ascii[0x26] = 1; // '&': &commat; has no digit

@@ -104,6 +104,7 @@ const REFUSED: ReadonlyArray<[string, string, RegExp]> = [
   ['GET', 'https://evil.example/api/v1/pods', /absolute/],
   ['GET', '/api/v1/namespaces/other/pods\\x', /byte/],
   ['GET', '/api/v1/namespaces/other/pods?watch=yes', /not a boolean/],
+  ['GET', '/api/v1/namespaces/other/pods?watch=f', /not a boolean/],
   ['GET', '/api/v1/namespaces/other/pods?watch=', /not a boolean/],
   ['GET', '/api/v1/namespaces/other/pods?watch=false&watch=true', /repeats watch/],
   ['GET', '/api/v1/namespaces/other/secrets?fieldSelector=a%3D1&fieldSelector=metadata.name%3Dx', /repeats fieldSelector/],

@@ -6,7 +6,10 @@
 // by fieldSelector=metadata.name=<n> as naming <n>. Forms whose reading depends on the parser
 // (encoded slashes, dot segments, empty segments, repeated or malformed watch/fieldSelector
 // parameters) are refused rather than guessed; the sidecar forwards the normalized target only.
+// Boolean parameters (watch, follow, ...) are read as the apiserver's codec reads them, and refused
+// when spelled so that readers disagree (kubernetes-booleans.ts).
 import { normalizePath } from './http.ts';
+import { booleanParameter, booleanParametersProblem } from './kubernetes-booleans.ts';
 import { labelSelectorProblem } from './kubernetes-selectors.ts';
 
 export interface KubernetesAttributes {
@@ -40,8 +43,6 @@ const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 // judged here, and a rule on create pods/exec cannot be passed by the WebSocket form.
 const CREATE_ON_GET = new Set(['exec', 'attach', 'portforward']);
 const METHOD_VERBS: Readonly<Record<string, string>> = { POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
-// strconv.ParseBool, which the apiserver's parameter codec uses for ?watch=.
-const PARSE_BOOL: Readonly<Record<string, boolean>> = { 1: true, t: true, T: true, TRUE: true, true: true, True: true, 0: false, f: false, F: false, FALSE: false, false: false, False: false };
 // A DNS subdomain-ish object name as path.IsValidPathSegmentName accepts it (no / or %, not . or ..).
 const PATH_SEGMENT_NAME = /^(?!\.{1,2}$)[^/%]+$/;
 
@@ -56,14 +57,6 @@ function single(query: URLSearchParams, key: string): string | undefined | { pro
   return values[0];
 }
 
-function watchFlag(query: URLSearchParams): boolean | { problem: string } {
-  const value = single(query, 'watch');
-  if (value === undefined) return false;
-  if (typeof value !== 'string') return value;
-  const flag = PARSE_BOOL[value];
-  if (flag === undefined) return { problem: `watch=${JSON.stringify(value).slice(1, -1)} is not a boolean; send watch=true or watch=false` };
-  return flag;
-}
 
 /** The name one field-selector term pins (metadata.name=<n> or ==), or undefined. */
 function pinnedName(term: string): string | undefined {
@@ -89,7 +82,7 @@ function selectedName(query: URLSearchParams): string | undefined | { problem: s
 function collectionVerb(verb: string, query: URLSearchParams): { verb: string; name: string } | { problem: string } {
   if (verb !== 'get' && verb !== 'delete') return { verb, name: '' };
   if (verb === 'delete') return { verb: 'deletecollection', name: '' };
-  const watch = watchFlag(query);
+  const watch = booleanParameter(query, 'watch');
   if (typeof watch !== 'boolean') return watch;
   const name = selectedName(query);
   if (name !== undefined && typeof name !== 'string') return name;
@@ -187,7 +180,7 @@ export function kubernetesRequestInfo(method: string, target: string): Kubernete
   const upper = method.toUpperCase();
   const path = `/${norm.segments.join('/')}`;
   const query = new URLSearchParams(norm.query);
-  const labels = labelSelectorProblem(query);
+  const labels = labelSelectorProblem(query) ?? booleanParametersProblem(query);
   if (labels !== undefined) return { ok: false, problem: labels };
   const attrs = resourceAttributes(upper, norm.segments, query, path);
   if (attrs !== undefined && 'problem' in attrs) return { ok: false, problem: attrs.problem };
@@ -200,6 +193,18 @@ export function kubernetesRequestInfo(method: string, target: string): Kubernete
 // a token the agent could use without the sidecar). An allow rule must name them; wildcards do not
 // reach them (see kubernetes-match.ts).
 const REACHING: ReadonlySet<string> = new Set(['pods/exec', 'pods/attach', 'pods/portforward', 'pods/ephemeralcontainers', 'serviceaccounts/token']);
+
+/**
+ * Whether the answer to this (readable) request lasts as long as the agent keeps it open: a watch,
+ * or a followed log (pods/log with follow read as the apiserver reads it). `target` is the one
+ * kubernetesRequestInfo returned, whose boolean parameters it already found readable.
+ */
+export function streamsAnswer(a: KubernetesAttributes, target: string): boolean {
+  if (a.verb === 'watch') return true;
+  if (!a.resourceRequest || a.subresource !== 'log') return false;
+  const at = target.indexOf('?');
+  return at >= 0 && booleanParameter(new URLSearchParams(target.slice(at + 1)), 'follow') !== false;
+}
 
 /** `pods/proxy`, `serviceaccounts/token`, `proxy` (the legacy verb): what an allow rule must name explicitly; undefined for other requests. */
 export function reachingRequest(a: KubernetesAttributes): string | undefined {

@@ -3,7 +3,7 @@
 // deciding rule reveals them; revealed values are decoded, masked as text and re-encoded, and a
 // value that is not UTF-8 text cannot be judged, so it is redacted. Everything else goes through
 // the masking engine (detectors and field rules over every string: ConfigMap data, env values,
-// annotations, Table cells, Status messages), except the bookkeeping fields clients send back
+// annotations, Status messages; a Table's cells as the values of their columns, kubernetes-table.ts), except the bookkeeping fields clients send back
 // (resourceVersion, uid, timestamps) where the apiserver puts them (the metadata of the object, of
 // a list and its items, of a watch event's object, of a Table's rows' objects): masking those would
 // break updates, watches and paging, and they carry no personal data. Two members of that metadata
@@ -12,7 +12,9 @@
 // leaves as it was on the server; and a list's continue token (base64 of the page's last storage
 // key, its object's name) goes out sealed by the caller, or not at all. Pure: no I/O.
 
-export interface KubernetesMaskOps {
+import { maskTableCells, tableColumns, type TableCellOps, type TableColumnMemory } from './kubernetes-table.ts';
+
+export interface KubernetesMaskOps extends TableCellOps {
   maskJson(value: unknown): unknown;
   maskText(text: string): string;
 }
@@ -34,6 +36,8 @@ export interface KubernetesMaskOptions {
    * name through it.
    */
   sealContinue?: (token: string) => string;
+  /** A watch's Table columns, kept from its first Table event for the later ones (which carry none). */
+  tableColumns?: TableColumnMemory;
 }
 
 /** What a redacted Secret value decodes to (still valid base64, so clients that decode keep working). */
@@ -299,13 +303,42 @@ function maskedBase64(b64: unknown, ops: KubernetesMaskOps): string {
   return text === undefined ? REDACTED_B64 : Buffer.from(ops.maskText(text), 'utf8').toString('base64');
 }
 
+/** The apiserver's Tables in an answer, with their paths: the answer itself, or a watch event's object. */
+function tablesOf(value: unknown): [Path, Json][] {
+  if (!isObject(value)) return [];
+  if (isWatchEvent(value)) return isObject(value.object) && isTable(value.object) ? [[['object'], value.object]] : [];
+  return isTable(value) ? [[[], value]] : [];
+}
+
+/**
+ * Takes the cells out of the answer's Tables (in place: `value` is the copy redactSecrets made) and
+ * returns them masked as the values of their columns, with their paths, to put back once the rest
+ * is masked. A Table without columnDefinitions (a watch's later events) uses the watch's.
+ */
+function takeTableCells(value: unknown, ops: KubernetesMaskOps, memory: TableColumnMemory | undefined): [Path, unknown][] {
+  const out: [Path, unknown][] = [];
+  for (const [path, table] of tablesOf(value)) {
+    const defined = tableColumns(table.columnDefinitions);
+    if (defined !== undefined && memory !== undefined) memory.columns = defined;
+    const rows = (table.rows as unknown[]).flatMap((row, i): [number, Json][] => (isObject(row) && Array.isArray(row.cells) ? [[i, row]] : []));
+    const masked = maskTableCells(rows.map(([, row]) => row.cells as unknown[]), defined ?? memory?.columns, ops);
+    rows.forEach(([i, row], k) => {
+      row.cells = [];
+      out.push([[...path, 'rows', i, 'cells'], masked[k]]);
+    });
+  }
+  return out;
+}
+
 /** One parsed response object (an object, a list, a Table, a Status, a watch event) as the agent may see it. */
 export function maskKubernetesValue(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): unknown {
   const redacted = maskBinaryData(redactSecrets(value, ops, opts), ops);
   if (opts.apiserverAnswer === false) return ops.maskJson(redacted);
   const kept = bookkeeping(redacted, opts);
   dropValueCarriers(redacted);
+  const cells = takeTableCells(redacted, ops, opts.tableColumns);
   const masked = ops.maskJson(redacted);
   restore(masked, kept);
+  restore(masked, cells);
   return masked;
 }

@@ -64,6 +64,11 @@ export interface SidecarConfig {
   kubeMaxResponseBytes: number;
   /** kubernetes targets: watches and followed logs open at once per listener. */
   kubeMaxWatches: number;
+  /**
+   * kubernetes targets: the container's memory limit in bytes, used when its cgroup states none; the
+   * listener masks answers within half of what it leaves (sidecar/src/kubernetes/answer-memory.ts).
+   */
+  kubeMemoryLimit?: number;
   /** ssh targets: where the listener's host key is published (<dir>/<target>/known_hosts, ssh_config) for the agents. */
   sshDir: string;
   /** ssh targets: open agent connections per listener; further ones are closed at once. */
@@ -245,11 +250,16 @@ function tuning(env: Env): Pick<SidecarConfig, 'drainTimeoutMs' | 'logLevel' | '
   };
 }
 
-function kubeTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConfig, 'kubeCaDir' | 'kubeMaxResponseBytes' | 'kubeMaxWatches'> {
+function kubeTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConfig, 'kubeCaDir' | 'kubeMaxResponseBytes' | 'kubeMaxWatches' | 'kubeMemoryLimit'> {
   const kubeCaDir = optional(env, 'GUARITA_KUBE_CA_DIR') ?? '/var/run/guarita/kube';
   // Written at start only when a kubernetes target needs it (the injector mounts it then).
   if (targets.some((t) => t.protocol === 'kubernetes')) writableDir('GUARITA_KUBE_CA_DIR', kubeCaDir);
-  return { kubeCaDir, kubeMaxResponseBytes: positiveInt(env, 'GUARITA_KUBE_MAX_RESPONSE', 64 * 1024 * 1024), kubeMaxWatches: positiveInt(env, 'GUARITA_KUBE_MAX_WATCHES', 128) };
+  // In bytes, as the downward API's resourceFieldRef limits.memory gives them; the default (256 MiB) is answer-memory.ts's.
+  const memoryLimit = optional(env, 'GUARITA_KUBE_MEMORY_LIMIT') === undefined ? undefined : positiveInt(env, 'GUARITA_KUBE_MEMORY_LIMIT', 0);
+  return {
+    kubeCaDir, kubeMaxResponseBytes: positiveInt(env, 'GUARITA_KUBE_MAX_RESPONSE', 64 * 1024 * 1024), kubeMaxWatches: positiveInt(env, 'GUARITA_KUBE_MAX_WATCHES', 128),
+    ...(memoryLimit === undefined ? {} : { kubeMemoryLimit: memoryLimit }),
+  };
 }
 
 function sshTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConfig, 'sshDir' | 'sshMaxConnections' | 'sshRecordMaxChars'> {

@@ -50,7 +50,7 @@ async function startListener(t: TargetConfig, ctx: { config: SidecarConfig; enfo
     const k = await (await import('./kubernetes/proxy.ts')).startKubeListener({
       host: ctx.config.bindHost, port: t.listenPort, target: t, enforcer: ctx.enforcer, credentialsDir: ctx.config.credentialsDir, caDir: ctx.config.kubeCaDir,
       logger: ctx.logger.child({ listener: 'kubernetes', target: t.target }), metrics: ctx.metrics, maxBufferedBody: ctx.config.httpMaxBufferedBody,
-      maxResponseBytes: ctx.config.kubeMaxResponseBytes, maxWatches: ctx.config.kubeMaxWatches, requestTimeoutMs: ctx.config.httpRequestTimeoutMs, maxConnections: ctx.config.httpMaxConnections,
+      maxResponseBytes: ctx.config.kubeMaxResponseBytes, memoryLimitBytes: ctx.config.kubeMemoryLimit, maxWatches: ctx.config.kubeMaxWatches, requestTimeoutMs: ctx.config.httpRequestTimeoutMs, maxConnections: ctx.config.httpMaxConnections,
     });
     return { target: t.target, port: k.address.port, close: (ms) => k.close(ms) };
   }

@@ -16,7 +16,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Pool } from '../undici.ts';
 import { kubernetesCommandText } from '../../../core/policy/kubernetes-command.ts';
-import { kubernetesRequestInfo, type KubernetesAttributes } from '../../../core/policy/kubernetes-request.ts';
+import { kubernetesRequestInfo, streamsAnswer, type KubernetesAttributes } from '../../../core/policy/kubernetes-request.ts';
 import { carriesRedaction, maskKubernetesValue } from '../../../core/policy/kubernetes-response.ts';
 import { maskedSelectorKey } from '../../../core/policy/kubernetes-selectors.ts';
 import type { TargetConfig } from '../config.ts';
@@ -34,6 +34,7 @@ import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 import { BodyBudget, BodyRefusal, collectBody, type BodyHold } from '../body-budget.ts';
+import { answerMemory, MaskingCharge, MemoryRefusal, type AnswerMemory } from './answer-memory.ts';
 
 export interface KubeListenerOptions {
   host: string;
@@ -50,6 +51,8 @@ export interface KubeListenerOptions {
   maxBufferedBody: number;
   /** Largest JSON response (object, list page, one watch event) buffered for masking. */
   maxResponseBytes: number;
+  /** GUARITA_KUBE_MEMORY_LIMIT: the container's memory limit when its cgroup states none (answer-memory.ts). */
+  memoryLimitBytes?: number;
   /** Watches and followed logs open at once (each may hold an event and its socket buffers); beyond, 429. */
   maxWatches?: number;
   requestTimeoutMs?: number;
@@ -68,7 +71,7 @@ export interface KubeListener {
 const PURPOSE_PREFIX = /^\/guarita-purpose\/([a-z0-9][-a-z0-9_.]{0,62})(?=\/|\?|$)/;
 const RESPONSE_HEADERS = ['audit-id', 'cache-control', 'retry-after', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid'] as const;
 const STATUS_FOR_REFUSAL = { Unauthenticated: 401, Forbidden: 403, Unavailable: 503 } as const;
-/** All whole JSON answers held at once, in units of GUARITA_KUBE_MAX_RESPONSE. */
+/** The bytes of all answers being read or held, in units of GUARITA_KUBE_MAX_RESPONSE (answer-memory.ts bounds their cost too). */
 const HELD_BUDGET = 4;
 /** How long an agent may take to read a whole JSON answer before its connection is cut. */
 const READ_DEADLINE_MS = 60_000;
@@ -146,9 +149,23 @@ class Sample {
   }
 }
 
-/** A watch or a followed log: an answer that lasts as long as the agent keeps it open. */
+/** A watch or a followed log (follow read as the apiserver reads it): an answer that lasts as long as the agent keeps it open. */
 function isStream(x: Pick<Relay, 'attrs' | 'target'>): boolean {
-  return x.attrs.verb === 'watch' || (x.attrs.subresource === 'log' && /(^|&)follow=(true|t|1)(&|$)/i.test(x.target.split('?')[1] ?? ''));
+  return streamsAnswer(x.attrs, x.target);
+}
+
+/** A refusal for memory (answer-memory.ts) as the agent gets it: 503 with Retry-After when waiting may help, else 502. */
+function asRefusal(err: unknown): unknown {
+  return err instanceof MemoryRefusal ? new Refusal(err.retry ? 503 : 502, err.message) : err;
+}
+
+/** Charges `bytes` more of an answer being read; a memory refusal becomes the agent's (503 or 502). */
+async function chargeOrRefuse(charge: MaskingCharge, bytes: number): Promise<void> {
+  try {
+    await charge.add(bytes);
+  } catch (err) {
+    throw asRefusal(err);
+  }
 }
 
 /** Splits the agent's target into the declared purpose (path prefix) and the apiserver target. */
@@ -169,8 +186,8 @@ export class KubeProxy {
   #upstream: { target: object; upstream: KubeUpstream; at: number } | undefined;
   #server: Server | undefined;
   #inFlight = 0;
-  /** Bytes of whole JSON answers held for masking or for agents still to read them (see #hold). */
-  #held = 0;
+  /** Memory for answers being masked or held for agents still to read them (answer-memory.ts, see #hold). */
+  readonly #memory: AnswerMemory;
   /** Watches and followed logs open now (see #admitStream). */
   #streams = 0;
   /** Request bodies being read or forwarded (body-budget.ts). */
@@ -180,6 +197,7 @@ export class KubeProxy {
     this.#opts = opts;
     this.#sessions = new HttpSessions(opts.enforcer, opts.target.target, opts.sessionIdleMs);
     this.#bodies = new BodyBudget(opts.maxBufferedBody);
+    this.#memory = answerMemory(opts.memoryLimitBytes, HELD_BUDGET * opts.maxResponseBytes);
   }
 
   async listen(): Promise<{ host: string; port: number; caFile: string }> {
@@ -445,7 +463,7 @@ export class KubeProxy {
     const error = relayed.forwarded.error;
     if (error === undefined) res.end(relayed.held);
     else if (res.headersSent) res.destroy();
-    else sendStatus(res, relayed.forwarded.status >= 400 ? relayed.forwarded.status : 502, error.startsWith('guarita:') ? error : `guarita: ${error}`, relayed.forwarded.status === 429 ? { 'retry-after': '1' } : {});
+    else sendStatus(res, relayed.forwarded.status >= 400 ? relayed.forwarded.status : 502, error.startsWith('guarita:') ? error : `guarita: ${error}`, [429, 503].includes(relayed.forwarded.status) ? { 'retry-after': '1' } : {});
   }
 
   /** The upstream request: the checked target, the allowlisted headers, the target's own credential. */
@@ -515,6 +533,8 @@ export class KubeProxy {
       // What a pod, service or node answers through the proxy subresources is the application's data throughout.
       apiserverAnswer: !(x.attrs.verb === 'proxy' || x.attrs.subresource === 'proxy'),
       sealContinue: (token: string): string => this.#continueSeal.seal(token, listPath),
+      // A watch of Tables names its columns in the first event only: kept for the later ones.
+      tableColumns: {},
     };
     const maskValue = (v: unknown): unknown => maskKubernetesValue(v, x.maskSession, maskOpts);
     if (x.req.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304) {
@@ -523,8 +543,8 @@ export class KubeProxy {
       return { forwarded: { status: up.statusCode, bytes: 0 } };
     }
     if (/^application\/json\b/.test(type)) {
-      if (x.attrs.verb === 'watch' && up.statusCode === 200) return this.#watch(x.res, up, headers, maskValue, sample);
-      return this.#json(x.res, up, headers, maskValue, sample);
+      if (x.attrs.verb === 'watch' && up.statusCode === 200) return this.#watch(x.res, up, headers, maskValue, sample, x.signal);
+      return this.#json(x.res, up, headers, maskValue, sample, x.signal);
     }
     if (/^text\/plain\b/.test(type)) return this.#text(x.res, up, headers, x.maskSession, sample);
     return this.#uninspectable(x.res, up, headers, type);
@@ -541,11 +561,10 @@ export class KubeProxy {
     throw new Refusal(502, `guarita: the apiserver answered ${type === '' ? 'an unlabelled body' : type}, which cannot be inspected for personal data; refused rather than passed unmasked (the sidecar asks for JSON)`);
   }
 
-  async #readAtMost(up: Dispatcher.ResponseData, limit: number, onChunk?: (bytes: number) => void): Promise<Buffer> {
+  async #readAtMost(up: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
-      onChunk?.(chunk.length);
       chunks.push(chunk);
       size += chunk.length;
       if (size > limit) break;
@@ -554,54 +573,58 @@ export class KubeProxy {
   }
 
   /**
-   * Counts `bytes` of an answer being read and masked against the same budget as the answers held
-   * for agents (its parsed form and masked copy live as long); beyond it the answer is refused.
-   */
-  #charge(bytes: number): void {
-    const budget = HELD_BUDGET * this.#opts.maxResponseBytes;
-    if (this.#held + bytes > budget) {
-      throw new Refusal(503, `guarita: the proxy already holds ${this.#held} bytes of answers being masked or not yet read by agents (limit ${budget}, 4 × GUARITA_KUBE_MAX_RESPONSE); retry shortly, or page the list (kubectl --chunk-size)`);
-    }
-    this.#held += bytes;
-  }
-
-  /**
-   * Accounts for a whole JSON answer until the agent has read it (or is gone), and cuts an agent
-   * that does not read it within READ_DEADLINE_MS: all held answers together stay under
-   * HELD_BUDGET × GUARITA_KUBE_MAX_RESPONSE, so agents that never read cannot grow the proxy's
-   * memory; beyond it, the answer is refused (503) and others are served.
+   * Accounts for a whole masked JSON answer until the agent has read it (or is gone), and cuts an
+   * agent that does not read it within READ_DEADLINE_MS: answers held and answers being masked
+   * share the listener's answer memory (answer-memory.ts), so agents that never read cannot grow
+   * the proxy's memory; beyond it, the answer is refused (503, Retry-After) and others are served.
    */
   #hold(res: ServerResponse, bytes: number): void {
-    this.#charge(bytes);
+    this.#memory.charge(bytes);
     const deadline = setTimeout(() => res.destroy(new Error('the agent did not read the answer in time')), READ_DEADLINE_MS);
     deadline.unref();
     res.once('close', () => {
       clearTimeout(deadline);
-      this.#held -= bytes;
+      this.#memory.release(bytes);
     });
   }
 
-  /** One JSON document (object, list page, Table, Status): read whole (bounded), masked, sent with its length. */
-  async #json(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample): Promise<{ forwarded: Forwarded; held: Buffer }> {
+  /**
+   * The answer's JSON read whole (at most GUARITA_KUBE_MAX_RESPONSE), charged to `charge` as it
+   * arrives (the next chunk is read only once it is charged: a waiting answer stays in the
+   * apiserver's socket), then parsed; the bytes and their text are garbage once it returns.
+   */
+  async #readJson(up: Dispatcher.ResponseData, charge: MaskingCharge): Promise<unknown> {
     const max = this.#opts.maxResponseBytes;
-    let reading = 0;
-    let text: string;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > max) throw new Refusal(502, `guarita: the apiserver's response is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked whole; page the list (kubectl --chunk-size, ?limit=)`);
+      await chargeOrRefuse(charge, chunk.length);
+      chunks.push(chunk);
+    }
+    return parseApiserverJson(Buffer.concat(chunks), 'the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused');
+  }
+
+  /** One JSON document (object, list page, Table, Status): read whole (bounded), masked, sent with its length. */
+  async #json(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample, signal: AbortSignal): Promise<{ forwarded: Forwarded; held: Buffer }> {
+    const charge = new MaskingCharge(this.#memory, signal);
+    let out: Buffer;
     try {
-      const data = await this.#readAtMost(up, max, (bytes) => {
-        this.#charge(bytes);
-        reading += bytes;
-      });
-      if (data.length > max) throw new Refusal(502, `guarita: the apiserver's response is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked whole; page the list (kubectl --chunk-size, ?limit=)`);
-      text = `${JSON.stringify(maskValue(parseApiserverJson(data, 'the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused')))}\n`;
+      const text = `${JSON.stringify(maskValue(await this.#readJson(up, charge)))}\n`;
+      sample.add(text);
+      out = Buffer.from(text, 'utf8');
     } catch (err) {
       discard(up.body);
-      throw err;
+      throw asRefusal(err);
     } finally {
-      this.#held -= reading;
+      charge.end();
     }
-    const out = Buffer.from(text, 'utf8');
-    this.#hold(res, out.length);
-    sample.add(text);
+    try {
+      this.#hold(res, out.length);
+    } catch (err) {
+      throw asRefusal(err);
+    }
     // The apiserver's own label: its parameters say what the JSON is (as=Table, aggregated discovery's g/v/as).
     res.writeHead(up.statusCode, { ...headers, 'content-type': contentType(up), 'content-length': String(out.length) });
     return { forwarded: { status: up.statusCode, bytes: out.length, ...sample.result() }, held: out };
@@ -612,40 +635,66 @@ export class KubeProxy {
    * buffered (bounded); the next is read only once the agent took the previous one, so an agent
    * that never reads holds socket buffers, not sidecar memory.
    */
-  async #watch(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample): Promise<{ forwarded: Forwarded; held?: Buffer }> {
+  async #watch(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample, signal: AbortSignal): Promise<{ forwarded: Forwarded; held?: Buffer }> {
     const max = this.#opts.maxResponseBytes;
     res.writeHead(200, { ...headers, 'content-type': contentType(up) });
-    let pending: Buffer = Buffer.alloc(0);
     let bytes = 0;
-    const emit = async (line: Buffer): Promise<void> => {
-      if (line.toString('utf8').trim() === '') return;
-      // An event being masked, and until the agent takes it, counts against the same budget as whole answers.
-      this.#charge(line.length);
+    const emit = async (line: Buffer, charge: MaskingCharge): Promise<void> => {
+      const text = this.#maskEvent(line, charge, maskValue);
+      if (text === undefined) return;
+      // Once masked, the event's text is charged until the agent takes it, as whole answers are.
       try {
-        const event = parseApiserverJson(line, 'a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut');
-        const text = `${JSON.stringify(maskValue(event))}\n`;
         sample.add(text);
         bytes += Buffer.byteLength(text);
         await write(res, text);
       } finally {
-        this.#held -= line.length;
+        this.#memory.release(text.length);
       }
     };
-    for await (const chunk of up.body as AsyncIterable<Buffer>) {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let nl = pending.indexOf(0x0a);
-      while (nl >= 0) {
-        await emit(pending.subarray(0, nl));
-        pending = pending.subarray(nl + 1);
-        nl = pending.indexOf(0x0a);
+    // The event being read is charged what masking it will cost as its bytes arrive (and waits its
+    // turn once large): the next chunk is read only then.
+    let pending: Buffer[] = [];
+    let size = 0;
+    let charge = new MaskingCharge(this.#memory, signal);
+    try {
+      for await (const chunk of up.body as AsyncIterable<Buffer>) {
+        let rest = chunk;
+        for (let nl = rest.indexOf(0x0a); nl >= 0; nl = rest.indexOf(0x0a)) {
+          await chargeOrRefuse(charge, nl);
+          const line = Buffer.concat([...pending, rest.subarray(0, nl)]);
+          [pending, size] = [[], 0];
+          const done = charge;
+          charge = new MaskingCharge(this.#memory, signal);
+          await emit(line, done);
+          rest = rest.subarray(nl + 1);
+        }
+        await chargeOrRefuse(charge, rest.length);
+        pending.push(rest);
+        size += rest.length;
+        if (size > max) throw new Refusal(502, `guarita: a watch event is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked; the watch is cut`);
       }
-      if (pending.length > max) {
-        discard(up.body);
-        throw new Refusal(502, `guarita: a watch event is over ${max} bytes (GUARITA_KUBE_MAX_RESPONSE) and cannot be masked; the watch is cut`);
-      }
+      await emit(Buffer.concat(pending), charge);
+    } catch (err) {
+      discard(up.body);
+      throw err;
+    } finally {
+      charge.end();
     }
-    await emit(pending);
     return { forwarded: { status: 200, bytes, ...sample.result() } };
+  }
+
+  /** One watch event masked (its masking charge ended), its text charged until written; undefined for a blank line. */
+  #maskEvent(line: Buffer, charge: MaskingCharge, maskValue: (v: unknown) => unknown): string | undefined {
+    try {
+      if (line.toString('utf8').trim() === '') return undefined;
+      const text = `${JSON.stringify(maskValue(parseApiserverJson(line, 'a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut')))}\n`;
+      this.#memory.charge(text.length);
+      return text;
+    } catch (err) {
+      throw asRefusal(err);
+    } finally {
+      charge.end();
+    }
   }
 
   /** Text (pods/log, also followed): masked as a stream, a bounded tail held back between chunks. */
