@@ -1,5 +1,5 @@
 // Round 9b review of the round 9 approval fixes (8fac68e). The unit-level side of the findings in
-// /work/tmp/approvals9b-review.md (the integration side: sidecar/test/approvals-round9b-attacks.int):
+// docs/security-model.md, "Round 9b review: the approval fixes attacked again" (the integration side: sidecar/test/approvals-round9b-attacks.int):
 //  - F2: the signed evidence names the recorded plan (spec.approval) as the terms the approval
 //    answered, but the webhook admits and the operator counts reviews by the rule in force: after a
 //    rule is loosened, the record names approver groups the only approver is not in, or fewer

@@ -1,7 +1,7 @@
 // Round 10b review of the masking engine (adversarial review of b4d5e8c, the round 10 fixes). Each `finding` test
 // FAILS on the code as reviewed for the reason its name states; each `control` passes and shows the same value masked
 // in the form the engine reads. The real-target counterpart (the real sidecar in front of a real HTTP upstream) is
-// sidecar/test/masking-round10b-attacks.int.test.ts; the reasoning is in /work/tmp/masking10b-review.md.
+// sidecar/test/masking-round10b-attacks.int.test.ts; the reasoning is in docs/security-model.md, "Round 10b review: masking".
 //
 // 1. A text line that opens JSON is now read by the JSON masker (json-lines.ts), which masks each string value and
 //    number token alone: the text reading's keyword context is gone. Identifiers that need their keyword (a bare

@@ -1,4 +1,4 @@
-// Round 11 adversarial review of the Kubernetes target (/work/tmp/k8s11-review.md), the parts that
+// Round 11 adversarial review of the Kubernetes target (docs/security-model.md, "Round 11 review: the Kubernetes target"), the parts that
 // need no apiserver; each test FAILS on the code reviewed (454ea3f). The real-apiserver forms are in
 // sidecar/test/kubernetes-round11-attacks.int.test.ts.
 //  - binaryData (and revealed Secret values) "that decode to UTF-8 text are masked as text, other

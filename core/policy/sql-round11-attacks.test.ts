@@ -1,6 +1,6 @@
 // Round 11 adversarial review of the PostgreSQL statement decisions: what the server does that the
 // classifier's reading of the text does not name. Each case FAILS on the code it was found on, for
-// the reason its name gives (see /work/tmp/pg11-review.md); the real server's behaviour is checked
+// the reason its name gives (see docs/security-model.md, "Round 11 review: PostgreSQL"); the real server's behaviour is checked
 // through the sidecar in sidecar/test/pg-round11-attacks.int.test.ts.
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // Round 10b review (adversarial) of the round 10 stdin fix (a31bc56, core/policy/ssh-command.ts).
-// Report: /work/tmp/ssh-webhook10b-review.md. The real-sshd demonstration of finding A (tclsh8.6,
+// Report: docs/security-model.md, "Round 10b review: runners, interpreters and awk". The real-sshd demonstration of finding A (tclsh8.6,
 // mawk -W exec /dev/stdin) is in sidecar/test/ssh-round10b-attacks.int.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { compilePolicy, type Command, type Identity } from './index.ts';

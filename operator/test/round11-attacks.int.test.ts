@@ -1,6 +1,6 @@
 // Round 11 adversarial review of the operator (status anchoring, approvals, read API), through the
 // REAL operator process against the harness apiserver. Each test FAILED on the code it was written
-// against, for the reason its name states (report: /work/tmp/operator11-review.md).
+// against, for the reason its name states (report: docs/security-model.md, "Round 11" operator sections).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

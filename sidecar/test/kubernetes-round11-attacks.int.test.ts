@@ -1,5 +1,5 @@
 // Round 11 adversarial review of the Kubernetes target with today's kubectl, through the real
-// sidecar process, the real kube-apiserver and the real kubectl (/work/tmp/k8s11-review.md). Each
+// sidecar process, the real kube-apiserver and the real kubectl (docs/security-model.md, "Round 11 review: the Kubernetes target"). Each
 // test in "findings" FAILS on the code reviewed (454ea3f):
 //  - Table cells are read without their keys: the policy's field rules (`masking.fields`, by JSON
 //    key) mask `spec.nome` in `kubectl get cliente -o json`, but `kubectl get clientes` (the

@@ -1,7 +1,7 @@
 // Round 10b review of masking (adversarial review of b4d5e8c), end to end through the REAL sidecar process in front of
 // a real HTTP upstream. Each `finding` test FAILS on the code as reviewed for the reason its name states; each
 // `control` passes and shows the same value masked in the form the engine reads. The engine-level counterparts and
-// the reasoning: core/masking/masking-round10b-attacks.test.ts and /work/tmp/masking10b-review.md.
+// the reasoning: core/masking/masking-round10b-attacks.test.ts and docs/security-model.md, "Round 10b review: masking".
 //
 // 1. A JSON log line served as text/plain is now read by the JSON masker, which drops the text reading's keyword
 //    context: a landline under `contato` reaches the agent (it was masked as text before b4d5e8c; the same line

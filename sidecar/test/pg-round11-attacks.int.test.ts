@@ -2,7 +2,7 @@
 // statement text, as the classifier reads it, does not name. The REAL sidecar process in front of
 // the harness PostgreSQL (examples/lgpd-orders seed and policy), psql and node-pg through it.
 // Each case FAILS on the code it was found on, for the reason its name gives; the report is
-// /work/tmp/pg11-review.md, the unit cases core/policy/sql-round11-attacks.test.ts.
+// docs/security-model.md, "Round 11 review: PostgreSQL", the unit cases core/policy/sql-round11-attacks.test.ts.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { join } from 'node:path';
 import pg from 'pg';

@@ -1,6 +1,6 @@
 // Round 10b: adversarial review of the round 10 SSH fixes (1e61d7e, a31bc56), through the real
 // path: a real sshd, the sidecar process, the operator, the agent as a raw ssh2 client. Setup as in
-// ssh-round10-attacks.int. Report: /work/tmp/ssh-webhook10b-review.md.
+// ssh-round10-attacks.int. Report: docs/security-model.md, "Round 10b review: runners, interpreters and awk".
 //
 // Finding A (program text on stdin, the round 10 finding 6 class): the stdin rule and
 // COMMAND_RUNNERS match exact names, so programs installed under their versioned or variant

@@ -1,7 +1,7 @@
 // Round 11 adversarial review: one agent's flood of ApprovalRequests against the operator's
 // approval reconciler, work queue and Event recorder as the controller wires them (16 workers, the
 // real EventRecorder), over a fake apiserver that answers every write after the same short delay.
-// The test FAILED on the code it was written against (report: /work/tmp/operator11-review.md).
+// The test FAILED on the code it was written against (report: docs/security-model.md, "Round 11" operator sections).
 import { describe, expect, it } from '@jest/globals';
 import type { AccessPolicy, ApprovalRequest } from '../../../crds/types.ts';
 import type { Informer, KubeObject } from '../../../core/kube/informer.ts';
