@@ -37,6 +37,14 @@ export function otherReadings(session: MaskSession, encoding: string, kind: 'jso
 
 const countsTotal = (session: MaskSession): number => Object.values(session.counts()).reduce((n, c) => n + c, 0);
 
+/**
+ * The raw bytes' NULs as U+FFFD, which no identifier spans: the masking engine reads text holding
+ * NULs again with them dropped (UTF-16 read as UTF-8, core/masking/utf16.ts), which here would find
+ * exactly what the label's own UTF-16 reading masks and refuse every genuine UTF-16 body with an
+ * identifier. What this check is for stays: ASCII or UTF-8 text under a UTF-16 label has no NULs.
+ */
+const apart = (text: string): string => (text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text);
+
 /** The raw bytes as latin1 (ASCII) and as UTF-8, masked; any identifier refuses (UTF-16 labels). */
 class RawReadings implements OtherReadings {
   readonly #session: MaskSession;
@@ -53,14 +61,14 @@ class RawReadings implements OtherReadings {
   }
 
   push(raw: Buffer): string | undefined {
-    this.#latin1.push(raw.toString('latin1'));
-    this.#utf8.push(this.#decoder.decode(raw, { stream: true }));
+    this.#latin1.push(apart(raw.toString('latin1')));
+    this.#utf8.push(apart(this.#decoder.decode(raw, { stream: true })));
     return this.#problem();
   }
 
   end(): string | undefined {
     this.#latin1.end();
-    const rest = this.#decoder.decode();
+    const rest = apart(this.#decoder.decode());
     if (rest !== '') this.#utf8.push(rest);
     this.#utf8.end();
     return this.#problem();
