@@ -186,11 +186,26 @@ describe('SELECT ... INTO anywhere else: the server refuses it, the wrappers tha
 
 // Defence in depth for finding 1's chain: whatever creates a temporary table, it must not shadow
 // the relations the policy names. Unnamed in search_path, pg_temp is searched first; the sidecar
-// sends search_path with pg_temp named last (sidecar/src/postgres/startup.ts).
+// puts pg_temp last: in the client's startup search_path (startup.ts), or in the session's default
+// read and set again before the client gets the session (temp-schema-last.ts).
 describe('search_path upstream puts pg_temp last', () => {
   it('a session through the sidecar has pg_temp last in its search_path', async () => {
     const r = await s.psql(support, ['-At', '-c', 'SHOW search_path'], { onErrorStop: false });
     expect(r.stdout.trim()).toBe('"$user", public, pg_temp');
+  });
+
+  it('a database default search_path (ALTER DATABASE ... SET) still applies through the sidecar, with pg_temp last', async () => {
+    await admin(`ALTER DATABASE ${s.database} SET search_path = "$user", public, pg_catalog`);
+    try {
+      const r = await s.psql(support, ['-At', '-c', 'SHOW search_path'], { onErrorStop: false });
+      expect(r.stdout.trim()).toBe('"$user", public, pg_catalog, pg_temp');
+      // A default that names pg_temp first is moved last too.
+      await admin(`ALTER DATABASE ${s.database} SET search_path = pg_temp, public`);
+      const moved = await s.psql(support, ['-At', '-c', 'SHOW search_path'], { onErrorStop: false });
+      expect(moved.stdout.trim()).toBe('public, pg_temp');
+    } finally {
+      await admin(`ALTER DATABASE ${s.database} RESET search_path`);
+    }
   });
 
   it('straight on the server: with that search_path a temporary orders does not shadow public.orders; without it, it does', async () => {

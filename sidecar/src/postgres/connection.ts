@@ -14,8 +14,9 @@ import { authenticationCleartextPassword, authenticationOk, backendKeyData, erro
 import { FrontendReader, ProtocolError, type FrontendMessage, type StartupPacket } from './frontend.ts';
 import { catalogProblems } from './catalog-check.ts';
 import { Pipeline } from './pipeline.ts';
+import { tempSchemaLast } from './temp-schema-last.ts';
 import { isFatalError, maskErrorOrNotice, maskParameterStatus, startupPinnedProblem } from './server-messages.ts';
-import { parseStartup, upstreamDatabase, upstreamParams, type StartupRequest } from './startup.ts';
+import { clientSearchPath, parseStartup, upstreamDatabase, upstreamParams, type StartupRequest } from './startup.ts';
 import { connectUpstream, sendCancelRequest, UpstreamConnectError, type PostgresTargetConfig, type UpstreamConnection } from './upstream.ts';
 import { UpstreamProtocolError, type BackendMessage } from './upstream-reader.ts';
 
@@ -325,8 +326,22 @@ export class ProxyConnection {
       this.upstream.socket.destroy();
       return;
     }
+    if (clientSearchPath(req) === undefined && !(await this.tempSchemaIsLast(session, this.upstream))) return;
     if (!(await this.catalogHolds(session, this.upstream))) return;
     this.ready(session, this.upstream, database);
+  }
+
+  /** The session's default search_path with pg_temp last (temp-schema-last.ts); a failure refuses the session. */
+  private async tempSchemaIsLast(session: Session, up: UpstreamConnection): Promise<boolean> {
+    try {
+      await tempSchemaLast(up, this.ctx.target.connectTimeoutMs ?? 10_000);
+      return this.phase !== 'closed';
+    } catch (err) {
+      const message = session.newMaskSession().maskText(`the Guarita sidecar could not put the temporary schema last in the session's search_path: ${err instanceof Error ? err.message : String(err)}`);
+      this.log.warn({ reason: message }, 'upstream session refused: search_path');
+      if (this.phase !== 'closed') this.refuse('57P03', message);
+      return false;
+    }
   }
 
   /**

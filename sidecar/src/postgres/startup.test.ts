@@ -4,8 +4,8 @@ import {
   buildOptions, parseOptionSettings, parseStartup, pgTimeoutMs, searchPathWithTempLast, splitOptions, splitSearchPath, upstreamDatabase, upstreamParams,
 } from './startup.ts';
 
-/** What every session gets after the client's settings: search_path with pg_temp last (the server's default when the client names none), then the pinned settings. */
-const PINNED_OPTIONS = buildOptions([['search_path', '"$user", public, pg_temp'], ...Object.entries(PINNED_SERVER_SETTINGS)]);
+/** What every session gets after the client's settings: the pinned settings (search_path only when the client names one: temp-schema-last.ts fixes the default up). */
+const PINNED_OPTIONS = buildOptions(Object.entries(PINNED_SERVER_SETTINGS));
 const PINNED_ONLY = buildOptions(Object.entries(PINNED_SERVER_SETTINGS));
 
 describe('startup options', () => {
@@ -115,8 +115,13 @@ describe('search_path upstream: pg_temp explicitly last', () => {
   const sent = (params: Array<[string, string]>): string[] => parseOptionSettings(upstreamParams(parseStartup([['user', 'a'], ...params])).options ?? '')
     .filter(([k]) => k.toLowerCase() === 'search_path').map(([, v]) => v);
 
-  it('is sent for every session: the server\'s default with pg_temp last when the client names none', () => {
-    expect(sent([])).toEqual(['"$user", public, pg_temp']);
+  it('is not sent when the client names none: the role\'s or database\'s default applies, fixed up after startup (temp-schema-last.ts)', () => {
+    expect(sent([])).toEqual([]);
+  });
+
+  it('the last of several the client names is the one sent, as the server would take it', () => {
+    expect(sent([['options', '-c search_path=app -c search_path=pg_temp,public']])).toEqual(['public, pg_temp']);
+    expect(sent([['search_path', 'pg_temp, public'], ['options', '-c search_path=app']])).toHaveLength(1);
   });
 
   it.each([

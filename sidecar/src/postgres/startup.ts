@@ -185,9 +185,6 @@ export function pgTimeoutMs(value: string): number | undefined {
   return Math.round(Number(m[1]) * factor);
 }
 
-/** PostgreSQL's default search_path (guc_tables.c), used when the client names none. */
-export const DEFAULT_SEARCH_PATH = '"$user", public';
-
 /**
  * The elements of a search_path value as the server splits it (SplitIdentifierString: commas,
  * surrounding whitespace, double quotes with "" inside), each as written and as the name it
@@ -214,8 +211,9 @@ export function splitSearchPath(value: string): Array<{ raw: string; name: strin
 const TEMP_SCHEMA = /^pg_temp(_\d+)?$/;
 
 /**
- * The search_path sent upstream: the client's (or the server's default) with the temporary schema
- * named explicitly last. Unnamed, pg_temp is searched FIRST (namespace.c puts it in front of the
+ * A search_path with the temporary schema named explicitly last: the client's at startup, or, when
+ * the client names none, the session's own (role, database or server default) read and set again
+ * before the client gets the session (temp-schema-last.ts), so those defaults still apply. Unnamed, pg_temp is searched FIRST (namespace.c puts it in front of the
  * list), so a temporary table the session creates (`CREATE TEMP TABLE orders (cpf text)`, or a
  * `SELECT ... INTO TEMP orders` the policy should have denied) would shadow the table the policy
  * and the sensitive-column guard mean by `orders`. Last, it shadows nothing. Any pg_temp the client
@@ -223,8 +221,7 @@ const TEMP_SCHEMA = /^pg_temp(_\d+)?$/;
  * search_path, trait securitySetting). A list the server would refuse is passed as it is, with
  * pg_temp appended: the server ends the session over it either way.
  */
-export function searchPathWithTempLast(value: string | undefined): string {
-  const asked = value ?? DEFAULT_SEARCH_PATH;
+export function searchPathWithTempLast(asked: string): string {
   const items = splitSearchPath(asked);
   if (items === undefined) return `${asked}, pg_temp`;
   return [...items.filter((i) => !TEMP_SCHEMA.test(i.name)).map((i) => i.raw), 'pg_temp'].join(', ');
@@ -234,9 +231,8 @@ export function searchPathWithTempLast(value: string | undefined): string {
  * The client's settings, then the pinned ones (later -c settings win, and startup settings
  * outrank role and database defaults such as ALTER ROLE ... SET standard_conforming_strings =
  * off). With a policy statementTimeout the client keeps its own statement_timeout only when it
- * is shorter (0 means none, so it is not). search_path always goes, with pg_temp last
- * (searchPathWithTempLast); a role or database default search_path is therefore not applied
- * through the sidecar: clients that need another one name it at startup.
+ * is shorter (0 means none, so it is not). A search_path the client names goes with pg_temp
+ * last (searchPathWithTempLast); without one, the session's default is fixed up after startup.
  */
 export function upstreamSettings(req: StartupRequest, statementTimeoutMs?: number): Array<[string, string]> {
   const replaced = (name: string): boolean => name.toLowerCase() === 'search_path' || (statementTimeoutMs !== undefined && name.toLowerCase() === 'statement_timeout');
@@ -247,9 +243,15 @@ export function upstreamSettings(req: StartupRequest, statementTimeoutMs?: numbe
     const effective = askedMs !== undefined && askedMs > 0 && askedMs < statementTimeoutMs ? askedMs : statementTimeoutMs;
     settings.push(['statement_timeout', `${effective}ms`]);
   }
-  settings.push(['search_path', searchPathWithTempLast(req.settings.find(([name]) => name.toLowerCase() === 'search_path')?.[1])]);
+  const asked = clientSearchPath(req);
+  if (asked !== undefined) settings.push(['search_path', searchPathWithTempLast(asked)]);
   for (const [name, value] of Object.entries(PINNED_SERVER_SETTINGS)) settings.push([name, value]);
   return settings;
+}
+
+/** The search_path the client named at startup (the last one wins, as for the server), if any. */
+export function clientSearchPath(req: StartupRequest): string | undefined {
+  return req.settings.findLast(([name]) => name.toLowerCase() === 'search_path')?.[1];
 }
 
 /** Startup parameters for the upstream, besides user and database. */
