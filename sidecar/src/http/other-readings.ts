@@ -31,52 +31,36 @@ export interface OtherReadings {
 
 /** The other readings to check for a body decoded as `encoding` (a TextDecoder's name). */
 export function otherReadings(session: MaskSession, encoding: string, kind: 'json' | 'text'): OtherReadings {
-  if (encoding === 'utf-16le' || encoding === 'utf-16be') return new RawReadings(session, encoding);
+  if (encoding === 'utf-16le' || encoding === 'utf-16be') {
+    return new BothReadings([new RoundTrip(session, utf16Other(encoding, 'latin1'), kind), new RoundTrip(session, utf16Other(encoding, 'utf-8'), kind)]);
+  }
   return new RoundTrip(session, encoding === 'utf-8' ? latin1Other : utf8Other(encoding), kind);
 }
 
 const countsTotal = (session: MaskSession): number => Object.values(session.counts()).reduce((n, c) => n + c, 0);
 
-/**
- * The raw bytes' NULs as U+FFFD, which no identifier spans: the masking engine reads text holding
- * NULs again with them dropped (UTF-16 read as UTF-8, core/masking/utf16.ts), which here would find
- * exactly what the label's own UTF-16 reading masks and refuse every genuine UTF-16 body with an
- * identifier. What this check is for stays: ASCII or UTF-8 text under a UTF-16 label has no NULs.
- */
-const apart = (text: string): string => (text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text);
+/** Both checks of a UTF-16 label: the first problem either finds. */
+class BothReadings implements OtherReadings {
+  readonly #readings: readonly OtherReadings[];
 
-/** The raw bytes as latin1 (ASCII) and as UTF-8, masked; any identifier refuses (UTF-16 labels). */
-class RawReadings implements OtherReadings {
-  readonly #session: MaskSession;
-  readonly #latin1: StreamMasker;
-  readonly #utf8: StreamMasker;
-  readonly #decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
-  readonly #encoding: string;
-
-  constructor(session: MaskSession, encoding: string) {
-    this.#session = session.removingSession();
-    this.#latin1 = this.#session.textStream();
-    this.#utf8 = this.#session.textStream();
-    this.#encoding = encoding;
+  constructor(readings: readonly OtherReadings[]) {
+    this.#readings = readings;
   }
 
-  push(raw: Buffer): string | undefined {
-    this.#latin1.push(apart(raw.toString('latin1')));
-    this.#utf8.push(apart(this.#decoder.decode(raw, { stream: true })));
-    return this.#problem();
+  push(raw: Buffer, text: string): string | undefined {
+    for (const r of this.#readings) {
+      const problem = r.push(raw, text);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
   }
 
   end(): string | undefined {
-    this.#latin1.end();
-    const rest = apart(this.#decoder.decode());
-    if (rest !== '') this.#utf8.push(rest);
-    this.#utf8.end();
-    return this.#problem();
-  }
-
-  #problem(): string | undefined {
-    if (countsTotal(this.#session) === 0) return undefined;
-    return `the body is decoded as ${this.#encoding} (its label or byte-order mark), but its bytes read as ASCII or UTF-8 carry identifiers: a client that reads it that way (or encodes the decoded text as UTF-16 again) would get them unmasked`;
+    for (const r of this.#readings) {
+      const problem = r.end();
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
   }
 }
 
@@ -211,6 +195,53 @@ function utf8Other(encoding: string): Other {
       return (bytes, final) => (final ? decoder.decode(bytes) : decoder.decode(bytes, { stream: true }));
     },
     problem: `the body is labelled charset ${encoding}, but its bytes are also UTF-8 text in which an identifier is readable that the ${encoding} reading does not show as one (printed with no-break spaces, typographic dashes or other scripts' digits, which ${encoding} turns into other characters): a client or person reading it as UTF-8 would get it unmasked; label the answer charset=utf-8`,
+  };
+}
+
+/**
+ * A UTF-16 label (or byte-order mark): the label's text with what its masking finds removed is
+ * encoded back to UTF-16 and read as ASCII (latin1) and as UTF-8. Genuine UTF-16 then reads as the
+ * masked text with a NUL beside each character, which the engine reads with the NULs dropped and
+ * finds nothing in; bytes that are text another way read back as that text: ASCII or UTF-8 under a
+ * UTF-16 label, UTF-16 of the other byte order, or shifted by one byte (round 11b: reading the raw
+ * bytes instead refused every genuine UTF-16 body, and reading their NULs as a boundary missed the
+ * other byte order).
+ */
+function utf16Other(encoding: 'utf-16le' | 'utf-16be', readAs: 'latin1' | 'utf-8'): Other {
+  return {
+    differs: () => true,
+    codec: () => utf16Codec(encoding),
+    reader: () => {
+      if (readAs === 'latin1') return (bytes) => bytes.toString('latin1');
+      const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+      return (bytes, final) => (final ? decoder.decode(bytes) : decoder.decode(bytes, { stream: true }));
+    },
+    problem: `the body is decoded as ${encoding} (its label or byte-order mark), but its bytes read as ASCII or UTF-8 carry identifiers the ${encoding} reading does not show (text of another encoding, or UTF-16 of the other byte order): a client that reads it that way would get them unmasked`,
+  };
+}
+
+/**
+ * UTF-16 both ways, exactly: code units as they are, a lone surrogate included (a decoder's U+FFFD
+ * would lose the two bytes, the halves of the UTF-8 characters around it: Arabic-Indic digits in
+ * UTF-8 read as UTF-16 are mostly surrogates). An odd last byte is dropped (one byte holds no identifier).
+ */
+function utf16Codec(encoding: 'utf-16le' | 'utf-16be'): Codec {
+  const swap = encoding === 'utf-16be';
+  return {
+    reader: () => {
+      let carry: Buffer | undefined;
+      return (raw) => {
+        const bytes = carry === undefined ? raw : Buffer.concat([carry, raw]);
+        const even = bytes.length - (bytes.length % 2);
+        carry = even < bytes.length ? Buffer.from(bytes.subarray(even)) : undefined;
+        const units = Buffer.from(bytes.subarray(0, even));
+        return (swap ? units.swap16() : units).toString('utf16le');
+      };
+    },
+    encode: (text) => {
+      const bytes = Buffer.from(text, 'utf16le');
+      return swap ? bytes.swap16() : bytes;
+    },
   };
 }
 
