@@ -116,6 +116,9 @@ const FUNCTION_EXACT: ReadonlyMap<string, readonly SqlTrait[]> = new Map<string,
   ['pg_stat_statements_reset', ['serverControl']],
   // Messages to other sessions' LISTENers, outside any result the sidecar masks and records as rows.
   ['pg_notify', ['notification']],
+  // Sequence writes from a SELECT: not undone by ROLLBACK, and setval can exhaust the application's ids (round 11b).
+  ['nextval', ['writesData']],
+  ['setval', ['writesData']],
   ['pg_prewarm', ['maintenance']],
   // Index and heap maintenance callable from SELECT (what VACUUM would do, or repair/corrupt pages: pg_surgery, pg_visibility).
   ['brin_summarize_new_values', ['maintenance']],

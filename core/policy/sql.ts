@@ -316,6 +316,7 @@ function onFuncCall(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
   const args = arr(node.args);
   acc.functions.add(parts.join('.'));
   acc.add(...functionTraits(last, args.length));
+  sequenceWritten(last, args, acc);
   if (last.toLowerCase() === 'set_config') {
     acc.readsConstants = true;
     const [nameArg, valueArg] = setConfigArgs(args);
@@ -328,6 +329,22 @@ function onFuncCall(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * nextval('orders_id_seq') and setval(...) write the sequence they name: with a constant name it is
+ * listed among the statement's tables, so a `tables` rule sees it (a name computed at run time
+ * leaves only the writesData trait).
+ */
+function sequenceWritten(fn: string, args: unknown[], acc: Acc): void {
+  const n = fn.toLowerCase();
+  if (n !== 'nextval' && n !== 'setval') return;
+  const first = obj(args[0]);
+  // nextval('orders_id_seq'::regclass), as column defaults spell it.
+  const named = constValue(field(first ?? {}, 'TypeCast')?.arg ?? first);
+  if (named === undefined || named === '') return;
+  const parts = named.split('.').map((p) => (p.startsWith('"') && p.endsWith('"') ? p.slice(1, -1) : p.toLowerCase()));
+  acc.tables.add(parts.slice(-2).join('.'));
 }
 
 /** Attribute notation calls one-argument functions: ('/etc/passwd'::text).pg_read_file is pg_read_file('/etc/passwd'). */
