@@ -52,6 +52,8 @@ export interface OperatorConfig {
 
   /** Pending ApprovalRequests one requester may have per namespace; more expire at once (operator/src/reconcile/approval-cap.ts). */
   maxPendingApprovalsPerRequester: number;
+  /** Pending ApprovalRequests one creating pod (or user outside a pod) may have, whatever requesters they name; more expire at once (approval-cap.ts). */
+  maxPendingApprovalsPerPod: number;
 }
 
 export class ConfigError extends Error {
@@ -100,6 +102,8 @@ export const SETTINGS: Setting[] = [
 
   // Approvals under a flood (round 11 review, finding 3).
   { flag: 'max-pending-approvals-per-requester', env: 'GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER', help: 'Pending ApprovalRequests one requester may have per namespace; a new one past it expires at once, naming the limit, and approvers are not asked', default: '20' },
+  // ... and per creating pod, as the webhook stamps it: the agent can rename the requester, not its pod.
+  { flag: 'max-pending-approvals-per-pod', env: 'GUARITA_MAX_PENDING_APPROVALS_PER_POD', help: 'Pending ApprovalRequests one creating pod (or user outside a pod) may have, whatever requester each names; a new one past it expires at once, naming the limit, and approvers are not asked', default: '50' },
 ];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -274,5 +278,6 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
     logLevel,
 
     maxPendingApprovalsPerRequester: positiveInt(r, 'max-pending-approvals-per-requester'),
+    maxPendingApprovalsPerPod: positiveInt(r, 'max-pending-approvals-per-pod'),
   };
 }

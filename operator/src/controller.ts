@@ -107,7 +107,7 @@ export class Controller {
     this.#policyReconciler = policyReconciler;
     this.#approvalReconciler = new ApprovalReconciler({
       api, approvals, policies, events: this.#d.events, metrics, log,
-      options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernameMappings: config.usernameMappings, parseDuration: durationMs, maxPendingPerRequester: config.maxPendingApprovalsPerRequester },
+      options: { approvedGraceMs: config.approvedGraceMs, defaultRetentionMs: config.defaultApprovalRetentionMs, usernameMappings: config.usernameMappings, parseDuration: durationMs, maxPendingPerRequester: config.maxPendingApprovalsPerRequester, maxPendingPerPod: config.maxPendingApprovalsPerPod },
     });
     const approvalReconciler = this.#approvalReconciler;
     this.#policyQueue = this.#queue('AccessPolicy', (k) => policyReconciler.reconcile(k));

@@ -45,7 +45,7 @@ export function createMetrics(withDefaults = true): Metrics {
     leader: new Gauge({ name: 'guarita_operator_leader', help: '1 while this replica holds the leader Lease.', registers: r }),
     readRequests: new Counter({ name: 'guarita_read_requests_total', help: 'Read API requests by endpoint and result.', labelNames: ['endpoint', 'result'], registers: r }),
     eventsShed: new Counter({ name: 'guarita_events_shed_total', help: 'Events not written separately because their namespace had too many waiting: dropped (routine), collapsed (into an earlier Event of the same reason and requester), transition_dropped (an approval transition; nothing else of the namespace was left to shed).', labelNames: ['namespace', 'outcome'], registers: r }),
-    approvalsOverCap: new Counter({ name: 'guarita_approval_requests_over_cap_total', help: 'ApprovalRequests expired at once because their requester already had the maximum of Pending requests in the namespace (GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER).', labelNames: ['namespace'], registers: r }),
+    approvalsOverCap: new Counter({ name: 'guarita_approval_requests_over_cap_total', help: 'ApprovalRequests expired at once because their requester (GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER) or the pod that created them (GUARITA_MAX_PENDING_APPROVALS_PER_POD) already had the maximum of Pending requests.', labelNames: ['namespace'], registers: r }),
     connectionsRefused: new Counter({ name: 'guarita_api_connections_refused_total', help: 'API connections closed by the listener\'s bounds (max-connections, per-client, handshake or first-request timeout).', labelNames: ['reason'], registers: r }),
   };
 }

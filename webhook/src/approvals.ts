@@ -1,5 +1,10 @@
 // ApprovalRequest admission as pure functions.
 //
+// Mutating (CREATE): the creator is stamped from request.userInfo, over whatever the client wrote:
+// guarita.io/created-by (username) and, for a token bound to a pod, guarita.io/created-by-pod
+// (core/approvals/creator.ts). The operator caps Pending requests per creating pod with it, which
+// the agent cannot rename as it can spec.requester.
+//
 // Mutating (UPDATE): every review appended by this request is stamped with the authenticated
 // user (request.userInfo): `reviewer`, `reviewerGroups` and `reviewerUid` (when the apiserver set a
 // uid) when the client left them out, and `time` always. A client-supplied reviewer or reviewerGroups that differs from the authenticated
@@ -9,14 +14,17 @@
 // Validating (CREATE, UPDATE), which sees the stamped object: reviews can only be appended, one
 // per request and one per reviewer; the reviewer is the authenticated user, belongs to an approver
 // group of the policy rule and is not the requester; no review after expiry or a final outcome;
-// every spec field but reviews is immutable. At CREATE, the recorded approval plan (spec.approval)
+// every spec field but reviews is immutable, and so are the creator annotations. At CREATE, the
+// creator stamp is the authenticated one (defence if the mutating webhook was bypassed, misordered
+// or followed by another that rewrote it), and the recorded approval plan (spec.approval)
 // is the rule's in force when the webhook can see the policy: the signed evidence names it as the
 // plan approvers answered.
 import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../core/approvals/requester.ts';
 import { commandProblems } from '../../core/approvals/command.ts';
+import { CREATOR_ANNOTATIONS, creatorStamp } from '../../core/approvals/creator.ts';
 import { describePlan, recordedPlan, rulePlan, samePlan } from '../../core/approvals/plan.ts';
 import type { AccessPolicy, ApprovalRequest, PolicyRule } from '../../crds/types.ts';
-import { deepEqual, type PatchOp } from './json-patch.ts';
+import { deepEqual, escapePointer, type PatchOp } from './json-patch.ts';
 import type { UserInfo } from './kube-types.ts';
 
 type Review = NonNullable<ApprovalRequest['spec']['reviews']>[number];
@@ -47,6 +55,63 @@ export function stampReviews(oldReq: ApprovalRequest, newReq: ApprovalRequest, u
     if (review.reviewerUid === undefined && (user.uid ?? '') !== '') ops.push({ op: 'add', path: `${base}/reviewerUid`, value: user.uid });
     ops.push({ op: review.time === undefined ? 'add' : 'replace', path: `${base}/time`, value: time });
     return ops;
+  });
+}
+
+const annotationField = (key: string): string => `metadata.annotations["${key}"]`;
+
+/**
+ * JSON Patch stamping the creator at CREATE (core/approvals/creator.ts), or why the creator cannot
+ * be told (the request is refused). The client's own values under these keys are overwritten or
+ * removed, never kept: only the apiserver's userInfo says who creates a request.
+ */
+export function stampCreator(req: ApprovalRequest, user: UserInfo): { patch: PatchOp[] } | { problem: string } {
+  const made = creatorStamp(user);
+  if ('problem' in made) return made;
+  // null as well as absent: the object is the client's JSON, not yet defaulted.
+  const annotations = req.metadata.annotations as Record<string, string> | null | undefined;
+  if (annotations === undefined || annotations === null) return { patch: [{ op: 'add', path: '/metadata/annotations', value: made.stamp }] };
+  const patch = CREATOR_ANNOTATIONS.flatMap((key): PatchOp[] => {
+    const path = `/metadata/annotations/${escapePointer(key)}`;
+    const value = made.stamp[key];
+    if (value !== undefined) return [{ op: 'add', path, value }];
+    return Object.hasOwn(annotations, key) ? [{ op: 'remove', path }] : [];
+  });
+  return { patch };
+}
+
+function stampProblem(key: string, given: string | undefined, expected: string | undefined): string {
+  const field = annotationField(key);
+  if (given === undefined) return `${field}: missing: the mutating webhook stamp.approvalrequests.guarita.io did not stamp the creator (check that the MutatingWebhookConfiguration sends CREATE of approvalrequests to it)`;
+  if (expected === undefined) return `${field}: "${given}" but the credential creating this request is bound to no pod: omit it, the webhook records the creator`;
+  return `${field}: "${given}" is not the creator the apiserver authenticated ("${expected}"): omit it, the webhook records the creator`;
+}
+
+/**
+ * At CREATE: the creator stamp is exactly the authenticated creator's. The mutating webhook wrote
+ * it; a stamp that differs means it did not run, or a later mutating webhook rewrote it, and the
+ * per-pod cap would count the request in someone else's line (or in none).
+ */
+export function validateCreatorStamp(req: ApprovalRequest, user: UserInfo): string[] {
+  const made = creatorStamp(user);
+  if ('problem' in made) return [made.problem];
+  const annotations = req.metadata.annotations ?? {};
+  return CREATOR_ANNOTATIONS.flatMap((key) => {
+    const given = Object.hasOwn(annotations, key) ? annotations[key] : undefined;
+    return given === made.stamp[key] ? [] : [stampProblem(key, given, made.stamp[key])];
+  });
+}
+
+/** After CREATE the creator annotations never change: not rewritten, removed or added (to a request stamped before them, or not at all). */
+function creatorFrozen(oldReq: ApprovalRequest, newReq: ApprovalRequest): string[] {
+  const before = oldReq.metadata.annotations ?? {};
+  const after = newReq.metadata.annotations ?? {};
+  return CREATOR_ANNOTATIONS.flatMap((key) => {
+    const o = Object.hasOwn(before, key) ? before[key] : undefined;
+    const n = Object.hasOwn(after, key) ? after[key] : undefined;
+    if (o === n) return [];
+    const change = n === undefined ? `"${o ?? ''}" removed` : `${o === undefined ? '(none)' : `"${o}"`} → "${n}"`;
+    return [`${annotationField(key)}: is immutable (the creator, stamped at creation): ${change}; keep it as stored (a server-side apply that omits it removes it: patch the fields you change instead)`];
   });
 }
 
@@ -183,7 +248,7 @@ function newReviewErrors(oldReq: ApprovalRequest, newReq: ApprovalRequest, user:
 export function validateApprovalUpdate(oldReq: ApprovalRequest, newReq: ApprovalRequest, user: UserInfo, ctx: ApprovalContext): string[] {
   const old = reviewsOf(oldReq);
   const next = reviewsOf(newReq);
-  const structural = [...immutableFields(oldReq, newReq), ...appendOnly(old, next)];
+  const structural = [...immutableFields(oldReq, newReq), ...creatorFrozen(oldReq, newReq), ...appendOnly(old, next)];
   if (structural.length > 0) return structural;
   return newReviewErrors(oldReq, newReq, user, ctx);
 }

@@ -127,9 +127,10 @@ export function mutatingWebhookConfiguration(o: ConfigurationOptions): Record<st
         ...common,
       },
       {
+        // CREATE: stamps the creator (userInfo, the per-pod cap's line); UPDATE: stamps reviews.
         name: WEBHOOK_NAMES.stampReviews,
         clientConfig: clientConfig(o, PATHS.mutateApprovalRequests),
-        rules: [guaritaRule('approvalrequests', ['UPDATE'])],
+        rules: [guaritaRule('approvalrequests', ['CREATE', 'UPDATE'])],
         ...scope(o),
         reinvocationPolicy: 'Never',
         timeoutSeconds: 5,

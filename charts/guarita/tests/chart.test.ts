@@ -130,7 +130,7 @@ describe('default values', () => {
     expect(config).toMatchObject({
       namespace: ns, listenPort: 8443, metricsPort: 9090, dataDir: '/var/lib/guarita', storeKeySecret: 'guarita-store-key', ingestAudience: 'guarita-operator',
       leaseName: 'guarita-operator-leader', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, logLevel: 'info',
-      maxPendingApprovalsPerRequester: 20,
+      maxPendingApprovalsPerRequester: 20, maxPendingApprovalsPerPod: 50,
     });
     expect(config.watchNamespaces).toBeUndefined();
     expect(config.podName).toBeUndefined();
@@ -351,7 +351,7 @@ describe('non-default values (tests/values-non-default.yaml)', () => {
 
   it('passes watched namespaces and extra environment to the operator', () => {
     const env = envOf(one(objects, 'Deployment', 'audit-guarita-operator'), ns);
-    expect(env).toMatchObject({ GUARITA_WATCH_NAMESPACES: 'lgpd-orders,billing', GUARITA_SEGMENT_MAX_AGE: '30m', GUARITA_TLS_CERT_FILE: '/var/run/guarita/operator-tls/tls.crt', GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER: '5' });
+    expect(env).toMatchObject({ GUARITA_WATCH_NAMESPACES: 'lgpd-orders,billing', GUARITA_SEGMENT_MAX_AGE: '30m', GUARITA_TLS_CERT_FILE: '/var/run/guarita/operator-tls/tls.crt', GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER: '5', GUARITA_MAX_PENDING_APPROVALS_PER_POD: '12' });
     expect(JSON.parse(env.GUARITA_OIDC_USERNAME_MAPPINGS ?? '')).toEqual(MAPPINGS);
     expect(podSpec(one(objects, 'Deployment', 'audit-guarita-operator')).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'audit-guarita-operator-tls' } });
     // cert-manager mode: the CA ConfigMaps are the user's (trust-manager), not the chart's.

@@ -14,10 +14,12 @@ import { WorkQueue } from './queue.ts';
 const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined };
 const CREATED = '2026-03-01T10:00:00Z';
 
-function request(namespace: string, name: string, requester: string): ApprovalRequest {
+/** `pod`: the creating pod the webhook stamped (guarita.io/created-by-pod); none: created before the stamp. */
+function request(namespace: string, name: string, requester: string, pod?: string): ApprovalRequest {
+  const annotations = pod === undefined ? {} : { annotations: { 'guarita.io/created-by': `system:serviceaccount:${namespace}:agent`, 'guarita.io/created-by-pod': pod } };
   return {
     apiVersion: 'guarita.io/v1alpha1', kind: 'ApprovalRequest',
-    metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: '1', creationTimestamp: CREATED },
+    metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: '1', creationTimestamp: CREATED, ...annotations },
     spec: {
       policyRef: { name: 'orders-db' }, rule: 'exports-need-dpo',
       requester: { username: requester, groups: ['support'], kind: 'User', issuer: 'https://idp.example.com', claims: { sub: requester } },
@@ -34,7 +36,7 @@ function request(namespace: string, name: string, requester: string): ApprovalRe
  * `lag`: status writes reach the apiserver but not the informer until `catchUp()` (a watch event
  * not delivered yet).
  */
-function rig(opts: { cap?: number; lag?: boolean } = {}) {
+function rig(opts: { cap?: number; podCap?: number; lag?: boolean } = {}) {
   const approvals = new Map<string, ApprovalRequest>();
   const apiserver = new Map<string, ApprovalRequest>();
   const policies = new Map<string, AccessPolicy>();
@@ -66,7 +68,7 @@ function rig(opts: { cap?: number; lag?: boolean } = {}) {
   const recorder = new EventRecorder(api, { component: 'guarita-operator', instance: 'test', log: quiet, metrics });
   const reconciler = new ApprovalReconciler({
     api, approvals: informer(approvals), policies: informer(policies), events: recorder, metrics, log: quiet,
-    options: { approvedGraceMs: 60_000, defaultRetentionMs: 3_600_000, usernameMappings: [], parseDuration: () => undefined, ...(opts.cap === undefined ? {} : { maxPendingPerRequester: opts.cap }) },
+    options: { approvedGraceMs: 60_000, defaultRetentionMs: 3_600_000, usernameMappings: [], parseDuration: () => undefined, ...(opts.cap === undefined ? {} : { maxPendingPerRequester: opts.cap }), ...(opts.podCap === undefined ? {} : { maxPendingPerPod: opts.podCap }) },
   });
   const queue = new WorkQueue((k) => reconciler.reconcile(k), { concurrency: 16, baseDelayMs: 250, maxDelayMs: 60_000 });
   for (const ns of ['team-a', 'team-b']) policies.set(`${ns}/orders-db`, accessPolicy(ns, 'orders-db') as unknown as AccessPolicy);
@@ -169,6 +171,58 @@ describe('the cap on Pending ApprovalRequests per requester, through the reconci
     r.catchUp();
     await r.drain();
     expect(r.phases('team-a', 'm-')).toEqual(['Pending', 'Pending', 'Pending']);
+    r.queue.stop();
+  });
+});
+
+// Round 11 follow-up: the agent may create requests itself and name a new requester in each; the
+// creating pod, stamped by the webhook from userInfo, is capped too.
+describe('the cap on Pending ApprovalRequests per creating pod, through the reconciler', () => {
+  it('puts exactly N of one pod\'s burst before approvers whatever requester each names, and leaves other pods and unstamped requests alone', async () => {
+    const r = rig({ cap: 20, podCap: 10 });
+    for (let i = 0; i < 14; i++) {
+      const n = String(i).padStart(2, '0');
+      r.create(request('team-a', `renamed-${n}`, `agent-${n}`, 'team-a/agent-7'));
+      if (i % 4 === 0) r.create(request('team-a', `other-${n}`, `agent-${n}`, 'team-a/agent-8'));
+      if (i % 4 === 0) r.create(request('team-a', `legacy-${n}`, `agent-${n}`));
+    }
+    await r.drain();
+    const flood = r.phases('team-a', 'renamed-');
+    expect([r.count(flood, 'Pending'), r.count(flood, 'Expired')]).toEqual([10, 4]);
+    expect([...r.apiserver.values()].filter((x) => x.status?.phase === 'Expired').map((x) => x.metadata.name).sort()).toEqual(['renamed-10', 'renamed-11', 'renamed-12', 'renamed-13']);
+    expect(r.phases('team-a', 'other-')).toEqual(['Pending', 'Pending', 'Pending', 'Pending']);
+    expect(r.phases('team-a', 'legacy-')).toEqual(['Pending', 'Pending', 'Pending', 'Pending']);
+    const message = r.apiserver.get('team-a/renamed-13')?.status?.message ?? '';
+    expect(message).toMatch(/^not put before approvers: pod team-a\/agent-7, which created it, already has \d+ Pending ApprovalRequest\(s\)/);
+    expect(message).toContain('and the limit per creating pod (or user outside a pod) is 10 whatever requester each names (--max-pending-approvals-per-pod / GUARITA_MAX_PENDING_APPROVALS_PER_POD)');
+    expect(r.events.filter((e) => e.reason === 'TooManyPending').map((e) => e.name).sort()).toEqual(['renamed-10', 'renamed-11', 'renamed-12', 'renamed-13']);
+    expect(r.events.filter((e) => e.reason === 'ApprovalRequested' && /^renamed-1[0-3]$/.test(e.name))).toEqual([]);
+    r.queue.stop();
+  });
+
+  it('admits N and refuses N+1 one at a time, counts the pod across namespaces, and admits again once one is decided', async () => {
+    const r = rig({ podCap: 3 });
+    for (const [ns, i] of [['team-a', 0], ['team-b', 1], ['team-a', 2]] as const) {
+      r.create(request(ns, `r-${i}`, `name-${i}`, 'team-a/agent-7'));
+      await r.drain();
+    }
+    r.create(request('team-b', 'r-3', 'name-3', 'team-a/agent-7'));
+    await r.drain();
+    expect(r.apiserver.get('team-b/r-3')?.status).toMatchObject({ phase: 'Expired', message: expect.stringContaining('pod team-a/agent-7, which created it, already has 3 Pending ApprovalRequest(s), and the limit per creating pod (or user outside a pod) is 3') });
+    r.setStatus('team-a/r-0', { phase: 'Denied' });
+    r.create(request('team-a', 'r-4', 'name-4', 'team-a/agent-7'));
+    await r.drain();
+    expect(r.apiserver.get('team-a/r-4')?.status?.phase).toBe('Pending');
+    r.queue.stop();
+  });
+
+  it('defaults to 50 per pod', async () => {
+    const r = rig();
+    for (let i = 0; i < 51; i++) r.create(request('team-a', `d-${String(i).padStart(2, '0')}`, `name-${i}`, 'team-a/agent-7'));
+    await r.drain();
+    const all = r.phases('team-a', 'd-');
+    expect([r.count(all, 'Pending'), r.count(all, 'Expired')]).toEqual([50, 1]);
+    expect(r.apiserver.get('team-a/d-50')?.status?.message).toContain('is 50 whatever requester');
     r.queue.stop();
   });
 });

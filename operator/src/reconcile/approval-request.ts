@@ -2,7 +2,8 @@
 // subresource, guarded by resourceVersion so it never overwrites the sidecar's Consumed; wakes at
 // expiresAt (a timer per request, so expiry is on time, not at the next resync); deletes finished
 // requests after the policy's retention; notifies through Events (the approvers' cue). A new
-// request over the cap on Pending requests per requester (approval-cap.ts) expires at once. Phase
+// request over a cap on Pending requests, per requester or per creating pod (approval-cap.ts),
+// expires at once. Phase
 // Events are approval transitions for the Event recorder (never shed for routine Events) and carry
 // the requester, so a flood of one requester's Events collapses into one (events.ts).
 import { API_VERSION } from '../../../crds/definitions.ts';
@@ -13,7 +14,7 @@ import type { ChangeType, Informer } from '../../../core/kube/informer.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SessionRecord } from '../store/types.ts';
 import { splitKey } from './access-policy.ts';
-import { DEFAULT_MAX_PENDING_PER_REQUESTER, RequesterLines, requesterKey, type Ahead } from './approval-cap.ts';
+import { CreatorLines, creatorKey, DEFAULT_MAX_PENDING_PER_POD, DEFAULT_MAX_PENDING_PER_REQUESTER, RequesterLines, requesterKey, type Ahead } from './approval-cap.ts';
 import { decideApproval, findApprovalRule, type ApprovalDecision, type ApprovalOptions, type Phase } from './approval-state.ts';
 import type { HandlerResult } from './queue.ts';
 
@@ -58,6 +59,12 @@ const EVENT: Record<Phase, { type: EventType; reason: string }> = {
   Consumed: { type: 'Normal', reason: 'Consumed' },
 };
 
+/** The decision lines a request waits in: its requester's, and its creator's when the webhook stamped one. */
+function linesOf(req: ApprovalRequest): string[] {
+  const creator = creatorKey(req);
+  return [`requester:${requesterKey(req)}`, ...(creator === undefined ? [] : [`creator:${creator}`])];
+}
+
 export class ApprovalReconciler {
   readonly #d: ApprovalDeps;
   /** Execution summaries from ingested records, until written to status. */
@@ -66,7 +73,9 @@ export class ApprovalReconciler {
   readonly #reported = new Set<string>();
   /** Each requester's Pending and undecided requests, for the cap (approval-cap.ts). */
   readonly #lines = new RequesterLines();
-  /** The last decision in each requester's line (see #inLine). */
+  /** Each creating pod's (or user's) Pending and undecided requests, for the cap per pod. */
+  readonly #creators = new CreatorLines();
+  /** The last decision in each requester's and each creator's line (see #inLines). */
   readonly #deciding = new Map<string, Promise<void>>();
 
   constructor(deps: ApprovalDeps) {
@@ -76,11 +85,11 @@ export class ApprovalReconciler {
   /** Informer hook: keeps the requesters' lines (the cap); the sidecar's Approved→Consumed is not ours, so it is announced here. */
   onChange(type: ChangeType, obj: ApprovalRequest, old: ApprovalRequest | undefined): void {
     if (type === 'deleted') {
-      this.#lines.forget(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`);
+      this.#forget(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`);
       return;
     }
-    // Every request is in its requester's line before any worker decides one (the controller calls this before queueing).
-    this.#lines.observe(obj);
+    // Every request is in its lines before any worker decides one (the controller calls this before queueing).
+    this.#observe(obj);
     if (obj.status?.phase === 'Consumed' && old !== undefined && old.status?.phase !== 'Consumed') this.#announceConsumed(obj);
   }
 
@@ -113,21 +122,33 @@ export class ApprovalReconciler {
     const req = this.#d.approvals.get(ns, name);
     if (req === undefined) {
       this.#executions.delete(key);
-      this.#lines.forget(key);
+      this.#forget(key);
       return undefined;
     }
-    this.#lines.observe(req);
-    // A request not decided yet is decided in its requester's line, one at a time: the cap counts the
-    // decisions before it, which a concurrent worker's write in flight would otherwise not show.
+    this.#observe(req);
+    // A request not decided yet is decided in its requester's and its creator's lines, one at a time
+    // in each: the caps count the decisions before it, which a concurrent worker's write in flight
+    // would otherwise not show.
     const decide = (): Promise<HandlerResult | undefined> => this.#decideAndWrite(req);
-    return req.status?.phase === undefined ? this.#inLine(requesterKey(req), decide) : decide();
+    return req.status?.phase === undefined ? this.#inLines(linesOf(req), decide) : decide();
+  }
+
+  /** `phase` as just written; undefined: as the object says (observe's default). */
+  #observe(req: ApprovalRequest, phase?: string): void {
+    this.#lines.observe(req, phase);
+    this.#creators.observe(req, phase);
+  }
+
+  #forget(key: string): void {
+    this.#lines.forget(key);
+    this.#creators.forget(key);
   }
 
   async #decideAndWrite(req: ApprovalRequest): Promise<HandlerResult | undefined> {
     const ns = req.metadata.namespace ?? '';
     const now = (this.#d.now ?? Date.now)();
     const policy = this.#d.policies.get(ns, req.spec.policyRef.name);
-    const d = decideApproval(req, policy, now, this.#d.options, this.#ahead(req));
+    const d = decideApproval(req, policy, now, this.#d.options, ...this.#ahead(req));
     this.#reportIgnored(req, d);
     try {
       if (d.delete) return await this.#collect(req);
@@ -141,23 +162,27 @@ export class ApprovalReconciler {
     return d.wakeAt === undefined ? undefined : { requeueAfterMs: Math.max(0, d.wakeAt - now) };
   }
 
-  /** Runs `fn` after every earlier call for the same requester has finished. */
-  async #inLine<T>(requester: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#deciding.get(requester) ?? Promise.resolve();
+  /**
+   * Runs `fn` after every earlier call sharing one of `lines` has finished. Each call waits only on
+   * calls queued before it, so two lines never wait on each other in a cycle.
+   */
+  async #inLines<T>(lines: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const previous = Promise.all(lines.map((l) => this.#deciding.get(l) ?? Promise.resolve()));
     const run = previous.then(fn);
     const tail = run.then(() => undefined, () => undefined);
-    this.#deciding.set(requester, tail);
+    for (const l of lines) this.#deciding.set(l, tail);
     try {
       return await run;
     } finally {
-      if (this.#deciding.get(requester) === tail) this.#deciding.delete(requester);
+      for (const l of lines) if (this.#deciding.get(l) === tail) this.#deciding.delete(l);
     }
   }
 
-  /** The requester's requests ahead of a request not decided yet (the cap); undefined once it has a phase. */
-  #ahead(req: ApprovalRequest): Ahead | undefined {
-    if (req.status?.phase !== undefined) return undefined;
-    return this.#lines.ahead(req, this.#d.options.maxPendingPerRequester ?? DEFAULT_MAX_PENDING_PER_REQUESTER);
+  /** The requests ahead of a request not decided yet in its requester's and its creator's lines (the caps); none once it has a phase. */
+  #ahead(req: ApprovalRequest): [Ahead?, Ahead?] {
+    if (req.status?.phase !== undefined) return [];
+    const o = this.#d.options;
+    return [this.#lines.ahead(req, o.maxPendingPerRequester ?? DEFAULT_MAX_PENDING_PER_REQUESTER), this.#creators.ahead(req, o.maxPendingPerPod ?? DEFAULT_MAX_PENDING_PER_POD)];
   }
 
   async #write(req: ApprovalRequest, d: ApprovalDecision, policy: AccessPolicy | undefined): Promise<void> {
@@ -166,7 +191,7 @@ export class ApprovalReconciler {
     // resourceVersion makes this a compare-and-swap: a concurrent Consumed (the sidecar) wins; we requeue.
     await this.#d.api.mergePatch(`${paths.approvalRequest(namespace, name)}/status`, { metadata: { resourceVersion: req.metadata.resourceVersion }, status: d.patch });
     // Counted at once: the informer shows this write only when its watch event arrives.
-    this.#lines.observe(req, d.to);
+    this.#observe(req, d.to);
     if (d.from === d.to) return;
     this.#d.metrics.approvalTransitions.inc({ phase: d.to });
     if (d.overCap === true) this.#d.metrics.approvalsOverCap.inc({ namespace });

@@ -16,15 +16,16 @@
 // here at expiresAt + grace as any unused approval.) The operator never moves a request out of Consumed, Denied or Expired; finished
 // requests are deleted after the policy's retention.
 //
-// A new request whose requester already has the maximum of requests Pending in the namespace
-// (approval-cap.ts) expires at its first decision instead of becoming Pending: approvers are not
-// asked, and the sidecar holding the command gets its answer at once.
+// A new request whose requester already has the maximum of requests Pending in the namespace, or
+// whose creating pod (as the webhook stamped it) has the maximum of its own (approval-cap.ts),
+// expires at its first decision instead of becoming Pending: approvers are not asked, and the
+// sidecar holding the command gets its answer at once.
 import type { AccessPolicy, ApprovalRequest, ApprovalRequestStatus, PolicyRule } from '../../../crds/types.ts';
 import { approvalShortfall, planShortfall, recordedPlan, rulePlan } from '../../../core/approvals/plan.ts';
 import { foldUsername, matchRequester, type OidcUsernameMapping } from '../../../core/approvals/requester.ts';
 import { kubeTime } from '../../../core/duration.ts';
 import { compact } from '../util.ts';
-import { DEFAULT_MAX_PENDING_PER_REQUESTER, overCap, type Ahead } from './approval-cap.ts';
+import { DEFAULT_MAX_PENDING_PER_POD, DEFAULT_MAX_PENDING_PER_REQUESTER, overCap, overPodCap, type Ahead } from './approval-cap.ts';
 
 type Review = NonNullable<ApprovalRequest['spec']['reviews']>[number];
 type CountedReview = NonNullable<ApprovalRequestStatus['reviews']>[number];
@@ -42,6 +43,8 @@ export interface ApprovalOptions {
   parseDuration: (d: string) => number | undefined;
   /** Pending ApprovalRequests one requester may have per namespace (GUARITA_MAX_PENDING_APPROVALS_PER_REQUESTER); default 20. */
   maxPendingPerRequester?: number;
+  /** Pending ApprovalRequests one creating pod (or user outside a pod) may have, whatever requesters they name (GUARITA_MAX_PENDING_APPROVALS_PER_POD); default 50. */
+  maxPendingPerPod?: number;
 }
 
 export interface ApprovalDecision {
@@ -54,7 +57,7 @@ export interface ApprovalDecision {
   /** Delete the request now (finished and past retention). */
   delete: boolean;
   ignored: { reviewer: string; why: string }[];
-  /** Expired at its first decision by the cap on Pending requests per requester. */
+  /** Expired at its first decision by a cap on Pending requests (per requester or per creating pod). */
   overCap?: true;
 }
 
@@ -193,25 +196,30 @@ function frozenReviews(req: ApprovalRequest): CountedReview[] | undefined {
   return req.status?.phase === 'Approved' ? req.status.reviews : undefined;
 }
 
-/** A request not decided yet whose requester is at the cap (undefined: no requests ahead given, or within the cap). */
-function capTally(req: ApprovalRequest, ahead: Ahead | undefined, opts: ApprovalOptions): Tally | undefined {
-  if (req.status?.phase !== undefined || ahead === undefined) return undefined;
-  const why = overCap(req, ahead, opts.maxPendingPerRequester ?? DEFAULT_MAX_PENDING_PER_REQUESTER);
+/**
+ * A request not decided yet whose requester, or creating pod, is at its cap (undefined: no requests
+ * ahead given, or within both caps). The requester's cap is named first when both are reached.
+ */
+function capTally(req: ApprovalRequest, ahead: Ahead | undefined, byCreator: Ahead | undefined, opts: ApprovalOptions): Tally | undefined {
+  if (req.status?.phase !== undefined) return undefined;
+  const why = (ahead === undefined ? undefined : overCap(req, ahead, opts.maxPendingPerRequester ?? DEFAULT_MAX_PENDING_PER_REQUESTER))
+    ?? (byCreator === undefined ? undefined : overPodCap(req, byCreator, opts.maxPendingPerPod ?? DEFAULT_MAX_PENDING_PER_POD));
   return why === undefined ? undefined : { phase: 'Expired', message: why, overCap: true };
 }
 
 /**
  * `ahead`: the requester's requests ahead of this one (approval-cap.ts), for the cap on Pending
- * requests per requester; undefined checks no cap.
+ * requests per requester; `byCreator`: its creating pod's (or user's), for the cap per pod.
+ * Undefined checks no cap of that kind.
  */
-export function decideApproval(req: ApprovalRequest, policy: AccessPolicy | undefined, now: number, opts: ApprovalOptions, ahead?: Ahead): ApprovalDecision {
+export function decideApproval(req: ApprovalRequest, policy: AccessPolicy | undefined, now: number, opts: ApprovalOptions, ahead?: Ahead, byCreator?: Ahead): ApprovalDecision {
   const from = req.status?.phase;
   if (from !== undefined && TERMINAL.includes(from)) return terminal(req, policy, now, opts);
   const rule = findApprovalRule(policy, req.spec.rule);
   const required = rule?.approval?.minApprovals ?? 1;
   const { counted, ignored } = countReviews(req, rule, opts.usernameMappings);
   const reviews = frozenReviews(req) ?? counted;
-  const t = capTally(req, ahead, opts) ?? tally(req, reviews, required, policy, now, opts);
+  const t = capTally(req, ahead, byCreator, opts) ?? tally(req, reviews, required, policy, now, opts);
   const patch: Partial<ApprovalRequestStatus> = {
     phase: t.phase, required, approvals: reviews.filter((r) => r.decision === 'Approved').length, reviews, message: t.message.slice(0, 1024),
     ...compact({ decidedAt: decidedAt(req, t.phase, now), consumeBy: consumeBy(req, t.phase, opts) }),

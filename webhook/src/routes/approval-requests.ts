@@ -1,10 +1,11 @@
-// ApprovalRequest admission: stamping reviews (mutating), judging them (validating), and guarding
-// the status subresource (only the operator decides phases, a sidecar only consumes).
+// ApprovalRequest admission: stamping the creator (CREATE) and reviews (UPDATE) (mutating), judging
+// them (validating), and guarding the status subresource (only the operator decides phases, a
+// sidecar only consumes).
 import type { FastifyInstance } from 'fastify';
 import type { AccessPolicy, ApprovalRequest } from '../../../crds/types.ts';
 import { allow, approvalOf, deny } from '../admission.ts';
 import { validateApprovalStatusUpdate } from '../approval-status.ts';
-import { stampReviews, validateApprovalCreate, validateApprovalUpdate } from '../approvals.ts';
+import { stampCreator, stampReviews, validateApprovalCreate, validateApprovalUpdate, validateCreatorStamp } from '../approvals.ts';
 import { PATHS, WEBHOOK_NAMES } from '../constants.ts';
 import type { WebhookContext } from '../context.ts';
 import type { AdmissionRequest, AdmissionResponse } from '../kube-types.ts';
@@ -17,9 +18,18 @@ function isMainResource(req: AdmissionRequest): boolean {
 /** An UPDATE is judged against the stored object; without it nothing can be compared, so it is refused. */
 const NO_OLD_OBJECT = 'request.oldObject is missing: an UPDATE of an ApprovalRequest is judged against the stored object, and cannot be without it';
 
+/** CREATE: who creates the request, from userInfo (the per-pod cap counts it); refused when userInfo names no single pod for a pod-bound token. */
+function stampNew(req: AdmissionRequest): AdmissionResponse {
+  const stamped = stampCreator(approvalOf<ApprovalRequest>(req, 'object'), req.userInfo);
+  if ('problem' in stamped) return deny(req.uid, `guarita: ${stamped.problem}`);
+  return allow(req.uid, { patch: stamped.patch, auditAnnotations: { creator: req.userInfo.username ?? '' } });
+}
+
 function stamp(req: AdmissionRequest, ctx: WebhookContext): AdmissionResponse {
-  if (req.operation === 'UPDATE' && isMainResource(req) && req.oldObject === undefined) return deny(req.uid, `guarita: ${NO_OLD_OBJECT}`);
-  if (req.operation !== 'UPDATE' || !isMainResource(req) || req.oldObject === undefined) return allow(req.uid);
+  if (!isMainResource(req)) return allow(req.uid);
+  if (req.operation === 'CREATE') return stampNew(req);
+  if (req.operation !== 'UPDATE') return allow(req.uid);
+  if (req.oldObject === undefined) return deny(req.uid, `guarita: ${NO_OLD_OBJECT}`);
   const patch = stampReviews(approvalOf<ApprovalRequest>(req, 'oldObject'), approvalOf<ApprovalRequest>(req, 'object'), req.userInfo, ctx.now());
   return allow(req.uid, { patch, ...(patch.length > 0 ? { auditAnnotations: { reviewer: req.userInfo.username ?? '' } } : {}) });
 }
@@ -47,7 +57,10 @@ async function problems(req: AdmissionRequest, ctx: WebhookContext): Promise<str
   const next = approvalOf<ApprovalRequest>(req, 'object');
   if (next.metadata.namespace === undefined && req.namespace !== undefined) next.metadata.namespace = req.namespace;
   // The recorded approval plan is checked against the rule in force (when the policy can be seen).
-  if (req.operation === 'CREATE') return validateApprovalCreate(next, next.spec.approval === undefined ? undefined : await currentPolicyFor(next, ctx));
+  if (req.operation === 'CREATE') {
+    const creator = validateCreatorStamp(next, req.userInfo);
+    return [...creator, ...validateApprovalCreate(next, next.spec.approval === undefined ? undefined : await currentPolicyFor(next, ctx))];
+  }
   if (req.operation !== 'UPDATE') return [];
   if (req.oldObject === undefined) return [NO_OLD_OBJECT];
   const old = approvalOf<ApprovalRequest>(req, 'oldObject');
