@@ -95,7 +95,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'max-chains-per-pod', env: 'GUARITA_MAX_CHAINS_PER_POD', help: 'chains one pod may register (a proxy registers one per spool)', default: '8' },
   { flag: 'max-body-bytes', env: 'GUARITA_MAX_BODY_BYTES', help: 'request body limit (bytes, or Ki/Mi/Gi)', default: '16Mi' },
   { flag: 'max-connections', env: 'GUARITA_MAX_CONNECTIONS', help: 'connections the API listener holds at once; more are closed on accept', default: '1024' },
-  { flag: 'max-connections-per-client', env: 'GUARITA_MAX_CONNECTIONS_PER_CLIENT', help: 'connections one client address may hold (a pod\'s IP; auditors through port-forward share 127.0.0.1)', default: '64' },
+  { flag: 'max-connections-per-client', env: 'GUARITA_MAX_CONNECTIONS_PER_CLIENT', help: 'connections not yet authorized one client address may hold (a pod\'s IP; authorized sidecars and auditors do not count)', default: '64' },
   { flag: MAPPINGS_FLAG, env: MAPPINGS_ENV, help: 'JSON list: how the apiserver names the users of each OIDC issuer ([{"issuer":"https://idp","claim":"email","prefix":""}] or {"issuer":...,"apiserver":false}); reviews of an OIDC requester whose issuer has none are not counted' },
   { flag: 'event-repeat-interval', env: 'GUARITA_EVENT_REPEAT_INTERVAL', help: 'minimum interval between Events with the same object and reason', default: '60s' },
   { flag: 'log-level', env: 'GUARITA_LOG_LEVEL', help: 'fatal, error, warn, info, debug or trace', default: 'info' },

@@ -10,7 +10,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createCa, mintServingCert, writePemFiles } from '../../e2e/harness/certs.ts';
-import { markAuthenticated } from './connection-limits.ts';
+import { markAuthorized } from './connection-limits.ts';
 import { createMetrics } from './metrics.ts';
 import { createApiServer } from './server.ts';
 
@@ -40,7 +40,7 @@ beforeAll(async () => {
   });
   // An answer that takes longer than the first-request bound: a request in progress is not cut.
   // As the ingest and read APIs do once a token authenticated.
-  app.get('/authenticated', (req, reply) => { markAuthenticated(req.raw.socket); void reply.send({ ok: true }); });
+  app.get('/authorized', (req, reply) => { markAuthorized(req.raw.socket); void reply.send({ ok: true }); });
   app.get('/slow', async () => { await new Promise((r) => setTimeout(r, FIRST_REQUEST_MS * 3)); return { ok: true }; });
   await app.listen({ host: '127.0.0.1', port: 0 });
   port = (app.server.address() as { port: number }).port;
@@ -126,6 +126,17 @@ describe('the API listener bounds connections nobody authenticated', () => {
     expect(await handshake('127.0.0.2')).toBeDefined();
   });
 
+  it('authorized connections do not count against their address: a sidecar and an auditor behind one address are still served', async () => {
+    const mine: TLSSocket[] = [];
+    for (let i = 0; i < PER_CLIENT + 2; i++) {
+      const s = await handshake('127.0.0.11');
+      expect(await get(s as TLSSocket, '/authorized')).toBe('HTTP/1.1 200 OK');
+      mine.push(s as TLSSocket);
+    }
+    expect(mine.every((s) => !s.destroyed)).toBe(true);
+    for (const s of mine) s.destroy();
+  });
+
   it('the listener as a whole holds at most max-connections: a newcomer replaces the oldest connection that never authenticated', async () => {
     const before = await refused('evicted');
     const addresses = ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'];
@@ -146,7 +157,7 @@ describe('the API listener bounds connections nobody authenticated', () => {
     for (const a of addresses) {
       for (let i = 0; i < PER_CLIENT && trusted.length < MAX; i++) {
         const s = await handshake(a);
-        expect(await get(s as TLSSocket, '/authenticated')).toBe('HTTP/1.1 200 OK');
+        expect(await get(s as TLSSocket, '/authorized')).toBe('HTTP/1.1 200 OK');
         trusted.push(s as TLSSocket);
       }
     }

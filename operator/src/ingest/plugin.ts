@@ -16,7 +16,7 @@ import type { EventRecorder, ObjectRef } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AppendResult, ChainState, SessionRecord, SessionStore } from '../store/types.ts';
 import { checkPolicies, TreeUnknownError } from '../../../core/recording/batch-check.ts';
-import { markAuthenticated } from '../connection-limits.ts';
+import { markAuthorized } from '../connection-limits.ts';
 import { ChainQuota } from './chain-quota.ts';
 import { batchSchema, registerSchema } from './schemas.ts';
 
@@ -83,7 +83,6 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
     if (token === undefined) throw new HttpError(401, 'unauthenticated', 'missing bearer token (a projected service-account token with audience ' + deps.audience + ')');
     const result = await deps.auth.authenticate(token, deps.audience);
     if (!result.ok) throw new HttpError(401, 'unauthenticated', result.reason);
-    markAuthenticated(req.raw.socket);
     const sa = serviceAccountOf(result.identity);
     if (sa === undefined) throw new HttpError(403, 'forbidden', `${result.identity.username} is not a service account: only sidecars send records`);
     if (deps.namespaces !== undefined && !deps.namespaces.has(sa.namespace)) throw new HttpError(403, 'forbidden', `namespace ${sa.namespace} is not served by this operator`);
@@ -94,6 +93,7 @@ export function registerIngest(app: FastifyInstance, deps: IngestDeps): void {
       deps.log.warn({ sa: `${sa.namespace}/${sa.name}`, pod: bound.pod.name, reason: verdict.reason }, 'refused evidence from a pod that is not an injected proxy');
       throw new HttpError(403, 'forbidden', `service account ${sa.namespace}/${sa.name}: ${verdict.reason}`);
     }
+    markAuthorized(req.raw.socket);
     return { ...sa, pod: bound.pod.name, bound: bound.pod, policies: verdict.policies };
   };
   const quota = new ChainQuota(deps.maxChainsPerPod ?? MAX_CHAINS_PER_POD);

@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics.ts';
 import type { ExportFilter, SessionRecord, SessionStore } from '../store/types.ts';
 import { exportRecordLine } from '../../../core/recording/export-format.ts';
 import { verifyPolicyEntries } from '../../../core/recording/store-verify.ts';
-import { markAuthenticated } from '../connection-limits.ts';
+import { markAuthorized } from '../connection-limits.ts';
 
 export interface Anchor { head: string; records: number; anchoredAt: string }
 
@@ -82,12 +82,12 @@ export function registerReadApi(app: FastifyInstance, deps: ReadDeps): void {
     if (token === undefined) throw new ReadError(401, 'missing bearer token: send your Kubernetes token (kubectl config view --raw, or kubectl create token)');
     const result = await deps.auth.authenticate(token);
     if (!result.ok) throw new ReadError(401, result.reason);
-    markAuthenticated(req.raw.socket);
     for (const verb of verbs) {
       if (!(await deps.auth.allowed(result.identity, verb, namespace, 'sessions', name))) {
         throw new ReadError(403, `${result.identity.username} cannot ${verb} sessions.guarita.io in namespace ${namespace} (grant it with a Role on apiGroups [guarita.io], resources [sessions], verbs [get, list])`);
       }
     }
+    markAuthorized(req.raw.socket);
     return result.identity;
   };
 
