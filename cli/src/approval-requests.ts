@@ -37,12 +37,17 @@ export async function getApprovalRequest(kube: KubeAccess, name: string): Promis
   }
 }
 
-/** Appends one review; guarded by resourceVersion when the list has to be created first. */
+/**
+ * Appends one review to the very request shown: guarded by its uid (a request deleted and created
+ * again under the same name between showing and deciding is refused, not decided), and by
+ * resourceVersion when the list has to be created first.
+ */
 export async function appendReview(kube: KubeAccess, request: ApprovalRequest, decision: Decision, reason: string): Promise<ApprovalRequest> {
   const review = { decision, reason };
+  const same = request.metadata.uid === undefined ? [] : [{ op: 'test', path: '/metadata/uid', value: request.metadata.uid }];
   const ops = request.spec.reviews === undefined
-    ? [{ op: 'test', path: '/metadata/resourceVersion', value: request.metadata.resourceVersion }, { op: 'add', path: '/spec/reviews', value: [review] }]
-    : [{ op: 'add', path: '/spec/reviews/-', value: review }];
+    ? [...same, { op: 'test', path: '/metadata/resourceVersion', value: request.metadata.resourceVersion }, { op: 'add', path: '/spec/reviews', value: [review] }]
+    : [...same, { op: 'add', path: '/spec/reviews/-', value: review }];
   try {
     return (await kube.objects.patchNamespacedCustomObject(
       { group: GROUP, version: VERSION, namespace: kube.namespace, plural: PLURAL, name: request.metadata.name, body: ops },

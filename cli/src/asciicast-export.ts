@@ -1,18 +1,24 @@
 // guarita export --format asciicast --session ID [--channel N] [-o FILE]: one session's terminal
 // (an SSH shell or exec channel, a Kubernetes exec session) as asciicast v2, for `asciinema play`
-// or asciinema-player. The frames are the masked ones the sidecar recorded; the file is not
-// verifiable on its own (no hashes or signatures): 'guarita export --session ID' is.
+// or asciinema-player. The frames are the masked ones the sidecar recorded, sanitized as
+// `guarita replay` plays them (safeTerminalText, inert.ts): `asciinema play` writes the file to the
+// auditor's terminal, so what replay drops (OSC titles, clipboard writes and hyperlinks, DCS, SOS,
+// PM and APC strings, queries the terminal answers, 8-bit C1 controls) is not in the file either;
+// colours and cursor movement are. The file is not verifiable on its own (no hashes or
+// signatures): 'guarita export --session ID' is.
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { AsciicastError, toAsciicast } from '../../core/recording/asciicast.ts';
+import { AsciicastError, toAsciicast, type Asciicast, type AsciicastOptions } from '../../core/recording/asciicast.ts';
 import type { SessionRecord } from '../../core/recording/store-types.ts';
 import { UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
 import { connect } from './operator-client.ts';
+import { inertLine, safeTerminalText } from './inert.ts';
 
 export const ASCIICAST_HELP = `  asciicast        one session's terminal (--session ID; an SSH shell or exec channel, a Kubernetes
                    exec session) as asciicast v2 for 'asciinema play': the masked output and input
                    with their timing. --channel N picks a channel when the session has several.
+                   Sanitized as 'guarita replay' plays it: colours and cursor movement only.
                    NOT verifiable (no hashes or signatures); export the session as jsonl for that.`;
 
 type Flags = Parameters<typeof connect>[0] & { session?: string | undefined; channel?: string | undefined };
@@ -22,6 +28,16 @@ function channelFlag(value: string | undefined): number | undefined {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--channel must be a channel number such as 0 (got '${value}')`);
   return n;
+}
+
+/** The records with every frame's text as `guarita replay` writes it (resize frames are sizes, kept). */
+function sanitized(records: readonly SessionRecord[]): SessionRecord[] {
+  return records.map((r) => (r.frames === undefined ? r : { ...r, frames: r.frames.map((f) => (f.ch === 'r' ? f : { ...f, data: safeTerminalText(String(f.data)) })) }));
+}
+
+/** The session's cast as the export writes it: sanitized frames, an inert title. */
+export function sessionCast(records: readonly SessionRecord[], opts: AsciicastOptions = {}): Asciicast {
+  return toAsciicast(sanitized(records), { ...opts, ...(opts.title === undefined ? {} : { title: inertLine(opts.title) }) });
 }
 
 /** Writes the asciicast of one session to `file` (mode 0600, complete or not at all) or stdout. */
@@ -34,9 +50,9 @@ export async function exportAsciicast(flags: Flags, file: string | undefined, io
     const { records } = await operator.json<{ records: SessionRecord[] }>(`/sessions/${encodeURIComponent(sessionId)}`, {}, `reading session ${sessionId} in namespace ${operator.namespace}`);
     let cast;
     try {
-      cast = toAsciicast(records, { ...(channel === undefined ? {} : { channel }), title: `${sessionId} (${records[0]?.target ?? '?'})` });
+      cast = sessionCast(records, { ...(channel === undefined ? {} : { channel }), title: `${sessionId} (${records[0]?.target ?? '?'})` });
     } catch (err) {
-      if (err instanceof AsciicastError) throw new Error(`session ${sessionId}: ${err.message}`, { cause: err });
+      if (err instanceof AsciicastError) throw new Error(`session ${inertLine(sessionId)}: ${err.message}`, { cause: err });
       throw err;
     }
     if (file === undefined) io.stdout.write(cast.text);
@@ -46,7 +62,7 @@ export async function exportAsciicast(flags: Flags, file: string | undefined, io
       renameSync(partial, file);
     }
     const others = cast.channels.filter((c) => c !== cast.channel);
-    io.stderr.write(`wrote ${cast.events} event(s) of channel ${cast.channel} of session ${sessionId} to ${file ?? 'stdout'}${others.length > 0 ? ` (other channels: ${others.join(', ')}; pick one with --channel)` : ''}\n`);
+    io.stderr.write(`${inertLine(`wrote ${cast.events} event(s) of channel ${cast.channel} of session ${sessionId} to ${file ?? 'stdout'}${others.length > 0 ? ` (other channels: ${others.join(', ')}; pick one with --channel)` : ''}`)}\n`);
     return 0;
   } finally {
     await operator.close();

@@ -1,27 +1,78 @@
 // Text from outside the CLI (records: the agent's own commands; CRDs anyone with write access
-// filled in; an operator's answers) shown so that it cannot act on the auditor's terminal or
-// reorder what it shows: control characters (C0 but newline, DEL, C1: ESC and CSI sequences
-// erase lines, draw fake verdicts, set the window title), bidirectional overrides, isolates and
-// marks, and line separators become \u escapes. Structured output keeps its value: JSON and YAML
-// get the same characters as escapes their parsers read back as the original.
+// filled in; an operator's or apiserver's answers and errors) shown so that it cannot act on the
+// auditor's terminal or hide or reorder what it shows: control characters (C0 but newline, DEL,
+// C1 U+0080-U+009F: ESC and CSI sequences erase lines, draw fake verdicts, set the window title,
+// write the clipboard; CR and BS overprint), bidirectional overrides, isolates and marks,
+// zero-width and other invisible characters (they split or hide words), and line separators
+// become \u escapes. Every text the CLI prints for people goes through one function of this module:
+// - inertText: a block whose own newlines stay (structured output, inside the others);
+// - inertLine: one field on one line: a newline is shown as ⏎, so it cannot start a fake line;
+// - inertLines: a block as its lines, each inert (commands and samples, indented by the caller);
+// - inertPreview: the first line of a block, cut, with a visible mark when more follows (table cells);
+// - safeTerminalText: a recorded terminal stream (SSH, exec), played as a terminal shows it.
+// Structured output keeps its value: JSON and YAML get the same characters as escapes their
+// parsers read back as the original.
 import { stringify } from 'yaml';
 
+// Unicode tag characters (U+E0000-U+E007F) are invisible and spell ASCII a model reads ("ASCII
+// smuggling"); the rest are the controls, format and separator characters described above.
 // eslint-disable-next-line no-control-regex -- control characters are what is matched
-const ACTS_ON_TERMINAL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const ACTS_ON_TERMINAL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
 
-const escape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/** \uXXXX (astral characters as their UTF-16 pair, as JSON writes them). */
+const escape = (c: string): string => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
 
-/** One string as a terminal may show it. */
+/**
+ * The marks the CLI adds to inert text, escaped where the text itself holds them so that a mark is
+ * always the CLI's: ⏎ (a newline) everywhere; … (more follows) in the lines of a block, which stand
+ * beside the CLI's own "… (truncated)" lines. Within one line … stays: the CLI's messages use it.
+ */
+const NEWLINE_MARK = '⏎';
+const MORE_MARK = '…';
+const MARKS = /[⏎…]/g;
+
+/** One string as a terminal may show it (its newlines stay). */
 export function inertText(text: string): string {
   return text.replace(ACTS_ON_TERMINAL, escape);
 }
 
-/** Every string in a value (keys too) as a terminal may show it: for text output only, it changes the value. */
-export function inert<T>(value: T): T {
-  if (typeof value === 'string') return inertText(value) as T;
-  if (Array.isArray(value)) return value.map((x: unknown) => inert(x)) as T;
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, x]) => [inertText(k), inert(x)])) as T;
+/** One field on one line: inert, its own ⏎ escaped, each newline shown as ⏎. */
+export function inertLine(text: string): string {
+  return inertText(text).replace(/⏎/g, escape).replace(/\n/g, NEWLINE_MARK);
+}
+
+/** A block's lines, each inert (marks escaped): the caller lays them out, nothing is hidden. */
+export function inertLines(text: string): string[] {
+  return text.split('\n').map((l) => inertText(l).replace(MARKS, escape));
+}
+
+/**
+ * The first line of a block, cut to `width` characters, as a table cell: when the line was cut it
+ * ends in "…", and when lines follow it says how many ("⏎… (+2 lines)"), so a harmless first line
+ * cannot stand for a statement that goes on.
+ */
+export function inertPreview(text: string, width = 80): string {
+  const lines = inertLines(text.replace(/\n+$/, ''));
+  const first = lines[0] ?? '';
+  const cut = first.length > width ? `${first.slice(0, width)}${MORE_MARK}` : first;
+  const more = lines.length - 1;
+  return more > 0 ? `${cut} ${NEWLINE_MARK}${MORE_MARK} (+${more} line${more === 1 ? '' : 's'})` : cut;
+}
+
+/**
+ * Every string in a value (keys too) through `text` (default inertText): for text output only, it
+ * changes the value.
+ */
+export function inert<T>(value: T, text: (s: string) => string = inertText): T {
+  if (typeof value === 'string') return text(value) as T;
+  if (Array.isArray(value)) return value.map((x: unknown) => inert(x, text)) as T;
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, x]) => [text(k), inert(x, text)])) as T;
   return value;
+}
+
+/** An error's message (often an apiserver's or operator's text) as one may print it. */
+export function inertError(err: unknown): string {
+  return inertText(err instanceof Error ? err.message : String(err));
 }
 
 /**
@@ -42,4 +93,60 @@ export function inertYaml(value: unknown): string {
   ACTS_ON_TERMINAL.lastIndex = 0;
   if (!ACTS_ON_TERMINAL.test(plain)) return plain;
   return stringify(value, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'QUOTE_DOUBLE', blockQuote: false }).replace(ACTS_ON_TERMINAL, escape);
+}
+
+// ---- terminal streams ------------------------------------------------------------------------------
+
+// OSC (ESC ] or U+009D) up to BEL or ST (ESC \ or U+009C), or the end of the frame.
+// eslint-disable-next-line no-control-regex -- escape sequences are what is matched
+const OSC = /(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?/g;
+// DCS, SOS, PM, APC (ESC P X ^ _, or U+0090 U+0098 U+009E U+009F) up to ST, or the end of the frame.
+// eslint-disable-next-line no-control-regex -- escape sequences are what is matched
+const STRING = /(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[\s\S]*?(?:\x1b\\|\x9c|$)/g;
+// In one pass, so a sequence kept cannot be taken apart again: a CSI sequence, 7-bit (ESC [) or
+// 8-bit (U+009B) with its parameters, intermediates and final byte; or any other control
+// character (ESC, C0 but tab, newline and CR, which a terminal's own output draws with; DEL; C1).
+// eslint-disable-next-line no-control-regex -- escape sequences are what is matched
+const CSI_OR_CONTROL = /(?:\x1b\[|\x9b)([0-9;:?<=>]*)([\x20-\x2f]*)([\x40-\x7e]?)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g;
+// Bidirectional overrides, isolates and marks: a terminal that honours them reorders the lines after.
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** SGR parameters that keep a colour or style, not 8 (conceal: hides what follows, a tamper mark included). */
+function keptSgr(params: string): boolean {
+  const p = params.split(/[;:]/);
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '38' || p[i] === '48' || p[i] === '58') i += p[i + 1] === '5' ? 2 : 4; // a colour's own numbers
+    else if (p[i] === '8') return false;
+  }
+  return true;
+}
+
+/** Cursor movement and erasing on screen; not 3J (erase the scrollback, where replay's earlier lines are). */
+function keptCsi(params: string, intermediates: string, final: string): boolean {
+  if (intermediates !== '' || /[<=>]/.test(params)) return false;
+  if (final === 'm') return keptSgr(params);
+  if (final === 'J') return params !== '3';
+  return /^[ABCDEFGHKSTfr]$/.test(final) && !params.includes(':');
+}
+
+/** A CSI kept (as 7-bit) or without its introducer; any other control character dropped. */
+function csiOrControl(all: string, params: string | undefined, intermediates: string | undefined, final: string | undefined): string {
+  if (params === undefined || intermediates === undefined || final === undefined) return '';
+  return keptCsi(params, intermediates, final) ? `\x1b[${params}${final}` : `${all.startsWith('\x1b') ? '' : '['}${all.slice(1)}`;
+}
+
+/**
+ * Terminal output as recorded (already masked), without what could act on the auditor's terminal
+ * beyond drawing: OSC strings (window titles, clipboard writes, hyperlinks), device-control, SOS,
+ * PM and APC strings, queries the terminal answers (CSI 6 n ...), in their 7-bit (ESC) and 8-bit
+ * (C1, as UTF-8 encoded code points) forms, and every other control character. Colours and cursor
+ * movement (CSI ... m, A-H, J, K, S, T, f, r) stay, as 7-bit sequences; a CSI that does not stay
+ * loses its introducer, and the rest shows as plain text.
+ */
+export function safeTerminalText(data: string): string {
+  return data
+    .replace(OSC, '')
+    .replace(STRING, '')
+    .replace(CSI_OR_CONTROL, csiOrControl)
+    .replace(BIDI, '');
 }

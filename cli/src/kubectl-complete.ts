@@ -3,10 +3,11 @@
 // words typed so far; it prints the candidates and cobra's directive (guarita completion __complete).
 import { realIo } from './io.ts';
 import { main } from './main.ts';
+import { inertError } from './inert.ts';
 
 main(['completion', '__complete', ...process.argv.slice(2)], realIo())
   .then((code) => { process.exitCode = code; })
   .catch((err: unknown) => {
-    process.stderr.write(`kubectl_complete-guarita: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`kubectl_complete-guarita: ${inertError(err)}\n`);
     process.exitCode = 1;
   });

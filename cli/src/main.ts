@@ -5,6 +5,7 @@ import { realIo, type CliIo } from './io.ts';
 import { UsageError } from './args.ts';
 import { COMMANDS as commands } from './command-table.ts';
 import { cliVersion } from './version.ts';
+import { inertError, inertLine } from './inert.ts';
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
@@ -23,7 +24,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const command = commands[name];
   if (command === undefined) {
-    io.stderr.write(`guarita: unknown command '${name}'\n\n${usage()}`);
+    io.stderr.write(`guarita: unknown command '${inertLine(name)}'\n\n${usage()}`);
     return 2;
   }
   const mod = await command.load();
@@ -35,7 +36,7 @@ export function runAsCommand(): void {
   main(process.argv.slice(2), realIo())
     .then((code) => { process.exitCode = code; })
     .catch((err: unknown) => {
-      process.stderr.write(`guarita: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`guarita: ${inertError(err)}\n`);
       process.exitCode = err instanceof UsageError ? 2 : 1;
     });
 }

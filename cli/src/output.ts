@@ -1,13 +1,23 @@
 // Output for people (aligned tables, colour only on a TTY) and for scripts (-o json|yaml).
-import { inertJson, inertText, inertYaml } from './inert.ts';
+import { inertJson, inertLine, inertYaml } from './inert.ts';
 import type { CliIo } from './io.ts';
 import type { OutputFormat } from './args.ts';
 
-export interface Column<T> { header: string; value: (row: T) => string }
+export interface Column<T> {
+  header: string;
+  value: (row: T) => string;
+  /** The value is already rendered with inert.ts (e.g. inertPreview, whose marks must stay). */
+  rendered?: true;
+}
+
+/** A cell from records and CRDs: shown inert (inert.ts) on one line, a newline as ⏎, so it cannot draw a fake row. */
+function cell<T>(c: Column<T>, row: T): string {
+  const v = c.value(row);
+  return c.rendered === true ? v : inertLine(v);
+}
 
 export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
-  // Cells carry text from records and CRDs: shown inert (inert.ts).
-  const cells = rows.map((r) => columns.map((c) => inertText(c.value(r))));
+  const cells = rows.map((r) => columns.map((c) => cell(c, r)));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]?.length ?? 0)));
   const line = (values: string[]): string => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('   ').trimEnd();
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';
@@ -19,7 +29,7 @@ export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]
  */
 export function streamTable<T>(columns: readonly Column<T>[], widths: readonly number[] = columns.map((c) => Math.max(c.header.length, 12))): { header(): string; row(value: T): string } {
   const line = (values: string[]): string => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] ?? 0))).join('   ').trimEnd() + '\n';
-  return { header: () => line(columns.map((c) => c.header)), row: (value) => line(columns.map((c) => inertText(c.value(value)))) };
+  return { header: () => line(columns.map((c) => c.header)), row: (value) => line(columns.map((c) => cell(c, value))) };
 }
 
 export function writeStructured(io: CliIo, format: Exclude<OutputFormat, 'table'>, value: unknown): void {

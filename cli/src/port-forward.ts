@@ -7,6 +7,7 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { CoreV1Api, PortForward, type KubeConfig, type V1Pod, type V1Service, type V1ServicePort } from '@kubernetes/client-node';
 import { UsageError } from './args.ts';
+import { inertText } from './inert.ts';
 
 export interface ServiceRef { namespace: string; name: string }
 
@@ -111,7 +112,7 @@ export async function forwardToPod(kc: KubeConfig, namespace: string, pod: strin
       socket.once('close', close);
       if (typeof ws !== 'function') ws.once('close', () => socket.destroy());
     }, (err: unknown) => {
-      process.stderr.write(`guarita: the port-forward to the operator (pod ${namespace}/${pod}, port ${port}) failed: ${apiMessage(err)}\n`);
+      process.stderr.write(`guarita: the port-forward to the operator (pod ${namespace}/${pod}, port ${port}) failed: ${inertText(apiMessage(err))}\n`);
       socket.destroy();
     });
   });

@@ -1,7 +1,11 @@
 // How `guarita replay` shows a recorded session: one block per record (who ran what, the decision
 // and rule, the masked result sample, approvals), paced by the recorded times like `tsh play`.
 // Pure apart from the injected writer and sleep, so tests can play sessions instantly.
+// Signed is not inert: a record's text is the agent's (its command, declared purpose, the rows it
+// read back, errors echoing its input), so every record is rendered through inert.ts first
+// (shownRecord); terminal stream frames through safeTerminalText.
 import type { SessionRecord } from '../../core/recording/store-types.ts';
+import { inert, inertLine, inertLines, safeTerminalText } from './inert.ts';
 import type { Paint } from './output.ts';
 import { humanBytes, humanDuration } from './time.ts';
 
@@ -20,6 +24,26 @@ export interface PlayOptions {
 export interface Review { reviewer: string; decision: string; reason: string; time: string; groups?: readonly string[] }
 
 const INDENT = '              ';
+
+/**
+ * The record as replay may show it: every string inert on one line (a newline as ⏎), but the
+ * command and the result sample, whose newlines replay lays out as lines of their own, each inert.
+ * Frames stay as recorded: playFrames filters them as a terminal stream.
+ */
+export function shownRecord(r: SessionRecord): SessionRecord {
+  const { frames, command, result, ...rest } = r;
+  const sample = result?.sample;
+  return {
+    ...inert(rest, inertLine),
+    ...(frames === undefined ? {} : { frames }),
+    ...(command === undefined ? {} : { command: inertLines(String(command)).join('\n') }),
+    ...(result === undefined ? {} : { result: { ...inert(result, inertLine), ...(sample === undefined ? {} : { sample: inertLines(String(sample)).join('\n') }) } }),
+  };
+}
+
+function shownReviews(reviews: ReadonlyMap<string, readonly Review[]> | undefined): ReadonlyMap<string, readonly Review[]> | undefined {
+  return reviews === undefined ? undefined : new Map([...reviews].map(([k, v]) => [k, inert(v, inertLine)]));
+}
 
 function timeOf(r: SessionRecord): number {
   const t = Date.parse(r.time);
@@ -49,9 +73,9 @@ export function maskedCounts(masked: Record<string, number> | undefined, sep = '
 }
 
 export function sessionHeader(records: readonly SessionRecord[], p: Paint): string {
-  const first = records[0];
-  if (first === undefined) return '';
-  const last = records[records.length - 1] ?? first;
+  if (records[0] === undefined) return '';
+  const first = shownRecord(records[0]);
+  const last = shownRecord(records[records.length - 1] ?? records[0]);
   const groups = Array.isArray(first.groups) && first.groups.length > 0 ? `; groups ${first.groups.join(', ')}` : '';
   const span = timeOf(last) - timeOf(first);
   return [
@@ -136,8 +160,9 @@ function approvalTerms(r: SessionRecord): string {
 }
 
 /** The lines of one record (the first carries the elapsed-time stamp). */
-export function renderRecord(r: SessionRecord, startMs: number, p: Paint, reviews?: ReadonlyMap<string, readonly Review[]>): string[] {
-  const body = recordBody(r, p, reviews);
+export function renderRecord(record: SessionRecord, startMs: number, p: Paint, reviews?: ReadonlyMap<string, readonly Review[]>): string[] {
+  const r = shownRecord(record);
+  const body = recordBody(r, p, shownReviews(reviews));
   const stamp = p.dim(`[+${elapsed(timeOf(r) - startMs)}]`);
   return body.map((l, i) => (i === 0 ? `${stamp} ${l}` : `${INDENT}${l}`));
 }
@@ -169,22 +194,7 @@ function recordBody(r: SessionRecord, p: Paint, reviews: ReadonlyMap<string, rea
 
 export interface PlaySink { write(text: string): void }
 
-/**
- * Terminal output as recorded (already masked), without the escape sequences that could act on
- * the auditor's terminal (window titles and other OSC strings, device-control strings, queries the
- * terminal answers): colours and cursor movement (CSI ... m, A-H, J, K) stay.
- */
-export function safeTerminalText(data: string): string {
-  return data
-    // eslint-disable-next-line no-control-regex -- escape sequences are what is filtered
-    .replace(/\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?/g, '')
-    // eslint-disable-next-line no-control-regex -- escape sequences are what is filtered
-    .replace(/\x1b[PX^_][\s\S]*?(?:\x1b\\|$)/g, '')
-    // eslint-disable-next-line no-control-regex -- escape sequences are what is filtered
-    .replace(/\x1b(?!\[[0-9;?]*[ABCDEFGHJKSTfmr])/g, '')
-    // eslint-disable-next-line no-control-regex -- control characters are what is filtered
-    .replace(/[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]/g, '');
-}
+export { safeTerminalText };
 
 /**
  * When each frame of the session's stream records happened: a frame's `t` counts from its
@@ -215,7 +225,7 @@ function channelBanner(channel: number, first: number | undefined, clock: Clock,
 }
 
 async function playFrames(r: SessionRecord, at: readonly number[], clock: Clock, opts: PlayOptions, out: PlaySink, p: Paint, sleep: (ms: number) => Promise<void>): Promise<void> {
-  channelBanner(r.channel ?? 0, at[0], clock, out, p);
+  channelBanner(Number(r.channel ?? 0), at[0], clock, out, p);
   for (const [i, f] of (r.frames ?? []).entries()) {
     if (f.ch !== 'o' && f.ch !== 'e') continue;
     const t = at[i] ?? clock.previous;
@@ -235,7 +245,7 @@ export async function play(records: readonly SessionRecord[], opts: PlayOptions,
   out.write(`${sessionHeader(ordered, p)}\n\n`);
   const clock: Clock = { previous: start, start, channels: new Set(), midLine: false };
   for (const r of ordered) {
-    const mark = opts.tampered?.has(`${r.chainId}#${r.seq}`) === true ? [`${INDENT}${p.red(`⚠ record ${r.chainId}#${r.seq} fails its hash or signature check: it was altered after recording`)}`] : [];
+    const mark = opts.tampered?.has(`${r.chainId}#${r.seq}`) === true ? [`${INDENT}${p.red(`⚠ record ${inertLine(`${r.chainId}#${r.seq}`)} fails its hash or signature check: it was altered after recording`)}`] : [];
     const at = frames.get(r);
     if (at !== undefined) {
       await playFrames(r, at, clock, opts, out, p, sleep);

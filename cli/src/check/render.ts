@@ -1,8 +1,11 @@
 // The checklist as people read it (sections, ✔/✖, the fix under each failure) and as machines do (-o json).
 import type { Paint } from '../output.ts';
 import type { CheckResult } from './evaluate.ts';
+import { inertLine } from '../inert.ts';
 
-function renderResult(r: CheckResult, p: Paint): string[] {
+/** Titles, details and fixes quote the cluster (names, policy status reasons, Secrets): shown inert. */
+function renderResult(result: CheckResult, p: Paint): string[] {
+  const r = { ...result, title: inertLine(result.title), ...(result.detail === undefined ? {} : { detail: inertLine(result.detail) }), ...(result.fix === undefined ? {} : { fix: result.fix.map(inertLine) }) };
   if (r.ok) return [`  ${p.green('✔')} ${r.title}${r.detail === undefined ? '' : p.dim(` (${r.detail})`)}`];
   return [
     `  ${p.red('✖')} ${r.title}`,

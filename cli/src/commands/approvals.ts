@@ -1,5 +1,5 @@
 // guarita approvals [list] [-n NS | -A] [--pending] [-o json|yaml] [-w]
-import { inertJson } from '../inert.ts';
+import { inertError, inertJson, inertPreview } from '../inert.ts';
 import type { CliIo } from '../io.ts';
 import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError, type OutputFormat } from '../args.ts';
 import { loadKube, type KubeAccess } from '../kube.ts';
@@ -11,7 +11,9 @@ import type { ApprovalRequest } from '../../../crds/types.ts';
 const HELP = `usage: guarita approvals [list] [-n NAMESPACE | -A] [--pending] [-o json|yaml] [-w]
 
 Lists ApprovalRequests: commands held by Guarita sidecars until approvers decide.
-Decide with 'guarita approve NAME --reason ...' or 'guarita deny NAME --reason ...'.
+Decide with 'guarita approve NAME --reason ...' or 'guarita deny NAME --reason ...', which show the
+whole command first. COMMAND shows a command's first line: '…' ends a line cut short, and
+'⏎… (+N lines)' says how many lines follow it.
 
   -w, --watch    after the list, stream new and changing requests until Ctrl-C, as 'kubectl get -w'
                  does: table rows, or with -o json one {"type","object"} watch event per line
@@ -30,7 +32,8 @@ function columns(all: boolean): Column<ApprovalRequest>[] {
     { header: 'REQUESTER', value: (r) => r.spec.requester.username },
     { header: 'PURPOSE', value: (r) => r.spec.purpose },
     { header: 'POLICY/RULE', value: (r) => `${r.spec.policyRef.name}/${r.spec.rule}` },
-    { header: 'COMMAND', value: (r) => r.spec.command.preview },
+    // From the text, not spec.command.preview (kubectl's first line): a command that goes on says so.
+    { header: 'COMMAND', value: (r) => inertPreview(r.spec.command.text ?? r.spec.command.preview ?? ''), rendered: true },
     { header: 'PHASE', value: (r) => phaseOf(r) + (r.status?.required !== undefined ? ` (${r.status.approvals ?? 0}/${r.status.required})` : '') },
     { header: 'AGE', value: (r) => age(r.metadata.creationTimestamp) },
   ];
@@ -54,7 +57,7 @@ async function watch(io: CliIo, kube: KubeAccess, all: boolean, pending: boolean
   };
   if (format === 'table') io.stdout.write(table.header());
   try {
-    await watchApprovalRequests(kube, { allNamespaces: all, signal, onEvent: (e) => { if (!signal.aborted) onEvent(e); }, onRelist: (reason) => io.stderr.write(`guarita: the watch expired (${reason}); listed again\n`) });
+    await watchApprovalRequests(kube, { allNamespaces: all, signal, onEvent: (e) => { if (!signal.aborted) onEvent(e); }, onRelist: (reason) => io.stderr.write(`guarita: the watch expired (${inertError(reason)}); listed again\n`) });
   } finally {
     io.stdout.off('error', onWriteError);
   }

@@ -13,6 +13,7 @@ import {
   type StreamMasker,
 } from '../../../core/masking/index.ts';
 import type { CliIo } from '../io.ts';
+import { inertText } from '../inert.ts';
 
 const STYLES: readonly MaskStyle[] = ['partial', 'redact', 'hash', 'surrogate'];
 const FORMATS = ['auto', 'json', 'text'] as const;
@@ -165,7 +166,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     opts = parseOptions(argv, io.env);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`guarita mask: ${err.message}\n\n${USAGE}`);
+    io.stderr.write(`guarita mask: ${inertText(err.message)}\n\n${USAGE}`);
     return 2;
   }
   if (opts === 'help') {
@@ -177,7 +178,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     counts = await maskStdin(io, opts);
   } catch (err) {
     if (!(err instanceof MaskingConfigError)) throw err;
-    io.stderr.write(`guarita mask: ${err.message}\n`);
+    io.stderr.write(`guarita mask: ${inertText(err.message)}\n`);
     return 2;
   }
   if (opts.stats) io.stderr.write(statsText(counts));

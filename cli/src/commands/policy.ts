@@ -10,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { validateAccessPolicy } from '../../../crds/validators.ts';
 import { compilePolicy, initPolicyEngine, PolicyCompileError, type Command, type CompiledPolicy, type Decision, type Identity, type SshRequest, type Verdict } from '../../../core/policy/index.ts';
 import { kubectlAttributes } from '../../../core/policy/kubernetes-command.ts';
-import { inertJson } from '../inert.ts';
+import { inertJson, inertLine, inertText } from '../inert.ts';
 import type { CliIo } from '../io.ts';
 
 const USAGE = `usage: guarita policy <subcommand> [flags]
@@ -236,17 +236,17 @@ async function runValidate(argv: string[], io: CliIo): Promise<number> {
   if (flags.policy === undefined) throw new UsageError('--policy is required');
   const policy = loadPolicy(flags.policy, await readText(flags.policy, io), flags.name);
   const meta = policy.policy.metadata;
-  io.stdout.write(`${flags.policy}: AccessPolicy ${meta.namespace === undefined ? '' : `${meta.namespace}/`}${meta.name} is valid (${policy.policy.spec.rules.length} rules)\n`);
+  io.stdout.write(`${inertLine(flags.policy)}: AccessPolicy ${inertLine(meta.namespace === undefined ? '' : `${meta.namespace}/`)}${inertLine(meta.name)} is valid (${policy.policy.spec.rules.length} rules)\n`);
   return 0;
 }
 
 function report(err: unknown, io: CliIo): number {
   if (err instanceof UsageError) {
-    io.stderr.write(`guarita policy: ${err.message}\n\n${USAGE}`);
+    io.stderr.write(`guarita policy: ${inertText(err.message)}\n\n${USAGE}`);
     return 2;
   }
   if (err instanceof InputError) {
-    io.stderr.write(`guarita policy: ${err.message}\n`);
+    io.stderr.write(`guarita policy: ${inertText(err.message)}\n`);
     return 1;
   }
   throw err;

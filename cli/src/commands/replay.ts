@@ -4,6 +4,7 @@ import type { CliIo } from '../io.ts';
 import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError } from '../args.ts';
 import { connect, OperatorError, OPERATOR_HELP, OPERATOR_OPTIONS, type OperatorClient } from '../operator-client.ts';
 import { paint, writeStructured } from '../output.ts';
+import { inertError, inertLine } from '../inert.ts';
 import { play, type Review } from '../replay-render.ts';
 import { getApprovalRequest } from '../approval-requests.ts';
 import type { KubeAccess } from '../kube.ts';
@@ -97,7 +98,7 @@ async function approvals(kube: KubeAccess, records: readonly SessionRecord[]): P
       const request = await getApprovalRequest(kube, name);
       out.reviews.set(name, request.status?.reviews ?? []);
     } catch (err) {
-      out.notes.push(`reviewers of ApprovalRequest ${name} not shown (${err instanceof Error ? err.message : String(err)})`);
+      out.notes.push(`reviewers of ApprovalRequest ${inertLine(name)} not shown (${inertLine(inertError(err))})`);
     }
   }
   return out;
@@ -135,13 +136,13 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 function report(io: CliIo, check: Integrity, total: number): number {
   const p = paint(io.stderr, io.env);
   if (!check.checked) {
-    io.stderr.write(p.dim(`\nRecords not checked against their signatures: ${check.reason ?? ''}.\n`));
+    io.stderr.write(p.dim(`\nRecords not checked against their signatures: ${inertLine(check.reason ?? '')}.\n`));
     return 0;
   }
   if (check.tampered.length === 0) {
     io.stderr.write(p.dim(`\n${total} record(s), each intact and proven by its sidecar's checkpoints, signed with its registered key.\n`));
     return 0;
   }
-  io.stderr.write(p.red(`\n${check.tampered.length} of ${total} record(s) fail their hash or signature check (${check.tampered.join(', ')}): the recording was altered. Run 'guarita verify --policy POLICY' for the full check.\n`));
+  io.stderr.write(p.red(`\n${check.tampered.length} of ${total} record(s) fail their hash or signature check (${check.tampered.map(inertLine).join(', ')}): the recording was altered. Run 'guarita verify --policy POLICY' for the full check.\n`));
   return 1;
 }

@@ -7,7 +7,7 @@ import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError, type OutputFormat
 import { OPERATOR_HELP, OPERATOR_OPTIONS } from '../operator-flags.ts';
 import type { Connection, connect } from '../operator-client.ts';
 import type { KubeAccess } from '../kube.ts';
-import { inert } from '../inert.ts';
+import { inert, inertError, inertLine } from '../inert.ts';
 import { paint, writeStructured, type Paint } from '../output.ts';
 import { Progress } from '../progress.ts';
 import { jsonlBatches, jsonlLines, parseLine } from '../jsonl.ts';
@@ -81,7 +81,7 @@ export function describeBad(b: BadRecord, p: Paint): string[] {
   return [
     `${p.bold('first bad record:')} ${badName(b)}`,
     ...(context === '' ? [] : [`  ${context}`]),
-    ...(b.command === undefined ? [] : [`  command: ${b.command.split('\n').join(' ').slice(0, 160)}`]),
+    ...(b.command === undefined ? [] : [`  command: ${b.command.split('⏎').join(' ').slice(0, 160)}`]),
     `  ${p.red(b.problem)}`,
   ];
 }
@@ -289,7 +289,7 @@ async function verifyAll(c: Connection, io: CliIo, p: Paint): Promise<PolicyVerd
       verdicts.push(await verifyOnePolicy(c, name, io));
     } catch (err) {
       if (!(err instanceof OperatorError && err.status === 404)) throw err;
-      io.stderr.write(p.dim(`Policy ${name}: nothing recorded yet, skipped.\n`));
+      io.stderr.write(p.dim(`Policy ${inertLine(name)}: nothing recorded yet, skipped.\n`));
     }
   }
   return verdicts;
@@ -359,7 +359,7 @@ async function verifyPolicies(values: { policy?: string | undefined } & Paramete
   try {
     const verdicts = values.policy === undefined ? await verifyAll(c, io, p) : [await verifyOnePolicy(c, values.policy, io)];
     const ok = verdicts.every((v) => v.ok);
-    emit(io, format, verdicts.map((v) => policyText(inert(v), p)).join('\n\n'), values.policy === undefined ? { ok, items: verdicts } : verdicts[0]);
+    emit(io, format, verdicts.map((v) => policyText(inert(v, inertLine), p)).join('\n\n'), values.policy === undefined ? { ok, items: verdicts } : verdicts[0]);
     return ok;
   } finally {
     await c.operator.close();
@@ -386,11 +386,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
     if (values.file === undefined) return (await verifyPolicies(values, io, format, p)) ? 0 : 1;
     const verdict = await verifyFile(values.file, io, await fileTrust(values, io));
-    emit(io, format, exportText(inert(values.file), inert(verdict), p), { file: values.file, ...verdict });
+    emit(io, format, exportText(inertLine(values.file), inert(verdict, inertLine), p), { file: values.file, ...verdict });
     return verdict.ok ? 0 : 1;
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    io.stderr.write(`guarita verify: could not verify: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`guarita verify: could not verify: ${inertError(err)}\n`);
     return 3;
   }
 }

@@ -4,6 +4,7 @@ import type { CliIo } from '../io.ts';
 import { COMMON_OPTIONS, outputFormat, parseFlags, UsageError } from '../args.ts';
 import { cliVersion } from '../version.ts';
 import { writeStructured } from '../output.ts';
+import { inertLine } from '../inert.ts';
 
 const HELP = `usage: guarita version [--client] [--guarita-namespace NS] [-o json|yaml]
 
@@ -30,10 +31,10 @@ async function serverVersions(values: { kubeconfig?: string; context?: string; n
 }
 
 function serverLines(r: { server?: ServerVersion[]; serverError?: string }): string[] {
-  if (r.serverError !== undefined) return [`Server: not reachable (${r.serverError})`];
+  if (r.serverError !== undefined) return [`Server: not reachable (${inertLine(r.serverError)})`];
   if (r.server === undefined) return [];
   if (r.server.length === 0) return ['Server: no Guarita Deployment found (helm install it, or pass --guarita-namespace)'];
-  return r.server.map((s) => `Server: ${s.component} ${s.version} (${s.namespace}/${s.name}, ${s.image})`);
+  return r.server.map((s) => inertLine(`Server: ${s.component} ${s.version} (${s.namespace}/${s.name}, ${s.image})`));
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
