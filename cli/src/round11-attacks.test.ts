@@ -1,7 +1,7 @@
 // Round 11 review of the auditor's tools: what `guarita replay` and `guarita export --format
 // asciicast` put on the auditor's terminal. Records are signed by the sidecar, but their text is the
 // agent's (the command it sent, the purpose it declared, the rows it read back): signed is not
-// inert. Each test here failed on the code reviewed (docs: /work/tmp/cli11-review.md).
+// inert. Each test here failed on the code reviewed (docs/security-model.md, "Round 11 review: the auditor's tools").
 import { Readable } from 'node:stream';
 import { describe, expect, it, jest } from '@jest/globals';
 import { fakeSidecar } from '../../e2e/support/store-testkit.ts';

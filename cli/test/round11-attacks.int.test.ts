@@ -2,7 +2,7 @@
 // ApprovalRequest before deciding it. spec.command.text is the agent's command exactly as the
 // sidecar will run it (the webhook checks that preview and sha256 are the text's, nothing else), and
 // spec.purpose is the purpose the agent declared. Each test here failed on the code reviewed
-// (docs: /work/tmp/cli11-review.md).
+// (docs/security-model.md, "Round 11 review: the auditor's tools").
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';

@@ -1,6 +1,6 @@
 // Round 10: adversarial review of the install surface and pod-level bypasses, through the real path:
 // kubectl against the harness kube-apiserver, which calls the webhook process (set up as in
-// round9b-attacks.int). Report: /work/tmp/install10-review.md.
+// round9b-attacks.int). Report: docs/security-model.md, "Round 10 review: root next to the proxy".
 //
 // Fixed (round 10 fix, webhook/src/run-as-non-root.ts): the injector sets runAsNonRoot: true and
 // allowPrivilegeEscalation: false on every other container where it and the pod leave them unset,

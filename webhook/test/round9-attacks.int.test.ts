@@ -1,6 +1,6 @@
 // Round 9: adversarial review of the admission webhook, through the real path: kubectl against the
 // harness kube-apiserver (1.34.4), which calls the webhook process (least-privilege token, client
-// certificate), as webhook/test/round8c-attacks.int does. Report: /work/tmp/webhook9-review.md.
+// certificate), as webhook/test/round8c-attacks.int does. Report: docs/security-model.md, "Round 9 review: the webhook".
 //
 // Each test states what SHOULD happen. "finding" tests FAIL on the code under review; "control" and
 // "held" tests pass.

@@ -1,6 +1,6 @@
 // Round 9b: adversarial review of the round 9 webhook fixes (dc41ec4), through the real path:
 // kubectl against the harness kube-apiserver (1.34.4), which calls the webhook process, set up as in
-// round9-attacks.int. Report: /work/tmp/webhook9b-review.md.
+// round9-attacks.int. Report: docs/security-model.md, "Round 9b review: the webhook, upstream-address, COPY and evidence fixes".
 //
 // The webhook half of the fixes held against what was tried here; these tests record that on the
 // real apiserver (they pass). The demonstrated finding of this round is in the sidecar

@@ -1,5 +1,5 @@
 // Round 10: adversarial review of what `helm install` gives a platform team with default values.
-// Report: /work/tmp/install10-review.md. Each test states what docs/security-model.md promises and
+// Report: docs/security-model.md, "Round 10 review: root next to the proxy". Each test states what docs/security-model.md promises and
 // FAILS on the current chart:
 //
 // B1. The webhook ServiceAccount may `list` pods in EVERY namespace (ClusterRole, for the namespace
