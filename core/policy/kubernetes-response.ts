@@ -12,7 +12,7 @@
 // leaves as it was on the server; and a list's continue token (base64 of the page's last storage
 // key, its object's name) goes out sealed by the caller, or not at all. Pure: no I/O.
 
-import { maskTableCells, tableColumns, type TableCellOps, type TableColumnMemory } from './kubernetes-table.ts';
+import { maskTableCells, tableColumns, type TableCellOps, type TableColumnMemory, type TableSource } from './kubernetes-table.ts';
 
 export interface KubernetesMaskOps extends TableCellOps {
   maskJson(value: unknown): unknown;
@@ -38,6 +38,12 @@ export interface KubernetesMaskOptions {
   sealContinue?: (token: string) => string;
   /** A watch's Table columns, kept from its first Table event for the later ones (which carry none). */
   tableColumns?: TableColumnMemory;
+  /**
+   * The request's resource and whether the policy has field rules: a built-in resource's Table columns are
+   * named by the fields their printer shows, and its unknown columns redacted under field rules
+   * (kubernetes-table.ts). Without it, columns are named by any built-in printer's fields, none redacted.
+   */
+  tableSource?: TableSource;
 }
 
 /** What a redacted Secret value decodes to (still valid base64, so clients that decode keep working). */
@@ -315,10 +321,11 @@ function tablesOf(value: unknown): [Path, Json][] {
  * returns them masked as the values of their columns, with their paths, to put back once the rest
  * is masked. A Table without columnDefinitions (a watch's later events) uses the watch's.
  */
-function takeTableCells(value: unknown, ops: KubernetesMaskOps, memory: TableColumnMemory | undefined): [Path, unknown][] {
+function takeTableCells(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): [Path, unknown][] {
+  const memory = opts.tableColumns;
   const out: [Path, unknown][] = [];
   for (const [path, table] of tablesOf(value)) {
-    const defined = tableColumns(table.columnDefinitions);
+    const defined = tableColumns(table.columnDefinitions, opts.tableSource);
     if (defined !== undefined && memory !== undefined) memory.columns = defined;
     const rows = (table.rows as unknown[]).flatMap((row, i): [number, Json][] => (isObject(row) && Array.isArray(row.cells) ? [[i, row]] : []));
     const masked = maskTableCells(rows.map(([, row]) => row.cells as unknown[]), defined ?? memory?.columns, ops);
@@ -336,7 +343,7 @@ export function maskKubernetesValue(value: unknown, ops: KubernetesMaskOps, opts
   if (opts.apiserverAnswer === false) return ops.maskJson(redacted);
   const kept = bookkeeping(redacted, opts);
   dropValueCarriers(redacted);
-  const cells = takeTableCells(redacted, ops, opts.tableColumns);
+  const cells = takeTableCells(redacted, ops, opts);
   const masked = ops.maskJson(redacted);
   restore(masked, kept);
   restore(masked, cells);

@@ -5,7 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import { compileMasker } from '../masking/index.ts';
 import type { MaskingSpec } from '../masking/types.ts';
 import { maskKubernetesValue } from './kubernetes-response.ts';
-import { jsonPathLeaf, tableColumns, UNNAMED_CELL, type TableColumnMemory } from './kubernetes-table.ts';
+import { jsonPathLeaf, tableColumns, UNKNOWN_COLUMN_CELL, UNNAMED_CELL, type TableColumnMemory } from './kubernetes-table.ts';
 
 const NOME = 'Maria Aparecida Souza';
 const CEP = '01310-100';
@@ -151,5 +151,109 @@ describe('other shapes where a value\'s name is not its JSON key', () => {
     const { text } = masked({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name: 'c-1', labels: { nome: 'Maria' }, annotations: { nome: NOME } } }, rules);
     expect(text).not.toContain(NOME);
     expect(text).not.toContain('"Maria"');
+  });
+});
+
+describe('built-in printer columns, named by the fields their printer shows (round 11b review, finding 2)', () => {
+  // columnDefinitions as the apiserver writes them for built-ins: a display name, the field's swagger doc.
+  const doc = (text: string): Record<string, unknown> => col(text.split(' ')[0] ?? text, text);
+  const age = col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
+  const name = col('Name', 'Name must be unique within a namespace.');
+  type Source = { group: string; resource: string; subresource?: string; fieldRules?: boolean };
+  function viaProxy(t: unknown, spec: MaskingSpec, source: Source, memory?: TableColumnMemory): { text: string; cells: unknown[][] } {
+    const session = compileMasker(spec).newSession();
+    const tableSource = { group: source.group, resource: source.resource, ...(source.subresource === undefined ? {} : { subresource: source.subresource }), fieldRules: source.fieldRules ?? (spec.fields?.length ?? 0) > 0 };
+    const out = maskKubernetesValue(t, session, { secrets: false, revealSecretData: false, tableSource, ...(memory === undefined ? {} : { tableColumns: memory }) }) as Record<string, unknown>;
+    const table = (out.kind === 'Table' ? out : out.object) as Record<string, unknown>;
+    return { text: JSON.stringify(out), cells: cellsOf(table) };
+  }
+  const rule = (...names: string[]): MaskingSpec => ({ style: 'partial', fields: [{ names }] });
+
+  it('CSR: Requestor ← spec.username', () => {
+    const t = table([name, age, col('SignerName', 'signerName indicates...'), col('Requestor', 'request contains an x509 certificate signing request...'), col('RequestedDuration', 'expirationSeconds...'), col('Condition', 'conditions applied...')],
+      [['csr-1', '1m', 'kubernetes.io/kube-apiserver-client', 'maria.aparecida', '<none>', 'Pending']]);
+    const { cells } = viaProxy(t, rule('username'), { group: 'certificates.k8s.io', resource: 'certificatesigningrequests' });
+    expect(cells[0]?.[3]).not.toBe('maria.aparecida');
+    expect(cells[0]?.filter((_, j) => j !== 3)).toEqual(['csr-1', '1m', 'kubernetes.io/kube-apiserver-client', '<none>', 'Pending']);
+  });
+
+  it('Lease: Holder ← spec.holderIdentity', () => {
+    const t = table([name, col('Holder', 'holderIdentity contains the identity of the holder of a current lease.'), age], [['l-1', 'maria.aparecida_7f3c', '3d']]);
+    expect(viaProxy(t, rule('holderIdentity'), { group: 'coordination.k8s.io', resource: 'leases' }).text).not.toContain('maria.aparecida');
+  });
+
+  it.each(['rolebindings', 'clusterrolebindings'])('%s -o wide: Users, Groups and ServiceAccounts ← subjects', (resource) => {
+    const t = table([name, col('Role', 'RoleRef can reference...'), age, col('Users', 'Users in the roleBinding', { priority: 1 }), col('Groups', 'Groups in the roleBinding', { priority: 1 }), col('ServiceAccounts', 'ServiceAccounts in the roleBinding', { priority: 1 })],
+      [['rb-1', 'ClusterRole/view', '2d', 'maria.souza, joaquim.lima', 'time-financeiro', 'd/agente-maria']]);
+    const { text, cells } = viaProxy(t, rule('subjects'), { group: 'rbac.authorization.k8s.io', resource });
+    expect(['maria.souza', 'joaquim.lima', 'time-financeiro', 'agente-maria'].filter((v) => text.includes(v))).toEqual([]);
+    expect(cells[0]?.slice(0, 3)).toEqual(['rb-1', 'ClusterRole/view', '2d']);
+  });
+
+  it('Pod -o wide: IP ← podIP, Node ← nodeName, Nominated Node ← nominatedNodeName; Name, Ready, Status, Restarts, Age unchanged', () => {
+    const t = table([name, col('Ready', 'The aggregate readiness state...'), col('Status', 'The aggregate status...'), col('Restarts', 'The number of times...'), age,
+      col('IP', 'podIP address allocated to the pod.', { priority: 1 }), col('Node', 'NodeName indicates in which node this pod is scheduled.', { priority: 1 }),
+      col('Nominated Node', 'nominatedNodeName is set only when...', { priority: 1 }), col('Readiness Gates', 'If specified, all readiness gates...', { priority: 1 })],
+    [['p-1', '1/1', 'Running', '0', '5m', '10.1.2.3', 'no-da-maria', 'outro-no', '<none>']]);
+    const { cells } = viaProxy(t, rule('podIP', 'nodeName', 'nominatedNodeName'), { group: '', resource: 'pods' });
+    expect(cells[0]?.slice(0, 5)).toEqual(['p-1', '1/1', 'Running', '0', '5m']);
+    expect(cells[0]?.slice(5, 8).filter((c) => ['10.1.2.3', 'no-da-maria', 'outro-no'].includes(String(c)))).toEqual([]);
+    expect(cells[0]?.[8]).toBe('<none>');
+  });
+
+  const eventColumns = [col('Last Seen', 'The time at which the most recent occurrence...'), col('Type', 'Type of this event...'), col('Reason', 'This should be a short...'),
+    col('Object', 'The object that this event is about.'), col('Subobject', 'fieldPath...', { priority: 1 }), col('Source', 'The component reporting this event.', { priority: 1 }),
+    col('Message', 'A human-readable description of the status of this operation.'), col('First Seen', 'The time at which the event was first recorded.', { priority: 1 }),
+    col('Count', 'The number of times this event has occurred.', { priority: 1 }), col('Name', 'Name must be unique', { priority: 1 })];
+  const eventRow = ['2m', 'Normal', 'Created', 'pod/p-1', 'spec.containers{c}', 'kubelet, n1', 'cliente Maria Aparecida Souza chegou', '2m', 1, 'p-1.17a'];
+  it.each([
+    ['core/v1 events: a rule on message', '', 'message'],
+    ['events.k8s.io: a rule on note (its name for the message)', 'events.k8s.io', 'note'],
+  ])('Event Message ← %s', (_, group, key) => {
+    const { text, cells } = viaProxy(table(eventColumns, [eventRow]), rule(key), { group, resource: 'events' });
+    expect(text).not.toContain('Maria Aparecida');
+    expect(cells[0]?.filter((_c, j) => j !== 6)).toEqual(eventRow.filter((_c, j) => j !== 6));
+  });
+
+  it('a rule on another name does not touch the columns (the layout kubectl prints)', () => {
+    const t = table([name, col('Holder', 'holderIdentity...'), age], [['l-1', 'n1_abc', '3d']]);
+    expect(viaProxy(t, rule('nome'), { group: 'coordination.k8s.io', resource: 'leases' }).cells).toEqual([['l-1', 'n1_abc', '3d']]);
+  });
+
+  it('the status subresource uses its resource\'s printer, scale the scale printer (Desired ← replicas)', () => {
+    const t = table([name, col('Holder', 'holderIdentity...'), age], [['l-1', 'maria.aparecida', '3d']]);
+    expect(viaProxy(t, rule('holderIdentity'), { group: 'coordination.k8s.io', resource: 'leases', subresource: 'status' }).text).not.toContain('maria.aparecida');
+    const s = table([name, col('Desired', 'replicas...', { type: 'integer' }), col('Available', 'replicas...', { type: 'integer' }), age], [['d-1', 3, 3, '1d']]);
+    const { cells } = viaProxy(s, rule('replicas'), { group: 'apps', resource: 'deployments', subresource: 'scale' });
+    expect(cells[0]?.[1]).not.toBe(3);
+  });
+
+  describe('a built-in column the map does not know (a newer release\'s) fails closed under field rules', () => {
+    const t = table([name, col('Ready', 'readiness'), col('Owner Contact', 'A column a later release adds.'), age], [['p-1', '1/1', 'maria.souza', '5m']]);
+    it('its cells are redacted; the known and computed ones are not', () => {
+      expect(viaProxy(t, rule('nome'), { group: '', resource: 'pods' }).cells).toEqual([['p-1', '1/1', UNKNOWN_COLUMN_CELL, '5m']]);
+    });
+    it('so are the columns of a built-in group\'s resource the map does not know, but the safe ones (Name, Age, Created At, Status, ...)', () => {
+      const u = table([name, col('Status', 's'), col('Restarts', 'r', { type: 'integer' }), col('Created At', 'c'), col('Holder', 'h'), col('Flag', 'f', { type: 'boolean' }), col('Empty', 'e')], [['x-1', 'Ok', 2, '2026-01-01T00:00:00Z', 'maria.souza', true, null]]);
+      expect(viaProxy(u, rule('nome'), { group: 'apps', resource: 'newthings' }).cells).toEqual([['x-1', 'Ok', 2, '2026-01-01T00:00:00Z', UNKNOWN_COLUMN_CELL, true, null]]);
+    });
+    it('without field rules nothing is redacted (no rule could reach it; detectors still read it)', () => {
+      expect(viaProxy(t, {}, { group: '', resource: 'pods' }).cells).toEqual([['p-1', '1/1', 'maria.souza', '5m']]);
+    });
+    it('a CRD\'s columns are named by their JSONPath, never redacted as unknown (not a built-in group)', () => {
+      const c = table([name, col('Contato', CRD('.spec.contato')), col('Dono', 'The owner, in its own words.')], [['c-1', 'maria.souza', 'joaquim']]);
+      expect(viaProxy(c, rule('nome'), { group: 'r11b.guarita.example', resource: 'clientes' }).cells).toEqual([['c-1', 'maria.souza', 'joaquim']]);
+    });
+    it('a watch keeps the redaction for its later events (columns in the first event only)', () => {
+      const memory: TableColumnMemory = {};
+      viaProxy({ type: 'ADDED', object: t }, rule('nome'), { group: '', resource: 'pods' }, memory);
+      const later = { type: 'MODIFIED', object: { ...table([], [['p-1', '1/1', 'joaquim.lima', '6m']]), columnDefinitions: null } };
+      expect(viaProxy(later, rule('nome'), { group: '', resource: 'pods' }, memory).cells).toEqual([['p-1', '1/1', UNKNOWN_COLUMN_CELL, '6m']]);
+    });
+  });
+
+  it('tableColumns names the columns by the printer\'s keys (case-insensitively distinct)', () => {
+    const source = { group: 'certificates.k8s.io', resource: 'certificatesigningrequests', fieldRules: true };
+    expect(tableColumns([name, doc('Requestor'), col('Condition')], source)).toEqual([{ names: ['Name'] }, { names: ['Requestor', 'username'] }, { names: ['Condition', 'conditions', 'certificate'] }]);
   });
 });

@@ -3,12 +3,19 @@
 // policy's field rules (matched against a key) never apply to it, and the detectors that need their
 // keyword (CEP, dates of birth) see the previous cell instead of the column's name, which sits in
 // columnDefinitions kilobytes earlier (round 11 review, finding 1). So each cell is masked as the
-// value of a JSON key named after its column: the column's name and, when the apiserver states it,
-// the last segment of its JSONPath (a CRD's printer column without its own description says
-// "Custom resource definition column (in JSONPath format): .spec.nome"). A rule on either name masks
-// the cell whole; both names are the keyword context the detectors read. A cell whose column is not
-// known (no definitions: a watch sends them with its first Table only, NoHeaders after; more cells
-// than columns) cannot be judged by name, so it is redacted. Pure: no I/O.
+// value of a JSON key named after its column: the column's name; when the apiserver states it, the
+// last segment of its JSONPath (a CRD's printer column without its own description says
+// "Custom resource definition column (in JSONPath format): .spec.nome"); and for a built-in
+// resource's column, the keys of the fields its printer shows (kubernetes-printer-columns.ts: the
+// CSR's `Requestor` is spec.username, a Lease's `Holder` holderIdentity; round 11b review, finding
+// 2). A rule on any of these names masks the cell whole; all are the keyword context the detectors
+// read. A cell whose column is not known (no definitions: a watch sends them with its first Table
+// only, NoHeaders after; more cells than columns) cannot be judged by name, so it is redacted; so is
+// a built-in resource's column that the printer map does not know (a newer release's) when the
+// policy has field rules, unless it is one of the columns the printers compute (SAFE_COLUMNS): a
+// rule on the field it shows could not reach it. Pure: no I/O.
+
+import { anyPrinterFields, isBuiltinGroup, printerColumns, SAFE_COLUMNS } from './kubernetes-printer-columns.ts';
 
 type Json = Record<string, unknown>;
 
@@ -18,8 +25,21 @@ export interface TableCellOps {
   removingSession(): { maskCell(columnName: string | undefined, value: string): string };
 }
 
-/** The names a column's values are known by: its name, then its JSONPath's last segment (when known and different). */
-export interface TableColumn { names: string[] }
+/**
+ * The names a column's values are known by: its name, its JSONPath's last segment, the keys its built-in
+ * printer shows (each when known and different); `unknown` when its cells are redacted (see above).
+ */
+export interface TableColumn { names: string[]; unknown?: boolean }
+
+/** Where a Table comes from: the request's resource, and whether the policy has field rules. */
+export interface TableSource {
+  /** The API group ("" for the core group). */
+  group: string;
+  resource: string;
+  subresource?: string;
+  /** policy.spec.masking.fields is not empty (and masking is on). */
+  fieldRules: boolean;
+}
 
 /**
  * A watch's columns: the apiserver sends columnDefinitions with the first Table event only
@@ -29,6 +49,8 @@ export interface TableColumnMemory { columns?: TableColumn[] }
 
 /** What a cell whose column is unknown becomes. */
 export const UNNAMED_CELL = '[redacted by guarita: no column]';
+/** What a cell of a built-in column the printer map does not know becomes, under field rules. */
+export const UNKNOWN_COLUMN_CELL = '[redacted by guarita: column not known]';
 
 const CRD_COLUMN = /^Custom resource definition column \(in JSONPath format\): (\S+)\s*$/;
 // A probe for "does a field rule name this column": a rule masks it whole (any style changes it);
@@ -63,16 +85,58 @@ function columnPath(def: Json): string | undefined {
   return typeof def.description === 'string' ? CRD_COLUMN.exec(def.description)?.[1] : undefined;
 }
 
-/** The columns of a Table's columnDefinitions; undefined when it has none (a watch's later events). */
-export function tableColumns(definitions: unknown): TableColumn[] | undefined {
+type Printer = Readonly<Record<string, readonly string[]>>;
+
+/** How a Table's columns are read: its resource's printer, whether it is a built-in's, whether unknown columns are redacted. */
+interface Reading { source: TableSource | undefined; printer: Printer | undefined; builtin: boolean; strict: boolean }
+
+function readingOf(source: TableSource | undefined): Reading {
+  if (source === undefined) return { source, printer: undefined, builtin: false, strict: false };
+  const builtin = isBuiltinGroup(source.group);
+  return { source, printer: printerColumns(source.group, source.resource, source.subresource), builtin, strict: builtin && source.fieldRules };
+}
+
+/**
+ * The keys a column's printer shows: its resource's printer's; any built-in printer's of that column name when
+ * the resource is not known (names only add masking); none for a CRD or an aggregated API's resource.
+ */
+function printerFields(name: string, r: Reading): readonly string[] {
+  if (r.source === undefined) return anyPrinterFields(name);
+  if (!r.builtin) return [];
+  return r.printer !== undefined && Object.hasOwn(r.printer, name) ? (r.printer[name] ?? []) : anyPrinterFields(name);
+}
+
+/** A built-in column whose field is known: a JSONPath, an entry of its printer, or one the printers compute. */
+function knownColumn(name: string | undefined, path: string | undefined, r: Reading): boolean {
+  if (path !== undefined || (name !== undefined && SAFE_COLUMNS.has(name))) return true;
+  return name !== undefined && r.printer !== undefined && Object.hasOwn(r.printer, name);
+}
+
+/** The column's name and JSONPath leaf, then the keys its printer shows that rules would read as another name. */
+function columnNames(name: string | undefined, leaf: string | undefined, r: Reading): string[] {
+  const names = [...new Set([name, leaf].filter((n): n is string => n !== undefined && n !== ''))];
+  // Rules match names case-insensitively: the printer's `name` adds nothing to a column called `Name`.
+  for (const key of name === undefined ? [] : printerFields(name, r)) if (!names.some((n) => n.toLowerCase() === key.toLowerCase())) names.push(key);
+  return names;
+}
+
+function tableColumn(def: unknown, r: Reading): TableColumn {
+  if (!isObject(def)) return r.strict ? { names: [], unknown: true } : { names: [] };
+  const name = typeof def.name === 'string' && def.name !== '' ? def.name : undefined;
+  const path = columnPath(def);
+  const column: TableColumn = { names: columnNames(name, path === undefined ? undefined : jsonPathLeaf(path), r) };
+  if (r.strict && !knownColumn(name, path, r)) column.unknown = true;
+  return column;
+}
+
+/**
+ * The columns of a Table's columnDefinitions; undefined when it has none (a watch's later events). `source`
+ * (the request's resource) names a built-in column by its printer's fields, and redacts the unknown ones.
+ */
+export function tableColumns(definitions: unknown, source?: TableSource): TableColumn[] | undefined {
   if (!Array.isArray(definitions) || definitions.length === 0) return undefined;
-  return definitions.map((def) => {
-    if (!isObject(def)) return { names: [] };
-    const path = columnPath(def);
-    const leaf = path === undefined ? undefined : jsonPathLeaf(path);
-    const names = [typeof def.name === 'string' ? def.name : undefined, leaf].filter((n): n is string => n !== undefined && n !== '');
-    return { names: [...new Set(names)] };
-  });
+  const r = readingOf(source);
+  return definitions.map((def) => tableColumn(def, r));
 }
 
 /** Per column, the name whose field rule masks it (the first that has one), or undefined. */
@@ -82,12 +146,18 @@ function ruledNames(columns: readonly TableColumn[], ops: TableCellOps): (string
   return columns.map((c) => c.names.find((n) => probe.maskCell(n, PROBE) !== plain));
 }
 
+/** A cell that cannot be judged by its column's names: `as`, unless null or a boolean (they carry nothing). */
+function redacted(cell: unknown, as: string): unknown {
+  return cell === null || typeof cell === 'boolean' ? cell : as;
+}
+
 /**
  * One cell as the value of its column: the value of a key named by the ruled name (or the column's
  * name), after the column's other names as empty members, so the detectors read them as keywords.
  */
 function maskCell(cell: unknown, column: TableColumn | undefined, ruled: string | undefined, ops: TableCellOps): unknown {
-  if (column === undefined) return cell === null || typeof cell === 'boolean' ? cell : UNNAMED_CELL;
+  if (column === undefined) return redacted(cell, UNNAMED_CELL);
+  if (column.unknown === true) return redacted(cell, UNKNOWN_COLUMN_CELL);
   const key = ruled ?? column.names[0] ?? '';
   const doc: Json = {};
   for (const name of column.names) if (name !== key) doc[name] = '';

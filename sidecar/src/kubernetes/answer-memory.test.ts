@@ -2,7 +2,7 @@
 // (v2, v1) or the setting, the budget from it, charges refused beyond it (for now or for good), and
 // one large answer masked at a time.
 import { describe, expect, it } from '@jest/globals';
-import { AnswerMemory, answerBudget, answerMemory, cgroupMemoryLimit, DEFAULT_MEMORY_LIMIT, LARGE_ANSWER, MASKING_COST, MaskingCharge, MemoryRefusal } from './answer-memory.ts';
+import { AnswerMemory, answerBudget, answerExtraCost, answerMemory, BACKSPACE_TEXT_EXTRA, cgroupMemoryLimit, DECODED_TEXT_EXTRA, DEFAULT_MEMORY_LIMIT, LARGE_ANSWER, MASKING_COST, MaskingCharge, MemoryRefusal, NUL_TEXT_EXTRA, NUL_VIEWS_DECODED_EXTRA, REVERSED_TEXT_EXTRA, VALUE_COST } from './answer-memory.ts';
 
 const MiB = 1024 * 1024;
 const files = (map: Record<string, string>) => (path: string): string => {
@@ -129,5 +129,101 @@ describe('one large answer at a time', () => {
     await expect(waiting).rejects.toThrow('the client closed');
     release();
     (await m.largeSlot(new AbortController().signal, 10))();
+  });
+});
+
+describe('answerExtraCost: what an answer costs beyond MASKING_COST × its bytes (round 11b review, finding 3)', () => {
+  const cm = (extra: Record<string, unknown>): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, ...extra });
+  const text = 'pedido 12345 item 678 quantidade 9 valor 1011 '.repeat(200);
+  /** The extra cost of one long string, less what the tree around it costs (VALUE_COST per member). */
+  const textCost = (doc: Record<string, unknown>, plain: Record<string, unknown>): number => answerExtraCost(doc) - answerExtraCost(plain);
+  const utf16 = (s: string): string => Buffer.from(s, 'utf16le').toString('latin1');
+
+  it('every key, value, object and array costs VALUE_COST (the parsed tree and its copies)', () => {
+    expect(answerExtraCost({})).toBe(VALUE_COST);
+    expect(answerExtraCost({ a: 'x', b: [1, true, null] })).toBe(VALUE_COST * 8);
+    expect(answerExtraCost('x')).toBe(VALUE_COST);
+  });
+
+  it('plain text costs nothing more (MASKING_COST per byte covers it)', () => {
+    expect(textCost(cm({ data: { f: text } }), cm({ data: { f: 'x' } }))).toBe(0);
+  });
+
+  // Every spelling of text the engine reads in extra views, as a string, a key, and base64 it decodes.
+  it.each([
+    ['raw NUL (UTF-16 text; a \\u0000 escape parsed)', utf16(text), NUL_TEXT_EXTRA],
+    ['the text \\u0000 (JSON in a string, read again by the engine; also an escape to decode)', `{"f":"${text.replaceAll(' ', '\\u0000')}"}`, NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA + DECODED_TEXT_EXTRA],
+    ['a right-to-left override (an invisible control: also decoded)', text.replaceAll(' ', ' \u202e'), REVERSED_TEXT_EXTRA + DECODED_TEXT_EXTRA],
+    ['a right-to-left override escaped (also an escape to decode)', text.replace(' ', '\\u202e'), REVERSED_TEXT_EXTRA + DECODED_TEXT_EXTRA],
+    ['UTF-16 with right-to-left overrides (in its UTF-16 reading)', utf16(text.replaceAll(' ', ' \u202e')), NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA],
+    ['UTF-16BE with right-to-left overrides', Buffer.from(text.replaceAll(' ', ' \u202e'), 'utf16le').swap16().toString('latin1'), NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA],
+    ['UTF-16 at an odd offset with percent escapes (in its UTF-16 reading)', `A${utf16(text.replaceAll(' ', '%20'))}`, NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA],
+    ['percent escapes', text.replaceAll(' ', '%20'), DECODED_TEXT_EXTRA],
+    ['character references', text.replaceAll(' ', '&#32;'), DECODED_TEXT_EXTRA],
+    ['backslash escapes as text', text.replaceAll(' ', '\\n'), DECODED_TEXT_EXTRA],
+    ['backspaces (superlinear in the engine; also decoded)', text.replaceAll(' ', ' \b'), BACKSPACE_TEXT_EXTRA + DECODED_TEXT_EXTRA],
+    ['UTF-16 with backspaces', utf16(text.replaceAll(' ', ' \b')), BACKSPACE_TEXT_EXTRA + NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA + DECODED_TEXT_EXTRA],
+  ])('%s: charged its views\' extras per character', (_, s, extra) => {
+    expect(textCost(cm({ data: { f: s } }), cm({ data: { f: 'x' } }))).toBe(extra * s.length);
+    expect(answerExtraCost({ [s]: 1 }) - answerExtraCost({ k: 1 })).toBe(extra * s.length);
+  });
+
+  it.each([
+    ['UTF-16LE in binaryData', Buffer.from(text, 'utf16le'), 'binaryData', NUL_TEXT_EXTRA],
+    ['UTF-16BE in binaryData', Buffer.from(text, 'utf16le').swap16(), 'binaryData', NUL_TEXT_EXTRA],
+    ['UTF-16LE at an odd offset in binaryData', Buffer.concat([Buffer.from('A'), Buffer.from(text, 'utf16le')]), 'binaryData', NUL_TEXT_EXTRA],
+    ['UTF-16LE in a revealed Secret\'s data', Buffer.from(text, 'utf16le'), 'data', NUL_TEXT_EXTRA],
+    ['UTF-8 with right-to-left overrides in binaryData', Buffer.from(text.replaceAll(' ', ' \u202e')), 'binaryData', REVERSED_TEXT_EXTRA + DECODED_TEXT_EXTRA],
+    ['UTF-8 with percent escapes in binaryData', Buffer.from(text.replaceAll(' ', '%20')), 'binaryData', DECODED_TEXT_EXTRA],
+    ['UTF-16 with backspaces in binaryData', Buffer.from(text.replaceAll(' ', ' \b'), 'utf16le'), 'binaryData', BACKSPACE_TEXT_EXTRA + NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA + DECODED_TEXT_EXTRA],
+    ['UTF-16 with right-to-left overrides in binaryData', Buffer.from(text.replaceAll(' ', ' \u202e'), 'utf16le'), 'binaryData', NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA],
+  ])('%s: base64 the masking decodes is charged by the text it decodes to', (_, bytes, map, extra) => {
+    expect(textCost(cm({ [map]: { f: bytes.toString('base64') } }), cm({ [map]: { f: 'x' } }))).toBe(extra * bytes.toString('utf8').length);
+  });
+
+  it('base64 elsewhere (not decoded by the masking), plain text in base64, and what is not base64 cost nothing more', () => {
+    const b64 = Buffer.from(text, 'utf16le').toString('base64');
+    expect(textCost(cm({ spec: { f: b64 } }), cm({ spec: { f: 'x' } }))).toBe(0);
+    expect(textCost(cm({ binaryData: { f: Buffer.from(text).toString('base64') } }), cm({ binaryData: { f: 'x' } }))).toBe(0);
+    expect(textCost(cm({ binaryData: { f: 'not base64 at all!' } }), cm({ binaryData: { f: 'x' } }))).toBe(0);
+    // A ConfigMap's data is text: base64-looking text is charged by itself when that costs more ('+' between digits decodes).
+    const sums = '1+2+3+4+5+6+7+8'.repeat(100);
+    expect(textCost(cm({ data: { f: sums } }), cm({ data: { f: 'x' } }))).toBe(DECODED_TEXT_EXTRA * sums.length);
+    // Deeper than the map's own values is not base64 the masking decodes.
+    expect(textCost(cm({ binaryData: { nested: { f: b64 } } }), cm({ binaryData: { nested: { f: 'x' } } }))).toBe(0);
+  });
+
+  it('an escape at a slice boundary of a long UTF-16 text\'s readings is found (the slices overlap)', () => {
+    for (const at of [65_536 - 2, 65_536 - 1, 65_536, 65_536 + 1]) {
+      const bytes = Buffer.alloc(140_000, 0);
+      for (let i = 0; i < bytes.length; i += 2) bytes[i] = 0x61;
+      Buffer.from('%41', 'utf16le').copy(bytes, at - (at % 2));
+      const s = bytes.toString('latin1');
+      expect({ at, cost: textCost(cm({ data: { f: s } }), cm({ data: { f: 'x' } })) }).toEqual({ at, cost: (NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA) * s.length });
+    }
+  });
+
+  it('a NUL far into a long base64 value is found (decoded whole: no slice boundary to hide at)', () => {
+    const bytes = Buffer.concat([Buffer.alloc(200_000, 0x41), Buffer.from([0x41, 0]), Buffer.alloc(10, 0x41)]);
+    expect(textCost(cm({ binaryData: { f: bytes.toString('base64') } }), cm({ binaryData: { f: 'x' } }))).toBe(NUL_TEXT_EXTRA * bytes.length);
+  });
+
+  it('an answer nested deeper than the call stack is scanned (no recursion)', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(answerExtraCost(deep)).toBe(VALUE_COST * 200_001);
+  });
+
+  it('MaskingCharge.addCost charges on top of the bytes, is refused as add() is, and end() gives it all back', async () => {
+    const memory = new AnswerMemory(100 * MASKING_COST, 'test');
+    const charge = new MaskingCharge(memory, new AbortController().signal);
+    await charge.add(10);
+    charge.addCost(500);
+    expect(memory.charged).toBe(10 * MASKING_COST + 500);
+    expect(() => charge.addCost(10_000)).toThrow(MemoryRefusal);
+    expect(memory.charged).toBe(10 * MASKING_COST + 500);
+    charge.addCost(0);
+    charge.end();
+    expect(memory.charged).toBe(0);
   });
 });

@@ -7,20 +7,59 @@
 //  - the budget is half of what the limit leaves above the process's size when the listener starts
 //    (the other half is headroom for the rest of the sidecar and for garbage not yet collected);
 //  - an answer being masked is charged MASKING_COST × its bytes (measured, see below) from its first
-//    byte read; a masked answer waiting for its agent, its own bytes;
+//    byte read, and once parsed, more for the text the engine reads in extra views (answerExtraCost:
+//    round 11b review, finding 3); a masked answer waiting for its agent, its own bytes;
 //  - at most one large answer (over LARGE_ANSWER bytes) is masked at a time; others wait for it
 //    (their bytes stay in the apiserver's socket), and are refused (503, Retry-After) past WAIT_MS;
 //  - the bytes of all answers being read or held stay, as before, under 4 × GUARITA_KUBE_MAX_RESPONSE
 //    (the raw cap), whichever bound is reached first.
 import { readFileSync } from 'node:fs';
+import { mayReverse } from '../../../core/masking/bidi.ts';
+import { needsDecoding } from '../../../core/masking/decode.ts';
 
 /**
  * Peak memory of masking an answer, per byte of it: the raw bytes, their text, the parsed tree, the
  * redacted and masked copies, the masked text and its bytes. Measured (heap + external, every step
  * kept alive, Node 24): a list of 24 ConfigMaps of 1 MB 5.0×, of 2 000 ConfigMaps of 100 short keys
- * 6.3×, of 20 000 Pods 9.6× (small objects cost more parsed than as text).
+ * 6.3×, of 20 000 Pods 9.6× (small objects cost more parsed than as text). As peak RSS (round 11b,
+ * below): long plain text 5–8×; the many values of small objects are charged VALUE_COST each on top.
  */
 export const MASKING_COST = 10;
+/**
+ * What text costs to mask beyond MASKING_COST per character, for each kind of view the engine also reads it
+ * in; added up when a text has several. Peak RSS growth of masking an answer, per byte of it (Node 24, one
+ * answer per process: bench/answer-memory.ts, a ConfigMap or list of 6–20 MB of each kind; round 11b
+ * review, finding 3). Decoded (escapes, percent-encoding, character references: decode.ts's needsDecoding):
+ * `%20` every few characters 16.6×.
+ */
+export const DECODED_TEXT_EXTRA = 10;
+/**
+ * Text holding NUL (or the text `\u0000`: UTF-16 read as UTF-8, per byte order, utf16.ts): UTF-16LE, BE and
+ * at an odd offset in binaryData 28–31× the answer's bytes (~41× the decoded text's).
+ */
+export const NUL_TEXT_EXTRA = 40;
+/**
+ * More for NUL-holding text whose UTF-16 readings the engine also decodes or reads reversed (percent escapes,
+ * right-to-left overrides, invisible characters as UTF-16 units): with `%20` 41× the answer's bytes, with an
+ * RLO every word 53–61× (~81× the decoded text's).
+ */
+export const NUL_VIEWS_DECODED_EXTRA = 40;
+/** Text holding a right-to-left override (also read reversed, bidi.ts): one every word 42×; with NUL (UTF-16) 61× (~81× its decoded text's). */
+export const REVERSED_TEXT_EXTRA = 40;
+/**
+ * Text holding a backspace: the engine reads it erased both ways, at a cost that grows with the text
+ * (superlinear: 72× at 80 KB, 219× at 250 KB, 264× at 760 KB, 22 s; UTF-16 with backspaces 258× at 890 KB),
+ * so such text is charged above the most measured, and an answer with much of it is refused rather than masked.
+ */
+export const BACKSPACE_TEXT_EXTRA = 390;
+/**
+ * Per key and per value (string, number, boolean, null, object, array) of the parsed answer, beyond its
+ * bytes: each is a node of the parsed tree and of every copy of it (redacted, masked), whatever its size.
+ * Measured: one object of 570 000 one-letter keys 75× its bytes, of 400 000 keyword keys (cpf0, email0,
+ * …) with short values 50–52×, a list of 20 000 small Pods 31×, OpenAPI v2 (2.1 MB) 32×, OpenAPI v3 /api/v1
+ * (1.4 MB) 24×.
+ */
+export const VALUE_COST = 550;
 /** Answers over this many bytes are masked one at a time. */
 export const LARGE_ANSWER = 1024 * 1024;
 /** How long an answer waits for the large-answer slot before it is refused (503). */
@@ -42,6 +81,97 @@ export function cgroupMemoryLimit(read: (path: string) => string = (p) => readFi
     if (text !== 'max' && Number.isSafeInteger(n) && n > 0 && n < NO_LIMIT) return n;
   }
   return undefined;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Where the masking decodes base64 and masks the text (kubernetes-response.ts): binaryData, and a revealed Secret's data. */
+const BASE64_MAPS = new Set(['binaryData', 'data']);
+
+function holdsNul(s: string): boolean {
+  return s.includes('\0') || s.includes('\\u0000');
+}
+
+/** A NUL-holding text read this many characters at a time (with OVERLAP more) for its UTF-16 readings. */
+const VIEW_SLICE = 64 * 1024;
+const OVERLAP = 16;
+
+/** What the engine would decode or reverse in a reading of text. */
+function decodesOrReverses(v: string): boolean {
+  return needsDecoding(v) || mayReverse(v);
+}
+
+/**
+ * Whether a reading of NUL-holding `s` as UTF-16 (either byte order, either alignment) or with its NULs
+ * dropped holds what the engine decodes or reverses: it reads all of them (utf16.ts). Read a slice at a time,
+ * overlapping, so the scan holds little and no escape hides at a boundary.
+ */
+function nulViewsDecode(s: string): boolean {
+  for (let i = 0; i < s.length; i += VIEW_SLICE) {
+    const piece = s.slice(i, i + VIEW_SLICE + OVERLAP);
+    if (decodesOrReverses(piece.replaceAll('\0', ''))) return true;
+    const bytes = Buffer.from(piece, 'latin1');
+    for (const aligned of [bytes.subarray(0, bytes.length & ~1), bytes.subarray(1, 1 + ((bytes.length - 1) & ~1))]) {
+      if (decodesOrReverses(aligned.toString('utf16le')) || decodesOrReverses(Buffer.from(aligned).swap16().toString('utf16le'))) return true;
+    }
+  }
+  return false;
+}
+
+function nulExtra(s: string): number {
+  if (!holdsNul(s)) return 0;
+  return NUL_TEXT_EXTRA + (nulViewsDecode(s) ? NUL_VIEWS_DECODED_EXTRA : 0);
+}
+
+/** What masking text `s` costs beyond MASKING_COST per character: the extras of the views the engine reads it in. */
+function textExtraCost(s: string): number {
+  const rate = (s.includes('\b') ? BACKSPACE_TEXT_EXTRA : 0) + nulExtra(s) + (mayReverse(s) ? REVERSED_TEXT_EXTRA : 0) + (needsDecoding(s) ? DECODED_TEXT_EXTRA : 0);
+  return rate * s.length;
+}
+
+/**
+ * What one key or string value costs beyond its bytes: VALUE_COST, and its text's extra views; a string
+ * where the masking may decode base64 (`base64`: a ConfigMap's data is text, its binaryData base64) by the
+ * costlier of itself and the text it decodes to (decoded whole: a slice boundary could split the one
+ * character that makes it costly).
+ */
+function stringExtraCost(s: string, base64: boolean): number {
+  const own = textExtraCost(s);
+  if (!base64 || s.length === 0 || !BASE64.test(s)) return VALUE_COST + own;
+  return VALUE_COST + Math.max(own, textExtraCost(Buffer.from(s, 'base64').toString('utf8')));
+}
+
+/** The members of an object or an array, each with whether it is base64 the masking decodes (pushed onto `stack`). */
+function pushMembers(v: object, base64: boolean, stack: [unknown, boolean][]): number {
+  if (Array.isArray(v)) {
+    for (const item of v) stack.push([item, false]);
+    return 0;
+  }
+  let keys = 0;
+  for (const [k, item] of Object.entries(v)) {
+    keys += stringExtraCost(k, false);
+    // A binaryData (or data) map's strings are base64; what lies deeper is not.
+    stack.push([item, typeof item === 'string' ? base64 : BASE64_MAPS.has(k)]);
+  }
+  return keys;
+}
+
+/**
+ * What masking a parsed answer costs beyond MASKING_COST × its bytes: VALUE_COST for each key, value,
+ * object and array (the parsed tree and its copies), and for text the engine reads in extra views
+ * (the *_TEXT_EXTRA per character), found by the engine's own cheap
+ * tests for them; base64 where the masking decodes it (binaryData, Secret data) counts by what it decodes
+ * to. Walked with a stack, not recursion: any depth JSON.parse accepts is scanned.
+ */
+export function answerExtraCost(value: unknown): number {
+  let cost = 0;
+  const stack: [unknown, boolean][] = [[value, false]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, base64] = top;
+    if (typeof v === 'string') cost += stringExtraCost(v, base64);
+    else if (v !== null && typeof v === 'object') cost += VALUE_COST + pushMembers(v, base64, stack);
+    else cost += VALUE_COST;
+  }
+  return cost;
 }
 
 /** Half of what `limit` leaves above `baseline` (the process's size now). */
@@ -177,6 +307,13 @@ export class MaskingCharge {
     this.#memory.charge(bytes * MASKING_COST, this.#charged, bytes);
     this.#charged += bytes * MASKING_COST;
     this.#raw += bytes;
+  }
+
+  /** Charges `cost` more for what the answer holds (answerExtraCost), once it is read; refused as add() is. */
+  addCost(cost: number): void {
+    if (cost <= 0) return;
+    this.#memory.charge(cost, this.#charged, 0);
+    this.#charged += cost;
   }
 
   end(): void {

@@ -34,7 +34,7 @@ import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 import { BodyBudget, BodyRefusal, collectBody, type BodyHold } from '../body-budget.ts';
-import { answerMemory, MaskingCharge, MemoryRefusal, type AnswerMemory } from './answer-memory.ts';
+import { answerExtraCost, answerMemory, MaskingCharge, MemoryRefusal, type AnswerMemory } from './answer-memory.ts';
 
 export interface KubeListenerOptions {
   host: string;
@@ -166,6 +166,11 @@ async function chargeOrRefuse(charge: MaskingCharge, bytes: number): Promise<voi
   } catch (err) {
     throw asRefusal(err);
   }
+}
+
+/** The deciding policy masks fields by name (masking on, `fields` not empty). */
+function hasFieldRules(masking: Allowed['decision']['masking']): boolean {
+  return masking !== undefined && masking.enabled !== false && (masking.fields?.length ?? 0) > 0;
 }
 
 /** Splits the agent's target into the declared purpose (path prefix) and the apiserver target. */
@@ -535,6 +540,8 @@ export class KubeProxy {
       sealContinue: (token: string): string => this.#continueSeal.seal(token, listPath),
       // A watch of Tables names its columns in the first event only: kept for the later ones.
       tableColumns: {},
+      // A built-in resource's Table columns are named by the fields their printer shows (kubernetes-table.ts).
+      tableSource: { group: x.attrs.apiGroup, resource: x.attrs.resource, subresource: x.attrs.subresource, fieldRules: hasFieldRules(x.auth.decision.masking) },
     };
     const maskValue = (v: unknown): unknown => maskKubernetesValue(v, x.maskSession, maskOpts);
     if (x.req.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304) {
@@ -591,7 +598,8 @@ export class KubeProxy {
   /**
    * The answer's JSON read whole (at most GUARITA_KUBE_MAX_RESPONSE), charged to `charge` as it
    * arrives (the next chunk is read only once it is charged: a waiting answer stays in the
-   * apiserver's socket), then parsed; the bytes and their text are garbage once it returns.
+   * apiserver's socket), then parsed and charged what its content costs beyond its bytes
+   * (answerExtraCost); the bytes and their text are garbage once it returns.
    */
   async #readJson(up: Dispatcher.ResponseData, charge: MaskingCharge): Promise<unknown> {
     const max = this.#opts.maxResponseBytes;
@@ -603,7 +611,10 @@ export class KubeProxy {
       await chargeOrRefuse(charge, chunk.length);
       chunks.push(chunk);
     }
-    return parseApiserverJson(Buffer.concat(chunks), 'the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused');
+    const value = parseApiserverJson(Buffer.concat(chunks), 'the apiserver\'s JSON response cannot be parsed, so it cannot be masked; refused');
+    // What it holds costs more than its bytes say (many values, text read in extra views): charged before masking.
+    charge.addCost(answerExtraCost(value));
+    return value;
   }
 
   /** One JSON document (object, list page, Table, Status): read whole (bounded), masked, sent with its length. */
@@ -687,7 +698,9 @@ export class KubeProxy {
   #maskEvent(line: Buffer, charge: MaskingCharge, maskValue: (v: unknown) => unknown): string | undefined {
     try {
       if (line.toString('utf8').trim() === '') return undefined;
-      const text = `${JSON.stringify(maskValue(parseApiserverJson(line, 'a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut')))}\n`;
+      const event = parseApiserverJson(line, 'a watch event from the apiserver cannot be parsed, so it cannot be masked; the watch is cut');
+      charge.addCost(answerExtraCost(event));
+      const text = `${JSON.stringify(maskValue(event))}\n`;
       this.#memory.charge(text.length);
       return text;
     } catch (err) {
