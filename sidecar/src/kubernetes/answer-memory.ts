@@ -47,11 +47,11 @@ export const NUL_VIEWS_DECODED_EXTRA = 40;
 /** Text holding a right-to-left override (also read reversed, bidi.ts): one every word 42×; with NUL (UTF-16) 61× (~81× its decoded text's). */
 export const REVERSED_TEXT_EXTRA = 40;
 /**
- * Text holding a backspace: the engine reads it erased both ways, at a cost that grows with the text
- * (superlinear: 72× at 80 KB, 219× at 250 KB, 264× at 760 KB, 22 s; UTF-16 with backspaces 258× at 890 KB),
- * so such text is charged above the most measured, and an answer with much of it is refused rather than masked.
+ * Text holding a backspace: the engine also reads it erased (decode.ts). 23–31× its bytes at 2.5–10 MB
+ * (bench/answer-memory.ts bs); it was superlinear (264× and 22 s at 760 KB) until the erasing view was
+ * written in place (round 11b).
  */
-export const BACKSPACE_TEXT_EXTRA = 390;
+export const BACKSPACE_TEXT_EXTRA = 30;
 /**
  * Per key and per value (string, number, boolean, null, object, array) of the parsed answer, beyond its
  * bytes: each is a node of the parsed tree and of every copy of it (redacted, masked), whatever its size.
