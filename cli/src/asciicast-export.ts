@@ -1,7 +1,7 @@
 // guarita export --format asciicast --session ID [--channel N] [-o FILE]: one session's terminal
 // (an SSH shell or exec channel, a Kubernetes exec session) as asciicast v2, for `asciinema play`
 // or asciinema-player. The frames are the masked ones the sidecar recorded, sanitized as
-// `guarita replay` plays them (safeTerminalText, inert.ts): `asciinema play` writes the file to the
+// `guarita replay` plays them (safeTerminalText, core/recording/terminal-text.ts, applied by toAsciicast): `asciinema play` writes the file to the
 // auditor's terminal, so what replay drops (OSC titles, clipboard writes and hyperlinks, DCS, SOS,
 // PM and APC strings, queries the terminal answers, 8-bit C1 controls) is not in the file either;
 // colours and cursor movement are. The file is not verifiable on its own (no hashes or
@@ -13,7 +13,7 @@ import type { SessionRecord } from '../../core/recording/store-types.ts';
 import { UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
 import { connect } from './operator-client.ts';
-import { inertLine, safeTerminalText } from './inert.ts';
+import { inertLine } from './inert.ts';
 
 export const ASCIICAST_HELP = `  asciicast        one session's terminal (--session ID; an SSH shell or exec channel, a Kubernetes
                    exec session) as asciicast v2 for 'asciinema play': the masked output and input
@@ -30,14 +30,9 @@ function channelFlag(value: string | undefined): number | undefined {
   return n;
 }
 
-/** The records with every frame's text as `guarita replay` writes it (resize frames are sizes, kept). */
-function sanitized(records: readonly SessionRecord[]): SessionRecord[] {
-  return records.map((r) => (r.frames === undefined ? r : { ...r, frames: r.frames.map((f) => (f.ch === 'r' ? f : { ...f, data: safeTerminalText(String(f.data)) })) }));
-}
-
-/** The session's cast as the export writes it: sanitized frames, an inert title. */
+/** The session's cast as the export writes it: sanitized frames (toAsciicast), an inert title. */
 export function sessionCast(records: readonly SessionRecord[], opts: AsciicastOptions = {}): Asciicast {
-  return toAsciicast(sanitized(records), { ...opts, ...(opts.title === undefined ? {} : { title: inertLine(opts.title) }) });
+  return toAsciicast(records, { ...opts, ...(opts.title === undefined ? {} : { title: inertLine(opts.title) }) });
 }
 
 /** Writes the asciicast of one session to `file` (mode 0600, complete or not at all) or stdout. */

@@ -3,6 +3,7 @@
 // per event: [seconds since start, "o" | "i" | "r", data]. Built from the 'stream' records of a
 // session (SSH shells and exec channels, Kubernetes exec): their frames are already masked. Pure.
 import type { SessionEvent, StreamFrame } from './session-event.ts';
+import { safeTerminalText } from './terminal-text.ts';
 
 export interface AsciicastOptions {
   /** Which channel of the session (SessionEvent.channel); default: the first with frames. */
@@ -70,7 +71,8 @@ function eventLines(frames: readonly StreamFrame[], input: boolean): string[] {
     if (f.ch === 'i' && !input) continue;
     // Frames are in order; a clock step back is played at once rather than out of order.
     last = Math.max(last, f.t);
-    lines.push(JSON.stringify([Number((last / 1000).toFixed(6)), f.ch === 'e' ? 'o' : f.ch, f.data]));
+    // Written as `guarita replay` shows it: `asciinema play` writes the data to a terminal (a size frame is a size).
+    lines.push(JSON.stringify([Number((last / 1000).toFixed(6)), f.ch === 'e' ? 'o' : f.ch, f.ch === 'r' ? f.data : safeTerminalText(f.data)]));
   }
   return lines;
 }
