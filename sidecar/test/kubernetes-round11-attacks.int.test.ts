@@ -16,26 +16,22 @@
 //    them took the sidecar from ~150 MiB to ~1.1 GiB RSS (11 admitted, 3 refused with 503); an OOM
 //    kill of guarita-proxy cuts every target of the pod.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { requireKube } from '../../e2e/harness/state.ts';
-import { apply, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { apply } from '../../e2e/support/kube-apply.ts';
 import { k } from '../../e2e/support/kubectl.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { createServingIdentity } from '../src/kubernetes/serving-cert.ts';
-import { agentKubectl, readerCredential, writeAgentKubeconfig } from './kube-agent.ts';
-import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
+import { agentKubectl, readerCredential } from './kube-agent.ts';
+import { fetchExport, type SidecarFixture, type SidecarProcess } from './support.ts';
+import { KUBE_PURPOSE, kubernetesPolicy, startKubernetesSidecar } from './kubernetes-sidecar.ts';
 
 jest.setTimeout(240_000);
 
-const POLICY = 'cluster-access';
-const TARGET = 'cluster';
-const PURPOSE = 'troubleshooting';
+const PURPOSE = KUBE_PURPOSE;
 const GROUP = 'r11.guarita.example';
 // A person's name: no detector recognises it; the policy masks it by key (masking.fields).
 const NOME = 'Maria Aparecida Souza';
@@ -60,22 +56,11 @@ let kubelet: Server | undefined;
 const kubeletQueries: string[] = [];
 
 function policy(): Record<string, unknown> {
-  return {
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: POLICY, namespace: ns },
-    spec: {
-      podSelector: { matchLabels: { app: 'support-agent' } },
-      target: { name: TARGET, protocol: 'kubernetes', endpoint: requireKube().apiserverUrl, listenPort, credentialsSecretRef: { name: 'cluster-reader-token' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } },
-      subjects: [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns }],
-      purposes: [{ name: PURPOSE }],
-      rules: [
-        { name: 'discovery', match: { kubernetes: { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/openapi/*', '/version'] } }, action: 'allow' },
-        { name: 'read', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: ['', GROUP], resources: ['configmaps', 'clientes', 'pods', 'pods/log'], namespaces: [ns] } }, action: 'allow' },
-      ],
-      // The names of the customer and of the account holder are masked by key, whatever they hold.
-      masking: { style: 'partial', fields: [{ names: ['nome', 'titular'] }] },
-    },
-  };
+  return kubernetesPolicy(ns, listenPort, [
+    { name: 'read', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: ['', GROUP], resources: ['configmaps', 'clientes', 'pods', 'pods/log'], namespaces: [ns] } }, action: 'allow' },
+  ],
+  // The names of the customer and of the account holder are masked by key, whatever they hold.
+  { style: 'partial', fields: [{ names: ['nome', 'titular'] }] });
 }
 
 const kubectlAgent = agentKubectl(() => agentKubeconfig, () => fx.dir, () => sidecar.log(40));
@@ -137,7 +122,6 @@ async function standInKubelet(): Promise<string> {
 beforeAll(async () => {
   system = await startGuaritaSystem('sc-k8s-r11');
   ns = system.ns;
-  const kube = requireKube();
   // A CRD whose printer columns show the customer's and the holder's names (status without the
   // status subresource: written with the object).
   await apply([{
@@ -162,19 +146,10 @@ beforeAll(async () => {
     { apiGroups: ['', GROUP], resources: ['configmaps', 'clientes', 'pods', 'pods/log'], verbs: ['get', 'list', 'watch'] },
   ]);
   await apply([{ apiVersion: `${GROUP}/v1`, kind: 'Cliente', metadata: { name: 'cliente-0001', namespace: ns }, spec: { nome: NOME, plano: 'gold', cep: CEP, nascimento: NASCIMENTO }, status: { titular: TITULAR } }]);
-  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
-  [listenPort = 0] = await freePorts(1);
-  await apply([policy()]);
-  fx = await sidecarFixture(ns);
-  mountCredentials(fx, TARGET, { token: readerToken, 'ca.crt': readFileSync(kube.caFile, 'utf8') });
-  const caDir = join(fx.dir, 'kube');
-  mkdirSync(caDir);
   // GUARITA_KUBE_MAX_RESPONSE stays at its default (64 MiB), as injected.
-  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir, GUARITA_KUBE_MAX_WATCHES: String(MAX_WATCHES) } });
-  await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
-  agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
-  caPem = readFileSync(join(caDir, TARGET, 'ca.crt'), 'utf8');
-  agentKubeconfig = writeAgentKubeconfig({ dir: fx.dir, listenPort, purpose: PURPOSE, target: TARGET, namespace: ns, token: agentToken, caFile: join(caDir, TARGET, 'ca.crt') });
+  ({ fx, sidecar, listenPort, agentToken, caPem, agentKubeconfig } = await startKubernetesSidecar({
+    system, readerToken, policy: (port) => { listenPort = port; return policy(); }, env: { GUARITA_KUBE_MAX_WATCHES: String(MAX_WATCHES) },
+  }));
 }, 300_000);
 
 afterAll(async () => {

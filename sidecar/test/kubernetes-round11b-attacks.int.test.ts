@@ -11,22 +11,19 @@
 // answer-memory.ts (answers charged by content): the list is refused, one such ConfigMap still masked.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { requireKube } from '../../e2e/harness/state.ts';
-import { apply, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { apply } from '../../e2e/support/kube-apply.ts';
 import { k } from '../../e2e/support/kubectl.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
-import { agentKubectl, readerCredential, writeAgentKubeconfig } from './kube-agent.ts';
-import { mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
+import { agentKubectl, readerCredential } from './kube-agent.ts';
+import type { SidecarFixture, SidecarProcess } from './support.ts';
+import { KUBE_PURPOSE, kubernetesPolicy, startKubernetesSidecar } from './kubernetes-sidecar.ts';
 
 jest.setTimeout(240_000);
 
-const POLICY = 'cluster-access';
-const TARGET = 'cluster';
-const PURPOSE = 'troubleshooting';
+const PURPOSE = KUBE_PURPOSE;
 
 let system: GuaritaSystem;
 let ns: string;
@@ -39,24 +36,13 @@ let caPem: string;
 const csrName = `r11b-csr-${process.pid}`;
 
 function policy(): Record<string, unknown> {
-  return {
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: POLICY, namespace: ns },
-    spec: {
-      podSelector: { matchLabels: { app: 'support-agent' } },
-      target: { name: TARGET, protocol: 'kubernetes', endpoint: requireKube().apiserverUrl, listenPort, credentialsSecretRef: { name: 'cluster-reader-token' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } },
-      subjects: [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns }],
-      purposes: [{ name: PURPOSE }],
-      rules: [
-        { name: 'discovery', match: { kubernetes: { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/openapi/*', '/version'] } }, action: 'allow' },
-        { name: 'read', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['configmaps'], namespaces: [ns] } }, action: 'allow' },
-        { name: 'csr', match: { kubernetes: { verbs: ['get', 'list'], apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'] } }, action: 'allow' },
-        { name: 'printers', match: { kubernetes: { verbs: ['get', 'list'], apiGroups: ['', 'coordination.k8s.io', 'rbac.authorization.k8s.io'], resources: ['events', 'leases', 'rolebindings'], namespaces: [ns] } }, action: 'allow' },
-      ],
-      // The user names of people are masked by key, whatever they hold.
-      masking: { style: 'partial', fields: [{ names: ['username', 'nome', 'holderIdentity', 'subjects', 'message'] }] },
-    },
-  };
+  return kubernetesPolicy(ns, listenPort, [
+    { name: 'read', match: { kubernetes: { verbs: ['get', 'list', 'watch'], apiGroups: [''], resources: ['configmaps'], namespaces: [ns] } }, action: 'allow' },
+    { name: 'csr', match: { kubernetes: { verbs: ['get', 'list'], apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'] } }, action: 'allow' },
+    { name: 'printers', match: { kubernetes: { verbs: ['get', 'list'], apiGroups: ['', 'coordination.k8s.io', 'rbac.authorization.k8s.io'], resources: ['events', 'leases', 'rolebindings'], namespaces: [ns] } }, action: 'allow' },
+  ],
+  // The user names of people are masked by key, whatever they hold.
+  { style: 'partial', fields: [{ names: ['username', 'nome', 'holderIdentity', 'subjects', 'message'] }] });
 }
 
 const kubectlAgent = agentKubectl(() => agentKubeconfig, () => fx.dir, () => sidecar.log(40));
@@ -86,7 +72,6 @@ function agentGet(path: string): Promise<{ status: number; body: string }> {
 beforeAll(async () => {
   system = await startGuaritaSystem('sc-k8s-r11b');
   ns = system.ns;
-  const kube = requireKube();
   const readerToken = await readerCredential(ns, 'cluster-reader', [
     { apiGroups: [''], resources: ['configmaps', 'events'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list'] },
@@ -96,19 +81,10 @@ beforeAll(async () => {
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `r11b-csr-reader-${ns}` }, rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['get', 'list'] }] },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: `r11b-csr-reader-${ns}` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `r11b-csr-reader-${ns}` }, subjects: [{ kind: 'ServiceAccount', name: 'cluster-reader', namespace: ns }] },
   ]);
-  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
-  [listenPort = 0] = await freePorts(1);
-  await apply([policy()]);
-  fx = await sidecarFixture(ns);
-  mountCredentials(fx, TARGET, { token: readerToken, 'ca.crt': readFileSync(kube.caFile, 'utf8') });
-  const caDir = join(fx.dir, 'kube');
-  mkdirSync(caDir);
   // As injected: GUARITA_KUBE_MAX_RESPONSE and GUARITA_KUBE_MEMORY_LIMIT at their defaults (64 MiB, 256 MiB).
-  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir } });
-  await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
-  agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
-  caPem = readFileSync(join(caDir, TARGET, 'ca.crt'), 'utf8');
-  agentKubeconfig = writeAgentKubeconfig({ dir: fx.dir, listenPort, purpose: PURPOSE, target: TARGET, namespace: ns, token: agentToken, caFile: join(caDir, TARGET, 'ca.crt') });
+  ({ fx, sidecar, listenPort, agentToken, caPem, agentKubeconfig } = await startKubernetesSidecar({
+    system, readerToken, policy: (port) => { listenPort = port; return policy(); },
+  }));
 }, 300_000);
 
 afterAll(async () => {

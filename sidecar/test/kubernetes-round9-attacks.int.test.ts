@@ -10,22 +10,18 @@
 //    ~1 MiB of the sidecar's memory each for the request timeout (5 min), 1024 connections allowed;
 //    the injected sidecar's default memory limit is 256Mi.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { requireKube } from '../../e2e/harness/state.ts';
-import { apply, grantSessionReaders, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { apply } from '../../e2e/support/kube-apply.ts';
 import { startGuaritaSystem, type GuaritaSystem } from '../../e2e/support/guarita-system.ts';
-import { agentKubectl, readerCredential, writeAgentKubeconfig, type Ran } from './kube-agent.ts';
-import { mountCredentials, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
+import { agentKubectl, readerCredential, type Ran } from './kube-agent.ts';
+import type { SidecarFixture, SidecarProcess } from './support.ts';
+import { KUBE_PURPOSE, kubernetesPolicy, startKubernetesSidecar } from './kubernetes-sidecar.ts';
 
 jest.setTimeout(180_000);
 
-const POLICY = 'cluster-access';
-const TARGET = 'cluster';
-const PURPOSE = 'troubleshooting';
+const PURPOSE = KUBE_PURPOSE;
 // A valid CPF, digits only, as a label value: gt/lt take integer values, and applications label
 // per-customer objects with the bare number.
 const CPF_DIGITS = '59083016633';
@@ -40,22 +36,10 @@ let agentToken: string;
 let caPem: string;
 
 function policy(): Record<string, unknown> {
-  return {
-    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: POLICY, namespace: ns },
-    spec: {
-      podSelector: { matchLabels: { app: 'support-agent' } },
-      target: { name: TARGET, protocol: 'kubernetes', endpoint: requireKube().apiserverUrl, listenPort, credentialsSecretRef: { name: 'cluster-reader-token' } },
-      identity: { serviceAccounts: { audiences: ['guarita'] } },
-      subjects: [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns }],
-      purposes: [{ name: PURPOSE }],
-      rules: [
-        { name: 'discovery', match: { kubernetes: { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/openapi/*', '/version'] } }, action: 'allow' },
-        // Troubleshooting reads configuration; personal data in it is masked (the policy's promise).
-        { name: 'read-config', match: { kubernetes: { verbs: ['get', 'list', 'watch'], resources: ['configmaps'], namespaces: [ns] } }, action: 'allow' },
-      ],
-      masking: { style: 'partial' },
-    },
-  };
+  return kubernetesPolicy(ns, listenPort, [
+    // Troubleshooting reads configuration; personal data in it is masked (the policy's promise).
+    { name: 'read-config', match: { kubernetes: { verbs: ['get', 'list', 'watch'], resources: ['configmaps'], namespaces: [ns] } }, action: 'allow' },
+  ], { style: 'partial' });
 }
 
 const kubectlAgent = agentKubectl(() => agentKubeconfig, () => fx.dir, () => sidecar.log(40));
@@ -116,25 +100,15 @@ function rssKiB(pid: number): number {
 beforeAll(async () => {
   system = await startGuaritaSystem('sc-k8s-r9');
   ns = system.ns;
-  const kube = requireKube();
   const readerToken = await readerCredential(ns, 'cluster-reader', [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }]);
   await apply([
     // One object per customer, labelled with the customer's CPF (as the application does).
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'customer-settings-a', namespace: ns, labels: { app: 'billing', cpf: CPF_DIGITS } }, data: { plan: 'gold' } },
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unrelated', namespace: ns, labels: { app: 'web' } }, data: { note: 'x' } },
   ]);
-  await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: readerToken } }]);
-  [listenPort = 0] = await freePorts(1);
-  await apply([policy()]);
-  fx = await sidecarFixture(ns);
-  mountCredentials(fx, TARGET, { token: readerToken, 'ca.crt': readFileSync(kube.caFile, 'utf8') });
-  const caDir = join(fx.dir, 'kube');
-  mkdirSync(caDir);
-  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: system.op.url, env: { GUARITA_KUBE_CA_DIR: caDir } });
-  await grantSessionReaders(ns, { kind: 'Group', name: 'auditors' });
-  agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
-  caPem = readFileSync(join(caDir, TARGET, 'ca.crt'), 'utf8');
-  agentKubeconfig = writeAgentKubeconfig({ dir: fx.dir, listenPort, purpose: PURPOSE, target: TARGET, namespace: ns, token: agentToken, caFile: join(caDir, TARGET, 'ca.crt') });
+  ({ fx, sidecar, listenPort, agentToken, caPem, agentKubeconfig } = await startKubernetesSidecar({
+    system, readerToken, policy: (port) => { listenPort = port; return policy(); },
+  }));
 }, 240_000);
 
 afterAll(async () => {
