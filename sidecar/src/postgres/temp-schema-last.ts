@@ -7,8 +7,7 @@
 // default (ALTER ROLE/DATABASE ... SET search_path): the sidecar reads it on the new session and
 // sets it again with pg_temp last, before the client gets the session, rather than replacing it
 // with the server's built-in default (which the first fix did, losing those defaults).
-import type { UpstreamConnection } from './upstream.ts';
-import { upstreamRows } from './catalog-check.ts';
+import { upstreamRows, type UpstreamConnection } from './upstream.ts';
 import { searchPathWithTempLast } from './startup.ts';
 
 /** A string literal for the server (standard_conforming_strings is pinned on: quotes doubled, backslashes plain). */

@@ -5,7 +5,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { serialize } from 'pg-protocol';
-import type { AuthenticationMD5Password, BackendKeyDataMessage, DatabaseError, ReadyForQueryMessage } from 'pg-protocol/dist/messages.js';
+import type { AuthenticationMD5Password, BackendKeyDataMessage, DatabaseError, DataRowMessage, ReadyForQueryMessage } from 'pg-protocol/dist/messages.js';
 import type { TransactionStatus } from './backend.ts';
 import { AuthError, md5PasswordResponse, SCRAM_MECHANISM, ScramClient } from './scram.ts';
 import { UpstreamReader, type BackendMessage } from './upstream-reader.ts';
@@ -313,4 +313,49 @@ export async function sendCancelRequest(target: PostgresTargetConfig, processId:
   } finally {
     socket?.destroy();
   }
+}
+
+/**
+ * Runs one simple Query on an idle upstream connection before the client gets it (nothing else reads
+ * it yet: the catalog check, the search_path fix-up); resolves with the text rows.
+ */
+export function upstreamRows(up: UpstreamConnection, sql: string, timeoutMs: number): Promise<(string | null)[][]> {
+  const { socket } = up;
+  return new Promise((resolve, reject) => {
+    const rows: (string | null)[][] = [];
+    let failure: Error | undefined;
+    let settled = false;
+    const finish = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      socket.removeListener('error', onError);
+      if (err === undefined) resolve(rows);
+      else reject(err);
+    };
+    const onMessage = (msg: BackendMessage): void => {
+      if (msg.name === 'dataRow') rows.push((msg as DataRowMessage).fields as (string | null)[]);
+      else if (msg.name === 'error') failure ??= new Error(`the query failed: ${(msg as DatabaseError).message} (SQLSTATE ${(msg as DatabaseError).code ?? '?'})`);
+      else if (msg.name === 'readyForQuery') {
+        up.status = (msg as ReadyForQueryMessage).status as TransactionStatus;
+        finish(failure);
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      try {
+        up.reader.push(chunk, onMessage);
+      } catch (err) {
+        finish(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    const onClose = (): void => finish(new Error('the upstream server closed the connection during the query'));
+    const onError = (err: Error): void => finish(new Error(`upstream: ${err.message}`));
+    const timer = setTimeout(() => finish(new Error(`the query did not answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.once('error', onError);
+    socket.write(serialize.query(sql));
+  });
 }
