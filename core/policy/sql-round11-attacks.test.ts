@@ -3,31 +3,17 @@
 // the reason its name gives (see docs/security-model.md, "Round 11 review: PostgreSQL"); the real server's behaviour is checked
 // through the sidecar in sidecar/test/pg-round11-attacks.int.test.ts.
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { parseAccessPolicy } from '../../crds/validators.ts';
-import { classifySql, compilePolicy, initPolicyEngine, type CompiledPolicy, type Identity, type StatementInfo } from './index.ts';
+import { initPolicyEngine, type CompiledPolicy } from './index.ts';
+import { decideSql, examplePolicy, one } from './lgpd-example.testkit.ts';
 
 let example: CompiledPolicy;
-const AGENT: Identity = { kind: 'ServiceAccount', subject: 'system:serviceaccount:lgpd-orders:support-agent', groups: [] };
 
 beforeAll(async () => {
   await initPolicyEngine();
-  const doc = parse(readFileSync(join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml'), 'utf8')) as unknown;
-  example = compilePolicy(parseAccessPolicy(doc));
+  example = examplePolicy();
 });
 
-function one(sql: string): StatementInfo {
-  const all = classifySql(sql);
-  expect(all).toHaveLength(1);
-  return all[0] as StatementInfo;
-}
-
-function decide(sql: string): { decision: string; rule?: string } {
-  const d = example.evaluate({ identity: AGENT, purpose: 'customer-support', command: { protocol: 'postgres', sql } });
-  return { decision: d.decision, ...(d.rule === undefined ? {} : { rule: d.rule }) };
-}
+const decide = (sql: string): { decision: string; rule?: string } => decideSql(example, sql);
 
 // PostgreSQL turns a SELECT ... INTO into CREATE TABLE AS at parse analysis, after drilling down to
 // the LEFTMOST leaf of a set operation (analyze.c, transformOptionalSelectInto: "If it's a
@@ -74,10 +60,8 @@ describe('TABLESAMPLE hides the read from trait readsData (round 11)', () => {
   });
 
   it('a policy that denies reads (readsData) to a purpose denies a TABLESAMPLE read', () => {
-    const doc = parse(readFileSync(join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml'), 'utf8')) as { spec: { rules: unknown[] } };
-    doc.spec.rules.unshift({ name: 'no-reads', description: 'round 11: this purpose only writes', match: { sql: { traits: ['readsData'] } }, action: 'deny' });
-    const p = compilePolicy(parseAccessPolicy(doc));
-    const verdict = (sql: string): string => p.evaluate({ identity: AGENT, purpose: 'customer-support', command: { protocol: 'postgres', sql } }).decision;
+    const p = examplePolicy((doc) => { doc.spec.rules.unshift({ name: 'no-reads', description: 'round 11: this purpose only writes', match: { sql: { traits: ['readsData'] } }, action: 'deny' }); });
+    const verdict = (sql: string): string => decideSql(p, sql).decision;
     expect(verdict('SELECT nome FROM customers WHERE id = 1')).toBe('deny'); // control
     expect(verdict('SELECT nome FROM customers TABLESAMPLE SYSTEM (100) WHERE id = 1')).toBe('deny');
   });

@@ -4,31 +4,17 @@
 // pg_stat_activity, (3) a read hidden in a FROM-item form; and the search_path changes that would
 // put pg_temp back in front (the sidecar sends it last at startup: sidecar/src/postgres/startup.ts).
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { parseAccessPolicy } from '../../crds/validators.ts';
-import { classifySql, compilePolicy, initPolicyEngine, SqlParseError, type CompiledPolicy, type Identity, type StatementInfo } from './index.ts';
+import { classifySql, initPolicyEngine, SqlParseError, type CompiledPolicy } from './index.ts';
+import { decideSql, EXAMPLE_AGENT, examplePolicy, one } from './lgpd-example.testkit.ts';
 
 let example: CompiledPolicy;
-const AGENT: Identity = { kind: 'ServiceAccount', subject: 'system:serviceaccount:lgpd-orders:support-agent', groups: [] };
 
 beforeAll(async () => {
   await initPolicyEngine();
-  const doc = parse(readFileSync(join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml'), 'utf8')) as unknown;
-  example = compilePolicy(parseAccessPolicy(doc));
+  example = examplePolicy();
 });
 
-function one(sql: string): StatementInfo {
-  const all = classifySql(sql);
-  expect(all).toHaveLength(1);
-  return all[0] as StatementInfo;
-}
-
-function decide(sql: string): { decision: string; rule?: string } {
-  const d = example.evaluate({ identity: AGENT, purpose: 'customer-support', command: { protocol: 'postgres', sql } });
-  return { decision: d.decision, ...(d.rule === undefined ? {} : { rule: d.rule }) };
-}
+const decide = (sql: string): { decision: string; rule?: string } => decideSql(example, sql);
 
 describe('a nested SELECT ... INTO is kind ddl wherever PostgreSQL honours it (round 11, class of finding 1)', () => {
   it.each([
@@ -129,7 +115,7 @@ describe("other sessions' statement texts through functions, in every spelling a
 
   it('stored in another table, it is a use too', () => {
     const sql = 'INSERT INTO orders (status) SELECT pg_stat_get_backend_activity(b) FROM generate_series(1, 200) b';
-    const d = example.evaluate({ identity: AGENT, purpose: 'customer-support', command: { protocol: 'postgres', sql } });
+    const d = example.evaluate({ identity: EXAMPLE_AGENT, purpose: 'customer-support', command: { protocol: 'postgres', sql } });
     expect(d).toMatchObject(HELD);
     expect((d.sensitiveColumns ?? []).map((u) => [u.column, u.use])).toEqual([[expect.stringMatching(/^pg_stat_get_backend_activity\(\) result \(statement text of other sessions/), 'stored into another table']]);
   });

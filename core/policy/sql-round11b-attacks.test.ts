@@ -4,14 +4,8 @@
 // sidecar/test/pg-round11b-attacks.int.test.ts. The "held" block records what the re-review tried
 // against the fixes themselves and found closed (it passes on c943a12).
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { parseAccessPolicy } from '../../crds/validators.ts';
-import { classifySql, compilePolicy, initPolicyEngine, type CompiledPolicy, type Identity, type StatementInfo } from './index.ts';
-
-const AGENT: Identity = { kind: 'ServiceAccount', subject: 'system:serviceaccount:lgpd-orders:support-agent', groups: [] };
-const EXAMPLE = join(import.meta.dirname, '../../examples/lgpd-orders/accesspolicy.yaml');
+import { initPolicyEngine, type CompiledPolicy } from './index.ts';
+import { decideSql, examplePolicy, one } from './lgpd-example.testkit.ts';
 
 let example: CompiledPolicy;
 /** The example policy with a read-only rule after deny-ddl-and-dcl: any write (trait writesData) is denied. */
@@ -19,22 +13,11 @@ let readOnly: CompiledPolicy;
 
 beforeAll(async () => {
   await initPolicyEngine();
-  example = compilePolicy(parseAccessPolicy(parse(readFileSync(EXAMPLE, 'utf8')) as unknown));
-  const doc = parse(readFileSync(EXAMPLE, 'utf8')) as { spec: { rules: unknown[] } };
-  doc.spec.rules.splice(1, 0, { name: 'read-only', description: 'round 11b: this agent only reads', match: { sql: { traits: ['writesData'] } }, action: 'deny' });
-  readOnly = compilePolicy(parseAccessPolicy(doc));
+  example = examplePolicy();
+  readOnly = examplePolicy((doc) => { doc.spec.rules.splice(1, 0, { name: 'read-only', description: 'round 11b: this agent only reads', match: { sql: { traits: ['writesData'] } }, action: 'deny' }); });
 });
 
-function one(sql: string): StatementInfo {
-  const all = classifySql(sql);
-  expect(all).toHaveLength(1);
-  return all[0] as StatementInfo;
-}
-
-function decide(policy: CompiledPolicy, sql: string): { decision: string; rule?: string } {
-  const d = policy.evaluate({ identity: AGENT, purpose: 'customer-support', command: { protocol: 'postgres', sql } });
-  return { decision: d.decision, ...(d.rule === undefined ? {} : { rule: d.rule }) };
-}
+const decide = decideSql;
 
 // nextval() and setval() write a sequence (a relation: pg_class relkind 'S'), and the write is not
 // transactional: ROLLBACK does not undo it. The classifier gives these calls no trait and lists no
