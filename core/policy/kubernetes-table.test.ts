@@ -240,9 +240,29 @@ describe('built-in printer columns, named by the fields their printer shows (rou
     it('without field rules nothing is redacted (no rule could reach it; detectors still read it)', () => {
       expect(viaProxy(t, {}, { group: '', resource: 'pods' }).cells).toEqual([['p-1', '1/1', 'maria.souza', '5m']]);
     });
-    it('a CRD\'s columns are named by their JSONPath, never redacted as unknown (not a built-in group)', () => {
-      const c = table([name, col('Contato', CRD('.spec.contato')), col('Dono', 'The owner, in its own words.')], [['c-1', 'maria.souza', 'joaquim']]);
-      expect(viaProxy(c, rule('nome'), { group: 'r11b.guarita.example', resource: 'clientes' }).cells).toEqual([['c-1', 'maria.souza', 'joaquim']]);
+    it('a CRD\'s columns are named by their JSONPath, so not redacted as unknown', () => {
+      const c = table([name, col('Contato', CRD('.spec.contato')), col('Age', CRD('.metadata.creationTimestamp'))], [['c-1', 'maria.souza', '3d']]);
+      expect(viaProxy(c, rule('nome'), { group: 'r11b.guarita.example', resource: 'clientes' }).cells).toEqual([['c-1', 'maria.souza', '3d']]);
+    });
+    // kubebuilder's `printcolumn:description=` replaces the default description, the only place the
+    // apiserver names a CRD column's JSONPath: a rule on the field (here titular) could not reach it.
+    describe('a CRD column with its own description (no JSONPath stated) fails closed under field rules', () => {
+      const c = table([name, col('Dono', 'The owner, in its own words.'), col('Vencimento', 'Due date.', { type: 'date' }), col('Parcelas', 'Count.', { type: 'integer' }), col('Ativo', 'Active.', { type: 'boolean' }), col('Age', 'Since.')],
+        [['c-1', 'Maria Aparecida Souza', '2026-01-01', 12, true, '3d']]);
+      it('its cells are redacted, Name and Age (the apiserver\'s own) and booleans are not', () => {
+        expect(viaProxy(c, rule('titular'), { group: 'r12.guarita.example', resource: 'contratos' }).cells)
+          .toEqual([['c-1', UNKNOWN_COLUMN_CELL, UNKNOWN_COLUMN_CELL, UNKNOWN_COLUMN_CELL, true, '3d']]);
+      });
+      it('a column named like a built-in\'s safe column is no exception for a custom resource (Status may show any field)', () => {
+        const s = table([name, col('Status', 'The holder.')], [['c-1', 'Maria Aparecida Souza']]);
+        expect(viaProxy(s, rule('titular'), { group: 'r12.guarita.example', resource: 'contratos' }).cells).toEqual([['c-1', UNKNOWN_COLUMN_CELL]]);
+      });
+      it('without field rules nothing is redacted (detectors still read every cell)', () => {
+        expect(viaProxy(c, {}, { group: 'r12.guarita.example', resource: 'contratos' }).cells).toEqual([['c-1', 'Maria Aparecida Souza', '2026-01-01', 12, true, '3d']]);
+      });
+      it('an aggregated API\'s Table without JSONPaths is read the same way (not a built-in group)', () => {
+        expect(viaProxy(c, rule('titular'), { group: 'metrics.example.io', resource: 'usages' }).cells[0]?.[1]).toBe(UNKNOWN_COLUMN_CELL);
+      });
     });
     it('a watch keeps the redaction for its later events (columns in the first event only)', () => {
       const memory: TableColumnMemory = {};

@@ -13,7 +13,10 @@
 // only, NoHeaders after; more cells than columns) cannot be judged by name, so it is redacted; so is
 // a built-in resource's column that the printer map does not know (a newer release's) when the
 // policy has field rules, unless it is one of the columns the printers compute (SAFE_COLUMNS): a
-// rule on the field it shows could not reach it. Pure: no I/O.
+// rule on the field it shows could not reach it. The same holds for a custom resource's column that
+// states its own description (kubebuilder's `printcolumn:description=`): the apiserver then names no
+// JSONPath, so under field rules its cells are redacted too, but Name and Age, which the CRD
+// TableConvertor writes itself. Pure: no I/O.
 
 import { anyPrinterFields, isBuiltinGroup, printerColumns, SAFE_COLUMNS } from './kubernetes-printer-columns.ts';
 
@@ -56,6 +59,8 @@ const CRD_COLUMN = /^Custom resource definition column \(in JSONPath format\): (
 // A probe for "does a field rule name this column": a rule masks it whole (any style changes it);
 // without one it is plain text the detectors leave alone.
 const PROBE = 'guarita-column-probe';
+/** The columns a custom resource's Table always has from the apiserver itself (metadata.name and creationTimestamp). */
+const CRD_SAFE_COLUMNS: ReadonlySet<string> = new Set(['Name', 'Age']);
 /** JSONPath segments that name no field. */
 const NOT_A_NAME = new Set(['', '*', '@', '$']);
 
@@ -87,13 +92,13 @@ function columnPath(def: Json): string | undefined {
 
 type Printer = Readonly<Record<string, readonly string[]>>;
 
-/** How a Table's columns are read: its resource's printer, whether it is a built-in's, whether unknown columns are redacted. */
+/** How a Table's columns are read: its resource's printer, whether it is a built-in's, whether unknown columns are redacted (under field rules). */
 interface Reading { source: TableSource | undefined; printer: Printer | undefined; builtin: boolean; strict: boolean }
 
 function readingOf(source: TableSource | undefined): Reading {
   if (source === undefined) return { source, printer: undefined, builtin: false, strict: false };
   const builtin = isBuiltinGroup(source.group);
-  return { source, printer: printerColumns(source.group, source.resource, source.subresource), builtin, strict: builtin && source.fieldRules };
+  return { source, printer: printerColumns(source.group, source.resource, source.subresource), builtin, strict: source.fieldRules };
 }
 
 /**
@@ -106,10 +111,16 @@ function printerFields(name: string, r: Reading): readonly string[] {
   return r.printer !== undefined && Object.hasOwn(r.printer, name) ? (r.printer[name] ?? []) : anyPrinterFields(name);
 }
 
-/** A built-in column whose field is known: a JSONPath, an entry of its printer, or one the printers compute. */
+/**
+ * A column whose field is known: a JSONPath; for a built-in, an entry of its printer or one the printers
+ * compute; for a custom resource, the Name and Age the apiserver adds (its other columns state a JSONPath
+ * unless they have their own description).
+ */
 function knownColumn(name: string | undefined, path: string | undefined, r: Reading): boolean {
-  if (path !== undefined || (name !== undefined && SAFE_COLUMNS.has(name))) return true;
-  return name !== undefined && r.printer !== undefined && Object.hasOwn(r.printer, name);
+  if (path !== undefined) return true;
+  if (name === undefined) return false;
+  if (!r.builtin) return CRD_SAFE_COLUMNS.has(name);
+  return SAFE_COLUMNS.has(name) || (r.printer !== undefined && Object.hasOwn(r.printer, name));
 }
 
 /** The column's name and JSONPath leaf, then the keys its printer shows that rules would read as another name. */

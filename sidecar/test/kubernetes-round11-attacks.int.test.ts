@@ -137,6 +137,9 @@ beforeAll(async () => {
           { name: 'Plano', type: 'string', jsonPath: '.spec.plano' },
           { name: 'CEP', type: 'string', jsonPath: '.spec.cep' },
           { name: 'Nascimento', type: 'string', jsonPath: '.spec.nascimento' },
+          // Its own description (kubebuilder's printcolumn:description=): the apiserver's Table then
+          // names no JSONPath for it (docs/security-model.md, "Round 12: custom resource columns").
+          { name: 'Responsavel', type: 'string', jsonPath: '.status.titular', description: 'Who answers for the contract.' },
         ],
       }],
     },
@@ -171,6 +174,13 @@ describe('Table cells are masked without their keys', () => {
     const table = await agentOk(['get', 'clientes']);
     // Shown on failure: the default output of kubectl get, through the proxy.
     expect({ table, leaks: LEAKS.filter((n) => table.includes(n)) }).toEqual({ table, leaks: [] });
+  });
+
+  it('a column with its own description (no JSONPath in the Table) is redacted under field rules, not shown', async () => {
+    const table = await agentOk(['get', 'clientes']);
+    expect(table).toContain('RESPONSAVEL');
+    expect(table).toContain('[redacted by guarita: column not known]');
+    expect(table).not.toContain(TITULAR);
   });
 
   it('the raw Table (as=Table, what kubectl get asks for) carries none of them either', async () => {
