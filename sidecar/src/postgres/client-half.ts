@@ -95,8 +95,14 @@ export class ClientHalf {
     // Never while unsynced: copyStatementRefusal refused that (the description's Sync would end the client's batch).
     if (d.facts.copyOut.some((p) => p.describeSql !== undefined)) this.describeCopySources(d.facts.copyOut);
     this.s.send(m.raw, { kind: 'query', batch: this.s.batch, exec, plans: d.facts.copyOut, planIndex: 0, result: {} });
+    this.queryRanInBatch();
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
+  }
+
+  /** A simple Query inside an extended batch: a later Parse of the batch is probed (the Query may switch a setting). */
+  private queryRanInBatch(): void {
+    if (this.s.unsynced) this.s.batchRan = true;
   }
 
   /**
@@ -180,17 +186,32 @@ export class ClientHalf {
   }
 
   /**
-   * The first Parse of a batch waits, like a simple Query, until earlier batches are answered up
-   * to their ReadyForQuery (where the server reports changed settings); a later one is preceded by
-   * a probe when the batch already ran something. False when the session ended meanwhile (the
-   * allowed statement is recorded as not run).
+   * A Parse waits, like a simple Query, until earlier batches and simple Queries are answered up
+   * to their ReadyForQuery (where the server reports changed settings), and is preceded by a probe
+   * when its own batch already ran code (a Bind, an Execute, a simple Query). Whether earlier work
+   * is pending is read from the queue, not from whether this batch has begun: a Flush, Close or
+   * Describe begins a batch without running anything, and once let a Parse pass an unanswered
+   * Query (round 12 review). False when the session ended meanwhile (the allowed statement is
+   * recorded as not run).
    */
   private async readyToParse(auth: Allowed | undefined): Promise<boolean> {
-    const ready = this.s.unsynced ? this.probe.ifNeeded() : this.idle();
-    if (ready !== undefined) await ready;
+    const probed = this.probe.ifNeeded();
+    if (probed !== undefined) await probed;
+    const earlier = this.earlierPending() ? this.idle() : undefined;
+    if (earlier !== undefined) await earlier;
     if (!this.s.stopped) return true;
     await this.s.completeUnrun(auth, 'not run: the session ended');
     return false;
+  }
+
+  /**
+   * An answer to an earlier batch or a simple Query is still pending. Both wait for everything
+   * before them when sent (a Query for idle(), a batch's Parse here), so such an entry is always at
+   * the head of the queue: the head alone says it.
+   */
+  private earlierPending(): boolean {
+    const head = this.s.entries[0];
+    return head !== undefined && (head.kind === 'query' || head.batch < this.s.batch);
   }
 
   private denyParse(name: string, denial: Denial): void {
@@ -284,6 +305,9 @@ export class ClientHalf {
     const portal: PortalState = { name: m.portal, stmt, resultFormats: m.resultFormats, columns: undefined, exec: undefined, replaced: prev, ...filedIn(this.s.batch) };
     this.s.portals.set(m.portal, portal);
     this.forwardExtended(m.raw, { kind: 'bind', batch: this.s.batch, portal, ...this.optional('prev', prev) });
+    // Bind runs code too (a domain's CHECK or a type's input function on a parameter; planning folds
+    // immutable functions): a later Parse of the batch is probed as after an Execute.
+    this.s.batchRan = true;
     const backpressure = this.s.io.upstreamBackpressure();
     if (backpressure !== undefined) await backpressure;
   }

@@ -1,5 +1,5 @@
 // The pinned-settings probe. Inside an extended batch the server reports changed settings only
-// at its ReadyForQuery, so text sent after an Execute of the same batch (a Parse, a Query) could
+// at its ReadyForQuery, so text sent after a Bind or Execute of the same batch (a Parse, a Query) could
 // be lexed under a value nobody reported yet. Before such text, the sidecar reads the pinned
 // settings itself, in the batch (a statement and portal of its own, closed after), and ends the
 // session if one moved. If the batch already failed the server skips the probe, and the client's
@@ -27,7 +27,7 @@ export class SettingsProbe {
   }
 
   /**
-   * Probes when the current batch is unsynced and already ran an Execute; resolves once the probe
+   * Probes when the current batch is unsynced and already ran code (Bind, Execute, a Query); resolves once the probe
    * is answered. Undefined when no probe is needed (the statement path awaits only a pending promise).
    */
   ifNeeded(): Promise<void> | undefined {
