@@ -108,6 +108,17 @@ function sameIdentity(a: Identity, b: Identity): boolean {
   return a.subject === b.subject && a.kind === b.kind && a.namespace === b.namespace && [...a.groups].sort().join('\u0000') === [...b.groups].sort().join('\u0000');
 }
 
+/**
+ * How often the open sessions are looked over for service-account reviews coming due, and how far
+ * ahead of its due time a review is asked again: an idle session (a PostgreSQL or SSH connection,
+ * an HTTP or Kubernetes credential between requests) is closed when its service account is gone
+ * without waiting for a command, and a session in use rarely reaches the due time itself (its
+ * command would wait for the review then).
+ */
+export const REVIEW_SWEEP_MS = 5000;
+/** At most this many re-reviews are started per sweep (768 a minute); the rest wait for the next sweep or their next command. */
+export const REVIEWS_PER_SWEEP = 64;
+
 const sidecarDenial = (code: EnforcementDecision['code'], reason: string, rule?: string): EnforcementDecision => ({ decision: 'deny', code, reason, ...opt('rule', rule) });
 
 /**
@@ -122,12 +133,14 @@ export class SidecarEnforcer implements Enforcer {
   readonly deps: EnforcerDeps;
   readonly #sessions = new Set<SidecarSession>();
   readonly #targets: Map<string, TargetConfig>;
+  readonly #reviewTimer: NodeJS.Timeout;
   #closing = false;
 
   constructor(deps: EnforcerDeps) {
     this.deps = deps;
     this.#targets = new Map(deps.config.targets.map((t) => [t.target, t]));
     deps.policies.onChange((name, current) => this.#sweep(name, current));
+    this.#reviewTimer = setInterval(() => this.reviewSweep(), REVIEW_SWEEP_MS).unref();
   }
 
   get openSessions(): number { return this.#sessions.size; }
@@ -162,7 +175,7 @@ export class SidecarEnforcer implements Enforcer {
     if ('ok' in verified) return verified;
     const purpose = req.purpose ?? verified.purpose;
     const session = new SidecarSession(this, target, verified.identity, purpose ?? '', verified.expiresAt, {
-      credential: req.credential, identityKey: identityKey(available.target), purposeFromToken: req.purpose === undefined,
+      credential: req.credential, identityKey: identityKey(available.target), purposeFromToken: req.purpose === undefined, ...opt('reviewDueAt', verified.reviewDueAt),
     });
     const application = maskedApplication(req, available.target);
     const denied = available.target.compiled.checkAccess(verified.identity, purpose);
@@ -212,6 +225,26 @@ export class SidecarEnforcer implements Enforcer {
     }
   }
 
+  /**
+   * Asks the apiserver again about the open service-account sessions whose review is due before the
+   * next sweep (ahead of it: a cached answer about to be due is not reused), at most
+   * REVIEWS_PER_SWEEP of them; a credential that no longer verifies closes its session
+   * (SidecarSession.identityHolds). Sessions still waiting for a review are not counted twice.
+   */
+  reviewSweep(now = Date.now()): void {
+    let started = 0;
+    for (const session of this.#sessions) {
+      if (started >= REVIEWS_PER_SWEEP) break;
+      if (!session.reviewDue(now, REVIEW_SWEEP_MS)) continue;
+      const config = this.#targets.get(session.target);
+      const available = config === undefined ? undefined : this.available(config);
+      // No policy in force: the policy sweep closes or keeps the session; nothing to verify against.
+      if (available?.ok !== true) continue;
+      started++;
+      void session.identityHolds(available.target, REVIEW_SWEEP_MS);
+    }
+  }
+
   #closeReason(session: SidecarSession, current: PolicyState<CompiledTarget>): { message: string; kind: string } | undefined {
     if (current.state === 'missing') return { kind: 'policy', message: `AccessPolicy ${session.policyName} was deleted` };
     if (current.state === 'invalid') return { kind: 'policy', message: current.message };
@@ -229,6 +262,7 @@ export class SidecarEnforcer implements Enforcer {
   /** Shutdown: refuse new sessions and close the open ones (recording session.end). */
   async closeAll(reason: string): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#reviewTimer);
     await Promise.all([...this.#sessions].map((s) => s.close(reason, 'shutdown')));
   }
 }
@@ -269,9 +303,15 @@ export class SidecarSession implements Session {
   readonly #targetConfig: TargetConfig;
   readonly #closed = new AbortController();
   readonly #expiresAt: number | undefined;
-  // Kept for the session's life only to re-verify it when spec.identity changes; dropped at close.
+  // Kept for the session's life only to re-verify it (spec.identity changed, or its review is due); dropped at close.
   #credential: string | undefined;
   #verifiedFor: string;
+  /**
+   * When the credential's authority must be asked again (ms since epoch): service-account tokens,
+   * whose TokenReview answer lasts 60 s. Undefined for OIDC tokens: a JWT is not introspected, so
+   * a change at the IdP ends the session at the token's exp only (docs/access-policy.md).
+   */
+  #reviewDueAt: number | undefined;
   #rechecking: { key: string; holds: Promise<boolean> } | undefined;
   /** The purpose came from the token's purposeClaim (none was declared): a re-check must find the same. */
   readonly #purposeFromToken: boolean;
@@ -283,7 +323,7 @@ export class SidecarSession implements Session {
 
   constructor(
     enforcer: SidecarEnforcer, target: TargetConfig, identity: Identity, purpose: string, expiresAt: number | undefined,
-    verified: { credential: string; identityKey: string; purposeFromToken: boolean },
+    verified: { credential: string; identityKey: string; purposeFromToken: boolean; reviewDueAt?: number },
   ) {
     this.#enforcer = enforcer;
     this.#targetConfig = target;
@@ -295,21 +335,29 @@ export class SidecarSession implements Session {
     this.#expiresAt = expiresAt;
     this.#credential = verified.credential;
     this.#verifiedFor = verified.identityKey;
+    this.#reviewDueAt = verified.reviewDueAt;
     this.#purposeFromToken = verified.purposeFromToken;
+  }
+
+  /** Whether the credential's review comes due within `withinMs` of `now`, and no re-check is under way (the sweep). */
+  reviewDue(now: number, withinMs: number): boolean {
+    return this.#reviewDueAt !== undefined && this.#reviewDueAt - now <= withinMs && this.#rechecking === undefined && !this.closed.aborted;
   }
 
   /**
    * Whether the session's credential verifies under the identity configuration of `target` (the
    * policy in force). When spec.identity changed since it was verified, the credential is verified
    * again (issuer, audiences, methods, claims) and must map to the same identity; otherwise the
-   * session is closed, naming why. Fails closed: a verifier that cannot answer closes it too.
+   * session is closed, naming why. The same when the credential's review is due (service-account
+   * tokens: the apiserver is asked again; `aheadMs`: already that long before it is due, the
+   * sweep). Fails closed: a verifier that cannot answer closes it too.
    */
-  identityHolds(target: CompiledTarget): Promise<boolean> {
-    const known = this.#identityKnown(target);
+  identityHolds(target: CompiledTarget, aheadMs = 0): Promise<boolean> {
+    const known = this.#identityKnown(target, aheadMs);
     if (known !== undefined) return Promise.resolve(known);
     const key = identityKey(target);
     if (this.#rechecking?.key !== key) {
-      const holds = this.#reverify(target, key).finally(() => { if (this.#rechecking?.holds === holds) this.#rechecking = undefined; });
+      const holds = this.#reverify(target, key, aheadMs).finally(() => { if (this.#rechecking?.holds === holds) this.#rechecking = undefined; });
       this.#rechecking = { key, holds };
     }
     return this.#rechecking.holds;
@@ -323,26 +371,28 @@ export class SidecarSession implements Session {
     return undefined;
   }
 
-  async #reverify(target: CompiledTarget, key: string): Promise<boolean> {
+  async #reverify(target: CompiledTarget, key: string, aheadMs: number): Promise<boolean> {
     const d = this.#enforcer.deps;
     const credential = this.#credential;
     if (credential === undefined) return false;
+    const why = key === this.#verifiedFor ? 'the session\'s service-account token was reviewed again (a TokenReview answer lasts 60 s)' : 'the AccessPolicy\'s spec.identity changed';
     let verified;
     try {
       // No rate-limit context: re-checks are bounded by the sessions already open.
-      verified = await d.authenticator.authenticate(credential, target.policy.spec.identity);
+      verified = await d.authenticator.authenticate(credential, target.policy.spec.identity, undefined, aheadMs);
     } catch (err) {
       const auth = err instanceof AuthError ? err : undefined;
       d.metrics.authFailures.inc({ target: this.target, reason: `recheck-${auth?.reason ?? 'error'}` });
-      await this.close(`session closed: the AccessPolicy's spec.identity changed and the session's credential no longer verifies: ${errorMessage(err)}`, 'identity');
+      await this.close(`session closed: ${why} and the session's credential no longer verifies: ${errorMessage(err)}`, 'identity');
       return false;
     }
     const differs = this.#differs(verified);
     if (differs !== undefined) {
-      await this.close(`session closed: the AccessPolicy's spec.identity changed and ${differs}`, 'identity');
+      await this.close(`session closed: ${why} and ${differs}`, 'identity');
       return false;
     }
     this.#verifiedFor = key;
+    this.#reviewDueAt = verified.reviewDueAt;
     return !this.closed.aborted;
   }
 
@@ -414,11 +464,14 @@ export class SidecarSession implements Session {
 
   /**
    * Whether the session's identity holds under `target` when that is known without verifying
-   * again (closed: false; verified under this spec.identity: true); undefined when a re-check is due.
+   * again (closed: false; verified under this spec.identity and its review not due within
+   * `aheadMs`: true); undefined when a re-check is due. OIDC sessions have no review to come due:
+   * they never read the clock here.
    */
-  #identityKnown(target: CompiledTarget): boolean | undefined {
+  #identityKnown(target: CompiledTarget, aheadMs = 0): boolean | undefined {
     if (this.closed.aborted) return false;
-    return identityKey(target) === this.#verifiedFor ? true : undefined;
+    if (identityKey(target) !== this.#verifiedFor) return undefined;
+    return this.#reviewDueAt === undefined || Date.now() + aheadMs < this.#reviewDueAt ? true : undefined;
   }
 
   /**

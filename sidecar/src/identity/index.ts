@@ -31,14 +31,16 @@ export class Authenticator {
   /**
    * Throws AuthError (Unauthenticated, or Unavailable when the IdP/apiserver cannot be asked).
    * `from` says where the credential came from: service-account reviews are rate-limited by it.
+   * `minValidMs`: a cached service-account review is used only while it stays valid that much
+   * longer (re-checks of open sessions ahead of their due time); OIDC tokens are verified locally.
    */
-  async authenticate(credential: string, identity: AccessPolicySpec['identity'], from?: ReviewContext): Promise<VerifiedToken> {
+  async authenticate(credential: string, identity: AccessPolicySpec['identity'], from?: ReviewContext, minValidMs = 0): Promise<VerifiedToken> {
     const token = credential.trim();
     if (token === '') throw unauthenticated('missing', 'no credential: send Authorization: Bearer <token> (HTTP) or the token as the password (PostgreSQL)');
     const { oidc, serviceAccounts } = identity;
     // The unverified iss only routes the token to a verifier; the verifier checks everything.
     if (oidc !== undefined && (serviceAccounts === undefined || unverifiedIssuer(token) === oidc.issuer)) return this.#oidc.verify(token, oidc);
-    if (serviceAccounts !== undefined) return this.#serviceAccounts.verify(token, serviceAccounts.audiences, from);
+    if (serviceAccounts !== undefined) return this.#serviceAccounts.verify(token, serviceAccounts.audiences, from, minValidMs);
     throw unauthenticated('no-method', 'the AccessPolicy accepts no credentials (spec.identity is empty)');
   }
 }

@@ -14,6 +14,9 @@
 // before any fetch.
 // Checks: signature with an allowed asymmetric algorithm only (never `none`, never HMAC), `iss`
 // exactly, `aud` contains an accepted audience, `exp` present and `exp`/`nbf` with a small skew.
+// Then the identity (identityOf): no claim the issuer marks unverified (`email_verified: false`) is
+// taken as the username, groups or purpose, and a name a reader cannot see as it is (control,
+// format or invisible characters) is no identity.
 // jose by subpath (its exports map): the package index loads every JOSE module, ~8 MB of RSS per sidecar.
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import { decodeProtectedHeader } from 'jose/decode/protected_header';
@@ -25,6 +28,7 @@ import { Agent, request } from '../undici.ts';
 import { upstreamLookup } from '../upstream-address.ts';
 import { recordedClaims } from '../../../core/approvals/requester.ts';
 import { formatDuration } from '../../../core/duration.ts';
+import { INVISIBLE_SOURCE } from '../../../core/masking/invisible.ts';
 import type { Identity } from '../core-types.ts';
 import { errorMessage } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -45,6 +49,13 @@ export interface VerifiedToken {
   purpose?: string;
   /** When the credential stops being valid (ms since epoch). */
   expiresAt?: number;
+  /**
+   * When the authority that vouched for the credential must be asked again (ms since epoch):
+   * service-account tokens, whose TokenReview answer lasts the review cache TTL (60 s). Absent for
+   * OIDC tokens: a JWT is verified locally and never introspected, so a change at the IdP is seen
+   * at the token's exp only (docs/access-policy.md, "Identities and subjects").
+   */
+  reviewDueAt?: number;
 }
 
 export const DEFAULT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
@@ -115,6 +126,55 @@ function claimGroups(payload: JWTPayload, claim: string): string[] {
   if (typeof v === 'string') return [v];
   if (Array.isArray(v)) return v.filter((g): g is string => typeof g === 'string');
   return [];
+}
+
+/**
+ * Claims an IdP may hand out unverified, and the claim that says whether they are (OpenID Connect
+ * Core 5.1). An IdP that lets users type or change their e-mail without proving it (Keycloak with
+ * "verify email" off, social or federated logins) issues `email: <anyone's address>` with
+ * `email_verified: false`: taken as the username, the agent would match that person's rules and be
+ * recorded as them (round 12, F3). As the Kubernetes apiserver does for --oidc-username-claim=email
+ * (and its structured authentication's default `claims.?email_verified.orValue(true) == true`), a
+ * flag that is present and not the JSON `true` refuses the token; an absent flag is accepted (IdPs
+ * such as Entra ID do not send it), which is why the docs advise mapping identity from `sub`.
+ */
+const VERIFIED_BY: Readonly<Record<string, string>> = { email: 'email_verified', phone_number: 'phone_number_verified' };
+
+/** The claims of `payload` that its issuer marks unverified (the flag present and not `true`; "true" as a string is not `true`). */
+function unverifiedClaims(payload: JWTPayload): Set<string> {
+  return new Set(Object.entries(VERIFIED_BY).filter(([, flag]) => flag in payload && payload[flag] !== true).map(([claim]) => claim));
+}
+
+/** The settings that take identity (or the purpose) from a claim, with the claim each names. */
+function mappedClaims(settings: OidcSettings): [setting: string, claim: string][] {
+  const mapped: [string, string][] = [['usernameClaim', settings.usernameClaim ?? 'sub'], ['groupsClaim', settings.groupsClaim ?? 'groups']];
+  if (settings.purposeClaim !== undefined) mapped.push(['purposeClaim', settings.purposeClaim]);
+  return mapped;
+}
+
+/** Refuses a token whose identity would come from a claim its issuer marks unverified. */
+function checkVerified(payload: JWTPayload, settings: OidcSettings, unverified: ReadonlySet<string>): void {
+  for (const [setting, claim] of mappedClaims(settings)) {
+    if (!unverified.has(claim)) continue;
+    const flag = VERIFIED_BY[claim] ?? '';
+    throw unauthenticated('claim-unverified', `the token's ${claim} claim is marked unverified by the issuer (${flag}: ${JSON.stringify(payload[flag])}), and spec.identity.oidc.${setting} takes the identity from it: have the issuer verify it (${flag}: true), or map ${setting} from a claim the issuer guarantees, such as sub`);
+  }
+}
+
+// Control, format, invisible and line-separator characters: a name holding one is not shown as
+// what it is (logs, `kubectl get`, an approver's screen: `alice\u200b@corp` reads as alice's).
+const UNSHOWABLE = new RegExp(`${INVISIBLE_SOURCE}|[\u0000\t\n\u000b\f\r\u2028\u2029]`);
+
+/** Refuses a subject or group name that holds a character a reader would not see as it is. */
+function checkShowable(subject: string, groups: readonly string[], settings: OidcSettings): void {
+  if (UNSHOWABLE.test(subject)) throw unauthenticated('subject-characters', `the token's ${settings.usernameClaim ?? 'sub'} claim (the username) holds control or invisible characters; the issuer must issue a plain name`);
+  if (groups.some((g) => UNSHOWABLE.test(g))) throw unauthenticated('subject-characters', `a group in the token's ${settings.groupsClaim ?? 'groups'} claim holds control or invisible characters; the issuer must issue plain group names`);
+}
+
+/** The payload without the claims its issuer marks unverified (they are not recorded as the requester's). */
+function withoutUnverified(payload: JWTPayload, unverified: ReadonlySet<string>): JWTPayload {
+  if (unverified.size === 0) return payload;
+  return Object.fromEntries(Object.entries(payload).filter(([claim]) => !unverified.has(claim)));
 }
 
 const CLAIM_MESSAGES: Record<string, string> = {
@@ -338,18 +398,25 @@ export class OidcVerifier {
     } catch (err) {
       throw fromJoseError(err, settings.issuer);
     }
-    return this.#identity(payload, settings);
+    return identityOf(payload, settings);
   }
+}
 
-  #identity(payload: JWTPayload, settings: OidcSettings): VerifiedToken {
-    const usernameClaim = settings.usernameClaim ?? 'sub';
-    const subject = claimString(payload, usernameClaim);
-    if (subject === undefined) throw unauthenticated('no-subject', `the token has no ${usernameClaim} claim (the policy's usernameClaim)`);
-    const purpose = settings.purposeClaim === undefined ? undefined : claimString(payload, settings.purposeClaim);
-    return {
-      identity: { subject, groups: claimGroups(payload, settings.groupsClaim ?? 'groups'), kind: 'User', issuer: settings.issuer, claims: recordedClaims(payload, usernameClaim) },
-      ...(purpose === undefined ? {} : { purpose }),
-      ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
-    };
-  }
+/** The identity a verified token's claims give under the policy's settings; throws AuthError (pure: unit-tested alone). */
+export function identityOf(payload: JWTPayload, settings: OidcSettings): VerifiedToken {
+  const usernameClaim = settings.usernameClaim ?? 'sub';
+  const unverified = unverifiedClaims(payload);
+  checkVerified(payload, settings, unverified);
+  const subject = claimString(payload, usernameClaim);
+  if (subject === undefined) throw unauthenticated('no-subject', `the token has no ${usernameClaim} claim (the policy's usernameClaim)`);
+  const groups = claimGroups(payload, settings.groupsClaim ?? 'groups');
+  checkShowable(subject, groups, settings);
+  const purpose = settings.purposeClaim === undefined ? undefined : claimString(payload, settings.purposeClaim);
+  return {
+    // An unverified e-mail is not recorded either: the four-eyes check (core/approvals/requester.ts)
+    // must not take it for the requester's name at the apiserver, which refuses such a token.
+    identity: { subject, groups, kind: 'User', issuer: settings.issuer, claims: recordedClaims(withoutUnverified(payload, unverified), usernameClaim) },
+    ...(purpose === undefined ? {} : { purpose }),
+    ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
+  };
 }

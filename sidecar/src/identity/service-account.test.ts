@@ -78,3 +78,65 @@ describe('ServiceAccountVerifier with reviews in flight', () => {
     await expect(recheck).resolves.toMatchObject({ identity: { kind: 'ServiceAccount' } });
   });
 });
+
+describe('the source budget (round 12, F1): keyed by what the agent cannot vary', () => {
+  it('forgeries from any loopback spelling (127.0.0.0/8, ::1, ::ffff:127.x) draw on one budget', async () => {
+    const api = heldApiserver();
+    const v = new ServiceAccountVerifier(api.kube, { perSource: { burst: 2, perMinute: 1 } });
+    const sources = ['127.0.0.1', '127.0.1.2', '::1', '::ffff:127.0.0.3', '::ffff:7f00:4', '127.255.0.9'];
+    const results = sources.map((source) => v.verify(saToken(), ['guarita'], { source }));
+    // Two reviews (the budget), then every other source is the same one: refused before a review.
+    expect(api.pending).toHaveLength(2);
+    for (const r of results.slice(2)) await expect(r).rejects.toMatchObject({ code: 'Unavailable', reason: 'rate-limited-source', message: expect.stringContaining('loopback') });
+    for (const p of api.pending) p.answer(false);
+    await Promise.allSettled(results);
+  });
+
+  it('another IPv4 host has its own budget; addresses of one IPv6 /64 share one', async () => {
+    const api = heldApiserver();
+    const v = new ServiceAccountVerifier(api.kube, { perSource: { burst: 1, perMinute: 1 } });
+    const pending = [v.verify(saToken(), ['guarita'], { source: '10.0.0.1' }), v.verify(saToken(), ['guarita'], { source: '::ffff:10.0.0.2' }), v.verify(saToken(), ['guarita'], { source: '2001:db8::1' })];
+    expect(api.pending).toHaveLength(3);
+    await expect(v.verify(saToken(), ['guarita'], { source: '::ffff:10.0.0.1' })).rejects.toMatchObject({ reason: 'rate-limited-source' });
+    await expect(v.verify(saToken(), ['guarita'], { source: '2001:db8::ffff:2' })).rejects.toMatchObject({ reason: 'rate-limited-source' });
+    for (const p of api.pending) p.answer(false);
+    await Promise.allSettled(pending);
+  });
+});
+
+describe('a review answers for its TTL only (round 12, F2)', () => {
+  it('a positive answer says when it is due again; the cache serves it until then and not past it', async () => {
+    let now = 1_000_000;
+    const api = heldApiserver();
+    const v = new ServiceAccountVerifier(api.kube, { ttlMs: 60_000, now: () => now });
+    const token = saToken();
+    const first = v.verify(token, ['guarita'], { source: '127.0.0.1' });
+    api.pending[0]?.answer(true);
+    await expect(first).resolves.toMatchObject({ reviewDueAt: 1_060_000 });
+    now += 59_000;
+    await expect(v.verify(token, ['guarita'])).resolves.toMatchObject({ reviewDueAt: 1_060_000 });
+    expect(api.pending).toHaveLength(1);
+    // Asked within 5 s of the due time with minValidMs 5 s: the cached answer is not reused.
+    const ahead = v.verify(token, ['guarita'], undefined, 5000);
+    expect(api.pending).toHaveLength(2);
+    api.pending[1]?.answer(false);
+    await expect(ahead).rejects.toMatchObject({ code: 'Unauthenticated', reason: 'tokenreview-rejected' });
+    // The apiserver's new answer replaced the old one.
+    await expect(v.verify(token, ['guarita'])).rejects.toMatchObject({ reason: 'tokenreview-rejected' });
+  });
+
+  it('at the due time the cached answer is gone: the re-check asks the apiserver', async () => {
+    let now = 1_000_000;
+    const api = heldApiserver();
+    const v = new ServiceAccountVerifier(api.kube, { ttlMs: 60_000, now: () => now });
+    const token = saToken();
+    const first = v.verify(token, ['guarita'], { source: '127.0.0.1' });
+    api.pending[0]?.answer(true);
+    await first;
+    now += 60_000;
+    const again = v.verify(token, ['guarita']);
+    expect(api.pending).toHaveLength(2);
+    api.pending[1]?.answer(true);
+    await expect(again).resolves.toMatchObject({ reviewDueAt: 1_120_000 });
+  });
+});

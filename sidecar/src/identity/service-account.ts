@@ -7,9 +7,15 @@
 // - a cache keyed by a hash of audiences and token (the token itself is never kept): results
 //   for 60 s and never past the token's own expiry, rejections for 30 s;
 // - one review in flight per token (concurrent requests with it share the answer);
-// - token buckets per connection and per source address, charged only for reviews actually sent;
+// - token buckets per connection and per source, charged only for reviews actually sent; the
+//   source is the client address as source-key.ts keys it (every loopback address is one source:
+//   the agent picks among 127.0.0.0/8 freely, so the raw address was a budget per connection);
 // - a cap on reviews in flight at once.
 // Refusals by rate limit or cap are `Unavailable` (retry later), never cached.
+// A review's answer lasts the cache TTL and no longer: a positive result says when the apiserver
+// must be asked again (`reviewDueAt`), and the sidecar asks again for the sessions it keeps open
+// (enforcer.ts), so deleting the service account (or the pod or Secret its token is bound to)
+// ends them within about the TTL instead of at the token's exp.
 import { createHash } from 'node:crypto';
 // jose by subpath (its exports map): the package index loads every JOSE module, ~8 MB of RSS per sidecar.
 import type { JWTPayload } from 'jose';
@@ -22,6 +28,7 @@ import type { Metrics } from '../metrics.ts';
 import { opt } from '../util.ts';
 import { AuthError, unauthenticated, unavailable } from './errors.ts';
 import type { VerifiedToken } from './oidc.ts';
+import { sourceKey } from './source-key.ts';
 
 interface TokenReviewStatus {
   authenticated?: boolean;
@@ -38,7 +45,7 @@ interface Cached { until: number; result: VerifiedToken | AuthError }
 
 /** Where a credential came from, for the rate limits. */
 export interface ReviewContext {
-  /** The client's address. */
+  /** The client's address (charged under its source-key.ts key). */
   source: string;
   /** One client connection (e.g. `address:port`); absent when a connection presents one credential only. */
   connection?: string;
@@ -125,8 +132,10 @@ export class ServiceAccountVerifier {
   /**
    * Verifies a service-account token bound to one of `audiences`. Throws AuthError. Without `ctx`
    * (the sidecar re-checking sessions it already opened) the rate limits and the cap do not apply.
+   * `minValidMs`: a cached answer is used only while it stays valid that much longer (a re-check
+   * ahead of a review's due time must not get back the answer that is about to be due).
    */
-  async verify(token: string, audiences: string[], ctx?: ReviewContext): Promise<VerifiedToken> {
+  async verify(token: string, audiences: string[], ctx?: ReviewContext, minValidMs = 0): Promise<VerifiedToken> {
     const now = this.#now();
     try {
       this.#precheck(token, audiences, now);
@@ -135,7 +144,7 @@ export class ServiceAccountVerifier {
       throw err;
     }
     const key = createHash('sha256').update(audiences.join('\u0000')).update('\u0001').update(token).digest('base64url');
-    const hit = this.#cached(key, now);
+    const hit = this.#cached(key, now + minValidMs);
     if (hit !== undefined) return hit;
     let pending = this.#inFlight.get(key);
     if (pending === undefined) {
@@ -154,9 +163,10 @@ export class ServiceAccountVerifier {
     return result;
   }
 
-  #cached(key: string, now: number): VerifiedToken | undefined {
+  /** The cached answer for `key` still valid at `validAt`. */
+  #cached(key: string, validAt: number): VerifiedToken | undefined {
     const hit = this.#cache.get(key);
-    if (hit === undefined || hit.until <= now) return undefined;
+    if (hit === undefined || hit.until <= validAt) return undefined;
     this.#metrics?.tokenReviewCacheHits.inc({ result: hit.result instanceof AuthError ? 'negative' : 'positive' });
     if (hit.result instanceof AuthError) throw hit.result;
     return hit.result;
@@ -183,7 +193,8 @@ export class ServiceAccountVerifier {
   /** Charges the rate limits and takes an in-flight slot for one review, or refuses. */
   #admit(ctx: ReviewContext, now: number): void {
     if (ctx.connection !== undefined && !this.#byConnection.take(ctx.connection, now)) this.#refuse('rate-limited-connection', `this connection asked for too many service-account token reviews; retry in ${Math.ceil(this.#byConnection.waitMs(ctx.connection, now) / 1000)}s`);
-    if (!this.#bySource.take(ctx.source, now)) this.#refuse('rate-limited-source', `too many service-account token reviews from ${ctx.source}; retry in ${Math.ceil(this.#bySource.waitMs(ctx.source, now) / 1000)}s`);
+    const source = sourceKey(ctx.source);
+    if (!this.#bySource.take(source, now)) this.#refuse('rate-limited-source', `too many service-account token reviews from ${source === 'loopback' ? 'loopback (every 127.0.0.0/8 and ::1 address is one source)' : source}; retry in ${Math.ceil(this.#bySource.waitMs(source, now) / 1000)}s`);
     if (this.#inFlight.size >= this.#maxInFlight) this.#refuse('concurrency', `${this.#maxInFlight} service-account token reviews are already in flight; retry shortly`);
   }
 
@@ -195,7 +206,7 @@ export class ServiceAccountVerifier {
   #store(key: string, result: VerifiedToken | AuthError, now: number): void {
     // Unavailability is not cached: the next request asks again.
     if (result instanceof AuthError && result.code === 'Unavailable') return;
-    const until = result instanceof AuthError ? now + this.#negativeTtlMs : Math.min(now + this.#ttlMs, result.expiresAt ?? Number.POSITIVE_INFINITY);
+    const until = result instanceof AuthError ? now + this.#negativeTtlMs : Math.min(result.reviewDueAt ?? now + this.#ttlMs, result.expiresAt ?? Number.POSITIVE_INFINITY);
     if (this.#cache.size >= this.#maxEntries) {
       for (const [k, v] of this.#cache) if (v.until <= now || this.#cache.size >= this.#maxEntries) this.#cache.delete(k);
     }
@@ -224,6 +235,8 @@ export class ServiceAccountVerifier {
     return {
       identity: { subject: username, groups: status.user?.groups ?? [], kind: 'ServiceAccount', ...opt('namespace', namespace) },
       ...opt('expiresAt', exp === undefined ? undefined : exp * 1000),
+      // The answer is the apiserver's for the TTL: the cache keeps it that long, sessions ask again then.
+      reviewDueAt: this.#now() + this.#ttlMs,
     };
   }
 }
