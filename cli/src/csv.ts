@@ -12,6 +12,15 @@ export const CSV_COLUMNS = [
   'approvalRequest', 'rows', 'bytes', 'masked', 'record', 'reviews', 'commandTruncated', 'commandSha256', 'bytesIn',
 ] as const;
 
+/**
+ * The rows cell. A command the target received but whose answer the sidecar never read (the agent
+ * left first; any protocol) has no count: the cell says "outcome unknown" rather than staying
+ * empty, which a spreadsheet sums as 0 and a reader takes for "nothing happened".
+ */
+function rowsCell(r: SessionRecord): string | number | undefined {
+  return r.result?.outcomeUnknown === true ? 'outcome unknown' : r.result?.rows;
+}
+
 /** An approved command's reviews from its signed record: "dana [dpo] Approved 2026-...: reason; ...". */
 function reviewsCell(r: SessionRecord): string | undefined {
   const reviews = r.approval?.reviews;
@@ -48,7 +57,7 @@ export function commandRow(r: SessionRecord): string | undefined {
   const row: Record<(typeof CSV_COLUMNS)[number], string | number | undefined> = {
     time: r.time, namespace: r.namespace, policy: r.policy, target: r.target, session: r.sessionId, subject: r.subject,
     groups: Array.isArray(r.groups) ? (r.groups as unknown[]).map((g) => (typeof g === 'string' ? g : JSON.stringify(g) ?? '')).join(';') : '', purpose: r.purpose, command: r.command, decision: r.decision, rule: r.rule,
-    approvalRequest: r.approvalRequest, rows: r.result?.rows, bytes: r.result?.bytes, masked: maskedCounts(r.masked, ';'),
+    approvalRequest: r.approvalRequest, rows: rowsCell(r), bytes: r.result?.bytes, masked: maskedCounts(r.masked, ';'),
     record: `${r.chainId}#${r.seq}`, reviews: reviewsCell(r),
     // As in JSON lines: a record of a command longer than 64 KiB holds only its masked text's first
     // 64 KiB; the row must say the cell is not the whole command (core/masking/prefix.ts).

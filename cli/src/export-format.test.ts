@@ -25,6 +25,17 @@ describe('csv', () => {
     expect(commandRow(record({ result: { bytes: 3, bytesIn: 200_000 } }))?.endsWith(',200000\r\n')).toBe(true);
   });
 
+  it('says "outcome unknown" in the rows cell of a command whose answer was never read (round 12), never a count', () => {
+    const rowsOf = (r: SessionRecord): string => (commandRow(r) ?? '').split(',')[CSV_COLUMNS.indexOf('rows') + 1] ?? '';
+    // +1: the command cell holds one comma (quoted), as in the first test's record.
+    expect(rowsOf(record({ result: { bytes: 10, outcomeUnknown: true, error: 'the agent left' } }))).toBe('outcome unknown');
+    // A count beside the flag (an odd record) is not shown as one; an HTTP record has no rows either.
+    expect(rowsOf(record({ result: { rows: 0, outcomeUnknown: true } }))).toBe('outcome unknown');
+    expect(rowsOf(record({ result: { status: 502, outcomeUnknown: true } }))).toBe('outcome unknown');
+    expect(rowsOf(record({ result: { rows: 0 } }))).toBe('0');
+    expect(rowsOf(record({ result: { rows: 2, outcomeUnknown: false } }))).toBe('2');
+  });
+
   it('shows the reviews signed into an approved command\'s record (issue 18, item 11)', () => {
     const approval = {
       request: 'areq-1', rule: 'export-needs-dpo', required: 1, approvals: 1, approverGroups: ['dpo'],

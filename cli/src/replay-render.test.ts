@@ -144,3 +144,25 @@ describe('replay of SSH commands', () => {
     expect(text).toContain('✓ allowed · rule allow-the-rest · 200 kB · 200 kB sent');
   });
 });
+
+describe('replay of commands whose outcome was not read', () => {
+  it('says "outcome unknown" for a command whose answer was never read (round 12), never a count or a status', async () => {
+    const sc = fakeSidecar('shop', 'agent-1');
+    const base = { sessionId: 's-4', subject: 'support-agent', purpose: 'customer-support' };
+    const left = 'the agent left (client disconnected); the server\'s outcome was not read: no answer within 30000 ms, nor within 2000 ms of a CancelRequest';
+    const records: SessionRecord[] = [
+      // PostgreSQL: no rows member; some result bytes were read before the agent left.
+      ...sc.next(1, { ...base, time: at(0), command: 'UPDATE orders SET status = $1 WHERE id = 3', result: { bytes: 0, outcomeUnknown: true, error: left } }),
+      ...sc.next(1, { ...base, time: at(10), command: 'SELECT * FROM orders', result: { bytes: 2048, sample: 'id=1', outcomeUnknown: true, error: left } }),
+      // HTTP: no status member (never an invented 502); a stray count in an odd record is not shown as one either.
+      ...sc.next(1, { ...base, time: at(20), protocol: 'http' as const, command: 'POST /refunds/7', result: { rows: 0, status: 502, outcomeUnknown: true, error: 'the agent left after the request was sent' } }),
+      ...sc.next(1, { ...base, type: 'approval.consumed', time: at(30), approvalRequest: 'areq-9', result: { outcomeUnknown: true } }),
+    ];
+    const { text } = await render(records, { timing: false });
+    expect(text).toContain('✓ allowed · rule allow-the-rest · outcome unknown · ');
+    expect(text).toContain('outcome unknown · 2.0 kB read');
+    expect(text).toContain(`! error: ${left}`);
+    expect(text).toContain('consumed: the approved command ran once (outcome unknown)');
+    expect(text).not.toMatch(/\b0 rows\b|HTTP 502/);
+  });
+});

@@ -85,9 +85,16 @@ export function sessionHeader(records: readonly SessionRecord[], p: Paint): stri
   ].join('\n');
 }
 
-/** The result's sizes: HTTP status, rows, bytes back and (SSH channels) bytes the agent sent. */
+/**
+ * The result's sizes: HTTP status, rows, bytes back and (SSH channels) bytes the agent sent. A
+ * command the target received but whose answer the sidecar never read (the agent left first) says
+ * "outcome unknown" where its status or row count would be: any count it carries is not one.
+ */
 function sizeParts(res: SessionRecord['result']): string[] {
   if (res === undefined) return [];
+  if (res.outcomeUnknown === true) {
+    return ['outcome unknown', ...(res.bytes === undefined || res.bytes === 0 ? [] : [`${humanBytes(res.bytes)} read`]), ...(res.bytesIn === undefined ? [] : [`${humanBytes(res.bytesIn)} sent`])];
+  }
   return [
     ...(res.status === undefined ? [] : [`HTTP ${res.status}`]),
     ...(res.rows === undefined ? [] : [plural(res.rows, 'row')]),
@@ -173,7 +180,7 @@ function sessionStart(r: SessionRecord, p: Paint): string {
 }
 
 function approvalConsumed(r: SessionRecord, p: Paint): string {
-  const rows = r.result?.rows === undefined ? '' : ` (${plural(r.result.rows, 'row')})`;
+  const rows = r.result?.outcomeUnknown === true ? ' (outcome unknown)' : r.result?.rows === undefined ? '' : ` (${plural(r.result.rows, 'row')})`;
   return `${p.green(`✓ ApprovalRequest ${r.approvalRequest ?? '?'} consumed: the approved command ran once`)}${rows}${approvalTerms(r)}`;
 }
 

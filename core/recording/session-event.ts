@@ -59,7 +59,13 @@ export interface SessionEvent {
   reason?: string;
   approvalRequest?: string;
   approval?: ApprovalEvidence;        // who approved, why, under which rule (approved commands)
-  result?: { rows?: number; bytes?: number; bytesIn?: number; status?: number; sample?: string; truncated?: boolean; error?: string };
+  /**
+   * What the command did, as far as the target answered it. `outcomeUnknown`: the command reached the
+   * target, but the agent left before the target's answer and the sidecar could not read it within its
+   * bound either, so `rows`/`status` say nothing about what the target did (absent, never 0 or an
+   * invented status); `error` says why.
+   */
+  result?: { rows?: number; bytes?: number; bytesIn?: number; status?: number; sample?: string; truncated?: boolean; error?: string; outcomeUnknown?: boolean };
   masked?: Record<string, number>;    // per-type counts of masked values
   durationMs?: number;
   /** type 'stream': consecutive masked frames of one session, in order (several per record, so a fast stream is not one record per byte). */

@@ -82,7 +82,7 @@ export type Authorization =
 
 /** What the listener observed while running an allowed command. Everything in here is already masked. */
 export interface CommandOutcome {
-  result?: { rows?: number; bytes?: number; bytesIn?: number; status?: number; sample?: string; truncated?: boolean; error?: string };
+  result?: { rows?: number; bytes?: number; bytesIn?: number; status?: number; sample?: string; truncated?: boolean; error?: string; outcomeUnknown?: boolean };
   /** Per-type counts of masked values (MaskSession.counts()). */
   masked: Record<string, number>;
   durationMs: number;

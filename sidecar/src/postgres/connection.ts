@@ -83,6 +83,23 @@ const UPSTREAM_QUEUE_HIGH = 4096;
 const UPSTREAM_QUEUE_HIGH_BYTES = 1024 * 1024;
 /** The server's own statement_timeout (pinned at startup) fires first; the listener cancels only what outlived it. */
 const STATEMENT_TIMEOUT_GRACE_MS = 1000;
+// A connection that ends with statements already sent upstream (the agent left or reset its
+// connection, sent Terminate right behind them; a revocation or shutdown ended the session) keeps
+// reading the server's answers, which record them as the normal path does (docs/postgres.md,
+// "Sessions, revocation, cancel"). PostgreSQL itself runs a statement to its end when its client
+// is gone, so a record written at the agent's departure would state an outcome nobody observed.
+/**
+ * How long the answers are awaited when the agent left and the policy sets no statementTimeout
+ * (with one, the server's pinned statement_timeout ends a statement first: the wait is that
+ * timeout plus STATEMENT_TIMEOUT_GRACE_MS).
+ */
+export const ABANDONED_READ_MS = 30_000;
+/**
+ * After that wait, or at once when the sidecar ends the session (revocation, shutdown: 57P01), the
+ * running statement is canceled, and its answer read for this long more; a sidecar shutdown thus
+ * waits at most this for a session's statements before it closes it.
+ */
+export const CANCELED_READ_MS = 2_000;
 
 type Phase = 'startup' | 'password' | 'opening' | 'ready' | 'draining' | 'closed';
 
@@ -122,6 +139,14 @@ export class ProxyConnection {
   private flushScheduled = false;
   private startupTimer: NodeJS.Timeout | undefined;
   private closeReason = 'client disconnected';
+  /** The answers of statements sent before the connection ended are being read (teardown → settle). */
+  private settling = false;
+  /** Why reading them stopped early (the sidecar could not handle an answer). */
+  private settleStopped: string | undefined;
+  /** The sidecar closed the connection with a FATAL error (a client's protocol error, or terminate). */
+  private refused = false;
+  /** The SQLSTATE the sidecar ended the session with (terminate). */
+  private endCode: string | undefined;
   private resolveClosed: () => void = () => undefined;
   /** Resolves when both sockets are gone and the session is closed. */
   readonly closed: Promise<void>;
@@ -541,7 +566,7 @@ export class ProxyConnection {
 
   /** Like toClient: what one step sends upstream (Bind, Execute, Sync, ...) goes in one write. */
   private toUpstream(buf: Buffer): void {
-    if (this.upstream === undefined || !this.upstreamActive() || this.upstreamEnded) return;
+    if (this.upstream === undefined || !this.clientFacing() || this.upstreamEnded) return;
     this.upstreamOut.push(buf);
     this.upstreamOutBytes += buf.length;
     if (this.upstreamOutBytes >= 256 * 1024) this.flushUpstream();
@@ -562,15 +587,21 @@ export class ProxyConnection {
     if (out.length === 0 || up === undefined) return;
     this.upstreamOut = [];
     this.upstreamOutBytes = 0;
-    if (!this.upstreamActive()) return;
+    if (!this.clientFacing()) return;
+    this.pipeline?.flushed();
     if (!up.socket.write(out.length === 1 ? (out[0] ?? Buffer.alloc(0)) : Buffer.concat(out)) && this.upstreamDrain === undefined) {
       this.upstreamDrain = new Promise((r) => up.socket.once('drain', () => r()));
     }
   }
 
-  /** Upstream responses still flow while a protocol error waits for them (draining). */
-  private upstreamActive(): boolean {
+  /** The client is served: its messages go upstream (also while a protocol error waits for earlier answers: draining). */
+  private clientFacing(): boolean {
     return this.phase === 'ready' || this.phase === 'draining';
+  }
+
+  /** Upstream responses are read: while the client is served, and after it left while the answers of what was sent are read (settle). */
+  private upstreamActive(): boolean {
+    return this.clientFacing() || this.settling;
   }
 
   private onUpstreamDrain(): void {
@@ -614,6 +645,8 @@ export class ProxyConnection {
     } finally {
       this.upPumping = false;
       this.flushClient();
+      // A settle waits for the last answer's record, not only for the answer.
+      if (this.settling) this.wakeRoom();
     }
     if (this.upstreamEnded && this.upQueue.length === 0) this.upstreamGone();
     else this.resumeUpstreamIfDrained();
@@ -646,6 +679,9 @@ export class ProxyConnection {
     this.upstreamEnded = true;
     this.upstreamOut = [];
     this.upstreamOutBytes = 0;
+    // What had not left never reached the server (recorded as not run).
+    this.pipeline?.dropUnflushed();
+    this.wakeRoom();
     if (this.upPumping) return;
     if (this.upQueue.length > 0) void this.pumpUpstream();
     else this.upstreamGone();
@@ -779,6 +815,7 @@ export class ProxyConnection {
   /** FATAL error to the client, then closed (before or after the session is ready). */
   private refuse(code: string, message: string): void {
     if (this.phase === 'closed') return;
+    this.refused = true;
     if (this.phase !== 'ready') this.ctx.metrics?.connectionRefused?.(code);
     this.closeReason = message;
     this.flushClient();
@@ -801,8 +838,15 @@ export class ProxyConnection {
 
   /** Ends the session from the server side (revocation, upstream gone, shutdown). */
   terminate(code: string, message: string): void {
+    if (this.settling) {
+      // An answer the sidecar cannot handle after the client left: stop reading (the rest is unknown).
+      this.settleStopped ??= message;
+      this.wakeRoom();
+      return;
+    }
     if (this.phase === 'closed') return;
     this.endedBySidecar = true;
+    this.endCode = code;
     this.log.info({ sqlstate: code }, `terminating connection: ${message}`);
     this.refuse(code, message);
   }
@@ -826,8 +870,7 @@ export class ProxyConnection {
     if (key !== undefined) this.ctx.registry.remove(key.processId, key.secretKey, this);
     up.socket.removeAllListeners('close');
     up.socket.on('error', () => undefined);
-    // What the client sent before it left (a Query right before Terminate) still goes; not when
-    // the sidecar ended the session (a pinned setting changed: the server would misread it).
+    // Before the session was ready (settle() sends what the client sent once it is): a Query right before Terminate still goes.
     const pending = this.upstreamOut.splice(0);
     up.socket.end(Buffer.concat([...(this.endedBySidecar ? [] : pending), serialize.end()]));
     setTimeout(() => up.socket.destroy(), 1000).unref();
@@ -840,10 +883,10 @@ export class ProxyConnection {
     this.wakeRoom();
     clearTimeout(this.watched?.timer);
     clearTimeout(this.startupTimer);
-    this.closeUpstream();
     setTimeout(() => this.client.destroy(), 1000).unref();
     try {
-      await this.pipeline?.shutdown(reason);
+      const unanswered = await this.settle(reason).finally(() => this.closeUpstream());
+      await this.pipeline?.shutdown(reason, unanswered);
       await this.session?.close(reason);
     } catch (err) {
       this.log.error({ err }, 'closing the session failed');
@@ -851,6 +894,98 @@ export class ProxyConnection {
       if (this.session !== undefined) this.log.info({ reason }, 'postgres session closed');
       this.ctx.metrics?.connectionClosed?.();
       this.resolveClosed();
+    }
+  }
+
+  /**
+   * The connection ended with statements already sent upstream. The server runs them anyway
+   * (PostgreSQL does not notice a gone client while a statement runs), so their answers are read
+   * and recorded as in the normal path: nothing is forwarded to the client or buffered for it,
+   * rows are counted and sampled as usual. Bounded: until everything sent is answered, or
+   * abandonedReadMs(); then the running statement is canceled and its answer read for
+   * CANCELED_READ_MS. When the sidecar ends the session (57P01: revocation, shutdown) the
+   * statement is canceled at once, as pg_terminate_backend would. Nothing else is sent upstream
+   * but what lets the server answer what it holds (CopyFail, Flush), then Terminate
+   * (closeUpstream). Returns what the record of a statement still unanswered says.
+   */
+  private async settle(reason: string): Promise<string> {
+    const pipeline = this.pipeline;
+    const up = this.upstream;
+    const cause = this.endedBySidecar ? `the Guarita sidecar ended the session (${reason})` : this.refused ? `the Guarita sidecar closed the connection (${reason})` : `the agent left (${reason})`;
+    if (pipeline === undefined || up === undefined) return `${cause}; the server's outcome was not read`;
+    pipeline.stop(reason);
+    this.sendPending(up, pipeline);
+    if (this.upstreamEnded) return this.endedBySidecar ? 'the server closed the connection before answering; its outcome was not read' : `${cause}; the server closed the connection before answering, so its outcome was not read`;
+    // After an answer the sidecar could not relay (a stream it cannot attribute or mask, a record it could not write), no more is read.
+    if (this.endedBySidecar && this.endCode !== '57P01') return `${cause} before the server answered; the server's outcome was not read`;
+    this.settling = true;
+    this.clientPausedForUpstream = false;
+    this.resumeUpstreamIfDrained();
+    if (this.upQueue.length > 0) void this.pumpUpstream();
+    try {
+      return await this.readAnswers(pipeline, cause);
+    } finally {
+      this.settling = false;
+    }
+  }
+
+  /**
+   * What the client sent before it left still goes (a Query right before Terminate), with what
+   * lets the server answer it: CopyFail ends a COPY FROM STDIN it waits data for (the COPY fails,
+   * an answer), Flush releases the answers of a batch the client did not Sync (no Sync: it would
+   * commit an implicit transaction the client never ended). When the sidecar ended the session,
+   * what had not left does not go (a pinned setting changed: the server would misread it).
+   */
+  private sendPending(up: UpstreamConnection, pipeline: Pipeline): void {
+    const pending = this.upstreamOut.splice(0);
+    this.upstreamOutBytes = 0;
+    if (this.upstreamEnded) return;
+    if (this.endedBySidecar) pipeline.dropUnflushed();
+    const out = this.endedBySidecar ? [] : pending;
+    pipeline.flushed();
+    if (pipeline.copyIn) out.push(serialize.copyFail(`the client left during COPY FROM STDIN (${this.closeReason})`));
+    if (pipeline.unsynced) out.push(serialize.flush());
+    if (out.length > 0) up.socket.write(Buffer.concat(out));
+  }
+
+  /** Reads the answers (settle), canceling what still runs at the bound; the record text of what stayed unanswered. */
+  private async readAnswers(pipeline: Pipeline, cause: string): Promise<string> {
+    const waitMs = this.endedBySidecar ? 0 : this.abandonedReadMs();
+    if (waitMs > 0) await this.readUntil(pipeline, Date.now() + waitMs);
+    if (!this.answered(pipeline)) {
+      pipeline.canceling(this.endedBySidecar
+        ? `canceling statement: ${cause}`
+        : `canceling statement: ${cause} and the statement still ran ${waitMs} ms later; the Guarita sidecar canceled it`);
+      this.cancelUpstream();
+      await this.readUntil(pipeline, Date.now() + CANCELED_READ_MS);
+    }
+    if (this.settleStopped !== undefined) return `${cause}; the server's outcome was not read: ${this.settleStopped}`;
+    if (this.upstreamEnded) return `${cause}; the server closed the connection before answering, so its outcome was not read`;
+    return `${cause}; the server's outcome was not read: no answer ${waitMs > 0 ? `within ${waitMs} ms, nor ` : ''}within ${CANCELED_READ_MS} ms of a CancelRequest`;
+  }
+
+  /** The policy's statementTimeout (the server ends the statement then) plus a grace, else ABANDONED_READ_MS. */
+  private abandonedReadMs(): number {
+    const timeoutMs = this.ctx.target.statementTimeoutMs;
+    return timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs + STATEMENT_TIMEOUT_GRACE_MS : ABANDONED_READ_MS;
+  }
+
+  /** Everything sent is answered and recorded, or no more answers will be read. */
+  private answered(pipeline: Pipeline): boolean {
+    if (this.settleStopped !== undefined) return true;
+    const idle = !this.upPumping && this.upQueue.length === 0;
+    return idle && (pipeline.pending === 0 || this.upstreamEnded);
+  }
+
+  private async readUntil(pipeline: Pipeline, deadline: number): Promise<void> {
+    while (!this.answered(pipeline) && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now())));
+        this.roomWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     }
   }
 }

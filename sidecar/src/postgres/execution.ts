@@ -1,5 +1,7 @@
 // One allowed command as it runs: its masking session, the bounded sample for the record, row
-// and byte counts, timing, and the single `complete()` call that records it.
+// and byte counts, timing, and the single `complete()` call that records it. The record states
+// only what the server answered: a command sent upstream whose answer was never read is recorded
+// as `outcomeUnknown` (abandon()), never as a count or an error the server did not send.
 import type { Authorization, CommandOutcome, MaskSession, Session } from '../enforcement.ts';
 import { SampleCollector } from './rows.ts';
 
@@ -19,6 +21,11 @@ export class Execution {
   private rows = 0;
   private bytes = 0;
   private error: string | undefined;
+  /** The server answered this run with an ErrorResponse: its outcome is known (it failed). */
+  private serverFailed = false;
+  /** Executes (or the Query) sent upstream for this run; a portal's run is sent once per Execute. */
+  private sends = 0;
+  private unknown = false;
   private finished: Promise<void> | undefined;
   /** Rows counted in the current result set (DataRows or COPY rows). */
   private setRows = 0;
@@ -53,6 +60,44 @@ export class Execution {
     this.error ??= message;
   }
 
+  /** The server's ErrorResponse for this run: it ended, failed (the listener's own reason, if it gave one first, stays). */
+  failedUpstream(message: string): void {
+    this.serverFailed = true;
+    this.fail(message);
+  }
+
+  /** The server answered with an error it ended this run with (an ErrorResponse read, no CommandComplete). */
+  get answeredByError(): boolean {
+    return this.serverFailed;
+  }
+
+  /** Its Query or Execute was handed to the upstream (sent); `unsent()` when those bytes were dropped before leaving. */
+  sent(): void {
+    this.sends++;
+  }
+
+  unsent(): void {
+    this.sends = Math.max(0, this.sends - 1);
+  }
+
+  /** Whether anything of this run reached the server. */
+  get wasSent(): boolean {
+    return this.sends > 0;
+  }
+
+  /**
+   * Recorded without the server's answer: the command was sent, the server may have run it (or
+   * be running it), and nothing says how it ended. `rows` is left out (0 would state a fact);
+   * `error` says why the outcome was not read. Bytes and the sample are what was read.
+   */
+  abandon(why: string): Promise<void> {
+    if (this.finished !== undefined) return this.finished;
+    this.unknown = true;
+    // The listener's own reason (a COPY it cut) stays, after what the record must say first.
+    this.error = this.error === undefined ? why : `${why}; before that: ${this.error}`;
+    return this.finish();
+  }
+
   get isFinished(): boolean {
     return this.finished !== undefined;
   }
@@ -70,11 +115,12 @@ export class Execution {
 
   /** The record's result: members assigned only when present (an undefined member is not the same JSON as an absent one). */
   private result(): NonNullable<CommandOutcome['result']> {
-    const result: NonNullable<CommandOutcome['result']> = { rows: this.rows + this.setRows, bytes: this.bytes };
+    const result: NonNullable<CommandOutcome['result']> = this.unknown ? { bytes: this.bytes } : { rows: this.rows + this.setRows, bytes: this.bytes };
     const sample = this.sample.text();
     if (sample !== undefined) result.sample = sample;
     result.truncated = this.sample.truncated;
     if (this.error !== undefined) result.error = this.error;
+    if (this.unknown) result.outcomeUnknown = true;
     return result;
   }
 }

@@ -150,6 +150,11 @@ function markedSince(refused: PortalState, keptPortal: PortalState): boolean {
   return false;
 }
 
+/** The allowed run a Query or Execute entry carries (none for denials and the listener's own messages). */
+export function runOf(e: Entry): Execution | undefined {
+  return e.kind === 'query' || e.kind === 'execute' ? e.exec : undefined;
+}
+
 export class PipelineState {
   readonly session: Session;
   readonly io: PipelineIO;
@@ -172,7 +177,7 @@ export class PipelineState {
   stopped = false;
   /** Client-half waits for everything sent to be answered (ClientHalf.idle), woken by progressed(). */
   readonly idleWaiters: Array<() => void> = [];
-  /** An Execute was sent in the current extended batch (it may have changed a setting the server reports only at Sync). */
+  /** Code ran in the current extended batch (an Execute, a Bind, a simple Query inside it): it may have changed a setting the server reports only at Sync. */
   batchRan = false;
 
   constructor(opts: PipelineOptions) {
@@ -182,9 +187,43 @@ export class PipelineState {
     this.log = opts.logger;
   }
 
+  /** Entries at the tail of `entries` whose bytes the connection has not written to the upstream socket yet. */
+  private unflushed = 0;
+
+  /**
+   * Hands a message to the upstream, with the entry its answers will be attributed to. Once the
+   * session is stopping nothing more goes: an allowed run that would have gone is recorded as not
+   * run (its answers can never come).
+   */
   send(buf: Buffer, entry: Entry | undefined): void {
-    if (entry !== undefined) this.entries.push(entry);
+    const exec = entry === undefined ? undefined : runOf(entry);
+    if (this.stopped) {
+      if (exec !== undefined) void this.finishExec(exec, 'not run: the session ended').catch(() => undefined);
+      return;
+    }
+    if (entry !== undefined) {
+      this.entries.push(entry);
+      this.unflushed++;
+    }
+    exec?.sent();
     this.io.toUpstream(buf);
+  }
+
+  /** The connection wrote everything handed to it so far to the upstream socket. */
+  flushed(): void {
+    this.unflushed = 0;
+  }
+
+  /**
+   * The connection dropped what it had not written yet (the sidecar ended the session): those
+   * entries will never be answered, and their runs never reached the server.
+   */
+  dropUnflushed(): Entry[] {
+    // Answers (or a failed batch's skip) remove entries from the head only: the unflushed ones are the tail.
+    const dropped = this.entries.splice(this.entries.length - Math.min(this.unflushed, this.entries.length));
+    this.unflushed = 0;
+    for (const e of dropped) runOf(e)?.unsent();
+    return dropped;
   }
 
   shift(): void {

@@ -24,7 +24,7 @@ import type { TransactionStatus } from './backend.ts';
 import { ClientHalf } from './client-half.ts';
 import { Execution } from './execution.ts';
 import type { FrontendMessage } from './frontend.ts';
-import { PipelineState, type PipelineOptions } from './pipeline-state.ts';
+import { PipelineState, runOf, type PipelineOptions } from './pipeline-state.ts';
 import { SettingsProbe } from './settings-probe.ts';
 import { StatementDecider } from './statement-decision.ts';
 import { UpstreamHalf } from './upstream-half.ts';
@@ -100,28 +100,103 @@ export class Pipeline {
     return true;
   }
 
-  /** Records whatever is still open when the connection ends. */
-  private openExecutions(): Set<Execution> {
-    const execs = new Set<Execution>();
-    for (const e of this.s.entries) if ((e.kind === 'query' || e.kind === 'execute') && e.exec !== undefined) execs.add(e.exec);
-    for (const p of this.s.portals.values()) if (p.exec !== undefined) execs.add(p.exec);
-    return execs;
+  /** A COPY ... FROM STDIN is waiting for the client's data. */
+  get copyIn(): boolean {
+    return this.s.copyIn;
   }
 
-  async shutdown(reason: string): Promise<void> {
+  /** Extended-protocol messages were sent since the last Sync (the server may hold their answers until a Flush). */
+  get unsynced(): boolean {
+    return this.s.unsynced;
+  }
+
+  /** The connection wrote everything handed to it so far to the upstream socket. */
+  flushed(): void {
+    this.s.flushed();
+  }
+
+  /** Runs whose bytes the connection dropped before they left: recorded at shutdown as not run. */
+  private readonly dropped: Execution[] = [];
+
+  /** The connection dropped what it had not written yet (the sidecar ended the session). */
+  dropUnflushed(): void {
+    for (const e of this.s.dropUnflushed()) {
+      const exec = runOf(e);
+      if (exec !== undefined) this.dropped.push(exec);
+    }
+  }
+
+  /**
+   * The connection is ending (the client left, or the sidecar ended the session): nothing more is
+   * decided or sent, and a statement held for approval is abandoned. What was already sent is
+   * still answered, and attributed as usual, while the connection reads on (until shutdown()).
+   */
+  stop(reason: string): void {
     this.s.stopped = true;
     this.s.progressed();
     this.decider.abort(reason);
-    const open = [...this.openExecutions()].map((x) => x.finish(reason));
+  }
+
+  /**
+   * The listener is about to cancel the running statement (its client is gone): the server's
+   * "canceling statement due to user request" is recorded as `message`, which says why.
+   */
+  canceling(message: string): void {
+    const head = this.s.entries[0];
+    if (head === undefined || runOf(head) === undefined || (head.kind !== 'query' && head.kind !== 'execute')) return;
+    head.denial ??= { code: '57014', message };
+  }
+
+  /**
+   * Records whatever is still open when the connection ends, saying what is known of each:
+   * - sent and unanswered (`unanswered` says why the answer was not read): outcome unknown, unless
+   *   the server's ErrorResponse was read (a FATAL ends a Query with no ReadyForQuery);
+   * - a portal that ran and was suspended: what it returned, and `reason`;
+   * - never sent (bound, not executed; dropped before it left): not run.
+   */
+  async shutdown(reason: string, unanswered: string): Promise<void> {
+    this.stop(reason);
+    const seen = new Set<Execution>();
+    const open = [...this.unanswered(seen, unanswered), ...this.unsent(seen, reason)];
     for (const e of this.s.entries) if (e.kind === 'probe') e.done();
     this.s.entries.length = 0;
+    open.push(...this.unexecuted());
+    const results = await Promise.allSettled(open);
+    for (const r of results) if (r.status === 'rejected') this.s.log.error({ err: r.reason as unknown }, 'recording at connection end failed');
+  }
+
+  /** Runs sent whose answers were not all read: unknown, unless the server's ErrorResponse was read. */
+  private unanswered(seen: Set<Execution>, why: string): Array<Promise<void>> {
+    const open: Array<Promise<void>> = [];
+    for (const e of this.s.entries) {
+      const exec = runOf(e);
+      if (exec === undefined || seen.has(exec)) continue;
+      seen.add(exec);
+      open.push(exec.answeredByError ? exec.finish() : exec.abandon(why));
+    }
+    return open;
+  }
+
+  /** Runs with no answer due: a suspended portal (what it returned is known), or never sent (not run). */
+  private unsent(seen: Set<Execution>, reason: string): Array<Promise<void>> {
+    const open: Array<Promise<void>> = [];
+    for (const exec of [...[...this.s.portals.values()].map((p) => p.exec), ...this.dropped.splice(0)]) {
+      if (exec === undefined || seen.has(exec)) continue;
+      seen.add(exec);
+      open.push(exec.finish(exec.wasSent ? reason : `not run: the session ended (${reason})`));
+    }
+    return open;
+  }
+
+  /** Statements prepared (and allowed at Parse) that no Execute ran. */
+  private unexecuted(): Array<Promise<void>> {
+    const open: Array<Promise<void>> = [];
     for (const stmt of this.s.statements.values()) {
       stmt.resolveDescribed();
       const auth = stmt.pendingAuth;
       stmt.pendingAuth = undefined;
       if (auth !== undefined) open.push(new Execution(auth, this.s.session).finish('prepared but not executed'));
     }
-    const results = await Promise.allSettled(open);
-    for (const r of results) if (r.status === 'rejected') this.s.log.error({ err: r.reason as unknown }, 'recording at connection end failed');
+    return open;
   }
 }

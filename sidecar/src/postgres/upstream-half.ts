@@ -159,7 +159,8 @@ export class UpstreamHalf {
     },
     error: (e, msg, raw, mask) => {
       this.s.copyIn = false;
-      e.exec?.fail((msg as DatabaseError).message);
+      // A run the listener canceled (statementTimeout, the session ending) is recorded with why.
+      e.exec?.failedUpstream(e.denial?.message ?? (msg as DatabaseError).message);
       this.rewriteError(e, msg as DatabaseError, raw, mask);
     },
     readyForQuery: (e, msg, raw) => this.queryReady(e, msg as ReadyForQueryMessage, raw),
@@ -403,7 +404,7 @@ export class UpstreamHalf {
 
   private async executeFailed(e: Extract<Entry, { kind: 'execute' }>, msg: BackendMessage, raw: Buffer): Promise<void> {
     this.s.copyIn = false;
-    e.exec?.fail((msg as DatabaseError).message);
+    e.exec?.failedUpstream(e.denial?.message ?? (msg as DatabaseError).message);
     if (e.exec !== undefined) await this.s.finishExec(e.exec);
     e.portal.exec = undefined;
     await this.failExtended(e, msg, raw, false);
