@@ -66,10 +66,10 @@ export async function startPostgresTarget(t: TargetConfig, ctx: Ctx): Promise<{ 
   return {
     target: t.target,
     port: listener.address.port,
-    close: async () => {
+    close: async (drainMs: number) => {
       unsubscribe();
       await chain;
-      await listener.close();
+      await listener.close(drainMs);
     },
   };
 }

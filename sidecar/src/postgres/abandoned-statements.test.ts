@@ -424,6 +424,21 @@ describe('the sidecar ends the session while a statement runs', () => {
     expect(o.result?.error).toBe(`the Guarita sidecar ended the session (terminating connection: the Guarita sidecar is shutting down); the server's outcome was not read: no answer within ${CANCELED_READ_MS} ms of a CancelRequest`);
   }, 10_000);
 
+  it('a shutdown with less drain time left than CANCELED_READ_MS reads the canceled statement for that long only', async () => {
+    const { up, c, listener } = await setup();
+    up.ignoreCancel = true;
+    const sql = `UPDATE orders SET status = 'hold-drain' WHERE id = 3`;
+    c.send(serialize.query(sql));
+    await until('the UPDATE upstream', () => up.held !== undefined);
+    const started = Date.now();
+    await listener.close(300);
+    expect(Date.now() - started).toBeLessThan(300 + 1500);
+    const o = await recordOf(sql, 100);
+    expect(up.cancels).toBe(1);
+    expect(o.result).toMatchObject({ outcomeUnknown: true });
+    expect(o.result?.error).toMatch(/no answer within 300 ms of a CancelRequest$/);
+  }, 10_000);
+
   it('the server dies while the agent waits: 08006 to the agent, and the statement recorded as unknown (not as failed with 0 rows)', async () => {
     const { up, c } = await setup();
     const sql = `UPDATE orders SET status = 'hold-11' WHERE id = 3`;

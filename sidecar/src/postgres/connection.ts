@@ -836,8 +836,12 @@ export class ProxyConnection {
     void this.teardown(reason);
   }
 
-  /** Ends the session from the server side (revocation, upstream gone, shutdown). */
-  terminate(code: string, message: string): void {
+  /**
+   * Ends the session from the server side (revocation, upstream gone, shutdown). `cancelReadMs`: how
+   * long the running statement's answer is read after its CancelRequest (a shutdown passes what is
+   * left of GUARITA_DRAIN_TIMEOUT when that is shorter than CANCELED_READ_MS).
+   */
+  terminate(code: string, message: string, cancelReadMs = CANCELED_READ_MS): void {
     if (this.settling) {
       // An answer the sidecar cannot handle after the client left: stop reading (the rest is unknown).
       this.settleStopped ??= message;
@@ -847,6 +851,7 @@ export class ProxyConnection {
     if (this.phase === 'closed') return;
     this.endedBySidecar = true;
     this.endCode = code;
+    this.cancelReadMs = Math.max(0, Math.min(CANCELED_READ_MS, cancelReadMs));
     this.log.info({ sqlstate: code }, `terminating connection: ${message}`);
     this.refuse(code, message);
   }
@@ -862,6 +867,8 @@ export class ProxyConnection {
   private tornDown = false;
   /** Set when the sidecar ends the session (terminate): nothing more of the client's goes upstream. */
   private endedBySidecar = false;
+  /** How long a canceled statement's answer is read (settle): CANCELED_READ_MS, or less within a shutdown's drain. */
+  private cancelReadMs = CANCELED_READ_MS;
 
   private closeUpstream(): void {
     const up = this.upstream;
@@ -957,11 +964,11 @@ export class ProxyConnection {
         ? `canceling statement: ${cause}`
         : `canceling statement: ${cause} and the statement still ran ${waitMs} ms later; the Guarita sidecar canceled it`);
       this.cancelUpstream();
-      await this.readUntil(pipeline, Date.now() + CANCELED_READ_MS);
+      await this.readUntil(pipeline, Date.now() + this.cancelReadMs);
     }
     if (this.settleStopped !== undefined) return `${cause}; the server's outcome was not read: ${this.settleStopped}`;
     if (this.upstreamEnded) return `${cause}; the server closed the connection before answering, so its outcome was not read`;
-    return `${cause}; the server's outcome was not read: no answer ${waitMs > 0 ? `within ${waitMs} ms, nor ` : ''}within ${CANCELED_READ_MS} ms of a CancelRequest`;
+    return `${cause}; the server's outcome was not read: no answer ${waitMs > 0 ? `within ${waitMs} ms, nor ` : ''}within ${this.cancelReadMs} ms of a CancelRequest`;
   }
 
   /** The policy's statementTimeout (the server ends the statement then) plus a grace, else ABANDONED_READ_MS. */

@@ -32,7 +32,8 @@ export interface PostgresListenerOptions {
 export interface PostgresListener {
   readonly address: { host: string; port: number };
   /** Stops accepting, terminates open sessions (57P01) and waits for them to close. */
-  close(): Promise<void>;
+  /** Ends every session (57P01); `drainMs` bounds how long a running statement's answer is read after its cancel. */
+  close(drainMs?: number): Promise<void>;
 }
 
 export async function startPostgresListener(opts: PostgresListenerOptions): Promise<PostgresListener> {
@@ -69,10 +70,10 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
   let closing: Promise<void> | undefined;
   return {
     address,
-    close(): Promise<void> {
+    close(drainMs?: number): Promise<void> {
       closing ??= (async () => {
         const stopped = new Promise<void>((r) => server.close(() => r()));
-        for (const c of connections) c.terminate('57P01', 'terminating connection: the Guarita sidecar is shutting down');
+        for (const c of connections) c.terminate('57P01', 'terminating connection: the Guarita sidecar is shutting down', drainMs);
         await Promise.all([...connections].map((c) => c.closed));
         await stopped;
         logger.info('postgres listener stopped');
