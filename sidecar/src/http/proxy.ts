@@ -29,7 +29,7 @@ import {
 import { HttpSessions } from './sessions.ts';
 import { CredentialRedactor, redactedWhole, type CredentialStream } from './credential-redaction.ts';
 import { isFormType, mergedReadings, readFormBody } from './form-body.ts';
-import { dispatchUpstream, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
+import { dispatchUpstream, LeftBehind, outcomeOf, RequestProgress, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 import { BodyBudget, BodyRefusal, collectBody, hasRequestBody, NO_BODY, type CollectedBody } from '../body-budget.ts';
 
@@ -65,7 +65,8 @@ type RequestBody = CollectedBody;
 
 /**
  * The request as judged, and as it is forwarded (target, method and headers are the same); `abort`
- * fires when the agent goes away (or its session closes while forwarding): one per request.
+ * fires when the agent goes away: one per request (what it means for the upstream exchange depends
+ * on how far the request got, #forward).
  */
 interface Outgoing {
   method: string; target: string; headers: Record<string, string | string[]>; masking: boolean; body: RequestBody; abort: AbortController;
@@ -237,6 +238,14 @@ function exchangeError(err: unknown, signal: AbortSignal, redactor: CredentialRe
   return redactor === undefined ? error : redactor.text(error);
 }
 
+/**
+ * Whether the agent is gone: its connection closed (`clientGone`), or is closing while the failure
+ * it caused (a request body cut short) is handled first.
+ */
+function agentLeft(res: ServerResponse, clientGone: AbortSignal): boolean {
+  return clientGone.aborted || res.destroyed || res.socket?.destroyed === true;
+}
+
 /** Resolves when `res` can take more data, or has closed. */
 async function write(res: ServerResponse, chunk: Buffer): Promise<void> {
   if (chunk.length === 0 || res.destroyed) return;
@@ -274,8 +283,12 @@ const NO_POLICY: PolicyTraits = { masking: true, judgesBodies: false, readsBodie
  */
 const ECHO_METHODS: ReadonlySet<string> = new Set(['TRACE', 'TRACK']);
 
-/** How an exchange went; `last`: the last bytes of the answer, held back until the exchange is recorded. */
-interface Forwarded { status: number; bytes: number; sample?: { sample: string; truncated: boolean }; error?: string; last?: Buffer }
+/**
+ * How an exchange went; `last`: the last bytes of the answer, held back until the exchange is
+ * recorded. `status` is absent when no status was sent to the agent nor read from the upstream
+ * (outcomeOf), and `outcomeUnknown` set when the upstream got the request but its answer was not read.
+ */
+interface Forwarded { status?: number; bytes: number; sample?: { sample: string; truncated: boolean }; error?: string; outcomeUnknown?: true; last?: Buffer }
 
 export class HttpProxy {
   readonly #opts: HttpListenerOptions;
@@ -293,6 +306,10 @@ export class HttpProxy {
   #upstream: { target: object; upstream: HttpUpstream; at: number } | undefined;
   /** The exchanges being forwarded per session, cut together when it closes: one listener per session, not per exchange. */
   readonly #forwarding = new WeakMap<Session, Set<AbortController>>();
+  /** Exchanges read to their answer after their agent left (bounded: upstream.ts). */
+  readonly #leftBehind = new LeftBehind();
+  /** Their records being written, waited for at shutdown (the agent's connection no longer counts them in #inFlight). */
+  readonly #unrecorded = new Set<Promise<void>>();
   #inFlight = 0;
   #server: Server | undefined;
   readonly #sha256: (b: Buffer) => string;
@@ -347,7 +364,9 @@ export class HttpProxy {
     const server = this.#server;
     if (server === undefined) return;
     await drainServer(server, () => this.#inFlight, this.#sockets, drainMs);
+    // Closing the sessions cuts the exchanges still being read for agents that left; their records are written before the pools close.
     await this.#sessions.closeAll('the Guarita sidecar is shutting down');
+    await Promise.allSettled([...this.#unrecorded]);
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
   }
 
@@ -623,20 +642,48 @@ export class HttpProxy {
     return headers;
   }
 
-  async #forward(res: ServerResponse, session: Session, auth: Extract<Authorization, { verdict: 'allow' }>, out: Outgoing): Promise<void> {
+  /**
+   * Forwards an allowed request and records it. The upstream exchange has its own abort: the
+   * session closing cuts it, and so does the agent leaving before the upstream got the request whole;
+   * once it did, the upstream acts on it whatever the agent does, so the answer is read for the
+   * record (bounded, LeftBehind) rather than aborted into an outcome nobody observed.
+   */
+  #forward(res: ServerResponse, session: Session, auth: Extract<Authorization, { verdict: 'allow' }>, out: Outgoing): Promise<void> {
+    const upstream = new AbortController();
+    const progress = new RequestProgress();
+    let endWatch = (): void => undefined;
+    const left = (): void => {
+      const reason = out.abort.signal.reason instanceof Error ? out.abort.signal.reason : new Error('the client closed the connection');
+      endWatch = this.#leftBehind.keep(progress, upstream, reason);
+    };
+    if (out.abort.signal.aborted) left();
+    else out.abort.signal.addEventListener('abort', left, { once: true });
+    const done = this.#exchangeUpstream(res, session, auth, out, { upstream, progress }).finally(() => {
+      out.abort.signal.removeEventListener('abort', left);
+      endWatch();
+    });
+    // Once the agent left, the exchange is no longer counted by its connection: shutdown waits for its record.
+    this.#unrecorded.add(done);
+    void done.finally(() => this.#unrecorded.delete(done));
+    return done;
+  }
+
+  async #exchangeUpstream(res: ServerResponse, session: Session, auth: Extract<Authorization, { verdict: 'allow' }>, out: Outgoing, up: { upstream: AbortController; progress: RequestProgress }): Promise<void> {
     const started = performance.now();
-    const { abort } = out;
-    const cutWithSession = this.#cutWithSession(session, abort);
-    let forwarded: Forwarded = { status: 0, bytes: 0 };
+    const cutWithSession = this.#cutWithSession(session, up.upstream);
+    let forwarded: Forwarded = { bytes: 0 };
     let maskSession;
     try {
       maskSession = session.newMaskSession();
-      forwarded = await this.#relay(res, session, out, abort.signal, maskSession);
+      forwarded = await this.#relay(res, session, out, up, maskSession);
     } catch (err) {
-      forwarded = { ...forwarded, error: exchangeError(err, abort.signal, out.redactor), status: forwarded.status || (res.headersSent ? res.statusCode : 502) };
-      if (!res.headersSent && !(err instanceof ExchangeError)) this.#opts.logger.warn({ err: forwarded.error, target: this.#opts.target.target }, 'upstream request failed');
+      const error = exchangeError(err, up.upstream.signal, out.redactor);
+      // What the agent gets: the status already sent, or the 502 #finish sends.
+      const known = outcomeOf({ progress: up.progress, agentLeft: agentLeft(res, out.abort.signal), toAgent: res.headersSent ? res.statusCode : 502, error });
+      forwarded = { ...forwarded, ...known };
+      if (!res.headersSent && !(err instanceof ExchangeError)) this.#opts.logger.warn({ err: known.error, target: this.#opts.target.target }, 'upstream request failed');
     } finally {
-      cutWithSession.delete(abort);
+      cutWithSession.delete(up.upstream);
     }
     await this.#finish(res, auth, forwarded, maskSession?.counts() ?? {}, performance.now() - started);
   }
@@ -664,7 +711,8 @@ export class HttpProxy {
   /** Records the exchange, then releases the held-back end of the response (or the error). */
   async #finish(res: ServerResponse, auth: Extract<Authorization, { verdict: 'allow' }>, f: Forwarded, masked: Record<string, number>, durationMs: number): Promise<void> {
     // Members assigned only when present (an undefined member is not the same JSON as an absent one).
-    const result: NonNullable<CommandOutcome['result']> = { status: f.status, bytes: f.bytes };
+    const result: NonNullable<CommandOutcome['result']> = f.status === undefined ? { bytes: f.bytes } : { status: f.status, bytes: f.bytes };
+    if (f.outcomeUnknown === true) result.outcomeUnknown = true;
     if (f.sample !== undefined) {
       result.sample = f.sample.sample;
       if (f.sample.truncated) result.truncated = true;
@@ -688,7 +736,7 @@ export class HttpProxy {
     }
   }
 
-  async #relay(res: ServerResponse, session: Session, out: Outgoing, signal: AbortSignal, maskSession: ReturnType<Session['newMaskSession']>): Promise<Forwarded> {
+  async #relay(res: ServerResponse, session: Session, out: Outgoing, exchange: { upstream: AbortController; progress: RequestProgress }, maskSession: ReturnType<Session['newMaskSession']>): Promise<Forwarded> {
     const upstream = this.#upstreamFor();
     const redactor = this.#redactorFor(upstream);
     out.redactor = redactor;
@@ -704,7 +752,7 @@ export class HttpProxy {
       bodyTimeout: 300_000,
     };
     if (body.kind !== 'none') request.body = body.kind === 'buffered' ? body.data : body.stream;
-    const up = await dispatchUpstream(route.pool, request, signal);
+    const up = await dispatchUpstream(route.pool, request, exchange.upstream.signal, exchange.progress);
     this.#upstreamLatency ??= this.#opts.metrics.upstreamLatency.labels({ target: this.#opts.target.target, protocol: 'http' });
     this.#upstreamLatency.observe((performance.now() - t0) / 1000);
     const headersFor = answerHeaders(up, masking, maskSession, redactor);
@@ -716,11 +764,11 @@ export class HttpProxy {
     const type = parseContentType(headerValue(up.headers, 'content-type'));
     const kind = bodyKind(type);
     const sampleLimit = session.recordingLimits().maxBytes;
-    const exchange: Answer = { res, up, type, maskSession, sampleLimit, redactor };
-    if (!masking) return redactor === undefined ? this.#passthrough(exchange, kind, headersFor()) : this.#unmaskedRedacted(exchange, kind, headersFor);
-    if (kind === 'binary') return this.#binary(exchange, headersFor);
+    const answer: Answer = { res, up, type, maskSession, sampleLimit, redactor };
+    if (!masking) return redactor === undefined ? this.#passthrough(answer, kind, headersFor()) : this.#unmaskedRedacted(answer, kind, headersFor);
+    if (kind === 'binary') return this.#binary(answer, headersFor);
     // A JSON or text answer's Content-Type is set again from its parsed value, masked then (#text).
-    return this.#text(exchange, kind, headersFor(MASKED_RESPONSE_DROP, type === undefined ? undefined : 'content-type'));
+    return this.#text(answer, kind, headersFor(MASKED_RESPONSE_DROP, type === undefined ? undefined : 'content-type'));
   }
 
   /** The redactor of the credentials the sidecar sends this upstream (one per upstream setting), or undefined when it sends none. */

@@ -4,8 +4,11 @@
 // the body's chunks are kept as they arrive until the proxy says how it reads them: whole (a small
 // answer of declared length: no stream at all), or as a Readable with backpressure (every other
 // body: unknown length, large, compressed, binary). Aborts, errors and backpressure behave as with
-// request(): the agent leaving aborts the exchange, a body the proxy stops reading aborts it, an
-// upstream failure fails the response (before its headers) or its body (after them).
+// request(): aborting the signal aborts the exchange, a body the proxy stops reading aborts it, an
+// upstream failure fails the response (before its headers) or its body (after them). How far the
+// request got (RequestProgress) tells the proxy what an agent leaving means: a request the upstream
+// got whole is read to its answer (LeftBehind bounds that), and a record never states an outcome
+// nobody observed (outcomeOf).
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 
@@ -34,6 +37,7 @@ export interface UpstreamResponse {
  */
 export class UpstreamBody {
   readonly #controller: Controller;
+  readonly #progress: RequestProgress | undefined;
   #chunks: Buffer[] = [];
   #buffered = 0;
   #ended = false;
@@ -43,8 +47,9 @@ export class UpstreamBody {
   #reading = false;
   #discarded = false;
 
-  constructor(controller: Controller) {
+  constructor(controller: Controller, progress?: RequestProgress) {
     this.#controller = controller;
+    this.#progress = progress;
   }
 
   /** The whole body in one Buffer, once it has all arrived (for bodies of a bounded declared length). */
@@ -108,6 +113,7 @@ export class UpstreamBody {
 
   /** From the handler: a chunk of the body. */
   data(chunk: Buffer): void {
+    this.#progress?.received(chunk.length);
     if (this.#stream !== undefined) {
       if (!this.#stream.push(chunk)) this.#controller.pause();
       return;
@@ -140,10 +146,11 @@ export class UpstreamBody {
  * Sends `options` on `dispatcher` and resolves with the answer's status and headers once they
  * arrive (1xx interim answers are skipped, at most MAX_INTERIM_ANSWERS of them; a 101 fails it). `signal` aborts the exchange
  * at any point with its reason. A request body stream is destroyed when the exchange fails.
+ * `progress` follows how far the request was written and whether the answer's head was read.
  */
-export function dispatchUpstream(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal: AbortSignal): Promise<UpstreamResponse> {
+export function dispatchUpstream(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal: AbortSignal, progress?: RequestProgress): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    const exchange = new Exchange(options, signal, resolve, reject);
+    const exchange = new Exchange(options, signal, resolve, reject, progress);
     if (signal.aborted) {
       exchange.onAbort();
       return;
@@ -168,14 +175,16 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #reject: (err: Error) => void;
   #controller: Controller | undefined;
   #body: UpstreamBody | undefined;
+  readonly #progress: RequestProgress | undefined;
   #settled = false;
   #interim = 0;
 
-  constructor(options: Dispatcher.DispatchOptions, signal: AbortSignal, resolve: (answer: UpstreamResponse) => void, reject: (err: Error) => void) {
+  constructor(options: Dispatcher.DispatchOptions, signal: AbortSignal, resolve: (answer: UpstreamResponse) => void, reject: (err: Error) => void, progress: RequestProgress | undefined) {
     this.#options = options;
     this.#signal = signal;
     this.#resolve = resolve;
     this.#reject = reject;
+    this.#progress = progress;
   }
 
   /** The signal's listener (bound: it is added to and removed from the signal as it is). */
@@ -205,7 +214,14 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onRequestStart(c: Controller): void {
     this.#controller = c;
+    // undici calls this as it starts writing the request on a connection (not while it is queued).
+    this.#progress?.writing();
     if (this.#signal.aborted) this.onAbort();
+  }
+
+  /** undici: the request's head and whole body were written to the upstream's connection. */
+  onRequestSent(): void {
+    this.#progress?.sent();
   }
 
   onResponseStart(c: Controller, statusCode: number, headers: UpstreamResponse['headers']): void {
@@ -218,8 +234,9 @@ class Exchange implements Dispatcher.DispatchHandler {
       else if (++this.#interim > MAX_INTERIM_ANSWERS) c.abort(new Error(`the upstream sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers before its final answer`));
       return;
     }
-    const body = new UpstreamBody(c);
+    const body = new UpstreamBody(c, this.#progress);
     this.#body = body;
+    this.#progress?.head(statusCode);
     this.#settled = true;
     this.#resolve({ statusCode, headers, body });
   }
@@ -236,4 +253,145 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_c: Controller, err: Error): void {
     this.fail(err);
   }
+}
+
+/**
+ * How far one request got to the upstream, as undici reports it: `queued` (nothing written: a request
+ * aborted now never reached the upstream), `writing` (the head, maybe part of the body), `sent` (the
+ * head and the whole body); and the answer's status once its head was read. The proxy decides from it
+ * what the agent leaving means (LeftBehind) and what the record can say (outcomeOf).
+ */
+export class RequestProgress {
+  #stage: 'queued' | 'writing' | 'sent' = 'queued';
+  #status: number | undefined;
+  #bytes = 0;
+  #onHead: (() => void) | undefined;
+  #onBytes: ((total: number) => void) | undefined;
+
+  get stage(): 'queued' | 'writing' | 'sent' { return this.#stage; }
+  /** The upstream's status, once the head of its (final) answer was read. */
+  get status(): number | undefined { return this.#status; }
+  /** Bytes of the answer's body received so far. */
+  get bytes(): number { return this.#bytes; }
+
+  writing(): void {
+    if (this.#stage === 'queued') this.#stage = 'writing';
+  }
+
+  sent(): void {
+    this.#stage = 'sent';
+  }
+
+  head(status: number): void {
+    // undici reports the answer before the request was written whole when the upstream answers early (a 413 mid-body).
+    this.#status = status;
+    this.#onHead?.();
+  }
+
+  received(n: number): void {
+    this.#bytes += n;
+    this.#onBytes?.(this.#bytes);
+  }
+
+  /** Calls `onHead` once the answer's head is read (at once when it was), and `onBytes` with the body's total on each chunk. */
+  watch(onHead: () => void, onBytes: (total: number) => void): void {
+    this.#onBytes = onBytes;
+    this.#onHead = onHead;
+    if (this.#status !== undefined) onHead();
+  }
+
+  /** Stops calling what `watch` registered. */
+  unwatch(): void {
+    this.#onHead = undefined;
+    this.#onBytes = undefined;
+  }
+}
+
+/** Answers read at most at once for agents that left (LeftBehind): each holds a pooled upstream connection. */
+export const MAX_LEFT_BEHIND = 64;
+/** How long the rest of an answer is read once its head arrived, for an agent that left. */
+export const LEFT_BEHIND_BODY_MS = 10_000;
+/** How many bytes of an answer's body are read for an agent that left (streamed through, never buffered for it). */
+export const LEFT_BEHIND_BODY_BYTES = 1024 * 1024;
+
+export interface LeftBehindBounds { max: number; bodyMs: number; bodyBytes: number }
+
+/**
+ * Exchanges whose agent left after the upstream got the request whole: the upstream acts on it
+ * whether or not anyone reads the answer (a POST makes its refund), so the answer is read for the
+ * record instead of being aborted (which would leave its outcome unknown). Bounded: the head by the
+ * exchange's own headers timeout, then the body by `bodyMs` and `bodyBytes`, and at most `max` such
+ * exchanges at once per listener; beyond that, or for a request not sent whole, the exchange is
+ * aborted at once (the record then says the outcome is unknown, outcomeOf).
+ */
+export class LeftBehind {
+  readonly #bounds: LeftBehindBounds;
+  #open = 0;
+
+  constructor(bounds: Partial<LeftBehindBounds> = {}) {
+    this.#bounds = { max: MAX_LEFT_BEHIND, bodyMs: LEFT_BEHIND_BODY_MS, bodyBytes: LEFT_BEHIND_BODY_BYTES, ...bounds };
+  }
+
+  /** Exchanges being read for agents that left. */
+  get open(): number { return this.#open; }
+
+  /**
+   * The agent left (`reason`): aborts `upstream` unless the request was sent whole and a place is
+   * free, in which case the exchange goes on within the bounds. Returns what ends the watch (called
+   * when the exchange ends, either way).
+   */
+  keep(progress: RequestProgress, upstream: AbortController, reason: Error): () => void {
+    if (progress.stage !== 'sent') {
+      upstream.abort(reason);
+      return () => undefined;
+    }
+    if (this.#open >= this.#bounds.max) {
+      upstream.abort(new Error(`${reason.message}, and ${this.#bounds.max} answers of other agents that left are being read already (the sidecar reads no more at once)`));
+      return () => undefined;
+    }
+    this.#open++;
+    let timer: NodeJS.Timeout | undefined;
+    const { bodyMs, bodyBytes } = this.#bounds;
+    const limit = progress.bytes + bodyBytes;
+    progress.watch(() => {
+      timer ??= setTimeout(() => upstream.abort(new Error(`the agent left, and the rest of the upstream's answer did not arrive within ${bodyMs} ms (not read further)`)), bodyMs);
+      timer.unref();
+    }, (total) => {
+      if (total > limit) upstream.abort(new Error(`the agent left, and the upstream's answer went on past ${bodyBytes} more bytes (not read further)`));
+    });
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.#open--;
+      clearTimeout(timer);
+      progress.unwatch();
+    };
+  }
+}
+
+/** What an exchange that did not end normally lets its record say. */
+export interface KnownOutcome { status?: number; outcomeUnknown?: true; error: string }
+
+/**
+ * What the record of an exchange that failed can state, and nothing more (a record never holds a
+ * status nobody sent): `status` is the one the agent got (`toAgent`: headers already sent, or the
+ * refusal the proxy is about to send it) while the agent is there; once it left, the upstream's
+ * own status when its answer's head was read, else none. `outcomeUnknown` when the request reached
+ * the upstream (in part or whole) and no answer was read: the upstream may have acted on it.
+ * `error` says what happened, starting with the agent's departure when it left.
+ */
+export function outcomeOf(o: { progress: RequestProgress; agentLeft: boolean; toAgent: number; error: string }): KnownOutcome {
+  const { progress } = o;
+  const unknown = progress.stage !== 'queued' && progress.status === undefined;
+  const status = o.agentLeft ? progress.status : o.toAgent;
+  return { ...(status === undefined ? {} : { status }), ...(unknown ? { outcomeUnknown: true as const } : {}), error: errorText(o.agentLeft, progress, o.error) };
+}
+
+function errorText(agentLeft: boolean, progress: RequestProgress, error: string): string {
+  if (progress.status !== undefined) return error;
+  if (progress.stage === 'queued') return agentLeft ? `the agent left before its request was sent to the upstream; nothing was forwarded (${error})` : error;
+  const upstream = progress.stage === 'writing' ? 'the upstream got part of the request' : 'the upstream got the whole request';
+  if (agentLeft) return `the agent left before the upstream answered; ${upstream}, and its answer was not read (${error})`;
+  return `${error}; ${upstream}, and its answer was not read: what it did is unknown`;
 }

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Pool } from '../undici.ts';
@@ -23,6 +23,7 @@ import type { TargetConfig } from '../config.ts';
 import type { Authorization, MaskSession, Session } from '../enforcement.ts';
 import type { SidecarEnforcer } from '../enforcer.ts';
 import { HttpSessions } from '../http/sessions.ts';
+import { dispatchUpstream, LeftBehind, outcomeOf, RequestProgress, type UpstreamResponse } from '../http/upstream.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { type Metrics, type RequestOutcome, refusedOutcome } from '../metrics.ts';
 import { opt } from '../util.ts';
@@ -87,12 +88,16 @@ class Refusal extends Error {
   }
 }
 
-interface Forwarded { status: number; bytes: number; sample?: string; truncated?: boolean; error?: string }
+/** How a request went; `status` absent when none was sent to the agent nor read from the apiserver (outcomeOf). */
+interface Forwarded { status?: number; bytes: number; sample?: string; truncated?: boolean; error?: string; outcomeUnknown?: true }
 
-/** One allowed request on its way upstream and back. */
+/** The apiserver's answer: its status, headers and body as a stream (destroying it aborts the exchange). */
+interface ApiAnswer { statusCode: number; headers: Dispatcher.ResponseData['headers']; body: Readable }
+
+/** One allowed request on its way upstream and back; `progress`: how far it got (upstream.ts). */
 interface Relay {
   req: IncomingMessage; res: ServerResponse; session: Session; auth: Extract<Authorization, { verdict: 'allow' }>; attrs: KubernetesAttributes;
-  target: string; body: Buffer | undefined; signal: AbortSignal; maskSession: MaskSession;
+  target: string; body: Buffer | undefined; signal: AbortSignal; maskSession: MaskSession; progress: RequestProgress;
 }
 
 /** The decision on one request; `attributes` is undefined only for an unreadable request, which is always denied. */
@@ -108,12 +113,12 @@ async function write(res: ServerResponse, chunk: Buffer | string): Promise<void>
 }
 
 /** The upstream's JSON media type with its parameters (only JSON responses get here). */
-function contentType(up: Dispatcher.ResponseData): string {
+function contentType(up: ApiAnswer): string {
   const type = up.headers['content-type'];
   return typeof type === 'string' && /^application\/json\b/i.test(type) ? type : 'application/json';
 }
 
-function discard(body: Dispatcher.ResponseData['body']): void {
+function discard(body: Readable): void {
   body.on('error', () => undefined);
   body.destroy();
 }
@@ -197,6 +202,10 @@ export class KubeProxy {
   #streams = 0;
   /** Request bodies being read or forwarded (body-budget.ts). */
   readonly #bodies: BodyBudget;
+  /** Requests whose answer is read after their agent left (bounded: upstream.ts). */
+  readonly #leftBehind = new LeftBehind();
+  /** Their records being written, waited for at shutdown. */
+  readonly #unrecorded = new Set<Promise<void>>();
 
   constructor(opts: KubeListenerOptions) {
     this.#opts = opts;
@@ -239,7 +248,9 @@ export class KubeProxy {
     const server = this.#server;
     if (server === undefined) return;
     await drainServer(server, () => this.#inFlight, this.#sockets, drainMs);
+    // Closing the sessions cuts the requests still being read for agents that left; their records are written before the pools close.
     await this.#sessions.closeAll('the Guarita sidecar is shutting down');
+    await Promise.allSettled([...this.#unrecorded]);
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
   }
 
@@ -427,32 +438,70 @@ export class KubeProxy {
     return pool;
   }
 
-  async #forward(req: IncomingMessage, res: ServerResponse, session: Session, auth: Allowed, attrs: KubernetesAttributes, target: string, body: Buffer | undefined): Promise<void> {
-    const started = performance.now();
+  /**
+   * Forwards an allowed request and records it. The session closing cuts the upstream request, and
+   * so does the agent leaving a watch or followed log (it lasts only as long as the agent keeps it) or
+   * a request the apiserver had not got whole; once it had, the apiserver acts on it (a create, a
+   * delete) whatever the agent does, so its answer is read for the record (bounded, LeftBehind)
+   * rather than aborted into an outcome nobody observed.
+   */
+  #forward(req: IncomingMessage, res: ServerResponse, session: Session, auth: Allowed, attrs: KubernetesAttributes, target: string, body: Buffer | undefined): Promise<void> {
     const abort = new AbortController();
+    const progress = new RequestProgress();
     const onClosed = (): void => abort.abort(session.closed.reason);
     session.closed.addEventListener('abort', onClosed, { once: true });
-    res.once('close', () => { if (!res.writableFinished) abort.abort(new Error('the client closed the connection')); });
+    const agent = { left: false, endWatch: (): void => undefined };
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      agent.left = true;
+      const reason = new Error('the client closed the connection');
+      if (isStream({ attrs, target })) abort.abort(reason);
+      else agent.endWatch = this.#leftBehind.keep(progress, abort, reason);
+    });
+    const x: Omit<Relay, 'maskSession'> = { req, res, session, auth, attrs, target, body, signal: abort.signal, progress };
+    const done = this.#exchangeUpstream(x, agent).finally(() => {
+      session.closed.removeEventListener('abort', onClosed);
+      agent.endWatch();
+    });
+    this.#unrecorded.add(done);
+    void done.finally(() => this.#unrecorded.delete(done));
+    return done;
+  }
+
+  async #exchangeUpstream(x: Omit<Relay, 'maskSession'>, agent: { left: boolean }): Promise<void> {
+    const { res } = x;
+    const started = performance.now();
     let relayed: { forwarded: Forwarded; held?: Buffer };
     let maskSession: MaskSession | undefined;
     try {
-      maskSession = session.newMaskSession();
-      relayed = await this.#relay({ req, res, session, auth, attrs, target, body, signal: abort.signal, maskSession });
+      maskSession = x.session.newMaskSession();
+      relayed = await this.#relay({ ...x, maskSession });
     } catch (err) {
-      const message = abort.signal.aborted ? errorMessage(abort.signal.reason) : errorMessage(err);
-      relayed = { forwarded: { status: err instanceof Refusal ? err.code : res.headersSent ? res.statusCode : 502, bytes: 0, error: message } };
-      if (!res.headersSent && !(err instanceof Refusal)) this.#opts.logger.warn({ err: message, target: this.#opts.target.target }, 'apiserver request failed');
-    } finally {
-      session.closed.removeEventListener('abort', onClosed);
+      relayed = { forwarded: this.#failed(x, agent.left, err) };
     }
-    if (await this.#record(res, auth, relayed.forwarded, maskSession, performance.now() - started)) this.#release(res, relayed);
+    if (await this.#record(res, x.auth, relayed.forwarded, maskSession, performance.now() - started)) this.#release(res, relayed);
+  }
+
+  /** What the record of a request that failed states (outcomeOf: no status nobody sent, an outcome nobody read marked unknown). */
+  #failed(x: Omit<Relay, 'maskSession'>, agentLeft: boolean, err: unknown): Forwarded {
+    const { res, signal } = x;
+    const message = signal.aborted ? errorMessage(signal.reason) : errorMessage(err);
+    // What the agent gets: the status already sent, the refusal's, or the 502 #release sends.
+    const toAgent = res.headersSent ? res.statusCode : err instanceof Refusal ? err.code : 502;
+    // Gone also when its connection is closing while the failure it caused is handled first.
+    const left = agentLeft || res.destroyed || res.socket?.destroyed === true;
+    if (!res.headersSent && !(err instanceof Refusal)) this.#opts.logger.warn({ err: message, target: this.#opts.target.target }, 'apiserver request failed');
+    return { bytes: 0, ...outcomeOf({ progress: x.progress, agentLeft: left, toAgent, error: message }) };
   }
 
   /** Records the request's outcome; false (and the response failed) when it cannot be recorded. */
   async #record(res: ServerResponse, auth: Allowed, f: Forwarded, maskSession: MaskSession | undefined, durationMs: number): Promise<boolean> {
     try {
       await auth.complete({
-        result: { status: f.status, bytes: f.bytes, ...opt('sample', f.sample), ...(f.truncated === true ? { truncated: true } : {}), ...opt('error', f.error) },
+        result: {
+          ...opt('status', f.status), bytes: f.bytes, ...opt('sample', f.sample), ...(f.truncated === true ? { truncated: true } : {}), ...opt('error', f.error),
+          ...(f.outcomeUnknown === true ? { outcomeUnknown: true } : {}),
+        },
         masked: maskSession?.counts() ?? {}, durationMs,
       });
       return true;
@@ -468,27 +517,30 @@ export class KubeProxy {
     const error = relayed.forwarded.error;
     if (error === undefined) res.end(relayed.held);
     else if (res.headersSent) res.destroy();
-    else sendStatus(res, relayed.forwarded.status >= 400 ? relayed.forwarded.status : 502, error.startsWith('guarita:') ? error : `guarita: ${error}`, [429, 503].includes(relayed.forwarded.status) ? { 'retry-after': '1' } : {});
+    else {
+      const status = relayed.forwarded.status ?? 502;
+      sendStatus(res, status >= 400 ? status : 502, error.startsWith('guarita:') ? error : `guarita: ${error}`, [429, 503].includes(status) ? { 'retry-after': '1' } : {});
+    }
   }
 
   /** The upstream request: the checked target, the allowlisted headers, the target's own credential. */
-  async #request(x: Relay, upstream: KubeUpstream): Promise<Dispatcher.ResponseData> {
+  async #request(x: Relay, upstream: KubeUpstream): Promise<UpstreamResponse> {
     const headers: Record<string, string> = { ...forwardedHeaders(x.req.headers), host: new URL(upstream.origin).host };
     if (upstream.token !== undefined) headers.authorization = `Bearer ${upstream.token}`;
     if (x.body !== undefined) headers['content-length'] = String(x.body.length);
     // Watches and followed logs may stay quiet for long: no body timeout for them.
     const streaming = isStream(x);
     const t0 = performance.now();
-    const up = await this.#pool(upstream).request({
-      path: x.target, method: x.req.method ?? 'GET', headers, ...opt('body', x.body), signal: x.signal,
+    const up = await dispatchUpstream(this.#pool(upstream), {
+      path: x.target, method: x.req.method ?? 'GET', headers, ...opt('body', x.body),
       headersTimeout: 300_000, bodyTimeout: streaming ? 0 : 300_000,
-    });
+    }, x.signal, x.progress);
     this.#opts.metrics.upstreamLatency.observe({ target: this.#opts.target.target, protocol: 'kubernetes' }, (performance.now() - t0) / 1000);
     return up;
   }
 
   /** The response headers the agent gets: an allowlist, Warning masked. */
-  #responseHeaders(up: Dispatcher.ResponseData, maskSession: MaskSession): Record<string, string> {
+  #responseHeaders(up: Pick<ApiAnswer, 'headers'>, maskSession: MaskSession): Record<string, string> {
     const out: Record<string, string> = {};
     for (const name of RESPONSE_HEADERS) {
       const v = up.headers[name];
@@ -528,9 +580,9 @@ export class KubeProxy {
   }
 
   async #relayAnswer(x: Relay): Promise<{ forwarded: Forwarded; held?: Buffer }> {
-    const up = await this.#request(x, this.#upstreamFor());
-    const headers = this.#responseHeaders(up, x.maskSession);
-    const type = String(up.headers['content-type'] ?? '').toLowerCase();
+    const answer = await this.#request(x, this.#upstreamFor());
+    const headers = this.#responseHeaders(answer, x.maskSession);
+    const type = String(answer.headers['content-type'] ?? '').toLowerCase();
     const sample = new Sample(x.session.recordingLimits().maxBytes);
     const listPath = targetPath(x.target);
     const maskOpts = {
@@ -544,11 +596,12 @@ export class KubeProxy {
       tableSource: { group: x.attrs.apiGroup, resource: x.attrs.resource, subresource: x.attrs.subresource, fieldRules: hasFieldRules(x.auth.decision.masking) },
     };
     const maskValue = (v: unknown): unknown => maskKubernetesValue(v, x.maskSession, maskOpts);
-    if (x.req.method === 'HEAD' || up.statusCode === 204 || up.statusCode === 304) {
-      await up.body.dump();
-      x.res.writeHead(up.statusCode, headers);
-      return { forwarded: { status: up.statusCode, bytes: 0 } };
+    if (x.req.method === 'HEAD' || answer.statusCode === 204 || answer.statusCode === 304) {
+      await answer.body.dump();
+      x.res.writeHead(answer.statusCode, headers);
+      return { forwarded: { status: answer.statusCode, bytes: 0 } };
     }
+    const up: ApiAnswer = { statusCode: answer.statusCode, headers: answer.headers, body: answer.body.stream() };
     if (/^application\/json\b/.test(type)) {
       if (x.attrs.verb === 'watch' && up.statusCode === 200) return this.#watch(x.res, up, headers, maskValue, sample, x.signal);
       return this.#json(x.res, up, headers, maskValue, sample, x.signal);
@@ -558,7 +611,7 @@ export class KubeProxy {
   }
 
   /** An empty answer has nothing to inspect; anything else the sidecar cannot read is refused, never passed. */
-  async #uninspectable(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, type: string): Promise<{ forwarded: Forwarded }> {
+  async #uninspectable(res: ServerResponse, up: ApiAnswer, headers: Record<string, string>, type: string): Promise<{ forwarded: Forwarded }> {
     const first = await this.#readAtMost(up, 1);
     if (first.length === 0) {
       res.writeHead(up.statusCode, headers);
@@ -568,7 +621,7 @@ export class KubeProxy {
     throw new Refusal(502, `guarita: the apiserver answered ${type === '' ? 'an unlabelled body' : type}, which cannot be inspected for personal data; refused rather than passed unmasked (the sidecar asks for JSON)`);
   }
 
-  async #readAtMost(up: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+  async #readAtMost(up: ApiAnswer, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
@@ -586,6 +639,8 @@ export class KubeProxy {
    * the proxy's memory; beyond it, the answer is refused (503, Retry-After) and others are served.
    */
   #hold(res: ServerResponse, bytes: number): void {
+    // An agent that left holds nothing: its answer was read for the record only (and 'close' has fired already).
+    if (res.destroyed) return;
     this.#memory.charge(bytes);
     const deadline = setTimeout(() => res.destroy(new Error('the agent did not read the answer in time')), READ_DEADLINE_MS);
     deadline.unref();
@@ -601,7 +656,7 @@ export class KubeProxy {
    * apiserver's socket), then parsed and charged what its content costs beyond its bytes
    * (answerExtraCost); the bytes and their text are garbage once it returns.
    */
-  async #readJson(up: Dispatcher.ResponseData, charge: MaskingCharge): Promise<unknown> {
+  async #readJson(up: ApiAnswer, charge: MaskingCharge): Promise<unknown> {
     const max = this.#opts.maxResponseBytes;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -618,7 +673,7 @@ export class KubeProxy {
   }
 
   /** One JSON document (object, list page, Table, Status): read whole (bounded), masked, sent with its length. */
-  async #json(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample, signal: AbortSignal): Promise<{ forwarded: Forwarded; held: Buffer }> {
+  async #json(res: ServerResponse, up: ApiAnswer, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample, signal: AbortSignal): Promise<{ forwarded: Forwarded; held: Buffer }> {
     const charge = new MaskingCharge(this.#memory, signal);
     let out: Buffer;
     try {
@@ -646,7 +701,7 @@ export class KubeProxy {
    * buffered (bounded); the next is read only once the agent took the previous one, so an agent
    * that never reads holds socket buffers, not sidecar memory.
    */
-  async #watch(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample, signal: AbortSignal): Promise<{ forwarded: Forwarded; held?: Buffer }> {
+  async #watch(res: ServerResponse, up: ApiAnswer, headers: Record<string, string>, maskValue: (v: unknown) => unknown, sample: Sample, signal: AbortSignal): Promise<{ forwarded: Forwarded; held?: Buffer }> {
     const max = this.#opts.maxResponseBytes;
     res.writeHead(200, { ...headers, 'content-type': contentType(up) });
     let bytes = 0;
@@ -711,7 +766,7 @@ export class KubeProxy {
   }
 
   /** Text (pods/log, also followed): masked as a stream, a bounded tail held back between chunks. */
-  async #text(res: ServerResponse, up: Dispatcher.ResponseData, headers: Record<string, string>, maskSession: MaskSession, sample: Sample): Promise<{ forwarded: Forwarded; held: Buffer }> {
+  async #text(res: ServerResponse, up: ApiAnswer, headers: Record<string, string>, maskSession: MaskSession, sample: Sample): Promise<{ forwarded: Forwarded; held: Buffer }> {
     const stream = maskSession.textStream();
     const decoder = new TextDecoder('utf-8');
     res.writeHead(up.statusCode, { ...headers, 'content-type': 'text/plain; charset=utf-8' });

@@ -4,12 +4,15 @@
 // the agent types (stdin 0) reaches the container as typed. stdin, stdout, stderr and resizes are
 // recorded as masked, timed 'stream' frames; the exec's record carries the exit code. Either side
 // that stops reading pauses the other (HIGH_WATER_BYTES), so memory stays bounded. Revocation of
-// the session cuts the stream with a Status the agent's kubectl prints.
+// the session cuts the stream with a Status the agent's kubectl prints. An exec that ends without
+// its exit status (the agent left, the session was cut, the stream broke) is recorded with no status
+// and outcomeUnknown: the command may have gone on in the container (execOutcome).
 import type WebSocket from 'ws';
 import { sha256Hex } from '../enforcer.ts';
 import { errorMessage } from '../log.ts';
 import { FrameRecorder } from '../ssh/frames.ts';
 import { TerminalMasker } from '../ssh/terminal-masker.ts';
+import { opt } from '../util.ts';
 import { sendWithBackpressure, toBuffer } from './stream-relay.ts';
 import type { StreamingExchange } from './streaming.ts';
 
@@ -42,6 +45,19 @@ export function resizeText(data: Buffer): string | undefined {
   }
 }
 
+/**
+ * The exit status and error an exec's record states: the container's exit code when its Status
+ * arrived; otherwise no status and `outcomeUnknown` (the command started and nobody saw how it
+ * ended: closing the stream does not stop it), with why in `error`. attach has no command of its
+ * own, so its end without a Status states only what cut it.
+ */
+export function execOutcome(o: { exec: boolean; exitCode: number | undefined; cut: string | undefined; agentLeft: boolean; closeCode: number }): { status?: number; error?: string; outcomeUnknown?: true } {
+  if (o.exitCode !== undefined) return { status: o.exitCode, ...opt('error', o.cut) };
+  if (!o.exec) return opt('error', o.cut);
+  const why = o.cut ?? (o.agentLeft ? 'the agent left' : `the apiserver's stream ended (WebSocket close ${o.closeCode})`);
+  return { error: `${why} before the command's exit status arrived; the stream was closed, and whether the command went on in the container, and how it ended, is unknown`, outcomeUnknown: true };
+}
+
 function frame(channel: number, text: string): Buffer {
   return Buffer.concat([Buffer.from([channel]), Buffer.from(text, 'utf8')]);
 }
@@ -57,6 +73,7 @@ export function relayChannels(o: { x: StreamingExchange; agent: WebSocket; upstr
   let bytesIn = 0;
   let exitCode: number | undefined;
   let cut: string | undefined;
+  let agentLeft = false;
   const channel = nextChannel++;
   const recorder = new FrameRecorder({
     startedAt: started, maxChars: x.recordMaxChars ?? DEFAULT_RECORD_MAX_CHARS,
@@ -128,12 +145,17 @@ export function relayChannels(o: { x: StreamingExchange; agent: WebSocket; upstr
   x.session.closed.addEventListener('abort', revoked, { once: true });
   if (x.session.closed.aborted) revoked();
 
-  agent.on('close', () => upstream.close());
+  agent.on('close', () => {
+    agentLeft = true;
+    upstream.close();
+  });
   agent.on('error', () => upstream.terminate());
   upstream.on('error', (e) => { if (cut === undefined) x.logger.warn({ err: errorMessage(e) }, 'apiserver stream failed'); });
 
   return new Promise((resolve) => {
     upstream.once('close', (code) => {
+      // Read now: the agent's side is closed below, which would look like the agent leaving.
+      const leftFirst = agentLeft;
       clearTimeout(idle);
       x.session.closed.removeEventListener('abort', revoked);
       show(1, out.end());
@@ -143,10 +165,8 @@ export function relayChannels(o: { x: StreamingExchange; agent: WebSocket; upstr
       if (agent.readyState === agent.OPEN) agent.close(cut === undefined && code >= 1000 && code < 5000 && code !== 1005 && code !== 1006 ? code : 1000);
       void (async () => {
         await recorder.flush();
-        const result = {
-          bytes: bytesOut, ...(exitCode === undefined ? {} : { status: exitCode }),
-          ...(cut === undefined ? {} : { error: cut }), ...(recorder.truncated ? { truncated: true } : {}),
-        };
+        const ended = execOutcome({ exec: x.attributes.subresource === 'exec', exitCode, cut, agentLeft: leftFirst, closeCode: code });
+        const result = { bytes: bytesOut, ...ended, ...(recorder.truncated ? { truncated: true } : {}) };
         await x.auth.complete({ result, masked: maskSession.counts(), durationMs: performance.now() - started })
           .catch((e: unknown) => x.logger.error({ err: errorMessage(e) }, 'cannot record the end of an exec stream'));
         x.logger.debug({ sessionId: x.session.id, bytesOut, bytesIn }, 'exec stream closed');

@@ -119,8 +119,19 @@ function offered(req: IncomingMessage, viaWs: boolean): string[] | undefined {
   }
 }
 
-async function refuse(x: StreamingExchange, code: number, message: string): Promise<void> {
-  await x.auth.complete({ result: { status: code, bytes: 0, error: message }, masked: {}, durationMs: 0 }).catch((err: unknown) => x.logger.error({ err: errorMessage(err) }, 'cannot record a refused stream'));
+/**
+ * What the record of a stream refused or ended before it was relayed states: the status only when
+ * the agent is there to get it (a gone agent gets nothing), and `outcomeUnknown` for an exec opened
+ * upstream (`opened`): the command started in the container, and closing its stream does not stop it.
+ */
+export function refusedResult(o: { code: number; message: string; agentThere: boolean; execOpened: boolean }): { status?: number; bytes: number; error: string; outcomeUnknown?: true } {
+  const error = o.execOpened ? `${o.message}; the exec had been opened upstream, so the command may have started in the container, and how it ended is unknown` : o.message;
+  return { ...(o.agentThere ? { status: o.code } : {}), bytes: 0, error, ...(o.execOpened ? { outcomeUnknown: true as const } : {}) };
+}
+
+async function refuse(x: StreamingExchange, code: number, message: string, opened = false): Promise<void> {
+  const result = refusedResult({ code, message, agentThere: !agentGone(x.socket), execOpened: opened && x.attributes.subresource === 'exec' });
+  await x.auth.complete({ result, masked: {}, durationMs: 0 }).catch((err: unknown) => x.logger.error({ err: errorMessage(err) }, 'cannot record a refused stream'));
   x.socket.end(statusOnSocket(code, message));
 }
 
@@ -193,7 +204,7 @@ export async function serveStreaming(x: StreamingExchange): Promise<void> {
   chosenFor.set(x.req, chosen);
   if (agentGone(x.socket)) {
     upstream.terminate();
-    await refuse(x, 400, AGENT_GONE);
+    await refuse(x, 400, AGENT_GONE, true);
     return;
   }
   let agent: WebSocket;
@@ -203,7 +214,7 @@ export async function serveStreaming(x: StreamingExchange): Promise<void> {
     // The exec may have started in the container: it ends now, and its record says why.
     upstream.terminate();
     const f = failure(x, err);
-    await refuse(x, f.code, f.message);
+    await refuse(x, f.code, f.message, true);
     return;
   }
   await relayChannels({ x, agent, upstream, v5: chosen === 'v5.channel.k8s.io' });
