@@ -5,16 +5,17 @@
 // json_encode writes every slash, so `11.222.333\/0001-81`; `\n52998224725` glued the `n` to the digits), split by invisible characters (invisible.ts: zero-width and bidi controls, soft hyphens,
 // variation selectors, tags, private use, control characters; written as themselves or as escapes) or terminal
 // escape sequences (colours, cursor moves, hyperlinks), overwritten by a backspace (`529.982.247-2X\b5` shows the
-// CPF in a terminal), or in Mathematical digits (𝟓𝟐𝟗, digits.ts) — is detected on this view.
+// CPF in a terminal), or in the decimal digits outside the BMP (Mathematical 𝟓𝟐𝟗, Segmented, Adlam...: digits.ts) — is
+// detected on this view.
 // Unlike fold.ts, decoding changes positions: `at` maps every view character back to the text, so a hit in the view
 // replaces exactly the escaped span of the original, and everything outside hits is copied byte for byte.
 // Percent-encoding is read as UTF-8, as browsers write it: `529%C2%A0982...` is the CPF with no-break spaces, which
 // fold.ts then reads like the raw character. One level only: %2540 stays %40 (a reader decodes once too).
-import { MATH_DIGIT_SOURCE, mathDigit } from './digits.ts';
+import { SUPPLEMENTARY_DIGIT_SOURCE, supplementaryDigit } from './digits.ts';
 import { ESCAPE_SEQUENCE_SOURCE, INVISIBLE, INVISIBLE_SOURCE } from './invisible.ts';
 
-/** Characters decodeView() drops or reads as another (invisible characters, escape sequences start with one; Mathematical digits). */
-const SPECIAL_CHAR = new RegExp(`${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}`);
+/** Characters decodeView() drops or reads as another (invisible characters, escape sequences start with one; supplementary digits). */
+const SPECIAL_CHAR = new RegExp(`${INVISIBLE_SOURCE}|${SUPPLEMENTARY_DIGIT_SOURCE}`);
 
 export interface DecodedView {
   text: string;
@@ -40,8 +41,8 @@ export interface DecodedView {
 const PERCENT_CHARACTER = String.raw`[0-7][0-9A-Fa-f]|(?:[cCdD][0-9A-Fa-f]|[eE][0-9A-Fa-f]%[89abAB][0-9A-Fa-f]|[fF][0-4]%[89abAB][0-9A-Fa-f]%[89abAB][0-9A-Fa-f])%[89abAB][0-9A-Fa-f]`;
 
 /** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
-export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}|[0-9]\+[0-9]`);
-const TOKEN = new RegExp(String.raw`%(${PERCENT_CHARACTER})|\\u([dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\([/bfnrt])|&#([0-9]{1,7});|&#[xX]([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(\u0008)|(${ESCAPE_SEQUENCE_SOURCE})|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${MATH_DIGIT_SOURCE})`, 'g');
+export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]|&#0*[0-9]{1,7};|&#[xX]0*[0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|${SUPPLEMENTARY_DIGIT_SOURCE}|[0-9]\+[0-9]`);
+const TOKEN = new RegExp(String.raw`%(${PERCENT_CHARACTER})|\\u([dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\([/bfnrt])|&#0*([0-9]{1,7});|&#[xX]0*([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(\u0008)|(${ESCAPE_SEQUENCE_SOURCE})|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${SUPPLEMENTARY_DIGIT_SOURCE})`, 'g');
 
 /** HTML named references that can stand for a character of an identifier's layout. */
 const NAMED: Readonly<Record<string, string>> = {
@@ -53,7 +54,7 @@ const NAMED: Readonly<Record<string, string>> = {
 /** Sticky forms of ESCAPE's branches, tried only where their first character is (indexOf is far cheaper than a scan). */
 const AT_PERCENT = /%[0-9A-Fa-f]{2}/y;
 const AT_BACKSLASH = /\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]/y;
-const AT_AMPERSAND = /&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};/y;
+const AT_AMPERSAND = /&#0*[0-9]{1,7};|&#[xX]0*[0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};/y;
 
 function escapeAt(s: string, ch: string, re: RegExp): boolean {
   for (let i = s.indexOf(ch); i !== -1; i = s.indexOf(ch, i + 1)) {
@@ -82,7 +83,8 @@ export function needsDecoding(s: string): boolean {
   return hasEscape(s) || SPECIAL_CHAR.test(s);
 }
 
-const charRef = (code: number): string | null => (code > 0 && code <= 0xffff ? String.fromCharCode(code) : null);
+/** A character reference's character: a BMP one, or a supplementary digit (`&#x1FBF5;`) as its ASCII digit. */
+const charRef = (code: number): string | null => (code > 0 && code <= 0xffff ? String.fromCharCode(code) : code <= 0x10ffff ? supplementaryDigit(String.fromCodePoint(code)) : null);
 const hex = (h: string): number => Number.parseInt(h, 16);
 
 /** What a backspace decodes to: dropped, or in the erasing reading taking back the character before it. */
@@ -97,12 +99,10 @@ const backspace = (): string => ERASE;
  */
 const JSON_ESCAPES: Readonly<Record<string, string>> = { '/': '/', b: '\u0008', f: '\u000c', n: '\n', r: '\r', t: '\t' };
 
-const MATH_DIGIT = new RegExp(`^(?:${MATH_DIGIT_SOURCE})$`);
-
 /** A supplementary character written as its surrogate pair's two \u escapes (`d835\udfd3`: the Mathematical 5). */
 function surrogatePair(g: string): string {
   const pair = String.fromCharCode(hex(g.slice(0, 4)), hex(g.slice(6, 10)));
-  return MATH_DIGIT.test(pair) ? mathDigit(pair) : pair;
+  return supplementaryDigit(pair) ?? pair;
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -110,7 +110,7 @@ const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * The character a percent-encoded run stands for (`2C` or `C2%A0`, the `%` before it dropped), or null to leave it as
  * written: invalid UTF-8 (an overlong form, a surrogate, past U+10FFFF) and supplementary characters other than the
- * Mathematical digits (no identifier holds one, and a view character is one UTF-16 unit of the original's map).
+ * decimal digits (no identifier holds one, and a view character is one UTF-16 unit of the original's map).
  */
 function percentCharacter(run: string): string | null {
   if (run.length === 2) return String.fromCharCode(hex(run));
@@ -122,7 +122,7 @@ function percentCharacter(run: string): string | null {
     return null;
   }
   if (ch.length === 1) return ch;
-  return MATH_DIGIT.test(ch) ? mathDigit(ch) : null;
+  return supplementaryDigit(ch);
 }
 
 /** By TOKEN group: the character the token stands for, '' for invisible characters, ERASE, null to leave it as written. */
@@ -139,7 +139,7 @@ const DECODERS: readonly ((g: string) => string | null)[] = [
   () => '', // a terminal escape sequence
   () => '', // invisible
   () => ' ', // '+' between digits: a form-encoded space
-  mathDigit, // a Mathematical digit (two UTF-16 units): its ASCII digit
+  supplementaryDigit, // a decimal digit outside the BMP (two UTF-16 units): its ASCII digit
 ];
 
 /** TOKEN's group of a backspace written as itself. */

@@ -6,13 +6,14 @@
 // run of ten Unicode has in the BMP, every Mathematical style, mixed scripts, invisible characters
 // between them, JSON, cells, streams cut at every position and the pre-scan.
 import { describe, expect, it } from '@jest/globals';
-import { DIGIT_RUNS } from './digits.ts';
+import { DIGIT_RUNS, SUPPLEMENTARY_DIGIT_RUNS } from './digits.ts';
 import { compileMasker } from './index.ts';
 
 const masker = compileMasker({});
 const maskText = (t: string): string => masker.newSession().maskText(t);
 const inRun = (zero: number) => (t: string): string => t.replace(/[0-9]/g, (d) => String.fromCodePoint(zero + Number(d)));
-const MATH_ZEROS = [0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6];
+// Every supplementary run (Mathematical, Segmented, Adlam, Osmanya...: round 12 review, finding 2).
+const SUPPLEMENTARY_ZEROS = SUPPLEMENTARY_DIGIT_RUNS;
 
 const IDENTIFIERS: readonly (readonly [string, string])[] = [
   ['CPF 529.982.247-25 ok', 'CPF ***.***.***-25 ok'],
@@ -29,7 +30,19 @@ describe('other scripts\' decimal digits are read as the ASCII digits they are',
     expect(DIGIT_RUNS).toEqual(zeros.filter((z) => z !== 0xff10));
   });
 
-  it.each([...DIGIT_RUNS, ...MATH_ZEROS].map((z) => [z.toString(16), z] as const))('digits from U+%s: every family masked, the check digits kept as ASCII', (_name, zero) => {
+  it('SUPPLEMENTARY_DIGIT_RUNS is every run of Unicode Nd outside the BMP (round 12 review, finding 2)', () => {
+    const zeros: number[] = [];
+    for (let c = 0x10000; c <= 0x10ffff; c++) if (/\p{Nd}/u.test(String.fromCodePoint(c)) && !/\p{Nd}/u.test(String.fromCodePoint(c - 1))) zeros.push(c);
+    // Runs that touch (the Mathematical styles) are split every ten.
+    const runs = zeros.flatMap((z) => {
+      const out: number[] = [];
+      for (let c = z; /\p{Nd}/u.test(String.fromCodePoint(c)); c += 10) out.push(c);
+      return out;
+    });
+    expect(SUPPLEMENTARY_DIGIT_RUNS).toEqual(runs);
+  });
+
+  it.each([...DIGIT_RUNS, ...SUPPLEMENTARY_ZEROS].map((z) => [z.toString(16), z] as const))('digits from U+%s: every family masked, the check digits kept as ASCII', (_name, zero) => {
     const write = inRun(zero);
     for (const [text, masked] of IDENTIFIERS) {
       const input = text.replace(/[0-9][0-9 ./()-]*[0-9]/, (m) => write(m));
@@ -62,7 +75,7 @@ describe('other scripts\' decimal digits are read as the ASCII digits they are',
   it('the pre-scan still says no for text without any digit, accented or not, and yes for one digit of any script', () => {
     const s = masker.newSession();
     for (const t of ['sem números aqui, ação é ótima', 'مرحبا بالعالم', 'नमस्ते दुनिया', '𝐀𝐁𝐂 bold letters', '\u{1d7cd}']) expect([t, s.textMayChange(Buffer.from(t, 'utf8'))]).toEqual([t, false]);
-    for (const z of [...DIGIT_RUNS, ...MATH_ZEROS]) for (let d = 0; d < 10; d++) expect(s.textMayChange(Buffer.from(`x${String.fromCodePoint(z + d)}`, 'utf8'))).toBe(true);
+    for (const z of [...DIGIT_RUNS, ...SUPPLEMENTARY_ZEROS]) for (let d = 0; d < 10; d++) expect(s.textMayChange(Buffer.from(`x${String.fromCodePoint(z + d)}`, 'utf8'))).toBe(true);
     // A sequence cut by the end of the range is not read past it.
     const three = Buffer.from('\u0966', 'utf8');
     expect(s.textMayChange(three, 0, 2)).toBe(false);

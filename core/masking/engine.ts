@@ -617,7 +617,7 @@ export class Session implements MaskSession {
 
   /** Text in chunks; lines that open a JSON document are read as JSON (NDJSON, `data:` of an event stream, JSON logs). */
   textStream(): TextStreamMasker {
-    return this.#m.enabled ? new JsonLinesStream(new TextStream(this, ''), () => new JsonStream(this.#ops)) : passThrough();
+    return this.#m.enabled ? new JsonLinesStream(new TextStream(this, ''), () => new JsonStream(this.#ops, 0, '', { untilDocument: true })) : passThrough();
   }
 
   jsonStream(): StreamMasker {

@@ -8,7 +8,7 @@
 // Characters that would have to be removed (invisible.ts: zero-width spaces, bidi controls, soft hyphens) or decoded (%2E, \u0030, &#46;)
 // change positions and are not folded here: see README "Layouts".
 import { hasEscape } from './decode.ts';
-import { DIGITS_CLASS, MATH_DIGIT_SOURCE, otherDigits } from './digits.ts';
+import { DIGIT_HIGH_SURROGATES, DIGITS_CLASS, otherDigits, SUPPLEMENTARY_DIGIT_SOURCE } from './digits.ts';
 import { INVISIBLE_SOURCE, mayStartInvisible } from './invisible.ts';
 
 /** Every character fold() changes. */
@@ -19,7 +19,7 @@ const FOLDABLE_ALL = new RegExp(FOLDABLE.source, 'g');
  * Can the text hold an identifier once folded and decoded? An ASCII, fullwidth or other script's digit (digits.ts) or
  * '@', or an HTML character reference ('&commat;' has neither; see decode.ts).
  */
-const MAY_CONTAIN = new RegExp(`[0-9@&\\uff10-\\uff19\\uff20${DIGITS_CLASS}]|${MATH_DIGIT_SOURCE}`);
+const MAY_CONTAIN = new RegExp(`[0-9@&\\uff10-\\uff19\\uff20${DIGITS_CLASS}]|${SUPPLEMENTARY_DIGIT_SOURCE}`);
 
 export function mayHoldIdentifier(s: string): boolean {
   return MAY_CONTAIN.test(s);
@@ -36,8 +36,8 @@ for (const [c, d] of otherDigits()) FOLDS.set(c, d); // Arabic-Indic, Devanagari
 
 const foldChar = (ch: string): string => FOLDS.get(ch) ?? ch;
 
-/** The look-alikes fold() changes, the invisible characters decodeView() drops and the Mathematical digits it reads (decode.ts). */
-const LOOK_ALIKE = new RegExp(`${FOLDABLE.source}|${INVISIBLE_SOURCE}|${MATH_DIGIT_SOURCE}`);
+/** The look-alikes fold() changes, the invisible characters decodeView() drops and the supplementary digits it reads (decode.ts). */
+const LOOK_ALIKE = new RegExp(`${FOLDABLE.source}|${INVISIBLE_SOURCE}|${SUPPLEMENTARY_DIGIT_SOURCE}`);
 
 /**
  * No character that fold() or decodeView() (decode.ts) would change: the common case (ASCII text, accented letters)
@@ -56,8 +56,8 @@ const LOOK = 1;
 const ESCAPE_START = 2;
 /** Per UTF-16 unit: LOOK for a look-alike or invisible character, ESCAPE_START for '%', '\\', '&', '+'. */
 const CHAR_FLAGS = new Uint8Array(65536);
-// A high surrogate that may start an invisible pair or a Mathematical digit is flagged: the regular expressions decide.
-for (let c = 0; c < 65536; c++) if (FOLDABLE.test(String.fromCharCode(c)) || mayStartInvisible(c) || c === 0xd835) CHAR_FLAGS[c] = LOOK;
+// A high surrogate that may start an invisible pair or a supplementary digit (digits.ts) is flagged: the regular expressions decide.
+for (let c = 0; c < 65536; c++) if (FOLDABLE.test(String.fromCharCode(c)) || mayStartInvisible(c) || DIGIT_HIGH_SURROGATES.has(c)) CHAR_FLAGS[c] = LOOK;
 for (const c of '%\\&+') CHAR_FLAGS[c.charCodeAt(0)] = ESCAPE_START;
 
 /** The text with look-alike separators, dashes and fullwidth forms replaced by ASCII; the same string when none. */

@@ -12,6 +12,7 @@ export { validateMaskingSpec } from './validate.ts';
 export { HOLD as STREAM_LOOKAHEAD } from './engine.ts';
 export { ESCAPE_SEQUENCE_SOURCE } from './invisible.ts';
 export { utf8JsonKeysMayBeNamed } from './prescan.ts';
+export { JsonDepthError, MAX_JSON_DEPTH, nestsDeeperThan } from './json.ts';
 
 /** Compiles a spec once; the result is immutable and shared by all sessions. Throws MaskingConfigError. */
 export function compileMasker(spec: MaskingSpec, opts?: { hashKey?: Uint8Array }): Masker {

@@ -9,16 +9,31 @@
 // "UTF-8 with BOM" (.NET, PowerShell 5, Excel) starts with one, and so does every file after the first in `cat *.jsonl`;
 // the HTTP pipeline drops it while decoding, the other text paths keep it (it stays in the output, as text).
 // Bounded: the text held here is at most a line's opening (OPENING_HOLD characters); the JSON stream has its own bounds.
-import { JsonStream, opensJson } from './json.ts';
+// No bound on what a JSON reader reads past (round 12 review, finding 1): indentation of any length before the brace
+// (emitted as text, the line's state kept: #line), whitespace of any length after it (an opening still undecided
+// when the hold fills is read as JSON: the JSON stream reads text that is not JSON as text, so this fails closed).
+import { JsonStream, lookAheadWork, opensJson } from './json.ts';
 import type { TextStreamMasker } from './types.ts';
 
-/** A line's opening before a JSON document: indentation (byte-order marks too), an SSE `data:` field name. Group 1 holds `data:`. */
-const OPENING = /\n[ \t\ufeff]*(data:)?[ \t]*[{[]/g;
-const FIRST_OPENING = /[ \t\ufeff]*(data:)?[ \t]*[{[]/y;
+/**
+ * A line's opening before a JSON document: indentation (byte-order marks too), an SSE `data:` field name. Group 1 holds
+ * `data:`. No two quantifiers may take the same blank (`[ \t\ufeff]*(data:)?[ \t]*` did: quadratic on a line of blanks).
+ */
+const OPENING = /\n[ \t\ufeff]*(?:(data:)[ \t]*)?[{[]/g;
+const FIRST_OPENING = /[ \t\ufeff]*(?:(data:)[ \t]*)?[{[]/y;
+/** The rest of an opening whose `data:` was already given to the text stream. */
+const AFTER_DATA = /[ \t]*[{[]/y;
+/** A line's start so far, by what it can still become: indentation only, or indentation and `data:` and blanks. */
+const INDENTATION = /^[ \t\ufeff]*$/;
+const DATA_FIELD = /^[ \t\ufeff]*data:[ \t]*$/;
+const BLANKS = /^[ \t]*$/;
 /** The end of a text that may still become an opening with the next chunk. */
 const PARTIAL_OPENING = /(?:^|\n)[ \t\ufeff]*(?:d(?:a(?:t(?:a(?::[ \t]*)?)?)?)?)?$/;
-/** The longest line opening held back to decide (opensJson looks through 64 spaces after the brace). */
+/** The longest line opening held back to decide; an opening undecided past it is read as JSON. */
 const OPENING_HOLD = 160;
+
+/** Where #pending starts in its line: 0 past anything that can open a document, 1 at its start or after indentation, 2 after `data:`. */
+type LineState = 0 | 1 | 2;
 
 interface Opening {
   /** Where the line starts (after its '\n'). */
@@ -33,8 +48,8 @@ export class JsonLinesStream implements TextStreamMasker {
   readonly #json: () => JsonStream;
   /** Input not routed yet: the start of a line that may open a JSON document, or JSON input between lines. */
   #pending = '';
-  /** #pending starts at the start of a line. */
-  #lineStart = true;
+  /** Where #pending starts in its line (LineState): a line's opening given to the text stream in parts is still one. */
+  #line: LineState = 1;
   #doc: JsonStream | null = null;
   /** The document came in an SSE `data:` field: it ends with its line. */
   #sse = false;
@@ -60,7 +75,7 @@ export class JsonLinesStream implements TextStreamMasker {
     if (this.#doc !== null) return out + this.#endDoc(false);
     const rest = this.#pending;
     this.#pending = '';
-    this.#lineStart = rest === '' ? this.#lineStart : rest.endsWith('\n');
+    this.#advanceLine(rest);
     return out + this.#text.push(rest) + this.#text.flush();
   }
 
@@ -77,10 +92,11 @@ export class JsonLinesStream implements TextStreamMasker {
   /** Text up to the next line that opens a JSON document (which starts one), holding an opening still undecided. */
   #inText(final: boolean): string {
     const p = this.#pending;
+    lookAheadWork.chars += p.length; // (what this pass's regular expressions may look at)
     for (let o = this.#nextOpening(p, 0); o !== null; o = this.#nextOpening(p, o.brace + 1)) {
       const opens = opensJson(p, o.brace);
       if (opens === null && !final && p.length - o.line <= OPENING_HOLD) return this.#toText(p, o.line);
-      if (opens !== true) continue;
+      if (opens === false) continue; // (undecided past the hold, or at the end: read as JSON)
       const out = this.#toText(p, o.brace) + this.#text.flush();
       this.#doc = this.#json();
       this.#sse = o.sse;
@@ -89,16 +105,22 @@ export class JsonLinesStream implements TextStreamMasker {
     return this.#toText(p, final ? p.length : this.#heldFrom(p));
   }
 
-  /** The first line opening at or after `from`: at 0 only when #pending starts a line. */
+  /** The first line opening at or after `from`: at 0 only when #pending may continue one (#line). */
   #nextOpening(p: string, from: number): Opening | null {
-    if (from === 0 && this.#lineStart) {
-      FIRST_OPENING.lastIndex = 0;
-      const m = FIRST_OPENING.exec(p);
-      if (m !== null) return { line: 0, brace: m[0].length - 1, sse: m[1] !== undefined };
-    }
+    const first = from === 0 ? this.#firstOpening(p) : null;
+    if (first !== null) return first;
     OPENING.lastIndex = Math.max(0, from - 1);
     const m = OPENING.exec(p);
     return m === null ? null : { line: m.index + 1, brace: m.index + m[0].length - 1, sse: m[1] !== undefined };
+  }
+
+  /** The opening #pending starts with, continuing the line its text so far began (#line). */
+  #firstOpening(p: string): Opening | null {
+    if (this.#line === 0) return null;
+    const re = this.#line === 1 ? FIRST_OPENING : AFTER_DATA;
+    re.lastIndex = 0;
+    const m = re.exec(p);
+    return m === null ? null : { line: 0, brace: m[0].length - 1, sse: this.#line === 2 || m[1] !== undefined };
   }
 
   /** Where the end of `p` that may still open a document starts (p.length when none). */
@@ -107,15 +129,29 @@ export class JsonLinesStream implements TextStreamMasker {
     const m = PARTIAL_OPENING.exec(tail);
     if (m === null) return p.length;
     const at = p.length - tail.length + m.index + (tail[m.index] === '\n' ? 1 : 0);
-    return at === 0 && !this.#lineStart ? p.length : at;
+    return at === 0 && this.#line === 0 ? p.length : at;
   }
 
   /** Gives p[0, to) to the text stream; the rest stays pending. */
   #toText(p: string, to: number): string {
     if (to === 0) return '';
     this.#pending = p.slice(to);
-    this.#lineStart = p.charCodeAt(to - 1) === 10;
-    return this.#text.push(p.slice(0, to));
+    const emitted = p.slice(0, to);
+    this.#advanceLine(emitted);
+    return this.#text.push(emitted);
+  }
+
+  /**
+   * #line after `emitted` went to the text stream: a line's indentation (and `data:`) may go in parts, each part longer
+   * than the hold (round 12 review, finding 1: 200 blanks before the brace in 5-character chunks read the line as text).
+   * Each character is looked at once (the last line of each part), so this stays linear.
+   */
+  #advanceLine(emitted: string): void {
+    if (emitted === '') return;
+    const nl = emitted.lastIndexOf('\n');
+    const from: LineState = nl === -1 ? this.#line : 1;
+    const rest = nl === -1 ? emitted : emitted.slice(nl + 1);
+    this.#line = nextLineState(from, rest);
   }
 
   /** JSON input line by line, until the document ends at a line's end. */
@@ -137,9 +173,16 @@ export class JsonLinesStream implements TextStreamMasker {
     const doc = this.#doc;
     if (doc === null) return '';
     this.#doc = null;
-    this.#lineStart = atLineStart;
+    this.#line = atLineStart ? 1 : 0;
     return doc.end();
   }
+}
+
+/** Where a line in state `from` is once `text` (no newline in it) follows. */
+function nextLineState(from: LineState, text: string): LineState {
+  if (from === 1 && INDENTATION.test(text)) return 1;
+  if (from === 1 && DATA_FIELD.test(text)) return 2;
+  return from === 2 && BLANKS.test(text) ? 2 : 0;
 }
 
 /** Whether `s` has a line that may open a JSON document (JsonLinesStream decides exactly). */

@@ -19,14 +19,25 @@
 //    reading its string once (the string itself is bounded: STRING_BUFFER, or streamed);
 //  - every string, key and number is read with the document before it as left context (json-context.ts), so a value
 //    that needs its keyword (`{"campo":"cep","valor":"01310-100"}`) is masked as the text reading of the line masks it
-//    (round 10b review, finding 1).
+//    (round 10b review, finding 1);
+//  - no bound on what a JSON reader reads past: a document is one after any amount of whitespace (opensJson), and
+//    both maskers read a document alike at any depth, maskJsonValue up to MAX_JSON_DEPTH and refusing past it (round
+//    12 review, findings 1 and 3).
 import { CONTEXT_WINDOW } from './context.ts';
 import type { MaskOps, Rule } from './internal.ts';
 import { JsonContext } from './json-context.ts';
 import { MAX_INTEGER_DIGITS, maskNumberToken } from './json-number.ts';
 import type { StreamMasker } from './types.ts';
 
+/** maskJsonValue recurses this deep; deeper values are serialised without recursion and read by a JsonStream. */
 const MAX_DEPTH = 256;
+/**
+ * maskJsonValue refuses a value nested deeper than this (JsonDepthError) rather than masking it (round 12 review,
+ * finding 3: at ~5,000 levels it overflowed the stack): its callers walk the value recursively too (the Kubernetes
+ * response masker's secret redaction overflowed near 1,500 levels, JSON.stringify near 5,000). No API object nests
+ * near this deep; jsonStream, which never recurses, reads any depth.
+ */
+export const MAX_JSON_DEPTH = 512;
 export const STRING_BUFFER = 8192;
 export const RULED_CAP = 65536;
 /** Numbers and literals longer than this are not JSON anyone sends; the rest of the input is masked as text. */
@@ -44,42 +55,83 @@ function dedupe(key: string, seen: Set<string>, taken: (k: string) => boolean): 
   return k;
 }
 
+/** A parsed value nested deeper than MAX_JSON_DEPTH: not masked, so whoever asked must refuse it (fail closed). */
+export class JsonDepthError extends Error {
+  constructor() {
+    super(`the JSON value nests deeper than ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH) and cannot be masked; it is refused rather than passed unmasked`);
+    this.name = 'JsonDepthError';
+  }
+}
+
+/**
+ * Whether a parsed value has arrays or objects nested more than `limit` levels deep; without recursion, each member
+ * looked at once, stopping at the first too deep.
+ */
+export function nestsDeeperThan(v: unknown, limit: number): boolean {
+  const stack: [object, number][] = typeof v === 'object' && v !== null ? [[v, 1]] : [];
+  for (let e = stack.pop(); e !== undefined; e = stack.pop()) {
+    const [x, level] = e;
+    if (level > limit) return true;
+    const members: unknown[] = Array.isArray(x) ? x : Object.values(x);
+    for (const c of members) if (typeof c === 'object' && c !== null) stack.push([c, level + 1]);
+  }
+  return false;
+}
+
+/** A parsed value masked; throws JsonDepthError for one nested deeper than MAX_JSON_DEPTH. */
 export function maskJsonValue(ops: MaskOps, v: unknown): unknown {
   return walk(ops, v, null, 0, new JsonContext());
 }
 
 /** JSON documents inside JSON strings are read as JSON this many levels deep; deeper ones as text. */
 const MAX_NESTED = 3;
-const JSON_SPACE = new Set([32, 9, 10, 13]);
+/** JSON whitespace, and the byte-order mark JsonStream also reads as whitespace (a file saved "UTF-8 with BOM"). */
+const JSON_SPACE = new Set([32, 9, 10, 13, 0xfeff]);
 /** What may follow an opening `{` (a key, or the end) or `[` (a value that is not a bare number or literal: `[INFO]`, `[1]` stay text). */
 const AFTER_BRACE = new Set([34, 125]);
 const AFTER_BRACKET = new Set([34, 91, 93, 123]);
-/** Leading whitespace looked through before giving up on a document. */
-const MAX_LEADING_SPACE = 64;
 
 /**
  * Whether `s` from `i` opens a JSON object or array (after JSON whitespace): `{` then `"` or `}`, `[` then `"`, `[`,
- * `{` or `]`. True, false, or null when `s` ends before it can tell.
+ * `{` or `]`. True, false, or null when `s` ends before it can tell. Any amount of whitespace is looked through, as a
+ * JSON reader does (round 12 review, finding 1: past 64 blanks a padded document was read as text, without its name
+ * rules); one pass over it, so the test stays linear.
  */
 export function opensJson(s: string, i = 0): boolean | null {
-  const k = afterSpace(s, i, i);
+  const k = afterSpace(s, i);
   const open = s.charCodeAt(k);
   if (open !== 123 && open !== 91) return k >= s.length ? null : false;
-  const next = afterSpace(s, k + 1, i);
+  const next = afterSpace(s, k + 1);
   if (next >= s.length) return null;
   return (open === 123 ? AFTER_BRACE : AFTER_BRACKET).has(s.charCodeAt(next));
 }
 
-/** The first position at or after `k` that is not JSON whitespace, looking no further than MAX_LEADING_SPACE past `from`. */
-function afterSpace(s: string, k: number, from: number): number {
+/**
+ * Characters the look-aheads that decide whether text is a JSON document examined (afterSpace, and json-lines.ts's
+ * routing): the linear-cost tests read it (masking-round12-fixes.test.ts); one addition per call.
+ */
+export const lookAheadWork = { chars: 0 };
+
+/** The first position at or after `k` that is not JSON whitespace (s.length when none). */
+function afterSpace(s: string, k: number): number {
   let j = k;
-  while (JSON_SPACE.has(s.charCodeAt(j)) && j - from <= MAX_LEADING_SPACE) j++;
+  while (JSON_SPACE.has(s.charCodeAt(j))) j++;
+  lookAheadWork.chars += j - k + 1;
   return j;
 }
 
 /** Whether a string value `level` strings deep is read as the JSON document it holds. */
 function holdsJson(s: string, level: number): boolean {
   return level < MAX_NESTED && opensJson(s) === true;
+}
+
+/**
+ * Whether the head of a string too long to hold (STRING_BUFFER) is streamed as the JSON document it may hold: also
+ * when the head is all whitespace (and perhaps a brace) and cannot tell. Fails closed: a JSON stream that meets text
+ * reads the rest as text (#fallback), so nothing the text reading masks is lost.
+ */
+function mayHoldJson(head: string, level: number): boolean {
+  return level < MAX_NESTED && opensJson(head) !== false;
 }
 
 /**
@@ -104,7 +156,7 @@ function walk(ops: MaskOps, v: unknown, rule: Rule | null, depth: number, ctx: J
     ctx.add('0');
     return v;
   }
-  if (depth > MAX_DEPTH) return maskDeep(ops, v, ctx);
+  if (depth > MAX_DEPTH) return maskDeep(ops, v, rule, depth, ctx);
   if (Array.isArray(v)) return walkArray(ops, v, rule, depth + 1, ctx);
   return walkObject(ops, v as Record<string, unknown>, depth + 1, ctx);
 }
@@ -155,12 +207,61 @@ function walkObject(ops: MaskOps, o: Record<string, unknown>, depth: number, ctx
   return out;
 }
 
-/** Very deep values go through the (iterative) stream masker instead of recursion. */
-function maskDeep(ops: MaskOps, v: object, ctx: JsonContext): unknown {
-  const js = new JsonStream(ops, 0, ctx.text);
-  const out = JSON.parse(js.push(JSON.stringify(v)) + js.end()) as unknown;
+/**
+ * Very deep values go through the (iterative) stream masker instead of recursion, with the rule they inherit (an array
+ * under a ruled key: round 12 review, finding 3) and the document before them as context.
+ */
+function maskDeep(ops: MaskOps, v: object, rule: Rule | null, depth: number, ctx: JsonContext): unknown {
+  const js = new JsonStream(ops, 0, ctx.text, { rule });
+  const out = JSON.parse(js.push(serialise(v, MAX_JSON_DEPTH - depth)) + js.end()) as unknown;
   ctx.add('0');
   return out;
+}
+
+/** An array or object being serialised: its members (an object's own keys that JSON.stringify writes) and the next one. */
+interface Open {
+  values: unknown[];
+  keys: string[] | null;
+  next: number;
+}
+
+/**
+ * JSON.stringify(v) without recursion (JSON.stringify overflows the stack near 5,000 levels), for parsed values;
+ * throws JsonDepthError past `levels` levels, so the work stays bounded by the limit, not by the value.
+ */
+function serialise(v: object, levels: number): string {
+  const out: string[] = [];
+  const stack: Open[] = [];
+  const enter = (x: unknown): void => {
+    if (typeof x !== 'object' || x === null) {
+      out.push(JSON.stringify(x) ?? 'null'); // (undefined in an array: null, as JSON.stringify writes it)
+      return;
+    }
+    if (stack.length >= levels) throw new JsonDepthError();
+    out.push(Array.isArray(x) ? '[' : '{');
+    stack.push(openValue(x));
+  };
+  enter(v);
+  for (let top = stack.at(-1); top !== undefined; top = stack.at(-1)) {
+    if (top.next === top.values.length) {
+      out.push(top.keys === null ? ']' : '}');
+      stack.pop();
+      continue;
+    }
+    if (top.next > 0) out.push(',');
+    if (top.keys !== null) out.push(`${JSON.stringify(top.keys[top.next])}:`);
+    enter(top.values[top.next++]);
+  }
+  return out.join('');
+}
+
+const writable = (x: unknown): boolean => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol';
+
+function openValue(x: object): Open {
+  if (Array.isArray(x)) return { values: x as unknown[], keys: null, next: 0 };
+  const o = x as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => writable(o[k]));
+  return { values: keys.map((k) => o[k]), keys, next: 0 };
 }
 
 /** Minimal JSON string escaping: quote, backslash and control characters. */
@@ -283,11 +384,24 @@ export class JsonStream implements StreamMasker {
   /** A top-level value was read: the next one (NDJSON) starts a context of its own, as its line does. */
   #started = false;
 
-  /** `left`: the context before the document (that of the string holding it, for a nested one). */
-  constructor(ops: MaskOps, level = 0, left = '') {
+  /** The rule the top-level value inherits (maskDeep: a deep array under a ruled key), as an array's elements do. */
+  readonly #outerRule: Rule | null;
+  /**
+   * Started before its input showed a document (opensJson could not tell yet: a string or line of blanks longer than
+   * its hold): until the input opens one as opensJson reads it, what comes is read as text (#opensDocument).
+   */
+  #untilDocument: boolean;
+
+  /**
+   * `left`: the context before the document (that of the string holding it, for a nested one); `rule`: #outerRule;
+   * `untilDocument`: #untilDocument.
+   */
+  constructor(ops: MaskOps, level = 0, left = '', opts: { rule?: Rule | null; untilDocument?: boolean } = {}) {
     this.#ops = ops;
     this.#level = level;
     this.#ctx = new JsonContext(left);
+    this.#outerRule = opts.rule ?? null;
+    this.#untilDocument = opts.untilDocument ?? false;
   }
 
   /** Between top-level values (or reading the rest as text): what comes next starts a new line of NDJSON. */
@@ -400,13 +514,13 @@ export class JsonStream implements StreamMasker {
   }
 
   #valueRule(): Rule | null {
-    return this.#top()?.rule ?? null;
+    const top = this.#top();
+    return top === undefined ? this.#outerRule : top.rule;
   }
 
   #value(b: string, i: number, c: number): number {
     const top = this.#top();
-    if (top !== undefined) top.empty = false;
-    else this.#topLevel();
+    if (!this.#enterValue(top, c)) return this.#fail(b, i);
     switch (VALUE_START[c] ?? 0) {
       case 1: return this.#startString(i, false, this.#valueRule());
       case 2: return this.#open(c === 123, this.#valueRule(), i);
@@ -415,6 +529,24 @@ export class JsonStream implements StreamMasker {
       case 5: return this.#startToken(LITERAL, i);
       default: return this.#fail(b, i);
     }
+  }
+
+  /** A value starting with `c` is entered; false when the input, not yet a document, does not open one (#untilDocument). */
+  #enterValue(top: Frame | undefined, c: number): boolean {
+    if (this.#untilDocument && !this.#opensDocument(top, c)) return false;
+    if (top !== undefined) top.empty = false;
+    else this.#topLevel();
+    return true;
+  }
+
+  /** Whether value character `c` keeps the input a document as opensJson reads one: `{`, or `[` and then `"`, `[`, `{`, `]`. */
+  #opensDocument(top: Frame | undefined, c: number): boolean {
+    if (top === undefined) {
+      this.#untilDocument = c === 91; // ('{' must be followed by a key or '}': #key decides)
+      return c === 123 || c === 91;
+    }
+    this.#untilDocument = false;
+    return AFTER_BRACKET.has(c);
   }
 
   /** A top-level value starts: after the first, the context starts over (each NDJSON value is a line of its own). */
@@ -610,7 +742,7 @@ export class JsonStream implements StreamMasker {
     this.#raw = '';
     // A long JSON document in the string is streamed as JSON; anything else as text.
     const left = this.#ctx.text;
-    this.#stream = !this.#isKey && holdsJson(this.#acc, this.#level) ? new JsonStream(this.#ops, this.#level + 1, left) : this.#ops.textStream(left);
+    this.#stream = !this.#isKey && mayHoldJson(this.#acc, this.#level) ? new JsonStream(this.#ops, this.#level + 1, left, { untilDocument: true }) : this.#ops.textStream(left);
     this.#out.push(`"${escapeJson(this.#stream.push(this.#acc))}`);
     this.#acc = '';
     this.#copyFrom = at;

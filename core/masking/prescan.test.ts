@@ -134,8 +134,19 @@ describe('the pre-scan reads a JSON string as a document exactly when the JSON m
   });
 
   it('an escaped backslash, a letter escape, or text before the brace is no document to either', () => {
-    for (const raw of ['\\\\n{\\"nome\\":\\"a\\"}', '\\u0041{\\"nome\\":\\"a\\"}', 'x\\n{\\"nome\\":\\"a\\"}', '\\n{nome}', '\\n[INFO]', '\\ufeff{\\"nome\\":\\"a\\"}', ' '.repeat(70) + '{\\"a\\":1}']) {
+    for (const raw of ['\\\\n{\\"nome\\":\\"a\\"}', '\\u0041{\\"nome\\":\\"a\\"}', 'x\\n{\\"nome\\":\\"a\\"}', '\\n{nome}', '\\n[INFO]', ' '.repeat(70) + 'x{\\"a\\":1}']) {
       expect([raw, readsDocument(raw), stringHoldsJson(JSON.parse(`"${raw}"`) as string)]).toEqual([raw, false, false]);
+    }
+  });
+
+  it('a byte-order mark, or any amount of whitespace, before the brace or after it: a document to both (round 12, finding 1)', () => {
+    const blanks = (n: number, unit: string) => unit.repeat(n);
+    for (const n of [65, 70, 170, 171, 1000, 10_000]) {
+      for (const unit of [' ', '\\n', '\\u0020', '\\t\\r\\n']) {
+        for (const raw of [`${blanks(n, unit)}{\\"a\\":1}`, `{${blanks(n, unit)}\\"a\\":1}`, `\\ufeff${blanks(n, unit)}[${blanks(n, unit)}\\"a\\"]`, `\ufeff{\\"a\\":1}`]) {
+          expect([n, unit, readsDocument(raw), stringHoldsJson(JSON.parse(`"${raw}"`) as string)]).toEqual([n, unit, true, true]);
+        }
+      }
     }
   });
 

@@ -7,7 +7,7 @@
 // decode.ts), has an ASCII digit (numeric identifiers, IP addresses: IPv6 must hold one) or an '@'
 // (e-mail). In the original text such a character is either itself, or fullwidth (U+FF10–U+FF19,
 // U+FF20: UTF-8 EF BC 90–99 and EF BC A0), or another script's digit (digits.ts: Arabic-Indic,
-// Devanagari..., Mathematical digits), or an escape decodeView() resolves: %XX, \uXXXX, \xXX and
+// Devanagari..., and every supplementary run: Mathematical, Segmented, Adlam...), or an escape decodeView() resolves: %XX, \uXXXX, \xXX and
 // &#NN; all contain ASCII digits, and a named reference (&commat;) an '&'. Nothing else folds or
 // decodes into a digit or an '@' (the engine's own gate, mayHoldIdentifier, tests the same set).
 // UTF-8 encodes ASCII characters only as themselves and Node's decoder rejects overlong forms, so
@@ -121,12 +121,16 @@ const CR = 0x0d;
 const isJsonSpace = (b: number | undefined): boolean => b === SPACE || b === TAB || b === NEWLINE || b === CR;
 
 /**
- * The first bytes a string's content may start with when it holds a JSON document: JSON whitespace, a brace or bracket,
- * or a backslash (an escape may decode to either: `\n{`, `\u007b`). A string starting with any other byte decodes to a
- * text starting with that character, which json.ts never reads as a document.
+ * The first bytes a string's content may start with when it holds a JSON document: JSON whitespace, a byte-order mark's
+ * first byte (EF: json.ts reads a BOM as whitespace), a brace or bracket, or a backslash (an escape may decode to
+ * either: `\n{`, `\u007b`). A string starting with any other byte decodes to a text starting with that character, which
+ * json.ts never reads as a document.
  */
-const DOCUMENT_LEAD = new Set([SPACE, TAB, NEWLINE, CR, 0x7b, 0x5b, BACKSLASH]);
-/** A string's head decoded for the test: opensJson reads at most ~70 characters, each at most 6 bytes (`\u0020`). */
+const DOCUMENT_LEAD = new Set([SPACE, TAB, NEWLINE, CR, 0xef, 0x7b, 0x5b, BACKSLASH]);
+/**
+ * A string's head decoded for the test. opensJson looks through any amount of whitespace (round 12 review, finding 1):
+ * a head that is all whitespace (and perhaps a brace) cannot tell, and counts as a document (below).
+ */
 const DOCUMENT_HEAD = 1024;
 
 /**
@@ -137,9 +141,20 @@ const DOCUMENT_HEAD = 1024;
 function mayHoldDocument(bytes: Uint8Array, text: number, close: number): boolean {
   if (text >= close || !DOCUMENT_LEAD.has(bytes[text] ?? 0)) return false;
   const headEnd = Math.min(close, text + DOCUMENT_HEAD);
-  const head = decodeJsonString(new TextDecoder().decode(bytes.subarray(text, headEnd)));
-  // A head this long always decides; were it cut before opensJson could tell, it fails closed all the same.
+  const raw = new TextDecoder().decode(bytes.subarray(text, headEnd));
+  const head = decodeJsonString(headEnd < close ? withoutCutEscape(raw) : raw);
+  // A head cut before opensJson could tell (blanks all the way) fails closed: a document.
   return stringHoldsJson(head) || (headEnd < close && opensJson(head) === null);
+}
+
+/**
+ * A head cut by DOCUMENT_HEAD, without an escape the cut may have split (`\u00` of `\u0020` decodes to the letters
+ * `u00`, which opensJson reads as text: a document after 170 escaped blanks was missed). A shorter head is always
+ * safe: it decides as the whole string does, or cannot tell and counts as a document.
+ */
+function withoutCutEscape(raw: string): string {
+  const b = raw.lastIndexOf('\\');
+  return b !== -1 && b >= raw.length - 6 ? raw.slice(0, b) : raw;
 }
 
 /**

@@ -12,6 +12,7 @@
 // leaves as it was on the server; and a list's continue token (base64 of the page's last storage
 // key, its object's name) goes out sealed by the caller, or not at all. Pure: no I/O.
 
+import { JsonDepthError, MAX_JSON_DEPTH, nestsDeeperThan } from '../masking/index.ts';
 import { maskTableCells, tableColumns, type TableCellOps, type TableColumnMemory, type TableSource } from './kubernetes-table.ts';
 
 export interface KubernetesMaskOps extends TableCellOps {
@@ -337,8 +338,14 @@ function takeTableCells(value: unknown, ops: KubernetesMaskOps, opts: Kubernetes
   return out;
 }
 
-/** One parsed response object (an object, a list, a Table, a Status, a watch event) as the agent may see it. */
+/**
+ * One parsed response object (an object, a list, a Table, a Status, a watch event) as the agent may see it. Throws
+ * JsonDepthError for one nested deeper than MAX_JSON_DEPTH, before any of the recursive walks here and in maskJson
+ * could overflow the stack (round 12 review, finding 3): the proxy refuses the answer (502) or cuts the watch, as it
+ * does with any answer it cannot mask.
+ */
 export function maskKubernetesValue(value: unknown, ops: KubernetesMaskOps, opts: KubernetesMaskOptions): unknown {
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH)) throw new JsonDepthError();
   const redacted = maskBinaryData(redactSecrets(value, ops, opts), ops);
   if (opts.apiserverAnswer === false) return ops.maskJson(redacted);
   const kept = bookkeeping(redacted, opts);
