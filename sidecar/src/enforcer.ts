@@ -4,6 +4,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import { approvalShortfall } from '../../core/approvals/plan.ts';
+import { backoffCeiling } from '../../core/backoff.ts';
 import { maskedPrefix } from '../../core/masking/prefix.ts';
 import { describeKubernetesRequest } from '../../core/policy/kubernetes-request.ts';
 import { sshCommandText, type SshRequest } from '../../core/policy/ssh.ts';
@@ -116,8 +117,32 @@ function sameIdentity(a: Identity, b: Identity): boolean {
  * command would wait for the review then).
  */
 export const REVIEW_SWEEP_MS = 5000;
-/** At most this many re-reviews are started per sweep (768 a minute); the rest wait for the next sweep or their next command. */
+/**
+ * At most this many re-reviews are started per sweep (768 a minute), the most overdue first: a
+ * session due is asked within ceil(N / 64) sweeps of its due time, N the sessions due with it or
+ * before it (every session asked gets its next due time a minute on, behind the ones still waiting),
+ * and at its next command at the latest (round 12b, finding B: the sweep used to restart at the
+ * oldest sessions, and sessions behind the first ~704 were never reached).
+ */
 export const REVIEWS_PER_SWEEP = 64;
+/**
+ * How long past its due time a service-account session keeps its last TokenReview answer while the
+ * apiserver cannot answer (Unavailable: a reset connection, a restart or leader change, a 429 of
+ * priority and fairness, a timeout; round 12b, finding A). It is asked again meanwhile (sweeps and
+ * commands, spaced by REVIEW_RETRY), and closed at the end of the grace unless an answer came; an
+ * answer that the token no longer verifies closes it at once. 60 s is what the policy watch rides
+ * out by default (GUARITA_POLICY_STALENESS): an apiserver outage that does not stop the sidecar's
+ * decisions does not close its sessions either. A constant, not that setting: it bounds how long a
+ * revoked service account keeps a session while the apiserver cannot say so (review TTL + grace +
+ * the apiserver's authentication cache), and that bound must not move with an availability knob.
+ */
+export const REVIEW_GRACE_MS = 60_000;
+/**
+ * The spacing of re-asks during the grace: 1 s, doubling, at most 10 s (five or more asks in the
+ * grace). No jitter: the sessions sharing a token fail together and should ask together, so they
+ * share one review in flight (ServiceAccountVerifier); the sweep's cap spreads the rest.
+ */
+export const REVIEW_RETRY: Readonly<{ baseMs: number; capMs: number }> = Object.freeze({ baseMs: 1000, capMs: 10_000 });
 
 const sidecarDenial = (code: EnforcementDecision['code'], reason: string, rule?: string): EnforcementDecision => ({ decision: 'deny', code, reason, ...opt('rule', rule) });
 
@@ -227,15 +252,23 @@ export class SidecarEnforcer implements Enforcer {
 
   /**
    * Asks the apiserver again about the open service-account sessions whose review is due before the
-   * next sweep (ahead of it: a cached answer about to be due is not reused), at most
+   * next sweep (ahead of it: a cached answer about to be due is not reused), or whose re-ask after an
+   * unanswered review is due (the grace, REVIEW_GRACE_MS), the most overdue first and at most
    * REVIEWS_PER_SWEEP of them; a credential that no longer verifies closes its session
    * (SidecarSession.identityHolds). Sessions still waiting for a review are not counted twice.
+   * Sorting only the sessions due costs O(n log n) every 5 s, nothing when none is due.
    */
   reviewSweep(now = Date.now()): void {
-    let started = 0;
+    const due: { session: SidecarSession; at: number }[] = [];
     for (const session of this.#sessions) {
+      const at = session.reviewAskAt(REVIEW_SWEEP_MS);
+      if (at !== undefined && at <= now) due.push({ session, at });
+    }
+    // Stable: sessions due at the same time are asked in the order they opened.
+    due.sort((a, b) => a.at - b.at);
+    let started = 0;
+    for (const { session } of due) {
       if (started >= REVIEWS_PER_SWEEP) break;
-      if (!session.reviewDue(now, REVIEW_SWEEP_MS)) continue;
       const config = this.#targets.get(session.target);
       const available = config === undefined ? undefined : this.available(config);
       // No policy in force: the policy sweep closes or keeps the session; nothing to verify against.
@@ -313,6 +346,12 @@ export class SidecarSession implements Session {
    */
   #reviewDueAt: number | undefined;
   #rechecking: { key: string; holds: Promise<boolean> } | undefined;
+  /**
+   * Set while the apiserver has not answered the review due at #reviewDueAt (Unavailable): the
+   * session keeps that answer until `graceEnd` (REVIEW_GRACE_MS past the due time), is asked again
+   * from `retryAt`, and is closed by `timer` at `graceEnd` unless an answer came first.
+   */
+  #outage: { graceEnd: number; retryAt: number; failures: number; lastError: string; timer: NodeJS.Timeout } | undefined;
   /** The purpose came from the token's purposeClaim (none was declared): a re-check must find the same. */
   readonly #purposeFromToken: boolean;
   #expiryTimer: NodeJS.Timeout | undefined;
@@ -339,9 +378,14 @@ export class SidecarSession implements Session {
     this.#purposeFromToken = verified.purposeFromToken;
   }
 
-  /** Whether the credential's review comes due within `withinMs` of `now`, and no re-check is under way (the sweep). */
-  reviewDue(now: number, withinMs: number): boolean {
-    return this.#reviewDueAt !== undefined && this.#reviewDueAt - now <= withinMs && this.#rechecking === undefined && !this.closed.aborted;
+  /**
+   * When the sweep should ask about the credential (ms since epoch): `aheadMs` before its review is
+   * due, or, after a review the apiserver did not answer, the time to ask again. Undefined when there
+   * is nothing to ask (OIDC), a re-check is under way, or the session is closed.
+   */
+  reviewAskAt(aheadMs: number): number | undefined {
+    if (this.#reviewDueAt === undefined || this.#rechecking !== undefined || this.closed.aborted) return undefined;
+    return this.#outage === undefined ? this.#reviewDueAt - aheadMs : this.#outage.retryAt;
   }
 
   /**
@@ -350,11 +394,23 @@ export class SidecarSession implements Session {
    * again (issuer, audiences, methods, claims) and must map to the same identity; otherwise the
    * session is closed, naming why. The same when the credential's review is due (service-account
    * tokens: the apiserver is asked again; `aheadMs`: already that long before it is due, the
-   * sweep). Fails closed: a verifier that cannot answer closes it too.
+   * sweep). Fails closed: a verifier that cannot answer closes it too, but for a review due, after
+   * the grace (REVIEW_GRACE_MS) during which the last answer holds and the apiserver is asked again
+   * (from the backoff's time on; the answer meanwhile is true).
    */
   identityHolds(target: CompiledTarget, aheadMs = 0): Promise<boolean> {
     const known = this.#identityKnown(target, aheadMs);
-    if (known !== undefined) return Promise.resolve(known);
+    if (known === false || (known === true && !this.#retryDue())) return Promise.resolve(known);
+    return this.#recheck(target, aheadMs);
+  }
+
+  /** During the grace: whether the apiserver may be asked again now (the backoff passed, nothing in flight). */
+  #retryDue(): boolean {
+    return this.#outage !== undefined && this.#rechecking === undefined && Date.now() >= this.#outage.retryAt;
+  }
+
+  /** Verifies the credential again under `target`, one re-check at a time (concurrent callers share it). */
+  #recheck(target: CompiledTarget, aheadMs: number): Promise<boolean> {
     const key = identityKey(target);
     if (this.#rechecking?.key !== key) {
       const holds = this.#reverify(target, key, aheadMs).finally(() => { if (this.#rechecking?.holds === holds) this.#rechecking = undefined; });
@@ -381,10 +437,7 @@ export class SidecarSession implements Session {
       // No rate-limit context: re-checks are bounded by the sessions already open.
       verified = await d.authenticator.authenticate(credential, target.policy.spec.identity, undefined, aheadMs);
     } catch (err) {
-      const auth = err instanceof AuthError ? err : undefined;
-      d.metrics.authFailures.inc({ target: this.target, reason: `recheck-${auth?.reason ?? 'error'}` });
-      await this.close(`session closed: ${why} and the session's credential no longer verifies: ${errorMessage(err)}`, 'identity');
-      return false;
+      return this.#unverified(err, key, why);
     }
     const differs = this.#differs(verified);
     if (differs !== undefined) {
@@ -393,7 +446,52 @@ export class SidecarSession implements Session {
     }
     this.#verifiedFor = key;
     this.#reviewDueAt = verified.reviewDueAt;
+    this.#endOutage();
     return !this.closed.aborted;
+  }
+
+  /** A re-verification that failed: the grace when the apiserver could not answer a review due, else the session closes. */
+  async #unverified(err: unknown, key: string, why: string): Promise<boolean> {
+    const auth = err instanceof AuthError ? err : undefined;
+    this.#enforcer.deps.metrics.authFailures.inc({ target: this.target, reason: `recheck-${auth?.reason ?? 'error'}` });
+    // The apiserver could not answer a review due (not: the token no longer verifies): ride it out.
+    if (auth?.code === 'Unavailable' && key === this.#verifiedFor && this.#rideOut(auth.message)) return !this.closed.aborted;
+    await this.close(`session closed: ${why} and the session's credential no longer verifies: ${errorMessage(err)}`, 'identity');
+    return false;
+  }
+
+  /**
+   * After a review the apiserver could not answer: keeps the session on its last answer until the
+   * grace ends (REVIEW_GRACE_MS past the due time) and says when to ask again; false once the grace
+   * has run out (the caller closes the session).
+   */
+  #rideOut(error: string): boolean {
+    const due = this.#reviewDueAt;
+    const now = Date.now();
+    if (due === undefined || now >= due + REVIEW_GRACE_MS) return false;
+    const graceEnd = due + REVIEW_GRACE_MS;
+    const failures = (this.#outage?.failures ?? 0) + 1;
+    const retryAt = Math.min(graceEnd, now + backoffCeiling(failures - 1, REVIEW_RETRY));
+    const timer = this.#outage?.timer ?? this.#armGraceEnd(graceEnd - now, due);
+    this.#outage = { graceEnd, retryAt, failures, lastError: error, timer };
+    return true;
+  }
+
+  /** The grace's end: closes the session unless an answer ended the outage first. */
+  #armGraceEnd(ms: number, due: number): NodeJS.Timeout {
+    const d = this.#enforcer.deps;
+    d.logger.warn({ sessionId: this.id, target: this.target, subject: this.identity.subject, dueAt: new Date(due).toISOString(), graceMs: REVIEW_GRACE_MS }, 'service-account review unanswered by the apiserver; the session keeps its last answer for the grace');
+    const timer = setTimeout(() => {
+      const last = this.#outage?.lastError ?? 'no answer';
+      void this.close(`session closed: the session's service-account token was due for review at ${new Date(due).toISOString()} and the apiserver did not answer within the ${REVIEW_GRACE_MS / 1000} s grace past it (last: ${last})`, 'identity');
+    }, ms);
+    timer.unref();
+    return timer;
+  }
+
+  #endOutage(): void {
+    clearTimeout(this.#outage?.timer);
+    this.#outage = undefined;
   }
 
   get closed(): AbortSignal { return this.#closed.signal; }
@@ -465,13 +563,18 @@ export class SidecarSession implements Session {
   /**
    * Whether the session's identity holds under `target` when that is known without verifying
    * again (closed: false; verified under this spec.identity and its review not due within
-   * `aheadMs`: true); undefined when a re-check is due. OIDC sessions have no review to come due:
+   * `aheadMs`, or within the grace after a review the apiserver did not answer: true); undefined
+   * when a re-check is due. OIDC sessions have no review to come due:
    * they never read the clock here.
    */
   #identityKnown(target: CompiledTarget, aheadMs = 0): boolean | undefined {
     if (this.closed.aborted) return false;
     if (identityKey(target) !== this.#verifiedFor) return undefined;
-    return this.#reviewDueAt === undefined || Date.now() + aheadMs < this.#reviewDueAt ? true : undefined;
+    if (this.#reviewDueAt === undefined) return true;
+    const now = Date.now();
+    if (now + aheadMs < this.#reviewDueAt) return true;
+    // The apiserver did not answer the review due: its last answer holds until the grace ends.
+    return this.#outage !== undefined && now < this.#outage.graceEnd ? true : undefined;
   }
 
   /**
@@ -484,7 +587,11 @@ export class SidecarSession implements Session {
     const available = this.#enforcer.available(this.#targetConfig);
     if (!available.ok) return this.#deny(sidecarDenial('Unavailable', available.message), text, place);
     const known = this.#identityKnown(available.target);
-    if (known === true) return this.#ready(available.target);
+    if (known === true) {
+      // During the grace the command runs on the last answer, and the apiserver is asked again behind it.
+      if (this.#outage !== undefined) void this.identityHolds(available.target);
+      return this.#ready(available.target);
+    }
     return this.#inForceAfterRecheck(text, place, available.target);
   }
 
@@ -684,6 +791,7 @@ export class SidecarSession implements Session {
 
   async #doClose(reason: string, kind: string): Promise<void> {
     clearTimeout(this.#expiryTimer);
+    this.#endOutage();
     this.#credential = undefined;
     this.#lastCommand = undefined;
     this.#closed.abort(new Error(reason));

@@ -61,3 +61,16 @@ describe('names a reader cannot see as they are', () => {
     expect(identityOf({ ...base, sub: 'joão.silva@empresa.com.br', groups: ['Suporte Nível 2', 'サポート'] }, { issuer: ISSUER, audiences: ['guarita'] }).identity).toMatchObject({ subject: 'joão.silva@empresa.com.br', groups: ['Suporte Nível 2', 'サポート'] });
   });
 });
+
+describe('joiners (round 12b, finding C: showable-name.ts has every context)', () => {
+  it('a Persian or Devanagari name with a joiner inside a word is an identity; the same joiner at an end or in Latin is refused, naming where and the rule', () => {
+    const persian = 'علی\u200cرضا';
+    expect(identityOf({ ...base, sub: persian, groups: ['پشتیبانی\u200cمشتری', 'कार्\u200dयालय'] }, { issuer: ISSUER, audiences: ['guarita'] }).identity).toMatchObject({ subject: persian, groups: ['پشتیبانی\u200cمشتری', 'कार्\u200dयालय'] });
+    expect(() => identityOf({ ...base, sub: `${persian}\u200c` }, { issuer: ISSUER, audiences: ['guarita'] })).toThrow(expect.objectContaining({
+      reason: 'subject-characters', message: expect.stringMatching(/sub claim \(the username\) holds control or invisible characters \(U\+200C at offset 7\).*only between two letters or marks of one script written with joiners/),
+    }));
+    expect(() => identityOf({ ...base, groups: ['support', 'dp\u200do'] }, { issuer: ISSUER, audiences: ['guarita'] })).toThrow(expect.objectContaining({
+      reason: 'subject-characters', message: expect.stringMatching(/a group in the token's groups claim .*\(U\+200D at offset 2\)/),
+    }));
+  });
+});

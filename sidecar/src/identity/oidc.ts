@@ -16,7 +16,7 @@
 // exactly, `aud` contains an accepted audience, `exp` present and `exp`/`nbf` with a small skew.
 // Then the identity (identityOf): no claim the issuer marks unverified (`email_verified: false`) is
 // taken as the username, groups or purpose, and a name a reader cannot see as it is (control,
-// format or invisible characters) is no identity.
+// format or invisible characters; showable-name.ts) is no identity.
 // jose by subpath (its exports map): the package index loads every JOSE module, ~8 MB of RSS per sidecar.
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import { decodeProtectedHeader } from 'jose/decode/protected_header';
@@ -28,11 +28,13 @@ import { Agent, request } from '../undici.ts';
 import { upstreamLookup } from '../upstream-address.ts';
 import { recordedClaims } from '../../../core/approvals/requester.ts';
 import { formatDuration } from '../../../core/duration.ts';
-import { INVISIBLE_SOURCE } from '../../../core/masking/invisible.ts';
 import type { Identity } from '../core-types.ts';
 import { errorMessage } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { unauthenticated, unavailable, AuthError } from './errors.ts';
+import { unshowableCharacter } from './showable-name.ts';
+
+const JOINERS_ACCEPTED = 'ZWNJ and ZWJ are accepted only between two letters or marks of one script written with joiners, such as Arabic or Devanagari';
 
 export interface OidcSettings {
   issuer: string;
@@ -161,14 +163,17 @@ function checkVerified(payload: JWTPayload, settings: OidcSettings, unverified: 
   }
 }
 
-// Control, format, invisible and line-separator characters: a name holding one is not shown as
-// what it is (logs, `kubectl get`, an approver's screen: `alice\u200b@corp` reads as alice's).
-const UNSHOWABLE = new RegExp(`${INVISIBLE_SOURCE}|[\u0000\t\n\u000b\f\r\u2028\u2029]`);
-
-/** Refuses a subject or group name that holds a character a reader would not see as it is. */
+/**
+ * Refuses a subject or group name that holds a character a reader would not see as it is
+ * (showable-name.ts: a ZWNJ/ZWJ inside a word of a script written with joiners is part of the name).
+ */
 function checkShowable(subject: string, groups: readonly string[], settings: OidcSettings): void {
-  if (UNSHOWABLE.test(subject)) throw unauthenticated('subject-characters', `the token's ${settings.usernameClaim ?? 'sub'} claim (the username) holds control or invisible characters; the issuer must issue a plain name`);
-  if (groups.some((g) => UNSHOWABLE.test(g))) throw unauthenticated('subject-characters', `a group in the token's ${settings.groupsClaim ?? 'groups'} claim holds control or invisible characters; the issuer must issue plain group names`);
+  const hidden = unshowableCharacter(subject);
+  if (hidden !== undefined) throw unauthenticated('subject-characters', `the token's ${settings.usernameClaim ?? 'sub'} claim (the username) holds control or invisible characters (${hidden}); the issuer must issue a plain name (${JOINERS_ACCEPTED})`);
+  for (const group of groups) {
+    const inGroup = unshowableCharacter(group);
+    if (inGroup !== undefined) throw unauthenticated('subject-characters', `a group in the token's ${settings.groupsClaim ?? 'groups'} claim holds control or invisible characters (${inGroup}); the issuer must issue plain group names (${JOINERS_ACCEPTED})`);
+  }
 }
 
 /** The payload without the claims its issuer marks unverified (they are not recorded as the requester's). */
