@@ -197,8 +197,15 @@ describe('finding 4: connections through a remote forward (ssh -R)', () => {
     // record, `remoteForward 127.0.*.*:PORT` allowed, result {} (completed
     // as the host started listening); the connection the host handed back and its 65,536 bytes are
     // recorded nowhere (forward.ts splices it with a no-op completion).
-    const text = JSON.stringify(ofSession);
-    expect(text).toMatch(/"bytes":\s*(6553[6-9]|65[5-9]\d\d|6[6-9]\d{3}|[7-9]\d{4}|\d{6,})/);
+    // Round 12b: each handed-back connection's open is a command record written before it carries a
+    // byte (two remoteForward records: the listener's and the connection's), and its bytes are the
+    // note of its end on the session's stream, tied to it by the command's SHA-256.
+    const opens = ofSession.filter((x) => x.type === 'command' && (x.command ?? '').startsWith('remoteForward ') && x.decision === 'allow');
+    expect(opens.length).toBeGreaterThanOrEqual(2);
+    const notes = ofSession.filter((x) => x.type === 'stream' && x.commandSha256 === opens[0]?.commandSha256).flatMap((x) => (x.frames ?? []).map((f) => f.data));
+    expect(notes.some((t) => Number(/closed: (\d+) bytes/.exec(t)?.[1] ?? 0) >= 65_536)).toBe(true);
+    // The note shows the address as the command record does: masked.
+    expect(notes.join('')).not.toContain('127.0.0.1');
   });
 
   it('stop handing the host\'s connections to the agent once the policy no longer allows the forward', async () => {

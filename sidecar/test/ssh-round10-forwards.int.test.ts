@@ -97,9 +97,14 @@ describe('forwarded channels of one agent connection are bounded', () => {
     } finally {
       c.end();
     }
-    await eventually('a localForward record with the bytes both ways', async () => {
+    // Round 12b: the open is a command record written before the forward carries a byte; the bytes
+    // both ways are the note of its end on the session's stream, tied by the command's SHA-256.
+    await eventually('a localForward record, and the note of its end with the bytes both ways', async () => {
       const exported = await fetchExport(ssh.op.url, ssh.ns);
-      return exported.records.find((x) => x.type === 'command' && (x.command ?? '').startsWith('localForward ') && (x.result?.bytes ?? 0) >= 10_000);
+      const open = exported.records.find((x) => x.type === 'command' && (x.command ?? '').startsWith('localForward ') && x.decision === 'allow');
+      if (open === undefined) return undefined;
+      return exported.records.find((x) => x.type === 'stream' && x.commandSha256 === open.commandSha256
+        && (x.frames ?? []).some((f) => Number(/closed: (\d+) bytes/.exec(f.data)?.[1] ?? 0) >= 10_000));
     }, 30_000, 500);
   });
 });

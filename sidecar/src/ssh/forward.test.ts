@@ -17,13 +17,29 @@ class FakeSession {
   verdict: Verdict = 'allow';
   asked: string[] = [];
   completed: CommandOutcome[] = [];
+  /** End notes written to the session's stream (recordStream). */
+  notes: string[] = [];
+  /** While true, the spool fails: complete() and recordStream() reject. */
+  failRecords = false;
+  newMaskSession(): { maskText(t: string): string } {
+    return { maskText: (t) => t.replace(/127\.0\.0\.1/g, '127.0.*.*') };
+  }
+  recordStream(frames: { data: string }[]): Promise<unknown> {
+    if (this.failRecords) return Promise.reject(new Error('EIO: spool write failed'));
+    this.notes.push(...frames.map((f) => f.data));
+    return Promise.resolve();
+  }
   authorize(command: { ssh: { kind: string; host: string; port: number } }): Promise<Authorization> {
     this.asked.push(`${command.ssh.kind} ${command.ssh.host}:${command.ssh.port}`);
     const decision = { decision: this.verdict, reason: 'r' } as never;
     if (this.verdict === 'throw') return Promise.reject(new Error('spool unwritable'));
     if (this.verdict === 'deny') return Promise.resolve({ verdict: 'deny', decision, message: 'denied: no rule allows it' });
     if (this.verdict === 'pending') return Promise.resolve({ verdict: 'pending', approvalRequest: 'a', message: 'held' });
-    return Promise.resolve({ verdict: 'allow', decision, complete: (o: CommandOutcome) => { this.completed.push(o); return Promise.resolve(); } });
+    return Promise.resolve({ verdict: 'allow', decision, complete: (o: CommandOutcome) => {
+      if (this.failRecords) return Promise.reject(new Error('EIO: spool write failed'));
+      this.completed.push(o);
+      return Promise.resolve();
+    } });
   }
 }
 
@@ -38,9 +54,12 @@ class FakeHost extends EventEmitter {
     this.unforwarded.push(`${addr}:${port}`);
     cb();
   }
+  /** The sidecar's ends of the channels opened (what it destroys). */
+  near: Duplex[] = [];
   forwardOut(_a: string, _b: number, _c: string, _d: number, cb: (err: Error | undefined, ch: Duplex) => void): void {
     const [near, far] = duplexPair();
     this.far.push(far);
+    this.near.push(near);
     setImmediate(() => cb(undefined, near));
   }
   /** A host-side client connects to the listener at addr:port; the outcome and the host's end of the channel. */
@@ -60,9 +79,12 @@ class FakeHost extends EventEmitter {
 /** The agent's connection: emits the agent's requests; forwardOut opens a channel back to the agent. */
 class FakeAgent extends EventEmitter {
   far: Duplex[] = [];
+  /** The sidecar's ends of the channels opened (what it destroys). */
+  near: Duplex[] = [];
   forwardOut(_a: string, _b: number, _c: string, _d: number, cb: (err: Error | undefined, ch: Duplex) => void): void {
     const [near, far] = duplexPair();
     this.far.push(far);
+    this.near.push(near);
     setImmediate(() => cb(undefined, near));
   }
   /** A global request (tcpip-forward, cancel-tcpip-forward): the port accepted, or false. */
@@ -79,7 +101,7 @@ class FakeAgent extends EventEmitter {
   }
 }
 
-const quiet = { warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Logger;
+const quiet = { warn: () => undefined, info: () => undefined, debug: () => undefined, error: () => undefined } as unknown as Logger;
 
 function rig(): { agent: FakeAgent; host: FakeHost; session: FakeSession } {
   const agent = new FakeAgent();
@@ -113,7 +135,9 @@ describe('remote forwards (ssh -R): each connection handed back is judged and re
     await tick();
     await carry(c.accepted, agent.far[0] as Duplex, 65_536);
     expect(session.asked).toEqual(['remoteForward 127.0.0.1:8080', 'remoteForward 127.0.0.1:8080']);
-    expect(session.completed.map((o) => o.result)).toEqual([{}, { bytes: 65_536 }]);
+    // Each open is recorded before it carries a byte; the byte count is the note of its end (round 12b).
+    expect(session.completed.map((o) => o.result)).toEqual([{}, {}]);
+    expect(session.notes).toEqual([expect.stringMatching(/^\[guarita: remoteForward 127\.0\.\*\.\*:8080 closed: 65536 bytes in \d+ ms\]/)]);
   });
 
   it('a port the host chose (0 asked) is judged as asked and served where bound', async () => {
@@ -191,7 +215,8 @@ describe('forwarded channels are bounded (they are not session channels)', () =>
     // Refused before judging: no record for them.
     expect(session.asked).toHaveLength(MAX_FORWARD_CHANNELS);
     await carry(ok[0] as Duplex, host.far[0] as Duplex, 10);
-    expect(session.completed[0]?.result).toEqual({ bytes: 10 });
+    expect(session.completed[0]?.result).toEqual({});
+    expect(session.notes).toEqual([expect.stringMatching(/^\[guarita: localForward 127\.0\.\*\.\*:5432 closed: 10 bytes in \d+ ms\]/)]);
     expect(await agent.direct(5432)).not.toBe(false);
   });
 
@@ -209,5 +234,50 @@ describe('forwarded channels are bounded (they are not session channels)', () =>
     const { agent, session } = rig();
     session.verdict = 'deny';
     expect(await agent.direct(5432)).toBe(false);
+  });
+});
+
+describe('a forward is recorded before it carries a byte (round 12b review: its only record was at its end, its failure discarded)', () => {
+  it('a local forward whose open cannot be recorded is refused, and the host\'s side is closed', async () => {
+    const { agent, host, session } = rig();
+    session.failRecords = true;
+    expect(await agent.direct(5432)).toBe(false);
+    await tick();
+    expect(host.far).toHaveLength(1);
+    expect(host.near[0]?.destroyed).toBe(true);
+  });
+
+  it('the local forward\'s record is written before the agent\'s channel is accepted', async () => {
+    const { agent, session } = rig();
+    const order: string[] = [];
+    const complete = session.authorize.bind(session);
+    session.authorize = async (command) => {
+      const a = await complete(command);
+      if (a.verdict !== 'allow') return a;
+      return { ...a, complete: async (o: CommandOutcome) => { await tick(); order.push('recorded'); return a.complete(o); } };
+    };
+    const far = await agent.direct(5432);
+    order.push('accepted');
+    expect(far).not.toBe(false);
+    expect(order).toEqual(['recorded', 'accepted']);
+  });
+
+  it('a remote forward whose listener cannot be recorded is refused and the host stops listening', async () => {
+    const { agent, host, session } = rig();
+    session.failRecords = true;
+    expect(await agent.request('tcpip-forward', '127.0.0.1', 8080)).toBe(false);
+    expect(host.unforwarded).toEqual(['127.0.0.1:8080']);
+    session.failRecords = false;
+    expect(await host.connect('127.0.0.1', 8080)).toEqual({ rejected: true });
+  });
+
+  it('a connection handed back whose open cannot be recorded is refused before the agent\'s channel carries it', async () => {
+    const { agent, host, session } = rig();
+    await agent.request('tcpip-forward', '127.0.0.1', 8080);
+    session.failRecords = true;
+    expect(await host.connect('127.0.0.1', 8080)).toEqual({ rejected: true });
+    await tick();
+    expect(agent.far).toHaveLength(1);
+    expect(agent.near[0]?.destroyed).toBe(true);
   });
 });

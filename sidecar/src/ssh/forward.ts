@@ -1,7 +1,8 @@
 // Port forwarding, judged per connection: local (ssh -L: the agent asks the host to connect
 // somewhere, direct-tcpip) and remote (ssh -R: the host listens and hands connections back,
 // tcpip-forward). Denied unless a rule names it (match.ssh.requests). Forwarded bytes are an
-// arbitrary protocol: they are counted, not masked or recorded; docs/ssh.md says so.
+// arbitrary protocol: they are counted, not masked or recorded; docs/ssh.md says so. A forward's
+// open is recorded before it carries a byte, and its end (the byte count) as a note after it.
 //
 // A remote forward's listener outlives the request that opened it, so each connection the host
 // hands back is judged again under the policy in force and recorded with its byte count, as each
@@ -11,6 +12,8 @@
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel, Connection, ServerChannel, TcpConnectionDetails } from 'ssh2';
 import type { Authorization, Session } from '../enforcement.ts';
+import { sshCommandText } from '../../../core/policy/ssh.ts';
+import { sha256Hex } from '../enforcer.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { agentSocketOf, drainGate, socketFull } from './agent-socket.ts';
 
@@ -81,8 +84,36 @@ async function judge(ctx: ForwardContext, kind: Kind, host: string, port: number
   }
 }
 
-function finish(auth: Allowed, result: { bytes?: number; error?: string }, started: number): Promise<void> {
-  return auth.complete({ result, masked: {}, durationMs: performance.now() - started }).catch(() => undefined);
+/**
+ * Records a forward's open (its command record: the decision, and the host's refusal if it refused)
+ * before the forward carries a byte: the record was written only at its end, and a failure there
+ * was discarded (round 12b review), so a forward could carry a whole connection and leave nothing.
+ * Rejects when it cannot be written: the forward is then refused.
+ */
+function recordOpen(auth: Allowed, result: { error?: string }, started: number): Promise<void> {
+  return auth.complete({ result, masked: {}, durationMs: performance.now() - started });
+}
+
+/** The open's record failing after the host's side was opened: why the agent's forward is refused. */
+function refusedOpen(ctx: ForwardContext, err: unknown): void {
+  ctx.logger.warn({ err: errorMessage(err) }, 'port forwarding refused: cannot record its open');
+}
+
+/**
+ * Records a forwarded connection's end with its byte count, as a note on the session's stream tied
+ * to the open's command record (same command SHA-256). By then the connection has closed, so its
+ * agent cannot be told; a failure is logged as an error, and the spool's health then refuses the
+ * session's next requests.
+ */
+async function recordEnd(ctx: ForwardContext, kind: Kind, host: string, port: number, bytes: number, started: number): Promise<void> {
+  const command = sshCommandText({ kind, host, port });
+  try {
+    // Shown masked, as the command record shows it (an address is personal data under some policies).
+    const shown = ctx.session?.newMaskSession().maskText(command) ?? command;
+    await ctx.session?.recordStream?.([{ t: 0, ch: 'e', data: `[guarita: ${shown} closed: ${bytes} bytes in ${Math.round(performance.now() - started)} ms]\r\n` }], { commandSha256: sha256Hex(command) });
+  } catch (err) {
+    ctx.logger.error({ err: errorMessage(err), forward: command }, 'cannot record the end of a forwarded connection');
+  }
 }
 
 function openOut(client: Client, info: { srcIP: string; srcPort: number; destIP: string; destPort: number }): Promise<ClientChannel> {
@@ -134,11 +165,18 @@ async function localForward(c: ForwardContext, accept: () => ServerChannel, reje
   try {
     host = await openOut(await c.upstream(), info);
   } catch (err) {
-    await finish(auth, { error: errorMessage(err) }, 0);
+    await recordOpen(auth, { error: errorMessage(err) }, started).catch((e: unknown) => refusedOpen(c, e));
+    return reject();
+  }
+  try {
+    await recordOpen(auth, {}, started);
+  } catch (err) {
+    host.destroy();
+    refusedOpen(c, err);
     return reject();
   }
   const bytes = await splice(accept(), host);
-  await finish(auth, { bytes }, started);
+  await recordEnd(c, 'localForward', info.destIP, info.destPort, bytes, started);
 }
 
 type Accept = ((port?: number) => void) | undefined;
@@ -184,11 +222,18 @@ function remoteForwarding(conn: Connection, ctx: () => ForwardContext, slots: Sl
     try {
       agent = await openBack(conn, details);
     } catch (err) {
-      await finish(auth, { error: errorMessage(err) }, 0);
+      await recordOpen(auth, { error: errorMessage(err) }, started).catch((e: unknown) => refusedOpen(ctx(), e));
+      return rejectHost();
+    }
+    try {
+      await recordOpen(auth, {}, started);
+    } catch (err) {
+      agent.destroy();
+      refusedOpen(ctx(), err);
       return rejectHost();
     }
     const bytes = await splice(agent, acceptHost());
-    await finish(auth, { bytes }, started);
+    await recordEnd(ctx(), 'remoteForward', f.bindAddr, f.bindPort, bytes, started);
   };
 
   /** One dispatcher per host connection: ssh2 leaves a connection nobody accepts or rejects open. */
@@ -219,18 +264,27 @@ function remoteForwarding(conn: Connection, ctx: () => ForwardContext, slots: Sl
     const c = ctx();
     const auth = await judge(c, 'remoteForward', info.bindAddr, info.bindPort);
     if (auth?.verdict !== 'allow') return reject?.();
+    const started = performance.now();
+    let listening: RemoteForward;
     try {
       const client = await c.upstream();
       dispatch(client);
       const port = await listen(client, info.bindAddr, info.bindPort);
-      forwards.set(keyOf(info.bindAddr, port), { bindAddr: info.bindAddr, bindPort: info.bindPort, port, client });
-      accept?.(port);
-      // The listener's own record; each connection it hands back has one with its bytes.
-      await finish(auth, {}, performance.now());
+      listening = { bindAddr: info.bindAddr, bindPort: info.bindPort, port, client };
     } catch (err) {
-      await finish(auth, { error: errorMessage(err) }, 0);
-      reject?.();
+      await recordOpen(auth, { error: errorMessage(err) }, started).catch((e: unknown) => refusedOpen(c, e));
+      return reject?.();
     }
+    forwards.set(keyOf(info.bindAddr, listening.port), listening);
+    try {
+      // The listener's own record, before the agent is told it listens; each connection it hands back has its own.
+      await recordOpen(auth, {}, started);
+    } catch (err) {
+      close(listening, 'its open could not be recorded');
+      refusedOpen(c, err);
+      return reject?.();
+    }
+    accept?.(listening.port);
   };
 
   const cancel = (info: { bindAddr: string; bindPort: number }, accept: Accept, reject: Reject): void => {

@@ -33,6 +33,9 @@ export class FrameRecorder {
 
   get truncated(): boolean { return this.#truncated; }
 
+  /** Whether a write failed (nothing more is written; onFailure was called). */
+  get failed(): boolean { return this.#failure !== undefined; }
+
   add(ch: StreamFrame['ch'], data: string): void {
     if (data === '') return;
     if (this.#total + data.length > this.#maxChars) {

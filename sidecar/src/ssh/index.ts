@@ -29,6 +29,8 @@ const MAX_AUTH_FAILURES = 3;
  */
 export const MAX_SESSION_CHANNELS = 32;
 const UPSTREAM_READY_TIMEOUT_MS = 20_000;
+/** How long shutdown waits for the channels still read for agents that left to be recorded. */
+const STOP_WAIT_MS = 3_000;
 
 interface Ctx { config: SidecarConfig; enforcer: SidecarEnforcer; logger: Logger; metrics: Metrics }
 
@@ -42,16 +44,16 @@ export function purposeFromUser(user: string): string | undefined {
 export async function startSshTarget(t: TargetConfig, ctx: Ctx): Promise<SshListener> {
   const logger = ctx.logger.child({ listener: 'ssh', target: t.target });
   const hostKey = generateHostKey();
-  const connections = new Set<Connection>();
+  /** Open agent connections, each with how to stop it (what ran on it is then recorded). */
+  const connections = new Map<Connection, () => Promise<void>>();
   const server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'Guarita' }, (conn, info) => {
     if (connections.size >= ctx.config.sshMaxConnections) {
       logger.warn({ max: ctx.config.sshMaxConnections }, 'ssh connection refused: too many open connections');
       conn.end();
       return;
     }
-    connections.add(conn);
-    conn.on('close', () => connections.delete(conn));
-    handleConnection(conn, `${info.ip}:${info.port}`, info.ip, t, ctx, logger);
+    // Counted until its channels have ended on the host too (an exec its agent left is read for a while).
+    connections.set(conn, handleConnection(conn, `${info.ip}:${info.port}`, info.ip, t, ctx, logger, () => connections.delete(conn)));
   });
   server.on('error', (err: Error) => logger.error({ err: errorMessage(err) }, 'ssh listener error'));
   await new Promise<void>((resolve, reject) => {
@@ -68,17 +70,27 @@ export async function startSshTarget(t: TargetConfig, ctx: Ctx): Promise<SshList
     target: t.target, port,
     close: async (drainMs) => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const deadline = setTimeout(() => { for (const c of connections) c.end(); }, drainMs);
+      const deadline = setTimeout(() => { for (const c of connections.keys()) c.end(); }, drainMs);
       deadline.unref();
       // Shutdown closes the sessions (the enforcer's closeAll), which ends their connections.
       await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs).unref())]);
-      for (const c of connections) c.end();
+      for (const c of connections.keys()) c.end();
       clearTimeout(deadline);
+      // Channels still read for agents that left: their sessions close (the host's side is closed
+      // and recorded as such) before the enforcer's closeAll and the spool's close.
+      await Promise.race([Promise.all([...connections.values()].map((stop) => stop())), new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
     },
   };
 }
 
-function handleConnection(conn: Connection, connection: string, address: string, t: TargetConfig, ctx: Ctx, logger: Logger): void {
+/**
+ * One agent connection, until it has closed and its channels have ended on the host (`settled`).
+ * A channel counts against MAX_SESSION_CHANNELS, and the connection against the listener's bound,
+ * until what ran on it has ended and been recorded: an exec its agent left is still read from the
+ * host (exec-end.ts, ABANDONED_EXEC_MS), and the upstream connection and the session stay open
+ * for it meanwhile, so that many channels abandoned at once stay within those bounds.
+ */
+function handleConnection(conn: Connection, connection: string, address: string, t: TargetConfig, ctx: Ctx, logger: Logger, settled: () => void): () => Promise<void> {
   let session: Session | undefined;
   let refusal: { message: string; exit: number } | undefined;
   let upstream: Promise<Client> | undefined;
@@ -91,6 +103,21 @@ function handleConnection(conn: Connection, connection: string, address: string,
     if (channels === 0) conn.end();
     else setTimeout(() => conn.end(), 3000).unref();
   };
+  /** The agent's connection has closed (its channels may still be ending on the host). */
+  let gone = false;
+  const connectionClosed = new AbortController();
+  let released = false;
+  /** The connection and its channels are over: the host connection and the session end. */
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    void upstream?.then((c) => c.end(), () => undefined);
+    void session?.close('the agent disconnected');
+    settled();
+    markStopped();
+  };
+  let markStopped = (): void => undefined;
+  const stopped = new Promise<void>((resolve) => { markStopped = resolve; });
   const log = logger.child({ connection });
   // Garbage instead of a banner, a protocol error, a reset: the connection ends, the listener serves on.
   conn.on('error', (err: Error) => log.debug({ err: errorMessage(err) }, 'ssh connection error'));
@@ -174,23 +201,30 @@ function handleConnection(conn: Connection, connection: string, address: string,
   });
   conn.on('ready', () => clearTimeout(authTimer));
   const channelContext = (): ChannelContext => ({
-    session: session as Session, logger: log, recordMaxChars: ctx.config.sshRecordMaxChars, refusal, upstream: openUpstream,
+    session: session as Session, logger: log, recordMaxChars: ctx.config.sshRecordMaxChars, refusal, upstream: openUpstream, connectionClosed: connectionClosed.signal,
     count: (outcome) => ctx.metrics.requests.inc({ target: t.target, protocol: 'ssh', outcome }),
   });
   conn.on('session', (accept, reject) => {
     if (ending || channels >= MAX_SESSION_CHANNELS) return reject();
     const ch = accept();
     channels++;
-    ch.once('close', () => {
+    void handleSessionChannel(ch, channelContext()).finally(() => {
       channels--;
       if (ending && channels === 0) conn.end();
+      if (gone && channels === 0) release();
     });
-    handleSessionChannel(ch, channelContext());
   });
   handleForwarding(conn, () => ({ session: refusal === undefined ? session : undefined, logger: log, upstream: openUpstream }));
   conn.on('close', () => {
     clearTimeout(authTimer);
-    void upstream?.then((c) => c.end(), () => undefined);
-    void session?.close('the agent disconnected');
+    gone = true;
+    connectionClosed.abort();
+    if (channels === 0) release();
   });
+  // Shutdown: the session closes, which closes what still runs on the host and records it.
+  return () => {
+    void session?.close('the Guarita sidecar is shutting down');
+    conn.end();
+    return stopped;
+  };
 }

@@ -31,11 +31,15 @@ const ANSWERS: Record<string, HostAnswer> = {
 let flooded = 0;
 const FLOOD_CHUNK = Buffer.alloc(32 * 1024, 0x78);
 /** The host writes 64 MiB to stdout or stderr as fast as the sidecar's window lets it. */
+let floods = 0;
 function flood(s: ServerChannel, to: 'out' | 'err'): void {
   flooded = 0;
+  // A flood whose agent left is still read by the sidecar (exec-end.ts): it stops counting once the next one starts.
+  const mine = ++floods;
   const target = to === 'out' ? s : s.stderr;
   const more = (): void => {
     while (flooded < 64 * 1024 * 1024) {
+      if (mine !== floods) return void s.close();
       flooded += FLOOD_CHUNK.length;
       if (!target.write(FLOOD_CHUNK)) return void target.once('drain', more);
     }

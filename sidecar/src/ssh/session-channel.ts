@@ -15,6 +15,7 @@ import { channelIdOf } from './channel-id.ts';
 import { agentSocketOf, drainGate, socketFull, type Drains, type SocketBacklog } from './agent-socket.ts';
 import { outcomeOf, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type ArgumentFacts, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
+import { ABANDONED_EXEC_MS, endResult, recordThenAnswer, type ChannelEnd, type HostExit } from './exec-end.ts';
 
 /** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
 export const EXIT = { denied: 126, pending: 75, unavailable: 69 } as const;
@@ -27,6 +28,8 @@ export interface ChannelContext extends SftpContext {
   logger: Logger;
   /** The most characters of one channel recorded as frames. */
   recordMaxChars: number;
+  /** Aborted when the agent's connection has closed (its session channels are then closed too). */
+  connectionClosed?: AbortSignal;
   /** Why the connection refuses every request (a session that could not be opened), if it does. */
   refusal: { message: string; exit: number } | undefined;
 }
@@ -36,6 +39,8 @@ type Request = { kind: 'exec'; command: string } | { kind: 'shell' };
 type Transfer = 'upload' | 'download' | undefined;
 /** The agent's pty-req, as ssh2 hands it over. */
 type PtyRequest = PseudoTtyInfo & { term?: string };
+/** A terminal size change, applied to the host's channel and recorded. */
+type Resize = (info: { cols: number; rows: number; width: number; height: number }) => void;
 
 /** A request with what the host said of its paths, or that it was not asked (resolution skipped). */
 type ResolvedRequest = Request & Partial<PathFacts> & Partial<ArgumentFacts> & { resolution?: 'skipped' };
@@ -46,13 +51,25 @@ function answerAndClose(stream: ServerChannel, message: string, status: number):
   stream.end();
 }
 
-/** Handles the requests of one session channel until it runs something or is refused. */
-export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void {
+/**
+ * Handles the requests of one session channel until it runs something or is refused. Resolves once
+ * the agent's channel has closed and what ran on it has ended and been recorded: an exec the agent
+ * left is still read from the host for a while (exec-end.ts), and the connection keeps counting it.
+ */
+export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): Promise<void> {
   let pty: PtyRequest | undefined;
   let started = false;
+  let work: Promise<void> = Promise.resolve();
   const resizes: PseudoTtyInfo[] = [];
-  let resize: ((info: { cols: number; rows: number; width: number; height: number }) => void) | undefined;
+  let resize: Resize | undefined;
   let signal: ((name: string) => void) | undefined;
+  // ssh2 emits a session channel's 'close' only on the agent's CHANNEL_CLOSE, not when its connection
+  // dies (the exec's own stream does close then): the connection's close counts as the channel's.
+  const agentClosed = new Promise<void>((resolve) => {
+    ch.once('close', () => resolve());
+    if (ctx.connectionClosed?.aborted === true) resolve();
+    ctx.connectionClosed?.addEventListener('abort', () => resolve(), { once: true });
+  });
   ch.on('pty', (accept, _reject, info) => {
     pty = info;
     accept?.();
@@ -65,19 +82,14 @@ export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void 
   ch.on('env', (_accept, reject) => reject?.());
   ch.on('auth-agent', (_accept, reject) => reject?.());
   ch.on('x11', (_accept, reject) => reject?.());
-  const once = (run: () => void): void => {
+  const once = (run: () => Promise<void> | void): void => {
     if (started) return;
     started = true;
-    run();
+    work = Promise.resolve(run()).catch((err: unknown) => ctx.logger.error({ err: errorMessage(err) }, 'ssh channel request failed'));
   };
-  ch.on('exec', (accept, _reject, info) => once(() => {
-    const stream = accept();
-    void runRequest(stream, { kind: 'exec', command: info.command }, ctx, pty, (r, s) => { resize = r; signal = s; resizes.forEach(r); });
-  }));
-  ch.on('shell', (accept) => once(() => {
-    const stream = accept();
-    void runRequest(stream, { kind: 'shell' }, ctx, pty, (r, s) => { resize = r; signal = s; resizes.forEach(r); });
-  }));
+  const onStart = (r: Resize, s: (name: string) => void): void => { resize = r; signal = s; resizes.forEach(r); };
+  ch.on('exec', (accept, _reject, info) => once(() => runRequest(accept(), { kind: 'exec', command: info.command }, ctx, pty, onStart)));
+  ch.on('shell', (accept) => once(() => runRequest(accept(), { kind: 'shell' }, ctx, pty, onStart)));
   ch.on('signal', (accept, _reject, info) => {
     accept?.();
     signal?.(info.name);
@@ -85,6 +97,7 @@ export function handleSessionChannel(ch: SshSession, ctx: ChannelContext): void 
   // ssh2 answers the sftp subsystem here; other subsystems are refused (no rule can name them).
   ch.on('sftp', (accept) => once(() => startSftpProxy(accept(), ctx)));
   ch.on('subsystem', (_accept, reject) => reject());
+  return agentClosed.then(() => work);
 }
 
 /**
@@ -153,8 +166,12 @@ async function judgeRequest(stream: ServerChannel, req: Request, ctx: ChannelCon
   }
   if (waited && await pathsMovedSince(judged, req, ctx)) {
     const why = 'the paths of the approved command changed while it waited for approval (a symlink on the host now leads elsewhere): run it again to have it judged where they lead now';
-    await auth.complete({ result: { error: why }, masked: {}, durationMs: 0 }).catch(() => undefined);
-    answerAndClose(stream, `denied: ${why}`, EXIT.denied);
+    try {
+      await auth.complete({ result: { error: why }, masked: {}, durationMs: 0 });
+      answerAndClose(stream, `denied: ${why}`, EXIT.denied);
+    } catch (err) {
+      answerAndClose(stream, `the request cannot be recorded, so it is refused: ${errorMessage(err)}`, EXIT.unavailable);
+    }
     return undefined;
   }
   return auth;
@@ -177,7 +194,7 @@ function verdictExit(auth: Exclude<Authorization, { verdict: 'allow' }>): { mess
   return { message: auth.message, exit: unavailable ? EXIT.unavailable : EXIT.denied };
 }
 
-async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelContext, pty: PseudoTtyInfo | undefined, onStart: (resize: (info: { cols: number; rows: number; width: number; height: number }) => void, signal: (name: string) => void) => void): Promise<void> {
+async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelContext, pty: PseudoTtyInfo | undefined, onStart: (resize: Resize, signal: (name: string) => void) => void): Promise<void> {
   stream.pause();
   if (ctx.refusal !== undefined) {
     answerAndClose(stream, ctx.refusal.message, ctx.refusal.exit);
@@ -203,7 +220,7 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   onStart((info) => {
     if (hostPty !== undefined) upstream.setWindow(info.rows, info.cols, info.height, info.width);
     recorder.add('r', `${info.cols}x${info.rows}`);
-  }, (name) => upstream.signal(name));
+  }, (name) => void signalRecorded(recorder, upstream, name));
   const started = performance.now();
   const commandSha256 = sha256Hex(req.kind === 'exec' ? req.command : 'shell');
   const recorder = new FrameRecorder({
@@ -217,6 +234,23 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
   });
   if (pty !== undefined) recorder.add('r', `${pty.cols}x${pty.rows}`);
   await pump(stream, upstream, { ctx, recorder, transfer, started, auth, exit });
+}
+
+/** Signal names the host is sent (RFC 4254 names without "SIG"); another is neither sent nor recorded. */
+const SIGNAL_NAME = /^[A-Z][A-Z0-9]{0,15}$/;
+
+/**
+ * The agent's signal reaches the host once it is recorded (a note on the channel's stream, written
+ * first): a signal can end or change what the command does, and it reached the host unrecorded
+ * (round 12b review). A record that cannot be written closes the channel (FrameRecorder's onFailure)
+ * and the signal is not sent.
+ */
+export function signalRecorded(recorder: FrameRecorder, host: Pick<ClientChannel, 'signal'>, name: string): Promise<void> {
+  if (!SIGNAL_NAME.test(name)) return Promise.resolve();
+  recorder.add('e', `\r\n[guarita: the agent sent the signal ${name} to the command]\r\n`);
+  return recorder.flush().then(() => {
+    if (!recorder.failed) host.signal(name);
+  });
 }
 
 /** Legacy scp (scp -t/-f) is a file transfer judged as sftp write/read: its bytes are the scp protocol, passed unmasked. */
@@ -239,9 +273,6 @@ function terminalFor(stream: ServerChannel, req: Request, pty: PtyRequest | unde
   if (stream.writable) stream.stderr.write('guarita: the command runs without a terminal: the policy allows no interactive shell, and a program that pages its output under a terminal would be one\r\n');
   return undefined;
 }
-
-/** How the host's command ended: filled by the channel's 'exit' event (exit-status or exit-signal). */
-interface HostExit { code?: number; signal?: string }
 
 /**
  * Opens the exec or shell on the host, listening for its exit from the start: a command that ends
@@ -303,7 +334,27 @@ export function channelBytes(transfer: Transfer, bytesOut: number, bytesIn: numb
   return { bytes: transfer === 'upload' ? bytesIn : bytesOut, bytesIn };
 }
 
-/** Copies both ways with backpressure, masking and recording, until the host's side closes. */
+/**
+ * The agent left (its channel closed, or its connection went) while the host's side is open: the
+ * command goes on on the host, so the host gets EOF, and its output and exit status are read, not
+ * relayed, until the host's side closes or ABANDONED_EXEC_MS pass (then it is closed: `gaveUp`).
+ * Output read meanwhile is masked and recorded as usual up to the channel's recording bound, then
+ * only counted; none is held for the agent. The connection stays counted (index.ts) until then.
+ */
+function readAfterAgentLeft(host: ClientChannel, state: { gaveUp: boolean }): () => void {
+  host.end();
+  // Backpressure may have paused the host for an agent that will never drain.
+  host.resume();
+  host.stderr.resume();
+  const timer = setTimeout(() => {
+    state.gaveUp = true;
+    host.close();
+  }, ABANDONED_EXEC_MS);
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
+/** Copies both ways with backpressure, masking and recording, until the host's side closes; records, then answers the agent. */
 function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promise<void> {
   const { ctx, recorder } = o;
   const maskSession = ctx.session.newMaskSession();
@@ -314,9 +365,14 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   let bytesOut = 0;
   let bytesIn = 0;
   let idle: NodeJS.Timeout | undefined;
+  const state = { left: false, gaveUp: false, hostClosed: false, revokedAt: undefined as string | undefined };
+  let stopReading = (): void => undefined;
   // The agent stopped reading: stop reading the host (its window fills, the host's process blocks).
   const written = agentBackpressure(agent, host, agentSocketOf(agent));
-  const toAgent = (target: 'o' | 'e', data: string | Buffer): void => { written(target, target === 'o' ? agent.write(data) : agent.stderr.write(data)); };
+  const toAgent = (target: 'o' | 'e', data: string | Buffer): void => {
+    if (state.left) return;
+    written(target, target === 'o' ? agent.write(data) : agent.stderr.write(data));
+  };
   const send = (target: 'o' | 'e', text: string): void => {
     if (text === '') return;
     recorder.add(target, text);
@@ -333,7 +389,8 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   };
   const fromHost = (target: 'o' | 'e', masker: TerminalMasker) => (chunk: Buffer): void => {
     bytesOut += chunk.length;
-    if (o.transfer !== undefined) {
+    // Past the recording bound with nobody to show it to: only counted (no masking work for output nobody sees).
+    if (o.transfer !== undefined || (state.left && recorder.truncated)) {
       toAgent(target, chunk);
       return;
     }
@@ -357,7 +414,11 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   });
   // The agent's EOF goes to the host as sent (sshd decides what it means for a pty).
   agent.on('end', () => host.end());
-  agent.on('close', () => host.close());
+  agent.on('close', () => {
+    if (state.hostClosed || state.left) return;
+    state.left = true;
+    stopReading = readAfterAgentLeft(host, state);
+  });
   const exit = o.exit;
   // End after what is queued has gone out (close() alone would drop it), then close the channel.
   const closed = (): void => {
@@ -370,16 +431,17 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
     agent.once('finish', () => { clearTimeout(fallback); agent.close(); });
     agent.end();
   };
-  let revokedAt: string | undefined;
   const revoked = (): void => {
-    revokedAt = errorMessage(ctx.session.closed.reason);
-    if (agent.writable) agent.stderr.write(`\r\nguarita: ${revokedAt}\r\n`);
+    state.revokedAt = errorMessage(ctx.session.closed.reason);
+    if (agent.writable) agent.stderr.write(`\r\nguarita: ${state.revokedAt}\r\n`);
     host.close();
   };
   ctx.session.closed.addEventListener('abort', revoked, { once: true });
   agent.resume();
   return new Promise((resolve) => {
     host.once('close', () => {
+      state.hostClosed = true;
+      stopReading();
       // Output still buffered while the agent was not reading goes out before the end.
       for (let c = host.read() as Buffer | null; c !== null; c = host.read() as Buffer | null) onOut(c);
       for (let c = host.stderr.read() as Buffer | null; c !== null; c = host.stderr.read() as Buffer | null) onErr(c);
@@ -390,17 +452,16 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
         send('e', err.end());
         recorder.add('i', typed.end());
       }
-      if (agent.writable) {
-        if (revokedAt !== undefined) agent.exit(EXIT.denied);
-        else if (exit.code !== undefined) agent.exit(exit.code);
-        else if (exit.signal !== undefined) agent.exit(exit.signal, false, '');
-      }
-      closed();
       void (async () => {
-        await recorder.flush();
-        const result = { ...channelBytes(o.transfer, bytesOut, bytesIn), ...(exit.code === undefined ? {} : { status: exit.code }), ...(exit.signal === undefined ? {} : { error: `killed by signal ${exit.signal}` }), ...(recorder.truncated ? { truncated: true } : {}) };
-        await o.auth.complete({ result, masked: maskSession.counts(), durationMs: performance.now() - o.started }).catch((e: unknown) => ctx.logger.error({ err: errorMessage(e) }, 'cannot record the end of an SSH channel'));
-        ctx.logger.debug({ sessionId: ctx.session.id, bytesOut, bytesIn }, 'ssh channel closed');
+        // The record first (its stream records, then the command's, durable as the policy says), then the answer.
+        const end: ChannelEnd = { exit, bytes: channelBytes(o.transfer, bytesOut, bytesIn), truncated: recorder.truncated, agentLeft: state.left, gaveUp: state.gaveUp, ...(state.revokedAt === undefined ? {} : { revoked: state.revokedAt }) };
+        const failure = await recordThenAnswer(agent, end, async () => {
+          await recorder.flush();
+          await o.auth.complete({ result: endResult({ ...end, truncated: recorder.truncated }), masked: maskSession.counts(), durationMs: performance.now() - o.started });
+        });
+        if (failure !== undefined) ctx.logger.error({ err: errorMessage(failure), sessionId: ctx.session.id }, 'cannot record the end of an SSH channel: the agent is answered unavailable (69)');
+        closed();
+        ctx.logger.debug({ sessionId: ctx.session.id, bytesOut, bytesIn, agentLeft: state.left }, 'ssh channel closed');
         resolve();
       })();
     });

@@ -8,10 +8,11 @@
 // contents are not masked (offsets and sizes must stay exact): the rules decide which files an
 // agent may read.
 import { posix } from 'node:path';
-import ssh2, { type Client, type FileEntry, type SFTPWrapper, type Stats } from 'ssh2';
-import type { UnresolvedPath } from '../../../core/policy/ssh.ts';
+import ssh2, { type Client, type FileEntry, type InputAttributes, type SFTPWrapper, type Stats } from 'ssh2';
+import { sshCommandText, type UnresolvedPath } from '../../../core/policy/ssh.ts';
 import type { SftpOperation } from '../../../crds/types.ts';
 import type { Authorization, Session } from '../enforcement.ts';
+import { sha256Hex } from '../enforcer.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { channelIdOf } from './channel-id.ts';
 import { isDirectory, resolveFollowing, resolveName, type HostPathCalls, type Resolution, type ResolveOptions } from './host-paths.ts';
@@ -52,11 +53,16 @@ export function outcomeOf(auth: Authorization): 'allowed' | 'denied' | 'pending'
  * newer policy before the handle is used (`recheck`: that judgement while it runs).
  */
 interface OpenHandle {
-  host: Buffer; kind: 'file' | 'dir'; auth?: Extract<Authorization, { verdict: 'allow' }>; bytes: number; started: number; path: string; writable: boolean;
+  host: Buffer; kind: 'file' | 'dir'; bytes: number; started: number; path: string; writable: boolean;
+  /** A file handle's open, as recorded (its command record's SHA-256): the note of its end goes with it. */
+  opened?: { commandSha256: string };
   judgedUnder: object | undefined; operations: SftpOperation[]; recheck?: Promise<string | undefined>;
 }
 
 type Allowed = Extract<Authorization, { verdict: 'allow' }>;
+
+/** An operation the policy allowed, on the host's SFTP channel, with its paths as sent and its command's SHA-256 (as recorded). */
+interface Judged { allowed: Allowed; sftp: SFTPWrapper; paths: string[]; commandSha256: string }
 
 /** The host's SFTP channel behind the agent's, the login directory it started in, and whether the host has closed it. */
 interface HostSftp { sftp: SFTPWrapper; home: string; closed: () => boolean }
@@ -173,6 +179,7 @@ function ledElsewhere(abs: { abs: string } | { why: string }, real: string | und
 /** Runs the proxy on an accepted sftp channel until either side closes it. */
 export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   const channel = channelIdOf(agent);
+  const channelStarted = performance.now();
   // Installed before the agent's first packet: requests and bytes in flight are bounded (sftp-intake.ts).
   const intake = boundSftpIntake(agent as unknown as SftpInternals);
   const handles = new Map<string, OpenHandle>();
@@ -212,7 +219,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
    * not, as the operation does); a symlink's target (`linkTarget`) is relative to the link's
    * directory, as the host reads it.
    */
-  const decide = async (operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | { refused: string }> => {
+  const decide = async (operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<Judged | { refused: string }> => {
     if (ctx.refusal !== undefined) return { refused: `guarita: ${ctx.refusal.message}` };
     const { sftp, home, closed } = await host();
     const named = namedPaths(home, paths, o);
@@ -220,13 +227,14 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     // eslint-disable-next-line no-control-regex -- control characters are what is refused
     const facts = named.some((p) => /[\u0000-\u001f]/.test(p.ask)) ? { resolved: [], unresolved: [] } : await pathFacts(sftp, named, (t) => masker.maskText(t), { timeoutMs: ctx.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS, closed });
     const [path = '', toPath] = named.map((p) => p.sent);
-    const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), ...facts } }, { channel });
+    const request = { kind: 'sftp', operation, path, ...(toPath === undefined ? {} : { toPath }), ...facts } as const;
+    const auth = await ctx.session.authorize({ protocol: 'ssh', ssh: request }, { channel });
     ctx.count(outcomeOf(auth));
-    if (auth.verdict === 'allow') return { allowed: auth, sftp, paths: named.slice(0, paths.length).map((p) => p.sent) };
+    if (auth.verdict === 'allow') return { allowed: auth, sftp, paths: named.slice(0, paths.length).map((p) => p.sent), commandSha256: sha256Hex(sshCommandText(request)) };
     return { refused: `guarita: ${auth.verdict === 'pending' ? `${auth.message}; retry once it is approved` : auth.message}` };
   };
   /** decide(), answering the agent itself when the operation is not allowed. */
-  const judge = async (id: number, operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<{ allowed: Allowed; sftp: SFTPWrapper; paths: string[] } | undefined> => {
+  const judge = async (id: number, operation: SftpOperation, paths: string[], o: { follows: boolean; linkTarget?: string } = { follows: true }): Promise<Judged | undefined> => {
     const d = await decide(operation, paths, o);
     if ('allowed' in d) return d;
     agent.status(id, STATUS_CODE.PERMISSION_DENIED, d.refused);
@@ -295,7 +303,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     if (handles.get(key) === h) {
       handles.delete(key);
       void host().then(({ sftp }) => sftp.close(h.host, () => undefined), () => undefined);
-      void h.auth?.complete({ result: { bytes: h.bytes, error: 'closed: the policy in force no longer allows it' }, masked: {}, durationMs: performance.now() - h.started }).catch(() => undefined);
+      void noteEnd(h, 'closed: the policy in force no longer allows it').catch((e: unknown) => ctx.logger.error({ err: errorMessage(e) }, 'cannot record the end of an sftp transfer'));
     }
     agent.status(id, STATUS_CODE.PERMISSION_DENIED, `${refused} (the policy changed since this handle was opened; it is closed)`);
     return undefined;
@@ -330,8 +338,9 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
           }
           await r.allowed.complete({ result: {}, masked: {}, durationMs: 0 });
         }
-        const hostHandle = await new Promise<Buffer>((resolve, reject) => j.sftp.open(j.paths[0] ?? '', flags, attrs, (err, h) => (err ? reject(err) : resolve(h))));
-        agent.handle(id, newHandle({ host: hostHandle, kind: 'file', auth: j.allowed, bytes: 0, started: performance.now(), path: filename, writable: writes, judgedUnder, operations }));
+        const handle = await openRecorded(j, flags, attrs);
+        if ('refused' in handle) return agent.status(id, STATUS_CODE.FAILURE, handle.refused);
+        agent.handle(id, newHandle({ host: handle.host, kind: 'file', opened: { commandSha256: j.commandSha256 }, bytes: 0, started: performance.now(), path: filename, writable: writes, judgedUnder, operations }));
       } catch (err) {
         fail(id, err);
       } finally {
@@ -339,6 +348,39 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
       }
     })();
   });
+  /**
+   * Opens the judged file on the host and records the open before the agent gets a handle (round
+   * 12b review: the open's record waited for CLOSE, so a transfer whose CLOSE record failed, or a
+   * sidecar that died mid-transfer, left no record at all). The host's refusal is recorded as the
+   * open's outcome; a record that cannot be written closes the host's handle and refuses the open.
+   */
+  const openRecorded = async (j: Judged, flags: number, attrs: InputAttributes): Promise<{ host: Buffer } | { refused: string }> => {
+    const started = performance.now();
+    let host: Buffer;
+    try {
+      host = await new Promise<Buffer>((resolve, reject) => j.sftp.open(j.paths[0] ?? '', flags, attrs, (err, h) => (err ? reject(err) : resolve(h))));
+    } catch (err) {
+      await j.allowed.complete({ result: { error: masker.maskText(errorMessage(err)) }, masked: {}, durationMs: performance.now() - started });
+      throw err;
+    }
+    try {
+      await j.allowed.complete({ result: {}, masked: {}, durationMs: performance.now() - started });
+      return { host };
+    } catch (err) {
+      j.sftp.close(host, () => undefined);
+      return { refused: `guarita: the open cannot be recorded, so it is refused: ${errorMessage(err)}` };
+    }
+  };
+  /**
+   * The end of a file handle, recorded with the open's command (channel and SHA-256) as a note on
+   * the channel's stream: what was transferred (bytes), and how it ended. CLOSE is answered only once
+   * it is written; a failure answers CLOSE with FAILURE.
+   */
+  const noteEnd = (h: OpenHandle, error?: string): Promise<unknown> => {
+    if (h.opened === undefined || ctx.session.recordStream === undefined) return Promise.resolve();
+    const text = `[guarita: sftp ${h.operations.join('+')} ${masker.maskText(h.path)} closed: ${h.bytes} bytes in ${Math.round(performance.now() - h.started)} ms${error === undefined ? '' : `; ${masker.maskText(error)}`}]\r\n`;
+    return ctx.session.recordStream([{ t: Math.max(0, Math.round(performance.now() - channelStarted)), ch: 'e', data: text }], { channel, commandSha256: h.opened.commandSha256 });
+  };
   agent.on('READ', (id: number, handle: Buffer, offset: number, length: number) => {
     void usable(id, handle).then((h) => h && host().then(({ sftp }) => {
       const buf = Buffer.alloc(Math.min(length, MAX_READ));
@@ -375,10 +417,11 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     if (h === undefined) return agent.status(id, STATUS_CODE.FAILURE, 'guarita: unknown handle');
     handles.delete(key);
     void host().then(({ sftp }) => sftp.close(h.host, (err) => {
-      void h.auth?.complete({ result: { bytes: h.bytes, ...(err ? { error: err.message } : {}) }, masked: {}, durationMs: performance.now() - h.started })
-        .catch((e: unknown) => ctx.logger.error({ err: errorMessage(e) }, 'cannot record an sftp transfer'));
-      if (err) fail(id, err);
-      else agent.status(id, STATUS_CODE.OK);
+      // Answered once its record is written (round 12b review: OK went out while the record failed).
+      noteEnd(h, err ? err.message : undefined).then(() => (err ? fail(id, err) : agent.status(id, STATUS_CODE.OK)), (e: unknown) => {
+        ctx.logger.error({ err: errorMessage(e) }, 'cannot record the end of an sftp transfer: CLOSE fails');
+        agent.status(id, STATUS_CODE.FAILURE, `guarita: the transfer's end cannot be recorded: ${errorMessage(e)}`);
+      });
     }), (err: unknown) => fail(id, err));
   });
   agent.on('OPENDIR', (id: number, path: string) => {
@@ -443,7 +486,7 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
   });
   agent.on('close', () => {
     intake.dispose();
-    for (const h of handles.values()) void h.auth?.complete({ result: { bytes: h.bytes, error: 'closed without CLOSE' }, masked: {}, durationMs: performance.now() - h.started }).catch(() => undefined);
+    for (const h of handles.values()) void noteEnd(h, 'the agent left without CLOSE').catch((e: unknown) => ctx.logger.error({ err: errorMessage(e) }, 'cannot record the end of an sftp transfer'));
     handles.clear();
     void hostP?.then(({ sftp }) => sftp.end(), () => undefined);
   });
