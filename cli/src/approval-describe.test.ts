@@ -4,7 +4,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import type { ApprovalRequest } from '../../crds/types.ts';
-import { describeRequest } from './approval-describe.ts';
+import { describeRequest, phaseCell } from './approval-describe.ts';
 import { confirmed } from './decide.ts';
 import type { CliIo } from './io.ts';
 import { paint } from './output.ts';
@@ -65,5 +65,39 @@ describe('approve/deny: confirmation on a terminal', () => {
     const t = io(true, answer);
     await expect(confirmed(t.io, 'Approve', false)).resolves.toBe(expected);
     expect(t.err()).toContain('Approve this request, command as shown above? [y/N]');
+  });
+});
+
+// Round 12b review, finding 2: a Consumed request whose command's answer the sidecar never read
+// (status.execution.outcome Unknown) is shown as such, never as a failure or with a row count.
+describe('approvals: how an approved command ran', () => {
+  const consumed = (execution: Record<string, unknown> | undefined, extra: Record<string, unknown> = {}): ApprovalRequest => {
+    const r = request('', 'UPDATE orders SET status = 1');
+    return { ...r, status: { phase: 'Consumed', approvals: 1, required: 1, ...extra, ...(execution === undefined ? {} : { execution: { startedAt: '2026-12-06T20:00:00Z', ...execution } }) } } as unknown as ApprovalRequest;
+  };
+
+  it.each([
+    [{ outcome: 'Unknown', error: 'the agent left (client disconnected); the server\'s outcome was not read' }, 'Consumed (1/1, outcome unknown)', 'outcome unknown, it may have taken effect: the agent left (client disconnected); the server\'s outcome was not read'],
+    [{ outcome: 'Unknown', rows: 7 }, 'Consumed (1/1, outcome unknown)', 'outcome unknown, it may have taken effect'],
+    [{ outcome: 'Succeeded', rows: 3 }, 'Consumed (1/1, Succeeded)', 'Succeeded, 3 row(s)'],
+    [{ outcome: 'Failed', rows: 0, error: 'duplicate key' }, 'Consumed (1/1, Failed)', 'Failed, 0 row(s): duplicate key'],
+  ])('%j: the list\'s PHASE and describe\'s executed line', (execution, cell, line) => {
+    const r = consumed(execution);
+    expect(phaseCell(r)).toBe(cell);
+    expect(describeRequest(r, paint({ isTTY: false }, {}))).toContain(`\n  executed:  ${line}\n`);
+  });
+
+  it('no execution yet: the phase and count as before, no executed line', () => {
+    const r = consumed(undefined);
+    expect(phaseCell(r)).toBe('Consumed (1/1)');
+    expect(describeRequest(r, paint({ isTTY: false }, {}))).not.toContain('executed:');
+    expect(phaseCell({ ...r, status: undefined })).toBe('Pending');
+  });
+
+  it.each(Object.entries(ATTACKS))('an error or outcome carrying %s stays inert', (_name, attack) => {
+    const r = consumed({ outcome: `Unknown${attack}`, error: `boom${attack}\n  command:   SELECT 1` });
+    const text = describeRequest(r, paint({ isTTY: false }, {}));
+    expect(activeIn(text)).toEqual([]);
+    expect(text.split('\n').filter((l) => /^\s*command\b/.test(l))).toHaveLength(1);
   });
 });

@@ -15,6 +15,34 @@ function commandLines(text: string): string[] {
   return [`  command:   (${lines.length} lines, all shown)`, ...lines.map((l) => `${COMMAND_INDENT}${l}`)];
 }
 
+type Execution = NonNullable<NonNullable<ApprovalRequest['status']>['execution']>;
+
+/**
+ * status.execution.outcome in words: Unknown (the sidecar never read the upstream's answer: the
+ * approved command may have taken effect) says so rather than reading like a result.
+ */
+export function outcomeWords(outcome: string): string {
+  return outcome === 'Unknown' ? 'outcome unknown' : outcome;
+}
+
+/** How the approved command ran (status.execution): the outcome, a row count only beside a known one, and why. */
+export function executionText(ex: Execution): string {
+  const rows = ex.rows === undefined || ex.outcome === 'Unknown' ? '' : `, ${ex.rows} row(s)`;
+  const unknown = ex.outcome === 'Unknown' ? ', it may have taken effect' : '';
+  return `${outcomeWords(ex.outcome)}${rows}${unknown}${ex.error === undefined ? '' : `: ${ex.error}`}`;
+}
+
+/** The list's PHASE cell: the approvals counted, and once Consumed, how the command ran. */
+export function phaseCell(r: ApprovalRequest): string {
+  const st = r.status;
+  const ex = st?.execution;
+  const notes = [
+    ...(st?.required === undefined ? [] : [`${st.approvals ?? 0}/${st.required}`]),
+    ...(ex === undefined ? [] : [outcomeWords(ex.outcome)]),
+  ];
+  return notes.length === 0 ? phaseOf(r) : `${phaseOf(r)} (${notes.join(', ')})`;
+}
+
 /** The request as lines for the approver's terminal. */
 export function describeRequest(r: ApprovalRequest, p: Paint): string {
   const s = inertLine;
@@ -28,6 +56,7 @@ export function describeRequest(r: ApprovalRequest, p: Paint): string {
     `  expires:   ${s(r.spec.expiresAt)}`,
     `  sha256:    ${s(r.spec.command.sha256)}`,
     ...commandLines(r.spec.command.text),
+    ...(r.status?.execution === undefined ? [] : [`  executed:  ${s(executionText(r.status.execution))}`]),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -67,10 +67,13 @@ export const approvalRequestSpec = obj('The held command and who asked. Everythi
   { rule: 'has(self.approval) == has(oldSelf.approval)', message: 'approval is immutable: it is recorded when the request is created and cannot be added or removed', fieldPath: '.approval' },
 ));
 
+/** status.execution.outcome: Unknown when the sidecar never read the upstream's answer (the record's result.outcomeUnknown). */
+export const EXECUTION_OUTCOMES = ['Succeeded', 'Failed', 'Unknown'] as const;
+
 const execution = obj('What happened when the sidecar ran the approved command.', {
   startedAt: str('When it started.', { format: 'date-time' }),
   finishedAt: Type.Optional(str('When it finished.', { format: 'date-time' })),
-  outcome: Type.Union([Type.Literal('Succeeded'), Type.Literal('Failed')], { description: 'Succeeded or Failed.' }),
+  outcome: Type.Union(EXECUTION_OUTCOMES.map((o) => Type.Literal(o)), { description: 'Succeeded, Failed, or Unknown: the command reached the upstream but its answer was never read (the agent left, the upstream closed, the sidecar ended the session), so it may have taken effect; error says why. Records of older sidecars have no Unknown.' }),
   rows: Type.Optional(Type.Integer({ description: 'Rows returned or affected.', minimum: 0 })),
   bytes: Type.Optional(Type.Integer({ description: 'Response bytes.', minimum: 0 })),
   error: Type.Optional(str('Upstream error, if any (masked).', { maxLength: 4096 })),

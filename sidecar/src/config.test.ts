@@ -112,4 +112,14 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(message);
     expect(err.message.startsWith(`${setting}: `)).toBe(true);
   });
+
+  it('reads GUARITA_PG_MAX_CONNECTIONS (sessions per PostgreSQL listener, default 64) and names it when it is not a positive integer', () => {
+    expect(loadConfig(env).pgMaxConnections).toBe(64);
+    expect(loadConfig({ ...env, GUARITA_PG_MAX_CONNECTIONS: '8' }).pgMaxConnections).toBe(8);
+    for (const bad of ['0', '-1', '1.5', 'sixty-four', 'Infinity', 'NaN']) {
+      const err = error({ GUARITA_PG_MAX_CONNECTIONS: bad });
+      expect(err.setting).toBe('GUARITA_PG_MAX_CONNECTIONS');
+      expect(err.message).toMatch(/^GUARITA_PG_MAX_CONNECTIONS: must be a positive integer/);
+    }
+  });
 });

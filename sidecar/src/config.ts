@@ -69,6 +69,12 @@ export interface SidecarConfig {
    * listener masks answers within half of what it leaves (sidecar/src/kubernetes/answer-memory.ts).
    */
   kubeMemoryLimit?: number;
+  /**
+   * postgres targets: agent connections per listener, counting those whose statements' answers are
+   * still read after the agent left (each holds a server backend); a newcomer beyond it is refused
+   * with 53300.
+   */
+  pgMaxConnections: number;
   /** ssh targets: where the listener's host key is published (<dir>/<target>/known_hosts, ssh_config) for the agents. */
   sshDir: string;
   /** ssh targets: open agent connections per listener; further ones are closed at once. */
@@ -269,6 +275,14 @@ function sshTuning(env: Env, targets: readonly TargetConfig[]): Pick<SidecarConf
   return { sshDir, sshMaxConnections: positiveInt(env, 'GUARITA_SSH_MAX_CONNECTIONS', 256), sshRecordMaxChars: positiveInt(env, 'GUARITA_SSH_RECORD_MAX_CHARS', 16 * 1024 * 1024) };
 }
 
+/**
+ * GUARITA_PG_MAX_CONNECTIONS (64): each PostgreSQL session holds a backend of the target server,
+ * whose max_connections the application shares; without a bound an agent could spend them all.
+ */
+function pgTuning(env: Env): Pick<SidecarConfig, 'pgMaxConnections'> {
+  return { pgMaxConnections: positiveInt(env, 'GUARITA_PG_MAX_CONNECTIONS', 64) };
+}
+
 /** GUARITA_POD_IPS, checked at start: upstream-address.ts reads it again at each connection and would refuse every one. */
 function podIps(env: Env): string[] | undefined {
   try {
@@ -309,5 +323,6 @@ export function loadConfig(env: Env = process.env): SidecarConfig {
     ...identityTuning(env),
     ...kubeTuning(env, targets),
     ...sshTuning(env, targets),
+    ...pgTuning(env),
   };
 }

@@ -41,7 +41,7 @@ export async function startPostgresTarget(t: TargetConfig, ctx: Ctx): Promise<{ 
     pending: ctx.metrics.requestCell(t.target, 'postgres', 'pending'),
   };
   const start = (upstream: PostgresTargetConfig): Promise<PostgresListener> => startPostgresListener({
-    host: ctx.config.bindHost, port: t.listenPort, target: upstream, enforcer: ctx.enforcer, logger,
+    host: ctx.config.bindHost, port: t.listenPort, target: upstream, enforcer: ctx.enforcer, logger, maxConnections: ctx.config.pgMaxConnections,
     metrics: {
       statementDecided: (verdict) => decided[verdict].inc(),
       connectionRefused: (sqlstate) => ctx.metrics.requests.inc({ target: t.target, protocol: 'postgres', outcome: sqlstate === '28P01' ? 'unauthenticated' : sqlstate === '42501' ? 'forbidden' : 'unavailable' }),

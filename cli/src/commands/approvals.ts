@@ -6,6 +6,7 @@ import { loadKube, type KubeAccess } from '../kube.ts';
 import { age, renderTable, streamTable, writeStructured, type Column } from '../output.ts';
 import { listApprovalRequests, phaseOf } from '../approval-requests.ts';
 import { watchApprovalRequests, type ApprovalEvent } from '../approval-watch.ts';
+import { phaseCell } from '../approval-describe.ts';
 import type { ApprovalRequest } from '../../../crds/types.ts';
 
 const HELP = `usage: guarita approvals [list] [-n NAMESPACE | -A] [--pending] [-o json|yaml] [-w]
@@ -13,7 +14,9 @@ const HELP = `usage: guarita approvals [list] [-n NAMESPACE | -A] [--pending] [-
 Lists ApprovalRequests: commands held by Guarita sidecars until approvers decide.
 Decide with 'guarita approve NAME --reason ...' or 'guarita deny NAME --reason ...', which show the
 whole command first. COMMAND shows a command's first line: '…' ends a line cut short, and
-'⏎… (+N lines)' says how many lines follow it.
+'⏎… (+N lines)' says how many lines follow it. PHASE counts the approvals and, once Consumed, says
+how the command ran: Succeeded, Failed, or 'outcome unknown' (the sidecar never read the answer,
+so the command may have taken effect).
 
   -w, --watch    after the list, stream new and changing requests until Ctrl-C, as 'kubectl get -w'
                  does: table rows, or with -o json one {"type","object"} watch event per line
@@ -34,7 +37,8 @@ function columns(all: boolean): Column<ApprovalRequest>[] {
     { header: 'POLICY/RULE', value: (r) => `${r.spec.policyRef.name}/${r.spec.rule}` },
     // From the text, not spec.command.preview (kubectl's first line): a command that goes on says so.
     { header: 'COMMAND', value: (r) => inertPreview(r.spec.command.text ?? r.spec.command.preview ?? ''), rendered: true },
-    { header: 'PHASE', value: (r) => phaseOf(r) + (r.status?.required !== undefined ? ` (${r.status.approvals ?? 0}/${r.status.required})` : '') },
+    // Once Consumed, how the command ran: 'outcome unknown' when the sidecar never read its answer.
+    { header: 'PHASE', value: (r) => phaseCell(r) },
     { header: 'AGE', value: (r) => age(r.metadata.creationTimestamp) },
   ];
 }

@@ -38,17 +38,37 @@ export function approvalRef(r: ApprovalRequest): ObjectRef {
   };
 }
 
+/**
+ * How the approved command ended, as its record says. Unknown when the sidecar never read the
+ * upstream's answer (result.outcomeUnknown, any target: the agent left, the upstream closed, the
+ * sidecar ended the session): the command may have taken effect, so neither Succeeded nor Failed
+ * would be true. Records of older sidecars, without the member, keep their mapping.
+ */
+export function outcomeOf(res: NonNullable<SessionRecord['result']>): Execution['outcome'] {
+  if (res.outcomeUnknown === true) return 'Unknown';
+  return res.error === undefined ? 'Succeeded' : 'Failed';
+}
+
 /** The execution summary an `approval.consumed` (or the executed `command`) record carries. */
 export function executionFrom(r: SessionRecord): Execution {
   const finished = Date.parse(r.time);
   const started = finished - (r.durationMs ?? 0);
   const res = r.result ?? {};
+  const outcome = outcomeOf(res);
   return {
     startedAt: new Date(started).toISOString(), finishedAt: r.time,
-    outcome: res.error === undefined ? 'Succeeded' : 'Failed',
-    ...(res.rows === undefined ? {} : { rows: res.rows }), ...(res.bytes === undefined ? {} : { bytes: res.bytes }),
+    outcome,
+    // A count beside an unknown outcome would not be one (the sidecar writes none; older or odd records may).
+    ...(res.rows === undefined || outcome === 'Unknown' ? {} : { rows: res.rows }), ...(res.bytes === undefined ? {} : { bytes: res.bytes }),
     ...(res.error === undefined ? {} : { error: res.error.slice(0, 4096) }), recordSequence: r.seq,
   };
+}
+
+/** The Consumed Event's words for an execution: an Unknown outcome says so, and never carries a row count. */
+export function executionSummary(ex: Execution): string {
+  const error = ex.error === undefined ? '' : `: ${ex.error}`;
+  if (ex.outcome === 'Unknown') return `outcome unknown, it may have taken effect${error}`;
+  return `${ex.outcome}${ex.rows === undefined ? '' : `, ${ex.rows} row(s)`}${error}`;
 }
 
 const EVENT: Record<Phase, { type: EventType; reason: string }> = {
@@ -95,7 +115,7 @@ export class ApprovalReconciler {
 
   #announceConsumed(obj: ApprovalRequest): void {
     const ex = obj.status?.execution;
-    const summary = ex === undefined ? '' : ` (${ex.outcome}${ex.rows === undefined ? '' : `, ${ex.rows} row(s)`}${ex.error === undefined ? '' : `: ${ex.error}`})`;
+    const summary = ex === undefined ? '' : ` (${executionSummary(ex)})`;
     this.#d.events.emit(approvalRef(obj), 'Normal', 'Consumed', `The sidecar ran the approved command${summary}: ${obj.spec.command.preview}`, { priority: true, by: obj.spec.requester.username });
     this.#d.metrics.approvalTransitions.inc({ phase: 'Consumed' });
   }

@@ -79,6 +79,17 @@ class Scripted {
     this.socket?.destroy();
   }
 
+  /** The server sends `messages` on the session's connection (unasked). */
+  say(...messages: Buffer[]): void {
+    this.socket?.write(Buffer.concat(messages));
+  }
+
+  /** The server ends the session with a FATAL (pg_terminate_backend: 57P01), the held statement unanswered. */
+  fatal(code: string, message: string): void {
+    this.held = undefined;
+    this.socket?.end(errorResponse({ severity: 'FATAL', code, message }));
+  }
+
   private accept(s: Socket): void {
     this.sockets.add(s);
     s.on('close', () => this.sockets.delete(s));
@@ -206,12 +217,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(extra: Partial<PostgresTargetConfig> = {}): Promise<{ up: Scripted; listener: PostgresListener; c: RawClient }> {
+async function setup(extra: Partial<PostgresTargetConfig> = {}, maxConnections?: number): Promise<{ up: Scripted; listener: PostgresListener; c: RawClient }> {
   const up = new Scripted();
   await up.start();
   cleanups.push(() => up.close());
   const listener = await startPostgresListener({
-    host: '127.0.0.1', port: 0, enforcer, logger,
+    host: '127.0.0.1', port: 0, enforcer, logger, ...(maxConnections === undefined ? {} : { maxConnections }),
     target: { name: 'orders-db', host: '127.0.0.1', port: up.port, database: 'orders', username: 'orders_app', password: 'x', ...extra },
   });
   cleanups.push(() => listener.close());
@@ -458,5 +469,215 @@ describe('the sidecar ends the session while a statement runs', () => {
     await listener.close();
     expect(Date.now() - started).toBeLessThan(1000);
     expect(up.cancels).toBe(0);
+  });
+});
+
+// Round 12b review, finding 1: a 57P01 end that arrives after the agent left, while the listener
+// reads the answers of what it left running (settle), was taken for "an answer the sidecar cannot
+// handle": reading stopped without a CancelRequest, so a revoked agent's write ran on to commit and
+// was recorded as unknown. Every way the sidecar ends a session reaches the listener as the
+// session's closed signal (57P01) or the listener's close(drainMs) (57P01 too): each cancels at once.
+describe('the sidecar ends the session after the agent left, while its statement runs', () => {
+  const leave = async (up: Scripted, c: RawClient, sql: string): Promise<void> => {
+    c.send(serialize.query(sql));
+    await until('the UPDATE upstream', () => up.held !== undefined);
+    c.socket.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(up.cancels).toBe(0);
+  };
+
+  // The enforcer closes a session for each of these reasons (enforcer.ts: revocation, the policy's
+  // sweep, the expiry timer, the identity re-review of a62124b); the listener sees one signal.
+  it.each([
+    ['a revocation', 'consent withdrawn'],
+    ['an expired credential', 'the credential expired'],
+    ['a deleted policy', 'AccessPolicy lgpd-orders was deleted'],
+    ['an identity re-review', 'session closed: the session\'s service-account token was reviewed again (a TokenReview answer lasts 60 s) and the session\'s credential no longer verifies: token not found'],
+  ])('%s cancels the running statement at once (not 30 s later), and the server\'s answer is recorded with why', async (_what, reason) => {
+    const { up, c } = await setup();
+    const sql = `UPDATE orders SET status = 'hold-12b-${reason.length}' WHERE id = 3`;
+    await leave(up, c, sql);
+    const started = Date.now();
+    enforcer.revoke('alice', reason);
+    await until('the CancelRequest', () => up.cancels === 1, 1000);
+    expect(Date.now() - started).toBeLessThan(1000);
+    const o = await recordOf(sql, 2000);
+    expect(result(o)).toEqual({ rows: 0, error: `canceling statement: the agent left (client disconnected), then the Guarita sidecar ended the session (${reason})`, outcomeUnknown: undefined });
+  });
+
+  it('the same after an orderly close (Terminate right behind the statement)', async () => {
+    const { up, c } = await setup();
+    const sql = `UPDATE orders SET status = 'hold-12b-terminate' WHERE id = 3`;
+    c.send(Buffer.concat([serialize.query(sql), serialize.end()]));
+    await until('the UPDATE upstream', () => up.held !== undefined);
+    await new Promise((r) => setTimeout(r, 150));
+    enforcer.revoke('alice', 'consent withdrawn');
+    await until('the CancelRequest', () => up.cancels === 1, 1000);
+    expect(result(await recordOf(sql, 2000)).error).toBe('canceling statement: the agent left (client sent Terminate), then the Guarita sidecar ended the session (consent withdrawn)');
+  });
+
+  it('the same for an extended batch the agent left without Sync (the Execute is canceled; still no Sync)', async () => {
+    const { up, c } = await setup();
+    const sql = `UPDATE orders SET status = 'hold-12b-extended' WHERE id = 3`;
+    c.send(Buffer.concat([serialize.parse({ text: sql }), serialize.bind({}), serialize.execute({})]));
+    await until('the Execute upstream', () => up.received.some((m) => m.type === 'execute'));
+    c.socket.destroy();
+    await until('a Flush', () => up.received.some((m) => m.type === 'flush'));
+    enforcer.revoke('alice', 'consent withdrawn');
+    await until('the CancelRequest', () => up.cancels === 1, 1000);
+    expect(result(await recordOf(sql, 2000))).toMatchObject({ rows: 0, outcomeUnknown: undefined });
+    expect(up.received.some((m) => m.type === 'sync')).toBe(false);
+  });
+
+  it('a revocation that arrives after the server answered changes nothing (no CancelRequest, the answer stands)', async () => {
+    const { up, c } = await setup();
+    const sql = `UPDATE orders SET status = 'hold-12b-done' WHERE id = 3`;
+    await leave(up, c, sql);
+    up.release();
+    expect(result(await recordOf(sql))).toEqual({ rows: 1, error: undefined, outcomeUnknown: undefined });
+    enforcer.revoke('alice', 'consent withdrawn');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(up.cancels).toBe(0);
+  });
+
+  it('a shutdown cancels at once and stays bounded by CANCELED_READ_MS; unanswered, the record says both why and that the outcome was not read', async () => {
+    const { up, c, listener } = await setup();
+    up.ignoreCancel = true;
+    const sql = `UPDATE orders SET status = 'hold-12b-shutdown' WHERE id = 3`;
+    await leave(up, c, sql);
+    const started = Date.now();
+    await listener.close();
+    expect(Date.now() - started).toBeLessThan(CANCELED_READ_MS + 1500);
+    expect(up.cancels).toBe(1);
+    const o = await recordOf(sql, 100);
+    expect(o.result).not.toHaveProperty('rows');
+    expect(o.result).toMatchObject({ outcomeUnknown: true });
+    expect(o.result?.error).toBe(`the agent left (client disconnected), then the Guarita sidecar ended the session (terminating connection: the Guarita sidecar is shutting down); the server's outcome was not read: no answer within ${CANCELED_READ_MS} ms of a CancelRequest`);
+  }, 10_000);
+
+  it('a shutdown with less drain left than CANCELED_READ_MS reads the canceled statement for that long only', async () => {
+    const { up, c, listener } = await setup();
+    up.ignoreCancel = true;
+    const sql = `UPDATE orders SET status = 'hold-12b-drain' WHERE id = 3`;
+    await leave(up, c, sql);
+    const started = Date.now();
+    await listener.close(300);
+    expect(Date.now() - started).toBeLessThan(300 + 1000);
+    expect(up.cancels).toBe(1);
+    expect((await recordOf(sql, 100)).result?.error).toMatch(/no answer within 300 ms of a CancelRequest$/);
+  }, 10_000);
+
+  it('a shutdown answered by the server after the cancel records that answer (canceled, 0 rows)', async () => {
+    const { up, c, listener } = await setup();
+    const sql = `UPDATE orders SET status = 'hold-12b-shutdown-answered' WHERE id = 3`;
+    await leave(up, c, sql);
+    await listener.close();
+    expect(up.cancels).toBe(1);
+    expect(result(await recordOf(sql, 100))).toEqual({ rows: 0, error: 'canceling statement: the agent left (client disconnected), then the Guarita sidecar ended the session (terminating connection: the Guarita sidecar is shutting down)', outcomeUnknown: undefined });
+  }, 10_000);
+
+  it('a shutdown during the read after the bound\'s CancelRequest shortens that read, without a second CancelRequest', async () => {
+    const { up, c, listener } = await setup({ statementTimeoutMs: 100 });
+    up.ignoreCancel = true;
+    const sql = `UPDATE orders SET status = 'hold-12b-late' WHERE id = 3`;
+    await leave(up, c, sql);
+    await until('the bound\'s CancelRequest', () => up.cancels === 1, 3000);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await listener.close(200);
+    expect(Date.now() - started).toBeLessThan(200 + 800);
+    expect(up.cancels).toBe(1);
+    const o = await recordOf(sql, 100);
+    expect(o.result).toMatchObject({ outcomeUnknown: true });
+    expect(o.result?.error).toBe('the agent left (client disconnected), then the Guarita sidecar ended the session (terminating connection: the Guarita sidecar is shutting down); the server\'s outcome was not read: no answer within 1100 ms, nor within 200 ms of a CancelRequest');
+  }, 10_000);
+
+  it('a revocation, then a shutdown: one CancelRequest, and the shutdown\'s shorter drain bounds the read', async () => {
+    const { up, c, listener } = await setup();
+    up.ignoreCancel = true;
+    const sql = `UPDATE orders SET status = 'hold-12b-twice' WHERE id = 3`;
+    await leave(up, c, sql);
+    enforcer.revoke('alice', 'consent withdrawn');
+    await until('the CancelRequest', () => up.cancels === 1, 1000);
+    const started = Date.now();
+    await listener.close(100);
+    expect(Date.now() - started).toBeLessThan(100 + 800);
+    expect(up.cancels).toBe(1);
+    expect((await recordOf(sql, 100)).result?.error).toMatch(/^the agent left \(client disconnected\), then the Guarita sidecar ended the session \(consent withdrawn\); the server's outcome was not read: no answer within 100 ms of a CancelRequest$/);
+  }, 10_000);
+});
+
+describe('other ends while the answers of a statement the agent left are read', () => {
+  it('an answer the sidecar cannot handle (a pinned setting reported changed, 42501) stops the reading: no CancelRequest, recorded as unknown with why', async () => {
+    const { up, c } = await setup();
+    const sql = `UPDATE orders SET status = 'hold-12b-pinned' WHERE id = 3`;
+    c.send(serialize.query(sql));
+    await until('the UPDATE upstream', () => up.held !== undefined);
+    c.socket.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 150));
+    up.say(parameterStatus('standard_conforming_strings', 'off'));
+    const o = await recordOf(sql, 2000);
+    expect(up.cancels).toBe(0);
+    expect(o.result).not.toHaveProperty('rows');
+    expect(o.result).toMatchObject({ outcomeUnknown: true });
+    expect(o.result?.error).toMatch(/^the agent left \(client disconnected\); the server's outcome was not read: the server reported standard_conforming_strings = off/);
+    // A revocation after the reading stopped sends nothing more.
+    enforcer.revoke('alice', 'consent withdrawn');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(up.cancels).toBe(0);
+  });
+
+  it('invalid data from the server (08P01) stops the reading the same way', async () => {
+    const { up, c } = await setup();
+    const sql = `UPDATE orders SET status = 'hold-12b-unexpected' WHERE id = 3`;
+    c.send(serialize.query(sql));
+    await until('the UPDATE upstream', () => up.held !== undefined);
+    c.socket.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 150));
+    // A message type no PostgreSQL server sends ('Q' is the client's Query).
+    up.say(new Writer().addCString('x').flush(0x51));
+    const o = await recordOf(sql, 2000);
+    expect(up.cancels).toBe(0);
+    expect(o.result).toMatchObject({ outcomeUnknown: true });
+    expect(o.result?.error).toMatch(/^the agent left \(client disconnected\); the server's outcome was not read: invalid data from the upstream server/);
+  });
+
+  it('the server ends the session itself (FATAL 57P01, pg_terminate_backend): no CancelRequest, recorded as unknown with the server\'s words', async () => {
+    const { up, c } = await setup();
+    const sql = `UPDATE orders SET status = 'hold-12b-fatal' WHERE id = 3`;
+    c.send(serialize.query(sql));
+    await until('the UPDATE upstream', () => up.held !== undefined);
+    c.socket.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 150));
+    up.fatal('57P01', 'terminating connection due to administrator command');
+    const o = await recordOf(sql, 2000);
+    expect(up.cancels).toBe(0);
+    // A FATAL mid-statement says the session ended, not whether what the statement did stands (unchanged by round 12b).
+    expect(result(o)).toEqual({ rows: undefined, outcomeUnknown: true, error: 'the agent left (client disconnected); the server closed the connection before answering, so its outcome was not read; before that: terminating connection due to administrator command' });
+  });
+});
+
+// Round 12b review (hardening): a session whose agent left still holds a server backend while its
+// statements' answers are read (up to ~32 s): it counts against GUARITA_PG_MAX_CONNECTIONS until then.
+describe('GUARITA_PG_MAX_CONNECTIONS counts sessions still read after their agent left', () => {
+  it('the slot is held while the statement runs on, and freed once its answer is read', async () => {
+    const { up, c, listener } = await setup({}, 1);
+    const sql = `UPDATE orders SET status = 'hold-12b-slot' WHERE id = 3`;
+    c.send(serialize.query(sql));
+    await until('the UPDATE upstream', () => up.held !== undefined);
+    c.socket.resetAndDestroy();
+    await new Promise((r) => setTimeout(r, 150));
+    const late = new RawClient(listener.address.port);
+    cleanups.push(() => { late.close(); return Promise.resolve(); });
+    late.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE }));
+    await late.until(() => late.closed);
+    expect(late.trace()).toEqual(['E:53300']);
+    up.release();
+    expect(result(await recordOf(sql))).toEqual({ rows: 1, error: undefined, outcomeUnknown: undefined });
+    await new Promise((r) => setTimeout(r, 100));
+    const next = new RawClient(listener.address.port);
+    cleanups.push(() => { next.close(); return Promise.resolve(); });
+    await next.login({ token: TOKEN, options: PURPOSE });
+    expect(next.closed).toBe(false);
   });
 });

@@ -13,6 +13,7 @@ import { boundCommandText } from './approval-binding.ts';
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, errorResponse, negotiateProtocolVersion, parameterStatus, readyForQuery } from './backend.ts';
 import { FrontendReader, ProtocolError, type FrontendMessage, type StartupPacket } from './frontend.ts';
 import { catalogProblems } from './catalog-check.ts';
+import { tooManyConnections, type ConnectionSlots } from './connection-slots.ts';
 import { Pipeline } from './pipeline.ts';
 import { tempSchemaLast } from './temp-schema-last.ts';
 import { isFatalError, maskErrorOrNotice, maskParameterStatus, startupPinnedProblem } from './server-messages.ts';
@@ -44,6 +45,8 @@ export interface ConnectionContext {
   maxMessageBytes: number;
   startupTimeoutMs: number;
   registry: CancelRegistry;
+  /** Sessions this listener holds at once (GUARITA_PG_MAX_CONNECTIONS). */
+  slots: ConnectionSlots;
 }
 
 /** Live connections by the BackendKeyData their clients got, for CancelRequest. */
@@ -123,6 +126,8 @@ export class ProxyConnection {
   private upPumping = false;
   /** The upstream socket closed; the queue is relayed before the session ends. */
   private upstreamEnded = false;
+  /** The connection holds one of the listener's session slots (from its StartupMessage until it is wholly closed). */
+  private holdsSlot = false;
   /** SQLSTATE of a FATAL (or PANIC) the server sent: the connection then closes with nothing after it. */
   private serverFatal: string | undefined;
   /** The statement the statementTimeout backstop watches, and its timer. */
@@ -247,6 +252,12 @@ export class ProxyConnection {
   }
 
   private onStartupMessage(minor: number, params: Array<[string, string]>): void {
+    if (!this.ctx.slots.take()) {
+      this.log.warn({ max: this.ctx.slots.max }, 'postgres connection refused: the listener holds GUARITA_PG_MAX_CONNECTIONS sessions');
+      this.refuse('53300', tooManyConnections(this.ctx.target.name, this.ctx.slots.max));
+      return;
+    }
+    this.holdsSlot = true;
     const req = parseStartup(params);
     this.startup = req;
     if (minor > 0 || req.protocolOptions.length > 0) this.client.write(negotiateProtocolVersion(0, req.protocolOptions));
@@ -843,9 +854,7 @@ export class ProxyConnection {
    */
   terminate(code: string, message: string, cancelReadMs = CANCELED_READ_MS): void {
     if (this.settling) {
-      // An answer the sidecar cannot handle after the client left: stop reading (the rest is unknown).
-      this.settleStopped ??= message;
-      this.wakeRoom();
+      this.endWhileSettling(code, message, cancelReadMs);
       return;
     }
     if (this.phase === 'closed') return;
@@ -854,6 +863,32 @@ export class ProxyConnection {
     this.cancelReadMs = Math.max(0, Math.min(CANCELED_READ_MS, cancelReadMs));
     this.log.info({ sqlstate: code }, `terminating connection: ${message}`);
     this.refuse(code, message);
+  }
+
+  /**
+   * The session ends while the answers of statements sent before the connection ended are read
+   * (settle). 57P01 is the sidecar ending the session (a revocation, an expired credential, a
+   * policy change or deletion, an identity re-review, a shutdown): as when the agent is still there,
+   * the running statement is canceled now, not left to run (and commit) until the abandoned-read
+   * bound, and its answer read for CANCELED_READ_MS (a shutdown: at most what is left of its
+   * drain). A later one only shortens that read. Any other code is an answer the sidecar cannot
+   * handle (a stream it cannot attribute or mask, a record it could not write): reading stops, the
+   * rest is unknown.
+   */
+  private endWhileSettling(code: string, message: string, cancelReadMs: number): void {
+    if (code !== '57P01') {
+      this.settleStopped ??= message;
+      this.wakeRoom();
+      return;
+    }
+    const now = Date.now();
+    const bound = Math.max(0, Math.min(CANCELED_READ_MS, cancelReadMs));
+    this.log.info({ sqlstate: code }, `terminating connection while reading the answers of statements the agent left: ${message}`);
+    this.settleEndedBy ??= message;
+    this.cancelReadMs = Math.min(this.cancelReadMs, bound);
+    this.cancelAt = Math.min(this.cancelAt, now);
+    this.readBy = Math.min(this.readBy, now + bound);
+    this.wakeRoom();
   }
 
   private clientTerminated(): void {
@@ -869,6 +904,12 @@ export class ProxyConnection {
   private endedBySidecar = false;
   /** How long a canceled statement's answer is read (settle): CANCELED_READ_MS, or less within a shutdown's drain. */
   private cancelReadMs = CANCELED_READ_MS;
+  /** Settle: when the running statement is canceled (the abandoned-read bound; now, once the sidecar ends the session). */
+  private cancelAt = Number.POSITIVE_INFINITY;
+  /** Settle: when reading stops after the cancel (CANCELED_READ_MS after it, or a shutdown's drain). */
+  private readBy = Number.POSITIVE_INFINITY;
+  /** Why the sidecar ended the session while the answers were read after the agent left (57P01 during settle). */
+  private settleEndedBy: string | undefined;
 
   private closeUpstream(): void {
     const up = this.upstream;
@@ -899,6 +940,9 @@ export class ProxyConnection {
       this.log.error({ err }, 'closing the session failed');
     } finally {
       if (this.session !== undefined) this.log.info({ reason }, 'postgres session closed');
+      // Only now: a session whose answers were read after the agent left held its backend until here.
+      if (this.holdsSlot) this.ctx.slots.release();
+      this.holdsSlot = false;
       this.ctx.metrics?.connectionClosed?.();
       this.resolveClosed();
     }
@@ -955,20 +999,37 @@ export class ProxyConnection {
     if (out.length > 0) up.socket.write(Buffer.concat(out));
   }
 
-  /** Reads the answers (settle), canceling what still runs at the bound; the record text of what stayed unanswered. */
+  /**
+   * Reads the answers (settle), canceling what still runs at the bound, or at once when the sidecar
+   * ends the session meanwhile (endWhileSettling); the record text of what stayed unanswered.
+   */
   private async readAnswers(pipeline: Pipeline, cause: string): Promise<string> {
+    const started = Date.now();
     const waitMs = this.endedBySidecar ? 0 : this.abandonedReadMs();
-    if (waitMs > 0) await this.readUntil(pipeline, Date.now() + waitMs);
+    this.cancelAt = Math.min(this.cancelAt, started + waitMs);
+    await this.readUntil(pipeline, () => this.cancelAt);
+    const waited = this.settleEndedBy === undefined ? waitMs : 0;
     if (!this.answered(pipeline)) {
-      pipeline.canceling(this.endedBySidecar
-        ? `canceling statement: ${cause}`
-        : `canceling statement: ${cause} and the statement still ran ${waitMs} ms later; the Guarita sidecar canceled it`);
+      pipeline.canceling(`canceling statement: ${this.cancelText(cause, waited)}`);
       this.cancelUpstream();
-      await this.readUntil(pipeline, Date.now() + this.cancelReadMs);
+      this.readBy = Math.min(this.readBy, Date.now() + this.cancelReadMs);
+      await this.readUntil(pipeline, () => this.readBy);
     }
-    if (this.settleStopped !== undefined) return `${cause}; the server's outcome was not read: ${this.settleStopped}`;
-    if (this.upstreamEnded) return `${cause}; the server closed the connection before answering, so its outcome was not read`;
-    return `${cause}; the server's outcome was not read: no answer ${waitMs > 0 ? `within ${waitMs} ms, nor ` : ''}within ${this.cancelReadMs} ms of a CancelRequest`;
+    const why = this.endedText(cause);
+    if (this.settleStopped !== undefined) return `${why}; the server's outcome was not read: ${this.settleStopped}`;
+    if (this.upstreamEnded) return `${why}; the server closed the connection before answering, so its outcome was not read`;
+    return `${why}; the server's outcome was not read: no answer ${waited > 0 ? `within ${waited} ms, nor ` : ''}within ${this.cancelReadMs} ms of a CancelRequest`;
+  }
+
+  /** Why the running statement is canceled: the sidecar ended the session, or it outlived the abandoned-read bound (`waited` ms). */
+  private cancelText(cause: string, waited: number): string {
+    if (waited === 0) return this.endedText(cause);
+    return `${cause} and the statement still ran ${waited} ms later; the Guarita sidecar canceled it`;
+  }
+
+  /** The cause, and the sidecar ending the session after the agent had left when it did. */
+  private endedText(cause: string): string {
+    return this.settleEndedBy === undefined ? cause : `${cause}, then the Guarita sidecar ended the session (${this.settleEndedBy})`;
   }
 
   /** The policy's statementTimeout (the server ends the statement then) plus a grace, else ABANDONED_READ_MS. */
@@ -984,10 +1045,11 @@ export class ProxyConnection {
     return idle && (pipeline.pending === 0 || this.upstreamEnded);
   }
 
-  private async readUntil(pipeline: Pipeline, deadline: number): Promise<void> {
-    while (!this.answered(pipeline) && Date.now() < deadline) {
+  /** Reads until everything is answered or `deadline()` (read again at each wake-up: a 57P01 moves it) passes. */
+  private async readUntil(pipeline: Pipeline, deadline: () => number): Promise<void> {
+    while (!this.answered(pipeline) && Date.now() < deadline()) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now())));
+        const timer = setTimeout(resolve, Math.min(250, Math.max(0, deadline() - Date.now())));
         this.roomWaiters.push(() => {
           clearTimeout(timer);
           resolve();

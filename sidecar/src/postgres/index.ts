@@ -5,7 +5,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Enforcer } from '../enforcement.ts';
+import { errorResponse } from './backend.ts';
 import { CancelRegistry, ProxyConnection, type PostgresListenerMetrics } from './connection.ts';
+import { ConnectionSlots, DEFAULT_MAX_CONNECTIONS, tooManyUnstarted } from './connection-slots.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './frontend.ts';
 import { loadStatementParser } from './statements.ts';
 import type { PostgresTargetConfig } from './upstream.ts';
@@ -27,6 +29,12 @@ export interface PostgresListenerOptions {
   maxMessageBytes?: number;
   /** Time a client has from connecting to being authenticated (default 60 s). */
   startupTimeoutMs?: number;
+  /**
+   * Sessions held at once (GUARITA_PG_MAX_CONNECTIONS, default 64), counting those still read after
+   * their agent left; a newcomer beyond it is refused with 53300 at its StartupMessage. Sockets
+   * that have not sent one yet are bounded apart, at the same number.
+   */
+  maxConnections?: number;
 }
 
 export interface PostgresListener {
@@ -49,8 +57,19 @@ export async function startPostgresListener(opts: PostgresListenerOptions): Prom
     maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     startupTimeoutMs: opts.startupTimeoutMs ?? 60_000,
     registry: new CancelRegistry(),
+    slots: new ConnectionSlots(opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS),
   };
   const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
+    // Sockets not yet past their startup packet (each bounded by startupTimeoutMs) are bounded too:
+    // beyond the sessions' bound as many again, as PostgreSQL's postmaster bounds its children.
+    if (connections.size >= 2 * ctx.slots.max) {
+      logger.warn({ max: ctx.slots.max }, 'postgres connection refused on accept: too many connections not yet started');
+      opts.metrics?.connectionRefused?.('53300');
+      socket.on('error', () => undefined);
+      socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: tooManyUnstarted(opts.target.name, ctx.slots.max) }));
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
     const conn = new ProxyConnection(socket, ctx);
     connections.add(conn);
     void conn.closed.then(() => connections.delete(conn));
