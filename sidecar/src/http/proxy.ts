@@ -660,6 +660,8 @@ export class HttpProxy {
     else out.abort.signal.addEventListener('abort', left, { once: true });
     const done = this.#exchangeUpstream(res, session, auth, out, { upstream, progress }).finally(() => {
       out.abort.signal.removeEventListener('abort', left);
+      // Over: a LeftBehind.keep() from here on (a listener that outlived this) takes no place.
+      progress.end();
       endWatch();
     });
     // Once the agent left, the exchange is no longer counted by its connection: shutdown waits for its record.

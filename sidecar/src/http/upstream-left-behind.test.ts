@@ -194,6 +194,86 @@ describe('LeftBehind: an agent that left, and what is read on for the record', (
   });
 });
 
+describe('LeftBehind: an exchange already over takes no place (round 12b, finding 1)', () => {
+  afterEach(() => { jest.useRealTimers(); });
+
+  it('keep() after RequestProgress.end() does nothing, at every stage and whether the head was read or not', () => {
+    const left = new LeftBehind({ max: 2 });
+    for (const [stage, status] of [['queued'], ['writing'], ['sent'], ['sent', 200], ['writing', 413]] as const) {
+      const progress = progressAt(stage, status);
+      progress.end();
+      const upstream = new AbortController();
+      const end = left.keep(progress, upstream, new Error('the client closed the connection'));
+      // Nothing to abort (it is over) and no place taken.
+      expect([stage, status, left.open, upstream.signal.aborted]).toEqual([stage, status, 0, false]);
+      end();
+      expect(left.open).toBe(0);
+    }
+  });
+
+  it(`N exchanges whose agent leaves after they ended: the count is back to 0 and the next agent that leaves still gets a place`, () => {
+    const left = new LeftBehind({ max: 4 });
+    for (let i = 0; i < 100; i++) {
+      const progress = progressAt('sent', 200);
+      progress.end();
+      left.keep(progress, new AbortController(), new Error('gone'));
+    }
+    expect(left.open).toBe(0);
+    const next = new AbortController();
+    const end = left.keep(progressAt('sent'), next, new Error('gone'));
+    expect({ open: left.open, aborted: next.signal.aborted }).toEqual({ open: 1, aborted: false });
+    end();
+    expect(left.open).toBe(0);
+  });
+
+  it('an exchange kept, then over: ending it gives the place back, and a later keep() takes none', () => {
+    const left = new LeftBehind({ max: 1 });
+    const progress = progressAt('sent');
+    const end = left.keep(progress, new AbortController(), new Error('gone'));
+    expect(left.open).toBe(1);
+    progress.end();
+    end();
+    left.keep(progress, new AbortController(), new Error('gone again'));
+    expect(left.open).toBe(0);
+  });
+
+  it('keeping the same exchange twice takes one place, and its end (either one returned) gives it back once', () => {
+    const left = new LeftBehind({ max: 2 });
+    const progress = progressAt('sent');
+    const first = left.keep(progress, new AbortController(), new Error('gone'));
+    const second = left.keep(progress, new AbortController(), new Error('gone'));
+    expect(left.open).toBe(1);
+    second();
+    first();
+    expect(left.open).toBe(0);
+  });
+
+  it('the body bound of an exchange that ends is cleared: no timer fires for it, and its bytes call nothing', async () => {
+    jest.useFakeTimers();
+    const left = new LeftBehind({ bodyMs: 100, bodyBytes: 10 });
+    const progress = progressAt('sent', 200);
+    const upstream = new AbortController();
+    const end = left.keep(progress, upstream, new Error('gone'));
+    progress.end();
+    end();
+    progress.received(1_000);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect({ open: left.open, aborted: upstream.signal.aborted }).toEqual({ open: 0, aborted: false });
+  });
+
+  it('RequestProgress.end() drops what watch() registered, and a watch() after it registers nothing', () => {
+    const progress = progressAt('sent');
+    const seen: string[] = [];
+    progress.watch(() => seen.push('head'), (n) => seen.push(`bytes ${n}`));
+    progress.end();
+    progress.head(200);
+    progress.received(5);
+    progress.watch(() => seen.push('late head'), (n) => seen.push(`late bytes ${n}`));
+    progress.received(5);
+    expect({ seen, over: progress.over }).toEqual({ seen: [], over: true });
+  });
+});
+
 describe('outcomeOf: what a failed exchange\'s record states', () => {
   const stages = [['queued'], ['writing'], ['sent'], ['sent', 201], ['writing', 413]] as const;
 

@@ -265,10 +265,13 @@ export class RequestProgress {
   #stage: 'queued' | 'writing' | 'sent' = 'queued';
   #status: number | undefined;
   #bytes = 0;
+  #over = false;
   #onHead: (() => void) | undefined;
   #onBytes: ((total: number) => void) | undefined;
 
   get stage(): 'queued' | 'writing' | 'sent' { return this.#stage; }
+  /** The proxy is done with the exchange (recorded, its answer released or cut): nothing of it is read any more. */
+  get over(): boolean { return this.#over; }
   /** The upstream's status, once the head of its (final) answer was read. */
   get status(): number | undefined { return this.#status; }
   /** Bytes of the answer's body received so far. */
@@ -293,8 +296,19 @@ export class RequestProgress {
     this.#onBytes?.(this.#bytes);
   }
 
+  /**
+   * The exchange is over (the proxy calls it when the exchange settles, whatever happened): what
+   * `watch` registered is dropped, and a later `watch` registers nothing (LeftBehind.keep then
+   * takes no place: an agent whose connection closes after its exchange ended leaves nothing behind).
+   */
+  end(): void {
+    this.#over = true;
+    this.unwatch();
+  }
+
   /** Calls `onHead` once the answer's head is read (at once when it was), and `onBytes` with the body's total on each chunk. */
   watch(onHead: () => void, onBytes: (total: number) => void): void {
+    if (this.#over) return;
     this.#onBytes = onBytes;
     this.#onHead = onHead;
     if (this.#status !== undefined) onHead();
@@ -327,6 +341,8 @@ export interface LeftBehindBounds { max: number; bodyMs: number; bodyBytes: numb
 export class LeftBehind {
   readonly #bounds: LeftBehindBounds;
   #open = 0;
+  /** The end of each exchange holding a place: keeping one twice returns the same end (one place, given back once). */
+  readonly #kept = new WeakMap<RequestProgress, () => void>();
 
   constructor(bounds: Partial<LeftBehindBounds> = {}) {
     this.#bounds = { max: MAX_LEFT_BEHIND, bodyMs: LEFT_BEHIND_BODY_MS, bodyBytes: LEFT_BEHIND_BODY_BYTES, ...bounds };
@@ -338,9 +354,14 @@ export class LeftBehind {
   /**
    * The agent left (`reason`): aborts `upstream` unless the request was sent whole and a place is
    * free, in which case the exchange goes on within the bounds. Returns what ends the watch (called
-   * when the exchange ends, either way).
+   * when the exchange ends, either way). For an exchange already over (RequestProgress.end) it does
+   * nothing: there is no answer left to read, and a place taken then would never be given back
+   * (round 12b: 64 such places and no answer was read for any agent that left).
    */
   keep(progress: RequestProgress, upstream: AbortController, reason: Error): () => void {
+    if (progress.over) return () => undefined;
+    const kept = this.#kept.get(progress);
+    if (kept !== undefined) return kept;
     if (progress.stage !== 'sent') {
       upstream.abort(reason);
       return () => undefined;
@@ -349,6 +370,11 @@ export class LeftBehind {
       upstream.abort(new Error(`${reason.message}, and ${this.#bounds.max} answers of other agents that left are being read already (the sidecar reads no more at once)`));
       return () => undefined;
     }
+    return this.#place(progress, upstream);
+  }
+
+  /** Takes a place for `progress` and bounds the rest of its answer; returns what gives the place back (once). */
+  #place(progress: RequestProgress, upstream: AbortController): () => void {
     this.#open++;
     let timer: NodeJS.Timeout | undefined;
     const { bodyMs, bodyBytes } = this.#bounds;
@@ -360,13 +386,16 @@ export class LeftBehind {
       if (total > limit) upstream.abort(new Error(`the agent left, and the upstream's answer went on past ${bodyBytes} more bytes (not read further)`));
     });
     let ended = false;
-    return () => {
+    const end = (): void => {
       if (ended) return;
       ended = true;
       this.#open--;
+      this.#kept.delete(progress);
       clearTimeout(timer);
       progress.unwatch();
     };
+    this.#kept.set(progress, end);
+    return end;
   }
 }
 

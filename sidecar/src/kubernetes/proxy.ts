@@ -7,7 +7,6 @@
 // credential and mask what comes back: JSON objects, lists and Tables whole (Secrets redacted),
 // watch streams event by event, logs as text. What cannot be inspected (protobuf, CBOR, unknown
 // types) is refused, never passed. Every request is recorded before its last bytes are released.
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -34,8 +33,9 @@ import { sendStatus, statusOnSocket } from './status.ts';
 import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
 import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
-import { BodyBudget, BodyRefusal, collectBody, type BodyHold } from '../body-budget.ts';
+import { BodyBudget, BodyRefusal, collectBody, hasRequestBody, type BodyHold } from '../body-budget.ts';
 import { answerExtraCost, answerMemory, MaskingCharge, MemoryRefusal, type AnswerMemory } from './answer-memory.ts';
+import { drainedOrClosed, goneSignal } from './agent-gone.ts';
 
 export interface KubeListenerOptions {
   host: string;
@@ -109,7 +109,7 @@ type Allowed = Extract<Authorization, { verdict: 'allow' }>;
 async function write(res: ServerResponse, chunk: Buffer | string): Promise<void> {
   if (chunk.length === 0 || res.destroyed) return;
   if (res.write(chunk)) return;
-  await Promise.race([once(res, 'drain'), once(res, 'close')]);
+  await drainedOrClosed(res);
 }
 
 /** The upstream's JSON media type with its parameters (only JSON responses get here). */
@@ -212,6 +212,18 @@ export class KubeProxy {
     this.#sessions = new HttpSessions(opts.enforcer, opts.target.target, opts.sessionIdleMs);
     this.#bodies = new BodyBudget(opts.maxBufferedBody);
     this.#memory = answerMemory(opts.memoryLimitBytes, HELD_BUDGET * opts.maxResponseBytes);
+  }
+
+  /**
+   * What the listener holds for exchanges now: requests in flight, answers read for agents that
+   * left (LeftBehind places), watch slots, request-body bytes, answer-memory bytes and records not
+   * yet written. Each is back to 0 once the exchanges end (the round 12b tests assert it).
+   */
+  get held(): { inFlight: number; leftBehind: number; streams: number; bodyBytes: number; answerBytes: number; unrecorded: number } {
+    return {
+      inFlight: this.#inFlight, leftBehind: this.#leftBehind.open, streams: this.#streams, bodyBytes: this.#bodies.held,
+      answerBytes: this.#memory.charged, unrecorded: this.#unrecorded.size,
+    };
   }
 
   async listen(): Promise<{ host: string; port: number; caFile: string }> {
@@ -341,7 +353,9 @@ export class KubeProxy {
    * body budget as it arrives; refused over GUARITA_HTTP_MAX_BUFFERED_BODY (413), beyond the budget
    * (503) or when it does not arrive within the deadline (408), the connection closed after the answer.
    */
-  async #readBody(req: IncomingMessage, hold: BodyHold): Promise<Buffer | undefined> {
+  async #readBody(req: IncomingMessage, hold: BodyHold, gone: AbortSignal): Promise<Buffer | undefined> {
+    // A gone agent's request is destroyed with it: its body would never arrive (the 30 s deadline would end the wait).
+    if (gone.aborted && hasRequestBody(req)) throw new Refusal(400, 'guarita: the agent left before its request body was read; nothing was judged or forwarded', true);
     try {
       const body = await collectBody(req, { max: this.#opts.maxBufferedBody, overMax: 'refuse', hold, budget: this.#bodies });
       return body.kind === 'buffered' ? body.data : undefined;
@@ -353,14 +367,19 @@ export class KubeProxy {
 
   async #exchange(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'CONNECT') throw new Refusal(405, 'guarita: CONNECT is not supported');
+    // Both subscribed before the first await: 'close' fires once, and an agent that leaves while it
+    // is authenticated (a TokenReview), its body read or its request judged would go unseen by a
+    // listener added later (round 12b, finding 2). The hold takes nothing until the body is read.
+    const hold = this.#bodies.open();
     const clientGone = new AbortController();
-    res.once('close', () => { if (!res.writableFinished) clientGone.abort(); });
+    res.once('close', () => {
+      hold.release();
+      if (!res.writableFinished) clientGone.abort(new Error('the client closed the connection'));
+    });
     // Foreign credentials and unauthenticated requests are refused before the body is read: they do
     // not get to make the sidecar hold one (round 9 review).
     const session = await this.#authenticated(req);
-    const hold = this.#bodies.open();
-    res.once('close', () => hold.release());
-    const body = await this.#readBody(req, hold);
+    const body = await this.#readBody(req, hold, clientGone.signal);
     const judged = await this.#judge(req, session, body, clientGone.signal);
     const { auth, attrs } = this.#allowed(judged);
     if (attrs.resourceRequest && STREAMING_SUBRESOURCES.has(attrs.subresource)) {
@@ -378,7 +397,7 @@ export class KubeProxy {
       throw new Refusal(410, `guarita: ${opened.problem}`);
     }
     this.#count('allowed');
-    await this.#forward(req, res, judged.session, auth, attrs, opened.target, body);
+    await this.#forward({ req, res, session: judged.session, auth, attrs, target: opened.target, body }, clientGone.signal);
   }
 
   /** Why an allowed request is still not sent (a redacted value written back, a selector on masked values), if it is not. */
@@ -397,8 +416,10 @@ export class KubeProxy {
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
+    // An approval wait ends when the agent leaves (serveStreaming opens nothing for a gone agent).
+    const gone = goneSignal(socket);
     try {
-      const judged = await this.#judge(req, await this.#authenticated(req), undefined, new AbortController().signal);
+      const judged = await this.#judge(req, await this.#authenticated(req), undefined, gone.signal);
       const { auth, attrs } = this.#allowed(judged);
       if (!attrs.resourceRequest || !STREAMING_SUBRESOURCES.has(attrs.subresource)) {
         await auth.complete({ result: { status: 400, bytes: 0, error: 'upgrade refused' }, masked: {}, durationMs: 0 });
@@ -410,6 +431,8 @@ export class KubeProxy {
       const code = err instanceof Refusal ? err.code : 503;
       if (!(err instanceof Refusal)) this.#opts.logger.error({ err: errorMessage(err) }, 'kubernetes upgrade request failed');
       socket.end(statusOnSocket(code, err instanceof Refusal ? err.message : `guarita: ${errorMessage(err)}`));
+    } finally {
+      gone.stop();
     }
   }
 
@@ -443,24 +466,31 @@ export class KubeProxy {
    * so does the agent leaving a watch or followed log (it lasts only as long as the agent keeps it) or
    * a request the apiserver had not got whole; once it had, the apiserver acts on it (a create, a
    * delete) whatever the agent does, so its answer is read for the record (bounded, LeftBehind)
-   * rather than aborted into an outcome nobody observed.
+   * rather than aborted into an outcome nobody observed. `gone` is the exchange's own signal, so an
+   * agent that left before this point is seen (nothing is forwarded for it, and its record says so);
+   * both listeners go when the exchange ends, so a connection closing later takes no LeftBehind place.
    */
-  #forward(req: IncomingMessage, res: ServerResponse, session: Session, auth: Allowed, attrs: KubernetesAttributes, target: string, body: Buffer | undefined): Promise<void> {
+  #forward(r: Pick<Relay, 'req' | 'res' | 'session' | 'auth' | 'attrs' | 'target' | 'body'>, gone: AbortSignal): Promise<void> {
+    const { session } = r;
     const abort = new AbortController();
     const progress = new RequestProgress();
     const onClosed = (): void => abort.abort(session.closed.reason);
-    session.closed.addEventListener('abort', onClosed, { once: true });
+    // Closed already while the request was judged: nothing is forwarded (the same race as `gone`'s).
+    if (session.closed.aborted) onClosed();
+    else session.closed.addEventListener('abort', onClosed, { once: true });
     const agent = { left: false, endWatch: (): void => undefined };
-    res.once('close', () => {
-      if (res.writableFinished) return;
+    const left = (): void => {
       agent.left = true;
-      const reason = new Error('the client closed the connection');
-      if (isStream({ attrs, target })) abort.abort(reason);
+      const reason = gone.reason instanceof Error ? gone.reason : new Error('the client closed the connection');
+      if (isStream(r)) abort.abort(reason);
       else agent.endWatch = this.#leftBehind.keep(progress, abort, reason);
-    });
-    const x: Omit<Relay, 'maskSession'> = { req, res, session, auth, attrs, target, body, signal: abort.signal, progress };
-    const done = this.#exchangeUpstream(x, agent).finally(() => {
+    };
+    if (gone.aborted) left();
+    else gone.addEventListener('abort', left, { once: true });
+    const done = this.#exchangeUpstream({ ...r, signal: abort.signal, progress }, agent).finally(() => {
       session.closed.removeEventListener('abort', onClosed);
+      gone.removeEventListener('abort', left);
+      progress.end();
       agent.endWatch();
     });
     this.#unrecorded.add(done);
