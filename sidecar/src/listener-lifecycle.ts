@@ -1,5 +1,6 @@
 // What the HTTP and Kubernetes API listeners share about their lifetime: the bounds on how long an
-// agent may hold a request, and the graceful close.
+// agent may hold a request, waiting on a slow agent without leaving listeners behind, and the
+// graceful close.
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -27,4 +28,27 @@ export async function drainServer(server: Server, inFlight: () => number, socket
   server.closeAllConnections();
   for (const s of sockets) s.destroy();
   await closed;
+}
+
+/** What `drainedOrClosed` waits on: a response (or any writable) that emits 'drain' and 'close'. */
+export interface Drainable {
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+}
+
+/**
+ * Resolves on the first 'drain' or 'close' of `res`, and removes both listeners then. A race of
+ * events.once() for each left the losing one registered: a long watch or followed log whose agent
+ * reads slowly gathered one 'close' listener per wait, for as long as it lasted.
+ */
+export function drainedOrClosed(res: Drainable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

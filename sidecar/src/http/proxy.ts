@@ -7,7 +7,6 @@
 // spool does not have.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from '../node-http.ts';
-import { once } from 'node:events';
 import type { Transform } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { TextDecoder } from 'node:util';
@@ -30,7 +29,7 @@ import { HttpSessions } from './sessions.ts';
 import { CredentialRedactor, redactedWhole, type CredentialStream } from './credential-redaction.ts';
 import { isFormType, mergedReadings, readFormBody } from './form-body.ts';
 import { dispatchUpstream, LeftBehind, outcomeOf, RequestProgress, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
-import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
+import { drainedOrClosed, drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 import { BodyBudget, BodyRefusal, collectBody, hasRequestBody, NO_BODY, type CollectedBody } from '../body-budget.ts';
 
 export interface HttpListenerOptions {
@@ -246,11 +245,11 @@ function agentLeft(res: ServerResponse, clientGone: AbortSignal): boolean {
   return clientGone.aborted || res.destroyed || res.socket?.destroyed === true;
 }
 
-/** Resolves when `res` can take more data, or has closed. */
+/** Resolves when `res` can take more data, or has closed (no listener left behind: a long slow answer waits many times). */
 async function write(res: ServerResponse, chunk: Buffer): Promise<void> {
   if (chunk.length === 0 || res.destroyed) return;
   if (res.write(chunk)) return;
-  await Promise.race([once(res, 'drain'), once(res, 'close')]);
+  await drainedOrClosed(res);
 }
 
 class ExchangeError extends Error {
@@ -450,8 +449,13 @@ export class HttpProxy {
     return method;
   }
 
-  /** The request's body, charged to the listener's budget until its exchange ends. */
-  async #readBody(req: IncomingMessage, res: ServerResponse): Promise<RequestBody> {
+  /**
+   * The request's body, charged to the listener's budget until its exchange ends. An agent gone
+   * already (it left during authentication) sends no more of it: refused at once rather than after
+   * the body deadline, nothing judged or forwarded.
+   */
+  async #readBody(req: IncomingMessage, res: ServerResponse, gone: AbortSignal): Promise<RequestBody> {
+    if (gone.aborted) throw new ExchangeError(400, 'ClientGone', 'the agent left before its request body was read; nothing was judged or forwarded', true);
     const hold = this.#bodies.open();
     res.once('close', () => hold.release());
     try {
@@ -467,7 +471,7 @@ export class HttpProxy {
     const open = this.#open(req);
     const session = open instanceof Promise ? await open : open;
     // Most requests (GET) have no body: no promise and no turn of the event loop for it.
-    const body = hasRequestBody(req) ? await this.#readBody(req, res) : NO_BODY;
+    const body = hasRequestBody(req) ? await this.#readBody(req, res, clientGone.signal) : NO_BODY;
     // What the policy judges is what the upstream receives: the normalized target (never the raw
     // one), and the headers exactly as they will be forwarded. A target that cannot be normalized
     // goes to the policy as sent, which refuses it (Unparseable) and records the attempt.

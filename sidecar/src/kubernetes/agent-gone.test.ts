@@ -4,7 +4,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { drainedOrClosed, goneSignal } from './agent-gone.ts';
+import { drainedOrClosed } from '../listener-lifecycle.ts';
+import { goneSignal } from './agent-gone.ts';
 
 describe('drainedOrClosed', () => {
   it('N waits ended by drain leave no listener on the response (a race of events.once left one per wait)', async () => {

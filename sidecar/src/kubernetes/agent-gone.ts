@@ -5,29 +5,6 @@
 import type { Duplex } from 'node:stream';
 import { agentGone } from './stream-relay.ts';
 
-/** What `drainedOrClosed` waits on: a response (or any writable) that emits 'drain' and 'close'. */
-export interface Drainable {
-  on(event: 'drain' | 'close', listener: () => void): unknown;
-  off(event: 'drain' | 'close', listener: () => void): unknown;
-}
-
-/**
- * Resolves on the first 'drain' or 'close' of `res`, and removes both listeners then. A race of
- * events.once() for each left the losing one registered: a long watch or followed log whose agent
- * reads slowly gathered one 'close' listener per wait, for as long as it lasted.
- */
-export function drainedOrClosed(res: Drainable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 /**
  * A signal aborted when the agent's connection closes, at once when it is gone already; `stop()`
  * removes the listener once the exchange no longer needs it.

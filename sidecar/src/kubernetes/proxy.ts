@@ -32,10 +32,10 @@ import { createServingIdentity, publishCa } from './serving-cert.ts';
 import { sendStatus, statusOnSocket } from './status.ts';
 import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
-import { drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
+import { drainedOrClosed, drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
 import { BodyBudget, BodyRefusal, collectBody, hasRequestBody, type BodyHold } from '../body-budget.ts';
 import { answerExtraCost, answerMemory, MaskingCharge, MemoryRefusal, type AnswerMemory } from './answer-memory.ts';
-import { drainedOrClosed, goneSignal } from './agent-gone.ts';
+import { goneSignal } from './agent-gone.ts';
 
 export interface KubeListenerOptions {
   host: string;
