@@ -69,7 +69,7 @@ export async function startChannelRig(hostKey: HostKey, host: ssh2.Server, onHos
         ...(opts.resolveTimeoutMs === undefined ? {} : { resolveTimeoutMs: opts.resolveTimeoutMs }),
         upstream: () => (upstream ??= connectUpstream(upstreamConfig, { readyTimeoutMs: 10_000 }).then((c) => { clients.push(c); return c; })),
       };
-      handleSessionChannel(accept(), ctx);
+      void handleSessionChannel(accept(), ctx);
     });
   });
   const sidecarPort = await listen(sidecar);

@@ -70,7 +70,7 @@ async function startHost(maxSessions: number, user?: string): Promise<Host> {
         session: policySession(), logger: silentLogger(), recordMaxChars: 10_000, refusal: undefined, count: () => undefined, resolveTimeoutMs: 10_000,
         upstream: () => (upstream ??= connectUpstream(upstreamConfig, { readyTimeoutMs: 10_000 }).then((c) => { clients.push(c); return c; })),
       };
-      handleSessionChannel(accept(), ctx);
+      void handleSessionChannel(accept(), ctx);
     });
     conn.on('error', () => undefined);
   });
