@@ -6,14 +6,14 @@
 // not reorder a number: in a right-to-left embedding or isolate, digits with the dots and dashes
 // between them stay one left-to-right run (UAX #9 rules W4 and I2), so only the override counts.
 // The controls count as written and as a reader decodes their escapes (`\u202e`, `&#8238;`,
-// `&#x202E;`); nesting follows UAX #9's stack: a pop closes the innermost embedding or override
-// (`RLO LRO PDF digits` is still overridden), an isolate's end closes what opened inside it, a
-// paragraph end closes all.
+// `&#x202E;`, with leading zeros or without the `;` as browsers read them, `%E2%80%AE`); nesting
+// follows UAX #9's stack: a pop closes the innermost embedding or override (`RLO LRO PDF digits`
+// is still overridden), an isolate's end closes what opened inside it, a paragraph end closes all.
 
 // The explicit directional controls, as characters and as the escapes a reader decodes, and paragraph ends
 // (UAX #9 BD7: B class), which close every embedding, override and isolate.
 // eslint-disable-next-line no-control-regex -- the information separators U+001C-U+001E end a paragraph
-const CONTROL = /([\u202a-\u202e\u2066-\u2069])|\\u(202[a-eA-E]|206[6-9])|&#(823[4-8]|829[4-7]);|&#[xX]0*(202[a-eA-E]|206[6-9]);|([\n\r\u001c-\u001e\u0085\u2029])/g;
+const CONTROL = /([\u202a-\u202e\u2066-\u2069])|\\u(202[a-eA-E]|206[6-9])|&#0*(823[4-8]|829[4-7])(?:;|(?![0-9]))|&#[xX]0*(202[a-eA-E]|206[6-9])(?:;|(?![0-9A-Fa-f]))|%[eE]2%80%[aA]([a-eA-E])|%[eE]2%81%[aA]([6-9])|([\n\r\u001c-\u001e\u0085\u2029])/g;
 
 /** The code point a CONTROL match stands for (0x0a for a paragraph end). */
 function controlOf(m: RegExpExecArray): number {
@@ -21,6 +21,9 @@ function controlOf(m: RegExpExecArray): number {
   if (m[2] !== undefined) return Number.parseInt(m[2], 16);
   if (m[3] !== undefined) return Number.parseInt(m[3], 10);
   if (m[4] !== undefined) return Number.parseInt(m[4], 16);
+  // Percent-encoded UTF-8: E2 80 AA-AE is U+202A-U+202E, E2 81 A6-A9 is U+2066-U+2069.
+  if (m[5] !== undefined) return 0x2020 + Number.parseInt(m[5], 16);
+  if (m[6] !== undefined) return 0x2060 + Number.parseInt(m[6], 16);
   return 0x0a;
 }
 
@@ -53,7 +56,7 @@ function popIsolate(stack: number[]): void {
 
 /** Whether the text holds a right-to-left override (as a character or an escape). */
 export function mayReverse(s: string): boolean {
-  return s.includes('\u202e') || /\\u202[eE]|&#8238;|&#[xX]0*202[eE];/.test(s);
+  return s.includes('\u202e') || /\\u202[eE]|&#0*8238(?![0-9])|&#[xX]0*202[eE](?![0-9A-Fa-f])|%[eE]2%80%[aA][eE]/.test(s);
 }
 
 /**

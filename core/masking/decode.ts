@@ -31,6 +31,11 @@ export interface DecodedView {
    * UTF-16 character (with its NUL, or from two ASCII bytes), so a mask over it is written back the same way.
    */
   utf16?: { order: 'le' | 'be'; wide: Uint8Array };
+  /**
+   * The text holds ESC or a C1 control, as itself or written as an escape (`\u001b`, `&#27;`, `%1B`): a terminal
+   * escape sequence may hold text this reading dropped, which sequences.ts reads.
+   */
+  framed?: true;
 }
 
 /**
@@ -40,21 +45,57 @@ export interface DecodedView {
  */
 const PERCENT_CHARACTER = String.raw`[0-7][0-9A-Fa-f]|(?:[cCdD][0-9A-Fa-f]|[eE][0-9A-Fa-f]%[89abAB][0-9A-Fa-f]|[fF][0-4]%[89abAB][0-9A-Fa-f]%[89abAB][0-9A-Fa-f])%[89abAB][0-9A-Fa-f]`;
 
-/** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
-export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]|&#0*[0-9]{1,7};|&#[xX]0*[0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};|${INVISIBLE_SOURCE}|${SUPPLEMENTARY_DIGIT_SOURCE}|[0-9]\+[0-9]`);
-const TOKEN = new RegExp(String.raw`%(${PERCENT_CHARACTER})|\\u([dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\([/bfnrt])|&#0*([0-9]{1,7});|&#[xX]0*([0-9A-Fa-f]{1,6});|&([A-Za-z]{2,8});|(\u0008)|(${ESCAPE_SEQUENCE_SOURCE})|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${SUPPLEMENTARY_DIGIT_SOURCE})`, 'g');
+/**
+ * Character references. Numeric ones with their `;` or without: browsers decode `&#53` and `&#x35` in text where the
+ * digits end (HTML's missing-semicolon parse error), so `&#53&#50&#57.982.247-25` shows the CPF; without it the digits
+ * run to the last one (`&#5352` is U+14E8), hence the look-ahead. Named ones with it, or one of the legacy names
+ * browsers also decode without it in text, whatever follows (`529&nbsp982&nbsp247&nbsp25`); names as long as HTML's
+ * longest (31 letters).
+ * Each with its group (TOKEN) and without (the tests that only say whether a text holds one).
+ */
+const DECIMAL_REF = String.raw`&#0*([0-9]{1,7})(?:;|(?![0-9]))`;
+const HEX_REF = String.raw`&#[xX]0*([0-9A-Fa-f]{1,6})(?:;|(?![0-9A-Fa-f]))`;
+const NAMED_REF = String.raw`&([A-Za-z]{2,31});`;
+const LEGACY_REF = String.raw`&(nbsp|amp|shy)(?!;)`;
+const REFERENCES = [DECIMAL_REF, HEX_REF, NAMED_REF, LEGACY_REF].map((r) => r.replace(/\((?![?])/g, '(?:')).join('|');
 
-/** HTML named references that can stand for a character of an identifier's layout. */
+/** Anything decodeView() would change (needsDecoding tests the same, faster; layouts.test.ts checks they agree). */
+export const ESCAPE = new RegExp(String.raw`%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]|${REFERENCES}|${INVISIBLE_SOURCE}|${SUPPLEMENTARY_DIGIT_SOURCE}|[0-9]\+[0-9]`);
+
+/**
+ * The tokens decodeView() resolves, `sequence` the group that reads a terminal escape sequence: first, so that at an
+ * ESC it wins over what starts with the character after it (a string terminator `\e\\` before `/`, which JSON's `\/`
+ * would take).
+ */
+const tokens = (sequence: string): RegExp =>
+  new RegExp(String.raw`${sequence}|%(${PERCENT_CHARACTER})|\\u([dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})|\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})|\\([/bfnrt])|${DECIMAL_REF}|${HEX_REF}|${NAMED_REF}|${LEGACY_REF}|(\u0008)|(${INVISIBLE_SOURCE})|(?<=[0-9])(\+)(?=[0-9])|(${SUPPLEMENTARY_DIGIT_SOURCE})`, 'g');
+/** A terminal's reading: its escape sequences dropped whole. */
+const TOKEN = tokens(`(${ESCAPE_SEQUENCE_SOURCE})`);
+/**
+ * The reading that keeps them as text (sequences.ts): ESC and C1 are read alone, and the group takes only the `\\` of
+ * a string terminator (ESC `\\`), kept as itself.
+ */
+const TOKEN_KEEPING_SEQUENCES = tokens(String.raw`(?<=\u001b)(\\)`);
+const TOKENS = [TOKEN, TOKEN_KEEPING_SEQUENCES] as const;
+
+/**
+ * HTML named references that can stand for a character of an identifier's layout, and those of invisible characters
+ * (a browser shows `529&shy;982&zwj;247` as the digits: decodeToken drops what they decode to, as it drops `&#173;`).
+ */
 const NAMED: Readonly<Record<string, string>> = {
   nbsp: '\u00a0', thinsp: '\u2009', ensp: '\u2002', emsp: '\u2003', numsp: '\u2007', period: '.', commat: '@', hyphen: '\u2010',
   dash: '\u2010', ndash: '\u2013', mdash: '\u2014', minus: '\u2212', sol: '/', lpar: '(', rpar: ')', plus: '+', colon: ':',
-  lowbar: '_', num: '#', amp: '&',
+  lowbar: '_', num: '#', amp: '&', NonBreakingSpace: '\u00a0', ThinSpace: '\u2009', hairsp: '\u200a', VeryThinSpace: '\u200a',
+  puncsp: '\u2008', MediumSpace: '\u205f',
+  shy: '\u00ad', zwj: '\u200d', zwnj: '\u200c', lrm: '\u200e', rlm: '\u200f', ZeroWidthSpace: '\u200b', NegativeVeryThinSpace: '\u200b',
+  NegativeThinSpace: '\u200b', NegativeMediumSpace: '\u200b', NegativeThickSpace: '\u200b', NoBreak: '\u2060', af: '\u2061',
+  ApplyFunction: '\u2061', it: '\u2062', InvisibleTimes: '\u2062', ic: '\u2063', InvisibleComma: '\u2063',
 };
 
 /** Sticky forms of ESCAPE's branches, tried only where their first character is (indexOf is far cheaper than a scan). */
 const AT_PERCENT = /%[0-9A-Fa-f]{2}/y;
 const AT_BACKSLASH = /\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|\\[/bfnrt]/y;
-const AT_AMPERSAND = /&#0*[0-9]{1,7};|&#[xX]0*[0-9A-Fa-f]{1,6};|&[A-Za-z]{2,8};/y;
+const AT_AMPERSAND = new RegExp(REFERENCES, 'y');
 
 function escapeAt(s: string, ch: string, re: RegExp): boolean {
   for (let i = s.indexOf(ch); i !== -1; i = s.indexOf(ch, i + 1)) {
@@ -125,8 +166,9 @@ function percentCharacter(run: string): string | null {
   return supplementaryDigit(ch);
 }
 
-/** By TOKEN group: the character the token stands for, '' for invisible characters, ERASE, null to leave it as written. */
+/** By TOKEN group: what the token stands for. */
 const DECODERS: readonly ((g: string) => string | null)[] = [
+  () => '', // a terminal escape sequence (where sequences are kept as text, a string terminator's `\\`: decodeView)
   percentCharacter, // %XX, or %XX%XX... of one UTF-8 character
   surrogatePair, // \uD8xx\uDCxx
   (h) => String.fromCharCode(hex(h)), // \uXXXX
@@ -135,34 +177,60 @@ const DECODERS: readonly ((g: string) => string | null)[] = [
   (d) => charRef(Number.parseInt(d, 10)), // &#NN;
   (h) => charRef(hex(h)), // &#xHH;
   (n) => NAMED[n] ?? null, // &name;
+  (n) => NAMED[n] ?? null, // &nbsp &amp &shy without their `;`
   backspace, // a backspace as itself (written as the escape `\u0008` it is invisible once decoded)
-  () => '', // a terminal escape sequence
-  () => '', // invisible
+  (c) => c, // invisible: dropped by visible() (ESC and C1 kept where sequences are read as text)
   () => ' ', // '+' between digits: a form-encoded space
   supplementaryDigit, // a decimal digit outside the BMP (two UTF-16 units): its ASCII digit
 ];
 
-/** TOKEN's group of a backspace written as itself. */
+/** TOKEN's group of a backspace written as itself, and of a terminal escape sequence. */
 const BACKSPACE_GROUP = DECODERS.indexOf(backspace) + 1;
+const SEQUENCE_GROUP = 1;
 
+/** By TOKEN group: the character(s) the token stands for, invisible ones included, ERASE, null to leave it as written. */
 function decodeToken(m: RegExpExecArray): string | null {
   for (let g = 1; g <= DECODERS.length; g++) {
     const v = m[g];
-    if (v === undefined) continue;
-    const ch = DECODERS[g - 1]?.(v) ?? null;
-    if (g === BACKSPACE_GROUP) return ch;
-    // An escape of an invisible character (`\u200b`, `&#8203;`, `&#xFEFF;`) is invisible once a reader decodes it.
-    return ch !== null && INVISIBLE.test(ch) ? '' : ch;
+    if (v !== undefined) return DECODERS[g - 1]?.(v) ?? null;
   }
   return null;
 }
 
+/** ESC, BEL and the C1 controls: what frames a terminal escape sequence (sequences.ts). */
+export const isSequenceControl = (c: number): boolean => c === 0x1b || c === 0x07 || (c >= 0x80 && c <= 0x9f);
+/** ESC and C1: what opens one. */
+const opensSequence = (c: number): boolean => c === 0x1b || (c >= 0x80 && c <= 0x9f);
+
+/**
+ * What a decoded token adds to the view: an invisible character nothing (an escape of one, `\u200b`, `&#8203;`,
+ * `&#xFEFF;`, is invisible once a reader decodes it too), but the controls that frame a sequence where sequences are
+ * kept as text.
+ */
+function visible(ch: string, keepSequences: boolean): string {
+  if (!INVISIBLE.test(ch)) return ch;
+  return keepSequences && ch.length === 1 && isSequenceControl(ch.charCodeAt(0)) ? ch : '';
+}
+
+/** What token `m` (decoded to `decoded`) puts in the view: ERASE for a backspace written as itself, else its characters. */
+function viewChars(m: RegExpExecArray, decoded: string, keepSequences: boolean): string {
+  if (m[BACKSPACE_GROUP] !== undefined) return ERASE;
+  if (keepSequences && m[SEQUENCE_GROUP] !== undefined) return m[0];
+  return visible(decoded, keepSequences);
+}
+
+/** Whether token `m` is a terminal escape sequence, or stands for what opens one (ESC, a C1 control). */
+const framesSequence = (m: RegExpExecArray, decoded: string): boolean =>
+  m[SEQUENCE_GROUP] !== undefined || (decoded.length === 1 && opensSequence(decoded.charCodeAt(0)));
+
 /**
  * The decoded text and its position map. Call only when needsDecoding(s). With `eraseBackspaces`, each backspace takes
  * back the character before it (what a terminal shows once a character is written over it: `529.982.247-2X\b5`); the
- * engine reads both ways where a text holds one.
+ * engine reads both ways where a text holds one. With `keepSequences`, terminal escape sequences are not dropped: ESC,
+ * BEL and the C1 controls stay in the view for sequences.ts to read (round 12c), whether written as themselves or as
+ * escapes.
  */
-export function decodeView(s: string, eraseBackspaces = false): DecodedView {
+export function decodeView(s: string, eraseBackspaces = false, keepSequences = false): DecodedView {
   const at = new Int32Array(s.length + 1);
   const end = new Int32Array(s.length + 1);
   // The view's code units, written in place: a backspace takes one back by moving `len` (slicing a
@@ -171,6 +239,7 @@ export function decodeView(s: string, eraseBackspaces = false): DecodedView {
   const units = new Uint16Array(s.length);
   let len = 0;
   let pos = 0;
+  let framed = false;
   const copy = (to: number): void => {
     for (let i = pos; i < to; i++) {
       at[len] = i;
@@ -178,29 +247,35 @@ export function decodeView(s: string, eraseBackspaces = false): DecodedView {
       units[len++] = s.charCodeAt(i);
     }
   };
-  TOKEN.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = TOKEN.exec(s)) !== null) {
-    const ch = decodeToken(m);
-    if (ch === null) continue;
-    copy(m.index);
-    // A backspace takes back the character before it on the line in the erasing reading (the view shrinks; `at` stays
-    // increasing); otherwise it is dropped like any control (a terminal only moves the cursor: what is not written
-    // over stays on the screen, `529.982.247-25\b`).
+  // A backspace takes back the character before it on the line in the erasing reading (the view shrinks; `at` stays
+  // increasing); otherwise it is dropped like any control (a terminal only moves the cursor: what is not written
+  // over stays on the screen, `529.982.247-25\b`).
+  const put = (ch: string, from: number, to: number): void => {
     if (ch === ERASE) {
       if (eraseBackspaces) len = takeBack(units, len);
     } else if (ch !== '') {
-      at[len] = m.index;
-      end[len] = m.index + m[0].length;
+      at[len] = from;
+      end[len] = to;
       for (let k = 0; k < ch.length; k++) units[len++] = ch.charCodeAt(k);
     }
+  };
+  const token = TOKENS[keepSequences ? 1 : 0];
+  token.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = token.exec(s)) !== null) {
+    const decoded = decodeToken(m);
+    if (decoded === null) continue;
+    framed ||= framesSequence(m, decoded);
+    copy(m.index);
+    put(viewChars(m, decoded, keepSequences), m.index, m.index + m[0].length);
     pos = m.index + m[0].length;
   }
   copy(s.length);
   at[len] = s.length;
   end[len] = s.length;
-  const text = Buffer.from(units.buffer, units.byteOffset, len * 2).toString('utf16le');
-  return { text, at: at.subarray(0, len + 1), end: end.subarray(0, len + 1) };
+  const view: DecodedView = { text: Buffer.from(units.buffer, units.byteOffset, len * 2).toString('utf16le'), at: at.subarray(0, len + 1), end: end.subarray(0, len + 1) };
+  if (framed) view.framed = true;
+  return view;
 }
 
 /** The view of a text nothing in it decodes: each character itself (the base of utf16.ts's readings). */
@@ -234,7 +309,7 @@ export function viewIndex(v: DecodedView, o: number): number {
 }
 
 const PERCENT = /%[0-9A-Fa-f]{2}|[0-9]\+[0-9]/;
-const HTML = /&#?[0-9A-Za-z]+;/;
+const HTML = /&#?[0-9A-Za-z]+/;
 const JSON_SLASH = /\\\//;
 
 /**

@@ -14,6 +14,7 @@ import { integerSpellings } from './text-number.ts';
 import { builtinNameDetector } from './names.ts';
 import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8MayOpenJsonLine, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
+import { sequenceReadings } from './sequences.ts';
 import { interleavedReadings, reencodeSpan, trimmedEnd, type ByteOrder } from './utf16.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
 import { DETECTOR_NAMES, MaskingConfigError } from './types.ts';
@@ -398,19 +399,21 @@ export class Session implements MaskSession {
     const readings: PlacedHit[][] = [];
     if (mayReverse(s)) readings.push(this.#reversedHits(s, d, v, viewFrom, viewLimit).map((h) => placedHit(s, d, v, h)));
     readings.push(hits.map((h) => placedHit(s, d, v, h)));
-    readings.push(...this.#screenReadings(s, from, limit));
+    readings.push(...this.#screenReadings(s, d, from, limit));
     const placed = readings.length === 1 ? (readings[0] ?? []) : acrossReadings(s, readings.flat());
     return this.#writePlaced(s, placed, from, limit, out);
   }
 
   /**
    * The readings of control characters a screen does not show as the text stores them: a backspace leaves what is not
-   * written over and hides what is (read both ways: decode.ts); NUL is dropped by a terminal and is the other half of
-   * each character of UTF-16 text read as UTF-8 (utf16.ts).
+   * written over and hides what is (read both ways: decode.ts); a terminal escape sequence hides what a raw reader
+   * sees in it, and the reading `d` drops one only within its bounds (sequences.ts); NUL is dropped by a terminal and
+   * is the other half of each character of UTF-16 text read as UTF-8 (utf16.ts).
    */
-  #screenReadings(s: string, from: number, limit: number): PlacedHit[][] {
+  #screenReadings(s: string, d: DecodedView, from: number, limit: number): PlacedHit[][] {
     const readings: PlacedHit[][] = [];
     if (s.includes('\b')) readings.push(this.#placedHits(s, decodeView(s, true), from, limit));
+    if (d.framed === true) for (const v of sequenceReadings(s, d)) readings.push(this.#placedHits(s, v, from, limit));
     if (s.includes('\0')) for (const u of interleavedReadings(s)) readings.push(this.#placedHits(s, u, from, limit));
     return readings;
   }

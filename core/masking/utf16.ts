@@ -17,6 +17,7 @@
 // with every stretch as it is (a lone NUL inside ASCII text, `590.830\0.166-33`, is no UTF-16). A byte-order
 // mark (FF FE, FE FF) is not UTF-8 either: two U+FFFD before the run, a separator like any other rejected byte.
 import { decodeView, needsDecoding, reencode, type DecodedView } from './decode.ts';
+import { sequenceReadings } from './sequences.ts';
 
 export type ByteOrder = 'le' | 'be';
 /** How paired stretches are read: as code units in one byte order, or (null) as the characters they are. */
@@ -156,7 +157,8 @@ export function composeViews(outer: DecodedView, inner: DecodedView): DecodedVie
 /**
  * The readings of a text holding NUL, each a view of it: per byte order (one when both read alike), with its escapes,
  * invisible characters and backspaces resolved on top (decode.ts), as in the text's own reading; a backspace is read
- * both ways there too. Call only for text holding a NUL.
+ * both ways there too, and terminal escape sequences as text and whole (sequences.ts). Call only for text holding a
+ * NUL.
  */
 export function interleavedReadings(s: string): DecodedView[] {
   // UTF-16's readings first: where two find the same span, the first is rendered (what a UTF-16 reader sees).
@@ -171,8 +173,10 @@ export function interleavedReadings(s: string): DecodedView[] {
       out.push(u);
       continue;
     }
-    out.push(composeViews(u, decodeView(u.text)));
+    const d = decodeView(u.text);
+    out.push(composeViews(u, d));
     if (u.text.includes('\b')) out.push(composeViews(u, decodeView(u.text, true)));
+    if (d.framed === true) for (const w of sequenceReadings(u.text, d)) out.push(composeViews(u, w));
   }
   return out;
 }

@@ -29,6 +29,23 @@ const MATH_CPF = spell(0x1d7ce, '529.982.247-25');
 const escapedEvent = JSON.stringify({ evento: 'cadastro', payload: `${' '.repeat(300)}{"nome":"${NAME}"}` }).replaceAll(' ', '\\u0020');
 const indented = `{"evento":"inicio"}\n${' '.repeat(10_000)}{"rg":"${RG}","nome":"${NAME}"}\n`;
 const OTHER_CPFS = [0x1e950, 0x104a0, 0x11066, 0x1e4f0, 0x11f50].map((z) => spell(z, '529.982.247-25'));
+// Round 12c: text inside terminal escape sequences, which an agent reading the raw body sees (a CSI's parameters, an
+// OSC 8 hyperlink's URL, a title, a DCS string; in a JSON log line as \u001b escapes); an identifier a sequence longer
+// than the engine's first reading's bounds splits; numeric references without `;`. A text body holding a C0 control
+// (ESC, BEL) is refused by the HTTP listener (sidecar/src/http/body.ts), so text bodies carry the 8-bit (C1) forms and
+// the escapes a log writes; the 7-bit forms go through SSH (ssh-terminal-escapes.int.test.ts).
+const E = '\u001b';
+const TERMINAL_TEXT = [
+  'cpf \u009b52998224725m ok',
+  '\u009d8;;http://crm.example/c/52998224725\u009cficha\u009d8;;\u009c',
+  '\u009d0;cliente 529.982.247-25\u009c$ ',
+  '\u0090doc 52998224725\u009c ok',
+  '\u009fcpf 529.982.247-25\u009c ok',
+  'log: \\u001b[52998224725m e \\x1b]0;cpf 529.982.247-25\\x07',
+].join('\n');
+const TERMINAL_SPLIT = `cpf 529.982\u009b${'0;'.repeat(40)}m.247-25 e 529.982\u0090q a b\u009c.247-25 fim\n`;
+const TERMINAL_JSON = JSON.stringify({ log: `${E}]8;;http://x/52998224725\u0007link${E}]8;;\u0007`, msg: `cpf ${E}[52998224725m` });
+const HTML_REFS = '<p>CPF &#53&#50&#57.&#57&#56&#50.&#x32&#x34&#x37-25 e 529&nbsp982&nbsp247&nbsp25</p>';
 
 describe('HTTP: a document past 64 blanks loses its field rules (1); a CPF in Segmented digits (2)', () => {
   const POLICY = 'customers-api';
@@ -45,6 +62,13 @@ describe('HTTP: a document past 64 blanks loses its field rules (1); a CPF in Se
     '/customers/events/escaped/stream': ['application/json', escapedEvent, true],
     '/customers/log/indented': ['application/x-ndjson', indented, true],
     '/customers/others': ['application/json', JSON.stringify({ docs: OTHER_CPFS }), 'sized'],
+    '/customers/terminal': ['text/plain; charset=utf-8', TERMINAL_TEXT, 'sized'],
+    '/customers/terminal/stream': ['text/plain; charset=utf-8', TERMINAL_TEXT, true],
+    '/customers/terminal/split': ['text/plain; charset=utf-8', TERMINAL_SPLIT, 'sized'],
+    '/customers/terminal/split/stream': ['text/plain; charset=utf-8', TERMINAL_SPLIT, true],
+    '/customers/terminal/json': ['application/json', TERMINAL_JSON, 'sized'],
+    '/customers/terminal/json/stream': ['application/json', TERMINAL_JSON, true],
+    '/customers/html': ['text/html; charset=utf-8', HTML_REFS, 'sized'],
   };
   let http: ContentMaskingHttp | undefined;
   const get = (path: string): ReturnType<ContentMaskingHttp['get']> => http!.get(path);
@@ -129,5 +153,46 @@ describe('HTTP: a document past 64 blanks loses its field rules (1); a CPF in Se
     expect(r.status).toBe(200);
     for (const cpf of OTHER_CPFS) expect([cpf, r.text.includes(cpf)]).toEqual([cpf, false]);
     expect(r.text.split('***.***.***-').length).toBe(OTHER_CPFS.length + 1);
+  });
+
+  it('fixed 12c: identifiers inside terminal escape sequences are masked in place, sized and streamed', async () => {
+    for (const path of ['/customers/terminal', '/customers/terminal/stream']) {
+      const r = await get(path);
+      expect(r.status).toBe(200);
+      expect([path, /52998224725|529\.982/.test(r.text)]).toEqual([path, false]);
+      // In place: every sequence is still there, around the masks.
+      const kept = [
+        '\u009b*********25m', '\u009d8;;http://crm.example/c/*********25\u009cficha', '\u009d0;cliente ***.***.***-25\u009c', '\u0090doc *********25\u009c',
+        '\u009fcpf ***.***.***-25\u009c', '\\u001b[*********25m', '\\x1b]0;cpf ***.***.***-25\\x07',
+      ];
+      for (const k of kept) {
+        expect([path, k, r.text.includes(k)]).toEqual([path, k, true]);
+      }
+    }
+  });
+
+  it('fixed 12c: a CPF split by an 8-bit CSI past 24 parameters or by an 8-bit DCS string is masked, sized and streamed', async () => {
+    for (const path of ['/customers/terminal/split', '/customers/terminal/split/stream']) {
+      const r = await get(path);
+      expect(r.status).toBe(200);
+      expect([path, r.text]).toEqual([path, 'cpf ***.***.***-25 e ***.***.***-25 fim\n']);
+    }
+  });
+
+  it('fixed 12c: a JSON log line with \\u001b escapes: the OSC 8 URL and the CSI parameter are masked', async () => {
+    for (const path of ['/customers/terminal/json', '/customers/terminal/json/stream']) {
+      const r = await get(path);
+      expect(r.status).toBe(200);
+      expect([path, JSON.parse(r.text)]).toEqual([path, { log: `${E}]8;;http://x/*********25\u0007link${E}]8;;\u0007`, msg: `cpf ${E}[*********25m` }]);
+    }
+  });
+
+  it('fixed 12c: numeric references without `;` and &nbsp without `;` in an HTML body', async () => {
+    const r = await get('/customers/html');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('<p>CPF ');
+    expect(r.text).not.toContain('&#53&#50&#57');
+    expect(r.text).not.toContain('529&nbsp982');
+    expect(r.text).not.toMatch(/982|&#57&#56/);
   });
 });

@@ -1,0 +1,157 @@
+// Terminal escape sequences as the raw text holds them (round 12c). The engine's first reading is what a terminal
+// shows (decode.ts, invisible.ts: sequences dropped), but an agent reading the raw bytes (an LLM reading a program's
+// output, a log file, an HTTP body, a PostgreSQL cell) sees what is inside them too: `cpf \e[52998224725m` (a CSI's
+// parameters), `\e]8;;http://x/52998224725\a` (an OSC 8 hyperlink's URL), a window title, a DCS, APC, PM or SOS
+// string. Two more readings, for text holding ESC or a C1 control (as itself or as an escape: decode.ts `framed`):
+// - kept: each sequence's framing (ESC and its introducer, a CSI's final byte, the string terminator, the 8-bit C1
+//   forms, BEL) read as a space, its content as text, so an identifier inside is found, and masked in place;
+// - whole: every sequence dropped as a terminal drops it, of any length and kind (the first reading's pattern is
+//   bounded for streams, and reads a DCS/APC/PM/SOS string as text), so an identifier a long sequence splits
+//   (`529.982\e[0;0;…;0m.247-25`, `590\eP…\e\\.830.166-33`) is seen whole. Added only where it differs from the first.
+// Both are built on decodeView's reading with the controls kept, so a sequence written with escapes (`\u001b[…m` in a
+// JSON log line) is read like a raw one, and in one pass each: the cost is linear in the text (`sequenceWork`).
+import { decodeView, isSequenceControl, type DecodedView } from './decode.ts';
+
+const ESC = 0x1b;
+const BEL = 0x07;
+/** The 8-bit forms: CSI, OSC, DCS, SOS, PM, APC, and ST that ends a string. */
+const C1_CSI = 0x9b;
+const C1_OSC = 0x9d;
+const C1_STRINGS = new Set([0x90, 0x98, 0x9e, 0x9f]);
+const C1_ST = 0x9c;
+/** After ESC: `[` opens a CSI, `]` an OSC, `P` `X` `^` `_` a DCS, SOS, PM or APC string. */
+const OPENS_STRING = new Set(['P', 'X', '^', '_'].map((c) => c.charCodeAt(0)));
+
+/** One sequence in a view's text: framing [start, content) and [contentEnd, end), content [content, contentEnd). */
+interface Sequence {
+  start: number;
+  content: number;
+  contentEnd: number;
+  end: number;
+}
+
+/** Characters visited by the scanner since the process started: the linear-cost tests read it. */
+export const sequenceWork = { chars: 0 };
+
+const inRange = (c: number, lo: number, hi: number): boolean => c >= lo && c <= hi;
+
+/** A CSI whose parameters start at `p`: parameters and intermediates (any number), then the final byte if there is one. */
+function csi(t: string, start: number, p: number): Sequence {
+  let j = p;
+  while (j < t.length && inRange(t.charCodeAt(j), 0x30, 0x3f)) j++;
+  while (j < t.length && inRange(t.charCodeAt(j), 0x20, 0x2f)) j++;
+  sequenceWork.chars += j - p + 1;
+  // No final byte: the introducer alone (a terminal then prints what follows).
+  if (j >= t.length || !inRange(t.charCodeAt(j), 0x40, 0x7e)) return { start, content: p, contentEnd: p, end: p };
+  return { start, content: p, contentEnd: j, end: j + 1 };
+}
+
+/** Length of the string terminator at `j` (BEL for an OSC, ST as ESC `\` or U+009C), 0 for none. */
+function terminator(t: string, j: number, osc: boolean): number {
+  const c = t.charCodeAt(j);
+  if (c === C1_ST || (osc && c === BEL)) return 1;
+  return c === ESC && t.charCodeAt(j + 1) === 0x5c ? 2 : 0;
+}
+
+/**
+ * A control string (OSC, DCS, SOS, PM, APC) whose content starts at `p`: up to its terminator, or to what aborts it
+ * as a terminal aborts it (another ESC, CAN, SUB) or the text's end, unterminated.
+ */
+function controlString(t: string, start: number, p: number, osc: boolean): Sequence {
+  let j = p;
+  for (; j < t.length; j++) {
+    const c = t.charCodeAt(j);
+    if (c === C1_ST || c === ESC || c === 0x18 || c === 0x1a || (osc && c === BEL)) break;
+  }
+  sequenceWork.chars += j - p + 1;
+  return { start, content: p, contentEnd: j, end: j + terminator(t, j, osc) };
+}
+
+/** The sequence ESC at `i` opens: CSI, a control string, or ESC, intermediates and a final (`\e7`, `\e(B`). */
+function afterEsc(t: string, i: number): Sequence {
+  const next = t.charCodeAt(i + 1);
+  if (next === 0x5b) return csi(t, i, i + 2);
+  if (next === 0x5d || OPENS_STRING.has(next)) return controlString(t, i, i + 2, next === 0x5d);
+  let j = i + 1;
+  while (j < t.length && inRange(t.charCodeAt(j), 0x20, 0x2f)) j++;
+  sequenceWork.chars += j - i;
+  const end = j < t.length && inRange(t.charCodeAt(j), 0x30, 0x7e) ? j + 1 : j;
+  // Its characters after ESC stay text in the kept reading: `\e5` then `2998224725` is a CPF to a raw reader.
+  return { start: i, content: i + 1, contentEnd: end, end };
+}
+
+/** The sequence the control at `i` opens, or the control alone (BEL, another C1). */
+function sequenceAt(t: string, i: number): Sequence {
+  const c = t.charCodeAt(i);
+  if (c === ESC) return afterEsc(t, i);
+  if (c === C1_CSI) return csi(t, i, i + 1);
+  if (c === C1_OSC || C1_STRINGS.has(c)) return controlString(t, i, i + 1, c === C1_OSC);
+  return { start: i, content: i + 1, contentEnd: i + 1, end: i + 1 };
+}
+
+/** The sequences and lone controls of `t`, in order, each past the last. */
+function sequencesOf(t: string): Sequence[] {
+  const out: Sequence[] = [];
+  for (let i = 0; i < t.length; ) {
+    sequenceWork.chars++;
+    if (!isSequenceControl(t.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const q = sequenceAt(t, i);
+    out.push(q);
+    i = Math.max(q.end, i + 1);
+  }
+  return out;
+}
+
+/** `base` with each sequence's framing read as spaces (the same positions: its map is shared). */
+function keptReading(base: DecodedView, sequences: readonly Sequence[]): DecodedView {
+  const units = new Uint16Array(base.text.length);
+  for (let i = 0; i < units.length; i++) units[i] = base.text.charCodeAt(i);
+  for (const q of sequences) {
+    units.fill(0x20, q.start, q.content);
+    units.fill(0x20, q.contentEnd, q.end);
+  }
+  sequenceWork.chars += units.length;
+  const text = Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString('utf16le');
+  return { text, at: base.at, end: base.end };
+}
+
+/** `base` without its sequences, each dropped whole. */
+function wholeReading(base: DecodedView, sequences: readonly Sequence[]): DecodedView {
+  const n = base.text.length;
+  const at = new Int32Array(n + 1);
+  const end = new Int32Array(n + 1);
+  let text = '';
+  let len = 0;
+  let pos = 0;
+  const keep = (to: number): void => {
+    text += base.text.slice(pos, to);
+    at.set(base.at.subarray(pos, to), len);
+    end.set(base.end.subarray(pos, to), len);
+    len += to - pos;
+  };
+  for (const q of sequences) {
+    keep(q.start);
+    pos = q.end;
+  }
+  keep(n);
+  sequenceWork.chars += n;
+  at[len] = base.at[n] ?? 0;
+  end[len] = base.at[n] ?? 0;
+  return { text, at: at.subarray(0, len + 1), end: end.subarray(0, len + 1) };
+}
+
+/**
+ * The readings of `s` with its terminal escape sequences as text and dropped whole (see above), `screen` its first
+ * reading (decodeView): the whole one only where it differs from that. Call only when `screen.framed`.
+ */
+export function sequenceReadings(s: string, screen: DecodedView): DecodedView[] {
+  const base = decodeView(s, false, true);
+  const sequences = sequencesOf(base.text);
+  const readings = [keptReading(base, sequences)];
+  const whole = wholeReading(base, sequences);
+  if (whole.text !== screen.text) readings.push(whole);
+  return readings;
+}
