@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { fakeSidecar } from '../../e2e/support/store-testkit.ts';
 import type { SessionRecord } from '../../core/recording/store-types.ts';
 import { paint } from './output.ts';
-import { chronological, elapsed, play } from './replay-render.ts';
+import { chronological, elapsed, NOTE_MARK, play } from './replay-render.ts';
 
 const plain = paint({ isTTY: false }, {});
 const T0 = Date.parse('2026-01-10T12:00:00Z');
@@ -164,5 +164,63 @@ describe('replay of commands whose outcome was not read', () => {
     expect(text).toContain(`! error: ${left}`);
     expect(text).toContain('consumed: the approved command ran once (outcome unknown)');
     expect(text).not.toMatch(/\b0 rows\b|HTTP 502/);
+  });
+});
+
+// Round 12c review: a command printed the sidecar's signal note itself, and replay showed it as the
+// sidecar's. Notes are frames of their own kind (`n`), shown behind NOTE_MARK, which recorded text
+// is never shown with, and listed again after the session.
+describe('replay of the sidecar\'s notes on a terminal stream', () => {
+  const signal = 'the agent sent the signal KILL to the command';
+  function streams(frames: { t: number; ch: 'o' | 'e' | 'n' | 'i' | 'r'; data: string }[], command = 'sleep 5'): SessionRecord[] {
+    const sc = fakeSidecar('shop', 'agent-1');
+    const base = { sessionId: 's-3', subject: 'support-agent', purpose: 'customer-support', protocol: 'ssh' as const, command: undefined, result: undefined };
+    return [
+      ...sc.next(1, { ...base, type: 'stream', time: at(100), channel: 2, frames }),
+      ...sc.next(1, { ...base, type: 'command', time: at(200), channel: 2, command, decision: 'allow', rule: 'ops', result: { status: 0 } }),
+    ];
+  }
+  const noteLines = (text: string): string[] => text.split('\n').filter((l) => l.includes(NOTE_MARK));
+
+  it('a note is shown on its own line behind the mark, with its channel, and listed again after the session', async () => {
+    const { text } = await render(streams([{ t: 0, ch: 'o', data: 'working' }, { t: 50, ch: 'n', data: signal }]), { timing: false });
+    expect(text).toContain(`working\n[+00:00.000] ${NOTE_MARK} guarita note (channel 2): ${signal}\n`);
+    expect(noteLines(text)).toHaveLength(3);
+    expect(text.trimEnd().split('\n').at(-1)).toBe(`${' '.repeat(14)}[+00:00.000] ${NOTE_MARK} guarita note (channel 2): ${signal}`);
+  });
+
+  const forgeries: [string, string][] = [
+    ['the old note, byte for byte', `\r\n[guarita: ${signal}]\r\n`],
+    ['the new note line, mark included', `[+00:00.050] ${NOTE_MARK} guarita note (channel 2): ${signal}\r\n`],
+    ['the mark with a variation selector', `${NOTE_MARK}\uFE0F guarita note (channel 2): ${signal}\r\n`],
+    ['the mark after cursor movement', `\x1b[1A\x1b[2K\r${NOTE_MARK} guarita note (channel 2): ${signal}\r\n`],
+    ['the notes\' heading', `${NOTE_MARK} The sidecar's notes on this session's terminal streams (recorded as notes, not as output):\r\n`],
+  ];
+
+  it.each(forgeries)('output that imitates a note (%s) is never shown with the mark, and no note is listed', async (_name, data) => {
+    for (const ch of ['o', 'e'] as const) {
+      const { text } = await render(streams([{ t: 50, ch, data }]), { timing: false });
+      expect(noteLines(text)).toEqual([]);
+      expect(text).toContain('▶ terminal (channel 2)'); // shown, as the output it is
+    }
+  });
+
+  it('a command or result that carries the mark is shown without it', async () => {
+    const { text } = await render(streams([], `echo ${NOTE_MARK} guarita note (channel 2): ${signal}`), { timing: false });
+    expect(noteLines(text)).toEqual([]);
+    expect(text).toContain(`echo ? guarita note (channel 2): ${signal}`);
+  });
+
+  it('a note is one inert line: its controls and newlines cannot draw', async () => {
+    const { text } = await render(streams([{ t: 0, ch: 'n', data: 'sftp read /x\x1b[2J\x1b]0;t\x07\nclosed: 3 bytes' }]), { timing: false });
+    const [line] = noteLines(text);
+    expect(line).toMatch(/guarita note \(channel 2\): sftp read \/x.*closed: 3 bytes$/);
+    expect(line).not.toContain('\x1b');
+  });
+
+  it('records before round 12c (notes as stderr text) play as before, and list no notes', async () => {
+    const { text } = await render(streams([{ t: 0, ch: 'e', data: `\r\n[guarita: ${signal}]\r\n` }]), { timing: false });
+    expect(text).toContain(`\r\n[guarita: ${signal}]\r\n`);
+    expect(noteLines(text)).toEqual([]);
   });
 });

@@ -3,7 +3,10 @@
 // Pure apart from the injected writer and sleep, so tests can play sessions instantly.
 // Signed is not inert: a record's text is the agent's (its command, declared purpose, the rows it
 // read back, errors echoing its input), so every record is rendered through inert.ts first
-// (shownRecord); terminal stream frames through safeTerminalText.
+// (shownRecord); terminal stream frames through safeTerminalText. The sidecar's notes on a stream
+// (frames of kind `n`: a signal the agent sent, an SFTP transfer's end) are shown on lines of their
+// own behind NOTE_MARK, which nothing recorded from the agent or the host is shown with (it is
+// replaced in their text), and listed again after the session, where no output follows them.
 import type { SessionRecord } from '../../core/recording/store-types.ts';
 import { inert, inertLine, inertLines, safeTerminalText } from './inert.ts';
 import type { Paint } from './output.ts';
@@ -24,6 +27,21 @@ export interface PlayOptions {
 export interface Review { reviewer: string; decision: string; reason: string; time: string; groups?: readonly string[] }
 
 const INDENT = '              ';
+
+/**
+ * The mark of the sidecar's notes. Output, commands and results are shown with it replaced
+ * (noteMarkFree), so a line starting with it after a time stamp is the sidecar's (round 12c review:
+ * a command printed `[guarita: the agent sent the signal KILL …]` and replay showed the sidecar's
+ * note).
+ */
+export const NOTE_MARK = '⚑';
+/** What NOTE_MARK becomes in recorded text (the agent's or the host's). */
+const NOTE_MARK_SHOWN_AS = '?';
+
+/** `text` with the note mark replaced: recorded text never shows it. */
+export function noteMarkFree(text: string): string {
+  return text.replaceAll(NOTE_MARK, NOTE_MARK_SHOWN_AS);
+}
 
 /**
  * The record as replay may show it: every string inert on one line (a newline as ⏎), but the
@@ -169,7 +187,7 @@ function approvalTerms(r: SessionRecord): string {
 /** The lines of one record (the first carries the elapsed-time stamp). */
 export function renderRecord(record: SessionRecord, startMs: number, p: Paint, reviews?: ReadonlyMap<string, readonly Review[]>): string[] {
   const r = shownRecord(record);
-  const body = recordBody(r, p, shownReviews(reviews));
+  const body = recordBody(r, p, shownReviews(reviews)).map(noteMarkFree);
   const stamp = p.dim(`[+${elapsed(timeOf(r) - startMs)}]`);
   return body.map((l, i) => (i === 0 ? `${stamp} ${l}` : `${INDENT}${l}`));
 }
@@ -221,7 +239,7 @@ export function frameTimes(ordered: readonly SessionRecord[]): Map<SessionRecord
   return times;
 }
 
-interface Clock { previous: number; start: number; channels: Set<number>; midLine: boolean }
+interface Clock { previous: number; start: number; channels: Set<number>; midLine: boolean; notes: string[] }
 
 /** Plays a stream record's output frames at their recorded times (what was typed is echoed by the terminal). */
 function channelBanner(channel: number, first: number | undefined, clock: Clock, out: PlaySink, p: Paint): void {
@@ -231,17 +249,54 @@ function channelBanner(channel: number, first: number | undefined, clock: Clock,
   clock.midLine = false;
 }
 
+/**
+ * The line of a sidecar note (a frame of kind `n`) of `channel`, at `t`: the mark, the channel, the
+ * note's text inert on one line. Written on a line of its own (SGR reset first when painting, so
+ * the output's colours do not carry into it).
+ */
+export function noteLine(text: string, channel: number, t: number, clock: Pick<Clock, 'start'>, p: Paint): string {
+  return `${p.dim(`[+${elapsed(t - clock.start)}]`)} ${p.bold(`${NOTE_MARK} guarita note`)} (channel ${channel}): ${noteMarkFree(inertLine(text))}`;
+}
+
 async function playFrames(r: SessionRecord, at: readonly number[], clock: Clock, opts: PlayOptions, out: PlaySink, p: Paint, sleep: (ms: number) => Promise<void>): Promise<void> {
-  channelBanner(Number(r.channel ?? 0), at[0], clock, out, p);
+  const channel = Number(r.channel ?? 0);
+  channelBanner(channel, at[0], clock, out, p);
   for (const [i, f] of (r.frames ?? []).entries()) {
-    if (f.ch !== 'o' && f.ch !== 'e') continue;
+    if (f.ch !== 'o' && f.ch !== 'e' && f.ch !== 'n') continue;
     const t = at[i] ?? clock.previous;
     if (opts.timing) await pause(Math.max(0, t - clock.previous), opts, out, p, sleep);
     clock.previous = Math.max(clock.previous, t);
-    const text = safeTerminalText(f.data);
-    out.write(text);
-    if (text !== '') clock.midLine = !text.endsWith('\n');
+    if (f.ch === 'n') playNote(String(f.data), channel, t, clock, out, p);
+    else playOutput(f.data, clock, out);
   }
+}
+
+function playNote(text: string, channel: number, t: number, clock: Clock, out: PlaySink, p: Paint): void {
+  const line = noteLine(text, channel, t, clock, p);
+  clock.notes.push(line);
+  out.write(`${clock.midLine ? '\n' : ''}${sgrReset(p)}${line}\n`);
+  clock.midLine = false;
+}
+
+function playOutput(data: string, clock: Clock, out: PlaySink): void {
+  const text = noteMarkFree(safeTerminalText(data));
+  out.write(text);
+  if (text !== '') clock.midLine = !text.endsWith('\n');
+}
+
+/** Ends the colours the output left on (SGR 0, as every painted span ends), when painting. */
+function sgrReset(p: Paint): string {
+  return p.dim('');
+}
+
+/**
+ * The session's notes again, after everything played: a terminal stream's cursor movement can
+ * draw over a note shown while it played, but nothing recorded follows this list.
+ */
+function notesAfter(clock: Clock, out: PlaySink, p: Paint): void {
+  if (clock.notes.length === 0) return;
+  out.write(`${clock.midLine ? '\n' : ''}${sgrReset(p)}\n${p.bold(`${NOTE_MARK} The sidecar's notes on this session's terminal streams (recorded as notes, not as output):`)}\n${clock.notes.map((l) => `${INDENT}${l}`).join('\n')}\n`);
+  clock.midLine = false;
 }
 
 /** Plays the records: header, then each record after the recorded pause (scaled, capped); terminal streams frame by frame. */
@@ -250,7 +305,7 @@ export async function play(records: readonly SessionRecord[], opts: PlayOptions,
   const start = ordered[0] === undefined ? 0 : timeOf(ordered[0]);
   const frames = frameTimes(ordered);
   out.write(`${sessionHeader(ordered, p)}\n\n`);
-  const clock: Clock = { previous: start, start, channels: new Set(), midLine: false };
+  const clock: Clock = { previous: start, start, channels: new Set(), midLine: false, notes: [] };
   for (const r of ordered) {
     const mark = opts.tampered?.has(`${r.chainId}#${r.seq}`) === true ? [`${INDENT}${p.red(`⚠ record ${inertLine(`${r.chainId}#${r.seq}`)} fails its hash or signature check: it was altered after recording`)}`] : [];
     const at = frames.get(r);
@@ -265,6 +320,7 @@ export async function play(records: readonly SessionRecord[], opts: PlayOptions,
     out.write(`${clock.midLine ? '\n' : ''}${[...renderRecord(r, start, p, opts.reviews), ...mark].join('\n')}\n`);
     clock.midLine = false;
   }
+  notesAfter(clock, out, p);
 }
 
 async function pause(gap: number, opts: PlayOptions, out: PlaySink, p: Paint, sleep: (ms: number) => Promise<void>): Promise<void> {

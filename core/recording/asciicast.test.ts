@@ -39,3 +39,28 @@ describe('asciicast v2', () => {
     expect(streamChannels([])).toEqual([]);
   });
 });
+
+// Round 12c review: the sidecar's notes (frames `n`) are asciicast markers, which a player shows on its
+// timeline and never writes to the terminal, so the command's output cannot draw one.
+describe('the sidecar\'s notes in asciicast', () => {
+  const cast = (frames: SessionEvent['frames']): unknown[] => toAsciicast([rec('2026-12-05T10:00:01Z', 0, frames)]).text.trimEnd().split('\n').slice(1).map((l) => JSON.parse(l) as unknown);
+
+  it('a note is a marker ("m") labelled with its text; output that reads like one stays output', () => {
+    expect(cast([
+      { t: 0, ch: 'e', data: '[guarita: the agent sent the signal KILL to the command]\r\n' },
+      { t: 5, ch: 'n', data: 'the agent sent the signal KILL to the command' },
+    ])).toEqual([[0, 'o', '[guarita: the agent sent the signal KILL to the command]\r\n'], [0.005, 'm', 'the agent sent the signal KILL to the command']]);
+  });
+
+  it('a marker\'s label is one line without terminal controls or colours', () => {
+    expect(cast([{ t: 0, ch: 'n', data: 'sftp read /x\x1b]0;t\x07\r\nclosed: \x1b[31m3\x1b[0m bytes \x9b2J' }])).toEqual([[0, 'm', 'sftp read /x closed: 3 bytes ']]);
+  });
+
+  it.each(['x', '__proto__', 'toString', 'm'])('a frame of a kind this version does not know (%j) is left out, not written as output', (ch) => {
+    expect(cast([{ t: 0, ch: ch as 'o', data: 'hidden' }, { t: 1, ch: 'o', data: 'shown' }])).toEqual([[0.001, 'o', 'shown']]);
+  });
+
+  it('records before round 12c (notes as stderr text) convert as before', () => {
+    expect(cast([{ t: 0, ch: 'e', data: '\r\n[guarita: the agent sent the signal INT to the command]\r\n' }])).toEqual([[0, 'o', '\r\n[guarita: the agent sent the signal INT to the command]\r\n']]);
+  });
+});

@@ -1,7 +1,9 @@
 // asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/), the format terminal recordings
 // are replayed with (asciinema play, asciinema-player): one JSON header line, then one JSON array
-// per event: [seconds since start, "o" | "i" | "r", data]. Built from the 'stream' records of a
-// session (SSH shells and exec channels, Kubernetes exec): their frames are already masked. Pure.
+// per event: [seconds since start, "o" | "i" | "r" | "m", data]. Built from the 'stream' records of
+// a session (SSH shells and exec channels, Kubernetes exec): their frames are already masked. The
+// sidecar's notes (frames `n`) are markers ("m", labelled with the note), which players show on
+// their timeline, not in the terminal: the command's output cannot draw one. Pure.
 import type { SessionEvent, StreamFrame } from './session-event.ts';
 import { safeTerminalText } from './terminal-text.ts';
 
@@ -64,6 +66,20 @@ export function toAsciicast(records: readonly StreamRecord[], opts: AsciicastOpt
   return { channels, channel, text: `${[JSON.stringify(header), ...events].join('\n')}\n`, events: events.length };
 }
 
+/** asciicast v2 event codes: stderr is output to a terminal; a note is a marker. */
+const EVENT_CODE: Record<StreamFrame['ch'], string> = { i: 'i', o: 'o', e: 'o', r: 'r', n: 'm' };
+
+/**
+ * An event's data as `guarita replay` shows it: `asciinema play` writes output to a terminal (a size
+ * is a size); a marker's label is shown by the player as text, so it is one line without controls.
+ */
+function eventData(f: StreamFrame): string {
+  if (f.ch === 'r') return f.data;
+  // eslint-disable-next-line no-control-regex -- the colour sequences safeTerminalText keeps are what is matched
+  if (f.ch === 'n') return safeTerminalText(f.data.replace(/[\r\n]+/g, ' ')).replace(/\x1b\[[0-9;:]*[A-Za-z]/g, '');
+  return safeTerminalText(f.data);
+}
+
 function eventLines(frames: readonly StreamFrame[], input: boolean): string[] {
   const lines: string[] = [];
   let last = 0;
@@ -71,8 +87,10 @@ function eventLines(frames: readonly StreamFrame[], input: boolean): string[] {
     if (f.ch === 'i' && !input) continue;
     // Frames are in order; a clock step back is played at once rather than out of order.
     last = Math.max(last, f.t);
-    // Written as `guarita replay` shows it: `asciinema play` writes the data to a terminal (a size frame is a size).
-    lines.push(JSON.stringify([Number((last / 1000).toFixed(6)), f.ch === 'e' ? 'o' : f.ch, f.ch === 'r' ? f.data : safeTerminalText(f.data)]));
+    // A frame kind this version does not know (a newer sidecar's) is left out rather than written as output.
+    const code = Object.hasOwn(EVENT_CODE, f.ch) ? EVENT_CODE[f.ch] : undefined;
+    if (code === undefined) continue;
+    lines.push(JSON.stringify([Number((last / 1000).toFixed(6)), code, eventData(f)]));
   }
   return lines;
 }

@@ -11,9 +11,23 @@ export type TargetProtocol = 'postgres' | 'http' | 'kubernetes' | 'ssh';
  * One chunk of an interactive stream (an SSH shell/exec channel, a Kubernetes exec/attach
  * session), already masked. `t` is milliseconds since the session started, so a replay can keep
  * the timing (asciicast v2 keeps seconds since start; the exporter divides). Channels: `i` what
- * the agent typed (stdin), `o` stdout, `e` stderr, `r` a terminal resize ("COLSxROWS").
+ * the agent typed (stdin), `o` stdout, `e` stderr, `r` a terminal resize ("COLSxROWS"), `n` a
+ * note of the sidecar's own (STREAM_NOTE).
  */
-export interface StreamFrame { t: number; ch: 'i' | 'o' | 'e' | 'r'; data: string }
+export interface StreamFrame { t: number; ch: 'i' | 'o' | 'e' | 'r' | 'n'; data: string }
+
+/**
+ * The frame kind of the sidecar's notes on a stream: a signal the agent sent, the recording limit
+ * reached, an SFTP transfer's or a forwarded connection's end. `data` is the note's sentence,
+ * masked, on one line, without the `[guarita: …]` brackets: replay and the asciicast export show it
+ * in a form of their own. Only the sidecar writes these frames; what the command prints is `o` or
+ * `e`, whatever its text. Before round 12c the notes were `e` frames reading `[guarita: …]`, which
+ * the command's own output could print byte for byte (records of that time cannot tell them apart).
+ */
+export const STREAM_NOTE = 'n' as const;
+
+/** The frame kinds that carry what crossed the channel (the agent's input, the host's output, a resize), never a note. */
+export type StreamDataChannel = Exclude<StreamFrame['ch'], typeof STREAM_NOTE>;
 
 /** A reviewer's decision as counted for an approval (the webhook stamped reviewer, groups and time). */
 export interface ApprovalReviewEvidence {

@@ -104,7 +104,7 @@ describe('forwarded channels of one agent connection are bounded', () => {
       const open = exported.records.find((x) => x.type === 'command' && (x.command ?? '').startsWith('localForward ') && x.decision === 'allow');
       if (open === undefined) return undefined;
       return exported.records.find((x) => x.type === 'stream' && x.commandSha256 === open.commandSha256
-        && (x.frames ?? []).some((f) => Number(/closed: (\d+) bytes/.exec(f.data)?.[1] ?? 0) >= 10_000));
+        && (x.frames ?? []).some((f) => f.ch === 'n' && Number(/closed: (\d+) bytes/.exec(f.data)?.[1] ?? 0) >= 10_000)); // a note (round 12c)
     }, 30_000, 500);
   });
 });

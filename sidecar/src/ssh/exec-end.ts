@@ -5,7 +5,9 @@
 // the command for the other targets. An agent that leaves while the command runs does not end it
 // on the host (sshd does not signal a command without a terminal): the sidecar sends EOF and reads
 // the host's exit status for ABANDONED_EXEC_MS, then records what it read, or says the outcome is
-// unknown (round 12b review: the record had no status and no word that the agent left).
+// unknown (round 12b review: the record had no status and no word that the agent left). Past the
+// bound, as after a revocation or shutdown, the record does not wait for the host to confirm the
+// close (host-side.ts, round 12c review).
 import type { ServerChannel } from 'ssh2';
 import type { CommandOutcome } from '../enforcement.ts';
 import { errorMessage } from '../log.ts';
@@ -13,7 +15,8 @@ import { errorMessage } from '../log.ts';
 /**
  * How long the host's exit status is read for after the agent left during an exec or shell: the
  * same bound as PostgreSQL's answers for an agent that left (postgres ABANDONED_READ_MS). Past it
- * the host's channel is closed and the record says the outcome is unknown.
+ * the host's channel is closed, the sidecar stops waiting for it after HOST_CLOSE_GRACE_MS
+ * (host-side.ts), and the record says the outcome is unknown.
  */
 export const ABANDONED_EXEC_MS = 30_000;
 
@@ -67,7 +70,7 @@ function departure(end: ChannelEnd): string | undefined {
 function outcomeUnknownWhy(end: ChannelEnd): string | undefined {
   if (exitKnown(end.exit)) return undefined;
   if (end.revoked !== undefined) return `the sidecar closed the channel (${end.revoked}) before the host's exit status came; the host's outcome was not read`;
-  if (end.gaveUp) return `the host's exit status did not come within ${ABANDONED_EXEC_MS / 1000} s, so the host channel was closed; the host's outcome was not read`;
+  if (end.gaveUp) return `the host's exit status did not come within ${ABANDONED_EXEC_MS / 1000} s, so the sidecar closed the host channel and stopped reading it; the host's outcome was not read`;
   if (end.agentLeft) return 'the host closed its channel without an exit status';
   return undefined;
 }

@@ -16,6 +16,7 @@ import { sshCommandText } from '../../../core/policy/ssh.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { agentSocketOf, drainGate, socketFull } from './agent-socket.ts';
+import { noteFrame } from './frames.ts';
 
 interface ForwardContext { session: Session | undefined; logger: Logger; upstream(): Promise<Client> }
 
@@ -100,7 +101,7 @@ function refusedOpen(ctx: ForwardContext, err: unknown): void {
 }
 
 /**
- * Records a forwarded connection's end with its byte count, as a note on the session's stream tied
+ * Records a forwarded connection's end with its byte count, as a note (a frame of its own kind, frames.ts) on the session's stream tied
  * to the open's command record (same command SHA-256). By then the connection has closed, so its
  * agent cannot be told; a failure is logged as an error, and the spool's health then refuses the
  * session's next requests.
@@ -110,7 +111,7 @@ async function recordEnd(ctx: ForwardContext, kind: Kind, host: string, port: nu
   try {
     // Shown masked, as the command record shows it (an address is personal data under some policies).
     const shown = ctx.session?.newMaskSession().maskText(command) ?? command;
-    await ctx.session?.recordStream?.([{ t: 0, ch: 'e', data: `[guarita: ${shown} closed: ${bytes} bytes in ${Math.round(performance.now() - started)} ms]\r\n` }], { commandSha256: sha256Hex(command) });
+    await ctx.session?.recordStream?.([noteFrame(0, `${shown} closed: ${bytes} bytes in ${Math.round(performance.now() - started)} ms`)], { commandSha256: sha256Hex(command) });
   } catch (err) {
     ctx.logger.error({ err: errorMessage(err), forward: command }, 'cannot record the end of a forwarded connection');
   }

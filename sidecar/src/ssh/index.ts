@@ -29,12 +29,28 @@ const MAX_AUTH_FAILURES = 3;
  */
 export const MAX_SESSION_CHANNELS = 32;
 const UPSTREAM_READY_TIMEOUT_MS = 20_000;
-/** How long shutdown waits for the channels still read for agents that left to be recorded. */
+/** How long shutdown waits for the channels still read for agents that left to be recorded (above host-side.ts's HOST_CLOSE_GRACE_MS). */
 const STOP_WAIT_MS = 3_000;
+/**
+ * How long an upstream connection ended by the sidecar (its agent gone, its channels recorded) is
+ * given to close before its socket is destroyed: sshd closes on the DISCONNECT at once, whatever
+ * its commands still do (round 12c review).
+ */
+const UPSTREAM_END_GRACE_MS = 2_000;
 
 interface Ctx { config: SidecarConfig; enforcer: SidecarEnforcer; logger: Logger; metrics: Metrics }
 
-export interface SshListener { target: string; port: number; close(drainMs: number): Promise<void> }
+/** What a listener holds now (tests assert these are back to 0 after abandoned commands). */
+export interface SshHeld {
+  /** Agent connections counted against GUARITA_SSH_MAX_CONNECTIONS (an exec its agent left counts until it is recorded). */
+  connections: number;
+  /** Session channels counted against MAX_SESSION_CHANNELS, over every connection. */
+  channels: number;
+  /** Upstream connections to the host not yet closed. */
+  upstreams: number;
+}
+
+export interface SshListener { target: string; port: number; close(drainMs: number): Promise<void>; held(): SshHeld }
 
 /** The purpose an SSH user name declares: the name itself, or none ("_", empty) to use the token's purposeClaim. */
 export function purposeFromUser(user: string): string | undefined {
@@ -46,6 +62,7 @@ export async function startSshTarget(t: TargetConfig, ctx: Ctx): Promise<SshList
   const hostKey = generateHostKey();
   /** Open agent connections, each with how to stop it (what ran on it is then recorded). */
   const connections = new Map<Connection, () => Promise<void>>();
+  const held = { channels: 0, upstreams: 0 };
   const server = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'Guarita' }, (conn, info) => {
     if (connections.size >= ctx.config.sshMaxConnections) {
       logger.warn({ max: ctx.config.sshMaxConnections }, 'ssh connection refused: too many open connections');
@@ -53,7 +70,7 @@ export async function startSshTarget(t: TargetConfig, ctx: Ctx): Promise<SshList
       return;
     }
     // Counted until its channels have ended on the host too (an exec its agent left is read for a while).
-    connections.set(conn, handleConnection(conn, `${info.ip}:${info.port}`, info.ip, t, ctx, logger, () => connections.delete(conn)));
+    connections.set(conn, handleConnection(conn, { connection: `${info.ip}:${info.port}`, address: info.ip, held }, t, ctx, logger, () => connections.delete(conn)));
   });
   server.on('error', (err: Error) => logger.error({ err: errorMessage(err) }, 'ssh listener error'));
   await new Promise<void>((resolve, reject) => {
@@ -68,6 +85,7 @@ export async function startSshTarget(t: TargetConfig, ctx: Ctx): Promise<SshList
   logger.info({ port, hostKey: hostKey.publicKey, published: dir }, 'ssh listener ready');
   return {
     target: t.target, port,
+    held: () => ({ connections: connections.size, ...held }),
     close: async (drainMs) => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const deadline = setTimeout(() => { for (const c of connections.keys()) c.end(); }, drainMs);
@@ -84,13 +102,28 @@ export async function startSshTarget(t: TargetConfig, ctx: Ctx): Promise<SshList
 }
 
 /**
+ * Ends an upstream connection whose agent is gone and whose channels are recorded: sshd then ends
+ * the connection's sessions, its remote-forward listeners with them. What becomes of a command the
+ * sidecar stopped waiting for is sshd's: one with a terminal gets SIGHUP as its pty closes; one
+ * without keeps running (sshd does not signal it) until it ends, writes to its closed output
+ * (SIGPIPE) or reads its closed input (docs/ssh.md).
+ */
+function endUpstream(client: Client): void {
+  client.end();
+  setTimeout(() => client.destroy(), UPSTREAM_END_GRACE_MS).unref();
+}
+
+/**
  * One agent connection, until it has closed and its channels have ended on the host (`settled`).
  * A channel counts against MAX_SESSION_CHANNELS, and the connection against the listener's bound,
  * until what ran on it has ended and been recorded: an exec its agent left is still read from the
  * host (exec-end.ts, ABANDONED_EXEC_MS), and the upstream connection and the session stay open
- * for it meanwhile, so that many channels abandoned at once stay within those bounds.
+ * for it meanwhile, so that many channels abandoned at once stay within those bounds. No longer than
+ * that bound and HOST_CLOSE_GRACE_MS: a host command that ignores EOF is not waited for past them
+ * (host-side.ts, round 12c review).
  */
-function handleConnection(conn: Connection, connection: string, address: string, t: TargetConfig, ctx: Ctx, logger: Logger, settled: () => void): () => Promise<void> {
+function handleConnection(conn: Connection, from: { connection: string; address: string; held: Omit<SshHeld, 'connections'> }, t: TargetConfig, ctx: Ctx, logger: Logger, settled: () => void): () => Promise<void> {
+  const { connection, address, held } = from;
   let session: Session | undefined;
   let refusal: { message: string; exit: number } | undefined;
   let upstream: Promise<Client> | undefined;
@@ -111,7 +144,7 @@ function handleConnection(conn: Connection, connection: string, address: string,
   const release = (): void => {
     if (released) return;
     released = true;
-    void upstream?.then((c) => c.end(), () => undefined);
+    void upstream?.then(endUpstream, () => undefined);
     void session?.close('the agent disconnected');
     settled();
     markStopped();
@@ -132,6 +165,8 @@ function handleConnection(conn: Connection, connection: string, address: string,
       const available = ctx.enforcer.available(t);
       if (!available.ok) throw new Error(available.message);
       const client = await connectUpstream(sshUpstream(available.target.policy, ctx.config.credentialsDir), { readyTimeoutMs: UPSTREAM_READY_TIMEOUT_MS });
+      held.upstreams++;
+      client.once('close', () => { held.upstreams--; });
       client.on('close', () => {
         // The host went away: the agent's connection goes with it (its channels are gone).
         conn.end();
@@ -208,8 +243,10 @@ function handleConnection(conn: Connection, connection: string, address: string,
     if (ending || channels >= MAX_SESSION_CHANNELS) return reject();
     const ch = accept();
     channels++;
+    held.channels++;
     void handleSessionChannel(ch, channelContext()).finally(() => {
       channels--;
+      held.channels--;
       if (ending && channels === 0) conn.end();
       if (gone && channels === 0) release();
     });

@@ -16,6 +16,7 @@ import { agentSocketOf, drainGate, socketFull, type Drains, type SocketBacklog }
 import { outcomeOf, resolveArgumentPaths, resolveScpPaths, startSftpProxy, type ArgumentFacts, type PathFacts, type SftpContext } from './sftp.ts';
 import { TerminalMasker } from './terminal-masker.ts';
 import { ABANDONED_EXEC_MS, endResult, recordThenAnswer, type ChannelEnd, type HostExit } from './exec-end.ts';
+import { watchHostSide, type HostEnd, type HostSide } from './host-side.ts';
 
 /** Exit statuses the agent's ssh returns for the sidecar's own answers (docs/ssh.md). */
 export const EXIT = { denied: 126, pending: 75, unavailable: 69 } as const;
@@ -217,6 +218,8 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
     answerAndClose(stream, errorMessage(err), EXIT.unavailable);
     return;
   }
+  // From here to pump, no await: a command that ends at once may close the channel soon.
+  const side = watchHostSide(upstream);
   onStart((info) => {
     if (hostPty !== undefined) upstream.setWindow(info.rows, info.cols, info.height, info.width);
     recorder.add('r', `${info.cols}x${info.rows}`);
@@ -229,25 +232,32 @@ async function runRequest(stream: ServerChannel, req: Request, ctx: ChannelConte
     onFailure: (err) => {
       ctx.logger.error({ err: errorMessage(err), sessionId: session.id }, 'cannot record the SSH stream: closing the channel');
       if (stream.writable) answerAndClose(stream, 'the session cannot be recorded, so it is closed', EXIT.unavailable);
-      upstream.close();
+      side.close();
     },
   });
   if (pty !== undefined) recorder.add('r', `${pty.cols}x${pty.rows}`);
-  await pump(stream, upstream, { ctx, recorder, transfer, started, auth, exit });
+  await pump(stream, upstream, { ctx, recorder, transfer, started, auth, exit, side });
 }
 
 /** Signal names the host is sent (RFC 4254 names without "SIG"); another is neither sent nor recorded. */
 const SIGNAL_NAME = /^[A-Z][A-Z0-9]{0,15}$/;
 
+/** The note recorded for the agent's signal `name`. */
+export function signalNote(name: string): string {
+  return `the agent sent the signal ${name} to the command`;
+}
+
 /**
  * The agent's signal reaches the host once it is recorded (a note on the channel's stream, written
  * first): a signal can end or change what the command does, and it reached the host unrecorded
- * (round 12b review). A record that cannot be written closes the channel (FrameRecorder's onFailure)
- * and the signal is not sent.
+ * (round 12b review). The note is a frame of its own kind (frames.ts), so output the command prints
+ * cannot pass for it (round 12c review). A record that cannot be written closes the channel
+ * (FrameRecorder's onFailure), and a channel past its notes' bound (MAX_NOTES) records none: either
+ * way the signal is not sent.
  */
 export function signalRecorded(recorder: FrameRecorder, host: Pick<ClientChannel, 'signal'>, name: string): Promise<void> {
   if (!SIGNAL_NAME.test(name)) return Promise.resolve();
-  recorder.add('e', `\r\n[guarita: the agent sent the signal ${name} to the command]\r\n`);
+  if (!recorder.note(signalNote(name))) return Promise.resolve();
   return recorder.flush().then(() => {
     if (!recorder.failed) host.signal(name);
   });
@@ -301,7 +311,7 @@ function openUpstream(client: import('ssh2').Client, req: Request, pty: PtyReque
   });
 }
 
-interface PumpOptions { ctx: ChannelContext; recorder: FrameRecorder; transfer: Transfer; started: number; auth: Extract<Authorization, { verdict: 'allow' }>; exit: HostExit }
+interface PumpOptions { ctx: ChannelContext; recorder: FrameRecorder; transfer: Transfer; started: number; auth: Extract<Authorization, { verdict: 'allow' }>; exit: HostExit; side: HostSide }
 
 /** What backpressure uses of the host's streams. */
 interface Pausable { pause(): unknown; resume(): unknown }
@@ -337,24 +347,44 @@ export function channelBytes(transfer: Transfer, bytesOut: number, bytesIn: numb
 /**
  * The agent left (its channel closed, or its connection went) while the host's side is open: the
  * command goes on on the host, so the host gets EOF, and its output and exit status are read, not
- * relayed, until the host's side closes or ABANDONED_EXEC_MS pass (then it is closed: `gaveUp`).
- * Output read meanwhile is masked and recorded as usual up to the channel's recording bound, then
- * only counted; none is held for the agent. The connection stays counted (index.ts) until then.
+ * relayed, until the host's side closes or ABANDONED_EXEC_MS pass (then the sidecar closes it and,
+ * after HOST_CLOSE_GRACE_MS at most, stops waiting for it: `gaveUp`, host-side.ts). Output read
+ * meanwhile is masked and recorded as usual up to the channel's recording bound, then only counted;
+ * none is held for the agent. The connection stays counted (index.ts) until then, no longer.
  */
-function readAfterAgentLeft(host: ClientChannel, state: { gaveUp: boolean }): () => void {
+function readAfterAgentLeft(host: ClientChannel, side: HostSide, state: { gaveUp: boolean }): () => void {
   host.end();
   // Backpressure may have paused the host for an agent that will never drain.
   host.resume();
   host.stderr.resume();
   const timer = setTimeout(() => {
     state.gaveUp = true;
-    host.close();
+    side.close();
   }, ABANDONED_EXEC_MS);
   timer.unref();
   return () => clearTimeout(timer);
 }
 
-/** Copies both ways with backpressure, masking and recording, until the host's side closes; records, then answers the agent. */
+/**
+ * The host's side is over for the record: what it still buffers is read (output the agent was not
+ * reading goes out before the end), or, when the sidecar stopped waiting for a close it asked for
+ * (host-side.ts), nothing more is: the host's command may run on, and what it prints later belongs
+ * to no record (the record says its outcome was not read).
+ */
+function hostEnded(host: ClientChannel, how: HostEnd, onOut: (c: Buffer) => void, onErr: (c: Buffer) => void): void {
+  if (how === 'abandoned') {
+    host.removeListener('data', onOut);
+    host.stderr.removeListener('data', onErr);
+    // Not read again: at most one channel window is buffered, then the host's writes wait.
+    host.pause();
+    host.stderr.pause();
+    return;
+  }
+  for (let c = host.read() as Buffer | null; c !== null; c = host.read() as Buffer | null) onOut(c);
+  for (let c = host.stderr.read() as Buffer | null; c !== null; c = host.stderr.read() as Buffer | null) onErr(c);
+}
+
+/** Copies both ways with backpressure, masking and recording, until the host's side closes (or is given up: host-side.ts); records, then answers the agent. */
 function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promise<void> {
   const { ctx, recorder } = o;
   const maskSession = ctx.session.newMaskSession();
@@ -366,6 +396,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   let bytesIn = 0;
   let idle: NodeJS.Timeout | undefined;
   const state = { left: false, gaveUp: false, hostClosed: false, revokedAt: undefined as string | undefined };
+  const side = o.side;
   let stopReading = (): void => undefined;
   // The agent stopped reading: stop reading the host (its window fills, the host's process blocks).
   const written = agentBackpressure(agent, host, agentSocketOf(agent));
@@ -402,6 +433,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   host.on('data', onOut);
   host.stderr.on('data', onErr);
   agent.on('data', (chunk: Buffer) => {
+    if (state.hostClosed) return;
     bytesIn += chunk.length;
     if (o.transfer === undefined) {
       recorder.add('i', typed.push(chunk));
@@ -417,7 +449,7 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   agent.on('close', () => {
     if (state.hostClosed || state.left) return;
     state.left = true;
-    stopReading = readAfterAgentLeft(host, state);
+    stopReading = readAfterAgentLeft(host, side, state);
   });
   const exit = o.exit;
   // End after what is queued has gone out (close() alone would drop it), then close the channel.
@@ -434,17 +466,15 @@ function pump(agent: ServerChannel, host: ClientChannel, o: PumpOptions): Promis
   const revoked = (): void => {
     state.revokedAt = errorMessage(ctx.session.closed.reason);
     if (agent.writable) agent.stderr.write(`\r\nguarita: ${state.revokedAt}\r\n`);
-    host.close();
+    side.close();
   };
   ctx.session.closed.addEventListener('abort', revoked, { once: true });
   agent.resume();
   return new Promise((resolve) => {
-    host.once('close', () => {
+    void side.ended.then((how: HostEnd) => {
       state.hostClosed = true;
       stopReading();
-      // Output still buffered while the agent was not reading goes out before the end.
-      for (let c = host.read() as Buffer | null; c !== null; c = host.read() as Buffer | null) onOut(c);
-      for (let c = host.stderr.read() as Buffer | null; c !== null; c = host.stderr.read() as Buffer | null) onErr(c);
+      hostEnded(host, how, onOut, onErr);
       clearTimeout(idle);
       ctx.session.closed.removeEventListener('abort', revoked);
       if (o.transfer === undefined) {

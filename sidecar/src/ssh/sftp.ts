@@ -15,6 +15,7 @@ import type { Authorization, Session } from '../enforcement.ts';
 import { sha256Hex } from '../enforcer.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { channelIdOf } from './channel-id.ts';
+import { noteFrame } from './frames.ts';
 import { isDirectory, resolveFollowing, resolveName, type HostPathCalls, type Resolution, type ResolveOptions } from './host-paths.ts';
 import { openSftp, openWithSlot, resolutionChannelOf } from './resolution-channel.ts';
 import { boundSftpIntake, MAX_READ, type SftpInternals } from './sftp-intake.ts';
@@ -372,14 +373,14 @@ export function startSftpProxy(agent: SFTPWrapper, ctx: SftpContext): void {
     }
   };
   /**
-   * The end of a file handle, recorded with the open's command (channel and SHA-256) as a note on
+   * The end of a file handle, recorded with the open's command (channel and SHA-256) as a note (a frame of its own kind, frames.ts) on
    * the channel's stream: what was transferred (bytes), and how it ended. CLOSE is answered only once
    * it is written; a failure answers CLOSE with FAILURE.
    */
   const noteEnd = (h: OpenHandle, error?: string): Promise<unknown> => {
     if (h.opened === undefined || ctx.session.recordStream === undefined) return Promise.resolve();
-    const text = `[guarita: sftp ${h.operations.join('+')} ${masker.maskText(h.path)} closed: ${h.bytes} bytes in ${Math.round(performance.now() - h.started)} ms${error === undefined ? '' : `; ${masker.maskText(error)}`}]\r\n`;
-    return ctx.session.recordStream([{ t: Math.max(0, Math.round(performance.now() - channelStarted)), ch: 'e', data: text }], { channel, commandSha256: h.opened.commandSha256 });
+    const text = `sftp ${h.operations.join('+')} ${masker.maskText(h.path)} closed: ${h.bytes} bytes in ${Math.round(performance.now() - h.started)} ms${error === undefined ? '' : `; ${masker.maskText(error)}`}`;
+    return ctx.session.recordStream([noteFrame(Math.max(0, Math.round(performance.now() - channelStarted)), text)], { channel, commandSha256: h.opened.commandSha256 });
   };
   agent.on('READ', (id: number, handle: Buffer, offset: number, length: number) => {
     void usable(id, handle).then((h) => h && host().then(({ sftp }) => {
