@@ -64,6 +64,15 @@ async function rig(): Promise<{
   return r;
 }
 
+/** A rig and a session opened in it; the TokenReview then unavailable, and the clock set to `at` (the review's due time by default). */
+async function unansweredAt(at = T0 + TTL): Promise<{ r: Awaited<ReturnType<typeof rig>>; s: Session }> {
+  const r = await rig();
+  const s = await r.open();
+  r.setAnswer(unavailable('tokenreview'));
+  jest.setSystemTime(at);
+  return { r, s };
+}
+
 const select = (s: Session): ReturnType<Session['authorize']> => s.authorize({ protocol: 'postgres', sql: 'SELECT id FROM orders WHERE id = 1' });
 const flush = async (): Promise<void> => { for (let i = 0; i < 20; i++) await Promise.resolve(); };
 const rejected = (reason: string) => (): Promise<VerifiedToken> => Promise.reject(new AuthError('Unauthenticated', reason, 'the service-account token was not accepted by the apiserver'));
@@ -235,10 +244,7 @@ describe('the grace after a review the apiserver cannot answer', () => {
   });
 
   it('a rejection during the grace closes at once: a revoked account is caught by the first answer', async () => {
-    const r = await rig();
-    const s = await r.open();
-    r.setAnswer(unavailable('tokenreview'));
-    jest.setSystemTime(T0 + TTL);
+    const { r, s } = await unansweredAt();
     expect((await select(s)).verdict).toBe('allow');
     // The apiserver answers again 20 s into the grace: the account was deleted meanwhile.
     await jest.advanceTimersByTimeAsync(20_000);
@@ -251,10 +257,7 @@ describe('the grace after a review the apiserver cannot answer', () => {
   });
 
   it('an answer naming another identity during the grace closes at once', async () => {
-    const r = await rig();
-    const s = await r.open();
-    r.setAnswer(unavailable('tokenreview'));
-    jest.setSystemTime(T0 + TTL);
+    const { r, s } = await unansweredAt();
     await select(s);
     r.setAnswer(() => Promise.resolve({ identity: { ...BATCH, subject: 'system:serviceaccount:ns:other' }, reviewDueAt: Date.now() + TTL }));
     jest.setSystemTime(T0 + TTL + REVIEW_RETRY.capMs);
@@ -295,10 +298,7 @@ describe('the grace after a review the apiserver cannot answer', () => {
   });
 
   it('a review that hangs does not stretch the grace: the session closes at its end with the review still in flight', async () => {
-    const r = await rig();
-    const s = await r.open();
-    r.setAnswer(unavailable('tokenreview'));
-    jest.setSystemTime(T0 + TTL);
+    const { r, s } = await unansweredAt();
     await select(s);
     r.setAnswer(() => new Promise(() => undefined));
     await jest.advanceTimersByTimeAsync(REVIEW_GRACE_MS);
@@ -306,18 +306,12 @@ describe('the grace after a review the apiserver cannot answer', () => {
   });
 
   it('the grace runs from the due time: a first failure later than the grace closes at once', async () => {
-    const r = await rig();
-    const s = await r.open();
-    r.setAnswer(unavailable('tokenreview'));
-    jest.setSystemTime(T0 + TTL + REVIEW_GRACE_MS);
+    const { s } = await unansweredAt(T0 + TTL + REVIEW_GRACE_MS);
     expect(await select(s)).toMatchObject({ verdict: 'deny', decision: { code: 'SessionClosed' } });
   });
 
   it('a busy session does not hammer the apiserver: commands every 50 ms through the whole grace ask about a dozen times', async () => {
-    const r = await rig();
-    const s = await r.open();
-    r.setAnswer(unavailable('tokenreview'));
-    jest.setSystemTime(T0 + TTL);
+    const { r, s } = await unansweredAt();
     const before = r.calls.length;
     while (!s.closed.aborted) {
       await select(s);
@@ -330,10 +324,7 @@ describe('the grace after a review the apiserver cannot answer', () => {
   });
 
   it('commands during the grace never wait for the apiserver', async () => {
-    const r = await rig();
-    const s = await r.open();
-    r.setAnswer(unavailable('tokenreview'));
-    jest.setSystemTime(T0 + TTL);
+    const { r, s } = await unansweredAt();
     await select(s);
     // Every ask now hangs; commands still answer at once (the retry runs behind them).
     r.setAnswer(() => new Promise(() => undefined));

@@ -7,40 +7,25 @@
 // "Sessions, revocation, cancel"). Report: /work/tmp/evidence12-review.md.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect } from 'node:net';
-import { readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import type { RunningSidecar } from '../src/sidecar.ts';
 import { startInProcessHttpSidecar, startRecordingUpstream, type RecordingUpstream } from './support.ts';
 import { serialize } from 'pg-protocol';
-import { psql as adminPsql } from '../../e2e/harness/state.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { batch, startRawPgScenario, type RawPgScenario } from './pg-raw-scenario.ts';
+import { namespaceSpoolRecords } from './spool-read.ts';
+import { batch, rawPgScenarioHooks, type RawPgScenario, type SpoolRecord } from './pg-raw-scenario.ts';
 
 jest.setTimeout(120_000);
 
 let t: RawPgScenario;
 
 /** As the database's administrator, straight to PostgreSQL (not through the sidecar). */
-async function admin(sql: string): Promise<string> {
-  const r = await adminPsql(['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], { user: 'guarita_admin', database: t.scenario.database });
-  if (r.code !== 0) throw new Error(`admin psql: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-interface Rec { type?: string; command?: string; decision?: string; result?: { rows?: number; error?: string; outcomeUnknown?: boolean } }
-const recordOf = (sql: string): Rec | undefined => (t.spoolRecords() as Rec[]).find((r) => r.command === sql);
+const admin = (sql: string): Promise<string> => t.admin(sql);
+const recordOf = (sql: string): SpoolRecord | undefined => t.commandRecord(sql);
 
 describe('PostgreSQL: the agent leaves while its statement runs', () => {
-  beforeAll(async () => {
-    t = await startRawPgScenario();
-  }, 180_000);
-
-  afterAll(async () => {
-    await t?.stop();
-  }, 60_000);
+  rawPgScenarioHooks((started) => { t = started; });
 
   it('an UPDATE the server committed after the agent reset its connection is recorded as it ran (1 row, no error), not as failed with 0 rows', async () => {
     const mark = `r12-${Date.now()}`;
@@ -77,7 +62,7 @@ describe('PostgreSQL: the agent leaves while its statement runs', () => {
     await batch(c, [serialize.query(`${update}; SELECT 1/0`)], 1);
     expect(c.trace()).toEqual(['commandComplete', 'E:22012', 'Z:I']);
     expect(await admin('SELECT status FROM orders WHERE id = 4')).toBe(before);
-    const recs = (t.spoolRecords() as Rec[]).filter((r) => (r.command ?? '').includes(mark));
+    const recs = t.spoolRecords().filter((r) => (r.command ?? '').includes(mark));
     // Held (passes on the reviewed code): the Query is one record, which carries the error.
     expect(recs.map((r) => ({ command: r.command, rows: r.result?.rows, error: r.result?.error !== undefined }))).not.toContainEqual(expect.objectContaining({ rows: 1, error: false }));
   });
@@ -127,18 +112,7 @@ describe('PostgreSQL: the agent leaves while its statement runs', () => {
 });
 
 /** Every record line in the spools of the sidecars of `namespace` (in this process or not). */
-function spoolLines(namespace: string): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = [];
-  for (const d of readdirSync(tmpdir()).filter((n) => n.startsWith(`guarita-sidecar-${namespace}-`))) {
-    const spool = join(tmpdir(), d, 'spool');
-    for (const f of readdirSync(spool).filter((n) => n.endsWith('.jsonl')).sort()) out.push(...recordLines(join(spool, f)));
-  }
-  return out;
-}
-
-function recordLines(file: string): Array<Record<string, unknown>> {
-  return readFileSync(file, 'utf8').split('\n').filter((line) => line.trimStart().startsWith('{"chainId"')).map((line) => JSON.parse(line) as Record<string, unknown>);
-}
+const spoolLines = (namespace: string): Array<Record<string, unknown>> => namespaceSpoolRecords(namespace);
 
 describe('HTTP: the agent leaves after its request reached the upstream', () => {
   const ns = `ev12-http-${suffix()}`;

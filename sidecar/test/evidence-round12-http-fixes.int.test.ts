@@ -9,28 +9,22 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { connect, type Socket } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { once } from 'node:events';
 import WebSocket from 'ws';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { getToken, requireIdp, requireKube } from '../../e2e/harness/state.ts';
 import { startKubeletStandIn, type KubeletStandIn } from '../../e2e/support/kubelet-stand-in.ts';
 import { readerCredential } from './kube-agent.ts';
-import { freePorts } from '../../e2e/harness/ports.ts';
 import { apply, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
-import { loadConfig } from '../src/config.ts';
-import { silentLogger } from '../src/log.ts';
-import { startSidecar } from '../src/sidecar.ts';
-import { createServingIdentity } from '../src/kubernetes/serving-cert.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import type { RunningSidecar } from '../src/sidecar.ts';
 import { LEFT_BEHIND_BODY_BYTES, LEFT_BEHIND_BODY_MS, MAX_LEFT_BEHIND } from '../src/http/upstream.ts';
-import { mountCredentials, sidecarEnv, sidecarFixture, startInProcessHttpSidecar } from './support.ts';
+import { startInProcessKubeSidecar, startStandInKube } from './kubernetes-sidecar.ts';
+import { namespaceSpoolRecords } from './spool-read.ts';
+import { startInProcessHttpSidecar } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -68,20 +62,8 @@ async function notingUpstream(): Promise<NotingUpstream> {
 
 interface Rec { type?: string; command?: string; decision?: string; result?: { status?: number; bytes?: number; sample?: string; error?: string; outcomeUnknown?: boolean } }
 
-/** The records of one spool file. */
-function spoolFile(path: string): Rec[] {
-  return readFileSync(path, 'utf8').split('\n').filter((line) => line.trimStart().startsWith('{"chainId"')).map((line) => JSON.parse(line) as Rec);
-}
-
 /** Every record line in the spools of the sidecars of `namespace`. */
-function spoolLines(namespace: string): Rec[] {
-  const out: Rec[] = [];
-  for (const d of readdirSync(tmpdir()).filter((n) => n.startsWith(`guarita-sidecar-${namespace}-`))) {
-    const spool = join(tmpdir(), d, 'spool');
-    for (const f of readdirSync(spool).filter((n) => n.endsWith('.jsonl')).sort()) out.push(...spoolFile(join(spool, f)));
-  }
-  return out;
-}
+const spoolLines = (namespace: string): Rec[] => namespaceSpoolRecords<Rec>(namespace);
 
 /** `check`'s value once it has one (polled). */
 function poll<T>(what: string, check: () => T | undefined, ms = 20_000, intervalMs = 100): Promise<T> {
@@ -129,6 +111,18 @@ function expectUnknown(r: Rec, error: RegExp): void {
 /** What a record says about the exchange's outcome. */
 const outcome = (r: Rec): { status?: number; error?: string; outcomeUnknown?: boolean } => ({ status: r.result?.status, error: r.result?.error, outcomeUnknown: r.result?.outcomeUnknown });
 
+/** A noting upstream and the in-process HTTP sidecar in front of it (target `refunds`) allowing `methods` on every path; the agent's token. */
+async function startRefunds(ns: string, methods: string[]): Promise<{ upstream: NotingUpstream; sidecar: RunningSidecar; port: number; token: string }> {
+  await installCrds();
+  const upstream = await notingUpstream();
+  const { sidecar, listenPort: port } = await startInProcessHttpSidecar(ns, 'refunds', {
+    upstreamUrl: `http://127.0.0.1:${upstream.port}`, issuer: requireIdp().issuer,
+    rules: [{ name: 'all', match: { http: { methods, paths: ['/**'] } }, action: 'allow' }],
+  });
+  const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+  return { upstream, sidecar, port, token };
+}
+
 describe('HTTP: the agent leaves while its request is in flight', () => {
   const ns = `ev12-httpfix-${suffix()}`;
   let upstream: NotingUpstream;
@@ -137,13 +131,7 @@ describe('HTTP: the agent leaves while its request is in flight', () => {
   let token = '';
 
   beforeAll(async () => {
-    await installCrds();
-    upstream = await notingUpstream();
-    ({ sidecar, listenPort: port } = await startInProcessHttpSidecar(ns, 'refunds', {
-      upstreamUrl: `http://127.0.0.1:${upstream.port}`, issuer: requireIdp().issuer,
-      rules: [{ name: 'all', match: { http: { methods: ['GET', 'POST', 'DELETE'], paths: ['/**'] } }, action: 'allow' }],
-    }));
-    token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+    ({ upstream, sidecar, port, token } = await startRefunds(ns, ['GET', 'POST', 'DELETE']));
   }, 120_000);
 
   afterAll(async () => {
@@ -261,13 +249,7 @@ describe('HTTP: the sidecar shuts down while answers are read for agents that le
   let token = '';
 
   beforeAll(async () => {
-    await installCrds();
-    upstream = await notingUpstream();
-    ({ sidecar, listenPort: port } = await startInProcessHttpSidecar(ns, 'refunds', {
-      upstreamUrl: `http://127.0.0.1:${upstream.port}`, issuer: requireIdp().issuer,
-      rules: [{ name: 'all', match: { http: { methods: ['POST'], paths: ['/**'] } }, action: 'allow' }],
-    }));
-    token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+    ({ upstream, sidecar, port, token } = await startRefunds(ns, ['POST']));
   }, 120_000);
 
   afterAll(async () => {
@@ -290,38 +272,6 @@ describe('HTTP: the sidecar shuts down while answers are read for agents that le
   });
 });
 
-/** The sidecar in this process with one kubernetes target (`cluster`, purpose troubleshooting) at `endpoint`, reached with `token` and trusting `caPem`. */
-async function startInProcessKubeSidecar(ns: string, o: { endpoint: string; token: string; caPem: string; rules: unknown[] }): Promise<{ sidecar: RunningSidecar; port: number }> {
-  const [listenPort = 0, adminPort = 0] = await freePorts(2);
-  const fx = await sidecarFixture(ns);
-  mountCredentials(fx, 'cluster', { token: o.token, 'ca.crt': o.caPem });
-  const caDir = join(fx.dir, 'kube');
-  mkdirSync(caDir);
-  await apply([
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: o.token } },
-    {
-      apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'cluster-access', namespace: ns },
-      spec: {
-        podSelector: { matchLabels: { app: 'support-agent' } },
-        target: { name: 'cluster', protocol: 'kubernetes', endpoint: o.endpoint, listenPort, credentialsSecretRef: { name: 'cluster-reader-token' } },
-        identity: { serviceAccounts: { audiences: ['guarita'] } },
-        subjects: [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns }],
-        purposes: [{ name: 'troubleshooting' }],
-        rules: o.rules,
-        masking: { style: 'partial' },
-      },
-    },
-  ]);
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: 'cluster-access', target: 'cluster', protocol: 'kubernetes', listenPort }], operatorUrl: 'https://127.0.0.1:9', env: {
-    GUARITA_KUBE_CA_DIR: caDir,
-    // In-process, the listener's answer budget is what the limit leaves above Jest's own size (answer-memory.ts).
-    GUARITA_KUBE_MEMORY_LIMIT: String(16 * 1024 ** 3),
-  } }, adminPort));
-  const sidecar = await startSidecar(config, silentLogger());
-  await sidecar.ready;
-  return { sidecar, port: listenPort };
-}
-
 describe('Kubernetes API: the agent leaves after its request reached the apiserver', () => {
   const ns = `ev12-kubefix-${suffix()}`;
   let sidecar: RunningSidecar;
@@ -332,26 +282,14 @@ describe('Kubernetes API: the agent leaves after its request reached the apiserv
   const held: ServerResponse[] = [];
 
   beforeAll(async () => {
-    await installCrds();
-    await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
     // A stand-in apiserver over TLS: a create takes 400 ms and answers 201 with the object; a
     // delete of `stuck` never answers (until the test ends); anything else answers 200 {}.
-    const identity = await createServingIdentity('fake-apiserver');
-    apiserver = createHttpsServer({ cert: identity.certPem, key: identity.keyPem }, (req, res) => {
-      req.resume();
-      req.on('end', () => {
-        ended.push(`${req.method ?? ''} ${req.url ?? ''}`);
-        if (req.method === 'POST') setTimeout(() => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'refund', namespace: ns }, data: { cpf: CPF } })), 400);
-        else if ((req.url ?? '').includes('/stuck')) held.push(res);
-        else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((r) => apiserver.listen(0, '127.0.0.1', r));
-    ({ sidecar, port } = await startInProcessKubeSidecar(ns, {
-      endpoint: `https://127.0.0.1:${(apiserver.address() as AddressInfo).port}`, token: 'reader-token', caPem: identity.caPem,
-      rules: [{ name: 'configmaps', match: { kubernetes: { verbs: ['create', 'delete', 'get'], resources: ['configmaps'], namespaces: [ns] } }, action: 'allow' }],
-    }));
-    token = await serviceAccountToken(ns, 'support-agent', 'guarita', 3600);
+    ({ apiserver, sidecar, port, token } = await startStandInKube(ns, (req, res) => {
+      ended.push(`${req.method ?? ''} ${req.url ?? ''}`);
+      if (req.method === 'POST') setTimeout(() => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'refund', namespace: ns }, data: { cpf: CPF } })), 400);
+      else if ((req.url ?? '').includes('/stuck')) held.push(res);
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    }, [{ name: 'configmaps', match: { kubernetes: { verbs: ['create', 'delete', 'get'], resources: ['configmaps'], namespaces: [ns] } }, action: 'allow' }]));
   }, 120_000);
 
   afterAll(async () => {

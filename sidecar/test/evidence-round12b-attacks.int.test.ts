@@ -4,123 +4,55 @@
 // harness IdP for the agent's token and the harness kube-apiserver for the AccessPolicy; the agent is
 // a raw ssh2 client. Records are read from the spool's segment files.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2, { type Client, type SFTPWrapper } from 'ssh2';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import type { Client } from 'ssh2';
 import { eventually } from '../../e2e/support/wait.ts';
-import { loadConfig } from '../src/config.ts';
-import { silentLogger } from '../src/log.ts';
-import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { mountCredentials, sidecarEnv, sidecarFixture, type SidecarFixture, type TargetSpec } from './support.ts';
+import { dropConnection, InProcessSshScenario, startExec, type SshSpoolRecord } from './ssh-inprocess-scenario.ts';
+import { sftpOf } from './ssh-scenario.ts';
 
 jest.setTimeout(120_000);
 
-const ns = `ev12b-ssh-${suffix()}`;
-const policyName = 'ev12b-host';
-const purpose = 'ops';
-let work = '';
-let sshd: SshdHandle;
-let fx: SidecarFixture;
-let sidecar: RunningSidecar;
-let listenPort = 0;
-let token = '';
-/** While true, every spool write fails (as EIO would) — the spool's own fault hook. */
-let failWrites = false;
-
-type Rec = Record<string, unknown> & { type?: string; command?: string; result?: Record<string, unknown>; decision?: string; channel?: number };
-
-function spoolRecords(): Rec[] {
-  const out: Rec[] = [];
-  for (const f of readdirSync(fx.spoolDir).filter((n) => n.endsWith('.jsonl')).sort()) {
-    const text = readFileSync(join(fx.spoolDir, f), 'utf8');
-    const data = text.includes('\0') ? text.slice(0, text.indexOf('\0')) : text;
-    for (const line of data.split('\n')) if (line.trimStart().startsWith('{"chainId"')) out.push(JSON.parse(line) as Rec);
-  }
-  return out;
-}
-
-function connectAgent(): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('error', reject);
-    c.on('ready', () => resolve(c));
-    c.connect({ host: '127.0.0.1', port: listenPort, username: purpose, password: token, hostVerifier: () => true, readyTimeout: 30_000 });
-  });
-}
+const t = new InProcessSshScenario('ev12b-ssh', 'ev12b-host', 'ops');
+type Rec = SshSpoolRecord;
+const spoolRecords = (): Rec[] => t.spoolRecords();
+const connectAgent = (): Promise<Client> => t.connectAgent();
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A host-side program (run as `python3 SCRIPT`): prints nothing, sleeps, leaves a marker file, exits with `code`. */
 function hostScript(name: string, sleepS: number, marker: string, code: number): string {
-  const script = join(work, `${name}.py`);
+  const script = join(t.work, `${name}.py`);
   writeFileSync(script, `import time, sys\ntime.sleep(${sleepS})\nopen(${JSON.stringify(marker)}, 'w').write('ran')\nsys.exit(${code})\n`);
   return script;
 }
 
-async function spoolWritable(): Promise<void> {
-  await eventually('the spool takes writes again', () => Promise.resolve(sidecar.spool.health().ok ? true : undefined), 10_000, 200);
-}
+const spoolWritable = (): Promise<void> => t.spoolWritable();
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'ev12b-'));
-  mkdirSync(join(work, 'data'));
-  sshd = await startSshd(join(work, 'sshd'));
-  await installCrds();
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-  const [lp = 0, adminPort = 0] = await freePorts(2);
-  listenPort = lp;
-  fx = await sidecarFixture(ns);
-  const credentials = { username: sshd.user, 'ssh-privatekey': sshd.clientKey, known_hosts: sshd.knownHosts };
-  mountCredentials(fx, policyName, credentials);
-  await apply([
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policyName}-credentials`, namespace: ns }, stringData: credentials },
-    {
-      apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: policyName, namespace: ns },
-      spec: {
-        podSelector: { matchLabels: { app: 'support-agent' } },
-        target: { name: policyName, protocol: 'ssh', endpoint: `127.0.0.1:${sshd.port}`, listenPort, credentialsSecretRef: { name: `${policyName}-credentials` } },
-        identity: { oidc: { issuer: requireIdp().issuer, audiences: ['guarita'] } },
-        subjects: [{ kind: 'Group', name: 'support' }],
-        purposes: [{ name: purpose }],
-        rules: [
-          { name: 'ops-exec', match: { ssh: { requests: ['exec'] } }, action: 'allow' },
-          { name: 'ops-sftp', match: { ssh: { requests: ['sftp'] } }, action: 'allow' },
-        ],
-        masking: { style: 'partial' },
-      },
-    },
-  ]);
-  const targets = [{ policy: policyName, target: policyName, protocol: 'ssh', listenPort } as unknown as TargetSpec];
-  const config = loadConfig(sidecarEnv(fx, { targets, operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_SSH_DIR: join(fx.dir, 'ssh') } }, adminPort));
-  sidecar = await startSidecar(config, silentLogger(), {
-    spoolFaults: { beforeWrite: () => { if (failWrites) throw new Error('EIO: injected write failure'); } },
+  await t.start({
+    rules: [
+      { name: 'ops-exec', match: { ssh: { requests: ['exec'] } }, action: 'allow' },
+      { name: 'ops-sftp', match: { ssh: { requests: ['sftp'] } }, action: 'allow' },
+    ],
+    failingSpool: true,
   });
-  await sidecar.ready;
-  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 });
 
 afterAll(async () => {
-  failWrites = false;
-  await sidecar?.shutdown('test done');
-  await sshd?.stop();
+  await t.stop();
 });
 
 describe('SSH exec: the agent leaves while the command runs on the host', () => {
   it('an exec the host ran to its end (exit 3) after the agent dropped its connection is recorded with its exit status, or explicitly as an unknown outcome', async () => {
-    const marker = join(work, 'data', 'left-marker');
+    const marker = join(t.work, 'data', 'left-marker');
     const script = hostScript('left', 1.5, marker, 3);
     const command = `python3 ${script}`;
     const c = await connectAgent();
-    await new Promise<void>((resolve, reject) => c.exec(command, (err) => (err ? reject(err) : resolve())));
+    await startExec(c, command);
     await sleep(500);
     // The agent's ssh is killed: its TCP connection goes away without a channel close.
-    (c as unknown as { _sock: { destroy(): void } })._sock.destroy();
+    dropConnection(c);
     // The host runs the command to its end (no pty: sshd does not signal it).
     await eventually('the host ran the command to its end', () => Promise.resolve(existsSync(marker) ? true : undefined), 10_000, 100);
     const rec = await eventually('the command record', () => Promise.resolve(spoolRecords().find((r) => r.type === 'command' && r.command === command)), 10_000, 200);
@@ -140,7 +72,7 @@ describe('SSH exec: the agent leaves while the command runs on the host', () => 
 describe('SSH exec: the spool fails the record of a command that already ran', () => {
   it('an exec whose command record cannot be written is not answered with the command\'s exit status 0 (it is answered unavailable, 69)', async () => {
     await spoolWritable();
-    const marker = join(work, 'data', 'eio-marker');
+    const marker = join(t.work, 'data', 'eio-marker');
     const script = hostScript('eio', 1.0, marker, 0);
     const command = `python3 ${script}`;
     const c = await connectAgent();
@@ -154,9 +86,9 @@ describe('SSH exec: the spool fails the record of a command that already ran', (
         ch.on('exit', (x: unknown) => { code = x; });
         ch.on('close', () => resolve({ code, stderr }));
         // The volume starts failing while the command runs (after the health check that admitted it).
-        setTimeout(() => { failWrites = true; }, 400);
+        setTimeout(() => { t.failWrites = true; }, 400);
       }));
-      failWrites = false;
+      t.failWrites = false;
       expect(existsSync(marker)).toBe(true); // the host ran it
       const recorded = spoolRecords().some((r) => r.type === 'command' && r.command === command);
       expect(recorded).toBe(false); // its record is lost (the write failed)
@@ -165,7 +97,7 @@ describe('SSH exec: the spool fails the record of a command that already ran', (
       // fails the command in both modes"); the SSH exec released the host's status first.
       expect(answer).toEqual({ code: 69, stderr: expect.stringContaining('guarita:') });
     } finally {
-      failWrites = false;
+      t.failWrites = false;
       c.end();
     }
   });
@@ -174,21 +106,21 @@ describe('SSH exec: the spool fails the record of a command that already ran', (
 describe('SFTP: a download whose only record is written at CLOSE', () => {
   it('a file read whole whose CLOSE record cannot be written is not answered OK with the read left unrecorded', async () => {
     await spoolWritable();
-    const file = join(work, 'data', 'export.csv');
+    const file = join(t.work, 'data', 'export.csv');
     writeFileSync(file, 'nome;cpf\nMaria;590.830.166-33\n');
     const c = await connectAgent();
     try {
-      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => c.sftp((err, s) => (err ? reject(err) : resolve(s))));
+      const sftp = await sftpOf(c);
       const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h))));
       const buf = Buffer.alloc(4096);
       const n = await new Promise<number>((resolve, reject) => sftp.read(handle, buf, 0, buf.length, 0, (err, bytes) => (err ? reject(err) : resolve(bytes))));
       expect(buf.subarray(0, n).toString('utf8')).toContain('590.830.166-33'); // the agent has the contents
       // Nothing about this read is in the spool yet: the open's decision is kept in memory until CLOSE.
       const before = spoolRecords().filter((r) => r.type === 'command' && typeof r.command === 'string' && r.command.includes('export.csv'));
-      failWrites = true;
+      t.failWrites = true;
       const closeErr = await new Promise<Error | undefined>((resolve) => sftp.close(handle, (err) => resolve(err ?? undefined)));
       await sleep(300);
-      failWrites = false;
+      t.failWrites = false;
       const after = spoolRecords().filter((r) => r.type === 'command' && typeof r.command === 'string' && r.command.includes('export.csv'));
       // Observed: the agent read the file, CLOSE answered OK, and the spool holds no record of the read.
       expect({ recordsBeforeClose: before.length, closeOk: closeErr === undefined, recorded: after.length > 0 })
@@ -199,7 +131,7 @@ describe('SFTP: a download whose only record is written at CLOSE', () => {
       expect(before[0]?.decision).toBe('allow');
       expect(closeErr?.message).toMatch(/^guarita: /);
     } finally {
-      failWrites = false;
+      t.failWrites = false;
       c.end();
     }
   });
@@ -208,7 +140,7 @@ describe('SFTP: a download whose only record is written at CLOSE', () => {
 describe('controls (held): the same requests with the agent staying and the spool writable', () => {
   it('held: an exec the agent waits for is recorded with the host\'s exit status (3)', async () => {
     await spoolWritable();
-    const marker = join(work, 'data', 'stay-marker');
+    const marker = join(t.work, 'data', 'stay-marker');
     const command = `python3 ${hostScript('stay', 0.2, marker, 3)}`;
     const c = await connectAgent();
     try {
@@ -229,11 +161,11 @@ describe('controls (held): the same requests with the agent staying and the spoo
 
   it('held: an SFTP read is recorded (with its path) at CLOSE when the spool is writable', async () => {
     await spoolWritable();
-    const file = join(work, 'data', 'export2.csv');
+    const file = join(t.work, 'data', 'export2.csv');
     writeFileSync(file, 'x\n');
     const c = await connectAgent();
     try {
-      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => c.sftp((err, s) => (err ? reject(err) : resolve(s))));
+      const sftp = await sftpOf(c);
       const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(file, 'r', (err, h) => (err ? reject(err) : resolve(h))));
       await new Promise<void>((resolve) => sftp.close(handle, () => resolve()));
       const rec = await eventually('the read record', () => Promise.resolve(spoolRecords().find((r) => r.type === 'command' && typeof r.command === 'string' && r.command.includes('export2.csv'))), 10_000, 200);

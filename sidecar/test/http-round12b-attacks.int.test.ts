@@ -15,39 +15,26 @@
 // session closes), and a non-stream answer is read outside the LeftBehind bounds. The HTTP proxy
 // handles the same case (#forward: `if (out.abort.signal.aborted) left()`: nothing is forwarded).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { createServer as createHttpsServer } from 'node:https';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import type { Server, ServerResponse } from 'node:http';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { freePorts } from '../../e2e/harness/ports.ts';
-import { apply, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
-import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
+import { serviceAccountToken } from '../../e2e/support/kube-apply.ts';
+import { suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
-import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { createServingIdentity } from '../src/kubernetes/serving-cert.ts';
+import type { RunningSidecar } from '../src/sidecar.ts';
 import { KubeProxy } from '../src/kubernetes/proxy.ts';
 import { MAX_LEFT_BEHIND } from '../src/http/upstream.ts';
-import { mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+import { startStandInKube } from './kubernetes-sidecar.ts';
+import { namespaceSpoolRecords } from './spool-read.ts';
 
 jest.setTimeout(180_000);
 
 interface Rec { type?: string; command?: string; decision?: string; result?: { status?: number; bytes?: number; error?: string; outcomeUnknown?: boolean } }
 
-function spoolLines(namespace: string): Rec[] {
-  const out: Rec[] = [];
-  for (const d of readdirSync(tmpdir()).filter((n) => n.startsWith(`guarita-sidecar-${namespace}-`))) {
-    const spool = join(tmpdir(), d, 'spool');
-    for (const f of readdirSync(spool).filter((n) => n.endsWith('.jsonl')).sort()) {
-      out.push(...readFileSync(join(spool, f), 'utf8').split('\n').filter((l) => l.trimStart().startsWith('{"chainId"')).map((l) => JSON.parse(l) as Rec));
-    }
-  }
-  return out;
-}
+const spoolLines = (namespace: string): Rec[] => namespaceSpoolRecords<Rec>(namespace);
 
 const recordsOf = (ns: string, path: string): Rec[] => spoolLines(ns).filter((r) => r.type === 'command' && (r.command ?? '').split('\n').slice(0, 2).some((line) => line.endsWith(` ${path}`)));
 
@@ -82,34 +69,28 @@ async function countedListener(sidecar: RunningSidecar): Promise<{ proxy: KubePr
   return { proxy, port };
 }
 
-async function startInProcessKubeSidecar(ns: string, o: { endpoint: string; token: string; caPem: string; rules: unknown[] }): Promise<{ sidecar: RunningSidecar; port: number }> {
-  const [listenPort = 0, adminPort = 0] = await freePorts(2);
-  const fx = await sidecarFixture(ns);
-  mountCredentials(fx, 'cluster', { token: o.token, 'ca.crt': o.caPem });
-  const caDir = join(fx.dir, 'kube');
-  mkdirSync(caDir);
-  await apply([
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-reader-token', namespace: ns }, stringData: { token: o.token } },
-    {
-      apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'cluster-access', namespace: ns },
-      spec: {
-        podSelector: { matchLabels: { app: 'support-agent' } },
-        target: { name: 'cluster', protocol: 'kubernetes', endpoint: o.endpoint, listenPort, credentialsSecretRef: { name: 'cluster-reader-token' } },
-        identity: { serviceAccounts: { audiences: ['guarita'] } },
-        subjects: [{ kind: 'ServiceAccount', name: 'support-agent', namespace: ns }],
-        purposes: [{ name: 'troubleshooting' }],
-        rules: o.rules,
-        masking: { style: 'partial' },
-      },
-    },
-  ]);
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: 'cluster-access', target: 'cluster', protocol: 'kubernetes', listenPort }], operatorUrl: 'https://127.0.0.1:9', env: {
-    GUARITA_KUBE_CA_DIR: caDir,
-    GUARITA_KUBE_MEMORY_LIMIT: String(16 * 1024 ** 3),
-  } }, adminPort));
-  const sidecar = await startSidecar(config, silentLogger());
-  await sidecar.ready;
-  return { sidecar, port: listenPort };
+/** The agent's TLS connection to the listener at `port`, once its handshake is done (errors ignored). */
+async function tlsAgentSocket(port: number): Promise<TLSSocket> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+  return socket;
+}
+
+/** An agent's request under purpose troubleshooting with `bearer`, as raw bytes (a JSON body when `body` is given). */
+function kubeRequest(bearer: string, method: string, path: string, body?: string): string {
+  const head = [`${method} /guarita-purpose/troubleshooting${path} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${bearer}`];
+  if (body !== undefined) head.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`);
+  return `${head.join('\r\n')}\r\n\r\n${body ?? ''}`;
+}
+
+/** On `socket`, the agent (`bearer`) creates ConfigMap `refund` in `ns` and leaves once the apiserver got the whole create (`ended`); its record. */
+async function createThenLeave(ns: string, socket: TLSSocket, bearer: string, ended: string[]): Promise<Rec> {
+  const path = `/api/v1/namespaces/${ns}/configmaps`;
+  socket.write(kubeRequest(bearer, 'POST', path, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'refund' } })));
+  await until('the apiserver got the whole create', () => ended.includes(`POST ${path}`));
+  socket.destroy();
+  return recordFor(ns, path);
 }
 
 describe('Kubernetes API: round 12b attacks on the left-behind answers', () => {
@@ -127,38 +108,26 @@ describe('Kubernetes API: round 12b attacks on the left-behind answers', () => {
   const BIG = JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'big' }, data: { blob: 'a'.repeat(4 * 1024 * 1024) } });
 
   beforeAll(async () => {
-    await installCrds();
-    await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
     // A stand-in apiserver: a create answers 201 after 400 ms; a pod's log sends its head and one
     // line, then breaks the connection; a watch sends nothing and stays open; anything else 200 {}.
-    const identity = await createServingIdentity('fake-apiserver');
-    apiserver = createHttpsServer({ cert: identity.certPem, key: identity.keyPem }, (req: IncomingMessage, res: ServerResponse) => {
-      req.resume();
-      req.on('end', () => {
-        const url = req.url ?? '';
-        ended.push(`${req.method ?? ''} ${url}`);
-        if (req.method === 'POST') {
-          setTimeout(() => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'refund', namespace: ns } })), 400);
-        } else if (url.includes('/log')) {
-          res.writeHead(200, { 'content-type': 'text/plain' });
-          res.write('first line\n');
-          setTimeout(() => res.socket?.destroy(), 50);
-        } else if (url.includes('/configmaps/big')) {
-          res.writeHead(200, { 'content-type': 'application/json' }).end(BIG);
-        } else if (url.includes('watch=true')) {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.flushHeaders();
-          watches.add(res);
-          res.on('close', () => watches.delete(res));
-        } else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((r) => apiserver.listen(0, '127.0.0.1', r));
-    ({ sidecar, port } = await startInProcessKubeSidecar(ns, {
-      endpoint: `https://127.0.0.1:${(apiserver.address() as AddressInfo).port}`, token: 'reader-token', caPem: identity.caPem,
-      rules: [{ name: 'all', match: { kubernetes: { verbs: ['create', 'get', 'list', 'watch'], resources: ['configmaps', 'pods', 'pods/log'], namespaces: [ns] } }, action: 'allow' }],
-    }));
-    token = await serviceAccountToken(ns, 'support-agent', 'guarita', 3600);
+    ({ apiserver, sidecar, port, token } = await startStandInKube(ns, (req, res) => {
+      const url = req.url ?? '';
+      ended.push(`${req.method ?? ''} ${url}`);
+      if (req.method === 'POST') {
+        setTimeout(() => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'refund', namespace: ns } })), 400);
+      } else if (url.includes('/log')) {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first line\n');
+        setTimeout(() => res.socket?.destroy(), 50);
+      } else if (url.includes('/configmaps/big')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(BIG);
+      } else if (url.includes('watch=true')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.flushHeaders();
+        watches.add(res);
+        res.on('close', () => watches.delete(res));
+      } else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    }, [{ name: 'all', match: { kubernetes: { verbs: ['create', 'get', 'list', 'watch'], resources: ['configmaps', 'pods', 'pods/log'], namespaces: [ns] } }, action: 'allow' }]));
     ({ proxy: counted, port: countedPort } = await countedListener(sidecar));
   }, 120_000);
 
@@ -170,18 +139,8 @@ describe('Kubernetes API: round 12b attacks on the left-behind answers', () => {
     await new Promise((r) => apiserver?.close(r));
   });
 
-  async function agentSocket(to = port): Promise<TLSSocket> {
-    const socket = tlsConnect({ host: '127.0.0.1', port: to, rejectUnauthorized: false });
-    socket.on('error', () => undefined);
-    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
-    return socket;
-  }
-
-  function request(method: string, path: string, body?: string, bearer = token): string {
-    const head = [`${method} /guarita-purpose/troubleshooting${path} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${bearer}`];
-    if (body !== undefined) head.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`);
-    return `${head.join('\r\n')}\r\n\r\n${body ?? ''}`;
-  }
+  const agentSocket = (to = port): Promise<TLSSocket> => tlsAgentSocket(to);
+  const request = (method: string, path: string, body?: string, bearer = token): string => kubeRequest(bearer, method, path, body);
 
   it(`finding 1: answers broken after their head, with the agent still there, leak the places of the left-behind bound: after ${MAX_LEFT_BEHIND} of them a create answered 201 after its agent left is no longer recorded with its 201`, async () => {
     // The agent stays: each log answer breaks after its head (the proxy destroys the agent's
@@ -196,12 +155,7 @@ describe('Kubernetes API: round 12b attacks on the left-behind answers', () => {
       await recordFor(ns, path);
     }
     // Now an agent leaves a create once the apiserver got it whole: the apiserver answers 201.
-    const path = `/api/v1/namespaces/${ns}/configmaps`;
-    const socket = await agentSocket();
-    socket.write(request('POST', path, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'refund' } })));
-    await until('the apiserver got the whole create', () => ended.includes(`POST ${path}`));
-    socket.destroy();
-    const rec = await recordFor(ns, path);
+    const rec = await createThenLeave(ns, await agentSocket(), token, ended);
     // What 43897db promises for one agent leaving (no other answer is being read for a gone agent): the apiserver's 201.
     expect(outcome(rec)).toEqual({ status: 201, error: undefined, outcomeUnknown: undefined });
   });
@@ -323,23 +277,11 @@ describe('Kubernetes API: finding 1 driven by the agent alone (large answers it 
   const BIG = JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'big' }, data: { blob: 'a'.repeat(8 * 1024 * 1024) } });
 
   beforeAll(async () => {
-    await installCrds();
-    await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-    const identity = await createServingIdentity('fake-apiserver');
-    apiserver = createHttpsServer({ cert: identity.certPem, key: identity.keyPem }, (req: IncomingMessage, res: ServerResponse) => {
-      req.resume();
-      req.on('end', () => {
-        ended.push(`${req.method ?? ''} ${req.url ?? ''}`);
-        if (req.method === 'POST') setTimeout(() => res.writeHead(201, { 'content-type': 'application/json' }).end('{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"refund"}}'), 400);
-        else res.writeHead(200, { 'content-type': 'application/json' }).end(BIG);
-      });
-    });
-    await new Promise<void>((r) => apiserver.listen(0, '127.0.0.1', r));
-    ({ sidecar, port } = await startInProcessKubeSidecar(ns, {
-      endpoint: `https://127.0.0.1:${(apiserver.address() as AddressInfo).port}`, token: 'reader-token', caPem: identity.caPem,
-      rules: [{ name: 'all', match: { kubernetes: { verbs: ['create', 'get'], resources: ['configmaps'], namespaces: [ns] } }, action: 'allow' }],
-    }));
-    token = await serviceAccountToken(ns, 'support-agent', 'guarita', 3600);
+    ({ apiserver, sidecar, port, token } = await startStandInKube(ns, (req, res) => {
+      ended.push(`${req.method ?? ''} ${req.url ?? ''}`);
+      if (req.method === 'POST') setTimeout(() => res.writeHead(201, { 'content-type': 'application/json' }).end('{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"refund"}}'), 400);
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(BIG);
+    }, [{ name: 'all', match: { kubernetes: { verbs: ['create', 'get'], resources: ['configmaps'], namespaces: [ns] } }, action: 'allow' }]));
   }, 120_000);
 
   afterAll(async () => {
@@ -348,18 +290,8 @@ describe('Kubernetes API: finding 1 driven by the agent alone (large answers it 
     await new Promise((r) => apiserver?.close(r));
   });
 
-  async function agentSocket(): Promise<TLSSocket> {
-    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-    socket.on('error', () => undefined);
-    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
-    return socket;
-  }
-
-  const request = (method: string, path: string, body?: string): string => {
-    const head = [`${method} /guarita-purpose/troubleshooting${path} HTTP/1.1`, 'Host: 127.0.0.1', `Authorization: Bearer ${token}`];
-    if (body !== undefined) head.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`);
-    return `${head.join('\r\n')}\r\n\r\n${body ?? ''}`;
-  };
+  const agentSocket = (): Promise<TLSSocket> => tlsAgentSocket(port);
+  const request = (method: string, path: string, body?: string): string => kubeRequest(token, method, path, body);
 
   it(`${MAX_LEFT_BEHIND} agents each reading nothing of a large answer and leaving once it is recorded: the next agent's create answered 201 is still recorded with its 201`, async () => {
     for (let i = 0; i < MAX_LEFT_BEHIND; i++) {
@@ -373,12 +305,7 @@ describe('Kubernetes API: finding 1 driven by the agent alone (large answers it 
       socket.destroy();
     }
     await new Promise((r) => setTimeout(r, 200));
-    const path = `/api/v1/namespaces/${ns}/configmaps`;
-    const socket = await agentSocket();
-    socket.write(request('POST', path, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'refund' } })));
-    await until('the apiserver got the whole create', () => ended.includes(`POST ${path}`));
-    socket.destroy();
-    const rec = await recordFor(ns, path);
+    const rec = await createThenLeave(ns, await agentSocket(), token, ended);
     expect(outcome(rec)).toEqual({ status: 201, error: undefined, outcomeUnknown: undefined });
   });
 });

@@ -2,6 +2,7 @@
 // the harness PostgreSQL (startPgScenario) with the example policy, agents speaking raw protocol
 // (RawClient), the sidecar's own spool read back, and the policy switched between the example and
 // the example with every statement on customers denied (waiting until the sidecar applies it).
+import { afterAll, beforeAll } from '@jest/globals';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import pg from 'pg';
 import { requirePostgres } from '../../e2e/harness/state.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { RawClient } from './pg-raw-client.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
+import { adminSql, PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 type Row = BackendMessage & { fields: Array<string | null> };
 export type PgError = BackendMessage & { code?: string; message?: string };
@@ -33,7 +34,7 @@ export async function batch(c: RawClient, parts: Buffer[], n: number, ms = 15_00
   await c.readyCount(before + n, ms);
 }
 
-export interface SpoolRecord { type?: string; command?: string; decision?: string; sessionId?: string; result?: { rows?: number; sample?: string } }
+export interface SpoolRecord { type?: string; command?: string; decision?: string; sessionId?: string; result?: { rows?: number; sample?: string; error?: string; outcomeUnknown?: boolean } }
 
 export interface RawPgOptions {
   /** SQL PREPARE allowed (the example denies the `prepare` trait): the DEALLOCATE cases need it. */
@@ -50,6 +51,10 @@ export interface RawPgScenario {
   customersDenied(deny: boolean): Promise<void>;
   /** The command records of the sidecar's spool, as it wrote them. */
   spoolRecords(): SpoolRecord[];
+  /** The first command record of the statement `sql`, once written. */
+  commandRecord(sql: string): SpoolRecord | undefined;
+  /** `sql` as the database's administrator, straight to PostgreSQL (adminSql). */
+  admin(sql: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -116,9 +121,23 @@ export async function startRawPgScenario(o: RawPgOptions = {}): Promise<RawPgSce
   return {
     scenario, raw, customersDenied,
     spoolRecords: () => spoolRecordsOf(scenario.namespace),
+    commandRecord: (sql) => spoolRecordsOf(scenario.namespace).find((r) => r.command === sql),
+    admin: (sql) => adminSql(scenario.database, sql),
     stop: async () => {
       for (const c of clients) c.close();
       await scenario.stop();
     },
   };
+}
+
+/** Starts the scenario (`o`) in a beforeAll of the calling block, handing it to `set`, and stops it in an afterAll. */
+export function rawPgScenarioHooks(set: (t: RawPgScenario) => void, o: RawPgOptions = {}): void {
+  let started: RawPgScenario | undefined;
+  beforeAll(async () => {
+    started = await startRawPgScenario(o);
+    set(started);
+  }, 180_000);
+  afterAll(async () => {
+    await started?.stop();
+  }, 60_000);
 }

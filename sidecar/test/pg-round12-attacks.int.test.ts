@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
-import { psql as adminPsql, requirePostgres } from '../../e2e/harness/state.ts';
+import { requirePostgres } from '../../e2e/harness/state.ts';
 import { RawClient } from './pg-raw-client.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
+import { adminSql, PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(120_000);
 
@@ -20,11 +20,7 @@ let s: PgScenario;
 let token: string;
 const open: Array<() => void> = [];
 
-async function admin(sql: string): Promise<string> {
-  const r = await adminPsql(['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], { user: 'guarita_admin', database: s.database });
-  if (r.code !== 0) throw new Error(`admin SQL failed: ${sql}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const admin = (sql: string): Promise<string> => adminSql(s.database, sql, { quiet: true });
 
 beforeAll(async () => {
   // The example policy: pg_terminate_backend (serverControl) is denied by deny-server-control. As in

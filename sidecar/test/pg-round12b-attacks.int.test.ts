@@ -2,32 +2,19 @@
 // REAL sidecar in front of the harness PostgreSQL (pg-raw-scenario: the example policy, raw protocol
 // agents, the sidecar's own spool read back). Each "finding" case FAILS on the code reviewed
 // (dad411a) for the reason its name gives. Report: /work/tmp/pg12b-review.md.
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { serialize } from 'pg-protocol';
-import { psql as adminPsql } from '../../e2e/harness/state.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { batch, startRawPgScenario, type RawPgScenario } from './pg-raw-scenario.ts';
+import { batch, rawPgScenarioHooks, type RawPgScenario, type SpoolRecord } from './pg-raw-scenario.ts';
 
 jest.setTimeout(120_000);
 
 let t: RawPgScenario;
 
-async function admin(sql: string): Promise<string> {
-  const r = await adminPsql(['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], { user: 'guarita_admin', database: t.scenario.database });
-  if (r.code !== 0) throw new Error(`admin psql: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const admin = (sql: string): Promise<string> => t.admin(sql);
+const recordOf = (sql: string): SpoolRecord | undefined => t.commandRecord(sql);
 
-interface Rec { type?: string; command?: string; decision?: string; result?: { rows?: number; error?: string; outcomeUnknown?: boolean } }
-const recordOf = (sql: string): Rec | undefined => (t.spoolRecords() as Rec[]).find((r) => r.command === sql);
-
-beforeAll(async () => {
-  t = await startRawPgScenario();
-}, 180_000);
-
-afterAll(async () => {
-  await t?.stop();
-}, 60_000);
+rawPgScenarioHooks((started) => { t = started; });
 
 describe('finding 1: a revocation that arrives while the listener reads an abandoned statement\'s answer', () => {
   // connection.ts terminate(): while settling, any terminate() is taken for "an answer the sidecar

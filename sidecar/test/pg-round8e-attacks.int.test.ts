@@ -9,23 +9,17 @@
 // skipped Close reaches it with no SQL at all. The real sidecar process in front of the harness
 // PostgreSQL, agents speaking raw protocol bytes; the `control:` tests pass, the others fail on
 // 492c9aa.
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { serialize } from 'pg-protocol';
 import { eventually } from '../../e2e/support/wait.ts';
 import type { RawClient } from './pg-raw-client.ts';
-import { batch, errors, rows, startRawPgScenario, type RawPgScenario } from './pg-raw-scenario.ts';
+import { batch, errors, rawPgScenarioHooks, rows, type RawPgScenario } from './pg-raw-scenario.ts';
 
 jest.setTimeout(120_000);
 
 let t: RawPgScenario;
 
-beforeAll(async () => {
-  t = await startRawPgScenario();
-}, 180_000);
-
-afterAll(async () => {
-  await t?.stop();
-}, 60_000);
+rawPgScenarioHooks((started) => { t = started; });
 
 const raw = (): Promise<RawClient> => t.raw();
 const customersDenied = (deny: boolean): Promise<void> => t.customersDenied(deny);

@@ -123,6 +123,17 @@ async function startControlPlane(id: string, namespace: string, opts: ScenarioOp
   return { operator, webhook, configuration };
 }
 
+/**
+ * `sql` as the database's administrator (guarita_admin), straight to PostgreSQL (not through the
+ * sidecar): psql's unaligned tuples (`-A -t`; `quiet` adds `-q`: no command tags), trimmed. Throws
+ * when psql fails (ON_ERROR_STOP).
+ */
+export async function adminSql(database: string, sql: string, o: { quiet?: boolean } = {}): Promise<string> {
+  const r = await psql(['-X', ...(o.quiet === true ? ['-q'] : []), '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], { user: 'guarita_admin', database });
+  if (r.code !== 0) throw new Error(`admin SQL failed: ${sql}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
 export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgScenario> {
   const id = randomBytes(3).toString('hex');
   const namespace = `pg-${id}`;

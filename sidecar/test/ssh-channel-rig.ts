@@ -3,7 +3,7 @@
 // behind a sidecar that runs the real handleSessionChannel and connectUpstream with an allowing
 // session. What the host answers is the test's.
 import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import ssh2, { type Client, type Connection } from 'ssh2';
+import ssh2, { type Client, type Connection, type Session as HostSession } from 'ssh2';
 import { compileMasker } from '../../core/masking/index.ts';
 import type { Session } from '../src/enforcement.ts';
 import { silentLogger } from '../src/log.ts';
@@ -83,6 +83,16 @@ export async function startChannelRig(hostKey: HostKey, host: ssh2.Server, onHos
       host.close();
     },
   };
+}
+
+/** An in-process ssh2 host with a new host key: it accepts any authentication and hands each session it accepts to `onSession`. */
+export function fakeHost(onSession: (session: HostSession) => void): { hostKey: HostKey; host: ssh2.Server } {
+  const hostKey = generateHostKey();
+  const host = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (conn: Connection) => {
+    conn.on('authentication', (auth) => auth.accept());
+    conn.on('session', (accept) => onSession(accept()));
+  });
+  return { hostKey, host };
 }
 
 /** What an agent's exec ended with: its exit status (as ssh2 reports it) and stderr. */

@@ -7,119 +7,68 @@
 // the abandoned commands, whose host processes outlive the test's wait.
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2, { type Client } from 'ssh2';
+import ssh2, { type Client, type ClientChannel } from 'ssh2';
 import { freePorts } from '../../e2e/harness/ports.ts';
-import { startSshd, type SshdHandle } from '../../e2e/harness/sshd.ts';
-import { getToken, requireIdp } from '../../e2e/harness/state.ts';
-import { apply } from '../../e2e/support/kube-apply.ts';
-import { installCrds, k, suffix } from '../../e2e/support/kubectl.ts';
+import { k, suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { loadConfig } from '../src/config.ts';
-import { silentLogger } from '../src/log.ts';
-import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
 import type { SshHeld, SshListener } from '../src/ssh/index.ts';
-import { mountCredentials, sidecarEnv, sidecarFixture, type SidecarFixture, type TargetSpec } from './support.ts';
+import { dropConnection, InProcessSshScenario, startExec, type SshSpoolRecord } from './ssh-inprocess-scenario.ts';
+import { forwardIn } from './ssh-scenario.ts';
 
 jest.setTimeout(150_000);
 
-const ns = `ssh12c-${suffix()}`;
-const policyName = 'ssh12c-host';
-const purpose = 'ops';
-let work = '';
-let sshd: SshdHandle;
-let fx: SidecarFixture;
-let sidecar: RunningSidecar;
-let listenPort = 0;
-let token = '';
-/** While true, every spool write fails (as EIO would) — the spool's own fault hook. */
-let failWrites = false;
-
-type Rec = Record<string, unknown> & { type?: string; command?: string; result?: Record<string, unknown>; decision?: string; channel?: number };
-
-function spoolRecords(): Rec[] {
-  const out: Rec[] = [];
-  for (const f of readdirSync(fx.spoolDir).filter((n) => n.endsWith('.jsonl')).sort()) {
-    const text = readFileSync(join(fx.spoolDir, f), 'utf8');
-    const data = text.includes('\0') ? text.slice(0, text.indexOf('\0')) : text;
-    for (const line of data.split('\n')) if (line.trimStart().startsWith('{"chainId"')) out.push(JSON.parse(line) as Rec);
-  }
-  return out;
-}
-
-function connectAgent(): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('error', reject);
-    c.on('ready', () => resolve(c));
-    c.connect({ host: '127.0.0.1', port: listenPort, username: purpose, password: token, hostVerifier: () => true, readyTimeout: 30_000 });
-  });
-}
+const sc = new InProcessSshScenario('ssh12c', 'ssh12c-host', 'ops');
+type Rec = SshSpoolRecord;
+const spoolRecords = (): Rec[] => sc.spoolRecords();
+const connectAgent = (): Promise<Client> => sc.connectAgent();
 
 /** The listener's connection bound for this file (finding 1: abandoned commands hold it). */
 const MAX_CONNECTIONS = 3;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function spoolWritable(): Promise<void> {
-  await eventually('the spool takes writes again', () => Promise.resolve(sidecar.spool.health().ok ? true : undefined), 10_000, 200);
-}
+const spoolWritable = (): Promise<void> => sc.spoolWritable();
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'ssh12c-'));
-  mkdirSync(join(work, 'data'));
-  sshd = await startSshd(join(work, 'sshd'));
-  await installCrds();
-  await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
-  const [lp = 0, adminPort = 0] = await freePorts(2);
-  listenPort = lp;
-  fx = await sidecarFixture(ns);
-  const credentials = { username: sshd.user, 'ssh-privatekey': sshd.clientKey, known_hosts: sshd.knownHosts };
-  mountCredentials(fx, policyName, credentials);
-  await apply([
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policyName}-credentials`, namespace: ns }, stringData: credentials },
-    {
-      apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name: policyName, namespace: ns },
-      spec: {
-        podSelector: { matchLabels: { app: 'support-agent' } },
-        target: { name: policyName, protocol: 'ssh', endpoint: `127.0.0.1:${sshd.port}`, listenPort, credentialsSecretRef: { name: `${policyName}-credentials` } },
-        identity: { oidc: { issuer: requireIdp().issuer, audiences: ['guarita'] } },
-        subjects: [{ kind: 'Group', name: 'support' }],
-        purposes: [{ name: purpose }],
-        rules: [
-          { name: 'ops-exec', match: { ssh: { requests: ['exec'] } }, action: 'allow' },
-          { name: 'ops-sftp', match: { ssh: { requests: ['sftp'] } }, action: 'allow' },
-          { name: 'ops-tunnels', match: { ssh: { requests: ['remoteForward'], destinations: ['127.0.0.1:*'] } }, action: 'allow' },
-        ],
-        masking: { style: 'partial' },
-      },
-    },
-  ]);
-  const targets = [{ policy: policyName, target: policyName, protocol: 'ssh', listenPort } as unknown as TargetSpec];
-  const config = loadConfig(sidecarEnv(fx, { targets, operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_SSH_DIR: join(fx.dir, 'ssh'), GUARITA_SSH_MAX_CONNECTIONS: String(MAX_CONNECTIONS), GUARITA_DRAIN_TIMEOUT: '2s' } }, adminPort));
-  sidecar = await startSidecar(config, silentLogger(), {
-    spoolFaults: { beforeWrite: () => { if (failWrites) throw new Error('EIO: injected write failure'); } },
+  await sc.start({
+    rules: [
+      { name: 'ops-exec', match: { ssh: { requests: ['exec'] } }, action: 'allow' },
+      { name: 'ops-sftp', match: { ssh: { requests: ['sftp'] } }, action: 'allow' },
+      { name: 'ops-tunnels', match: { ssh: { requests: ['remoteForward'], destinations: ['127.0.0.1:*'] } }, action: 'allow' },
+    ],
+    env: { GUARITA_SSH_MAX_CONNECTIONS: String(MAX_CONNECTIONS), GUARITA_DRAIN_TIMEOUT: '2s' },
+    failingSpool: true,
   });
-  await sidecar.ready;
-  token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
 });
 
 afterAll(async () => {
-  failWrites = false;
-  await sidecar?.shutdown('test done');
-  await sshd?.stop();
+  await sc.stop();
 });
-
 
 /** What the SSH listener holds now, and the sessions open in the sidecar. */
 function held(): SshHeld & { sessions: number } {
-  const listener = sidecar.listeners.find((l) => l.target === policyName) as SshListener;
-  return { ...listener.held(), sessions: sidecar.enforcer.openSessions };
+  const listener = sc.sidecar.listeners.find((l) => l.target === sc.policyName) as SshListener;
+  return { ...listener.held(), sessions: sc.sidecar.enforcer.openSessions };
 }
 const NOTHING_HELD = { connections: 0, channels: 0, upstreams: 0, sessions: 0 };
+
+/** Waits until the listener holds nothing (before a test's own connections). */
+async function nothingHeldBefore(ms: number, intervalMs: number): Promise<void> {
+  await eventually('nothing held before', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(NOTHING_HELD) ? true : undefined), ms, intervalMs);
+}
+
+/** Waits until the one command of the test runs on the host (its upstream connection is open). */
+async function commandRunsOnHost(): Promise<void> {
+  await eventually('the command runs on the host', () => Promise.resolve(held().upstreams === 1 ? true : undefined), 10_000, 100);
+}
+
+/** What the listener holds once it holds nothing, or after `ms` what it still holds. */
+function heldOnceFreed(ms: number, intervalMs: number): Promise<ReturnType<typeof held>> {
+  return eventually('the listener holds nothing', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(NOTHING_HELD) ? held() : undefined), ms, intervalMs).catch(() => held());
+}
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -134,15 +83,20 @@ function streamFrames(command: string): Frame[] {
   return spoolRecords().filter((r) => r.type === 'stream' && r.commandSha256 === sha(command)).flatMap((r) => (r.frames as Frame[] | undefined) ?? []);
 }
 
+/** What the exec channel `ch` ended with (its exit status and stderr; its output read and dropped), once it closes. */
+function channelEnded(ch: ClientChannel): Promise<{ code: unknown; stderr: string }> {
+  let stderr = '';
+  let code: unknown;
+  ch.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+  ch.on('data', () => undefined);
+  ch.on('exit', (x: unknown) => { code = x; });
+  return new Promise((done) => ch.on('close', () => done({ code, stderr })));
+}
+
 function runExec(c: Client, command: string, o: { signalAfterMs?: number; signal?: string } = {}): Promise<{ code: unknown; stderr: string }> {
   return new Promise((resolve, reject) => c.exec(command, (err, ch) => {
     if (err) return reject(err);
-    let stderr = '';
-    let code: unknown;
-    ch.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    ch.on('data', () => undefined);
-    ch.on('exit', (x: unknown) => { code = x; });
-    ch.on('close', () => resolve({ code, stderr }));
+    resolve(channelEnded(ch));
     if (o.signalAfterMs !== undefined) setTimeout(() => ch.signal(o.signal ?? 'TERM'), o.signalAfterMs);
   }));
 }
@@ -152,7 +106,7 @@ describe('the stream note: can agent output pass for the sidecar\'s own note?', 
     await spoolWritable();
     const note = '\r\n[guarita: the agent sent the signal KILL to the command]\r\n';
     // A: the agent sent no signal; the command (the agent's own text) prints the note on stderr.
-    const script = join(work, `forge-${suffix()}.py`);
+    const script = join(sc.work, `forge-${suffix()}.py`);
     writeFileSync(script, `import sys, time\nsys.stderr.write(${JSON.stringify(note)})\nsys.stderr.flush()\ntime.sleep(1.5)\n`);
     const forged = `python3 ${script}`;
     // B: the agent really sends KILL to a running command.
@@ -183,19 +137,19 @@ describe('the stream note: can agent output pass for the sidecar\'s own note?', 
 describe('the agent leaves: a host command that ignores EOF (the 30 s bound)', () => {
   it('an abandoned `sleep 50` is recorded within the bound (~30 s + margin) as outcomeUnknown, and the host channel is closed', async () => {
     await spoolWritable();
-    await eventually('nothing held before', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(NOTHING_HELD) ? true : undefined), 10_000, 200);
+    await nothingHeldBefore(10_000, 200);
     const command = 'sleep 50';
     const c = await connectAgent();
     // A remote forward on the same connection: its listener on the host ends with the upstream connection.
     const [forwardPort = 0] = await freePorts(1);
     c.on('tcp connection', (_i, accept) => accept().resume());
-    const forwarded = await new Promise<Error | undefined>((resolve) => c.forwardIn('127.0.0.1', forwardPort, (err) => resolve(err ?? undefined)));
+    const forwarded = await forwardIn(c, forwardPort);
     expect(forwarded).toBeUndefined();
     expect(await listening(forwardPort)).toBe(true);
-    await new Promise<void>((resolve, reject) => c.exec(command, (err) => (err ? reject(err) : resolve())));
+    await startExec(c, command);
     await sleep(500);
     const leftAt = Date.now();
-    (c as unknown as { _sock: { destroy(): void } })._sock.destroy();
+    dropConnection(c);
     // ABANDONED_EXEC_MS is 30 s; the record should follow the host channel's close shortly after.
     const rec = await eventually('the command record', () => Promise.resolve(spoolRecords().find((r) => r.type === 'command' && r.command === command && r.decision === 'allow')), 60_000, 500).catch(() => undefined);
     const after = Math.round((Date.now() - leftAt) / 1000);
@@ -206,7 +160,7 @@ describe('the agent leaves: a host command that ignores EOF (the 30 s bound)', (
     expect(rec?.result).not.toHaveProperty('status');
     // Everything the connection held is back (the host's `sleep 50` still runs: nothing waits for it),
     // the session has ended, and the host no longer listens for the remote forward.
-    const back = await eventually('the listener holds nothing', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(NOTHING_HELD) ? held() : undefined), 8_000, 200).catch(() => held());
+    const back = await heldOnceFreed(8_000, 200);
     expect(back).toEqual(NOTHING_HELD);
     expect(spoolRecords().some((r) => r.type === 'session.end' && r.sessionId === rec?.sessionId)).toBe(true);
     await eventually('the host no longer listens for the remote forward', async () => ((await listening(forwardPort)) ? undefined : true), 8_000, 200);
@@ -222,14 +176,14 @@ describe('the agent leaves: the listener\'s connection bound after the 30 s boun
       c.on('error', () => { clearTimeout(t); resolve('refused'); });
       c.on('close', () => { clearTimeout(t); resolve('refused'); });
       c.on('ready', () => { clearTimeout(t); resolve('ready'); c.end(); });
-      c.connect({ host: '127.0.0.1', port: listenPort, username: purpose, password: token, hostVerifier: () => true, readyTimeout: 15_000 });
+      c.connect({ host: '127.0.0.1', port: sc.listenPort, username: sc.purpose, password: sc.token, hostVerifier: () => true, readyTimeout: 15_000 });
     });
   }
 
   it('GUARITA_SSH_MAX_CONNECTIONS abandoned `sleep 90` execs do not lock the listener past ABANDONED_EXEC_MS', async () => {
     await spoolWritable();
     expect(await tryConnect()).toBe('ready'); // control: a slot is free now
-    await eventually('nothing held before', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(NOTHING_HELD) ? true : undefined), 10_000, 200);
+    await nothingHeldBefore(10_000, 200);
     // `sleep 90` outlives the wait below: only the sidecar giving up can free the slots (on 48e389b
     // the slots came back when the host's command exited; the review's `sleep 45` ended at 45 s).
     const command = 'sleep 90';
@@ -237,7 +191,7 @@ describe('the agent leaves: the listener\'s connection bound after the 30 s boun
     for (let i = 0; i < MAX_CONNECTIONS; i++) {
       const c = await connectAgent();
       // The first connection runs two: the channels' count is checked as well as the connections'.
-      for (let j = 0; j < (i === 0 ? 2 : 1); j++) await new Promise<void>((resolve, reject) => c.exec(command, (err) => (err ? reject(err) : resolve())));
+      for (let j = 0; j < (i === 0 ? 2 : 1); j++) await startExec(c, command);
       agents.push(c);
     }
     const full = { connections: MAX_CONNECTIONS, channels: MAX_CONNECTIONS + 1, upstreams: MAX_CONNECTIONS, sessions: MAX_CONNECTIONS };
@@ -245,13 +199,13 @@ describe('the agent leaves: the listener\'s connection bound after the 30 s boun
     expect(await eventually('every command runs on the host', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(full) ? held() : undefined), 10_000, 100).catch(() => held())).toEqual(full);
     expect(await tryConnect()).toBe('refused'); // the bound holds meanwhile
     await sleep(500);
-    for (const c of agents) (c as unknown as { _sock: { destroy(): void } })._sock.destroy();
+    for (const c of agents) dropConnection(c);
     // While the bound runs, the draining channels keep their places.
     await sleep(2_000);
     expect(held()).toEqual(full);
     // Observed on 48e389b: every slot stayed held by a channel waiting for sshd's CHANNEL_CLOSE, which
     // comes only when the host's `sleep` exits.
-    const back = await eventually('the listener holds nothing', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(NOTHING_HELD) ? held() : undefined), 45_000, 250).catch(() => held());
+    const back = await heldOnceFreed(45_000, 250);
     expect(back).toEqual(NOTHING_HELD);
     expect(await tryConnect()).toBe('ready');
     const records = spoolRecords().filter((r) => r.type === 'command' && r.command === command && r.decision === 'allow');
@@ -266,19 +220,14 @@ async function execAndStay(command: string): Promise<{ c: Client; ended: Promise
   // Boxed: a promise resolved with a promise would wait for it.
   const { ended } = await new Promise<{ ended: Promise<{ code: unknown; stderr: string }> }>((resolve, reject) => c.exec(command, (err, ch) => {
     if (err) return reject(err);
-    let stderr = '';
-    let code: unknown;
-    ch.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    ch.on('data', () => undefined);
-    ch.on('exit', (x: unknown) => { code = x; });
-    resolve({ ended: new Promise((done) => ch.on('close', () => done({ code, stderr }))) });
+    resolve({ ended: channelEnded(ch) });
   }));
   return { c, ended };
 }
 
 /** JSON-patches the file's AccessPolicy. */
 async function patchPolicy(ops: unknown[]): Promise<void> {
-  await k(['-n', ns, 'patch', 'accesspolicy', policyName, '--type', 'json', '-p', JSON.stringify(ops)]);
+  await k(['-n', sc.ns, 'patch', 'accesspolicy', sc.policyName, '--type', 'json', '-p', JSON.stringify(ops)]);
 }
 
 /** `p`'s value, or 'still open' after `ms` (the timer does not outlive the race). */
@@ -296,10 +245,10 @@ const commandRecord = (command: string): Rec | undefined => spoolRecords().find(
 describe('the sidecar closes the channel of a command that ignores EOF (revocation, shutdown)', () => {
   it('a revocation records it at once as outcomeUnknown, answers the agent 126, and frees every place', async () => {
     await spoolWritable();
-    await eventually('nothing held before', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(NOTHING_HELD) ? true : undefined), 45_000, 250);
+    await nothingHeldBefore(45_000, 250);
     const command = 'sleep 92';
     const { c, ended } = await execAndStay(command);
-    await eventually('the command runs on the host', () => Promise.resolve(held().upstreams === 1 ? true : undefined), 10_000, 100);
+    await commandRunsOnHost();
     await patchPolicy([{ op: 'add', path: '/spec/revokedSubjects', value: [{ kind: 'Group', name: 'support', reason: 'round 12c revocation' }] }]);
     try {
       // Before the fix: nothing until the host's `sleep 92` exits, the agent's channel held open meanwhile.
@@ -307,7 +256,7 @@ describe('the sidecar closes the channel of a command that ignores EOF (revocati
       expect(end).toEqual({ code: 126, stderr: expect.stringContaining('round 12c revocation') });
       expect(commandRecord(command)?.result).toEqual(expect.objectContaining({ outcomeUnknown: true, error: expect.stringMatching(/sidecar closed the channel .*round 12c revocation.*not read/) }));
       expect(commandRecord(command)?.result).not.toHaveProperty('status');
-      const back = await eventually('the listener holds nothing', () => Promise.resolve(JSON.stringify(held()) === JSON.stringify(NOTHING_HELD) ? held() : undefined), 10_000, 200).catch(() => held());
+      const back = await heldOnceFreed(10_000, 200);
       expect(back).toEqual(NOTHING_HELD);
     } finally {
       c.end();
@@ -324,8 +273,8 @@ describe('the sidecar closes the channel of a command that ignores EOF (revocati
     }, 30_000, 500);
     const command = 'sleep 93';
     const { c, ended } = await execAndStay(command);
-    await eventually('the command runs on the host', () => Promise.resolve(held().upstreams === 1 ? true : undefined), 10_000, 100);
-    await sidecar.shutdown('round 12c shutdown');
+    await commandRunsOnHost();
+    await sc.sidecar.shutdown('round 12c shutdown');
     // Before the fix: the shutdown waited 3 s for a channel sshd never closed, then closed the spool: no record.
     expect(commandRecord(command)?.result).toEqual(expect.objectContaining({ outcomeUnknown: true, error: expect.stringContaining('not read') }));
     expect(held()).toEqual({ ...NOTHING_HELD, sessions: 0 });

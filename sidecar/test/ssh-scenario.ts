@@ -54,6 +54,36 @@ export function reviewPolicy(o: { secret: string; scratch: string; purpose: stri
   };
 }
 
+/**
+ * The AccessPolicy `name` in `namespace`: an SSH target (the sshd on 127.0.0.1:`sshdPort`, its credentials Secret
+ * `name`-credentials) on the sidecar's `listenPort`, the harness IdP, group support, `spec`.
+ */
+export function sshAccessPolicy(o: { namespace: string; name: string; sshdPort: number; listenPort: number }, spec: SshPolicySpec): Record<string, unknown> {
+  const { name } = o;
+  return {
+    apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name, namespace: o.namespace },
+    spec: {
+      podSelector: { matchLabels: { app: 'support-agent' } },
+      target: { name, protocol: 'ssh', endpoint: `127.0.0.1:${o.sshdPort}`, listenPort: o.listenPort, credentialsSecretRef: { name: `${name}-credentials` } },
+      identity: { oidc: { issuer: requireIdp().issuer, audiences: ['guarita'] } },
+      subjects: [{ kind: 'Group', name: 'support' }],
+      purposes: spec.purposes.map((p) => ({ name: p })),
+      rules: spec.rules,
+      ...(spec.masking === undefined ? {} : { masking: spec.masking }),
+    },
+  };
+}
+
+/** The agent: a raw ssh2 client on the sidecar's listener 127.0.0.1:`port`, authenticated with `token`, `purpose` as the user name. */
+export function connectSshAgent(port: number, purpose: string, token: string): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const c = new ssh2.Client();
+    c.on('error', reject);
+    c.on('ready', () => resolve(c));
+    c.connect({ host: '127.0.0.1', port, username: purpose, password: token, hostVerifier: () => true, readyTimeout: 30_000 });
+  });
+}
+
 function started<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`the SSH scenario's ${what} is not started`);
   return value;
@@ -95,19 +125,7 @@ export class SshScenario {
 
   /** The AccessPolicy: this target (the sshd on 127.0.0.1, its credentials Secret), the harness IdP, group support, `spec`. */
   policy(spec: SshPolicySpec): Record<string, unknown> {
-    const name = this.policyName;
-    return {
-      apiVersion: 'guarita.io/v1alpha1', kind: 'AccessPolicy', metadata: { name, namespace: this.ns },
-      spec: {
-        podSelector: { matchLabels: { app: 'support-agent' } },
-        target: { name, protocol: 'ssh', endpoint: `127.0.0.1:${this.sshd.port}`, listenPort: this.#listenPort, credentialsSecretRef: { name: `${name}-credentials` } },
-        identity: { oidc: { issuer: requireIdp().issuer, audiences: ['guarita'] } },
-        subjects: [{ kind: 'Group', name: 'support' }],
-        purposes: spec.purposes.map((p) => ({ name: p })),
-        rules: spec.rules,
-        ...(spec.masking === undefined ? {} : { masking: spec.masking }),
-      },
-    };
+    return sshAccessPolicy({ namespace: this.ns, name: this.policyName, sshdPort: this.sshd.port, listenPort: this.#listenPort }, spec);
   }
 
   /**
@@ -144,12 +162,7 @@ export class SshScenario {
 
   /** The agent: a raw ssh2 client, authenticated with its token, the purpose as the user name. */
   connectAgent(purpose: string): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const c = new ssh2.Client();
-      c.on('error', reject);
-      c.on('ready', () => resolve(c));
-      c.connect({ host: '127.0.0.1', port: this.#listenPort, username: purpose, password: this.#token, hostVerifier: () => true, readyTimeout: 30_000 });
-    });
+    return connectSshAgent(this.#listenPort, purpose, this.#token);
   }
 
   /** Runs `command` under `purpose` on a connection of its own, writes `stdin` and closes it; stdout, stderr and the exit status. */

@@ -104,16 +104,25 @@ describe('the source budget (round 12, F1): keyed by what the agent cannot vary'
   });
 });
 
+/**
+ * A verifier with a 60 s TTL on a held apiserver, its clock at 1 000 000 ms (`clock.now`, moved by the
+ * test), and a token's first review (from 127.0.0.1) answered positively.
+ */
+function reviewedOnce(): { clock: { now: number }; api: ReturnType<typeof heldApiserver>; v: ServiceAccountVerifier; token: string; first: ReturnType<ServiceAccountVerifier['verify']> } {
+  const clock = { now: 1_000_000 };
+  const api = heldApiserver();
+  const v = new ServiceAccountVerifier(api.kube, { ttlMs: 60_000, now: () => clock.now });
+  const token = saToken();
+  const first = v.verify(token, ['guarita'], { source: '127.0.0.1' });
+  api.pending[0]?.answer(true);
+  return { clock, api, v, token, first };
+}
+
 describe('a review answers for its TTL only (round 12, F2)', () => {
   it('a positive answer says when it is due again; the cache serves it until then and not past it', async () => {
-    let now = 1_000_000;
-    const api = heldApiserver();
-    const v = new ServiceAccountVerifier(api.kube, { ttlMs: 60_000, now: () => now });
-    const token = saToken();
-    const first = v.verify(token, ['guarita'], { source: '127.0.0.1' });
-    api.pending[0]?.answer(true);
+    const { clock, api, v, token, first } = reviewedOnce();
     await expect(first).resolves.toMatchObject({ reviewDueAt: 1_060_000 });
-    now += 59_000;
+    clock.now += 59_000;
     await expect(v.verify(token, ['guarita'])).resolves.toMatchObject({ reviewDueAt: 1_060_000 });
     expect(api.pending).toHaveLength(1);
     // Asked within 5 s of the due time with minValidMs 5 s: the cached answer is not reused.
@@ -126,14 +135,9 @@ describe('a review answers for its TTL only (round 12, F2)', () => {
   });
 
   it('at the due time the cached answer is gone: the re-check asks the apiserver', async () => {
-    let now = 1_000_000;
-    const api = heldApiserver();
-    const v = new ServiceAccountVerifier(api.kube, { ttlMs: 60_000, now: () => now });
-    const token = saToken();
-    const first = v.verify(token, ['guarita'], { source: '127.0.0.1' });
-    api.pending[0]?.answer(true);
+    const { clock, api, v, token, first } = reviewedOnce();
     await first;
-    now += 60_000;
+    clock.now += 60_000;
     const again = v.verify(token, ['guarita']);
     expect(api.pending).toHaveLength(2);
     api.pending[1]?.answer(true);

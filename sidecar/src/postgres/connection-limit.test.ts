@@ -4,40 +4,28 @@
 // at its StartupMessage with 53300 naming the setting. The listener against the fake upstream and
 // the local enforcer; a session the agent left while its statement runs is in
 // abandoned-statements.test.ts, the real sidecar in pg-connection-limit.int.test.ts.
-import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import pino from 'pino';
 import { FAKE_KEY, FAKE_PID, startFakeUpstream, type FakeUpstream } from '../../test/pg-fake-upstream.ts';
-import { localEnforcer, type LocalEnforcer } from '../../test/local-enforcer.ts';
+import { ALICE_TOKEN, listenerTestHooks, PURPOSE_OPTIONS } from '../../test/pg-listener-hooks.ts';
 import { RawClient } from '../../test/pg-raw-client.ts';
 import { ConnectionSlots, DEFAULT_MAX_CONNECTIONS, tooManyConnections } from './connection-slots.ts';
 import { startPostgresListener, type PostgresListener } from './index.ts';
 
-const POLICY = join(import.meta.dirname, '../../../examples/lgpd-orders/accesspolicy.yaml');
-const TOKEN = 'token-of-alice';
-const PURPOSE = '-c guarita.purpose=customer-support';
 const logger = pino({ level: 'silent' });
 
-let enforcer: LocalEnforcer;
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  enforcer = await localEnforcer({ policyFile: POLICY, tokens: { [TOKEN]: { subject: 'alice', groups: ['support'], kind: 'User' } } });
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const pgEnv = listenerTestHooks();
+const { cleanups } = pgEnv;
 
 async function setup(maxConnections?: number): Promise<{ fake: FakeUpstream; listener: PostgresListener; refused: string[] }> {
   const fake = await startFakeUpstream({ auth: 'trust', user: 'orders_app', password: 'x' });
   cleanups.push(() => fake.close());
   const refused: string[] = [];
   const listener = await startPostgresListener({
-    host: '127.0.0.1', port: 0, enforcer, logger, metrics: { connectionRefused: (code) => refused.push(code) },
+    host: '127.0.0.1', port: 0, enforcer: pgEnv.enforcer, logger, metrics: { connectionRefused: (code) => refused.push(code) },
     target: { name: 'orders-db', host: '127.0.0.1', port: fake.port, database: 'orders', username: 'orders_app', password: 'x' },
     ...(maxConnections === undefined ? {} : { maxConnections }),
   });
@@ -53,7 +41,7 @@ function raw(listener: PostgresListener): RawClient {
 
 async function session(listener: PostgresListener): Promise<RawClient> {
   const c = raw(listener);
-  await c.login({ token: TOKEN, options: PURPOSE });
+  await c.login({ token: ALICE_TOKEN, options: PURPOSE_OPTIONS });
   expect(c.closed).toBe(false);
   return c;
 }
@@ -61,7 +49,7 @@ async function session(listener: PostgresListener): Promise<RawClient> {
 /** A newcomer's StartupMessage and what it gets back: refused, or asked for its password. */
 async function newcomer(listener: PostgresListener): Promise<{ c: RawClient; refusal: { code: string; message: string; severity: string } | undefined }> {
   const c = raw(listener);
-  c.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE }));
+  c.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE_OPTIONS }));
   await c.until(() => c.closed || c.messages.some((m) => m.name === 'authenticationCleartextPassword'), 3000);
   const e = c.messages.find((m) => m.name === 'error') as unknown as { code: string; message: string; severity: string } | undefined;
   return { c, refusal: e };
@@ -110,7 +98,7 @@ describe('the listener at GUARITA_PG_MAX_CONNECTIONS', () => {
   it('node-postgres gets the code and the words', async () => {
     const { listener } = await setup(1);
     await session(listener);
-    const client = new pg.Client({ host: '127.0.0.1', port: listener.address.port, user: 'agent', password: TOKEN, database: 'orders', options: PURPOSE });
+    const client = new pg.Client({ host: '127.0.0.1', port: listener.address.port, user: 'agent', password: ALICE_TOKEN, database: 'orders', options: PURPOSE_OPTIONS });
     client.on('error', () => undefined);
     await expect(client.connect()).rejects.toMatchObject({ code: '53300', message: expect.stringMatching(/^sorry, too many clients already: .*GUARITA_PG_MAX_CONNECTIONS/) });
   });
@@ -144,7 +132,7 @@ describe('the listener at GUARITA_PG_MAX_CONNECTIONS', () => {
   it('a client that has sent its StartupMessage holds a slot while it authenticates (as PostgreSQL counts a backend in authentication)', async () => {
     const { listener } = await setup(1);
     const waiting = raw(listener);
-    waiting.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE }));
+    waiting.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE_OPTIONS }));
     await waiting.until(() => waiting.messages.some((m) => m.name === 'authenticationCleartextPassword'));
     expect((await newcomer(listener)).refusal?.code).toBe('53300');
     waiting.close();
@@ -184,7 +172,7 @@ describe('the listener at GUARITA_PG_MAX_CONNECTIONS', () => {
       const closed = new Promise<void>((r) => socket.once('close', () => r()));
       socket.write(request);
       while (got.length === 0) await new Promise((r) => setTimeout(r, 10));
-      socket.write(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE }));
+      socket.write(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE_OPTIONS }));
       await closed;
       const answer = Buffer.concat(got);
       // 'N' (no TLS offered here, no GSS), then the ErrorResponse.

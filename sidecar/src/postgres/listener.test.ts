@@ -1,9 +1,8 @@
 // The listener against a fake upstream (sidecar/test/pg-fake-upstream.ts) and the local enforcer
 // (sidecar/test/local-enforcer.ts: the real policy and masking engines, no Kubernetes). The same behaviour
 // against a real PostgreSQL and the real enforcer is in postgres.int.test.ts.
-import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import pino from 'pino';
@@ -12,29 +11,18 @@ import { FAKE_KEY, FAKE_PID, startFakeUpstream, type FakeAuth, type FakeUpstream
 import { startPostgresListener, type PostgresListener, type PostgresTargetConfig } from './index.ts';
 import { DENIED_SQL } from './pipeline.ts';
 import { RawClient } from '../../test/pg-raw-client.ts';
-import { localEnforcer, type LocalEnforcer } from '../../test/local-enforcer.ts';
+import { ALICE_TOKEN, listenerTestHooks, PURPOSE_OPTIONS } from '../../test/pg-listener-hooks.ts';
 
-const POLICY = join(import.meta.dirname, '../../../examples/lgpd-orders/accesspolicy.yaml');
-const TOKEN = 'token-of-alice';
-const PURPOSE = '-c guarita.purpose=customer-support';
 const logger = pino({ level: 'silent' });
 
-let enforcer: LocalEnforcer;
-const cleanups: Array<() => Promise<void>> = [];
-
-beforeAll(async () => {
-  enforcer = await localEnforcer({ policyFile: POLICY, tokens: { [TOKEN]: { subject: 'alice', groups: ['support'], kind: 'User' } }, approvalWaitMs: 300 });
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const pgEnv = listenerTestHooks({ approvalWaitMs: 300 });
+const { cleanups } = pgEnv;
 
 async function setup(auth: FakeAuth = 'scram', extra: Partial<PostgresTargetConfig> = {}, upstreamTls?: { cert: string; key: string }): Promise<{ fake: FakeUpstream; listener: PostgresListener }> {
   const fake = await startFakeUpstream({ auth, user: 'orders_app', password: 's3cret', ...(upstreamTls === undefined ? {} : { tls: upstreamTls }) });
   cleanups.push(() => fake.close());
   const listener = await startPostgresListener({
-    host: '127.0.0.1', port: 0, enforcer, logger,
+    host: '127.0.0.1', port: 0, enforcer: pgEnv.enforcer, logger,
     target: { name: 'orders-db', host: '127.0.0.1', port: fake.port, database: 'orders', username: 'orders_app', password: 's3cret', ...extra },
   });
   cleanups.push(() => listener.close());
@@ -42,7 +30,7 @@ async function setup(auth: FakeAuth = 'scram', extra: Partial<PostgresTargetConf
 }
 
 function client(listener: PostgresListener, opts: Partial<pg.ClientConfig> = {}): pg.Client {
-  const c = new pg.Client({ host: '127.0.0.1', port: listener.address.port, user: 'agent', password: TOKEN, database: 'orders', options: PURPOSE, ...opts });
+  const c = new pg.Client({ host: '127.0.0.1', port: listener.address.port, user: 'agent', password: ALICE_TOKEN, database: 'orders', options: PURPOSE_OPTIONS, ...opts });
   c.on('error', () => undefined);
   cleanups.push(() => c.end().catch(() => undefined));
   return c;
@@ -55,7 +43,7 @@ function rawClient(port: number): RawClient {
 }
 
 async function login(c: RawClient): Promise<void> {
-  await c.login({ token: TOKEN, options: PURPOSE });
+  await c.login({ token: ALICE_TOKEN, options: PURPOSE_OPTIONS });
 }
 
 describe('upstream authentication', () => {
@@ -107,7 +95,7 @@ describe('client authentication', () => {
   it('does not buffer more than a password message before authentication', async () => {
     const { fake, listener } = await setup();
     const raw = rawClient(listener.address.port);
-    raw.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE }));
+    raw.send(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE_OPTIONS }));
     await raw.until(() => raw.messages.some((m) => m.name === 'authenticationCleartextPassword'));
     const head = Buffer.from([0x70, 0, 0, 0, 0]);
     head.writeInt32BE(10 * 1024 * 1024, 1);
@@ -123,7 +111,7 @@ describe('client authentication', () => {
     const ca = await createCa('listener-ca');
     const cert = await mintServingCert(ca, { ips: ['127.0.0.1'] });
     const listener = await startPostgresListener({
-      host: '127.0.0.1', port: 0, enforcer, logger, clientTls: { cert: cert.certPem, key: cert.keyPem },
+      host: '127.0.0.1', port: 0, enforcer: pgEnv.enforcer, logger, clientTls: { cert: cert.certPem, key: cert.keyPem },
       target: { name: 'orders-db', host: '127.0.0.1', port: fake.port, database: 'orders', username: 'orders_app', password: 's3cret' },
     });
     cleanups.push(() => listener.close());
@@ -181,7 +169,7 @@ describe('pipeline', () => {
     const { listener } = await setup();
     const raw = rawClient(listener.address.port);
     await login(raw);
-    enforcer.revoke('alice', 'consent withdrawn');
+    pgEnv.enforcer.revoke('alice', 'consent withdrawn');
     await raw.until(() => raw.closed);
     expect(raw.messages.find((m) => m.name === 'error')).toMatchObject({ code: '57P01', severity: 'FATAL', message: 'consent withdrawn' });
   });
@@ -219,7 +207,7 @@ describe('fuzz: malformed and truncated client messages', () => {
     // Startup-phase garbage too.
     for (let round = 0; round < 30; round++) {
       const raw = rawClient(listener.address.port);
-      raw.send(mutate(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE })));
+      raw.send(mutate(serialize.startup({ user: 'agent', database: 'orders', options: PURPOSE_OPTIONS })));
       raw.send(randomBytes(Math.floor(Math.random() * 20)));
       await raw.until(() => raw.closed || raw.messages.length > 0, 300).catch(() => undefined);
       raw.socket.end();
@@ -255,7 +243,7 @@ describe('the server ending the session (issue 19, item 8)', () => {
 
   it('node-pg: the query fails with 57P01, then one error event, as against PostgreSQL', async () => {
     const { listener } = await setup();
-    const c = new pg.Client({ host: '127.0.0.1', port: listener.address.port, user: 'agent', password: TOKEN, database: 'orders', options: PURPOSE });
+    const c = new pg.Client({ host: '127.0.0.1', port: listener.address.port, user: 'agent', password: ALICE_TOKEN, database: 'orders', options: PURPOSE_OPTIONS });
     const events: string[] = [];
     c.on('error', (e: Error & { code?: string }) => events.push(e.code ?? e.message));
     const ended = new Promise<void>((r) => c.once('end', () => r()));
@@ -269,7 +257,7 @@ describe('the server ending the session (issue 19, item 8)', () => {
     const fake = await startFakeUpstream({ auth: 'scram', user: 'orders_app', password: 's3cret', fatalOn: /guarita_denied/ });
     cleanups.push(() => fake.close());
     const listener = await startPostgresListener({
-      host: '127.0.0.1', port: 0, enforcer, logger,
+      host: '127.0.0.1', port: 0, enforcer: pgEnv.enforcer, logger,
       target: { name: 'orders-db', host: '127.0.0.1', port: fake.port, database: 'orders', username: 'orders_app', password: 's3cret' },
     });
     cleanups.push(() => listener.close());

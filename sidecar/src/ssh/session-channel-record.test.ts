@@ -4,10 +4,9 @@
 // leaves mid-exec gets its command's exit read from the host and recorded, and the agent's signal
 // is recorded before the host gets it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import ssh2, { type Connection, type ServerChannel } from 'ssh2';
+import type { ServerChannel } from 'ssh2';
 import type { CommandOutcome, Session } from '../enforcement.ts';
-import { connectAgent, execOn, startChannelRig, testSession, type ChannelRig } from '../../test/ssh-channel-rig.ts';
-import { generateHostKey } from './host-key.ts';
+import { connectAgent, execOn, fakeHost, startChannelRig, testSession, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 
 /** What the session recorded, in order; `failRecords` makes complete() reject (a spool failing). */
 const log: string[] = [];
@@ -41,29 +40,24 @@ let rig: ChannelRig | undefined;
 let lateEnded: () => void = () => undefined;
 
 beforeAll(async () => {
-  const hostKey = generateHostKey();
-  const host = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (conn: Connection) => {
-    conn.on('authentication', (auth) => auth.accept());
-    conn.on('session', (accept) => {
-      const session = accept();
-      let stream: ServerChannel | undefined;
-      session.on('signal', (_a, _r, info) => {
-        signals.push(info.name);
-        stream?.exit(130);
-        stream?.end();
-      });
-      session.on('exec', (acceptExec, _reject, info) => {
-        const s = acceptExec();
-        stream = s;
-        if (info.command === 'late') {
-          // Runs on after its agent left, then exits 3 (sshd does not signal a command without a terminal).
-          setTimeout(() => { s.exit(3); s.end(); lateEnded(); }, 300);
-          return;
-        }
-        if (info.command === 'wait') return;
-        s.exit(info.command === 'exit 3' ? 3 : 0);
-        s.end();
-      });
+  const { hostKey, host } = fakeHost((session) => {
+    let stream: ServerChannel | undefined;
+    session.on('signal', (_a, _r, info) => {
+      signals.push(info.name);
+      stream?.exit(130);
+      stream?.end();
+    });
+    session.on('exec', (acceptExec, _reject, info) => {
+      const s = acceptExec();
+      stream = s;
+      if (info.command === 'late') {
+        // Runs on after its agent left, then exits 3 (sshd does not signal a command without a terminal).
+        setTimeout(() => { s.exit(3); s.end(); lateEnded(); }, 300);
+        return;
+      }
+      if (info.command === 'wait') return;
+      s.exit(info.command === 'exit 3' ? 3 : 0);
+      s.end();
     });
   });
   rig = await startChannelRig(hostKey, host, undefined, { session: recordingSession });

@@ -7,9 +7,8 @@
 // while it handles each read, so an answer and the close leave in one write and the sidecar's
 // upstream parses them in one chunk every time: the interleaving is forced, not timed.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import ssh2, { type Connection, type Stats } from 'ssh2';
-import { startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
-import { generateHostKey } from './host-key.ts';
+import ssh2, { type Stats } from 'ssh2';
+import { fakeHost, startChannelRig, type ChannelRig } from '../../test/ssh-channel-rig.ts';
 
 /** When the fake host closes its SFTP channel: with its VERSION, or with its first realpath answer. */
 type HostClose = 'with-version' | 'with-realpath';
@@ -22,22 +21,17 @@ let rig: ChannelRig | undefined;
 let sidecarPort: number;
 
 beforeAll(async () => {
-  const hostKey = generateHostKey();
-  const host = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (conn: Connection) => {
-    conn.on('authentication', (auth) => auth.accept());
-    conn.on('session', (accept) => {
-      const session = accept();
-      session.on('sftp', (acceptSftp) => {
-        const sftp = acceptSftp();
-        const close = (): void => { sftp.end(); markHostClosed(); };
-        if (hostClose === 'with-version') sftp.on('ready', close);
-        sftp.on('REALPATH', (id: number) => {
-          sftp.name(id, [{ filename: '/root', longname: '/root', attrs: {} as Stats }]);
-          if (hostClose === 'with-realpath') close();
-        });
+  const { hostKey, host } = fakeHost((session) => {
+    session.on('sftp', (acceptSftp) => {
+      const sftp = acceptSftp();
+      const close = (): void => { sftp.end(); markHostClosed(); };
+      if (hostClose === 'with-version') sftp.on('ready', close);
+      sftp.on('REALPATH', (id: number) => {
+        sftp.name(id, [{ filename: '/root', longname: '/root', attrs: {} as Stats }]);
+        if (hostClose === 'with-realpath') close();
       });
-      session.on('exec', (acceptExec) => { const s = acceptExec(); s.exit(0); s.end(); });
     });
+    session.on('exec', (acceptExec) => { const s = acceptExec(); s.exit(0); s.end(); });
   });
   // The host's sockets are ours (injected into ssh2): corked while ssh2 handles a read (this
   // listener runs before ssh2's), so everything the host answers to one read leaves in one write.
