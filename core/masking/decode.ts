@@ -12,7 +12,8 @@
 // Percent-encoding is read as UTF-8, as browsers write it: `529%C2%A0982...` is the CPF with no-break spaces, which
 // fold.ts then reads like the raw character. One level only: %2540 stays %40 (a reader decodes once too).
 import { SUPPLEMENTARY_DIGIT_SOURCE, supplementaryDigit } from './digits.ts';
-import { ESCAPE_SEQUENCE_SOURCE, INVISIBLE, INVISIBLE_SOURCE } from './invisible.ts';
+import { ESCAPE_SEQUENCE_SOURCE, INVISIBLE, INVISIBLE_SOURCE, structuralKind } from './invisible.ts';
+import { BLANK, MARK, Structure } from './structure.ts';
 
 /** Characters decodeView() drops or reads as another (invisible characters, escape sequences start with one; supplementary digits). */
 const SPECIAL_CHAR = new RegExp(`${INVISIBLE_SOURCE}|${SUPPLEMENTARY_DIGIT_SOURCE}`);
@@ -36,6 +37,13 @@ export interface DecodedView {
    * escape sequence may hold text this reading dropped, which sequences.ts reads.
    */
   framed?: true;
+  /**
+   * The source ranges a mask over them writes back as they were (structure.ts): controls this reading dropped alone,
+   * a backspace, a sequence's framing in sequences.ts's kept reading; and, blank, the characters a backspace took back.
+   */
+  structure?: Structure;
+  /** sequences.ts's kept reading: its masks leave the framing of every sequence, whole ones inside them too. */
+  keepsFraming?: true;
 }
 
 /**
@@ -197,8 +205,8 @@ function decodeToken(m: RegExpExecArray): string | null {
   return null;
 }
 
-/** ESC, BEL and the C1 controls: what frames a terminal escape sequence (sequences.ts). */
-export const isSequenceControl = (c: number): boolean => c === 0x1b || c === 0x07 || (c >= 0x80 && c <= 0x9f);
+/** ESC, BEL, the C1 controls, and CAN and SUB that abort one: what frames a terminal escape sequence (sequences.ts). */
+export const isSequenceControl = (c: number): boolean => c === 0x1b || c === 0x07 || c === 0x18 || c === 0x1a || (c >= 0x80 && c <= 0x9f);
 /** ESC and C1: what opens one. */
 const opensSequence = (c: number): boolean => c === 0x1b || (c >= 0x80 && c <= 0x9f);
 
@@ -247,17 +255,30 @@ export function decodeView(s: string, eraseBackspaces = false, keepSequences = f
       units[len++] = s.charCodeAt(i);
     }
   };
+  // What a mask over them leaves in place (structure.ts): the controls dropped alone and the backspaces, and in the
+  // erasing reading each character one takes back (written as `*`, so the backspace still has one to take).
+  const structure = new Structure();
   // A backspace takes back the character before it on the line in the erasing reading (the view shrinks; `at` stays
   // increasing); otherwise it is dropped like any control (a terminal only moves the cursor: what is not written
   // over stays on the screen, `529.982.247-25\b`).
-  const put = (ch: string, from: number, to: number): void => {
-    if (ch === ERASE) {
-      if (eraseBackspaces) len = takeBack(units, len);
-    } else if (ch !== '') {
+  const erase = (from: number, to: number): void => {
+    structure.add(from, to);
+    if (!eraseBackspaces) return;
+    const kept = takeBack(units, len);
+    if (kept < len) structure.add(at[kept] ?? 0, end[len - 1] ?? 0, BLANK);
+    len = kept;
+  };
+  const dropped = (decoded: string, from: number, to: number): void => {
+    const kind = structuralKind(decoded);
+    if (kind !== null) structure.add(from, to, kind === 'mark' ? MARK : undefined);
+  };
+  const put = (ch: string, decoded: string, from: number, to: number): void => {
+    if (ch === ERASE) erase(from, to);
+    else if (ch !== '') {
       at[len] = from;
       end[len] = to;
       for (let k = 0; k < ch.length; k++) units[len++] = ch.charCodeAt(k);
-    }
+    } else dropped(decoded, from, to);
   };
   const token = TOKENS[keepSequences ? 1 : 0];
   token.lastIndex = 0;
@@ -267,7 +288,7 @@ export function decodeView(s: string, eraseBackspaces = false, keepSequences = f
     if (decoded === null) continue;
     framed ||= framesSequence(m, decoded);
     copy(m.index);
-    put(viewChars(m, decoded, keepSequences), m.index, m.index + m[0].length);
+    put(viewChars(m, decoded, keepSequences), decoded, m.index, m.index + m[0].length);
     pos = m.index + m[0].length;
   }
   copy(s.length);
@@ -275,6 +296,7 @@ export function decodeView(s: string, eraseBackspaces = false, keepSequences = f
   end[len] = s.length;
   const view: DecodedView = { text: Buffer.from(units.buffer, units.byteOffset, len * 2).toString('utf16le'), at: at.subarray(0, len + 1), end: end.subarray(0, len + 1) };
   if (framed) view.framed = true;
+  if (structure.size > 0) view.structure = structure.sorted();
   return view;
 }
 

@@ -14,7 +14,8 @@ import { integerSpellings } from './text-number.ts';
 import { builtinNameDetector } from './names.ts';
 import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8MayOpenJsonLine, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
-import { sequenceReadings } from './sequences.ts';
+import { sequenceReadings, type SequenceReadings } from './sequences.ts';
+import { maskSlices, piecesOf, type Piece } from './structure.ts';
 import { interleavedReadings, reencodeSpan, trimmedEnd, type ByteOrder } from './utf16.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
 import { DETECTOR_NAMES, MaskingConfigError } from './types.ts';
@@ -209,12 +210,29 @@ interface PlacedHit {
   text: string;
   /** The byte order its mask is written in: a hit a reading of UTF-16 text took as UTF-16 (utf16.ts), else null. */
   order: ByteOrder | null;
+  /** Its span's parts around what the mask leaves in place (structure.ts), or null when the mask takes it whole. */
+  pieces: Piece[] | null;
 }
 
 function placedHit(s: string, d: DecodedView, v: string, h: ReadHit): PlacedHit {
   const a = d.at[h.start] ?? s.length;
+  const b = h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a;
   const order = d.utf16 !== undefined && d.utf16.wide[h.start] === 1 ? d.utf16.order : null;
-  return { a, b: h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a, hit: h, text: h.value ?? v.slice(h.start, h.end), order };
+  const pieces = piecesOf(d.structure, d, h.start, h.end, [a, b], d.keepsFraming === true);
+  return { a, b, hit: h, text: h.value ?? v.slice(h.start, h.end), order, pieces };
+}
+
+/**
+ * The mask of `p` written over its span around what stays as it was (structure.ts), from `pos` on: what is before it
+ * was written by an earlier hit this one overlaps (its mask is written whole, as acrossReadings says).
+ */
+function writeAround(s: string, p: PlacedHit, pieces: readonly Piece[], mask: string, pos: number, out: string[]): void {
+  const length = p.hit.value === undefined ? p.hit.end - p.hit.start : -1;
+  const slices = maskSlices(pieces, mask, p.hit.start, length);
+  pieces.forEach((q, i) => {
+    if (q.kind === 'mask') out.push(reencodeSpan(s.slice(q.from, q.to), slices[i] ?? '', p.order));
+    else if (q.from >= pos) out.push(q.kind === 'blank' ? reencodeSpan(s.slice(q.from, q.to), '*', p.order) : s.slice(q.from, q.to));
+  });
 }
 
 /**
@@ -305,6 +323,11 @@ function viewToMask(s: string, plain: boolean): DecodedView | null {
   return s.includes('\0') ? plainView(s) : null;
 }
 
+/** `decoded` with the framing of its terminal escape sequences, and their readings (sequences.ts), or as it is. */
+function framedView(s: string, decoded: DecodedView): SequenceReadings {
+  return decoded.framed === true ? sequenceReadings(s, decoded) : { readings: [], screen: decoded };
+}
+
 /** cpf ↔ cnpj by length for built-in rules on columns such as `cpf_cnpj`. */
 function retype(rule: Rule, value: string): Rule {
   if (!rule.builtin || (rule.detector !== 'cpf' && rule.detector !== 'cnpj') || !DOCUMENT_SHAPE.test(value)) return rule;
@@ -387,7 +410,10 @@ export class Session implements MaskSession {
    * maskRange on the decoded view (decode.ts: escapes resolved, invisible characters dropped): positions and resume
    * points move to the view and back; each hit replaces its whole escaped span, re-encoded for its context.
    */
-  #maskDecoded(s: string, d: DecodedView, from: number, limit: number, out: string[], scan: ScanState | null): number {
+  #maskDecoded(s: string, decoded: DecodedView, from: number, limit: number, out: string[], scan: ScanState | null): number {
+    // Text with sequences: their framing, as the unbounded parse reads it, is what every reading's masks leave in place.
+    const sequences = framedView(s, decoded);
+    const d = sequences.screen;
     const v = fold(d.text);
     if (scan !== null) mapScan(scan, (o) => viewIndex(d, o));
     const viewFrom = viewIndex(d, from);
@@ -399,7 +425,7 @@ export class Session implements MaskSession {
     const readings: PlacedHit[][] = [];
     if (mayReverse(s)) readings.push(this.#reversedHits(s, d, v, viewFrom, viewLimit).map((h) => placedHit(s, d, v, h)));
     readings.push(hits.map((h) => placedHit(s, d, v, h)));
-    readings.push(...this.#screenReadings(s, d, from, limit));
+    readings.push(...this.#screenReadings(s, sequences.readings, from, limit));
     const placed = readings.length === 1 ? (readings[0] ?? []) : acrossReadings(s, readings.flat());
     return this.#writePlaced(s, placed, from, limit, out);
   }
@@ -410,10 +436,10 @@ export class Session implements MaskSession {
    * sees in it, and the reading `d` drops one only within its bounds (sequences.ts); NUL is dropped by a terminal and
    * is the other half of each character of UTF-16 text read as UTF-8 (utf16.ts).
    */
-  #screenReadings(s: string, d: DecodedView, from: number, limit: number): PlacedHit[][] {
+  #screenReadings(s: string, sequences: readonly DecodedView[], from: number, limit: number): PlacedHit[][] {
     const readings: PlacedHit[][] = [];
     if (s.includes('\b')) readings.push(this.#placedHits(s, decodeView(s, true), from, limit));
-    if (d.framed === true) for (const v of sequenceReadings(s, d)) readings.push(this.#placedHits(s, v, from, limit));
+    for (const v of sequences) readings.push(this.#placedHits(s, v, from, limit));
     if (s.includes('\0')) for (const u of interleavedReadings(s)) readings.push(this.#placedHits(s, u, from, limit));
     return readings;
   }
@@ -424,7 +450,10 @@ export class Session implements MaskSession {
     for (const p of placed) {
       // A reversed run is shown right to left: its mask is rendered from what the reader sees and written reversed.
       const mask = p.hit.reversed === true ? shownReversed(this.#render(p.hit, shownReversed(p.text))) : this.#render(p.hit, p.text);
-      out.push(s.slice(pos, p.a), reencodeSpan(s.slice(p.a, p.b), mask, p.order));
+      out.push(s.slice(pos, p.a));
+      // What carries structure in the span (a sequence's framing, a control, a backspace) is written back as it was.
+      if (p.pieces === null) out.push(reencodeSpan(s.slice(p.a, p.b), mask, p.order));
+      else writeAround(s, p, p.pieces, mask, pos, out);
       pos = p.b;
     }
     const end = Math.max(pos, limit);

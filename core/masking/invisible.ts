@@ -46,12 +46,30 @@ export const INVISIBLE = new RegExp(INVISIBLE_SOURCE);
  * U+009B, parameters, intermediates, a final byte: colours, cursor moves, erases), OSC (ESC `]` up
  * to BEL or ESC `\`: titles, OSC 8 hyperlinks) and two-character sequences (ESC, intermediates, a
  * final). Bounded, so a stream holds every sequence it must read whole (engine HOLD): a longer
- * one is read as its ESC, dropped, and the text after it.
+ * one is read as its ESC, dropped, and the text after it. A CSI's parameter and intermediate bytes
+ * are read in any order, as a terminal consumes a malformed CSI up to its final byte: a mask's `*`
+ * (an intermediate byte) written into a CSI's parameters leaves it one sequence (round 12d).
  */
-export const ESCAPE_SEQUENCE_SOURCE = '(?:\\u001b\\[|\\u009b)[0-?]{0,24}[ -/]{0,4}[@-~]|\\u001b\\][^\\u0007\\u001b]{0,80}(?:\\u0007|\\u001b\\\\)|\\u001b[ -/]{0,4}[0-~]';
+export const ESCAPE_SEQUENCE_SOURCE = '(?:\\u001b\\[|\\u009b)[ -?]{0,28}[@-~]|\\u001b\\][^\\u0007\\u001b]{0,80}(?:\\u0007|\\u001b\\\\)|\\u001b[ -/]{0,4}[0-~]';
 
 /** A control character in the set: C0 but NUL and the whitespace ones, DEL, C1. */
 const isControl = (c: number): boolean => (c >= 0x01 && c <= 0x08) || (c >= 0x0e && c <= 0x1f) || (c >= 0x7f && c <= 0x9f);
+
+/** The bidi controls: marks, embeddings, overrides, isolates and their pops (they set how what follows is shown). */
+const isBidiControl = (c: number): boolean => c === 0x061c || c === 0x200e || c === 0x200f || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+
+/**
+ * What `ch`, dropped by a reading, carries that a mask must leave in place (structure.ts): `frame` for a control a
+ * terminal acts on (BEL ending a title, CAN/SUB aborting a sequence, SO/SI, a backspace: what comes after it in the
+ * span is read through it), `mark` for a bidi control (it sets how what follows it on the line is shown); null for
+ * the rest, which a mask takes with it.
+ */
+export function structuralKind(ch: string): 'frame' | 'mark' | null {
+  if (ch.length !== 1) return null;
+  const c = ch.charCodeAt(0);
+  if (isControl(c)) return 'frame';
+  return isBidiControl(c) ? 'mark' : null;
+}
 
 /** Whether the code unit `c` is, or may start (a high surrogate), an invisible character: the fast tables' test. */
 export function mayStartInvisible(c: number): boolean {

@@ -27,7 +27,8 @@ const CASES: readonly (readonly [string, string, RegExp, string | null])[] = [
   ['\\f glued before a CPF', 'pagina\\f52998224725', /52998224725/, null],
   ['\\n glued before an e-mail', 'contatos:\\njoao.silva@gmail.com', /joao\.silva@gmail/, null],
   ['\\n glued before a phone', 'tel:\\n+55 11 91234-5678', /91234/, null],
-  ['\\b between groups (as \\u0008: invisible)', '529.982.247\\b-25', /529\.982/, '***.***.***-25'],
+  // A backspace is kept where it was, as written (structure.ts): a decoding terminal takes back one of the mask's `*`.
+  ['\\b between groups (as \\u0008: invisible)', '529.982.247\\b-25', /529\.982/, '***.***.***\\b-25'],
   ['\\" around a CPF (JSON in a JSON string)', '{\\"cpf\\":\\"52998224725\\"}', /52998224725/, '{\\"cpf\\":\\"*********25\\"}'],
   ['\\\\ before a CPF (a Windows path)', 'C:\\\\dados\\\\52998224725.pdf', /52998224725/, null],
   ['\\\\n: an escaped backslash before n', 'a\\\\n52998224725', /52998224725/, null],

@@ -11,6 +11,7 @@
 // Both are built on decodeView's reading with the controls kept, so a sequence written with escapes (`\u001b[…m` in a
 // JSON log line) is read like a raw one, and in one pass each: the cost is linear in the text (`sequenceWork`).
 import { decodeView, isSequenceControl, type DecodedView } from './decode.ts';
+import { FRAME, mergedStructure, Structure, structureOutside } from './structure.ts';
 
 const ESC = 0x1b;
 const BEL = 0x07;
@@ -22,28 +23,47 @@ const C1_ST = 0x9c;
 /** After ESC: `[` opens a CSI, `]` an OSC, `P` `X` `^` `_` a DCS, SOS, PM or APC string. */
 const OPENS_STRING = new Set(['P', 'X', '^', '_'].map((c) => c.charCodeAt(0)));
 
-/** One sequence in a view's text: framing [start, content) and [contentEnd, end), content [content, contentEnd). */
+/**
+ * One sequence in a view's text: framing [start, content) and [contentEnd, end), content [content, contentEnd);
+ * `closed` when it ends as its kind ends (a CSI's or an ESC sequence's final byte, a string's terminator), not at an
+ * abort, the text's end or alone (BEL, a lone C1).
+ */
 interface Sequence {
   start: number;
   content: number;
   contentEnd: number;
   end: number;
+  closed: boolean;
+  /** ESC and its final byte (`\e7`, `\e(B`): the final is text in the kept reading, but a mask leaves it in place. */
+  escFinal?: true;
+  /** A control string (OSC, DCS, SOS, PM, APC): when not closed, what follows it ends it. */
+  string?: true;
 }
 
 /** Characters visited by the scanner since the process started: the linear-cost tests read it. */
 export const sequenceWork = { chars: 0 };
 
+/** CAN and SUB: they abort a sequence (and are not shown). */
+const ABORTS = new Set([0x18, 0x1a]);
+
 const inRange = (c: number, lo: number, hi: number): boolean => c >= lo && c <= hi;
 
-/** A CSI whose parameters start at `p`: parameters and intermediates (any number), then the final byte if there is one. */
+/**
+ * A CSI whose parameters start at `p`: parameters and intermediates (any number, in any order: a terminal reads a
+ * parameter byte after an intermediate as a malformed CSI it ignores up to its final byte, as xterm does), then the
+ * final byte if there is one. A mask written into a CSI's parameters (`\e[*********25m`: `*` is an intermediate byte)
+ * so stays one sequence to every reading, as it does on a screen.
+ */
 function csi(t: string, start: number, p: number): Sequence {
   let j = p;
-  while (j < t.length && inRange(t.charCodeAt(j), 0x30, 0x3f)) j++;
-  while (j < t.length && inRange(t.charCodeAt(j), 0x20, 0x2f)) j++;
+  // A BEL inside it is executed and the CSI goes on (xterm): `\e[12 345 67\a835X` is one sequence.
+  while (j < t.length && (inRange(t.charCodeAt(j), 0x20, 0x3f) || t.charCodeAt(j) === BEL)) j++;
   sequenceWork.chars += j - p + 1;
+  // Aborted by CAN or SUB: what it read so far is not shown, what follows is (`\e[529.982.247-25\x1852998224725`).
+  if (j < t.length && ABORTS.has(t.charCodeAt(j))) return { start, content: p, contentEnd: j, end: j, closed: false };
   // No final byte: the introducer alone (a terminal then prints what follows).
-  if (j >= t.length || !inRange(t.charCodeAt(j), 0x40, 0x7e)) return { start, content: p, contentEnd: p, end: p };
-  return { start, content: p, contentEnd: j, end: j + 1 };
+  if (j >= t.length || !inRange(t.charCodeAt(j), 0x40, 0x7e)) return { start, content: p, contentEnd: p, end: p, closed: false };
+  return { start, content: p, contentEnd: j, end: j + 1, closed: true };
 }
 
 /** Length of the string terminator at `j` (BEL for an OSC, ST as ESC `\` or U+009C), 0 for none. */
@@ -61,10 +81,11 @@ function controlString(t: string, start: number, p: number, osc: boolean): Seque
   let j = p;
   for (; j < t.length; j++) {
     const c = t.charCodeAt(j);
-    if (c === C1_ST || c === ESC || c === 0x18 || c === 0x1a || (osc && c === BEL)) break;
+    if (c === C1_ST || c === ESC || ABORTS.has(c) || (osc && c === BEL)) break;
   }
   sequenceWork.chars += j - p + 1;
-  return { start, content: p, contentEnd: j, end: j + terminator(t, j, osc) };
+  const ends = terminator(t, j, osc);
+  return { start, content: p, contentEnd: j, end: j + ends, closed: ends > 0, string: true };
 }
 
 /** The sequence ESC at `i` opens: CSI, a control string, or ESC, intermediates and a final (`\e7`, `\e(B`). */
@@ -75,9 +96,10 @@ function afterEsc(t: string, i: number): Sequence {
   let j = i + 1;
   while (j < t.length && inRange(t.charCodeAt(j), 0x20, 0x2f)) j++;
   sequenceWork.chars += j - i;
-  const end = j < t.length && inRange(t.charCodeAt(j), 0x30, 0x7e) ? j + 1 : j;
+  const closed = j < t.length && inRange(t.charCodeAt(j), 0x30, 0x7e);
+  const end = closed ? j + 1 : j;
   // Its characters after ESC stay text in the kept reading: `\e5` then `2998224725` is a CPF to a raw reader.
-  return { start: i, content: i + 1, contentEnd: end, end };
+  return { start: i, content: i + 1, contentEnd: end, end, closed, escFinal: true };
 }
 
 /** The sequence the control at `i` opens, or the control alone (BEL, another C1). */
@@ -86,7 +108,7 @@ function sequenceAt(t: string, i: number): Sequence {
   if (c === ESC) return afterEsc(t, i);
   if (c === C1_CSI) return csi(t, i, i + 1);
   if (c === C1_OSC || C1_STRINGS.has(c)) return controlString(t, i, i + 1, c === C1_OSC);
-  return { start: i, content: i + 1, contentEnd: i + 1, end: i + 1 };
+  return { start: i, content: i + 1, contentEnd: i + 1, end: i + 1, closed: false };
 }
 
 /** The sequences and lone controls of `t`, in order, each past the last. */
@@ -105,8 +127,45 @@ function sequencesOf(t: string): Sequence[] {
   return out;
 }
 
-/** `base` with each sequence's framing read as spaces (the same positions: its map is shared). */
-function keptReading(base: DecodedView, sequences: readonly Sequence[]): DecodedView {
+/** The source range in the original of the view characters [x, y) of `base`, added to `out` when not empty. */
+function addSource(out: Structure, base: DecodedView, x: number, y: number, extent?: readonly [number, number]): void {
+  if (y > x) out.add(base.at[x] ?? 0, base.end[y - 1] ?? 0, FRAME, extent);
+}
+
+/**
+ * The source ranges of the framing of `sequences`: what a mask leaves as it was in every reading (structure.ts). An
+ * ESC sequence's final byte with it: ESC before a mask's `*` or `.` would read them as its intermediates.
+ */
+function framingOf(base: DecodedView, sequences: readonly Sequence[]): Structure {
+  const out = new Structure();
+  let before: Sequence | undefined;
+  for (const q of sequences) {
+    const extent = closedExtent(base, q, before);
+    if (q.escFinal === true) addSource(out, base, q.start, q.end, extent);
+    else {
+      addSource(out, base, q.start, q.content, extent);
+      addSource(out, base, q.contentEnd, q.end, extent);
+    }
+    before = q;
+  }
+  return out;
+}
+
+/**
+ * The source span of `q` when a mask over all of it may take it whole: closed, and not what ends the string before
+ * it (`\e^(21\e7…`: the ESC of `\e7` aborts the PM, whose start may lie outside the mask's span).
+ */
+function closedExtent(base: DecodedView, q: Sequence, before: Sequence | undefined): readonly [number, number] | undefined {
+  const ends = before?.string === true && !before.closed && before.end === q.start;
+  return q.closed && !ends ? [base.at[q.start] ?? 0, base.end[q.end - 1] ?? 0] : undefined;
+}
+
+/**
+ * `base` with each sequence's framing read as spaces (the same positions: its map is shared). A mask over framing
+ * leaves it as it was (structure.ts): a decoy identifier written with spaces reads across a BEL here, and a BEL
+ * masked into a space let the title run on over visible text (round 12d review, finding 1).
+ */
+function keptReading(base: DecodedView, sequences: readonly Sequence[], framing: Structure): DecodedView {
   const units = new Uint16Array(base.text.length);
   for (let i = 0; i < units.length; i++) units[i] = base.text.charCodeAt(i);
   for (const q of sequences) {
@@ -115,11 +174,14 @@ function keptReading(base: DecodedView, sequences: readonly Sequence[]): Decoded
   }
   sequenceWork.chars += units.length;
   const text = Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString('utf16le');
-  return { text, at: base.at, end: base.end };
+  return { text, at: base.at, end: base.end, structure: mergedStructure(base.structure, framing), keepsFraming: true };
 }
 
-/** `base` without its sequences, each dropped whole. */
-function wholeReading(base: DecodedView, sequences: readonly Sequence[]): DecodedView {
+/**
+ * `base` without its sequences, each dropped whole. A mask over one leaves its framing as it was and takes what it
+ * holds (structure.ts), and the controls `base` dropped alone but those inside a closed sequence.
+ */
+function wholeReading(base: DecodedView, sequences: readonly Sequence[], framing: Structure): DecodedView {
   const n = base.text.length;
   const at = new Int32Array(n + 1);
   const end = new Int32Array(n + 1);
@@ -140,18 +202,32 @@ function wholeReading(base: DecodedView, sequences: readonly Sequence[]): Decode
   sequenceWork.chars += n;
   at[len] = base.at[n] ?? 0;
   end[len] = base.at[n] ?? 0;
-  return { text, at: at.subarray(0, len + 1), end: end.subarray(0, len + 1) };
+  const closed = new Structure();
+  for (const q of sequences) if (q.closed) addSource(closed, base, q.start, q.end);
+  const structure = mergedStructure(structureOutside(base.structure, closed), framing);
+  return { text, at: at.subarray(0, len + 1), end: end.subarray(0, len + 1), structure };
+}
+
+/** sequenceReadings' answer: the readings, and the first reading with the framing a mask leaves in place. */
+export interface SequenceReadings {
+  readings: DecodedView[];
+  screen: DecodedView;
 }
 
 /**
  * The readings of `s` with its terminal escape sequences as text and dropped whole (see above), `screen` its first
- * reading (decodeView): the whole one only where it differs from that. Call only when `screen.framed`.
+ * reading (decodeView): the whole one only where it differs from that. And `screen` with the framing of every
+ * sequence as what its masks leave in place: its own bounded pattern drops some sequences whole and takes others
+ * (a long title, an escaped one) for text, so an ST it dropped could end a string it read as text, and the ESC of
+ * `\e7` could end one it never saw (masking-structure.test.ts). Call only when `screen.framed`.
  */
-export function sequenceReadings(s: string, screen: DecodedView): DecodedView[] {
+export function sequenceReadings(s: string, screen: DecodedView): SequenceReadings {
   const base = decodeView(s, false, true);
   const sequences = sequencesOf(base.text);
-  const readings = [keptReading(base, sequences)];
-  const whole = wholeReading(base, sequences);
+  const framing = framingOf(base, sequences);
+  const readings = [keptReading(base, sequences, framing)];
+  const whole = wholeReading(base, sequences, framing);
   if (whole.text !== screen.text) readings.push(whole);
-  return readings;
+  const structure = mergedStructure(structureOutside(screen.structure, framing), framing);
+  return { readings, screen: { ...screen, structure } };
 }

@@ -132,9 +132,13 @@ describe('an identifier inside a terminal escape sequence is masked in place', (
   });
 });
 
-/** Sequences longer than the first reading's bounds (CSI parameters > 24, OSC > 80) and the strings it reads as text. */
+/**
+ * Sequences longer than the first reading's bounds (CSI parameter and intermediate bytes > 28 since round 12d, 24
+ * before; OSC > 80) and the strings it reads as text.
+ */
 const LONG: Readonly<Record<string, string>> = {
   csi25: `${E}[${'0;'.repeat(12)}0m`,
+  csi29: `${E}[${'0;'.repeat(14)}0m`,
   csi200: `${E}[${'0;'.repeat(100)}0m`,
   csi8bit: `\u009b${'1;'.repeat(60)}0m`,
   oscTitle: `${E}]0;${'x'.repeat(150)}\u0007`,
@@ -168,8 +172,11 @@ describe('an identifier a sequence splits is masked whatever the sequence length
 
   it('the first reading is as it was: bounded, string sequences read as text', () => {
     expect(decodeView(`a${E}[31mb`).text).toBe('ab');
-    // A CSI past 24 parameter bytes: its ESC and `[` dropped as a two-character sequence, the rest read as text.
-    expect(decodeView(`a${E}[${'0;'.repeat(13)}mb`).text).toBe(`a${'0;'.repeat(13)}mb`);
+    // A CSI past 28 parameter and intermediate bytes: its ESC and `[` dropped as a two-character sequence, the rest
+    // read as text.
+    expect(decodeView(`a${E}[${'0;'.repeat(15)}mb`).text).toBe(`a${'0;'.repeat(15)}mb`);
+    // Parameter bytes after an intermediate (a mask's `*` in a CSI's parameters): still one sequence (round 12d).
+    expect(decodeView(`a${E}[*********25mb`).text).toBe('ab');
     expect(decodeView(`a${E}Pxy${ST}b`).text).toBe('axyb');
     expect(decodeView(`a${E}]0;t\u0007b`).text).toBe('ab');
   });

@@ -135,6 +135,12 @@ export function nulView(s: string, order: Units): DecodedView {
   return out.view(s.length, order ?? 'le');
 }
 
+/** What a mask over `inner` leaves in place (structure.ts), from `outer.text`'s positions to the original's. */
+function composedStructure(outer: DecodedView, inner: DecodedView): Pick<DecodedView, 'structure' | 'keepsFraming'> {
+  const structure = inner.structure?.mapped((a, b) => [outer.at[a] ?? 0, outer.end[b - 1] ?? 0]);
+  return { ...(structure !== undefined ? { structure } : {}), ...(inner.keepsFraming === true ? { keepsFraming: true as const } : {}) };
+}
+
 /** `inner`, a view of `outer.text`, as a view of the text `outer` was read from. */
 export function composeViews(outer: DecodedView, inner: DecodedView): DecodedView {
   const n = inner.text.length;
@@ -147,11 +153,12 @@ export function composeViews(outer: DecodedView, inner: DecodedView): DecodedVie
   const length = outer.at[outer.text.length] ?? 0;
   at[n] = length;
   end[n] = length;
+  const view: DecodedView = { text: inner.text, at, end, ...composedStructure(outer, inner) };
   const utf16 = outer.utf16;
-  if (utf16 === undefined) return { text: inner.text, at, end };
+  if (utf16 === undefined) return view;
   // A view character is UTF-16 where the first character of its source was.
   const wide = Uint8Array.from(inner.at, (i) => utf16.wide[i] ?? 0);
-  return { text: inner.text, at, end, utf16: { order: utf16.order, wide } };
+  return { ...view, utf16: { order: utf16.order, wide } };
 }
 
 /**
@@ -167,17 +174,16 @@ export function interleavedReadings(s: string): DecodedView[] {
     const u = nulView(s, order);
     if (views.every((w) => w.text !== u.text)) views.push(u);
   }
-  const out: DecodedView[] = [];
-  for (const u of views) {
-    if (!needsDecoding(u.text)) {
-      out.push(u);
-      continue;
-    }
-    const d = decodeView(u.text);
-    out.push(composeViews(u, d));
-    if (u.text.includes('\b')) out.push(composeViews(u, decodeView(u.text, true)));
-    if (d.framed === true) for (const w of sequenceReadings(u.text, d)) out.push(composeViews(u, w));
-  }
+  return views.flatMap((u) => (needsDecoding(u.text) ? decodedReadings(u) : [u]));
+}
+
+/** The readings of the NUL-free view `u` with its escapes resolved: decoded (its sequences' framing kept), erasing, sequences. */
+function decodedReadings(u: DecodedView): DecodedView[] {
+  const d = decodeView(u.text);
+  const sequences = d.framed === true ? sequenceReadings(u.text, d) : null;
+  const out = [composeViews(u, sequences?.screen ?? d)];
+  if (u.text.includes('\b')) out.push(composeViews(u, decodeView(u.text, true)));
+  for (const w of sequences?.readings ?? []) out.push(composeViews(u, w));
   return out;
 }
 
