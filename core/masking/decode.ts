@@ -227,6 +227,15 @@ function viewChars(m: RegExpExecArray, decoded: string, keepSequences: boolean):
   return visible(decoded, keepSequences);
 }
 
+/** Whether a token is an escape (`%07`, `\u001b`) of a control that frames a sequence. */
+const escapedControl = (token: string, decoded: string): boolean => token.length !== 1 && decoded.length === 1 && isSequenceControl(decoded.charCodeAt(0));
+
+/** decodeToken as a terminal reads controls: only those written as themselves (`%07`, `\u001b` are text to it). */
+function rawToken(m: RegExpExecArray): string | null {
+  const decoded = decodeToken(m);
+  return decoded !== null && escapedControl(m[0], decoded) ? null : decoded;
+}
+
 /** Whether token `m` is a terminal escape sequence, or stands for what opens one (ESC, a C1 control). */
 const framesSequence = (m: RegExpExecArray, decoded: string): boolean =>
   m[SEQUENCE_GROUP] !== undefined || (decoded.length === 1 && opensSequence(decoded.charCodeAt(0)));
@@ -236,9 +245,11 @@ const framesSequence = (m: RegExpExecArray, decoded: string): boolean =>
  * back the character before it (what a terminal shows once a character is written over it: `529.982.247-2X\b5`); the
  * engine reads both ways where a text holds one. With `keepSequences`, terminal escape sequences are not dropped: ESC,
  * BEL and the C1 controls stay in the view for sequences.ts to read (round 12c), whether written as themselves or as
- * escapes.
+ * escapes; with `keeping` 'raw', an escape of one of those controls is left as written (sequences.ts reads the
+ * sequences both ways: a terminal does not read `%07` as BEL, round 12e).
  */
-export function decodeView(s: string, eraseBackspaces = false, keepSequences = false): DecodedView {
+export function decodeView(s: string, eraseBackspaces = false, keeping: boolean | 'raw' = false): DecodedView {
+  const keepSequences = keeping !== false;
   const at = new Int32Array(s.length + 1);
   const end = new Int32Array(s.length + 1);
   // The view's code units, written in place: a backspace takes one back by moving `len` (slicing a
@@ -284,7 +295,7 @@ export function decodeView(s: string, eraseBackspaces = false, keepSequences = f
   token.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = token.exec(s)) !== null) {
-    const decoded = decodeToken(m);
+    const decoded = keeping === 'raw' ? rawToken(m) : decodeToken(m);
     if (decoded === null) continue;
     framed ||= framesSequence(m, decoded);
     copy(m.index);

@@ -356,10 +356,10 @@ const SECRETS = ['529.982.247-25', '590.830.166-33', '(11) 91234-5678', 'joao.si
 const DECOYS = ['111 444 777 35', '111.444.777-35', '12 345 678', '(21) 98765 4321', 'x@y.com'];
 /**
  * Framing families: what a string sequence opens with and the one-character framing and controls inside it, raw
- * (7-bit, 8-bit, past the first reading's bound, none) or written in one escape form. Raw and escaped framing are
- * not mixed: the engine reads an escaped BEL as one (decoders' readers do), a raw terminal does not (the report).
+ * (7-bit, 8-bit, past the first reading's bound, none) or written in one escape form, and mixed (round 12e: the
+ * engine reads the sequences with raw controls only too, as a terminal does). A backspace may follow the second
+ * terminator (round 12e: the whole reading's erasing variant).
  */
-// No backspace here: one after a sequence the whole reading drops is read by no reading that also erases (the report).
 const RAW_TERMINATORS = [BEL, C1_ST, ST, '\u0018', '\u001a', 'm', `${E}7`, '\u202c', '\u2069', ' '];
 const FAMILIES: readonly (readonly [readonly string[], readonly string[]])[] = [
   // Control strings (a CSI has no terminator; a backspace inside one is the report's other finding).
@@ -367,6 +367,8 @@ const FAMILIES: readonly (readonly [readonly string[], readonly string[]])[] = [
   [['\\u001b]0;', '\\u001b]8;;http://x/'], ['\\u0007', '\\u009c', '\\u001b\\\\', ' ']],
   [['&#27;]0;'], ['&#7;', '&#x9c;', ' ']],
   [['%1B]0;'], ['%07', '%C2%9C', ' ']],
+  // Mixed: a raw opener, an escaped terminator (text to a terminal, BEL or ST to a decoder), and the reverse (round 12e).
+  [['\u009d0;', `${E}]0;`, `${E}P`, '\u001b]0;', '%1B]0;'], ['%07', '\\u0007', '&#7;', '%C2%9C', BEL, C1_ST, `${E}7`, ' ']],
 ];
 
 /**
@@ -386,8 +388,29 @@ function shapedText(next: () => number): string {
   // kept check digits and the rest make another identifier (`35 91234-5678`, `4321Xo.silva@...`), which the overlap
   // of the two hits leaves unmasked (the report).
   const filler = pick(next, [',', ' , ', '35,']);
-  return `${pick(next, ['cpf ', '', 'x '])}${secret.slice(0, k)}${pick(next, openers)}${inside}${filler}${term2}${secret.slice(k)}${pick(next, [' ok', '', '\n'])}`;
+  return `${pick(next, ['cpf ', '', 'x '])}${secret.slice(0, k)}${pick(next, openers)}${inside}${filler}${term2}${pick(next, ['', '', ' \b', 'X\b'])}${secret.slice(k)}${pick(next, [' ok', '', '\n'])}`;
 }
+
+describe('round 12e: raw-opened strings closed by escaped terminators, backspaces after whole-dropped sequences', () => {
+  it.each([
+    ['an escaped BEL in a raw OSC', `529.982.24\u009d0;%07111.444.777-35${E}77-25`],
+    ['a JSON-escaped BEL in a raw OSC', `529.982.24${E}]0;\\u0007111.444.777-35${E}77-25`],
+    ['an HTML BEL in a raw OSC', `529.982.24\u009d0;&#7;111.444.777-35${E}77-25`],
+  ])('%s: no reader of the output holds the CPF a terminal shows of the input', (_name, raw) => {
+    expect(screen(raw)).toContain('529.982.247-25');
+    const out = maskText(raw);
+    expect(unmasked(out)).toEqual([]);
+    expect(screen(out)).not.toMatch(SECRET);
+  });
+
+  it('a backspace after a sequence only the whole reading drops takes back what is before it', () => {
+    const raw = 'cpf 529.982.24\u009b111 444\b777 35X \b7-25 ok';
+    expect(screen(raw)).toContain('529.982.247-25');
+    const out = maskText(raw);
+    expect(screen(out)).not.toMatch(SECRET);
+    expect(unmasked(out)).toEqual([]);
+  });
+});
 
 describe('property: masking is idempotent and leaves no reader anything to mask', () => {
   it('the round 12d shape, every slot drawn (framing, terminator, decoy and secret split anywhere)', () => {

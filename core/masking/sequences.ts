@@ -11,7 +11,7 @@
 // Both are built on decodeView's reading with the controls kept, so a sequence written with escapes (`\u001b[…m` in a
 // JSON log line) is read like a raw one, and in one pass each: the cost is linear in the text (`sequenceWork`).
 import { decodeView, isSequenceControl, type DecodedView } from './decode.ts';
-import { FRAME, mergedStructure, Structure, structureOutside } from './structure.ts';
+import { BLANK, FRAME, mergedStructure, Structure, structureOutside, unionStructure } from './structure.ts';
 
 const ESC = 0x1b;
 const BEL = 0x07;
@@ -224,10 +224,88 @@ export interface SequenceReadings {
 export function sequenceReadings(s: string, screen: DecodedView): SequenceReadings {
   const base = decodeView(s, false, true);
   const sequences = sequencesOf(base.text);
-  const framing = framingOf(base, sequences);
+  let framing = framingOf(base, sequences);
+  // The sequences as a terminal reads them, where the text holds an escaped control: only the raw ones frame (a raw
+  // OSC is not ended by `%07`: `529.982.24\u009d0;%07111.444.777-35\e77-25` shows the CPF, round 12e).
+  const raw = escapesAControl(base) ? decodeView(s, false, 'raw') : null;
+  const rawSequences = raw === null ? [] : sequencesOf(raw.text);
+  if (raw !== null) framing = unionStructure(framing, framingOf(raw, rawSequences));
   const readings = [keptReading(base, sequences, framing)];
+  const texts = new Set([screen.text, base.text]);
+  const add = (v: DecodedView): void => {
+    if (texts.has(v.text)) return;
+    texts.add(v.text);
+    readings.push(v);
+  };
   const whole = wholeReading(base, sequences, framing);
-  if (whole.text !== screen.text) readings.push(whole);
+  add(whole);
+  // A backspace after a sequence only this reading drops takes back what is before that sequence (round 12e).
+  if (s.includes('\b')) add(erasingReading(s, base, sequences, whole));
+  if (raw !== null) {
+    add(keptReading(raw, rawSequences, framing));
+    const rawWhole = wholeReading(raw, rawSequences, framing);
+    add(rawWhole);
+    if (s.includes('\b')) add(erasingReading(s, raw, rawSequences, rawWhole));
+  }
   const structure = mergedStructure(structureOutside(screen.structure, framing), framing);
   return { readings, screen: { ...screen, structure } };
+}
+
+/** Whether `base` holds a sequence control read from an escape (`%07`, `\u001b`, `&#7;`). */
+function escapesAControl(base: DecodedView): boolean {
+  const t = base.text;
+  sequenceWork.chars += t.length;
+  for (let i = 0; i < t.length; i++) {
+    if (isSequenceControl(t.charCodeAt(i)) && (base.end[i] ?? 0) - (base.at[i] ?? 0) !== 1) return true;
+  }
+  return false;
+}
+
+/**
+ * `whole` (sequences dropped) with each raw backspace outside them taking back the character before it, as a screen
+ * shows `24\e]0;…\a \b7` once the title is gone (round 12d, found by the property tests). The characters taken back
+ * are written as one `*` each by a mask (structure.ts BLANK).
+ */
+function erasingReading(s: string, base: DecodedView, sequences: readonly Sequence[], whole: DecodedView): DecodedView {
+  const n = whole.text.length;
+  const units = new Uint16Array(n);
+  const at = new Int32Array(n + 1);
+  const end = new Int32Array(n + 1);
+  const blanks = new Structure();
+  let len = 0;
+  let q = 0;
+  let b = s.indexOf('\b');
+  // Whether the backspace at `b` lies in a sequence (dropped with it); `q` the first sequence not ending before it.
+  const inSequence = (): boolean => {
+    while (q < sequences.length && (base.end[(sequences[q]?.end ?? 1) - 1] ?? 0) <= b) q++;
+    return q < sequences.length && (base.at[sequences[q]?.start ?? 0] ?? 0) <= b;
+  };
+  const takeBack = (): void => {
+    const kept = backOne(units, len);
+    if (kept < len) blanks.add(at[kept] ?? 0, end[len - 1] ?? 0, BLANK);
+    len = kept;
+  };
+  const erase = (before: number): void => {
+    for (; b !== -1 && b < before; b = s.indexOf('\b', b + 1)) if (!inSequence()) takeBack();
+  };
+  for (let k = 0; k < n; k++) {
+    erase(whole.at[k] ?? 0);
+    at[len] = whole.at[k] ?? 0;
+    end[len] = whole.end[k] ?? 0;
+    units[len++] = whole.text.charCodeAt(k);
+  }
+  erase(s.length);
+  sequenceWork.chars += n + s.length;
+  at[len] = s.length;
+  end[len] = s.length;
+  const text = Buffer.from(units.buffer, units.byteOffset, len * 2).toString('utf16le');
+  const structure = unionStructure(whole.structure ?? new Structure(), blanks.sorted());
+  return { text, at: at.subarray(0, len + 1), end: end.subarray(0, len + 1), structure };
+}
+
+/** The view's length without its last character (a surrogate pair whole), unless it is empty or ends a line. */
+function backOne(units: Uint16Array, len: number): number {
+  const last = units[len - 1] ?? 0;
+  if (len === 0 || last === 0x0a) return len;
+  return len - (last >= 0xdc00 && last <= 0xdfff && len > 1 ? 2 : 1);
 }

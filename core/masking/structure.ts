@@ -123,6 +123,36 @@ export function mergedStructure(x: Structure | undefined, y: Structure): Structu
   return out;
 }
 
+/**
+ * Both sets' ranges, sorted, where they may overlap (two parses of the same text: sequences.ts): overlapping ranges
+ * become one, FRAME when either is, and without an extent unless both parses agree (a mask then leaves it in place).
+ */
+export function unionStructure(x: Structure, y: Structure): Structure {
+  const out = new Structure();
+  let i = 0;
+  let j = 0;
+  while (i < x.size || j < y.size) {
+    const fromX = j >= y.size || (i < x.size && x.fromAt(i) <= y.fromAt(j));
+    const src = fromX ? x : y;
+    const k = fromX ? i++ : j++;
+    const last = out.size - 1;
+    if (last >= 0 && src.fromAt(k) < out.toAt(last)) joinLast(out, src, k);
+    else src.copyTo(out, k);
+  }
+  return out;
+}
+
+/** Range `k` of `src` joined to the last range of `out`, which it overlaps. */
+function joinLast(out: Structure, src: Structure, k: number): void {
+  const last = out.size - 1;
+  const same = out.fromAt(last) === src.fromAt(k) && out.toAt(last) === src.toAt(k) && out.extentFrom[last] === src.extentFrom[k] && out.extentTo[last] === src.extentTo[k];
+  out.to[last] = Math.max(out.toAt(last), src.toAt(k));
+  if (src.kindAt(k) === FRAME) out.kind[last] = FRAME;
+  if (same) return;
+  out.extentFrom[last] = -1;
+  out.extentTo[last] = -1;
+}
+
 /** `x`'s ranges that lie inside none of `spans` (both sorted; `spans` disjoint). */
 export function structureOutside(x: Structure | undefined, spans: Structure): Structure | undefined {
   if (x === undefined || spans.size === 0) return x;

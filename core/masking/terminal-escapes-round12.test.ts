@@ -5,7 +5,7 @@
 // them as text (masked in place, the sequence kept) and dropped whole at any length (an identifier a long sequence
 // splits). Also here: numeric character references without their `;` and the other reference spellings a browser
 // decodes, in decode.ts and bidi.ts.
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { ATTACK_IDENTIFIERS, exposes, placements } from './corpus.ts';
 import { decodeView } from './decode.ts';
 import { compileMasker } from './index.ts';
@@ -192,6 +192,9 @@ describe('the cost stays linear in the text', () => {
     strings: (n) => `${E}P${'x5'.repeat(n / 4)}`.repeat(2),
     terminators: (n) => ST.repeat(n / 2),
     digitsAndEscapes: (n) => `52998224725${E}[`.repeat(n / 13),
+    // Round 12e: the raw-controls reading (escaped terminators in raw strings) and the erasing whole reading.
+    mixedFraming: (n) => `\u009d0;%07${E}]0;\\u0007`.repeat(n / 20),
+    backspacesAfterSequences: (n) => `5\u009b1 2\b3X \b`.repeat(n / 10),
   };
 
   it.each(Object.entries(HOSTILE))('%s: the work grows with the text, not faster', (_name, make) => {
@@ -205,6 +208,12 @@ describe('the cost stays linear in the text', () => {
     expect(large).toBeGreaterThan(0);
     expect(large).toBeLessThan(40 * 80_000);
     expect(large / Math.max(small, 1)).toBeLessThan(5);
+    ratios.push(`${_name} ${(large / 80_000).toFixed(2)}`);
+  });
+
+  const ratios: string[] = [];
+  afterAll(() => {
+    if (process.env.MASKING_WORK_RATIOS === '1') console.log(ratios.join('\n'));
   });
 
   it('references with long runs of zeros or digits: each run is read once per `&#` (no sequence: decoded, not counted)', () => {
