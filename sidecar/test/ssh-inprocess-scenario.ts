@@ -107,6 +107,23 @@ export class InProcessSshScenario {
     return connectSshAgent(this.#listenPort, this.purpose, this.#token);
   }
 
+  /** Runs `command` over a new connection; its stdout as the agent receives it (UTF-8), or its stderr when it printed nothing. */
+  async run(command: string): Promise<string> {
+    const c = await this.connectAgent();
+    try {
+      return await new Promise<string>((resolve, reject) => c.exec(command, (err, ch) => {
+        if (err) return reject(err);
+        let out = '';
+        ch.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+        let stderr = '';
+        ch.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+        ch.on('close', () => resolve(out === '' ? `(no output; stderr: ${stderr})` : out));
+      }));
+    } finally {
+      c.end();
+    }
+  }
+
   /** Every record the sidecar's spool holds (its segments, each read up to its padding). */
   spoolRecords(): SshSpoolRecord[] {
     return spoolDirRecords<SshSpoolRecord>(this.fx.spoolDir, { untilNul: true });

@@ -13,28 +13,11 @@ jest.setTimeout(120_000);
 
 const t = new InProcessSshScenario('ssh-esc', 'esc-host', 'ops');
 
-/** Runs `command` over a new connection; its stdout as the agent receives it (UTF-8), or its stderr when it printed nothing. */
-async function run(command: string): Promise<string> {
-  const c = await t.connectAgent();
-  try {
-    return await new Promise<string>((resolve, reject) => c.exec(command, (err, ch) => {
-      if (err) return reject(err);
-      let out = '';
-      ch.on('data', (d: Buffer) => { out += d.toString('utf8'); });
-      let stderr = '';
-      ch.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-      ch.on('close', () => resolve(out === '' ? `(no output; stderr: ${stderr})` : out));
-    }));
-  } finally {
-    c.end();
-  }
-}
-
 /** Writes the Python program `source` to the host's data directory as `name` and runs it (see run). */
 function runPython(name: string, source: string): Promise<string> {
   const script = join(t.work, 'data', name);
   writeFileSync(script, source);
-  return run(`python3 ${script}`);
+  return t.run(`python3 ${script}`);
 }
 
 beforeAll(async () => {
@@ -51,7 +34,7 @@ const ST = `${E}\\`;
 describe('SSH output: identifiers inside terminal escape sequences reach the agent masked, the sequences in place', () => {
   it('printf of a CSI parameter, a title and an OSC 8 hyperlink (7-bit), and a DCS string', async () => {
     // printf's own escapes: \033 is ESC, \007 BEL, \\ a backslash.
-    const out = await run(String.raw`printf 'cpf \033[52998224725m ok\n\033]0;cliente 529.982.247-25\007$ \n\033]8;;http://crm.example/c/52998224725\033\\ficha\033]8;;\033\\\n\033P0;1|doc 52998224725\033\\ fim\n'`);
+    const out = await t.run(String.raw`printf 'cpf \033[52998224725m ok\n\033]0;cliente 529.982.247-25\007$ \n\033]8;;http://crm.example/c/52998224725\033\\ficha\033]8;;\033\\\n\033P0;1|doc 52998224725\033\\ fim\n'`);
     expect(out).toBe([
       `cpf ${E}[*********25m ok`,
       `${E}]0;cliente ***.***.***-25\u0007$ `,
@@ -71,7 +54,7 @@ describe('SSH output: identifiers inside terminal escape sequences reach the age
     ].join('\n');
     const file = join(t.work, 'data', 'hostile.log');
     writeFileSync(file, log);
-    const out = await run(`cat ${file}`);
+    const out = await t.run(`cat ${file}`);
     expect(out.split('\n')).toEqual(['cpf ***.***.***-25 ok', 'cpf ***.***.***-25 ok', 'cpf \u009b*********25m ok', '\u009d0;cpf ***.***.***-25\u009c ok', '']);
   });
 
