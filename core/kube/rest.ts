@@ -26,6 +26,32 @@ export interface SendOptions {
 interface TlsMaterial { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean }
 
 const AUTH_CACHE_MS = 10_000;
+/** client-go's limit on repeating one call the apiserver asked to have repeated. */
+const MAX_RETRIES = 10;
+/** A Retry-After longer than this is capped: the call's deadline is the real bound. */
+const MAX_RETRY_DELAY_MS = 10_000;
+
+/**
+ * How long to wait before sending a call again, or undefined to return its answer. The apiserver
+ * asks with 429 (priority and fairness, or a resource whose storage is still (re)initializing just
+ * after its CRD was established), which never ran the call, so every verb is repeated; or a 5xx
+ * carrying Retry-After (starting up), repeated for reads only: a 504 may come after a write ran.
+ * client-go's request.go checkWait repeats both for every verb; a second create or patch here
+ * would be recorded twice.
+ */
+export function retryDelayMs(method: string, status: number, retryAfter: string | undefined, attempt: number): number | undefined {
+  if (attempt > MAX_RETRIES) return undefined;
+  const asked = retryAfterMs(retryAfter);
+  if (status === 429) return asked ?? 1000;
+  const read = method === 'GET' || method === 'HEAD';
+  return status >= 500 && read ? asked : undefined;
+}
+
+/** Retry-After in whole seconds (the apiserver's form), capped; undefined when absent or not a number. */
+function retryAfterMs(value: string | undefined): number | undefined {
+  const seconds = value === undefined ? Number.NaN : Number.parseInt(value, 10);
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, MAX_RETRY_DELAY_MS) : undefined;
+}
 
 export class KubeRest {
   readonly kc: KubeConfig;
@@ -54,10 +80,24 @@ export class KubeRest {
     return { agent: this.#agent, headers };
   }
 
-  /** One call; any status comes back as it is. */
+  /**
+   * One call; any status comes back as it is, except an answer the apiserver asks to have repeated
+   * (see {@link retryDelayMs}): that one is sent again, as client-go does, while the call's
+   * deadline allows.
+   */
   async send(method: Dispatcher.HttpMethod, path: string, opts: SendOptions = {}): Promise<{ status: number; text: string }> {
-    const { agent, headers } = await this.#prepare();
     const timeout = opts.timeoutMs ?? this.#timeoutMs;
+    const deadline = Date.now() + timeout;
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.#sendOnce(method, path, opts, timeout);
+      const delay = retryDelayMs(method, res.status, res.retryAfter, attempt);
+      if (delay === undefined || Date.now() + delay >= deadline) return { status: res.status, text: res.text };
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  async #sendOnce(method: Dispatcher.HttpMethod, path: string, opts: SendOptions, timeout: number): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
+    const { agent, headers } = await this.#prepare();
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     try {
       const res = await request(`${this.#server}${path}`, {
@@ -66,7 +106,8 @@ export class KubeRest {
         ...(payload === undefined ? {} : { body: payload }),
         headersTimeout: timeout, bodyTimeout: timeout,
       });
-      return { status: res.statusCode, text: await res.body.text() };
+      const retryAfter = res.headers['retry-after'];
+      return { status: res.statusCode, text: await res.body.text(), retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
     } catch (err) {
       throw new Error(`${method} ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }

@@ -1,5 +1,5 @@
 // kubectl helpers shared by the components' integration tests: run as a test user, fail loudly
-// with stderr, install the CRDs once they are Established.
+// with stderr, install the CRDs and wait until they serve.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { kubectl, type TestUser } from '../harness/state.ts';
@@ -28,4 +28,7 @@ export async function kFails(args: readonly string[], user: TestUser = 'admin', 
 export async function installCrds(): Promise<void> {
   await k(['apply', '--server-side', '--force-conflicts', '-f', join(REPO, 'crds')]);
   await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/accesspolicies.guarita.io', 'crd/approvalrequests.guarita.io']);
+  // Established is not serving: a new CRD's storage answers 429 "storage is (re)initializing" for
+  // a moment after it. kubectl repeats a 429 (client-go), so one list returns once both serve.
+  await k(['get', '--all-namespaces', '--request-timeout=60s', '-o', 'name', 'accesspolicies.guarita.io,approvalrequests.guarita.io']);
 }

@@ -115,12 +115,19 @@ const outcome = (r: Rec): { status?: number; error?: string; outcomeUnknown?: bo
 async function startRefunds(ns: string, methods: string[]): Promise<{ upstream: NotingUpstream; sidecar: RunningSidecar; port: number; token: string }> {
   await installCrds();
   const upstream = await notingUpstream();
-  const { sidecar, listenPort: port } = await startInProcessHttpSidecar(ns, 'refunds', {
-    upstreamUrl: `http://127.0.0.1:${upstream.port}`, issuer: requireIdp().issuer,
-    rules: [{ name: 'all', match: { http: { methods, paths: ['/**'] } }, action: 'allow' }],
-  });
-  const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
-  return { upstream, sidecar, port, token };
+  try {
+    const { sidecar, listenPort: port } = await startInProcessHttpSidecar(ns, 'refunds', {
+      upstreamUrl: `http://127.0.0.1:${upstream.port}`, issuer: requireIdp().issuer,
+      rules: [{ name: 'all', match: { http: { methods, paths: ['/**'] } }, action: 'allow' }],
+    });
+    const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
+    return { upstream, sidecar, port, token };
+  } catch (err) {
+    // The caller never gets the upstream to close: a listening server left here keeps Jest's
+    // in-band process alive after the run.
+    await upstream.close();
+    throw err;
+  }
 }
 
 describe('HTTP: the agent leaves while its request is in flight', () => {
