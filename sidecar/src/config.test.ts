@@ -69,11 +69,11 @@ describe('loadConfig', () => {
   });
 
   it('reads the identity settings (OIDC key age, service-account issuers, TokenReview budget) with their defaults', () => {
-    expect(loadConfig(env)).toMatchObject({ oidcJwksRefreshMs: 600_000, oidcJwksMaxStaleMs: 86_400_000, serviceAccountIssuers: [], tokenReviewBurst: 20, tokenReviewPerMinute: 300 });
+    expect(loadConfig(env)).toMatchObject({ oidcJwksRefreshMs: 600_000, oidcJwksMaxStaleMs: 86_400_000, serviceAccountIssuers: [], tokenReviewBurst: 20, tokenReviewPerMinute: 300, tokenReviewCacheTtlMs: 60_000 });
     expect(loadConfig({
       ...env, GUARITA_OIDC_JWKS_MAX_STALE: '2h', GUARITA_OIDC_JWKS_REFRESH: '5m', GUARITA_SERVICE_ACCOUNT_ISSUERS: 'https://kubernetes.default.svc, https://old.example',
-      GUARITA_TOKENREVIEW_BURST: '5', GUARITA_TOKENREVIEW_PER_MINUTE: '60',
-    })).toMatchObject({ oidcJwksMaxStaleMs: 7_200_000, oidcJwksRefreshMs: 300_000, serviceAccountIssuers: ['https://kubernetes.default.svc', 'https://old.example'], tokenReviewBurst: 5, tokenReviewPerMinute: 60 });
+      GUARITA_TOKENREVIEW_BURST: '5', GUARITA_TOKENREVIEW_PER_MINUTE: '60', GUARITA_TOKENREVIEW_CACHE_TTL: '15s',
+    })).toMatchObject({ oidcJwksMaxStaleMs: 7_200_000, oidcJwksRefreshMs: 300_000, serviceAccountIssuers: ['https://kubernetes.default.svc', 'https://old.example'], tokenReviewBurst: 5, tokenReviewPerMinute: 60, tokenReviewCacheTtlMs: 15_000 });
   });
 
   it.each([
@@ -82,6 +82,9 @@ describe('loadConfig', () => {
     ['GUARITA_OIDC_JWKS_REFRESH', { GUARITA_OIDC_JWKS_REFRESH: '10ms' }, /at least/],
     ['GUARITA_TOKENREVIEW_BURST', { GUARITA_TOKENREVIEW_BURST: '0' }, /positive integer/],
     ['GUARITA_TOKENREVIEW_PER_MINUTE', { GUARITA_TOKENREVIEW_PER_MINUTE: '-3' }, /positive integer/],
+    ['GUARITA_TOKENREVIEW_CACHE_TTL', { GUARITA_TOKENREVIEW_CACHE_TTL: '5s' }, /at least 10000ms/],
+    ['GUARITA_TOKENREVIEW_CACHE_TTL', { GUARITA_TOKENREVIEW_CACHE_TTL: '1h' }, /at most 10m/],
+    ['GUARITA_TOKENREVIEW_CACHE_TTL', { GUARITA_TOKENREVIEW_CACHE_TTL: 'forever' }, /duration/],
   ] as const)('names %s when an identity setting is wrong', (setting, over, message) => {
     const err = error(over);
     expect(err.setting).toBe(setting);

@@ -57,6 +57,8 @@ export interface SidecarConfig {
   serviceAccountIssuers: string[];
   /** TokenReviews per source address: burst, and refill per minute (per connection: a quarter and a fifth). */
   tokenReviewBurst: number;
+  /** How long one TokenReview answer stands before a service-account session is reviewed again. */
+  tokenReviewCacheTtlMs: number;
   tokenReviewPerMinute: number;
   /** kubernetes targets: where the listener's serving CA is written (<dir>/<target>/ca.crt) for the agents' KUBECONFIG. */
   kubeCaDir: string;
@@ -231,7 +233,11 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return value as T;
 }
 
-function identityTuning(env: Env): Pick<SidecarConfig, 'oidcJwksMaxStaleMs' | 'oidcJwksRefreshMs' | 'serviceAccountIssuers' | 'tokenReviewBurst' | 'tokenReviewPerMinute'> {
+/** Bounds of GUARITA_TOKENREVIEW_CACHE_TTL: above the review sweep's 5 s look-ahead; at most what the revocation promise can bear. */
+const TOKENREVIEW_TTL_MIN_MS = 10_000;
+const TOKENREVIEW_TTL_MAX_MS = 600_000;
+
+function identityTuning(env: Env): Pick<SidecarConfig, 'oidcJwksMaxStaleMs' | 'oidcJwksRefreshMs' | 'serviceAccountIssuers' | 'tokenReviewBurst' | 'tokenReviewCacheTtlMs' | 'tokenReviewPerMinute'> {
   const oidcJwksRefreshMs = durationSetting(env, 'GUARITA_OIDC_JWKS_REFRESH', '10m', 1000);
   const oidcJwksMaxStaleMs = durationSetting(env, 'GUARITA_OIDC_JWKS_MAX_STALE', '24h', 0);
   if (oidcJwksMaxStaleMs < oidcJwksRefreshMs) throw new ConfigError('GUARITA_OIDC_JWKS_MAX_STALE', `must be at least GUARITA_OIDC_JWKS_REFRESH (${oidcJwksRefreshMs}ms): keys are refreshed before they may be served stale`);
@@ -241,7 +247,15 @@ function identityTuning(env: Env): Pick<SidecarConfig, 'oidcJwksMaxStaleMs' | 'o
     oidcJwksRefreshMs, oidcJwksMaxStaleMs, serviceAccountIssuers: issuers,
     tokenReviewBurst: positiveInt(env, 'GUARITA_TOKENREVIEW_BURST', 20),
     tokenReviewPerMinute: positiveInt(env, 'GUARITA_TOKENREVIEW_PER_MINUTE', 300),
+    tokenReviewCacheTtlMs: tokenReviewCacheTtl(env),
   };
+}
+
+function tokenReviewCacheTtl(env: Env): number {
+  const ms = durationSetting(env, 'GUARITA_TOKENREVIEW_CACHE_TTL', '60s', TOKENREVIEW_TTL_MIN_MS);
+  // A longer answer is a longer life for a deleted service account's sessions.
+  if (ms > TOKENREVIEW_TTL_MAX_MS) throw new ConfigError('GUARITA_TOKENREVIEW_CACHE_TTL', `must be at most 10m (a deleted service account keeps its sessions that long), got ${optional(env, 'GUARITA_TOKENREVIEW_CACHE_TTL') ?? ''}`);
+  return ms;
 }
 
 function tuning(env: Env): Pick<SidecarConfig, 'drainTimeoutMs' | 'logLevel' | 'httpBinary' | 'httpMaxBufferedBody' | 'httpRequestTimeoutMs' | 'httpMaxConnections' | 'bindHost'> {

@@ -69,7 +69,7 @@ function identityVerifiers(config: SidecarConfig, kube: KubeClient, metrics: Met
   const issuers = config.serviceAccountIssuers.length > 0 ? config.serviceAccountIssuers : ownIssuer === undefined ? [] : [ownIssuer];
   return new Authenticator(
     new OidcVerifier({ cacheMaxAgeMs: config.oidcJwksRefreshMs, maxStaleMs: config.oidcJwksMaxStaleMs, metrics }),
-    new ServiceAccountVerifier(kube, { issuers, perSource: { burst: config.tokenReviewBurst, perMinute: config.tokenReviewPerMinute }, metrics }),
+    new ServiceAccountVerifier(kube, { issuers, ttlMs: config.tokenReviewCacheTtlMs, perSource: { burst: config.tokenReviewBurst, perMinute: config.tokenReviewPerMinute }, metrics }),
   );
 }
 

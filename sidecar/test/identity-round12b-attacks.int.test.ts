@@ -12,12 +12,14 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { requireIdp, requireKube } from '../../e2e/harness/state.ts';
 import { apply, createNamespaces, createServiceAccount, serviceAccountToken } from '../../e2e/support/kube-apply.ts';
 import { installCrds, k, suffix } from '../../e2e/support/kubectl.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, type SidecarFixture, type SidecarProcess, type Upstream } from './support.ts';
+import { agentRequest, httpPolicy, mountCredentials, NO_OPERATOR, sidecarFixture, startSidecarProcess, startUpstream, type SidecarFixture, type SidecarProcess, type Upstream } from './support.ts';
 
 jest.setTimeout(240_000);
 
 const POLICY = 'r12b-api';
 const PURPOSE = 'customer-support';
+/** A review answer's life in this sidecar (GUARITA_TOKENREVIEW_CACHE_TTL): the outage is placed around its end. */
+const REVIEW_TTL_MS = 20_000;
 const ns = `sc-id12b-${suffix()}`;
 
 let upstream: Upstream;
@@ -72,7 +74,7 @@ beforeAll(async () => {
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } }]);
   mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
   await apply([httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort })]);
-  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9' });
+  sidecar = await startSidecarProcess(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: NO_OPERATOR, env: { GUARITA_TOKENREVIEW_CACHE_TTL: `${REVIEW_TTL_MS / 1000}s` } });
   await createServiceAccount(ns, 'batch-runner');
 }, 180_000);
 
@@ -94,12 +96,12 @@ describe('A: a few seconds of apiserver outage at a re-review close a healthy se
     expect(first.status).toBe(200);
     const opened = Date.now();
     const closedBefore = await counter('guarita_sidecar_sessions_closed_total', 'reason="identity"');
-    // The sweep asks 5 s ahead of the due time (open + 60 s): the relay is down from +52 s to +61 s.
-    await sleepUntil(opened + 52_000);
+    // The sweep asks 5 s ahead of the due time (open + the answer's life): the relay is down from 8 s before it to 1 s after.
+    await sleepUntil(opened + REVIEW_TTL_MS - 8_000);
     blip(true);
-    await sleepUntil(opened + 61_000);
+    await sleepUntil(opened + REVIEW_TTL_MS + 1_000);
     blip(false);
-    await sleepUntil(opened + 64_000);
+    await sleepUntil(opened + REVIEW_TTL_MS + 4_000);
     // Control: the token is as good as ever (a new session opens on it).
     const after = await agentRequest(`${sidecar.url(POLICY)}/customers/1`, { token, purpose: PURPOSE });
     const closedByIdentity = (await counter('guarita_sidecar_sessions_closed_total', 'reason="identity"')) - closedBefore;
