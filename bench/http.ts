@@ -20,7 +20,7 @@ import { ensureHarness } from '../e2e/harness/index.ts';
 import { getToken, requireIdp } from '../e2e/harness/state.ts';
 import { apply } from '../e2e/support/kube-apply.ts';
 import { installCrds } from '../e2e/support/kubectl.ts';
-import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
+import { httpPolicy, mountCredentials, NO_OPERATOR, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
 import { alternated, bareNodeBaseline, median, percentile, processTreeCpuSeconds, rssMB, sidecarNodeOptions, startPassThrough } from './support.ts';
 
 interface CannonResult {
@@ -127,7 +127,7 @@ async function startSidecar(upstreamUrl: string, listenPort: number, entry: stri
   // No operator in this run: records stay in the spool (recorded per request all the same).
   const sidecar = await startSidecarProcess(fx, {
     targets: [{ policy: 'customers-api', target: 'customers-api', protocol: 'http', listenPort }],
-    operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn', ...sidecarNodeOptions() }, ...(entry === undefined ? {} : { entry }),
+    operatorUrl: NO_OPERATOR, env: { GUARITA_LOG_LEVEL: 'warn', ...sidecarNodeOptions() }, ...(entry === undefined ? {} : { entry }),
     // Probed every 100 ms (the tests' default), a start would read up to 100 ms late.
     readyIntervalMs: READY_PROBE_MS,
   });

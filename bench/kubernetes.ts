@@ -15,7 +15,7 @@ import { freePorts } from '../e2e/harness/ports.ts';
 import { requireKube } from '../e2e/harness/state.ts';
 import { apply, createServiceAccount, serviceAccountToken } from '../e2e/support/kube-apply.ts';
 import { installCrds } from '../e2e/support/kubectl.ts';
-import { mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
+import { mountCredentials, NO_OPERATOR, sidecarFixture, startSidecarProcess, type SidecarProcess } from '../sidecar/test/support.ts';
 import { alternated, percentile, sidecarNodeOptions } from './support.ts';
 
 const PURPOSE = 'troubleshooting';
@@ -94,7 +94,7 @@ async function setUp(): Promise<{ ns: string; direct: Side; proxied: Side; sidec
   // No operator in this run: records stay in the spool (recorded per request all the same).
   const sidecar = await startSidecarProcess(fx, {
     targets: [{ policy: 'cluster', target: 'cluster', protocol: 'kubernetes', listenPort }],
-    operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_LOG_LEVEL: 'warn', GUARITA_KUBE_CA_DIR: caDir, ...sidecarNodeOptions() },
+    operatorUrl: NO_OPERATOR, env: { GUARITA_LOG_LEVEL: 'warn', GUARITA_KUBE_CA_DIR: caDir, ...sidecarNodeOptions() },
   });
   const agentToken = await serviceAccountToken(ns, 'support-agent', 'guarita', 7200);
   const accept = { accept: 'application/json' };

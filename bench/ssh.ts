@@ -19,7 +19,7 @@ import { freePorts } from '../e2e/harness/ports.ts';
 import { startSshd, type SshdHandle } from '../e2e/harness/sshd.ts';
 import { apply, createServiceAccount, serviceAccountToken } from '../e2e/support/kube-apply.ts';
 import { installCrds } from '../e2e/support/kubectl.ts';
-import { mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess, type TargetSpec } from '../sidecar/test/support.ts';
+import { mountCredentials, NO_OPERATOR, sidecarFixture, startSidecarProcess, type SidecarProcess, type TargetSpec } from '../sidecar/test/support.ts';
 import { alternated, percentile, sidecarNodeOptions } from './support.ts';
 
 const PURPOSE = 'diagnostics';
@@ -77,7 +77,7 @@ async function setUp(work: string, sshd: SshdHandle): Promise<{ direct: Side; pr
   // is a new session with a TokenReview: the per-source limit is raised for the benchmark.
   const sidecar = await startSidecarProcess(fx, {
     targets: [{ policy: TARGET, target: TARGET, protocol: 'ssh', listenPort } as unknown as TargetSpec],
-    operatorUrl: 'https://127.0.0.1:9',
+    operatorUrl: NO_OPERATOR,
     env: { GUARITA_LOG_LEVEL: 'warn', GUARITA_SSH_DIR: sshDir, GUARITA_TOKENREVIEW_BURST: '100000', GUARITA_TOKENREVIEW_PER_MINUTE: '1000000', ...sidecarNodeOptions() },
   });
   const tokenFile = join(work, 'token');

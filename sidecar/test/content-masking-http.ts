@@ -6,7 +6,7 @@ import { freePorts } from '../../e2e/harness/ports.ts';
 import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { apply, createNamespaces } from '../../e2e/support/kube-apply.ts';
 import { installCrds } from '../../e2e/support/kubectl.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
+import { agentRequest, httpPolicy, mountCredentials, NO_OPERATOR, sidecarFixture, startSidecarProcess, type SidecarProcess } from './support.ts';
 
 /**
  * path → [content type, body, how it is written: three bytes at a time (true), in one write
@@ -54,7 +54,7 @@ export async function startContentMaskingHttp(ns: string, policy: string, bodies
     mountCredentials(fx, policy, { token: 'upstream-service-token' });
     const [listenPort = 0] = await freePorts(1);
     await apply([httpPolicy(ns, policy, { endpoint, issuer: requireIdp().issuer, listenPort, over: { masking } })]);
-    sidecar = await startSidecarProcess(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort }], operatorUrl: 'http://127.0.0.1:9' });
+    sidecar = await startSidecarProcess(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort }], operatorUrl: NO_OPERATOR });
     const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
     const running = sidecar;
     return { get: (path) => agentRequest(`${running.url(policy)}${path}`, { token, purpose: 'customer-support' }), stop };

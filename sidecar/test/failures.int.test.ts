@@ -11,7 +11,7 @@ import { eventually } from '../../e2e/support/wait.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarEnv, sidecarFixture, startUpstream, type Upstream } from './support.ts';
+import { agentRequest, httpPolicy, mountCredentials, NO_OPERATOR, sidecarEnv, sidecarFixture, startUpstream, type Upstream } from './support.ts';
 
 jest.setTimeout(90_000);
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${POLICY}-credentials`, namespace: ns }, stringData: { token: 'upstream-service-token' } },
     httpPolicy(ns, POLICY, { endpoint: upstream.url, issuer: requireIdp().issuer, listenPort }),
   ]);
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
+  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: NO_OPERATOR }, adminPort));
   sidecar = await startSidecar(config, silentLogger(), { spoolFaults: { beforeWrite: () => { if (volume.failing) throw new Error('ENOSPC: no space left on device'); } } });
   await sidecar.ready;
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });

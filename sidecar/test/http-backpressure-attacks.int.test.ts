@@ -20,7 +20,7 @@ import { eventually } from '../../e2e/support/wait.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { dechunk, httpPolicy, mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+import { dechunk, httpPolicy, mountCredentials, NO_OPERATOR, sidecarEnv, sidecarFixture } from './support.ts';
 
 jest.setTimeout(180_000);
 
@@ -97,7 +97,7 @@ beforeAll(async () => {
   ]);
   const fx = await sidecarFixture(ns);
   mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, ports[1] ?? 0));
+  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: NO_OPERATOR }, ports[1] ?? 0));
   sidecar = await startSidecar(config, silentLogger());
   await sidecar.ready;
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });

@@ -13,7 +13,7 @@ import { eventually } from '../../e2e/support/wait.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarEnv, sidecarFixture, startUpstream, type Upstream } from './support.ts';
+import { agentRequest, httpPolicy, mountCredentials, NO_OPERATOR, sidecarEnv, sidecarFixture, startUpstream, type Upstream } from './support.ts';
 
 jest.setTimeout(90_000);
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
   const fx = await sidecarFixture(ns);
   mountCredentials(fx, POLICY, { token: 'upstream-service-token' });
   const config = loadConfig(sidecarEnv(fx, {
-    targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9',
+    targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }], operatorUrl: NO_OPERATOR,
     env: { GUARITA_HTTP_REQUEST_TIMEOUT: '3s', GUARITA_HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS) },
   }, adminPort));
   sidecar = await startSidecar(config, silentLogger());

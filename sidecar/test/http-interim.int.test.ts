@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
 import { MAX_INTERIM_ANSWERS } from '../src/http/upstream.ts';
-import { agentRequest, dechunk, httpPolicy, mountCredentials, rawExchange, sidecarEnv, sidecarFixture } from './support.ts';
+import { agentRequest, dechunk, httpPolicy, mountCredentials, NO_OPERATOR, rawExchange, sidecarEnv, sidecarFixture } from './support.ts';
 
 jest.setTimeout(90_000);
 
@@ -139,7 +139,7 @@ beforeAll(async () => {
     httpPolicy(ns, t.name, { endpoint: `http://127.0.0.1:${t.upstream}`, issuer, listenPort: t.port, over: { rules: [{ name: 'orders', match: { http: { methods: ['GET', 'POST'], paths: ['/**'] } }, action: 'allow' }] } }),
   ]));
   const config = loadConfig(sidecarEnv(fx, {
-    targets: targets.map((t) => ({ policy: t.name, target: t.name, protocol: 'http', listenPort: t.port })), operatorUrl: 'https://127.0.0.1:9',
+    targets: targets.map((t) => ({ policy: t.name, target: t.name, protocol: 'http', listenPort: t.port })), operatorUrl: NO_OPERATOR,
   }, adminPort));
   sidecar = await startSidecar(config, silentLogger());
   await sidecar.ready;

@@ -15,7 +15,7 @@ import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+import { agentRequest, httpPolicy, mountCredentials, NO_OPERATOR, sidecarEnv, sidecarFixture } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -86,7 +86,7 @@ beforeAll(async () => {
   const fx = await sidecarFixture(ns);
   mountCredentials(fx, 'cut', { token: 'upstream-service-token' });
   await apply([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cut-credentials', namespace: ns }, stringData: { token: 'upstream-service-token' } }, policy(ALLOWED)]);
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: 'cut', target: 'cut', protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
+  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: 'cut', target: 'cut', protocol: 'http', listenPort }], operatorUrl: NO_OPERATOR }, adminPort));
   sidecar = await startSidecar(config, silentLogger());
   await sidecar.ready;
   token = await getToken({ clientId: 'support-agent', audience: 'guarita' });

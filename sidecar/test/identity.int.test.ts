@@ -18,7 +18,7 @@ import { apply, createNamespaces, createServiceAccount, serviceAccountToken } fr
 import { installCrds, k, suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
 import { tokenIssuer } from '../src/identity/service-account.ts';
-import { httpPolicy, mountCredentials, sidecarFixture, startSidecarProcess, startUpstream, type SidecarFixture, type SidecarProcess, type Upstream } from './support.ts';
+import { httpPolicy, mountCredentials, NO_OPERATOR, sidecarFixture, startSidecarProcess, startUpstream, type SidecarFixture, type SidecarProcess, type Upstream } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -149,7 +149,7 @@ beforeAll(async () => {
   // A small review budget per source (8, refilled at 1 a minute) makes the bound exact within the
   // test; keys refreshed after 1 s make an outage visible at once (the bound stays 24 h).
   sidecar = await startSidecarProcess(fx, {
-    targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }, { policy: OWN, target: OWN, protocol: 'http', listenPort: ownPort }], operatorUrl: 'http://127.0.0.1:9',
+    targets: [{ policy: POLICY, target: POLICY, protocol: 'http', listenPort }, { policy: OWN, target: OWN, protocol: 'http', listenPort: ownPort }], operatorUrl: NO_OPERATOR,
     env: { GUARITA_TOKENREVIEW_BURST: '8', GUARITA_TOKENREVIEW_PER_MINUTE: '1', GUARITA_OIDC_JWKS_REFRESH: '1s' },
   });
   oidcToken = await getToken({ clientId: 'support-agent', audience: 'guarita' });

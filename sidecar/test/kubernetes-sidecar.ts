@@ -17,7 +17,7 @@ import { writeAgentKubeconfig } from './kube-agent.ts';
 import { loadConfig } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar } from '../src/sidecar.ts';
-import { mountCredentials, sidecarEnv, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
+import { mountCredentials, NO_OPERATOR, sidecarEnv, sidecarFixture, startSidecarProcess, type SidecarFixture, type SidecarProcess } from './support.ts';
 
 export const KUBE_POLICY = 'cluster-access';
 export const KUBE_TARGET = 'cluster';
@@ -108,7 +108,7 @@ export async function startInProcessKubeSidecar(ns: string, o: { endpoint: strin
       },
     },
   ]);
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: KUBE_POLICY, target: KUBE_TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: 'https://127.0.0.1:9', env: {
+  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy: KUBE_POLICY, target: KUBE_TARGET, protocol: 'kubernetes', listenPort }], operatorUrl: NO_OPERATOR, env: {
     GUARITA_KUBE_CA_DIR: caDir,
     GUARITA_KUBE_MEMORY_LIMIT: String(16 * 1024 ** 3),
   } }, adminPort));

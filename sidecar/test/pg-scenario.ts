@@ -17,7 +17,7 @@ import { apply } from '../../e2e/support/kube-apply.ts';
 import { installCrds } from '../../e2e/support/kubectl.ts';
 import { operatorFixture, startOperator, waitServing, type OperatorProcess } from '../../e2e/support/operator-process.ts';
 import { createNamespace, registerWebhooks, startWebhookProcess, unregisterWebhooks, webhookIdentity, type WebhookProcess } from '../../webhook/test/cluster.ts';
-import { mountCredentials, sidecarEnv, sidecarFixture } from './support.ts';
+import { mountCredentials, NO_OPERATOR, sidecarEnv, sidecarFixture } from './support.ts';
 
 const REPO = join(import.meta.dirname, '../..');
 export const PURPOSE_OPTIONS = '-c guarita.purpose=customer-support';
@@ -159,7 +159,7 @@ export async function startPgScenario(opts: ScenarioOptions = {}): Promise<PgSce
     env: sidecarEnv(fx, {
       targets: [{ policy: 'orders-db', target: 'orders-db', protocol: 'postgres', listenPort: port }],
       // Without an operator the shipper retries in the background; records stay in the spool.
-      operatorUrl: side.operator?.url ?? 'https://127.0.0.1:9',
+      operatorUrl: side.operator?.url ?? NO_OPERATOR,
       env: { GUARITA_APPROVAL_WAIT: opts.approvalWait ?? '30s', GUARITA_LOG_LEVEL: opts.logLevel ?? 'info', ...opts.env },
     }, adminPort),
   });

@@ -19,7 +19,7 @@ import { silentLogger } from '../src/log.ts';
 import { startSidecar, type RunningSidecar, type StartOptions } from '../src/sidecar.ts';
 import { connectSshAgent, sshAccessPolicy } from './ssh-scenario.ts';
 import { spoolDirRecords } from './spool-read.ts';
-import { mountCredentials, sidecarEnv, sidecarFixture, type SidecarFixture, type TargetSpec } from './support.ts';
+import { mountCredentials, NO_OPERATOR, sidecarEnv, sidecarFixture, type SidecarFixture, type TargetSpec } from './support.ts';
 
 /** A spool record as the SSH tests read it. */
 export type SshSpoolRecord = Record<string, unknown> & { type?: string; command?: string; result?: Record<string, unknown>; decision?: string; channel?: number };
@@ -89,7 +89,7 @@ export class InProcessSshScenario {
       sshAccessPolicy({ namespace: this.ns, name, sshdPort: this.#sshd.port, listenPort }, { purposes: [this.purpose], rules: o.rules, masking: { style: 'partial' } }),
     ]);
     const targets = [{ policy: name, target: name, protocol: 'ssh', listenPort } as unknown as TargetSpec];
-    const config = loadConfig(sidecarEnv(fx, { targets, operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_SSH_DIR: join(fx.dir, 'ssh'), ...o.env } }, adminPort));
+    const config = loadConfig(sidecarEnv(fx, { targets, operatorUrl: NO_OPERATOR, env: { GUARITA_SSH_DIR: join(fx.dir, 'ssh'), ...o.env } }, adminPort));
     const options: StartOptions = o.failingSpool === true ? { spoolFaults: { beforeWrite: () => { if (this.failWrites) throw new Error('EIO: injected write failure'); } } } : {};
     this.#sidecar = await startSidecar(config, silentLogger(), options);
     await this.#sidecar.ready;

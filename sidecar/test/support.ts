@@ -118,9 +118,18 @@ export interface SidecarStart {
   readyIntervalMs?: number;
 }
 
+/**
+ * The operator URL of a sidecar whose records no operator takes (the test reads them from the
+ * spool): nothing listens on port 9.
+ */
+export const NO_OPERATOR = 'https://127.0.0.1:9';
+
 export function sidecarEnv(fx: SidecarFixture, o: SidecarStart, adminPort: number): Record<string, string> {
   const kube = requireKube();
   return {
+    // With no operator, the shutdown's last delivery can only fail: it would retry for the whole
+    // 5 s the drain allows it. A test of the drain itself sets GUARITA_DRAIN_TIMEOUT in o.env.
+    ...(o.operatorUrl === NO_OPERATOR ? { GUARITA_DRAIN_TIMEOUT: '2s' } : {}),
     PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp',
     GUARITA_NAMESPACE: fx.namespace,
     GUARITA_POD_NAME: o.podName ?? fx.podName,
@@ -441,7 +450,7 @@ export async function startInProcessHttpSidecar(namespace: string, policy: strin
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${policy}-credentials`, namespace }, stringData: { token } },
     httpPolicy(namespace, policy, { endpoint: o.upstreamUrl, issuer: o.issuer, listenPort, over: { rules: o.rules } }),
   ]);
-  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort }], operatorUrl: 'https://127.0.0.1:9' }, adminPort));
+  const config = loadConfig(sidecarEnv(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort }], operatorUrl: NO_OPERATOR }, adminPort));
   const sidecar = await startSidecar(config, silentLogger());
   await sidecar.ready;
   return { sidecar, listenPort };

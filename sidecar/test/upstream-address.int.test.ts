@@ -11,7 +11,7 @@ import { getToken, requireIdp } from '../../e2e/harness/state.ts';
 import { apply } from '../../e2e/support/kube-apply.ts';
 import { installCrds, suffix } from '../../e2e/support/kubectl.ts';
 import { eventually } from '../../e2e/support/wait.ts';
-import { agentRequest, httpPolicy, mountCredentials, sidecarFixture, startRecordingUpstream, startSidecarProcess, type RecordingUpstream, type SidecarProcess } from './support.ts';
+import { agentRequest, httpPolicy, mountCredentials, NO_OPERATOR, sidecarFixture, startRecordingUpstream, startSidecarProcess, type RecordingUpstream, type SidecarProcess } from './support.ts';
 
 jest.setTimeout(120_000);
 
@@ -33,7 +33,7 @@ async function sidecarWith(name: string, env: Record<string, string>): Promise<{
   ]);
   const fx = await sidecarFixture(ns);
   mountCredentials(fx, policy, { token: 'upstream-service-token' });
-  const sidecar = await startSidecarProcess(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort: port }], operatorUrl: 'https://127.0.0.1:9', env });
+  const sidecar = await startSidecarProcess(fx, { targets: [{ policy, target: policy, protocol: 'http', listenPort: port }], operatorUrl: NO_OPERATOR, env });
   sidecars.push(sidecar);
   return { sidecar, url: `${sidecar.url(policy)}/customers/1` };
 }
@@ -81,7 +81,7 @@ describe('the proxy never connects upstream to its own pod', () => {
     await apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
     const fx = await sidecarFixture(ns);
     const [port = 0] = await freePorts(1);
-    const sidecar = await startSidecarProcess(fx, { targets: [{ policy: 'p', target: 'p', protocol: 'http', listenPort: port }], operatorUrl: 'https://127.0.0.1:9', env: { GUARITA_POD_IPS: 'support-agent-0' }, waitReady: false });
+    const sidecar = await startSidecarProcess(fx, { targets: [{ policy: 'p', target: 'p', protocol: 'http', listenPort: port }], operatorUrl: NO_OPERATOR, env: { GUARITA_POD_IPS: 'support-agent-0' }, waitReady: false });
     sidecars.push(sidecar);
     const log = await eventually('the sidecar to refuse its configuration', () => Promise.resolve(sidecar.proc.exit === undefined ? undefined : sidecar.log(50)));
     expect(log).toContain('GUARITA_POD_IPS: must list the pod\'s IP addresses');
