@@ -19,9 +19,16 @@ const HANDSHAKE_MS = 400;
 const PER_CLIENT = 4;
 const MAX = 10;
 
+/** Bounds far past any test's length: what the whole-listener tests count is never cut by a timeout on a loaded machine. */
+const PATIENT_MS = 60_000;
+
 let dir: string;
-let app: FastifyInstance;
+/** The listener with the short bounds, for the tests of those bounds. */
+let bounded: FastifyInstance;
+/** The same listener with bounds that never fire, for the tests of the counts. */
+let patient: FastifyInstance;
 let port: number;
+let patientPort: number;
 const metrics = createMetrics(false);
 const open: Socket[] = [];
 
@@ -30,20 +37,27 @@ const refused = async (reason: string): Promise<number> => {
   return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
 };
 
+async function listener(files: { certFile: string; keyFile: string }, handshakeMs: number, firstRequestMs: number): Promise<FastifyInstance> {
+  const app = createApiServer({
+    certFile: files.certFile, keyFile: files.keyFile, bodyLimit: 1024, logger: pino({ level: 'silent' }), metrics,
+    connections: { maxConnections: MAX, maxPerClient: PER_CLIENT, handshakeMs, firstRequestMs },
+  });
+  // As the ingest and read APIs do once a token authenticated.
+  app.get('/authorized', (req, reply) => { markAuthorized(req.raw.socket); void reply.send({ ok: true }); });
+  // An answer that takes longer than the first-request bound: a request in progress is not cut.
+  app.get('/slow', async () => { await new Promise((r) => setTimeout(r, FIRST_REQUEST_MS * 3)); return { ok: true }; });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return app;
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'guarita-conn-'));
   const ca = await createCa();
   const files = writePemFiles(dir, 'serving', await mintServingCert(ca, { dnsNames: ['localhost'], ips: ['127.0.0.1'] }));
-  app = createApiServer({
-    certFile: files.certFile, keyFile: files.keyFile, bodyLimit: 1024, logger: pino({ level: 'silent' }), metrics,
-    connections: { maxConnections: MAX, maxPerClient: PER_CLIENT, handshakeMs: HANDSHAKE_MS, firstRequestMs: FIRST_REQUEST_MS },
-  });
-  // An answer that takes longer than the first-request bound: a request in progress is not cut.
-  // As the ingest and read APIs do once a token authenticated.
-  app.get('/authorized', (req, reply) => { markAuthorized(req.raw.socket); void reply.send({ ok: true }); });
-  app.get('/slow', async () => { await new Promise((r) => setTimeout(r, FIRST_REQUEST_MS * 3)); return { ok: true }; });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  port = (app.server.address() as { port: number }).port;
+  bounded = await listener(files, HANDSHAKE_MS, FIRST_REQUEST_MS);
+  patient = await listener(files, PATIENT_MS, PATIENT_MS);
+  port = (bounded.server.address() as { port: number }).port;
+  patientPort = (patient.server.address() as { port: number }).port;
 });
 
 afterEach(() => {
@@ -51,14 +65,15 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await app.close();
+  await bounded.close();
+  await patient.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** A TLS connection from `localAddress` that completes its handshake (undefined when the listener closed it first). */
-function handshake(localAddress = '127.0.0.1'): Promise<TLSSocket | undefined> {
+function handshake(localAddress = '127.0.0.1', to = port): Promise<TLSSocket | undefined> {
   return new Promise((resolve) => {
-    const s = tlsConnect({ socket: netConnect({ host: '127.0.0.1', port, localAddress }), rejectUnauthorized: false });
+    const s = tlsConnect({ socket: netConnect({ host: '127.0.0.1', port: to, localAddress }), rejectUnauthorized: false });
     open.push(s);
     s.once('secureConnect', () => resolve(s));
     s.once('error', () => resolve(undefined));
@@ -115,21 +130,21 @@ describe('the API listener bounds connections nobody authenticated', () => {
 
   it('one client address holds at most its share; another address is still served', async () => {
     const before = await refused('per-client');
-    const flood = await Promise.all(Array.from({ length: PER_CLIENT + 3 }, () => handshake('127.0.0.2')));
+    const flood = await Promise.all(Array.from({ length: PER_CLIENT + 3 }, () => handshake('127.0.0.2', patientPort)));
     expect(flood.filter((s) => s !== undefined)).toHaveLength(PER_CLIENT);
     expect(await refused('per-client')).toBe(before + 3);
-    const honest = await handshake('127.0.0.1');
+    const honest = await handshake('127.0.0.1', patientPort);
     expect(await get(honest as TLSSocket, '/healthz')).toBe('HTTP/1.1 200 OK');
     // Once the flood's connections close, its address gets its share back.
     for (const s of flood) s?.destroy();
     await new Promise((r) => setTimeout(r, 100));
-    expect(await handshake('127.0.0.2')).toBeDefined();
+    expect(await handshake('127.0.0.2', patientPort)).toBeDefined();
   });
 
   it('authorized connections do not count against their address: a sidecar and an auditor behind one address are still served', async () => {
     const mine: TLSSocket[] = [];
     for (let i = 0; i < PER_CLIENT + 2; i++) {
-      const s = await handshake('127.0.0.11');
+      const s = await handshake('127.0.0.11', patientPort);
       expect(await get(s as TLSSocket, '/authorized')).toBe('HTTP/1.1 200 OK');
       mine.push(s as TLSSocket);
     }
@@ -141,7 +156,7 @@ describe('the API listener bounds connections nobody authenticated', () => {
     const before = await refused('evicted');
     const addresses = ['127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'];
     const all: (TLSSocket | undefined)[] = [];
-    for (const a of addresses) for (let i = 0; i < PER_CLIENT; i++) all.push(await handshake(a));
+    for (const a of addresses) for (let i = 0; i < PER_CLIENT; i++) all.push(await handshake(a, patientPort));
     await new Promise((r) => setTimeout(r, 100));
     const live = all.filter((s) => s !== undefined && !s.destroyed);
     expect(live).toHaveLength(MAX);
@@ -156,20 +171,20 @@ describe('the API listener bounds connections nobody authenticated', () => {
     const trusted: TLSSocket[] = [];
     for (const a of addresses) {
       for (let i = 0; i < PER_CLIENT && trusted.length < MAX; i++) {
-        const s = await handshake(a);
+        const s = await handshake(a, patientPort);
         expect(await get(s as TLSSocket, '/authorized')).toBe('HTTP/1.1 200 OK');
         trusted.push(s as TLSSocket);
       }
     }
     expect(trusted).toHaveLength(MAX);
     // Unauthenticated keep-alives (one /healthz each) from elsewhere cannot take their places.
-    expect(await handshake('127.0.0.10')).toBeUndefined();
+    expect(await handshake('127.0.0.10', patientPort)).toBeUndefined();
     expect(await refused('max-connections')).toBe(before + 1);
     expect(trusted.every((s) => !s.destroyed)).toBe(true);
     // One authenticated connection closes: its place is free again.
     trusted[0]?.destroy();
     await new Promise((r) => setTimeout(r, 100));
-    const next = await handshake('127.0.0.10');
+    const next = await handshake('127.0.0.10', patientPort);
     expect(await get(next as TLSSocket, '/healthz')).toBe('HTTP/1.1 200 OK');
   });
 });
