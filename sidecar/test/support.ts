@@ -93,6 +93,8 @@ export interface TargetSpec { policy: string; target: string; protocol: 'http' |
 export interface SidecarProcess {
   proc: Supervised;
   adminUrl: string;
+  /** performance.now() just before the process was spawned: a start is timed from here, as the bare Node baseline is. */
+  spawnedAt: number;
   port(target: string): number;
   url(target: string): string;
   readyz(): Promise<{ status: number; body: Record<string, unknown> }>;
@@ -156,6 +158,7 @@ export async function startSidecarProcess(fx: SidecarFixture, o: SidecarStart): 
   const logs = join(loadHarnessState().runDir, 'logs');
   mkdirSync(logs, { recursive: true });
   const name = `sidecar-${fx.namespace}`;
+  const spawnedAt = performance.now();
   const proc = supervise({
     name, command: process.execPath, args: ['--disable-warning=ExperimentalWarning', o.entry ?? join(REPO, 'sidecar/src/main.ts')],
     logFile: join(logs, `${name}-${adminPort}.log`), cwd: REPO, env: sidecarEnv(fx, o, adminPort), graceSeconds: 20,
@@ -163,7 +166,7 @@ export async function startSidecarProcess(fx: SidecarFixture, o: SidecarStart): 
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const ports = new Map(o.targets.map((t) => [t.target, t.listenPort]));
   const handle: SidecarProcess = {
-    proc, adminUrl,
+    proc, adminUrl, spawnedAt,
     port: (t) => ports.get(t) ?? 0,
     url: (t) => `http://127.0.0.1:${ports.get(t) ?? 0}`,
     readyz: async () => {
