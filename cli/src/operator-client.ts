@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
 import { parse } from 'yaml';
+import { retryAfterSeconds } from '../../core/retry-after.ts';
 import { UsageError } from './args.ts';
 // kube.ts loads @kubernetes/client-node (~0.7 s): imported when a command connects, so commands
 // that never do (verify --file, a million records offline) do not pay for it.
@@ -195,8 +196,8 @@ export const BUSY_WAIT_MAX_MS = 10_000;
 
 /** How long to wait before asking again, or undefined when the operator asks for longer than BUSY_WAIT_MAX_MS. */
 export function busyWaitMs(retryAfter: string | undefined): number | undefined {
-  // Seconds as digits; an HTTP date or anything else: one second.
-  const ms = retryAfter !== undefined && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) * 1000 : 1000;
+  // An HTTP date or anything else: one second.
+  const ms = (retryAfterSeconds(retryAfter) ?? 1) * 1000;
   return ms > BUSY_WAIT_MAX_MS ? undefined : Math.max(ms, 100);
 }
 

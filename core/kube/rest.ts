@@ -8,6 +8,7 @@ import type { RequestOptions } from 'node:https';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
 import { compact } from '../compact.ts';
+import { retryAfterSeconds } from '../retry-after.ts';
 import { kubeError } from './errors.ts';
 
 export { isAlreadyExists, isConflict, isNotFound, KubeError, kubeError } from './errors.ts';
@@ -41,17 +42,13 @@ const MAX_RETRY_DELAY_MS = 10_000;
  */
 export function retryDelayMs(method: string, status: number, retryAfter: string | undefined, attempt: number): number | undefined {
   if (attempt > MAX_RETRIES) return undefined;
-  const asked = retryAfterMs(retryAfter);
+  const seconds = retryAfterSeconds(retryAfter);
+  const asked = seconds === undefined ? undefined : Math.min(seconds * 1000, MAX_RETRY_DELAY_MS);
   if (status === 429) return asked ?? 1000;
   const read = method === 'GET' || method === 'HEAD';
   return status >= 500 && read ? asked : undefined;
 }
 
-/** Retry-After in whole seconds (the apiserver's form), capped; undefined when absent or not a number. */
-function retryAfterMs(value: string | undefined): number | undefined {
-  const seconds = value === undefined ? Number.NaN : Number.parseInt(value, 10);
-  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, MAX_RETRY_DELAY_MS) : undefined;
-}
 
 export class KubeRest {
   readonly kc: KubeConfig;
@@ -89,7 +86,8 @@ export class KubeRest {
     const timeout = opts.timeoutMs ?? this.#timeoutMs;
     const deadline = Date.now() + timeout;
     for (let attempt = 1; ; attempt++) {
-      const res = await this.#sendOnce(method, path, opts, timeout);
+      // Every attempt gets what is left of the call's deadline: a repeat never starts a fresh one.
+      const res = await this.#sendOnce(method, path, opts, Math.max(1, deadline - Date.now()));
       const delay = retryDelayMs(method, res.status, res.retryAfter, attempt);
       if (delay === undefined || Date.now() + delay >= deadline) return { status: res.status, text: res.text };
       await new Promise((resolve) => setTimeout(resolve, delay));
