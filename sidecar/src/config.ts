@@ -57,9 +57,9 @@ export interface SidecarConfig {
   serviceAccountIssuers: string[];
   /** TokenReviews per source address: burst, and refill per minute (per connection: a quarter and a fifth). */
   tokenReviewBurst: number;
+  tokenReviewPerMinute: number;
   /** How long one TokenReview answer stands before a service-account session is reviewed again. */
   tokenReviewCacheTtlMs: number;
-  tokenReviewPerMinute: number;
   /** kubernetes targets: where the listener's serving CA is written (<dir>/<target>/ca.crt) for the agents' KUBECONFIG. */
   kubeCaDir: string;
   /** kubernetes targets: largest JSON response (one object or list page, one watch event) buffered for masking; larger ones are refused. */
