@@ -123,8 +123,8 @@ async function startRefunds(ns: string, methods: string[]): Promise<{ upstream: 
     const token = await getToken({ clientId: 'support-agent', audience: 'guarita' });
     return { upstream, sidecar, port, token };
   } catch (err) {
-    // The caller never gets the upstream to close: a listening server left here keeps Jest's
-    // in-band process alive after the run.
+    // The caller never gets the upstream to close: a listening server left here keeps the Jest
+    // process that ran the suite from exiting.
     await upstream.close();
     throw err;
   }
