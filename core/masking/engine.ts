@@ -15,6 +15,7 @@ import { builtinNameDetector } from './names.ts';
 import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8MayOpenJsonLine, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
 import { sequenceReadings, type SequenceReadings } from './sequences.ts';
+import { insideOneMask, loudMasks, touchedBy, MAX_RESIDUE_PASSES, outsideMasks, readableText, shifted, spansAfter, spansIn, startWindows, type MaskSpan, type Write } from './residue.ts';
 import { maskSlices, piecesOf, type Piece } from './structure.ts';
 import { interleavedReadings, reencodeSpan, trimmedEnd, type ByteOrder } from './utf16.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
@@ -25,6 +26,8 @@ import { validateMaskingSpec } from './validate.ts';
 export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
 /** Left context kept by stream maskers: keyword window, e-mail local part, boundary lookbehinds. */
 export const LEFT = Math.max(CONTEXT_WINDOW, 66) + 14;
+/** How far after a mask a hit it made visible may start: past a separator and the boundary rules' two-character lookbehind. */
+const AFTER_MASK = 8;
 const NUMERIC_DETECTORS: readonly DetectorName[] = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'card', 'ip', 'birthDate'];
 const NAME_CACHE_LIMIT = 4096;
 const KEYED_CACHE_LIMIT = 4096;
@@ -202,6 +205,15 @@ export class CompiledMasker implements Masker {
   }
 }
 
+/** What the residue pass leaves: the text, its masks, and where the part it may have changed ends. */
+export interface Residue {
+  text: string;
+  spans: MaskSpan[];
+  end: number;
+}
+
+const toSpan = (w: Write): MaskSpan => ({ start: w.oa, end: w.ob, opaque: w.opaque });
+
 /** A hit placed in the original text: its span [a, b) there and the view text it was found in. */
 interface PlacedHit {
   a: number;
@@ -212,6 +224,8 @@ interface PlacedHit {
   order: ByteOrder | null;
   /** Its span's parts around what the mask leaves in place (structure.ts), or null when the mask takes it whole. */
   pieces: Piece[] | null;
+  /** Found in text with nothing to decode (nothingSpecial): the mask is written as rendered. */
+  plain?: true;
 }
 
 function placedHit(s: string, d: DecodedView, v: string, h: ReadHit): PlacedHit {
@@ -388,29 +402,27 @@ export class Session implements MaskSession {
 
   /**
    * Masks s[from, end) where end ≥ limit is the end of the last hit or limit; returns end. Detection runs on the
-   * folded text (fold.ts: same positions), masks are rendered from it, the rest is copied from `s`.
+   * folded text (fold.ts: same positions), masks are rendered from it, the rest is copied from `s`. `writes` gets
+   * where each mask went (the residue pass reads around them).
    */
-  maskRange(s: string, from: number, limit: number, out: string[], scan: ScanState | null = null): number {
+  maskRange(s: string, from: number, limit: number, out: string[], scan: ScanState | null = null, writes: Write[] | null = null): number {
+    return this.#writePlaced(s, this.#place(s, from, limit, scan), from, limit, out, writes);
+  }
+
+  /** The hits of every reading of s that start in [from, limit), placed in s, in the order they are written. */
+  #place(s: string, from: number, limit: number, scan: ScanState | null): PlacedHit[] {
     const plain = nothingSpecial(s);
     const d = viewToMask(s, plain);
-    if (d !== null) return this.#maskDecoded(s, d, from, limit, out, scan);
+    if (d !== null) return this.#placeDecoded(s, d, from, limit, scan);
     const v = plain ? s : fold(s);
-    const hits = this.#hits(s, v, from, limit, scan);
-    let pos = from;
-    for (const h of hits) {
-      out.push(s.slice(pos, h.start), this.#render(h, h.value ?? v.slice(h.start, h.end)));
-      pos = h.end;
-    }
-    const end = Math.max(pos, limit);
-    out.push(s.slice(pos, end));
-    return end;
+    return this.#hits(s, v, from, limit, scan).map((h) => ({ a: h.start, b: h.end, hit: h, text: h.value ?? v.slice(h.start, h.end), order: null, pieces: null, plain: true }));
   }
 
   /**
-   * maskRange on the decoded view (decode.ts: escapes resolved, invisible characters dropped): positions and resume
+   * #place on the decoded view (decode.ts: escapes resolved, invisible characters dropped): positions and resume
    * points move to the view and back; each hit replaces its whole escaped span, re-encoded for its context.
    */
-  #maskDecoded(s: string, decoded: DecodedView, from: number, limit: number, out: string[], scan: ScanState | null): number {
+  #placeDecoded(s: string, decoded: DecodedView, from: number, limit: number, scan: ScanState | null): PlacedHit[] {
     // Text with sequences: their framing, as the unbounded parse reads it, is what every reading's masks leave in place.
     const sequences = framedView(s, decoded);
     const d = sequences.screen;
@@ -426,8 +438,7 @@ export class Session implements MaskSession {
     if (mayReverse(s)) readings.push(this.#reversedHits(s, d, v, viewFrom, viewLimit).map((h) => placedHit(s, d, v, h)));
     readings.push(hits.map((h) => placedHit(s, d, v, h)));
     readings.push(...this.#screenReadings(s, sequences.readings, from, limit));
-    const placed = readings.length === 1 ? (readings[0] ?? []) : acrossReadings(s, readings.flat());
-    return this.#writePlaced(s, placed, from, limit, out);
+    return readings.length === 1 ? (readings[0] ?? []) : acrossReadings(s, readings.flat());
   }
 
   /**
@@ -444,16 +455,30 @@ export class Session implements MaskSession {
     return readings;
   }
 
-  /** Writes s[from, end) with the placed hits' masks (end ≥ limit, the end of the last hit or limit); returns end. */
-  #writePlaced(s: string, placed: readonly PlacedHit[], from: number, limit: number, out: string[]): number {
+  /**
+   * Writes s[from, end) with the placed hits' masks (end ≥ limit, the end of the last hit or limit); returns end.
+   * `writes` gets each hit's span and where its mask went, counted from the start of what this call writes.
+   */
+  #writePlaced(s: string, placed: readonly PlacedHit[], from: number, limit: number, out: string[], writes: Write[] | null = null): number {
     let pos = from;
+    let written = 0;
     for (const p of placed) {
       // A reversed run is shown right to left: its mask is rendered from what the reader sees and written reversed.
       const mask = p.hit.reversed === true ? shownReversed(this.#render(p.hit, shownReversed(p.text))) : this.#render(p.hit, p.text);
-      out.push(s.slice(pos, p.a));
+      const before = s.slice(pos, p.a);
+      out.push(before);
+      const at = out.length;
       // What carries structure in the span (a sequence's framing, a control, a backspace) is written back as it was.
-      if (p.pieces === null) out.push(reencodeSpan(s.slice(p.a, p.b), mask, p.order));
+      if (p.plain === true) out.push(mask);
+      else if (p.pieces === null) out.push(reencodeSpan(s.slice(p.a, p.b), mask, p.order));
       else writeAround(s, p, p.pieces, mask, pos, out);
+      if (writes !== null) {
+        const oa = written + before.length;
+        let ob = oa;
+        for (let i = at; i < out.length; i++) ob += (out[i] as string).length;
+        writes.push({ a: Math.max(p.a, pos), b: p.b, oa, ob, opaque: this.#opaque(p.hit) });
+        written = ob;
+      }
       pos = p.b;
     }
     const end = Math.max(pos, limit);
@@ -540,8 +565,17 @@ export class Session implements MaskSession {
 
   #render(h: Hit, text: string): string {
     this.#count(h.type);
-    const style = h.detector !== null ? this.#m.styleOf(h.detector) : (this.#m.custom[h.rank - 1]?.style ?? 'redact');
-    return this.#styled(style, h.type, h.detector, text);
+    return this.#styled(this.#styleOf(h), h.type, h.detector, text);
+  }
+
+  #styleOf(h: Hit): MaskStyle {
+    return h.detector !== null ? this.#m.styleOf(h.detector) : (this.#m.custom[h.rank - 1]?.style ?? 'redact');
+  }
+
+  /** A keyed style writes a value of the masker's choosing (a surrogate validates): the residue pass reads it as `*`. */
+  #opaque(h: Hit): boolean {
+    const style = this.#styleOf(h);
+    return style === 'hash' || style === 'surrogate';
   }
 
   /** Keyed styles cost an HMAC; values repeat within a session (the same customer, row after row), so cache them. */
@@ -574,30 +608,87 @@ export class Session implements MaskSession {
     if (context === undefined || !this.#m.enabled || !this.#m.mayMatch(text) || !MAY_READ_A_KEYWORD.test(text)) return this.#maskPlain(text);
     const left = usefulContext(context.text);
     if (left === '') return this.#maskPlain(text);
-    const out: string[] = [];
-    this.maskRange(left + text, left.length, left.length + text.length, out, null);
-    return out.join('');
+    return this.#maskThenResidue(left + text, left.length).slice(left.length);
   }
 
   #maskPlain(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
-    const plain = nothingSpecial(text);
-    const d = viewToMask(text, plain);
-    if (d !== null) {
-      const out: string[] = [];
-      this.#maskDecoded(text, d, 0, text.length, out, null);
-      return out.join('');
+    return this.#maskThenResidue(text, 0);
+  }
+
+  /** s[from, end) masked, then read again next to its masks (residue), after s[0, from) as it is. */
+  #maskThenResidue(s: string, from: number): string {
+    const placed = this.#place(s, from, s.length, null);
+    if (placed.length === 0) return s;
+    const only = placed[0] as PlacedHit;
+    // A value that is one identifier (a cell, a JSON string): nothing is left beside the mask.
+    if (from === 0 && placed.length === 1 && only.plain === true && only.a === 0 && only.b === s.length) return this.#render(only.hit, only.text);
+    const out: string[] = [s.slice(0, from)];
+    const writes: Write[] = [];
+    this.#writePlaced(s, placed, from, s.length, out, writes);
+    const masked = out.join('');
+    const spans = shifted(writes.map(toSpan), from);
+    // A cell or value masked whole, or masks between spaces and words: nothing next to them to read again.
+    if (this.#m.custom.length === 0 && loudMasks(masked, spans, from === 0, true).length === 0) return masked;
+    return this.residue(masked, spans, from, masked.length, true).text;
+  }
+
+  /**
+   * The residue pass: `text` is masked output whose masks sit at `spans`; what a mask made visible next to it (a word it
+   * ended, what its kept characters join) and starts in [from, limit) is masked too, and read again, until nothing new
+   * is found (residue.ts). A stream passes a limit 2·HOLD before the text's end, so that a hit starting before the
+   * end of what a pass wrote is complete. Returns the text, its masks and where the part it may have changed now ends.
+   */
+  residue(text: string, spans: MaskSpan[], from: number, limit: number, final: boolean): Residue {
+    let end = limit;
+    // The first pass reads next to every mask; each later one next to the masks the pass before it wrote.
+    let around: readonly MaskSpan[] = spans;
+    for (let pass = 0; pass < MAX_RESIDUE_PASSES; pass++) {
+      const placed = this.#residueHits(text, spans, around, from, end, final);
+      if (placed.length === 0) break;
+      const out: string[] = [text.slice(0, from)];
+      const writes: Write[] = [];
+      const stop = this.#writePlaced(text, placed, from, end, out, writes);
+      const body = out.join('');
+      const shift = body.length - stop;
+      const placedWrites = writes.map((w) => ({ ...w, oa: w.oa + from, ob: w.ob + from }));
+      spans = spansAfter(spans, placedWrites, stop, shift);
+      around = touchedBy(spans, placedWrites);
+      text = body + text.slice(stop);
+      end = stop + shift;
     }
-    const v = plain ? text : fold(text);
-    const hits = this.#hits(text, v, 0, v.length, null);
-    if (hits.length === 0) return text;
-    let out = '';
-    let pos = 0;
-    for (const h of hits) {
-      out += text.slice(pos, h.start) + this.#render(h, h.value ?? v.slice(h.start, h.end));
-      pos = h.end;
+    return { text, spans, end };
+  }
+
+  /**
+   * The hits starting in [from, limit) of `text`'s reading next to the masks `around` (some of `spans`, all the masks
+   * in it), but not inside one mask. A hit a mask made visible starts at most a match's length before it (it ends in
+   * the mask or at its start) and a few characters after it (the boundary rules look two characters back).
+   */
+  #residueHits(text: string, spans: readonly MaskSpan[], around: readonly MaskSpan[], from: number, limit: number, final: boolean): PlacedHit[] {
+    const loud = this.#m.custom.length > 0 ? around : loudMasks(text, around, from === 0, final);
+    if (loud.length === 0) return [];
+    const readable = readableText(text, spans);
+    const found: PlacedHit[] = [];
+    for (const [lo, hi] of startWindows(loud, from, limit, HOLD, AFTER_MASK)) {
+      // A new hit holds something no mask covers: where that cannot be a candidate's, nothing is read.
+      if (this.#m.mayMatch(outsideMasks(text, spans, lo, Math.min(text.length, hi + MAX_BUILTIN_MATCH)))) found.push(...this.#windowHits(readable, spans, lo, hi));
     }
-    return out + text.slice(pos);
+    return found;
+  }
+
+  /** The hits of `readable` starting in [lo, hi), read with their left context and lookahead, not inside one mask. */
+  #windowHits(readable: string, spans: readonly MaskSpan[], lo: number, hi: number): PlacedHit[] {
+    const at = Math.max(0, lo - LEFT);
+    const slice = readable.slice(at, Math.min(readable.length, hi + HOLD));
+    const found: PlacedHit[] = [];
+    for (const p of this.#place(slice, lo - at, hi - at, null)) {
+      const a = p.a + at;
+      const b = p.b + at;
+      if (a < lo || a >= hi || insideOneMask(spans, a, b)) continue;
+      found.push({ ...p, a, b, pieces: p.pieces?.map((q) => ({ ...q, from: q.from + at, to: q.to + at })) ?? null });
+    }
+    return found;
   }
 
   textMayChange(utf8: Uint8Array, start = 0, end = utf8.length): boolean {
@@ -674,7 +765,9 @@ function passThrough(): TextStreamMasker {
  * Text in arbitrary chunks. Holds back the last HOLD characters (a candidate starting there could still grow) and
  * keeps LEFT characters of already-emitted input as left context; output equals maskText of the concatenation.
  * Text holding a NUL may be UTF-16 read as UTF-8 (utf16.ts): two characters for each one a reader sees, so both are
- * doubled while the text at hand holds one.
+ * doubled while the text at hand holds one. What the first pass writes is read again next to its masks (the residue
+ * pass) before it leaves: it holds back HOLD more of it (2·HOLD where masks are), since a mask written later can make a
+ * neighbour before it visible, and keeps LEFT characters of what it emitted, masks and all, as that pass's left context.
  */
 export class TextStream implements TextStreamMasker {
   readonly #session: Session;
@@ -682,6 +775,12 @@ export class TextStream implements TextStreamMasker {
   #pending = '';
   /** Each pass's resume position, relative to the start of #pending (see detect.ts: frontiers). */
   readonly #scan: ScanState;
+  /** The residue pass's input: the first pass's output not yet emitted, and the masks in it. */
+  #written = '';
+  #writtenMasks: MaskSpan[] = [];
+  /** What the residue pass emitted last (its left context), and the masks in it. */
+  #shown = '';
+  #shownMasks: MaskSpan[] = [];
 
   constructor(session: Session, left: string) {
     this.#session = session;
@@ -691,7 +790,8 @@ export class TextStream implements TextStreamMasker {
 
   push(chunk: string): string {
     this.#pending += chunk;
-    return this.#pending.length < 2 * widths(this.#pending).hold ? '' : this.#emit(false);
+    if (this.#pending.length >= 2 * widths(this.#pending).hold) this.#emit(false);
+    return this.#show(false);
   }
 
   end(): string {
@@ -699,21 +799,47 @@ export class TextStream implements TextStreamMasker {
   }
 
   flush(): string {
-    return this.#pending === '' ? '' : this.#emit(true);
+    if (this.#pending !== '') this.#emit(true);
+    return this.#show(true);
   }
 
-  #emit(final: boolean): string {
+  /** The first pass: masks what is decided of #pending onto #written. */
+  #emit(final: boolean): void {
     const s = this.#left + this.#pending;
     const from = this.#left.length;
     const { hold, left } = widths(s);
     rebase(this.#scan, -from, from);
     const out: string[] = [];
-    const end = this.#session.maskRange(s, from, final ? s.length : Math.max(from, s.length - hold), out, this.#scan);
+    const writes: Write[] = [];
+    const end = this.#session.maskRange(s, from, final ? s.length : Math.max(from, s.length - hold), out, this.#scan, writes);
     rebase(this.#scan, end, 0);
     // An override still open where the output stops governs what comes next (bidi.ts): the left context says so.
     const open = mayReverse(s) && reversedRuns(s.slice(0, end)).openAtEnd;
     this.#left = (open ? '\u202e' : '') + s.slice(Math.max(0, end - left), end);
     this.#pending = s.slice(end);
-    return out.join('');
+    this.#writtenMasks.push(...shifted(writes.map(toSpan), this.#written.length));
+    this.#written += out.join('');
+  }
+
+  /** The residue pass over #written: emits what no mask still to come can change (all of it when `final`). */
+  #show(final: boolean): string {
+    if (this.#written === '') return '';
+    const text = this.#shown + this.#written;
+    const from = this.#shown.length;
+    const { hold, left } = widths(text);
+    const spans = [...this.#shownMasks, ...shifted(this.#writtenMasks, from)];
+    // A mask still to come makes visible what starts at most HOLD before it. Where masks are, a hit the residue pass
+    // writes may end up to a match's length past the limit, and the hit its mask shows must still be complete.
+    const limit = final ? text.length : text.length - (spans.length === 0 ? hold : 2 * hold);
+    if (limit <= from) return '';
+    const r = spans.length === 0 ? { text, spans, end: limit } : this.#session.residue(text, spans, from, limit, final);
+    const open = mayReverse(r.text) && reversedRuns(r.text.slice(0, r.end)).openAtEnd;
+    const keep = Math.max(0, r.end - left);
+    const mark = open ? '\u202e' : '';
+    this.#shown = mark + r.text.slice(keep, r.end);
+    this.#shownMasks = shifted(spansIn(r.spans, keep, r.end), mark.length);
+    this.#written = r.text.slice(r.end);
+    this.#writtenMasks = spansIn(r.spans, r.end, r.text.length);
+    return r.text.slice(from, r.end);
   }
 }

@@ -333,9 +333,10 @@ const PARTS: readonly string[] = [
 ];
 
 /**
- * Whole identifiers stand between ` ; `: one glued to another (`exemplo.com529.982.247-25`, or digit groups after
- * digit groups, `111 444 777 35 529.982.247-25`) is a word-boundary question, not this one: masking one of them
- * makes a boundary that shows the other (the report names it). Halves and everything else glue as they come.
+ * Whole identifiers stand between ` ; `. One glued to another (`exemplo.com529.982.247-25`, digit groups after digit
+ * groups) is the residue pass's question, with its own property (masking-residue.test.ts). Glued here to the
+ * controls and escapes, they find other reading differentials (docs/security-model.md, round 14, "found, not
+ * fixed"). Halves and everything else glue as they come.
  */
 const WHOLE = new Set(['529.982.247-25', '52998224725', '111.444.777-35', '111 444 777 35', '(11) 91234-5678', 'joao.silva@exemplo.com', '11.222.333/0001-81', '590.830.166-33']);
 

@@ -1,0 +1,199 @@
+// The residue pass's bookkeeping: where the masks sit in a pass's output, and which parts of that output a next pass
+// must read. A mask changes what its neighbours look like: it ends a word (`joao.silva@exemplo.com529.982.247-25` shows
+// the e-mail once the CPF after it is `***.***.***-25`), and the partial style's kept characters join what follows
+// (`(11) 111.444.777-35 91234-5678`: the CPF wins the overlap, and its kept `35` makes `35 91234-5678` a phone that no
+// candidate of the first pass was, since a hit hides what starts inside it). The engine reads its own output again
+// next to the masks it wrote, until nothing new is found (README "The residue pass").
+
+/** A mask in a pass's output: [start, end), and whether its text must not be read as text (a keyed style's value). */
+export interface MaskSpan {
+  start: number;
+  end: number;
+  /**
+   * A surrogate is a valid identifier of its type and a hash token can hold digit runs: both are values the masker
+   * chose, read as `*` by the next pass (a reader may still see digits there; a mask is never masked again).
+   */
+  opaque: boolean;
+}
+
+/** Where one write of a pass put a hit: its span [a, b) in the pass's input, [oa, ob) in its output. */
+export interface Write {
+  a: number;
+  b: number;
+  oa: number;
+  ob: number;
+  opaque: boolean;
+}
+
+/** Passes after the first; each masks at least one character no mask covered, so the bound is never the stop in practice. */
+export const MAX_RESIDUE_PASSES = 4;
+
+/** Characters no built-in candidate holds and no layout reads through: a mask between them changes no neighbour. */
+const HARD = new Set([...',"<>[]\n\t'].map((c) => c.charCodeAt(0)));
+/** Past one space, what can still continue a layout that crosses it: digits, `(`, `)`, `+`, a mask's `*`, escapes. */
+const CONTINUES = new Set([...'0123456789()+*%&\\'].map((c) => c.charCodeAt(0)));
+const SPACE = 0x20;
+
+/**
+ * True when the text on one side of a mask cannot take part in a hit with it: nothing there (the text's real edge), a
+ * character in HARD, or one space and then something no layout continues with (a letter, most punctuation). A new hit
+ * must hold characters outside the mask next to it (within the two-character lookaround of the boundary rules); a
+ * space then a letter ends every numeric layout, and no e-mail holds a space. The common case (`CPF 529.982.247-25 tel`)
+ * is decided here without reading the text again.
+ */
+function quietSide(text: string, at: number, step: 1 | -1, edgeKnown: boolean): boolean {
+  if (at < 0 || at >= text.length) return edgeKnown;
+  const c = text.charCodeAt(at);
+  if (HARD.has(c)) return true;
+  if (c !== SPACE) return false;
+  const next = at + step;
+  if (next < 0 || next >= text.length) return edgeKnown;
+  const d = text.charCodeAt(next);
+  return d > SPACE && d < 0x7f && !CONTINUES.has(d);
+}
+
+/**
+ * The masks whose neighbours a next pass must read: not quiet on both sides (quietSide). `start` / `end`: position 0 /
+ * the text's end are the text's real edges (nothing before / nothing still to come).
+ */
+export function loudMasks(text: string, spans: readonly MaskSpan[], start: boolean, end: boolean): MaskSpan[] {
+  return spans.filter((s) => !(quietSide(text, s.start - 1, -1, start) && quietSide(text, s.end, 1, end)));
+}
+
+/** `text` as the next pass reads it: the characters of opaque masks read as `*` (same length: positions hold). */
+export function readableText(text: string, spans: readonly MaskSpan[]): string {
+  if (!spans.some((s) => s.opaque)) return text;
+  let out = '';
+  let pos = 0;
+  for (const s of spans) {
+    if (!s.opaque) continue;
+    out += text.slice(pos, s.start) + '*'.repeat(s.end - s.start);
+    pos = s.end;
+  }
+  return out + text.slice(pos);
+}
+
+/**
+ * The ranges where a hit the masks in `spans` made visible may start, within [from, limit), merged: `before` a mask (a
+ * hit ending in it or at its start) to `after` its end (a hit starting in it or just after it).
+ */
+export function startWindows(spans: readonly MaskSpan[], from: number, limit: number, before: number, after: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const s of spans) {
+    const lo = Math.max(from, s.start - before);
+    const hi = Math.min(limit, s.end + after);
+    if (lo >= hi) continue;
+    const last = out.at(-1);
+    if (last !== undefined && lo <= last[1]) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+/** The index of the first mask (sorted, disjoint) ending after `at`. */
+function firstEndingAfter(spans: readonly MaskSpan[], at: number): number {
+  let lo = 0;
+  let hi = spans.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((spans[mid] as MaskSpan).end <= at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The characters of text[lo, hi) no mask covers (what a new hit would have to hold besides masks). */
+export function outsideMasks(text: string, spans: readonly MaskSpan[], lo: number, hi: number): string {
+  let out = '';
+  let pos = lo;
+  for (let i = firstEndingAfter(spans, lo); i < spans.length; i++) {
+    const s = spans[i] as MaskSpan;
+    if (s.start >= hi) break;
+    if (s.start > pos) out += text.slice(pos, s.start);
+    pos = Math.max(pos, s.end);
+  }
+  return pos < hi ? out + text.slice(pos, hi) : out;
+}
+
+/** True when [a, b) lies inside one mask: the mask itself (a custom pattern may match `[CPF]`), never masked again. */
+export function insideOneMask(spans: readonly MaskSpan[], a: number, b: number): boolean {
+  const s = spans[firstEndingAfter(spans, a)];
+  return s !== undefined && s.start <= a && b <= s.end;
+}
+
+/** The masks (sorted, disjoint) that overlap one of `writes` (sorted) in the output: what a pass changed. */
+export function touchedBy(spans: readonly MaskSpan[], writes: readonly Write[]): MaskSpan[] {
+  const out: MaskSpan[] = [];
+  let i = 0;
+  for (const s of spans) {
+    while (i < writes.length && (writes[i] as Write).ob <= s.start) i++;
+    const w = writes[i];
+    if (w !== undefined && w.oa < s.end) out.push(s);
+  }
+  return out;
+}
+
+/**
+ * The masks after a pass that wrote `writes` (in order) over [from, end) of its input (output placed at `from`,
+ * `shift` longer than the input): each old mask moved to where its text went, joined to the writes it overlaps (a
+ * mask written over part of an earlier one makes them one), sorted and merged.
+ */
+export function spansAfter(old: readonly MaskSpan[], writes: readonly Write[], end: number, shift: number): MaskSpan[] {
+  const spans: MaskSpan[] = writes.map((w) => ({ start: w.oa, end: w.ob, opaque: w.opaque }));
+  // `before`: the writes wholly before the current position (old masks are sorted, so it only moves forward).
+  let before = 0;
+  const moved = (x: number): number => {
+    if (x >= end) return x + shift;
+    while (before < writes.length && (writes[before] as Write).b <= x) before++;
+    const last = writes[before - 1];
+    return last === undefined ? x : x - last.b + last.ob;
+  };
+  let first = 0;
+  for (const s of old) {
+    while (first < writes.length && (writes[first] as Write).b <= s.start) first++;
+    let k = first;
+    while (k < writes.length && (writes[k] as Write).a < s.end) k++;
+    spans.push(k === first ? { start: moved(s.start), end: moved(s.end), opaque: s.opaque } : joined(s, writes.slice(first, k), moved));
+  }
+  return merged(spans);
+}
+
+/** An old mask and the writes over it (in order) as one mask of the output. */
+function joined(s: MaskSpan, over: readonly Write[], moved: (x: number) => number): MaskSpan {
+  const a = over[0] as Write;
+  const z = over.at(-1) as Write;
+  return {
+    start: s.start < a.a ? moved(s.start) : a.oa,
+    end: s.end > z.b ? moved(s.end) : z.ob,
+    opaque: s.opaque || over.some((w) => w.opaque),
+  };
+}
+
+/** Sorted, overlapping or touching masks joined (a joined mask is opaque if any part was). */
+export function merged(spans: MaskSpan[]): MaskSpan[] {
+  spans.sort((x, y) => x.start - y.start || x.end - y.end);
+  const out: MaskSpan[] = [];
+  for (const s of spans) {
+    const last = out.at(-1);
+    if (last !== undefined && s.start < last.end) {
+      last.end = Math.max(last.end, s.end);
+      last.opaque ||= s.opaque;
+    } else out.push({ ...s });
+  }
+  return out;
+}
+
+/** The masks in [lo, hi) of a text, moved by `-lo` and clipped to it. */
+export function spansIn(spans: readonly MaskSpan[], lo: number, hi: number): MaskSpan[] {
+  const out: MaskSpan[] = [];
+  for (const s of spans) {
+    if (s.end <= lo || s.start >= hi) continue;
+    out.push({ start: Math.max(s.start, lo) - lo, end: Math.min(s.end, hi) - lo, opaque: s.opaque });
+  }
+  return out;
+}
+
+/** `spans` moved by `by`. */
+export function shifted(spans: readonly MaskSpan[], by: number): MaskSpan[] {
+  return by === 0 ? [...spans] : spans.map((s) => ({ start: s.start + by, end: s.end + by, opaque: s.opaque }));
+}
