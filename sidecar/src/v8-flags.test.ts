@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SIDECAR_START_ENV, sidecarV8Flags } from '../../core/sidecar-start.ts';
 import { missingEnvironment, missingV8Flags, reexecArgs } from './v8-flags.ts';
 
 describe('V8 flags for the targets', () => {
@@ -13,8 +14,12 @@ describe('V8 flags for the targets', () => {
     expect(missingV8Flags([{ protocol: 'http' }], ['--disable-warning=ExperimentalWarning', '--max-semi-space-size=8'])).toEqual([]);
   });
 
-  it('asks nothing once the process runs with them (no second re-execution)', () => {
+  it('asks nothing once the process runs with them (no second re-execution), as the injected command gives them', () => {
     expect(missingV8Flags([{ protocol: 'postgres' }], ['--liftoff-only', '--max-semi-space-size=16'])).toEqual([]);
+    for (const protocols of [['http'], ['postgres'], ['ssh', 'kubernetes', 'postgres']]) {
+      expect(missingV8Flags(protocols.map((protocol) => ({ protocol })), sidecarV8Flags(protocols))).toEqual([]);
+      expect(missingEnvironment({ ...SIDECAR_START_ENV })).toEqual({});
+    }
   });
 
   it('asks for two malloc arenas for every target kind, keeps a value already set (also by the re-executed process)', () => {

@@ -2,6 +2,7 @@
 // ServiceAccount with the RBAC docs/sidecar.md asks for, projected-style tokens `kube` and
 // `operator` in a token dir, a kubeconfig naming only the cluster), the REAL sidecar process
 // (node sidecar/src/main.ts under the harness watchdog), a real HTTP upstream, and clients.
+import { SIDECAR_START_ENV, sidecarV8Flags } from '../../core/sidecar-start.ts';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createTcpServer, type Socket } from 'node:net';
@@ -147,6 +148,7 @@ export function sidecarEnv(fx: SidecarFixture, o: SidecarStart, adminPort: numbe
     GUARITA_APPROVAL_WAIT: '4s',
     GUARITA_POLICY_STALENESS: '60s',
     GUARITA_LOG_LEVEL: 'debug',
+    ...SIDECAR_START_ENV,
     ...o.env,
   };
 }
@@ -160,7 +162,8 @@ export async function startSidecarProcess(fx: SidecarFixture, o: SidecarStart): 
   const name = `sidecar-${fx.namespace}`;
   const spawnedAt = performance.now();
   const proc = supervise({
-    name, command: process.execPath, args: ['--disable-warning=ExperimentalWarning', o.entry ?? join(REPO, 'sidecar/src/main.ts')],
+    // Started as the injector starts it (its targets' V8 flags on the command line): once, not re-executed.
+    name, command: process.execPath, args: ['--disable-warning=ExperimentalWarning', ...sidecarV8Flags(o.targets.map((t) => t.protocol)), o.entry ?? join(REPO, 'sidecar/src/main.ts')],
     logFile: join(logs, `${name}-${adminPort}.log`), cwd: REPO, env: sidecarEnv(fx, o, adminPort), graceSeconds: 20,
   });
   const adminUrl = `http://127.0.0.1:${adminPort}`;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { decideInjection, decisionAtCreate, type InjectionDecision, type InjectionInput } from './inject.ts';
 import { applyPatch } from './json-patch.ts';
+import { sidecarCommand, type TargetPlan } from './sidecar.ts';
 import type { Container, Pod } from './kube-types.ts';
 import { examplePod, examplePolicy, jobPod, OPTED_IN, TEST_INJECTOR, TEST_SIDECAR } from '../test/fixtures.ts';
 
@@ -27,7 +28,9 @@ describe('decideInjection', () => {
     expect(proxy?.name).toBe('guarita-proxy');
     expect(proxy?.restartPolicy).toBe('Always');
     expect(proxy?.image).toBe(TEST_SIDECAR.image);
-    expect(proxy?.command).toEqual(['node', '/app/sidecar/src/main.js']);
+    // Its targets' V8 flags (an HTTP API and a PostgreSQL database): it starts once, without re-executing itself.
+    expect(proxy?.command).toEqual(['node', '--liftoff-only', '--max-semi-space-size=16', '/app/sidecar/src/main.js']);
+    expect(envOf(proxy).MALLOC_ARENA_MAX).toBe('2');
     expect(proxy?.resources).toEqual(TEST_SIDECAR.resources);
     expect((proxy?.startupProbe as { exec: { command: string[] } }).exec.command.join(' ')).toContain('http://127.0.0.1:15090/readyz');
     expect(proxy?.securityContext).toEqual({
@@ -226,5 +229,18 @@ describe('decideInjection', () => {
       const d = injected(decideInjection(input(jobPod('lgpd-orders', 'nightly'), { config })));
       expect(d.warnings[0]).toContain('Job never completes');
     });
+  });
+});
+
+describe("the proxy starts with its targets' V8 flags (core/sidecar-start.ts), so it never re-executes itself", () => {
+  const plan = (protocol: TargetPlan['protocol']): TargetPlan => ({ policy: 'p', target: 't', protocol, listenPort: 15432, secrets: [] });
+
+  it.each([
+    [['http'], ['node', '--max-semi-space-size=16', '/app/sidecar/src/main.js']],
+    [['ssh', 'kubernetes'], ['node', '--max-semi-space-size=16', '/app/sidecar/src/main.js']],
+    [['postgres'], ['node', '--liftoff-only', '--max-semi-space-size=16', '/app/sidecar/src/main.js']],
+    [['http', 'postgres'], ['node', '--liftoff-only', '--max-semi-space-size=16', '/app/sidecar/src/main.js']],
+  ] as const)('%j: %j', (protocols, command) => {
+    expect(sidecarCommand(protocols.map(plan))).toEqual(command);
   });
 });

@@ -1,6 +1,7 @@
 // The pieces the injector adds to a pod, as the injection contract (docs/injection-contract.md)
 // fixes them: the guarita-proxy container, its volumes, and the environment of agent containers.
 // Pure functions of the targets and the injector configuration.
+import { SIDECAR_START_ENV, sidecarV8Flags } from '../../core/sidecar-start.ts';
 import {
   AGENT_VOLUME_PREFIX, KUBE_CA_DIR, KUBE_CA_VOLUME, SSH_DIR, SSH_VOLUME, KUBECONFIG_ANNOTATION, KUBECONFIG_DIR, KUBECONFIG_VOLUME,
   CREDENTIALS_DIR, KUBE_CA_FILE, KUBE_TOKEN_FILE, OPERATOR_CA_FILE, OPERATOR_TOKEN_FILE, SIDECAR_COMMAND, SIDECAR_NAME,
@@ -209,6 +210,8 @@ function sidecarEnv(targets: readonly TargetPlan[], cfg: SidecarConfig): EnvVar[
   if (cfg.policyStaleness !== undefined) env.push({ name: 'GUARITA_POLICY_STALENESS', value: cfg.policyStaleness });
   if (kubeTargets(targets).length > 0) env.push({ name: 'GUARITA_KUBE_CA_DIR', value: KUBE_CA_DIR });
   if (sshTargets(targets).length > 0) env.push({ name: 'GUARITA_SSH_DIR', value: SSH_DIR });
+  // Read by the C library only at process start (core/sidecar-start.ts).
+  for (const [name, value] of Object.entries(SIDECAR_START_ENV)) env.push({ name, value });
   return env;
 }
 
@@ -252,13 +255,22 @@ function copyResources(r: ResourceRequirements): ResourceRequirements {
   return { ...(r.requests === undefined ? {} : { requests: { ...r.requests } }), ...(r.limits === undefined ? {} : { limits: { ...r.limits } }) };
 }
 
+/**
+ * `node`, the V8 flags its targets need (core/sidecar-start.ts), the entry point: given here, the sidecar starts once
+ * instead of re-executing itself to add them.
+ */
+export function sidecarCommand(targets: readonly TargetPlan[]): string[] {
+  const [node = 'node', ...entry] = SIDECAR_COMMAND;
+  return [node, ...sidecarV8Flags(targets.map((t) => t.protocol)), ...entry];
+}
+
 /** The guarita-proxy container, native (restartPolicy Always) or ordinary per `cfg.mode`. */
 export function sidecarContainer(targets: readonly TargetPlan[], cfg: SidecarConfig): Container {
   const container: Container = {
     name: SIDECAR_NAME,
     image: cfg.image,
     imagePullPolicy: cfg.imagePullPolicy,
-    command: [...SIDECAR_COMMAND],
+    command: sidecarCommand(targets),
     env: sidecarEnv(targets, cfg),
     resources: copyResources(cfg.resources),
     securityContext: SIDECAR_SECURITY_CONTEXT(cfg.uid),
