@@ -41,6 +41,15 @@ export function usefulContext(left: string): string {
 }
 
 /**
+ * True when a keyword may be read in `s`: one is there, or `s` holds what the engine reads as another character
+ * (folding, escapes). A mask that replaces such text, or writes it, changes what a number after it reads.
+ */
+export function mayHoldKeyword(s: string): boolean {
+  KEYWORDS.lastIndex = 0;
+  return NOT_PLAIN.test(s) || KEYWORDS.test(s);
+}
+
+/**
  * The detector named by the last keyword in the CONTEXT_WINDOW characters before `start` on the same line,
  * or null. A keyword is a word start (not preceded by a letter): "CPF:", "Data de nascimento", "tel.".
  */

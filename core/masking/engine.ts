@@ -1,7 +1,7 @@
 // The compiled masker (immutable, shareable) and its sessions (counters, stream maskers).
 import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
 import { mayReverse, nearbyRuns, reversedRuns, shownLine, shownReversed, type ShownLine } from './bidi.ts';
-import { CONTEXT_WINDOW, usefulContext } from './context.ts';
+import { CONTEXT_WINDOW, mayHoldKeyword, usefulContext } from './context.ts';
 import { decodeView, needsDecoding, plainView, viewIndex, type DecodedView } from './decode.ts';
 import { fold, mayHoldIdentifier, nothingSpecial } from './fold.ts';
 import {
@@ -15,7 +15,7 @@ import { builtinNameDetector } from './names.ts';
 import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8MayOpenJsonLine, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
 import { sequenceReadings, type SequenceReadings } from './sequences.ts';
-import { insideOneMask, loudMasks, touchedBy, MAX_RESIDUE_PASSES, outsideMasks, readableText, shifted, spansAfter, spansIn, startWindows, type MaskSpan, type Write } from './residue.ts';
+import { insideOneMask, loudMasks, touchedBy, outsideMasks, readableText, shifted, spansAfter, spansIn, startWindows, type MaskSpan, type Write } from './residue.ts';
 import { maskSlices, piecesOf, type Piece } from './structure.ts';
 import { interleavedReadings, reencodeSpan, trimmedEnd, type ByteOrder } from './utf16.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
@@ -26,8 +26,12 @@ import { validateMaskingSpec } from './validate.ts';
 export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
 /** Left context kept by stream maskers: keyword window, e-mail local part, boundary lookbehinds. */
 export const LEFT = Math.max(CONTEXT_WINDOW, 66) + 14;
-/** How far after a mask a hit it made visible may start: past a separator and the boundary rules' two-character lookbehind. */
-const AFTER_MASK = 8;
+/**
+ * Where a hit a mask made visible may start: up to a match's length before it (it ends in the mask or at its start),
+ * past a separator and the boundary rules' two-character lookbehind after it, and anywhere a keyword before the mask
+ * reaches on its line when the mask may change which keyword that is (residue.ts: `context`).
+ */
+const REACH = { before: HOLD, after: 8, keywordAfter: CONTEXT_WINDOW + 8 };
 const NUMERIC_DETECTORS: readonly DetectorName[] = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'card', 'ip', 'birthDate'];
 const NAME_CACHE_LIMIT = 4096;
 const KEYED_CACHE_LIMIT = 4096;
@@ -212,7 +216,7 @@ export interface Residue {
   end: number;
 }
 
-const toSpan = (w: Write): MaskSpan => ({ start: w.oa, end: w.ob, opaque: w.opaque });
+const toSpan = (w: Write): MaskSpan => ({ start: w.oa, end: w.ob, opaque: w.opaque, context: w.context });
 
 /** A hit placed in the original text: its span [a, b) there and the view text it was found in. */
 interface PlacedHit {
@@ -474,10 +478,12 @@ export class Session implements MaskSession {
       else writeAround(s, p, p.pieces, mask, pos, out);
       if (writes !== null) {
         const oa = written + before.length;
-        let ob = oa;
-        for (let i = at; i < out.length; i++) ob += (out[i] as string).length;
-        writes.push({ a: Math.max(p.a, pos), b: p.b, oa, ob, opaque: this.#opaque(p.hit) });
-        written = ob;
+        const maskText = out.slice(at).join('');
+        const a = Math.max(p.a, pos);
+        const replaced = s.slice(a, p.b);
+        const context = maskText.length !== replaced.length || mayHoldKeyword(replaced) || mayHoldKeyword(maskText);
+        writes.push({ a, b: p.b, oa, ob: oa + maskText.length, opaque: this.#opaque(p.hit), context });
+        written = oa + maskText.length;
       }
       pos = p.b;
     }
@@ -641,9 +647,10 @@ export class Session implements MaskSession {
    */
   residue(text: string, spans: MaskSpan[], from: number, limit: number, final: boolean): Residue {
     let end = limit;
-    // The first pass reads next to every mask; each later one next to the masks the pass before it wrote.
+    // The first pass reads next to every mask; each later one next to the masks the pass before it wrote. Each masks
+    // at least one character no mask covered, so they end (residue.ts).
     let around: readonly MaskSpan[] = spans;
-    for (let pass = 0; pass < MAX_RESIDUE_PASSES; pass++) {
+    for (;;) {
       const placed = this.#residueHits(text, spans, around, from, end, final);
       if (placed.length === 0) break;
       const out: string[] = [text.slice(0, from)];
@@ -670,9 +677,10 @@ export class Session implements MaskSession {
     if (loud.length === 0) return [];
     const readable = readableText(text, spans);
     const found: PlacedHit[] = [];
-    for (const [lo, hi] of startWindows(loud, from, limit, HOLD, AFTER_MASK)) {
+    for (const [lo, hi] of startWindows(text, loud, from, limit, REACH)) {
       // A new hit holds something no mask covers: where that cannot be a candidate's, nothing is read.
-      if (this.#m.mayMatch(outsideMasks(text, spans, lo, Math.min(text.length, hi + MAX_BUILTIN_MATCH)))) found.push(...this.#windowHits(readable, spans, lo, hi));
+      if (!this.#m.mayMatch(outsideMasks(text, spans, lo, Math.min(text.length, hi + MAX_BUILTIN_MATCH)))) continue;
+      for (const p of this.#windowHits(readable, spans, lo, hi)) found.push(p);
     }
     return found;
   }
@@ -785,12 +793,15 @@ export class TextStream implements TextStreamMasker {
   constructor(session: Session, left: string) {
     this.#session = session;
     this.#left = left.slice(-widths(left).left);
+    // The context the text continues (a JSON string's key, a document before it) is both passes' left context.
+    this.#shown = this.#left;
     this.#scan = newScanState(0, session.customCount());
   }
 
   push(chunk: string): string {
     this.#pending += chunk;
-    if (this.#pending.length >= 2 * widths(this.#pending).hold) this.#emit(false);
+    if (this.#pending.length < 2 * widths(this.#pending).hold) return '';
+    this.#emit(false);
     return this.#show(false);
   }
 
@@ -817,7 +828,7 @@ export class TextStream implements TextStreamMasker {
     const open = mayReverse(s) && reversedRuns(s.slice(0, end)).openAtEnd;
     this.#left = (open ? '\u202e' : '') + s.slice(Math.max(0, end - left), end);
     this.#pending = s.slice(end);
-    this.#writtenMasks.push(...shifted(writes.map(toSpan), this.#written.length));
+    for (const m of shifted(writes.map(toSpan), this.#written.length)) this.#writtenMasks.push(m);
     this.#written += out.join('');
   }
 

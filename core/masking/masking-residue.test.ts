@@ -111,6 +111,82 @@ describe('every style, every path', () => {
   });
 });
 
+describe('a chain: each mask frees the next identifier (one pass per link, no bound on the passes)', () => {
+  const redact: MaskingSpec = { style: 'redact' };
+
+  it.each([
+    ['tel ' + '(11) 91234-5678'.repeat(6) + ' ok', `tel ${'[PHONE]'.repeat(6)} ok`],
+    [Array(6).fill('(11) 91234-5678').join('-'), Array(6).fill('[PHONE]').join('-')],
+    [Array(40).fill('(11) 91234-5678').join('.'), Array(40).fill('[PHONE]').join('.')],
+  ])('redact: %j', (raw, masked) => {
+    expect(maskText(raw, redact)).toBe(masked);
+    expect(maskText(masked, redact)).toBe(masked);
+  });
+
+  it('a stream cut anywhere masks the chain as the whole text does', () => {
+    const raw = `${'a '.repeat(18)}${'(11) 91234-5678'.repeat(60)}${' dolor sit'.repeat(100)}`;
+    const whole = maskText(raw, redact);
+    expect(whole).not.toContain('91234');
+    for (const n of [1, 7, 64, 500]) expect(streamed(session(redact), raw, n)).toBe(whole);
+  });
+});
+
+describe('a mask changes which keyword a number after it reads', () => {
+  it.each([
+    // A shorter mask brings an earlier keyword within the 48-character window of a CEP.
+    ['partial', 'cep x.dob@exemplo.com ok ok 01310-100'],
+    ['partial', 'cep joao.silva.santos.oliveira@exemplo.com.br ok 01310-100'],
+    // A redact label is a keyword.
+    ['redact', 'cep 01310-100 ok ok ok ok ok ok ok ok ok ok ok ok ok 04538-133'],
+    ['redact', 'nascimento: 12/03/1985; irmao: ok ok ok ok ok ok ok 15/04/1990'],
+    ['hash', 'cep 01310-100 ok ok ok ok ok ok ok ok ok ok ok ok ok 04538-133'],
+  ] as const)('%s: %j is masked to a fixed point', (style, raw) => {
+    const out = maskText(raw, { style });
+    if (style !== 'hash') expect(maskText(out, { style })).toBe(out);
+    for (const n of [1, 5, 17]) expect(streamed(session({ style }), raw, n)).toBe(out);
+  });
+
+  it("what a masked e-mail held (its 'dob') no longer names the number after it", () => {
+    expect(maskText('cep x.dob@exemplo.com ok ok 01310-100')).toBe('cep x***@e***.com ok ok 01***-***');
+  });
+
+  it('only on its own line', () => {
+    expect(maskText('cep x.dob@exemplo.com\n01310-100')).toBe('cep x***@e***.com\n01310-100');
+  });
+});
+
+describe('a long JSON string read as a stream keeps its key as context in both passes', () => {
+  it('jsonStream, maskJson and masking again agree', () => {
+    const value = ['renavam', `11.222.333/0001-81joao.silva@exemplo.com 12056737894${' lorem'.repeat(1400)}`];
+    const doc = JSON.stringify(value);
+    const js = (d: string): string => {
+      const st = session().jsonStream();
+      return st.push(d) + st.end();
+    };
+    const once = js(doc);
+    expect(once.slice(0, 60)).toBe('["renavam","**.***.***/****-***@e***.com *********94 lorem l');
+    expect(js(once)).toBe(once);
+    expect(JSON.stringify(session().maskJson(value))).toBe(once);
+  });
+});
+
+describe('many masks at once (no argument spread over them)', () => {
+  it.each([
+    ['a JSON log line, then 140,000 CPFs (the stream path)', `{"level":"info"}\n${'cliente 529.982.247-25\n'.repeat(140_000)}`],
+    ['140,000 glued e-mails and CPFs (the residue pass)', 'x@y.com529.982.247-25;'.repeat(140_000)],
+  ])('%s', (_name, raw) => {
+    const out = maskText(raw);
+    expect(out).not.toContain('529.982');
+    expect(out.length).toBeGreaterThan(raw.length / 2);
+  });
+
+  it('one push of 140,000 CPFs into a stream', () => {
+    const st = session().textStream();
+    const out = st.push('529.982.247-25 '.repeat(140_000)) + st.end();
+    expect(out).toBe('***.***.***-25 '.repeat(140_000));
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // The property: identifiers of every type, their halves and decoys glued to each other and to filler.
 
@@ -167,7 +243,7 @@ describe('property: identifiers glued to each other', () => {
 });
 
 describe('residue.ts: which masks are read around, and where masks go', () => {
-  const at = (text: string, mask: string): MaskSpan => ({ start: text.indexOf(mask), end: text.indexOf(mask) + mask.length, opaque: false });
+  const at = (text: string, mask: string): MaskSpan => ({ start: text.indexOf(mask), end: text.indexOf(mask) + mask.length, opaque: false, context: false });
 
   it.each([
     ['CPF ***.***.***-25 tel', true],
@@ -193,8 +269,8 @@ describe('residue.ts: which masks are read around, and where masks go', () => {
 
   it('spansAfter moves masks past a write and joins those it overlaps', () => {
     // 'ab[MASK1]cd[MASK2]ef' -> a write over [8, 12) (the end of MASK1 and 'cd') grows by 3.
-    const old: MaskSpan[] = [{ start: 2, end: 9, opaque: false }, { start: 11, end: 18, opaque: true }];
-    const writes = [{ a: 8, b: 11, oa: 8, ob: 14, opaque: false }];
-    expect(spansAfter(old, writes, 11, 3)).toEqual([{ start: 2, end: 14, opaque: false }, { start: 14, end: 21, opaque: true }]);
+    const old: MaskSpan[] = [{ start: 2, end: 9, opaque: false, context: false }, { start: 11, end: 18, opaque: true, context: false }];
+    const writes = [{ a: 8, b: 11, oa: 8, ob: 14, opaque: false, context: true }];
+    expect(spansAfter(old, writes, 11, 3)).toEqual([{ start: 2, end: 14, opaque: false, context: true }, { start: 14, end: 21, opaque: true, context: false }]);
   });
 });

@@ -2,8 +2,10 @@
 // must read. A mask changes what its neighbours look like: it ends a word (`joao.silva@exemplo.com529.982.247-25` shows
 // the e-mail once the CPF after it is `***.***.***-25`), and the partial style's kept characters join what follows
 // (`(11) 111.444.777-35 91234-5678`: the CPF wins the overlap, and its kept `35` makes `35 91234-5678` a phone that no
-// candidate of the first pass was, since a hit hides what starts inside it). The engine reads its own output again
-// next to the masks it wrote, until nothing new is found (README "The residue pass").
+// candidate of the first pass was, since a hit hides what starts inside it), and it changes which keyword a number
+// after it reads (a shorter mask brings an earlier keyword within reach, a masked e-mail's `dob` is gone, `[CEP]` is
+// one). The engine reads its own output again next to the masks it wrote, until nothing new is found (README "The
+// residue pass").
 
 /** A mask in a pass's output: [start, end), and whether its text must not be read as text (a keyed style's value). */
 export interface MaskSpan {
@@ -14,6 +16,11 @@ export interface MaskSpan {
    * chose, read as `*` by the next pass (a reader may still see digits there; a mask is never masked again).
    */
   opaque: boolean;
+  /**
+   * It may change the keyword a candidate after it reads (context.ts): its length differs from what it replaced, or
+   * either holds a keyword. A number up to CONTEXT_WINDOW after it on its line is read again.
+   */
+  context: boolean;
 }
 
 /** Where one write of a pass put a hit: its span [a, b) in the pass's input, [oa, ob) in its output. */
@@ -23,10 +30,14 @@ export interface Write {
   oa: number;
   ob: number;
   opaque: boolean;
+  context: boolean;
 }
 
-/** Passes after the first; each masks at least one character no mask covered, so the bound is never the stop in practice. */
-export const MAX_RESIDUE_PASSES = 4;
+/**
+ * Each pass masks at least one character no mask covered, so the passes end; a chain can take one pass per link
+ * (phones glued one after another, each freed by the mask before it: `(11) 91234-5678(11) 91234-5678…` in the redact
+ * style). Each later pass reads only next to the masks the one before wrote, so a chain costs what its text costs.
+ */
 
 /** Characters no built-in candidate holds and no layout reads through: a mask between them changes no neighbour. */
 const HARD = new Set([...',"<>[]\n\t'].map((c) => c.charCodeAt(0)));
@@ -53,11 +64,12 @@ function quietSide(text: string, at: number, step: 1 | -1, edgeKnown: boolean): 
 }
 
 /**
- * The masks whose neighbours a next pass must read: not quiet on both sides (quietSide). `start` / `end`: position 0 /
- * the text's end are the text's real edges (nothing before / nothing still to come).
+ * The masks a next pass must read around: those not quiet on both sides (quietSide), and those that may change a
+ * keyword's reach (`context`). `start` / `end`: position 0 / the text's end are the text's real edges (nothing before
+ * / nothing still to come).
  */
 export function loudMasks(text: string, spans: readonly MaskSpan[], start: boolean, end: boolean): MaskSpan[] {
-  return spans.filter((s) => !(quietSide(text, s.start - 1, -1, start) && quietSide(text, s.end, 1, end)));
+  return spans.filter((s) => s.context || !(quietSide(text, s.start - 1, -1, start) && quietSide(text, s.end, 1, end)));
 }
 
 /** `text` as the next pass reads it: the characters of opaque masks read as `*` (same length: positions hold). */
@@ -75,13 +87,14 @@ export function readableText(text: string, spans: readonly MaskSpan[]): string {
 
 /**
  * The ranges where a hit the masks in `spans` made visible may start, within [from, limit), merged: `before` a mask (a
- * hit ending in it or at its start) to `after` its end (a hit starting in it or just after it).
+ * hit ending in it or at its start) to `after` its end (a hit starting in it or just after it), and for a mask that
+ * may change a keyword's reach, `keywordAfter` past its end on its line.
  */
-export function startWindows(spans: readonly MaskSpan[], from: number, limit: number, before: number, after: number): [number, number][] {
+export function startWindows(text: string, spans: readonly MaskSpan[], from: number, limit: number, reach: { before: number; after: number; keywordAfter: number }): [number, number][] {
   const out: [number, number][] = [];
   for (const s of spans) {
-    const lo = Math.max(from, s.start - before);
-    const hi = Math.min(limit, s.end + after);
+    const lo = Math.max(from, s.start - reach.before);
+    const hi = Math.min(limit, Math.max(s.end + reach.after, s.context ? lineEnd(text, s.end, s.end + reach.keywordAfter) : 0));
     if (lo >= hi) continue;
     const last = out.at(-1);
     if (last !== undefined && lo <= last[1]) last[1] = Math.max(last[1], hi);
@@ -89,6 +102,15 @@ export function startWindows(spans: readonly MaskSpan[], from: number, limit: nu
   }
   return out;
 }
+
+/** The end of the line `at` is on, at most `max` (a keyword reads only its own line: context.ts). */
+function lineEnd(text: string, at: number, max: number): number {
+  const stop = Math.min(max, text.length);
+  for (let i = at; i < stop; i++) if (text.charCodeAt(i) === NEWLINE) return i;
+  return max;
+}
+
+const NEWLINE = 0x0a;
 
 /** The index of the first mask (sorted, disjoint) ending after `at`. */
 function firstEndingAfter(spans: readonly MaskSpan[], at: number): number {
@@ -139,7 +161,7 @@ export function touchedBy(spans: readonly MaskSpan[], writes: readonly Write[]):
  * mask written over part of an earlier one makes them one), sorted and merged.
  */
 export function spansAfter(old: readonly MaskSpan[], writes: readonly Write[], end: number, shift: number): MaskSpan[] {
-  const spans: MaskSpan[] = writes.map((w) => ({ start: w.oa, end: w.ob, opaque: w.opaque }));
+  const spans: MaskSpan[] = writes.map((w) => ({ start: w.oa, end: w.ob, opaque: w.opaque, context: w.context }));
   // `before`: the writes wholly before the current position (old masks are sorted, so it only moves forward).
   let before = 0;
   const moved = (x: number): number => {
@@ -153,7 +175,7 @@ export function spansAfter(old: readonly MaskSpan[], writes: readonly Write[], e
     while (first < writes.length && (writes[first] as Write).b <= s.start) first++;
     let k = first;
     while (k < writes.length && (writes[k] as Write).a < s.end) k++;
-    spans.push(k === first ? { start: moved(s.start), end: moved(s.end), opaque: s.opaque } : joined(s, writes.slice(first, k), moved));
+    spans.push(k === first ? { ...s, start: moved(s.start), end: moved(s.end) } : joined(s, writes.slice(first, k), moved));
   }
   return merged(spans);
 }
@@ -166,10 +188,14 @@ function joined(s: MaskSpan, over: readonly Write[], moved: (x: number) => numbe
     start: s.start < a.a ? moved(s.start) : a.oa,
     end: s.end > z.b ? moved(s.end) : z.ob,
     opaque: s.opaque || over.some((w) => w.opaque),
+    context: s.context || over.some((w) => w.context),
   };
 }
 
-/** Sorted, overlapping or touching masks joined (a joined mask is opaque if any part was). */
+/**
+ * Sorted, overlapping masks joined (a joined mask is opaque, or changes context, if any part did). Touching masks stay
+ * two (`[CPF][PHONE]`): a hit across both is not inside one mask.
+ */
 export function merged(spans: MaskSpan[]): MaskSpan[] {
   spans.sort((x, y) => x.start - y.start || x.end - y.end);
   const out: MaskSpan[] = [];
@@ -178,6 +204,7 @@ export function merged(spans: MaskSpan[]): MaskSpan[] {
     if (last !== undefined && s.start < last.end) {
       last.end = Math.max(last.end, s.end);
       last.opaque ||= s.opaque;
+      last.context ||= s.context;
     } else out.push({ ...s });
   }
   return out;
@@ -188,12 +215,12 @@ export function spansIn(spans: readonly MaskSpan[], lo: number, hi: number): Mas
   const out: MaskSpan[] = [];
   for (const s of spans) {
     if (s.end <= lo || s.start >= hi) continue;
-    out.push({ start: Math.max(s.start, lo) - lo, end: Math.min(s.end, hi) - lo, opaque: s.opaque });
+    out.push({ ...s, start: Math.max(s.start, lo) - lo, end: Math.min(s.end, hi) - lo });
   }
   return out;
 }
 
 /** `spans` moved by `by`. */
 export function shifted(spans: readonly MaskSpan[], by: number): MaskSpan[] {
-  return by === 0 ? [...spans] : spans.map((s) => ({ start: s.start + by, end: s.end + by, opaque: s.opaque }));
+  return by === 0 ? [...spans] : spans.map((s) => ({ ...s, start: s.start + by, end: s.end + by }));
 }
