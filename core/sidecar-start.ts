@@ -2,7 +2,7 @@
 // starts; NODE_OPTIONS refuses some) and allocator settings the C library reads only at process start. The admission
 // webhook writes them into the injected container's command and environment, so the pod's sidecar starts once;
 // a sidecar started without them (by hand, or by an older injector) re-executes itself with what is missing
-// (sidecar/src/v8-flags.ts), one Node start more (~60 ms of the cold start).
+// (sidecar/src/v8-flags.ts), one Node start more (~50 ms of the cold start: a bare `node -e 0` takes 30-40 ms here, and that first process also loads the configuration).
 //
 // PostgreSQL targets load libpg-query, the PostgreSQL parser compiled to WebAssembly: once the parser is hot, V8's
 // optimizing compiler (TurboFan) recompiles its grammar function, one of the largest functions there is, and the
