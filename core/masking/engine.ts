@@ -15,7 +15,7 @@ import { builtinNameDetector } from './names.ts';
 import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8MayOpenJsonLine, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
 import { sequenceReadings, type SequenceReadings } from './sequences.ts';
-import { insideOneMask, loudMasks, touchedBy, outsideMasks, readableText, shifted, spansAfter, spansIn, startWindows, type MaskSpan, type Write } from './residue.ts';
+import { insideOneMask, keywordWindows, loudMasks, touchedBy, outsideMasks, readableText, shifted, spansAfter, spansIn, startWindows, withoutRanges, type MaskSpan, type Write } from './residue.ts';
 import { maskSlices, piecesOf, type Piece } from './structure.ts';
 import { interleavedReadings, reencodeSpan, trimmedEnd, type ByteOrder } from './utf16.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
@@ -26,12 +26,8 @@ import { validateMaskingSpec } from './validate.ts';
 export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
 /** Left context kept by stream maskers: keyword window, e-mail local part, boundary lookbehinds. */
 export const LEFT = Math.max(CONTEXT_WINDOW, 66) + 14;
-/**
- * Where a hit a mask made visible may start: up to a match's length before it (it ends in the mask or at its start),
- * past a separator and the boundary rules' two-character lookbehind after it, and anywhere a keyword before the mask
- * reaches on its line when the mask may change which keyword that is (residue.ts: `context`).
- */
-const REACH = { before: HOLD, after: 8, keywordAfter: CONTEXT_WINDOW + 8 };
+/** How far after a mask a hit it made visible may start: past a separator and the boundary rules' two-character lookbehind. */
+const AFTER_MASK = 8;
 const NUMERIC_DETECTORS: readonly DetectorName[] = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'card', 'ip', 'birthDate'];
 const NAME_CACHE_LIMIT = 4096;
 const KEYED_CACHE_LIMIT = 4096;
@@ -635,7 +631,7 @@ export class Session implements MaskSession {
     const masked = out.join('');
     const spans = shifted(writes.map(toSpan), from);
     // A cell or value masked whole, or masks between spaces and words: nothing next to them to read again.
-    if (this.#m.custom.length === 0 && loudMasks(masked, spans, from === 0, true).length === 0) return masked;
+    if (this.#m.custom.length === 0 && !spans.some((m) => m.context) && loudMasks(masked, spans, from === 0, true).length === 0) return masked;
     return this.residue(masked, spans, from, masked.length, true).text;
   }
 
@@ -669,17 +665,29 @@ export class Session implements MaskSession {
 
   /**
    * The hits starting in [from, limit) of `text`'s reading next to the masks `around` (some of `spans`, all the masks
-   * in it), but not inside one mask. A hit a mask made visible starts at most a match's length before it (it ends in
-   * the mask or at its start) and a few characters after it (the boundary rules look two characters back).
+   * in it), but not inside one mask, in order. Next to a loud mask (residue.ts: loudMasks) a hit it made visible
+   * starts at most a match's length before it (it ends in the mask or at its start) and AFTER_MASK after it; after a
+   * mask that may change a keyword's reach (`context`), a number it names starts within a keyword's window on its line.
    */
   #residueHits(text: string, spans: readonly MaskSpan[], around: readonly MaskSpan[], from: number, limit: number, final: boolean): PlacedHit[] {
     const loud = this.#m.custom.length > 0 ? around : loudMasks(text, around, from === 0, final);
-    if (loud.length === 0) return [];
+    const near = startWindows(loud, from, limit, HOLD, AFTER_MASK);
+    const named = withoutRanges(keywordWindows(text, around, from, limit, CONTEXT_WINDOW + AFTER_MASK), near);
+    if (near.length === 0 && named.length === 0) return [];
     const readable = readableText(text, spans);
+    // A new hit holds something no mask covers: where that cannot be a candidate's, nothing is read. Next to a mask,
+    // a hit starting in the window may reach a match's length past it; a number that reads a keyword starts with a
+    // digit (or an escape or look-alike of one) in its window.
+    const found = this.#hitsIn(text, readable, spans, near, MAX_BUILTIN_MATCH);
+    if (named.length === 0) return found;
+    return [...found, ...this.#hitsIn(text, readable, spans, named, 0)].sort((x, y) => x.a - y.a || y.b - x.b);
+  }
+
+  /** The hits starting in `windows`, where the text no mask covers from a window's start to `past` its end may hold one. */
+  #hitsIn(text: string, readable: string, spans: readonly MaskSpan[], windows: readonly [number, number][], past: number): PlacedHit[] {
     const found: PlacedHit[] = [];
-    for (const [lo, hi] of startWindows(text, loud, from, limit, REACH)) {
-      // A new hit holds something no mask covers: where that cannot be a candidate's, nothing is read.
-      if (!this.#m.mayMatch(outsideMasks(text, spans, lo, Math.min(text.length, hi + MAX_BUILTIN_MATCH)))) continue;
+    for (const [lo, hi] of windows) {
+      if (!this.#m.mayMatch(outsideMasks(text, spans, lo, Math.min(text.length, hi + past)))) continue;
       for (const p of this.#windowHits(readable, spans, lo, hi)) found.push(p);
     }
     return found;

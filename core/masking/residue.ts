@@ -64,12 +64,11 @@ function quietSide(text: string, at: number, step: 1 | -1, edgeKnown: boolean): 
 }
 
 /**
- * The masks a next pass must read around: those not quiet on both sides (quietSide), and those that may change a
- * keyword's reach (`context`). `start` / `end`: position 0 / the text's end are the text's real edges (nothing before
- * / nothing still to come).
+ * The masks whose neighbours a next pass must read: not quiet on both sides (quietSide). `start` / `end`: position 0 /
+ * the text's end are the text's real edges (nothing before / nothing still to come).
  */
 export function loudMasks(text: string, spans: readonly MaskSpan[], start: boolean, end: boolean): MaskSpan[] {
-  return spans.filter((s) => s.context || !(quietSide(text, s.start - 1, -1, start) && quietSide(text, s.end, 1, end)));
+  return spans.filter((s) => !(quietSide(text, s.start - 1, -1, start) && quietSide(text, s.end, 1, end)));
 }
 
 /** `text` as the next pass reads it: the characters of opaque masks read as `*` (same length: positions hold). */
@@ -87,14 +86,33 @@ export function readableText(text: string, spans: readonly MaskSpan[]): string {
 
 /**
  * The ranges where a hit the masks in `spans` made visible may start, within [from, limit), merged: `before` a mask (a
- * hit ending in it or at its start) to `after` its end (a hit starting in it or just after it), and for a mask that
- * may change a keyword's reach, `keywordAfter` past its end on its line.
+ * hit ending in it or at its start) to `after` its end (a hit starting in it or just after it).
  */
-export function startWindows(text: string, spans: readonly MaskSpan[], from: number, limit: number, reach: { before: number; after: number; keywordAfter: number }): [number, number][] {
+export function startWindows(spans: readonly MaskSpan[], from: number, limit: number, before: number, after: number): [number, number][] {
+  return mergedRanges(spans.map((s) => [Math.max(from, s.start - before), Math.min(limit, s.end + after)]));
+}
+
+/**
+ * Where a number whose keyword a mask in `spans` may have changed (`context`) starts, within [from, limit): from the
+ * mask's end to `reach` past it, on its line (a keyword reads only its own line: context.ts), merged.
+ */
+export function keywordWindows(text: string, spans: readonly MaskSpan[], from: number, limit: number, reach: number): [number, number][] {
+  return mergedRanges(spans.filter((s) => s.context).map((s) => [Math.max(from, s.end), Math.min(limit, lineEnd(text, s.end, s.end + reach))]));
+}
+
+/** The end of the line `at` is on, at most `max`. */
+function lineEnd(text: string, at: number, max: number): number {
+  const stop = Math.min(max, text.length);
+  for (let i = at; i < stop; i++) if (text.charCodeAt(i) === NEWLINE) return i;
+  return max;
+}
+
+const NEWLINE = 0x0a;
+
+/** Ranges sorted by start, the empty ones dropped, overlapping or touching ones joined. */
+function mergedRanges(ranges: [number, number][]): [number, number][] {
   const out: [number, number][] = [];
-  for (const s of spans) {
-    const lo = Math.max(from, s.start - reach.before);
-    const hi = Math.min(limit, Math.max(s.end + reach.after, s.context ? lineEnd(text, s.end, s.end + reach.keywordAfter) : 0));
+  for (const [lo, hi] of ranges.sort((x, y) => x[0] - y[0])) {
     if (lo >= hi) continue;
     const last = out.at(-1);
     if (last !== undefined && lo <= last[1]) last[1] = Math.max(last[1], hi);
@@ -103,14 +121,23 @@ export function startWindows(text: string, spans: readonly MaskSpan[], from: num
   return out;
 }
 
-/** The end of the line `at` is on, at most `max` (a keyword reads only its own line: context.ts). */
-function lineEnd(text: string, at: number, max: number): number {
-  const stop = Math.min(max, text.length);
-  for (let i = at; i < stop; i++) if (text.charCodeAt(i) === NEWLINE) return i;
-  return max;
+/** `ranges` (sorted, disjoint) without what `taken` (sorted, disjoint) covers. */
+export function withoutRanges(ranges: readonly [number, number][], taken: readonly [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  let k = 0;
+  for (const [a, b] of ranges) {
+    let lo = a;
+    while (k < taken.length && (taken[k] as [number, number])[1] <= lo) k++;
+    for (let j = k; j < taken.length && lo < b; j++) {
+      const [ta, tb] = taken[j] as [number, number];
+      if (ta >= b) break;
+      if (ta > lo) out.push([lo, ta]);
+      lo = Math.max(lo, tb);
+    }
+    if (lo < b) out.push([lo, b]);
+  }
+  return out;
 }
-
-const NEWLINE = 0x0a;
 
 /** The index of the first mask (sorted, disjoint) ending after `at`. */
 function firstEndingAfter(spans: readonly MaskSpan[], at: number): number {
