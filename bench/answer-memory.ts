@@ -32,6 +32,9 @@ const CLASSES: Record<string, () => unknown> = {
   pct: () => cm({ data: { f: (text + text).replaceAll(' ', '%20') } }),
   lines: () => cm({ data: { f: (text + text).replaceAll(' ', '\n') } }),
   keys: () => { const d: Record<string, string> = {}; for (let i = 0, size = 0; size < 2 * n; i++) { d[`cpf${i}`] = '12345'; d[`email${i}`] = 'x'; d[`telefone${i}`] = '678'; d[`cep${i}`] = '9012'; size += 60; } return cm({ data: d }); },
+  // Identifiers glued to their neighbours, which the residue pass reads again next to every mask (core/masking/residue.ts).
+  glued: () => cm({ data: { f: 'x@y.com529.982.247-25;(11) 91234-5678(11) 91234-5678 '.repeat(Math.ceil(2 * n / 52)) } }),
+  masks: () => cm({ data: { f: 'cpf 529.982.247-25 tel (11) 91234-5678 '.repeat(Math.ceil(2 * n / 39)) } }),
   pods: () => { const items = []; for (let i = 0; i * 300 < 2 * n; i += 1) items.push({ metadata: { name: `p-${i}`, namespace: 'd', uid: '6f1f7c1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f', resourceVersion: String(i), labels: { app: 'x' } }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'nginx:1', env: [{ name: 'CPF', value: '12345' }] }] }, status: { phase: 'Running', podIP: '10.0.0.1' } }); return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: '1' }, items }; },
 };
 

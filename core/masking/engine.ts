@@ -15,7 +15,7 @@ import { builtinNameDetector } from './names.ts';
 import { utf8JsonKeysMayBeNamed, utf8MayBeJson, utf8MayHoldCandidate, utf8MayOpenJsonLine, utf8Prescan, type Utf8Prescan } from './prescan.ts';
 import { Hmac, render } from './render.ts';
 import { sequenceReadings, type SequenceReadings } from './sequences.ts';
-import { insideOneMask, keywordWindows, loudMasks, touchedBy, outsideMasks, readableText, shifted, spansAfter, spansIn, startWindows, withoutRanges, type MaskSpan, type Write } from './residue.ts';
+import { insideOneMask, keywordWindows, loudMasks, outsideMasks, passRange, readableText, shifted, spansAfterPart, spansIn, startWindows, touchedBy, withoutRanges, type MaskSpan, type Write } from './residue.ts';
 import { maskSlices, piecesOf, type Piece } from './structure.ts';
 import { interleavedReadings, reencodeSpan, trimmedEnd, type ByteOrder } from './utf16.ts';
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
@@ -28,6 +28,11 @@ export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
 export const LEFT = Math.max(CONTEXT_WINDOW, 66) + 14;
 /** How far after a mask a hit it made visible may start: past a separator and the boundary rules' two-character lookbehind. */
 const AFTER_MASK = 8;
+const LETTER_FIRST = /^[^\0-@[-`{-~]/;
+/** Plain text longer than this is masked a piece at a time (Session#maskPlain). */
+const PIECE = 64 * 1024;
+/** How many characters of text that needs decoding (or holds NUL) may spell one character of the reading keywords are read in. */
+const SPELLED_WIDTH = 10;
 const NUMERIC_DETECTORS: readonly DetectorName[] = ['cpf', 'cnpj', 'cnh', 'pis', 'tituloEleitor', 'cns', 'renavam', 'cep', 'phone', 'card', 'ip', 'birthDate'];
 const NAME_CACHE_LIMIT = 4096;
 const KEYED_CACHE_LIMIT = 4096;
@@ -477,7 +482,9 @@ export class Session implements MaskSession {
         const maskText = out.slice(at).join('');
         const a = Math.max(p.a, pos);
         const replaced = s.slice(a, p.b);
-        const context = maskText.length !== replaced.length || mayHoldKeyword(replaced) || mayHoldKeyword(maskText);
+        // A keyword glued before a span that starts with a letter (`cepABCDEFGH000195`: an alphanumeric CNPJ) is no
+        // keyword until the mask's `*` ends its word (context.ts reads a keyword only where no letter follows).
+        const context = maskText.length !== replaced.length || LETTER_FIRST.test(replaced) || mayHoldKeyword(replaced) || mayHoldKeyword(maskText);
         writes.push({ a, b: p.b, oa, ob: oa + maskText.length, opaque: this.#opaque(p.hit), context });
         written = oa + maskText.length;
       }
@@ -615,7 +622,15 @@ export class Session implements MaskSession {
 
   #maskPlain(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
-    return this.#maskThenResidue(text, 0);
+    if (text.length <= PIECE) return this.#maskThenResidue(text, 0);
+    // A long text goes through the text stream a piece at a time: the same output (the stream writes what the whole
+    // text gives, however it is cut), and each residue pass then works on a piece, not on the whole text (a chain of
+    // glued identifiers takes one pass per link).
+    const stream = new TextStream(this, '');
+    const out: string[] = [];
+    for (let i = 0; i < text.length; i += PIECE) out.push(stream.push(text.slice(i, i + PIECE)));
+    out.push(stream.end());
+    return out.join('');
   }
 
   /** s[from, end) masked, then read again next to its masks (residue), after s[0, from) as it is. */
@@ -643,22 +658,30 @@ export class Session implements MaskSession {
    */
   residue(text: string, spans: MaskSpan[], from: number, limit: number, final: boolean): Residue {
     let end = limit;
-    // The first pass reads next to every mask; each later one next to the masks the pass before it wrote. Each masks
-    // at least one character no mask covered, so they end (residue.ts).
+    // A keyword's window is 48 characters of the reading it is found in: escapes and UTF-16 (a NUL beside each
+    // character) spell one with several, up to ten (`&#x0035;`).
+    const keywordAfter = (nothingSpecial(text) && !text.includes('\0') ? 1 : SPELLED_WIDTH) * (CONTEXT_WINDOW + AFTER_MASK);
+    const reach = { before: HOLD, after: Math.max(AFTER_MASK, keywordAfter), left: LEFT, hold: HOLD };
+    // The first pass reads next to every mask; each later one next to the masks the pass before it wrote, on the part
+    // of the text around them. Each masks at least one character no mask covered, so they end (residue.ts).
     let around: readonly MaskSpan[] = spans;
     for (;;) {
-      const placed = this.#residueHits(text, spans, around, from, end, final);
+      const [a, b] = passRange(around, text.length, from, reach);
+      const part = text.slice(a, b);
+      const partFrom = Math.max(from, a) - a;
+      const edges = { start: a === 0 && from === 0, end: final && b === text.length };
+      const placed = this.#residueHits(part, spansIn(spans, a, b), spansIn(around, a, b), partFrom, Math.min(end, b) - a, edges, keywordAfter);
       if (placed.length === 0) break;
-      const out: string[] = [text.slice(0, from)];
+      const out: string[] = [part.slice(0, partFrom)];
       const writes: Write[] = [];
-      const stop = this.#writePlaced(text, placed, from, end, out, writes);
-      const body = out.join('');
-      const shift = body.length - stop;
-      const placedWrites = writes.map((w) => ({ ...w, oa: w.oa + from, ob: w.ob + from }));
-      spans = spansAfter(spans, placedWrites, stop, shift);
+      const stop = this.#writePlaced(part, placed, partFrom, partFrom, out, writes);
+      const written = out.join('') + part.slice(stop);
+      const shift = written.length - part.length;
+      const placedWrites = writes.map((w) => ({ ...w, a: w.a + a, b: w.b + a, oa: w.oa + partFrom + a, ob: w.ob + partFrom + a }));
+      spans = spansAfterPart(spans, a, b, placedWrites, stop + a, shift);
       around = touchedBy(spans, placedWrites);
-      text = body + text.slice(stop);
-      end = stop + shift;
+      text = text.slice(0, a) + written + text.slice(b);
+      end = Math.max(end, stop + a) + shift;
     }
     return { text, spans, end };
   }
@@ -667,12 +690,13 @@ export class Session implements MaskSession {
    * The hits starting in [from, limit) of `text`'s reading next to the masks `around` (some of `spans`, all the masks
    * in it), but not inside one mask, in order. Next to a loud mask (residue.ts: loudMasks) a hit it made visible
    * starts at most a match's length before it (it ends in the mask or at its start) and AFTER_MASK after it; after a
-   * mask that may change a keyword's reach (`context`), a number it names starts within a keyword's window on its line.
+   * mask that may change a keyword's reach (`context`), a number it names starts within `keywordAfter` on its line.
+   * `edges`: position 0 / the text's end are the text's real edges.
    */
-  #residueHits(text: string, spans: readonly MaskSpan[], around: readonly MaskSpan[], from: number, limit: number, final: boolean): PlacedHit[] {
-    const loud = this.#m.custom.length > 0 ? around : loudMasks(text, around, from === 0, final);
+  #residueHits(text: string, spans: readonly MaskSpan[], around: readonly MaskSpan[], from: number, limit: number, edges: { start: boolean; end: boolean }, keywordAfter: number): PlacedHit[] {
+    const loud = this.#m.custom.length > 0 ? around : loudMasks(text, around, edges.start, edges.end);
     const near = startWindows(loud, from, limit, HOLD, AFTER_MASK);
-    const named = withoutRanges(keywordWindows(text, around, from, limit, CONTEXT_WINDOW + AFTER_MASK), near);
+    const named = withoutRanges(keywordWindows(text, around, from, limit, keywordAfter), near);
     if (near.length === 0 && named.length === 0) return [];
     const readable = readableText(text, spans);
     // A new hit holds something no mask covers: where that cannot be a candidate's, nothing is read. Next to a mask,
@@ -683,11 +707,15 @@ export class Session implements MaskSession {
     return [...found, ...this.#hitsIn(text, readable, spans, named, 0)].sort((x, y) => x.a - y.a || y.b - x.b);
   }
 
-  /** The hits starting in `windows`, where the text no mask covers from a window's start to `past` its end may hold one. */
+  /**
+   * The hits starting in `windows`, where the text no mask covers from a window's start to `past` its end may hold one:
+   * a digit or `@` (or what reads as one), or a `:` beside a mask's kept digit (`***.***.***-25::` is an IPv6 address).
+   */
   #hitsIn(text: string, readable: string, spans: readonly MaskSpan[], windows: readonly [number, number][], past: number): PlacedHit[] {
     const found: PlacedHit[] = [];
     for (const [lo, hi] of windows) {
-      if (!this.#m.mayMatch(outsideMasks(text, spans, lo, Math.min(text.length, hi + past)))) continue;
+      const outside = outsideMasks(text, spans, lo, Math.min(text.length, hi + past));
+      if (!this.#m.mayMatch(outside) && !(this.#m.on.ip && outside.includes(':'))) continue;
       for (const p of this.#windowHits(readable, spans, lo, hi)) found.push(p);
     }
     return found;

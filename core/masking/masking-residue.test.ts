@@ -187,6 +187,41 @@ describe('many masks at once (no argument spread over them)', () => {
   });
 });
 
+describe('re-review (14c): chains in long texts, spelled keyword windows, glued keywords, kept digits and ::', () => {
+  const wide = (t: string): string => [...t].map((c) => `${c}\0`).join('');
+
+  it('a chain of 1,000 links after 50,000 masks: every link masked, the stream agreeing (each pass reads a piece)', () => {
+    const raw = `${'cpf 529.982.247-25 '.repeat(50_000)}tel ${'(11) 91234-5678'.repeat(1000)} ok`;
+    const out = maskText(raw, { style: 'redact' });
+    expect(out).not.toContain('91234');
+    expect(out.endsWith(`tel ${'[PHONE]'.repeat(1000)} ok`)).toBe(true);
+    expect(streamed(session({ style: 'redact' }), raw, 65_536)).toBe(out);
+  });
+
+  it.each([
+    ['UTF-16 read as UTF-8', wide('cep b.tel@x.com ok ok ok ok ok ok ok ok ok ok 01310-100')],
+    ['UTF-16, a landline', wide('tel b.cep@x.com ok ok ok ok ok ok ok ok ok ok 1133334444')],
+    ['\\u0020 escapes', 'cep b.tel@x.com\\u0020ok\\u0020ok\\u0020ok\\u0020ok\\u0020ok\\u0020ok\\u0020ok\\u002001310-100'],
+    ['&nbsp; references', 'cep b.tel@x.com&nbsp;ok&nbsp;ok&nbsp;ok&nbsp;ok&nbsp;ok&nbsp;ok&nbsp;ok&nbsp;01310-100'],
+    ['a keyword glued before an alphanumeric CNPJ', 'cepABCDEFGH000195 ok ok ok 01310-100'],
+    ['the same before a landline', 'telABCDEFGH000195 ok ok ok 1133334444'],
+    ["a CPF's kept digits and ::", '529.982.247-25::'],
+    ["a phone's kept digits and ::", 'tel (11) 91234-5678::'],
+    ["a CNPJ's kept digits and ::", 'x 11.222.333/0001-81:: y'],
+    [':: and the kept first digit of an e-mail', 'ok ::35joao.silva@exemplo.com ok'],
+  ])('%s: masked to a fixed point in the partial and redact styles', (_name, raw) => {
+    for (const style of ['partial', 'redact'] as const) {
+      const out = maskText(raw, { style });
+      expect(maskText(out, { style })).toBe(out);
+    }
+  });
+
+  it('the exact outputs of two of them', () => {
+    expect(maskText('cepABCDEFGH000195 ok ok ok 01310-100')).toBe('cep************95 ok ok ok 01***-***');
+    expect(maskText('529.982.247-25::')).toBe('***.***.***-25:0:*:*:*:*:*:*');
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // The property: identifiers of every type, their halves and decoys glued to each other and to filler.
 

@@ -173,22 +173,24 @@ export function insideOneMask(spans: readonly MaskSpan[], a: number, b: number):
 /** The masks (sorted, disjoint) that overlap one of `writes` (sorted) in the output: what a pass changed. */
 export function touchedBy(spans: readonly MaskSpan[], writes: readonly Write[]): MaskSpan[] {
   const out: MaskSpan[] = [];
-  let i = 0;
-  for (const s of spans) {
-    while (i < writes.length && (writes[i] as Write).ob <= s.start) i++;
-    const w = writes[i];
-    if (w !== undefined && w.oa < s.end) out.push(s);
+  for (const w of writes) {
+    for (let i = firstEndingAfter(spans, w.oa); i < spans.length; i++) {
+      const s = spans[i] as MaskSpan;
+      if (s.start >= w.ob) break;
+      if (out.at(-1) !== s) out.push(s);
+    }
   }
   return out;
 }
 
 /**
- * The masks after a pass that wrote `writes` (in order) over [from, end) of its input (output placed at `from`,
- * `shift` longer than the input): each old mask moved to where its text went, joined to the writes it overlaps (a
- * mask written over part of an earlier one makes them one), sorted and merged.
+ * The masks after a pass that wrote `writes` (in order) over [from, end) of its input (`shift` longer than the input
+ * from `end` on): each old mask moved to where its text went, joined to the writes it overlaps (a mask written over
+ * part of an earlier one makes them one), in order. Masks before the first write, or after `end` when nothing moved,
+ * are the same objects: a pass in a long text touches few.
  */
 export function spansAfter(old: readonly MaskSpan[], writes: readonly Write[], end: number, shift: number): MaskSpan[] {
-  const spans: MaskSpan[] = writes.map((w) => ({ start: w.oa, end: w.ob, opaque: w.opaque, context: w.context }));
+  const firstA = writes[0]?.a ?? Number.POSITIVE_INFINITY;
   // `before`: the writes wholly before the current position (old masks are sorted, so it only moves forward).
   let before = 0;
   const moved = (x: number): number => {
@@ -197,14 +199,20 @@ export function spansAfter(old: readonly MaskSpan[], writes: readonly Write[], e
     const last = writes[before - 1];
     return last === undefined ? x : x - last.b + last.ob;
   };
+  const kept: MaskSpan[] = [];
   let first = 0;
-  for (const s of old) {
+  const within = (s: MaskSpan): MaskSpan => {
     while (first < writes.length && (writes[first] as Write).b <= s.start) first++;
     let k = first;
     while (k < writes.length && (writes[k] as Write).a < s.end) k++;
-    spans.push(k === first ? { ...s, start: moved(s.start), end: moved(s.end) } : joined(s, writes.slice(first, k), moved));
+    return k === first ? { ...s, start: moved(s.start), end: moved(s.end) } : joined(s, writes.slice(first, k), moved);
+  };
+  for (const s of old) {
+    if (s.end <= firstA) kept.push(s);
+    else if (s.start >= end) kept.push(shift === 0 ? s : { ...s, start: s.start + shift, end: s.end + shift });
+    else kept.push(within(s));
   }
-  return merged(spans);
+  return joinOverlapping(mergeByStart(kept, writes.map((w) => ({ start: w.oa, end: w.ob, opaque: w.opaque, context: w.context }))));
 }
 
 /** An old mask and the writes over it (in order) as one mask of the output. */
@@ -219,32 +227,84 @@ function joined(s: MaskSpan, over: readonly Write[], moved: (x: number) => numbe
   };
 }
 
+/** Two lists of masks, each sorted by start, as one. */
+function mergeByStart(x: readonly MaskSpan[], y: readonly MaskSpan[]): MaskSpan[] {
+  const out: MaskSpan[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < x.length || j < y.length) {
+    const a = x[i];
+    const b = y[j];
+    if (b === undefined || (a !== undefined && (a.start < b.start || (a.start === b.start && a.end <= b.end)))) {
+      out.push(a as MaskSpan);
+      i++;
+    } else {
+      out.push(b);
+      j++;
+    }
+  }
+  return out;
+}
+
 /**
- * Sorted, overlapping masks joined (a joined mask is opaque, or changes context, if any part did). Touching masks stay
- * two (`[CPF][PHONE]`): a hit across both is not inside one mask.
+ * Sorted masks with the overlapping ones joined (a joined mask is opaque, or changes context, if any part did).
+ * Touching masks stay two (`[CPF][PHONE]`): a hit across both is not inside one mask.
  */
-export function merged(spans: MaskSpan[]): MaskSpan[] {
-  spans.sort((x, y) => x.start - y.start || x.end - y.end);
+function joinOverlapping(spans: readonly MaskSpan[]): MaskSpan[] {
   const out: MaskSpan[] = [];
   for (const s of spans) {
     const last = out.at(-1);
     if (last !== undefined && s.start < last.end) {
-      last.end = Math.max(last.end, s.end);
-      last.opaque ||= s.opaque;
-      last.context ||= s.context;
-    } else out.push({ ...s });
+      out[out.length - 1] = { start: last.start, end: Math.max(last.end, s.end), opaque: last.opaque || s.opaque, context: last.context || s.context };
+    } else out.push(s);
   }
   return out;
+}
+
+/** The index of the first mask (sorted, disjoint) starting at or after `at`. */
+function firstStartingAt(spans: readonly MaskSpan[], at: number): number {
+  let lo = 0;
+  let hi = spans.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((spans[mid] as MaskSpan).start < at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * spansAfter for a pass that read and wrote only [a, b) of the text (passRange): the masks before it are kept as they
+ * are, those after it moved by `shift`, only those within it worked through. A chain's passes each touch a few masks
+ * of a long text.
+ */
+export function spansAfterPart(spans: readonly MaskSpan[], a: number, b: number, writes: readonly Write[], end: number, shift: number): MaskSpan[] {
+  const i = firstEndingAfter(spans, a);
+  const j = Math.max(i, firstStartingAt(spans, b));
+  const after = spans.slice(j);
+  return spans.slice(0, i).concat(spansAfter(spans.slice(i, j), writes, end, shift), shift === 0 ? after : shifted(after, shift));
 }
 
 /** The masks in [lo, hi) of a text, moved by `-lo` and clipped to it. */
 export function spansIn(spans: readonly MaskSpan[], lo: number, hi: number): MaskSpan[] {
   const out: MaskSpan[] = [];
-  for (const s of spans) {
-    if (s.end <= lo || s.start >= hi) continue;
+  for (let i = firstEndingAfter(spans, lo); i < spans.length; i++) {
+    const s = spans[i] as MaskSpan;
+    if (s.start >= hi) break;
     out.push({ ...s, start: Math.max(s.start, lo) - lo, end: Math.min(s.end, hi) - lo });
   }
   return out;
+}
+
+/**
+ * The part of a text a residue pass reads and may change, [a, b): from the left context of the first window (LEFT
+ * before a match's length before the first mask it reads around) to the lookahead of the last (`after` past the last
+ * mask, then a match's length). A chain's next link is next to its last: later passes read a few hundred characters.
+ */
+export function passRange(around: readonly MaskSpan[], length: number, from: number, reach: { before: number; after: number; left: number; hold: number }): [number, number] {
+  const lo = around[0]?.start ?? 0;
+  const hi = around.at(-1)?.end ?? length;
+  return [Math.max(0, Math.max(from, lo - reach.before) - reach.left), Math.min(length, hi + reach.after + reach.hold)];
 }
 
 /** `spans` moved by `by`. */

@@ -2,7 +2,7 @@
 // (v2, v1) or the setting, the budget from it, charges refused beyond it (for now or for good), and
 // one large answer masked at a time.
 import { describe, expect, it } from '@jest/globals';
-import { AnswerMemory, answerBudget, answerExtraCost, answerMemory, BACKSPACE_TEXT_EXTRA, cgroupMemoryLimit, DECODED_TEXT_EXTRA, DEFAULT_MEMORY_LIMIT, LARGE_ANSWER, MASKING_COST, MaskingCharge, MemoryRefusal, NUL_TEXT_EXTRA, NUL_VIEWS_DECODED_EXTRA, REVERSED_TEXT_EXTRA, VALUE_COST } from './answer-memory.ts';
+import { AnswerMemory, answerBudget, answerExtraCost, answerMemory, BACKSPACE_TEXT_EXTRA, cgroupMemoryLimit, DECODED_TEXT_EXTRA, DEFAULT_MEMORY_LIMIT, IDENTIFIER_COST, identifierShapes, LARGE_ANSWER, MASKING_COST, MaskingCharge, MemoryRefusal, NUL_TEXT_EXTRA, NUL_VIEWS_DECODED_EXTRA, REVERSED_TEXT_EXTRA, VALUE_COST } from './answer-memory.ts';
 
 const MiB = 1024 * 1024;
 const files = (map: Record<string, string>) => (path: string): string => {
@@ -149,6 +149,17 @@ describe('answerExtraCost: what an answer costs beyond MASKING_COST × its bytes
     expect(textCost(cm({ data: { f: text } }), cm({ data: { f: 'x' } }))).toBe(0);
   });
 
+  it('text dense with identifiers is charged per identifier-shaped run, at least what masking it was measured to take', () => {
+    const dense = 'cpf 529.982.247-25 tel (11) 91234-5678 '.repeat(1000);
+    expect(textCost(cm({ data: { f: dense } }), cm({ data: { f: 'x' } }))).toBe(2000 * IDENTIFIER_COST);
+    // bench/answer-memory.ts masks: 45x its bytes of peak RSS growth; glued (e-mails, CPFs, phones): 64x.
+    expect(MASKING_COST + answerExtraCost(cm({ data: { f: dense } })) / dense.length).toBeGreaterThanOrEqual(45);
+    const glued = 'x@y.com529.982.247-25;(11) 91234-5678(11) 91234-5678 '.repeat(1000);
+    expect(MASKING_COST + answerExtraCost(cm({ data: { f: glued } })) / glued.length).toBeGreaterThanOrEqual(64);
+    // In binaryData, by what it decodes to.
+    expect(textCost(cm({ binaryData: { f: Buffer.from(dense).toString('base64') } }), cm({ binaryData: { f: 'eA==' } }))).toBe(2000 * IDENTIFIER_COST);
+  });
+
   // Every spelling of text the engine reads in extra views, as a string, a key, and base64 it decodes.
   it.each([
     ['raw NUL (UTF-16 text; a \\u0000 escape parsed)', utf16(text), NUL_TEXT_EXTRA],
@@ -164,8 +175,10 @@ describe('answerExtraCost: what an answer costs beyond MASKING_COST × its bytes
     ['backspaces (superlinear in the engine; also decoded)', text.replaceAll(' ', ' \b'), BACKSPACE_TEXT_EXTRA + DECODED_TEXT_EXTRA],
     ['UTF-16 with backspaces', utf16(text.replaceAll(' ', ' \b')), BACKSPACE_TEXT_EXTRA + NUL_TEXT_EXTRA + NUL_VIEWS_DECODED_EXTRA + DECODED_TEXT_EXTRA],
   ])('%s: charged its views\' extras per character', (_, s, extra) => {
-    expect(textCost(cm({ data: { f: s } }), cm({ data: { f: 'x' } }))).toBe(extra * s.length);
-    expect(answerExtraCost({ [s]: 1 }) - answerExtraCost({ k: 1 })).toBe(extra * s.length);
+    // (`\u0000` before a number reads as a longer digit run: charged as identifier-shaped too.)
+    const shapes = IDENTIFIER_COST * identifierShapes(s);
+    expect(textCost(cm({ data: { f: s } }), cm({ data: { f: 'x' } }))).toBe(extra * s.length + shapes);
+    expect(answerExtraCost({ [s]: 1 }) - answerExtraCost({ k: 1 })).toBe(extra * s.length + shapes);
   });
 
   it.each([
@@ -188,7 +201,7 @@ describe('answerExtraCost: what an answer costs beyond MASKING_COST × its bytes
     expect(textCost(cm({ binaryData: { f: 'not base64 at all!' } }), cm({ binaryData: { f: 'x' } }))).toBe(0);
     // A ConfigMap's data is text: base64-looking text is charged by itself when that costs more ('+' between digits decodes).
     const sums = '1+2+3+4+5+6+7+8'.repeat(100);
-    expect(textCost(cm({ data: { f: sums } }), cm({ data: { f: 'x' } }))).toBe(DECODED_TEXT_EXTRA * sums.length);
+    expect(textCost(cm({ data: { f: sums } }), cm({ data: { f: 'x' } }))).toBe(DECODED_TEXT_EXTRA * sums.length + IDENTIFIER_COST);
     // Deeper than the map's own values is not base64 the masking decodes.
     expect(textCost(cm({ binaryData: { nested: { f: b64 } } }), cm({ binaryData: { nested: { f: 'x' } } }))).toBe(0);
   });

@@ -60,6 +60,26 @@ export const BACKSPACE_TEXT_EXTRA = 30;
  * (1.4 MB) 24×.
  */
 export const VALUE_COST = 550;
+/**
+ * Per identifier-shaped run in a text (a digit run of 8 or more characters with the separators layouts use, or an
+ * `@`): what masking one costs beyond the text's bytes — its hit, its placed span, its rendered mask, the residue
+ * pass's record of where it went (core/masking/residue.ts). A long text of them is charged per run: peak RSS growth
+ * of `cpf 529.982.247-25 tel (11) 91234-5678 ` repeated (bench/answer-memory.ts masks) 45× its bytes, of e-mails,
+ * CPFs and phones glued (glued) 64× (31× and 23× before the residue pass: already above MASKING_COST's 10×), ~770
+ * bytes per identifier both.
+ */
+export const IDENTIFIER_COST = 1000;
+/** What IDENTIFIER_COST counts: cheap, and never fewer than the identifiers masked (every one holds such a run or an `@`). */
+const IDENTIFIER_SHAPE = /@|[0-9][0-9 .()/+-]{6,}[0-9]/g;
+
+/** How many identifier-shaped runs `s` holds (IDENTIFIER_SHAPE). */
+export function identifierShapes(s: string): number {
+  IDENTIFIER_SHAPE.lastIndex = 0;
+  let n = 0;
+  while (IDENTIFIER_SHAPE.exec(s) !== null) n++;
+  return n;
+}
+
 /** Answers over this many bytes are masked one at a time. */
 export const LARGE_ANSWER = 1024 * 1024;
 /** How long an answer waits for the large-answer slot before it is refused (503). */
@@ -122,10 +142,13 @@ function nulExtra(s: string): number {
   return NUL_TEXT_EXTRA + (nulViewsDecode(s) ? NUL_VIEWS_DECODED_EXTRA : 0);
 }
 
-/** What masking text `s` costs beyond MASKING_COST per character: the extras of the views the engine reads it in. */
+/**
+ * What masking text `s` costs beyond MASKING_COST per character: the extras of the views the engine reads it in, and
+ * its identifier-shaped runs.
+ */
 function textExtraCost(s: string): number {
   const rate = (s.includes('\b') ? BACKSPACE_TEXT_EXTRA : 0) + nulExtra(s) + (mayReverse(s) ? REVERSED_TEXT_EXTRA : 0) + (needsDecoding(s) ? DECODED_TEXT_EXTRA : 0);
-  return rate * s.length;
+  return rate * s.length + IDENTIFIER_COST * identifierShapes(s);
 }
 
 /**
