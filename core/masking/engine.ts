@@ -28,6 +28,7 @@ export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
 export const LEFT = Math.max(CONTEXT_WINDOW, 66) + 14;
 /** How far after a mask a hit it made visible may start: past a separator and the boundary rules' two-character lookbehind. */
 const AFTER_MASK = 8;
+/** Starts with a letter: ASCII, or any character beyond ASCII (accented letters, other scripts). */
 const LETTER_FIRST = /^[^\0-@[-`{-~]/;
 /** Plain text longer than this is masked a piece at a time (Session#maskPlain). */
 const PIECE = 64 * 1024;

@@ -77,12 +77,14 @@ describe('pod injection through the apiserver', () => {
   function expectSidecar(pod: Pod): void {
     const proxy = pod.spec.initContainers?.[0];
     expect(proxy).toMatchObject({
-      name: 'guarita-proxy', image: TEST_SIDECAR.image, restartPolicy: 'Always', command: ['node', '/app/sidecar/src/main.js'],
+      // Its targets' V8 flags (a PostgreSQL database) on the command line: it starts once, without re-executing itself.
+      name: 'guarita-proxy', image: TEST_SIDECAR.image, restartPolicy: 'Always', command: ['node', '--liftoff-only', '--max-semi-space-size=16', '/app/sidecar/src/main.js'],
       securityContext: { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
       resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
       startupProbe: expect.objectContaining({ exec: expect.any(Object) }),
     });
     expect(proxy?.volumeMounts?.map((m) => m.name)).toEqual(['guarita-spool', 'guarita-tokens', 'guarita-target-orders-db']);
+    expect(proxy?.env).toContainEqual({ name: 'MALLOC_ARENA_MAX', value: '2' });
   }
 
   function expectVolumes(pod: Pod): void {
