@@ -234,6 +234,11 @@ interface PlacedHit {
   plain?: true;
 }
 
+/** A hit in text with nothing to decode (`v`: the text, or its fold), placed where it was found. */
+function plainPlaced(v: string, h: Hit): PlacedHit {
+  return { a: h.start, b: h.end, hit: h, text: h.value ?? v.slice(h.start, h.end), order: null, pieces: null, plain: true };
+}
+
 function placedHit(s: string, d: DecodedView, v: string, h: ReadHit): PlacedHit {
   const a = d.at[h.start] ?? s.length;
   const b = h.end > h.start ? (d.end[h.end - 1] ?? s.length) : a;
@@ -421,7 +426,7 @@ export class Session implements MaskSession {
     const d = viewToMask(s, plain);
     if (d !== null) return this.#placeDecoded(s, d, from, limit, scan);
     const v = plain ? s : fold(s);
-    return this.#hits(s, v, from, limit, scan).map((h) => ({ a: h.start, b: h.end, hit: h, text: h.value ?? v.slice(h.start, h.end), order: null, pieces: null, plain: true }));
+    return this.#hits(s, v, from, limit, scan).map((h) => plainPlaced(v, h));
   }
 
   /**
@@ -623,7 +628,7 @@ export class Session implements MaskSession {
 
   #maskPlain(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
-    if (text.length <= PIECE) return this.#maskThenResidue(text, 0);
+    if (text.length <= PIECE) return nothingSpecial(text) && !text.includes('\0') ? this.#maskShortPlain(text) : this.#maskThenResidue(text, 0);
     // A long text goes through the text stream a piece at a time: the same output (the stream writes what the whole
     // text gives, however it is cut), and each residue pass then works on a piece, not on the whole text (a chain of
     // glued identifiers takes one pass per link).
@@ -634,13 +639,21 @@ export class Session implements MaskSession {
     return out.join('');
   }
 
-  /** s[from, end) masked, then read again next to its masks (residue), after s[0, from) as it is. */
-  #maskThenResidue(s: string, from: number): string {
-    const placed = this.#place(s, from, s.length, null);
+  /**
+   * The common case as cheaply as before the residue pass: a cell or value with nothing to decode, holding no
+   * identifier, or being one (nothing is left beside its mask).
+   */
+  #maskShortPlain(text: string): string {
+    const hits = this.#hits(text, text, 0, text.length, null);
+    const h = hits[0];
+    if (h === undefined) return text;
+    if (hits.length === 1 && h.start === 0 && h.end === text.length) return this.#render(h, h.value ?? text);
+    return this.#maskThenResidue(text, 0, hits.map((x) => plainPlaced(text, x)));
+  }
+
+  /** s[from, end) masked (`placed`: its hits, when found already), then read again next to its masks (residue), after s[0, from) as it is. */
+  #maskThenResidue(s: string, from: number, placed: PlacedHit[] = this.#place(s, from, s.length, null)): string {
     if (placed.length === 0) return s;
-    const only = placed[0] as PlacedHit;
-    // A value that is one identifier (a cell, a JSON string): nothing is left beside the mask.
-    if (from === 0 && placed.length === 1 && only.plain === true && only.a === 0 && only.b === s.length) return this.#render(only.hit, only.text);
     const out: string[] = [s.slice(0, from)];
     const writes: Write[] = [];
     this.#writePlaced(s, placed, from, s.length, out, writes);
