@@ -6,6 +6,11 @@
 // after it reads (a shorter mask brings an earlier keyword within reach, a masked e-mail's `dob` is gone, `[CEP]` is
 // one). The engine reads its own output again next to the masks it wrote, until nothing new is found (README "The
 // residue pass").
+//
+// Each pass masks at least one character no mask covered, so the passes end; a chain can take one pass per link (phones
+// glued one after another, each freed by the mask before it: `(11) 91234-5678(11) 91234-5678…` in the redact style).
+// Each later pass reads only next to the masks the one before wrote, on the part of the text around them
+// (passRange, spansAfterPart), so a chain costs what its text costs.
 
 /** A mask in a pass's output: [start, end), and whether its text must not be read as text (a keyed style's value). */
 export interface MaskSpan {
@@ -32,12 +37,6 @@ export interface Write {
   opaque: boolean;
   context: boolean;
 }
-
-/**
- * Each pass masks at least one character no mask covered, so the passes end; a chain can take one pass per link
- * (phones glued one after another, each freed by the mask before it: `(11) 91234-5678(11) 91234-5678…` in the redact
- * style). Each later pass reads only next to the masks the one before wrote, so a chain costs what its text costs.
- */
 
 /** Characters no built-in candidate holds and no layout reads through: a mask between them changes no neighbour. */
 const HARD = new Set([...',"<>[]\n\t'].map((c) => c.charCodeAt(0)));
@@ -139,16 +138,21 @@ export function withoutRanges(ranges: readonly [number, number][], taken: readon
   return out;
 }
 
-/** The index of the first mask (sorted, disjoint) ending after `at`. */
-function firstEndingAfter(spans: readonly MaskSpan[], at: number): number {
+/** The index of the first mask (sorted, disjoint) for which `before` is false (it holds for a prefix of them). */
+function firstNotBefore(spans: readonly MaskSpan[], before: (s: MaskSpan) => boolean): number {
   let lo = 0;
   let hi = spans.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if ((spans[mid] as MaskSpan).end <= at) lo = mid + 1;
+    if (before(spans[mid] as MaskSpan)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/** The index of the first mask (sorted, disjoint) ending after `at`. */
+function firstEndingAfter(spans: readonly MaskSpan[], at: number): number {
+  return firstNotBefore(spans, (s) => s.end <= at);
 }
 
 /** The characters of text[lo, hi) no mask covers (what a new hit would have to hold besides masks). */
@@ -263,14 +267,7 @@ function joinOverlapping(spans: readonly MaskSpan[]): MaskSpan[] {
 
 /** The index of the first mask (sorted, disjoint) starting at or after `at`. */
 function firstStartingAt(spans: readonly MaskSpan[], at: number): number {
-  let lo = 0;
-  let hi = spans.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((spans[mid] as MaskSpan).start < at) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return firstNotBefore(spans, (s) => s.start < at);
 }
 
 /**
