@@ -85,6 +85,8 @@ const TOKEN = tokens(`(${ESCAPE_SEQUENCE_SOURCE})`);
  */
 const TOKEN_KEEPING_SEQUENCES = tokens(String.raw`(?<=\u001b)(\\)`);
 const TOKENS = [TOKEN, TOKEN_KEEPING_SEQUENCES] as const;
+/** decodedForScreen's: no sequence group (it never matches), so an escape after ESC is decoded too. */
+const TOKEN_FOR_SCREEN = tokens('((?!))');
 
 /**
  * HTML named references that can stand for a character of an identifier's layout, and those of invisible characters
@@ -309,6 +311,43 @@ export function decodeView(s: string, eraseBackspaces = false, keeping: boolean 
   if (framed) view.framed = true;
   if (structure.size > 0) view.structure = structure.sorted();
   return view;
+}
+
+/**
+ * A text as a terminal receives it after a reader has decoded its escapes once (screen.ts reads it): every escape
+ * resolved, a string terminator's `\\` after ESC included (`\e\u009c` is ESC then ST to that reader), and every
+ * control kept as itself, a backspace and a carriage return too, for the terminal to run; invisible format characters
+ * dropped (they take no cell).
+ */
+export function decodedForScreen(s: string): DecodedView {
+  const at = new Int32Array(s.length + 1);
+  const end = new Int32Array(s.length + 1);
+  let text = '';
+  let pos = 0;
+  const put = (ch: string, from: number, to: number): void => {
+    at[text.length] = from;
+    end[text.length] = to;
+    text += ch;
+  };
+  TOKEN_FOR_SCREEN.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = TOKEN_FOR_SCREEN.exec(s)) !== null) {
+    const decoded = decodeToken(m);
+    if (decoded === null) continue;
+    for (; pos < m.index; pos++) put(s[pos] ?? '', pos, pos + 1);
+    pos = m.index + m[0].length;
+    if (shownToTerminal(decoded)) for (let k = 0; k < decoded.length; k++) put(decoded[k] ?? '', m.index, pos);
+  }
+  for (; pos < s.length; pos++) put(s[pos] ?? '', pos, pos + 1);
+  at[text.length] = s.length;
+  end[text.length] = s.length;
+  return { text, at: at.subarray(0, text.length + 1), end: end.subarray(0, text.length + 1) };
+}
+
+/** What a terminal receives of a decoded token: a control (it runs it), or a character that is not invisible. */
+function shownToTerminal(decoded: string): boolean {
+  const c = decoded.charCodeAt(0);
+  return (decoded.length === 1 && (c < 0x20 || (c >= 0x7f && c <= 0x9f))) || !INVISIBLE.test(decoded);
 }
 
 /** The view of a text nothing in it decodes: each character itself (the base of utf16.ts's readings). */

@@ -2,7 +2,8 @@
 import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledCustom, type RE2Set } from './custom.ts';
 import { mayReverse, nearbyRuns, reversedRuns, shownLine, shownReversed, type ShownLine } from './bidi.ts';
 import { CONTEXT_WINDOW, mayHoldKeyword, usefulContext } from './context.ts';
-import { decodeView, needsDecoding, plainView, viewIndex, type DecodedView } from './decode.ts';
+import { decodedForScreen, decodeView, needsDecoding, plainView, viewIndex, type DecodedView } from './decode.ts';
+import { mayRunOnScreen, screenOf, withoutControlEscapes, type ScreenView } from './screen.ts';
 import { fold, mayHoldIdentifier, nothingSpecial } from './fold.ts';
 import {
   MAX_BUILTIN_MATCH, mayContainBuiltin, numericScanner, scanEmail, scanIpv6, scanNumeric, type DetectorSet, type Hit, type NumericScanner,
@@ -623,11 +624,19 @@ export class Session implements MaskSession {
     if (context === undefined || !this.#m.enabled || !this.#m.mayMatch(text) || !MAY_READ_A_KEYWORD.test(text)) return this.#maskPlain(text);
     const left = usefulContext(context.text);
     if (left === '') return this.#maskPlain(text);
+    if (mayRunOnScreen(text)) {
+      const r = this.#maskedWithSpans(left + text, left.length);
+      return this.screenChecked(r.text, r.spans, left.length).slice(left.length);
+    }
     return this.#maskThenResidue(left + text, left.length).slice(left.length);
   }
 
   #maskPlain(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
+    if (text.length <= PIECE && mayRunOnScreen(text)) {
+      const r = this.#maskedWithSpans(text, 0);
+      return this.screenChecked(r.text, r.spans, 0);
+    }
     if (text.length <= PIECE) return nothingSpecial(text) && !text.includes('\0') ? this.#maskShortPlain(text) : this.#maskThenResidue(text, 0);
     // A long text goes through the text stream a piece at a time: the same output (the stream writes what the whole
     // text gives, however it is cut), and each residue pass then works on a piece, not on the whole text (a chain of
@@ -652,16 +661,64 @@ export class Session implements MaskSession {
   }
 
   /** s[from, end) masked (`placed`: its hits, when found already), then read again next to its masks (residue), after s[0, from) as it is. */
-  #maskThenResidue(s: string, from: number, placed: PlacedHit[] = this.#place(s, from, s.length, null)): string {
-    if (placed.length === 0) return s;
+  #maskThenResidue(s: string, from: number, placed?: PlacedHit[]): string {
+    return this.#maskedWithSpans(s, from, placed).text;
+  }
+
+  /** #maskThenResidue's text, with its masks. */
+  #maskedWithSpans(s: string, from: number, placed: PlacedHit[] = this.#place(s, from, s.length, null)): { text: string; spans: MaskSpan[] } {
+    if (placed.length === 0) return { text: s, spans: [] };
     const out: string[] = [s.slice(0, from)];
     const writes: Write[] = [];
     this.#writePlaced(s, placed, from, s.length, out, writes);
     const masked = out.join('');
     const spans = shifted(writes.map(toSpan), from);
     // A cell or value masked whole, or masks between spaces and words: nothing next to them to read again.
-    if (this.#m.custom.length === 0 && !spans.some((m) => m.context) && loudMasks(masked, spans, from === 0, true).length === 0) return masked;
-    return this.residue(masked, spans, from, masked.length, true).text;
+    if (this.#m.custom.length === 0 && !spans.some((m) => m.context) && loudMasks(masked, spans, from === 0, true).length === 0) return { text: masked, spans };
+    return this.residue(masked, spans, from, masked.length, true);
+  }
+
+  /**
+   * `text` (masked output whose masks sit at `spans`) read as a terminal shows it (screen.ts): its screen, the screen
+   * of it once its escapes are decoded, and that screen with its escaped controls read as nothing. What the engine
+   * finds there, at or after `from`, is masked in the source: each letter and digit its cells show, and each escape
+   * that spelled one, written as `*` (the text keeps its length: a stream's masks keep their places). Read again until
+   * nothing is found; past SCREEN_ROUNDS every letter and digit of the lines still showing one is written as `*`
+   * (fails closed). A keyed style's masks (a surrogate validates) are read as `*`.
+   */
+  screenChecked(text: string, spans: readonly MaskSpan[], from: number): string {
+    if (!mayRunOnScreen(text)) return text;
+    let out = text;
+    let readable = readableText(text, spans);
+    for (let round = 0; round <= SCREEN_ROUNDS; round++) {
+      const cells = this.#screenCells(readable, from, round > 0, round === SCREEN_ROUNDS);
+      if (cells.length === 0) break;
+      out = starred(out, cells);
+      readable = starred(readable, cells);
+    }
+    return out;
+  }
+
+  /**
+   * The source ranges [from, to) of the cells that show what the engine finds on `text`'s screens (and in `text`
+   * itself when `withText`: a star written over a screen's hit can leave its neighbour glued to nothing), not yet
+   * `*`, at or after `from`. `wholeLines`: every letter and digit of the lines holding a hit. Counts each hit.
+   */
+  #screenCells(text: string, from: number, withText: boolean, wholeLines: boolean): [number, number][] {
+    const raw = screenOf(plainView(text));
+    const views = [raw, withoutControlEscapes(raw), screenOf(decodedForScreen(text))];
+    if (withText) views.push(identityScreen(text));
+    const cells: [number, number][] = [];
+    const seen = new Set<string>();
+    for (const v of views) {
+      if (v === null || seen.has(v.text)) continue;
+      seen.add(v.text);
+      for (const p of this.#place(v.text, 0, v.text.length, null)) {
+        const [a, b] = wholeLines ? lineAround(v.text, p.a, p.b) : [p.a, p.b];
+        if (addCells(v, a, b, text, from, cells)) this.#count(p.hit.type);
+      }
+    }
+    return cells;
   }
 
   /**
@@ -810,6 +867,56 @@ export class Session implements MaskSession {
   }
 }
 
+/** How often the screen check reads its own stars again before it writes whole lines as `*` (Session.screenChecked). */
+const SCREEN_ROUNDS = 8;
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+
+/** `text` with each range of `cells` written as `*` (same length). */
+function starred(text: string, cells: readonly [number, number][]): string {
+  const units = new Uint16Array(text.length);
+  for (let i = 0; i < text.length; i++) units[i] = text.charCodeAt(i);
+  for (const [f, e] of cells) units.fill(0x2a, f, e);
+  return Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString('utf16le');
+}
+
+/**
+ * Adds to `cells` the source range of each cell of `v` in [a, b) that shows a letter or a digit or was spelled by an
+ * escape, at or after `from` in the source and not yet all `*`; true when it added one.
+ */
+function addCells(v: ScreenView, a: number, b: number, text: string, from: number, cells: [number, number][]): boolean {
+  let added = false;
+  for (let k = a; k < b; k++) {
+    const f = v.from[k] ?? -1;
+    const e = v.to[k] ?? -1;
+    if (f < from || !(e - f > 1 || LETTER_OR_DIGIT.test(v.text[k] ?? '')) || allStars(text, f, e)) continue;
+    cells.push([f, e]);
+    added = true;
+  }
+  return added;
+}
+
+function allStars(text: string, f: number, e: number): boolean {
+  for (let i = f; i < e; i++) if (text.charCodeAt(i) !== 0x2a) return false;
+  return true;
+}
+
+/** `text` read as itself, as a screen view (each character its own cell). */
+function identityScreen(text: string): ScreenView {
+  const from = new Int32Array(text.length);
+  const to = new Int32Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    from[i] = i;
+    to[i] = i + 1;
+  }
+  return { text, from, to };
+}
+
+/** The line of `text` around [a, b). */
+function lineAround(text: string, a: number, b: number): [number, number] {
+  const end = text.indexOf('\n', b);
+  return [a === 0 ? 0 : text.lastIndexOf('\n', a - 1) + 1, end < 0 ? text.length : end];
+}
+
 /** The stream's lookahead and left context for text `s`: doubled when it holds a NUL (UTF-16 read as UTF-8). */
 function widths(s: string): { hold: number; left: number } {
   return s.includes('\0') ? { hold: 2 * HOLD, left: 2 * LEFT } : { hold: HOLD, left: LEFT };
@@ -894,6 +1001,8 @@ export class TextStream implements TextStreamMasker {
     const limit = final ? text.length : text.length - (spans.length === 0 ? hold : 2 * hold);
     if (limit <= from) return '';
     const r = spans.length === 0 ? { text, spans, end: limit } : this.#session.residue(text, spans, from, limit, final);
+    // What a terminal shows of it (Session.screenChecked): written as `*` in place, so the masks keep their places.
+    if (mayRunOnScreen(r.text)) r.text = this.#session.screenChecked(r.text, r.spans, from);
     const open = mayReverse(r.text) && reversedRuns(r.text.slice(0, r.end)).openAtEnd;
     const keep = Math.max(0, r.end - left);
     const mark = open ? '\u202e' : '';

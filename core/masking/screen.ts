@@ -1,0 +1,340 @@
+// What a terminal shows of a text, cell by cell, and where each cell comes from (round 15). The engine's readings
+// (decode.ts, sequences.ts, bidi.ts, utf16.ts) each undo one thing a reader does; a terminal does several at once and
+// in its own order: it runs the escape sequences a decoder has just written (`\e\u009c` is ESC then ST once `\u009c`
+// is decoded), lets a backspace or a carriage return write visible text over earlier text on the same line
+// (`111 444 777529.982.247-25\r.166-33cpf ` shows `.166-33cpf 529.982.247-25`), and hides what a string sequence
+// opened after an identifier holds. Gluing whole identifiers to controls and escapes in the engine's property test
+// found such compositions no single reading covers (docs/security-model.md, round 14 "found, not fixed").
+//
+// So the engine also reads its output as a terminal shows it (engine.ts: Session's screen check): the screen of the
+// text, of the text once its escapes are decoded, and of the screen with its escaped controls read as nothing. A cell
+// maps back to the source characters that wrote it, so what it finds there is masked in the source (each letter and
+// digit of the hit, and every escape that spelled one, written as `*`), however the cells of one hit are scattered in
+// the source by carriage returns and backspaces.
+//
+// The parser is the DEC/ECMA-48 one terminals share (xterm, VTE, Windows Terminal, alacritty): C0 controls inside an
+// escape sequence or a CSI are executed (a backspace there still moves the cursor) and do not end it; CAN and SUB abort
+// it; ESC starts another; a C1 control ends it and acts; a control string (OSC, DCS, SOS, PM, APC) swallows everything
+// up to its terminator (BEL for OSC, ST as U+009C or ESC `\`), an abort, or another ESC.
+import { INVISIBLE } from './invisible.ts';
+
+/** The lines a terminal shows, joined by `\n`, with the source range each character's cell shows. */
+export interface ScreenView {
+  text: string;
+  /** Per character of `text`: the start of the source range its cell shows; -1 for a blank cell or a line's end. */
+  from: Int32Array;
+  /** Per character of `text`: the end of that source range. */
+  to: Int32Array;
+}
+
+/** A view of a source text: its characters, and for each the source range [at, end) it was read from. */
+export interface SourceView {
+  text: string;
+  at: Int32Array;
+  end: Int32Array;
+}
+
+const ESC = 0x1b;
+const BEL = 0x07;
+const BS = 0x08;
+const HT = 0x09;
+const LF = 0x0a;
+const VT = 0x0b;
+const FF = 0x0c;
+const CR = 0x0d;
+const CAN = 0x18;
+const SUB = 0x1a;
+const DEL = 0x7f;
+const C1_CSI = 0x9b;
+const C1_OSC = 0x9d;
+const C1_ST = 0x9c;
+/** DCS, SOS, PM, APC in their 8-bit forms. */
+const C1_STRINGS = new Set([0x90, 0x98, 0x9e, 0x9f]);
+/** After ESC (no intermediates): `P` `X` `^` `_` open a DCS, SOS, PM or APC string. */
+const ESC_STRINGS = new Set(['P', 'X', '^', '_'].map((c) => c.charCodeAt(0)));
+const TAB_STOP = 8;
+
+/** The parser's states: text, after ESC (and its intermediates), inside a CSI, inside a control string. */
+const GROUND = 0;
+const ESCAPE = 1;
+const IN_CSI = 2;
+const IN_STRING = 3;
+
+const isC1 = (c: number): boolean => c >= 0x80 && c <= 0x9f;
+
+/** The cells of the terminal's lines (a cell: the view index that wrote it, -1 blank), its cursor and saved cursor. */
+class Terminal {
+  readonly lines: number[][] = [[]];
+  row = 0;
+  cursor = 0;
+  #saved: [number, number] = [0, 0];
+
+  get #line(): number[] {
+    while (this.lines.length <= this.row) this.lines.push([]);
+    return this.lines[this.row] ?? [];
+  }
+
+  /** A C0 control outside a string: the cursor moves; nothing is written. */
+  execute(c: number): void {
+    if (c === BS) this.cursor = Math.max(0, this.cursor - 1);
+    else if (c === CR) this.cursor = 0;
+    else if (c === LF || c === VT || c === FF) this.down(1);
+    else if (c === HT) this.cursor = (Math.floor(this.cursor / TAB_STOP) + 1) * TAB_STOP;
+  }
+
+  put(viewIndex: number): void {
+    const line = this.#line;
+    while (line.length < this.cursor) line.push(-1);
+    line[this.cursor++] = viewIndex;
+  }
+
+  /** ESC 7 / ESC 8 (and CSI s / CSI u): the cursor saved, and put back where it was. */
+  save(): void {
+    this.#saved = [this.row, this.cursor];
+  }
+
+  restore(): void {
+    [this.row, this.cursor] = this.#saved;
+  }
+
+  /**
+   * A CSI that moves the cursor or changes cells on its line (CSI_ACTIONS). A line's number in an absolute position
+   * (CUP, VPA) depends on where the text starts on the screen: only its column is taken.
+   */
+  csi(params: string, final: number): void {
+    const args = params.split(';').map((p) => Number.parseInt(p, 10));
+    CSI_ACTIONS[String.fromCharCode(final)]?.(this, Math.max(1, args[0] || 1), args);
+  }
+
+  down(n: number): void {
+    this.row += n;
+    this.cursor = 0;
+  }
+
+  up(n: number): void {
+    this.row = Math.max(0, this.row - n);
+  }
+
+  get line(): number[] {
+    return this.#line;
+  }
+
+  /** EL: 0 from the cursor to the line's end, 1 from its start to the cursor, 2 all of it. */
+  erase(mode: number): void {
+    const line = this.#line;
+    const [a, b] = mode === 0 ? [this.cursor, line.length] : mode === 1 ? [0, this.cursor + 1] : [0, line.length];
+    for (let k = a; k < Math.min(b, line.length); k++) line[k] = -1;
+  }
+}
+
+/** Erases the cells [a, b) of `line` (they show blank). */
+function blank(line: number[], a: number, b: number): void {
+  for (let k = a; k < Math.min(b, line.length); k++) line[k] = -1;
+}
+
+/**
+ * The CSIs that move the cursor or change cells on its line, by final byte: cursor back, forward, to a column (CHA,
+ * HPA, CUP's column), up, down, to the next or previous line's start, erase in line, erase, delete and insert
+ * characters, save and restore the cursor. `n` is the first parameter (at least 1).
+ */
+const CSI_ACTIONS: Readonly<Record<string, (t: Terminal, n: number, args: readonly number[]) => void>> = {
+  D: (t, n) => void (t.cursor = Math.max(0, t.cursor - n)),
+  C: (t, n) => void (t.cursor += n),
+  G: (t, n) => void (t.cursor = n - 1),
+  '`': (t, n) => void (t.cursor = n - 1),
+  H: (t, _n, args) => void (t.cursor = Math.max(1, args[1] || 1) - 1),
+  f: (t, _n, args) => void (t.cursor = Math.max(1, args[1] || 1) - 1),
+  A: (t, n) => t.up(n),
+  B: (t, n) => void (t.row += n),
+  E: (t, n) => t.down(n),
+  F: (t, n) => {
+    t.up(n);
+    t.cursor = 0;
+  },
+  K: (t, _n, args) => t.erase(args[0] || 0),
+  X: (t, n) => blank(t.line, t.cursor, t.cursor + n),
+  P: (t, n) => void t.line.splice(t.cursor, n),
+  '@': (t, n) => {
+    if (t.cursor < t.line.length) t.line.splice(t.cursor, 0, ...Array<number>(n).fill(-1));
+  },
+  s: (t) => t.save(),
+  u: (t) => t.restore(),
+};
+
+/** What a terminal shows of `v` (a view of a source text): its lines and each cell's source range. */
+export function screenOf(v: SourceView): ScreenView {
+  const parser = new Parser(v.text);
+  for (let i = 0; i < v.text.length; ) i = parser.step(i);
+  return linesOf(parser.term, v);
+}
+
+/** The DEC parser's states over a view's text, writing into a Terminal. */
+class Parser {
+  readonly term = new Terminal();
+  readonly #t: string;
+  #state = GROUND;
+  #osc = false;
+  #intermediates = false;
+  #params = '';
+
+  constructor(t: string) {
+    this.#t = t;
+  }
+
+  /** Reads the character at `i`; returns where the next one starts. */
+  step(i: number): number {
+    const c = this.#t.charCodeAt(i);
+    if (this.#state === GROUND) return this.#ground(i, c);
+    if (this.#state === IN_STRING) return this.#inString(i, c);
+    if (c === CAN || c === SUB) this.#state = GROUND;
+    else if (c === ESC) this.#enter(ESCAPE);
+    else if (c < 0x20) this.term.execute(c);
+    else if (c >= 0x80) return this.#ground(i, c);
+    else if (c === DEL) return i + 1;
+    else if (this.#state === ESCAPE) this.#escapeByte(c);
+    else this.#csiByte(c);
+    return i + 1;
+  }
+
+  #enter(state: number): void {
+    this.#state = state;
+    this.#intermediates = false;
+    this.#params = '';
+  }
+
+  #openString(osc: boolean): void {
+    this.#state = IN_STRING;
+    this.#osc = osc;
+  }
+
+  #ground(i: number, c: number): number {
+    this.#state = GROUND;
+    if (c === ESC) this.#enter(ESCAPE);
+    else if (c === C1_CSI) this.#enter(IN_CSI);
+    else if (c === C1_OSC || C1_STRINGS.has(c)) this.#openString(c === C1_OSC);
+    else if (c < 0x20 || c === DEL) this.term.execute(c);
+    else if (!isC1(c)) return this.#print(i, c);
+    return i + 1;
+  }
+
+  /** A character: one cell (a surrogate pair too); what takes none (format characters, private use) is not written. */
+  #print(i: number, c: number): number {
+    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < this.#t.length ? 2 : 1;
+    if (!INVISIBLE.test(this.#t.slice(i, i + pair))) this.term.put(i);
+    return i + pair;
+  }
+
+  /** Inside a control string: up to its terminator (BEL for OSC, ST), an abort, or another ESC. */
+  #inString(i: number, c: number): number {
+    if (c === C1_ST || (this.#osc && c === BEL) || c === CAN || c === SUB) this.#state = GROUND;
+    else if (c === ESC && this.#t.charCodeAt(i + 1) === 0x5c) {
+      this.#state = GROUND;
+      return i + 2;
+    } else if (c === ESC) this.#enter(ESCAPE);
+    return i + 1;
+  }
+
+  #escapeByte(c: number): void {
+    if (c <= 0x2f) {
+      this.#intermediates = true;
+      return;
+    }
+    this.#state = GROUND;
+    if (this.#intermediates) return;
+    if (c === 0x5b) this.#enter(IN_CSI);
+    else if (c === 0x5d || ESC_STRINGS.has(c)) this.#openString(c === 0x5d);
+    else if (c === 0x37) this.term.save();
+    else if (c === 0x38) this.term.restore();
+  }
+
+  #csiByte(c: number): void {
+    if (c <= 0x2f) this.#intermediates = true;
+    else if (c <= 0x3f) this.#params += String.fromCharCode(c);
+    else {
+      this.#state = GROUND;
+      // A private or malformed CSI (`\e[?25l`, an intermediate) is a mode or a query: no cursor move here.
+      if (!this.#intermediates && /^[0-9;]*$/.test(this.#params)) this.term.csi(this.#params, c);
+    }
+  }
+}
+
+function linesOf(term: Terminal, v: SourceView): ScreenView {
+  // At most two code units per cell (a surrogate pair), and a line feed between lines.
+  const size = term.lines.reduce((n, l) => n + 2 * l.length + 1, 0);
+  const from = new Int32Array(size);
+  const to = new Int32Array(size);
+  let text = '';
+  const cell = (ch: string, a: number, b: number): void => {
+    for (let u = 0; u < ch.length; u++) {
+      from[text.length + u] = a;
+      to[text.length + u] = b;
+    }
+    text += ch;
+  };
+  for (const [n, line] of term.lines.entries()) {
+    if (n > 0) cell('\n', -1, -1);
+    for (const k of line) {
+      if (k < 0) cell(' ', -1, -1);
+      else {
+        const pair = (v.text.charCodeAt(k) & 0xfc00) === 0xd800 ? 2 : 1;
+        cell(v.text.slice(k, k + pair), v.at[k] ?? -1, v.end[k + pair - 1] ?? -1);
+      }
+    }
+  }
+  return { text, from: from.subarray(0, text.length), to: to.subarray(0, text.length) };
+}
+
+/**
+ * An escape of a control as a screen shows it, text: `\u001b`, `\x07`, `\b`, `&#27;`, `&#x9c;`, `%1B`, `%C2%9C`. A
+ * reader of the screen who does not run them reads them as nothing (the property test's "screen" reader); a character
+ * reference without its `;` is read as text there (the engine's own reading of the screen decodes it as HTML does).
+ */
+const CONTROL_ESCAPE =
+  /\\u00(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])|\\x(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])|\\b|&#[xX]0*(?:[01]?[0-9a-fA-F]|7[fF]|[89][0-9a-fA-F]);|&#0*(?:[0-9]|[12][0-9]|3[01]|12[7-9]|1[3-5][0-9]);|%(?:[01][0-9a-fA-F]|7[fF])|%[cC]2%[89][0-9a-fA-F]/g;
+
+/** `screen` with its escapes of controls read as nothing, or null when it holds none. */
+export function withoutControlEscapes(screen: ScreenView): ScreenView | null {
+  CONTROL_ESCAPE.lastIndex = 0;
+  if (!CONTROL_ESCAPE.test(screen.text)) return null;
+  const from = new Int32Array(screen.text.length);
+  const to = new Int32Array(screen.text.length);
+  let text = '';
+  let pos = 0;
+  const keep = (end: number): void => {
+    from.set(screen.from.subarray(pos, end), text.length);
+    to.set(screen.to.subarray(pos, end), text.length);
+    text += screen.text.slice(pos, end);
+  };
+  CONTROL_ESCAPE.lastIndex = 0;
+  for (let m = CONTROL_ESCAPE.exec(screen.text); m !== null; m = CONTROL_ESCAPE.exec(screen.text)) {
+    keep(m.index);
+    pos = m.index + m[0].length;
+  }
+  keep(screen.text.length);
+  return { text, from: from.subarray(0, text.length), to: to.subarray(0, text.length) };
+}
+
+/** What follows ESC in a colour (SGR) sequence, the one sequence a terminal runs without moving its cursor. */
+const NOT_A_COLOUR = String.raw`(?!\[[0-9;:]*m)`;
+/** C0 and C1 controls but NUL, tab, line feed, carriage return and ESC, as the hex digit pairs of their escapes. */
+const CONTROL_HEX = String.raw`(?:0[1-8bBcCeEfF]|1[0-9ac-fAC-F]|7[fF]|[89][0-9a-fA-F])`;
+/**
+ * Text a terminal may show otherwise than it stores it: a control it runs (a backspace, a carriage return that is no
+ * line end, ESC but before a colour, a C1 control, CAN, SUB, BEL and the other C0 controls but NUL, tab and line
+ * feed), as itself or written as an escape a reader decodes. Text without one is shown as the engine's readings read
+ * it (a colour's sequence is dropped whole by the first reading), and is not read again as a screen.
+ */
+const RUNS_ON_SCREEN = new RegExp(
+  [
+    String.raw`[\x01-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]`,
+    String.raw`\r(?!\n)`,
+    `\x1b${NOT_A_COLOUR}`,
+    String.raw`\\(?:b|r(?!\\n)|u00${CONTROL_HEX}|x${CONTROL_HEX})`,
+    String.raw`(?:\\u001[bB]|\\x1[bB]|%1[bB]|&#0*27;|&#[xX]0*1[bB];|&#0*27(?![0-9;])|&#[xX]0*1[bB](?![0-9a-fA-F;]))${NOT_A_COLOUR}`,
+    String.raw`&#[xX]0*(?:[1-8bcefBCEF]|1[0-9ac-fAC-F]|7[fF]|[89][0-9a-fA-F])(?![0-9a-fA-F])`,
+    String.raw`&#0*(?:[1-8]|1[124-9]|2[0-689]|3[01]|12[7-9]|1[3-5][0-9])(?![0-9])`,
+    String.raw`%(?:0[1-8bBcCeEfF]|1[0-9ac-fAC-F]|7[fF]|[cC]2%[89][0-9a-fA-F])`,
+  ].join('|'),
+);
+
+export const mayRunOnScreen = (text: string): boolean => RUNS_ON_SCREEN.test(text);
