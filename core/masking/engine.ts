@@ -624,20 +624,12 @@ export class Session implements MaskSession {
     if (context === undefined || !this.#m.enabled || !this.#m.mayMatch(text) || !MAY_READ_A_KEYWORD.test(text)) return this.#maskPlain(text);
     const left = usefulContext(context.text);
     if (left === '') return this.#maskPlain(text);
-    if (mayRunOnScreen(text)) {
-      const r = this.#maskedWithSpans(left + text, left.length);
-      return this.screenChecked(r.text, r.spans, left.length).slice(left.length);
-    }
     return this.#maskThenResidue(left + text, left.length).slice(left.length);
   }
 
   #maskPlain(text: string): string {
     if (!this.#m.enabled || !this.#m.mayMatch(text)) return text;
-    if (text.length <= PIECE && mayRunOnScreen(text)) {
-      const r = this.#maskedWithSpans(text, 0);
-      return this.screenChecked(r.text, r.spans, 0);
-    }
-    if (text.length <= PIECE) return nothingSpecial(text) && !text.includes('\0') ? this.#maskShortPlain(text) : this.#maskThenResidue(text, 0);
+    if (text.length <= PIECE) return nothingSpecial(text) && !text.includes('\0') && !LINE_CONTROL.test(text) ? this.#maskShortPlain(text) : this.#maskThenResidue(text, 0);
     // A long text goes through the text stream a piece at a time: the same output (the stream writes what the whole
     // text gives, however it is cut), and each residue pass then works on a piece, not on the whole text (a chain of
     // glued identifiers takes one pass per link).
@@ -657,15 +649,20 @@ export class Session implements MaskSession {
     const h = hits[0];
     if (h === undefined) return text;
     if (hits.length === 1 && h.start === 0 && h.end === text.length) return this.#render(h, h.value ?? text);
-    return this.#maskThenResidue(text, 0, hits.map((x) => plainPlaced(text, x)));
+    // Plain text without a line control: a terminal shows it as stored, so the residue pass alone.
+    return this.#maskedWithSpans(text, 0, hits.map((x) => plainPlaced(text, x))).text;
   }
 
-  /** s[from, end) masked (`placed`: its hits, when found already), then read again next to its masks (residue), after s[0, from) as it is. */
-  #maskThenResidue(s: string, from: number, placed?: PlacedHit[]): string {
-    return this.#maskedWithSpans(s, from, placed).text;
+  /**
+   * s[from, end) masked, then read again next to its masks (residue) and as a terminal shows it (screenChecked), after
+   * s[0, from) as it is.
+   */
+  #maskThenResidue(s: string, from: number): string {
+    const r = this.#maskedWithSpans(s, from);
+    return this.screenChecked(r.text, r.spans, from);
   }
 
-  /** #maskThenResidue's text, with its masks. */
+  /** s[from, end) masked (`placed`: its hits, when found already) and read again next to its masks, with its masks. */
   #maskedWithSpans(s: string, from: number, placed: PlacedHit[] = this.#place(s, from, s.length, null)): { text: string; spans: MaskSpan[] } {
     if (placed.length === 0) return { text: s, spans: [] };
     const out: string[] = [s.slice(0, from)];
@@ -707,7 +704,7 @@ export class Session implements MaskSession {
   #screenCells(text: string, from: number, withText: boolean, wholeLines: boolean): [number, number][] {
     const raw = screenOf(plainView(text));
     const views = [raw, withoutControlEscapes(raw), screenOf(decodedForScreen(text))];
-    if (withText) views.push(identityScreen(text));
+    if (withText) views.push(plainView(text));
     const cells: [number, number][] = [];
     const seen = new Set<string>();
     for (const v of views) {
@@ -867,6 +864,8 @@ export class Session implements MaskSession {
   }
 }
 
+/** What text nothingSpecial() passes can still hold that a terminal runs (screen.ts: mayRunOnScreen): CR, VT, FF. */
+const LINE_CONTROL = /[\r\v\f]/;
 /** How often the screen check reads its own stars again before it writes whole lines as `*` (Session.screenChecked). */
 const SCREEN_ROUNDS = 8;
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
@@ -886,8 +885,8 @@ function starred(text: string, cells: readonly [number, number][]): string {
 function addCells(v: ScreenView, a: number, b: number, text: string, from: number, cells: [number, number][]): boolean {
   let added = false;
   for (let k = a; k < b; k++) {
-    const f = v.from[k] ?? -1;
-    const e = v.to[k] ?? -1;
+    const f = v.at[k] ?? -1;
+    const e = v.end[k] ?? -1;
     if (f < from || !(e - f > 1 || LETTER_OR_DIGIT.test(v.text[k] ?? '')) || allStars(text, f, e)) continue;
     cells.push([f, e]);
     added = true;
@@ -898,17 +897,6 @@ function addCells(v: ScreenView, a: number, b: number, text: string, from: numbe
 function allStars(text: string, f: number, e: number): boolean {
   for (let i = f; i < e; i++) if (text.charCodeAt(i) !== 0x2a) return false;
   return true;
-}
-
-/** `text` read as itself, as a screen view (each character its own cell). */
-function identityScreen(text: string): ScreenView {
-  const from = new Int32Array(text.length);
-  const to = new Int32Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    from[i] = i;
-    to[i] = i + 1;
-  }
-  return { text, from, to };
 }
 
 /** The line of `text` around [a, b). */
@@ -1002,7 +990,7 @@ export class TextStream implements TextStreamMasker {
     if (limit <= from) return '';
     const r = spans.length === 0 ? { text, spans, end: limit } : this.#session.residue(text, spans, from, limit, final);
     // What a terminal shows of it (Session.screenChecked): written as `*` in place, so the masks keep their places.
-    if (mayRunOnScreen(r.text)) r.text = this.#session.screenChecked(r.text, r.spans, from);
+    r.text = this.#session.screenChecked(r.text, r.spans, from);
     const open = mayReverse(r.text) && reversedRuns(r.text.slice(0, r.end)).openAtEnd;
     const keep = Math.max(0, r.end - left);
     const mark = open ? '\u202e' : '';

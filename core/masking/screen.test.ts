@@ -57,12 +57,12 @@ describe('the screen a terminal shows (screen.ts)', () => {
     const text = 'abc\rX';
     const v = screenOf(plainView(text));
     expect(v.text).toBe('Xbc');
-    expect(Array.from(v.from)).toEqual([4, 1, 2]);
-    expect(Array.from(v.to)).toEqual([5, 2, 3]);
+    expect(Array.from(v.at)).toEqual([4, 1, 2]);
+    expect(Array.from(v.end)).toEqual([5, 2, 3]);
     const d = screenOf(decodedForScreen('a\\u0035&#53;'));
     expect(d.text).toBe('a55');
-    expect(Array.from(d.from)).toEqual([0, 1, 7]);
-    expect(Array.from(d.to)).toEqual([1, 7, 12]);
+    expect(Array.from(d.at)).toEqual([0, 1, 7]);
+    expect(Array.from(d.end)).toEqual([1, 7, 12]);
   });
 
   it('decodes an escape right after ESC, and keeps every control for the terminal', () => {

@@ -17,15 +17,7 @@
 // it; ESC starts another; a C1 control ends it and acts; a control string (OSC, DCS, SOS, PM, APC) swallows everything
 // up to its terminator (BEL for OSC, ST as U+009C or ESC `\`), an abort, or another ESC.
 import { INVISIBLE } from './invisible.ts';
-
-/** The lines a terminal shows, joined by `\n`, with the source range each character's cell shows. */
-export interface ScreenView {
-  text: string;
-  /** Per character of `text`: the start of the source range its cell shows; -1 for a blank cell or a line's end. */
-  from: Int32Array;
-  /** Per character of `text`: the end of that source range. */
-  to: Int32Array;
-}
+import { BEL, C1_CSI, C1_OSC, C1_ST, C1_STRINGS, ESC, OPENS_STRING } from './sequences.ts';
 
 /** A view of a source text: its characters, and for each the source range [at, end) it was read from. */
 export interface SourceView {
@@ -34,8 +26,12 @@ export interface SourceView {
   end: Int32Array;
 }
 
-const ESC = 0x1b;
-const BEL = 0x07;
+/**
+ * The lines a terminal shows, joined by `\n`, with the source range each character's cell shows: -1 for a blank cell
+ * or a line's end.
+ */
+export type ScreenView = SourceView;
+
 const BS = 0x08;
 const HT = 0x09;
 const LF = 0x0a;
@@ -45,14 +41,9 @@ const CR = 0x0d;
 const CAN = 0x18;
 const SUB = 0x1a;
 const DEL = 0x7f;
-const C1_CSI = 0x9b;
-const C1_OSC = 0x9d;
-const C1_ST = 0x9c;
-/** DCS, SOS, PM, APC in their 8-bit forms. */
-const C1_STRINGS = new Set([0x90, 0x98, 0x9e, 0x9f]);
-/** After ESC (no intermediates): `P` `X` `^` `_` open a DCS, SOS, PM or APC string. */
-const ESC_STRINGS = new Set(['P', 'X', '^', '_'].map((c) => c.charCodeAt(0)));
 const TAB_STOP = 8;
+/** A CSI's parameters with no private marker (`?`, `>`, `=`, `<`): numbers and `;`. */
+const PLAIN_PARAMS = /^[0-9;]*$/;
 
 /** The parser's states: text, after ESC (and its intermediates), inside a CSI, inside a control string. */
 const GROUND = 0;
@@ -242,7 +233,7 @@ class Parser {
     this.#state = GROUND;
     if (this.#intermediates) return;
     if (c === 0x5b) this.#enter(IN_CSI);
-    else if (c === 0x5d || ESC_STRINGS.has(c)) this.#openString(c === 0x5d);
+    else if (c === 0x5d || OPENS_STRING.has(c)) this.#openString(c === 0x5d);
     else if (c === 0x37) this.term.save();
     else if (c === 0x38) this.term.restore();
   }
@@ -253,7 +244,7 @@ class Parser {
     else {
       this.#state = GROUND;
       // A private or malformed CSI (`\e[?25l`, an intermediate) is a mode or a query: no cursor move here.
-      if (!this.#intermediates && /^[0-9;]*$/.test(this.#params)) this.term.csi(this.#params, c);
+      if (!this.#intermediates && PLAIN_PARAMS.test(this.#params)) this.term.csi(this.#params, c);
     }
   }
 }
@@ -261,13 +252,13 @@ class Parser {
 function linesOf(term: Terminal, v: SourceView): ScreenView {
   // At most two code units per cell (a surrogate pair), and a line feed between lines.
   const size = term.lines.reduce((n, l) => n + 2 * l.length + 1, 0);
-  const from = new Int32Array(size);
-  const to = new Int32Array(size);
+  const at = new Int32Array(size);
+  const end = new Int32Array(size);
   let text = '';
   const cell = (ch: string, a: number, b: number): void => {
     for (let u = 0; u < ch.length; u++) {
-      from[text.length + u] = a;
-      to[text.length + u] = b;
+      at[text.length + u] = a;
+      end[text.length + u] = b;
     }
     text += ch;
   };
@@ -281,7 +272,7 @@ function linesOf(term: Terminal, v: SourceView): ScreenView {
       }
     }
   }
-  return { text, from: from.subarray(0, text.length), to: to.subarray(0, text.length) };
+  return { text, at: at.subarray(0, text.length), end: end.subarray(0, text.length) };
 }
 
 /**
@@ -289,21 +280,25 @@ function linesOf(term: Terminal, v: SourceView): ScreenView {
  * reader of the screen who does not run them reads them as nothing (the property test's "screen" reader); a character
  * reference without its `;` is read as text there (the engine's own reading of the screen decodes it as HTML does).
  */
-const CONTROL_ESCAPE =
-  /\\u00(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])|\\x(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])|\\b|&#[xX]0*(?:[01]?[0-9a-fA-F]|7[fF]|[89][0-9a-fA-F]);|&#0*(?:[0-9]|[12][0-9]|3[01]|12[7-9]|1[3-5][0-9]);|%(?:[01][0-9a-fA-F]|7[fF])|%[cC]2%[89][0-9a-fA-F]/g;
+/** The hex digit pairs of every C0 and C1 control and DEL. */
+const ANY_CONTROL_HEX = String.raw`(?:[01][0-9a-fA-F]|7[fF]|[89][0-9a-fA-F])`;
+const CONTROL_ESCAPE = new RegExp(
+  String.raw`\\u00${ANY_CONTROL_HEX}|\\x${ANY_CONTROL_HEX}|\\b|&#[xX]0*(?:[0-9a-fA-F]|${ANY_CONTROL_HEX});|&#0*(?:[0-9]|[12][0-9]|3[01]|12[7-9]|1[3-5][0-9]);|%(?:[01][0-9a-fA-F]|7[fF])|%[cC]2%[89][0-9a-fA-F]`,
+  'g',
+);
 
 /** `screen` with its escapes of controls read as nothing, or null when it holds none. */
 export function withoutControlEscapes(screen: ScreenView): ScreenView | null {
   CONTROL_ESCAPE.lastIndex = 0;
   if (!CONTROL_ESCAPE.test(screen.text)) return null;
-  const from = new Int32Array(screen.text.length);
-  const to = new Int32Array(screen.text.length);
+  const at = new Int32Array(screen.text.length);
+  const end = new Int32Array(screen.text.length);
   let text = '';
   let pos = 0;
-  const keep = (end: number): void => {
-    from.set(screen.from.subarray(pos, end), text.length);
-    to.set(screen.to.subarray(pos, end), text.length);
-    text += screen.text.slice(pos, end);
+  const keep = (to: number): void => {
+    at.set(screen.at.subarray(pos, to), text.length);
+    end.set(screen.end.subarray(pos, to), text.length);
+    text += screen.text.slice(pos, to);
   };
   CONTROL_ESCAPE.lastIndex = 0;
   for (let m = CONTROL_ESCAPE.exec(screen.text); m !== null; m = CONTROL_ESCAPE.exec(screen.text)) {
@@ -311,7 +306,7 @@ export function withoutControlEscapes(screen: ScreenView): ScreenView | null {
     pos = m.index + m[0].length;
   }
   keep(screen.text.length);
-  return { text, from: from.subarray(0, text.length), to: to.subarray(0, text.length) };
+  return { text, at: at.subarray(0, text.length), end: end.subarray(0, text.length) };
 }
 
 /** What follows ESC in a colour (SGR) sequence, the one sequence a terminal runs without moving its cursor. */

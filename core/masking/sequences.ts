@@ -13,15 +13,15 @@
 import { decodeView, isSequenceControl, type DecodedView } from './decode.ts';
 import { BLANK, FRAME, mergedStructure, Structure, structureOutside, unionStructure } from './structure.ts';
 
-const ESC = 0x1b;
-const BEL = 0x07;
+export const ESC = 0x1b;
+export const BEL = 0x07;
 /** The 8-bit forms: CSI, OSC, DCS, SOS, PM, APC, and ST that ends a string. */
-const C1_CSI = 0x9b;
-const C1_OSC = 0x9d;
-const C1_STRINGS = new Set([0x90, 0x98, 0x9e, 0x9f]);
-const C1_ST = 0x9c;
+export const C1_CSI = 0x9b;
+export const C1_OSC = 0x9d;
+export const C1_STRINGS = new Set([0x90, 0x98, 0x9e, 0x9f]);
+export const C1_ST = 0x9c;
 /** After ESC: `[` opens a CSI, `]` an OSC, `P` `X` `^` `_` a DCS, SOS, PM or APC string. */
-const OPENS_STRING = new Set(['P', 'X', '^', '_'].map((c) => c.charCodeAt(0)));
+export const OPENS_STRING = new Set(['P', 'X', '^', '_'].map((c) => c.charCodeAt(0)));
 
 /**
  * One sequence in a view's text: framing [start, content) and [contentEnd, end), content [content, contentEnd);
