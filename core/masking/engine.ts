@@ -699,13 +699,21 @@ export class Session implements MaskSession {
   /**
    * The source ranges [from, to) of the cells that show what the engine finds on `text`'s screens (and in `text`
    * itself when `withText`: a star written over a screen's hit can leave its neighbour glued to nothing), not yet
-   * `*`, at or after `from`. `wholeLines`: every letter and digit of the lines holding a hit. Counts each hit.
+   * `*`, at or after `from`. `wholeLines`: every letter and digit of the lines holding a hit. Counts each hit (a text
+   * over the screen's work budget has none to count: all of it is written as `*`).
    */
   #screenCells(text: string, from: number, withText: boolean, wholeLines: boolean): [number, number][] {
     const raw = screenOf(plainView(text));
-    const views = [raw, withoutControlEscapes(raw), screenOf(decodedForScreen(text))];
-    if (withText) views.push(plainView(text));
+    const decoded = screenOf(decodedForScreen(text));
     const cells: [number, number][] = [];
+    // A text that asks a terminal for more than screen output does (screen.ts: its work budget) is read as showing
+    // anything: every letter, digit and escape at or after `from` is written as `*`.
+    if (raw === null || decoded === null) {
+      addCells(plainView(text), from, text.length, text, from, cells);
+      return cells;
+    }
+    const views = [raw, withoutControlEscapes(raw), decoded];
+    if (withText) views.push(plainView(text));
     const seen = new Set<string>();
     for (const v of views) {
       if (v === null || seen.has(v.text)) continue;

@@ -86,11 +86,13 @@ class Cells {
   readonly lines: string[][] = [[]];
   cursor = 0;
   saved = 0;
+  /** The last character written (REP repeats it). */
+  last = '';
 
-  /** A CSI that moves the cursor on its line or changes its cells (round 15): back, forward, to a column, erase in
-   * line, erase, delete and insert characters. */
+  /** A CSI that moves the cursor on its line or changes its cells (round 15): back, forward, to a column, a tab stop
+   * back, erase in line, erase, delete and insert characters, repeat the last one. */
   csi(seq: string): void {
-    const m = /^(?:\[|\u009b)([0-9]*)([DCGKXP@])$/.exec(seq.startsWith(E) ? seq.slice(1) : seq);
+    const m = /^(?:\[|\u009b)([0-9]*)([DCGKXP@bZ])$/.exec(seq.startsWith(E) ? seq.slice(1) : seq);
     if (m === null) return;
     const n = Math.max(1, Number(m[1] || 1));
     const line = this.lines.at(-1) ?? [];
@@ -102,6 +104,8 @@ class Cells {
       X: () => line.fill(' ', this.cursor, Math.min(line.length, this.cursor + n)),
       P: () => line.splice(this.cursor, n),
       '@': () => this.cursor < line.length && line.splice(this.cursor, 0, ...Array<string>(n).fill(' ')),
+      b: () => this.last !== '' && Array.from({ length: n }, () => this.put(this.last)),
+      Z: () => (this.cursor = Math.max(0, (Math.ceil(this.cursor / 8) - n) * 8)),
     };
     edits[m[2] ?? '']?.();
   }
@@ -113,7 +117,10 @@ class Cells {
     } else if (ch === '\r') this.cursor = 0;
     else if (ch === '\b') this.cursor = Math.max(0, this.cursor - 1);
     else if (ch === '\t') this.cursor = (Math.floor(this.cursor / 8) + 1) * 8;
-    else if (printed(ch)) (this.lines.at(-1) ?? [])[this.cursor++] = ch;
+    else if (printed(ch)) {
+      (this.lines.at(-1) ?? [])[this.cursor++] = ch;
+      this.last = ch;
+    }
   }
 }
 
@@ -360,7 +367,7 @@ const PARTS: readonly string[] = [
   `${E}[31m`, `${E}[0m`, `${E}[52998224725m`, '\u009b1m', `${E}]0;`, `${E}]8;;http://x/`, BEL, ST, C1_ST, '\u009d0;',
   `${E}P`, `${E}_`, `${E}^`, `${E}X`, '\u0090', '\u0098', '\u009e', '\u009f', E, `${E}7`, `${E}(B`,
   // cursor moves and line edits (round 15): back, forward, to a column, restore, erase, delete, insert
-  `${E}[D`, `${E}[3D`, `${E}[C`, `${E}[12G`, `${E}8`, `${E}[K`, `${E}[X`, `${E}[P`, `${E}[2@`, '\u009bD',
+  `${E}[D`, `${E}[3D`, `${E}[C`, `${E}[12G`, `${E}8`, `${E}[K`, `${E}[X`, `${E}[P`, `${E}[2@`, '\u009bD', `${E}[2b`, `${E}[Z`,
   // aborts, other controls, a long title past the first reading's bound
   '\u0018', '\u001a', '\u000e', '\u000f', '\u0001', `${E}]0;${'t'.repeat(82)}`,
   // backspaces, carriage return, new line

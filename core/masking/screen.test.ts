@@ -8,9 +8,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { decodedForScreen, plainView } from './decode.ts';
 import { compileMasker } from './index.ts';
-import { mayRunOnScreen, screenOf, withoutControlEscapes } from './screen.ts';
+import { mayRunOnScreen, screenOf as screenOrNull, withoutControlEscapes, type ScreenView, type SourceView } from './screen.ts';
 
 const E = '\u001b';
+/** The screen of `v`, which these texts never push past the work budget. */
+function screenOf(v: SourceView): ScreenView {
+  const screen = screenOrNull(v);
+  if (screen === null) throw new Error('over the screen work budget');
+  return screen;
+}
 const masker = compileMasker({});
 const maskText = (t: string): string => masker.newSession().maskText(t);
 const shown = (t: string): string => screenOf(plainView(t)).text;
@@ -37,7 +43,7 @@ describe('the screen a terminal shows (screen.ts)', () => {
     ['CSI G to a column', `abcdef${E}[2GX`, 'aXcdef'],
     ['ESC 7 saves and ESC 8 restores', `ab${E}7XY${E}8cd`, 'abcd'],
     ['CSI s saves and CSI u restores', `ab${E}[sXY${E}[ucd`, 'abcd'],
-    ['CSI K erases to the line end', `abcdef${E}[3D${E}[K`, 'abc   '],
+    ['CSI K erases to the line end (blank cells at a line end show nothing)', `abcdef${E}[3D${E}[K`, 'abc'],
     ['CSI P deletes at the cursor, the rest moves left', `abXcd${E}[3D${E}[P`, 'abcd'],
     ['CSI @ inserts blanks', `abcd${E}[2D${E}[2@`, 'ab  cd'],
     ['a C0 control inside an escape sequence runs and does not end it', `ab${E}.\b1X`, 'aX'],
@@ -49,6 +55,14 @@ describe('the screen a terminal shows (screen.ts)', () => {
     ['ESC aborts a string and starts a sequence', `a${E}_x${E}[31mb`, 'ab'],
     ['a format character takes no cell', 'a\u200bb\u202ec', 'abc'],
     ['a surrogate pair is one cell', 'a\ud835\udfd3\bb', 'ab'],
+    ['CSI b repeats the last character', `1${E}[2b.4${E}[2b`, '111.444'],
+    ['CSI a (HPR) moves forward', `abcdef\r${E}[2aX`, 'abXdef'],
+    ['CSI Z moves back a tab stop, CSI I forward', `abcdefghij${E}[ZX${E}[IY`, 'abcdefghXj      Y'],
+    ['ESC M goes up a line, ESC D down in the same column', `abc\ndef${E}M${E}[2GX${E}DY`, 'aXc\ndeY'],
+    ['ESC E starts the next line', `ab${E}Ecd`, 'ab\ncd'],
+    ['CSI J erases to the screen end', `abc\ndef${E}M${E}[2G${E}[J`, 'a'],
+    ['a long run of blank cells reads as 16 spaces', `a${E}[1000Cb`, `a${' '.repeat(16)}b`],
+    ['a cursor moved a billion cells or rows away costs nothing', `a${E}[999999999Cb${E}[999999999Bc`, `a${' '.repeat(16)}b\n${' '.repeat(16)}c`],
   ])('%s', (_name, text, screen) => {
     expect(shown(text)).toBe(screen);
   });
@@ -106,6 +120,10 @@ describe('what the screen shows is masked in the source', () => {
     ['a backspace onto an escape whose decoding is invisible', 'a\u009d0;\u001b\\\u202c&#27;]0;590.830\b\\u202e529.982'],
     ['an escaped backspace and an escaped C1 ST', '\u001b]0;tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\\x1b[%0735\\u009cX\bX\b\\u202e52998224725'],
     ['escaped ESC and BEL around an erased letter', 'a%1B]0;.166-33a\\b\u001b\u001bX\u0018111.444.777-35\u001b7\\x1b[%07590.830'],
+    ['a repeat spells the digits', `cpf 1${E}[2b.4${E}[2b.7${E}[2b-35 ok`],
+    ['a line above written over after a reverse index', `529.982.247-2X\n${E}M${E}[14G5`],
+    ['a tab stop back', `529.982.X${E}[Z247-25 `],
+    ['an erase frees an identifier glued to what follows it', `111 444 777 35999${E}[3D${E}[J`],
     ['a backspace over a reference', '\u200b111 444 777 35&#7;\b\\b\u202c529.982.247-25529.982%07tel \u00adok '],
   ])('%s', (_name, raw) => {
     // A screen of the input shows an identifier.
@@ -168,6 +186,26 @@ describe('what the screen shows is masked in the source', () => {
     expect(out.ok).toBe('plain');
     const text = maskText(JSON.stringify({ note: `529.982.247-2X\b5` }));
     expect(shownDecoded(text)).not.toMatch(SECRET);
+  });
+
+  it.each([
+    ['a cursor moved a billion cells', `x${E}[999999999C5 cpf 529.982.247-25`],
+    ['a billion rows', `x${E}[999999999B5 cpf 529.982.247-25`],
+    ['a billion characters inserted and deleted', `abc${E}[D${E}[999999999@${E}[999999999P cpf 529.982.247-25`],
+    ['a billion repeats', `5${E}[999999999b cpf 529.982.247-25`],
+    ['parameters past any number', `x${E}[${'9'.repeat(400)}C${E}[${'9'.repeat(400)}b cpf 529.982.247-25`],
+  ])('huge parameters cost nothing: %s', (_name, raw) => {
+    const out = maskText(raw);
+    expect(out).toContain('***.***.***-25');
+    expect(unmasked(out)).toEqual([]);
+  });
+
+  it('a text asking the terminal for more work than screen output does is written as * (fails closed)', () => {
+    const raw = `${'x'.repeat(2000)}${`${E}[@`.repeat(5000)} cpf 529.982.247-25 ok`;
+    expect(screenOrNull(plainView(raw))).toBeNull();
+    const out = maskText(raw);
+    expect(out).not.toMatch(/[0-9a-z]/);
+    expect(out.length).toBe(raw.length);
   });
 
   it('a flood of cursor moves and identifiers: each one masked', () => {

@@ -53,30 +53,79 @@ const IN_STRING = 3;
 
 const isC1 = (c: number): boolean => c >= 0x80 && c <= 0x9f;
 
-/** The cells of the terminal's lines (a cell: the view index that wrote it, -1 blank), its cursor and saved cursor. */
+/**
+ * How much a text may make the terminal do, per character of it (and a floor for short texts): cells written, moved
+ * or erased. A text that asks for more (`\e[4096b` after every character, a flood of insertions on a long line) is no
+ * screen output a reader follows; the screen check then fails closed (Session.screenChecked).
+ */
+const WORK_PER_CHARACTER = 16;
+const WORK_FLOOR = 65_536;
+/** A repeat (REP) writes at most this many cells: no screen is wider. */
+const MAX_REPEAT = 4096;
+/** Blank cells between two written ones are read as at most this many spaces: more separate as much. */
+const MAX_BLANKS = 16;
+
+/** One line's written cells: column -> the view index that wrote it. Sparse: a cursor moved far costs nothing. */
+type Line = Map<number, number>;
+
+/**
+ * The cells of the terminal's lines (by row; sparse, so a cursor moved a billion cells or rows away costs nothing),
+ * its cursor and saved cursor, the last character written (REP repeats it), and the work done so far.
+ */
 class Terminal {
-  readonly lines: number[][] = [[]];
+  readonly lines = new Map<number, Line>();
   row = 0;
   cursor = 0;
+  work = 0;
+  #last = -1;
   #saved: [number, number] = [0, 0];
 
-  get #line(): number[] {
-    while (this.lines.length <= this.row) this.lines.push([]);
-    return this.lines[this.row] ?? [];
+  get line(): Line {
+    let line = this.lines.get(this.row);
+    if (line === undefined) {
+      line = new Map();
+      this.lines.set(this.row, line);
+    }
+    return line;
   }
 
   /** A C0 control outside a string: the cursor moves; nothing is written. */
   execute(c: number): void {
-    if (c === BS) this.cursor = Math.max(0, this.cursor - 1);
+    if (c === BS) this.back(1);
     else if (c === CR) this.cursor = 0;
     else if (c === LF || c === VT || c === FF) this.down(1);
-    else if (c === HT) this.cursor = (Math.floor(this.cursor / TAB_STOP) + 1) * TAB_STOP;
+    else if (c === HT) this.tab(1);
   }
 
   put(viewIndex: number): void {
-    const line = this.#line;
-    while (line.length < this.cursor) line.push(-1);
-    line[this.cursor++] = viewIndex;
+    this.line.set(this.cursor++, viewIndex);
+    this.#last = viewIndex;
+    this.work++;
+  }
+
+  /** REP: the last character written, `n` times more. */
+  repeat(n: number): void {
+    if (this.#last < 0) return;
+    for (let k = Math.min(n, MAX_REPEAT); k > 0; k--) this.put(this.#last);
+  }
+
+  back(n: number): void {
+    this.cursor = Math.max(0, this.cursor - n);
+  }
+
+  /** `n` tab stops forward (HT, CHT), or back when negative (CBT). */
+  tab(n: number): void {
+    const stop = Math.floor(this.cursor / TAB_STOP);
+    this.cursor = Math.max(0, n > 0 ? (stop + n) * TAB_STOP : (Math.ceil(this.cursor / TAB_STOP) + n) * TAB_STOP);
+  }
+
+  down(n: number): void {
+    this.row += n;
+    this.cursor = 0;
+  }
+
+  up(n: number): void {
+    this.row = Math.max(0, this.row - n);
   }
 
   /** ESC 7 / ESC 8 (and CSI s / CSI u): the cursor saved, and put back where it was. */
@@ -89,73 +138,98 @@ class Terminal {
   }
 
   /**
-   * A CSI that moves the cursor or changes cells on its line (CSI_ACTIONS). A line's number in an absolute position
-   * (CUP, VPA) depends on where the text starts on the screen: only its column is taken.
+   * A CSI that moves the cursor or changes cells (CSI_ACTIONS). A line's number in an absolute position (CUP, VPA)
+   * depends on where the text starts on the screen: only its column is taken.
    */
   csi(params: string, final: number): void {
     const args = params.split(';').map((p) => Number.parseInt(p, 10));
     CSI_ACTIONS[String.fromCharCode(final)]?.(this, Math.max(1, args[0] || 1), args);
   }
 
-  down(n: number): void {
-    this.row += n;
-    this.cursor = 0;
-  }
-
-  up(n: number): void {
-    this.row = Math.max(0, this.row - n);
-  }
-
-  get line(): number[] {
-    return this.#line;
+  /** The cells of this line in columns [a, b) erased (they show blank). */
+  blank(a: number, b: number): void {
+    const line = this.line;
+    this.work += line.size;
+    for (const col of [...line.keys()]) if (col >= a && col < b) line.delete(col);
   }
 
   /** EL: 0 from the cursor to the line's end, 1 from its start to the cursor, 2 all of it. */
-  erase(mode: number): void {
-    const line = this.#line;
-    const [a, b] = mode === 0 ? [this.cursor, line.length] : mode === 1 ? [0, this.cursor + 1] : [0, line.length];
-    for (let k = a; k < Math.min(b, line.length); k++) line[k] = -1;
+  eraseInLine(mode: number): void {
+    if (mode === 0) this.blank(this.cursor, Infinity);
+    else this.blank(0, mode === 1 ? this.cursor + 1 : Infinity);
+  }
+
+  /** ED: 0 from the cursor to the screen's end, 1 from its start to the cursor, 2 and 3 all of it. */
+  eraseInDisplay(mode: number): void {
+    this.eraseInLine(mode === 0 || mode === 1 ? mode : 2);
+    this.work += this.lines.size;
+    for (const row of [...this.lines.keys()]) if (mode >= 2 || (mode === 0 ? row > this.row : row < this.row)) this.lines.delete(row);
+  }
+
+  /** DCH (`n` < 0: the cells at the cursor deleted, the rest moved left) and ICH (`n` > 0: blanks inserted). */
+  shift(n: number): void {
+    const line = this.line;
+    this.work += line.size;
+    const moved: Line = new Map();
+    for (const [col, k] of line) {
+      if (col < this.cursor) moved.set(col, k);
+      else if (n > 0 || col >= this.cursor - n) moved.set(col + n, k);
+    }
+    this.lines.set(this.row, moved);
   }
 }
 
-/** Erases the cells [a, b) of `line` (they show blank). */
-function blank(line: number[], a: number, b: number): void {
-  for (let k = a; k < Math.min(b, line.length); k++) line[k] = -1;
-}
-
 /**
- * The CSIs that move the cursor or change cells on its line, by final byte: cursor back, forward, to a column (CHA,
- * HPA, CUP's column), up, down, to the next or previous line's start, erase in line, erase, delete and insert
- * characters, save and restore the cursor. `n` is the first parameter (at least 1).
+ * The CSIs that move the cursor or change cells, by final byte: cursor back, forward (CUF, HPR), to a column (CHA, HPA,
+ * CUP's column), up, down (CUD, VPR), to the next or previous line's start, tab stops forward and back, erase in line
+ * and in display, erase, delete and insert characters, repeat the last one, save and restore the cursor. `n` is the
+ * first parameter (at least 1).
  */
 const CSI_ACTIONS: Readonly<Record<string, (t: Terminal, n: number, args: readonly number[]) => void>> = {
-  D: (t, n) => void (t.cursor = Math.max(0, t.cursor - n)),
+  D: (t, n) => t.back(n),
   C: (t, n) => void (t.cursor += n),
+  a: (t, n) => void (t.cursor += n),
   G: (t, n) => void (t.cursor = n - 1),
   '`': (t, n) => void (t.cursor = n - 1),
   H: (t, _n, args) => void (t.cursor = Math.max(1, args[1] || 1) - 1),
   f: (t, _n, args) => void (t.cursor = Math.max(1, args[1] || 1) - 1),
   A: (t, n) => t.up(n),
   B: (t, n) => void (t.row += n),
+  e: (t, n) => void (t.row += n),
   E: (t, n) => t.down(n),
   F: (t, n) => {
     t.up(n);
     t.cursor = 0;
   },
-  K: (t, _n, args) => t.erase(args[0] || 0),
-  X: (t, n) => blank(t.line, t.cursor, t.cursor + n),
-  P: (t, n) => void t.line.splice(t.cursor, n),
-  '@': (t, n) => {
-    if (t.cursor < t.line.length) t.line.splice(t.cursor, 0, ...Array<number>(n).fill(-1));
-  },
+  I: (t, n) => t.tab(n),
+  Z: (t, n) => t.tab(-n),
+  K: (t, _n, args) => t.eraseInLine(args[0] || 0),
+  J: (t, _n, args) => t.eraseInDisplay(args[0] || 0),
+  X: (t, n) => t.blank(t.cursor, t.cursor + n),
+  P: (t, n) => t.shift(-n),
+  '@': (t, n) => t.shift(n),
+  b: (t, n) => t.repeat(n),
   s: (t) => t.save(),
   u: (t) => t.restore(),
 };
 
+/** ESC and a final byte that move the cursor: save and restore it (DECSC, DECRC), index, next line, reverse index. */
+const ESC_ACTIONS: Readonly<Record<string, (t: Terminal) => void>> = {
+  '7': (t) => t.save(),
+  '8': (t) => t.restore(),
+  D: (t) => void (t.row += 1),
+  E: (t) => t.down(1),
+  M: (t) => t.up(1),
+};
+
 /** What a terminal shows of `v` (a view of a source text): its lines and each cell's source range. */
-export function screenOf(v: SourceView): ScreenView {
+export function screenOf(v: SourceView): ScreenView | null {
   const parser = new Parser(v.text);
-  for (let i = 0; i < v.text.length; ) i = parser.step(i);
+  const budget = WORK_FLOOR + WORK_PER_CHARACTER * v.text.length;
+  for (let i = 0; i < v.text.length; ) {
+    i = parser.step(i);
+    if (parser.term.work > budget) return null;
+  }
   return linesOf(parser.term, v);
 }
 
@@ -234,8 +308,7 @@ class Parser {
     if (this.#intermediates) return;
     if (c === 0x5b) this.#enter(IN_CSI);
     else if (c === 0x5d || OPENS_STRING.has(c)) this.#openString(c === 0x5d);
-    else if (c === 0x37) this.term.save();
-    else if (c === 0x38) this.term.restore();
+    else ESC_ACTIONS[String.fromCharCode(c)]?.(this.term);
   }
 
   #csiByte(c: number): void {
@@ -249,9 +322,11 @@ class Parser {
   }
 }
 
+/** The terminal's lines top to bottom, each cell left to right, a long run of blank cells read as MAX_BLANKS spaces. */
 function linesOf(term: Terminal, v: SourceView): ScreenView {
-  // At most two code units per cell (a surrogate pair), and a line feed between lines.
-  const size = term.lines.reduce((n, l) => n + 2 * l.length + 1, 0);
+  const rows = [...term.lines.entries()].sort((x, y) => x[0] - y[0]);
+  // At most two code units per cell (a surrogate pair), MAX_BLANKS before each, and a line feed between lines.
+  const size = rows.reduce((n, [, line]) => n + (2 + MAX_BLANKS) * line.size + 1, 0);
   const at = new Int32Array(size);
   const end = new Int32Array(size);
   let text = '';
@@ -262,14 +337,14 @@ function linesOf(term: Terminal, v: SourceView): ScreenView {
     }
     text += ch;
   };
-  for (const [n, line] of term.lines.entries()) {
+  for (const [n, [, line]] of rows.entries()) {
     if (n > 0) cell('\n', -1, -1);
-    for (const k of line) {
-      if (k < 0) cell(' ', -1, -1);
-      else {
-        const pair = (v.text.charCodeAt(k) & 0xfc00) === 0xd800 ? 2 : 1;
-        cell(v.text.slice(k, k + pair), v.at[k] ?? -1, v.end[k + pair - 1] ?? -1);
-      }
+    let next = 0;
+    for (const [col, k] of [...line.entries()].sort((x, y) => x[0] - y[0])) {
+      for (let b = Math.min(col - next, MAX_BLANKS); b > 0; b--) cell(' ', -1, -1);
+      const pair = (v.text.charCodeAt(k) & 0xfc00) === 0xd800 ? 2 : 1;
+      cell(v.text.slice(k, k + pair), v.at[k] ?? -1, v.end[k + pair - 1] ?? -1);
+      next = col + 1;
     }
   }
   return { text, at: at.subarray(0, text.length), end: end.subarray(0, text.length) };
@@ -288,7 +363,8 @@ const CONTROL_ESCAPE = new RegExp(
 );
 
 /** `screen` with its escapes of controls read as nothing, or null when it holds none. */
-export function withoutControlEscapes(screen: ScreenView): ScreenView | null {
+export function withoutControlEscapes(screen: ScreenView | null): ScreenView | null {
+  if (screen === null) return null;
   CONTROL_ESCAPE.lastIndex = 0;
   if (!CONTROL_ESCAPE.test(screen.text)) return null;
   const at = new Int32Array(screen.text.length);
