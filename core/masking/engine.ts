@@ -3,7 +3,7 @@ import { compileCustom, compileSet, MAX_CUSTOM_MATCH, scanCustom, type CompiledC
 import { mayReverse, nearbyRuns, reversedRuns, shownLine, shownReversed, type ShownLine } from './bidi.ts';
 import { CONTEXT_WINDOW, mayHoldKeyword, usefulContext } from './context.ts';
 import { decodedForScreen, decodeView, needsDecoding, plainView, viewIndex, type DecodedView } from './decode.ts';
-import { mayRunOnScreen, screenOf, withoutControlEscapes, type ScreenView } from './screen.ts';
+import { mayRunOnScreen, screenOf, withoutControlEscapes, type ScreenView, type SourceView } from './screen.ts';
 import { fold, mayHoldIdentifier, nothingSpecial } from './fold.ts';
 import {
   MAX_BUILTIN_MATCH, mayContainBuiltin, numericScanner, scanEmail, scanIpv6, scanNumeric, type DetectorSet, type Hit, type NumericScanner,
@@ -704,7 +704,8 @@ export class Session implements MaskSession {
    */
   #screenCells(text: string, from: number, withText: boolean, wholeLines: boolean): [number, number][] {
     const raw = screenOf(plainView(text));
-    const decoded = screenOf(decodedForScreen(text));
+    const received = decodedForScreen(text);
+    const decoded = screenOf(received);
     const cells: [number, number][] = [];
     // A text that asks a terminal for more than screen output does (screen.ts: its work budget) is read as showing
     // anything: every letter, digit and escape at or after `from` is written as `*`.
@@ -715,15 +716,33 @@ export class Session implements MaskSession {
     const views = [raw, withoutControlEscapes(raw), decoded];
     if (withText) views.push(plainView(text));
     const seen = new Set<string>();
+    let shownBefore = false;
     for (const v of views) {
       if (v === null || seen.has(v.text)) continue;
       seen.add(v.text);
-      for (const p of this.#place(v.text, 0, v.text.length, null)) {
-        const [a, b] = wholeLines ? lineAround(v.text, p.a, p.b) : [p.a, p.b];
-        if (addCells(v, a, b, text, from, cells)) this.#count(p.hit.type);
-      }
+      if (this.#viewCells(v, text, from, wholeLines, cells)) shownBefore = true;
     }
+    // A hit whose every cell was written before `from` (a stream's text already emitted: `529.982X.247-25`, then, after
+    // an idle flush, `\e[8D\e[P` deletes the X) cannot be masked where it is; what made it is in what follows, so the
+    // controls there are written as `*` and the terminal does not run them.
+    if (shownBefore) addControls(received, text, from, cells);
     return cells;
+  }
+
+  /**
+   * Adds to `cells` what #screenCells takes from one screen view `v` of `text`, counting each hit; true when a hit there
+   * shows only cells written before `from`.
+   */
+  #viewCells(v: ScreenView, text: string, from: number, wholeLines: boolean, cells: [number, number][]): boolean {
+    let shownBefore = false;
+    for (const p of this.#place(v.text, 0, v.text.length, null)) {
+      const [a, b] = wholeLines ? lineAround(v.text, p.a, p.b) : [p.a, p.b];
+      const added = addCells(v, a, b, text, from, cells);
+      const before = !added && allBefore(v, a, b, from);
+      shownBefore ||= before;
+      if (added || before) this.#count(p.hit.type);
+    }
+    return shownBefore;
   }
 
   /**
@@ -901,6 +920,25 @@ function addCells(v: ScreenView, a: number, b: number, text: string, from: numbe
   }
   return added;
 }
+
+/** Whether every cell of `v` in [a, b) that shows a source character shows one before `from`. */
+function allBefore(v: ScreenView, a: number, b: number, from: number): boolean {
+  for (let k = a; k < b; k++) if ((v.at[k] ?? -1) >= from) return false;
+  return true;
+}
+
+/** Adds to `cells` the source range of each control a terminal runs (not a line feed or a tab) at or after `from`. */
+function addControls(received: SourceView, text: string, from: number, cells: [number, number][]): void {
+  for (let k = 0; k < received.text.length; k++) {
+    const c = received.text.charCodeAt(k);
+    const f = received.at[k] ?? -1;
+    const e = received.end[k] ?? -1;
+    if (runsOnScreen(c) && f >= from && !allStars(text, f, e)) cells.push([f, e]);
+  }
+}
+
+/** A control a terminal runs: C0 but a line feed and a tab, DEL, C1. */
+const runsOnScreen = (c: number): boolean => (c < 0x20 && c !== 0x0a && c !== 0x09) || (c >= 0x7f && c <= 0x9f);
 
 function allStars(text: string, f: number, e: number): boolean {
   for (let i = f; i < e; i++) if (text.charCodeAt(i) !== 0x2a) return false;

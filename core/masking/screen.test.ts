@@ -169,6 +169,20 @@ describe('what the screen shows is masked in the source', () => {
     }
   });
 
+  it.each([
+    ['a character deleted', '529.982X.247-25', `${E}[8D${E}[P\n`],
+    ['a glued tail erased', 'cpf 111 444 777 35999', `${E}[3D${E}[K\n`],
+    ['the display erased from the cursor', 'cpf 111 444 777 35999', `${E}[3D${E}[J\n`],
+    ['backspaces and an erase written as escapes a decoder runs', 'cpf 529.982.247-25999', '\\b\\b\\b\\u001b[K ok\n'],
+  ])('a stream flushed (gone idle) before the control that shows emitted text whole: %s; the control is not run', (_name, first, then) => {
+    const stream = masker.newSession().textStream();
+    const emitted = stream.push(first) + stream.flush();
+    expect(emitted).toBe(first);
+    const out = emitted + stream.push(then) + stream.end();
+    expect(readers(first + then).slice(1).some((view) => maskText(view) !== view)).toBe(true);
+    expect(unmasked(out)).toEqual([]);
+  });
+
   it('after a long stretch of text in a stream (the check reads the window the stream still holds)', () => {
     const raw = `${'log line without identifiers\n'.repeat(400)}cpf 529.982.247-2X${E}[D5 ok\n`;
     const stream = masker.newSession().textStream();
@@ -177,6 +191,14 @@ describe('what the screen shows is masked in the source', () => {
     out += stream.end();
     expect(shown(out)).not.toMatch(SECRET);
     expect(out).toBe(maskText(raw));
+  });
+
+  it('in a PostgreSQL cell (maskCell), plain and as a JSON document', () => {
+    const session = masker.newSession();
+    const cell = session.maskCell('note', `529.982.247-2X${E}[D5`);
+    expect(cell).toBe(`***.***.***-*X${E}[D*`);
+    const doc = session.maskCell('payload', JSON.stringify({ note: `cpf 529.982.247-2X${E}[D5` }));
+    expect(shown((JSON.parse(doc) as { note: string }).note)).not.toMatch(SECRET);
   });
 
   it('inside a JSON string value (the value as its reader decodes it)', () => {

@@ -22,6 +22,8 @@ import { createServingIdentity } from '../src/kubernetes/serving-cert.ts';
 import { agentKubectl, readerCredential, writeAgentKubeconfig, type Ran } from './kube-agent.ts';
 import { fetchExport, mountCredentials, sidecarFixture, startSidecarProcess, verifyExportedChain, type SidecarFixture, type SidecarProcess } from './support.ts';
 import { onScreen } from '../../core/masking/corpus.ts';
+import { plainView } from '../../core/masking/decode.ts';
+import { screenOf } from '../../core/masking/screen.ts';
 
 jest.setTimeout(120_000);
 
@@ -325,6 +327,8 @@ describe('pods/log', () => {
     const shownWhole = [
       '\u001b[36mINFO\u001b[39m cliente cpf=\u001b[32m590.830.166-33\u001b[39m\n', 'erase 590\u001b[K.830.166-33\n',
       `ctl ${[...CPF].join('\u0001')}\n`, 'bs 590.830.166-3X\b3\n',
+      // Round 15: a cursor move back, a repeat spelling the digits, a line start written over by a carriage return.
+      'back 590.830.166-3X\u001b[D3\n', 'rep 1\u001b[2b.4\u001b[2b.7\u001b[2b-35\n', 'cr 111 444 777590.830.166-33\rcpf of client \n',
     ].join('');
     const lines = Buffer.concat([Buffer.from(plain + shownWhole), Buffer.from('latino 590\u00a0830\u00a0166\u009633\n', 'latin1')]);
     kubelet = createHttpsServer({ cert: identity.certPem, key: identity.keyPem }, (req, res) => {
@@ -352,12 +356,14 @@ describe('pods/log', () => {
     await k(['patch', 'node', node, '--subresource=status', '--type=merge', '-p', status]);
     await apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger-0', namespace: ns, labels: { app: 'logger' } }, spec: { nodeName: node, serviceAccountName: 'cluster-reader', automountServiceAccountToken: false, containers: [{ name: 'app', image: 'busybox' }] } }]);
     const out = await agentOk(['logs', 'logger-0']);
-    expect(out.split('\n').filter((l) => l !== '')).toHaveLength(205);
+    expect(out.split('\n').filter((l) => l !== '')).toHaveLength(208);
     expect(out).toContain('pedido 199 cliente CPF');
     expect(out).not.toContain(CPF);
     expect(out).not.toContain(EMAIL);
     const shown = onScreen(out);
     expect(shown.split('\n').filter((l) => l.replace(/[^0-9]/g, '').includes('59083016'))).toEqual([]);
+    // The screen as a terminal runs cursor moves and repeats (core/masking/screen.ts) holds neither CPF.
+    expect(screenOf(plainView(out))?.text).not.toMatch(/590\.830\.166-33|111\.444\.777-35/);
     expect(out).toContain('\u001b[36mINFO\u001b[39m cliente cpf=\u001b[32m***.***.***-33\u001b[39m');
     const followed = await agentOk(['logs', '-f', 'logger-0']);
     expect(followed).not.toContain(CPF);

@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { plainView } from '../../core/masking/decode.ts';
+import { screenOf } from '../../core/masking/screen.ts';
 import { InProcessSshScenario } from './ssh-inprocess-scenario.ts';
 
 jest.setTimeout(120_000);
@@ -30,6 +32,8 @@ afterAll(async () => {
 
 const E = '\u001b';
 const ST = `${E}\\`;
+/** What a terminal shows of the agent's output (core/masking/screen.ts). */
+const shownOnScreen = (out: string): string => screenOf(plainView(out))?.text ?? 'over the screen work budget';
 
 describe('SSH output: identifiers inside terminal escape sequences reach the agent masked, the sequences in place', () => {
   it('printf of a CSI parameter, a title and an OSC 8 hyperlink (7-bit), and a DCS string', async () => {
@@ -64,6 +68,27 @@ sys.stdout.write('\x1b]0;cliente 529.982'); sys.stdout.flush(); time.sleep(0.4)
 sys.stdout.write('.247-25 x\x07$ \n'); sys.stdout.flush()
 `);
     expect(out).toBe(`${E}]0;cliente ***.***.***-25 x\u0007$ \n`);
+  });
+
+  it('round 15: cursor moves, a repeat and a carriage return that show a CPF on the screen are masked where they write it', async () => {
+    // printf's \033 is ESC (\067 and \070 the 7 and 8 after it, unambiguous to every printf), \r a carriage return:
+    // cursor back over a decoy, a repeat that spells the digits, a saved cursor restored, a line start written over
+    // (each shows a CPF on a terminal; none is a CPF as stored).
+    const out = await t.run(String.raw`printf '529.982.247-2X\033[D5\ncpf 1\033[2b.4\033[2b.7\033[2b-35 ok\n529.982.247-2\033\067X\033\0705\n111 444 777529.982.247-25\r.166-33cpf \n'`);
+    expect(out).toBe([`***.***.***-*X${E}[D*`, `cpf *${E}[2b.*${E}[2b.*${E}[2b-** ok`, `***.***.***-*${E}7X${E}8*`, '111 444 777***.***.***-**\r.166-33cpf ', ''].join('\n'));
+    expect(shownOnScreen(out)).not.toMatch(/529\.982\.247-25|111\.444\.777-35/);
+  });
+
+  it('round 15: text emitted when the program paused, then the controls that show it whole: they are not run', async () => {
+    // The space ends the word, so the idle flush emits the line so far (no identifier in it); the cursor move and the
+    // deletion that would join `529.982` and `.247-25` arrive after it, and go out with their ESC written as `*`.
+    const out = await runPython('pause-then-delete.py', String.raw`import sys, time
+sys.stdout.write('529.982X.247-25 '); sys.stdout.flush(); time.sleep(0.4)
+sys.stdout.write('\x1b[9D\x1b[P\n'); sys.stdout.flush()
+`);
+    expect(out).toBe('529.982X.247-25 *[9D*[P\n');
+    expect(shownOnScreen(`529.982X.247-25 ${E}[9D${E}[P\n`)).toContain('529.982.247-25');
+    expect(shownOnScreen(out)).not.toContain('529.982.247-25');
   });
 
   it('a CPF split by a DCS string holding spaces, paused inside the string (an idle flush there), is masked', async () => {
