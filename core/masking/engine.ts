@@ -716,33 +716,39 @@ export class Session implements MaskSession {
     const views = [raw, withoutControlEscapes(raw), decoded];
     if (withText) views.push(plainView(text));
     const seen = new Set<string>();
-    let shownBefore = false;
+    const shownBefore: string[] = [];
     for (const v of views) {
       if (v === null || seen.has(v.text)) continue;
       seen.add(v.text);
-      if (this.#viewCells(v, text, from, wholeLines, cells)) shownBefore = true;
+      this.#viewCells(v, text, from, wholeLines, cells, shownBefore);
     }
     // A hit whose every cell was written before `from` (a stream's text already emitted: `529.982X.247-25`, then, after
-    // an idle flush, `\e[8D\e[P` deletes the X) cannot be masked where it is; what made it is in what follows, so the
-    // controls there are written as `*` and the terminal does not run them.
-    if (shownBefore) addControls(received, text, from, cells);
+    // an idle flush, `\e[8D\e[P` deletes the X) cannot be masked where it is. When what was written before does not
+    // show it alone, what made it is in what follows: the controls there are written as `*`, and the terminal does not
+    // run them.
+    if (shownBefore.length > 0 && !this.#shownOnScreen(text.slice(0, from))) {
+      addControls(received, text, from, cells);
+      for (const type of shownBefore) this.#count(type);
+    }
     return cells;
   }
 
+  /** Whether a screen of `text` (as stored, or decoded) shows what the engine would mask. */
+  #shownOnScreen(text: string): boolean {
+    const views = [screenOf(plainView(text)), screenOf(decodedForScreen(text))];
+    return views.some((v) => v === null || this.#place(v.text, 0, v.text.length, null).length > 0);
+  }
+
   /**
-   * Adds to `cells` what #screenCells takes from one screen view `v` of `text`, counting each hit; true when a hit there
-   * shows only cells written before `from`.
+   * Adds to `cells` what #screenCells takes from one screen view `v` of `text`, counting each hit, and to `shownBefore`
+   * the type of each hit there that shows only cells written before `from`.
    */
-  #viewCells(v: ScreenView, text: string, from: number, wholeLines: boolean, cells: [number, number][]): boolean {
-    let shownBefore = false;
+  #viewCells(v: ScreenView, text: string, from: number, wholeLines: boolean, cells: [number, number][], shownBefore: string[]): void {
     for (const p of this.#place(v.text, 0, v.text.length, null)) {
       const [a, b] = wholeLines ? lineAround(v.text, p.a, p.b) : [p.a, p.b];
-      const added = addCells(v, a, b, text, from, cells);
-      const before = !added && allBefore(v, a, b, from);
-      shownBefore ||= before;
-      if (added || before) this.#count(p.hit.type);
+      if (addCells(v, a, b, text, from, cells)) this.#count(p.hit.type);
+      else if (allBefore(v, a, b, from)) shownBefore.push(p.hit.type);
     }
-    return shownBefore;
   }
 
   /**
