@@ -707,19 +707,15 @@ export class Session implements MaskSession {
     const received = decodedForScreen(text);
     const decoded = screenOf(received);
     const cells: [number, number][] = [];
-    // A text that asks a terminal for more than screen output does (screen.ts: its work budget) is read as showing
-    // anything: every letter, digit and escape at or after `from` is written as `*`.
+    // A screen the model cannot tell (screen.ts, terminal.ts: a write where a real terminal's width, height or a
+    // sequence the model does not run decides where it lands), or past the work budget, may show anything: every
+    // letter, digit and escape at or after `from` is written as `*`, where the text holds enough to make an identifier.
     if (raw === null || decoded === null) {
-      addCells(plainView(text), from, text.length, text, from, cells);
+      if (this.#mayShowAnIdentifier(received.text)) addCells(plainView(text), from, text.length, text, from, cells);
       return cells;
     }
-    const views = [raw, withoutControlEscapes(raw), decoded];
-    if (withText) views.push(plainView(text));
-    const seen = new Set<string>();
     const shownBefore: string[] = [];
-    for (const v of views) {
-      if (v === null || seen.has(v.text)) continue;
-      seen.add(v.text);
+    for (const v of distinctViews([...raw, ...raw.map(withoutControlEscapes), ...decoded, withText ? plainView(text) : null])) {
       this.#viewCells(v, text, from, wholeLines, cells, shownBefore);
     }
     // A hit whose every cell was written before `from` (a stream's text already emitted: `529.982X.247-25`, then, after
@@ -733,10 +729,20 @@ export class Session implements MaskSession {
     return cells;
   }
 
+  /**
+   * Whether `text` (decoded) holds what any arrangement of its characters could make an identifier of: an `@`, or as
+   * many digits as the shortest numeric one (an IPv4 address when that detector is on, else a CEP or a date of birth
+   * beside their keyword; a `:` of an IPv6 one); always, with custom patterns.
+   */
+  #mayShowAnIdentifier(text: string): boolean {
+    if (this.#m.custom.length > 0 || text.includes('@') || (this.#m.on.ip && text.includes(':'))) return true;
+    return (text.match(/\p{Nd}/gu)?.length ?? 0) >= (this.#m.on.ip ? 4 : 8);
+  }
+
   /** Whether a screen of `text` (as stored, or decoded) shows what the engine would mask. */
   #shownOnScreen(text: string): boolean {
-    const views = [screenOf(plainView(text)), screenOf(decodedForScreen(text))];
-    return views.some((v) => v === null || this.#place(v.text, 0, v.text.length, null).length > 0);
+    const screens = [screenOf(plainView(text)), screenOf(decodedForScreen(text))];
+    return screens.some((views) => views === null || views.some((v) => this.#place(v.text, 0, v.text.length, null).length > 0));
   }
 
   /**
@@ -925,6 +931,12 @@ function addCells(v: ScreenView, a: number, b: number, text: string, from: numbe
     added = true;
   }
   return added;
+}
+
+/** The views, each text once. */
+function distinctViews(views: readonly (ScreenView | null)[]): ScreenView[] {
+  const seen = new Set<string>();
+  return views.filter((v): v is ScreenView => v !== null && !seen.has(v.text) && seen.add(v.text) !== undefined);
 }
 
 /** Whether every cell of `v` in [a, b) that shows a source character shows one before `from`. */

@@ -11,10 +11,10 @@ import { compileMasker } from './index.ts';
 import { mayRunOnScreen, screenOf as screenOrNull, withoutControlEscapes, type ScreenView, type SourceView } from './screen.ts';
 
 const E = '\u001b';
-/** The screen of `v`, which these texts never push past the work budget. */
+/** The screen of `v` (a line feed to the line's start), which these texts never make unknown nor push past the work budget. */
 function screenOf(v: SourceView): ScreenView {
-  const screen = screenOrNull(v);
-  if (screen === null) throw new Error('over the screen work budget');
+  const screen = screenOrNull(v)?.[0];
+  if (screen === undefined) throw new Error('not the model\'s screen');
   return screen;
 }
 const masker = compileMasker({});
@@ -230,10 +230,35 @@ describe('what the screen shows is masked in the source', () => {
     expect(out.length).toBe(raw.length);
   });
 
-  it('a flood of cursor moves and identifiers: each one masked', () => {
-    const raw = `529.982.247-2X${E}[D5 `.repeat(5000);
+  it('a flood of cursor moves and identifiers, one a line: each one masked', () => {
+    const raw = `529.982.247-2X${E}[D5\n`.repeat(5000);
     const out = maskText(raw);
     expect(shown(out)).not.toMatch(SECRET);
-    expect(out).toBe(`***.***.***-*X${E}[D* `.repeat(5000));
+    expect(out).toBe(`***.***.***-*X${E}[D*\n`.repeat(5000));
   });
+
+  it('the same on one line: one cell back stays on the row a real terminal wrapped it into', () => {
+    const raw = `529.982.247-2X${E}[D5 `.repeat(5000);
+    expect(maskText(raw)).toBe(`***.***.***-*X${E}[D* `.repeat(5000));
+  });
+
+  it.each([
+    ['a carriage return on a line a terminal may have wrapped', `${'A'.repeat(80)}@@@@@@@.247-25\r529.982`],
+    ['a cursor moved past the right margin, then back', `@@@@@@@.247-25${E}[9999C${E}[9999D529.982`],
+    ['autowrap off', `${E}[?7l${E}[9999C${E}[10D5299822472X5`],
+    ['a move down that may stop at the bottom, then up', `529.982.247-2X\n${E}[9999B${E}[A${E}[14G5`],
+    ['an absolute row after text', `${E}[1;1H529.982.247-2X\n\n\n${E}[1;14H5`],
+    ['a tab stop set by the text', `@@@@@@@${E}H\r529.982\r\t.247-25`],
+    ['the alternate screen', `529.982.247-2X${E}[?1049h${E}[?1049l${E}[D5`],
+  ])('what the screen shows depends on what the model cannot know: %s; every letter and digit is written as *', (_name, raw) => {
+    const out = maskText(raw);
+    expect(out).not.toMatch(/[0-9]/);
+    expect(out.length).toBe(raw.length);
+  });
+
+  it('a text too short to make an identifier is left alone when the screen is unknown', () => {
+    // Three digits: fewer than the shortest identifier (an IPv4 address, four).
+    expect(maskText(`ab${E}[?47hcd${E}[D1`)).toBe(`ab${E}[?47hcd${E}[D1`);
+  });
+
 });

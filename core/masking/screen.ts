@@ -18,6 +18,7 @@
 // up to its terminator (BEL for OSC, ST as U+009C or ESC `\`), an abort, or another ESC.
 import { INVISIBLE } from './invisible.ts';
 import { BEL, C1_CSI, C1_OSC, C1_ST, C1_STRINGS, ESC, OPENS_STRING } from './sequences.ts';
+import { CONTINUATION, Terminal } from './terminal.ts';
 
 /** A view of a source text: its characters, and for each the source range [at, end) it was read from. */
 export interface SourceView {
@@ -32,16 +33,9 @@ export interface SourceView {
  */
 export type ScreenView = SourceView;
 
-const BS = 0x08;
-const HT = 0x09;
-const LF = 0x0a;
-const VT = 0x0b;
-const FF = 0x0c;
-const CR = 0x0d;
 const CAN = 0x18;
 const SUB = 0x1a;
 const DEL = 0x7f;
-const TAB_STOP = 8;
 /** A CSI's parameters with no private marker (`?`, `>`, `=`, `<`): numbers and `;`. */
 const PLAIN_PARAMS = /^[0-9;]*$/;
 
@@ -60,146 +54,31 @@ const isC1 = (c: number): boolean => c >= 0x80 && c <= 0x9f;
  */
 const WORK_PER_CHARACTER = 16;
 const WORK_FLOOR = 65_536;
-/** A repeat (REP) writes at most this many cells: no screen is wider. */
-const MAX_REPEAT = 4096;
 /** Blank cells between two written ones are read as at most this many spaces: more separate as much. */
 const MAX_BLANKS = 16;
 
-/** One line's written cells: column -> the view index that wrote it. Sparse: a cursor moved far costs nothing. */
-type Line = Map<number, number>;
-
 /**
- * The cells of the terminal's lines (by row; sparse, so a cursor moved a billion cells or rows away costs nothing),
- * its cursor and saved cursor, the last character written (REP repeats it), and the work done so far.
- */
-class Terminal {
-  readonly lines = new Map<number, Line>();
-  row = 0;
-  cursor = 0;
-  work = 0;
-  #last = -1;
-  #saved: [number, number] = [0, 0];
-
-  get line(): Line {
-    let line = this.lines.get(this.row);
-    if (line === undefined) {
-      line = new Map();
-      this.lines.set(this.row, line);
-    }
-    return line;
-  }
-
-  /** A C0 control outside a string: the cursor moves; nothing is written. */
-  execute(c: number): void {
-    if (c === BS) this.back(1);
-    else if (c === CR) this.cursor = 0;
-    else if (c === LF || c === VT || c === FF) this.down(1);
-    else if (c === HT) this.tab(1);
-  }
-
-  put(viewIndex: number): void {
-    this.line.set(this.cursor++, viewIndex);
-    this.#last = viewIndex;
-    this.work++;
-  }
-
-  /** REP: the last character written, `n` times more. */
-  repeat(n: number): void {
-    if (this.#last < 0) return;
-    for (let k = Math.min(n, MAX_REPEAT); k > 0; k--) this.put(this.#last);
-  }
-
-  back(n: number): void {
-    this.cursor = Math.max(0, this.cursor - n);
-  }
-
-  /** `n` tab stops forward (HT, CHT), or back when negative (CBT). */
-  tab(n: number): void {
-    const stop = Math.floor(this.cursor / TAB_STOP);
-    this.cursor = Math.max(0, n > 0 ? (stop + n) * TAB_STOP : (Math.ceil(this.cursor / TAB_STOP) + n) * TAB_STOP);
-  }
-
-  down(n: number): void {
-    this.row += n;
-    this.cursor = 0;
-  }
-
-  up(n: number): void {
-    this.row = Math.max(0, this.row - n);
-  }
-
-  /** ESC 7 / ESC 8 (and CSI s / CSI u): the cursor saved, and put back where it was. */
-  save(): void {
-    this.#saved = [this.row, this.cursor];
-  }
-
-  restore(): void {
-    [this.row, this.cursor] = this.#saved;
-  }
-
-  /**
-   * A CSI that moves the cursor or changes cells (CSI_ACTIONS). A line's number in an absolute position (CUP, VPA)
-   * depends on where the text starts on the screen: only its column is taken.
-   */
-  csi(params: string, final: number): void {
-    const args = params.split(';').map((p) => Number.parseInt(p, 10));
-    CSI_ACTIONS[String.fromCharCode(final)]?.(this, Math.max(1, args[0] || 1), args);
-  }
-
-  /** The cells of this line in columns [a, b) erased (they show blank). */
-  blank(a: number, b: number): void {
-    const line = this.line;
-    this.work += line.size;
-    for (const col of [...line.keys()]) if (col >= a && col < b) line.delete(col);
-  }
-
-  /** EL: 0 from the cursor to the line's end, 1 from its start to the cursor, 2 all of it. */
-  eraseInLine(mode: number): void {
-    if (mode === 0) this.blank(this.cursor, Infinity);
-    else this.blank(0, mode === 1 ? this.cursor + 1 : Infinity);
-  }
-
-  /** ED: 0 from the cursor to the screen's end, 1 from its start to the cursor, 2 and 3 all of it. */
-  eraseInDisplay(mode: number): void {
-    this.eraseInLine(mode === 0 || mode === 1 ? mode : 2);
-    this.work += this.lines.size;
-    for (const row of [...this.lines.keys()]) if (mode >= 2 || (mode === 0 ? row > this.row : row < this.row)) this.lines.delete(row);
-  }
-
-  /** DCH (`n` < 0: the cells at the cursor deleted, the rest moved left) and ICH (`n` > 0: blanks inserted). */
-  shift(n: number): void {
-    const line = this.line;
-    this.work += line.size;
-    const moved: Line = new Map();
-    for (const [col, k] of line) {
-      if (col < this.cursor) moved.set(col, k);
-      else if (n > 0 || col >= this.cursor - n) moved.set(col + n, k);
-    }
-    this.lines.set(this.row, moved);
-  }
-}
-
-/**
- * The CSIs that move the cursor or change cells, by final byte: cursor back, forward (CUF, HPR), to a column (CHA, HPA,
- * CUP's column), up, down (CUD, VPR), to the next or previous line's start, tab stops forward and back, erase in line
- * and in display, erase, delete and insert characters, repeat the last one, save and restore the cursor. `n` is the
- * first parameter (at least 1).
+ * The CSIs the model runs, by final byte: cursor back, forward (CUF, HPR), to a column (CHA, HPA), to a position (CUP,
+ * HVP), up, down (CUD, VPR), to a row (VPA), to the next or previous line's start, tab stops forward and back, erase
+ * in line and in display, erase, delete and insert characters, insert and delete lines, scroll up and down, repeat the
+ * last character, save and restore the cursor, and the insert mode (SM / RM 4). `n` is the first parameter (at least 1).
  */
 const CSI_ACTIONS: Readonly<Record<string, (t: Terminal, n: number, args: readonly number[]) => void>> = {
   D: (t, n) => t.back(n),
-  C: (t, n) => void (t.cursor += n),
-  a: (t, n) => void (t.cursor += n),
-  G: (t, n) => void (t.cursor = n - 1),
-  '`': (t, n) => void (t.cursor = n - 1),
-  H: (t, _n, args) => void (t.cursor = Math.max(1, args[1] || 1) - 1),
-  f: (t, _n, args) => void (t.cursor = Math.max(1, args[1] || 1) - 1),
+  C: (t, n) => t.forward(n),
+  a: (t, n) => t.forward(n),
+  G: (t, n) => t.column(n - 1),
+  '`': (t, n) => t.column(n - 1),
+  H: (t, n, args) => position(t, n, args),
+  f: (t, n, args) => position(t, n, args),
   A: (t, n) => t.up(n),
-  B: (t, n) => void (t.row += n),
-  e: (t, n) => void (t.row += n),
-  E: (t, n) => t.down(n),
+  B: (t, n) => t.down(n, false, true),
+  e: (t, n) => t.down(n, false, true),
+  d: (t, n) => t.absoluteRow(n),
+  E: (t, n) => t.down(n, true, true),
   F: (t, n) => {
     t.up(n);
-    t.cursor = 0;
+    t.column(0);
   },
   I: (t, n) => t.tab(n),
   Z: (t, n) => t.tab(-n),
@@ -208,42 +87,105 @@ const CSI_ACTIONS: Readonly<Record<string, (t: Terminal, n: number, args: readon
   X: (t, n) => t.blank(t.cursor, t.cursor + n),
   P: (t, n) => t.shift(-n),
   '@': (t, n) => t.shift(n),
+  L: (t, n) => t.shiftLines(n),
+  M: (t, n) => t.shiftLines(-n),
+  S: (t, n) => t.scroll(n),
+  T: (t, n) => t.scroll(-n),
   b: (t, n) => t.repeat(n),
   s: (t) => t.save(),
   u: (t) => t.restore(),
+  h: (t, _n, args) => modes(t, args, true),
+  l: (t, _n, args) => modes(t, args, false),
 };
 
-/** ESC and a final byte that move the cursor: save and restore it (DECSC, DECRC), index, next line, reverse index. */
+/** CUP / HVP: a row and a column. */
+function position(t: Terminal, row: number, args: readonly number[]): void {
+  t.absoluteRow(row);
+  t.column(Math.max(1, args[1] || 1) - 1);
+}
+
+/** SM / RM: the insert mode (4) is run; the others (keyboard lock, local echo, new line mode: read both ways) move nothing. */
+function modes(t: Terminal, args: readonly number[], on: boolean): void {
+  if (args.includes(4)) t.insertMode(on);
+}
+
+// What real terminals run that moves text or the cursor in ways the model does not (xterm's control sequences, VTE's
+// and Windows Terminal's subsets): the model is unknown after them. Anything else the model does not run, a terminal
+// ignores or runs without moving a cell (colours, queries, keyboard and mouse modes, titles, character sets).
+/** CSI finals: set tab stops' clearing (TBC), the scrolling margins (DECSTBM, which homes the cursor), tab control. */
+const CSI_UNKNOWN = new Set(['g', 'r', 'W']);
+/** CSI intermediates and final: shift left and right (SL, SR), soft reset, insert and delete columns, rectangle copy, fill and erase. */
+const CSI_UNKNOWN_WITH_INTERMEDIATES = new Set([' @', ' A', '!p', "'}", "'~", '$v', '$x', '$z', '${', '*x']);
+/**
+ * Private modes (`\e[?…h/l`): 132 columns (clears, homes), origin mode, autowrap, reverse wraparound (a backspace
+ * goes to the line above), the alternate screens and their saved cursor, left and right margins, no clear on a width
+ * change.
+ */
+const PRIVATE_UNKNOWN = new Set([3, 6, 7, 45, 47, 69, 95, 1047, 1048, 1049]);
+
+/** ESC and a final byte the model runs: save and restore the cursor (DECSC, DECRC), index, next line, reverse index, full reset. */
 const ESC_ACTIONS: Readonly<Record<string, (t: Terminal) => void>> = {
   '7': (t) => t.save(),
   '8': (t) => t.restore(),
-  D: (t) => void (t.row += 1),
-  E: (t) => t.down(1),
+  D: (t) => t.index(false),
+  E: (t) => t.index(true),
   M: (t) => t.up(1),
+  c: (t) => t.reset(),
 };
+/** ESC finals: set a tab stop (HTS), back and forward index (DECBI, DECFI: they shift the line at a margin), memory lock. */
+const ESC_UNKNOWN = new Set(['H', '6', '9', 'l', 'm'].map((c) => c.charCodeAt(0)));
 
-/** What a terminal shows of `v` (a view of a source text): its lines and each cell's source range. */
-export function screenOf(v: SourceView): ScreenView | null {
-  const parser = new Parser(v.text);
+/**
+ * What terminals show of a code point: 0 cells (a combining mark), 2 (East Asian wide and fullwidth), or 1; `unsure`
+ * where terminals disagree (emoji and pictographs: xterm and VTE take two cells, xterm.js one).
+ */
+function widthOf(cp: number): { width: number; unsure: boolean } {
+  if (COMBINING.test(String.fromCodePoint(cp))) return { width: 0, unsure: false };
+  if (WIDE.some(([a, b]) => cp >= a && cp <= b)) return { width: 2, unsure: false };
+  return { width: 1, unsure: (cp >= 0x1f000 && cp <= 0x1faff) || (cp >= 0x2600 && cp <= 0x27bf) };
+}
+const COMBINING = /^\p{M}$/u;
+const WIDE: readonly (readonly [number, number])[] = [
+  [0x1100, 0x115f], [0x2e80, 0x303e], [0x3041, 0x33ff], [0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xa000, 0xa4cf],
+  [0xac00, 0xd7a3], [0xf900, 0xfaff], [0xfe30, 0xfe4f], [0xff00, 0xff60], [0xffe0, 0xffe6], [0x20000, 0x3fffd],
+];
+
+/**
+ * What a terminal shows of `v` (a view of a source text): its lines and each cell's source range, read with a line
+ * feed going to the line's start (a terminal's usual output processing) and, where the cursor moves up, also keeping
+ * its column (raw output). Null when the screen is not the model's to tell (terminal.ts: a write where the model is
+ * unknown) or past the work budget.
+ */
+export function screenOf(v: SourceView): ScreenView[] | null {
+  const first = run(v, false);
+  if (first === null) return null;
+  if (!first.movedUp) return [linesOf(first, v)];
+  const second = run(v, true);
+  return second === null ? null : [linesOf(first, v), linesOf(second, v)];
+}
+
+function run(v: SourceView, lfKeepsColumn: boolean): Terminal | null {
+  const parser = new Parser(v.text, new Terminal(lfKeepsColumn));
   const budget = WORK_FLOOR + WORK_PER_CHARACTER * v.text.length;
   for (let i = 0; i < v.text.length; ) {
     i = parser.step(i);
-    if (parser.term.work > budget) return null;
+    if (parser.term.work > budget || parser.term.failed) return null;
   }
-  return linesOf(parser.term, v);
+  return parser.term;
 }
 
-/** The DEC parser's states over a view's text, writing into a Terminal. */
+/** The DEC parser's states over a view's text, driving a Terminal. */
 class Parser {
-  readonly term = new Terminal();
+  readonly term: Terminal;
   readonly #t: string;
   #state = GROUND;
   #osc = false;
-  #intermediates = false;
+  #intermediates = '';
   #params = '';
 
-  constructor(t: string) {
+  constructor(t: string, term: Terminal) {
     this.#t = t;
+    this.term = term;
   }
 
   /** Reads the character at `i`; returns where the next one starts. */
@@ -263,7 +205,7 @@ class Parser {
 
   #enter(state: number): void {
     this.#state = state;
-    this.#intermediates = false;
+    this.#intermediates = '';
     this.#params = '';
   }
 
@@ -278,15 +220,17 @@ class Parser {
     else if (c === C1_CSI) this.#enter(IN_CSI);
     else if (c === C1_OSC || C1_STRINGS.has(c)) this.#openString(c === C1_OSC);
     else if (c < 0x20 || c === DEL) this.term.execute(c);
-    else if (!isC1(c)) return this.#print(i, c);
+    else if (!isC1(c)) return this.#print(i);
     return i + 1;
   }
 
-  /** A character: one cell (a surrogate pair too); what takes none (format characters, private use) is not written. */
-  #print(i: number, c: number): number {
-    const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < this.#t.length ? 2 : 1;
-    if (!INVISIBLE.test(this.#t.slice(i, i + pair))) this.term.put(i);
-    return i + pair;
+  /** A character: its cells (a surrogate pair is one character); what takes none (format characters, private use, combining marks) is not written. */
+  #print(i: number): number {
+    const cp = this.#t.codePointAt(i) ?? 0;
+    const units = cp > 0xffff ? 2 : 1;
+    const { width, unsure } = widthOf(cp);
+    if (width > 0 && !INVISIBLE.test(this.#t.slice(i, i + units))) this.term.put(i, width, unsure);
+    return i + units;
   }
 
   /** Inside a control string: up to its terminator (BEL for OSC, ST), an abort, or another ESC. */
@@ -301,24 +245,51 @@ class Parser {
 
   #escapeByte(c: number): void {
     if (c <= 0x2f) {
-      this.#intermediates = true;
+      this.#intermediates += String.fromCharCode(c);
       return;
     }
     this.#state = GROUND;
-    if (this.#intermediates) return;
-    if (c === 0x5b) this.#enter(IN_CSI);
+    if (this.#intermediates !== '') this.#escWithIntermediates(c);
+    else if (c === 0x5b) this.#enter(IN_CSI);
     else if (c === 0x5d || OPENS_STRING.has(c)) this.#openString(c === 0x5d);
-    else ESC_ACTIONS[String.fromCharCode(c)]?.(this.term);
+    else {
+      const action = ESC_ACTIONS[String.fromCharCode(c)];
+      if (action !== undefined) action(this.term);
+      else if (ESC_UNKNOWN.has(c)) this.term.unmodelled();
+    }
+  }
+
+  /** Double-width and double-height lines (`\e#3` to `\e#6`) change where a column is; character sets (`\e(B`) nothing. */
+  #escWithIntermediates(c: number): void {
+    if (this.#intermediates === '#' && c >= 0x33 && c <= 0x36) this.term.unmodelled();
   }
 
   #csiByte(c: number): void {
-    if (c <= 0x2f) this.#intermediates = true;
+    if (c <= 0x2f) this.#intermediates += String.fromCharCode(c);
     else if (c <= 0x3f) this.#params += String.fromCharCode(c);
     else {
       this.#state = GROUND;
-      // A private or malformed CSI (`\e[?25l`, an intermediate) is a mode or a query: no cursor move here.
-      if (!this.#intermediates && PLAIN_PARAMS.test(this.#params)) this.term.csi(this.#params, c);
+      this.#dispatchCsi(String.fromCharCode(c));
     }
+  }
+
+  /** A CSI the model runs, one that moves what the model cannot tell (unknown), or one that moves nothing. */
+  #dispatchCsi(final: string): void {
+    const params = this.#params;
+    if (this.#intermediates !== '') {
+      if (CSI_UNKNOWN_WITH_INTERMEDIATES.has(this.#intermediates + final)) this.term.unmodelled();
+    } else if (params.startsWith('?')) {
+      const modes = params.slice(1).split(';').map(Number);
+      if ((final === 'h' || final === 'l') && modes.some((m) => PRIVATE_UNKNOWN.has(m))) this.term.unmodelled();
+    } else if (PLAIN_PARAMS.test(params)) this.#runCsi(final, params);
+    // Else `>` `=` `<` before the parameters: queries and key modifier settings, which move nothing.
+  }
+
+  #runCsi(final: string, params: string): void {
+    const action = CSI_ACTIONS[final];
+    const args = params.split(';').map((p) => Number.parseInt(p, 10));
+    if (action !== undefined) action(this.term, Math.max(1, args[0] || 1), args);
+    else if (CSI_UNKNOWN.has(final)) this.term.unmodelled();
   }
 }
 
@@ -341,6 +312,11 @@ function linesOf(term: Terminal, v: SourceView): ScreenView {
     if (n > 0) cell('\n', -1, -1);
     let next = 0;
     for (const [col, k] of [...line.entries()].sort((x, y) => x[0] - y[0])) {
+      // A wide character's second cell is its own: nothing more to read there.
+      if (k === CONTINUATION) {
+        next = col + 1;
+        continue;
+      }
       for (let b = Math.min(col - next, MAX_BLANKS); b > 0; b--) cell(' ', -1, -1);
       const pair = (v.text.charCodeAt(k) & 0xfc00) === 0xd800 ? 2 : 1;
       cell(v.text.slice(k, k + pair), v.at[k] ?? -1, v.end[k + pair - 1] ?? -1);

@@ -363,7 +363,7 @@ describe('pods/log', () => {
     const shown = onScreen(out);
     expect(shown.split('\n').filter((l) => l.replace(/[^0-9]/g, '').includes('59083016'))).toEqual([]);
     // The screen as a terminal runs cursor moves and repeats (core/masking/screen.ts) holds neither CPF.
-    expect(screenOf(plainView(out))?.text).not.toMatch(/590\.830\.166-33|111\.444\.777-35/);
+    expect(screenOf(plainView(out))?.map((v) => v.text).join('\n')).not.toMatch(/590\.830\.166-33|111\.444\.777-35/);
     expect(out).toContain('\u001b[36mINFO\u001b[39m cliente cpf=\u001b[32m***.***.***-33\u001b[39m');
     const followed = await agentOk(['logs', '-f', 'logger-0']);
     expect(followed).not.toContain(CPF);

@@ -33,7 +33,7 @@ afterAll(async () => {
 const E = '\u001b';
 const ST = `${E}\\`;
 /** What a terminal shows of the agent's output (core/masking/screen.ts). */
-const shownOnScreen = (out: string): string => screenOf(plainView(out))?.text ?? 'over the screen work budget';
+const shownOnScreen = (out: string): string => screenOf(plainView(out))?.map((v) => v.text).join('\n') ?? 'not the screen model\'s to tell';
 
 describe('SSH output: identifiers inside terminal escape sequences reach the agent masked, the sequences in place', () => {
   it('printf of a CSI parameter, a title and an OSC 8 hyperlink (7-bit), and a DCS string', async () => {
