@@ -239,11 +239,7 @@ export class Terminal {
   /** IL (`n` > 0: blank lines inserted at the cursor's row) and DL (`n` < 0: its lines deleted, those below moved up). */
   shiftLines(n: number): void {
     this.work += this.lines.size;
-    const moved = new Map<number, Line>();
-    for (const [row, line] of this.lines) {
-      if (row < this.row) moved.set(row, line);
-      else if (n > 0 || row >= this.row - n) moved.set(row + n, line);
-    }
+    const moved = shifted(this.lines, this.row, n);
     this.lines.clear();
     for (const [row, line] of moved) this.lines.set(row, line);
   }
@@ -259,12 +255,12 @@ export class Terminal {
   }
 }
 
-/** `line` with the cells from column `at` moved `n` columns (n < 0: the cells [at, at - n) deleted). */
-function shifted(line: Line, at: number, n: number): Line {
-  const moved: Line = new Map();
-  for (const [col, k] of line) {
-    if (col < at) moved.set(col, k);
-    else if (n > 0 || col >= at - n) moved.set(col + n, k);
+/** `byPosition` (a line's cells, or the lines) with those from `at` moved `n` places (n < 0: those in [at, at - n) deleted). */
+function shifted<T>(byPosition: ReadonlyMap<number, T>, at: number, n: number): Map<number, T> {
+  const moved = new Map<number, T>();
+  for (const [position, value] of byPosition) {
+    if (position < at) moved.set(position, value);
+    else if (n > 0 || position >= at - n) moved.set(position + n, value);
   }
   return moved;
 }
