@@ -13,6 +13,25 @@ import { GROUP_BYTES, GROUP_RECORDS, readSegmentText, Spool, SpoolError, SYNC_DE
 import { QUIET_SYNCS_TO_LOOP } from './sync-placement.ts';
 
 const dirs: string[] = [];
+/**
+ * Waits for background work (a Written record's sync SYNC_DELAY_MS after its append, the volume
+ * probe at most once a second) to have done what `done` checks, no sooner than `earliestMs`: a
+ * fixed sleep with a margin failed on a loaded machine, whose timers and thread pool run late.
+ * Fails naming `what` after 10 s.
+ */
+async function afterBackground(what: string, earliestMs: number, done: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  await new Promise((r) => setTimeout(r, earliestMs));
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`not done within 10 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const afterBackgroundSync = (what: string, done: () => boolean | Promise<boolean>): Promise<void> => afterBackground(what, SYNC_DELAY_MS, done);
+/** The volume probe that clears a failure runs at most once a second. */
+const afterProbe = (spool: Spool): Promise<void> => afterBackground('the volume probe to clear the failure', 1000, () => spool.health().ok);
+
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'spool-test-'));
   dirs.push(d);
@@ -235,7 +254,7 @@ describe('Spool Synced groups synced on the event loop (one appender at a time)'
     expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('EIO') });
     expect(spool.position).toEqual(durable);
     failing = false;
-    await new Promise((r) => setTimeout(r, 1100)); // the probe write runs at most once a second
+    await afterProbe(spool);
     expect(spool.health()).toEqual({ ok: true });
     // Back on the thread pool after the failure; the failed record's line was cut off the file.
     expect(await spool.append(event(100))).toMatchObject({ seq: durable.seq + 1, prev: durable.head });
@@ -533,7 +552,7 @@ describe('Spool', () => {
     expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('ENOSPC') });
     failing = false;
     // The volume takes writes again: the next probe (at most once a second) clears the failure.
-    await new Promise((r) => setTimeout(r, 1100));
+    await afterProbe(spool);
     expect(spool.health()).toEqual({ ok: true });
     const next = await spool.append(event(3));
     expect(next.seq).toBe(2);
@@ -556,7 +575,7 @@ describe('Spool', () => {
       expect(syncs).toBe(0);
       expect(spool.position.seq).toBe(0);
       expect(await spool.readAfter(0, 100, 1 << 20)).toEqual({ records: [], lines: [], checkpoint: undefined });
-      await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
+      await afterBackgroundSync('the three records shipped', () => spool.position.seq === 3);
       expect(syncs).toBe(1);
       expect(notified).toBe(1);
       expect(spool.position).toEqual({ seq: 3, head: records[2]!.hash });
@@ -615,13 +634,13 @@ describe('Spool', () => {
       let failing = true;
       const spool = await Spool.open({ dir, chainPrefix: 'ns/pod', faults: { beforeSync: () => { if (failing) throw new Error('EIO: i/o error'); } } });
       await spool.append(event(1), 'Written');
-      await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
+      await afterBackgroundSync('the spool unhealthy', () => !spool.health().ok);
       expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('EIO') });
       expect(spool.position.seq).toBe(0);
       // A Synced append while the volume still fails is refused, and nothing is shipped.
       await expect(spool.append(event(2), 'Synced')).rejects.toBeInstanceOf(SpoolError);
       failing = false;
-      await new Promise((r) => setTimeout(r, 1100));
+      await afterProbe(spool);
       expect(spool.health()).toEqual({ ok: true });
       const next = await spool.append(event(3), 'Synced');
       expect(next.seq).toBe(2);
@@ -685,7 +704,7 @@ describe('Spool commit groups per turn of the event loop', () => {
     for (const o of outcomes) expect((o as PromiseRejectedResult).reason).toBeInstanceOf(SpoolError);
     expect(spool.health()).toMatchObject({ ok: false, message: expect.stringContaining('EIO') });
     failing = false;
-    await new Promise((r) => setTimeout(r, 1100));
+    await afterProbe(spool);
     expect(spool.health()).toEqual({ ok: true });
     expect(await spool.append(event(5), 'Written')).toMatchObject({ seq: 2, prev: first.hash });
     await spool.close();
@@ -732,7 +751,7 @@ describe('Spool pending gauge', () => {
     expect(await pending()).toBe(1);
     const written = await spool.append(event(2), 'Written');
     expect(await pending()).toBe(1);
-    await new Promise((r) => setTimeout(r, SYNC_DELAY_MS + 40));
+    await afterBackgroundSync('two records pending', async () => (await pending()) === 2);
     expect(await pending()).toBe(2);
     await spool.settle();
     await spool.ack({ seq: written.seq, head: written.hash });
