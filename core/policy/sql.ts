@@ -389,6 +389,18 @@ function onTransactionMode(node: Json, _frame: Frame, acc: Acc): Plan | undefine
   return undefined;
 }
 
+/**
+ * Two-phase commit acts beyond the session: PREPARE TRANSACTION leaves the transaction, its locks
+ * and writes, held after the agent disconnects, and COMMIT/ROLLBACK PREPARED finish a transaction any
+ * session prepared (the application's included). Only with max_prepared_transactions > 0 on the server.
+ */
+const TWO_PHASE: ReadonlySet<string> = new Set(['TRANS_STMT_PREPARE', 'TRANS_STMT_COMMIT_PREPARED', 'TRANS_STMT_ROLLBACK_PREPARED']);
+
+function onTwoPhase(node: Json, _frame: Frame, acc: Acc): Plan | undefined {
+  if (TWO_PHASE.has(str(node.kind) ?? '')) acc.add('serverControl');
+  return undefined;
+}
+
 function truthyOption(arg: Json | undefined): boolean {
   if (arg === undefined) return true; // EXPLAIN (ANALYZE) and EXPLAIN ANALYZE
   const s = str(field(arg, 'String')?.sval);
@@ -536,6 +548,10 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['A_Indirection', (n, _f, acc) => { onAttributeNames(names(n.indirection), acc); return undefined; }],
   ['VariableSetStmt', onVariableSet],
   ['DefElem', onTransactionMode],
+  ['TransactionStmt', onTwoPhase],
+  // SELECT ... FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE, at any depth: row locks held to the
+  // transaction's end, which block the application's writers (PostgreSQL's "Explicit Locking" chapter).
+  ['LockingClause', when('explicitLock', true)],
   ['DiscardStmt', (n, _f, acc) => {
     // DISCARD ALL includes RESET ALL (and SET SESSION AUTHORIZATION DEFAULT).
     if (n.target === 'DISCARD_ALL') acc.refuse('DISCARD ALL resets every setting, the pinned ones included, to defaults the policy engine cannot see');
