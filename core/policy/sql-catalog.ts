@@ -99,6 +99,8 @@ const FUNCTION_EXACT: ReadonlyMap<string, readonly SqlTrait[]> = new Map<string,
   ['query_to_xml_and_xmlschema', ['dynamicSql']],
   ['ts_stat', ['dynamicSql']],
   ['connectby', ['dynamicSql']],
+  // xml2: SELECT key, xpath FROM <table> WHERE <condition>, every part a string argument.
+  ['xpath_table', ['dynamicSql']],
   // Server control: other sessions, the configuration, the WAL, logs, replication.
   ['pg_terminate_backend', ['serverControl']],
   ['pg_cancel_backend', ['serverControl']],

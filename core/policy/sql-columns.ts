@@ -13,6 +13,7 @@
 // relation whose column order it does not know.
 import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
+import { StarLayout } from './sql-star.ts';
 import { CACHEABLE_SQL_LENGTH, TextCache, textDigest } from './text-cache.ts';
 import { MAX_SQL_TEXT, parseStatements, SqlParseError, type ParsedStatement } from './sql.ts';
 import type { SensitiveColumnUse } from './types.ts';
@@ -86,17 +87,34 @@ interface Rel {
   complete: boolean;
   /** Unknown relation: any column named like a personal column may be one (an undeclared view). */
   guess: boolean;
+  /**
+   * Built by the statement (a subquery, CTE or join alias) or a declared view: the columns it has
+   * are the ones its definition lists, so `r.x` with no column x is a call x(r) on the whole row
+   * even where the list is not complete (a part the guard cannot see, such as a function in FROM).
+   */
+  composed?: true;
 }
+
+/**
+ * What a query returns: its columns, whether they are all known in order, how many leading ones
+ * are known in their place (positions beyond it may be any column; all of them when complete), and
+ * whether a relation the policy does not know (`guess`) is among what it does not list.
+ */
+interface Outputs { cols: Col[]; complete: boolean; known?: number; guess?: boolean }
+
+/** One FROM item: the relations that qualify its columns, and what `*` over it returns, in order. */
+interface FromEntry { rels: Rel[]; star: StarLayout<Col> }
 
 /**
  * A query level's relations (only ever appended to: RelsIndex relies on it), the enclosing level,
  * and the CTE names visible.
  */
-interface Scope { rels: Rel[]; parent: Scope | undefined; ctes: CteNames }
+interface Scope { rels: Rel[]; parent: Scope | undefined; ctes: CteNames; star?: StarLayout<Col> }
 
 /**
  * CTE names visible in a scope: this WITH's own, then the enclosing WITHs' (a chain, never
  * copied: copying the enclosing names at every nested WITH cost n² for n CTEs each holding a WITH).
+ * Names compare exactly as the parser folded them: WITH x AS (...), "X" AS (...) are two CTEs.
  */
 class CteNames {
   readonly own = new Map<string, Rel>();
@@ -124,7 +142,7 @@ class CteNames {
  */
 class RelsIndex {
   indexed = 0;
-  /** lower(qualifier) → position of the first relation it names. */
+  /** Qualifier (as folded by the parser: "C" and c are two names) → position of the first relation it names. */
   readonly byQual = new Map<string, number>();
   /** lower(column name) → position of the first relation with a personal column so named. */
   readonly personalAt = new Map<string, number>();
@@ -132,7 +150,7 @@ class RelsIndex {
   readonly guessAt = new Map<string, number>();
 
   add(r: Rel, at: number, personalNames: readonly string[]): void {
-    for (const q of r.quals) setFirst(this.byQual, lower(q), at);
+    for (const q of r.quals) setFirst(this.byQual, q, at);
     for (const c of r.cols) if (c.source !== undefined) setFirst(this.personalAt, lower(c.name), at);
     if (r.complete || !r.guess) return;
     for (const p of personalNames) if (!r.cols.some((c) => lower(c.name) === p)) setFirst(this.guessAt, p, at);
@@ -291,7 +309,7 @@ const KEEP_USE: ReadonlySet<string> = new Set(['CaseWhen', 'List', 'String', 'Re
  * classifier's traits let a policy deny them too; the guard holds them whatever the rules say.)
  */
 const READS_UNSEEN_EXACT: ReadonlySet<string> = new Set([
-  'cursor_to_xml', 'query_to_xml', 'query_to_xml_and_xmlschema', 'ts_stat', 'connectby',
+  'cursor_to_xml', 'query_to_xml', 'query_to_xml_and_xmlschema', 'ts_stat', 'connectby', 'xpath_table',
   // Server files (a table's heap file holds its rows) and large objects: bytes the guard cannot see into.
   'pg_read_file', 'pg_read_binary_file', 'loread', 'lo_get',
 ]);
@@ -431,11 +449,15 @@ class Analysis {
     const conflict = obj(node.onConflictClause);
     if (conflict === undefined) return;
     // ON CONFLICT (cpf) DO NOTHING RETURNING id answers whether a CPF is already stored: the arbiter compares it.
-    for (const e of arr(obj(conflict.infer)?.indexElems)) {
+    const elems = arr(obj(conflict.infer)?.indexElems);
+    for (const e of elems) {
       const name = str(obj(obj(e)?.IndexElem)?.name);
       const c = name === undefined ? undefined : findCol(target, name, this.guard);
       if (c !== undefined) this.report(c.source, 'ON CONFLICT arbiter (compares with stored values)', `${path}ON CONFLICT target`);
     }
+    // ON CONFLICT DO NOTHING (every unique index arbitrates) and ON CONFLICT ON CONSTRAINT k: the
+    // arbiter's columns are the database's to know; any personal column of the target may be one.
+    if (elems.length === 0) this.reportOutputs(target.cols, 'ON CONFLICT arbiter without a column list (any unique index may compare it with stored values)', `${path}ON CONFLICT`);
     const excluded: Rel = { ...target, quals: ['excluded'], label: 'excluded' };
     const cs: Scope = { rels: [target, excluded], parent: scope, ctes: scope.ctes };
     this.exprs(conflict.targetList, cs, `${path}ON CONFLICT DO UPDATE SET`, 'assigned to a column');
@@ -467,20 +489,17 @@ class Analysis {
       const name = str(cte.ctename) ?? '';
       const [qt, q] = unwrap(cte.ctequery);
       const cpath = `${path}CTE ${name}: `;
-      let cols: Col[];
-      let complete = true;
+      let out: Outputs;
       if (qt !== 'SelectStmt') {
         // A data-modifying CTE: its RETURNING is checked as a write's.
         this.write(qt, q, scope, cpath);
-        cols = returningItems(q).map((r, i) => ({ name: str(obj(obj(r)?.ResTarget)?.name) ?? `column${i + 1}` }));
+        out = { cols: returningItems(q).map((r, i) => ({ name: str(obj(obj(r)?.ResTarget)?.name) ?? `column${i + 1}` })), complete: true };
       } else {
         if (recursive) this.recursiveSeed(cte, q, scope, cpath);
-        const out = this.select(q, scope, cpath, 'pass');
-        cols = out.cols;
-        complete = out.complete;
+        out = this.select(q, scope, cpath, 'pass');
       }
-      const rel = this.renamed({ quals: [name], label: `CTE ${name}`, cols, complete, guess: false }, stringList(cte.aliascolnames), cpath);
-      ctes.set(lower(name), this.searchCycle(cte, rel, cpath));
+      const rel = this.renamed(composedRel(name, `CTE ${name}`, out), stringList(cte.aliascolnames), cpath);
+      ctes.set(name, this.searchCycle(cte, rel, cpath));
     }
     return scope;
   }
@@ -496,7 +515,7 @@ class Analysis {
     const first = q.larg === undefined ? q : (obj(q.larg) ?? {});
     let seen = this.select(first, scope, cpath, 'pass', true);
     for (let round = 0; round <= seen.cols.length; round++) {
-      scope.ctes.set(lower(name), this.renamed({ quals: [name], label: name, cols: seen.cols, complete: seen.complete, guess: false }, stringList(cte.aliascolnames), cpath));
+      scope.ctes.set(name, this.renamed(composedRel(name, name, seen), stringList(cte.aliascolnames), cpath));
       const next = this.select(q, scope, cpath, 'pass', true);
       if (sourcesOf(next.cols) === sourcesOf(seen.cols)) return;
       seen = next;
@@ -536,7 +555,7 @@ class Analysis {
    * A SELECT (or set operation, or VALUES). Returns its output columns. `quiet` analyses without
    * reporting (the seed pass of a recursive CTE, reported again in the full pass).
    */
-  select(node: Json, outer: Scope, path: string, sink: Sink, quiet = false): { cols: Col[]; complete: boolean } {
+  select(node: Json, outer: Scope, path: string, sink: Sink, quiet = false): Outputs {
     if (quiet) {
       const probe = new Analysis(this.guard, this.statement, this.viewStack);
       // The probe runs on the same stack: it continues this analysis's nesting counts.
@@ -552,38 +571,39 @@ class Analysis {
     }
   }
 
-  private selectInner(node: Json, outer: Scope, path: string, sink: Sink): { cols: Col[]; complete: boolean } {
+  private selectInner(node: Json, outer: Scope, path: string, sink: Sink): Outputs {
     const scope0 = this.withCtes(obj(node.withClause), outer, path);
     const op = str(node.op);
     if (op !== undefined && op !== 'SETOP_NONE') return this.setOp(node, scope0, path, sink, op);
-    const scope: Scope = { rels: [], parent: scope0, ctes: scope0.ctes };
+    const scope: Scope = { rels: [], parent: scope0, ctes: scope0.ctes, star: new StarLayout<Col>([], true) };
     for (const item of arr(node.fromClause)) this.fromItem(item, scope, path);
     const out = node.valuesLists === undefined ? this.targetList(arr(node.targetList), scope, path, sink) : this.values(node, scope, path);
-    this.clauses(node, scope, out.cols, path);
+    this.clauses(node, scope, out, path);
     if (node.intoClause !== undefined) this.reportOutputs(out.cols, 'SELECT INTO (stored in another table)', `${path}INTO`);
     return out;
   }
 
-  private values(node: Json, scope: Scope, path: string): { cols: Col[]; complete: boolean } {
+  private values(node: Json, scope: Scope, path: string): Outputs {
     const rows = arr(node.valuesLists).map((r) => arr(obj(obj(r)?.List)?.items));
     rows.forEach((row, i) => row.forEach((v, j) => this.expr(v, scope, `${path}VALUES row ${i + 1} item ${j + 1}`, 'VALUES item')));
     return { cols: (rows[0] ?? []).map((_v, j) => ({ name: `column${j + 1}` })), complete: true };
   }
 
   /** WHERE, GROUP BY, HAVING, DISTINCT, WINDOW, ORDER BY, LIMIT: every personal column in them is a use. */
-  private clauses(node: Json, scope: Scope, outputs: readonly Col[], path: string): void {
+  private clauses(node: Json, scope: Scope, out: Outputs, path: string): void {
+    const outputs = out.cols;
     this.expr(node.whereClause, scope, `${path}WHERE`, 'condition');
-    this.clauseItems(groupingItems(node.groupClause), scope, outputs, `${path}GROUP BY`, 'grouping');
+    this.clauseItems(groupingItems(node.groupClause), scope, out, `${path}GROUP BY`, 'grouping');
     this.expr(node.havingClause, scope, `${path}HAVING`, 'condition');
     const distinct = arr(node.distinctClause);
     // Plain DISTINCT is [{}]; DISTINCT ON lists its expressions.
     if (distinct.length > 0 && distinct.every((d) => Object.keys(obj(d) ?? {}).length === 0)) this.reportOutputs(outputs, 'DISTINCT (compares rows)', `${path}DISTINCT`);
-    else this.clauseItems(distinct, scope, outputs, `${path}DISTINCT ON`, 'DISTINCT ON');
+    else this.clauseItems(distinct, scope, out, `${path}DISTINCT ON`, 'DISTINCT ON');
     arr(node.windowClause).forEach((w) => {
       const def = obj(obj(w)?.WindowDef) ?? {};
       this.window(def, scope, `${path}WINDOW ${str(def.name) ?? ''}`.trimEnd());
     });
-    this.clauseItems(arr(node.sortClause).map((s) => obj(obj(s)?.SortBy)?.node), scope, outputs, `${path}ORDER BY`, 'ordering');
+    this.clauseItems(arr(node.sortClause).map((s) => obj(obj(s)?.SortBy)?.node), scope, out, `${path}ORDER BY`, 'ordering');
     this.expr(node.limitCount, scope, `${path}LIMIT`, 'LIMIT');
     this.expr(node.limitOffset, scope, `${path}OFFSET`, 'OFFSET');
   }
@@ -597,7 +617,7 @@ class Analysis {
    * (a UNION b) UNION c): the chain is followed in a loop, deepest first, as the recursion did, so
    * 5,000 branches are 5,000 steps instead of 5,000 stack frames (which ran out).
    */
-  private setOp(node: Json, scope: Scope, path: string, sink: Sink, op: string): { cols: Col[]; complete: boolean } {
+  private setOp(node: Json, scope: Scope, path: string, sink: Sink, op: string): Outputs {
     const chain: SetOpLevel[] = [];
     let level: SetOpLevel = { node, op, path };
     for (;;) {
@@ -617,7 +637,7 @@ class Analysis {
   }
 
   /** One set operation whose left branch is analysed: its right branch, the rows it compares, its ORDER BY and LIMIT. */
-  private setOpLevel(level: SetOpLevel, left: { cols: Col[]; complete: boolean }, scope: Scope, sink: Sink): { cols: Col[]; complete: boolean } {
+  private setOpLevel(level: SetOpLevel, left: Outputs, scope: Scope, sink: Sink): Outputs {
     const { node, op, path } = level;
     const name = setOpName(op, node);
     const right = this.select(obj(node.rarg) ?? {}, scope, `${path}${name} branch 2: `, sink);
@@ -629,38 +649,53 @@ class Analysis {
     });
     // UNION, INTERSECT and EXCEPT compare whole rows across the branches.
     if (!(op === 'SETOP_UNION' && node.all === true)) this.reportOutputs([...left.cols, ...right.cols], `${name} (compares rows)`, `${path}${name}`);
+    // A position is known where both branches place it (their columns pair up by position).
+    const out: Outputs = { cols, complete: left.complete && right.complete, known: Math.min(knownPositions(left), knownPositions(right)), guess: left.guess === true || right.guess === true };
     const s: Scope = { rels: [], parent: scope, ctes: scope.ctes };
-    this.clauseItems(arr(node.sortClause).map((x) => obj(obj(x)?.SortBy)?.node), s, cols, `${path}ORDER BY`, 'ordering');
+    this.clauseItems(arr(node.sortClause).map((x) => obj(obj(x)?.SortBy)?.node), s, out, `${path}ORDER BY`, 'ordering');
     this.expr(node.limitCount, s, `${path}LIMIT`, 'LIMIT');
     this.expr(node.limitOffset, s, `${path}OFFSET`, 'OFFSET');
-    return { cols, complete: left.complete && right.complete };
+    return out;
   }
 
-  private targetList(items: unknown[], scope: Scope, path: string, sink: Sink): { cols: Col[]; complete: boolean } {
+  private targetList(items: unknown[], scope: Scope, path: string, sink: Sink): Outputs {
     const cols: Col[] = [];
     let complete = true;
+    let known = 0;
+    let guess = false;
     items.forEach((item, i) => {
       const out = this.targetItem(obj(obj(item)?.ResTarget) ?? {}, scope, `${path}select list item ${i + 1}`, sink);
       for (const c of out.cols) cols.push(c);
+      // Positions after an item of unknown width are unknown (SELECT * FROM generate_series(...) g, customers ORDER BY 4).
+      if (complete) known += knownPositions(out);
       complete &&= out.complete;
+      guess ||= out.guess === true;
     });
-    return { cols, complete };
+    return { cols, complete, known, guess };
   }
 
-  private targetItem(t: Json, scope: Scope, where: string, sink: Sink): { cols: Col[]; complete: boolean } {
+  private targetItem(t: Json, scope: Scope, where: string, sink: Sink): Outputs {
     const [vt, v] = unwrap(t.val);
     const alias = str(t.name);
-    const text = this.statementTextItem(vt, v, alias, scope, where, sink);
-    if (text !== undefined) return text;
-    if (vt !== 'ColumnRef') {
-      const before = this.uses.length;
-      const found = this.expr(t.val, scope, where, 'expression') ?? this.uses[before]?.column;
-      const name = alias ?? defaultName(vt, v);
-      return { cols: [found === undefined ? { name } : { name, source: found, derived: true }], complete: true };
-    }
+    const special = this.statementTextItem(vt, v, alias, scope, where, sink) ?? this.olderServerItem(vt, v, alias, scope, where, sink);
+    if (special !== undefined) return special;
+    if (vt !== 'ColumnRef') return this.expressionItem(t.val, alias ?? defaultName(vt, v), scope, where);
     const fields = fieldNames(v.fields);
     if (fields[fields.length - 1] === '*') return this.starItem(fields.slice(0, -1), scope, where, sink);
     return { cols: [this.plainItem(fields, alias ?? fields[fields.length - 1] ?? '?column?', scope, where, sink)], complete: true };
+  }
+
+  /** A select-list expression: an output computed from whatever personal column it uses. */
+  private expressionItem(val: unknown, name: string, scope: Scope, where: string): Outputs {
+    const before = this.uses.length;
+    const found = this.expr(val, scope, where, 'expression') ?? this.uses[before]?.column;
+    return { cols: [found === undefined ? { name } : { name, source: found, derived: true }], complete: true };
+  }
+
+  /** `SELECT system_user`: a plain reference to a column so named on servers before 16 (olderServerName). */
+  private olderServerItem(vt: string, v: Json, alias: string | undefined, scope: Scope, where: string, sink: Sink): Outputs | undefined {
+    const older = olderServerName(vt, v);
+    return older === undefined ? undefined : { cols: [this.plainItem([older], alias ?? older, scope, where, sink)], complete: true };
   }
 
   /**
@@ -668,7 +703,7 @@ class Analysis {
    * a plain output like pg_stat_activity.query, masked by value. Its arguments are checked like
    * any. Undefined for any other item.
    */
-  private statementTextItem(vt: string, v: Json, alias: string | undefined, scope: Scope, where: string, sink: Sink): { cols: Col[]; complete: boolean } | undefined {
+  private statementTextItem(vt: string, v: Json, alias: string | undefined, scope: Scope, where: string, sink: Sink): Outputs | undefined {
     const call = plainStatementTextCall(vt, v);
     if (call === undefined) return undefined;
     const col: Col = { name: alias ?? defaultName(vt, v), source: this.funcCall(call, scope, where, 'expression', true) ?? '' };
@@ -677,9 +712,11 @@ class Analysis {
   }
 
   /** `*` and `t.*` in a select list: the relations' columns, each passed through as is. */
-  private starItem(qual: string[], scope: Scope, where: string, sink: Sink): { cols: Col[]; complete: boolean } {
+  private starItem(qual: string[], scope: Scope, where: string, sink: Sink): Outputs {
+    if (qual.length === 0 && scope.star !== undefined) return this.fromListStar(scope, scope.star, where, sink);
     const cols: Col[] = [];
     let complete = true;
+    let guess = false;
     for (const r of this.starRels(qual, scope, where)) {
       this.guard.charge(r.cols.length);
       complete &&= r.complete;
@@ -687,9 +724,25 @@ class Analysis {
         this.plainOutput(c, sink, where);
         cols.push(c);
       }
-      if (r.guess && !r.complete && (sink === 'store' || sink === 'export')) this.reportGuessRelation(r, sinkUse(sink), where);
+      if (!r.guess || r.complete) continue;
+      guess = true;
+      if (sink === 'store' || sink === 'export') this.reportGuessRelation(r, sinkUse(sink), where);
     }
-    return { cols, complete };
+    return { cols, complete, guess };
+  }
+
+  /** `*` alone: every FROM item's columns in PostgreSQL's order (joins USING and NATURAL put their join columns first). */
+  private fromListStar(scope: Scope, star: StarLayout<Col>, where: string, sink: Sink): Outputs {
+    this.guard.charge(star.size);
+    const cols = star.cols();
+    for (const c of cols) this.plainOutput(c, sink, where);
+    let guess = false;
+    for (const r of scope.rels) {
+      if (!r.guess || r.complete) continue;
+      guess = true;
+      if (sink === 'store' || sink === 'export') this.reportGuessRelation(r, sinkUse(sink), where);
+    }
+    return { cols, complete: star.known, known: star.prefix, guess };
   }
 
   private plainItem(fields: string[], name: string, scope: Scope, where: string, sink: Sink): Col {
@@ -717,20 +770,41 @@ class Analysis {
   }
 
   /** ORDER BY / GROUP BY / DISTINCT ON: an integer or a bare output name refers to a select-list column. */
-  private clauseItems(list: unknown, scope: Scope, outputs: readonly Col[], path: string, use: string): void {
+  private clauseItems(list: unknown, scope: Scope, out: Outputs, path: string, use: string): void {
     const items = arr(list);
     if (items.length === 0) return;
     // Output names indexed once: finding each item's name among the outputs made ORDER BY a1, ..., an quadratic.
-    this.guard.charge(outputs.length);
+    // Exactly as folded: SELECT 1 AS "X", cpf AS x ... ORDER BY x sorts by cpf.
+    this.guard.charge(out.cols.length);
     const byName = new Map<string, Col>();
-    for (const o of outputs) if (!byName.has(lower(o.name))) byName.set(lower(o.name), o);
+    for (const o of out.cols) if (!byName.has(o.name)) byName.set(o.name, o);
     items.forEach((item, i) => {
       const where = `${path} item ${i + 1}`;
-      const c = outputRef(item, outputs, byName);
+      const position = positionOf(item);
       if (unwrap(item)[0] === 'A_Const') this.readsNumbers = true;
+      if (position !== undefined) this.positionUses(position, out, use, where);
+      const c = position === undefined ? outputName(item, byName) : undefined;
       if (c?.source !== undefined) this.report(c.source, use, where);
       this.expr(item, scope, where, use);
     });
+  }
+
+  /**
+   * ORDER BY n (GROUP BY n, DISTINCT ON (n)): the n-th output when the guard knows what stands
+   * there; past an output of unknown width, any output from there on, or a column of a relation
+   * the policy does not know, may stand there.
+   */
+  private positionUses(n: number, out: Outputs, use: string, where: string): void {
+    const known = knownPositions(out);
+    if (n >= 1 && n <= known) {
+      const c = out.cols[n - 1];
+      if (c?.source !== undefined) this.report(c.source, use, where);
+      return;
+    }
+    if (out.complete) return; // past the last output: PostgreSQL refuses it
+    const unplaced = `${use} by position ${n}, past outputs whose width the guard does not know`;
+    for (const c of out.cols.slice(known)) if (c.source !== undefined) this.report(c.source, unplaced, where);
+    if (out.guess === true) this.report(`position ${n} (may be a column of a relation the policy does not list: ${this.guard.personalNames().join(', ')})`, unplaced, where);
   }
 
   window(def: Json, scope: Scope, where: string): void {
@@ -743,22 +817,26 @@ class Analysis {
   // --- FROM ----------------------------------------------------------------------------------------
 
   private fromItem(item: unknown, scope: Scope, path: string): void {
-    for (const r of this.fromRels(item, scope, path)) scope.rels.push(r);
+    const entry = this.fromEntry(item, scope, path);
+    for (const r of entry.rels) scope.rels.push(r);
+    if (scope.star === undefined) return;
+    this.guard.charge(entry.star.size);
+    scope.star.append(entry.star);
   }
 
-  private fromRels(item: unknown, scope: Scope, path: string): Rel[] {
+  private fromEntry(item: unknown, scope: Scope, path: string): FromEntry {
     const [t, n] = unwrap(item);
     switch (t) {
-      case 'RangeVar': return [this.relation(n, scope, path)];
-      case 'RangeSubselect': return [this.rangeSubselect(n, scope, path)];
-      case 'RangeFunction': return [this.rangeFunction(n, scope, path)];
+      case 'RangeVar': return single(this.relation(n, scope, path));
+      case 'RangeSubselect': return single(this.rangeSubselect(n, scope, path));
+      case 'RangeFunction': return single(this.rangeFunction(n, scope, path));
       case 'JoinExpr': return this.join(n, scope, path);
       case 'RangeTableSample': return this.tableSample(n, scope, path);
       default: {
         // XMLTABLE, JSON_TABLE and the like: their expressions are checked; their columns are not personal.
         const alias = str(obj(n.alias)?.aliasname) ?? t;
         this.expr(item, scope, `${path}FROM ${t}`, `${t} argument`);
-        return [{ quals: [alias], label: alias, cols: [], complete: false, guess: false }];
+        return single({ quals: [alias], label: alias, cols: [], complete: false, guess: false });
       }
     }
   }
@@ -767,14 +845,14 @@ class Analysis {
     const alias = obj(n.alias);
     const name = str(alias?.aliasname) ?? 'subquery';
     const out = this.select(unwrap(n.subquery)[1], scope, `${path}subquery ${name}: `, 'pass');
-    return this.renamed({ quals: [name], label: `subquery ${name}`, cols: out.cols, complete: out.complete, guess: false }, stringList(alias?.colnames), path);
+    return this.renamed(composedRel(name, `subquery ${name}`, out), stringList(alias?.colnames), path);
   }
 
-  private tableSample(n: Json, scope: Scope, path: string): Rel[] {
-    const rels = this.fromRels(n.relation, scope, path);
-    this.exprs(n.args, { rels, parent: scope, ctes: scope.ctes }, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
+  private tableSample(n: Json, scope: Scope, path: string): FromEntry {
+    const entry = this.fromEntry(n.relation, scope, path);
+    this.exprs(n.args, { rels: entry.rels, parent: scope, ctes: scope.ctes }, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
     this.expr(n.repeatable, scope, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
-    return rels;
+    return entry;
   }
 
   private rangeFunction(n: Json, scope: Scope, path: string): Rel {
@@ -804,41 +882,45 @@ class Analysis {
    * of n joins cost n² (1,000 NATURAL JOINs: ~85 ms, past the work budget); the sides' name indexes
    * (RelsIndex) grow with the chain instead.
    */
-  private join(n: Json, scope: Scope, path: string): Rel[] {
+  private join(n: Json, scope: Scope, path: string): FromEntry {
     // a JOIN b JOIN c is (a JOIN b) JOIN c: the left-deep chain in a loop, deepest first, as the recursion did (no stack frame per join).
     const chain: Json[] = [n];
     for (let [t, l] = unwrap(n.larg); t === 'JoinExpr'; [t, l] = unwrap(l.larg)) {
       this.guard.charge(1);
       chain.push(l);
     }
-    let rels = this.fromRels((chain[chain.length - 1] as Json).larg, scope, path);
-    for (let i = chain.length - 1; i >= 0; i--) rels = this.joinLevel(chain[i] as Json, rels, scope, path);
-    return rels;
+    let entry = this.fromEntry((chain[chain.length - 1] as Json).larg, scope, path);
+    for (let i = chain.length - 1; i >= 0; i--) entry = this.joinLevel(chain[i] as Json, entry, scope, path);
+    return entry;
   }
 
-  /** One join whose left side is analysed (`left`, this join's own list). */
-  private joinLevel(n: Json, left: Rel[], scope: Scope, path: string): Rel[] {
-    const here: Scope = { rels: left, parent: scope, ctes: scope.ctes };
+  /** One join whose left side is analysed (`left`, this join's own lists). */
+  private joinLevel(n: Json, left: FromEntry, scope: Scope, path: string): FromEntry {
+    const here: Scope = { rels: left.rels, parent: scope, ctes: scope.ctes };
     const right = this.rightSide(n.rarg, here, path);
     const using = stringList(n.usingClause);
-    if (using.length > 0 || n.isNatural === true) {
-      const sides = [this.guard.joinSide(left), this.guard.joinSide(right)] as const;
-      for (const u of using) for (const side of sides) this.usingUses(side, u, `${path}JOIN USING`);
-      if (n.isNatural === true) {
-        this.naturalUses(sides[0], sides[1], `${path}NATURAL JOIN`);
-        this.naturalUses(sides[1], sides[0], `${path}NATURAL JOIN`);
-      }
-    }
-    this.guard.charge(right.length);
-    for (const r of right) left.push(r);
+    const natural = n.isNatural === true;
+    if (using.length > 0 || natural) this.joinComparisons(left.rels, right.rels, using, natural, path);
+    this.guard.charge(right.rels.length + right.star.size + using.length);
+    for (const r of right.rels) left.rels.push(r);
+    if (using.length > 0 || natural) left.star.join(right.star, natural ? undefined : using, mergedJoinColumn);
+    else left.star.append(right.star);
     this.expr(n.quals, here, `${path}JOIN ON`, 'join condition');
     const alias = obj(n.alias);
-    const all = left;
-    if (alias === undefined) return all;
+    if (alias === undefined) return left;
     const name = str(alias.aliasname) ?? 'join';
-    this.guard.charge(all.reduce((k, r) => k + r.cols.length, 0));
-    const merged: Rel = { quals: [name], label: `join ${name}`, cols: all.flatMap((r) => r.cols), complete: all.every((r) => r.complete), guess: all.some((r) => r.guess) };
-    return [this.renamed(merged, stringList(alias.colnames), path)];
+    this.guard.charge(left.star.size);
+    const merged: Rel = { quals: [name], label: `join ${name}`, cols: left.star.cols(), complete: left.star.known, guess: left.rels.some((r) => r.guess), composed: true };
+    return single(this.renamed(merged, stringList(alias.colnames), path));
+  }
+
+  /** USING (k) and NATURAL JOIN compare their join columns: personal ones (or possibly personal) are uses. */
+  private joinComparisons(left: readonly Rel[], right: readonly Rel[], using: readonly string[], natural: boolean, path: string): void {
+    const sides = [this.guard.joinSide(left), this.guard.joinSide(right)] as const;
+    for (const u of using) for (const side of sides) this.usingUses(side, u, `${path}JOIN USING`);
+    if (!natural) return;
+    this.naturalUses(sides[0], sides[1], `${path}NATURAL JOIN`);
+    this.naturalUses(sides[1], sides[0], `${path}NATURAL JOIN`);
   }
 
   /**
@@ -846,11 +928,11 @@ class Analysis {
    * recursion and its relations are appended to the left side's at each level (quadratic in the
    * nesting): such nesting counts against MAX_QUERY_DEPTH like a subquery.
    */
-  private rightSide(rarg: unknown, here: Scope, path: string): Rel[] {
-    if (unwrap(rarg)[0] !== 'JoinExpr') return this.fromRels(rarg, here, path);
+  private rightSide(rarg: unknown, here: Scope, path: string): FromEntry {
+    if (unwrap(rarg)[0] !== 'JoinExpr') return this.fromEntry(rarg, here, path);
     if (++this.queryDepth > MAX_QUERY_DEPTH) throw new NestingLimit(QUERY_NESTING);
     try {
-      return this.fromRels(rarg, here, path);
+      return this.fromEntry(rarg, here, path);
     } finally {
       this.queryDepth--;
     }
@@ -903,7 +985,7 @@ class Analysis {
     const rel = str(n.relname) ?? '';
     const schema = str(n.schemaname);
     const alias = obj(n.alias);
-    const cte = schema === undefined ? scope.ctes.get(lower(rel), this.guard) : undefined;
+    const cte = schema === undefined ? scope.ctes.get(rel, this.guard) : undefined;
     const base = cte ?? this.guard.catalogRel(schema, rel, this.viewStack, path);
     return this.renamed({ ...base, quals: qualifiers(rel, schema, str(alias?.aliasname)) }, stringList(alias?.colnames), path);
   }
@@ -943,7 +1025,9 @@ class Analysis {
     for (let k = fields.length - 1; k >= 1; k--) {
       const r = findRel(scope, fields.slice(0, k), this.guard);
       if (r === undefined) continue;
-      const c = findCol(r, fields[k] ?? '', this.guard);
+      const field = fields[k] ?? '';
+      const c = findCol(r, field, this.guard);
+      if (c === undefined && callsOnWholeRow(r, field, this.guard)) return wholeRow(r, this.guard);
       // A field of a personal composite column is computed from it.
       return k === fields.length - 1 || c === undefined ? c : { source: c.source, how: 'derived' };
     }
@@ -1020,6 +1104,8 @@ class Analysis {
    * is (plainStatementText), where a statement-text function's result is not itself a use.
    */
   funcCall(n: Json, scope: Scope, where: string, use: string, plain = false): string | undefined {
+    const older = olderServerName('FuncCall', n);
+    if (older !== undefined) return this.columnRef({ fields: [{ String: { sval: older } }] }, scope, where, use);
     const fn = stringList(n.funcname);
     const name = `${lower(fn[fn.length - 1] ?? '')}()`;
     const kind = argumentUse(n, name);
@@ -1120,32 +1206,77 @@ function returningItems(node: Json): unknown[] {
   return clause === undefined ? arr(node.returningList) : arr(clause.exprs);
 }
 
-/** ORDER BY / GROUP BY / DISTINCT ON item that names a select-list column: by position (ORDER BY 1) or by output name. */
-function outputRef(item: unknown, outputs: readonly Col[], byName: ReadonlyMap<string, Col>): Col | undefined {
+/**
+ * Keywords the parser (PostgreSQL 18's grammar) reads as a function where older servers read a
+ * name: PostgreSQL 15 reads `system_user` (SYSTEM_USER since 16) as a column, or as the whole row
+ * of a relation so named (FROM customers "system_user"). Read as the name: on a newer server no
+ * column is so named and nothing is found.
+ */
+const OLDER_SERVER_NAMES: ReadonlySet<string> = new Set(['system_user']);
+
+function olderServerName(t: string, n: Json): string | undefined {
+  if (t !== 'FuncCall' || n.funcformat !== 'COERCE_SQL_SYNTAX' || n.args !== undefined) return undefined;
+  const fn = stringList(n.funcname);
+  const name = fn[1] ?? '';
+  return fn.length === 2 && fn[0] === 'pg_catalog' && OLDER_SERVER_NAMES.has(name) ? name : undefined;
+}
+
+/** An ORDER BY / GROUP BY / DISTINCT ON item that is an integer: a select-list position (ORDER BY 1). */
+function positionOf(item: unknown): number | undefined {
   const [t, n] = unwrap(item);
   const ival = obj(n.ival);
-  if (t === 'A_Const' && ival !== undefined) return outputs[Number(ival.ival ?? 0) - 1];
+  return t === 'A_Const' && ival !== undefined ? Number(ival.ival ?? 0) : undefined;
+}
+
+/** An ORDER BY / GROUP BY / DISTINCT ON item that is a bare output name. */
+function outputName(item: unknown, byName: ReadonlyMap<string, Col>): Col | undefined {
+  const [t, n] = unwrap(item);
+  const older = olderServerName(t, n);
+  if (older !== undefined) return byName.get(older);
   if (t !== 'ColumnRef') return undefined;
   const f = fieldNames(n.fields);
-  return f.length === 1 ? byName.get(lower(f[0] ?? '')) : undefined;
+  return f.length === 1 ? byName.get(f[0] ?? '') : undefined;
+}
+
+/** How many leading outputs stand in a place the guard knows. */
+function knownPositions(out: Outputs): number {
+  return out.known ?? (out.complete ? out.cols.length : 0);
+}
+
+/** A relation the statement builds (subquery, CTE) from what its query returns. */
+function composedRel(name: string, label: string, out: Outputs): Rel {
+  // A query over a relation the policy does not know may return its personal-looking columns under `*`.
+  return { quals: [name], label, cols: out.cols, complete: out.complete, guess: out.guess === true && !out.complete, composed: true };
+}
+
+function single(r: Rel): FromEntry {
+  return { rels: [r], star: new StarLayout(r.cols, r.complete) };
+}
+
+/** USING (k) / NATURAL JOIN's k: the left side's value (the right's where the left has none), either side's personal column. */
+function mergedJoinColumn(left: Col, right: Col): Col {
+  const source = left.source ?? right.source;
+  const derived = left.derived === true || right.derived === true;
+  return { name: left.name, ...(source === undefined ? {} : { source }), ...(derived ? { derived: true } : {}) };
 }
 
 /**
- * GROUP BY items with ROLLUP, CUBE and GROUPING SETS opened: PostgreSQL reads an integer inside
- * them as a select-list position too (GROUP BY ROLLUP (1) groups by the first output column), and
- * (a, b) inside them is a list of items, not a row.
+ * GROUP BY items with ROLLUP, CUBE, GROUPING SETS and parenthesized lists opened: PostgreSQL reads
+ * an integer inside them as a select-list position too (GROUP BY ROLLUP (1) groups by the first
+ * output column), and (a, b) is a list of items, not a row, at any level (flatten_grouping_sets):
+ * GROUP BY (1, 2) groups by the first two outputs.
  */
 function groupingItems(list: unknown): unknown[] {
   const out: unknown[] = [];
-  const open = (items: unknown[], inSet: boolean): void => {
+  const open = (items: unknown[]): void => {
     for (const item of items) {
       const [t, n] = unwrap(item);
-      if (t === 'GroupingSet') open(arr(n.content), true);
-      else if (inSet && t === 'RowExpr' && n.row_format === 'COERCE_IMPLICIT_CAST') open(arr(n.args), true);
+      if (t === 'GroupingSet') open(arr(n.content));
+      else if (t === 'RowExpr' && n.row_format === 'COERCE_IMPLICIT_CAST') open(arr(n.args));
       else out.push(item);
     }
   };
-  open(arr(list), false);
+  open(arr(list));
   return out;
 }
 
@@ -1179,7 +1310,7 @@ function resolveSingle(name: string, scope: Scope, guard: SensitiveColumnGuard):
     if (hit !== undefined) return hit;
   }
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
-    const at = guard.relsIndex(s.rels).byQual.get(n);
+    const at = guard.relsIndex(s.rels).byQual.get(name);
     if (at !== undefined) return wholeRow(s.rels[at] as Rel, guard);
   }
   return undefined;
@@ -1192,9 +1323,10 @@ function starFields(v: unknown): string[] | undefined {
   return fields[fields.length - 1] === '*' ? fields.slice(0, -1) : undefined;
 }
 
+/** The relation a qualifier names, innermost level first; names compare exactly as folded ("C" is not c). */
 function findRel(scope: Scope, qual: string[], guard: SensitiveColumnGuard): Rel | undefined {
-  const q = lower(qual.join('.'));
-  const tail = lower(qual[qual.length - 1] ?? '');
+  const q = qual.join('.');
+  const tail = qual[qual.length - 1] ?? '';
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
     const ix = guard.relsIndex(s.rels);
     const at = ix.byQual.get(q) ?? (qual.length > 1 ? ix.byQual.get(tail) : undefined);
@@ -1214,6 +1346,25 @@ function findCol(r: Rel, name: string, guard: SensitiveColumnGuard): Resolved | 
     if (p !== undefined) return { source: `${r.label}.${lower(name)} (unknown relation; named like ${p})`, how: 'guess' };
   }
   return undefined;
+}
+
+/**
+ * Columns every table has besides the listed ones (r.ctid, r.xmin): never an attribute-notation
+ * call on the row.
+ */
+const SYSTEM_COLUMNS: ReadonlySet<string> = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
+
+/**
+ * Whether `r.name` may call function `name` on r's whole row: PostgreSQL reads r.name as a column
+ * first and, when r has none so named, as a call name(r) — c.to_json, c.row_to_json, c.record_out
+ * — which takes every column. Known where the guard has r's columns: a
+ * relation listed in full; or one the statement builds (subquery, CTE, join alias) over a listed
+ * table, where the part it does not list comes from a function in FROM or a catalog view (reported
+ * anyway: fail closed). Not for relations the policy does not know, whose columns are read by name.
+ */
+function callsOnWholeRow(r: Rel, name: string, guard: SensitiveColumnGuard): boolean {
+  if (r.guess || SYSTEM_COLUMNS.has(name) || r.cols.some((c) => c.name === name)) return false;
+  return r.complete || (r.composed === true && r.cols.some((c) => c.source !== undefined && guard.isPersonalColumn(c.source)));
 }
 
 /** A whole-row value carries every column: personal if any column is (or may be). */
@@ -1441,6 +1592,11 @@ export class SensitiveColumnGuard {
     return this.names;
   }
 
+  /** Whether `source` is a personal column of the policy (not a catalog view's text or a guess). */
+  isPersonalColumn(source: string): boolean {
+    return this.personal.some((p) => p.id === source);
+  }
+
   /** The first personal column with this column name (any table), or undefined. */
   personalByName(name: string): string | undefined {
     const n = lower(name);
@@ -1502,7 +1658,7 @@ export class SensitiveColumnGuard {
     // The view's own filters and joins are its owner's, not the agent's: only what its columns carry matters.
     const a = new Analysis(this, 0, [...viewStack, key]);
     const out = a.select(first.node, { rels: [], parent: undefined, ctes: new CteNames() }, '', 'pass');
-    const r: Rel = { quals: [label], label, cols: out.cols, complete: out.complete, guess: false };
+    const r: Rel = { quals: [label], label, cols: out.cols, complete: out.complete, guess: false, composed: true };
     this.viewCache.set(key, r);
     return r;
   }

@@ -1,9 +1,12 @@
-// Round 16: statements whose effect outlives the statement, reaching the application's sessions.
-// The REAL sidecar process in front of the harness PostgreSQL 15 (examples/lgpd-orders seed, the
-// example policy, whose deny-server-control rule denies serverControl and explicitLock). Each test
-// failed on the code before the round for the reason its name gives: a row lock or a prepared
-// transaction was an ordinary select or transaction statement to the classifier. The class and the
-// fix: docs/security-model.md, "Round 16".
+// Round 16 through the real path: the REAL sidecar process in front of the harness PostgreSQL 15
+// (examples/lgpd-orders seed, the example policy). Two classes, each test failing on the code
+// before the round for the reason its name gives (docs/security-model.md, "Round 16"):
+// - statements whose effect outlives the statement: a row lock or a prepared transaction was an
+//   ordinary select or transaction statement to the classifier (deny-server-control now denies them);
+// - the adversarial review of the sensitive-column guard: forms where PostgreSQL reads a name or a
+//   position otherwise than the guard did, so a transformed, compared or ordered CPF was served
+//   without the DPO's approval. Each is first run straight against PostgreSQL to show what it
+//   returns, then through the sidecar, which holds it (unit cases: core/policy/sql-round16-attacks.test.ts).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -18,7 +21,8 @@ let token: string;
 const open: pg.Client[] = [];
 
 beforeAll(async () => {
-  s = await startPgScenario({ logLevel: 'warn' });
+  // No operator: a held statement waits 1 s for a decision nobody makes, then is refused.
+  s = await startPgScenario({ logLevel: 'warn', approvalWait: '1s' });
   token = await s.token('support-agent');
 }, 180_000);
 
@@ -33,6 +37,13 @@ async function agent(): Promise<pg.Client> {
   await c.connect();
   open.push(c);
   return c;
+}
+
+/** Straight to PostgreSQL as the sidecar's own role (not through the sidecar): what the statement returns. */
+async function direct(sql: string): Promise<string> {
+  const r = await runCommand(join(requirePostgres().binDir, 'psql'), ['-X', '-At', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env: s.directEnv(), timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`direct psql: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 /** The application: the sidecar's own database role, straight to PostgreSQL, waiting at most 2 s for a lock. */
@@ -82,5 +93,54 @@ describe('two-phase commit is serverControl', () => {
     // Before: a transaction statement with no trait, allowed and sent (the harness server, with
     // max_prepared_transactions = 0, then refused it itself; a server with them enabled would not).
     expect(await denial(c, sql)).toMatch(/denied \(rule deny-server-control\)/);
+  });
+});
+
+const RAW_CPF = '590.830.166-33';
+/** md5('590.830.166-33'): customer 1's CPF, recoverable from it (the CPF space is 10^9). */
+const CPF_MD5 = '12b37a0730642c5e4ec8b94282beb4f5';
+/** The seed's CPFs sorted: what ORDER BY cpf returns. */
+const BY_CPF = ['390.996.030-88', '482.199.351-11', '527.601.895-20', '590.830.166-33', '657.975.432-06'];
+
+describe('the sensitive-column guard reads names and positions as PostgreSQL does', () => {
+  // [statement, what PostgreSQL returns for it straight from the database]
+  const LEAKS: Array<[string, (out: string) => void]> = [
+    ['SELECT md5(s.g) FROM (SELECT * FROM orders JOIN customers USING (id)) AS s(a, b, c, d, e, f, g) WHERE s.a = 1', (out) => expect(out).toBe(CPF_MD5)],
+    ['SELECT cpf FROM (SELECT * FROM orders JOIN customers USING (id) WHERE id <= 5 ORDER BY 7) x', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
+    ['SELECT md5(c.cpf) FROM orders "C", customers c WHERE c.id = 1 LIMIT 1', (out) => expect(out).toBe(CPF_MD5)],
+    ['WITH x AS (SELECT id, cpf FROM customers), "X" AS (SELECT 1 AS id, 1 AS cpf) SELECT md5(cpf) FROM x WHERE id = 1', (out) => expect(out).toBe(CPF_MD5)],
+    ['SELECT c.to_json FROM customers c WHERE c.id = 1', (out) => expect(out).toContain(RAW_CPF)],
+    ['SELECT c.record_out FROM customers c WHERE c.id = 1', (out) => expect(out).toContain(RAW_CPF)],
+    ['SELECT reverse(system_user::text) FROM customers "system_user" WHERE id = 1', (out) => expect(out).toContain('33-661.038.095')],
+    ['SELECT x FROM (SELECT 1 AS "X", cpf AS x FROM customers WHERE id <= 5 ORDER BY x) t', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
+    ['SELECT cpf FROM (SELECT * FROM generate_series(1, 1) AS g, customers WHERE id <= 5 ORDER BY 4) t', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
+  ];
+
+  it.each(LEAKS)('%s: PostgreSQL returns the CPF in a form masking does not see; through the sidecar it is held for the DPO', async (sql, returned) => {
+    returned(await direct(sql));
+    const c = await agent();
+    const err = await c.query(sql).then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+    // Before: allowed by allow-the-rest, and the md5/reversed/JSON/ordered CPFs came back.
+    expect(err).toMatchObject({ code: '42501', message: expect.stringMatching(/ApprovalRequest/) });
+    expect(err?.message).not.toContain(RAW_CPF);
+  });
+
+  it("INSERT ... ON CONFLICT DO NOTHING tells a stored CPF from a new one (INSERT 0 0 / INSERT 0 1); through the sidecar it is held", async () => {
+    const insert = (cpf: string): string => `INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) VALUES (990, 'x', '${cpf}', 'e', 't', '2000-01-01') ON CONFLICT DO NOTHING RETURNING id`;
+    expect(await direct(`BEGIN; ${insert(RAW_CPF)}; ROLLBACK`)).toBe('BEGIN\nINSERT 0 0\nROLLBACK');
+    expect(await direct(`BEGIN; ${insert('111.444.777-35')}; ROLLBACK`)).toBe('BEGIN\n990\nINSERT 0 1\nROLLBACK');
+    const c = await agent();
+    const err = await c.query(insert(RAW_CPF)).then(() => undefined, (e: unknown) => e as { code?: string });
+    expect(err?.code).toBe('42501');
+  });
+
+  it.each([
+    ['SELECT * FROM orders JOIN customers USING (id) WHERE id = 1 ORDER BY 6', 'Larissa Oliveira'],
+    ['SELECT c.nome FROM customers c, orders "C" WHERE c.id = 1 AND "C".id = 1', 'Larissa Oliveira'],
+  ])('held: %s (a position or name that is not personal) is served, masked', async (sql, expected) => {
+    const c = await agent();
+    const res = await c.query(sql);
+    expect(JSON.stringify(res.rows)).toContain(expected);
+    expect(JSON.stringify(res.rows)).not.toContain(RAW_CPF);
   });
 });

@@ -21,6 +21,9 @@ export const LONG_FORMS: readonly LongForm[] = [
   // Personal columns compared by every join of the chain: held for the DPO (spec.sensitiveColumns).
   { name: 'NATURAL JOIN chain', n: 500, decision: 'requireApproval', make: (n) => `SELECT 1 FROM ${repeat(n, (i) => `customers c${i}`, ' NATURAL JOIN ')}` },
   { name: 'JOIN USING chain', n: 500, decision: 'allow', make: (n) => `SELECT 1 FROM customers c ${repeat(n, (i) => `JOIN customers c${i} USING (id)`, ' ')}` },
+  // * over the chains: each join puts its join column first (sql-star.ts), in work linear in the columns.
+  { name: 'SELECT * over a JOIN USING chain, by position', n: 500, decision: 'allow', make: (n) => `SELECT * FROM customers c ${repeat(n, (i) => `JOIN customers c${i} USING (id)`, ' ')} ORDER BY 1, 2` },
+  { name: 'SELECT * over a NATURAL JOIN chain of orders', n: 500, decision: 'allow', make: (n) => `SELECT * FROM ${repeat(n, (i) => `orders o${i}`, ' NATURAL JOIN ')} ORDER BY 2` },
   { name: 'JOIN ON chain, qualified', n: 300, decision: 'allow', make: (n) => `SELECT 1 FROM customers c ${repeat(n, (i) => `JOIN orders o${i} ON o${i}.customer_id = c.id`, ' ')}` },
   { name: 'JOIN ON chain, unqualified', n: 400, decision: 'allow', make: (n) => `SELECT 1 FROM customers c ${repeat(n, (i) => `JOIN orders o${i} ON status = nome`, ' ')}` },
   { name: 'FROM list with a condition per item', n: 400, decision: 'allow', make: (n) => `SELECT 1 FROM ${repeat(n, (i) => `customers c${i}`, ', ')} WHERE ${repeat(n, (i) => `c${i}.id = 1`, ' AND ')}` },
