@@ -13,6 +13,7 @@
 // relation whose column order it does not know.
 import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
+import { figureColname } from './sql-colname.ts';
 import { StarLayout } from './sql-star.ts';
 import { CACHEABLE_SQL_LENGTH, TextCache, textDigest } from './text-cache.ts';
 import { MAX_SQL_TEXT, parseStatements, SqlParseError, type ParsedStatement } from './sql.ts';
@@ -76,6 +77,8 @@ interface Col {
   source?: string;
   /** Computed from a personal column (a view's md5(cpf) AS h): any reference is a use. */
   derived?: boolean;
+  /** A name PostgreSQL versions give differently (EXTRACT(...) without AS): NATURAL JOIN cannot be placed over it. */
+  unsureName?: true;
 }
 
 interface Rel {
@@ -93,6 +96,8 @@ interface Rel {
    * even where the list is not complete (a part the guard cannot see, such as a function in FROM).
    */
   composed?: true;
+  /** Every column's name is in cols, though not their order (a catalog view listed across versions). */
+  namesKnown?: true;
 }
 
 /**
@@ -109,7 +114,19 @@ interface FromEntry { rels: Rel[]; star: StarLayout<Col> }
  * A query level's relations (only ever appended to: RelsIndex relies on it), the enclosing level,
  * and the CTE names visible.
  */
-interface Scope { rels: Rel[]; parent: Scope | undefined; ctes: CteNames; star?: StarLayout<Col> }
+interface Scope {
+  rels: Rel[];
+  parent: Scope | undefined;
+  ctes: CteNames;
+  /** A query level's `*` (its FROM list in PostgreSQL's column order). */
+  star?: StarLayout<Col>;
+  /**
+   * What a subquery in this FROM list sees without LATERAL: the enclosing levels, not the FROM items
+   * beside it (PostgreSQL hides them; `FROM orders c, (SELECT c.cpf) z` inside a query over
+   * customers c reads the outer c).
+   */
+  fromOuter?: Scope;
+}
 
 /**
  * CTE names visible in a scope: this WITH's own, then the enclosing WITHs' (a chain, never
@@ -231,7 +248,7 @@ const TRANSPARENT_FROM_FUNCTIONS: ReadonlySet<string> = new Set([
  * histogram bounds) into these catalog views, which any role that may read the column may read.
  */
 const STATISTICS_VIEWS: Readonly<Record<string, readonly string[]>> = {
-  pg_stats: ['most_common_vals', 'most_common_elems', 'histogram_bounds'],
+  pg_stats: ['most_common_vals', 'most_common_elems', 'histogram_bounds', 'range_bounds_histogram'],
   pg_stats_ext: ['most_common_vals'],
   pg_stats_ext_exprs: ['most_common_vals', 'most_common_elems', 'histogram_bounds'],
   pg_statistic: ['stavalues1', 'stavalues2', 'stavalues3', 'stavalues4', 'stavalues5'],
@@ -244,6 +261,31 @@ const STATISTICS_VIEWS: Readonly<Record<string, readonly string[]>> = {
  * pg_catalog's views; pg_stat_statements is the extension's (in whatever schema it was installed),
  * whose texts keep the literals of utility statements and of statements it could not normalize.
  */
+/**
+ * The other columns of those views, across PostgreSQL 13-18 (a name a version lacks is refused by
+ * it): with them the guard knows every column name, so `s.to_json` on pg_stats is a call on the
+ * whole row, not a column. A column a later version adds is read as such a call until listed here
+ * (fail closed).
+ */
+const CATALOG_VIEW_OTHER_COLUMNS: Readonly<Record<string, readonly string[]>> = {
+  pg_stats: ['schemaname', 'tablename', 'attname', 'inherited', 'null_frac', 'avg_width', 'n_distinct', 'most_common_freqs', 'correlation', 'most_common_elem_freqs', 'elem_count_histogram', 'range_length_histogram', 'range_empty_frac'],
+  pg_stats_ext: ['schemaname', 'tablename', 'statistics_schemaname', 'statistics_name', 'statistics_owner', 'attnames', 'exprs', 'kinds', 'inherited', 'n_distinct', 'dependencies', 'most_common_val_nulls', 'most_common_freqs', 'most_common_base_freqs'],
+  pg_stats_ext_exprs: ['schemaname', 'tablename', 'statistics_schemaname', 'statistics_name', 'statistics_owner', 'expr', 'inherited', 'null_frac', 'avg_width', 'n_distinct', 'most_common_freqs', 'correlation', 'most_common_elem_freqs', 'elem_count_histogram'],
+  pg_statistic: ['starelid', 'staattnum', 'stainherit', 'stanullfrac', 'stawidth', 'stadistinct', ...[1, 2, 3, 4, 5].flatMap((i) => [`stakind${i}`, `staop${i}`, `stacoll${i}`, `stanumbers${i}`])],
+  pg_statistic_ext_data: ['stxoid', 'stxdinherit', 'stxdndistinct', 'stxddependencies'],
+  pg_stat_activity: ['datid', 'datname', 'pid', 'leader_pid', 'usesysid', 'usename', 'application_name', 'client_addr', 'client_hostname', 'client_port', 'backend_start', 'xact_start', 'query_start', 'state_change', 'wait_event_type', 'wait_event', 'state', 'backend_xid', 'backend_xmin', 'query_id', 'backend_type'],
+  pg_stat_statements: [
+    'userid', 'dbid', 'toplevel', 'queryid', 'plans', 'calls', 'rows', 'total_plan_time', 'min_plan_time', 'max_plan_time', 'mean_plan_time', 'stddev_plan_time',
+    'total_exec_time', 'min_exec_time', 'max_exec_time', 'mean_exec_time', 'stddev_exec_time', 'total_time', 'min_time', 'max_time', 'mean_time', 'stddev_time',
+    'shared_blks_hit', 'shared_blks_read', 'shared_blks_dirtied', 'shared_blks_written', 'local_blks_hit', 'local_blks_read', 'local_blks_dirtied',
+    'local_blks_written', 'temp_blks_read', 'temp_blks_written', 'blk_read_time', 'blk_write_time', 'shared_blk_read_time', 'shared_blk_write_time',
+    'local_blk_read_time', 'local_blk_write_time', 'temp_blk_read_time', 'temp_blk_write_time', 'wal_records', 'wal_fpi', 'wal_bytes', 'wal_buffers_full',
+    'jit_functions', 'jit_generation_time', 'jit_inlining_count', 'jit_inlining_time', 'jit_optimization_count', 'jit_optimization_time',
+    'jit_emission_count', 'jit_emission_time', 'jit_deform_count', 'jit_deform_time', 'parallel_workers_to_launch', 'parallel_workers_launched',
+    'generic_plan_calls', 'custom_plan_calls', 'stats_since', 'minmax_stats_since',
+  ],
+};
+
 const STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly string[]>> = {
   pg_stat_activity: ['query'],
 };
@@ -431,15 +473,40 @@ class Analysis {
     if (rel.guess && attrs.length === 0 && !rel.complete) this.reportGuessRelation(rel, 'COPY table TO', where);
   }
 
-  write(type: string, node: Json, outer: Scope, path: string, exported = false): void {
+  /** INSERT, UPDATE, DELETE, MERGE; returns what its RETURNING returns (a data-modifying CTE's columns). */
+  write(type: string, node: Json, outer: Scope, path: string, exported = false): Outputs {
     const scope = this.withCtes(obj(node.withClause), outer, path);
     const target = this.relation(obj(node.relation) ?? {}, scope, path);
-    const here: Scope = { rels: [target], parent: scope, ctes: scope.ctes };
+    // A subquery in UPDATE ... FROM or DELETE ... USING without LATERAL does not see the target.
+    const here: Scope = { rels: [target], parent: scope, ctes: scope.ctes, fromOuter: scope };
     if (type === 'InsertStmt') this.insertParts(node, target, scope, path);
     else if (type === 'MergeStmt') this.mergeParts(node, here, path);
     else this.updateDeleteParts(type, node, here, path);
     const returning = `RETURNING of a ${type.replace(/Stmt$/, '').toUpperCase()}${exported ? ' exported by COPY' : ''}`;
     this.exprs(returningItems(node), here, `${path}RETURNING`, returning, true);
+    return this.returningOutputs(returningItems(node), here, `${path}RETURNING`);
+  }
+
+  /** RETURNING's outputs, as a select list's: `*` and `t.*` expanded, expressions named as PostgreSQL names them. */
+  private returningOutputs(items: unknown[], here: Scope, where: string): Outputs {
+    const cols: Col[] = [];
+    let complete = true;
+    let known = 0;
+    for (const item of items) {
+      const out = this.returningItem(obj(obj(item)?.ResTarget) ?? {}, here, where);
+      this.guard.charge(out.cols.length + 1);
+      for (const c of out.cols) cols.push(c);
+      if (complete && out.complete) known += out.cols.length;
+      complete &&= out.complete;
+    }
+    return { cols, complete, known };
+  }
+
+  private returningItem(t: Json, here: Scope, where: string): Outputs {
+    const star = starFields(t.val);
+    if (star === undefined) return { cols: [{ name: str(t.name) ?? figureColname(t.val).name }], complete: true };
+    const rels = this.starRels(star, here, where);
+    return { cols: rels.flatMap((r) => r.cols), complete: rels.every((r) => r.complete) };
   }
 
   private insertParts(node: Json, target: Rel, scope: Scope, path: string): void {
@@ -491,9 +558,8 @@ class Analysis {
       const cpath = `${path}CTE ${name}: `;
       let out: Outputs;
       if (qt !== 'SelectStmt') {
-        // A data-modifying CTE: its RETURNING is checked as a write's.
-        this.write(qt, q, scope, cpath);
-        out = { cols: returningItems(q).map((r, i) => ({ name: str(obj(obj(r)?.ResTarget)?.name) ?? `column${i + 1}` })), complete: true };
+        // A data-modifying CTE: its RETURNING is checked as a write's, and is what the CTE returns.
+        out = this.write(qt, q, scope, cpath);
       } else {
         if (recursive) this.recursiveSeed(cte, q, scope, cpath);
         out = this.select(q, scope, cpath, 'pass');
@@ -575,7 +641,7 @@ class Analysis {
     const scope0 = this.withCtes(obj(node.withClause), outer, path);
     const op = str(node.op);
     if (op !== undefined && op !== 'SETOP_NONE') return this.setOp(node, scope0, path, sink, op);
-    const scope: Scope = { rels: [], parent: scope0, ctes: scope0.ctes, star: new StarLayout<Col>([], true) };
+    const scope: Scope = { rels: [], parent: scope0, ctes: scope0.ctes, star: new StarLayout<Col>([], true), fromOuter: scope0 };
     for (const item of arr(node.fromClause)) this.fromItem(item, scope, path);
     const out = node.valuesLists === undefined ? this.targetList(arr(node.targetList), scope, path, sink) : this.values(node, scope, path);
     this.clauses(node, scope, out, path);
@@ -679,17 +745,29 @@ class Analysis {
     const alias = str(t.name);
     const special = this.statementTextItem(vt, v, alias, scope, where, sink) ?? this.olderServerItem(vt, v, alias, scope, where, sink);
     if (special !== undefined) return special;
-    if (vt !== 'ColumnRef') return this.expressionItem(t.val, alias ?? defaultName(vt, v), scope, where);
+    if (vt === 'A_Indirection' && unwrap(arr(v.indirection).at(-1))[0] === 'A_Star') return this.compositeStar(t.val, scope, where);
+    if (vt !== 'ColumnRef') return this.expressionItem(t.val, alias, scope, where);
     const fields = fieldNames(v.fields);
     if (fields[fields.length - 1] === '*') return this.starItem(fields.slice(0, -1), scope, where, sink);
     return { cols: [this.plainItem(fields, alias ?? fields[fields.length - 1] ?? '?column?', scope, where, sink)], complete: true };
   }
 
-  /** A select-list expression: an output computed from whatever personal column it uses. */
-  private expressionItem(val: unknown, name: string, scope: Scope, where: string): Outputs {
+  /** A select-list expression: an output computed from whatever personal column it uses, named as PostgreSQL names it. */
+  private expressionItem(val: unknown, alias: string | undefined, scope: Scope, where: string): Outputs {
     const before = this.uses.length;
     const found = this.expr(val, scope, where, 'expression') ?? this.uses[before]?.column;
-    return { cols: [found === undefined ? { name } : { name, source: found, derived: true }], complete: true };
+    const figured = alias === undefined ? figureColname(val) : { name: alias, sure: true };
+    const col: Col = { name: figured.name, ...(found === undefined ? {} : { source: found, derived: true as const }), ...(figured.sure ? {} : { unsureName: true as const }) };
+    return { cols: [col], complete: true };
+  }
+
+  /**
+   * (x).*: every field of a composite value, as many outputs as it has (the guard does not know how
+   * many): positions after it are unknown. Whatever personal column x uses is reported by the walk.
+   */
+  private compositeStar(val: unknown, scope: Scope, where: string): Outputs {
+    this.expr(val, scope, where, 'expansion of a composite value');
+    return { cols: [], complete: false, known: 0 };
   }
 
   /** `SELECT system_user`: a plain reference to a column so named on servers before 16 (olderServerName). */
@@ -706,7 +784,7 @@ class Analysis {
   private statementTextItem(vt: string, v: Json, alias: string | undefined, scope: Scope, where: string, sink: Sink): Outputs | undefined {
     const call = plainStatementTextCall(vt, v);
     if (call === undefined) return undefined;
-    const col: Col = { name: alias ?? defaultName(vt, v), source: this.funcCall(call, scope, where, 'expression', true) ?? '' };
+    const col: Col = { name: alias ?? figureColname({ [vt]: v }).name, source: this.funcCall(call, scope, where, 'expression', true) ?? '' };
     this.plainOutput(col, sink, where);
     return { cols: [col], complete: true };
   }
@@ -733,8 +811,8 @@ class Analysis {
 
   /** `*` alone: every FROM item's columns in PostgreSQL's order (joins USING and NATURAL put their join columns first). */
   private fromListStar(scope: Scope, star: StarLayout<Col>, where: string, sink: Sink): Outputs {
-    this.guard.charge(star.size);
-    const cols = star.cols();
+    this.guard.charge(star.size + scope.rels.length);
+    const cols = [...star.cols()];
     for (const c of cols) this.plainOutput(c, sink, where);
     let guess = false;
     for (const r of scope.rels) {
@@ -778,11 +856,14 @@ class Analysis {
     this.guard.charge(out.cols.length);
     const byName = new Map<string, Col>();
     for (const o of out.cols) if (!byName.has(o.name)) byName.set(o.name, o);
+    // The personal outputs a position past the known ones may be: found once per clause, not per item.
+    const known = knownPositions(out);
+    const unplaced = out.complete ? [] : [...new Set(out.cols.slice(known).flatMap((c) => (c.source === undefined ? [] : [c.source])))];
     items.forEach((item, i) => {
       const where = `${path} item ${i + 1}`;
       const position = positionOf(item);
       if (unwrap(item)[0] === 'A_Const') this.readsNumbers = true;
-      if (position !== undefined) this.positionUses(position, out, use, where);
+      if (position !== undefined) this.positionUses(position, out, unplaced, use, where);
       const c = position === undefined ? outputName(item, byName) : undefined;
       if (c?.source !== undefined) this.report(c.source, use, where);
       this.expr(item, scope, where, use);
@@ -791,20 +872,20 @@ class Analysis {
 
   /**
    * ORDER BY n (GROUP BY n, DISTINCT ON (n)): the n-th output when the guard knows what stands
-   * there; past an output of unknown width, any output from there on, or a column of a relation
-   * the policy does not know, may stand there.
+   * there; past an output of unknown width, any personal output from there on (`unplaced`) may.
+   * (A relation the policy does not know holds no personal column by position: the guard reads its
+   * columns by name, and the database check keeps personal columns out of such relations.)
    */
-  private positionUses(n: number, out: Outputs, use: string, where: string): void {
-    const known = knownPositions(out);
-    if (n >= 1 && n <= known) {
+  private positionUses(n: number, out: Outputs, unplaced: readonly string[], use: string, where: string): void {
+    if (n >= 1 && n <= knownPositions(out)) {
       const c = out.cols[n - 1];
       if (c?.source !== undefined) this.report(c.source, use, where);
       return;
     }
-    if (out.complete) return; // past the last output: PostgreSQL refuses it
-    const unplaced = `${use} by position ${n}, past outputs whose width the guard does not know`;
-    for (const c of out.cols.slice(known)) if (c.source !== undefined) this.report(c.source, unplaced, where);
-    if (out.guess === true) this.report(`position ${n} (may be a column of a relation the policy does not list: ${this.guard.personalNames().join(', ')})`, unplaced, where);
+    for (const source of unplaced) {
+      if (this.full()) return;
+      this.report(source, `${use} by position ${n}, past outputs whose width the guard does not know`, where);
+    }
   }
 
   window(def: Json, scope: Scope, where: string): void {
@@ -844,7 +925,8 @@ class Analysis {
   private rangeSubselect(n: Json, scope: Scope, path: string): Rel {
     const alias = obj(n.alias);
     const name = str(alias?.aliasname) ?? 'subquery';
-    const out = this.select(unwrap(n.subquery)[1], scope, `${path}subquery ${name}: `, 'pass');
+    const visible = n.lateral === true ? scope : (scope.fromOuter ?? scope);
+    const out = this.select(unwrap(n.subquery)[1], visible, `${path}subquery ${name}: `, 'pass');
     return this.renamed(composedRel(name, `subquery ${name}`, out), stringList(alias?.colnames), path);
   }
 
@@ -896,22 +978,28 @@ class Analysis {
 
   /** One join whose left side is analysed (`left`, this join's own lists). */
   private joinLevel(n: Json, left: FromEntry, scope: Scope, path: string): FromEntry {
-    const here: Scope = { rels: left.rels, parent: scope, ctes: scope.ctes };
+    const here: Scope = { rels: left.rels, parent: scope, ctes: scope.ctes, ...(scope.fromOuter === undefined ? {} : { fromOuter: scope.fromOuter }) };
     const right = this.rightSide(n.rarg, here, path);
     const using = stringList(n.usingClause);
     const natural = n.isNatural === true;
     if (using.length > 0 || natural) this.joinComparisons(left.rels, right.rels, using, natural, path);
     this.guard.charge(right.rels.length + right.star.size + using.length);
     for (const r of right.rels) left.rels.push(r);
-    if (using.length > 0 || natural) left.star.join(right.star, natural ? undefined : using, mergedJoinColumn);
+    if (using.length > 0 || natural) this.usingAlias(n, left.star.join(right.star, natural ? undefined : using, mergedJoinColumn), left.rels);
     else left.star.append(right.star);
     this.expr(n.quals, here, `${path}JOIN ON`, 'join condition');
     const alias = obj(n.alias);
     if (alias === undefined) return left;
     const name = str(alias.aliasname) ?? 'join';
     this.guard.charge(left.star.size);
-    const merged: Rel = { quals: [name], label: `join ${name}`, cols: left.star.cols(), complete: left.star.known, guess: left.rels.some((r) => r.guess), composed: true };
+    const merged: Rel = { quals: [name], label: `join ${name}`, cols: [...left.star.cols()], complete: left.star.known, guess: left.rels.some((r) => r.guess), composed: true };
     return single(this.renamed(merged, stringList(alias.colnames), path));
+  }
+
+  /** JOIN ... USING (k) AS j: j names the join columns (j.k, j.*), beside the joined relations. */
+  private usingAlias(n: Json, merged: Col[], rels: Rel[]): void {
+    const name = str(obj(n.join_using_alias)?.aliasname);
+    if (name !== undefined) rels.push({ quals: [name], label: `join columns ${name}`, cols: merged, complete: merged.length === arr(n.usingClause).length, guess: false, composed: true });
   }
 
   /** USING (k) and NATURAL JOIN compare their join columns: personal ones (or possibly personal) are uses. */
@@ -1027,7 +1115,7 @@ class Analysis {
       if (r === undefined) continue;
       const field = fields[k] ?? '';
       const c = findCol(r, field, this.guard);
-      if (c === undefined && callsOnWholeRow(r, field, this.guard)) return wholeRow(r, this.guard);
+      if (c === undefined && callsOnWholeRow(r, field)) return wholeRow(r, this.guard);
       // A field of a personal composite column is computed from it.
       return k === fields.length - 1 || c === undefined ? c : { source: c.source, how: 'derived' };
     }
@@ -1284,12 +1372,6 @@ function sinkUse(sink: Sink): string {
   return sink === 'export' ? 'exported by COPY (query) TO' : 'stored into another table';
 }
 
-function defaultName(t: string, n: Json): string {
-  if (t === 'FuncCall') return stringList(n.funcname).at(-1) ?? '?column?';
-  if (t === 'TypeCast') return stringList(obj(n.typeName)?.names).at(-1) ?? '?column?';
-  return '?column?';
-}
-
 /** How a relation's columns may be qualified: by its alias only, or by its name with and without schema. */
 function qualifiers(rel: string, schema: string | undefined, alias: string | undefined): string[] {
   if (alias !== undefined) return [alias];
@@ -1357,14 +1439,16 @@ const SYSTEM_COLUMNS: ReadonlySet<string> = new Set(['ctid', 'xmin', 'xmax', 'cm
 /**
  * Whether `r.name` may call function `name` on r's whole row: PostgreSQL reads r.name as a column
  * first and, when r has none so named, as a call name(r) — c.to_json, c.row_to_json, c.record_out
- * — which takes every column. Known where the guard has r's columns: a
- * relation listed in full; or one the statement builds (subquery, CTE, join alias) over a listed
- * table, where the part it does not list comes from a function in FROM or a catalog view (reported
- * anyway: fail closed). Not for relations the policy does not know, whose columns are read by name.
+ * — which takes every column. Known where the guard has r's column names: a relation listed in
+ * full, a catalog view whose columns it lists (pg_stats, pg_stat_activity); and assumed of one the
+ * statement builds (subquery, CTE, join alias, view) holding a personal column, even where a part
+ * of it is not listed (a catalog table, a function in FROM: reported anyway, fail closed). Not for
+ * relations the policy does not know, whose columns are read by name (the database check keeps
+ * personal columns out of them).
  */
-function callsOnWholeRow(r: Rel, name: string, guard: SensitiveColumnGuard): boolean {
-  if (r.guess || SYSTEM_COLUMNS.has(name) || r.cols.some((c) => c.name === name)) return false;
-  return r.complete || (r.composed === true && r.cols.some((c) => c.source !== undefined && guard.isPersonalColumn(c.source)));
+function callsOnWholeRow(r: Rel, name: string): boolean {
+  if (SYSTEM_COLUMNS.has(name) || r.cols.some((c) => c.name === name)) return false;
+  return r.complete || r.namesKnown === true || (r.composed === true && r.cols.some((c) => c.source !== undefined));
 }
 
 /** A whole-row value carries every column: personal if any column is (or may be). */
@@ -1592,11 +1676,6 @@ export class SensitiveColumnGuard {
     return this.names;
   }
 
-  /** Whether `source` is a personal column of the policy (not a catalog view's text or a guess). */
-  isPersonalColumn(source: string): boolean {
-    return this.personal.some((p) => p.id === source);
-  }
-
   /** The first personal column with this column name (any table), or undefined. */
   personalByName(name: string): string | undefined {
     const n = lower(name);
@@ -1630,15 +1709,20 @@ export class SensitiveColumnGuard {
   /** Catalog views that hold values of other columns or other sessions' statements (pg_stats, pg_stat_activity, pg_stat_statements). */
   private systemViewRel(schema: string | undefined, rel: string, label: string): Rel | undefined {
     const may = `may hold ${this.names.join(', ')}`;
-    const extension = EXTENSION_STATEMENT_TEXT_VIEWS[lower(rel)];
-    if (extension !== undefined) return { quals: [rel], label, cols: extension.map((c) => ({ name: c, source: `${lower(rel)}.${c} (statement text of other sessions; ${may})` })), complete: false, guess: false };
+    const view = lower(rel);
+    const catalogView = (cols: Col[]): Rel => {
+      const others = (CATALOG_VIEW_OTHER_COLUMNS[view] ?? []).map((name) => ({ name }));
+      return { quals: [rel], label, cols: [...cols, ...others], complete: false, guess: false, namesKnown: true };
+    };
+    const extension = EXTENSION_STATEMENT_TEXT_VIEWS[view];
+    if (extension !== undefined) return catalogView(extension.map((c) => ({ name: c, source: `${view}.${c} (statement text of other sessions; ${may})` })));
     if (schema !== undefined && lower(schema) !== 'pg_catalog') return undefined;
-    const stats = STATISTICS_VIEWS[lower(rel)];
+    const stats = STATISTICS_VIEWS[view];
     // Every reference is a use: these arrays hold values of any column, and masking keys on column names.
-    if (stats !== undefined) return { quals: [rel], label, cols: stats.map((c) => ({ name: c, source: `${lower(rel)}.${c} (values sampled from every column; ${may})`, derived: true })), complete: false, guess: false };
-    const texts = STATEMENT_TEXT_VIEWS[lower(rel)];
+    if (stats !== undefined) return catalogView(stats.map((c) => ({ name: c, source: `${view}.${c} (values sampled from every column; ${may})`, derived: true })));
+    const texts = STATEMENT_TEXT_VIEWS[view];
     // Returned as is, the text is masked by value like any cell; transformed or compared, it is a use.
-    if (texts !== undefined) return { quals: [rel], label, cols: texts.map((c) => ({ name: c, source: `${lower(rel)}.${c} (statement text of other sessions; ${may})` })), complete: false, guess: false };
+    if (texts !== undefined) return catalogView(texts.map((c) => ({ name: c, source: `${view}.${c} (statement text of other sessions; ${may})` })));
     return undefined;
   }
 

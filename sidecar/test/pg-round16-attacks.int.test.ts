@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { runCommand } from '../../e2e/harness/exec.ts';
 import { requirePostgres } from '../../e2e/harness/state.ts';
-import { PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
+import { adminSql, PURPOSE_OPTIONS, startPgScenario, type PgScenario } from './pg-scenario.ts';
 
 jest.setTimeout(120_000);
 
@@ -24,6 +24,8 @@ beforeAll(async () => {
   // No operator: a held statement waits 1 s for a decision nobody makes, then is refused.
   s = await startPgScenario({ logLevel: 'warn', approvalWait: '1s' });
   token = await s.token('support-agent');
+  // Planner statistics, as autovacuum keeps them on a real table: pg_stats then holds sampled CPFs.
+  await adminSql(s.database, 'ANALYZE customers', { quiet: true });
 }, 180_000);
 
 afterAll(async () => {
@@ -114,6 +116,11 @@ describe('the sensitive-column guard reads names and positions as PostgreSQL doe
     ['SELECT reverse(system_user::text) FROM customers "system_user" WHERE id = 1', (out) => expect(out).toContain('33-661.038.095')],
     ['SELECT x FROM (SELECT 1 AS "X", cpf AS x FROM customers WHERE id <= 5 ORDER BY x) t', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
     ['SELECT cpf FROM (SELECT * FROM generate_series(1, 1) AS g, customers WHERE id <= 5 ORDER BY 4) t', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
+    // Round 16b (the re-review of the fixes).
+    ['WITH w AS (DELETE FROM orders WHERE id = -1 RETURNING *) SELECT cpf FROM (SELECT * FROM w RIGHT JOIN customers ON true WHERE customers.id <= 5 ORDER BY 8) t', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
+    ['SELECT cpf FROM (SELECT * FROM (SELECT id::int FROM customers) a NATURAL JOIN customers WHERE id <= 5 ORDER BY 3) t', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
+    ['SELECT (SELECT md5(z.h) FROM orders c, (SELECT c.cpf AS h) z LIMIT 1) FROM customers c WHERE c.id = 1', (out) => expect(out).toBe(CPF_MD5)],
+    ["SELECT s.to_json FROM pg_stats s WHERE s.tablename = 'customers' AND s.attname = 'cpf'", (out) => expect(out).toContain(RAW_CPF)],
   ];
 
   it.each(LEAKS)('%s: PostgreSQL returns the CPF in a form masking does not see; through the sidecar it is held for the DPO', async (sql, returned) => {
