@@ -8,10 +8,11 @@ import type { RequestOptions } from 'node:https';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
 import { compact } from '../compact.ts';
-import { retryAfterSeconds } from '../retry-after.ts';
 import { kubeError } from './errors.ts';
+import { retryDelayMs } from './retry.ts';
 
 export { isAlreadyExists, isConflict, isNotFound, KubeError, kubeError } from './errors.ts';
+export { retryDelayMs } from './retry.ts';
 
 export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: { code?: number; reason?: string; message?: string } };
 
@@ -27,28 +28,6 @@ export interface SendOptions {
 interface TlsMaterial { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean }
 
 const AUTH_CACHE_MS = 10_000;
-/** client-go's limit on repeating one call the apiserver asked to have repeated. */
-const MAX_RETRIES = 10;
-/** A Retry-After longer than this is capped: the call's deadline is the real bound. */
-const MAX_RETRY_DELAY_MS = 10_000;
-
-/**
- * How long to wait before sending a call again, or undefined to return its answer. The apiserver
- * asks with 429 (priority and fairness, or a resource whose storage is still (re)initializing just
- * after its CRD was established), which never ran the call, so every verb is repeated; or a 5xx
- * carrying Retry-After (starting up), repeated for reads only: a 504 may come after a write ran.
- * client-go's request.go checkWait repeats both for every verb; a second create or patch here
- * would be recorded twice.
- */
-export function retryDelayMs(method: string, status: number, retryAfter: string | undefined, attempt: number): number | undefined {
-  if (attempt > MAX_RETRIES) return undefined;
-  const seconds = retryAfterSeconds(retryAfter);
-  const asked = seconds === undefined ? undefined : Math.min(seconds * 1000, MAX_RETRY_DELAY_MS);
-  if (status === 429) return asked ?? 1000;
-  const read = method === 'GET' || method === 'HEAD';
-  return status >= 500 && read ? asked : undefined;
-}
-
 
 export class KubeRest {
   readonly kc: KubeConfig;
@@ -79,7 +58,7 @@ export class KubeRest {
 
   /**
    * One call; any status comes back as it is, except an answer the apiserver asks to have repeated
-   * (see {@link retryDelayMs}): that one is sent again, as client-go does, while the call's
+   * (retry.ts, retryDelayMs): that one is sent again, as client-go does, while the call's
    * deadline allows.
    */
   async send(method: Dispatcher.HttpMethod, path: string, opts: SendOptions = {}): Promise<{ status: number; text: string }> {

@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 import { Agent, request } from '../undici.ts';
 import { parse as parseYaml } from 'yaml';
 import { kubeStatusError, type KubeStatus } from '../../../core/kube/errors.ts';
+import { retryDelayMs } from '../../../core/kube/retry.ts';
 import { TokenFile } from '../token-file.ts';
 import { opt } from '../util.ts';
 import { upstreamLookup } from '../upstream-address.ts';
@@ -122,6 +123,26 @@ export function kubeConnection(opts: { kubeconfig?: string; tokenDir: string }):
   return connectionFromKubeconfig(opts.kubeconfig, override === undefined ? undefined : () => override.read());
 }
 
+/** How long to wait before sending the call again (retryDelayMs), or undefined: the answer is final or the deadline too near. */
+function repeatAfter(res: Dispatcher.ResponseData, method: string, attempt: number, deadline: number): number | undefined {
+  const header = res.headers['retry-after'];
+  const delay = retryDelayMs(method, res.statusCode, typeof header === 'string' ? header : undefined, attempt);
+  return delay === undefined || Date.now() + delay >= deadline ? undefined : delay;
+}
+
+/** Waits `ms`, or less when `signal` aborts (the caller's next step sees it). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 async function readStatus(body: Dispatcher.ResponseData['body']): Promise<KubeStatus | undefined> {
   const text = await body.text();
   try {
@@ -158,20 +179,35 @@ export class KubeClient {
     return headers;
   }
 
-  /** A JSON request; non-2xx answers throw KubeError carrying the Status. */
+  /**
+   * A JSON request; non-2xx answers throw KubeError carrying the Status. An answer the apiserver
+   * asks to have repeated (429 from priority and fairness, which never ran the call; a read's 5xx
+   * with Retry-After) is sent again as client-go does, within the call's deadline (retryDelayMs):
+   * a burst of sessions' TokenReviews or ApprovalRequests is slowed, not refused.
+   */
   async request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     const method = opts.method ?? 'GET';
-    const res = await request(`${this.#conn.server}${path}`, {
+    const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.#send(path, method, opts, Math.max(1, deadline - Date.now()));
+      if (res.statusCode >= 200 && res.statusCode <= 299) return (await res.body.json()) as T;
+      const delay = repeatAfter(res, method, attempt, deadline);
+      if (delay === undefined || opts.signal?.aborted === true) throw kubeStatusError(res.statusCode, method, path, await readStatus(res.body));
+      await res.body.dump();
+      await sleep(delay, opts.signal);
+    }
+  }
+
+  #send(path: string, method: Dispatcher.HttpMethod, opts: RequestOptions, timeoutMs: number): Promise<Dispatcher.ResponseData> {
+    return request(`${this.#conn.server}${path}`, {
       method,
       dispatcher: this.#agent,
       headers: this.#headers(opts.body === undefined ? undefined : (opts.contentType ?? 'application/json')),
       ...opt('body', opts.body === undefined ? undefined : JSON.stringify(opts.body)),
       ...opt('signal', opts.signal),
-      headersTimeout: opts.timeoutMs ?? 15_000,
-      bodyTimeout: opts.timeoutMs ?? 15_000,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
-    if (res.statusCode < 200 || res.statusCode > 299) throw kubeStatusError(res.statusCode, method, path, await readStatus(res.body));
-    return (await res.body.json()) as T;
   }
 
   /**
