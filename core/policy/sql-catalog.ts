@@ -84,6 +84,9 @@ export const LARGE_OBJECT_TABLES: ReadonlySet<string> = new Set(['pg_largeobject
 const FUNCTION_EXACT: ReadonlyMap<string, readonly SqlTrait[]> = new Map<string, readonly SqlTrait[]>([
   ['pg_read_file', ['serverFile']],
   ['pg_read_binary_file', ['serverFile']],
+  // pageinspect: a relation's raw pages (heap rows, index keys), what its files hold, bytes no detector reads.
+  ...['get_raw_page', 'heap_page_items', 'heap_page_item_attrs', 'tuple_data_split', 'bt_page_items', 'brin_page_items', 'gin_leafpage_items',
+    'gist_page_items', 'gist_page_items_bytea', 'hash_page_items'].map((f): [string, SqlTrait[]] => [f, ['serverFile']]),
   ['pg_stat_file', ['serverFile']],
   ['pg_ls_dir', ['serverFile']],
   ['pg_logdir_ls', ['serverFile']],

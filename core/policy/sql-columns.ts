@@ -98,6 +98,8 @@ interface Rel {
   composed?: true;
   /** Every column's name is in cols, though not their order (a catalog view listed across versions). */
   namesKnown?: true;
+  /** Personal columns any column not in cols may be (Outputs.unplaced of the query it was built from). */
+  unplaced?: readonly string[];
 }
 
 /**
@@ -105,7 +107,14 @@ interface Rel {
  * are known in their place (positions beyond it may be any column; all of them when complete), and
  * whether a relation the policy does not know (`guess`) is among what it does not list.
  */
-interface Outputs { cols: Col[]; complete: boolean; known?: number; guess?: boolean }
+interface Outputs {
+  cols: Col[];
+  complete: boolean;
+  known?: number;
+  guess?: boolean;
+  /** Personal columns that may stand in any output past `known` (set operations over a branch of unknown width). */
+  unplaced?: string[];
+}
 
 /** One FROM item: the relations that qualify its columns, and what `*` over it returns, in order. */
 interface FromEntry { rels: Rel[]; star: StarLayout<Col> }
@@ -165,9 +174,12 @@ class RelsIndex {
   readonly personalAt = new Map<string, number>();
   /** Personal column name → position of the first guessed relation with no column so named. */
   readonly guessAt = new Map<string, number>();
+  /** Position of the first relation any of whose unlisted columns may be personal (Rel.unplaced). */
+  unplacedAt: number | undefined;
 
   add(r: Rel, at: number, personalNames: readonly string[]): void {
     for (const q of r.quals) setFirst(this.byQual, q, at);
+    if (r.unplaced !== undefined) this.unplacedAt ??= at;
     for (const c of r.cols) if (c.source !== undefined) setFirst(this.personalAt, lower(c.name), at);
     if (r.complete || !r.guess) return;
     for (const p of personalNames) if (!r.cols.some((c) => lower(c.name) === p)) setFirst(this.guessAt, p, at);
@@ -187,8 +199,11 @@ class JoinSide {
   readonly guessLabels = new Set<string>();
   /** Personal column name → labels of guessed relations with no column so named (they may hold one). */
   readonly guessLacking = new Map<string, Set<string>>();
+  /** Personal columns any unlisted column of a relation of this side may be (Rel.unplaced): compared by any join column. */
+  readonly unplaced = new Set<string>();
 
   add(r: Rel, personalNames: readonly string[]): void {
+    for (const source of r.unplaced ?? []) this.unplaced.add(source);
     const own = new Set<string>();
     for (const c of r.cols) {
       const n = lower(c.name);
@@ -352,8 +367,9 @@ const KEEP_USE: ReadonlySet<string> = new Set(['CaseWhen', 'List', 'String', 'Re
  */
 const READS_UNSEEN_EXACT: ReadonlySet<string> = new Set([
   'cursor_to_xml', 'query_to_xml', 'query_to_xml_and_xmlschema', 'ts_stat', 'connectby', 'xpath_table',
-  // Server files (a table's heap file holds its rows) and large objects: bytes the guard cannot see into.
-  'pg_read_file', 'pg_read_binary_file', 'loread', 'lo_get',
+  // Server files (a table's heap file holds its rows), their pages (pageinspect) and large objects: bytes the guard cannot see into.
+  'pg_read_file', 'pg_read_binary_file', 'loread', 'lo_get', 'get_raw_page', 'heap_page_items', 'heap_page_item_attrs', 'tuple_data_split',
+  'bt_page_items', 'brin_page_items', 'gin_leafpage_items', 'gist_page_items', 'gist_page_items_bytea', 'hash_page_items',
 ]);
 const READS_UNSEEN_PREFIX: readonly string[] = ['table_to_xml', 'schema_to_xml', 'database_to_xml', 'crosstab', 'dblink'];
 
@@ -708,15 +724,12 @@ class Analysis {
     const name = setOpName(op, node);
     const right = this.select(obj(node.rarg) ?? {}, scope, `${path}${name} branch 2: `, sink);
     this.guard.charge(left.cols.length + right.cols.length);
-    const cols = left.cols.map((c, i) => {
-      const r = right.cols[i];
-      const source = c.source ?? r?.source;
-      return { name: c.name, ...(source === undefined ? {} : { source }), ...(c.derived === true || r?.derived === true ? { derived: true } : {}) };
-    });
+    const out = pairedBranches(left, right);
     // UNION, INTERSECT and EXCEPT compare whole rows across the branches.
-    if (!(op === 'SETOP_UNION' && node.all === true)) this.reportOutputs([...left.cols, ...right.cols], `${name} (compares rows)`, `${path}${name}`);
-    // A position is known where both branches place it (their columns pair up by position).
-    const out: Outputs = { cols, complete: left.complete && right.complete, known: Math.min(knownPositions(left), knownPositions(right)), guess: left.guess === true || right.guess === true };
+    if (!(op === 'SETOP_UNION' && node.all === true)) {
+      this.reportOutputs([...left.cols, ...right.cols], `${name} (compares rows)`, `${path}${name}`);
+      for (const source of out.unplaced ?? []) this.report(source, `${name} (compares rows)`, `${path}${name}`);
+    }
     const s: Scope = { rels: [], parent: scope, ctes: scope.ctes };
     this.clauseItems(arr(node.sortClause).map((x) => obj(obj(x)?.SortBy)?.node), s, out, `${path}ORDER BY`, 'ordering');
     this.expr(node.limitCount, s, `${path}LIMIT`, 'LIMIT');
@@ -729,6 +742,7 @@ class Analysis {
     let complete = true;
     let known = 0;
     let guess = false;
+    const unplaced = new Set<string>();
     items.forEach((item, i) => {
       const out = this.targetItem(obj(obj(item)?.ResTarget) ?? {}, scope, `${path}select list item ${i + 1}`, sink);
       for (const c of out.cols) cols.push(c);
@@ -736,8 +750,9 @@ class Analysis {
       if (complete) known += knownPositions(out);
       complete &&= out.complete;
       guess ||= out.guess === true;
+      for (const source of out.unplaced ?? []) unplaced.add(source);
     });
-    return { cols, complete, known, guess };
+    return { cols, complete, known, guess, ...(unplaced.size === 0 ? {} : { unplaced: [...unplaced] }) };
   }
 
   private targetItem(t: Json, scope: Scope, where: string, sink: Sink): Outputs {
@@ -795,7 +810,8 @@ class Analysis {
     const cols: Col[] = [];
     let complete = true;
     let guess = false;
-    for (const r of this.starRels(qual, scope, where)) {
+    const rels = this.starRels(qual, scope, where);
+    for (const r of rels) {
       this.guard.charge(r.cols.length);
       complete &&= r.complete;
       for (const c of r.cols) {
@@ -806,7 +822,7 @@ class Analysis {
       guess = true;
       if (sink === 'store' || sink === 'export') this.reportGuessRelation(r, sinkUse(sink), where);
     }
-    return { cols, complete, guess };
+    return { cols, complete, guess, ...unplacedOf(rels) };
   }
 
   /** `*` alone: every FROM item's columns in PostgreSQL's order (joins USING and NATURAL put their join columns first). */
@@ -820,7 +836,7 @@ class Analysis {
       guess = true;
       if (sink === 'store' || sink === 'export') this.reportGuessRelation(r, sinkUse(sink), where);
     }
-    return { cols, complete: star.known, known: star.prefix, guess };
+    return { cols, complete: star.known, known: star.prefix, guess, ...unplacedOf(scope.rels) };
   }
 
   private plainItem(fields: string[], name: string, scope: Scope, where: string, sink: Sink): Col {
@@ -858,7 +874,7 @@ class Analysis {
     for (const o of out.cols) if (!byName.has(o.name)) byName.set(o.name, o);
     // The personal outputs a position past the known ones may be: found once per clause, not per item.
     const known = knownPositions(out);
-    const unplaced = out.complete ? [] : [...new Set(out.cols.slice(known).flatMap((c) => (c.source === undefined ? [] : [c.source])))];
+    const unplaced = out.complete ? [] : [...new Set(unplacedSources(out, known))];
     items.forEach((item, i) => {
       const where = `${path} item ${i + 1}`;
       const position = positionOf(item);
@@ -1029,7 +1045,7 @@ class Analysis {
   /** USING (u): findCol(r, u) for every relation r of a side (a personal column u, or an unknown relation that may have one). */
   private usingUses(side: JoinSide, u: string, where: string): void {
     const name = lower(u);
-    for (const source of side.sources.get(name) ?? []) {
+    for (const source of [...(side.sources.get(name) ?? []), ...side.unplaced]) {
       if (this.full()) return;
       this.report(source, 'join condition USING', where);
     }
@@ -1060,6 +1076,10 @@ class Analysis {
     for (const label of side.guessLabels) {
       if (this.full()) return;
       this.report(`${label}.* (unknown relation; may hold ${this.guard.personalNames().join(', ')})`, use, where);
+    }
+    for (const source of side.unplaced) {
+      if (this.full()) return;
+      this.report(source, use, where);
     }
   }
 
@@ -1236,15 +1256,15 @@ class Analysis {
     const out = this.select(unwrap(n.subselect)[1], scope, `${where} ${what}: `, 'pass');
     // EXISTS returns no value; every other sublink compares or returns its subquery's column.
     if (type === 'EXISTS_SUBLINK') return first;
-    this.reportOutputs(out.cols, u, where);
-    return first ?? out.cols.find((c) => c.source !== undefined)?.source;
+    const sources = personalOutputs(out);
+    for (const source of sources) this.report(source, u, where);
+    return first ?? sources[0];
   }
 
   subquery(n: Json, scope: Scope, where: string, what: string): string | undefined {
-    const out = this.select(n, scope, `${where} ${what}: `, 'pass');
-    const c = out.cols.find((x) => x.source !== undefined);
-    if (c?.source !== undefined) this.report(c.source, what, where);
-    return c?.source;
+    const source = personalOutputs(this.select(n, scope, `${where} ${what}: `, 'pass'))[0];
+    if (source !== undefined) this.report(source, what, where);
+    return source;
   }
 }
 
@@ -1326,6 +1346,40 @@ function outputName(item: unknown, byName: ReadonlyMap<string, Col>): Col | unde
   return f.length === 1 ? byName.get(f[0] ?? '') : undefined;
 }
 
+/**
+ * A set operation's outputs: its branches' columns paired by position where both branches place
+ * them. Past that (a branch with `*` over a function in FROM, `(x).*`), the guard cannot tell which
+ * column of one branch meets which of the other: every personal column there may be in any output
+ * past it (`unplaced`), and each such output carries one (fail closed).
+ */
+function pairedBranches(left: Outputs, right: Outputs): Outputs {
+  const complete = left.complete && right.complete;
+  const known = Math.min(knownPositions(left), knownPositions(right));
+  const unplaced = complete ? [] : [...new Set([...unplacedSources(left, known), ...unplacedSources(right, known)])];
+  const cols = left.cols.map((c, i): Col => {
+    const r = i < known ? right.cols[i] : undefined;
+    const source = c.source ?? r?.source ?? (i < known ? undefined : unplaced[0]);
+    return { name: c.name, ...(source === undefined ? {} : { source }), ...(c.derived === true || r?.derived === true ? { derived: true } : {}) };
+  });
+  return { cols, complete, known, guess: left.guess === true || right.guess === true, ...(unplaced.length === 0 ? {} : { unplaced }) };
+}
+
+/** The personal columns of outputs past position `known`, and those already unplaced. */
+function unplacedSources(out: Outputs, known: number): string[] {
+  return [...out.cols.slice(known).flatMap((c) => (c.source === undefined ? [] : [c.source])), ...(out.unplaced ?? [])];
+}
+
+/** The personal columns a query's outputs may carry, placed or not. */
+function personalOutputs(out: Outputs): string[] {
+  return [...out.cols.flatMap((c) => (c.source === undefined ? [] : [c.source])), ...(out.unplaced ?? [])];
+}
+
+/** Outputs.unplaced of `*` over these relations: what their unlisted columns may be. */
+function unplacedOf(rels: readonly Rel[]): { unplaced?: string[] } {
+  const unplaced = [...new Set(rels.flatMap((r) => r.unplaced ?? []))];
+  return unplaced.length === 0 ? {} : { unplaced };
+}
+
 /** How many leading outputs stand in a place the guard knows. */
 function knownPositions(out: Outputs): number {
   return out.known ?? (out.complete ? out.cols.length : 0);
@@ -1334,7 +1388,7 @@ function knownPositions(out: Outputs): number {
 /** A relation the statement builds (subquery, CTE) from what its query returns. */
 function composedRel(name: string, label: string, out: Outputs): Rel {
   // A query over a relation the policy does not know may return its personal-looking columns under `*`.
-  return { quals: [name], label, cols: out.cols, complete: out.complete, guess: out.guess === true && !out.complete, composed: true };
+  return { quals: [name], label, cols: out.cols, complete: out.complete, guess: out.guess === true && !out.complete, composed: true, ...(out.unplaced === undefined ? {} : { unplaced: out.unplaced }) };
 }
 
 function single(r: Rel): FromEntry {
@@ -1385,9 +1439,8 @@ function resolveSingle(name: string, scope: Scope, guard: SensitiveColumnGuard):
   // The first relation of a level that has a personal column so named, or is unknown and may have one (findCol's two cases).
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
     const ix = guard.relsIndex(s.rels);
-    const personal = ix.personalAt.get(n);
-    const guessed = ix.guessAt.get(n);
-    const at = personal === undefined ? guessed : guessed === undefined ? personal : Math.min(personal, guessed);
+    const found = [ix.personalAt.get(n), ix.guessAt.get(n), ix.unplacedAt].filter((x): x is number => x !== undefined);
+    const at = found.length === 0 ? undefined : Math.min(...found);
     const hit = at === undefined ? undefined : findCol(s.rels[at] as Rel, name, guard);
     if (hit !== undefined) return hit;
   }
@@ -1423,6 +1476,9 @@ function findCol(r: Rel, name: string, guard: SensitiveColumnGuard): Resolved | 
   const same = r.cols.filter((x) => lower(x.name) === lower(name));
   const c = same.find((x) => x.source !== undefined) ?? same[0];
   if (c !== undefined) return c.source === undefined ? undefined : { source: c.source, how: c.derived === true ? 'derived' : 'plain' };
+  // A column the guard cannot place (or a call on the whole row: the guard cannot tell): computed from what may be there.
+  const unplaced = r.unplaced?.[0];
+  if (unplaced !== undefined) return { source: unplaced, how: 'derived' };
   if (r.guess && !r.complete) {
     const p = guard.personalByName(name);
     if (p !== undefined) return { source: `${r.label}.${lower(name)} (unknown relation; named like ${p})`, how: 'guess' };
@@ -1448,14 +1504,14 @@ const SYSTEM_COLUMNS: ReadonlySet<string> = new Set(['ctid', 'xmin', 'xmax', 'cm
  */
 function callsOnWholeRow(r: Rel, name: string): boolean {
   if (SYSTEM_COLUMNS.has(name) || r.cols.some((c) => c.name === name)) return false;
-  return r.complete || r.namesKnown === true || (r.composed === true && r.cols.some((c) => c.source !== undefined));
+  return r.complete || r.namesKnown === true || (r.composed === true && (r.cols.some((c) => c.source !== undefined) || r.unplaced !== undefined));
 }
 
 /** A whole-row value carries every column: personal if any column is (or may be). */
 function wholeRow(r: Rel, guard: SensitiveColumnGuard): Resolved | undefined {
   guard.charge(r.cols.length + 1);
-  const c = r.cols.find((x) => x.source !== undefined);
-  if (c?.source !== undefined) return { source: c.source, how: 'wholeRow' };
+  const source = r.cols.find((x) => x.source !== undefined)?.source ?? r.unplaced?.[0];
+  if (source !== undefined) return { source, how: 'wholeRow' };
   if (r.guess && !r.complete) {
     const p = guard.personalNames()[0];
     if (p !== undefined) return { source: `${r.label}.* (unknown relation; may hold ${p})`, how: 'wholeRow' };

@@ -263,3 +263,43 @@ describe('round 16b: what the layout is fed, and what a subquery in FROM sees', 
     expect(decide('SELECT z.h FROM customers c, LATERAL (SELECT md5(c.cpf) AS h) z')).toEqual({ ...HELD, columns: [CPF] });
   });
 });
+
+// Round 16c: a third review. A set operation paired its branches' columns by list index: a branch
+// with an output of unknown width (`*` over a function in FROM, `(x).*`) lost the other branch's
+// personal columns. pageinspect read raw pages in the select list with no trait.
+describe('round 16c: set operations over a branch of unknown width; pageinspect', () => {
+  const UNKNOWN_LEFT = "SELECT * FROM json_to_record('{\"a\":1}') AS r(a int, b int, c text) UNION ALL SELECT id, id, cpf FROM customers";
+  it.each([
+    `SELECT md5(c) FROM (${UNKNOWN_LEFT}) s`,
+    `${UNKNOWN_LEFT} ORDER BY 3`,
+    `SELECT s.to_json FROM (${UNKNOWN_LEFT}) s`,
+    `WITH s AS (${UNKNOWN_LEFT}) SELECT md5(c) FROM s`,
+    'SELECT md5(s.c) FROM (SELECT (o).* FROM orders o WHERE false UNION ALL SELECT id, id, cpf, id, now() FROM customers) s(a, b, c, d, e)',
+    "SELECT md5(x) FROM (SELECT * FROM xmltable('/a' PASSING '<a/>' COLUMNS x text PATH '.') UNION ALL SELECT cpf FROM customers) s",
+    "SELECT md5(d) FROM (SELECT 1 AS a, 2 AS b, 'x' AS c, 'y' AS d, 'z' AS e, 'w' AS f, 'v' AS g, '2000-01-01'::date AS h, 'u' AS i WHERE false UNION ALL SELECT * FROM generate_series(1, 1) g, customers) s",
+    "SELECT x FROM (SELECT * FROM json_to_record('{}') r(x text) UNION ALL SELECT cpf FROM customers) s WHERE x LIKE '5%'",
+    "SELECT ARRAY(SELECT * FROM json_to_record('{}') r(x text) UNION ALL SELECT cpf FROM customers)::text",
+    "SELECT * FROM xmltable('/a' PASSING '<a/>' COLUMNS x text PATH '.') UNION ALL SELECT cpf FROM customers ORDER BY 1",
+    "SELECT 1 FROM (SELECT * FROM json_to_record('{}') r(x text) UNION ALL SELECT cpf FROM customers) s JOIN customers c USING (x)",
+  ])('%s is held', (sql) => {
+    expect(decide(sql)).toMatchObject(HELD);
+  });
+
+  it.each([
+    "SELECT x FROM (SELECT * FROM json_to_record('{}') r(x text) UNION ALL SELECT nome FROM customers) s WHERE x LIKE '5%'",
+    'SELECT id, nome FROM customers UNION ALL SELECT id, nome FROM customers ORDER BY 2',
+    'SELECT * FROM generate_series(1, 3) g UNION ALL SELECT 4 ORDER BY 1',
+  ])('held: %s (no personal column in either branch, or placed) is allowed', (sql) => {
+    expect(decide(sql)).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+
+  it.each([
+    "SELECT encode(get_raw_page('customers', 0), 'escape')",
+    "SELECT (bt_page_items('customers_cpf_key', 1)).data",
+    "SELECT (heap_page_items(get_raw_page('customers', 0))).t_data",
+    "SELECT convert_from(substr(get_raw_page('customers', 0), 8000), 'LATIN1')",
+  ])('%s (pageinspect: the relation\'s raw pages) is serverFile, denied by the example policy', (sql) => {
+    expect(one(sql).traits).toContain('serverFile');
+    expect(decide(sql)).toMatchObject({ decision: 'deny', rule: 'deny-server-escapes' });
+  });
+});

@@ -121,6 +121,9 @@ describe('the sensitive-column guard reads names and positions as PostgreSQL doe
     ['SELECT cpf FROM (SELECT * FROM (SELECT id::int FROM customers) a NATURAL JOIN customers WHERE id <= 5 ORDER BY 3) t', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
     ['SELECT (SELECT md5(z.h) FROM orders c, (SELECT c.cpf AS h) z LIMIT 1) FROM customers c WHERE c.id = 1', (out) => expect(out).toBe(CPF_MD5)],
     ["SELECT s.to_json FROM pg_stats s WHERE s.tablename = 'customers' AND s.attname = 'cpf'", (out) => expect(out).toContain(RAW_CPF)],
+    // Round 16c (a third review).
+    ["SELECT md5(c) FROM (SELECT * FROM json_to_record('{}') AS r(a int, b int, c text) UNION ALL SELECT id, id, cpf FROM customers WHERE id = 1) s", (out) => expect(out).toBe(CPF_MD5)],
+    ["SELECT cpf FROM (SELECT * FROM json_to_record('{}') AS r(id int, cpf text) UNION ALL SELECT id, cpf FROM customers WHERE id <= 5 ORDER BY 2) t", (out) => expect(out.split('\n')).toEqual(BY_CPF)],
   ];
 
   it.each(LEAKS)('%s: PostgreSQL returns the CPF in a form masking does not see; through the sidecar it is held for the DPO', async (sql, returned) => {
