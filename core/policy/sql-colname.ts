@@ -109,8 +109,16 @@ function subLink(n: Json): Figured {
   let q = unwrap(n.subselect)[1];
   // A set operation takes its names from its leftmost branch.
   for (let left = obj(q.larg); left !== undefined; left = obj(q.larg)) q = left;
-  const first = obj(obj(arr(q.targetList)[0])?.ResTarget) ?? {};
+  return q.valuesLists === undefined ? firstOutputName(obj(obj(arr(q.targetList)[0])?.ResTarget) ?? {}) : good('column1');
+}
+
+/** A subquery's first output name: its alias, or its item's name; `*` names the first column of what it expands, unknown here. */
+function firstOutputName(first: Json): Figured {
   const alias = str(first.name);
-  const inner = alias === undefined ? figureColname(first.val) : { name: alias, sure: true };
+  if (alias !== undefined) return good(alias);
+  // (SELECT * FROM q), (TABLE q): the first column of q, whose name only the catalog or q knows.
+  const [t, v] = unwrap(first.val);
+  if (t === 'ColumnRef' && lastString(v.fields) === undefined) return good('?column?', false);
+  const inner = figureColname(first.val);
   return good(inner.name, inner.sure);
 }

@@ -204,6 +204,8 @@ class JoinSide {
 
   add(r: Rel, personalNames: readonly string[]): void {
     for (const source of r.unplaced ?? []) this.unplaced.add(source);
+    // A column named otherwise by PostgreSQL than by the guard may be compared with any column by NATURAL JOIN.
+    if (r.cols.some((c) => c.unsureName === true)) this.open = true;
     const own = new Set<string>();
     for (const c of r.cols) {
       const n = lower(c.name);
@@ -505,24 +507,15 @@ class Analysis {
 
   /** RETURNING's outputs, as a select list's: `*` and `t.*` expanded, expressions named as PostgreSQL names them. */
   private returningOutputs(items: unknown[], here: Scope, where: string): Outputs {
-    const cols: Col[] = [];
-    let complete = true;
-    let known = 0;
-    for (const item of items) {
-      const out = this.returningItem(obj(obj(item)?.ResTarget) ?? {}, here, where);
-      this.guard.charge(out.cols.length + 1);
-      for (const c of out.cols) cols.push(c);
-      if (complete && out.complete) known += out.cols.length;
-      complete &&= out.complete;
-    }
-    return { cols, complete, known };
+    const outs = items.map((item) => this.returningItem(obj(obj(item)?.ResTarget) ?? {}, here, where));
+    return concatenated(outs, this.guard);
   }
 
   private returningItem(t: Json, here: Scope, where: string): Outputs {
     const star = starFields(t.val);
     if (star === undefined) return { cols: [{ name: str(t.name) ?? figureColname(t.val).name }], complete: true };
     const rels = this.starRels(star, here, where);
-    return { cols: rels.flatMap((r) => r.cols), complete: rels.every((r) => r.complete) };
+    return { cols: rels.flatMap((r) => r.cols), complete: rels.every((r) => r.complete), ...unplacedOf(rels) };
   }
 
   private insertParts(node: Json, target: Rel, scope: Scope, path: string): void {
@@ -596,10 +589,13 @@ class Analysis {
     const name = str(cte.ctename) ?? '';
     const first = q.larg === undefined ? q : (obj(q.larg) ?? {});
     let seen = this.select(first, scope, cpath, 'pass', true);
-    for (let round = 0; round <= seen.cols.length; round++) {
+    // Each round that changes anything adds a source to a column or to `unplaced` (a branch of
+    // unknown width): at most one round per column and per personal column.
+    const rounds = seen.cols.length + this.guard.personalColumns().length + 2;
+    for (let round = 0; round <= rounds; round++) {
       scope.ctes.set(name, this.renamed(composedRel(name, name, seen), stringList(cte.aliascolnames), cpath));
       const next = this.select(q, scope, cpath, 'pass', true);
-      if (sourcesOf(next.cols) === sourcesOf(seen.cols)) return;
+      if (sourcesOf(next) === sourcesOf(seen)) return;
       seen = next;
     }
   }
@@ -673,13 +669,14 @@ class Analysis {
 
   /** WHERE, GROUP BY, HAVING, DISTINCT, WINDOW, ORDER BY, LIMIT: every personal column in them is a use. */
   private clauses(node: Json, scope: Scope, out: Outputs, path: string): void {
-    const outputs = out.cols;
     this.expr(node.whereClause, scope, `${path}WHERE`, 'condition');
     this.clauseItems(groupingItems(node.groupClause), scope, out, `${path}GROUP BY`, 'grouping');
     this.expr(node.havingClause, scope, `${path}HAVING`, 'condition');
     const distinct = arr(node.distinctClause);
     // Plain DISTINCT is [{}]; DISTINCT ON lists its expressions.
-    if (distinct.length > 0 && distinct.every((d) => Object.keys(obj(d) ?? {}).length === 0)) this.reportOutputs(outputs, 'DISTINCT (compares rows)', `${path}DISTINCT`);
+    if (distinct.length > 0 && distinct.every((d) => Object.keys(obj(d) ?? {}).length === 0)) {
+      for (const source of personalOutputs(out)) this.report(source, 'DISTINCT (compares rows)', `${path}DISTINCT`);
+    }
     else this.clauseItems(distinct, scope, out, `${path}DISTINCT ON`, 'DISTINCT ON');
     arr(node.windowClause).forEach((w) => {
       const def = obj(obj(w)?.WindowDef) ?? {};
@@ -822,7 +819,9 @@ class Analysis {
       guess = true;
       if (sink === 'store' || sink === 'export') this.reportGuessRelation(r, sinkUse(sink), where);
     }
-    return { cols, complete, guess, ...unplacedOf(rels) };
+    const unplaced = unplacedOf(rels);
+    this.storedUnplaced(unplaced.unplaced, sink, where);
+    return { cols, complete, guess, ...unplaced };
   }
 
   /** `*` alone: every FROM item's columns in PostgreSQL's order (joins USING and NATURAL put their join columns first). */
@@ -836,7 +835,15 @@ class Analysis {
       guess = true;
       if (sink === 'store' || sink === 'export') this.reportGuessRelation(r, sinkUse(sink), where);
     }
-    return { cols, complete: star.known, known: star.prefix, guess, ...unplacedOf(scope.rels) };
+    const unplaced = unplacedOf(scope.rels);
+    this.storedUnplaced(unplaced.unplaced, sink, where);
+    return { cols, complete: star.known, known: star.prefix, guess, ...unplaced };
+  }
+
+  /** `*` stored or exported: personal columns it may carry past what the guard places are stored too. */
+  private storedUnplaced(unplaced: readonly string[] | undefined, sink: Sink, where: string): void {
+    if (sink !== 'store' && sink !== 'export') return;
+    for (const source of unplaced ?? []) this.report(source, sinkUse(sink), where);
   }
 
   private plainItem(fields: string[], name: string, scope: Scope, where: string, sink: Sink): Col {
@@ -1008,7 +1015,7 @@ class Analysis {
     if (alias === undefined) return left;
     const name = str(alias.aliasname) ?? 'join';
     this.guard.charge(left.star.size);
-    const merged: Rel = { quals: [name], label: `join ${name}`, cols: [...left.star.cols()], complete: left.star.known, guess: left.rels.some((r) => r.guess), composed: true };
+    const merged: Rel = { quals: [name], label: `join ${name}`, cols: [...left.star.cols()], complete: left.star.known, guess: left.rels.some((r) => r.guess), composed: true, ...unplacedOf(left.rels) };
     return single(this.renamed(merged, stringList(alias.colnames), path));
   }
 
@@ -1304,8 +1311,9 @@ function setOpName(op: string, node: Json): string {
 }
 
 /** What each column carries, as one comparable string. */
-function sourcesOf(cols: readonly Col[]): string {
-  return JSON.stringify(cols.map((c) => [c.source ?? null, c.derived === true]));
+/** What a recursive CTE's fixed point compares: each output's source, and the sources no output places. */
+function sourcesOf(out: Outputs): string {
+  return JSON.stringify([out.cols.map((c) => [c.source ?? null, c.derived === true]), out.unplaced ?? []]);
 }
 
 /** RETURNING items: PostgreSQL 18 wraps them in a ReturningClause (with OLD/NEW options). */
@@ -1367,6 +1375,22 @@ function pairedBranches(left: Outputs, right: Outputs): Outputs {
 /** The personal columns of outputs past position `known`, and those already unplaced. */
 function unplacedSources(out: Outputs, known: number): string[] {
   return [...out.cols.slice(known).flatMap((c) => (c.source === undefined ? [] : [c.source])), ...(out.unplaced ?? [])];
+}
+
+/** Outputs side by side (a RETURNING list): positions known up to the first of unknown width. */
+function concatenated(outs: readonly Outputs[], guard: SensitiveColumnGuard): Outputs {
+  const cols: Col[] = [];
+  let complete = true;
+  let known = 0;
+  const unplaced = new Set<string>();
+  for (const out of outs) {
+    guard.charge(out.cols.length + 1);
+    for (const c of out.cols) cols.push(c);
+    if (complete && out.complete) known += out.cols.length;
+    complete &&= out.complete;
+    for (const source of out.unplaced ?? []) unplaced.add(source);
+  }
+  return { cols, complete, known, ...(unplaced.size === 0 ? {} : { unplaced: [...unplaced] }) };
 }
 
 /** The personal columns a query's outputs may carry, placed or not. */

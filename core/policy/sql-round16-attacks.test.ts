@@ -303,3 +303,34 @@ describe('round 16c: set operations over a branch of unknown width; pageinspect'
     expect(decide(sql)).toMatchObject({ decision: 'deny', rule: 'deny-server-escapes' });
   });
 });
+
+// Round 16d: a fourth review. Outputs.unplaced (16c) was dropped by join aliases, RETURNING, stored
+// `*` and DISTINCT; a recursive CTE's fixed point compared the placed columns only; a scalar
+// subquery over `*` is named after a column the guard cannot see.
+describe('round 16d: what may be unplaced is kept everywhere; scalar subqueries over *', () => {
+  const U = "SELECT * FROM json_to_record('{}') r(x text) UNION ALL SELECT cpf FROM customers";
+  it.each([
+    `SELECT md5(j.x) FROM ((${U}) s CROSS JOIN (SELECT 1 AS k) o) AS j`,
+    `SELECT md5(j::text) FROM ((${U}) s CROSS JOIN (SELECT 1 AS k) o) AS j`,
+    `SELECT md5(j.x) FROM ((${U}) s JOIN (SELECT 1 AS k) o ON true) AS j(x, k)`,
+    `WITH w AS (UPDATE orders o SET status = o.status FROM (${U}) s WHERE o.id = 1 RETURNING s.*) SELECT md5(x) FROM w`,
+    `WITH w AS (DELETE FROM orders o USING (${U}) s WHERE o.id = 1 RETURNING s.*) SELECT md5(x) FROM w`,
+    `WITH w AS (UPDATE orders o SET status = o.status FROM (${U}) s WHERE o.id = 1 RETURNING *) SELECT w::text FROM w`,
+    `INSERT INTO orders (status, customer_id, total_cents) SELECT s.*, 1, 1 FROM (${U}) s`,
+    `INSERT INTO orders (status, customer_id, total_cents) SELECT *, 1, 1 FROM (${U}) s`,
+    `SELECT DISTINCT * FROM (${U}) s`,
+    "WITH RECURSIVE t AS (SELECT * FROM json_to_record('{\"x\":\"s\",\"h\":\"-\",\"n\":0}') r(x text, h text, n int) UNION ALL SELECT c.cpf, md5(t.x), t.n + 1 FROM t LEFT JOIN customers c ON t.n = 0 WHERE t.n < 2) SELECT * FROM t",
+    "WITH RECURSIVE t AS (SELECT * FROM json_to_record('{\"x\":\"s\",\"n\":0}') r(x text, n int) UNION ALL SELECT c.cpf, t.n + 1 FROM t, customers c WHERE t.n = 0 OR (t.n = 1 AND c.id = 1 AND t.x LIKE '5%')) SELECT count(*) FROM t",
+    "SELECT nome FROM (SELECT (SELECT * FROM (SELECT '590.830.166-33'::text AS cpf) q)) a NATURAL JOIN customers",
+    "WITH q AS (SELECT '590.830.166-33'::text AS cpf) SELECT nome FROM (SELECT (TABLE q)) a NATURAL JOIN customers",
+    "SELECT md5(z.a) FROM (SELECT * FROM (SELECT (SELECT * FROM (SELECT 'x'::text AS cpf) q)) a NATURAL FULL JOIN customers) z(a)",
+    "SELECT md5(z.a) FROM (SELECT * FROM (SELECT (VALUES ('x'::text))) a NATURAL FULL JOIN (SELECT cpf AS column1 FROM customers) c) z(a)",
+    "SELECT * FROM (SELECT (SELECT * FROM (SELECT 'x'::text AS cpf) q)) a NATURAL FULL JOIN customers ORDER BY 1",
+  ])('%s is held', (sql) => {
+    expect(decide(sql)).toMatchObject(HELD);
+  });
+
+  it('held: a scalar subquery with a named first output joins NATURAL as PostgreSQL does', () => {
+    expect(decide('SELECT nome FROM (SELECT (SELECT 1 AS k)) a NATURAL JOIN customers')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+});

@@ -124,6 +124,9 @@ describe('the sensitive-column guard reads names and positions as PostgreSQL doe
     // Round 16c (a third review).
     ["SELECT md5(c) FROM (SELECT * FROM json_to_record('{}') AS r(a int, b int, c text) UNION ALL SELECT id, id, cpf FROM customers WHERE id = 1) s", (out) => expect(out).toBe(CPF_MD5)],
     ["SELECT cpf FROM (SELECT * FROM json_to_record('{}') AS r(id int, cpf text) UNION ALL SELECT id, cpf FROM customers WHERE id <= 5 ORDER BY 2) t", (out) => expect(out.split('\n')).toEqual(BY_CPF)],
+    // Round 16d (a fourth review).
+    ["SELECT md5(j.x) FROM ((SELECT * FROM json_to_record('{}') r(x text) WHERE false UNION ALL SELECT cpf FROM customers WHERE id = 1) s CROSS JOIN (SELECT 1 AS k) o) AS j", (out) => expect(out).toBe(CPF_MD5)],
+    ["WITH RECURSIVE t AS (SELECT * FROM json_to_record('{\"x\":\"s\",\"h\":\"-\",\"n\":0}') r(x text, h text, n int) UNION ALL SELECT c.cpf, md5(t.x), t.n + 1 FROM t LEFT JOIN customers c ON t.n = 0 WHERE t.n < 2) SELECT * FROM t", (out) => expect(out).toContain(`|${CPF_MD5}|2`)],
   ];
 
   it.each(LEAKS)('%s: PostgreSQL returns the CPF in a form masking does not see; through the sidecar it is held for the DPO', async (sql, returned) => {
