@@ -278,6 +278,13 @@ const STATISTICS_VIEWS: Readonly<Record<string, readonly string[]>> = {
  * pg_catalog's views; pg_stat_statements is the extension's (in whatever schema it was installed),
  * whose texts keep the literals of utility statements and of statements it could not normalize.
  */
+const STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly string[]>> = {
+  pg_stat_activity: ['query'],
+};
+const EXTENSION_STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly string[]>> = {
+  pg_stat_statements: ['query'],
+};
+
 /**
  * The other columns of those views, across PostgreSQL 13-18 (a name a version lacks is refused by
  * it): with them the guard knows every column name, so `s.to_json` on pg_stats is a call on the
@@ -301,13 +308,6 @@ const CATALOG_VIEW_OTHER_COLUMNS: Readonly<Record<string, readonly string[]>> = 
     'jit_emission_count', 'jit_emission_time', 'jit_deform_count', 'jit_deform_time', 'parallel_workers_to_launch', 'parallel_workers_launched',
     'generic_plan_calls', 'custom_plan_calls', 'stats_since', 'minmax_stats_since',
   ],
-};
-
-const STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly string[]>> = {
-  pg_stat_activity: ['query'],
-};
-const EXTENSION_STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly string[]>> = {
-  pg_stat_statements: ['query'],
 };
 
 /**
@@ -501,14 +501,16 @@ class Analysis {
     else if (type === 'MergeStmt') this.mergeParts(node, here, path);
     else this.updateDeleteParts(type, node, here, path);
     const returning = `RETURNING of a ${type.replace(/Stmt$/, '').toUpperCase()}${exported ? ' exported by COPY' : ''}`;
-    this.exprs(returningItems(node), here, `${path}RETURNING`, returning, true);
-    return this.returningOutputs(returningItems(node), here, `${path}RETURNING`);
+    const items = returningItems(node);
+    this.exprs(items, here, `${path}RETURNING`, returning, true);
+    return this.returningOutputs(items, here, `${path}RETURNING`);
   }
 
   /** RETURNING's outputs, as a select list's: `*` and `t.*` expanded, expressions named as PostgreSQL names them. */
   private returningOutputs(items: unknown[], here: Scope, where: string): Outputs {
     const outs = items.map((item) => this.returningItem(obj(obj(item)?.ResTarget) ?? {}, here, where));
-    return concatenated(outs, this.guard);
+    for (const out of outs) this.guard.charge(out.cols.length + 1);
+    return concatenated(outs);
   }
 
   private returningItem(t: Json, here: Scope, where: string): Outputs {
@@ -735,21 +737,7 @@ class Analysis {
   }
 
   private targetList(items: unknown[], scope: Scope, path: string, sink: Sink): Outputs {
-    const cols: Col[] = [];
-    let complete = true;
-    let known = 0;
-    let guess = false;
-    const unplaced = new Set<string>();
-    items.forEach((item, i) => {
-      const out = this.targetItem(obj(obj(item)?.ResTarget) ?? {}, scope, `${path}select list item ${i + 1}`, sink);
-      for (const c of out.cols) cols.push(c);
-      // Positions after an item of unknown width are unknown (SELECT * FROM generate_series(...) g, customers ORDER BY 4).
-      if (complete) known += knownPositions(out);
-      complete &&= out.complete;
-      guess ||= out.guess === true;
-      for (const source of out.unplaced ?? []) unplaced.add(source);
-    });
-    return { cols, complete, known, guess, ...(unplaced.size === 0 ? {} : { unplaced: [...unplaced] }) };
+    return concatenated(items.map((item, i) => this.targetItem(obj(obj(item)?.ResTarget) ?? {}, scope, `${path}select list item ${i + 1}`, sink)));
   }
 
   private targetItem(t: Json, scope: Scope, where: string, sink: Sink): Outputs {
@@ -806,7 +794,6 @@ class Analysis {
     if (qual.length === 0 && scope.star !== undefined) return this.fromListStar(scope, scope.star, where, sink);
     const cols: Col[] = [];
     let complete = true;
-    let guess = false;
     const rels = this.starRels(qual, scope, where);
     for (const r of rels) {
       this.guard.charge(r.cols.length);
@@ -815,13 +802,8 @@ class Analysis {
         this.plainOutput(c, sink, where);
         cols.push(c);
       }
-      if (!r.guess || r.complete) continue;
-      guess = true;
-      if (sink === 'store' || sink === 'export') this.reportGuessRelation(r, sinkUse(sink), where);
     }
-    const unplaced = unplacedOf(rels);
-    this.storedUnplaced(unplaced.unplaced, sink, where);
-    return { cols, complete, guess, ...unplaced };
+    return { cols, complete, ...this.unlistedUnderStar(rels, sink, where) };
   }
 
   /** `*` alone: every FROM item's columns in PostgreSQL's order (joins USING and NATURAL put their join columns first). */
@@ -829,21 +811,25 @@ class Analysis {
     this.guard.charge(star.size + scope.rels.length);
     const cols = [...star.cols()];
     for (const c of cols) this.plainOutput(c, sink, where);
-    let guess = false;
-    for (const r of scope.rels) {
-      if (!r.guess || r.complete) continue;
-      guess = true;
-      if (sink === 'store' || sink === 'export') this.reportGuessRelation(r, sinkUse(sink), where);
-    }
-    const unplaced = unplacedOf(scope.rels);
-    this.storedUnplaced(unplaced.unplaced, sink, where);
-    return { cols, complete: star.known, known: star.prefix, guess, ...unplaced };
+    return { cols, complete: star.known, known: star.prefix, ...this.unlistedUnderStar(scope.rels, sink, where) };
   }
 
-  /** `*` stored or exported: personal columns it may carry past what the guard places are stored too. */
-  private storedUnplaced(unplaced: readonly string[] | undefined, sink: Sink, where: string): void {
-    if (sink !== 'store' && sink !== 'export') return;
-    for (const source of unplaced ?? []) this.report(source, sinkUse(sink), where);
+  /**
+   * What `*` over these relations returns beyond their listed columns: columns of relations the
+   * policy does not know (`guess`) and personal columns the guard cannot place (`unplaced`). Stored
+   * or exported, both are uses.
+   */
+  private unlistedUnderStar(rels: readonly Rel[], sink: Sink, where: string): { guess: boolean; unplaced?: string[] } {
+    const stored = sink === 'store' || sink === 'export';
+    let guess = false;
+    for (const r of rels) {
+      if (!r.guess || r.complete) continue;
+      guess = true;
+      if (stored) this.reportGuessRelation(r, sinkUse(sink), where);
+    }
+    const unplaced = unplacedOf(rels);
+    if (stored) for (const source of unplaced.unplaced ?? []) this.report(source, sinkUse(sink), where);
+    return { guess, ...unplaced };
   }
 
   private plainItem(fields: string[], name: string, scope: Scope, where: string, sink: Sink): Col {
@@ -1008,7 +994,7 @@ class Analysis {
     if (using.length > 0 || natural) this.joinComparisons(left.rels, right.rels, using, natural, path);
     this.guard.charge(right.rels.length + right.star.size + using.length);
     for (const r of right.rels) left.rels.push(r);
-    if (using.length > 0 || natural) this.usingAlias(n, left.star.join(right.star, natural ? undefined : using, mergedJoinColumn), left.rels);
+    if (using.length > 0 || natural) this.usingAlias(n, using, left.star.join(right.star, natural ? undefined : using, mergedJoinColumn), left.rels);
     else left.star.append(right.star);
     this.expr(n.quals, here, `${path}JOIN ON`, 'join condition');
     const alias = obj(n.alias);
@@ -1020,9 +1006,9 @@ class Analysis {
   }
 
   /** JOIN ... USING (k) AS j: j names the join columns (j.k, j.*), beside the joined relations. */
-  private usingAlias(n: Json, merged: Col[], rels: Rel[]): void {
+  private usingAlias(n: Json, using: readonly string[], merged: Col[], rels: Rel[]): void {
     const name = str(obj(n.join_using_alias)?.aliasname);
-    if (name !== undefined) rels.push({ quals: [name], label: `join columns ${name}`, cols: merged, complete: merged.length === arr(n.usingClause).length, guess: false, composed: true });
+    if (name !== undefined) rels.push({ quals: [name], label: `join columns ${name}`, cols: merged, complete: merged.length === using.length, guess: false, composed: true });
   }
 
   /** USING (k) and NATURAL JOIN compare their join columns: personal ones (or possibly personal) are uses. */
@@ -1310,7 +1296,6 @@ function setOpName(op: string, node: Json): string {
   return op.replace('SETOP_', '') + (node.all === true ? ' ALL' : '');
 }
 
-/** What each column carries, as one comparable string. */
 /** What a recursive CTE's fixed point compares: each output's source, and the sources no output places. */
 function sourcesOf(out: Outputs): string {
   return JSON.stringify([out.cols.map((c) => [c.source ?? null, c.derived === true]), out.unplaced ?? []]);
@@ -1377,25 +1362,29 @@ function unplacedSources(out: Outputs, known: number): string[] {
   return [...out.cols.slice(known).flatMap((c) => (c.source === undefined ? [] : [c.source])), ...(out.unplaced ?? [])];
 }
 
-/** Outputs side by side (a RETURNING list): positions known up to the first of unknown width. */
-function concatenated(outs: readonly Outputs[], guard: SensitiveColumnGuard): Outputs {
+/**
+ * Outputs side by side (a select list, a RETURNING list). Positions after an item of unknown width
+ * are unknown (SELECT * FROM generate_series(...) g, customers ORDER BY 4).
+ */
+function concatenated(outs: readonly Outputs[]): Outputs {
   const cols: Col[] = [];
   let complete = true;
   let known = 0;
+  let guess = false;
   const unplaced = new Set<string>();
   for (const out of outs) {
-    guard.charge(out.cols.length + 1);
     for (const c of out.cols) cols.push(c);
-    if (complete && out.complete) known += out.cols.length;
+    if (complete) known += knownPositions(out);
     complete &&= out.complete;
+    guess ||= out.guess === true;
     for (const source of out.unplaced ?? []) unplaced.add(source);
   }
-  return { cols, complete, known, ...(unplaced.size === 0 ? {} : { unplaced: [...unplaced] }) };
+  return { cols, complete, known, guess, ...(unplaced.size === 0 ? {} : { unplaced: [...unplaced] }) };
 }
 
 /** The personal columns a query's outputs may carry, placed or not. */
 function personalOutputs(out: Outputs): string[] {
-  return [...out.cols.flatMap((c) => (c.source === undefined ? [] : [c.source])), ...(out.unplaced ?? [])];
+  return unplacedSources(out, 0);
 }
 
 /** Outputs.unplaced of `*` over these relations: what their unlisted columns may be. */

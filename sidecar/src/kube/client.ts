@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { kubeStatusError, type KubeStatus } from '../../../core/kube/errors.ts';
 import { retryDelayMs } from '../../../core/kube/retry.ts';
 import { TokenFile } from '../token-file.ts';
-import { opt } from '../util.ts';
+import { opt, sleep } from '../util.ts';
 import { upstreamLookup } from '../upstream-address.ts';
 
 export interface KubeConnection {
@@ -128,19 +128,6 @@ function repeatAfter(res: Dispatcher.ResponseData, method: string, attempt: numb
   const header = res.headers['retry-after'];
   const delay = retryDelayMs(method, res.statusCode, typeof header === 'string' ? header : undefined, attempt);
   return delay === undefined || Date.now() + delay >= deadline ? undefined : delay;
-}
-
-/** Waits `ms`, or less when `signal` aborts (the caller's next step sees it). */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 async function readStatus(body: Dispatcher.ResponseData['body']): Promise<KubeStatus | undefined> {
