@@ -1811,7 +1811,8 @@ export class SensitiveColumnGuard {
     // The view's own filters and joins are its owner's, not the agent's: only what its columns carry matters.
     const a = new Analysis(this, 0, [...viewStack, key]);
     const out = a.select(first.node, { rels: [], parent: undefined, ctes: new CteNames() }, '', 'pass');
-    const r: Rel = { quals: [label], label, cols: out.cols, complete: out.complete, guess: false, composed: true };
+    // Built from its definition as a subquery is: what it cannot place or list is kept (unplaced, guess).
+    const r = composedRel(label, label, out);
     this.viewCache.set(key, r);
     return r;
   }

@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { initPolicyEngine, type CompiledPolicy } from './index.ts';
 import { EXAMPLE_AGENT, examplePolicy, one } from './lgpd-example.testkit.ts';
+import { SensitiveColumnGuard } from './sql-columns.ts';
 
 let example: CompiledPolicy;
 
@@ -332,5 +333,30 @@ describe('round 16d: what may be unplaced is kept everywhere; scalar subqueries 
 
   it('held: a scalar subquery with a named first output joins NATURAL as PostgreSQL does', () => {
     expect(decide('SELECT nome FROM (SELECT (SELECT 1 AS k)) a NATURAL JOIN customers')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+});
+
+// Reading round 16 again: a view the policy declares was built into a relation by hand, dropping
+// what its definition could not place (16c's unplaced) or list (a relation the policy does not
+// know), as the join alias and RETURNING did in 16d. It is built as a subquery is now.
+describe('a declared view keeps what its definition cannot place or list', () => {
+  const guard = (): SensitiveColumnGuard => {
+    const g = new SensitiveColumnGuard({
+      columns: ['public.customers.cpf'],
+      relations: [{ name: 'public.customers', columns: ['id', 'nome', 'cpf', 'cnpj', 'email', 'telefone', 'dt_nasc', 'notes'] }],
+      views: [
+        { name: 'public.v', query: "SELECT * FROM json_to_record('{}') r(x text) UNION ALL SELECT cpf FROM customers" },
+        { name: 'public.w', query: 'SELECT * FROM unknown_view' },
+      ],
+    });
+    g.validateViews();
+    return g;
+  };
+  it.each([
+    ['SELECT md5(x) FROM v', 'public.customers.cpf'],
+    ["SELECT 1 FROM v WHERE x LIKE '5%'", 'public.customers.cpf'],
+    ['SELECT md5(cpf) FROM w', 'w.cpf (unknown relation; named like public.customers.cpf)'],
+  ])('%s reports %s, as the same query as a subquery does', (sql, column) => {
+    expect(guard().check(sql).map((u) => u.column)).toEqual([column]);
   });
 });
