@@ -73,7 +73,12 @@ async function matching(selector: string): Promise<string[]> {
 const DECLARED = 1024 * 1024; // GUARITA_HTTP_MAX_BUFFERED_BODY, the default
 
 /** `count` TLS connections that send `head` and all but the last byte of its DECLARED body, then stall; their status lines as they come. */
-async function stallBodies(head: string, count: number): Promise<{ sockets: TLSSocket[]; answers: string[] }> {
+/**
+ * Opens `count` connections that each send `head` and stop 1 byte short of the declared body, then
+ * waits until `answered` of them have an answer (up to 30 s: on a loaded machine the sidecar takes
+ * longer than any fixed pause to read 60 MiB over TLS) and 1 s more for answers beyond the ones expected.
+ */
+async function stallBodies(head: string, count: number, answered: number): Promise<{ sockets: TLSSocket[]; answers: string[] }> {
   const sockets: TLSSocket[] = [];
   const answers: string[] = [];
   const chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -87,8 +92,9 @@ async function stallBodies(head: string, count: number): Promise<{ sockets: TLSS
     for (let sent = 0; sent < DECLARED - 1; sent += chunk.length) s.write(chunk.subarray(0, Math.min(chunk.length, DECLARED - 1 - sent)));
     if (i % 20 === 19) await new Promise((r) => setTimeout(r, 200));
   }
-  // Let the sidecar read what was sent.
-  await new Promise((r) => setTimeout(r, 3000));
+  const deadline = Date.now() + 30_000;
+  while (answers.length < answered && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 1000));
   return { sockets, answers };
 }
 
@@ -164,7 +170,7 @@ describe('request bodies held before authentication, outside every budget', () =
     const pid = await sidecar.pid();
     const before = rssKiB(pid);
     // No Authorization header at all: the body was read before the token was even looked at.
-    const stalled = await stallBodies(`PUT /api/v1/namespaces/${ns}/configmaps/unrelated HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${DECLARED}\r\n\r\n`, 300);
+    const stalled = await stallBodies(`PUT /api/v1/namespaces/${ns}/configmaps/unrelated HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${DECLARED}\r\n\r\n`, 300, 300);
     try {
       const grownMiB = (rssKiB(pid) - before) / 1024;
       // Shown on failure: the sidecar's growth for 300 unauthenticated stalled uploads (the injected
@@ -179,7 +185,7 @@ describe('request bodies held before authentication, outside every budget', () =
   it('stalled bodies of an authenticated agent are held up to the budget of the listener (16 x 1 MiB), then answered 503', async () => {
     const pid = await sidecar.pid();
     const before = rssKiB(pid);
-    const stalled = await stallBodies(`PUT /guarita-purpose/${PURPOSE}/api/v1/namespaces/${ns}/configmaps/unrelated HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${agentToken}\r\ncontent-type: application/json\r\ncontent-length: ${DECLARED}\r\n\r\n`, 60);
+    const stalled = await stallBodies(`PUT /guarita-purpose/${PURPOSE}/api/v1/namespaces/${ns}/configmaps/unrelated HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${agentToken}\r\ncontent-type: application/json\r\ncontent-length: ${DECLARED}\r\n\r\n`, 60, 60 - 16);
     try {
       const grownMiB = (rssKiB(pid) - before) / 1024;
       expect(stalled.answers.filter((a) => a.includes(' 503 ')).length).toBeGreaterThanOrEqual(60 - 16);
