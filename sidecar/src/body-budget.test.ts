@@ -4,7 +4,7 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
-import { BODY_DEADLINE_MS, BodyBudget, BodyRefusal, collectBody, type CollectedBody } from './body-budget.ts';
+import { BODY_DEADLINE_MS, BodyAbandoned, BodyBudget, BodyRefusal, collectBody, type CollectedBody } from './body-budget.ts';
 
 function request(headers: Record<string, string>): PassThrough & IncomingMessage {
   return Object.assign(new PassThrough(), { headers }) as unknown as PassThrough & IncomingMessage;
@@ -80,6 +80,29 @@ describe('collectBody', () => {
       req.write('ab');
       jest.advanceTimersByTime(BODY_DEADLINE_MS);
       await expect(body).rejects.toMatchObject({ status: 408, message: expect.stringMatching(/did not arrive within 30 s/) });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('an agent gone before or while its body is read: BodyAbandoned at once, not the deadline\'s 408', async () => {
+    jest.useFakeTimers();
+    try {
+      const budget = new BodyBudget(8);
+      // Destroyed before the read starts: its 'error' and 'close' were emitted to nobody.
+      const before = request({ 'content-length': '5' });
+      before.destroy();
+      await expect(collectBody(before, { max: 8, overMax: 'stream', hold: budget.open(), budget })).rejects.toBeInstanceOf(BodyAbandoned);
+      // Destroyed halfway (a request's 'aborted' error when its connection ends first).
+      const halfway = request({ 'content-length': '5' });
+      const hold = budget.open();
+      const body = collectBody(halfway, { max: 8, overMax: 'refuse', hold, budget });
+      halfway.write('ab');
+      halfway.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      await expect(body).rejects.toMatchObject({ message: expect.stringMatching(/the agent left before its request body was read/) });
+      await expect(body).rejects.toBeInstanceOf(BodyAbandoned);
+      hold.release();
+      expect(budget.held).toBe(0);
     } finally {
       jest.useRealTimers();
     }

@@ -73,6 +73,16 @@ export class BodyRefusal extends Error {
   }
 }
 
+/**
+ * A body its agent abandoned: the request was destroyed before or while it was read (the agent left).
+ * No byte more will come; the listener refuses the request (400) and judges and forwards nothing.
+ */
+export class BodyAbandoned extends Error {
+  constructor(cause?: unknown) {
+    super('the agent left before its request body was read whole; nothing was judged or forwarded', cause === undefined ? undefined : { cause });
+  }
+}
+
 export type CollectedBody =
   | { kind: 'none' }
   | { kind: 'buffered'; data: Buffer }
@@ -102,12 +112,15 @@ function overMaxRefusal(max: number): BodyRefusal {
  * Reads a request body: its first `max` bytes are charged to the listener's budget as they arrive
  * and must all arrive within BODY_DEADLINE_MS. Rejects with a BodyRefusal beyond the budget (503),
  * past the deadline (408), or over `max` when `overMax` is 'refuse' (413, before any byte is read
- * when the declared length says so); the request is paused, its rest unread.
+ * when the declared length says so); the request is paused, its rest unread. Rejects with
+ * BodyAbandoned when the agent left before or while the body was read.
  */
 export function collectBody(req: IncomingMessage, opts: CollectOptions): Promise<CollectedBody> {
   if (!hasRequestBody(req)) return Promise.resolve(NO_BODY);
   const { max, hold, budget } = opts;
   if (opts.overMax === 'refuse' && Number(req.headers['content-length'] ?? 0) > max) return Promise.reject(overMaxRefusal(max));
+  // Destroyed already, its 'error' and 'close' are past: a listener added now would wait out the deadline.
+  if (req.destroyed && !req.complete) return Promise.reject(new BodyAbandoned());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -141,7 +154,8 @@ export function collectBody(req: IncomingMessage, opts: CollectOptions): Promise
       cleanup();
       resolve({ kind: 'buffered', data: Buffer.concat(chunks) });
     };
-    const onError = fail;
+    // The only error a request emits is its connection's end before the body did ('aborted').
+    const onError = (err: Error): void => fail(new BodyAbandoned(err));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

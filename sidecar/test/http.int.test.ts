@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHmac, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { request } from 'undici';
@@ -392,5 +393,44 @@ describe('live policy', () => {
     expect(refused.json().message).toMatch(/cannot be enforced: spec.masking.hashKeySecretRef: .* is not mounted/);
     await policy();
     await until('/customers/1', 200);
+  });
+});
+
+// ---- agents leaving during authentication ------------------------------------------------------------
+
+describe('agents leaving during authentication', () => {
+  it('an exchange whose agent left while its token was reviewed, or halfway through its body, ends at once as the agent\'s doing: the body is not awaited, judged or forwarded', async () => {
+    await createServiceAccount(ns, 'batch-runner');
+    // Exchanges ended, by outcome.
+    const ended = async (): Promise<Record<string, number>> => Object.fromEntries([...(await sidecar.metrics()).matchAll(/^guarita_sidecar_requests_total\{target="customers-api",protocol="http",outcome="(\w+)"\} (\d+)$/gm)].map((m): [string, number] => [m[1] ?? '', Number(m[2])]));
+    const before = await ended();
+    const since = async (): Promise<Record<string, number>> => Object.fromEntries(Object.entries(await ended()).map(([k, v]): [string, number] => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+    const LEAVERS = 8;
+    for (let i = 0; i < LEAVERS; i++) {
+      // A fresh token each time: the sidecar sends a TokenReview before it reads anything else.
+      const fresh = await serviceAccountToken(ns, 'batch-runner', 'guarita', 3600 + i);
+      const socket = connect(listenPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      // 1 KiB of a declared 1 MiB body, and the agent leaves as soon as it is out (the review under way).
+      socket.write(`POST /orders?gone=${i} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${fresh}\r\nX-Guarita-Purpose: ${PURPOSE}\r\nContent-Type: text/plain\r\nContent-Length: ${1024 * 1024}\r\n\r\n${'x'.repeat(1024)}`, () => socket.destroy());
+    }
+    // And agents of an open session leaving halfway through their body, while it is read.
+    for (let i = 0; i < LEAVERS; i++) {
+      const socket = connect(listenPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`POST /orders?gone=half-${i} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nX-Guarita-Purpose: ${PURPOSE}\r\nContent-Type: text/plain\r\nContent-Length: ${1024 * 1024}\r\n\r\n${'x'.repeat(200 * 1024)}`, () => setTimeout(() => socket.destroy(), 50));
+    }
+    // Each exchange ends, refused 400 ClientGone (counted as an error: the agent's doing, not the
+    // sidecar unavailable), well before the 30 s a body has to arrive: a listener waiting out that
+    // deadline for agents gone keeps every one of them open.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && (await since()).error !== 2 * LEAVERS) await new Promise((r) => setTimeout(r, 200));
+    expect(await since()).toEqual({ error: 2 * LEAVERS });
+    expect(upstream.seen.filter((r) => r.url.includes('gone='))).toEqual([]);
+    // The listener still takes a whole body.
+    const res = await agentRequest(url('/orders'), { token, purpose: PURPOSE, method: 'POST', body: 'y'.repeat(1024 * 1024) });
+    expect(res.status).toBe(201);
   });
 });

@@ -30,7 +30,7 @@ import { CredentialRedactor, redactedWhole, type CredentialStream } from './cred
 import { isFormType, mergedReadings, readFormBody } from './form-body.ts';
 import { dispatchUpstream, LeftBehind, outcomeOf, RequestProgress, type UpstreamBody, type UpstreamResponse } from './upstream.ts';
 import { drainedOrClosed, drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
-import { BodyBudget, BodyRefusal, collectBody, hasRequestBody, NO_BODY, type CollectedBody } from '../body-budget.ts';
+import { BodyAbandoned, BodyBudget, BodyRefusal, collectBody, hasRequestBody, NO_BODY, type CollectedBody } from '../body-budget.ts';
 
 export interface HttpListenerOptions {
   host: string;
@@ -452,16 +452,18 @@ export class HttpProxy {
   /**
    * The request's body, charged to the listener's budget until its exchange ends. An agent gone
    * already (it left during authentication) sends no more of it: refused at once rather than after
-   * the body deadline, nothing judged or forwarded.
+   * the body deadline, nothing judged or forwarded; so is one that leaves while it is read.
    */
   async #readBody(req: IncomingMessage, res: ServerResponse, gone: AbortSignal): Promise<RequestBody> {
-    if (gone.aborted) throw new ExchangeError(400, 'ClientGone', 'the agent left before its request body was read; nothing was judged or forwarded', true);
+    if (gone.aborted) throw new ExchangeError(400, 'ClientGone', new BodyAbandoned().message, true);
     const hold = this.#bodies.open();
     res.once('close', () => hold.release());
     try {
       return await collectBody(req, { max: this.#opts.maxBufferedBody, overMax: 'stream', hold, budget: this.#bodies });
     } catch (err) {
       if (err instanceof BodyRefusal) throw new ExchangeError(err.status, err.status === 408 ? 'BodyTimeout' : 'Unavailable', err.message, true);
+      // The agent's doing, not the sidecar failing (it was answered 503 Unavailable and logged as an error).
+      if (err instanceof BodyAbandoned) throw new ExchangeError(400, 'ClientGone', err.message, true);
       throw err;
     }
   }

@@ -33,7 +33,7 @@ import { sendStatus, statusOnSocket } from './status.ts';
 import { serveStreaming, STREAMING_SUBRESOURCES } from './streaming.ts';
 import { kubeUpstream, type KubeUpstream } from './upstream.ts';
 import { drainedOrClosed, drainServer, listenerTimeouts } from '../listener-lifecycle.ts';
-import { BodyBudget, BodyRefusal, collectBody, hasRequestBody, type BodyHold } from '../body-budget.ts';
+import { BodyAbandoned, BodyBudget, BodyRefusal, collectBody, hasRequestBody, type BodyHold } from '../body-budget.ts';
 import { answerExtraCost, answerMemory, MaskingCharge, MemoryRefusal, type AnswerMemory } from './answer-memory.ts';
 import { goneSignal } from './agent-gone.ts';
 
@@ -355,12 +355,14 @@ export class KubeProxy {
    */
   async #readBody(req: IncomingMessage, hold: BodyHold, gone: AbortSignal): Promise<Buffer | undefined> {
     // A gone agent's request is destroyed with it: its body would never arrive (the 30 s deadline would end the wait).
-    if (gone.aborted && hasRequestBody(req)) throw new Refusal(400, 'guarita: the agent left before its request body was read; nothing was judged or forwarded', true);
+    if (gone.aborted && hasRequestBody(req)) throw new Refusal(400, `guarita: ${new BodyAbandoned().message}`, true);
     try {
       const body = await collectBody(req, { max: this.#opts.maxBufferedBody, overMax: 'refuse', hold, budget: this.#bodies });
       return body.kind === 'buffered' ? body.data : undefined;
     } catch (err) {
       if (err instanceof BodyRefusal) throw new Refusal(err.status, err.message, true);
+      // The agent left halfway through its body: its doing, not the sidecar failing (it was answered 503 and logged as an error).
+      if (err instanceof BodyAbandoned) throw new Refusal(400, `guarita: ${err.message}`, true);
       throw err;
     }
   }
