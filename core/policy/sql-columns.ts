@@ -14,6 +14,7 @@
 import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
 import { figureColname } from './sql-colname.ts';
+import { CteCycle, recursiveCteOrder } from './sql-cte-order.ts';
 import { StarLayout } from './sql-star.ts';
 import { CACHEABLE_SQL_LENGTH, TextCache, textDigest } from './text-cache.ts';
 import { MAX_SQL_TEXT, parseStatements, SqlParseError, type ParsedStatement } from './sql.ts';
@@ -502,22 +503,31 @@ class Analysis {
     else this.updateDeleteParts(type, node, here, path);
     const returning = `RETURNING of a ${type.replace(/Stmt$/, '').toUpperCase()}${exported ? ' exported by COPY' : ''}`;
     const items = returningItems(node);
-    this.exprs(items, here, `${path}RETURNING`, returning, true);
-    return this.returningOutputs(items, here, `${path}RETURNING`);
+    const withOld = withOldAndNew(node, target, here);
+    this.exprs(items, withOld, `${path}RETURNING`, returning, true);
+    return this.returningOutputs(items, here, withOld, `${path}RETURNING`);
   }
 
-  /** RETURNING's outputs, as a select list's: `*` and `t.*` expanded, expressions named as PostgreSQL names them. */
-  private returningOutputs(items: unknown[], here: Scope, where: string): Outputs {
-    const outs = items.map((item) => this.returningItem(obj(obj(item)?.ResTarget) ?? {}, here, where));
+  /**
+   * RETURNING's outputs, as a select list's: `*` and `t.*` expanded, expressions named as PostgreSQL
+   * names them. `*` alone is the statement's relations (`here`), `old.*` one of `withOld`'s.
+   */
+  private returningOutputs(items: unknown[], here: Scope, withOld: Scope, where: string): Outputs {
+    const outs = items.map((item) => this.returningItem(obj(obj(item)?.ResTarget) ?? {}, here, withOld, where));
     for (const out of outs) this.guard.charge(out.cols.length + 1);
     return concatenated(outs);
   }
 
-  private returningItem(t: Json, here: Scope, where: string): Outputs {
+  private returningItem(t: Json, here: Scope, withOld: Scope, where: string): Outputs {
     const star = starFields(t.val);
-    if (star === undefined) return { cols: [{ name: str(t.name) ?? figureColname(t.val).name }], complete: true };
-    const rels = this.starRels(star, here, where);
-    return { cols: rels.flatMap((r) => r.cols), complete: rels.every((r) => r.complete), ...unplacedOf(rels) };
+    if (star === undefined) {
+      const alias = str(t.name);
+      const figured = alias === undefined ? figureColname(t.val) : { name: alias, sure: true };
+      return { cols: [{ name: figured.name, ...(figured.sure ? {} : { unsureName: true as const }) }], complete: true };
+    }
+    const rels = this.starRels(star, star.length === 0 ? here : withOld, where);
+    // As a select list's `*`: a relation the policy does not know keeps its read-by-name (guess).
+    return { cols: rels.flatMap((r) => r.cols), complete: rels.every((r) => r.complete), ...this.unlistedUnderStar(rels, 'pass', where) };
   }
 
   private insertParts(node: Json, target: Rel, scope: Scope, path: string): void {
@@ -562,8 +572,11 @@ class Analysis {
     const ctes = new CteNames(outer.ctes);
     const scope: Scope = { rels: outer.rels, parent: outer.parent, ctes };
     const recursive = withClause.recursive === true;
-    for (const c of arr(withClause.ctes)) {
-      const cte = obj(obj(c)?.CommonTableExpr) ?? {};
+    const list = arr(withClause.ctes).map((c) => obj(obj(c)?.CommonTableExpr) ?? {});
+    // RECURSIVE: every item sees every name of the list, so they are analysed in PostgreSQL's order.
+    const order = recursive ? recursiveCteOrder(list, (steps) => this.guard.charge(steps)) : list.keys();
+    for (const i of order) {
+      const cte = list[i] ?? {};
       const name = str(cte.ctename) ?? '';
       const [qt, q] = unwrap(cte.ctequery);
       const cpath = `${path}CTE ${name}: `;
@@ -722,7 +735,9 @@ class Analysis {
     const { node, op, path } = level;
     const name = setOpName(op, node);
     const right = this.select(obj(node.rarg) ?? {}, scope, `${path}${name} branch 2: `, sink);
-    this.guard.charge(left.cols.length + right.cols.length);
+    // Unplaced columns are copied at every level too: a chain whose first branch has an unknown width
+    // and whose branches read distinct relations grows them by one per level (8,000 levels took 10 s).
+    this.guard.charge(left.cols.length + right.cols.length + (left.unplaced?.length ?? 0) + (right.unplaced?.length ?? 0));
     const out = pairedBranches(left, right);
     // UNION, INTERSECT and EXCEPT compare whole rows across the branches.
     if (!(op === 'SETOP_UNION' && node.all === true)) {
@@ -1301,6 +1316,24 @@ function sourcesOf(out: Outputs): string {
   return JSON.stringify([out.cols.map((c) => [c.source ?? null, c.derived === true]), out.unplaced ?? []]);
 }
 
+/**
+ * RETURNING on PostgreSQL 18 reads the target's row before and after the write as `old` and `new`
+ * (or the names RETURNING WITH (OLD AS o, NEW AS n) gives): relations of the target's columns, where
+ * no relation of the statement already takes the name. The parser reads `old` as any name, so the
+ * guard saw no relation there (review 21: RETURNING md5((old).cpf) returned md5 of every CPF). Older
+ * servers refuse these names; both defaults are kept with aliases too (fail closed).
+ */
+function withOldAndNew(node: Json, target: Rel, here: Scope): Scope {
+  const names = new Set(['old', 'new']);
+  for (const o of arr(obj(node.returningClause)?.options)) {
+    const alias = str(obj(obj(o)?.ReturningOption)?.value);
+    if (alias !== undefined) names.add(alias);
+  }
+  const taken = new Set(here.rels.flatMap((r) => r.quals));
+  const added = [...names].filter((n) => !taken.has(n)).map((n): Rel => ({ ...target, quals: [n], label: `${target.label} (RETURNING ${n})` }));
+  return { ...here, rels: [...here.rels, ...added] };
+}
+
 /** RETURNING items: PostgreSQL 18 wraps them in a ReturningClause (with OLD/NEW options). */
 function returningItems(node: Json): unknown[] {
   const clause = obj(node.returningClause);
@@ -1352,7 +1385,8 @@ function pairedBranches(left: Outputs, right: Outputs): Outputs {
   const cols = left.cols.map((c, i): Col => {
     const r = i < known ? right.cols[i] : undefined;
     const source = c.source ?? r?.source ?? (i < known ? undefined : unplaced[0]);
-    return { name: c.name, ...(source === undefined ? {} : { source }), ...(c.derived === true || r?.derived === true ? { derived: true } : {}) };
+    // The name is the first branch's (unsure where PostgreSQL versions name it otherwise).
+    return { ...mergedJoinColumn(c, r ?? { name: c.name }), ...(source === undefined ? {} : { source }), ...(c.unsureName === true ? { unsureName: true as const } : {}) };
   });
   return { cols, complete, known, guess: left.guess === true || right.guess === true, ...(unplaced.length === 0 ? {} : { unplaced }) };
 }
@@ -1625,6 +1659,9 @@ function uncheckable(err: unknown, index: number, location: number): unknown {
   }
   if (err instanceof NestingLimit) {
     return new SqlParseError(`${which} has ${err.message}, deeper than the sensitive-column guard checks; flatten it, or split it into several statements`, location, 'unsupported');
+  }
+  if (err instanceof CteCycle) {
+    return new SqlParseError(`${which}: ${err.message}; PostgreSQL refuses mutual recursion between WITH items too`, location, 'unsupported');
   }
   if (err instanceof RangeError) {
     // The stack ran out before a nesting bound (a form the bounds do not count).

@@ -360,3 +360,89 @@ describe('a declared view keeps what its definition cannot place or list', () =>
     expect(guard().check(sql).map((u) => u.column)).toEqual([column]);
   });
 });
+
+// Round 16e (a fifth review, of the relations the guard builds): WITH RECURSIVE lets an item read
+// one written after it (PostgreSQL orders them by what they read); the guard read the later name as
+// the catalog relation so named, or as a relation it does not know.
+describe('round 16e: WITH RECURSIVE items read in PostgreSQL\'s order', () => {
+  it.each([
+    'WITH RECURSIVE a AS (SELECT md5(x) AS h FROM b), b AS (SELECT cpf AS x FROM customers) SELECT * FROM a',
+    'WITH RECURSIVE a AS (SELECT md5(nome) AS h FROM customers), customers AS (SELECT cpf AS nome FROM public.customers) SELECT * FROM a',
+    'WITH RECURSIVE a AS (SELECT x FROM b ORDER BY x), b AS (SELECT cpf AS x FROM customers) SELECT * FROM a',
+    "WITH RECURSIVE a AS (SELECT id FROM b WHERE x LIKE '5%'), b AS (SELECT id, cpf AS x FROM customers) SELECT * FROM a",
+    'WITH RECURSIVE a AS (SELECT x FROM b GROUP BY x HAVING count(*) > 0), b AS (SELECT cpf AS x FROM customers) SELECT * FROM a',
+    'WITH RECURSIVE w AS (INSERT INTO orders (id, customer_id, status, total_cents) SELECT id + 100, id, x, 1 FROM b RETURNING id, status), b AS (SELECT id, cpf AS x FROM customers) SELECT * FROM w',
+    'WITH RECURSIVE a AS (SELECT md5(y) FROM c), b AS (SELECT cpf AS x FROM customers), c AS (SELECT x AS y FROM b) SELECT * FROM a',
+    'WITH RECURSIVE a AS (SELECT md5(x) FROM (SELECT * FROM b) s), b AS (SELECT cpf AS x FROM customers) SELECT * FROM a',
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: [CPF] });
+  });
+
+  it.each([
+    ['WITH RECURSIVE a AS (SELECT * FROM (WITH b AS (SELECT 1 AS x) SELECT md5(x::text) FROM b) s), b AS (SELECT cpf AS x FROM customers) SELECT * FROM a', 'an inner WITH b hides the outer b'],
+    ['WITH a AS (SELECT md5(nome) FROM customers), customers AS (SELECT cpf AS nome FROM public.customers) SELECT * FROM a', 'without RECURSIVE, a reads the table'],
+    ['WITH RECURSIVE a AS (SELECT nome FROM b), b AS (SELECT nome FROM customers) SELECT md5(nome) FROM a', 'nome'],
+    ['WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 5), u AS (SELECT n FROM t) SELECT * FROM u', 'a recursive item read after it'],
+  ])('held: %s is allowed (%s)', (sql) => {
+    expect(decide(sql)).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+
+  it('items that read one another are refused, as PostgreSQL refuses them', () => {
+    expect(decide('WITH RECURSIVE a AS (SELECT x FROM b), b AS (SELECT x FROM a) SELECT * FROM a')).toMatchObject({ decision: 'deny' });
+  });
+});
+
+describe('round 16e: what set operations and RETURNING rebuild keeps guess and unsure names', () => {
+  it.each([
+    'WITH u AS (UPDATE orders o SET status = o.status FROM cv WHERE o.customer_id = cv.cid RETURNING *) SELECT md5(cpf) FROM u',
+    'WITH u AS (UPDATE orders o SET status = o.status FROM cv WHERE o.customer_id = cv.cid RETURNING cv.*) SELECT * FROM u ORDER BY cpf',
+  ])('%s is held (cv is a relation the policy does not know: its cpf may be one)', (sql) => {
+    expect(decide(sql)).toMatchObject(HELD);
+  });
+
+  it.each([
+    'SELECT * FROM (SELECT extract(year from now()) UNION ALL SELECT 1) u NATURAL JOIN (SELECT 2026 AS date_part, cpf FROM customers) s ORDER BY 2',
+    'WITH u AS (UPDATE orders SET status = status WHERE id = 1 RETURNING extract(year from now())) SELECT * FROM u NATURAL JOIN (SELECT 2026 AS date_part, cpf FROM customers) s ORDER BY 2',
+  ])('%s is held (PostgreSQL 13 names EXTRACT date_part)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: [CPF] });
+  });
+
+  it('a long chain of set operations over distinct relations after a branch of unknown width is refused within the work budget', () => {
+    const sql = `SELECT * FROM generate_series(1, 1) g${Array.from({ length: 4000 }, (_, i) => ` UNION ALL SELECT cpf FROM a${i}`).join('')}`;
+    const started = process.hrtime.bigint();
+    expect(decide(sql)).toMatchObject({ decision: 'deny' });
+    // Not a timing assertion: the refusal comes from the budget, before 4,000 copies of a growing list.
+    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(30_000);
+  });
+});
+
+// Review 21 (the grammar the parser reads, PostgreSQL 18's, against older servers).
+describe('review 21: RETURNING old/new (PostgreSQL 18) and numbers in forms older servers split', () => {
+  it.each([
+    'UPDATE customers SET nome = nome WHERE id > 0 RETURNING md5((old).cpf)',
+    'UPDATE customers SET nome = nome WHERE id > 0 RETURNING md5(old::text)',
+    'UPDATE customers SET nome = nome WHERE id > 0 RETURNING old',
+    'UPDATE customers SET nome = nome WHERE id > 0 RETURNING to_json(new)',
+    'UPDATE customers SET nome = nome WHERE id > 0 RETURNING WITH (OLD AS o) md5((o).cpf)',
+    'UPDATE customers SET nome = nome WHERE id > 0 RETURNING WITH (NEW AS n) md5(n.cpf)',
+    "INSERT INTO customers (id, nome, cpf, email) VALUES (1, 'a', 'b', 'c') ON CONFLICT (id) DO UPDATE SET nome = customers.nome RETURNING md5((old).cpf)",
+    'WITH u AS (DELETE FROM customers WHERE id = 0 RETURNING md5(old.cpf)) SELECT * FROM u',
+    'MERGE INTO customers c USING orders o ON c.id = o.customer_id WHEN MATCHED THEN UPDATE SET nome = c.nome RETURNING md5((old).cpf)',
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+
+  it('a FROM item named old is still that item', () => {
+    expect(decide('UPDATE customers SET nome = nome FROM orders old WHERE old.id = customers.id RETURNING md5(old.status)')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+
+  it.each(['SELECT 0xa, cpf FROM customers', 'SELECT 0o17', 'SELECT 0B101', 'SELECT 1_000', 'SELECT 1_000.5', 'SELECT .5_5',
+    'SELECT md5(j.b) FROM ((SELECT 0xa) s NATURAL RIGHT JOIN (SELECT id AS xa, cpf FROM customers) t) AS j(a, b)'])('%s is refused, naming the plain form', (sql) => {
+    const d = example.evaluate({ identity: EXAMPLE_AGENT, purpose: 'customer-support', command: { protocol: 'postgres', sql } });
+    expect({ decision: d.decision, says: /written in a form PostgreSQL 16 added .* write it in plain decimal/.test(d.reason) }).toEqual({ decision: 'deny', says: true });
+  });
+
+  it.each(["SELECT '0x1f', a_1, \"0x1\" FROM t WHERE a = 10 -- 0x10 1_0", 'SELECT t1_2.x FROM t1_2', 'SELECT $1_0'])('%s: no such number, allowed', (sql) => {
+    expect(decide(sql).decision).not.toBe('deny');
+  });
+});

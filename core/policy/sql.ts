@@ -703,6 +703,25 @@ function refuseUncheckable(sql: string): void {
   if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');
 }
 
+/** Texts that may hold a number written as PostgreSQL 16 allows (refuseNewerNumbers); tokens decide. */
+const NEWER_NUMBER_HINT = /[0-9]_[0-9]|(?<![\w$])0[xXoObB]/;
+
+/**
+ * Numbers written in the forms PostgreSQL 16 added (0x1F, 0o17, 0b101, 1_000): the parser (18's
+ * grammar) reads one number, where PostgreSQL 13 and 14 read `0` followed by the column alias `x1F`
+ * (15 refuses the text). The alias moves NATURAL JOIN and ORDER BY onto columns the guard never saw
+ * (review 21: md5 of every CPF on a 14 server). Refused, naming the plain form, on every server: the
+ * guard does not know which version answers.
+ */
+function refuseNewerNumbers(sql: string, lib: Parser): void {
+  if (!NEWER_NUMBER_HINT.test(sql)) return;
+  for (const t of lib.scanSync(sql).tokens) {
+    if ((t.tokenName === 'ICONST' || t.tokenName === 'FCONST') && /^0[xob]|_/i.test(t.text)) {
+      throw new SqlParseError(`the number ${t.text} is written in a form PostgreSQL 16 added (a 0x, 0o or 0b prefix, or _ between digits), which servers before 16 read as a number followed by a column alias; write it in plain decimal`, t.start, 'unsupported');
+    }
+  }
+}
+
 /**
  * The parse of the text being decided, kept while one decision runs (withSharedParse): the
  * classifier and the sensitive-column guard both read the same text, and a text beyond the caches'
@@ -759,6 +778,7 @@ function parseUnshared(sql: string): ParsedStatement[] {
     const pos = details?.cursorPosition ?? 0;
     throw new SqlParseError(`${msg} (at character ${pos + 1})`, pos, 'syntax');
   }
+  refuseNewerNumbers(sql, parser);
   return arr(tree.stmts).map((raw) => {
     const r = obj(raw) ?? {};
     const [type, node] = nodeOf(obj(r.stmt) ?? {}, '');

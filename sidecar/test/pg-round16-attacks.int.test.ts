@@ -127,6 +127,10 @@ describe('the sensitive-column guard reads names and positions as PostgreSQL doe
     // Round 16d (a fourth review).
     ["SELECT md5(j.x) FROM ((SELECT * FROM json_to_record('{}') r(x text) WHERE false UNION ALL SELECT cpf FROM customers WHERE id = 1) s CROSS JOIN (SELECT 1 AS k) o) AS j", (out) => expect(out).toBe(CPF_MD5)],
     ["WITH RECURSIVE t AS (SELECT * FROM json_to_record('{\"x\":\"s\",\"h\":\"-\",\"n\":0}') r(x text, h text, n int) UNION ALL SELECT c.cpf, md5(t.x), t.n + 1 FROM t LEFT JOIN customers c ON t.n = 0 WHERE t.n < 2) SELECT * FROM t", (out) => expect(out).toContain(`|${CPF_MD5}|2`)],
+    // Round 16e (a fifth review): a WITH RECURSIVE item reads one written after it.
+    ['WITH RECURSIVE a AS (SELECT md5(x) AS h FROM b), b AS (SELECT cpf AS x FROM customers WHERE id = 1) SELECT * FROM a', (out) => expect(out).toBe(CPF_MD5)],
+    ['WITH RECURSIVE a AS (SELECT md5(nome) AS h FROM customers), customers AS (SELECT cpf AS nome FROM public.customers WHERE id = 1) SELECT * FROM a', (out) => expect(out).toBe(CPF_MD5)],
+    ['WITH RECURSIVE a AS (SELECT x FROM b ORDER BY x), b AS (SELECT cpf AS x FROM customers WHERE id <= 5) SELECT * FROM a', (out) => expect(out.split('\n')).toEqual(BY_CPF)],
   ];
 
   it.each(LEAKS)('%s: PostgreSQL returns the CPF in a form masking does not see; through the sidecar it is held for the DPO', async (sql, returned) => {
