@@ -22,6 +22,7 @@ import { interleavedReadings, reencodeSpan, trimmedEnd, type ByteOrder } from '.
 import type { CompileOptions, DetectorName, MaskCounts, Masker, MaskingSpec, MaskSession, MaskStyle, StreamMasker, TextStreamMasker } from './types.ts';
 import { DETECTOR_NAMES, MaskingConfigError } from './types.ts';
 import { validateMaskingSpec } from './validate.ts';
+import { isWholeValue } from './whole-value.ts';
 
 /** Stream lookahead: a candidate starting before (buffer end − HOLD) is complete; README "Streams". */
 export const HOLD = Math.max(MAX_BUILTIN_MATCH, MAX_CUSTOM_MATCH) + 8;
@@ -861,12 +862,17 @@ export class Session implements MaskSession {
     return utf8MayBeJson(utf8, start, end) || this.textMayChange(utf8, start, end);
   }
 
-  /** Masks a whole value by its name rule (no validation: the name is the evidence). */
+  /**
+   * Masks a whole value by its name rule (the name is the evidence: no detector has to find it). Its
+   * type's partial layout only for a valid value of the type (whole-value.ts): any other value is
+   * starred whole, so another name's layout never shows other parts of it.
+   */
   maskWhole(value: string, rule: Rule): string {
     if (!this.#m.enabled || value.trim() === '') return value;
     const r = retype(rule, value);
     this.#count(r.type);
-    return this.#styled(r.style, r.type, r.detector, value);
+    const detector = r.style === 'partial' && r.detector !== null && !isWholeValue(r.detector, value) ? null : r.detector;
+    return this.#styled(r.style, r.type, detector, value);
   }
 
   ruleFor(name: string): Rule | null {

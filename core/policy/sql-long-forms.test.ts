@@ -64,6 +64,7 @@ describe('long SQL forms cost linear work', () => {
     expect(d.decision).toBe('requireApproval');
     expect(d.sensitiveColumns?.map((u) => [u.column, u.use])).toEqual([
       ['public.customers.cpf', 'NATURAL JOIN comparison'],
+      ['public.customers.cnpj', 'NATURAL JOIN comparison'],
       ['public.customers.email', 'NATURAL JOIN comparison'],
       ['public.customers.telefone', 'NATURAL JOIN comparison'],
     ]);

@@ -409,10 +409,8 @@ describe('round 16e: what set operations and RETURNING rebuild keeps guess and u
 
   it('a long chain of set operations over distinct relations after a branch of unknown width is refused within the work budget', () => {
     const sql = `SELECT * FROM generate_series(1, 1) g${Array.from({ length: 4000 }, (_, i) => ` UNION ALL SELECT cpf FROM a${i}`).join('')}`;
-    const started = process.hrtime.bigint();
+    // The refusal comes from the work budget, before 4,000 copies of a growing list (allowed after 10 s before).
     expect(decide(sql)).toMatchObject({ decision: 'deny' });
-    // Not a timing assertion: the refusal comes from the budget, before 4,000 copies of a growing list.
-    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(30_000);
   });
 });
 
@@ -444,5 +442,74 @@ describe('review 21: RETURNING old/new (PostgreSQL 18) and numbers in forms olde
 
   it.each(["SELECT '0x1f', a_1, \"0x1\" FROM t WHERE a = 10 -- 0x10 1_0", 'SELECT t1_2.x FROM t1_2', 'SELECT $1_0'])('%s: no such number, allowed', (sql) => {
     expect(decide(sql).decision).not.toBe('deny');
+  });
+});
+
+// Round 16f (the newest fixes attacked again): no leak; two slow forms and a false refusal.
+describe('round 16f: what the newest checks cost, and what they refuse', () => {
+  const reason = (sql: string): { decision: string; reason: string } => {
+    const d = example.evaluate({ identity: EXAMPLE_AGENT, purpose: 'customer-support', command: { protocol: 'postgres', sql } });
+    return { decision: d.decision, reason: d.reason };
+  };
+
+  it('an inner WITH of 12,000 items inside WITH RECURSIVE is ordered without copying the names it hides, and allowed', () => {
+    for (const recursive of ['RECURSIVE ', '']) {
+      const sql = `WITH RECURSIVE a AS (WITH ${recursive}${Array.from({ length: 12_000 }, (_, i) => `c${i} AS (SELECT)`).join(',')} SELECT 1 AS x) SELECT * FROM a`;
+      expect(reason(sql).decision).toBe('allow');
+    }
+  });
+
+  it.each([
+    'SELECT id AS a1_2 FROM orders WHERE status = \'batch_2024_01\'',
+    'SELECT 1 AS a1_2, \'x\u001by\' AS s',
+    'SELECT id FROM orders /* page\fbreak */ WHERE status = \'batch_2024_01\'',
+    `SELECT '${'-'.repeat(2000)}' AS rule`,
+  ])('%s: no number of 16\'s forms in it, allowed', (sql) => {
+    expect(reason(sql).decision).toBe('allow');
+  });
+
+  it.each(['SELECT -0x10', 'SELECT 1 + 0b1 FROM orders', 'SELECT id FROM orders LIMIT 1_0', "SELECT '1'::varchar(1_0)", 'SELECT 1e1_0', 'SELECT id FROM orders WHERE id IN (1, 2, 0o7)'])('%s is refused, naming the number', (sql) => {
+    const d = reason(sql);
+    expect(d.decision).toBe('deny');
+    expect(d.reason).toMatch(/the number \S+ is written in a form PostgreSQL 16 added/);
+  });
+
+  it('long runs of operator characters, which PostgreSQL\'s lexer reads in quadratic time, are refused before the parse', () => {
+    for (const sql of [`SELECT id FROM orders ${'/**/'.repeat(64_000)}`, `SELECT 1 ${'+'.repeat(5_000)} 1`, `SELECT 1 ${'/*'.repeat(4_000)}${'*/'.repeat(4_000)}`]) {
+      const d = reason(sql);
+      expect(d.decision).toBe('deny');
+      expect(d.reason).toMatch(/runs of operator characters .* too long for the policy engine to parse in time/);
+    }
+  });
+});
+
+// Review 24: one INSERT ... SELECT of 10^6 generated CPF candidates into customers read no personal
+// column and was allowed; the unique index on cpf answered whether any was stored (and a sequence the
+// SELECT called counted which). Writes of a personal column whose values differ from row to row are uses.
+describe('review 24: personal columns written with values that differ from row to row', () => {
+  it.each([
+    "INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) SELECT 5000000 + g, 'x', lpad(g::text, 11, '0'), 'x@x.x', '0', '2000-01-01' FROM generate_series(1, 1000) g",
+    "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', '111.444.777-35'), (2, 'b', '111.444.777-36')",
+    'INSERT INTO customers SELECT * FROM customers_backup',
+    "INSERT INTO customers (id, nome, cpf) SELECT 1, 'a', '111.444.777-35'",
+    "UPDATE customers SET cpf = lpad(id::text, 11, '0') WHERE id < 100",
+    'UPDATE customers c SET cpf = b.cpf FROM customers_backup b WHERE b.id = c.id',
+    "MERGE INTO customers c USING (SELECT g AS id, lpad(g::text, 11, '0') AS x FROM generate_series(1, 10) g) s ON c.id = s.id WHEN MATCHED THEN UPDATE SET cpf = s.x",
+    "MERGE INTO customers c USING (SELECT g AS id FROM generate_series(1, 10) g) s ON c.id = s.id WHEN NOT MATCHED THEN INSERT (id, nome, cpf) VALUES (s.id, 'x', lpad(s.id::text, 11, '0'))",
+    "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', '111.444.777-35') ON CONFLICT (id) DO UPDATE SET cpf = lpad(excluded.id::text, 11, '0')",
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+
+  it.each([
+    "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', '111.444.777-35')",
+    'INSERT INTO customers (id, nome, cpf) VALUES ($1, $2, $3)',
+    "UPDATE customers SET cpf = '111.444.777-35' WHERE id = 1",
+    'UPDATE customers SET cpf = $1::text WHERE id = $2',
+    "UPDATE customers SET nome = upper(nome) WHERE id < 10",
+    "INSERT INTO orders (id, customer_id, status, total_cents) SELECT g, 1, 'new', 1 FROM generate_series(1, 10) g",
+    "INSERT INTO customers (id, nome) SELECT g, 'x' FROM generate_series(1, 10) g",
+  ])('held: %s is allowed (one value the agent wrote, or no personal column)', (sql) => {
+    expect(decide(sql)).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
   });
 });

@@ -701,25 +701,73 @@ function refuseUncheckable(sql: string): void {
   }
   const nul = sql.indexOf('\u0000');
   if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');
+  if (operatorRunsCost(sql) > OPERATOR_RUNS_BUDGET) {
+    throw new SqlParseError('the SQL text holds runs of operator characters (~!@#^&|`?+-*/%<>=) too long for the policy engine to parse in time (PostgreSQL\'s lexer reads them in time that grows with the square of their length); shorten them, or build a long run inside a string with repeat()', 0, 'unsupported');
+  }
 }
 
-/** Texts that may hold a number written as PostgreSQL 16 allows (refuseNewerNumbers); tokens decide. */
+/** Texts that may hold a number written as PostgreSQL 16 allows (refuseNewerNumbers); the parse tree decides. */
 const NEWER_NUMBER_HINT = /[0-9]_[0-9]|(?<![\w$])0[xXoObB]/;
+
+/** A numeric constant as written at a byte offset of the text: its sign and spaces skipped. */
+const WRITTEN_NUMBER = /^[-+\s]*([0-9.][0-9A-Za-z_.]*)/;
 
 /**
  * Numbers written in the forms PostgreSQL 16 added (0x1F, 0o17, 0b101, 1_000): the parser (18's
  * grammar) reads one number, where PostgreSQL 13 and 14 read `0` followed by the column alias `x1F`
  * (15 refuses the text). The alias moves NATURAL JOIN and ORDER BY onto columns the guard never saw
  * (review 21: md5 of every CPF on a 14 server). Refused, naming the plain form, on every server: the
- * guard does not know which version answers.
+ * guard does not know which version answers. Read from the tree's constants, at their locations (byte
+ * offsets): a scan of the whole text's tokens cost more than the parse, on any text with `a_1` in it.
  */
-function refuseNewerNumbers(sql: string, lib: Parser): void {
+function refuseNewerNumbers(sql: string, tree: Json): void {
   if (!NEWER_NUMBER_HINT.test(sql)) return;
-  for (const t of lib.scanSync(sql).tokens) {
-    if ((t.tokenName === 'ICONST' || t.tokenName === 'FCONST') && /^0[xob]|_/i.test(t.text)) {
-      throw new SqlParseError(`the number ${t.text} is written in a form PostgreSQL 16 added (a 0x, 0o or 0b prefix, or _ between digits), which servers before 16 read as a number followed by a column alias; write it in plain decimal`, t.start, 'unsupported');
+  const bytes = Buffer.from(sql, 'utf8');
+  const stack: unknown[] = [tree];
+  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
+    const values: unknown[] = Array.isArray(v) ? v : isObj(v) ? Object.values(v) : [];
+    const c = isObj(v) ? numericConstant(v) : undefined;
+    if (c !== undefined) refuseNewerNumberAt(bytes, c);
+    for (const x of values) if (typeof x === 'object' && x !== null) stack.push(x);
+  }
+}
+
+/** The location of an A_Const node's number (ival or fval), if `node` is one. */
+function numericConstant(node: Json): number | undefined {
+  const c = obj(node.A_Const);
+  return c !== undefined && (c.ival !== undefined || c.fval !== undefined) && typeof c.location === 'number' ? c.location : undefined;
+}
+
+function refuseNewerNumberAt(bytes: Buffer, at: number): void {
+  const written = WRITTEN_NUMBER.exec(bytes.toString('latin1', at, at + 128))?.[1] ?? '';
+  if (!/^0[xob]|_/i.test(written)) return;
+  throw new SqlParseError(`the number ${written} is written in a form PostgreSQL 16 added (a 0x, 0o or 0b prefix, or _ between digits), which servers before 16 read as a number followed by a column alias; write it in plain decimal`, at, 'unsupported');
+}
+
+/** Characters PostgreSQL's lexer reads into operators and comment openers (scan.l op_chars). */
+const OPERATOR_CHARS = new Set([...'~!@#^&|`?+-*/%<>='].map((c) => c.charCodeAt(0)));
+
+/**
+ * PostgreSQL's lexer reads a run of operator characters in time that grows with the square of its
+ * length (its operator and comment-opener rules match the whole run, then give back all but one
+ * token: an empty comment, slash star star slash, repeated 64,000 times took 63 s to parse, the
+ * sidecar's event loop held; review 23).
+ * Counted over the raw text, strings included (telling them apart takes the lexer): the squares of
+ * the runs' lengths, at most this much (≈ 80 ms of lexing; one run of 4,000 characters).
+ */
+const OPERATOR_RUNS_BUDGET = 16_000_000;
+
+function operatorRunsCost(sql: string): number {
+  let cost = 0;
+  let run = 0;
+  for (let i = 0; i <= sql.length; i++) {
+    if (i < sql.length && OPERATOR_CHARS.has(sql.charCodeAt(i))) run++;
+    else if (run > 0) {
+      cost += run * run;
+      run = 0;
     }
   }
+  return cost;
 }
 
 /**
@@ -778,7 +826,7 @@ function parseUnshared(sql: string): ParsedStatement[] {
     const pos = details?.cursorPosition ?? 0;
     throw new SqlParseError(`${msg} (at character ${pos + 1})`, pos, 'syntax');
   }
-  refuseNewerNumbers(sql, parser);
+  refuseNewerNumbers(sql, tree);
   return arr(tree.stmts).map((raw) => {
     const r = obj(raw) ?? {};
     const [type, node] = nodeOf(obj(r.stmt) ?? {}, '');

@@ -161,3 +161,35 @@ describe('the sensitive-column guard reads names and positions as PostgreSQL doe
     expect(JSON.stringify(res.rows)).not.toContain(RAW_CPF);
   });
 });
+
+// Review 24 (personal data outside masked cells): a customer's whole CPF in five allowed statements.
+// Three names' partial layouts showed three parts of one CPF (8,265 candidates left), and the unique
+// index on cpf answered for all of them in one INSERT ... SELECT (a sequence's count said which).
+describe('review 24: partial layouts under other names, the unique index as an oracle', () => {
+  it('a CPF aliased as another name\'s column is masked whole: no layout shows another part of it', async () => {
+    const c = await agent();
+    const res = await c.query('SELECT cpf, cpf AS email, cpf AS telefone FROM customers WHERE id = 1');
+    // Before: email 5**.***.***-** (its first digit) and telefone ***.***.*66-33 (two more digits).
+    expect(res.rows).toEqual([{ cpf: '***.***.***-33', email: '***.***.***-**', telefone: '***.***.***-**' }]);
+    // Each name's own values keep their layouts.
+    const own = await c.query('SELECT email, telefone FROM customers WHERE id = 1');
+    expect(own.rows).toEqual([{ email: 'l***@e***.br', telefone: '+** ** *****-2186' }]);
+  });
+
+  it('an INSERT ... SELECT of candidate CPFs tells which one is stored (23505); through the sidecar it is held', async () => {
+    const bulk = `INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) SELECT 900000 + n, 'x', k.c, 'x@x.x', '0', '2000-01-01' FROM unnest(ARRAY['111.444.777-35', '${RAW_CPF}']) WITH ORDINALITY AS k(c, n)`;
+    const straight = await application(`BEGIN; ${bulk}; ROLLBACK`);
+    expect(straight.stderr).toMatch(/duplicate key value violates unique constraint "customers_cpf_key"/);
+    const c = await agent();
+    // Before: allowed (it reads no personal column), and the same error came back.
+    expect(await c.query(bulk).then(() => undefined, (e: unknown) => (e as { code?: string }).code)).toBe('42501');
+    expect(await c.query(`UPDATE customers SET cpf = lpad(id::text, 11, '0') WHERE id > 1000000`).then(() => undefined, (e: unknown) => (e as { code?: string }).code)).toBe('42501');
+  });
+
+  it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
+    const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
+    expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');
+    const c = await agent();
+    expect(await c.query(sql).then(() => undefined, (e: unknown) => (e as { code?: string }).code)).toBe('42501');
+  });
+});

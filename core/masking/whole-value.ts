@@ -1,0 +1,44 @@
+// Whether a value under a name rule (a column or JSON key the policy names) is one valid value of the
+// rule's type. A partial layout shows the part of a value its type can spare (a CPF's check digits,
+// a phone's last four digits, an e-mail's first letter and domain); applied to a value of another
+// type it shows other parts. `SELECT cpf, cpf AS email, cpf AS telefone` returned three layouts of one
+// CPF, its first digit, two more and the check digits, leaving 8,265 candidates (review 24). A value
+// that is not one valid value of the rule's type is masked whole instead (Session.maskWhole).
+import { isCard, isCnh, isCnpj, isCns, isCpf, isIpv4, isIpv6, isPis, isRenavam, isTitulo, phoneKind } from './checksums.ts';
+import { isDateText } from './detect.ts';
+import type { DetectorName } from './types.ts';
+
+/** Digits and the punctuation their printed layouts use, nothing else. */
+const NUMERIC_LAYOUT = /^[0-9.()/+ -]+$/;
+const CNPJ_LAYOUT = /^[0-9A-Z./ -]+$/;
+const EMAIL = /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/;
+
+const digitsOf = (s: string): string => s.replace(/[^0-9]/g, '');
+
+/** A national number, after an optional country code 55 and trunk 0 (the layouts the phone detector reads). */
+function isPhone(d: string): boolean {
+  let national = d.length >= 12 && d.startsWith('55') ? d.slice(2) : d;
+  if (national.startsWith('0')) national = national.slice(1);
+  return phoneKind(national) !== null;
+}
+
+const CHECKS: Readonly<Record<DetectorName, (value: string) => boolean>> = {
+  cpf: (v) => NUMERIC_LAYOUT.test(v) && isCpf(digitsOf(v)),
+  cnpj: (v) => CNPJ_LAYOUT.test(v) && isCnpj(v.replace(/[^0-9A-Z]/g, '')),
+  cnh: (v) => NUMERIC_LAYOUT.test(v) && isCnh(digitsOf(v)),
+  pis: (v) => NUMERIC_LAYOUT.test(v) && isPis(digitsOf(v)),
+  tituloEleitor: (v) => NUMERIC_LAYOUT.test(v) && isTitulo(digitsOf(v)),
+  cns: (v) => NUMERIC_LAYOUT.test(v) && isCns(digitsOf(v)),
+  renavam: (v) => NUMERIC_LAYOUT.test(v) && isRenavam(digitsOf(v)),
+  card: (v) => NUMERIC_LAYOUT.test(v) && isCard(digitsOf(v)),
+  phone: (v) => NUMERIC_LAYOUT.test(v) && isPhone(digitsOf(v)),
+  cep: (v) => NUMERIC_LAYOUT.test(v) && digitsOf(v).length === 8,
+  email: (v) => EMAIL.test(v),
+  ip: (v) => isIpv4(v) || isIpv6(v),
+  birthDate: (v) => NUMERIC_LAYOUT.test(v) && isDateText(v),
+};
+
+/** Whether `value` (surrounding spaces aside) is one valid value of type `detector`. */
+export function isWholeValue(detector: DetectorName, value: string): boolean {
+  return CHECKS[detector](value.trim());
+}
