@@ -14,6 +14,8 @@ describe('isWholeValue', () => {
     ['birthDate', '1985-03-12', true], ['birthDate', '12/03/1985', true], ['birthDate', '(11) 91234-2019', false],
     ['ip', '10.1.2.3', true], ['ip', '2001:db8::1', true], ['ip', '590.830.166', false],
     ['card', '4111 1111 1111 1111', true], ['card', '4111 1111 1111 1112', false],
+    // 119.912.345-54 is a valid CPF and, as 11 99123-4554, a São Paulo mobile number: neither layout applies to it.
+    ['phone', '11991234554', false], ['cpf', '11991234554', false], ['cpf', '119.912.345-54', false], ['phone', '11991234568', true],
   ] as const)('%s %s: %s', (detector, value, expected) => {
     expect(isWholeValue(detector, value)).toBe(expected);
   });

@@ -11,6 +11,8 @@ import type { DetectorName } from './types.ts';
 /** Digits and the punctuation their printed layouts use, nothing else. */
 const NUMERIC_LAYOUT = /^[0-9.()/+ -]+$/;
 const CNPJ_LAYOUT = /^[0-9A-Z./ -]+$/;
+/** 01310-100, 01310100, 01.310-100. */
+const CEP_LAYOUT = /^[0-9]{2}\.?[0-9]{3}-?[0-9]{3}$/;
 const EMAIL = /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/;
 
 const digitsOf = (s: string): string => s.replace(/[^0-9]/g, '');
@@ -32,13 +34,26 @@ const CHECKS: Readonly<Record<DetectorName, (value: string) => boolean>> = {
   renavam: (v) => NUMERIC_LAYOUT.test(v) && isRenavam(digitsOf(v)),
   card: (v) => NUMERIC_LAYOUT.test(v) && isCard(digitsOf(v)),
   phone: (v) => NUMERIC_LAYOUT.test(v) && isPhone(digitsOf(v)),
-  cep: (v) => NUMERIC_LAYOUT.test(v) && digitsOf(v).length === 8,
+  cep: (v) => CEP_LAYOUT.test(v),
   email: (v) => EMAIL.test(v),
   ip: (v) => isIpv4(v) || isIpv6(v),
   birthDate: (v) => NUMERIC_LAYOUT.test(v) && isDateText(v),
 };
 
-/** Whether `value` (surrounding spaces aside) is one valid value of type `detector`. */
+/** Types whose partial layouts keep the same characters (README "Partial layouts"). */
+const LAYOUT: Readonly<Record<DetectorName, string>> = {
+  cpf: 'lastTwo', cnpj: 'lastTwo', cnh: 'lastTwo', pis: 'lastTwo', tituloEleitor: 'lastTwo', cns: 'lastTwo', renavam: 'lastTwo',
+  card: 'lastFour', phone: 'lastFour', cep: 'cep', email: 'email', ip: 'ip', birthDate: 'birthDate',
+};
+
+const TYPES = Object.keys(CHECKS) as DetectorName[];
+
+/**
+ * Whether `value` (surrounding spaces aside) is one valid value of type `detector`, and of no type
+ * whose layout keeps other characters: a CPF whose digits also spell a mobile number (DDD, then 9)
+ * would show four digits under `telefone` where its own layout shows two.
+ */
 export function isWholeValue(detector: DetectorName, value: string): boolean {
-  return CHECKS[detector](value.trim());
+  const v = value.trim();
+  return CHECKS[detector](v) && !TYPES.some((t) => LAYOUT[t] !== LAYOUT[detector] && CHECKS[t](v));
 }
