@@ -701,7 +701,7 @@ function refuseUncheckable(sql: string): void {
   }
   const nul = sql.indexOf('\u0000');
   if (nul >= 0) throw new SqlParseError('the SQL text contains a NUL character', nul, 'syntax');
-  if (operatorRunsCost(sql) > OPERATOR_RUNS_BUDGET) {
+  if (tooSlowToLex(sql)) {
     throw new SqlParseError('the SQL text holds runs of operator characters (~!@#^&|`?+-*/%<>=) too long for the policy engine to parse in time (PostgreSQL\'s lexer reads them in time that grows with the square of their length); shorten them, or build a long run inside a string with repeat()', 0, 'unsupported');
   }
 }
@@ -756,6 +756,11 @@ const OPERATOR_CHARS = new Set([...'~!@#^&|`?+-*/%<>='].map((c) => c.charCodeAt(
  * the runs' lengths, at most this much (≈ 80 ms of lexing; one run of 4,000 characters).
  */
 const OPERATOR_RUNS_BUDGET = 16_000_000;
+
+/** Whether PostgreSQL's lexer would take too long over the text's runs of operator characters (any scan or parse of it: refuse it unread). */
+export function tooSlowToLex(sql: string): boolean {
+  return operatorRunsCost(sql) > OPERATOR_RUNS_BUDGET;
+}
 
 function operatorRunsCost(sql: string): number {
   let cost = 0;

@@ -124,3 +124,13 @@ describe('texts past the policy engine\'s bound', () => {
     expect(unapprovableReason(long)).toBeUndefined();
   });
 });
+
+describe('texts the lexer reads in quadratic time (round 16f)', () => {
+  it('are not scanned: a comment naming a database, $ and a digit, or EXECUTE next to a long run of operator characters count as unapprovable', () => {
+    // 64,000 empty comments: scanning them held the event loop for a minute before the engine refused the text.
+    const runs = `SELECT 1 ${'/**/'.repeat(64_000)}`;
+    expect(unapprovableReason(`${runs} -- database: x`)).toMatch(/comment naming a database/);
+    expect(unapprovableReason(`${runs} + $1`)).toMatch(/has parameters/);
+    expect(unapprovableReason(`${runs}; EXECUTE s`)).toMatch(/SQL EXECUTE/);
+  });
+});

@@ -9,7 +9,7 @@
 //    statement prepared earlier whose text is not in its own. Such statements are refused when a
 //    rule would hold them (round 9 review, finding 2): inline the values and run the statement.
 import { parseSync, scanSync } from 'libpg-query';
-import { MAX_SQL_TEXT } from '../../../core/policy/sql.ts';
+import { MAX_SQL_TEXT, tooSlowToLex } from '../../../core/policy/sql.ts';
 import { SERVER_NAME_BYTES } from './server-names.ts';
 
 /**
@@ -58,9 +58,19 @@ const EXECUTE = `SQL EXECUTE runs a statement prepared earlier, whose text is no
  * (round 9b review); an unpinned policy's text sent verbatim after a pin matched that approval too.
  * Text that cannot be scanned, or is past the engine's bound, counts.
  */
+/**
+ * Text the scanner is not run on, and counts: past the policy engine's bound (refused unread:
+ * scanning megabytes to refuse them would cost more), or holding runs of operator characters the
+ * lexer reads in quadratic time (an empty comment repeated 64,000 times held the event loop for a
+ * minute before the policy engine refused the text; round 16f). The engine refuses both.
+ */
+function unscannable(sql: string): boolean {
+  return sql.length > MAX_SQL_TEXT || tooSlowToLex(sql);
+}
+
 function commentNamesDatabase(sql: string): boolean {
   if (!/database/i.test(sql) || !/--|\/\*/.test(sql)) return false;
-  if (sql.length > MAX_SQL_TEXT) return true;
+  if (unscannable(sql)) return true;
   try {
     return scanSync(sql).tokens.some((t) => (t.tokenName === 'SQL_COMMENT' || t.tokenName === 'C_COMMENT') && /database/i.test(t.text));
   } catch {
@@ -78,7 +88,7 @@ const LOOKALIKE = 'the statement has a comment naming a database, which an appro
 function hasParameterReference(sql: string): boolean {
   // Every PARAM token is `$` and a digit: most statements are answered without scanning.
   if (!/\$\d/.test(sql)) return false;
-  if (sql.length > MAX_SQL_TEXT) return true;
+  if (unscannable(sql)) return true;
   try {
     return scanSync(sql).tokens.some((t) => t.tokenName === 'PARAM');
   } catch {
@@ -95,7 +105,7 @@ function containsNode(node: unknown, type: string): boolean {
 /** Whether the text runs SQL EXECUTE anywhere (EXPLAIN EXECUTE, CREATE TABLE AS EXECUTE); text that does not parse (or is past the engine's bound) counts when it says EXECUTE. */
 function runsExecute(sql: string): boolean {
   if (!/execute/i.test(sql)) return false;
-  if (sql.length > MAX_SQL_TEXT) return true;
+  if (unscannable(sql)) return true;
   try {
     return containsNode(parseSync(sql), 'ExecuteStmt');
   } catch {
