@@ -297,7 +297,7 @@ const ALLOWED: readonly string[] = [
   'COPY orders TO STDOUT',
   'COPY (SELECT id, status FROM orders) TO STDOUT',
   'COPY customers (id, nome) TO STDOUT',
-  'COPY customers FROM STDIN',
+  'COPY customers (id, nome) FROM STDIN', // COPY FROM into a personal column is a use (review 24: sql-round16-attacks.test.ts)
   'DECLARE cur CURSOR FOR SELECT cpf FROM customers',
   'EXPLAIN SELECT cpf FROM customers',
   'BEGIN',

@@ -334,7 +334,13 @@ class Analysis {
   }
 
   copy(node: Json, scope: Scope, path: string): void {
-    if (node.is_from === true) return; // COPY FROM writes rows in; it reads no existing value
+    if (node.is_from === true) {
+      // COPY FROM reads no stored value, but writes many rows: a unique index compares each with the stored ones.
+      const rel = this.relation(obj(node.relation) ?? {}, scope, path || 'COPY');
+      const attrs = stringList(node.attlist);
+      this.writtenFromManyRows(rel, attrs.length === 0 ? undefined : attrs, `${path}COPY FROM`);
+      return;
+    }
     if (node.query === undefined) {
       this.copyTable(node, scope, path || 'COPY');
       return;

@@ -512,4 +512,12 @@ describe('review 24: personal columns written with values that differ from row t
   ])('held: %s is allowed (one value the agent wrote, or no personal column)', (sql) => {
     expect(decide(sql)).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
   });
+
+  it('COPY ... FROM into a personal column is a use too, whatever a policy says of imports', () => {
+    const guard = new SensitiveColumnGuard({ columns: ['public.customers.cpf'], relations: [{ name: 'public.customers', columns: ['id', 'nome', 'cpf'] }] });
+    const uses = (sql: string): string[] => guard.check(sql).map((u) => `${u.column} ${u.use}`);
+    expect(uses('COPY customers (id, cpf) FROM STDIN')).toEqual(['public.customers.cpf written with values that differ from row to row (a unique index compares each with the stored ones)']);
+    expect(uses('COPY customers FROM STDIN WITH (FORMAT csv)')).toHaveLength(1);
+    expect(uses('COPY customers (id, nome) FROM STDIN')).toEqual([]);
+  });
 });
