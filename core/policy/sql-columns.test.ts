@@ -291,8 +291,9 @@ const ALLOWED: readonly string[] = [
   'SELECT row_to_json(o) FROM orders o',
   'SELECT md5(nome), upper(status) FROM customers, orders',
   "UPDATE customers SET notes = 'ligar' WHERE id = 4",
-  "UPDATE customers SET email = 'novo@exemplo.com' WHERE id = 4",
-  "INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) VALUES (99, 'x', '590.830.166-33', 'e@x', '1', '2000-01-01')",
+  // Writing a value into a personal column is a use (reviews 24 and 25: sql-round16-attacks.test.ts); NULL is none.
+  'UPDATE customers SET email = NULL WHERE id = 4',
+  "INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) VALUES (99, 'x', DEFAULT, NULL, NULL, '2000-01-01')",
   'DELETE FROM orders WHERE id = 4 RETURNING id, status',
   'COPY orders TO STDOUT',
   'COPY (SELECT id, status FROM orders) TO STDOUT',

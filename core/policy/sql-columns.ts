@@ -335,10 +335,10 @@ class Analysis {
 
   copy(node: Json, scope: Scope, path: string): void {
     if (node.is_from === true) {
-      // COPY FROM reads no stored value, but writes many rows: a unique index compares each with the stored ones.
+      // COPY FROM reads no stored value, but writes rows: a unique index compares each with the stored ones.
       const rel = this.relation(obj(node.relation) ?? {}, scope, path || 'COPY');
       const attrs = stringList(node.attlist);
-      this.writtenFromManyRows(rel, attrs.length === 0 ? undefined : attrs, `${path}COPY FROM`);
+      this.writtenPersonal(rel, attrs.length === 0 ? undefined : attrs, `${path}COPY FROM`);
       return;
     }
     if (node.query === undefined) {
@@ -397,20 +397,34 @@ class Analysis {
   }
 
   /**
-   * Personal columns written with values that differ from row to row (INSERT ... SELECT, several
-   * VALUES rows, UPDATE/MERGE SET col = expression): a unique index compares each with the stored
-   * values, and the statement's error (or what a sequence it calls counted) says which one is
-   * stored. 10^6 generated CPF candidates in one INSERT ... SELECT found a customer's CPF (review
-   * 24). A single row's constant tests one value the agent wrote itself (documented residual).
+   * Personal columns written a value (not NULL or DEFAULT): a unique index compares it with the
+   * stored values, and the statement's error says whether it is stored, a CPF-existence oracle. One
+   * INSERT ... SELECT of 10^6 generated candidates found a customer's CPF (review 24); so did 3,000
+   * one-row INSERTs in one text, a CTE of 1,000 one-row INSERTs run with a parameter each, and one
+   * prepared INSERT executed per candidate (review 25, 1,000-6,000 guesses/s with nothing held). An
+   * approval binds the statement's text: the DPO sees the values written, and each write is decided
+   * on its own.
    */
-  private writtenFromManyRows(target: Rel, names: readonly string[] | undefined, where: string): void {
+  private writtenPersonal(target: Rel, names: readonly string[] | undefined, where: string): void {
     const written = names === undefined ? target.cols : names.flatMap((n) => target.cols.filter((c) => c.name === n));
-    for (const c of written) if (c.source !== undefined) this.report(c.source, 'written with values that differ from row to row (a unique index compares each with the stored ones)', where);
+    for (const c of written) if (c.source !== undefined) this.report(c.source, 'written (a unique index compares the value with the stored ones: the error says whether it is stored)', where);
+  }
+
+  /** Names given a value (not NULL or DEFAULT) by one row: `values` in the order of `names` (a VALUES row, MERGE's INSERT). */
+  private writtenRow(target: Rel, names: readonly string[] | undefined, values: unknown[], where: string): void {
+    const order = names ?? (target.complete ? target.cols.map((c) => c.name) : undefined);
+    if (order === undefined) {
+      this.writtenPersonal(target, undefined, where);
+      return;
+    }
+    this.writtenPersonal(target, order.filter((_, i) => i < values.length && !noValue(values[i])), where);
   }
 
   private insertParts(node: Json, target: Rel, scope: Scope, path: string): void {
     if (node.selectStmt !== undefined) this.select(unwrap(node.selectStmt)[1], scope, `${path}INSERT ... SELECT: `, 'store');
-    if (!oneRowOfValues(node.selectStmt)) this.writtenFromManyRows(target, targetNames(node.cols), `${path}INSERT column list`);
+    const row = oneRowOfValues(node.selectStmt);
+    if (row === undefined) this.writtenPersonal(target, targetNames(node.cols), `${path}INSERT column list`);
+    else this.writtenRow(target, targetNames(node.cols), row, `${path}INSERT column list`);
     // INSERT INTO t (arr[(SELECT ascii(cpf) ...)]): the subscripts of the target columns.
     this.exprs(arr(node.cols).map((c) => ({ ResTarget: { indirection: obj(obj(c)?.ResTarget)?.indirection } })), scope, `${path}INSERT column list`, 'subscript of the assigned column');
     const conflict = obj(node.onConflictClause);
@@ -431,7 +445,7 @@ class Analysis {
     const excluded: Rel = { ...target, quals: ['excluded'], label: 'excluded' };
     const cs: Scope = { rels: [target, excluded], parent: scope, ctes: scope.ctes };
     this.exprs(conflict.targetList, cs, `${path}ON CONFLICT DO UPDATE SET`, 'assigned to a column');
-    this.writtenByRow(target, conflict.targetList, `${path}ON CONFLICT DO UPDATE SET`);
+    this.writtenBySet(target, conflict.targetList, `${path}ON CONFLICT DO UPDATE SET`);
     this.expr(conflict.whereClause, cs, `${path}ON CONFLICT WHERE`, 'condition');
     this.expr(conflict.infer, cs, `${path}ON CONFLICT target`, 'conflict target');
   }
@@ -439,14 +453,14 @@ class Analysis {
   private updateDeleteParts(type: string, node: Json, target: Rel, here: Scope, path: string): void {
     for (const item of arr(type === 'UpdateStmt' ? node.fromClause : node.usingClause)) this.fromItem(item, here, path);
     this.exprs(node.targetList, here, `${path}SET`, 'assigned to a column');
-    this.writtenByRow(target, node.targetList, `${path}SET`);
+    this.writtenBySet(target, node.targetList, `${path}SET`);
     this.expr(node.whereClause, here, `${path}WHERE`, 'condition');
   }
 
-  /** SET col = expression: each row may get another value (SET col = constant tests one value, in one row or many). */
-  private writtenByRow(target: Rel, targetList: unknown, where: string): void {
-    const names = arr(targetList).map((t) => obj(obj(t)?.ResTarget) ?? {}).filter((t) => !sameInEveryRow(t.val)).map((t) => str(t.name) ?? '');
-    if (names.length > 0) this.writtenFromManyRows(target, names, where);
+  /** SET col = value (UPDATE, ON CONFLICT DO UPDATE, MERGE's UPDATE). */
+  private writtenBySet(target: Rel, targetList: unknown, where: string): void {
+    const set = arr(targetList).map((t) => obj(obj(t)?.ResTarget) ?? {});
+    this.writtenPersonal(target, set.filter((t) => !noValue(t.val)).map((t) => str(t.name) ?? ''), where);
   }
 
   private mergeParts(node: Json, target: Rel, here: Scope, path: string): void {
@@ -454,11 +468,10 @@ class Analysis {
     this.expr(node.joinCondition, here, `${path}MERGE ON`, 'condition');
     arr(node.mergeWhenClauses).forEach((c, i) => {
       this.expr(c, here, `${path}WHEN clause ${i + 1}`, 'MERGE action');
-      // Every row of the source may insert or update: its values differ from row to row.
       const when = obj(obj(c)?.MergeWhenClause) ?? {};
       const where = `${path}WHEN clause ${i + 1}`;
-      if (when.commandType === 'CMD_UPDATE') this.writtenByRow(target, when.targetList, where);
-      if (when.commandType === 'CMD_INSERT') this.writtenFromManyRows(target, targetNames(when.targetList), where);
+      if (when.commandType === 'CMD_UPDATE') this.writtenBySet(target, when.targetList, where);
+      if (when.commandType === 'CMD_INSERT') this.writtenRow(target, targetNames(when.targetList), arr(when.values), where);
     });
   }
 
@@ -1237,18 +1250,18 @@ function targetNames(cols: unknown): string[] | undefined {
   return names.length === 0 ? undefined : names;
 }
 
-/** An INSERT's source that is one row of VALUES (DEFAULT VALUES, no source, is none). */
-function oneRowOfValues(selectStmt: unknown): boolean {
-  if (selectStmt === undefined) return true;
+/** An INSERT's values when its source is one row of VALUES ([] for DEFAULT VALUES); undefined for a query or several rows. */
+function oneRowOfValues(selectStmt: unknown): unknown[] | undefined {
+  if (selectStmt === undefined) return [];
   const [t, n] = unwrap(selectStmt);
-  return t === 'SelectStmt' && arr(n.valuesLists).length === 1;
+  const rows = arr(n.valuesLists);
+  return t === 'SelectStmt' && rows.length === 1 ? arr(obj(obj(rows[0])?.List)?.items) : undefined;
 }
 
-/** A value the same in every row: a constant or a parameter, cast or not. */
-function sameInEveryRow(v: unknown): boolean {
+/** NULL or DEFAULT: nothing a unique index compares. */
+function noValue(v: unknown): boolean {
   const [t, n] = unwrap(v);
-  if (t === 'A_Const' || t === 'ParamRef') return true;
-  return t === 'TypeCast' && sameInEveryRow(n.arg);
+  return t === 'SetToDefault' || (t === 'A_Const' && n.isnull === true);
 }
 
 /** RETURNING items: PostgreSQL 18 wraps them in a ReturningClause (with OLD/NEW options). */

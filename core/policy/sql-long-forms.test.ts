@@ -67,6 +67,7 @@ describe('long SQL forms cost linear work', () => {
       ['public.customers.cnpj', 'NATURAL JOIN comparison'],
       ['public.customers.email', 'NATURAL JOIN comparison'],
       ['public.customers.telefone', 'NATURAL JOIN comparison'],
+      ['public.customers.notes', 'NATURAL JOIN comparison'],
     ]);
   });
 

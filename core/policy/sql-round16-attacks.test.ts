@@ -483,10 +483,12 @@ describe('round 16f: what the newest checks cost, and what they refuse', () => {
   });
 });
 
-// Review 24: one INSERT ... SELECT of 10^6 generated CPF candidates into customers read no personal
-// column and was allowed; the unique index on cpf answered whether any was stored (and a sequence the
-// SELECT called counted which). Writes of a personal column whose values differ from row to row are uses.
-describe('review 24: personal columns written with values that differ from row to row', () => {
+// Reviews 24 and 25: one INSERT ... SELECT of 10^6 generated CPF candidates into customers read no
+// personal column and was allowed; the unique index on cpf answered whether any was stored (and a
+// sequence the SELECT called counted which). Holding only multi-row writes left one-row INSERTs at
+// 1,000-6,000 guesses/s (many per text, per CTE, per prepared statement). A value written into a
+// personal column is a use.
+describe('reviews 24 and 25: personal columns written a value', () => {
   it.each([
     "INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) SELECT 5000000 + g, 'x', lpad(g::text, 11, '0'), 'x@x.x', '0', '2000-01-01' FROM generate_series(1, 1000) g",
     "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', '111.444.777-35'), (2, 'b', '111.444.777-36')",
@@ -497,26 +499,35 @@ describe('review 24: personal columns written with values that differ from row t
     "MERGE INTO customers c USING (SELECT g AS id, lpad(g::text, 11, '0') AS x FROM generate_series(1, 10) g) s ON c.id = s.id WHEN MATCHED THEN UPDATE SET cpf = s.x",
     "MERGE INTO customers c USING (SELECT g AS id FROM generate_series(1, 10) g) s ON c.id = s.id WHEN NOT MATCHED THEN INSERT (id, nome, cpf) VALUES (s.id, 'x', lpad(s.id::text, 11, '0'))",
     "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', '111.444.777-35') ON CONFLICT (id) DO UPDATE SET cpf = lpad(excluded.id::text, 11, '0')",
+    // Review 25: one value per statement, many statements (one text, a CTE of one-row INSERTs, a prepared INSERT run per candidate).
+    "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', '111.444.777-35')",
+    'INSERT INTO customers (id, nome, cpf) VALUES ($1, $2, $3)',
+    "INSERT INTO customers VALUES (1, 'a', '111.444.777-35')",
+    "UPDATE customers SET cpf = '111.444.777-35' WHERE id = 1",
+    'UPDATE customers SET cpf = $1::text WHERE id = $2',
+    "WITH i0 AS (INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', $1)), i1 AS (INSERT INTO customers (id, nome, cpf) VALUES (2, 'a', $2)) SELECT 1",
+    Array.from({ length: 50 }, (_, i) => `INSERT INTO customers (id, nome, cpf) VALUES (${900 + i}, 'x', '111.444.777-${String(i).padStart(2, '0')}')`).join('; '),
+    "MERGE INTO customers c USING orders o ON c.id = o.customer_id WHEN NOT MATCHED THEN INSERT (id, nome, cpf) VALUES (o.id, 'x', '111.444.777-35')",
   ])('%s is held (cpf)', (sql) => {
     expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
   });
 
   it.each([
-    "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', '111.444.777-35')",
-    'INSERT INTO customers (id, nome, cpf) VALUES ($1, $2, $3)',
-    "UPDATE customers SET cpf = '111.444.777-35' WHERE id = 1",
-    'UPDATE customers SET cpf = $1::text WHERE id = $2',
+    "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', NULL)",
+    "INSERT INTO customers (id, nome, cpf) VALUES (1, 'a', DEFAULT)",
+    "INSERT INTO customers VALUES (1, 'a')",
+    'UPDATE customers SET cpf = NULL WHERE id = $1',
     "UPDATE customers SET nome = upper(nome) WHERE id < 10",
     "INSERT INTO orders (id, customer_id, status, total_cents) SELECT g, 1, 'new', 1 FROM generate_series(1, 10) g",
     "INSERT INTO customers (id, nome) SELECT g, 'x' FROM generate_series(1, 10) g",
-  ])('held: %s is allowed (one value the agent wrote, or no personal column)', (sql) => {
+  ])('held: %s is allowed (no value written into a personal column)', (sql) => {
     expect(decide(sql)).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
   });
 
   it('COPY ... FROM into a personal column is a use too, whatever a policy says of imports', () => {
     const guard = new SensitiveColumnGuard({ columns: ['public.customers.cpf'], relations: [{ name: 'public.customers', columns: ['id', 'nome', 'cpf'] }] });
     const uses = (sql: string): string[] => guard.check(sql).map((u) => `${u.column} ${u.use}`);
-    expect(uses('COPY customers (id, cpf) FROM STDIN')).toEqual(['public.customers.cpf written with values that differ from row to row (a unique index compares each with the stored ones)']);
+    expect(uses('COPY customers (id, cpf) FROM STDIN')).toEqual(['public.customers.cpf written (a unique index compares the value with the stored ones: the error says whether it is stored)']);
     expect(uses('COPY customers FROM STDIN WITH (FORMAT csv)')).toHaveLength(1);
     expect(uses('COPY customers (id, nome) FROM STDIN')).toEqual([]);
   });

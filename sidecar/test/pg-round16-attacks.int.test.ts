@@ -186,6 +186,21 @@ describe('review 24: partial layouts under other names, the unique index as an o
     expect(await c.query(`UPDATE customers SET cpf = lpad(id::text, 11, '0') WHERE id > 1000000`).then(() => undefined, (e: unknown) => (e as { code?: string }).code)).toBe('42501');
   });
 
+  it('review 25: one-row INSERTs of candidates, many in one text or one prepared INSERT run per candidate, are held too', async () => {
+    const one = (i: number, cpf: string): string => `INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) VALUES (${900 + i}, 'x', '${cpf}', 'x@x.x', '0', '2000-01-01')`;
+    // Straight to PostgreSQL, the text's second INSERT fails: the count of INSERTs confirmed before the error says which candidate is stored.
+    const straight = await application(`BEGIN; ${one(0, '111.444.777-35')}; ${one(1, RAW_CPF)}; ROLLBACK`);
+    expect(straight.stderr).toMatch(/duplicate key value violates unique constraint "customers_cpf_key"/);
+    const c = await agent();
+    const code = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e as { code?: string }).code);
+    // Before: each allowed (one row, one constant), at 1,000-6,000 guesses/s.
+    expect(await code(c.query(`${one(0, '111.444.777-35')}; ${one(1, RAW_CPF)}`))).toBe('42501');
+    expect(await code(c.query({ name: 'guess', text: "INSERT INTO customers (id, nome, cpf, email, telefone, dt_nasc) VALUES ($1, 'x', $2, 'x@x.x', '0', '2000-01-01')", values: [901, RAW_CPF] }))).toBe('42501');
+    // Free text transformed: the e-mail in customer 7's notes came back whole around the masking.
+    expect(await direct("SELECT replace(notes, '@', ' (a) ') FROM customers WHERE id = 7")).toContain('ana.ferreira7 (a) exemplo.com.br');
+    expect(await code(c.query("SELECT replace(notes, '@', ' (a) ') FROM customers WHERE id = 7"))).toBe('42501');
+  });
+
   it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
     const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
     expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');

