@@ -15,7 +15,13 @@ const CNPJ_LAYOUT = /^[0-9A-Z./ -]+$/;
 const CEP_LAYOUT = /^[0-9]{2}\.?[0-9]{3}-?[0-9]{3}$/;
 const EMAIL = /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/;
 
-const digitsOf = (s: string): string => s.replace(/[^0-9]/g, '');
+/** What every check reads of one value, computed once (a masked cell pays for all of them). */
+interface Read { value: string; digits: string; numeric: boolean }
+
+function read(value: string): Read {
+  const numeric = NUMERIC_LAYOUT.test(value);
+  return { value, numeric, digits: numeric ? value.replace(/[^0-9]/g, '') : '' };
+}
 
 /** A national number, after an optional country code 55 and trunk 0 (the layouts the phone detector reads). */
 function isPhone(d: string): boolean {
@@ -24,20 +30,20 @@ function isPhone(d: string): boolean {
   return phoneKind(national) !== null;
 }
 
-const CHECKS: Readonly<Record<DetectorName, (value: string) => boolean>> = {
-  cpf: (v) => NUMERIC_LAYOUT.test(v) && isCpf(digitsOf(v)),
-  cnpj: (v) => CNPJ_LAYOUT.test(v) && isCnpj(v.replace(/[^0-9A-Z]/g, '')),
-  cnh: (v) => NUMERIC_LAYOUT.test(v) && isCnh(digitsOf(v)),
-  pis: (v) => NUMERIC_LAYOUT.test(v) && isPis(digitsOf(v)),
-  tituloEleitor: (v) => NUMERIC_LAYOUT.test(v) && isTitulo(digitsOf(v)),
-  cns: (v) => NUMERIC_LAYOUT.test(v) && isCns(digitsOf(v)),
-  renavam: (v) => NUMERIC_LAYOUT.test(v) && isRenavam(digitsOf(v)),
-  card: (v) => NUMERIC_LAYOUT.test(v) && isCard(digitsOf(v)),
-  phone: (v) => NUMERIC_LAYOUT.test(v) && isPhone(digitsOf(v)),
-  cep: (v) => CEP_LAYOUT.test(v),
-  email: (v) => EMAIL.test(v),
-  ip: (v) => isIpv4(v) || isIpv6(v),
-  birthDate: (v) => NUMERIC_LAYOUT.test(v) && isDateText(v),
+const CHECKS: Readonly<Record<DetectorName, (r: Read) => boolean>> = {
+  cpf: (r) => r.digits.length === 11 && isCpf(r.digits),
+  cnpj: (r) => r.value.length <= 24 && CNPJ_LAYOUT.test(r.value) && isCnpj(r.value.replace(/[^0-9A-Z]/g, '')),
+  cnh: (r) => r.digits.length === 11 && isCnh(r.digits),
+  pis: (r) => r.digits.length === 11 && isPis(r.digits),
+  tituloEleitor: (r) => r.digits.length === 12 && isTitulo(r.digits),
+  cns: (r) => r.digits.length === 15 && isCns(r.digits),
+  renavam: (r) => (r.digits.length === 11 || r.digits.length === 9) && isRenavam(r.digits),
+  card: (r) => r.digits.length >= 13 && r.digits.length <= 19 && isCard(r.digits),
+  phone: (r) => r.digits.length >= 10 && r.digits.length <= 13 && isPhone(r.digits),
+  cep: (r) => r.digits.length === 8 && CEP_LAYOUT.test(r.value),
+  email: (r) => r.value.includes('@') && EMAIL.test(r.value),
+  ip: (r) => (r.value.includes('.') || r.value.includes(':')) && (isIpv4(r.value) || isIpv6(r.value)),
+  birthDate: (r) => r.digits.length === 8 && isDateText(r.value),
 };
 
 /** Types whose partial layouts keep the same characters (README "Partial layouts"). */
@@ -54,6 +60,6 @@ const TYPES = Object.keys(CHECKS) as DetectorName[];
  * would show four digits under `telefone` where its own layout shows two.
  */
 export function isWholeValue(detector: DetectorName, value: string): boolean {
-  const v = value.trim();
-  return CHECKS[detector](v) && !TYPES.some((t) => LAYOUT[t] !== LAYOUT[detector] && CHECKS[t](v));
+  const r = read(value.trim());
+  return CHECKS[detector](r) && !TYPES.some((t) => LAYOUT[t] !== LAYOUT[detector] && CHECKS[t](r));
 }
