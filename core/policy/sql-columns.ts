@@ -406,8 +406,18 @@ class Analysis {
    * on its own.
    */
   private writtenPersonal(target: Rel, names: readonly string[] | undefined, where: string): void {
-    const written = names === undefined ? target.cols : names.flatMap((n) => target.cols.filter((c) => c.name === n));
-    for (const c of written) if (c.source !== undefined) this.report(c.source, 'written (a unique index compares the value with the stored ones: the error says whether it is stored)', where);
+    const use = 'written (a unique index compares the value with the stored ones: the error says whether it is stored)';
+    if (names === undefined) {
+      // Without a column list, the listed personal columns (the session-start catalog check keeps
+      // columns named like personal ones out of relations the policy does not declare).
+      for (const c of target.cols) if (c.source !== undefined) this.report(c.source, use, where);
+      return;
+    }
+    // By name as a read is: a relation the policy does not know with a column named like a personal one counts.
+    for (const n of names) {
+      const c = findCol(target, n, this.guard);
+      if (c !== undefined) this.report(c.source, use, where);
+    }
   }
 
   /** Names given a value (not NULL or DEFAULT) by one row: `values` in the order of `names` (a VALUES row, MERGE's INSERT). */
