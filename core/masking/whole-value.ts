@@ -6,6 +6,7 @@
 // that is not one valid value of the rule's type is masked whole instead (Session.maskWhole).
 import { isCard, isCnh, isCnpj, isCns, isCpf, isIpv4, isIpv6, isPis, isRenavam, isTitulo, phoneKind } from './checksums.ts';
 import { isDateText } from './detect.ts';
+import { splitPhone } from './render.ts';
 import type { DetectorName } from './types.ts';
 
 /** Digits and the punctuation their printed layouts use, nothing else. */
@@ -23,13 +24,6 @@ function read(value: string): Read {
   return { value, numeric, digits: numeric ? value.replace(/[^0-9]/g, '') : '' };
 }
 
-/** A national number, after an optional country code 55 and trunk 0 (the layouts the phone detector reads). */
-function isPhone(d: string): boolean {
-  let national = d.length >= 12 && d.startsWith('55') ? d.slice(2) : d;
-  if (national.startsWith('0')) national = national.slice(1);
-  return phoneKind(national) !== null;
-}
-
 const CHECKS: Readonly<Record<DetectorName, (r: Read) => boolean>> = {
   cpf: (r) => r.digits.length === 11 && isCpf(r.digits),
   cnpj: (r) => r.value.length <= 24 && CNPJ_LAYOUT.test(r.value) && isCnpj(r.value.replace(/[^0-9A-Z]/g, '')),
@@ -39,7 +33,7 @@ const CHECKS: Readonly<Record<DetectorName, (r: Read) => boolean>> = {
   cns: (r) => r.digits.length === 15 && isCns(r.digits),
   renavam: (r) => (r.digits.length === 11 || r.digits.length === 9) && isRenavam(r.digits),
   card: (r) => r.digits.length >= 13 && r.digits.length <= 19 && isCard(r.digits),
-  phone: (r) => r.digits.length >= 10 && r.digits.length <= 13 && isPhone(r.digits),
+  phone: (r) => r.digits.length >= 10 && r.digits.length <= 13 && phoneKind(splitPhone(r.digits).national) !== null,
   cep: (r) => r.digits.length === 8 && CEP_LAYOUT.test(r.value),
   email: (r) => r.value.includes('@') && EMAIL.test(r.value),
   ip: (r) => (r.value.includes('.') || r.value.includes(':')) && (isIpv4(r.value) || isIpv6(r.value)),

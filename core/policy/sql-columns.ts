@@ -334,15 +334,12 @@ class Analysis {
   }
 
   copy(node: Json, scope: Scope, path: string): void {
-    if (node.is_from === true) {
-      // COPY FROM reads no stored value, but writes rows: a unique index compares each with the stored ones.
-      const rel = this.relation(obj(node.relation) ?? {}, scope, path || 'COPY');
-      const attrs = stringList(node.attlist);
-      this.writtenPersonal(rel, attrs.length === 0 ? undefined : attrs, `${path}COPY FROM`);
-      return;
-    }
     if (node.query === undefined) {
-      this.copyTable(node, scope, path || 'COPY');
+      const rel = this.relation(obj(node.relation) ?? {}, scope, path || 'COPY');
+      const listed = stringList(node.attlist);
+      // COPY FROM reads no stored value, but writes rows: a unique index compares each with the stored ones.
+      if (node.is_from === true) this.writtenPersonal(rel, listed.length === 0 ? undefined : listed, `${path}COPY FROM`);
+      else this.copyTable(rel, listed, path || 'COPY');
       return;
     }
     const [t, q] = unwrap(node.query);
@@ -350,9 +347,9 @@ class Analysis {
     else this.write(t, q, scope, `${path}COPY (query) TO: `, true);
   }
 
-  private copyTable(node: Json, scope: Scope, where: string): void {
-    const rel = this.relation(obj(node.relation) ?? {}, scope, where);
-    const attrs = stringList(node.attlist).map(lower);
+  /** COPY table TO: the columns it returns (`listed`, or all). */
+  private copyTable(rel: Rel, listed: readonly string[], where: string): void {
+    const attrs = listed.map(lower);
     const exported = attrs.length === 0 ? rel.cols : rel.cols.filter((c) => attrs.includes(lower(c.name)));
     for (const c of exported) if (c.source !== undefined) this.report(c.source, 'COPY table TO', where);
     if (rel.guess && attrs.length === 0 && !rel.complete) this.reportGuessRelation(rel, 'COPY table TO', where);
@@ -386,11 +383,7 @@ class Analysis {
 
   private returningItem(t: Json, here: Scope, withOld: Scope, where: string): Outputs {
     const star = starFields(t.val);
-    if (star === undefined) {
-      const alias = str(t.name);
-      const figured = alias === undefined ? figureColname(t.val) : { name: alias, sure: true };
-      return { cols: [{ name: figured.name, ...(figured.sure ? {} : { unsureName: true as const }) }], complete: true };
-    }
+    if (star === undefined) return { cols: [namedOutput(t.val, str(t.name))], complete: true };
     const rels = this.starRels(star, star.length === 0 ? here : withOld, where);
     // As a select list's `*`: a relation the policy does not know keeps its read-by-name (guess).
     return { cols: rels.flatMap((r) => r.cols), complete: rels.every((r) => r.complete), ...this.unlistedUnderStar(rels, 'pass', where) };
@@ -691,8 +684,7 @@ class Analysis {
   private expressionItem(val: unknown, alias: string | undefined, scope: Scope, where: string): Outputs {
     const before = this.uses.length;
     const found = this.expr(val, scope, where, 'expression') ?? this.uses[before]?.column;
-    const figured = alias === undefined ? figureColname(val) : { name: alias, sure: true };
-    const col: Col = { name: figured.name, ...(found === undefined ? {} : { source: found, derived: true as const }), ...(figured.sure ? {} : { unsureName: true as const }) };
+    const col: Col = { ...namedOutput(val, alias), ...(found === undefined ? {} : { source: found, derived: true as const }) };
     return { cols: [col], complete: true };
   }
 
@@ -1252,6 +1244,13 @@ function withOldAndNew(node: Json, target: Rel, here: Scope): Scope {
   const taken = new Set(here.rels.flatMap((r) => r.quals));
   const added = [...names].filter((n) => !taken.has(n)).map((n): Rel => ({ ...target, quals: [n], label: `${target.label} (RETURNING ${n})` }));
   return { ...here, rels: [...here.rels, ...added] };
+}
+
+/** An expression's output as PostgreSQL names it: its alias, else the name FigureColname gives (unsure where versions differ). */
+function namedOutput(val: unknown, alias: string | undefined): Col {
+  if (alias !== undefined) return { name: alias };
+  const figured = figureColname(val);
+  return { name: figured.name, ...(figured.sure ? {} : { unsureName: true as const }) };
 }
 
 /** The column names of an INSERT's column list; undefined without one (every column, in order). */
