@@ -168,6 +168,74 @@ describe('compareCatalog', () => {
   });
 });
 
+/** A declared table whose columns carry foreign keys (column → schema.relation.column). */
+function withKeys(name: string, columns: string[], keys: [string, string, string, string][], schema = 'public'): CatalogRelation {
+  return { ...table(name, columns, schema), references: keys.map(([column, s, relation, referenced]) => ({ column, schema: s, relation, referenced })) };
+}
+const REFUNDS = ['id', 'order_id', 'customer_doc'];
+const WITH_REFUNDS: SensitiveColumnsConfig = { ...POLICY, relations: [...POLICY.relations ?? [], { name: 'public.refunds', columns: REFUNDS }] };
+
+// A column whose foreign key points at customers.cpf holds CPFs, and an INSERT of a candidate into it
+// fails (23503) exactly when no customer has that CPF: one allowed write per guess, an existence
+// oracle, unless the guard counts writes into it as uses (it does for declared personal columns).
+describe('foreign keys to personal columns', () => {
+  it('a column referencing a declared personal column must be declared personal: names both columns and the fix', () => {
+    const out = problems([...SEEDED, withKeys('refunds', REFUNDS, [['order_id', 'public', 'orders', 'id'], ['customer_doc', 'public', 'customers', 'cpf']])], WITH_REFUNDS);
+    expect(out).toEqual([
+      'columns: public.refunds.customer_doc has a foreign key to personal column public.customers.cpf: it holds that column\'s values, and an INSERT or UPDATE of a candidate value into it answers whether the value exists there: add public.refunds.customer_doc to spec.sensitiveColumns.columns',
+    ]);
+  });
+
+  it('declared personal, the column is no problem; keys to columns that are not personal never are', () => {
+    const cfg = { ...WITH_REFUNDS, columns: [...POLICY.columns, 'public.refunds.customer_doc'] };
+    expect(problems([...SEEDED, withKeys('refunds', REFUNDS, [['order_id', 'public', 'orders', 'id'], ['customer_doc', 'public', 'customers', 'cpf']])], cfg)).toEqual([]);
+    expect(problems([...SEEDED, withKeys('refunds', REFUNDS, [['order_id', 'public', 'orders', 'id']])], WITH_REFUNDS)).toEqual([]);
+  });
+
+  it('a declaration without schema, a key in another case, a composite key, a key to a column named like a personal one', () => {
+    const cfg = { ...WITH_REFUNDS, columns: ['customers.CPF', 'public.customers.email'] };
+    const composite = withKeys('refunds', REFUNDS, [['id', 'public', 'customers', 'id'], ['customer_doc', 'public', 'customers', 'email']]);
+    expect(problems([...SEEDED, composite], cfg)).toEqual([expect.stringContaining('public.refunds.customer_doc has a foreign key to personal column public.customers.email')]);
+    const upper = withKeys('refunds', REFUNDS, [['customer_doc', 'sales', 'Customers', 'Cpf']]);
+    expect(problems([...SEEDED, upper], cfg)).toEqual([expect.stringContaining('foreign key to personal column customers.CPF')]);
+    const byName = withKeys('refunds', REFUNDS, [['customer_doc', 'archive', 'old_clients', 'telefone']]);
+    expect(problems([...SEEDED, byName], WITH_REFUNDS)).toEqual([expect.stringContaining('foreign key to archive.old_clients.telefone (named like a personal column)')]);
+  });
+
+  it('an undeclared table with such a key is named twice: the column, and the relation to declare', () => {
+    const out = problems([...SEEDED, withKeys('refunds', REFUNDS, [['customer_doc', 'public', 'customers', 'cpf']])]);
+    expect(out).toEqual([expect.stringContaining('add public.refunds.customer_doc to spec.sensitiveColumns.columns')]);
+    const declaredColumn = problems([...SEEDED, withKeys('refunds', REFUNDS, [['customer_doc', 'public', 'customers', 'cpf']])], { ...POLICY, columns: [...POLICY.columns, 'public.refunds.customer_doc'] });
+    expect(declaredColumn).toEqual([expect.stringContaining('a table public.refunds holds personal column public.refunds.customer_doc but spec.sensitiveColumns.relations does not list its columns')]);
+  });
+
+  it('the other way: a column a personal column references holds its values too (DELETE of a candidate fails when a customer has it)', () => {
+    const customers = withKeys('customers', CUSTOMERS, [['cpf', 'registry', 'documents', 'doc'], ['id', 'public', 'accounts', 'id']]);
+    const out = problems([customers, table('orders', ORDERS), SEEDED[2] as CatalogRelation]);
+    expect(out).toEqual([
+      'columns: registry.documents.doc is referenced by a foreign key of personal column public.customers.cpf: it holds that column\'s values, and a DELETE or UPDATE of a candidate value in it answers whether a row there has it: add registry.documents.doc to spec.sensitiveColumns.columns',
+    ]);
+    // Declared, the catalog returns documents (a relation named by the policy) and it must be listed like any other.
+    const declared = { ...POLICY, columns: [...POLICY.columns, 'registry.documents.doc'] };
+    const documents = table('documents', ['doc'], 'registry');
+    expect(problems([customers, table('orders', ORDERS), SEEDED[2] as CatalogRelation, documents], declared)).toEqual([
+      expect.stringContaining('relations: a table registry.documents holds personal column registry.documents.doc but spec.sensitiveColumns.relations does not list its columns'),
+    ]);
+    expect(problems([customers, table('orders', ORDERS), SEEDED[2] as CatalogRelation, documents], { ...declared, relations: [...declared.relations ?? [], { name: 'registry.documents', columns: ['doc'] }] })).toEqual([]);
+    // A column named like a personal one of an undeclared relation counts as personal on either side.
+    const leads = withKeys('leads', ['id', 'email'], [['email', 'public', 'contacts', 'address']]);
+    expect(problems([...SEEDED, leads])).toEqual([
+      expect.stringContaining('columns: public.contacts.address is referenced by a foreign key of public.leads.email (named like a personal column)'),
+      expect.stringContaining('relations: a table public.leads has a column email named like a personal column'),
+    ]);
+  });
+
+  it('one problem per column, however many keys use it', () => {
+    const twice = withKeys('refunds', REFUNDS, [['customer_doc', 'public', 'customers', 'cpf'], ['customer_doc', 'public', 'customers', 'cpf'], ['CUSTOMER_DOC', 'public', 'customers', 'email']]);
+    expect(problems([...SEEDED, twice], WITH_REFUNDS)).toHaveLength(1);
+  });
+});
+
 describe('catalogQuery and parseCatalogRows', () => {
   it('embeds only the declared names, lower-cased', () => {
     const sql = catalogQuery(POLICY);
@@ -180,9 +248,12 @@ describe('catalogQuery and parseCatalogRows', () => {
   });
 
   it('decodes rows, and refuses rows of another shape', () => {
-    expect(parseCatalogRows([['public', 'customers', 'r', '["id","cpf"]', null, null]])).toEqual([{ schema: 'public', name: 'customers', kind: 'r', columns: ['id', 'cpf'] }]);
-    expect(parseCatalogRows([['public', 'v', 'v', '["a"]', ' SELECT 1 AS a;', '[]']])[0]).toMatchObject({ definition: ' SELECT 1 AS a;', reads: [] });
+    expect(parseCatalogRows([['public', 'customers', 'r', '["id","cpf"]', null, null, '[]']])).toEqual([{ schema: 'public', name: 'customers', kind: 'r', columns: ['id', 'cpf'], references: [] }]);
+    expect(parseCatalogRows([['public', 'v', 'v', '["a"]', ' SELECT 1 AS a;', '[]', null]])[0]).toMatchObject({ definition: ' SELECT 1 AS a;', reads: [] });
+    expect(parseCatalogRows([['public', 'refunds', 'r', '["doc"]', null, null, '[["doc","public","customers","cpf"]]']])[0]?.references).toEqual([{ column: 'doc', schema: 'public', relation: 'customers', referenced: 'cpf' }]);
     expect(() => parseCatalogRows([['public', 'customers', 'r']])).toThrow(/unexpected shape/);
-    expect(() => parseCatalogRows([['public', 'customers', 'r', '{"a":1}', null, null]])).toThrow(/not a JSON array/);
+    expect(() => parseCatalogRows([['public', 'customers', 'r', '["id"]', null, null]])).toThrow(/unexpected shape/);
+    expect(() => parseCatalogRows([['public', 'customers', 'r', '{"a":1}', null, null, null]])).toThrow(/not a JSON array/);
+    expect(() => parseCatalogRows([['public', 'refunds', 'r', '["doc"]', null, null, '[["doc","public.customers","cpf"]]']])).toThrow(/foreign keys of public.refunds is not a JSON array of \[column, schema, relation, column\]/);
   });
 });

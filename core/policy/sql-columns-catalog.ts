@@ -21,7 +21,11 @@
 // - every personal column exists in each relation its name matches;
 // - every relation that holds a personal column, or a column named like one (any case), is
 //   declared: tables in `relations`, views in `views`;
-// - every view that reads such a relation (directly or through other views) is declared in `views`.
+// - every view that reads such a relation (directly or through other views) is declared in `views`;
+// - both columns of a foreign key with a personal side are declared personal: they hold the same
+//   values, and a write into one is answered by whether the value exists in the other (one INSERT
+//   per candidate CPF, told apart by the foreign-key violation), which the guard counts as a use
+//   only for a declared personal column.
 import { parseStatements } from './sql.ts';
 import type { SensitiveColumnsConfig } from './sql-columns.ts';
 
@@ -37,6 +41,17 @@ export interface CatalogRelation {
   definition?: string;
   /** Views and materialized views: schema.name of every relation their definition reads. */
   reads?: readonly string[];
+  /** Tables: every column of a foreign key, with the relation and column it references. */
+  references?: readonly ForeignKeyColumn[];
+}
+
+/** One column of a foreign key: this relation's column and the column it references. */
+export interface ForeignKeyColumn {
+  column: string;
+  /** The referenced relation's schema and name, and the referenced column. */
+  schema: string;
+  relation: string;
+  referenced: string;
 }
 
 export interface CatalogProblem {
@@ -64,7 +79,7 @@ function splitName(name: string): Want {
 }
 
 /** As the guard matches: case-insensitively, and a name without schema matches that relation in any schema. */
-function matches(want: Want, r: CatalogRelation): boolean {
+function matches(want: Want, r: { schema: string; name: string }): boolean {
   return want.rel === lower(r.name) && (want.schema === undefined || want.schema === lower(r.schema));
 }
 
@@ -86,9 +101,10 @@ function sqlNames(names: Iterable<string>, field: string): string {
 /**
  * The catalog query for a policy's declarations (one simple Query, one round trip). Columns:
  * schema, name, relkind, columns (JSON array in attnum order), view definition, relations a view
- * reads (JSON array). Returns the relations named by the policy, every relation with a column named
- * like a personal column, and every view and materialized view (to follow what they read);
- * system schemas (pg_*, information_schema) excluded.
+ * reads (JSON array), a table's foreign-key columns (JSON array of [column, referenced schema,
+ * relation, column]). Returns the relations named by the policy, every relation with a column named
+ * like a personal column or a foreign key to one, and every view and materialized view (to follow
+ * what they read); system schemas (pg_*, information_schema) excluded.
  */
 export function catalogQuery(cfg: SensitiveColumnsConfig): string {
   const personal = cfg.columns.map((c) => c.split('.'));
@@ -106,12 +122,20 @@ export function catalogQuery(cfg: SensitiveColumnsConfig): string {
     '    FROM pg_catalog.pg_rewrite w',
     "    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = w.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass",
     '    JOIN pg_catalog.pg_class rc ON rc.oid = d.refobjid JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace',
-    '    WHERE w.ev_class = c.oid AND rc.oid <> c.oid)::text END',
+    '    WHERE w.ev_class = c.oid AND rc.oid <> c.oid)::text END,',
+    "  CASE WHEN c.relkind IN ('r', 'p', 'f') THEN (SELECT coalesce(json_agg(json_build_array(la.attname, fn.nspname, fc.relname, fa.attname)), '[]')",
+    '    FROM pg_catalog.pg_constraint k CROSS JOIN LATERAL unnest(k.conkey, k.confkey) AS u(l, f)',
+    '    JOIN pg_catalog.pg_attribute la ON la.attrelid = k.conrelid AND la.attnum = u.l',
+    '    JOIN pg_catalog.pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = u.f',
+    '    JOIN pg_catalog.pg_class fc ON fc.oid = k.confrelid JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace',
+    "    WHERE k.conrelid = c.oid AND k.contype = 'f')::text END",
     'FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
     "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'",
     `  AND (c.relkind IN ('v', 'm') OR pg_catalog.lower(c.relname) = ANY (${rels})`,
     '    OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped',
-    `      AND pg_catalog.lower(a.attname) = ANY (${names})))`,
+    `      AND pg_catalog.lower(a.attname) = ANY (${names}))`,
+    "    OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = ANY (k.confkey)",
+    `      WHERE k.conrelid = c.oid AND k.contype = 'f' AND pg_catalog.lower(fa.attname) = ANY (${names})))`,
     'ORDER BY 1, 2',
   ].join('\n');
 }
@@ -123,15 +147,23 @@ function jsonStrings(text: string | null, what: string): string[] {
   return v;
 }
 
+function foreignKeyColumns(text: string, what: string): ForeignKeyColumn[] {
+  const v: unknown = JSON.parse(text);
+  const names = (x: unknown): x is [string, string, string, string] => Array.isArray(x) && x.length === 4 && x.every((y) => typeof y === 'string');
+  if (!Array.isArray(v) || !v.every(names)) throw new Error(`catalog row: ${what} is not a JSON array of [column, schema, relation, column]`);
+  return v.map(([column, schema, relation, referenced]) => ({ column, schema, relation, referenced }));
+}
+
 /** Decodes the text rows of catalogQuery; throws on a row of another shape. */
 export function parseCatalogRows(rows: readonly (readonly (string | null)[])[]): CatalogRelation[] {
   return rows.map((row) => {
-    const [schema, name, kind, columns, definition, reads] = row;
-    if (row.length !== 6 || schema == null || name == null || kind == null) throw new Error(`catalog row of unexpected shape: ${row.length} fields`);
+    const [schema, name, kind, columns, definition, reads, references] = row;
+    if (row.length !== 7 || schema == null || name == null || kind == null) throw new Error(`catalog row of unexpected shape: ${row.length} fields`);
     return {
       schema, name, kind, columns: jsonStrings(columns ?? null, `columns of ${schema}.${name}`),
       ...(definition == null ? {} : { definition }),
       ...(reads == null ? {} : { reads: jsonStrings(reads, `relations read by ${schema}.${name}`) }),
+      ...(references == null ? {} : { references: foreignKeyColumns(references, `foreign keys of ${schema}.${name}`) }),
     };
   });
 }
@@ -281,6 +313,48 @@ function undeclaredProblems(d: Declared, catalog: readonly CatalogRelation[]): C
   return out;
 }
 
+interface RelationName { schema: string; name: string }
+
+/** A column declared personal in spec.sensitiveColumns.columns. */
+function declaredPersonal(d: Declared, rel: RelationName, column: string): Declared['personal'][number] | undefined {
+  return d.personal.find((p) => p.column === lower(column) && matches(p.want, rel));
+}
+
+/** What makes a column personal (its declaration, or its name), or undefined. */
+function personalReason(d: Declared, rel: RelationName, column: string): string | undefined {
+  const declared = declaredPersonal(d, rel, column);
+  if (declared !== undefined) return `personal column ${declared.id}`;
+  return d.personalNames.has(lower(column)) ? `${rel.schema}.${rel.name}.${column} (named like a personal column)` : undefined;
+}
+
+/**
+ * Both columns of a foreign key hold the same values, and each side answers for the other: a
+ * write of a candidate into the referencing column fails (23503) exactly when the referenced
+ * column lacks it, and a DELETE or UPDATE of a candidate in the referenced column fails exactly
+ * when a referencing row has it. So when one side is personal, the other must be declared personal
+ * too, and the guard counts its reads and writes as uses.
+ */
+function foreignKeyProblems(d: Declared, catalog: readonly CatalogRelation[]): CatalogProblem[] {
+  const out: CatalogProblem[] = [];
+  const seen = new Set<string>();
+  const require = (rel: RelationName, column: string, message: string): void => {
+    const id = lower(`${rel.schema}.${rel.name}.${column}`);
+    if (seen.has(id) || declaredPersonal(d, rel, column) !== undefined) return;
+    seen.add(id);
+    out.push({ relation: `${rel.schema}.${rel.name}`, field: 'columns', message: `${message}: add ${rel.schema}.${rel.name}.${column} to spec.sensitiveColumns.columns` });
+  };
+  for (const c of catalog) {
+    for (const fk of c.references ?? []) {
+      const target = { schema: fk.schema, name: fk.relation };
+      const referenced = personalReason(d, target, fk.referenced);
+      if (referenced !== undefined) require(c, fk.column, `${qualified(c)}.${fk.column} has a foreign key to ${referenced}: it holds that column's values, and an INSERT or UPDATE of a candidate value into it answers whether the value exists there`);
+      const referencing = personalReason(d, c, fk.column);
+      if (referencing !== undefined) require(target, fk.referenced, `${fk.schema}.${fk.relation}.${fk.referenced} is referenced by a foreign key of ${referencing}: it holds that column's values, and a DELETE or UPDATE of a candidate value in it answers whether a row there has it`);
+    }
+  }
+  return out;
+}
+
 /**
  * Every contradiction between the policy's spec.sensitiveColumns and the database's catalog
  * (rows of catalogQuery). Empty: the guard's assumptions hold in this database. The parser must be
@@ -288,5 +362,5 @@ function undeclaredProblems(d: Declared, catalog: readonly CatalogRelation[]): C
  */
 export function compareCatalog(cfg: SensitiveColumnsConfig, catalog: readonly CatalogRelation[]): CatalogProblem[] {
   const d = declarations(cfg);
-  return [...relationProblems(d, catalog), ...viewProblems(d, catalog), ...personalProblems(d, catalog), ...undeclaredProblems(d, catalog)];
+  return [...relationProblems(d, catalog), ...viewProblems(d, catalog), ...personalProblems(d, catalog), ...foreignKeyProblems(d, catalog), ...undeclaredProblems(d, catalog)];
 }
