@@ -413,14 +413,21 @@ class Analysis {
     }
   }
 
-  /** Names given a value (not NULL or DEFAULT) by one row: `values` in the order of `names` (a VALUES row, MERGE's INSERT). */
+  /**
+   * Names given a value (not NULL or DEFAULT) by one row: `values` in the order of `names` (a VALUES
+   * row, MERGE's INSERT). An item PostgreSQL expands into several columns (`s.*`, `(expr).*`) fills
+   * the columns from its position on, however many its row type has: every one of them counts as
+   * written (`VALUES ((candidate::customers).*)` wrote cpf while the guard paired the item with id).
+   */
   private writtenRow(target: Rel, names: readonly string[] | undefined, values: unknown[], where: string): void {
     const order = names ?? (target.complete ? target.cols.map((c) => c.name) : undefined);
     if (order === undefined) {
       this.writtenPersonal(target, undefined, where);
       return;
     }
-    this.writtenPersonal(target, order.filter((_, i) => i < values.length && !noValue(values[i])), where);
+    const spread = values.findIndex(expandsInValues);
+    const from = spread < 0 ? Number.POSITIVE_INFINITY : spread;
+    this.writtenPersonal(target, order.filter((_, i) => i >= from || (i < values.length && !noValue(values[i]))), where);
   }
 
   private insertParts(node: Json, target: Rel, scope: Scope, path: string): void {
@@ -1265,6 +1272,13 @@ function oneRowOfValues(selectStmt: unknown): unknown[] | undefined {
   const [t, n] = unwrap(selectStmt);
   const rows = arr(n.valuesLists);
   return t === 'SelectStmt' && rows.length === 1 ? arr(obj(obj(rows[0])?.List)?.items) : undefined;
+}
+
+/** A VALUES item PostgreSQL expands into the fields of its row type: `s.*`, `(expr).*`. */
+function expandsInValues(v: unknown): boolean {
+  const [t, n] = unwrap(v);
+  if (t === 'ColumnRef') return fieldNames(n.fields).at(-1) === '*';
+  return t === 'A_Indirection' && unwrap(arr(n.indirection).at(-1))[0] === 'A_Star';
 }
 
 /** NULL or DEFAULT: nothing a unique index compares. */

@@ -538,3 +538,29 @@ describe('reviews 24 and 25: personal columns written a value', () => {
     expect(uses('COPY customers (id, nome) FROM STDIN')).toEqual([]);
   });
 });
+
+// Review 26: an item PostgreSQL expands into several columns (`s.*`, `(expr).*`) in a one-row VALUES
+// list filled cpf while the guard paired the item with the first column (id): a customer's whole CPF
+// in three allowed statements (a MERGE of 8,265 generated candidates, then currval), ~10,500
+// guesses/s by one-row INSERTs, through the real sidecar.
+describe('review 26: a VALUES item expanded into several columns', () => {
+  it.each([
+    "INSERT INTO customers VALUES (('(1000,x,111.444.777-35,,a,1,2000-01-01,)'::customers).*)",
+    "INSERT INTO customers (id, nome, cpf, cnpj, email, telefone, dt_nasc, notes) VALUES ((('(1000,x,111.444.777-35,,a,1,2000-01-01,)'::customers).*))",
+    'INSERT INTO customers VALUES (($1::customers).*)',
+    'INSERT INTO customers VALUES ((json_populate_record(NULL::customers, $1::json)).*)',
+    "WITH a AS (INSERT INTO customers VALUES (('(1000,x,111.444.777-35,,a,1,2000-01-01,)'::customers).*) RETURNING id) SELECT count(*) FROM a",
+    "MERGE INTO customers c USING (VALUES (1002, 'x', '111.444.777-35', NULL, 'a', '1', '2000-01-01'::date, NULL)) s ON false WHEN NOT MATCHED THEN INSERT VALUES (s.*)",
+    "MERGE INTO customers c USING (SELECT 1 AS id, 'x' AS nome, lpad(g::text, 11, '0') AS cpf FROM generate_series(1, 10) g) s ON false WHEN NOT MATCHED THEN INSERT (id, nome, cpf) VALUES (s.*)",
+    // Positions shifted: the orders row fills five columns, the literal lands in cpf (the guard paired it with nome).
+    "INSERT INTO customers VALUES (('(1000,1,x,0,2000-01-01)'::orders).*, '111.444.777-35', NULL, NULL)",
+    "INSERT INTO customers VALUES (1, (('x', '111.444.777-35')::customers_name_doc).*)",
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+
+  it('an expanded item after the personal columns, or a row value written into one column whole, is no write of them', () => {
+    expect(decide("INSERT INTO orders VALUES (1, (('(1,x,0,2000-01-01)'::order_tail).*))")).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+    expect(decide("INSERT INTO customers (id, nome) VALUES (1, (ROW('x')).f1)")).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+});

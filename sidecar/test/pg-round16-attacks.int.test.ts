@@ -201,6 +201,22 @@ describe('review 24: partial layouts under other names, the unique index as an o
     expect(await code(c.query("SELECT replace(notes, '@', ' (a) ') FROM customers WHERE id = 7"))).toBe('42501');
   });
 
+  it('review 26: a VALUES item expanded into several columns ((row).*, MERGE ... VALUES (s.*)) writing a candidate CPF is held', async () => {
+    const row = (cpf: string): string => `INSERT INTO customers VALUES (('(990,x,${cpf},,x@x.x,0,2000-01-01,)'::customers).*)`;
+    // Straight to PostgreSQL the candidate reaches the unique index: stored or not, told apart by 23505.
+    const straight = await application(`BEGIN; ${row(RAW_CPF)}; ROLLBACK`);
+    expect(straight.stderr).toMatch(/duplicate key value violates unique constraint "customers_cpf_key"/);
+    const c = await agent();
+    const code = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e as { code?: string }).code);
+    // Before: allowed (the guard paired the item with id), ~10,500 guesses/s.
+    expect(await code(c.query(row(RAW_CPF)))).toBe('42501');
+    expect(await code(c.query(row('111.444.777-35')))).toBe('42501');
+    expect(await code(c.query({ name: 'expanded', text: 'INSERT INTO customers VALUES (($1::customers).*)', values: [`(991,x,${RAW_CPF},,x@x.x,0,2000-01-01,)`] }))).toBe('42501');
+    const merge = "MERGE INTO customers c USING (SELECT 992 AS id, 'x' AS nome, lpad(g::text, 11, '0') AS cpf, NULL AS cnpj, 'x@x.x' AS email, '0' AS telefone, DATE '2000-01-01' AS dt_nasc, NULL AS notes FROM generate_series(1, 3) g) s ON false WHEN NOT MATCHED THEN INSERT VALUES (s.*)";
+    expect(await code(c.query(merge))).toBe('42501');
+    expect(await direct('SELECT count(*) FROM customers WHERE id >= 990')).toBe('0');
+  });
+
   it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
     const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
     expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');
