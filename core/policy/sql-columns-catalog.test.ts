@@ -248,12 +248,43 @@ describe('catalogQuery and parseCatalogRows', () => {
   });
 
   it('decodes rows, and refuses rows of another shape', () => {
-    expect(parseCatalogRows([['public', 'customers', 'r', '["id","cpf"]', null, null, '[]']])).toEqual([{ schema: 'public', name: 'customers', kind: 'r', columns: ['id', 'cpf'], references: [] }]);
-    expect(parseCatalogRows([['public', 'v', 'v', '["a"]', ' SELECT 1 AS a;', '[]', null]])[0]).toMatchObject({ definition: ' SELECT 1 AS a;', reads: [] });
-    expect(parseCatalogRows([['public', 'refunds', 'r', '["doc"]', null, null, '[["doc","public","customers","cpf"]]']])[0]?.references).toEqual([{ column: 'doc', schema: 'public', relation: 'customers', referenced: 'cpf' }]);
+    expect(parseCatalogRows([['public', 'customers', 'r', '["id","cpf"]', null, null, '[]', '[]']])).toEqual([{ schema: 'public', name: 'customers', kind: 'r', columns: ['id', 'cpf'], references: [], generated: [] }]);
+    expect(parseCatalogRows([['public', 'v', 'v', '["a"]', ' SELECT 1 AS a;', '[]', null, null]])[0]).toMatchObject({ definition: ' SELECT 1 AS a;', reads: [] });
+    expect(parseCatalogRows([['public', 'refunds', 'r', '["doc"]', null, null, '[["doc","public","customers","cpf"]]', '[]']])[0]?.references).toEqual([{ column: 'doc', schema: 'public', relation: 'customers', referenced: 'cpf' }]);
+    expect(parseCatalogRows([['public', 'customers', 'r', '["cpf","d"]', null, null, '[]', '[["d","cpf"]]']])[0]?.generated).toEqual([{ column: 'd', source: 'cpf' }]);
     expect(() => parseCatalogRows([['public', 'customers', 'r']])).toThrow(/unexpected shape/);
-    expect(() => parseCatalogRows([['public', 'customers', 'r', '["id"]', null, null]])).toThrow(/unexpected shape/);
-    expect(() => parseCatalogRows([['public', 'customers', 'r', '{"a":1}', null, null, null]])).toThrow(/not a JSON array/);
-    expect(() => parseCatalogRows([['public', 'refunds', 'r', '["doc"]', null, null, '[["doc","public.customers","cpf"]]']])).toThrow(/foreign keys of public.refunds is not a JSON array of \[column, schema, relation, column\]/);
+    expect(() => parseCatalogRows([['public', 'customers', 'r', '["id"]', null, null, '[]']])).toThrow(/unexpected shape/);
+    expect(() => parseCatalogRows([['public', 'customers', 'r', '{"a":1}', null, null, null, null]])).toThrow(/not a JSON array/);
+    expect(() => parseCatalogRows([['public', 'refunds', 'r', '["doc"]', null, null, '[["doc","public.customers","cpf"]]', null]])).toThrow(/foreign keys of public.refunds is not a JSON array of \[column, schema, relation, column\]/);
+    expect(() => parseCatalogRows([['public', 'customers', 'r', '["d"]', null, null, null, '[["d"]]']])).toThrow(/generated columns of public.customers is not a JSON array of \[column, column\]/);
+  });
+});
+
+// A generated column holds a function of the columns it reads: `cpf_digits GENERATED ALWAYS AS
+// (regexp_replace(cpf, '\D', '', 'g'))` is the CPF, and `WHERE cpf_digits LIKE '590%'` searched it
+// unheld once the relation listed the column (review 26: a whole CPF in ~90 statements).
+describe('generated columns bound to a personal column', () => {
+  const CUSTOMERS_D = [...CUSTOMERS, 'cpf_digits'];
+  const withDigits = { ...POLICY, relations: [{ name: 'public.customers', columns: CUSTOMERS_D }, { name: 'public.orders', columns: ORDERS }] };
+  const generated = (pairs: [string, string][]): CatalogRelation => ({ ...table('customers', CUSTOMERS_D), generated: pairs.map(([column, source]) => ({ column, source })) });
+
+  it('computed from a personal column: must be declared personal, named with the fix', () => {
+    expect(problems([generated([['cpf_digits', 'cpf']]), table('orders', ORDERS), SEEDED[2] as CatalogRelation], withDigits)).toEqual([
+      'columns: public.customers.cpf_digits is generated from personal column public.customers.cpf: it holds a function of its values, and a search or sort of it is one of the personal column: add public.customers.cpf_digits to spec.sensitiveColumns.columns',
+    ]);
+    const declared = { ...withDigits, columns: [...POLICY.columns, 'public.customers.cpf_digits'] };
+    expect(problems([generated([['cpf_digits', 'cpf']]), table('orders', ORDERS), SEEDED[2] as CatalogRelation], declared)).toEqual([]);
+  });
+
+  it('a personal generated column: the columns it is computed from must be declared personal', () => {
+    const cfg = { ...withDigits, columns: ['public.customers.cpf_digits'] };
+    expect(problems([generated([['cpf_digits', 'nome'], ['cpf_digits', 'cpf']]), table('orders', ORDERS)], { ...cfg, views: [] })).toEqual([
+      expect.stringContaining('public.customers.nome is read by the generation expression of personal column public.customers.cpf_digits'),
+      expect.stringContaining('public.customers.cpf is read by the generation expression of personal column public.customers.cpf_digits'),
+    ]);
+  });
+
+  it('generated columns of other columns need nothing', () => {
+    expect(problems([generated([['cpf_digits', 'id']]), table('orders', ORDERS), SEEDED[2] as CatalogRelation], withDigits)).toEqual([]);
   });
 });

@@ -25,7 +25,10 @@
 // - both columns of a foreign key with a personal side are declared personal: they hold the same
 //   values, and a write into one is answered by whether the value exists in the other (one INSERT
 //   per candidate CPF, told apart by the foreign-key violation), which the guard counts as a use
-//   only for a declared personal column.
+//   only for a declared personal column;
+// - a generated column computed from a personal column, and every column a personal generated
+//   column is computed from, is declared personal (`cpf_digits GENERATED ALWAYS AS
+//   (regexp_replace(cpf, ...))` holds the CPF: `WHERE cpf_digits LIKE '590%'` searched it unheld).
 import { parseStatements } from './sql.ts';
 import type { SensitiveColumnsConfig } from './sql-columns.ts';
 
@@ -43,6 +46,14 @@ export interface CatalogRelation {
   reads?: readonly string[];
   /** Tables: every column of a foreign key, with the relation and column it references. */
   references?: readonly ForeignKeyColumn[];
+  /** Tables: each generated column with a column its expression reads (one entry per pair). */
+  generated?: readonly GeneratedFrom[];
+}
+
+/** A generated column and one column of its own relation its generation expression reads. */
+export interface GeneratedFrom {
+  column: string;
+  source: string;
 }
 
 /** One column of a foreign key: this relation's column and the column it references. */
@@ -102,7 +113,8 @@ function sqlNames(names: Iterable<string>, field: string): string {
  * The catalog query for a policy's declarations (one simple Query, one round trip). Columns:
  * schema, name, relkind, columns (JSON array in attnum order), view definition, relations a view
  * reads (JSON array), a table's foreign-key columns (JSON array of [column, referenced schema,
- * relation, column]). Returns the relations named by the policy, every relation with a column named
+ * relation, column]), a table's generated columns with the columns they read (JSON array of
+ * [generated column, source column]; pg_depend of the column default's expression). Returns the relations named by the policy, every relation with a column named
  * like a personal column or a foreign key to one, and every view and materialized view (to follow
  * what they read); system schemas (pg_*, information_schema) excluded.
  */
@@ -128,7 +140,14 @@ export function catalogQuery(cfg: SensitiveColumnsConfig): string {
     '    JOIN pg_catalog.pg_attribute la ON la.attrelid = k.conrelid AND la.attnum = u.l',
     '    JOIN pg_catalog.pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = u.f',
     '    JOIN pg_catalog.pg_class fc ON fc.oid = k.confrelid JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace',
-    "    WHERE k.conrelid = c.oid AND k.contype = 'f')::text END",
+    "    WHERE k.conrelid = c.oid AND k.contype = 'f')::text END,",
+    "  CASE WHEN c.relkind IN ('r', 'p', 'f') THEN (SELECT coalesce(json_agg(json_build_array(ga.attname, sa.attname)), '[]')",
+    '    FROM pg_catalog.pg_attrdef ad',
+    "    JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = ad.oid",
+    "      AND dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dep.refobjid = ad.adrelid AND dep.refobjsubid > 0 AND dep.refobjsubid <> ad.adnum",
+    "    JOIN pg_catalog.pg_attribute ga ON ga.attrelid = ad.adrelid AND ga.attnum = ad.adnum AND ga.attgenerated <> ''",
+    '    JOIN pg_catalog.pg_attribute sa ON sa.attrelid = ad.adrelid AND sa.attnum = dep.refobjsubid',
+    '    WHERE ad.adrelid = c.oid)::text END',
     'FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
     "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'",
     `  AND (c.relkind IN ('v', 'm') OR pg_catalog.lower(c.relname) = ANY (${rels})`,
@@ -154,16 +173,24 @@ function foreignKeyColumns(text: string, what: string): ForeignKeyColumn[] {
   return v.map(([column, schema, relation, referenced]) => ({ column, schema, relation, referenced }));
 }
 
+function generatedColumns(text: string, what: string): GeneratedFrom[] {
+  const v: unknown = JSON.parse(text);
+  const pair = (x: unknown): x is [string, string] => Array.isArray(x) && x.length === 2 && x.every((y) => typeof y === 'string');
+  if (!Array.isArray(v) || !v.every(pair)) throw new Error(`catalog row: ${what} is not a JSON array of [column, column]`);
+  return v.map(([column, source]) => ({ column, source }));
+}
+
 /** Decodes the text rows of catalogQuery; throws on a row of another shape. */
 export function parseCatalogRows(rows: readonly (readonly (string | null)[])[]): CatalogRelation[] {
   return rows.map((row) => {
-    const [schema, name, kind, columns, definition, reads, references] = row;
-    if (row.length !== 7 || schema == null || name == null || kind == null) throw new Error(`catalog row of unexpected shape: ${row.length} fields`);
+    const [schema, name, kind, columns, definition, reads, references, generated] = row;
+    if (row.length !== 8 || schema == null || name == null || kind == null) throw new Error(`catalog row of unexpected shape: ${row.length} fields`);
     return {
       schema, name, kind, columns: jsonStrings(columns ?? null, `columns of ${schema}.${name}`),
       ...(definition == null ? {} : { definition }),
       ...(reads == null ? {} : { reads: jsonStrings(reads, `relations read by ${schema}.${name}`) }),
       ...(references == null ? {} : { references: foreignKeyColumns(references, `foreign keys of ${schema}.${name}`) }),
+      ...(generated == null ? {} : { generated: generatedColumns(generated, `generated columns of ${schema}.${name}`) }),
     };
   });
 }
@@ -328,13 +355,15 @@ function personalReason(d: Declared, rel: RelationName, column: string): string 
 }
 
 /**
- * Both columns of a foreign key hold the same values, and each side answers for the other: a
- * write of a candidate into the referencing column fails (23503) exactly when the referenced
- * column lacks it, and a DELETE or UPDATE of a candidate in the referenced column fails exactly
- * when a referencing row has it. So when one side is personal, the other must be declared personal
- * too, and the guard counts its reads and writes as uses.
+ * Columns bound to a personal column must be declared personal too, so the guard counts their
+ * reads and writes as uses. Both columns of a foreign key hold the same values, and each side
+ * answers for the other: a write of a candidate into the referencing column fails (23503) exactly
+ * when the referenced column lacks it, and a DELETE or UPDATE of a candidate in the referenced
+ * column fails exactly when a referencing row has it. A generated column holds a function of the
+ * columns it reads (`regexp_replace(cpf, '\D', '', 'g')`: the CPF's digits), and a personal generated
+ * column is a function of its sources.
  */
-function foreignKeyProblems(d: Declared, catalog: readonly CatalogRelation[]): CatalogProblem[] {
+function boundColumnProblems(d: Declared, catalog: readonly CatalogRelation[]): CatalogProblem[] {
   const out: CatalogProblem[] = [];
   const seen = new Set<string>();
   const require = (rel: RelationName, column: string, message: string): void => {
@@ -351,6 +380,12 @@ function foreignKeyProblems(d: Declared, catalog: readonly CatalogRelation[]): C
       const referencing = personalReason(d, c, fk.column);
       if (referencing !== undefined) require(target, fk.referenced, `${fk.schema}.${fk.relation}.${fk.referenced} is referenced by a foreign key of ${referencing}: it holds that column's values, and a DELETE or UPDATE of a candidate value in it answers whether a row there has it`);
     }
+    for (const g of c.generated ?? []) {
+      const source = personalReason(d, c, g.source);
+      if (source !== undefined) require(c, g.column, `${qualified(c)}.${g.column} is generated from ${source}: it holds a function of its values, and a search or sort of it is one of the personal column`);
+      const generated = personalReason(d, c, g.column);
+      if (generated !== undefined) require(c, g.source, `${qualified(c)}.${g.source} is read by the generation expression of ${generated}: the personal value is computed from it`);
+    }
   }
   return out;
 }
@@ -362,5 +397,5 @@ function foreignKeyProblems(d: Declared, catalog: readonly CatalogRelation[]): C
  */
 export function compareCatalog(cfg: SensitiveColumnsConfig, catalog: readonly CatalogRelation[]): CatalogProblem[] {
   const d = declarations(cfg);
-  return [...relationProblems(d, catalog), ...viewProblems(d, catalog), ...personalProblems(d, catalog), ...foreignKeyProblems(d, catalog), ...undeclaredProblems(d, catalog)];
+  return [...relationProblems(d, catalog), ...viewProblems(d, catalog), ...personalProblems(d, catalog), ...boundColumnProblems(d, catalog), ...undeclaredProblems(d, catalog)];
 }

@@ -7,7 +7,8 @@
 // referencing a personal column is not declared personal itself. Once declared, the write waits
 // for the DPO like any other use of a CPF. The other direction (customers.cpf referencing another
 // table's column, so a DELETE of a candidate there fails when a customer has it) is refused the
-// same way.
+// same way, and so is a generated column computed from a personal column (review 26:
+// `cpf_digits GENERATED ALWAYS AS (regexp_replace(cpf, ...))` searched with LIKE, unheld).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { join } from 'node:path';
 import { runCommand } from '../../e2e/harness/exec.ts';
@@ -113,5 +114,34 @@ describe('a foreign key to a personal column', () => {
     expect(r.stderr).toContain('public.documents.doc is referenced by a foreign key of personal column public.customers.cpf');
     expect(r.stderr).toContain('add public.documents.doc to spec.sensitiveColumns.columns');
     expect(r.stderr).not.toContain('violates foreign key constraint');
+  });
+
+  it('a generated column computed from cpf must be declared personal; declared, a prefix search of it waits for the DPO', async () => {
+    await admin("ALTER TABLE customers ADD COLUMN cpf_digits text GENERATED ALWAYS AS (regexp_replace(cpf, '\\D', '', 'g')) STORED");
+    const search = "SELECT id FROM customers WHERE cpf_digits LIKE '590%'";
+    expect(await admin(search)).toBe('1');
+    const bound = (extra: string[]) => (spec: Record<string, unknown>): void => {
+      const sc = spec.sensitiveColumns as { columns: string[]; relations: { name: string; columns: string[] }[] };
+      sc.relations = [
+        ...sc.relations.map((r) => (r.name === 'public.customers' ? { ...r, columns: [...r.columns, 'cpf_digits'] } : r)),
+        { name: 'public.refunds', columns: REFUNDS }, { name: 'public.documents', columns: ['doc'] },
+      ];
+      sc.columns = [...sc.columns, 'public.refunds.customer_doc', 'public.documents.doc', ...extra];
+    };
+    await s.applyPolicy(bound([]));
+    const refused = await eventually('a session is refused for the generated column', async () => {
+      const out = await s.psql(support, ['-At', '-c', search], { onErrorStop: false });
+      return out.stderr.includes('is generated from') ? out : undefined;
+    }, 30_000);
+    expect(refused.stderr).toContain('public.customers.cpf_digits is generated from personal column public.customers.cpf');
+    expect(refused.stderr).toContain('add public.customers.cpf_digits to spec.sensitiveColumns.columns');
+    await s.applyPolicy(bound(['public.customers.cpf_digits']));
+    const held = await eventually('the session opens and the search is judged', async () => {
+      const out = await s.psql(support, ['-At', '-c', search], { onErrorStop: false });
+      return out.stderr.includes('is generated from') ? undefined : out;
+    }, 30_000);
+    expect(held.code).not.toBe(0);
+    expect(held.stderr).toMatch(/ApprovalRequest/);
+    expect(held.stdout).not.toContain('1');
   });
 });
