@@ -126,3 +126,39 @@ describe('the operator\'s store-log proof, attacked (a compromised operator or a
     expect(v.problems.map((p) => p.problem).join('\n')).toMatch(problem);
   });
 });
+
+// Review 27: an anchor line without a store checkpoint (a format 1 store link, signed alone) whose
+// `root` nothing checks. A forger with keys of its own wrote the real status.chain head there, and
+// `--anchor <real head>` matched it: a file re-signed end to end verified "anchored".
+describe('an anchor line\'s root with no store checkpoint to verify it against', () => {
+  /** A format 1 store log of the forger's own key: two links, the last signed alone (no checkpoint). */
+  function forgerAnchor(root: string): { key: SigningKey; keyLine: StoreKeyLine; anchor: AnchorLine } {
+    const forger = generateSigningKey();
+    const chain = new StoreChain(NS, POLICY, forger, { seq: 0, head: '0'.repeat(64) }, null);
+    const src = { chainId: `${NS}/p/x`, seq: 1, hash: 'ab'.repeat(32) } as SessionRecord;
+    chain.linkRecord(src, '2026-11-01T00:00:00.000Z');
+    const link = chain.linkRecord({ ...src, seq: 2 }, '2026-11-01T00:00:01.000Z');
+    chain.seal(link, new Date('2026-11-01T00:00:01.000Z'));
+    return { key: forger, keyLine: { type: 'storeKey', keyId: forger.keyId, publicJwk: forger.publicJwk }, anchor: { type: 'anchor', policy: POLICY, records: 2, head: link.hash, link, root } };
+  }
+
+  const realHead = mine.links[2]!.hash;
+  const realRoot = mine.tree.root(3).toString('hex');
+
+  it.each([['the real head', realHead], ['the real store-log root', realRoot]])('a file re-signed with fresh keys, `root` set to %s, is not anchored by it', (_name, given) => {
+    const forged = exportOf(forgerAnchor(given), [writeChain(NS, 12, { group: 6, chainId: A.chainId, pod: A.pod })]);
+    const v = verify(forged, { anchor: given });
+    expect(v.ok).toBe(false);
+    expect(v.trust?.state).toBe('failed');
+    const anchorLine = forged.findIndex((l) => (l as Line).type === 'anchor') + 1;
+    expect(v.problems).toContainEqual(expect.objectContaining({ line: anchorLine, problem: expect.stringMatching(/root .*no store checkpoint/) as unknown as string }));
+  });
+
+  it('a format 1 anchor without a root still anchors by its signed head', () => {
+    const honest = forgerAnchor('');
+    delete honest.anchor.root;
+    const v = verify(exportOf(honest, [A]), { anchor: honest.anchor.head });
+    expect(v.problems).toEqual([]);
+    expect(v.trust?.state).toBe('anchored');
+  });
+});

@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import { GENESIS, importPublicKey, verifyLink, type ChainPosition, type LinkProblem } from './index.ts';
 import { removedHashAt } from './store-chain.ts';
 import type { RemovedRange, SessionRecord } from './store-types.ts';
+import { ProblemList, unreadableLine } from './verify-problems.ts';
 
 /** One bad record (or line, or store link), named so a person can find it. */
 export interface BadRecord {
@@ -59,6 +60,11 @@ export interface ChainSummary {
   startsMidChain: boolean;
   /** Records skipped because retention removed them (key line `removed`). */
   retentionHoles: number;
+  /**
+   * Format 2: the runs of consecutive seqs the file holds. More than one: the export's scope (a
+   * session, a policy, a window) left out the records between them, which the file does not show.
+   */
+  runs?: number;
 }
 
 export interface ExportVerdict {
@@ -66,7 +72,11 @@ export interface ExportVerdict {
   lines: number;
   records: number;
   chains: ChainSummary[];
+  /** The first KEPT_PROBLEMS problems found. */
   problems: BadRecord[];
+  /** Problems found after those, counted, not kept. */
+  moreProblems?: number;
+  /** The problem at the earliest line of the file (problems naming no line come first in format 1, last in format 2). */
   firstBad?: BadRecord;
   timeRange?: { from: string; to: string };
 }
@@ -102,7 +112,7 @@ function coveredByRetention(removed: readonly RemovedRange[], from: number, to: 
 /** Streaming verifier of an export file: feed it every line in order, then call finish(). */
 export class LegacyExportVerifier {
   readonly #chains = new Map<string, ExportChain>();
-  readonly #problems: BadRecord[] = [];
+  readonly #problems = new ProblemList(0);
   #lines = 0;
   #records = 0;
   #from: string | undefined;
@@ -111,13 +121,26 @@ export class LegacyExportVerifier {
   add(line: number, value: unknown): void {
     this.#lines++;
     if (value === undefined) return this.#bad({ line, problem: 'the line is not valid JSON: the file was altered or truncated' });
+    try {
+      return this.#line(line, value);
+    } catch (err) {
+      // A line no writer makes (nested past the stack's depth, members of unexpected types) fails
+      // the file, named, rather than stopping the verifier ("could not verify" reads as a tool error).
+      const r = isRecord(value) ? value : undefined;
+      const c = r === undefined ? undefined : this.#chains.get(r.chainId);
+      if (c !== undefined) c.broken = true;
+      return this.#bad({ line, ...about(r), problem: unreadableLine(err) });
+    }
+  }
+
+  #line(line: number, value: unknown): void {
     if (isKeyLine(value)) return this.#key(line, value);
     if (isRecord(value)) return this.#record(line, value);
     return this.#bad({ line, problem: 'the line is neither a chain key nor a record' });
   }
 
   #bad(b: BadRecord): void {
-    this.#problems.push(b);
+    this.#problems.add(b);
   }
 
   #key(line: number, k: KeyLine): void {
@@ -219,12 +242,9 @@ export class LegacyExportVerifier {
   finish(): ExportVerdict {
     if (this.#lines === 0) this.#bad({ problem: 'the file holds no export lines: nothing to verify' });
     else if (this.#records === 0) this.#bad({ problem: 'the file holds chain keys but no records: nothing to verify' });
-    const first = [...this.#problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0))[0];
     return {
-      ok: this.#problems.length === 0, lines: this.#lines, records: this.#records,
+      ...this.#problems.verdict(), lines: this.#lines, records: this.#records,
       chains: [...this.#chains.values()].map((c) => c.summary),
-      problems: this.#problems,
-      ...(first === undefined ? {} : { firstBad: first }),
       ...(this.#from === undefined || this.#to === undefined ? {} : { timeRange: { from: this.#from, to: this.#to } }),
     };
   }

@@ -26,8 +26,11 @@ import {
   type RegistrationLine, type StoreHeadAtExport, type StoreKeyLine, type StoreProof,
 } from './export-format.ts';
 import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
+import { KEPT_PROBLEMS, ProblemList, unreadableLine } from './verify-problems.ts';
+import { addSeen, missingRanges, rangesProblem, type SeqRange } from './seq-ranges.ts';
 
 export { recordName, type BadRecord, type ChainSummary } from './export-verify-v1.ts';
+export { KEPT_PROBLEMS } from './verify-problems.ts';
 
 /** What, outside the file, the verifier was told to trust. */
 export interface TrustOptions {
@@ -65,7 +68,15 @@ export interface ExportVerdict extends LegacyVerdict {
    * rollbacks, and need their consistency proofs).
    */
   unusedCheckpoints?: { chainId: string; size: number; line: number }[];
+  /**
+   * What the operator's signed manifest says the export is: its namespace, its filter (policy,
+   * session, window) and when it was taken. The records are exactly those of this scope then: a
+   * narrower or older export than the one asked for verifies too, and shows as such here.
+   */
+  scope?: ExportScope;
 }
+
+export interface ExportScope { namespace: string; filter: ManifestLine['statement']['filter']; createdAt: string }
 
 type Json = Record<string, unknown>;
 
@@ -82,11 +93,11 @@ interface ChainV2 {
   /** Checkpoint sizes a proof line was checked against (a range proof: the records' inclusion). */
   used: Set<number>;
   /** Expected record ranges (manifest). */
-  expected: [number, number][];
-  /** Runs the operator alone vouches for (manifest operatorOnly): [from, to, hash of to]. */
-  vouched: [number, number, string][];
+  expected: SeqRange[];
+  /** Runs the operator alone vouches for (manifest operatorOnly): `${from}-${to}` → hash of to. */
+  vouched: Map<string, string>;
   /** Seqs verified so far, as ranges. */
-  seen: [number, number][];
+  seen: SeqRange[];
   lastSeq: number;
   /** A run proven by a checkpoint came already (the chain's tree was available from before it). */
   proven: boolean;
@@ -140,27 +151,6 @@ function isRecordLine(v: Json): boolean {
   return typeof v.chainId === 'string' && Number.isSafeInteger(v.seq) && (v.seq as number) > 0 && typeof v.hash === 'string' && v.type !== 'proof' && v.type !== 'checkpoint' && v.type !== 'consistency';
 }
 
-function addSeen(ranges: [number, number][], seq: number): void {
-  const last = ranges[ranges.length - 1];
-  if (last !== undefined && last[1] + 1 === seq) last[1] = seq;
-  else ranges.push([seq, seq]);
-}
-
-/** The parts of `want` not covered by `have` (both ascending seq ranges), as ranges. */
-function missingRanges(want: readonly [number, number][], have: readonly [number, number][]): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [a, b] of want) {
-    let at = a;
-    for (const [c, d] of have) {
-      if (d < at || c > b) continue;
-      if (c > at) out.push([at, c - 1]);
-      at = Math.max(at, d + 1);
-    }
-    if (at <= b) out.push([at, b]);
-  }
-  return out;
-}
-
 /** The anchor's root is the store checkpoint's, and the anchored link its last leaf. */
 function anchorRootProblem(a: AnchorLine, root: Buffer): string | undefined {
   if (a.root !== undefined && root.toString('hex') !== a.root) return 'the store checkpoint\'s root is not the anchor\'s root';
@@ -169,9 +159,14 @@ function anchorRootProblem(a: AnchorLine, root: Buffer): string | undefined {
   return undefined;
 }
 
-/** Format 2: proven by a checkpoint. Format 1: signed one by one, with the registered key. */
+/**
+ * Format 2: proven by a checkpoint, and unsigned: its hash leaves `sig` out (format 1's place for
+ * the signature), so a `sig` member on one is content nothing covers, whatever it holds. Format 1:
+ * signed one by one, with the registered key.
+ */
 function formatProblem(r: SessionRecord, run: Run): string | undefined {
   const v = (r as { v?: unknown }).v;
+  if (v === 2 && Object.hasOwn(r, 'sig')) return 'it is a format 2 record with a `sig` member: format 2 records carry no signature and no hash covers `sig`, so it was added to the record (altered)';
   if (v === 2) return run.proof.checkpoint === 0 && run.vouched === undefined ? 'no checkpoint covers it (a format 2 record is proven only by its chain\'s checkpoints, or vouched for by the manifest)' : undefined;
   if (v !== undefined) return `unknown record format v=${JSON.stringify(v)}`;
   if (r.keyId !== run.chain.keyId) return `it is signed with key ${String(r.keyId)}, not the chain's registered key: re-signed with another key`;
@@ -179,11 +174,24 @@ function formatProblem(r: SessionRecord, run: Run): string | undefined {
   return undefined;
 }
 
+/**
+ * The manifest's operatorOnly runs of a chain, by `${from}-${to}` (one lookup per proof line, not a
+ * scan of the list: review 27). A malformed entry vouches for nothing, so its records stay unproven.
+ */
+function vouchedRuns(runs: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!Array.isArray(runs)) return out;
+  for (const r of runs as unknown[]) {
+    if (Array.isArray(r) && r.length === 3 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && typeof r[2] === 'string') out.set(`${String(r[0])}-${String(r[1])}`, r[2]);
+  }
+  return out;
+}
+
 function newChain(s: RegistrationLine['statement']): ChainV2 {
   return {
     summary: { chainId: s.chainId, pod: s.pod, records: 0, startsMidChain: false, retentionHoles: 0 },
     verifier: noteVerifier(s.publicJwk, s.keyId), key: importPublicKey(s.publicJwk), keyId: s.keyId,
-    roots: new Map(), signed: new Map(), consistent: new Set(), used: new Set(), expected: [], vouched: [], seen: [], lastSeq: 0, proven: false,
+    roots: new Map(), signed: new Map(), consistent: new Set(), used: new Set(), expected: [], vouched: new Map(), seen: [], lastSeq: 0, proven: false,
   };
 }
 
@@ -227,9 +235,14 @@ function provesHead(proof: StoreProof, head: { records: number; head: string }, 
   return proof.records === head.records && proof.head === head.head && (proof.link as StoreProof['link'] | undefined)?.keyId === signer;
 }
 
-/** The heads an anchor line shows: its anchored link, and its store head when that link was made with the key that signed the manifest. */
+/**
+ * The heads an anchor line shows: its anchored link, and its store head when that link was made
+ * with the key that signed the manifest. A root is one only when a store checkpoint signed it (the
+ * anchor's `note`, the store head's): an anchor without one carries no root that anything checked.
+ */
 function headsOf(a: AnchorLine, signer: string): { records: number; head: string; root?: string }[] {
-  return [a, ...(a.store?.link.keyId === signer ? [a.store] : [])];
+  const anchored = a.note === undefined ? { records: a.records, head: a.head } : a;
+  return [anchored, ...(a.store?.link.keyId === signer ? [a.store] : [])];
 }
 
 /** What an export anchors for a policy, against a head AccessPolicy status shows (`records` links), and what to do. */
@@ -251,16 +264,40 @@ function storeHeadProofProblem(anchored: number, s: StoreHeadAtExport, root: Buf
   return undefined;
 }
 
-/** An anchor with no store checkpoint: only a signed format 1 link anchors alone, and nothing ties a store head to it. */
+/**
+ * An anchor with no store checkpoint: only a signed format 1 link anchors alone, and nothing ties a
+ * store head or a root to it (review 27: a forger's own signed link with the real status.chain head
+ * written as `root` matched --anchor). The operator writes a root only with its checkpoint.
+ */
 function uncheckpointedAnchorProblem(a: AnchorLine, signed: boolean): string | undefined {
   if (a.store !== undefined) return 'it carries the export\'s store head but no store checkpoint at the anchor to tie it to';
+  if (a.root !== undefined) return 'it names a store-log root but carries no store checkpoint that signs that root: nothing checked it (forged)';
   return signed ? undefined : 'the anchored store link carries no store-key signature and no store checkpoint';
+}
+
+/** Verifies a chain's checkpoint line and keeps its root, or says why it cannot be trusted. */
+function checkpointProblem(line: number, k: CheckpointLine, c: ChainV2): string | undefined {
+  if (typeof k.note !== 'string') return 'its note is not text (a signed checkpoint note)';
+  let cp;
+  try {
+    cp = verifyCheckpoint(k.note, c.verifier);
+  } catch (err) {
+    if (!(err instanceof CheckpointError)) throw err;
+    return err.problem === 'unknown-key' ? `not signed by the chain's registered key: ${err.message}` : err.message;
+  }
+  if (cp.origin !== k.chainId) return `it is the checkpoint of another chain (${cp.origin}): chains were spliced`;
+  if (cp.size !== k.size) return `the signed note says size ${cp.size}`;
+  const known = c.roots.get(cp.size);
+  if (known !== undefined && !known.equals(cp.rootHash)) return `a second checkpoint of size ${cp.size} with another root, both signed by the chain's key: a fork (the sidecar signed two histories)`;
+  c.roots.set(cp.size, cp.rootHash);
+  c.signed.set(cp.size, { line, ...(cp.time === undefined ? {} : { time: cp.time }) });
+  return undefined;
 }
 
 /** Format 2: the streaming verifier. */
 class ExportV2Verifier {
   readonly #trust: TrustOptions;
-  readonly #problems: BadRecord[] = [];
+  readonly #problems = new ProblemList(Number.MAX_SAFE_INTEGER);
   readonly #storeKeys = new Map<string, KeyObject>();
   readonly #storeJwks = new Map<string, StoreKeyLine['publicJwk']>();
   readonly #chains = new Map<string, ChainV2>();
@@ -282,16 +319,30 @@ class ExportV2Verifier {
   }
 
   #bad(b: BadRecord): void {
-    this.#problems.push(b);
+    this.#problems.add(b);
   }
 
   add(line: number, value: unknown, text?: string, bytes?: Uint8Array): void {
     this.#lines++;
     if (value === undefined || typeof value !== 'object' || value === null) return this.#bad({ line, problem: 'the line is not a JSON object: the file was altered or truncated' });
     const v = value as Json;
-    if (isRecordLine(v)) return this.#record(line, v as unknown as SessionRecord, bytes ?? text);
+    try {
+      return this.#line(line, v, bytes ?? text);
+    } catch (err) {
+      // A line no writer makes (nested past the stack's depth, members of unexpected types) fails
+      // the file, named, rather than stopping the verifier ("could not verify" reads as a tool
+      // error); the run it is in proves nothing more.
+      if (this.#run !== undefined) this.#run.broken = true;
+      return this.#bad({ line, ...(isRecordLine(v) ? about(v) : {}), problem: unreadableLine(err) });
+    }
+  }
+
+  #line(line: number, v: Json, text: string | Uint8Array | undefined): void {
+    if (isRecordLine(v)) return this.#record(line, v as unknown as SessionRecord, text);
     this.#endRun(line);
-    const handler = typeof v.type === 'string' ? this.#handlers[v.type] : undefined;
+    // Own members only: a type naming an Object.prototype member (constructor, toString, …) is
+    // unknown like any other, not a built-in that accepts the line and checks nothing.
+    const handler = typeof v.type === 'string' && Object.hasOwn(this.#handlers, v.type) ? this.#handlers[v.type] : undefined;
     if (handler === undefined) return this.#bad({ line, problem: `the line is none of the export's kinds (type ${JSON.stringify(v.type)})` });
     return handler(line, v);
   }
@@ -443,9 +494,10 @@ class ExportV2Verifier {
   }
 
   #anchorNoteProblem(a: AnchorLine, jwk: StoreKeyLine['publicJwk'], keyId: string): string | undefined {
+    if (typeof a.note !== 'string') return 'its store checkpoint note is not text (a signed note)';
     let cp;
     try {
-      cp = verifyCheckpoint(a.note as string, noteVerifier(jwk, keyId));
+      cp = verifyCheckpoint(a.note, noteVerifier(jwk, keyId));
     } catch (err) {
       if (err instanceof CheckpointError) return err.message;
       throw err;
@@ -471,12 +523,18 @@ class ExportV2Verifier {
   #expect(line: number, m: ManifestLine['statement']): void {
     for (const [chainId, ranges] of Object.entries(m.chains)) {
       const c = this.#chains.get(chainId);
-      if (c === undefined) this.#bad({ line, chainId, problem: `the manifest lists chain ${chainId}, which has no registration in the export` });
-      else c.expected = ranges;
+      if (c === undefined) {
+        this.#bad({ line, chainId, problem: `the manifest lists chain ${chainId}, which has no registration in the export` });
+        continue;
+      }
+      // Ascending and disjoint, as the operator writes them: the coverage check merges them in one pass.
+      const problem = rangesProblem(ranges);
+      if (problem === undefined) c.expected = ranges;
+      else this.#bad({ line, chainId, problem: `the manifest's record ranges of chain ${chainId} are malformed: ${problem}` });
     }
     for (const [chainId, runs] of Object.entries(m.operatorOnly ?? {})) {
       const c = this.#chains.get(chainId);
-      if (c !== undefined) c.vouched = runs;
+      if (c !== undefined) c.vouched = vouchedRuns(runs);
     }
   }
 
@@ -496,21 +554,8 @@ class ExportV2Verifier {
   #checkpoint(line: number, k: CheckpointLine): void {
     this.#checkpoints++;
     const c = this.#chains.get(k.chainId);
-    const where = `checkpoint of size ${String(k.size)} of chain ${String(k.chainId)}`;
-    if (c === undefined) return this.#bad({ line, chainId: k.chainId, problem: `${where}: no registration for the chain` });
-    try {
-      const cp = verifyCheckpoint(k.note, c.verifier);
-      if (cp.origin !== k.chainId) return this.#bad({ line, chainId: k.chainId, problem: `${where}: it is the checkpoint of another chain (${cp.origin}): chains were spliced` });
-      if (cp.size !== k.size) return this.#bad({ line, chainId: k.chainId, problem: `${where}: the signed note says size ${cp.size}` });
-      const known = c.roots.get(cp.size);
-      if (known !== undefined && !known.equals(cp.rootHash)) return this.#bad({ line, chainId: k.chainId, problem: `${where}: a second checkpoint of size ${cp.size} with another root, both signed by the chain's key: a fork (the sidecar signed two histories)` });
-      c.roots.set(cp.size, cp.rootHash);
-      c.signed.set(cp.size, { line, ...(cp.time === undefined ? {} : { time: cp.time }) });
-    } catch (err) {
-      if (!(err instanceof CheckpointError)) throw err;
-      this.#bad({ line, chainId: k.chainId, problem: `${where}: ${err.problem === 'unknown-key' ? `not signed by the chain's registered key: ${err.message}` : err.message}` });
-    }
-    return undefined;
+    const problem = c === undefined ? 'no registration for the chain' : checkpointProblem(line, k, c);
+    if (problem !== undefined) this.#bad({ line, chainId: k.chainId, problem: `checkpoint of size ${String(k.size)} of chain ${String(k.chainId)}: ${problem}` });
   }
 
   #consistency(line: number, k: ConsistencyLine): void {
@@ -536,7 +581,7 @@ class ExportV2Verifier {
     if (!isSeqRange(p)) return this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: not a range of records` });
     if (p.from <= c.lastSeq) return this.#runBad(run, { line, chainId: p.chainId, seq: p.from, problem: `${where}: they come after ${p.chainId}#${c.lastSeq} in the file: records were reordered or duplicated` });
     if (p.checkpoint === 0) {
-      run.vouched = c.vouched.find(([a, b]) => a === p.from && b === p.to)?.[2];
+      run.vouched = c.vouched.get(`${p.from}-${p.to}`);
       const problem = vouchedProblem(run);
       return problem === undefined ? undefined : this.#runBad(run, { line, chainId: p.chainId, seq: p.from, problem: `${where}: ${problem}` });
     }
@@ -764,20 +809,24 @@ class ExportV2Verifier {
     return a === undefined ? undefined : (this.#baseOf(a)?.records ?? a.records);
   }
 
+  /** The scope the verified manifest signed (none without one). */
+  #scope(): { scope?: ExportScope } {
+    const m = this.#manifest?.statement;
+    return m === undefined ? {} : { scope: { namespace: m.namespace, filter: m.filter, createdAt: m.createdAt } };
+  }
+
   finish(trust: TrustOptions = this.#trust): ExportVerdict {
     this.#endRun(this.#lines + 1);
     this.#history();
     this.#coverage();
     if (this.#header !== undefined && this.#header.records !== this.#records) this.#bad({ line: this.#lines + 1, problem: `the header announces ${this.#header.records} record(s) and the file holds ${this.#records}: records were removed or inserted, or the file was truncated` });
     const trustState = this.#trustState(trust);
-    const first = [...this.#problems].sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))[0];
     return {
-      format: 2, ok: this.#problems.length === 0, lines: this.#lines, records: this.#records,
-      chains: [...this.#chains.values()].map((c) => c.summary),
-      problems: this.#problems,
-      ...(first === undefined ? {} : { firstBad: first }),
+      format: 2, ...this.#problems.verdict(), lines: this.#lines, records: this.#records,
+      chains: [...this.#chains.values()].map((c) => ({ ...c.summary, runs: c.seen.length })),
       ...(this.#from === undefined || this.#to === undefined ? {} : { timeRange: { from: this.#from, to: this.#to } }),
       trust: trustState, checkpoints: this.#checkpoints, operatorOnly: this.#operatorOnly, unusedCheckpoints: this.#unusedCheckpoints(),
+      ...this.#scope(),
     };
   }
 }
@@ -817,7 +866,9 @@ export class ExportVerifier {
     const verdict = impl.finish();
     if (trust.anchor !== undefined || trust.policyAnchor !== undefined) {
       const problem = { problem: 'this export is in format 1 (before issue 19): it carries no store anchors, so --anchor and --policy cannot be checked against it; export again to get a format 2 file' };
-      return { ...verdict, format: 1, ok: false, problems: [...verdict.problems, problem], firstBad: verdict.firstBad ?? problem };
+      const problems = verdict.problems.length < KEPT_PROBLEMS ? [...verdict.problems, problem] : verdict.problems;
+      const more = verdict.problems.length < KEPT_PROBLEMS ? {} : { moreProblems: (verdict.moreProblems ?? 0) + 1 };
+      return { ...verdict, format: 1, ok: false, problems, ...more, firstBad: verdict.firstBad ?? problem };
     }
     return { ...verdict, format: 1 };
   }

@@ -120,12 +120,39 @@ function policyText(v: PolicyVerdict, p: Paint): string {
   ].join('\n');
 }
 
+/**
+ * A chain's records: `records 1..28` alone would read as every record between, so a chain whose
+ * records come in several runs (a session or policy filter) says how many it holds and that the
+ * ones between are outside the export's scope.
+ */
 function chainLine(c: ExportVerdict['chains'][number]): string {
   const notes = [
     c.startsMidChain ? 'starts mid-chain: earlier records are outside the export window' : undefined,
     c.retentionHoles > 0 ? `${c.retentionHoles} record(s) removed by retention, accounted for` : undefined,
+    (c.runs ?? 1) > 1 ? `${c.records} of them, in ${c.runs} run(s): the records between are outside the export's scope and not in the file` : undefined,
   ].filter((x) => x !== undefined);
   return `    ${c.chainId}: records ${c.first ?? '?'}..${c.last ?? '?'}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
+}
+
+const FILTER_NAMES = new Map([['policy', 'policy'], ['sessionId', 'session'], ['since', 'since'], ['until', 'until']]);
+
+/**
+ * The scope the operator's manifest signed: a file verifies as exactly the records of its scope at
+ * its time, so a narrower (one session) or older export than the one asked for shows as such.
+ */
+function scopeLines(v: ExportVerdict): string[] {
+  const s = v.scope;
+  if (s === undefined) return [];
+  const filter = Object.entries(s.filter as Record<string, unknown>).map(([k, x]) => `${FILTER_NAMES.get(k) ?? k} ${typeof x === 'string' ? x : JSON.stringify(x)}`);
+  const what = filter.length === 0 ? 'every record of the namespace' : `only records of ${filter.join(', ')}`;
+  return [`  scope the operator signed: namespace ${s.namespace}, ${what}, exported at ${s.createdAt}`];
+}
+
+/** After the first bad record: how many other problems, and how many of them -o json lists. */
+function moreProblems(v: ExportVerdict): string[] {
+  const more = v.problems.length + (v.moreProblems ?? 0) - 1;
+  if (more <= 0) return [];
+  return [`  ${more} more problem(s) after it (-o json lists ${v.moreProblems === undefined ? 'all' : `the first ${v.problems.length}`})`];
 }
 
 /**
@@ -141,8 +168,7 @@ function exportText(file: string, v: ExportVerdict, p: Paint): string {
   const title = `Export ${file}: ${v.ok ? `${p.green('VERIFIED')}${unanchoredNote(v, p)}` : p.red('FAILED')}`;
   if (!v.ok) {
     const bad = v.firstBad === undefined ? [] : describeBad(v.firstBad, p);
-    const more = v.problems.length > 1 ? [`  ${v.problems.length - 1} more problem(s) after it (-o json lists all)`] : [];
-    return [title, ...bad.map((l) => `  ${l}`), ...more].join('\n');
+    return [title, ...bad.map((l) => `  ${l}`), ...moreProblems(v)].join('\n');
   }
   const span = v.timeRange === undefined ? '' : `, ${v.timeRange.from} .. ${v.timeRange.to}`;
   if (v.format === 1) {
@@ -158,6 +184,7 @@ function exportText(file: string, v: ExportVerdict, p: Paint): string {
     ...recordLines(v, span, p),
     ...v.chains.filter((x) => x.records > 0).map(chainLine),
     `  ${p.green('✓')} exactly the records the operator's signed manifest lists: none removed, inserted or reordered`,
+    ...scopeLines(v),
     ...trustLines(v, p),
   ].join('\n');
 }
