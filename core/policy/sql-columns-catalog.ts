@@ -28,7 +28,10 @@
 //   only for a declared personal column;
 // - a generated column computed from a personal column, and every column a personal generated
 //   column is computed from, is declared personal (`cpf_digits GENERATED ALWAYS AS
-//   (regexp_replace(cpf, ...))` holds the CPF: `WHERE cpf_digits LIKE '590%'` searched it unheld).
+//   (regexp_replace(cpf, ...))` holds the CPF: `WHERE cpf_digits LIKE '590%'` searched it unheld);
+// - every column a CHECK or exclusion constraint ties to a personal column is declared personal
+//   (`CHECK (cpf_digits = regexp_replace(cpf, ...))`: a write of a candidate into cpf_digits fails
+//   with 23514 exactly when it is not that row's CPF).
 import { parseStatements } from './sql.ts';
 import type { SensitiveColumnsConfig } from './sql-columns.ts';
 
@@ -48,6 +51,8 @@ export interface CatalogRelation {
   references?: readonly ForeignKeyColumn[];
   /** Tables: each generated column with a column its expression reads (one entry per pair). */
   generated?: readonly GeneratedFrom[];
+  /** Tables: the columns of each CHECK and exclusion constraint (a write into one is judged against the others). */
+  constrained?: readonly (readonly string[])[];
 }
 
 /** A generated column and one column of its own relation its generation expression reads. */
@@ -114,7 +119,8 @@ function sqlNames(names: Iterable<string>, field: string): string {
  * schema, name, relkind, columns (JSON array in attnum order), view definition, relations a view
  * reads (JSON array), a table's foreign-key columns (JSON array of [column, referenced schema,
  * relation, column]), a table's generated columns with the columns they read (JSON array of
- * [generated column, source column]; pg_depend of the column default's expression). Returns the relations named by the policy, every relation with a column named
+ * [generated column, source column]; pg_depend of the column default's expression), a table's
+ * CHECK and exclusion constraints (JSON array of column lists). Returns the relations named by the policy, every relation with a column named
  * like a personal column or a foreign key to one, and every view and materialized view (to follow
  * what they read); system schemas (pg_*, information_schema) excluded.
  */
@@ -147,7 +153,10 @@ export function catalogQuery(cfg: SensitiveColumnsConfig): string {
     "      AND dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dep.refobjid = ad.adrelid AND dep.refobjsubid > 0 AND dep.refobjsubid <> ad.adnum",
     "    JOIN pg_catalog.pg_attribute ga ON ga.attrelid = ad.adrelid AND ga.attnum = ad.adnum AND ga.attgenerated <> ''",
     '    JOIN pg_catalog.pg_attribute sa ON sa.attrelid = ad.adrelid AND sa.attnum = dep.refobjsubid',
-    '    WHERE ad.adrelid = c.oid)::text END',
+    '    WHERE ad.adrelid = c.oid)::text END,',
+    "  CASE WHEN c.relkind IN ('r', 'p', 'f') THEN (SELECT coalesce(json_agg(cols), '[]') FROM (",
+    '    SELECT (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY (k.conkey)) AS cols',
+    "    FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('c', 'x') AND cardinality(k.conkey) > 1) s)::text END",
     'FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
     "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'",
     `  AND (c.relkind IN ('v', 'm') OR pg_catalog.lower(c.relname) = ANY (${rels})`,
@@ -180,19 +189,37 @@ function generatedColumns(text: string, what: string): GeneratedFrom[] {
   return v.map(([column, source]) => ({ column, source }));
 }
 
+function constraintColumns(text: string, what: string): string[][] {
+  const v: unknown = JSON.parse(text);
+  const names = (x: unknown): x is string[] => Array.isArray(x) && x.every((y) => typeof y === 'string');
+  if (!Array.isArray(v) || !v.every(names)) throw new Error(`catalog row: ${what} is not a JSON array of column lists`);
+  return v;
+}
+
+/** A table's foreign keys, generated columns and constraints (the row's last three fields), as far as it has them. */
+function tableBindings(table: string, [references, generated, constrained]: readonly (string | null | undefined)[]): Pick<CatalogRelation, 'references' | 'generated' | 'constrained'> {
+  return {
+    ...(typeof references === 'string' ? { references: foreignKeyColumns(references, `foreign keys of ${table}`) } : {}),
+    ...(typeof generated === 'string' ? { generated: generatedColumns(generated, `generated columns of ${table}`) } : {}),
+    ...(typeof constrained === 'string' ? { constrained: constraintColumns(constrained, `constraints of ${table}`) } : {}),
+  };
+}
+
+/** One row of catalogQuery, decoded; throws on a row of another shape. */
+function catalogRow(row: readonly (string | null)[]): CatalogRelation {
+  const [schema, name, kind, columns, definition, reads, ...bindings] = row;
+  if (row.length !== 9 || schema == null || name == null || kind == null) throw new Error(`catalog row of unexpected shape: ${row.length} fields`);
+  return {
+    schema, name, kind, columns: jsonStrings(columns ?? null, `columns of ${schema}.${name}`),
+    ...(definition == null ? {} : { definition }),
+    ...(reads == null ? {} : { reads: jsonStrings(reads, `relations read by ${schema}.${name}`) }),
+    ...tableBindings(`${schema}.${name}`, bindings),
+  };
+}
+
 /** Decodes the text rows of catalogQuery; throws on a row of another shape. */
 export function parseCatalogRows(rows: readonly (readonly (string | null)[])[]): CatalogRelation[] {
-  return rows.map((row) => {
-    const [schema, name, kind, columns, definition, reads, references, generated] = row;
-    if (row.length !== 8 || schema == null || name == null || kind == null) throw new Error(`catalog row of unexpected shape: ${row.length} fields`);
-    return {
-      schema, name, kind, columns: jsonStrings(columns ?? null, `columns of ${schema}.${name}`),
-      ...(definition == null ? {} : { definition }),
-      ...(reads == null ? {} : { reads: jsonStrings(reads, `relations read by ${schema}.${name}`) }),
-      ...(references == null ? {} : { references: foreignKeyColumns(references, `foreign keys of ${schema}.${name}`) }),
-      ...(generated == null ? {} : { generated: generatedColumns(generated, `generated columns of ${schema}.${name}`) }),
-    };
-  });
+  return rows.map(catalogRow);
 }
 
 /** A parse tree without source positions: two texts of one query compare equal. */
@@ -361,33 +388,54 @@ function personalReason(d: Declared, rel: RelationName, column: string): string 
  * when the referenced column lacks it, and a DELETE or UPDATE of a candidate in the referenced
  * column fails exactly when a referencing row has it. A generated column holds a function of the
  * columns it reads (`regexp_replace(cpf, '\D', '', 'g')`: the CPF's digits), and a personal generated
- * column is a function of its sources.
+ * column is a function of its sources. A CHECK or exclusion constraint judges a write into one of
+ * its columns against the others (`CHECK (cpf_digits = regexp_replace(cpf, ...))` refuses every
+ * candidate but the row's CPF).
  */
 function boundColumnProblems(d: Declared, catalog: readonly CatalogRelation[]): CatalogProblem[] {
   const out: CatalogProblem[] = [];
   const seen = new Set<string>();
-  const require = (rel: RelationName, column: string, message: string): void => {
+  const require: Require = (rel, column, message) => {
     const id = lower(`${rel.schema}.${rel.name}.${column}`);
     if (seen.has(id) || declaredPersonal(d, rel, column) !== undefined) return;
     seen.add(id);
     out.push({ relation: `${rel.schema}.${rel.name}`, field: 'columns', message: `${message}: add ${rel.schema}.${rel.name}.${column} to spec.sensitiveColumns.columns` });
   };
   for (const c of catalog) {
-    for (const fk of c.references ?? []) {
-      const target = { schema: fk.schema, name: fk.relation };
-      const referenced = personalReason(d, target, fk.referenced);
-      if (referenced !== undefined) require(c, fk.column, `${qualified(c)}.${fk.column} has a foreign key to ${referenced}: it holds that column's values, and an INSERT or UPDATE of a candidate value into it answers whether the value exists there`);
-      const referencing = personalReason(d, c, fk.column);
-      if (referencing !== undefined) require(target, fk.referenced, `${fk.schema}.${fk.relation}.${fk.referenced} is referenced by a foreign key of ${referencing}: it holds that column's values, and a DELETE or UPDATE of a candidate value in it answers whether a row there has it`);
-    }
-    for (const g of c.generated ?? []) {
-      const source = personalReason(d, c, g.source);
-      if (source !== undefined) require(c, g.column, `${qualified(c)}.${g.column} is generated from ${source}: it holds a function of its values, and a search or sort of it is one of the personal column`);
-      const generated = personalReason(d, c, g.column);
-      if (generated !== undefined) require(c, g.source, `${qualified(c)}.${g.source} is read by the generation expression of ${generated}: the personal value is computed from it`);
-    }
+    for (const fk of c.references ?? []) foreignKeyProblems(d, c, fk, require);
+    for (const g of c.generated ?? []) generatedProblems(d, c, g, require);
+    for (const cols of c.constrained ?? []) constraintProblems(d, c, cols, require);
   }
   return out;
+}
+
+/** Asks for `column` of `rel` to be declared personal, saying why (once per column). */
+type Require = (rel: RelationName, column: string, message: string) => void;
+
+/** Both sides of a foreign key with a personal side. */
+function foreignKeyProblems(d: Declared, c: CatalogRelation, fk: ForeignKeyColumn, require: Require): void {
+  const target = { schema: fk.schema, name: fk.relation };
+  const referenced = personalReason(d, target, fk.referenced);
+  if (referenced !== undefined) require(c, fk.column, `${qualified(c)}.${fk.column} has a foreign key to ${referenced}: it holds that column's values, and an INSERT or UPDATE of a candidate value into it answers whether the value exists there`);
+  const referencing = personalReason(d, c, fk.column);
+  if (referencing !== undefined) require(target, fk.referenced, `${fk.schema}.${fk.relation}.${fk.referenced} is referenced by a foreign key of ${referencing}: it holds that column's values, and a DELETE or UPDATE of a candidate value in it answers whether a row there has it`);
+}
+
+/** A generated column and a column it reads, either of them personal. */
+function generatedProblems(d: Declared, c: CatalogRelation, g: GeneratedFrom, require: Require): void {
+  const source = personalReason(d, c, g.source);
+  if (source !== undefined) require(c, g.column, `${qualified(c)}.${g.column} is generated from ${source}: it holds a function of its values, and a search or sort of it is one of the personal column`);
+  const generated = personalReason(d, c, g.column);
+  if (generated !== undefined) require(c, g.source, `${qualified(c)}.${g.source} is read by the generation expression of ${generated}: the personal value is computed from it`);
+}
+
+/** A CHECK or exclusion constraint over a personal column: its other columns must be declared personal. */
+function constraintProblems(d: Declared, c: CatalogRelation, cols: readonly string[], require: Require): void {
+  const personal = cols.map((col) => personalReason(d, c, col)).find((why) => why !== undefined);
+  if (personal === undefined) return;
+  for (const col of cols) {
+    if (personalReason(d, c, col) === undefined) require(c, col, `${qualified(c)}.${col} is in a CHECK or exclusion constraint with ${personal}: a write of a candidate value into it fails or passes by the personal value (23514, 23P01)`);
+  }
 }
 
 /**

@@ -335,7 +335,7 @@ class Analysis {
 
   copy(node: Json, scope: Scope, path: string): void {
     if (node.query === undefined) {
-      const rel = this.relation(obj(node.relation) ?? {}, scope, path || 'COPY');
+      const rel = this.target(obj(node.relation) ?? {}, path || 'COPY');
       const listed = stringList(node.attlist);
       // COPY FROM reads no stored value, but writes rows: a unique index compares each with the stored ones.
       if (node.is_from === true) this.writtenPersonal(rel, listed.length === 0 ? undefined : listed, `${path}COPY FROM`);
@@ -358,7 +358,7 @@ class Analysis {
   /** INSERT, UPDATE, DELETE, MERGE; returns what its RETURNING returns (a data-modifying CTE's columns). */
   write(type: string, node: Json, outer: Scope, path: string, exported = false): Outputs {
     const scope = this.withCtes(obj(node.withClause), outer, path);
-    const target = this.relation(obj(node.relation) ?? {}, scope, path);
+    const target = this.target(obj(node.relation) ?? {}, path);
     // A subquery in UPDATE ... FROM or DELETE ... USING without LATERAL does not see the target.
     const here: Scope = { rels: [target], parent: scope, ctes: scope.ctes, fromOuter: scope };
     if (type === 'InsertStmt') this.insertParts(node, target, scope, path);
@@ -1015,7 +1015,7 @@ class Analysis {
     return this.uses.length >= MAX_USES;
   }
 
-  /** A table, view or CTE named in FROM (or as a write's target). */
+  /** A table, view or CTE named in FROM. */
   relation(n: Json, scope: Scope, path: string): Rel {
     const rel = str(n.relname) ?? '';
     const schema = str(n.schemaname);
@@ -1023,6 +1023,20 @@ class Analysis {
     const cte = schema === undefined ? scope.ctes.get(rel, this.guard) : undefined;
     const base = cte ?? this.guard.catalogRel(schema, rel, this.viewStack, path);
     return this.renamed({ ...base, quals: qualifiers(rel, schema, str(alias?.aliasname)) }, stringList(alias?.colnames), path);
+  }
+
+  /**
+   * The table (or view) an INSERT, UPDATE, DELETE, MERGE or COPY writes or reads: always the
+   * catalog's. PostgreSQL never takes a write's target from a WITH item (parse_clause.c opens it as
+   * a relation), so `WITH customers AS (SELECT 1 AS x) UPDATE customers ... RETURNING cpf` writes and
+   * returns public.customers; read through the WITH names, the guard judged a one-column CTE and let
+   * every CPF through (review 28).
+   */
+  private target(n: Json, path: string): Rel {
+    const rel = str(n.relname) ?? '';
+    const schema = str(n.schemaname);
+    const base = this.guard.catalogRel(schema, rel, this.viewStack, path);
+    return { ...base, quals: qualifiers(rel, schema, str(obj(n.alias)?.aliasname)) };
   }
 
   /** Column aliases rename columns by position: only a relation whose column order is known can be followed. */

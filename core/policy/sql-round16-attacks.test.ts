@@ -564,3 +564,28 @@ describe('review 26: a VALUES item expanded into several columns', () => {
     expect(decide("INSERT INTO customers (id, nome) VALUES (1, (ROW('x')).f1)")).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
   });
 });
+
+// Review 28: PostgreSQL never takes a write's target from a WITH item; the guard resolved it through
+// the WITH names, so a CTE named customers hid the whole write (SET, WHERE, RETURNING, the written
+// values, MERGE's ON): RETURNING translate(cpf, '0123456789', 'abcdefghij') gave back every CPF
+// through the real sidecar, unmasked and unheld.
+describe('review 28: a WITH item named like the target of a write', () => {
+  it.each([
+    "WITH customers AS (SELECT 1 AS x) UPDATE customers SET nome = nome WHERE id > 0 RETURNING id, translate(cpf, '0123456789', 'abcdefghij')",
+    'WITH customers AS (SELECT 1 AS x) UPDATE customers SET nome = nome WHERE id > 0 RETURNING md5(cpf)',
+    "WITH customers AS (SELECT 1 AS x) UPDATE customers SET nome = nome WHERE cpf LIKE '590%' RETURNING id",
+    "WITH customers AS (SELECT 1 AS x) DELETE FROM customers WHERE cpf LIKE '590%' RETURNING id",
+    "WITH customers AS (SELECT 1 AS x) INSERT INTO customers (id, nome, cpf) VALUES (1, 'x', '111.444.777-35')",
+    "WITH customers AS (SELECT 1 AS x) INSERT INTO customers VALUES (1, 'x', '111.444.777-35')",
+    "WITH customers AS (SELECT 1 AS x), w AS (UPDATE customers SET nome = nome WHERE id > 0 RETURNING md5(cpf) AS h) SELECT h FROM w",
+    "WITH customers AS (SELECT 1 AS x) MERGE INTO customers c USING (SELECT '111.444.777-35' AS k) s ON c.cpf = s.k WHEN MATCHED THEN DO NOTHING",
+    "WITH public AS (SELECT 1 AS x), customers AS (SELECT 2 AS y) UPDATE public.customers SET nome = nome WHERE id > 0 RETURNING md5(cpf)",
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+
+  it('in FROM, a WITH item still shadows the table, as PostgreSQL resolves it', () => {
+    expect(decide('WITH customers AS (SELECT 1 AS cpf) SELECT md5(cpf::text) FROM customers')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+    expect(decide("WITH customers AS (SELECT 1 AS x) UPDATE orders SET status = 'x' FROM customers WHERE orders.id = customers.x")).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+});

@@ -8,7 +8,8 @@
 // for the DPO like any other use of a CPF. The other direction (customers.cpf referencing another
 // table's column, so a DELETE of a candidate there fails when a customer has it) is refused the
 // same way, and so is a generated column computed from a personal column (review 26:
-// `cpf_digits GENERATED ALWAYS AS (regexp_replace(cpf, ...))` searched with LIKE, unheld).
+// `cpf_digits GENERATED ALWAYS AS (regexp_replace(cpf, ...))` searched with LIKE, unheld), and a
+// column a CHECK constraint ties to a personal one (review 28: a per-row CPF oracle by 23514).
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { join } from 'node:path';
 import { runCommand } from '../../e2e/harness/exec.ts';
@@ -143,5 +144,35 @@ describe('a foreign key to a personal column', () => {
     expect(held.code).not.toBe(0);
     expect(held.stderr).toMatch(/ApprovalRequest/);
     expect(held.stdout).not.toContain('1');
+  });
+
+  it('a column a CHECK constraint ties to cpf must be declared personal; declared, a write of a candidate into it waits for the DPO', async () => {
+    await admin("ALTER TABLE customers ADD COLUMN cpf_check text CHECK (cpf_check IS NULL OR cpf_check = regexp_replace(cpf, '\\D', '', 'g'))");
+    const guess = (digits: string): string => `UPDATE customers SET cpf_check = '${digits}' WHERE id = 1`;
+    // Straight to PostgreSQL: every candidate but customer 1's CPF fails the CHECK.
+    expect((await direct(`BEGIN; ${guess('11144477735')}; ROLLBACK`)).stderr).toContain('violates check constraint');
+    expect((await direct(`BEGIN; ${guess('59083016633')}; ROLLBACK`)).code).toBe(0);
+    const bound = (extra: string[]) => (spec: Record<string, unknown>): void => {
+      const sc = spec.sensitiveColumns as { columns: string[]; relations: { name: string; columns: string[] }[] };
+      sc.relations = [
+        ...sc.relations.map((r) => (r.name === 'public.customers' ? { ...r, columns: [...r.columns, 'cpf_digits', 'cpf_check'] } : r)),
+        { name: 'public.refunds', columns: REFUNDS }, { name: 'public.documents', columns: ['doc'] },
+      ];
+      sc.columns = [...sc.columns, 'public.refunds.customer_doc', 'public.documents.doc', 'public.customers.cpf_digits', ...extra];
+    };
+    await s.applyPolicy(bound([]));
+    const refused = await eventually('a session is refused for the CHECK constraint', async () => {
+      const out = await s.psql(support, ['-At', '-c', guess('11144477735')], { onErrorStop: false });
+      return out.stderr.includes('CHECK or exclusion constraint') ? out : undefined;
+    }, 30_000);
+    expect(refused.stderr).toContain('public.customers.cpf_check is in a CHECK or exclusion constraint with personal column public.customers.cpf');
+    expect(refused.stderr).not.toContain('violates check constraint');
+    await s.applyPolicy(bound(['public.customers.cpf_check']));
+    const held = await eventually('the session opens and the write is judged', async () => {
+      const out = await s.psql(support, ['-At', '-c', guess('11144477735')], { onErrorStop: false });
+      return out.stderr.includes('CHECK or exclusion constraint') ? undefined : out;
+    }, 30_000);
+    expect(held.stderr).toMatch(/ApprovalRequest/);
+    expect(held.stderr).not.toContain('violates check constraint');
   });
 });

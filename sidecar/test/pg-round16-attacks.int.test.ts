@@ -217,6 +217,16 @@ describe('review 24: partial layouts under other names, the unique index as an o
     expect(await direct('SELECT count(*) FROM customers WHERE id >= 990')).toBe('0');
   });
 
+  it('review 28: a WITH item named like the write\'s target hid the write (RETURNING translate(cpf, ...) gave back every CPF)', async () => {
+    const sql = "WITH customers AS (SELECT 1 AS x) UPDATE customers SET nome = nome WHERE id = 1 RETURNING translate(cpf, '0123456789', 'abcdefghij')";
+    // Straight to PostgreSQL the target is the table, whatever the WITH names: the CPF, letter for digit.
+    expect(await direct(`BEGIN; ${sql}; ROLLBACK`)).toContain('fja.ida.bgg-dd');
+    const c = await agent();
+    const code = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e as { code?: string }).code);
+    expect(await code(c.query(sql))).toBe('42501');
+    expect(await code(c.query("WITH customers AS (SELECT 1 AS x) DELETE FROM customers WHERE cpf LIKE '590%' RETURNING id"))).toBe('42501');
+  });
+
   it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
     const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
     expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');
