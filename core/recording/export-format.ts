@@ -115,6 +115,49 @@ export interface ProofLine { type: 'proof'; chainId: string; checkpoint: number;
 
 export type ExportV2Line = ExportHeader | StoreKeyLine | RegistrationLine | AnchorLine | ManifestLine | CheckpointLine | ConsistencyLine | ProofLine;
 
+/**
+ * The members the operator writes on each line kind (store-reads.ts, export-build.ts; every version
+ * of format 2 since issue 19), and on an anchor's store head. A line of a kind carrying any other
+ * member holds content no check reads: a proof line or a header carrying a whole record's members
+ * (`seq`, `hash`, `command`, …) verified, and tools that pick records by "has seq and hash" showed
+ * them (review 29). The verifier refuses such lines.
+ */
+export const EXPORT_LINE_MEMBERS: Readonly<Record<ExportV2Line['type'], ReadonlySet<string>>> = {
+  export: new Set(['type', 'format', 'namespace', 'filter', 'createdAt', 'records', 'chains']),
+  storeKey: new Set(['type', 'keyId', 'publicJwk']),
+  registration: new Set(['type', 'statement', 'storeKeyId', 'hash', 'sig']),
+  anchor: new Set(['type', 'policy', 'records', 'head', 'link', 'root', 'note', 'inclusion', 'store']),
+  manifest: new Set(['type', 'statement', 'storeKeyId', 'hash', 'sig']),
+  checkpoint: new Set(['type', 'chainId', 'size', 'note']),
+  consistency: new Set(['type', 'chainId', 'from', 'to', 'proof']),
+  proof: new Set(['type', 'chainId', 'checkpoint', 'from', 'to', 'left', 'right']),
+};
+
+export const STORE_HEAD_MEMBERS: ReadonlySet<string> = new Set(['records', 'head', 'link', 'root', 'note', 'inclusion', 'consistency']);
+
+/** The export line kind a parsed line names (own members only: `constructor` is no kind), or undefined: a record, or no line of an export. */
+export function exportLineKind(v: unknown): ExportV2Line['type'] | undefined {
+  const type = (v as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && Object.hasOwn(EXPORT_LINE_MEMBERS, type) ? (type as ExportV2Line['type']) : undefined;
+}
+
+/** Whether a parsed export line is a session record: it has a seq and a hash and is none of the export's own line kinds. */
+export function isExportRecord(v: unknown): boolean {
+  const l = v as { seq?: unknown; hash?: unknown } | null;
+  return typeof l === 'object' && l !== null && typeof l.seq === 'number' && typeof l.hash === 'string' && exportLineKind(l) === undefined;
+}
+
+/** The members of `v` outside `allowed`, at most `max` of them (a line of a million members is named by its first few). */
+export function foreignMembers(v: object, allowed: ReadonlySet<string>, max = 5): string[] {
+  const out: string[] = [];
+  for (const name in v) {
+    if (!Object.hasOwn(v, name) || allowed.has(name)) continue;
+    out.push(name);
+    if (out.length === max) break;
+  }
+  return out;
+}
+
 function statementHash(statement: object): string {
   return createHash('sha256').update(canonicalJson(statement)).digest('hex');
 }

@@ -77,10 +77,11 @@ describe('forks and rollbacks of a chain (a compromised sidecar signs two histor
     }
   });
 
-  it('the same checkpoint twice is not a fork', () => {
+  it('the same checkpoint twice is not a fork, but a line the operator never writes (review 29: refused, not checked again)', () => {
     const twice = clone(lines);
-    twice.splice(cpAt(32), 0, structuredClone(lines[cpAt(32)] as Line));
-    expect(verify(twice).problems).toEqual([]);
+    const at = cpAt(32);
+    twice.splice(at, 0, structuredClone(lines[at] as Line));
+    expect(verify(twice).problems).toEqual([{ line: at + 2, chainId: A.chainId, problem: `checkpoint of size 32 of chain ${A.chainId}: a second line for the chain's checkpoint of size 32 (the first is line ${at + 1}): the operator writes each once, so it was added (not checked further)` }]);
   });
 
   it('checkpoints not tied by consistency proofs are refused (the chain could have been rewritten between them)', () => {

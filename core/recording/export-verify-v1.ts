@@ -239,9 +239,11 @@ export class LegacyExportVerifier {
     Object.assign(hole.bad, about(r), { problem: `it appears in the file after ${r.chainId}#${hole.after} (line ${line}): records were swapped or reordered` });
   }
 
-  finish(): ExportVerdict {
+  /** `extra`: problems of the whole file found outside (--anchor given to a format 1 file). */
+  finish(extra: readonly BadRecord[] = []): ExportVerdict {
     if (this.#lines === 0) this.#bad({ problem: 'the file holds no export lines: nothing to verify' });
     else if (this.#records === 0) this.#bad({ problem: 'the file holds chain keys but no records: nothing to verify' });
+    for (const b of extra) this.#problems.addLast(b);
     return {
       ...this.#problems.verdict(), lines: this.#lines, records: this.#records,
       chains: [...this.#chains.values()].map((c) => c.summary),

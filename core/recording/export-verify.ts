@@ -10,7 +10,9 @@
 //   - every record is intact (its hash is its canonical JSON's), links to the record before it, and
 //     each run of records rebuilds, with its range proof, the root of its checkpoint;
 //   - the records are exactly those the manifest lists, in order: none dropped (first, middle or
-//     last), inserted, duplicated or moved.
+//     last), inserted, duplicated or moved;
+//   - every other line holds only the members the operator writes on its kind, once per
+//     checkpoint and per policy's anchor, and anchors only of the manifest's signer (review 29).
 // The first problem in file order is the one named first. Format 1 exports (no header line) are
 // verified as before (export-verify-v1.ts).
 import { hash, type KeyObject } from 'node:crypto';
@@ -22,11 +24,11 @@ import { hashOf, type Linked } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import {
-  duplicateMember, EXPORT_FORMAT_V2, recordLineHash, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
+  duplicateMember, EXPORT_FORMAT_V2, EXPORT_LINE_MEMBERS, exportLineKind, foreignMembers, recordLineHash, STORE_HEAD_MEMBERS, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
   type RegistrationLine, type StoreHeadAtExport, type StoreKeyLine, type StoreProof,
 } from './export-format.ts';
 import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
-import { KEPT_PROBLEMS, ProblemList, unreadableLine } from './verify-problems.ts';
+import { ProblemList, unreadableLine } from './verify-problems.ts';
 import { addSeen, missingRanges, rangesProblem, type SeqRange } from './seq-ranges.ts';
 
 export { recordName, type BadRecord, type ChainSummary } from './export-verify-v1.ts';
@@ -47,13 +49,28 @@ export interface TrustOptions {
 interface StoreBase { records: number; root: Buffer }
 
 export interface TrustSummary {
+  /** The store key that signed the manifest (none without a valid manifest): the only one the verdict rests on. */
   storeKeys: string[];
-  /** The store heads the export carries, verified against the store key (`store`: the export's own, past the anchor). */
+  /** Other store keys the file lists (an operator lists every key that signed something it still stores): nothing of the verdict rests on them. */
+  otherStoreKeys?: string[];
+  /**
+   * The store heads the export carries made with the store key that signed the manifest, verified
+   * against it (`store`: the export's own, past the anchor). Anchors made with another key are
+   * not among them (review 29: a forger's key and heads were shown beside the real ones).
+   */
   anchors: { policy: string; records: number; head: string; root?: string; store?: { records: number; head: string; root: string } }[];
+  /**
+   * Anchor lines made with another store key than the manifest's: named, relied on for nothing. A
+   * forger's, or a genuine export's taken after a store-key rotation and before the operator
+   * anchored with the new key (its anchor link is the old key's): neither can anchor the file.
+   */
+  ignoredAnchors?: { policy: string; keyId: string; line?: number }[];
   /** anchored: an anchor given from outside the file matched; self-asserted: nothing outside vouches for the store key. */
   state: 'anchored' | 'self-asserted' | 'failed';
   /** Anchored to a head newer than the export's, through the operator's proof that the store log grew from the export's store head to it. */
   grown?: { policy: string; from: number; records: number };
+  /** state failed: why the anchor given does not match (also among the problems). */
+  problem?: string;
 }
 
 export interface ExportVerdict extends LegacyVerdict {
@@ -88,6 +105,8 @@ interface ChainV2 {
   /** Verified checkpoints: size → root, and the line and time of each. */
   roots: Map<number, Buffer>;
   signed: Map<number, { line: number; time?: string }>;
+  /** The first line of each checkpoint size, and its note (a copy of it is refused before any signature is checked). */
+  checkpointLines: Map<number, { line: number; note: unknown; other: boolean }>;
   /** Verified consistency proofs, as `${from}-${to}`. */
   consistent: Set<string>;
   /** Checkpoint sizes a proof line was checked against (a range proof: the records' inclusion). */
@@ -115,6 +134,14 @@ interface Run {
   prev?: string;
   tree?: MerkleAppender;
   broken: boolean;
+  /**
+   * Its proof line was refused for its place (no range, or not after the chain's last record): its
+   * records count as nothing, not seen nor verified (review 29: they reached the seen ranges out of
+   * order, and the coverage check went quadratic).
+   */
+  refused?: boolean;
+  /** The hashes of its records verified so far, kept only when someone asks for them (onProven). */
+  hashes?: string[];
 }
 
 function isHex32(v: unknown): v is string {
@@ -147,8 +174,16 @@ function isV2Header(v: unknown): v is ExportHeader {
   return typeof h === 'object' && h !== null && h.type === 'export' && h.format === EXPORT_FORMAT_V2;
 }
 
+/** A record: a chain's seq and a hash, on no line of the export's own kinds (such a line with a record's members is refused: EXPORT_LINE_MEMBERS). */
 function isRecordLine(v: Json): boolean {
-  return typeof v.chainId === 'string' && Number.isSafeInteger(v.seq) && (v.seq as number) > 0 && typeof v.hash === 'string' && v.type !== 'proof' && v.type !== 'checkpoint' && v.type !== 'consistency';
+  return typeof v.chainId === 'string' && Number.isSafeInteger(v.seq) && (v.seq as number) > 0 && typeof v.hash === 'string' && exportLineKind(v) === undefined;
+}
+
+/** Members the operator never writes on a line of this kind, named. */
+function foreignMembersProblem(kind: keyof typeof EXPORT_LINE_MEMBERS, v: Json): string | undefined {
+  const extra = foreignMembers(v, EXPORT_LINE_MEMBERS[kind]);
+  if (extra.length === 0) return undefined;
+  return `the ${kind} line carries ${extra.map((x) => JSON.stringify(x.slice(0, 40))).join(', ')}${extra.length === 5 ? ', …' : ''}, which the operator never writes on it: content no check reads (a record's members on it would be shown by tools as a record), so the line was altered or forged`;
 }
 
 /** The anchor's root is the store checkpoint's, and the anchored link its last leaf. */
@@ -191,7 +226,7 @@ function newChain(s: RegistrationLine['statement']): ChainV2 {
   return {
     summary: { chainId: s.chainId, pod: s.pod, records: 0, startsMidChain: false, retentionHoles: 0 },
     verifier: noteVerifier(s.publicJwk, s.keyId), key: importPublicKey(s.publicJwk), keyId: s.keyId,
-    roots: new Map(), signed: new Map(), consistent: new Set(), used: new Set(), expected: [], vouched: new Map(), seen: [], lastSeq: 0, proven: false,
+    roots: new Map(), signed: new Map(), checkpointLines: new Map(), consistent: new Set(), used: new Set(), expected: [], vouched: new Map(), seen: [], lastSeq: 0, proven: false,
   };
 }
 
@@ -208,6 +243,23 @@ function newRun(c: ChainV2, p: ProofLine, line: number): Run {
   // A run the manifest alone vouches for cannot be swapped for another history ending elsewhere:
   // the first record of the run after it must link to its last.
   return { chain: c, proof: p, line, next: p.from, broken: false, ...(c.lastHash !== undefined && c.lastSeq === p.from - 1 ? { prev: c.lastHash } : {}) };
+}
+
+/** Whether `seq` is the next record of the run, within its proof's range. */
+function inPlace(run: Run, seq: number): boolean {
+  return seq === run.next && seq <= run.proof.to;
+}
+
+/** Record `seq`, in its place in its run, is the chain's last seen (its hash once it verifies). */
+function seenIn(run: Run, seq: number): void {
+  const c = run.chain;
+  addSeen(c.seen, seq);
+  run.next++;
+  c.lastSeq = seq;
+  c.summary.records++;
+  c.summary.first ??= seq;
+  c.summary.last = seq;
+  c.lastHash = undefined;
 }
 
 /**
@@ -302,6 +354,9 @@ class ExportV2Verifier {
   readonly #storeJwks = new Map<string, StoreKeyLine['publicJwk']>();
   readonly #chains = new Map<string, ChainV2>();
   readonly #anchors: AnchorLine[] = [];
+  /** The line of each policy's anchor line: one per policy, as the operator writes them. */
+  readonly #anchorLines = new Map<string, number>();
+  readonly #onProven: ((hash: string) => void) | undefined;
   /** Registrations seen, with the store key that signed each: all must be the manifest's signer. */
   readonly #registrationSigners: { line: number; chainId: string; storeKeyId: string }[] = [];
   #header: ExportHeader | undefined;
@@ -309,13 +364,13 @@ class ExportV2Verifier {
   #run: Run | undefined;
   #lines = 0;
   #records = 0;
-  #checkpoints = 0;
   #operatorOnly = 0;
   #from: string | undefined;
   #to: string | undefined;
 
-  constructor(trust: TrustOptions) {
+  constructor(trust: TrustOptions, onProven?: (hash: string) => void) {
     this.#trust = trust;
+    this.#onProven = onProven;
   }
 
   #bad(b: BadRecord): void {
@@ -342,12 +397,15 @@ class ExportV2Verifier {
     this.#endRun(line);
     // Own members only: a type naming an Object.prototype member (constructor, toString, …) is
     // unknown like any other, not a built-in that accepts the line and checks nothing.
-    const handler = typeof v.type === 'string' && Object.hasOwn(this.#handlers, v.type) ? this.#handlers[v.type] : undefined;
-    if (handler === undefined) return this.#bad({ line, problem: `the line is none of the export's kinds (type ${JSON.stringify(v.type)})` });
-    return handler(line, v);
+    const kind = exportLineKind(v);
+    if (kind === undefined) return this.#bad({ line, problem: `the line is none of the export's kinds (type ${JSON.stringify(v.type)})` });
+    // Refused, and still read: the file fails here, and its other lines are checked as they are.
+    const foreign = foreignMembersProblem(kind, v);
+    if (foreign !== undefined) this.#bad({ line, problem: foreign });
+    return this.#handlers[kind](line, v);
   }
 
-  readonly #handlers: Record<string, (line: number, v: Json) => void> = {
+  readonly #handlers: Record<keyof typeof EXPORT_LINE_MEMBERS, (line: number, v: Json) => void> = {
     export: (line, v) => this.#headerLine(line, v as unknown as ExportHeader),
     storeKey: (line, v) => this.#storeKey(line, v as unknown as StoreKeyLine),
     registration: (line, v) => this.#registration(line, v as unknown as RegistrationLine),
@@ -401,6 +459,11 @@ class ExportV2Verifier {
   }
 
   #anchor(line: number, a: AnchorLine): void {
+    // One per policy, refused before any signature is checked: copies cost a verification each
+    // and were each kept and printed (review 29).
+    const first = this.#anchorLines.get(String(a.policy));
+    if (first !== undefined) return this.#bad({ line, problem: `a second anchor line for policy ${String(a.policy)} (the first is line ${first}): the operator writes one per policy, so it was added (not checked further)` });
+    this.#anchorLines.set(String(a.policy), line);
     const problem = this.#anchorProblem(a);
     if (problem !== undefined) return this.#bad({ line, problem: `the anchor of policy ${String(a.policy)}: ${problem}` });
     this.#anchors.push(a);
@@ -433,6 +496,8 @@ class ExportV2Verifier {
   #storeHeadProblem(a: AnchorLine, jwk: StoreKeyLine['publicJwk'], keyId: string): string | undefined {
     if (a.store === undefined) return undefined;
     if (typeof a.store !== 'object' || a.store === null) return 'its store head is not an object (altered)';
+    const extra = foreignMembers(a.store, STORE_HEAD_MEMBERS);
+    if (extra.length > 0) return `its store head carries ${extra.map((x) => JSON.stringify(x.slice(0, 40))).join(', ')}, which the operator never writes: content no check reads (altered or forged)`;
     // The anchor's own checkpoint verified just before (#anchorNoteProblem).
     const anchoredRoot = verifyCheckpoint(a.note as string, noteVerifier(jwk, keyId)).rootHash;
     return this.#growthProblem(a.policy, { records: a.records, root: anchoredRoot }, a.store, 'the export\'s store head');
@@ -552,10 +617,32 @@ class ExportV2Verifier {
   }
 
   #checkpoint(line: number, k: CheckpointLine): void {
-    this.#checkpoints++;
     const c = this.#chains.get(k.chainId);
-    const problem = c === undefined ? 'no registration for the chain' : checkpointProblem(line, k, c);
+    const problem = c === undefined ? 'no registration for the chain' : this.#checkpointLineProblem(line, k, c);
     if (problem !== undefined) this.#bad({ line, chainId: k.chainId, problem: `checkpoint of size ${String(k.size)} of chain ${String(k.chainId)}: ${problem}` });
+  }
+
+  /**
+   * The operator writes one line per checkpoint: a second line of a size is refused, a copy of the
+   * first before its signature is checked (review 29: 100,000 copies of one verified, each checked
+   * again, about 40 times the cost of a record per byte, and each counted as a checkpoint). Another
+   * note of that size is checked once, to name a fork when the chain's key signed it.
+   */
+  #checkpointLineProblem(line: number, k: CheckpointLine, c: ChainV2): string | undefined {
+    if (!Number.isSafeInteger(k.size) || k.size < 1) return 'its size is not a tree size';
+    const first = c.checkpointLines.get(k.size);
+    if (first === undefined) {
+      c.checkpointLines.set(k.size, { line, note: k.note, other: false });
+      return checkpointProblem(line, k, c);
+    }
+    const again = `a second line for the chain's checkpoint of size ${k.size} (the first is line ${first.line}): the operator writes each once, so it was added`;
+    if (first.note === k.note || first.other) return `${again} (not checked further)`;
+    // Another note of that size, checked once: a second root the chain's key signed is named a fork.
+    first.other = true;
+    const known = c.signed.get(k.size);
+    const problem = checkpointProblem(line, k, c);
+    if (known !== undefined) c.signed.set(k.size, known);
+    return problem ?? again;
   }
 
   #consistency(line: number, k: ConsistencyLine): void {
@@ -578,8 +665,9 @@ class ExportV2Verifier {
     // vouches for cannot be swapped for another history ending elsewhere.
     const run = newRun(c, p, line);
     this.#run = run;
-    if (!isSeqRange(p)) return this.#runBad(run, { line, chainId: p.chainId, problem: `${where}: not a range of records` });
-    if (p.from <= c.lastSeq) return this.#runBad(run, { line, chainId: p.chainId, seq: p.from, problem: `${where}: they come after ${p.chainId}#${c.lastSeq} in the file: records were reordered or duplicated` });
+    if (!isSeqRange(p)) return this.#refuse(run, { line, chainId: p.chainId, problem: `${where}: not a range of records` });
+    if (p.from <= c.lastSeq) return this.#refuse(run, { line, chainId: p.chainId, seq: p.from, problem: `${where}: they come after ${p.chainId}#${c.lastSeq} in the file: records were reordered or duplicated` });
+    if (this.#onProven !== undefined) run.hashes = [];
     if (p.checkpoint === 0) {
       run.vouched = c.vouched.get(`${p.from}-${p.to}`);
       const problem = vouchedProblem(run);
@@ -612,26 +700,28 @@ class ExportV2Verifier {
     this.#bad(b);
   }
 
+  /** A proof line refused for its place: its run is broken and its records count as nothing (Run.refused). */
+  #refuse(run: Run, b: BadRecord): void {
+    run.refused = true;
+    this.#runBad(run, b);
+  }
+
   #record(line: number, r: SessionRecord, text: string | Uint8Array | undefined): void {
     this.#records++;
     this.#span(r.time);
     const run = this.#run;
     if (run === undefined || r.chainId !== run.proof.chainId) return this.#bad({ line, ...about(r), problem: `no proof line covers it: the record was inserted${run === undefined ? '' : ` (or belongs to another chain than ${run.proof.chainId}: chains were spliced)`}` });
-    const c = run.chain;
-    if (r.seq !== run.next || r.seq > run.proof.to) return this.#misplaced(line, r, run);
-    run.next++;
-    c.lastSeq = r.seq;
-    addSeen(c.seen, r.seq);
-    c.summary.records++;
-    c.summary.first ??= r.seq;
-    c.summary.last = r.seq;
-    c.lastHash = undefined;
+    // Refused for its place: its seqs may repeat ones already seen, so none is seen or verified.
+    if (run.refused === true) return undefined;
+    if (!inPlace(run, r.seq)) return this.#misplaced(line, r, run);
+    seenIn(run, r.seq);
     if (run.broken) return undefined;
     const problem = this.#recordProblem(r, run, text);
     if (problem !== undefined) return this.#runBad(run, { line, ...about(r), problem });
     run.prev = r.hash;
-    c.lastHash = r.hash;
+    run.chain.lastHash = r.hash;
     run.tree?.appendHex(r.hash);
+    run.hashes?.push(r.hash);
     return undefined;
   }
 
@@ -664,24 +754,23 @@ class ExportV2Verifier {
     const run = this.#run;
     this.#run = undefined;
     if (run === undefined || run.broken) return;
-    const p = run.proof;
-    if (run.next <= p.to) return this.#bad({ line: at, chainId: p.chainId, seq: run.next, problem: `${p.chainId}${rangeText(run.next, p.to)} ${run.next === p.to ? 'is' : 'are'} missing: deleted from the file (its proof covers it)` });
-    if (run.vouched !== undefined) return this.#endVouched(run, at);
-    if (run.tree === undefined) return undefined;
-    const right = hexes(p.right) as Buffer[];
-    decompose(p.to, p.checkpoint).forEach(([lo, hi], i) => run.tree?.appendSubtree(hi - lo, right[i] as Buffer));
-    if (!run.tree.root().equals(run.chain.roots.get(p.checkpoint) as Buffer)) {
-      return this.#bad({ line: run.line, chainId: p.chainId, seq: p.from, problem: `records ${p.chainId}${rangeText(p.from, p.to)} do not rebuild the root of the chain's checkpoint of size ${p.checkpoint}: one was altered, inserted, removed or re-hashed (or the proof altered)` });
-    }
+    const problem = this.#runEndProblem(run, at);
+    if (problem !== undefined) return this.#bad(problem);
+    if (run.vouched !== undefined) this.#operatorOnly += run.proof.to - run.proof.from + 1;
+    // Every record of the run verified (intact, linked, and its root or vouched hash right).
+    if (this.#onProven !== undefined) for (const h of run.hashes ?? []) this.#onProven(h);
     return undefined;
   }
 
-  /** A run only the operator vouches for: its records linked, ending on the hash the signed manifest names. */
-  #endVouched(run: Run, at: number): void {
+  #runEndProblem(run: Run, at: number): BadRecord | undefined {
     const p = run.proof;
-    if (run.prev !== run.vouched) return this.#bad({ line: at, chainId: p.chainId, seq: p.to, problem: `records ${p.chainId}${rangeText(p.from, p.to)} do not end on the hash the operator's manifest vouches for: one was altered, inserted or removed` });
-    this.#operatorOnly += p.to - p.from + 1;
-    return undefined;
+    if (run.next <= p.to) return { line: at, chainId: p.chainId, seq: run.next, problem: `${p.chainId}${rangeText(run.next, p.to)} ${run.next === p.to ? 'is' : 'are'} missing: deleted from the file (its proof covers it)` };
+    if (run.vouched !== undefined) return run.prev === run.vouched ? undefined : { line: at, chainId: p.chainId, seq: p.to, problem: `records ${p.chainId}${rangeText(p.from, p.to)} do not end on the hash the operator's manifest vouches for: one was altered, inserted or removed` };
+    if (run.tree === undefined) return undefined;
+    const right = hexes(p.right) as Buffer[];
+    decompose(p.to, p.checkpoint).forEach(([lo, hi], i) => run.tree?.appendSubtree(hi - lo, right[i] as Buffer));
+    if (run.tree.root().equals(run.chain.roots.get(p.checkpoint) as Buffer)) return undefined;
+    return { line: run.line, chainId: p.chainId, seq: p.from, problem: `records ${p.chainId}${rangeText(p.from, p.to)} do not rebuild the root of the chain's checkpoint of size ${p.checkpoint}: one was altered, inserted, removed or re-hashed (or the proof altered)` };
   }
 
   #span(time: unknown): void {
@@ -730,6 +819,13 @@ class ExportV2Verifier {
     }
   }
 
+  /** Distinct checkpoints that verified (review 29: copies of one line were each counted). */
+  #checkpointCount(): number {
+    let n = 0;
+    for (const c of this.#chains.values()) n += c.signed.size;
+    return n;
+  }
+
   /** Checkpoints that verified but that no proof line is checked against, in file order. */
   #unusedCheckpoints(): { chainId: string; size: number; line: number }[] {
     return [...this.#chains].flatMap(([chainId, c]) => [...c.signed].filter(([size]) => !c.used.has(size)).map(([size, { line }]) => ({ chainId, size, line }))).sort((a, b) => a.line - b.line);
@@ -747,19 +843,42 @@ class ExportV2Verifier {
     return undefined;
   }
 
+  /**
+   * What the verdict rests on: the manifest signer's key and the anchors made with it. Other keys,
+   * and anchors made with them (#foreignAnchors), are named apart.
+   */
   #trustState(trust: TrustOptions): TrustSummary {
-    const anchors = this.#anchors.map((a) => ({
+    const signer = this.#manifest?.storeKeyId;
+    const anchors = this.#anchors.filter((a) => a.link.keyId === signer).map((a) => ({
       policy: a.policy, records: a.records, head: a.head, ...(a.root === undefined ? {} : { root: a.root }),
       ...(a.store === undefined ? {} : { store: { records: a.store.records, head: a.store.head, root: a.store.root } }),
     }));
-    const summary = { storeKeys: [...this.#storeKeys.keys()], anchors };
+    const others = [...this.#storeKeys.keys()].filter((k) => k !== signer);
+    const ignored = this.#foreignAnchors();
+    const summary = { storeKeys: signer === undefined ? [] : [signer], ...(others.length === 0 ? {} : { otherStoreKeys: others }), anchors, ...(ignored.length === 0 ? {} : { ignoredAnchors: ignored }) };
     const { anchor, policyAnchor } = trust;
     if (anchor === undefined && policyAnchor === undefined) return { ...summary, state: 'self-asserted' };
     const problem = this.#anchorMismatch(trust);
     const proof = policyAnchor?.proof;
     if (problem === undefined) return { ...summary, state: 'anchored', ...(proof === undefined ? {} : { grown: { policy: proof.policy, from: proof.from, records: proof.records } }) };
     this.#bad({ problem });
-    return { ...summary, state: 'failed' };
+    return { ...summary, state: 'failed', problem };
+  }
+
+  /**
+   * Anchor lines made with another store key than the manifest's: nothing of the file rests on
+   * them, so they are not summarised as the file's (review 29: a forger's heads were shown beside
+   * the real ones, and the real status.chain head beside a file re-signed with a forger's key), and
+   * not refused either (a genuine export taken between a key rotation and the next anchoring has
+   * one); --anchor and --policy match only the signer's.
+   */
+  #foreignAnchors(): NonNullable<TrustSummary['ignoredAnchors']> {
+    const signer = this.#manifest?.storeKeyId;
+    if (signer === undefined) return [];
+    return this.#anchors.filter((a) => a.link.keyId !== signer).map((a) => {
+      const line = this.#anchorLines.get(String(a.policy));
+      return { policy: String(a.policy), keyId: String(a.link.keyId), ...(line === undefined ? {} : { line }) };
+    });
   }
 
   /**
@@ -818,14 +937,16 @@ class ExportV2Verifier {
   finish(trust: TrustOptions = this.#trust): ExportVerdict {
     this.#endRun(this.#lines + 1);
     this.#history();
+    // The trust verdict before the coverage's problems: problems naming no line are kept apart
+    // from the others, up to KEPT_PROBLEMS, and this one explains a failure best (review 29).
+    const trustState = this.#trustState(trust);
     this.#coverage();
     if (this.#header !== undefined && this.#header.records !== this.#records) this.#bad({ line: this.#lines + 1, problem: `the header announces ${this.#header.records} record(s) and the file holds ${this.#records}: records were removed or inserted, or the file was truncated` });
-    const trustState = this.#trustState(trust);
     return {
       format: 2, ...this.#problems.verdict(), lines: this.#lines, records: this.#records,
       chains: [...this.#chains.values()].map((c) => ({ ...c.summary, runs: c.seen.length })),
       ...(this.#from === undefined || this.#to === undefined ? {} : { timeRange: { from: this.#from, to: this.#to } }),
-      trust: trustState, checkpoints: this.#checkpoints, operatorOnly: this.#operatorOnly, unusedCheckpoints: this.#unusedCheckpoints(),
+      trust: trustState, checkpoints: this.#checkpointCount(), operatorOnly: this.#operatorOnly, unusedCheckpoints: this.#unusedCheckpoints(),
       ...this.#scope(),
     };
   }
@@ -834,10 +955,17 @@ class ExportV2Verifier {
 /** Verifies an export of either format: feed it every line in order (parsed JSON, undefined if unparsable), then finish(). */
 export class ExportVerifier {
   readonly #trust: TrustOptions;
+  readonly #onProven: ((hash: string) => void) | undefined;
   #impl: ExportV2Verifier | LegacyExportVerifier | undefined;
 
-  constructor(trust: TrustOptions = {}) {
+  /**
+   * `onProven` is given the hash of each record of a format 2 file once its whole run verified
+   * (intact, linked, its checkpoint's root rebuilt or the manifest's vouched hash met): what a
+   * tool showing records may call proven (replay). It costs memory for a run's hashes.
+   */
+  constructor(trust: TrustOptions = {}, onProven?: (hash: string) => void) {
     this.#trust = trust;
+    this.#onProven = onProven;
   }
 
   /**
@@ -845,7 +973,7 @@ export class ExportVerifier {
    * format 2 records be hashed from the line itself (export-format.ts exportRecordLine).
    */
   add(line: number, value: unknown, text?: string, bytes?: Uint8Array): void {
-    this.#impl ??= isV2Header(value) ? new ExportV2Verifier(this.#trust) : new LegacyExportVerifier();
+    this.#impl ??= isV2Header(value) ? new ExportV2Verifier(this.#trust, this.#onProven) : new LegacyExportVerifier();
     if (this.#impl instanceof ExportV2Verifier) this.#impl.add(line, value, text, bytes);
     else this.#impl.add(line, value);
   }
@@ -863,13 +991,8 @@ export class ExportVerifier {
   finish(trust: TrustOptions = this.#trust): ExportVerdict {
     const impl = this.#impl ?? new LegacyExportVerifier();
     if (impl instanceof ExportV2Verifier) return impl.finish(trust);
-    const verdict = impl.finish();
-    if (trust.anchor !== undefined || trust.policyAnchor !== undefined) {
-      const problem = { problem: 'this export is in format 1 (before issue 19): it carries no store anchors, so --anchor and --policy cannot be checked against it; export again to get a format 2 file' };
-      const problems = verdict.problems.length < KEPT_PROBLEMS ? [...verdict.problems, problem] : verdict.problems;
-      const more = verdict.problems.length < KEPT_PROBLEMS ? {} : { moreProblems: (verdict.moreProblems ?? 0) + 1 };
-      return { ...verdict, format: 1, ok: false, problems, ...more, firstBad: verdict.firstBad ?? problem };
-    }
+    const anchored = trust.anchor !== undefined || trust.policyAnchor !== undefined;
+    const verdict = impl.finish(anchored ? [{ problem: 'this export is in format 1 (before issue 19): it carries no store anchors, so --anchor and --policy cannot be checked against it; export again to get a format 2 file' }] : []);
     return { ...verdict, format: 1 };
   }
 }

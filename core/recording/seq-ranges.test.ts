@@ -55,6 +55,38 @@ describe('missingRanges', () => {
   });
 });
 
+describe('review 29: ranges out of order are refused, not scanned', () => {
+  /** `ranges` behind a proxy that counts reads of its elements. */
+  function counted(ranges: SeqRange[]): { list: SeqRange[]; reads: () => number } {
+    let reads = 0;
+    const list = new Proxy(ranges, { get: (t, k, r) => { if (typeof k === 'string' && /^[0-9]+$/.test(k)) reads++; return Reflect.get(t, k, r) as unknown; } });
+    return { list, reads: () => reads };
+  }
+
+  it('addSeen refuses a seq not larger than the last one added', () => {
+    const seen: SeqRange[] = [];
+    addSeen(seen, 1);
+    addSeen(seen, 5);
+    expect(() => addSeen(seen, 5)).toThrow(/seq 5 does not follow seq 5/);
+    expect(() => addSeen(seen, 1)).toThrow(/seq 1 does not follow seq 5/);
+    expect(() => addSeen(seen, Number.NaN)).toThrow(RangeError);
+    expect(seen).toEqual([[1, 1], [5, 5]]);
+  });
+
+  it('missingRanges throws on the shape refused proof lines made, after reads linear in the lists', () => {
+    // The manifest's 3,000 single-seq ranges against [1, 9000] then 3,000 copies of [1, 1]: the
+    // merge's skip loop stopped on [1, 9000] and the inner loop scanned every copy for each
+    // manifest range, 9,000,000 reads.
+    const want: SeqRange[] = Array.from({ length: 3000 }, (_, i): SeqRange => [3 * i + 1, 3 * i + 1]);
+    const have: SeqRange[] = [[1, 9000], ...Array.from({ length: 3000 }, (): SeqRange => [1, 1])];
+    const w = counted(want);
+    const h = counted(have);
+    expect(() => missingRanges(w.list, h.list)).toThrow(/out of order/);
+    expect(() => missingRanges(h.list, w.list)).toThrow(/out of order/);
+    expect(w.reads() + h.reads()).toBeLessThanOrEqual(2 * (3000 + 3001));
+  });
+});
+
 describe('rangesProblem (a manifest\'s ranges, from the file)', () => {
   it('accepts ascending, disjoint ranges, adjacent ones included', () => {
     expect(rangesProblem([[1, 3], [4, 4], [9, 12]])).toBeUndefined();

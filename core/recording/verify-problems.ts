@@ -11,25 +11,42 @@ export const KEPT_PROBLEMS = 100;
  * junk lines), and the one at the earliest line, wherever it was found (a run's root fails at the
  * run's end, on its proof line): that one is the verdict's first bad record even when it was found
  * after the kept ones.
+ *
+ * Problems naming no line (the --anchor/--policy mismatch, no valid manifest, records not in the
+ * manifest) are found once the file is read, after every lined one: they are kept apart, KEPT_PROBLEMS
+ * of them, so junk lines appended by a forger cannot push out the one that says why the file fails
+ * (review 29: "truncated" was shown where "re-signed with another store key" was the cause).
  */
 export class ProblemList {
-  readonly kept: BadRecord[] = [];
+  readonly #lined: BadRecord[] = [];
+  readonly #unlined: BadRecord[] = [];
   #more = 0;
   #first: BadRecord | undefined;
   /** Where a problem that names no line sorts: format 1 puts it first, format 2 last. */
-  readonly #unlined: number;
+  readonly #unlinedAt: number;
 
   constructor(unlined: number) {
-    this.#unlined = unlined;
+    this.#unlinedAt = unlined;
   }
 
   add(b: BadRecord): void {
-    if (this.kept.length < KEPT_PROBLEMS) this.kept.push(b);
+    const kept = b.line === undefined ? this.#unlined : this.#lined;
+    if (kept.length < KEPT_PROBLEMS) kept.push(b);
     else this.#more++;
-    if (this.#first === undefined || (b.line ?? this.#unlined) < (this.#first.line ?? this.#unlined)) this.#first = b;
+    if (this.#first === undefined || (b.line ?? this.#unlinedAt) < (this.#first.line ?? this.#unlinedAt)) this.#first = b;
   }
 
-  get count(): number { return this.kept.length + this.#more; }
+  /** A problem found outside the file's lines (the trust given): the first bad one only when there is no other. */
+  addLast(b: BadRecord): void {
+    const first = this.#first;
+    this.add(b);
+    this.#first = first ?? b;
+  }
+
+  get count(): number { return this.#lined.length + this.#unlined.length + this.#more; }
+
+  /** The kept problems: those naming a line, then those naming none. */
+  get kept(): BadRecord[] { return [...this.#lined, ...this.#unlined]; }
 
   /** The verdict's members: ok, the kept problems, how many more, and the first. */
   verdict(): Pick<ExportVerdict, 'ok' | 'problems' | 'moreProblems' | 'firstBad'> {

@@ -9,7 +9,7 @@ import { signCheckpoint } from '../../core/recording/checkpoint.ts';
 import { leafHashOfHex, MerkleAppender, MerkleTree } from '../../core/recording/merkle.ts';
 import { StoreChain } from '../../core/recording/store-chain.ts';
 import { planExport, type ExportChainSource } from '../../core/recording/export-build.ts';
-import { exportRecordLine, type AnchorLine, type ExportFilterV2, type StoreKeyLine } from '../../core/recording/export-format.ts';
+import { exportRecordLine, isExportRecord, type AnchorLine, type ExportFilterV2, type StoreKeyLine } from '../../core/recording/export-format.ts';
 import { ExportVerifier, type ExportVerdict, type TrustOptions } from '../../core/recording/export-verify.ts';
 import type { SessionEvent } from '../../core/recording/session-event.ts';
 import type { SessionRecord, StoreLink } from '../../core/recording/store-types.ts';
@@ -127,10 +127,12 @@ export function exportOf(store: TestStore, chains: readonly TestChain[], opts: E
   return lines;
 }
 
-/** Whether an export line is a session record (it has a hash and a seq). */
+/**
+ * Whether an export line is a session record: it has a hash and a seq and is none of the export's
+ * own line kinds (a proof or header line carrying a record's members is not one: review 29).
+ */
 export function isRecordLine(line: unknown): boolean {
-  const l = line as Record<string, unknown> | undefined;
-  return typeof l?.hash === 'string' && typeof l.seq === 'number';
+  return isExportRecord(line);
 }
 
 /**

@@ -11,6 +11,7 @@ import { jsonlLines, parseLine, type JsonlLine } from '../jsonl.ts';
 import { Progress } from '../progress.ts';
 import { humanBytes, parseTimeFlag } from '../time.ts';
 import type { SessionRecord } from '../../../core/recording/store-types.ts';
+import { isExportRecord } from '../../../core/recording/export-format.ts';
 import { ASCIICAST_HELP, exportAsciicast } from '../asciicast-export.ts';
 
 const HELP = `usage: guarita export [--policy P] [--session ID] [--since T] [--until T] [--format jsonl|csv|asciicast] [-o FILE] [-n NAMESPACE]
@@ -130,8 +131,9 @@ interface Counts { lines: number; records: number; commands: number; chains: num
 
 type Line = Omit<Partial<SessionRecord>, 'type'> & { type?: string; records?: unknown };
 
+/** A record: a chain's seq and hash on none of the export's own line kinds (those are not records, whatever they carry: review 29). */
 function isRecordLine(v: Line): boolean {
-  return typeof v.seq === 'number' && typeof v.hash === 'string' && typeof v.chainId === 'string';
+  return typeof v.chainId === 'string' && isExportRecord(v);
 }
 
 /** Copies one line to the sink (JSONL as received, byte for byte; CSV rows for command records). */

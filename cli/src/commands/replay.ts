@@ -9,8 +9,9 @@ import { play, type Review } from '../replay-render.ts';
 import { getApprovalRequest } from '../approval-requests.ts';
 import type { KubeAccess } from '../kube.ts';
 import { parseDurationFlag } from '../time.ts';
-import { ExportVerifier, recordName, type ExportVerdict } from '../../../core/recording/export-verify.ts';
-import { jsonlLines, parseLine } from '../jsonl.ts';
+import type { ExportVerdict } from '../../../core/recording/export-verify.ts';
+import { jsonlLines } from '../jsonl.ts';
+import { provenHashes, tamperedRecords } from '../replay-integrity.ts';
 import type { SessionRecord } from '../../../core/recording/store-types.ts';
 
 const HELP = `usage: guarita replay SESSION [-n NAMESPACE] [--speed N | --no-timing] [--max-idle 5s] [-o json|yaml]
@@ -60,23 +61,12 @@ async function integrity(operator: OperatorClient, records: readonly SessionReco
     if (err instanceof OperatorError && err.status === 403) return { checked: false, reason: 'you may replay but not export recordings, so their proofs were not read', tampered: [] };
     throw err;
   }
-  const { verdict, proven } = read;
-  const bad = new Set(verdict.problems.flatMap((b) => (b.chainId === undefined || b.seq === undefined ? [] : [recordName(b)])));
-  for (const r of records) if (!proven.has(r.hash)) bad.add(`${r.chainId}#${r.seq}`);
-  if (!verdict.ok && bad.size === 0) bad.add(`the session's proofs (${verdict.firstBad?.problem ?? 'failed'})`);
-  return { checked: true, tampered: [...bad] };
+  return { checked: true, tampered: tamperedRecords(read.verdict, read.proven, records) };
 }
 
 /** The verdict on an export of the session, and the hashes of the records it proved. */
 async function sessionExport(operator: OperatorClient, sessionId: string): Promise<{ verdict: ExportVerdict; proven: Set<string> }> {
-  const verifier = new ExportVerifier();
-  const proven = new Set<string>();
-  for await (const line of jsonlLines(await operator.stream('/export', { session: sessionId }, `verifying session ${sessionId}`))) {
-    const value = parseLine(line.text) as Partial<SessionRecord> | undefined;
-    verifier.add(line.number, value, line.text);
-    if (typeof value?.seq === 'number' && typeof value.hash === 'string') proven.add(value.hash);
-  }
-  return { verdict: verifier.finish(), proven };
+  return provenHashes(jsonlLines(await operator.stream('/export', { session: sessionId }, `verifying session ${sessionId}`)));
 }
 
 function sessionArg(positionals: string[]): string {

@@ -3,27 +3,18 @@
 // narrower (one session) or older than the one asked for read as "the" evidence; and a file of
 // many bad lines names its first and counts the rest.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { exportOf, testStore, writeChain } from '../../../e2e/support/export-testkit.ts';
-import { run } from './verify.ts';
+import { verifyFile } from '../../test/verify-file-run.ts';
 
 let dir: string;
 
 beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'guarita-verify-scope-')); });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function verify(lines: readonly unknown[], args: string[] = []): Promise<{ code: number; out: string }> {
-  const file = join(dir, `export-${Math.random().toString(36).slice(2)}.jsonl`);
-  writeFileSync(file, `${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}\n`);
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', (d: Buffer) => { text += d.toString(); });
-  const code = await run(['--file', file, ...args], { stdin: Readable.from([]), stdout: out, stderr: new PassThrough(), env: { NO_COLOR: '1' } });
-  return { code, out: text };
-}
+const verify = (lines: readonly unknown[], args: string[] = []): Promise<{ code: number; out: string }> => verifyFile(dir, lines, args);
 
 const store = testStore('ns-s', 'orders-db');
 const A = writeChain('ns-s', 30, { group: 16 });

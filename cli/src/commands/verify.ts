@@ -164,11 +164,27 @@ function unanchoredNote(v: ExportVerdict, p: Paint): string {
   return p.yellow(v.format === 1 ? ' (format 1: not anchored)' : ' (self-asserted: not anchored to the cluster; use --anchor or --policy)');
 }
 
+/**
+ * Problems of the file as a whole (no line: the --anchor/--policy mismatch first, no valid manifest,
+ * records the manifest does not list), besides the first bad record: they say why a file fails
+ * where the first bad line may not (review 29: "truncated" was shown for a file re-signed with
+ * another store key and junk lines appended). The verdict keeps them apart from the capped ones.
+ */
+function wholeFileLines(v: ExportVerdict, p: Paint): string[] {
+  // By content: the verdict printed is a copy (inert), not the verifier's objects.
+  const first = v.firstBad;
+  const isFirst = (b: BadRecord): boolean => first !== undefined && first.line === undefined && b.problem === first.problem && b.chainId === first.chainId && b.seq === first.seq;
+  const whole = v.problems.filter((b) => b.line === undefined && !isFirst(b));
+  if (whole.length === 0) return [];
+  const shown = whole.slice(0, 5).map((b) => `    ${p.red('✗')} ${b.chainId === undefined ? '' : `${badName(b)}: `}${b.problem}`);
+  return [`  ${p.bold('the file as a whole:')}`, ...shown, ...(whole.length > 5 ? [`    … and ${whole.length - 5} more (-o json lists them)`] : [])];
+}
+
 function exportText(file: string, v: ExportVerdict, p: Paint): string {
   const title = `Export ${file}: ${v.ok ? `${p.green('VERIFIED')}${unanchoredNote(v, p)}` : p.red('FAILED')}`;
   if (!v.ok) {
     const bad = v.firstBad === undefined ? [] : describeBad(v.firstBad, p);
-    return [title, ...bad.map((l) => `  ${l}`), ...moreProblems(v)].join('\n');
+    return [title, ...bad.map((l) => `  ${l}`), ...wholeFileLines(v, p), ...moreProblems(v)].join('\n');
   }
   const span = v.timeRange === undefined ? '' : `, ${v.timeRange.from} .. ${v.timeRange.to}`;
   if (v.format === 1) {
@@ -213,13 +229,25 @@ function anchoredLine(trust: NonNullable<ExportVerdict['trust']>, heads: string,
   return `  ${p.green('✓')} anchored: AccessPolicy ${grown.policy}'s head (${grown.records} links) extends the file's store head (${grown.from} links): the operator's consistency proof verified with store key ${keys}`;
 }
 
+/** Store keys the file lists besides the manifest's signer (an operator lists every key that signed something it stores): named, relied on for nothing. */
+function otherKeysLines(v: ExportVerdict, p: Paint): string[] {
+  const others = v.trust?.otherStoreKeys ?? [];
+  const ignored = (v.trust?.ignoredAnchors ?? []).map((a) => `${a.policy} (${a.line === undefined ? '' : `line ${a.line}, `}store key ${a.keyId})`);
+  return [
+    ...(others.length === 0 ? [] : [p.dim(`    other store key(s) the file lists, on which nothing of this verdict rests: ${others.join(', ')}`)]),
+    ...(ignored.length === 0 ? [] : [p.dim(`    anchor line(s) made with another store key than the manifest's, ignored: ${ignored.join('; ')}`)]),
+  ];
+}
+
+/** Only the key that signed the manifest and the anchors made with it: the verdict rests on nothing else (review 29). */
 function trustLines(v: ExportVerdict, p: Paint): string[] {
   const keys = v.trust?.storeKeys.join(', ') ?? '?';
   const heads = (v.trust?.anchors ?? []).map((a) => `${a.policy} at ${a.records} links, head ${short(a.head)}${a.store === undefined ? '' : ` (store at export ${a.store.records} links, head ${short(a.store.head)})`}`).join('; ');
-  if (v.trust?.state === 'anchored') return [anchoredLine(v.trust, heads, keys, p)];
+  if (v.trust?.state === 'anchored') return [anchoredLine(v.trust, heads, keys, p), ...otherKeysLines(v, p)];
   return [
-    `  ${p.yellow('!')} not anchored: the operator's store key (${keys}) is the file's own claim; compare a head (${heads === '' ? 'none' : heads})`,
+    `  ${p.yellow('!')} not anchored: the store key that signed the manifest (${keys}) is the file's own claim; compare the head made with it (${heads === '' ? 'none' : heads})`,
     '    with AccessPolicy status.chain: guarita verify --file F --anchor HEAD, or --policy P against the cluster',
+    ...otherKeysLines(v, p),
   ];
 }
 
