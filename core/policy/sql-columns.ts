@@ -875,8 +875,9 @@ class Analysis {
 
   private tableSample(n: Json, scope: Scope, path: string): FromEntry {
     const entry = this.fromEntry(n.relation, scope, path);
-    this.exprs(n.args, { rels: entry.rels, parent: scope, ctes: scope.ctes }, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
-    this.expr(n.repeatable, scope, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
+    // Like a join's condition, the arguments do not see the FROM items before the sampled table.
+    this.exprs(n.args, beside(entry.rels, scope), `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
+    this.expr(n.repeatable, scope.fromOuter ?? scope, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
     return entry;
   }
 
@@ -930,7 +931,11 @@ class Analysis {
     for (const r of right.rels) left.rels.push(r);
     if (using.length > 0 || natural) this.usingAlias(n, using, left.star.join(right.star, natural ? undefined : using, mergedJoinColumn), left.rels);
     else left.star.append(right.star);
-    this.expr(n.quals, here, `${path}JOIN ON`, 'join condition');
+    // The condition sees the join's own two sides, then the enclosing query levels, not the FROM
+    // items before the join (transformJoinOnClause): a decoy `(SELECT 1) c` before `... JOIN ... ON
+    // ascii(substr(c.cpf, i, 1))` took the outer customers c's cpf (review 30). LATERAL items on the
+    // right side (rightSide, `here`) do see those earlier items.
+    this.expr(n.quals, beside(left.rels, scope), `${path}JOIN ON`, 'join condition');
     const alias = obj(n.alias);
     if (alias === undefined) return left;
     const name = str(alias.aliasname) ?? 'join';
@@ -1021,8 +1026,10 @@ class Analysis {
     const schema = str(n.schemaname);
     const alias = obj(n.alias);
     const cte = schema === undefined ? scope.ctes.get(rel, this.guard) : undefined;
+    const aliasName = str(alias?.aliasname);
+    const quals = cte === undefined ? catalogQualifiers(rel, schema, aliasName) : qualifiers(rel, schema, aliasName);
     const base = cte ?? this.guard.catalogRel(schema, rel, this.viewStack, path);
-    return this.renamed({ ...base, quals: qualifiers(rel, schema, str(alias?.aliasname)) }, stringList(alias?.colnames), path);
+    return this.renamed({ ...base, quals }, stringList(alias?.colnames), path);
   }
 
   /**
@@ -1036,7 +1043,7 @@ class Analysis {
     const rel = str(n.relname) ?? '';
     const schema = str(n.schemaname);
     const base = this.guard.catalogRel(schema, rel, this.viewStack, path);
-    return { ...base, quals: qualifiers(rel, schema, str(obj(n.alias)?.aliasname)) };
+    return { ...base, quals: catalogQualifiers(rel, schema, str(obj(n.alias)?.aliasname)) };
   }
 
   /** Column aliases rename columns by position: only a relation whose column order is known can be followed. */
@@ -1446,6 +1453,26 @@ function qualifiers(rel: string, schema: string | undefined, alias: string | und
   return schema === undefined ? [rel] : [rel, `${schema}.${rel}`];
 }
 
+/** `rels` in front of the query levels enclosing `scope`'s FROM list, without the FROM items beside them. */
+function beside(rels: Rel[], scope: Scope): Scope {
+  return { rels, parent: scope.fromOuter ?? scope, ctes: scope.ctes };
+}
+
+/** The key under which a schema-qualified reference finds an un-aliased catalog relation of any schema (NUL: in no identifier). */
+function anySchema(rel: string): string {
+  return `\0.${rel}`;
+}
+
+/**
+ * A catalog relation's qualifiers: also, without an alias, the key a schema-qualified reference
+ * (`public.customers.cpf`, `db.public.customers.cpf`) finds it by when the FROM item named no schema.
+ * PostgreSQL matches such a reference only against un-aliased relations (scanNameSpaceForRelid),
+ * never a subquery, CTE or alias that happens to be named `customers`.
+ */
+function catalogQualifiers(rel: string, schema: string | undefined, alias: string | undefined): string[] {
+  return alias === undefined ? [...qualifiers(rel, schema, undefined), anySchema(rel)] : [alias];
+}
+
 /** PostgreSQL tries a column first, then a whole-row reference to a relation of that name (in every enclosing scope). */
 function resolveSingle(name: string, scope: Scope, guard: SensitiveColumnGuard): Resolved | undefined {
   const n = lower(name);
@@ -1477,7 +1504,10 @@ function findRel(scope: Scope, qual: string[], guard: SensitiveColumnGuard): Rel
   const tail = qual[qual.length - 1] ?? '';
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
     const ix = guard.relsIndex(s.rels);
-    const at = ix.byQual.get(q) ?? (qual.length > 1 ? ix.byQual.get(tail) : undefined);
+    // A schema-qualified name (`public.customers`) is an un-aliased catalog relation, never a
+    // subquery, CTE or alias named by its last part: those let a decoy `FROM (SELECT 1) AS customers`
+    // take `public.customers.cpf` of the outer query (review 30).
+    const at = ix.byQual.get(q) ?? (qual.length > 1 ? ix.byQual.get(anySchema(tail)) : undefined);
     if (at !== undefined) return s.rels[at];
   }
   return undefined;

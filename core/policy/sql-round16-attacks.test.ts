@@ -589,3 +589,36 @@ describe('review 28: a WITH item named like the target of a write', () => {
     expect(decide("WITH customers AS (SELECT 1 AS x) UPDATE orders SET status = 'x' FROM customers WHERE orders.id = customers.x")).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
   });
 });
+
+// Review 30: two places where the guard resolved a name otherwise than PostgreSQL. A schema-qualified
+// reference (`public.customers.cpf`) was matched by its last part, so a decoy FROM item named
+// customers (a subquery, CTE or alias) took it while PostgreSQL read the outer table; and a join's ON
+// condition (and TABLESAMPLE's arguments) saw the FROM items before the join, so a decoy `(SELECT 1) c`
+// took `c.cpf` of the outer customers c. Both gave back every CPF through the real sidecar.
+describe('review 30: names PostgreSQL resolves past a decoy', () => {
+  it.each([
+    "SELECT id, (SELECT translate(public.customers.cpf, '0123456789', 'abcdefghij') FROM (SELECT 1) AS customers) AS x FROM customers",
+    "SELECT id, EXISTS (SELECT 1 FROM orders AS customers WHERE public.customers.cpf LIKE '590%') AS p FROM public.customers",
+    'WITH customers AS (SELECT 1 AS x) SELECT id, (SELECT md5(public.customers.cpf) FROM customers) FROM public.customers',
+    'SELECT id, (SELECT public.customers.cpf FROM (SELECT 1) customers) AS x FROM public.customers ORDER BY 2',
+    'SELECT id, (SELECT orders.public.customers.cpf::bigint FROM (SELECT 1) customers) FROM public.customers',
+    'SELECT id FROM public.customers, LATERAL (SELECT md5(public.customers.cpf) AS h FROM orders customers) z',
+    "SELECT id FROM customers WHERE (SELECT row_to_json(public.customers.*)::text FROM (SELECT 1) customers) LIKE '%590%'",
+    'UPDATE customers SET nome = (SELECT md5(public.customers.cpf) FROM (SELECT 1) customers) WHERE id = 1 RETURNING nome',
+    "DELETE FROM customers WHERE id = 1 AND EXISTS (SELECT 1 FROM (SELECT 1) customers WHERE public.customers.cpf LIKE '590%') AND false",
+    "SELECT c.id, (SELECT string_agg(g::text, '.' ORDER BY i) FROM (SELECT 1) c, generate_series(1, 14) i JOIN generate_series(32, 126) g ON g = ascii(substr(c.cpf, i, 1))) FROM customers c",
+    "SELECT c.id, (SELECT count(*) FROM orders c, orders o JOIN orders o2 ON o.id = o2.id AND c.cpf LIKE '590%') FROM customers c",
+    "SELECT c.id, (SELECT count(*) FROM (SELECT 1) c, orders o JOIN (orders o2 JOIN orders o3 ON c.cpf LIKE '590%') ON true) FROM customers c",
+    "SELECT c.id, (SELECT count(*) FROM (SELECT 1) c, orders o JOIN orders o2 ON md5(c::text) = '') FROM customers c",
+    'SELECT c.id, (SELECT count(*) FROM (SELECT 1) c, orders TABLESAMPLE bernoulli (length(c.cpf))) FROM customers c',
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+
+  it('what PostgreSQL does resolve to the nearer item still is: an unqualified alias, a LATERAL item, an un-aliased table', () => {
+    expect(decide('SELECT c.id, (SELECT count(*) FROM (SELECT 1 AS cpf) c, LATERAL (SELECT c.cpf) z) FROM customers c')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+    expect(decide('SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+    expect(decide('SELECT public.customers.cpf FROM customers')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+    expect(decide("SELECT id FROM customers WHERE public.customers.cpf LIKE '590%'")).toEqual({ ...HELD, columns: [CPF] });
+  });
+});

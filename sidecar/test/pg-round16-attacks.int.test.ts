@@ -227,6 +227,18 @@ describe('review 24: partial layouts under other names, the unique index as an o
     expect(await code(c.query("WITH customers AS (SELECT 1 AS x) DELETE FROM customers WHERE cpf LIKE '590%' RETURNING id"))).toBe('42501');
   });
 
+  it('review 30: a decoy FROM item took a schema-qualified name, or a join condition\'s name, from the outer customers', async () => {
+    const qualified = "SELECT id, (SELECT translate(public.customers.cpf, '0123456789', 'abcdefghij') FROM (SELECT 1) AS customers) AS x FROM customers WHERE id = 1";
+    const joinOn = "SELECT c.id, (SELECT string_agg(g::text, '.' ORDER BY i) FROM (SELECT 1) c, generate_series(1, 14) i JOIN generate_series(32, 126) g ON g = ascii(substr(c.cpf, i, 1))) FROM customers c WHERE c.id = 1";
+    // Straight to PostgreSQL both read the outer customers row: the CPF as letters, and as its characters' codes.
+    expect(await direct(qualified)).toContain('fja.ida.bgg-dd');
+    expect(await direct(joinOn)).toContain('53.57.48.46.56.51.48.46.49.54.54.45.51.51');
+    const c = await agent();
+    const code = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e as { code?: string }).code);
+    expect(await code(c.query(qualified))).toBe('42501');
+    expect(await code(c.query(joinOn))).toBe('42501');
+  });
+
   it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
     const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
     expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');
