@@ -6,8 +6,13 @@
 // group, so one per record here, before signing windows). Then many connections at once
 // (spool.concurrentRecordsPerSec, Written): spool.signaturesPerRecord says how many checkpoints a
 // record cost there (1 before issue 19, one per group after item 1, 1/256 with signing windows).
+// spool.poolHandoffMicros / spool.poolRoundTripMicros: what handing one operation to libuv's thread
+// pool costs the event loop (the call's own time) and takes end to end (an fstat: no disk work), the
+// price of every fdatasync the spool runs off the loop. On this Firecracker VM the hand-off wakes a
+// pool thread on the other vCPU (a futex wake, an inter-processor interrupt), 20-60 µs of the loop's
+// time per sync: more than a Written record's whole append.
 //   node bench/spool.ts [--quick]
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstat, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -69,6 +74,31 @@ function rawFdatasync(dir: string, bytes: number, count: number): number[] {
   return out.sort((a, b) => a - b);
 }
 
+/** Medians over `count` fstat calls, one at a time: the loop's time inside the call, and the call to its callback (µs). */
+async function poolHandoff(dir: string, count: number): Promise<{ submit: number; roundTrip: number }> {
+  const fd = openSync(join(dir, 'handoff'), 'w', 0o600);
+  const submit: number[] = [];
+  const roundTrip: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const t = performance.now();
+        fstat(fd, (err) => {
+          roundTrip.push((performance.now() - t) * 1000);
+          if (err === null) resolve();
+          else reject(err);
+        });
+        submit.push((performance.now() - t) * 1000);
+      });
+      // The next hand-off from a new loop turn, as the spool's syncs come.
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { submit: percentile(submit.sort((a, b) => a - b), 50), roundTrip: percentile(roundTrip.sort((a, b) => a - b), 50) };
+}
+
 export async function benchSpool(opts: { quick: boolean }): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'guarita-bench-spool-'));
   const count = opts.quick ? 500 : 3000;
@@ -82,7 +112,10 @@ export async function benchSpool(opts: { quick: boolean }): Promise<Record<strin
     const oneClient = checkpointsPerRecord(dir, 50 + 2 * count + 1);
     const raw = rawFdatasync(dir, bytes, count);
     const many = await concurrent(mkdtempSync(join(dir, 'concurrent-')), 64, opts.quick ? 50 : 200);
+    const handoff = await poolHandoff(dir, opts.quick ? 500 : 2000);
     return {
+      'spool.poolHandoffMicros': handoff.submit,
+      'spool.poolRoundTripMicros': handoff.roundTrip,
       'spool.concurrentRecordsPerSec': many.rps,
       'spool.signaturesPerRecord': many.signaturesPerRecord,
       'spool.oneClientSignaturesPerRecord': oneClient,
