@@ -203,7 +203,8 @@ const LEAKS: readonly Leak[] = [
   ["DECLARE cur CURSOR FOR SELECT id FROM customers WHERE cpf LIKE '1%'", CPF, 'comparison LIKE'],
   ['CREATE INDEX ON customers (md5(cpf))', CPF, 'column reference', 'Index statement'],
   ['CALL audit(1, (SELECT cpf FROM customers LIMIT 1))', CPF, 'column reference', 'Call statement'],
-  ['SELECT id FROM customers TABLESAMPLE SYSTEM (length(cpf))', CPF, 'function argument length()', 'TABLESAMPLE'],
+  // The arguments do not see the sampled table (PostgreSQL: column "cpf" does not exist), only the enclosing query's.
+  ['SELECT c.id, (SELECT count(*) FROM orders TABLESAMPLE SYSTEM (length(c.cpf))) FROM customers c', CPF, 'function argument length()', 'TABLESAMPLE'],
   ['SELECT count(*) FROM customers GROUP BY ROLLUP (cpf)', CPF, 'grouping', 'GROUP BY'],
   // An integer inside ROLLUP/CUBE/GROUPING SETS is a select-list position, as at the top of GROUP BY.
   ['SELECT cpf, count(*) FROM customers GROUP BY ROLLUP (1)', CPF, 'grouping', 'GROUP BY item 1'],

@@ -858,9 +858,11 @@ class Analysis {
       case 'RangeTableSample': return this.tableSample(n, scope, path);
       default: {
         // XMLTABLE, JSON_TABLE and the like: their expressions are checked; their columns are not personal.
-        const alias = str(obj(n.alias)?.aliasname) ?? t;
+        // Unaliased, PostgreSQL names them xmltable and json_table (review 31: named RangeTableFunc, an
+        // outer `customers AS "RangeTableFunc"` got through); another kind qualifies nothing.
+        const alias = str(obj(n.alias)?.aliasname) ?? UNALIASED_FROM_NAMES[t];
         this.expr(item, scope, `${path}FROM ${t}`, `${t} argument`);
-        return single({ quals: [alias], label: alias, cols: [], complete: false, guess: false });
+        return single({ quals: alias === undefined ? [] : [alias], label: alias ?? t, cols: [], complete: false, guess: false });
       }
     }
   }
@@ -876,20 +878,26 @@ class Analysis {
   private tableSample(n: Json, scope: Scope, path: string): FromEntry {
     const entry = this.fromEntry(n.relation, scope, path);
     // Like a join's condition, the arguments do not see the FROM items before the sampled table.
-    this.exprs(n.args, beside(entry.rels, scope), `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
+    // Nor the sampled table itself (review 31: `orders AS c TABLESAMPLE bernoulli (... c.cpf ...)` read
+    // the outer customers c in PostgreSQL).
+    this.exprs(n.args, scope.fromOuter ?? scope, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
     this.expr(n.repeatable, scope.fromOuter ?? scope, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
     return entry;
   }
 
   private rangeFunction(n: Json, scope: Scope, path: string): Rel {
-    const alias = obj(n.alias);
+    const alias = str(obj(n.alias)?.aliasname);
     const calls = arr(n.functions).map((l) => arr(obj(obj(l)?.List)?.items)[0]);
-    let name = 'function';
+    // Unaliased, PostgreSQL names the item after its FIRST function (FigureColname; ROWS FROM (f(), g())
+    // is f: named g, it let an outer `customers AS g` through, review 31); a name that differs between
+    // versions qualifies nothing here, so references go outward, where the guard holds more.
+    const first = figureColname(calls[0]);
+    const name = alias ?? first.name;
+    const quals = alias !== undefined || first.sure ? [name] : [];
     for (const c of calls) {
       const [ct, call] = unwrap(c);
       const fn = ct === 'FuncCall' ? stringList(call.funcname) : [];
       const last = lower(fn[fn.length - 1] ?? ct);
-      name = str(alias?.aliasname) ?? last;
       const where = `${path}FROM ${last}()`;
       this.expr(c, scope, where, 'FROM function argument');
       if (ct !== 'FuncCall' || !TRANSPARENT_FROM_FUNCTIONS.has(last)) {
@@ -897,7 +905,7 @@ class Analysis {
         this.report(`${last}() result (may hold ${this.guard.personalNames().join(', ')})`, `function in FROM ${last}() whose result the guard cannot see into`, where);
       }
     }
-    return { quals: [name], label: `${name}()`, cols: [], complete: false, guess: false };
+    return { quals, label: `${name}()`, cols: [], complete: false, guess: false };
   }
 
   /**
@@ -1447,11 +1455,23 @@ function sinkUse(sink: Sink): string {
   return sink === 'export' ? 'exported by COPY (query) TO' : 'stored into another table';
 }
 
+/**
+ * The parts of a qualified name as one key. NUL is in no identifier, so a single quoted identifier
+ * holding a dot (an alias `"public.customers"`) is never the key of `public.customers` (review 31:
+ * such an alias on a decoy took `public.customers.cpf` of the outer query).
+ */
+function qualKey(parts: readonly string[]): string {
+  return parts.join('\0');
+}
+
 /** How a relation's columns may be qualified: by its alias only, or by its name with and without schema. */
 function qualifiers(rel: string, schema: string | undefined, alias: string | undefined): string[] {
   if (alias !== undefined) return [alias];
-  return schema === undefined ? [rel] : [rel, `${schema}.${rel}`];
+  return schema === undefined ? [rel] : [rel, qualKey([schema, rel])];
 }
+
+/** The names PostgreSQL gives FROM items of these kinds written without an alias. */
+const UNALIASED_FROM_NAMES: Readonly<Record<string, string>> = { RangeTableFunc: 'xmltable', JsonTable: 'json_table' };
 
 /** `rels` in front of the query levels enclosing `scope`'s FROM list, without the FROM items beside them. */
 function beside(rels: Rel[], scope: Scope): Scope {
@@ -1460,7 +1480,7 @@ function beside(rels: Rel[], scope: Scope): Scope {
 
 /** The key under which a schema-qualified reference finds an un-aliased catalog relation of any schema (NUL: in no identifier). */
 function anySchema(rel: string): string {
-  return `\0.${rel}`;
+  return qualKey(['', '', rel]);
 }
 
 /**
@@ -1500,7 +1520,7 @@ function starFields(v: unknown): string[] | undefined {
 
 /** The relation a qualifier names, innermost level first; names compare exactly as folded ("C" is not c). */
 function findRel(scope: Scope, qual: string[], guard: SensitiveColumnGuard): Rel | undefined {
-  const q = qual.join('.');
+  const q = qualKey(qual);
   const tail = qual[qual.length - 1] ?? '';
   for (let s: Scope | undefined = scope; s !== undefined; s = s.parent) {
     const ix = guard.relsIndex(s.rels);

@@ -622,3 +622,35 @@ describe('review 30: names PostgreSQL resolves past a decoy', () => {
     expect(decide("SELECT id FROM customers WHERE public.customers.cpf LIKE '590%'")).toEqual({ ...HELD, columns: [CPF] });
   });
 });
+
+// Review 31: the same class again. A quoted alias holding a dot ("public.customers") answered the
+// key of public.customers; an unaliased ROWS FROM (f(), g()) was named after g where PostgreSQL names
+// it f; an unaliased XMLTABLE was named RangeTableFunc (PostgreSQL: xmltable); TABLESAMPLE's
+// arguments saw the sampled table itself. Each gave back CPFs through the real sidecar.
+describe('review 31: more names PostgreSQL resolves past a decoy', () => {
+  it.each([
+    'SELECT id, (SELECT md5(public.customers.cpf) FROM (SELECT 1) AS "public.customers") AS x FROM customers',
+    'WITH "public.customers" AS (SELECT 1 AS x) SELECT id, (SELECT md5(public.customers.cpf) FROM "public.customers") FROM customers',
+    'SELECT id, (SELECT md5(public.customers.cpf) FROM orders AS "public.customers") AS x FROM customers',
+    'SELECT id, (SELECT md5(public.customers.cpf) FROM generate_series(1,1) AS "public.customers") AS x FROM customers',
+    'SELECT id, (SELECT md5(public.customers.cpf) FROM (orders o JOIN orders p ON true) AS "public.customers") AS x FROM customers',
+    'SELECT id, (SELECT md5(public.customers.cpf) FROM orders o JOIN orders p USING (id) AS "public.customers") AS x FROM customers',
+    'SELECT id, (SELECT md5(orders.public.customers.cpf) FROM (SELECT 1) AS "orders.public.customers") AS x FROM customers',
+    "SELECT id FROM customers WHERE EXISTS (SELECT 1 FROM (SELECT 1) AS \"public.customers\" WHERE public.customers.cpf LIKE '590%')",
+    'SELECT id, (SELECT row_to_json(public.customers.*)::text FROM (SELECT 1) AS "public.customers") FROM customers',
+    'SELECT id, (SELECT md5(unnest.cpf) FROM ROWS FROM (generate_series(1,1), unnest(ARRAY[1]))) FROM customers AS unnest',
+    "SELECT id FROM customers AS unnest WHERE EXISTS (SELECT 1 FROM ROWS FROM (generate_series(1,1), unnest(ARRAY[1])) WHERE unnest.cpf LIKE '590%')",
+    "SELECT id, (SELECT md5(\"RangeTableFunc\".cpf) FROM XMLTABLE('/r' PASSING xmlparse(document '<r/>') COLUMNS x int PATH '1')) FROM customers AS \"RangeTableFunc\"",
+    'SELECT c.id, (SELECT count(*) FROM orders AS c TABLESAMPLE bernoulli (length(c.cpf)*7)) FROM customers c',
+    "SELECT c.id, (SELECT count(*) FROM orders AS c TABLESAMPLE bernoulli (CASE WHEN c.cpf LIKE '590%' THEN 100 ELSE 0 END)) FROM customers c",
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+
+  it('the names PostgreSQL does give still resolve to the inner item', () => {
+    const allowed = { decision: 'allow', rule: 'allow-the-rest', columns: [] };
+    expect(decide('SELECT generate_series.* FROM ROWS FROM (generate_series(1, 2), unnest(ARRAY[1]))')).toEqual(allowed);
+    expect(decide("SELECT xmltable.x FROM XMLTABLE('/r' PASSING xmlparse(document '<r/>') COLUMNS x int PATH '1')")).toEqual(allowed);
+    expect(decide('SELECT "public.customers".x FROM (SELECT 1 AS x) AS "public.customers"')).toEqual(allowed);
+  });
+});

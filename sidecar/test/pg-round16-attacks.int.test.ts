@@ -239,6 +239,19 @@ describe('review 24: partial layouts under other names, the unique index as an o
     expect(await code(c.query(joinOn))).toBe('42501');
   });
 
+  it('review 31: a dotted alias, ROWS FROM\'s name and TABLESAMPLE\'s own table took names PostgreSQL reads in the outer customers', async () => {
+    const dotted = "SELECT id, (SELECT translate(public.customers.cpf, '0123456789', 'abcdefghij') FROM (SELECT 1) AS \"public.customers\") AS x FROM customers WHERE id = 1";
+    const rowsFrom = "SELECT id, (SELECT translate(unnest.cpf, '0123456789', 'abcdefghij') FROM ROWS FROM (generate_series(1, 1), unnest(ARRAY[1]))) FROM customers AS unnest WHERE id = 1";
+    const sampled = "SELECT c.id, (SELECT count(*) FROM orders AS c TABLESAMPLE bernoulli (CASE WHEN c.cpf LIKE '590%' THEN 100 ELSE 0 END)) FROM customers c WHERE c.id = 1";
+    // Straight to PostgreSQL each reads the outer customers row.
+    expect(await direct(dotted)).toContain('fja.ida.bgg-dd');
+    expect(await direct(rowsFrom)).toContain('fja.ida.bgg-dd');
+    expect(await direct(sampled)).not.toMatch(/\|0$/);
+    const c = await agent();
+    const code = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e as { code?: string }).code);
+    for (const sql of [dotted, rowsFrom, sampled]) expect(await code(c.query(sql))).toBe('42501');
+  });
+
   it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
     const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
     expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');
