@@ -345,10 +345,13 @@ describe('interactive shells', () => {
     const r = await agent('ssh', ['-tt', `${PURPOSE}@${POLICY}`], { input: `cat ${data}/customers.txt\necho done-$((40+2))\nexit\n` });
     expect(r.stdout).toContain('done-42');
     for (const raw of RAW_PERSONAL) expect(r.stdout).not.toContain(raw);
-    const streams = await eventually('the shell\'s stream records at the operator', async () => {
+    // The shell's command record is written when its channel closes, after its last stream record
+    // may already have shipped: wait for both (a loaded CI run exported between the two).
+    const streams = await eventually('the shell\'s stream and command records at the operator', async () => {
       const exported = await fetchExport(system.op.url, ns);
-      const frames = exported.records.filter((x) => x.type === 'stream').flatMap((x) => x.frames ?? []);
-      return frames.some((f) => f.ch === 'o' && f.data.includes('done-42')) ? exported : undefined;
+      const done = exported.records.find((x) => x.type === 'stream' && (x.frames ?? []).some((f) => f.ch === 'o' && f.data.includes('done-42')));
+      const command = done === undefined ? undefined : exported.records.find((x) => x.type === 'command' && x.sessionId === done.sessionId);
+      return command === undefined ? undefined : exported;
     }, 30_000, 500);
     const shellStreams = streams.records.filter((x) => x.type === 'stream');
     const text = JSON.stringify(shellStreams);
