@@ -12,6 +12,11 @@ export interface FiguredName { name: string; sure: boolean }
 interface Figured { name: string; strength: 0 | 1 | 2; sure: boolean }
 
 const NONE: Figured = { name: '?column?', strength: 0, sure: true };
+/** A node kind the guard does not know: PostgreSQL may name it (review 32: SQL/JSON expressions). */
+const UNKNOWN: Figured = { name: '?column?', strength: 0, sure: false };
+
+/** Kinds FigureColnameInternal gives no name in any version (constants, parameters, operators, tests). */
+const UNNAMED_KINDS: ReadonlySet<string> = new Set(['A_Const', 'ParamRef', 'BoolExpr', 'NullTest', 'BooleanTest', 'SetToDefault']);
 
 const good = (name: string, sure = true): Figured => ({ name, strength: 2, sure });
 
@@ -31,7 +36,14 @@ const XML_EXPRESSIONS: Readonly<Record<string, string>> = {
 /** Nodes named by their kind alone, as PostgreSQL makes them act like functions. */
 const FIXED_NAMES: Readonly<Record<string, string>> = {
   GroupingFunc: 'grouping', A_ArrayExpr: 'array', RowExpr: 'row', CoalesceExpr: 'coalesce', XmlSerialize: 'xmlserialize',
+  // SQL/JSON (PostgreSQL 16+; on 15 the same spellings are function calls of these names).
+  JsonParseExpr: 'json', JsonScalarExpr: 'json_scalar', JsonSerializeExpr: 'json_serialize', JsonObjectConstructor: 'json_object',
+  JsonArrayConstructor: 'json_array', JsonArrayQueryConstructor: 'json_array', JsonObjectAgg: 'json_objectagg', JsonArrayAgg: 'json_arrayagg',
+  MergeSupportFunc: 'merge_action',
 };
+
+/** JSON_EXISTS, JSON_QUERY, JSON_VALUE (PostgreSQL 17+), by their operation. */
+const JSON_FUNCTIONS: Readonly<Record<string, string>> = { JSON_EXISTS_OP: 'json_exists', JSON_QUERY_OP: 'json_query', JSON_VALUE_OP: 'json_value' };
 
 /** The output name of a select-list expression (`?column?` when PostgreSQL finds none). */
 export function figureColname(node: unknown): FiguredName {
@@ -74,13 +86,19 @@ const FIGURERS: Readonly<Record<string, Figurer>> = {
   MinMaxExpr: (n) => (n.op === 'IS_LEAST' ? good('least') : good('greatest')),
   SQLValueFunction: (n) => named(SQL_VALUE_FUNCTIONS[str(n.op) ?? '']),
   XmlExpr: (n) => named(XML_EXPRESSIONS[str(n.op) ?? '']),
+  JsonFuncExpr: (n) => {
+    const name = JSON_FUNCTIONS[str(n.op) ?? ''];
+    return name === undefined ? UNKNOWN : good(name);
+  },
 };
 
 function figure(node: unknown): Figured {
   const [t, n] = unwrap(node);
   const fixed = FIXED_NAMES[t];
   if (fixed !== undefined) return good(fixed);
-  return FIGURERS[t]?.(n) ?? NONE;
+  const figurer = FIGURERS[t];
+  if (figurer !== undefined) return figurer(n);
+  return UNNAMED_KINDS.has(t) ? NONE : UNKNOWN;
 }
 
 function named(name: string | undefined): Figured {

@@ -872,7 +872,10 @@ class Analysis {
     const name = str(alias?.aliasname) ?? 'subquery';
     const visible = n.lateral === true ? scope : (scope.fromOuter ?? scope);
     const out = this.select(unwrap(n.subquery)[1], visible, `${path}subquery ${name}: `, 'pass');
-    return this.renamed(composedRel(name, `subquery ${name}`, out), stringList(alias?.colnames), path);
+    const rel = composedRel(name, `subquery ${name}`, out);
+    // Without an alias (PostgreSQL 16+) a subquery has no name to qualify by: `subquery.cpf` goes
+    // past it to an outer `customers AS subquery` there (review 32).
+    return this.renamed(alias === undefined ? { ...rel, quals: [] } : rel, stringList(alias?.colnames), path);
   }
 
   private tableSample(n: Json, scope: Scope, path: string): FromEntry {

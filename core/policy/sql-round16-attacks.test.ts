@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { initPolicyEngine, type CompiledPolicy } from './index.ts';
 import { EXAMPLE_AGENT, examplePolicy, one } from './lgpd-example.testkit.ts';
 import { SensitiveColumnGuard } from './sql-columns.ts';
+import { figureColname } from './sql-colname.ts';
+import { parseStatements } from './sql.ts';
 
 let example: CompiledPolicy;
 
@@ -652,5 +654,39 @@ describe('review 31: more names PostgreSQL resolves past a decoy', () => {
     expect(decide('SELECT generate_series.* FROM ROWS FROM (generate_series(1, 2), unnest(ARRAY[1]))')).toEqual(allowed);
     expect(decide("SELECT xmltable.x FROM XMLTABLE('/r' PASSING xmlparse(document '<r/>') COLUMNS x int PATH '1')")).toEqual(allowed);
     expect(decide('SELECT "public.customers".x FROM (SELECT 1 AS x) AS "public.customers"')).toEqual(allowed);
+  });
+});
+
+// Review 32: (a) an unaliased subquery (PostgreSQL 16+) was named `subquery`, so `subquery.cpf` stopped
+// at it in the guard while PostgreSQL went on to an outer `customers AS subquery`; (b) SQL/JSON
+// expressions were named `?column?` for sure, where PostgreSQL names them json, json_value, ...:
+// NATURAL JOIN then compared cpf with an agent's candidates unheld (a CPF found among 10^6 in 7.5 s).
+describe('review 32: unaliased subqueries and SQL/JSON names', () => {
+  it.each([
+    'SELECT id, (SELECT md5(subquery.cpf) FROM (SELECT 1)) AS x FROM customers AS subquery',
+    'SELECT id, (SELECT md5(subquery.cpf) FROM (VALUES (1))) AS x FROM customers AS subquery',
+    'SELECT id, (SELECT md5(subquery.cpf) FROM LATERAL (SELECT 1)) AS x FROM customers AS subquery',
+    'SELECT id, (SELECT md5(subquery::text) FROM (SELECT 1 AS y)) AS x FROM customers AS subquery',
+    "SELECT id FROM customers AS subquery WHERE EXISTS (SELECT 1 FROM (SELECT 1) WHERE subquery.cpf LIKE '590%')",
+    "SELECT translate(subquery.cpf, '0123456789', 'abcdefghij') FROM (SELECT 1), customers AS subquery",
+    'SELECT subquery.id FROM (SELECT 1), customers AS subquery ORDER BY subquery.cpf',
+    "SELECT a.id, b.g FROM (SELECT id, cpf AS json FROM customers) a NATURAL JOIN (SELECT CASE WHEN true THEN x ELSE json('1')::text END, translate(x, '0123456789', 'abcdefghij') AS g FROM unnest(ARRAY['390.996.030-88']) x) b",
+    "SELECT a.id, b.g FROM (SELECT id, cpf AS json_value FROM customers) a NATURAL JOIN (SELECT JSON_VALUE(to_jsonb(x), '$'), x AS g FROM unnest(ARRAY['390.996.030-88']) x) b",
+    "SELECT * FROM (SELECT JSON_VALUE(jsonb '\"a\"', '$'), 2 AS id) a NATURAL JOIN (SELECT 'a' AS json_value, id, cpf FROM customers) c ORDER BY 3",
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+
+  it('SQL/JSON expressions are named as PostgreSQL names them', () => {
+    const names = (sql: string): string => {
+      const select = parseStatements(sql)[0]?.node as { targetList: { ResTarget: { val: unknown } }[] } | undefined;
+      return figureColname(select?.targetList[0]?.ResTarget.val).name;
+    };
+    expect(names("SELECT json('1')")).toBe('json');
+    expect(names("SELECT JSON_VALUE(jsonb '1', '$')")).toBe('json_value');
+    expect(names("SELECT JSON_QUERY(jsonb '1', '$')")).toBe('json_query');
+    expect(names("SELECT JSON_EXISTS(jsonb '1', '$')")).toBe('json_exists');
+    expect(names("SELECT JSON_OBJECT('a': 1)")).toBe('json_object');
+    expect(names('SELECT JSON_ARRAY(1, 2)')).toBe('json_array');
   });
 });

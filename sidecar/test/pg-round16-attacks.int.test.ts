@@ -252,6 +252,14 @@ describe('review 24: partial layouts under other names, the unique index as an o
     for (const sql of [dotted, rowsFrom, sampled]) expect(await code(c.query(sql))).toBe('42501');
   });
 
+  it('review 32: a NATURAL JOIN over a column PostgreSQL names json (the guard: ?column?) compared cpf with candidates', async () => {
+    const sql = "SELECT a.id, b.g FROM (SELECT id, cpf AS json FROM customers) a NATURAL JOIN (SELECT CASE WHEN true THEN x ELSE json('1')::text END, translate(x, '0123456789', 'abcdefghij') AS g FROM unnest(ARRAY['111.111.111-11', '590.830.166-33']) x) b";
+    // Straight to PostgreSQL the join compares cpf with each candidate: customer 1 matches.
+    expect(await direct(sql)).toBe('1|fja.ida.bgg-dd');
+    const c = await agent();
+    expect(await c.query(sql).then(() => undefined, (e: unknown) => (e as { code?: string }).code)).toBe('42501');
+  });
+
   it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
     const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
     expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');
