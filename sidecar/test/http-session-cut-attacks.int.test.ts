@@ -106,7 +106,12 @@ async function hold(): Promise<Held> {
   let received = '';
   socket.on('error', () => undefined);
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
-  const started = new Promise<void>((r) => socket.on('data', (c: Buffer) => { received += c.toString('latin1'); if (received.includes('start')) r(); }));
+  // A connection that closes before the answer began fails here, naming what it got, rather than
+  // leaving the test to its timeout (a CI-like run on a loaded machine timed out in this file once).
+  const started = new Promise<void>((resolve, reject) => {
+    socket.on('data', (c: Buffer) => { received += c.toString('latin1'); if (received.includes('start')) resolve(); });
+    void closed.then(() => reject(new Error(`the held request's connection closed before its answer began: ${JSON.stringify(received.slice(0, 300))}`)));
+  });
   socket.write(['GET /hold HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${token}`, `X-Guarita-Purpose: ${PURPOSE}`, '', ''].join('\r\n'));
   await started;
   return { received: () => received, closed, socket };
@@ -114,7 +119,12 @@ async function hold(): Promise<Held> {
 
 /** Every held answer was cut: the connection closed after a 200 head, without the last chunk. */
 async function expectAllCut(held: readonly Held[]): Promise<void> {
-  await Promise.all(held.map((h) => h.closed));
+  let open = held.length;
+  for (const h of held) void h.closed.then(() => { open--; });
+  // Bounded, naming how many were not cut (a revocation that leaves an exchange open is the defect this file looks for).
+  const deadline = Date.now() + 60_000;
+  while (open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect({ notCut: open, of: held.length }).toEqual({ notCut: 0, of: held.length });
   for (const h of held) {
     expect(h.received()).toMatch(/^HTTP\/1\.1 200 /);
     expect(h.received()).not.toContain('0\r\n\r\n');
