@@ -51,6 +51,12 @@ export function figureColname(node: unknown): FiguredName {
   return { name: f.name, sure: f.sure };
 }
 
+/** A column reference whose last field is `*` (`*`, `s.*`, `public.s.*`). */
+function endsInStar(fields: unknown): boolean {
+  const last = obj(arr(fields).at(-1));
+  return last !== undefined && last.A_Star !== undefined;
+}
+
 function lastString(list: unknown): string | undefined {
   let last: string | undefined;
   for (const item of arr(list)) last = str(obj(obj(item)?.String)?.sval) ?? last;
@@ -134,9 +140,10 @@ function subLink(n: Json): Figured {
 function firstOutputName(first: Json): Figured {
   const alias = str(first.name);
   if (alias !== undefined) return good(alias);
-  // (SELECT * FROM q), (TABLE q): the first column of q, whose name only the catalog or q knows.
+  // (SELECT * FROM q), (TABLE q), (SELECT s.* FROM ...): the first column of what the star expands,
+  // whose name only the catalog or that relation knows (`s.*` is not named s: review 33).
   const [t, v] = unwrap(first.val);
-  if (t === 'ColumnRef' && lastString(v.fields) === undefined) return good('?column?', false);
+  if (t === 'ColumnRef' && endsInStar(v.fields)) return good('?column?', false);
   const inner = figureColname(first.val);
   return good(inner.name, inner.sure);
 }

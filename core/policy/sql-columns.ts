@@ -1420,7 +1420,13 @@ function knownPositions(out: Outputs): number {
 /** A relation the statement builds (subquery, CTE) from what its query returns. */
 function composedRel(name: string, label: string, out: Outputs): Rel {
   // A query over a relation the policy does not know may return its personal-looking columns under `*`.
-  return { quals: [name], label, cols: out.cols, complete: out.complete, guess: out.guess === true && !out.complete, composed: true, ...(out.unplaced === undefined ? {} : { unplaced: out.unplaced }) };
+  // A personal output whose name the guard is unsure of (a set operation named by a left branch of
+  // `(SELECT s.* FROM ...)`, which PostgreSQL names after s's first column) may be reached by any
+  // name: it stands for every name, as an unplaced column does (review 33: `q` read the CPFs
+  // of `... UNION ALL SELECT cpf FROM customers` unheld).
+  const unsure = out.cols.filter((c) => c.unsureName === true && c.source !== undefined).map((c) => c.source ?? '');
+  const unplaced = unsure.length === 0 ? out.unplaced : [...(out.unplaced ?? []), ...unsure];
+  return { quals: [name], label, cols: out.cols, complete: out.complete, guess: out.guess === true && !out.complete, composed: true, ...(unplaced === undefined ? {} : { unplaced }) };
 }
 
 function single(r: Rel): FromEntry {

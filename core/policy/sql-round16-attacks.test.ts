@@ -690,3 +690,21 @@ describe('review 32: unaliased subqueries and SQL/JSON names', () => {
     expect(names('SELECT JSON_ARRAY(1, 2)')).toBe('json_array');
   });
 });
+
+// Review 33: a scalar subquery over `s.*` was named s for sure (PostgreSQL names it after s's first
+// column); as the left branch of `... UNION ALL SELECT cpf FROM customers` it named the CPF column,
+// and an unqualified reference by PostgreSQL's name found nothing in the guard: every CPF, e-mail,
+// phone and CNPJ, translated, through the real sidecar. The name is unsure now, and a personal
+// output whose name is unsure answers any name (as an unplaced column does).
+describe('review 33: a personal column under a name the guard is unsure of', () => {
+  it.each([
+    "SELECT translate(q, '0123456789', 'abcdefghij') FROM (SELECT (SELECT s.* FROM (SELECT ''::text AS q) s) WHERE false UNION ALL SELECT cpf FROM customers) t",
+    "SELECT count(*) FROM (SELECT (SELECT s.* FROM (SELECT 'a'::text AS q) s) UNION ALL SELECT cpf FROM customers) t WHERE q LIKE '590%'",
+    "WITH t AS (SELECT (SELECT * FROM (SELECT 'a'::text AS q) s) UNION ALL SELECT cpf FROM customers) SELECT md5(q) FROM t",
+    "SELECT q FROM (SELECT (SELECT s.* FROM (SELECT 'a'::text AS q) s) UNION ALL SELECT cpf FROM customers) t GROUP BY q",
+    "SELECT x FROM (SELECT (SELECT s.* FROM (SELECT 'a'::text AS q) s), 1 AS x UNION ALL SELECT cpf, id FROM customers) t ORDER BY q",
+    "SELECT t.* FROM (SELECT (SELECT s.* FROM (SELECT 'a'::text AS q) s) UNION ALL SELECT cpf FROM customers) t JOIN (VALUES ('590.830.166-33')) v(q) USING (q)",
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+});

@@ -260,6 +260,14 @@ describe('review 24: partial layouts under other names, the unique index as an o
     expect(await c.query(sql).then(() => undefined, (e: unknown) => (e as { code?: string }).code)).toBe('42501');
   });
 
+  it('review 33: a set operation named by a left branch over s.* carried the CPFs under a name the guard did not know', async () => {
+    const sql = "SELECT translate(q, '0123456789', 'abcdefghij') FROM (SELECT (SELECT s.* FROM (SELECT ''::text AS q) s) WHERE false UNION ALL SELECT cpf FROM customers WHERE id = 1) t";
+    // Straight to PostgreSQL the column is named q and holds the CPF.
+    expect(await direct(sql)).toBe('fja.ida.bgg-dd');
+    const c = await agent();
+    expect(await c.query(sql).then(() => undefined, (e: unknown) => (e as { code?: string }).code)).toBe('42501');
+  });
+
   it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
     const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
     expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');
