@@ -75,6 +75,8 @@ type Figurer = (n: Json) => Figured;
 const FIGURERS: Readonly<Record<string, Figurer>> = {
   ColumnRef: (n) => named(lastString(n.fields)),
   A_Indirection: (n) => {
+    // `(s).*` expands to s's columns: the first one's name, which only s knows (review 34).
+    if (endsInStar(n.indirection)) return UNKNOWN;
     const name = lastString(n.indirection);
     return name === undefined ? figure(n.arg) : good(name);
   },
@@ -143,7 +145,7 @@ function firstOutputName(first: Json): Figured {
   // (SELECT * FROM q), (TABLE q), (SELECT s.* FROM ...): the first column of what the star expands,
   // whose name only the catalog or that relation knows (`s.*` is not named s: review 33).
   const [t, v] = unwrap(first.val);
-  if (t === 'ColumnRef' && endsInStar(v.fields)) return good('?column?', false);
+  if ((t === 'ColumnRef' && endsInStar(v.fields)) || (t === 'A_Indirection' && endsInStar(v.indirection))) return good('?column?', false);
   const inner = figureColname(first.val);
   return good(inner.name, inner.sure);
 }

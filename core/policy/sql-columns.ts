@@ -802,15 +802,24 @@ class Analysis {
     // The personal outputs a position past the known ones may be: found once per clause, not per item.
     const known = knownPositions(out);
     const unplaced = out.complete ? [] : [...new Set(unplacedSources(out, known))];
+    // Personal outputs whose name the guard is unsure of: PostgreSQL may sort or group by them under
+    // any name (review 34: `... UNION ALL SELECT cpf ... ORDER BY q`, q being PostgreSQL's name for it).
+    const unsure = out.cols.filter((o) => o.unsureName === true && o.source !== undefined).map((o) => o.source ?? '');
     items.forEach((item, i) => {
       const where = `${path} item ${i + 1}`;
       const position = positionOf(item);
       if (unwrap(item)[0] === 'A_Const') this.readsNumbers = true;
       if (position !== undefined) this.positionUses(position, out, unplaced, use, where);
-      const c = position === undefined ? outputName(item, byName) : undefined;
-      if (c?.source !== undefined) this.report(c.source, use, where);
+      else this.nameUses(item, byName, unsure, use, where);
       this.expr(item, scope, where, use);
     });
+  }
+
+  /** ORDER BY name (GROUP BY, DISTINCT ON): the output so named, or, for a bare name none carries, any personal output named unsurely. */
+  private nameUses(item: unknown, byName: ReadonlyMap<string, Col>, unsure: readonly string[], use: string, where: string): void {
+    const c = outputName(item, byName);
+    if (c?.source !== undefined) this.report(c.source, use, where);
+    else if (c === undefined && isBareName(item)) for (const source of unsure) this.report(source, `${use} by a name PostgreSQL may give it`, where);
   }
 
   /**
@@ -1348,6 +1357,12 @@ function positionOf(item: unknown): number | undefined {
 }
 
 /** An ORDER BY / GROUP BY / DISTINCT ON item that is a bare output name. */
+/** A column reference of one name (`q`, not `t.q`). */
+function isBareName(item: unknown): boolean {
+  const [t, n] = unwrap(item);
+  return t === 'ColumnRef' && arr(n.fields).length === 1;
+}
+
 function outputName(item: unknown, byName: ReadonlyMap<string, Col>): Col | undefined {
   const [t, n] = unwrap(item);
   const older = olderServerName(t, n);

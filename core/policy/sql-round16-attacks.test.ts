@@ -708,3 +708,26 @@ describe('review 33: a personal column under a name the guard is unsure of', () 
     expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
   });
 });
+
+// Review 34: review 33's fix attacked. A set operation's own ORDER BY by a name PostgreSQL gives its
+// unsure output (a sort oracle: markers beside masked CPFs gave every whole CPF in three statements),
+// and `(s).*` (or `(ROW(...)).*`) named for sure where PostgreSQL names it after the first field.
+describe('review 34: unsure names in a set operation\'s ORDER BY, and (s).*', () => {
+  it.each([
+    "SELECT (SELECT s.* FROM (SELECT ''::text AS q) s) WHERE false UNION ALL SELECT cpf FROM customers ORDER BY q",
+    "SELECT (SELECT s.* FROM (SELECT ''::text AS q) s) UNION ALL SELECT cpf FROM customers ORDER BY q LIMIT 1",
+    "SELECT * FROM (SELECT (SELECT s.* FROM (SELECT ''::text AS q) s) UNION ALL SELECT cpf FROM customers ORDER BY q LIMIT 1) t",
+    "SELECT (SELECT s.* FROM (SELECT m AS q) s), -1 AS id, m AS marker FROM generate_series(0, 999) g, LATERAL (SELECT lpad(g::text, 3, '0') AS m) x UNION ALL SELECT cpf, id, NULL FROM customers ORDER BY q",
+    "SELECT translate(q, '0123456789', 'abcdefghij') AS a FROM (SELECT (SELECT (s).* FROM (SELECT ''::text AS q) s) WHERE false UNION ALL SELECT cpf FROM customers) t",
+    "SELECT count(*) FROM (SELECT (SELECT (s).* FROM (SELECT 'a'::text AS q) s) UNION ALL SELECT cpf FROM customers) t WHERE q LIKE '590%'",
+    "SELECT count(*) FROM (SELECT (SELECT (ROW(''::text)).*) WHERE false UNION ALL SELECT cpf FROM customers) t WHERE f1 LIKE '590%'",
+    "SELECT (SELECT (s).* FROM (SELECT '590'::text AS q) s), 0 AS id UNION ALL SELECT cpf, id FROM customers ORDER BY q",
+    "SELECT customers.id FROM (SELECT (SELECT (s).* FROM (SELECT x AS cpf) s) FROM unnest(ARRAY['111.111.111-11', '590.830.166-33']) x) a NATURAL JOIN customers",
+  ])('%s is held (cpf)', (sql) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([CPF]) });
+  });
+
+  it('a set operation sorted by a name its outputs carry for sure, or by a qualified name, is judged by that output', () => {
+    expect(decide('SELECT id AS k FROM orders UNION ALL SELECT id FROM customers ORDER BY k')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+});

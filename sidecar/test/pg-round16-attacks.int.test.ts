@@ -268,6 +268,18 @@ describe('review 24: partial layouts under other names, the unique index as an o
     expect(await c.query(sql).then(() => undefined, (e: unknown) => (e as { code?: string }).code)).toBe('42501');
   });
 
+  it('review 34: a set operation sorted by PostgreSQL\'s name for an unsure output, and (s).* named for sure', async () => {
+    const sorted = "SELECT (SELECT s.* FROM (SELECT '590'::text AS q) s), 0 AS id UNION ALL SELECT cpf, id FROM customers WHERE id IN (1, 2) ORDER BY q";
+    const star = "SELECT translate(q, '0123456789', 'abcdefghij') AS a FROM (SELECT (SELECT (s).* FROM (SELECT ''::text AS q) s) WHERE false UNION ALL SELECT cpf FROM customers WHERE id = 1) t";
+    // Straight to PostgreSQL: sorted by the CPFs (customer 2's 390... before the marker 590, customer 1's 590.830... after it), and the CPF as letters.
+    expect((await direct(sorted)).split('\n').map((l) => l.split('|')[1])).toEqual(['2', '0', '1']);
+    expect(await direct(star)).toBe('fja.ida.bgg-dd');
+    const c = await agent();
+    const code = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e as { code?: string }).code);
+    expect(await code(c.query(sorted))).toBe('42501');
+    expect(await code(c.query(star))).toBe('42501');
+  });
+
   it('a CNPJ (a sole trader\'s is personal data) transformed is held like a CPF', async () => {
     const sql = "SELECT replace(cnpj, '.', ' . ') FROM customers WHERE id = 5";
     expect(await direct(sql)).toBe('74 . 911 . 862/0001-02');
