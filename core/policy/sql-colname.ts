@@ -51,10 +51,16 @@ export function figureColname(node: unknown): FiguredName {
   return { name: f.name, sure: f.sure };
 }
 
-/** A column reference whose last field is `*` (`*`, `s.*`, `public.s.*`). */
+/** A list of fields or indirections whose last is `*` (`*`, `s.*`, `(s).*`). */
 function endsInStar(fields: unknown): boolean {
   const last = obj(arr(fields).at(-1));
   return last !== undefined && last.A_Star !== undefined;
+}
+
+/** An expression PostgreSQL expands into the fields of a row (`*`, `s.*`, `(expr).*`): named after the first one, which only that row knows. */
+export function expandsToFields(node: unknown): boolean {
+  const [t, n] = unwrap(node);
+  return (t === 'ColumnRef' && endsInStar(n.fields)) || (t === 'A_Indirection' && endsInStar(n.indirection));
 }
 
 function lastString(list: unknown): string | undefined {
@@ -144,8 +150,7 @@ function firstOutputName(first: Json): Figured {
   if (alias !== undefined) return good(alias);
   // (SELECT * FROM q), (TABLE q), (SELECT s.* FROM ...): the first column of what the star expands,
   // whose name only the catalog or that relation knows (`s.*` is not named s: review 33).
-  const [t, v] = unwrap(first.val);
-  if ((t === 'ColumnRef' && endsInStar(v.fields)) || (t === 'A_Indirection' && endsInStar(v.indirection))) return good('?column?', false);
+  if (expandsToFields(first.val)) return good('?column?', false);
   const inner = figureColname(first.val);
   return good(inner.name, inner.sure);
 }

@@ -13,7 +13,7 @@
 // relation whose column order it does not know.
 import { arr, isObj, obj, str, type Json } from './parse-tree.ts';
 import { numericShape } from './sql-shape.ts';
-import { figureColname } from './sql-colname.ts';
+import { expandsToFields, figureColname } from './sql-colname.ts';
 import { CteCycle, recursiveCteOrder } from './sql-cte-order.ts';
 import { StarLayout } from './sql-star.ts';
 import {
@@ -425,7 +425,7 @@ class Analysis {
       this.writtenPersonal(target, undefined, where);
       return;
     }
-    const spread = values.findIndex(expandsInValues);
+    const spread = values.findIndex(expandsToFields);
     const from = spread < 0 ? Number.POSITIVE_INFINITY : spread;
     this.writtenPersonal(target, order.filter((_, i) => i >= from || (i < values.length && !noValue(values[i]))), where);
   }
@@ -892,8 +892,9 @@ class Analysis {
     // Like a join's condition, the arguments do not see the FROM items before the sampled table.
     // Nor the sampled table itself (review 31: `orders AS c TABLESAMPLE bernoulli (... c.cpf ...)` read
     // the outer customers c in PostgreSQL).
-    this.exprs(n.args, scope.fromOuter ?? scope, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
-    this.expr(n.repeatable, scope.fromOuter ?? scope, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
+    const outer = beside([], scope);
+    this.exprs(n.args, outer, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
+    this.expr(n.repeatable, outer, `${path}TABLESAMPLE`, 'TABLESAMPLE argument');
     return entry;
   }
 
@@ -1046,15 +1047,13 @@ class Analysis {
     const schema = str(n.schemaname);
     const alias = obj(n.alias);
     const cte = schema === undefined ? scope.ctes.get(rel, this.guard) : undefined;
-    const aliasName = str(alias?.aliasname);
-    const quals = cte === undefined ? catalogQualifiers(rel, schema, aliasName) : qualifiers(rel, schema, aliasName);
-    const base = cte ?? this.guard.catalogRel(schema, rel, this.viewStack, path);
-    return this.renamed({ ...base, quals }, stringList(alias?.colnames), path);
+    const named = cte === undefined ? this.target(n, path) : { ...cte, quals: qualifiers(rel, undefined, str(alias?.aliasname)) };
+    return this.renamed(named, stringList(alias?.colnames), path);
   }
 
   /**
-   * The table (or view) an INSERT, UPDATE, DELETE, MERGE or COPY writes or reads: always the
-   * catalog's. PostgreSQL never takes a write's target from a WITH item (parse_clause.c opens it as
+   * A table or view of the catalog (a FROM item no WITH name shadows), and the table an INSERT,
+   * UPDATE, DELETE, MERGE or COPY writes or reads: always the catalog's there. PostgreSQL never takes a write's target from a WITH item (parse_clause.c opens it as
    * a relation), so `WITH customers AS (SELECT 1 AS x) UPDATE customers ... RETURNING cpf` writes and
    * returns public.customers; read through the WITH names, the guard judged a one-column CTE and let
    * every CPF through (review 28).
@@ -1315,12 +1314,6 @@ function oneRowOfValues(selectStmt: unknown): unknown[] | undefined {
   return t === 'SelectStmt' && rows.length === 1 ? arr(obj(obj(rows[0])?.List)?.items) : undefined;
 }
 
-/** A VALUES item PostgreSQL expands into the fields of its row type: `s.*`, `(expr).*`. */
-function expandsInValues(v: unknown): boolean {
-  const [t, n] = unwrap(v);
-  if (t === 'ColumnRef') return fieldNames(n.fields).at(-1) === '*';
-  return t === 'A_Indirection' && unwrap(arr(n.indirection).at(-1))[0] === 'A_Star';
-}
 
 /** NULL or DEFAULT: nothing a unique index compares. */
 function noValue(v: unknown): boolean {
@@ -1356,13 +1349,13 @@ function positionOf(item: unknown): number | undefined {
   return t === 'A_Const' && ival !== undefined ? Number(ival.ival ?? 0) : undefined;
 }
 
-/** An ORDER BY / GROUP BY / DISTINCT ON item that is a bare output name. */
 /** A column reference of one name (`q`, not `t.q`). */
 function isBareName(item: unknown): boolean {
   const [t, n] = unwrap(item);
   return t === 'ColumnRef' && arr(n.fields).length === 1;
 }
 
+/** An ORDER BY / GROUP BY / DISTINCT ON item that is a bare output name. */
 function outputName(item: unknown, byName: ReadonlyMap<string, Col>): Col | undefined {
   const [t, n] = unwrap(item);
   const older = olderServerName(t, n);
