@@ -170,32 +170,33 @@ export function catalogQuery(cfg: SensitiveColumnsConfig): string {
   ].join('\n');
 }
 
-function jsonStrings(text: string | null, what: string): string[] {
-  if (text === null) return [];
+/** A list of names (`length` of them when given). */
+function isNames(x: unknown, length?: number): x is string[] {
+  return Array.isArray(x) && (length === undefined || x.length === length) && x.every((y) => typeof y === 'string');
+}
+
+/** A JSON array of the row, each item checked by `item`; throws naming the field and the shape (`shape`) it should have. */
+function jsonArray<T>(text: string, what: string, item: (x: unknown) => x is T, shape: string): T[] {
   const v: unknown = JSON.parse(text);
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`catalog row: ${what} is not a JSON array of names`);
+  if (!Array.isArray(v) || !v.every(item)) throw new Error(`catalog row: ${what} is not a JSON array of ${shape}`);
   return v;
+}
+
+function jsonStrings(text: string | null, what: string): string[] {
+  return text === null ? [] : jsonArray(text, what, (x): x is string => typeof x === 'string', 'names');
 }
 
 function foreignKeyColumns(text: string, what: string): ForeignKeyColumn[] {
-  const v: unknown = JSON.parse(text);
-  const names = (x: unknown): x is [string, string, string, string] => Array.isArray(x) && x.length === 4 && x.every((y) => typeof y === 'string');
-  if (!Array.isArray(v) || !v.every(names)) throw new Error(`catalog row: ${what} is not a JSON array of [column, schema, relation, column]`);
-  return v.map(([column, schema, relation, referenced]) => ({ column, schema, relation, referenced }));
+  const keys = jsonArray(text, what, (x): x is [string, string, string, string] => isNames(x, 4), '[column, schema, relation, column]');
+  return keys.map(([column, schema, relation, referenced]) => ({ column, schema, relation, referenced }));
 }
 
 function generatedColumns(text: string, what: string): GeneratedFrom[] {
-  const v: unknown = JSON.parse(text);
-  const pair = (x: unknown): x is [string, string] => Array.isArray(x) && x.length === 2 && x.every((y) => typeof y === 'string');
-  if (!Array.isArray(v) || !v.every(pair)) throw new Error(`catalog row: ${what} is not a JSON array of [column, column]`);
-  return v.map(([column, source]) => ({ column, source }));
+  return jsonArray(text, what, (x): x is [string, string] => isNames(x, 2), '[column, column]').map(([column, source]) => ({ column, source }));
 }
 
 function constraintColumns(text: string, what: string): string[][] {
-  const v: unknown = JSON.parse(text);
-  const names = (x: unknown): x is string[] => Array.isArray(x) && x.every((y) => typeof y === 'string');
-  if (!Array.isArray(v) || !v.every(names)) throw new Error(`catalog row: ${what} is not a JSON array of column lists`);
-  return v;
+  return jsonArray(text, what, (x): x is string[] => isNames(x), 'column lists');
 }
 
 /** A table's foreign keys, generated columns and constraints (the row's last three fields), as far as it has them. */
