@@ -43,13 +43,10 @@ export function missingRanges(want: readonly SeqRange[], have: readonly SeqRange
   return out;
 }
 
-/** Throws unless `ranges` are ascending and disjoint: one pass. */
+/** Throws unless `ranges` are ascending and disjoint (rangesProblem): one pass. */
 function ascending(ranges: readonly SeqRange[]): void {
-  let after = -Infinity;
-  for (const [a, b] of ranges) {
-    if (!(a > after && b >= a)) throw new RangeError(`seq ranges out of order: [${a}, ${b}] after ${after}`);
-    after = b;
-  }
+  const problem = rangesProblem(ranges);
+  if (problem !== undefined) throw new RangeError(`seq ranges out of order: ${problem}`);
 }
 
 /** Why `ranges` (from a file) is not a list of ascending, disjoint seq ranges, or undefined when it is. */
