@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { planExport } from '../core/recording/export-build.ts';
 import { exportRecordLine } from '../core/recording/export-format.ts';
-import { testStore, writeChain } from '../e2e/support/export-testkit.ts';
+import { storeLogOf, testStore, writeChain } from '../e2e/support/export-testkit.ts';
 import type { SessionRecord } from '../core/recording/store-types.ts';
 
 const GROUP = 256;
@@ -52,8 +52,12 @@ export async function writeExport(n: number, file: string, recordsFile: string):
   const namespace = 'bench';
   const { chain, hashes } = await writeRecords(namespace, n, recordsFile);
   const store = testStore(namespace, 'orders-db');
+  // The store log the operator would hold for the chain, so every checkpoint line carries its
+  // store link and inclusion proof as in a real export (the verifier checks each).
+  const records = hashes.map((hash, i) => ({ chainId: chain.chainId, seq: i + 1, hash }) as SessionRecord);
+  const log = storeLogOf(store, { namespace, policy: 'orders-db' }, [{ ...chain, records }]);
   const plan = planExport({
-    namespace, filter: {}, createdAt: new Date().toISOString(), storeKey: store.key, storeKeys: [store.keyLine], anchors: [store.anchor],
+    namespace, filter: {}, createdAt: new Date().toISOString(), storeKey: store.key, storeKeys: [store.keyLine], anchors: [log.anchor], checkpointStore: log.links.of,
     chains: [{
       registration: { type: 'chain.registration', chainId: chain.chainId, namespace, pod: chain.pod, keyId: chain.key.keyId, publicJwk: chain.key.publicJwk },
       hashes, checkpoints: chain.checkpoints, selected: hashes.map((_, i) => i + 1),

@@ -136,6 +136,21 @@ describe('export files', () => {
     }
   });
 
+  it('anchored at the store head, every record is anchored through its checkpoint\'s store link: whole, window, session, policy', async () => {
+    const heads = new Map(store.policyHeads().map((h) => [h.policy, { head: h.head, records: h.records }]));
+    const head = heads.get('orders-db')!.head;
+    const since = Date.parse((await store.sessionRecords(NS, 's-a1'))![0]!.time);
+    for (const filter of [{}, { since }, { sessionId: 's-a1' }, { policy: 'orders-db' }]) {
+      const lines = texts(await collect(store.exportLines(NS, filter, (policy) => heads.get(policy))));
+      expect(lines.filter((l) => l.includes('"type":"checkpoint"')).every((l) => l.includes('"type":"store.checkpoint"'))).toBe(true);
+      expect(verifyTexts(lines, { anchor: head })).toMatchObject({ ok: true, trust: { state: 'anchored' } });
+    }
+    // Records ingested after the anchored head: their checkpoints' store links lie past it.
+    expect(await put(a, a.next(2, (j) => ({ sessionId: 's-late', command: `SELECT 1 -- late ${j}` })))).toMatchObject({ ok: true });
+    const v = verifyTexts(texts(await collect(store.exportLines(NS, {}, (policy) => heads.get(policy)))), { anchor: head });
+    expect(v).toMatchObject({ ok: true, trust: { state: 'partly-anchored', unanchored: { records: 2, chains: [{ chainId: a.chainId, records: 2 }] } } });
+  });
+
   it('records whose chain proof retention removed are vouched for by the operator\'s manifest', async () => {
     clock += 2 * 3600_000;
     await put(a, a.next(2, { sessionId: 's-late' }));
@@ -150,7 +165,11 @@ describe('export files', () => {
     const heads = new Map(store.policyHeads().map((h) => [h.policy, { head: h.head, records: h.records }]));
     const anchoredLines = texts(await collect(store.exportLines(NS, {}, (policy) => heads.get(policy))));
     const head = heads.get('orders-db')!.head;
-    expect(verifyTexts(anchoredLines, { anchor: head })).toMatchObject({ ok: true, trust: { state: 'anchored' } });
+    // The records whose proofs retention removed rest on the manifest, signed by the store key
+    // alone: not anchored, and counted as such.
+    const anchoredVerdict = verifyTexts(anchoredLines, { anchor: head });
+    expect(anchoredVerdict).toMatchObject({ ok: true, trust: { state: 'partly-anchored' } });
+    expect(anchoredVerdict.trust?.unanchored?.records).toBe(anchoredVerdict.operatorOnly);
     expect(anchoredLines.find((l) => l.includes('"type":"anchor"'))).toContain('"inclusion"');
   });
 

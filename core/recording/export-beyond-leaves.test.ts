@@ -105,6 +105,10 @@ describe('the verifier, with a checkpoint beyond the records of the file', () =>
     const bad = clone(partial);
     const i = at(bad, isCheckpoint(48));
     bad[i]!.note = signCheckpoint({ origin: A.chainId, size: 48, rootHash: Buffer.alloc(32, 9), time: '2026-11-01T00:00:48.000Z' }, A.key);
+    // Its store link names the root the operator took in: the new root fails there first.
+    expect(verify(bad).firstBad?.problem).toMatch(/link #\d+ stored another checkpoint .*\(policy orders-db's store log\)/);
+    // Without it (a forger drops it), the consistency proofs name it.
+    delete bad[i]!.store;
     const v = verify(bad);
     expect(v.ok).toBe(false);
     expect(v.firstBad?.problem).toMatch(/checkpoints of size 32 and 48 are not consistent/);
@@ -161,7 +165,8 @@ describe('the verifier, with a checkpoint beyond the records of the file', () =>
     });
 
     it('with another root, even signed with the chain key, is a fork or an inconsistency, never a proof', () => {
-      const forged = { ...newest, note: signCheckpoint({ origin: A.chainId, size: 100, rootHash: Buffer.alloc(32, 3), time: '2026-11-01T00:01:40.000Z' }, A.key) };
+      const { store: _link, ...bare } = newest;
+      const forged = { ...bare, note: signCheckpoint({ origin: A.chainId, size: 100, rootHash: Buffer.alloc(32, 3), time: '2026-11-01T00:01:40.000Z' }, A.key) };
       const v = verify(withExtra([forged, { type: 'consistency', chainId: A.chainId, from: 48, to: 100, proof: ['cd'.repeat(32)] }]));
       expect(v.ok).toBe(false);
       expect(v.firstBad?.problem).toMatch(/checkpoints of size 48 and 100 are not consistent/);

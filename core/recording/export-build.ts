@@ -11,7 +11,7 @@
 import { MerkleTree, leafHashOfHex } from './merkle.ts';
 import type { SigningKey } from './keys.ts';
 import {
-  EXPORT_FORMAT_V2, hexList, signStatement, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportFilterV2, type ExportV2Line,
+  EXPORT_FORMAT_V2, hexList, signStatement, type AnchorLine, type CheckpointLine, type CheckpointStoreLink, type ConsistencyLine, type ExportFilterV2, type ExportV2Line,
   type ManifestStatement, type ProofLine, type RegistrationStatement, type StoreKeyLine,
 } from './export-format.ts';
 
@@ -39,7 +39,15 @@ export interface ExportPlanInput {
   storeKeys: readonly StoreKeyLine[];
   anchors: readonly AnchorLine[];
   chains: readonly ExportChainSource[];
+  /**
+   * Where the store log of each anchored policy holds a sidecar checkpoint: its store.checkpoint
+   * links with their inclusion proofs (CheckpointLine.store). Without them the file's records rest
+   * on the store key alone.
+   */
+  checkpointStore?: (chainId: string, size: number) => readonly CheckpointStoreLink[] | undefined;
 }
+
+type CheckpointStoreOf = NonNullable<ExportPlanInput['checkpointStore']>;
 
 /** Records [from, to] of `chainId` follow `proof` in the file. */
 export interface ExportRun { chainId: string; from: number; to: number; proof: ProofLine }
@@ -136,7 +144,12 @@ function heldCheckpoints(c: ExportChainSource): Map<number, string> {
   return new Map(c.checkpoints.filter((k) => k.size <= c.hashes.length && c.hashes[k.size - 1] !== undefined).map((k) => [k.size, k.note]));
 }
 
-function planChain(c: ExportChainSource): ChainPlan {
+function checkpointLine(chainId: string, size: number, note: string, storeOf: CheckpointStoreOf): CheckpointLine {
+  const store = storeOf(chainId, size);
+  return { type: 'checkpoint', chainId, size, note, ...(store === undefined || store.length === 0 ? {} : { store: [...store] }) };
+}
+
+function planChain(c: ExportChainSource, storeOf: CheckpointStoreOf): ChainPlan {
   const chainId = c.registration.chainId;
   const bySize = heldCheckpoints(c);
   const newest = Math.max(0, ...bySize.keys());
@@ -147,7 +160,7 @@ function planChain(c: ExportChainSource): ChainPlan {
   const sizes = built === undefined ? [] : [...bySize.keys()].filter((size) => size > start).sort((a, b) => a - b);
   const { runs, used, operatorOnly } = planRuns(c, sizes, start, built?.tree);
   const usedSizes = [...used].sort((a, b) => a - b);
-  const checkpoints = usedSizes.map((size): CheckpointLine => ({ type: 'checkpoint', chainId, size, note: bySize.get(size) as string }));
+  const checkpoints = usedSizes.map((size) => checkpointLine(chainId, size, bySize.get(size) as string, storeOf));
   const consistency = usedSizes.slice(1).map((to, i): ConsistencyLine => {
     const from = usedSizes[i] as number;
     return { type: 'consistency', chainId, from, to, proof: hexList((built as { tree: MerkleTree }).tree.consistencyProof(from, to)) };
@@ -158,7 +171,8 @@ function planChain(c: ExportChainSource): ChainPlan {
 /** The export's lines before the records, and the runs of records to stream after them, in order. */
 export function planExport(input: ExportPlanInput): ExportPlan {
   const chains = [...input.chains].filter((c) => c.selected.length > 0).sort((a, b) => (a.registration.chainId < b.registration.chainId ? -1 : 1));
-  const plans = chains.map(planChain);
+  const storeOf = input.checkpointStore ?? (() => undefined);
+  const plans = chains.map((c) => planChain(c, storeOf));
   const records = chains.reduce((n, c) => n + c.selected.length, 0);
   const manifest: ManifestStatement = {
     type: 'export.manifest', namespace: input.namespace, filter: input.filter, createdAt: input.createdAt,

@@ -103,7 +103,18 @@ export interface StoreHeadAtExport { records: number; head: string; link: StoreL
  */
 export interface StoreProof extends StoreHeadAtExport { policy: string; from: number }
 
-export interface CheckpointLine { type: 'checkpoint'; chainId: string; size: number; note: string }
+/**
+ * A sidecar checkpoint with, in `store`, where the operator stored it: per policy whose anchor the
+ * file carries, the `store.checkpoint` link naming it ({chainId, size, root}) and that link's RFC
+ * 9162 inclusion proof in the policy's newest store head of the file (the anchor line's `store`,
+ * else its anchored checkpoint). A link inside the anchored part of the store log pins the chain's
+ * tree of that size, so the records proven against this checkpoint are the ones the operator took
+ * in, whoever holds the store key now (review 27: a chain key re-registered by the store key's
+ * holder verified anchored). Additive: files without it verify, their records not anchored.
+ */
+export interface CheckpointLine { type: 'checkpoint'; chainId: string; size: number; note: string; store?: CheckpointStoreLink[] }
+
+export interface CheckpointStoreLink { policy: string; link: StoreLink; inclusion: string[] }
 export interface ConsistencyLine { type: 'consistency'; chainId: string; from: number; to: number; proof: string[] }
 
 /**
@@ -128,12 +139,14 @@ export const EXPORT_LINE_MEMBERS: Readonly<Record<ExportV2Line['type'], Readonly
   registration: new Set(['type', 'statement', 'storeKeyId', 'hash', 'sig']),
   anchor: new Set(['type', 'policy', 'records', 'head', 'link', 'root', 'note', 'inclusion', 'store']),
   manifest: new Set(['type', 'statement', 'storeKeyId', 'hash', 'sig']),
-  checkpoint: new Set(['type', 'chainId', 'size', 'note']),
+  checkpoint: new Set(['type', 'chainId', 'size', 'note', 'store']),
   consistency: new Set(['type', 'chainId', 'from', 'to', 'proof']),
   proof: new Set(['type', 'chainId', 'checkpoint', 'from', 'to', 'left', 'right']),
 };
 
 export const STORE_HEAD_MEMBERS: ReadonlySet<string> = new Set(['records', 'head', 'link', 'root', 'note', 'inclusion', 'consistency']);
+
+export const CHECKPOINT_STORE_MEMBERS: ReadonlySet<string> = new Set(['policy', 'link', 'inclusion']);
 
 /** The export line kind a parsed line names (own members only: `constructor` is no kind), or undefined: a record, or no line of an export. */
 export function exportLineKind(v: unknown): ExportV2Line['type'] | undefined {

@@ -142,7 +142,7 @@ describe('3. only the manifest signer\'s key and anchors are summarised; anchors
       expect(v.ok).toBe(true);
       expect(v.trust?.storeKeys).toEqual([store.key.keyId]);
       expect(v.trust?.otherStoreKeys).toEqual([F.keyId]);
-      expect(v.trust?.anchors.map((a) => a.head)).toEqual([store.anchor.head]);
+      expect(v.trust?.anchors.map((a) => a.head)).toEqual([anchor.anchor]);
       expect(v.trust?.ignoredAnchors).toEqual([{ policy: 'payments-db', keyId: F.keyId, line: m + 2 }]);
     }
     // Its head anchors nothing.

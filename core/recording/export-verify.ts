@@ -6,7 +6,9 @@
 //     with a store key the file lists; with --anchor H (or --policy P against the cluster) one
 //     anchor must be H and signed by that store key, which ties the file to AccessPolicy status;
 //   - every sidecar checkpoint is a well-formed signed note of its chain, signed by the chain key
-//     the operator registered; consecutive checkpoints of a chain are consistent (RFC 9162);
+//     the operator registered; consecutive checkpoints of a chain are consistent (RFC 9162); its
+//     store links (the store.checkpoint links that stored it) are in the file's store heads, and a
+//     record counts as anchored only through one inside the head given from outside (review 27);
 //   - every record is intact (its hash is its canonical JSON's), links to the record before it, and
 //     each run of records rebuilds, with its range proof, the root of its checkpoint;
 //   - the records are exactly those the manifest lists, in order: none dropped (first, middle or
@@ -24,7 +26,7 @@ import { hashOf, type Linked } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import {
-  duplicateMember, EXPORT_FORMAT_V2, EXPORT_LINE_MEMBERS, exportLineKind, foreignMembers, recordLineHash, STORE_HEAD_MEMBERS, statementProblem, type AnchorLine, type CheckpointLine, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
+  CHECKPOINT_STORE_MEMBERS, duplicateMember, EXPORT_FORMAT_V2, EXPORT_LINE_MEMBERS, exportLineKind, foreignMembers, recordLineHash, STORE_HEAD_MEMBERS, statementProblem, type AnchorLine, type CheckpointLine, type CheckpointStoreLink, type ConsistencyLine, type ExportHeader, type ManifestLine, type ProofLine,
   type RegistrationLine, type StoreHeadAtExport, type StoreKeyLine, type StoreProof,
 } from './export-format.ts';
 import { about, LegacyExportVerifier, type BadRecord, type ChainSummary, type ExportVerdict as LegacyVerdict } from './export-verify-v1.ts';
@@ -65,8 +67,16 @@ export interface TrustSummary {
    * anchored with the new key (its anchor link is the old key's): neither can anchor the file.
    */
   ignoredAnchors?: { policy: string; keyId: string; line?: number }[];
-  /** anchored: an anchor given from outside the file matched; self-asserted: nothing outside vouches for the store key. */
-  state: 'anchored' | 'self-asserted' | 'failed';
+  /**
+   * anchored: an anchor given from outside the file matched, and every record is proven against a
+   * sidecar checkpoint whose store link lies in the anchored store log; partly-anchored: it matched,
+   * and `unanchored` records rest on the store key alone (ingested after that head, vouched for by
+   * the manifest, format 1, or their checkpoint's store link missing); self-asserted: nothing
+   * outside vouches for the store key.
+   */
+  state: 'anchored' | 'partly-anchored' | 'self-asserted' | 'failed';
+  /** partly-anchored: how many records, of which chains, no anchored store link covers. */
+  unanchored?: { records: number; chains: { chainId: string; records: number }[] };
   /** Anchored to a head newer than the export's, through the operator's proof that the store log grew from the export's store head to it. */
   grown?: { policy: string; from: number; records: number };
   /** state failed: why the anchor given does not match (also among the problems). */
@@ -111,6 +121,10 @@ interface ChainV2 {
   consistent: Set<string>;
   /** Checkpoint sizes a proof line was checked against (a range proof: the records' inclusion). */
   used: Set<number>;
+  /** Per checkpoint size, where the store logs the file proves hold it: policy → store link seq. */
+  storeLinks: Map<number, Map<string, number>>;
+  /** Records of runs that verified, by the checkpoint size proving them (0: none). */
+  provenBy: Map<number, number>;
   /** Expected record ranges (manifest). */
   expected: SeqRange[];
   /** Runs the operator alone vouches for (manifest operatorOnly): `${from}-${to}` → hash of to. */
@@ -226,7 +240,7 @@ function newChain(s: RegistrationLine['statement']): ChainV2 {
   return {
     summary: { chainId: s.chainId, pod: s.pod, records: 0, startsMidChain: false, retentionHoles: 0 },
     verifier: noteVerifier(s.publicJwk, s.keyId), key: importPublicKey(s.publicJwk), keyId: s.keyId,
-    roots: new Map(), signed: new Map(), checkpointLines: new Map(), consistent: new Set(), used: new Set(), expected: [], vouched: new Map(), seen: [], lastSeq: 0, proven: false,
+    roots: new Map(), signed: new Map(), checkpointLines: new Map(), consistent: new Set(), used: new Set(), storeLinks: new Map(), provenBy: new Map(), expected: [], vouched: new Map(), seen: [], lastSeq: 0, proven: false,
   };
 }
 
@@ -325,6 +339,31 @@ function uncheckpointedAnchorProblem(a: AnchorLine, signed: boolean): string | u
   if (a.store !== undefined) return 'it carries the export\'s store head but no store checkpoint at the anchor to tie it to';
   if (a.root !== undefined) return 'it names a store-log root but carries no store checkpoint that signs that root: nothing checked it (forged)';
   return signed ? undefined : 'the anchored store link carries no store-key signature and no store checkpoint';
+}
+
+/** An entry of a checkpoint line's `store`: an object of the members the operator writes. */
+function storeLinkEntryProblem(s: unknown): string | undefined {
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) return 'a store link that is not an object (altered)';
+  const extra = foreignMembers(s, CHECKPOINT_STORE_MEMBERS);
+  if (extra.length === 0) return undefined;
+  return `a store link carries ${extra.map((x) => JSON.stringify(x.slice(0, 40))).join(', ')}, which the operator never writes: content no check reads (altered or forged)`;
+}
+
+/** Why `link` is not an intact store.checkpoint link of the store log `origin` within its first `records` links. */
+function checkpointLinkProblem(link: StoreLink | null | undefined, origin: string, records: number): string | undefined {
+  if (typeof link !== 'object' || link === null) return 'its store link carries no link';
+  const { hash, sig: _sig, ...rest } = link;
+  if (hashOf(rest as Linked<object>) !== hash) return 'its store link does not hash to its hash (altered)';
+  const inHead = Number.isSafeInteger(link.seq) && link.seq >= 1 && link.seq <= records;
+  if (link.type !== 'store.checkpoint' || link.chainId !== origin || !inHead) return `its store link is not a store.checkpoint link of ${origin} within the file's store head (#${records})`;
+  return undefined;
+}
+
+/** The checkpoint the link stored is this one: chain, size and the root its note signs. */
+function storedCheckpointProblem(link: StoreLink, k: CheckpointLine, root: string): string | undefined {
+  const cp = link.checkpoint;
+  if (cp?.chainId === k.chainId && cp.size === k.size && cp.root === root) return undefined;
+  return `link #${link.seq} stored another checkpoint (${String(cp?.chainId)} size ${String(cp?.size)}): this one is not what the operator took in (rewritten, or a chain key registered anew)`;
 }
 
 /** Verifies a chain's checkpoint line and keeps its root, or says why it cannot be trusted. */
@@ -618,8 +657,51 @@ class ExportV2Verifier {
 
   #checkpoint(line: number, k: CheckpointLine): void {
     const c = this.#chains.get(k.chainId);
-    const problem = c === undefined ? 'no registration for the chain' : this.#checkpointLineProblem(line, k, c);
+    const problem = c === undefined ? 'no registration for the chain' : (this.#checkpointLineProblem(line, k, c) ?? this.#checkpointStoreProblem(k, c));
     if (problem !== undefined) this.#bad({ line, chainId: k.chainId, problem: `checkpoint of size ${String(k.size)} of chain ${String(k.chainId)}: ${problem}` });
+  }
+
+  /**
+   * The checkpoint's store links (CheckpointLine.store): each a store.checkpoint link of a policy
+   * whose anchor the manifest's signer made, naming this chain, size and root, inside that policy's
+   * newest verified store head of the file (inclusion proof). Kept per policy; whether they are
+   * anchored is decided against the heads given from outside (#unanchored).
+   */
+  #checkpointStoreProblem(k: CheckpointLine, c: ChainV2): string | undefined {
+    if (k.store === undefined) return undefined;
+    if (!Array.isArray(k.store) || k.store.length > this.#anchors.length) return 'its store links are not a list of at most one per anchored policy (altered)';
+    const root = (c.roots.get(k.size) as Buffer).toString('hex');
+    const found = new Map<string, number>();
+    for (const s of k.store as unknown[]) {
+      const problem = this.#storeLinkProblem(k, root, s);
+      if (problem !== undefined) return problem;
+      const { policy, link } = s as CheckpointStoreLink;
+      if (found.has(policy)) return `a second store link in policy ${policy}'s log (the operator writes one per policy)`;
+      found.set(policy, link.seq);
+    }
+    c.storeLinks.set(k.size, found);
+    return undefined;
+  }
+
+  #storeLinkProblem(k: CheckpointLine, root: string, s: unknown): string | undefined {
+    const shape = storeLinkEntryProblem(s);
+    if (shape !== undefined) return shape;
+    const { policy, link, inclusion } = s as CheckpointStoreLink;
+    const base = this.#signerBase(String(policy));
+    if (base === undefined) return `its store link names policy ${String(policy)}, for which the file carries before it no verified anchor made with the store key that signed the manifest`;
+    const origin = storeChainId(this.#header?.namespace ?? '', policy);
+    const problem = checkpointLinkProblem(link, origin, base.records) ?? storedCheckpointProblem(link, k, root);
+    if (problem !== undefined) return `${problem} (policy ${policy}'s store log)`;
+    const proof = hexes(inclusion);
+    if (proof === undefined || !verifyInclusion(link.seq - 1, base.records, leafHashOfHex(link.hash), proof, base.root)) return `its store link #${link.seq} is not in policy ${policy}'s store log at the file's store head (inclusion proof fails)`;
+    return undefined;
+  }
+
+  /** The newest verified store head of a policy's anchor made with the manifest's store key. */
+  #signerBase(policy: string): StoreBase | undefined {
+    const signer = this.#manifest?.storeKeyId;
+    const a = this.#anchors.find((x) => x.policy === policy && x.link.keyId === signer);
+    return a === undefined ? undefined : this.#baseOf(a);
   }
 
   /**
@@ -757,6 +839,8 @@ class ExportV2Verifier {
     const problem = this.#runEndProblem(run, at);
     if (problem !== undefined) return this.#bad(problem);
     if (run.vouched !== undefined) this.#operatorOnly += run.proof.to - run.proof.from + 1;
+    const c = run.chain;
+    c.provenBy.set(run.proof.checkpoint, (c.provenBy.get(run.proof.checkpoint) ?? 0) + run.proof.to - run.proof.from + 1);
     // Every record of the run verified (intact, linked, and its root or vouched hash right).
     if (this.#onProven !== undefined) for (const h of run.hashes ?? []) this.#onProven(h);
     return undefined;
@@ -860,7 +944,7 @@ class ExportV2Verifier {
     if (anchor === undefined && policyAnchor === undefined) return { ...summary, state: 'self-asserted' };
     const problem = this.#anchorMismatch(trust);
     const proof = policyAnchor?.proof;
-    if (problem === undefined) return { ...summary, state: 'anchored', ...(proof === undefined ? {} : { grown: { policy: proof.policy, from: proof.from, records: proof.records } }) };
+    if (problem === undefined) return { ...summary, ...(proof === undefined ? {} : { grown: { policy: proof.policy, from: proof.from, records: proof.records } }), ...this.#anchoredState(trust) };
     this.#bad({ problem });
     return { ...summary, state: 'failed', problem };
   }
@@ -920,6 +1004,53 @@ class ExportV2Verifier {
     if (!provesHead(proof, policyAnchor, signer)) return `the operator's proof is not for ${target} made with the store key that signed the export (${signer})`;
     const problem = this.#growthProblem(a.policy, base, proof, `the operator's proof to ${target}`);
     return problem === undefined ? undefined : `${problem}: the export and the cluster's head are not one store log`;
+  }
+
+  /**
+   * Per policy, the size of its store log the heads given from outside anchor (matched, and
+   * without a mismatch): the matched head's, or the file's newest when the operator's proof tied it
+   * to a newer head AccessPolicy status shows.
+   */
+  #anchoredSizes(trust: TrustOptions): Map<string, number> {
+    const signer = this.#manifest?.storeKeyId ?? 'none';
+    const sizes = new Map<string, number>();
+    for (const a of this.#anchors.filter((x) => x.link.keyId === signer)) {
+      for (const records of this.#anchoredSizesOf(a, trust, signer)) sizes.set(a.policy, Math.max(records, sizes.get(a.policy) ?? 0));
+    }
+    return sizes;
+  }
+
+  /** The sizes of an anchor line's heads the trust options anchor. */
+  #anchoredSizesOf(a: AnchorLine, trust: TrustOptions, signer: string): number[] {
+    const heads = headsOf(a, signer);
+    const out = heads.filter((h) => h.head === trust.anchor || (h.root !== undefined && h.root === trust.anchor)).map((h) => h.records);
+    const pa = trust.policyAnchor;
+    if (pa?.policy !== a.policy) return out;
+    const matched = heads.filter((h) => h.records === pa.records && h.head === pa.head).map((h) => h.records);
+    // The proof is checked only when no head of the file is status.chain's (#policyAnchorMismatch).
+    if (matched.length === 0 && pa.proof !== undefined) matched.push(this.#baseOf(a)?.records ?? 0);
+    return [...out, ...matched];
+  }
+
+  /** anchored when every record is, else partly-anchored with the records that are not. */
+  #anchoredState(trust: TrustOptions): Pick<TrustSummary, 'state' | 'unanchored'> {
+    const unanchored = this.#unanchored(this.#anchoredSizes(trust));
+    return unanchored.records === 0 ? { state: 'anchored' } : { state: 'partly-anchored', unanchored };
+  }
+
+  /** Records whose checkpoint no store link inside an anchored size covers: they rest on the store key alone. */
+  #unanchored(sizes: ReadonlyMap<string, number>): NonNullable<TrustSummary['unanchored']> {
+    const chains: { chainId: string; records: number }[] = [];
+    for (const [chainId, c] of this.#chains) {
+      let records = 0;
+      for (const [size, count] of c.provenBy) {
+        const links = c.storeLinks.get(size);
+        const anchored = links !== undefined && [...links].some(([policy, seq]) => seq <= (sizes.get(policy) ?? 0));
+        if (!anchored) records += count;
+      }
+      if (records > 0) chains.push({ chainId, records });
+    }
+    return { records: chains.reduce((n, x) => n + x.records, 0), chains };
   }
 
   /** The newest store head of the policy the file proves (signed by the manifest's store key), once the file is read. */

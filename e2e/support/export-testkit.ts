@@ -5,11 +5,12 @@
 // and the export planned by core/recording/export-build.ts exactly as the operator's read side does.
 import { randomBytes } from 'node:crypto';
 import { GENESIS, generateSigningKey, hashOf, signHash, type Linked, type SigningKey } from '../../core/recording/index.ts';
-import { signCheckpoint } from '../../core/recording/checkpoint.ts';
+import { parseCheckpoint, signCheckpoint } from '../../core/recording/checkpoint.ts';
+import { CheckpointLinks } from '../../core/recording/checkpoint-links.ts';
 import { leafHashOfHex, MerkleAppender, MerkleTree } from '../../core/recording/merkle.ts';
 import { StoreChain } from '../../core/recording/store-chain.ts';
 import { planExport, type ExportChainSource } from '../../core/recording/export-build.ts';
-import { exportRecordLine, isExportRecord, type AnchorLine, type ExportFilterV2, type StoreKeyLine } from '../../core/recording/export-format.ts';
+import { exportRecordLine, hexList, isExportRecord, type AnchorLine, type ExportFilterV2, type StoreKeyLine } from '../../core/recording/export-format.ts';
 import { ExportVerifier, type ExportVerdict, type TrustOptions } from '../../core/recording/export-verify.ts';
 import type { SessionEvent } from '../../core/recording/session-event.ts';
 import type { SessionRecord, StoreLink } from '../../core/recording/store-types.ts';
@@ -76,7 +77,18 @@ function chainRecord(key: SigningKey, chainId: string, seq: number, prev: string
   return { ...linked, hash, ...(format1 ? { sig: signHash(key, hash) } : {}) } as SessionRecord;
 }
 
-export interface TestStore { key: SigningKey; keyLine: StoreKeyLine; anchor: AnchorLine }
+export interface TestStore {
+  key: SigningKey;
+  keyLine: StoreKeyLine;
+  anchor: AnchorLine;
+  /**
+   * Set by testStore: exportOf then writes the store log an operator would have written for the
+   * chains it exports (a store.record link per record, a store.checkpoint link per checkpoint,
+   * sealed), anchors its head here (what status.chain shows after the next anchoring) and carries
+   * the checkpoints' store links. Stores built by hand (a forger's, a test's own log) keep their anchor.
+   */
+  log?: { namespace: string; policy: string };
+}
 
 /** The operator's store key and a signed store head anchored for `policy` (what status.chain shows). */
 export function testStore(namespace: string, policy: string, key: SigningKey = generateSigningKey()): TestStore {
@@ -87,7 +99,7 @@ export function testStore(namespace: string, policy: string, key: SigningKey = g
   const sealed = chain.seal(link, new Date('2026-11-01T00:00:01.000Z'));
   const tree = new MerkleTree(links.map((l) => leafHashOfHex(l.hash)));
   return {
-    key, keyLine: { type: 'storeKey', keyId: key.keyId, publicJwk: key.publicJwk },
+    key, keyLine: { type: 'storeKey', keyId: key.keyId, publicJwk: key.publicJwk }, log: { namespace, policy },
     anchor: {
       type: 'anchor', policy, records: link.seq, head: link.hash, link,
       ...(sealed === undefined ? {} : { root: tree.root().toString('hex'), note: sealed.note, inclusion: tree.inclusionProof(link.seq - 1).map((h) => h.toString('hex')) }),
@@ -111,12 +123,60 @@ function chainSource(c: TestChain, select: (r: SessionRecord) => boolean): Expor
   };
 }
 
-/** Every line of the export of `chains`, in order, as the read API streams it. */
+/**
+ * The policy's store log as the operator writes it for `chains` (each chain's records, then its
+ * checkpoint, group by group), sealed and anchored at its head: the anchor line, and the store
+ * links of every checkpoint with their inclusion proofs at that head.
+ */
+export interface TestStoreLog {
+  anchor: AnchorLine;
+  links: CheckpointLinks;
+  /** The store chain, its links and their tree: a test grows the log from here. */
+  chain: StoreChain;
+  storeLinks: StoreLink[];
+  tree: MerkleTree;
+}
+
+export function storeLogOf(store: Pick<TestStore, 'key'>, log: { namespace: string; policy: string }, chains: readonly TestChain[]): TestStoreLog {
+  const chain = new StoreChain(log.namespace, log.policy, store.key);
+  const links: StoreLink[] = [];
+  const time = '2026-11-01T12:00:00.000Z';
+  for (const c of chains) {
+    let seq = 0;
+    for (const k of [...c.checkpoints].sort((a, b) => a.size - b.size)) {
+      for (; seq < k.size; seq++) links.push(chain.linkRecord(c.records[seq] as SessionRecord, time));
+      links.push(chain.linkCheckpoint({ chainId: c.chainId, size: k.size, root: parseCheckpoint(k.note).checkpoint.rootHash.toString('hex') }, time));
+    }
+  }
+  const last = links[links.length - 1] as StoreLink;
+  const sealed = chain.seal(last, new Date(time)) as { note: string };
+  const tree = new MerkleTree(links.map((l) => leafHashOfHex(l.hash)));
+  const found = new CheckpointLinks(chains.flatMap((c) => c.checkpoints.map((k) => ({ chainId: c.chainId, size: k.size }))));
+  found.add(log.policy, links.filter((l) => found.wants(l)), tree, last.seq);
+  return {
+    anchor: { type: 'anchor', policy: log.policy, records: last.seq, head: last.hash, link: last, root: tree.root().toString('hex'), note: sealed.note, inclusion: hexList(tree.inclusionProof(last.seq - 1)) },
+    links: found, chain, storeLinks: links, tree,
+  };
+}
+
+/** A testStore's store log of `chains`, anchored (store.anchor becomes its head); none for a store built by hand. */
+function anchorLogOf(store: TestStore, chains: readonly TestChain[]): TestStoreLog | undefined {
+  if (store.log === undefined || chains.length === 0) return undefined;
+  const log = storeLogOf(store, store.log, chains);
+  store.anchor = log.anchor;
+  return log;
+}
+
+/**
+ * Every line of the export of `chains`, in order, as the read API streams it. A store from
+ * testStore gets the store log of these chains, anchored (store.anchor is its head afterwards).
+ */
 export function exportOf(store: TestStore, chains: readonly TestChain[], opts: ExportOptions = {}): unknown[] {
   const namespace = chains[0]?.namespace ?? 'ns';
+  const log = anchorLogOf(store, chains);
   const plan = planExport({
     namespace, filter: opts.filter ?? {}, createdAt: '2026-11-02T00:00:00.000Z', storeKey: store.key, storeKeys: [store.keyLine], anchors: [store.anchor],
-    chains: chains.map((c) => chainSource(c, opts.select ?? (() => true))),
+    chains: chains.map((c) => chainSource(c, opts.select ?? (() => true))), ...(log === undefined ? {} : { checkpointStore: log.links.of }),
   });
   const bySeq = new Map(chains.map((c) => [c.chainId, c.records]));
   const lines: unknown[] = [...plan.preamble];

@@ -26,7 +26,7 @@ describe('verify --file prints what the verdict rests on', () => {
     const at = lines.findIndex((l) => (l as { type?: string }).type === 'storeKey');
     const r = await verify([...lines.slice(0, at + 1), older.keyLine, ...lines.slice(at + 1)]);
     expect(r.code).toBe(0);
-    expect(r.out).toContain(`not anchored: the store key that signed the manifest (${store.key.keyId}) is the file's own claim; compare the head made with it (orders-db at 2 links, head ${store.anchor.head.slice(0, 12)}…)`);
+    expect(r.out).toContain(`not anchored: the store key that signed the manifest (${store.key.keyId}) is the file's own claim; compare the head made with it (orders-db at ${store.anchor.records} links, head ${store.anchor.head.slice(0, 12)}…)`);
     expect(r.out).toContain(`other store key(s) the file lists, on which nothing of this verdict rests: ${older.key.keyId}`);
     expect(r.out).not.toContain(`(${store.key.keyId}, `);
   });

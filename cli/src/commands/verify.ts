@@ -161,6 +161,8 @@ function moreProblems(v: ExportVerdict): string[] {
  */
 function unanchoredNote(v: ExportVerdict, p: Paint): string {
   if (v.trust?.state === 'anchored') return '';
+  const loose = v.trust?.unanchored;
+  if (v.trust?.state === 'partly-anchored' && loose !== undefined) return p.yellow(` (partly anchored: ${loose.records} of ${v.records} record(s) rest on the operator's store key alone)`);
   return p.yellow(v.format === 1 ? ' (format 1: not anchored)' : ' (self-asserted: not anchored to the cluster; use --anchor or --policy)');
 }
 
@@ -239,11 +241,27 @@ function otherKeysLines(v: ExportVerdict, p: Paint): string[] {
   ];
 }
 
+/**
+ * Records no checkpoint inside the anchored store log proves: whoever holds the store key could
+ * have written them (a chain key registered anew, records rewritten). Named by chain, with what
+ * usually explains them.
+ */
+function unanchoredLines(v: ExportVerdict, p: Paint): string[] {
+  const loose = v.trust?.unanchored;
+  if (loose === undefined) return [];
+  const chains = loose.chains.slice(0, 5).map((c) => `${c.chainId} (${c.records})`).join(', ');
+  return [
+    `  ${p.yellow('!')} ${loose.records} record(s) are not proven against a checkpoint inside the anchored store log, so they rest on the operator's store key alone: ${chains}${loose.chains.length > 5 ? ', …' : ''}`,
+    '    ingested after that head (verify again with --policy once the operator anchored, or --anchor with a newer head), vouched for by the manifest after retention, or from a format 1 store; otherwise rewritten by whoever holds the store key',
+  ];
+}
+
 /** Only the key that signed the manifest and the anchors made with it: the verdict rests on nothing else (review 29). */
 function trustLines(v: ExportVerdict, p: Paint): string[] {
   const keys = v.trust?.storeKeys.join(', ') ?? '?';
   const heads = (v.trust?.anchors ?? []).map((a) => `${a.policy} at ${a.records} links, head ${short(a.head)}${a.store === undefined ? '' : ` (store at export ${a.store.records} links, head ${short(a.store.head)})`}`).join('; ');
-  if (v.trust?.state === 'anchored') return [anchoredLine(v.trust, heads, keys, p), ...otherKeysLines(v, p)];
+  if (v.trust?.state === 'anchored') return [anchoredLine(v.trust, heads, keys, p), `  ${p.green('✓')} every record proven against a sidecar checkpoint the anchored store log holds`, ...otherKeysLines(v, p)];
+  if (v.trust?.state === 'partly-anchored') return [anchoredLine(v.trust, heads, keys, p), ...unanchoredLines(v, p), ...otherKeysLines(v, p)];
   return [
     `  ${p.yellow('!')} not anchored: the store key that signed the manifest (${keys}) is the file's own claim; compare the head made with it (${heads === '' ? 'none' : heads})`,
     '    with AccessPolicy status.chain: guarita verify --file F --anchor HEAD, or --policy P against the cluster',

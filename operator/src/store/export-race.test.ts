@@ -131,7 +131,9 @@ describe('export while a commit group is indexed', () => {
       const at = groups[p]![group]!;
       for (const trust of [{ anchor: at.head }, { anchor: at.root }, { policyAnchor: { policy: p, ...statusOf(groups, p, group) } }]) {
         const v = verify(lines, trust);
-        expect([p, group, trust, v.problems, v.trust?.state]).toEqual([p, group, trust, [], 'anchored']);
+        // At the first group's head, the second group's records (5-8) lie past it: their
+        // checkpoint's store link is vouched for by the store key alone.
+        expect([p, group, trust, v.problems, v.trust?.state, v.trust?.unanchored?.records]).toEqual([p, group, trust, [], group === 0 ? 'partly-anchored' : 'anchored', group === 0 ? 4 : undefined]);
       }
     }
     const later = verify(lines, { policyAnchor: { policy: p, ...statusOf(groups, p, 2) } });

@@ -9,7 +9,8 @@ import { policyKey, type ChainMem, type CheckpointRef, type PolicyState, type Re
 import { storeChainId } from '../../../core/recording/store-chain.ts';
 import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { planExport, type ExportChainSource } from '../../../core/recording/export-build.ts';
-import type { AnchorLine, ExportFilterV2, ExportV2Line, StoreHeadAtExport, StoreKeyLine, StoreProof } from '../../../core/recording/export-format.ts';
+import { CheckpointLinks } from '../../../core/recording/checkpoint-links.ts';
+import { hexList, type AnchorLine, type ExportFilterV2, type ExportV2Line, type StoreHeadAtExport, type StoreKeyLine, type StoreProof } from '../../../core/recording/export-format.ts';
 import { leafHashOfHex, MerkleAppender, MerkleTree } from '../../../core/recording/merkle.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
 import type { AnchoredHead, ExportFilter, PolicyChainInfo, PolicyEntryLine, PolicyHead, SessionFilter, SessionRecord, SessionSummary, StoreKeyInfo, StoreLink } from './types.ts';
@@ -116,26 +117,59 @@ function policyHeadsAt(index: StoreIndex, namespace: string, policies: Iterable<
  * The anchor line of a policy: the store link at the anchored size (it hashes to status.chain.head
  * and names the store key), with the store checkpoint of that size and the link's inclusion proof
  * when the store log has them, and, when the store log had grown past the anchor at the export's
- * moment, that store head tied to the anchor by a consistency proof (storeGrowth). Undefined when
- * nothing is anchored or the link is gone (retention).
+ * moment, that store head tied to the anchor by a consistency proof (storeGrowth). The same read
+ * finds the store.checkpoint links of the sidecar checkpoints the export may use and proves them in
+ * the newest of those heads (`links`). Undefined when nothing is anchored or the link is gone
+ * (retention).
  */
-async function anchorLine(index: StoreIndex, namespace: string, heads: PolicyHeads): Promise<AnchorLine | undefined> {
+async function anchorLine(index: StoreIndex, namespace: string, heads: PolicyHeads, links: CheckpointLinks): Promise<AnchorLine | undefined> {
   const { policy, anchored, store } = heads;
   const p = index.policies.get(policyKey(namespace, policy));
   if (p === undefined || anchored === undefined) return undefined;
-  const entries = policyEntries(index, namespace, policy)[Symbol.asyncIterator]();
-  try {
-    const at = await anchoredEntry(entries, anchored.records, storeTreeAtCut(p));
-    if (at?.link.hash !== anchored.head) return undefined;
-    const line = withStoreCheckpoint({ type: 'anchor', policy, records: anchored.records, head: anchored.head, link: at.link }, at.checkpoint, at.before);
-    const past = storeHeadPast(line, store);
-    if (past === undefined || at.before === undefined) return line;
-    at.before.append(leafHashOfHex(at.link.hash));
-    const head = await storeLogTo(entries, MerkleTree.resume(at.before.size, at.before.compactRange()), past.size);
-    return withStoreHead(line, past, head);
-  } finally {
-    await entries.return?.();
+  const read = await readStoreLog(policyEntries(index, namespace, policy), storeTreeFromCut(p), [anchored.records, store?.size ?? 0], links);
+  const at = read.at.get(anchored.records);
+  if (at?.link.hash !== anchored.head) return undefined;
+  const line = withStoreCheckpoint({ type: 'anchor', policy, records: anchored.records, head: anchored.head, link: at.link }, at.checkpoint, read.tree);
+  const out = withStoreHeadRead(line, storeHeadPast(line, store), read);
+  addCheckpointLinks(links, out, read);
+  return out;
+}
+
+/** Proves the checkpoint links read in the anchor line's newest store head (none without a store checkpoint to prove in). */
+function addCheckpointLinks(links: CheckpointLinks, line: AnchorLine, read: StoreLogRead): void {
+  const base = line.store?.records ?? (line.note === undefined ? undefined : line.records);
+  if (base !== undefined && read.tree !== undefined) links.add(line.policy, read.checkpointLinks, read.tree, base);
+}
+
+/** The anchor line with the export's store head past it, when the read reached that head with the tree. */
+function withStoreHeadRead(line: AnchorLine, past: NonNullable<PolicyState['checkpoint']> | undefined, read: StoreLogRead): AnchorLine {
+  if (past === undefined || read.tree === undefined) return line;
+  const head = read.at.get(past.size);
+  return withStoreHead(line, past, head === undefined ? undefined : { ...head, since: read.tree });
+}
+
+interface StoreLogRead {
+  /** The entries at the sizes asked for. */
+  at: Map<number, { link: StoreLink; checkpoint?: string }>;
+  /** The store log's tree from the retention cut to the last link read; undefined when unknown or the links skip. */
+  tree: MerkleTree | undefined;
+  /** Links read that store a checkpoint `links` wants. */
+  checkpointLinks: StoreLink[];
+}
+
+/** Reads a policy's entries up to the largest of `sizes`, growing the log's tree from the cut. */
+async function readStoreLog(entries: AsyncIterable<PolicyEntryLine>, tree: MerkleTree | undefined, sizes: readonly number[], links: CheckpointLinks): Promise<StoreLogRead> {
+  const out: StoreLogRead = { at: new Map(), tree, checkpointLinks: [] };
+  const last = Math.max(...sizes);
+  for await (const e of entries) {
+    if (e.type !== 'entry') continue;
+    if (out.tree?.size === e.link.seq - 1) out.tree.append(leafHashOfHex(e.link.hash));
+    else out.tree = undefined;
+    if (sizes.includes(e.link.seq)) out.at.set(e.link.seq, { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }) });
+    if (links.wants(e.link)) out.checkpointLinks.push(e.link);
+    if (e.link.seq >= last) break;
   }
+  return out;
 }
 
 /** The anchor line with the export's store head, when the links read are that head's (not gone with retention meanwhile, nor another store's). */
@@ -216,11 +250,17 @@ function storeTreeAtCut(p: PolicyState): MerkleAppender | undefined {
   return frontier === undefined ? undefined : MerkleAppender.resume(p.tombstone.cut.seq, frontier.map((h) => Buffer.from(h, 'hex')));
 }
 
-/** The anchored link's store checkpoint and its inclusion proof: the last leaf's path is the compact range before it, smallest first. */
-function withStoreCheckpoint(a: AnchorLine, note: string | undefined, before: MerkleAppender | undefined): AnchorLine {
-  if (note === undefined || before?.size !== a.records - 1) return a;
+/** The anchored link's store checkpoint and its inclusion proof (the last leaf's path) in the store log's tree. */
+function withStoreCheckpoint(a: AnchorLine, note: string | undefined, tree: MerkleTree | undefined): AnchorLine {
+  if (note === undefined || tree === undefined || tree.size < a.records) return a;
   // The root too, so --anchor takes the store-log root as it takes the head.
-  return { ...a, root: parseCheckpoint(note).checkpoint.rootHash.toString('hex'), note, inclusion: before.compactRange().reverse().map((h) => h.toString('hex')) };
+  return { ...a, root: parseCheckpoint(note).checkpoint.rootHash.toString('hex'), note, inclusion: hexList(tree.inclusionProof(a.records - 1, a.records)) };
+}
+
+/** The store log's tree where the policy's stored links start (empty, or resumed from the retention cut's frontier); undefined if unknown. */
+function storeTreeFromCut(p: PolicyState): MerkleTree | undefined {
+  const at = storeTreeAtCut(p);
+  return at === undefined ? undefined : MerkleTree.resume(at.size, at.compactRange());
 }
 
 /** Public store keys: the current one and every key that signed something still stored. */
@@ -241,14 +281,15 @@ export async function* exportLines(index: StoreIndex, namespace: string, filter:
   const selected = chains.map((c) => chainSnapshot(c, [...c.refs.values()].filter((r) => exported(r, filter)).sort((a, b) => a.seq - b.seq))).filter((x) => x.refs.length > 0);
   // The anchors and store heads at that same moment: an anchor read later could be newer than the records.
   const heads = policyHeadsAt(index, namespace, new Set(selected.flatMap((x) => x.refs.map((r) => r.policy))), anchored);
+  const links = new CheckpointLinks(selected.flatMap((x) => x.checkpoints.map((k) => ({ chainId: x.c.state.chainId, size: k.size }))));
   const anchors: AnchorLine[] = [];
   for (const h of heads) {
-    const line = await anchorLine(index, namespace, h);
+    const line = await anchorLine(index, namespace, h, links);
     if (line !== undefined) anchors.push(line);
   }
   const plan = planExport({
     namespace, filter: exportFilterText(filter), createdAt: new Date().toISOString(), storeKey: index.key, storeKeys: storeKeyLines(index), anchors,
-    chains: await Promise.all(selected.map(chainSource)),
+    chains: await Promise.all(selected.map(chainSource)), checkpointStore: links.of,
   });
   yield* plan.preamble;
   const refsOf = new Map(selected.map(({ c }) => [c.state.chainId, c.refs]));
