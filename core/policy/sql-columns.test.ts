@@ -312,7 +312,8 @@ const ALLOWED: readonly string[] = [
   'SELECT cpf FROM customers WHERE id = 1 UNION ALL SELECT cpf FROM customers WHERE id = 2',
   // Found in review: what a real agent sends and must keep working.
   'SELECT id, nome FROM customers WHERE id = 4',
-  "SELECT attname, null_frac, n_distinct FROM pg_stats WHERE tablename = 'customers'",
+  // Review 35: the figures (null_frac, n_distinct, avg_width, correlation) are uses now; names are not.
+  "SELECT attname, inherited FROM pg_stats WHERE tablename = 'customers'",
   'WITH RECURSIVE t(n, c) AS (SELECT 1, cpf FROM customers UNION ALL SELECT n + 1, c FROM t WHERE n < 2) SELECT n, c FROM t',
   'WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) SEARCH DEPTH FIRST BY n SET ord CYCLE n SET is_cycle USING path SELECT * FROM t ORDER BY ord',
   "SELECT cursor_to_xmlschema('cur', false, false, '')",

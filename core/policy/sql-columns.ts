@@ -17,7 +17,7 @@ import { expandsToFields, figureColname } from './sql-colname.ts';
 import { CteCycle, recursiveCteOrder } from './sql-cte-order.ts';
 import { StarLayout } from './sql-star.ts';
 import {
-  A_EXPR_KINDS, AGGREGATES, CATALOG_VIEW_OTHER_COLUMNS, COMPARISON_OPS, EXTENSION_STATEMENT_TEXT_VIEWS, isStatementTextFunction, KEEP_USE, NODE_USES, readsUnseen, STATEMENT_TEXT_VIEWS, statementTextField, STATISTICS_VIEWS, SUBLINKS, SYSTEM_COLUMNS, TRANSPARENT_FROM_FUNCTIONS,
+  A_EXPR_KINDS, AGGREGATES, CATALOG_VIEW_OTHER_COLUMNS, COMPARISON_OPS, EXTENSION_STATEMENT_TEXT_VIEWS, isStatementTextFunction, KEEP_USE, NODE_USES, readsUnseen, STATEMENT_TEXT_VIEWS, statementTextField, STATISTICS_FIGURES, STATISTICS_VIEWS, SUBLINKS, SYSTEM_COLUMNS, TRANSPARENT_FROM_FUNCTIONS,
 } from './sql-knowledge.ts';
 import { CACHEABLE_SQL_LENGTH, TextCache, textDigest } from './text-cache.ts';
 import { MAX_SQL_TEXT, parseStatements, SqlParseError, type ParsedStatement } from './sql.ts';
@@ -1852,7 +1852,10 @@ export class SensitiveColumnGuard {
     if (schema !== undefined && lower(schema) !== 'pg_catalog') return undefined;
     const stats = STATISTICS_VIEWS[view];
     // Every reference is a use: these arrays hold values of any column, and masking keys on column names.
-    if (stats !== undefined) return catalogView(stats.map((c) => ({ name: c, source: `${view}.${c} (values sampled from every column; ${may})`, derived: true })));
+    if (stats !== undefined) {
+      const figures = (STATISTICS_FIGURES[view] ?? []).map((c) => ({ name: c, source: `${view}.${c} (a figure computed from every column's values; ${may})`, derived: true }));
+      return catalogView([...stats.map((c) => ({ name: c, source: `${view}.${c} (values sampled from every column; ${may})`, derived: true })), ...figures]);
+    }
     const texts = STATEMENT_TEXT_VIEWS[view];
     // Returned as is, the text is masked by value like any cell; transformed or compared, it is a use.
     if (texts !== undefined) return catalogView(texts.map((c) => ({ name: c, source: `${view}.${c} (statement text of other sessions; ${may})` })));

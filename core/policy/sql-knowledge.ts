@@ -45,6 +45,21 @@ export const STATISTICS_VIEWS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /**
+ * The same views' figures computed from every column's values: average widths, distinct counts,
+ * null fractions, the correlation of a column's order with the rows' physical order, frequencies.
+ * No value, yet an oracle on personal columns (review 35: two data sets differing only in personal
+ * values answered avg_width 30 and 17, correlation -1 and 1), and correlation moves when a row the
+ * agent may update is rewritten: every reference is a use, as for the values.
+ */
+export const STATISTICS_FIGURES: Readonly<Record<string, readonly string[]>> = {
+  pg_stats: ['null_frac', 'avg_width', 'n_distinct', 'most_common_freqs', 'correlation', 'most_common_elem_freqs', 'elem_count_histogram', 'range_length_histogram', 'range_empty_frac'],
+  pg_stats_ext: ['n_distinct', 'dependencies', 'most_common_val_nulls', 'most_common_freqs', 'most_common_base_freqs'],
+  pg_stats_ext_exprs: ['null_frac', 'avg_width', 'n_distinct', 'most_common_freqs', 'correlation', 'most_common_elem_freqs', 'elem_count_histogram'],
+  pg_statistic: ['stanullfrac', 'stawidth', 'stadistinct', 'stanumbers1', 'stanumbers2', 'stanumbers3', 'stanumbers4', 'stanumbers5'],
+  pg_statistic_ext_data: ['stxdndistinct', 'stxddependencies'],
+};
+
+/**
  * Statement texts of other sessions of the same role (every agent behind the sidecar shares it):
  * an approved `WHERE cpf = '...'` stays visible in pg_stat_activity.query while it runs.
  * pg_catalog's views; pg_stat_statements is the extension's (in whatever schema it was installed),
@@ -64,11 +79,11 @@ export const EXTENSION_STATEMENT_TEXT_VIEWS: Readonly<Record<string, readonly st
  * (fail closed).
  */
 export const CATALOG_VIEW_OTHER_COLUMNS: Readonly<Record<string, readonly string[]>> = {
-  pg_stats: ['schemaname', 'tablename', 'attname', 'inherited', 'null_frac', 'avg_width', 'n_distinct', 'most_common_freqs', 'correlation', 'most_common_elem_freqs', 'elem_count_histogram', 'range_length_histogram', 'range_empty_frac'],
-  pg_stats_ext: ['schemaname', 'tablename', 'statistics_schemaname', 'statistics_name', 'statistics_owner', 'attnames', 'exprs', 'kinds', 'inherited', 'n_distinct', 'dependencies', 'most_common_val_nulls', 'most_common_freqs', 'most_common_base_freqs'],
-  pg_stats_ext_exprs: ['schemaname', 'tablename', 'statistics_schemaname', 'statistics_name', 'statistics_owner', 'expr', 'inherited', 'null_frac', 'avg_width', 'n_distinct', 'most_common_freqs', 'correlation', 'most_common_elem_freqs', 'elem_count_histogram'],
-  pg_statistic: ['starelid', 'staattnum', 'stainherit', 'stanullfrac', 'stawidth', 'stadistinct', ...[1, 2, 3, 4, 5].flatMap((i) => [`stakind${i}`, `staop${i}`, `stacoll${i}`, `stanumbers${i}`])],
-  pg_statistic_ext_data: ['stxoid', 'stxdinherit', 'stxdndistinct', 'stxddependencies'],
+  pg_stats: ['schemaname', 'tablename', 'attname', 'inherited'],
+  pg_stats_ext: ['schemaname', 'tablename', 'statistics_schemaname', 'statistics_name', 'statistics_owner', 'attnames', 'exprs', 'kinds', 'inherited'],
+  pg_stats_ext_exprs: ['schemaname', 'tablename', 'statistics_schemaname', 'statistics_name', 'statistics_owner', 'expr', 'inherited'],
+  pg_statistic: ['starelid', 'staattnum', 'stainherit', ...[1, 2, 3, 4, 5].flatMap((i) => [`stakind${i}`, `staop${i}`, `stacoll${i}`])],
+  pg_statistic_ext_data: ['stxoid', 'stxdinherit'],
   pg_stat_activity: ['datid', 'datname', 'pid', 'leader_pid', 'usesysid', 'usename', 'application_name', 'client_addr', 'client_hostname', 'client_port', 'backend_start', 'xact_start', 'query_start', 'state_change', 'wait_event_type', 'wait_event', 'state', 'backend_xid', 'backend_xmin', 'query_id', 'backend_type'],
   pg_stat_statements: [
     'userid', 'dbid', 'toplevel', 'queryid', 'plans', 'calls', 'rows', 'total_plan_time', 'min_plan_time', 'max_plan_time', 'mean_plan_time', 'stddev_plan_time',

@@ -255,7 +255,8 @@ describe('round 16b: what the layout is fed, and what a subquery in FROM sees', 
     'SELECT j.id FROM orders JOIN customers USING (id) AS j',
     'SELECT a.pid, a.state, a.query FROM pg_stat_activity a',
     'SELECT s.pid FROM (SELECT * FROM pg_stat_activity) s',
-    "SELECT s.attname, s.null_frac FROM pg_stats s WHERE s.tablename = 'orders'",
+    // (null_frac is a figure computed from personal values since review 35: a use.)
+    "SELECT s.attname, s.inherited FROM pg_stats s WHERE s.tablename = 'orders'",
     'SELECT c.id FROM customers c, LATERAL (SELECT c.nome AS n) z',
     'SELECT * FROM (SELECT now()) a NATURAL JOIN (SELECT now()) b',
   ])('held: %s (an ordinary query) is allowed', (sql) => {
@@ -729,5 +730,29 @@ describe('review 34: unsure names in a set operation\'s ORDER BY, and (s).*', ()
 
   it('a set operation sorted by a name its outputs carry for sure, or by a qualified name, is judged by that output', () => {
     expect(decide('SELECT id AS k FROM orders UNION ALL SELECT id FROM customers ORDER BY k')).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+  });
+});
+
+describe('review 35: planner statistics figures computed from personal values', () => {
+  // Two data sets differing only in personal values answered avg_width 30 and 17, correlation -1
+  // and 1 (pg_stats), width=30 and 17 (EXPLAIN): no value, yet an oracle; correlation moves when a
+  // row the agent may update is rewritten.
+  it.each([
+    ["SELECT attname, avg_width, n_distinct, null_frac, correlation FROM pg_stats WHERE tablename = 'customers'", 'pg_stats.avg_width'],
+    ['SELECT correlation FROM pg_catalog.pg_stats', 'pg_stats.correlation'],
+    ['SELECT s.most_common_freqs FROM pg_stats s', 'pg_stats.most_common_freqs'],
+    ['SELECT elem_count_histogram FROM pg_stats', 'pg_stats.elem_count_histogram'],
+    ['SELECT stawidth, stadistinct FROM pg_statistic', 'pg_statistic.stawidth'],
+    ['SELECT stanumbers1 FROM pg_catalog.pg_statistic', 'pg_statistic.stanumbers1'],
+    ['SELECT n_distinct FROM pg_stats_ext', 'pg_stats_ext.n_distinct'],
+    ['SELECT avg_width FROM pg_stats_ext_exprs', 'pg_stats_ext_exprs.avg_width'],
+    ['SELECT stxdndistinct FROM pg_statistic_ext_data', 'pg_statistic_ext_data.stxdndistinct'],
+    ['SELECT count(*) FROM pg_stats WHERE correlation > 0', 'pg_stats.correlation'],
+  ])('%s is held', (sql, column) => {
+    expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([`${column} (a figure computed from every column's values; may hold cpf, cnpj, email, telefone, notes)`]) });
+  });
+
+  it('the names of what has statistics are not figures', () => {
+    expect(decide("SELECT schemaname, tablename, attname, inherited FROM pg_stats WHERE tablename = 'customers'")).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
   });
 });

@@ -159,14 +159,19 @@ describe('values recovered around the guard (review, issue 18)', () => {
     expect(await refusedCode(await connect(), sql)).toBe('42501');
   });
 
-  it('planner statistics hold sampled CPFs after ANALYZE: reading them is held, their counts are served', async () => {
+  it('planner statistics hold sampled CPFs after ANALYZE: reading them and the figures computed from them is held, their names are served', async () => {
     await direct('ANALYZE customers');
     // What they hold: raw identifiers.
     expect(await direct("SELECT coalesce(histogram_bounds::text, most_common_vals::text) FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'")).toMatch(/\d{3}\.\d{3}\.\d{3}-\d{2}/);
     const c = await connect();
     expect(await refusedCode(c, "SELECT md5(histogram_bounds::text) FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'")).toBe('42501');
     expect(await refusedCode(c, "SELECT histogram_bounds FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'")).toBe('42501');
-    const ok = await c.query<{ attname: string }>("SELECT attname, null_frac FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'");
+    // Review 35: widths, distinct counts and the order correlation answer differently for other personal values.
+    expect(await direct("SELECT avg_width FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'")).toMatch(/^\d+$/);
+    for (const figure of ['avg_width', 'null_frac', 'n_distinct', 'correlation']) {
+      expect(await refusedCode(c, `SELECT attname, ${figure} FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'`)).toBe('42501');
+    }
+    const ok = await c.query<{ attname: string }>("SELECT attname, inherited FROM pg_stats WHERE tablename = 'customers' AND attname = 'cpf'");
     expect(ok.rows.map((r) => r.attname)).toEqual(['cpf']);
   });
 
