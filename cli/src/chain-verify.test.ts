@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, type SigningKey } from '../../core/recording/index.ts';
 import { FileStore } from '../../operator/src/store/file-store.ts';
+import { anchoredAt } from '../../operator/src/reconcile/anchor.ts';
 import { fakeSidecar, type FakeSidecar } from '../../e2e/support/store-testkit.ts';
 import type { PolicyEntryLine, SessionRecord } from '../../core/recording/store-types.ts';
 import { exportRecordLine } from '../../core/recording/export-format.ts';
@@ -137,8 +138,9 @@ describe('export files', () => {
   });
 
   it('anchored at the store head, every record is anchored through its checkpoint\'s store link: whole, window, session, policy', async () => {
-    const heads = new Map(store.policyHeads().map((h) => [h.policy, { head: h.head, records: h.records }]));
-    const head = heads.get('orders-db')!.head;
+    // status.chain as the anchorer writes it: the store checkpoint's head, size and root.
+    const heads = new Map(store.policyHeads().map((h) => [h.policy, anchoredAt(h)]));
+    const head = heads.get('orders-db')!.root!;
     const since = Date.parse((await store.sessionRecords(NS, 's-a1'))![0]!.time);
     for (const filter of [{}, { since }, { sessionId: 's-a1' }, { policy: 'orders-db' }]) {
       const lines = texts(await collect(store.exportLines(NS, filter, (policy) => heads.get(policy))));
@@ -162,9 +164,9 @@ describe('export files', () => {
     expect(verdict).toMatchObject({ ok: true, records: 3 });
     expect(verdict.chains.find((c) => c.chainId === a.chainId)).toMatchObject({ first: 7, last: 8 });
     // The anchored store link after the cut: its inclusion proof starts from the tombstone's frontier.
-    const heads = new Map(store.policyHeads().map((h) => [h.policy, { head: h.head, records: h.records }]));
+    const heads = new Map(store.policyHeads().map((h) => [h.policy, anchoredAt(h)]));
     const anchoredLines = texts(await collect(store.exportLines(NS, {}, (policy) => heads.get(policy))));
-    const head = heads.get('orders-db')!.head;
+    const head = heads.get('orders-db')!.root!;
     // The records whose proofs retention removed rest on the manifest, signed by the store key
     // alone: not anchored, and counted as such.
     const anchoredVerdict = verifyTexts(anchoredLines, { anchor: head });

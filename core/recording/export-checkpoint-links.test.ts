@@ -5,9 +5,11 @@
 // now carries its store.checkpoint link with an inclusion proof in the anchored store log, and a
 // record is anchored only through such a link inside the head given from outside.
 import { describe, expect, it } from '@jest/globals';
-import { parseCheckpoint } from './checkpoint.ts';
+import { parseCheckpoint, signCheckpoint } from './checkpoint.ts';
 import { CheckpointLinks } from './checkpoint-links.ts';
-import { leafHashOfHex } from './merkle.ts';
+import { leafHashOfHex, MerkleTree } from './merkle.ts';
+import { hashOf, type Linked } from './chain.ts';
+import { storeChainId } from './store-chain.ts';
 import { hexList, type AnchorLine } from './export-format.ts';
 import type { ExportVerdict, TrustOptions } from './export-verify.ts';
 import type { StoreLink } from './store-types.ts';
@@ -20,7 +22,8 @@ const store = testStore(NS, POLICY);
 const A = writeChain(NS, 48, { group: 16 });
 const B = writeChain(NS, 20, { group: 8 });
 const real = exportOf(store, [A, B]).map((l) => structuredClone(l) as Line);
-const H = { anchor: store.anchor.head };
+// status.chain.root: a root pins the store log's tree (a head alone does not: review 36).
+const H = { anchor: store.anchor.root! };
 const realAnchor = structuredClone(store.anchor);
 
 function verify(lines: readonly unknown[], trust: TrustOptions = H): ExportVerdict {
@@ -43,17 +46,18 @@ describe('an honest export', () => {
     expect(v.trust?.unanchored).toBeUndefined();
   });
 
-  it('anchored by the store-log root as by the head, and by --policy', () => {
-    expect(verify(real, { anchor: realAnchor.root as string }).trust?.state).toBe('anchored');
-    expect(verify(real, { policyAnchor: { policy: POLICY, records: realAnchor.records, head: realAnchor.head } }).trust?.state).toBe('anchored');
+  it('anchored by --policy with status.chain\'s root; a head alone pins no tree, so no record', () => {
+    expect(verify(real, { policyAnchor: { policy: POLICY, records: realAnchor.records, head: realAnchor.head, root: realAnchor.root! } }).trust?.state).toBe('anchored');
+    expect(verify(real, { anchor: realAnchor.head }).trust).toMatchObject({ state: 'partly-anchored', unanchored: { records: 68, headOnly: true } });
+    expect(verify(real, { policyAnchor: { policy: POLICY, records: realAnchor.records, head: realAnchor.head } }).trust).toMatchObject({ state: 'partly-anchored', unanchored: { headOnly: true } });
   });
 
   it('a partial export (one session, one chain) is anchored too', () => {
     const own = testStore(NS, POLICY);
     const session = exportOf(own, [A, B], { select: (r) => r.sessionId === 'session-1', filter: { sessionId: 'session-1' } });
-    expect(verify(session, { anchor: own.anchor.head }).trust?.state).toBe('anchored');
+    expect(verify(session, { anchor: own.anchor.root! }).trust?.state).toBe('anchored');
     const oneChain = exportOf(own, [A, B], { select: (r) => r.chainId === A.chainId && r.seq > 20 });
-    expect(verify(oneChain, { anchor: own.anchor.head }).trust?.state).toBe('anchored');
+    expect(verify(oneChain, { anchor: own.anchor.root! }).trust?.state).toBe('anchored');
   });
 
   it('without an anchor given, self-asserted as before', () => {
@@ -82,7 +86,7 @@ describe('the store key\'s holder rewrites chain A under a chain key of its own 
     const v = verify(forged());
     expect(v.ok).toBe(true);
     expect(v.trust).toMatchObject({ state: 'partly-anchored', unanchored: { records: 48, chains: [{ chainId: A.chainId, records: 48 }] } });
-    expect(verify(forged(), { policyAnchor: { policy: POLICY, records: realAnchor.records, head: realAnchor.head } }).trust?.state).toBe('partly-anchored');
+    expect(verify(forged(), { policyAnchor: { policy: POLICY, records: realAnchor.records, head: realAnchor.head, root: realAnchor.root! } }).trust?.state).toBe('partly-anchored');
   });
 
   it('with the real store links of A\'s checkpoints copied onto its own, FAILED: the log stored other roots', () => {
@@ -113,6 +117,44 @@ describe('the store key\'s holder rewrites chain A under a chain key of its own 
     expect(v.problems).toEqual([]);
     // ...but A's links lie past the head AccessPolicy status anchored: only the store key vouches for them.
     expect(v.trust).toMatchObject({ state: 'partly-anchored', unanchored: { records: 48, chains: [{ chainId: A.chainId, records: 48 }] } });
+  });
+});
+
+describe('review 36: a tree of its own ending in the anchored head', () => {
+  // The store key's holder keeps H (the anchored link) as the last leaf of a tree it builds with its
+  // own store.checkpoint links for a rewritten A at A's positions, and signs that tree's root. H pins
+  // its link and the hash chain, not the tree: only status.chain.root does.
+  const F = writeChain(NS, 48, { group: 16, chainId: A.chainId, pod: A.pod, event: () => ({ command: 'SELECT 1 -- forged' }) });
+  const log = storeLogOf(store, { namespace: NS, policy: POLICY }, [A, B]);
+  const fRoot = new Map(F.checkpoints.map((k) => [k.size, parseCheckpoint(k.note).checkpoint.rootHash.toString('hex')]));
+  const leaves = log.storeLinks.map((l) => {
+    if (l.checkpoint?.chainId !== A.chainId) return l;
+    const { hash: _h, ...rest } = { ...l, checkpoint: { ...l.checkpoint, root: fRoot.get(l.checkpoint.size) as string } };
+    return { ...rest, hash: hashOf(rest as Linked<object>) };
+  });
+  const tree = new MerkleTree(leaves.map((l) => leafHashOfHex(l.hash)));
+  const size = leaves.length;
+  const note = signCheckpoint({ origin: storeChainId(NS, POLICY), size, rootHash: tree.root(), time: '2026-11-01T12:00:00.000Z' }, store.key);
+  const anchor: AnchorLine = { ...realAnchor, root: tree.root().toString('hex'), note, inclusion: hexList(tree.inclusionProof(size - 1, size)) };
+  const links = new CheckpointLinks([F, B].flatMap((c) => c.checkpoints.map((k) => ({ chainId: c.chainId, size: k.size }))));
+  links.add(POLICY, leaves.filter((l) => l.type === 'store.checkpoint'), tree, size);
+  const file = exportOf({ key: store.key, keyLine: store.keyLine, anchor }, [F, B]).map((l) => structuredClone(l) as Line)
+    .map((l) => (l.type === 'checkpoint' ? { ...l, store: links.of(l.chainId as string, l.size as number) } : l));
+
+  it('the file is consistent with itself and carries the real head', () => {
+    expect(verify(file, {}).problems).toEqual([]);
+    expect(anchor.head).toBe(realAnchor.head);
+  });
+
+  it('by the head alone: no record anchored (before: every record, anchored)', () => {
+    expect(verify(file, { anchor: realAnchor.head }).trust).toMatchObject({ state: 'partly-anchored', unanchored: { records: 68, headOnly: true } });
+  });
+
+  it('by the root or --policy with it: FAILED, the tree is not the operator\'s', () => {
+    expect(verify(file, H).trust?.state).toBe('failed');
+    const v = verify(file, { policyAnchor: { policy: POLICY, records: realAnchor.records, head: realAnchor.head, root: realAnchor.root! } });
+    expect(v.ok).toBe(false);
+    expect(v.trust?.problem).toMatch(/a store log built anew around the anchored head \(forged\)/);
   });
 });
 

@@ -30,14 +30,14 @@ function verify(lines: readonly unknown[], trust: TrustOptions = {}): ExportVerd
 const clone = (lines: readonly unknown[]): Line[] => lines.map((l) => structuredClone(l) as Line);
 // Read when a verdict is made: exportOf anchors the store log of the chains it exports (testStore);
 // every export of [A] alone writes the same log.
-const anchored = { get anchor(): string { return store.anchor.head; } };
+const anchored = { get anchor(): string { return store.anchor.root!; } };
 
 describe('a forger with a real export, a fresh store key and no real key', () => {
   // The forger rewrites chain A (same id, pod and length, other content) under a fresh chain key,
   // registers it with a fresh store key, and keeps what the real operator signed: its store key,
   // its anchor and its manifest (which names seq ranges, not hashes).
   const real = clone(exportOf(store, [A, B]));
-  const realAnchor = { anchor: store.anchor.head };
+  const realAnchor = { anchor: store.anchor.root! };
   const forgerStore = testStore(NS, 'orders-db', generateSigningKey());
   const F = writeChain(NS, 100, { group: 16, chainId: A.chainId, pod: A.pod, event: () => ({ command: 'SELECT 1 -- forged' }) });
   const forged = clone(exportOf(forgerStore, [F, B]));

@@ -14,7 +14,7 @@ const NS = 'ns-r27';
 const store = testStore(NS, 'orders-db');
 const A = writeChain(NS, 40, { group: 16 });
 const lines = exportOf(store, [A]).map((l) => structuredClone(l) as Line);
-const anchor = { anchor: store.anchor.head };
+const anchor = { anchor: store.anchor.root! };
 
 function verify(file: readonly unknown[], how: ExportFeed = 'bytes'): ExportVerdict {
   return feedExport(file, anchor, how);
@@ -76,7 +76,7 @@ describe('a format 2 record carries no signature: one with `sig` fails, naming i
   it('format 1 records (signed one by one) still verify with their `sig`', () => {
     const B = writeChain(NS, 20, { group: 8, format1: 6 });
     const own = testStore(NS, 'orders-db');
-    const v = feedExport(exportOf(own, [B]), { anchor: own.anchor.head }, 'bytes');
+    const v = feedExport(exportOf(own, [B]), { anchor: own.anchor.root! }, 'bytes');
     expect(v.problems).toEqual([]);
     // Proven, with the format 2 records, against checkpoints the anchored store log holds.
     expect(v.trust?.state).toBe('anchored');

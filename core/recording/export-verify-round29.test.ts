@@ -16,7 +16,7 @@ const POLICY = 'orders-db';
 const store = testStore(NS, POLICY);
 const A = writeChain(NS, 40, { group: 16 });
 const lines = exportOf(store, [A]).map((l) => structuredClone(l) as Line);
-const anchor = { anchor: store.anchor.head };
+const anchor = { anchor: store.anchor.root! };
 const typeAt = (file: readonly Line[], type: string): number => file.findIndex((l) => l.type === type);
 const recordAt = (file: readonly Line[], seq: number): number => file.findIndex((l) => isRecordLine(l) && l.seq === seq);
 
@@ -142,7 +142,7 @@ describe('3. only the manifest signer\'s key and anchors are summarised; anchors
       expect(v.ok).toBe(true);
       expect(v.trust?.storeKeys).toEqual([store.key.keyId]);
       expect(v.trust?.otherStoreKeys).toEqual([F.keyId]);
-      expect(v.trust?.anchors.map((a) => a.head)).toEqual([anchor.anchor]);
+      expect(v.trust?.anchors.map((a) => a.root)).toEqual([anchor.anchor]);
       expect(v.trust?.ignoredAnchors).toEqual([{ policy: 'payments-db', keyId: F.keyId, line: m + 2 }]);
     }
     // Its head anchors nothing.

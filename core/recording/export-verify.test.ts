@@ -69,10 +69,12 @@ describe.each(VIEWS)('an export of %s', (_name, make) => {
     expect(v.format).toBe(2);
     expect(v.trust?.state).toBe('self-asserted');
     expect(v.records).toBe(lines.filter((l) => isRecord(l)).length);
-    const anchored = verify(lines, { anchor: store.anchor.head });
+    const anchored = verify(lines, { anchor: store.anchor.root! });
     expect(anchored.ok).toBe(true);
     expect(anchored.trust?.state).toBe('anchored');
-    expect(verify(lines, { policyAnchor: { policy: 'orders-db', head: store.anchor.head, records: store.anchor.records } }).ok).toBe(true);
+    expect(verify(lines, { policyAnchor: { policy: 'orders-db', head: store.anchor.head, records: store.anchor.records, root: store.anchor.root! } }).trust?.state).toBe('anchored');
+    // A head alone pins its link, not the tree the records are proven in (review 36).
+    expect(verify(lines, { anchor: store.anchor.head }).trust).toMatchObject({ state: 'partly-anchored', unanchored: { headOnly: true } });
   });
 
   it.each([['first', () => first], ['middle', () => middle], ['last', () => last]])('deleting the %s record of a chain is named', (_w, at) => {

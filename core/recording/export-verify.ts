@@ -75,8 +75,12 @@ export interface TrustSummary {
    * outside vouches for the store key.
    */
   state: 'anchored' | 'partly-anchored' | 'self-asserted' | 'failed';
-  /** partly-anchored: how many records, of which chains, no anchored store link covers. */
-  unanchored?: { records: number; chains: { chainId: string; records: number }[] };
+  /**
+   * partly-anchored: how many records, of which chains, no anchored store link covers; `headOnly`
+   * when the anchor given pins a store link but not the store log's tree (a head without its root:
+   * a store key's holder can build another tree ending in that head, review 36).
+   */
+  unanchored?: { records: number; chains: { chainId: string; records: number }[]; headOnly?: true };
   /** Anchored to a head newer than the export's, through the operator's proof that the store log grew from the export's store head to it. */
   grown?: { policy: string; from: number; records: number };
   /** state failed: why the anchor given does not match (also among the problems). */
@@ -294,6 +298,15 @@ function headerProblem(m: ManifestLine['statement'], h: ExportHeader | undefined
   if (m.namespace !== h?.namespace) return 'the manifest is for another namespace than the header';
   if (canonicalJson(m.filter) !== canonicalJson(h.filter ?? {}) || m.createdAt !== h.createdAt) return 'the header\'s filter or time is not what the operator\'s manifest signed: the header was altered';
   return undefined;
+}
+
+/**
+ * status.chain's root, when it names one, is the file's root at that head: the same head over
+ * another tree is a store log the store key's holder built (review 36).
+ */
+function rootMismatch(policyAnchor: NonNullable<TrustOptions['policyAnchor']>, root: string | undefined): string | undefined {
+  if (policyAnchor.root === undefined || root === policyAnchor.root) return undefined;
+  return `AccessPolicy ${policyAnchor.policy} anchors ${policyAnchor.records} links at root ${policyAnchor.root.slice(0, 12)}…, and the export's store log at that head has root ${root === undefined ? 'none' : `${root.slice(0, 12)}…`}: a store log built anew around the anchored head (forged)`;
 }
 
 /** The proof ends on the head status.chain names, whose link names the store key that signed the export. */
@@ -984,7 +997,8 @@ class ExportV2Verifier {
   /** `--policy`: one of the file's heads for the policy is AccessPolicy status.chain, or the operator's proof ties its newest to it. */
   #policyAnchorMismatch(policyAnchor: NonNullable<TrustOptions['policyAnchor']>, fromKey: readonly AnchorLine[], signer: string): string | undefined {
     const a = fromKey.find((x) => x.policy === policyAnchor.policy);
-    if (a !== undefined && headsOf(a, signer).some((h) => h.records === policyAnchor.records && h.head === policyAnchor.head)) return undefined;
+    const atHead = a === undefined ? undefined : headsOf(a, signer).find((h) => h.records === policyAnchor.records && h.head === policyAnchor.head);
+    if (atHead !== undefined) return rootMismatch(policyAnchor, atHead.root);
     if (a !== undefined && policyAnchor.proof !== undefined) return this.#grownToProblem(a, policyAnchor, signer);
     return `AccessPolicy ${policyAnchor.policy} anchors ${policyAnchor.records} links (head ${policyAnchor.head.slice(0, 12)}…) and the export, signed by store key ${signer}, ${a === undefined ? 'carries no anchor for it' : exportHeadsText(a, policyAnchor.records)}`;
   }
@@ -1003,7 +1017,7 @@ class ExportV2Verifier {
     if (base === undefined || proof.from !== base.records) return `the operator's proof that the store log grew to ${target} does not start at the export's store head (#${base?.records ?? '?'})`;
     if (!provesHead(proof, policyAnchor, signer)) return `the operator's proof is not for ${target} made with the store key that signed the export (${signer})`;
     const problem = this.#growthProblem(a.policy, base, proof, `the operator's proof to ${target}`);
-    return problem === undefined ? undefined : `${problem}: the export and the cluster's head are not one store log`;
+    return problem === undefined ? rootMismatch(policyAnchor, proof.root) : `${problem}: the export and the cluster's head are not one store log`;
   }
 
   /**
@@ -1020,22 +1034,37 @@ class ExportV2Verifier {
     return sizes;
   }
 
-  /** The sizes of an anchor line's heads the trust options anchor. */
+  /**
+   * The sizes of an anchor line's store log whose tree the trust options pin: a root given from
+   * outside (`--anchor ROOT`, status.chain.root with `--policy`), never a head alone. A head hashes
+   * its link and, through `prev`, the links before it, but the inclusion proofs are checked in the
+   * tree the store checkpoint signs, and a store key's holder can sign another tree ending in that
+   * head (review 36: a rewritten chain then verified anchored).
+   */
   #anchoredSizesOf(a: AnchorLine, trust: TrustOptions, signer: string): number[] {
     const heads = headsOf(a, signer);
-    const out = heads.filter((h) => h.head === trust.anchor || (h.root !== undefined && h.root === trust.anchor)).map((h) => h.records);
+    const out = heads.filter((h) => h.root !== undefined && h.root === trust.anchor).map((h) => h.records);
     const pa = trust.policyAnchor;
-    if (pa?.policy !== a.policy) return out;
-    const matched = heads.filter((h) => h.records === pa.records && h.head === pa.head).map((h) => h.records);
-    // The proof is checked only when no head of the file is status.chain's (#policyAnchorMismatch).
-    if (matched.length === 0 && pa.proof !== undefined) matched.push(this.#baseOf(a)?.records ?? 0);
+    if (pa?.policy !== a.policy || pa.root === undefined) return out;
+    const matched = heads.filter((h) => h.records === pa.records && h.head === pa.head && h.root === pa.root).map((h) => h.records);
+    // The proof is checked only when no head of the file is status.chain's (#policyAnchorMismatch), and its root compared there.
+    if (matched.length === 0 && pa.proof !== undefined && pa.proof.root === pa.root) matched.push(this.#baseOf(a)?.records ?? 0);
     return [...out, ...matched];
+  }
+
+  /** Whether the anchor given names a root at all (else it pins no tree, and no record). */
+  static #pinsRoot(trust: TrustOptions, heads: readonly { root?: string }[]): boolean {
+    if (trust.policyAnchor !== undefined) return trust.policyAnchor.root !== undefined;
+    return heads.some((h) => h.root !== undefined && h.root === trust.anchor);
   }
 
   /** anchored when every record is, else partly-anchored with the records that are not. */
   #anchoredState(trust: TrustOptions): Pick<TrustSummary, 'state' | 'unanchored'> {
     const unanchored = this.#unanchored(this.#anchoredSizes(trust));
-    return unanchored.records === 0 ? { state: 'anchored' } : { state: 'partly-anchored', unanchored };
+    if (unanchored.records === 0) return { state: 'anchored' };
+    const signer = this.#manifest?.storeKeyId ?? 'none';
+    const heads = this.#anchors.filter((x) => x.link.keyId === signer).flatMap((x) => headsOf(x, signer));
+    return { state: 'partly-anchored', unanchored: { ...unanchored, ...(ExportV2Verifier.#pinsRoot(trust, heads) ? {} : { headOnly: true as const }) } };
   }
 
   /** Records whose checkpoint no store link inside an anchored size covers: they rest on the store key alone. */

@@ -9,7 +9,8 @@ import type { PolicyEntryLine, SessionRecord, StoreLink, Tombstone } from './sto
 import { verifyPolicyEntries } from './store-verify.ts';
 import { about, type BadRecord } from './export-verify-v1.ts';
 
-export interface Anchor { head: string; records: number; anchoredAt?: string }
+/** AccessPolicy status.chain: the anchored store link hash, its size, the store log's root there (format 2 stores), and when. */
+export interface Anchor { head: string; records: number; root?: string; anchoredAt?: string }
 
 export type AnchorState =
   /** status.chain names a link of the store chain, at or before its head. */

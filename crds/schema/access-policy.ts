@@ -238,6 +238,7 @@ export const accessPolicyStatus = obj('Observed state, written by the operator.'
   chain: Type.Optional(obj('Tamper evidence: head of the operator\'s session store chain for this policy, anchored here so altering the store also requires altering the Kubernetes API.', {
     head: str('SHA-256 (hex) of the newest stored record.', { pattern: '^[0-9a-f]{64}$' }),
     records: Type.Integer({ description: 'Records in the chain up to head.', minimum: 0 }),
+    root: Type.Optional(str('SHA-256 (hex) root of the store log\'s Merkle tree (RFC 9162) at records links, as its store checkpoint signs it: it pins every link, so an export\'s records are anchored through it (guarita verify --file --anchor ROOT, or --policy).', { pattern: '^[0-9a-f]{64}$' })),
     anchoredAt: str('When head was written.', { format: 'date-time' }),
   })),
 });

@@ -20,11 +20,20 @@ const NS = 'ns-va';
 const store = testStore(NS, 'orders-db');
 const A = writeChain(NS, 30, { group: 16 });
 const lines = exportOf(store, [A]) as Record<string, unknown>[];
+const root = store.anchor.root!;
 const head = store.anchor.head;
 
 describe('verify --file --anchor and the records the anchored store log proves', () => {
-  it('every record anchored: said so', async () => {
+  it('a head alone (no root): every record rests on the store key, and the CLI says how to anchor', async () => {
     const r = await verify(lines, ['--anchor', head]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('VERIFIED (partly anchored: 30 of 30 record(s)');
+    expect(r.out).toContain('the anchor given is a store head without its root');
+    expect(r.out).toContain('{.status.chain.root}');
+  });
+
+  it('every record anchored: said so', async () => {
+    const r = await verify(lines, ['--anchor', root]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/: VERIFIED\n/);
     expect(r.out).toContain('✓ every record proven against a sidecar checkpoint the anchored store log holds');
@@ -32,11 +41,11 @@ describe('verify --file --anchor and the records the anchored store log proves',
 
   it('a checkpoint without its store link: partly anchored, its records counted by chain', async () => {
     const file = lines.map((l) => (l.type === 'checkpoint' && l.size === 16 ? { ...l, store: undefined } : l));
-    const r = await verify(file, ['--anchor', head]);
+    const r = await verify(file, ['--anchor', root]);
     expect(r.code).toBe(0);
     expect(r.out).toContain('VERIFIED (partly anchored: 16 of 30 record(s) rest on the operator\'s store key alone)');
     expect(r.out).toContain(`! 16 record(s) are not proven against a checkpoint inside the anchored store log, so they rest on the operator's store key alone: ${A.chainId} (16)`);
-    const j = await verify(file, ['--anchor', head, '-o', 'json']);
+    const j = await verify(file, ['--anchor', root, '-o', 'json']);
     expect(JSON.parse(j.out).trust).toMatchObject({ state: 'partly-anchored', unanchored: { records: 16, chains: [{ chainId: A.chainId, records: 16 }] } });
   });
 });

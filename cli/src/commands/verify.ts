@@ -250,6 +250,12 @@ function unanchoredLines(v: ExportVerdict, p: Paint): string[] {
   const loose = v.trust?.unanchored;
   if (loose === undefined) return [];
   const chains = loose.chains.slice(0, 5).map((c) => `${c.chainId} (${c.records})`).join(', ');
+  if (loose.headOnly === true) {
+    return [
+      `  ${p.yellow('!')} the anchor given is a store head without its root: it pins that store link, not the store log's tree the records are proven in, so all ${loose.records} record(s) rest on the operator's store key alone (${chains}${loose.chains.length > 5 ? ', …' : ''})`,
+      '    anchor with the root: --anchor $(kubectl get accesspolicy P -o jsonpath=\'{.status.chain.root}\'), or --policy P against the cluster',
+    ];
+  }
   return [
     `  ${p.yellow('!')} ${loose.records} record(s) are not proven against a checkpoint inside the anchored store log, so they rest on the operator's store key alone: ${chains}${loose.chains.length > 5 ? ', …' : ''}`,
     '    ingested after that head (verify again with --policy once the operator anchored, or --anchor with a newer head), vouched for by the manifest after retention, or from a format 1 store; otherwise rewritten by whoever holds the store key',
@@ -312,7 +318,8 @@ async function readAnchor(kube: KubeAccess, namespace: string, policy: string): 
   try {
     const obj = (await kube.objects.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'accesspolicies', name: policy })) as AccessPolicy;
     const chain = obj.status?.chain;
-    return chain?.head === undefined || chain.records === undefined ? { exists: true } : { exists: true, anchor: { head: chain.head, records: chain.records, ...(chain.anchoredAt === undefined ? {} : { anchoredAt: chain.anchoredAt }) } };
+    if (chain?.head === undefined || chain.records === undefined) return { exists: true };
+    return { exists: true, anchor: { head: chain.head, records: chain.records, ...(chain.root === undefined ? {} : { root: chain.root }), ...(chain.anchoredAt === undefined ? {} : { anchoredAt: chain.anchoredAt }) } };
   } catch (err) {
     if ((err as { code?: number }).code === 404) return { exists: false };
     throw (await import('../kube.ts')).explainApiError(err, `reading the anchor (status.chain) of AccessPolicy ${namespace}/${policy}`);
@@ -392,7 +399,7 @@ async function fileTrust(values: FileTrustFlags, io: CliIo): Promise<Parameters<
   await read();
   return async (newestStoreHead) => {
     const a = await read();
-    const policyAnchor = { policy, head: a.head, records: a.records };
+    const policyAnchor = { policy, head: a.head, records: a.records, ...(a.root === undefined ? {} : { root: a.root }) };
     const from = newestStoreHead(policy);
     // Anchored after the export took its records: the operator proves the store log grew from the export's store head to it.
     if (from === undefined || a.records <= from) return { policyAnchor };

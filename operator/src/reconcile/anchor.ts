@@ -34,7 +34,9 @@ export interface AnchorDeps {
 
 /** The position anchoring writes for a policy head (status.chain's head and records). */
 export function anchoredAt(h: PolicyHead): AnchoredHead {
-  return h.checkpoint === undefined ? { head: h.head, records: h.records } : { head: h.checkpoint.head, records: h.checkpoint.size };
+  // The root too: a head pins its link (and the links before it through `prev`), not the tree an
+  // export's inclusion proofs are checked in; the root does (review 36).
+  return h.checkpoint === undefined ? { head: h.head, records: h.records } : { head: h.checkpoint.head, records: h.checkpoint.size, root: h.checkpoint.root };
 }
 
 /**

@@ -123,13 +123,15 @@ describe('export while a commit group is indexed', () => {
     };
   }
 
-  const statusOf = (groups: Groups, p: string, group: number): { head: string; records: number } => ({ head: groups[p]![group]!.head, records: groups[p]![group]!.size });
+  const statusOf = (groups: Groups, p: string, group: number): { head: string; records: number; root: string } => ({ head: groups[p]![group]!.head, records: groups[p]![group]!.size, root: groups[p]![group]!.root });
 
   /** The head (or root) status showed at the export's moment, or its store head then, anchors it; a head anchored after it does not. */
   function expectAnchoredOnlyByItsHeads(lines: readonly unknown[], groups: Groups, p: string): void {
     for (const group of [0, 1]) {
       const at = groups[p]![group]!;
-      for (const trust of [{ anchor: at.head }, { anchor: at.root }, { policyAnchor: { policy: p, ...statusOf(groups, p, group) } }]) {
+      // A head alone pins no tree (review 36): the file matches it, no record is anchored by it.
+      expect(verify(lines, { anchor: at.head }).trust).toMatchObject({ state: 'partly-anchored', unanchored: { headOnly: true } });
+      for (const trust of [{ anchor: at.root }, { policyAnchor: { policy: p, ...statusOf(groups, p, group) } }]) {
         const v = verify(lines, trust);
         // At the first group's head, the second group's records (5-8) lie past it: their
         // checkpoint's store link is vouched for by the store key alone.

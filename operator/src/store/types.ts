@@ -34,7 +34,8 @@ export interface PolicyHead {
 }
 
 /** A policy's store-log head as AccessPolicy status.chain anchors it. */
-export interface AnchoredHead { head: string; records: number }
+/** status.chain's position: the link hash at `records`, and for a store log (format 2) its tree's root there. */
+export interface AnchoredHead { head: string; records: number; root?: string }
 
 export interface SessionFilter { policy?: string; subject?: string; since?: number }
 export interface ExportFilter { policy?: string; sessionId?: string; since?: number; until?: number }
