@@ -301,7 +301,7 @@ const ALLOWED: readonly string[] = [
   'COPY customers (id, nome) TO STDOUT',
   'COPY customers (id, nome) FROM STDIN', // COPY FROM into a personal column is a use (review 24: sql-round16-attacks.test.ts)
   'DECLARE cur CURSOR FOR SELECT cpf FROM customers',
-  'EXPLAIN SELECT cpf FROM customers',
+  'EXPLAIN SELECT id, nome FROM customers',
   'BEGIN',
   'SET application_name = \'x\'',
   'SELECT now(), current_user',

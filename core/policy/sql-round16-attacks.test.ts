@@ -752,6 +752,22 @@ describe('review 35: planner statistics figures computed from personal values', 
     expect(decide(sql)).toEqual({ ...HELD, columns: expect.arrayContaining([`${column} (a figure computed from every column's values; may hold cpf, cnpj, email, telefone, notes)`]) });
   });
 
+  it.each([
+    'EXPLAIN SELECT email FROM customers WHERE id = 1',
+    'EXPLAIN SELECT * FROM customers',
+    'EXPLAIN (FORMAT JSON) SELECT cpf FROM public.customers',
+    'EXPLAIN SELECT x FROM (SELECT cpf AS x FROM customers) s',
+    'EXPLAIN SELECT id FROM orders UNION ALL SELECT telefone FROM customers',
+  ])('%s is held: the plan\'s width estimate of a personal output is a figure computed from its values', (sql) => {
+    expect(decide(sql).decision).toBe('requireApproval');
+  });
+
+  it('EXPLAIN of what returns no personal column, or over tables the policy does not know, stays allowed', () => {
+    for (const sql of ['EXPLAIN SELECT id, nome FROM customers WHERE id = 4', 'EXPLAIN SELECT count(*) FROM customers', 'EXPLAIN SELECT * FROM pgbench_accounts WHERE aid = 1', 'EXPLAIN UPDATE customers SET nome = nome WHERE id = 1']) {
+      expect(decide(sql)).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
+    }
+  });
+
   it('the names of what has statistics are not figures', () => {
     expect(decide("SELECT schemaname, tablename, attname, inherited FROM pg_stats WHERE tablename = 'customers'")).toEqual({ decision: 'allow', rule: 'allow-the-rest', columns: [] });
   });
