@@ -6,15 +6,21 @@
 import type { PolicyEntryLine, SessionStore, AnchoredHead } from '../store/types.ts';
 
 /** status.chain as the apiserver holds it. */
-export interface ChainStatus { head: string; records: number; anchoredAt?: string }
+export interface ChainStatus { head: string; records: number; root?: string; anchoredAt?: string }
 
 export interface Drift { reason: 'AnchorOverwritten' | 'AnchorMismatch'; message: string }
 
 /** A link of the stored log (its hash), 'removed' (below the retention cut: nothing to compare), or undefined (not in the log). */
 export type StoredLink = { hash: string } | 'removed' | undefined;
 
+/**
+ * The same position, and the same store-log root where both name one: a root overwritten alone
+ * (accesspolicies/status) would make `guarita verify --policy` fail honest exports, or, with the
+ * store key too, anchor a tree built around the head (review 36). A status without a root (written
+ * before the root was) is the same position, given one at the next anchoring.
+ */
 export function sameChain(a: ChainStatus | undefined, b: AnchoredHead | undefined): boolean {
-  return a !== undefined && b !== undefined && a.head === b.head && a.records === b.records;
+  return a !== undefined && b !== undefined && a.head === b.head && a.records === b.records && (a.root === undefined || b.root === undefined || a.root === b.root);
 }
 
 const short = (h: string): string => `${h.slice(0, 12)}…`;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { Anchorer, anchorPatch } from './anchor.ts';
+import { sameChain } from './anchor-drift.ts';
 import type { AccessPolicy } from '../../../crds/types.ts';
 import type { Informer } from '../../../core/kube/informer.ts';
 import type { KubeApi } from '../kube/client.ts';
@@ -97,6 +98,16 @@ const stored = (c: FakeCluster): Chain | undefined => {
   const chain = c.server.status?.chain;
   return chain === undefined ? undefined : { head: chain.head, records: chain.records };
 };
+
+describe('sameChain: the store-log root is part of the anchored position (review 36)', () => {
+  const at = { head: 'b'.repeat(64), records: 10, root: 'c'.repeat(64) };
+  it('a root overwritten alone is another position; a status written before roots were is the same one', () => {
+    expect(sameChain(at, at)).toBe(true);
+    expect(sameChain({ ...at, root: 'd'.repeat(64) }, at)).toBe(false);
+    expect(sameChain({ head: at.head, records: at.records }, at)).toBe(true);
+    expect(sameChain({ ...at, records: 11 }, at)).toBe(false);
+  });
+});
 
 describe('Anchorer: status.chain overwritten while the operator runs (AnchorOverwritten)', () => {
   const forgeries: [string, Chain | undefined][] = [
