@@ -36,9 +36,10 @@ that nothing was removed, inserted or reordered. Names the first bad record when
                  one the operator registered (signed by the operator's store key) and that the
                  file holds exactly the records the operator's signed manifest lists. Without an
                  anchor the store key is the file's own claim: add one of
-    --anchor HASH  the store head (or store-log root) of AccessPolicy status.chain, e.g.
-                 kubectl get accesspolicy P -o jsonpath='{.status.chain.head}': the file must
-                 carry that head, made with the store key that signed it
+    --anchor HASH  the store-log root (or head) of AccessPolicy status.chain, e.g.
+                 kubectl get accesspolicy P -o jsonpath='{.status.chain.root}': the file must
+                 carry it, made with the store key that signed it; records are anchored only
+                 by a root (a head pins its link, not the tree the records are proven in)
     --policy P     with --file: read that anchor from the cluster once the file is read (needs
                  'get' on accesspolicies); when it was anchored after the export, the operator's
                  proof that the store log grew from the file's store head to it is checked too
