@@ -237,12 +237,16 @@ function addTo(m: Map<string, Set<string>>, key: string, value: string): void {
 
 interface Resolved { source: string; how: 'plain' | 'derived' | 'wholeRow' | 'guess' }
 
+/** Where a query's select list goes: to the client (plain references allowed), to an enclosing query, or somewhere it is stored/exported. */
+type Sink = 'client' | 'pass' | 'store' | 'export';
+
 /**
- * Where a query's select list goes: to the client (plain references allowed), to an enclosing
- * query, somewhere it is stored/exported, or into EXPLAIN's plan (whose width estimates are
- * figures computed from the column's values: review 35).
+ * What EXPLAIN makes of a personal column any step of the plan outputs: its width estimate
+ * (pg_statistic's stawidth), a figure computed from the column's values (review 35: 30 and 17 on
+ * data sets differing only in personal values; review 37: CTE bodies, LATERAL subqueries and
+ * DECLARE show it as well as the top select list).
  */
-type Sink = 'client' | 'pass' | 'store' | 'export' | 'plan';
+const PLAN_USE = 'its width estimated by EXPLAIN (a figure computed from the column\'s values)';
 
 /**
  * Work (nodes visited, columns scanned) allowed per SQL text. Checking is linear in what it scans,
@@ -293,6 +297,8 @@ class Analysis {
   private queryDepth = 0;
   private readonly guard: SensitiveColumnGuard;
   readonly statement: number;
+  /** Under EXPLAIN: every plain personal output, at any level of the statement, is a use (PLAN_USE). */
+  explaining = false;
   private readonly viewStack: readonly string[];
   constructor(guard: SensitiveColumnGuard, statement: number, viewStack: readonly string[] = []) {
     this.guard = guard;
@@ -768,7 +774,7 @@ class Analysis {
       if (stored) this.reportGuessRelation(r, sinkUse(sink), where);
     }
     const unplaced = unplacedOf(rels);
-    if (stored || sink === 'plan') for (const source of unplaced.unplaced ?? []) this.report(source, sinkUse(sink), where);
+    if (stored || this.explaining) for (const source of unplaced.unplaced ?? []) this.report(source, stored ? sinkUse(sink) : PLAN_USE, where);
     return { guess, ...unplaced };
   }
 
@@ -788,7 +794,8 @@ class Analysis {
   private plainOutput(c: Col, sink: Sink, where: string): void {
     if (c.source === undefined) return;
     if (c.derived === true) this.report(c.source, 'column computed from a personal column', where);
-    else if (sink !== 'client' && sink !== 'pass') this.report(c.source, sinkUse(sink), where);
+    else if (sink === 'store' || sink === 'export') this.report(c.source, sinkUse(sink), where);
+    else if (this.explaining) this.report(c.source, PLAN_USE, where);
   }
 
   /** A relation the guard knows nothing about may hold columns named like personal ones. */
@@ -1475,7 +1482,6 @@ function groupingItems(list: unknown): unknown[] {
 }
 
 function sinkUse(sink: Sink): string {
-  if (sink === 'plan') return 'its width estimated by EXPLAIN (a figure computed from the column\'s values)';
   return sink === 'export' ? 'exported by COPY (query) TO' : 'stored into another table';
 }
 
@@ -1609,10 +1615,9 @@ const STATEMENTS: Readonly<Record<string, StatementHandler>> = {
   SelectStmt: (a, n, root, path) => void a.select(n, root, path, 'client'),
   DeclareCursorStmt: (a, n, root, path) => void a.select(unwrap(n.query)[1], root, path, 'client'),
   // EXPLAIN (ANALYZE runs it, and its row counts leak what a WHERE compares) and PREPARE: their statement.
-  ExplainStmt: (a, n, root, path) => {
-    const [type, query] = unwrap(n.query);
-    if (type === 'SelectStmt') a.select(query, root, `${path}EXPLAIN: `, 'plan');
-    else a.statementNode(type, query, path);
+  ExplainStmt: (a, n, _root, path) => {
+    a.explaining = true;
+    a.statementNode(...unwrap(n.query), `${path}EXPLAIN: `);
   },
   PrepareStmt: (a, n, _root, path) => a.statementNode(...unwrap(n.query), path),
   CopyStmt: (a, n, root, path) => a.copy(n, root, path),

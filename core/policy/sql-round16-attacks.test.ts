@@ -758,6 +758,13 @@ describe('review 35: planner statistics figures computed from personal values', 
     'EXPLAIN (FORMAT JSON) SELECT cpf FROM public.customers',
     'EXPLAIN SELECT x FROM (SELECT cpf AS x FROM customers) s',
     'EXPLAIN SELECT id FROM orders UNION ALL SELECT telefone FROM customers',
+    // Review 37: every plan step prints its width, not only the top select list.
+    'EXPLAIN DECLARE c CURSOR FOR SELECT cpf FROM customers',
+    'EXPLAIN (VERBOSE) DECLARE c CURSOR FOR SELECT cpf FROM customers',
+    'EXPLAIN WITH x AS MATERIALIZED (SELECT cpf FROM customers) SELECT count(*) FROM x',
+    'EXPLAIN WITH x AS (SELECT cpf FROM customers) SELECT count(*) FROM x a, x b',
+    'EXPLAIN SELECT count(*) FROM customers, LATERAL (SELECT cpf OFFSET 0) s',
+    'EXPLAIN UPDATE customers SET nome = nome WHERE id = 1 RETURNING email',
   ])('%s is held: the plan\'s width estimate of a personal output is a figure computed from its values', (sql) => {
     expect(decide(sql).decision).toBe('requireApproval');
   });

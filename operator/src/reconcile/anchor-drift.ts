@@ -14,13 +14,21 @@ export interface Drift { reason: 'AnchorOverwritten' | 'AnchorMismatch'; message
 export type StoredLink = { hash: string } | 'removed' | undefined;
 
 /**
- * The same position, and the same store-log root where both name one: a root overwritten alone
- * (accesspolicies/status) would make `guarita verify --policy` fail honest exports, or, with the
- * store key too, anchor a tree built around the head (review 36). A status without a root (written
- * before the root was) is the same position, given one at the next anchoring.
+ * What the operator wrote, exactly: the same position and the same store-log root. A root
+ * overwritten or removed alone (accesspolicies/status) is drift like a head: removed, every export
+ * verifies partly anchored at best (review 37); another one fails honest exports or, with the store
+ * key too, anchors a tree built around the head (review 36).
  */
 export function sameChain(a: ChainStatus | undefined, b: AnchoredHead | undefined): boolean {
-  return a !== undefined && b !== undefined && a.head === b.head && a.records === b.records && (a.root === undefined || b.root === undefined || a.root === b.root);
+  return a !== undefined && b !== undefined && a.head === b.head && a.records === b.records && a.root === b.root;
+}
+
+/**
+ * At the first sight after a start: the same position, its root the desired one or none (a status
+ * written before roots were; the anchoring that follows the first sight writes the root).
+ */
+function samePosition(status: ChainStatus, desired: AnchoredHead): boolean {
+  return status.head === desired.head && status.records === desired.records && (status.root === undefined || status.root === desired.root);
 }
 
 const short = (h: string): string => `${h.slice(0, 12)}…`;
@@ -60,7 +68,7 @@ export function mismatched(status: ChainStatus | undefined, desired: AnchoredHea
 
 /** Whether `status` is the head, or an earlier position of the stored log (or one retention removed). */
 function isPosition(status: ChainStatus, desired: AnchoredHead, stored: StoredLink): boolean {
-  return sameChain(status, desired) || (status.records < desired.records && (stored === 'removed' || stored?.hash === status.head));
+  return samePosition(status, desired) || (status.records < desired.records && (stored === 'removed' || stored?.hash === status.head));
 }
 
 function foreignText(foreign: string): string {

@@ -67,10 +67,11 @@ class FakeCluster {
   }
 }
 
-/** A store whose policy log holds links 1..size with hash `h<seq>` (after a retention cut at `cut`, if any). */
-function fakeStore(state: { size: number; version: number; cut?: number }): SessionStore {
+/** A store whose policy log holds links 1..size with hash `h<seq>` (after a retention cut at `cut`, if any), sealed at its head with `root` if given. */
+function fakeStore(state: { size: number; version: number; cut?: number; root?: string }): SessionStore {
+  const checkpoint = (): PolicyHead['checkpoint'] => (state.root === undefined ? undefined : { size: state.size, root: state.root, note: '', head: `h${state.size}` });
   return {
-    policyHeads: () => [{ ...head, records: state.size, head: `h${state.size}`, version: state.version }],
+    policyHeads: () => [{ ...head, records: state.size, head: `h${state.size}`, version: state.version, ...(state.root === undefined ? {} : { checkpoint: checkpoint() }) }],
     policyEntries: async function* (): AsyncIterable<PolicyEntryLine> {
       if (state.cut !== undefined) yield { type: 'tombstone', tombstone: { cut: { seq: state.cut, head: `h${state.cut}` } } } as PolicyEntryLine;
       for (let seq = (state.cut ?? 0) + 1; seq <= state.size; seq++) yield { type: 'entry', link: { seq, hash: `h${seq}` } } as PolicyEntryLine;
@@ -79,7 +80,7 @@ function fakeStore(state: { size: number; version: number; cut?: number }): Sess
   } as unknown as SessionStore;
 }
 
-function rig(chain: Chain | undefined, store: { size: number; version: number; cut?: number }, owners?: ManagedField[]) {
+function rig(chain: Chain | undefined, store: { size: number; version: number; cut?: number; root?: string }, owners?: ManagedField[]) {
   const cluster = new FakeCluster(chain, owners);
   const events: { reason: string; type: string; message: string }[] = [];
   const warnings: string[] = [];
@@ -101,10 +102,10 @@ const stored = (c: FakeCluster): Chain | undefined => {
 
 describe('sameChain: the store-log root is part of the anchored position (review 36)', () => {
   const at = { head: 'b'.repeat(64), records: 10, root: 'c'.repeat(64) };
-  it('a root overwritten alone is another position; a status written before roots were is the same one', () => {
+  it('a root overwritten or removed alone is drift from what the operator wrote (review 37)', () => {
     expect(sameChain(at, at)).toBe(true);
     expect(sameChain({ ...at, root: 'd'.repeat(64) }, at)).toBe(false);
-    expect(sameChain({ head: at.head, records: at.records }, at)).toBe(true);
+    expect(sameChain({ head: at.head, records: at.records }, at)).toBe(false);
     expect(sameChain({ ...at, records: 11 }, at)).toBe(false);
   });
 });
@@ -134,6 +135,19 @@ describe('Anchorer: status.chain overwritten while the operator runs (AnchorOver
     if (forged !== undefined) expect(r.events[0]?.message).toContain(`#${forged.records} (head ${forged.head.slice(0, 12)}`);
     expect(await r.mismatches('AnchorOverwritten')).toBe(1);
     expect(r.warnings).toHaveLength(1);
+  });
+
+  it.each([['removed', undefined], ['replaced', 'd'.repeat(64)]])('the store-log root %s alone on an idle policy: put back at the next flush, with a Warning (review 37)', async (_name, root) => {
+    const r = rig(undefined, { size: 30, version: 5, root: 'c'.repeat(64) });
+    await r.anchorer.flush();
+    r.cluster.sync();
+    expect(r.cluster.server.status?.chain).toMatchObject({ head: 'h30', records: 30, root: 'c'.repeat(64) });
+    r.cluster.write({ head: 'h30', records: 30, ...(root === undefined ? {} : { root }) }, 'kubectl-patch');
+    r.cluster.sync();
+    await r.anchorer.flush();
+    expect(r.cluster.server.status?.chain).toMatchObject({ head: 'h30', records: 30, root: 'c'.repeat(64) });
+    expect(r.events).toHaveLength(1);
+    expect(r.events[0]).toMatchObject({ type: 'Warning', reason: 'AnchorOverwritten' });
   });
 
   it('is put back even before the informer sees the forgery when the store moved (the write compares with the apiserver\'s copy)', async () => {
