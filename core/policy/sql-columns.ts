@@ -774,8 +774,15 @@ class Analysis {
       if (stored) this.reportGuessRelation(r, sinkUse(sink), where);
     }
     const unplaced = unplacedOf(rels);
-    if (stored || this.explaining) for (const source of unplaced.unplaced ?? []) this.report(source, stored ? sinkUse(sink) : PLAN_USE, where);
+    const use = this.unplacedUse(sink);
+    if (use !== undefined) for (const source of unplaced.unplaced ?? []) this.report(source, use, where);
     return { guess, ...unplaced };
+  }
+
+  /** What a personal column `*` returns without the guard placing it is, where it goes: undefined when nothing. */
+  private unplacedUse(sink: Sink): string | undefined {
+    if (sink === 'store' || sink === 'export') return sinkUse(sink);
+    return this.explaining ? PLAN_USE : undefined;
   }
 
   private plainItem(fields: string[], name: string, scope: Scope, where: string, sink: Sink): Col {
