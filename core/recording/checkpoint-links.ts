@@ -1,7 +1,6 @@
 // Where the anchored store logs hold the sidecar checkpoints an export uses (CheckpointLine.store):
 // the store.checkpoint link of each, per policy, with its inclusion proof in the policy's newest
 // store head the export carries. Pure: the operator's read side streams a policy's log through it.
-import type { MerkleTree } from './merkle.ts';
 import { hexList, type CheckpointStoreLink } from './export-format.ts';
 import type { StoreLink } from './store-types.ts';
 
@@ -24,17 +23,18 @@ export class CheckpointLinks {
 
   /**
    * Keeps the links of `policy`'s log that store wanted checkpoints, each with its inclusion proof
-   * in the log's tree of `size` links (the policy's newest store head in the export). A link past
-   * that head proves nothing the export can show, and is left out.
+   * in the log's tree of `size` links (the policy's newest store head in the export; `proofOf` gives
+   * the proof of leaf index seq - 1). A link past that head, or without a proof, is left out.
    */
-  add(policy: string, links: readonly StoreLink[], tree: MerkleTree, size: number): void {
+  add(policy: string, links: readonly StoreLink[], proofOf: (index: number) => readonly Buffer[] | undefined, size: number): void {
     for (const link of links) {
       const cp = link.checkpoint;
-      if (cp === undefined || link.seq > size) continue;
+      const proof = cp === undefined || link.seq > size ? undefined : proofOf(link.seq - 1);
+      if (cp === undefined || proof === undefined) continue;
       const key = keyOf(cp.chainId, cp.size);
       const list = this.#found.get(key) ?? [];
       if (list.some((l) => l.policy === policy)) continue;
-      list.push({ policy, link, inclusion: hexList(tree.inclusionProof(link.seq - 1, size)) });
+      list.push({ policy, link, inclusion: hexList(proof) });
       this.#found.set(key, list);
     }
   }

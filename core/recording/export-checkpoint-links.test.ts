@@ -110,7 +110,7 @@ describe('the store key\'s holder rewrites chain A under a chain key of its own 
     };
     // Every checkpoint's link proven at its own head, B's real ones (inside the anchor) included.
     const own = new CheckpointLinks([F, B].flatMap((c) => c.checkpoints.map((k) => ({ chainId: c.chainId, size: k.size }))));
-    own.add(POLICY, links.filter((l) => own.wants(l) && (l.seq > log.storeLinks.length || l.checkpoint?.chainId === B.chainId)), log.tree, size);
+    own.add(POLICY, links.filter((l) => own.wants(l) && (l.seq > log.storeLinks.length || l.checkpoint?.chainId === B.chainId)), (i) => log.tree.inclusionProof(i, size), size);
     const file = forged(anchor, own);
     const v = verify(file);
     // Every check of the file passes (its store head is consistent with the real anchor)...
@@ -137,7 +137,7 @@ describe('review 36: a tree of its own ending in the anchored head', () => {
   const note = signCheckpoint({ origin: storeChainId(NS, POLICY), size, rootHash: tree.root(), time: '2026-11-01T12:00:00.000Z' }, store.key);
   const anchor: AnchorLine = { ...realAnchor, root: tree.root().toString('hex'), note, inclusion: hexList(tree.inclusionProof(size - 1, size)) };
   const links = new CheckpointLinks([F, B].flatMap((c) => c.checkpoints.map((k) => ({ chainId: c.chainId, size: k.size }))));
-  links.add(POLICY, leaves.filter((l) => l.type === 'store.checkpoint'), tree, size);
+  links.add(POLICY, leaves.filter((l) => l.type === 'store.checkpoint'), (i) => tree.inclusionProof(i, size), size);
   const file = exportOf({ key: store.key, keyLine: store.keyLine, anchor }, [F, B]).map((l) => structuredClone(l) as Line)
     .map((l) => (l.type === 'checkpoint' ? { ...l, store: links.of(l.chainId as string, l.size as number) } : l));
 

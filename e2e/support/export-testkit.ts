@@ -152,7 +152,7 @@ export function storeLogOf(store: Pick<TestStore, 'key'>, log: { namespace: stri
   const sealed = chain.seal(last, new Date(time)) as { note: string };
   const tree = new MerkleTree(links.map((l) => leafHashOfHex(l.hash)));
   const found = new CheckpointLinks(chains.flatMap((c) => c.checkpoints.map((k) => ({ chainId: c.chainId, size: k.size }))));
-  found.add(log.policy, links.filter((l) => found.wants(l)), tree, last.seq);
+  found.add(log.policy, links.filter((l) => found.wants(l)), (i) => tree.inclusionProof(i, last.seq), last.seq);
   return {
     anchor: { type: 'anchor', policy: log.policy, records: last.seq, head: last.hash, link: last, root: tree.root().toString('hex'), note: sealed.note, inclusion: hexList(tree.inclusionProof(last.seq - 1)) },
     links: found, chain, storeLinks: links, tree,

@@ -10,6 +10,7 @@ import { storeChainId } from '../../../core/recording/store-chain.ts';
 import { parseCheckpoint } from '../../../core/recording/checkpoint.ts';
 import { planExport, type ExportChainSource } from '../../../core/recording/export-build.ts';
 import { CheckpointLinks } from '../../../core/recording/checkpoint-links.ts';
+import { StreamingInclusionProofs } from '../../../core/recording/merkle-stream-proofs.ts';
 import { hexList, type AnchorLine, type ExportFilterV2, type ExportV2Line, type StoreHeadAtExport, type StoreKeyLine, type StoreProof } from '../../../core/recording/export-format.ts';
 import { leafHashOfHex, MerkleAppender, MerkleTree } from '../../../core/recording/merkle.ts';
 import { isEnoent, type StoreIndex } from './store-index.ts';
@@ -126,10 +127,10 @@ async function anchorLine(index: StoreIndex, namespace: string, heads: PolicyHea
   const { policy, anchored, store } = heads;
   const p = index.policies.get(policyKey(namespace, policy));
   if (p === undefined || anchored === undefined) return undefined;
-  const read = await readStoreLog(policyEntries(index, namespace, policy), storeTreeFromCut(p), [anchored.records, store?.size ?? 0], links);
+  const read = await readStoreLog(policyEntries(index, namespace, policy), storeTreeAtCut(p), { anchored: anchored.records, store: store?.size ?? 0 }, links);
   const at = read.at.get(anchored.records);
   if (at?.link.hash !== anchored.head) return undefined;
-  const line = withStoreCheckpoint({ type: 'anchor', policy, records: anchored.records, head: anchored.head, link: at.link }, at.checkpoint, read.tree);
+  const line = withStoreCheckpoint({ type: 'anchor', policy, records: anchored.records, head: anchored.head, link: at.link }, at.checkpoint, read.beforeAnchor);
   const out = withStoreHeadRead(line, storeHeadPast(line, store), read);
   addCheckpointLinks(links, out, read);
   return out;
@@ -138,38 +139,84 @@ async function anchorLine(index: StoreIndex, namespace: string, heads: PolicyHea
 /** Proves the checkpoint links read in the anchor line's newest store head (none without a store checkpoint to prove in). */
 function addCheckpointLinks(links: CheckpointLinks, line: AnchorLine, read: StoreLogRead): void {
   const base = line.store?.records ?? (line.note === undefined ? undefined : line.records);
-  if (base !== undefined && read.tree !== undefined) links.add(line.policy, read.checkpointLinks, read.tree, base);
+  const proven = base === undefined ? undefined : read.provers.find((v) => v.size === base && v.prover.count === base);
+  if (proven === undefined) return;
+  const proofs = proven.prover.proofs();
+  links.add(line.policy, proven.links, (i) => proofs.get(i), proven.size);
 }
 
 /** The anchor line with the export's store head past it, when the read reached that head with the tree. */
 function withStoreHeadRead(line: AnchorLine, past: NonNullable<PolicyState['checkpoint']> | undefined, read: StoreLogRead): AnchorLine {
-  if (past === undefined || read.tree === undefined) return line;
+  if (past === undefined || read.grown === undefined) return line;
   const head = read.at.get(past.size);
-  return withStoreHead(line, past, head === undefined ? undefined : { ...head, since: read.tree });
+  return withStoreHead(line, past, head === undefined ? undefined : { ...head, since: read.grown });
 }
+
+/** Inclusion proofs of the checkpoint links read, in the store log's tree of `size` links (a candidate store head). */
+interface LinkProver { size: number; prover: StreamingInclusionProofs; links: StoreLink[] }
 
 interface StoreLogRead {
   /** The entries at the sizes asked for. */
   at: Map<number, { link: StoreLink; checkpoint?: string }>;
-  /** The store log's tree from the retention cut to the last link read; undefined when unknown or the links skip. */
-  tree: MerkleTree | undefined;
-  /** Links read that store a checkpoint `links` wants. */
-  checkpointLinks: StoreLink[];
+  /** The compact range of the links before the anchored one (its inclusion proof); undefined when unknown. */
+  beforeAnchor: Buffer[] | undefined;
+  /** The store log from the anchored size on (every node held: the store head's proofs); undefined when unknown. */
+  grown: MerkleTree | undefined;
+  /**
+   * Per candidate store head of the export (the anchored size, the store head past it), the proofs
+   * of the checkpoint links `links` wants. Streamed: a policy's whole log is never held (an export of
+   * a log of 10^8 links would hold 6.4 GB as a MerkleTree).
+   */
+  provers: LinkProver[];
 }
 
-/** Reads a policy's entries up to the largest of `sizes`, growing the log's tree from the cut. */
-async function readStoreLog(entries: AsyncIterable<PolicyEntryLine>, tree: MerkleTree | undefined, sizes: readonly number[], links: CheckpointLinks): Promise<StoreLogRead> {
-  const out: StoreLogRead = { at: new Map(), tree, checkpointLinks: [] };
-  const last = Math.max(...sizes);
+/**
+ * Reads a policy's entries from the retention cut (`start`, its compact range; undefined when
+ * unknown) up to the anchored size and the store head, whichever is larger.
+ */
+async function readStoreLog(entries: AsyncIterable<PolicyEntryLine>, start: MerkleAppender | undefined, sizes: { anchored: number; store: number }, links: CheckpointLinks): Promise<StoreLogRead> {
+  const out: StoreLogRead = { at: new Map(), beforeAnchor: undefined, grown: undefined, provers: provers(start, sizes) };
+  let before = start;
+  const last = Math.max(sizes.anchored, sizes.store);
   for await (const e of entries) {
     if (e.type !== 'entry') continue;
-    if (out.tree?.size === e.link.seq - 1) out.tree.append(leafHashOfHex(e.link.hash));
-    else out.tree = undefined;
-    if (sizes.includes(e.link.seq)) out.at.set(e.link.seq, { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }) });
-    if (links.wants(e.link)) out.checkpointLinks.push(e.link);
-    if (e.link.seq >= last) break;
+    const seq = e.link.seq;
+    const leaf = leafHashOfHex(e.link.hash);
+    before = growBefore(out, before, seq, leaf, sizes.anchored);
+    if (seq > sizes.anchored) out.grown = out.grown?.size === seq - 1 ? (out.grown.append(leaf), out.grown) : undefined;
+    proveLink(out.provers, e.link, leaf, links.wants(e.link));
+    if (seq === sizes.anchored || seq === sizes.store) out.at.set(seq, { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }) });
+    if (seq >= last) break;
   }
   return out;
+}
+
+function provers(start: MerkleAppender | undefined, sizes: { anchored: number; store: number }): LinkProver[] {
+  if (start === undefined) return [];
+  const candidates = sizes.store > sizes.anchored ? [sizes.anchored, sizes.store] : [sizes.anchored];
+  return candidates.map((size) => ({ size, prover: new StreamingInclusionProofs(size, { size: start.size, compactRange: start.compactRange() }), links: [] }));
+}
+
+/** The log up to the anchored link: its compact range before that link, then the tree from it on. */
+function growBefore(out: StoreLogRead, before: MerkleAppender | undefined, seq: number, leaf: Buffer, anchored: number): MerkleAppender | undefined {
+  if (seq > anchored) return before;
+  if (before?.size !== seq - 1) return undefined;
+  if (seq === anchored) out.beforeAnchor = before.compactRange();
+  before.append(leaf);
+  if (seq === anchored) out.grown = MerkleTree.resume(anchored, before.compactRange());
+  return before;
+}
+
+/** Each prover whose tree the link belongs to takes it (and proves it when it stores a wanted checkpoint); one that sees a gap stops. */
+function proveLink(list: LinkProver[], link: StoreLink, leaf: Buffer, wanted: boolean): void {
+  for (const v of list) {
+    if (link.seq > v.size || v.prover.count !== link.seq - 1) continue;
+    if (wanted) {
+      v.prover.chooseNext();
+      v.links.push(link);
+    }
+    v.prover.append(leaf);
+  }
 }
 
 /** The anchor line with the export's store head, when the links read are that head's (not gone with retention meanwhile, nor another store's). */
@@ -250,17 +297,11 @@ function storeTreeAtCut(p: PolicyState): MerkleAppender | undefined {
   return frontier === undefined ? undefined : MerkleAppender.resume(p.tombstone.cut.seq, frontier.map((h) => Buffer.from(h, 'hex')));
 }
 
-/** The anchored link's store checkpoint and its inclusion proof (the last leaf's path) in the store log's tree. */
-function withStoreCheckpoint(a: AnchorLine, note: string | undefined, tree: MerkleTree | undefined): AnchorLine {
-  if (note === undefined || tree === undefined || tree.size < a.records) return a;
+/** The anchored link's store checkpoint and its inclusion proof: the last leaf's path is the compact range before it, smallest first. */
+function withStoreCheckpoint(a: AnchorLine, note: string | undefined, before: readonly Buffer[] | undefined): AnchorLine {
+  if (note === undefined || before === undefined) return a;
   // The root too, so --anchor takes the store-log root as it takes the head.
-  return { ...a, root: parseCheckpoint(note).checkpoint.rootHash.toString('hex'), note, inclusion: hexList(tree.inclusionProof(a.records - 1, a.records)) };
-}
-
-/** The store log's tree where the policy's stored links start (empty, or resumed from the retention cut's frontier); undefined if unknown. */
-function storeTreeFromCut(p: PolicyState): MerkleTree | undefined {
-  const at = storeTreeAtCut(p);
-  return at === undefined ? undefined : MerkleTree.resume(at.size, at.compactRange());
+  return { ...a, root: parseCheckpoint(note).checkpoint.rootHash.toString('hex'), note, inclusion: hexList([...before].reverse()) };
 }
 
 /** Public store keys: the current one and every key that signed something still stored. */
