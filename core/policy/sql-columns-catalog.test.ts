@@ -302,7 +302,7 @@ describe('CHECK and exclusion constraints tying a column to a personal one', () 
 
   it('the other columns of a constraint over a personal column must be declared personal', () => {
     expect(problems([constrained([['cpf', 'cpf_digits']]), ...rest], cfg)).toEqual([
-      'columns: public.customers.cpf_digits is in a CHECK or exclusion constraint with personal column public.customers.cpf: a write of a candidate value into it fails or passes by the personal value (23514, 23P01): add public.customers.cpf_digits to spec.sensitiveColumns.columns',
+      'columns: public.customers.cpf_digits is in a CHECK constraint or a unique or exclusion index with personal column public.customers.cpf: a write of a candidate value into it fails or passes by the personal value (23514, 23505, 23P01): add public.customers.cpf_digits to spec.sensitiveColumns.columns',
     ]);
     expect(problems([constrained([['cpf', 'cpf_digits']]), ...rest], { ...cfg, columns: [...POLICY.columns, 'public.customers.cpf_digits'] })).toEqual([]);
   });

@@ -29,7 +29,8 @@
 // - a generated column computed from a personal column, and every column a personal generated
 //   column is computed from, is declared personal (`cpf_digits GENERATED ALWAYS AS
 //   (regexp_replace(cpf, ...))` holds the CPF: `WHERE cpf_digits LIKE '590%'` searched it unheld);
-// - every column a CHECK or exclusion constraint ties to a personal column is declared personal
+// - every column a CHECK constraint, or a unique or exclusion index (its keys, expressions and
+//   partial-index predicate), ties to a personal column is declared personal
 //   (`CHECK (cpf_digits = regexp_replace(cpf, ...))`: a write of a candidate into cpf_digits fails
 //   with 23514 exactly when it is not that row's CPF).
 import { parseStatements } from './sql.ts';
@@ -51,7 +52,7 @@ export interface CatalogRelation {
   references?: readonly ForeignKeyColumn[];
   /** Tables: each generated column with a column its expression reads (one entry per pair). */
   generated?: readonly GeneratedFrom[];
-  /** Tables: the columns of each CHECK and exclusion constraint (a write into one is judged against the others). */
+  /** Tables: the columns of each CHECK constraint and each unique or exclusion index (a write into one is judged against the others). */
   constrained?: readonly (readonly string[])[];
 }
 
@@ -120,7 +121,8 @@ function sqlNames(names: Iterable<string>, field: string): string {
  * reads (JSON array), a table's foreign-key columns (JSON array of [column, referenced schema,
  * relation, column]), a table's generated columns with the columns they read (JSON array of
  * [generated column, source column]; pg_depend of the column default's expression), a table's
- * CHECK and exclusion constraints (JSON array of column lists). Returns the relations named by the policy, every relation with a column named
+ * CHECK constraints and unique or exclusion indexes (JSON array of column lists: an index's keys,
+ * expressions and predicate). Returns the relations named by the policy, every relation with a column named
  * like a personal column or a foreign key to one, and every view and materialized view (to follow
  * what they read); system schemas (pg_*, information_schema) excluded.
  */
@@ -156,7 +158,15 @@ export function catalogQuery(cfg: SensitiveColumnsConfig): string {
     '    WHERE ad.adrelid = c.oid)::text END,',
     "  CASE WHEN c.relkind IN ('r', 'p', 'f') THEN (SELECT coalesce(json_agg(cols), '[]') FROM (",
     '    SELECT (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY (k.conkey)) AS cols',
-    "    FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('c', 'x') AND cardinality(k.conkey) > 1) s)::text END",
+    "    FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c' AND cardinality(k.conkey) > 1",
+    // Unique and exclusion indexes (constraints or not): every column the index reads, keys,
+    // expressions and a partial index's predicate alike (pg_depend of the index on the table).
+    '    UNION ALL SELECT (SELECT json_agg(DISTINCT a.attname) FROM pg_catalog.pg_depend dp',
+    '      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = dp.refobjsubid',
+    "      WHERE dp.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dp.objid = i.indexrelid",
+    "        AND dp.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dp.refobjid = c.oid AND dp.refobjsubid > 0)",
+    '    FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND (i.indisunique OR i.indisexclusion)',
+    '  ) s WHERE pg_catalog.json_array_length(cols) > 1)::text END',
     'FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
     "WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'",
     `  AND (c.relkind IN ('v', 'm') OR pg_catalog.lower(c.relname) = ANY (${rels})`,
@@ -432,12 +442,12 @@ function generatedProblems(d: Declared, c: CatalogRelation, g: GeneratedFrom, re
   if (generated !== undefined) require(c, g.source, `${qualified(c)}.${g.source} is read by the generation expression of ${generated}: the personal value is computed from it`);
 }
 
-/** A CHECK or exclusion constraint over a personal column: its other columns must be declared personal. */
+/** A CHECK constraint, or a unique or exclusion index, over a personal column: its other columns must be declared personal. */
 function constraintProblems(d: Declared, c: CatalogRelation, cols: readonly string[], require: Require): void {
   const personal = cols.map((col) => personalReason(d, c, col)).find((why) => why !== undefined);
   if (personal === undefined) return;
   for (const col of cols) {
-    if (personalReason(d, c, col) === undefined) require(c, col, `${qualified(c)}.${col} is in a CHECK or exclusion constraint with ${personal}: a write of a candidate value into it fails or passes by the personal value (23514, 23P01)`);
+    if (personalReason(d, c, col) === undefined) require(c, col, `${qualified(c)}.${col} is in a CHECK constraint or a unique or exclusion index with ${personal}: a write of a candidate value into it fails or passes by the personal value (23514, 23505, 23P01)`);
   }
 }
 

@@ -163,16 +163,41 @@ describe('a foreign key to a personal column', () => {
     await s.applyPolicy(bound([]));
     const refused = await eventually('a session is refused for the CHECK constraint', async () => {
       const out = await s.psql(support, ['-At', '-c', guess('11144477735')], { onErrorStop: false });
-      return out.stderr.includes('CHECK or exclusion constraint') ? out : undefined;
+      return out.stderr.includes('CHECK constraint or a unique or exclusion index') ? out : undefined;
     }, 30_000);
-    expect(refused.stderr).toContain('public.customers.cpf_check is in a CHECK or exclusion constraint with personal column public.customers.cpf');
+    expect(refused.stderr).toContain('public.customers.cpf_check is in a CHECK constraint or a unique or exclusion index with personal column public.customers.cpf');
     expect(refused.stderr).not.toContain('violates check constraint');
     await s.applyPolicy(bound(['public.customers.cpf_check']));
     const held = await eventually('the session opens and the write is judged', async () => {
       const out = await s.psql(support, ['-At', '-c', guess('11144477735')], { onErrorStop: false });
-      return out.stderr.includes('CHECK or exclusion constraint') ? undefined : out;
+      return out.stderr.includes('CHECK constraint or a unique or exclusion index') ? undefined : out;
     }, 30_000);
     expect(held.stderr).toMatch(/ApprovalRequest/);
     expect(held.stderr).not.toContain('violates check constraint');
+  });
+
+  it('a unique index whose predicate reads cpf ties its key to cpf: a new session is refused naming the key column, until the index is gone', async () => {
+    // UPDATE customers SET nome = <another row's nome> fails (23505) exactly when both rows' CPFs start with 590.
+    await admin("CREATE UNIQUE INDEX customers_nome_590 ON customers (nome) WHERE cpf LIKE '590%'");
+    const refused = await eventually('a session is refused for the partial unique index', async () => {
+      const out = await s.psql(support, ['-At', '-c', 'SELECT 1'], { onErrorStop: false });
+      return out.stderr.includes('unique or exclusion index') && out.stderr.includes('customers.nome') ? out : undefined;
+    }, 30_000);
+    expect(refused.stderr).toContain('public.customers.nome is in a CHECK constraint or a unique or exclusion index with personal column public.customers.cpf');
+    expect(refused.stderr).toContain('add public.customers.nome to spec.sensitiveColumns.columns');
+    await admin('DROP INDEX customers_nome_590');
+    // A unique index of two columns, one personal, ties the other the same way.
+    await admin('CREATE UNIQUE INDEX customers_cpf_nome ON customers (cpf, nome)');
+    const again = await eventually('a session is refused for the two-column unique index', async () => {
+      const out = await s.psql(support, ['-At', '-c', 'SELECT 1'], { onErrorStop: false });
+      return out.stderr.includes('customers.nome') ? out : undefined;
+    }, 30_000);
+    expect(again.stderr).toContain('public.customers.nome is in a CHECK constraint or a unique or exclusion index');
+    await admin('DROP INDEX customers_cpf_nome');
+    const open = await eventually('sessions open again', async () => {
+      const out = await s.psql(support, ['-At', '-c', 'SELECT 1'], { onErrorStop: false });
+      return out.stdout.trim() === '1' ? out : undefined;
+    }, 30_000);
+    expect(open.stderr).toBe('');
   });
 });
