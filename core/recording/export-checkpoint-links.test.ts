@@ -11,6 +11,8 @@ import { leafHashOfHex, MerkleTree } from './merkle.ts';
 import { hashOf, type Linked } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
 import { hexList, type AnchorLine } from './export-format.ts';
+import { planExport } from './export-build.ts';
+import { generateSigningKey } from './index.ts';
 import type { ExportVerdict, TrustOptions } from './export-verify.ts';
 import type { StoreLink } from './store-types.ts';
 import { exportOf, feedExport, storeLogOf, testStore, writeChain } from '../../e2e/support/export-testkit.ts';
@@ -155,6 +157,26 @@ describe('review 36: a tree of its own ending in the anchored head', () => {
     const v = verify(file, { policyAnchor: { policy: POLICY, records: realAnchor.records, head: realAnchor.head, root: realAnchor.root! } });
     expect(v.ok).toBe(false);
     expect(v.trust?.problem).toMatch(/a store log built anew around the anchored head \(forged\)/);
+  });
+});
+
+describe('a genuine export taken between a store-key rotation and the next anchoring', () => {
+  it('its anchor (and the store links proven in it) were made with the old key: ignored, not failed', () => {
+    const old = generateSigningKey();
+    const log = storeLogOf({ key: old }, { namespace: NS, policy: POLICY }, [A]);
+    const plan = planExport({
+      namespace: NS, filter: {}, createdAt: '2026-11-02T00:00:00.000Z', storeKey: store.key,
+      storeKeys: [store.keyLine, { type: 'storeKey', keyId: old.keyId, publicJwk: old.publicJwk }], anchors: [log.anchor],
+      chains: [{ registration: { type: 'chain.registration', chainId: A.chainId, namespace: NS, pod: A.pod, keyId: A.key.keyId, publicJwk: A.key.publicJwk }, hashes: A.records.map((r) => r.hash), checkpoints: A.checkpoints, selected: A.records.map((r) => r.seq) }],
+      checkpointStore: log.links.of,
+    });
+    const file = [...plan.preamble, ...plan.runs.flatMap((r) => [r.proof, ...A.records.slice(r.from - 1, r.to)])] as unknown as Line[];
+    expect(file.filter((l) => l.type === 'checkpoint').every((l) => l.store !== undefined)).toBe(true);
+    const v = verify(file, {});
+    expect(v.problems).toEqual([]);
+    expect(v.trust?.ignoredAnchors).toEqual([expect.objectContaining({ policy: POLICY, keyId: old.keyId })]);
+    // Its old key's root anchors nothing of a file the new key signed.
+    expect(verify(file, { anchor: log.anchor.root! }).trust?.state).toBe('failed');
   });
 });
 

@@ -686,6 +686,9 @@ class ExportV2Verifier {
     const root = (c.roots.get(k.size) as Buffer).toString('hex');
     const found = new Map<string, number>();
     for (const s of k.store as unknown[]) {
+      // A policy anchored only with another store key than the manifest's (a genuine export taken
+      // between a key rotation and the next anchoring): its links anchor nothing, and fail nothing.
+      if (this.#foreignAnchorOnly((s as Partial<CheckpointStoreLink> | null)?.policy)) continue;
       const problem = this.#storeLinkProblem(k, root, s);
       if (problem !== undefined) return problem;
       const { policy, link } = s as CheckpointStoreLink;
@@ -708,6 +711,13 @@ class ExportV2Verifier {
     const proof = hexes(inclusion);
     if (proof === undefined || !verifyInclusion(link.seq - 1, base.records, leafHashOfHex(link.hash), proof, base.root)) return `its store link #${link.seq} is not in policy ${policy}'s store log at the file's store head (inclusion proof fails)`;
     return undefined;
+  }
+
+  /** Whether the policy's anchor line was made with another store key than the manifest's (it is ignored, #foreignAnchors). */
+  #foreignAnchorOnly(policy: unknown): boolean {
+    const signer = this.#manifest?.storeKeyId;
+    const a = this.#anchors.find((x) => x.policy === policy);
+    return signer !== undefined && a !== undefined && a.link.keyId !== signer;
   }
 
   /** The newest verified store head of a policy's anchor made with the manifest's store key. */
