@@ -21,12 +21,17 @@ import { createSchemasSql, dropSchemasSql, uniqueSchemas } from '../../e2e/suppo
 
 jest.setTimeout(180_000);
 
-/** About 20,000 statements: half from each generator (the layered one reads personal values more often). */
+/**
+ * 14,000 statements, more of them from the layered generator (it reads personal values more often and
+ * its statements are more often valid). Both draw from the review 38 constructs (constructs.ts: GROUP
+ * BY forms, windows, aggregates, constructors, error oracles, writes); kept under 60 s on a loaded CI
+ * machine (review 38 measured 53 s for 20,000 statements with another test run on both cores).
+ */
 const RUNS: { seed: number; mode: GeneratorMode; count: number }[] = [
-  { seed: 10, mode: 'random', count: 5000 },
-  { seed: 11, mode: 'random', count: 5000 },
-  { seed: 20, mode: 'layered', count: 5000 },
-  { seed: 21, mode: 'layered', count: 5000 },
+  { seed: 10, mode: 'random', count: 3000 },
+  { seed: 11, mode: 'random', count: 3000 },
+  { seed: 20, mode: 'layered', count: 4000 },
+  { seed: 21, mode: 'layered', count: 4000 },
 ];
 
 const schemas = uniqueSchemas('nonint', randomBytes(3).toString('hex'));
@@ -70,11 +75,11 @@ describe('the PostgreSQL guard and personal data (noninterference)', () => {
     expect(candidates.map(report).join('\n\n')).toBe('');
     // The check is only as good as what it compared: enough allowed statements, many of them answered
     // with rows. The seeds are fixed, so these counts move only with the guard or the generators (when
-    // written: 5,006 allowed, 1,516 answered on both); a guard that started holding plain reads would
-    // leave little to compare and fail here rather than pass vacuously.
-    expect(total.generated).toBe(20_000);
-    expect(total.allowed).toBeGreaterThanOrEqual(3_000);
-    expect(total.bothOk).toBeGreaterThanOrEqual(1_000);
+    // written, review 38: 3,176 allowed, 1,086 answered on both); a guard that started holding plain
+    // reads would leave little to compare and fail here rather than pass vacuously.
+    expect(total.generated).toBe(14_000);
+    expect(total.allowed).toBeGreaterThanOrEqual(2_500);
+    expect(total.bothOk).toBeGreaterThanOrEqual(800);
   });
 });
 
@@ -91,6 +96,16 @@ describe('the comparison itself (the guard bypassed)', () => {
     'SELECT length(notes) FROM customers ORDER BY id',
     // an error that depends on the data (division by zero only where a CPF is bare digits)
     'SELECT 1 / (length(cpf) - 11) FROM customers ORDER BY id',
+    // review 38: ties (a shares an e-mail, b a phone), so groups and WITH TIES count differently
+    'SELECT count(*) FROM customers GROUP BY ROLLUP (email) ORDER BY 1',
+    'SELECT count(*) AS n FROM customers GROUP BY telefone ORDER BY n',
+    'SELECT id FROM customers ORDER BY email DESC FETCH FIRST 1 ROWS WITH TIES',
+    // a cast that fails on a formatted CPF (a) and not on a bare one (b), on the first row only
+    'SELECT CASE WHEN id = 1 THEN cpf::bigint END FROM customers ORDER BY id',
+    // a named window, an aggregate's ORDER BY, FILTER
+    'SELECT id, rank() OVER w FROM customers WINDOW w AS (ORDER BY email) ORDER BY id',
+    "SELECT string_agg(id::text, ',' ORDER BY cpf) FROM customers",
+    "SELECT count(*) FILTER (WHERE email LIKE 't%') FROM customers",
   ];
 
   it.each(LEAKS)('flags %s (which the guard holds)', async (sql) => {

@@ -5,10 +5,14 @@ import pg from 'pg';
 import type { MaskSession } from '../../../core/masking/index.ts';
 import { SCHEMA_PLACEHOLDER } from './vocabulary.ts';
 
-/** What the agent gets back: rows (every cell masked) or an error (SQLSTATE and masked message). */
+/**
+ * What the agent gets back: rows (every cell masked) or an error (SQLSTATE, masked message and detail:
+ * the sidecar relays every field of an ErrorResponse masked by content, and a detail such as a NOT
+ * NULL violation's `Failing row contains (...)` holds every column of the row).
+ */
 export type Outcome =
   | { ok: true; fields: string[]; rows: (string | null)[][]; count: number | null; command: string }
-  | { ok: false; code: string; message: string };
+  | { ok: false; code: string; message: string; detail: string };
 
 /** node-pg options: every value as PostgreSQL's text, as the sidecar relays it (no Date or number conversion). */
 export const RAW_TEXT_TYPES: pg.CustomTypesConfig = {
@@ -31,7 +35,8 @@ export async function runOn(client: pg.Client, session: MaskSession, schema: str
     // Anything but PostgreSQL's own error (a broken connection) is the test's failure, not an answer.
     if (!(e instanceof pg.DatabaseError)) throw e;
     // An error whose code or text depends on the data is an oracle too: compared like rows.
-    return { ok: false, code: e.code ?? '', message: unschema(session.maskText(e.message), schema) };
+    const text = (t: string | undefined): string => unschema(session.maskText(t ?? ''), schema);
+    return { ok: false, code: e.code ?? '', message: text(e.message), detail: text(e.detail) };
   } finally {
     await client.query('ROLLBACK');
   }
@@ -73,10 +78,10 @@ export function describeDifference(a: Outcome, b: Outcome): string {
 
 function errorDifference(a: Outcome, b: Outcome): string {
   if (a.ok !== b.ok) return `error vs success: ${describeOutcome(a)} / ${describeOutcome(b)}`;
-  if (!a.ok && !b.ok && (a.code !== b.code || a.message !== b.message)) return `error differs: ${describeOutcome(a)} / ${describeOutcome(b)}`;
+  if (!a.ok && !b.ok && (a.code !== b.code || a.message !== b.message || a.detail !== b.detail)) return `error differs: ${describeOutcome(a)} / ${describeOutcome(b)}`;
   return '';
 }
 
 function describeOutcome(o: Outcome): string {
-  return o.ok ? `ok (${o.rows.length} rows)` : `${o.code} ${o.message}`;
+  return o.ok ? `ok (${o.rows.length} rows)` : `${o.code} ${o.message}${o.detail === '' ? '' : ` (${o.detail})`}`;
 }

@@ -12,11 +12,18 @@
 // `(SELECT s.* FROM (SELECT e AS q) s)` naming forms; VALUES; unnest / ROWS FROM / generate_series /
 // json_to_record / json_populate_record / regexp_split_to_table fed by columns; EXISTS / IN; quoted and
 // case-folded names, `@S.`-qualified names; UPDATE / INSERT ... SELECT / DELETE ... USING with
-// RETURNING, writable CTEs, ON CONFLICT DO UPDATE, MERGE; and the DISGUISES.
+// RETURNING, writable CTEs, ON CONFLICT DO UPDATE, MERGE; and the DISGUISES. Review 38 added GROUP BY
+// ROLLUP / CUBE / GROUPING SETS, HAVING, LIMIT / OFFSET with expressions, FETCH FIRST WITH TIES,
+// INTERSECT / EXCEPT ALL, RIGHT and FULL JOIN USING, TABLESAMPLE ... REPEATABLE, unnest / ROWS FROM WITH
+// ORDINALITY, json_to_recordset / jsonb_to_recordset, and expressions (constructExpr): COALESCE,
+// NULLIF, GREATEST, CASE, ARRAY[...], JSON constructors and paths, aggregates with ORDER BY and FILTER,
+// row comparisons, IS DISTINCT FROM, casts that fail for some values; recursive CTEs with SEARCH /
+// CYCLE; multiple-column and uniqueness writes (constructs.ts); attribute notation (`t.pg_column_size`).
 //
 // The model is approximate on purpose: a wrong guess only yields an error, and an error identical on
 // both schemas compares equal.
 import type { Rng } from './rng.ts';
+import { uniquenessWrites } from './constructs.ts';
 import { COL_NAMES, CUSTOMERS, DISGUISES, ORDERS, PERSONAL, REL_NAMES } from './vocabulary.ts';
 
 /** A relation visible in a scope: its alias (null = unaliased) and the names of its columns. */
@@ -79,7 +86,7 @@ export class RandomGenerator {
     const r = this.r;
     const alias = levels.length > 0 && r.chance(0.7) ? (r.pick(r.pick(levels)).alias ?? r.pick(REL_NAMES)) : r.pick(REL_NAMES);
     return r.pick([`${alias}::text`, `(${alias}).${r.pick(PERSONAL)}`, `row_to_json(${alias})::text`, `${alias}`,
-      `(${alias}).${r.pick(['id', 'q', 'x', 'f1'])}`]);
+      `(${alias}).${r.pick(['id', 'q', 'x', 'f1'])}`, `${alias}.pg_column_size`, `${alias}.row_to_json::text`]);
   }
 
   private expr(ctx: Ctx, depth = 0): string {
@@ -90,8 +97,22 @@ export class RandomGenerator {
     if (roll < 0.73) return r.pick(LITERALS);
     if (roll < 0.85) return this.scalarSubquery(ctx, depth);
     if (roll < 0.93) return this.windowCall(ctx);
+    if (r.chance(0.5)) return this.constructExpr(ctx);
     return r.pick([`ROW(${this.colRef(ctx)})::text`, `(${this.colRef(ctx)})::text`, `${this.colRef(ctx)} IS NULL`,
       `CASE WHEN ${this.cond(ctx, depth + 1)} THEN 1 ELSE 0 END`]);
+  }
+
+  /** Conditionals, constructors, aggregates with ORDER BY / FILTER, JSON paths, composites, casts that may fail. */
+  private constructExpr(ctx: Ctx): string {
+    const c = (): string => this.colRef(ctx);
+    return this.r.pick([
+      `coalesce(${c()}, ${c()})`, `nullif(${c()}, '12345678909')`, `greatest(${c()}, ${c()})`,
+      `CASE ${c()} WHEN '390.996.030-88' THEN 'k' ELSE ${c()} END`, `ARRAY[${c()}]`, `(ARRAY[${c()}, 'k'])[1]`,
+      `json_build_object('k', ${c()})::text`, `to_jsonb(${c()}) #>> '{}'`, `jsonb_path_query_first(to_jsonb(${c()}), '$')`,
+      `string_agg(${c()}::text, ',' ORDER BY ${c()})`, `array_agg(${c()} ORDER BY ${c()})`, `count(*) FILTER (WHERE ${this.cond(ctx, 2)})`,
+      `min(${c()}) FILTER (WHERE ${c()} IS NOT NULL)`, `(${c()})::text::bigint`, `1 / (length(${c()}::text) - 11)`,
+      `(${c()}, 1) > ('3', 0)`, `${c()} IS DISTINCT FROM ${c()}`, `(ROW(${c()}, 1)).f1`,
+    ]);
   }
 
   /** A scalar subquery, possibly correlated, including the (SELECT s.* FROM (SELECT e AS q) s) naming forms. */
@@ -169,7 +190,8 @@ export class RandomGenerator {
 
   /** customers, schema-qualified or renamed by a column alias list, or orders. */
   private tableItem(roll: number, alias: string | null, as: string): Item {
-    if (roll < 0.34) return { sql: `customers${as}`, rels: [{ alias: alias ?? 'customers', cols: CUSTOMERS, personalIn: true }] };
+    if (roll < 0.3) return { sql: `customers${as}`, rels: [{ alias: alias ?? 'customers', cols: CUSTOMERS, personalIn: true }] };
+    if (roll < 0.34) return { sql: `customers${as} TABLESAMPLE ${this.r.pick(['BERNOULLI', 'SYSTEM'])} (50) REPEATABLE (1)`, rels: [{ alias: alias ?? 'customers', cols: CUSTOMERS, personalIn: true }] };
     if (roll < 0.42) return this.renamedCustomers(alias);
     if (roll < 0.5) return { sql: `@S.customers${as}`, rels: [{ alias: alias ?? 'customers', cols: CUSTOMERS, personalIn: true }] };
     return { sql: `orders${as}`, rels: [{ alias: alias ?? 'orders', cols: ORDERS, personalIn: false }] };
@@ -184,8 +206,8 @@ export class RandomGenerator {
     const common = a.rels.flatMap((x) => x.cols).filter((c) => b.rels.some((y) => y.cols.includes(c)));
     const kind = r.next();
     let sql: string;
-    if (kind < 0.35) sql = `${a.sql} ${r.pick(['JOIN', 'LEFT JOIN', 'FULL JOIN'])} ${b.sql} ON ${this.cond(inner, 2)}`;
-    else if (kind < 0.6) sql = `${a.sql} JOIN ${b.sql} USING (${common.length > 0 ? r.pick(common) : r.pick(COL_NAMES)})`;
+    if (kind < 0.35) sql = `${a.sql} ${r.pick(['JOIN', 'LEFT JOIN', 'FULL JOIN', 'RIGHT JOIN'])} ${b.sql} ON ${this.cond(inner, 2)}`;
+    else if (kind < 0.6) sql = `${a.sql} ${r.pick(['JOIN', 'FULL JOIN', 'RIGHT JOIN'])} ${b.sql} USING (${common.length > 0 ? r.pick(common) : r.pick(COL_NAMES)})`;
     else if (kind < 0.8) sql = `${a.sql} NATURAL JOIN ${b.sql}`;
     else sql = `${a.sql} CROSS JOIN ${b.sql}`;
     if (!r.chance(0.25)) return { sql, rels: both };
@@ -238,6 +260,11 @@ export class RandomGenerator {
       one(`json_populate_record(NULL::customers, json_build_object('nome', ${this.colRef(ctx)})) AS ${a}`, CUSTOMERS, true),
       one(`regexp_split_to_table(${this.colRef(ctx)}, '[.]') AS ${a}`, [a], true),
       one(`(VALUES ((SELECT ${this.colRef(ctx)} LIMIT 1))) AS ${a}(${n1})`, [n1], true),
+      one(`unnest(ARRAY[${this.colRef(ctx)}]) WITH ORDINALITY AS ${a}(${n1}, ${n2})`, [n1, n2], true),
+      one(`unnest(string_to_array(${this.colRef(ctx)}::text, '.')) WITH ORDINALITY AS ${a}(${n1}, ${n2})`, [n1, n2], true),
+      one(`json_to_recordset((SELECT json_agg(x) FROM customers x)) AS ${a}(id int, ${n1} text)`, ['id', n1], true),
+      one(`jsonb_to_recordset(jsonb_build_array(jsonb_build_object('${n1.replace(/"/g, '')}', ${this.colRef(ctx)}))) AS ${a}(${n1} text)`, [n1], true),
+      one(`ROWS FROM (unnest(ARRAY[${this.colRef(ctx)}]), generate_series(1, 2)) WITH ORDINALITY AS ${a}(${n1}, ${n2}, o)`, [n1, n2, 'o'], true),
     ]);
   }
 
@@ -254,7 +281,7 @@ export class RandomGenerator {
     const r = this.r;
     const a = this.simpleSelect(ctx);
     const b = this.simpleSelect(ctx, a.cols.length);
-    const op = r.pick(['UNION ALL', 'UNION', 'EXCEPT', 'INTERSECT', 'UNION ALL']);
+    const op = r.pick(['UNION ALL', 'UNION', 'EXCEPT', 'INTERSECT', 'UNION ALL', 'INTERSECT ALL', 'EXCEPT ALL']);
     const paren = (x: string): string => (/ (ORDER BY|LIMIT) /.test(x) || r.chance(0.2) ? `(${x})` : x);
     let sql = `${paren(a.sql)} ${op} ${paren(b.sql)}`;
     if (r.chance(0.5)) sql += ` ORDER BY ${r.chance(0.4) ? r.int(1, a.cols.length) : r.pick([...a.cols.filter((c) => c !== '?column?'), ...COL_NAMES])}`;
@@ -289,10 +316,27 @@ export class RandomGenerator {
   private clauses(ctx: Ctx, s: { n: number; outs: string[]; parts: string[]; distinct: string; outName: () => string }): void {
     const r = this.r;
     if (r.chance(0.35)) s.parts.push(`WHERE ${this.cond(ctx)}`);
-    if (r.chance(0.12)) s.parts.push(`GROUP BY ${r.chance(0.4) ? r.int(1, s.n) : s.outName()}`);
+    if (r.chance(0.15)) s.parts.push(this.groupBy(s.n, s.outName));
+    if (r.chance(0.06)) s.parts.push(`HAVING ${r.chance(0.5) ? this.cond(ctx, 2) : `min(${this.colRef(ctx)}::text) > '3'`}`);
     if (r.chance(0.08)) s.parts.push(this.namedWindow(ctx, s.outs, s.parts, s.distinct));
-    if (r.chance(0.3)) s.parts.push(`ORDER BY ${r.chance(0.3) ? r.int(1, s.n) : s.outName()}`);
-    if (r.chance(0.15)) s.parts.push(`LIMIT ${r.int(1, 3)}`);
+    const ordered = r.chance(0.3);
+    if (ordered) s.parts.push(`ORDER BY ${r.chance(0.3) ? r.int(1, s.n) : s.outName()}`);
+    if (r.chance(0.15)) s.parts.push(this.limit(ctx, ordered));
+  }
+
+  /** GROUP BY a name or a position, plain or in ROLLUP / CUBE / GROUPING SETS (names resolve to inputs first). */
+  private groupBy(n: number, outName: () => string): string {
+    const r = this.r;
+    const k = (): string => (r.chance(0.4) ? String(r.int(1, n)) : outName());
+    return `GROUP BY ${r.pick([k(), `ROLLUP (${k()})`, `CUBE (${k()})`, `GROUPING SETS ((${k()}), ())`, `${k()}, ${k()}`])}`;
+  }
+
+  /** LIMIT / OFFSET with constants or expressions; FETCH FIRST WITH TIES needs an ORDER BY (ties follow its values). */
+  private limit(ctx: Ctx, ordered: boolean): string {
+    const r = this.r;
+    const e = r.pick([String(r.int(1, 3)), `length(${this.scalarSubquery(ctx, 1)}::text)`, `(SELECT count(*) FROM customers WHERE ${this.cond(ctx, 2)})`]);
+    if (ordered && r.chance(0.3)) return `FETCH FIRST ${r.int(1, 2)} ROWS WITH TIES`;
+    return r.chance(0.7) ? `LIMIT ${e}` : `OFFSET ${e}`;
   }
 
   /** `n` output items (a star form first, sometimes), and their names as PostgreSQL would give them (roughly). */
@@ -354,11 +398,18 @@ export class RandomGenerator {
     return `WITH ${recursive ? 'RECURSIVE ' : ''}${defs.join(', ')} `;
   }
 
-  /** The recursive term carries the first term's value on under the first term's name. */
+  /**
+   * The recursive term carries the first term's value on under the first term's name. SEARCH adds a
+   * column that sorts by the columns it names, CYCLE one that compares them and a path holding them.
+   */
   private recursiveCte(ctx: Ctx, name: string): string {
     const n1 = this.r.pick(COL_NAMES);
-    const def = `${name}(n, ${n1}) AS (SELECT 1, ${this.expr(ctx)} FROM customers UNION ALL SELECT n + 1, ${n1} FROM ${name} WHERE n < 2)`;
-    ctx.ctes.push({ name, cols: ['n', n1] });
+    const search = this.r.pick([
+      { sql: '', cols: [] }, { sql: '', cols: [] }, { sql: ` SEARCH DEPTH FIRST BY ${n1} SET ord`, cols: ['ord'] },
+      { sql: ` CYCLE ${n1} SET cyc USING pth`, cols: ['cyc', 'pth'] }, { sql: ' SEARCH BREADTH FIRST BY n SET ord', cols: ['ord'] },
+    ]);
+    const def = `${name}(n, ${n1}) AS (SELECT 1, ${this.expr(ctx)} FROM customers UNION ALL SELECT n + 1, ${n1} FROM ${name} WHERE n < 2)${search.sql}`;
+    ctx.ctes.push({ name, cols: ['n', n1, ...search.cols] });
     return def;
   }
 
@@ -387,7 +438,8 @@ export class RandomGenerator {
     if (kind < 0.8) return w + this.deleteUsing(tctx, t);
     if (kind < 0.86) return this.writableCte(tctx, t);
     if (kind < 0.9) return this.upsert(tctx);
-    return w + this.merge(ctx);
+    if (kind < 0.95) return w + this.merge(ctx);
+    return w + uniquenessWrites((xs) => r.pick(xs));
   }
 
   private returning(tctx: Ctx): string {
@@ -443,7 +495,9 @@ export class RandomGenerator {
     const sub = this.select({ ...ctx, depth: 1 });
     const sa = this.r.pick(['s', 'customers', 'c', 'q']);
     const mctx: Ctx = { ...ctx, scope: [{ alias: sa, cols: sub.cols, personalIn: true }, { alias: 'o', cols: ORDERS, personalIn: false }] };
-    return `MERGE INTO orders o USING (${sub.sql}) AS ${sa} ON ${this.cond(mctx)} WHEN MATCHED THEN UPDATE SET status = ${this.expr(mctx)}::text`;
+    const and = this.r.chance(0.3) ? ` AND ${this.cond(mctx)}` : '';
+    const notMatched = this.r.chance(0.3) ? ` WHEN NOT MATCHED THEN INSERT (customer_id, status, total_cents) VALUES (1, ${this.expr(mctx)}::text, 7)` : '';
+    return `MERGE INTO orders o USING (${sub.sql}) AS ${sa} ON ${this.cond(mctx)} WHEN MATCHED${and} THEN UPDATE SET status = ${this.expr(mctx)}::text${notMatched}`;
   }
 }
 

@@ -11,8 +11,12 @@
 // columns with colliding names.
 // Uses (sink): a disguised output; WHERE LIKE / `>`; ORDER BY, GROUP BY; JOIN USING / NATURAL JOIN
 // against candidate values; EXISTS; a CTE; UPDATE ... RETURNING, INSERT ... RETURNING; and a plain
-// return, which is allowed and must compare equal.
+// return, which is allowed and must compare equal. Review 38 (constructs.ts): carriers through windows,
+// arrays, JSON, composites, VALUES, ORDINALITY and recursion; a data-modifying CTE as the source; and
+// half of the uses through GROUP BY forms, HAVING, named windows, aggregate ORDER BY / FILTER, DISTINCT
+// ON, WITH TIES, LIMIT / OFFSET expressions, constructors, set operations, error oracles and writes.
 import type { Rng } from './rng.ts';
+import { carrierLayers, errorSinks, groupingSinks, valueSinks, withPrefix, writableSource, writeSinks, type SinkInput } from './constructs.ts';
 import { COL_NAMES, CUSTOMERS, DISGUISES, ORDERS, PERSONAL } from './vocabulary.ts';
 
 /** A query and the names of its outputs as the generator believes them to be. */
@@ -28,10 +32,12 @@ export class LayeredGenerator {
   }
 
   statement(): string {
-    let q = this.base();
+    // Now and then the source is a data-modifying CTE (top level only: prepended to the final text).
+    const w = this.r.chance(0.12) ? writableSource((xs) => this.r.pick(xs)) : null;
+    let q = w ?? this.base();
     const layers = this.r.int(1, 4);
     for (let i = 0; i < layers; i++) q = this.wrap(q);
-    return this.sink(q);
+    return withPrefix(w?.prefix ?? '', this.sink(q));
   }
 
   // ---- names ---------------------------------------------------------------------------------------
@@ -134,8 +140,15 @@ export class LayeredGenerator {
     if (roll < 0.48) return this.setOperationLayer(q, a);
     if (roll < 0.6) return this.joinLayer(q, a);
     if (roll < 0.72) return this.lateralLayer(q, a);
-    if (roll < 0.84) return this.compositeLayer(q, a);
-    return this.orderingLayer(q, a);
+    if (roll < 0.8) return this.compositeLayer(q, a);
+    if (roll < 0.9) return this.orderingLayer(q, a);
+    return this.carrierLayer(q, a);
+  }
+
+  /** A column carried under a new name by a window, an array, JSON, a composite, VALUES, a recursive CTE (constructs.ts). */
+  private carrierLayer(q: Q, a: string): Q {
+    const nm = this.name();
+    return { sql: this.r.pick(carrierLayers(q.sql, a, this.pickCol(q), nm)), cols: [nm] };
   }
 
   private derivedLayer(q: Q, a: string): Q {
@@ -262,6 +275,7 @@ export class LayeredGenerator {
     const d = r.pick(DISGUISES)(c);
     const from = `FROM (${q.sql}) AS ${a}`;
     const bare = this.unq(c.replace(/^.*\./, ''));
+    if (r.chance(0.5)) return this.constructSink({ a, c, bare, from, d, nm: this.name(), fromRn: `FROM (SELECT row_number() OVER () AS rn_, ${a}.* ${from}) AS ${a}` });
     return r.pick([
       `SELECT ${d} AS ${this.name()} ${from}`,
       `SELECT ${d}, ${a}.* ${from}`,
@@ -278,6 +292,12 @@ export class LayeredGenerator {
       `INSERT INTO orders (customer_id, status, total_cents) SELECT 1, ${d}::text, 7 ${from} RETURNING status`,
       `SELECT ${c} ${from}`, // a plain return: allowed, and must compare equal once masked
     ]);
+  }
+
+  /** A use through GROUP BY forms, windows, aggregates, constructors, set operations, errors or writes (constructs.ts). */
+  private constructSink(s: SinkInput): string {
+    const kind = this.r.pick([groupingSinks, valueSinks, errorSinks, writeSinks]);
+    return this.r.pick(kind(s));
   }
 }
 

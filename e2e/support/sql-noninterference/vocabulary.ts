@@ -32,6 +32,9 @@ export const DISGUISES: readonly ((e: string) => string)[] = [
   (e) => `upper(${e})`,
   (e) => `(${e} LIKE '5%')`,
   (e) => `coalesce(${e}, 'n')`,
+  // attribute notation: a function called as a field of its argument (review 38)
+  (e) => `((${e})::text).length`,
+  (e) => `((${e})::text).md5`,
 ];
 
 /**
