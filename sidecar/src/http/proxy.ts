@@ -1045,19 +1045,64 @@ function unmaskable(type: ReturnType<typeof parseContentType>, err: unknown): un
   return err;
 }
 
-/** Masks a streamed body, writing each masked piece once the next one exists; returns the last piece, held back. */
+/**
+ * How long a masked piece waits for the next one before it goes out anyway (ms). A piece is held
+ * until the next exists because the last one goes out only once the exchange is recorded; but an
+ * upstream that sends and then pauses (server-sent events, a long poll, a model streaming tokens)
+ * would have its latest piece held until its next event, and a stream that pauses for good would
+ * never show its first one (headers included: a CI run under load caught two pieces read as one).
+ */
+export const STREAM_IDLE_FLUSH_MS = 20;
+
+const IDLE = Symbol('idle');
+
+/** The next chunk, or IDLE once `ms` passed without one (the read stays pending). */
+function nextOrIdle<T>(next: Promise<T>, ms: number): Promise<T | typeof IDLE> {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<typeof IDLE>((resolve) => { timer = setTimeout(() => resolve(IDLE), ms); });
+  return Promise.race([next, idle]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Masks a streamed body, writing each masked piece once the next one exists, or once the upstream
+ * has been quiet for STREAM_IDLE_FLUSH_MS; returns the last piece, held back (the end arrived
+ * before it went out).
+ */
 async function maskStream(res: ServerResponse, source: AsyncIterable<Buffer>, output: MaskedOutput, writeHead: () => void): Promise<Buffer | undefined> {
-  let held: Buffer | undefined;
-  for await (const chunk of source) {
-    const out = output.push(chunk);
-    if (out.length === 0) continue;
-    if (held !== undefined) {
-      writeHead();
-      await write(res, held);
+  const chunks = source[Symbol.asyncIterator]();
+  const state: Held = { piece: undefined };
+  let next = chunks.next();
+  try {
+    for (;;) {
+      const r = state.piece === undefined ? await next : await nextOrIdle(next, STREAM_IDLE_FLUSH_MS);
+      // Quiet upstream: the held piece goes out, and the read stays pending.
+      if (r === IDLE) {
+        await release(res, state, writeHead);
+        continue;
+      }
+      if (r.done === true) return state.piece;
+      const out = output.push(r.value);
+      if (out.length > 0) {
+        await release(res, state, writeHead);
+        state.piece = out;
+      }
+      next = chunks.next();
     }
-    held = out;
+  } finally {
+    // Left by a throw (a write to a closed agent, an unmaskable piece) with a read still pending:
+    // its failure (the caller discards the body) must not surface as an unhandled rejection.
+    next.catch(() => undefined);
   }
-  return held;
+}
+
+interface Held { piece: Buffer | undefined }
+
+/** Writes the held piece (the headers first, once). */
+async function release(res: ServerResponse, state: Held, writeHead: () => void): Promise<void> {
+  if (state.piece === undefined) return;
+  writeHead();
+  await write(res, state.piece);
+  state.piece = undefined;
 }
 
 function nonEmpty(b: Buffer): Buffer | undefined {
