@@ -57,6 +57,22 @@ describe('ErrorResponse and NoticeResponse: every text field masked, codes kept'
     for (const fields of cases) expect(leaks(maskErrorOrNotice('E', fieldsMessage('E', fields), masker.newSession()))).toEqual([]);
   });
 
+  it('a row image in a detail is withheld whole; key values are masked by their columns\' names (review 38)', () => {
+    const named = compileMasker({ detectors: ['cpf', 'email', 'phone', 'cns'], style: 'partial', fields: [{ names: ['cpf'], detector: 'cpf' }, { names: ['telefone'], detector: 'phone' }] });
+    // A CPF with a wrong check digit and a short phone: no detector claims them, the names do.
+    const row = fieldsMessage('E', [['S', 'ERROR'], ['C', '23502'], ['M', 'null value in column "nome" of relation "customers" violates not-null constraint'], ['D', 'Failing row contains (5, null, 590.830.166-34, 3456-7890, 1981-06-24).']]);
+    const rowOut = new Map(errorFields(maskErrorOrNotice('E', row, named.newSession())));
+    expect(rowOut.get('D')).toBe('Failing row contains (… withheld by Guarita: a row image may hold personal columns).');
+    expect(rowOut.get('M')).toBe('null value in column "nome" of relation "customers" violates not-null constraint');
+    const key = fieldsMessage('E', [['S', 'ERROR'], ['C', '23505'], ['D', 'Key (cpf)=(590.830.166-34) already exists.']]);
+    const keyOut = new Map(errorFields(maskErrorOrNotice('E', key, named.newSession()))).get('D') ?? '';
+    expect(keyOut).not.toContain('590.830.166-34');
+    expect(keyOut).toMatch(/^Key \(cpf\)=\(.+\) already exists\.$/);
+    // A key of a column without a name rule keeps its value (masked by content only).
+    const plain = fieldsMessage('E', [['S', 'ERROR'], ['C', '23505'], ['D', 'Key (id)=(5) already exists.']]);
+    expect(new Map(errorFields(maskErrorOrNotice('E', plain, named.newSession()))).get('D')).toBe('Key (id)=(5) already exists.');
+  });
+
   it('returns the very same bytes when nothing is masked', () => {
     const raw = fieldsMessage('E', [['S', 'ERROR'], ['C', '42P01'], ['M', 'relation "nope" does not exist']]);
     expect(maskErrorOrNotice('E', raw, masker.newSession())).toBe(raw);

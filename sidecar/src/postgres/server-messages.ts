@@ -46,11 +46,32 @@ export function maskErrorOrNotice(kind: 'E' | 'N', raw: Buffer, mask: MaskSessio
   let changed = false;
   const fields = errorFields(raw).map(([type, value]): [string, string] => {
     if (NON_DATA_FIELDS.has(type)) return [type, value];
-    const out = mask.maskText(value);
+    const out = type === 'D' ? maskDetail(value, mask) : mask.maskText(value);
     if (out !== value) changed = true;
     return [type, out];
   });
   return changed ? fieldsBuffer(kind, fields) : raw;
+}
+
+/** "Failing row contains (v1, v2, ...)": the whole row of a NOT NULL or CHECK violation, in the table's column order. */
+const ROW_IMAGE = /^Failing row contains \(.*\)\.?$/s;
+/** "Key (a, b)=(x, y) already exists." / "... is not present in table ...": key values by column name. */
+const KEY_VALUES = /^Key \(([^)]*)\)=\((.*)\)( .*)?$/s;
+
+/**
+ * An error's detail. Masking by content alone misses what a column's name rule would have masked
+ * in a result row (a CPF with a wrong check digit, a phone such as 3456-7890: review 38): a row
+ * image names no column, so it is withheld whole; key values are masked by their columns' names
+ * (and by content).
+ */
+function maskDetail(value: string, mask: MaskSession): string {
+  if (ROW_IMAGE.test(value)) return 'Failing row contains (… withheld by Guarita: a row image may hold personal columns).';
+  const key = KEY_VALUES.exec(value);
+  if (key === null) return mask.maskText(value);
+  const [, cols = '', vals = '', rest = ''] = key;
+  let masked = vals;
+  for (const col of cols.split(',').map((c) => c.trim().replace(/^"|"$/g, ''))) masked = mask.maskCell(col, masked);
+  return `Key (${mask.maskText(cols)})=(${masked})${mask.maskText(rest)}`;
 }
 
 /**
