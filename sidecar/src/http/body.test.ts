@@ -352,3 +352,21 @@ describe('bodies forwarded as their bytes (passesUnchanged) are exactly what the
     expect(oneP).toBeGreaterThan(1000);
   });
 });
+
+describe('releasesFinal: whether a masked piece may go out before the next (review 39)', () => {
+  it('a UTF-8 body: final (no other reading lags behind it)', () => {
+    const p = new MaskingPipeline(masker.newSession(), 'text', textDecoderFor('utf-8') as TextDecoder, 1024);
+    p.push(Buffer.from(`pedido pago ${'x'.repeat(700)}`));
+    expect(p.releasesFinal).toBe(true);
+  });
+
+  it('UTF-8 bytes under a windows-1252 label that read otherwise: not final while that reading is checked', () => {
+    const p = new MaskingPipeline(masker.newSession(), 'text', textDecoderFor('windows-1252') as TextDecoder, 1024);
+    expect(p.releasesFinal).toBe(true);
+    p.push(Buffer.from(`pedido pago ${'x'.repeat(40)}`));
+    expect(p.releasesFinal).toBe(true);
+    // A no-break space (C2 A0 in UTF-8) reads as "Â " under windows-1252: the readings differ from here.
+    p.push(Buffer.from(`CPF 590\u00a0830\u00a0166\u00a033 ${'y'.repeat(700)}`));
+    expect(p.releasesFinal).toBe(false);
+  });
+});

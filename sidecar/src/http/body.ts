@@ -267,6 +267,14 @@ export class MaskingPipeline {
     return head.length === 0 ? tail : tail.length === 0 ? head : Buffer.concat([head, tail]);
   }
 
+  /**
+   * Whether what push() returned is final: no other reading of the body is being checked behind
+   * it (that check lags by a window and may still refuse the body: review 39).
+   */
+  get releasesFinal(): boolean {
+    return this.#other?.checking !== true;
+  }
+
   /** The encoding a byte-order mark switched the decoding to (the label was wrong); undefined when none did. */
   get bomEncoding(): string | undefined { return this.#bomEncoding; }
 

@@ -27,6 +27,8 @@ export interface OtherReadings {
   /** `raw`: the chunk's bytes; `text`: what the label's decoder made of them. */
   push(raw: Buffer, text: string): string | undefined;
   end(): string | undefined;
+  /** A check is running: it lags the label's masking by a window, so what that masking released is not final yet. */
+  readonly checking: boolean;
 }
 
 /** The other readings to check for a body decoded as `encoding` (a TextDecoder's name). */
@@ -45,6 +47,10 @@ class BothReadings implements OtherReadings {
 
   constructor(readings: readonly OtherReadings[]) {
     this.#readings = readings;
+  }
+
+  get checking(): boolean {
+    return this.#readings.some((r) => r.checking);
   }
 
   push(raw: Buffer, text: string): string | undefined {
@@ -104,6 +110,10 @@ class RoundTrip implements OtherReadings {
 
   end(): string | undefined {
     return this.#check?.end();
+  }
+
+  get checking(): boolean {
+    return this.#check !== undefined;
   }
 
   /**

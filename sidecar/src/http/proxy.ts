@@ -924,7 +924,11 @@ export class HttpProxy {
     let tail: Buffer;
     try {
       // A body in hand whole (read by its declared length) is masked in this turn, without an iterator.
-      held = Buffer.isBuffer(source) ? nonEmpty(output.push(source)) : await maskStream(res, source, output, writeHead);
+      // A quiet upstream releases the held piece of a text stream only (review 39): a JSON document
+      // is read whole by its client, and holding its last piece keeps a complete document from
+      // arriving before its record; nor while another reading of the body is checked behind it.
+      const mayRelease = (): boolean => kind === 'text' && output.releasesFinal;
+      held = Buffer.isBuffer(source) ? nonEmpty(output.push(source)) : await maskStream(res, source, output, writeHead, mayRelease);
       tail = output.end();
     } catch (err) {
       up.body.discard();
@@ -1010,6 +1014,11 @@ class MaskedOutput {
     return this.#redacting === undefined ? out : this.#redacting.push(out);
   }
 
+  /** What push() returned can go out before the next piece: no check of the body lags behind it. */
+  get releasesFinal(): boolean {
+    return this.#pipeline.releasesFinal;
+  }
+
   end(): Buffer {
     const out = this.#pipeline.end();
     if (this.#redacting === undefined) return out;
@@ -1068,13 +1077,13 @@ function nextOrIdle<T>(next: Promise<T>, ms: number): Promise<T | typeof IDLE> {
  * has been quiet for STREAM_IDLE_FLUSH_MS; returns the last piece, held back (the end arrived
  * before it went out).
  */
-async function maskStream(res: ServerResponse, source: AsyncIterable<Buffer>, output: MaskedOutput, writeHead: () => void): Promise<Buffer | undefined> {
+async function maskStream(res: ServerResponse, source: AsyncIterable<Buffer>, output: MaskedOutput, writeHead: () => void, mayRelease: () => boolean): Promise<Buffer | undefined> {
   const chunks = source[Symbol.asyncIterator]();
   const state: Held = { piece: undefined };
   let next = chunks.next();
   try {
     for (;;) {
-      const r = state.piece === undefined ? await next : await nextOrIdle(next, STREAM_IDLE_FLUSH_MS);
+      const r = state.piece === undefined || !mayRelease() ? await next : await nextOrIdle(next, STREAM_IDLE_FLUSH_MS);
       // Quiet upstream: the held piece goes out, and the read stays pending.
       if (r === IDLE) {
         await release(res, state, writeHead);

@@ -32,7 +32,8 @@ function leaks(buf: Buffer): string[] {
 describe('ErrorResponse and NoticeResponse: every text field masked, codes kept', () => {
   // Every field type of the protocol (and one a later server might add), each carrying an identifier.
   const DATA_FIELDS = ['M', 'D', 'H', 'W', 'q', 's', 't', 'c', 'd', 'n', 'Z'];
-  const NON_DATA: Array<[string, string]> = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '23505'], ['P', '12'], ['p', '3'], ['F', 'nbtinsert.c'], ['L', '666'], ['R', '_bt_check_unique']];
+  // (An integrity error's detail is withheld unless it is a plain key: tested below.)
+  const NON_DATA: Array<[string, string]> = [['S', 'ERROR'], ['V', 'ERROR'], ['C', 'P0001'], ['P', '12'], ['p', '3'], ['F', 'nbtinsert.c'], ['L', '666'], ['R', '_bt_check_unique']];
 
   it.each(['E', 'N'] as const)('%s: no identifier survives in any field', (kind) => {
     for (const id of IDS) {
@@ -62,7 +63,7 @@ describe('ErrorResponse and NoticeResponse: every text field masked, codes kept'
     // A CPF with a wrong check digit and a short phone: no detector claims them, the names do.
     const row = fieldsMessage('E', [['S', 'ERROR'], ['C', '23502'], ['M', 'null value in column "nome" of relation "customers" violates not-null constraint'], ['D', 'Failing row contains (5, null, 590.830.166-34, 3456-7890, 1981-06-24).']]);
     const rowOut = new Map(errorFields(maskErrorOrNotice('E', row, named.newSession())));
-    expect(rowOut.get('D')).toBe('Failing row contains (… withheld by Guarita: a row image may hold personal columns).');
+    expect(rowOut.get('D')).toBe('detail withheld by Guarita: it may hold values of personal columns');
     expect(rowOut.get('M')).toBe('null value in column "nome" of relation "customers" violates not-null constraint');
     const key = fieldsMessage('E', [['S', 'ERROR'], ['C', '23505'], ['D', 'Key (cpf)=(590.830.166-34) already exists.']]);
     const keyOut = new Map(errorFields(maskErrorOrNotice('E', key, named.newSession()))).get('D') ?? '';
@@ -71,6 +72,27 @@ describe('ErrorResponse and NoticeResponse: every text field masked, codes kept'
     // A key of a column without a name rule keeps its value (masked by content only).
     const plain = fieldsMessage('E', [['S', 'ERROR'], ['C', '23505'], ['D', 'Key (id)=(5) already exists.']]);
     expect(new Map(errorFields(maskErrorOrNotice('E', plain, named.newSession()))).get('D')).toBe('Key (id)=(5) already exists.');
+  });
+
+  it.each([
+    // Review 39: a server speaking another language, and English forms that are not a plain key.
+    ['23502', 'Fehlgeschlagene Zeile enthält (5, null, 590.830.166-34, 3456-7890, 1981-06-24).'],
+    ['23505', 'Schlüssel »(telefone)=(3456-7890)« existiert bereits.'],
+    ['23514', 'Partition key of the failing row contains (telefone) = (3456-7890).'],
+    ['23505', 'Key (lower(telefone))=(3456-7890) already exists.'],
+    ['23505', 'Key (empresa_id, (telefone::text))=(2, 3456-7890) already exists.'],
+    ['23P01', 'Key (sala, telefone)=(1, 3456-7891) conflicts with existing key (sala, telefone)=(1, 3456-7890).'],
+    ['44000', 'Failing row contains (5, 3456-7890).'],
+  ])('an integrity error (%s) whose detail is not a plain key in English is withheld: %s', (code, detail) => {
+    const named = compileMasker({ detectors: ['cpf', 'phone'], style: 'partial', fields: [{ names: ['telefone'], detector: 'phone' }] });
+    const out = new Map(errorFields(maskErrorOrNotice('E', fieldsMessage('E', [['S', 'ERROR'], ['C', code], ['D', detail]]), named.newSession())));
+    expect(out.get('D')).toBe('detail withheld by Guarita: it may hold values of personal columns');
+    expect(out.get('C')).toBe(code);
+  });
+
+  it('details of other errors are masked by content, as before', () => {
+    const out = new Map(errorFields(maskErrorOrNotice('E', fieldsMessage('E', [['S', 'ERROR'], ['C', '22P02'], ['D', 'Failing row contains nothing here.']]), masker.newSession())));
+    expect(out.get('D')).toBe('Failing row contains nothing here.');
   });
 
   it('returns the very same bytes when nothing is masked', () => {

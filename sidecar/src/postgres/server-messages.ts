@@ -44,34 +44,43 @@ function fieldsBuffer(kind: 'E' | 'N', fields: ReadonlyArray<[string, string]>):
 /** An ErrorResponse or NoticeResponse with every data-carrying field masked; `raw` itself when nothing changed. */
 export function maskErrorOrNotice(kind: 'E' | 'N', raw: Buffer, mask: MaskSession): Buffer {
   let changed = false;
-  const fields = errorFields(raw).map(([type, value]): [string, string] => {
+  const all = errorFields(raw);
+  const sqlstate = all.find(([t]) => t === 'C')?.[1] ?? '';
+  const fields = all.map(([type, value]): [string, string] => {
     if (NON_DATA_FIELDS.has(type)) return [type, value];
-    const out = type === 'D' ? maskDetail(value, mask) : mask.maskText(value);
+    const out = type === 'D' ? maskDetail(value, mask, sqlstate) : mask.maskText(value);
     if (out !== value) changed = true;
     return [type, out];
   });
   return changed ? fieldsBuffer(kind, fields) : raw;
 }
 
-/** "Failing row contains (v1, v2, ...)": the whole row of a NOT NULL or CHECK violation, in the table's column order. */
-const ROW_IMAGE = /^Failing row contains \(.*\)\.?$/s;
-/** "Key (a, b)=(x, y) already exists." / "... is not present in table ...": key values by column name. */
-const KEY_VALUES = /^Key \(([^)]*)\)=\((.*)\)( .*)?$/s;
+/**
+ * The one detail form of an integrity error kept: a key of plain columns and its values, in
+ * PostgreSQL's English wording ("Key (cpf)=(…) already exists.", foreign-key details).
+ */
+const KEY_VALUES = /^Key \(((?:"[^"]*"|[\w$]+)(?:, (?:"[^"]*"|[\w$]+))*)\)=\((.*)\) (already exists|is duplicated|is not present in table "[^"]*"|is still referenced from table "[^"]*")\.$/s;
+
+/** The detail of an integrity error that is not a plain key: withheld. */
+const WITHHELD = 'detail withheld by Guarita: it may hold values of personal columns';
 
 /**
- * An error's detail. Masking by content alone misses what a column's name rule would have masked
- * in a result row (a CPF with a wrong check digit, a phone such as 3456-7890: review 38): a row
- * image names no column, so it is withheld whole; key values are masked by their columns' names
- * (and by content).
+ * An error's detail. An integrity violation's detail (SQLSTATE class 23, and 44000 WITH CHECK
+ * OPTION: never translated, unlike the text) prints values of the failing row or key, where
+ * masking by content alone misses what a column's name rule would have masked in a result row (a
+ * CPF with a wrong check digit, a phone such as 3456-7890: reviews 38, 39). A plain key's values
+ * are masked by their columns' name rules too; anything else there (a row image, a partition key,
+ * an expression index's key, an exclusion conflict, a server speaking another language) is
+ * withheld. Other details are masked by content.
  */
-function maskDetail(value: string, mask: MaskSession): string {
-  if (ROW_IMAGE.test(value)) return 'Failing row contains (… withheld by Guarita: a row image may hold personal columns).';
+function maskDetail(value: string, mask: MaskSession, sqlstate: string): string {
+  if (!sqlstate.startsWith('23') && sqlstate !== '44000') return mask.maskText(value);
   const key = KEY_VALUES.exec(value);
-  if (key === null) return mask.maskText(value);
+  if (key === null) return WITHHELD;
   const [, cols = '', vals = '', rest = ''] = key;
   let masked = vals;
-  for (const col of cols.split(',').map((c) => c.trim().replace(/^"|"$/g, ''))) masked = mask.maskCell(col, masked);
-  return `Key (${mask.maskText(cols)})=(${masked})${mask.maskText(rest)}`;
+  for (const col of cols.split(', ').map((c) => c.replace(/^"|"$/g, ''))) masked = mask.maskCell(col, masked);
+  return `Key (${mask.maskText(cols)})=(${masked}) ${mask.maskText(rest)}.`;
 }
 
 /**
