@@ -22,7 +22,7 @@ import { canonicalJson, canonicalJsonWithout } from './canonical.ts';
 import { CheckpointError, noteVerifier, parseCheckpoint, verifyCheckpoint, type NoteVerifier } from './checkpoint.ts';
 import { decompose, leafHashOfHex, MerkleAppender, verifyConsistency, verifyInclusion, HASH_SIZE } from './merkle.ts';
 import { importPublicKey, keyIdOf, storeKeyLineProblem, verifyHashSignature } from './keys.ts';
-import { hashOf, type Linked } from './chain.ts';
+import { contentIntact } from './chain.ts';
 import { storeChainId } from './store-chain.ts';
 import type { SessionRecord, StoreLink } from './store-types.ts';
 import {
@@ -365,8 +365,7 @@ function storeLinkEntryProblem(s: unknown): string | undefined {
 /** Why `link` is not an intact store.checkpoint link of the store log `origin` within its first `records` links. */
 function checkpointLinkProblem(link: StoreLink | null | undefined, origin: string, records: number): string | undefined {
   if (typeof link !== 'object' || link === null) return 'its store link carries no link';
-  const { hash, sig: _sig, ...rest } = link;
-  if (hashOf(rest as Linked<object>) !== hash) return 'its store link does not hash to its hash (altered)';
+  if (!contentIntact(link)) return 'its store link does not hash to its hash (altered)';
   const inHead = Number.isSafeInteger(link.seq) && link.seq >= 1 && link.seq <= records;
   if (link.type !== 'store.checkpoint' || link.chainId !== origin || !inHead) return `its store link is not a store.checkpoint link of ${origin} within the file's store head (#${records})`;
   return undefined;
@@ -600,8 +599,7 @@ class ExportV2Verifier {
 
   /** The link hashes to the head, is the policy's link #records, and names a listed store key by its thumbprint. */
   #anchorLinkProblem(a: Pick<AnchorLine, 'policy' | 'records' | 'head'>, link: StoreLink): string | undefined {
-    const { hash, sig: _sig, ...rest } = link;
-    if (hashOf(rest as Linked<object>) !== hash || hash !== a.head) return 'its store link does not hash to the anchored head (altered)';
+    if (!contentIntact(link) || link.hash !== a.head) return 'its store link does not hash to the anchored head (altered)';
     const origin = storeChainId(this.#header?.namespace ?? '', a.policy);
     if (link.chainId !== origin || link.seq !== a.records) return `its store link is not link #${a.records} of ${origin}`;
     const jwk = this.#storeJwks.get(link.keyId);

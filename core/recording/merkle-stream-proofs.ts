@@ -73,6 +73,11 @@ export class StreamingInclusionProofs {
     return this.#count;
   }
 
+  /** The compact range of the leaves so far, largest subtree first (as MerkleAppender.compactRange). */
+  compactRange(): Buffer[] {
+    return this.#stack.map((n) => n.hash);
+  }
+
   /** Chooses the next leaf to be appended (index = count) for a proof; call before append(). */
   chooseNext(): void {
     const index = this.#count;

@@ -3,7 +3,7 @@
 // on failure a walk in chain order names the first bad record, with its session, time and command,
 // which is what an auditor looks at first. Pure.
 import { createHash, type KeyObject } from 'node:crypto';
-import { canonicalJson, GENESIS, hashOf, importPublicKey, verifyHashSignature, type ChainPosition, type Linked } from './index.ts';
+import { canonicalJson, contentIntact, GENESIS, importPublicKey, verifyHashSignature, type ChainPosition } from './index.ts';
 import { storeChainId } from './store-chain.ts';
 import type { PolicyEntryLine, SessionRecord, StoreLink, Tombstone } from './store-types.ts';
 import { verifyPolicyEntries } from './store-verify.ts';
@@ -64,12 +64,11 @@ function recordHashOk(r: SessionRecord): boolean {
 }
 
 function linkContentProblem(link: StoreLink, key: KeyObject | undefined): string | undefined {
-  const { hash, sig: _sig, ...linked } = link;
-  if (hashOf(linked as Linked<object>) !== hash) return 'the store link was altered (its content does not match its hash)';
+  if (!contentIntact(link)) return 'the store link was altered (its content does not match its hash)';
   // Format 2 links carry no signature: a store checkpoint covers them (verifyPolicyEntries checks it).
   if (link.sig === undefined || link.sig === '') return undefined;
   if (key === undefined) return `the store link is signed by an unknown store key ${link.keyId}`;
-  return verifyHashSignature(key, hash, link.sig) ? undefined : 'the store link\'s signature does not verify';
+  return verifyHashSignature(key, link.hash, link.sig) ? undefined : 'the store link\'s signature does not verify';
 }
 
 function recordProblem(e: Entry, chainKeys: Map<string, KeyObject>): string | undefined {

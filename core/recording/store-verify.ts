@@ -6,7 +6,7 @@
 // algorithm for them (streaming, as an auditor runs it on a file).
 import { createHash, type JsonWebKey, type KeyObject } from 'node:crypto';
 import {
-  canonicalJson, GENESIS, hashOf, importPublicKey, isLeafRecord, storeKeyLineProblem, verifyHashSignature, type ChainPosition, type Linked,
+  canonicalJson, contentIntact, GENESIS, importPublicKey, isLeafRecord, storeKeyLineProblem, verifyHashSignature, type ChainPosition,
 } from './index.ts';
 import { checkChainCheckpoint, checkpointVerifier } from './chain-checkpoint.ts';
 import { ChainTree } from './chain-tree.ts';
@@ -139,11 +139,10 @@ function linkProblem(link: StoreLink, pos: ChainPosition, chainId: string, key: 
   if (link.chainId !== chainId) return 'belongs to another chain';
   if (link.seq !== pos.seq + 1) return `sequence gap (expected ${pos.seq + 1}): links were removed or reordered`;
   if (link.prev !== pos.head) return 'prev does not match the preceding link (a link was removed, inserted or reordered)';
-  const { hash, sig: _sig, ...linked } = link;
-  if (hashOf(linked as Linked<object>) !== hash) return 'content does not match its hash (the link was altered)';
+  if (!contentIntact(link)) return 'content does not match its hash (the link was altered)';
   if (isLeafRecord(link) || link.sig === '') return undefined;
   if (key === undefined) return `signed by unknown store key ${link.keyId}`;
-  return verifyHashSignature(key, hash, link.sig) ? undefined : 'signature does not verify';
+  return verifyHashSignature(key, link.hash, link.sig) ? undefined : 'signature does not verify';
 }
 
 /** A store log's links with their store checkpoints (format 2), as the policy entries carry them. */

@@ -163,48 +163,47 @@ interface StoreLogRead {
   /** The store log from the anchored size on (every node held: the store head's proofs); undefined when unknown. */
   grown: MerkleTree | undefined;
   /**
-   * Per candidate store head of the export (the anchored size, the store head past it), the proofs
-   * of the checkpoint links `links` wants. Streamed: a policy's whole log is never held (an export of
-   * a log of 10^8 links would hold 6.4 GB as a MerkleTree).
+   * Per candidate store head (the anchored size; with `links`, also the store head past it), the
+   * proofs of the checkpoint links `links` wants. Streamed: a policy's whole log is never held (an
+   * export of a log of 10^8 links would hold 6.4 GB as a MerkleTree). The first one's compact range
+   * is also the store log before the anchored link.
    */
   provers: LinkProver[];
 }
 
 /**
  * Reads a policy's entries from the retention cut (`start`, its compact range; undefined when
- * unknown) up to the anchored size and the store head, whichever is larger.
+ * unknown) up to the anchored size and the store head, whichever is larger; proving the links of
+ * the checkpoints `links` wants, when given.
  */
-async function readStoreLog(entries: AsyncIterable<PolicyEntryLine>, start: MerkleAppender | undefined, sizes: { anchored: number; store: number }, links: CheckpointLinks): Promise<StoreLogRead> {
-  const out: StoreLogRead = { at: new Map(), beforeAnchor: undefined, grown: undefined, provers: provers(start, sizes) };
-  let before = start;
+async function readStoreLog(entries: AsyncIterable<PolicyEntryLine>, start: MerkleAppender | undefined, sizes: { anchored: number; store: number }, links: CheckpointLinks | undefined): Promise<StoreLogRead> {
+  const out: StoreLogRead = { at: new Map(), beforeAnchor: undefined, grown: undefined, provers: provers(start, sizes, links !== undefined) };
   const last = Math.max(sizes.anchored, sizes.store);
   for await (const e of entries) {
     if (e.type !== 'entry') continue;
-    const seq = e.link.seq;
-    const leaf = leafHashOfHex(e.link.hash);
-    before = growBefore(out, before, seq, leaf, sizes.anchored);
-    if (seq > sizes.anchored) out.grown = out.grown?.size === seq - 1 ? (out.grown.append(leaf), out.grown) : undefined;
-    proveLink(out.provers, e.link, leaf, links.wants(e.link));
-    if (seq === sizes.anchored || seq === sizes.store) out.at.set(seq, { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }) });
-    if (seq >= last) break;
+    readLink(out, e.link, sizes.anchored, links?.wants(e.link) === true);
+    if (e.link.seq === sizes.anchored || e.link.seq === sizes.store) out.at.set(e.link.seq, { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }) });
+    if (e.link.seq >= last) break;
   }
   return out;
 }
 
-function provers(start: MerkleAppender | undefined, sizes: { anchored: number; store: number }): LinkProver[] {
-  if (start === undefined) return [];
-  const candidates = sizes.store > sizes.anchored ? [sizes.anchored, sizes.store] : [sizes.anchored];
-  return candidates.map((size) => ({ size, prover: new StreamingInclusionProofs(size, { size: start.size, compactRange: start.compactRange() }), links: [] }));
+/** One link into the trees: the provers', and past the anchored link the grown one (started from the anchored tree's compact range). */
+function readLink(out: StoreLogRead, link: StoreLink, anchored: number, wanted: boolean): void {
+  const leaf = leafHashOfHex(link.hash);
+  const anchoredTree = out.provers[0]?.prover;
+  const atAnchor = link.seq === anchored && anchoredTree?.count === link.seq - 1;
+  if (atAnchor) out.beforeAnchor = anchoredTree.compactRange();
+  if (link.seq > anchored) out.grown = out.grown?.size === link.seq - 1 ? (out.grown.append(leaf), out.grown) : undefined;
+  proveLink(out.provers, link, leaf, wanted);
+  if (atAnchor) out.grown = MerkleTree.resume(link.seq, anchoredTree.compactRange());
 }
 
-/** The log up to the anchored link: its compact range before that link, then the tree from it on. */
-function growBefore(out: StoreLogRead, before: MerkleAppender | undefined, seq: number, leaf: Buffer, anchored: number): MerkleAppender | undefined {
-  if (seq > anchored) return before;
-  if (before?.size !== seq - 1) return undefined;
-  if (seq === anchored) out.beforeAnchor = before.compactRange();
-  before.append(leaf);
-  if (seq === anchored) out.grown = MerkleTree.resume(anchored, before.compactRange());
-  return before;
+/** A tree to the anchored size (its compact range is the store log before the anchored link), and to the store head past it when links are proven. */
+function provers(start: MerkleAppender | undefined, sizes: { anchored: number; store: number }, proving: boolean): LinkProver[] {
+  if (start === undefined) return [];
+  const candidates = proving && sizes.store > sizes.anchored ? [sizes.anchored, sizes.store] : [sizes.anchored];
+  return candidates.map((size) => ({ size, prover: new StreamingInclusionProofs(size, { size: start.size, compactRange: start.compactRange() }), links: [] }));
 }
 
 /** Each prover whose tree the link belongs to takes it (and proves it when it stores a wanted checkpoint); one that sees a gap stops. */
@@ -230,41 +229,13 @@ function storeHeadPast(line: AnchorLine, store: PolicyState['checkpoint']): NonN
   return line.note !== undefined && store !== undefined && store.size > line.records ? store : undefined;
 }
 
-type Entries = AsyncIterator<PolicyEntryLine>;
-
-/** Reads the policy's entries up to link `seq`: the link, its store checkpoint, and the store log before it (undefined if unknown). */
-async function anchoredEntry(entries: Entries, seq: number, tree: MerkleAppender | undefined): Promise<{ link: StoreLink; checkpoint?: string; before: MerkleAppender | undefined } | undefined> {
-  let before = tree;
-  for (let r = await entries.next(); r.done !== true; r = await entries.next()) {
-    const e = r.value;
-    if (e.type !== 'entry') continue;
-    if (e.link.seq === seq) return { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }), before };
-    if (before?.size === e.link.seq - 1) before.append(leafHashOfHex(e.link.hash));
-    else before = undefined;
-  }
-  return undefined;
-}
-
 interface StoreLogAt { link: StoreLink; checkpoint?: string; since: MerkleTree }
-
-/** Reads on to link `size`: the link, its store checkpoint, and the store log grown to it; undefined when the links stop or skip before it. */
-async function storeLogTo(entries: Entries, since: MerkleTree, size: number): Promise<StoreLogAt | undefined> {
-  for (let r = await entries.next(); r.done !== true; r = await entries.next()) {
-    const e = r.value;
-    if (e.type !== 'entry') continue;
-    if (since.size !== e.link.seq - 1) return undefined;
-    since.append(leafHashOfHex(e.link.hash));
-    if (e.link.seq === size) return { link: e.link, ...(e.checkpoint === undefined ? {} : { checkpoint: e.checkpoint }), since };
-  }
-  return undefined;
-}
 
 /** The store log grown from size `from` to a store checkpoint: that checkpoint, its last link with its inclusion, and the consistency proof from `from`. */
 function storeGrowth(from: number, { link, checkpoint, since }: StoreLogAt & { checkpoint: string }): StoreHeadAtExport {
-  const hex = (hashes: Buffer[]): string[] => hashes.map((h) => h.toString('hex'));
   return {
     records: link.seq, head: link.hash, link, root: parseCheckpoint(checkpoint).checkpoint.rootHash.toString('hex'), note: checkpoint,
-    inclusion: hex(since.inclusionProof(link.seq - 1, link.seq)), consistency: hex(since.consistencyProof(from, link.seq)),
+    inclusion: hexList(since.inclusionProof(link.seq - 1, link.seq)), consistency: hexList(since.consistencyProof(from, link.seq)),
   };
 }
 
@@ -277,17 +248,11 @@ function storeGrowth(from: number, { link, checkpoint, since }: StoreLogAt & { c
 export async function storeProof(index: StoreIndex, namespace: string, policy: string, from: number, to: number): Promise<StoreProof | string> {
   const p = index.policies.get(policyKey(namespace, policy));
   if (p === undefined) return `nothing is stored for policy ${policy} in namespace ${namespace}`;
-  const entries = policyEntries(index, namespace, policy)[Symbol.asyncIterator]();
-  try {
-    const at = await anchoredEntry(entries, from, storeTreeAtCut(p));
-    if (at?.before === undefined) return `store link #${from} of policy ${policy} is not held with the store log before it (removed by retention, or not stored yet): no proof can start there`;
-    at.before.append(leafHashOfHex(at.link.hash));
-    const head = await storeLogTo(entries, MerkleTree.resume(at.before.size, at.before.compactRange()), to);
-    if (head?.checkpoint === undefined) return `store link #${to} of policy ${policy} is not a stored store checkpoint (not stored yet, or not a head the operator anchors)`;
-    return { policy, from, ...storeGrowth(from, { ...head, checkpoint: head.checkpoint }) };
-  } finally {
-    await entries.return?.();
-  }
+  const read = await readStoreLog(policyEntries(index, namespace, policy), storeTreeAtCut(p), { anchored: from, store: to }, undefined);
+  if (read.beforeAnchor === undefined) return `store link #${from} of policy ${policy} is not held with the store log before it (removed by retention, or not stored yet): no proof can start there`;
+  const head = read.at.get(to);
+  if (read.grown === undefined || head?.checkpoint === undefined) return `store link #${to} of policy ${policy} is not a stored store checkpoint (not stored yet, or not a head the operator anchors)`;
+  return { policy, from, ...storeGrowth(from, { ...head, checkpoint: head.checkpoint, since: read.grown }) };
 }
 
 /** The store log's tree where the policy's stored links start: empty, or the retention cut's frontier (undefined if unknown). */
