@@ -197,11 +197,16 @@ function isRecordLine(v: Json): boolean {
   return typeof v.chainId === 'string' && Number.isSafeInteger(v.seq) && (v.seq as number) > 0 && typeof v.hash === 'string' && exportLineKind(v) === undefined;
 }
 
+/** Member names as a problem quotes them: each JSON-quoted, cut at 40 characters. */
+function memberNames(names: readonly string[]): string {
+  return names.map((x) => JSON.stringify(x.slice(0, 40))).join(', ');
+}
+
 /** Members the operator never writes on a line of this kind, named. */
 function foreignMembersProblem(kind: keyof typeof EXPORT_LINE_MEMBERS, v: Json): string | undefined {
   const extra = foreignMembers(v, EXPORT_LINE_MEMBERS[kind]);
   if (extra.length === 0) return undefined;
-  return `the ${kind} line carries ${extra.map((x) => JSON.stringify(x.slice(0, 40))).join(', ')}${extra.length === 5 ? ', …' : ''}, which the operator never writes on it: content no check reads (a record's members on it would be shown by tools as a record), so the line was altered or forged`;
+  return `the ${kind} line carries ${memberNames(extra)}${extra.length === 5 ? ', …' : ''}, which the operator never writes on it: content no check reads (a record's members on it would be shown by tools as a record), so the line was altered or forged`;
 }
 
 /** The anchor's root is the store checkpoint's, and the anchored link its last leaf. */
@@ -359,7 +364,7 @@ function storeLinkEntryProblem(s: unknown): string | undefined {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) return 'a store link that is not an object (altered)';
   const extra = foreignMembers(s, CHECKPOINT_STORE_MEMBERS);
   if (extra.length === 0) return undefined;
-  return `a store link carries ${extra.map((x) => JSON.stringify(x.slice(0, 40))).join(', ')}, which the operator never writes: content no check reads (altered or forged)`;
+  return `a store link carries ${memberNames(extra)}, which the operator never writes: content no check reads (altered or forged)`;
 }
 
 /** Why `link` is not an intact store.checkpoint link of the store log `origin` within its first `records` links. */
@@ -548,7 +553,7 @@ class ExportV2Verifier {
     if (a.store === undefined) return undefined;
     if (typeof a.store !== 'object' || a.store === null) return 'its store head is not an object (altered)';
     const extra = foreignMembers(a.store, STORE_HEAD_MEMBERS);
-    if (extra.length > 0) return `its store head carries ${extra.map((x) => JSON.stringify(x.slice(0, 40))).join(', ')}, which the operator never writes: content no check reads (altered or forged)`;
+    if (extra.length > 0) return `its store head carries ${memberNames(extra)}, which the operator never writes: content no check reads (altered or forged)`;
     // The anchor's own checkpoint verified just before (#anchorNoteProblem).
     const anchoredRoot = verifyCheckpoint(a.note as string, noteVerifier(jwk, keyId)).rootHash;
     return this.#growthProblem(a.policy, { records: a.records, root: anchoredRoot }, a.store, 'the export\'s store head');

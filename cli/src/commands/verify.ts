@@ -250,15 +250,15 @@ function otherKeysLines(v: ExportVerdict, p: Paint): string[] {
 function unanchoredLines(v: ExportVerdict, p: Paint): string[] {
   const loose = v.trust?.unanchored;
   if (loose === undefined) return [];
-  const chains = loose.chains.slice(0, 5).map((c) => `${c.chainId} (${c.records})`).join(', ');
+  const chains = `${loose.chains.slice(0, 5).map((c) => `${c.chainId} (${c.records})`).join(', ')}${loose.chains.length > 5 ? ', …' : ''}`;
   if (loose.headOnly === true) {
     return [
-      `  ${p.yellow('!')} the anchor given is a store head without its root: it pins that store link, not the store log's tree the records are proven in, so all ${loose.records} record(s) rest on the operator's store key alone (${chains}${loose.chains.length > 5 ? ', …' : ''})`,
+      `  ${p.yellow('!')} the anchor given is a store head without its root: it pins that store link, not the store log's tree the records are proven in, so all ${loose.records} record(s) rest on the operator's store key alone (${chains})`,
       '    anchor with the root: --anchor $(kubectl get accesspolicy P -o jsonpath=\'{.status.chain.root}\'), or --policy P against the cluster',
     ];
   }
   return [
-    `  ${p.yellow('!')} ${loose.records} record(s) are not proven against a checkpoint inside the anchored store log, so they rest on the operator's store key alone: ${chains}${loose.chains.length > 5 ? ', …' : ''}`,
+    `  ${p.yellow('!')} ${loose.records} record(s) are not proven against a checkpoint inside the anchored store log, so they rest on the operator's store key alone: ${chains}`,
     '    ingested after that head (verify again with --policy once the operator anchored, or --anchor with a newer head), vouched for by the manifest after retention, or from a format 1 store; otherwise rewritten by whoever holds the store key',
   ];
 }
